@@ -1,0 +1,29 @@
+"""streamt2v: StreamingT2V long text-to-video generation (arXiv 2403.14773).
+
+Public names are imported lazily so that ``import streamt2v`` stays cheap and touches no device.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_PUBLIC: dict[str, str] = {
+    "ModelConfig": "streamt2v.config",
+    "UNetConfig": "streamt2v.config",
+    "StreamingConfig": "streamt2v.config",
+    "PRESETS": "streamt2v.config",
+    "get_preset": "streamt2v.config",
+}
+
+__all__ = sorted(_PUBLIC) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'streamt2v' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

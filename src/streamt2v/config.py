@@ -1,0 +1,120 @@
+"""Frozen configuration dataclasses and the named architecture presets.
+
+Architecture configs describe networks (paper §4, appendix Tab. 12; official values in
+``docs/official-facts.md`` §2). Runtime configs (sampler, stream, enhance) live next to the stage that
+reads them and are re-exported here so the CLI has one place to build them from flags.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    """The ModelScope T2V video UNet (diffusers ``UNet3DConditionModel`` arguments)."""
+
+    in_channels: int = 4
+    out_channels: int = 4
+    block_out_channels: tuple[int, ...] = (320, 640, 1280, 1280)
+    down_block_types: tuple[str, ...] = (
+        "CrossAttnDownBlock3D",
+        "CrossAttnDownBlock3D",
+        "CrossAttnDownBlock3D",
+        "DownBlock3D",
+    )
+    up_block_types: tuple[str, ...] = (
+        "UpBlock3D",
+        "CrossAttnUpBlock3D",
+        "CrossAttnUpBlock3D",
+        "CrossAttnUpBlock3D",
+    )
+    layers_per_block: int = 2
+    # Used by diffusers as the per-head *dimension* (heads = C // attention_head_dim).
+    attention_head_dim: int = 64
+    cross_attention_dim: int = 1024
+    norm_num_groups: int = 32
+    norm_eps: float = 1e-5
+    sample_size: int = 32
+
+    def to_diffusers(self) -> dict[str, Any]:
+        """Keyword arguments for ``diffusers.UNet3DConditionModel``."""
+        d = asdict(self)
+        for key in ("block_out_channels", "down_block_types", "up_block_types"):
+            d[key] = list(d[key])
+        return d
+
+
+@dataclass(frozen=True)
+class StreamingConfig:
+    """CAM (short-term memory) and APM (long-term memory) sizes, paper §4.1–4.2."""
+
+    # E_cond channel ladder; its zero-initialised conv_out maps to block_out_channels[0].
+    cond_embedding_channels: tuple[int, ...] = (32, 96, 256, 512)
+    num_cond_frames: int = 8  # F_cond: frames of the previous chunk the CAM sees
+    num_frames: int = 16  # F: frames per chunk
+    merger_head_dim: int = 64  # T-MHA heads = C // merger_head_dim (fixed 64 in the official code)
+    merger_norm_groups: int = 32
+    merger_norm_eps: float = 1e-6
+    num_text_tokens: int = 77
+    num_image_tokens: int = 16
+    image_embed_dim: int = 1024  # projected CLIP image embedding fed to the resampler
+    resampler_inner_dim: int = 1280
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A whole architecture: the video UNet, the CAM/APM extension and the pixel/latent geometry."""
+
+    name: str
+    unet: UNetConfig = field(default_factory=UNetConfig)
+    streaming: StreamingConfig = field(default_factory=StreamingConfig)
+    frame_size: int = 256  # pixels (square), base stage
+    vae_scale_factor: int = 8  # pixels per latent pixel
+
+    @property
+    def latent_size(self) -> int:
+        return self.frame_size // self.vae_scale_factor
+
+    def replace(self, **changes: Any) -> ModelConfig:
+        return replace(self, **changes)
+
+
+PRESETS: dict[str, ModelConfig] = {
+    "modelscope-1.7b": ModelConfig(name="modelscope-1.7b"),
+    # Small enough for CPU tests, large enough to exercise every block type, a channel change,
+    # 1- and 2-head mergers and APM in down, mid and up blocks.
+    "tiny": ModelConfig(
+        name="tiny",
+        unet=UNetConfig(
+            block_out_channels=(32, 64),
+            down_block_types=("CrossAttnDownBlock3D", "DownBlock3D"),
+            up_block_types=("UpBlock3D", "CrossAttnUpBlock3D"),
+            layers_per_block=1,
+            attention_head_dim=8,
+            cross_attention_dim=32,
+            norm_num_groups=8,
+            sample_size=8,
+        ),
+        streaming=StreamingConfig(
+            cond_embedding_channels=(8, 16, 16, 32),
+            merger_head_dim=32,
+            merger_norm_groups=8,
+            num_text_tokens=16,
+            num_image_tokens=4,
+            image_embed_dim=32,
+            resampler_inner_dim=32,
+        ),
+        frame_size=64,
+        vae_scale_factor=8,
+    ),
+}
+
+
+def get_preset(name: str) -> ModelConfig:
+    """Return the named architecture preset, or raise naming the allowed ones."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown model preset {name!r}; choose one of {sorted(PRESETS)}") from None

@@ -1,0 +1,1 @@
+"""The microworld: a procedural world with known ground truth (DESIGN.md §6)."""

@@ -1,0 +1,1 @@
+"""Scheduler construction (diffusers schedulers, built fresh per chunk) and SDEdit starts."""
