@@ -93,7 +93,9 @@ def test_resize_downscale_blurs_and_upscale_is_plain_bicubic() -> None:
     up = resize_antialiased_bicubic(x, (56, 56))
     assert torch.equal(up, F.interpolate(x, size=(56, 56), mode="bicubic", align_corners=True))
     const = torch.full((1, 3, 64, 64), 0.25, dtype=torch.float64)
-    assert torch.allclose(resize_antialiased_bicubic(const, (16, 16)), torch.full((1, 3, 16, 16), 0.25, dtype=torch.float64))
+    assert torch.allclose(
+        resize_antialiased_bicubic(const, (16, 16)), torch.full((1, 3, 16, 16), 0.25, dtype=torch.float64)
+    )
     # A checkerboard is aliased by plain resizing but averaged out by the antialiasing blur.
     checker = ((torch.arange(64)[:, None] + torch.arange(64)[None]) % 2).to(torch.float64)[None, None]
     down = resize_antialiased_bicubic(checker, (16, 16))
