@@ -1,0 +1,125 @@
+"""Denoiser: conversions, batched CFG and loss against analytic answers."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from diffusers import DDPMScheduler
+
+from streamt2v.models.denoiser import Denoiser
+
+AC = torch.linspace(0.99, 0.01, 1000, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("ptype", ["epsilon", "v_prediction"])
+def test_conversions_roundtrip(ptype: str) -> None:
+    d = Denoiser(ptype, AC)
+    x0 = torch.randn(3, 4, 2, 5, 5, dtype=torch.float64)
+    eps = torch.randn_like(x0)
+    t = torch.tensor([0, 500, 999])
+    xt = d.add_noise(x0, eps, t)
+    a = AC[t].view(3, 1, 1, 1, 1)
+    torch.testing.assert_close(xt, a.sqrt() * x0 + (1 - a).sqrt() * eps)
+    pred = d.target(x0, eps, t)
+    torch.testing.assert_close(d.to_epsilon(pred, xt, t), eps)
+    torch.testing.assert_close(d.to_x0(pred, xt, t), x0)
+    torch.testing.assert_close(d.to_v(pred, xt, t), a.sqrt() * eps - (1 - a).sqrt() * x0)
+    torch.testing.assert_close(d.from_x0(x0, xt, t), pred)
+
+
+def test_from_scheduler_and_validation() -> None:
+    s = DDPMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012)
+    d = Denoiser.from_scheduler(s)
+    assert d.prediction_type == "epsilon" and d.num_train_timesteps == 1000
+    with pytest.raises(ValueError, match="prediction_type 'sample'"):
+        Denoiser("sample", AC)
+    with pytest.raises(ValueError, match="outside"):
+        d.add_noise(torch.zeros(1, 2), torch.zeros(1, 2), 1000)
+
+
+def _linear_model(x, t, text=None, scale=1.0, frames=None):
+    out = x * 2 + text.view(-1, 1) * scale
+    if frames is not None:
+        out = out + frames
+    return out
+
+
+def test_guidance_is_batched_and_analytic() -> None:
+    d = Denoiser("epsilon", AC)
+    calls = []
+
+    def model(x, t, **kw):
+        calls.append(x.shape[0])
+        return _linear_model(x, t, **kw)
+
+    x = torch.randn(2, 3)
+    cond = {"text": torch.tensor([1.0, 2.0]), "scale": 1.0}
+    uncond = {"text": torch.tensor([0.0, 0.0]), "scale": 1.0}
+    frames = torch.randn(2, 3)
+    out = d.guided_output(model, x, 5, cond, uncond, 7.5, shared_kwargs={"frames": frames})
+    assert calls == [4]  # one forward for both branches
+    u = 2 * x + frames
+    c = 2 * x + torch.tensor([1.0, 2.0]).view(-1, 1) + frames
+    torch.testing.assert_close(out, u + 7.5 * (c - u))
+    calls.clear()
+    out1 = d.guided_output(model, x, torch.tensor([3, 4]), cond, uncond, 1.0)
+    assert calls == [2]
+    torch.testing.assert_close(out1, 2 * x + torch.tensor([1.0, 2.0]).view(-1, 1))
+
+
+def test_guidance_batch_order_is_uncond_then_cond() -> None:
+    d = Denoiser("epsilon", AC)
+    seen = {}
+
+    def model(x, t, text):
+        seen["text"] = text.clone()
+        seen["t"] = t
+        return text.view(-1, 1).expand_as(x)
+
+    x = torch.zeros(1, 2)
+    d.guided_output(model, x, torch.tensor([7]), {"text": torch.ones(1)}, {"text": torch.zeros(1)}, 3.0)
+    assert seen["text"].tolist() == [0.0, 1.0]
+    assert seen["t"].tolist() == [7, 7]
+
+
+def test_guidance_rescale() -> None:
+    d = Denoiser("epsilon", AC)
+
+    def model(x, t, text):
+        return x * text.view(-1, 1)
+
+    x = torch.randn(1, 64)
+    cond, uncond = {"text": torch.tensor([1.0])}, {"text": torch.tensor([0.5])}
+    plain = d.guided_output(model, x, 0, cond, uncond, 5.0)
+    full = d.guided_output(model, x, 0, cond, uncond, 5.0, guidance_rescale=1.0)
+    torch.testing.assert_close(full.std(), x.std())  # std matched to the conditional output
+    half = d.guided_output(model, x, 0, cond, uncond, 5.0, guidance_rescale=0.5)
+    torch.testing.assert_close(half, 0.5 * full + 0.5 * plain)
+
+
+def test_guidance_errors() -> None:
+    d = Denoiser("epsilon", AC)
+    x = torch.zeros(1, 2)
+    with pytest.raises(ValueError, match="must equal cond_kwargs keys"):
+        d.guided_output(_linear_model, x, 0, {"text": torch.ones(1)}, {}, 2.0)
+    with pytest.raises(ValueError, match="shape"):
+        d.guided_output(_linear_model, x, 0, {"text": torch.ones(1)}, {"text": torch.ones(2)}, 2.0)
+
+
+@pytest.mark.parametrize("ptype", ["epsilon", "v_prediction"])
+def test_loss_is_zero_for_the_perfect_model(ptype: str) -> None:
+    d = Denoiser(ptype, AC)
+    x0 = torch.randn(2, 4, 3, 4, 4, dtype=torch.float64)
+    noise = torch.randn_like(x0)
+    t = torch.tensor([10, 900])
+
+    def oracle(xt, tt):
+        return d.from_x0(x0, xt, tt)
+
+    assert d.loss(oracle, x0, noise, t).item() < 1e-10
+
+    def zero(xt, tt):
+        return torch.zeros_like(xt)
+
+    expected = d.target(x0, noise, t).float().pow(2).mean()
+    torch.testing.assert_close(d.loss(zero, x0, noise, t), expected)
