@@ -1,0 +1,206 @@
+"""Frames for the metrics, and optical flow between consecutive frames (paper §5.1, appendix "MAWE").
+
+The paper computes its flow metrics at 720×720 with RAFT-large (official-facts §7.1). Here the default
+backend is OpenCV DIS (no weights needed); OpenCV Farneback and RAFT-large (torchvision, optional) are
+available too. Flows are ``float32`` arrays ``(T-1, 2, H, W)``: channel 0 = dx, channel 1 = dy, in pixels
+at the working resolution, flow ``t`` maps frame ``t`` to frame ``t + 1``.
+
+Inputs accepted everywhere in ``streamt2v.metrics`` ("a video"):
+- a tensor ``(B, 3, T, H, W)`` with ``B == 1`` or ``(3, T, H, W)``, float in ``[-1, 1]``;
+- a uint8 array ``(T, H, W, 3)`` (RGB);
+- a path to a video file (read with ``streamt2v.io.video.read_video`` at call time).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Union
+
+import cv2
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+logger = logging.getLogger(__name__)
+
+VideoLike = Union[torch.Tensor, np.ndarray, str, os.PathLike]
+
+FLOW_BACKENDS: tuple[str, ...] = ("dis", "farneback", "raft")
+# Paper §5.1 / official mawe.py: flow metrics at 720×720.
+DEFAULT_FLOW_SIZE = 720
+# The Farneback parameters used for the official MAWE reference vectors (reference README §3).
+FARNEBACK_PARAMS = dict(pyr_scale=0.5, levels=3, winsize=15, iterations=3, poly_n=5, poly_sigma=1.2, flags=0)
+
+
+def read_video_file(path: str | os.PathLike) -> tuple[np.ndarray, float]:
+    """Decode a video file to ``uint8 (T, H, W, 3)`` RGB and its fps via ``streamt2v.io.video``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"video file not found: {str(path)!r}")
+    from streamt2v.io.video import read_video  # lazy: the I/O room owns decoding
+
+    video, fps = read_video(path)
+    return tensor_to_uint8(video), float(fps)
+
+
+def tensor_to_uint8(video: torch.Tensor) -> np.ndarray:
+    """``(1, 3, T, H, W)`` or ``(3, T, H, W)`` float in ``[-1, 1]`` → ``uint8 (T, H, W, 3)``."""
+    if video.ndim == 5:
+        if video.shape[0] != 1:
+            raise ValueError(
+                f"expected one video (batch size 1), got a batch of shape {tuple(video.shape)}; "
+                "score videos one at a time"
+            )
+        video = video[0]
+    if video.ndim != 4 or video.shape[0] != 3:
+        raise ValueError(f"expected a video tensor (B, 3, T, H, W) or (3, T, H, W), got {tuple(video.shape)}")
+    x = video.detach().to("cpu", torch.float32)
+    x = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)  # (3, T, H, W)
+    return x.permute(1, 2, 3, 0).contiguous().numpy()  # (T, H, W, 3)
+
+
+def as_uint8_frames(video: VideoLike, min_frames: int = 1) -> np.ndarray:
+    """Any accepted video form → ``uint8 (T, H, W, 3)`` RGB, with at least ``min_frames`` frames."""
+    if isinstance(video, (str, os.PathLike)):
+        frames, _ = read_video_file(video)
+    elif isinstance(video, torch.Tensor):
+        frames = tensor_to_uint8(video)
+    elif isinstance(video, np.ndarray):
+        if video.dtype != np.uint8 or video.ndim != 4 or video.shape[-1] != 3:
+            raise ValueError(
+                f"expected a uint8 array (T, H, W, 3), got dtype {video.dtype} shape {video.shape}"
+            )
+        frames = video
+    else:
+        raise TypeError(f"expected a tensor, a uint8 array or a path, got {type(video).__name__}")
+    if frames.shape[0] < min_frames:
+        raise ValueError(
+            f"the video has {frames.shape[0]} frame(s); this metric needs at least {min_frames}"
+        )
+    if frames.shape[1] < 1 or frames.shape[2] < 1:
+        raise ValueError(f"the video has empty frames of shape {frames.shape[1:]}")
+    return frames
+
+
+def resize_frames(frames: np.ndarray, size: int | tuple[int, int] | None) -> np.ndarray:
+    """Resize ``(T, H, W, 3)`` frames to ``size`` (``N`` → N×N, or ``(H, W)``); ``None`` keeps them.
+
+    Bilinear without antialiasing, like the official ``F.resize(..., antialias=False)``.
+    """
+    if size is None:
+        return frames
+    h, w = (size, size) if isinstance(size, int) else size
+    if h < 8 or w < 8:
+        raise ValueError(f"flow size must be at least 8×8 pixels, got {h}×{w}")
+    if frames.shape[1:3] == (h, w):
+        return frames
+    return np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) for f in frames])
+
+
+def _gray(frame: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+
+
+class _OpenCVFlow:
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+        if backend == "dis":
+            self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        ga, gb = _gray(a), _gray(b)
+        if self.backend == "dis":
+            flow = self._dis.calc(ga, gb, None)
+        else:
+            flow = cv2.calcOpticalFlowFarneback(ga, gb, None, **FARNEBACK_PARAMS)
+        return np.ascontiguousarray(flow.transpose(2, 0, 1), dtype=np.float32)  # (2, H, W)
+
+
+class _RaftFlow:
+    """RAFT-large from torchvision (the official MAWE flow, official-facts §7.1)."""
+
+    def __init__(self, weights: str | os.PathLike | None, device: str | torch.device | None) -> None:
+        try:
+            from torchvision.models.optical_flow import Raft_Large_Weights, raft_large
+        except ImportError as err:
+            raise RuntimeError(
+                "flow backend 'raft' needs torchvision (RAFT-large), which is not importable here "
+                f"({err}). Install a torchvision build matching your torch, or use --flow dis|farneback."
+            ) from err
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        model = raft_large(weights=None, progress=False)
+        if weights is not None:
+            wpath = Path(weights)
+            if not wpath.is_file():
+                raise FileNotFoundError(f"RAFT weights not found: {str(wpath)!r}")
+            if wpath.suffix == ".safetensors":
+                from safetensors.torch import load_file
+
+                state = load_file(str(wpath))
+            else:
+                state = torch.load(str(wpath), map_location="cpu", weights_only=True)
+        else:
+            w = Raft_Large_Weights.DEFAULT
+            try:
+                state = torch.hub.load_state_dict_from_url(w.url, progress=False, map_location="cpu")
+            except Exception as err:  # offline and not cached
+                cache = Path(torch.hub.get_dir()) / "checkpoints"
+                raise RuntimeError(
+                    f"RAFT-large weights are neither given nor cached in {str(cache)!r} and could not be "
+                    f"downloaded from {w.url} ({err}). Download that file once (on a machine with internet) "
+                    "into the cache folder, or pass its path as raft_weights=/--raft-weights."
+                ) from err
+        model.load_state_dict(state)
+        self.model = model.eval().to(self.device)
+
+    @torch.no_grad()
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        h, w = a.shape[:2]
+        if h % 8 or w % 8:
+            raise ValueError(f"RAFT needs frame sides divisible by 8, got {h}×{w}; choose another flow size")
+
+        def prep(x: np.ndarray) -> torch.Tensor:  # RAFT preset: [0, 255] → [-1, 1]
+            t = torch.from_numpy(x).permute(2, 0, 1)[None].float().to(self.device)
+            return t / 127.5 - 1.0
+
+        flows = self.model(prep(a), prep(b))
+        return flows[-1][0].float().cpu().numpy()  # (2, H, W), last iteration
+
+
+def make_flow_fn(
+    backend: str = "dis",
+    raft_weights: str | os.PathLike | None = None,
+    device: str | torch.device | None = None,
+) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """A function ``(frame_a, frame_b)`` (uint8 ``(H, W, 3)``) → flow ``(2, H, W)`` float32."""
+    if backend not in FLOW_BACKENDS:
+        raise ValueError(f"unknown flow backend {backend!r}; choose one of {list(FLOW_BACKENDS)}")
+    if backend == "raft":
+        return _RaftFlow(raft_weights, device)
+    return _OpenCVFlow(backend)
+
+
+def compute_flows(
+    video: VideoLike,
+    backend: str = "dis",
+    size: int | tuple[int, int] | None = DEFAULT_FLOW_SIZE,
+    progress: bool = False,
+    raft_weights: str | os.PathLike | None = None,
+    device: str | torch.device | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Flow between each pair of consecutive frames at ``size`` (720×720 by default, paper §5.1).
+
+    Returns ``(frames, flows)``: the resized ``uint8 (T, H, W, 3)`` frames the flow was computed on and
+    ``float32 (T-1, 2, H, W)`` flows. Pairs are processed one at a time (memory stays at two frames
+    of flow work plus the output).
+    """
+    frames = resize_frames(as_uint8_frames(video, min_frames=2), size)
+    fn = make_flow_fn(backend, raft_weights=raft_weights, device=device)
+    t, h, w, _ = frames.shape
+    flows = np.empty((t - 1, 2, h, w), dtype=np.float32)
+    for i in tqdm(range(t - 1), desc=f"flow ({backend})", disable=not progress, leave=False):
+        flows[i] = fn(frames[i], frames[i + 1])
+    return frames, flows

@@ -1,0 +1,166 @@
+"""MAWE — Motion-Aware Warp Error (paper §5.1 and appendix "MAWE Definition"; official-facts §7.1).
+
+Two definitions:
+
+- ``definition="official"`` (default): the arithmetic of the official ``mawe.py``
+  (``get_mawe(video_path, coeff=9.5)``). Per consecutive pair ``t → t+1``:
+
+  1. forward-splat frame ``t`` to ``round(p + flow(p))`` (``torch.round``: half to even); targets
+     outside the frame are dropped; when several sources hit one target the last in row-major source
+     order wins; target pixels not hit are *unknown* (0 in the warped frame);
+  2. ``W_t = Σ_known,3 channels (I_{t+1} − warp(I_t))² / (3 · N_known)`` in 0–255 units;
+  3. ``m_t = mean over pixels of ‖flow‖₂`` (not squared);
+  4. ``MAWE = mean_t W_t / (c · m_t)`` with ``c = 9.5`` (a mean of ratios), all in float32.
+
+- ``definition="paper"``: the paper-v2 appendix formula ``MAWE = W / OFS`` with ``W`` the mean warp
+  error over pairs and ``OFS`` the mean *squared* flow magnitude over all pairs and pixels; no ``c``.
+
+A static video (zero flow) has no motion to normalise by: a pair with ``m_t = 0`` contributes ``inf``
+(the official code divides by zero), so MAWE is ``inf``; likewise ``OFS = 0`` gives ``inf``. A pair with
+no known pixel (never happens with a real flow field) has ``W_t = nan``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from streamt2v.metrics.flow import DEFAULT_FLOW_SIZE, VideoLike, as_uint8_frames, compute_flows, resize_frames
+
+logger = logging.getLogger(__name__)
+
+OFFICIAL_COEFF = 9.5
+DEFINITIONS: tuple[str, ...] = ("official", "paper")
+
+
+def forward_warp(frame: torch.Tensor, flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Official forward splatting (``warp_with_flow``): frame ``(C, H, W)``, flow ``(2, H, W)``.
+
+    Returns ``(warped (C, H, W) float32, unknown (H, W) bool)``; unknown pixels are 0 in ``warped``.
+    Last-write-wins in row-major source order is computed deterministically: every target keeps the
+    largest source index that hits it.
+    """
+    if frame.ndim != 3 or flow.ndim != 3 or flow.shape[0] != 2 or frame.shape[1:] != flow.shape[1:]:
+        raise ValueError(
+            f"expected frame (C, H, W) and flow (2, H, W) of the same size, "
+            f"got {tuple(frame.shape)} and {tuple(flow.shape)}"
+        )
+    c, h, w = frame.shape
+    frame = frame.to(torch.float32)
+    flow = flow.to(torch.float32)
+    ys, xs = torch.meshgrid(
+        torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij"
+    )
+    tx = torch.round(xs + flow[0])  # half to even, like the official code
+    ty = torch.round(ys + flow[1])
+    inside = (tx >= 0) & (tx < w) & (ty >= 0) & (ty < h)
+    src = torch.arange(h * w, dtype=torch.int64)[inside.reshape(-1)]
+    tgt = (ty.long() * w + tx.long())[inside]
+    winner = torch.full((h * w,), -1, dtype=torch.int64)
+    winner.scatter_reduce_(0, tgt, src, reduce="amax", include_self=True)
+    known = winner >= 0
+    warped = torch.zeros(c, h * w, dtype=torch.float32)
+    warped[:, known] = frame.reshape(c, -1)[:, winner[known]]
+    return warped.reshape(c, h, w), ~known.reshape(h, w)
+
+
+@dataclass
+class MaweResult:
+    """MAWE and its per-pair parts (``warp_errors`` = W_t, ``motions`` = m_t)."""
+
+    mawe: float
+    warp_errors: np.ndarray
+    motions: np.ndarray
+    definition: str
+    coeff: float
+    ratios: np.ndarray = field(default_factory=lambda: np.empty(0, np.float32))
+
+
+def warp_errors_and_motions(frames: np.ndarray, flows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pair ``W_t`` and ``m_t`` (official arithmetic) from uint8 ``(T, H, W, 3)`` frames and
+    ``(T-1, 2, H, W)`` flows at the same resolution."""
+    frames = np.asarray(frames)
+    flows = np.asarray(flows)
+    t = frames.shape[0]
+    if flows.shape[0] != t - 1 or flows.shape[1] != 2 or flows.shape[2:] != frames.shape[1:3]:
+        raise ValueError(
+            f"flows must have shape (T-1, 2, H, W) = ({t - 1}, 2, {frames.shape[1]}, {frames.shape[2]}), "
+            f"got {flows.shape}"
+        )
+    video = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).to(torch.float32)
+    flow_t = torch.from_numpy(np.ascontiguousarray(flows)).to(torch.float32)
+    werr = np.empty(t - 1, np.float32)
+    mot = np.empty(t - 1, np.float32)
+    for i in range(t - 1):
+        warped, unknown = forward_warp(video[i], flow_t[i])
+        known = (~unknown).to(torch.float32)
+        n_known = known.sum()
+        sq = ((video[i + 1] - warped) ** 2 * known).sum()
+        werr[i] = (sq / (3 * n_known)).item() if n_known > 0 else math.nan
+        mot[i] = torch.linalg.vector_norm(flow_t[i], dim=0).mean().item()
+    return werr, mot
+
+
+def mawe_from_flows(
+    frames: VideoLike,
+    flows: np.ndarray | torch.Tensor,
+    coeff: float = OFFICIAL_COEFF,
+    definition: str = "official",
+) -> MaweResult:
+    """MAWE from frames and precomputed flows (flow ``t``: frame ``t`` → ``t+1``, same resolution).
+
+    See the module docstring for the two definitions and the static-video convention (``inf``).
+    """
+    if definition not in DEFINITIONS:
+        raise ValueError(f"unknown MAWE definition {definition!r}; choose one of {list(DEFINITIONS)}")
+    frames = as_uint8_frames(frames, min_frames=2)
+    if isinstance(flows, torch.Tensor):
+        flows = flows.detach().cpu().numpy()
+    flows = np.asarray(flows, dtype=np.float32)
+    werr, mot = warp_errors_and_motions(frames, flows)
+    w32, m32 = torch.from_numpy(werr), torch.from_numpy(mot)
+    if definition == "official":
+        if not coeff > 0:
+            raise ValueError(f"coeff must be > 0, got {coeff}")
+        denom = torch.tensor(coeff, dtype=torch.float32) * m32
+        ratios = torch.where(denom > 0, w32 / denom, torch.full_like(w32, math.inf))
+        value = float(ratios.mean().item())
+        used_coeff = float(coeff)
+    else:
+        ofs = float((np.linalg.norm(flows, axis=1) ** 2).mean(dtype=np.float64))
+        ratios = torch.empty(0)
+        value = float(np.mean(werr, dtype=np.float64) / ofs) if ofs > 0 else math.inf
+        used_coeff = 1.0
+    if math.isinf(value):
+        logger.info("MAWE is inf: the video has (some) pairs with zero optical flow (static video)")
+    return MaweResult(value, werr, mot, definition, used_coeff, ratios.numpy())
+
+
+def mawe(
+    video: VideoLike,
+    flows: np.ndarray | torch.Tensor | None = None,
+    coeff: float = OFFICIAL_COEFF,
+    definition: str = "official",
+    flow: str = "dis",
+    flow_size: int | tuple[int, int] | None = DEFAULT_FLOW_SIZE,
+    progress: bool = False,
+    raft_weights: str | os.PathLike | None = None,
+    device: str | torch.device | None = None,
+) -> MaweResult:
+    """MAWE of one video (paper §5.1; lower is better).
+
+    Frames are resized to ``flow_size`` (720×720 like the paper; ``None`` keeps the native size) and
+    the flow is computed with ``flow`` (``dis`` | ``farneback`` | ``raft``), unless ``flows`` are given:
+    then they are used as they are and must match the (resized) frames.
+    """
+    frames = resize_frames(as_uint8_frames(video, min_frames=2), flow_size)
+    if flows is None:
+        frames, flows = compute_flows(
+            frames, backend=flow, size=None, progress=progress, raft_weights=raft_weights, device=device
+        )
+    return mawe_from_flows(frames, flows, coeff=coeff, definition=definition)
