@@ -1,1 +1,5 @@
 """Scheduler construction (diffusers schedulers, built fresh per chunk) and SDEdit starts."""
+
+from streamt2v.sampling.schedulers import SCHEDULER_NAMES, make_scheduler, sample_loop, step_kwargs
+
+__all__ = ["SCHEDULER_NAMES", "make_scheduler", "sample_loop", "step_kwargs"]

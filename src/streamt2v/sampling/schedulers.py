@@ -1,0 +1,92 @@
+"""Scheduler construction: diffusers schedulers, built fresh for every chunk (DESIGN §3; they hold state).
+
+Defaults of the official release (official-facts §1.5): stage 1 uses DPM-Solver++ multistep (50 steps),
+stage 2 DDIM (50 steps, η = 1.0; paper §4, appendix Tab. 12), the enhancer DPM++ 2M SDE.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+from diffusers import (
+    DDIMScheduler,
+    DDPMScheduler,
+    DPMSolverMultistepScheduler,
+    EulerDiscreteScheduler,
+    SchedulerMixin,
+)
+
+# name -> (class, fixed arguments that define the method)
+_SCHEDULERS: dict[str, tuple[type[SchedulerMixin], dict[str, Any]]] = {
+    "ddim": (DDIMScheduler, {}),
+    "dpm-multistep": (DPMSolverMultistepScheduler, {"algorithm_type": "dpmsolver++", "solver_order": 2}),
+    "dpmpp-2m-sde": (DPMSolverMultistepScheduler, {"algorithm_type": "sde-dpmsolver++", "solver_order": 2}),
+    "euler": (EulerDiscreteScheduler, {}),
+    "ddpm": (DDPMScheduler, {}),
+}
+SCHEDULER_NAMES: tuple[str, ...] = tuple(_SCHEDULERS)
+
+
+def make_scheduler(name: str, base_config: Mapping[str, Any], **overrides: Any) -> SchedulerMixin:
+    """A fresh scheduler ``name`` built from a diffusers scheduler config (the noise schedule of the model).
+
+    ``base_config`` is any diffusers scheduler config dict (``num_train_timesteps``, ``beta_*``,
+    ``prediction_type`` …); keys the class does not know are ignored. ``overrides`` win over both the
+    base config and the method's fixed arguments. Unknown ``name`` raises ``ValueError``.
+    """
+    try:
+        cls, fixed = _SCHEDULERS[name]
+    except KeyError:
+        raise ValueError(f"unknown scheduler {name!r}; choose one of {list(SCHEDULER_NAMES)}") from None
+    config = {k: v for k, v in dict(base_config).items() if not k.startswith("_")}
+    config.update(fixed)
+    config.update(overrides)
+    return cls.from_config(config)
+
+
+def step_kwargs(
+    scheduler: SchedulerMixin, *, eta: float | None = None, generator: torch.Generator | None = None
+) -> dict[str, Any]:
+    """Keyword arguments for ``scheduler.step`` that this scheduler accepts (η for DDIM, the generator for
+    every stochastic step), so one sampling loop serves all schedulers and a seed controls all noise."""
+    params = inspect.signature(scheduler.step).parameters
+    kwargs: dict[str, Any] = {}
+    if eta is not None and "eta" in params:
+        kwargs["eta"] = eta
+    if generator is not None and "generator" in params:
+        kwargs["generator"] = generator
+    return kwargs
+
+
+def sample_loop(
+    scheduler: SchedulerMixin,
+    latents: torch.Tensor,
+    model_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    *,
+    num_steps: int,
+    eta: float | None = None,
+    generator: torch.Generator | None = None,
+    callback: Callable[[int, int], None] | None = None,
+) -> torch.Tensor:
+    """Run ``num_steps`` of ``scheduler`` from pure noise ``latents`` (unit variance, drawn by the caller).
+
+    ``model_fn(x_in, t)`` returns the (guided) model output for the scaled input. Stochastic steps (DDIM
+    η > 0, DDPM, SDE solvers) draw from ``generator`` — pass a CPU generator for device-independent noise
+    (DESIGN §4). ``callback(i, num_steps)`` is called after every step (progress bars).
+    """
+    if num_steps < 1:
+        raise ValueError(f"num_steps must be >= 1, got {num_steps}")
+    scheduler.set_timesteps(num_steps, device=latents.device)
+    x = latents * scheduler.init_noise_sigma
+    kwargs = step_kwargs(scheduler, eta=eta, generator=generator)
+    # diffusers' randn_tensor draws on a CPU generator's device and moves the noise: device-independent.
+    for i, t in enumerate(scheduler.timesteps):
+        x_in = scheduler.scale_model_input(x, t)
+        out = model_fn(x_in, t)
+        x = scheduler.step(out, t, x, **kwargs, return_dict=False)[0]
+        if callback is not None:
+            callback(i + 1, num_steps)
+    return x
