@@ -1,0 +1,59 @@
+"""SCuts — number of scene cuts (paper §5.1; official-facts §7.2).
+
+PySceneDetect's ``AdaptiveDetector`` with its default parameters, counting *cuts* (a video with one
+scene has 0 cuts). Frames in memory go through the same steps as ``SceneManager.detect_scenes`` on a
+file (RGB → BGR, the manager's automatic downscale to a width of about 256 with linear
+interpolation), so a file and its decoded frames give the same count. Note the detector's default
+minimum scene length (15 frames): cuts closer than that to the previous one are not reported.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import cv2
+import numpy as np
+from scenedetect import AdaptiveDetector, FrameTimecode, SceneManager, open_video
+from scenedetect.scene_manager import compute_downscale_factor
+
+from streamt2v.metrics.flow import VideoLike, as_uint8_frames
+
+logger = logging.getLogger(__name__)
+
+
+def scene_cuts_from_frames(frames: VideoLike, fps: float = 8.0) -> list[int]:
+    """Frame indices at which ``AdaptiveDetector`` (default parameters) detects a cut."""
+    if fps <= 0:
+        raise ValueError(f"fps must be > 0, got {fps}")
+    frames = as_uint8_frames(frames, min_frames=1)
+    detector = AdaptiveDetector()
+    factor = compute_downscale_factor(frames.shape[2])
+    cuts: list[FrameTimecode] = []
+    for i, frame in enumerate(frames):
+        im = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
+        if factor > 1.0:
+            size = (max(1, round(im.shape[1] / factor)), max(1, round(im.shape[0] / factor)))
+            im = cv2.resize(im, size, interpolation=cv2.INTER_LINEAR)
+        cuts += detector.process_frame(FrameTimecode(i, fps), im)
+    cuts += detector.post_process(FrameTimecode(len(frames) - 1, fps))
+    return [int(c.frame_num) for c in cuts]
+
+
+def scene_cuts_from_file(path: str | os.PathLike) -> list[int]:
+    """Frame indices of cuts in a video file, read by PySceneDetect itself (``open_video``)."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"video file not found: {str(path)!r}")
+    video = open_video(str(path))
+    manager = SceneManager()
+    manager.add_detector(AdaptiveDetector())
+    manager.detect_scenes(video, show_progress=False)
+    return [int(c.frame_num) for c in manager.get_cut_list(show_warning=False)]
+
+
+def scuts(video: VideoLike, fps: float = 8.0) -> int:
+    """Number of scene cuts in one video (paper §5.1; lower is better). ``fps`` is used for frames in
+    memory only (it does not change the count for the default, frame-based parameters)."""
+    if isinstance(video, (str, os.PathLike)):
+        return len(scene_cuts_from_file(video))
+    return len(scene_cuts_from_frames(video, fps=fps))

@@ -1,0 +1,58 @@
+"""SCuts (paper §5.1): AdaptiveDetector cut counts on synthetic clips, in memory and from a file."""
+
+from __future__ import annotations
+
+import av
+import numpy as np
+import pytest
+
+from streamt2v.metrics.scuts import scene_cuts_from_frames, scuts
+
+
+def _texture(h, w, seed):
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, size=(h // 8, w // 8, 3), dtype=np.uint8)
+    return np.kron(small, np.ones((8, 8, 1), np.uint8))
+
+
+def _pan(n, h=64, w=64, seed=0, speed=1):
+    big = _texture(h, w + n * speed + 8, seed)
+    return np.stack([big[:, t * speed : t * speed + w] for t in range(n)])
+
+
+def write_video(path, frames, fps=8):
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=fps)
+        s.width, s.height, s.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        s.options = {"crf": "10"}
+        for f in frames:
+            for p in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+
+
+def test_hard_cut_at_60_of_120():
+    frames = np.concatenate([_pan(60, seed=1), _pan(60, seed=2)])
+    cuts = scene_cuts_from_frames(frames)
+    assert cuts == [60]
+    assert scuts(frames) == 1
+
+
+def test_smooth_pan_has_no_cut():
+    assert scuts(_pan(120, seed=3)) == 0
+
+
+def test_from_file_matches(tmp_path):
+    frames = np.concatenate([_pan(60, seed=1), _pan(60, seed=2)])
+    write_video(tmp_path / "cut.mp4", frames)
+    assert scuts(tmp_path / "cut.mp4") == 1
+    write_video(tmp_path / "pan.mp4", _pan(48, seed=3))
+    assert scuts(str(tmp_path / "pan.mp4")) == 0
+
+
+def test_bad_inputs(tmp_path):
+    with pytest.raises(ValueError, match="0 frame"):
+        scuts(np.zeros((0, 8, 8, 3), np.uint8))
+    with pytest.raises(FileNotFoundError, match="missing.mp4"):
+        scuts(tmp_path / "missing.mp4")
