@@ -50,11 +50,12 @@ class TextEncoder(nn.Module):
     The conditioning is the text tower's ``last_hidden_state`` over prompts padded to
     ``max_length`` (77 for ModelScope), as in the ModelScope T2V pipeline (paper §3). The empty prompt
     ``""`` is the unconditional (negative) prompt used by classifier-free guidance (paper §10.1).
+    ``tokenizer`` may be None (weights only); :meth:`encode` then raises.
     """
 
     def __init__(
         self,
-        tokenizer: PreTrainedTokenizerBase,
+        tokenizer: PreTrainedTokenizerBase | None,
         text_model: CLIPTextModel,
         max_length: int | None = None,
     ) -> None:
@@ -87,6 +88,12 @@ class TextEncoder(nn.Module):
         if isinstance(prompts, str):
             prompts = [prompts]
         prompts = list(prompts)
+        if self.tokenizer is None:
+            raise RuntimeError(
+                "this text encoder has no tokenizer (a converted official checkpoint does not contain "
+                "one): convert with --tokenizer pointing at a ModelScope folder, e.g. "
+                "damo-vilab/text-to-video-ms-1.7b"
+            )
         if not prompts or not all(isinstance(p, str) for p in prompts):
             raise ValueError(f"prompts must be a non-empty list of strings, got {prompts!r}")
         tokens = self.tokenizer(

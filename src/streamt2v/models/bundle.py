@@ -1,0 +1,393 @@
+"""All components of a StreamingT2V system in one object, saved as one folder (paper §4, Fig. 2).
+
+Folder format (``save_pretrained``)::
+
+    model_index.json          component classes + ``streamt2v`` metadata (ModelConfig, fps, sources)
+    tokenizer/                transformers CLIPTokenizer files        (optional, see below)
+    text_encoder/             transformers CLIPTextModel (safetensors)
+    image_encoder/            transformers CLIPVisionModelWithProjection (safetensors; APM, §4.2)
+    vae/                      diffusers AutoencoderKL (safetensors)
+    unet/                     streamt2v StreamingUNet (diffusers ModelMixin; stage 2: base + CAM + APM)
+    init_unet/                diffusers UNet3DConditionModel (stage 1, optional)
+    scheduler/scheduler_config.json
+
+A folder converted from the official checkpoint without a ModelScope tokenizer has no ``tokenizer/``;
+``model_index.json`` then records where it must come from.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from diffusers import AutoencoderKL, UNet3DConditionModel
+from transformers import (
+    CLIPTextConfig,
+    CLIPTextModel,
+    CLIPTokenizer,
+    CLIPVisionConfig,
+    CLIPVisionModelWithProjection,
+    PreTrainedTokenizerBase,
+)
+
+from streamt2v.config import PRESETS, ModelConfig, StreamingConfig, UNetConfig, get_preset
+from streamt2v.models.autoencoder import VideoAutoencoder
+from streamt2v.models.encoders import ImageEncoder, TextEncoder, byte_level_clip_tokenizer
+from streamt2v.models.unet import StreamingUNet, build_video_unet
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+MODEL_INDEX = "model_index.json"
+REQUIRED_COMPONENTS = ("text_encoder", "image_encoder", "vae", "unet", "scheduler")
+MODELSCOPE_REPO = "damo-vilab/text-to-video-ms-1.7b"
+
+# ModelScope T2V 1.7B component configs (public damo-vilab/text-to-video-ms-1.7b configs; reference
+# full_build_configs/*.json) and open_clip ViT-H-14 (the official APM image encoder, official-facts §2.3).
+MODELSCOPE_TEXT_CONFIG: dict[str, Any] = dict(
+    vocab_size=49408,
+    hidden_size=1024,
+    intermediate_size=4096,
+    num_hidden_layers=23,
+    num_attention_heads=16,
+    max_position_embeddings=77,
+    hidden_act="gelu",
+    layer_norm_eps=1e-5,
+    projection_dim=512,
+    bos_token_id=0,
+    eos_token_id=2,
+    pad_token_id=1,
+)
+VIT_H_14_VISION_CONFIG: dict[str, Any] = dict(
+    hidden_size=1280,
+    intermediate_size=5120,
+    projection_dim=1024,
+    num_hidden_layers=32,
+    num_attention_heads=16,
+    image_size=224,
+    patch_size=14,
+    hidden_act="gelu",
+    layer_norm_eps=1e-5,
+)
+MODELSCOPE_VAE_CONFIG: dict[str, Any] = dict(
+    act_fn="silu",
+    block_out_channels=(128, 256, 512, 512),
+    down_block_types=("DownEncoderBlock2D",) * 4,
+    up_block_types=("UpDecoderBlock2D",) * 4,
+    in_channels=3,
+    out_channels=3,
+    latent_channels=4,
+    layers_per_block=2,
+    norm_num_groups=32,
+    sample_size=512,
+    scaling_factor=0.18215,
+)
+MODELSCOPE_SCHEDULER_CONFIG: dict[str, Any] = {
+    "_class_name": "DDIMScheduler",
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "beta_start": 0.00085,
+    "clip_sample": False,
+    "num_train_timesteps": 1000,
+    "prediction_type": "epsilon",
+    "set_alpha_to_one": False,
+    "steps_offset": 1,
+}
+
+
+@dataclass(frozen=True)
+class ComponentConfigs:
+    """Configs of the non-UNet components for an architecture."""
+
+    text: dict[str, Any]
+    vision: dict[str, Any]
+    vae: dict[str, Any]
+    scheduler: dict[str, Any] = field(default_factory=lambda: dict(MODELSCOPE_SCHEDULER_CONFIG))
+
+
+def component_configs(cfg: ModelConfig) -> ComponentConfigs:
+    """Full ModelScope/ViT-H components for the full-size UNet; small ones sized from ``cfg`` otherwise."""
+    if cfg.unet == PRESETS["modelscope-1.7b"].unet:
+        return ComponentConfigs(
+            dict(MODELSCOPE_TEXT_CONFIG), dict(VIT_H_14_VISION_CONFIG), dict(MODELSCOPE_VAE_CONFIG)
+        )
+    levels = cfg.vae_scale_factor.bit_length()
+    if 2 ** (levels - 1) != cfg.vae_scale_factor:
+        raise ValueError(f"vae_scale_factor must be a power of 2, got {cfg.vae_scale_factor}")
+    d = cfg.unet.cross_attention_dim
+    text = dict(
+        vocab_size=len(byte_level_clip_tokenizer()),
+        hidden_size=d,
+        intermediate_size=2 * d,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        max_position_embeddings=cfg.streaming.num_text_tokens,
+        bos_token_id=0,
+        eos_token_id=1,
+        pad_token_id=1,
+    )
+    vision = dict(
+        hidden_size=32,
+        intermediate_size=64,
+        projection_dim=cfg.streaming.image_embed_dim,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        image_size=32,
+        patch_size=8,
+        hidden_act="gelu",
+        layer_norm_eps=1e-5,
+    )
+    vae = dict(
+        block_out_channels=(8,) * (levels - 1) + (16,),
+        down_block_types=("DownEncoderBlock2D",) * levels,
+        up_block_types=("UpDecoderBlock2D",) * levels,
+        latent_channels=cfg.unet.in_channels,
+        layers_per_block=1,
+        norm_num_groups=4,
+        sample_size=cfg.frame_size,
+        scaling_factor=0.18215,
+    )
+    return ComponentConfigs(text, vision, vae)
+
+
+def model_config_to_dict(cfg: ModelConfig) -> dict[str, Any]:
+    return asdict(cfg)
+
+
+def model_config_from_dict(d: dict[str, Any]) -> ModelConfig:
+    def tup(x: dict[str, Any]) -> dict[str, Any]:
+        return {k: tuple(v) if isinstance(v, list) else v for k, v in x.items()}
+
+    d = dict(d)
+    return ModelConfig(
+        name=d.pop("name"),
+        unet=UNetConfig(**tup(d.pop("unet"))),
+        streaming=StreamingConfig(**tup(d.pop("streaming"))),
+        **d,
+    )
+
+
+def _resolve(path_or_hub_id: str | os.PathLike[str]) -> Path:
+    """A local folder, or a hub snapshot (huggingface_hub) for an ``owner/name`` id."""
+    path = Path(path_or_hub_id).expanduser()
+    if path.is_dir():
+        return path
+    text = str(path_or_hub_id)
+    looks_like_repo = text.count("/") == 1 and not text.startswith((".", "/", "~")) and not path.exists()
+    if looks_like_repo:
+        from huggingface_hub import snapshot_download
+
+        try:
+            return Path(snapshot_download(repo_id=text))
+        except Exception as err:  # offline, unknown repo, ...: say what was tried
+            raise FileNotFoundError(
+                f"model folder {str(path.resolve())!r} does not exist and hub download of {text!r} failed: {err}"
+            ) from err
+    raise FileNotFoundError(f"model folder {str(path.resolve())!r} does not exist")
+
+
+class StreamingT2VModel:
+    """The networks and metadata of StreamingT2V (stages 1 and 2; paper §4).
+
+    Attributes: ``text_encoder`` (:class:`TextEncoder`, holds the tokenizer), ``image_encoder``
+    (:class:`ImageEncoder`), ``vae`` (:class:`VideoAutoencoder`), ``unet`` (:class:`StreamingUNet`),
+    ``init_unet`` (stage-1 ``UNet3DConditionModel`` or None), ``scheduler_config`` (diffusers scheduler
+    config dict), ``config`` (:class:`ModelConfig`), ``fps``, ``sources`` (provenance notes).
+    """
+
+    def __init__(
+        self,
+        text_encoder: TextEncoder,
+        image_encoder: ImageEncoder,
+        vae: VideoAutoencoder,
+        unet: StreamingUNet,
+        scheduler_config: dict[str, Any],
+        config: ModelConfig,
+        init_unet: UNet3DConditionModel | None = None,
+        fps: int = 8,
+        sources: dict[str, str] | None = None,
+    ) -> None:
+        self.text_encoder = text_encoder
+        self.image_encoder = image_encoder
+        self.vae = vae
+        self.unet = unet
+        self.init_unet = init_unet
+        self.scheduler_config = dict(scheduler_config)
+        self.config = config
+        self.fps = int(fps)
+        self.sources = dict(sources or {})
+
+    @property
+    def tokenizer(self) -> PreTrainedTokenizerBase | None:
+        return self.text_encoder.tokenizer
+
+    @property
+    def num_frames(self) -> int:
+        return self.config.streaming.num_frames
+
+    @property
+    def num_cond_frames(self) -> int:
+        return self.config.streaming.num_cond_frames
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        mods: dict[str, torch.nn.Module] = {
+            "text_encoder": self.text_encoder.model,
+            "image_encoder": self.image_encoder.model,
+            "vae": self.vae.vae,
+            "unet": self.unet,
+        }
+        if self.init_unet is not None:
+            mods["init_unet"] = self.init_unet
+        return mods
+
+    def to(
+        self, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> StreamingT2VModel:
+        for m in self.modules().values():
+            m.to(device=device, dtype=dtype)
+        return self
+
+    # --- construction -------------------------------------------------------------------------------
+    @classmethod
+    def from_preset(
+        cls,
+        preset: str | ModelConfig,
+        device: str | torch.device = "cpu",
+        seed: int = 0,
+        with_init_unet: bool = True,
+        fps: int = 8,
+    ) -> StreamingT2VModel:
+        """Random components at a preset. On ``device="meta"`` nothing is allocated (shapes only)."""
+        cfg = get_preset(preset) if isinstance(preset, str) else preset
+        comps = component_configs(cfg)
+        if str(device) != "meta":
+            torch.manual_seed(seed)
+        with torch.device(device):
+            text = CLIPTextModel(CLIPTextConfig(**comps.text)).eval()
+            vision = CLIPVisionModelWithProjection(CLIPVisionConfig(**comps.vision)).eval()
+            vae = AutoencoderKL(**comps.vae).eval()
+            unet = StreamingUNet.from_config_objects(cfg.unet, cfg.streaming).eval()
+            init_unet = build_video_unet(cfg.unet).eval() if with_init_unet else None
+        tokenizer = byte_level_clip_tokenizer(comps.text["max_position_embeddings"])
+        return cls(
+            TextEncoder(tokenizer, text),
+            ImageEncoder(vision),
+            VideoAutoencoder(vae),
+            unet,
+            comps.scheduler,
+            cfg,
+            init_unet=init_unet,
+            fps=fps,
+            sources={"weights": f"random (preset {cfg.name!r}, seed {seed})"},
+        )
+
+    # --- folder format ------------------------------------------------------------------------------
+    def model_index(self) -> dict[str, Any]:
+        return {
+            "_class_name": "StreamingT2VModel",
+            "format_version": FORMAT_VERSION,
+            "tokenizer": ["transformers", type(self.tokenizer).__name__]
+            if self.tokenizer is not None
+            else None,
+            "text_encoder": ["transformers", "CLIPTextModel"],
+            "image_encoder": ["transformers", "CLIPVisionModelWithProjection"],
+            "vae": ["diffusers", "AutoencoderKL"],
+            "unet": ["streamt2v", "StreamingUNet"],
+            "init_unet": ["diffusers", "UNet3DConditionModel"] if self.init_unet is not None else None,
+            "scheduler": ["diffusers", str(self.scheduler_config.get("_class_name", "DDIMScheduler"))],
+            "streamt2v": {
+                "model_config": model_config_to_dict(self.config),
+                "fps": self.fps,
+                "sources": self.sources,
+            },
+        }
+
+    def save_pretrained(self, directory: str | os.PathLike[str], overwrite: bool = False) -> Path:
+        """Write the folder atomically (a temporary sibling folder, renamed at the end)."""
+        out = Path(directory)
+        if out.exists() and not overwrite:
+            raise FileExistsError(f"{str(out)!r} already exists (pass overwrite=True to replace it)")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
+        try:
+            tmp.mkdir()
+            if self.tokenizer is not None:
+                self.tokenizer.save_pretrained(tmp / "tokenizer")
+            for name, module in self.modules().items():
+                module.save_pretrained(tmp / name, safe_serialization=True)
+            (tmp / "scheduler").mkdir()
+            (tmp / "scheduler" / "scheduler_config.json").write_text(
+                json.dumps(self.scheduler_config, indent=2, sort_keys=True) + "\n"
+            )
+            (tmp / MODEL_INDEX).write_text(json.dumps(self.model_index(), indent=2) + "\n")
+            if out.exists():
+                old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+                out.rename(old)
+                tmp.rename(out)
+                shutil.rmtree(old)
+            else:
+                tmp.rename(out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        logger.info("saved StreamingT2V model to %s", out)
+        return out
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path_or_hub_id: str | os.PathLike[str],
+        torch_dtype: torch.dtype | None = None,
+        device: str | torch.device | None = None,
+        frames_per_slice: int = 8,
+    ) -> StreamingT2VModel:
+        """Load a folder written by :meth:`save_pretrained` (local path or hub id)."""
+        root = _resolve(path_or_hub_id)
+        index_path = root / MODEL_INDEX
+        if not index_path.is_file():
+            raise FileNotFoundError(f"{str(index_path)!r} not found: not a streamt2v model folder")
+        index = json.loads(index_path.read_text())
+        meta = index.get("streamt2v")
+        if index.get("_class_name") != "StreamingT2VModel" or meta is None:
+            raise ValueError(
+                f"{str(index_path)!r} is not a StreamingT2VModel index (got {index.get('_class_name')!r})"
+            )
+        needed = list(REQUIRED_COMPONENTS)
+        needed += [c for c in ("tokenizer", "init_unet") if index.get(c) is not None]
+        for comp in needed:
+            if not (root / comp).is_dir():
+                raise FileNotFoundError(
+                    f"model folder {str(root)!r} is missing component {comp!r} ({root / comp})"
+                )
+        kw = {"dtype": torch_dtype} if torch_dtype is not None else {}
+        dkw = {"torch_dtype": torch_dtype} if torch_dtype is not None else {}
+        tokenizer = CLIPTokenizer.from_pretrained(root / "tokenizer") if index.get("tokenizer") else None
+        text = CLIPTextModel.from_pretrained(root / "text_encoder", **kw).eval()
+        vision = CLIPVisionModelWithProjection.from_pretrained(root / "image_encoder", **kw).eval()
+        vae = AutoencoderKL.from_pretrained(root / "vae", **dkw).eval()
+        unet = StreamingUNet.from_pretrained(root / "unet", **dkw).eval()
+        init_unet = None
+        if index.get("init_unet") is not None:
+            init_unet = UNet3DConditionModel.from_pretrained(root / "init_unet", **dkw).eval()
+        scheduler_config = json.loads((root / "scheduler" / "scheduler_config.json").read_text())
+        model = cls(
+            TextEncoder(tokenizer, text),
+            ImageEncoder(vision),
+            VideoAutoencoder(vae, frames_per_slice),
+            unet,
+            scheduler_config,
+            model_config_from_dict(meta["model_config"]),
+            init_unet=init_unet,
+            fps=meta.get("fps", 8),
+            sources=meta.get("sources"),
+        )
+        if device is not None:
+            model.to(device=device)
+        return model

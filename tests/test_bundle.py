@@ -1,0 +1,98 @@
+"""StreamingT2VModel: presets, folder format, exact save/load round trip, clear errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from streamt2v.config import get_preset
+from streamt2v.models.bundle import MODEL_INDEX, StreamingT2VModel
+
+
+@pytest.fixture(scope="module")
+def tiny() -> StreamingT2VModel:
+    return StreamingT2VModel.from_preset("tiny", device="cpu", seed=3)
+
+
+def test_tiny_preset_components_fit_together(tiny: StreamingT2VModel) -> None:
+    cfg = get_preset("tiny")
+    assert tiny.vae.scale_factor == cfg.vae_scale_factor
+    emb = tiny.text_encoder.encode(["a red circle", ""])
+    assert emb.shape == (2, cfg.streaming.num_text_tokens, cfg.unet.cross_attention_dim)
+    img = tiny.image_encoder.encode(torch.rand(1, 3, cfg.frame_size, cfg.frame_size) * 2 - 1)
+    assert img.shape == (1, cfg.streaming.image_embed_dim)
+    assert tiny.unet.image_tokens(img).shape[-1] == cfg.unet.cross_attention_dim
+    video = torch.rand(1, 3, 2, cfg.frame_size, cfg.frame_size) * 2 - 1
+    z = tiny.vae.encode(video)
+    assert z.shape == (1, cfg.unet.in_channels, 2, cfg.latent_size, cfg.latent_size)
+    assert tiny.num_frames == 16 and tiny.num_cond_frames == 8
+
+
+def test_meta_preset_allocates_nothing() -> None:
+    m = StreamingT2VModel.from_preset("modelscope-1.7b", device="meta")
+    for mod in m.modules().values():
+        assert all(p.device.type == "meta" for p in mod.parameters())
+    n = sum(p.numel() for p in m.unet.parameters())
+    assert n > 2_000_000_000  # base + CAM + resampler (official: 2.12 B)
+
+
+def test_save_load_roundtrip_is_exact(tiny: StreamingT2VModel, tmp_path: Path) -> None:
+    out = tiny.save_pretrained(tmp_path / "model")
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [MODEL_INDEX, "tokenizer", "text_encoder", "image_encoder", "vae", "unet", "init_unet", "scheduler"]
+    )
+    assert list(tmp_path.iterdir()) == [out]  # no temporary folders left behind
+    assert any(p.suffix == ".safetensors" for p in (out / "unet").iterdir())
+    loaded = StreamingT2VModel.from_pretrained(out)
+    for name, mod in tiny.modules().items():
+        a, b = mod.state_dict(), loaded.modules()[name].state_dict()
+        assert a.keys() == b.keys(), name
+        for k in a:
+            assert torch.equal(a[k], b[k]), (name, k)
+    assert loaded.config == tiny.config
+    assert loaded.scheduler_config == tiny.scheduler_config
+    torch.testing.assert_close(loaded.text_encoder.encode(["abc"]), tiny.text_encoder.encode(["abc"]))
+    half = StreamingT2VModel.from_pretrained(out, torch_dtype=torch.float16)
+    assert half.unet.dtype == torch.float16 and half.text_encoder.dtype == torch.float16
+
+
+def test_save_refuses_to_overwrite_unless_asked(tiny: StreamingT2VModel, tmp_path: Path) -> None:
+    out = tmp_path / "model"
+    out.mkdir()
+    with pytest.raises(FileExistsError, match="overwrite"):
+        tiny.save_pretrained(out)
+    tiny.save_pretrained(out, overwrite=True)
+    assert (out / MODEL_INDEX).is_file()
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]
+
+
+def test_missing_folder_and_component_errors(tiny: StreamingT2VModel, tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        StreamingT2VModel.from_pretrained(tmp_path / "nowhere")
+    out = tiny.save_pretrained(tmp_path / "model")
+    shutil.rmtree(out / "vae")
+    with pytest.raises(FileNotFoundError, match="missing component 'vae'"):
+        StreamingT2VModel.from_pretrained(out)
+    (out / MODEL_INDEX).unlink()
+    with pytest.raises(FileNotFoundError, match="model_index.json"):
+        StreamingT2VModel.from_pretrained(out)
+
+
+def test_hub_id_offline_names_what_was_tried(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no-such-owner/no-such-model"):
+        StreamingT2VModel.from_pretrained("no-such-owner/no-such-model")
+
+
+def test_model_index_records_metadata(tiny: StreamingT2VModel) -> None:
+    index = tiny.model_index()
+    meta = index["streamt2v"]
+    assert meta["model_config"]["streaming"]["num_cond_frames"] == 8
+    assert meta["fps"] == tiny.fps
+    json.dumps(index)
