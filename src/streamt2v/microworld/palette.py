@@ -30,3 +30,25 @@ def colour_rgb(name: str) -> tuple[int, int, int]:
         return COLOURS[name]
     except KeyError:
         raise ValueError(f"unknown colour {name!r}; the palette has {sorted(COLOURS)}") from None
+
+
+# How far a background pattern's second shade moves away from the background colour. Small enough that
+# every shade stays nearest (in RGB) to its own palette colour, so probes can name the background.
+PATTERN_SHADE_AMOUNT = 0.18
+
+
+def pattern_shade(name: str) -> tuple[int, int, int]:
+    """The second shade of a patterned background: the colour darkened (black: lightened) a little.
+
+    Stripes, checker and gradient patterns blend between ``colour_rgb(name)`` and this shade (DESIGN.md
+    §6); it stays in the colour's family (nearest palette colour is still ``name``).
+    """
+    r, g, b = colour_rgb(name)
+    if max(r, g, b) < 64:  # too dark to darken: lighten towards white instead
+        return tuple(round(c + PATTERN_SHADE_AMOUNT * (255 - c)) for c in (r, g, b))  # type: ignore[return-value]
+    return tuple(round(c * (1.0 - PATTERN_SHADE_AMOUNT)) for c in (r, g, b))  # type: ignore[return-value]
+
+
+def nearest_colour(rgb: tuple[float, float, float]) -> str:
+    """The palette colour nearest (Euclidean RGB) to ``rgb`` given in 0–255."""
+    return min(COLOURS, key=lambda n: sum((a - b) ** 2 for a, b in zip(COLOURS[n], rgb)))
