@@ -45,7 +45,10 @@ def test_render_is_deterministic_and_start_frame_consistent():
 
 def test_bouncing_keeps_objects_in_frame_and_moving():
     for seed in range(5):
-        scene = sample_scene(seed, num_objects=2, )
+        scene = sample_scene(
+            seed,
+            num_objects=2,
+        )
         video, truth = render_with_truth(scene, 1000, 32)
         c = truth.centres / 32.0
         for k, obj in enumerate(scene.objects):
@@ -73,8 +76,12 @@ def test_antialiasing_gives_intermediate_values_on_edges():
 def test_palette_colours_present_in_rendered_frames():
     for colour in COLOURS:
         bg = "white" if colour != "white" else "black"
-        scene = SceneSpec(background=bg, pattern="stripes", pan=(0.01, 0.0),
-                          objects=(ObjectSpec("square", colour, 0.2, (0.5, 0.5), (0.02, 0.02)),))
+        scene = SceneSpec(
+            background=bg,
+            pattern="stripes",
+            pan=(0.01, 0.0),
+            objects=(ObjectSpec("square", colour, 0.2, (0.5, 0.5), (0.02, 0.02)),),
+        )
         video, truth = render_with_truth(scene, 3, 32)
         px = ((video[:, 0] + 1) * 127.5).round().permute(1, 2, 0).reshape(-1, 3).numpy()
         assert (np.abs(px - np.array(COLOURS[colour])).max(axis=1) <= 1).sum() > 20
@@ -120,8 +127,12 @@ def test_caption_round_trip(seed):
 
 def test_plain_caption_form_and_errors():
     c = parse_caption("a red circle bouncing on a blue background")
-    assert c == SceneConstraints(objects=(("red", "circle"),), background="blue", pattern="plain", speed=None, pan="none")
-    c = parse_caption("a red circle and a yellow square bouncing fast on a blue striped background, camera panning left")
+    assert c == SceneConstraints(
+        objects=(("red", "circle"),), background="blue", pattern="plain", speed=None, pan="none"
+    )
+    c = parse_caption(
+        "a red circle and a yellow square bouncing fast on a blue striped background, camera panning left"
+    )
     assert c.objects == (("red", "circle"), ("yellow", "square"))
     assert (c.pattern, c.speed, c.pan) == ("stripes", "fast", "left")
     with pytest.raises(ValueError, match="dragon"):

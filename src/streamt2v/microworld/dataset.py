@@ -31,13 +31,28 @@ EVAL_PROMPTS: tuple[tuple[str, int], ...] = (
     ("a red circle bouncing on a blue background", EVAL_SEED_BASE + 0),
     ("a yellow square bouncing fast on a purple background", EVAL_SEED_BASE + 1),
     ("a white triangle bouncing slowly on a green striped background", EVAL_SEED_BASE + 2),
-    ("an orange diamond bouncing fast on a black checkered background, camera panning left", EVAL_SEED_BASE + 3),
+    (
+        "an orange diamond bouncing fast on a black checkered background, camera panning left",
+        EVAL_SEED_BASE + 3,
+    ),
     ("a green circle and a red square bouncing fast on a white background", EVAL_SEED_BASE + 4),
-    ("a blue diamond and a yellow triangle bouncing slowly on an orange gradient background", EVAL_SEED_BASE + 5),
-    ("a purple square bouncing fast on a yellow striped background, camera panning right", EVAL_SEED_BASE + 6),
+    (
+        "a blue diamond and a yellow triangle bouncing slowly on an orange gradient background",
+        EVAL_SEED_BASE + 5,
+    ),
+    (
+        "a purple square bouncing fast on a yellow striped background, camera panning right",
+        EVAL_SEED_BASE + 6,
+    ),
     ("a black circle and a white diamond bouncing fast on a red background", EVAL_SEED_BASE + 7),
-    ("an orange triangle bouncing slowly on a blue checkered background, camera panning up", EVAL_SEED_BASE + 8),
-    ("a red square and a blue circle bouncing fast on a green gradient background, camera panning down", EVAL_SEED_BASE + 9),
+    (
+        "an orange triangle bouncing slowly on a blue checkered background, camera panning up",
+        EVAL_SEED_BASE + 8,
+    ),
+    (
+        "a red square and a blue circle bouncing fast on a green gradient background, camera panning down",
+        EVAL_SEED_BASE + 9,
+    ),
 )
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Union
 
 import numpy as np
 import torch
@@ -37,7 +36,7 @@ SIZE_RANGE = (0.12, 0.2)  # object half-extent, fraction of the frame
 PATTERN_PERIOD = 0.25  # stripes/checker period, fraction of the frame
 FPS = 8  # microworld frame rate
 
-Rng = Union[np.random.Generator, torch.Generator, int]
+Rng = np.random.Generator | torch.Generator | int
 
 
 @dataclass(frozen=True)
@@ -173,7 +172,7 @@ def sample_scene(
     used = {background}
     objects = []
     for i in range(n):
-        want_colour, want_shape = (c.objects[i] if c.objects is not None else (None, None))
+        want_colour, want_shape = c.objects[i] if c.objects is not None else (None, None)
         if want_colour is None:
             want_colour = str(g.choice([k for k in colours if k not in used and k not in wanted]))
         used.add(want_colour)
@@ -183,7 +182,9 @@ def sample_scene(
         # Direction away from the axes (10°–80° within a quadrant), so both coordinates move.
         angle = float(g.uniform(math.radians(10), math.radians(80)) + g.integers(0, 4) * math.pi / 2)
         mag = float(g.uniform(*SPEEDS[speed]))
-        objects.append(ObjectSpec(shape, want_colour, size, pos, (mag * math.cos(angle), mag * math.sin(angle))))
+        objects.append(
+            ObjectSpec(shape, want_colour, size, pos, (mag * math.cos(angle), mag * math.sin(angle)))
+        )
     return SceneSpec(background, pattern, pan, tuple(objects), speed)  # type: ignore[arg-type]
 
 
