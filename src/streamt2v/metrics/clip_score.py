@@ -1,0 +1,186 @@
+"""CLIP score — text–video alignment (paper §5.1; official-facts §7.2).
+
+Per video: ``100 · mean_t cos(E_text(prompt), E_image(frame_t))``, the cosine similarity of the
+prompt's CLIP text embedding with each frame's CLIP image embedding, averaged over all frames, times
+100 (the paper reports 31.73 for StreamingT2V on this scale). No clipping at 0 is applied, so the
+score lies in ``[-100, 100]``. The paper does not name its CLIP variant; any transformers CLIP works:
+a ``CLIPModel`` folder or hub id, or a ``CLIPTextModelWithProjection`` + ``CLIPVisionModelWithProjection``
+pair (e.g. the microworld micro-CLIP).
+
+Preprocessing uses torch ops only: ``[-1, 1] → [0, 1]``, resize of the short side to the model's
+``image_size`` (bicubic, antialiased), centre crop, CLIP mean/std normalisation.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from streamt2v.metrics.flow import VideoLike, as_uint8_frames
+
+logger = logging.getLogger(__name__)
+
+OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+def _features(out: torch.Tensor | object, attr: str) -> torch.Tensor:
+    """transformers ≥ 5 returns model outputs from ``get_*_features``; older versions a tensor."""
+    if isinstance(out, torch.Tensor):
+        return out
+    for name in (attr, "pooler_output"):
+        value = getattr(out, name, None)
+        if isinstance(value, torch.Tensor):
+            return value
+    raise TypeError(f"cannot read embeddings from {type(out).__name__}")
+
+
+class ClipScorer:
+    """A tokenizer and CLIP text/image towers that embed prompts and frames (unit-normalised)."""
+
+    def __init__(
+        self,
+        tokenizer,
+        model: nn.Module | None = None,
+        text_model: nn.Module | None = None,
+        vision_model: nn.Module | None = None,
+        mean: Sequence[float] = OPENAI_CLIP_MEAN,
+        std: Sequence[float] = OPENAI_CLIP_STD,
+        device: str | torch.device | None = None,
+    ) -> None:
+        if model is None and (text_model is None or vision_model is None):
+            raise ValueError("give either a CLIPModel or both text_model and vision_model")
+        self.tokenizer = tokenizer
+        self.device = torch.device(device or "cpu")
+        self.model = model.eval().to(self.device) if model is not None else None
+        self.text_model = text_model.eval().to(self.device) if text_model is not None else None
+        self.vision_model = vision_model.eval().to(self.device) if vision_model is not None else None
+        vcfg = (model.config.vision_config if model is not None else vision_model.config)
+        tcfg = (model.config.text_config if model is not None else text_model.config)
+        self.image_size = int(vcfg.image_size)
+        self.max_length = int(tcfg.max_position_embeddings)
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+
+    @torch.no_grad()
+    def embed_text(self, prompts: Sequence[str]) -> torch.Tensor:
+        """``(N, D)`` unit text embeddings."""
+        tok = self.tokenizer(
+            list(prompts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+        )
+        tok = {k: v.to(self.device) for k, v in tok.items() if k in ("input_ids", "attention_mask")}
+        if self.model is not None:
+            emb = _features(self.model.get_text_features(**tok), "pooler_output")
+        else:
+            emb = _features(self.text_model(**tok), "text_embeds")
+        return F.normalize(emb.float(), dim=-1)
+
+    def preprocess(self, frames: torch.Tensor) -> torch.Tensor:
+        """``(N, 3, H, W)`` in ``[-1, 1]`` → normalised ``(N, 3, S, S)`` with ``S = image_size``."""
+        x = (frames.float() + 1) / 2
+        h, w = x.shape[-2:]
+        s = self.image_size
+        scale = s / min(h, w)
+        nh, nw = max(s, round(h * scale)), max(s, round(w * scale))
+        if (nh, nw) != (h, w):
+            x = F.interpolate(x, size=(nh, nw), mode="bicubic", align_corners=False, antialias=True)
+        top, left = (nh - s) // 2, (nw - s) // 2
+        x = x[..., top : top + s, left : left + s].clamp(0, 1)
+        return (x - self.mean) / self.std
+
+    @torch.no_grad()
+    def embed_frames(self, frames: np.ndarray, batch_size: int = 32) -> torch.Tensor:
+        """uint8 ``(T, H, W, 3)`` → ``(T, D)`` unit image embeddings, ``batch_size`` frames at a time."""
+        out = []
+        for i in range(0, len(frames), batch_size):
+            x = torch.from_numpy(np.ascontiguousarray(frames[i : i + batch_size])).permute(0, 3, 1, 2)
+            x = self.preprocess(x.float() / 127.5 - 1).to(self.device)
+            if self.model is not None:
+                emb = _features(self.model.get_image_features(pixel_values=x), "pooler_output")
+            else:
+                emb = _features(self.vision_model(pixel_values=x), "image_embeds")
+            out.append(F.normalize(emb.float(), dim=-1).cpu())
+        return torch.cat(out)
+
+    def score(self, video: VideoLike, prompt: str, batch_size: int = 32) -> float:
+        """CLIP score of one video and its prompt: ``100 · mean_t cos`` in ``[-100, 100]``."""
+        frames = as_uint8_frames(video, min_frames=1)
+        text = self.embed_text([prompt]).cpu()  # (1, D)
+        img = self.embed_frames(frames, batch_size=batch_size)  # (T, D)
+        return float(100.0 * (img @ text[0]).mean())
+
+
+def load_clip(model: str | os.PathLike, device: str | torch.device | None = None) -> ClipScorer:
+    """Load a CLIP for scoring from a local folder or a hub id.
+
+    A folder holds either a ``CLIPModel`` (``config.json`` with ``model_type: clip``) and its tokenizer,
+    or subfolders ``text/`` (``CLIPTextModelWithProjection`` + tokenizer) and ``vision/``
+    (``CLIPVisionModelWithProjection``). A missing folder raises ``FileNotFoundError``.
+    """
+    from transformers import (
+        AutoTokenizer,
+        CLIPModel,
+        CLIPTextModelWithProjection,
+        CLIPVisionModelWithProjection,
+    )
+
+    spec = str(model)
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        mean, std = OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
+        for pre in (path / "preprocessor_config.json", path / "vision" / "preprocessor_config.json"):
+            if pre.is_file():
+                cfg = json.loads(pre.read_text())
+                mean, std = cfg.get("image_mean", mean), cfg.get("image_std", std)
+        if (path / "text").is_dir() and (path / "vision").is_dir():
+            return ClipScorer(
+                AutoTokenizer.from_pretrained(path / "text"),
+                text_model=CLIPTextModelWithProjection.from_pretrained(path / "text"),
+                vision_model=CLIPVisionModelWithProjection.from_pretrained(path / "vision"),
+                mean=mean, std=std, device=device,
+            )
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(
+                f"no CLIP weights in {str(path)!r}: expected config.json + weights (a CLIPModel) "
+                "or text/ and vision/ subfolders"
+            )
+        return ClipScorer(
+            AutoTokenizer.from_pretrained(path), model=CLIPModel.from_pretrained(path),
+            mean=mean, std=std, device=device,
+        )
+    if path.exists() or spec.startswith((".", "/", "~")) or spec.count("/") > 1:
+        raise FileNotFoundError(f"CLIP weights folder not found: {spec!r}")
+    try:  # a hub id such as "openai/clip-vit-large-patch14"
+        return ClipScorer(
+            AutoTokenizer.from_pretrained(spec), model=CLIPModel.from_pretrained(spec), device=device
+        )
+    except OSError as err:
+        raise FileNotFoundError(
+            f"CLIP model {spec!r} is neither a local folder nor loadable from the hub or its cache ({err})"
+        ) from err
+
+
+def clip_score(
+    videos: Sequence[VideoLike] | VideoLike,
+    prompts: Sequence[str] | str,
+    model: ClipScorer | str | os.PathLike,
+    batch_size: int = 32,
+) -> list[float] | float:
+    """CLIP score(s) (paper §5.1): one video and one prompt → a float; lists → a list (same length)."""
+    single = isinstance(prompts, str)
+    if single:
+        videos, prompts = [videos], [prompts]
+    videos, prompts = list(videos), list(prompts)
+    if len(videos) != len(prompts):
+        raise ValueError(f"got {len(videos)} video(s) but {len(prompts)} prompt(s); give one prompt per video")
+    scorer = model if isinstance(model, ClipScorer) else load_clip(model)
+    scores = [scorer.score(v, p, batch_size=batch_size) for v, p in zip(videos, prompts)]
+    return scores[0] if single else scores

@@ -1,0 +1,86 @@
+"""CLIP score (paper §5.1) with a tiny random CLIP saved to a temporary folder."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from transformers import CLIPConfig, CLIPModel, CLIPTokenizer
+
+from streamt2v.metrics.clip_score import clip_score, load_clip
+
+
+def _byte_chars():
+    bs = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
+    cs, n = bs[:], 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return [chr(c) for c in cs]
+
+
+def save_tiny_clip(folder, image_size=32):
+    """A random CLIPModel + a byte-level CLIP tokenizer (no merges), saved with save_pretrained."""
+    folder.mkdir(parents=True, exist_ok=True)
+    chars = _byte_chars()
+    vocab = {t: i for i, t in enumerate(chars + [c + "</w>" for c in chars] + ["<|startoftext|>", "<|endoftext|>"])}
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+    tok = CLIPTokenizer(vocab_file=str(folder / "vocab.json"), merges_file=str(folder / "merges.txt"))
+    eos = vocab["<|endoftext|>"]
+    cfg = CLIPConfig(
+        text_config=dict(
+            vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+            num_attention_heads=2, max_position_embeddings=77, eos_token_id=eos, pad_token_id=eos,
+            bos_token_id=vocab["<|startoftext|>"],
+        ),
+        vision_config=dict(
+            hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+            image_size=image_size, patch_size=8,
+        ),
+        projection_dim=16,
+    )
+    torch.manual_seed(0)
+    CLIPModel(cfg).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_clip(tmp_path_factory):
+    return save_tiny_clip(tmp_path_factory.mktemp("clip") / "tiny")
+
+
+def test_scores_in_range_and_batched(tiny_clip):
+    rng = np.random.default_rng(0)
+    video = rng.integers(0, 256, size=(5, 40, 48, 3), dtype=np.uint8)
+    scorer = load_clip(tiny_clip)
+    s = clip_score(video, "a red circle", scorer)
+    assert isinstance(s, float) and -100.0 <= s <= 100.0
+    # batching does not change the score; a tensor in [-1, 1] gives the same as its uint8 frames
+    assert scorer.score(video, "a red circle", batch_size=2) == pytest.approx(s, abs=1e-4)
+    tensor = torch.from_numpy(video).permute(3, 0, 1, 2)[None].float() / 127.5 - 1
+    assert clip_score([tensor], ["a red circle"], scorer)[0] == pytest.approx(s, abs=1e-3)
+    # the score is the mean over frames of per-frame scores
+    per_frame = [scorer.score(video[i : i + 1], "a red circle") for i in range(5)]
+    assert s == pytest.approx(float(np.mean(per_frame)), abs=1e-4)
+    # different frames give a different score (the test can fail)
+    flat = np.full_like(video, 200)
+    assert clip_score(flat, "a red circle", scorer) != pytest.approx(s, abs=1e-3)
+
+
+def test_errors(tiny_clip, tmp_path):
+    video = np.zeros((2, 32, 32, 3), np.uint8)
+    with pytest.raises(ValueError, match="2 video.*1 prompt"):
+        clip_score([video, video], ["one"], tiny_clip)
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        load_clip(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no CLIP weights"):
+        load_clip(tmp_path / "empty")
+    with pytest.raises(ValueError, match="0 frame"):
+        clip_score(np.zeros((0, 32, 32, 3), np.uint8), "x", tiny_clip)
