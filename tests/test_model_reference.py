@@ -23,8 +23,8 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from conftest import reference_cases
-from streamt2v.config import StreamingConfig
-from streamt2v.io.official_unet_keys import map_official_unet_key
+from streamt2v.config import PRESETS, StreamingConfig
+from streamt2v.io.official_unet_keys import PREFIXES, map_official_unet_key, unmap_official_unet_key
 from streamt2v.models.unet import StreamingUNet
 
 RTOL = 1e-4
@@ -219,3 +219,33 @@ def test_state_dict_loads_strictly(case: Path) -> None:
     """Every stage-2 official tensor has a home and every one of ours is loaded (done in _build)."""
     model = _case(case).model
     assert sum(p.numel() for p in model.parameters()) > 0
+
+
+@pytest.mark.skipif(not reference_cases(), reason="no official reference data beside the checkout")
+@pytest.mark.parametrize("case", reference_cases(), ids=lambda p: p.name)
+def test_official_keys_map_bijectively_onto_full_size_model(case: Path) -> None:
+    """Every stage-2 key of the real checkpoint (keys_full.tsv) has exactly one home of the same shape."""
+    manifest = case / "keys_full.tsv"
+    if not manifest.exists():
+        pytest.skip(f"{manifest} missing")
+    preset = PRESETS["modelscope-1.7b"]
+    with torch.device("meta"):
+        model = StreamingUNet.from_config_objects(preset.unet, preset.streaming)
+    ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    mapped: dict[str, str] = {}
+    shape_errors = []
+    for line in manifest.read_text().splitlines()[1:]:
+        key, shape, *_ = line.split("\t")
+        target = map_official_unet_key(key)
+        if target is None:
+            assert not key.startswith(PREFIXES), key
+            continue
+        assert target not in mapped, f"{key} and {mapped[target]} both map to {target}"
+        mapped[target] = key
+        want = () if shape == "scalar" else tuple(int(n) for n in shape.split("x"))
+        if ours.get(target, want) != want:
+            shape_errors.append((key, want, ours[target]))
+        assert unmap_official_unet_key(target) == key
+    assert not shape_errors, shape_errors[:5]
+    assert sorted(set(mapped) - set(ours))[:5] == [], "official keys without a home"
+    assert sorted(set(ours) - set(mapped))[:5] == [], "our keys not in the official checkpoint"
