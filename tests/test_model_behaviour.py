@@ -175,3 +175,9 @@ def test_full_size_builds_on_meta_without_allocating() -> None:
     if expected is None:
         pytest.skip("no official key manifest beside the checkout")
     assert n_params == expected
+
+
+def test_xformers_switch_cannot_drop_the_apm_processors(trained) -> None:
+    with pytest.raises(NotImplementedError, match="APM"):
+        trained.enable_xformers_memory_efficient_attention()
+    assert any(isinstance(p, APMAttnProcessor) for p in trained.base.attn_processors.values())

@@ -123,6 +123,19 @@ class StreamingUNet(ModelMixin, ConfigMixin):
             getattr(model.cam, name).load_state_dict(getattr(base, name).state_dict())
         return model
 
+    def set_use_memory_efficient_attention_xformers(
+        self, valid: bool, attention_op: Any | None = None
+    ) -> None:
+        """Refused: diffusers would replace the APM processors (and drop their weights).
+
+        torch's scaled-dot-product attention, used by every processor here, is already memory-efficient.
+        """
+        if valid:
+            raise NotImplementedError(
+                "xformers processors would replace the APM attention processors of StreamingUNet; "
+                "it already uses torch scaled_dot_product_attention"
+            )
+
     def image_tokens(self, image_embeds: Tensor) -> Tensor:
         """APM image tokens (paper §4.2): ``(B, E)`` or ``(B, F, E)`` -> ``(B, N_img, D)``."""
         return self.resampler(image_embeds)
