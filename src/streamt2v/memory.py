@@ -1,0 +1,138 @@
+"""Device and dtype policy, and model offloading as one reversible context manager.
+
+- :func:`resolve_device`: ``"auto"`` → CUDA if available, else MPS, else CPU; explicit names are checked.
+- :func:`resolve_dtype`: ``fp32`` / ``fp16`` / ``bf16`` (and torch names) → ``torch.dtype``, checked against
+  the device: half precision on CPU is refused (incomplete and very slow kernels), bf16 on CUDA needs a GPU
+  that supports it.
+- :func:`offloaded`: moves modules to the compute device for the duration of a block and back afterwards
+  (official release: ``--offload_models``, official-facts §1.4).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterable, Iterator
+
+import torch
+from torch import nn
+
+logger = logging.getLogger(__name__)
+
+DTYPES: dict[str, torch.dtype] = {
+    "fp32": torch.float32,
+    "float32": torch.float32,
+    "fp16": torch.float16,
+    "float16": torch.float16,
+    "half": torch.float16,
+    "bf16": torch.bfloat16,
+    "bfloat16": torch.bfloat16,
+}
+DTYPE_NAMES = ("fp32", "fp16", "bf16")
+
+
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    """``"auto"``/None → the best available device; otherwise the named one, if it is available."""
+    if device is None or (isinstance(device, str) and device == "auto"):
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps") from err
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device {device!r} requested but CUDA is not available; use --device cpu or auto"
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) present")
+    elif dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ValueError(
+                f"device {device!r} requested but MPS is not available; use --device cpu or auto"
+            )
+    elif dev.type != "cpu":
+        raise ValueError(f"unsupported device {device!r}; use auto, cpu, cuda, cuda:N or mps")
+    return dev
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    return {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[dtype]
+
+
+def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
+    """The compute dtype; raises ``ValueError`` naming the dtype, the device and what is allowed."""
+    if dtype is None:
+        return torch.float32
+    if isinstance(dtype, torch.dtype):
+        resolved = dtype
+        if resolved not in DTYPES.values():
+            raise ValueError(f"unsupported dtype {dtype}; use one of {list(DTYPE_NAMES)}")
+    else:
+        try:
+            resolved = DTYPES[str(dtype).lower()]
+        except KeyError:
+            raise ValueError(f"unknown dtype {dtype!r}; use one of {list(DTYPE_NAMES)}") from None
+    allowed = supported_dtypes(device)
+    if resolved not in allowed:
+        names = [dtype_name(d) for d in allowed]
+        raise ValueError(
+            f"dtype {dtype_name(resolved)} is not supported on device {device}; use one of {names}"
+        )
+    return resolved
+
+
+def supported_dtypes(device: torch.device) -> list[torch.dtype]:
+    """The dtypes the pipeline runs in on ``device``."""
+    if device.type == "cpu":
+        return [torch.float32, torch.bfloat16]
+    if device.type == "cuda":
+        out = [torch.float32, torch.float16]
+        if torch.cuda.is_bf16_supported():
+            out.append(torch.bfloat16)
+        return out
+    if device.type == "mps":
+        return [torch.float32, torch.float16]
+    return [torch.float32]
+
+
+def _module_device(module: nn.Module) -> torch.device:
+    for p in module.parameters():
+        return p.device
+    for b in module.buffers():
+        return b.device
+    return torch.device("cpu")
+
+
+@contextlib.contextmanager
+def offloaded(modules: Iterable[nn.Module], device: torch.device, *, enabled: bool = True) -> Iterator[None]:
+    """Move ``modules`` to ``device`` for the block, then back to where each was (reversible, exception-safe).
+
+    With ``enabled=False`` this does nothing (models stay where they are)."""
+    mods = [m for m in modules if m is not None]
+    if not enabled:
+        yield
+        return
+    homes = [_module_device(m) for m in mods]
+    try:
+        for m in mods:
+            m.to(device)
+        yield
+    finally:
+        for m, home in zip(mods, homes):
+            m.to(home)
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+
+
+def peak_memory_bytes(device: torch.device) -> int | None:
+    """Peak allocated accelerator memory since the last reset (CUDA only; None elsewhere)."""
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    return None

@@ -1,0 +1,112 @@
+"""Prompt schedules: different prompts over time for one long video (paper §4: every chunk is conditioned on
+its own text; the APM anchor keeps the scene unless re-anchored).
+
+Syntax, inline or in a text file: entries ``FRAME: prompt`` separated by ``;`` or newlines, e.g.
+``0: a cat walks; 120: the cat runs``. In a file, only newlines separate entries (so prompts may contain
+``;``), blank lines and lines starting with ``#`` are ignored. The first entry must be at frame 0, frames must
+strictly increase and lie inside the video. Each chunk uses the prompt active at its first new frame.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from bisect import bisect_right
+from dataclasses import dataclass
+from pathlib import Path
+
+_ENTRY = re.compile(r"^\s*(-?\d+)\s*:(.*)$", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class PromptSchedule:
+    """``entries``: ``((frame, prompt), ...)`` starting at frame 0, strictly increasing."""
+
+    entries: tuple[tuple[int, str], ...]
+
+    def __post_init__(self) -> None:
+        if not self.entries:
+            raise ValueError("a prompt schedule needs at least one entry")
+        if self.entries[0][0] != 0:
+            raise ValueError(
+                f"a prompt schedule must start at frame 0, the first entry is at frame {self.entries[0][0]}"
+            )
+        for (f0, _), (f1, _) in zip(self.entries, self.entries[1:]):
+            if f1 <= f0:
+                raise ValueError(
+                    f"prompt schedule frames must strictly increase; frame {f1} follows frame {f0}"
+                )
+        for frame, prompt in self.entries:
+            if not prompt.strip():
+                raise ValueError(f"empty prompt at frame {frame} of the prompt schedule")
+
+    @classmethod
+    def constant(cls, prompt: str) -> PromptSchedule:
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise ValueError(f"the prompt must be a non-empty string, got {prompt!r}")
+        return cls(((0, prompt.strip()),))
+
+    def prompt_at(self, frame: int) -> str:
+        """The prompt active at output frame ``frame``."""
+        if frame < 0:
+            raise ValueError(f"frame must be >= 0, got {frame}")
+        return self.entries[bisect_right([f for f, _ in self.entries], frame) - 1][1]
+
+    def validate(self, num_frames: int) -> None:
+        """Raise if an entry names a frame past the end of a ``num_frames``-frame video."""
+        last = self.entries[-1][0]
+        if last >= num_frames:
+            raise ValueError(
+                f"prompt schedule entry at frame {last} is past the end of the video "
+                f"({num_frames} frames: valid frames are 0..{num_frames - 1})"
+            )
+
+    @property
+    def is_constant(self) -> bool:
+        return len(self.entries) == 1
+
+    def format(self) -> str:
+        """The inline form (``parse_schedule(s.format()) == s`` when no prompt contains ``;``)."""
+        return "; ".join(f"{f}: {p}" for f, p in self.entries)
+
+    def to_json(self) -> list[list]:
+        return [[f, p] for f, p in self.entries]
+
+    @classmethod
+    def from_json(cls, data: list) -> PromptSchedule:
+        return cls(tuple((int(f), str(p)) for f, p in data))
+
+
+def parse_schedule(text: str, *, separators: str = ";\n") -> PromptSchedule:
+    """Parse ``"0: a cat walks; 120: the cat runs"`` (see module docstring)."""
+    pattern = "|".join(re.escape(s) for s in separators)
+    entries: list[tuple[int, str]] = []
+    for raw in re.split(pattern, text):
+        if not raw.strip() or raw.strip().startswith("#"):
+            continue
+        m = _ENTRY.match(raw)
+        if m is None:
+            raise ValueError(
+                f"bad prompt schedule entry {raw.strip()!r}: expected 'FRAME: prompt', e.g. '0: a cat walks'"
+            )
+        frame = int(m.group(1))
+        if frame < 0:
+            raise ValueError(f"prompt schedule frame must be >= 0, got {frame}")
+        entries.append((frame, m.group(2).strip()))
+    if not entries:
+        raise ValueError(
+            f"empty prompt schedule {text!r}; expected entries like '0: a cat walks; 120: the cat runs'"
+        )
+    return PromptSchedule(tuple(entries))
+
+
+def load_schedule(spec: str | os.PathLike) -> PromptSchedule:
+    """A schedule from a file path (entries one per line) or an inline string."""
+    path = Path(spec)
+    try:
+        is_file = path.is_file()
+    except OSError:  # e.g. an inline schedule too long to be a file name
+        is_file = False
+    if is_file:
+        return parse_schedule(path.read_text(encoding="utf-8"), separators="\n")
+    return parse_schedule(str(spec))

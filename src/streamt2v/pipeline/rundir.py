@@ -1,0 +1,201 @@
+"""Run directories: everything needed to resume a long generation bit for bit (paper §4: the video is made
+chunk by chunk, so a run can continue from its last finished chunk).
+
+Layout::
+
+    RUN/config.json                 the full generation config (JSON), written once
+    RUN/manifest.json               finished chunks + status, replaced atomically after every chunk
+    RUN/chunks/chunk_000003.safetensors
+        frames  uint8 (n, H, W, 3)  the chunk's new frames, exactly as written to the video
+        tail    float (1, 3, <=F_cond, H, W)  the last F_cond frames of the video so far (CAM input)
+        anchor  float (1, 3, 1, H, W)         the APM anchor frame for the next chunk
+      metadata: index, start, stop, stage, prompt, anchor_prompt
+
+A chunk file is written (temp name, fsync, rename) before the manifest names it, so after a crash, a
+``kill -9`` or Ctrl-C the manifest lists only complete chunks. Chunk noise depends only on (seed, chunk
+index) (:func:`~streamt2v.pipeline.chunking.chunk_seed`) and the CAM/APM state is stored in full precision,
+so continuing from the last chunk reproduces the uninterrupted run exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from streamt2v.io.video import from_uint8_frames, to_uint8_frames
+
+FORMAT_VERSION = 1
+CONFIG = "config.json"
+MANIFEST = "manifest.json"
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _atomic_write_json(path: Path, obj: Any) -> None:
+    _atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def default_run_dir(prompt: str, root: str | os.PathLike = "runs") -> Path:
+    """A new folder name ``runs/YYYYmmdd-HHMMSS-<prompt-slug>`` (suffixed if it exists)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", prompt.lower()).strip("-")[:40] or "run"
+    base = Path(root) / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+@dataclass
+class StoredChunk:
+    index: int
+    stage: int
+    start: int
+    stop: int
+    prompt: str
+    frames: torch.Tensor  # (1, 3, n, H, W) float32 in [-1, 1] (from the stored uint8)
+    tail: torch.Tensor  # (1, 3, <=F_cond, H, W)
+    anchor: torch.Tensor  # (1, 3, 1, H, W)
+    anchor_prompt: str
+
+
+class RunDir:
+    """A run directory (see module docstring). Create with :meth:`create`, reopen with :meth:`open`."""
+
+    def __init__(self, path: Path, config: dict[str, Any], manifest: dict[str, Any]) -> None:
+        self.path = path
+        self.config = config
+        self.manifest = manifest
+
+    # -- construction ----------------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: str | os.PathLike, config: dict[str, Any], *, num_chunks: int) -> RunDir:
+        path = Path(path)
+        if (path / MANIFEST).exists() or (path / CONFIG).exists():
+            raise FileExistsError(
+                f"run directory {str(path)!r} already holds a run; continue it with --resume {path} "
+                "or choose another --run-dir"
+            )
+        (path / "chunks").mkdir(parents=True, exist_ok=True)
+        _atomic_write_json(path / CONFIG, config)
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "num_chunks": num_chunks,
+            "status": "running",
+            "chunks": [],
+        }
+        _atomic_write_json(path / MANIFEST, manifest)
+        return cls(path, config, manifest)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> RunDir:
+        path = Path(path)
+        if not path.is_dir():
+            raise FileNotFoundError(f"run directory {str(path)!r} does not exist")
+        for name in (CONFIG, MANIFEST):
+            if not (path / name).is_file():
+                raise FileNotFoundError(
+                    f"{str(path / name)!r} not found: {str(path)!r} is not a streamt2v run directory"
+                )
+        config = json.loads((path / CONFIG).read_text())
+        manifest = json.loads((path / MANIFEST).read_text())
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise ValueError(
+                f"run directory {str(path)!r} has format {manifest.get('format_version')!r}, expected {FORMAT_VERSION}"
+            )
+        run = cls(path, config, manifest)
+        for entry in run.manifest["chunks"]:
+            if not (path / entry["file"]).is_file():
+                raise FileNotFoundError(
+                    f"run directory {str(path)!r} is damaged: chunk file {entry['file']!r} is missing"
+                )
+        return run
+
+    # -- chunks ----------------------------------------------------------------------------------
+    @property
+    def num_finished(self) -> int:
+        return len(self.manifest["chunks"])
+
+    @property
+    def status(self) -> str:
+        return self.manifest["status"]
+
+    def save_chunk(
+        self,
+        *,
+        index: int,
+        stage: int,
+        start: int,
+        stop: int,
+        prompt: str,
+        frames: torch.Tensor,
+        tail: torch.Tensor,
+        anchor: torch.Tensor,
+        anchor_prompt: str,
+    ) -> None:
+        """Store chunk ``index`` (must be the next one) and then record it in the manifest."""
+        if index != self.num_finished:
+            raise ValueError(f"chunk {index} saved out of order: {self.num_finished} chunks are finished")
+        name = f"chunks/chunk_{index:06d}.safetensors"
+        tensors = {
+            "frames": torch.from_numpy(to_uint8_frames(frames)),
+            "tail": tail.detach().to("cpu").contiguous(),
+            "anchor": anchor.detach().to("cpu").contiguous(),
+        }
+        meta = {
+            "index": str(index),
+            "stage": str(stage),
+            "start": str(start),
+            "stop": str(stop),
+            "prompt": prompt,
+            "anchor_prompt": anchor_prompt,
+        }
+        tmp = self.path / f"chunks/.chunk_{index:06d}.tmp-{os.getpid()}.safetensors"
+        save_file(tensors, str(tmp), metadata=meta)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path / name)
+        entry = {"index": index, "stage": stage, "start": start, "stop": stop, "prompt": prompt, "file": name}
+        self.manifest["chunks"].append(entry)
+        _atomic_write_json(self.path / MANIFEST, self.manifest)
+
+    def load_chunk(self, index: int) -> StoredChunk:
+        from safetensors import safe_open
+
+        entry = self.manifest["chunks"][index]
+        file = str(self.path / entry["file"])
+        with safe_open(file, "pt") as fh:
+            meta = fh.metadata()
+        t = load_file(file)
+        return StoredChunk(
+            index=int(meta["index"]),
+            stage=int(meta["stage"]),
+            start=int(meta["start"]),
+            stop=int(meta["stop"]),
+            prompt=meta["prompt"],
+            frames=from_uint8_frames(t["frames"].numpy()),
+            tail=t["tail"],
+            anchor=t["anchor"],
+            anchor_prompt=meta["anchor_prompt"],
+        )
+
+    def set_status(self, status: str, **extra: Any) -> None:
+        """``running`` / ``interrupted`` / ``complete`` (+ e.g. the output path), written atomically."""
+        self.manifest["status"] = status
+        self.manifest.update(extra)
+        _atomic_write_json(self.path / MANIFEST, self.manifest)

@@ -1,0 +1,324 @@
+"""Stages 1–2 of StreamingT2V as a generator of finished chunks (paper §4, Fig. 2). No I/O, no UI.
+
+- Stage 1 (initialization, §4): the first ``F`` frames from the base text-to-video UNet (default
+  DPM-Solver++ multistep, 50 steps, guidance 9.0; official-facts §1.5) — or a given prefix: an input image
+  (anchor and first frame) or video (extend mode).
+- Stage 2 (streaming, §4.1–4.2): each next chunk of ``F`` frames from the streaming UNet with the CAM on the
+  last ``F_cond`` decoded RGB frames of the video so far and the APM anchored on frame 0 (default DDIM 50
+  steps, η = 1, guidance 7.5). Classifier-free guidance: the unconditional branch gets the negative prompt
+  and the APM tokens of an all-zero image; the CAM sees the real frames in both branches (§10.1). The first
+  ``F_cond`` frames of each chunk regenerate the conditioning frames and are dropped.
+
+Every chunk's noise (initial latents and the scheduler's stochastic steps) comes from a CPU generator seeded
+with ``chunk_seed(seed, index)`` (DESIGN §4), so a seed gives the same video on any device and a run resumed
+from its saved state reproduces the uninterrupted one. Finished chunks are moved to the CPU; the device holds
+only the current chunk, the CAM's conditioning frames and the anchor, so its memory does not grow with length.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from streamt2v.io.video import resize_video
+from streamt2v.pipeline.chunking import ChunkSpec, chunk_seed, cond_frame_indices, plan_chunks, validate_sizes
+from streamt2v.pipeline.prompts import PromptSchedule
+from streamt2v.sampling.schedulers import SCHEDULER_NAMES, make_scheduler, sample_loop
+
+if TYPE_CHECKING:
+    from streamt2v.models.bundle import StreamingT2VModel
+
+logger = logging.getLogger(__name__)
+
+StepCallback = Callable[[int, int, int], None]  # (chunk index, step done, steps in chunk)
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """Sampling settings of stages 1–2; defaults from the official release (official-facts §1.5)."""
+
+    num_frames: int
+    seed: int = 33
+    negative_prompt: str = ""
+    steps: int = 50  # stage 2
+    guidance: float = 7.5  # stage 2
+    scheduler: str = "ddim"  # stage 2
+    eta: float = 1.0  # stage 2 (DDIM η)
+    init_steps: int = 50  # stage 1
+    init_guidance: float = 9.0  # stage 1
+    init_scheduler: str = "dpm-multistep"  # stage 1
+    chunk_frames: int = 16
+    cond_frames: int = 8
+    reanchor: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.num_frames, bool) or not isinstance(self.num_frames, int) or self.num_frames < 1:
+            raise ValueError(f"num_frames must be an integer >= 1, got {self.num_frames!r}")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
+        for name in ("steps", "init_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("guidance", "init_guidance", "eta"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("scheduler", "init_scheduler"):
+            if getattr(self, name) not in SCHEDULER_NAMES:
+                raise ValueError(
+                    f"unknown {name} {getattr(self, name)!r}; choose one of {list(SCHEDULER_NAMES)}"
+                )
+        validate_sizes(self.chunk_frames, self.cond_frames)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def replace(self, **changes: Any) -> StreamConfig:
+        return replace(self, **changes)
+
+
+@dataclass
+class Chunk:
+    """One finished chunk: its new frames ``(1, 3, n, H, W)`` (CPU, float32, [-1, 1]) = output frames
+    ``start:stop``; ``stage`` 0 = given prefix, 1 = initialization, 2 = streaming. ``tail`` / ``anchor`` /
+    ``anchor_prompt`` are the state after this chunk (what resuming needs)."""
+
+    index: int
+    num_chunks: int
+    stage: int
+    start: int
+    stop: int
+    prompt: str
+    frames: torch.Tensor
+    tail: torch.Tensor
+    anchor: torch.Tensor
+    anchor_prompt: str
+
+
+@dataclass
+class StreamState:
+    """Where to continue: the next chunk index, the last ``F_cond`` frames and the anchor (CPU tensors)."""
+
+    next_chunk: int
+    tail: torch.Tensor  # (1, 3, <=F_cond, H, W)
+    anchor: torch.Tensor  # (1, 3, 1, H, W)
+    anchor_prompt: str
+
+
+def _module_device_dtype(module: torch.nn.Module) -> tuple[torch.device, torch.dtype]:
+    p = next(module.parameters())
+    return p.device, p.dtype
+
+
+class _Sampler:
+    """Model evaluation for one stream: cached text / image embeddings, one method per stage."""
+
+    def __init__(self, model: StreamingT2VModel, config: StreamConfig, on_step: StepCallback | None) -> None:
+        self.model, self.config, self.on_step = model, config, on_step
+        self.device, self.dtype = _module_device_dtype(model.unet)
+        self._text: dict[str, torch.Tensor] = {}
+        self._zero_tokens: torch.Tensor | None = None
+        self._anchor_key: torch.Tensor | None = None
+        self._anchor_tokens: torch.Tensor | None = None
+
+    def text(self, prompt: str) -> torch.Tensor:
+        if prompt not in self._text:
+            self._text[prompt] = self.model.text_encoder.encode([prompt]).to(self.device, self.dtype)
+        return self._text[prompt]
+
+    def anchor_tokens(self, anchor: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """APM tokens of the anchor and of an all-zero image (the unconditional branch, §10.1)."""
+        enc, unet = self.model.image_encoder, self.model.unet
+        if self._zero_tokens is None:
+            zero = torch.zeros_like(anchor[:, :, 0])
+            self._zero_tokens = unet.image_tokens(enc.encode(zero.to(self.device)).to(self.dtype))
+        if self._anchor_key is None or not torch.equal(self._anchor_key, anchor):
+            self._anchor_key = anchor.clone()
+            self._anchor_tokens = unet.image_tokens(
+                enc.encode(anchor[:, :, 0].to(self.device)).to(self.dtype)
+            )
+        return self._anchor_tokens, self._zero_tokens
+
+    def _noise(self, index: int, frames: int) -> tuple[torch.Tensor, torch.Generator]:
+        c = self.model.unet.base.config.in_channels
+        h = self.model.config.latent_size
+        gen = torch.Generator(device="cpu").manual_seed(chunk_seed(self.config.seed, index))
+        noise = torch.randn((1, c, frames, h, h), generator=gen, dtype=torch.float32)
+        return noise.to(self.device, self.dtype), gen
+
+    def _denoiser(self, scheduler: Any) -> Any:
+        from streamt2v.models.denoiser import Denoiser
+
+        return Denoiser.from_scheduler(scheduler)
+
+    def _progress(self, index: int) -> Callable[[int, int], None] | None:
+        if self.on_step is None:
+            return None
+        return lambda i, n: self.on_step(index, i, n)
+
+    @torch.no_grad()
+    def stage1(self, spec: ChunkSpec, prompt: str) -> torch.Tensor:
+        """Initialization chunk (§4): base T2V UNet, ``F`` frames → decoded kept frames (1, 3, n, H, W)."""
+        cfg, model = self.config, self.model
+        if model.init_unet is None:
+            raise ValueError(
+                "this model has no stage-1 (init_unet) weights: text-only generation is impossible; "
+                "start from --init-image or --init-video"
+            )
+        sched = make_scheduler(cfg.init_scheduler, model.scheduler_config)
+        den = self._denoiser(sched)
+        noise, gen = self._noise(spec.index, cfg.chunk_frames)
+        cond = {"encoder_hidden_states": self.text(prompt)}
+        uncond = {"encoder_hidden_states": self.text(cfg.negative_prompt)}
+
+        def unet_fn(x: torch.Tensor, t: torch.Tensor, **kw: Any) -> torch.Tensor:
+            return model.init_unet(x, t, **kw).sample
+
+        def model_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            return den.guided_output(unet_fn, x, t, cond, uncond, cfg.init_guidance)
+
+        lat = sample_loop(
+            sched,
+            noise,
+            model_fn,
+            num_steps=cfg.init_steps,
+            eta=cfg.eta,
+            generator=gen,
+            callback=self._progress(spec.index),
+        )
+        return model.vae.decode(lat[:, :, : spec.num_new])
+
+    @torch.no_grad()
+    def stage2(
+        self, spec: ChunkSpec, prompt: str, cond_frames: torch.Tensor, anchor: torch.Tensor
+    ) -> torch.Tensor:
+        """Streaming chunk (§4.1 CAM, §4.2 APM): ``F`` frames, the first ``F_cond`` dropped."""
+        cfg, model = self.config, self.model
+        sched = make_scheduler(cfg.scheduler, model.scheduler_config)
+        den = self._denoiser(sched)
+        noise, gen = self._noise(spec.index, cfg.chunk_frames)
+        tok_c, tok_u = self.anchor_tokens(anchor)
+        cond = {"text_embeds": self.text(prompt), "image_tokens": tok_c}
+        uncond = {"text_embeds": self.text(cfg.negative_prompt), "image_tokens": tok_u}
+        shared = {"cond_frames": cond_frames.to(self.device, self.dtype)}
+
+        def model_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            return den.guided_output(model.unet, x, t, cond, uncond, cfg.guidance, shared_kwargs=shared)
+
+        lat = sample_loop(
+            sched,
+            noise,
+            model_fn,
+            num_steps=cfg.steps,
+            eta=cfg.eta,
+            generator=gen,
+            callback=self._progress(spec.index),
+        )
+        return model.vae.decode(lat[:, :, spec.keep_offset : spec.keep_offset + spec.num_new])
+
+
+def _check_frames(name: str, video: torch.Tensor, size: int) -> torch.Tensor:
+    if video.dim() != 5 or video.shape[:2] != (1, 3) or video.shape[2] < 1:
+        raise ValueError(f"{name} must be shaped (1, 3, T>=1, H, W), got {tuple(video.shape)}")
+    if tuple(video.shape[-2:]) != (size, size):
+        logger.warning(
+            "%s is %dx%d; resizing to the model's %dx%d", name, video.shape[-1], video.shape[-2], size, size
+        )
+        video = resize_video(video.float(), size)
+    return video.detach().to("cpu", torch.float32)
+
+
+def stream(
+    model: StreamingT2VModel,
+    prompt: str | PromptSchedule,
+    config: StreamConfig,
+    *,
+    init_video: torch.Tensor | None = None,
+    init_image: torch.Tensor | None = None,
+    anchor_image: torch.Tensor | None = None,
+    resume: StreamState | None = None,
+    on_step: StepCallback | None = None,
+) -> Iterator[Chunk]:
+    """Yield the chunks of a ``config.num_frames``-frame video, in order (paper §4, Fig. 2).
+
+    ``prompt``: a prompt or a :class:`PromptSchedule` (each chunk uses the prompt at its first new frame).
+    ``init_image`` ``(1, 3, H, W)`` or ``init_video`` ``(1, 3, L, H, W)`` in ``[-1, 1]``: a given prefix
+    (chunk 0, yielded unchanged; resized to the model's size with a warning); the anchor is its first frame
+    unless ``anchor_image`` is given. ``resume``: continue from a saved :class:`StreamState` (the prefix
+    inputs must then be the same as in the original run so the plan matches). ``on_step(chunk, step, n)``
+    is called after every denoising step. The model must already be on its device and dtype.
+    """
+    schedule = prompt if isinstance(prompt, PromptSchedule) else PromptSchedule.constant(prompt)
+    schedule.validate(config.num_frames)
+    if init_video is not None and init_image is not None:
+        raise ValueError("give either init_video or init_image, not both")
+    if config.cond_frames != model.num_cond_frames:
+        raise ValueError(
+            f"cond_frames={config.cond_frames} does not match the model's CAM, which was built for "
+            f"{model.num_cond_frames} conditioning frames"
+        )
+    size = model.config.frame_size
+    prefix: torch.Tensor | None = None
+    if init_image is not None:
+        if init_image.dim() != 4:
+            raise ValueError(f"init_image must be shaped (1, 3, H, W), got {tuple(init_image.shape)}")
+        prefix = _check_frames("init_image", init_image.unsqueeze(2), size)
+    elif init_video is not None:
+        prefix = _check_frames("init_video", init_video, size)
+    anchor0: torch.Tensor | None = None
+    if anchor_image is not None:
+        if anchor_image.dim() != 4:
+            raise ValueError(f"anchor_image must be shaped (1, 3, H, W), got {tuple(anchor_image.shape)}")
+        anchor0 = _check_frames("anchor_image", anchor_image.unsqueeze(2), size)
+    elif prefix is not None:
+        anchor0 = prefix[:, :, :1]
+
+    plan = plan_chunks(
+        config.num_frames,
+        chunk_frames=config.chunk_frames,
+        cond_frames=config.cond_frames,
+        prefix_frames=0 if prefix is None else prefix.shape[2],
+    )
+    sampler = _Sampler(model, config, on_step)
+    F_cond = config.cond_frames
+    if resume is not None:
+        if not 0 < resume.next_chunk <= len(plan):
+            raise ValueError(f"cannot resume at chunk {resume.next_chunk}: the plan has {len(plan)} chunks")
+        tail, anchor, anchor_prompt = resume.tail, resume.anchor, resume.anchor_prompt
+        first = resume.next_chunk
+    else:
+        tail, anchor, anchor_prompt = None, anchor0, schedule.prompt_at(0)
+        first = 0
+
+    for spec in plan[first:]:
+        prompt_k = schedule.prompt_at(spec.start)
+        if spec.stage == 0:
+            frames = prefix
+        elif spec.stage == 1:
+            frames = sampler.stage1(spec, prompt_k).to("cpu", torch.float32)
+        else:
+            idx = cond_frame_indices(tail.shape[2], F_cond)
+            frames = sampler.stage2(spec, prompt_k, tail[:, :, idx], anchor).to("cpu", torch.float32)
+        if anchor is None:  # text-to-video: APM anchor = frame 0 of the video (§4.2)
+            anchor = frames[:, :, :1].clone()
+        tail = frames[:, :, -F_cond:] if tail is None else torch.cat([tail, frames], dim=2)[:, :, -F_cond:]
+        tail = tail.clone()
+        if config.reanchor and spec.stage == 2 and prompt_k != anchor_prompt:
+            # Re-anchor on the first frame made under the new prompt, effective from the next chunk.
+            anchor, anchor_prompt = frames[:, :, :1].clone(), prompt_k
+            logger.info("re-anchoring at frame %d for prompt %r", spec.start, prompt_k)
+        yield Chunk(
+            spec.index,
+            len(plan),
+            spec.stage,
+            spec.start,
+            spec.stop,
+            prompt_k,
+            frames,
+            tail,
+            anchor,
+            anchor_prompt,
+        )
