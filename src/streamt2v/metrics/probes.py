@@ -1,0 +1,280 @@
+"""Microworld probes: behaviour measured from frames alone (DESIGN.md §6; paper §5 claims).
+
+The microworld draws objects in the exact palette colours of ``streamt2v.microworld.palette`` on a
+background of one palette colour, plain or patterned with a shade of it (stripes, checker, gradient).
+The probes segment every frame by that palette, without any ground truth:
+
+- **background**: the palette colour whose *family* (the colour, darker shades ``c·s`` and lighter
+  tints ``c + (255 − c)·s``) covers most of the frame border;
+- **objects**: pixels outside the background family whose nearest palette colour is within a
+  tolerance, cleaned by a 3×3 opening; the object of a colour is that colour's largest connected
+  region (its centroid is the object centre).
+
+From this:
+
+- ``identity``: mean over frames of the fraction of expected object colours (given, or those of frame
+  0) present with at least ``min_area_frac`` of their frame-0 area — 1.0 when objects keep their
+  colour (long-term consistency, paper §4.2 APM);
+- ``background_identity``: fraction of frames whose background colour is the expected one;
+- ``jump_ratio``: mean object-centre displacement across chunk boundaries (``boundaries`` = first frame
+  index of each new chunk) over the median displacement inside chunks — ≈1 for seamless transitions,
+  ≫1 for jumps (short-term consistency, paper §4.1 CAM); ``inf`` when objects are static inside chunks
+  but move at boundaries, ``1.0`` when nothing moves, ``nan`` without boundaries or objects;
+- ``motion``: mean object-centre speed in pixels per frame (dynamics, paper §5.1);
+- ``caption_agreement``: fraction of the caption's colour (and colour + shape) claims satisfied,
+  averaged over frames.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from streamt2v.metrics.flow import VideoLike, as_uint8_frames
+from streamt2v.microworld.palette import COLOURS, SHAPES
+
+logger = logging.getLogger(__name__)
+
+NAMES: tuple[str, ...] = tuple(COLOURS)
+PALETTE = np.array([COLOURS[n] for n in NAMES], dtype=np.float32)  # (K, 3)
+# Shades of a background colour that count as that colour's family.
+DARK_SHADES = np.linspace(0.4, 1.0, 13, dtype=np.float32)
+LIGHT_TINTS = np.linspace(0.0, 0.5, 11, dtype=np.float32)
+BG_TOL = 40.0  # RGB distance to the background family
+OBJ_TOL = 60.0  # RGB distance to an object's palette colour
+_SHAPE_WORDS = {s: s for s in SHAPES} | {s + "s": s for s in SHAPES}
+
+
+def _family(colour: np.ndarray) -> np.ndarray:
+    """``(S, 3)`` shades and tints of a palette colour."""
+    dark = colour[None] * DARK_SHADES[:, None]
+    light = colour[None] + (255.0 - colour[None]) * LIGHT_TINTS[:, None]
+    return np.concatenate([dark, light])
+
+
+FAMILIES = np.stack([_family(c) for c in PALETTE])  # (K, S, 3)
+
+
+def _family_distance(pixels: np.ndarray, k: int) -> np.ndarray:
+    """Distance of ``(N, 3)`` pixels to the family of palette colour ``k``."""
+    d = np.linalg.norm(pixels[:, None, :] - FAMILIES[k][None], axis=-1)  # (N, S)
+    return d.min(axis=1)
+
+
+def background_colour(frame: np.ndarray) -> str:
+    """The palette colour whose family covers most of the frame border (uint8 ``(H, W, 3)``)."""
+    border = np.concatenate([frame[0], frame[-1], frame[1:-1, 0], frame[1:-1, -1]]).astype(np.float32)
+    cover = [(_family_distance(border, k) < BG_TOL).mean() for k in range(len(NAMES))]
+    return NAMES[int(np.argmax(cover))]
+
+
+@dataclass
+class ObjectBlob:
+    colour: str
+    area: int
+    centre: tuple[float, float]  # (x, y) in pixels
+    shape: str
+
+
+@dataclass
+class FrameSegmentation:
+    background: str
+    objects: dict[str, ObjectBlob] = field(default_factory=dict)
+
+
+def classify_shape(mask: np.ndarray) -> str:
+    """circle | square | triangle | diamond from a binary mask, by bounding-box fill and the position
+    of the widest row/column (ends for a triangle, middle for a diamond)."""
+    ys, xs = np.nonzero(mask)
+    if len(ys) == 0:
+        return "unknown"
+    m = mask[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    fill = m.mean()
+    if fill >= 0.9:
+        return "square"
+    if fill >= 0.68:
+        return "circle"
+
+    def peak_in_middle(profile: np.ndarray) -> bool:
+        n = len(profile)
+        peaks = np.nonzero(profile >= profile.max() - 0.5)[0]
+        centre = (peaks.min() + peaks.max()) / 2
+        return n / 4 <= centre <= 3 * n / 4 - 1e-6 or n < 3
+
+    middle = peak_in_middle(m.sum(axis=1)) and peak_in_middle(m.sum(axis=0))
+    return "diamond" if middle else "triangle"
+
+
+def segment_frame(frame: np.ndarray, background: str | None = None, min_area: int = 3) -> FrameSegmentation:
+    """Background colour and one blob per object colour present in a uint8 ``(H, W, 3)`` frame."""
+    bg = background or background_colour(frame)
+    kb = NAMES.index(bg)
+    h, w, _ = frame.shape
+    px = frame.reshape(-1, 3).astype(np.float32)
+    not_bg = _family_distance(px, kb) >= BG_TOL
+    d = np.linalg.norm(px[:, None, :] - PALETTE[None], axis=-1)  # (N, K)
+    d[:, kb] = np.inf
+    nearest = d.argmin(axis=1)
+    close = d[np.arange(len(px)), nearest] < OBJ_TOL
+    labels = np.where(not_bg & close, nearest, -1).reshape(h, w)
+    seg = FrameSegmentation(bg)
+    kernel = np.ones((3, 3), np.uint8)
+    for k in np.unique(labels[labels >= 0]):
+        raw = (labels == k).astype(np.uint8)
+        # the opening removes thin blends at edges; areas and shapes use the raw pixels
+        mask = cv2.morphologyEx(raw, cv2.MORPH_OPEN, kernel) if min(h, w) >= 24 else raw
+        n, comp, stats, cents = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        if n <= 1:
+            continue
+        best = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+        blob = cv2.dilate((comp == best).astype(np.uint8), kernel).astype(bool) & raw.astype(bool)
+        area = int(blob.sum())
+        if area < min_area:
+            continue
+        ys, xs = np.nonzero(blob)
+        name = NAMES[int(k)]
+        seg.objects[name] = ObjectBlob(name, area, (float(xs.mean()), float(ys.mean())), classify_shape(blob))
+    return seg
+
+
+def segment_video(video: VideoLike) -> list[FrameSegmentation]:
+    """Segment every frame (each frame's own background, see :func:`background_colour`)."""
+    frames = as_uint8_frames(video, min_frames=1)
+    return [segment_frame(f) for f in frames]
+
+
+def parse_caption(caption: str) -> list[tuple[str, str | None, bool]]:
+    """Claims ``(colour, shape or None, is_background)`` from a microworld caption, e.g.
+    "a red circle and a yellow square on a blue striped background"."""
+    words = re.findall(r"[a-z]+", caption.lower())
+    claims = []
+    for i, word in enumerate(words):
+        if word not in COLOURS:
+            continue
+        ahead = []
+        for nxt in words[i + 1 : i + 4]:
+            if nxt in COLOURS:
+                break
+            ahead.append(nxt)
+        if "background" in ahead:
+            claims.append((word, None, True))
+        else:
+            shape = next((_SHAPE_WORDS[a] for a in ahead[:2] if a in _SHAPE_WORDS), None)
+            claims.append((word, shape, False))
+    return claims
+
+
+@dataclass
+class ProbeResult:
+    """Probe values of one video (see the module docstring)."""
+
+    identity: float
+    background_identity: float
+    motion: float
+    jump_ratio: float
+    caption_agreement: float
+    expected_colours: list[str]
+    background: str
+
+    def as_dict(self, prefix: str = "probe_") -> dict[str, float]:
+        keys = ("identity", "background_identity", "motion", "jump_ratio", "caption_agreement")
+        return {prefix + k: float(getattr(self, k)) for k in keys}
+
+
+def _centres(segs: list[FrameSegmentation], colour: str) -> np.ndarray:
+    return np.array(
+        [s.objects[colour].centre if colour in s.objects else (np.nan, np.nan) for s in segs], np.float64
+    )
+
+
+def jump_ratio(segs: list[FrameSegmentation], colours: Sequence[str], boundaries: Sequence[int]) -> float:
+    """Mean centre displacement into each boundary frame over the median displacement inside chunks."""
+    t = len(segs)
+    bset = {int(b) for b in boundaries}
+    bad = [b for b in bset if not 1 <= b < t]
+    if bad:
+        raise ValueError(f"chunk boundaries must be frame indices in [1, {t - 1}], got {sorted(bad)}")
+    if not bset or not colours:
+        return math.nan
+    at, inside = [], []
+    for c in colours:
+        cen = _centres(segs, c)
+        disp = np.linalg.norm(cen[1:] - cen[:-1], axis=1)  # disp[i]: frame i → i+1
+        for i, d in enumerate(disp):
+            if np.isfinite(d):
+                (at if i + 1 in bset else inside).append(d)
+    if not at or not inside:
+        return math.nan
+    jump, typical = float(np.mean(at)), float(np.median(inside))
+    if typical == 0.0:
+        return 1.0 if jump == 0.0 else math.inf
+    return jump / typical
+
+
+def probe_video(
+    video: VideoLike,
+    caption: str | None = None,
+    boundaries: Sequence[int] = (),
+    expected_colours: Sequence[str] | None = None,
+    expected_background: str | None = None,
+    min_area_frac: float = 0.3,
+) -> ProbeResult:
+    """All probes of one microworld video (frames only; no renderer ground truth needed).
+
+    ``expected_colours`` / ``expected_background`` default to those found in frame 0 (or named in the
+    caption when one is given). ``boundaries`` are the first frame indices of chunks after the first
+    (e.g. ``range(16, T, 8)`` for 16-frame initial chunk + 8 new frames per step, paper §4).
+    """
+    for c in list(expected_colours or []) + ([expected_background] if expected_background else []):
+        if c not in COLOURS:
+            raise ValueError(f"unknown colour {c!r}; the palette has {sorted(COLOURS)}")
+    segs = segment_video(video)
+    claims = parse_caption(caption) if caption else []
+    first = segs[0]
+    bg = expected_background or next((c for c, _, b in claims if b), None) or first.background
+    if expected_colours is None:
+        named = [c for c, _, b in claims if not b]
+        expected_colours = named or sorted(first.objects)
+    colours = list(dict.fromkeys(expected_colours))
+    ref_area = {c: first.objects[c].area if c in first.objects else None for c in colours}
+    areas = [ref.area for ref in first.objects.values()]
+    fallback = float(np.median(areas)) if areas else 4.0
+
+    present = np.zeros((len(segs), len(colours)), bool)
+    for t, s in enumerate(segs):
+        for j, c in enumerate(colours):
+            need = min_area_frac * (ref_area[c] or fallback)
+            present[t, j] = c in s.objects and s.objects[c].area >= need
+    identity = float(present.mean()) if colours else math.nan
+    background_identity = float(np.mean([s.background == bg for s in segs]))
+
+    speeds = []
+    for c in colours:
+        cen = _centres(segs, c)
+        d = np.linalg.norm(cen[1:] - cen[:-1], axis=1)
+        d = d[np.isfinite(d)]
+        if len(d):
+            speeds.append(float(d.mean()))
+    motion = float(np.mean(speeds)) if speeds else math.nan
+
+    ratio = jump_ratio(segs, colours, boundaries) if len(segs) > 1 else math.nan
+
+    agreement = math.nan
+    if claims:
+        per_frame = []
+        for s in segs:
+            ok = 0
+            for colour, shape, is_bg in claims:
+                if is_bg:
+                    ok += s.background == colour
+                elif colour in s.objects:
+                    ok += shape is None or s.objects[colour].shape == shape
+            per_frame.append(ok / len(claims))
+        agreement = float(np.mean(per_frame))
+    return ProbeResult(identity, background_identity, motion, ratio, agreement, colours, bg)

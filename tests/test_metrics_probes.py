@@ -1,0 +1,136 @@
+"""Microworld probes (DESIGN.md §6) on videos drawn with numpy in the palette colours."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from streamt2v.metrics.probes import background_colour, probe_video, segment_frame
+from streamt2v.microworld.palette import COLOURS
+
+H = W = 64
+
+
+def background(name, pattern, shade=0.6, offset=0):
+    c = np.array(COLOURS[name], np.float32)
+    d = c * shade
+    yy, xx = np.mgrid[:H, :W]
+    if pattern == "plain":
+        img = np.broadcast_to(c, (H, W, 3))
+    elif pattern == "stripes":
+        img = np.where((((xx + offset) // 4) % 2 == 0)[..., None], c, d)
+    elif pattern == "checker":
+        img = np.where(((((xx + offset) // 8) + (yy // 8)) % 2 == 0)[..., None], c, d)
+    elif pattern == "gradient":
+        a = ((xx + offset) % W / (W - 1))[..., None]
+        img = c * (1 - a) + d * a
+    return np.round(img).astype(np.uint8)
+
+
+def shape_mask(shape, cx, cy, r):
+    yy, xx = np.mgrid[:H, :W] + 0.5
+    dx, dy = xx - cx, yy - cy
+    if shape == "circle":
+        return dx**2 + dy**2 <= r**2
+    if shape == "square":
+        return (abs(dx) <= r) & (abs(dy) <= r)
+    if shape == "diamond":
+        return abs(dx) + abs(dy) <= r
+    if shape == "triangle":  # apex up
+        return (dy <= r) & (dy >= -r) & (abs(dx) <= (dy + r) / 2)
+    raise ValueError(shape)
+
+
+def draw(img, shape, colour, cx, cy, r=6):
+    img = img.copy()
+    img[shape_mask(shape, cx, cy, r)] = COLOURS[colour]
+    return img
+
+
+def make_video(objs, bg="blue", pattern="stripes", t=40, teleport=None, recolour=None):
+    """objs: list of (shape, colour, x0, y0, vx, vy). teleport=(frame, dx); recolour=(frame, colour)."""
+    frames = []
+    for i in range(t):
+        img = background(bg, pattern)
+        for j, (shape, colour, x0, y0, vx, vy) in enumerate(objs):
+            x, y = x0 + vx * i, y0 + vy * i
+            if teleport and i >= teleport[0]:
+                x += teleport[1]
+            if recolour and i >= recolour[0] and j == 0:
+                colour = recolour[1]
+            img = draw(img, shape, colour, x, y)
+        frames.append(img)
+    return np.stack(frames)
+
+
+OBJS = [("circle", "red", 12.0, 14.0, 0.75, 0.5), ("square", "yellow", 40.0, 44.0, -0.5, 0.0)]
+
+
+@pytest.mark.parametrize("pattern", ["plain", "stripes", "checker", "gradient"])
+def test_clean_video_identity_and_motion(pattern):
+    video = make_video(OBJS, pattern=pattern)
+    res = probe_video(video, boundaries=range(16, 40, 8))
+    assert sorted(res.expected_colours) == ["red", "yellow"]
+    assert res.background == "blue"
+    assert res.identity == 1.0
+    assert res.background_identity == 1.0
+    drawn = (math.hypot(0.75, 0.5) + 0.5) / 2
+    assert res.motion == pytest.approx(drawn, rel=0.1)
+    assert 0.3 < res.jump_ratio < 2.0
+
+
+def test_background_patterns_have_no_spurious_objects():
+    for name in COLOURS:
+        for pattern in ["plain", "stripes", "checker", "gradient"]:
+            img = background(name, pattern)
+            seg = segment_frame(img)
+            assert seg.background == name, (name, pattern)
+            assert seg.objects == {}, (name, pattern, seg.objects)
+
+
+def test_every_object_colour_on_every_background():
+    for bg in COLOURS:
+        for obj in COLOURS:
+            if obj == bg:
+                continue
+            img = draw(background(bg, "stripes"), "square", obj, 30, 30)
+            seg = segment_frame(img)
+            assert background_colour(img) == bg
+            assert list(seg.objects) == [obj], (bg, obj, seg.objects)
+
+
+def test_colour_change_halfway_lowers_identity():
+    video = make_video(OBJS[:1], recolour=(20, "green"))
+    res = probe_video(video)
+    assert res.identity == pytest.approx(0.5, abs=0.05)
+
+
+def test_teleport_at_boundary_gives_large_jump_ratio():
+    video = make_video(OBJS, teleport=(24, 14.0))
+    res = probe_video(video, boundaries=[16, 24, 32])
+    assert res.jump_ratio > 5.0
+    # the same video without boundary at the teleport shows no boundary jump
+    assert probe_video(video, boundaries=[16, 32]).jump_ratio < 2.0
+
+
+@pytest.mark.parametrize("shape", ["circle", "square", "triangle", "diamond"])
+def test_shapes_and_caption_agreement(shape):
+    video = make_video([(shape, "orange", 30.0, 30.0, 0.5, 0.25)], bg="purple", pattern="checker", t=8)
+    seg = segment_frame(video[0])
+    assert seg.objects["orange"].shape == shape
+    assert probe_video(video, caption=f"an orange {shape} on a purple checker background").caption_agreement == 1.0
+    other = next(s for s in ["circle", "square", "triangle", "diamond"] if s != shape)
+    assert probe_video(video, caption=f"an orange {other} on a purple background").caption_agreement == 0.5
+    assert probe_video(video, caption="a green circle on a red background").caption_agreement == 0.0
+
+
+def test_bad_inputs():
+    video = make_video(OBJS, t=10)
+    with pytest.raises(ValueError, match=r"boundaries .*\[1, 9\]"):
+        probe_video(video, boundaries=[10])
+    with pytest.raises(ValueError, match="unknown colour 'pink'"):
+        probe_video(video, expected_colours=["pink"])
+    with pytest.raises(ValueError, match="0 frame"):
+        probe_video(video[:0])
