@@ -66,6 +66,9 @@ def _temp_sibling(path: Path, tag: str = "tmp") -> Path:
     """A unique temporary name beside ``path`` keeping its suffix (containers are chosen by suffix)."""
     fd, name = tempfile.mkstemp(prefix=f".{path.stem}.{tag}-", suffix=path.suffix, dir=path.parent)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(name, 0o666 & ~umask)  # mkstemp creates 0600; outputs get the usual permissions
     return Path(name)
 
 
@@ -73,7 +76,7 @@ def _is_dir_target(path: Path) -> bool:
     return path.is_dir() or path.suffix == ""
 
 
-def _kind(path: Path) -> str:
+def output_kind(path: Path) -> str:
     if _is_dir_target(path):
         return "png-dir"
     s = path.suffix.lower()
@@ -147,7 +150,7 @@ def write_video(path: str | os.PathLike, video: torch.Tensor, fps: float, *, crf
     frames = to_uint8_frames(video)
     if frames.shape[0] == 0:
         raise ValueError("cannot write a video with 0 frames")
-    kind = _kind(path)
+    kind = output_kind(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if kind == "png-dir":
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
@@ -296,7 +299,7 @@ class StreamingVideoWriter:
         self.fps = float(fps)
         _fps_fraction(self.fps)
         self.crf = crf
-        self.kind = _kind(self.path)
+        self.kind = output_kind(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if preview_path is None:
             name = (

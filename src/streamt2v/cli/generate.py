@@ -1,0 +1,156 @@
+"""``streamt2v generate``: text (or an image / a video) → long video, with progress, preview and resume."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "generate",
+        help="generate a long video from text (stages 1-2)",
+        description="Generate a long video chunk by chunk (StreamingT2V stages 1-2). "
+        "Defaults follow the official release: stage 1 DPM-Solver++ 50 steps, guidance 9; "
+        "stage 2 DDIM 50 steps, eta 1, guidance 7.5; 16-frame chunks conditioned on 8 frames.",
+    )
+    p.add_argument("prompt", nargs="?", help="the text prompt (or use --prompt-schedule)")
+    p.add_argument("--frames", "-n", type=int, default=80, help="number of output frames (default 80)")
+    p.add_argument("--seed", type=int, default=33, help="random seed (default 33)")
+    p.add_argument(
+        "-o", "--output", default="output.mp4", help="output .mp4/.gif or folder (default output.mp4)"
+    )
+    p.add_argument("--model", help="model folder, hub id or preset (default: the embedded default)")
+    p.add_argument("--negative-prompt", default="", help="negative prompt for both stages")
+    p.add_argument("--steps", type=int, default=50, help="stage-2 denoising steps (default 50)")
+    p.add_argument("--guidance", type=float, default=7.5, help="stage-2 guidance scale (default 7.5)")
+    p.add_argument("--eta", type=float, default=1.0, help="stage-2 DDIM eta (default 1.0)")
+    p.add_argument("--scheduler", default="ddim", help="stage-2 scheduler (default ddim)")
+    p.add_argument("--init-steps", type=int, default=50, help="stage-1 denoising steps (default 50)")
+    p.add_argument("--init-guidance", type=float, default=9.0, help="stage-1 guidance scale (default 9.0)")
+    p.add_argument(
+        "--init-scheduler", default="dpm-multistep", help="stage-1 scheduler (default dpm-multistep)"
+    )
+    p.add_argument("--chunk-frames", type=int, default=16, help="frames per chunk F (default 16)")
+    p.add_argument("--cond-frames", type=int, default=8, help="CAM conditioning frames F_cond (default 8)")
+    p.add_argument("--fps", type=float, help="output frame rate (default: the model's)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
+    p.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16"], help="compute dtype")
+    p.add_argument("--run-dir", help="run directory for resume (default: a new folder under ./runs/)")
+    p.add_argument("--resume", metavar="DIR", help="continue an interrupted run (other options are ignored)")
+    p.add_argument(
+        "--prompt-schedule",
+        metavar="FILE|INLINE",
+        help="prompts over time, e.g. '0: a cat walks; 120: the cat runs'",
+    )
+    p.add_argument(
+        "--init-video", metavar="VIDEO", help="extend this video (its last frames condition the CAM)"
+    )
+    p.add_argument("--init-image", metavar="IMAGE", help="start from this image (first frame and anchor)")
+    p.add_argument("--anchor", metavar="IMAGE", help="APM anchor image (default: the first frame)")
+    p.add_argument(
+        "--reanchor", action="store_true", help="re-anchor the APM when the scheduled prompt changes"
+    )
+    p.add_argument("--png-dir", help="also write the frames as PNGs into this folder")
+    p.add_argument("--gif", help="also write a GIF")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from streamt2v.pipeline.chunking import plan_chunks
+    from streamt2v.pipeline.generate import GenerateConfig, generate, resume_generate
+    from streamt2v.pipeline.stream import StreamConfig
+
+    bar = None
+
+    def on_chunk(chunk) -> None:
+        if bar is not None:
+            bar.set_postfix_str(f"{chunk.stop} frames done", refresh=False)
+
+    def on_step(index: int, step: int, steps: int) -> None:
+        if bar is not None:
+            bar.set_description(f"chunk {index + 1}", refresh=False)
+            bar.update(1)
+
+    if args.resume:
+        from streamt2v.pipeline.rundir import RunDir
+
+        cfg = GenerateConfig.from_dict(RunDir.open(args.resume).config)
+        total, done = _total_steps(cfg, plan_chunks), RunDir.open(args.resume).num_finished
+    else:
+        if args.prompt is None and args.prompt_schedule is None:
+            raise ValueError("give a PROMPT or --prompt-schedule")
+        stream_cfg = StreamConfig(
+            num_frames=args.frames,
+            seed=args.seed,
+            negative_prompt=args.negative_prompt,
+            steps=args.steps,
+            guidance=args.guidance,
+            scheduler=args.scheduler,
+            eta=args.eta,
+            init_steps=args.init_steps,
+            init_guidance=args.init_guidance,
+            init_scheduler=args.init_scheduler,
+            chunk_frames=args.chunk_frames,
+            cond_frames=args.cond_frames,
+            reanchor=args.reanchor,
+        )
+        cfg = GenerateConfig(
+            output=args.output,
+            stream=stream_cfg,
+            prompt=args.prompt,
+            prompt_schedule=args.prompt_schedule,
+            model=args.model,
+            device=args.device,
+            dtype=args.dtype,
+            fps=args.fps,
+            init_video=args.init_video,
+            init_image=args.init_image,
+            anchor=args.anchor,
+            png_dir=args.png_dir,
+            gif=args.gif,
+            run_dir=args.run_dir,
+        )
+        total, done = _total_steps(cfg, plan_chunks), 0
+    if not args.no_progress:
+        bar = tqdm(total=total[0], unit="step", file=sys.stderr, dynamic_ncols=True)
+        bar.update(sum(total[1][:done]))
+    try:
+        if args.resume:
+            result = resume_generate(args.resume, on_step=on_step, on_chunk=on_chunk)
+        else:
+            result = generate(cfg, on_step=on_step, on_chunk=on_chunk)
+    finally:
+        if bar is not None:
+            bar.close()
+    print(f"wrote {result.num_frames} frames to {result.output}")
+    for extra in result.extra_outputs:
+        print(f"wrote {extra}")
+    print(f"run directory: {result.run_dir}")
+    return 0
+
+
+def _total_steps(cfg, plan_chunks) -> tuple[int, list[int]]:
+    """Denoising steps of the whole run and per chunk (for the progress bar's ETA)."""
+    s = cfg.stream
+    prefix = 0
+    if cfg.init_image:
+        prefix = 1
+    elif cfg.init_video:
+        from streamt2v.io.video import read_video
+
+        try:
+            prefix = read_video(cfg.init_video)[0].shape[2]
+        except (ValueError, FileNotFoundError):
+            prefix = 0  # generate() reports the error
+    try:
+        plan = plan_chunks(
+            s.num_frames, chunk_frames=s.chunk_frames, cond_frames=s.cond_frames, prefix_frames=prefix
+        )
+    except ValueError:
+        return 0, [0]
+    per = [0 if c.stage == 0 else s.init_steps if c.stage == 1 else s.steps for c in plan]
+    return sum(per), per

@@ -1,0 +1,362 @@
+"""Orchestration of long video generation (paper §4, Fig. 2, stages 1–2): model loading, the Python API
+(:class:`StreamingT2VPipeline`), and :func:`generate` — writing, preview, run directory and resume.
+
+:func:`generate` consumes :func:`~streamt2v.pipeline.stream.stream`: every finished chunk is first stored in
+the run directory, then appended to the outputs (whose preview files are playable after every chunk). On
+Ctrl-C the finished chunks stay saved and the run can continue with :func:`resume_generate`; the final files
+appear only when the video is complete (atomic rename).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from streamt2v.config import PRESETS
+from streamt2v.io.video import StreamingVideoWriter, output_kind, read_image, read_video
+from streamt2v.memory import resolve_device, resolve_dtype
+from streamt2v.pipeline.chunking import plan_chunks
+from streamt2v.pipeline.prompts import PromptSchedule, load_schedule
+from streamt2v.pipeline.rundir import RunDir, default_run_dir
+from streamt2v.pipeline.stream import Chunk, StepCallback, StreamConfig, StreamState, stream
+
+if TYPE_CHECKING:
+    from streamt2v.models.bundle import StreamingT2VModel
+
+logger = logging.getLogger(__name__)
+
+# The embedded default. The trained microworld weights are not shipped yet: until they are, the default is
+# the ``tiny`` architecture with random weights, and loading it says so loudly.
+DEFAULT_MODEL = "tiny"
+RANDOM_WEIGHTS_WARNING = (
+    "no trained default model is shipped yet: using the {name!r} preset with RANDOM weights, so the video "
+    "will be noise. Pass --model PATH to a trained StreamingT2V model folder."
+)
+
+
+def load_model(
+    spec: str | os.PathLike | None = None,
+    *,
+    device: str | torch.device = "auto",
+    dtype: str | torch.dtype | None = "fp32",
+) -> StreamingT2VModel:
+    """A model folder / hub id, or a preset name (random weights, with a warning); None = the default."""
+    from streamt2v.models.bundle import StreamingT2VModel
+
+    dev = resolve_device(device)
+    dt = resolve_dtype(dtype, dev)
+    name = DEFAULT_MODEL if spec is None else str(spec)
+    if name in PRESETS and not Path(name).exists():
+        logger.warning(RANDOM_WEIGHTS_WARNING.format(name=name))
+        model = StreamingT2VModel.from_preset(name, device="cpu", seed=0)
+        return model.to(device=dev, dtype=None if dt == torch.float32 else dt)
+    return StreamingT2VModel.from_pretrained(name, torch_dtype=dt, device=dev)
+
+
+class StreamingT2VPipeline:
+    """Text → long video (paper §4). ``pipe(prompt, num_frames=N)`` returns ``(1, 3, N, H, W)`` in
+    ``[-1, 1]`` on the CPU; ``pipe.stream(...)`` yields the chunks as they are finished.
+
+    Keyword arguments of both: those of :class:`StreamConfig` (``seed``, ``negative_prompt``, ``steps``,
+    ``guidance``, ``scheduler``, ``eta``, ``init_steps``, ``init_guidance``, ``init_scheduler``,
+    ``chunk_frames``, ``cond_frames``, ``reanchor``) and ``init_video``, ``init_image``, ``anchor_image``
+    (tensors), ``on_step``. ``prompt`` may be a :class:`PromptSchedule` or a schedule string
+    ``"0: a cat walks; 120: the cat runs"``.
+    """
+
+    def __init__(self, model: StreamingT2VModel) -> None:
+        self.model = model
+
+    @classmethod
+    def from_pretrained(
+        cls, path_or_preset: str | os.PathLike | None = None, *, device: str = "auto", dtype: str = "fp32"
+    ) -> StreamingT2VPipeline:
+        return cls(load_model(path_or_preset, device=device, dtype=dtype))
+
+    @staticmethod
+    def _schedule(prompt: str | PromptSchedule) -> PromptSchedule:
+        if isinstance(prompt, PromptSchedule):
+            return prompt
+        if isinstance(prompt, str) and ":" in prompt and prompt.strip()[:1].isdigit():
+            return load_schedule(prompt)
+        return PromptSchedule.constant(prompt)
+
+    def stream(
+        self,
+        prompt: str | PromptSchedule,
+        num_frames: int,
+        *,
+        init_video: torch.Tensor | None = None,
+        init_image: torch.Tensor | None = None,
+        anchor_image: torch.Tensor | None = None,
+        on_step: StepCallback | None = None,
+        **options: Any,
+    ) -> Iterator[Chunk]:
+        config = StreamConfig(num_frames=num_frames, **options)
+        return stream(
+            self.model,
+            self._schedule(prompt),
+            config,
+            init_video=init_video,
+            init_image=init_image,
+            anchor_image=anchor_image,
+            on_step=on_step,
+        )
+
+    def __call__(self, prompt: str | PromptSchedule, num_frames: int, **kwargs: Any) -> torch.Tensor:
+        return torch.cat([c.frames for c in self.stream(prompt, num_frames, **kwargs)], dim=2)
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    """Everything ``streamt2v generate`` needs; stored as ``config.json`` in the run directory."""
+
+    output: str
+    stream: StreamConfig
+    prompt: str | None = None
+    prompt_schedule: str | None = None  # inline schedule or a file path (read at start, stored resolved)
+    model: str | None = None
+    device: str = "auto"
+    dtype: str = "fp32"
+    fps: float | None = None
+    init_video: str | None = None
+    init_image: str | None = None
+    anchor: str | None = None
+    png_dir: str | None = None
+    gif: str | None = None
+    run_dir: str | None = None
+    crf: int = 18
+    schedule_entries: tuple = field(default=(), compare=False)  # resolved schedule (filled by prepare)
+
+    def schedule(self) -> PromptSchedule:
+        if self.schedule_entries:
+            return PromptSchedule.from_json(list(self.schedule_entries))
+        if self.prompt_schedule is not None:
+            return load_schedule(self.prompt_schedule)
+        if self.prompt is None:
+            raise ValueError("give a prompt or a prompt schedule")
+        return PromptSchedule.constant(self.prompt)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["schedule_entries"] = [list(e) for e in self.schedule_entries]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> GenerateConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown generate config keys {unknown}")
+        d = dict(d)
+        d["stream"] = StreamConfig(**d["stream"])
+        d["schedule_entries"] = tuple(tuple(e) for e in d.get("schedule_entries", ()))
+        return cls(**d)
+
+
+@dataclass
+class GenerateResult:
+    output: Path
+    run_dir: Path
+    num_frames: int
+    extra_outputs: list[Path]
+
+
+ChunkCallback = Callable[[Chunk], None]
+
+
+def _check_inputs(cfg: GenerateConfig) -> PromptSchedule:
+    """Cheap checks before any model is loaded (bad inputs fail in milliseconds)."""
+    schedule = cfg.schedule()
+    schedule.validate(cfg.stream.num_frames)
+    for p in (cfg.output, cfg.png_dir, cfg.gif):
+        if p is not None:
+            output_kind(Path(p))
+    if cfg.gif is not None and Path(cfg.gif).suffix.lower() != ".gif":
+        raise ValueError(f"--gif path must end in .gif, got {cfg.gif!r}")
+    if cfg.init_video and cfg.init_image:
+        raise ValueError("give either --init-video or --init-image, not both")
+    for name in ("init_video", "init_image", "anchor"):
+        p = getattr(cfg, name)
+        if p is not None and not Path(p).exists():
+            raise FileNotFoundError(f"--{name.replace('_', '-')} file not found: {p!r}")
+    resolve_dtype(cfg.dtype, resolve_device(cfg.device))
+    if cfg.fps is not None and cfg.fps <= 0:
+        raise ValueError(f"fps must be > 0, got {cfg.fps}")
+    if (
+        cfg.model is not None
+        and cfg.model not in PRESETS
+        and not Path(cfg.model).exists()
+        and cfg.model.count("/") != 1
+    ):
+        raise FileNotFoundError(f"model folder {str(Path(cfg.model).resolve())!r} does not exist")
+    return schedule
+
+
+def generate(
+    cfg: GenerateConfig,
+    *,
+    model: StreamingT2VModel | None = None,
+    on_step: StepCallback | None = None,
+    on_chunk: ChunkCallback | None = None,
+) -> GenerateResult:
+    """Run a new generation (see module docstring). ``model`` overrides ``cfg.model`` (already placed)."""
+    schedule = _check_inputs(cfg)
+    cfg = GenerateConfig(
+        **{**{f.name: getattr(cfg, f.name) for f in fields(cfg)}, "schedule_entries": tuple(schedule.entries)}
+    )
+    prefix_len = 0
+    init_video = init_image = anchor = None
+    if cfg.init_video:
+        init_video, _ = read_video(cfg.init_video)
+        prefix_len = init_video.shape[2]
+    if cfg.init_image:
+        init_image = read_image(cfg.init_image)
+        prefix_len = 1
+    if cfg.anchor:
+        anchor = read_image(cfg.anchor)
+    plan = plan_chunks(
+        cfg.stream.num_frames,
+        chunk_frames=cfg.stream.chunk_frames,
+        cond_frames=cfg.stream.cond_frames,
+        prefix_frames=prefix_len,
+    )
+    if model is None:
+        model = load_model(cfg.model, device=cfg.device, dtype=cfg.dtype)
+    run_path = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(schedule.entries[0][1])
+    cfg = GenerateConfig(**{**{f.name: getattr(cfg, f.name) for f in fields(cfg)}, "run_dir": str(run_path)})
+    run = RunDir.create(run_path, cfg.to_dict(), num_chunks=len(plan))
+    logger.info(
+        "run directory %s (%d chunks); continue an interrupted run with --resume %s",
+        run_path,
+        len(plan),
+        run_path,
+    )
+    chunks = stream(
+        model,
+        schedule,
+        cfg.stream,
+        init_video=init_video,
+        init_image=init_image,
+        anchor_image=anchor,
+        on_step=on_step,
+    )
+    return _consume(cfg, run, model, chunks, [], on_chunk)
+
+
+def resume_generate(
+    run_dir: str | os.PathLike,
+    *,
+    model: StreamingT2VModel | None = None,
+    on_step: StepCallback | None = None,
+    on_chunk: ChunkCallback | None = None,
+) -> GenerateResult:
+    """Continue the run in ``run_dir`` from its last finished chunk; the result equals an uninterrupted run."""
+    run = RunDir.open(run_dir)
+    cfg = GenerateConfig.from_dict(run.config)
+    if model is None:
+        model = load_model(cfg.model, device=cfg.device, dtype=cfg.dtype)
+    stored = [run.load_chunk(i) for i in range(run.num_finished)]
+    logger.info(
+        "resuming %s: %d of %d chunks already finished", run.path, len(stored), run.manifest["num_chunks"]
+    )
+    if not stored:  # nothing finished: start over with the same settings
+        chunks = _restart_stream(cfg, model, on_step)
+    else:
+        last = stored[-1]
+        state = StreamState(
+            next_chunk=len(stored), tail=last.tail, anchor=last.anchor, anchor_prompt=last.anchor_prompt
+        )
+        prefix = stored[0].frames if stored[0].stage == 0 else None
+        kw: dict[str, Any] = {}
+        if prefix is not None and prefix.shape[2] == 1 and cfg.init_image:
+            kw["init_image"] = prefix[:, :, 0]
+        elif prefix is not None:
+            kw["init_video"] = prefix
+        chunks = stream(model, cfg.schedule(), cfg.stream, resume=state, on_step=on_step, **kw)
+    return _consume(cfg, run, model, chunks, stored, on_chunk)
+
+
+def _restart_stream(
+    cfg: GenerateConfig, model: StreamingT2VModel, on_step: StepCallback | None
+) -> Iterator[Chunk]:
+    init_video = read_video(cfg.init_video)[0] if cfg.init_video else None
+    init_image = read_image(cfg.init_image) if cfg.init_image else None
+    anchor = read_image(cfg.anchor) if cfg.anchor else None
+    return stream(
+        model,
+        cfg.schedule(),
+        cfg.stream,
+        init_video=init_video,
+        init_image=init_image,
+        anchor_image=anchor,
+        on_step=on_step,
+    )
+
+
+def _consume(
+    cfg: GenerateConfig,
+    run: RunDir,
+    model: StreamingT2VModel,
+    chunks: Iterator[Chunk],
+    stored: list,
+    on_chunk: ChunkCallback | None,
+) -> GenerateResult:
+    fps = cfg.fps or float(model.fps)
+    targets = [Path(cfg.output)] + [Path(p) for p in (cfg.png_dir, cfg.gif) if p]
+    writers = [StreamingVideoWriter(p, fps, crf=cfg.crf) for p in targets]
+    n = 0
+    try:
+        for s in stored:  # re-encode finished chunks from the run directory
+            for w in writers:
+                w.append(s.frames)
+            n = s.stop
+        run.set_status("running")
+        for chunk in chunks:
+            run.save_chunk(
+                index=chunk.index,
+                stage=chunk.stage,
+                start=chunk.start,
+                stop=chunk.stop,
+                prompt=chunk.prompt,
+                frames=chunk.frames,
+                tail=chunk.tail,
+                anchor=chunk.anchor,
+                anchor_prompt=chunk.anchor_prompt,
+            )
+            for w in writers:
+                w.append(chunk.frames)
+            n = chunk.stop
+            logger.debug(
+                "chunk %d/%d: frames %d-%d, prompt %r",
+                chunk.index + 1,
+                chunk.num_chunks,
+                chunk.start,
+                chunk.stop,
+                chunk.prompt,
+            )
+            if on_chunk is not None:
+                on_chunk(chunk)
+        if n != cfg.stream.num_frames:
+            raise RuntimeError(f"internal error: produced {n} frames, expected {cfg.stream.num_frames}")
+        outputs = [w.finish() for w in writers]
+    except BaseException as err:
+        for w in writers:
+            w.abort()
+        status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
+        run.set_status(status, error=repr(err))
+        logger.warning(
+            "stopped after %d finished chunks (%d frames); continue with: streamt2v generate --resume %s",
+            run.num_finished,
+            n,
+            run.path,
+        )
+        raise
+    run.set_status("complete", output=str(outputs[0]))
+    return GenerateResult(outputs[0], run.path, n, outputs[1:])
