@@ -285,8 +285,3 @@ def convert_open_clip_visual(
             out[dst + b + ".weight"] = get(src + a + ".weight")
             out[dst + b + ".bias"] = get(src + a + ".bias")
     return config, out
-
-
-def open_clip_visual_source_keys(state_dict: Mapping[str, torch.Tensor], prefix: str) -> set[str]:
-    """The keys of ``state_dict`` that :func:`convert_open_clip_visual` consumes (all under ``prefix``)."""
-    return {k for k in state_dict if k.startswith(prefix)}

@@ -1,0 +1,59 @@
+"""``streamt2v convert``: official ``streaming_t2v.ckpt`` → a StreamingT2V model folder."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "convert",
+        help="convert the official StreamingT2V checkpoint to a model folder",
+        description=(
+            "Convert the official streaming_t2v.ckpt (read with torch.load weights_only=True; never "
+            "executed) or a .safetensors state dict into a StreamingT2V model folder, and print a report "
+            "of every unmapped, missing or mis-shaped tensor."
+        ),
+    )
+    p.add_argument("checkpoint", help="streaming_t2v.ckpt or a .safetensors state dict")
+    p.add_argument("out_dir", help="output model folder (written atomically)")
+    p.add_argument("--preset", default="modelscope-1.7b", help="architecture preset (default: %(default)s)")
+    p.add_argument(
+        "--init-unet",
+        default=None,
+        metavar="PATH_OR_HUB_ID",
+        help="ModelScope diffusers folder or hub id for the stage-1 model, e.g. damo-vilab/text-to-video-ms-1.7b",
+    )
+    p.add_argument(
+        "--tokenizer",
+        default=None,
+        metavar="PATH_OR_HUB_ID",
+        help="folder or hub id with the CLIP tokenizer (default: the --init-unet folder's tokenizer/)",
+    )
+    p.add_argument(
+        "--head-width", type=int, default=80, help="open_clip per-head width of the image encoder (ViT-H: 80)"
+    )
+    p.add_argument("--no-strict", action="store_true", help="report mismatches instead of failing")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from streamt2v.io.checkpoints import CheckpointMismatchError, convert_official_checkpoint
+
+    try:
+        report = convert_official_checkpoint(
+            args.checkpoint,
+            args.out_dir,
+            preset=args.preset,
+            init_unet=args.init_unet,
+            tokenizer=args.tokenizer,
+            strict=not args.no_strict,
+            head_width=args.head_width,
+            overwrite=args.overwrite,
+        )
+    except CheckpointMismatchError as err:
+        print(err.report.format())
+        raise
+    print(report.format())
+    return 0

@@ -1,0 +1,355 @@
+"""Official StreamingT2V checkpoint → our model folder (official-facts §4.1; reference ``keys_full.tsv``).
+
+The official ``streaming_t2v.ckpt`` is a PyTorch-Lightning pickle whose ``["state_dict"]`` holds the
+whole ``VideoLDM``: ``base_model.`` / ``unet.`` / ``resampler.`` (stage 2, paper §4.1–4.2),
+``image_encoder.model.`` (open_clip ViT-H-14, APM), ``text_encoder.`` (transformers names) and ``vae.``
+(diffusers names). It is read with ``torch.load(weights_only=True)`` only: a pickle that needs any other
+class is refused, never executed. ``.safetensors`` input (e.g. the reference tiny state dict) works too.
+
+The stage-1 model (ModelScope T2V) and the tokenizer are not in the checkpoint; they come from a
+ModelScope diffusers folder (``damo-vilab/text-to-video-ms-1.7b``), passed as ``init_unet`` / ``tokenizer``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from diffusers import AutoencoderKL, UNet3DConditionModel
+from transformers import (
+    CLIPTextConfig,
+    CLIPTextModel,
+    CLIPTokenizer,
+    CLIPVisionConfig,
+    CLIPVisionModelWithProjection,
+)
+
+from streamt2v.config import ModelConfig, get_preset
+from streamt2v.io.official_unet_keys import map_official_unet_key
+from streamt2v.models.autoencoder import VideoAutoencoder
+from streamt2v.models.bundle import MODELSCOPE_REPO, StreamingT2VModel, _resolve, component_configs
+from streamt2v.models.encoders import (
+    OPEN_CLIP_TEXT_LEFTOVERS,
+    VIT_H_HEAD_WIDTH,
+    ImageEncoder,
+    TextEncoder,
+    convert_open_clip_visual,
+)
+from streamt2v.models.unet import StreamingUNet
+
+logger = logging.getLogger(__name__)
+
+COMPONENTS = ("unet", "image_encoder", "text_encoder", "vae")
+OPEN_CLIP_PREFIX = "image_encoder.model."
+VISUAL_PREFIX = OPEN_CLIP_PREFIX + "visual."
+# Keys of the image encoder's open_clip CLIP that the APM does not use (its text transformer was deleted).
+IGNORED_OFFICIAL_KEYS = tuple(OPEN_CLIP_PREFIX + k for k in OPEN_CLIP_TEXT_LEFTOVERS)
+_MAX_LISTED = 10
+
+Shape = tuple[int, ...]
+
+
+@dataclass
+class ConversionReport:
+    """What a conversion did: every key that was not mapped one-to-one is listed with its shape."""
+
+    source: str
+    out_dir: str | None = None
+    mapped: dict[str, int] = field(default_factory=dict)  # component -> number of tensors
+    unmapped: list[tuple[str, Shape]] = field(default_factory=list)  # official keys with no target
+    ignored: list[tuple[str, Shape]] = field(default_factory=list)  # known-unused official keys
+    missing: list[tuple[str, str, Shape]] = field(default_factory=list)  # (component, our key, shape)
+    mismatched: list[tuple[str, str, Shape, Shape]] = field(
+        default_factory=list
+    )  # (official, ours, got, want)
+    random_components: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.unmapped or self.missing or self.mismatched or self.random_components)
+
+    def problems(self, limit: int = _MAX_LISTED) -> str:
+        lines = []
+        if self.mismatched:
+            lines.append(f"{len(self.mismatched)} shape mismatches, first:")
+            lines += [f"  {o} -> {c}: checkpoint {g}, model {w}" for o, c, g, w in self.mismatched[:limit]]
+        if self.unmapped:
+            lines.append(f"{len(self.unmapped)} checkpoint keys with no place in the model, first:")
+            lines += [f"  {k} {s}" for k, s in self.unmapped[:limit]]
+        if self.missing:
+            lines.append(f"{len(self.missing)} model tensors not in the checkpoint, first:")
+            lines += [f"  {c}: {k} {s}" for c, k, s in self.missing[:limit]]
+        if self.random_components:
+            lines.append(f"components absent from the checkpoint: {self.random_components}")
+        return "\n".join(lines)
+
+    def format(self) -> str:
+        """A human-readable summary (printed by ``streamt2v convert``)."""
+        lines = [f"source: {self.source}"]
+        if self.out_dir:
+            lines.append(f"written: {self.out_dir}")
+        lines.append("mapped tensors: " + ", ".join(f"{c} {n}" for c, n in self.mapped.items()))
+        if self.ignored:
+            lines.append(f"ignored (unused open_clip text params): {len(self.ignored)}")
+        problems = self.problems(limit=len(self.unmapped) + len(self.missing) + len(self.mismatched))
+        lines.append(problems if problems else "all checkpoint tensors mapped; no model tensor missing")
+        lines += [f"note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+class CheckpointMismatchError(ValueError):
+    """The checkpoint's keys or shapes do not match the model; ``report`` has the details."""
+
+    def __init__(self, message: str, report: ConversionReport) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+def load_official_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """Tensors of an official checkpoint: ``.safetensors``, or a pickle read with ``weights_only=True``.
+
+    A Lightning checkpoint's ``["state_dict"]`` is taken; optimizer state etc. is ignored.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(path)
+    try:
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as err:
+            if "mmap" not in str(err):
+                raise
+            obj = torch.load(path, map_location="cpu", weights_only=True)  # legacy (non-zip) format
+    except pickle.UnpicklingError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(
+            f"refusing to load {str(path)!r}: it is a pickle that needs more than tensors and plain "
+            f"containers (torch.load weights_only=True said: {first}). It was not executed."
+        ) from None
+    if isinstance(obj, Mapping) and "state_dict" in obj:
+        obj = obj["state_dict"]
+    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ValueError(f"{str(path)!r} holds no state dict (a mapping of names to tensors)")
+    return dict(obj)
+
+
+@dataclass
+class ConvertedStateDict:
+    """An official state dict split per component, in our names."""
+
+    tensors: dict[str, dict[str, torch.Tensor]]
+    origin: dict[str, dict[str, str]]  # component -> our key -> official key (for reports)
+    vision_config: CLIPVisionConfig | None
+    unmapped: list[tuple[str, Shape]]
+    ignored: list[tuple[str, Shape]]
+
+
+def convert_state_dict(
+    state_dict: Mapping[str, torch.Tensor], head_width: int = VIT_H_HEAD_WIDTH
+) -> ConvertedStateDict:
+    """Rename every official key to ``(component, our key)``; works on meta tensors too.
+
+    Raises if two official keys map to the same tensor of ours.
+    """
+    tensors: dict[str, dict[str, torch.Tensor]] = {c: {} for c in COMPONENTS}
+    origin: dict[str, dict[str, str]] = {c: {} for c in COMPONENTS}
+    unmapped: list[tuple[str, Shape]] = []
+    ignored: list[tuple[str, Shape]] = []
+
+    def put(comp: str, ours: str, official: str, t: torch.Tensor) -> None:
+        if ours in tensors[comp]:
+            raise ValueError(f"{official!r} and {origin[comp][ours]!r} both map to {comp}.{ours}")
+        tensors[comp][ours] = t
+        origin[comp][ours] = official
+
+    vision_config = None
+    if any(k.startswith(VISUAL_PREFIX) for k in state_dict):
+        vision_config, hf = convert_open_clip_visual(state_dict, VISUAL_PREFIX, head_width=head_width)
+        for k, t in hf.items():
+            put("image_encoder", k, f"{VISUAL_PREFIX}* (converted to {k})", t)
+        known = {"conv1.weight", "class_embedding", "positional_embedding", "proj"}
+        known |= {f"{n}.{p}" for n in ("ln_pre", "ln_post") for p in ("weight", "bias")}
+        for i in range(vision_config.num_hidden_layers):
+            block = f"transformer.resblocks.{i}."
+            known |= {block + "attn.in_proj_weight", block + "attn.in_proj_bias"}
+            for n in ("ln_1", "ln_2", "attn.out_proj", "mlp.c_fc", "mlp.c_proj"):
+                known |= {f"{block}{n}.weight", f"{block}{n}.bias"}
+        unmapped += [
+            (k, tuple(t.shape))
+            for k, t in state_dict.items()
+            if k.startswith(VISUAL_PREFIX) and k[len(VISUAL_PREFIX) :] not in known
+        ]
+    for key, t in state_dict.items():
+        shape = tuple(t.shape)
+        if key.startswith(VISUAL_PREFIX):
+            continue
+        if key in IGNORED_OFFICIAL_KEYS:
+            ignored.append((key, shape))
+        elif (ours := map_official_unet_key(key)) is not None:
+            put("unet", ours, key, t)
+        elif key.startswith("text_encoder."):
+            put("text_encoder", key[len("text_encoder.") :], key, t)
+        elif key.startswith("vae."):
+            put("vae", key[len("vae.") :], key, t)
+        else:
+            unmapped.append((key, shape))
+    return ConvertedStateDict(tensors, origin, vision_config, unmapped, ignored)
+
+
+def build_components(cfg: ModelConfig, vision_config: CLIPVisionConfig | None, device: str) -> dict[str, Any]:
+    comps = component_configs(cfg)
+    with torch.device(device):
+        return {
+            "unet": StreamingUNet.from_config_objects(cfg.unet, cfg.streaming),
+            "image_encoder": CLIPVisionModelWithProjection(vision_config or CLIPVisionConfig(**comps.vision)),
+            "text_encoder": CLIPTextModel(CLIPTextConfig(**comps.text)),
+            "vae": AutoencoderKL(**comps.vae),
+        }
+
+
+def _align_text_model_prefix(converted: ConvertedStateDict, comp: str, expected: Mapping[str, Any]) -> None:
+    """transformers < 5 names ``CLIPTextModel`` weights ``text_model.*``; 5.x drops that prefix."""
+    given = converted.tensors[comp]
+    prefix = "text_model."
+    if not given or any(k.startswith(prefix) for k in expected):
+        return
+    if all(k.startswith(prefix) for k in given):
+        converted.tensors[comp] = {k[len(prefix) :]: t for k, t in given.items()}
+        converted.origin[comp] = {k[len(prefix) :]: o for k, o in converted.origin[comp].items()}
+
+
+def check_converted(
+    converted: ConvertedStateDict, modules: Mapping[str, torch.nn.Module], report: ConversionReport
+) -> None:
+    """Fill ``report`` with missing / mismatched / unexpected keys of ``converted`` vs ``modules``."""
+    for comp in COMPONENTS:
+        expected = modules[comp].state_dict()
+        _align_text_model_prefix(converted, comp, expected)
+        given = converted.tensors[comp]
+        report.mapped[comp] = len(given)
+        if not given:
+            report.random_components.append(comp)
+            continue
+        for k, t in given.items():
+            if k not in expected:
+                report.unmapped.append((converted.origin[comp][k], tuple(t.shape)))
+            elif tuple(t.shape) != tuple(expected[k].shape):
+                official = converted.origin[comp][k]
+                report.mismatched.append((official, f"{comp}.{k}", tuple(t.shape), tuple(expected[k].shape)))
+        for k, t in expected.items():
+            if k not in given:
+                report.missing.append((comp, k, tuple(t.shape)))
+
+
+def _materialize(module: torch.nn.Module, tensors: dict[str, torch.Tensor], dtype: torch.dtype) -> None:
+    """Load ``tensors`` into a meta-built module (``assign=True``); zero-fill any missing ones."""
+    full = {}
+    for k, ref in module.state_dict().items():
+        t = tensors.get(k)
+        if t is None or tuple(t.shape) != tuple(ref.shape):
+            t = torch.zeros(ref.shape, dtype=dtype)
+        full[k] = t.to(dtype) if t.is_floating_point() else t
+    module.load_state_dict(full, strict=True, assign=True)
+    for name, buf in list(module.named_buffers()):
+        if buf.device.type != "meta":
+            continue
+        if not name.endswith("position_ids"):
+            raise RuntimeError(f"cannot materialize non-persistent buffer {name!r}")
+        owner = module.get_submodule(name.rsplit(".", 1)[0]) if "." in name else module
+        value = torch.arange(buf.shape[-1]).expand(buf.shape).clone()
+        owner.register_buffer(name.rsplit(".", 1)[-1], value, persistent=False)
+
+
+def convert_official_checkpoint(
+    ckpt_path: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    preset: str | ModelConfig = "modelscope-1.7b",
+    init_unet: str | os.PathLike[str] | None = None,
+    tokenizer: str | os.PathLike[str] | None = None,
+    strict: bool = True,
+    head_width: int = VIT_H_HEAD_WIDTH,
+    dtype: torch.dtype = torch.float32,
+    overwrite: bool = False,
+    seed: int = 0,
+) -> ConversionReport:
+    """Convert the official ``streaming_t2v.ckpt`` to a :class:`StreamingT2VModel` folder.
+
+    ``preset``: the architecture (name or :class:`ModelConfig`). ``init_unet``: a ModelScope diffusers
+    folder or hub id (its ``unet/``, and ``tokenizer/`` if present, are used) for stage 1.
+    ``tokenizer``: a folder/hub id with the CLIP tokenizer (defaults to ``init_unet``'s).
+    ``strict=True`` raises :class:`CheckpointMismatchError` on any unmapped, missing or mis-shaped tensor
+    or absent component; ``strict=False`` reports them (missing tensors are zero, absent components random).
+    """
+    cfg = get_preset(preset) if isinstance(preset, str) else preset
+    sd = load_official_state_dict(ckpt_path)
+    converted = convert_state_dict(sd, head_width=head_width)
+    report = ConversionReport(source=str(ckpt_path))
+    report.unmapped += converted.unmapped
+    report.ignored += converted.ignored
+    modules = build_components(cfg, converted.vision_config, "meta")
+    check_converted(converted, modules, report)
+    if strict and not report.ok:
+        raise CheckpointMismatchError(
+            f"checkpoint {str(ckpt_path)!r} does not match the {cfg.name!r} architecture:\n"
+            f"{report.problems()}\n(pass strict=False / --no-strict to convert anyway)",
+            report,
+        )
+    real: dict[str, Any] = {}
+    if report.random_components:
+        torch.manual_seed(seed)
+        real = build_components(cfg, converted.vision_config, "cpu")
+    for comp in COMPONENTS:
+        if comp in report.random_components:
+            modules[comp] = real[comp].to(dtype)
+            logger.warning("%s not in the checkpoint: random weights", comp)
+        else:
+            _materialize(modules[comp], converted.tensors[comp], dtype)
+    for m in modules.values():
+        m.eval()
+
+    tok = None
+    stage1 = None
+    sources = {"weights": f"converted from {ckpt_path}"}
+    if init_unet is not None:
+        root = _resolve(init_unet)
+        sub = root / "unet" if (root / "unet" / "config.json").is_file() else root
+        stage1 = UNet3DConditionModel.from_pretrained(sub, torch_dtype=dtype).eval()
+        sources["init_unet"] = str(init_unet)
+        if tokenizer is None and (root / "tokenizer").is_dir():
+            tokenizer = root
+    else:
+        report.notes.append(
+            "the stage-1 model is not in the official checkpoint: pass --init-unet with a ModelScope "
+            f"diffusers folder or hub id (e.g. {MODELSCOPE_REPO})"
+        )
+    if tokenizer is not None:
+        root = _resolve(tokenizer)
+        tok = CLIPTokenizer.from_pretrained(root / "tokenizer" if (root / "tokenizer").is_dir() else root)
+        sources["tokenizer"] = str(tokenizer)
+    else:
+        report.notes.append(
+            f"no tokenizer in the official checkpoint: pass --tokenizer (e.g. {MODELSCOPE_REPO}) to use prompts"
+        )
+    model = StreamingT2VModel(
+        TextEncoder(tok, modules["text_encoder"], max_length=cfg.streaming.num_text_tokens),
+        ImageEncoder(modules["image_encoder"]),
+        VideoAutoencoder(modules["vae"]),
+        modules["unet"],
+        component_configs(cfg).scheduler,
+        cfg,
+        init_unet=stage1,
+        sources=sources,
+    )
+    report.out_dir = str(model.save_pretrained(out_dir, overwrite=overwrite))
+    return report

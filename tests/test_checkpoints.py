@@ -1,0 +1,192 @@
+"""Official checkpoint conversion: full key manifest, tiny reference end to end, refusals and errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import reference_cases
+from streamt2v.config import ModelConfig, StreamingConfig, UNetConfig, get_preset
+from streamt2v.io.checkpoints import (
+    IGNORED_OFFICIAL_KEYS,
+    CheckpointMismatchError,
+    ConversionReport,
+    check_converted,
+    convert_official_checkpoint,
+    convert_state_dict,
+)
+from streamt2v.io.official_unet_keys import map_official_unet_key
+from streamt2v.models.bundle import StreamingT2VModel
+
+CASES = reference_cases()
+
+
+def _manifest(case: Path) -> dict[str, torch.Tensor]:
+    sd = {}
+    for line in (case / "keys_full.tsv").read_text().splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        key, shape = line.split("\t")[:2]
+        dims = () if shape == "scalar" else tuple(int(x) for x in shape.split("x"))
+        sd[key] = torch.empty(dims, device="meta")
+    return sd
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_every_official_key_maps_to_exactly_one_tensor_of_ours(case: Path) -> None:
+    sd = _manifest(case)
+    converted = convert_state_dict(sd)  # raises if two official keys map to one tensor
+    assert converted.unmapped == []
+    assert sorted(k for k, _ in converted.ignored) == sorted(IGNORED_OFFICIAL_KEYS)
+    model = StreamingT2VModel.from_preset("modelscope-1.7b", device="meta", with_init_unet=False)
+    modules = model.modules()
+    assert converted.vision_config.to_dict() | {"transformers_version": None} == (
+        modules["image_encoder"].config.to_dict() | {"transformers_version": None}
+    )
+    report = ConversionReport(source=str(case))
+    check_converted(converted, modules, report)
+    assert report.ok, report.problems()
+    n_ours = sum(len(m.state_dict()) for m in modules.values())
+    assert sum(report.mapped.values()) == n_ours  # every tensor of ours is covered
+    n_visual = sum(1 for k in sd if k.startswith("image_encoder.model.visual."))
+    n_official = sum(report.mapped.values()) - len(converted.tensors["image_encoder"]) + n_visual
+    assert n_official + len(IGNORED_OFFICIAL_KEYS) == len(sd)
+
+
+def _reference_config(case: Path) -> tuple[ModelConfig, int]:
+    """The tiny reference architecture as our ModelConfig, and its open_clip head width."""
+    cfg = json.loads((case / "tiny_config.json").read_text())
+    sec = {k.split(" ")[0]: v for k, v in cfg.items() if isinstance(v, dict)}
+    base = sec["base_model"]["constructor_args"]
+    cam = sec["unet"]["from_unet_args"]
+    res = sec["resampler"]["constructor_args"]
+    enc = next(v for k, v in sec["image_encoder"].items() if k.startswith("open_clip_model_config"))
+    step = sec["step"]
+    unet = UNetConfig(
+        in_channels=base["in_channels"],
+        out_channels=base["out_channels"],
+        block_out_channels=tuple(base["block_out_channels"]),
+        down_block_types=tuple(base["down_block_types"]),
+        up_block_types=tuple(base["up_block_types"]),
+        layers_per_block=base["layers_per_block"],
+        attention_head_dim=base["attention_head_dim"],
+        cross_attention_dim=base["cross_attention_dim"],
+        norm_num_groups=base["norm_num_groups"],
+        norm_eps=base["norm_eps"],
+        sample_size=base["sample_size"],
+    )
+    streaming = StreamingConfig(
+        cond_embedding_channels=tuple(cam["conditioning_embedding_out_channels"]),
+        num_cond_frames=step["cond_frames"],
+        num_frames=step["frames"],
+        image_embed_dim=enc["embed_dim"],
+        resampler_inner_dim=res["inner_dim"],
+        num_image_tokens=res["expansion_factor"],
+    )
+    size = step["cond_rgb_hw"][0]
+    model = ModelConfig(
+        "official-tiny", unet, streaming, frame_size=size, vae_scale_factor=size // step["latent_hw"][0]
+    )
+    return model, int(enc["vision_cfg"]["head_width"])
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_convert_tiny_reference_end_to_end(case: Path, tmp_path: Path) -> None:
+    cfg, head_width = _reference_config(case)
+    src = case / "tiny_state_dict.safetensors"
+    with pytest.raises(CheckpointMismatchError, match="absent"):  # no text_encoder./vae. in the tiny file
+        convert_official_checkpoint(src, tmp_path / "strict", cfg, head_width=head_width)
+    assert not (tmp_path / "strict").exists()
+    report = convert_official_checkpoint(src, tmp_path / "out", cfg, strict=False, head_width=head_width)
+    assert sorted(report.random_components) == ["text_encoder", "vae"]
+    assert not report.unmapped and not report.missing and not report.mismatched
+    assert any("--init-unet" in n for n in report.notes)
+    model = StreamingT2VModel.from_pretrained(tmp_path / "out")
+    ref = load_file(src)
+    ours = model.unet.state_dict()
+    for key, t in ref.items():
+        if (mapped := map_official_unet_key(key)) is not None:
+            assert torch.equal(ours[mapped], t.float()), key
+    mods = load_file(case / "tiny_modules.safetensors")
+    out = model.image_encoder.encode(mods["image_encoder.in"].float())
+    torch.testing.assert_close(out, mods["image_encoder.out"].float(), rtol=1e-4, atol=1e-4)
+    assert model.config == cfg
+    assert "tokenizer" not in [p.name for p in (tmp_path / "out").iterdir()]
+    with pytest.raises(RuntimeError, match="no tokenizer"):
+        model.text_encoder.encode(["a prompt"])
+
+
+def test_mismatched_checkpoint_names_the_offending_keys(tmp_path: Path) -> None:
+    case = CASES[0]
+    cfg, head_width = _reference_config(case)
+    sd = {k: v.float() for k, v in load_file(case / "tiny_state_dict.safetensors").items()}
+    sd["base_model.conv_in.weight"] = sd["base_model.conv_in.weight"][:, :3]
+    sd["base_model.not_a_layer.weight"] = torch.zeros(2)
+    del sd["resampler.context_embedding.0.bias"]
+    ckpt = tmp_path / "bad.ckpt"
+    torch.save({"state_dict": sd, "optimizer_states": [{"step": torch.tensor(1)}], "epoch": 3}, ckpt)
+    with pytest.raises(CheckpointMismatchError) as info:
+        convert_official_checkpoint(ckpt, tmp_path / "out", cfg, head_width=head_width)
+    msg = str(info.value)
+    assert "base_model.conv_in.weight" in msg and "(64, 3, 3, 3)" in msg
+    assert "base_model.not_a_layer.weight" in msg
+    assert "resampler.context_embedding.0.bias" in msg
+    assert not (tmp_path / "out").exists()
+    report = info.value.report
+    assert [m[0] for m in report.mismatched] == ["base_model.conv_in.weight"]
+
+
+def test_preset_mismatch_is_reported(tmp_path: Path) -> None:
+    src = CASES[0] / "tiny_state_dict.safetensors"
+    with pytest.raises(CheckpointMismatchError, match="does not match the 'modelscope-1.7b'"):
+        convert_official_checkpoint(src, tmp_path / "out", get_preset("modelscope-1.7b"), head_width=16)
+
+
+class Evil:
+    """A class a weights-only unpickler must refuse to build."""
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.marker),))
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+
+def test_pickle_with_custom_class_is_refused_not_executed(tmp_path: Path) -> None:
+    marker = tmp_path / "executed"
+    ckpt = tmp_path / "evil.ckpt"
+    torch.save({"state_dict": {"x": torch.zeros(1)}, "payload": Evil(str(marker))}, ckpt)
+    with pytest.raises(ValueError, match=r"refusing to load .*evil\.ckpt"):
+        convert_official_checkpoint(ckpt, tmp_path / "out", "tiny")
+    assert not marker.exists()
+    with pytest.raises(FileNotFoundError, match="missing.ckpt"):
+        convert_official_checkpoint(tmp_path / "missing.ckpt", tmp_path / "out", "tiny")
+
+
+def _cli(argv: list[str]) -> int:
+    import argparse
+
+    from streamt2v.cli import convert
+
+    parser = argparse.ArgumentParser()
+    convert.add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def test_cli_convert_prints_the_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    case = CASES[0]
+    cfg, head_width = _reference_config(case)
+    src = case / "tiny_state_dict.safetensors"
+    with pytest.raises(CheckpointMismatchError):
+        _cli(
+            ["convert", str(src), str(tmp_path / "out"), "--preset", "tiny", "--head-width", str(head_width)]
+        )
+    printed = capsys.readouterr().out
+    assert "shape mismatches" in printed and "base_model." in printed
+    with pytest.raises(ValueError, match="unknown model preset 'nope'"):
+        _cli(["convert", str(src), str(tmp_path / "out"), "--preset", "nope"])
