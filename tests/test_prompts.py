@@ -1,0 +1,75 @@
+"""Prompt schedules: parsing, validation (hypothesis), lookup."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from streamt2v.pipeline.prompts import PromptSchedule, load_schedule, parse_schedule
+
+words = st.text(alphabet="abcdefghij klmnop,.", min_size=1, max_size=20).filter(lambda s: s.strip())
+
+
+def test_inline_example():
+    s = parse_schedule("0: a cat walks; 120: the cat runs")
+    assert s.entries == ((0, "a cat walks"), (120, "the cat runs"))
+    assert s.prompt_at(0) == s.prompt_at(119) == "a cat walks"
+    assert s.prompt_at(120) == s.prompt_at(10_000) == "the cat runs"
+    s.validate(121)
+    with pytest.raises(ValueError, match="frame 120 is past the end.*120 frames"):
+        s.validate(120)
+
+
+def test_file_allows_semicolons_and_comments(tmp_path):
+    f = tmp_path / "p.txt"
+    f.write_text("# my film\n0: a cat; sunny\n\n40: a dog: happy\n")
+    s = load_schedule(f)
+    assert s.entries == ((0, "a cat; sunny"), (40, "a dog: happy"))
+    assert load_schedule("0: x").entries == ((0, "x"),)
+
+
+@given(st.lists(st.tuples(st.integers(1, 50), words), min_size=0, max_size=6))
+def test_round_trip(steps):
+    frame, entries = 0, []
+    for i, (gap, text) in enumerate([(0, "start")] + steps):
+        frame += gap if i else 0
+        entries.append((frame, text.strip()))
+    s = PromptSchedule(tuple(entries))
+    assert parse_schedule(s.format()) == s
+    assert PromptSchedule.from_json(s.to_json()) == s
+    for f, text in entries:
+        assert s.prompt_at(f) == text
+
+
+@given(st.lists(st.integers(0, 300), min_size=2, max_size=6))
+def test_unordered_or_not_starting_at_zero_rejected(frames):
+    text = "; ".join(f"{f}: p{i}" for i, f in enumerate(frames))
+    ok = frames[0] == 0 and all(b > a for a, b in zip(frames, frames[1:]))
+    if ok:
+        assert parse_schedule(text).entries[0][0] == 0
+    else:
+        with pytest.raises(ValueError, match="start at frame 0|strictly increase"):
+            parse_schedule(text)
+
+
+@pytest.mark.parametrize(
+    "text,match",
+    [
+        ("5: late start", "start at frame 0, the first entry is at frame 5"),
+        ("0: a; 50: b; 20: c", "frame 20 follows frame 50"),
+        ("0: a; 0: b", "frame 0 follows frame 0"),
+        ("0: a; 10:   ", "empty prompt at frame 10"),
+        ("a cat without frame", "expected 'FRAME: prompt'"),
+        ("-3: negative", "must be >= 0"),
+        ("  ;  ", "empty prompt schedule"),
+    ],
+)
+def test_bad_schedules(text, match):
+    with pytest.raises(ValueError, match=match):
+        parse_schedule(text)
+
+
+def test_constant_rejects_empty():
+    with pytest.raises(ValueError, match="non-empty"):
+        PromptSchedule.constant("   ")
