@@ -13,7 +13,7 @@ import logging
 import sys
 
 # Subcommand modules, in the order ``--help`` lists them.
-COMMANDS: tuple[str, ...] = ("generate",)
+COMMANDS: tuple[str, ...] = ("generate", "enhance")
 
 
 def build_parser() -> argparse.ArgumentParser:

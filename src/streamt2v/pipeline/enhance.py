@@ -512,3 +512,23 @@ class Refiner:
             sched,
             (h, w),
         )
+
+
+def default_refiner(base_frame_size: tuple[int, int], *, seed: int = 0) -> Refiner:
+    """The embedded default refiner at twice ``base_frame_size`` (the microworld refiner's architecture).
+
+    No trained refiner weights ship yet, so this is a tiny **random-weight** model; a warning says so.
+    """
+    h, w = (2 * int(base_frame_size[0]), 2 * int(base_frame_size[1]))
+    if h % 4 or w % 4:
+        raise ValueError(
+            f"the default refiner works at twice the input size and needs it divisible by 4; "
+            f"input frames are {base_frame_size[0]}x{base_frame_size[1]} (use even sizes or pass --model)"
+        )
+    logger.warning(
+        "no trained refiner weights are shipped yet: using a tiny RANDOM-WEIGHT refiner at %dx%d "
+        "(the output shows the pipeline, not an enhancement; pass a refiner folder with --model)",
+        h,
+        w,
+    )
+    return Refiner.random((h, w), seed=seed)

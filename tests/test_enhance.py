@@ -1,0 +1,205 @@
+"""Stage 3 enhancer (paper §4.3): SDEdit start, batched == sequential, modes, pad crop, refiner, CLI."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+from diffusers import UNet3DConditionModel
+
+from streamt2v.io.video import read_video, write_video
+from streamt2v.models.denoiser import Denoiser
+from streamt2v.pipeline.enhance import (
+    DEFAULT_SCHEDULER_CONFIG,
+    EnhanceConfig,
+    Refiner,
+    enhance_latents,
+    enhance_video,
+    fit_and_pad,
+    unet_denoise_fn,
+)
+from streamt2v.sampling.schedulers import make_scheduler
+from streamt2v.sampling.sdedit import sdedit_noise, sdedit_timesteps
+
+SMALL = dict(chunk_frames=6, overlap=2, num_inference_steps=3)
+
+
+def _tiny_unet(seed: int = 0) -> UNet3DConditionModel:
+    torch.manual_seed(seed)
+    return UNet3DConditionModel(
+        block_out_channels=(16, 32),
+        down_block_types=("CrossAttnDownBlock3D", "DownBlock3D"),
+        up_block_types=("UpBlock3D", "CrossAttnUpBlock3D"),
+        layers_per_block=1,
+        attention_head_dim=8,
+        cross_attention_dim=16,
+        norm_num_groups=8,
+        sample_size=8,
+    ).eval()
+
+
+def _run(denoise_fn, latents, config, seed=0, scheduler="dpmpp-2m-sde", prediction_type="epsilon"):
+    sched = make_scheduler(
+        scheduler,
+        {**DEFAULT_SCHEDULER_CONFIG, "prediction_type": prediction_type},
+        timestep_spacing="trailing",
+    )
+    return enhance_latents(latents, denoise_fn, sched, config, generator=torch.Generator().manual_seed(seed))
+
+
+def test_sdedit_start_matches_official_schedule() -> None:
+    sched = make_scheduler("dpmpp-2m-sde", DEFAULT_SCHEDULER_CONFIG, timestep_spacing="trailing")
+    ts = sdedit_timesteps(sched, 30, 600)
+    assert ts.tolist() == list(range(599, 0, -20))  # official: 30 steps from t = 599, trailing spacing
+    ddim = make_scheduler("ddim", DEFAULT_SCHEDULER_CONFIG, timestep_spacing="trailing")
+    ts = sdedit_timesteps(ddim, 10, 500)
+    assert len(ts) == 10 and int(ts[0]) < 500
+    x0, noise = torch.randn(1, 4, 3, 2, 2), torch.randn(1, 4, 3, 2, 2)
+    a = ddim.alphas_cumprod[int(ts[0])]
+    assert torch.allclose(
+        sdedit_noise(ddim, x0, noise, ts), a.sqrt() * x0 + (1 - a).sqrt() * noise, atol=1e-6
+    )
+    with pytest.raises(ValueError, match="start step must be in 1..1000, got 0"):
+        sdedit_timesteps(ddim, 10, 0)
+
+
+@pytest.mark.parametrize(
+    ("mode", "blend", "prediction_type"),
+    [
+        ("randomized", "latents", "epsilon"),
+        ("randomized", "x0", "v_prediction"),
+        ("shared-noise", "latents", "epsilon"),
+        ("independent", "latents", "v_prediction"),
+    ],
+)
+def test_batched_equals_sequential(mode: str, blend: str, prediction_type: str) -> None:
+    unet = _tiny_unet()
+    sched = make_scheduler("dpmpp-2m-sde", {**DEFAULT_SCHEDULER_CONFIG, "prediction_type": prediction_type})
+    cond, uncond = torch.randn(1, 5, 16), torch.randn(1, 5, 16)
+    fn = unet_denoise_fn(unet, Denoiser.from_scheduler(sched), cond, uncond, 7.5, 0.2)
+    latents = torch.randn(1, 4, 14, 8, 8)  # 4 chunks of 6, last end-aligned
+    outs = []
+    for cap in (1, 3, 8):
+        cfg = EnhanceConfig(mode=mode, blend=blend, max_batch_chunks=cap, **SMALL)
+        outs.append(_run(fn, latents, cfg, seed=3, prediction_type=prediction_type))
+    for out in outs[1:]:
+        # equal up to float32 kernel differences between batch sizes (observed ≤ 2e-5)
+        assert torch.allclose(out, outs[0], rtol=1e-5, atol=1e-4), (out - outs[0]).abs().max()
+    assert outs[0].shape == latents.shape and torch.isfinite(outs[0]).all()
+    # same seed ⇒ same output; another seed ⇒ another output
+    cfg = EnhanceConfig(mode=mode, blend=blend, **SMALL)
+    assert torch.equal(_run(fn, latents, cfg, seed=3, prediction_type=prediction_type), outs[2])
+    assert not torch.allclose(_run(fn, latents, cfg, seed=4, prediction_type=prediction_type), outs[2])
+
+
+def _framewise_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """A denoiser without temporal mixing: chunks that share noise evolve identically on shared frames."""
+    return 0.3 * torch.tanh(x) + 0.01 * x.mean(dim=(1, 3, 4), keepdim=True)
+
+
+def test_shared_noise_modes_agree_with_one_chunk_and_independent_differs() -> None:
+    latents = torch.randn(1, 4, 20, 3, 3)
+    steps = {"num_inference_steps": 4}
+    # DPM++ 2M SDE: initial and per-step noise shared ⇒ overlapping frames identical in every chunk
+    single = _run(_framewise_fn, latents, EnhanceConfig(mode="shared-noise", chunk_frames=64, **steps))
+    shared = _run(
+        _framewise_fn, latents, EnhanceConfig(mode="shared-noise", chunk_frames=8, overlap=3, **steps)
+    )
+    assert torch.allclose(shared, single, atol=1e-5)
+    indep = _run(
+        _framewise_fn, latents, EnhanceConfig(mode="independent", chunk_frames=8, overlap=3, **steps)
+    )
+    assert not torch.allclose(indep, shared, atol=1e-3)
+    # deterministic DDIM: randomized blending (latents or x0) changes nothing for frame-wise predictions
+    ref = _run(_framewise_fn, latents, EnhanceConfig(chunk_frames=64, **steps), scheduler="ddim")
+    for blend in ("latents", "x0"):
+        cfg = EnhanceConfig(mode="randomized", blend=blend, chunk_frames=8, overlap=3, **steps)
+        assert torch.allclose(_run(_framewise_fn, latents, cfg, scheduler="ddim"), ref, atol=1e-4)
+
+
+@pytest.mark.parametrize("mode", ["randomized", "shared-noise", "independent"])
+def test_batched_equals_sequential_exactly_for_a_batch_invariant_model(mode: str) -> None:
+    latents = torch.randn(1, 4, 23, 3, 3)
+    outs = [
+        _run(_framewise_fn, latents, EnhanceConfig(mode=mode, max_batch_chunks=cap, **SMALL), seed=7)
+        for cap in (1, 2, 100)
+    ]
+    assert torch.equal(outs[0], outs[1]) and torch.equal(outs[0], outs[2])
+
+
+def test_randomized_differs_from_shared_noise_with_a_temporal_model() -> None:
+    unet = _tiny_unet()
+    sched = make_scheduler("ddim", DEFAULT_SCHEDULER_CONFIG)
+    fn = unet_denoise_fn(unet, Denoiser.from_scheduler(sched), torch.randn(1, 5, 16), None, 1.0)
+    latents = torch.randn(1, 4, 10, 8, 8)
+    a = _run(fn, latents, EnhanceConfig(mode="randomized", **SMALL), scheduler="ddim")
+    b = _run(fn, latents, EnhanceConfig(mode="shared-noise", **SMALL), scheduler="ddim")
+    assert not torch.allclose(a, b, atol=1e-4)
+
+
+def test_config_errors_name_values() -> None:
+    with pytest.raises(ValueError, match=r"chunk_frames \(8\) must be larger than overlap \(8\)"):
+        EnhanceConfig(chunk_frames=8, overlap=8)
+    with pytest.raises(ValueError, match="'naive'"):
+        EnhanceConfig(mode="naive")
+    with pytest.raises(ValueError, match="max_batch_chunks must be >= 1, got 0"):
+        EnhanceConfig(max_batch_chunks=0)
+
+
+def test_fit_and_pad_box() -> None:
+    video = torch.rand(1, 3, 2, 16, 16) * 2 - 1
+    out, box = fit_and_pad(video, (32, 64), pad=True)
+    assert out.shape[-2:] == (32, 64) and box == (0, 16, 32, 32)
+    assert torch.all(out[..., :16] == -1) and torch.all(out[..., 48:] == -1)  # black bars
+
+
+@pytest.fixture(scope="module")
+def refiner() -> Refiner:
+    return Refiner.random((32, 32), seed=0)
+
+
+def test_enhance_video_frames_size_pad_crop_and_seed(refiner: Refiner) -> None:
+    video = torch.rand(1, 3, 9, 16, 16) * 2 - 1
+    cfg = EnhanceConfig(**SMALL)
+    out = enhance_video(video, "a red circle", refiner, cfg, seed=1, progress=False)
+    assert out.shape == (1, 3, 9, 32, 32) and out.dtype == torch.float32
+    assert out.min() >= -1 and out.max() <= 1
+    assert torch.equal(out, enhance_video(video, "a red circle", refiner, cfg, seed=1, progress=False))
+    padded = EnhanceConfig(resolution=(32, 64), pad_to_aspect=True, **SMALL)
+    out = enhance_video(video, "a red circle", refiner, padded, seed=1, progress=False)
+    assert out.shape == (1, 3, 9, 32, 32)  # the 32×64 canvas' pad is cropped again
+    short = enhance_video(video[:, :, :2], "x", refiner, cfg, seed=1, progress=False)  # < one chunk
+    assert short.shape == (1, 3, 2, 32, 32)
+
+
+def test_refiner_folder_roundtrip(refiner: Refiner, tmp_path) -> None:
+    refiner.save_pretrained(tmp_path / "ref")
+    loaded = Refiner.from_pretrained(tmp_path / "ref")
+    assert loaded.frame_size == (32, 32) and loaded.prediction_type == "epsilon"
+    video = torch.rand(1, 3, 4, 16, 16) * 2 - 1
+    cfg = EnhanceConfig(chunk_frames=4, overlap=1, num_inference_steps=2)
+    a = enhance_video(video, "blue", refiner, cfg, seed=0, progress=False)
+    b = enhance_video(video, "blue", loaded, cfg, seed=0, progress=False)
+    assert torch.allclose(a, b, atol=1e-5)
+    with pytest.raises(FileNotFoundError, match="no unet/"):
+        Refiner.from_pretrained(tmp_path / "missing")
+
+
+def test_cli_enhance_end_to_end(refiner: Refiner, tmp_path, caplog) -> None:
+    from streamt2v.cli import main
+
+    src = write_video(tmp_path / "in.mp4", torch.rand(1, 3, 7, 16, 16) * 2 - 1, fps=8)
+    folder = refiner.save_pretrained(tmp_path / "ref")
+    out = tmp_path / "out.mp4"
+    args = ["enhance", str(src), "--prompt", "a red circle", "-o", str(out), "--steps", "2"]
+    args += ["--chunk-frames", "4", "--overlap", "1", "--seed", "0", "--no-progress"]
+    assert main([*args, "--model", str(folder)]) == 0
+    video, fps = read_video(out)
+    assert video.shape[1:] == (3, 7, 32, 32) and fps == pytest.approx(8)
+    # no --model: the embedded default refiner, random weights, at twice the input resolution
+    out2 = tmp_path / "out2.mp4"
+    with caplog.at_level(logging.WARNING):
+        assert main([*args[:5], str(out2), *args[6:]]) == 0
+    assert "random" in caplog.text.lower()
+    assert read_video(out2)[0].shape[1:] == (3, 7, 32, 32)
