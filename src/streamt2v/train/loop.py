@@ -1,0 +1,299 @@
+"""The training loop shared by every recipe, on ``accelerate`` (CPU, one GPU, several GPUs).
+
+The official StreamingT2V release has no training code; this loop follows the paper's appendix
+(AdamW, EMA of weights, mixed precision on GPU) with the usual diffusion-training machinery:
+gradient accumulation, gradient clipping, linear warm-up, checkpoints that carry their config,
+``resume`` with bit-exact continuation, a tqdm progress bar, a JSONL loss log and sample hooks.
+
+Determinism: sample ``i`` of a dataset is a pure function of ``(seed, i)`` and step ``s`` of a run
+consumes the global sample indices ``((s * accum + m) * world + rank) * batch + j``; every random draw
+of a step (noise, timesteps, condition dropout) comes from a CPU generator seeded by
+``(seed, s, m, rank)``. A resumed run therefore repeats the uninterrupted one exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from streamt2v.microworld.dataset import collate
+from streamt2v.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, set_rng_state
+from streamt2v.train.ema import EMA
+
+logger = logging.getLogger(__name__)
+
+MIXED_PRECISION = ("no", "fp16", "bf16")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings of a run (the recipe holds the model/data settings)."""
+
+    steps: int = 1000
+    batch_size: int = 8
+    lr: float = 1e-4
+    grad_accum: int = 1
+    warmup_steps: int = 0
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    max_grad_norm: float | None = 1.0
+    ema_decay: float | None = 0.999
+    mixed_precision: str = "no"
+    seed: int = 0
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 2
+    sample_every: int = 0  # 0: no sample hooks
+    log_every: int = 1
+    num_workers: int = 0
+    cpu: bool = False  # force CPU even when a GPU is present
+
+    def __post_init__(self) -> None:
+        if self.mixed_precision not in MIXED_PRECISION:
+            raise ValueError(f"mixed_precision {self.mixed_precision!r} not in {MIXED_PRECISION}")
+        for name in ("steps", "batch_size", "grad_accum", "checkpoint_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+
+
+class Recipe(Protocol):
+    """What the loop needs from a recipe (see :mod:`streamt2v.train.recipes`).
+
+    ``build()`` returns a module whose ``forward(batch, generator)`` returns ``(loss, logs)``; its
+    parameters with ``requires_grad`` are trained (frozen helpers such as the VAE live inside it with
+    ``requires_grad=False``). ``build`` must be deterministic given the global torch seed.
+    """
+
+    name: str
+
+    def config(self) -> dict[str, Any]: ...
+
+    def build(self) -> nn.Module: ...
+
+    def dataset(self, seed: int) -> Dataset: ...
+
+    def sample(self, module: nn.Module, step: int, out_dir: Path) -> None: ...
+
+    def export(self, module: nn.Module, out_dir: Path) -> None: ...
+
+
+@dataclass
+class TrainResult:
+    out_dir: Path
+    step: int
+    losses: list[float] = field(default_factory=list)  # per step run in this call
+    checkpoint: Path | None = None
+
+
+class _IndexStream(Sampler[int]):
+    """Global sample indices of one process from ``start_step`` on (endless)."""
+
+    def __init__(self, start_step: int, cfg: TrainConfig, rank: int, world: int) -> None:
+        self.start_step, self.cfg, self.rank, self.world = start_step, cfg, rank, world
+
+    def __iter__(self) -> Iterator[int]:
+        c = self.cfg
+        k = self.start_step * c.grad_accum  # micro-batch counter
+        while True:
+            base = (k * self.world + self.rank) * c.batch_size
+            yield from range(base, base + c.batch_size)
+            k += 1
+
+
+def step_seed(seed: int, step: int, micro: int, rank: int) -> int:
+    """Seed of the generator for the random draws of one micro-batch."""
+    ss = np.random.SeedSequence([seed & 0xFFFFFFFF, step, micro, rank, 0x5EED])
+    return int(ss.generate_state(1, np.uint64)[0] >> 1)
+
+
+def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
+def _trainable_state(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {n: p.detach() for n, p in module.named_parameters() if p.requires_grad}
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log lines of steps after ``step`` (written after the checkpoint a run resumes from)."""
+    if not path.exists():
+        return
+    keep = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= step]
+    path.write_text("".join(ln + "\n" for ln in keep))
+
+
+def train(
+    recipe: Recipe,
+    cfg: TrainConfig,
+    out_dir: str | Path,
+    *,
+    dataset: Dataset | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    export: bool = True,
+) -> TrainResult:
+    """Train ``recipe`` into ``out_dir`` (``checkpoints/``, ``loss.jsonl``, ``samples/``, ``final/``).
+
+    ``dataset`` overrides the recipe's (any map-style dataset valid for every index ≥ 0). With
+    ``resume=True`` the run continues from ``out_dir/checkpoints/latest`` if there is one.
+    """
+    from accelerate import Accelerator
+    from tqdm.auto import tqdm
+
+    out = Path(out_dir)
+    accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=cfg.cpu)
+    main = accelerator.is_main_process
+    rank, world = accelerator.process_index, accelerator.num_processes
+    run_config = {"recipe": recipe.name, "recipe_config": recipe.config(), "train": asdict(cfg)}
+
+    torch.manual_seed(cfg.seed)  # deterministic initialisation
+    module = recipe.build()
+    params = [p for p in module.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError(f"recipe {recipe.name!r} built a module with no trainable parameters")
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    module, optimizer = accelerator.prepare(module, optimizer)
+    raw = accelerator.unwrap_model(module)
+    ema = EMA(raw, cfg.ema_decay) if cfg.ema_decay else None
+
+    ckpt_root = out / "checkpoints"
+    start = 0
+    if resume and (path := latest_checkpoint(ckpt_root)) is not None:
+        ck = load_checkpoint(path)
+        saved = ck["state"]["config"]
+        if saved["recipe"] != recipe.name or saved["recipe_config"] != json.loads(
+            json.dumps(run_config["recipe_config"])
+        ):
+            raise ValueError(
+                f"cannot resume {path}: it was made by recipe {saved['recipe']!r} with config "
+                f"{saved['recipe_config']}, this run is {recipe.name!r} with {run_config['recipe_config']}"
+            )
+        trainable = _trainable_state(raw)
+        if set(ck["model"]) != set(trainable):
+            diff = sorted(set(ck["model"]) ^ set(trainable))
+            raise ValueError(f"checkpoint {path} does not match the model's trainable parameters: {diff[:5]}")
+        with torch.no_grad():
+            for n, p in trainable.items():
+                p.copy_(ck["model"][n])
+        optimizer.load_state_dict(ck["optimizer"])
+        if ema is not None:
+            if ck["ema"] is None:
+                raise ValueError(f"checkpoint {path} has no EMA but ema_decay={cfg.ema_decay}")
+            ema.load_state_dict(ck["ema"], ck["state"]["ema_updates"])
+        if accelerator.scaler is not None and ck["state"].get("scaler"):
+            accelerator.scaler.load_state_dict(ck["state"]["scaler"])
+        set_rng_state(ck["rng"], ck["state"]["rng"])
+        start = int(ck["state"]["step"])
+        logger.info("resumed from %s at step %d", path, start)
+    elif not resume and latest_checkpoint(ckpt_root) is not None:
+        raise ValueError(f"{out} already holds checkpoints; pass resume=True (--resume) or another --out")
+
+    ds = dataset if dataset is not None else recipe.dataset(cfg.seed)
+    loader = DataLoader(
+        ds,
+        batch_size=cfg.batch_size,
+        sampler=_IndexStream(start, cfg, rank, world),
+        collate_fn=collate,
+        num_workers=cfg.num_workers,
+    )
+    batches = iter(loader)
+    log_path = out / "loss.jsonl"
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        _truncate_log(log_path, start)
+        (out / "config.json").write_text(json.dumps(run_config, indent=1, sort_keys=True))
+
+    result = TrainResult(out, start)
+
+    def checkpoint(step: int) -> None:
+        accelerator.wait_for_everyone()
+        if main:
+            extra = {"ema_updates": ema.num_updates if ema else 0}
+            if accelerator.scaler is not None:
+                extra["scaler"] = accelerator.scaler.state_dict()
+            result.checkpoint = save_checkpoint(
+                ckpt_root,
+                step,
+                _trainable_state(raw),
+                optimizer.state_dict(),
+                run_config,
+                ema.state_dict() if ema else None,
+                extra,
+                keep=cfg.keep_checkpoints,
+            )
+        accelerator.wait_for_everyone()
+
+    bar = tqdm(total=cfg.steps, initial=start, disable=not (progress and main), desc=recipe.name)
+    module.train()
+    for step in range(start, cfg.steps):
+        t0 = time.perf_counter()
+        lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else cfg.lr
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        total = torch.zeros((), device=accelerator.device)
+        logs: dict[str, float] = {}
+        for micro in range(cfg.grad_accum):
+            batch = _to_device(next(batches), accelerator.device)
+            gen = torch.Generator().manual_seed(step_seed(cfg.seed, step, micro, rank))
+            sync = accelerator.no_sync(module) if micro < cfg.grad_accum - 1 else nullcontext()
+            with sync:
+                with accelerator.autocast():
+                    loss, micro_logs = module(batch, gen)
+                accelerator.backward(loss / cfg.grad_accum)
+            total += loss.detach().float() / cfg.grad_accum
+            for k, v in micro_logs.items():
+                logs[k] = logs.get(k, 0.0) + float(v) / cfg.grad_accum
+        grad_norm = None
+        if cfg.max_grad_norm is not None:
+            grad_norm = float(accelerator.clip_grad_norm_(params, cfg.max_grad_norm))
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if ema is not None:
+            ema.update(raw)
+        loss_value = float(accelerator.reduce(total, reduction="mean"))
+        if not np.isfinite(loss_value):
+            raise RuntimeError(f"loss is {loss_value} at step {step + 1}; lower --lr or check the data")
+        result.losses.append(loss_value)
+        done = step + 1
+        result.step = done
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss_value:.4f}")
+        if main and (done % cfg.log_every == 0 or done == cfg.steps):
+            entry = {"step": done, "loss": loss_value, "lr": lr, "sec": time.perf_counter() - t0, **logs}
+            if grad_norm is not None:
+                entry["grad_norm"] = grad_norm
+            with log_path.open("a") as f:
+                f.write(json.dumps(entry) + "\n")
+        if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+            checkpoint(done)
+        if cfg.sample_every and done % cfg.sample_every == 0 and main:
+            _run_hook(recipe.sample, raw, ema, done, out / "samples")
+    bar.close()
+    if export and main:
+        _run_hook(lambda m, _s, d: recipe.export(m, d), raw, ema, result.step, out / "final")
+    accelerator.wait_for_everyone()
+    return result
+
+
+def _run_hook(fn: Any, raw: nn.Module, ema: EMA | None, step: int, out_dir: Path) -> None:
+    """Call ``fn(module, step, out_dir)`` in eval mode with the EMA weights loaded (if any)."""
+    was_training = raw.training
+    raw.eval()
+    try:
+        with torch.no_grad(), ema.applied(raw) if ema is not None else nullcontext():
+            out_dir.mkdir(parents=True, exist_ok=True)
+            fn(raw, step, out_dir)
+    finally:
+        raw.train(was_training)

@@ -1,0 +1,337 @@
+"""Training recipes: what each model of the system learns from (paper §4 and appendix; DESIGN.md §6).
+
+- ``vae``: diffusers ``AutoencoderKL`` on frames, reconstruction MSE + a small KL; the latent scaling
+  factor is measured on data after training (``1 / std`` of the latents) and stored in its config.
+- ``clip``: micro-CLIP, a transformers ``CLIPTextModelWithProjection`` + ``CLIPVisionModelWithProjection``
+  trained contrastively on (frame, caption) with a word-level tokenizer over the world's vocabulary.
+  It is the text encoder, the APM image encoder (paper §4.2) and the CLIP-score model of the world.
+- ``base``, ``stream``, ``refiner``: the video UNets (:mod:`streamt2v.train.video_recipes`).
+
+Each recipe is a dataclass of its model/data settings (saved in every checkpoint), with ``build()``
+(a module whose ``forward(batch, generator)`` returns ``(loss, logs)``), ``dataset(seed)``,
+``sample(...)`` and ``export(...)`` (writes loadable ``save_pretrained`` folders under ``final/``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import Dataset
+
+from streamt2v.microworld.captions import BOS_TOKEN, EOS_TOKEN, PAD_TOKEN, UNK_TOKEN, VOCABULARY
+from streamt2v.microworld.dataset import ClipSpec, MicroworldDataset
+from streamt2v.microworld.render import FPS
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class DataOptions:
+    """Where samples come from: ``"microworld"`` or a folder of videos with a captions file."""
+
+    data: str = "microworld"
+    captions: str | None = None
+    size: int = 32  # frame size (pixels, square)
+
+    def make_dataset(self, spec: ClipSpec, seed: int) -> Dataset:
+        if spec.size != self.size:
+            raise ValueError(f"clip size {spec.size} != data size {self.size}")
+        if self.data == "microworld":
+            return MicroworldDataset(spec, seed)
+        from streamt2v.train.data import VideoFolderDataset
+
+        if self.captions is None:
+            raise ValueError(f"--data {self.data!r} is a folder: pass --captions FILE (CSV or JSONL)")
+        return VideoFolderDataset(self.data, self.captions, spec, seed=seed)
+
+
+def _write_sample(path: Path, video: torch.Tensor) -> None:
+    from streamt2v.io.video import write_video
+
+    write_video(path, video.detach().float().cpu().clamp(-1, 1), fps=FPS)
+
+
+# --------------------------------------------------------------------------------------------------
+# vae
+# --------------------------------------------------------------------------------------------------
+class VAETrainer(nn.Module):
+    """Frame autoencoder objective: ``MSE(x, D(z)) + kl_weight · KL(q(z|x) ‖ N(0, I)) / latent size``."""
+
+    def __init__(self, vae: nn.Module, kl_weight: float) -> None:
+        super().__init__()
+        self.vae = vae
+        self.kl_weight = kl_weight
+
+    def forward(self, batch: dict[str, Any], generator: torch.Generator) -> tuple[torch.Tensor, dict]:
+        x = batch["video"]  # (B, 3, T, H, W)
+        b, c, t, h, w = x.shape
+        x = x.permute(0, 2, 1, 3, 4).reshape(b * t, c, h, w)  # (B T, 3, H, W)
+        post = self.vae.encode(x).latent_dist
+        eps = torch.randn(post.mean.shape, generator=generator).to(post.mean)
+        z = post.mean + post.std * eps
+        rec = self.vae.decode(z).sample
+        rec_loss = F.mse_loss(rec.float(), x.float())
+        kl = (post.kl().float() / z[0].numel()).mean()  # per latent element
+        loss = rec_loss + self.kl_weight * kl
+        return loss, {"rec": float(rec_loss.detach()), "kl": float(kl.detach())}
+
+
+@dataclass
+class VAERecipe(DataOptions):
+    """diffusers ``AutoencoderKL`` at spatial factor ``2**(len(block_out_channels)-1)`` (4 in the world)."""
+
+    name: str = "vae"
+    block_out_channels: tuple[int, ...] = (32, 64, 64)
+    layers_per_block: int = 1
+    latent_channels: int = 4
+    norm_num_groups: int = 16
+    kl_weight: float = 1e-3
+    frames_per_sample: int = 4
+    scaling_samples: int = 64  # samples used to measure the latent std at export
+
+    def config(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def build(self) -> nn.Module:
+        from diffusers import AutoencoderKL
+
+        n = len(self.block_out_channels)
+        vae = AutoencoderKL(
+            in_channels=3,
+            out_channels=3,
+            down_block_types=("DownEncoderBlock2D",) * n,
+            up_block_types=("UpDecoderBlock2D",) * n,
+            block_out_channels=tuple(self.block_out_channels),
+            layers_per_block=self.layers_per_block,
+            latent_channels=self.latent_channels,
+            norm_num_groups=self.norm_num_groups,
+            sample_size=self.size,
+        )
+        return VAETrainer(vae, self.kl_weight)
+
+    def dataset(self, seed: int) -> Dataset:
+        return self.make_dataset(ClipSpec(self.frames_per_sample, self.size), seed)
+
+    def sample(self, module: nn.Module, step: int, out_dir: Path) -> None:
+        from streamt2v.models.autoencoder import VideoAutoencoder
+
+        video = self.dataset(seed=12345)[0]["video"][None]  # (1, 3, T, H, W)
+        ae = VideoAutoencoder(module.vae)
+        rec = ae.decode(ae.encode(video.to(ae.device, ae.dtype)))
+        _write_sample(out_dir / f"vae-{step:08d}.mp4", torch.cat([video, rec.cpu()], dim=-1))
+
+    @torch.no_grad()
+    def measure_scaling_factor(self, vae: nn.Module, seed: int = 99991) -> float:
+        """``1 / std`` of the posterior-mode latents over ``scaling_samples`` held-aside samples."""
+        ds = self.dataset(seed)
+        device, dtype = vae.device, vae.dtype
+        zs = []
+        for i in range(self.scaling_samples):
+            x = ds[i]["video"].permute(1, 0, 2, 3).to(device, dtype)  # (T, 3, H, W)
+            zs.append(vae.encode(x).latent_dist.mode().float().flatten())
+        std = float(torch.cat(zs).std())
+        if not math.isfinite(std) or std <= 0:
+            raise RuntimeError(f"latent std is {std}; the VAE did not train")
+        return 1.0 / std
+
+    def export(self, module: nn.Module, out_dir: Path) -> None:
+        vae = module.vae
+        scale = self.measure_scaling_factor(vae)
+        vae.register_to_config(scaling_factor=scale)
+        vae.save_pretrained(out_dir / "vae", safe_serialization=True)
+        logger.info("vae exported to %s (scaling_factor %.5f)", out_dir / "vae", scale)
+
+
+# --------------------------------------------------------------------------------------------------
+# clip
+# --------------------------------------------------------------------------------------------------
+def build_word_tokenizer(max_length: int) -> Any:
+    """A transformers fast tokenizer (``tokenizers`` WordLevel) over :data:`VOCABULARY`.
+
+    Lower-cases, splits words and punctuation, wraps as ``<bos> … <eos>``; pad id 0. Save it with
+    ``save_pretrained``; ``AutoTokenizer.from_pretrained`` loads it back.
+    """
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {w: i for i, w in enumerate(VOCABULARY)}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token=UNK_TOKEN))
+    tok.normalizer = normalizers.Lowercase()
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"{BOS_TOKEN} $A {EOS_TOKEN}",
+        special_tokens=[(BOS_TOKEN, vocab[BOS_TOKEN]), (EOS_TOKEN, vocab[EOS_TOKEN])],
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token=BOS_TOKEN,
+        eos_token=EOS_TOKEN,
+        pad_token=PAD_TOKEN,
+        unk_token=UNK_TOKEN,
+        model_max_length=max_length,
+    )
+
+
+class ClipTrainer(nn.Module):
+    """Symmetric InfoNCE between frame and caption embeddings (CLIP, Radford et al. 2021).
+
+    Identical captions in a batch are common in a small world, so the targets are soft: each frame's
+    target distribution is uniform over all items with its caption (no false negatives).
+    """
+
+    def __init__(self, text: nn.Module, vision: nn.Module, tokenizer: Any, max_length: int) -> None:
+        super().__init__()
+        from streamt2v.models.encoders import ImageEncoder
+
+        self.text = text
+        self.vision = vision
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.preprocess = ImageEncoder(vision).preprocess  # the same preprocessing as at inference
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
+
+    def embed_text(self, captions: list[str]) -> torch.Tensor:
+        ids = self.tokenizer(
+            captions, padding="max_length", max_length=self.max_length, truncation=True, return_tensors="pt"
+        ).input_ids.to(self.logit_scale.device)
+        return F.normalize(self.text(input_ids=ids).text_embeds.float(), dim=-1)
+
+    def embed_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.vision(pixel_values=self.preprocess(frames)).image_embeds.float(), dim=-1)
+
+    def forward(self, batch: dict[str, Any], generator: torch.Generator) -> tuple[torch.Tensor, dict]:
+        video = batch["video"]  # (B, 3, T, H, W): one random frame per sample
+        b, _, t = video.shape[:3]
+        k = torch.randint(0, t, (b,), generator=generator).to(video.device)
+        frames = video[torch.arange(b, device=video.device), :, k]  # (B, 3, H, W)
+        img, txt = self.embed_frames(frames), self.embed_text(list(batch["caption"]))
+        logits = self.logit_scale.clamp(max=math.log(100)).exp() * img @ txt.t()  # (B, B)
+        same = torch.tensor(
+            [[a == c for c in batch["caption"]] for a in batch["caption"]], dtype=torch.float32
+        ).to(logits.device)
+        target = same / same.sum(dim=1, keepdim=True)
+        loss = 0.5 * (
+            torch.sum(-target * F.log_softmax(logits, dim=1), dim=1).mean()
+            + torch.sum(-target * F.log_softmax(logits.t(), dim=1), dim=1).mean()
+        )
+        acc = float((logits.argmax(dim=1) == torch.arange(b, device=logits.device)).float().mean())
+        return loss, {"acc": acc}
+
+
+@dataclass
+class ClipRecipe(DataOptions):
+    """micro-CLIP sizes; ``projection_dim`` is the APM ``image_embed_dim``, ``hidden_size`` the UNet's
+    ``cross_attention_dim``, ``max_length`` its ``num_text_tokens``."""
+
+    name: str = "clip"
+    hidden_size: int = 64
+    num_layers: int = 2
+    num_heads: int = 4
+    intermediate_size: int = 128
+    projection_dim: int = 64
+    max_length: int = 24
+    image_size: int = 32
+    patch_size: int = 4
+    frames_per_sample: int = 1
+
+    def config(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def build(self) -> nn.Module:
+        from transformers import (
+            CLIPTextConfig,
+            CLIPTextModelWithProjection,
+            CLIPVisionConfig,
+            CLIPVisionModelWithProjection,
+        )
+
+        vocab = {w: i for i, w in enumerate(VOCABULARY)}
+        text_cfg = CLIPTextConfig(
+            vocab_size=len(VOCABULARY),
+            hidden_size=self.hidden_size,
+            intermediate_size=self.intermediate_size,
+            num_hidden_layers=self.num_layers,
+            num_attention_heads=self.num_heads,
+            max_position_embeddings=self.max_length,
+            projection_dim=self.projection_dim,
+            pad_token_id=vocab[PAD_TOKEN],
+            bos_token_id=vocab[BOS_TOKEN],
+            eos_token_id=vocab[EOS_TOKEN],  # ≠ 2: pooled output at the first <eos>
+        )
+        vision_cfg = CLIPVisionConfig(
+            hidden_size=self.hidden_size,
+            intermediate_size=self.intermediate_size,
+            num_hidden_layers=self.num_layers,
+            num_attention_heads=self.num_heads,
+            image_size=self.image_size,
+            patch_size=self.patch_size,
+            projection_dim=self.projection_dim,
+        )
+        tokenizer = build_word_tokenizer(self.max_length)
+        return ClipTrainer(
+            CLIPTextModelWithProjection(text_cfg),
+            CLIPVisionModelWithProjection(vision_cfg),
+            tokenizer,
+            self.max_length,
+        )
+
+    def dataset(self, seed: int) -> Dataset:
+        return self.make_dataset(ClipSpec(self.frames_per_sample, self.size), seed)
+
+    def sample(self, module: nn.Module, step: int, out_dir: Path) -> None:
+        """Log retrieval accuracy on 32 held-aside samples."""
+        ds = self.dataset(seed=12345)
+        items = [ds[i] for i in range(32)]
+        frames = torch.stack([it["video"][:, 0] for it in items]).to(module.logit_scale.device)
+        sim = module.embed_frames(frames) @ module.embed_text([it["caption"] for it in items]).t()
+        caps = [it["caption"] for it in items]
+        hit = sum(caps[int(j)] == caps[i] for i, j in enumerate(sim.argmax(dim=1)))
+        logger.info("clip step %d: frame→caption top-1 %.2f", step, hit / len(items))
+
+    def export(self, module: nn.Module, out_dir: Path) -> None:
+        """``text_encoder/`` (CLIPTextModelWithProjection; loads as CLIPTextModel too),
+        ``image_encoder/`` (CLIPVisionModelWithProjection), ``tokenizer/``, ``logit_scale.json``."""
+        import json
+
+        module.text.save_pretrained(out_dir / "text_encoder", safe_serialization=True)
+        module.vision.save_pretrained(out_dir / "image_encoder", safe_serialization=True)
+        module.tokenizer.save_pretrained(out_dir / "tokenizer")
+        (out_dir / "logit_scale.json").write_text(json.dumps({"logit_scale": float(module.logit_scale)}))
+
+
+# --------------------------------------------------------------------------------------------------
+# registry
+# --------------------------------------------------------------------------------------------------
+def recipe_classes() -> dict[str, type]:
+    from streamt2v.train.video_recipes import BaseRecipe, RefinerRecipe, StreamRecipe
+
+    return {
+        "vae": VAERecipe,
+        "clip": ClipRecipe,
+        "base": BaseRecipe,
+        "stream": StreamRecipe,
+        "refiner": RefinerRecipe,
+    }
+
+
+RECIPES: tuple[str, ...] = ("vae", "clip", "base", "stream", "refiner")
+
+
+def make_recipe(name: str, **options: Any) -> Any:
+    """Build recipe ``name`` with ``options`` (its dataclass fields); unknown names raise ValueError."""
+    classes = recipe_classes()
+    if name not in classes:
+        raise ValueError(f"unknown recipe {name!r}; choose one of {list(RECIPES)}")
+    cls = classes[name]
+    allowed = {f.name for f in fields(cls)} - {"name"}
+    bad = sorted(set(options) - allowed)
+    if bad:
+        raise ValueError(f"recipe {name!r} has no option(s) {bad}; its options: {sorted(allowed)}")
+    return cls(**options)

@@ -1,0 +1,328 @@
+"""Video-UNet recipes: ``base`` (stage 1), ``stream`` (stage 2, CAM + APM) and ``refiner`` (stage 3).
+
+All three train a latent video diffusion model with the DDPM objective (paper §3; scaled-linear betas
+0.00085→0.012, 1000 steps, ε-prediction unless configured) through :class:`Denoiser.loss`, so training
+and sampling share one definition of the target. The frozen VAE and micro-CLIP come from the ``vae``
+and ``clip`` recipes' ``final/`` folders.
+
+- ``base``: text-to-video UNet on 16-frame clips, caption replaced by ``""`` 10% of the time
+  (classifier-free guidance, paper §10.1).
+- ``stream`` (paper §4, appendix): :meth:`StreamingUNet.from_base` (CAM initialised from the base
+  encoder, zero-initialised mergers and APM α), the base's temporal layers frozen, everything else
+  trained. Each sample is a 16-frame clip whose first ``F_cond`` frames (pixels) condition the CAM; the
+  APM anchor is a frame drawn from the first 16 frames of the source video. Dropout: text only 5%,
+  anchor only 5%, both 5% (a dropped anchor is a zero CLIP image embedding; dropped text is ``""``).
+- ``refiner``: the high-resolution text-to-video UNet of the enhancer (§4.3), at 2× the base size.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from streamt2v.config import StreamingConfig, UNetConfig, get_preset
+from streamt2v.microworld.dataset import ClipSpec
+from streamt2v.train.recipes import DataOptions, _write_sample
+
+logger = logging.getLogger(__name__)
+
+# Parameter-name parts of the temporal layers of a diffusers UNet3DConditionModel.
+TEMPORAL_LAYER_KEYS = ("temp_convs", "temp_attentions", "transformer_in")
+
+
+def _need_dir(path: str, what: str, how: str) -> Path:
+    if not path:
+        raise ValueError(f"this recipe needs {what}: {how}")
+    p = Path(path)
+    if not p.is_dir():
+        raise FileNotFoundError(f"{what} folder {p} does not exist ({how})")
+    return p
+
+
+def load_frozen_vae(path: str) -> Any:
+    from diffusers import AutoencoderKL
+
+    from streamt2v.models.autoencoder import VideoAutoencoder
+
+    p = _need_dir(path, "a trained VAE (--vae DIR)", "pass OUT/final/vae of `streamt2v train vae`")
+    vae = AutoencoderKL.from_pretrained(p).requires_grad_(False).eval()
+    return VideoAutoencoder(vae)
+
+
+def load_frozen_clip(path: str, image: bool = False) -> tuple[Any, Any]:
+    """``(TextEncoder, ImageEncoder | None)`` from a ``clip`` recipe's ``final/`` folder."""
+    from transformers import AutoTokenizer, CLIPTextModel, CLIPVisionModelWithProjection
+
+    from streamt2v.models.encoders import ImageEncoder, TextEncoder
+
+    p = _need_dir(path, "a trained micro-CLIP (--clip DIR)", "pass OUT/final of `streamt2v train clip`")
+    text = TextEncoder(
+        AutoTokenizer.from_pretrained(p / "tokenizer"),
+        CLIPTextModel.from_pretrained(p / "text_encoder").requires_grad_(False).eval(),
+    )
+    img = None
+    if image:
+        vision = CLIPVisionModelWithProjection.from_pretrained(p / "image_encoder")
+        img = ImageEncoder(vision.requires_grad_(False).eval())
+    return text, img
+
+
+class DiffusionTrainer(nn.Module):
+    """DDPM training step of a video UNet with frozen VAE/text (and image) encoders."""
+
+    def __init__(self, net: nn.Module, vae: Any, text: Any, denoiser: Any, recipe: Any, image: Any = None):
+        super().__init__()
+        self.net = net
+        self.vae = vae
+        self.text = text
+        self.image = image
+        self.denoiser = denoiser
+        self.recipe = recipe
+
+    def train(self, mode: bool = True) -> DiffusionTrainer:
+        super().train(mode)
+        for frozen in (self.vae, self.text, self.image):
+            if frozen is not None:
+                frozen.eval()
+        return self
+
+    def forward(self, batch: dict[str, Any], generator: torch.Generator) -> tuple[torch.Tensor, dict]:
+        r = self.recipe
+        video = batch["video"]  # (B, 3, F, H, W)
+        z0 = self.vae.encode(video)  # (B, c, F, h, w), scaled; no grad
+        b = z0.shape[0]
+        u = torch.rand(b, generator=generator)
+        noise = torch.randn(z0.shape, generator=generator).to(z0)
+        t = torch.randint(0, self.denoiser.num_train_timesteps, (b,), generator=generator).to(z0.device)
+        if self.image is None:  # base / refiner
+            drop_text = u < r.text_drop
+            emb = self.text.encode(["" if d else c for d, c in zip(drop_text, batch["caption"])])
+
+            def model_fn(x: torch.Tensor, tt: torch.Tensor) -> torch.Tensor:
+                return self.net(x, tt, encoder_hidden_states=emb.to(x.dtype)).sample
+
+        else:  # stream: text only / anchor only / both dropped
+            a, c = r.text_drop, r.anchor_drop
+            drop_text = (u < a) | ((u >= a + c) & (u < a + c + r.both_drop))
+            drop_anchor = u >= a
+            drop_anchor &= u < a + c + r.both_drop
+            emb = self.text.encode(["" if d else cap for d, cap in zip(drop_text, batch["caption"])])
+            img = self.image.encode(batch["anchor"]).float()  # (B, E)
+            img = img * (~drop_anchor).to(img)[:, None]
+            tokens = self.net.image_tokens(img.to(self.net.dtype))
+            cond = video[:, :, : self.net.streaming_config.num_cond_frames]  # (B, 3, F_cond, H, W)
+
+            def model_fn(x: torch.Tensor, tt: torch.Tensor) -> torch.Tensor:
+                return self.net(x, tt, emb.to(x.dtype), image_tokens=tokens, cond_frames=cond.to(x.dtype))
+
+        loss = self.denoiser.loss(model_fn, z0, noise, t)
+        return loss, {"text_dropped": float(drop_text.float().mean())}
+
+
+@dataclass
+class BaseRecipe(DataOptions):
+    """Stage-1 text-to-video UNet. Architecture: ``preset`` (``config.PRESETS``) with the latent
+    channels, cross-attention width and sample size taken from the VAE / text encoder / frame size."""
+
+    name: str = "base"
+    preset: str = "tiny"
+    vae: str = ""
+    clip: str = ""
+    num_frames: int = 16
+    max_start: int = 200
+    text_drop: float = 0.1
+    prediction_type: str = "epsilon"
+    beta_start: float = 0.00085
+    beta_end: float = 0.012
+    beta_schedule: str = "scaled_linear"
+    num_train_timesteps: int = 1000
+    sample_steps: int = 20
+    guidance_scale: float = 5.0
+
+    def config(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def scheduler_config(self) -> dict[str, Any]:
+        return {
+            "num_train_timesteps": self.num_train_timesteps,
+            "beta_start": self.beta_start,
+            "beta_end": self.beta_end,
+            "beta_schedule": self.beta_schedule,
+            "prediction_type": self.prediction_type,
+            "clip_sample": False,
+            "set_alpha_to_one": False,
+            "steps_offset": 1,
+        }
+
+    def make_denoiser(self) -> Any:
+        from diffusers import DDPMScheduler
+
+        from streamt2v.models.denoiser import Denoiser
+
+        return Denoiser.from_scheduler(DDPMScheduler.from_config(self.scheduler_config()))
+
+    def unet_config(self, vae: Any, text: Any) -> UNetConfig:
+        f = vae.scale_factor
+        if self.size % f:
+            raise ValueError(f"frame size {self.size} is not divisible by the VAE factor {f}")
+        c = vae.latent_channels
+        return replace(
+            get_preset(self.preset).unet,
+            in_channels=c,
+            out_channels=c,
+            cross_attention_dim=text.hidden_size,
+            sample_size=self.size // f,
+        )
+
+    def build(self) -> nn.Module:
+        from streamt2v.models.unet import build_video_unet
+
+        vae = load_frozen_vae(self.vae)
+        text, _ = load_frozen_clip(self.clip)
+        net = build_video_unet(self.unet_config(vae, text))
+        return DiffusionTrainer(net, vae, text, self.make_denoiser(), self)
+
+    def dataset(self, seed: int) -> Dataset:
+        return self.make_dataset(ClipSpec(self.num_frames, self.size, self.max_start), seed)
+
+    @torch.no_grad()
+    def sample(self, module: nn.Module, step: int, out_dir: Path) -> None:
+        """One guided DDIM sample for the caption of a held-aside clip, beside the real clip."""
+        from streamt2v.sampling.schedulers import make_scheduler, sample_loop
+
+        item = self.dataset(seed=12345)[0]
+        device = next(module.net.parameters()).device
+        cond = module.text.encode([item["caption"]])
+        uncond = module.text.encode([""])
+        vae = module.vae
+        f = vae.scale_factor
+        shape = (1, vae.latent_channels, self.num_frames, self.size // f, self.size // f)
+        gen = torch.Generator().manual_seed(0)
+        noise = torch.randn(shape, generator=gen).to(device)
+        den = module.denoiser
+
+        def model_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            return den.guided_output(
+                lambda xx, tt, encoder_hidden_states: module.net(xx, tt, encoder_hidden_states).sample,
+                x,
+                t,
+                {"encoder_hidden_states": cond},
+                {"encoder_hidden_states": uncond},
+                self.guidance_scale,
+            )
+
+        sched = make_scheduler("ddim", self.scheduler_config())
+        z = sample_loop(sched, noise, model_fn, num_steps=self.sample_steps, generator=gen)
+        video = vae.decode(z).cpu()
+        _write_sample(
+            out_dir / f"{self.name}-{step:08d}.mp4", torch.cat([item["video"][None], video], dim=-1)
+        )
+
+    def export(self, module: nn.Module, out_dir: Path) -> None:
+        """``unet/`` (diffusers ``save_pretrained``) and ``scheduler/`` (the training noise schedule)."""
+        from diffusers import DDPMScheduler
+
+        module.net.save_pretrained(out_dir / "unet", safe_serialization=True)
+        DDPMScheduler.from_config(self.scheduler_config()).save_pretrained(out_dir / "scheduler")
+
+
+@dataclass
+class RefinerRecipe(BaseRecipe):
+    """Stage-3 refiner: the same text-to-video objective at the enhanced resolution (2× the base) on
+    24-frame clips, the enhancer's chunk length (paper §4.3)."""
+
+    name: str = "refiner"
+    size: int = 64
+    num_frames: int = 24
+
+
+@dataclass
+class StreamRecipe(BaseRecipe):
+    """Stage-2 streaming UNet (CAM + APM) initialised from a trained base UNet (``--base-unet DIR``)."""
+
+    name: str = "stream"
+    base_unet: str = ""
+    text_drop: float = 0.05
+    anchor_drop: float = 0.05
+    both_drop: float = 0.05
+    anchor_frames: int = 16
+    guidance_scale: float = 1.0
+
+    def streaming_config(self, vae: Any, text: Any, image: Any) -> StreamingConfig:
+        """The preset's CAM/APM sizes fitted to the encoders: text length, image embedding width and an
+        ``E_cond`` ladder whose downscale equals the VAE factor (frames → latent grid)."""
+        s = get_preset(self.preset).streaming
+        if self.num_frames <= s.num_cond_frames:
+            raise ValueError(f"num_frames={self.num_frames} must exceed num_cond_frames={s.num_cond_frames}")
+        levels = vae.scale_factor.bit_length()  # 2**(levels-1) == factor
+        ladder = tuple(s.cond_embedding_channels)
+        if len(ladder) != levels:
+            ladder = (ladder + (ladder[-1],) * levels)[:levels]
+            logger.info("stream: E_cond channels %s fitted to VAE factor %d", ladder, vae.scale_factor)
+        return replace(
+            s,
+            cond_embedding_channels=ladder,
+            num_frames=self.num_frames,
+            num_text_tokens=text.max_length,
+            image_embed_dim=image.projection_dim,
+        )
+
+    def build(self) -> nn.Module:
+        from diffusers import UNet3DConditionModel
+
+        from streamt2v.models.unet import StreamingUNet
+
+        vae = load_frozen_vae(self.vae)
+        text, image = load_frozen_clip(self.clip, image=True)
+        p = _need_dir(
+            self.base_unet, "a trained base UNet (--base-unet DIR)", "pass OUT/final/unet of the base run"
+        )
+        base = UNet3DConditionModel.from_pretrained(p)
+        if base.config.cross_attention_dim != text.hidden_size:
+            raise ValueError(
+                f"base UNet cross_attention_dim={base.config.cross_attention_dim} != text encoder "
+                f"hidden size {text.hidden_size}; train the base with the same --clip"
+            )
+        net = StreamingUNet.from_base(base, self.streaming_config(vae, text, image))
+        frozen = 0
+        for name, p in net.base.named_parameters():
+            if any(k in name for k in TEMPORAL_LAYER_KEYS):
+                p.requires_grad_(False)
+                frozen += p.numel()
+        logger.info("stream: froze %d temporal parameters of the base UNet", frozen)
+        return DiffusionTrainer(net, vae, text, self.make_denoiser(), self, image=image)
+
+    def dataset(self, seed: int) -> Dataset:
+        spec = ClipSpec(self.num_frames, self.size, self.max_start, anchor_frames=self.anchor_frames)
+        return self.make_dataset(spec, seed)
+
+    @torch.no_grad()
+    def sample(self, module: nn.Module, step: int, out_dir: Path) -> None:
+        """One chunk continuing a held-aside clip's conditioning frames, beside the real clip."""
+        from streamt2v.sampling.schedulers import make_scheduler, sample_loop
+
+        item = self.dataset(seed=12345)[0]
+        device = next(module.net.parameters()).device
+        net, vae = module.net, module.vae
+        emb = module.text.encode([item["caption"]])
+        tokens = net.image_tokens(module.image.encode(item["anchor"][None].to(device)).to(net.dtype))
+        cond = item["video"][None, :, : net.streaming_config.num_cond_frames].to(device)
+        f = vae.scale_factor
+        shape = (1, vae.latent_channels, self.num_frames, self.size // f, self.size // f)
+        gen = torch.Generator().manual_seed(0)
+
+        def model_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            return net(x, t, emb, image_tokens=tokens, cond_frames=cond)
+
+        sched = make_scheduler("ddim", self.scheduler_config())
+        z = sample_loop(
+            sched, torch.randn(shape, generator=gen).to(device), model_fn, num_steps=self.sample_steps
+        )
+        video = vae.decode(z).cpu()
+        _write_sample(out_dir / f"stream-{step:08d}.mp4", torch.cat([item["video"][None], video], dim=-1))

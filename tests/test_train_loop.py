@@ -1,0 +1,101 @@
+"""The training loop on tiny vae and clip recipes: learning, resume, checkpoints (appendix training)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from streamt2v.train.checkpoint import latest_checkpoint, load_checkpoint
+from streamt2v.train.loop import TrainConfig, train
+from streamt2v.train.recipes import ClipRecipe, VAERecipe, build_word_tokenizer, make_recipe
+
+
+def tiny_vae() -> VAERecipe:
+    return VAERecipe(
+        size=16, block_out_channels=(8, 16), norm_num_groups=4, frames_per_sample=2, scaling_samples=2
+    )
+
+
+def tiny_clip() -> ClipRecipe:
+    return ClipRecipe(
+        size=16, image_size=16, hidden_size=32, num_heads=2, intermediate_size=64, projection_dim=32
+    )
+
+
+class Fixed(torch.utils.data.Dataset):
+    """The same few samples over and over (a fixed batch)."""
+
+    def __init__(self, ds, n):
+        self.items = [ds[i] for i in range(n)]
+
+    def __getitem__(self, i):
+        return self.items[i % len(self.items)]
+
+
+@pytest.mark.parametrize("make,lr", [(tiny_vae, 3e-3), (tiny_clip, 2e-3)])
+def test_loss_decreases_on_a_fixed_batch(tmp_path, make, lr):
+    recipe = make()
+    cfg = TrainConfig(steps=12, batch_size=4, lr=lr, ema_decay=None, checkpoint_every=100)
+    res = train(recipe, cfg, tmp_path, dataset=Fixed(recipe.dataset(0), 4), progress=False, export=False)
+    first, last = sum(res.losses[:3]) / 3, sum(res.losses[-3:]) / 3
+    assert last < 0.8 * first, res.losses
+
+
+def test_resume_is_bit_exact(tmp_path):
+    recipe = tiny_vae()
+    cfg = TrainConfig(steps=6, batch_size=2, lr=1e-3, grad_accum=2, checkpoint_every=3, ema_decay=0.9)
+    full = train(recipe, cfg, tmp_path / "a", progress=False, export=False)
+    part = train(
+        recipe, TrainConfig(**{**cfg.__dict__, "steps": 3}), tmp_path / "b", progress=False, export=False
+    )
+    rest = train(recipe, cfg, tmp_path / "b", resume=True, progress=False, export=False)
+    assert part.losses + rest.losses == full.losses
+    a = load_checkpoint(latest_checkpoint(tmp_path / "a" / "checkpoints"))
+    b = load_checkpoint(latest_checkpoint(tmp_path / "b" / "checkpoints"))
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert all(torch.equal(a["ema"][k], b["ema"][k]) for k in a["ema"])
+    steps = [json.loads(ln)["step"] for ln in (tmp_path / "b" / "loss.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5, 6]
+    saved = a["state"]["config"]
+    assert saved["recipe"] == "vae" and saved["recipe_config"]["block_out_channels"] == [8, 16]
+    # a finished run without --resume refuses to overwrite
+    with pytest.raises(ValueError, match="resume"):
+        train(recipe, cfg, tmp_path / "a", progress=False, export=False)
+    # a different recipe config cannot resume
+    other = VAERecipe(**{**recipe.__dict__, "kl_weight": 0.5})
+    with pytest.raises(ValueError, match="cannot resume"):
+        train(other, cfg, tmp_path / "a", resume=True, progress=False, export=False)
+
+
+def test_exports_load_with_library_classes(tmp_path):
+    from diffusers import AutoencoderKL
+    from transformers import AutoTokenizer, CLIPTextModel, CLIPVisionModelWithProjection
+
+    from streamt2v.models.encoders import ImageEncoder, TextEncoder
+
+    cfg = TrainConfig(steps=1, batch_size=2, lr=1e-3, checkpoint_every=1)
+    train(tiny_vae(), cfg, tmp_path / "vae", progress=False)
+    vae = AutoencoderKL.from_pretrained(tmp_path / "vae" / "final" / "vae")
+    assert vae.config.scaling_factor != 0.18215 and vae.config.scaling_factor > 0
+    train(tiny_clip(), cfg, tmp_path / "clip", progress=False)
+    final = tmp_path / "clip" / "final"
+    text = TextEncoder(
+        AutoTokenizer.from_pretrained(final / "tokenizer"),
+        CLIPTextModel.from_pretrained(final / "text_encoder"),
+    )
+    assert text.encode(["a red circle bouncing on a blue background", ""]).shape == (2, 24, 32)
+    image = ImageEncoder(CLIPVisionModelWithProjection.from_pretrained(final / "image_encoder"))
+    assert image.encode(torch.zeros(1, 3, 32, 32)).shape == (1, 32)
+
+
+def test_word_tokenizer_and_unknown_recipe():
+    tok = build_word_tokenizer(8)
+    ids = tok(["a red circle"], padding="max_length", max_length=8).input_ids[0]
+    assert ids[0] == tok.bos_token_id and ids[4] == tok.eos_token_id and ids[5:] == [tok.pad_token_id] * 3
+    assert tok("a red dragon").input_ids[3] == tok.unk_token_id
+    with pytest.raises(ValueError, match="unknown recipe 'vea'"):
+        make_recipe("vea")
+    with pytest.raises(ValueError, match="no option"):
+        make_recipe("vae", bogus=1)
