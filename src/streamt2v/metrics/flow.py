@@ -36,9 +36,10 @@ FARNEBACK_PARAMS = dict(pyr_scale=0.5, levels=3, winsize=15, iterations=3, poly_
 
 
 def read_video_file(path: str | os.PathLike) -> tuple[np.ndarray, float]:
-    """Decode a video file to ``uint8 (T, H, W, 3)`` RGB and its fps via ``streamt2v.io.video``."""
+    """Decode a video file (or a folder of frame images) to ``uint8 (T, H, W, 3)`` RGB and its fps via
+    ``streamt2v.io.video``."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"video file not found: {str(path)!r}")
     from streamt2v.io.video import read_video  # lazy: the I/O room owns decoding
 

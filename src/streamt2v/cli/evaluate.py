@@ -1,0 +1,78 @@
+"""``streamt2v evaluate``: score videos with MAWE, SCuts, CLIP score and the microworld probes.
+
+Prints a per-video table with the mean (paper Table 1 style) and optionally writes JSON or CSV.
+Videos that cannot be read are reported and skipped; the command fails only when none could be scored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="score videos (MAWE, SCuts, CLIP score, microworld probes)",
+        description="Score a video, or every video in a folder, with the paper's metrics (§5.1).",
+    )
+    p.add_argument("target", metavar="VIDEO_OR_DIR", help="a video file or a folder of videos")
+    p.add_argument("--prompts", metavar="FILE",
+                   help="prompts, one per line in sorted video order (or JSON list / {file name: prompt})")
+    p.add_argument("--metrics", default=None,
+                   help="comma-separated subset of mawe,scuts,clip,probes "
+                        "(default: mawe,scuts, plus clip when --clip-model is given)")
+    p.add_argument("--clip-model", metavar="PATH", help="CLIP folder or hub id for the clip metric")
+    p.add_argument("--flow", default="dis", choices=["dis", "farneback", "raft"], help="optical-flow backend")
+    p.add_argument("--flow-size", type=int, default=720,
+                   help="resize frames to N×N for MAWE (paper: 720); 0 keeps the native size")
+    p.add_argument("--raft-weights", metavar="FILE", help="RAFT-large weights for --flow raft")
+    p.add_argument("--mawe-definition", default="official", choices=["official", "paper"],
+                   help="official code (W/(c·|flow|), c=9.5) or paper-v2 appendix (W/mean |flow|²)")
+    p.add_argument("--mawe-coeff", type=float, default=9.5, help="c of the official MAWE")
+    p.add_argument("--boundaries", metavar="I,J,...",
+                   help="chunk-boundary frame indices for the probes (default 16,24,32,...)")
+    p.add_argument("--out", metavar="FILE", help="write results to .json or .csv")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from streamt2v.metrics.evaluate import evaluate_videos, find_videos, parse_metrics, read_prompts
+
+    videos = find_videos(args.target)
+    prompts = read_prompts(args.prompts, videos) if args.prompts else None
+    if args.metrics is None:
+        metrics = ("mawe", "scuts", "clip") if args.clip_model else ("mawe", "scuts")
+    else:
+        metrics = parse_metrics(args.metrics)
+    if args.out and not args.out.lower().endswith((".json", ".csv")):
+        raise ValueError(f"--out must end in .json or .csv, got {args.out!r}")
+    boundaries = None
+    if args.boundaries:
+        try:
+            boundaries = [int(x) for x in args.boundaries.split(",") if x.strip()]
+        except ValueError:
+            raise ValueError(f"--boundaries must be comma-separated frame indices, got {args.boundaries!r}") from None
+    report = evaluate_videos(
+        [str(v) for v in videos],
+        prompts=prompts,
+        metrics=metrics,
+        clip_model=args.clip_model,
+        flow=args.flow,
+        flow_size=args.flow_size or None,
+        mawe_coeff=args.mawe_coeff,
+        mawe_definition=args.mawe_definition,
+        boundaries=boundaries,
+        progress=not args.no_progress,
+        raft_weights=args.raft_weights,
+    )
+    for s in report.skipped:
+        print(f"skipped {s['path']}: {s['error']}", file=sys.stderr)
+    if not report.records:
+        print(f"error: none of the {len(videos)} video(s) could be scored", file=sys.stderr)
+        return 1
+    print(report.table())
+    if args.out:
+        print(f"wrote {report.save(args.out)}")
+    return 0

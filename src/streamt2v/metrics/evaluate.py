@@ -1,0 +1,250 @@
+"""Score a set of videos with the paper's metrics (paper §5.1, Table 1) and the microworld probes.
+
+:func:`evaluate_videos` reads each video once, computes the requested metrics and returns an
+:class:`EvaluationReport`: one record per video (``path`` + one key per metric: ``mawe``, ``scuts``,
+``clip_score``, ``probe_identity``, ``probe_background_identity``, ``probe_motion``,
+``probe_jump_ratio``, ``probe_caption_agreement``), the mean over videos of each metric (like Table 1),
+and the videos that could not be scored (with the reason). Unreadable or unusable videos are skipped,
+not fatal; invalid arguments (unknown metric, prompt count mismatch, missing CLIP weights) raise before
+any video is processed.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from streamt2v.metrics.flow import DEFAULT_FLOW_SIZE, FLOW_BACKENDS, VideoLike, as_uint8_frames
+
+logger = logging.getLogger(__name__)
+
+METRICS: tuple[str, ...] = ("mawe", "scuts", "clip", "probes")
+DEFAULT_METRICS: tuple[str, ...] = ("mawe", "scuts")
+VIDEO_SUFFIXES: tuple[str, ...] = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif")
+# StreamingT2V chunk plan (paper §4): a 16-frame first chunk, then 8 new frames per step.
+FIRST_CHUNK, CHUNK_STEP = 16, 8
+# Column titles of the table (↓ lower is better, ↑ higher is better), paper Table 1 style.
+TITLES = {
+    "mawe": "MAWE↓",
+    "scuts": "SCuts↓",
+    "clip_score": "CLIP↑",
+    "probe_identity": "identity↑",
+    "probe_background_identity": "bg-id↑",
+    "probe_motion": "motion",
+    "probe_jump_ratio": "jump≈1",
+    "probe_caption_agreement": "caption↑",
+}
+
+
+def parse_metrics(spec: str | Sequence[str]) -> tuple[str, ...]:
+    """``"mawe,scuts"`` or a sequence → validated metric names, in the order given."""
+    names = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
+    bad = [n for n in names if n not in METRICS]
+    if bad or not names:
+        raise ValueError(f"unknown metric(s) {bad or names!r}; choose from {','.join(METRICS)}")
+    return tuple(dict.fromkeys(names))
+
+
+def find_videos(target: str | os.PathLike) -> list[Path]:
+    """A video file, a folder of video files (sorted, not recursive), or a folder of frame images
+    (one video)."""
+    path = Path(target)
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        videos = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+        if videos:
+            return videos
+        if any(p.suffix.lower() in (".png", ".jpg", ".jpeg") for p in path.iterdir()):
+            return [path]
+        raise ValueError(f"no videos ({', '.join(VIDEO_SUFFIXES)}) or frame images in folder {str(path)!r}")
+    raise FileNotFoundError(f"video or folder not found: {str(path)!r}")
+
+
+def read_prompts(path: str | os.PathLike, videos: Sequence[Path] | None = None) -> list[str]:
+    """Prompts from a text file (one per line, in video order; blank lines ignored) or a JSON file
+    (a list in video order, or an object mapping a video's file name or stem to its prompt)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"prompts file not found: {str(path)!r}")
+    if path.suffix.lower() == ".json":
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(data, list):
+            return [str(p) for p in data]
+        if isinstance(data, dict):
+            if videos is None:
+                raise ValueError("a JSON object of prompts needs the list of videos to match names")
+            out = []
+            for v in videos:
+                key = next((k for k in (v.name, v.stem, str(v)) if k in data), None)
+                if key is None:
+                    raise ValueError(f"no prompt for video {v.name!r} in {str(path)!r}")
+                out.append(str(data[key]))
+            return out
+        raise ValueError(f"{str(path)!r} must hold a JSON list or object of prompts")
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def default_boundaries(n_frames: int) -> list[int]:
+    """First frame index of every streamed chunk after the first (paper §4: 16 + 8k)."""
+    return list(range(FIRST_CHUNK, n_frames, CHUNK_STEP))
+
+
+@dataclass
+class EvaluationReport:
+    """Per-video records, their means and the skipped videos (``(path, reason)``)."""
+
+    records: list[dict] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)
+    config: dict = field(default_factory=dict)
+
+    @property
+    def keys(self) -> list[str]:
+        keys: dict[str, None] = {}
+        for r in self.records:
+            keys.update({k: None for k in r if k != "path"})
+        return list(keys)
+
+    @property
+    def means(self) -> dict[str, float]:
+        """Mean of each metric over the scored videos (``nan`` values ignored; ``inf`` propagates)."""
+        out = {}
+        for k in self.keys:
+            vals = [r[k] for r in self.records if k in r and not (isinstance(r[k], float) and math.isnan(r[k]))]
+            out[k] = float(np.mean(vals)) if vals else math.nan
+        return out
+
+    def as_dict(self) -> dict:
+        return {"records": self.records, "mean": self.means, "skipped": self.skipped, "config": self.config}
+
+    def table(self) -> str:
+        """A plain-text table: one row per video and a final ``mean`` row (paper Table 1 style)."""
+        keys = self.keys
+        head = ["video"] + [TITLES.get(k, k) for k in keys]
+        rows = [[Path(r["path"]).name] + [_fmt(r.get(k)) for k in keys] for r in self.records]
+        rows.append(["mean"] + [_fmt(self.means[k]) for k in keys])
+        widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
+        line = lambda row: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))  # noqa: E731
+        sep = "-" * len(line(head))
+        return "\n".join([line(head), sep, *map(line, rows[:-1]), sep, line(rows[-1])])
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write ``.json`` (records, mean, skipped, config) or ``.csv`` (one row per video + ``mean``),
+        atomically. Non-finite values are written as ``Infinity`` / ``NaN`` (JSON) or ``inf`` / ``nan``."""
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix not in (".json", ".csv"):
+            raise ValueError(f"output must end in .json or .csv, got {str(path)!r}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            if suffix == ".json":
+                json.dump(self.as_dict(), fh, indent=1)
+            else:
+                writer = csv.writer(fh)
+                writer.writerow(["path", *self.keys])
+                for r in self.records:
+                    writer.writerow([r["path"], *[r.get(k, "") for k in self.keys]])
+                writer.writerow(["mean", *[self.means[k] for k in self.keys]])
+        os.replace(tmp, path)
+        return path
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, int):
+        return str(v)
+    return f"{v:.2f}" if abs(v) >= 10 or not math.isfinite(v) else f"{v:.3f}"
+
+
+def evaluate_videos(
+    videos: Sequence[VideoLike],
+    prompts: Sequence[str] | None = None,
+    metrics: str | Sequence[str] = DEFAULT_METRICS,
+    clip_model=None,
+    flow: str = "dis",
+    flow_size: int | None = DEFAULT_FLOW_SIZE,
+    mawe_coeff: float = 9.5,
+    mawe_definition: str = "official",
+    boundaries: Sequence[int] | None = None,
+    fps: float = 8.0,
+    progress: bool = False,
+    raft_weights: str | os.PathLike | None = None,
+    clip_batch_size: int = 32,
+    names: Sequence[str] | None = None,
+) -> EvaluationReport:
+    """Score ``videos`` (paths, uint8 ``(T, H, W, 3)`` arrays or ``[-1, 1]`` tensors).
+
+    ``metrics``: any of ``mawe``, ``scuts``, ``clip``, ``probes``. ``clip`` needs ``prompts`` (one per
+    video) and ``clip_model`` (a folder, hub id or :class:`~streamt2v.metrics.clip_score.ClipScorer`).
+    ``probes`` use the prompts as captions when given, and chunk ``boundaries`` (default: the
+    StreamingT2V plan 16, 24, 32, …). ``names`` label in-memory videos in the records.
+    """
+    from streamt2v.metrics.clip_score import ClipScorer, load_clip
+    from streamt2v.metrics.mawe import DEFINITIONS, mawe
+    from streamt2v.metrics.probes import probe_video
+    from streamt2v.metrics.scuts import scuts
+
+    chosen = parse_metrics(metrics)
+    videos = list(videos)
+    if not videos:
+        raise ValueError("no videos to evaluate")
+    if flow not in FLOW_BACKENDS:
+        raise ValueError(f"unknown flow backend {flow!r}; choose one of {list(FLOW_BACKENDS)}")
+    if mawe_definition not in DEFINITIONS:
+        raise ValueError(f"unknown MAWE definition {mawe_definition!r}; choose one of {list(DEFINITIONS)}")
+    if flow_size is not None and flow_size < 8:
+        raise ValueError(f"flow size must be >= 8 (or None for the native size), got {flow_size}")
+    if prompts is not None:
+        prompts = list(prompts)
+        if len(prompts) != len(videos):
+            raise ValueError(f"got {len(videos)} video(s) but {len(prompts)} prompt(s); give one prompt per video")
+    if names is not None and len(names) != len(videos):
+        raise ValueError(f"got {len(videos)} video(s) but {len(names)} name(s)")
+    scorer = None
+    if "clip" in chosen:
+        if prompts is None:
+            raise ValueError("the clip metric needs prompts (one per video)")
+        if clip_model is None:
+            raise ValueError("the clip metric needs a CLIP model (a local folder or a hub id)")
+        scorer = clip_model if isinstance(clip_model, ClipScorer) else load_clip(clip_model)
+
+    report = EvaluationReport(
+        config=dict(
+            metrics=list(chosen), flow=flow, flow_size=flow_size, mawe_coeff=mawe_coeff,
+            mawe_definition=mawe_definition, clip_model=None if clip_model is None else str(clip_model),
+        )
+    )
+    for i, video in enumerate(tqdm(videos, desc="evaluate", unit="video", disable=not progress)):
+        label = names[i] if names is not None else (str(video) if isinstance(video, (str, os.PathLike)) else f"video_{i}")
+        try:
+            frames = as_uint8_frames(video, min_frames=2)
+            record: dict = {"path": label, "frames": int(frames.shape[0])}
+            if "mawe" in chosen:
+                res = mawe(frames, coeff=mawe_coeff, definition=mawe_definition, flow=flow,
+                           flow_size=flow_size, raft_weights=raft_weights)
+                record["mawe"] = res.mawe
+            if "scuts" in chosen:
+                record["scuts"] = scuts(frames, fps=fps)
+            if scorer is not None:
+                record["clip_score"] = scorer.score(frames, prompts[i], batch_size=clip_batch_size)
+            if "probes" in chosen:
+                b = default_boundaries(len(frames)) if boundaries is None else [x for x in boundaries if x < len(frames)]
+                caption = prompts[i] if prompts is not None else None
+                record.update(probe_video(frames, caption=caption, boundaries=b).as_dict())
+        except (ValueError, FileNotFoundError, OSError, RuntimeError) as err:
+            logger.warning("skipping %s: %s", label, err)
+            report.skipped.append({"path": label, "error": str(err)})
+            continue
+        report.records.append(record)
+    return report

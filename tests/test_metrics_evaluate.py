@@ -1,0 +1,97 @@
+"""The evaluate library function and the ``streamt2v evaluate`` command, end to end on small files."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import av
+import numpy as np
+import pytest
+from test_metrics_clip import save_tiny_clip
+from test_metrics_probes import OBJS, make_video
+
+from streamt2v.cli import main
+from streamt2v.metrics.evaluate import evaluate_videos
+
+
+def write_video(path, frames, fps=8):
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=fps)
+        s.width, s.height, s.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        s.options = {"crf": "12"}
+        for f in frames:
+            for p in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+
+
+@pytest.fixture(scope="module")
+def video_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("videos")
+    clean = make_video(OBJS, t=40)
+    write_video(d / "a_clean.mp4", clean)
+    cut = np.concatenate([make_video(OBJS, t=20), make_video(OBJS, bg="green", pattern="checker", t=20)])
+    write_video(d / "b_cut.mp4", cut)
+    (d / "c_broken.mp4").write_bytes(b"not a video at all")
+    return d
+
+
+def test_cli_end_to_end_json_and_csv(video_dir, tmp_path, capsys):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a red circle and a yellow square on a blue striped background\nx\ny\n")
+    clip = save_tiny_clip(tmp_path / "clip")
+    out = tmp_path / "res.json"
+    rc = main([
+        "evaluate", str(video_dir), "--prompts", str(prompts), "--metrics", "mawe,scuts,clip,probes",
+        "--clip-model", str(clip), "--flow-size", "64", "--out", str(out), "--no-progress",
+    ])
+    captured = capsys.readouterr()
+    assert rc == 0
+    assert "c_broken.mp4" in captured.err and "skipped" in captured.err
+    assert "mean" in captured.out and "MAWE" in captured.out
+    data = json.loads(out.read_text())
+    recs = {r["path"].rsplit("/", 1)[-1]: r for r in data["records"]}
+    assert set(recs) == {"a_clean.mp4", "b_cut.mp4"}
+    assert [s["path"].rsplit("/", 1)[-1] for s in data["skipped"]] == ["c_broken.mp4"]
+    assert recs["a_clean.mp4"]["scuts"] == 0 and recs["b_cut.mp4"]["scuts"] == 1
+    assert data["mean"]["scuts"] == 0.5
+    assert recs["a_clean.mp4"]["probe_identity"] == 1.0
+    assert recs["a_clean.mp4"]["probe_caption_agreement"] >= 0.9  # lossy H.264 edges
+    assert -100 <= recs["a_clean.mp4"]["clip_score"] <= 100
+    assert math.isfinite(recs["a_clean.mp4"]["mawe"]) and recs["a_clean.mp4"]["mawe"] > 0
+
+    csv_out = tmp_path / "res.csv"
+    assert main(["evaluate", str(video_dir / "a_clean.mp4"), "--metrics", "scuts", "--out", str(csv_out),
+                 "--no-progress"]) == 0
+    lines = csv_out.read_text().splitlines()
+    assert lines[0] == "path,frames,scuts" and lines[-1].startswith("mean,")
+
+
+def test_cli_errors(video_dir, tmp_path, capsys):
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("only one\n")
+    assert main(["evaluate", str(video_dir), "--prompts", str(prompts), "--metrics", "scuts"]) == 2
+    assert "3 video(s) but 1 prompt(s)" in capsys.readouterr().err
+    two = tmp_path / "two.txt"
+    two.write_text("a\nb\nc\n")
+    assert main(["evaluate", str(video_dir), "--prompts", str(two), "--clip-model", str(tmp_path / "nope")]) == 2
+    assert "CLIP weights folder not found" in capsys.readouterr().err
+    assert main(["evaluate", str(video_dir / "c_broken.mp4"), "--metrics", "scuts", "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "none of the 1 video(s) could be scored" in err, repr(err)
+    assert main(["evaluate", str(video_dir), "--metrics", "mawe,fvd"]) == 2
+    assert "unknown metric" in capsys.readouterr().err
+
+
+def test_library_bad_videos_are_skipped_with_reasons():
+    good = make_video(OBJS, t=8)
+    rep = evaluate_videos([good, good[:1], good[:0]], metrics="mawe", flow_size=None)
+    assert len(rep.records) == 1
+    reasons = [s["error"] for s in rep.skipped]
+    assert "1 frame" in reasons[0] and "0 frame" in reasons[1]
+    static = np.repeat(good[:1], 4, axis=0)
+    rep = evaluate_videos([static, good], metrics=["mawe"], flow_size=None, names=["static", "moving"])
+    assert rep.records[0]["mawe"] == math.inf and rep.means["mawe"] == math.inf
+    assert "inf" in rep.table()
