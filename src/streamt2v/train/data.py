@@ -1,0 +1,167 @@
+"""Real-data training set: a folder of videos plus a captions file, for every recipe.
+
+The captions file is CSV with a header ``file,caption`` or JSONL with ``{"file": ..., "caption": ...}``
+per line; ``file`` is relative to the folder. Videos are decoded with PyAV, centre-cropped to a square,
+resized (antialiased) to the training size and cut to a clip of ``T`` frames at a random start;
+output ``(3, T, H, W)`` float in ``[-1, 1]``, the same samples as :class:`MicroworldDataset` (with
+the APM anchor drawn from the first ``anchor_frames`` frames of the source video, paper §4.2).
+
+Sample ``i`` is a pure function of ``(seed, i)`` (file by a per-epoch permutation, start frame by
+a seeded generator), so training on real data resumes exactly as on the microworld.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from streamt2v.microworld.dataset import ClipSpec
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif")
+
+
+def read_captions(path: str | Path) -> dict[str, str]:
+    """``{file: caption}`` from a CSV (header ``file,caption``) or JSONL captions file."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"captions file {p} does not exist")
+    out: dict[str, str] = {}
+    if p.suffix.lower() in (".jsonl", ".json"):
+        for n, line in enumerate(p.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                out[str(row["file"])] = str(row["caption"])
+            except (json.JSONDecodeError, KeyError, TypeError) as err:
+                raise ValueError(f'{p}:{n}: expected {{"file": ..., "caption": ...}}, got {line!r}') from err
+    elif p.suffix.lower() == ".csv":
+        with p.open(newline="") as f:
+            reader = csv.DictReader(f)
+            if reader.fieldnames is None or not {"file", "caption"} <= set(reader.fieldnames):
+                raise ValueError(
+                    f"{p}: the CSV header must have columns 'file' and 'caption', got {reader.fieldnames}"
+                )
+            for row in reader:
+                out[row["file"]] = row["caption"]
+    else:
+        raise ValueError(f"captions file {p} must be .csv or .jsonl")
+    return out
+
+
+def decode_video(path: Path, max_frames: int | None = None) -> np.ndarray:
+    """``uint8 (T, H, W, 3)`` frames of ``path`` (the first ``max_frames`` if given)."""
+    import av
+
+    frames = []
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise ValueError(f"{path} has no video stream")
+            for frame in container.decode(video=0):
+                frames.append(frame.to_ndarray(format="rgb24"))
+                if max_frames is not None and len(frames) >= max_frames:
+                    break
+    except (av.error.FFmpegError, OSError) as err:
+        raise ValueError(f"cannot read video {path}: {err}") from err
+    if not frames:
+        raise ValueError(f"cannot read video {path}: no frames decoded")
+    return np.stack(frames)
+
+
+def frame_count(path: Path) -> int:
+    """Number of frames (container metadata, or by decoding when it has none)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            n = container.streams.video[0].frames if container.streams.video else 0
+    except (av.error.FFmpegError, OSError) as err:
+        raise ValueError(f"cannot read video {path}: {err}") from err
+    return int(n) if n > 0 else len(decode_video(path))
+
+
+def to_clip_tensor(frames: np.ndarray, size: int) -> torch.Tensor:
+    """``uint8 (T, H, W, 3)`` → centre square crop, antialiased resize → ``(3, T, size, size)`` in [-1, 1]."""
+    x = torch.from_numpy(frames).permute(0, 3, 1, 2).float()  # (T, 3, H, W)
+    h, w = x.shape[-2:]
+    s = min(h, w)
+    top, left = (h - s) // 2, (w - s) // 2
+    x = x[:, :, top : top + s, left : left + s]
+    if s != size:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return (x / 127.5 - 1.0).clamp(-1.0, 1.0).permute(1, 0, 2, 3).contiguous()  # (3, T, H, W)
+
+
+class VideoFolderDataset(Dataset):
+    """``ds[i]`` → ``{"video": (3, T, H, W), "caption": str, "index": i[, "anchor": (3, H, W)]}``.
+
+    Every video file in ``folder`` must have a caption and every caption a file (errors name them).
+    Valid for every index ≥ 0 (epochs repeat with a new permutation); ``len()`` is the file count.
+    """
+
+    def __init__(self, folder: str | Path, captions: str | Path, spec: ClipSpec, seed: int = 0) -> None:
+        self.folder = Path(folder)
+        if not self.folder.is_dir():
+            raise FileNotFoundError(f"video folder {self.folder} does not exist")
+        caps = read_captions(captions)
+        videos = sorted(
+            str(p.relative_to(self.folder))
+            for p in self.folder.rglob("*")
+            if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES
+        )
+        missing = [v for v in videos if v not in caps]
+        if missing:
+            raise ValueError(f"no caption for video(s) {missing[:5]} in {captions} ({len(missing)} in all)")
+        absent = [f for f in caps if not (self.folder / f).is_file()]
+        if absent:
+            raise FileNotFoundError(f"{captions} names file(s) not in {self.folder}: {absent[:5]}")
+        if not caps:
+            raise ValueError(f"{captions} lists no videos")
+        self.files = sorted(caps)
+        self.captions = caps
+        self.spec = spec
+        self.seed = int(seed)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def check(self) -> None:
+        """Open every file now: raise on the first unreadable or too-short video."""
+        need = max(self.spec.num_frames, self.spec.anchor_frames)
+        for f in self.files:
+            n = frame_count(self.folder / f)
+            if n < need:
+                raise ValueError(f"video {self.folder / f} has {n} frames; a sample needs {need}")
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if index < 0:
+            raise IndexError(f"sample index must be ≥ 0, got {index}")
+        n = len(self.files)
+        epoch, k = divmod(int(index), n)
+        order = np.random.default_rng([self.seed, epoch, 0xF11E]).permutation(n)
+        name = self.files[int(order[k])]
+        path = self.folder / name
+        s = self.spec
+        rng = np.random.default_rng([self.seed, int(index), 0xC11B])
+        frames = decode_video(path, max_frames=s.max_start + s.num_frames if s.anchor_frames == 0 else None)
+        total = len(frames)
+        if total < s.num_frames:
+            raise ValueError(f"video {path} has {total} frames; a clip needs {s.num_frames}")
+        start = int(rng.integers(0, min(s.max_start, total - s.num_frames) + 1))
+        sample: dict[str, Any] = {
+            "video": to_clip_tensor(frames[start : start + s.num_frames], s.size),
+            "caption": self.captions[name],
+            "index": int(index),
+        }
+        if s.anchor_frames > 0:
+            a = int(rng.integers(0, min(s.anchor_frames, total)))
+            sample["anchor"] = to_clip_tensor(frames[a : a + 1], s.size)[:, 0]
+        return sample
