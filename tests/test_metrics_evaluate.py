@@ -8,11 +8,11 @@ import math
 import av
 import numpy as np
 import pytest
-from test_metrics_clip import save_tiny_clip
-from test_metrics_probes import OBJS, make_video
 
 from streamt2v.cli import main
 from streamt2v.metrics.evaluate import evaluate_videos
+from test_metrics_clip import save_tiny_clip
+from test_metrics_probes import OBJS, make_video
 
 
 def write_video(path, frames, fps=8):
@@ -43,10 +43,23 @@ def test_cli_end_to_end_json_and_csv(video_dir, tmp_path, capsys):
     prompts.write_text("a red circle and a yellow square on a blue striped background\nx\ny\n")
     clip = save_tiny_clip(tmp_path / "clip")
     out = tmp_path / "res.json"
-    rc = main([
-        "evaluate", str(video_dir), "--prompts", str(prompts), "--metrics", "mawe,scuts,clip,probes",
-        "--clip-model", str(clip), "--flow-size", "64", "--out", str(out), "--no-progress",
-    ])
+    rc = main(
+        [
+            "evaluate",
+            str(video_dir),
+            "--prompts",
+            str(prompts),
+            "--metrics",
+            "mawe,scuts,clip,probes",
+            "--clip-model",
+            str(clip),
+            "--flow-size",
+            "64",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     captured = capsys.readouterr()
     assert rc == 0
     assert "c_broken.mp4" in captured.err and "skipped" in captured.err
@@ -63,8 +76,20 @@ def test_cli_end_to_end_json_and_csv(video_dir, tmp_path, capsys):
     assert math.isfinite(recs["a_clean.mp4"]["mawe"]) and recs["a_clean.mp4"]["mawe"] > 0
 
     csv_out = tmp_path / "res.csv"
-    assert main(["evaluate", str(video_dir / "a_clean.mp4"), "--metrics", "scuts", "--out", str(csv_out),
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                str(video_dir / "a_clean.mp4"),
+                "--metrics",
+                "scuts",
+                "--out",
+                str(csv_out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     lines = csv_out.read_text().splitlines()
     assert lines[0] == "path,frames,scuts" and lines[-1].startswith("mean,")
 
@@ -76,7 +101,9 @@ def test_cli_errors(video_dir, tmp_path, capsys):
     assert "3 video(s) but 1 prompt(s)" in capsys.readouterr().err
     two = tmp_path / "two.txt"
     two.write_text("a\nb\nc\n")
-    assert main(["evaluate", str(video_dir), "--prompts", str(two), "--clip-model", str(tmp_path / "nope")]) == 2
+    assert (
+        main(["evaluate", str(video_dir), "--prompts", str(two), "--clip-model", str(tmp_path / "nope")]) == 2
+    )
     assert "CLIP weights folder not found" in capsys.readouterr().err
     assert main(["evaluate", str(video_dir / "c_broken.mp4"), "--metrics", "scuts", "--no-progress"]) == 1
     err = capsys.readouterr().err

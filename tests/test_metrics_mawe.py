@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import reference_cases
 from safetensors.numpy import load_file
 
+from conftest import reference_cases
 from streamt2v.metrics.mawe import forward_warp, mawe, mawe_from_flows
 
 CASES = [p for p in reference_cases() if (p / "mawe_reference.safetensors").is_file()]
@@ -27,7 +27,9 @@ def test_reproduces_official_reference(case):
     video = ref["video"]  # (T, H, W, 3) uint8
     flows = ref["flows"].astype(np.float32)
     for i in range(flows.shape[0]):
-        warped, unknown = forward_warp(torch.from_numpy(video[i]).permute(2, 0, 1), torch.from_numpy(flows[i]))
+        warped, unknown = forward_warp(
+            torch.from_numpy(video[i]).permute(2, 0, 1), torch.from_numpy(flows[i])
+        )
         np.testing.assert_array_equal(warped.numpy(), ref["warped"][i].astype(np.float32))
         np.testing.assert_array_equal(unknown.numpy(), ref["unknown_mask"][i].astype(bool))
     r95 = mawe_from_flows(video, flows, coeff=9.5)

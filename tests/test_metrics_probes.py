@@ -120,7 +120,10 @@ def test_shapes_and_caption_agreement(shape):
     video = make_video([(shape, "orange", 30.0, 30.0, 0.5, 0.25)], bg="purple", pattern="checker", t=8)
     seg = segment_frame(video[0])
     assert seg.objects["orange"].shape == shape
-    assert probe_video(video, caption=f"an orange {shape} on a purple checker background").caption_agreement == 1.0
+    assert (
+        probe_video(video, caption=f"an orange {shape} on a purple checker background").caption_agreement
+        == 1.0
+    )
     other = next(s for s in ["circle", "square", "triangle", "diamond"] if s != shape)
     assert probe_video(video, caption=f"an orange {other} on a purple background").caption_agreement == 0.5
     assert probe_video(video, caption="a green circle on a red background").caption_agreement == 0.0

@@ -63,8 +63,8 @@ class ClipScorer:
         self.model = model.eval().to(self.device) if model is not None else None
         self.text_model = text_model.eval().to(self.device) if text_model is not None else None
         self.vision_model = vision_model.eval().to(self.device) if vision_model is not None else None
-        vcfg = (model.config.vision_config if model is not None else vision_model.config)
-        tcfg = (model.config.text_config if model is not None else text_model.config)
+        vcfg = model.config.vision_config if model is not None else vision_model.config
+        tcfg = model.config.text_config if model is not None else text_model.config
         self.image_size = int(vcfg.image_size)
         self.max_length = int(tcfg.max_position_embeddings)
         self.mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
@@ -145,7 +145,9 @@ def load_clip(model: str | os.PathLike, device: str | torch.device | None = None
                 AutoTokenizer.from_pretrained(path / "text"),
                 text_model=CLIPTextModelWithProjection.from_pretrained(path / "text"),
                 vision_model=CLIPVisionModelWithProjection.from_pretrained(path / "vision"),
-                mean=mean, std=std, device=device,
+                mean=mean,
+                std=std,
+                device=device,
             )
         if not (path / "config.json").is_file():
             raise FileNotFoundError(
@@ -153,8 +155,11 @@ def load_clip(model: str | os.PathLike, device: str | torch.device | None = None
                 "or text/ and vision/ subfolders"
             )
         return ClipScorer(
-            AutoTokenizer.from_pretrained(path), model=CLIPModel.from_pretrained(path),
-            mean=mean, std=std, device=device,
+            AutoTokenizer.from_pretrained(path),
+            model=CLIPModel.from_pretrained(path),
+            mean=mean,
+            std=std,
+            device=device,
         )
     if path.exists() or spec.startswith((".", "/", "~")) or spec.count("/") > 1:
         raise FileNotFoundError(f"CLIP weights folder not found: {spec!r}")
@@ -180,7 +185,9 @@ def clip_score(
         videos, prompts = [videos], [prompts]
     videos, prompts = list(videos), list(prompts)
     if len(videos) != len(prompts):
-        raise ValueError(f"got {len(videos)} video(s) but {len(prompts)} prompt(s); give one prompt per video")
+        raise ValueError(
+            f"got {len(videos)} video(s) but {len(prompts)} prompt(s); give one prompt per video"
+        )
     scorer = model if isinstance(model, ClipScorer) else load_clip(model)
     scores = [scorer.score(v, p, batch_size=batch_size) for v, p in zip(videos, prompts)]
     return scores[0] if single else scores

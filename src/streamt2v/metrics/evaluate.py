@@ -119,7 +119,9 @@ class EvaluationReport:
         """Mean of each metric over the scored videos (``nan`` values ignored; ``inf`` propagates)."""
         out = {}
         for k in self.keys:
-            vals = [r[k] for r in self.records if k in r and not (isinstance(r[k], float) and math.isnan(r[k]))]
+            vals = [
+                r[k] for r in self.records if k in r and not (isinstance(r[k], float) and math.isnan(r[k]))
+            ]
             out[k] = float(np.mean(vals)) if vals else math.nan
         return out
 
@@ -133,7 +135,12 @@ class EvaluationReport:
         rows = [[Path(r["path"]).name] + [_fmt(r.get(k)) for k in keys] for r in self.records]
         rows.append(["mean"] + [_fmt(self.means[k]) for k in keys])
         widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
-        line = lambda row: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))  # noqa: E731
+
+        def line(row: list[str]) -> str:
+            return "  ".join(
+                c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))
+            )
+
         sep = "-" * len(line(head))
         return "\n".join([line(head), sep, *map(line, rows[:-1]), sep, line(rows[-1])])
 
@@ -208,7 +215,9 @@ def evaluate_videos(
     if prompts is not None:
         prompts = list(prompts)
         if len(prompts) != len(videos):
-            raise ValueError(f"got {len(videos)} video(s) but {len(prompts)} prompt(s); give one prompt per video")
+            raise ValueError(
+                f"got {len(videos)} video(s) but {len(prompts)} prompt(s); give one prompt per video"
+            )
     if names is not None and len(names) != len(videos):
         raise ValueError(f"got {len(videos)} video(s) but {len(names)} name(s)")
     scorer = None
@@ -221,25 +230,43 @@ def evaluate_videos(
 
     report = EvaluationReport(
         config=dict(
-            metrics=list(chosen), flow=flow, flow_size=flow_size, mawe_coeff=mawe_coeff,
-            mawe_definition=mawe_definition, clip_model=None if clip_model is None else str(clip_model),
+            metrics=list(chosen),
+            flow=flow,
+            flow_size=flow_size,
+            mawe_coeff=mawe_coeff,
+            mawe_definition=mawe_definition,
+            clip_model=None if clip_model is None else str(clip_model),
         )
     )
     for i, video in enumerate(tqdm(videos, desc="evaluate", unit="video", disable=not progress)):
-        label = names[i] if names is not None else (str(video) if isinstance(video, (str, os.PathLike)) else f"video_{i}")
+        label = (
+            names[i]
+            if names is not None
+            else (str(video) if isinstance(video, (str, os.PathLike)) else f"video_{i}")
+        )
         try:
             frames = as_uint8_frames(video, min_frames=2)
             record: dict = {"path": label, "frames": int(frames.shape[0])}
             if "mawe" in chosen:
-                res = mawe(frames, coeff=mawe_coeff, definition=mawe_definition, flow=flow,
-                           flow_size=flow_size, raft_weights=raft_weights)
+                res = mawe(
+                    frames,
+                    coeff=mawe_coeff,
+                    definition=mawe_definition,
+                    flow=flow,
+                    flow_size=flow_size,
+                    raft_weights=raft_weights,
+                )
                 record["mawe"] = res.mawe
             if "scuts" in chosen:
                 record["scuts"] = scuts(frames, fps=fps)
             if scorer is not None:
                 record["clip_score"] = scorer.score(frames, prompts[i], batch_size=clip_batch_size)
             if "probes" in chosen:
-                b = default_boundaries(len(frames)) if boundaries is None else [x for x in boundaries if x < len(frames)]
+                b = (
+                    default_boundaries(len(frames))
+                    if boundaries is None
+                    else [x for x in boundaries if x < len(frames)]
+                )
                 caption = prompts[i] if prompts is not None else None
                 record.update(probe_video(frames, caption=caption, boundaries=b).as_dict())
         except (ValueError, FileNotFoundError, OSError, RuntimeError) as err:

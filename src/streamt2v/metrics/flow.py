@@ -17,7 +17,6 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Union
 
 import cv2
 import numpy as np
@@ -26,7 +25,7 @@ from tqdm.auto import tqdm
 
 logger = logging.getLogger(__name__)
 
-VideoLike = Union[torch.Tensor, np.ndarray, str, os.PathLike]
+VideoLike = torch.Tensor | np.ndarray | str | os.PathLike  # see the module docstring
 
 FLOW_BACKENDS: tuple[str, ...] = ("dis", "farneback", "raft")
 # Paper §5.1 / official mawe.py: flow metrics at 720×720.
@@ -78,9 +77,7 @@ def as_uint8_frames(video: VideoLike, min_frames: int = 1) -> np.ndarray:
     else:
         raise TypeError(f"expected a tensor, a uint8 array or a path, got {type(video).__name__}")
     if frames.shape[0] < min_frames:
-        raise ValueError(
-            f"the video has {frames.shape[0]} frame(s); this metric needs at least {min_frames}"
-        )
+        raise ValueError(f"the video has {frames.shape[0]} frame(s); this metric needs at least {min_frames}")
     if frames.shape[1] < 1 or frames.shape[2] < 1:
         raise ValueError(f"the video has empty frames of shape {frames.shape[1:]}")
     return frames

@@ -13,7 +13,6 @@ import logging
 import os
 
 import cv2
-import numpy as np
 from scenedetect import AdaptiveDetector, FrameTimecode, SceneManager, open_video
 from scenedetect.scene_manager import compute_downscale_factor
 
