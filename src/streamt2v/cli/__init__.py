@@ -13,7 +13,7 @@ import logging
 import sys
 
 # Subcommand modules, in the order ``--help`` lists them.
-COMMANDS: tuple[str, ...] = ("generate", "enhance", "evaluate")
+COMMANDS: tuple[str, ...] = ("generate", "enhance", "convert", "evaluate", "train")
 
 
 def build_parser() -> argparse.ArgumentParser:

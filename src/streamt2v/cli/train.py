@@ -1,0 +1,102 @@
+"""``streamt2v train RECIPE``: train one model of the system (vae | clip | base | stream | refiner).
+
+The loop and recipes are :mod:`streamt2v.train` (paper §4 and appendix; DESIGN.md §6). Recipe options
+have flags for the common ones and ``--set KEY=VALUE`` for any other field of the recipe dataclass.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+# flag dest -> recipe field (passed only when given)
+_RECIPE_FLAGS = ("data", "captions", "size", "vae", "clip", "base_unet", "preset", "num_frames")
+
+
+def _key_value(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    key, value = text.split("=", 1)
+    try:
+        parsed: Any = json.loads(value)
+    except json.JSONDecodeError:
+        parsed = value
+    if isinstance(parsed, list):
+        parsed = tuple(parsed)
+    return key.strip().replace("-", "_"), parsed
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "train",
+        help="train a model: vae | clip | base | stream | refiner",
+        description="Train one model of the system on the microworld or on a folder of captioned videos. "
+        "Order: vae, clip, then base (needs --vae, --clip), refiner (same), stream (also --base-unet).",
+    )
+    p.add_argument("recipe", help="vae | clip | base | stream | refiner")
+    p.add_argument("--out", required=True, help="run folder: checkpoints/, loss.jsonl, samples/, final/")
+    p.add_argument("--data", default=None, help="'microworld' (default) or a folder of videos")
+    p.add_argument(
+        "--captions", default=None, help="captions file for --data FOLDER (CSV file,caption or JSONL)"
+    )
+    p.add_argument("--size", type=int, default=None, help="frame size in pixels (square)")
+    p.add_argument("--num-frames", type=int, default=None, help="frames per clip (video recipes)")
+    p.add_argument("--preset", default=None, help="architecture preset of the UNet (config.PRESETS)")
+    p.add_argument("--vae", default=None, help="trained VAE folder (OUT/final/vae of the vae run)")
+    p.add_argument("--clip", default=None, help="trained micro-CLIP folder (OUT/final of the clip run)")
+    p.add_argument("--base-unet", default=None, help="trained base UNet folder (stream recipe)")
+    p.add_argument(
+        "--set",
+        dest="options",
+        action="append",
+        type=_key_value,
+        default=[],
+        metavar="KEY=VALUE",
+        help="any other recipe option, e.g. --set kl_weight=1e-4 (repeatable)",
+    )
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step")
+    p.add_argument("--warmup-steps", type=int, default=0)
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--ema-decay", type=float, default=0.999, help="0 disables the EMA")
+    p.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"], help="GPU only")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint-every", type=int, default=500)
+    p.add_argument("--sample-every", type=int, default=0, help="write samples every N steps (0: never)")
+    p.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/latest")
+    p.add_argument("--cpu", action="store_true", help="train on the CPU even if a GPU is present")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from streamt2v.train.loop import TrainConfig, train
+    from streamt2v.train.recipes import make_recipe
+
+    options = {k: getattr(args, k) for k in _RECIPE_FLAGS if getattr(args, k) is not None}
+    options.update(dict(args.options))
+    recipe = make_recipe(args.recipe, **options)
+    cfg = TrainConfig(
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        grad_accum=args.grad_accum,
+        warmup_steps=args.warmup_steps,
+        weight_decay=args.weight_decay,
+        ema_decay=args.ema_decay or None,
+        mixed_precision=args.mixed_precision,
+        seed=args.seed,
+        checkpoint_every=args.checkpoint_every,
+        sample_every=args.sample_every,
+        num_workers=args.num_workers,
+        cpu=args.cpu,
+    )
+    result = train(recipe, cfg, args.out, resume=args.resume, progress=not args.no_progress)
+    last = f"{result.losses[-1]:.4f}" if result.losses else "n/a"
+    print(f"{args.recipe}: step {result.step}, last loss {last}; models in {result.out_dir / 'final'}")
+    return 0

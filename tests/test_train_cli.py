@@ -1,0 +1,43 @@
+"""``streamt2v train`` command line."""
+
+from __future__ import annotations
+
+import json
+
+from streamt2v.cli import main
+
+
+def test_cli_trains_and_resumes_vae(tmp_path, capsys):
+    args = [
+        "train",
+        "vae",
+        "--out",
+        str(tmp_path),
+        "--size",
+        "16",
+        "--set",
+        "block_out_channels=[8,16]",
+        "--set",
+        "norm_num_groups=4",
+        "--set",
+        "scaling_samples=1",
+        "--set",
+        "frames_per_sample=1",
+        "--batch-size",
+        "2",
+        "--checkpoint-every",
+        "1",
+        "--no-progress",
+    ]
+    assert main(args + ["--steps", "1"]) == 0
+    assert main(args + ["--steps", "2", "--resume"]) == 0
+    assert "step 2" in capsys.readouterr().out
+    lines = (tmp_path / "loss.jsonl").read_text().splitlines()
+    assert [json.loads(x)["step"] for x in lines] == [1, 2]
+    assert (tmp_path / "final" / "vae" / "config.json").exists()
+
+
+def test_cli_unknown_recipe_is_a_clear_error(tmp_path, capsys):
+    assert main(["train", "unet", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown recipe 'unet'" in err and "vae" in err
