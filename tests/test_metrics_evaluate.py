@@ -122,3 +122,10 @@ def test_library_bad_videos_are_skipped_with_reasons():
     rep = evaluate_videos([static, good], metrics=["mawe"], flow_size=None, names=["static", "moving"])
     assert rep.records[0]["mawe"] == math.inf and rep.means["mawe"] == math.inf
     assert "inf" in rep.table()
+
+
+def test_package_exports_functions_not_modules():
+    import streamt2v.metrics as metrics
+    import streamt2v.metrics.mawe  # noqa: F401  (a submodule import must not shadow the function)
+
+    assert callable(metrics.mawe) and callable(metrics.scuts) and callable(metrics.clip_score)

@@ -1,39 +1,36 @@
 """The paper's metrics (MAWE, SCuts, CLIP score; paper §5.1) and the microworld's ground-truth probes.
 
-Public names are loaded on first use (PEP 562), so ``import streamt2v.metrics`` stays light:
+- :func:`mawe`, :func:`mawe_from_flows`, :func:`compute_flows` — MAWE and optical flow
+- :func:`scuts` — number of scene cuts (PySceneDetect ``AdaptiveDetector``)
+- :func:`clip_score`, :func:`load_clip`, :class:`ClipScorer` — text–frame CLIP similarity ×100
+- :func:`probe_video` — microworld probes from frames alone
+- :func:`evaluate_videos`, :class:`EvaluationReport` — score a list of videos (``streamt2v evaluate``)
 
-- :func:`mawe`, :func:`mawe_from_flows` (``metrics.mawe``), :func:`compute_flows` (``metrics.flow``)
-- :func:`scuts` (``metrics.scuts``)
-- :func:`clip_score`, :func:`load_clip`, :class:`ClipScorer` (``metrics.clip_score``)
-- :func:`probe_video` (``metrics.probes``)
-- :func:`evaluate_videos`, :class:`EvaluationReport` (``metrics.evaluate``)
-
-See ``docs/metrics.md`` for the definitions and conventions.
+The functions ``mawe``, ``scuts`` and ``clip_score`` share their names with their modules; they are
+imported here eagerly so that the package attribute is always the function. Transformers is imported
+only when a CLIP model is loaded. See ``docs/metrics.md`` for definitions and conventions.
 """
 
 from __future__ import annotations
 
-import importlib
+from streamt2v.metrics.clip_score import ClipScorer, clip_score, load_clip
+from streamt2v.metrics.evaluate import EvaluationReport, evaluate_videos
+from streamt2v.metrics.flow import compute_flows
+from streamt2v.metrics.mawe import MaweResult, mawe, mawe_from_flows
+from streamt2v.metrics.probes import ProbeResult, probe_video
+from streamt2v.metrics.scuts import scuts
 
-_EXPORTS = {
-    "compute_flows": "flow",
-    "mawe": "mawe",
-    "mawe_from_flows": "mawe",
-    "MaweResult": "mawe",
-    "scuts": "scuts",
-    "clip_score": "clip_score",
-    "load_clip": "clip_score",
-    "ClipScorer": "clip_score",
-    "probe_video": "probes",
-    "ProbeResult": "probes",
-    "evaluate_videos": "evaluate",
-    "EvaluationReport": "evaluate",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__ = [
+    "ClipScorer",
+    "EvaluationReport",
+    "MaweResult",
+    "ProbeResult",
+    "clip_score",
+    "compute_flows",
+    "evaluate_videos",
+    "load_clip",
+    "mawe",
+    "mawe_from_flows",
+    "probe_video",
+    "scuts",
+]
