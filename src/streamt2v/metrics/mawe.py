@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
-from streamt2v.metrics.flow import DEFAULT_FLOW_SIZE, VideoLike, as_uint8_frames, compute_flows, resize_frames
+from streamt2v.metrics.flow import DEFAULT_FLOW_SIZE, VideoLike, as_uint8_frames, make_flow_fn, resize_frames
 
 logger = logging.getLogger(__name__)
 
@@ -81,29 +82,66 @@ class MaweResult:
     ratios: np.ndarray = field(default_factory=lambda: np.empty(0, np.float32))
 
 
-def warp_errors_and_motions(frames: np.ndarray, flows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-pair ``W_t`` and ``m_t`` (official arithmetic) from uint8 ``(T, H, W, 3)`` frames and
-    ``(T-1, 2, H, W)`` flows at the same resolution."""
-    frames = np.asarray(frames)
-    flows = np.asarray(flows)
+def pair_stats(frame_a: np.ndarray, frame_b: np.ndarray, flow: np.ndarray) -> tuple[float, float, float]:
+    """``(W_t, m_t, mean ‖f‖²)`` of one pair: uint8 ``(H, W, 3)`` frames, float ``(2, H, W)`` flow."""
+    a = torch.from_numpy(np.ascontiguousarray(frame_a)).permute(2, 0, 1).to(torch.float32)
+    b = torch.from_numpy(np.ascontiguousarray(frame_b)).permute(2, 0, 1).to(torch.float32)
+    f = torch.from_numpy(np.ascontiguousarray(flow)).to(torch.float32)
+    warped, unknown = forward_warp(a, f)
+    known = (~unknown).to(torch.float32)
+    n_known = known.sum()
+    sq = ((b - warped) ** 2 * known).sum()
+    werr = (sq / (3 * n_known)).item() if n_known > 0 else math.nan
+    mag = torch.linalg.vector_norm(f, dim=0)
+    return werr, mag.mean().item(), (mag.double() ** 2).mean().item()
+
+
+def _check_shapes(frames: np.ndarray, flows: np.ndarray) -> None:
     t = frames.shape[0]
-    if flows.shape[0] != t - 1 or flows.shape[1] != 2 or flows.shape[2:] != frames.shape[1:3]:
+    if (
+        flows.ndim != 4
+        or flows.shape[0] != t - 1
+        or flows.shape[1] != 2
+        or flows.shape[2:] != frames.shape[1:3]
+    ):
         raise ValueError(
             f"flows must have shape (T-1, 2, H, W) = ({t - 1}, 2, {frames.shape[1]}, {frames.shape[2]}), "
             f"got {flows.shape}"
         )
-    video = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).to(torch.float32)
-    flow_t = torch.from_numpy(np.ascontiguousarray(flows)).to(torch.float32)
-    werr = np.empty(t - 1, np.float32)
-    mot = np.empty(t - 1, np.float32)
-    for i in range(t - 1):
-        warped, unknown = forward_warp(video[i], flow_t[i])
-        known = (~unknown).to(torch.float32)
-        n_known = known.sum()
-        sq = ((video[i + 1] - warped) ** 2 * known).sum()
-        werr[i] = (sq / (3 * n_known)).item() if n_known > 0 else math.nan
-        mot[i] = torch.linalg.vector_norm(flow_t[i], dim=0).mean().item()
-    return werr, mot
+
+
+def warp_errors_and_motions(frames: np.ndarray, flows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pair ``W_t`` and ``m_t`` (official arithmetic) from uint8 ``(T, H, W, 3)`` frames and
+    ``(T-1, 2, H, W)`` flows at the same resolution."""
+    frames, flows = np.asarray(frames), np.asarray(flows, dtype=np.float32)
+    _check_shapes(frames, flows)
+    stats = np.array([pair_stats(frames[i], frames[i + 1], flows[i]) for i in range(len(flows))])
+    return stats[:, 0].astype(np.float32), stats[:, 1].astype(np.float32)
+
+
+def _result(stats: np.ndarray, coeff: float, definition: str) -> MaweResult:
+    """MAWE from per-pair ``(W_t, m_t, mean ‖f‖²)`` rows (module docstring)."""
+    werr, mot = stats[:, 0].astype(np.float32), stats[:, 1].astype(np.float32)
+    w32, m32 = torch.from_numpy(werr), torch.from_numpy(mot)
+    if definition == "official":
+        denom = torch.tensor(coeff, dtype=torch.float32) * m32
+        ratios = torch.where(denom > 0, w32 / denom, torch.full_like(w32, math.inf))
+        value, used_coeff = float(ratios.mean().item()), float(coeff)
+    else:
+        ofs = float(stats[:, 2].mean())  # equal pixel counts: mean of per-pair means = global mean
+        ratios = torch.empty(0)
+        value = float(np.mean(werr, dtype=np.float64) / ofs) if ofs > 0 else math.inf
+        used_coeff = 1.0
+    if math.isinf(value):
+        logger.info("MAWE is inf: the video has (some) pairs with zero optical flow (static video)")
+    return MaweResult(value, werr, mot, definition, used_coeff, ratios.numpy())
+
+
+def _check_args(coeff: float, definition: str) -> None:
+    if definition not in DEFINITIONS:
+        raise ValueError(f"unknown MAWE definition {definition!r}; choose one of {list(DEFINITIONS)}")
+    if not coeff > 0:
+        raise ValueError(f"coeff must be > 0, got {coeff}")
 
 
 def mawe_from_flows(
@@ -116,29 +154,14 @@ def mawe_from_flows(
 
     See the module docstring for the two definitions and the static-video convention (``inf``).
     """
-    if definition not in DEFINITIONS:
-        raise ValueError(f"unknown MAWE definition {definition!r}; choose one of {list(DEFINITIONS)}")
+    _check_args(coeff, definition)
     frames = as_uint8_frames(frames, min_frames=2)
     if isinstance(flows, torch.Tensor):
         flows = flows.detach().cpu().numpy()
     flows = np.asarray(flows, dtype=np.float32)
-    werr, mot = warp_errors_and_motions(frames, flows)
-    w32, m32 = torch.from_numpy(werr), torch.from_numpy(mot)
-    if definition == "official":
-        if not coeff > 0:
-            raise ValueError(f"coeff must be > 0, got {coeff}")
-        denom = torch.tensor(coeff, dtype=torch.float32) * m32
-        ratios = torch.where(denom > 0, w32 / denom, torch.full_like(w32, math.inf))
-        value = float(ratios.mean().item())
-        used_coeff = float(coeff)
-    else:
-        ofs = float((np.linalg.norm(flows, axis=1) ** 2).mean(dtype=np.float64))
-        ratios = torch.empty(0)
-        value = float(np.mean(werr, dtype=np.float64) / ofs) if ofs > 0 else math.inf
-        used_coeff = 1.0
-    if math.isinf(value):
-        logger.info("MAWE is inf: the video has (some) pairs with zero optical flow (static video)")
-    return MaweResult(value, werr, mot, definition, used_coeff, ratios.numpy())
+    _check_shapes(frames, flows)
+    stats = np.array([pair_stats(frames[i], frames[i + 1], flows[i]) for i in range(len(flows))])
+    return _result(stats, coeff, definition)
 
 
 def mawe(
@@ -158,9 +181,16 @@ def mawe(
     the flow is computed with ``flow`` (``dis`` | ``farneback`` | ``raft``), unless ``flows`` are given:
     then they are used as they are and must match the (resized) frames.
     """
+    _check_args(coeff, definition)
     frames = resize_frames(as_uint8_frames(video, min_frames=2), flow_size)
-    if flows is None:
-        frames, flows = compute_flows(
-            frames, backend=flow, size=None, progress=progress, raft_weights=raft_weights, device=device
-        )
-    return mawe_from_flows(frames, flows, coeff=coeff, definition=definition)
+    if flows is not None:
+        return mawe_from_flows(frames, flows, coeff=coeff, definition=definition)
+    # One pair at a time: 240 flows at 720×720 would need ~1 GB if kept.
+    fn = make_flow_fn(flow, raft_weights=raft_weights, device=device)
+    stats = np.array(
+        [
+            pair_stats(frames[i], frames[i + 1], fn(frames[i], frames[i + 1]))
+            for i in tqdm(range(len(frames) - 1), desc=f"MAWE ({flow})", disable=not progress, leave=False)
+        ]
+    )
+    return _result(stats, coeff, definition)
