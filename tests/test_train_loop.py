@@ -88,6 +88,14 @@ def test_exports_load_with_library_classes(tmp_path):
     assert text.encode(["a red circle bouncing on a blue background", ""]).shape == (2, 24, 32)
     image = ImageEncoder(CLIPVisionModelWithProjection.from_pretrained(final / "image_encoder"))
     assert image.encode(torch.zeros(1, 3, 32, 32)).shape == (1, 32)
+    from streamt2v.metrics.clip_score import load_clip
+
+    scorer = load_clip(final / "clip")
+    assert (
+        -100
+        <= scorer.score(torch.zeros(1, 3, 4, 16, 16), "a red circle bouncing on a blue background")
+        <= 100
+    )
 
 
 def test_word_tokenizer_and_unknown_recipe():

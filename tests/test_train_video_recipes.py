@@ -59,3 +59,13 @@ def test_missing_inputs_are_named(tmp_path):
         make_recipe("base").build()
     with pytest.raises(FileNotFoundError, match="nowhere"):
         make_recipe("base", vae=str(tmp_path / "nowhere")).build()
+
+
+def test_refiner_recipe_runs_at_twice_the_size(tmp_path, encoders):
+    vae, clip = encoders
+    refiner = make_recipe("refiner", size=32, vae=vae, clip=clip, num_frames=4, max_start=4)
+    res = train(refiner, TrainConfig(steps=1, batch_size=1), tmp_path, progress=False)
+    assert res.step == 1 and torch.isfinite(torch.tensor(res.losses)).all()
+    import json
+
+    assert json.loads((tmp_path / "final" / "unet" / "config.json").read_text())["sample_size"] == 8

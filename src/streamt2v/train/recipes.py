@@ -296,14 +296,34 @@ class ClipRecipe(DataOptions):
         logger.info("clip step %d: frame→caption top-1 %.2f", step, hit / len(items))
 
     def export(self, module: nn.Module, out_dir: Path) -> None:
-        """``text_encoder/`` (CLIPTextModelWithProjection; loads as CLIPTextModel too),
-        ``image_encoder/`` (CLIPVisionModelWithProjection), ``tokenizer/``, ``logit_scale.json``."""
-        import json
+        """Write ``text_encoder/`` (``CLIPTextModel``: the UNets' text conditioning), ``image_encoder/``
+        (``CLIPVisionModelWithProjection``: the APM encoder), ``tokenizer/`` and ``clip/`` (a whole
+        ``CLIPModel`` + tokenizer: the CLIP-score model, ``metrics.clip_score.load_clip``)."""
+        from transformers import CLIPConfig, CLIPModel, CLIPTextModel
 
-        module.text.save_pretrained(out_dir / "text_encoder", safe_serialization=True)
+        text_sd = module.text.state_dict()
+        text = CLIPTextModel(module.text.config)
+        # transformers 5 names CLIPTextModel's weights without the "text_model." prefix; accept both.
+        inner = {k.removeprefix("text_model."): v for k, v in text_sd.items() if k.startswith("text_model.")}
+        want = set(text.state_dict())
+        text.load_state_dict(
+            inner if set(inner) == want else {f"text_model.{k}": v for k, v in inner.items()}
+        )
+        text.save_pretrained(out_dir / "text_encoder", safe_serialization=True)
         module.vision.save_pretrained(out_dir / "image_encoder", safe_serialization=True)
         module.tokenizer.save_pretrained(out_dir / "tokenizer")
-        (out_dir / "logit_scale.json").write_text(json.dumps({"logit_scale": float(module.logit_scale)}))
+        clip_cfg = CLIPConfig(
+            text_config=module.text.config.to_dict(),
+            vision_config=module.vision.config.to_dict(),
+            projection_dim=self.projection_dim,
+        )
+        clip = CLIPModel(clip_cfg)
+        state = {**text_sd, **module.vision.state_dict(), "logit_scale": module.logit_scale.detach()}
+        missing, unexpected = clip.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise RuntimeError(f"micro-CLIP export: missing {missing}, unexpected {unexpected}")
+        clip.save_pretrained(out_dir / "clip", safe_serialization=True)
+        module.tokenizer.save_pretrained(out_dir / "clip")
 
 
 # --------------------------------------------------------------------------------------------------
