@@ -17,21 +17,38 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Score a video, or every video in a folder, with the paper's metrics (§5.1).",
     )
     p.add_argument("target", metavar="VIDEO_OR_DIR", help="a video file or a folder of videos")
-    p.add_argument("--prompts", metavar="FILE",
-                   help="prompts, one per line in sorted video order (or JSON list / {file name: prompt})")
-    p.add_argument("--metrics", default=None,
-                   help="comma-separated subset of mawe,scuts,clip,probes "
-                        "(default: mawe,scuts, plus clip when --clip-model is given)")
+    p.add_argument(
+        "--prompts",
+        metavar="FILE",
+        help="prompts, one per line in sorted video order (or JSON list / {file name: prompt})",
+    )
+    p.add_argument(
+        "--metrics",
+        default=None,
+        help="comma-separated subset of mawe,scuts,clip,probes "
+        "(default: mawe,scuts, plus clip when --clip-model is given)",
+    )
     p.add_argument("--clip-model", metavar="PATH", help="CLIP folder or hub id for the clip metric")
     p.add_argument("--flow", default="dis", choices=["dis", "farneback", "raft"], help="optical-flow backend")
-    p.add_argument("--flow-size", type=int, default=720,
-                   help="resize frames to N×N for MAWE (paper: 720); 0 keeps the native size")
+    p.add_argument(
+        "--flow-size",
+        type=int,
+        default=720,
+        help="resize frames to N×N for MAWE (paper: 720); 0 keeps the native size",
+    )
     p.add_argument("--raft-weights", metavar="FILE", help="RAFT-large weights for --flow raft")
-    p.add_argument("--mawe-definition", default="official", choices=["official", "paper"],
-                   help="official code (W/(c·|flow|), c=9.5) or paper-v2 appendix (W/mean |flow|²)")
+    p.add_argument(
+        "--mawe-definition",
+        default="official",
+        choices=["official", "paper"],
+        help="official code (W/(c·|flow|), c=9.5) or paper-v2 appendix (W/mean |flow|²)",
+    )
     p.add_argument("--mawe-coeff", type=float, default=9.5, help="c of the official MAWE")
-    p.add_argument("--boundaries", metavar="I,J,...",
-                   help="chunk-boundary frame indices for the probes (default 16,24,32,...)")
+    p.add_argument(
+        "--boundaries",
+        metavar="I,J,...",
+        help="chunk-boundary frame indices for the probes (default 16,24,32,...)",
+    )
     p.add_argument("--out", metavar="FILE", help="write results to .json or .csv")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run)
@@ -53,7 +70,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             boundaries = [int(x) for x in args.boundaries.split(",") if x.strip()]
         except ValueError:
-            raise ValueError(f"--boundaries must be comma-separated frame indices, got {args.boundaries!r}") from None
+            raise ValueError(
+                f"--boundaries must be comma-separated frame indices, got {args.boundaries!r}"
+            ) from None
     report = evaluate_videos(
         [str(v) for v in videos],
         prompts=prompts,
