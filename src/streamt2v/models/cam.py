@@ -156,16 +156,7 @@ class CAMEncoder(nn.Module):
         x = self.transformer_in(x, num_frames=num_frames, return_dict=False)[0]
         x = x + self.controlnet_cond_embedding(to_frames(cond_frames))  # (B*F_cond, C0, h, w)
 
-        skips: tuple[Tensor, ...] = (x,)
-        for block in self.down_blocks:
-            if getattr(block, "has_cross_attention", False):
-                x, res = block(
-                    hidden_states=x, temb=emb, encoder_hidden_states=context, num_frames=num_frames
-                )
-            else:
-                x, res = block(hidden_states=x, temb=emb, num_frames=num_frames)
-            skips += res
-        mid = self.mid_block(x, emb, encoder_hidden_states=context, num_frames=num_frames)
+        skips, mid = run_down_and_mid(self.down_blocks, self.mid_block, x, emb, context, num_frames)
         return tuple(from_frames(s, batch) for s in skips), from_frames(mid, batch)
 
 
@@ -220,3 +211,27 @@ def from_frames(x: Tensor, batch: int) -> Tensor:
 
 
 __all__ = ["CAMEncoder", "CondFrameEncoder", "TemporalCrossAttentionMerger", "from_frames", "to_frames"]
+
+
+def run_down_and_mid(
+    down_blocks: nn.ModuleList,
+    mid_block: nn.Module,
+    x: Tensor,
+    emb: Tensor,
+    context: Tensor,
+    num_frames: int,
+) -> tuple[tuple[Tensor, ...], Tensor]:
+    """The encoder half of a video UNet, shared by the base UNet and the CAM (which mirrors it).
+
+    ``x`` is ``transformer_in(conv_in(z))`` as ``(B*F, C0, h, w)``; returns the skip tensors (``x`` first,
+    then one per resnet and downsampler, 12 at full size) and the mid-block output, all ``(B*F, C, h, w)``.
+    """
+    skips: tuple[Tensor, ...] = (x,)
+    for block in down_blocks:
+        if getattr(block, "has_cross_attention", False):
+            x, res = block(hidden_states=x, temb=emb, encoder_hidden_states=context, num_frames=num_frames)
+        else:
+            x, res = block(hidden_states=x, temb=emb, num_frames=num_frames)
+        skips += res
+    mid = mid_block(x, emb, encoder_hidden_states=context, num_frames=num_frames)
+    return skips, mid

@@ -20,7 +20,13 @@ from torch import Tensor, nn
 
 from streamt2v.config import StreamingConfig, UNetConfig
 from streamt2v.models.apm import APMAttnProcessor, ImageTokenResampler, is_apm_layer
-from streamt2v.models.cam import CAMEncoder, TemporalCrossAttentionMerger, from_frames, to_frames
+from streamt2v.models.cam import (
+    CAMEncoder,
+    TemporalCrossAttentionMerger,
+    from_frames,
+    run_down_and_mid,
+    to_frames,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -223,16 +229,7 @@ class StreamingUNet(ModelMixin, ConfigMixin):
 
         x = base.conv_in(to_frames(sample))  # (B*F, C0, h, w)
         x = base.transformer_in(x, num_frames=num_frames, return_dict=False)[0]
-        skips: tuple[Tensor, ...] = (x,)
-        for block in base.down_blocks:
-            if getattr(block, "has_cross_attention", False):
-                x, res = block(
-                    hidden_states=x, temb=emb, encoder_hidden_states=context, num_frames=num_frames
-                )
-            else:
-                x, res = block(hidden_states=x, temb=emb, num_frames=num_frames)
-            skips += res
-        x = base.mid_block(x, emb, encoder_hidden_states=context, num_frames=num_frames)
+        skips, x = run_down_and_mid(base.down_blocks, base.mid_block, x, emb, context, num_frames)
 
         if cond_frames is not None:
             n_cond = self.streaming_config.num_cond_frames
