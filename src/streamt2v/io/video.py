@@ -97,6 +97,21 @@ def _fps_fraction(fps: float) -> Fraction:
 
 
 # ----------------------------------------------------------------------------- encoders
+def _rgb_to_yuv420p(rgb: np.ndarray) -> np.ndarray:
+    """``uint8 (H, W, 3)`` RGB → the ``(3H/2, W)`` yuv420p plane stack, BT.601 limited range (what decoders
+    assume for untagged H.264). Done here rather than by swscale, whose SIMD paths vary with memory
+    alignment: the same frames must always give the same bytes (resume is byte-identical)."""
+    x = rgb.astype(np.float32)
+    r, g, b = x[..., 0], x[..., 1], x[..., 2]
+    y = 16.0 + 0.256788 * r + 0.504129 * g + 0.097906 * b
+    h, w = r.shape
+    r2, g2, b2 = (c.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3)) for c in (r, g, b))
+    u = 128.0 - 0.148223 * r2 - 0.290993 * g2 + 0.439216 * b2
+    v = 128.0 + 0.439216 * r2 - 0.367788 * g2 - 0.071427 * b2
+    q = lambda a: np.clip(np.rint(a), 0, 255).astype(np.uint8)  # noqa: E731
+    return np.concatenate([q(y), q(u).reshape(h // 4, w), q(v).reshape(h // 4, w)], axis=0)
+
+
 def _encode_video(path: Path, frames: np.ndarray, fps: float, crf: int) -> None:
     import av
 
@@ -106,9 +121,12 @@ def _encode_video(path: Path, frames: np.ndarray, fps: float, crf: int) -> None:
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=_fps_fraction(fps))
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        stream.options = {"crf": str(int(crf))}
+        # One encoder thread: x264 output is then a pure function of the frames (resume is byte-identical).
+        stream.options = {"crf": str(int(crf)), "threads": "1"}
+        stream.codec_context.thread_count = 1
         for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+            yuv = av.VideoFrame.from_ndarray(_rgb_to_yuv420p(frame), format="yuv420p")
+            for packet in stream.encode(yuv):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)

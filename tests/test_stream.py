@@ -1,0 +1,144 @@
+"""Stages 1–2 as a generator (paper §4) on the tiny random-weight model: exact frame counts, seeds, every
+override reaching its stage, extend / image modes, prompt schedules, resume state."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from streamt2v.pipeline.generate import StreamingT2VPipeline
+from streamt2v.pipeline.prompts import parse_schedule
+from streamt2v.pipeline.stream import StreamConfig, StreamState, stream
+
+FAST = dict(steps=2, init_steps=2)
+
+
+@pytest.fixture(scope="module")
+def model():
+    from streamt2v.models.bundle import StreamingT2VModel
+
+    return StreamingT2VModel.from_preset("tiny", device="cpu", seed=0)
+
+
+def video(model, n, prompt="a red circle", **kw):
+    return torch.cat(
+        [c.frames for c in stream(model, prompt, StreamConfig(num_frames=n, **{**FAST, **kw}))], 2
+    )
+
+
+@pytest.mark.parametrize("n", [1, 16, 17, 24, 81])
+def test_exact_frame_counts(model, n):
+    chunks = list(stream(model, "a cat", StreamConfig(num_frames=n, steps=1 if n > 24 else 2, init_steps=1)))
+    v = torch.cat([c.frames for c in chunks], 2)
+    assert v.shape == (1, 3, n, 64, 64) and v.device.type == "cpu" and v.dtype == torch.float32
+    assert [c.start for c in chunks] == [0] + [c.stop for c in chunks[:-1]]
+    assert all(c.num_chunks == len(chunks) for c in chunks)
+    assert torch.isfinite(v).all() and v.abs().max() <= 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n", [80, 240])
+def test_exact_frame_counts_long(model, n):
+    total, peak = 0, 0
+    for c in stream(model, "a cat", StreamConfig(num_frames=n, steps=1, init_steps=1)):
+        total += c.frames.shape[2]
+        peak = max(peak, c.tail.shape[2])
+    assert total == n and peak == 8  # state carried between chunks never grows
+
+
+def test_seed_determinism(model):
+    a, b, c = video(model, 24, seed=1), video(model, 24, seed=1), video(model, 24, seed=2)
+    assert torch.equal(a, b)
+    assert not torch.equal(a[:, :, 16:], c[:, :, 16:]) and not torch.equal(a[:, :, :16], c[:, :, :16])
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        dict(steps=3),
+        dict(guidance=2.0),
+        dict(scheduler="euler"),
+        dict(eta=0.0),
+        dict(negative_prompt="blurry"),
+    ],
+)
+def test_stage2_overrides_reach_stage2(model, change):
+    base, other = video(model, 24, seed=5), video(model, 24, seed=5, **change)
+    if "negative_prompt" not in change:
+        assert torch.equal(base[:, :, :16], other[:, :, :16])  # stage 1 untouched
+    assert not torch.equal(base[:, :, 16:], other[:, :, 16:])
+
+
+@pytest.mark.parametrize("change", [dict(init_steps=3), dict(init_guidance=2.0), dict(init_scheduler="ddim")])
+def test_stage1_overrides_reach_stage1(model, change):
+    assert not torch.equal(video(model, 16, seed=5), video(model, 16, seed=5, **change))
+
+
+def test_resume_state_reproduces(model):
+    cfg = StreamConfig(num_frames=40, **FAST)
+    full = list(stream(model, "a cat", cfg))
+    k = 2
+    state = StreamState(k, full[k - 1].tail, full[k - 1].anchor, full[k - 1].anchor_prompt)
+    rest = list(stream(model, "a cat", cfg, resume=state))
+    assert [c.index for c in rest] == [c.index for c in full[k:]]
+    for a, b in zip(rest, full[k:]):
+        assert torch.equal(a.frames, b.frames)
+
+
+def test_extend_keeps_input_frames(model):
+    g = torch.Generator().manual_seed(0)
+    given = torch.rand(1, 3, 12, 64, 64, generator=g) * 2 - 1
+    chunks = list(stream(model, "a cat", StreamConfig(num_frames=30, **FAST), init_video=given))
+    assert chunks[0].stage == 0 and torch.equal(chunks[0].frames, given)
+    assert torch.cat([c.frames for c in chunks], 2).shape[2] == 30
+    assert torch.equal(chunks[0].anchor, given[:, :, :1])
+
+
+def test_extend_resizes_with_warning_and_custom_anchor(model, caplog):
+    given = torch.zeros(1, 3, 3, 32, 48)
+    anchor = torch.ones(1, 3, 64, 64) * 0.5
+    chunks = list(
+        stream(model, "x", StreamConfig(num_frames=5, **FAST), init_video=given, anchor_image=anchor)
+    )
+    assert "resizing" in caplog.text and chunks[0].frames.shape == (1, 3, 3, 64, 64)
+    assert torch.equal(chunks[-1].anchor, anchor[:, :, None])
+
+
+def test_init_image_is_first_frame_and_anchor(model):
+    img = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    chunks = list(stream(model, "x", StreamConfig(num_frames=10, **FAST), init_image=img))
+    v = torch.cat([c.frames for c in chunks], 2)
+    assert v.shape[2] == 10 and torch.equal(v[:, :, 0], img) and torch.equal(chunks[-1].anchor[:, :, 0], img)
+
+
+def test_prompt_schedule_and_reanchor(model):
+    sched = parse_schedule("0: a cat; 24: a dog")
+    cfg = StreamConfig(num_frames=40, **FAST)
+    chunks = list(stream(model, sched, cfg))
+    assert [c.prompt for c in chunks] == ["a cat", "a cat", "a dog", "a dog"]
+    assert all(torch.equal(c.anchor, chunks[0].frames[:, :, :1]) for c in chunks)
+    re = list(stream(model, sched, cfg.replace(reanchor=True)))
+    assert torch.equal(re[2].anchor, re[2].frames[:, :, :1]) and re[2].anchor_prompt == "a dog"
+    with pytest.raises(ValueError, match="past the end"):
+        list(stream(model, sched, cfg.replace(num_frames=20)))
+
+
+def test_pipeline_api(model):
+    pipe = StreamingT2VPipeline(model)
+    v = pipe("a cat", num_frames=20, seed=3, **FAST)
+    assert v.shape == (1, 3, 20, 64, 64)
+    assert torch.equal(v, torch.cat([c.frames for c in pipe.stream("a cat", 20, seed=3, **FAST)], 2))
+    assert pipe("0: a cat; 16: a dog", num_frames=20, seed=3, **FAST).shape[2] == 20
+
+
+def test_bad_stream_inputs(model):
+    with pytest.raises(ValueError, match="non-empty"):
+        list(stream(model, "", StreamConfig(num_frames=4)))
+    with pytest.raises(ValueError, match="num_frames must be an integer >= 1, got 0"):
+        StreamConfig(num_frames=0)
+    with pytest.raises(ValueError, match="unknown scheduler 'nope'"):
+        StreamConfig(num_frames=4, scheduler="nope")
+    with pytest.raises(ValueError, match="must be greater than cond_frames"):
+        StreamConfig(num_frames=4, chunk_frames=8, cond_frames=8)
+    with pytest.raises(ValueError, match="does not match the model's CAM"):
+        list(stream(model, "x", StreamConfig(num_frames=20, chunk_frames=16, cond_frames=4)))
