@@ -2,8 +2,10 @@
 
 Folder format (``save_pretrained``)::
 
-    model_index.json          component classes + ``streamt2v`` metadata (ModelConfig, fps, sources)
-    tokenizer/                transformers CLIPTokenizer files        (optional, see below)
+    model_index.json          component classes + ``streamt2v`` metadata (ModelConfig, fps, sources,
+                              recommended sampler settings)
+    tokenizer/                transformers tokenizer files (CLIPTokenizer, or the micro-CLIP's word-level
+                              PreTrainedTokenizerFast; optional, see below)
     text_encoder/             transformers CLIPTextModel (safetensors)
     image_encoder/            transformers CLIPVisionModelWithProjection (safetensors; APM, §4.2)
     vae/                      diffusers AutoencoderKL (safetensors)
@@ -29,6 +31,7 @@ from typing import Any
 import torch
 from diffusers import AutoencoderKL, UNet3DConditionModel
 from transformers import (
+    AutoTokenizer,
     CLIPTextConfig,
     CLIPTextModel,
     CLIPTokenizer,
@@ -174,6 +177,18 @@ def model_config_from_dict(d: dict[str, Any]) -> ModelConfig:
     )
 
 
+def load_tokenizer(directory: str | os.PathLike[str], class_name: str | None = None) -> PreTrainedTokenizerBase:
+    """Load a saved tokenizer folder: ``CLIPTokenizer`` when ``class_name`` says so (the ModelScope / test
+    tokenizers), otherwise whatever ``AutoTokenizer`` finds in ``tokenizer_config.json`` (e.g. the
+    micro-CLIP's word-level ``PreTrainedTokenizerFast``)."""
+    path = Path(directory)
+    if not path.is_dir():
+        raise FileNotFoundError(f"tokenizer folder {str(path)!r} does not exist")
+    if class_name == "CLIPTokenizer":
+        return CLIPTokenizer.from_pretrained(path)
+    return AutoTokenizer.from_pretrained(path)
+
+
 def _resolve(path_or_hub_id: str | os.PathLike[str]) -> Path:
     """A local folder, or a hub snapshot (huggingface_hub) for an ``owner/name`` id."""
     path = Path(path_or_hub_id).expanduser()
@@ -199,7 +214,9 @@ class StreamingT2VModel:
     Attributes: ``text_encoder`` (:class:`TextEncoder`, holds the tokenizer), ``image_encoder``
     (:class:`ImageEncoder`), ``vae`` (:class:`VideoAutoencoder`), ``unet`` (:class:`StreamingUNet`),
     ``init_unet`` (stage-1 ``UNet3DConditionModel`` or None), ``scheduler_config`` (diffusers scheduler
-    config dict), ``config`` (:class:`ModelConfig`), ``fps``, ``sources`` (provenance notes).
+    config dict), ``config`` (:class:`ModelConfig`), ``fps``, ``sources`` (provenance notes),
+    ``sampler`` (recommended sampling settings for these weights: :class:`StreamConfig` field names such as
+    ``steps``, ``guidance``, ``init_steps``; empty = the official defaults).
     """
 
     def __init__(
@@ -213,6 +230,7 @@ class StreamingT2VModel:
         init_unet: UNet3DConditionModel | None = None,
         fps: int = 8,
         sources: dict[str, str] | None = None,
+        sampler: dict[str, Any] | None = None,
     ) -> None:
         self.text_encoder = text_encoder
         self.image_encoder = image_encoder
@@ -223,6 +241,7 @@ class StreamingT2VModel:
         self.config = config
         self.fps = int(fps)
         self.sources = dict(sources or {})
+        self.sampler = dict(sampler or {})
 
     @property
     def tokenizer(self) -> PreTrainedTokenizerBase | None:
@@ -306,6 +325,7 @@ class StreamingT2VModel:
                 "model_config": model_config_to_dict(self.config),
                 "fps": self.fps,
                 "sources": self.sources,
+                "sampler": self.sampler,
             },
         }
 
@@ -368,7 +388,8 @@ class StreamingT2VModel:
                 )
         kw = {"dtype": torch_dtype} if torch_dtype is not None else {}
         dkw = {"torch_dtype": torch_dtype} if torch_dtype is not None else {}
-        tokenizer = CLIPTokenizer.from_pretrained(root / "tokenizer") if index.get("tokenizer") else None
+        tok_entry = index.get("tokenizer")
+        tokenizer = load_tokenizer(root / "tokenizer", tok_entry[-1]) if tok_entry else None
         text = CLIPTextModel.from_pretrained(root / "text_encoder", **kw).eval()
         vision = CLIPVisionModelWithProjection.from_pretrained(root / "image_encoder", **kw).eval()
         vae = AutoencoderKL.from_pretrained(root / "vae", **dkw).eval()
@@ -387,6 +408,7 @@ class StreamingT2VModel:
             init_unet=init_unet,
             fps=meta.get("fps", 8),
             sources=meta.get("sources"),
+            sampler=meta.get("sampler"),
         )
         if device is not None:
             model.to(device=device)

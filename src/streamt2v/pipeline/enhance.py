@@ -387,8 +387,9 @@ class Refiner:
         from pathlib import Path
 
         from diffusers import AutoencoderKL, UNet3DConditionModel
-        from transformers import CLIPTextModel, CLIPTokenizer
+        from transformers import CLIPTextModel
 
+        from streamt2v.models.bundle import load_tokenizer
         from streamt2v.models.encoders import TextEncoder
 
         root = Path(path)
@@ -404,12 +405,13 @@ class Refiner:
         unet = UNet3DConditionModel.from_pretrained(root / "unet", torch_dtype=dtype)
         vae = AutoencoderKL.from_pretrained(root / "vae", torch_dtype=dtype)
         text_model = CLIPTextModel.from_pretrained(root / "text_encoder", torch_dtype=dtype)
-        tokenizer = CLIPTokenizer.from_pretrained(root / "tokenizer")
+        index_file = root / "model_index.json"
+        meta = json.loads(index_file.read_text()) if index_file.is_file() else {}
+        tok_entry = meta.get("tokenizer")
+        tokenizer = load_tokenizer(root / "tokenizer", tok_entry[-1] if tok_entry else None)
         scheduler_config = json.loads(sched_file.read_text())
         autoencoder = VideoAutoencoder(vae)
         if frame_size is None:
-            index = root / "model_index.json"
-            meta = json.loads(index.read_text()) if index.is_file() else {}
             if "streamt2v_frame_size" in meta:
                 frame_size = tuple(int(v) for v in meta["streamt2v_frame_size"])
             else:
@@ -444,7 +446,7 @@ class Refiner:
             "unet": ["diffusers", "UNet3DConditionModel"],
             "vae": ["diffusers", "AutoencoderKL"],
             "text_encoder": ["transformers", "CLIPTextModel"],
-            "tokenizer": ["transformers", "CLIPTokenizer"],
+            "tokenizer": ["transformers", type(self.text_encoder.tokenizer).__name__],
             "scheduler": ["diffusers", "DDIMScheduler"],
             "streamt2v_frame_size": list(self.frame_size),
         }

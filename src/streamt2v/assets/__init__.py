@@ -1,0 +1,43 @@
+"""The shipped microworld models (trained by ``python -m streamt2v.train.microworld_release``).
+
+- ``microworld/``: a :class:`~streamt2v.models.bundle.StreamingT2VModel` folder (stage-1 base UNet,
+  stage-2 streaming UNet with CAM + APM, VAE, micro-CLIP text/image encoders, tokenizer, scheduler and
+  the recommended sampler settings in ``model_index.json``);
+- ``microworld-refiner/``: a :class:`~streamt2v.pipeline.enhance.Refiner` folder (stage 3);
+- ``MODEL_CARD.md``: recipes, hardware, wall times, losses and the measured behaviour figures.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+ASSETS_DIR = Path(__file__).resolve().parent
+MODEL_DIR_NAME = "microworld"
+REFINER_DIR_NAME = "microworld-refiner"
+
+
+def _need(path: Path, index_file: str, what: str) -> Path:
+    if not (path / index_file).is_file():
+        raise FileNotFoundError(
+            f"the shipped {what} weights are absent: {str(path / index_file)!r} does not exist "
+            "(reproduce them with `make train-microworld`)"
+        )
+    return path
+
+
+def microworld_model_dir() -> Path:
+    """Folder of the shipped microworld StreamingT2V model (stages 1–2); FileNotFoundError if absent."""
+    return _need(ASSETS_DIR / MODEL_DIR_NAME, "model_index.json", "microworld model")
+
+
+def microworld_refiner_dir() -> Path:
+    """Folder of the shipped microworld refiner (stage 3); FileNotFoundError if absent."""
+    return _need(ASSETS_DIR / REFINER_DIR_NAME, "model_index.json", "microworld refiner")
+
+
+def microworld_enhance_settings() -> dict[str, Any]:
+    """Recommended :class:`~streamt2v.pipeline.enhance.EnhanceConfig` fields for the shipped refiner."""
+    index = json.loads((microworld_refiner_dir() / "model_index.json").read_text())
+    return dict(index.get("streamt2v_enhance", {}))

@@ -1,0 +1,90 @@
+"""Shipped-asset plumbing: asset folder lookup, word-level tokenizer round trips through the model and
+refiner folder formats, sampler metadata, and the release settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import PreTrainedTokenizerFast
+
+import streamt2v.assets as assets
+from streamt2v.models.bundle import StreamingT2VModel
+from streamt2v.models.encoders import TextEncoder
+from streamt2v.pipeline.enhance import Refiner
+from streamt2v.train.recipes import build_word_tokenizer
+
+
+def _word_text_encoder(width: int, length: int = 16) -> TextEncoder:
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from streamt2v.microworld.captions import VOCABULARY
+
+    tok = build_word_tokenizer(length)
+    cfg = CLIPTextConfig(
+        vocab_size=len(VOCABULARY),
+        hidden_size=width,
+        intermediate_size=2 * width,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        max_position_embeddings=length,
+        pad_token_id=0,
+        bos_token_id=2,
+        eos_token_id=3,
+    )
+    torch.manual_seed(0)
+    return TextEncoder(tok, CLIPTextModel(cfg).eval())
+
+
+def test_asset_dirs_name_the_missing_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(assets, "ASSETS_DIR", tmp_path)
+    with pytest.raises(FileNotFoundError, match="microworld"):
+        assets.microworld_model_dir()
+    with pytest.raises(FileNotFoundError, match=str(tmp_path)):
+        assets.microworld_refiner_dir()
+    (tmp_path / "microworld").mkdir()
+    (tmp_path / "microworld" / "model_index.json").write_text("{}")
+    assert assets.microworld_model_dir() == tmp_path / "microworld"
+
+
+def test_bundle_round_trips_word_tokenizer_and_sampler(tmp_path: Path) -> None:
+    model = StreamingT2VModel.from_preset("tiny", with_init_unet=False)
+    width = model.config.unet.cross_attention_dim
+    model.text_encoder = _word_text_encoder(width, model.config.streaming.num_text_tokens)
+    model.sampler = {"steps": 7, "guidance": 1.0}
+    model.save_pretrained(tmp_path / "m")
+    loaded = StreamingT2VModel.from_pretrained(tmp_path / "m")
+    assert isinstance(loaded.tokenizer, PreTrainedTokenizerFast)
+    assert loaded.sampler == {"steps": 7, "guidance": 1.0}
+    prompt = "a red circle bouncing on a blue background"
+    assert torch.equal(loaded.text_encoder.encode(prompt), model.text_encoder.encode(prompt))
+
+
+def test_refiner_round_trips_word_tokenizer(tmp_path: Path) -> None:
+    ref = Refiner.random((32, 32))
+    ref.text_encoder = _word_text_encoder(32)
+    ref.save_pretrained(tmp_path / "r")
+    loaded = Refiner.from_pretrained(tmp_path / "r")
+    assert isinstance(loaded.text_encoder.tokenizer, PreTrainedTokenizerFast)
+    assert loaded.frame_size == (32, 32)
+    prompt = "a yellow square bouncing fast on a purple background"
+    assert torch.equal(loaded.text_encoder.encode(prompt), ref.text_encoder.encode(prompt))
+
+
+def test_release_settings_are_consistent() -> None:
+    from streamt2v.pipeline.enhance import EnhanceConfig
+    from streamt2v.pipeline.stream import StreamConfig
+    from streamt2v.train.microworld_release import ENHANCE, SAMPLER, STAGES, release_runs
+    from streamt2v.train.recipes import make_recipe
+
+    runs = release_runs(Path("runs/x"))
+    assert sorted(n for stage in STAGES for n in stage) == sorted(runs)
+    done: set[str] = set()
+    for stage in STAGES:
+        for name in stage:
+            assert set(runs[name].needs) <= done, f"{name} needs {runs[name].needs} before stage {stage}"
+            make_recipe(runs[name].recipe, **runs[name].options)  # valid options
+        done |= set(stage)
+    StreamConfig(num_frames=80, **SAMPLER)
+    EnhanceConfig(**ENHANCE)
