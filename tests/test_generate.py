@@ -177,3 +177,23 @@ def test_memory_policy():
         assert lin.weight.device.type == "cpu"
         raise RuntimeError("boom")
     assert lin.weight.device.type == "cpu"
+
+
+def test_enhance_runs_stage_3_and_keeps_the_lowres_video(tmp_path, model):
+    """``generate --enhance``: the output is the stage-3 video (2x the base size, same frame count); the
+    stage-2 video stays beside it as ``<stem>.lowres.mp4``; extra outputs are the enhanced frames."""
+    enhance = dict(num_inference_steps=2, chunk_frames=16, overlap=4)
+    cfg = cfg_for(tmp_path, "e", n=24, enhance=enhance, png_dir=str(tmp_path / "e-png"))
+    res = generate(cfg, model=model)
+    hi, _ = read_video(res.output)
+    lo, _ = read_video(tmp_path / "e.lowres.mp4")
+    assert hi.shape[2] == lo.shape[2] == 24
+    assert hi.shape[-2:] == (2 * lo.shape[-2], 2 * lo.shape[-1])
+    assert len(list((tmp_path / "e-png").iterdir())) == 24
+    assert not (tmp_path / "e.partial.mp4").exists() and not (tmp_path / "e.lowres.partial.mp4").exists()
+
+
+def test_bad_enhance_settings_fail_before_loading_a_model(tmp_path):
+    cfg = cfg_for(tmp_path, "bad", enhance=dict(chunk_frames=8, overlap=8))
+    with pytest.raises(ValueError, match="chunk_frames \\(8\\) must be larger than overlap \\(8\\)"):
+        generate(cfg)

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from streamt2v.io.video import read_video, write_video
-    from streamt2v.pipeline.enhance import EnhanceConfig, Refiner, default_refiner, enhance_video
+    from streamt2v.pipeline.enhance import EnhanceConfig, enhance_video, load_refiner
 
     config = EnhanceConfig(
         chunk_frames=args.chunk_frames,
@@ -83,10 +83,7 @@ def run(args: argparse.Namespace) -> int:
         fps=args.fps,
     )
     video, fps = read_video(args.input, max_frames=args.max_frames)
-    if args.model is None:
-        refiner = default_refiner(tuple(video.shape[-2:])).to(device=args.device)
-    else:
-        refiner = Refiner.from_pretrained(args.model, device=args.device)
+    refiner = load_refiner(args.model, tuple(video.shape[-2:]), device=args.device)
     out = enhance_video(
         video,
         args.prompt,

@@ -51,6 +51,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--reanchor", action="store_true", help="re-anchor the APM when the scheduled prompt changes"
     )
+    p.add_argument(
+        "--enhance",
+        action="store_true",
+        help="run stage 3 (randomized-blending enhancement) on the result; the stage-2 video is kept "
+        "as OUTPUT_STEM.lowres.mp4",
+    )
+    p.add_argument("--refiner", help="stage-3 refiner folder or hub id (default: the embedded refiner)")
+    p.add_argument("--enhance-steps", type=int, default=30, help="stage-3 denoising steps (default 30)")
+    p.add_argument(
+        "--enhance-start-step", type=int, default=600, help="stage-3 SDEdit start t' of 1000 (default 600)"
+    )
+    p.add_argument("--enhance-chunk-frames", type=int, default=24, help="stage-3 chunk frames (default 24)")
+    p.add_argument("--enhance-overlap", type=int, default=8, help="stage-3 chunk overlap (default 8)")
     p.add_argument("--png-dir", help="also write the frames as PNGs into this folder")
     p.add_argument("--gif", help="also write a GIF")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -113,6 +126,16 @@ def run(args: argparse.Namespace) -> int:
             png_dir=args.png_dir,
             gif=args.gif,
             run_dir=args.run_dir,
+            enhance=dict(
+                num_inference_steps=args.enhance_steps,
+                start_step=args.enhance_start_step,
+                chunk_frames=args.enhance_chunk_frames,
+                overlap=args.enhance_overlap,
+                negative_prompt=args.negative_prompt,
+            )
+            if args.enhance
+            else None,
+            refiner=args.refiner,
         )
         total, done = _total_steps(cfg, plan_chunks), 0
     if not args.no_progress:

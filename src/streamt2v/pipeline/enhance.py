@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -514,6 +515,18 @@ class Refiner:
             sched,
             (h, w),
         )
+
+
+def load_refiner(
+    spec: str | os.PathLike | None,
+    base_frame_size: tuple[int, int],
+    *,
+    device: torch.device | str = "cpu",
+) -> Refiner:
+    """The refiner named by ``spec`` (a folder or hub id), or the embedded default when ``spec`` is None."""
+    if spec is None:
+        return default_refiner(tuple(base_frame_size)).to(device=device)
+    return Refiner.from_pretrained(spec, device=device)
 
 
 def default_refiner(base_frame_size: tuple[int, int], *, seed: int = 0) -> Refiner:

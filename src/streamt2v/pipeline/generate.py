@@ -132,6 +132,10 @@ class GenerateConfig:
     gif: str | None = None
     run_dir: str | None = None
     crf: int = 18
+    # Stage 3 (paper §4.3): EnhanceConfig fields, or None for stages 1-2 only. With it, the low-resolution
+    # video is kept as ``<output stem>.lowres<suffix>`` and ``output`` receives the enhanced video.
+    enhance: dict[str, Any] | None = None
+    refiner: str | None = None  # refiner folder / hub id; None = the embedded default
     schedule_entries: tuple = field(default=(), compare=False)  # resolved schedule (filled by prepare)
 
     def schedule(self) -> PromptSchedule:
@@ -187,6 +191,12 @@ def _check_inputs(cfg: GenerateConfig) -> PromptSchedule:
         if p is not None and not Path(p).exists():
             raise FileNotFoundError(f"--{name.replace('_', '-')} file not found: {p!r}")
     resolve_dtype(cfg.dtype, resolve_device(cfg.device))
+    if cfg.enhance is not None:
+        from streamt2v.pipeline.enhance import EnhanceConfig
+
+        EnhanceConfig(**cfg.enhance)  # validates every stage-3 setting before any model is loaded
+        if cfg.refiner is not None and not Path(cfg.refiner).exists() and cfg.refiner.count("/") != 1:
+            raise FileNotFoundError(f"refiner folder {str(Path(cfg.refiner).resolve())!r} does not exist")
     if cfg.fps is not None and cfg.fps <= 0:
         raise ValueError(f"fps must be > 0, got {cfg.fps}")
     if (
@@ -309,7 +319,9 @@ def _consume(
     on_chunk: ChunkCallback | None,
 ) -> GenerateResult:
     fps = cfg.fps or float(model.fps)
-    targets = [Path(cfg.output)] + [Path(p) for p in (cfg.png_dir, cfg.gif) if p]
+    extras = [Path(p) for p in (cfg.png_dir, cfg.gif) if p]
+    # With stage 3 the chunks stream into the low-resolution video; the final outputs come after it.
+    targets = [lowres_path(cfg.output)] if cfg.enhance is not None else [Path(cfg.output), *extras]
     writers = [StreamingVideoWriter(p, fps, crf=cfg.crf) for p in targets]
     n = 0
     try:
@@ -346,6 +358,8 @@ def _consume(
         if n != cfg.stream.num_frames:
             raise RuntimeError(f"internal error: produced {n} frames, expected {cfg.stream.num_frames}")
         outputs = [w.finish() for w in writers]
+        if cfg.enhance is not None:
+            outputs = _enhance_stage(cfg, run, model, fps, [Path(cfg.output), *extras]) + outputs
     except BaseException as err:
         for w in writers:
             w.abort()
@@ -360,3 +374,29 @@ def _consume(
         raise
     run.set_status("complete", output=str(outputs[0]))
     return GenerateResult(outputs[0], run.path, n, outputs[1:])
+
+
+def lowres_path(output: str | os.PathLike) -> Path:
+    """Where ``generate --enhance`` keeps the stage-2 (low-resolution) video: ``out.mp4`` → ``out.lowres.mp4``."""
+    out = Path(output)
+    if output_kind(out) == "png-dir":
+        return out.with_name(f"{out.name}.lowres")
+    return out.with_name(f"{out.stem}.lowres{out.suffix}")
+
+
+def _enhance_stage(
+    cfg: GenerateConfig, run: RunDir, model: StreamingT2VModel, fps: float, targets: list[Path]
+) -> list[Path]:
+    """Stage 3 (paper §4.3) on the finished low-resolution video, read back from the run directory."""
+    from streamt2v.io.video import write_video
+    from streamt2v.pipeline.enhance import EnhanceConfig, enhance_video, load_refiner
+
+    config = EnhanceConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.enhance.items()})
+    video = torch.cat([run.load_chunk(i).frames for i in range(run.num_finished)], dim=2)  # (1, 3, T, H, W)
+    schedule = cfg.schedule()
+    if len(schedule.entries) > 1:
+        logger.warning("stage 3 refines the whole video with the first scheduled prompt")
+    refiner = load_refiner(cfg.refiner, tuple(video.shape[-2:]), device=resolve_device(cfg.device))
+    logger.info("stage 3: enhancing %d frames with randomized blending", video.shape[2])
+    hi = enhance_video(video, schedule.entries[0][1], refiner, config, seed=cfg.stream.seed)
+    return [write_video(path, hi, config.fps or fps) for path in targets]
