@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench clean train-microworld
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -20,6 +20,10 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/streamt2v generate "a red circle bouncing on a blue background" --frames 240 --seed 0 -o demo.mp4
+
+# Reproduce the shipped microworld models (src/streamt2v/assets) from scratch on the CPU (~2 h on 2 cores).
+train-microworld: $(STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/python -m streamt2v.train.microworld_release --out runs/microworld --assets src/streamt2v/assets
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -1,0 +1,220 @@
+"""Behaviour checks of a trained microworld model (issue 5; paper §4.1 CAM, §4.2 APM, §5.1 dynamics).
+
+Measured from generated frames with :mod:`streamt2v.metrics.probes` (palette segmentation, no learned
+metric), on held-out prompts and seeds (:data:`~streamt2v.microworld.dataset.EVAL_PROMPTS`):
+
+- **identity**: for each prompted object, the fraction of frames in which an object of its colour is
+  present (≥ 30% of its frame-0 area) and, separately, has the prompted shape; the prompted colours are
+  present in the first and in the last frame; the background colour is the prompted one;
+- **jump ratio**: mean object-centre displacement across chunk boundaries over the median displacement
+  inside chunks (CAM: seamless transitions);
+- **speed ratio**: mean object speed (px/frame) over the speed the caption implies (the middle of the
+  caption's speed class, the slow class when the caption names none) — no stagnation;
+- **CAM ablation**: the same video with every streaming chunk conditioned on the frames of an unrelated
+  video (another scene of the same prompt) instead of its own previous frames; its jump ratio over the
+  normal one shows that the CAM is used.
+
+:data:`THRESHOLDS` are the pass marks used by ``tests/test_microworld_behaviour.py`` and the model card.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from streamt2v.metrics.flow import as_uint8_frames
+from streamt2v.metrics.probes import parse_caption, probe_video, segment_frame
+from streamt2v.microworld.captions import parse_caption as parse_scene_caption
+from streamt2v.microworld.dataset import EVAL_PROMPTS, eval_scene
+from streamt2v.microworld.render import SPEEDS, render
+
+if TYPE_CHECKING:
+    from streamt2v.models.bundle import StreamingT2VModel
+
+logger = logging.getLogger(__name__)
+
+THRESHOLDS: dict[str, float] = {
+    "colour_presence": 0.9,  # ≥: fraction of frames each prompted colour is present
+    "shape_presence": 0.9,  # ≥: fraction of frames each prompted object has its prompted shape
+    "background": 0.9,  # ≥: fraction of frames with the prompted background colour
+    "jump_ratio": 3.0,  # ≤: boundary displacement / median displacement inside chunks
+    "speed_ratio": 0.5,  # ≥: mean object speed / speed the caption implies
+    "cam_ablation_gain": 1.5,  # ≥: jump ratio without CAM conditioning / with it (mean over prompts)
+}
+
+# Held-out prompts of the behaviour tests (indices into EVAL_PROMPTS): one- and two-object scenes,
+# plain / patterned / panning backgrounds, both speed words.
+BEHAVIOUR_PROMPTS: tuple[int, ...] = (1, 4, 6, 2)
+
+
+@dataclass
+class VideoBehaviour:
+    """Measured behaviour of one generated video (see the module docstring)."""
+
+    prompt: str
+    seed: int
+    colour_presence: float  # min over prompted objects
+    shape_presence: float  # min over prompted objects
+    colours_first_last: bool
+    background: float
+    jump_ratio: float
+    speed: float  # px / frame
+    implied_speed: float  # px / frame
+    speed_ratio: float
+    ablated_jump_ratio: float = math.nan
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def implied_speed(prompt: str, size: int) -> float:
+    """Object speed (px/frame) a caption implies: the middle of its speed class (slow when unsaid)."""
+    speed = parse_scene_caption(prompt).speed or "slow"
+    lo, hi = SPEEDS[speed]
+    return 0.5 * (lo + hi) * size
+
+
+def chunk_boundaries(num_frames: int, chunk_frames: int = 16, cond_frames: int = 8) -> list[int]:
+    """First frame index of every chunk after the first (text-to-video, no prefix)."""
+    from streamt2v.pipeline.chunking import plan_chunks
+
+    plan = plan_chunks(num_frames, chunk_frames=chunk_frames, cond_frames=cond_frames)
+    return [c.start for c in plan[1:]]
+
+
+def sampler_options(model: StreamingT2VModel, **overrides: Any) -> dict[str, Any]:
+    """The model's recommended sampler settings (``model.sampler``) with ``overrides``."""
+    return {**getattr(model, "sampler", {}), **overrides}
+
+
+@torch.no_grad()
+def generate(
+    model: StreamingT2VModel, prompt: str, seed: int, num_frames: int, **options: Any
+) -> torch.Tensor:
+    """``(1, 3, T, H, W)`` video in ``[-1, 1]`` through the public pipeline API."""
+    from streamt2v.pipeline.generate import StreamingT2VPipeline
+
+    pipe = StreamingT2VPipeline(model)
+    return pipe(prompt, num_frames, seed=seed, **sampler_options(model, **options))
+
+
+@torch.no_grad()
+def generate_without_cam(
+    model: StreamingT2VModel,
+    prompt: str,
+    seed: int,
+    video: torch.Tensor,
+    unrelated: torch.Tensor,
+    **options: Any,
+) -> torch.Tensor:
+    """``video`` with every streaming chunk regenerated from the frames of ``unrelated`` (same length,
+    ``(1, 3, T, H, W)``) as CAM conditioning instead of its own previous frames. The APM anchor (frame 0),
+    the prompt and each chunk's noise stay those of the normal run."""
+    from streamt2v.pipeline.stream import StreamConfig, StreamState, stream
+
+    cfg = StreamConfig(num_frames=video.shape[2], seed=seed, **sampler_options(model, **options))
+    f_cond = cfg.cond_frames
+    out = [video[:, :, : cfg.chunk_frames]]
+    anchor = video[:, :, :1].clone()
+    for k, start in enumerate(chunk_boundaries(video.shape[2], cfg.chunk_frames, f_cond), start=1):
+        state = StreamState(
+            next_chunk=k,
+            tail=unrelated[:, :, start - f_cond : start].clone(),
+            anchor=anchor,
+            anchor_prompt=prompt,
+        )
+        chunk = next(iter(stream(model, prompt, cfg, resume=state)))
+        out.append(chunk.frames)
+    return torch.cat(out, dim=2)
+
+
+def measure_video(video: torch.Tensor, prompt: str, seed: int, boundaries: Sequence[int]) -> VideoBehaviour:
+    """Probe one generated video against its prompt."""
+    frames = as_uint8_frames(video[0] if video.dim() == 5 else video, min_frames=2)
+    size = frames.shape[1]
+    claims = parse_caption(prompt)
+    objects = [(c, s) for c, s, is_bg in claims if not is_bg]
+    background = next(c for c, _, is_bg in claims if is_bg)
+    segs = [segment_frame(f, background=background) for f in frames]
+    res = probe_video(
+        video[0] if video.dim() == 5 else video,
+        caption=prompt,
+        boundaries=boundaries,
+        expected_colours=[c for c, _ in objects],
+        expected_background=background,
+    )
+    # reference area: the rendered object's area at this size (the generated frame 0 may be off)
+    ref_area = {
+        c: max(4.0, 0.3 * float(np.median([s.objects[c].area for s in segs if c in s.objects] or [4])))
+        for c, _ in objects
+    }
+    colour_frac, shape_frac = [], []
+    for c, shape in objects:
+        present = [c in s.objects and s.objects[c].area >= ref_area[c] for s in segs]
+        colour_frac.append(float(np.mean(present)))
+        shaped = [p and (shape is None or s.objects[c].shape == shape) for p, s in zip(present, segs)]
+        shape_frac.append(float(np.mean(shaped)))
+    first_last = all(c in segs[0].objects and c in segs[-1].objects for c, _ in objects)
+    implied = implied_speed(prompt, size)
+    return VideoBehaviour(
+        prompt=prompt,
+        seed=int(seed),
+        colour_presence=min(colour_frac),
+        shape_presence=min(shape_frac),
+        colours_first_last=bool(first_last),
+        background=res.background_identity,
+        jump_ratio=res.jump_ratio,
+        speed=res.motion,
+        implied_speed=implied,
+        speed_ratio=res.motion / implied,
+    )
+
+
+def unrelated_video(prompt: str, seed: int, num_frames: int, size: int) -> torch.Tensor:
+    """Another ground-truth scene of the same prompt (different positions and velocities)."""
+    return render(eval_scene(prompt, seed + 7919), num_frames, size)[None]
+
+
+def measure(
+    model: StreamingT2VModel,
+    prompts: Sequence[tuple[str, int]] | None = None,
+    num_frames: int = 80,
+    ablation: bool = True,
+    **options: Any,
+) -> list[VideoBehaviour]:
+    """Generate and measure one video per ``(prompt, seed)`` (default: :data:`BEHAVIOUR_PROMPTS`)."""
+    prompts = list(prompts) if prompts is not None else [EVAL_PROMPTS[i] for i in BEHAVIOUR_PROMPTS]
+    bounds = chunk_boundaries(num_frames)
+    size = model.config.frame_size
+    results = []
+    for prompt, seed in prompts:
+        video = generate(model, prompt, seed, num_frames, **options)
+        r = measure_video(video, prompt, seed, bounds)
+        if ablation:
+            other = unrelated_video(prompt, seed, num_frames, size)
+            ablated = generate_without_cam(model, prompt, seed, video, other, **options)
+            r.ablated_jump_ratio = measure_video(ablated, prompt, seed, bounds).jump_ratio
+        logger.info("behaviour %s", r.as_dict())
+        results.append(r)
+    return results
+
+
+def summary(results: Sequence[VideoBehaviour]) -> dict[str, float]:
+    """Worst case over videos of each thresholded figure, and the mean CAM-ablation gain."""
+    jumps = [r.jump_ratio for r in results]
+    ablated = [r.ablated_jump_ratio for r in results]
+    return {
+        "colour_presence": min(r.colour_presence for r in results),
+        "shape_presence": min(r.shape_presence for r in results),
+        "colours_first_last": float(all(r.colours_first_last for r in results)),
+        "background": min(r.background for r in results),
+        "jump_ratio": max(jumps),
+        "speed_ratio": min(r.speed_ratio for r in results),
+        "cam_ablation_gain": float(np.nanmean(ablated) / np.nanmean(jumps)),
+    }

@@ -1,0 +1,120 @@
+"""Quality figures of the trained microworld VAE and micro-CLIP on held-out scenes (seeds ≥ 2**31).
+
+- VAE: per-pixel reconstruction error in 0–255 RGB units (Euclidean over the channels) of rendered
+  frames, compared with the palette's separation (half the smallest distance between two palette
+  colours: a reconstruction error below it cannot turn one palette colour into another), and the
+  fraction of object-interior pixels whose nearest palette colour changes.
+- CLIP: top-1 retrieval accuracy frame → caption and caption → frame among held-out samples (a hit
+  when the retrieved caption is identical to the true one, so scenes sharing a caption do not count
+  as misses).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from streamt2v.microworld.captions import caption_for
+from streamt2v.microworld.dataset import EVAL_SEED_BASE
+from streamt2v.microworld.palette import COLOURS
+from streamt2v.microworld.render import render, render_with_truth, sample_scene
+
+logger = logging.getLogger(__name__)
+
+PALETTE = np.array(list(COLOURS.values()), np.float32)
+
+
+def palette_half_separation() -> float:
+    """Half the smallest RGB distance between two palette colours (0–255 units)."""
+    d = min(float(np.linalg.norm(a - b)) for a, b in itertools.combinations(PALETTE, 2))
+    return d / 2
+
+
+def held_out_scenes(n: int, offset: int = 100_000) -> list[Any]:
+    return [sample_scene(np.random.default_rng(EVAL_SEED_BASE + offset + i)) for i in range(n)]
+
+
+@torch.no_grad()
+def vae_quality(vae_dir: str | Path, sizes: tuple[int, ...] = (32, 64), scenes: int = 16) -> dict[str, float]:
+    """Reconstruction error of held-out rendered frames (4 frames per scene) at each size."""
+    import cv2
+
+    from streamt2v.train.video_recipes import load_frozen_vae
+
+    vae = load_frozen_vae(str(vae_dir))
+    out: dict[str, float] = {"palette_half_separation": palette_half_separation()}
+    for size in sizes:
+        errs, flips = [], []
+        for k, scene in enumerate(held_out_scenes(scenes)):
+            video, truth = render_with_truth(scene, 4, size, start_frame=17 * k)
+            rec = vae.decode(vae.encode(video[None]))[0]
+            a = (video.clamp(-1, 1) + 1) * 127.5  # (3, T, H, W)
+            b = (rec.clamp(-1, 1) + 1) * 127.5
+            err = (a - b).pow(2).sum(0).sqrt().numpy()  # (T, H, W)
+            errs.append(err.ravel())
+            kernel = np.ones((3, 3), np.uint8)
+            for t in range(video.shape[1]):
+                inner = cv2.erode((truth.ids[t] > 0).astype(np.uint8), kernel).astype(bool)
+                if not inner.any():
+                    continue
+                pa = a[:, t].permute(1, 2, 0).numpy()[inner]
+                pb = b[:, t].permute(1, 2, 0).numpy()[inner]
+                na = np.linalg.norm(pa[:, None] - PALETTE[None], axis=-1).argmin(1)
+                nb = np.linalg.norm(pb[:, None] - PALETTE[None], axis=-1).argmin(1)
+                flips.append((na != nb).astype(np.float64))
+        e = np.concatenate(errs)
+        out[f"{size}_mean"] = float(e.mean())
+        out[f"{size}_p99"] = float(np.percentile(e, 99))
+        out[f"{size}_p999"] = float(np.percentile(e, 99.9))
+        out[f"{size}_object_colour_flips"] = float(np.concatenate(flips).mean()) if flips else float("nan")
+    return out
+
+
+def _features(out: Any) -> torch.Tensor:
+    """``get_*_features`` output as a tensor (transformers 4 returns one, 5 may return a model output)."""
+    if isinstance(out, torch.Tensor):
+        return out
+    return out.pooler_output
+
+
+@torch.no_grad()
+def clip_quality(clip_dir: str | Path, samples: int = 64, rounds: int = 4) -> dict[str, float]:
+    """Top-1 retrieval accuracy among ``samples`` held-out (frame, caption) pairs, averaged over rounds,
+    with the exported whole CLIP model (``clip/``: the CLIP-score model) and the APM preprocessing."""
+    from transformers import AutoTokenizer, CLIPModel, CLIPVisionModelWithProjection
+
+    from streamt2v.models.encoders import ImageEncoder
+
+    root = Path(clip_dir) / "clip"
+    model = CLIPModel.from_pretrained(root).eval()
+    tokenizer = AutoTokenizer.from_pretrained(root)
+    image = ImageEncoder(
+        CLIPVisionModelWithProjection.from_pretrained(Path(clip_dir) / "image_encoder").eval()
+    )
+    length = model.config.text_config.max_position_embeddings
+    f2c, c2f = [], []
+    for r in range(rounds):
+        scenes = held_out_scenes(samples, offset=200_000 + r * samples)
+        caps = [caption_for(s) for s in scenes]
+        frames = torch.stack([render(s, 1, 32, start_frame=5 * i)[:, 0] for i, s in enumerate(scenes)])
+        img = image.encode(frames)
+        tok = tokenizer(caps, padding="max_length", max_length=length, truncation=True, return_tensors="pt")
+        txt = _features(
+            model.get_text_features(input_ids=tok["input_ids"], attention_mask=tok["attention_mask"])
+        )
+        sim = (
+            torch.nn.functional.normalize(img.float(), dim=-1)
+            @ torch.nn.functional.normalize(txt.float(), dim=-1).t()
+        )
+        f2c.append(np.mean([caps[int(j)] == caps[i] for i, j in enumerate(sim.argmax(1))]))
+        c2f.append(np.mean([caps[int(j)] == caps[i] for i, j in enumerate(sim.argmax(0))]))
+    return {
+        "frame_to_caption_top1": float(np.mean(f2c)),
+        "caption_to_frame_top1": float(np.mean(c2f)),
+        "samples": float(samples),
+    }

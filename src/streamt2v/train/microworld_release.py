@@ -1,0 +1,292 @@
+"""Reproduce the shipped microworld models: train all five recipes, then assemble ``assets/``.
+
+    python -m streamt2v.train.microworld_release --out runs/microworld --assets src/streamt2v/assets
+
+Runs ``vae`` and ``clip``, then ``base`` and ``refiner``, then ``stream`` (DESIGN.md §6, docs/training.md)
+with the exact settings of the shipped weights (:data:`RELEASE`). A recipe whose ``final/`` folder exists
+is skipped; an interrupted one resumes from its latest checkpoint (bit-exact, see ``train/loop.py``).
+``--jobs 2`` trains the recipes of one stage in parallel processes (one torch thread each), as the
+release was made on a 2-core CPU. Then the models are assembled as fp16 safetensors:
+
+- ``ASSETS/microworld/``: a :class:`~streamt2v.models.bundle.StreamingT2VModel` folder (stage-2 UNet =
+  the stream run, ``init_unet`` = the base run, VAE, micro-CLIP text/image encoders, tokenizer, DDIM
+  scheduler config, recommended sampler settings :data:`SAMPLER`);
+- ``ASSETS/microworld-refiner/``: a :class:`~streamt2v.pipeline.enhance.Refiner` folder;
+- ``ASSETS/MODEL_CARD.md`` (:mod:`streamt2v.train.model_card`) from the runs' logs and the behaviour
+  figures in ``ASSETS/behaviour.json`` (written by ``tests/test_microworld_behaviour.py`` with
+  ``STREAMT2V_BEHAVIOUR_OUT``), when present.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RecipeRun:
+    """One training run of the release: recipe options, loop settings and torch threads."""
+
+    recipe: str
+    options: dict[str, Any]
+    train: dict[str, Any]
+    needs: tuple[str, ...] = ()
+    threads: int = 1
+
+
+def release_runs(out: Path) -> dict[str, RecipeRun]:
+    """The exact settings of the shipped weights (paths inside ``out``)."""
+    vae, clip = str(out / "vae" / "final" / "vae"), str(out / "clip" / "final")
+    video = {"preset": "tiny", "vae": vae, "clip": clip}
+    return {
+        "vae": RecipeRun(
+            "vae",
+            {"size": 32, "kl_weight": 1e-5},
+            {"steps": 2000, "batch_size": 8, "lr": 1e-3, "checkpoint_every": 250},
+        ),
+        "clip": RecipeRun(
+            "clip",
+            {"size": 32},
+            {"steps": 3000, "batch_size": 64, "lr": 5e-4, "checkpoint_every": 500},
+        ),
+        "base": RecipeRun(
+            "base",
+            {"size": 32, **video},
+            {"steps": 2000, "batch_size": 4, "lr": 3e-4, "ema_decay": 0.995, "checkpoint_every": 200},
+            needs=("vae", "clip"),
+        ),
+        "refiner": RecipeRun(
+            "refiner",
+            {"size": 64, **video},
+            {"steps": 1200, "batch_size": 2, "lr": 3e-4, "ema_decay": 0.995, "checkpoint_every": 100},
+            needs=("vae", "clip"),
+        ),
+        "stream": RecipeRun(
+            "stream",
+            {"size": 32, "base_unet": str(out / "base" / "final" / "unet"), **video},
+            {"steps": 1500, "batch_size": 4, "lr": 2e-4, "ema_decay": 0.995, "checkpoint_every": 100},
+            needs=("base",),
+        ),
+    }
+
+
+STAGES: tuple[tuple[str, ...], ...] = (("vae", "clip"), ("base", "refiner"), ("stream",))
+
+# Recommended sampler settings of the shipped model (StreamConfig fields; measured in MODEL_CARD.md).
+SAMPLER: dict[str, Any] = {
+    "steps": 10,
+    "guidance": 1.0,
+    "scheduler": "ddim",
+    "eta": 0.0,
+    "init_steps": 10,
+    "init_guidance": 5.0,
+    "init_scheduler": "ddim",
+}
+# Recommended enhancer settings for the shipped refiner (EnhanceConfig fields).
+ENHANCE: dict[str, Any] = {
+    "start_step": 300,
+    "num_inference_steps": 10,
+    "scheduler": "ddim",
+    "guidance_scale": 1.0,
+}
+
+
+def run_done(out: Path, name: str) -> bool:
+    return (out / name / "final").is_dir()
+
+
+def train_one(out: Path, run: RecipeRun) -> None:
+    """Train (or resume) one recipe into ``out/NAME``; a finished run is left alone."""
+    from streamt2v.train.loop import TrainConfig, train
+    from streamt2v.train.recipes import make_recipe
+
+    if run_done(out, run.recipe):
+        logger.info("%s: already finished (%s)", run.recipe, out / run.recipe / "final")
+        return
+    for need in run.needs:
+        if not run_done(out, need):
+            raise RuntimeError(f"recipe {run.recipe!r} needs the finished {need!r} run in {out / need}")
+    torch.set_num_threads(run.threads)
+    t0 = time.perf_counter()
+    result = train(
+        make_recipe(run.recipe, **run.options),
+        TrainConfig(**run.train),
+        out / run.recipe,
+        resume=True,
+        progress=False,
+    )
+    logger.info("%s: step %d in %.0f s", run.recipe, result.step, time.perf_counter() - t0)
+
+
+def train_stage(out: Path, names: tuple[str, ...], jobs: int) -> None:
+    runs = release_runs(out)
+    todo = [n for n in names if not run_done(out, n)]
+    if jobs <= 1 or len(todo) <= 1:
+        for n in todo:
+            train_one(out, runs[n])
+        return
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = []
+    for n in todo:
+        log = open(out / f"{n}.log", "a")  # noqa: SIM115 (closed below)
+        cmd = [sys.executable, "-m", "streamt2v.train.microworld_release", "--out", str(out), "--only", n]
+        procs.append((n, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), log))
+    failed = []
+    for n, proc, log in procs:
+        if proc.wait() != 0:
+            failed.append(n)
+        log.close()
+    if failed:
+        raise RuntimeError(f"training failed for {failed}; see {[str(out / f'{n}.log') for n in failed]}")
+
+
+# ------------------------------------------------------------------------------------------ assembly
+def _scheduler_config(out: Path) -> dict[str, Any]:
+    cfg = json.loads((out / "base" / "final" / "scheduler" / "scheduler_config.json").read_text())
+    keep = {k: v for k, v in cfg.items() if not k.startswith("_")}
+    return {"_class_name": "DDIMScheduler", **keep}
+
+
+def _clip_parts(out: Path) -> tuple[Any, Any]:
+    from streamt2v.train.video_recipes import load_frozen_clip
+
+    return load_frozen_clip(str(out / "clip" / "final"), image=True)
+
+
+def assemble_model(out: Path, dest: Path) -> Path:
+    """``StreamingT2VModel`` folder (fp16) from the base, stream, vae and clip runs."""
+    from diffusers import UNet3DConditionModel
+
+    from streamt2v.config import ModelConfig, UNetConfig
+    from streamt2v.models.bundle import StreamingT2VModel
+    from streamt2v.models.unet import StreamingUNet
+    from streamt2v.train.video_recipes import load_frozen_vae
+
+    text, image = _clip_parts(out)
+    vae = load_frozen_vae(str(out / "vae" / "final" / "vae"))
+    unet = StreamingUNet.from_pretrained(out / "stream" / "final" / "unet").eval()
+    init_unet = UNet3DConditionModel.from_pretrained(out / "base" / "final" / "unet").eval()
+    bc = init_unet.config
+    names = {f for f in UNetConfig.__dataclass_fields__}
+    unet_cfg = UNetConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in bc.items() if k in names})
+    size = int(bc.sample_size) * vae.scale_factor
+    cfg = ModelConfig(
+        name="microworld",
+        unet=unet_cfg,
+        streaming=unet.streaming_config,
+        frame_size=size,
+        vae_scale_factor=vae.scale_factor,
+    )
+    sources = {
+        "weights": "trained on the microworld (python -m streamt2v.train.microworld_release)",
+        "model_card": "streamt2v/assets/MODEL_CARD.md",
+    }
+    model = StreamingT2VModel(
+        text,
+        image,
+        vae,
+        unet,
+        _scheduler_config(out),
+        cfg,
+        init_unet=init_unet,
+        sources=sources,
+        sampler=dict(SAMPLER),
+    )
+    for m in model.modules().values():
+        m.requires_grad_(False)
+    model.to(dtype=torch.float16)
+    return model.save_pretrained(dest, overwrite=True)
+
+
+def assemble_refiner(out: Path, dest: Path) -> Path:
+    """``Refiner`` folder (fp16) from the refiner, vae and clip runs."""
+    import shutil
+
+    from diffusers import UNet3DConditionModel
+
+    from streamt2v.pipeline.enhance import Refiner
+    from streamt2v.train.video_recipes import load_frozen_vae
+
+    text, _ = _clip_parts(out)
+    vae = load_frozen_vae(str(out / "vae" / "final" / "vae"))
+    unet = UNet3DConditionModel.from_pretrained(out / "refiner" / "final" / "unet").eval()
+    size = int(unet.config.sample_size) * vae.scale_factor
+    sched = {k: v for k, v in _scheduler_config(out).items() if k != "_class_name"}
+    refiner = Refiner(unet, vae, text, sched, (size, size)).to(dtype=torch.float16)
+    tmp = dest.parent / f".{dest.name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    refiner.save_pretrained(tmp)
+    index = json.loads((tmp / "model_index.json").read_text())
+    index["streamt2v_enhance"] = dict(ENHANCE)
+    (tmp / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
+    shutil.rmtree(dest, ignore_errors=True)
+    tmp.rename(dest)
+    return dest
+
+
+def folder_mb(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
+
+
+def assemble(out: Path, assets: Path, measure: bool = True) -> None:
+    """Write both shipped folders, then (``measure``) the quality and behaviour figures and the card."""
+    from streamt2v.train.model_card import write_behaviour, write_model_card
+
+    assets.mkdir(parents=True, exist_ok=True)
+    model = assemble_model(out, assets / "microworld")
+    refiner = assemble_refiner(out, assets / "microworld-refiner")
+    total = folder_mb(model) + folder_mb(refiner)
+    logger.info("assets: model %.1f MB, refiner %.1f MB", folder_mb(model), folder_mb(refiner))
+    if total > 40:
+        raise RuntimeError(f"shipped weights are {total:.1f} MB, over the 40 MB budget")
+    if measure:
+        from streamt2v.microworld import behaviour
+        from streamt2v.microworld.quality import clip_quality, vae_quality
+        from streamt2v.models.bundle import StreamingT2VModel
+
+        quality = {
+            "vae": vae_quality(out / "vae" / "final" / "vae"),
+            "clip": clip_quality(out / "clip" / "final"),
+        }
+        (out / "quality.json").write_text(json.dumps(quality, indent=1) + "\n")
+        shipped = StreamingT2VModel.from_pretrained(model, torch_dtype=torch.float32)
+        write_behaviour(assets, behaviour.measure(shipped))
+    write_model_card(out, assets, release_runs(out), SAMPLER, ENHANCE)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", type=Path, default=Path("runs/microworld"), help="folder of the training runs")
+    p.add_argument("--assets", type=Path, default=None, help="write the shipped folders + model card here")
+    p.add_argument("--jobs", type=int, default=2, help="parallel training processes per stage")
+    p.add_argument("--only", choices=sorted(release_runs(Path("."))), help="train just this recipe")
+    p.add_argument("--skip-train", action="store_true", help="only assemble from finished runs")
+    p.add_argument("--no-measure", action="store_true", help="assemble without the behaviour figures")
+    a = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    a.out.mkdir(parents=True, exist_ok=True)
+    if a.only:
+        train_one(a.out, release_runs(a.out)[a.only])
+        return 0
+    if not a.skip_train:
+        for stage in STAGES:
+            train_stage(a.out, stage, a.jobs)
+    if a.assets is not None:
+        assemble(a.out, a.assets, measure=not a.no_measure)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
