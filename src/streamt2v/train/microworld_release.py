@@ -5,8 +5,8 @@
 Runs ``vae`` and ``clip``, then ``base`` and ``refiner``, then ``stream`` (DESIGN.md §6, docs/training.md)
 with the exact settings of the shipped weights (:data:`RELEASE`). A recipe whose ``final/`` folder exists
 is skipped; an interrupted one resumes from its latest checkpoint (bit-exact, see ``train/loop.py``).
-``--jobs 2`` trains the recipes of one stage in parallel processes (one torch thread each), as the
-release was made on a 2-core CPU. Then the models are assembled as fp16 safetensors:
+``--jobs 2`` trains two recipes at a time in separate processes (one torch thread each), each starting as
+soon as the runs it needs are finished, as the release was made on a 2-core CPU. Then the models are assembled as fp16 safetensors:
 
 - ``ASSETS/microworld/``: a :class:`~streamt2v.models.bundle.StreamingT2VModel` folder (stage-2 UNet =
   the stream run, ``init_unet`` = the base run, VAE, micro-CLIP text/image encoders, tokenizer, DDIM
@@ -64,25 +64,40 @@ def release_runs(out: Path) -> dict[str, RecipeRun]:
         "base": RecipeRun(
             "base",
             {"size": 32, **video},
-            {"steps": 2000, "batch_size": 4, "lr": 3e-4, "ema_decay": 0.995, "checkpoint_every": 200},
+            {
+                "steps": 2200,
+                "batch_size": 4,
+                "lr": 4e-4,
+                "warmup_steps": 50,
+                "ema_decay": 0.995,
+                "checkpoint_every": 200,
+            },
             needs=("vae", "clip"),
         ),
         "refiner": RecipeRun(
             "refiner",
             {"size": 64, **video},
-            {"steps": 1200, "batch_size": 2, "lr": 3e-4, "ema_decay": 0.995, "checkpoint_every": 100},
+            {
+                "steps": 1500,
+                "batch_size": 2,
+                "lr": 4e-4,
+                "warmup_steps": 50,
+                "ema_decay": 0.995,
+                "checkpoint_every": 100,
+            },
             needs=("vae", "clip"),
         ),
         "stream": RecipeRun(
             "stream",
             {"size": 32, "base_unet": str(out / "base" / "final" / "unet"), **video},
-            {"steps": 1500, "batch_size": 4, "lr": 2e-4, "ema_decay": 0.995, "checkpoint_every": 100},
+            {"steps": 2200, "batch_size": 4, "lr": 2e-4, "ema_decay": 0.995, "checkpoint_every": 100},
             needs=("base",),
         ),
     }
 
 
-STAGES: tuple[tuple[str, ...], ...] = (("vae", "clip"), ("base", "refiner"), ("stream",))
+# Start order; each run starts once the runs it ``needs`` are finished (``train_all``).
+ORDER: tuple[str, ...] = ("vae", "clip", "base", "refiner", "stream")
 
 # Recommended sampler settings of the shipped model (StreamConfig fields; measured in MODEL_CARD.md).
 SAMPLER: dict[str, Any] = {
@@ -130,26 +145,49 @@ def train_one(out: Path, run: RecipeRun) -> None:
     logger.info("%s: step %d in %.0f s", run.recipe, result.step, time.perf_counter() - t0)
 
 
-def train_stage(out: Path, names: tuple[str, ...], jobs: int) -> None:
+def train_all(out: Path, jobs: int = 2, poll_s: float = 5.0) -> None:
+    """Train every unfinished recipe, starting each as soon as the runs it needs are finished, at most
+    ``jobs`` at a time (separate processes, one torch thread each unless the run says otherwise)."""
     runs = release_runs(out)
-    todo = [n for n in names if not run_done(out, n)]
-    if jobs <= 1 or len(todo) <= 1:
-        for n in todo:
+    pending = [n for n in ORDER if not run_done(out, n)]
+    if jobs <= 1:
+        for n in pending:
             train_one(out, runs[n])
         return
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    procs = []
-    for n in todo:
-        log = open(out / f"{n}.log", "a")  # noqa: SIM115 (closed below)
-        cmd = [sys.executable, "-m", "streamt2v.train.microworld_release", "--out", str(out), "--only", n]
-        procs.append((n, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), log))
-    failed = []
-    for n, proc, log in procs:
-        if proc.wait() != 0:
-            failed.append(n)
-        log.close()
-    if failed:
-        raise RuntimeError(f"training failed for {failed}; see {[str(out / f'{n}.log') for n in failed]}")
+    running: dict[str, tuple[subprocess.Popen, Any]] = {}
+    while pending or running:
+        for n in list(pending):
+            if len(running) >= jobs:
+                break
+            if all(run_done(out, d) for d in runs[n].needs):
+                env = {**os.environ, "OMP_NUM_THREADS": str(runs[n].threads)}
+                cmd = [
+                    sys.executable,
+                    "-m",
+                    "streamt2v.train.microworld_release",
+                    "--out",
+                    str(out),
+                    "--only",
+                    n,
+                ]
+                log = open(out / f"{n}.log", "a")  # noqa: SIM115 (closed when the process ends)
+                logger.info("starting %s (log %s)", n, out / f"{n}.log")
+                running[n] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), log)
+                pending.remove(n)
+        if not running:
+            raise RuntimeError(f"cannot start {pending}: the runs they need are missing")
+        time.sleep(poll_s)
+        for n, (proc, log) in list(running.items()):
+            if proc.poll() is not None:
+                log.close()
+                del running[n]
+                if proc.returncode != 0:
+                    for other, _ in running.values():
+                        other.wait()
+                    raise RuntimeError(
+                        f"training {n!r} failed (exit {proc.returncode}); see {out / f'{n}.log'}"
+                    )
+                logger.info("%s finished", n)
 
 
 # ------------------------------------------------------------------------------------------ assembly
@@ -281,8 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         train_one(a.out, release_runs(a.out)[a.only])
         return 0
     if not a.skip_train:
-        for stage in STAGES:
-            train_stage(a.out, stage, a.jobs)
+        train_all(a.out, a.jobs)
     if a.assets is not None:
         assemble(a.out, a.assets, measure=not a.no_measure)
     return 0
