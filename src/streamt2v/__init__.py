@@ -17,6 +17,19 @@ _PUBLIC: dict[str, str] = {
     "StreamingConfig": "streamt2v.config",
     "PRESETS": "streamt2v.config",
     "get_preset": "streamt2v.config",
+    "StreamingT2VModel": "streamt2v.models.bundle",
+    "StreamingUNet": "streamt2v.models.unet",
+    "StreamingT2VPipeline": "streamt2v.pipeline.generate",
+    "GenerateConfig": "streamt2v.pipeline.generate",
+    "generate": "streamt2v.pipeline.generate",
+    "resume_generate": "streamt2v.pipeline.generate",
+    "StreamConfig": "streamt2v.pipeline.stream",
+    "EnhanceConfig": "streamt2v.pipeline.enhance",
+    "Refiner": "streamt2v.pipeline.enhance",
+    "enhance_video": "streamt2v.pipeline.enhance",
+    "convert_official_checkpoint": "streamt2v.io.checkpoints",
+    "read_video": "streamt2v.io.video",
+    "write_video": "streamt2v.io.video",
 }
 
 __all__ = sorted(_PUBLIC) + ["__version__"]

@@ -1,0 +1,24 @@
+import subprocess
+import sys
+
+import streamt2v
+
+
+def test_every_public_name_resolves():
+    for name in streamt2v.__all__:
+        assert getattr(streamt2v, name) is not None, name
+
+
+def test_import_is_cheap_and_touches_no_heavy_module():
+    code = "import sys, streamt2v; print('torch' in sys.modules, 'diffusers' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
+
+
+def test_unknown_attribute_names_itself():
+    try:
+        streamt2v.nope  # noqa: B018
+    except AttributeError as err:
+        assert "'nope'" in str(err)
+    else:
+        raise AssertionError("expected AttributeError")
