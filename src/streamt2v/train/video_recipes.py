@@ -11,7 +11,8 @@ and ``clip`` recipes' ``final/`` folders.
   encoder, zero-initialised mergers and APM α), the base's temporal layers frozen, everything else
   trained. Each sample is a 16-frame clip whose first ``F_cond`` frames (pixels) condition the CAM; the
   APM anchor is a frame drawn from the first 16 frames of the source video. Dropout: text only 5%,
-  anchor only 5%, both 5% (a dropped anchor is a zero CLIP image embedding; dropped text is ``""``).
+  anchor only 5%, both 5% (a dropped anchor is an all-zero image, as in the unconditional branch at
+  sampling time; dropped text is ``""``).
 - ``refiner``: the high-resolution text-to-video UNet of the enhancer (§4.3), at 2× the base size.
 """
 
@@ -113,8 +114,10 @@ class DiffusionTrainer(nn.Module):
             drop_anchor = u >= a
             drop_anchor &= u < a + c + r.both_drop
             emb = self.text.encode(["" if d else cap for d, cap in zip(drop_text, batch["caption"])])
-            img = self.image.encode(batch["anchor"]).float()  # (B, E)
-            img = img * (~drop_anchor).to(img)[:, None]
+            # A dropped anchor is an all-zero image in [-1, 1], exactly the unconditional branch at sampling
+            # time (official: the image encoder applied to zeros_like(anchor); paper §10.1).
+            anchor = torch.where(drop_anchor.to(video.device)[:, None, None, None], 0.0, batch["anchor"])
+            img = self.image.encode(anchor).float()  # (B, E)
             tokens = self.net.image_tokens(img.to(self.net.dtype))
             cond = video[:, :, : self.net.streaming_config.num_cond_frames]  # (B, 3, F_cond, H, W)
 
