@@ -61,6 +61,14 @@ def release_runs(out: Path) -> dict[str, RecipeRun]:
             {"size": 32},
             {"steps": 3000, "batch_size": 64, "lr": 5e-4, "checkpoint_every": 500},
         ),
+        # The decoder is fine-tuned further while the UNets train on the (frozen, unchanged) encoder's
+        # latents; the shipped VAE is this run's.
+        "vae-decoder": RecipeRun(
+            "vae",
+            {"size": 32, "kl_weight": 1e-5, "frames_per_sample": 1, "decoder_only_from": vae},
+            {"steps": 5000, "batch_size": 8, "lr": 1e-3, "checkpoint_every": 500},
+            needs=("vae",),
+        ),
         "base": RecipeRun(
             "base",
             {"size": 32, **video},
@@ -97,7 +105,7 @@ def release_runs(out: Path) -> dict[str, RecipeRun]:
 
 
 # Start order; each run starts once the runs it ``needs`` are finished (``train_all``).
-ORDER: tuple[str, ...] = ("vae", "clip", "base", "refiner", "stream")
+ORDER: tuple[str, ...] = ("vae", "clip", "base", "vae-decoder", "refiner", "stream")
 
 # Recommended sampler settings of the shipped model (StreamConfig fields; measured in MODEL_CARD.md).
 SAMPLER: dict[str, Any] = {
@@ -112,7 +120,7 @@ SAMPLER: dict[str, Any] = {
 # Recommended enhancer settings for the shipped refiner (EnhanceConfig fields).
 ENHANCE: dict[str, Any] = {
     "start_step": 300,
-    "num_inference_steps": 10,
+    "num_inference_steps": 4,
     "scheduler": "ddim",
     "guidance_scale": 1.0,
 }
@@ -122,27 +130,28 @@ def run_done(out: Path, name: str) -> bool:
     return (out / name / "final").is_dir()
 
 
-def train_one(out: Path, run: RecipeRun) -> None:
-    """Train (or resume) one recipe into ``out/NAME``; a finished run is left alone."""
+def train_one(out: Path, name: str) -> None:
+    """Train (or resume) run ``name`` of :func:`release_runs` into ``out/NAME``; a finished run is left alone."""
     from streamt2v.train.loop import TrainConfig, train
     from streamt2v.train.recipes import make_recipe
 
-    if run_done(out, run.recipe):
-        logger.info("%s: already finished (%s)", run.recipe, out / run.recipe / "final")
+    run = release_runs(out)[name]
+    if run_done(out, name):
+        logger.info("%s: already finished (%s)", name, out / name / "final")
         return
     for need in run.needs:
         if not run_done(out, need):
-            raise RuntimeError(f"recipe {run.recipe!r} needs the finished {need!r} run in {out / need}")
+            raise RuntimeError(f"run {name!r} needs the finished {need!r} run in {out / need}")
     torch.set_num_threads(run.threads)
     t0 = time.perf_counter()
     result = train(
         make_recipe(run.recipe, **run.options),
         TrainConfig(**run.train),
-        out / run.recipe,
+        out / name,
         resume=True,
         progress=False,
     )
-    logger.info("%s: step %d in %.0f s", run.recipe, result.step, time.perf_counter() - t0)
+    logger.info("%s: step %d in %.0f s", name, result.step, time.perf_counter() - t0)
 
 
 def train_all(out: Path, jobs: int = 2, poll_s: float = 5.0) -> None:
@@ -152,7 +161,7 @@ def train_all(out: Path, jobs: int = 2, poll_s: float = 5.0) -> None:
     pending = [n for n in ORDER if not run_done(out, n)]
     if jobs <= 1:
         for n in pending:
-            train_one(out, runs[n])
+            train_one(out, n)
         return
     running: dict[str, tuple[subprocess.Popen, Any]] = {}
     while pending or running:
@@ -191,6 +200,19 @@ def train_all(out: Path, jobs: int = 2, poll_s: float = 5.0) -> None:
 
 
 # ------------------------------------------------------------------------------------------ assembly
+def shipped_vae_dir(out: Path) -> Path:
+    """The fine-tuned decoder's VAE, after checking that its encoder is the one the UNets trained on."""
+    from safetensors.torch import load_file
+
+    src, dst = out / "vae" / "final" / "vae", out / "vae-decoder" / "final" / "vae"
+    a, b = (load_file(str(next(p.glob("*.safetensors")))) for p in (src, dst))
+    frozen = [k for k in a if k.startswith(("encoder.", "quant_conv."))]
+    changed = [k for k in frozen if not torch.equal(a[k], b[k])]
+    if not frozen or changed:
+        raise RuntimeError(f"{dst} does not share the encoder of {src} (differing: {changed[:3]})")
+    return dst
+
+
 def _scheduler_config(out: Path) -> dict[str, Any]:
     cfg = json.loads((out / "base" / "final" / "scheduler" / "scheduler_config.json").read_text())
     keep = {k: v for k, v in cfg.items() if not k.startswith("_")}
@@ -213,7 +235,7 @@ def assemble_model(out: Path, dest: Path) -> Path:
     from streamt2v.train.video_recipes import load_frozen_vae
 
     text, image = _clip_parts(out)
-    vae = load_frozen_vae(str(out / "vae" / "final" / "vae"))
+    vae = load_frozen_vae(str(shipped_vae_dir(out)))
     unet = StreamingUNet.from_pretrained(out / "stream" / "final" / "unet").eval()
     init_unet = UNet3DConditionModel.from_pretrained(out / "base" / "final" / "unet").eval()
     bc = init_unet.config
@@ -258,7 +280,7 @@ def assemble_refiner(out: Path, dest: Path) -> Path:
     from streamt2v.train.video_recipes import load_frozen_vae
 
     text, _ = _clip_parts(out)
-    vae = load_frozen_vae(str(out / "vae" / "final" / "vae"))
+    vae = load_frozen_vae(str(shipped_vae_dir(out)))
     unet = UNet3DConditionModel.from_pretrained(out / "refiner" / "final" / "unet").eval()
     size = int(unet.config.sample_size) * vae.scale_factor
     sched = {k: v for k, v in _scheduler_config(out).items() if k != "_class_name"}
@@ -295,7 +317,7 @@ def assemble(out: Path, assets: Path, measure: bool = True) -> None:
         from streamt2v.models.bundle import StreamingT2VModel
 
         quality = {
-            "vae": vae_quality(out / "vae" / "final" / "vae"),
+            "vae": vae_quality(shipped_vae_dir(out)),
             "clip": clip_quality(out / "clip" / "final"),
         }
         (out / "quality.json").write_text(json.dumps(quality, indent=1) + "\n")
@@ -316,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     a.out.mkdir(parents=True, exist_ok=True)
     if a.only:
-        train_one(a.out, release_runs(a.out)[a.only])
+        train_one(a.out, a.only)
         return 0
     if not a.skip_train:
         train_all(a.out, a.jobs)

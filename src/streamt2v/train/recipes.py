@@ -95,6 +95,9 @@ class VAERecipe(DataOptions):
     kl_weight: float = 1e-3
     frames_per_sample: int = 4
     scaling_samples: int = 64  # samples used to measure the latent std at export
+    # A trained VAE folder: fine-tune only its decoder (encoder, quant conv and scaling factor frozen, so
+    # the latent space of models trained on that VAE's encoder is unchanged).
+    decoder_only_from: str = ""
 
     def config(self) -> dict[str, Any]:
         return asdict(self)
@@ -102,6 +105,14 @@ class VAERecipe(DataOptions):
     def build(self) -> nn.Module:
         from diffusers import AutoencoderKL
 
+        if self.decoder_only_from:
+            src = Path(self.decoder_only_from)
+            if not (src / "config.json").is_file():
+                raise FileNotFoundError(f"decoder_only_from: {src} is not a saved AutoencoderKL folder")
+            vae = AutoencoderKL.from_pretrained(src)
+            vae.encoder.requires_grad_(False)
+            vae.quant_conv.requires_grad_(False)
+            return VAETrainer(vae, self.kl_weight)
         n = len(self.block_out_channels)
         vae = AutoencoderKL(
             in_channels=3,
@@ -143,7 +154,10 @@ class VAERecipe(DataOptions):
 
     def export(self, module: nn.Module, out_dir: Path) -> None:
         vae = module.vae
-        scale = self.measure_scaling_factor(vae)
+        # decoder-only fine-tuning keeps the source's latent scaling (its encoder is unchanged)
+        scale = (
+            float(vae.config.scaling_factor) if self.decoder_only_from else self.measure_scaling_factor(vae)
+        )
         vae.register_to_config(scaling_factor=scale)
         vae.save_pretrained(out_dir / "vae", safe_serialization=True)
         logger.info("vae exported to %s (scaling_factor %.5f)", out_dir / "vae", scale)
