@@ -89,3 +89,23 @@ def test_release_settings_are_consistent() -> None:
         done.add(name)
     StreamConfig(num_frames=80, **SAMPLER)
     EnhanceConfig(**ENHANCE)
+
+
+def test_vae_decoder_only_fine_tuning_keeps_the_encoder(tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    from streamt2v.train.loop import TrainConfig, train
+    from streamt2v.train.recipes import make_recipe
+
+    opts = {"size": 16, "block_out_channels": (8, 16), "norm_num_groups": 4, "scaling_samples": 2}
+    cfg = TrainConfig(steps=2, batch_size=2, lr=1e-3, ema_decay=None)
+    train(make_recipe("vae", **opts), cfg, tmp_path / "a", progress=False)
+    src = tmp_path / "a" / "final" / "vae"
+    recipe = make_recipe("vae", **opts, frames_per_sample=1, decoder_only_from=str(src))
+    train(recipe, cfg, tmp_path / "b", progress=False)
+    a = load_file(str(next(src.glob("*.safetensors"))))
+    b = load_file(str(next((tmp_path / "b" / "final" / "vae").glob("*.safetensors"))))
+    assert all(torch.equal(a[k], b[k]) for k in a if k.startswith(("encoder.", "quant_conv.")))
+    assert any(not torch.equal(a[k], b[k]) for k in a if k.startswith("decoder."))
+    with pytest.raises(FileNotFoundError, match="decoder_only_from"):
+        make_recipe("vae", decoder_only_from=str(tmp_path / "nope")).build()
