@@ -86,7 +86,7 @@ def release_runs(out: Path) -> dict[str, RecipeRun]:
             "refiner",
             {"size": 64, **video},
             {
-                "steps": 1500,
+                "steps": 1300,
                 "batch_size": 2,
                 "lr": 4e-4,
                 "warmup_steps": 50,
