@@ -137,7 +137,7 @@ class StreamingUNet(ModelMixin, ConfigMixin):
         torch's scaled-dot-product attention, used by every processor here, is already memory-efficient.
         """
         if valid:
-            raise NotImplementedError(
+            raise ValueError(
                 "xformers processors would replace the APM attention processors of StreamingUNet; "
                 "it already uses torch scaled_dot_product_attention"
             )
