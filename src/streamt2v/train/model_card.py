@@ -218,8 +218,8 @@ def write_model_card(
         "",
         "## Training",
         "",
-        f"Hardware: {cpu_description()} (no GPU); torch {torch.__version__}; one torch thread per run; "
-        "`vae`+`clip`, then `base`+`refiner`, then `stream` ran in parallel pairs on the 2 cores. "
+        f"Hardware: {cpu_description()} (no GPU); torch {torch.__version__}; one torch thread per run, "
+        "two runs at a time on the 2 cores (see Notes). "
         "DDPM ε-objective, scaled-linear betas 0.00085→0.012 (1000 steps), AdamW, constant lr, grad-norm "
         "clip 1.0, exported weights = EMA.",
         "",
