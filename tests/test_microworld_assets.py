@@ -109,3 +109,17 @@ def test_vae_decoder_only_fine_tuning_keeps_the_encoder(tmp_path: Path) -> None:
     assert any(not torch.equal(a[k], b[k]) for k in a if k.startswith("decoder."))
     with pytest.raises(FileNotFoundError, match="decoder_only_from"):
         make_recipe("vae", decoder_only_from=str(tmp_path / "nope")).build()
+
+
+def test_resume_accepts_an_option_added_after_the_checkpoint(tmp_path: Path) -> None:
+    from streamt2v.train.loop import _same_recipe_config
+    from streamt2v.train.recipes import make_recipe
+
+    recipe = make_recipe("vae", size=16)
+    current = recipe.config()
+    older = {k: v for k, v in current.items() if k != "decoder_only_from"}  # saved before the option
+    assert _same_recipe_config(older, current, recipe)
+    changed = make_recipe("vae", size=16, decoder_only_from="x")
+    assert not _same_recipe_config(older, changed.config(), changed)
+    assert not _same_recipe_config({**older, "size": 32}, current, recipe)
+    assert not _same_recipe_config({**current, "gone": 1}, current, recipe)

@@ -13,6 +13,7 @@ of a step (noise, timesteps, condition dropout) comes from a CPU generator seede
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -134,6 +135,24 @@ def _truncate_log(path: Path, step: int) -> None:
     path.write_text("".join(ln + "\n" for ln in keep))
 
 
+def _same_recipe_config(saved: dict[str, Any], current: dict[str, Any], recipe: Recipe) -> bool:
+    """Equal configs, where an option the checkpoint predates counts as equal when it has its default
+    value (so adding a recipe option does not orphan existing runs)."""
+    cur = json.loads(json.dumps(current))
+    defaults: dict[str, Any] = {}
+    if dataclasses.is_dataclass(recipe):
+        for f in dataclasses.fields(recipe):
+            if f.default is not dataclasses.MISSING:
+                defaults[f.name] = json.loads(json.dumps(f.default))
+    for key in set(saved) | set(cur):
+        if key in saved and key in cur:
+            if saved[key] != cur[key]:
+                return False
+        elif key not in cur or key not in defaults or cur[key] != defaults[key]:
+            return False
+    return True
+
+
 def train(
     recipe: Recipe,
     cfg: TrainConfig,
@@ -173,8 +192,8 @@ def train(
     if resume and (path := latest_checkpoint(ckpt_root)) is not None:
         ck = load_checkpoint(path)
         saved = ck["state"]["config"]
-        if saved["recipe"] != recipe.name or saved["recipe_config"] != json.loads(
-            json.dumps(run_config["recipe_config"])
+        if saved["recipe"] != recipe.name or not _same_recipe_config(
+            saved["recipe_config"], run_config["recipe_config"], recipe
         ):
             raise ValueError(
                 f"cannot resume {path}: it was made by recipe {saved['recipe']!r} with config "

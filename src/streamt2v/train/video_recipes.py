@@ -147,6 +147,9 @@ class BaseRecipe(DataOptions):
     num_train_timesteps: int = 1000
     sample_steps: int = 20
     guidance_scale: float = 5.0
+    # A trained UNet folder to start from (e.g. continue a base run with another ``prediction_type``);
+    # its architecture must equal the one ``preset`` gives for this VAE / text encoder / size.
+    init_unet: str = ""
 
     def config(self) -> dict[str, Any]:
         return asdict(self)
@@ -189,6 +192,16 @@ class BaseRecipe(DataOptions):
         vae = load_frozen_vae(self.vae)
         text, _ = load_frozen_clip(self.clip)
         net = build_video_unet(self.unet_config(vae, text))
+        if self.init_unet:
+            from diffusers import UNet3DConditionModel
+
+            p = _need_dir(self.init_unet, "the initial UNet (init_unet)", "pass OUT/final/unet of a run")
+            init = UNet3DConditionModel.from_pretrained(p)
+            want, got = net.state_dict(), init.state_dict()
+            bad = sorted(k for k in want if k not in got or got[k].shape != want[k].shape)
+            if bad or set(got) - set(want):
+                raise ValueError(f"init_unet {p} does not match the {self.preset!r} architecture: {bad[:3]}")
+            net.load_state_dict(got)
         return DiffusionTrainer(net, vae, text, self.make_denoiser(), self)
 
     def dataset(self, seed: int) -> Dataset:
