@@ -116,7 +116,7 @@ def release_runs(out: Path) -> dict[str, RecipeRun]:
                 "prediction_type": "v_prediction",
                 **video,
             },
-            {"steps": 1400, "batch_size": 4, "lr": 3e-4, "ema_decay": 0.995, "checkpoint_every": 100},
+            {"steps": 1800, "batch_size": 4, "lr": 3e-4, "ema_decay": 0.995, "checkpoint_every": 100},
             needs=("base-v",),
         ),
     }
@@ -131,8 +131,8 @@ SAMPLER: dict[str, Any] = {
     "guidance": 1.0,
     "scheduler": "ddim",
     "eta": 0.0,
-    "init_steps": 10,
-    "init_guidance": 5.0,
+    "init_steps": 20,
+    "init_guidance": 3.0,
     "init_scheduler": "ddim",
 }
 # Recommended enhancer settings for the shipped refiner (EnhanceConfig fields).
@@ -152,8 +152,14 @@ NOTES: tuple[str, ...] = (
     "- `base`+`vae-decoder` started together, `refiner` when `vae-decoder` finished, `stream` when `base` "
     "finished (two processes at a time, one thread each; `train_all`). The base run was planned for 2200 "
     "steps; a stage-1 check at step 1200 showed it far from converged, so it was stopped at step 1451 and "
-    "resumed from its step-1400 checkpoint with 3200 steps (resuming is bit-exact, the lr is constant, so "
-    "this equals an uninterrupted 3200-step run).",
+    "resumed from its step-1400 checkpoint with more steps (resuming is bit-exact and the lr constant, so "
+    "this equals an uninterrupted run). At step 2600 it still ignored the caption (ε loss with and without "
+    "the caption equal at every noise level), so it was stopped there (2600 steps) and continued with "
+    "v-prediction for 1200 steps (`base-v`, recipe option `init_unet`), which made it follow colours and "
+    "shapes in part within 400 steps; `base-v` is the shipped stage-1 UNet and the stream's initialization.",
+    "- `stream` was planned for 1400 steps; at step 600 the CAM was measurably used (v-loss with the right "
+    "conditioning frames 0.27 vs 0.35 with another clip's at t=990) but chunks still changed scene, so it "
+    "was continued from its step-1400 checkpoint to 1800 steps.",
 )
 
 

@@ -51,16 +51,16 @@ def _params(folder: Path) -> int:
     return n
 
 
-def _architecture(out: Path, name: str) -> str:
+def _architecture(out: Path, name: str, recipe: str) -> str:
     final = out / name / "final"
-    if name == "vae":
+    if recipe == "vae":
         cfg = json.loads((final / "vae" / "config.json").read_text())
         return (
             f"diffusers AutoencoderKL, blocks {cfg['block_out_channels']}, {cfg['latent_channels']} latent "
             f"channels, factor {2 ** (len(cfg['block_out_channels']) - 1)}, scaling factor "
             f"{cfg['scaling_factor']:.4f}; {_params(final / 'vae') / 1e6:.2f} M params"
         )
-    if name == "clip":
+    if recipe == "clip":
         t = json.loads((final / "text_encoder" / "config.json").read_text())
         return (
             f"micro-CLIP: CLIPTextModel + CLIPVisionModelWithProjection, width {t['hidden_size']}, "
@@ -73,15 +73,15 @@ def _architecture(out: Path, name: str) -> str:
         f"UNet3DConditionModel (`tiny` preset), blocks {base.get('block_out_channels')}, "
         f"latent {base.get('sample_size')}×{base.get('sample_size')}"
     )
-    if name == "stream":
+    if recipe == "stream":
         arch = "StreamingUNet = base " + arch + " + CAM + APM"
     return f"{arch}; {_params(final / 'unet') / 1e6:.2f} M params"
 
 
 def recipe_rows(out: Path, runs: Mapping[str, Any]) -> list[str]:
     rows = [
-        "| recipe | architecture | steps | batch | lr | EMA | threads | wall time | final loss (last 100) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+        "| run | architecture | steps | batch | lr | EMA | threads | s/step | wall time | final loss (last 100) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for name, run in runs.items():
         log = _log(out / name)
@@ -91,8 +91,9 @@ def recipe_rows(out: Path, runs: Mapping[str, Any]) -> list[str]:
         losses = ", ".join(f"{k} {sum(r[k] for r in tail) / len(tail):.4g}" for k in keys) if tail else "n/a"
         t = run.train
         rows.append(
-            f"| {name} | {_architecture(out, name)} | {log[-1]['step'] if log else 0} | {t['batch_size']} | "
-            f"{t['lr']:g} | {t.get('ema_decay', 0.999)} | {run.threads} | {wall:.1f} min | {losses} |"
+            f"| {name} | {_architecture(out, name, run.recipe)} | {log[-1]['step'] if log else 0} | {t['batch_size']} | "
+            f"{t['lr']:g} | {t.get('ema_decay', 0.999)} | {run.threads} | {60 * wall / max(1, len(log)):.2f} | "
+            f"{wall:.1f} min | {losses} |"
         )
     return rows
 
@@ -220,7 +221,8 @@ def write_model_card(
         "",
         f"Hardware: {cpu_description()} (no GPU); torch {torch.__version__}; one torch thread per run, "
         "two runs at a time on the 2 cores (see Notes). "
-        "DDPM ε-objective, scaled-linear betas 0.00085→0.012 (1000 steps), AdamW, constant lr, grad-norm "
+        "DDPM objective (ε-prediction for `base` and `refiner`, v-prediction for `base-v` and `stream`), "
+        "scaled-linear betas 0.00085→0.012 (1000 steps), AdamW, constant lr, grad-norm "
         "clip 1.0, exported weights = EMA.",
         "",
         *recipe_rows(out, runs),
@@ -237,9 +239,11 @@ def write_model_card(
         "",
         "Measured seconds per optimizer step on this machine (1 thread, `tiny` UNet, VAE factor 4; "
         "docs/microworld.md): base UNet batch 4×16 frames 0.55–0.84 s at 32×32 against 2.3–3.9 s at 64×64, "
-        "so a 64×64 base would have got ~4× fewer steps in the same budget. Objects are 8–13 px across at "
-        "32×32, enough for the probes. The refiner works at 2× (64×64); its step costs what a 64×64 base "
-        "step does, which is why it gets fewer steps.",
+        "so a 64×64 base would have got ~4× fewer steps in the same budget — and the table above shows that "
+        "even 3200 steps at 32×32 leave the base under-trained. In these runs a base step (4×16 frames at "
+        "32×32) took the s/step above, a refiner step (2×24 frames at 64×64) about 3× as long. Objects are "
+        "8–13 px across at 32×32, enough for the probes. The refiner works at 2× (64×64), which is why it "
+        "gets fewer steps.",
         "",
         "## Recommended sampling (stored in `model_index.json`)",
         "",
