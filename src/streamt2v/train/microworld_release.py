@@ -137,8 +137,8 @@ SAMPLER: dict[str, Any] = {
 }
 # Recommended enhancer settings for the shipped refiner (EnhanceConfig fields).
 ENHANCE: dict[str, Any] = {
-    "start_step": 300,
-    "num_inference_steps": 4,
+    "start_step": 200,
+    "num_inference_steps": 3,
     "scheduler": "ddim",
     "guidance_scale": 1.0,
 }
@@ -149,7 +149,7 @@ NOTES: tuple[str, ...] = (
     "fine-tuned for 5000 more steps on single frames with the encoder frozen (`vae-decoder`, recipe option "
     "`decoder_only_from`) while the UNets trained on the unchanged encoder's latents; the shipped VAE is that "
     "decoder with the original encoder (checked bit-identical at assembly).",
-    "- `base`+`vae-decoder` started together, `refiner` when `vae-decoder` finished, `stream` when `base` "
+    "- `base`+`vae-decoder` started together, `refiner` when `vae-decoder` finished, `base-v` when `base` and `stream` when `base-v` "
     "finished (two processes at a time, one thread each; `train_all`). The base run was planned for 2200 "
     "steps; a stage-1 check at step 1200 showed it far from converged, so it was stopped at step 1451 and "
     "resumed from its step-1400 checkpoint with more steps (resuming is bit-exact and the lr constant, so "
