@@ -177,7 +177,9 @@ def model_config_from_dict(d: dict[str, Any]) -> ModelConfig:
     )
 
 
-def load_tokenizer(directory: str | os.PathLike[str], class_name: str | None = None) -> PreTrainedTokenizerBase:
+def load_tokenizer(
+    directory: str | os.PathLike[str], class_name: str | None = None
+) -> PreTrainedTokenizerBase:
     """Load a saved tokenizer folder: ``CLIPTokenizer`` when ``class_name`` says so (the ModelScope / test
     tokenizers), otherwise whatever ``AutoTokenizer`` finds in ``tokenizer_config.json`` (e.g. the
     micro-CLIP's word-level ``PreTrainedTokenizerFast``)."""
