@@ -19,7 +19,7 @@ $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/streamt2v generate "a red circle bouncing on a blue background" --frames 240 --seed 0 -o demo.mp4
+	$(BIN)/streamt2v generate "a red circle bouncing on a blue background" --frames 240 --seed 0 --enhance -o demo.mp4
 
 # Reproduce the shipped microworld models (src/streamt2v/assets) from scratch on the CPU (~2 h on 2 cores).
 train-microworld: $(STAMP)

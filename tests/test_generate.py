@@ -111,6 +111,8 @@ def test_cli_end_to_end(tmp_path, monkeypatch, capsys, caplog):
         [
             "generate",
             "a cat",
+            "--model",
+            "tiny",
             "--frames",
             "20",
             "--steps",
@@ -127,7 +129,7 @@ def test_cli_end_to_end(tmp_path, monkeypatch, capsys, caplog):
         ]
     )
     assert rc == 0
-    assert "RANDOM weights" in caplog.text
+    assert "RANDOM weights" in caplog.text  # a preset name means random weights, and says so
     assert read_video(tmp_path / "out.mp4")[0].shape[2] == 20
     run = next((tmp_path / "runs").iterdir())
     config = json.loads((run / "config.json").read_text())
@@ -197,3 +199,21 @@ def test_bad_enhance_settings_fail_before_loading_a_model(tmp_path):
     cfg = cfg_for(tmp_path, "bad", enhance=dict(chunk_frames=8, overlap=8))
     with pytest.raises(ValueError, match="chunk_frames \\(8\\) must be larger than overlap \\(8\\)"):
         generate(cfg)
+
+
+def test_cli_default_is_the_shipped_model_with_its_recommended_sampler(tmp_path, monkeypatch, caplog):
+    """No --model: the shipped microworld model, sampled with the settings its folder recommends; an
+    explicit flag still wins."""
+    from streamt2v.assets import microworld_model_dir
+    from streamt2v.models.bundle import MODEL_INDEX
+
+    recommended = json.loads((microworld_model_dir() / MODEL_INDEX).read_text())["streamt2v"]["sampler"]
+    monkeypatch.chdir(tmp_path)
+    args = ["generate", "a red circle bouncing on a blue background", "--frames", "17", "--no-progress"]
+    assert main([*args, "-o", "out.mp4", "--init-steps", "2"]) == 0
+    assert "RANDOM" not in caplog.text
+    video, _ = read_video(tmp_path / "out.mp4")
+    assert video.shape[2] == 17 and video.shape[-1] == 32  # the microworld's base resolution
+    config = json.loads((next((tmp_path / "runs").iterdir()) / "config.json").read_text())["stream"]
+    assert config["steps"] == recommended["steps"] and config["guidance"] == recommended["guidance"]
+    assert config["init_steps"] == 2

@@ -14,7 +14,7 @@ import pytest
 import torch
 from transformers import PreTrainedTokenizerFast
 
-from streamt2v.assets import microworld_enhance_settings, microworld_model_dir, microworld_refiner_dir
+from streamt2v.assets import microworld_model_dir, microworld_refiner_dir
 from streamt2v.microworld import behaviour as bh
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -110,7 +110,7 @@ def test_removing_cam_conditioning_increases_jumps(results):
 
 
 def test_shipped_refiner_loads_and_enhances():
-    from streamt2v.pipeline.enhance import EnhanceConfig, Refiner, enhance_video
+    from streamt2v.pipeline.enhance import Refiner, enhance_video
 
     refiner = Refiner.from_pretrained(microworld_refiner_dir())
     assert refiner.frame_size == (64, 64)
@@ -119,9 +119,7 @@ def test_shipped_refiner_loads_and_enhances():
 
     prompt, seed = EVAL_PROMPTS[0]
     video = render(eval_scene(prompt, seed), 24, 32)[None]
-    out = enhance_video(
-        video, prompt, refiner, EnhanceConfig(**microworld_enhance_settings()), progress=False
-    )
+    out = enhance_video(video, prompt, refiner, refiner.config(), progress=False)
     assert out.shape == (1, 3, 24, 64, 64)
     up = torch.nn.functional.interpolate(video[0].transpose(0, 1), size=64, mode="bilinear").transpose(0, 1)
     # the refiner keeps the content: mean error to the upscaled input well under the palette separation

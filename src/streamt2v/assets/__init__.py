@@ -9,9 +9,7 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 ASSETS_DIR = Path(__file__).resolve().parent
 MODEL_DIR_NAME = "microworld"
@@ -35,9 +33,3 @@ def microworld_model_dir() -> Path:
 def microworld_refiner_dir() -> Path:
     """Folder of the shipped microworld refiner (stage 3); FileNotFoundError if absent."""
     return _need(ASSETS_DIR / REFINER_DIR_NAME, "model_index.json", "microworld refiner")
-
-
-def microworld_enhance_settings() -> dict[str, Any]:
-    """Recommended :class:`~streamt2v.pipeline.enhance.EnhanceConfig` fields for the shipped refiner."""
-    index = json.loads((microworld_refiner_dir() / "model_index.json").read_text())
-    return dict(index.get("streamt2v_enhance", {}))

@@ -27,28 +27,29 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--model",
         default=None,
         help="diffusers-format refiner folder (unet/ vae/ text_encoder/ tokenizer/ scheduler/); default: "
-        "the embedded refiner at twice the input resolution (random weights until trained ones ship)",
+        "the embedded microworld refiner at twice the input resolution",
     )
-    p.add_argument("--negative-prompt", default="")
-    p.add_argument("--steps", type=int, default=30, help="denoising steps (default 30)")
-    p.add_argument("--start-step", type=int, default=600, help="SDEdit start t' of 1000 (default 600)")
-    p.add_argument("--chunk-frames", type=int, default=24, help="frames per chunk F (default 24)")
-    p.add_argument("--overlap", type=int, default=8, help="overlap O between chunks (default 8)")
-    p.add_argument("--mode", default="randomized", choices=["independent", "shared-noise", "randomized"])
+    # Unset sampling options take the refiner's recommended settings, else the official defaults.
+    p.add_argument("--negative-prompt")
+    p.add_argument("--steps", type=int, help="denoising steps (official default 30)")
+    p.add_argument("--start-step", type=int, help="SDEdit start t' of 1000 (official default 600)")
+    p.add_argument("--chunk-frames", type=int, help="frames per chunk F (default 24)")
+    p.add_argument("--overlap", type=int, help="overlap O between chunks (default 8)")
+    p.add_argument("--mode", choices=["independent", "shared-noise", "randomized"], help="default randomized")
     p.add_argument(
         "--blend",
-        default="latents",
         choices=["latents", "x0"],
-        help="blend x_{t-1} after each step (paper) or x0 predictions (official code)",
+        help="blend x_{t-1} after each step (paper, default) or x0 predictions (official code)",
     )
-    p.add_argument("--scheduler", default="dpmpp-2m-sde")
-    p.add_argument("--guidance-scale", type=float, default=7.5)
-    p.add_argument("--guidance-rescale", type=float, default=0.0)
-    p.add_argument("--max-batch-chunks", type=int, default=8, help="chunks per UNet call (memory cap)")
+    p.add_argument("--scheduler", help="official default dpmpp-2m-sde")
+    p.add_argument("--guidance-scale", type=float, help="official default 7.5")
+    p.add_argument("--guidance-rescale", type=float, help="default 0")
+    p.add_argument("--max-batch-chunks", type=int, help="chunks per UNet call (memory cap, default 8)")
     p.add_argument("--resolution", type=_size, default=None, help="canvas HxW (default: the refiner's)")
     p.add_argument(
         "--pad-to-aspect",
         action="store_true",
+        default=None,
         help="fit frames inside the canvas, pad with black, crop back at the end",
     )
     p.add_argument("--max-frames", type=int, default=None, help="read at most this many frames")
@@ -66,24 +67,26 @@ def run(args: argparse.Namespace) -> int:
     from streamt2v.io.video import read_video, write_video
     from streamt2v.pipeline.enhance import EnhanceConfig, enhance_video, load_refiner
 
-    config = EnhanceConfig(
-        chunk_frames=args.chunk_frames,
-        overlap=args.overlap,
-        mode=args.mode,
-        blend=args.blend,
-        start_step=args.start_step,
-        num_inference_steps=args.steps,
-        scheduler=args.scheduler,
-        guidance_scale=args.guidance_scale,
-        guidance_rescale=args.guidance_rescale,
-        negative_prompt=args.negative_prompt,
-        max_batch_chunks=args.max_batch_chunks,
-        resolution=args.resolution,
-        pad_to_aspect=args.pad_to_aspect,
-        fps=args.fps,
-    )
+    given = {
+        "chunk_frames": args.chunk_frames,
+        "overlap": args.overlap,
+        "mode": args.mode,
+        "blend": args.blend,
+        "start_step": args.start_step,
+        "num_inference_steps": args.steps,
+        "scheduler": args.scheduler,
+        "guidance_scale": args.guidance_scale,
+        "guidance_rescale": args.guidance_rescale,
+        "negative_prompt": args.negative_prompt,
+        "max_batch_chunks": args.max_batch_chunks,
+        "resolution": args.resolution,
+        "pad_to_aspect": args.pad_to_aspect,
+        "fps": args.fps,
+    }
+    EnhanceConfig(**{k: v for k, v in given.items() if v is not None})  # bad values fail before loading
     video, fps = read_video(args.input, max_frames=args.max_frames)
     refiner = load_refiner(args.model, tuple(video.shape[-2:]), device=args.device)
+    config = refiner.config(**{k: v for k, v in given.items() if v is not None})
     out = enhance_video(
         video,
         args.prompt,

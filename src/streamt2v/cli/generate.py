@@ -22,15 +22,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--model", help="model folder, hub id or preset (default: the embedded default)")
     p.add_argument("--negative-prompt", default="", help="negative prompt for both stages")
-    p.add_argument("--steps", type=int, default=50, help="stage-2 denoising steps (default 50)")
-    p.add_argument("--guidance", type=float, default=7.5, help="stage-2 guidance scale (default 7.5)")
-    p.add_argument("--eta", type=float, default=1.0, help="stage-2 DDIM eta (default 1.0)")
-    p.add_argument("--scheduler", default="ddim", help="stage-2 scheduler (default ddim)")
-    p.add_argument("--init-steps", type=int, default=50, help="stage-1 denoising steps (default 50)")
-    p.add_argument("--init-guidance", type=float, default=9.0, help="stage-1 guidance scale (default 9.0)")
-    p.add_argument(
-        "--init-scheduler", default="dpm-multistep", help="stage-1 scheduler (default dpm-multistep)"
-    )
+    # Unset sampling options take the model's recommended settings (model_index.json "sampler"), else
+    # the official defaults.
+    p.add_argument("--steps", type=int, help="stage-2 denoising steps (official default 50)")
+    p.add_argument("--guidance", type=float, help="stage-2 guidance scale (official default 7.5)")
+    p.add_argument("--eta", type=float, help="stage-2 DDIM eta (official default 1.0)")
+    p.add_argument("--scheduler", help="stage-2 scheduler (official default ddim)")
+    p.add_argument("--init-steps", type=int, help="stage-1 denoising steps (official default 50)")
+    p.add_argument("--init-guidance", type=float, help="stage-1 guidance scale (official default 9.0)")
+    p.add_argument("--init-scheduler", help="stage-1 scheduler (official default dpm-multistep)")
     p.add_argument("--chunk-frames", type=int, default=16, help="frames per chunk F (default 16)")
     p.add_argument("--cond-frames", type=int, default=8, help="CAM conditioning frames F_cond (default 8)")
     p.add_argument("--fps", type=float, help="output frame rate (default: the model's)")
@@ -58,12 +58,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "as OUTPUT_STEM.lowres.mp4",
     )
     p.add_argument("--refiner", help="stage-3 refiner folder or hub id (default: the embedded refiner)")
-    p.add_argument("--enhance-steps", type=int, default=30, help="stage-3 denoising steps (default 30)")
-    p.add_argument(
-        "--enhance-start-step", type=int, default=600, help="stage-3 SDEdit start t' of 1000 (default 600)"
-    )
-    p.add_argument("--enhance-chunk-frames", type=int, default=24, help="stage-3 chunk frames (default 24)")
-    p.add_argument("--enhance-overlap", type=int, default=8, help="stage-3 chunk overlap (default 8)")
+    p.add_argument("--enhance-steps", type=int, help="stage-3 denoising steps (official default 30)")
+    p.add_argument("--enhance-start-step", type=int, help="stage-3 SDEdit start t' (official default 600)")
+    p.add_argument("--enhance-chunk-frames", type=int, help="stage-3 chunk frames (default 24)")
+    p.add_argument("--enhance-overlap", type=int, help="stage-3 chunk overlap (default 8)")
     p.add_argument("--png-dir", help="also write the frames as PNGs into this folder")
     p.add_argument("--gif", help="also write a GIF")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -74,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from streamt2v.pipeline.chunking import plan_chunks
-    from streamt2v.pipeline.generate import GenerateConfig, generate, resume_generate
+    from streamt2v.pipeline.generate import GenerateConfig, generate, recommended_sampler, resume_generate
     from streamt2v.pipeline.stream import StreamConfig
 
     bar = None
@@ -96,21 +94,31 @@ def run(args: argparse.Namespace) -> int:
     else:
         if args.prompt is None and args.prompt_schedule is None:
             raise ValueError("give a PROMPT or --prompt-schedule")
+        sampling = {
+            "steps": args.steps,
+            "guidance": args.guidance,
+            "scheduler": args.scheduler,
+            "eta": args.eta,
+            "init_steps": args.init_steps,
+            "init_guidance": args.init_guidance,
+            "init_scheduler": args.init_scheduler,
+        }
         stream_cfg = StreamConfig(
             num_frames=args.frames,
             seed=args.seed,
             negative_prompt=args.negative_prompt,
-            steps=args.steps,
-            guidance=args.guidance,
-            scheduler=args.scheduler,
-            eta=args.eta,
-            init_steps=args.init_steps,
-            init_guidance=args.init_guidance,
-            init_scheduler=args.init_scheduler,
             chunk_frames=args.chunk_frames,
             cond_frames=args.cond_frames,
             reanchor=args.reanchor,
+            **{**recommended_sampler(args.model), **{k: v for k, v in sampling.items() if v is not None}},
         )
+        enhance = {
+            "num_inference_steps": args.enhance_steps,
+            "start_step": args.enhance_start_step,
+            "chunk_frames": args.enhance_chunk_frames,
+            "overlap": args.enhance_overlap,
+            "negative_prompt": args.negative_prompt or None,
+        }
         cfg = GenerateConfig(
             output=args.output,
             stream=stream_cfg,
@@ -126,15 +134,7 @@ def run(args: argparse.Namespace) -> int:
             png_dir=args.png_dir,
             gif=args.gif,
             run_dir=args.run_dir,
-            enhance=dict(
-                num_inference_steps=args.enhance_steps,
-                start_step=args.enhance_start_step,
-                chunk_frames=args.enhance_chunk_frames,
-                overlap=args.enhance_overlap,
-                negative_prompt=args.negative_prompt,
-            )
-            if args.enhance
-            else None,
+            enhance={k: v for k, v in enhance.items() if v is not None} if args.enhance else None,
             refiner=args.refiner,
         )
         total, done = _total_steps(cfg, plan_chunks), 0

@@ -26,7 +26,7 @@ import inspect
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -360,6 +360,13 @@ class Refiner:
     text_encoder: Any  # streamt2v.models.encoders.TextEncoder
     scheduler_config: dict[str, Any]
     frame_size: tuple[int, int]  # (H, W) pixels the UNet was trained at
+    # EnhanceConfig fields these weights are meant to run with (``streamt2v_enhance`` in model_index.json);
+    # explicit settings override them, and anything unset falls back to the official defaults.
+    recommended: dict[str, Any] = field(default_factory=dict)
+
+    def config(self, **settings: Any) -> EnhanceConfig:
+        """The :class:`EnhanceConfig` for this refiner: ``settings`` over :attr:`recommended`."""
+        return EnhanceConfig(**{**self.recommended, **settings})
 
     @property
     def device(self) -> torch.device:
@@ -425,6 +432,7 @@ class Refiner:
             TextEncoder(tokenizer, text_model).eval(),
             scheduler_config,
             (int(frame_size[0]), int(frame_size[1])),
+            dict(meta.get("streamt2v_enhance") or {}),
         )
         return refiner.to(device=device)
 
@@ -450,6 +458,7 @@ class Refiner:
             "tokenizer": ["transformers", type(self.text_encoder.tokenizer).__name__],
             "scheduler": ["diffusers", "DDIMScheduler"],
             "streamt2v_frame_size": list(self.frame_size),
+            "streamt2v_enhance": dict(self.recommended),
         }
         (root / "model_index.json").write_text(json.dumps(index, indent=2))
         return root
@@ -530,19 +539,31 @@ def load_refiner(
 
 
 def default_refiner(base_frame_size: tuple[int, int], *, seed: int = 0) -> Refiner:
-    """The embedded default refiner at twice ``base_frame_size`` (the microworld refiner's architecture).
+    """The embedded default refiner at twice ``base_frame_size``: the shipped microworld refiner when the
+    input is at the microworld's base size, otherwise a tiny **random-weight** one (with a warning)."""
+    from streamt2v.assets import microworld_refiner_dir
 
-    No trained refiner weights ship yet, so this is a tiny **random-weight** model; a warning says so.
-    """
     h, w = (2 * int(base_frame_size[0]), 2 * int(base_frame_size[1]))
+    try:
+        shipped = Refiner.from_pretrained(microworld_refiner_dir())
+    except FileNotFoundError as err:
+        logger.warning("%s", err)
+    else:
+        if shipped.frame_size == (h, w):
+            return shipped
+        logger.warning(
+            "the shipped refiner works at %dx%d, not at twice the input's %dx%d",
+            *shipped.frame_size,
+            *base_frame_size,
+        )
     if h % 4 or w % 4:
         raise ValueError(
             f"the default refiner works at twice the input size and needs it divisible by 4; "
             f"input frames are {base_frame_size[0]}x{base_frame_size[1]} (use even sizes or pass --model)"
         )
     logger.warning(
-        "no trained refiner weights are shipped yet: using a tiny RANDOM-WEIGHT refiner at %dx%d "
-        "(the output shows the pipeline, not an enhancement; pass a refiner folder with --model)",
+        "using a tiny RANDOM-WEIGHT refiner at %dx%d (the output shows the pipeline, not an enhancement; "
+        "pass a refiner folder with --model)",
         h,
         w,
     )

@@ -9,6 +9,7 @@ appear only when the video is complete (atomic rename).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -31,13 +32,34 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# The embedded default. The trained microworld weights are not shipped yet: until they are, the default is
-# the ``tiny`` architecture with random weights, and loading it says so loudly.
-DEFAULT_MODEL = "tiny"
+# Fallback when the shipped microworld weights are absent (e.g. a source tree without assets).
+FALLBACK_PRESET = "tiny"
 RANDOM_WEIGHTS_WARNING = (
-    "no trained default model is shipped yet: using the {name!r} preset with RANDOM weights, so the video "
-    "will be noise. Pass --model PATH to a trained StreamingT2V model folder."
+    "using the {name!r} preset with RANDOM weights, so the video will be noise. Pass --model PATH to a "
+    "trained StreamingT2V model folder."
 )
+
+
+def default_model_spec() -> str:
+    """The embedded default: the shipped microworld model folder, else the ``tiny`` preset (random)."""
+    from streamt2v.assets import microworld_model_dir
+
+    try:
+        return str(microworld_model_dir())
+    except FileNotFoundError as err:
+        logger.warning("%s", err)
+        return FALLBACK_PRESET
+
+
+def recommended_sampler(spec: str | os.PathLike | None) -> dict[str, Any]:
+    """The sampler settings a local model folder recommends for its weights (``model.sampler``), read
+    without loading weights; ``{}`` for presets and hub ids (their settings apply once loaded)."""
+    from streamt2v.models.bundle import MODEL_INDEX
+
+    index = Path(default_model_spec() if spec is None else spec) / MODEL_INDEX
+    if not index.is_file():
+        return {}
+    return dict(json.loads(index.read_text()).get("streamt2v", {}).get("sampler") or {})
 
 
 def load_model(
@@ -51,7 +73,7 @@ def load_model(
 
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
-    name = DEFAULT_MODEL if spec is None else str(spec)
+    name = default_model_spec() if spec is None else str(spec)
     if name in PRESETS and not Path(name).exists():
         logger.warning(RANDOM_WEIGHTS_WARNING.format(name=name))
         model = StreamingT2VModel.from_preset(name, device="cpu", seed=0)
@@ -98,7 +120,8 @@ class StreamingT2VPipeline:
         on_step: StepCallback | None = None,
         **options: Any,
     ) -> Iterator[Chunk]:
-        config = StreamConfig(num_frames=num_frames, **options)
+        # The model's recommended settings for its weights, overridden by what the caller gives.
+        config = StreamConfig(num_frames=num_frames, **{**self.model.sampler, **options})
         return stream(
             self.model,
             self._schedule(prompt),
@@ -389,14 +412,15 @@ def _enhance_stage(
 ) -> list[Path]:
     """Stage 3 (paper §4.3) on the finished low-resolution video, read back from the run directory."""
     from streamt2v.io.video import write_video
-    from streamt2v.pipeline.enhance import EnhanceConfig, enhance_video, load_refiner
+    from streamt2v.pipeline.enhance import enhance_video, load_refiner
 
-    config = EnhanceConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.enhance.items()})
     video = torch.cat([run.load_chunk(i).frames for i in range(run.num_finished)], dim=2)  # (1, 3, T, H, W)
     schedule = cfg.schedule()
     if len(schedule.entries) > 1:
         logger.warning("stage 3 refines the whole video with the first scheduled prompt")
     refiner = load_refiner(cfg.refiner, tuple(video.shape[-2:]), device=resolve_device(cfg.device))
+    # The user's settings over the refiner's recommended ones (over the official defaults).
+    config = refiner.config(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.enhance.items()})
     logger.info("stage 3: enhancing %d frames with randomized blending", video.shape[2])
     hi = enhance_video(video, schedule.entries[0][1], refiner, config, seed=cfg.stream.seed)
     return [write_video(path, hi, config.fps or fps) for path in targets]
