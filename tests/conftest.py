@@ -21,3 +21,13 @@ def reference_cases(prefix: str = "official_modelscope") -> list[Path]:
 def _torch_settings():
     torch.manual_seed(0)
     yield
+
+
+def first_reference_case(prefix: str = "official_modelscope") -> Path:
+    """The first reference folder; fails naming the path when the reference data is not beside the repo."""
+    cases = reference_cases(prefix)
+    if not cases:
+        pytest.fail(
+            f"no reference data: expected {REFERENCE_ROOT}/{prefix}* (the shared/ folder beside the repo)"
+        )
+    return cases[0]

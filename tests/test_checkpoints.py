@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import reference_cases
+from conftest import first_reference_case, reference_cases
 from streamt2v.config import ModelConfig, StreamingConfig, UNetConfig, get_preset
 from streamt2v.io.checkpoints import (
     IGNORED_OFFICIAL_KEYS,
@@ -121,7 +121,7 @@ def test_convert_tiny_reference_end_to_end(case: Path, tmp_path: Path) -> None:
 
 
 def test_mismatched_checkpoint_names_the_offending_keys(tmp_path: Path) -> None:
-    case = CASES[0]
+    case = first_reference_case()
     cfg, head_width = _reference_config(case)
     sd = {k: v.float() for k, v in load_file(case / "tiny_state_dict.safetensors").items()}
     sd["base_model.conv_in.weight"] = sd["base_model.conv_in.weight"][:, :3]
@@ -141,7 +141,7 @@ def test_mismatched_checkpoint_names_the_offending_keys(tmp_path: Path) -> None:
 
 
 def test_preset_mismatch_is_reported(tmp_path: Path) -> None:
-    src = CASES[0] / "tiny_state_dict.safetensors"
+    src = first_reference_case() / "tiny_state_dict.safetensors"
     with pytest.raises(CheckpointMismatchError, match="does not match the 'modelscope-1.7b'"):
         convert_official_checkpoint(src, tmp_path / "out", get_preset("modelscope-1.7b"), head_width=16)
 
@@ -179,7 +179,7 @@ def _cli(argv: list[str]) -> int:
 
 
 def test_cli_convert_prints_the_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    case = CASES[0]
+    case = first_reference_case()
     cfg, head_width = _reference_config(case)
     src = case / "tiny_state_dict.safetensors"
     with pytest.raises(CheckpointMismatchError):

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPVisionModelWithProjection
 
-from conftest import reference_cases
+from conftest import first_reference_case, reference_cases
 from streamt2v.models.encoders import (
     ImageEncoder,
     TextEncoder,
@@ -74,7 +74,7 @@ def test_image_encoder_matches_official_step_embeddings(case: Path) -> None:
 
 
 def test_convert_open_clip_visual_infers_config_and_rejects_bad_head_width() -> None:
-    case = CASES[0]
+    case = first_reference_case()
     sd = load_file(case / "tiny_state_dict.safetensors")
     config, hf = convert_open_clip_visual(sd, PREFIX, head_width=_head_width(case))
     width = sd[PREFIX + "conv1.weight"].shape[0]
@@ -104,7 +104,7 @@ def test_resize_downscale_blurs_and_upscale_is_plain_bicubic() -> None:
 
 
 def test_image_encoder_rejects_bad_shape() -> None:
-    enc = _reference_encoder(CASES[0])
+    enc = _reference_encoder(first_reference_case())
     with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
         enc.encode(torch.zeros(1, 4, 8, 8))
 
