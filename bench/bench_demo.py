@@ -34,10 +34,10 @@ def main() -> None:
 
     from streamt2v.assets import microworld_enhance_settings, microworld_model_dir, microworld_refiner_dir
     from streamt2v.io.video import write_video
+    from streamt2v.memory import describe_machine
     from streamt2v.models.bundle import StreamingT2VModel
     from streamt2v.pipeline.enhance import EnhanceConfig, Refiner, enhance_video
     from streamt2v.pipeline.generate import StreamingT2VPipeline
-    from streamt2v.train.model_card import cpu_description
 
     times: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -72,7 +72,7 @@ def main() -> None:
         "",
         f"`{args.prompt}`, {args.frames} frames, seed {args.seed}: stages 1–2 at "
         f"{model.config.frame_size}×{model.config.frame_size}, stage 3 to "
-        f"{refiner.frame_size[0]}×{refiner.frame_size[1]}, mp4 written. Machine: {cpu_description()}, "
+        f"{refiner.frame_size[0]}×{refiner.frame_size[1]}, mp4 written. Machine: {describe_machine()}, "
         f"{args.threads} torch thread(s), torch {torch.__version__}.",
         "",
         f"Sampler: `{json.dumps(sampler)}`; enhancer: `{json.dumps(enhance)}`.",

@@ -8,28 +8,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import platform
 import time
 from pathlib import Path
 
 import torch
 
+from streamt2v.memory import describe_machine
 from streamt2v.pipeline.enhance import EnhanceConfig, Refiner, enhance_video
-
-
-def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{cpu}, {os.cpu_count()} logical CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads"
-    )
 
 
 def main() -> None:
@@ -60,7 +45,7 @@ def main() -> None:
     lines = [
         "# Enhancer speed (CPU)",
         "",
-        f"Machine: {_machine()}.",
+        f"Machine: {describe_machine()}.",
         f"Tiny random-weight refiner at {2 * args.size}x{2 * args.size}, {args.frames} frames "
         f"({n_chunks} chunks of 24, overlap 8), {args.steps} DPM++ 2M SDE steps, CFG 7.5, "
         f"best of {args.repeats}. Produced by `bench/bench_enhance.py`.",

@@ -8,22 +8,11 @@ RSS (CPU); it must stay flat with length (finished chunks are not kept by the st
 from __future__ import annotations
 
 import argparse
-import platform
 import resource
 import time
 from pathlib import Path
 
 import torch
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main() -> None:
@@ -34,6 +23,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "generate_cpu.md"))
     args = ap.parse_args()
 
+    from streamt2v.memory import describe_machine
     from streamt2v.models.bundle import StreamingT2VModel
     from streamt2v.pipeline.stream import StreamConfig, stream
 
@@ -48,7 +38,7 @@ def main() -> None:
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB (Linux: KiB)
         rows.append((n, dt, frames / dt, rss))
         print(f"{n} frames: {dt:.1f} s, {frames / dt:.2f} frames/s, max RSS {rss:.0f} MiB")
-    machine = f"{_cpu_name()}, {torch.get_num_threads()} torch thread(s), {platform.system()}"
+    machine = describe_machine()
     lines = [
         "# Stages 1-2 on CPU",
         "",

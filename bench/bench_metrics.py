@@ -11,35 +11,19 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from streamt2v.memory import describe_machine
 from streamt2v.metrics.clip_score import ClipScorer, load_clip
 from streamt2v.metrics.flow import compute_flows
 from streamt2v.metrics.mawe import mawe
 from streamt2v.metrics.probes import probe_video
 from streamt2v.metrics.scuts import scuts
 from streamt2v.microworld.palette import COLOURS
-
-
-def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{platform.node()} · {platform.platform()} · CPU {cpu} · {os.cpu_count()} cores visible · "
-        f"torch {torch.__version__} with {torch.get_num_threads()} threads"
-    )
 
 
 def synthetic_video(frames: int, size: int, seed: int = 0) -> np.ndarray:
@@ -135,7 +119,7 @@ def main() -> None:
     lines = [
         "# Metric speed (CPU)",
         "",
-        f"Machine: {_machine()}.",
+        f"Machine: {describe_machine()}.",
         "",
         f"`python bench/bench_metrics.py --frames {args.frames} --size {args.size} "
         f"--probe-size {args.probe_size}` — one synthetic video of {args.frames} frames "

@@ -6,7 +6,9 @@ from streamt2v.config import PRESETS, get_preset
 def test_presets_are_consistent():
     for name, cfg in PRESETS.items():
         assert cfg.name == name
-        assert len(cfg.unet.block_out_channels) == len(cfg.unet.down_block_types) == len(cfg.unet.up_block_types)
+        assert (
+            len(cfg.unet.block_out_channels) == len(cfg.unet.down_block_types) == len(cfg.unet.up_block_types)
+        )
         assert cfg.frame_size % cfg.vae_scale_factor == 0
 
 

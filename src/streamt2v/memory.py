@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import platform
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -136,3 +139,21 @@ def peak_memory_bytes(device: torch.device) -> int | None:
     if device.type == "cuda":
         return int(torch.cuda.max_memory_allocated(device))
     return None
+
+
+def describe_machine() -> str:
+    """The machine a figure was measured on: CPU model and cores (``/proc/cpuinfo`` where it exists), the
+    GPU when CUDA is available, and the torch version and its thread count."""
+    cpu, cores = platform.processor() or platform.machine(), os.cpu_count() or 0
+    info = Path("/proc/cpuinfo")
+    if info.is_file():
+        names = [
+            ln.split(":", 1)[1].strip() for ln in info.read_text().splitlines() if ln.startswith("model name")
+        ]
+        if names:
+            cpu, cores = names[0], len(names)
+    parts = [f"{cpu}, {cores} cores"]
+    if torch.cuda.is_available():
+        parts.append(f"GPU {torch.cuda.get_device_name()}")
+    parts.append(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    return "; ".join(parts)

@@ -88,7 +88,7 @@ def save_checkpoint(
     extra: dict[str, Any] | None = None,
     keep: int = 2,
 ) -> Path:
-    """Write ``root/step-XXXXXXXX`` atomically, point ``root/latest`` at it, keep the newest ``keep``."""
+    """Write ``root/step-<8-digit step>`` atomically, point ``root/latest`` at it, keep the newest ``keep``."""
     root.mkdir(parents=True, exist_ok=True)
     name = f"step-{step:08d}"
     final = root / name

@@ -10,27 +10,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import platform
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-
+from streamt2v.memory import describe_machine
 from streamt2v.microworld.behaviour import THRESHOLDS, VideoBehaviour, summary
-
-
-def cpu_description() -> str:
-    """CPU model name and core count from ``/proc/cpuinfo`` (``platform`` elsewhere)."""
-    name, cores = platform.processor() or platform.machine(), os.cpu_count() or 0
-    info = Path("/proc/cpuinfo")
-    if info.is_file():
-        lines = info.read_text().splitlines()
-        names = [ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")]
-        if names:
-            name, cores = names[0], len(names)
-    return f"{name}, {cores} cores"
 
 
 def _log(run: Path) -> list[dict[str, Any]]:
@@ -219,7 +204,7 @@ def write_model_card(
         "",
         "## Training",
         "",
-        f"Hardware: {cpu_description()} (no GPU); torch {torch.__version__}; one torch thread per run, "
+        f"Hardware: {describe_machine()}; one torch thread per run, "
         "two runs at a time on the 2 cores (see Notes). "
         "DDPM objective (ε-prediction for `base` and `refiner`, v-prediction for `base-v` and `stream`), "
         "scaled-linear betas 0.00085→0.012 (1000 steps), AdamW, constant lr, grad-norm "
