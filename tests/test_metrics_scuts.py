@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import av
 import numpy as np
 import pytest
 
+from streamt2v.io import video as io_video
 from streamt2v.metrics.scuts import scene_cuts_from_frames, scuts
 
 
@@ -21,15 +21,8 @@ def _pan(n, h=64, w=64, seed=0, speed=1):
 
 
 def write_video(path, frames, fps=8):
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("libx264", rate=fps)
-        s.width, s.height, s.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-        s.options = {"crf": "10"}
-        for f in frames:
-            for p in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
+    """uint8 (T, H, W, 3) frames -> an H.264 file, through the project's writer."""
+    io_video.write_video(path, io_video.from_uint8_frames(frames), fps, crf=10)
 
 
 def test_hard_cut_at_60_of_120():
