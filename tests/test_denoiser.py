@@ -37,6 +37,33 @@ def test_from_scheduler_and_validation() -> None:
         d.add_noise(torch.zeros(1, 2), torch.zeros(1, 2), 1000)
 
 
+def test_zero_terminal_snr_needs_v_prediction() -> None:
+    s = DDPMScheduler(
+        beta_schedule="scaled_linear",
+        beta_start=0.00085,
+        beta_end=0.012,
+        rescale_betas_zero_snr=True,
+        prediction_type="v_prediction",
+    )
+    assert float(s.alphas_cumprod[-1]) == 0.0
+    d = Denoiser.from_scheduler(s)
+    x0 = torch.randn(2, 3, 4, 4, dtype=torch.float64)
+    eps = torch.randn_like(x0)
+    t = torch.tensor([999, 999])
+    xt = d.add_noise(x0, eps, t)
+    torch.testing.assert_close(xt, eps)  # the last step is pure noise
+    pred = d.target(x0, eps, t)
+    torch.testing.assert_close(pred, -x0)  # v = -x0 there, so x0 stays recoverable
+    torch.testing.assert_close(d.to_x0(pred, xt, t), x0)
+    torch.testing.assert_close(d.to_epsilon(pred, xt, t), eps)
+    with pytest.raises(ValueError, match="zero terminal SNR"):
+        Denoiser("epsilon", s.alphas_cumprod)
+    bad = AC.clone()
+    bad[10] = 0.0
+    with pytest.raises(ValueError, match="only at the last"):
+        Denoiser("v_prediction", bad)
+
+
 def _linear_model(x, t, text=None, scale=1.0, frames=None):
     out = x * 2 + text.view(-1, 1) * scale
     if frames is not None:

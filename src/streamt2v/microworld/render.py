@@ -205,8 +205,9 @@ def object_centres(scene: SceneSpec, frames: np.ndarray) -> np.ndarray:
     return out
 
 
-def _shape_sdf(shape: str, dx: np.ndarray, dy: np.ndarray, r: float) -> np.ndarray:
-    """Signed distance (normalised units, negative inside) of a shape of half-extent ``r`` at 0."""
+def shape_sdf(shape: str, dx: np.ndarray, dy: np.ndarray, r: float) -> np.ndarray:
+    """Signed distance (in the units of ``dx``, ``dy``, ``r``; negative inside) of a shape of half-extent
+    ``r`` centred at 0, as drawn by the renderer (also the probes' shape templates)."""
     if shape == "circle":
         return np.sqrt(dx * dx + dy * dy) - r
     if shape == "square":
@@ -305,7 +306,7 @@ def render_with_truth(
     for k, obj in enumerate(scene.objects):
         dx = xs[None, None, :] - centres[:, k, 0][:, None, None]  # (T, 1, W)
         dy = xs[None, :, None] - centres[:, k, 1][:, None, None]  # (T, H, 1)
-        cov = _coverage(_shape_sdf(obj.shape, dx, dy, obj.size), size)  # (T, H, W)
+        cov = _coverage(shape_sdf(obj.shape, dx, dy, obj.size), size)  # (T, H, W)
         rgb = np.asarray(colour_rgb(obj.colour), np.float32)
         img = img * (1.0 - cov[..., None]) + rgb * cov[..., None]
         covs.append(cov)

@@ -70,8 +70,13 @@ class Denoiser:
         if prediction_type not in PREDICTION_TYPES:
             raise ValueError(f"prediction_type {prediction_type!r} not in {PREDICTION_TYPES}")
         ac = torch.as_tensor(alphas_cumprod, dtype=torch.float64)
-        if ac.ndim != 1 or len(ac) == 0 or not bool(((ac > 0) & (ac <= 1)).all()):
-            raise ValueError("alphas_cumprod must be a non-empty 1-D tensor with values in (0, 1]")
+        if ac.ndim != 1 or len(ac) == 0 or not bool(((ac >= 0) & (ac <= 1)).all()):
+            raise ValueError("alphas_cumprod must be a non-empty 1-D tensor with values in [0, 1]")
+        if bool((ac[:-1] == 0).any()):
+            raise ValueError("alphas_cumprod may be 0 only at the last timestep (zero terminal SNR)")
+        if float(ac[-1]) == 0 and prediction_type == "epsilon":
+            # x₀ = (x_t − sqrt(1−ᾱ) ε) / sqrt(ᾱ) is undefined at ᾱ = 0 (Lin et al. 2023, §3.2)
+            raise ValueError("a zero terminal SNR schedule (ᾱ_T = 0) needs prediction_type='v_prediction'")
         self.prediction_type = prediction_type
         self.alphas_cumprod = ac
 

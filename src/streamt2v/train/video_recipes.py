@@ -145,6 +145,11 @@ class BaseRecipe(DataOptions):
     beta_end: float = 0.012
     beta_schedule: str = "scaled_linear"
     num_train_timesteps: int = 1000
+    # Zero terminal SNR (Lin et al. 2023): the last training step is pure noise, as sampling starts, so
+    # low-frequency content (background, object colours) must come from the conditioning rather than a
+    # trace of the clip left in x_T. Needs v-prediction; sample with "trailing" timesteps.
+    rescale_betas_zero_snr: bool = False
+    timestep_spacing: str = "leading"
     sample_steps: int = 20
     guidance_scale: float = 5.0
     # A trained UNet folder to start from (e.g. continue a base run with another ``prediction_type``);
@@ -161,6 +166,8 @@ class BaseRecipe(DataOptions):
             "beta_end": self.beta_end,
             "beta_schedule": self.beta_schedule,
             "prediction_type": self.prediction_type,
+            "rescale_betas_zero_snr": self.rescale_betas_zero_snr,
+            "timestep_spacing": self.timestep_spacing,
             "clip_sample": False,
             "set_alpha_to_one": False,
             "steps_offset": 1,
