@@ -69,3 +69,19 @@ def test_refiner_recipe_runs_at_twice_the_size(tmp_path, encoders):
     import json
 
     assert json.loads((tmp_path / "final" / "unet" / "config.json").read_text())["sample_size"] == 8
+
+
+def test_zero_terminal_snr_schedule_trains_and_exports(tmp_path, encoders):
+    import json
+
+    vae, clip = encoders
+    opts = dict(size=16, vae=vae, clip=clip, num_frames=12, max_start=10, sample_steps=2)
+    zero_snr = dict(rescale_betas_zero_snr=True, timestep_spacing="trailing")
+    recipe = make_recipe("base", prediction_type="v_prediction", **zero_snr, **opts)
+    res = train(recipe, TrainConfig(steps=2, batch_size=2, sample_every=2), tmp_path, progress=False)
+    assert all(torch.isfinite(torch.tensor(res.losses)))
+    assert list((tmp_path / "samples").glob("*.mp4"))  # DDIM sampling from pure noise at t = 999
+    sched = json.loads((tmp_path / "final" / "scheduler" / "scheduler_config.json").read_text())
+    assert sched["rescale_betas_zero_snr"] is True and sched["timestep_spacing"] == "trailing"
+    with pytest.raises(ValueError, match="v_prediction"):
+        make_recipe("base", prediction_type="epsilon", **zero_snr, **opts).build()
