@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 # Steps of the UNet runs, sized to the 2-core CPU budget (MODEL_CARD.md: wall time per run).
 BASE_STEPS = 1600
 BASE2_STEPS = 1800
-STREAM_STEPS = 3000
+STREAM_STEPS = 2600
 REFINER_STEPS = 1000
 
 

@@ -63,6 +63,20 @@ def _architecture(out: Path, name: str, recipe: str) -> str:
     return f"{arch}; {_params(final / 'unet') / 1e6:.2f} M params"
 
 
+def _objectives(runs: Mapping[str, Any]) -> str:
+    """Prediction type and terminal SNR of each diffusion run, from its recipe options."""
+    parts = []
+    for name, run in runs.items():
+        if run.recipe in ("vae", "clip"):
+            continue
+        o = run.options
+        kind = "v-prediction" if o.get("prediction_type") == "v_prediction" else "ε-prediction"
+        if o.get("rescale_betas_zero_snr"):
+            kind += " with zero terminal SNR (rescaled betas, trailing timesteps)"
+        parts.append(f"`{name}` {kind}")
+    return ", ".join(parts)
+
+
 def recipe_rows(out: Path, runs: Mapping[str, Any]) -> list[str]:
     rows = [
         "| run | architecture | steps | batch | lr | EMA | threads | s/step | wall time | final loss (last 100) |",
@@ -206,9 +220,8 @@ def write_model_card(
         "",
         f"Hardware: {describe_machine()}; one torch thread per run, "
         "two runs at a time on the 2 cores (see Notes). "
-        "DDPM objective (ε-prediction for `base` and `refiner`, v-prediction for `base-v` and `stream`), "
-        "scaled-linear betas 0.00085→0.012 (1000 steps), AdamW, constant lr, grad-norm "
-        "clip 1.0, exported weights = EMA.",
+        f"DDPM objective, scaled-linear betas 0.00085→0.012 (1000 steps); {_objectives(runs)}; AdamW, "
+        "constant lr after warm-up, grad-norm clip 1.0, exported weights = EMA.",
         "",
         *recipe_rows(out, runs),
         "",
