@@ -2,19 +2,21 @@
 
     python -m streamt2v.train.microworld_release --out runs/microworld --assets src/streamt2v/assets
 
-Runs ``vae`` and ``clip``, then ``base`` and ``refiner``, then ``stream`` (DESIGN.md §6, docs/training.md)
-with the exact settings of the shipped weights (:data:`RELEASE`). A recipe whose ``final/`` folder exists
-is skipped; an interrupted one resumes from its latest checkpoint (bit-exact, see ``train/loop.py``).
-``--jobs 2`` trains two recipes at a time in separate processes (one torch thread each), each starting as
-soon as the runs it needs are finished, as the release was made on a 2-core CPU. Then the models are assembled as fp16 safetensors:
+Runs ``vae`` and ``clip``; then ``base`` beside ``vae-decoder`` (the VAE's decoder fine-tuned on the
+frozen encoder); then ``stream`` (initialised from ``base``) beside ``base-2`` (``base`` trained further:
+the shipped stage-1 UNet) and ``refiner`` (DESIGN.md §6, docs/training.md), with the exact settings of the
+shipped weights (:func:`release_runs`). A recipe whose ``final/`` folder exists is skipped; an
+interrupted one resumes from its latest checkpoint (bit-exact, see ``train/loop.py``). ``--jobs 2``
+trains two recipes at a time in separate processes (one torch thread each), each starting as soon as the
+runs it needs are finished, as the release was made on a 2-core CPU. Then the models are assembled as
+fp16 safetensors:
 
 - ``ASSETS/microworld/``: a :class:`~streamt2v.models.bundle.StreamingT2VModel` folder (stage-2 UNet =
-  the stream run, ``init_unet`` = the base run, VAE, micro-CLIP text/image encoders, tokenizer, DDIM
+  the stream run, ``init_unet`` = the base-2 run, VAE, micro-CLIP text/image encoders, tokenizer, DDIM
   scheduler config, recommended sampler settings :data:`SAMPLER`);
 - ``ASSETS/microworld-refiner/``: a :class:`~streamt2v.pipeline.enhance.Refiner` folder;
-- ``ASSETS/MODEL_CARD.md`` (:mod:`streamt2v.train.model_card`) from the runs' logs and the behaviour
-  figures in ``ASSETS/behaviour.json`` (written by ``tests/test_microworld_behaviour.py`` with
-  ``STREAMT2V_BEHAVIOUR_OUT``), when present.
+- ``ASSETS/MODEL_CARD.md`` (:mod:`streamt2v.train.model_card`) from the runs' logs, the VAE/CLIP quality
+  and the behaviour figures (``ASSETS/behaviour.json``, measured at assembly).
 """
 
 from __future__ import annotations
