@@ -93,7 +93,35 @@ def test_batched_equals_sequential(mode: str, blend: str, prediction_type: str) 
     assert not torch.allclose(_run(fn, latents, cfg, seed=4, prediction_type=prediction_type), outs[2])
 
 
-def _framewise_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+def test_per_chunk_prompts_condition_their_own_chunks() -> None:
+    from streamt2v.pipeline.enhance import chunk_plan_for, chunk_prompts
+    from streamt2v.pipeline.prompts import PromptSchedule
+
+    plan = chunk_plan_for(14, EnhanceConfig(**SMALL))  # windows [0, 6), [4, 10), [8, 14)
+    schedule = PromptSchedule(((0, "a"), (7, "b"), (11, "c")))
+    assert chunk_prompts(schedule, plan) == ["a", "b", "c"]  # the prompt at each chunk's middle frame
+    assert chunk_prompts("a", plan) == ["a"] * 3
+
+    unet = _tiny_unet()
+    sched = make_scheduler("ddim", DEFAULT_SCHEDULER_CONFIG)
+    den = Denoiser.from_scheduler(sched)
+    conds = torch.randn(3, 5, 16)
+    fn = unet_denoise_fn(unet, den, conds, None, 1.0)
+    latents = torch.randn(2, 4, 14, 8, 8)
+    cfg = EnhanceConfig(mode="independent", **SMALL)
+    outs = [
+        _run(fn, latents, EnhanceConfig(mode="independent", max_batch_chunks=cap, **SMALL), scheduler="ddim")
+        for cap in (1, 3)
+    ]
+    assert torch.allclose(outs[0], outs[1], rtol=1e-5, atol=1e-4)
+    # each chunk sees its own embedding: the first chunk's own frames match a run with conds[0]
+    # everywhere, the last chunk's own frames do not
+    same = _run(unet_denoise_fn(unet, den, conds[:1], None, 1.0), latents, cfg, scheduler="ddim")
+    assert torch.allclose(outs[0][:, :, :4], same[:, :, :4], rtol=1e-5, atol=1e-4)
+    assert not torch.allclose(outs[0][:, :, -4:], same[:, :, -4:], atol=1e-3)
+
+
+def _framewise_fn(x: torch.Tensor, t: torch.Tensor, chunks: range) -> torch.Tensor:
     """A denoiser without temporal mixing: chunks that share noise evolve identically on shared frames."""
     return 0.3 * torch.tanh(x) + 0.01 * x.mean(dim=(1, 3, 4), keepdim=True)
 
@@ -171,6 +199,20 @@ def test_enhance_video_frames_size_pad_crop_and_seed(refiner: Refiner) -> None:
     assert out.shape == (1, 3, 9, 32, 32)  # the 32×64 canvas' pad is cropped again
     short = enhance_video(video[:, :, :2], "x", refiner, cfg, seed=1, progress=False)  # < one chunk
     assert short.shape == (1, 3, 2, 32, 32)
+
+
+def test_enhance_video_follows_a_prompt_schedule(refiner: Refiner) -> None:
+    from streamt2v.pipeline.prompts import PromptSchedule
+
+    video = torch.rand(1, 3, 9, 16, 16) * 2 - 1
+    cfg = EnhanceConfig(mode="independent", **SMALL)  # windows [0, 6), [3, 9)
+    const = enhance_video(video, "a red circle", refiner, cfg, seed=1, progress=False)
+    same = PromptSchedule(((0, "a red circle"),))
+    assert torch.equal(enhance_video(video, same, refiner, cfg, seed=1, progress=False), const)
+    switch = PromptSchedule(((0, "a red circle"), (5, "a blue square")))
+    out = enhance_video(video, switch, refiner, cfg, seed=1, progress=False)
+    assert torch.allclose(out[:, :, :3], const[:, :, :3], atol=1e-5)  # first chunk: first prompt
+    assert not torch.allclose(out[:, :, -3:], const[:, :, -3:], atol=1e-3)  # last chunk: the second
 
 
 def test_refiner_folder_roundtrip(refiner: Refiner, tmp_path) -> None:

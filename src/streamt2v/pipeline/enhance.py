@@ -46,13 +46,16 @@ from streamt2v.pipeline.blending import (
     shared_noise,
     split_chunks,
 )
+from streamt2v.pipeline.prompts import PromptSchedule
 from streamt2v.sampling.sdedit import sdedit_noise, sdedit_timesteps
 
 logger = logging.getLogger(__name__)
 
-#: ``denoise_fn(x_in, t)``: model input ``(N, C, F, h, w)`` (already ``scale_model_input``-ed) and the
-#: timestep → (guided) model output in the scheduler's prediction type, same shape.
-DenoiseFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+#: ``denoise_fn(x_in, t, chunks)``: model input ``(k·B, C, F, h, w)`` (already ``scale_model_input``-ed;
+#: chunk-major), the timestep and the indices of those ``k`` chunks in the plan → (guided) model output
+#: in the scheduler's prediction type, same shape. The indices select per-chunk conditioning (a prompt
+#: schedule); a model without any may ignore them.
+DenoiseFn = Callable[[torch.Tensor, torch.Tensor, range], torch.Tensor]
 
 BLEND_TARGETS: tuple[str, ...] = ("latents", "x0")
 
@@ -115,7 +118,7 @@ def denoise_chunks(
     for i in range(0, n, max_batch_chunks):
         part = x[i : i + max_batch_chunks]
         k = part.shape[0]
-        out = denoise_fn(part.reshape(k * b, *part.shape[2:]), t)  # (k B, C, F, h, w)
+        out = denoise_fn(part.reshape(k * b, *part.shape[2:]), t, range(i, i + k))  # (k B, C, F, h, w)
         outs.append(out.reshape(k, b, *out.shape[1:]))
     return torch.cat(outs, dim=0)
 
@@ -225,7 +228,8 @@ def unet_denoise_fn(
 ) -> DenoiseFn:
     """A :data:`DenoiseFn` for a diffusers ``UNet3DConditionModel``-like video UNet with batched CFG.
 
-    ``cond`` / ``uncond``: text embeddings ``(1, L, D)``, broadcast to every chunk of the batch.
+    ``cond``: text embeddings ``(1, L, D)`` for every chunk, or ``(n, L, D)``, one per chunk of the plan
+    (a prompt schedule); ``uncond``: ``(1, L, D)`` or None.
     """
     param = next(unet.parameters())
 
@@ -234,9 +238,14 @@ def unet_denoise_fn(
         ctx = encoder_hidden_states.to(device=param.device, dtype=param.dtype)
         return unet(x, t, encoder_hidden_states=ctx).sample.float()
 
-    def fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def per_chunk(emb: torch.Tensor, chunks: range, nb: int) -> torch.Tensor:
+        if emb.shape[0] == 1:
+            return emb.expand(nb, *emb.shape[1:])
+        return emb[chunks.start : chunks.stop].repeat_interleave(nb // len(chunks), dim=0)
+
+    def fn(x: torch.Tensor, t: torch.Tensor, chunks: range) -> torch.Tensor:
         nb = x.shape[0]
-        cond_kwargs = {"encoder_hidden_states": cond.expand(nb, *cond.shape[1:])}
+        cond_kwargs = {"encoder_hidden_states": per_chunk(cond, chunks, nb)}
         uncond_kwargs = None
         if uncond is not None:
             uncond_kwargs = {"encoder_hidden_states": uncond.expand(nb, *uncond.shape[1:])}
@@ -279,9 +288,17 @@ def crop(video: torch.Tensor, box: tuple[int, int, int, int]) -> torch.Tensor:
     return video[..., top : top + hh, left : left + ww]
 
 
+def chunk_prompts(prompt: str | PromptSchedule, plan: ChunkPlan) -> list[str]:
+    """The prompt of each enhancer chunk: a schedule's prompt at the chunk's middle frame."""
+    if isinstance(prompt, str):
+        return [prompt] * len(plan)
+    last = plan.num_frames - 1
+    return [prompt.prompt_at(min(last, s + plan.chunk_frames // 2)) for s in plan.starts]
+
+
 def enhance_video(
     video: torch.Tensor,
-    prompt: str,
+    prompt: str | PromptSchedule,
     refiner: Any,
     config: EnhanceConfig | None = None,
     *,
@@ -291,6 +308,8 @@ def enhance_video(
 ) -> torch.Tensor:
     """Enhance a low-resolution video ``(B, 3, T, H, W)`` in ``[-1, 1]`` (paper §4.3) → ``(B, 3, T, H', W')``.
 
+    ``prompt``: one prompt, or a :class:`PromptSchedule` over the video's frames (each chunk is refined
+    with the prompt at its middle frame, :func:`chunk_prompts`).
     ``refiner``: a :class:`Refiner` (video UNet + VAE + text encoder + scheduler config). ``generator``
     (CPU) or ``seed`` (default 0) controls all randomness. The output has the refiner's resolution (or
     ``config.resolution``), cropped back to the content when ``config.pad_to_aspect`` is set; the frame
@@ -314,8 +333,10 @@ def enhance_video(
     scheduler = make_scheduler(
         config.scheduler, refiner.scheduler_config, timestep_spacing=config.timestep_spacing
     )
+    prompts = chunk_prompts(prompt, chunk_plan_for(video.shape[2], config))
     with torch.no_grad():
-        cond = refiner.text_encoder.encode([prompt])
+        # one embedding when every chunk has the same prompt, else one per chunk
+        cond = refiner.text_encoder.encode(prompts[:1] if len(set(prompts)) == 1 else prompts)
         uncond = refiner.text_encoder.encode([config.negative_prompt]) if config.guidance_scale != 1 else None
     denoise_fn = unet_denoise_fn(
         refiner.unet,

@@ -416,11 +416,9 @@ def _enhance_stage(
 
     video = torch.cat([run.load_chunk(i).frames for i in range(run.num_finished)], dim=2)  # (1, 3, T, H, W)
     schedule = cfg.schedule()
-    if len(schedule.entries) > 1:
-        logger.warning("stage 3 refines the whole video with the first scheduled prompt")
     refiner = load_refiner(cfg.refiner, tuple(video.shape[-2:]), device=resolve_device(cfg.device))
     # The user's settings over the refiner's recommended ones (over the official defaults).
     config = refiner.config(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.enhance.items()})
     logger.info("stage 3: enhancing %d frames with randomized blending", video.shape[2])
-    hi = enhance_video(video, schedule.entries[0][1], refiner, config, seed=cfg.stream.seed)
+    hi = enhance_video(video, schedule, refiner, config, seed=cfg.stream.seed)
     return [write_video(path, hi, config.fps or fps) for path in targets]
