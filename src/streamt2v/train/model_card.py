@@ -237,11 +237,10 @@ def write_model_card(
         "",
         "Measured seconds per optimizer step on this machine (1 thread, `tiny` UNet, VAE factor 4; "
         "docs/microworld.md): base UNet batch 4×16 frames 0.55–0.84 s at 32×32 against 2.3–3.9 s at 64×64, "
-        "so a 64×64 base would have got ~4× fewer steps in the same budget — and the table above shows that "
-        "even 3200 steps at 32×32 leave the base under-trained. In these runs a base step (4×16 frames at "
-        "32×32) took the s/step above, a refiner step (2×24 frames at 64×64) about 3× as long. Objects are "
-        "8–13 px across at 32×32, enough for the probes. The refiner works at 2× (64×64), which is why it "
-        "gets fewer steps.",
+        "so a 64×64 base would get ~4× fewer steps in the same budget, and the UNets are still under-trained "
+        "at 32×32 (table above). Objects are 8–13 px across at 32×32, enough for the probes (their shape "
+        "templates recognise 99% of rendered objects at that size, `tests/test_metrics_probes.py`). The "
+        "refiner works at 2× (64×64), which is why it gets fewer steps.",
         "",
         "## Recommended sampling (stored in `model_index.json`)",
         "",
