@@ -493,50 +493,37 @@ class Refiner:
         prediction_type: str = "epsilon",
         width: int = 32,
     ) -> Refiner:
-        """A tiny random-weight refiner (the microworld refiner's architecture, untrained).
-
-        Used as the embedded default until trained microworld weights ship, and in tests/benchmarks.
-        VAE factor 4, text width 32, 16 text tokens.
+        """A tiny random-weight refiner for tests and benchmarks: the ``tiny`` preset's video UNet with the
+        random VAE (factor 4) and text encoder (width ``width``) that :meth:`StreamingT2VModel.from_preset`
+        builds for that preset (``bundle.component_configs``).
         """
-        from diffusers import AutoencoderKL, UNet3DConditionModel
+        from dataclasses import replace
+
+        from diffusers import AutoencoderKL
         from transformers import CLIPTextConfig, CLIPTextModel
 
-        from streamt2v.config import PRESETS
+        from streamt2v.config import get_preset
+        from streamt2v.models.bundle import component_configs
         from streamt2v.models.encoders import TextEncoder, byte_level_clip_tokenizer
+        from streamt2v.models.unet import build_video_unet
 
         h, w = frame_size
         if h % 4 or w % 4:
             raise ValueError(f"random refiner frame size {frame_size} must be divisible by 4")
-        fork = torch.random.fork_rng(devices=[])
-        with fork:
+        tiny = get_preset("tiny")
+        cfg = replace(
+            tiny,
+            frame_size=h,
+            vae_scale_factor=4,
+            unet=replace(tiny.unet, cross_attention_dim=width, sample_size=h // 4),
+        )
+        comps = component_configs(cfg)
+        with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            unet_cfg = PRESETS["tiny"].unet.to_diffusers()
-            unet_cfg.update(cross_attention_dim=width, sample_size=h // 4)
-            unet = UNet3DConditionModel(**unet_cfg)
-            vae = AutoencoderKL(
-                in_channels=3,
-                out_channels=3,
-                down_block_types=("DownEncoderBlock2D",) * 3,
-                up_block_types=("UpDecoderBlock2D",) * 3,
-                block_out_channels=(8, 16, 16),
-                layers_per_block=1,
-                latent_channels=4,
-                norm_num_groups=8,
-                sample_size=h,
-            )
-            text_cfg = CLIPTextConfig(
-                vocab_size=514,
-                hidden_size=width,
-                intermediate_size=2 * width,
-                num_hidden_layers=2,
-                num_attention_heads=2,
-                max_position_embeddings=16,
-                bos_token_id=0,
-                eos_token_id=1,
-                pad_token_id=1,
-            )
-            text_model = CLIPTextModel(text_cfg)
-        tokenizer = byte_level_clip_tokenizer(model_max_length=16)
+            unet = build_video_unet(cfg.unet)
+            vae = AutoencoderKL(**comps.vae)
+            text_model = CLIPTextModel(CLIPTextConfig(**comps.text))
+        tokenizer = byte_level_clip_tokenizer(model_max_length=comps.text["max_position_embeddings"])
         sched = {**DEFAULT_SCHEDULER_CONFIG, "prediction_type": prediction_type}
         return cls(
             unet.eval(),
