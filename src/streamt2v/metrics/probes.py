@@ -8,7 +8,8 @@ The probes segment every frame by that palette, without any ground truth:
   tints ``c + (255 − c)·s``) covers most of the frame border;
 - **objects**: pixels outside the background family whose nearest palette colour is within a
   tolerance, cleaned by a 3×3 opening; the object of a colour is that colour's largest connected
-  region (its centroid is the object centre).
+  region (its centroid is the object centre); its shape is the renderer's shape template that best
+  overlaps it (:func:`classify_shape`).
 
 From this:
 
