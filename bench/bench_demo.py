@@ -32,11 +32,11 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    from streamt2v.assets import microworld_enhance_settings, microworld_model_dir, microworld_refiner_dir
+    from streamt2v.assets import microworld_model_dir, microworld_refiner_dir
     from streamt2v.io.video import write_video
     from streamt2v.memory import describe_machine
     from streamt2v.models.bundle import StreamingT2VModel
-    from streamt2v.pipeline.enhance import EnhanceConfig, Refiner, enhance_video
+    from streamt2v.pipeline.enhance import Refiner, enhance_video
     from streamt2v.pipeline.generate import StreamingT2VPipeline
 
     times: dict[str, float] = {}
@@ -50,7 +50,7 @@ def main() -> None:
         sampler["steps"] = args.steps
     if args.init_steps is not None:
         sampler["init_steps"] = args.init_steps
-    enhance = microworld_enhance_settings()
+    enhance = dict(refiner.recommended)
     if args.enhance_steps is not None:
         enhance["num_inference_steps"] = args.enhance_steps
 
@@ -58,7 +58,7 @@ def main() -> None:
     video = StreamingT2VPipeline(model)(args.prompt, args.frames, seed=args.seed, **sampler)
     times["stages 1-2"] = time.perf_counter() - t
     t = time.perf_counter()
-    big = enhance_video(video, args.prompt, refiner, EnhanceConfig(**enhance), seed=args.seed, progress=False)
+    big = enhance_video(video, args.prompt, refiner, refiner.config(**enhance), seed=args.seed, progress=False)
     times["stage 3"] = time.perf_counter() - t
     t = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:

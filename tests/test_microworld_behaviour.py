@@ -19,8 +19,9 @@ from streamt2v.microworld import behaviour as bh
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
-# The shipped weights (CPU budget: ~75 min of UNet training on 2 cores) do not reach these thresholds;
-# the measured values are in assets/MODEL_CARD.md. Not strict: a better retrained model passes them.
+# The shipped weights (about 2 hours of training on 2 CPU cores) keep the background, make no boundary
+# jumps, move and use the CAM, but miss the colour and shape thresholds; the measured values are in
+# assets/MODEL_CARD.md. Those tests are expected failures, not strict: a better retrained model passes them.
 _SHORT = "shipped model falls short (assets/MODEL_CARD.md): "
 
 
@@ -51,7 +52,8 @@ def test_shipped_model_loads_with_sampler_settings(model):
 
 
 @pytest.mark.xfail(
-    reason=_SHORT + "worst prompted colour present in 0.20 of frames (best video 0.76); threshold 0.9",
+    reason=_SHORT
+    + "worst prompted colour present in 0.17 of frames (others 0.61, 0.78, 1.00); threshold 0.9",
     strict=False,
 )
 def test_prompted_colours_present_in_90_percent_of_frames(results):
@@ -60,8 +62,7 @@ def test_prompted_colours_present_in_90_percent_of_frames(results):
 
 
 @pytest.mark.xfail(
-    reason=_SHORT
-    + "prompted shapes recognised in 0.00 of frames (blobs, not circles/squares); threshold 0.9",
+    reason=_SHORT + "prompted shapes recognised in 0.04-0.25 of frames (mostly blobs); threshold 0.9",
     strict=False,
 )
 def test_prompted_shapes_present_in_90_percent_of_frames(results):
@@ -69,26 +70,16 @@ def test_prompted_shapes_present_in_90_percent_of_frames(results):
     assert all(r.shape_presence >= t for r in results), _report(results, "shape_presence")
 
 
-@pytest.mark.xfail(reason=_SHORT + "prompted colours in first and last frame in 1 of 4 videos", strict=False)
+@pytest.mark.xfail(reason=_SHORT + "prompted colours in first and last frame in 2 of 4 videos", strict=False)
 def test_colours_kept_from_first_to_last_frame(results):
     assert all(r.colours_first_last for r in results), _report(results, "colours_first_last")
 
 
-@pytest.mark.xfail(
-    reason=_SHORT
-    + "prompted background in 0.10 of frames for the worst video (0.80-0.86 on striped backgrounds); threshold 0.9",
-    strict=False,
-)
 def test_background_colour_stays(results):
     t = bh.THRESHOLDS["background"]
     assert all(r.background >= t for r in results), _report(results, "background")
 
 
-@pytest.mark.xfail(
-    reason=_SHORT
-    + "boundary jump ratio 2.03 for one video but 20.7 and untrackable (NaN) for others; threshold 3",
-    strict=False,
-)
 def test_no_chunk_boundary_jump(results):
     t = bh.THRESHOLDS["jump_ratio"]
     assert all(math.isfinite(r.jump_ratio) and r.jump_ratio <= t for r in results), _report(

@@ -64,8 +64,8 @@ def _architecture(out: Path, name: str, recipe: str) -> str:
 
 
 def _objectives(runs: Mapping[str, Any]) -> str:
-    """Prediction type and terminal SNR of each diffusion run, from its recipe options."""
-    parts = []
+    """Prediction type and terminal SNR of the diffusion runs, from their recipe options (grouped)."""
+    groups: dict[str, list[str]] = {}
     for name, run in runs.items():
         if run.recipe in ("vae", "clip"):
             continue
@@ -73,8 +73,8 @@ def _objectives(runs: Mapping[str, Any]) -> str:
         kind = "v-prediction" if o.get("prediction_type") == "v_prediction" else "ε-prediction"
         if o.get("rescale_betas_zero_snr"):
             kind += " with zero terminal SNR (rescaled betas, trailing timesteps)"
-        parts.append(f"`{name}` {kind}")
-    return ", ".join(parts)
+        groups.setdefault(kind, []).append(f"`{name}`")
+    return "; ".join(f"{', '.join(names)}: {kind}" for kind, names in groups.items())
 
 
 def recipe_rows(out: Path, runs: Mapping[str, Any]) -> list[str]:
