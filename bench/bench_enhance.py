@@ -1,6 +1,6 @@
 """Enhancer speed: seconds per frame, all chunks of a step batched vs chunk-sequential (paper §4.3).
 
-CPU, tiny random-weight refiner (the microworld refiner's architecture): ``python bench/bench_enhance.py``.
+CPU, tiny random-weight refiner (``Refiner.random``: the tiny preset UNet): ``python bench/bench_enhance.py``.
 Writes ``bench/results/enhance_cpu.md`` with the machine named. Not asserted anywhere.
 """
 
@@ -56,7 +56,7 @@ def main() -> None:
         "",
         f"Max |batched − sequential| over the output video: {diff:.2e}.",
         "",
-        "On a 1-thread CPU batching only saves per-call overhead; its purpose is GPU utilisation. "
+        "On a CPU batching only saves per-call overhead; its purpose is GPU utilisation. "
         "Timings on a shared machine are noisy.",
         "",
     ]
