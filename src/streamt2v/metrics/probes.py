@@ -103,9 +103,12 @@ def classify_shape(mask: np.ndarray) -> str:
     ys, xs = np.nonzero(mask)
     if len(ys) == 0:
         return "unknown"
-    m = mask.astype(bool)
-    h, w = m.shape
-    gy, gx = np.mgrid[0:h, 0:w].astype(np.float64)
+    # templates only over a window around the blob (one blob extent of margin holds any area-matched
+    # template centred on it), not the whole frame
+    pad = max(2, int(max(ys.max() - ys.min(), xs.max() - xs.min())) + 1)
+    y0, x0 = max(0, ys.min() - pad), max(0, xs.min() - pad)
+    m = mask[y0 : ys.max() + pad + 1, x0 : xs.max() + pad + 1].astype(bool)
+    gy, gx = np.mgrid[y0 : y0 + m.shape[0], x0 : x0 + m.shape[1]].astype(np.float64)
     dx, dy = gx - xs.mean(), gy - ys.mean()
     best, best_iou = "unknown", -1.0
     for shape, unit_area in _SHAPE_AREA.items():
