@@ -92,6 +92,7 @@ def release_runs(out: Path) -> dict[str, RecipeRun]:
                 "frames_per_sample": 1,
                 "decoder_only_from": vae,
             },
+            # a decoder step costs ~1/8 of a base step: as many as fit beside the base run
             {"steps": BASE_STEPS * 8, "batch_size": 8, "lr": 1e-3, "checkpoint_every": 1000},
             needs=("vae",),
         ),
