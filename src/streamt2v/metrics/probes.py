@@ -28,6 +28,7 @@ From this:
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
@@ -90,9 +91,18 @@ class FrameSegmentation:
     objects: dict[str, ObjectBlob] = field(default_factory=dict)
 
 
-# Area of each shape of half-extent r, in units of r² (the regions of ``render.shape_sdf`` < 0).
-_SHAPE_AREA = {"circle": math.pi, "square": 1.7**2, "diamond": 2.0, "triangle": 1.5}
 _SCALES = (0.9, 1.0, 1.1)
+
+
+@functools.cache
+def _unit_areas() -> dict[str, float]:
+    """Area of each renderer shape of half-extent 1 (its ``render.shape_sdf`` < 0 region), measured on a
+    fine grid so the templates follow the renderer's geometry."""
+    n, half = 601, 1.5
+    g = np.linspace(-half, half, n)
+    dx, dy = np.meshgrid(g, g)
+    cell = (2 * half / (n - 1)) ** 2
+    return {s: float((shape_sdf(s, dx, dy, 1.0) < 0).sum()) * cell for s in SHAPES}
 
 
 def classify_shape(mask: np.ndarray) -> str:
@@ -111,7 +121,7 @@ def classify_shape(mask: np.ndarray) -> str:
     gy, gx = np.mgrid[y0 : y0 + m.shape[0], x0 : x0 + m.shape[1]].astype(np.float64)
     dx, dy = gx - xs.mean(), gy - ys.mean()
     best, best_iou = "unknown", -1.0
-    for shape, unit_area in _SHAPE_AREA.items():
+    for shape, unit_area in _unit_areas().items():
         r0 = math.sqrt(len(ys) / unit_area)
         for scale in _SCALES:
             template = shape_sdf(shape, dx, dy, r0 * scale) < 0
