@@ -23,7 +23,7 @@ demo: $(STAMP)
 
 # Reproduce the shipped microworld models (src/streamt2v/assets) from scratch on the CPU (~2 h on 2 cores).
 train-microworld: $(STAMP)
-	OMP_NUM_THREADS=1 $(BIN)/python -m streamt2v.train.microworld_release --out runs/microworld --assets src/streamt2v/assets
+	$(BIN)/python -m streamt2v.train.microworld_release --out runs/microworld --assets src/streamt2v/assets
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

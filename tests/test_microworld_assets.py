@@ -92,6 +92,24 @@ def test_release_settings_are_consistent() -> None:
     EnhanceConfig(**ENHANCE)
 
 
+def test_release_scheduler_shares_the_cores_by_threads() -> None:
+    from streamt2v.train.microworld_release import ORDER, release_runs, startable
+
+    runs = release_runs(Path("runs/x"))
+    pending = list(ORDER)
+    # nothing done: only the runs that need nothing, one core each
+    assert startable(pending, [], runs, set(), cores=2) == ["vae", "clip"]
+    # vae done, clip still on one core: one more single-thread run fits, a two-thread UNet does not
+    assert startable(["vae-decoder", "refiner", "base", "stream"], ["clip"], runs, {"vae"}, 2) == [
+        "vae-decoder"
+    ]
+    done = {"vae", "clip", "vae-decoder", "refiner"}
+    assert startable(["base", "stream"], [], runs, done, cores=2) == ["base"]
+    assert startable(["stream"], ["base"], runs, done, cores=2) == []
+    # a run wanting more threads than there are cores still starts on idle cores, alone
+    assert startable(["base", "stream"], [], runs, done, cores=1) == ["base"]
+    assert startable(["base"], ["refiner"], runs, done - {"refiner"}, cores=1) == []
+
 def test_vae_decoder_only_fine_tuning_keeps_the_encoder(tmp_path: Path) -> None:
     from safetensors.torch import load_file
 

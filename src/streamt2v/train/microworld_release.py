@@ -2,17 +2,17 @@
 
     python -m streamt2v.train.microworld_release --out runs/microworld --assets src/streamt2v/assets
 
-Runs ``vae`` and ``clip``; then ``base`` beside ``vae-decoder`` (the VAE's decoder fine-tuned on the
-frozen encoder); then ``stream`` (initialised from ``base``) beside ``base-2`` (``base`` trained further:
-the shipped stage-1 UNet) and ``refiner`` (DESIGN.md §6, docs/training.md), with the exact settings of the
-shipped weights (:func:`release_runs`). A recipe whose ``final/`` folder exists is skipped; an
-interrupted one resumes from its latest checkpoint (bit-exact, see ``train/loop.py``). ``--jobs 2``
-trains two recipes at a time in separate processes (one torch thread each), each starting as soon as the
-runs it needs are finished, as the release was made on a 2-core CPU. Then the models are assembled as
-fp16 safetensors:
+Runs ``vae`` beside ``clip``; then ``vae-decoder`` (the VAE's decoder fine-tuned on the frozen encoder)
+beside ``refiner``; then ``base`` and ``stream`` (initialised from ``base``), each alone on both cores
+(DESIGN.md §6, docs/training.md), with the exact settings of the shipped weights (:func:`release_runs`).
+A recipe whose ``final/`` folder exists is skipped; an interrupted one resumes from its latest checkpoint
+(bit-exact, see ``train/loop.py``). ``--cores 2`` starts each run in its own process (with the torch
+threads its :class:`RecipeRun` asks for) as soon as the runs it needs are finished and its threads fit
+beside the running ones, as the release was made on a 2-core CPU. Then the models are assembled as fp16
+safetensors:
 
 - ``ASSETS/microworld/``: a :class:`~streamt2v.models.bundle.StreamingT2VModel` folder (stage-2 UNet =
-  the stream run, ``init_unet`` = the base-2 run, VAE, micro-CLIP text/image encoders, tokenizer, DDIM
+  the stream run, ``init_unet`` = the base run, VAE, micro-CLIP text/image encoders, tokenizer, DDIM
   scheduler config, recommended sampler settings :data:`SAMPLER`);
 - ``ASSETS/microworld-refiner/``: a :class:`~streamt2v.pipeline.enhance.Refiner` folder;
 - ``ASSETS/MODEL_CARD.md`` (:mod:`streamt2v.train.model_card`) from the runs' logs, the VAE/CLIP quality
@@ -38,9 +38,8 @@ logger = logging.getLogger(__name__)
 
 
 # Steps of the UNet runs, sized to the 2-core CPU budget (MODEL_CARD.md: wall time per run).
-BASE_STEPS = 1600
-BASE2_STEPS = 3000
-STREAM_STEPS = 3400
+BASE_STEPS = 5200
+STREAM_STEPS = 3800
 REFINER_STEPS = 600
 
 
@@ -92,41 +91,35 @@ def release_runs(out: Path) -> dict[str, RecipeRun]:
                 "frames_per_sample": 1,
                 "decoder_only_from": vae,
             },
-            # a decoder step costs ~1/8 of a base step: as many as fit beside the base run
-            {"steps": BASE_STEPS * 8, "batch_size": 8, "lr": 1e-3, "checkpoint_every": 1000},
+            {"steps": 12800, "batch_size": 8, "lr": 1e-3, "checkpoint_every": 1000},
             needs=("vae",),
         ),
+        # The UNet runs take both cores (two torch threads: 1.83× one thread's steps per second).
         "base": RecipeRun(
             "base",
             {"size": 32, **video, **diffusion},
             {"steps": BASE_STEPS, "batch_size": 8, **unet_loop},
             needs=("vae", "clip"),
+            threads=2,
         ),
-        # The stream starts from `base` while `base-2` trains the stage-1 UNet further (two cores).
         "stream": RecipeRun(
             "stream",
             {"size": 32, "base_unet": str(out / "base" / "final" / "unet"), **video, **diffusion},
             {"steps": STREAM_STEPS, "batch_size": 8, **unet_loop},
             needs=("base",),
-        ),
-        "base-2": RecipeRun(
-            "base",
-            {"size": 32, **video, **diffusion, "init_unet": str(out / "base" / "final" / "unet")},
-            {"steps": BASE2_STEPS, "batch_size": 8, **unet_loop},
-            needs=("base",),
+            threads=2,
         ),
         "refiner": RecipeRun(
             "refiner",
             {"size": 64, **video, **diffusion},
             {"steps": REFINER_STEPS, "batch_size": 2, **unet_loop},
-            # not needed for its weights: waiting for base-2 keeps stream and base-2 on the two cores first
-            needs=("vae", "clip", "base-2"),
+            needs=("vae", "clip"),
         ),
     }
 
 
 # Start order; each run starts once the runs it ``needs`` are finished (``train_all``).
-ORDER: tuple[str, ...] = ("vae", "clip", "base", "vae-decoder", "stream", "base-2", "refiner")
+ORDER: tuple[str, ...] = ("vae", "clip", "vae-decoder", "refiner", "base", "stream")
 
 # Recommended sampler settings of the shipped model (StreamConfig fields; measured in MODEL_CARD.md).
 SAMPLER: dict[str, Any] = {
@@ -208,35 +201,49 @@ def train_one(out: Path, name: str) -> None:
     logger.info("%s: step %d in %.0f s", name, result.step, time.perf_counter() - t0)
 
 
-def train_all(out: Path, jobs: int = 2, poll_s: float = 5.0) -> None:
-    """Train every unfinished recipe, starting each as soon as the runs it needs are finished, at most
-    ``jobs`` at a time (separate processes, one torch thread each unless the run says otherwise)."""
+def startable(
+    pending: list[str], running: list[str], runs: dict[str, RecipeRun], done: set[str], cores: int
+) -> list[str]:
+    """The pending runs (in order) to start now: every run they need is done and their threads fit in
+    ``cores`` beside the running ones; a run asking for more than ``cores`` starts only on idle cores."""
+    busy = sum(runs[r].threads for r in running)
+    start: list[str] = []
+    for n in pending:
+        fits = busy + runs[n].threads <= cores or (busy == 0 and not start)
+        if fits and all(d in done for d in runs[n].needs):
+            start.append(n)
+            busy += runs[n].threads
+    return start
+
+
+def train_all(out: Path, cores: int = 2, poll_s: float = 5.0) -> None:
+    """Train every unfinished recipe, each in its own process, starting it as soon as the runs it needs
+    are finished and its torch threads fit in ``cores`` beside the running ones (a run asking for more
+    threads than ``cores`` runs alone). ``cores <= 1`` trains them one after another in this process."""
     runs = release_runs(out)
     pending = [n for n in ORDER if not run_done(out, n)]
-    if jobs <= 1:
+    if cores <= 1:
         for n in pending:
             train_one(out, n)
         return
     running: dict[str, tuple[subprocess.Popen, Any]] = {}
     while pending or running:
-        for n in list(pending):
-            if len(running) >= jobs:
-                break
-            if all(run_done(out, d) for d in runs[n].needs):
-                env = {**os.environ, "OMP_NUM_THREADS": str(runs[n].threads)}
-                cmd = [
-                    sys.executable,
-                    "-m",
-                    "streamt2v.train.microworld_release",
-                    "--out",
-                    str(out),
-                    "--only",
-                    n,
-                ]
-                log = open(out / f"{n}.log", "a")  # noqa: SIM115 (closed when the process ends)
-                logger.info("starting %s (log %s)", n, out / f"{n}.log")
-                running[n] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), log)
-                pending.remove(n)
+        done = {n for n in runs if run_done(out, n)}
+        for n in startable(pending, list(running), runs, done, cores):
+            env = {**os.environ, "OMP_NUM_THREADS": str(runs[n].threads)}
+            cmd = [
+                sys.executable,
+                "-m",
+                "streamt2v.train.microworld_release",
+                "--out",
+                str(out),
+                "--only",
+                n,
+            ]
+            log = open(out / f"{n}.log", "a")  # noqa: SIM115 (closed when the process ends)
+            logger.info("starting %s (log %s)", n, out / f"{n}.log")
+            running[n] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), log)
+            pending.remove(n)
         if not running:
             raise RuntimeError(f"cannot start {pending}: the runs they need are missing")
         time.sleep(poll_s)
@@ -267,7 +274,7 @@ def shipped_vae_dir(out: Path) -> Path:
     return dst
 
 
-def _scheduler_config(out: Path, run: str = "base-2") -> dict[str, Any]:
+def _scheduler_config(out: Path, run: str = "base") -> dict[str, Any]:
     cfg = json.loads((out / run / "final" / "scheduler" / "scheduler_config.json").read_text())
     keep = {k: v for k, v in cfg.items() if not k.startswith("_")}
     return {"_class_name": "DDIMScheduler", **keep}
@@ -291,7 +298,7 @@ def assemble_model(out: Path, dest: Path) -> Path:
     text, image = _clip_parts(out)
     vae = load_frozen_vae(str(shipped_vae_dir(out)))
     unet = StreamingUNet.from_pretrained(out / "stream" / "final" / "unet").eval()
-    init_unet = UNet3DConditionModel.from_pretrained(out / "base-2" / "final" / "unet").eval()
+    init_unet = UNet3DConditionModel.from_pretrained(out / "base" / "final" / "unet").eval()
     bc = init_unet.config
     names = {f for f in UNetConfig.__dataclass_fields__}
     unet_cfg = UNetConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in bc.items() if k in names})
@@ -384,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=Path("runs/microworld"), help="folder of the training runs")
     p.add_argument("--assets", type=Path, default=None, help="write the shipped folders + model card here")
-    p.add_argument("--jobs", type=int, default=2, help="parallel training processes per stage")
+    p.add_argument("--cores", type=int, default=2, help="CPU cores to share among the training runs")
     p.add_argument("--only", choices=sorted(release_runs(Path("."))), help="train just this recipe")
     p.add_argument("--skip-train", action="store_true", help="only assemble from finished runs")
     p.add_argument("--no-measure", action="store_true", help="assemble without the behaviour figures")
@@ -395,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
         train_one(a.out, a.only)
         return 0
     if not a.skip_train:
-        train_all(a.out, a.jobs)
+        train_all(a.out, a.cores)
     if a.assets is not None:
         assemble(a.out, a.assets, measure=not a.no_measure)
     return 0
