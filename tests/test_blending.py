@@ -113,7 +113,9 @@ def test_identical_predictions_are_unchanged_by_blending() -> None:
     plan = plan_chunks(50, 16, 6)
     gen = torch.Generator().manual_seed(0)
     for _ in range(20):
-        assert torch.equal(blend_chunks(split_chunks(video, plan), plan, draw_cuts(plan, generator=gen)), video)
+        assert torch.equal(
+            blend_chunks(split_chunks(video, plan), plan, draw_cuts(plan, generator=gen)), video
+        )
 
 
 def test_blend_takes_left_before_cut_and_right_after() -> None:

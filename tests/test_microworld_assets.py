@@ -110,6 +110,7 @@ def test_release_scheduler_shares_the_cores_by_threads() -> None:
     assert startable(["base", "stream"], [], runs, done, cores=1) == ["base"]
     assert startable(["base"], ["refiner"], runs, done - {"refiner"}, cores=1) == []
 
+
 def test_vae_decoder_only_fine_tuning_keeps_the_encoder(tmp_path: Path) -> None:
     from safetensors.torch import load_file
 

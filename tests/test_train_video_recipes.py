@@ -85,3 +85,47 @@ def test_zero_terminal_snr_schedule_trains_and_exports(tmp_path, encoders):
     assert sched["rescale_betas_zero_snr"] is True and sched["timestep_spacing"] == "trailing"
     with pytest.raises(ValueError, match="v_prediction"):
         make_recipe("base", prediction_type="epsilon", **zero_snr, **opts).build()
+
+
+@pytest.mark.parametrize("recipe", ["base", "stream"])
+def test_latent_cache_gives_the_loss_of_fresh_encoding(tmp_path, encoders, recipe):
+    from streamt2v.microworld.dataset import collate
+
+    vae, clip = encoders
+    # v-prediction: the target depends on the clean latents, so the loss tells clips apart
+    common = dict(size=16, vae=vae, clip=clip, num_frames=12, max_start=10, prediction_type="v_prediction")
+    if recipe == "stream":
+        train(
+            make_recipe("base", **common), TrainConfig(steps=1, batch_size=1), tmp_path / "b", progress=False
+        )
+        common["base_unet"] = str(tmp_path / "b" / "final" / "unet")
+    fresh = make_recipe(recipe, **common)
+    cached = make_recipe(recipe, latent_cache=5, **common)
+    module = fresh.build().eval()
+    clips, cache = fresh.clips(seed=3), cached.dataset(seed=3)
+
+    # each pass over the cache serves every clip once, in a new order, the same on every call
+    passes = [[cache.clip_of(i) for i in range(p * 5, p * 5 + 5)] for p in range(3)]
+    assert all(sorted(p) == list(range(5)) for p in passes) and passes[0] != passes[1] != passes[2]
+    assert [cached.dataset(seed=3).clip_of(i) for i in range(15)] == sum(passes, [])
+    assert cache[7]["index"] == 7 and cache[7]["latents"].shape[1] == 12
+
+    # the cached sample trains exactly like the clip it was made from, encoded afresh
+    idx = [0, 7]
+    via_cache = collate([cache[i] for i in idx])
+    via_clips = collate([clips[cache.clip_of(i)] for i in idx])
+    assert via_cache["caption"] == via_clips["caption"]
+    torch.testing.assert_close(via_cache["latents"], module.vae.encode(via_clips["video"]))
+    keep = cached.cached_pixel_frames()
+    assert via_cache["video"].shape[2] == keep
+    torch.testing.assert_close(via_cache["video"], via_clips["video"][:, :, :keep], atol=1e-3, rtol=0)
+    with torch.no_grad():
+        losses = [module(b, torch.Generator().manual_seed(0))[0] for b in (via_cache, via_clips)]
+    torch.testing.assert_close(losses[0], losses[1], atol=1e-4, rtol=1e-4)
+
+
+def test_latent_cache_rejects_an_empty_cache(tmp_path, encoders):
+    from streamt2v.train.latent_cache import LatentCache
+
+    with pytest.raises(ValueError, match="num_clips must be ≥ 1, got 0"):
+        LatentCache([], None, 0)

@@ -95,8 +95,8 @@ class DiffusionTrainer(nn.Module):
 
     def forward(self, batch: dict[str, Any], generator: torch.Generator) -> tuple[torch.Tensor, dict]:
         r = self.recipe
-        video = batch["video"]  # (B, 3, F, H, W)
-        z0 = self.vae.encode(video)  # (B, c, F, h, w), scaled; no grad
+        video = batch["video"]  # (B, 3, F, H, W); only the CAM's frames with a latent cache
+        z0 = batch["latents"] if "latents" in batch else self.vae.encode(video)  # (B, c, F, h, w), scaled
         b = z0.shape[0]
         u = torch.rand(b, generator=generator)
         noise = torch.randn(z0.shape, generator=generator).to(z0)
@@ -155,6 +155,9 @@ class BaseRecipe(DataOptions):
     # A trained UNet folder to start from (e.g. continue a base run with another ``prediction_type``);
     # its architecture must equal the one ``preset`` gives for this VAE / text encoder / size.
     init_unet: str = ""
+    # > 0: encode this many training clips once and cycle through them (train/latent_cache.py) instead
+    # of encoding every batch; saves the VAE's share of each step for a finite training set.
+    latent_cache: int = 0
 
     def config(self) -> dict[str, Any]:
         return asdict(self)
@@ -211,15 +214,29 @@ class BaseRecipe(DataOptions):
             net.load_state_dict(got)
         return DiffusionTrainer(net, vae, text, self.make_denoiser(), self)
 
-    def dataset(self, seed: int) -> Dataset:
+    def clips(self, seed: int) -> Dataset:
+        """The training clips in pixels (``dataset`` serves them, from the latent cache if enabled)."""
         return self.make_dataset(ClipSpec(self.num_frames, self.size, self.max_start), seed)
+
+    def cached_pixel_frames(self) -> int:
+        """Leading frames a cached sample keeps in pixels (the stream's CAM conditioning frames)."""
+        return 0
+
+    def dataset(self, seed: int) -> Dataset:
+        clips = self.clips(seed)
+        if self.latent_cache <= 0:
+            return clips
+        from streamt2v.train.latent_cache import LatentCache
+
+        vae = load_frozen_vae(self.vae)
+        return LatentCache(clips, vae, self.latent_cache, seed=seed, pixel_frames=self.cached_pixel_frames())
 
     @torch.no_grad()
     def sample(self, module: nn.Module, step: int, out_dir: Path) -> None:
         """One guided DDIM sample for the caption of a held-aside clip, beside the real clip."""
         from streamt2v.sampling.schedulers import make_scheduler, sample_loop
 
-        item = self.dataset(seed=12345)[0]
+        item = self.clips(seed=12345)[0]
         device = next(module.net.parameters()).device
         cond = module.text.encode([item["caption"]])
         uncond = module.text.encode([""])
@@ -321,16 +338,19 @@ class StreamRecipe(BaseRecipe):
         logger.info("stream: froze %d temporal parameters of the base UNet", frozen)
         return DiffusionTrainer(net, vae, text, self.make_denoiser(), self, image=image)
 
-    def dataset(self, seed: int) -> Dataset:
+    def clips(self, seed: int) -> Dataset:
         spec = ClipSpec(self.num_frames, self.size, self.max_start, anchor_frames=self.anchor_frames)
         return self.make_dataset(spec, seed)
+
+    def cached_pixel_frames(self) -> int:
+        return get_preset(self.preset).streaming.num_cond_frames
 
     @torch.no_grad()
     def sample(self, module: nn.Module, step: int, out_dir: Path) -> None:
         """One chunk continuing a held-aside clip's conditioning frames, beside the real clip."""
         from streamt2v.sampling.schedulers import make_scheduler, sample_loop
 
-        item = self.dataset(seed=12345)[0]
+        item = self.clips(seed=12345)[0]
         device = next(module.net.parameters()).device
         net, vae = module.net, module.vae
         emb = module.text.encode([item["caption"]])
