@@ -16,6 +16,7 @@ compute) instead of the full ``"video"``; ``"video"`` keeps only the first ``pix
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import numpy as np
@@ -49,6 +50,7 @@ class LatentCache(Dataset):
         self.seed = int(seed)
         self.pixel_frames = int(pixel_frames)
         self._perms: dict[int, np.ndarray] = {}
+        t0 = time.perf_counter()
         latents, pixels, extras = [], [], []
         bar = tqdm(total=num_clips, desc="caching latents", unit="clip", disable=not progress)
         for start in range(0, num_clips, batch_size):
@@ -63,7 +65,8 @@ class LatentCache(Dataset):
         self.pixels = torch.cat(pixels)  # (n, 3, pixel_frames, H, W)
         self.extras = extras
         mb = (self.latents.nbytes + self.pixels.nbytes) / 2**20
-        logger.info("latent cache: %d clips, %.0f MiB", num_clips, mb)
+        self.build_seconds = time.perf_counter() - t0
+        logger.info("latent cache: %d clips, %.0f MiB, built in %.0f s", num_clips, mb, self.build_seconds)
 
     def clip_of(self, index: int) -> int:
         """Which cached clip sample ``index`` serves."""
