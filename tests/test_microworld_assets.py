@@ -93,22 +93,23 @@ def test_release_settings_are_consistent() -> None:
 
 
 def test_release_scheduler_shares_the_cores_by_threads() -> None:
-    from streamt2v.train.microworld_release import ORDER, release_runs, startable
+    from streamt2v.train.microworld_release import RecipeRun, startable
 
-    runs = release_runs(Path("runs/x"))
-    pending = list(ORDER)
-    # nothing done: only the runs that need nothing, one core each
-    assert startable(pending, [], runs, set(), cores=2) == ["vae", "clip"]
-    # vae done, clip still on one core: one more single-thread run fits, a two-thread UNet does not
-    assert startable(["vae-decoder", "refiner", "base", "stream"], ["clip"], runs, {"vae"}, 2) == [
-        "vae-decoder"
-    ]
-    done = {"vae", "clip", "vae-decoder", "refiner"}
-    assert startable(["base", "stream"], [], runs, done, cores=2) == ["base"]
-    assert startable(["stream"], ["base"], runs, done, cores=2) == []
+    def run(*needs: str, threads: int = 1) -> RecipeRun:
+        return RecipeRun("base", {}, {}, needs=needs, threads=threads)
+
+    runs = {"a": run(), "b": run(), "c": run("a"), "u": run("a", "b", threads=2), "v": run("u", threads=2)}
+    pending = ["a", "b", "c", "u", "v"]
+    # nothing done: the runs that need nothing, one core each
+    assert startable(pending, [], runs, set(), cores=2) == ["a", "b"]
+    # a done, b still on one core: one more single-thread run fits, a two-thread one does not
+    assert startable(["c", "u", "v"], ["b"], runs, {"a"}, cores=2) == ["c"]
+    assert startable(["u", "v"], ["c"], runs, {"a", "b"}, cores=2) == []
+    assert startable(["u", "v"], [], runs, {"a", "b", "c"}, cores=2) == ["u"]
+    assert startable(["v"], ["u"], runs, {"a", "b", "c"}, cores=2) == []
     # a run wanting more threads than there are cores still starts on idle cores, alone
-    assert startable(["base", "stream"], [], runs, done, cores=1) == ["base"]
-    assert startable(["base"], ["refiner"], runs, done - {"refiner"}, cores=1) == []
+    assert startable(["u", "c"], [], runs, {"a", "b"}, cores=1) == ["u"]
+    assert startable(["u"], ["c"], runs, {"a", "b"}, cores=1) == []
 
 
 def test_vae_decoder_only_fine_tuning_keeps_the_encoder(tmp_path: Path) -> None:
