@@ -124,8 +124,11 @@ def test_latent_cache_gives_the_loss_of_fresh_encoding(tmp_path, encoders, recip
     torch.testing.assert_close(losses[0], losses[1], atol=1e-4, rtol=1e-4)
 
 
-def test_latent_cache_rejects_an_empty_cache(tmp_path, encoders):
+def test_latent_cache_rejects_bad_sizes(tmp_path, encoders):
     from streamt2v.train.latent_cache import LatentCache
 
     with pytest.raises(ValueError, match="num_clips must be ≥ 1, got 0"):
         LatentCache([], None, 0)
+    vae, clip = encoders
+    with pytest.raises(ValueError, match="latent_cache must be ≥ 0 .*got -3"):
+        make_recipe("base", size=16, vae=vae, clip=clip, latent_cache=-3).dataset(seed=0)

@@ -223,8 +223,10 @@ class BaseRecipe(DataOptions):
         return 0
 
     def dataset(self, seed: int) -> Dataset:
+        if self.latent_cache < 0:
+            raise ValueError(f"latent_cache must be ≥ 0 (0 = off), got {self.latent_cache}")
         clips = self.clips(seed)
-        if self.latent_cache <= 0:
+        if self.latent_cache == 0:
             return clips
         from streamt2v.train.latent_cache import LatentCache
 
