@@ -48,7 +48,6 @@ class LatentCache(Dataset):
             raise ValueError(f"pixel_frames must be ≥ 0, got {pixel_frames}")
         self.num_clips = int(num_clips)
         self.seed = int(seed)
-        self.pixel_frames = int(pixel_frames)
         self._perms: dict[int, np.ndarray] = {}
         t0 = time.perf_counter()
         latents, pixels, extras = [], [], []
@@ -65,8 +64,9 @@ class LatentCache(Dataset):
         self.pixels = torch.cat(pixels)  # (n, 3, pixel_frames, H, W)
         self.extras = extras
         mb = (self.latents.nbytes + self.pixels.nbytes) / 2**20
-        self.build_seconds = time.perf_counter() - t0
-        logger.info("latent cache: %d clips, %.0f MiB, built in %.0f s", num_clips, mb, self.build_seconds)
+        logger.info(
+            "latent cache: %d clips, %.0f MiB, built in %.0f s", num_clips, mb, time.perf_counter() - t0
+        )
 
     def clip_of(self, index: int) -> int:
         """Which cached clip sample ``index`` serves."""
