@@ -2,20 +2,21 @@
 
     python -m streamt2v.train.microworld_release --out runs/microworld --assets src/streamt2v/assets
 
-Runs ``vae`` and ``clip``; then ``base`` beside ``vae-decoder`` (the VAE's decoder fine-tuned on the
-frozen encoder); then ``stream`` (initialised from ``base``) beside ``base-2`` (``base`` trained further:
-the shipped stage-1 UNet) and ``refiner`` (DESIGN.md §6, docs/training.md), with the exact settings of the
-shipped weights (:func:`release_runs`). A recipe whose ``final/`` folder exists is skipped; an
-interrupted one resumes from its latest checkpoint (bit-exact, see ``train/loop.py``). ``--cores 2``
-starts each run in its own process, with the torch threads its :class:`RecipeRun` asks for, as soon as
-the runs it needs are finished and its threads fit beside the running ones (the release: one thread per
-run, two runs at a time on a 2-core CPU). Then the models are assembled as
-fp16 safetensors:
+Runs ``vae`` beside ``clip``; then ``vae-decoder`` (the VAE's decoder fine-tuned on the frozen encoder)
+beside ``refiner``; then ``base``, ``stream`` (initialised from ``base``) and ``refiner-decoder`` (the
+decoder fine-tuned further at the refiner's 64×64), each alone on both cores (DESIGN.md §6,
+docs/training.md), with the exact settings of the shipped weights (:func:`release_runs`). A recipe whose
+``final/`` folder exists is skipped; an interrupted one resumes from its latest checkpoint (the same
+samples and random draws, see ``train/loop.py``). ``--cores 2`` starts each run in its own process (with
+the torch threads its :class:`RecipeRun` asks for) as soon as the runs it needs are finished and its
+threads fit beside the running ones, as the release was made on a 2-core CPU. Then the models are
+assembled as fp16 safetensors:
 
 - ``ASSETS/microworld/``: a :class:`~streamt2v.models.bundle.StreamingT2VModel` folder (stage-2 UNet =
-  the stream run, ``init_unet`` = the base-2 run, VAE, micro-CLIP text/image encoders, tokenizer, DDIM
+  the stream run, ``init_unet`` = the base run, VAE, micro-CLIP text/image encoders, tokenizer, DDIM
   scheduler config, recommended sampler settings :data:`SAMPLER`);
-- ``ASSETS/microworld-refiner/``: a :class:`~streamt2v.pipeline.enhance.Refiner` folder;
+- ``ASSETS/microworld-refiner/``: a :class:`~streamt2v.pipeline.enhance.Refiner` folder (the refiner
+  run's UNet, the refiner-decoder run's VAE);
 - ``ASSETS/MODEL_CARD.md`` (:mod:`streamt2v.train.model_card`) from the runs' logs, the VAE/CLIP quality
   and the behaviour figures (``ASSETS/behaviour.json``, measured at assembly).
 """
@@ -39,10 +40,10 @@ logger = logging.getLogger(__name__)
 
 
 # Steps of the UNet runs, sized to the 2-core CPU budget (MODEL_CARD.md: wall time per run).
-BASE_STEPS = 1600
-BASE2_STEPS = 3000
-STREAM_STEPS = 3400
+BASE_STEPS = 5200
+STREAM_STEPS = 4400
 REFINER_STEPS = 600
+REFINER_DECODER_STEPS = 3000
 
 
 @dataclass(frozen=True)
@@ -93,41 +94,57 @@ def release_runs(out: Path) -> dict[str, RecipeRun]:
                 "frames_per_sample": 1,
                 "decoder_only_from": vae,
             },
-            # a decoder step costs ~1/8 of a base step: as many as fit beside the base run
-            {"steps": BASE_STEPS * 8, "batch_size": 8, "lr": 1e-3, "checkpoint_every": 1000},
+            {"steps": 12800, "batch_size": 8, "lr": 1e-3, "checkpoint_every": 1000},
             needs=("vae",),
         ),
+        # The refiner's decoder: the same frozen encoder, the decoder fine-tuned further at the refiner's
+        # 64×64, where the 32×32 decoder's round trip alone was 2× its 32×32 error (MODEL_CARD.md).
+        "refiner-decoder": RecipeRun(
+            "vae",
+            {
+                "size": 64,
+                "latent_channels": 8,
+                "kl_weight": 1e-5,
+                "frames_per_sample": 1,
+                "decoder_only_from": str(out / "vae-decoder" / "final" / "vae"),
+            },
+            {"steps": REFINER_DECODER_STEPS, "batch_size": 8, "lr": 5e-4, "checkpoint_every": 500},
+            needs=("vae-decoder",),
+            threads=2,
+        ),
+        # The UNet runs take both cores (two torch threads: 1.83× one thread's steps per second).
         "base": RecipeRun(
             "base",
             {"size": 32, **video, **diffusion},
             {"steps": BASE_STEPS, "batch_size": 8, **unet_loop},
             needs=("vae", "clip"),
+            threads=2,
         ),
-        # The stream starts from `base` while `base-2` trains the stage-1 UNet further (two cores).
         "stream": RecipeRun(
             "stream",
-            {"size": 32, "base_unet": str(out / "base" / "final" / "unet"), **video, **diffusion},
+            # 8000 clips encoded once (~3 min), each seen ~4 times: the VAE's share of every step saved
+            {
+                "size": 32,
+                "base_unet": str(out / "base" / "final" / "unet"),
+                **video,
+                **diffusion,
+                "latent_cache": 8000,
+            },
             {"steps": STREAM_STEPS, "batch_size": 8, **unet_loop},
             needs=("base",),
-        ),
-        "base-2": RecipeRun(
-            "base",
-            {"size": 32, **video, **diffusion, "init_unet": str(out / "base" / "final" / "unet")},
-            {"steps": BASE2_STEPS, "batch_size": 8, **unet_loop},
-            needs=("base",),
+            threads=2,
         ),
         "refiner": RecipeRun(
             "refiner",
             {"size": 64, **video, **diffusion},
             {"steps": REFINER_STEPS, "batch_size": 2, **unet_loop},
-            # not needed for its weights: waiting for base-2 keeps stream and base-2 on the two cores first
-            needs=("vae", "clip", "base-2"),
+            needs=("vae", "clip"),
         ),
     }
 
 
 # Start order; each run starts once the runs it ``needs`` are finished (``train_all``).
-ORDER: tuple[str, ...] = ("vae", "clip", "base", "vae-decoder", "stream", "base-2", "refiner")
+ORDER: tuple[str, ...] = ("vae", "clip", "vae-decoder", "refiner", "base", "stream", "refiner-decoder")
 
 # Recommended sampler settings of the shipped model (StreamConfig fields; measured in MODEL_CARD.md).
 SAMPLER: dict[str, Any] = {
@@ -269,11 +286,12 @@ def train_all(out: Path, cores: int = 2, poll_s: float = 5.0) -> None:
 
 
 # ------------------------------------------------------------------------------------------ assembly
-def shipped_vae_dir(out: Path) -> Path:
-    """The fine-tuned decoder's VAE, after checking that its encoder is the one the UNets trained on."""
+def shipped_vae_dir(out: Path, run: str = "vae-decoder") -> Path:
+    """The VAE of decoder fine-tuning run ``run`` (``vae-decoder``: stages 1–2, ``refiner-decoder``: the
+    refiner), after checking that its encoder is the one the UNets trained on."""
     from safetensors.torch import load_file
 
-    src, dst = out / "vae" / "final" / "vae", out / "vae-decoder" / "final" / "vae"
+    src, dst = out / "vae" / "final" / "vae", out / run / "final" / "vae"
     a, b = (load_file(str(next(p.glob("*.safetensors")))) for p in (src, dst))
     frozen = [k for k in a if k.startswith(("encoder.", "quant_conv."))]
     changed = [k for k in frozen if not torch.equal(a[k], b[k])]
@@ -282,7 +300,7 @@ def shipped_vae_dir(out: Path) -> Path:
     return dst
 
 
-def _scheduler_config(out: Path, run: str = "base-2") -> dict[str, Any]:
+def _scheduler_config(out: Path, run: str = "base") -> dict[str, Any]:
     cfg = json.loads((out / run / "final" / "scheduler" / "scheduler_config.json").read_text())
     keep = {k: v for k, v in cfg.items() if not k.startswith("_")}
     return {"_class_name": "DDIMScheduler", **keep}
@@ -306,7 +324,7 @@ def assemble_model(out: Path, dest: Path) -> Path:
     text, image = _clip_parts(out)
     vae = load_frozen_vae(str(shipped_vae_dir(out)))
     unet = StreamingUNet.from_pretrained(out / "stream" / "final" / "unet").eval()
-    init_unet = UNet3DConditionModel.from_pretrained(out / "base-2" / "final" / "unet").eval()
+    init_unet = UNet3DConditionModel.from_pretrained(out / "base" / "final" / "unet").eval()
     bc = init_unet.config
     names = {f for f in UNetConfig.__dataclass_fields__}
     unet_cfg = UNetConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in bc.items() if k in names})
@@ -340,7 +358,7 @@ def assemble_model(out: Path, dest: Path) -> Path:
 
 
 def assemble_refiner(out: Path, dest: Path) -> Path:
-    """``Refiner`` folder (fp16) from the refiner, vae and clip runs."""
+    """``Refiner`` folder (fp16) from the refiner, refiner-decoder and clip runs."""
     import shutil
 
     from diffusers import UNet3DConditionModel
@@ -349,7 +367,7 @@ def assemble_refiner(out: Path, dest: Path) -> Path:
     from streamt2v.train.video_recipes import load_frozen_vae
 
     text, _ = _clip_parts(out)
-    vae = load_frozen_vae(str(shipped_vae_dir(out)))
+    vae = load_frozen_vae(str(shipped_vae_dir(out, "refiner-decoder")))
     unet = UNet3DConditionModel.from_pretrained(out / "refiner" / "final" / "unet").eval()
     size = int(unet.config.sample_size) * vae.scale_factor
     sched = {k: v for k, v in _scheduler_config(out, "refiner").items() if k != "_class_name"}
@@ -382,11 +400,13 @@ def assemble(out: Path, assets: Path, measure: bool = True) -> None:
         raise RuntimeError(f"shipped weights are {total:.1f} MB, over the 40 MB budget")
     if measure:
         from streamt2v.microworld import behaviour
-        from streamt2v.microworld.quality import clip_quality, vae_quality
+        from streamt2v.microworld.quality import clip_quality, refiner_quality, vae_quality
         from streamt2v.models.bundle import StreamingT2VModel
 
         quality = {
-            "vae": vae_quality(shipped_vae_dir(out)),
+            "vae": vae_quality(shipped_vae_dir(out), sizes=(32, 64)),
+            "refiner_vae": vae_quality(shipped_vae_dir(out, "refiner-decoder"), sizes=(64,)),
+            "refiner": refiner_quality(refiner),
             "clip": clip_quality(out / "clip" / "final"),
         }
         (out / "quality.json").write_text(json.dumps(quality, indent=1) + "\n")

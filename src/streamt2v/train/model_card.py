@@ -145,27 +145,38 @@ def behaviour_section(results: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def quality_section(out: Path) -> list[str]:
-    """VAE reconstruction and CLIP retrieval on held-out scenes (``out/quality.json``)."""
+    """VAE reconstruction, refiner and CLIP retrieval on held-out scenes (``out/quality.json``)."""
     path = out / "quality.json"
     if not path.is_file():
         return []
     q = json.loads(path.read_text())
-    v, c = q["vae"], q["clip"]
+    c = q["clip"]
     lines = [
-        "## VAE and micro-CLIP quality (held-out scenes, `microworld/quality.py`)",
+        "## VAE, refiner and micro-CLIP quality (held-out scenes, `microworld/quality.py`)",
         "",
-        f"VAE reconstruction of rendered frames, per-pixel RGB error in 0–255 units (palette half-separation "
-        f"{v['palette_half_separation']:.1f}: a smaller error cannot turn one palette colour into another):",
+        "VAE reconstruction of rendered frames, per-pixel RGB error in 0–255 units (palette half-separation "
+        f"{q['vae']['palette_half_separation']:.1f}: a smaller error cannot turn one palette colour into another):",
         "",
-        "| size | mean | 99th pct | 99.9th pct | object pixels whose nearest palette colour changes |",
-        "|---|---:|---:|---:|---:|",
+        "| VAE | size | mean | 99th pct | 99.9th pct | object pixels whose nearest palette colour changes |",
+        "|---|---|---:|---:|---:|---:|",
     ]
-    for size in (32, 64):
-        if f"{size}_mean" in v:
-            lines.append(
-                f"| {size}×{size} | {v[f'{size}_mean']:.1f} | {v[f'{size}_p99']:.1f} | {v[f'{size}_p999']:.1f} | "
-                f"{100 * v[f'{size}_object_colour_flips']:.2f}% |"
-            )
+    for key, name in (("vae", "stages 1–2 (`vae-decoder`)"), ("refiner_vae", "refiner (`refiner-decoder`)")):
+        v = q.get(key, {})
+        for size in (32, 64):
+            if f"{size}_mean" in v:
+                lines.append(
+                    f"| {name} | {size}×{size} | {v[f'{size}_mean']:.1f} | {v[f'{size}_p99']:.1f} | "
+                    f"{v[f'{size}_p999']:.1f} | {100 * v[f'{size}_object_colour_flips']:.2f}% |"
+                )
+    if "refiner" in q:
+        r = q["refiner"]
+        half = int(r["size"]) // 2
+        lines += [
+            "",
+            f"Stage 3 on held-out scenes rendered at {half}×{half}, against the same scenes rendered at "
+            f"{int(r['size'])}×{int(r['size'])} (same error units): refiner with the recommended settings "
+            f"{r['refined_mean']:.1f}, bilinear upscaling {r['bilinear_mean']:.1f}.",
+        ]
     lines += [
         "",
         f"micro-CLIP top-1 retrieval among {int(c['samples'])} held-out (frame, caption) pairs: frame → caption "
