@@ -10,7 +10,7 @@ import torch
 
 from streamt2v.cli import main
 from streamt2v.io.video import read_video
-from streamt2v.memory import offloaded, resolve_device, resolve_dtype
+from streamt2v.memory import move_modules, offloaded, resolve_device, resolve_dtype
 from streamt2v.pipeline.generate import GenerateConfig, generate, resume_generate
 from streamt2v.pipeline.stream import StreamConfig
 
@@ -179,6 +179,26 @@ def test_memory_policy():
         assert lin.weight.device.type == "cpu"
         raise RuntimeError("boom")
     assert lin.weight.device.type == "cpu"
+
+
+def test_move_modules_passes_only_the_given_settings():
+    import logging
+
+    from diffusers import AutoencoderKL
+
+    vae = AutoencoderKL(block_out_channels=(8,), norm_num_groups=4, latent_channels=2)
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # diffusers' loggers do not propagate to pytest's caplog
+    logging.getLogger("diffusers").addHandler(handler)
+    try:
+        move_modules([vae], device="cpu")  # no dtype: diffusers must not warn about casting
+        assert vae.dtype == torch.float32 and not records
+        move_modules([vae, torch.nn.Linear(2, 2)])  # nothing given: nothing moves
+        move_modules([vae], dtype=torch.float64)
+        assert vae.dtype == torch.float64
+    finally:
+        logging.getLogger("diffusers").removeHandler(handler)
 
 
 def test_enhance_runs_stage_3_and_keeps_the_lowres_video(tmp_path, model):

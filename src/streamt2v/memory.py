@@ -4,6 +4,7 @@
 - :func:`resolve_dtype`: ``fp32`` / ``fp16`` / ``bf16`` (and torch names) → ``torch.dtype``, checked against
   the device: half precision on CPU is refused (incomplete and very slow kernels), bf16 on CUDA needs a GPU
   that supports it.
+- :func:`move_modules`: ``.to`` with only the settings given, on several modules.
 - :func:`offloaded`: moves modules to the compute device for the duration of a block and back afterwards
   (official release: ``--offload_models``, official-facts §1.4).
 """
@@ -89,6 +90,17 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
             f"dtype {dtype_name(resolved)} is not supported on device {device}; use one of {names}"
         )
     return resolved
+
+
+def move_modules(
+    modules: Iterable[nn.Module], device: torch.device | str | None = None, dtype: torch.dtype | None = None
+) -> None:
+    """``module.to(device, dtype)`` for each module, passing only what is given: diffusers models warn on
+    any ``dtype=`` keyword, even ``None``."""
+    settings = {k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None}
+    if settings:
+        for m in modules:
+            m.to(**settings)
 
 
 def supported_dtypes(device: torch.device) -> list[torch.dtype]:

@@ -41,6 +41,7 @@ from transformers import (
 )
 
 from streamt2v.config import PRESETS, ModelConfig, StreamingConfig, UNetConfig, get_preset
+from streamt2v.memory import move_modules
 from streamt2v.models.autoencoder import VideoAutoencoder
 from streamt2v.models.encoders import ImageEncoder, TextEncoder, byte_level_clip_tokenizer
 from streamt2v.models.unet import StreamingUNet, build_video_unet
@@ -271,8 +272,7 @@ class StreamingT2VModel:
     def to(
         self, device: torch.device | str | None = None, dtype: torch.dtype | None = None
     ) -> StreamingT2VModel:
-        for m in self.modules().values():
-            m.to(device=device, dtype=dtype)
+        move_modules(self.modules().values(), device, dtype)
         return self
 
     # --- construction -------------------------------------------------------------------------------

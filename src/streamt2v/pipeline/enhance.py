@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from streamt2v.memory import move_modules
 from streamt2v.models.autoencoder import VideoAutoencoder
 from streamt2v.models.denoiser import Denoiser
 from streamt2v.pipeline.blending import (
@@ -398,8 +399,7 @@ class Refiner:
         return str(self.scheduler_config.get("prediction_type", "epsilon"))
 
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> Refiner:
-        for m in (self.unet, self.vae, self.text_encoder):
-            m.to(device=device, dtype=dtype)
+        move_modules((self.unet, self.vae, self.text_encoder), device, dtype)
         return self
 
     @classmethod
