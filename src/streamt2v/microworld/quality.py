@@ -82,10 +82,13 @@ def _rgb_error(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
 
 
 @torch.no_grad()
-def refiner_quality(refiner_dir: str | Path, scenes: int = 4, frames: int = 24) -> dict[str, float]:
+def refiner_quality(
+    refiner_dir: str | Path, scenes: int = 4, frames: int = 24, **settings: Any
+) -> dict[str, float]:
     """Stage 3 on held-out scenes rendered at half the refiner's size, against the same scenes rendered
     at its size: mean per-pixel RGB error (0–255) of the enhanced video, with the folder's recommended
-    settings, and of bilinear upscaling (what the refiner has to beat)."""
+    settings updated by ``settings`` (``EnhanceConfig`` fields), and of bilinear upscaling (what the
+    refiner has to beat)."""
     import torch.nn.functional as F
 
     from streamt2v.pipeline.enhance import Refiner, enhance_video
@@ -96,9 +99,8 @@ def refiner_quality(refiner_dir: str | Path, scenes: int = 4, frames: int = 24) 
     for k, scene in enumerate(held_out_scenes(scenes, offset=200_000)):
         low = render(scene, frames, size // 2)  # (3, T, h, w)
         high = render(scene, frames, size)
-        out = enhance_video(low[None], caption_for(scene), refiner, refiner.config(), seed=k, progress=False)[
-            0
-        ]
+        cfg = refiner.config(**settings)
+        out = enhance_video(low[None], caption_for(scene), refiner, cfg, seed=k, progress=False)[0]
         up = F.interpolate(low.transpose(0, 1), size=size, mode="bilinear").transpose(0, 1)
         refined.append(_rgb_error(out, high).ravel())
         bilinear.append(_rgb_error(up, high).ravel())

@@ -2,18 +2,19 @@
 
     python -m streamt2v.train.microworld_release --out runs/microworld --assets src/streamt2v/assets
 
-Runs ``vae`` beside ``clip``; then ``vae-decoder`` (the VAE's decoder fine-tuned on the frozen encoder)
-beside ``refiner``; then ``base``, ``stream`` (initialised from ``base``) and ``refiner-decoder`` (the
-decoder fine-tuned further at the refiner's 64×64), each alone on both cores (DESIGN.md §6,
-docs/training.md), with the exact settings of the shipped weights (:func:`release_runs`). A recipe whose
-``final/`` folder exists is skipped; an interrupted one resumes from its latest checkpoint (the same
-samples and random draws, see ``train/loop.py``). ``--cores 2`` starts each run in its own process (with
-the torch threads its :class:`RecipeRun` asks for) as soon as the runs it needs are finished and its
-threads fit beside the running ones, as the release was made on a 2-core CPU. Then the models are
-assembled as fp16 safetensors:
+Runs ``vae`` and ``clip``; then ``base`` beside ``vae-decoder`` (the VAE's decoder fine-tuned on the
+frozen encoder); then ``stream`` (initialised from ``base``) beside ``base-2`` (``base`` trained further:
+the shipped stage-1 UNet) and ``refiner``; then ``refiner-decoder`` (the decoder fine-tuned further at the
+refiner's 64×64) on both cores (DESIGN.md §6, docs/training.md), with the exact settings of the shipped
+weights (:func:`release_runs`). A recipe whose ``final/`` folder exists is skipped; an interrupted one
+resumes from its latest checkpoint (the same samples and random draws, see ``train/loop.py``).
+``--cores 2`` starts each run in its own process, with the torch threads its :class:`RecipeRun` asks for,
+as soon as the runs it needs are finished and its threads fit beside the running ones (the release: one
+thread per run, two runs at a time on a 2-core CPU, the last run on both). Then the models are assembled
+as fp16 safetensors:
 
 - ``ASSETS/microworld/``: a :class:`~streamt2v.models.bundle.StreamingT2VModel` folder (stage-2 UNet =
-  the stream run, ``init_unet`` = the base run, VAE, micro-CLIP text/image encoders, tokenizer, DDIM
+  the stream run, ``init_unet`` = the base-2 run, VAE, micro-CLIP text/image encoders, tokenizer, DDIM
   scheduler config, recommended sampler settings :data:`SAMPLER`);
 - ``ASSETS/microworld-refiner/``: a :class:`~streamt2v.pipeline.enhance.Refiner` folder (the refiner
   run's UNet, the refiner-decoder run's VAE);
@@ -40,8 +41,9 @@ logger = logging.getLogger(__name__)
 
 
 # Steps of the UNet runs, sized to the 2-core CPU budget (MODEL_CARD.md: wall time per run).
-BASE_STEPS = 5200
-STREAM_STEPS = 4400
+BASE_STEPS = 1600
+BASE2_STEPS = 3000
+STREAM_STEPS = 3400
 REFINER_STEPS = 600
 REFINER_DECODER_STEPS = 3000
 
@@ -94,7 +96,8 @@ def release_runs(out: Path) -> dict[str, RecipeRun]:
                 "frames_per_sample": 1,
                 "decoder_only_from": vae,
             },
-            {"steps": 12800, "batch_size": 8, "lr": 1e-3, "checkpoint_every": 1000},
+            # a decoder step costs ~1/8 of a base step: as many as fit beside the base run
+            {"steps": BASE_STEPS * 8, "batch_size": 8, "lr": 1e-3, "checkpoint_every": 1000},
             needs=("vae",),
         ),
         # The refiner's decoder: the same frozen encoder, the decoder fine-tuned further at the refiner's
@@ -112,39 +115,46 @@ def release_runs(out: Path) -> dict[str, RecipeRun]:
             needs=("vae-decoder",),
             threads=2,
         ),
-        # The UNet runs take both cores (two torch threads: 1.83× one thread's steps per second).
         "base": RecipeRun(
             "base",
             {"size": 32, **video, **diffusion},
             {"steps": BASE_STEPS, "batch_size": 8, **unet_loop},
             needs=("vae", "clip"),
-            threads=2,
         ),
+        # The stream starts from `base` while `base-2` trains the stage-1 UNet further (two cores).
         "stream": RecipeRun(
             "stream",
-            # 8000 clips encoded once (~3 min), each seen ~4 times: the VAE's share of every step saved
-            {
-                "size": 32,
-                "base_unet": str(out / "base" / "final" / "unet"),
-                **video,
-                **diffusion,
-                "latent_cache": 8000,
-            },
+            {"size": 32, "base_unet": str(out / "base" / "final" / "unet"), **video, **diffusion},
             {"steps": STREAM_STEPS, "batch_size": 8, **unet_loop},
             needs=("base",),
-            threads=2,
+        ),
+        "base-2": RecipeRun(
+            "base",
+            {"size": 32, **video, **diffusion, "init_unet": str(out / "base" / "final" / "unet")},
+            {"steps": BASE2_STEPS, "batch_size": 8, **unet_loop},
+            needs=("base",),
         ),
         "refiner": RecipeRun(
             "refiner",
             {"size": 64, **video, **diffusion},
             {"steps": REFINER_STEPS, "batch_size": 2, **unet_loop},
-            needs=("vae", "clip"),
+            # not needed for its weights: waiting for base-2 keeps stream and base-2 on the two cores first
+            needs=("vae", "clip", "base-2"),
         ),
     }
 
 
 # Start order; each run starts once the runs it ``needs`` are finished (``train_all``).
-ORDER: tuple[str, ...] = ("vae", "clip", "vae-decoder", "refiner", "base", "stream", "refiner-decoder")
+ORDER: tuple[str, ...] = (
+    "vae",
+    "clip",
+    "base",
+    "vae-decoder",
+    "stream",
+    "base-2",
+    "refiner",
+    "refiner-decoder",
+)
 
 # Recommended sampler settings of the shipped model (StreamConfig fields; measured in MODEL_CARD.md).
 SAMPLER: dict[str, Any] = {
@@ -300,7 +310,7 @@ def shipped_vae_dir(out: Path, run: str = "vae-decoder") -> Path:
     return dst
 
 
-def _scheduler_config(out: Path, run: str = "base") -> dict[str, Any]:
+def _scheduler_config(out: Path, run: str = "base-2") -> dict[str, Any]:
     cfg = json.loads((out / run / "final" / "scheduler" / "scheduler_config.json").read_text())
     keep = {k: v for k, v in cfg.items() if not k.startswith("_")}
     return {"_class_name": "DDIMScheduler", **keep}
@@ -324,7 +334,7 @@ def assemble_model(out: Path, dest: Path) -> Path:
     text, image = _clip_parts(out)
     vae = load_frozen_vae(str(shipped_vae_dir(out)))
     unet = StreamingUNet.from_pretrained(out / "stream" / "final" / "unet").eval()
-    init_unet = UNet3DConditionModel.from_pretrained(out / "base" / "final" / "unet").eval()
+    init_unet = UNet3DConditionModel.from_pretrained(out / "base-2" / "final" / "unet").eval()
     bc = init_unet.config
     names = {f for f in UNetConfig.__dataclass_fields__}
     unet_cfg = UNetConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in bc.items() if k in names})
