@@ -64,6 +64,15 @@ def test_sdedit_start_matches_official_schedule() -> None:
         sdedit_timesteps(ddim, 10, 0)
 
 
+@pytest.mark.parametrize(("steps", "start"), [(3, 25), (3, 100), (7, 30), (2, 3)])
+def test_sdedit_never_schedules_a_negative_timestep(steps: int, start: int) -> None:
+    # trailing spacing with a length that does not divide 1000 ends at t = -1 in diffusers (25/3 did)
+    ddim = make_scheduler("ddim", DEFAULT_SCHEDULER_CONFIG, timestep_spacing="trailing")
+    ts = sdedit_timesteps(ddim, steps, start)
+    assert len(ts) == steps and int(ts.min()) >= 0 and int(ts.max()) < start
+    assert ts.tolist() == sorted(set(ts.tolist()), reverse=True)
+
+
 @pytest.mark.parametrize(
     ("mode", "blend", "prediction_type"),
     [

@@ -50,6 +50,10 @@ def sdedit_timesteps(
     chosen = None
     for total in range(num_inference_steps, num_train + 1):
         scheduler.set_timesteps(total, device=device)
+        if bool((scheduler.timesteps < 0).any()):
+            # diffusers' "trailing" spacing ends at t = -1 when ``total`` does not divide the training
+            # steps; alphas_cumprod[-1] is the noisiest step, so such a schedule ends in noise
+            continue
         kept = int((scheduler.timesteps < start_step).sum())
         if kept == num_inference_steps:
             chosen = total
