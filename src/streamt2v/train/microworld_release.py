@@ -168,7 +168,8 @@ SAMPLER: dict[str, Any] = {
 }
 # Recommended enhancer settings for the shipped refiner (EnhanceConfig fields).
 ENHANCE: dict[str, Any] = {
-    "start_step": 100,
+    # the least noise measured (MODEL_CARD.md notes): the under-trained refiner UNet only adds error
+    "start_step": 25,
     "num_inference_steps": 3,
     "scheduler": "ddim",
     "guidance_scale": 1.0,
@@ -193,18 +194,28 @@ NOTES: tuple[str, ...] = (
     "settings listed.",
     "- Budget: `stream` took 74 minutes and `base` + `base-2` (one recipe, two runs) 79 minutes of one core, "
     "over the issue's 60 minutes per recipe, and the models are still under-trained (losses were falling "
-    "when each run ended). The whole release took about 2 hours of wall time on the 2 cores.",
+    "when each run ended). The whole release took about 2 hours of wall time on the 2 cores, then 16 minutes "
+    "for `refiner-decoder` (the `vae` recipe's three runs: 55 minutes in all).",
     "- Against the first release: the background is kept in every frame (worst video 1.00, was 0.10), no "
     "chunk-boundary jump (worst ratio 2.90, was 20.7 and untrackable) and the CAM ablation gain rose from "
     "2.4 to about 5; the prompted colours and shapes are still missing in most frames of some videos (table "
     "above). A sampler sweep on the final base with a late stream checkpoint (stage-2 steps 10/20, stage-1 "
     "guidance 3/5) changed no pass/fail, so the recommended settings stay the cheapest.",
-    "- Refiner: measured on rendered 32×32 clips against the 64×64 ground truth, the enhanced video's mean "
-    "error (0–255) is 10.2 and 8.3 on two held-out scenes (start step 100, 3 DDIM steps; 15.3 and 10.4 from "
-    "step 200) against 1.6 and 3.0 for plain bilinear upscaling: after 600 steps it does not enhance yet, it "
-    "only makes the 64×64 stage run.",
+    "- Refiner (quality section above): `refiner-decoder` was added after the second release; its decoder, "
+    "fine-tuned at 64×64 on the frozen encoder, brought the 64×64 round trip from 17.0 (the stage 1–2 "
+    "decoder) to 4.2. The refiner UNet (600 steps) still only adds error: on those scenes, enhancing with 3 "
+    "DDIM steps from t = 100/50/25/10 gives 16.0/11.5/8.7/6.4 against 4.6 for bilinear upscaling, so the "
+    "recommended start is t = 25; it makes the 64×64 stage run, it does not sharpen yet.",
+    "- Provenance of `refiner-decoder`: run under `train_all` from the release's `vae-decoder` run, both "
+    "cores, uninterrupted; evaluation jobs shared the cores during its first ~7 minutes, which its step "
+    "times include.",
+    "- A third release was trained and not shipped: `base` from scratch, 5200 steps on both cores (61 min), "
+    "and `stream` 4400 steps on both cores with `latent_cache` 8000 (56 min with the 4.6-min cache build). "
+    "Its worst prompted-colour presence was better (0.41 against 0.175), but its 80-frame videos jumped at chunk boundaries (worst ratio 8.4, threshold 3) and slowed down "
+    "(worst speed ratio 0.48, threshold 0.5); the new base with the shipped stream missed both too (3.05, "
+    "0.49). So the shipped stage-1 and stage-2 UNets stay those of the second release.",
     "- Demo (`bench/results/demo_cpu.md`): 240 frames + enhancement + mp4 with the recommended settings take "
-    "31.1 s on 2 cores (35.4 s including Python start-up), peak RSS 832 MiB; goal ≤ 60 s.",
+    "31.5 s on 2 cores (35.6 s including Python start-up), peak RSS 971 MiB; goal ≤ 60 s.",
 )
 
 
