@@ -212,8 +212,10 @@ NOTES: tuple[str, ...] = (
     "- A third release was trained and not shipped: `base` from scratch, 5200 steps on both cores (61 min), "
     "and `stream` 4400 steps on both cores with `latent_cache` 8000 (56 min with the 4.6-min cache build). "
     "Its worst prompted-colour presence was better (0.41 against 0.175), but its 80-frame videos jumped at chunk boundaries (worst ratio 8.4, threshold 3) and slowed down "
-    "(worst speed ratio 0.48, threshold 0.5); the new base with the shipped stream missed both too (3.05, "
-    "0.49). So the shipped stage-1 and stage-2 UNets stay those of the second release.",
+    "(worst speed ratio 0.48, threshold 0.5). The new base with the shipped stream missed both too (3.05, "
+    "0.49), and the new stream after the shipped base jumped more (worst 12.0, CAM ablation gain 1.3): the "
+    "stream run regressed (it differs by its latent cache, its new base and 4400 steps; not yet separated). "
+    "So the shipped stage-1 and stage-2 UNets stay those of the second release.",
     "- Demo (`bench/results/demo_cpu.md`): 240 frames + enhancement + mp4 with the recommended settings take "
     "31.5 s on 2 cores (35.6 s including Python start-up), peak RSS 971 MiB; goal ≤ 60 s.",
 )
