@@ -41,6 +41,11 @@ def held_out_scenes(n: int, offset: int = 100_000) -> list[Any]:
     return [sample_scene(np.random.default_rng(EVAL_SEED_BASE + offset + i)) for i in range(n)]
 
 
+def _rgb_error(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
+    """Per-pixel Euclidean RGB distance (0–255 units) of two ``(3, ...)`` videos in ``[-1, 1]``."""
+    return ((a.clamp(-1, 1) - b.clamp(-1, 1)) * 127.5).pow(2).sum(0).sqrt().numpy()
+
+
 @torch.no_grad()
 def vae_quality(vae_dir: str | Path, sizes: tuple[int, ...] = (32, 64), scenes: int = 16) -> dict[str, float]:
     """Reconstruction error of held-out rendered frames (4 frames per scene) at each size."""
@@ -76,11 +81,6 @@ def vae_quality(vae_dir: str | Path, sizes: tuple[int, ...] = (32, 64), scenes: 
     return out
 
 
-def _rgb_error(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
-    """Per-pixel Euclidean RGB distance (0–255 units) of two ``(3, ...)`` videos in ``[-1, 1]``."""
-    return ((a.clamp(-1, 1) - b.clamp(-1, 1)) * 127.5).pow(2).sum(0).sqrt().numpy()
-
-
 @torch.no_grad()
 def refiner_quality(
     refiner_dir: str | Path, scenes: int = 4, frames: int = 24, **settings: Any
@@ -94,12 +94,11 @@ def refiner_quality(
     from streamt2v.pipeline.enhance import Refiner, enhance_video
 
     refiner = Refiner.from_pretrained(refiner_dir)
-    size = refiner.frame_size[0]
+    size, cfg = refiner.frame_size[0], refiner.config(**settings)
     refined, bilinear = [], []
     for k, scene in enumerate(held_out_scenes(scenes, offset=200_000)):
         low = render(scene, frames, size // 2)  # (3, T, h, w)
         high = render(scene, frames, size)
-        cfg = refiner.config(**settings)
         out = enhance_video(low[None], caption_for(scene), refiner, cfg, seed=k, progress=False)[0]
         up = F.interpolate(low.transpose(0, 1), size=size, mode="bilinear").transpose(0, 1)
         refined.append(_rgb_error(out, high).ravel())
