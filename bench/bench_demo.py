@@ -58,7 +58,9 @@ def main() -> None:
     video = StreamingT2VPipeline(model)(args.prompt, args.frames, seed=args.seed, **sampler)
     times["stages 1-2"] = time.perf_counter() - t
     t = time.perf_counter()
-    big = enhance_video(video, args.prompt, refiner, refiner.config(**enhance), seed=args.seed, progress=False)
+    big = enhance_video(
+        video, args.prompt, refiner, refiner.config(**enhance), seed=args.seed, progress=False
+    )
     times["stage 3"] = time.perf_counter() - t
     t = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -72,8 +74,7 @@ def main() -> None:
         "",
         f"`{args.prompt}`, {args.frames} frames, seed {args.seed}: stages 1–2 at "
         f"{model.config.frame_size}×{model.config.frame_size}, stage 3 to "
-        f"{refiner.frame_size[0]}×{refiner.frame_size[1]}, mp4 written. Machine: {describe_machine()}, "
-        f"{args.threads} torch thread(s), torch {torch.__version__}.",
+        f"{refiner.frame_size[0]}×{refiner.frame_size[1]}, mp4 written. Machine: {describe_machine()}.",
         "",
         f"Sampler: `{json.dumps(sampler)}`; enhancer: `{json.dumps(enhance)}`.",
         "",

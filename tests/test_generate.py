@@ -181,6 +181,13 @@ def test_memory_policy():
     assert lin.weight.device.type == "cpu"
 
 
+def test_describe_machine_names_the_threads_only_when_asked():
+    from streamt2v.memory import describe_machine
+
+    assert describe_machine().endswith(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    assert describe_machine(threads=False).endswith(f"torch {torch.__version__}")
+
+
 def test_move_modules_passes_only_the_given_settings():
     import logging
 

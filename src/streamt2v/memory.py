@@ -153,9 +153,9 @@ def peak_memory_bytes(device: torch.device) -> int | None:
     return None
 
 
-def describe_machine() -> str:
+def describe_machine(threads: bool = True) -> str:
     """The machine a figure was measured on: CPU model and cores (``/proc/cpuinfo`` where it exists), the
-    GPU when CUDA is available, and the torch version and its thread count."""
+    GPU when CUDA is available, and the torch version and (``threads``) this process's thread count."""
     cpu, cores = platform.processor() or platform.machine(), os.cpu_count() or 0
     info = Path("/proc/cpuinfo")
     if info.is_file():
@@ -167,5 +167,5 @@ def describe_machine() -> str:
     parts = [f"{cpu}, {cores} cores"]
     if torch.cuda.is_available():
         parts.append(f"GPU {torch.cuda.get_device_name()}")
-    parts.append(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    parts.append(f"torch {torch.__version__}" + (f", {torch.get_num_threads()} threads" if threads else ""))
     return "; ".join(parts)

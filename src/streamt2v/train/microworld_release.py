@@ -169,7 +169,7 @@ SAMPLER: dict[str, Any] = {
 # Recommended enhancer settings for the shipped refiner (EnhanceConfig fields).
 ENHANCE: dict[str, Any] = {
     # the least noise measured (MODEL_CARD.md notes): the under-trained refiner UNet only adds error
-    "start_step": 25,
+    "start_step": 10,
     "num_inference_steps": 3,
     "scheduler": "ddim",
     "guidance_scale": 1.0,
@@ -205,14 +205,16 @@ NOTES: tuple[str, ...] = (
     "fine-tuned at 64×64 on the frozen encoder, brought the 64×64 round trip from 17.0 (the stage 1–2 "
     "decoder) to 4.2. The refiner UNet (600 steps) still only adds error: on those scenes, enhancing with 3 "
     "DDIM steps from t = 100/50/25/10 gives 16.0/11.5/8.7/6.4 against 4.6 for bilinear upscaling, so the "
-    "recommended start is t = 25; it makes the 64×64 stage run, it does not sharpen yet.",
+    "recommended start is the lowest measured, t = 10, where stage 3 is close to the refiner VAE's round "
+    "trip of the upscaled video: it makes the 64×64 stage run, it does not sharpen yet.",
     "- Provenance of `refiner-decoder`: run under `train_all` from the release's `vae-decoder` run, both "
     "cores, uninterrupted; evaluation jobs shared the cores during its first ~7 minutes, which its step "
     "times include.",
     "- A third release was trained and not shipped: `base` from scratch, 5200 steps on both cores (61 min), "
     "and `stream` 4400 steps on both cores with `latent_cache` 8000 (56 min with the 4.6-min cache build). "
-    "Its worst prompted-colour presence was better (0.41 against 0.175), but its 80-frame videos jumped at chunk boundaries (worst ratio 8.4, threshold 3) and slowed down "
-    "(worst speed ratio 0.48, threshold 0.5). The new base with the shipped stream missed both too (3.05, "
+    "Its worst prompted-colour presence was better (0.41 against 0.175), but its 80-frame videos jumped "
+    "at chunk boundaries (worst ratio 8.4, threshold 3) and slowed down (worst speed ratio 0.48, "
+    "threshold 0.5). The new base with the shipped stream missed both too (3.05, "
     "0.49), and the new stream after the shipped base jumped more (worst 12.0, CAM ablation gain 1.3): the "
     "stream run regressed (it differs by its latent cache, its new base and 4400 steps; not yet separated). "
     "So the shipped stage-1 and stage-2 UNets stay those of the second release.",

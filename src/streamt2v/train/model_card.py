@@ -229,7 +229,7 @@ def write_model_card(
         "",
         "## Training",
         "",
-        f"Hardware: {describe_machine()}; each run with the torch threads of its row, runs sharing the "
+        f"Hardware: {describe_machine(threads=False)}; each run with the torch threads of its row, runs sharing the "
         "2 cores only while their threads fit (see Notes); wall time = the sum of the step times. "
         f"DDPM objective, scaled-linear betas 0.00085→0.012 (1000 steps); {_objectives(runs)}; AdamW, "
         "constant lr after warm-up, grad-norm clip 1.0, exported weights = EMA.",
