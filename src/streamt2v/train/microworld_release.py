@@ -216,10 +216,13 @@ NOTES: tuple[str, ...] = (
     "at chunk boundaries (worst ratio 8.4, threshold 3) and slowed down (worst speed ratio 0.48, "
     "threshold 0.5). The new base with the shipped stream missed both too (3.05, "
     "0.49), and the new stream after the shipped base jumped more (worst 12.0, CAM ablation gain 1.3): the "
-    "stream run regressed (it differs by its latent cache, its new base and 4400 steps; not yet separated). "
-    "So the shipped stage-1 and stage-2 UNets stay those of the second release.",
+    "stream run regressed. A stream run with the shipped stream's exact settings plus `latent_cache` 8000 "
+    "(2 threads, 3400 steps) reached the same training loss as the shipped run (within 2% throughout) but, "
+    "after the shipped base, jumped too (worst 16.3, CAM ablation gain 1.7): the cache, or run-to-run "
+    "variance of the CAM's use, which a repeat without the cache would separate. So the shipped stage-1 and "
+    "stage-2 UNets stay those of the second release.",
     "- Demo (`bench/results/demo_cpu.md`): 240 frames + enhancement + mp4 with the recommended settings take "
-    "31.5 s on 2 cores (35.6 s including Python start-up), peak RSS 971 MiB; goal ≤ 60 s.",
+    "25.8 s on 2 cores (30.0 s including Python start-up), peak RSS 1019 MiB; goal ≤ 60 s.",
 )
 
 
