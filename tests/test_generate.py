@@ -126,6 +126,8 @@ def test_cli_end_to_end(tmp_path, monkeypatch, capsys, caplog):
             "0: a cat; 16: a dog",
             "--seed",
             "3",
+            "--init-noise-correlation",
+            "0.25",
         ]
     )
     assert rc == 0
@@ -133,6 +135,7 @@ def test_cli_end_to_end(tmp_path, monkeypatch, capsys, caplog):
     assert read_video(tmp_path / "out.mp4")[0].shape[2] == 20
     run = next((tmp_path / "runs").iterdir())
     config = json.loads((run / "config.json").read_text())
+    assert config["stream"]["init_noise_correlation"] == 0.25 and config["stream"]["noise_correlation"] == 0
     assert config["stream"]["seed"] == 3 and config["schedule_entries"] == [[0, "a cat"], [16, "a dog"]]
     assert "wrote 20 frames" in capsys.readouterr().out
     (tmp_path / "out.mp4").unlink()

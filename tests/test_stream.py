@@ -60,6 +60,7 @@ def test_seed_determinism(model):
         dict(scheduler="euler"),
         dict(eta=0.0),
         dict(negative_prompt="blurry"),
+        dict(noise_correlation=0.5),
     ],
 )
 def test_stage2_overrides_reach_stage2(model, change):
@@ -69,7 +70,15 @@ def test_stage2_overrides_reach_stage2(model, change):
     assert not torch.equal(base[:, :, 16:], other[:, :, 16:])
 
 
-@pytest.mark.parametrize("change", [dict(init_steps=3), dict(init_guidance=2.0), dict(init_scheduler="ddim")])
+@pytest.mark.parametrize(
+    "change",
+    [
+        dict(init_steps=3),
+        dict(init_guidance=2.0),
+        dict(init_scheduler="ddim"),
+        dict(init_noise_correlation=0.5),
+    ],
+)
 def test_stage1_overrides_reach_stage1(model, change):
     assert not torch.equal(video(model, 16, seed=5), video(model, 16, seed=5, **change))
 
@@ -140,5 +149,9 @@ def test_bad_stream_inputs(model):
         StreamConfig(num_frames=4, scheduler="nope")
     with pytest.raises(ValueError, match="must be greater than cond_frames"):
         StreamConfig(num_frames=4, chunk_frames=8, cond_frames=8)
+    with pytest.raises(ValueError, match=r"init_noise_correlation must be in \[0, 1\), got 1.0"):
+        StreamConfig(num_frames=4, init_noise_correlation=1.0)
+    with pytest.raises(ValueError, match=r"noise_correlation must be in \[0, 1\), got -0.1"):
+        StreamConfig(num_frames=4, noise_correlation=-0.1)
     with pytest.raises(ValueError, match="does not match the model's CAM"):
         list(stream(model, "x", StreamConfig(num_frames=20, chunk_frames=16, cond_frames=4)))

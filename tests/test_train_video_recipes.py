@@ -132,3 +132,32 @@ def test_latent_cache_rejects_bad_sizes(tmp_path, encoders):
     vae, clip = encoders
     with pytest.raises(ValueError, match="latent_cache must be ≥ 0 .*got -3"):
         make_recipe("base", size=16, vae=vae, clip=clip, latent_cache=-3).dataset(seed=0)
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.6])
+def test_noise_correlation_reaches_the_training_noise(tmp_path, encoders, monkeypatch, rho):
+    from streamt2v.microworld.dataset import collate
+
+    vae, clip = encoders
+    recipe = make_recipe("base", size=16, vae=vae, clip=clip, num_frames=12, noise_correlation=rho)
+    module = recipe.build()
+    seen = []
+    loss = module.denoiser.loss
+
+    def recording_loss(model_fn, z0, noise, t):
+        seen.append(noise)
+        return loss(model_fn, z0, noise, t)
+
+    monkeypatch.setattr(module.denoiser, "loss", recording_loss)
+    clips = recipe.clips(seed=0)
+    with torch.no_grad():
+        module(collate([clips[i] for i in range(4)]), torch.Generator().manual_seed(0))
+    frames = seen[0].transpose(0, 2).flatten(1)  # (T, B c h w)
+    corr = torch.corrcoef(frames)
+    mean_between_frames = (corr.sum() - corr.diagonal().sum()) / (corr.numel() - len(corr))
+    assert float(mean_between_frames) == pytest.approx(rho, abs=0.1)
+
+
+def test_noise_correlation_must_be_below_one(encoders):
+    with pytest.raises(ValueError, match=r"noise_correlation must be in \[0, 1\), got 1"):
+        make_recipe("base", noise_correlation=1)

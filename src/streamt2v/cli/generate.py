@@ -31,6 +31,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--init-steps", type=int, help="stage-1 denoising steps (official default 50)")
     p.add_argument("--init-guidance", type=float, help="stage-1 guidance scale (official default 9.0)")
     p.add_argument("--init-scheduler", help="stage-1 scheduler (official default dpm-multistep)")
+    p.add_argument(
+        "--noise-correlation",
+        type=float,
+        help="stage-2 initial-noise correlation across a chunk's frames, in [0, 1) (default 0)",
+    )
+    p.add_argument(
+        "--init-noise-correlation",
+        type=float,
+        help="stage-1 initial-noise correlation across frames, in [0, 1) (default: the model's)",
+    )
     p.add_argument("--chunk-frames", type=int, default=16, help="frames per chunk F (default 16)")
     p.add_argument("--cond-frames", type=int, default=8, help="CAM conditioning frames F_cond (default 8)")
     p.add_argument("--fps", type=float, help="output frame rate (default: the model's)")
@@ -102,6 +112,8 @@ def run(args: argparse.Namespace) -> int:
             "init_steps": args.init_steps,
             "init_guidance": args.init_guidance,
             "init_scheduler": args.init_scheduler,
+            "noise_correlation": args.noise_correlation,
+            "init_noise_correlation": args.init_noise_correlation,
         }
         stream_cfg = StreamConfig(
             num_frames=args.frames,

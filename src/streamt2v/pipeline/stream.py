@@ -27,6 +27,7 @@ import torch
 from streamt2v.io.video import resize_video
 from streamt2v.pipeline.chunking import ChunkSpec, chunk_seed, cond_frame_indices, plan_chunks, validate_sizes
 from streamt2v.pipeline.prompts import PromptSchedule
+from streamt2v.sampling.noise import check_correlation, frame_correlated_noise
 from streamt2v.sampling.schedulers import SCHEDULER_NAMES, make_scheduler, sample_loop
 
 if TYPE_CHECKING:
@@ -51,6 +52,10 @@ class StreamConfig:
     init_steps: int = 50  # stage 1
     init_guidance: float = 9.0  # stage 1
     init_scheduler: str = "dpm-multistep"  # stage 1
+    # Correlation of the initial noise across a chunk's frames (sampling/noise.py; PYoCo's mixed noise
+    # prior): 0 = independent frames as in the official release; match what the UNet was trained with.
+    noise_correlation: float = 0.0  # stage 2
+    init_noise_correlation: float = 0.0  # stage 1
     chunk_frames: int = 16
     cond_frames: int = 8
     reanchor: bool = False
@@ -66,6 +71,8 @@ class StreamConfig:
         for name in ("guidance", "init_guidance", "eta"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("noise_correlation", "init_noise_correlation"):
+            check_correlation(getattr(self, name), name)
         for name in ("scheduler", "init_scheduler"):
             if getattr(self, name) not in SCHEDULER_NAMES:
                 raise ValueError(
@@ -142,11 +149,11 @@ class _Sampler:
             )
         return self._anchor_tokens, self._zero_tokens
 
-    def _noise(self, index: int, frames: int) -> tuple[torch.Tensor, torch.Generator]:
+    def _noise(self, index: int, frames: int, correlation: float) -> tuple[torch.Tensor, torch.Generator]:
         c = self.model.unet.base.config.in_channels
         h = self.model.config.latent_size
         gen = torch.Generator(device="cpu").manual_seed(chunk_seed(self.config.seed, index))
-        noise = torch.randn((1, c, frames, h, h), generator=gen, dtype=torch.float32)
+        noise = frame_correlated_noise((1, c, frames, h, h), correlation, generator=gen)
         return noise.to(self.device, self.dtype), gen
 
     def _denoiser(self, scheduler: Any) -> Any:
@@ -170,7 +177,7 @@ class _Sampler:
             )
         sched = make_scheduler(cfg.init_scheduler, model.scheduler_config)
         den = self._denoiser(sched)
-        noise, gen = self._noise(spec.index, cfg.chunk_frames)
+        noise, gen = self._noise(spec.index, cfg.chunk_frames, cfg.init_noise_correlation)
         cond = {"encoder_hidden_states": self.text(prompt)}
         uncond = {"encoder_hidden_states": self.text(cfg.negative_prompt)}
 
@@ -199,7 +206,7 @@ class _Sampler:
         cfg, model = self.config, self.model
         sched = make_scheduler(cfg.scheduler, model.scheduler_config)
         den = self._denoiser(sched)
-        noise, gen = self._noise(spec.index, cfg.chunk_frames)
+        noise, gen = self._noise(spec.index, cfg.chunk_frames, cfg.noise_correlation)
         tok_c, tok_u = self.anchor_tokens(anchor)
         cond = {"text_embeds": self.text(prompt), "image_tokens": tok_c}
         uncond = {"text_embeds": self.text(cfg.negative_prompt), "image_tokens": tok_u}

@@ -29,6 +29,7 @@ from torch.utils.data import Dataset
 
 from streamt2v.config import StreamingConfig, UNetConfig, get_preset
 from streamt2v.microworld.dataset import ClipSpec
+from streamt2v.sampling.noise import check_correlation, frame_correlated_noise
 from streamt2v.train.recipes import DataOptions, _write_sample
 
 logger = logging.getLogger(__name__)
@@ -99,7 +100,7 @@ class DiffusionTrainer(nn.Module):
         z0 = batch["latents"] if "latents" in batch else self.vae.encode(video)  # (B, c, F, h, w), scaled
         b = z0.shape[0]
         u = torch.rand(b, generator=generator)
-        noise = torch.randn(z0.shape, generator=generator).to(z0)
+        noise = frame_correlated_noise(tuple(z0.shape), r.noise_correlation, generator=generator).to(z0)
         t = torch.randint(0, self.denoiser.num_train_timesteps, (b,), generator=generator).to(z0.device)
         if self.image is None:  # base / refiner
             drop_text = u < r.text_drop
@@ -158,6 +159,12 @@ class BaseRecipe(DataOptions):
     # > 0: encode this many training clips once and cycle through them (train/latent_cache.py) instead
     # of encoding every batch; saves the VAE's share of each step for a finite training set.
     latent_cache: int = 0
+    # > 0: training noise correlated across frames (PYoCo mixed noise prior, sampling/noise.py); sample
+    # such a model with the matching ``init_noise_correlation`` (stage 1) / ``noise_correlation`` (stage 2).
+    noise_correlation: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_correlation(self.noise_correlation)
 
     def config(self) -> dict[str, Any]:
         return asdict(self)
