@@ -221,6 +221,15 @@ NOTES: tuple[str, ...] = (
     "after the shipped base, jumped too (worst 16.3, CAM ablation gain 1.7): the cache, or run-to-run "
     "variance of the CAM's use, which a repeat without the cache would separate. So the shipped stage-1 and "
     "stage-2 UNets stay those of the second release.",
+    "- Frame-correlated noise (PYoCo's mixed noise prior, `init_noise_correlation` / the `noise_correlation` "
+    "recipe option) was measured and is not used. Stage 1 alone (16 frames, the 10 held-out prompts × 3 "
+    "seeds): the shipped stage-1 UNet keeps the prompted colours in 47% of frames on average and the shapes "
+    "in 10% with independent noise, 54/60/70% and 15/13/14% when sampled with correlation 0.3/0.5/0.7. "
+    "But over the 80-frame behaviour videos the worst colour presence became 0.10/0.16 (correlation "
+    "0.3/0.5, against 0.175) and the worst boundary jump 6.4/9.8 (threshold 3): the gain does not survive "
+    "streaming. Training with correlation 0.5 (the stage-1 UNet fine-tuned for 1344 steps, 2 threads) was "
+    "worse at stage 1 than sampling the shipped UNet with it (colour 40%, shape 11% at step 1200) and was "
+    "stopped.",
     "- Demo (`bench/results/demo_cpu.md`): 240 frames + enhancement + mp4 with the recommended settings take "
     "25.8 s on 2 cores (30.0 s including Python start-up), peak RSS 1019 MiB; goal ≤ 60 s.",
 )
