@@ -51,6 +51,8 @@ THRESHOLDS: dict[str, float] = {
 # Held-out prompts of the behaviour tests (indices into EVAL_PROMPTS): one- and two-object scenes,
 # plain / patterned / panning backgrounds, both speed words.
 BEHAVIOUR_PROMPTS: tuple[int, ...] = (1, 4, 6, 2)
+# Further seeds of a held-out prompt: seed + k · SEED_STRIDE (k ≥ 1), still ≥ EVAL_SEED_BASE, so held out.
+SEED_STRIDE = 1000
 
 
 @dataclass
@@ -189,7 +191,7 @@ def measure(
     **options: Any,
 ) -> list[VideoBehaviour]:
     """Generate and measure one video per ``(prompt, seed)`` (default: :data:`BEHAVIOUR_PROMPTS`)."""
-    prompts = list(prompts) if prompts is not None else [EVAL_PROMPTS[i] for i in BEHAVIOUR_PROMPTS]
+    prompts = list(prompts) if prompts is not None else behaviour_prompts()
     bounds = chunk_boundaries(num_frames)
     size = model.config.frame_size
     results = []
@@ -203,6 +205,33 @@ def measure(
         logger.info("behaviour %s", r.as_dict())
         results.append(r)
     return results
+
+
+def behaviour_prompts() -> list[tuple[str, int]]:
+    """The tested held-out ``(prompt, seed)`` pairs (:data:`BEHAVIOUR_PROMPTS`)."""
+    return [EVAL_PROMPTS[i] for i in BEHAVIOUR_PROMPTS]
+
+
+def more_seeds(prompts: Sequence[tuple[str, int]], repeats: int) -> list[tuple[str, int]]:
+    """``repeats`` further held-out seeds of each ``(prompt, seed)``: ``seed + k · SEED_STRIDE`` for
+    ``k = 1 … repeats``, grouped by ``k`` (how much one seed's figures vary, model card)."""
+    if repeats < 0:
+        raise ValueError(f"repeats must be ≥ 0, got {repeats}")
+    return [(p, s + k * SEED_STRIDE) for k in range(1, repeats + 1) for p, s in prompts]
+
+
+def video_passes(r: VideoBehaviour) -> dict[str, bool]:
+    """Per-video pass of each :data:`THRESHOLDS` figure measured on one video (an untracked object,
+    NaN jump or speed ratio, fails)."""
+    t = THRESHOLDS
+    return {
+        "colour_presence": r.colour_presence >= t["colour_presence"],
+        "shape_presence": r.shape_presence >= t["shape_presence"],
+        "background": r.background >= t["background"],
+        "jump_ratio": bool(np.isfinite(r.jump_ratio)) and r.jump_ratio <= t["jump_ratio"],
+        "speed_ratio": bool(np.isfinite(r.speed_ratio)) and r.speed_ratio >= t["speed_ratio"],
+        "colours_first_last": r.colours_first_last,
+    }
 
 
 def cam_ablation_gain(results: Sequence[VideoBehaviour]) -> float:

@@ -19,7 +19,8 @@ as fp16 safetensors:
 - ``ASSETS/microworld-refiner/``: a :class:`~streamt2v.pipeline.enhance.Refiner` folder (the refiner
   run's UNet, the refiner-decoder run's VAE);
 - ``ASSETS/MODEL_CARD.md`` (:mod:`streamt2v.train.model_card`) from the runs' logs, the VAE/CLIP quality
-  and the behaviour figures (``ASSETS/behaviour.json``, measured at assembly).
+  and the behaviour figures (``ASSETS/behaviour.json``, and ``behaviour_more_seeds.json`` for the same
+  prompts with more seeds; measured at assembly).
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ BASE2_STEPS = 3000
 STREAM_STEPS = 3400
 REFINER_STEPS = 600
 REFINER_DECODER_STEPS = 3000
+# Further held-out seeds per behaviour prompt measured at assembly (the card's seed spread).
+MORE_SEEDS = 2
 
 
 @dataclass(frozen=True)
@@ -426,7 +429,7 @@ def folder_mb(path: Path) -> float:
 
 def assemble(out: Path, assets: Path, measure: bool = True) -> None:
     """Write both shipped folders, then (``measure``) the quality and behaviour figures and the card."""
-    from streamt2v.train.model_card import write_behaviour, write_model_card
+    from streamt2v.train.model_card import MORE_SEEDS_FILE, write_behaviour, write_model_card
 
     assets.mkdir(parents=True, exist_ok=True)
     model = assemble_model(out, assets / "microworld")
@@ -448,7 +451,10 @@ def assemble(out: Path, assets: Path, measure: bool = True) -> None:
         }
         (out / "quality.json").write_text(json.dumps(quality, indent=1) + "\n")
         shipped = StreamingT2VModel.from_pretrained(model, torch_dtype=torch.float32)
-        write_behaviour(assets, behaviour.measure(shipped))
+        tested = behaviour.behaviour_prompts()
+        write_behaviour(assets, behaviour.measure(shipped, tested))
+        more = behaviour.measure(shipped, behaviour.more_seeds(tested, MORE_SEEDS), ablation=False)
+        write_behaviour(assets, more, MORE_SEEDS_FILE)
     write_model_card(out, assets, release_runs(out), SAMPLER, ENHANCE, NOTES)
 
 

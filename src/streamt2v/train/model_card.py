@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from streamt2v.memory import describe_machine
-from streamt2v.microworld.behaviour import THRESHOLDS, VideoBehaviour, summary
+from streamt2v.microworld.behaviour import THRESHOLDS, VideoBehaviour, summary, video_passes
 
 
 def _log(run: Path) -> list[dict[str, Any]]:
@@ -107,7 +107,11 @@ BEHAVIOUR_ROWS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def behaviour_section(results: Sequence[Mapping[str, Any]]) -> list[str]:
+def behaviour_section(
+    results: Sequence[Mapping[str, Any]], more: Sequence[Mapping[str, Any]] = ()
+) -> list[str]:
+    """The thresholded figures on the tested videos (``results``), per video, and (``more``: the same
+    prompts with further seeds) how many of all the videos pass each figure."""
     if not results:
         return ["Not measured yet: run `python -m streamt2v.train.microworld_release --assets ...`."]
     rs = [VideoBehaviour(**r) for r in results]
@@ -141,6 +145,29 @@ def behaviour_section(results: Sequence[Mapping[str, Any]]) -> list[str]:
             f"| {r.prompt} | {r.seed} | {r.colour_presence:.2f} | {r.shape_presence:.2f} | {r.background:.2f} | "
             f"{r.jump_ratio:.2f} | {r.ablated_jump_ratio:.2f} | {r.speed:.2f} (implied {r.implied_speed:.2f}) |"
         )
+    if more:
+        lines += seed_spread_lines(rs + [VideoBehaviour(**r) for r in more], len(more) // len(rs))
+    return lines
+
+
+def seed_spread_lines(videos: Sequence[VideoBehaviour], extra_seeds: int) -> list[str]:
+    """How many of ``videos`` (the tested ones + ``extra_seeds`` more seeds per prompt) pass each figure."""
+    passes = [video_passes(v) for v in videos]
+    s = summary(videos)
+    lines = [
+        "",
+        f"Seed spread: the same prompts with {extra_seeds} more held-out seeds each (`behaviour.more_seeds`, "
+        f"no CAM ablation), {len(videos)} videos in all:",
+        "",
+        "| figure | threshold | worst video | videos passing |",
+        "|---|---|---:|---:|",
+    ]
+    for key, op, what in BEHAVIOUR_ROWS:
+        if key in passes[0]:
+            n = sum(p[key] for p in passes)
+            lines.append(f"| {what} | {op} {THRESHOLDS[key]:g} | {s[key]:.3f} | {n} of {len(videos)} |")
+    n = sum(p["colours_first_last"] for p in passes)
+    lines.append(f"| prompted colours in the first and last frame | all | | {n} of {len(videos)} |")
     return lines
 
 
@@ -187,10 +214,19 @@ def quality_section(out: Path) -> list[str]:
     return lines
 
 
-def write_behaviour(assets: Path, results: Sequence[VideoBehaviour]) -> Path:
-    path = assets / "behaviour.json"
+BEHAVIOUR_FILE = "behaviour.json"  # the tested videos
+MORE_SEEDS_FILE = "behaviour_more_seeds.json"  # the same prompts, further seeds
+
+
+def write_behaviour(assets: Path, results: Sequence[VideoBehaviour], name: str = BEHAVIOUR_FILE) -> Path:
+    path = assets / name
     path.write_text(json.dumps([r.as_dict() for r in results], indent=1) + "\n")
     return path
+
+
+def _read_behaviour(assets: Path, name: str) -> list[dict[str, Any]]:
+    path = assets / name
+    return json.loads(path.read_text()) if path.is_file() else []
 
 
 def write_model_card(
@@ -202,8 +238,8 @@ def write_model_card(
     notes: Sequence[str] = (),
 ) -> Path:
     """Write ``assets/MODEL_CARD.md``."""
-    bpath = assets / "behaviour.json"
-    results = json.loads(bpath.read_text()) if bpath.is_file() else []
+    results = _read_behaviour(assets, BEHAVIOUR_FILE)
+    more = _read_behaviour(assets, MORE_SEEDS_FILE)
     sizes = {
         d: sum(f.stat().st_size for f in (assets / d).rglob("*") if f.is_file()) / 2**20
         for d in ("microworld", "microworld-refiner")
@@ -260,7 +296,7 @@ def write_model_card(
         "",
         "## Behaviour (held-out prompts and seeds)",
         "",
-        *behaviour_section(results),
+        *behaviour_section(results, more),
     ]
     if notes:
         lines += ["", "## Notes", "", *notes]

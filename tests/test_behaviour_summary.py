@@ -1,0 +1,57 @@
+"""Behaviour bookkeeping (``microworld/behaviour.py``) and its model-card section: held-out extra seeds,
+per-video passes and the seed-spread table. The figures themselves are tested on generated videos in
+``test_microworld_behaviour.py``."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from streamt2v.microworld import behaviour as bh
+from streamt2v.microworld.dataset import EVAL_SEED_BASE, TRAIN_SEED_LIMIT
+from streamt2v.train.model_card import behaviour_section
+
+
+def _video(prompt="a red circle bouncing on a blue background", seed=EVAL_SEED_BASE, **figures):
+    values = dict(colour_presence=1.0, shape_presence=1.0, colours_first_last=True, background=1.0)
+    values.update(jump_ratio=1.5, speed=1.0, implied_speed=1.0, speed_ratio=1.0, ablated_jump_ratio=9.0)
+    values.update(figures)
+    return bh.VideoBehaviour(prompt=prompt, seed=seed, **values)
+
+
+def test_more_seeds_are_new_held_out_seeds_of_the_same_prompts():
+    tested = bh.behaviour_prompts()
+    more = bh.more_seeds(tested, 2)
+    assert [p for p, _ in more] == [p for p, _ in tested] * 2
+    seeds = [s for _, s in tested + more]
+    assert len(set(seeds)) == len(seeds)  # no video measured twice
+    assert all(TRAIN_SEED_LIMIT <= s < 2**32 for s in seeds)  # never a training scene
+    assert bh.more_seeds(tested, 0) == []
+    with pytest.raises(ValueError, match="repeats must be ≥ 0, got -1"):
+        bh.more_seeds(tested, -1)
+
+
+def test_video_passes_apply_the_thresholds_and_fail_untracked_objects():
+    assert all(bh.video_passes(_video()).values())
+    at_limits = _video(colour_presence=0.9, jump_ratio=3.0, speed_ratio=0.5)
+    assert all(bh.video_passes(at_limits).values())
+    failing = bh.video_passes(_video(colour_presence=0.89, jump_ratio=math.nan, speed_ratio=math.nan))
+    assert not failing["colour_presence"] and not failing["jump_ratio"] and not failing["speed_ratio"]
+    assert failing["shape_presence"] and failing["background"]
+
+
+def test_card_counts_passing_videos_over_all_seeds():
+    tested = [_video(seed=EVAL_SEED_BASE + i).as_dict() for i in range(2)]
+    more = [
+        _video(jump_ratio=3.4).as_dict(),
+        _video(jump_ratio=math.nan, colour_presence=0.5).as_dict(),
+        _video().as_dict(),
+        _video(colours_first_last=False).as_dict(),
+    ]
+    text = "\n".join(behaviour_section(tested, more))
+    assert "2 more held-out seeds each" in text and "6 videos in all" in text
+    assert "| boundary / inside-chunk object displacement (CAM) | ≤ 3 | inf | 4 of 6 |" in text
+    assert "| prompted colours present (fraction of frames, worst object) | ≥ 0.9 | 0.500 | 5 of 6 |" in text
+    assert "| prompted colours in the first and last frame | all | | 5 of 6 |" in text
+    assert "Seed spread" not in "\n".join(behaviour_section(tested))  # tested videos only: no table
