@@ -161,3 +161,26 @@ def test_noise_correlation_reaches_the_training_noise(tmp_path, encoders, monkey
 def test_noise_correlation_must_be_below_one(encoders):
     with pytest.raises(ValueError, match=r"noise_correlation must be in \[0, 1\), got 1"):
         make_recipe("base", noise_correlation=1)
+
+
+def test_stream_continues_from_a_trained_stream_unet(tmp_path, encoders):
+    from streamt2v.models.unet import StreamingUNet
+
+    vae, clip = encoders
+    common = dict(size=16, vae=vae, clip=clip, num_frames=12, max_start=10)
+    one = TrainConfig(steps=1, batch_size=1, lr=1e-2)
+    train(make_recipe("base", **common), one, tmp_path / "b", progress=False)
+    common["base_unet"] = str(tmp_path / "b" / "final" / "unet")
+    train(make_recipe("stream", **common), one, tmp_path / "s", progress=False)
+    trained = StreamingUNet.from_pretrained(tmp_path / "s" / "final" / "unet").state_dict()
+
+    fresh = make_recipe("stream", **common).build().net.state_dict()
+    cont = make_recipe("stream", init_unet=str(tmp_path / "s" / "final" / "unet"), **common).build()
+    changed = [k for k in trained if not torch.equal(trained[k], fresh[k])]
+    assert changed  # the trained run moved away from the base-initialised stream...
+    assert all(torch.equal(v, trained[k]) for k, v in cont.net.state_dict().items())  # ...and is resumed
+    assert not any(p.requires_grad for n, p in cont.net.base.named_parameters() if "temp_" in n)
+    with pytest.raises(
+        ValueError, match="holds a UNet3DConditionModel model; the stream recipe continues a StreamingUNet"
+    ):
+        make_recipe("stream", init_unet=common["base_unet"], **common).build()

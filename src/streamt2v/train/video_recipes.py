@@ -18,6 +18,7 @@ and ``clip`` recipes' ``final/`` folders.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -154,7 +155,8 @@ class BaseRecipe(DataOptions):
     sample_steps: int = 20
     guidance_scale: float = 5.0
     # A trained UNet folder to start from (e.g. continue a base run with another ``prediction_type``);
-    # its architecture must equal the one ``preset`` gives for this VAE / text encoder / size.
+    # its architecture must equal the one ``preset`` gives for this VAE / text encoder / size. For the
+    # stream: a trained stream run's UNet (the base/CAM/APM weights all come from it).
     init_unet: str = ""
     # > 0: encode this many training clips once and cycle through them (train/latent_cache.py) instead
     # of encoding every batch; saves the VAE's share of each step for a finite training set.
@@ -209,17 +211,30 @@ class BaseRecipe(DataOptions):
         vae = load_frozen_vae(self.vae)
         text, _ = load_frozen_clip(self.clip)
         net = build_video_unet(self.unet_config(vae, text))
-        if self.init_unet:
-            from diffusers import UNet3DConditionModel
-
-            p = _need_dir(self.init_unet, "the initial UNet (init_unet)", "pass OUT/final/unet of a run")
-            init = UNet3DConditionModel.from_pretrained(p)
-            want, got = net.state_dict(), init.state_dict()
-            bad = sorted(k for k in want if k not in got or got[k].shape != want[k].shape)
-            if bad or set(got) - set(want):
-                raise ValueError(f"init_unet {p} does not match the {self.preset!r} architecture: {bad[:3]}")
-            net.load_state_dict(got)
+        self.load_init_unet(net)
         return DiffusionTrainer(net, vae, text, self.make_denoiser(), self)
+
+    def load_init_unet(self, net: nn.Module) -> None:
+        """Copy the weights of ``init_unet`` (a trained UNet folder of ``net``'s class and architecture)."""
+        if not self.init_unet:
+            return
+        p = _need_dir(self.init_unet, "the initial UNet (init_unet)", "pass OUT/final/unet of a run")
+        saved = (
+            json.loads((p / "config.json").read_text()).get("_class_name")
+            if (p / "config.json").is_file()
+            else None
+        )
+        if saved != type(net).__name__:
+            raise ValueError(
+                f"init_unet {p} holds a {saved or 'non-diffusers'} model; the {self.name} recipe continues a "
+                f"{type(net).__name__} (OUT/final/unet of a {self.name} run)"
+            )
+        init = type(net).from_pretrained(p)
+        want, got = net.state_dict(), init.state_dict()
+        bad = sorted(k for k in want if k not in got or got[k].shape != want[k].shape)
+        if bad or set(got) - set(want):
+            raise ValueError(f"init_unet {p} does not match the {self.preset!r} architecture: {bad[:3]}")
+        net.load_state_dict(got)
 
     def clips(self, seed: int) -> Dataset:
         """The training clips in pixels (``dataset`` serves them, from the latent cache if enabled)."""
@@ -339,6 +354,7 @@ class StreamRecipe(BaseRecipe):
                 f"hidden size {text.hidden_size}; train the base with the same --clip"
             )
         net = StreamingUNet.from_base(base, self.streaming_config(vae, text, image))
+        self.load_init_unet(net)  # continue a trained stream run (its base temporal layers stay frozen)
         frozen = 0
         for name, p in net.base.named_parameters():
             if any(k in name for k in TEMPORAL_LAYER_KEYS):
