@@ -88,7 +88,7 @@ def test_zero_terminal_snr_schedule_trains_and_exports(tmp_path, encoders):
 
 
 @pytest.mark.parametrize("recipe", ["base", "stream"])
-def test_latent_cache_gives_the_loss_of_fresh_encoding(tmp_path, encoders, recipe):
+def test_latent_cache_gives_the_loss_of_fresh_encoding(tmp_path, encoders, recipe, caplog):
     from streamt2v.microworld.dataset import collate
 
     vae, clip = encoders
@@ -103,6 +103,8 @@ def test_latent_cache_gives_the_loss_of_fresh_encoding(tmp_path, encoders, recip
     cached = make_recipe(recipe, latent_cache=5, **common)
     module = fresh.build().eval()
     clips, cache = fresh.clips(seed=3), cached.dataset(seed=3)
+    # same samples, but the stream's CAM was measured to learn less from a cache: the recipe says so
+    assert ("prefer latent_cache=0" in caplog.text) == (recipe == "stream")
 
     # each pass over the cache serves every clip once, in a new order, the same on every call
     passes = [[cache.clip_of(i) for i in range(p * 5, p * 5 + 5)] for p in range(3)]

@@ -370,6 +370,16 @@ class StreamRecipe(BaseRecipe):
     def cached_pixel_frames(self) -> int:
         return get_preset(self.preset).streaming.num_cond_frames
 
+    def dataset(self, seed: int) -> Dataset:
+        if self.latent_cache > 0:
+            logger.warning(
+                "stream with latent_cache=%d: on the microworld both stream runs trained with a latent cache "
+                "made large chunk-boundary jumps (CAM little used) while runs without it did not "
+                "(docs/training.md); prefer latent_cache=0",
+                self.latent_cache,
+            )
+        return super().dataset(seed)
+
     @torch.no_grad()
     def sample(self, module: nn.Module, step: int, out_dir: Path) -> None:
         """One chunk continuing a held-aside clip's conditioning frames, beside the real clip."""
