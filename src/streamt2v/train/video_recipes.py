@@ -219,11 +219,8 @@ class BaseRecipe(DataOptions):
         if not self.init_unet:
             return
         p = _need_dir(self.init_unet, "the initial UNet (init_unet)", "pass OUT/final/unet of a run")
-        saved = (
-            json.loads((p / "config.json").read_text()).get("_class_name")
-            if (p / "config.json").is_file()
-            else None
-        )
+        config = p / "config.json"
+        saved = json.loads(config.read_text()).get("_class_name") if config.is_file() else None
         if saved != type(net).__name__:
             raise ValueError(
                 f"init_unet {p} holds a {saved or 'non-diffusers'} model; the {self.name} recipe continues a "
