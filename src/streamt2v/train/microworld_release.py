@@ -232,6 +232,10 @@ NOTES: tuple[str, ...] = (
     "most of the CAM's use (gains 1.3 and 1.7). It was not shipped: on the tested seeds its worst jump "
     "ratio is 4.5 and its mean colour presence equals the shipped stream's (0.62 against 0.63 over the 12 "
     "videos).",
+    "- Training the shipped stream further does not help yet: continued from the shipped stream for 2200 "
+    "steps (`init_unet`, new clips with `--seed 2`, 2 threads), its training loss fell from 0.067 to 0.054, "
+    "but over the same 12 videos its mean colour presence stayed 0.63, 7 of 12 videos kept the jump ratio "
+    "within 3 (worst tracked 7.0) and the CAM ablation gain dropped to 3.8. Not shipped.",
     "- Frame-correlated noise (PYoCo's mixed noise prior, `init_noise_correlation` / the `noise_correlation` "
     "recipe option) was measured and is not used. Stage 1 alone (16 frames, the 10 held-out prompts × 3 "
     "seeds): the shipped stage-1 UNet keeps the prompted colours in 47% of frames on average and the shapes "
