@@ -222,7 +222,7 @@ NOTES: tuple[str, ...] = (
     "stream run regressed. A stream run with the shipped stream's exact settings plus `latent_cache` 8000 "
     "(2 threads, 3400 steps) reached the same training loss as the shipped run (within 2% throughout) but, "
     "after the shipped base, jumped too (worst 16.3, CAM ablation gain 1.7): the cache, or run-to-run "
-    "variance of the CAM's use, which a repeat without the cache would separate. So the shipped stage-1 and "
+    "variance of the CAM's use (the next note separates them). So the shipped stage-1 and "
     "stage-2 UNets stay those of the second release.",
     "- The latent cache, not run-to-run variance: a stream run with the shipped stream's settings, no latent "
     "cache and another seed (`--seed 1`, 2 threads, 3400 steps) used the CAM as the shipped stream does. Over "
