@@ -25,6 +25,8 @@ def test_cli_trains_and_resumes_vae(tmp_path, capsys):
         "frames_per_sample=1",
         "--batch-size",
         "2",
+        "--lr-schedule",
+        "cosine",
         "--checkpoint-every",
         "1",
         "--no-progress",
@@ -35,6 +37,7 @@ def test_cli_trains_and_resumes_vae(tmp_path, capsys):
     lines = (tmp_path / "loss.jsonl").read_text().splitlines()
     assert [json.loads(x)["step"] for x in lines] == [1, 2]
     assert (tmp_path / "final" / "vae" / "config.json").exists()
+    assert json.loads((tmp_path / "config.json").read_text())["train"]["lr_schedule"] == "cosine"
 
 
 def test_cli_unknown_recipe_is_a_clear_error(tmp_path, capsys):

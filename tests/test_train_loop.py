@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from streamt2v.train.checkpoint import latest_checkpoint, load_checkpoint
-from streamt2v.train.loop import TrainConfig, train
+from streamt2v.train.loop import TrainConfig, lr_at, train
 from streamt2v.train.recipes import ClipRecipe, VAERecipe, build_word_tokenizer, make_recipe
 
 
@@ -41,6 +41,27 @@ def test_loss_decreases_on_a_fixed_batch(tmp_path, make, lr):
     res = train(recipe, cfg, tmp_path, dataset=Fixed(recipe.dataset(0), 4), progress=False, export=False)
     first, last = sum(res.losses[:3]) / 3, sum(res.losses[-3:]) / 3
     assert last < 0.8 * first, res.losses
+
+
+def test_lr_schedule_warms_up_then_decays():
+    const = TrainConfig(steps=110, lr=1e-3, warmup_steps=10)
+    cos = TrainConfig(steps=110, lr=1e-3, warmup_steps=10, lr_schedule="cosine")
+    for cfg in (const, cos):
+        assert [lr_at(cfg, s) for s in (0, 4, 9)] == pytest.approx([1e-4, 5e-4, 1e-3])
+    assert [lr_at(const, s) for s in (10, 60, 109)] == pytest.approx([1e-3] * 3)
+    assert [lr_at(cos, s) for s in (10, 60, 110)] == pytest.approx([1e-3, 5e-4, 0.0])
+    lrs = [lr_at(cos, s) for s in range(10, 110)]
+    assert all(a > b for a, b in zip(lrs, lrs[1:]))  # strictly decreasing after warm-up
+    with pytest.raises(ValueError, match="lr_schedule 'step' not in"):
+        TrainConfig(lr_schedule="step")
+
+
+def test_run_follows_its_lr_schedule(tmp_path):
+    cfg = TrainConfig(steps=4, batch_size=2, lr=1e-3, warmup_steps=1, lr_schedule="cosine", ema_decay=None)
+    train(tiny_vae(), cfg, tmp_path, progress=False, export=False)
+    logged = [json.loads(ln)["lr"] for ln in (tmp_path / "loss.jsonl").read_text().splitlines()]
+    assert logged == pytest.approx([lr_at(cfg, s) for s in range(4)])
+    assert logged[0] == logged[1] == pytest.approx(1e-3) and logged[1] > logged[2] > logged[3] > 0
 
 
 def test_resume_is_bit_exact(tmp_path):

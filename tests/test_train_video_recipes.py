@@ -165,6 +165,33 @@ def test_noise_correlation_must_be_below_one(encoders):
         make_recipe("base", noise_correlation=1)
 
 
+@pytest.mark.parametrize("limit", [0, 50])
+def test_max_train_timestep_limits_the_training_timesteps(encoders, monkeypatch, limit):
+    from streamt2v.microworld.dataset import collate
+
+    vae, clip = encoders
+    recipe = make_recipe("refiner", size=16, vae=vae, clip=clip, num_frames=12, max_train_timestep=limit)
+    module = recipe.build()
+    seen = []
+    loss = module.denoiser.loss
+
+    def recording_loss(model_fn, z0, noise, t):
+        seen.append(t)
+        return loss(model_fn, z0, noise, t)
+
+    monkeypatch.setattr(module.denoiser, "loss", recording_loss)
+    batch = collate([recipe.clips(seed=0)[i] for i in range(8)])
+    with torch.no_grad():
+        for k in range(8):
+            module(batch, torch.Generator().manual_seed(k))
+    t = torch.cat(seen)
+    assert int(t.min()) >= 0
+    assert int(t.max()) < 50 if limit else int(t.max()) >= 50  # 64 draws over 1000 steps reach past 50
+    for bad in (-1, 1001):
+        with pytest.raises(ValueError, match=rf"max_train_timestep must be in \[0, 1000\].*got {bad}"):
+            make_recipe("refiner", max_train_timestep=bad)
+
+
 def test_stream_continues_from_a_trained_stream_unet(tmp_path, encoders):
     from streamt2v.models.unet import StreamingUNet
 

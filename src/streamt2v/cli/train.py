@@ -60,6 +60,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step")
     p.add_argument("--warmup-steps", type=int, default=0)
+    p.add_argument(
+        "--lr-schedule",
+        default="constant",
+        choices=["constant", "cosine"],
+        help="after warm-up: constant, or cosine decay to 0 at --steps",
+    )
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--ema-decay", type=float, default=0.999, help="0 disables the EMA")
     p.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"], help="GPU only")
@@ -87,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
         lr=args.lr,
         grad_accum=args.grad_accum,
         warmup_steps=args.warmup_steps,
+        lr_schedule=args.lr_schedule,
         weight_decay=args.weight_decay,
         ema_decay=args.ema_decay or None,
         mixed_precision=args.mixed_precision,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import time
 from collections.abc import Iterator
 from contextlib import nullcontext
@@ -35,6 +36,7 @@ from streamt2v.train.ema import EMA
 logger = logging.getLogger(__name__)
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,9 @@ class TrainConfig:
     lr: float = 1e-4
     grad_accum: int = 1
     warmup_steps: int = 0
+    # After warm-up: "constant", or "cosine" (half-cosine decay to 0 at ``steps``; a fine-tune's usual
+    # last phase, and a run's final weights are then those of the lowest learning rate).
+    lr_schedule: str = "constant"
     weight_decay: float = 0.0
     betas: tuple[float, float] = (0.9, 0.999)
     max_grad_norm: float | None = 1.0
@@ -62,11 +67,25 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.mixed_precision not in MIXED_PRECISION:
             raise ValueError(f"mixed_precision {self.mixed_precision!r} not in {MIXED_PRECISION}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule {self.lr_schedule!r} not in {LR_SCHEDULES}")
         for name in ("steps", "batch_size", "grad_accum", "checkpoint_every", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+
+
+def lr_at(cfg: TrainConfig, step: int) -> float:
+    """Learning rate of optimizer step ``step`` (0-based): linear warm-up, then ``cfg.lr_schedule``.
+
+    A pure function of the step, so a resumed run continues the same schedule."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    if cfg.lr_schedule == "cosine":
+        span = max(1, cfg.steps - cfg.warmup_steps)
+        return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - cfg.warmup_steps) / span)))
+    return cfg.lr
 
 
 class Recipe(Protocol):
@@ -258,7 +277,7 @@ def train(
     module.train()
     for step in range(start, cfg.steps):
         t0 = time.perf_counter()
-        lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else cfg.lr
+        lr = lr_at(cfg, step)
         for group in optimizer.param_groups:
             group["lr"] = lr
         total = torch.zeros((), device=accelerator.device)

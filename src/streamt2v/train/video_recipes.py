@@ -102,7 +102,7 @@ class DiffusionTrainer(nn.Module):
         b = z0.shape[0]
         u = torch.rand(b, generator=generator)
         noise = frame_correlated_noise(tuple(z0.shape), r.noise_correlation, generator=generator).to(z0)
-        t = torch.randint(0, self.denoiser.num_train_timesteps, (b,), generator=generator).to(z0.device)
+        t = torch.randint(0, r.timestep_limit(), (b,), generator=generator).to(z0.device)
         if self.image is None:  # base / refiner
             drop_text = u < r.text_drop
             emb = self.text.encode(["" if d else c for d, c in zip(drop_text, batch["caption"])])
@@ -164,9 +164,21 @@ class BaseRecipe(DataOptions):
     # > 0: training noise correlated across frames (PYoCo mixed noise prior, sampling/noise.py); sample
     # such a model with the matching ``init_noise_correlation`` (stage 1) / ``noise_correlation`` (stage 2).
     noise_correlation: float = 0.0
+    # > 0: train only the timesteps t < max_train_timestep, for a model that is only sampled there, as
+    # the refiner is by SDEdit from a low noise level (the SDXL refiner's specialisation); 0 = all.
+    max_train_timestep: int = 0
 
     def __post_init__(self) -> None:
         check_correlation(self.noise_correlation)
+        if not 0 <= self.max_train_timestep <= self.num_train_timesteps:
+            raise ValueError(
+                f"max_train_timestep must be in [0, {self.num_train_timesteps}] (0 = all timesteps), "
+                f"got {self.max_train_timestep}"
+            )
+
+    def timestep_limit(self) -> int:
+        """Training timesteps are drawn uniformly from ``[0, timestep_limit())``."""
+        return self.max_train_timestep or self.num_train_timesteps
 
     def config(self) -> dict[str, Any]:
         return asdict(self)
