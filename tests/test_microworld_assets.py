@@ -77,11 +77,21 @@ def test_release_settings_are_consistent() -> None:
     from streamt2v.pipeline.enhance import EnhanceConfig
     from streamt2v.pipeline.stream import StreamConfig
     from streamt2v.train.loop import TrainConfig
-    from streamt2v.train.microworld_release import ENHANCE, ORDER, SAMPLER, release_runs
+    from streamt2v.train.microworld_release import (
+        ENHANCE,
+        ORDER,
+        REFINER_RUN,
+        SAMPLER,
+        STAGE1_RUN,
+        STREAM_RUN,
+        release_runs,
+    )
     from streamt2v.train.recipes import make_recipe
 
     runs = release_runs(Path("runs/x"))
     assert sorted(ORDER) == sorted(runs)
+    shipped = (runs[STAGE1_RUN].recipe, runs[STREAM_RUN].recipe, runs[REFINER_RUN].recipe)
+    assert shipped == ("base", "stream", "refiner")
     done: set[str] = set()
     for name in ORDER:
         assert set(runs[name].needs) <= done, f"{name} needs {runs[name].needs}, started before them"
@@ -90,6 +100,18 @@ def test_release_settings_are_consistent() -> None:
         done.add(name)
     StreamConfig(num_frames=80, **SAMPLER)
     EnhanceConfig(**ENHANCE)
+
+
+def test_card_names_the_runs_with_a_decayed_lr() -> None:
+    from streamt2v.train.microworld_release import RecipeRun
+    from streamt2v.train.model_card import describe_lr_schedules
+
+    runs = {"a": RecipeRun("base", {}, {"lr": 1e-3}), "b": RecipeRun("base", {}, {"lr_schedule": "constant"})}
+    assert describe_lr_schedules(runs) == "constant lr after warm-up"
+    runs["c"] = RecipeRun("refiner", {}, {"lr_schedule": "cosine"})
+    assert (
+        describe_lr_schedules(runs) == "constant lr after warm-up (`c`: cosine decay to 0 at the last step)"
+    )
 
 
 def test_release_scheduler_shares_the_cores_by_threads() -> None:

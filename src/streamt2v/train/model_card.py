@@ -77,6 +77,14 @@ def _objectives(runs: Mapping[str, Any]) -> str:
     return "; ".join(f"{', '.join(names)}: {kind}" for kind, names in groups.items())
 
 
+def describe_lr_schedules(runs: Mapping[str, Any]) -> str:
+    """The learning-rate schedule after warm-up, naming the runs that decay it (``lr_schedule``)."""
+    cosine = [f"`{n}`" for n, run in runs.items() if run.train.get("lr_schedule") == "cosine"]
+    if not cosine:
+        return "constant lr after warm-up"
+    return f"constant lr after warm-up ({', '.join(cosine)}: cosine decay to 0 at the last step)"
+
+
 def recipe_rows(out: Path, runs: Mapping[str, Any]) -> list[str]:
     rows = [
         "| run | architecture | steps | batch | lr | EMA | threads | s/step | wall time | final loss (last 100) |",
@@ -268,7 +276,7 @@ def write_model_card(
         f"Hardware: {describe_machine(threads=False)}; each run with the torch threads of its row, runs sharing the "
         "2 cores only while their threads fit (see Notes); wall time = the sum of the step times. "
         f"DDPM objective, scaled-linear betas 0.00085→0.012 (1000 steps); {_objectives(runs)}; AdamW, "
-        "constant lr after warm-up, grad-norm clip 1.0, exported weights = EMA.",
+        f"{describe_lr_schedules(runs)}, grad-norm clip 1.0, exported weights = EMA.",
         "",
         *recipe_rows(out, runs),
         "",
