@@ -136,6 +136,19 @@ def test_latent_cache_rejects_bad_sizes(tmp_path, encoders):
         make_recipe("base", size=16, vae=vae, clip=clip, latent_cache=-3).dataset(seed=0)
 
 
+def record_training_draws(module, monkeypatch) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``(noise, t)`` of every training-loss call of a recipe's module (the loss itself still runs)."""
+    seen = []
+    loss = module.denoiser.loss
+
+    def recording_loss(model_fn, z0, noise, t):
+        seen.append((noise, t))
+        return loss(model_fn, z0, noise, t)
+
+    monkeypatch.setattr(module.denoiser, "loss", recording_loss)
+    return seen
+
+
 @pytest.mark.parametrize("rho", [0.0, 0.6])
 def test_noise_correlation_reaches_the_training_noise(tmp_path, encoders, monkeypatch, rho):
     from streamt2v.microworld.dataset import collate
@@ -143,18 +156,11 @@ def test_noise_correlation_reaches_the_training_noise(tmp_path, encoders, monkey
     vae, clip = encoders
     recipe = make_recipe("base", size=16, vae=vae, clip=clip, num_frames=12, noise_correlation=rho)
     module = recipe.build()
-    seen = []
-    loss = module.denoiser.loss
-
-    def recording_loss(model_fn, z0, noise, t):
-        seen.append(noise)
-        return loss(model_fn, z0, noise, t)
-
-    monkeypatch.setattr(module.denoiser, "loss", recording_loss)
+    seen = record_training_draws(module, monkeypatch)
     clips = recipe.clips(seed=0)
     with torch.no_grad():
         module(collate([clips[i] for i in range(4)]), torch.Generator().manual_seed(0))
-    frames = seen[0].transpose(0, 2).flatten(1)  # (T, B c h w)
+    frames = seen[0][0].transpose(0, 2).flatten(1)  # noise as (T, B c h w)
     corr = torch.corrcoef(frames)
     mean_between_frames = (corr.sum() - corr.diagonal().sum()) / (corr.numel() - len(corr))
     assert float(mean_between_frames) == pytest.approx(rho, abs=0.1)
@@ -172,19 +178,12 @@ def test_max_train_timestep_limits_the_training_timesteps(encoders, monkeypatch,
     vae, clip = encoders
     recipe = make_recipe("refiner", size=16, vae=vae, clip=clip, num_frames=12, max_train_timestep=limit)
     module = recipe.build()
-    seen = []
-    loss = module.denoiser.loss
-
-    def recording_loss(model_fn, z0, noise, t):
-        seen.append(t)
-        return loss(model_fn, z0, noise, t)
-
-    monkeypatch.setattr(module.denoiser, "loss", recording_loss)
+    seen = record_training_draws(module, monkeypatch)
     batch = collate([recipe.clips(seed=0)[i] for i in range(8)])
     with torch.no_grad():
         for k in range(8):
             module(batch, torch.Generator().manual_seed(k))
-    t = torch.cat(seen)
+    t = torch.cat([t for _, t in seen])
     assert int(t.min()) >= 0
     assert int(t.max()) < 50 if limit else int(t.max()) >= 50  # 64 draws over 1000 steps reach past 50
     for bad in (-1, 1001):
