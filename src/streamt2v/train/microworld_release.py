@@ -79,6 +79,18 @@ def release_runs(out: Path) -> dict[str, RecipeRun]:
         "timestep_spacing": "trailing",
     }
     unet_loop = {"lr": 6e-4, "warmup_steps": 100, "ema_decay": 0.995, "checkpoint_every": 200}
+
+    def low_noise_refiner(start: str, max_t: int, steps: int, lr: float, seed: int) -> RecipeRun:
+        """The refiner run ``start`` fine-tuned on timesteps t < max_t, with a cosine-decayed lr."""
+        options = {"size": 64, **video, **diffusion, "init_unet": str(out / start / "final" / "unet")}
+        loop = {"steps": steps, "batch_size": 2, **unet_loop, "lr": lr, "warmup_steps": 50}
+        return RecipeRun(
+            "refiner",
+            {**options, "max_train_timestep": max_t},
+            {**loop, "lr_schedule": "cosine", "seed": seed},
+            needs=(start,),
+        )
+
     return {
         # 8 latent channels: with 4 the reconstructions of 8–13 px objects were round blobs
         # (shape kept in 28–100% of frames of ground-truth clips passed through the VAE; 81–100% with 8).
@@ -151,46 +163,8 @@ def release_runs(out: Path) -> dict[str, RecipeRun]:
         # Stage 3 starts SDEdit from a low noise level (ENHANCE), so the refiner is fine-tuned there only
         # (the SDXL refiner's specialisation): first t < 250, then t < 100, each with a cosine-decayed lr.
         # `refiner` alone added error at every start (MODEL_CARD.md notes).
-        "refiner-2": RecipeRun(
-            "refiner",
-            {
-                "size": 64,
-                **video,
-                **diffusion,
-                "init_unet": str(out / "refiner" / "final" / "unet"),
-                "max_train_timestep": 250,
-            },
-            {
-                "steps": REFINER2_STEPS,
-                "batch_size": 2,
-                **unet_loop,
-                "lr": 3e-4,
-                "warmup_steps": 50,
-                "lr_schedule": "cosine",
-                "seed": 3,
-            },
-            needs=("refiner",),
-        ),
-        "refiner-3": RecipeRun(
-            "refiner",
-            {
-                "size": 64,
-                **video,
-                **diffusion,
-                "init_unet": str(out / "refiner-2" / "final" / "unet"),
-                "max_train_timestep": 100,
-            },
-            {
-                "steps": REFINER3_STEPS,
-                "batch_size": 2,
-                **unet_loop,
-                "lr": 2e-4,
-                "warmup_steps": 50,
-                "lr_schedule": "cosine",
-                "seed": 4,
-            },
-            needs=("refiner-2",),
-        ),
+        "refiner-2": low_noise_refiner("refiner", 250, REFINER2_STEPS, lr=3e-4, seed=3),
+        "refiner-3": low_noise_refiner("refiner-2", 100, REFINER3_STEPS, lr=2e-4, seed=4),
     }
 
 
