@@ -120,7 +120,9 @@ class StreamingUNet(ModelMixin, ConfigMixin):
         as exactly the base UNet): ``E_cond.conv_out``, every merger's ``proj_out``, every APM ``alpha``.
         """
         unet_cfg = {k: v for k, v in base.config.items() if not k.startswith("_")}
-        model = cls(unet_cfg, asdict(streaming)).to(device=base.device, dtype=base.dtype)
+        model = cls(unet_cfg, asdict(streaming)).to(base.device)
+        if model.dtype != base.dtype:  # diffusers' to(dtype) warns even when nothing needs fp32
+            model = model.to(dtype=base.dtype)
         missing, unexpected = model.base.load_state_dict(base.state_dict(), strict=False)
         bad_missing = [k for k in missing if ".processor." not in k]
         if bad_missing or unexpected:
