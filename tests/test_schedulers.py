@@ -6,7 +6,7 @@ import pytest
 import torch
 from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
 
-from streamt2v.sampling import SCHEDULER_NAMES, make_scheduler, sample_loop, step_kwargs
+from streamt2v.sampling import SCHEDULER_NAMES, KnownFrames, make_scheduler, sample_loop, step_kwargs
 
 BASE = {
     "num_train_timesteps": 1000,
@@ -70,3 +70,40 @@ def test_ddim_eta_noise_comes_from_generator_and_steps_matter():
     assert not torch.equal(run(1, steps=3), run(1, steps=4))
     with pytest.raises(ValueError, match="num_steps"):
         run(1, steps=0)
+
+
+@pytest.mark.parametrize("name", SCHEDULER_NAMES)
+def test_known_frames_are_held_at_their_noised_latents(name):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1, 4, 5, 4, 4, generator=g)
+    known = KnownFrames(torch.randn(1, 4, 2, 4, 4, generator=g), torch.randn(1, 4, 2, 4, 4, generator=g))
+    seen = []
+
+    def model_fn(x_in, t):
+        seen.append((t, x_in.clone()))
+        return 0.1 * x_in
+
+    sched = make_scheduler(name, BASE)
+    sample_loop(sched, x, model_fn, num_steps=3, known=known, generator=torch.Generator().manual_seed(1))
+    assert len(seen) == 3
+    for t, x_in in seen:
+        reference = make_scheduler(name, BASE)  # fresh: its noise level is looked up from t
+        reference.set_timesteps(3)
+        noised = reference.add_noise(known.latents, known.noise, t.reshape(1))
+        expected = reference.scale_model_input(noised, t)
+        torch.testing.assert_close(x_in[:, :, :2], expected)
+        assert not torch.allclose(x_in[:, :, 2:3], expected[:, :, :1])  # the other frames are sampled
+
+
+def test_known_frames_must_fit():
+    z = torch.zeros(1, 4, 2, 4, 4)
+    with pytest.raises(ValueError, match="differ in shape"):
+        KnownFrames(z, torch.zeros(1, 4, 3, 4, 4))
+    with pytest.raises(ValueError, match=r"do not fit the clip \(1, 4, 1, 4, 4\)"):
+        sample_loop(
+            make_scheduler("ddim", BASE),
+            torch.zeros(1, 4, 1, 4, 4),
+            lambda x, t: x,
+            num_steps=1,
+            known=KnownFrames(z, z),
+        )

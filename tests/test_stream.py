@@ -61,6 +61,7 @@ def test_seed_determinism(model):
         dict(eta=0.0),
         dict(negative_prompt="blurry"),
         dict(noise_correlation=0.5),
+        dict(cond_replacement=True),
     ],
 )
 def test_stage2_overrides_reach_stage2(model, change):
@@ -153,5 +154,7 @@ def test_bad_stream_inputs(model):
         StreamConfig(num_frames=4, init_noise_correlation=1.0)
     with pytest.raises(ValueError, match=r"noise_correlation must be in \[0, 1\), got -0.1"):
         StreamConfig(num_frames=4, noise_correlation=-0.1)
+    with pytest.raises(ValueError, match="cond_replacement must be True or False, got 1"):
+        StreamConfig(num_frames=4, cond_replacement=1)
     with pytest.raises(ValueError, match="does not match the model's CAM"):
         list(stream(model, "x", StreamConfig(num_frames=20, chunk_frames=16, cond_frames=4)))

@@ -28,7 +28,7 @@ from streamt2v.io.video import resize_video
 from streamt2v.pipeline.chunking import ChunkSpec, chunk_seed, cond_frame_indices, plan_chunks, validate_sizes
 from streamt2v.pipeline.prompts import PromptSchedule
 from streamt2v.sampling.noise import check_correlation, frame_correlated_noise
-from streamt2v.sampling.schedulers import SCHEDULER_NAMES, make_scheduler, sample_loop
+from streamt2v.sampling.schedulers import SCHEDULER_NAMES, KnownFrames, make_scheduler, sample_loop
 
 if TYPE_CHECKING:
     from streamt2v.models.bundle import StreamingT2VModel
@@ -59,6 +59,11 @@ class StreamConfig:
     chunk_frames: int = 16
     cond_frames: int = 8
     reanchor: bool = False
+    # Stage 2: hold the chunk's first F_cond latents at the noised latents of the conditioning frames at
+    # every step (sampling.KnownFrames, Ho et al. 2022's replacement method) on top of the CAM, so the new
+    # frames continue the real frames rather than the model's regeneration of them. Not in the official
+    # release (False there); see MODEL_CARD.md for what it does on the microworld models.
+    cond_replacement: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.num_frames, bool) or not isinstance(self.num_frames, int) or self.num_frames < 1:
@@ -71,6 +76,9 @@ class StreamConfig:
         for name in ("guidance", "init_guidance", "eta"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("reanchor", "cond_replacement"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         for name in ("noise_correlation", "init_noise_correlation"):
             check_correlation(getattr(self, name), name)
         for name in ("scheduler", "init_scheduler"):
@@ -215,6 +223,11 @@ class _Sampler:
         def model_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             return den.guided_output(model.unet, x, t, cond, uncond, cfg.guidance, shared_kwargs=shared)
 
+        known = None
+        if cfg.cond_replacement:  # the chunk's first F_cond slots regenerate the conditioning frames
+            n = cond_frames.shape[2]
+            z = model.vae.encode(cond_frames.to(model.vae.device)).to(self.device, self.dtype)
+            known = KnownFrames(z, noise[:, :, :n])
         lat = sample_loop(
             sched,
             noise,
@@ -223,6 +236,7 @@ class _Sampler:
             eta=cfg.eta,
             generator=gen,
             callback=self._progress(spec.index),
+            known=known,
         )
         return model.vae.decode(lat[:, :, spec.keep_offset : spec.keep_offset + spec.num_new])
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -61,6 +62,33 @@ def step_kwargs(
     return kwargs
 
 
+@dataclass(frozen=True)
+class KnownFrames:
+    """Frames of the sampled clip whose clean latents are known: the replacement method (Ho et al. 2022,
+    "Video Diffusion Models" §3.1, as diffusers' inpainting with a non-inpainting UNet). Before every model
+    call the first ``latents.shape[2]`` frame slots are set to ``latents`` noised to the current timestep
+    with the fixed ``noise``, so the other frames are denoised next to the real frames."""
+
+    latents: torch.Tensor  # (B, C, n, h, w), scaled like the sampled latents
+    noise: torch.Tensor  # same shape
+
+    def __post_init__(self) -> None:
+        if self.latents.shape != self.noise.shape:
+            raise ValueError(
+                f"known latents {tuple(self.latents.shape)} and noise {tuple(self.noise.shape)} differ in shape"
+            )
+
+    def apply(self, scheduler: SchedulerMixin, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        n = self.latents.shape[2]
+        if x.shape[:2] != self.latents.shape[:2] or x.shape[3:] != self.latents.shape[3:] or x.shape[2] < n:
+            raise ValueError(
+                f"known latents {tuple(self.latents.shape)} do not fit the clip {tuple(x.shape)}"
+            )
+        timesteps = t.reshape(1).expand(x.shape[0]).to(x.device)
+        noised = scheduler.add_noise(self.latents.to(x), self.noise.to(x), timesteps)
+        return torch.cat([noised, x[:, :, n:]], dim=2)
+
+
 def sample_loop(
     scheduler: SchedulerMixin,
     latents: torch.Tensor,
@@ -70,12 +98,14 @@ def sample_loop(
     eta: float | None = None,
     generator: torch.Generator | None = None,
     callback: Callable[[int, int], None] | None = None,
+    known: KnownFrames | None = None,
 ) -> torch.Tensor:
     """Run ``num_steps`` of ``scheduler`` from pure noise ``latents`` (unit variance, drawn by the caller).
 
     ``model_fn(x_in, t)`` returns the (guided) model output for the scaled input. Stochastic steps (DDIM
     η > 0, DDPM, SDE solvers) draw from ``generator`` — pass a CPU generator for device-independent noise
-    (DESIGN §4). ``callback(i, num_steps)`` is called after every step (progress bars).
+    (DESIGN §4). ``callback(i, num_steps)`` is called after every step (progress bars). ``known``: leading
+    frames held at their known latents (:class:`KnownFrames`); their slots in the result are the model's.
     """
     if num_steps < 1:
         raise ValueError(f"num_steps must be >= 1, got {num_steps}")
@@ -84,6 +114,8 @@ def sample_loop(
     kwargs = step_kwargs(scheduler, eta=eta, generator=generator)
     # diffusers' randn_tensor draws on a CPU generator's device and moves the noise: device-independent.
     for i, t in enumerate(scheduler.timesteps):
+        if known is not None:
+            x = known.apply(scheduler, x, t)
         x_in = scheduler.scale_model_input(x, t)
         out = model_fn(x_in, t)
         x = scheduler.step(out, t, x, **kwargs, return_dict=False)[0]
