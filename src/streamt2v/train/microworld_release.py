@@ -292,6 +292,12 @@ NOTES: tuple[str, ...] = (
     "boundaries (e.g. 16 px at frame 48 where an object vanishes and reappears elsewhere), not at the hand-"
     "over from stage 1 to stage 2. Shipping it would fail the jump check the shipped models pass, so the "
     "shipped stage-1 UNet stays `base-2`; a stream trained after it is the next step.",
+    "- Two stage-2 sampler options were measured on the shipped UNets and are not recommended. Over the four "
+    "behaviour prompts × 3 held-out seeds (12 videos, 80 frames), the recommended settings gave a mean "
+    "colour presence of 0.63 and kept the jump ratio within 3 in 8 of the 10 tracked videos (worst 3.4). "
+    "Stage-2 guidance 2.0 (text and anchor against neither) gave 0.61 and 8 of 12 (worst 9.1); "
+    "`cond_replacement` (the chunk's first 8 latents held at the noised latents of the conditioning frames, "
+    "Ho et al. 2022's replacement method, on top of the CAM) gave 0.62 and 7 of 11 tracked (worst 7.3).",
     "- Demo (`bench/results/demo_cpu.md`): 240 frames + enhancement + mp4 with the recommended settings take "
     "25.8 s on 2 cores (30.0 s including Python start-up), peak RSS 1019 MiB; goal ≤ 60 s.",
 )
