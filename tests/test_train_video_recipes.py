@@ -212,3 +212,46 @@ def test_stream_continues_from_a_trained_stream_unet(tmp_path, encoders):
         ValueError, match="holds a UNet3DConditionModel model; the stream recipe continues a StreamingUNet"
     ):
         make_recipe("stream", init_unet=common["base_unet"], **common).build()
+
+
+def test_joint_images_come_from_other_videos_and_train(tmp_path, encoders, monkeypatch):
+    from streamt2v.microworld.dataset import collate
+
+    vae, clip = encoders
+    common = dict(size=16, vae=vae, clip=clip, num_frames=12, max_start=10, prediction_type="v_prediction")
+    recipe = make_recipe("base", image_batch=3, image_loss_weight=0.5, **common)
+    data = recipe.dataset(seed=2)
+    item, clip0 = data[1], recipe.clips(seed=2)[1]
+    torch.testing.assert_close(item["video"], clip0["video"])  # the clip is unchanged
+    assert item["images"].shape == (3, 3, 16, 16) and len(item["image_captions"]) == 3
+    # every image differs from every frame of its clip and from the other images
+    frames = torch.cat([item["video"].transpose(0, 1), item["images"]])
+    gaps = (frames[:, None] - frames[None]).abs().flatten(2).amax(-1)
+    assert float(gaps[12:, :12].min()) > 0.1 and float(gaps[12:, 12:].fill_diagonal_(1).min()) > 0.1
+    torch.testing.assert_close(recipe.dataset(seed=2)[1]["images"], item["images"])  # deterministic
+
+    module = recipe.build()
+    seen = record_training_draws(module, monkeypatch)
+    batch = collate([data[i] for i in range(2)])
+    with torch.no_grad():
+        loss, logs = module(batch, torch.Generator().manual_seed(0))
+    (video_noise, _), (image_noise, _) = seen
+    assert video_noise.shape[2] == 12 and image_noise.shape[:3] == (6, video_noise.shape[1], 1)
+    # the total is the clip loss plus the weighted image loss (the clip loss recomputed without images)
+    without = {k: v for k, v in batch.items() if k not in ("images", "image_captions")}
+    with torch.no_grad():
+        clip_loss, clip_logs = module(without, torch.Generator().manual_seed(0))
+    assert "image_loss" in logs and "image_loss" not in clip_logs
+    torch.testing.assert_close(loss, clip_loss + 0.5 * torch.tensor(logs["image_loss"]))
+
+    res = train(recipe, TrainConfig(steps=2, batch_size=2), tmp_path / "run", progress=False)
+    assert all(torch.isfinite(torch.tensor(res.losses)))
+
+
+def test_joint_images_options_are_checked(encoders):
+    with pytest.raises(ValueError, match="image_batch must be ≥ 0.*got -1"):
+        make_recipe("base", image_batch=-1)
+    with pytest.raises(ValueError, match="image_loss_weight must be ≥ 0, got -0.5"):
+        make_recipe("refiner", image_loss_weight=-0.5)
+    with pytest.raises(ValueError, match="image_batch=2: the stream recipe trains on clips only"):
+        make_recipe("stream", image_batch=2)

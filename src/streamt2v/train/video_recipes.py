@@ -96,35 +96,63 @@ class DiffusionTrainer(nn.Module):
         return self
 
     def forward(self, batch: dict[str, Any], generator: torch.Generator) -> tuple[torch.Tensor, dict]:
-        r = self.recipe
         video = batch["video"]  # (B, 3, F, H, W); only the CAM's frames with a latent cache
         z0 = batch["latents"] if "latents" in batch else self.vae.encode(video)  # (B, c, F, h, w), scaled
+        draws = self.draw(z0, generator)
+        if self.image is not None:
+            return self.stream_loss(batch, z0, *draws)
+        loss, drop_text = self.text_to_video_loss(z0, batch["caption"], *draws)
+        logs = {"text_dropped": float(drop_text.float().mean())}
+        if "images" in batch:  # joint image-video training (train/joint_images.py): 1-frame videos
+            images = batch["images"].flatten(0, 1).unsqueeze(2)  # (B K, 3, 1, H, W)
+            captions = [c for caps in batch["image_captions"] for c in caps]
+            z_img = self.vae.encode(images)
+            image_loss, _ = self.text_to_video_loss(z_img, captions, *self.draw(z_img, generator))
+            loss = loss + self.recipe.image_loss_weight * image_loss
+            logs["image_loss"] = float(image_loss.detach())
+        return loss, logs
+
+    def draw(self, z0: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+        """Per-sample dropout draws ``u``, the training noise and the timesteps ``t``, in that order."""
+        r = self.recipe
         b = z0.shape[0]
         u = torch.rand(b, generator=generator)
         noise = frame_correlated_noise(tuple(z0.shape), r.noise_correlation, generator=generator).to(z0)
         t = torch.randint(0, r.timestep_limit(), (b,), generator=generator).to(z0.device)
-        if self.image is None:  # base / refiner
-            drop_text = u < r.text_drop
-            emb = self.text.encode(["" if d else c for d, c in zip(drop_text, batch["caption"])])
+        return u, noise, t
 
-            def model_fn(x: torch.Tensor, tt: torch.Tensor) -> torch.Tensor:
-                return self.net(x, tt, encoder_hidden_states=emb.to(x.dtype)).sample
+    def text_to_video_loss(
+        self, z0: torch.Tensor, captions: list[str], u: torch.Tensor, noise: torch.Tensor, t: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(loss, text dropped per sample)`` of the base / refiner objective on latents ``z0``."""
+        drop_text = u < self.recipe.text_drop
+        emb = self.text.encode(["" if d else c for d, c in zip(drop_text, captions)])
 
-        else:  # stream: text only / anchor only / both dropped
-            a, c = r.text_drop, r.anchor_drop
-            drop_text = (u < a) | ((u >= a + c) & (u < a + c + r.both_drop))
-            drop_anchor = u >= a
-            drop_anchor &= u < a + c + r.both_drop
-            emb = self.text.encode(["" if d else cap for d, cap in zip(drop_text, batch["caption"])])
-            # A dropped anchor is an all-zero image in [-1, 1], exactly the unconditional branch at sampling
-            # time (official: the image encoder applied to zeros_like(anchor); paper §10.1).
-            anchor = torch.where(drop_anchor.to(video.device)[:, None, None, None], 0.0, batch["anchor"])
-            img = self.image.encode(anchor).float()  # (B, E)
-            tokens = self.net.image_tokens(img.to(self.net.dtype))
-            cond = video[:, :, : self.net.streaming_config.num_cond_frames]  # (B, 3, F_cond, H, W)
+        def model_fn(x: torch.Tensor, tt: torch.Tensor) -> torch.Tensor:
+            return self.net(x, tt, encoder_hidden_states=emb.to(x.dtype)).sample
 
-            def model_fn(x: torch.Tensor, tt: torch.Tensor) -> torch.Tensor:
-                return self.net(x, tt, emb.to(x.dtype), image_tokens=tokens, cond_frames=cond.to(x.dtype))
+        return self.denoiser.loss(model_fn, z0, noise, t), drop_text
+
+    def stream_loss(
+        self, batch: dict[str, Any], z0: torch.Tensor, u: torch.Tensor, noise: torch.Tensor, t: torch.Tensor
+    ) -> tuple[torch.Tensor, dict]:
+        """The stream objective: text only / anchor only / both dropped, CAM on the clip's first frames."""
+        r = self.recipe
+        video = batch["video"]
+        a, c = r.text_drop, r.anchor_drop
+        drop_text = (u < a) | ((u >= a + c) & (u < a + c + r.both_drop))
+        drop_anchor = u >= a
+        drop_anchor &= u < a + c + r.both_drop
+        emb = self.text.encode(["" if d else cap for d, cap in zip(drop_text, batch["caption"])])
+        # A dropped anchor is an all-zero image in [-1, 1], exactly the unconditional branch at sampling
+        # time (official: the image encoder applied to zeros_like(anchor); paper §10.1).
+        anchor = torch.where(drop_anchor.to(video.device)[:, None, None, None], 0.0, batch["anchor"])
+        img = self.image.encode(anchor).float()  # (B, E)
+        tokens = self.net.image_tokens(img.to(self.net.dtype))
+        cond = video[:, :, : self.net.streaming_config.num_cond_frames]  # (B, 3, F_cond, H, W)
+
+        def model_fn(x: torch.Tensor, tt: torch.Tensor) -> torch.Tensor:
+            return self.net(x, tt, emb.to(x.dtype), image_tokens=tokens, cond_frames=cond.to(x.dtype))
 
         loss = self.denoiser.loss(model_fn, z0, noise, t)
         return loss, {"text_dropped": float(drop_text.float().mean())}
@@ -167,9 +195,18 @@ class BaseRecipe(DataOptions):
     # > 0: train only the timesteps t < max_train_timestep, for a model that is only sampled there, as
     # the refiner is by SDEdit from a low noise level (the SDXL refiner's specialisation); 0 = all.
     max_train_timestep: int = 0
+    # > 0: joint image-video training (train/joint_images.py): each clip comes with this many single
+    # frames of other videos of the same data, trained as 1-frame videos in the same step, their loss
+    # weighted by ``image_loss_weight``; appearance then sees many more scenes per step.
+    image_batch: int = 0
+    image_loss_weight: float = 1.0
 
     def __post_init__(self) -> None:
         check_correlation(self.noise_correlation)
+        if self.image_batch < 0:
+            raise ValueError(f"image_batch must be ≥ 0 (0 = videos only), got {self.image_batch}")
+        if self.image_loss_weight < 0:
+            raise ValueError(f"image_loss_weight must be ≥ 0, got {self.image_loss_weight}")
         if not 0 <= self.max_train_timestep <= self.num_train_timesteps:
             raise ValueError(
                 f"max_train_timestep must be in [0, {self.num_train_timesteps}] (0 = all timesteps), "
@@ -256,13 +293,20 @@ class BaseRecipe(DataOptions):
     def dataset(self, seed: int) -> Dataset:
         if self.latent_cache < 0:
             raise ValueError(f"latent_cache must be ≥ 0 (0 = off), got {self.latent_cache}")
-        clips = self.clips(seed)
-        if self.latent_cache == 0:
-            return clips
-        from streamt2v.train.latent_cache import LatentCache
+        data = self.clips(seed)
+        if self.latent_cache > 0:
+            from streamt2v.train.latent_cache import LatentCache
 
-        vae = load_frozen_vae(self.vae)
-        return LatentCache(clips, vae, self.latent_cache, seed=seed, pixel_frames=self.cached_pixel_frames())
+            vae = load_frozen_vae(self.vae)
+            data = LatentCache(
+                data, vae, self.latent_cache, seed=seed, pixel_frames=self.cached_pixel_frames()
+            )
+        if self.image_batch == 0:
+            return data
+        from streamt2v.train.joint_images import IMAGE_SEED_OFFSET, WithImages
+
+        frames = self.make_dataset(ClipSpec(1, self.size, self.max_start), seed + IMAGE_SEED_OFFSET)
+        return WithImages(data, frames, self.image_batch)
 
     @torch.no_grad()
     def sample(self, module: nn.Module, step: int, out_dir: Path) -> None:
@@ -326,6 +370,14 @@ class StreamRecipe(BaseRecipe):
     both_drop: float = 0.05
     anchor_frames: int = 16
     guidance_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.image_batch:
+            raise ValueError(
+                f"image_batch={self.image_batch}: the stream recipe trains on clips only (every sample needs "
+                "the CAM's conditioning frames); joint image training is for base and refiner"
+            )
 
     def streaming_config(self, vae: Any, text: Any, image: Any) -> StreamingConfig:
         """The preset's CAM/APM sizes fitted to the encoders: text length, image embedding width and an
