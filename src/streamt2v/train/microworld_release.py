@@ -316,6 +316,17 @@ NOTES: tuple[str, ...] = (
     "Stage-2 guidance 2.0 (text and anchor against neither) gave 0.61 and 8 of 12 (worst 9.1); "
     "`cond_replacement` (the chunk's first 8 latents held at the noised latents of the conditioning frames, "
     "Ho et al. 2022's replacement method, on top of the CAM) gave 0.62 and 7 of 11 tracked (worst 7.3).",
+    "- Joint image-video training (`image_batch`, docs/training.md) was measured and not shipped yet: "
+    "`base-2` continued with 4 single frames of other videos per clip (`--set image_batch=4`, cosine lr "
+    "6e-4 → 0, `--seed 3`, 1800 steps, 1 thread, 52 min; 1.6–1.7 s per step against 1.0 without). Stage 1 "
+    "alone (16 frames, the 10 held-out prompts × 3 seeds): prompted colours in 62% of frames on average, "
+    "shapes in 15% (shipped `base-2` 47% / 10%; the 98-minute continuation without images of the note "
+    "above, same seed, 62% / 21%): the colour gain of that run in about half the time. With 8 frames per "
+    "clip (1300 steps, 41 min, 2.0–2.1 s per step) 52% / 14%. After the shipped stream, over the four "
+    "behaviour prompts × 3 held-out seeds (80 frames): mean colour presence 0.72 (shipped 0.63), 9 of 12 "
+    "videos within the jump threshold (shipped 8), CAM ablation gain 4.9; but on the tested seeds the fast "
+    "yellow square jumped (ratio 7.4, threshold 3) and the worst colour presence stayed low (0.19, the "
+    "two-object prompt), so it would fail a check the shipped models pass.",
     "- Demo (`bench/results/demo_cpu.md`): 240 frames + enhancement + mp4 with the recommended settings take "
     "25.8 s on 2 cores (30.0 s including Python start-up), peak RSS 1019 MiB; goal ≤ 60 s.",
 )
