@@ -68,3 +68,23 @@ def test_folder_dataset_errors_name_the_file(tmp_path):
     (tmp_path / "caps.csv").write_text("file,caption\na.mp4,red\nshort.mp4,blue\nbad.mp4,x\ngone.mp4,y\n")
     with pytest.raises(FileNotFoundError, match="gone.mp4"):
         VideoFolderDataset(tmp_path, tmp_path / "caps.csv", ClipSpec(num_frames=2, size=16))
+
+
+def test_joint_images_from_a_video_folder_are_frames_of_the_captioned_videos(tmp_path):
+    from streamt2v.train.data import decode_video, to_clip_tensor
+    from streamt2v.train.recipes import make_recipe
+
+    write_video(tmp_path / "a.mp4", 12)
+    write_video(tmp_path / "b.mp4", 10, h=32, w=24)
+    (tmp_path / "caps.csv").write_text("file,caption\na.mp4,wide\nb.mp4,tall\n")
+    recipe = make_recipe(
+        "base", data=str(tmp_path), captions=str(tmp_path / "caps.csv"), size=16, num_frames=6, image_batch=3
+    )
+    item = recipe.dataset(seed=0)[4]
+    assert item["video"].shape == (3, 6, 16, 16) and item["images"].shape == (3, 3, 16, 16)
+    files = {"wide": "a.mp4", "tall": "b.mp4"}
+    frames = {cap: to_clip_tensor(decode_video(tmp_path / f), 16) for cap, f in files.items()}
+    for image, caption in zip(item["images"], item["image_captions"]):
+        gaps = (frames[caption] - image[:, None]).abs().flatten(2).amax(-1).amax(0)  # per frame
+        assert float(gaps.min()) < 1e-6  # the image is a frame of the video its caption names
+    assert max(float(image.std()) for image in item["images"]) > 0.1  # not only the blank first frames
