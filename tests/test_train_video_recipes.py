@@ -248,7 +248,7 @@ def test_joint_images_come_from_other_videos_and_train(tmp_path, encoders, monke
     assert all(torch.isfinite(torch.tensor(res.losses)))
 
 
-def test_joint_images_options_are_checked(encoders):
+def test_joint_images_options_are_checked():
     with pytest.raises(ValueError, match="image_batch must be ≥ 0.*got -1"):
         make_recipe("base", image_batch=-1)
     with pytest.raises(ValueError, match="image_loss_weight must be ≥ 0, got -0.5"):
