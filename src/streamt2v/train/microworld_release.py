@@ -326,7 +326,11 @@ NOTES: tuple[str, ...] = (
     "behaviour prompts × 3 held-out seeds (80 frames): mean colour presence 0.72 (shipped 0.63), 9 of 12 "
     "videos within the jump threshold (shipped 8), CAM ablation gain 4.9; but on the tested seeds the fast "
     "yellow square jumped (ratio 7.4, threshold 3) and the worst colour presence stayed low (0.19, the "
-    "two-object prompt), so it would fail a check the shipped models pass.",
+    "two-object prompt), so it would fail a check the shipped models pass. A stream trained after that "
+    "stage-1 UNet (the shipped stream's settings, `--seed 0`, 3400 steps, 2 threads, about 1.1 s per step) "
+    "did not mend it: over the same 12 videos (after that UNet) mean colour presence 0.77, but only 6 of 12 "
+    "within the jump threshold, and on the tested seeds the yellow square jumped (3.1) and the two-object "
+    "prompt jumped (8.1) and kept its colours in 45% of frames.",
     "- Demo (`bench/results/demo_cpu.md`): 240 frames + enhancement + mp4 with the recommended settings take "
     "25.8 s on 2 cores (30.0 s including Python start-up), peak RSS 1019 MiB; goal ≤ 60 s.",
 )
