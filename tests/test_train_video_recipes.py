@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -41,6 +45,37 @@ def test_base_and_stream_recipes_run_two_steps(tmp_path, encoders):
 
     net = StreamingUNet.from_pretrained(tmp_path / "stream" / "final" / "unet")
     assert net.streaming_config.num_text_tokens == 24 and net.streaming_config.image_embed_dim == 32
+
+
+def test_mixed_precision_on_the_cpu(tmp_path, encoders):
+    """`streamt2v train --mixed-precision bf16 --cpu` trains the base and stream recipes with the fp32
+    run's first losses; fp16 on the CPU is refused by name (accelerate would run fp32 while the run
+    config said fp16). The CLI runs in its own process: accelerate fixes a process's precision at its
+    first Accelerator."""
+    vae, clip = encoders
+    common = dict(size=16, vae=vae, clip=clip, num_frames=12, max_start=10)
+    cfg = TrainConfig(steps=1, batch_size=2, lr=1e-4)
+    fp32 = [train(make_recipe("base", **common), cfg, tmp_path / "base", progress=False).losses[0]]
+    stream = make_recipe("stream", base_unet=str(tmp_path / "base" / "final" / "unet"), **common)
+    fp32.append(train(stream, cfg, tmp_path / "stream", progress=False).losses[0])
+
+    def cli(recipe: str, precision: str, *extra: str) -> subprocess.CompletedProcess:
+        args = ["train", recipe, "--out", str(tmp_path / f"{recipe}-{precision}"), "--cpu", "--no-progress"]
+        args += ["--mixed-precision", precision, "--size", "16", "--num-frames", "12", "--vae", vae]
+        args += ["--clip", clip, "--set", "max_start=10", "--steps", "1", "--batch-size", "2", *extra]
+        code = "import sys; from streamt2v.cli import main; sys.exit(main(sys.argv[1:]))"
+        return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+
+    def first_loss(run_dir: str) -> float:
+        return json.loads((tmp_path / run_dir / "loss.jsonl").read_text().splitlines()[0])["loss"]
+
+    base = cli("base", "bf16")
+    assert base.returncode == 0, base.stderr[-2000:]
+    stream = cli("stream", "bf16", "--base-unet", str(tmp_path / "base-bf16" / "final" / "unet"))
+    assert stream.returncode == 0, stream.stderr[-2000:]
+    assert [first_loss("base-bf16"), first_loss("stream-bf16")] == pytest.approx(fp32, rel=0.05)
+    fp16 = cli("base", "fp16")
+    assert fp16.returncode != 0 and "mixed_precision='fp16' needs a GPU" in fp16.stderr
 
 
 def test_stream_freezes_base_temporal_layers(tmp_path, encoders):

@@ -68,7 +68,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--ema-decay", type=float, default=0.999, help="0 disables the EMA")
-    p.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"], help="GPU only")
+    p.add_argument(
+        "--mixed-precision",
+        default="no",
+        choices=["no", "fp16", "bf16"],
+        help="fp16: GPU only; bf16: GPU or CPU (on the CPU not faster for small models)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint-every", type=int, default=500)
     p.add_argument("--sample-every", type=int, default=0, help="write samples every N steps (0: never)")

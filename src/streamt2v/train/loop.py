@@ -192,6 +192,11 @@ def train(
 
     out = Path(out_dir)
     accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=cfg.cpu)
+    if cfg.mixed_precision == "fp16" and accelerator.device.type == "cpu":
+        # accelerate would silently train in fp32 while the run config says fp16
+        raise ValueError(
+            "mixed_precision='fp16' needs a GPU (this run is on the CPU); use 'bf16' or 'no' on the CPU"
+        )
     main = accelerator.is_main_process
     rank, world = accelerator.process_index, accelerator.num_processes
     run_config = {"recipe": recipe.name, "recipe_config": recipe.config(), "train": asdict(cfg)}
