@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 from streamt2v.cli import main
 
@@ -44,3 +46,11 @@ def test_cli_unknown_recipe_is_a_clear_error(tmp_path, capsys):
     assert main(["train", "unet", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "unknown recipe 'unet'" in err and "vae" in err
+
+
+def test_python_dash_m_runs_the_command_for_launchers():
+    """``python -m streamt2v`` is the command (``accelerate launch -m streamt2v train ...``)."""
+    run = subprocess.run(
+        [sys.executable, "-m", "streamt2v", "train", "--help"], capture_output=True, text=True
+    )
+    assert run.returncode == 0 and "vae | clip | base | stream | refiner" in run.stdout

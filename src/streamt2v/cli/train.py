@@ -86,6 +86,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from accelerate import PartialState
+
     from streamt2v.train.loop import TrainConfig, train
     from streamt2v.train.recipes import make_recipe
 
@@ -110,5 +112,6 @@ def run(args: argparse.Namespace) -> int:
     )
     result = train(recipe, cfg, args.out, resume=args.resume, progress=not args.no_progress)
     last = f"{result.losses[-1]:.4f}" if result.losses else "n/a"
-    print(f"{args.recipe}: step {result.step}, last loss {last}; models in {result.out_dir / 'final'}")
+    if PartialState().is_main_process:  # once, under a multi-process launcher
+        print(f"{args.recipe}: step {result.step}, last loss {last}; models in {result.out_dir / 'final'}")
     return 0

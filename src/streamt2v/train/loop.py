@@ -7,8 +7,11 @@ gradient accumulation, gradient clipping, linear warm-up, checkpoints that carry
 
 Determinism: sample ``i`` of a dataset is a pure function of ``(seed, i)`` and step ``s`` of a run
 consumes the global sample indices ``((s * accum + m) * world + rank) * batch + j``; every random draw
-of a step (noise, timesteps, condition dropout) comes from a CPU generator seeded by
-``(seed, s, m, rank)``. A resumed run therefore repeats the uninterrupted one exactly.
+of a micro-batch (noise, timesteps, condition dropout) comes from a CPU generator seeded by
+``(seed, s, m * world + rank)``, the micro-batch's place in the step. A resumed run therefore repeats
+the uninterrupted one exactly, and a run on ``world`` processes with ``grad_accum = A`` takes the steps
+of a one-process run with ``grad_accum = world * A`` (same samples, draws and averaged gradient, up to
+float summation order), so a multi-GPU run can be checked, or continued, on fewer devices.
 """
 
 from __future__ import annotations
@@ -132,9 +135,11 @@ class _IndexStream(Sampler[int]):
             k += 1
 
 
-def step_seed(seed: int, step: int, micro: int, rank: int) -> int:
-    """Seed of the generator for the random draws of one micro-batch."""
-    ss = np.random.SeedSequence([seed & 0xFFFFFFFF, step, micro, rank, 0x5EED])
+def step_seed(seed: int, step: int, micro: int) -> int:
+    """Seed of the generator for the random draws of micro-batch ``micro`` of ``step``, numbered across
+    processes (``micro * world + rank``) so the draws do not depend on how the step is split."""
+    # the 0 keeps the draws of runs made when the rank was a separate entry (one process: rank 0)
+    ss = np.random.SeedSequence([seed & 0xFFFFFFFF, step, micro, 0, 0x5EED])
     return int(ss.generate_state(1, np.uint64)[0] >> 1)
 
 
@@ -289,7 +294,7 @@ def train(
         logs: dict[str, float] = {}
         for micro in range(cfg.grad_accum):
             batch = _to_device(next(batches), accelerator.device)
-            gen = torch.Generator().manual_seed(step_seed(cfg.seed, step, micro, rank))
+            gen = torch.Generator().manual_seed(step_seed(cfg.seed, step, micro * world + rank))
             sync = accelerator.no_sync(module) if micro < cfg.grad_accum - 1 else nullcontext()
             with sync:
                 with accelerator.autocast():
@@ -306,6 +311,10 @@ def train(
         if ema is not None:
             ema.update(raw)
         loss_value = float(accelerator.reduce(total, reduction="mean"))
+        if world > 1 and logs:  # the recipe's terms averaged over processes, as the loss is
+            names = sorted(logs)
+            values = torch.tensor([logs[k] for k in names], device=accelerator.device)
+            logs = dict(zip(names, accelerator.reduce(values, reduction="mean").tolist()))
         if not np.isfinite(loss_value):
             raise RuntimeError(f"loss is {loss_value} at step {step + 1}; lower --lr or check the data")
         result.losses.append(loss_value)
