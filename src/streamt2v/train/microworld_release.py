@@ -323,7 +323,8 @@ NOTES: tuple[str, ...] = (
     "within the jump threshold, and on the tested seeds the yellow square jumped (3.1) and the two-object "
     "prompt jumped (8.1) and kept its colours in 45% of frames.",
     "- Demo (`bench/results/demo_cpu.md`): 240 frames + enhancement + mp4 with the recommended settings take "
-    "25.8 s on 2 cores (30.0 s including Python start-up), peak RSS 1019 MiB; goal ≤ 60 s.",
+    "25.8 s on 2 AMD EPYC cores (30.0 s including Python start-up), peak RSS 1019 MiB, and 49.2 s on 2 Intel "
+    "Xeon (Sapphire Rapids) cores, peak RSS 1035 MiB (the bench file's current figures); goal ≤ 60 s.",
 )
 
 
