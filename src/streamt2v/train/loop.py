@@ -310,11 +310,11 @@ def train(
         optimizer.zero_grad(set_to_none=True)
         if ema is not None:
             ema.update(raw)
-        loss_value = float(accelerator.reduce(total, reduction="mean"))
-        if world > 1 and logs:  # the recipe's terms averaged over processes, as the loss is
-            names = sorted(logs)
-            values = torch.tensor([logs[k] for k in names], device=accelerator.device)
-            logs = dict(zip(names, accelerator.reduce(values, reduction="mean").tolist()))
+        # the loss and the recipe's logged terms, averaged over processes in one reduction
+        names = sorted(logs)
+        values = torch.stack([total, *(torch.tensor(logs[k], device=total.device) for k in names)])
+        means = accelerator.reduce(values, reduction="mean").tolist()
+        loss_value, logs = means[0], dict(zip(names, means[1:]))
         if not np.isfinite(loss_value):
             raise RuntimeError(f"loss is {loss_value} at step {step + 1}; lower --lr or check the data")
         result.losses.append(loss_value)
