@@ -63,8 +63,7 @@ def test_mixed_precision_on_the_cpu(tmp_path, encoders):
         args = ["train", recipe, "--out", str(tmp_path / f"{recipe}-{precision}"), "--cpu", "--no-progress"]
         args += ["--mixed-precision", precision, "--size", "16", "--num-frames", "12", "--vae", vae]
         args += ["--clip", clip, "--set", "max_start=10", "--steps", "1", "--batch-size", "2", *extra]
-        code = "import sys; from streamt2v.cli import main; sys.exit(main(sys.argv[1:]))"
-        return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+        return subprocess.run([sys.executable, "-m", "streamt2v", *args], capture_output=True, text=True)
 
     def first_loss(run_dir: str) -> float:
         return json.loads((tmp_path / run_dir / "loss.jsonl").read_text().splitlines()[0])["loss"]
