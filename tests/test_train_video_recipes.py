@@ -289,3 +289,38 @@ def test_joint_images_options_are_checked():
         make_recipe("refiner", image_loss_weight=-0.5)
     with pytest.raises(ValueError, match="image_batch=2: the stream recipe trains on clips only"):
         make_recipe("stream", image_batch=2)
+
+
+def test_cond_noise_aug_noises_only_the_cam_frames(tmp_path, encoders, monkeypatch):
+    from streamt2v.microworld.dataset import collate
+
+    vae, clip = encoders
+    common = dict(size=16, vae=vae, clip=clip, num_frames=12, max_start=10)
+    train(make_recipe("base", **common), TrainConfig(steps=1, batch_size=1), tmp_path / "b", progress=False)
+    common["base_unet"] = str(tmp_path / "b" / "final" / "unet")
+    clips = make_recipe("stream", **common).clips(seed=0)
+    batch = collate([clips[i] for i in range(16)])
+    runs = {}
+    for aug in (0.0, 0.5):
+        module = make_recipe("stream", cond_noise_aug=aug, **common).build()
+        draws = record_training_draws(module, monkeypatch)
+        cams = []
+        forward = module.net.forward
+
+        def recording(*args, cond_frames=None, _forward=forward, _cams=cams, **kw):
+            _cams.append(cond_frames)
+            return _forward(*args, cond_frames=cond_frames, **kw)
+
+        monkeypatch.setattr(module.net, "forward", recording)
+        with torch.no_grad():
+            module(batch, torch.Generator().manual_seed(0))
+        runs[aug] = draws[0], cams[0]
+    clean = batch["video"][:, :, : runs[0.0][1].shape[2]]
+    assert torch.equal(runs[0.0][1], clean)  # off: the CAM sees the clip's frames
+    std = (runs[0.5][1] - clean).flatten(1).std(dim=1)  # on: per-sample Gaussian noise, std ~ U(0, 0.5)
+    assert float(std.max()) <= 0.5 * 1.05 and float(std.max() - std.min()) > 0.2
+    assert float(std.mean()) == pytest.approx(0.25, abs=0.1)
+    for a, b in zip(runs[0.0][0], runs[0.5][0]):  # the diffusion noise and timesteps are unchanged
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="cond_noise_aug must be ≥ 0.*got -0.1"):
+        make_recipe("stream", cond_noise_aug=-0.1)

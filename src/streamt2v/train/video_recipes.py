@@ -76,6 +76,15 @@ def load_frozen_clip(path: str, image: bool = False) -> tuple[Any, Any]:
     return text, img
 
 
+def noise_augment(frames: torch.Tensor, max_std: float, generator: torch.Generator) -> torch.Tensor:
+    """``frames`` (B, ...) plus Gaussian noise of a per-sample std ~ U(0, max_std), drawn after the
+    step's other draws from the CPU ``generator`` (so a run without augmentation draws as before)."""
+    b = frames.shape[0]
+    std = torch.rand(b, generator=generator) * max_std
+    eps = torch.randn(frames.shape, generator=generator)
+    return frames + (std.view(b, *([1] * (frames.dim() - 1))) * eps).to(frames)
+
+
 class DiffusionTrainer(nn.Module):
     """DDPM training step of a video UNet with frozen VAE/text (and image) encoders."""
 
@@ -100,7 +109,7 @@ class DiffusionTrainer(nn.Module):
         z0 = batch["latents"] if "latents" in batch else self.vae.encode(video)  # (B, c, F, h, w), scaled
         draws = self.draw(z0, generator)
         if self.image is not None:
-            return self.stream_loss(batch, z0, *draws)
+            return self.stream_loss(batch, z0, *draws, generator=generator)
         loss, drop_text = self.text_to_video_loss(z0, batch["caption"], *draws)
         logs = {"text_dropped": float(drop_text.float().mean())}
         if "images" in batch:  # joint image-video training (train/joint_images.py): 1-frame videos
@@ -134,7 +143,13 @@ class DiffusionTrainer(nn.Module):
         return self.denoiser.loss(model_fn, z0, noise, t), drop_text
 
     def stream_loss(
-        self, batch: dict[str, Any], z0: torch.Tensor, u: torch.Tensor, noise: torch.Tensor, t: torch.Tensor
+        self,
+        batch: dict[str, Any],
+        z0: torch.Tensor,
+        u: torch.Tensor,
+        noise: torch.Tensor,
+        t: torch.Tensor,
+        generator: torch.Generator,
     ) -> tuple[torch.Tensor, dict]:
         """The stream objective: text only / anchor only / both dropped, CAM on the clip's first frames."""
         r = self.recipe
@@ -150,6 +165,8 @@ class DiffusionTrainer(nn.Module):
         img = self.image.encode(anchor).float()  # (B, E)
         tokens = self.net.image_tokens(img.to(self.net.dtype))
         cond = video[:, :, : self.net.streaming_config.num_cond_frames]  # (B, 3, F_cond, H, W)
+        if r.cond_noise_aug > 0:
+            cond = noise_augment(cond, r.cond_noise_aug, generator)
 
         def model_fn(x: torch.Tensor, tt: torch.Tensor) -> torch.Tensor:
             return self.net(x, tt, emb.to(x.dtype), image_tokens=tokens, cond_frames=cond.to(x.dtype))
@@ -370,9 +387,16 @@ class StreamRecipe(BaseRecipe):
     both_drop: float = 0.05
     anchor_frames: int = 16
     guidance_scale: float = 1.0
+    # > 0: conditioning augmentation (Ho et al. 2022, cascaded diffusion): the CAM's training frames get
+    # Gaussian noise of a per-sample std drawn from U(0, cond_noise_aug) (pixels in [-1, 1]), so it learns
+    # to continue frames that are not clean renders, as its own generated frames are at sampling time;
+    # the target stays the clean clip. Sampling feeds the frames as they are.
+    cond_noise_aug: float = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.cond_noise_aug < 0:
+            raise ValueError(f"cond_noise_aug must be ≥ 0 (0 = off), got {self.cond_noise_aug}")
         if self.image_batch:
             raise ValueError(
                 f"image_batch={self.image_batch}: the stream recipe trains on clips only (every sample needs "
