@@ -77,8 +77,8 @@ def load_frozen_clip(path: str, image: bool = False) -> tuple[Any, Any]:
 
 
 def noise_augment(frames: torch.Tensor, max_std: float, generator: torch.Generator) -> torch.Tensor:
-    """``frames`` (B, ...) plus Gaussian noise of a per-sample std ~ U(0, max_std), drawn after the
-    step's other draws from the CPU ``generator`` (so a run without augmentation draws as before)."""
+    """``frames`` (B, ...) plus Gaussian noise of a per-sample std ~ U(0, max_std), drawn on the CPU
+    ``generator``."""
     b = frames.shape[0]
     std = torch.rand(b, generator=generator) * max_std
     eps = torch.randn(frames.shape, generator=generator)
@@ -165,7 +165,7 @@ class DiffusionTrainer(nn.Module):
         img = self.image.encode(anchor).float()  # (B, E)
         tokens = self.net.image_tokens(img.to(self.net.dtype))
         cond = video[:, :, : self.net.streaming_config.num_cond_frames]  # (B, 3, F_cond, H, W)
-        if r.cond_noise_aug > 0:
+        if r.cond_noise_aug > 0:  # drawn after the step's other draws: a run without it draws as before
             cond = noise_augment(cond, r.cond_noise_aug, generator)
 
         def model_fn(x: torch.Tensor, tt: torch.Tensor) -> torch.Tensor:
