@@ -1,5 +1,5 @@
 """Behaviour bookkeeping (``microworld/behaviour.py``) and its model-card section: held-out extra seeds,
-per-video passes and the seed-spread table. The figures themselves are tested on generated videos in
+per-video passes, the seed-spread table and the reachable figures. The figures themselves are tested on generated videos in
 ``test_microworld_behaviour.py``."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 
 from streamt2v.microworld import behaviour as bh
 from streamt2v.microworld.dataset import EVAL_SEED_BASE, TRAIN_SEED_LIMIT
-from streamt2v.train.model_card import behaviour_section
+from streamt2v.train.model_card import behaviour_section, reference_lines
 
 
 def _video(prompt="a red circle bouncing on a blue background", seed=EVAL_SEED_BASE, **figures):
@@ -55,3 +55,16 @@ def test_card_counts_passing_videos_over_all_seeds():
     assert "| prompted colours present (fraction of frames, worst object) | ≥ 0.9 | 0.500 | 5 of 6 |" in text
     assert "| prompted colours in the first and last frame | all | | 5 of 6 |" in text
     assert "Seed spread" not in "\n".join(behaviour_section(tested))  # tested videos only: no table
+
+
+def test_card_reachable_table_counts_rendered_and_round_trip_videos_separately():
+    rendered = [_video().as_dict(), _video(shape_presence=0.8, colours_first_last=False).as_dict()]
+    through_vae = [_video(shape_presence=0.4).as_dict(), _video(shape_presence=0.7).as_dict()]
+    text = "\n".join(reference_lines(rendered, through_vae))
+    assert "the same 2 (prompt, seed) pairs" in text
+    shapes = "| prompted shapes present (fraction of frames, worst object) | ≥ 0.9 |"
+    assert f"{shapes} 0.800 | 1 of 2 | 0.400 | 0 of 2 |" in text
+    assert "| prompted colours in the first and last frame | all | | 1 of 2 | | 2 of 2 |" in text
+    assert "| boundary / inside-chunk object displacement (CAM) | ≤ 3 | 1.500 | 2 of 2 | 1.500 | 2 of 2 |" in text
+    assert "jump ratio without CAM" not in text  # no ablation on the ground truth
+    assert reference_lines([], []) == []  # not measured: no section

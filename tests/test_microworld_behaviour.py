@@ -100,6 +100,38 @@ def test_removing_cam_conditioning_increases_jumps(results):
     )
 
 
+def _failing(results):
+    """Each video's figures that miss their threshold."""
+    return {(r.prompt, r.seed): [k for k, ok in bh.video_passes(r).items() if not ok] for r in results}
+
+
+def test_rendered_scenes_meet_every_threshold():
+    # the thresholds are reachable: the ground truth of the tested prompts passes each one
+    rendered = bh.measure_reference()
+    assert all(not bad for bad in _failing(rendered).values()), _failing(rendered)
+    assert [(r.prompt, r.seed) for r in rendered] == bh.behaviour_prompts()
+
+
+@pytest.fixture(scope="module")
+def through_vae(model):
+    return bh.measure_reference(autoencoder=model.vae)
+
+
+def test_shipped_vae_keeps_colours_background_and_motion(through_vae):
+    failing = {k: [f for f in bad if f != "shape_presence"] for k, bad in _failing(through_vae).items()}
+    assert all(not bad for bad in failing.values()), failing
+
+
+@pytest.mark.xfail(
+    reason=_SHORT + "the VAE rounds small squares: after its round trip the red square of the two-object "
+    "prompt is read as a circle in 15 of 80 frames (shape presence 0.81); threshold 0.9",
+    strict=False,
+)
+def test_shipped_vae_keeps_shapes(through_vae):
+    t = bh.THRESHOLDS["shape_presence"]
+    assert all(r.shape_presence >= t for r in through_vae), _report(through_vae, "shape_presence")
+
+
 def test_shipped_refiner_loads_and_enhances():
     from streamt2v.pipeline.enhance import Refiner, enhance_video
 

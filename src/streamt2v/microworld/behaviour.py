@@ -207,6 +207,29 @@ def measure(
     return results
 
 
+@torch.no_grad()
+def measure_reference(
+    prompts: Sequence[tuple[str, int]] | None = None,
+    num_frames: int = 80,
+    size: int = 32,
+    autoencoder: Any = None,
+) -> list[VideoBehaviour]:
+    """The same figures on the ground truth of each ``(prompt, seed)`` (default: :data:`BEHAVIOUR_PROMPTS`):
+    its held-out scene rendered (:func:`~streamt2v.microworld.dataset.eval_scene`), or, with
+    ``autoencoder`` (a :class:`~streamt2v.models.autoencoder.VideoAutoencoder`), encoded and decoded by it.
+    What a model can reach: a threshold the rendered scenes miss is beyond the probes, one the round trip
+    misses is beyond that VAE, whatever the UNets learn."""
+    prompts = list(prompts) if prompts is not None else behaviour_prompts()
+    bounds = chunk_boundaries(num_frames)
+    results = []
+    for prompt, seed in prompts:
+        video = render(eval_scene(prompt, seed), num_frames, size)[None]  # (1, 3, T, H, W) in [-1, 1]
+        if autoencoder is not None:
+            video = autoencoder.decode(autoencoder.encode(video)).float().cpu()
+        results.append(measure_video(video.clamp(-1, 1), prompt, seed, bounds))
+    return results
+
+
 def behaviour_prompts() -> list[tuple[str, int]]:
     """The tested held-out ``(prompt, seed)`` pairs (:data:`BEHAVIOUR_PROMPTS`)."""
     return [EVAL_PROMPTS[i] for i in BEHAVIOUR_PROMPTS]

@@ -533,7 +533,7 @@ def folder_mb(path: Path) -> float:
 
 def assemble(out: Path, assets: Path, measure: bool = True) -> None:
     """Write both shipped folders, then (``measure``) the quality and behaviour figures and the card."""
-    from streamt2v.train.model_card import MORE_SEEDS_FILE, write_behaviour, write_model_card
+    from streamt2v.train.model_card import MORE_SEEDS_FILE, write_behaviour, write_model_card, write_reference
 
     assets.mkdir(parents=True, exist_ok=True)
     model = assemble_model(out, assets / "microworld")
@@ -557,8 +557,11 @@ def assemble(out: Path, assets: Path, measure: bool = True) -> None:
         shipped = StreamingT2VModel.from_pretrained(model, torch_dtype=torch.float32)
         tested = behaviour.behaviour_prompts()
         write_behaviour(assets, behaviour.measure(shipped, tested))
-        more = behaviour.measure(shipped, behaviour.more_seeds(tested, MORE_SEEDS), ablation=False)
+        more_seeds = behaviour.more_seeds(tested, MORE_SEEDS)
+        more = behaviour.measure(shipped, more_seeds, ablation=False)
         write_behaviour(assets, more, MORE_SEEDS_FILE)
+        rendered = behaviour.measure_reference(tested + more_seeds)
+        write_reference(assets, rendered, behaviour.measure_reference(tested + more_seeds, autoencoder=shipped.vae))
     write_model_card(out, assets, release_runs(out), SAMPLER, ENHANCE, NOTES)
 
 

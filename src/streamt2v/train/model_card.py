@@ -179,6 +179,36 @@ def seed_spread_lines(videos: Sequence[VideoBehaviour], extra_seeds: int) -> lis
     return lines
 
 
+def reference_lines(
+    rendered: Sequence[Mapping[str, Any]], through_vae: Sequence[Mapping[str, Any]]
+) -> list[str]:
+    """What the thresholds allow: the figures of the ground truth of the measured ``(prompt, seed)`` pairs,
+    rendered and after the shipped VAE's round trip (``behaviour.measure_reference``)."""
+    if not rendered:
+        return []
+    cols = [[VideoBehaviour(**r) for r in rs] for rs in (rendered, through_vae)]
+    passes = [[video_passes(v) for v in vs] for vs in cols]
+    worst = [summary(vs) for vs in cols]
+    n = len(cols[0])
+    lines = [
+        "",
+        f"Reachable: the ground truth of the same {n} (prompt, seed) pairs, each held-out scene rendered by the "
+        "microworld and that video after the shipped VAE's round trip (encode, decode), measured the same way "
+        "(`behaviour.measure_reference`). A threshold the rendered scenes miss is beyond the probes; one the round "
+        "trip misses is beyond this VAE, whatever the UNets learn.",
+        "",
+        "| figure | threshold | rendered: worst | passing | through the VAE: worst | passing |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for key, op, what in BEHAVIOUR_ROWS:
+        if key in passes[0][0]:
+            cells = [f"{w[key]:.3f} | {sum(p[key] for p in ps)} of {n}" for w, ps in zip(worst, passes)]
+            lines.append(f"| {what} | {op} {THRESHOLDS[key]:g} | {' | '.join(cells)} |")
+    a, b = (sum(p["colours_first_last"] for p in ps) for ps in passes)
+    lines.append(f"| prompted colours in the first and last frame | all | | {a} of {n} | | {b} of {n} |")
+    return lines
+
+
 def quality_section(out: Path) -> list[str]:
     """VAE reconstruction, refiner and CLIP retrieval on held-out scenes (``out/quality.json``)."""
     path = out / "quality.json"
@@ -224,11 +254,21 @@ def quality_section(out: Path) -> list[str]:
 
 BEHAVIOUR_FILE = "behaviour.json"  # the tested videos
 MORE_SEEDS_FILE = "behaviour_more_seeds.json"  # the same prompts, further seeds
+REFERENCE_FILE = "behaviour_reference.json"  # their ground truth: {"rendered": [...], "through_vae": [...]}
 
 
 def write_behaviour(assets: Path, results: Sequence[VideoBehaviour], name: str = BEHAVIOUR_FILE) -> Path:
     path = assets / name
     path.write_text(json.dumps([r.as_dict() for r in results], indent=1) + "\n")
+    return path
+
+
+def write_reference(
+    assets: Path, rendered: Sequence[VideoBehaviour], through_vae: Sequence[VideoBehaviour]
+) -> Path:
+    path = assets / REFERENCE_FILE
+    data = {"rendered": [r.as_dict() for r in rendered], "through_vae": [r.as_dict() for r in through_vae]}
+    path.write_text(json.dumps(data, indent=1) + "\n")
     return path
 
 
@@ -248,6 +288,8 @@ def write_model_card(
     """Write ``assets/MODEL_CARD.md``."""
     results = _read_behaviour(assets, BEHAVIOUR_FILE)
     more = _read_behaviour(assets, MORE_SEEDS_FILE)
+    ref_path = assets / REFERENCE_FILE
+    reference = json.loads(ref_path.read_text()) if ref_path.is_file() else {}
     sizes = {
         d: sum(f.stat().st_size for f in (assets / d).rglob("*") if f.is_file()) / 2**20
         for d in ("microworld", "microworld-refiner")
@@ -305,6 +347,7 @@ def write_model_card(
         "## Behaviour (held-out prompts and seeds)",
         "",
         *behaviour_section(results, more),
+        *reference_lines(reference.get("rendered", []), reference.get("through_vae", [])),
     ]
     if notes:
         lines += ["", "## Notes", "", *notes]
