@@ -65,6 +65,9 @@ def test_card_reachable_table_counts_rendered_and_round_trip_videos_separately()
     shapes = "| prompted shapes present (fraction of frames, worst object) | ≥ 0.9 |"
     assert f"{shapes} 0.800 | 1 of 2 | 0.400 | 0 of 2 |" in text
     assert "| prompted colours in the first and last frame | all | | 1 of 2 | | 2 of 2 |" in text
-    assert "| boundary / inside-chunk object displacement (CAM) | ≤ 3 | 1.500 | 2 of 2 | 1.500 | 2 of 2 |" in text
+    assert (
+        "| boundary / inside-chunk object displacement (CAM) | ≤ 3 | 1.500 | 2 of 2 | 1.500 | 2 of 2 |"
+        in text
+    )
     assert "jump ratio without CAM" not in text  # no ablation on the ground truth
     assert reference_lines([], []) == []  # not measured: no section
