@@ -1,6 +1,6 @@
 """Behaviour bookkeeping (``microworld/behaviour.py``) and its model-card section: held-out extra seeds,
-per-video passes, the seed-spread table and the reachable figures. The figures themselves are tested on generated videos in
-``test_microworld_behaviour.py``."""
+per-video passes, the seed-spread table and the reachable figures. The figures themselves are tested on
+generated videos in ``test_microworld_behaviour.py``."""
 
 from __future__ import annotations
 
