@@ -12,13 +12,17 @@ import torch
 
 from streamt2v.train.checkpoint import latest_checkpoint, load_checkpoint
 from streamt2v.train.loop import TrainConfig, lr_at, train
-from streamt2v.train.recipes import ClipRecipe, VAERecipe, build_word_tokenizer, make_recipe
+from streamt2v.train.recipes import ClipRecipe, VAERecipe, build_word_tokenizer, edge_weights, make_recipe
 
 
 def tiny_vae() -> VAERecipe:
     return VAERecipe(
         size=16, block_out_channels=(8, 16), norm_num_groups=4, frames_per_sample=2, scaling_samples=2
     )
+
+
+def tiny_edge_weighted_vae() -> VAERecipe:
+    return VAERecipe(**{**tiny_vae().__dict__, "edge_weight": 4.0})
 
 
 def tiny_clip() -> ClipRecipe:
@@ -37,13 +41,25 @@ class Fixed(torch.utils.data.Dataset):
         return self.items[i % len(self.items)]
 
 
-@pytest.mark.parametrize("make,lr", [(tiny_vae, 3e-3), (tiny_clip, 2e-3)])
+@pytest.mark.parametrize("make,lr", [(tiny_vae, 3e-3), (tiny_edge_weighted_vae, 3e-3), (tiny_clip, 2e-3)])
 def test_loss_decreases_on_a_fixed_batch(tmp_path, make, lr):
     recipe = make()
     cfg = TrainConfig(steps=12, batch_size=4, lr=lr, ema_decay=None, checkpoint_every=100)
     res = train(recipe, cfg, tmp_path, dataset=Fixed(recipe.dataset(0), 4), progress=False, export=False)
     first, last = sum(res.losses[:3]) / 3, sum(res.losses[-3:]) / 3
     assert last < 0.8 * first, res.losses
+
+
+def test_edge_weights_single_out_edges_whatever_the_contrast():
+    x = torch.full((2, 3, 12, 12), -1.0)
+    x[:, :, 4:8, 4:8] = 1.0  # a square
+    w = edge_weights(x, 4.0)
+    assert w.shape == (2, 1, 12, 12)
+    assert torch.all(w[..., :2, :] == 1) and torch.all(w[..., 5:7, 5:7] == 1)  # flat: weight 1
+    assert w[0, 0, 4, 4] > 5 and w[0, 0, 3, 5] > 5  # both sides of the edge
+    assert torch.allclose(w.mean(dim=(1, 2, 3)), torch.full((2,), 5.0))  # mean 1 + strength
+    assert torch.allclose(edge_weights(0.2 * x, 4.0), w)  # contrast does not matter
+    assert torch.equal(edge_weights(torch.zeros(1, 3, 4, 4), 4.0), torch.ones(1, 1, 4, 4))  # no edges
 
 
 def test_lr_schedule_warms_up_then_decays():

@@ -1,7 +1,8 @@
 """Training recipes: what each model of the system learns from (paper §4 and appendix; DESIGN.md §6).
 
-- ``vae``: diffusers ``AutoencoderKL`` on frames, reconstruction MSE + a small KL; the latent scaling
-  factor is measured on data after training (``1 / std`` of the latents) and stored in its config.
+- ``vae``: diffusers ``AutoencoderKL`` on frames, reconstruction MSE (optionally edge-weighted) + a small
+  KL; the latent scaling factor is measured on data after training (``1 / std`` of the latents) and
+  stored in its config.
 - ``clip``: micro-CLIP, a transformers ``CLIPTextModelWithProjection`` + ``CLIPVisionModelWithProjection``
   trained contrastively on (frame, caption) with a word-level tokenizer over the world's vocabulary.
   It is the text encoder, the APM image encoder (paper §4.2) and the CLIP-score model of the world.
@@ -61,13 +62,30 @@ def _write_sample(path: Path, video: torch.Tensor) -> None:
 # --------------------------------------------------------------------------------------------------
 # vae
 # --------------------------------------------------------------------------------------------------
-class VAETrainer(nn.Module):
-    """Frame autoencoder objective: ``MSE(x, D(z)) + kl_weight · KL(q(z|x) ‖ N(0, I)) / latent size``."""
+def edge_weights(x: torch.Tensor, strength: float) -> torch.Tensor:
+    """Per-pixel loss weights ``1 + strength · |∇x| / mean |∇x|`` for ``(N, C, H, W)`` targets.
 
-    def __init__(self, vae: nn.Module, kl_weight: float) -> None:
+    |∇x| is the Sobel gradient magnitude summed over channels; dividing by each image's mean makes the
+    weight independent of contrast. Edges are a few percent of the pixels of a small frame, so a plain
+    mean lets a decoder round corners at little cost; these weights make edge pixels count.
+    """
+    sobel = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], device=x.device)
+    kernels = torch.stack([sobel, sobel.T])[:, None].repeat(x.shape[1], 1, 1, 1)  # (2C, 1, 3, 3)
+    padded = F.pad(x.float(), (1, 1, 1, 1), mode="replicate")
+    grad = F.conv2d(padded, kernels, groups=x.shape[1])  # (N, 2C, H, W): d/dx, d/dy per channel
+    magnitude = grad.square().unflatten(1, (x.shape[1], 2)).sum(2).sqrt().sum(1, keepdim=True)
+    return 1.0 + strength * magnitude / magnitude.mean(dim=(2, 3), keepdim=True).clamp_min(1e-6)
+
+
+class VAETrainer(nn.Module):
+    """Frame autoencoder objective: ``MSE(x, D(z)) + kl_weight · KL(q(z|x) ‖ N(0, I)) / latent size``,
+    the MSE weighted by :func:`edge_weights` when ``edge_weight > 0``."""
+
+    def __init__(self, vae: nn.Module, kl_weight: float, edge_weight: float = 0.0) -> None:
         super().__init__()
         self.vae = vae
         self.kl_weight = kl_weight
+        self.edge_weight = edge_weight
 
     def forward(self, batch: dict[str, Any], generator: torch.Generator) -> tuple[torch.Tensor, dict]:
         x = batch["video"]  # (B, 3, T, H, W)
@@ -77,10 +95,14 @@ class VAETrainer(nn.Module):
         eps = torch.randn(post.mean.shape, generator=generator).to(post.mean)
         z = post.mean + post.std * eps
         rec = self.vae.decode(z).sample
-        rec_loss = F.mse_loss(rec.float(), x.float())
+        mse = F.mse_loss(rec.float(), x.float())
+        rec_loss = mse
+        if self.edge_weight > 0:
+            weights = edge_weights(x, self.edge_weight)
+            rec_loss = ((rec.float() - x.float()).square() * weights).mean() / weights.mean()
         kl = (post.kl().float() / z[0].numel()).mean()  # per latent element
         loss = rec_loss + self.kl_weight * kl
-        return loss, {"rec": float(rec_loss.detach()), "kl": float(kl.detach())}
+        return loss, {"rec": float(rec_loss.detach()), "mse": float(mse.detach()), "kl": float(kl.detach())}
 
 
 @dataclass
@@ -95,6 +117,7 @@ class VAERecipe(DataOptions):
     kl_weight: float = 1e-3
     frames_per_sample: int = 4
     scaling_samples: int = 64  # samples used to measure the latent std at export
+    edge_weight: float = 0.0  # > 0: reconstruction error on edges counts more (see edge_weights)
     # A trained VAE folder: fine-tune only its decoder (encoder, quant conv and scaling factor frozen, so
     # the latent space of models trained on that VAE's encoder is unchanged).
     decoder_only_from: str = ""
@@ -112,7 +135,7 @@ class VAERecipe(DataOptions):
             vae = AutoencoderKL.from_pretrained(src)
             vae.encoder.requires_grad_(False)
             vae.quant_conv.requires_grad_(False)
-            return VAETrainer(vae, self.kl_weight)
+            return VAETrainer(vae, self.kl_weight, self.edge_weight)
         n = len(self.block_out_channels)
         vae = AutoencoderKL(
             in_channels=3,
@@ -125,7 +148,7 @@ class VAERecipe(DataOptions):
             norm_num_groups=self.norm_num_groups,
             sample_size=self.size,
         )
-        return VAETrainer(vae, self.kl_weight)
+        return VAETrainer(vae, self.kl_weight, self.edge_weight)
 
     def dataset(self, seed: int) -> Dataset:
         return self.make_dataset(ClipSpec(self.frames_per_sample, self.size), seed)
