@@ -25,6 +25,10 @@ def tiny_edge_weighted_vae() -> VAERecipe:
     return VAERecipe(**{**tiny_vae().__dict__, "edge_weight": 4.0})
 
 
+def tiny_noised_latent_vae() -> VAERecipe:
+    return VAERecipe(**{**tiny_vae().__dict__, "latent_noise": 0.3})
+
+
 def tiny_clip() -> ClipRecipe:
     return ClipRecipe(
         size=16, image_size=16, hidden_size=32, num_heads=2, intermediate_size=64, projection_dim=32
@@ -41,7 +45,10 @@ class Fixed(torch.utils.data.Dataset):
         return self.items[i % len(self.items)]
 
 
-@pytest.mark.parametrize("make,lr", [(tiny_vae, 3e-3), (tiny_edge_weighted_vae, 3e-3), (tiny_clip, 2e-3)])
+@pytest.mark.parametrize(
+    "make,lr",
+    [(tiny_vae, 3e-3), (tiny_edge_weighted_vae, 3e-3), (tiny_noised_latent_vae, 3e-3), (tiny_clip, 2e-3)],
+)
 def test_loss_decreases_on_a_fixed_batch(tmp_path, make, lr):
     recipe = make()
     cfg = TrainConfig(steps=12, batch_size=4, lr=lr, ema_decay=None, checkpoint_every=100)
@@ -60,6 +67,23 @@ def test_edge_weights_single_out_edges_whatever_the_contrast():
     assert torch.allclose(w.mean(dim=(1, 2, 3)), torch.full((2,), 5.0))  # mean 1 + strength
     assert torch.allclose(edge_weights(0.2 * x, 4.0), w)  # contrast does not matter
     assert torch.equal(edge_weights(torch.zeros(1, 3, 4, 4), 4.0), torch.ones(1, 1, 4, 4))  # no edges
+
+
+def test_latent_noise_perturbs_only_the_decoded_latents():
+    torch.manual_seed(0)
+    trainer = tiny_vae().build()
+    batch = {"video": tiny_vae().dataset(0)[0]["video"][None]}
+
+    def run(noise: float) -> tuple[float, dict]:
+        trainer.latent_noise = noise
+        loss, logs = trainer(batch, torch.Generator().manual_seed(1))
+        return float(loss.detach()), logs
+
+    clean, clean_logs = run(0.0)
+    assert run(0.0)[0] == clean  # the same draws without noise
+    noised, noised_logs = run(0.5)
+    assert noised_logs["rec"] != clean_logs["rec"]  # the decoder saw other latents
+    assert noised_logs["kl"] == clean_logs["kl"]  # the posterior itself is untouched
 
 
 def test_lr_schedule_warms_up_then_decays():

@@ -79,13 +79,20 @@ def edge_weights(x: torch.Tensor, strength: float) -> torch.Tensor:
 
 class VAETrainer(nn.Module):
     """Frame autoencoder objective: ``MSE(x, D(z)) + kl_weight · KL(q(z|x) ‖ N(0, I)) / latent size``,
-    the MSE weighted by :func:`edge_weights` when ``edge_weight > 0``."""
+    the MSE weighted by :func:`edge_weights` when ``edge_weight > 0``.
 
-    def __init__(self, vae: nn.Module, kl_weight: float, edge_weight: float = 0.0) -> None:
+    ``latent_noise = s > 0`` decodes ``z + σ·ε`` with ``σ ~ U(0, s)·std(z)`` per frame: the decoder learns
+    to map latents off the encoder's manifold (as a diffusion model's samples are) back onto clean frames.
+    """
+
+    def __init__(
+        self, vae: nn.Module, kl_weight: float, edge_weight: float = 0.0, latent_noise: float = 0.0
+    ) -> None:
         super().__init__()
         self.vae = vae
         self.kl_weight = kl_weight
         self.edge_weight = edge_weight
+        self.latent_noise = latent_noise
 
     def forward(self, batch: dict[str, Any], generator: torch.Generator) -> tuple[torch.Tensor, dict]:
         x = batch["video"]  # (B, 3, T, H, W)
@@ -94,6 +101,10 @@ class VAETrainer(nn.Module):
         post = self.vae.encode(x).latent_dist
         eps = torch.randn(post.mean.shape, generator=generator).to(post.mean)
         z = post.mean + post.std * eps
+        if self.latent_noise > 0:
+            u = torch.rand((z.shape[0], 1, 1, 1), generator=generator).to(z)
+            noise = torch.randn(z.shape, generator=generator).to(z)
+            z = z + self.latent_noise * u * z.detach().std() * noise
         rec = self.vae.decode(z).sample
         mse = F.mse_loss(rec.float(), x.float())
         rec_loss = mse
@@ -118,6 +129,7 @@ class VAERecipe(DataOptions):
     frames_per_sample: int = 4
     scaling_samples: int = 64  # samples used to measure the latent std at export
     edge_weight: float = 0.0  # > 0: reconstruction error on edges counts more (see edge_weights)
+    latent_noise: float = 0.0  # > 0: decode noised latents too (see VAETrainer)
     # A trained VAE folder: fine-tune only its decoder (encoder, quant conv and scaling factor frozen, so
     # the latent space of models trained on that VAE's encoder is unchanged).
     decoder_only_from: str = ""
@@ -135,7 +147,7 @@ class VAERecipe(DataOptions):
             vae = AutoencoderKL.from_pretrained(src)
             vae.encoder.requires_grad_(False)
             vae.quant_conv.requires_grad_(False)
-            return VAETrainer(vae, self.kl_weight, self.edge_weight)
+            return VAETrainer(vae, self.kl_weight, self.edge_weight, self.latent_noise)
         n = len(self.block_out_channels)
         vae = AutoencoderKL(
             in_channels=3,
@@ -148,7 +160,7 @@ class VAERecipe(DataOptions):
             norm_num_groups=self.norm_num_groups,
             sample_size=self.size,
         )
-        return VAETrainer(vae, self.kl_weight, self.edge_weight)
+        return VAETrainer(vae, self.kl_weight, self.edge_weight, self.latent_noise)
 
     def dataset(self, seed: int) -> Dataset:
         return self.make_dataset(ClipSpec(self.frames_per_sample, self.size), seed)
