@@ -50,7 +50,7 @@ def test_refiner_quality_compares_with_bilinear(tmp_path: Path) -> None:
 def test_card_quality_section_lists_both_vaes_and_the_refiner(tmp_path: Path) -> None:
     from streamt2v.train.model_card import quality_section
 
-    assert quality_section(tmp_path) == []  # nothing measured: no section
+    assert quality_section(tmp_path, "vae-run") == []  # nothing measured: no section
     row = {"mean": 7.9, "p99": 54.8, "p999": 120.2, "object_colour_flips": 0.0137}
     q = {
         "vae": {"palette_half_separation": 45.3, **{f"32_{k}": v for k, v in row.items()}},
@@ -59,8 +59,8 @@ def test_card_quality_section_lists_both_vaes_and_the_refiner(tmp_path: Path) ->
         "clip": {"samples": 64, "frame_to_caption_top1": 0.945, "caption_to_frame_top1": 0.941},
     }
     (tmp_path / "quality.json").write_text(json.dumps(q))
-    text = "\n".join(quality_section(tmp_path))
-    assert "| stages 1–2 (`vae-decoder`) | 32×32 | 7.9 | 54.8 | 120.2 | 1.37% |" in text
+    text = "\n".join(quality_section(tmp_path, "vae-run"))
+    assert "| stages 1–2 (`vae-run`) | 32×32 | 7.9 | 54.8 | 120.2 | 1.37% |" in text
     assert "| refiner (`refiner-decoder`) | 64×64 | 7.9 |" in text
     assert "rendered at 32×32" in text and "refiner with the recommended settings 12.3" in text
     assert "bilinear upscaling 2.5" in text and "frame → caption 94.5%" in text

@@ -209,8 +209,9 @@ def reference_lines(
     return lines
 
 
-def quality_section(out: Path) -> list[str]:
-    """VAE reconstruction, refiner and CLIP retrieval on held-out scenes (``out/quality.json``)."""
+def quality_section(out: Path, vae_run: str) -> list[str]:
+    """VAE reconstruction (the stage-1/2 VAE of run ``vae_run``, the refiner's), refiner and CLIP retrieval
+    on held-out scenes (``out/quality.json``)."""
     path = out / "quality.json"
     if not path.is_file():
         return []
@@ -225,7 +226,7 @@ def quality_section(out: Path) -> list[str]:
         "| VAE | size | mean | 99th pct | 99.9th pct | object pixels whose nearest palette colour changes |",
         "|---|---|---:|---:|---:|---:|",
     ]
-    for key, name in (("vae", "stages 1–2 (`vae-decoder`)"), ("refiner_vae", "refiner (`refiner-decoder`)")):
+    for key, name in (("vae", f"stages 1–2 (`{vae_run}`)"), ("refiner_vae", "refiner (`refiner-decoder`)")):
         v = q.get(key, {})
         for size in (32, 64):
             if f"{size}_mean" in v:
@@ -283,9 +284,10 @@ def write_model_card(
     runs: Mapping[str, Any],
     sampler: Mapping[str, Any],
     enhance: Mapping[str, Any],
+    vae_run: str,
     notes: Sequence[str] = (),
 ) -> Path:
-    """Write ``assets/MODEL_CARD.md``."""
+    """Write ``assets/MODEL_CARD.md`` (``vae_run``: the run whose VAE stages 1–2 ship)."""
     results = _read_behaviour(assets, BEHAVIOUR_FILE)
     more = _read_behaviour(assets, MORE_SEEDS_FILE)
     ref_path = assets / REFERENCE_FILE
@@ -329,7 +331,7 @@ def write_model_card(
             for n, r in runs.items()
         ],
         "",
-        *quality_section(out),
+        *quality_section(out, vae_run),
         "## Why 32×32 base and 64×64 refiner",
         "",
         "Measured seconds per optimizer step on this machine (1 thread, `tiny` UNet, VAE factor 4; "
