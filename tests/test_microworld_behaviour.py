@@ -53,7 +53,7 @@ def test_shipped_model_loads_with_sampler_settings(model):
 
 @pytest.mark.xfail(
     reason=_SHORT
-    + "worst prompted colour present in 0.19 of frames (others 0.78, 0.79, 1.00); threshold 0.9",
+    + "worst prompted colour present in 0.38 of frames (others 0.64, 0.65, 1.00); threshold 0.9",
     strict=False,
 )
 def test_prompted_colours_present_in_90_percent_of_frames(results):
@@ -62,7 +62,7 @@ def test_prompted_colours_present_in_90_percent_of_frames(results):
 
 
 @pytest.mark.xfail(
-    reason=_SHORT + "prompted shapes recognised in 0.01-0.26 of frames (mostly blobs); threshold 0.9",
+    reason=_SHORT + "prompted shapes recognised in 0.11-0.25 of frames (mostly blobs); threshold 0.9",
     strict=False,
 )
 def test_prompted_shapes_present_in_90_percent_of_frames(results):
@@ -70,7 +70,7 @@ def test_prompted_shapes_present_in_90_percent_of_frames(results):
     assert all(r.shape_presence >= t for r in results), _report(results, "shape_presence")
 
 
-@pytest.mark.xfail(reason=_SHORT + "prompted colours in first and last frame in 3 of 4 videos", strict=False)
+@pytest.mark.xfail(reason=_SHORT + "prompted colours in first and last frame in 1 of 4 videos", strict=False)
 def test_colours_kept_from_first_to_last_frame(results):
     assert all(r.colours_first_last for r in results), _report(results, "colours_first_last")
 
@@ -117,19 +117,10 @@ def through_vae(model):
     return bh.measure_reference(autoencoder=model.vae)
 
 
-def test_shipped_vae_keeps_colours_background_and_motion(through_vae):
-    failing = {k: [f for f in bad if f != "shape_presence"] for k, bad in _failing(through_vae).items()}
-    assert all(not bad for bad in failing.values()), failing
-
-
-@pytest.mark.xfail(
-    reason=_SHORT + "the VAE rounds small squares: after its round trip the red square of the two-object "
-    "prompt is read as a circle in 15 of 80 frames (shape presence 0.81); threshold 0.9",
-    strict=False,
-)
-def test_shipped_vae_keeps_shapes(through_vae):
-    t = bh.THRESHOLDS["shape_presence"]
-    assert all(r.shape_presence >= t for r in through_vae), _report(through_vae, "shape_presence")
+def test_shipped_vae_round_trip_meets_every_threshold(through_vae):
+    # the ground truth after the VAE passes as well: its decoder keeps the small squares' corners (the
+    # edge-weighted run, MODEL_CARD.md notes), so only the UNets stand between a video and the thresholds
+    assert all(not bad for bad in _failing(through_vae).values()), _failing(through_vae)
 
 
 def test_shipped_refiner_loads_and_enhances():

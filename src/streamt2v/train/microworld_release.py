@@ -4,11 +4,13 @@
 
 Runs ``vae`` and ``clip``; then ``base`` beside ``vae-decoder`` (the VAE's decoder fine-tuned on the
 frozen encoder); then ``stream`` (initialised from ``base``) beside ``base-2`` (``base`` trained further),
-then ``base-3`` (``base-2`` trained further with joint image-video batches: the shipped stage-1 UNet);
-then ``refiner-decoder`` (the decoder fine-tuned further at the refiner's 64×64) and
-``refiner-low-noise`` (the refiner UNet, trained on the low noise levels stage 3 samples it at), each on
-both cores (DESIGN.md §6, docs/training.md), with the exact settings of the shipped weights
-(:func:`release_runs`). A recipe whose ``final/`` folder exists is skipped; an interrupted one
+then ``base-3`` (``base-2`` trained further with joint image-video batches: the shipped stage-1 UNet)
+beside ``stream-aug`` (``stream`` trained further with noised conditioning frames: the shipped stage-2
+UNet); then ``vae-decoder-2`` and ``vae-decoder-edges`` (the decoder trained further, the last with
+edge-weighted errors: the shipped stage-1/2 VAE); then ``refiner-decoder`` (the decoder fine-tuned
+further at the refiner's 64×64) and ``refiner-low-noise`` (the refiner UNet, trained on the low noise
+levels stage 3 samples it at), each on both cores (DESIGN.md §6, docs/training.md), with the exact
+settings of the shipped weights (:func:`release_runs`). A recipe whose ``final/`` folder exists is skipped; an interrupted one
 resumes from its latest checkpoint (the same samples and random draws, see ``train/loop.py``).
 ``--cores 2`` starts each run in its own process, with the torch threads its :class:`RecipeRun` asks for,
 as soon as the runs it needs are finished and its threads fit beside the running ones (the release: one
@@ -16,8 +18,8 @@ thread per run, two runs at a time on a 2-core CPU, the last two runs on both). 
 as fp16 safetensors:
 
 - ``ASSETS/microworld/``: a :class:`~streamt2v.models.bundle.StreamingT2VModel` folder (stage-2 UNet =
-  the stream run, ``init_unet`` = the base-3 run, VAE, micro-CLIP text/image encoders, tokenizer, DDIM
-  scheduler config, recommended sampler settings :data:`SAMPLER`);
+  the stream-aug run, ``init_unet`` = the base-3 run, the vae-decoder-edges run's VAE, micro-CLIP
+  text/image encoders, tokenizer, DDIM scheduler config, recommended sampler settings :data:`SAMPLER`);
 - ``ASSETS/microworld-refiner/``: a :class:`~streamt2v.pipeline.enhance.Refiner` folder (the
   refiner-low-noise run's UNet, the refiner-decoder run's VAE);
 - ``ASSETS/MODEL_CARD.md`` (:mod:`streamt2v.train.model_card`) from the runs' logs, the VAE/CLIP quality
@@ -50,6 +52,7 @@ BASE_STEPS = 1600
 BASE2_STEPS = 3000
 BASE3_STEPS = 2000
 STREAM_STEPS = 3400
+STREAM_AUG_STEPS = 2200
 REFINER_STEPS = 2200
 REFINER_DECODER_STEPS = 3000
 # Further held-out seeds per behaviour prompt measured at assembly (the card's seed spread).
@@ -80,6 +83,7 @@ def release_runs(out: Path) -> dict[str, RecipeRun]:
         "timestep_spacing": "trailing",
     }
     unet_loop = {"lr": 6e-4, "warmup_steps": 100, "ema_decay": 0.995, "checkpoint_every": 200}
+    decoder = {"size": 32, "latent_channels": 8, "kl_weight": 1e-5, "frames_per_sample": 1}
 
     return {
         # 8 latent channels: with 4 the reconstructions of 8–13 px objects were round blobs
@@ -95,31 +99,34 @@ def release_runs(out: Path) -> dict[str, RecipeRun]:
             {"steps": 3000, "batch_size": 64, "lr": 5e-4, "checkpoint_every": 500},
         ),
         # The decoder is fine-tuned further while the UNets train on the (frozen, unchanged) encoder's
-        # latents; the shipped VAE is this run's.
+        # latents.
         "vae-decoder": RecipeRun(
             "vae",
-            {
-                "size": 32,
-                "latent_channels": 8,
-                "kl_weight": 1e-5,
-                "frames_per_sample": 1,
-                "decoder_only_from": vae,
-            },
+            {**decoder, "decoder_only_from": vae},
             # a decoder step costs ~1/8 of a base step: as many as fit beside the base run
             {"steps": BASE_STEPS * 8, "batch_size": 8, "lr": 1e-3, "checkpoint_every": 1000},
             needs=("vae",),
+        ),
+        # The stage-1/2 decoder trained further, then with edge-weighted errors (``edge_weight``): the
+        # vae-decoder round trip turned the two-object prompt's small red square into a circle in 15 of 80
+        # frames; these keep its corners (MODEL_CARD.md notes). The shipped stage-1/2 VAE is the last one's.
+        "vae-decoder-2": RecipeRun(
+            "vae",
+            {**decoder, "decoder_only_from": str(out / "vae-decoder" / "final" / "vae")},
+            {"steps": 4000, "batch_size": 8, "lr": 5e-4, "checkpoint_every": 500, "lr_schedule": "cosine"},
+            needs=("vae-decoder",),
+        ),
+        VAE_RUN: RecipeRun(
+            "vae",
+            {**decoder, "decoder_only_from": str(out / "vae-decoder-2" / "final" / "vae"), "edge_weight": 4},
+            {"steps": 8000, "batch_size": 8, "lr": 3e-4, "checkpoint_every": 1000, "lr_schedule": "cosine"},
+            needs=("vae-decoder-2",),
         ),
         # The refiner's decoder: the same frozen encoder, the decoder fine-tuned further at the refiner's
         # 64×64, where the 32×32 decoder's round trip alone was 2× its 32×32 error (MODEL_CARD.md).
         "refiner-decoder": RecipeRun(
             "vae",
-            {
-                "size": 64,
-                "latent_channels": 8,
-                "kl_weight": 1e-5,
-                "frames_per_sample": 1,
-                "decoder_only_from": str(out / "vae-decoder" / "final" / "vae"),
-            },
+            {**decoder, "size": 64, "decoder_only_from": str(out / "vae-decoder" / "final" / "vae")},
             {"steps": REFINER_DECODER_STEPS, "batch_size": 8, "lr": 5e-4, "checkpoint_every": 500},
             needs=("vae-decoder",),
             threads=2,
@@ -136,6 +143,21 @@ def release_runs(out: Path) -> dict[str, RecipeRun]:
             {"size": 32, "base_unet": str(out / "base" / "final" / "unet"), **video, **diffusion},
             {"steps": STREAM_STEPS, "batch_size": 8, **unet_loop},
             needs=("base",),
+        ),
+        # The shipped stream: `stream` continued with its CAM's conditioning frames noised (`cond_noise_aug`,
+        # per-sample std from U(0, 0.3)), which kept the CAM in use where a plain continuation lost it.
+        "stream-aug": RecipeRun(
+            "stream",
+            {
+                "size": 32,
+                "base_unet": str(out / "base" / "final" / "unet"),
+                **video,
+                **diffusion,
+                "init_unet": str(out / "stream" / "final" / "unet"),
+                "cond_noise_aug": 0.3,
+            },
+            {"steps": STREAM_AUG_STEPS, "batch_size": 8, **unet_loop, "seed": 2},
+            needs=("stream",),
         ),
         "base-2": RecipeRun(
             "base",
@@ -179,6 +201,9 @@ def release_runs(out: Path) -> dict[str, RecipeRun]:
     }
 
 
+# The decoder fine-tuning run whose VAE stages 1–2 ship (its encoder is ``vae``'s, see shipped_vae_dir).
+VAE_RUN = "vae-decoder-edges"
+
 # Start order; each run starts once the runs it ``needs`` are finished (``train_all``).
 ORDER: tuple[str, ...] = (
     "vae",
@@ -188,12 +213,16 @@ ORDER: tuple[str, ...] = (
     "stream",
     "base-2",
     "base-3",
+    # last of the one-core runs: `stream-aug` takes the core `stream` frees, the decoders the one of base-3
+    "stream-aug",
+    "vae-decoder-2",
+    VAE_RUN,
     "refiner-decoder",
     "refiner-low-noise",
 )
 # The runs whose UNets are shipped: stage 1 (``init_unet``), stage 2, and the refiner of stage 3.
 STAGE1_RUN = "base-3"
-STREAM_RUN = "stream"
+STREAM_RUN = "stream-aug"
 REFINER_RUN = "refiner-low-noise"
 
 # Recommended sampler settings of the shipped model (StreamConfig fields; measured in MODEL_CARD.md).
@@ -304,8 +333,8 @@ def train_all(out: Path, cores: int = 2, poll_s: float = 5.0) -> None:
 
 
 # ------------------------------------------------------------------------------------------ assembly
-def shipped_vae_dir(out: Path, run: str = "vae-decoder") -> Path:
-    """The VAE of decoder fine-tuning run ``run`` (``vae-decoder``: stages 1–2, ``refiner-decoder``: the
+def shipped_vae_dir(out: Path, run: str = VAE_RUN) -> Path:
+    """The VAE of decoder fine-tuning run ``run`` (``VAE_RUN``: stages 1–2, ``refiner-decoder``: the
     refiner), after checking that its encoder is the one the UNets trained on."""
     from safetensors.torch import load_file
 
@@ -438,7 +467,7 @@ def assemble(out: Path, assets: Path, measure: bool = True) -> None:
         write_reference(
             assets, rendered, behaviour.measure_reference(tested + more_seeds, autoencoder=shipped.vae)
         )
-    write_model_card(out, assets, release_runs(out), SAMPLER, ENHANCE, NOTES)
+    write_model_card(out, assets, release_runs(out), SAMPLER, ENHANCE, VAE_RUN, NOTES)
 
 
 def main(argv: list[str] | None = None) -> int:
