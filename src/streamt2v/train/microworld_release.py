@@ -10,8 +10,9 @@ UNet); then ``vae-decoder-2`` and ``vae-decoder-edges`` (the decoder trained fur
 edge-weighted errors: the shipped stage-1/2 VAE); then ``refiner-decoder`` (the decoder fine-tuned
 further at the refiner's 64×64) and ``refiner-low-noise`` (the refiner UNet, trained on the low noise
 levels stage 3 samples it at), each on both cores (DESIGN.md §6, docs/training.md), with the exact
-settings of the shipped weights (:func:`release_runs`). A recipe whose ``final/`` folder exists is skipped; an interrupted one
-resumes from its latest checkpoint (the same samples and random draws, see ``train/loop.py``).
+settings of the shipped weights (:func:`release_runs`). A recipe whose ``final/`` folder exists is
+skipped; an interrupted one resumes from its latest checkpoint (the same samples and random draws, see
+``train/loop.py``).
 ``--cores 2`` starts each run in its own process, with the torch threads its :class:`RecipeRun` asks for,
 as soon as the runs it needs are finished and its threads fit beside the running ones (the release: one
 thread per run, two runs at a time on a 2-core CPU, the last two runs on both). Then the models are assembled

@@ -81,8 +81,9 @@ class VAETrainer(nn.Module):
     """Frame autoencoder objective: ``MSE(x, D(z)) + kl_weight · KL(q(z|x) ‖ N(0, I)) / latent size``,
     the MSE weighted by :func:`edge_weights` when ``edge_weight > 0``.
 
-    ``latent_noise = s > 0`` decodes ``z + σ·ε`` with ``σ ~ U(0, s)·std(z)`` per frame: the decoder learns
-    to map latents off the encoder's manifold (as a diffusion model's samples are) back onto clean frames.
+    ``latent_noise = s > 0`` decodes ``z + σ·ε``, ``σ`` drawn from ``U(0, s)`` per frame times the batch's
+    ``std(z)``: the decoder learns to map latents off the encoder's manifold (as a diffusion model's samples
+    are) back onto clean frames.
     """
 
     def __init__(
@@ -106,14 +107,17 @@ class VAETrainer(nn.Module):
             noise = torch.randn(z.shape, generator=generator).to(z)
             z = z + self.latent_noise * u * z.detach().std() * noise
         rec = self.vae.decode(z).sample
-        mse = F.mse_loss(rec.float(), x.float())
-        rec_loss = mse
+        sq_err = (rec.float() - x.float()).square()
+        logs = {}
         if self.edge_weight > 0:
             weights = edge_weights(x, self.edge_weight)
-            rec_loss = ((rec.float() - x.float()).square() * weights).mean() / weights.mean()
+            rec_loss = (sq_err * weights).mean() / weights.mean()
+            logs["mse"] = float(sq_err.mean().detach())
+        else:
+            rec_loss = sq_err.mean()
         kl = (post.kl().float() / z[0].numel()).mean()  # per latent element
         loss = rec_loss + self.kl_weight * kl
-        return loss, {"rec": float(rec_loss.detach()), "mse": float(mse.detach()), "kl": float(kl.detach())}
+        return loss, {"rec": float(rec_loss.detach()), **logs, "kl": float(kl.detach())}
 
 
 @dataclass
