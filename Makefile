@@ -21,7 +21,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/streamt2v generate "a red circle bouncing on a blue background" --frames 240 --seed 0 --enhance -o demo.mp4
 
-# Reproduce the shipped microworld models (src/streamt2v/assets) from scratch on the CPU (~3 h 15 min on 2 cores).
+# Reproduce the shipped microworld models (src/streamt2v/assets) from scratch on the CPU (~4 h 20 min on 2 cores).
 train-microworld: $(STAMP)
 	$(BIN)/python -m streamt2v.train.microworld_release --out runs/microworld --assets src/streamt2v/assets
 
