@@ -150,3 +150,21 @@ def test_loss_is_zero_for_the_perfect_model(ptype: str) -> None:
 
     expected = d.target(x0, noise, t).float().pow(2).mean()
     torch.testing.assert_close(d.loss(zero, x0, noise, t), expected)
+
+
+def test_weighted_loss_is_the_weighted_mean_of_the_squared_error() -> None:
+    d = Denoiser("v_prediction", AC)
+    x0 = torch.randn(2, 4, 3, 4, 4, dtype=torch.float64)
+    noise = torch.randn_like(x0)
+    t = torch.tensor([10, 900])
+
+    def zero(xt, tt):
+        return torch.zeros_like(xt)
+
+    sq_err = d.target(x0, noise, t).float().pow(2)
+    ones = torch.ones(2, 1, 3, 4, 4)
+    torch.testing.assert_close(d.loss(zero, x0, noise, t, weight=ones), d.loss(zero, x0, noise, t))
+    w = torch.zeros(2, 1, 3, 4, 4)
+    w[:, :, :, 1, 2] = 3.0  # only one latent position per frame counts
+    expected = sq_err[:, :, :, 1, 2].mean()
+    torch.testing.assert_close(d.loss(zero, x0, noise, t, weight=w), expected)

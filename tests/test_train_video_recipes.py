@@ -11,6 +11,7 @@ import torch
 
 from streamt2v.train.loop import TrainConfig, train
 from streamt2v.train.recipes import ClipRecipe, VAERecipe, make_recipe
+from streamt2v.train.video_recipes import foreground_weights
 
 
 @pytest.fixture(scope="module")
@@ -324,3 +325,43 @@ def test_cond_noise_aug_noises_only_the_cam_frames(tmp_path, encoders, monkeypat
         assert torch.equal(a, b)
     with pytest.raises(ValueError, match="cond_noise_aug must be ≥ 0.*got -0.1"):
         make_recipe("stream", cond_noise_aug=-0.1)
+
+
+def test_foreground_weights_single_out_objects_whatever_the_contrast():
+    z = torch.zeros(1, 4, 2, 8, 8)
+    z[:, :, :, 2:4, 5:7] = 1.5  # an object of 4 latent positions per frame on a flat background
+    w = foreground_weights(z, 3.0)
+    assert w.shape == (1, 1, 2, 8, 8)
+    assert torch.allclose(w[..., 2:4, 5:7], torch.tensor(1 + 3 * 64 / 4))  # d / mean d = 16 on the object
+    assert float(w.sum() - w[..., 2:4, 5:7].sum()) == pytest.approx(2 * 60)  # weight 1 elsewhere
+    assert torch.allclose(foreground_weights(0.1 * z - 2.0, 3.0), w)  # contrast and offset do not matter
+    assert torch.equal(foreground_weights(torch.ones(1, 4, 2, 8, 8), 3.0), torch.ones(1, 1, 2, 8, 8))
+
+
+def test_foreground_weight_reaches_the_base_and_stream_losses(tmp_path, encoders, monkeypatch):
+    from streamt2v.microworld.dataset import collate
+
+    vae, clip = encoders
+    common = dict(size=16, vae=vae, clip=clip, num_frames=12, max_start=10)
+    train(make_recipe("base", **common), TrainConfig(steps=1, batch_size=1), tmp_path / "b", progress=False)
+    for name, extra in (("base", {}), ("stream", {"base_unet": str(tmp_path / "b" / "final" / "unet")})):
+        batch = collate([make_recipe(name, **common, **extra).clips(seed=0)[i] for i in range(2)])
+        for strength in (0.0, 2.0):
+            module = make_recipe(name, foreground_weight=strength, **common, **extra).build()
+            seen = []
+            loss = module.denoiser.loss
+
+            def recording(*args, weight=None, _loss=loss, _seen=seen, **kw):
+                _seen.append(weight)
+                return _loss(*args, weight=weight, **kw)
+
+            monkeypatch.setattr(module.denoiser, "loss", recording)
+            with torch.no_grad():
+                module(batch, torch.Generator().manual_seed(0))
+            if strength == 0:
+                assert seen == [None], name
+            else:
+                z0 = module.vae.encode(batch["video"])
+                assert torch.allclose(seen[0], foreground_weights(z0, strength)), name
+    with pytest.raises(ValueError, match="foreground_weight must be ≥ 0.*got -1"):
+        make_recipe("base", foreground_weight=-1)

@@ -186,9 +186,15 @@ class Denoiser:
         x0: torch.Tensor,
         noise: torch.Tensor,
         t: torch.Tensor | int,
+        weight: torch.Tensor | None = None,
         **kwargs: Any,
     ) -> torch.Tensor:
-        """Mean squared error between ``model_fn(x_t, t, **kwargs)`` and the target (ε or v)."""
+        """Mean squared error between ``model_fn(x_t, t, **kwargs)`` and the target (ε or v); with
+        ``weight`` (broadcastable to ``x0``), the weighted mean ``Σ w·err² / Σ w``."""
         x_t = self.add_noise(x0, noise, t)
         pred = model_fn(x_t, t, **kwargs)
-        return F.mse_loss(pred.float(), self.target(x0, noise, t).float())
+        sq_err = (pred.float() - self.target(x0, noise, t).float()).square()
+        if weight is None:
+            return sq_err.mean()
+        weight = weight.float().expand_as(sq_err)
+        return (sq_err * weight).sum() / weight.sum()

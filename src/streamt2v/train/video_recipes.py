@@ -85,6 +85,20 @@ def noise_augment(frames: torch.Tensor, max_std: float, generator: torch.Generat
     return frames + (std.view(b, *([1] * (frames.dim() - 1))) * eps).to(frames)
 
 
+def foreground_weights(z0: torch.Tensor, strength: float) -> torch.Tensor:
+    """Loss weights ``1 + strength · d / mean d`` for clean latents ``(B, c, F, h, w)``, ``(B, 1, F, h, w)``.
+
+    ``d`` is each latent position's distance (over channels) from its frame's per-channel spatial median,
+    i.e. how far it is from the background; dividing by each frame's mean makes the weight independent of
+    contrast. Small objects are a few latent positions of a frame, so a plain mean spends the UNet's
+    capacity on the background; these weights make the objects' positions count.
+    """
+    z = z0.float()
+    median = z.flatten(3).median(dim=3).values[..., None, None]  # (B, c, F, 1, 1)
+    d = (z - median).square().sum(1, keepdim=True).sqrt()
+    return 1.0 + strength * d / d.mean(dim=(3, 4), keepdim=True).clamp_min(1e-6)
+
+
 class DiffusionTrainer(nn.Module):
     """DDPM training step of a video UNet with frozen VAE/text (and image) encoders."""
 
@@ -140,7 +154,12 @@ class DiffusionTrainer(nn.Module):
         def model_fn(x: torch.Tensor, tt: torch.Tensor) -> torch.Tensor:
             return self.net(x, tt, encoder_hidden_states=emb.to(x.dtype)).sample
 
-        return self.denoiser.loss(model_fn, z0, noise, t), drop_text
+        return self.denoiser.loss(model_fn, z0, noise, t, weight=self.loss_weight(z0)), drop_text
+
+    def loss_weight(self, z0: torch.Tensor) -> torch.Tensor | None:
+        """Per-position loss weights of latents ``z0`` (:func:`foreground_weights`), or None: plain MSE."""
+        strength = self.recipe.foreground_weight
+        return foreground_weights(z0, strength) if strength > 0 else None
 
     def stream_loss(
         self,
@@ -171,7 +190,7 @@ class DiffusionTrainer(nn.Module):
         def model_fn(x: torch.Tensor, tt: torch.Tensor) -> torch.Tensor:
             return self.net(x, tt, emb.to(x.dtype), image_tokens=tokens, cond_frames=cond.to(x.dtype))
 
-        loss = self.denoiser.loss(model_fn, z0, noise, t)
+        loss = self.denoiser.loss(model_fn, z0, noise, t, weight=self.loss_weight(z0))
         return loss, {"text_dropped": float(drop_text.float().mean())}
 
 
@@ -217,9 +236,15 @@ class BaseRecipe(DataOptions):
     # weighted by ``image_loss_weight``; appearance then sees many more scenes per step.
     image_batch: int = 0
     image_loss_weight: float = 1.0
+    # > 0: each latent position's squared error weighted by ``1 + foreground_weight · d / mean d``, d its
+    # distance from the frame's background (:func:`foreground_weights`): small objects count as much as
+    # the background they sit on; 0 = plain MSE.
+    foreground_weight: float = 0.0
 
     def __post_init__(self) -> None:
         check_correlation(self.noise_correlation)
+        if self.foreground_weight < 0:
+            raise ValueError(f"foreground_weight must be ≥ 0 (0 = plain MSE), got {self.foreground_weight}")
         if self.image_batch < 0:
             raise ValueError(f"image_batch must be ≥ 0 (0 = videos only), got {self.image_batch}")
         if self.image_loss_weight < 0:
