@@ -14,7 +14,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 PREDICTION_TYPES = ("epsilon", "v_prediction")
 ModelFn = Callable[..., torch.Tensor]
