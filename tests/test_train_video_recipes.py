@@ -171,14 +171,17 @@ def test_latent_cache_rejects_bad_sizes(tmp_path, encoders):
         make_recipe("base", size=16, vae=vae, clip=clip, latent_cache=-3).dataset(seed=0)
 
 
-def record_training_draws(module, monkeypatch) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """``(noise, t)`` of every training-loss call of a recipe's module (the loss itself still runs)."""
+def record_training_draws(module, monkeypatch, weights=None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``(noise, t)`` of every training-loss call of a recipe's module (the loss itself still runs); its
+    loss weights are appended to ``weights`` when given."""
     seen = []
     loss = module.denoiser.loss
 
-    def recording_loss(model_fn, z0, noise, t):
+    def recording_loss(model_fn, z0, noise, t, weight=None):
         seen.append((noise, t))
-        return loss(model_fn, z0, noise, t)
+        if weights is not None:
+            weights.append(weight)
+        return loss(model_fn, z0, noise, t, weight=weight)
 
     monkeypatch.setattr(module.denoiser, "loss", recording_loss)
     return seen
@@ -349,13 +352,7 @@ def test_foreground_weight_reaches_the_base_and_stream_losses(tmp_path, encoders
         for strength in (0.0, 2.0):
             module = make_recipe(name, foreground_weight=strength, **common, **extra).build()
             seen = []
-            loss = module.denoiser.loss
-
-            def recording(*args, weight=None, _loss=loss, _seen=seen, **kw):
-                _seen.append(weight)
-                return _loss(*args, weight=weight, **kw)
-
-            monkeypatch.setattr(module.denoiser, "loss", recording)
+            record_training_draws(module, monkeypatch, weights=seen)
             with torch.no_grad():
                 module(batch, torch.Generator().manual_seed(0))
             if strength == 0:
