@@ -86,7 +86,7 @@ def noise_augment(frames: torch.Tensor, max_std: float, generator: torch.Generat
 
 
 def foreground_weights(z0: torch.Tensor, strength: float) -> torch.Tensor:
-    """Loss weights ``1 + strength · d / mean d`` for clean latents ``(B, c, F, h, w)``, ``(B, 1, F, h, w)``.
+    """Loss weights ``1 + strength · d / mean d``, ``(B, 1, F, h, w)``, of clean latents ``(B, c, F, h, w)``.
 
     ``d`` is each latent position's distance (over channels) from its frame's per-channel spatial median,
     i.e. how far it is from the background; dividing by each frame's mean makes the weight independent of
