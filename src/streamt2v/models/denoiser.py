@@ -58,6 +58,17 @@ def rescale_guidance(cfg: torch.Tensor, cond: torch.Tensor, rescale: float) -> t
     return rescale * rescaled + (1.0 - rescale) * cfg
 
 
+def weighted_mse(
+    pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Mean squared error in float32; with ``weight`` (broadcastable to ``pred``), ``Σ w·err² / Σ w``."""
+    sq_err = (pred.float() - target.float()).square()
+    if weight is None:
+        return sq_err.mean()
+    weight = weight.float().expand_as(sq_err)
+    return (sq_err * weight).sum() / weight.sum()
+
+
 class Denoiser:
     """Prediction-type conversions, batched CFG and the diffusion training loss.
 
@@ -192,8 +203,4 @@ class Denoiser:
         ``weight`` (broadcastable to ``x0``), the weighted mean ``Σ w·err² / Σ w``."""
         x_t = self.add_noise(x0, noise, t)
         pred = model_fn(x_t, t, **kwargs)
-        sq_err = (pred.float() - self.target(x0, noise, t).float()).square()
-        if weight is None:
-            return sq_err.mean()
-        weight = weight.float().expand_as(sq_err)
-        return (sq_err * weight).sum() / weight.sum()
+        return weighted_mse(pred, self.target(x0, noise, t), weight)

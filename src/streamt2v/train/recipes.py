@@ -29,6 +29,7 @@ from torch.utils.data import Dataset
 from streamt2v.microworld.captions import BOS_TOKEN, EOS_TOKEN, PAD_TOKEN, UNK_TOKEN, VOCABULARY
 from streamt2v.microworld.dataset import ClipSpec, MicroworldDataset
 from streamt2v.microworld.render import FPS
+from streamt2v.models.denoiser import weighted_mse
 
 logger = logging.getLogger(__name__)
 
@@ -107,14 +108,12 @@ class VAETrainer(nn.Module):
             noise = torch.randn(z.shape, generator=generator).to(z)
             z = z + self.latent_noise * u * z.detach().std() * noise
         rec = self.vae.decode(z).sample
-        sq_err = (rec.float() - x.float()).square()
         logs = {}
         if self.edge_weight > 0:
-            weights = edge_weights(x, self.edge_weight)
-            rec_loss = (sq_err * weights).mean() / weights.mean()
-            logs["mse"] = float(sq_err.mean().detach())
+            rec_loss = weighted_mse(rec, x, edge_weights(x, self.edge_weight))
+            logs["mse"] = float(weighted_mse(rec.detach(), x))
         else:
-            rec_loss = sq_err.mean()
+            rec_loss = weighted_mse(rec, x)
         kl = (post.kl().float() / z[0].numel()).mean()  # per latent element
         loss = rec_loss + self.kl_weight * kl
         return loss, {"rec": float(rec_loss.detach()), **logs, "kl": float(kl.detach())}
