@@ -168,3 +168,27 @@ def test_weighted_loss_is_the_weighted_mean_of_the_squared_error() -> None:
     w[:, :, :, 1, 2] = 3.0  # only one latent position per frame counts
     expected = sq_err[:, :, :, 1, 2].mean()
     torch.testing.assert_close(d.loss(zero, x0, noise, t, weight=w), expected)
+
+
+def test_loss_weight_may_be_a_function_of_the_predicted_clean_sample() -> None:
+    d = Denoiser("v_prediction", AC)
+    x0 = torch.randn(2, 4, 3, 4, 4, dtype=torch.float64)
+    noise = torch.randn_like(x0)
+    t = torch.tensor([10, 900])
+    seen = []
+
+    def zero(xt, tt):
+        return torch.zeros_like(xt, requires_grad=True)
+
+    def weight_of(x0_pred):
+        seen.append(x0_pred)
+        w = torch.zeros(2, 1, 3, 4, 4)
+        w[:, :, :, 1, 2] = 1.0
+        return w
+
+    loss = d.loss(zero, x0, noise, t, weight=weight_of)
+    x_t = d.add_noise(x0, noise, t)
+    # A zero v-prediction means x̂0 = sqrt(ᾱ_t) · x_t; the weights see it detached from the graph.
+    torch.testing.assert_close(seen[0], d.to_x0(torch.zeros_like(x_t), x_t, t))
+    assert not seen[0].requires_grad
+    torch.testing.assert_close(loss, d.target(x0, noise, t).float().pow(2)[:, :, :, 1, 2].mean())

@@ -362,3 +362,21 @@ def test_foreground_weight_reaches_the_base_and_stream_losses(tmp_path, encoders
                 assert torch.allclose(seen[0], foreground_weights(z0, strength)), name
     with pytest.raises(ValueError, match="foreground_weight must be ≥ 0.*got -1"):
         make_recipe("base", foreground_weight=-1)
+
+
+def test_foreground_weights_from_both_also_weigh_objects_only_the_model_drew(tmp_path, encoders):
+    vae, clip = encoders
+    common = dict(size=16, vae=vae, clip=clip, num_frames=12, foreground_weight=3.0)
+    z0 = torch.zeros(1, 4, 2, 8, 8)
+    z0[..., 2:4, 5:7] = 1.5  # the clip's object
+    drawn = z0.clone()
+    drawn[..., 6:8, 0:2] = 1.5  # the model drew a second, spurious object
+    target_only = make_recipe("base", **common).build().loss_weight(z0)
+    assert torch.equal(target_only, foreground_weights(z0, 3.0))
+    both = make_recipe("base", foreground_weight_from="both", **common).build().loss_weight(z0)
+    w = both(drawn)
+    assert torch.equal(w, torch.maximum(target_only, foreground_weights(drawn, 3.0)))
+    assert float(target_only[..., 6:8, 0:2].max()) == 1.0 and float(w[..., 6:8, 0:2].min()) > 4.0
+    assert torch.equal(both(z0), target_only)  # a prediction equal to the clip changes nothing
+    with pytest.raises(ValueError, match="foreground_weight_from must be one of.*got 'pred'"):
+        make_recipe("base", foreground_weight_from="pred")

@@ -196,11 +196,15 @@ class Denoiser:
         x0: torch.Tensor,
         noise: torch.Tensor,
         t: torch.Tensor | int,
-        weight: torch.Tensor | None = None,
+        weight: torch.Tensor | Callable[[torch.Tensor], torch.Tensor] | None = None,
         **kwargs: Any,
     ) -> torch.Tensor:
         """Mean squared error between ``model_fn(x_t, t, **kwargs)`` and the target (ε or v); with
-        ``weight`` (broadcastable to ``x0``), the weighted mean ``Σ w·err² / Σ w``."""
+        ``weight`` (broadcastable to ``x0``), the weighted mean ``Σ w·err² / Σ w``. ``weight`` may also be
+        a function of the model's predicted clean sample x̂0 (detached) returning such weights, for
+        weights that depend on what the model drew."""
         x_t = self.add_noise(x0, noise, t)
         pred = model_fn(x_t, t, **kwargs)
+        if callable(weight):
+            weight = weight(self.to_x0(pred.detach(), x_t, t))
         return weighted_mse(pred, self.target(x0, noise, t), weight)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,8 @@ from streamt2v.train.recipes import DataOptions, _write_sample
 
 logger = logging.getLogger(__name__)
 
+# What the foreground loss weights follow (``foreground_weight_from``).
+FOREGROUND_SOURCES = ("target", "both")
 # Parameter-name parts of the temporal layers of a diffusers UNet3DConditionModel.
 TEMPORAL_LAYER_KEYS = ("temp_convs", "temp_attentions", "transformer_in")
 
@@ -156,10 +159,18 @@ class DiffusionTrainer(nn.Module):
 
         return self.denoiser.loss(model_fn, z0, noise, t, weight=self.loss_weight(z0)), drop_text
 
-    def loss_weight(self, z0: torch.Tensor) -> torch.Tensor | None:
-        """Per-position loss weights of latents ``z0`` (:func:`foreground_weights`), or None: plain MSE."""
+    def loss_weight(self, z0: torch.Tensor) -> torch.Tensor | Callable[[torch.Tensor], torch.Tensor] | None:
+        """Per-position loss weights of latents ``z0`` (:func:`foreground_weights`), or None: plain MSE.
+        With ``foreground_weight_from="both"``, a function of the model's predicted x̂0 giving the larger
+        of the target's and the prediction's weights, so an object drawn where there is none costs as
+        much as one missed (with the target's weights alone, a spurious object sits on weight 1)."""
         strength = self.recipe.foreground_weight
-        return foreground_weights(z0, strength) if strength > 0 else None
+        if strength <= 0:
+            return None
+        target_weights = foreground_weights(z0, strength)
+        if self.recipe.foreground_weight_from == "target":
+            return target_weights
+        return lambda x0_pred: torch.maximum(target_weights, foreground_weights(x0_pred, strength))
 
     def stream_loss(
         self,
@@ -240,11 +251,18 @@ class BaseRecipe(DataOptions):
     # distance from the frame's background (:func:`foreground_weights`): small objects count as much as
     # the background they sit on; 0 = plain MSE.
     foreground_weight: float = 0.0
+    # Whose foreground the weights follow: "target" (the clean clip's) or "both" (the larger of the
+    # clip's and the model's predicted x̂0's, so spurious objects are penalised too).
+    foreground_weight_from: str = "target"
 
     def __post_init__(self) -> None:
         check_correlation(self.noise_correlation)
         if self.foreground_weight < 0:
             raise ValueError(f"foreground_weight must be ≥ 0 (0 = plain MSE), got {self.foreground_weight}")
+        if self.foreground_weight_from not in FOREGROUND_SOURCES:
+            raise ValueError(
+                f"foreground_weight_from must be one of {FOREGROUND_SOURCES}, got {self.foreground_weight_from!r}"
+            )
         if self.image_batch < 0:
             raise ValueError(f"image_batch must be ≥ 0 (0 = videos only), got {self.image_batch}")
         if self.image_loss_weight < 0:
