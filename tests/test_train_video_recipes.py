@@ -364,7 +364,7 @@ def test_foreground_weight_reaches_the_base_and_stream_losses(tmp_path, encoders
         make_recipe("base", foreground_weight=-1)
 
 
-def test_foreground_weights_from_both_also_weigh_objects_only_the_model_drew(tmp_path, encoders):
+def test_foreground_weights_from_both_also_weigh_objects_only_the_model_drew(encoders):
     vae, clip = encoders
     common = dict(size=16, vae=vae, clip=clip, num_frames=12, foreground_weight=3.0)
     z0 = torch.zeros(1, 4, 2, 8, 8)
