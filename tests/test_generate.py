@@ -128,6 +128,8 @@ def test_cli_end_to_end(tmp_path, monkeypatch, capsys, caplog):
             "3",
             "--init-noise-correlation",
             "0.25",
+            "--init-guidance-rescale",
+            "0.5",
         ]
     )
     assert rc == 0
@@ -136,6 +138,7 @@ def test_cli_end_to_end(tmp_path, monkeypatch, capsys, caplog):
     run = next((tmp_path / "runs").iterdir())
     config = json.loads((run / "config.json").read_text())
     assert config["stream"]["init_noise_correlation"] == 0.25 and config["stream"]["noise_correlation"] == 0
+    assert config["stream"]["init_guidance_rescale"] == 0.5 and config["stream"]["guidance_rescale"] == 0
     assert config["stream"]["seed"] == 3 and config["schedule_entries"] == [[0, "a cat"], [16, "a dog"]]
     assert "wrote 20 frames" in capsys.readouterr().out
     (tmp_path / "out.mp4").unlink()
@@ -154,6 +157,7 @@ def test_cli_end_to_end(tmp_path, monkeypatch, capsys, caplog):
         (["x", "--init-video", "missing.mp4"], "not found"),
         (["x", "--model", "no/such/folder"], "does not exist"),
         (["x", "--scheduler", "heun"], "unknown scheduler 'heun'"),
+        (["x", "--guidance-rescale", "2"], "guidance_rescale must be in [0, 1] (0 = off), got 2.0"),
         (["x", "--dtype", "fp16", "--device", "cpu"], "dtype fp16 is not supported on device cpu"),
         (["x", "--device", "tpu"], "device"),
         (["x", "-o", "out.xyz"], "unknown suffix"),

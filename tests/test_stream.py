@@ -57,6 +57,7 @@ def test_seed_determinism(model):
     [
         dict(steps=3),
         dict(guidance=2.0),
+        dict(guidance_rescale=0.7),
         dict(scheduler="euler"),
         dict(eta=0.0),
         dict(negative_prompt="blurry"),
@@ -76,6 +77,7 @@ def test_stage2_overrides_reach_stage2(model, change):
     [
         dict(init_steps=3),
         dict(init_guidance=2.0),
+        dict(init_guidance_rescale=0.7),
         dict(init_scheduler="ddim"),
         dict(init_noise_correlation=0.5),
     ],
@@ -154,6 +156,10 @@ def test_bad_stream_inputs(model):
         StreamConfig(num_frames=4, init_noise_correlation=1.0)
     with pytest.raises(ValueError, match=r"noise_correlation must be in \[0, 1\), got -0.1"):
         StreamConfig(num_frames=4, noise_correlation=-0.1)
+    with pytest.raises(ValueError, match=r"init_guidance_rescale must be in \[0, 1\] \(0 = off\), got 1.5"):
+        StreamConfig(num_frames=4, init_guidance_rescale=1.5)
+    with pytest.raises(ValueError, match=r"guidance_rescale must be in \[0, 1\] \(0 = off\), got -0.2"):
+        StreamConfig(num_frames=4, guidance_rescale=-0.2)
     with pytest.raises(ValueError, match="cond_replacement must be True or False, got 1"):
         StreamConfig(num_frames=4, cond_replacement=1)
     with pytest.raises(ValueError, match="does not match the model's CAM"):

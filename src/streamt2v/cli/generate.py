@@ -26,10 +26,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     # the official defaults.
     p.add_argument("--steps", type=int, help="stage-2 denoising steps (official default 50)")
     p.add_argument("--guidance", type=float, help="stage-2 guidance scale (official default 7.5)")
+    p.add_argument(
+        "--guidance-rescale",
+        type=float,
+        help="stage-2 guidance rescale in [0, 1] (Lin et al. 2023; default 0 = off, as the official release)",
+    )
     p.add_argument("--eta", type=float, help="stage-2 DDIM eta (official default 1.0)")
     p.add_argument("--scheduler", help="stage-2 scheduler (official default ddim)")
     p.add_argument("--init-steps", type=int, help="stage-1 denoising steps (official default 50)")
     p.add_argument("--init-guidance", type=float, help="stage-1 guidance scale (official default 9.0)")
+    p.add_argument(
+        "--init-guidance-rescale", type=float, help="stage-1 guidance rescale in [0, 1] (default 0 = off)"
+    )
     p.add_argument("--init-scheduler", help="stage-1 scheduler (official default dpm-multistep)")
     p.add_argument(
         "--noise-correlation",
@@ -107,10 +115,12 @@ def run(args: argparse.Namespace) -> int:
         sampling = {
             "steps": args.steps,
             "guidance": args.guidance,
+            "guidance_rescale": args.guidance_rescale,
             "scheduler": args.scheduler,
             "eta": args.eta,
             "init_steps": args.init_steps,
             "init_guidance": args.init_guidance,
+            "init_guidance_rescale": args.init_guidance_rescale,
             "init_scheduler": args.init_scheduler,
             "noise_correlation": args.noise_correlation,
             "init_noise_correlation": args.init_noise_correlation,

@@ -86,10 +86,11 @@ class StreamingT2VPipeline:
     ``[-1, 1]`` on the CPU; ``pipe.stream(...)`` yields the chunks as they are finished.
 
     Keyword arguments of both: those of :class:`StreamConfig` (``seed``, ``negative_prompt``, ``steps``,
-    ``guidance``, ``scheduler``, ``eta``, ``init_steps``, ``init_guidance``, ``init_scheduler``,
-    ``noise_correlation``, ``init_noise_correlation``, ``chunk_frames``, ``cond_frames``, ``reanchor``) and
-    ``init_video``, ``init_image``, ``anchor_image`` (tensors), ``on_step``. ``prompt`` may be a
-    :class:`PromptSchedule` or a schedule string ``"0: a cat walks; 120: the cat runs"``.
+    ``guidance``, ``guidance_rescale``, ``scheduler``, ``eta``, ``init_steps``, ``init_guidance``,
+    ``init_guidance_rescale``, ``init_scheduler``, ``noise_correlation``, ``init_noise_correlation``,
+    ``chunk_frames``, ``cond_frames``, ``reanchor``, ``cond_replacement``) and ``init_video``,
+    ``init_image``, ``anchor_image`` (tensors), ``on_step``. ``prompt`` may be a :class:`PromptSchedule`
+    or a schedule string ``"0: a cat walks; 120: the cat runs"``.
     """
 
     def __init__(self, model: StreamingT2VModel) -> None:

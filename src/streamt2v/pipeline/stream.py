@@ -52,6 +52,11 @@ class StreamConfig:
     init_steps: int = 50  # stage 1
     init_guidance: float = 9.0  # stage 1
     init_scheduler: str = "dpm-multistep"  # stage 1
+    # Guidance rescale (Lin et al. 2023, §3.4): the guided output's std pulled back towards the
+    # conditional output's, for zero-terminal-SNR models that over-saturate under strong guidance.
+    # 0 = plain classifier-free guidance as in the official release; only acts where guidance != 1.
+    guidance_rescale: float = 0.0  # stage 2
+    init_guidance_rescale: float = 0.0  # stage 1
     # Correlation of the initial noise across a chunk's frames (sampling/noise.py; PYoCo's mixed noise
     # prior): 0 = independent frames as in the official release; match what the UNet was trained with.
     noise_correlation: float = 0.0  # stage 2
@@ -76,6 +81,10 @@ class StreamConfig:
         for name in ("guidance", "init_guidance", "eta"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("guidance_rescale", "init_guidance_rescale"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1] (0 = off), got {value}")
         for name in ("reanchor", "cond_replacement"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
@@ -193,7 +202,9 @@ class _Sampler:
             return model.init_unet(x, t, **kw).sample
 
         def model_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            return den.guided_output(unet_fn, x, t, cond, uncond, cfg.init_guidance)
+            return den.guided_output(
+                unet_fn, x, t, cond, uncond, cfg.init_guidance, cfg.init_guidance_rescale
+            )
 
         lat = sample_loop(
             sched,
@@ -221,7 +232,9 @@ class _Sampler:
         shared = {"cond_frames": cond_frames.to(self.device, self.dtype)}
 
         def model_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            return den.guided_output(model.unet, x, t, cond, uncond, cfg.guidance, shared_kwargs=shared)
+            return den.guided_output(
+                model.unet, x, t, cond, uncond, cfg.guidance, cfg.guidance_rescale, shared_kwargs=shared
+            )
 
         known = None
         if cfg.cond_replacement:  # the chunk's first F_cond slots regenerate the conditioning frames
