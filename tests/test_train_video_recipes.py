@@ -11,7 +11,7 @@ import torch
 
 from streamt2v.train.loop import TrainConfig, train
 from streamt2v.train.recipes import ClipRecipe, VAERecipe, make_recipe
-from streamt2v.train.video_recipes import foreground_weights
+from streamt2v.train.video_recipes import colour_shift, foreground_weights
 
 
 @pytest.fixture(scope="module")
@@ -295,7 +295,20 @@ def test_joint_images_options_are_checked():
         make_recipe("stream", image_batch=2)
 
 
-def test_cond_noise_aug_noises_only_the_cam_frames(tmp_path, encoders, monkeypatch):
+def test_colour_shift_is_one_offset_per_sample_and_channel_within_range():
+    frames = torch.zeros(6, 3, 4, 5, 5)
+    frames[:, :, :, 0, 0] = 0.95  # near the top of the range: clamped
+    out = colour_shift(frames, 0.2, torch.Generator().manual_seed(0))
+    offset = out[:, :, :, 1:, 1:]
+    assert torch.equal(offset, offset[:, :, :1, :1, :1].expand_as(offset))  # shared by frames and pixels
+    assert float(offset.abs().max()) <= 0.2 and float(offset.std()) > 0.05
+    assert float(offset[:, 0].std()) > 0 and not torch.equal(offset[:, 0], offset[:, 1])  # per channel
+    assert float(out.max()) <= 1.0 and torch.equal(
+        out[:, :, :, 0, 0], (0.95 + offset[:, :, :, 0, 0]).clamp(max=1)
+    )
+
+
+def test_cond_noise_and_colour_aug_change_only_the_cam_frames(tmp_path, encoders, monkeypatch):
     from streamt2v.microworld.dataset import collate
 
     vae, clip = encoders
@@ -305,8 +318,9 @@ def test_cond_noise_aug_noises_only_the_cam_frames(tmp_path, encoders, monkeypat
     clips = make_recipe("stream", **common).clips(seed=0)
     batch = collate([clips[i] for i in range(16)])
     runs = {}
-    for aug in (0.0, 0.5):
-        module = make_recipe("stream", cond_noise_aug=aug, **common).build()
+    for aug in ("off", "noise", "colour"):
+        options = {"off": {}, "noise": {"cond_noise_aug": 0.5}, "colour": {"cond_colour_aug": 0.3}}[aug]
+        module = make_recipe("stream", **options, **common).build()
         draws = record_training_draws(module, monkeypatch)
         cams = []
         forward = module.net.forward
@@ -319,15 +333,27 @@ def test_cond_noise_aug_noises_only_the_cam_frames(tmp_path, encoders, monkeypat
         with torch.no_grad():
             module(batch, torch.Generator().manual_seed(0))
         runs[aug] = draws[0], cams[0]
-    clean = batch["video"][:, :, : runs[0.0][1].shape[2]]
-    assert torch.equal(runs[0.0][1], clean)  # off: the CAM sees the clip's frames
-    std = (runs[0.5][1] - clean).flatten(1).std(dim=1)  # on: per-sample Gaussian noise, std ~ U(0, 0.5)
+    clean = batch["video"][:, :, : runs["off"][1].shape[2]]
+    assert torch.equal(runs["off"][1], clean)  # off: the CAM sees the clip's frames
+    std = (runs["noise"][1] - clean).flatten(1).std(dim=1)  # per-sample Gaussian noise, std ~ U(0, 0.5)
     assert float(std.max()) <= 0.5 * 1.05 and float(std.max() - std.min()) > 0.2
     assert float(std.mean()) == pytest.approx(0.25, abs=0.1)
-    for a, b in zip(runs[0.0][0], runs[0.5][0]):  # the diffusion noise and timesteps are unchanged
-        assert torch.equal(a, b)
+    shift = runs["colour"][1] - clean  # one offset per sample and channel where nothing was clamped
+    inside = clean.abs() < 0.65
+    per_channel = torch.where(inside, shift, float("nan")).flatten(2).nanmedian(dim=2).values
+    assert torch.allclose(
+        torch.where(inside, shift, 0), torch.where(inside, per_channel[..., None, None, None], 0)
+    )
+    measured = per_channel[per_channel.isfinite()]  # nan: a channel saturated everywhere (palette colours)
+    assert measured.numel() > per_channel.numel() // 2
+    assert float(measured.abs().max()) <= 0.3 and float(measured.std()) > 0.05
+    for aug in ("noise", "colour"):  # the diffusion noise and timesteps are unchanged
+        for a, b in zip(runs["off"][0], runs[aug][0]):
+            assert torch.equal(a, b)
     with pytest.raises(ValueError, match="cond_noise_aug must be ≥ 0.*got -0.1"):
         make_recipe("stream", cond_noise_aug=-0.1)
+    with pytest.raises(ValueError, match="cond_colour_aug must be ≥ 0.*got -0.2"):
+        make_recipe("stream", cond_colour_aug=-0.2)
 
 
 def test_foreground_weights_single_out_objects_whatever_the_contrast():

@@ -88,6 +88,14 @@ def noise_augment(frames: torch.Tensor, max_std: float, generator: torch.Generat
     return frames + (std.view(b, *([1] * (frames.dim() - 1))) * eps).to(frames)
 
 
+def colour_shift(frames: torch.Tensor, max_shift: float, generator: torch.Generator) -> torch.Tensor:
+    """``frames`` (B, 3, F, H, W) in [-1, 1] with one offset per sample and colour channel, shared by all
+    its frames, drawn from U(-max_shift, max_shift) on the CPU ``generator``; clamped to [-1, 1]."""
+    b, c = frames.shape[:2]
+    offset = (torch.rand(b, c, generator=generator) * 2 - 1) * max_shift
+    return (frames + offset.view(b, c, *([1] * (frames.dim() - 2))).to(frames)).clamp(-1, 1)
+
+
 def foreground_weights(z0: torch.Tensor, strength: float) -> torch.Tensor:
     """Loss weights ``1 + strength · d / mean d``, ``(B, 1, F, h, w)``, of clean latents ``(B, c, F, h, w)``.
 
@@ -195,8 +203,11 @@ class DiffusionTrainer(nn.Module):
         img = self.image.encode(anchor).float()  # (B, E)
         tokens = self.net.image_tokens(img.to(self.net.dtype))
         cond = video[:, :, : self.net.streaming_config.num_cond_frames]  # (B, 3, F_cond, H, W)
-        if r.cond_noise_aug > 0:  # drawn after the step's other draws: a run without it draws as before
+        # Drawn after the step's other draws (colour after noise): a run without them draws as before.
+        if r.cond_noise_aug > 0:
             cond = noise_augment(cond, r.cond_noise_aug, generator)
+        if r.cond_colour_aug > 0:
+            cond = colour_shift(cond, r.cond_colour_aug, generator)
 
         def model_fn(x: torch.Tensor, tt: torch.Tensor) -> torch.Tensor:
             return self.net(x, tt, emb.to(x.dtype), image_tokens=tokens, cond_frames=cond.to(x.dtype))
@@ -435,11 +446,17 @@ class StreamRecipe(BaseRecipe):
     # to continue frames that are not clean renders, as its own generated frames are at sampling time;
     # the target stays the clean clip. Sampling feeds the frames as they are.
     cond_noise_aug: float = 0.0
+    # > 0: the CAM's training frames of each sample shifted by one colour offset per channel drawn from
+    # U(-cond_colour_aug, cond_colour_aug) (after the noise), the target and the anchor unchanged: the
+    # drift of its own decoded chunks at sampling time, which it then learns to correct from the anchor
+    # and the text rather than carry on.
+    cond_colour_aug: float = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.cond_noise_aug < 0:
-            raise ValueError(f"cond_noise_aug must be ≥ 0 (0 = off), got {self.cond_noise_aug}")
+        for name in ("cond_noise_aug", "cond_colour_aug"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be ≥ 0 (0 = off), got {getattr(self, name)}")
         if self.image_batch:
             raise ValueError(
                 f"image_batch={self.image_batch}: the stream recipe trains on clips only (every sample needs "
