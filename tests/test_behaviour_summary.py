@@ -41,6 +41,17 @@ def test_video_passes_apply_the_thresholds_and_fail_untracked_objects():
     assert failing["shape_presence"] and failing["background"]
 
 
+def test_cam_ablation_gain_compares_with_the_ablations_own_reference():
+    plain = [_video(jump_ratio=1.5, ablated_jump_ratio=6.0), _video(jump_ratio=2.0, ablated_jump_ratio=2.0)]
+    assert bh.cam_ablation_gain(plain) == pytest.approx(2.0)  # geometric mean of 4 and 1
+    # sampled with cond_replacement: the ablation's reference is the video sampled without it
+    held = _video(jump_ratio=1.0, cam_jump_ratio=3.0, ablated_jump_ratio=6.0)
+    assert bh.cam_ablation_gain([held]) == pytest.approx(2.0)
+    assert math.isnan(bh.cam_ablation_gain([_video(cam_jump_ratio=math.nan)]))  # untracked: no gain
+    row = next(line for line in behaviour_section([held.as_dict()]) if line.startswith("| a red circle"))
+    assert "| 1.00 | 6.00 (vs 3.00 without replacement) |" in row
+
+
 def test_card_counts_passing_videos_over_all_seeds():
     tested = [_video(seed=EVAL_SEED_BASE + i).as_dict() for i in range(2)]
     more = [

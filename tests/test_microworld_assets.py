@@ -102,6 +102,18 @@ def test_release_settings_are_consistent() -> None:
     EnhanceConfig(**ENHANCE)
 
 
+def test_shipped_assets_carry_the_release_sampler_and_notes() -> None:
+    # the shipped folder and card are edited by hand when a setting changes without retraining
+    from streamt2v.train.microworld_notes import NOTES
+    from streamt2v.train.microworld_release import SAMPLER
+
+    index = json.loads((assets.microworld_model_dir() / "model_index.json").read_text())
+    assert index["streamt2v"]["sampler"] == SAMPLER
+    card = (assets.microworld_model_dir().parent / "MODEL_CARD.md").read_text()
+    assert f"`{json.dumps(SAMPLER)}`" in card
+    assert card.endswith("## Notes\n\n" + "\n".join(NOTES) + "\n")
+
+
 def test_card_names_the_runs_with_a_decayed_lr() -> None:
     from streamt2v.train.microworld_release import RecipeRun
     from streamt2v.train.model_card import describe_lr_schedules

@@ -53,7 +53,7 @@ def test_shipped_model_loads_with_sampler_settings(model):
 
 @pytest.mark.xfail(
     reason=_SHORT
-    + "worst prompted colour present in 0.38 of frames (others 0.64, 0.65, 1.00); threshold 0.9",
+    + "worst prompted colour present in 0.47 of frames (others 0.54, 0.69, 1.00); threshold 0.9",
     strict=False,
 )
 def test_prompted_colours_present_in_90_percent_of_frames(results):
@@ -62,7 +62,7 @@ def test_prompted_colours_present_in_90_percent_of_frames(results):
 
 
 @pytest.mark.xfail(
-    reason=_SHORT + "prompted shapes recognised in 0.11-0.25 of frames (mostly blobs); threshold 0.9",
+    reason=_SHORT + "prompted shapes recognised in 0.09-0.21 of frames (mostly blobs); threshold 0.9",
     strict=False,
 )
 def test_prompted_shapes_present_in_90_percent_of_frames(results):
@@ -92,11 +92,16 @@ def test_no_stagnation(results):
     assert all(r.speed_ratio >= t for r in results), _report(results, "speed_ratio")
 
 
-def test_removing_cam_conditioning_increases_jumps(results):
+def test_removing_cam_conditioning_increases_jumps(model, results):
+    # cond_replacement would hand the unrelated frames to the chunks directly: both arms run without it
+    held = bool(model.sampler.get("cond_replacement", False))
+    assert all((r.cam_jump_ratio is not None) == held for r in results)
     gain = bh.cam_ablation_gain(results)
+    with_cam = ", ".join(
+        f"{r.prompt!r}: {r.jump_ratio if r.cam_jump_ratio is None else r.cam_jump_ratio:.3f}" for r in results
+    )
     assert gain >= bh.THRESHOLDS["cam_ablation_gain"], (
-        f"gain {gain:.2f}; with CAM: {_report(results, 'jump_ratio')}; "
-        f"without: {_report(results, 'ablated_jump_ratio')}"
+        f"gain {gain:.2f}; with CAM: {with_cam}; without: {_report(results, 'ablated_jump_ratio')}"
     )
 
 

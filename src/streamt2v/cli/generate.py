@@ -70,6 +70,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--reanchor", action="store_true", help="re-anchor the APM when the scheduled prompt changes"
     )
     p.add_argument(
+        "--cond-replacement",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="stage 2: hold each chunk's first F_cond latents at the noised latents of the conditioning "
+        "frames (Ho et al. 2022's replacement method, on top of the CAM; default: the model's, else off)",
+    )
+    p.add_argument(
         "--enhance",
         action="store_true",
         help="run stage 3 (randomized-blending enhancement) on the result; the stage-2 video is kept "
@@ -124,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
             "init_scheduler": args.init_scheduler,
             "noise_correlation": args.noise_correlation,
             "init_noise_correlation": args.init_noise_correlation,
+            "cond_replacement": args.cond_replacement,
         }
         stream_cfg = StreamConfig(
             num_frames=args.frames,

@@ -70,6 +70,10 @@ class VideoBehaviour:
     implied_speed: float  # px / frame
     speed_ratio: float
     ablated_jump_ratio: float = math.nan
+    # The CAM ablation's reference: the jump ratio of the same video sampled without cond_replacement,
+    # when the sampler holds the conditioning frames (then the ablation runs without it too); None when
+    # the video itself is the reference.
+    cam_jump_ratio: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -117,10 +121,12 @@ def generate_without_cam(
 ) -> torch.Tensor:
     """``video`` with every streaming chunk regenerated from the frames of ``unrelated`` (same length,
     ``(1, 3, T, H, W)``) as CAM conditioning instead of its own previous frames. The APM anchor (frame 0),
-    the prompt and each chunk's noise stay those of the normal run."""
+    the prompt and each chunk's noise stay those of the normal run. Always without ``cond_replacement``:
+    it would hand the unrelated frames to the chunk directly, and this ablation is about the CAM."""
     from streamt2v.pipeline.stream import StreamConfig, StreamState, stream
 
-    cfg = StreamConfig(num_frames=video.shape[2], seed=seed, **sampler_options(model, **options))
+    options = sampler_options(model, **{**options, "cond_replacement": False})
+    cfg = StreamConfig(num_frames=video.shape[2], seed=seed, **options)
     f_cond = cfg.cond_frames
     out = [video[:, :, : cfg.chunk_frames]]
     anchor = video[:, :, :1].clone()
@@ -199,8 +205,15 @@ def measure(
         video = generate(model, prompt, seed, num_frames, **options)
         r = measure_video(video, prompt, seed, bounds)
         if ablation:
+            reference = video
+            if sampler_options(model, **options).get("cond_replacement", False):
+                # the ablation runs without the replacement (generate_without_cam), so its reference does
+                reference = generate(
+                    model, prompt, seed, num_frames, **{**options, "cond_replacement": False}
+                )
+                r.cam_jump_ratio = measure_video(reference, prompt, seed, bounds).jump_ratio
             other = unrelated_video(prompt, seed, num_frames, size)
-            ablated = generate_without_cam(model, prompt, seed, video, other, **options)
+            ablated = generate_without_cam(model, prompt, seed, reference, other, **options)
             r.ablated_jump_ratio = measure_video(ablated, prompt, seed, bounds).jump_ratio
         logger.info("behaviour %s", r.as_dict())
         results.append(r)
@@ -258,16 +271,14 @@ def video_passes(r: VideoBehaviour) -> dict[str, bool]:
 
 
 def cam_ablation_gain(results: Sequence[VideoBehaviour]) -> float:
-    """Geometric mean over videos of (jump ratio without CAM conditioning) / (jump ratio with it), over
-    the videos where both are finite and positive (a ratio of means would be ruled by one outlier)."""
-    ratios = [
-        r.ablated_jump_ratio / r.jump_ratio
+    """Geometric mean over videos of (jump ratio without CAM conditioning) / (jump ratio with it, of the
+    ablation's reference: ``cam_jump_ratio`` where set), over the videos where both are finite and
+    positive (a ratio of means would be ruled by one outlier)."""
+    pairs = [
+        (r.ablated_jump_ratio, r.jump_ratio if r.cam_jump_ratio is None else r.cam_jump_ratio)
         for r in results
-        if np.isfinite(r.ablated_jump_ratio)
-        and np.isfinite(r.jump_ratio)
-        and r.jump_ratio > 0
-        and r.ablated_jump_ratio > 0
     ]
+    ratios = [a / j for a, j in pairs if np.isfinite(a) and np.isfinite(j) and a > 0 and j > 0]
     return float(np.exp(np.mean(np.log(ratios)))) if ratios else math.nan
 
 

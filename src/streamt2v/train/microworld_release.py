@@ -235,6 +235,9 @@ SAMPLER: dict[str, Any] = {
     "init_steps": 20,
     "init_guidance": 3.0,
     "init_scheduler": "ddim",
+    # hold each chunk's first 8 latents at the conditioning frames' (MODEL_CARD.md notes: more videos
+    # within the jump threshold, colour presence on a par)
+    "cond_replacement": True,
 }
 # Recommended enhancer settings for the shipped refiner (EnhanceConfig fields).
 ENHANCE: dict[str, Any] = {

@@ -149,9 +149,13 @@ def behaviour_section(
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rs:
+        # with cond_replacement the ablation compares against the video sampled without it
+        ablated = f"{r.ablated_jump_ratio:.2f}"
+        if r.cam_jump_ratio is not None:
+            ablated += f" (vs {r.cam_jump_ratio:.2f} without replacement)"
         lines.append(
             f"| {r.prompt} | {r.seed} | {r.colour_presence:.2f} | {r.shape_presence:.2f} | {r.background:.2f} | "
-            f"{r.jump_ratio:.2f} | {r.ablated_jump_ratio:.2f} | {r.speed:.2f} (implied {r.implied_speed:.2f}) |"
+            f"{r.jump_ratio:.2f} | {ablated} | {r.speed:.2f} (implied {r.implied_speed:.2f}) |"
         )
     if more:
         lines += seed_spread_lines(rs + [VideoBehaviour(**r) for r in more], len(more) // len(rs))
