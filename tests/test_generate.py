@@ -131,6 +131,8 @@ def test_cli_end_to_end(tmp_path, monkeypatch, capsys, caplog):
             "--init-guidance-rescale",
             "0.5",
             "--cond-replacement",
+            "--anchor-colour-match",
+            "0.5",
         ]
     )
     assert rc == 0
@@ -140,7 +142,8 @@ def test_cli_end_to_end(tmp_path, monkeypatch, capsys, caplog):
     config = json.loads((run / "config.json").read_text())
     assert config["stream"]["init_noise_correlation"] == 0.25 and config["stream"]["noise_correlation"] == 0
     assert config["stream"]["init_guidance_rescale"] == 0.5 and config["stream"]["guidance_rescale"] == 0
-    assert config["stream"]["cond_replacement"] is True  # the preset recommends none: the flag sets it
+    assert config["stream"]["cond_replacement"] is True  # the preset recommends none: the flags set them
+    assert config["stream"]["anchor_colour_match"] == 0.5
     assert config["stream"]["seed"] == 3 and config["schedule_entries"] == [[0, "a cat"], [16, "a dog"]]
     assert "wrote 20 frames" in capsys.readouterr().out
     (tmp_path / "out.mp4").unlink()

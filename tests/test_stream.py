@@ -63,6 +63,7 @@ def test_seed_determinism(model):
         dict(negative_prompt="blurry"),
         dict(noise_correlation=0.5),
         dict(cond_replacement=True),
+        dict(anchor_colour_match=0.5),
     ],
 )
 def test_stage2_overrides_reach_stage2(model, change):
@@ -86,8 +87,9 @@ def test_stage1_overrides_reach_stage1(model, change):
     assert not torch.equal(video(model, 16, seed=5), video(model, 16, seed=5, **change))
 
 
-def test_resume_state_reproduces(model):
-    cfg = StreamConfig(num_frames=40, **FAST)
+@pytest.mark.parametrize("colour_match", [0.0, 0.5])
+def test_resume_state_reproduces(model, colour_match):
+    cfg = StreamConfig(num_frames=40, anchor_colour_match=colour_match, **FAST)
     full = list(stream(model, "a cat", cfg))
     k = 2
     state = StreamState(k, full[k - 1].tail, full[k - 1].anchor, full[k - 1].anchor_prompt)
@@ -95,6 +97,15 @@ def test_resume_state_reproduces(model):
     assert [c.index for c in rest] == [c.index for c in full[k:]]
     for a, b in zip(rest, full[k:]):
         assert torch.equal(a.frames, b.frames)
+
+
+def test_anchor_colour_match_pulls_streamed_chunks_to_the_anchor_colours(model):
+    def distance_to_anchor(v):  # per-channel mean colour of the streamed frames against the anchor's
+        return (v[:, :, 16:].mean(dim=(2, 3, 4)) - v[:, :, :1].mean(dim=(2, 3, 4))).abs().max().item()
+
+    plain, matched = video(model, 40, seed=4), video(model, 40, seed=4, anchor_colour_match=1.0)
+    assert torch.equal(plain[:, :, :16], matched[:, :, :16])  # stage 1 is the anchor's chunk: untouched
+    assert distance_to_anchor(matched) < 0.5 * distance_to_anchor(plain)
 
 
 def test_extend_keeps_input_frames(model):
@@ -160,6 +171,8 @@ def test_bad_stream_inputs(model):
         StreamConfig(num_frames=4, init_guidance_rescale=1.5)
     with pytest.raises(ValueError, match=r"guidance_rescale must be in \[0, 1\] \(0 = off\), got -0.2"):
         StreamConfig(num_frames=4, guidance_rescale=-0.2)
+    with pytest.raises(ValueError, match=r"anchor_colour_match must be in \[0, 1\] \(0 = off\), got 2"):
+        StreamConfig(num_frames=4, anchor_colour_match=2)
     with pytest.raises(ValueError, match="cond_replacement must be True or False, got 1"):
         StreamConfig(num_frames=4, cond_replacement=1)
     with pytest.raises(ValueError, match="does not match the model's CAM"):

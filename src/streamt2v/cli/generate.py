@@ -77,6 +77,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "frames (Ho et al. 2022's replacement method, on top of the CAM; default: the model's, else off)",
     )
     p.add_argument(
+        "--anchor-colour-match",
+        type=float,
+        metavar="S",
+        help="stage 2: blend each new chunk towards its colours histogram-matched to the anchor frame, "
+        "in [0, 1] (0 = off, 1 = fully matched; default: the model's, else 0)",
+    )
+    p.add_argument(
         "--enhance",
         action="store_true",
         help="run stage 3 (randomized-blending enhancement) on the result; the stage-2 video is kept "
@@ -132,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
             "noise_correlation": args.noise_correlation,
             "init_noise_correlation": args.init_noise_correlation,
             "cond_replacement": args.cond_replacement,
+            "anchor_colour_match": args.anchor_colour_match,
         }
         stream_cfg = StreamConfig(
             num_frames=args.frames,

@@ -26,6 +26,7 @@ import torch
 
 from streamt2v.io.video import resize_video
 from streamt2v.pipeline.chunking import ChunkSpec, chunk_seed, cond_frame_indices, plan_chunks, validate_sizes
+from streamt2v.pipeline.colour import match_colours
 from streamt2v.pipeline.prompts import PromptSchedule
 from streamt2v.sampling.noise import check_correlation, frame_correlated_noise
 from streamt2v.sampling.schedulers import SCHEDULER_NAMES, KnownFrames, make_scheduler, sample_loop
@@ -69,6 +70,10 @@ class StreamConfig:
     # frames continue the real frames rather than the model's regeneration of them. Not in the official
     # release (False there); see MODEL_CARD.md for what it does on the microworld models.
     cond_replacement: bool = False
+    # Stage 2: blend each new chunk towards its CIELAB histograms matched to the anchor frame's
+    # (pipeline/colour.py), so colour shifts do not compound from chunk to chunk; 0 = off (the official
+    # release), 1 = fully matched. See MODEL_CARD.md for what it does on the microworld models.
+    anchor_colour_match: float = 0.0
 
     def __post_init__(self) -> None:
         if isinstance(self.num_frames, bool) or not isinstance(self.num_frames, int) or self.num_frames < 1:
@@ -81,7 +86,7 @@ class StreamConfig:
         for name in ("guidance", "init_guidance", "eta"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("guidance_rescale", "init_guidance_rescale"):
+        for name in ("guidance_rescale", "init_guidance_rescale", "anchor_colour_match"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1] (0 = off), got {value}")
@@ -336,6 +341,8 @@ def stream(
         else:
             idx = cond_frame_indices(tail.shape[2], F_cond)
             frames = sampler.stage2(spec, prompt_k, tail[:, :, idx], anchor).to("cpu", torch.float32)
+            if config.anchor_colour_match > 0:  # before the frames become the next chunk's conditioning
+                frames = match_colours(frames, anchor, config.anchor_colour_match)
         if anchor is None:  # text-to-video: APM anchor = frame 0 of the video (§4.2)
             anchor = frames[:, :, :1].clone()
         tail = frames[:, :, -F_cond:] if tail is None else torch.cat([tail, frames], dim=2)[:, :, -F_cond:]
