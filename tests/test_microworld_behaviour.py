@@ -53,7 +53,7 @@ def test_shipped_model_loads_with_sampler_settings(model):
 
 @pytest.mark.xfail(
     reason=_SHORT
-    + "worst prompted colour present in 0.47 of frames (others 0.54, 0.69, 1.00); threshold 0.9",
+    + "worst prompted colour present in 0.46 of frames (others 0.81, 0.89, 0.89); threshold 0.9",
     strict=False,
 )
 def test_prompted_colours_present_in_90_percent_of_frames(results):
@@ -62,7 +62,7 @@ def test_prompted_colours_present_in_90_percent_of_frames(results):
 
 
 @pytest.mark.xfail(
-    reason=_SHORT + "prompted shapes recognised in 0.09-0.21 of frames (mostly blobs); threshold 0.9",
+    reason=_SHORT + "prompted shapes recognised in 0.10-0.28 of frames (mostly blobs); threshold 0.9",
     strict=False,
 )
 def test_prompted_shapes_present_in_90_percent_of_frames(results):
@@ -70,7 +70,7 @@ def test_prompted_shapes_present_in_90_percent_of_frames(results):
     assert all(r.shape_presence >= t for r in results), _report(results, "shape_presence")
 
 
-@pytest.mark.xfail(reason=_SHORT + "prompted colours in first and last frame in 1 of 4 videos", strict=False)
+@pytest.mark.xfail(reason=_SHORT + "prompted colours in first and last frame in 2 of 4 videos", strict=False)
 def test_colours_kept_from_first_to_last_frame(results):
     assert all(r.colours_first_last for r in results), _report(results, "colours_first_last")
 

@@ -238,6 +238,9 @@ SAMPLER: dict[str, Any] = {
     # hold each chunk's first 8 latents at the conditioning frames' (MODEL_CARD.md notes: more videos
     # within the jump threshold, colour presence on a par)
     "cond_replacement": True,
+    # blend each streamed chunk halfway towards the anchor's colour histograms (MODEL_CARD.md notes:
+    # colours kept in more frames, jumps and speed on a par)
+    "anchor_colour_match": 0.5,
 }
 # Recommended enhancer settings for the shipped refiner (EnhanceConfig fields).
 ENHANCE: dict[str, Any] = {
