@@ -27,8 +27,9 @@ def _from_lab(lab: np.ndarray) -> torch.Tensor:
 
 
 def match_histogram(source: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """Map each value of ``source`` to the ``reference`` value at the same quantile (1-D arrays)."""
-    values, inverse, counts = np.unique(source, return_inverse=True, return_counts=True)
+    """Map each value of ``source`` to the ``reference`` value at the same quantile (arrays of any shape,
+    each pooled over all its values; the result has ``source``'s shape)."""
+    _, inverse, counts = np.unique(source, return_inverse=True, return_counts=True)
     ref_values, ref_counts = np.unique(reference, return_counts=True)
     quantiles = np.cumsum(counts) / source.size
     ref_quantiles = np.cumsum(ref_counts) / reference.size
