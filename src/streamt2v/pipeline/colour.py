@@ -45,12 +45,12 @@ def match_colours(frames: torch.Tensor, reference: torch.Tensor, strength: float
             raise ValueError(f"{name} must be shaped (1, 3, T, H, W), got {tuple(video.shape)}")
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"strength must be in [0, 1], got {strength}")
-    lab = _to_lab(frames.detach().cpu())
-    ref = _to_lab(reference.detach().cpu())
+    frames = frames.detach().to("cpu", torch.float32)
+    lab, ref = _to_lab(frames), _to_lab(reference.detach().cpu())
     matched = np.stack(
         [match_histogram(lab[..., c].ravel(), ref[..., c].ravel()).reshape(lab.shape[:-1]) for c in range(3)],
         axis=-1,
     )
     # The correction is applied as an RGB difference, so the CIELAB round trip's own error cancels.
     blended = _from_lab((lab + strength * (matched - lab)).astype(np.float32))
-    return (frames.detach().cpu().float() + (blended - _from_lab(lab))).clamp(-1, 1)
+    return (frames + (blended - _from_lab(lab))).clamp(-1, 1)
