@@ -245,7 +245,13 @@ def quality_section(out: Path, vae_run: str) -> list[str]:
             "",
             f"Stage 3 on held-out scenes rendered at {half}×{half}, against the same scenes rendered at "
             f"{int(r['size'])}×{int(r['size'])} (same error units): refiner with the recommended settings "
-            f"{r['refined_mean']:.1f}, bilinear upscaling {r['bilinear_mean']:.1f}.",
+            f"{r['refined_mean']:.1f}, bilinear upscaling {r['bilinear_mean']:.1f}"
+            + (
+                f"; pixels within 2 px of an object edge whose nearest palette colour is wrong: refiner "
+                f"{100 * r['refined_edge_errors']:.1f}%, bilinear {100 * r['bilinear_edge_errors']:.1f}%."
+                if "refined_edge_errors" in r
+                else "."
+            ),
         ]
     lines += [
         "",
