@@ -40,8 +40,15 @@ NOTES: tuple[str, ...] = (
     "one run, 2200 steps on both cores, 59 min. It matches the chain: from t = 50/25/10 it gives 5.91/5.45/5.10, "
     "the chain 5.8/5.38/5.07 on these 4 scenes, and from t = 10 on 16 held-out scenes 4.96 against the "
     "chain's 4.98 (bilinear 4.14 there). Both stay further from the 64×64 ground truth than "
-    "bilinear upscaling or the refiner VAE's round trip of the bilinear video (4.3 on the 4 scenes), so the "
-    "recommended start stays the lowest measured, t = 10: stage 3 does not sharpen yet. Provenance: it ran "
+    "bilinear upscaling. Less noise is better still (the 16 scenes, one DDIM step): from t = 10/5/2/1 the "
+    "error is 4.83/4.64/4.47/4.39, and the refiner VAE's round trip of the bilinear video alone 4.12; so "
+    "since this release stage 3 runs one step from t = 1 (before: 3 steps from t = 10), which also cuts "
+    "its time in the demo from 16.7 to 9.9 s. The per-pixel error favours blur over a sharp edge a "
+    "fraction of a pixel off; counted as pixels within 2 px of an object edge whose nearest palette colour "
+    "is wrong, bilinear upscaling gives 6.7%, 3 steps from t = 10 6.6%, one step from t = 10/5/2/1 "
+    "6.5/6.0/5.7/5.5%, the round trip 5.2%. So stage 3 draws sharper, truer edges than bilinear "
+    "upscaling, which come from the refiner VAE's decoder: the refiner UNet does not sharpen yet. "
+    "Provenance: it ran "
     "with `streamt2v train refiner` and the settings listed (identical run config) in another folder, and "
     "was moved into `runs/microworld`; four 1-thread evaluations of its checkpoints shared the cores for "
     "a few minutes, which its step times include.",
@@ -332,7 +339,8 @@ NOTES: tuple[str, ...] = (
     "is the setting to try when colour matters more.",
     "- Demo (`bench/results/demo_cpu.md`): 240 frames + enhancement + mp4 with the recommended settings "
     "take 25.8 s on 2 AMD EPYC cores (30.0 s including Python start-up; before `cond_replacement`), peak "
-    "RSS 1019 MiB, and 46.2 s on 2 Intel Xeon (Sapphire Rapids) cores with `cond_replacement` and "
-    "`anchor_colour_match` (48.8 s with the replacement alone), peak RSS 949 MiB (858 MiB; the bench "
-    "file's current figures); goal ≤ 60 s.",
+    "RSS 1019 MiB, and 48.9 s on 2 Intel Xeon (Sapphire Rapids) cores with `cond_replacement`, "
+    "`anchor_colour_match` and stage 3 in one step from t = 1 (stage 3 9.9 s), peak RSS 822 MiB (the bench "
+    "file's current figures). With 3 stage-3 steps from t = 10 the same machine took 54.6 s in the same "
+    "session (stage 3 16.7 s) and 46.2 s in an earlier one: its speed varies between sessions. Goal ≤ 60 s.",
 )

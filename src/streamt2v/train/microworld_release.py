@@ -244,9 +244,10 @@ SAMPLER: dict[str, Any] = {
 }
 # Recommended enhancer settings for the shipped refiner (EnhanceConfig fields).
 ENHANCE: dict[str, Any] = {
-    # the least noise measured (MODEL_CARD.md notes): the under-trained refiner UNet only adds error
-    "start_step": 10,
-    "num_inference_steps": 3,
+    # the least noise, one step (MODEL_CARD.md notes): the under-trained refiner UNet only adds error,
+    # so the sharper edges come from the refiner VAE's decoder
+    "start_step": 1,
+    "num_inference_steps": 1,
     "scheduler": "ddim",
     "guidance_scale": 1.0,
 }
