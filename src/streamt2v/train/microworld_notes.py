@@ -337,6 +337,17 @@ NOTES: tuple[str, ...] = (
     "both sets and makes one more video jump in each; boundary jumps decide (the note on "
     "`cond_replacement`), so it is not the default, and `--init-guidance 5 --init-guidance-rescale 0.5` "
     "is the setting to try when colour matters more.",
+    "- Stage-2 classifier-free guidance re-measured with the shipped sampler settings (the replacement and "
+    "`anchor_colour_match` 0.5; the four behaviour prompts × 3 held-out seeds, 80 frames, 1 thread; the "
+    "shipped settings: mean colour presence 0.81, mean shape presence 0.17, 12 of 12 within the jump "
+    "threshold, colours in the first and last frame in 8) and not made the default. `guidance` 1.5 gave "
+    "0.84, 0.20, 11 of 12 (a white triangle of the extra seeds jumps, 3.95) and 10; on the tested seeds "
+    "three of the four videos reach 0.9 (the two-object prompt 0.49). Over the independent check (the 10 "
+    "held-out prompts × 2 fresh seeds) it is on a par: 0.595 (0.586), 15 of 20 within the jump threshold "
+    "(14). 1.25 gave 0.84 and 10 of 12, 2.0 0.85 and 8 of 12. Guidance doubles the cost of stage 2 (the "
+    "demo would pass 60 s), and 1.5 in 5 steps, the shipped cost, gave 0.82 and 12 of 12 (6 steps: 0.83, "
+    "11 of 12). With init guidance 5 and rescale 0.5 as well: 0.92, shape 0.26, 10 of 12 (the tested "
+    "white triangle jumps, 5.8); independent check 0.68, 10 of 20.",
     "- Demo (`bench/results/demo_cpu.md`): 240 frames + enhancement + mp4 with the recommended settings "
     "take 25.8 s on 2 AMD EPYC cores (30.0 s including Python start-up; before `cond_replacement`), peak "
     "RSS 1019 MiB, and 48.9 s on 2 Intel Xeon (Sapphire Rapids) cores with `cond_replacement`, "
