@@ -34,7 +34,7 @@ def test_edge_palette_errors_count_miscoloured_pixels_near_object_edges() -> Non
     # objects repainted in another palette colour: their inner half of the band is wrong
     objects = torch.from_numpy(np.asarray(truth.ids) > 0)
     recoloured = video.clone()
-    recoloured[:, objects] = -recoloured[:, objects]  # the inverse colour is never the nearest same one
+    recoloured[:, objects] = -recoloured[:, objects]  # negated: another palette colour
     assert 0.2 < quality.edge_palette_errors(recoloured, video, truth.ids).mean() < 0.8
     # a change more than 3 px away from every object is not counted
     import cv2
