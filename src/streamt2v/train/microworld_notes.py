@@ -345,8 +345,9 @@ NOTES: tuple[str, ...] = (
     "three of the four videos reach 0.9 (the two-object prompt 0.49). Over the independent check (the 10 "
     "held-out prompts × 2 fresh seeds) it is on a par: 0.595 (0.586), 15 of 20 within the jump threshold "
     "(14). 1.25 gave 0.84 and 10 of 12, 2.0 0.85 and 8 of 12. Guidance doubles the cost of stage 2 (the "
-    "demo would pass 60 s), and 1.5 in 5 steps, the shipped cost, gave 0.82 and 12 of 12 (6 steps: 0.83, "
-    "11 of 12). With init guidance 5 and rescale 0.5 as well: 0.92, shape 0.26, 10 of 12 (the tested "
+    "demo would pass 60 s); at about the shipped cost, 1.5 in 5 steps gave 0.82 and 12 of 12 but 0.574 "
+    "and 14 of 20 over the independent check, 1.5 in 6 steps 0.83 and 11 of 12, 1.25 in 6 steps 0.82, "
+    "12 of 12 and a video under the speed threshold (0.49). With init guidance 5 and rescale 0.5 as well: 0.92, shape 0.26, 10 of 12 (the tested "
     "white triangle jumps, 5.8); independent check 0.68, 10 of 20.",
     "- Demo (`bench/results/demo_cpu.md`): 240 frames + enhancement + mp4 with the recommended settings "
     "take 25.8 s on 2 AMD EPYC cores (30.0 s including Python start-up; before `cond_replacement`), peak "
