@@ -152,6 +152,46 @@ def test_loss_is_zero_for_the_perfect_model(ptype: str) -> None:
     torch.testing.assert_close(d.loss(zero, x0, noise, t), expected)
 
 
+@pytest.mark.parametrize("ptype", ["epsilon", "v_prediction"])
+def test_restoration_loss_noises_the_source_and_targets_the_clean_sample(ptype: str) -> None:
+    d = Denoiser(ptype, AC)
+    x0 = torch.randn(2, 4, 3, 4, 4, dtype=torch.float64)
+    blurred = 0.5 * x0 + 0.5 * x0.mean(dim=(3, 4), keepdim=True)
+    noise = torch.randn_like(x0)
+    t = torch.tensor([3, 80])
+    inputs = []
+
+    def restorer(xt, tt):  # knows the clean sample: the perfect restoration model
+        inputs.append(xt)
+        return d.from_x0(x0, xt, tt)
+
+    assert d.loss(restorer, x0, noise, t, source=blurred).item() < 1e-10
+    torch.testing.assert_close(inputs[-1], d.add_noise(blurred, noise, t))
+
+    # the plain denoiser of the blurred input is penalised by how much blur it leaves
+    def denoiser(xt, tt):
+        return d.from_x0(blurred, xt, tt)
+
+    assert d.loss(denoiser, x0, noise, t, source=blurred).item() > 1e-3
+
+
+def test_x0_space_loss_is_the_clean_sample_error() -> None:
+    d = Denoiser("v_prediction", AC)
+    x0 = torch.randn(1, 4, 3, 4, 4, dtype=torch.float64)
+    noise = torch.randn_like(x0)
+    off = 0.1 * torch.randn_like(x0)
+
+    def wrong_by(xt, tt):  # predicts x0 + off
+        return d.from_x0(x0 + off, xt, tt)
+
+    for t in (0, 50, 500):
+        x0_err = off.float().pow(2).mean()
+        torch.testing.assert_close(d.loss(wrong_by, x0, noise, t, x0_space=True), x0_err)
+        # v's error is x̂0's over sqrt(1 - ᾱ_t): near t = 0 the same miss costs far more
+        v_err = d.loss(wrong_by, x0, noise, t)
+        torch.testing.assert_close(v_err, x0_err / (1 - AC[t]).float(), rtol=1e-4, atol=0)
+
+
 def test_weighted_loss_is_the_weighted_mean_of_the_squared_error() -> None:
     d = Denoiser("v_prediction", AC)
     x0 = torch.randn(2, 4, 3, 4, 4, dtype=torch.float64)

@@ -177,11 +177,11 @@ def record_training_draws(module, monkeypatch, weights=None) -> list[tuple[torch
     seen = []
     loss = module.denoiser.loss
 
-    def recording_loss(model_fn, z0, noise, t, weight=None):
+    def recording_loss(model_fn, z0, noise, t, weight=None, **kwargs):
         seen.append((noise, t))
         if weights is not None:
             weights.append(weight)
-        return loss(model_fn, z0, noise, t, weight=weight)
+        return loss(model_fn, z0, noise, t, weight=weight, **kwargs)
 
     monkeypatch.setattr(module.denoiser, "loss", recording_loss)
     return seen
@@ -227,6 +227,78 @@ def test_max_train_timestep_limits_the_training_timesteps(encoders, monkeypatch,
     for bad in (-1, 1001):
         with pytest.raises(ValueError, match=rf"max_train_timestep must be in \[0, 1000\].*got {bad}"):
             make_recipe("refiner", max_train_timestep=bad)
+
+
+def test_low_resolution_degradation_is_the_enhancers_down_and_up_resize(encoders):
+    from streamt2v.io.video import resize_video
+    from streamt2v.train.degradation import LowResolutionDegradation
+    from streamt2v.train.video_recipes import load_frozen_vae
+
+    video = torch.rand(1, 3, 2, 16, 16) * 2 - 1
+    out = LowResolutionDegradation(2)(video)
+    torch.testing.assert_close(out, resize_video(resize_video(video, 8), 16))
+    assert float((out - video).abs().mean()) > 0.1  # pixel noise does not survive half the resolution
+    flat = torch.full((1, 3, 2, 16, 16), 0.3)
+    torch.testing.assert_close(LowResolutionDegradation(2)(flat), flat)
+    vae = load_frozen_vae(encoders[0])
+    through_vae = LowResolutionDegradation(2, vae)(video)
+    torch.testing.assert_close(through_vae, resize_video(vae.decode(vae.encode(resize_video(video, 8))), 16))
+    with pytest.raises(ValueError, match="not divisible by the degradation scale 3"):
+        LowResolutionDegradation(3)(video)
+    with pytest.raises(ValueError, match="integer ≥ 2, got 1"):
+        LowResolutionDegradation(1)
+
+
+def test_refiner_restoration_training_noises_the_degraded_clip(encoders, monkeypatch):
+    """With ``degrade_scale`` the loss gets the clean clip's latents as the target and the degraded
+    clip's as the source to noise (``Denoiser.loss``'s tests check what it does with them)."""
+    from streamt2v.microworld.dataset import collate
+
+    vae, clip = encoders
+    common = dict(size=16, vae=vae, clip=clip, num_frames=4, max_start=4, max_train_timestep=50)
+    recipe = make_recipe("refiner", degrade_scale=2, degrade_vae=vae, x0_loss=True, **common)
+    module = recipe.build()
+    calls = []
+    loss = module.denoiser.loss
+
+    def recording_loss(model_fn, z0, noise, t, weight=None, **kwargs):
+        calls.append((z0, kwargs))
+        return loss(model_fn, z0, noise, t, weight, **kwargs)
+
+    monkeypatch.setattr(module.denoiser, "loss", recording_loss)
+    batch = collate([recipe.clips(seed=0)[i] for i in range(2)])
+    with torch.no_grad():
+        module(batch, torch.Generator().manual_seed(0))
+    ((z0, kwargs),) = calls
+    torch.testing.assert_close(z0, module.vae.encode(batch["video"]))
+    torch.testing.assert_close(kwargs["source"], module.vae.encode(module.degradation(batch["video"])))
+    assert kwargs["x0_space"] is True
+    assert float((kwargs["source"] - z0).abs().mean()) > 1e-3
+
+
+def test_refiner_restoration_run_trains_and_writes_samples(tmp_path, encoders):
+    vae, clip = encoders
+    common = dict(size=16, vae=vae, clip=clip, num_frames=4, max_start=4, max_train_timestep=50)
+    recipe = make_recipe("refiner", degrade_scale=2, x0_loss=True, **common)
+    res = train(recipe, TrainConfig(steps=2, batch_size=1, sample_every=2), tmp_path, progress=False)
+    assert all(torch.isfinite(torch.tensor(res.losses)))
+    from streamt2v.io.video import read_video
+
+    sample, _ = read_video(next((tmp_path / "samples").glob("refiner-*.mp4")))
+    assert sample.shape[-1] == 3 * 16  # the clip, the refiner's input and its output
+
+
+def test_restoration_options_are_checked(tmp_path):
+    with pytest.raises(ValueError, match="degrade_scale must be 0 \\(off\\) or an integer ≥ 2, got 1"):
+        make_recipe("refiner", degrade_scale=1)
+    with pytest.raises(ValueError, match="size 64 is not divisible by degrade_scale 3"):
+        make_recipe("refiner", degrade_scale=3)
+    with pytest.raises(ValueError, match="degrade_vae='v' needs degrade_scale ≥ 2"):
+        make_recipe("refiner", degrade_vae="v")
+    with pytest.raises(ValueError, match="latent_cache=8 keeps only latents"):
+        make_recipe("refiner", degrade_scale=2, latent_cache=8)
+    with pytest.raises(FileNotFoundError, match="degradation VAE"):
+        make_recipe("refiner", degrade_scale=2, degrade_vae=str(tmp_path / "none")).build()
 
 
 def test_stream_continues_from_a_trained_stream_unet(tmp_path, encoders):

@@ -197,14 +197,24 @@ class Denoiser:
         noise: torch.Tensor,
         t: torch.Tensor | int,
         weight: torch.Tensor | Callable[[torch.Tensor], torch.Tensor] | None = None,
+        source: torch.Tensor | None = None,
+        x0_space: bool = False,
         **kwargs: Any,
     ) -> torch.Tensor:
         """Mean squared error between ``model_fn(x_t, t, **kwargs)`` and the target (ε or v); with
         ``weight`` (broadcastable to ``x0``), the weighted mean ``Σ w·err² / Σ w``. ``weight`` may also be
         a function of the model's predicted clean sample x̂0 (detached) returning such weights, for
-        weights that depend on what the model drew."""
-        x_t = self.add_noise(x0, noise, t)
+        weights that depend on what the model drew.
+
+        ``source``: a degraded version of ``x0`` to noise instead of ``x0`` (restoration training); the
+        target is then the prediction whose x̂0 at that ``x_t`` is ``x0`` (:meth:`from_x0`).
+        ``x0_space``: the error of the predicted x̂0 against ``x0`` instead (v-prediction's error is
+        x̂0's divided by ``sqrt(1 - ᾱ_t)``, which near t = 0 magnifies whatever ``source`` leaves out)."""
+        x_t = self.add_noise(x0 if source is None else source, noise, t)
         pred = model_fn(x_t, t, **kwargs)
         if callable(weight):
             weight = weight(self.to_x0(pred.detach(), x_t, t))
-        return weighted_mse(pred, self.target(x0, noise, t), weight)
+        if x0_space:
+            return weighted_mse(self.to_x0(pred, x_t, t), x0, weight)
+        target = self.target(x0, noise, t) if source is None else self.from_x0(x0, x_t, t)
+        return weighted_mse(pred, target, weight)

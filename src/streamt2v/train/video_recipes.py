@@ -113,7 +113,16 @@ def foreground_weights(z0: torch.Tensor, strength: float) -> torch.Tensor:
 class DiffusionTrainer(nn.Module):
     """DDPM training step of a video UNet with frozen VAE/text (and image) encoders."""
 
-    def __init__(self, net: nn.Module, vae: Any, text: Any, denoiser: Any, recipe: Any, image: Any = None):
+    def __init__(
+        self,
+        net: nn.Module,
+        vae: Any,
+        text: Any,
+        denoiser: Any,
+        recipe: Any,
+        image: Any = None,
+        degradation: nn.Module | None = None,
+    ):
         super().__init__()
         self.net = net
         self.vae = vae
@@ -121,10 +130,13 @@ class DiffusionTrainer(nn.Module):
         self.image = image
         self.denoiser = denoiser
         self.recipe = recipe
+        # Restoration training (train/degradation.py): the UNet sees the noised latents of the degraded
+        # clip and learns the clean clip's.
+        self.degradation = degradation
 
     def train(self, mode: bool = True) -> DiffusionTrainer:
         super().train(mode)
-        for frozen in (self.vae, self.text, self.image):
+        for frozen in (self.vae, self.text, self.image, self.degradation):
             if frozen is not None:
                 frozen.eval()
         return self
@@ -135,16 +147,25 @@ class DiffusionTrainer(nn.Module):
         draws = self.draw(z0, generator)
         if self.image is not None:
             return self.stream_loss(batch, z0, *draws, generator=generator)
-        loss, drop_text = self.text_to_video_loss(z0, batch["caption"], *draws)
+        source = self.degraded_latents(video)
+        loss, drop_text = self.text_to_video_loss(z0, batch["caption"], *draws, source=source)
         logs = {"text_dropped": float(drop_text.float().mean())}
         if "images" in batch:  # joint image-video training (train/joint_images.py): 1-frame videos
             images = batch["images"].flatten(0, 1).unsqueeze(2)  # (B K, 3, 1, H, W)
             captions = [c for caps in batch["image_captions"] for c in caps]
             z_img = self.vae.encode(images)
-            image_loss, _ = self.text_to_video_loss(z_img, captions, *self.draw(z_img, generator))
+            image_loss, _ = self.text_to_video_loss(
+                z_img, captions, *self.draw(z_img, generator), source=self.degraded_latents(images)
+            )
             loss = loss + self.recipe.image_loss_weight * image_loss
             logs["image_loss"] = float(image_loss.detach())
         return loss, logs
+
+    def degraded_latents(self, video: torch.Tensor) -> torch.Tensor | None:
+        """Latents of the degraded ``video`` for restoration training, or None without a degradation."""
+        if self.degradation is None:
+            return None
+        return self.vae.encode(self.degradation(video))
 
     def draw(self, z0: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
         """Per-sample dropout draws ``u``, the training noise and the timesteps ``t``, in that order."""
@@ -156,16 +177,26 @@ class DiffusionTrainer(nn.Module):
         return u, noise, t
 
     def text_to_video_loss(
-        self, z0: torch.Tensor, captions: list[str], u: torch.Tensor, noise: torch.Tensor, t: torch.Tensor
+        self,
+        z0: torch.Tensor,
+        captions: list[str],
+        u: torch.Tensor,
+        noise: torch.Tensor,
+        t: torch.Tensor,
+        source: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(loss, text dropped per sample)`` of the base / refiner objective on latents ``z0``."""
+        """``(loss, text dropped per sample)`` of the base / refiner objective on latents ``z0``, noised
+        from ``source`` (degraded latents) when given."""
         drop_text = u < self.recipe.text_drop
         emb = self.text.encode(["" if d else c for d, c in zip(drop_text, captions)])
 
         def model_fn(x: torch.Tensor, tt: torch.Tensor) -> torch.Tensor:
             return self.net(x, tt, encoder_hidden_states=emb.to(x.dtype)).sample
 
-        return self.denoiser.loss(model_fn, z0, noise, t, weight=self.loss_weight(z0)), drop_text
+        loss = self.denoiser.loss(
+            model_fn, z0, noise, t, self.loss_weight(z0), source=source, x0_space=self.recipe.x0_loss
+        )
+        return loss, drop_text
 
     def loss_weight(self, z0: torch.Tensor) -> torch.Tensor | Callable[[torch.Tensor], torch.Tensor] | None:
         """Per-position loss weights of latents ``z0`` (:func:`foreground_weights`), or None: plain MSE.
@@ -212,7 +243,7 @@ class DiffusionTrainer(nn.Module):
         def model_fn(x: torch.Tensor, tt: torch.Tensor) -> torch.Tensor:
             return self.net(x, tt, emb.to(x.dtype), image_tokens=tokens, cond_frames=cond.to(x.dtype))
 
-        loss = self.denoiser.loss(model_fn, z0, noise, t, weight=self.loss_weight(z0))
+        loss = self.denoiser.loss(model_fn, z0, noise, t, self.loss_weight(z0), x0_space=self.recipe.x0_loss)
         return loss, {"text_dropped": float(drop_text.float().mean())}
 
 
@@ -265,6 +296,9 @@ class BaseRecipe(DataOptions):
     # Whose foreground the weights follow: "target" (the clean clip's) or "both" (the larger of the
     # clip's and the model's predicted x̂0's, so spurious objects are penalised too).
     foreground_weight_from: str = "target"
+    # The squared error of the predicted clean latent x̂0 instead of the ε / v target's: each timestep
+    # weighted by how much its prediction changes the clean latent (for restoration, ``degrade_scale``).
+    x0_loss: bool = False
 
     def __post_init__(self) -> None:
         check_correlation(self.noise_correlation)
@@ -423,11 +457,73 @@ class BaseRecipe(DataOptions):
 @dataclass
 class RefinerRecipe(BaseRecipe):
     """Stage-3 refiner: the same text-to-video objective at the enhanced resolution (2× the base) on
-    24-frame clips, the enhancer's chunk length (paper §4.3)."""
+    24-frame clips, the enhancer's chunk length (paper §4.3); optionally restoration training."""
 
     name: str = "refiner"
     size: int = 64
     num_frames: int = 24
+    # ≥ 2: restoration training (train/degradation.py): each clip downscaled by this factor and upscaled
+    # back as stage 3 upscales its input, then noised; the target stays the clean clip, so SDEdit from
+    # the low noise levels this recipe trains (``max_train_timestep``) sharpens what it is given instead
+    # of keeping its blur. 0 = the plain objective.
+    degrade_scale: int = 0
+    # With ``degrade_scale``: a VAE folder whose round trip at the low resolution is part of the
+    # degradation; the stage-1/2 model's ``vae/``, which decodes the videos stage 3 refines.
+    degrade_vae: str = ""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.degrade_scale < 0 or self.degrade_scale == 1:
+            raise ValueError(f"degrade_scale must be 0 (off) or an integer ≥ 2, got {self.degrade_scale}")
+        if self.degrade_scale and self.size % self.degrade_scale:
+            raise ValueError(f"size {self.size} is not divisible by degrade_scale {self.degrade_scale}")
+        if self.degrade_vae and not self.degrade_scale:
+            raise ValueError(f"degrade_vae={self.degrade_vae!r} needs degrade_scale ≥ 2")
+        if self.degrade_scale and self.latent_cache:
+            raise ValueError(
+                f"degrade_scale={self.degrade_scale} needs every clip in pixels; latent_cache="
+                f"{self.latent_cache} keeps only latents (set latent_cache=0)"
+            )
+
+    def build(self) -> nn.Module:
+        degradation = self.make_degradation()
+        module = super().build()
+        module.degradation = degradation
+        return module
+
+    def make_degradation(self) -> nn.Module | None:
+        """What the UNet is given instead of the clip in restoration training, or None."""
+        if not self.degrade_scale:
+            return None
+        from streamt2v.train.degradation import LowResolutionDegradation
+
+        vae = None
+        if self.degrade_vae:
+            _need_dir(
+                self.degrade_vae, "the degradation VAE (degrade_vae)", "pass the stage-1/2 model's vae/"
+            )
+            vae = load_frozen_vae(self.degrade_vae)
+        return LowResolutionDegradation(self.degrade_scale, vae)
+
+    @torch.no_grad()
+    def sample(self, module: nn.Module, step: int, out_dir: Path) -> None:
+        """A low-noise refiner cannot sample from noise: one denoising step from the middle of its
+        trained noise levels on a held-aside clip (degraded as in training, if it is), written as the
+        clip, the refiner's input and its x̂0 side by side."""
+        if not (self.max_train_timestep or self.degrade_scale):
+            return super().sample(module, step, out_dir)
+        item = self.clips(seed=12345)[0]
+        device = next(module.net.parameters()).device
+        video = item["video"][None].to(device)
+        given = module.degradation(video) if module.degradation is not None else video
+        z = module.vae.encode(given)
+        t = torch.tensor([self.timestep_limit() // 2], device=device)
+        noise = torch.randn(z.shape, generator=torch.Generator().manual_seed(0)).to(z)
+        x_t = module.denoiser.add_noise(z, noise, t)
+        emb = module.text.encode([item["caption"]])
+        pred = module.net(x_t, t, encoder_hidden_states=emb.to(x_t.dtype)).sample
+        restored = module.vae.decode(module.denoiser.to_x0(pred, x_t, t))
+        _write_sample(out_dir / f"{self.name}-{step:08d}.mp4", torch.cat([video, given, restored], dim=-1))
 
 
 @dataclass
