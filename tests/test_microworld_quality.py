@@ -74,6 +74,17 @@ def test_refiner_quality_compares_with_bilinear(tmp_path: Path) -> None:
     # settings reach the enhancer: starting from less noise changes the result, not the baseline
     light = quality.refiner_quality(tmp_path / "ref", scenes=2, frames=8, start_step=50)
     assert light["bilinear_mean"] == q["bilinear_mean"] and light["refined_mean"] != q["refined_mean"]
+    # through_vae: both videos start from the VAE's round trip of the half-size render
+    from streamt2v.train.video_recipes import load_frozen_vae
+
+    vae_dir = tmp_path / "ref" / "vae"
+    vae, errs = load_frozen_vae(str(vae_dir)), []
+    for scene in quality.held_out_scenes(2, offset=200_000):
+        low = vae.decode(vae.encode(render(scene, 8, 16)[None]))[0]
+        up = F.interpolate(low.transpose(0, 1), size=32, mode="bilinear").transpose(0, 1)
+        errs.append(quality._rgb_error(up, render(scene, 8, 32)).ravel())
+    through = quality.refiner_quality(tmp_path / "ref", scenes=2, frames=8, through_vae=vae_dir)
+    assert through["bilinear_mean"] == float(np.concatenate(errs).mean()) != q["bilinear_mean"]
 
 
 def test_card_quality_section_lists_both_vaes_and_the_refiner(tmp_path: Path) -> None:

@@ -96,23 +96,32 @@ def vae_quality(vae_dir: str | Path, sizes: tuple[int, ...] = (32, 64), scenes: 
 
 @torch.no_grad()
 def refiner_quality(
-    refiner_dir: str | Path, scenes: int = 16, frames: int = 24, **settings: Any
+    refiner_dir: str | Path,
+    scenes: int = 16,
+    frames: int = 24,
+    through_vae: str | Path | None = None,
+    **settings: Any,
 ) -> dict[str, float]:
     """Stage 3 on held-out scenes rendered at half the refiner's size, against the same scenes rendered
     at its size, for the enhanced video (the folder's recommended settings updated by ``settings``,
     ``EnhanceConfig`` fields) and for bilinear upscaling (what the refiner has to beat): mean per-pixel
     RGB error (0–255, ``*_mean``) and the fraction of edge pixels whose nearest palette colour is wrong
-    (:func:`edge_palette_errors`, ``*_edge_errors``)."""
+    (:func:`edge_palette_errors`, ``*_edge_errors``). ``through_vae``: a VAE folder (the stage-1/2
+    model's ``vae/``) whose round trip the half-size renders go through first, as generated videos do."""
     import torch.nn.functional as F
 
     from streamt2v.pipeline.enhance import Refiner, enhance_video
+    from streamt2v.train.video_recipes import load_frozen_vae
 
     refiner = Refiner.from_pretrained(refiner_dir)
     size, cfg = refiner.frame_size[0], refiner.config(**settings)
+    low_vae = load_frozen_vae(str(through_vae)) if through_vae is not None else None
     errors: dict[str, list[np.ndarray]] = {k: [] for k in ("refined", "bilinear")}
     edge_errors: dict[str, list[np.ndarray]] = {k: [] for k in errors}
     for k, scene in enumerate(held_out_scenes(scenes, offset=200_000)):
         low = render(scene, frames, size // 2)  # (3, T, h, w)
+        if low_vae is not None:
+            low = low_vae.decode(low_vae.encode(low[None]))[0]
         high, truth = render_with_truth(scene, frames, size)
         videos = {
             "refined": enhance_video(low[None], caption_for(scene), refiner, cfg, seed=k, progress=False)[0],
