@@ -64,6 +64,35 @@ def test_sdedit_start_matches_official_schedule() -> None:
         sdedit_timesteps(ddim, 10, 0)
 
 
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
+def test_a_final_ddim_step_ends_on_the_clean_sample_only_with_set_alpha_to_one(prediction_type: str) -> None:
+    """One DDIM step from t = 0 lands on ᾱ_0 unless ``set_alpha_to_one``: the SDEdit input comes back
+    as it went in, noised, whatever the model predicts; with it, the step returns the model's x̂0."""
+    latents, wanted = torch.randn(1, 4, 6, 4, 4), torch.randn(1, 4, 6, 4, 4)
+    cfg = EnhanceConfig(chunk_frames=6, overlap=0, start_step=1, num_inference_steps=1, scheduler="ddim")
+    outs = {}
+    for alpha_one in (False, True):
+        config = {
+            **DEFAULT_SCHEDULER_CONFIG,
+            "prediction_type": prediction_type,
+            "clip_sample": False,
+            "set_alpha_to_one": alpha_one,
+        }
+        den = Denoiser.from_scheduler(make_scheduler("ddim", config))
+        sched = make_scheduler("ddim", config, timestep_spacing="trailing")
+        outs[alpha_one] = enhance_latents(
+            latents,
+            lambda x, t, chunks, den=den: den.from_x0(wanted.expand_as(x), x, t),  # predicts `wanted`
+            sched,
+            cfg,
+            generator=torch.Generator().manual_seed(0),
+        )
+    a0 = make_scheduler("ddim", DEFAULT_SCHEDULER_CONFIG).alphas_cumprod[0]
+    noise = (outs[False] - a0.sqrt() * latents) / (1 - a0).sqrt()
+    assert float(noise.std()) == pytest.approx(1.0, abs=0.15)  # the noised input, the model ignored
+    torch.testing.assert_close(outs[True], wanted, atol=1e-4, rtol=1e-4)
+
+
 @pytest.mark.parametrize(("steps", "start"), [(3, 25), (3, 100), (7, 30), (2, 3)])
 def test_sdedit_never_schedules_a_negative_timestep(steps: int, start: int) -> None:
     # trailing spacing with a length that does not divide 1000 ends at t = -1 in diffusers (25/3 did)

@@ -105,12 +105,16 @@ def test_release_settings_are_consistent() -> None:
 def test_shipped_assets_carry_the_release_sampler_and_notes() -> None:
     # the shipped folder and card are edited by hand when a setting changes without retraining
     from streamt2v.train.microworld_notes import NOTES
-    from streamt2v.train.microworld_release import ENHANCE, SAMPLER
+    from streamt2v.train.microworld_release import ENHANCE, REFINER_SCHEDULER, SAMPLER
 
     index = json.loads((assets.microworld_model_dir() / "model_index.json").read_text())
     assert index["streamt2v"]["sampler"] == SAMPLER
     refiner_index = json.loads((assets.microworld_refiner_dir() / "model_index.json").read_text())
     assert refiner_index["streamt2v_enhance"] == ENHANCE
+    refiner_sched = json.loads(
+        (assets.microworld_refiner_dir() / "scheduler" / "scheduler_config.json").read_text()
+    )
+    assert refiner_sched.items() >= REFINER_SCHEDULER.items()
     card = (assets.microworld_model_dir().parent / "MODEL_CARD.md").read_text()
     assert f"`{json.dumps(SAMPLER)}`" in card and f"`{json.dumps(ENHANCE)}`" in card
     assert card.endswith("## Notes\n\n" + "\n".join(NOTES) + "\n")

@@ -109,3 +109,17 @@ def test_card_quality_section_lists_both_vaes_and_the_refiner(tmp_path: Path) ->
     (tmp_path / "quality.json").write_text(json.dumps(q))
     text = "\n".join(quality_section(tmp_path, "vae-run"))
     assert "palette colour is wrong: refiner 5.4%, bilinear 7.1%." in text
+    assert "through the stage-1/2 VAE" not in text
+    q["refiner_through_vae"] = {
+        "size": 64.0,
+        "refined_mean": 6.43,
+        "bilinear_mean": 9.01,
+        "refined_edge_errors": 0.103,
+        "bilinear_edge_errors": 0.12,
+    }
+    (tmp_path / "quality.json").write_text(json.dumps(q))
+    text = "\n".join(quality_section(tmp_path, "vae-run"))
+    assert "bilinear 7.1%. The same scenes passed through the stage-1/2 VAE first" in text
+    assert (
+        "refiner 6.4, bilinear upscaling 9.0; edge pixels miscoloured: refiner 10.3%, bilinear 12.0%." in text
+    )

@@ -244,13 +244,18 @@ SAMPLER: dict[str, Any] = {
 }
 # Recommended enhancer settings for the shipped refiner (EnhanceConfig fields).
 ENHANCE: dict[str, Any] = {
-    # the least noise, one step (MODEL_CARD.md notes): the under-trained refiner UNet only adds error,
-    # so the sharper edges come from the refiner VAE's decoder
+    # the least noise, one step (MODEL_CARD.md notes): from more noise the under-trained refiner UNet
+    # only adds error; the sharper edges come from the refiner VAE's decoder
     "start_step": 1,
     "num_inference_steps": 1,
     "scheduler": "ddim",
     "guidance_scale": 1.0,
 }
+
+# Overrides of the refiner run's scheduler config in the refiner folder. The final DDIM step of stage 3
+# ends on the clean sample x̂0 instead of ᾱ_0 (the training schedule's convention): a step from t = 0 to
+# ᾱ_0 returns its noised input whatever the UNet predicts (MODEL_CARD.md notes).
+REFINER_SCHEDULER: dict[str, Any] = {"set_alpha_to_one": True}
 
 
 def run_done(out: Path, name: str) -> bool:
@@ -426,6 +431,7 @@ def assemble_refiner(out: Path, dest: Path) -> Path:
     unet = UNet3DConditionModel.from_pretrained(out / REFINER_RUN / "final" / "unet").eval()
     size = int(unet.config.sample_size) * vae.scale_factor
     sched = {k: v for k, v in _scheduler_config(out, REFINER_RUN).items() if k != "_class_name"}
+    sched.update(REFINER_SCHEDULER)
     refiner = Refiner(unet, vae, text, sched, (size, size)).to(dtype=torch.float16)
     tmp = dest.parent / f".{dest.name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -462,6 +468,7 @@ def assemble(out: Path, assets: Path, measure: bool = True) -> None:
             "vae": vae_quality(shipped_vae_dir(out), sizes=(32, 64)),
             "refiner_vae": vae_quality(shipped_vae_dir(out, "refiner-decoder"), sizes=(64,)),
             "refiner": refiner_quality(refiner),
+            "refiner_through_vae": refiner_quality(refiner, through_vae=shipped_vae_dir(out)),
             "clip": clip_quality(out / "clip" / "final"),
         }
         (out / "quality.json").write_text(json.dumps(quality, indent=1) + "\n")

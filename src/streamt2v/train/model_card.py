@@ -253,6 +253,14 @@ def quality_section(out: Path, vae_run: str) -> list[str]:
                 else "."
             ),
         ]
+    if "refiner_through_vae" in q:
+        r = q["refiner_through_vae"]
+        lines[-1] += (
+            f" The same scenes passed through the stage-1/2 VAE first (encode, decode), as generated videos "
+            f"reach stage 3: refiner {r['refined_mean']:.1f}, bilinear upscaling {r['bilinear_mean']:.1f}; "
+            f"edge pixels miscoloured: refiner {100 * r['refined_edge_errors']:.1f}%, bilinear "
+            f"{100 * r['bilinear_edge_errors']:.1f}%."
+        )
     lines += [
         "",
         f"micro-CLIP top-1 retrieval among {int(c['samples'])} held-out (frame, caption) pairs: frame → caption "
