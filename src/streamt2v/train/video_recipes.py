@@ -296,8 +296,8 @@ class BaseRecipe(DataOptions):
     # Whose foreground the weights follow: "target" (the clean clip's) or "both" (the larger of the
     # clip's and the model's predicted x̂0's, so spurious objects are penalised too).
     foreground_weight_from: str = "target"
-    # The squared error of the predicted clean latent x̂0 instead of the ε / v target's: each timestep
-    # weighted by how much its prediction changes the clean latent (for restoration, ``degrade_scale``).
+    # The squared error of the predicted clean latent x̂0 instead of the ε / v target's (v's is x̂0's
+    # divided by 1 - ᾱ_t, which lets the timesteps near 0 outweigh the rest); for ``degrade_scale``.
     x0_loss: bool = False
 
     def __post_init__(self) -> None:
