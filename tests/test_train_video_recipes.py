@@ -171,9 +171,11 @@ def test_latent_cache_rejects_bad_sizes(tmp_path, encoders):
         make_recipe("base", size=16, vae=vae, clip=clip, latent_cache=-3).dataset(seed=0)
 
 
-def record_training_draws(module, monkeypatch, weights=None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def record_training_draws(
+    module, monkeypatch, weights=None, calls=None
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """``(noise, t)`` of every training-loss call of a recipe's module (the loss itself still runs); its
-    loss weights are appended to ``weights`` when given."""
+    loss weights are appended to ``weights`` and its ``(z0, keyword arguments)`` to ``calls`` when given."""
     seen = []
     loss = module.denoiser.loss
 
@@ -181,6 +183,8 @@ def record_training_draws(module, monkeypatch, weights=None) -> list[tuple[torch
         seen.append((noise, t))
         if weights is not None:
             weights.append(weight)
+        if calls is not None:
+            calls.append((z0, kwargs))
         return loss(model_fn, z0, noise, t, weight=weight, **kwargs)
 
     monkeypatch.setattr(module.denoiser, "loss", recording_loss)
@@ -259,13 +263,7 @@ def test_refiner_restoration_training_noises_the_degraded_clip(encoders, monkeyp
     recipe = make_recipe("refiner", degrade_scale=2, degrade_vae=vae, x0_loss=True, **common)
     module = recipe.build()
     calls = []
-    loss = module.denoiser.loss
-
-    def recording_loss(model_fn, z0, noise, t, weight=None, **kwargs):
-        calls.append((z0, kwargs))
-        return loss(model_fn, z0, noise, t, weight, **kwargs)
-
-    monkeypatch.setattr(module.denoiser, "loss", recording_loss)
+    record_training_draws(module, monkeypatch, calls=calls)
     batch = collate([recipe.clips(seed=0)[i] for i in range(2)])
     with torch.no_grad():
         module(batch, torch.Generator().manual_seed(0))

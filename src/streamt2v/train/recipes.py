@@ -382,7 +382,8 @@ class ClipRecipe(DataOptions):
 # registry
 # --------------------------------------------------------------------------------------------------
 def recipe_classes() -> dict[str, type]:
-    from streamt2v.train.video_recipes import BaseRecipe, RefinerRecipe, StreamRecipe
+    from streamt2v.train.refiner_recipe import RefinerRecipe
+    from streamt2v.train.video_recipes import BaseRecipe, StreamRecipe
 
     return {
         "vae": VAERecipe,

@@ -13,7 +13,8 @@ and ``clip`` recipes' ``final/`` folders.
   APM anchor is a frame drawn from the first 16 frames of the source video. Dropout: text only 5%,
   anchor only 5%, both 5% (a dropped anchor is an all-zero image, as in the unconditional branch at
   sampling time; dropped text is ``""``).
-- ``refiner``: the high-resolution text-to-video UNet of the enhancer (§4.3), at 2× the base size.
+- ``refiner`` (``train/refiner_recipe.py``): the high-resolution text-to-video UNet of the enhancer
+  (§4.3), at 2× the base size.
 """
 
 from __future__ import annotations
@@ -362,11 +363,17 @@ class BaseRecipe(DataOptions):
     def build(self) -> nn.Module:
         from streamt2v.models.unet import build_video_unet
 
+        degradation = self.make_degradation()
         vae = load_frozen_vae(self.vae)
         text, _ = load_frozen_clip(self.clip)
         net = build_video_unet(self.unet_config(vae, text))
         self.load_init_unet(net)
-        return DiffusionTrainer(net, vae, text, self.make_denoiser(), self)
+        return DiffusionTrainer(net, vae, text, self.make_denoiser(), self, degradation=degradation)
+
+    def make_degradation(self) -> nn.Module | None:
+        """What the UNet is given instead of the clip in restoration training (the refiner's
+        ``degrade_scale``), or None: the plain denoising objective."""
+        return None
 
     def load_init_unet(self, net: nn.Module) -> None:
         """Copy the weights of ``init_unet`` (a trained UNet folder of ``net``'s class and architecture)."""
@@ -452,78 +459,6 @@ class BaseRecipe(DataOptions):
 
         module.net.save_pretrained(out_dir / "unet", safe_serialization=True)
         DDPMScheduler.from_config(self.scheduler_config()).save_pretrained(out_dir / "scheduler")
-
-
-@dataclass
-class RefinerRecipe(BaseRecipe):
-    """Stage-3 refiner: the same text-to-video objective at the enhanced resolution (2× the base) on
-    24-frame clips, the enhancer's chunk length (paper §4.3); optionally restoration training."""
-
-    name: str = "refiner"
-    size: int = 64
-    num_frames: int = 24
-    # ≥ 2: restoration training (train/degradation.py): each clip downscaled by this factor and upscaled
-    # back as stage 3 upscales its input, then noised; the target stays the clean clip, so SDEdit from
-    # the low noise levels this recipe trains (``max_train_timestep``) sharpens what it is given instead
-    # of keeping its blur. 0 = the plain objective.
-    degrade_scale: int = 0
-    # With ``degrade_scale``: a VAE folder whose round trip at the low resolution is part of the
-    # degradation; the stage-1/2 model's ``vae/``, which decodes the videos stage 3 refines.
-    degrade_vae: str = ""
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.degrade_scale < 0 or self.degrade_scale == 1:
-            raise ValueError(f"degrade_scale must be 0 (off) or an integer ≥ 2, got {self.degrade_scale}")
-        if self.degrade_scale and self.size % self.degrade_scale:
-            raise ValueError(f"size {self.size} is not divisible by degrade_scale {self.degrade_scale}")
-        if self.degrade_vae and not self.degrade_scale:
-            raise ValueError(f"degrade_vae={self.degrade_vae!r} needs degrade_scale ≥ 2")
-        if self.degrade_scale and self.latent_cache:
-            raise ValueError(
-                f"degrade_scale={self.degrade_scale} needs every clip in pixels; latent_cache="
-                f"{self.latent_cache} keeps only latents (set latent_cache=0)"
-            )
-
-    def build(self) -> nn.Module:
-        degradation = self.make_degradation()
-        module = super().build()
-        module.degradation = degradation
-        return module
-
-    def make_degradation(self) -> nn.Module | None:
-        """What the UNet is given instead of the clip in restoration training, or None."""
-        if not self.degrade_scale:
-            return None
-        from streamt2v.train.degradation import LowResolutionDegradation
-
-        vae = None
-        if self.degrade_vae:
-            _need_dir(
-                self.degrade_vae, "the degradation VAE (degrade_vae)", "pass the stage-1/2 model's vae/"
-            )
-            vae = load_frozen_vae(self.degrade_vae)
-        return LowResolutionDegradation(self.degrade_scale, vae)
-
-    @torch.no_grad()
-    def sample(self, module: nn.Module, step: int, out_dir: Path) -> None:
-        """A low-noise refiner cannot sample from noise: one denoising step from the middle of its
-        trained noise levels on a held-aside clip (degraded as in training, if it is), written as the
-        clip, the refiner's input and its x̂0 side by side."""
-        if not (self.max_train_timestep or self.degrade_scale):
-            return super().sample(module, step, out_dir)
-        item = self.clips(seed=12345)[0]
-        device = next(module.net.parameters()).device
-        video = item["video"][None].to(device)
-        given = module.degradation(video) if module.degradation is not None else video
-        z = module.vae.encode(given)
-        t = torch.tensor([self.timestep_limit() // 2], device=device)
-        noise = torch.randn(z.shape, generator=torch.Generator().manual_seed(0)).to(z)
-        x_t = module.denoiser.add_noise(z, noise, t)
-        emb = module.text.encode([item["caption"]])
-        pred = module.net(x_t, t, encoder_hidden_states=emb.to(x_t.dtype)).sample
-        restored = module.vae.decode(module.denoiser.to_x0(pred, x_t, t))
-        _write_sample(out_dir / f"{self.name}-{step:08d}.mp4", torch.cat([video, given, restored], dim=-1))
 
 
 @dataclass
