@@ -130,6 +130,8 @@ def test_cli_end_to_end(tmp_path, monkeypatch, capsys, caplog):
             "0.25",
             "--init-guidance-rescale",
             "0.5",
+            "--init-eta",
+            "0.5",
             "--cond-replacement",
             "--anchor-colour-match",
             "0.5",
@@ -142,6 +144,7 @@ def test_cli_end_to_end(tmp_path, monkeypatch, capsys, caplog):
     config = json.loads((run / "config.json").read_text())
     assert config["stream"]["init_noise_correlation"] == 0.25 and config["stream"]["noise_correlation"] == 0
     assert config["stream"]["init_guidance_rescale"] == 0.5 and config["stream"]["guidance_rescale"] == 0
+    assert config["stream"]["init_eta"] == 0.5
     assert config["stream"]["cond_replacement"] is True  # the preset recommends none: the flags set them
     assert config["stream"]["anchor_colour_match"] == 0.5
     assert config["stream"]["seed"] == 3 and config["schedule_entries"] == [[0, "a cat"], [16, "a dog"]]

@@ -87,6 +87,17 @@ def test_stage1_overrides_reach_stage1(model, change):
     assert not torch.equal(video(model, 16, seed=5), video(model, 16, seed=5, **change))
 
 
+def test_each_stage_has_its_own_ddim_eta(model):
+    ddim = dict(scheduler="ddim", init_scheduler="ddim", seed=5)
+    base = video(model, 24, eta=0.0, init_eta=0.0, **ddim)
+    stage2 = video(model, 24, eta=1.0, init_eta=0.0, **ddim)
+    stage1 = video(model, 24, eta=0.0, init_eta=1.0, **ddim)
+    assert torch.equal(base[:, :, :16], stage2[:, :, :16]) and not torch.equal(
+        base[:, :, 16:], stage2[:, :, 16:]
+    )
+    assert not torch.equal(base[:, :, :16], stage1[:, :, :16])
+
+
 @pytest.mark.parametrize("colour_match", [0.0, 0.5])
 def test_resume_state_reproduces(model, colour_match):
     cfg = StreamConfig(num_frames=40, anchor_colour_match=colour_match, **FAST)
@@ -171,6 +182,8 @@ def test_bad_stream_inputs(model):
         StreamConfig(num_frames=4, init_guidance_rescale=1.5)
     with pytest.raises(ValueError, match=r"guidance_rescale must be in \[0, 1\] \(0 = off\), got -0.2"):
         StreamConfig(num_frames=4, guidance_rescale=-0.2)
+    with pytest.raises(ValueError, match="init_eta must be >= 0, got -1"):
+        StreamConfig(num_frames=4, init_eta=-1)
     with pytest.raises(ValueError, match=r"anchor_colour_match must be in \[0, 1\] \(0 = off\), got 2"):
         StreamConfig(num_frames=4, anchor_colour_match=2)
     with pytest.raises(ValueError, match="cond_replacement must be True or False, got 1"):

@@ -32,6 +32,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="stage-2 guidance rescale in [0, 1] (Lin et al. 2023; default 0 = off, as the official release)",
     )
     p.add_argument("--eta", type=float, help="stage-2 DDIM eta (official default 1.0)")
+    p.add_argument("--init-eta", type=float, help="stage-1 DDIM eta (default 0; for --init-scheduler ddim)")
     p.add_argument("--scheduler", help="stage-2 scheduler (official default ddim)")
     p.add_argument("--init-steps", type=int, help="stage-1 denoising steps (official default 50)")
     p.add_argument("--init-guidance", type=float, help="stage-1 guidance scale (official default 9.0)")
@@ -136,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
             "init_guidance": args.init_guidance,
             "init_guidance_rescale": args.init_guidance_rescale,
             "init_scheduler": args.init_scheduler,
+            "init_eta": args.init_eta,
             "noise_correlation": args.noise_correlation,
             "init_noise_correlation": args.init_noise_correlation,
             "cond_replacement": args.cond_replacement,

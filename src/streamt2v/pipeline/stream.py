@@ -49,10 +49,11 @@ class StreamConfig:
     steps: int = 50  # stage 2
     guidance: float = 7.5  # stage 2
     scheduler: str = "ddim"  # stage 2
-    eta: float = 1.0  # stage 2 (DDIM η)
+    eta: float = 1.0  # stage 2 (DDIM η: 0 deterministic, 1 DDPM-like; schedulers without η ignore it)
     init_steps: int = 50  # stage 1
     init_guidance: float = 9.0  # stage 1
     init_scheduler: str = "dpm-multistep"  # stage 1
+    init_eta: float = 0.0  # stage 1 (DDIM η; the official stage-1 DPM-Solver has none)
     # Guidance rescale (Lin et al. 2023, §3.4): the guided output's std pulled back towards the
     # conditional output's, for zero-terminal-SNR models that over-saturate under strong guidance.
     # 0 = plain classifier-free guidance as in the official release; only acts where guidance != 1.
@@ -83,7 +84,7 @@ class StreamConfig:
         for name in ("steps", "init_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("guidance", "init_guidance", "eta"):
+        for name in ("guidance", "init_guidance", "eta", "init_eta"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         for name in ("guidance_rescale", "init_guidance_rescale", "anchor_colour_match"):
@@ -216,7 +217,7 @@ class _Sampler:
             noise,
             model_fn,
             num_steps=cfg.init_steps,
-            eta=cfg.eta,
+            eta=cfg.init_eta,
             generator=gen,
             callback=self._progress(spec.index),
         )
