@@ -36,6 +36,15 @@ class Crash(Exception):
     pass
 
 
+def test_run_config_saved_before_init_eta_resumes_with_the_eta_it_used():
+    saved = GenerateConfig(
+        output="out.mp4", prompt="a cat", stream=StreamConfig(num_frames=4, eta=0.3, init_eta=0.7)
+    ).to_dict()
+    assert GenerateConfig.from_dict(saved).stream.init_eta == 0.7
+    del saved["stream"]["init_eta"]  # a run dir written before the field existed
+    assert GenerateConfig.from_dict(saved).stream.init_eta == 0.3
+
+
 def test_preview_after_each_chunk_and_final_only_at_end(tmp_path, model):
     cfg = cfg_for(tmp_path, "a", n=30, png_dir=str(tmp_path / "pngs"), gif=str(tmp_path / "a.gif"))
     seen = []

@@ -183,7 +183,10 @@ class GenerateConfig:
         if unknown:
             raise ValueError(f"unknown generate config keys {unknown}")
         d = dict(d)
-        d["stream"] = StreamConfig(**d["stream"])
+        stream = dict(d["stream"])
+        # Runs saved before stage 1 had its own η sampled it with stage 2's: resume them as they began.
+        stream.setdefault("init_eta", stream.get("eta", StreamConfig.eta))
+        d["stream"] = StreamConfig(**stream)
         d["schedule_entries"] = tuple(tuple(e) for e in d.get("schedule_entries", ()))
         return cls(**d)
 
