@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from streamt2v.microworld import quality
@@ -72,8 +73,18 @@ def test_refiner_quality_compares_with_bilinear(tmp_path: Path) -> None:
     assert q["refined_mean"] > 2 * q["bilinear_mean"]
     assert q["refined_edge_errors"] > 2 * q["bilinear_edge_errors"]
     # settings reach the enhancer: starting from less noise changes the result, not the baseline
+    # the round trip is the refiner VAE's encode + decode of that bilinear video: stage 3 without its UNet
+    refiner = Refiner.from_pretrained(tmp_path / "ref")
+    trips = []
+    for scene in quality.held_out_scenes(2, offset=200_000):
+        up = F.interpolate(render(scene, 8, 16).transpose(0, 1), size=32, mode="bilinear").transpose(0, 1)
+        trip = refiner.vae.decode(refiner.vae.encode(up[None]))[0]
+        trips.append(quality._rgb_error(trip, render(scene, 8, 32)).ravel())
+    assert q["round_trip_mean"] == pytest.approx(float(np.concatenate(trips).mean()), rel=1e-6)
+    assert 0 <= q["round_trip_edge_errors"] <= 1
     light = quality.refiner_quality(tmp_path / "ref", scenes=2, frames=8, start_step=50)
     assert light["bilinear_mean"] == q["bilinear_mean"] and light["refined_mean"] != q["refined_mean"]
+    assert light["round_trip_mean"] == q["round_trip_mean"]  # the UNet's settings do not touch it
     # through_vae: both videos start from the VAE's round trip of the half-size render
     from streamt2v.train.video_recipes import load_frozen_vae
 

@@ -106,7 +106,9 @@ def refiner_quality(
     at its size, for the enhanced video (the folder's recommended settings updated by ``settings``,
     ``EnhanceConfig`` fields) and for bilinear upscaling (what the refiner has to beat): mean per-pixel
     RGB error (0–255, ``*_mean``) and the fraction of edge pixels whose nearest palette colour is wrong
-    (:func:`edge_palette_errors`, ``*_edge_errors``). ``through_vae``: a VAE folder (the stage-1/2
+    (:func:`edge_palette_errors`, ``*_edge_errors``), and for the refiner VAE's round trip of the bilinear
+    video (``round_trip_*``: stage 3 with a UNet that changes nothing, so ``refined`` below it is what the
+    UNet itself sharpens). ``through_vae``: a VAE folder (the stage-1/2
     model's ``vae/``) whose round trip the half-size renders go through first, as generated videos do."""
     import torch.nn.functional as F
 
@@ -116,16 +118,20 @@ def refiner_quality(
     refiner = Refiner.from_pretrained(refiner_dir)
     size, cfg = refiner.frame_size[0], refiner.config(**settings)
     low_vae = load_frozen_vae(str(through_vae)) if through_vae is not None else None
-    errors: dict[str, list[np.ndarray]] = {k: [] for k in ("refined", "bilinear")}
+    errors: dict[str, list[np.ndarray]] = {k: [] for k in ("refined", "bilinear", "round_trip")}
     edge_errors: dict[str, list[np.ndarray]] = {k: [] for k in errors}
     for k, scene in enumerate(held_out_scenes(scenes, offset=200_000)):
         low = render(scene, frames, size // 2)  # (3, T, h, w)
         if low_vae is not None:
             low = low_vae.decode(low_vae.encode(low[None]))[0]
         high, truth = render_with_truth(scene, frames, size)
+        bilinear = F.interpolate(low.transpose(0, 1), size=size, mode="bilinear").transpose(0, 1)
+        vae = refiner.vae
         videos = {
             "refined": enhance_video(low[None], caption_for(scene), refiner, cfg, seed=k, progress=False)[0],
-            "bilinear": F.interpolate(low.transpose(0, 1), size=size, mode="bilinear").transpose(0, 1),
+            "bilinear": bilinear,
+            # what stage 3 gives if its UNet changes nothing: the refiner VAE's round trip of its input
+            "round_trip": vae.decode(vae.encode(bilinear[None].to(vae.dtype))).float()[0],
         }
         for name, video in videos.items():
             errors[name].append(_rgb_error(video, high).ravel())
