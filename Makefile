@@ -21,9 +21,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/streamt2v generate "a red circle bouncing on a blue background" --frames 240 --seed 0 --enhance -o demo.mp4
 
-# Reproduce the shipped microworld models (src/streamt2v/assets) from scratch on the CPU (~4 h 20 min on 2 cores).
+# Reproduce the shipped microworld models (src/streamt2v/assets) from scratch: ~4 h 20 min on 2 CPU cores, then
+# the one GPU run (refiner-restore, 7 min on an H200); without CUDA it is refused unless ARGS=--allow-cpu (~10 h).
 train-microworld: $(STAMP)
-	$(BIN)/python -m streamt2v.train.microworld_release --out runs/microworld --assets src/streamt2v/assets
+	$(BIN)/python -m streamt2v.train.microworld_release --out runs/microworld --assets src/streamt2v/assets $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -152,6 +152,28 @@ def test_release_scheduler_shares_the_cores_by_threads() -> None:
     assert startable(["u"], ["c"], runs, {"a", "b"}, cores=1) == []
 
 
+def test_gpu_runs_are_refused_up_front_without_cuda(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from streamt2v.train import microworld_release as release
+
+    # this test is about a machine without CUDA, whatever machine it runs on
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    gpu_runs = [n for n, r in release.release_runs(tmp_path).items() if r.gpu]
+    assert gpu_runs == ["refiner-restore"]  # the shipped refiner UNet's run
+    # the whole release: refused before the first run starts (no run folder written), naming the way out
+    with pytest.raises(RuntimeError, match=r"refiner-restore.*--allow-cpu"):
+        release.train_all(tmp_path, cores=2)
+    assert not any(tmp_path.iterdir())
+    with pytest.raises(RuntimeError, match="refiner-restore"):
+        release.train_one(tmp_path, "refiner-restore")
+    # CPU runs and --allow-cpu pass the check
+    runs = release.release_runs(tmp_path)
+    release.check_gpu_runs(["vae", "base"], runs, allow_cpu=False)
+    release.check_gpu_runs(gpu_runs, runs, allow_cpu=True)
+    # a finished GPU run is not trained again, so it is not refused either
+    (tmp_path / "refiner-restore" / "final").mkdir(parents=True)
+    release.train_one(tmp_path, "refiner-restore")
+
+
 def test_vae_decoder_only_fine_tuning_keeps_the_encoder(tmp_path: Path) -> None:
     from safetensors.torch import load_file
 

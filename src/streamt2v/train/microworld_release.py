@@ -9,8 +9,10 @@ beside ``stream-aug`` (``stream`` trained further with noised conditioning frame
 UNet); then ``vae-decoder-2`` and ``vae-decoder-edges`` (the decoder trained further, the last with
 edge-weighted errors: the shipped stage-1/2 VAE); then ``refiner-decoder`` (the decoder fine-tuned
 further at the refiner's 64×64) and ``refiner-low-noise`` (the refiner UNet, trained on the low noise
-levels stage 3 samples it at), each on both cores (DESIGN.md §6, docs/training.md), with the exact
-settings of the shipped weights (:func:`release_runs`). A recipe whose ``final/`` folder exists is
+levels stage 3 samples it at), each on both cores; last ``refiner-restore`` (that UNet continued with
+restoration training: the shipped refiner UNet), a GPU run, refused on a machine without CUDA unless
+``--allow-cpu`` (DESIGN.md §6, docs/training.md), with the exact settings of the shipped weights
+(:func:`release_runs`). A recipe whose ``final/`` folder exists is
 skipped; an interrupted one resumes from its latest checkpoint (the same samples and random draws, see
 ``train/loop.py``).
 ``--cores 2`` starts each run in its own process, with the torch threads its :class:`RecipeRun` asks for,
@@ -22,7 +24,7 @@ as fp16 safetensors:
   the stream-aug run, ``init_unet`` = the base-3 run, the vae-decoder-edges run's VAE, micro-CLIP
   text/image encoders, tokenizer, DDIM scheduler config, recommended sampler settings :data:`SAMPLER`);
 - ``ASSETS/microworld-refiner/``: a :class:`~streamt2v.pipeline.enhance.Refiner` folder (the
-  refiner-low-noise run's UNet, the refiner-decoder run's VAE);
+  refiner-restore run's UNet, the refiner-decoder run's VAE);
 - ``ASSETS/MODEL_CARD.md`` (:mod:`streamt2v.train.model_card`) from the runs' logs, the VAE/CLIP quality
   and the behaviour figures (``ASSETS/behaviour.json``, and ``behaviour_more_seeds.json`` for the same
   prompts with more seeds; measured at assembly).
@@ -69,6 +71,9 @@ class RecipeRun:
     train: dict[str, Any]
     needs: tuple[str, ...] = ()
     threads: int = 1
+    # Sized for a GPU (the shipped run trained on one): refused on a machine without CUDA unless
+    # ``allow_cpu``, since on 2 CPU cores it would take many hours (its entry says how many).
+    gpu: bool = False
 
 
 def release_runs(out: Path) -> dict[str, RecipeRun]:
@@ -199,6 +204,41 @@ def release_runs(out: Path) -> dict[str, RecipeRun]:
             needs=("vae", "clip", "stream", "base-3"),
             threads=2,
         ),
+        # The shipped refiner UNet: refiner-low-noise continued with restoration training (docs/training.md):
+        # it learns the clean clip from its half-resolution version upscaled as stage 3 upscales, after the
+        # stage-1/2 VAE's round trip, as generated videos reach stage 3. On held-out scenes passed through
+        # that VAE, the UNet removes 13% of the error its VAE's round trip leaves (refiner-low-noise: 1%;
+        # MODEL_CARD.md notes). A GPU run: 6.7 min on an H200; the same steps at 2 CPU threads would take
+        # about 10 hours (14.5 s per step).
+        "refiner-restore": RecipeRun(
+            "refiner",
+            {
+                "size": 64,
+                **video,
+                "vae": str(out / "refiner-decoder" / "final" / "vae"),
+                **diffusion,
+                "max_train_timestep": 100,
+                "init_unet": str(out / "refiner-low-noise" / "final" / "unet"),
+                "degrade_scale": 2,
+                "degrade_vae": str(out / VAE_RUN / "final" / "vae"),
+                "x0_loss": True,
+            },
+            {
+                "steps": 2550,
+                "batch_size": 16,
+                "lr": 3e-4,
+                "warmup_steps": 50,
+                "lr_schedule": "cosine",
+                "ema_decay": 0.999,
+                "checkpoint_every": 1000,
+                "seed": 25,
+                "mixed_precision": "bf16",
+                "num_workers": 2,
+            },
+            needs=("refiner-low-noise", "refiner-decoder", VAE_RUN),
+            threads=2,
+            gpu=True,
+        ),
     }
 
 
@@ -220,11 +260,12 @@ ORDER: tuple[str, ...] = (
     VAE_RUN,
     "refiner-decoder",
     "refiner-low-noise",
+    "refiner-restore",
 )
 # The runs whose UNets are shipped: stage 1 (``init_unet``), stage 2, and the refiner of stage 3.
 STAGE1_RUN = "base-3"
 STREAM_RUN = "stream-aug"
-REFINER_RUN = "refiner-low-noise"
+REFINER_RUN = "refiner-restore"
 
 # Recommended sampler settings of the shipped model (StreamConfig fields; measured in MODEL_CARD.md).
 SAMPLER: dict[str, Any] = {
@@ -262,15 +303,28 @@ def run_done(out: Path, name: str) -> bool:
     return (out / name / "final").is_dir()
 
 
-def train_one(out: Path, name: str) -> None:
+def check_gpu_runs(names: list[str], runs: dict[str, RecipeRun], allow_cpu: bool) -> None:
+    """Refuse, before anything starts, to train GPU runs (``RecipeRun.gpu``) on a machine without CUDA."""
+    cpu_only = [n for n in names if runs[n].gpu]
+    if cpu_only and not allow_cpu and not torch.cuda.is_available():
+        raise RuntimeError(
+            f"run(s) {cpu_only} were trained on a GPU and no CUDA device is available here; on 2 CPU cores "
+            "they take many hours (see their entries in microworld_release.release_runs). Train on a machine "
+            "with a GPU, or pass --allow-cpu to run them on the CPU anyway."
+        )
+
+
+def train_one(out: Path, name: str, allow_cpu: bool = False) -> None:
     """Train (or resume) run ``name`` of :func:`release_runs` into ``out/NAME``; a finished run is left alone."""
     from streamt2v.train.loop import TrainConfig, train
     from streamt2v.train.recipes import make_recipe
 
-    run = release_runs(out)[name]
+    runs = release_runs(out)
+    run = runs[name]
     if run_done(out, name):
         logger.info("%s: already finished (%s)", name, out / name / "final")
         return
+    check_gpu_runs([name], runs, allow_cpu)
     for need in run.needs:
         if not run_done(out, need):
             raise RuntimeError(f"run {name!r} needs the finished {need!r} run in {out / need}")
@@ -301,15 +355,17 @@ def startable(
     return start
 
 
-def train_all(out: Path, cores: int = 2, poll_s: float = 5.0) -> None:
+def train_all(out: Path, cores: int = 2, poll_s: float = 5.0, allow_cpu: bool = False) -> None:
     """Train every unfinished recipe, each in its own process, starting it as soon as the runs it needs
     are finished and its torch threads fit in ``cores`` beside the running ones (a run asking for more
-    threads than ``cores`` runs alone). ``cores <= 1`` trains them one after another in this process."""
+    threads than ``cores`` runs alone). ``cores <= 1`` trains them one after another in this process.
+    GPU runs on a machine without CUDA are refused up front unless ``allow_cpu`` (:func:`check_gpu_runs`)."""
     runs = release_runs(out)
     pending = [n for n in ORDER if not run_done(out, n)]
+    check_gpu_runs(pending, runs, allow_cpu)
     if cores <= 1:
         for n in pending:
-            train_one(out, n)
+            train_one(out, n, allow_cpu)
         return
     running: dict[str, tuple[subprocess.Popen, Any]] = {}
     while pending or running:
@@ -324,6 +380,7 @@ def train_all(out: Path, cores: int = 2, poll_s: float = 5.0) -> None:
                 str(out),
                 "--only",
                 n,
+                *(["--allow-cpu"] if allow_cpu else []),
             ]
             log = open(out / f"{n}.log", "a")  # noqa: SIM115 (closed when the process ends)
             logger.info("starting %s (log %s)", n, out / f"{n}.log")
@@ -493,14 +550,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", choices=sorted(release_runs(Path("."))), help="train just this recipe")
     p.add_argument("--skip-train", action="store_true", help="only assemble from finished runs")
     p.add_argument("--no-measure", action="store_true", help="assemble without the behaviour figures")
+    p.add_argument(
+        "--allow-cpu", action="store_true", help="train the GPU runs (refiner-restore) on the CPU too (hours)"
+    )
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     a.out.mkdir(parents=True, exist_ok=True)
     if a.only:
-        train_one(a.out, a.only)
+        train_one(a.out, a.only, a.allow_cpu)
         return 0
     if not a.skip_train:
-        train_all(a.out, a.cores)
+        train_all(a.out, a.cores, allow_cpu=a.allow_cpu)
     if a.assets is not None:
         assemble(a.out, a.assets, measure=not a.no_measure)
     return 0

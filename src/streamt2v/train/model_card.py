@@ -85,6 +85,12 @@ def describe_lr_schedules(runs: Mapping[str, Any]) -> str:
     return f"constant lr after warm-up ({', '.join(cosine)}: cosine decay to 0 at the last step)"
 
 
+def _gpu_runs(runs: Mapping[str, Any]) -> str:
+    """The hardware clause of the GPU runs (``RecipeRun.gpu``: threads column "GPU"), or ""."""
+    names = [f"`{n}`" for n, run in runs.items() if getattr(run, "gpu", False)]
+    return f" ({', '.join(names)}: one GPU with bf16 mixed precision, see Notes)" if names else ""
+
+
 def recipe_rows(out: Path, runs: Mapping[str, Any]) -> list[str]:
     rows = [
         "| run | architecture | steps | batch | lr | EMA | threads | s/step | wall time | final loss (last 100) |",
@@ -99,7 +105,8 @@ def recipe_rows(out: Path, runs: Mapping[str, Any]) -> list[str]:
         t = run.train
         rows.append(
             f"| {name} | {_architecture(out, name, run.recipe)} | {log[-1]['step'] if log else 0} | {t['batch_size']} | "
-            f"{t['lr']:g} | {t.get('ema_decay', 0.999)} | {run.threads} | {60 * wall / max(1, len(log)):.2f} | "
+            f"{t['lr']:g} | {t.get('ema_decay', 0.999)} | {'GPU' if getattr(run, 'gpu', False) else run.threads} | "
+            f"{60 * wall / max(1, len(log)):.2f} | "
             f"{wall:.1f} min | {losses} |"
         )
     return rows
@@ -261,6 +268,18 @@ def quality_section(out: Path, vae_run: str) -> list[str]:
             f"edge pixels miscoloured: refiner {100 * r['refined_edge_errors']:.1f}%, bilinear "
             f"{100 * r['bilinear_edge_errors']:.1f}%."
         )
+    rounds = [(k, q[k]) for k in ("refiner", "refiner_through_vae") if "round_trip_mean" in q.get(k, {})]
+    if rounds:
+        lines[-1] += (
+            " The refiner VAE's round trip of the bilinear video, i.e. stage 3 with a UNet that changes "
+            "nothing: "
+            + "; ".join(
+                f"{'through the stage-1/2 VAE' if k.endswith('vae') else 'rendered'} {r['round_trip_mean']:.1f} "
+                f"(edge pixels {100 * r['round_trip_edge_errors']:.1f}%)"
+                for k, r in rounds
+            )
+            + "."
+        )
     lines += [
         "",
         f"micro-CLIP top-1 retrieval among {int(c['samples'])} held-out (frame, caption) pairs: frame → caption "
@@ -335,8 +354,8 @@ def write_model_card(
         "",
         "## Training",
         "",
-        f"Hardware: {describe_machine(threads=False)}; each run with the torch threads of its row, runs sharing the "
-        "2 cores only while their threads fit (see Notes); wall time = the sum of the step times. "
+        f"Hardware: {describe_machine(threads=False)}{_gpu_runs(runs)}; each run with the torch threads of its row, "
+        "runs sharing the 2 cores only while their threads fit (see Notes); wall time = the sum of the step times. "
         f"DDPM objective, scaled-linear betas 0.00085→0.012 (1000 steps); {_objectives(runs)}; AdamW, "
         f"{describe_lr_schedules(runs)}, grad-norm clip 1.0, exported weights = EMA.",
         "",
