@@ -132,6 +132,16 @@ def test_card_names_the_runs_with_a_decayed_lr() -> None:
     )
 
 
+def test_card_names_the_gpu_runs_and_their_precision() -> None:
+    from streamt2v.train.microworld_release import RecipeRun
+    from streamt2v.train.model_card import _gpu_runs
+
+    runs = {"a": RecipeRun("base", {}, {})}
+    assert _gpu_runs(runs) == ""
+    runs["g"] = RecipeRun("refiner", {}, {"mixed_precision": "bf16"}, gpu=True)
+    assert _gpu_runs(runs) == " (`g`: one GPU, bf16 mixed precision; see Notes)"
+
+
 def test_release_scheduler_shares_the_cores_by_threads() -> None:
     from streamt2v.train.microworld_release import RecipeRun, startable
 

@@ -308,7 +308,7 @@ def check_gpu_runs(names: list[str], runs: dict[str, RecipeRun], allow_cpu: bool
     cpu_only = [n for n in names if runs[n].gpu]
     if cpu_only and not allow_cpu and not torch.cuda.is_available():
         raise RuntimeError(
-            f"run(s) {cpu_only} were trained on a GPU and no CUDA device is available here; on 2 CPU cores "
+            f"run(s) {cpu_only} are sized for a GPU and no CUDA device is available here; on 2 CPU cores "
             "they take many hours (see their entries in microworld_release.release_runs). Train on a machine "
             "with a GPU, or pass --allow-cpu to run them on the CPU anyway."
         )

@@ -87,8 +87,12 @@ def describe_lr_schedules(runs: Mapping[str, Any]) -> str:
 
 def _gpu_runs(runs: Mapping[str, Any]) -> str:
     """The hardware clause of the GPU runs (``RecipeRun.gpu``: threads column "GPU"), or ""."""
-    names = [f"`{n}`" for n, run in runs.items() if getattr(run, "gpu", False)]
-    return f" ({', '.join(names)}: one GPU with bf16 mixed precision, see Notes)" if names else ""
+    parts = [
+        f"`{n}`: one GPU, {run.train.get('mixed_precision', 'no')} mixed precision"
+        for n, run in runs.items()
+        if getattr(run, "gpu", False)
+    ]
+    return f" ({'; '.join(parts)}; see Notes)" if parts else ""
 
 
 def recipe_rows(out: Path, runs: Mapping[str, Any]) -> list[str]:
