@@ -72,7 +72,6 @@ def test_refiner_quality_compares_with_bilinear(tmp_path: Path) -> None:
     # an untrained refiner does not enhance: it is far worse than bilinear upscaling on both figures
     assert q["refined_mean"] > 2 * q["bilinear_mean"]
     assert q["refined_edge_errors"] > 2 * q["bilinear_edge_errors"]
-    # settings reach the enhancer: starting from less noise changes the result, not the baseline
     # the round trip is the refiner VAE's encode + decode of that bilinear video: stage 3 without its UNet
     refiner = Refiner.from_pretrained(tmp_path / "ref")
     trips = []
@@ -82,6 +81,7 @@ def test_refiner_quality_compares_with_bilinear(tmp_path: Path) -> None:
         trips.append(quality._rgb_error(trip, render(scene, 8, 32)).ravel())
     assert q["round_trip_mean"] == pytest.approx(float(np.concatenate(trips).mean()), rel=1e-6)
     assert 0 <= q["round_trip_edge_errors"] <= 1
+    # settings reach the enhancer: starting from less noise changes the result, not the baseline
     light = quality.refiner_quality(tmp_path / "ref", scenes=2, frames=8, start_step=50)
     assert light["bilinear_mean"] == q["bilinear_mean"] and light["refined_mean"] != q["refined_mean"]
     assert light["round_trip_mean"] == q["round_trip_mean"]  # the UNet's settings do not touch it

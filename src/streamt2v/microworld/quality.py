@@ -118,6 +118,7 @@ def refiner_quality(
     refiner = Refiner.from_pretrained(refiner_dir)
     size, cfg = refiner.frame_size[0], refiner.config(**settings)
     low_vae = load_frozen_vae(str(through_vae)) if through_vae is not None else None
+    vae = refiner.vae
     errors: dict[str, list[np.ndarray]] = {k: [] for k in ("refined", "bilinear", "round_trip")}
     edge_errors: dict[str, list[np.ndarray]] = {k: [] for k in errors}
     for k, scene in enumerate(held_out_scenes(scenes, offset=200_000)):
@@ -126,7 +127,6 @@ def refiner_quality(
             low = low_vae.decode(low_vae.encode(low[None]))[0]
         high, truth = render_with_truth(scene, frames, size)
         bilinear = F.interpolate(low.transpose(0, 1), size=size, mode="bilinear").transpose(0, 1)
-        vae = refiner.vae
         videos = {
             "refined": enhance_video(low[None], caption_for(scene), refiner, cfg, seed=k, progress=False)[0],
             "bilinear": bilinear,

@@ -90,7 +90,7 @@ def _gpu_runs(runs: Mapping[str, Any]) -> str:
     parts = [
         f"`{n}`: one GPU, {run.train.get('mixed_precision', 'no')} mixed precision"
         for n, run in runs.items()
-        if getattr(run, "gpu", False)
+        if run.gpu
     ]
     return f" ({'; '.join(parts)}; see Notes)" if parts else ""
 
@@ -109,7 +109,7 @@ def recipe_rows(out: Path, runs: Mapping[str, Any]) -> list[str]:
         t = run.train
         rows.append(
             f"| {name} | {_architecture(out, name, run.recipe)} | {log[-1]['step'] if log else 0} | {t['batch_size']} | "
-            f"{t['lr']:g} | {t.get('ema_decay', 0.999)} | {'GPU' if getattr(run, 'gpu', False) else run.threads} | "
+            f"{t['lr']:g} | {t.get('ema_decay', 0.999)} | {'GPU' if run.gpu else run.threads} | "
             f"{60 * wall / max(1, len(log)):.2f} | "
             f"{wall:.1f} min | {losses} |"
         )
