@@ -52,6 +52,12 @@ def test_cam_ablation_gain_compares_with_the_ablations_own_reference():
     assert "| 1.00 | 6.00 (vs 3.00 without replacement) |" in row
 
 
+def test_ablation_runs_cam_only_when_the_sampler_hands_frames_over_otherwise():
+    assert not bh.bypasses_cam({}) and not bh.bypasses_cam({"steps": 10, **bh.CAM_ONLY})
+    assert bh.bypasses_cam({"cond_replacement": True})
+    assert bh.bypasses_cam({"chunk_strength": 0.8})
+
+
 def test_card_counts_passing_videos_over_all_seeds():
     tested = [_video(seed=EVAL_SEED_BASE + i).as_dict() for i in range(2)]
     more = [

@@ -144,6 +144,8 @@ def test_cli_end_to_end(tmp_path, monkeypatch, capsys, caplog):
             "--cond-replacement",
             "--anchor-colour-match",
             "0.5",
+            "--chunk-strength",
+            "0.8",
         ]
     )
     assert rc == 0
@@ -155,7 +157,7 @@ def test_cli_end_to_end(tmp_path, monkeypatch, capsys, caplog):
     assert config["stream"]["init_guidance_rescale"] == 0.5 and config["stream"]["guidance_rescale"] == 0
     assert config["stream"]["init_eta"] == 0.5
     assert config["stream"]["cond_replacement"] is True  # the preset recommends none: the flags set them
-    assert config["stream"]["anchor_colour_match"] == 0.5
+    assert config["stream"]["anchor_colour_match"] == 0.5 and config["stream"]["chunk_strength"] == 0.8
     assert config["stream"]["seed"] == 3 and config["schedule_entries"] == [[0, "a cat"], [16, "a dog"]]
     assert "wrote 20 frames" in capsys.readouterr().out
     (tmp_path / "out.mp4").unlink()

@@ -94,7 +94,7 @@ def test_no_stagnation(results):
 
 def test_removing_cam_conditioning_increases_jumps(model, results):
     # cond_replacement would hand the unrelated frames to the chunks directly: both arms run without it
-    held = bool(model.sampler.get("cond_replacement", False))
+    held = bh.bypasses_cam(model.sampler)
     assert all((r.cam_jump_ratio is not None) == held for r in results)
     gain = bh.cam_ablation_gain(results)
     with_cam = ", ".join(

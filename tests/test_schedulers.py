@@ -7,6 +7,7 @@ import torch
 from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
 
 from streamt2v.sampling import SCHEDULER_NAMES, KnownFrames, make_scheduler, sample_loop, step_kwargs
+from streamt2v.sampling.sdedit import sdedit_timesteps
 
 BASE = {
     "num_train_timesteps": 1000,
@@ -107,3 +108,27 @@ def test_known_frames_must_fit():
             num_steps=1,
             known=KnownFrames(z, z),
         )
+
+
+@pytest.mark.parametrize("name", SCHEDULER_NAMES)
+def test_sdedit_start_runs_below_the_start_step_from_the_noised_latents(name):
+    g = torch.Generator().manual_seed(0)
+    noise, clean = torch.randn(1, 4, 3, 4, 4, generator=g), torch.randn(1, 4, 3, 4, 4, generator=g)
+    seen = []
+
+    def model_fn(x_in, t):
+        seen.append((t, x_in.clone()))
+        return 0.1 * x_in
+
+    sched = make_scheduler(name, BASE)
+    sample_loop(
+        sched, noise, model_fn, num_steps=4, start_latents=clean, start_step=300, generator=torch.Generator()
+    )
+    assert len(seen) == 4 and all(int(t) < 300 for t, _ in seen)
+    first_t, first_in = seen[0]
+    reference = make_scheduler(name, BASE)
+    assert int(sdedit_timesteps(reference, 4, 300)[0]) == int(first_t)  # the schedule the loop ran
+    expected = reference.scale_model_input(reference.add_noise(clean, noise, first_t.reshape(1)), first_t)
+    torch.testing.assert_close(first_in, expected)
+    with pytest.raises(ValueError, match="give start_latents and start_step together"):
+        sample_loop(make_scheduler(name, BASE), noise, model_fn, num_steps=1, start_step=300)

@@ -8,7 +8,7 @@ import torch
 
 from streamt2v.pipeline.generate import StreamingT2VPipeline
 from streamt2v.pipeline.prompts import parse_schedule
-from streamt2v.pipeline.stream import StreamConfig, StreamState, stream
+from streamt2v.pipeline.stream import StreamConfig, StreamState, continuation_latents, stream
 
 FAST = dict(steps=2, init_steps=2)
 
@@ -64,6 +64,7 @@ def test_seed_determinism(model):
         dict(noise_correlation=0.5),
         dict(cond_replacement=True),
         dict(anchor_colour_match=0.5),
+        dict(chunk_strength=0.8),
     ],
 )
 def test_stage2_overrides_reach_stage2(model, change):
@@ -117,6 +118,35 @@ def test_anchor_colour_match_pulls_streamed_chunks_to_the_anchor_colours(model):
     plain, matched = video(model, 40, seed=4), video(model, 40, seed=4, anchor_colour_match=1.0)
     assert torch.equal(plain[:, :, :16], matched[:, :, :16])  # stage 1 is the anchor's chunk: untouched
     assert distance_to_anchor(matched) < 0.5 * distance_to_anchor(plain)
+
+
+def test_low_chunk_strength_starts_new_frames_at_the_last_conditioning_frame():
+    # The shipped microworld model: the tiny preset's random VAE decoder turns small latent changes into
+    # large pixel changes. The reference is the last conditioning frame's round trip through the VAE,
+    # what a chunk returns when its new frames stay at the start a low strength gives them.
+    from streamt2v.assets import microworld_model_dir
+    from streamt2v.models.bundle import StreamingT2VModel
+
+    model = StreamingT2VModel.from_pretrained(microworld_model_dir(), torch_dtype=torch.float32)
+    options = dict(init_steps=4, init_scheduler="ddim", scheduler="ddim", steps=1)
+    first = video(model, 16, seed=6, **options)
+    last = model.vae.decode(model.vae.encode(first[:, :, -1:]))
+
+    def new_frames(**kw):
+        return video(model, 24, seed=6, **options, **kw)[:, :, 16:]
+
+    near, free = new_frames(chunk_strength=0.02), new_frames(chunk_strength=1.0)
+    assert torch.equal(free, new_frames())  # 1 = pure noise, the default
+    assert (near - last).abs().mean() < 0.2 * (free - last).abs().mean()
+
+
+def test_continuation_latents_repeat_the_last_conditioning_latent():
+    z = torch.arange(3.0).view(1, 1, 3, 1, 1).expand(2, 4, 3, 2, 2)
+    start = continuation_latents(z, 5)
+    assert start.shape == (2, 4, 5, 2, 2)
+    assert start[0, 0, :, 0, 0].tolist() == [0.0, 1.0, 2.0, 2.0, 2.0]
+    with pytest.raises(ValueError, match="3 conditioning latents do not leave new frames in a 3-frame chunk"):
+        continuation_latents(z, 3)
 
 
 def test_extend_keeps_input_frames(model):
@@ -186,6 +216,13 @@ def test_bad_stream_inputs(model):
         StreamConfig(num_frames=4, init_eta=-1)
     with pytest.raises(ValueError, match=r"anchor_colour_match must be in \[0, 1\] \(0 = off\), got 2"):
         StreamConfig(num_frames=4, anchor_colour_match=2)
+    for bad in (0.0, 1.5):
+        with pytest.raises(
+            ValueError, match=rf"chunk_strength must be in \(0, 1\] \(1 = pure noise\), got {bad}"
+        ):
+            StreamConfig(num_frames=4, chunk_strength=bad)
+    with pytest.raises(ValueError, match="chunk_strength 0.001 starts stage 2 at step 1 of 1000, too close"):
+        list(stream(model, "x", StreamConfig(num_frames=24, steps=2, init_steps=1, chunk_strength=0.001)))
     with pytest.raises(ValueError, match="cond_replacement must be True or False, got 1"):
         StreamConfig(num_frames=4, cond_replacement=1)
     with pytest.raises(ValueError, match="does not match the model's CAM"):

@@ -85,6 +85,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "in [0, 1] (0 = off, 1 = fully matched; default: the model's, else 0)",
     )
     p.add_argument(
+        "--chunk-strength",
+        type=float,
+        metavar="S",
+        help="stage 2: SDEdit strength of each chunk's start, in (0, 1]; below 1 the chunk starts from its "
+        "conditioning frames (the new frames from the last one) noised that far instead of pure noise: "
+        "objects and colours carry over, motion slows (default: the model's, else 1)",
+    )
+    p.add_argument(
         "--enhance",
         action="store_true",
         help="run stage 3 (randomized-blending enhancement) on the result; the stage-2 video is kept "
@@ -142,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
             "init_noise_correlation": args.init_noise_correlation,
             "cond_replacement": args.cond_replacement,
             "anchor_colour_match": args.anchor_colour_match,
+            "chunk_strength": args.chunk_strength,
         }
         stream_cfg = StreamConfig(
             num_frames=args.frames,

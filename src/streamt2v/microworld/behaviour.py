@@ -70,9 +70,9 @@ class VideoBehaviour:
     implied_speed: float  # px / frame
     speed_ratio: float
     ablated_jump_ratio: float = math.nan
-    # The CAM ablation's reference: the jump ratio of the same video sampled without cond_replacement,
-    # when the sampler holds the conditioning frames (then the ablation runs without it too); None when
-    # the video itself is the reference.
+    # The CAM ablation's reference: the jump ratio of the same video sampled with CAM_ONLY, when the
+    # sampler also hands the conditioning frames over otherwise (then the ablation runs with CAM_ONLY
+    # too); None when the video itself is the reference.
     cam_jump_ratio: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -99,6 +99,17 @@ def sampler_options(model: StreamingT2VModel, **overrides: Any) -> dict[str, Any
     return {**getattr(model, "sampler", {}), **overrides}
 
 
+# Stage-2 settings under which a chunk sees its conditioning frames through the CAM only: the replacement
+# method and a chunk start from the conditioning frames (``chunk_strength`` < 1) would hand the unrelated
+# frames of the CAM ablation to the chunk directly, so the ablation (and its reference) runs with these.
+CAM_ONLY = {"cond_replacement": False, "chunk_strength": 1.0}
+
+
+def bypasses_cam(options: dict[str, Any]) -> bool:
+    """Whether sampler ``options`` hand the conditioning frames to a chunk other than through the CAM."""
+    return any(options.get(k, v) != v for k, v in CAM_ONLY.items())
+
+
 @torch.no_grad()
 def generate(
     model: StreamingT2VModel, prompt: str, seed: int, num_frames: int, **options: Any
@@ -121,11 +132,11 @@ def generate_without_cam(
 ) -> torch.Tensor:
     """``video`` with every streaming chunk regenerated from the frames of ``unrelated`` (same length,
     ``(1, 3, T, H, W)``) as CAM conditioning instead of its own previous frames. The APM anchor (frame 0),
-    the prompt and each chunk's noise stay those of the normal run. Always without ``cond_replacement``:
-    it would hand the unrelated frames to the chunk directly, and this ablation is about the CAM."""
+    the prompt and each chunk's noise stay those of the normal run. Always with :data:`CAM_ONLY`: this
+    ablation is about the CAM."""
     from streamt2v.pipeline.stream import StreamConfig, StreamState, stream
 
-    options = sampler_options(model, **{**options, "cond_replacement": False})
+    options = sampler_options(model, **{**options, **CAM_ONLY})
     cfg = StreamConfig(num_frames=video.shape[2], seed=seed, **options)
     f_cond = cfg.cond_frames
     out = [video[:, :, : cfg.chunk_frames]]
@@ -206,11 +217,9 @@ def measure(
         r = measure_video(video, prompt, seed, bounds)
         if ablation:
             reference = video
-            if sampler_options(model, **options).get("cond_replacement", False):
-                # the ablation runs without the replacement (generate_without_cam), so its reference does
-                reference = generate(
-                    model, prompt, seed, num_frames, **{**options, "cond_replacement": False}
-                )
+            if bypasses_cam(sampler_options(model, **options)):
+                # the ablation runs with CAM_ONLY (generate_without_cam), so its reference does
+                reference = generate(model, prompt, seed, num_frames, **{**options, **CAM_ONLY})
                 r.cam_jump_ratio = measure_video(reference, prompt, seed, bounds).jump_ratio
             other = unrelated_video(prompt, seed, num_frames, size)
             ablated = generate_without_cam(model, prompt, seed, reference, other, **options)

@@ -88,7 +88,8 @@ class StreamingT2VPipeline:
     Keyword arguments of both: those of :class:`StreamConfig` (``seed``, ``negative_prompt``, ``steps``,
     ``guidance``, ``guidance_rescale``, ``scheduler``, ``eta``, ``init_steps``, ``init_guidance``,
     ``init_guidance_rescale``, ``init_scheduler``, ``init_eta``, ``noise_correlation``, ``init_noise_correlation``,
-    ``chunk_frames``, ``cond_frames``, ``reanchor``, ``cond_replacement``, ``anchor_colour_match``) and
+    ``chunk_frames``, ``cond_frames``, ``reanchor``, ``cond_replacement``, ``anchor_colour_match``,
+    ``chunk_strength``) and
     ``init_video``, ``init_image``, ``anchor_image`` (tensors), ``on_step``. ``prompt`` may be a
     :class:`PromptSchedule` or a schedule string ``"0: a cat walks; 120: the cat runs"``.
     """

@@ -30,6 +30,7 @@ from streamt2v.pipeline.colour import match_colours
 from streamt2v.pipeline.prompts import PromptSchedule
 from streamt2v.sampling.noise import check_correlation, frame_correlated_noise
 from streamt2v.sampling.schedulers import SCHEDULER_NAMES, KnownFrames, make_scheduler, sample_loop
+from streamt2v.sampling.sdedit import start_step_from_strength
 
 if TYPE_CHECKING:
     from streamt2v.models.bundle import StreamingT2VModel
@@ -75,6 +76,11 @@ class StreamConfig:
     # (pipeline/colour.py), so colour shifts do not compound from chunk to chunk; 0 = off (the official
     # release), 1 = fully matched. See MODEL_CARD.md for what it does on the microworld models.
     anchor_colour_match: float = 0.0
+    # Stage 2: SDEdit strength of each chunk's start. 1 = pure noise (the official release); below 1 the
+    # chunk starts from its conditioning frames' latents, the new frames' slots holding the last one's,
+    # noised to that fraction of the schedule (:func:`continuation_latents`), so objects and colours
+    # carry over at the cost of slower motion. See MODEL_CARD.md for what it does on the microworld models.
+    chunk_strength: float = 1.0
 
     def __post_init__(self) -> None:
         if isinstance(self.num_frames, bool) or not isinstance(self.num_frames, int) or self.num_frames < 1:
@@ -91,6 +97,8 @@ class StreamConfig:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1] (0 = off), got {value}")
+        if not 0.0 < self.chunk_strength <= 1.0:
+            raise ValueError(f"chunk_strength must be in (0, 1] (1 = pure noise), got {self.chunk_strength}")
         for name in ("reanchor", "cond_replacement"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
@@ -242,11 +250,21 @@ class _Sampler:
                 model.unet, x, t, cond, uncond, cfg.guidance, cfg.guidance_rescale, shared_kwargs=shared
             )
 
-        known = None
-        if cfg.cond_replacement:  # the chunk's first F_cond slots regenerate the conditioning frames
-            n = cond_frames.shape[2]
+        known, start = None, {}
+        if cfg.cond_replacement or cfg.chunk_strength < 1:
             z = model.vae.encode(cond_frames.to(model.vae.device)).to(self.device, self.dtype)
-            known = KnownFrames(z, noise[:, :, :n])
+            if cfg.cond_replacement:  # the chunk's first F_cond slots regenerate the conditioning frames
+                known = KnownFrames(z, noise[:, :, : z.shape[2]])
+            if cfg.chunk_strength < 1:
+                train_steps = int(sched.config.num_train_timesteps)
+                start_step = start_step_from_strength(cfg.chunk_strength, train_steps)
+                if cfg.steps > start_step:
+                    raise ValueError(
+                        f"chunk_strength {cfg.chunk_strength} starts stage 2 at step {start_step} of "
+                        f"{train_steps}, too close to the end for steps={cfg.steps}; raise chunk_strength "
+                        "or lower steps"
+                    )
+                start = {"start_latents": continuation_latents(z, cfg.chunk_frames), "start_step": start_step}
         lat = sample_loop(
             sched,
             noise,
@@ -256,8 +274,20 @@ class _Sampler:
             generator=gen,
             callback=self._progress(spec.index),
             known=known,
+            **start,
         )
         return model.vae.decode(lat[:, :, spec.keep_offset : spec.keep_offset + spec.num_new])
+
+
+def continuation_latents(cond_latents: torch.Tensor, chunk_frames: int) -> torch.Tensor:
+    """A chunk's SDEdit start (``StreamConfig.chunk_strength``): the conditioning frames' latents
+    ``(B, c, F_cond, h, w)`` in the chunk's first slots, the last of them repeated in the new frames' slots;
+    ``(B, c, chunk_frames, h, w)``."""
+    n = cond_latents.shape[2]
+    if not 0 < n < chunk_frames:
+        raise ValueError(f"{n} conditioning latents do not leave new frames in a {chunk_frames}-frame chunk")
+    last = cond_latents[:, :, -1:].expand(-1, -1, chunk_frames - n, -1, -1)
+    return torch.cat([cond_latents, last], dim=2)
 
 
 def _check_frames(name: str, video: torch.Tensor, size: int) -> torch.Tensor:

@@ -20,6 +20,8 @@ from diffusers import (
     SchedulerMixin,
 )
 
+from streamt2v.sampling.sdedit import sdedit_noise, sdedit_timesteps
+
 # name -> (class, fixed arguments that define the method)
 _SCHEDULERS: dict[str, tuple[type[SchedulerMixin], dict[str, Any]]] = {
     "ddim": (DDIMScheduler, {}),
@@ -99,6 +101,8 @@ def sample_loop(
     generator: torch.Generator | None = None,
     callback: Callable[[int, int], None] | None = None,
     known: KnownFrames | None = None,
+    start_latents: torch.Tensor | None = None,
+    start_step: int | None = None,
 ) -> torch.Tensor:
     """Run ``num_steps`` of ``scheduler`` from pure noise ``latents`` (unit variance, drawn by the caller).
 
@@ -106,14 +110,24 @@ def sample_loop(
     η > 0, DDPM, SDE solvers) draw from ``generator`` — pass a CPU generator for device-independent noise
     (DESIGN §4). ``callback(i, num_steps)`` is called after every step (progress bars). ``known``: leading
     frames held at their known latents (:class:`KnownFrames`); their slots in the result are the model's.
+    ``start_latents`` with ``start_step`` (SDEdit, sampling/sdedit.py): the ``num_steps`` run below
+    ``start_step``, from ``start_latents`` (clean, shaped like ``latents``) noised with ``latents`` to the
+    first of them, instead of from pure noise.
     """
     if num_steps < 1:
         raise ValueError(f"num_steps must be >= 1, got {num_steps}")
-    scheduler.set_timesteps(num_steps, device=latents.device)
-    x = latents * scheduler.init_noise_sigma
+    if (start_latents is None) != (start_step is None):
+        raise ValueError("give start_latents and start_step together (SDEdit), or neither")
+    if start_latents is None:
+        scheduler.set_timesteps(num_steps, device=latents.device)
+        timesteps = scheduler.timesteps
+        x = latents * scheduler.init_noise_sigma
+    else:
+        timesteps = sdedit_timesteps(scheduler, num_steps, start_step, device=latents.device)
+        x = sdedit_noise(scheduler, start_latents.to(latents), latents, timesteps)
     kwargs = step_kwargs(scheduler, eta=eta, generator=generator)
     # diffusers' randn_tensor draws on a CPU generator's device and moves the noise: device-independent.
-    for i, t in enumerate(scheduler.timesteps):
+    for i, t in enumerate(timesteps):
         if known is not None:
             x = known.apply(scheduler, x, t)
         x_in = scheduler.scale_model_input(x, t)
