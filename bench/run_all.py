@@ -19,6 +19,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "generate": ["--model", "microworld"],
     "enhance": [],
     "metrics": [],
+    "train": [],
 }
 
 

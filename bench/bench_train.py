@@ -1,0 +1,156 @@
+"""Seconds per optimizer step of the microworld release's training runs, on CPU or a GPU.
+
+Usage: ``python bench/bench_train.py`` (every run of ``train/microworld_release.py`` at its own batch size;
+results in ``bench/results/train_cpu.md``), ``--runs base-3 stream-aug`` for some of them, and on a GPU e.g.
+``--device cuda --mixed-precision bf16 --batch-sizes 16 64 256`` (``train_cuda_bf16.md``) to see how the step
+time grows with the batch. Each run is built with its recipe options, the shipped models standing in for
+the run folders it starts from (the step time does not depend on the weights), and trained for
+``--warmup + --steps`` steps through the real loop (``train.loop.train``: accelerate, EMA, data loading on
+the main process unless ``--num-workers``) in a temporary folder. The figure is the median time of the
+measured steps from the run's loss log; at the run's own batch size the table also gives the run's
+estimated wall time (its steps at that speed). The machine is named in the results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def stand_in_options(recipe: str, options: dict[str, Any], runs_root: Path) -> dict[str, Any]:
+    """``options`` of a release run with every folder of another run (under ``runs_root``) replaced by the
+    shipped folder of the same architecture."""
+    from streamt2v.assets import microworld_model_dir, microworld_refiner_dir
+
+    shipped, refiner = microworld_model_dir(), microworld_refiner_dir()
+    vae = (refiner if options.get("size", 32) == 64 else shipped) / "vae"
+    stand_ins = {
+        "vae": vae,
+        "decoder_only_from": vae,
+        "degrade_vae": shipped / "vae",
+        "clip": shipped,
+        "base_unet": shipped / "init_unet",
+        "init_unet": {
+            "base": shipped / "init_unet",
+            "stream": shipped / "unet",
+            "refiner": refiner / "unet",
+        }.get(recipe),
+    }
+    out = {}
+    for key, value in options.items():
+        if isinstance(value, str) and Path(value).is_relative_to(runs_root):
+            if stand_ins.get(key) is None:
+                raise ValueError(f"no shipped stand-in for option {key}={value!r} of a {recipe} run")
+            value = str(stand_ins[key])
+        out[key] = value
+    return out
+
+
+def main() -> None:
+    from streamt2v.train.microworld_release import ORDER
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--runs", nargs="+", choices=ORDER, default=list(ORDER), metavar="RUN", help="release runs"
+    )
+    ap.add_argument("--batch-sizes", type=int, nargs="+", help="batch sizes (default: each run's own)")
+    ap.add_argument("--warmup", type=int, default=2, help="steps not measured (first-call overheads)")
+    ap.add_argument("--steps", type=int, default=5, help="steps measured")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"])
+    ap.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    ap.add_argument("--num-workers", type=int, default=0, help="data-loading worker processes")
+    ap.add_argument("--out", help="results file (default: bench/results/train_<device>[_<precision>].md)")
+    args = ap.parse_args()
+    if args.warmup < 0 or args.steps < 1:
+        ap.error(f"--warmup must be ≥ 0 and --steps ≥ 1, got {args.warmup} and {args.steps}")
+
+    import torch
+
+    from streamt2v.memory import describe_machine
+    from streamt2v.train.loop import TrainConfig, train
+    from streamt2v.train.microworld_release import release_runs
+    from streamt2v.train.recipes import make_recipe
+
+    if args.device == "cuda" and not torch.cuda.is_available():
+        ap.error("--device cuda: CUDA is not available on this machine")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    gpu = args.device == "cuda"
+    suffix = args.device + ("" if args.mixed_precision == "no" else f"_{args.mixed_precision}")
+    out = Path(args.out) if args.out else Path(__file__).parent / "results" / f"train_{suffix}.md"
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "runs"
+        runs = release_runs(root)
+        for name in args.runs:
+            run = runs[name]
+            recipe = make_recipe(run.recipe, **stand_in_options(run.recipe, run.options, root))
+            for batch in args.batch_sizes or [run.train["batch_size"]]:
+                settings = {k: v for k, v in run.train.items() if k not in ("mixed_precision", "num_workers")}
+                cfg = TrainConfig(
+                    **{
+                        **settings,
+                        "steps": args.warmup + args.steps,
+                        "batch_size": batch,
+                        "checkpoint_every": args.warmup + args.steps,
+                        "mixed_precision": args.mixed_precision,
+                        "num_workers": args.num_workers,
+                        "cpu": not gpu,
+                    }
+                )
+                if gpu:
+                    torch.cuda.reset_peak_memory_stats()
+                run_dir = Path(tmp) / f"{name}-{batch}"
+                train(recipe, cfg, run_dir, progress=False, export=False)
+                log = [json.loads(line) for line in (run_dir / "loss.jsonl").read_text().splitlines()]
+                sec = statistics.median(entry["sec"] for entry in log[args.warmup :])
+                own = batch == run.train["batch_size"]
+                wall = f"{run.train['steps'] * sec / 60:.0f} min" if own else ""
+                peak = f"{torch.cuda.max_memory_allocated() / 2**30:.1f}" if gpu else ""
+                rows.append(
+                    (name, run.recipe, batch, sec, batch / sec, run.train["steps"] if own else "", wall, peak)
+                )
+                print(
+                    f"{name}: batch {batch}, {sec:.3f} s/step, {batch / sec:.1f} samples/s {wall}", flush=True
+                )
+
+    lines = [
+        "# Training speed of the microworld release's runs",
+        "",
+        f"Machine: {describe_machine()}. Device {args.device}, mixed precision {args.mixed_precision}, "
+        f"{args.num_workers} data workers; median of {args.steps} steps after {args.warmup} warm-up steps, "
+        "through `train.loop.train` with each run's recipe options and loop settings "
+        "(`python bench/bench_train.py`). Samples/s = batch / (s/step); a sample is a 16-frame clip for "
+        "the UNet runs, `frames_per_sample` frames (4, or 1 for the decoder runs) for the VAE runs and a "
+        "frame with its caption for `clip`. The release runs two runs side by side on 2 cores, most of them "
+        "with 1 thread each (`RecipeRun.threads`), so its wall times differ from these estimates.",
+        "",
+        "| run | recipe | batch | s/step | samples/s | release steps | est. wall time"
+        + (" | GPU peak GiB |" if gpu else " |"),
+        "|---|---|---:|---:|---:|---:|---:|" + ("---:|" if gpu else ""),
+    ]
+    for name, recipe, batch, sec, rate, steps, wall, peak in rows:
+        lines.append(
+            f"| {name} | {recipe} | {batch} | {sec:.3f} | {rate:.1f} | {steps} | {wall} |"
+            + (f" {peak} |" if gpu else "")
+        )
+    minutes: dict[str, float] = {}
+    for _, recipe, _, sec, _, steps, _, _ in rows:
+        if steps:  # at the run's own batch size
+            minutes[recipe] = minutes.get(recipe, 0.0) + steps * sec / 60
+    if minutes:
+        per_recipe = ", ".join(f"{recipe} {m:.0f} min" for recipe, m in minutes.items())
+        lines += ["", f"Estimated wall time of each recipe's runs together at these speeds: {per_recipe}."]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
