@@ -44,12 +44,12 @@ def test_video_passes_apply_the_thresholds_and_fail_untracked_objects():
 def test_cam_ablation_gain_compares_with_the_ablations_own_reference():
     plain = [_video(jump_ratio=1.5, ablated_jump_ratio=6.0), _video(jump_ratio=2.0, ablated_jump_ratio=2.0)]
     assert bh.cam_ablation_gain(plain) == pytest.approx(2.0)  # geometric mean of 4 and 1
-    # sampled with cond_replacement: the ablation's reference is the video sampled without it
+    # sampled with cond_replacement: the ablation's reference is the video sampled with the CAM alone
     held = _video(jump_ratio=1.0, cam_jump_ratio=3.0, ablated_jump_ratio=6.0)
     assert bh.cam_ablation_gain([held]) == pytest.approx(2.0)
     assert math.isnan(bh.cam_ablation_gain([_video(cam_jump_ratio=math.nan)]))  # untracked: no gain
     row = next(line for line in behaviour_section([held.as_dict()]) if line.startswith("| a red circle"))
-    assert "| 1.00 | 6.00 (vs 3.00 without replacement) |" in row
+    assert "| 1.00 | 6.00 (vs 3.00 with the CAM alone) |" in row
 
 
 def test_ablation_runs_cam_only_when_the_sampler_hands_frames_over_otherwise():

@@ -274,7 +274,10 @@ SAMPLER: dict[str, Any] = {
     "scheduler": "ddim",
     "eta": 0.0,
     "init_steps": 20,
-    "init_guidance": 3.0,
+    # stronger stage-1 guidance, its over-saturation pulled back (guidance rescale), with the chunk start
+    # below: the prompted colours in more frames (MODEL_CARD.md notes)
+    "init_guidance": 4.0,
+    "init_guidance_rescale": 0.5,
     "init_scheduler": "ddim",
     # hold each chunk's first 8 latents at the conditioning frames' (MODEL_CARD.md notes: more videos
     # within the jump threshold, colour presence on a par)
@@ -282,6 +285,9 @@ SAMPLER: dict[str, Any] = {
     # blend each streamed chunk halfway towards the anchor's colour histograms (MODEL_CARD.md notes:
     # colours kept in more frames, jumps and speed on a par)
     "anchor_colour_match": 0.5,
+    # start each streamed chunk from its conditioning frames at 90% of the schedule (MODEL_CARD.md notes:
+    # objects and colours carry over; lower strengths slow fast objects under the speed threshold)
+    "chunk_strength": 0.9,
 }
 # Recommended enhancer settings for the shipped refiner (EnhanceConfig fields).
 ENHANCE: dict[str, Any] = {

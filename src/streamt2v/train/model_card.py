@@ -160,10 +160,11 @@ def behaviour_section(
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rs:
-        # with cond_replacement the ablation compares against the video sampled without it
+        # when the sampler also hands the conditioning frames over otherwise (cond_replacement,
+        # chunk_strength), the ablation compares against the video sampled with the CAM alone
         ablated = f"{r.ablated_jump_ratio:.2f}"
         if r.cam_jump_ratio is not None:
-            ablated += f" (vs {r.cam_jump_ratio:.2f} without replacement)"
+            ablated += f" (vs {r.cam_jump_ratio:.2f} with the CAM alone)"
         lines.append(
             f"| {r.prompt} | {r.seed} | {r.colour_presence:.2f} | {r.shape_presence:.2f} | {r.background:.2f} | "
             f"{r.jump_ratio:.2f} | {ablated} | {r.speed:.2f} (implied {r.implied_speed:.2f}) |"
