@@ -60,6 +60,18 @@ def test_save_load_roundtrip_is_exact(tiny: StreamingT2VModel, tmp_path: Path) -
     assert half.unet.dtype == torch.float16 and half.text_encoder.dtype == torch.float16
 
 
+def test_load_without_dtype_is_float32_whatever_the_saved_dtype(
+    tiny: StreamingT2VModel, tmp_path: Path
+) -> None:
+    # transformers 5 keeps a checkpoint's saved dtype by default, diffusers casts to float32: the bundle
+    # must not mix them (the shipped folder is saved in fp16)
+    half = tiny.save_pretrained(tmp_path / "model")
+    StreamingT2VModel.from_pretrained(half, torch_dtype=torch.float16).save_pretrained(tmp_path / "half")
+    loaded = StreamingT2VModel.from_pretrained(tmp_path / "half")
+    for name, mod in loaded.modules().items():
+        assert {p.dtype for p in mod.parameters()} == {torch.float32}, name
+
+
 def test_save_refuses_to_overwrite_unless_asked(tiny: StreamingT2VModel, tmp_path: Path) -> None:
     out = tmp_path / "model"
     out.mkdir()

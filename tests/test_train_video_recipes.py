@@ -11,7 +11,7 @@ import torch
 
 from streamt2v.train.loop import TrainConfig, train
 from streamt2v.train.recipes import ClipRecipe, VAERecipe, make_recipe
-from streamt2v.train.video_recipes import colour_shift, foreground_weights
+from streamt2v.train.video_recipes import colour_shift, foreground_weights, load_frozen_clip
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +46,22 @@ def test_base_and_stream_recipes_run_two_steps(tmp_path, encoders):
 
     net = StreamingUNet.from_pretrained(tmp_path / "stream" / "final" / "unet")
     assert net.streaming_config.num_text_tokens == 24 and net.streaming_config.image_embed_dim == 32
+
+
+def test_frozen_encoders_saved_in_fp16_load_as_float32_and_run_under_bf16_autocast():
+    """Fine-tuning from the shipped folder (encoders saved in fp16): transformers 5 would keep fp16, which
+    the CPU's bf16 autocast refuses in layer_norm; the frozen encoders load as float32."""
+    from streamt2v.assets import microworld_model_dir
+
+    root = microworld_model_dir()
+    saved = json.loads((root / "text_encoder" / "config.json").read_text())
+    assert saved.get("dtype", saved.get("torch_dtype")) == "float16"  # what makes this test bite
+    text, image = load_frozen_clip(str(root), image=True)
+    assert {p.dtype for p in [*text.parameters(), *image.parameters()]} == {torch.float32}
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        tokens = text.encode(["a red circle bouncing on a blue background"])
+        embeds = image.encode(torch.zeros(1, 3, 32, 32))
+    assert torch.isfinite(tokens).all() and torch.isfinite(embeds).all()
 
 
 def test_mixed_precision_on_the_cpu(tmp_path, encoders):

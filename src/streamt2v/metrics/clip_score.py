@@ -123,7 +123,7 @@ def load_clip(model: str | os.PathLike, device: str | torch.device | None = None
 
     A folder holds either a ``CLIPModel`` (``config.json`` with ``model_type: clip``) and its tokenizer,
     or subfolders ``text/`` (``CLIPTextModelWithProjection`` + tokenizer) and ``vision/``
-    (``CLIPVisionModelWithProjection``). A missing folder raises ``FileNotFoundError``.
+    (``CLIPVisionModelWithProjection``), loaded in float32. A missing folder raises ``FileNotFoundError``.
     """
     from transformers import (
         AutoTokenizer,
@@ -143,8 +143,10 @@ def load_clip(model: str | os.PathLike, device: str | torch.device | None = None
         if (path / "text").is_dir() and (path / "vision").is_dir():
             return ClipScorer(
                 AutoTokenizer.from_pretrained(path / "text"),
-                text_model=CLIPTextModelWithProjection.from_pretrained(path / "text"),
-                vision_model=CLIPVisionModelWithProjection.from_pretrained(path / "vision"),
+                text_model=CLIPTextModelWithProjection.from_pretrained(path / "text", dtype=torch.float32),
+                vision_model=CLIPVisionModelWithProjection.from_pretrained(
+                    path / "vision", dtype=torch.float32
+                ),
                 mean=mean,
                 std=std,
                 device=device,
@@ -156,7 +158,7 @@ def load_clip(model: str | os.PathLike, device: str | torch.device | None = None
             )
         return ClipScorer(
             AutoTokenizer.from_pretrained(path),
-            model=CLIPModel.from_pretrained(path),
+            model=CLIPModel.from_pretrained(path, dtype=torch.float32),
             mean=mean,
             std=std,
             device=device,
@@ -165,7 +167,9 @@ def load_clip(model: str | os.PathLike, device: str | torch.device | None = None
         raise FileNotFoundError(f"CLIP weights folder not found: {spec!r}")
     try:  # a hub id such as "openai/clip-vit-large-patch14"
         return ClipScorer(
-            AutoTokenizer.from_pretrained(spec), model=CLIPModel.from_pretrained(spec), device=device
+            AutoTokenizer.from_pretrained(spec),
+            model=CLIPModel.from_pretrained(spec, dtype=torch.float32),
+            device=device,
         )
     except OSError as err:
         raise FileNotFoundError(

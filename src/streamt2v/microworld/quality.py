@@ -159,10 +159,12 @@ def clip_quality(clip_dir: str | Path, samples: int = 64, rounds: int = 4) -> di
     from streamt2v.models.encoders import ImageEncoder
 
     root = Path(clip_dir) / "clip"
-    model = CLIPModel.from_pretrained(root).eval()
+    model = CLIPModel.from_pretrained(root, dtype=torch.float32).eval()
     tokenizer = AutoTokenizer.from_pretrained(root)
     image = ImageEncoder(
-        CLIPVisionModelWithProjection.from_pretrained(Path(clip_dir) / "image_encoder").eval()
+        CLIPVisionModelWithProjection.from_pretrained(
+            Path(clip_dir) / "image_encoder", dtype=torch.float32
+        ).eval()
     )
     length = model.config.text_config.max_position_embeddings
     f2c, c2f = [], []

@@ -370,7 +370,8 @@ class StreamingT2VModel:
         device: str | torch.device | None = None,
         frames_per_slice: int = 8,
     ) -> StreamingT2VModel:
-        """Load a folder written by :meth:`save_pretrained` (local path or hub id)."""
+        """Load a folder written by :meth:`save_pretrained` (local path or hub id), every component in
+        ``torch_dtype`` (default float32, whatever dtype the files were saved in)."""
         root = _resolve(path_or_hub_id)
         index_path = root / MODEL_INDEX
         if not index_path.is_file():
@@ -388,8 +389,10 @@ class StreamingT2VModel:
                 raise FileNotFoundError(
                     f"model folder {str(root)!r} is missing component {comp!r} ({root / comp})"
                 )
-        kw = {"dtype": torch_dtype} if torch_dtype is not None else {}
-        dkw = {"torch_dtype": torch_dtype} if torch_dtype is not None else {}
+        # None means float32 for every component: diffusers casts to it by default, but transformers 5
+        # keeps the dtype the files were saved in (the shipped fp16), which would mix dtypes.
+        dtype = torch.float32 if torch_dtype is None else torch_dtype
+        kw, dkw = {"dtype": dtype}, {"torch_dtype": dtype}
         tok_entry = index.get("tokenizer")
         tokenizer = load_tokenizer(root / "tokenizer", tok_entry[-1]) if tok_entry else None
         text = CLIPTextModel.from_pretrained(root / "text_encoder", **kw).eval()

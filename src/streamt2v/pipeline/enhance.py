@@ -433,7 +433,7 @@ class Refiner:
             raise FileNotFoundError(f"missing scheduler config {sched_file}")
         unet = UNet3DConditionModel.from_pretrained(root / "unet", torch_dtype=dtype)
         vae = AutoencoderKL.from_pretrained(root / "vae", torch_dtype=dtype)
-        text_model = CLIPTextModel.from_pretrained(root / "text_encoder", torch_dtype=dtype)
+        text_model = CLIPTextModel.from_pretrained(root / "text_encoder", dtype=dtype)
         index_file = root / "model_index.json"
         meta = json.loads(index_file.read_text()) if index_file.is_file() else {}
         tok_entry = meta.get("tokenizer")

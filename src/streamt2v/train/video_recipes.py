@@ -71,11 +71,13 @@ def load_frozen_clip(path: str, image: bool = False) -> tuple[Any, Any]:
     p = _need_dir(path, "a trained micro-CLIP (--clip DIR)", "pass OUT/final of `streamt2v train clip`")
     text = TextEncoder(
         AutoTokenizer.from_pretrained(p / "tokenizer"),
-        CLIPTextModel.from_pretrained(p / "text_encoder").requires_grad_(False).eval(),
+        # float32 whatever the saved dtype (transformers 5 keeps it; the shipped encoders are fp16):
+        # the training loop's autocast chooses the compute precision
+        CLIPTextModel.from_pretrained(p / "text_encoder", dtype=torch.float32).requires_grad_(False).eval(),
     )
     img = None
     if image:
-        vision = CLIPVisionModelWithProjection.from_pretrained(p / "image_encoder")
+        vision = CLIPVisionModelWithProjection.from_pretrained(p / "image_encoder", dtype=torch.float32)
         img = ImageEncoder(vision.requires_grad_(False).eval())
     return text, img
 
