@@ -463,7 +463,12 @@ NOTES: tuple[str, ...] = (
     "videos over the jump threshold 0, 4 and 1 (0, 4 and 4); `chunk_strength` 0.95 sits between (0, 1 "
     "and 2 under half speed; colour 0.89, 0.85, 0.86; 1, 4 and 1 over the jump threshold). "
     "`--chunk-strength 1 --init-guidance 3 "
-    "--init-guidance-rescale 0` gives the previous settings back.",
+    "--init-guidance-rescale 0` gives the previous settings back. The figures of this note were measured "
+    "with the text and image encoders in fp16, as the folder is saved; loaded in float32, as the pipeline "
+    "does: 0.92, 9, 0.29, 12, 12, 11 and 0.64, 6, 0.18, 14, 20, 12 (the same), the previous settings "
+    "0.81, 5, 0.18, 12, 12, 9 and 0.56, 4, 0.16, 11, 20, 10; over 240 frames the same for these settings, "
+    "and for the previous ones 0, 1 and 0 videos under half speed (the slowest 0.44), colour 0.81, 0.80 "
+    "and 0.81, and 0, 6 and 4 over the jump threshold.",
     "- Demo (`bench/results/demo_cpu.md`): 240 frames + enhancement + mp4 with the recommended settings. "
     "With earlier releases' settings: 25.8 s on 2 AMD EPYC cores (before `cond_replacement`; peak RSS "
     "1019 MiB); 48.9 s on 2 Intel Xeon (Sapphire Rapids) cores with `cond_replacement`, "
