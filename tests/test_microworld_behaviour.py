@@ -54,7 +54,7 @@ def test_shipped_model_loads_with_sampler_settings(model):
 
 @pytest.mark.xfail(
     reason=_SHORT
-    + "worst prompted colour present in 0.84 of frames (others 0.925, 0.95, 0.975); threshold 0.9",
+    + "worst prompted colour present in 0.875 of frames (others 0.925, 0.95, 0.99); threshold 0.9",
     strict=False,
 )
 def test_prompted_colours_present_in_90_percent_of_frames(results):
@@ -63,7 +63,7 @@ def test_prompted_colours_present_in_90_percent_of_frames(results):
 
 
 @pytest.mark.xfail(
-    reason=_SHORT + "prompted shapes recognised in 0.14-0.51 of frames (mostly blobs); threshold 0.9",
+    reason=_SHORT + "prompted shapes recognised in 0.16-0.475 of frames (mostly blobs); threshold 0.9",
     strict=False,
 )
 def test_prompted_shapes_present_in_90_percent_of_frames(results):
