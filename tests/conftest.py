@@ -31,3 +31,22 @@ def first_reference_case(prefix: str = "official_modelscope") -> Path:
             f"no reference data: expected {REFERENCE_ROOT}/{prefix}* (the shared/ folder beside the repo)"
         )
     return cases[0]
+
+
+@pytest.fixture(scope="session")
+def encoders(tmp_path_factory):
+    """``(vae, clip)`` folders of a tiny VAE and micro-CLIP trained for one step (16×16 frames)."""
+    from streamt2v.train.loop import TrainConfig, train
+    from streamt2v.train.recipes import ClipRecipe, VAERecipe
+
+    root = tmp_path_factory.mktemp("enc")
+    cfg = TrainConfig(steps=1, batch_size=2, lr=1e-3)
+    vae = VAERecipe(
+        size=16, block_out_channels=(8, 16, 16), norm_num_groups=4, frames_per_sample=1, scaling_samples=1
+    )
+    train(vae, cfg, root / "vae", progress=False)
+    clip = ClipRecipe(
+        size=16, image_size=16, hidden_size=32, num_heads=2, intermediate_size=64, projection_dim=32
+    )
+    train(clip, cfg, root / "clip", progress=False)
+    return str(root / "vae" / "final" / "vae"), str(root / "clip" / "final")

@@ -120,6 +120,55 @@ def test_shipped_assets_carry_the_release_sampler_and_notes() -> None:
     assert card.endswith("## Notes\n\n" + "\n".join(NOTES) + "\n")
 
 
+def test_release_assembly_rebuilds_the_shipped_folders_from_their_parts(tmp_path: Path) -> None:
+    """The release's assembly (``train.assemble`` with the release's runs and settings), fed the shipped
+    parts as its runs' outputs, writes the shipped folders again: same tensors and dtypes, same configs
+    but for where each part was loaded from."""
+    import shutil
+
+    from safetensors.torch import load_file
+
+    from streamt2v.train import microworld_release as release
+
+    model, refiner = assets.microworld_model_dir(), assets.microworld_refiner_dir()
+    runs = tmp_path / "runs"
+    parts = {
+        ("vae", "vae"): model / "vae",
+        (release.VAE_RUN, "vae"): model / "vae",
+        ("refiner-decoder", "vae"): refiner / "vae",  # the same encoder (shipped_vae_dir checks it)
+        **{("clip", p): model / p for p in ("tokenizer", "text_encoder", "image_encoder")},
+        (release.STREAM_RUN, "unet"): model / "unet",
+        (release.STAGE1_RUN, "unet"): model / "init_unet",
+        (release.STAGE1_RUN, "scheduler"): model / "scheduler",
+        (release.REFINER_RUN, "unet"): refiner / "unet",
+        (release.REFINER_RUN, "scheduler"): refiner / "scheduler",
+    }
+    for (run, part), src in parts.items():
+        shutil.copytree(src, runs / run / "final" / part)
+    for run in (release.STAGE1_RUN, release.REFINER_RUN):  # as the runs save it: the training schedule
+        file = runs / run / "final" / "scheduler" / "scheduler_config.json"
+        saved = json.loads(file.read_text())
+        file.write_text(json.dumps({**saved, "_class_name": "DDPMScheduler", "set_alpha_to_one": False}))
+    rebuilt = {
+        model: release.assemble_model(runs, tmp_path / "microworld"),
+        refiner: release.assemble_refiner(runs, tmp_path / "microworld-refiner"),
+    }
+    for shipped, new in rebuilt.items():
+        files = sorted(f.relative_to(shipped) for f in shipped.rglob("*") if f.is_file())
+        assert files == sorted(f.relative_to(new) for f in new.rglob("*") if f.is_file())
+        for f in files:
+            if f.suffix == ".safetensors":
+                a, b = load_file(shipped / f), load_file(new / f)
+                assert a.keys() == b.keys(), f
+                assert all(a[k].dtype == b[k].dtype and torch.equal(a[k], b[k]) for k in a), f
+            elif f.suffix == ".json":
+                a, b = (json.loads((root / f).read_text()) for root in (shipped, new))
+                a.pop("_name_or_path", None), b.pop("_name_or_path", None)
+                assert a == b, f
+            else:
+                assert (shipped / f).read_bytes() == (new / f).read_bytes(), f
+
+
 def test_card_names_the_runs_with_a_decayed_lr() -> None:
     from streamt2v.train.microworld_release import RecipeRun
     from streamt2v.train.model_card import describe_lr_schedules

@@ -10,23 +10,8 @@ import pytest
 import torch
 
 from streamt2v.train.loop import TrainConfig, train
-from streamt2v.train.recipes import ClipRecipe, VAERecipe, make_recipe
+from streamt2v.train.recipes import make_recipe
 from streamt2v.train.video_recipes import colour_shift, foreground_weights, load_frozen_clip
-
-
-@pytest.fixture(scope="module")
-def encoders(tmp_path_factory):
-    root = tmp_path_factory.mktemp("enc")
-    cfg = TrainConfig(steps=1, batch_size=2, lr=1e-3)
-    vae = VAERecipe(
-        size=16, block_out_channels=(8, 16, 16), norm_num_groups=4, frames_per_sample=1, scaling_samples=1
-    )
-    train(vae, cfg, root / "vae", progress=False)
-    clip = ClipRecipe(
-        size=16, image_size=16, hidden_size=32, num_heads=2, intermediate_size=64, projection_dim=32
-    )
-    train(clip, cfg, root / "clip", progress=False)
-    return str(root / "vae" / "final" / "vae"), str(root / "clip" / "final")
 
 
 def test_base_and_stream_recipes_run_two_steps(tmp_path, encoders):

@@ -14,7 +14,8 @@ from typing import Any
 _RECIPE_FLAGS = ("data", "captions", "size", "vae", "clip", "base_unet", "preset", "num_frames")
 
 
-def _key_value(text: str) -> tuple[str, Any]:
+def key_value(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` flags: the value parsed as JSON (lists become tuples), else kept as a string."""
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
     key, value = text.split("=", 1)
@@ -50,7 +51,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--set",
         dest="options",
         action="append",
-        type=_key_value,
+        type=key_value,
         default=[],
         metavar="KEY=VALUE",
         help="any other recipe option, e.g. --set kl_weight=1e-4 (repeatable)",

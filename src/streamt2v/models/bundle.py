@@ -22,8 +22,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +39,7 @@ from transformers import (
 )
 
 from streamt2v.config import PRESETS, ModelConfig, StreamingConfig, UNetConfig, get_preset
+from streamt2v.io.folders import atomic_folder
 from streamt2v.memory import move_modules
 from streamt2v.models.autoencoder import VideoAutoencoder
 from streamt2v.models.encoders import ImageEncoder, TextEncoder, byte_level_clip_tokenizer
@@ -334,12 +333,7 @@ class StreamingT2VModel:
     def save_pretrained(self, directory: str | os.PathLike[str], overwrite: bool = False) -> Path:
         """Write the folder atomically (a temporary sibling folder, renamed at the end)."""
         out = Path(directory)
-        if out.exists() and not overwrite:
-            raise FileExistsError(f"{str(out)!r} already exists (pass overwrite=True to replace it)")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
-        try:
-            tmp.mkdir()
+        with atomic_folder(out, overwrite) as tmp:
             if self.tokenizer is not None:
                 self.tokenizer.save_pretrained(tmp / "tokenizer")
             for name, module in self.modules().items():
@@ -349,16 +343,6 @@ class StreamingT2VModel:
                 json.dumps(self.scheduler_config, indent=2, sort_keys=True) + "\n"
             )
             (tmp / MODEL_INDEX).write_text(json.dumps(self.model_index(), indent=2) + "\n")
-            if out.exists():
-                old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-                out.rename(old)
-                tmp.rename(out)
-                shutil.rmtree(old)
-            else:
-                tmp.rename(out)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         logger.info("saved StreamingT2V model to %s", out)
         return out
 

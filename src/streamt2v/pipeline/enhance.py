@@ -457,31 +457,34 @@ class Refiner:
         )
         return refiner.to(device=device)
 
-    def save_pretrained(self, path: str | Any) -> Any:
-        """Write the diffusers-format folder :meth:`from_pretrained` reads (safetensors weights)."""
+    def save_pretrained(self, path: str | Any, overwrite: bool = False) -> Any:
+        """Write the diffusers-format folder :meth:`from_pretrained` reads (safetensors weights),
+        atomically; an existing folder is replaced only with ``overwrite``."""
         import json
         from pathlib import Path
 
+        from streamt2v.io.folders import atomic_folder
+
         root = Path(path)
-        root.mkdir(parents=True, exist_ok=True)
-        self.unet.save_pretrained(root / "unet")
-        self.vae.vae.save_pretrained(root / "vae")
-        self.text_encoder.model.save_pretrained(root / "text_encoder")
-        self.text_encoder.tokenizer.save_pretrained(root / "tokenizer")
-        (root / "scheduler").mkdir(exist_ok=True)
-        sched = {"_class_name": "DDIMScheduler", **self.scheduler_config}
-        (root / "scheduler" / "scheduler_config.json").write_text(json.dumps(sched, indent=2))
-        index = {
-            "_class_name": "StreamingT2VRefiner",
-            "unet": ["diffusers", "UNet3DConditionModel"],
-            "vae": ["diffusers", "AutoencoderKL"],
-            "text_encoder": ["transformers", "CLIPTextModel"],
-            "tokenizer": ["transformers", type(self.text_encoder.tokenizer).__name__],
-            "scheduler": ["diffusers", "DDIMScheduler"],
-            "streamt2v_frame_size": list(self.frame_size),
-            "streamt2v_enhance": dict(self.recommended),
-        }
-        (root / "model_index.json").write_text(json.dumps(index, indent=2))
+        with atomic_folder(root, overwrite) as tmp:
+            self.unet.save_pretrained(tmp / "unet")
+            self.vae.vae.save_pretrained(tmp / "vae")
+            self.text_encoder.model.save_pretrained(tmp / "text_encoder")
+            self.text_encoder.tokenizer.save_pretrained(tmp / "tokenizer")
+            (tmp / "scheduler").mkdir()
+            sched = {"_class_name": "DDIMScheduler", **self.scheduler_config}
+            (tmp / "scheduler" / "scheduler_config.json").write_text(json.dumps(sched, indent=2))
+            index = {
+                "_class_name": "StreamingT2VRefiner",
+                "unet": ["diffusers", "UNet3DConditionModel"],
+                "vae": ["diffusers", "AutoencoderKL"],
+                "text_encoder": ["transformers", "CLIPTextModel"],
+                "tokenizer": ["transformers", type(self.text_encoder.tokenizer).__name__],
+                "scheduler": ["diffusers", "DDIMScheduler"],
+                "streamt2v_frame_size": list(self.frame_size),
+                "streamt2v_enhance": dict(self.recommended),
+            }
+            (tmp / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
         return root
 
     @classmethod

@@ -425,88 +425,43 @@ def shipped_vae_dir(out: Path, run: str = VAE_RUN) -> Path:
     return dst
 
 
-def _scheduler_config(out: Path, run: str = STAGE1_RUN) -> dict[str, Any]:
-    cfg = json.loads((out / run / "final" / "scheduler" / "scheduler_config.json").read_text())
-    keep = {k: v for k, v in cfg.items() if not k.startswith("_")}
-    return {"_class_name": "DDIMScheduler", **keep}
-
-
-def _clip_parts(out: Path) -> tuple[Any, Any]:
-    from streamt2v.train.video_recipes import load_frozen_clip
-
-    return load_frozen_clip(str(out / "clip" / "final"), image=True)
-
-
 def assemble_model(out: Path, dest: Path) -> Path:
     """``StreamingT2VModel`` folder (fp16) from the base, stream, vae and clip runs."""
-    from diffusers import UNet3DConditionModel
+    from streamt2v.train import assemble
 
-    from streamt2v.config import ModelConfig, UNetConfig
-    from streamt2v.models.bundle import StreamingT2VModel
-    from streamt2v.models.unet import StreamingUNet
-    from streamt2v.train.video_recipes import load_frozen_vae
-
-    text, image = _clip_parts(out)
-    vae = load_frozen_vae(str(shipped_vae_dir(out)))
-    unet = StreamingUNet.from_pretrained(out / STREAM_RUN / "final" / "unet").eval()
-    init_unet = UNet3DConditionModel.from_pretrained(out / STAGE1_RUN / "final" / "unet").eval()
-    bc = init_unet.config
-    names = {f for f in UNetConfig.__dataclass_fields__}
-    unet_cfg = UNetConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in bc.items() if k in names})
-    size = int(bc.sample_size) * vae.scale_factor
-    cfg = ModelConfig(
+    stage1 = out / STAGE1_RUN / "final"
+    return assemble.assemble_model(
+        dest,
+        unet=out / STREAM_RUN / "final" / "unet",
+        init_unet=stage1 / "unet",
+        vae=shipped_vae_dir(out),
+        clip=out / "clip" / "final",
+        scheduler=stage1 / "scheduler",
+        sampler=SAMPLER,
         name="microworld",
-        unet=unet_cfg,
-        streaming=unet.streaming_config,
-        frame_size=size,
-        vae_scale_factor=vae.scale_factor,
+        sources={
+            "weights": "trained on the microworld (python -m streamt2v.train.microworld_release)",
+            "model_card": "streamt2v/assets/MODEL_CARD.md",
+        },
+        dtype=torch.float16,
+        overwrite=True,
     )
-    sources = {
-        "weights": "trained on the microworld (python -m streamt2v.train.microworld_release)",
-        "model_card": "streamt2v/assets/MODEL_CARD.md",
-    }
-    model = StreamingT2VModel(
-        text,
-        image,
-        vae,
-        unet,
-        _scheduler_config(out),
-        cfg,
-        init_unet=init_unet,
-        sources=sources,
-        sampler=dict(SAMPLER),
-    )
-    for m in model.modules().values():
-        m.requires_grad_(False)
-    model.to(dtype=torch.float16)
-    return model.save_pretrained(dest, overwrite=True)
 
 
 def assemble_refiner(out: Path, dest: Path) -> Path:
     """``Refiner`` folder (fp16) from the refiner, refiner-decoder and clip runs."""
-    import shutil
+    from streamt2v.train import assemble
 
-    from diffusers import UNet3DConditionModel
-
-    from streamt2v.pipeline.enhance import Refiner
-    from streamt2v.train.video_recipes import load_frozen_vae
-
-    text, _ = _clip_parts(out)
-    vae = load_frozen_vae(str(shipped_vae_dir(out, "refiner-decoder")))
-    unet = UNet3DConditionModel.from_pretrained(out / REFINER_RUN / "final" / "unet").eval()
-    size = int(unet.config.sample_size) * vae.scale_factor
-    sched = {k: v for k, v in _scheduler_config(out, REFINER_RUN).items() if k != "_class_name"}
-    sched.update(REFINER_SCHEDULER)
-    refiner = Refiner(unet, vae, text, sched, (size, size)).to(dtype=torch.float16)
-    tmp = dest.parent / f".{dest.name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    refiner.save_pretrained(tmp)
-    index = json.loads((tmp / "model_index.json").read_text())
-    index["streamt2v_enhance"] = dict(ENHANCE)
-    (tmp / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
-    shutil.rmtree(dest, ignore_errors=True)
-    tmp.rename(dest)
-    return dest
+    return assemble.assemble_refiner(
+        dest,
+        unet=out / REFINER_RUN / "final" / "unet",
+        vae=shipped_vae_dir(out, "refiner-decoder"),
+        clip=out / "clip" / "final",
+        scheduler_overrides=REFINER_SCHEDULER,
+        enhance=ENHANCE,
+        dtype=torch.float16,
+        overwrite=True,
+    )
 
 
 def folder_mb(path: Path) -> float:

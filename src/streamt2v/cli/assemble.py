@@ -1,0 +1,112 @@
+"""``streamt2v assemble model|refiner``: a loadable model folder from ``streamt2v train`` runs.
+
+The parts default to the folders the UNet's run recorded (its ``config.json``), so
+``streamt2v assemble model models/mine --unet runs/stream/final/unet`` finds the stage-1 UNet, VAE and
+micro-CLIP the stream was trained with (:mod:`streamt2v.train.assemble`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from streamt2v.cli.train import key_value
+
+_DTYPES = ("fp32", "fp16", "bf16")
+
+
+def _settings(text: str) -> dict[str, Any]:
+    """A JSON object given inline or as a file path."""
+    path = Path(text)
+    source = path.read_text() if path.is_file() else text
+    try:
+        value = json.loads(source)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(
+            f"expected a JSON object or a JSON file, got {text!r} ({err})"
+        ) from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
+    return value
+
+
+def _common(p: argparse.ArgumentParser, unet_help: str) -> None:
+    p.add_argument("out_dir", help="output folder (written atomically)")
+    p.add_argument("--unet", required=True, help=unet_help)
+    p.add_argument(
+        "--vae", help="VAE folder, e.g. runs/vae/final/vae (default: the one the UNet's run recorded)"
+    )
+    p.add_argument("--clip", help="micro-CLIP folder, e.g. runs/clip/final (default: the UNet's run's)")
+    p.add_argument("--scheduler", help="noise schedule folder (default: the UNet's run's final/scheduler)")
+    p.add_argument("--dtype", choices=_DTYPES, default="fp32", help="weights' dtype (default: %(default)s)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "assemble",
+        help="build a model folder (generate/enhance --model) from training runs",
+        description="Put the final weights of `streamt2v train` runs together as a folder that "
+        "`streamt2v generate --model` (model) or `streamt2v enhance --model` / `generate --refiner` "
+        "(refiner) loads. Parts the UNet's run recorded are found by themselves; the parts are checked "
+        "against each other before anything is written.",
+    )
+    kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
+    m = kinds.add_parser("model", help="stages 1-2: stream UNet + stage-1 UNet + VAE + micro-CLIP")
+    _common(m, "the stream run's UNet, e.g. runs/stream/final/unet")
+    m.add_argument("--init-unet", help="stage-1 UNet, e.g. runs/base/final/unet (default: the stream's base)")
+    m.add_argument(
+        "--sampler",
+        type=_settings,
+        help="recommended sampler settings stored in the folder, JSON or a JSON file, e.g. '{\"steps\": 20}'",
+    )
+    m.add_argument(
+        "--fps", type=int, default=8, help="frame rate of the training videos (default: %(default)s)"
+    )
+    m.add_argument("--name", help="model name in its config (default: the folder's name)")
+    m.set_defaults(func=run)
+    r = kinds.add_parser("refiner", help="stage 3: refiner UNet + VAE + text encoder")
+    _common(r, "the refiner run's UNet, e.g. runs/refiner/final/unet")
+    r.add_argument("--enhance", type=_settings, help="recommended enhancer settings, JSON or a JSON file")
+    r.add_argument(
+        "--scheduler-option",
+        type=key_value,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="DDIM option over the training schedule, e.g. set_alpha_to_one=true (repeatable)",
+    )
+    r.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from streamt2v.train.assemble import assemble_model, assemble_refiner
+
+    dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[args.dtype]
+    common = dict(unet=args.unet, vae=args.vae, clip=args.clip, scheduler=args.scheduler, dtype=dtype)
+    if args.kind == "model":
+        out = assemble_model(
+            args.out_dir,
+            init_unet=args.init_unet,
+            sampler=args.sampler,
+            fps=args.fps,
+            name=args.name,
+            overwrite=args.overwrite,
+            **common,
+        )
+        print(f"model folder {out}: streamt2v generate PROMPT --model {out}")
+    else:
+        out = assemble_refiner(
+            args.out_dir,
+            enhance=args.enhance,
+            scheduler_overrides=dict(args.scheduler_option),
+            overwrite=args.overwrite,
+            **common,
+        )
+        print(f"refiner folder {out}: streamt2v enhance VIDEO --prompt PROMPT --model {out}")
+    return 0

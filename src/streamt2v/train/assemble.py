@@ -1,0 +1,254 @@
+"""Model folders from training runs: what ``streamt2v generate --model`` and ``enhance --model`` load.
+
+``streamt2v train`` leaves each run's EMA weights in ``OUT/final/``. A StreamingT2V model folder (stages
+1–2) puts five of them together: the VAE, micro-CLIP's text and image encoders, the stage-1 UNet and the
+stream UNet (CAM + APM); a refiner folder (stage 3) three: its UNet, a VAE and the text encoder. A UNet
+only works with the encoders it was trained against, so the VAE, CLIP and stage-1 folders default to the
+ones its run recorded (``OUT/config.json``), and the parts are checked against each other (latent
+channels, text width and length, image embedding width, latent size) before anything is written.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+
+def recorded_inputs(unet_dir: Path) -> dict[str, Any]:
+    """The recipe options of the run whose ``final/unet`` is ``unet_dir`` ({} outside a run folder)."""
+    config = unet_dir.parent.parent / "config.json"
+    if not config.is_file():
+        return {}
+    return dict(json.loads(config.read_text()).get("recipe_config") or {})
+
+
+def _part(given: str | Path | None, unet_dir: Path, key: str, flag: str) -> Path:
+    """``given``, else the folder the UNet's run recorded under ``key``; it must exist."""
+    if given:
+        path, origin = Path(given), ""
+    else:
+        recorded = recorded_inputs(unet_dir).get(key)
+        if not recorded:
+            raise ValueError(
+                f"{flag} is needed: {unet_dir} is not the final/unet of a run that recorded its {key}"
+            )
+        path, origin = Path(recorded), f" (recorded as {key} by the run of {unet_dir}; pass {flag} to choose)"
+        logger.info("%s: %s, as recorded by the run of %s", flag, path, unet_dir)
+    if not path.is_dir():
+        raise FileNotFoundError(f"{flag} folder {path} does not exist{origin}")
+    return path
+
+
+def _unet_folder(path: str | Path, cls: str, flag: str, what: str) -> tuple[Path, dict[str, Any]]:
+    """The folder and its saved config, after checking it holds a ``cls``."""
+    p = Path(path)
+    config = p / "config.json"
+    if not config.is_file():
+        raise FileNotFoundError(f"{flag} folder {p} has no config.json (pass OUT/final/unet of {what})")
+    saved_config = json.loads(config.read_text())
+    saved = saved_config.get("_class_name")
+    if saved != cls:
+        raise ValueError(f"{flag} {p} holds a {saved or 'non-diffusers'} model; it takes a {cls} ({what})")
+    return p, saved_config
+
+
+def training_scheduler(unet_dir: Path, scheduler: str | Path | None = None) -> dict[str, Any]:
+    """The noise schedule a UNet was trained with (its run's ``final/scheduler``, or ``scheduler``), as the
+    config of the DDIM sampler the folders name (sampling picks its solver by name from the same betas)."""
+    folder = Path(scheduler) if scheduler else unet_dir.parent / "scheduler"
+    file = folder / "scheduler_config.json"
+    if not file.is_file():
+        raise FileNotFoundError(
+            f"no scheduler config {file} (pass --scheduler, a run's final/scheduler folder)"
+        )
+    saved = json.loads(file.read_text())
+    return {"_class_name": "DDIMScheduler", **{k: v for k, v in saved.items() if not k.startswith("_")}}
+
+
+def _check(problems: list[str], what: str) -> None:
+    if problems:
+        raise ValueError(f"these parts do not make one {what}: " + "; ".join(problems))
+
+
+def _text_and_latent_problems(unet: Any, name: str, vae: Any, text: Any) -> list[str]:
+    c = unet.config
+    problems = []
+    if c.in_channels != vae.latent_channels or c.out_channels != vae.latent_channels:
+        problems.append(
+            f"{name} has {c.in_channels} in / {c.out_channels} out channels, the VAE {vae.latent_channels} "
+            "latent channels"
+        )
+    if c.cross_attention_dim != text.hidden_size:
+        problems.append(
+            f"{name} attends to text of width {c.cross_attention_dim}, the text encoder's is {text.hidden_size}"
+        )
+    return problems
+
+
+def _sampler(sampler: dict[str, Any] | None, num_frames: int) -> dict[str, Any]:
+    """``sampler`` checked as :class:`StreamConfig` settings (names and values)."""
+    from streamt2v.pipeline.stream import StreamConfig
+
+    sampler = dict(sampler or {})
+    try:
+        StreamConfig(num_frames=num_frames, **sampler)
+    except TypeError as err:
+        raise ValueError(f"sampler {sampler}: {err} (names are StreamConfig fields)") from None
+    except ValueError as err:
+        raise ValueError(f"sampler {sampler}: {err}") from None
+    return sampler
+
+
+def assemble_model(
+    dest: str | Path,
+    *,
+    unet: str | Path,
+    init_unet: str | Path | None = None,
+    vae: str | Path | None = None,
+    clip: str | Path | None = None,
+    scheduler: str | Path | None = None,
+    sampler: dict[str, Any] | None = None,
+    fps: int = 8,
+    name: str | None = None,
+    sources: dict[str, str] | None = None,
+    dtype: torch.dtype = torch.float32,
+    overwrite: bool = False,
+) -> Path:
+    """Write a ``StreamingT2VModel`` folder from a stream run's UNet (``unet``) and the stage-1 UNet, VAE and
+    CLIP it goes with (default: those its run recorded as ``base_unet``, ``vae``, ``clip``). ``sampler``:
+    recommended :class:`StreamConfig` settings stored in the folder; ``scheduler``: default the stream
+    run's ``final/scheduler``."""
+    from diffusers import UNet3DConditionModel
+
+    from streamt2v.config import ModelConfig, UNetConfig
+    from streamt2v.models.bundle import StreamingT2VModel
+    from streamt2v.models.unet import StreamingUNet
+    from streamt2v.train.video_recipes import load_frozen_clip, load_frozen_vae
+
+    dest = Path(dest)
+    if dest.exists() and not overwrite:
+        raise FileExistsError(f"{str(dest)!r} already exists (pass --overwrite to replace it)")
+    unet_dir, saved = _unet_folder(unet, "StreamingUNet", "--unet", "a stream run")
+    sampler = _sampler(sampler, int(saved["streaming"]["num_frames"]))
+    init_dir, _ = _unet_folder(
+        _part(init_unet, unet_dir, "base_unet", "--init-unet"),
+        "UNet3DConditionModel",
+        "--init-unet",
+        "a base run",
+    )
+    vae_dir, clip_dir = _part(vae, unet_dir, "vae", "--vae"), _part(clip, unet_dir, "clip", "--clip")
+    text, image = load_frozen_clip(str(clip_dir), image=True)
+    video_vae = load_frozen_vae(str(vae_dir))
+    stream = StreamingUNet.from_pretrained(unet_dir).eval()
+    stage1 = UNet3DConditionModel.from_pretrained(init_dir).eval()
+
+    s, base = stream.streaming_config, stream.base.config
+    problems = _text_and_latent_problems(stream.base, "the stream UNet", video_vae, text)
+    problems += _text_and_latent_problems(stage1, "the stage-1 UNet", video_vae, text)
+    if stage1.config.sample_size != base.sample_size:
+        problems.append(
+            f"the stage-1 UNet's latent size is {stage1.config.sample_size}, the stream's {base.sample_size}"
+        )
+    if s.num_text_tokens != text.max_length:
+        problems.append(
+            f"the stream's APM takes {s.num_text_tokens} text tokens, the tokenizer gives {text.max_length}"
+        )
+    if s.image_embed_dim != image.projection_dim:
+        problems.append(
+            f"the stream's APM takes image embeddings of width {s.image_embed_dim}, the image encoder's is "
+            f"{image.projection_dim}"
+        )
+    if 2 ** (len(s.cond_embedding_channels) - 1) != video_vae.scale_factor:
+        problems.append(
+            f"the CAM's frame encoder downsamples {2 ** (len(s.cond_embedding_channels) - 1)}×, the VAE "
+            f"{video_vae.scale_factor}×"
+        )
+    _check(problems, "model")
+
+    fields = set(UNetConfig.__dataclass_fields__)
+    unet_cfg = UNetConfig(
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in base.items() if k in fields}
+    )
+    config = ModelConfig(
+        name=name or dest.name,
+        unet=unet_cfg,
+        streaming=s,
+        frame_size=int(base.sample_size) * video_vae.scale_factor,
+        vae_scale_factor=video_vae.scale_factor,
+    )
+    parts = {"unet": unet_dir, "init_unet": init_dir, "vae": vae_dir, "clip": clip_dir}
+    model = StreamingT2VModel(
+        text,
+        image,
+        video_vae,
+        stream,
+        training_scheduler(unet_dir, scheduler),
+        config,
+        init_unet=stage1,
+        fps=fps,
+        sources=sources or {k: f"trained: {p}" for k, p in parts.items()},
+        sampler=sampler,
+    )
+    for module in model.modules().values():
+        module.requires_grad_(False)
+    return model.to(dtype=dtype).save_pretrained(dest, overwrite=overwrite)
+
+
+def _scheduler_overrides(overrides: dict[str, Any] | None) -> dict[str, Any]:
+    from diffusers import DDIMScheduler
+
+    overrides = dict(overrides or {})
+    allowed = set(inspect.signature(DDIMScheduler.__init__).parameters) - {"self"}
+    unknown = sorted(set(overrides) - allowed)
+    if unknown:
+        raise ValueError(f"unknown scheduler option(s) {unknown}; DDIMScheduler takes {sorted(allowed)}")
+    return overrides
+
+
+def assemble_refiner(
+    dest: str | Path,
+    *,
+    unet: str | Path,
+    vae: str | Path | None = None,
+    clip: str | Path | None = None,
+    scheduler: str | Path | None = None,
+    scheduler_overrides: dict[str, Any] | None = None,
+    enhance: dict[str, Any] | None = None,
+    dtype: torch.dtype = torch.float32,
+    overwrite: bool = False,
+) -> Path:
+    """Write a refiner folder (stage 3) from a refiner run's UNet and the VAE and CLIP text encoder it goes
+    with (default: those its run recorded). ``enhance``: recommended :class:`EnhanceConfig` settings;
+    ``scheduler_overrides``: DDIM options over the training schedule (e.g. ``set_alpha_to_one``)."""
+    from diffusers import UNet3DConditionModel
+
+    from streamt2v.pipeline.enhance import EnhanceConfig, Refiner
+    from streamt2v.train.video_recipes import load_frozen_clip, load_frozen_vae
+
+    dest = Path(dest)
+    if dest.exists() and not overwrite:
+        raise FileExistsError(f"{str(dest)!r} already exists (pass --overwrite to replace it)")
+    unet_dir, _ = _unet_folder(unet, "UNet3DConditionModel", "--unet", "a refiner or base run")
+    enhance = dict(enhance or {})
+    try:
+        EnhanceConfig(**enhance)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"enhance settings {enhance}: {err} (names are EnhanceConfig fields)") from None
+    overrides = _scheduler_overrides(scheduler_overrides)
+    vae_dir, clip_dir = _part(vae, unet_dir, "vae", "--vae"), _part(clip, unet_dir, "clip", "--clip")
+    text, _ = load_frozen_clip(str(clip_dir))
+    video_vae = load_frozen_vae(str(vae_dir))
+    net = UNet3DConditionModel.from_pretrained(unet_dir).eval().requires_grad_(False)
+    _check(_text_and_latent_problems(net, "the refiner UNet", video_vae, text), "refiner")
+    sched = {k: v for k, v in training_scheduler(unet_dir, scheduler).items() if k != "_class_name"}
+    sched.update(overrides)
+    size = int(net.config.sample_size) * video_vae.scale_factor
+    refiner = Refiner(net, video_vae, text, sched, (size, size), enhance)
+    return refiner.to(dtype=dtype).save_pretrained(dest, overwrite=overwrite)

@@ -1,0 +1,141 @@
+"""``streamt2v assemble``: model and refiner folders from training runs, used by generate and enhance."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from streamt2v.cli import main
+from streamt2v.io.video import read_video
+from streamt2v.train.assemble import assemble_model, assemble_refiner
+from streamt2v.train.loop import TrainConfig, train
+from streamt2v.train.recipes import ClipRecipe, make_recipe
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, encoders) -> Path:
+    """base, stream (after that base) and refiner runs of one step each on the tiny encoders."""
+    vae, clip = encoders
+    root = tmp_path_factory.mktemp("runs")
+    common = dict(vae=vae, clip=clip, num_frames=12, max_start=10)
+    cfg = TrainConfig(steps=1, batch_size=1, lr=1e-4)
+    train(make_recipe("base", size=16, **common), cfg, root / "base", progress=False)
+    base_unet = str(root / "base" / "final" / "unet")
+    train(make_recipe("stream", size=16, base_unet=base_unet, **common), cfg, root / "stream", progress=False)
+    train(make_recipe("refiner", size=32, **common), cfg, root / "refiner", progress=False)
+    return root
+
+
+def _state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.float() for k, v in module.state_dict().items()}
+
+
+def test_assembled_runs_generate_and_enhance_from_the_command_line(tmp_path, runs, encoders):
+    """Only the UNets are named: the stage-1 UNet, VAE and CLIP come from what the runs recorded. The
+    folders hold the runs' weights (fp16 when asked), the given sampler and enhancer settings, and
+    ``generate --model`` / ``enhance --model`` make videos of the trained sizes with them."""
+    from diffusers import UNet3DConditionModel
+
+    from streamt2v.models.bundle import StreamingT2VModel
+    from streamt2v.models.unet import StreamingUNet
+    from streamt2v.pipeline.enhance import Refiner
+
+    model_dir, refiner_dir = tmp_path / "model", tmp_path / "refiner"
+    sampler = {"steps": 2, "init_steps": 2, "guidance": 1.0, "init_guidance": 2.0}
+    args = ["assemble", "model", str(model_dir), "--unet", str(runs / "stream" / "final" / "unet")]
+    assert main([*args, "--dtype", "fp16", "--sampler", json.dumps(sampler)]) == 0
+    enhance = {"start_step": 50, "num_inference_steps": 2, "scheduler": "ddim", "guidance_scale": 1.0}
+    args = ["assemble", "refiner", str(refiner_dir), "--unet", str(runs / "refiner" / "final" / "unet")]
+    assert main([*args, "--enhance", json.dumps(enhance), "--scheduler-option", "set_alpha_to_one=true"]) == 0
+
+    model = StreamingT2VModel.from_pretrained(model_dir, torch_dtype=torch.float16)
+    assert model.sampler == sampler and model.config.frame_size == 16
+    stream = StreamingUNet.from_pretrained(runs / "stream" / "final" / "unet")
+    base = UNet3DConditionModel.from_pretrained(runs / "base" / "final" / "unet")
+    for assembled, trained in ((model.unet, stream), (model.init_unet, base)):
+        want = {k: v.half() for k, v in trained.state_dict().items()}
+        assert all(torch.equal(v, want[k]) for k, v in assembled.state_dict().items())
+    assert (
+        model.scheduler_config["prediction_type"]
+        == json.loads((runs / "stream" / "final" / "scheduler" / "scheduler_config.json").read_text())[
+            "prediction_type"
+        ]
+    )
+    refiner = Refiner.from_pretrained(refiner_dir)
+    assert refiner.recommended == enhance and refiner.frame_size == (32, 32)
+    assert refiner.scheduler_config["set_alpha_to_one"] is True
+    trained = UNet3DConditionModel.from_pretrained(runs / "refiner" / "final" / "unet")
+    assert all(torch.equal(v, _state(trained)[k]) for k, v in _state(refiner.unet).items())
+
+    video = tmp_path / "v.mp4"
+    gen = ["generate", "a red circle bouncing on a blue background", "--model", str(model_dir)]
+    gen += ["--run-dir", str(tmp_path / "run"), "--no-progress"]
+    assert main([*gen, "--frames", "16", "--seed", "1", "-o", str(video)]) == 0
+    frames, _ = read_video(video)
+    assert frames.shape[2:] == (16, 16, 16)  # (1, 3, T, H, W)
+    enhanced = tmp_path / "e.mp4"
+    enh = [
+        "enhance",
+        str(video),
+        "--prompt",
+        "a red circle",
+        "--model",
+        str(refiner_dir),
+        "-o",
+        str(enhanced),
+    ]
+    assert main([*enh, "--no-progress"]) == 0
+    assert read_video(enhanced)[0].shape[2:] == (16, 32, 32)
+
+
+def test_assemble_refuses_parts_that_do_not_fit(tmp_path, runs, encoders, capsys):
+    vae, _ = encoders
+    stream_unet = runs / "stream" / "final" / "unet"
+    # a micro-CLIP of another width: both UNets' cross-attention and the APM's text length are named
+    other = ClipRecipe(
+        size=16, image_size=16, hidden_size=16, num_heads=2, intermediate_size=32, projection_dim=16
+    )
+    train(other, TrainConfig(steps=1, batch_size=2, lr=1e-3), tmp_path / "clip16", progress=False)
+    with pytest.raises(ValueError) as err:
+        assemble_model(tmp_path / "m", unet=stream_unet, clip=tmp_path / "clip16" / "final")
+    assert "text of width 32, the text encoder's is 16" in str(err.value)
+    assert "image embeddings of width 32, the image encoder's is 16" in str(err.value)
+    assert not (tmp_path / "m").exists()
+
+    # the UNet kinds are told apart by their saved class
+    with pytest.raises(ValueError, match="holds a UNet3DConditionModel model; it takes a StreamingUNet"):
+        assemble_model(tmp_path / "m", unet=runs / "base" / "final" / "unet")
+    with pytest.raises(ValueError, match="holds a StreamingUNet model; it takes a UNet3DConditionModel"):
+        assemble_refiner(tmp_path / "r", unet=stream_unet)
+
+    # a UNet outside its run folder records nothing: the missing part's flag is named
+    loose = tmp_path / "loose" / "unet"
+    shutil.copytree(stream_unet, loose)
+    with pytest.raises(ValueError, match="--init-unet is needed"):
+        assemble_model(tmp_path / "m", unet=loose, scheduler=stream_unet.parent / "scheduler")
+
+    # settings are checked by name and value before anything is loaded or written
+    with pytest.raises(ValueError, match="chunk_strength"):
+        assemble_model(tmp_path / "m", unet=stream_unet, sampler={"chunk_strength": 3})
+    with pytest.raises(ValueError, match="'stepz'"):
+        assemble_model(tmp_path / "m", unet=stream_unet, sampler={"stepz": 3})
+    with pytest.raises(ValueError, match=r"unknown scheduler option\(s\) \['set_alpha_to_1'\]"):
+        assemble_refiner(
+            tmp_path / "r",
+            unet=runs / "refiner" / "final" / "unet",
+            scheduler_overrides={"set_alpha_to_1": 1},
+        )
+
+    # an existing folder is kept unless --overwrite
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    (existing / "mine.txt").write_text("keep")
+    assert main(["assemble", "model", str(existing), "--unet", str(stream_unet), "--vae", vae]) == 2
+    assert "already exists (pass --overwrite" in capsys.readouterr().err
+    assert (existing / "mine.txt").read_text() == "keep"
+    assert main(["assemble", "model", str(existing), "--unet", str(stream_unet), "--overwrite"]) == 0
+    assert not (existing / "mine.txt").exists() and (existing / "model_index.json").is_file()
