@@ -88,3 +88,69 @@ def test_joint_images_from_a_video_folder_are_frames_of_the_captioned_videos(tmp
         gaps = (frames[caption] - image[:, None]).abs().flatten(2).amax(-1).amax(0)  # per frame
         assert float(gaps.min()) < 1e-6  # the image is a frame of the video its caption names
     assert max(float(image.std()) for image in item["images"]) > 0.1  # not only the blank first frames
+
+
+def test_clip_on_real_videos_reads_the_words_of_their_captions(tmp_path):
+    """The micro-CLIP recipe on a video folder builds its word-level vocabulary from the captions file
+    (the microworld's fixed vocabulary would read every other word as <unk>); the exported tokenizer and
+    text encoder carry it to the UNet recipes and generation."""
+    from transformers import AutoTokenizer, CLIPTextConfig
+
+    from streamt2v.train.loop import TrainConfig, train
+    from streamt2v.train.recipes import make_recipe
+
+    write_video(tmp_path / "a.mp4", 12)
+    write_video(tmp_path / "b.mp4", 10)
+    captions = ["A dog runs on the beach.", "the cat sleeps, on a sofa"]
+    (tmp_path / "caps.jsonl").write_text(
+        "".join(json.dumps({"file": f, "caption": c}) + "\n" for f, c in zip(["a.mp4", "b.mp4"], captions))
+    )
+    sizes = dict(size=16, image_size=16, hidden_size=32, num_heads=2, intermediate_size=64, projection_dim=32)
+    data = dict(data=str(tmp_path), captions=str(tmp_path / "caps.jsonl"))
+
+    def tokenizer_after_training(out: str, **options):
+        recipe = make_recipe("clip", **data, **sizes, **options)
+        train(recipe, TrainConfig(steps=1, batch_size=2, lr=1e-3), tmp_path / out, progress=False)
+        final = tmp_path / out / "final"
+        vocab_size = CLIPTextConfig.from_pretrained(final / "text_encoder").vocab_size
+        return AutoTokenizer.from_pretrained(final / "tokenizer"), vocab_size
+
+    tok, vocab_size = tokenizer_after_training("clip")
+    words = {"a", "dog", "runs", "on", "the", "beach", ".", "cat", "sleeps", ",", "sofa"}
+    assert vocab_size == 4 + len(words) == len(tok)
+    for caption in captions:
+        assert tok.unk_token_id not in tok(caption).input_ids
+    ids = tok("a dog on the moon").input_ids
+    assert ids[0] == tok.bos_token_id and ids[-1] == tok.eos_token_id
+    assert ids[1:-1].count(tok.unk_token_id) == 1  # only "moon"
+
+    tok, vocab_size = tokenizer_after_training("clip2", min_word_count=2)  # words of both captions only
+    assert vocab_size == 4 + 3  # "a", "on", "the"
+    assert tok("the dog").input_ids[1:-1] == [tok.convert_tokens_to_ids("the"), tok.unk_token_id]
+
+
+def test_unet_recipes_warn_when_the_text_encoder_does_not_know_the_captions(tmp_path, caplog):
+    """Training base/stream on real videos with the microworld's micro-CLIP would condition on <unk>:
+    the recipe names the unknown words when it builds; a micro-CLIP of the captions' words passes."""
+    from streamt2v.assets import microworld_model_dir
+    from streamt2v.train.recipes import make_recipe
+
+    write_video(tmp_path / "a.mp4", 12)
+    (tmp_path / "caps.csv").write_text("file,caption\na.mp4,a dog runs on the red beach\n")
+    shipped = microworld_model_dir()
+    options = dict(data=str(tmp_path), captions=str(tmp_path / "caps.csv"), size=16, num_frames=6)
+    with caplog.at_level("WARNING"):
+        make_recipe("base", vae=str(shipped / "vae"), clip=str(shipped), **options).build()
+    assert "57% of the caption words" in caplog.text  # dog, runs, the, beach of 7
+    assert "['beach', 'dog', 'runs', 'the']" in caplog.text
+    from streamt2v.train.loop import TrainConfig, train
+
+    sizes = dict(image_size=16, hidden_size=32, num_heads=2, intermediate_size=64, projection_dim=32)
+    clip = make_recipe("clip", data=options["data"], captions=options["captions"], size=16, **sizes)
+    train(clip, TrainConfig(steps=1, batch_size=1, lr=1e-3), tmp_path / "clip", progress=False)
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        make_recipe(
+            "base", vae=str(shipped / "vae"), clip=str(tmp_path / "clip" / "final"), **options
+        ).build()
+    assert "caption words" not in caplog.text

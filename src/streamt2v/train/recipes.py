@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,14 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
-from streamt2v.microworld.captions import BOS_TOKEN, EOS_TOKEN, PAD_TOKEN, UNK_TOKEN, VOCABULARY
+from streamt2v.microworld.captions import (
+    BOS_TOKEN,
+    EOS_TOKEN,
+    PAD_TOKEN,
+    SPECIAL_TOKENS,
+    UNK_TOKEN,
+    VOCABULARY,
+)
 from streamt2v.microworld.dataset import ClipSpec, MicroworldDataset
 from streamt2v.microworld.render import FPS
 from streamt2v.models.denoiser import weighted_mse
@@ -52,6 +61,28 @@ class DataOptions:
         if self.captions is None:
             raise ValueError(f"--data {self.data!r} is a folder: pass --captions FILE (CSV or JSONL)")
         return VideoFolderDataset(self.data, self.captions, spec, seed=seed)
+
+    def check_caption_words(self, tokenizer: Any, warn_above: float = 0.05) -> float:
+        """The share of the captions' words ``tokenizer`` reads as unknown (0 on the microworld), with a
+        warning naming some of them above ``warn_above``: a text encoder trained on other captions (e.g.
+        the microworld's micro-CLIP on real videos) would condition on ``<unk>``."""
+        if self.data == "microworld" or self.captions is None or tokenizer.unk_token_id is None:
+            return 0.0
+        from streamt2v.train.data import read_captions
+
+        words = [w for text in read_captions(self.captions).values() for w in caption_words(text)]
+        unknown = [w for w in words if tokenizer.convert_tokens_to_ids(w) == tokenizer.unk_token_id]
+        share = len(unknown) / max(len(words), 1)
+        if share > warn_above:
+            examples = sorted(set(unknown))[:8]
+            logger.warning(
+                "%.0f%% of the caption words in %s are unknown to the text encoder's tokenizer (e.g. %s): "
+                "train micro-CLIP on these captions (`streamt2v train clip --data ... --captions ...`)",
+                100 * share,
+                self.captions,
+                examples,
+            )
+        return share
 
 
 def _write_sample(path: Path, video: torch.Tensor) -> None:
@@ -204,8 +235,28 @@ class VAERecipe(DataOptions):
 # --------------------------------------------------------------------------------------------------
 # clip
 # --------------------------------------------------------------------------------------------------
-def build_word_tokenizer(max_length: int) -> Any:
-    """A transformers fast tokenizer (``tokenizers`` WordLevel) over :data:`VOCABULARY`.
+def caption_words(text: str) -> list[str]:
+    """The words the word-level tokenizer sees in ``text``: lower-cased, words and punctuation split."""
+    from tokenizers import normalizers, pre_tokenizers
+
+    normalized = normalizers.Lowercase().normalize_str(text)
+    return [word for word, _ in pre_tokenizers.Whitespace().pre_tokenize_str(normalized)]
+
+
+def caption_vocabulary(captions: Iterable[str], min_count: int = 1) -> tuple[str, ...]:
+    """The special tokens, then every word of ``captions`` seen at least ``min_count`` times (most frequent
+    first, ties alphabetical): a word-level vocabulary for real data, where the microworld's is fixed."""
+    counts = Counter(w for text in captions for w in caption_words(text))
+    words = sorted(
+        (w for w, n in counts.items() if n >= min_count and w not in SPECIAL_TOKENS),
+        key=lambda w: (-counts[w], w),
+    )
+    return SPECIAL_TOKENS + tuple(words)
+
+
+def build_word_tokenizer(max_length: int, vocabulary: tuple[str, ...] = VOCABULARY) -> Any:
+    """A transformers fast tokenizer (``tokenizers`` WordLevel) over ``vocabulary`` (default the
+    microworld's :data:`VOCABULARY`; it must start with the special tokens).
 
     Lower-cases, splits words and punctuation, wraps as ``<bos> … <eos>``; pad id 0. Save it with
     ``save_pretrained``; ``AutoTokenizer.from_pretrained`` loads it back.
@@ -213,7 +264,9 @@ def build_word_tokenizer(max_length: int) -> Any:
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
-    vocab = {w: i for i, w in enumerate(VOCABULARY)}
+    if tuple(vocabulary[: len(SPECIAL_TOKENS)]) != SPECIAL_TOKENS:
+        raise ValueError(f"a word vocabulary must start with {SPECIAL_TOKENS}, got {tuple(vocabulary[:4])}")
+    vocab = {w: i for i, w in enumerate(vocabulary)}
     tok = Tokenizer(models.WordLevel(vocab, unk_token=UNK_TOKEN))
     tok.normalizer = normalizers.Lowercase()
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
@@ -292,9 +345,26 @@ class ClipRecipe(DataOptions):
     image_size: int = 32
     patch_size: int = 4
     frames_per_sample: int = 1
+    # Real data (--data FOLDER): the tokenizer's words are those of the captions file seen at least this
+    # often (the rest read as <unk>); the microworld's vocabulary is fixed (microworld.captions).
+    min_word_count: int = 1
 
     def config(self) -> dict[str, Any]:
         return asdict(self)
+
+    def vocabulary(self) -> tuple[str, ...]:
+        """The tokenizer's words: the microworld's, or those of the captions of ``--data FOLDER``."""
+        if self.data == "microworld":
+            return VOCABULARY
+        if self.captions is None:
+            raise ValueError(f"--data {self.data!r} is a folder: pass --captions FILE (CSV or JSONL)")
+        from streamt2v.train.data import read_captions
+
+        vocabulary = caption_vocabulary(read_captions(self.captions).values(), self.min_word_count)
+        if len(vocabulary) == len(SPECIAL_TOKENS):
+            raise ValueError(f"captions file {self.captions} has no word seen {self.min_word_count}+ times")
+        logger.info("clip: %d words from %s", len(vocabulary) - len(SPECIAL_TOKENS), self.captions)
+        return vocabulary
 
     def build(self) -> nn.Module:
         from transformers import (
@@ -304,9 +374,10 @@ class ClipRecipe(DataOptions):
             CLIPVisionModelWithProjection,
         )
 
-        vocab = {w: i for i, w in enumerate(VOCABULARY)}
+        vocabulary = self.vocabulary()
+        vocab = {w: i for i, w in enumerate(vocabulary)}
         text_cfg = CLIPTextConfig(
-            vocab_size=len(VOCABULARY),
+            vocab_size=len(vocabulary),
             hidden_size=self.hidden_size,
             intermediate_size=self.intermediate_size,
             num_hidden_layers=self.num_layers,
@@ -326,7 +397,7 @@ class ClipRecipe(DataOptions):
             patch_size=self.patch_size,
             projection_dim=self.projection_dim,
         )
-        tokenizer = build_word_tokenizer(self.max_length)
+        tokenizer = build_word_tokenizer(self.max_length, vocabulary)
         return ClipTrainer(
             CLIPTextModelWithProjection(text_cfg),
             CLIPVisionModelWithProjection(vision_cfg),

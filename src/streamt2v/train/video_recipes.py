@@ -368,6 +368,7 @@ class BaseRecipe(DataOptions):
         degradation = self.make_degradation()
         vae = load_frozen_vae(self.vae)
         text, _ = load_frozen_clip(self.clip)
+        self.check_caption_words(text.tokenizer)
         net = build_video_unet(self.unet_config(vae, text))
         self.load_init_unet(net)
         return DiffusionTrainer(net, vae, text, self.make_denoiser(), self, degradation=degradation)
@@ -522,6 +523,7 @@ class StreamRecipe(BaseRecipe):
 
         vae = load_frozen_vae(self.vae)
         text, image = load_frozen_clip(self.clip, image=True)
+        self.check_caption_words(text.tokenizer)
         p = _need_dir(
             self.base_unet, "a trained base UNet (--base-unet DIR)", "pass OUT/final/unet of the base run"
         )
