@@ -74,6 +74,8 @@ def test_mixed_precision_on_the_cpu(tmp_path, encoders):
     assert base.returncode == 0, base.stderr[-2000:]
     stream = cli("stream", "bf16", "--base-unet", str(tmp_path / "base-bf16" / "final" / "unet"))
     assert stream.returncode == 0, stream.stderr[-2000:]
+    hint = f"streamt2v assemble model OUT_DIR --unet {tmp_path / 'stream-bf16' / 'final' / 'unet'}"
+    assert hint in stream.stdout  # how to get a folder generate loads
     assert [first_loss("base-bf16"), first_loss("stream-bf16")] == pytest.approx(fp32, rel=0.05)
     fp16 = cli("base", "fp16")
     assert fp16.returncode != 0 and "mixed_precision='fp16' needs a GPU" in fp16.stderr

@@ -115,4 +115,8 @@ def run(args: argparse.Namespace) -> int:
     last = f"{result.losses[-1]:.4f}" if result.losses else "n/a"
     if PartialState().is_main_process:  # once, under a multi-process launcher
         print(f"{args.recipe}: step {result.step}, last loss {last}; models in {result.out_dir / 'final'}")
+        kind = {"stream": "model", "refiner": "refiner"}.get(args.recipe)
+        if kind:  # the folders generate / enhance load
+            unet = result.out_dir / "final" / "unet"
+            print(f"loadable folder: streamt2v assemble {kind} OUT_DIR --unet {unet}")
     return 0
