@@ -18,6 +18,8 @@ from typing import Any
 
 import torch
 
+from streamt2v.memory import move_modules
+
 logger = logging.getLogger(__name__)
 
 
@@ -145,9 +147,11 @@ def assemble_model(
     )
     vae_dir, clip_dir = _part(vae, unet_dir, "vae", "--vae"), _part(clip, unet_dir, "clip", "--clip")
     text, image = load_frozen_clip(str(clip_dir), image=True)
-    video_vae = load_frozen_vae(str(vae_dir))
-    stream = StreamingUNet.from_pretrained(unet_dir).eval()
-    stage1 = UNet3DConditionModel.from_pretrained(init_dir).eval()
+    # diffusers parts load in the target dtype (casting them afterwards warns on every model)
+    video_vae = load_frozen_vae(str(vae_dir), dtype)
+    stream = StreamingUNet.from_pretrained(unet_dir, torch_dtype=dtype).eval()
+    stage1 = UNet3DConditionModel.from_pretrained(init_dir, torch_dtype=dtype).eval()
+    move_modules([text, image], dtype=dtype)
 
     s, base = stream.streaming_config, stream.base.config
     problems = _text_and_latent_problems(stream.base, "the stream UNet", video_vae, text)
@@ -198,7 +202,7 @@ def assemble_model(
     )
     for module in model.modules().values():
         module.requires_grad_(False)
-    return model.to(dtype=dtype).save_pretrained(dest, overwrite=overwrite)
+    return model.save_pretrained(dest, overwrite=overwrite)
 
 
 def _scheduler_overrides(overrides: dict[str, Any] | None) -> dict[str, Any]:
@@ -244,11 +248,12 @@ def assemble_refiner(
     overrides = _scheduler_overrides(scheduler_overrides)
     vae_dir, clip_dir = _part(vae, unet_dir, "vae", "--vae"), _part(clip, unet_dir, "clip", "--clip")
     text, _ = load_frozen_clip(str(clip_dir))
-    video_vae = load_frozen_vae(str(vae_dir))
-    net = UNet3DConditionModel.from_pretrained(unet_dir).eval().requires_grad_(False)
+    video_vae = load_frozen_vae(str(vae_dir), dtype)
+    net = UNet3DConditionModel.from_pretrained(unet_dir, torch_dtype=dtype).eval().requires_grad_(False)
+    move_modules([text], dtype=dtype)
     _check(_text_and_latent_problems(net, "the refiner UNet", video_vae, text), "refiner")
     sched = {k: v for k, v in training_scheduler(unet_dir, scheduler).items() if k != "_class_name"}
     sched.update(overrides)
     size = int(net.config.sample_size) * video_vae.scale_factor
     refiner = Refiner(net, video_vae, text, sched, (size, size), enhance)
-    return refiner.to(dtype=dtype).save_pretrained(dest, overwrite=overwrite)
+    return refiner.save_pretrained(dest, overwrite=overwrite)

@@ -52,13 +52,13 @@ def _need_dir(path: str, what: str, how: str) -> Path:
     return p
 
 
-def load_frozen_vae(path: str) -> Any:
+def load_frozen_vae(path: str, dtype: torch.dtype = torch.float32) -> Any:
     from diffusers import AutoencoderKL
 
     from streamt2v.models.autoencoder import VideoAutoencoder
 
     p = _need_dir(path, "a trained VAE (--vae DIR)", "pass OUT/final/vae of `streamt2v train vae`")
-    vae = AutoencoderKL.from_pretrained(p).requires_grad_(False).eval()
+    vae = AutoencoderKL.from_pretrained(p, torch_dtype=dtype).requires_grad_(False).eval()
     return VideoAutoencoder(vae)
 
 
