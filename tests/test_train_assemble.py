@@ -139,3 +139,49 @@ def test_assemble_refuses_parts_that_do_not_fit(tmp_path, runs, encoders, capsys
     assert (existing / "mine.txt").read_text() == "keep"
     assert main(["assemble", "model", str(existing), "--unet", str(stream_unet), "--overwrite"]) == 0
     assert not (existing / "mine.txt").exists() and (existing / "model_index.json").is_file()
+
+
+def test_a_pretrained_clip_folder_conditions_training_and_ships_in_the_model(tmp_path, encoders):
+    """``--clip`` also takes a whole transformers ``CLIPModel`` folder with its tokenizer (a local copy of
+    a pretrained CLIP; here tiny random weights): the base and stream recipes train on its towers, and the
+    assembled model carries its text tower and projected vision tower unchanged."""
+    from transformers import CLIPConfig, CLIPModel
+
+    from streamt2v.microworld.captions import VOCABULARY
+    from streamt2v.models.bundle import StreamingT2VModel
+    from streamt2v.train.recipes import build_word_tokenizer
+
+    vae, _ = encoders
+    tower = dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2)
+    ids = dict(vocab_size=len(VOCABULARY), pad_token_id=0, bos_token_id=2, eos_token_id=3)
+    config = CLIPConfig(
+        text_config={**tower, **ids, "max_position_embeddings": 20},
+        vision_config={**tower, "image_size": 16, "patch_size": 4},
+        projection_dim=24,  # ≠ the vision sub-config's default: the towers must take the model's
+    )
+    clip = CLIPModel(config).eval()
+    folder = tmp_path / "pretrained-clip"
+    clip.save_pretrained(folder)
+    build_word_tokenizer(20).save_pretrained(folder)
+
+    common = dict(size=16, vae=vae, clip=str(folder), num_frames=12, max_start=10)
+    cfg = TrainConfig(steps=1, batch_size=1, lr=1e-4)
+    train(make_recipe("base", **common), cfg, tmp_path / "base", progress=False)
+    stream = make_recipe("stream", base_unet=str(tmp_path / "base" / "final" / "unet"), **common)
+    train(stream, cfg, tmp_path / "stream", progress=False)
+    out = assemble_model(tmp_path / "model", unet=tmp_path / "stream" / "final" / "unet")
+
+    model = StreamingT2VModel.from_pretrained(out)
+    assert model.unet.streaming_config.image_embed_dim == 24 and model.text_encoder.max_length == 20
+    text = model.text_encoder.model.state_dict()
+    assert all(torch.equal(v, clip.text_model.state_dict()[k]) for k, v in text.items())
+    vision = model.image_encoder.model
+    assert torch.equal(vision.visual_projection.weight, clip.visual_projection.weight)
+    assert all(
+        torch.equal(v, clip.vision_model.state_dict()[k]) for k, v in vision.vision_model.state_dict().items()
+    )
+    frames = torch.rand(2, 3, 16, 16) * 2 - 1
+    with torch.no_grad():
+        pooled = clip.vision_model(pixel_values=model.image_encoder.preprocess(frames)).pooler_output
+        want = clip.visual_projection(pooled)  # CLIP's image embedding
+        assert torch.allclose(model.image_encoder.encode(frames), want, atol=1e-5)
