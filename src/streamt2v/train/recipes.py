@@ -71,10 +71,15 @@ class DataOptions:
         from streamt2v.train.data import read_captions
 
         words = [w for text in read_captions(self.captions).values() for w in caption_words(text)]
-        unknown = [w for w in words if tokenizer.convert_tokens_to_ids(w) == tokenizer.unk_token_id]
-        share = len(unknown) / max(len(words), 1)
+        # each distinct word through the tokenizer itself (a BPE tokenizer's vocabulary holds "dog</w>")
+        unknown = {
+            w
+            for w in set(words)
+            if tokenizer.unk_token_id in tokenizer(w, add_special_tokens=False).input_ids
+        }
+        share = sum(w in unknown for w in words) / max(len(words), 1)
         if share > warn_above:
-            examples = sorted(set(unknown))[:8]
+            examples = sorted(unknown)[:8]
             logger.warning(
                 "%.0f%% of the caption words in %s are unknown to the text encoder's tokenizer (e.g. %s): "
                 "train micro-CLIP on these captions (`streamt2v train clip --data ... --captions ...`)",
