@@ -86,7 +86,7 @@ def test_refiner_quality_compares_with_bilinear(tmp_path: Path) -> None:
     assert light["bilinear_mean"] == q["bilinear_mean"] and light["refined_mean"] != q["refined_mean"]
     assert light["round_trip_mean"] == q["round_trip_mean"]  # the UNet's settings do not touch it
     # through_vae: both videos start from the VAE's round trip of the half-size render
-    from streamt2v.train.video_recipes import load_frozen_vae
+    from streamt2v.train.frozen import load_frozen_vae
 
     vae_dir = tmp_path / "ref" / "vae"
     vae, errs = load_frozen_vae(str(vae_dir)), []

@@ -9,9 +9,10 @@ import sys
 import pytest
 import torch
 
+from streamt2v.train.frozen import load_frozen_clip
 from streamt2v.train.loop import TrainConfig, train
 from streamt2v.train.recipes import make_recipe
-from streamt2v.train.video_recipes import colour_shift, foreground_weights, load_frozen_clip
+from streamt2v.train.video_recipes import colour_shift, foreground_weights
 
 
 def test_base_and_stream_recipes_run_two_steps(tmp_path, encoders):
@@ -239,7 +240,7 @@ def test_max_train_timestep_limits_the_training_timesteps(encoders, monkeypatch,
 def test_low_resolution_degradation_is_the_enhancers_down_and_up_resize(encoders):
     from streamt2v.io.video import resize_video
     from streamt2v.train.degradation import LowResolutionDegradation
-    from streamt2v.train.video_recipes import load_frozen_vae
+    from streamt2v.train.frozen import load_frozen_vae
 
     video = torch.rand(1, 3, 2, 16, 16) * 2 - 1
     out = LowResolutionDegradation(2)(video)

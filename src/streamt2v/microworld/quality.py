@@ -70,7 +70,7 @@ def vae_quality(vae_dir: str | Path, sizes: tuple[int, ...] = (32, 64), scenes: 
     """Reconstruction error of held-out rendered frames (4 frames per scene) at each size."""
     import cv2
 
-    from streamt2v.train.video_recipes import load_frozen_vae
+    from streamt2v.train.frozen import load_frozen_vae
 
     vae = load_frozen_vae(str(vae_dir))
     out: dict[str, float] = {"palette_half_separation": palette_half_separation()}
@@ -113,7 +113,7 @@ def refiner_quality(
     import torch.nn.functional as F
 
     from streamt2v.pipeline.enhance import Refiner, enhance_video
-    from streamt2v.train.video_recipes import load_frozen_vae
+    from streamt2v.train.frozen import load_frozen_vae
 
     refiner = Refiner.from_pretrained(refiner_dir)
     size, cfg = refiner.frame_size[0], refiner.config(**settings)

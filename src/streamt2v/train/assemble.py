@@ -31,17 +31,19 @@ def recorded_inputs(unet_dir: Path) -> dict[str, Any]:
     return dict(json.loads(config.read_text()).get("recipe_config") or {})
 
 
-def _part(given: str | Path | None, unet_dir: Path, key: str, flag: str) -> Path:
-    """``given``, else the folder the UNet's run recorded under ``key``; it must exist."""
+def _part(given: str | Path | None, recorded: dict[str, Any], key: str, flag: str, unet_dir: Path) -> Path:
+    """``given``, else the folder the UNet's run recorded under ``key`` (``recorded``); it must exist."""
     if given:
         path, origin = Path(given), ""
     else:
-        recorded = recorded_inputs(unet_dir).get(key)
-        if not recorded:
+        if not recorded.get(key):
             raise ValueError(
                 f"{flag} is needed: {unet_dir} is not the final/unet of a run that recorded its {key}"
             )
-        path, origin = Path(recorded), f" (recorded as {key} by the run of {unet_dir}; pass {flag} to choose)"
+        path, origin = (
+            Path(recorded[key]),
+            f" (recorded as {key} by the run of {unet_dir}; pass {flag} to choose)",
+        )
         logger.info("%s: %s, as recorded by the run of %s", flag, path, unet_dir)
     if not path.is_dir():
         raise FileNotFoundError(f"{flag} folder {path} does not exist{origin}")
@@ -132,20 +134,22 @@ def assemble_model(
     from streamt2v.config import ModelConfig, UNetConfig
     from streamt2v.models.bundle import StreamingT2VModel
     from streamt2v.models.unet import StreamingUNet
-    from streamt2v.train.video_recipes import load_frozen_clip, load_frozen_vae
+    from streamt2v.train.frozen import load_frozen_clip, load_frozen_vae
 
     dest = Path(dest)
     if dest.exists() and not overwrite:
         raise FileExistsError(f"{str(dest)!r} already exists (pass --overwrite to replace it)")
     unet_dir, saved = _unet_folder(unet, "StreamingUNet", "--unet", "a stream run")
     sampler = _sampler(sampler, int(saved["streaming"]["num_frames"]))
+    recorded = recorded_inputs(unet_dir)
     init_dir, _ = _unet_folder(
-        _part(init_unet, unet_dir, "base_unet", "--init-unet"),
+        _part(init_unet, recorded, "base_unet", "--init-unet", unet_dir),
         "UNet3DConditionModel",
         "--init-unet",
         "a base run",
     )
-    vae_dir, clip_dir = _part(vae, unet_dir, "vae", "--vae"), _part(clip, unet_dir, "clip", "--clip")
+    vae_dir = _part(vae, recorded, "vae", "--vae", unet_dir)
+    clip_dir = _part(clip, recorded, "clip", "--clip", unet_dir)
     text, image = load_frozen_clip(str(clip_dir), image=True)
     # diffusers parts load in the target dtype (casting them afterwards warns on every model)
     video_vae = load_frozen_vae(str(vae_dir), dtype)
@@ -234,7 +238,7 @@ def assemble_refiner(
     from diffusers import UNet3DConditionModel
 
     from streamt2v.pipeline.enhance import EnhanceConfig, Refiner
-    from streamt2v.train.video_recipes import load_frozen_clip, load_frozen_vae
+    from streamt2v.train.frozen import load_frozen_clip, load_frozen_vae
 
     dest = Path(dest)
     if dest.exists() and not overwrite:
@@ -246,7 +250,9 @@ def assemble_refiner(
     except (TypeError, ValueError) as err:
         raise ValueError(f"enhance settings {enhance}: {err} (names are EnhanceConfig fields)") from None
     overrides = _scheduler_overrides(scheduler_overrides)
-    vae_dir, clip_dir = _part(vae, unet_dir, "vae", "--vae"), _part(clip, unet_dir, "clip", "--clip")
+    recorded = recorded_inputs(unet_dir)
+    vae_dir = _part(vae, recorded, "vae", "--vae", unet_dir)
+    clip_dir = _part(clip, recorded, "clip", "--clip", unet_dir)
     text, _ = load_frozen_clip(str(clip_dir))
     video_vae = load_frozen_vae(str(vae_dir), dtype)
     net = UNet3DConditionModel.from_pretrained(unet_dir, torch_dtype=dtype).eval().requires_grad_(False)

@@ -9,8 +9,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from streamt2v.train.frozen import load_frozen_vae, need_dir
 from streamt2v.train.recipes import _write_sample
-from streamt2v.train.video_recipes import BaseRecipe, _need_dir, load_frozen_vae
+from streamt2v.train.video_recipes import BaseRecipe
 
 
 @dataclass
@@ -51,9 +52,7 @@ class RefinerRecipe(BaseRecipe):
 
         vae = None
         if self.degrade_vae:
-            _need_dir(
-                self.degrade_vae, "the degradation VAE (degrade_vae)", "pass the stage-1/2 model's vae/"
-            )
+            need_dir(self.degrade_vae, "the degradation VAE (degrade_vae)", "pass the stage-1/2 model's vae/")
             vae = load_frozen_vae(self.degrade_vae)
         return LowResolutionDegradation(self.degrade_scale, vae)
 

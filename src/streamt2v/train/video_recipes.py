@@ -33,6 +33,7 @@ from torch.utils.data import Dataset
 from streamt2v.config import StreamingConfig, UNetConfig, get_preset
 from streamt2v.microworld.dataset import ClipSpec
 from streamt2v.sampling.noise import check_correlation, frame_correlated_noise
+from streamt2v.train.frozen import load_frozen_clip, load_frozen_vae, need_dir
 from streamt2v.train.recipes import DataOptions, _write_sample
 
 logger = logging.getLogger(__name__)
@@ -41,73 +42,6 @@ logger = logging.getLogger(__name__)
 FOREGROUND_SOURCES = ("target", "both")
 # Parameter-name parts of the temporal layers of a diffusers UNet3DConditionModel.
 TEMPORAL_LAYER_KEYS = ("temp_convs", "temp_attentions", "transformer_in")
-
-
-def _need_dir(path: str, what: str, how: str) -> Path:
-    if not path:
-        raise ValueError(f"this recipe needs {what}: {how}")
-    p = Path(path)
-    if not p.is_dir():
-        raise FileNotFoundError(f"{what} folder {p} does not exist ({how})")
-    return p
-
-
-def load_frozen_vae(path: str, dtype: torch.dtype = torch.float32) -> Any:
-    from diffusers import AutoencoderKL
-
-    from streamt2v.models.autoencoder import VideoAutoencoder
-
-    p = _need_dir(path, "a trained VAE (--vae DIR)", "pass OUT/final/vae of `streamt2v train vae`")
-    vae = AutoencoderKL.from_pretrained(p, torch_dtype=dtype).requires_grad_(False).eval()
-    return VideoAutoencoder(vae)
-
-
-def load_frozen_clip(path: str, image: bool = False) -> tuple[Any, Any]:
-    """``(TextEncoder, ImageEncoder | None)`` from a ``clip`` recipe's ``final/`` folder (``tokenizer/``,
-    ``text_encoder/``, ``image_encoder/``) or from a whole transformers ``CLIPModel`` folder with its
-    tokenizer (e.g. a local copy of a pretrained CLIP, or a clip run's ``final/clip``)."""
-    from transformers import AutoTokenizer, CLIPTextModel, CLIPVisionModelWithProjection
-
-    from streamt2v.models.encoders import ImageEncoder, TextEncoder
-
-    p = _need_dir(path, "a trained micro-CLIP (--clip DIR)", "pass OUT/final of `streamt2v train clip`")
-    if (p / "text_encoder").is_dir():
-        tokenizer = AutoTokenizer.from_pretrained(p / "tokenizer")
-        # float32 whatever the saved dtype (transformers 5 keeps it; the shipped encoders are fp16):
-        # the training loop's autocast chooses the compute precision
-        text_model = CLIPTextModel.from_pretrained(p / "text_encoder", dtype=torch.float32)
-        vision = (
-            CLIPVisionModelWithProjection.from_pretrained(p / "image_encoder", dtype=torch.float32)
-            if image
-            else None
-        )
-    elif (p / "config.json").is_file():
-        tokenizer = AutoTokenizer.from_pretrained(p)
-        text_model, vision = _split_clip_model(p)
-    else:
-        raise FileNotFoundError(
-            f"--clip {p} is neither a micro-CLIP run's final/ (tokenizer/, text_encoder/, image_encoder/) "
-            "nor a transformers CLIPModel folder (config.json, weights, tokenizer files)"
-        )
-    text = TextEncoder(tokenizer, text_model.requires_grad_(False).eval())
-    img = ImageEncoder(vision.requires_grad_(False).eval()) if image else None
-    return text, img
-
-
-def _split_clip_model(path: Path) -> tuple[Any, Any]:
-    """A ``CLIPModel`` folder's text tower (``CLIPTextModel``) and vision tower with its projection
-    (``CLIPVisionModelWithProjection``), in float32. Loading the towers' classes from the folder directly
-    would take the vision projection width from the vision sub-config rather than the model's."""
-    from transformers import CLIPModel, CLIPVisionModelWithProjection
-
-    clip = CLIPModel.from_pretrained(path, dtype=torch.float32)
-    text = clip.text_model  # a CLIPTextModel in transformers 5
-    vision_config = clip.config.vision_config
-    vision_config.projection_dim = clip.config.projection_dim
-    vision = CLIPVisionModelWithProjection(vision_config)
-    vision.vision_model.load_state_dict(clip.vision_model.state_dict())
-    vision.visual_projection.load_state_dict(clip.visual_projection.state_dict())
-    return text, vision
 
 
 def noise_augment(frames: torch.Tensor, max_std: float, generator: torch.Generator) -> torch.Tensor:
@@ -410,7 +344,7 @@ class BaseRecipe(DataOptions):
         """Copy the weights of ``init_unet`` (a trained UNet folder of ``net``'s class and architecture)."""
         if not self.init_unet:
             return
-        p = _need_dir(self.init_unet, "the initial UNet (init_unet)", "pass OUT/final/unet of a run")
+        p = need_dir(self.init_unet, "the initial UNet (init_unet)", "pass OUT/final/unet of a run")
         config = p / "config.json"
         saved = json.loads(config.read_text()).get("_class_name") if config.is_file() else None
         if saved != type(net).__name__:
@@ -552,7 +486,7 @@ class StreamRecipe(BaseRecipe):
         vae = load_frozen_vae(self.vae)
         text, image = load_frozen_clip(self.clip, image=True)
         self.check_caption_words(text.tokenizer)
-        p = _need_dir(
+        p = need_dir(
             self.base_unet, "a trained base UNet (--base-unet DIR)", "pass OUT/final/unet of the base run"
         )
         base = UNet3DConditionModel.from_pretrained(p)

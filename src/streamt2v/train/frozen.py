@@ -1,0 +1,76 @@
+"""The frozen parts a training recipe starts from: a trained VAE, a micro-CLIP or pretrained CLIP, and
+the folder checks that name the flag to fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def need_dir(path: str, what: str, how: str) -> Path:
+    if not path:
+        raise ValueError(f"this recipe needs {what}: {how}")
+    p = Path(path)
+    if not p.is_dir():
+        raise FileNotFoundError(f"{what} folder {p} does not exist ({how})")
+    return p
+
+
+def load_frozen_vae(path: str, dtype: torch.dtype = torch.float32) -> Any:
+    from diffusers import AutoencoderKL
+
+    from streamt2v.models.autoencoder import VideoAutoencoder
+
+    p = need_dir(path, "a trained VAE (--vae DIR)", "pass OUT/final/vae of `streamt2v train vae`")
+    vae = AutoencoderKL.from_pretrained(p, torch_dtype=dtype).requires_grad_(False).eval()
+    return VideoAutoencoder(vae)
+
+
+def load_frozen_clip(path: str, image: bool = False) -> tuple[Any, Any]:
+    """``(TextEncoder, ImageEncoder | None)`` from a ``clip`` recipe's ``final/`` folder (``tokenizer/``,
+    ``text_encoder/``, ``image_encoder/``) or from a whole transformers ``CLIPModel`` folder with its
+    tokenizer (e.g. a local copy of a pretrained CLIP, or a clip run's ``final/clip``)."""
+    from transformers import AutoTokenizer, CLIPTextModel, CLIPVisionModelWithProjection
+
+    from streamt2v.models.encoders import ImageEncoder, TextEncoder
+
+    p = need_dir(path, "a trained micro-CLIP (--clip DIR)", "pass OUT/final of `streamt2v train clip`")
+    if (p / "text_encoder").is_dir():
+        tokenizer = AutoTokenizer.from_pretrained(p / "tokenizer")
+        # float32 whatever the saved dtype (transformers 5 keeps it; the shipped encoders are fp16):
+        # the training loop's autocast chooses the compute precision
+        text_model = CLIPTextModel.from_pretrained(p / "text_encoder", dtype=torch.float32)
+        vision = (
+            CLIPVisionModelWithProjection.from_pretrained(p / "image_encoder", dtype=torch.float32)
+            if image
+            else None
+        )
+    elif (p / "config.json").is_file():
+        tokenizer = AutoTokenizer.from_pretrained(p)
+        text_model, vision = _split_clip_model(p)
+    else:
+        raise FileNotFoundError(
+            f"--clip {p} is neither a micro-CLIP run's final/ (tokenizer/, text_encoder/, image_encoder/) "
+            "nor a transformers CLIPModel folder (config.json, weights, tokenizer files)"
+        )
+    text = TextEncoder(tokenizer, text_model.requires_grad_(False).eval())
+    img = ImageEncoder(vision.requires_grad_(False).eval()) if image else None
+    return text, img
+
+
+def _split_clip_model(path: Path) -> tuple[Any, Any]:
+    """A ``CLIPModel`` folder's text tower (``CLIPTextModel``) and vision tower with its projection
+    (``CLIPVisionModelWithProjection``), in float32. Loading the towers' classes from the folder directly
+    would take the vision projection width from the vision sub-config rather than the model's."""
+    from transformers import CLIPModel, CLIPVisionModelWithProjection
+
+    clip = CLIPModel.from_pretrained(path, dtype=torch.float32)
+    text = clip.text_model  # a CLIPTextModel in transformers 5
+    vision_config = clip.config.vision_config
+    vision_config.projection_dim = clip.config.projection_dim
+    vision = CLIPVisionModelWithProjection(vision_config)
+    vision.vision_model.load_state_dict(clip.vision_model.state_dict())
+    vision.visual_projection.load_state_dict(clip.visual_projection.state_dict())
+    return text, vision
