@@ -3,7 +3,8 @@
 Usage: ``python bench/bench_train.py`` (every run of ``train/microworld_release.py`` at its own batch size;
 results in ``bench/results/train_cpu.md``), ``--runs base-3 stream-aug`` for some of them, and on a GPU e.g.
 ``--device cuda --mixed-precision bf16 --batch-sizes 16 64 256`` (``train_cuda_bf16.md``) to see how the step
-time grows with the batch. Each run is built with its recipe options, the shipped models standing in for
+time grows with the batch; ``--compile`` compiles the trained network (``TrainConfig.compile``, results in
+``..._compile.md``), whose one-off cost is the first step's time, given in the table. Each run is built with its recipe options, the shipped models standing in for
 the run folders it starts from (the step time does not depend on the weights), and trained for
 ``--warmup + --steps`` steps through the real loop (``train.loop.train``: accelerate, EMA, data loading on
 the main process unless ``--num-workers``) in a temporary folder. The figure is the median time of the
@@ -64,6 +65,9 @@ def main() -> None:
     ap.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"])
     ap.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     ap.add_argument("--num-workers", type=int, default=0, help="data-loading worker processes")
+    ap.add_argument(
+        "--compile", nargs="?", const="inductor", metavar="BACKEND", help="torch.compile backend (inductor)"
+    )
     ap.add_argument("--out", help="results file (default: bench/results/train_<device>[_<precision>].md)")
     args = ap.parse_args()
     if args.warmup < 0 or args.steps < 1:
@@ -82,6 +86,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     gpu = args.device == "cuda"
     suffix = args.device + ("" if args.mixed_precision == "no" else f"_{args.mixed_precision}")
+    if args.compile:
+        suffix += "_compile" if args.compile == "inductor" else f"_compile-{args.compile}"
     out = Path(args.out) if args.out else Path(__file__).parent / "results" / f"train_{suffix}.md"
 
     rows = []
@@ -102,6 +108,7 @@ def main() -> None:
                         "mixed_precision": args.mixed_precision,
                         "num_workers": args.num_workers,
                         "cpu": not gpu,
+                        "compile": args.compile,
                     }
                 )
                 if gpu:
@@ -110,11 +117,22 @@ def main() -> None:
                 train(recipe, cfg, run_dir, progress=False, export=False)
                 log = [json.loads(line) for line in (run_dir / "loss.jsonl").read_text().splitlines()]
                 sec = statistics.median(entry["sec"] for entry in log[args.warmup :])
+                first = log[0]["sec"]
                 own = batch == run.train["batch_size"]
                 wall = f"{run.train['steps'] * sec / 60:.0f} min" if own else ""
                 peak = f"{torch.cuda.max_memory_allocated() / 2**30:.1f}" if gpu else ""
                 rows.append(
-                    (name, run.recipe, batch, sec, batch / sec, run.train["steps"] if own else "", wall, peak)
+                    (
+                        name,
+                        run.recipe,
+                        batch,
+                        first,
+                        sec,
+                        batch / sec,
+                        run.train["steps"] if own else "",
+                        wall,
+                        peak,
+                    )
                 )
                 print(
                     f"{name}: batch {batch}, {sec:.3f} s/step, {batch / sec:.1f} samples/s {wall}", flush=True
@@ -124,24 +142,26 @@ def main() -> None:
         "# Training speed of the microworld release's runs",
         "",
         f"Machine: {describe_machine()}. Device {args.device}, mixed precision {args.mixed_precision}, "
-        f"{args.num_workers} data workers; median of {args.steps} steps after {args.warmup} warm-up steps, "
+        f"torch.compile {args.compile or 'off'}, {args.num_workers} data workers; median of {args.steps} steps after {args.warmup} warm-up steps, "
         "through `train.loop.train` with each run's recipe options and loop settings "
         "(`python bench/bench_train.py`). Samples/s = batch / (s/step); a sample is a 16-frame clip for "
         "the UNet runs, `frames_per_sample` frames (4, or 1 for the decoder runs) for the VAE runs and a "
         "frame with its caption for `clip`. The release runs two runs side by side on 2 cores, most of them "
-        "with 1 thread each (`RecipeRun.threads`), so its wall times differ from these estimates.",
+        "with 1 thread each (`RecipeRun.threads`), so its wall times differ from these estimates. "
+        "The first step includes one-off costs (with compile: compiling, unless inductor's cache "
+        "already holds the graphs); the wall time estimates leave them out.",
         "",
-        "| run | recipe | batch | s/step | samples/s | release steps | est. wall time"
+        "| run | recipe | batch | first step s | s/step | samples/s | release steps | est. wall time"
         + (" | GPU peak GiB |" if gpu else " |"),
-        "|---|---|---:|---:|---:|---:|---:|" + ("---:|" if gpu else ""),
+        "|---|---|---:|---:|---:|---:|---:|---:|" + ("---:|" if gpu else ""),
     ]
-    for name, recipe, batch, sec, rate, steps, wall, peak in rows:
+    for name, recipe, batch, first, sec, rate, steps, wall, peak in rows:
         lines.append(
-            f"| {name} | {recipe} | {batch} | {sec:.3f} | {rate:.1f} | {steps} | {wall} |"
+            f"| {name} | {recipe} | {batch} | {first:.1f} | {sec:.3f} | {rate:.1f} | {steps} | {wall} |"
             + (f" {peak} |" if gpu else "")
         )
     minutes: dict[str, float] = {}
-    for _, recipe, _, sec, _, steps, _, _ in rows:
+    for _, recipe, _, _, sec, _, steps, _, _ in rows:
         if steps:  # at the run's own batch size
             minutes[recipe] = minutes.get(recipe, 0.0) + steps * sec / 60
     if minutes:

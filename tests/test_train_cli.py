@@ -34,12 +34,15 @@ def test_cli_trains_and_resumes_vae(tmp_path, capsys):
         "--no-progress",
     ]
     assert main(args + ["--steps", "1"]) == 0
-    assert main(args + ["--steps", "2", "--resume"]) == 0
+    # resumed with the step compiled (aot_eager_decomp_partition: inductor's tracing and decompositions,
+    # without its C++ build)
+    assert main(args + ["--steps", "2", "--resume", "--compile", "aot_eager_decomp_partition"]) == 0
     assert "step 2" in capsys.readouterr().out
     lines = (tmp_path / "loss.jsonl").read_text().splitlines()
     assert [json.loads(x)["step"] for x in lines] == [1, 2]
     assert (tmp_path / "final" / "vae" / "config.json").exists()
-    assert json.loads((tmp_path / "config.json").read_text())["train"]["lr_schedule"] == "cosine"
+    train_config = json.loads((tmp_path / "config.json").read_text())["train"]
+    assert train_config["lr_schedule"] == "cosine" and train_config["compile"] == "aot_eager_decomp_partition"
 
 
 def test_cli_unknown_recipe_is_a_clear_error(tmp_path, capsys):

@@ -81,6 +81,15 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/latest")
     p.add_argument("--cpu", action="store_true", help="train on the CPU even if a GPU is present")
+    p.add_argument(
+        "--compile",
+        nargs="?",
+        const="inductor",
+        metavar="BACKEND",
+        help="torch.compile the trained network and the frozen VAE encoder (backend default inductor; "
+        "on the CPU it needs a C++ compiler): a one-off compile in the first step (minutes on a CPU), "
+        "then faster steps where the device is launch-bound (docs/training.md)",
+    )
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
     return p
@@ -110,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
         sample_every=args.sample_every,
         num_workers=args.num_workers,
         cpu=args.cpu,
+        compile=args.compile,
     )
     result = train(recipe, cfg, args.out, resume=args.resume, progress=not args.no_progress)
     last = f"{result.losses[-1]:.4f}" if result.losses else "n/a"

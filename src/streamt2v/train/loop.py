@@ -32,6 +32,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from streamt2v.compiling import compile_modules
 from streamt2v.microworld.dataset import collate
 from streamt2v.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, set_rng_state
 from streamt2v.train.ema import EMA
@@ -66,6 +67,10 @@ class TrainConfig:
     log_every: int = 1
     num_workers: int = 0
     cpu: bool = False  # force CPU even when a GPU is present
+    # torch.compile backend for the module's ``compile_parts()`` (streamt2v.compiling), None: no compile.
+    # A one-off compile in the first step; checkpoints and exports are laid out as an eager run's, and a
+    # run resumes with or without it.
+    compile: str | None = None
 
     def __post_init__(self) -> None:
         if self.mixed_precision not in MIXED_PRECISION:
@@ -96,7 +101,9 @@ class Recipe(Protocol):
 
     ``build()`` returns a module whose ``forward(batch, generator)`` returns ``(loss, logs)``; its
     parameters with ``requires_grad`` are trained (frozen helpers such as the VAE live inside it with
-    ``requires_grad=False``). ``build`` must be deterministic given the global torch seed.
+    ``requires_grad=False``). ``build`` must be deterministic given the global torch seed. For
+    ``TrainConfig.compile`` the module also has ``compile_parts()``: the submodules whose forwards a step
+    calls, compiled in place.
     """
 
     name: str
@@ -214,6 +221,13 @@ def train(
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
     module, optimizer = accelerator.prepare(module, optimizer)
     raw = accelerator.unwrap_model(module)
+    if cfg.compile:
+        parts = getattr(raw, "compile_parts", None)
+        if parts is None:
+            raise ValueError(
+                f"recipe {recipe.name!r} does not support compile (its module has no compile_parts)"
+            )
+        compile_modules(parts(), accelerator.device, cfg.compile)
     ema = EMA(raw, cfg.ema_decay) if cfg.ema_decay else None
 
     ckpt_root = out / "checkpoints"

@@ -132,6 +132,10 @@ class VAETrainer(nn.Module):
         self.edge_weight = edge_weight
         self.latent_noise = latent_noise
 
+    def compile_parts(self) -> list[nn.Module]:
+        """What ``compile`` compiles (:mod:`streamt2v.compiling`): the encoder and the decoder."""
+        return [self.vae.encoder, self.vae.decoder]
+
     def forward(self, batch: dict[str, Any], generator: torch.Generator) -> tuple[torch.Tensor, dict]:
         x = batch["video"]  # (B, 3, T, H, W)
         b, c, t, h, w = x.shape
@@ -306,6 +310,10 @@ class ClipTrainer(nn.Module):
         self.max_length = max_length
         self.preprocess = ImageEncoder(vision).preprocess  # the same preprocessing as at inference
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
+
+    def compile_parts(self) -> list[nn.Module]:
+        """What ``compile`` compiles (:mod:`streamt2v.compiling`): both towers."""
+        return [self.text, self.vision]
 
     def embed_text(self, captions: list[str]) -> torch.Tensor:
         ids = self.tokenizer(

@@ -106,6 +106,11 @@ class DiffusionTrainer(nn.Module):
                 frozen.eval()
         return self
 
+    def compile_parts(self) -> list[nn.Module]:
+        """What ``compile`` compiles (:mod:`streamt2v.compiling`): the UNet, and the frozen VAE's encoder,
+        which encodes every batch (25–35% of a CPU step without a latent cache)."""
+        return [self.net, self.vae.vae.encoder]
+
     def forward(self, batch: dict[str, Any], generator: torch.Generator) -> tuple[torch.Tensor, dict]:
         video = batch["video"]  # (B, 3, F, H, W); only the CAM's frames with a latent cache
         z0 = batch["latents"] if "latents" in batch else self.vae.encode(video)  # (B, c, F, h, w), scaled

@@ -1,0 +1,66 @@
+"""``torch.compile`` of the networks a job calls many times (training steps, sampling steps).
+
+Modules are compiled in place (:meth:`torch.nn.Module.compile`), so parameter names, state dicts,
+checkpoints, the EMA and weight swaps are unchanged; only the forward is replaced by inductor kernels,
+compiled once per input shape on the first call (seconds to minutes, shown as a slow first step).
+Shapes are static (``dynamic=False``): a job's shapes repeat, and a specialised graph is the fastest.
+
+On the CPU inductor writes C++ and needs a C++ compiler; without one the failure would come from deep
+inside the first call, so :func:`check_compile_support` says so up front. Other backends
+(``torch._dynamo.list_backends()``, e.g. ``aot_eager_decomp_partition``: inductor's tracing and
+decompositions without its code generation) are accepted for debugging and tests.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+logger = logging.getLogger(__name__)
+
+CPU_COMPILERS = ("g++", "clang++", "c++")
+
+
+def cpp_compiler() -> str | None:
+    """The C++ compiler inductor's CPU backend would use (``$CXX``, else the first one found), or None."""
+    named = os.environ.get("CXX")
+    candidates = (named,) if named else CPU_COMPILERS
+    for name in candidates:
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def check_compile_support(device: torch.device | str, backend: str = "inductor") -> None:
+    """Raise ValueError for an unknown ``backend``, RuntimeError (saying what is missing) if inductor
+    cannot run on ``device``."""
+    import torch._dynamo
+
+    backends = torch._dynamo.list_backends(exclude_tags=())
+    if backend not in backends:
+        raise ValueError(f"unknown torch.compile backend {backend!r}; choose one of {sorted(backends)}")
+    device = torch.device(device)
+    if backend == "inductor" and device.type == "cpu" and cpp_compiler() is None:
+        wanted = f"$CXX ({os.environ['CXX']!r})" if os.environ.get("CXX") else " or ".join(CPU_COMPILERS)
+        raise RuntimeError(
+            f"compiling for the CPU needs a C++ compiler ({wanted} not found on PATH); install one "
+            "(e.g. the build-essential package) or run without compile"
+        )
+
+
+def compile_modules(
+    modules: Iterable[nn.Module], device: torch.device | str, backend: str = "inductor"
+) -> None:
+    """Compile each module's forward in place with ``backend`` (module docstring), after checking it can run."""
+    modules = list(modules)
+    check_compile_support(device, backend)
+    for module in modules:
+        module.compile(backend=backend, dynamic=False)
+    names = ", ".join(type(m).__name__ for m in modules)
+    logger.info("compiled %s (torch.compile, %s backend, static shapes)", names, backend)
