@@ -6,7 +6,9 @@ weights; ``bench/results/generate_cpu.md``). On a GPU, e.g. the official archite
 ``--preset modelscope-1.7b --steps 50 --device cuda --dtype fp16 --lengths 80 240``
 (``bench/results/generate_modelscope-1.7b_cuda_fp16.md``). The machine is named in the results. Peak memory =
 the process's max RSS, and on a GPU the peak of memory allocated by torch during the video; both must
-stay flat with length (finished chunks are not kept by the stream).
+stay flat with length (finished chunks are not kept by the stream). ``--compile`` compiles the model
+(``StreamingT2VModel.compile``) and makes a 24-frame video first (stage 1 and one stage-2 chunk: the
+compile), timed apart; results in ``..._compile.md``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ def main() -> None:
     )
     ap.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     ap.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16"], help="compute dtype")
+    ap.add_argument(
+        "--compile", nargs="?", const="inductor", metavar="BACKEND", help="torch.compile backend (inductor)"
+    )
     ap.add_argument(
         "--out", help="results file (default: bench/results/generate_<model>_<device>[_<dtype>].md)"
     )
@@ -58,10 +63,23 @@ def main() -> None:
         name = args.preset if args.preset != "tiny" or gpu else ""  # tiny on the CPU: generate_cpu.md
         label = f"Preset `{args.preset}` (random weights)"
     suffix = ("cuda" if gpu else "cpu") + ("" if args.dtype == "fp32" else f"_{args.dtype}")
+    if args.compile:
+        suffix += "_compile" if args.compile == "inductor" else f"_compile-{args.compile}"
     out = results / (f"generate_{name}_{suffix}.md" if name else f"generate_{suffix}.md")
     sampler = dict(model.sampler) or {"steps": 1, "init_steps": 1}
     if args.steps is not None:
         sampler.update(steps=args.steps, init_steps=args.steps)
+    compiling = ""
+    if args.compile:
+        model.compile(args.compile)
+        t0 = time.perf_counter()
+        for _ in stream(model, "a red circle bouncing", StreamConfig(num_frames=24, **sampler)):
+            pass
+        compiling = (
+            f" Compiled with torch.compile ({args.compile}); the compile and a first 24-frame video took "
+            f"{time.perf_counter() - t0:.1f} s before the timed videos."
+        )
+        print(compiling.strip(), flush=True)
     rows = []
     for n in args.lengths:
         cfg = StreamConfig(num_frames=n, **sampler)
@@ -84,7 +102,8 @@ def main() -> None:
     lines = [
         f"# Stages 1-2 on {'GPU' if gpu else 'CPU'}",
         "",
-        f"{label}, {args.dtype}, sampler {sampler} (guidance > 1 means batched CFG). Machine: {machine}.",
+        f"{label}, {args.dtype}, sampler {sampler} (guidance > 1 means batched CFG). Machine: {machine}."
+        + compiling,
         "",
         f"| frames | seconds | s/frame | frames/s | process max RSS (MiB) |{gpu_col}",
         "|---:|---:|---:|---:|---:|" + ("---:|" if gpu else ""),

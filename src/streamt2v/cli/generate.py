@@ -105,6 +105,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--enhance-overlap", type=int, help="stage-3 chunk overlap (default 8)")
     p.add_argument("--png-dir", help="also write the frames as PNGs into this folder")
     p.add_argument("--gif", help="also write a GIF")
+    p.add_argument(
+        "--compile",
+        nargs="?",
+        const="inductor",
+        metavar="BACKEND",
+        help="torch.compile the UNets and VAE (backend default inductor; on the CPU it needs a C++ "
+        "compiler): a one-off compile in the first steps, then faster steps (docs/generate.md)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -185,6 +193,7 @@ def run(args: argparse.Namespace) -> int:
             run_dir=args.run_dir,
             enhance={k: v for k, v in enhance.items() if v is not None} if args.enhance else None,
             refiner=args.refiner,
+            compile=args.compile,
         )
         total, done = _total_steps(cfg, plan_chunks), 0
     if not args.no_progress:

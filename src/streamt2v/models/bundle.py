@@ -274,6 +274,15 @@ class StreamingT2VModel:
         move_modules(self.modules().values(), device, dtype)
         return self
 
+    def compile(self, backend: str = "inductor") -> StreamingT2VModel:
+        """``torch.compile`` in place what every denoising step and chunk calls: the UNets and the VAE's
+        encoder and decoder (:mod:`streamt2v.compiling`; each compiles on its first call)."""
+        from streamt2v.compiling import compile_modules
+
+        unets = [u for u in (self.init_unet, self.unet) if u is not None]
+        compile_modules([*unets, self.vae.vae.encoder, self.vae.vae.decoder], self.unet.device, backend)
+        return self
+
     # --- construction -------------------------------------------------------------------------------
     @classmethod
     def from_preset(

@@ -402,6 +402,13 @@ class Refiner:
         move_modules((self.unet, self.vae, self.text_encoder), device, dtype)
         return self
 
+    def compile(self, backend: str = "inductor") -> Refiner:
+        """``torch.compile`` in place the UNet and the VAE's encoder and decoder (:mod:`streamt2v.compiling`)."""
+        from streamt2v.compiling import compile_modules
+
+        compile_modules([self.unet, self.vae.vae.encoder, self.vae.vae.decoder], self.device, backend)
+        return self
+
     @classmethod
     def from_pretrained(
         cls,

@@ -161,6 +161,8 @@ class GenerateConfig:
     # video is kept as ``<output stem>.lowres<suffix>`` and ``output`` receives the enhanced video.
     enhance: dict[str, Any] | None = None
     refiner: str | None = None  # refiner folder / hub id; None = the embedded default
+    # torch.compile backend for the models this run loads (streamt2v.compiling), None: eager
+    compile: str | None = None
     schedule_entries: tuple = field(default=(), compare=False)  # resolved schedule (filled by prepare)
 
     def schedule(self) -> PromptSchedule:
@@ -219,6 +221,10 @@ def _check_inputs(cfg: GenerateConfig) -> PromptSchedule:
         if p is not None and not Path(p).exists():
             raise FileNotFoundError(f"--{name.replace('_', '-')} file not found: {p!r}")
     resolve_dtype(cfg.dtype, resolve_device(cfg.device))
+    if cfg.compile is not None:
+        from streamt2v.compiling import check_compile_support
+
+        check_compile_support(resolve_device(cfg.device), cfg.compile)
     if cfg.enhance is not None:
         from streamt2v.pipeline.enhance import EnhanceConfig
 
@@ -266,7 +272,7 @@ def generate(
         prefix_frames=prefix_len,
     )
     if model is None:
-        model = load_model(cfg.model, device=cfg.device, dtype=cfg.dtype)
+        model = _load_compiled(cfg)
     run_path = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(schedule.entries[0][1])
     cfg = GenerateConfig(**{**{f.name: getattr(cfg, f.name) for f in fields(cfg)}, "run_dir": str(run_path)})
     run = RunDir.create(run_path, cfg.to_dict(), num_chunks=len(plan))
@@ -299,7 +305,7 @@ def resume_generate(
     run = RunDir.open(run_dir)
     cfg = GenerateConfig.from_dict(run.config)
     if model is None:
-        model = load_model(cfg.model, device=cfg.device, dtype=cfg.dtype)
+        model = _load_compiled(cfg)
     stored = [run.load_chunk(i) for i in range(run.num_finished)]
     logger.info(
         "resuming %s: %d of %d chunks already finished", run.path, len(stored), run.manifest["num_chunks"]
@@ -319,6 +325,12 @@ def resume_generate(
             kw["init_video"] = prefix
         chunks = stream(model, cfg.schedule(), cfg.stream, resume=state, on_step=on_step, **kw)
     return _consume(cfg, run, model, chunks, stored, on_chunk)
+
+
+def _load_compiled(cfg: GenerateConfig) -> StreamingT2VModel:
+    """``cfg``'s model, compiled when ``cfg.compile`` says so (a model passed in is the caller's to compile)."""
+    model = load_model(cfg.model, device=cfg.device, dtype=cfg.dtype)
+    return model.compile(cfg.compile) if cfg.compile is not None else model
 
 
 def _restart_stream(
@@ -422,6 +434,8 @@ def _enhance_stage(
     video = torch.cat([run.load_chunk(i).frames for i in range(run.num_finished)], dim=2)  # (1, 3, T, H, W)
     schedule = cfg.schedule()
     refiner = load_refiner(cfg.refiner, tuple(video.shape[-2:]), device=resolve_device(cfg.device))
+    if cfg.compile is not None:
+        refiner.compile(cfg.compile)
     # The user's settings over the refiner's recommended ones (over the official defaults).
     config = refiner.config(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.enhance.items()})
     logger.info("stage 3: enhancing %d frames with randomized blending", video.shape[2])
