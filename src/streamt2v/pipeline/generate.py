@@ -220,11 +220,12 @@ def _check_inputs(cfg: GenerateConfig) -> PromptSchedule:
         p = getattr(cfg, name)
         if p is not None and not Path(p).exists():
             raise FileNotFoundError(f"--{name.replace('_', '-')} file not found: {p!r}")
-    resolve_dtype(cfg.dtype, resolve_device(cfg.device))
+    device = resolve_device(cfg.device)
+    resolve_dtype(cfg.dtype, device)
     if cfg.compile is not None:
         from streamt2v.compiling import check_compile_support
 
-        check_compile_support(resolve_device(cfg.device), cfg.compile)
+        check_compile_support(device, cfg.compile)
     if cfg.enhance is not None:
         from streamt2v.pipeline.enhance import EnhanceConfig
 

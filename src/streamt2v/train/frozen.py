@@ -49,7 +49,7 @@ def load_frozen_clip(path: str, image: bool = False) -> tuple[Any, Any]:
         )
     elif (p / "config.json").is_file():
         tokenizer = AutoTokenizer.from_pretrained(p)
-        text_model, vision = _split_clip_model(p)
+        text_model, vision = _split_clip_model(p, image)
     else:
         raise FileNotFoundError(
             f"--clip {p} is neither a micro-CLIP run's final/ (tokenizer/, text_encoder/, image_encoder/) "
@@ -60,14 +60,17 @@ def load_frozen_clip(path: str, image: bool = False) -> tuple[Any, Any]:
     return text, img
 
 
-def _split_clip_model(path: Path) -> tuple[Any, Any]:
-    """A ``CLIPModel`` folder's text tower (``CLIPTextModel``) and vision tower with its projection
-    (``CLIPVisionModelWithProjection``), in float32. Loading the towers' classes from the folder directly
-    would take the vision projection width from the vision sub-config rather than the model's."""
+def _split_clip_model(path: Path, image: bool) -> tuple[Any, Any]:
+    """A ``CLIPModel`` folder's text tower (``CLIPTextModel``) and, with ``image``, its vision tower with
+    the projection (``CLIPVisionModelWithProjection``; else None), in float32. Loading the towers' classes
+    from the folder directly would take the vision projection width from the vision sub-config rather
+    than the model's."""
     from transformers import CLIPModel, CLIPVisionModelWithProjection
 
     clip = CLIPModel.from_pretrained(path, dtype=torch.float32)
     text = clip.text_model  # a CLIPTextModel in transformers 5
+    if not image:
+        return text, None
     vision_config = clip.config.vision_config
     vision_config.projection_dim = clip.config.projection_dim
     vision = CLIPVisionModelWithProjection(vision_config)
