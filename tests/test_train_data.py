@@ -70,6 +70,49 @@ def test_folder_dataset_errors_name_the_file(tmp_path):
         VideoFolderDataset(tmp_path, tmp_path / "caps.csv", ClipSpec(num_frames=2, size=16))
 
 
+def test_a_recipe_checks_every_video_before_training(tmp_path):
+    """The recipe's dataset scans the folder when it is made, so a too-short video stops the run before
+    its first step, not when a late step samples it."""
+    from streamt2v.train.recipes import make_recipe
+
+    write_video(tmp_path / "a.mp4", 12)
+    write_video(tmp_path / "short.mp4", 3)
+    (tmp_path / "caps.csv").write_text("file,caption\na.mp4,red\nshort.mp4,blue\n")
+    recipe = make_recipe("vae", data=str(tmp_path), captions=str(tmp_path / "caps.csv"), size=16)
+    recipe.frames_per_sample = 6
+    with pytest.raises(ValueError, match="short.mp4 has 3 frames; a clip needs 6"):
+        recipe.dataset(0)
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("file,caption\na.mp4\n", r"caps.csv:2: the caption of 'a.mp4' must be a non-empty string, got None"),
+        ("file,caption\na.mp4,  \n", r"caps.csv:2: the caption of 'a.mp4' must be a non-empty string"),
+        (
+            "file,caption\na.mp4,red\n./a.mp4,blue\n",
+            r"caps.csv:3: 'a.mp4' is listed twice \(first at line 2\)",
+        ),
+        ("file,caption\n,red\n", r"caps.csv:2: the file name must be a non-empty string"),
+    ],
+)
+def test_bad_caption_rows_are_named(tmp_path, text, message):
+    (tmp_path / "caps.csv").write_text(text)
+    with pytest.raises(ValueError, match=message):
+        read_captions(tmp_path / "caps.csv")
+
+
+def test_caption_files_from_spreadsheets_and_null_captions(tmp_path):
+    # a byte-order mark (spreadsheet export) and ./ paths are fine
+    (tmp_path / "caps.csv").write_bytes("\ufefffile,caption\n./a.mp4,red\n".encode())
+    assert read_captions(tmp_path / "caps.csv") == {"a.mp4": "red"}
+    (tmp_path / "caps.jsonl").write_text(json.dumps({"file": "a.mp4", "caption": None}) + "\n")
+    with pytest.raises(
+        ValueError, match="caps.jsonl:1: the caption of 'a.mp4' must be a non-empty string, got None"
+    ):
+        read_captions(tmp_path / "caps.jsonl")
+
+
 def test_joint_images_from_a_video_folder_are_frames_of_the_captioned_videos(tmp_path):
     from streamt2v.train.data import decode_video, to_clip_tensor
     from streamt2v.train.recipes import make_recipe

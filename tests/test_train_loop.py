@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
+import shutil
 import socket
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 import torch
@@ -125,12 +128,87 @@ def test_resume_is_bit_exact(tmp_path):
     saved = a["state"]["config"]
     assert saved["recipe"] == "vae" and saved["recipe_config"]["block_out_channels"] == [8, 16]
     # a finished run without --resume refuses to overwrite
-    with pytest.raises(ValueError, match="resume"):
+    with pytest.raises(FileExistsError, match="resume"):
         train(recipe, cfg, tmp_path / "a", progress=False, export=False)
-    # a different recipe config cannot resume
+    # a different recipe config cannot resume; the error names the option that changed
     other = VAERecipe(**{**recipe.__dict__, "kl_weight": 0.5})
-    with pytest.raises(ValueError, match="cannot resume"):
+    with pytest.raises(ValueError, match=r"cannot resume .*\(kl_weight: 0.001 -> 0.5\)"):
         train(other, cfg, tmp_path / "a", resume=True, progress=False, export=False)
+    # nor drop the EMA (final/ would be exported from the raw weights), nor go back before its step
+    with pytest.raises(ValueError, match="has an EMA but ema_decay is off"):
+        train(recipe, replace(cfg, ema_decay=None), tmp_path / "a", resume=True, progress=False)
+    with pytest.raises(ValueError, match="at step 6 with steps=4"):
+        train(recipe, replace(cfg, steps=4), tmp_path / "a", resume=True, progress=False)
+
+
+def test_nothing_in_out_dir_is_overwritten_without_resume(tmp_path, caplog):
+    """A finished run whose checkpoints were deleted, or a folder of the user's own files, is refused
+    without --resume (its final/ weights, log and files kept); --resume only continues a run of the
+    same recipe; --resume on a new folder starts a run there, saying so."""
+    recipe = tiny_vae()
+    cfg = TrainConfig(steps=1, batch_size=2, checkpoint_every=5, ema_decay=None)
+    train(recipe, cfg, tmp_path / "run", progress=False)
+    shutil.rmtree(tmp_path / "run" / "checkpoints")
+    weights = tmp_path / "run" / "final" / "vae" / "diffusion_pytorch_model.safetensors"
+    before, log = weights.read_bytes(), (tmp_path / "run" / "loss.jsonl").read_text()
+    with pytest.raises(FileExistsError, match="is not empty"):
+        train(recipe, cfg, tmp_path / "run", progress=False)
+    assert weights.read_bytes() == before and (tmp_path / "run" / "loss.jsonl").read_text() == log
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "config.json").write_text('{"my": "notes"}')
+    for resume in (False, True):
+        with pytest.raises(FileExistsError, match="not empty"):
+            train(recipe, cfg, mine, resume=resume, progress=False)
+    assert (mine / "config.json").read_text() == '{"my": "notes"}' and len(list(mine.iterdir())) == 1
+    with pytest.raises(ValueError, match="it is a 'vae' run, this is 'clip'"):
+        train(tiny_clip(), cfg, tmp_path / "run", resume=True, progress=False)
+
+    with caplog.at_level(logging.WARNING, logger="streamt2v.train.loop"):
+        res = train(recipe, cfg, tmp_path / "new", resume=True, progress=False, export=False)
+    assert res.step == 1 and "nothing to resume" in caplog.text
+
+
+def test_a_log_line_that_is_not_ours_is_named(tmp_path):
+    recipe = tiny_vae()
+    cfg = TrainConfig(steps=1, batch_size=2, ema_decay=None)
+    train(recipe, cfg, tmp_path, progress=False, export=False)
+    with (tmp_path / "loss.jsonl").open("a") as f:
+        f.write("my notes\n")
+    with pytest.raises(ValueError, match=r"loss.jsonl line 2 is not a loss-log entry"):
+        train(recipe, replace(cfg, steps=2), tmp_path, resume=True, progress=False, export=False)
+
+
+def test_train_config_refuses_negative_counts():
+    for name in ("sample_every", "warmup_steps", "num_workers"):
+        with pytest.raises(ValueError, match=f"{name} must be ≥ 0, got -1"):
+            TrainConfig(**{name: -1})
+
+
+def test_recipe_options_are_typed_and_named_when_wrong():
+    """`--set` values arrive as JSON or text: booleans may be spelt true/false, lists become tuples; any
+    other mismatch is one error naming the option and value (not a traceback at step 1)."""
+    assert make_recipe("vae", kl_weight=1, block_out_channels=[8, 16]).kl_weight == 1.0
+    base = make_recipe("base", x0_loss="False", rescale_betas_zero_snr="true", prediction_type="v_prediction")
+    assert base.x0_loss is False and base.rescale_betas_zero_snr is True
+    for option, message in [
+        ({"kl_weight": "abc"}, "kl_weight='abc' must be a finite number"),
+        ({"latent_channels": 4.5}, "latent_channels=4.5 must be an integer"),
+        ({"latent_channels": True}, "latent_channels=True must be an integer"),
+        ({"block_out_channels": 16}, "block_out_channels=16 must be a list of ints"),
+        ({"name": "foo"}, r"has no option\(s\) \['name'\]"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            make_recipe("vae", **option)
+    with pytest.raises(ValueError, match="x0_loss='maybe' must be true or false"):
+        make_recipe("base", x0_loss="maybe")
+    with pytest.raises(ValueError, match="text_drop is a probability"):
+        make_recipe("base", text_drop=2)
+    with pytest.raises(ValueError, match="timestep_spacing must be one of"):
+        make_recipe("base", timestep_spacing="bad")
+    with pytest.raises(ValueError, match="together ≤ 1"):
+        make_recipe("stream", anchor_drop=0.6, both_drop=0.5)
 
 
 def test_exports_load_with_library_classes(tmp_path):

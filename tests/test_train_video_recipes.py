@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 import torch
 
+from streamt2v.train.checkpoint import latest_checkpoint, load_checkpoint
 from streamt2v.train.frozen import load_frozen_clip
 from streamt2v.train.loop import TrainConfig, train
 from streamt2v.train.recipes import make_recipe
@@ -32,6 +34,61 @@ def test_base_and_stream_recipes_run_two_steps(tmp_path, encoders):
 
     net = StreamingUNet.from_pretrained(tmp_path / "stream" / "final" / "unet")
     assert net.streaming_config.num_text_tokens == 24 and net.streaming_config.image_embed_dim == 32
+
+
+def test_resume_is_bit_exact_with_dropout(tmp_path, encoders):
+    """The UNet's temporal convolutions have dropout, which draws from the global torch RNG: a resumed
+    base run still repeats the uninterrupted one (losses and weights), as the loop reseeds that RNG per
+    micro-batch (a resume's DataLoader start would otherwise shift the masks)."""
+    vae, clip = encoders
+    base = make_recipe("base", size=16, vae=vae, clip=clip, num_frames=12, max_start=10)
+    assert any(isinstance(m, torch.nn.Dropout) and m.p > 0 for m in base.build().modules())
+    cfg = TrainConfig(steps=3, batch_size=2, lr=1e-3, checkpoint_every=2)
+    full = train(base, cfg, tmp_path / "a", progress=False, export=False)
+    part = train(base, replace(cfg, steps=2), tmp_path / "b", progress=False, export=False)
+    rest = train(base, cfg, tmp_path / "b", resume=True, progress=False, export=False)
+    assert part.losses + rest.losses == full.losses
+    a, b = (load_checkpoint(latest_checkpoint(tmp_path / r / "checkpoints"))["model"] for r in "ab")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_stream_inputs_of_the_wrong_kind_are_named(tmp_path, encoders):
+    """--base-unet given a VAE or a stream UNet, --vae given a run folder or a VAE of other latent
+    channels than the base's: each one error naming the folder, before any step."""
+    vae, clip = encoders
+    common = dict(size=16, vae=vae, clip=clip, num_frames=12, max_start=10)
+    cfg = TrainConfig(steps=1, batch_size=1)
+    train(make_recipe("base", **common), cfg, tmp_path / "base", progress=False)
+    base_unet = str(tmp_path / "base" / "final" / "unet")
+    train(make_recipe("stream", base_unet=base_unet, **common), cfg, tmp_path / "stream", progress=False)
+    for wrong, held in [
+        (vae, "holds a AutoencoderKL"),
+        (str(tmp_path / "stream" / "final" / "unet"), "holds a StreamingUNet"),
+    ]:
+        with pytest.raises(ValueError, match=f"base UNet .*{held}, not a UNet3DConditionModel"):
+            make_recipe("stream", **{**common, "base_unet": wrong}).build()
+    run_dir = str(tmp_path / "base")  # the run folder instead of its final/vae
+    with pytest.raises(ValueError, match="VAE .*holds no diffusers model"):
+        make_recipe("base", **{**common, "vae": run_dir}).build()
+    other_vae = tmp_path / "vae8"
+    train(
+        make_recipe(
+            "vae",
+            size=16,
+            latent_channels=8,
+            block_out_channels=(8, 16, 16),
+            norm_num_groups=4,
+            frames_per_sample=1,
+            scaling_samples=2,
+        ),
+        cfg,
+        other_vae,
+        progress=False,
+    )
+    with pytest.raises(ValueError, match="takes 4 latent channels, the VAE .* makes 8"):
+        make_recipe(
+            "stream", **{**common, "vae": str(other_vae / "final" / "vae"), "base_unet": base_unet}
+        ).build()
 
 
 def test_frozen_encoders_saved_in_fp16_load_as_float32_and_run_under_bf16_autocast():

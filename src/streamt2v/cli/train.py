@@ -56,30 +56,38 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="any other recipe option, e.g. --set kl_weight=1e-4 (repeatable)",
     )
-    p.add_argument("--steps", type=int, default=1000)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step")
-    p.add_argument("--warmup-steps", type=int, default=0)
+    p.add_argument("--steps", type=int, default=1000, help="optimizer steps (default %(default)s)")
+    p.add_argument("--batch-size", type=int, default=8, help="samples per step (default %(default)s)")
+    p.add_argument("--lr", type=float, default=1e-4, help="AdamW learning rate (default %(default)s)")
+    p.add_argument(
+        "--grad-accum", type=int, default=1, help="micro-batches per optimizer step (default %(default)s)"
+    )
+    p.add_argument("--warmup-steps", type=int, default=0, help="linear warm-up steps (default %(default)s)")
     p.add_argument(
         "--lr-schedule",
         default="constant",
         choices=["constant", "cosine"],
         help="after warm-up: constant, or cosine decay to 0 at --steps",
     )
-    p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--ema-decay", type=float, default=0.999, help="0 disables the EMA")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay (default %(default)s)")
+    p.add_argument("--ema-decay", type=float, default=0.999, help="0 disables the EMA (default %(default)s)")
     p.add_argument(
         "--mixed-precision",
         default="no",
         choices=["no", "fp16", "bf16"],
         help="fp16: GPU only; bf16: GPU or CPU (on the CPU not faster for small models)",
     )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--checkpoint-every", type=int, default=500)
+    p.add_argument("--seed", type=int, default=0, help="data, initialisation and draws (default %(default)s)")
+    p.add_argument(
+        "--checkpoint-every", type=int, default=500, help="steps between checkpoints (default %(default)s)"
+    )
     p.add_argument("--sample-every", type=int, default=0, help="write samples every N steps (0: never)")
     p.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/latest")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its latest checkpoint (from step 0 if it has none yet)",
+    )
     p.add_argument("--cpu", action="store_true", help="train on the CPU even if a GPU is present")
     p.add_argument(
         "--compile",
@@ -90,7 +98,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "on the CPU it needs a C++ compiler): a one-off compile in the first step (minutes on a CPU), "
         "then faster steps where the device is launch-bound (docs/training.md)",
     )
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
     return p
 
@@ -101,6 +109,12 @@ def run(args: argparse.Namespace) -> int:
     from streamt2v.train.loop import TrainConfig, train
     from streamt2v.train.recipes import make_recipe
 
+    if args.no_progress:  # also the bars of the libraries that load the frozen parts
+        import diffusers
+        import transformers
+
+        diffusers.utils.logging.disable_progress_bar()
+        transformers.utils.logging.disable_progress_bar()
     options = {k: getattr(args, k) for k in _RECIPE_FLAGS if getattr(args, k) is not None}
     options.update(dict(args.options))
     recipe = make_recipe(args.recipe, **options)

@@ -28,31 +28,43 @@ VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif")
 
 
 def read_captions(path: str | Path) -> dict[str, str]:
-    """``{file: caption}`` from a CSV (header ``file,caption``) or JSONL captions file."""
+    """``{file: caption}`` from a CSV (header ``file,caption``) or JSONL captions file. File names are
+    normalised (``./a.mp4`` is ``a.mp4``); a missing, empty or non-text caption and a file listed twice
+    are errors naming the line. A UTF-8 byte-order mark (spreadsheet exports) is skipped."""
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"captions file {p} does not exist")
-    out: dict[str, str] = {}
+    rows: list[tuple[int, Any, Any]] = []  # (line, file, caption)
     if p.suffix.lower() in (".jsonl", ".json"):
-        for n, line in enumerate(p.read_text().splitlines(), 1):
+        for n, line in enumerate(p.read_text(encoding="utf-8-sig").splitlines(), 1):
             if not line.strip():
                 continue
             try:
                 row = json.loads(line)
-                out[str(row["file"])] = str(row["caption"])
+                rows.append((n, row["file"], row["caption"]))
             except (json.JSONDecodeError, KeyError, TypeError) as err:
                 raise ValueError(f'{p}:{n}: expected {{"file": ..., "caption": ...}}, got {line!r}') from err
     elif p.suffix.lower() == ".csv":
-        with p.open(newline="") as f:
+        with p.open(newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
             if reader.fieldnames is None or not {"file", "caption"} <= set(reader.fieldnames):
                 raise ValueError(
                     f"{p}: the CSV header must have columns 'file' and 'caption', got {reader.fieldnames}"
                 )
-            for row in reader:
-                out[row["file"]] = row["caption"]
+            rows = [(reader.line_num, row["file"], row["caption"]) for row in reader]
     else:
         raise ValueError(f"captions file {p} must be .csv or .jsonl")
+    out: dict[str, str] = {}
+    lines: dict[str, int] = {}
+    for n, file, caption in rows:
+        if not isinstance(file, str) or not file.strip():
+            raise ValueError(f"{p}:{n}: the file name must be a non-empty string, got {file!r}")
+        if not isinstance(caption, str) or not caption.strip():
+            raise ValueError(f"{p}:{n}: the caption of {file!r} must be a non-empty string, got {caption!r}")
+        key = Path(file.strip()).as_posix()
+        if key in out:
+            raise ValueError(f"{p}:{n}: {key!r} is listed twice (first at line {lines[key]})")
+        out[key], lines[key] = caption, n
     return out
 
 
@@ -133,13 +145,17 @@ class VideoFolderDataset(Dataset):
     def __len__(self) -> int:
         return len(self.files)
 
-    def check(self) -> None:
-        """Open every file now: raise on the first unreadable or too-short video."""
-        need = max(self.spec.num_frames, self.spec.anchor_frames)
-        for f in self.files:
+    def check(self, progress: bool = True) -> None:
+        """Open every file now (its container's frame count): raise on the first unreadable or
+        too-short video, before a run spends hours to meet it."""
+        from tqdm.auto import tqdm
+
+        need = self.spec.num_frames
+        files = tqdm(self.files, desc="checking videos", disable=not progress or len(self.files) < 50)
+        for f in files:
             n = frame_count(self.folder / f)
             if n < need:
-                raise ValueError(f"video {self.folder / f} has {n} frames; a sample needs {need}")
+                raise ValueError(f"video {self.folder / f} has {n} frames; a clip needs {need}")
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         if index < 0:

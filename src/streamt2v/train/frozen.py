@@ -3,6 +3,7 @@ the folder checks that name the flag to fix."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +19,33 @@ def need_dir(path: str, what: str, how: str) -> Path:
     return p
 
 
+def saved_class(folder: Path) -> str | None:
+    """The ``_class_name`` a diffusers ``save_pretrained`` folder records (None: not such a folder)."""
+    try:
+        return json.loads((folder / "config.json").read_text()).get("_class_name")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def need_model_dir(path: str, what: str, how: str, class_name: str) -> Path:
+    """:func:`need_dir` for a diffusers model folder that must hold a ``class_name`` (a run folder or
+    another model's folder given by mistake is named as such, before diffusers' own errors)."""
+    p = need_dir(path, what, how)
+    saved = saved_class(p)
+    if saved != class_name:
+        held = f"a {saved}" if saved else "no diffusers model (no config.json with a _class_name)"
+        raise ValueError(f"{what} folder {p} holds {held}, not a {class_name} ({how})")
+    return p
+
+
 def load_frozen_vae(path: str, dtype: torch.dtype = torch.float32) -> Any:
     from diffusers import AutoencoderKL
 
     from streamt2v.models.autoencoder import VideoAutoencoder
 
-    p = need_dir(path, "a trained VAE (--vae DIR)", "pass OUT/final/vae of `streamt2v train vae`")
+    p = need_model_dir(
+        path, "a trained VAE (--vae DIR)", "pass OUT/final/vae of `streamt2v train vae`", "AutoencoderKL"
+    )
     vae = AutoencoderKL.from_pretrained(p, torch_dtype=dtype).requires_grad_(False).eval()
     return VideoAutoencoder(vae)
 

@@ -8,7 +8,8 @@ gradient accumulation, gradient clipping, linear warm-up, checkpoints that carry
 Determinism: sample ``i`` of a dataset is a pure function of ``(seed, i)`` and step ``s`` of a run
 consumes the global sample indices ``((s * accum + m) * world + rank) * batch + j``; every random draw
 of a micro-batch (noise, timesteps, condition dropout) comes from a CPU generator seeded by
-``(seed, s, m * world + rank)``, the micro-batch's place in the step. A resumed run therefore repeats
+``(seed, s, m * world + rank)``, the micro-batch's place in the step, and the global torch RNG, which
+dropout layers draw from, is reseeded from the same triple before each micro-batch. A resumed run therefore repeats
 the uninterrupted one exactly, and a run on ``world`` processes with ``grad_accum = A`` takes the steps
 of a one-process run with ``grad_accum = world * A`` (same samples, draws and averaged gradient, up to
 float summation order), so a multi-GPU run can be checked, or continued, on fewer devices.
@@ -80,6 +81,9 @@ class TrainConfig:
         for name in ("steps", "batch_size", "grad_accum", "checkpoint_every", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)}")
+        for name in ("sample_every", "warmup_steps", "num_workers"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be ≥ 0, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
 
@@ -142,12 +146,19 @@ class _IndexStream(Sampler[int]):
             k += 1
 
 
-def step_seed(seed: int, step: int, micro: int) -> int:
+def step_seed(seed: int, step: int, micro: int, *, stream: int = 0x5EED) -> int:
     """Seed of the generator for the random draws of micro-batch ``micro`` of ``step``, numbered across
-    processes (``micro * world + rank``) so the draws do not depend on how the step is split."""
+    processes (``micro * world + rank``) so the draws do not depend on how the step is split.
+    ``stream`` tells independent seeds of the same micro-batch apart (:data:`GLOBAL_RNG_STREAM`)."""
     # the 0 keeps the draws of runs made when the rank was a separate entry (one process: rank 0)
-    ss = np.random.SeedSequence([seed & 0xFFFFFFFF, step, micro, 0, 0x5EED])
+    ss = np.random.SeedSequence([seed & 0xFFFFFFFF, step, micro, 0, stream])
     return int(ss.generate_state(1, np.uint64)[0] >> 1)
+
+
+# The global torch RNG's seed for a micro-batch: dropout layers of the trained network draw from it, so
+# it is reseeded per micro-batch rather than carried over (whatever else consumed it, e.g. a DataLoader
+# starting after a resume, the masks stay those of the uninterrupted run).
+GLOBAL_RNG_STREAM = 0xD209
 
 
 def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
@@ -162,26 +173,66 @@ def _truncate_log(path: Path, step: int) -> None:
     """Drop log lines of steps after ``step`` (written after the checkpoint a run resumes from)."""
     if not path.exists():
         return
-    keep = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= step]
+    keep = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entry_step = int(json.loads(line)["step"])
+        except (ValueError, KeyError, TypeError) as err:
+            raise ValueError(f"{path} line {number} is not a loss-log entry ({err}): {line[:80]!r}") from None
+        if entry_step <= step:
+            keep.append(line)
     path.write_text("".join(ln + "\n" for ln in keep))
 
 
-def _same_recipe_config(saved: dict[str, Any], current: dict[str, Any], recipe: Recipe) -> bool:
-    """Equal configs, where an option the checkpoint predates counts as equal when it has its default
-    value (so adding a recipe option does not orphan existing runs)."""
+def _recipe_config_changes(
+    saved: dict[str, Any], current: dict[str, Any], recipe: Recipe | None
+) -> list[str]:
+    """The options whose values differ, as ``"key: saved -> current"``; an option the checkpoint
+    predates counts as equal when it has its default value (so adding a recipe option does not orphan
+    existing runs)."""
     cur = json.loads(json.dumps(current))
     defaults: dict[str, Any] = {}
     if dataclasses.is_dataclass(recipe):
         for f in dataclasses.fields(recipe):
             if f.default is not dataclasses.MISSING:
                 defaults[f.name] = json.loads(json.dumps(f.default))
-    for key in set(saved) | set(cur):
-        if key in saved and key in cur:
-            if saved[key] != cur[key]:
-                return False
-        elif key not in cur or key not in defaults or cur[key] != defaults[key]:
-            return False
-    return True
+    missing = object()
+    changes = []
+    for key in sorted(set(saved) | set(cur)):
+        old, new = saved.get(key, defaults.get(key, missing)), cur.get(key, missing)
+        if old is missing or new is missing or old != new:
+            show = [("(absent)" if v is missing else repr(v)) for v in (old, new)]
+            changes.append(f"{key}: {show[0]} -> {show[1]}")
+    return changes
+
+
+def _check_out_dir(out: Path, recipe: Recipe, resume: bool) -> None:
+    """Refuse an ``out`` that would lose what is there: without ``resume`` any non-empty folder (a run's
+    ``final/`` and log, or the user's files); with it, a non-empty folder that is not a run of this
+    recipe. ``resume`` without a checkpoint starts at step 0 (a preempted job's first launch)."""
+    if not out.exists():
+        if resume:
+            logger.warning("%s does not exist: nothing to resume, starting a new run there", out)
+        return
+    if not out.is_dir():
+        raise FileExistsError(f"--out {out} is a file, not a run folder")
+    if not any(out.iterdir()):
+        return
+    if not resume:
+        raise FileExistsError(
+            f"{out} is not empty; pass resume=True (--resume) to continue the run there, or another --out"
+        )
+    config = out / "config.json"
+    try:
+        saved = json.loads(config.read_text())["recipe"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise FileExistsError(
+            f"{out} is not empty and is not a training run (no readable {config.name})"
+        ) from None
+    if saved != recipe.name:
+        raise ValueError(f"cannot resume {out}: it is a {saved!r} run, this is {recipe.name!r}")
 
 
 def train(
@@ -232,16 +283,23 @@ def train(
 
     ckpt_root = out / "checkpoints"
     start = 0
+    _check_out_dir(out, recipe, resume)
     if resume and (path := latest_checkpoint(ckpt_root)) is not None:
         ck = load_checkpoint(path)
         saved = ck["state"]["config"]
-        if saved["recipe"] != recipe.name or not _same_recipe_config(
-            saved["recipe_config"], run_config["recipe_config"], recipe
-        ):
+        if saved["recipe"] != recipe.name:
             raise ValueError(
-                f"cannot resume {path}: it was made by recipe {saved['recipe']!r} with config "
-                f"{saved['recipe_config']}, this run is {recipe.name!r} with {run_config['recipe_config']}"
+                f"cannot resume {path}: it is a {saved['recipe']!r} run, this is {recipe.name!r}"
             )
+        changes = _recipe_config_changes(saved["recipe_config"], run_config["recipe_config"], recipe)
+        if changes:
+            raise ValueError(
+                f"cannot resume {path} with other recipe options ({'; '.join(changes)}); "
+                "give the run's options or start another --out"
+            )
+        loop_changes = _recipe_config_changes(saved.get("train", {}), run_config["train"], recipe=None)
+        if loop_changes:  # legitimate (more steps, another lr), but the run is then not one uninterrupted run
+            logger.warning("resuming %s with changed training settings: %s", path, "; ".join(loop_changes))
         trainable = _trainable_state(raw)
         if set(ck["model"]) != set(trainable):
             diff = sorted(set(ck["model"]) ^ set(trainable))
@@ -254,13 +312,17 @@ def train(
             if ck["ema"] is None:
                 raise ValueError(f"checkpoint {path} has no EMA but ema_decay={cfg.ema_decay}")
             ema.load_state_dict(ck["ema"], ck["state"]["ema_updates"])
+        elif ck["ema"] is not None:  # it would be dropped, and final/ exported from the raw weights
+            raise ValueError(
+                f"checkpoint {path} has an EMA but ema_decay is off; resume with the run's --ema-decay"
+            )
         if accelerator.scaler is not None and ck["state"].get("scaler"):
             accelerator.scaler.load_state_dict(ck["state"]["scaler"])
         set_rng_state(ck["rng"], ck["state"]["rng"])
         start = int(ck["state"]["step"])
+        if start > cfg.steps:
+            raise ValueError(f"cannot resume {path} at step {start} with steps={cfg.steps}; raise --steps")
         logger.info("resumed from %s at step %d", path, start)
-    elif not resume and latest_checkpoint(ckpt_root) is not None:
-        raise ValueError(f"{out} already holds checkpoints; pass resume=True (--resume) or another --out")
 
     ds = dataset if dataset is not None else recipe.dataset(cfg.seed)
     loader = DataLoader(
@@ -272,6 +334,7 @@ def train(
     )
     batches = iter(loader)
     log_path = out / "loss.jsonl"
+    accelerator.wait_for_everyone()  # every process has checked out_dir before the main one writes there
     if main:
         out.mkdir(parents=True, exist_ok=True)
         _truncate_log(log_path, start)
@@ -309,6 +372,7 @@ def train(
         for micro in range(cfg.grad_accum):
             batch = _to_device(next(batches), accelerator.device)
             gen = torch.Generator().manual_seed(step_seed(cfg.seed, step, micro * world + rank))
+            torch.manual_seed(step_seed(cfg.seed, step, micro * world + rank, stream=GLOBAL_RNG_STREAM))
             sync = accelerator.no_sync(module) if micro < cfg.grad_accum - 1 else nullcontext()
             with sync:
                 with accelerator.autocast():

@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 import torch
 import torch.nn.functional as F
@@ -39,6 +39,7 @@ from streamt2v.microworld.captions import (
 from streamt2v.microworld.dataset import ClipSpec, MicroworldDataset
 from streamt2v.microworld.render import FPS
 from streamt2v.models.denoiser import weighted_mse
+from streamt2v.typed_values import typed_value
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +61,9 @@ class DataOptions:
 
         if self.captions is None:
             raise ValueError(f"--data {self.data!r} is a folder: pass --captions FILE (CSV or JSONL)")
-        return VideoFolderDataset(self.data, self.captions, spec, seed=seed)
+        dataset = VideoFolderDataset(self.data, self.captions, spec, seed=seed)
+        dataset.check()  # every video readable and long enough, before the first step
+        return dataset
 
     def check_caption_words(self, tokenizer: Any, warn_above: float = 0.05) -> float:
         """The share of the captions' words ``tokenizer`` reads as unknown (0 on the microworld), with a
@@ -481,8 +484,10 @@ def recipe_classes() -> dict[str, type]:
 RECIPES: tuple[str, ...] = ("vae", "clip", "base", "stream", "refiner")
 
 
-def make_recipe(name: str, **options: Any) -> Any:
-    """Build recipe ``name`` with ``options`` (its dataclass fields); unknown names raise ValueError."""
+def make_recipe(name: str, /, **options: Any) -> Any:
+    """Build recipe ``name`` with ``options`` (its dataclass fields); an unknown name, or a value that is
+    not of its option's type, raises ValueError. Options from text (``--set x0_loss=false``) may spell a
+    boolean as true/false and a tuple as a list."""
     classes = recipe_classes()
     if name not in classes:
         raise ValueError(f"unknown recipe {name!r}; choose one of {list(RECIPES)}")
@@ -491,4 +496,12 @@ def make_recipe(name: str, **options: Any) -> Any:
     bad = sorted(set(options) - allowed)
     if bad:
         raise ValueError(f"recipe {name!r} has no option(s) {bad}; its options: {sorted(allowed)}")
-    return cls(**options)
+    hints = get_type_hints(cls)
+    return cls(**{k: _typed_option(name, k, v, hints[k]) for k, v in options.items()})
+
+
+def _typed_option(recipe: str, key: str, value: Any, hint: Any) -> Any:
+    try:
+        return typed_value(value, hint)
+    except ValueError as err:
+        raise ValueError(f"recipe {recipe!r} option {key}={value!r} {err}") from None

@@ -19,7 +19,6 @@ and ``clip`` recipes' ``final/`` folders.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -33,13 +32,15 @@ from torch.utils.data import Dataset
 from streamt2v.config import StreamingConfig, UNetConfig, get_preset
 from streamt2v.microworld.dataset import ClipSpec
 from streamt2v.sampling.noise import check_correlation, frame_correlated_noise
-from streamt2v.train.frozen import load_frozen_clip, load_frozen_vae, need_dir
+from streamt2v.train.frozen import load_frozen_clip, load_frozen_vae, need_dir, need_model_dir, saved_class
 from streamt2v.train.recipes import DataOptions, _write_sample
 
 logger = logging.getLogger(__name__)
 
 # What the foreground loss weights follow (``foreground_weight_from``).
 FOREGROUND_SOURCES = ("target", "both")
+# diffusers schedulers' spacings of the sampling timesteps over the training schedule
+TIMESTEP_SPACINGS = ("leading", "trailing", "linspace")
 # Parameter-name parts of the temporal layers of a diffusers UNet3DConditionModel.
 TEMPORAL_LAYER_KEYS = ("temp_convs", "temp_attentions", "transformer_in")
 
@@ -272,6 +273,12 @@ class BaseRecipe(DataOptions):
 
     def __post_init__(self) -> None:
         check_correlation(self.noise_correlation)
+        if not 0 <= self.text_drop <= 1:
+            raise ValueError(f"text_drop is a probability, in [0, 1]; got {self.text_drop}")
+        if self.timestep_spacing not in TIMESTEP_SPACINGS:
+            raise ValueError(
+                f"timestep_spacing must be one of {TIMESTEP_SPACINGS}, got {self.timestep_spacing!r}"
+            )
         if self.foreground_weight < 0:
             raise ValueError(f"foreground_weight must be ≥ 0 (0 = plain MSE), got {self.foreground_weight}")
         if self.foreground_weight_from not in FOREGROUND_SOURCES:
@@ -350,8 +357,7 @@ class BaseRecipe(DataOptions):
         if not self.init_unet:
             return
         p = need_dir(self.init_unet, "the initial UNet (init_unet)", "pass OUT/final/unet of a run")
-        config = p / "config.json"
-        saved = json.loads(config.read_text()).get("_class_name") if config.is_file() else None
+        saved = saved_class(p)
         if saved != type(net).__name__:
             raise ValueError(
                 f"init_unet {p} holds a {saved or 'non-diffusers'} model; the {self.name} recipe continues a "
@@ -455,6 +461,12 @@ class StreamRecipe(BaseRecipe):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        drops = (self.text_drop, self.anchor_drop, self.both_drop)
+        if min(drops) < 0 or sum(drops) > 1:
+            raise ValueError(
+                "text_drop, anchor_drop and both_drop are probabilities of disjoint events: each ≥ 0, "
+                f"together ≤ 1; got {drops}"
+            )
         for name in ("cond_noise_aug", "cond_colour_aug"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be ≥ 0 (0 = off), got {getattr(self, name)}")
@@ -491,14 +503,22 @@ class StreamRecipe(BaseRecipe):
         vae = load_frozen_vae(self.vae)
         text, image = load_frozen_clip(self.clip, image=True)
         self.check_caption_words(text.tokenizer)
-        p = need_dir(
-            self.base_unet, "a trained base UNet (--base-unet DIR)", "pass OUT/final/unet of the base run"
+        p = need_model_dir(
+            self.base_unet,
+            "a trained base UNet (--base-unet DIR)",
+            "pass OUT/final/unet of the base run",
+            "UNet3DConditionModel",
         )
         base = UNet3DConditionModel.from_pretrained(p)
         if base.config.cross_attention_dim != text.hidden_size:
             raise ValueError(
                 f"base UNet cross_attention_dim={base.config.cross_attention_dim} != text encoder "
                 f"hidden size {text.hidden_size}; train the base with the same --clip"
+            )
+        if base.config.in_channels != vae.latent_channels:
+            raise ValueError(
+                f"base UNet {p} takes {base.config.in_channels} latent channels, the VAE {self.vae} makes "
+                f"{vae.latent_channels}; give the --vae the base was trained with"
             )
         net = StreamingUNet.from_base(base, self.streaming_config(vae, text, image))
         self.load_init_unet(net)  # continue a trained stream run (its base temporal layers stay frozen)

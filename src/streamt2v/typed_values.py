@@ -1,0 +1,45 @@
+"""Values from JSON or the command line checked against a dataclass field's type (recipe options,
+sampler settings), so a wrong type is one error naming the setting instead of a failure much later."""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, get_args, get_origin
+
+_BOOL_WORDS = {"true": True, "false": False}
+
+
+def typed_value(value: Any, hint: Any) -> Any:
+    """``value`` as the type ``hint`` (bool, int, float, str, ``str | None``, ``tuple[int, ...]``), or a
+    ValueError saying what it must be. Text spellings are accepted where they are unambiguous: a boolean
+    as true/false, a tuple as a list, a path object for a string; an int for a float."""
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in _BOOL_WORDS:
+            return _BOOL_WORDS[value.lower()]
+        raise ValueError("must be true or false")
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        if is_number and isinstance(value, int):
+            return value
+        raise ValueError("must be an integer")
+    if hint is float:
+        if is_number and math.isfinite(value):
+            return float(value)
+        raise ValueError("must be a finite number")
+    if hint in (str, str | None):
+        if isinstance(value, (str, os.PathLike)):
+            return str(value)
+        if value is None and hint is not str:
+            return None
+        raise ValueError("must be a string")
+    if get_origin(hint) is tuple:
+        item = get_args(hint)[0]
+        if isinstance(value, (list, tuple)) and all(
+            isinstance(v, item) and not isinstance(v, bool) for v in value
+        ):
+            return tuple(value)
+        raise ValueError(f"must be a list of {item.__name__}s")
+    return value  # other annotations are the consumer's to check
