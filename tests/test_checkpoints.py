@@ -160,9 +160,11 @@ def test_pickle_with_custom_class_is_refused_not_executed(tmp_path: Path) -> Non
     marker = tmp_path / "executed"
     ckpt = tmp_path / "evil.ckpt"
     torch.save({"state_dict": {"x": torch.zeros(1)}, "payload": Evil(str(marker))}, ckpt)
-    with pytest.raises(ValueError, match=r"refusing to load .*evil\.ckpt"):
+    with pytest.raises(ValueError, match=r"refusing to load .*evil\.ckpt") as err:
         convert_official_checkpoint(ckpt, tmp_path / "out", "tiny")
     assert not marker.exists()
+    assert "needs more than tensors" in str(err.value) and "Unsupported global" in str(err.value)
+    assert "\x1b" not in str(err.value) and "\n" not in str(err.value)  # torch's ANSI bold is dropped
     with pytest.raises(FileNotFoundError, match="missing.ckpt"):
         convert_official_checkpoint(tmp_path / "missing.ckpt", tmp_path / "out", "tiny")
 
@@ -178,15 +180,64 @@ def _cli(argv: list[str]) -> int:
     return args.func(args)
 
 
-def test_cli_convert_prints_the_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_not_a_checkpoint_is_told_apart_from_a_pickle_that_needs_more(tmp_path: Path) -> None:
+    """A file that is no torch checkpoint at all, or a damaged one, is not called an unsafe pickle."""
+    cases = {
+        "garbage.ckpt": (b"garbage\n", r"'.*garbage\.ckpt' is not a PyTorch checkpoint \(neither a zip nor"),
+        "empty.ckpt": (b"", r"is not a PyTorch checkpoint .*it is empty"),
+    }
+    full = tmp_path / "full.ckpt"
+    torch.save({"state_dict": {"x": torch.zeros(4)}}, full)
+    cases["cut.ckpt"] = (full.read_bytes()[:100], r"starts like a zip torch.save file .*truncated or damaged")
+    for name, (data, message) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(ValueError, match=message) as err:
+            convert_official_checkpoint(tmp_path / name, tmp_path / "out", "tiny")
+        assert "needs more than tensors" not in str(err.value) and "\n" not in str(err.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_existing_output_folder_is_refused_before_the_checkpoint_is_read(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "mine.txt").write_text("keep")
+    never_read = tmp_path / "garbage.ckpt"  # reading it would fail otherwise: the folder is checked first
+    never_read.write_text("garbage")
+    with pytest.raises(FileExistsError, match=r"pass overwrite=True, --overwrite on the command line"):
+        convert_official_checkpoint(never_read, out, "tiny")
+    assert (out / "mine.txt").read_text() == "keep"
+
+
+def test_a_checkpoint_of_which_nothing_fits_is_refused_even_when_not_strict(tmp_path: Path) -> None:
+    """--no-strict with no tensor that fits would write a folder of random weights: refused."""
+    from safetensors.torch import save_file
+
+    src = tmp_path / "other.safetensors"
+    save_file({"model.layer.weight": torch.zeros(3), "vae.not_a_layer": torch.zeros(2)}, src)
+    for strict in (True, False):
+        with pytest.raises(CheckpointMismatchError, match=r"'.*other\.safetensors' .*none of its 2 tensors"):
+            convert_official_checkpoint(src, tmp_path / "out", "tiny", strict=strict)
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_convert_prints_the_report_once_and_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from streamt2v.cli import main
+
     case = first_reference_case()
-    cfg, head_width = _reference_config(case)
+    _, head_width = _reference_config(case)
     src = case / "tiny_state_dict.safetensors"
-    with pytest.raises(CheckpointMismatchError):
-        _cli(
-            ["convert", str(src), str(tmp_path / "out"), "--preset", "tiny", "--head-width", str(head_width)]
-        )
-    printed = capsys.readouterr().out
-    assert "shape mismatches" in printed and "base_model." in printed
+    argv = ["convert", str(src), str(tmp_path / "out"), "--preset", "tiny", "--head-width", str(head_width)]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert "base_model." in captured.out
+    assert (captured.out + captured.err).count("shape mismatches, first:") == 1  # the list, once
+    [error] = captured.err.strip().splitlines()
+    assert error.startswith(f"error: checkpoint {str(src)!r} does not match the 'tiny' architecture: ")
+    assert "shape mismatches" in error and "--no-strict" in error
+    with pytest.raises(CheckpointMismatchError) as info:  # the report travels with the one-line error
+        _cli(argv)
+    assert "\n" not in str(info.value) and info.value.report.mismatched
     with pytest.raises(ValueError, match="unknown model preset 'nope'"):
         _cli(["convert", str(src), str(tmp_path / "out"), "--preset", "nope"])

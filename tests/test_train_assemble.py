@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -135,10 +136,68 @@ def test_assemble_refuses_parts_that_do_not_fit(tmp_path, runs, encoders, capsys
     existing.mkdir()
     (existing / "mine.txt").write_text("keep")
     assert main(["assemble", "model", str(existing), "--unet", str(stream_unet), "--vae", vae]) == 2
-    assert "already exists (pass --overwrite" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "already exists (pass overwrite=True, --overwrite on the command line" in err
     assert (existing / "mine.txt").read_text() == "keep"
     assert main(["assemble", "model", str(existing), "--unet", str(stream_unet), "--overwrite"]) == 0
     assert not (existing / "mine.txt").exists() and (existing / "model_index.json").is_file()
+
+
+def test_assemble_refuses_a_bad_fps_and_sampler_values_of_the_wrong_type(tmp_path, runs, capsys):
+    """Checked before anything is loaded or written, as one line naming the setting and its value (a
+    zero fps used to be stored and fail only at ``generate``; a string step count failed on a comparison)."""
+    stream_unet = runs / "stream" / "final" / "unet"
+    for fps in (0, -8, 7.5, True):
+        with pytest.raises(ValueError, match=rf"fps must be an integer > 0, got {fps!r}"):
+            assemble_model(tmp_path / "m", unet=stream_unet, fps=fps)
+    assert main(["assemble", "model", str(tmp_path / "m"), "--unet", str(stream_unet), "--fps", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "error: fps must be an integer > 0, got 0"
+    wrong = [
+        ({"steps": "many"}, "'steps' must be an integer, got 'many'"),
+        ({"init_steps": 2.5}, "'init_steps' must be an integer, got 2.5"),
+        ({"guidance": "high"}, "'guidance' must be a finite number, got 'high'"),
+        ({"eta": float("nan")}, "'eta' must be a finite number, got nan"),
+        ({"reanchor": 1}, "'reanchor' must be true or false, got 1"),
+        ({"scheduler": 3}, "'scheduler' must be a string, got 3"),
+        ({"seed": None}, "'seed' must be an integer, got None"),
+    ]
+    for sampler, message in wrong:
+        with pytest.raises(ValueError) as err:
+            assemble_model(tmp_path / "m", unet=stream_unet, sampler=sampler)
+        assert str(err.value) == f"sampler setting {message}"
+    args = ["assemble", "model", str(tmp_path / "m"), "--unet", str(stream_unet)]
+    assert main([*args, "--sampler", '{"steps": "many"}']) == 2
+    assert capsys.readouterr().err.strip() == "error: sampler setting 'steps' must be an integer, got 'many'"
+    assert not (tmp_path / "m").exists()
+
+
+def test_assemble_warns_when_a_given_part_is_not_the_one_the_run_recorded(tmp_path, runs, encoders, caplog):
+    """A VAE of the same architecture but other weights (another run, a fine-tuned decoder) is taken, with a
+    warning naming both folders; a byte-identical copy of the recorded folder, or the recorded folder itself,
+    is not warned about."""
+    from safetensors.torch import load_file, save_file
+
+    vae, _ = encoders
+    stream_unet = runs / "stream" / "final" / "unet"
+    other = tmp_path / "other-vae"
+    shutil.copytree(vae, other)
+    weights = other / "diffusion_pytorch_model.safetensors"
+    save_file({k: v + 0.01 for k, v in load_file(weights).items()}, weights)
+    copy = tmp_path / "copied-vae"
+    shutil.copytree(vae, copy)
+
+    def warnings(**parts) -> list[str]:
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="streamt2v.train.assemble"):
+            assemble_model(tmp_path / "m", unet=stream_unet, overwrite=True, **parts)
+        return [r.getMessage() for r in caplog.records if r.name == "streamt2v.train.assemble"]
+
+    [warning] = warnings(vae=other)
+    assert f"--vae {other} is not the VAE the UNet's run recorded ({vae}" in warning
+    assert "holds other weights" in warning
+    assert (tmp_path / "m" / "model_index.json").is_file()  # a warning, not an error
+    assert warnings(vae=copy) == []
+    assert warnings(vae=vae, clip=encoders[1], init_unet=runs / "base" / "final" / "unet") == []
 
 
 def test_a_pretrained_clip_folder_conditions_training_and_ships_in_the_model(tmp_path, encoders):

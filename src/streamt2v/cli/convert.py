@@ -53,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
         )
     except CheckpointMismatchError as err:
+        # the report lists the problems once; the error itself stays one line
         print(err.report.format())
-        raise
+        raise CheckpointMismatchError(err.headline, err.report) from None
     print(report.format())
     return 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ from transformers import (
 )
 
 from streamt2v.config import ModelConfig, get_preset
+from streamt2v.io.folders import refuse_existing
 from streamt2v.io.official_unet_keys import map_official_unet_key
 from streamt2v.models.autoencoder import VideoAutoencoder
 from streamt2v.models.bundle import MODELSCOPE_REPO, StreamingT2VModel, _resolve, component_configs
@@ -62,6 +64,7 @@ class ConversionReport:
     source: str
     out_dir: str | None = None
     mapped: dict[str, int] = field(default_factory=dict)  # component -> number of tensors
+    fitting: dict[str, int] = field(default_factory=dict)  # component -> tensors that load (name + shape)
     unmapped: list[tuple[str, Shape]] = field(default_factory=list)  # official keys with no target
     ignored: list[tuple[str, Shape]] = field(default_factory=list)  # known-unused official keys
     missing: list[tuple[str, str, Shape]] = field(default_factory=list)  # (component, our key, shape)
@@ -74,6 +77,19 @@ class ConversionReport:
     @property
     def ok(self) -> bool:
         return not (self.unmapped or self.missing or self.mismatched or self.random_components)
+
+    def summary(self) -> str:
+        """The problems counted on one line (``problems`` lists them)."""
+        parts = []
+        if self.mismatched:
+            parts.append(f"{len(self.mismatched)} shape mismatches")
+        if self.unmapped:
+            parts.append(f"{len(self.unmapped)} checkpoint keys with no place in the model")
+        if self.missing:
+            parts.append(f"{len(self.missing)} model tensors not in the checkpoint")
+        if self.random_components:
+            parts.append(f"components absent from the checkpoint: {', '.join(self.random_components)}")
+        return "; ".join(parts) if parts else "no problems"
 
     def problems(self, limit: int = _MAX_LISTED) -> str:
         lines = []
@@ -105,37 +121,81 @@ class ConversionReport:
 
 
 class CheckpointMismatchError(ValueError):
-    """The checkpoint's keys or shapes do not match the model; ``report`` has the details."""
+    """The checkpoint's keys or shapes do not match the model; ``report`` has the details.
 
-    def __init__(self, message: str, report: ConversionReport) -> None:
+    ``headline``: the error on one line (the message adds the listed problems below it).
+    """
+
+    def __init__(self, message: str, report: ConversionReport, headline: str | None = None) -> None:
         super().__init__(message)
         self.report = report
+        self.headline = headline or message.splitlines()[0]
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_ZIP_MAGIC = b"PK\x03\x04"
+_PICKLE_PROTO = b"\x80"  # PROTO opcode: every pickle of protocol >= 2 (torch.save's legacy format) starts so
+
+
+def _torch_reason(err: BaseException) -> str:
+    """The informative line of a ``torch.load`` error, without ANSI escapes or the advice to unpickle
+    with ``weights_only=False`` (which this loader never does)."""
+    text = _ANSI.sub("", str(err))
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    for i, line in enumerate(lines):
+        if "WeightsUnpickler error:" in line:
+            rest = line.split("WeightsUnpickler error:", 1)[1].strip() or (lines[i + 1 : i + 2] or [""])[0]
+            if rest:
+                return rest.split(". Please")[0].rstrip(".")  # drop the advice to allowlist the global
+    first = lines[0] if lines else type(err).__name__
+    return first.split(". ")[0].rstrip(".") if len(first) > 200 else first.rstrip(".")
 
 
 def load_official_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """Tensors of an official checkpoint: ``.safetensors``, or a pickle read with ``weights_only=True``.
 
-    A Lightning checkpoint's ``["state_dict"]`` is taken; optimizer state etc. is ignored.
+    A Lightning checkpoint's ``["state_dict"]`` is taken; optimizer state etc. is ignored. The errors tell
+    a file that is no torch checkpoint at all (by its first bytes), a damaged one, and a pickle that would
+    need more than tensors and plain containers (refused, never executed) apart.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+    name = str(path)
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        return load_file(path)
-    try:
         try:
-            obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError as err:
-            if "mmap" not in str(err):
-                raise
-            obj = torch.load(path, map_location="cpu", weights_only=True)  # legacy (non-zip) format
-    except pickle.UnpicklingError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            return load_file(path)
+        except Exception as err:  # safetensors raises its own SafetensorError for a damaged file
+            raise ValueError(f"{name!r} is not a readable .safetensors file ({_torch_reason(err)})") from None
+    with path.open("rb") as f:
+        head = f.read(8)
+    is_zip = head.startswith(_ZIP_MAGIC)
+    if not (is_zip or head.startswith(_PICKLE_PROTO)):
+        what = "it is empty" if not head else f"it starts with {head!r}"
         raise ValueError(
-            f"refusing to load {str(path)!r}: it is a pickle that needs more than tensors and plain "
-            f"containers (torch.load weights_only=True said: {first}). It was not executed."
+            f"{name!r} is not a PyTorch checkpoint (neither a zip nor a pickle torch.save file: {what})"
+        )
+    try:
+        # mmap needs the zip format; the legacy format (a bare pickle) is read whole
+        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=is_zip)
+    except pickle.UnpicklingError as err:
+        reason = _torch_reason(err)
+        if "Unsupported global" in reason or "Unsupported class" in reason:
+            raise ValueError(
+                f"refusing to load {name!r}: it is a pickle that needs more than tensors and plain "
+                f"containers (torch.load weights_only=True said: {reason}). It was not executed."
+            ) from None
+        raise ValueError(
+            f"{name!r} is a pickle but not a PyTorch checkpoint that can be read safely (torch.load "
+            f"weights_only=True said: {reason}). It was not executed."
+        ) from None
+    except (RuntimeError, EOFError, OSError) as err:
+        kind = "a zip" if is_zip else "a pickle"
+        raise ValueError(
+            f"{name!r} starts like {kind} torch.save file but cannot be read ({_torch_reason(err)}); "
+            "is it truncated or damaged?"
         ) from None
     if isinstance(obj, Mapping) and "state_dict" in obj:
         obj = obj["state_dict"]
@@ -238,6 +298,7 @@ def check_converted(
         _align_text_model_prefix(converted, comp, expected)
         given = converted.tensors[comp]
         report.mapped[comp] = len(given)
+        report.fitting[comp] = 0
         if not given:
             report.random_components.append(comp)
             continue
@@ -247,6 +308,8 @@ def check_converted(
             elif tuple(t.shape) != tuple(expected[k].shape):
                 official = converted.origin[comp][k]
                 report.mismatched.append((official, f"{comp}.{k}", tuple(t.shape), tuple(expected[k].shape)))
+            else:
+                report.fitting[comp] += 1
         for k, t in expected.items():
             if k not in given:
                 report.missing.append((comp, k, tuple(t.shape)))
@@ -292,6 +355,7 @@ def convert_official_checkpoint(
     or absent component; ``strict=False`` reports them (missing tensors are zero, absent components random).
     """
     cfg = get_preset(preset) if isinstance(preset, str) else preset
+    refuse_existing(out_dir, overwrite)  # before the (minutes-long) load of a real checkpoint
     sd = load_official_state_dict(ckpt_path)
     converted = convert_state_dict(sd, head_width=head_width)
     report = ConversionReport(source=str(ckpt_path))
@@ -299,12 +363,16 @@ def convert_official_checkpoint(
     report.ignored += converted.ignored
     modules = build_components(cfg, converted.vision_config, "meta")
     check_converted(converted, modules, report)
-    if strict and not report.ok:
-        raise CheckpointMismatchError(
-            f"checkpoint {str(ckpt_path)!r} does not match the {cfg.name!r} architecture:\n"
-            f"{report.problems()}\n(pass strict=False / --no-strict to convert anyway)",
-            report,
+    where = f"checkpoint {str(ckpt_path)!r} does not match the {cfg.name!r} architecture"
+    if not sum(report.fitting.values()):  # strict or not: a folder of random weights is never wanted
+        headline = (
+            f"{where}: none of its {len(sd)} tensors fits a tensor of the model (is it a StreamingT2V "
+            "checkpoint, and the right --preset?); nothing was written"
         )
+        raise CheckpointMismatchError(f"{headline}\n{report.problems()}", report, headline)
+    if strict and not report.ok:
+        headline = f"{where}: {report.summary()} (pass strict=False / --no-strict to convert anyway)"
+        raise CheckpointMismatchError(f"{headline}\n{report.problems()}", report, headline)
     real: dict[str, Any] = {}
     if report.random_components:
         torch.manual_seed(seed)

@@ -10,15 +10,19 @@ channels, text width and length, image embedding width, latent size) before anyt
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 import logging
+import typing
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from streamt2v.io.folders import refuse_existing
 from streamt2v.memory import move_modules
+from streamt2v.typed_values import typed_value
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +33,60 @@ def recorded_inputs(unet_dir: Path) -> dict[str, Any]:
     if not config.is_file():
         return {}
     return dict(json.loads(config.read_text()).get("recipe_config") or {})
+
+
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+_NOUNS = {"vae": "VAE", "clip": "CLIP", "base_unet": "stage-1 UNet"}
+
+
+def _weights_digest(folder: Path) -> dict[str, tuple[int, str]]:
+    """``{relative path: (size, sha256)}`` of the weight files under ``folder``."""
+    digest = {}
+    for f in sorted(f for f in folder.rglob("*") if f.is_file() and f.suffix in _WEIGHT_SUFFIXES):
+        h = hashlib.sha256()
+        with f.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        digest[str(f.relative_to(folder))] = (f.stat().st_size, h.hexdigest())
+    return digest
+
+
+def _same_weights(a: Path, b: Path) -> bool:
+    """Whether two folders hold byte-identical weight files (a copy of one run's folder)."""
+    sizes_a = sorted(f.stat().st_size for f in a.rglob("*") if f.is_file() and f.suffix in _WEIGHT_SUFFIXES)
+    sizes_b = sorted(f.stat().st_size for f in b.rglob("*") if f.is_file() and f.suffix in _WEIGHT_SUFFIXES)
+    if not sizes_a or sizes_a != sizes_b:  # cheap test first: hashing is only for folders that may match
+        return False
+    return _weights_digest(a) == _weights_digest(b)
+
+
+def _warn_if_not_recorded(path: Path, recorded: dict[str, Any], key: str, flag: str, unet_dir: Path) -> None:
+    """Warn when an explicitly given part is not the one the UNet's run recorded (and trained against).
+
+    A warning, not an error: a fine-tuned decoder or a stage-1 UNet trained further is a legitimate choice.
+    """
+    if not recorded.get(key):
+        return
+    want = Path(recorded[key])
+    if path.resolve() == want.resolve():
+        return
+    if want.is_dir():
+        if _same_weights(path, want):
+            return
+        why = "and holds other weights"
+    else:
+        why = "(the recorded folder does not exist here, so the weights could not be compared)"
+    logger.warning(
+        "%s %s is not the %s the UNet's run recorded (%s, in %s) %s: the UNet was trained against the "
+        "recorded one (fine if this one is, e.g., a fine-tuned decoder; leave %s out to use the recorded one)",
+        flag,
+        path,
+        _NOUNS.get(key, key),
+        want,
+        unet_dir.parent.parent / "config.json",
+        why,
+        flag,
+    )
 
 
 def _part(given: str | Path | None, recorded: dict[str, Any], key: str, flag: str, unet_dir: Path) -> Path:
@@ -47,6 +105,8 @@ def _part(given: str | Path | None, recorded: dict[str, Any], key: str, flag: st
         logger.info("%s: %s, as recorded by the run of %s", flag, path, unet_dir)
     if not path.is_dir():
         raise FileNotFoundError(f"{flag} folder {path} does not exist{origin}")
+    if given:
+        _warn_if_not_recorded(path, recorded, key, flag, unet_dir)
     return path
 
 
@@ -97,10 +157,17 @@ def _text_and_latent_problems(unet: Any, name: str, vae: Any, text: Any) -> list
 
 
 def _sampler(sampler: dict[str, Any] | None, num_frames: int) -> dict[str, Any]:
-    """``sampler`` checked as :class:`StreamConfig` settings (names and values)."""
+    """``sampler`` checked as :class:`StreamConfig` settings (names, value types, then values)."""
     from streamt2v.pipeline.stream import StreamConfig
 
     sampler = dict(sampler or {})
+    hints = typing.get_type_hints(StreamConfig)
+    for key, value in sampler.items():
+        if key in hints:  # unknown names are StreamConfig's to refuse
+            try:
+                sampler[key] = typed_value(value, hints[key])
+            except ValueError as err:
+                raise ValueError(f"sampler setting {key!r} {err}, got {value!r}") from None
     try:
         StreamConfig(num_frames=num_frames, **sampler)
     except TypeError as err:
@@ -108,6 +175,13 @@ def _sampler(sampler: dict[str, Any] | None, num_frames: int) -> dict[str, Any]:
     except ValueError as err:
         raise ValueError(f"sampler {sampler}: {err}") from None
     return sampler
+
+
+def _fps(fps: Any) -> int:
+    """The model folder's frame rate: ``generate`` writes videos at it, so it must be an integer > 0."""
+    if isinstance(fps, bool) or not isinstance(fps, int) or fps <= 0:
+        raise ValueError(f"fps must be an integer > 0, got {fps!r}")
+    return fps
 
 
 def assemble_model(
@@ -137,8 +211,8 @@ def assemble_model(
     from streamt2v.train.frozen import load_frozen_clip, load_frozen_vae
 
     dest = Path(dest)
-    if dest.exists() and not overwrite:
-        raise FileExistsError(f"{str(dest)!r} already exists (pass --overwrite to replace it)")
+    fps = _fps(fps)
+    refuse_existing(dest, overwrite)
     unet_dir, saved = _unet_folder(unet, "StreamingUNet", "--unet", "a stream run")
     sampler = _sampler(sampler, int(saved["streaming"]["num_frames"]))
     recorded = recorded_inputs(unet_dir)
@@ -241,8 +315,7 @@ def assemble_refiner(
     from streamt2v.train.frozen import load_frozen_clip, load_frozen_vae
 
     dest = Path(dest)
-    if dest.exists() and not overwrite:
-        raise FileExistsError(f"{str(dest)!r} already exists (pass --overwrite to replace it)")
+    refuse_existing(dest, overwrite)
     unet_dir, _ = _unet_folder(unet, "UNet3DConditionModel", "--unet", "a refiner or base run")
     enhance = dict(enhance or {})
     try:
