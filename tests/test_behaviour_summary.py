@@ -88,3 +88,38 @@ def test_card_reachable_table_counts_rendered_and_round_trip_videos_separately()
     )
     assert "jump ratio without CAM" not in text  # no ablation on the ground truth
     assert reference_lines([], []) == []  # not measured: no section
+
+
+def test_long_videos_are_measured_per_window_with_the_chunk_boundaries_inside_each():
+    """24-frame windows of a 48-frame rendered scene: a jump at frame 32, a chunk start 8 frames into the
+    second window, shows in that window and not in the first; with the first window's boundaries (16) it
+    would be hidden."""
+    import torch
+
+    from streamt2v.microworld.dataset import eval_scene
+    from streamt2v.microworld.render import render
+
+    prompt, seed = "a red circle bouncing on a blue background", EVAL_SEED_BASE
+    video = render(eval_scene(prompt, seed), 80, 32)[None]
+    jumped = torch.cat([video[:, :, :32], video[:, :, 56:72]], dim=2)  # 24 frames skipped at frame 32
+    windows = bh.measure_windows(jumped, prompt, seed, window=24)
+    assert len(windows) == 2 and windows[0].jump_ratio <= 3 < 6 < windows[1].jump_ratio
+    assert bh.measure_video(jumped[:, :, 24:48], prompt, seed, bh.chunk_boundaries(24)).jump_ratio <= 3
+    assert len(bh.measure_windows(video, prompt, seed)) == 1  # whole windows only (of 80 by default)
+    assert bh.measure_windows(video[:, :, :48], prompt, seed, window=24)[1].jump_ratio <= 3
+    with pytest.raises(ValueError, match="window must be in"):
+        bh.measure_windows(video[:, :, :40], prompt, seed)
+
+
+def test_card_long_video_table_counts_passing_videos_per_window():
+    from streamt2v.train.model_card import long_video_lines
+
+    def row(seed, *windows):
+        return {"prompt": "p", "seed": seed, "num_frames": 160, "window": 80, "windows": list(windows)}
+
+    good, slow = _video().as_dict(), _video(speed_ratio=0.3, colour_presence=0.5).as_dict()
+    lines = long_video_lines([row(1, good, good), row(2, good, slow)])
+    assert "at 160 frames (stage 1 + 18 streaming chunks" in lines[1]
+    assert lines[-2] == "| 0–79 | 1.00 | 2 | 1.00 | 2 | 2 | 2 |"
+    assert lines[-1] == "| 80–159 | 0.75 | 1 | 1.00 | 2 | 2 | 1 |"
+    assert long_video_lines([]) == []

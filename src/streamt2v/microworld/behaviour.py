@@ -229,6 +229,55 @@ def measure(
     return results
 
 
+# Long videos are measured in windows of the tested videos' length, each window as one such video.
+LONG_WINDOW = 80
+
+
+def measure_windows(
+    video: torch.Tensor, prompt: str, seed: int, window: int = LONG_WINDOW
+) -> list[VideoBehaviour]:
+    """The figures of every whole ``window``-frame window of a long text-to-video ``video``
+    ``(1, 3, T, H, W)``, each measured as a video of its own, with the chunk boundaries inside it: does
+    the video keep its identity and motion at frame 1000 as at frame 50?"""
+    num_frames = video.shape[2]
+    if window < 2 or num_frames < window:
+        raise ValueError(f"window must be in [2, {num_frames}] (the video's frames), got {window}")
+    starts = chunk_boundaries(num_frames)
+    return [
+        measure_video(
+            video[:, :, a : a + window], prompt, seed, [c - a for c in starts if a < c < a + window]
+        )
+        for a in range(0, num_frames - window + 1, window)
+    ]
+
+
+def measure_long(
+    model: StreamingT2VModel,
+    prompts: Sequence[tuple[str, int]],
+    num_frames: int,
+    window: int = LONG_WINDOW,
+    **options: Any,
+) -> list[dict[str, Any]]:
+    """One ``num_frames``-frame video per ``(prompt, seed)``, measured per window
+    (:func:`measure_windows`): ``{"prompt", "seed", "num_frames", "window", "windows": [figures...]}``."""
+    from tqdm.auto import tqdm
+
+    rows = []
+    for prompt, seed in tqdm(prompts, desc=f"{num_frames}-frame videos"):
+        video = generate(model, prompt, seed, num_frames, **options)
+        windows = measure_windows(video, prompt, seed, window)
+        rows.append(
+            {
+                "prompt": prompt,
+                "seed": int(seed),
+                "num_frames": num_frames,
+                "window": window,
+                "windows": [w.as_dict() for w in windows],
+            }
+        )
+    return rows
+
+
 @torch.no_grad()
 def measure_reference(
     prompts: Sequence[tuple[str, int]] | None = None,

@@ -505,6 +505,19 @@ def assemble(out: Path, assets: Path, measure: bool = True) -> None:
     write_model_card(out, assets, release_runs(out), SAMPLER, ENHANCE, VAE_RUN, NOTES)
 
 
+def measure_long(assets: Path, num_frames: int) -> Path:
+    """The shipped model's behaviour over ``num_frames``-frame videos (the tested prompts and seeds and
+    their :data:`MORE_SEEDS` further seeds), per window, into ``assets``; the card shows it when written."""
+    from streamt2v.microworld import behaviour
+    from streamt2v.models.bundle import StreamingT2VModel
+    from streamt2v.train.model_card import write_long_behaviour
+
+    model = StreamingT2VModel.from_pretrained(assets / "microworld")
+    tested = behaviour.behaviour_prompts()
+    rows = behaviour.measure_long(model, tested + behaviour.more_seeds(tested, MORE_SEEDS), num_frames)
+    return write_long_behaviour(assets, rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=Path("runs/microworld"), help="folder of the training runs")
@@ -516,8 +529,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--allow-cpu", action="store_true", help="train the GPU runs (refiner-restore) on the CPU too (hours)"
     )
+    p.add_argument(
+        "--measure-long",
+        type=int,
+        metavar="FRAMES",
+        help="only measure the shipped model in --assets on FRAMES-frame videos of the behaviour prompts and "
+        "seeds, per 80-frame window, into ASSETS/behaviour_long.json (1200 frames: ~3 min per video on 2 CPU "
+        "cores, 12 videos)",
+    )
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if a.measure_long is not None:
+        if a.assets is None:
+            p.error("--measure-long needs --assets (the folder holding the shipped model)")
+        measure_long(a.assets, a.measure_long)
+        return 0
     a.out.mkdir(parents=True, exist_ok=True)
     if a.only:
         train_one(a.out, a.only, a.allow_cpu)

@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from streamt2v.memory import describe_machine
 from streamt2v.microworld.behaviour import THRESHOLDS, VideoBehaviour, summary, video_passes
 
@@ -225,6 +227,37 @@ def reference_lines(
     return lines
 
 
+def long_video_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Long videos (``behaviour.measure_long``): per window, over all videos, the mean prompted-colour and
+    shape presence and how many videos pass each per-video threshold; does anything drift with length?"""
+    if not rows:
+        return []
+    n, frames, window = len(rows), rows[0]["num_frames"], rows[0]["window"]
+    per_window = list(zip(*([VideoBehaviour(**w) for w in r["windows"]] for r in rows)))
+    lines = [
+        "",
+        f"Long videos: the same {n} (prompt, seed) pairs at {frames} frames (stage 1 + "
+        f"{(frames - 16 + 7) // 8} streaming chunks, recommended settings), each {window}-frame window measured "
+        "as one of the videos above, with the chunk boundaries inside it (`behaviour.measure_long`; "
+        f"`python -m streamt2v.train.microworld_release --assets ... --measure-long {frames}`). Videos passing "
+        "each per-video threshold, of "
+        f"{n}:",
+        "",
+        "| frames | colour presence (mean) | colours ≥ 0.9 | shape presence (mean) | background ≥ 0.9 "
+        "| jump ratio ≤ 3 | speed ratio ≥ 0.5 |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for i, videos in enumerate(per_window):
+        passes = [video_passes(v) for v in videos]
+        count = {k: sum(p[k] for p in passes) for k in passes[0]}
+        lines.append(
+            f"| {i * window}–{(i + 1) * window - 1} | {np.mean([v.colour_presence for v in videos]):.2f} "
+            f"| {count['colour_presence']} | {np.mean([v.shape_presence for v in videos]):.2f} "
+            f"| {count['background']} | {count['jump_ratio']} | {count['speed_ratio']} |"
+        )
+    return lines
+
+
 def quality_section(out: Path, vae_run: str) -> list[str]:
     """VAE reconstruction (the stage-1/2 VAE of run ``vae_run``, the refiner's), refiner and CLIP retrieval
     on held-out scenes (``out/quality.json``)."""
@@ -298,6 +331,9 @@ def quality_section(out: Path, vae_run: str) -> list[str]:
 BEHAVIOUR_FILE = "behaviour.json"  # the tested videos
 MORE_SEEDS_FILE = "behaviour_more_seeds.json"  # the same prompts, further seeds
 REFERENCE_FILE = "behaviour_reference.json"  # their ground truth: {"rendered": [...], "through_vae": [...]}
+LONG_FILE = (
+    "behaviour_long.json"  # long videos of the same prompts and seeds, per window (behaviour.measure_long)
+)
 
 
 def write_behaviour(assets: Path, results: Sequence[VideoBehaviour], name: str = BEHAVIOUR_FILE) -> Path:
@@ -312,6 +348,12 @@ def write_reference(
     path = assets / REFERENCE_FILE
     data = {"rendered": [r.as_dict() for r in rendered], "through_vae": [r.as_dict() for r in through_vae]}
     path.write_text(json.dumps(data, indent=1) + "\n")
+    return path
+
+
+def write_long_behaviour(assets: Path, rows: Sequence[Mapping[str, Any]]) -> Path:
+    path = assets / LONG_FILE
+    path.write_text(json.dumps(list(rows), indent=1) + "\n")
     return path
 
 
@@ -392,6 +434,7 @@ def write_model_card(
         "",
         *behaviour_section(results, more),
         *reference_lines(reference.get("rendered", []), reference.get("through_vae", [])),
+        *long_video_lines(_read_behaviour(assets, LONG_FILE)),
     ]
     if notes:
         lines += ["", "## Notes", "", *notes]
