@@ -19,7 +19,7 @@ $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/streamt2v generate "a red circle bouncing on a blue background" --frames 240 --seed 0 --enhance -o demo.mp4
+	$(BIN)/streamt2v generate "a red circle bouncing on a blue background" --frames 240 --seed 0 --enhance --overwrite -o demo.mp4
 
 # Reproduce the shipped microworld models (src/streamt2v/assets) from scratch: ~4 h 20 min on 2 CPU cores, then
 # the one GPU run (refiner-restore, 7 min on an H200); without CUDA it is refused unless ARGS=--allow-cpu (~10 h).

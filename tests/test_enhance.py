@@ -211,6 +211,13 @@ def test_config_errors_name_values() -> None:
         EnhanceConfig(mode="naive")
     with pytest.raises(ValueError, match="max_batch_chunks must be >= 1, got 0"):
         EnhanceConfig(max_batch_chunks=0)
+    for name in ("guidance_scale", "guidance_rescale", "fps"):
+        for bad in (float("nan"), float("inf")):
+            with pytest.raises(ValueError, match=f"{name} must be a finite number"):
+                EnhanceConfig(**{name: bad})
+    for bad in (0.0, -1.0, 1e-9):
+        with pytest.raises(ValueError, match="fps must be a finite number between"):
+            EnhanceConfig(fps=bad)
 
 
 def test_fit_and_pad_box() -> None:
@@ -262,8 +269,11 @@ def test_refiner_folder_roundtrip(refiner: Refiner, tmp_path) -> None:
     a = enhance_video(video, "blue", refiner, cfg, seed=0, progress=False)
     b = enhance_video(video, "blue", loaded, cfg, seed=0, progress=False)
     assert torch.allclose(a, b, atol=1e-5)
-    with pytest.raises(FileNotFoundError, match="no unet/"):
+    with pytest.raises(FileNotFoundError, match="'.*missing' does not exist"):
         Refiner.from_pretrained(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no unet/"):
+        Refiner.from_pretrained(tmp_path / "empty")
 
 
 def test_cli_enhance_end_to_end(refiner: Refiner, tmp_path, caplog) -> None:
@@ -284,3 +294,52 @@ def test_cli_enhance_end_to_end(refiner: Refiner, tmp_path, caplog) -> None:
         assert main([*args[:5], str(out2), *args[6:]]) == 0
     assert "random" in caplog.text.lower()
     assert read_video(out2)[0].shape[1:] == (3, 7, 32, 32)
+
+
+def test_cli_enhance_checks_everything_before_reading_or_loading(
+    refiner: Refiner, tmp_path, monkeypatch, capsys
+):
+    import streamt2v.pipeline.enhance as enh
+    from streamt2v.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    write_video(tmp_path / "in.mp4", torch.rand(1, 3, 3, 16, 16) * 2 - 1, fps=8)
+    (tmp_path / "taken.mp4").write_bytes(b"mine")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "thesis.txt").write_text("x")
+    monkeypatch.setattr(enh, "enhance_video", lambda *a, **k: pytest.fail("enhanced despite a bad setting"))
+    cuda = torch.cuda.is_available()
+    for argv, match in [
+        (["--guidance-scale", "nan"], "guidance_scale must be a finite number, got nan"),
+        (["--fps", "0"], "fps must be a finite number between"),
+        (["--fps", "-1"], "fps must be a finite number between"),
+        (["--prompt", ""], "--prompt must be a non-empty text"),
+        (["--seed", "-1"], "--seed must be an integer >= 0, got -1"),
+        (["--model", "/nonexistent"], "refiner folder '/nonexistent' does not exist"),
+        (["-o", "e.txt"], "unknown suffix"),
+        (["-o", "taken.mp4"], "'taken.mp4' already exists; pass --overwrite"),
+        (["-o", "docs"], "thesis.txt"),
+        (["-o", "/proc/x.mp4"], "cannot write output '/proc/x.mp4'"),
+        *([] if cuda else [(["--device", "cuda"], "CUDA is not available")]),
+    ]:
+        args = ["enhance", "in.mp4", "--prompt", "a cat", "-o", "out.mp4", "--no-progress", *argv]
+        assert main(args) == 2, argv
+        err = capsys.readouterr().err
+        assert match in err and err.count("error:") == 1, (argv, err)
+    assert (tmp_path / "taken.mp4").read_bytes() == b"mine" and (tmp_path / "docs" / "thesis.txt").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["docs", "in.mp4", "taken.mp4"]
+
+
+def test_cli_enhance_overwrite_and_auto_device(refiner: Refiner, tmp_path, caplog) -> None:
+    from streamt2v.cli import main
+
+    src = write_video(tmp_path / "in.mp4", torch.rand(1, 3, 3, 16, 16) * 2 - 1, fps=8)
+    folder = refiner.save_pretrained(tmp_path / "ref")
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"old")
+    args = ["enhance", str(src), "--prompt", "a cat", "-o", str(out), "--model", str(folder), "--no-progress"]
+    args += ["--steps", "1", "--chunk-frames", "4", "--overlap", "1", "--device", "auto", "--overwrite"]
+    with caplog.at_level(logging.INFO):
+        assert main(args) == 0
+    assert read_video(out)[0].shape[2] == 3
+    assert "1 step(s) from t=" in caplog.text and "SDEdit start t'=" in caplog.text

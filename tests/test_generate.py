@@ -119,7 +119,6 @@ def test_cli_end_to_end(tmp_path, monkeypatch, capsys, caplog):
     rc = main(
         [
             "generate",
-            "a cat",
             "--model",
             "tiny",
             "--frames",
@@ -180,8 +179,30 @@ def test_cli_end_to_end(tmp_path, monkeypatch, capsys, caplog):
         (["x", "--dtype", "fp16", "--device", "cpu"], "dtype fp16 is not supported on device cpu"),
         (["x", "--device", "tpu"], "device"),
         (["x", "-o", "out.xyz"], "unknown suffix"),
-        (["x", "--frames", "20", "--prompt-schedule", "5: late"], "start at frame 0"),
-        (["x", "--frames", "20", "--prompt-schedule", "0: a; 30: b"], "past the end"),
+        (["--frames", "20", "--prompt-schedule", "5: late"], "start at frame 0"),
+        (["--frames", "20", "--prompt-schedule", "0: a; 30: b"], "past the end"),
+        (["x", "--prompt-schedule", "0: a"], "give either a PROMPT or --prompt-schedule, not both"),
+        (
+            ["--prompt-schedule", "schedule_missing.txt"],
+            "prompt schedule file 'schedule_missing.txt' not found",
+        ),
+        (["x", "--init-guidance", "nan"], "init_guidance must be a finite number, got nan"),
+        (["x", "--guidance", "nan"], "guidance must be a finite number, got nan"),
+        (["x", "--eta", "inf"], "eta must be a finite number, got inf"),
+        (["x", "--fps", "inf"], "--fps must be a finite number"),
+        (["x", "--fps", "nan"], "--fps must be a finite number"),
+        (["x", "--fps", "1e-9"], "--fps must be a finite number"),
+        (["x", "--fps", "0"], "--fps must be a finite number"),
+        (["x", "--enhance", "--refiner", "/nonexistent"], "refiner folder '/nonexistent' does not exist"),
+        (["x", "--enhance", "--refiner", "models/mine-hr"], "refiner folder 'models/mine-hr' does not exist"),
+        (["x", "--model", "/nonexistent"], "does not exist"),
+        (["x", "--init-image", "."], "is a folder"),
+        (["x", "-o", "bad.mp4/out.mp4"], "'bad.mp4/out.mp4': "),
+        (["x", "-o", "/proc/out.mp4"], "cannot write output '/proc/out.mp4'"),
+        (["x", "-o", "."], "working directory"),
+        (["x", "-o", ".."], "working directory"),
+        (["x", "-o", "x.mp4", "--gif", "/proc/x.gif"], "cannot write --gif '/proc/x.gif'"),
+        (["x", "--run-dir", "bad.mp4"], "run directory 'bad.mp4' is an existing file"),
         (["--frames", "20"], "PROMPT or --prompt-schedule"),
         (["--resume", "nowhere"], "does not exist"),
     ],
@@ -192,7 +213,10 @@ def test_bad_inputs_catalogue(tmp_path, monkeypatch, capsys, argv, match):
     assert main(["generate", *argv, "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert match in err, err
+    assert err.count("error:") == 1 and "Traceback" not in err
     assert not (tmp_path / "output.mp4").exists()
+    # nothing is left behind: no run directory, no temporary segments
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.mp4"]
 
 
 def test_memory_policy():
@@ -270,3 +294,142 @@ def test_cli_default_is_the_shipped_model_with_its_recommended_sampler(tmp_path,
     config = json.loads((next((tmp_path / "runs").iterdir()) / "config.json").read_text())["stream"]
     assert config["steps"] == recommended["steps"] and config["guidance"] == recommended["guidance"]
     assert config["init_steps"] == 2
+
+
+# ----------------------------------------------------------------------------- outputs and run directories
+FAST_CLI = ["--model", "tiny", "--steps", "1", "--init-steps", "1", "--no-progress"]
+
+
+def test_cli_never_deletes_user_folders_and_needs_overwrite_for_files(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    docs = tmp_path / "mydocs"
+    docs.mkdir()
+    (docs / "thesis.txt").write_text("x")
+    for argv in (["-o", "mydocs"], ["-o", "o.mp4", "--png-dir", "mydocs"]):
+        assert main(["generate", "a cat", "--frames", "8", *FAST_CLI, *argv]) == 2
+        err = capsys.readouterr().err
+        assert "'mydocs'" in err and "thesis.txt" in err, err
+    assert (docs / "thesis.txt").read_text() == "x" and not (tmp_path / "runs").exists()
+    assert main(["generate", "a cat", "--frames", "8", *FAST_CLI, "-o", "o.mp4", "--png-dir", "frames"]) == 0
+    before = (tmp_path / "o.mp4").read_bytes()
+    capsys.readouterr()
+    assert main(["generate", "a cat", "--frames", "8", *FAST_CLI, "-o", "o.mp4", "--seed", "5"]) == 2
+    assert "'o.mp4' already exists; pass --overwrite" in capsys.readouterr().err
+    assert (tmp_path / "o.mp4").read_bytes() == before
+    argv = [
+        "generate",
+        "a cat",
+        "--frames",
+        "8",
+        *FAST_CLI,
+        "-o",
+        "o.mp4",
+        "--png-dir",
+        "frames",
+        "--overwrite",
+    ]
+    assert main([*argv, "--seed", "5"]) == 0
+    assert (tmp_path / "o.mp4").read_bytes() != before
+    # a resumed run replaces its own outputs, but not a file the user put into its PNG folder
+    run = sorted((tmp_path / "runs").iterdir())[-1]
+    (tmp_path / "frames" / "mine.txt").write_text("keep")
+    capsys.readouterr()
+    assert main(["generate", "--resume", str(run), "--no-progress"]) == 2
+    assert "mine.txt" in capsys.readouterr().err
+    assert (tmp_path / "frames" / "mine.txt").read_text() == "keep"
+    (tmp_path / "frames" / "mine.txt").unlink()
+    assert main(["generate", "--resume", str(run), "--no-progress"]) == 0
+
+
+def test_short_init_video_then_longer_chunks(tmp_path, monkeypatch):
+    """A 2-frame H.264 segment followed by 8-frame ones used to fail remuxing ('returned 22')."""
+    from streamt2v.io.video import write_video
+
+    monkeypatch.chdir(tmp_path)
+    write_video("v2.mp4", torch.rand(1, 3, 2, 32, 32) * 2 - 1, fps=8)
+    assert (
+        main(["generate", "a cat", "--init-video", "v2.mp4", "--frames", "10", "-o", "iv4.mp4", *FAST_CLI])
+        == 0
+    )
+    assert read_video(tmp_path / "iv4.mp4")[0].shape[2] == 10
+
+
+def test_failed_start_leaves_no_run_directory(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    for argv, match in [
+        (["--cond-frames", "4"], "does not match the model's CAM"),
+        (["--chunk-strength", "0.5", "--steps", "1000"], "too close to the end for steps=1000"),
+    ]:
+        for _ in range(2):  # a rerun with the same --run-dir gives the same error, not "already holds a run"
+            assert main(["generate", "a cat", "--frames", "24", *FAST_CLI, "--run-dir", "r", *argv]) == 2
+            assert match in capsys.readouterr().err
+        assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_resume_from_another_folder_writes_where_the_run_began(tmp_path, monkeypatch, model, capsys):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    monkeypatch.chdir(a)
+    cfg = GenerateConfig(
+        output="out.mp4",
+        stream=StreamConfig(num_frames=24, seed=7, steps=1, init_steps=1),
+        prompt="a red circle",
+        run_dir="run",
+        gif="out.gif",
+    )
+
+    def on_chunk(chunk):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        generate(cfg, model=model, on_chunk=on_chunk)
+    assert json.loads((a / "run" / "config.json").read_text())["output"] == str(a / "out.mp4")
+    stale = a / ".out.mp4.segments-dead"
+    stale.mkdir()
+    (stale / "seg_000000.mp4").write_bytes(b"x")
+    monkeypatch.chdir(b)
+    res = resume_generate(a / "run", model=model)
+    assert res.output == a / "out.mp4" and read_video(a / "out.mp4")[0].shape[2] == 24
+    assert (a / "out.gif").exists() and list(b.iterdir()) == []
+    assert sorted(p.name for p in a.iterdir()) == ["out.gif", "out.mp4", "run"]
+    # a config written with relative paths (older runs) still resolves them from the current folder
+    old = json.loads((a / "run" / "config.json").read_text())
+    assert GenerateConfig.from_dict({**old, "output": "rel.mp4"}).output == "rel.mp4"
+
+
+def test_cli_resume_warns_about_ignored_flags(tmp_path, monkeypatch, capsys, model):
+    monkeypatch.chdir(tmp_path)
+    generate(cfg_for(tmp_path, "w", n=8), model=model)
+    assert main(["generate", "--resume", str(tmp_path / "run-w"), "--frames", "99", "--no-progress"]) == 0
+    assert "ignoring --frames" in capsys.readouterr().err
+
+
+def test_interrupt_reports_the_frames_saved_in_the_run_directory(tmp_path, monkeypatch, model, caplog):
+    from streamt2v.io.video import StreamingVideoWriter
+
+    calls = []
+    append = StreamingVideoWriter.append
+
+    def slow_append(self, chunk):
+        calls.append(1)
+        if len(calls) == 2:  # Ctrl-C while the second chunk is written: it is already in the run directory
+            raise KeyboardInterrupt
+        append(self, chunk)
+
+    monkeypatch.setattr(StreamingVideoWriter, "append", slow_append)
+    with pytest.raises(KeyboardInterrupt):
+        generate(cfg_for(tmp_path, "i", n=32), model=model)
+    assert "stopped after 2 finished chunks (24 frames saved in the run directory)" in caplog.text
+
+
+def test_silently_ignored_inputs_are_named(tmp_path, monkeypatch, capsys, caplog):
+    from PIL import Image
+
+    monkeypatch.chdir(tmp_path)
+    Image.new("RGB", (32, 32), "red").save("a.png")
+    assert (
+        main(["generate", "a cat", "--frames", "8", *FAST_CLI, "--enhance-steps", "3", "--anchor", "a.png"])
+        == 0
+    )
+    assert "--enhance-steps only apply with --enhance" in capsys.readouterr().err
+    assert "--anchor is not used" in caplog.text

@@ -133,3 +133,33 @@ def test_package_exports_functions_not_modules():
     import streamt2v.metrics.mawe  # noqa: F401  (a submodule import must not shadow the function)
 
     assert callable(metrics.mawe) and callable(metrics.scuts) and callable(metrics.clip_score)
+
+
+def test_cli_bad_settings_fail_once_before_scoring(video_dir, tmp_path, capsys, monkeypatch):
+    import streamt2v.metrics.evaluate as ev
+
+    scored = []
+    monkeypatch.setattr(ev, "as_uint8_frames", lambda *a, **k: scored.append(a) or 1 / 0)
+    clean = str(video_dir / "a_clean.mp4")
+    for argv, message in [
+        (["--mawe-coeff", "0"], "coefficient c must be a finite number > 0, got 0.0"),
+        (["--mawe-coeff", "nan"], "coefficient"),
+        (["--flow", "raft"], "needs torchvision"),
+        (["--metrics", ""], "no metric given"),
+        (["--metrics", " , "], "no metric given"),
+        (["--out", str(tmp_path / "r.txt")], "--out must end in .json or .csv"),
+        (["--out", "/proc/x.json"], "cannot write --out '/proc/x.json'"),
+        (["--out", str(video_dir / "a_clean.mp4" / "r.json")], "is a file, not a folder"),
+    ]:
+        assert main(["evaluate", clean, "--no-progress", *argv]) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("error:") == 1 and message in err, (argv, err)
+    assert scored == []
+
+
+def test_cli_skipped_video_reported_once(video_dir, capsys, caplog):
+    caplog.set_level("INFO")
+    assert main(["evaluate", str(video_dir), "--metrics", "scuts", "--no-progress"]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if "c_broken.mp4" in line]
+    logged = [r for r in caplog.records if r.levelno >= 20 and "c_broken.mp4" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].startswith("skipped ") and logged == []

@@ -73,3 +73,20 @@ def test_bad_schedules(text, match):
 def test_constant_rejects_empty():
     with pytest.raises(ValueError, match="non-empty"):
         PromptSchedule.constant("   ")
+
+
+def test_schedule_file_errors_name_the_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match="prompt schedule file 'schedule_missing.txt' not found"):
+        load_schedule("schedule_missing.txt")
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(IsADirectoryError, match="'folder' is a folder"):
+        load_schedule("folder")
+    bom = tmp_path / "bom.txt"
+    bom.write_bytes("\ufeff0: a cat walks\n8: a dog runs\n".encode())
+    assert load_schedule(bom).entries == ((0, "a cat walks"), (8, "a dog runs"))
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("0: un caf\xe9\n".encode("latin-1"))
+    with pytest.raises(ValueError, match="latin.txt.*not UTF-8"):
+        load_schedule(latin)
+    assert load_schedule("0: inline").entries == ((0, "inline"),)  # inline schedules still work

@@ -67,3 +67,15 @@ def test_default_run_dir_unique(tmp_path):
     assert a.parent == tmp_path and a.name.endswith("-a-cat-walking")
     a.mkdir()
     assert default_run_dir("A Cat, walking!", root=tmp_path) != a
+
+
+def test_check_new_and_remove_if_empty(tmp_path):
+    (tmp_path / "base.mp4").write_bytes(b"x")
+    with pytest.raises(NotADirectoryError, match="run directory '.*base.mp4' is an existing file"):
+        RunDir.check_new(tmp_path / "base.mp4")
+    with pytest.raises(NotADirectoryError, match="is a file, not a folder"):
+        RunDir.check_new(tmp_path / "base.mp4" / "run")
+    run = RunDir.create(tmp_path / "r", {"a": 1}, num_chunks=2)
+    with pytest.raises(FileExistsError, match="already holds a run"):
+        RunDir.check_new(tmp_path / "r")
+    assert run.num_frames_saved == 0 and run.remove_if_empty() and not (tmp_path / "r").exists()

@@ -227,3 +227,16 @@ def test_bad_stream_inputs(model):
         StreamConfig(num_frames=4, cond_replacement=1)
     with pytest.raises(ValueError, match="does not match the model's CAM"):
         list(stream(model, "x", StreamConfig(num_frames=20, chunk_frames=16, cond_frames=4)))
+
+
+def test_stream_checks_its_inputs_when_called_and_refuses_non_finite_settings(model):
+    # bad settings raise at the call, before any chunk is sampled (no list() needed)
+    with pytest.raises(ValueError, match="does not match the model's CAM"):
+        stream(model, "x", StreamConfig(num_frames=20, chunk_frames=16, cond_frames=4))
+    with pytest.raises(ValueError, match="too close to the end for steps=2"):
+        stream(model, "x", StreamConfig(num_frames=24, steps=2, init_steps=1, chunk_strength=0.001))
+    stream(model, "x", StreamConfig(num_frames=16, steps=2, init_steps=1, chunk_strength=0.001))  # no stage 2
+    for name in ("guidance", "init_guidance", "eta", "init_eta", "guidance_rescale", "chunk_strength"):
+        for bad in (float("nan"), float("inf"), float("-inf")):
+            with pytest.raises(ValueError, match=f"^{name} must be a finite number"):
+                StreamConfig(num_frames=4, **{name: bad})

@@ -8,9 +8,12 @@ import torch
 
 from streamt2v.io.video import (
     StreamingVideoWriter,
+    check_fps,
+    check_output_path,
     from_uint8_frames,
     read_image,
     read_video,
+    remove_stale_temporaries,
     resize_video,
     to_uint8_frames,
     write_video,
@@ -115,3 +118,127 @@ def test_streaming_writer_abort_keeps_final_absent(tmp_path):
     assert read_video(w.preview_path)[0].shape[2] == 4
     with pytest.raises(RuntimeError, match="closed"):
         w.append(smooth_video(t=4))
+
+
+# ----------------------------------------------------------------------------- nothing the user made is lost
+def test_existing_folder_with_user_files_is_never_replaced(tmp_path, monkeypatch):
+    docs = tmp_path / "mydocs"
+    docs.mkdir()
+    (docs / "thesis.txt").write_text("x")
+    with pytest.raises(FileExistsError, match=r"mydocs.*thesis\.txt"):
+        write_video(docs, smooth_video(t=2), fps=8)
+    with pytest.raises(FileExistsError, match="thesis.txt"):
+        StreamingVideoWriter(docs, fps=8)
+    assert (docs / "thesis.txt").read_text() == "x"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mydocs"]
+    # an earlier PNG output is replaced (with overwrite), also when it is the preview folder
+    frames = tmp_path / "frames"
+    write_video(frames, smooth_video(t=3), fps=8)
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        check_output_path(frames)
+    write_video(frames, smooth_video(t=2), fps=8, overwrite=True)
+    assert len(list(frames.iterdir())) == 2
+    # a user file that appears in the frames folder before the end stops the replacement
+    w = StreamingVideoWriter(frames, fps=8)
+    w.append(smooth_video(t=2))
+    (frames / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="notes.txt"):
+        w.finish()
+    w.abort()
+    assert (frames / "notes.txt").read_text() == "mine"
+    # the working directory and its parents are never output folders
+    monkeypatch.chdir(docs)
+    for target in (".", "..", str(tmp_path)):
+        with pytest.raises(ValueError, match="working directory"):
+            check_output_path(target, overwrite=True)
+        with pytest.raises(ValueError, match="working directory"):
+            write_video(target, smooth_video(t=2), fps=8, overwrite=True)
+    assert (docs / "thesis.txt").read_text() == "x"
+
+
+def test_check_output_path_refuses_existing_files_and_bad_parents(tmp_path):
+    out = write_video(tmp_path / "out.mp4", smooth_video(t=2), fps=8)
+    with pytest.raises(FileExistsError, match=r"out\.mp4.*--overwrite"):
+        check_output_path(out)
+    with pytest.raises(FileExistsError, match="out.mp4"):
+        StreamingVideoWriter(out, fps=8, overwrite=False)
+    assert check_output_path(out, overwrite=True) == out
+    with pytest.raises(NotADirectoryError, match=r"out\.mp4/x\.mp4.*is a file"):
+        check_output_path(out / "x.mp4")
+    with pytest.raises(ValueError, match="suffix"):
+        check_output_path(tmp_path / "e.txt")
+    (tmp_path / "d.mp4").mkdir()
+    with pytest.raises(IsADirectoryError, match="d.mp4"):
+        check_output_path(tmp_path / "d.mp4", overwrite=True)
+    assert check_output_path(tmp_path / "new" / "sub" / "v.gif") == tmp_path / "new" / "sub" / "v.gif"
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("fps", [0, -1, float("inf"), float("nan"), 1e-9, 1e9])
+def test_fps_must_be_finite_and_sane(tmp_path, fps):
+    with pytest.raises(ValueError, match="fps"):
+        check_fps(fps)
+    with pytest.raises(ValueError, match="fps"):
+        StreamingVideoWriter(tmp_path / "o.mp4", fps=fps)
+    assert list(tmp_path.iterdir()) == []
+
+
+# ----------------------------------------------------------------------------- remuxing short segments
+@pytest.mark.parametrize(
+    "sizes", [(2, 8), (16, 2, 8), (8, 2, 8), (1, 8), (3, 8), (16, 2), (2, 2), (1, 1, 3, 2, 8)]
+)
+def test_streaming_writer_mixes_short_and_long_segments(tmp_path, sizes):
+    """x264 gives segments of 1-2 frames no B-frame delay and longer ones a 2-frame delay: the remux must
+    still give increasing dts, and every frame exactly as its own segment decodes."""
+    import av
+
+    v = torch.rand(1, 3, sum(sizes), 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    starts = np.cumsum((0,) + sizes)
+    with StreamingVideoWriter(tmp_path / "o.mp4", fps=8) as w:
+        for a, b in zip(starts, starts[1:]):
+            w.append(v[:, :, a:b])
+    got, fps = read_video(tmp_path / "o.mp4")
+    assert got.shape[2] == sum(sizes) and fps == pytest.approx(8.0)
+    expected = torch.cat(
+        [
+            read_video(write_video(tmp_path / f"s{i}.mp4", v[:, :, a:b], fps=8))[0]
+            for i, (a, b) in enumerate(zip(starts, starts[1:]))
+        ],
+        dim=2,
+    )
+    assert torch.equal(got, expected)
+    with av.open(str(tmp_path / "o.mp4")) as c:
+        stamps = [(p.pts, p.dts) for p in c.demux(c.streams.video[0]) if p.dts is not None]
+    dts = [d for _, d in stamps]
+    assert all(d1 > d0 for d0, d1 in zip(dts, dts[1:])) and all(d <= p for p, d in stamps)
+
+
+# ----------------------------------------------------------------------------- temporary files
+def test_gif_writer_interrupted_while_encoding_leaves_no_temp_file(tmp_path, monkeypatch):
+    import streamt2v.io.video as io_video
+
+    def interrupted(path, frames, fps):
+        path.write_bytes(b"")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt), StreamingVideoWriter(tmp_path / "x.gif", fps=8) as w:
+        w.append(smooth_video(t=2))
+        monkeypatch.setattr(io_video, "_encode_gif", interrupted)
+        w.append(smooth_video(t=2))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.partial.gif"]
+
+
+def test_remove_stale_temporaries(tmp_path):
+    seg = tmp_path / ".x.mp4.segments-abc"
+    seg.mkdir()
+    (seg / "seg_000000.mp4").write_bytes(b"1")
+    (tmp_path / ".x.partial.tmp-123.mp4").write_bytes(b"")
+    (tmp_path / ".x.tmp-9.mp4").write_bytes(b"")
+    keep = [tmp_path / "x.partial.mp4", tmp_path / ".y.tmp-1.mp4", tmp_path / ".x.mp4.segments-mine"]
+    keep[0].write_bytes(b"p")
+    keep[1].write_bytes(b"")
+    keep[2].mkdir()
+    (keep[2] / "notes.txt").write_text("mine")
+    removed = remove_stale_temporaries(tmp_path / "x.mp4")
+    assert len(removed) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in keep)

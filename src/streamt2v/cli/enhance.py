@@ -22,7 +22,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     p.add_argument("input", help="input video file (mp4, gif, ... or a folder of PNG frames)")
     p.add_argument("--prompt", required=True, help="text prompt for the refiner")
-    p.add_argument("-o", "--output", required=True, help="output video path (written atomically)")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="output .mp4/.gif or a new folder for PNG frames (written atomically; see --overwrite)",
+    )
     p.add_argument(
         "--model",
         default=None,
@@ -54,8 +59,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     p.add_argument("--max-frames", type=int, default=None, help="read at most this many frames")
     p.add_argument("--fps", type=float, default=None, help="output fps (default: the input's)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--seed", type=int, default=0, help="random seed, >= 0 (default 0)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
     return p
@@ -64,8 +70,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from streamt2v.io.video import read_video, write_video
-    from streamt2v.pipeline.enhance import EnhanceConfig, enhance_video, load_refiner
+    from streamt2v.io.video import check_output_path, read_video, write_video
+    from streamt2v.memory import resolve_device
+    from streamt2v.pipeline.enhance import EnhanceConfig, check_refiner_folder, enhance_video, load_refiner
 
     given = {
         "chunk_frames": args.chunk_frames,
@@ -83,9 +90,18 @@ def run(args: argparse.Namespace) -> int:
         "pad_to_aspect": args.pad_to_aspect,
         "fps": args.fps,
     }
-    EnhanceConfig(**{k: v for k, v in given.items() if v is not None})  # bad values fail before loading
+    # Bad values fail before anything is read or loaded.
+    if not args.prompt.strip():
+        raise ValueError(f"--prompt must be a non-empty text, got {args.prompt!r}")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be an integer >= 0, got {args.seed}")
+    EnhanceConfig(**{k: v for k, v in given.items() if v is not None})
+    device = resolve_device(args.device)
+    if args.model is not None:
+        check_refiner_folder(args.model)
+    check_output_path(args.output, overwrite=args.overwrite)
     video, fps = read_video(args.input, max_frames=args.max_frames)
-    refiner = load_refiner(args.model, tuple(video.shape[-2:]), device=args.device)
+    refiner = load_refiner(args.model, tuple(video.shape[-2:]), device=device)
     config = refiner.config(**{k: v for k, v in given.items() if v is not None})
     out = enhance_video(
         video,
@@ -95,6 +111,6 @@ def run(args: argparse.Namespace) -> int:
         generator=torch.Generator().manual_seed(args.seed),
         progress=not args.no_progress,
     )
-    path = write_video(args.output, out, config.fps or fps)
+    path = write_video(args.output, out, config.fps or fps, overwrite=args.overwrite)
     print(f"wrote {path} ({out.shape[2]} frames, {out.shape[-2]}x{out.shape[-1]})")
     return 0

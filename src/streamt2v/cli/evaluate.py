@@ -1,7 +1,8 @@
 """``streamt2v evaluate``: score videos with MAWE, SCuts, CLIP score and the microworld probes.
 
 Prints a per-video table with the mean (paper Table 1 style) and optionally writes JSON or CSV.
-Videos that cannot be read are reported and skipped; the command fails only when none could be scored.
+Videos that cannot be read are reported (once each) and skipped; the command fails (exit 1) only when none
+could be scored. Bad settings are one error (exit 2) before any video is scored.
 """
 
 from __future__ import annotations
@@ -55,16 +56,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from streamt2v.metrics.evaluate import evaluate_videos, find_videos, parse_metrics, read_prompts
+    from streamt2v.metrics.evaluate import (
+        check_report_path,
+        evaluate_videos,
+        find_videos,
+        parse_metrics,
+        read_prompts,
+    )
 
+    if args.out:
+        check_report_path(args.out)
     videos = find_videos(args.target)
     prompts = read_prompts(args.prompts, videos) if args.prompts else None
     if args.metrics is None:
         metrics = ("mawe", "scuts", "clip") if args.clip_model else ("mawe", "scuts")
     else:
         metrics = parse_metrics(args.metrics)
-    if args.out and not args.out.lower().endswith((".json", ".csv")):
-        raise ValueError(f"--out must end in .json or .csv, got {args.out!r}")
     boundaries = None
     if args.boundaries:
         try:
@@ -86,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         raft_weights=args.raft_weights,
     )
-    for s in report.skipped:
+    for s in report.skipped:  # the one report of each skipped video (the library only logs it at debug level)
         print(f"skipped {s['path']}: {s['error']}", file=sys.stderr)
     if not report.records:
         print(f"error: none of the {len(videos)} video(s) could be scored", file=sys.stderr)

@@ -5,8 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
+# Flags --resume does not ignore (the rest come from the run's config.json).
+_RESUME_FLAGS = {"resume", "no_progress", "overwrite", "func", "command", "verbose"}
+_PARSER: argparse.ArgumentParser | None = None
+_ENHANCE_FLAGS = ("refiner", "enhance_steps", "enhance_start_step", "enhance_chunk_frames", "enhance_overlap")
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    global _PARSER
     p = subparsers.add_parser(
         "generate",
         help="generate a long video from text (stages 1-2)",
@@ -56,7 +62,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     p.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16"], help="compute dtype")
     p.add_argument("--run-dir", help="run directory for resume (default: a new folder under ./runs/)")
-    p.add_argument("--resume", metavar="DIR", help="continue an interrupted run (other options are ignored)")
+    p.add_argument(
+        "--resume",
+        metavar="DIR",
+        help="continue an interrupted run with its stored settings (other options are ignored, with a warning)",
+    )
     p.add_argument(
         "--prompt-schedule",
         metavar="FILE|INLINE",
@@ -106,6 +116,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--png-dir", help="also write the frames as PNGs into this folder")
     p.add_argument("--gif", help="also write a GIF")
     p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace existing output files (and PNG folders holding only frames of an earlier output)",
+    )
+    p.add_argument(
         "--compile",
         nargs="?",
         const="inductor",
@@ -115,6 +130,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
+    _PARSER = p
+
+
+def _ignored_on_resume(args: argparse.Namespace) -> list[str]:
+    """The flags given with --resume that differ from their defaults (they are ignored)."""
+    if _PARSER is None:
+        return []
+    names = []
+    for dest, value in vars(args).items():
+        if dest in _RESUME_FLAGS or value == _PARSER.get_default(dest):
+            continue
+        names.append("PROMPT" if dest == "prompt" else "--" + dest.replace("_", "-"))
+    return names
 
 
 def run(args: argparse.Namespace) -> int:
@@ -125,12 +153,18 @@ def run(args: argparse.Namespace) -> int:
     from streamt2v.pipeline.stream import StreamConfig
 
     bar = None
+    total: tuple[int, list[int]] = (0, [0])
+    done = 0
 
     def on_chunk(chunk) -> None:
         if bar is not None:
             bar.set_postfix_str(f"{chunk.stop} frames done", refresh=False)
 
     def on_step(index: int, step: int, steps: int) -> None:
+        nonlocal bar
+        if bar is None and not args.no_progress:  # created at the first step: errors come without a bar
+            bar = tqdm(total=total[0], unit="step", file=sys.stderr, dynamic_ncols=True)
+            bar.update(sum(total[1][:done]))
         if bar is not None:
             bar.set_description(f"chunk {index + 1}", refresh=False)
             bar.update(1)
@@ -138,11 +172,22 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         from streamt2v.pipeline.rundir import RunDir
 
+        ignored = _ignored_on_resume(args)
+        if ignored:
+            print(
+                f"warning: --resume continues the run with its stored settings; ignoring {', '.join(ignored)}",
+                file=sys.stderr,
+            )
         cfg = GenerateConfig.from_dict(RunDir.open(args.resume).config)
         total, done = _total_steps(cfg, plan_chunks), RunDir.open(args.resume).num_finished
     else:
         if args.prompt is None and args.prompt_schedule is None:
             raise ValueError("give a PROMPT or --prompt-schedule")
+        if args.prompt is not None and args.prompt_schedule is not None:
+            raise ValueError("give either a PROMPT or --prompt-schedule, not both")
+        unused = [f"--{f.replace('_', '-')}" for f in _ENHANCE_FLAGS if getattr(args, f) is not None]
+        if unused and not args.enhance:
+            print(f"warning: {', '.join(unused)} only apply with --enhance; ignoring them", file=sys.stderr)
         sampling = {
             "steps": args.steps,
             "guidance": args.guidance,
@@ -194,11 +239,9 @@ def run(args: argparse.Namespace) -> int:
             enhance={k: v for k, v in enhance.items() if v is not None} if args.enhance else None,
             refiner=args.refiner,
             compile=args.compile,
+            overwrite=args.overwrite,
         )
         total, done = _total_steps(cfg, plan_chunks), 0
-    if not args.no_progress:
-        bar = tqdm(total=total[0], unit="step", file=sys.stderr, dynamic_ncols=True)
-        bar.update(sum(total[1][:done]))
     try:
         if args.resume:
             result = resume_generate(args.resume, on_step=on_step, on_chunk=on_chunk)

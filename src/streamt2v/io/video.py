@@ -17,11 +17,14 @@ slightly; saturation is the definition of the pixel format, not a silent edit of
 from __future__ import annotations
 
 import logging
+import math
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Sequence
 from fractions import Fraction
+from glob import escape as glob_escape
 from pathlib import Path
 
 import numpy as np
@@ -72,28 +75,128 @@ def _temp_sibling(path: Path, tag: str = "tmp") -> Path:
     return Path(name)
 
 
-def _is_dir_target(path: Path) -> bool:
-    return path.is_dir() or path.suffix == ""
-
-
 def output_kind(path: Path) -> str:
-    if _is_dir_target(path):
-        return "png-dir"
+    """``"video"`` / ``"gif"`` by suffix, ``"png-dir"`` for a path without suffix or an existing folder whose
+    suffix is not a video one (a folder named ``x.mp4`` is refused by :func:`check_output_path`)."""
     s = path.suffix.lower()
     if s in VIDEO_SUFFIXES:
         return "video"
     if s == ".gif":
         return "gif"
+    if path.suffix == "" or path.is_dir():
+        return "png-dir"
     raise ValueError(
         f"cannot write video to {str(path)!r}: unknown suffix {path.suffix!r}; use one of "
         f"{list(VIDEO_SUFFIXES) + ['.gif']} or a directory (no suffix) for PNG frames"
     )
 
 
+#: The files a PNG output folder holds (:func:`_write_pngs`); a folder holding anything else is the user's.
+FRAME_FILE = re.compile(r"frame_\d{6}\.png")
+MIN_FPS, MAX_FPS = 0.01, 1000.0
+
+
+def _foreign_entries(folder: Path) -> list[str]:
+    """Names in ``folder`` that are not frame files written by this module (sorted)."""
+    return sorted(p.name for p in folder.iterdir() if not (FRAME_FILE.fullmatch(p.name) and p.is_file()))
+
+
+def _list_names(names: Sequence[str], limit: int = 5) -> str:
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _check_replaceable_dir(folder: Path, what: str = "output folder") -> None:
+    """Raise unless ``folder`` may be replaced: a folder holding nothing but frame files (an earlier PNG
+    output), never the working directory or one of its parents. Nothing the user made is ever deleted."""
+    resolved = folder.resolve()
+    cwd = Path.cwd().resolve()
+    if resolved == cwd or resolved in cwd.parents:
+        raise ValueError(
+            f"{what} {str(folder)!r} is the working directory or one of its parents; give a new folder name"
+        )
+    if not folder.is_dir():
+        raise FileExistsError(f"{what} {str(folder)!r} exists and is not a folder; refusing to replace it")
+    foreign = _foreign_entries(folder)
+    if foreign:
+        raise FileExistsError(
+            f"{what} {str(folder)!r} already holds files that are not frames of an earlier PNG output "
+            f"({_list_names(foreign)}); refusing to replace it: choose another folder"
+        )
+
+
+def preview_path_for(path: str | os.PathLike) -> Path:
+    """Where :class:`StreamingVideoWriter` keeps the playable preview of ``path`` by default:
+    ``out.partial.mp4`` for ``out.mp4``, ``frames.partial`` for a PNG folder ``frames``."""
+    path = Path(path)
+    if output_kind(path) == "png-dir":
+        return path.with_name(f"{path.name}.partial")
+    return path.with_name(f"{path.stem}.partial{path.suffix}")
+
+
+def check_output_path(
+    path: str | os.PathLike, *, overwrite: bool = False, what: str = "output", preview: bool = False
+) -> Path:
+    """Check before any work that a video can be written to ``path`` (raises a one-line error naming it).
+
+    The suffix must be known (:func:`output_kind`); the nearest existing parent must be a writable folder;
+    an existing file is refused unless ``overwrite``; an existing folder (PNG frames) is replaced only when
+    it holds nothing but frame files of an earlier output (and then only with ``overwrite`` unless empty),
+    and never when it is the working directory or one of its parents. With ``preview``, the folder the
+    streaming writer's PNG preview would replace (:func:`preview_path_for`) is checked the same way.
+    """
+    path = Path(path)
+    if str(path).strip() == "":
+        raise ValueError(f"{what} path is empty")
+    kind = output_kind(path)
+    if path.exists():
+        if kind == "png-dir":
+            _check_replaceable_dir(path, f"{what} folder")
+            if any(path.iterdir()) and not overwrite:
+                raise FileExistsError(
+                    f"{what} folder {str(path)!r} already holds the frames of an earlier output; "
+                    "pass --overwrite to replace it"
+                )
+        elif path.is_dir():
+            raise IsADirectoryError(f"{what} {str(path)!r} is an existing folder, not a {path.suffix} file")
+        elif not overwrite:
+            raise FileExistsError(f"{what} {str(path)!r} already exists; pass --overwrite to replace it")
+    if preview and kind == "png-dir":
+        partial = preview_path_for(path)
+        if partial.exists() or partial.is_symlink():
+            _check_replaceable_dir(partial, f"{what} preview folder")
+    parent = path.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise NotADirectoryError(
+            f"cannot write {what} {str(path)!r}: {str(parent)!r} is a file, not a folder"
+        )
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".streamt2v-write-test-", dir=parent)
+    except OSError as err:
+        raise PermissionError(
+            f"cannot write {what} {str(path)!r}: cannot create files in folder {str(parent)!r} "
+            f"({err.strerror or err})"
+        ) from None
+    os.close(fd)
+    os.unlink(probe)
+    return path
+
+
+def check_fps(fps: float, what: str = "fps") -> float:
+    """``fps`` as a float, if it is a finite number in ``[MIN_FPS, MAX_FPS]`` (raises naming it otherwise)."""
+    try:
+        value = float(fps)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a number, got {fps!r}") from None
+    if not math.isfinite(value) or not MIN_FPS <= value <= MAX_FPS:
+        raise ValueError(f"{what} must be a finite number between {MIN_FPS:g} and {MAX_FPS:g}, got {fps!r}")
+    return value
+
+
 def _fps_fraction(fps: float) -> Fraction:
-    if not fps or fps <= 0:
-        raise ValueError(f"fps must be > 0, got {fps!r}")
-    return Fraction(fps).limit_denominator(1001)
+    return Fraction(check_fps(fps)).limit_denominator(1001)
 
 
 # ----------------------------------------------------------------------------- encoders
@@ -150,9 +253,11 @@ def _write_pngs(folder: Path, frames: np.ndarray, start: int = 0) -> None:
 
 
 def _replace_dir(tmp: Path, final: Path) -> None:
-    """Put folder ``tmp`` at ``final``; an existing ``final`` is moved aside first, then removed."""
+    """Put folder ``tmp`` at ``final``; an existing ``final`` is moved aside first, then removed. Only a folder
+    holding nothing but frame files (an earlier PNG output) is ever replaced (:func:`_check_replaceable_dir`)."""
     old = None
-    if final.exists():
+    if final.exists() or final.is_symlink():
+        _check_replaceable_dir(final)
         old = final.with_name(f".{final.name}.old-{os.getpid()}")
         os.replace(final, old)
     os.replace(tmp, final)
@@ -160,16 +265,26 @@ def _replace_dir(tmp: Path, final: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def write_video(path: str | os.PathLike, video: torch.Tensor, fps: float, *, crf: int = DEFAULT_CRF) -> Path:
+def write_video(
+    path: str | os.PathLike,
+    video: torch.Tensor,
+    fps: float,
+    *,
+    crf: int = DEFAULT_CRF,
+    overwrite: bool = True,
+) -> Path:
     """Write ``video`` (``(1, 3, T, H, W)`` or ``(3, T, H, W)`` in ``[-1, 1]``) atomically.
 
     The format follows ``path``: a video suffix (H.264 mp4 via PyAV, ``crf`` quality), ``.gif``, or a path
     without suffix / an existing directory for PNG frames ``frame_000000.png …``. Returns the final path.
+    An existing file is replaced only with ``overwrite``; an existing folder only when it holds nothing but
+    the frames of an earlier PNG output (:func:`check_output_path`).
     """
-    path = Path(path)
     frames = to_uint8_frames(video)
     if frames.shape[0] == 0:
         raise ValueError("cannot write a video with 0 frames")
+    path = check_output_path(path, overwrite=overwrite)
+    check_fps(fps)
     kind = output_kind(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if kind == "png-dir":
@@ -273,14 +388,38 @@ def resize_video(video: torch.Tensor, size: int | Sequence[int]) -> torch.Tensor
 
 
 # ----------------------------------------------------------------------------- streaming writer
-def _remux(segments: Sequence[Path], out: Path) -> None:
-    """Concatenate closed H.264 segments (same encoder settings) into ``out`` without re-encoding."""
+def _segment_delay(seg: Path) -> int:
+    """How far ``seg``'s decode timestamps start before its presentation timestamps (time-base units).
+
+    x264 shifts the dts of a segment back by its B-frame reorder delay, but only when the segment actually
+    uses B-frames: a segment of 1-2 frames has none (delay 0), a longer one 2 frames' worth. Segments with
+    different delays cannot be concatenated with one pts/dts offset (the dts would run backwards)."""
     import av
 
+    with av.open(str(seg)) as inp:
+        istream = inp.streams.video[0]
+        stamps = [(p.pts, p.dts) for p in inp.demux(istream) if p.dts is not None and p.pts is not None]
+    if not stamps:
+        return 0
+    return max(0, min(p for p, _ in stamps) - min(d for _, d in stamps))
+
+
+def _remux(segments: Sequence[Path], out: Path) -> None:
+    """Concatenate closed H.264 segments (same encoder settings) into ``out`` without re-encoding.
+
+    Every segment's pts are shifted by the duration of the segments before it. Their dts are shifted the
+    same way and then back by the difference between the largest reorder delay of all segments and the
+    segment's own (:func:`_segment_delay`), so the output has one constant delay: its dts strictly increase
+    across segment boundaries and never exceed the pts, whatever the segment lengths (a 2-frame segment has
+    no B-frames and no delay, its neighbours 2 frames' worth)."""
+    import av
+
+    delays = [_segment_delay(seg) for seg in segments]
+    delay = max(delays, default=0)
     with av.open(str(out), "w") as container:
         ostream = None
         offset = 0  # in the segments' time base
-        for seg in segments:
+        for seg, seg_delay in zip(segments, delays):
             with av.open(str(seg)) as inp:
                 istream = inp.streams.video[0]
                 if ostream is None:
@@ -290,11 +429,35 @@ def _remux(segments: Sequence[Path], out: Path) -> None:
                     if packet.dts is None:  # the demuxer's final flush packet
                         continue
                     packet.pts += offset
-                    packet.dts += offset
+                    packet.dts += offset - (delay - seg_delay)
                     end = max(end, packet.pts + (packet.duration or 0))
                     packet.stream = ostream
                     container.mux(packet)
                 offset = end
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Remove what an earlier writer of ``path`` that was killed (``kill -9``) left beside it: its segment
+    folders ``.NAME.segments-*`` and temporary files ``.STEM.tmp-*SUFFIX`` / ``.STEM.partial.tmp-*SUFFIX``.
+    Only entries with exactly those names (and, for folders, only segment files inside) are touched; the
+    preview (``STEM.partial.SUFFIX``) stays. Returns what was removed."""
+    path = Path(path)
+    folder = path.parent
+    if not folder.is_dir():
+        return []
+    removed: list[Path] = []
+    seg_file = re.compile(r"seg_\d{6}" + re.escape(path.suffix))
+    for d in folder.glob(f".{glob_escape(path.name)}.segments-*"):
+        if d.is_dir() and not d.is_symlink() and all(seg_file.fullmatch(p.name) for p in d.iterdir()):
+            shutil.rmtree(d, ignore_errors=True)
+            removed.append(d)
+    if path.suffix:
+        for tag in ("tmp", "partial.tmp"):
+            for f in folder.glob(f".{glob_escape(path.stem)}.{tag}-*{glob_escape(path.suffix)}"):
+                if f.is_file() and not f.is_symlink():
+                    f.unlink(missing_ok=True)
+                    removed.append(f)
+    return removed
 
 
 class StreamingVideoWriter:
@@ -314,31 +477,30 @@ class StreamingVideoWriter:
         *,
         crf: int = DEFAULT_CRF,
         preview_path: str | os.PathLike | None = None,
+        overwrite: bool = True,
     ) -> None:
-        self.path = Path(path)
-        self.fps = float(fps)
-        _fps_fraction(self.fps)
+        self.path = check_output_path(path, overwrite=overwrite)
+        self.fps = check_fps(fps)
         self.crf = crf
         self.kind = output_kind(self.path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if preview_path is None:
-            name = (
-                f"{self.path.stem}.partial{self.path.suffix}"
-                if self.kind != "png-dir"
-                else f"{self.path.name}.partial"
-            )
-            preview_path = self.path.with_name(name)
-        self.preview_path = Path(preview_path)
+        self.preview_path = Path(preview_path) if preview_path is not None else preview_path_for(self.path)
+        if self.kind == "png-dir" and (self.preview_path.exists() or self.preview_path.is_symlink()):
+            _check_replaceable_dir(self.preview_path, "preview folder")
         self.num_frames = 0
         self._segments: list[Path] = []
         self._gif_frames: list[np.ndarray] = []
-        self._workdir = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.segments-", dir=self.path.parent))
         self._size: tuple[int, int] | None = None
         self._closed = False
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._workdir: Path | None = None
         if self.kind == "png-dir":
-            if self.preview_path.exists():
+            if self.preview_path.exists() or self.preview_path.is_symlink():
                 shutil.rmtree(self.preview_path)
             self.preview_path.mkdir(parents=True)
+        elif self.kind == "video":
+            self._workdir = Path(
+                tempfile.mkdtemp(prefix=f".{self.path.name}.segments-", dir=self.path.parent)
+            )
 
     def append(self, chunk: torch.Tensor) -> None:
         """Add frames; afterwards :attr:`preview_path` is a valid video of all frames so far."""
@@ -357,9 +519,14 @@ class StreamingVideoWriter:
         elif self.kind == "gif":
             self._gif_frames.extend(frames)
             tmp = _temp_sibling(self.preview_path)
-            _encode_gif(tmp, np.stack(self._gif_frames), self.fps)
-            os.replace(tmp, self.preview_path)
+            try:
+                _encode_gif(tmp, np.stack(self._gif_frames), self.fps)
+                os.replace(tmp, self.preview_path)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
         else:
+            assert self._workdir is not None
             seg = self._workdir / f"seg_{len(self._segments):06d}{self.path.suffix}"
             _encode_video(seg, frames, self.fps, self.crf)
             self._segments.append(seg)
@@ -391,7 +558,8 @@ class StreamingVideoWriter:
 
     def _cleanup(self) -> None:
         self._closed = True
-        shutil.rmtree(self._workdir, ignore_errors=True)
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
 
     def __enter__(self) -> StreamingVideoWriter:
         return self

@@ -48,9 +48,11 @@ TITLES = {
 def parse_metrics(spec: str | Sequence[str]) -> tuple[str, ...]:
     """``"mawe,scuts"`` or a sequence → validated metric names, in the order given."""
     names = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
+    if not names:
+        raise ValueError(f"no metric given ({spec!r}); choose one or more of {','.join(METRICS)}")
     bad = [n for n in names if n not in METRICS]
-    if bad or not names:
-        raise ValueError(f"unknown metric(s) {bad or names!r}; choose from {','.join(METRICS)}")
+    if bad:
+        raise ValueError(f"unknown metric(s) {bad!r}; choose from {','.join(METRICS)}")
     return tuple(dict.fromkeys(names))
 
 
@@ -174,6 +176,51 @@ def _fmt(v) -> str:
     return f"{v:.2f}" if abs(v) >= 10 or not math.isfinite(v) else f"{v:.3f}"
 
 
+def check_report_path(path: str | os.PathLike) -> Path:
+    """Raise (before any scoring) unless :meth:`EvaluationReport.save` can write ``path``: a ``.json`` or
+    ``.csv`` name that is not a folder, whose nearest existing parent is a writable folder."""
+    import tempfile
+
+    path = Path(path)
+    if path.suffix.lower() not in (".json", ".csv"):
+        raise ValueError(f"--out must end in .json or .csv, got {str(path)!r}")
+    if path.is_dir():
+        raise IsADirectoryError(f"--out {str(path)!r} is a folder; give a .json or .csv file name")
+    parent = path.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise NotADirectoryError(f"cannot write --out {str(path)!r}: {str(parent)!r} is a file, not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".streamt2v-write-test-", dir=parent)
+    except OSError as err:
+        raise PermissionError(
+            f"cannot write --out {str(path)!r}: cannot create files in folder {str(parent)!r} "
+            f"({err.strerror or err})"
+        ) from None
+    os.close(fd)
+    os.unlink(probe)
+    return path
+
+
+def check_mawe_settings(
+    coeff: float, flow: str = "dis", raft_weights: str | os.PathLike | None = None
+) -> None:
+    """Raise (before any video is scored) on a MAWE setting that would fail for every video."""
+    if not (math.isfinite(coeff) and coeff > 0):
+        raise ValueError(f"the MAWE coefficient c must be a finite number > 0, got {coeff!r}")
+    if flow == "raft":
+        try:
+            import torchvision.models.optical_flow  # noqa: F401
+        except ImportError as err:
+            raise RuntimeError(
+                "flow backend 'raft' needs torchvision (RAFT-large), which is not importable here "
+                f"({err}). Install a torchvision build matching your torch, or use --flow dis|farneback."
+            ) from None
+        if raft_weights is not None and not Path(raft_weights).is_file():
+            raise FileNotFoundError(f"RAFT weights not found: {str(raft_weights)!r}")
+
+
 def evaluate_videos(
     videos: Sequence[VideoLike],
     prompts: Sequence[str] | None = None,
@@ -212,6 +259,8 @@ def evaluate_videos(
         raise ValueError(f"unknown MAWE definition {mawe_definition!r}; choose one of {list(DEFINITIONS)}")
     if flow_size is not None and flow_size < 8:
         raise ValueError(f"flow size must be >= 8 (or None for the native size), got {flow_size}")
+    if "mawe" in chosen:
+        check_mawe_settings(mawe_coeff, flow, raft_weights)
     if prompts is not None:
         prompts = list(prompts)
         if len(prompts) != len(videos):
@@ -270,7 +319,8 @@ def evaluate_videos(
                 caption = prompts[i] if prompts is not None else None
                 record.update(probe_video(frames, caption=caption, boundaries=b).as_dict())
         except (ValueError, FileNotFoundError, OSError, RuntimeError) as err:
-            logger.warning("skipping %s: %s", label, err)
+            # Reported by the caller from report.skipped (the CLI prints one line per skipped video).
+            logger.debug("skipping %s: %s", label, err)
             report.skipped.append({"path": label, "error": str(err)})
             continue
         report.records.append(record)

@@ -12,8 +12,8 @@ Differences from the official ModelScope code, on purpose (see ``docs/enhance.md
   predictions before the step (official ModelScope code) is ``EnhanceConfig(blend="x0")``;
 * no frame is dropped (last chunk aligned to the end) and the aspect pad is cropped again;
 * all chunks of a step are denoised in batches of up to ``max_batch_chunks`` chunks; the result equals the
-  chunk-sequential computation with the same generator (all randomness is drawn per step for the whole
-  video, independently of the batching).
+  chunk-sequential computation with the same generator up to float rounding (all randomness is drawn per
+  step for the whole video, independently of the batching; batched matmuls may round differently).
 
 The core, :func:`enhance_latents`, depends only on a denoise callable, a diffusers scheduler and tensors.
 :func:`enhance_video` adds the pixel/VAE/text level with a :class:`Refiner` bundle (video UNet + VAE +
@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import inspect
 import logging
+import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -83,6 +85,14 @@ class EnhanceConfig:
     fps: float | None = None  # output fps for the CLI; None = the input's
 
     def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{f.name} must be a finite number, got {value!r}")
+        if self.fps is not None:
+            from streamt2v.io.video import check_fps
+
+            check_fps(self.fps)
         if self.overlap < 0:
             raise ValueError(f"overlap must be >= 0, got {self.overlap}")
         if self.chunk_frames <= self.overlap:
@@ -170,7 +180,7 @@ def enhance_latents(
     full_state = randomized and config.blend == "x0"
     denoiser = Denoiser.from_scheduler(scheduler) if full_state else None
     logger.info(
-        "enhancing %d frames in %d chunk(s) of %d (overlap %d), mode %s, %d steps from t=%d",
+        "enhancing %d frames in %d chunk(s) of %d (overlap %d), mode %s, %d step(s) from t=%d (SDEdit start t'=%d)",
         t_frames,
         n,
         plan.chunk_frames,
@@ -178,6 +188,7 @@ def enhance_latents(
         config.mode,
         len(timesteps),
         int(timesteps[0]),
+        config.start_step,
     )
 
     if full_state:  # state: the whole video (B, C, T, h, w)
@@ -420,7 +431,6 @@ class Refiner:
     ) -> Refiner:
         """Load a diffusers-format video model folder; missing parts raise naming the path tried."""
         import json
-        from pathlib import Path
 
         from diffusers import AutoencoderKL, UNet3DConditionModel
         from transformers import CLIPTextModel
@@ -428,16 +438,8 @@ class Refiner:
         from streamt2v.models.bundle import load_tokenizer
         from streamt2v.models.encoders import TextEncoder
 
-        root = Path(path)
-        for part in ("unet", "vae", "text_encoder", "tokenizer", "scheduler"):
-            if not (root / part).is_dir():
-                raise FileNotFoundError(
-                    f"refiner folder {root} has no {part}/ (expected a diffusers-format video model with "
-                    "unet/ vae/ text_encoder/ tokenizer/ scheduler/)"
-                )
+        root = check_refiner_folder(path)
         sched_file = root / "scheduler" / "scheduler_config.json"
-        if not sched_file.is_file():
-            raise FileNotFoundError(f"missing scheduler config {sched_file}")
         unet = UNet3DConditionModel.from_pretrained(root / "unet", torch_dtype=dtype)
         vae = AutoencoderKL.from_pretrained(root / "vae", torch_dtype=dtype)
         text_model = CLIPTextModel.from_pretrained(root / "text_encoder", dtype=dtype)
@@ -544,13 +546,41 @@ class Refiner:
         )
 
 
+REFINER_PARTS: tuple[str, ...] = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+
+
+def check_refiner_folder(path: str | os.PathLike) -> Path:
+    """Raise unless ``path`` is a local diffusers-format refiner folder (cheap: no weights are read). The
+    refiner is loaded from local folders only; a missing path is reported as such, whatever its form."""
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise FileNotFoundError(
+            f"refiner folder {str(path)!r} does not exist (resolved: {str(root.resolve())!r}); the refiner "
+            "is loaded from a local folder"
+        )
+    if not root.is_dir():
+        raise NotADirectoryError(f"refiner {str(path)!r} is a file; give a diffusers-format model folder")
+    for part in REFINER_PARTS:
+        if not (root / part).is_dir():
+            raise FileNotFoundError(
+                f"refiner folder {str(path)!r} has no {part}/ (expected a diffusers-format video model with "
+                "unet/ vae/ text_encoder/ tokenizer/ scheduler/)"
+            )
+    sched_file = root / "scheduler" / "scheduler_config.json"
+    if not sched_file.is_file():
+        raise FileNotFoundError(
+            f"refiner folder {str(path)!r} is missing its scheduler config {str(sched_file)!r}"
+        )
+    return root
+
+
 def load_refiner(
     spec: str | os.PathLike | None,
     base_frame_size: tuple[int, int],
     *,
     device: torch.device | str = "cpu",
 ) -> Refiner:
-    """The refiner named by ``spec`` (a folder or hub id), or the embedded default when ``spec`` is None."""
+    """The refiner in the local folder ``spec``, or the embedded default when ``spec`` is None."""
     if spec is None:
         return default_refiner(tuple(base_frame_size)).to(device=device)
     return Refiner.from_pretrained(spec, device=device)

@@ -20,12 +20,27 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from streamt2v.config import PRESETS
-from streamt2v.io.video import StreamingVideoWriter, output_kind, read_image, read_video
+from streamt2v.io.video import (
+    StreamingVideoWriter,
+    check_fps,
+    check_output_path,
+    output_kind,
+    read_image,
+    read_video,
+    remove_stale_temporaries,
+)
 from streamt2v.memory import resolve_device, resolve_dtype
 from streamt2v.pipeline.chunking import plan_chunks
 from streamt2v.pipeline.prompts import PromptSchedule, load_schedule
 from streamt2v.pipeline.rundir import RunDir, default_run_dir
-from streamt2v.pipeline.stream import Chunk, StepCallback, StreamConfig, StreamState, stream
+from streamt2v.pipeline.stream import (
+    Chunk,
+    StepCallback,
+    StreamConfig,
+    StreamState,
+    check_chunk_strength,
+    stream,
+)
 
 if TYPE_CHECKING:
     from streamt2v.models.bundle import StreamingT2VModel
@@ -157,6 +172,7 @@ class GenerateConfig:
     gif: str | None = None
     run_dir: str | None = None
     crf: int = 18
+    overwrite: bool = False  # replace existing output files (a resumed run always replaces its own)
     # Stage 3 (paper §4.3): EnhanceConfig fields, or None for stages 1-2 only. With it, the low-resolution
     # video is kept as ``<output stem>.lowres<suffix>`` and ``output`` receives the enhanced video.
     enhance: dict[str, Any] | None = None
@@ -205,21 +221,65 @@ class GenerateResult:
 ChunkCallback = Callable[[Chunk], None]
 
 
-def _check_inputs(cfg: GenerateConfig) -> PromptSchedule:
-    """Cheap checks before any model is loaded (bad inputs fail in milliseconds)."""
-    schedule = cfg.schedule()
-    schedule.validate(cfg.stream.num_frames)
-    for p in (cfg.output, cfg.png_dir, cfg.gif):
-        if p is not None:
-            output_kind(Path(p))
+def looks_like_hub_id(spec: str) -> bool:
+    """``org/name`` that is not a local path (no leading ``/``, ``.`` or ``~``, exactly one ``/``)."""
+    text = str(spec)
+    return (
+        text.count("/") == 1
+        and not text.startswith(("/", ".", "~"))
+        and all(part.strip() for part in text.split("/"))
+        and not Path(text).exists()
+    )
+
+
+def output_targets(cfg: GenerateConfig) -> list[tuple[str, Path]]:
+    """``(what, path)`` of every file or folder a run writes (with stage 3 the low-resolution video first)."""
+    targets = [("output", Path(cfg.output))]
+    if cfg.enhance is not None:
+        targets.insert(0, ("low-resolution output", lowres_path(cfg.output)))
+    if cfg.png_dir:
+        targets.append(("--png-dir", Path(cfg.png_dir)))
+    if cfg.gif:
+        targets.append(("--gif", Path(cfg.gif)))
+    return targets
+
+
+def _check_outputs(cfg: GenerateConfig, *, overwrite: bool) -> None:
     if cfg.gif is not None and Path(cfg.gif).suffix.lower() != ".gif":
         raise ValueError(f"--gif path must end in .gif, got {cfg.gif!r}")
+    seen: dict[Path, str] = {}
+    for what, path in output_targets(cfg):
+        check_output_path(path, overwrite=overwrite, what=what, preview=True)
+        key = path.resolve()
+        if key in seen:
+            raise ValueError(
+                f"{what} {str(path)!r} is the same path as the {seen[key]}; give different paths"
+            )
+        seen[key] = what
+
+
+def _check_input_file(flag: str, path: str, *, folder_ok: bool) -> None:
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{flag} file not found: {path!r}")
+    if p.is_dir() and not folder_ok:
+        raise IsADirectoryError(f"{flag} {path!r} is a folder; give an image file")
+
+
+def _check_inputs(cfg: GenerateConfig, *, resume: bool = False) -> PromptSchedule:
+    """Cheap checks before any model is loaded (bad inputs fail in milliseconds)."""
+    if not resume and cfg.prompt is not None and cfg.prompt_schedule is not None:
+        raise ValueError("give either a PROMPT or --prompt-schedule, not both")
+    schedule = cfg.schedule()
+    schedule.validate(cfg.stream.num_frames)
+    if cfg.fps is not None:
+        check_fps(cfg.fps, "--fps")
     if cfg.init_video and cfg.init_image:
         raise ValueError("give either --init-video or --init-image, not both")
     for name in ("init_video", "init_image", "anchor"):
         p = getattr(cfg, name)
-        if p is not None and not Path(p).exists():
-            raise FileNotFoundError(f"--{name.replace('_', '-')} file not found: {p!r}")
+        if p is not None:
+            _check_input_file(f"--{name.replace('_', '-')}", p, folder_ok=name == "init_video")
     device = resolve_device(cfg.device)
     resolve_dtype(cfg.dtype, device)
     if cfg.compile is not None:
@@ -227,21 +287,37 @@ def _check_inputs(cfg: GenerateConfig) -> PromptSchedule:
 
         check_compile_support(device, cfg.compile)
     if cfg.enhance is not None:
-        from streamt2v.pipeline.enhance import EnhanceConfig
+        from streamt2v.pipeline.enhance import EnhanceConfig, check_refiner_folder
 
         EnhanceConfig(**cfg.enhance)  # validates every stage-3 setting before any model is loaded
-        if cfg.refiner is not None and not Path(cfg.refiner).exists() and cfg.refiner.count("/") != 1:
-            raise FileNotFoundError(f"refiner folder {str(Path(cfg.refiner).resolve())!r} does not exist")
-    if cfg.fps is not None and cfg.fps <= 0:
-        raise ValueError(f"fps must be > 0, got {cfg.fps}")
+        if cfg.refiner is not None:
+            check_refiner_folder(cfg.refiner)
+    model = cfg.model
     if (
-        cfg.model is not None
-        and cfg.model not in PRESETS
-        and not Path(cfg.model).exists()
-        and cfg.model.count("/") != 1
+        model is not None
+        and model not in PRESETS
+        and not Path(model).exists()
+        and not looks_like_hub_id(model)
     ):
         raise FileNotFoundError(f"model folder {str(Path(cfg.model).resolve())!r} does not exist")
+    _check_outputs(cfg, overwrite=resume or cfg.overwrite)
+    if not resume and cfg.run_dir:
+        RunDir.check_new(cfg.run_dir)
     return schedule
+
+
+def _absolute(cfg: GenerateConfig) -> GenerateConfig:
+    """``cfg`` with its local paths made absolute, so ``--resume`` from another folder finds them."""
+    changes: dict[str, Any] = {}
+    for name in ("output", "png_dir", "gif", "init_video", "init_image", "anchor", "run_dir"):
+        value = getattr(cfg, name)
+        if value:
+            changes[name] = str(Path(value).resolve())
+    for name in ("model", "refiner"):
+        value = getattr(cfg, name)
+        if value and Path(value).exists():
+            changes[name] = str(Path(value).resolve())
+    return GenerateConfig(**{**{f.name: getattr(cfg, f.name) for f in fields(cfg)}, **changes})
 
 
 def generate(
@@ -251,7 +327,11 @@ def generate(
     on_step: StepCallback | None = None,
     on_chunk: ChunkCallback | None = None,
 ) -> GenerateResult:
-    """Run a new generation (see module docstring). ``model`` overrides ``cfg.model`` (already placed)."""
+    """Run a new generation (see module docstring). ``model`` overrides ``cfg.model`` (already placed).
+
+    Every input, output path and the run directory are checked before any model is loaded; an existing
+    output file is replaced only with ``cfg.overwrite``. The outputs are stored as absolute paths in the run
+    config, so ``--resume`` works from any folder."""
     schedule = _check_inputs(cfg)
     cfg = GenerateConfig(
         **{**{f.name: getattr(cfg, f.name) for f in fields(cfg)}, "schedule_entries": tuple(schedule.entries)}
@@ -272,17 +352,18 @@ def generate(
         cond_frames=cfg.stream.cond_frames,
         prefix_frames=prefix_len,
     )
+    if anchor is not None and not any(spec.stage == 2 for spec in plan):
+        logger.warning(
+            "--anchor is not used: the APM anchor conditions streaming chunks only, and %d frames need none",
+            cfg.stream.num_frames,
+        )
+    if cfg.stream.chunk_strength < 1 and any(spec.stage == 2 for spec in plan):
+        check_chunk_strength(cfg.stream)  # with the usual 1000 training steps; stream() checks the model's
+    run_path = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(schedule.entries[0][1])
+    RunDir.check_new(run_path)
     if model is None:
         model = _load_compiled(cfg)
-    run_path = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(schedule.entries[0][1])
-    cfg = GenerateConfig(**{**{f.name: getattr(cfg, f.name) for f in fields(cfg)}, "run_dir": str(run_path)})
-    run = RunDir.create(run_path, cfg.to_dict(), num_chunks=len(plan))
-    logger.info(
-        "run directory %s (%d chunks); continue an interrupted run with --resume %s",
-        run_path,
-        len(plan),
-        run_path,
-    )
+    # Checks that need the model (conditioning frames, frame sizes) raise here, before the run directory.
     chunks = stream(
         model,
         schedule,
@@ -292,7 +373,17 @@ def generate(
         anchor_image=anchor,
         on_step=on_step,
     )
-    return _consume(cfg, run, model, chunks, [], on_chunk)
+    cfg = _absolute(
+        GenerateConfig(**{**{f.name: getattr(cfg, f.name) for f in fields(cfg)}, "run_dir": str(run_path)})
+    )
+    run = RunDir.create(run_path, cfg.to_dict(), num_chunks=len(plan))
+    logger.info(
+        "run directory %s (%d chunks); continue an interrupted run with --resume %s",
+        run_path,
+        len(plan),
+        run_path,
+    )
+    return _consume(cfg, run, model, chunks, [], on_chunk, new_run=True)
 
 
 def resume_generate(
@@ -302,9 +393,16 @@ def resume_generate(
     on_step: StepCallback | None = None,
     on_chunk: ChunkCallback | None = None,
 ) -> GenerateResult:
-    """Continue the run in ``run_dir`` from its last finished chunk; the result equals an uninterrupted run."""
+    """Continue the run in ``run_dir`` from its last finished chunk; the result equals an uninterrupted run.
+
+    The run's own outputs may be replaced; a folder output holding files the user put there is refused.
+    Temporary files a killed writer of the same outputs left behind are removed."""
     run = RunDir.open(run_dir)
     cfg = GenerateConfig.from_dict(run.config)
+    _check_inputs(cfg, resume=True)
+    for _, path in output_targets(cfg):
+        for stale in remove_stale_temporaries(path):
+            logger.info("removed %s left by an earlier run", stale)
     if model is None:
         model = _load_compiled(cfg)
     stored = [run.load_chunk(i) for i in range(run.num_finished)]
@@ -358,14 +456,19 @@ def _consume(
     chunks: Iterator[Chunk],
     stored: list,
     on_chunk: ChunkCallback | None,
+    *,
+    new_run: bool = False,
 ) -> GenerateResult:
     fps = cfg.fps or float(model.fps)
     extras = [Path(p) for p in (cfg.png_dir, cfg.gif) if p]
     # With stage 3 the chunks stream into the low-resolution video; the final outputs come after it.
     targets = [lowres_path(cfg.output)] if cfg.enhance is not None else [Path(cfg.output), *extras]
-    writers = [StreamingVideoWriter(p, fps, crf=cfg.crf) for p in targets]
+    # Outputs were checked before any work (a resumed run replaces its own); here they are replaced.
+    writers: list[StreamingVideoWriter] = []
     n = 0
     try:
+        for p in targets:
+            writers.append(StreamingVideoWriter(p, fps, crf=cfg.crf))
         for s in stored:  # re-encode finished chunks from the run directory
             for w in writers:
                 w.append(s.frames)
@@ -404,12 +507,15 @@ def _consume(
     except BaseException as err:
         for w in writers:
             w.abort()
-        status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
-        run.set_status(status, error=repr(err))
+        interrupted = isinstance(err, KeyboardInterrupt)
+        if new_run and not interrupted and run.remove_if_empty():
+            raise  # nothing was finished: no run directory is left to resume
+        run.set_status("interrupted" if interrupted else "failed", error=repr(err))
         logger.warning(
-            "stopped after %d finished chunks (%d frames); continue with: streamt2v generate --resume %s",
+            "stopped after %d finished chunks (%d frames saved in the run directory); "
+            "continue with: streamt2v generate --resume %s",
             run.num_finished,
-            n,
+            run.num_frames_saved,
             run.path,
         )
         raise
@@ -441,4 +547,4 @@ def _enhance_stage(
     config = refiner.config(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.enhance.items()})
     logger.info("stage 3: enhancing %d frames with randomized blending", video.shape[2])
     hi = enhance_video(video, schedule, refiner, config, seed=cfg.stream.seed)
-    return [write_video(path, hi, config.fps or fps) for path in targets]
+    return [write_video(path, hi, config.fps or fps, overwrite=True) for path in targets]

@@ -101,12 +101,30 @@ def parse_schedule(text: str, *, separators: str = ";\n") -> PromptSchedule:
 
 
 def load_schedule(spec: str | os.PathLike) -> PromptSchedule:
-    """A schedule from a file path (entries one per line) or an inline string."""
+    """A schedule from a file path (entries one per line; UTF-8, with or without a BOM) or an inline string.
+
+    An argument without any ``FRAME: prompt`` entry (no ``:``) is taken for a file name: a missing file or a
+    folder is reported as such rather than parsed as a bad inline schedule."""
     path = Path(spec)
     try:
-        is_file = path.is_file()
+        is_file, is_dir = path.is_file(), path.is_dir()
     except OSError:  # e.g. an inline schedule too long to be a file name
-        is_file = False
+        is_file = is_dir = False
     if is_file:
-        return parse_schedule(path.read_text(encoding="utf-8"), separators="\n")
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError as err:
+            raise ValueError(
+                f"prompt schedule file {str(path)!r} is not UTF-8 text ({err.reason} at byte {err.start})"
+            ) from None
+        return parse_schedule(text, separators="\n")
+    if is_dir:
+        raise IsADirectoryError(
+            f"prompt schedule {str(spec)!r} is a folder; give a file or an inline schedule"
+        )
+    if ":" not in str(spec):
+        raise FileNotFoundError(
+            f"prompt schedule file {str(spec)!r} not found (an inline schedule has entries like "
+            "'0: a cat walks; 120: the cat runs')"
+        )
     return parse_schedule(str(spec))

@@ -83,14 +83,31 @@ class RunDir:
         self.manifest = manifest
 
     # -- construction ----------------------------------------------------------------------------
-    @classmethod
-    def create(cls, path: str | os.PathLike, config: dict[str, Any], *, num_chunks: int) -> RunDir:
+    @staticmethod
+    def check_new(path: str | os.PathLike) -> Path:
+        """Raise unless a new run can be created at ``path`` (cheap; call it before any slow work)."""
         path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise NotADirectoryError(
+                f"run directory {str(path)!r} is an existing file, not a folder; choose another --run-dir"
+            )
         if (path / MANIFEST).exists() or (path / CONFIG).exists():
             raise FileExistsError(
                 f"run directory {str(path)!r} already holds a run; continue it with --resume {path} "
                 "or choose another --run-dir"
             )
+        parent = path.absolute().parent
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if not parent.is_dir():
+            raise NotADirectoryError(
+                f"cannot create run directory {str(path)!r}: {str(parent)!r} is a file, not a folder"
+            )
+        return path
+
+    @classmethod
+    def create(cls, path: str | os.PathLike, config: dict[str, Any], *, num_chunks: int) -> RunDir:
+        path = cls.check_new(path)
         (path / "chunks").mkdir(parents=True, exist_ok=True)
         _atomic_write_json(path / CONFIG, config)
         manifest = {
@@ -193,6 +210,30 @@ class RunDir:
             anchor=t["anchor"],
             anchor_prompt=meta["anchor_prompt"],
         )
+
+    @property
+    def num_frames_saved(self) -> int:
+        """Output frames the finished chunks hold (``stop`` of the last one; 0 when none is finished)."""
+        chunks = self.manifest["chunks"]
+        return int(chunks[-1]["stop"]) if chunks else 0
+
+    def remove_if_empty(self) -> bool:
+        """Delete this run directory when no chunk was finished (what :meth:`create` wrote and nothing else);
+        a folder holding anything more is left alone. Returns whether it was removed."""
+        if self.num_finished:
+            return False
+        chunks = self.path / "chunks"
+        if chunks.is_dir() and any(chunks.iterdir()):
+            return False
+        others = {p.name for p in self.path.iterdir()} - {CONFIG, MANIFEST, "chunks"}
+        if others:
+            return False
+        for name in (CONFIG, MANIFEST):
+            (self.path / name).unlink(missing_ok=True)
+        if chunks.is_dir():
+            chunks.rmdir()
+        self.path.rmdir()
+        return True
 
     def set_status(self, status: str, **extra: Any) -> None:
         """``running`` / ``interrupted`` / ``complete`` (+ e.g. the output path), written atomically."""

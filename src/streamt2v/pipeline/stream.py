@@ -18,8 +18,9 @@ only the current chunk, the CAM's conditioning frames and the anchor, so its mem
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, replace
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -87,6 +88,10 @@ class StreamConfig:
             raise ValueError(f"num_frames must be an integer >= 1, got {self.num_frames!r}")
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{f.name} must be a finite number, got {value!r}")
         for name in ("steps", "init_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -256,14 +261,7 @@ class _Sampler:
             if cfg.cond_replacement:  # the chunk's first F_cond slots regenerate the conditioning frames
                 known = KnownFrames(z, noise[:, :, : z.shape[2]])
             if cfg.chunk_strength < 1:
-                train_steps = int(sched.config.num_train_timesteps)
-                start_step = start_step_from_strength(cfg.chunk_strength, train_steps)
-                if cfg.steps > start_step:
-                    raise ValueError(
-                        f"chunk_strength {cfg.chunk_strength} starts stage 2 at step {start_step} of "
-                        f"{train_steps}, too close to the end for steps={cfg.steps}; raise chunk_strength "
-                        "or lower steps"
-                    )
+                start_step = check_chunk_strength(cfg, int(sched.config.num_train_timesteps))
                 start = {"start_latents": continuation_latents(z, cfg.chunk_frames), "start_step": start_step}
         lat = sample_loop(
             sched,
@@ -277,6 +275,19 @@ class _Sampler:
             **start,
         )
         return model.vae.decode(lat[:, :, spec.keep_offset : spec.keep_offset + spec.num_new])
+
+
+def check_chunk_strength(config: StreamConfig, num_train_timesteps: int = 1000) -> int:
+    """The stage-2 SDEdit start step of ``config.chunk_strength``; raises when it leaves fewer training steps
+    than ``config.steps`` (cheap: call it before any chunk is sampled)."""
+    start_step = start_step_from_strength(config.chunk_strength, num_train_timesteps)
+    if config.steps > start_step:
+        raise ValueError(
+            f"chunk_strength {config.chunk_strength} starts stage 2 at step {start_step} of "
+            f"{num_train_timesteps}, too close to the end for steps={config.steps}; raise chunk_strength "
+            "or lower steps"
+        )
+    return start_step
 
 
 def continuation_latents(cond_latents: torch.Tensor, chunk_frames: int) -> torch.Tensor:
@@ -320,6 +331,9 @@ def stream(
     unless ``anchor_image`` is given. ``resume``: continue from a saved :class:`StreamState` (the prefix
     inputs must then be the same as in the original run so the plan matches). ``on_step(chunk, step, n)``
     is called after every denoising step. The model must already be on its device and dtype.
+
+    Every input is checked when ``stream`` is called (bad settings raise at once, before any chunk is
+    sampled); the chunks are made as the returned iterator is consumed.
     """
     schedule = prompt if isinstance(prompt, PromptSchedule) else PromptSchedule.constant(prompt)
     schedule.validate(config.num_frames)
@@ -352,8 +366,8 @@ def stream(
         cond_frames=config.cond_frames,
         prefix_frames=0 if prefix is None else prefix.shape[2],
     )
-    sampler = _Sampler(model, config, on_step)
-    F_cond = config.cond_frames
+    if config.chunk_strength < 1 and any(spec.stage == 2 for spec in plan):
+        check_chunk_strength(config, int(model.scheduler_config.get("num_train_timesteps", 1000)))
     if resume is not None:
         if not 0 < resume.next_chunk <= len(plan):
             raise ValueError(f"cannot resume at chunk {resume.next_chunk}: the plan has {len(plan)} chunks")
@@ -362,8 +376,27 @@ def stream(
     else:
         tail, anchor, anchor_prompt = None, anchor0, schedule.prompt_at(0)
         first = 0
+    return _chunks(
+        model, schedule, config, plan[first:], len(plan), prefix, tail, anchor, anchor_prompt, on_step
+    )
 
-    for spec in plan[first:]:
+
+def _chunks(
+    model: StreamingT2VModel,
+    schedule: PromptSchedule,
+    config: StreamConfig,
+    specs: Sequence[ChunkSpec],
+    num_chunks: int,
+    prefix: torch.Tensor | None,
+    tail: torch.Tensor | None,
+    anchor: torch.Tensor | None,
+    anchor_prompt: str,
+    on_step: StepCallback | None,
+) -> Iterator[Chunk]:
+    """The chunk loop of :func:`stream` (its inputs already checked)."""
+    sampler = _Sampler(model, config, on_step)
+    F_cond = config.cond_frames
+    for spec in specs:
         prompt_k = schedule.prompt_at(spec.start)
         if spec.stage == 0:
             frames = prefix
@@ -384,7 +417,7 @@ def stream(
             logger.info("re-anchoring at frame %d for prompt %r", spec.start, prompt_k)
         yield Chunk(
             spec.index,
-            len(plan),
+            num_chunks,
             spec.stage,
             spec.start,
             spec.stop,
