@@ -240,3 +240,22 @@ def test_stream_checks_its_inputs_when_called_and_refuses_non_finite_settings(mo
         for bad in (float("nan"), float("inf"), float("-inf")):
             with pytest.raises(ValueError, match=f"^{name} must be a finite number"):
                 StreamConfig(num_frames=4, **{name: bad})
+
+
+def test_a_model_without_stage_1_is_refused_at_the_call_unless_a_prefix_is_given(model):
+    import copy
+
+    no_init = copy.copy(model)
+    no_init.init_unet = None
+    with pytest.raises(ValueError, match="no stage-1 \\(init_unet\\) weights"):
+        stream(no_init, "x", StreamConfig(num_frames=24, steps=1))
+    out = torch.cat(
+        [
+            c.frames
+            for c in stream(
+                no_init, "x", StreamConfig(num_frames=12, steps=1), init_video=torch.zeros(1, 3, 8, 16, 16)
+            )
+        ],
+        dim=2,
+    )
+    assert out.shape[2] == 12  # the prefix stands in for stage 1

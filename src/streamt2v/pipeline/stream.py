@@ -207,10 +207,7 @@ class _Sampler:
         """Initialization chunk (§4): base T2V UNet, ``F`` frames → decoded kept frames (1, 3, n, H, W)."""
         cfg, model = self.config, self.model
         if model.init_unet is None:
-            raise ValueError(
-                "this model has no stage-1 (init_unet) weights: text-only generation is impossible; "
-                "start from --init-image or --init-video"
-            )
+            raise ValueError(NO_STAGE1)
         sched = make_scheduler(cfg.init_scheduler, model.scheduler_config)
         den = self._denoiser(sched)
         noise, gen = self._noise(spec.index, cfg.chunk_frames, cfg.init_noise_correlation)
@@ -288,6 +285,12 @@ def check_chunk_strength(config: StreamConfig, num_train_timesteps: int = 1000) 
             "or lower steps"
         )
     return start_step
+
+
+NO_STAGE1 = (
+    "this model has no stage-1 (init_unet) weights: text-only generation is impossible; "
+    "start from --init-image or --init-video"
+)
 
 
 def continuation_latents(cond_latents: torch.Tensor, chunk_frames: int) -> torch.Tensor:
@@ -368,6 +371,10 @@ def stream(
     )
     if config.chunk_strength < 1 and any(spec.stage == 2 for spec in plan):
         check_chunk_strength(config, int(model.scheduler_config.get("num_train_timesteps", 1000)))
+    if model.init_unet is None and any(
+        spec.stage == 1 for spec in plan[resume.next_chunk if resume else 0 :]
+    ):
+        raise ValueError(NO_STAGE1)
     if resume is not None:
         if not 0 < resume.next_chunk <= len(plan):
             raise ValueError(f"cannot resume at chunk {resume.next_chunk}: the plan has {len(plan)} chunks")
