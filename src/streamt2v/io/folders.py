@@ -2,11 +2,34 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+
+def check_writable_parent(path: str | Path, what: str) -> None:
+    """Raise, naming ``what`` and ``path``, unless the nearest existing parent of ``path`` is a folder this
+    process can create files in (checked before slow work that ends by writing ``path``)."""
+    parent = Path(path).absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise NotADirectoryError(
+            f"cannot write {what} {str(path)!r}: {str(parent)!r} is a file, not a folder"
+        )
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".streamt2v-write-test-", dir=parent)
+    except OSError as err:
+        raise PermissionError(
+            f"cannot write {what} {str(path)!r}: cannot create files in folder {str(parent)!r} "
+            f"({err.strerror or err})"
+        ) from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def refuse_existing(out: str | Path, overwrite: bool = False) -> None:

@@ -31,6 +31,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from streamt2v.io.folders import check_writable_parent
+
 logger = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi")
@@ -165,22 +167,7 @@ def check_output_path(
         partial = preview_path_for(path)
         if partial.exists() or partial.is_symlink():
             _check_replaceable_dir(partial, f"{what} preview folder")
-    parent = path.absolute().parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise NotADirectoryError(
-            f"cannot write {what} {str(path)!r}: {str(parent)!r} is a file, not a folder"
-        )
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".streamt2v-write-test-", dir=parent)
-    except OSError as err:
-        raise PermissionError(
-            f"cannot write {what} {str(path)!r}: cannot create files in folder {str(parent)!r} "
-            f"({err.strerror or err})"
-        ) from None
-    os.close(fd)
-    os.unlink(probe)
+    check_writable_parent(path, what)
     return path
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from streamt2v.io.folders import check_writable_parent
 from streamt2v.metrics.flow import DEFAULT_FLOW_SIZE, FLOW_BACKENDS, VideoLike, as_uint8_frames
 
 logger = logging.getLogger(__name__)
@@ -179,27 +180,13 @@ def _fmt(v) -> str:
 def check_report_path(path: str | os.PathLike) -> Path:
     """Raise (before any scoring) unless :meth:`EvaluationReport.save` can write ``path``: a ``.json`` or
     ``.csv`` name that is not a folder, whose nearest existing parent is a writable folder."""
-    import tempfile
 
     path = Path(path)
     if path.suffix.lower() not in (".json", ".csv"):
         raise ValueError(f"--out must end in .json or .csv, got {str(path)!r}")
     if path.is_dir():
         raise IsADirectoryError(f"--out {str(path)!r} is a folder; give a .json or .csv file name")
-    parent = path.absolute().parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise NotADirectoryError(f"cannot write --out {str(path)!r}: {str(parent)!r} is a file, not a folder")
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".streamt2v-write-test-", dir=parent)
-    except OSError as err:
-        raise PermissionError(
-            f"cannot write --out {str(path)!r}: cannot create files in folder {str(parent)!r} "
-            f"({err.strerror or err})"
-        ) from None
-    os.close(fd)
-    os.unlink(probe)
+    check_writable_parent(path, "--out")
     return path
 
 

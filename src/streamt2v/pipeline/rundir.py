@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from streamt2v.io.folders import check_writable_parent
 from streamt2v.io.video import from_uint8_frames, to_uint8_frames
 
 FORMAT_VERSION = 1
@@ -96,13 +97,7 @@ class RunDir:
                 f"run directory {str(path)!r} already holds a run; continue it with --resume {path} "
                 "or choose another --run-dir"
             )
-        parent = path.absolute().parent
-        while not parent.exists() and parent != parent.parent:
-            parent = parent.parent
-        if not parent.is_dir():
-            raise NotADirectoryError(
-                f"cannot create run directory {str(path)!r}: {str(parent)!r} is a file, not a folder"
-            )
+        check_writable_parent(path, "run directory")
         return path
 
     @classmethod
