@@ -6,13 +6,11 @@ import argparse
 import sys
 
 # Flags --resume does not ignore (the rest come from the run's config.json).
-_RESUME_FLAGS = {"resume", "no_progress", "overwrite", "func", "command", "verbose"}
-_PARSER: argparse.ArgumentParser | None = None
+_RESUME_FLAGS = {"resume", "no_progress", "overwrite", "func", "parser", "command", "verbose"}
 _ENHANCE_FLAGS = ("refiner", "enhance_steps", "enhance_start_step", "enhance_chunk_frames", "enhance_overlap")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    global _PARSER
     p = subparsers.add_parser(
         "generate",
         help="generate a long video from text (stages 1-2)",
@@ -129,17 +127,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "compiler): a one-off compile in the first steps, then faster steps (docs/generate.md)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=run)
-    _PARSER = p
+    p.set_defaults(func=run, parser=p)  # the parser: its defaults tell which flags --resume ignores
 
 
 def _ignored_on_resume(args: argparse.Namespace) -> list[str]:
     """The flags given with --resume that differ from their defaults (they are ignored)."""
-    if _PARSER is None:
-        return []
     names = []
     for dest, value in vars(args).items():
-        if dest in _RESUME_FLAGS or value == _PARSER.get_default(dest):
+        if dest in _RESUME_FLAGS or value == args.parser.get_default(dest):
             continue
         names.append("PROMPT" if dest == "prompt" else "--" + dest.replace("_", "-"))
     return names
