@@ -40,8 +40,9 @@ def main() -> None:
     from streamt2v.io.video import write_video
     from streamt2v.memory import describe_machine
     from streamt2v.models.bundle import StreamingT2VModel
-    from streamt2v.pipeline.enhance import Refiner, enhance_video
+    from streamt2v.pipeline.enhance import enhance_video
     from streamt2v.pipeline.generate import StreamingT2VPipeline
+    from streamt2v.pipeline.refiner import Refiner
 
     if args.repeats < 1:
         ap.error(f"--repeats must be at least 1, got {args.repeats}")

@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 
 from streamt2v.memory import describe_machine
-from streamt2v.pipeline.enhance import EnhanceConfig, Refiner, enhance_video
+from streamt2v.pipeline.enhance import EnhanceConfig, enhance_video
+from streamt2v.pipeline.refiner import Refiner
 
 
 def main() -> None:

@@ -11,14 +11,13 @@ from diffusers import UNet3DConditionModel
 from streamt2v.io.video import read_video, write_video
 from streamt2v.models.denoiser import Denoiser
 from streamt2v.pipeline.enhance import (
-    DEFAULT_SCHEDULER_CONFIG,
     EnhanceConfig,
-    Refiner,
     enhance_latents,
     enhance_video,
     fit_and_pad,
     unet_denoise_fn,
 )
+from streamt2v.pipeline.refiner import DEFAULT_SCHEDULER_CONFIG, Refiner
 from streamt2v.sampling.schedulers import make_scheduler
 from streamt2v.sampling.sdedit import sdedit_noise, sdedit_timesteps
 

@@ -13,7 +13,7 @@ from transformers import PreTrainedTokenizerFast
 import streamt2v.assets as assets
 from streamt2v.models.bundle import StreamingT2VModel
 from streamt2v.models.encoders import TextEncoder
-from streamt2v.pipeline.enhance import Refiner
+from streamt2v.pipeline.refiner import Refiner
 from streamt2v.train.recipes import build_word_tokenizer
 
 

@@ -129,7 +129,8 @@ def test_shipped_vae_round_trip_meets_every_threshold(through_vae):
 
 
 def test_shipped_refiner_loads_and_enhances():
-    from streamt2v.pipeline.enhance import Refiner, enhance_video
+    from streamt2v.pipeline.enhance import enhance_video
+    from streamt2v.pipeline.refiner import Refiner
 
     refiner = Refiner.from_pretrained(microworld_refiner_dir())
     assert refiner.frame_size == (64, 64)

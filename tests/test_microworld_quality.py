@@ -53,7 +53,7 @@ def test_refiner_quality_compares_with_bilinear(tmp_path: Path) -> None:
     import torch.nn.functional as F
 
     from streamt2v.microworld.render import render, render_with_truth
-    from streamt2v.pipeline.enhance import Refiner
+    from streamt2v.pipeline.refiner import Refiner
 
     Refiner.random((32, 32), seed=0).save_pretrained(tmp_path / "ref")
     q = quality.refiner_quality(tmp_path / "ref", scenes=2, frames=8)

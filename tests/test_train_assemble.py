@@ -43,7 +43,7 @@ def test_assembled_runs_generate_and_enhance_from_the_command_line(tmp_path, run
 
     from streamt2v.models.bundle import StreamingT2VModel
     from streamt2v.models.unet import StreamingUNet
-    from streamt2v.pipeline.enhance import Refiner
+    from streamt2v.pipeline.refiner import Refiner
 
     model_dir, refiner_dir = tmp_path / "model", tmp_path / "refiner"
     sampler = {"steps": 2, "init_steps": 2, "guidance": 1.0, "init_guidance": 2.0}

@@ -25,7 +25,7 @@ _PUBLIC: dict[str, str] = {
     "resume_generate": "streamt2v.pipeline.generate",
     "StreamConfig": "streamt2v.pipeline.stream",
     "EnhanceConfig": "streamt2v.pipeline.enhance",
-    "Refiner": "streamt2v.pipeline.enhance",
+    "Refiner": "streamt2v.pipeline.refiner",
     "enhance_video": "streamt2v.pipeline.enhance",
     "convert_official_checkpoint": "streamt2v.io.checkpoints",
     "read_video": "streamt2v.io.video",

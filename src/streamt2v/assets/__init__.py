@@ -3,7 +3,7 @@
 - ``microworld/``: a :class:`~streamt2v.models.bundle.StreamingT2VModel` folder (stage-1 base UNet,
   stage-2 streaming UNet with CAM + APM, VAE, micro-CLIP text/image encoders, tokenizer, scheduler and
   the recommended sampler settings in ``model_index.json``);
-- ``microworld-refiner/``: a :class:`~streamt2v.pipeline.enhance.Refiner` folder (stage 3);
+- ``microworld-refiner/``: a :class:`~streamt2v.pipeline.refiner.Refiner` folder (stage 3);
 - ``MODEL_CARD.md``: recipes, hardware, wall times, losses and the measured behaviour figures.
 """
 

@@ -72,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
 
     from streamt2v.io.video import check_output_path, read_video, write_video
     from streamt2v.memory import resolve_device
-    from streamt2v.pipeline.enhance import EnhanceConfig, check_refiner_folder, enhance_video, load_refiner
+    from streamt2v.pipeline.enhance import EnhanceConfig, enhance_video
+    from streamt2v.pipeline.refiner import check_refiner_folder, load_refiner
 
     given = {
         "chunk_frames": args.chunk_frames,

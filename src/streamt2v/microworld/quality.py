@@ -112,7 +112,8 @@ def refiner_quality(
     model's ``vae/``) whose round trip the half-size renders go through first, as generated videos do."""
     import torch.nn.functional as F
 
-    from streamt2v.pipeline.enhance import Refiner, enhance_video
+    from streamt2v.pipeline.enhance import enhance_video
+    from streamt2v.pipeline.refiner import Refiner
     from streamt2v.train.frozen import load_frozen_vae
 
     refiner = Refiner.from_pretrained(refiner_dir)

@@ -287,7 +287,8 @@ def _check_inputs(cfg: GenerateConfig, *, resume: bool = False) -> PromptSchedul
 
         check_compile_support(device, cfg.compile)
     if cfg.enhance is not None:
-        from streamt2v.pipeline.enhance import EnhanceConfig, check_refiner_folder
+        from streamt2v.pipeline.enhance import EnhanceConfig
+        from streamt2v.pipeline.refiner import check_refiner_folder
 
         EnhanceConfig(**cfg.enhance)  # validates every stage-3 setting before any model is loaded
         if cfg.refiner is not None:
@@ -536,7 +537,8 @@ def _enhance_stage(
 ) -> list[Path]:
     """Stage 3 (paper §4.3) on the finished low-resolution video, read back from the run directory."""
     from streamt2v.io.video import write_video
-    from streamt2v.pipeline.enhance import enhance_video, load_refiner
+    from streamt2v.pipeline.enhance import enhance_video
+    from streamt2v.pipeline.refiner import load_refiner
 
     video = torch.cat([run.load_chunk(i).frames for i in range(run.num_finished)], dim=2)  # (1, 3, T, H, W)
     schedule = cfg.schedule()

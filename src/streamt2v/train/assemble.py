@@ -311,7 +311,8 @@ def assemble_refiner(
     ``scheduler_overrides``: DDIM options over the training schedule (e.g. ``set_alpha_to_one``)."""
     from diffusers import UNet3DConditionModel
 
-    from streamt2v.pipeline.enhance import EnhanceConfig, Refiner
+    from streamt2v.pipeline.enhance import EnhanceConfig
+    from streamt2v.pipeline.refiner import Refiner
     from streamt2v.train.frozen import load_frozen_clip, load_frozen_vae
 
     dest = Path(dest)

@@ -23,7 +23,7 @@ as fp16 safetensors:
 - ``ASSETS/microworld/``: a :class:`~streamt2v.models.bundle.StreamingT2VModel` folder (stage-2 UNet =
   the stream-aug run, ``init_unet`` = the base-3 run, the vae-decoder-edges run's VAE, micro-CLIP
   text/image encoders, tokenizer, DDIM scheduler config, recommended sampler settings :data:`SAMPLER`);
-- ``ASSETS/microworld-refiner/``: a :class:`~streamt2v.pipeline.enhance.Refiner` folder (the
+- ``ASSETS/microworld-refiner/``: a :class:`~streamt2v.pipeline.refiner.Refiner` folder (the
   refiner-restore run's UNet, the refiner-decoder run's VAE);
 - ``ASSETS/MODEL_CARD.md`` (:mod:`streamt2v.train.model_card`) from the runs' logs, the VAE/CLIP quality
   and the behaviour figures (``ASSETS/behaviour.json``, and ``behaviour_more_seeds.json`` for the same

@@ -1,0 +1,266 @@
+"""The stage-3 model bundle (:class:`Refiner`: video UNet + VAE + text encoder + noise schedule), its
+diffusers-format folder (:meth:`Refiner.from_pretrained` / :meth:`Refiner.save_pretrained`) and the embedded
+default (:func:`default_refiner`: the shipped microworld refiner, else a tiny random-weight one).
+:func:`~streamt2v.pipeline.enhance.enhance_video` runs a refiner over a video.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from streamt2v.memory import move_modules
+from streamt2v.models.autoencoder import VideoAutoencoder
+from streamt2v.pipeline.enhance import EnhanceConfig
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SCHEDULER_CONFIG: dict[str, Any] = {
+    "num_train_timesteps": 1000,
+    "beta_schedule": "linear",
+    "beta_start": 0.00085,
+    "beta_end": 0.012,
+    "prediction_type": "epsilon",
+}
+
+
+@dataclass
+class Refiner:
+    """The stage-3 model bundle: a plain video UNet (``UNet3DConditionModel``), its VAE, text encoder and
+    noise schedule. Loadable from a diffusers-format folder (``model_index.json`` with ``unet/ vae/
+    text_encoder/ tokenizer/ scheduler/``, e.g. a zeroscope-style upscaler) via :meth:`from_pretrained`.
+    """
+
+    unet: Any  # diffusers UNet3DConditionModel (or any module with its call signature)
+    vae: VideoAutoencoder
+    text_encoder: Any  # streamt2v.models.encoders.TextEncoder
+    scheduler_config: dict[str, Any]
+    frame_size: tuple[int, int]  # (H, W) pixels the UNet was trained at
+    # EnhanceConfig fields these weights are meant to run with (``streamt2v_enhance`` in model_index.json);
+    # explicit settings override them, and anything unset falls back to the official defaults.
+    recommended: dict[str, Any] = field(default_factory=dict)
+
+    def config(self, **settings: Any) -> EnhanceConfig:
+        """The :class:`EnhanceConfig` for this refiner: ``settings`` over :attr:`recommended`."""
+        return EnhanceConfig(**{**self.recommended, **settings})
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.unet.parameters()).device
+
+    @property
+    def prediction_type(self) -> str:
+        return str(self.scheduler_config.get("prediction_type", "epsilon"))
+
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> Refiner:
+        move_modules((self.unet, self.vae, self.text_encoder), device, dtype)
+        return self
+
+    def compile(self, backend: str = "inductor") -> Refiner:
+        """``torch.compile`` in place the UNet and the VAE's encoder and decoder (:mod:`streamt2v.compiling`)."""
+        from streamt2v.compiling import compile_modules
+
+        compile_modules([self.unet, self.vae.vae.encoder, self.vae.vae.decoder], self.device, backend)
+        return self
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path: str | Any,
+        *,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+        frame_size: tuple[int, int] | None = None,
+    ) -> Refiner:
+        """Load a diffusers-format video model folder; missing parts raise naming the path tried."""
+        import json
+
+        from diffusers import AutoencoderKL, UNet3DConditionModel
+        from transformers import CLIPTextModel
+
+        from streamt2v.models.bundle import load_tokenizer
+        from streamt2v.models.encoders import TextEncoder
+
+        root = check_refiner_folder(path)
+        sched_file = root / "scheduler" / "scheduler_config.json"
+        unet = UNet3DConditionModel.from_pretrained(root / "unet", torch_dtype=dtype)
+        vae = AutoencoderKL.from_pretrained(root / "vae", torch_dtype=dtype)
+        text_model = CLIPTextModel.from_pretrained(root / "text_encoder", dtype=dtype)
+        index_file = root / "model_index.json"
+        meta = json.loads(index_file.read_text()) if index_file.is_file() else {}
+        tok_entry = meta.get("tokenizer")
+        tokenizer = load_tokenizer(root / "tokenizer", tok_entry[-1] if tok_entry else None)
+        scheduler_config = json.loads(sched_file.read_text())
+        autoencoder = VideoAutoencoder(vae)
+        if frame_size is None:
+            if "streamt2v_frame_size" in meta:
+                frame_size = tuple(int(v) for v in meta["streamt2v_frame_size"])
+            else:
+                size = unet.config.sample_size
+                size = (size, size) if isinstance(size, int) else tuple(size)
+                frame_size = (size[0] * autoencoder.scale_factor, size[1] * autoencoder.scale_factor)
+        refiner = cls(
+            unet.eval(),
+            autoencoder.eval(),
+            TextEncoder(tokenizer, text_model).eval(),
+            scheduler_config,
+            (int(frame_size[0]), int(frame_size[1])),
+            dict(meta.get("streamt2v_enhance") or {}),
+        )
+        return refiner.to(device=device)
+
+    def save_pretrained(self, path: str | Any, overwrite: bool = False) -> Any:
+        """Write the diffusers-format folder :meth:`from_pretrained` reads (safetensors weights),
+        atomically; an existing folder is replaced only with ``overwrite``."""
+        import json
+        from pathlib import Path
+
+        from streamt2v.io.folders import atomic_folder
+
+        root = Path(path)
+        with atomic_folder(root, overwrite) as tmp:
+            self.unet.save_pretrained(tmp / "unet")
+            self.vae.vae.save_pretrained(tmp / "vae")
+            self.text_encoder.model.save_pretrained(tmp / "text_encoder")
+            self.text_encoder.tokenizer.save_pretrained(tmp / "tokenizer")
+            (tmp / "scheduler").mkdir()
+            sched = {"_class_name": "DDIMScheduler", **self.scheduler_config}
+            (tmp / "scheduler" / "scheduler_config.json").write_text(json.dumps(sched, indent=2))
+            index = {
+                "_class_name": "StreamingT2VRefiner",
+                "unet": ["diffusers", "UNet3DConditionModel"],
+                "vae": ["diffusers", "AutoencoderKL"],
+                "text_encoder": ["transformers", "CLIPTextModel"],
+                "tokenizer": ["transformers", type(self.text_encoder.tokenizer).__name__],
+                "scheduler": ["diffusers", "DDIMScheduler"],
+                "streamt2v_frame_size": list(self.frame_size),
+                "streamt2v_enhance": dict(self.recommended),
+            }
+            (tmp / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
+        return root
+
+    @classmethod
+    def random(
+        cls,
+        frame_size: tuple[int, int] = (128, 128),
+        *,
+        seed: int = 0,
+        prediction_type: str = "epsilon",
+        width: int = 32,
+    ) -> Refiner:
+        """A tiny random-weight refiner for tests and benchmarks: the ``tiny`` preset's video UNet with the
+        random VAE (factor 4) and text encoder (width ``width``) that :meth:`StreamingT2VModel.from_preset`
+        builds for that preset (``bundle.component_configs``).
+        """
+        from dataclasses import replace
+
+        from diffusers import AutoencoderKL
+        from transformers import CLIPTextConfig, CLIPTextModel
+
+        from streamt2v.config import get_preset
+        from streamt2v.models.bundle import component_configs
+        from streamt2v.models.encoders import TextEncoder, byte_level_clip_tokenizer
+        from streamt2v.models.unet import build_video_unet
+
+        h, w = frame_size
+        if h % 4 or w % 4:
+            raise ValueError(f"random refiner frame size {frame_size} must be divisible by 4")
+        tiny = get_preset("tiny")
+        cfg = replace(
+            tiny,
+            frame_size=h,
+            vae_scale_factor=4,
+            unet=replace(tiny.unet, cross_attention_dim=width, sample_size=h // 4),
+        )
+        comps = component_configs(cfg)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            unet = build_video_unet(cfg.unet)
+            vae = AutoencoderKL(**comps.vae)
+            text_model = CLIPTextModel(CLIPTextConfig(**comps.text))
+        tokenizer = byte_level_clip_tokenizer(model_max_length=comps.text["max_position_embeddings"])
+        sched = {**DEFAULT_SCHEDULER_CONFIG, "prediction_type": prediction_type}
+        return cls(
+            unet.eval(),
+            VideoAutoencoder(vae).eval(),
+            TextEncoder(tokenizer, text_model).eval(),
+            sched,
+            (h, w),
+        )
+
+
+REFINER_PARTS: tuple[str, ...] = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+
+
+def check_refiner_folder(path: str | os.PathLike) -> Path:
+    """Raise unless ``path`` is a local diffusers-format refiner folder (cheap: no weights are read). The
+    refiner is loaded from local folders only; a missing path is reported as such, whatever its form."""
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise FileNotFoundError(
+            f"refiner folder {str(path)!r} does not exist (resolved: {str(root.resolve())!r}); the refiner "
+            "is loaded from a local folder"
+        )
+    if not root.is_dir():
+        raise NotADirectoryError(f"refiner {str(path)!r} is a file; give a diffusers-format model folder")
+    for part in REFINER_PARTS:
+        if not (root / part).is_dir():
+            raise FileNotFoundError(
+                f"refiner folder {str(path)!r} has no {part}/ (expected a diffusers-format video model with "
+                "unet/ vae/ text_encoder/ tokenizer/ scheduler/)"
+            )
+    sched_file = root / "scheduler" / "scheduler_config.json"
+    if not sched_file.is_file():
+        raise FileNotFoundError(
+            f"refiner folder {str(path)!r} is missing its scheduler config {str(sched_file)!r}"
+        )
+    return root
+
+
+def load_refiner(
+    spec: str | os.PathLike | None,
+    base_frame_size: tuple[int, int],
+    *,
+    device: torch.device | str = "cpu",
+) -> Refiner:
+    """The refiner in the local folder ``spec``, or the embedded default when ``spec`` is None."""
+    if spec is None:
+        return default_refiner(tuple(base_frame_size)).to(device=device)
+    return Refiner.from_pretrained(spec, device=device)
+
+
+def default_refiner(base_frame_size: tuple[int, int], *, seed: int = 0) -> Refiner:
+    """The embedded default refiner at twice ``base_frame_size``: the shipped microworld refiner when the
+    input is at the microworld's base size, otherwise a tiny **random-weight** one (with a warning)."""
+    from streamt2v.assets import microworld_refiner_dir
+
+    h, w = (2 * int(base_frame_size[0]), 2 * int(base_frame_size[1]))
+    try:
+        shipped = Refiner.from_pretrained(microworld_refiner_dir())
+    except FileNotFoundError as err:
+        logger.warning("%s", err)
+    else:
+        if shipped.frame_size == (h, w):
+            return shipped
+        logger.warning(
+            "the shipped refiner works at %dx%d, not at twice the input's %dx%d",
+            *shipped.frame_size,
+            *base_frame_size,
+        )
+    if h % 4 or w % 4:
+        raise ValueError(
+            f"the default refiner works at twice the input size and needs it divisible by 4; "
+            f"input frames are {base_frame_size[0]}x{base_frame_size[1]} (use even sizes or pass --model)"
+        )
+    logger.warning(
+        "using a tiny RANDOM-WEIGHT refiner at %dx%d (the output shows the pipeline, not an enhancement; "
+        "pass a refiner folder with --model)",
+        h,
+        w,
+    )
+    return Refiner.random((h, w), seed=seed)
