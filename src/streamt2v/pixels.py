@@ -1,0 +1,40 @@
+"""The library's one pixel convention: video tensors ``(B, 3, T, H, W)`` (images ``(B, 3, H, W)``) of a
+floating dtype with values in ``[-1, 1]``.
+
+:func:`check_pixels` is applied where a user's frames enter (prefix videos, anchor images, the enhancer,
+the metrics): it refuses what is plainly another convention — integer frames (uint8 0–255), NaN or
+infinite values, values far outside the range — with a message that names the input and the conversion,
+instead of producing a silently wrong video. ``[0, 1]`` floats cannot be told apart from a bright
+``[-1, 1]`` video and pass.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+# Decoded frames overshoot [-1, 1] a little (VAE outputs are not clamped); beyond this margin the values
+# are another convention (e.g. 0-255 floats).
+RANGE_MARGIN = 0.05
+
+CONVERSIONS = "uint8 or 0-255 frames: x.float() / 127.5 - 1; [0, 1] frames: x * 2 - 1"
+
+
+def check_pixels(video: Any, name: str) -> torch.Tensor:
+    """``video`` as a float tensor clamped to ``[-1, 1]`` (a new tensor: the caller's is never aliased);
+    a ``TypeError``/``ValueError`` naming ``name`` for anything else (shapes are the caller's to check)."""
+    if not isinstance(video, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of pixels in [-1, 1], got {type(video).__name__}")
+    if not video.is_floating_point():
+        raise ValueError(f"{name} has dtype {video.dtype}; pixels are floats in [-1, 1] ({CONVERSIONS})")
+    x = video.detach()
+    if x.numel() == 0:
+        return x.clone()
+    bad = int((~torch.isfinite(x)).sum())
+    if bad:
+        raise ValueError(f"{name} has {bad} NaN or infinite value(s) of {x.numel()}")
+    lo, hi = float(x.min()), float(x.max())
+    if lo < -1 - RANGE_MARGIN or hi > 1 + RANGE_MARGIN:
+        raise ValueError(f"{name} has values in [{lo:.4g}, {hi:.4g}]; pixels are in [-1, 1] ({CONVERSIONS})")
+    return x.clamp(-1, 1)
