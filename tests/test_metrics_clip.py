@@ -96,3 +96,28 @@ def test_errors(tiny_clip, tmp_path):
         load_clip(tmp_path / "empty")
     with pytest.raises(ValueError, match="0 frame"):
         clip_score(np.zeros((0, 32, 32, 3), np.uint8), "x", tiny_clip)
+
+
+def test_bad_batch_size_and_prompts(tiny_clip):
+    video = np.zeros((2, 32, 32, 3), np.uint8)
+    scorer = load_clip(tiny_clip)
+    with pytest.raises(ValueError, match="batch_size must be an int >= 1, got 0"):  # was a range() error
+        clip_score(video, "a red circle", tiny_clip, batch_size=0)
+    with pytest.raises(TypeError, match="batch_size must be an int >= 1, got float 2.0"):
+        clip_score(video, "a red circle", tiny_clip, batch_size=2.0)
+    with pytest.raises(ValueError, match="batch_size must be an int >= 1, got -1"):
+        scorer.score(video, "a red circle", batch_size=-1)
+    # was a TypeError from deep inside
+    with pytest.raises(
+        TypeError, match="prompts must be a non-empty str or a list of them, got NoneType None"
+    ):
+        clip_score(video, None, tiny_clip)
+    with pytest.raises(TypeError, match=r"prompts\[1\] must be a non-empty str, got NoneType None"):
+        clip_score([video, video], ["a red circle", None], tiny_clip)
+    with pytest.raises(ValueError, match="prompt must be a non-empty str, got '  '"):
+        clip_score(video, "  ", tiny_clip)
+    with pytest.raises(TypeError, match="prompt must be a non-empty str, got int 3"):
+        scorer.score(video, 3)
+    # checked before the model is loaded: no folder is needed to get the argument error
+    with pytest.raises(ValueError, match="batch_size must be an int >= 1, got 0"):
+        clip_score(video, "x", "/nowhere/clip", batch_size=0)

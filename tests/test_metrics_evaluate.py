@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import av
 import numpy as np
@@ -144,6 +145,7 @@ def test_cli_bad_settings_fail_once_before_scoring(video_dir, tmp_path, capsys, 
     for argv, message in [
         (["--mawe-coeff", "0"], "coefficient c must be a finite number > 0, got 0.0"),
         (["--mawe-coeff", "nan"], "coefficient"),
+        (["--mawe-coeff", "inf"], "coefficient c must be a finite number > 0, got inf"),
         (["--flow", "raft"], "needs torchvision"),
         (["--metrics", ""], "no metric given"),
         (["--metrics", " , "], "no metric given"),
@@ -163,3 +165,54 @@ def test_cli_skipped_video_reported_once(video_dir, capsys, caplog):
     lines = [line for line in capsys.readouterr().err.splitlines() if "c_broken.mp4" in line]
     logged = [r for r in caplog.records if r.levelno >= 20 and "c_broken.mp4" in r.getMessage()]
     assert len(lines) == 1 and lines[0].startswith("skipped ") and logged == []
+
+
+def test_library_bad_arguments_raise_before_scoring(monkeypatch, tmp_path):
+    import streamt2v.metrics.evaluate as ev
+
+    scored = []
+    monkeypatch.setattr(ev, "as_uint8_frames", lambda *a, **k: scored.append(a) or 1 / 0)
+    good = make_video(OBJS, t=8)
+    folder = save_tiny_clip(tmp_path / "clip")
+    for kwargs, error, message in [
+        (dict(videos="a.mp4"), TypeError, "got the single path 'a.mp4'; wrap it in a list"),
+        (dict(prompts="a red circle", metrics="probes"), TypeError, "got the single str 'a red circle'"),
+        (dict(fps=float("nan")), ValueError, "fps must be a finite number > 0, got nan"),
+        (
+            dict(flow_size=64.0),
+            TypeError,
+            "flow size must be an int, a (height, width) pair of ints or None, got 64.0",
+        ),
+        (dict(flow_size=4), ValueError, "flow size must be at least 8×8 pixels, got 4×4"),
+        (dict(mawe_coeff=math.inf), ValueError, "coefficient c must be a finite number > 0, got inf"),
+        (
+            dict(boundaries=[16, 0], metrics="probes"),
+            ValueError,
+            "chunk boundaries must be frame indices >= 1, got [0]",
+        ),
+        (
+            dict(prompts=[None], metrics="clip", clip_model=folder),
+            TypeError,
+            "prompts[0] must be a non-empty str",
+        ),
+        (
+            dict(prompts=["x"], metrics="clip", clip_model=folder, clip_batch_size=0),
+            ValueError,
+            "batch_size must be an int >= 1, got 0",
+        ),
+    ]:
+        kwargs = {"videos": [good], **kwargs}
+        with pytest.raises(error, match=re.escape(message)):
+            evaluate_videos(**kwargs)
+    assert scored == []
+
+
+def test_library_uint8_and_bad_float_tensors():
+    import torch
+
+    good = make_video(OBJS, t=8)
+    u = torch.from_numpy(good).permute(3, 0, 1, 2)[None]  # uint8 (1, 3, T, H, W)
+    rep = evaluate_videos([good, u, u.float(), u.float() / 127.5 - 1], metrics="mawe", flow_size=None)
+    assert [r["path"] for r in rep.records] == ["video_0", "video_1", "video_3"]
+    assert rep.records[0]["mawe"] == rep.records[1]["mawe"] == pytest.approx(rep.records[2]["mawe"])
+    assert rep.skipped[0]["path"] == "video_2" and "pixels are in [-1, 1]" in rep.skipped[0]["error"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 
 import cv2
 import numpy as np
@@ -56,3 +57,47 @@ def test_input_forms_and_errors():
 def test_raft_without_torchvision_says_how_to_get_it():
     with pytest.raises(RuntimeError, match="torchvision"):
         compute_flows(np.zeros((2, 16, 16, 3), np.uint8), backend="raft", size=None)
+
+
+def test_uint8_tensor_is_read_as_0_255_not_clamped_to_white():
+    # QA: a uint8 (1, 3, T, H, W) tensor was clamped as if in [-1, 1] (all white; MAWE inf)
+    x = torch.rand(1, 3, 3, 16, 16) * 2 - 1
+    u = ((x + 1) * 127.5).round().to(torch.uint8)
+    expected = u[0].permute(1, 2, 3, 0).numpy()
+    assert np.array_equal(as_uint8_frames(u), expected)
+    assert np.array_equal(as_uint8_frames(u[0]), expected)  # (3, T, H, W) too
+    assert np.array_equal(as_uint8_frames(x), expected)  # and the float form agrees
+
+
+def test_float_tensors_go_through_check_pixels():
+    x = torch.rand(1, 3, 3, 16, 16) * 2 - 1
+    with pytest.raises(ValueError, match=r"video has values in \[.*255.*\]; pixels are in \[-1, 1\]"):
+        as_uint8_frames(((x + 1) * 127.5).round())  # 0-255 floats
+    nan = x.clone()
+    nan[0, :, 1] = float("nan")
+    with pytest.raises(ValueError, match="video has 768 NaN or infinite value"):
+        as_uint8_frames(nan)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        as_uint8_frames(x.masked_fill(x > 0.9, float("inf")))
+    with pytest.raises(ValueError, match=r"dtype torch.int64; give floats in \[-1, 1\] or uint8"):
+        as_uint8_frames(torch.zeros(3, 2, 8, 8, dtype=torch.int64))
+    # a small overshoot (decoded frames) is clamped, not refused
+    assert as_uint8_frames(x.clamp(-1, 1) * 1.02).max() == 255
+
+
+@pytest.mark.parametrize("size", [64.0, "64", (64, 48.0), (64,), True])
+def test_flow_size_must_be_ints(size):
+    frames = _translation(1, 0, t=2, size=32)
+    message = (
+        rf"flow size must be an int, a \(height, width\) pair of ints or None, got {re.escape(repr(size))}"
+    )
+    with pytest.raises(TypeError, match=message):
+        resize_frames(frames, size)
+    with pytest.raises(TypeError, match="flow size must be an int"):
+        compute_flows(frames, size=size)
+
+
+def test_flow_size_accepts_numpy_ints_and_lists():
+    frames = _translation(1, 0, t=2, size=32)
+    assert resize_frames(frames, np.int64(16)).shape == (2, 16, 16, 3)
+    assert resize_frames(frames, [16, 24]).shape == (2, 16, 24, 3)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -106,3 +107,47 @@ def test_streamed_flow_path_equals_precomputed_flows():
         a = mawe(frames, flow="farneback", flow_size=32, definition=definition)
         b = mawe_from_flows(small, flows, definition=definition)
         assert a.mawe == pytest.approx(b.mawe, rel=1e-6) and np.isfinite(a.mawe)
+
+
+def test_uint8_tensor_gives_the_same_mawe_as_its_float_form():
+    # QA: a uint8 tensor was clamped to all-white frames and MAWE was inf (float form: finite)
+    x = torch.from_numpy(np.stack([_textured(24, 24, 0)[:, t : t + 20] for t in range(4)])).float()
+    x = x.permute(3, 0, 1, 2)[None] / 127.5 - 1  # (1, 3, T, H, W) in [-1, 1]
+    u = ((x + 1) * 127.5).round().to(torch.uint8)
+    a, b = mawe(u, flow="farneback", flow_size=None), mawe(x, flow="farneback", flow_size=None)
+    assert np.isfinite(a.mawe) and a.mawe == pytest.approx(b.mawe, rel=1e-6)
+
+
+def test_nan_or_0_255_float_frames_are_refused():
+    x = torch.rand(1, 3, 3, 16, 16) * 2 - 1
+    x[0, :, 1] = float("nan")  # QA: gave MAWE 1064
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        mawe(x, flow_size=None)
+    with pytest.raises(ValueError, match=r"pixels are in \[-1, 1\]"):
+        mawe(torch.rand(1, 3, 3, 16, 16) * 255, flow_size=None)
+
+
+@pytest.mark.parametrize("coeff", [float("inf"), float("nan"), 0.0, -1.0])
+def test_coeff_must_be_finite_and_positive(coeff):
+    frames = np.stack([_textured(16, 16, s) for s in range(3)])
+    message = f"the MAWE coefficient c must be a finite number > 0, got {coeff!r}"
+    with pytest.raises(ValueError, match=re.escape(message)):  # inf gave MAWE 0.0
+        mawe(frames, coeff=coeff, flow_size=None)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        mawe_from_flows(frames, np.zeros((2, 2, 16, 16), np.float32), coeff=coeff)
+    with pytest.raises(TypeError, match="coefficient c must be a number, got str '9.5'"):
+        mawe(frames, coeff="9.5", flow_size=None)
+
+
+def test_bad_flow_size_backend_and_flows():
+    frames = np.stack([_textured(16, 16, s) for s in range(3)])
+    with pytest.raises(
+        TypeError, match="flow size must be an int, a \\(height, width\\) pair of ints or None, got 64.0"
+    ):
+        mawe(frames, flow_size=64.0)  # was "cannot unpack non-iterable float"
+    with pytest.raises(ValueError, match="unknown flow backend 'lk'"):
+        mawe(frames, flow="lk", flow_size=None)
+    flows = np.zeros((2, 2, 16, 16), np.float32)
+    flows[1, 0, 3, 3] = np.nan
+    with pytest.raises(ValueError, match="flows have 1 NaN or infinite value"):
+        mawe_from_flows(frames, flows)

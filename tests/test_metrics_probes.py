@@ -155,3 +155,30 @@ def test_bad_inputs():
         probe_video(video, expected_colours=["pink"])
     with pytest.raises(ValueError, match="0 frame"):
         probe_video(video[:0])
+
+
+def test_boundaries_default_to_the_streaming_plan():
+    # QA: docs say boundaries default to 16, 24, 32, ... but probe_video gave jump_ratio nan
+    from streamt2v.metrics.evaluate import evaluate_videos
+    from streamt2v.metrics.probes import default_boundaries
+
+    assert default_boundaries(40) == [16, 24, 32] and default_boundaries(16) == []
+    video = make_video(OBJS, teleport=(24, 14.0))
+    caption = "a red circle and a yellow square on a blue striped background"
+    res = probe_video(video, caption=caption)
+    assert res.jump_ratio > 5.0
+    assert res.jump_ratio == probe_video(video, caption=caption, boundaries=[16, 24, 32]).jump_ratio
+    assert math.isnan(probe_video(video, caption=caption, boundaries=()).jump_ratio)  # () = none
+    rep = evaluate_videos([video], prompts=[caption], metrics="probes")
+    assert rep.records[0]["probe_jump_ratio"] == res.jump_ratio
+
+
+def test_bad_argument_types():
+    video = make_video(OBJS, t=10)
+    with pytest.raises(TypeError, match="caption must be a str or None, got list"):
+        probe_video(video, caption=["a red circle"])
+    with pytest.raises(TypeError, match="expected_colours must be a list of colour names, got the str 'red'"):
+        probe_video(video, expected_colours="red")
+    for frac in (float("nan"), 1.5, -0.1):
+        with pytest.raises(ValueError, match=f"min_area_frac must be a number in \\[0, 1\\], got {frac}"):
+            probe_video(video, min_area_frac=frac)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -49,3 +51,15 @@ def test_bad_inputs(tmp_path):
         scuts(np.zeros((0, 8, 8, 3), np.uint8))
     with pytest.raises(FileNotFoundError, match="missing.mp4"):
         scuts(tmp_path / "missing.mp4")
+
+
+@pytest.mark.parametrize("fps", [float("nan"), float("inf"), 0, -8.0])
+def test_fps_must_be_finite_and_positive(fps, tmp_path):
+    # QA: nan failed inside scenedetect
+    frames = _pan(4)
+    with pytest.raises(ValueError, match=re.escape(f"fps must be a finite number > 0, got {fps!r}")):
+        scuts(frames, fps=fps)
+    with pytest.raises(ValueError, match="fps must be a finite number > 0"):
+        scene_cuts_from_frames(frames, fps=fps)
+    with pytest.raises(TypeError, match="fps must be a number, got str '8'"):
+        scuts(frames, fps="8")

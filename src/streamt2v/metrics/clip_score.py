@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import numbers
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,6 +31,25 @@ logger = logging.getLogger(__name__)
 
 OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+def check_batch_size(batch_size: object) -> int:
+    """``batch_size`` unless it is not an int ≥ 1."""
+    if not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool):
+        raise TypeError(f"batch_size must be an int >= 1, got {type(batch_size).__name__} {batch_size!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be an int >= 1, got {batch_size}")
+    return int(batch_size)
+
+
+def check_prompt(prompt: object, name: str = "prompt") -> str:
+    """``prompt`` unless it is not a non-empty ``str`` (the tokenizer fails obscurely on ``None``, and an
+    empty prompt scores only the special tokens)."""
+    if not isinstance(prompt, str):
+        raise TypeError(f"{name} must be a non-empty str, got {type(prompt).__name__} {prompt!r}")
+    if not prompt.strip():
+        raise ValueError(f"{name} must be a non-empty str, got {prompt!r}")
+    return prompt
 
 
 def _features(out: torch.Tensor | object, attr: str) -> torch.Tensor:
@@ -99,6 +119,7 @@ class ClipScorer:
     @torch.no_grad()
     def embed_frames(self, frames: np.ndarray, batch_size: int = 32) -> torch.Tensor:
         """uint8 ``(T, H, W, 3)`` → ``(T, D)`` unit image embeddings, ``batch_size`` frames at a time."""
+        batch_size = check_batch_size(batch_size)
         out = []
         for i in range(0, len(frames), batch_size):
             x = torch.from_numpy(np.ascontiguousarray(frames[i : i + batch_size])).permute(0, 3, 1, 2)
@@ -112,6 +133,8 @@ class ClipScorer:
 
     def score(self, video: VideoLike, prompt: str, batch_size: int = 32) -> float:
         """CLIP score of one video and its prompt: ``100 · mean_t cos`` in ``[-100, 100]``."""
+        check_prompt(prompt)
+        check_batch_size(batch_size)
         frames = as_uint8_frames(video, min_frames=1)
         text = self.embed_text([prompt]).cpu()  # (1, D)
         img = self.embed_frames(frames, batch_size=batch_size)  # (T, D)
@@ -187,11 +210,19 @@ def clip_score(
     single = isinstance(prompts, str)
     if single:
         videos, prompts = [videos], [prompts]
+    elif not isinstance(prompts, Sequence):
+        raise TypeError(
+            f"prompts must be a non-empty str or a list of them, got {type(prompts).__name__} {prompts!r}"
+        )
     videos, prompts = list(videos), list(prompts)
     if len(videos) != len(prompts):
         raise ValueError(
             f"got {len(videos)} video(s) but {len(prompts)} prompt(s); give one prompt per video"
         )
+    # before loading the model and scoring anything
+    for i, p in enumerate(prompts):
+        check_prompt(p, "prompt" if single else f"prompts[{i}]")
+    check_batch_size(batch_size)
     scorer = model if isinstance(model, ClipScorer) else load_clip(model)
     scores = [scorer.score(v, p, batch_size=batch_size) for v, p in zip(videos, prompts)]
     return scores[0] if single else scores

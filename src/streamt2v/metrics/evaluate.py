@@ -15,6 +15,7 @@ import csv
 import json
 import logging
 import math
+import numbers
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,15 +25,20 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from streamt2v.io.folders import check_writable_parent
-from streamt2v.metrics.flow import DEFAULT_FLOW_SIZE, FLOW_BACKENDS, VideoLike, as_uint8_frames
+from streamt2v.metrics.flow import (
+    DEFAULT_FLOW_SIZE,
+    FLOW_BACKENDS,
+    VideoLike,
+    as_uint8_frames,
+    check_flow_size,
+    check_positive,
+)
 
 logger = logging.getLogger(__name__)
 
 METRICS: tuple[str, ...] = ("mawe", "scuts", "clip", "probes")
 DEFAULT_METRICS: tuple[str, ...] = ("mawe", "scuts")
 VIDEO_SUFFIXES: tuple[str, ...] = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif")
-# StreamingT2V chunk plan (paper §4): a 16-frame first chunk, then 8 new frames per step.
-FIRST_CHUNK, CHUNK_STEP = 16, 8
 # Column titles of the table (↓ lower is better, ↑ higher is better), paper Table 1 style.
 TITLES = {
     "mawe": "MAWE↓",
@@ -95,11 +101,6 @@ def read_prompts(path: str | os.PathLike, videos: Sequence[Path] | None = None) 
             return out
         raise ValueError(f"{str(path)!r} must hold a JSON list or object of prompts")
     return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def default_boundaries(n_frames: int) -> list[int]:
-    """First frame index of every streamed chunk after the first (paper §4: 16 + 8k)."""
-    return list(range(FIRST_CHUNK, n_frames, CHUNK_STEP))
 
 
 @dataclass
@@ -194,8 +195,9 @@ def check_mawe_settings(
     coeff: float, flow: str = "dis", raft_weights: str | os.PathLike | None = None
 ) -> None:
     """Raise (before any video is scored) on a MAWE setting that would fail for every video."""
-    if not (math.isfinite(coeff) and coeff > 0):
-        raise ValueError(f"the MAWE coefficient c must be a finite number > 0, got {coeff!r}")
+    from streamt2v.metrics.mawe import check_coeff
+
+    check_coeff(coeff)
     if flow == "raft":
         try:
             import torchvision.models.optical_flow  # noqa: F401
@@ -228,15 +230,20 @@ def evaluate_videos(
 
     ``metrics``: any of ``mawe``, ``scuts``, ``clip``, ``probes``. ``clip`` needs ``prompts`` (one per
     video) and ``clip_model`` (a folder, hub id or :class:`~streamt2v.metrics.clip_score.ClipScorer`).
-    ``probes`` use the prompts as captions when given, and chunk ``boundaries`` (default: the
-    StreamingT2V plan 16, 24, 32, …). ``names`` label in-memory videos in the records.
+    ``probes`` use the prompts as captions when given, and chunk ``boundaries`` (default ``None``: the
+    StreamingT2V plan 16, 24, 32, … of :func:`~streamt2v.metrics.probes.probe_video`; indices past a
+    video's end are dropped). ``names`` label in-memory videos in the records.
     """
-    from streamt2v.metrics.clip_score import ClipScorer, load_clip
+    from streamt2v.metrics.clip_score import ClipScorer, check_batch_size, check_prompt, load_clip
     from streamt2v.metrics.mawe import DEFINITIONS, mawe
     from streamt2v.metrics.probes import probe_video
     from streamt2v.metrics.scuts import scuts
 
     chosen = parse_metrics(metrics)
+    if isinstance(videos, (str, os.PathLike)):  # list("a.mp4") would be five one-letter "videos"
+        raise TypeError(
+            f"videos must be a list of videos, got the single path {str(videos)!r}; wrap it in a list"
+        )
     videos = list(videos)
     if not videos:
         raise ValueError("no videos to evaluate")
@@ -244,11 +251,18 @@ def evaluate_videos(
         raise ValueError(f"unknown flow backend {flow!r}; choose one of {list(FLOW_BACKENDS)}")
     if mawe_definition not in DEFINITIONS:
         raise ValueError(f"unknown MAWE definition {mawe_definition!r}; choose one of {list(DEFINITIONS)}")
-    if flow_size is not None and flow_size < 8:
-        raise ValueError(f"flow size must be >= 8 (or None for the native size), got {flow_size}")
+    check_flow_size(flow_size)
+    check_positive(fps, "fps")
+    if boundaries is not None:
+        boundaries = list(boundaries)
+        bad = [b for b in boundaries if isinstance(b, bool) or not isinstance(b, numbers.Integral) or b < 1]
+        if bad:  # would otherwise skip every video with the same error
+            raise ValueError(f"chunk boundaries must be frame indices >= 1, got {bad}")
     if "mawe" in chosen:
         check_mawe_settings(mawe_coeff, flow, raft_weights)
     if prompts is not None:
+        if isinstance(prompts, str):
+            raise TypeError(f"prompts must be a list (one per video), got the single str {prompts!r}")
         prompts = list(prompts)
         if len(prompts) != len(videos):
             raise ValueError(
@@ -262,6 +276,9 @@ def evaluate_videos(
             raise ValueError("the clip metric needs prompts (one per video)")
         if clip_model is None:
             raise ValueError("the clip metric needs a CLIP model (a local folder or a hub id)")
+        for j, p in enumerate(prompts):
+            check_prompt(p, f"prompts[{j}]")
+        check_batch_size(clip_batch_size)
         scorer = clip_model if isinstance(clip_model, ClipScorer) else load_clip(clip_model)
 
     report = EvaluationReport(
@@ -298,11 +315,7 @@ def evaluate_videos(
             if scorer is not None:
                 record["clip_score"] = scorer.score(frames, prompts[i], batch_size=clip_batch_size)
             if "probes" in chosen:
-                b = (
-                    default_boundaries(len(frames))
-                    if boundaries is None
-                    else [x for x in boundaries if x < len(frames)]
-                )
+                b = None if boundaries is None else [x for x in boundaries if x < len(frames)]
                 caption = prompts[i] if prompts is not None else None
                 record.update(probe_video(frames, caption=caption, boundaries=b).as_dict())
         except (ValueError, FileNotFoundError, OSError, RuntimeError) as err:

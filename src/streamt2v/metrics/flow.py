@@ -6,14 +6,19 @@ available too. Flows are ``float32`` arrays ``(T-1, 2, H, W)``: channel 0 = dx, 
 at the working resolution, flow ``t`` maps frame ``t`` to frame ``t + 1``.
 
 Inputs accepted everywhere in ``streamt2v.metrics`` ("a video"):
-- a tensor ``(B, 3, T, H, W)`` with ``B == 1`` or ``(3, T, H, W)``, float in ``[-1, 1]``;
+- a tensor ``(B, 3, T, H, W)`` with ``B == 1`` or ``(3, T, H, W)``: float in ``[-1, 1]`` (checked by
+  ``streamt2v.pixels.check_pixels``: 0–255 floats, NaN and inf are refused), or uint8 in ``0..255``;
 - a uint8 array ``(T, H, W, 3)`` (RGB);
 - a path to a video file (read with ``streamt2v.io.video.read_video`` at call time).
+
+Float ``[0, 1]`` frames cannot be told apart from a bright ``[-1, 1]`` video: convert them (``x * 2 - 1``).
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import numbers
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +27,8 @@ import cv2
 import numpy as np
 import torch
 from tqdm.auto import tqdm
+
+from streamt2v.pixels import check_pixels
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +53,9 @@ def read_video_file(path: str | os.PathLike) -> tuple[np.ndarray, float]:
     return tensor_to_uint8(video), float(fps)
 
 
-def tensor_to_uint8(video: torch.Tensor) -> np.ndarray:
-    """``(1, 3, T, H, W)`` or ``(3, T, H, W)`` float in ``[-1, 1]`` → ``uint8 (T, H, W, 3)``."""
+def tensor_to_uint8(video: torch.Tensor, name: str = "video") -> np.ndarray:
+    """``(1, 3, T, H, W)`` or ``(3, T, H, W)`` float in ``[-1, 1]`` or uint8 in ``0..255`` →
+    ``uint8 (T, H, W, 3)``. Other dtypes, NaN/inf and floats far outside ``[-1, 1]`` raise, naming ``name``."""
     if video.ndim == 5:
         if video.shape[0] != 1:
             raise ValueError(
@@ -57,8 +65,13 @@ def tensor_to_uint8(video: torch.Tensor) -> np.ndarray:
         video = video[0]
     if video.ndim != 4 or video.shape[0] != 3:
         raise ValueError(f"expected a video tensor (B, 3, T, H, W) or (3, T, H, W), got {tuple(video.shape)}")
-    x = video.detach().to("cpu", torch.float32)
-    x = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)  # (3, T, H, W)
+    if video.dtype == torch.uint8:  # already 0-255: clamping it to [-1, 1] would make it all white
+        x = video.detach().cpu()
+    elif not video.is_floating_point():
+        raise ValueError(f"{name} has dtype {video.dtype}; give floats in [-1, 1] or uint8 in 0..255")
+    else:  # refuses integer dtypes, NaN/inf and 0-255 floats, with the conversion to use
+        x = check_pixels(video, name).to("cpu", torch.float32)
+        x = ((x + 1) * 127.5).round().to(torch.uint8)  # (3, T, H, W)
     return x.permute(1, 2, 3, 0).contiguous().numpy()  # (T, H, W, 3)
 
 
@@ -75,7 +88,7 @@ def as_uint8_frames(video: VideoLike, min_frames: int = 1) -> np.ndarray:
             )
         frames = video
     else:
-        raise TypeError(f"expected a tensor, a uint8 array or a path, got {type(video).__name__}")
+        raise TypeError(f"expected a video tensor, a uint8 array or a path, got {type(video).__name__}")
     if frames.shape[0] < min_frames:
         raise ValueError(f"the video has {frames.shape[0]} frame(s); this metric needs at least {min_frames}")
     if frames.shape[1] < 1 or frames.shape[2] < 1:
@@ -83,16 +96,44 @@ def as_uint8_frames(video: VideoLike, min_frames: int = 1) -> np.ndarray:
     return frames
 
 
+def _is_int(x: object) -> bool:
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+
+
+def check_flow_size(size: object) -> tuple[int, int] | None:
+    """``size`` (``N``, ``(H, W)`` ints, or ``None``) as ``(H, W)`` or ``None``; raises unless each side is
+    an int ≥ 8."""
+    if size is None:
+        return None
+    if _is_int(size):
+        h = w = int(size)
+    elif isinstance(size, (tuple, list)) and len(size) == 2 and all(_is_int(v) for v in size):
+        h, w = int(size[0]), int(size[1])
+    else:
+        raise TypeError(f"flow size must be an int, a (height, width) pair of ints or None, got {size!r}")
+    if h < 8 or w < 8:
+        raise ValueError(f"flow size must be at least 8×8 pixels, got {h}×{w}")
+    return h, w
+
+
+def check_positive(value: object, name: str) -> float:
+    """``value`` as a float; raises unless it is a finite real number > 0 (``name`` in the message)."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
 def resize_frames(frames: np.ndarray, size: int | tuple[int, int] | None) -> np.ndarray:
     """Resize ``(T, H, W, 3)`` frames to ``size`` (``N`` → N×N, or ``(H, W)``); ``None`` keeps them.
 
     Bilinear without antialiasing, like the official ``F.resize(..., antialias=False)``.
     """
-    if size is None:
+    hw = check_flow_size(size)
+    if hw is None:
         return frames
-    h, w = (size, size) if isinstance(size, int) else size
-    if h < 8 or w < 8:
-        raise ValueError(f"flow size must be at least 8×8 pixels, got {h}×{w}")
+    h, w = hw
     if frames.shape[1:3] == (h, w):
         return frames
     return np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) for f in frames])
@@ -195,6 +236,9 @@ def compute_flows(
     ``float32 (T-1, 2, H, W)`` flows. Pairs are processed one at a time (memory stays at two frames
     of flow work plus the output).
     """
+    check_flow_size(size)  # before a (possibly long) decode
+    if backend not in FLOW_BACKENDS:
+        raise ValueError(f"unknown flow backend {backend!r}; choose one of {list(FLOW_BACKENDS)}")
     frames = resize_frames(as_uint8_frames(video, min_frames=2), size)
     fn = make_flow_fn(backend, raft_weights=raft_weights, device=device)
     t, h, w, _ = frames.shape

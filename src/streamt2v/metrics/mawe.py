@@ -31,7 +31,16 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from streamt2v.metrics.flow import DEFAULT_FLOW_SIZE, VideoLike, as_uint8_frames, make_flow_fn, resize_frames
+from streamt2v.metrics.flow import (
+    DEFAULT_FLOW_SIZE,
+    FLOW_BACKENDS,
+    VideoLike,
+    as_uint8_frames,
+    check_flow_size,
+    check_positive,
+    make_flow_fn,
+    resize_frames,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -137,11 +146,16 @@ def _result(stats: np.ndarray, coeff: float, definition: str) -> MaweResult:
     return MaweResult(value, werr, mot, definition, used_coeff, ratios.numpy())
 
 
+def check_coeff(coeff: float) -> float:
+    """The rule for ``c`` shared by the API and ``streamt2v evaluate --mawe-coeff``: a finite number > 0
+    (``inf`` would give MAWE 0, ``nan`` a nan)."""
+    return check_positive(coeff, "the MAWE coefficient c")
+
+
 def _check_args(coeff: float, definition: str) -> None:
     if definition not in DEFINITIONS:
         raise ValueError(f"unknown MAWE definition {definition!r}; choose one of {list(DEFINITIONS)}")
-    if not coeff > 0:
-        raise ValueError(f"coeff must be > 0, got {coeff}")
+    check_coeff(coeff)
 
 
 def mawe_from_flows(
@@ -160,6 +174,9 @@ def mawe_from_flows(
         flows = flows.detach().cpu().numpy()
     flows = np.asarray(flows, dtype=np.float32)
     _check_shapes(frames, flows)
+    bad = int((~np.isfinite(flows)).sum())
+    if bad:  # a NaN flow splats nowhere and would give a meaningless number, not an error
+        raise ValueError(f"flows have {bad} NaN or infinite value(s) of {flows.size}")
     stats = np.array([pair_stats(frames[i], frames[i + 1], flows[i]) for i in range(len(flows))])
     return _result(stats, coeff, definition)
 
@@ -182,6 +199,9 @@ def mawe(
     then they are used as they are and must match the (resized) frames.
     """
     _check_args(coeff, definition)
+    check_flow_size(flow_size)  # settings first: decoding a path can take long
+    if flows is None and flow not in FLOW_BACKENDS:
+        raise ValueError(f"unknown flow backend {flow!r}; choose one of {list(FLOW_BACKENDS)}")
     frames = resize_frames(as_uint8_frames(video, min_frames=2), flow_size)
     if flows is not None:
         return mawe_from_flows(frames, flows, coeff=coeff, definition=definition)

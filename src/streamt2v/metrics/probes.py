@@ -18,9 +18,10 @@ From this:
   colour (long-term consistency, paper §4.2 APM);
 - ``background_identity``: fraction of frames whose background colour is the expected one;
 - ``jump_ratio``: mean object-centre displacement across chunk boundaries (``boundaries`` = first frame
-  index of each new chunk) over the median displacement inside chunks — ≈1 for seamless transitions,
-  ≫1 for jumps (short-term consistency, paper §4.1 CAM); ``inf`` when objects are static inside chunks
-  but move at boundaries, ``1.0`` when nothing moves, ``nan`` without boundaries or objects;
+  index of each new chunk; default: the StreamingT2V plan 16, 24, 32, …, :func:`default_boundaries`)
+  over the median displacement inside chunks — ≈1 for seamless transitions, ≫1 for jumps (short-term
+  consistency, paper §4.1 CAM); ``inf`` when objects are static inside chunks but move at boundaries,
+  ``1.0`` when nothing moves, ``nan`` without boundaries (``boundaries=()``) or objects;
 - ``motion``: mean object-centre speed in pixels per frame (dynamics, paper §5.1);
 - ``caption_agreement``: fraction of the caption's colour (and colour + shape) claims satisfied,
   averaged over frames.
@@ -31,6 +32,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import numbers
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -52,6 +54,14 @@ LIGHT_TINTS = np.linspace(0.0, 0.5, 11, dtype=np.float32)
 BG_TOL = 40.0  # RGB distance to the background family
 OBJ_TOL = 60.0  # RGB distance to an object's palette colour
 _SHAPE_WORDS = {s: s for s in SHAPES} | {s + "s": s for s in SHAPES}
+# StreamingT2V chunk plan (paper §4): a 16-frame first chunk, then 8 new frames per step. The one
+# definition of the default boundaries, for probe_video and evaluate_videos alike.
+FIRST_CHUNK, CHUNK_STEP = 16, 8
+
+
+def default_boundaries(n_frames: int) -> list[int]:
+    """First frame index of every streamed chunk after the first (paper §4: 16 + 8k)."""
+    return list(range(FIRST_CHUNK, n_frames, CHUNK_STEP))
 
 
 def _family(colour: np.ndarray) -> np.ndarray:
@@ -240,7 +250,7 @@ def jump_ratio(segs: list[FrameSegmentation], colours: Sequence[str], boundaries
 def probe_video(
     video: VideoLike,
     caption: str | None = None,
-    boundaries: Sequence[int] = (),
+    boundaries: Sequence[int] | None = None,
     expected_colours: Sequence[str] | None = None,
     expected_background: str | None = None,
     min_area_frac: float = 0.3,
@@ -248,13 +258,27 @@ def probe_video(
     """All probes of one microworld video (frames only; no renderer ground truth needed).
 
     ``expected_colours`` / ``expected_background`` default to those found in frame 0 (or named in the
-    caption when one is given). ``boundaries`` are the first frame indices of chunks after the first
-    (e.g. ``range(16, T, 8)`` for 16-frame initial chunk + 8 new frames per step, paper §4).
+    caption when one is given). ``boundaries`` are the first frame indices of chunks after the first;
+    ``None`` (default) is the StreamingT2V plan ``range(16, T, 8)`` (16-frame initial chunk + 8 new
+    frames per step, paper §4, :func:`default_boundaries`), ``()`` means no boundaries (``jump_ratio``
+    is then ``nan``).
     """
+    if caption is not None and not isinstance(caption, str):
+        raise TypeError(f"caption must be a str or None, got {type(caption).__name__} {caption!r}")
+    if isinstance(expected_colours, str):  # list("red") would be the colours 'r', 'e', 'd'
+        raise TypeError(f"expected_colours must be a list of colour names, got the str {expected_colours!r}")
     for c in list(expected_colours or []) + ([expected_background] if expected_background else []):
         if c not in COLOURS:
             raise ValueError(f"unknown colour {c!r}; the palette has {sorted(COLOURS)}")
+    if (
+        not isinstance(min_area_frac, numbers.Real)
+        or isinstance(min_area_frac, bool)
+        or not 0 <= min_area_frac <= 1
+    ):
+        raise ValueError(f"min_area_frac must be a number in [0, 1], got {min_area_frac!r}")
     segs = segment_video(video)
+    if boundaries is None:
+        boundaries = default_boundaries(len(segs))
     claims = parse_caption(caption) if caption else []
     first = segs[0]
     bg = expected_background or next((c for c, _, b in claims if b), None) or first.background

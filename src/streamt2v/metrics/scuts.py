@@ -16,15 +16,14 @@ import cv2
 from scenedetect import AdaptiveDetector, FrameTimecode, SceneManager, open_video
 from scenedetect.scene_manager import compute_downscale_factor
 
-from streamt2v.metrics.flow import VideoLike, as_uint8_frames
+from streamt2v.metrics.flow import VideoLike, as_uint8_frames, check_positive
 
 logger = logging.getLogger(__name__)
 
 
 def scene_cuts_from_frames(frames: VideoLike, fps: float = 8.0) -> list[int]:
     """Frame indices at which ``AdaptiveDetector`` (default parameters) detects a cut."""
-    if fps <= 0:
-        raise ValueError(f"fps must be > 0, got {fps}")
+    fps = check_positive(fps, "fps")  # scenedetect's FrameTimecode fails obscurely on nan/inf
     frames = as_uint8_frames(frames, min_frames=1)
     detector = AdaptiveDetector()
     factor = compute_downscale_factor(frames.shape[2])
@@ -53,6 +52,7 @@ def scene_cuts_from_file(path: str | os.PathLike) -> list[int]:
 def scuts(video: VideoLike, fps: float = 8.0) -> int:
     """Number of scene cuts in one video (paper §5.1; lower is better). ``fps`` is used for frames in
     memory only (it does not change the count for the default, frame-based parameters)."""
+    check_positive(fps, "fps")  # checked for files too: a bad value is a bug wherever it goes
     if isinstance(video, (str, os.PathLike)):
         return len(scene_cuts_from_file(video))
     return len(scene_cuts_from_frames(video, fps=fps))
