@@ -223,7 +223,7 @@ def test_bad_stream_inputs(model):
             StreamConfig(num_frames=4, chunk_strength=bad)
     with pytest.raises(ValueError, match="chunk_strength 0.001 starts stage 2 at step 1 of 1000, too close"):
         list(stream(model, "x", StreamConfig(num_frames=24, steps=2, init_steps=1, chunk_strength=0.001)))
-    with pytest.raises(ValueError, match="cond_replacement must be True or False, got 1"):
+    with pytest.raises(ValueError, match="cond_replacement must be true or false, got 1"):
         StreamConfig(num_frames=4, cond_replacement=1)
     with pytest.raises(ValueError, match="does not match the model's CAM"):
         list(stream(model, "x", StreamConfig(num_frames=20, chunk_frames=16, cond_frames=4)))

@@ -70,8 +70,9 @@ def dtype_name(dtype: torch.dtype) -> str:
     return {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[dtype]
 
 
-def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
-    """The compute dtype; raises ``ValueError`` naming the dtype, the device and what is allowed."""
+def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device | None) -> torch.dtype:
+    """The compute dtype; raises ``ValueError`` naming the dtype, the device and what is allowed
+    (``device`` None: any dtype of :data:`DTYPE_NAMES`, whatever it will run on)."""
     if dtype is None:
         return torch.float32
     if isinstance(dtype, torch.dtype):
@@ -83,7 +84,7 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
             resolved = DTYPES[str(dtype).lower()]
         except KeyError:
             raise ValueError(f"unknown dtype {dtype!r}; use one of {list(DTYPE_NAMES)}") from None
-    allowed = supported_dtypes(device)
+    allowed = supported_dtypes(device) if device is not None else list(DTYPES.values())
     if resolved not in allowed:
         names = [dtype_name(d) for d in allowed]
         raise ValueError(
@@ -93,10 +94,19 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
 
 
 def move_modules(
-    modules: Iterable[nn.Module], device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    modules: Iterable[nn.Module],
+    device: torch.device | str | torch.dtype | None = None,
+    dtype: torch.dtype | None = None,
 ) -> None:
     """``module.to(device, dtype)`` for each module, passing only what is given: diffusers models warn on
-    any ``dtype=`` keyword, even ``None``."""
+    any ``dtype=`` keyword, even ``None``. As with ``nn.Module.to``, a dtype may come first
+    (``bundle.to(torch.bfloat16)``); ``"auto"`` is :func:`resolve_device`'s choice."""
+    if isinstance(device, torch.dtype):
+        if dtype is not None:
+            raise TypeError(f"to() got two dtypes: {device} and {dtype}")
+        device, dtype = None, device
+    if device is not None:
+        device = resolve_device(device)
     settings = {k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None}
     if settings:
         for m in modules:

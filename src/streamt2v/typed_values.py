@@ -4,6 +4,7 @@ sampler settings), so a wrong type is one error naming the setting instead of a 
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from typing import Any, get_args, get_origin
 
@@ -13,17 +14,18 @@ _BOOL_WORDS = {"true": True, "false": False}
 def typed_value(value: Any, hint: Any) -> Any:
     """``value`` as the type ``hint`` (bool, int, float, str, ``str | None``, ``tuple[int, ...]``), or a
     ValueError saying what it must be. Text spellings are accepted where they are unambiguous: a boolean
-    as true/false, a tuple as a list, a path object for a string; an int for a float."""
+    as true/false, a tuple as a list, a path object for a string; an int for a float; numpy scalars as the
+    Python number they hold. A bool is never taken for a number."""
     if hint is bool:
         if isinstance(value, bool):
             return value
         if isinstance(value, str) and value.lower() in _BOOL_WORDS:
             return _BOOL_WORDS[value.lower()]
         raise ValueError("must be true or false")
-    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
     if hint is int:
-        if is_number and isinstance(value, int):
-            return value
+        if is_number and isinstance(value, numbers.Integral):
+            return int(value)
         raise ValueError("must be an integer")
     if hint is float:
         if is_number and math.isfinite(value):

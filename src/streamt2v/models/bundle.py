@@ -40,7 +40,7 @@ from transformers import (
 
 from streamt2v.config import PRESETS, ModelConfig, StreamingConfig, UNetConfig, get_preset
 from streamt2v.io.folders import atomic_folder
-from streamt2v.memory import move_modules
+from streamt2v.memory import move_modules, resolve_device, resolve_dtype
 from streamt2v.models.autoencoder import VideoAutoencoder
 from streamt2v.models.encoders import ImageEncoder, TextEncoder, byte_level_clip_tokenizer
 from streamt2v.models.unet import StreamingUNet, build_video_unet
@@ -269,8 +269,10 @@ class StreamingT2VModel:
         return mods
 
     def to(
-        self, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+        self, device: torch.device | str | torch.dtype | None = None, dtype: torch.dtype | None = None
     ) -> StreamingT2VModel:
+        """Move every component (``model.to("cuda")``, ``model.to(torch.bfloat16)``, ``model.to("auto",
+        torch.float16)``), in place; returns the model."""
         move_modules(self.modules().values(), device, dtype)
         return self
 
@@ -296,9 +298,10 @@ class StreamingT2VModel:
         """Random components at a preset. On ``device="meta"`` nothing is allocated (shapes only)."""
         cfg = get_preset(preset) if isinstance(preset, str) else preset
         comps = component_configs(cfg)
-        if str(device) != "meta":
-            torch.manual_seed(seed)
-        with torch.device(device):
+        # the caller's global RNG is left as it was (the weights come from ``seed`` alone)
+        with torch.random.fork_rng(devices=[]), torch.device(device):
+            if str(device) != "meta":
+                torch.manual_seed(seed)
             text = CLIPTextModel(CLIPTextConfig(**comps.text)).eval()
             vision = CLIPVisionModelWithProjection(CLIPVisionConfig(**comps.vision)).eval()
             vae = AutoencoderKL(**comps.vae).eval()
@@ -364,7 +367,13 @@ class StreamingT2VModel:
         frames_per_slice: int = 8,
     ) -> StreamingT2VModel:
         """Load a folder written by :meth:`save_pretrained` (local path or hub id), every component in
-        ``torch_dtype`` (default float32, whatever dtype the files were saved in)."""
+        ``torch_dtype`` (a torch dtype or its name, ``"fp16"``...; default float32, whatever dtype the files
+        were saved in). ``device`` (``"auto"`` allowed) is checked with the dtype before anything loads."""
+        if device is not None:
+            device = resolve_device(device)
+            torch_dtype = resolve_dtype(torch_dtype, device)
+        elif torch_dtype is not None:
+            torch_dtype = resolve_dtype(torch_dtype, None)
         root = _resolve(path_or_hub_id)
         index_path = root / MODEL_INDEX
         if not index_path.is_file():

@@ -31,7 +31,7 @@ from streamt2v.io.video import (
 )
 from streamt2v.memory import resolve_device, resolve_dtype
 from streamt2v.pipeline.chunking import plan_chunks
-from streamt2v.pipeline.prompts import PromptSchedule, load_schedule
+from streamt2v.pipeline.prompts import PromptSchedule, as_schedule, load_schedule
 from streamt2v.pipeline.rundir import RunDir, default_run_dir
 from streamt2v.pipeline.stream import (
     Chunk,
@@ -118,14 +118,6 @@ class StreamingT2VPipeline:
     ) -> StreamingT2VPipeline:
         return cls(load_model(path_or_preset, device=device, dtype=dtype))
 
-    @staticmethod
-    def _schedule(prompt: str | PromptSchedule) -> PromptSchedule:
-        if isinstance(prompt, PromptSchedule):
-            return prompt
-        if isinstance(prompt, str) and ":" in prompt and prompt.strip()[:1].isdigit():
-            return load_schedule(prompt)
-        return PromptSchedule.constant(prompt)
-
     def stream(
         self,
         prompt: str | PromptSchedule,
@@ -137,11 +129,19 @@ class StreamingT2VPipeline:
         on_step: StepCallback | None = None,
         **options: Any,
     ) -> Iterator[Chunk]:
+        unknown = sorted(set(options) - {f.name for f in fields(StreamConfig)})
+        if unknown:
+            hint = (
+                " (chunk noise is drawn from (seed, chunk index): pass seed=)"
+                if "generator" in unknown
+                else ""
+            )
+            raise TypeError(f"unknown sampling option(s) {unknown}{hint}; see StreamConfig for the options")
         # The model's recommended settings for its weights, overridden by what the caller gives.
         config = StreamConfig(num_frames=num_frames, **{**self.model.sampler, **options})
         return stream(
             self.model,
-            self._schedule(prompt),
+            as_schedule(prompt),
             config,
             init_video=init_video,
             init_image=init_image,

@@ -27,6 +27,16 @@ class PromptSchedule:
     def __post_init__(self) -> None:
         if not self.entries:
             raise ValueError("a prompt schedule needs at least one entry")
+        for entry in self.entries:
+            ok = isinstance(entry, (tuple, list)) and len(entry) == 2
+            if not (ok and isinstance(entry[0], int) and not isinstance(entry[0], bool)):
+                raise ValueError(
+                    f"prompt schedule entries are (frame: int, prompt: str) pairs, got {entry!r}"
+                )
+            if not isinstance(entry[1], str):
+                raise ValueError(
+                    f"the prompt at frame {entry[0]} of the schedule must be a string, got {entry[1]!r}"
+                )
         if self.entries[0][0] != 0:
             raise ValueError(
                 f"a prompt schedule must start at frame 0, the first entry is at frame {self.entries[0][0]}"
@@ -48,9 +58,13 @@ class PromptSchedule:
 
     def prompt_at(self, frame: int) -> str:
         """The prompt active at output frame ``frame``."""
+        return self.entries[self.prompt_index(frame)][1]
+
+    def prompt_index(self, frame: int) -> int:
+        """The index of the entry active at output frame ``frame``."""
         if frame < 0:
             raise ValueError(f"frame must be >= 0, got {frame}")
-        return self.entries[bisect_right([f for f, _ in self.entries], frame) - 1][1]
+        return bisect_right([f for f, _ in self.entries], frame) - 1
 
     def validate(self, num_frames: int) -> None:
         """Raise if an entry names a frame past the end of a ``num_frames``-frame video."""
@@ -75,6 +89,27 @@ class PromptSchedule:
     @classmethod
     def from_json(cls, data: list) -> PromptSchedule:
         return cls(tuple((int(f), str(p)) for f, p in data))
+
+
+def as_schedule(prompt: str | PromptSchedule) -> PromptSchedule:
+    """A :class:`PromptSchedule` as given; a string whose first entry has the inline schedule form
+    ``FRAME: prompt`` (``"0: a cat walks; 120: the cat runs"``) parsed as one; any other string (e.g. ``"3 red
+    circles: bouncing"``) a constant prompt."""
+    if isinstance(prompt, PromptSchedule):
+        return prompt
+    if not isinstance(prompt, str):
+        raise TypeError(f"the prompt must be a string or a PromptSchedule, got {type(prompt).__name__}")
+    first = next((part for part in re.split(r"[;\n]", prompt) if part.strip()), "")
+    if _ENTRY.match(first):
+        return parse_schedule(prompt)
+    return PromptSchedule.constant(prompt)
+
+
+def unused_entries(schedule: PromptSchedule, chunk_starts: list[int]) -> list[tuple[int, str]]:
+    """The entries no chunk uses: each chunk takes the prompt active at its first new frame, so an entry
+    followed by another before the next chunk start is never seen."""
+    used = {schedule.prompt_index(start) for start in chunk_starts}
+    return [entry for i, entry in enumerate(schedule.entries) if i not in used]
 
 
 def parse_schedule(text: str, *, separators: str = ";\n") -> PromptSchedule:

@@ -18,20 +18,21 @@ only the current chunk, the CAM's conditioning frames and the anchor, so its mem
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, fields, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_type_hints
 
 import torch
 
 from streamt2v.io.video import resize_video
 from streamt2v.pipeline.chunking import ChunkSpec, chunk_seed, cond_frame_indices, plan_chunks, validate_sizes
 from streamt2v.pipeline.colour import match_colours
-from streamt2v.pipeline.prompts import PromptSchedule
+from streamt2v.pipeline.prompts import PromptSchedule, as_schedule, unused_entries
+from streamt2v.pixels import check_pixels
 from streamt2v.sampling.noise import check_correlation, frame_correlated_noise
 from streamt2v.sampling.schedulers import SCHEDULER_NAMES, KnownFrames, make_scheduler, sample_loop
 from streamt2v.sampling.sdedit import start_step_from_strength
+from streamt2v.typed_values import typed_value
 
 if TYPE_CHECKING:
     from streamt2v.models.bundle import StreamingT2VModel
@@ -39,6 +40,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 StepCallback = Callable[[int, int, int], None]  # (chunk index, step done, steps in chunk)
+
+# The chunk plan is built up front (one small record per chunk); a million frames is ~35 hours of video at
+# 8 fps and a plan of ~125,000 chunks, far past any run, while a typo like 10**9 would exhaust memory.
+MAX_FRAMES = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -84,14 +89,23 @@ class StreamConfig:
     chunk_strength: float = 1.0
 
     def __post_init__(self) -> None:
-        if isinstance(self.num_frames, bool) or not isinstance(self.num_frames, int) or self.num_frames < 1:
-            raise ValueError(f"num_frames must be an integer >= 1, got {self.num_frames!r}")
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
+        # Every field as its annotated type (numpy scalars become Python numbers; bools are not numbers), so
+        # a wrong type fails here naming the setting, not inside a scheduler or torch.randn.
+        hints = get_type_hints(StreamConfig)
         for f in fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, float) and not math.isfinite(value):
-                raise ValueError(f"{f.name} must be a finite number, got {value!r}")
+            try:
+                object.__setattr__(self, f.name, typed_value(value, hints[f.name]))
+            except ValueError as err:
+                raise ValueError(f"{f.name} {err}, got {value!r}") from None
+        if self.num_frames < 1:
+            raise ValueError(f"num_frames must be an integer >= 1, got {self.num_frames}")
+        if self.num_frames > MAX_FRAMES:
+            raise ValueError(
+                f"num_frames must be at most {MAX_FRAMES:,} (the chunk plan is built up front), got {self.num_frames:,}"
+            )
+        if self.seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {self.seed}")
         for name in ("steps", "init_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -305,6 +319,8 @@ def continuation_latents(cond_latents: torch.Tensor, chunk_frames: int) -> torch
 
 
 def _check_frames(name: str, video: torch.Tensor, size: int) -> torch.Tensor:
+    """The user's frames as the stream's own float32 CPU copy in [-1, 1] (never aliasing the caller's)."""
+    video = check_pixels(video, name)
     if video.dim() != 5 or video.shape[:2] != (1, 3) or video.shape[2] < 1:
         raise ValueError(f"{name} must be shaped (1, 3, T>=1, H, W), got {tuple(video.shape)}")
     if tuple(video.shape[-2:]) != (size, size):
@@ -312,7 +328,23 @@ def _check_frames(name: str, video: torch.Tensor, size: int) -> torch.Tensor:
             "%s is %dx%d; resizing to the model's %dx%d", name, video.shape[-1], video.shape[-2], size, size
         )
         video = resize_video(video.float(), size)
-    return video.detach().to("cpu", torch.float32)
+    return video.to("cpu", torch.float32)
+
+
+def _check_resume(state: StreamState, num_chunks: int, cond_frames: int, size: int) -> None:
+    """Refuse a :class:`StreamState` that does not fit this plan and model (it normally comes from a run)."""
+    if not isinstance(state, StreamState):
+        raise TypeError(f"resume must be a StreamState, got {type(state).__name__}")
+    if not isinstance(state.next_chunk, int) or not 0 < state.next_chunk <= num_chunks:
+        raise ValueError(f"cannot resume at chunk {state.next_chunk!r}: the plan has {num_chunks} chunks")
+    for name, frames, most in (("tail", state.tail, cond_frames), ("anchor", state.anchor, 1)):
+        shape = tuple(frames.shape) if isinstance(frames, torch.Tensor) else None
+        if shape is None or len(shape) != 5 or shape[:2] != (1, 3) or not 1 <= shape[2] <= most:
+            raise ValueError(f"resume state {name} must be a (1, 3, 1..{most}, H, W) tensor, got {shape}")
+        if shape[-2:] != (size, size):
+            raise ValueError(f"resume state {name} is {shape[-1]}x{shape[-2]}; the model makes {size}x{size}")
+    if not isinstance(state.anchor_prompt, str):
+        raise ValueError(f"resume state anchor_prompt must be a string, got {state.anchor_prompt!r}")
 
 
 def stream(
@@ -338,7 +370,7 @@ def stream(
     Every input is checked when ``stream`` is called (bad settings raise at once, before any chunk is
     sampled); the chunks are made as the returned iterator is consumed.
     """
-    schedule = prompt if isinstance(prompt, PromptSchedule) else PromptSchedule.constant(prompt)
+    schedule = as_schedule(prompt)
     schedule.validate(config.num_frames)
     if init_video is not None and init_image is not None:
         raise ValueError("give either init_video or init_image, not both")
@@ -361,7 +393,7 @@ def stream(
             raise ValueError(f"anchor_image must be shaped (1, 3, H, W), got {tuple(anchor_image.shape)}")
         anchor0 = _check_frames("anchor_image", anchor_image.unsqueeze(2), size)
     elif prefix is not None:
-        anchor0 = prefix[:, :, :1]
+        anchor0 = prefix[:, :, :1].clone()
 
     plan = plan_chunks(
         config.num_frames,
@@ -375,10 +407,17 @@ def stream(
         spec.stage == 1 for spec in plan[resume.next_chunk if resume else 0 :]
     ):
         raise ValueError(NO_STAGE1)
+    for frame, text in unused_entries(schedule, [spec.start for spec in plan]):
+        logger.warning(
+            "prompt schedule entry %d: %r is never used: each chunk takes the prompt active at its first new "
+            "frame, and the chunks start at frames %s",
+            frame,
+            text,
+            _nearby_starts(plan, frame),
+        )
     if resume is not None:
-        if not 0 < resume.next_chunk <= len(plan):
-            raise ValueError(f"cannot resume at chunk {resume.next_chunk}: the plan has {len(plan)} chunks")
-        tail, anchor, anchor_prompt = resume.tail, resume.anchor, resume.anchor_prompt
+        _check_resume(resume, len(plan), config.cond_frames, size)
+        tail, anchor, anchor_prompt = resume.tail.clone(), resume.anchor.clone(), resume.anchor_prompt
         first = resume.next_chunk
     else:
         tail, anchor, anchor_prompt = None, anchor0, schedule.prompt_at(0)
@@ -386,6 +425,14 @@ def stream(
     return _chunks(
         model, schedule, config, plan[first:], len(plan), prefix, tail, anchor, anchor_prompt, on_step
     )
+
+
+def _nearby_starts(plan: Sequence[ChunkSpec], frame: int) -> str:
+    """The chunk starts around ``frame``, for messages (``"..., 16, 24, ..."``)."""
+    starts = [spec.start for spec in plan]
+    i = next((k for k, start in enumerate(starts) if start > frame), len(starts))
+    shown = starts[max(0, i - 2) : i + 2]
+    return ", ".join(["..."] * (i > 2) + [str(v) for v in shown] + ["..."] * (i + 2 < len(starts)))
 
 
 def _chunks(
@@ -422,6 +469,7 @@ def _chunks(
             # Re-anchor on the first frame made under the new prompt, effective from the next chunk.
             anchor, anchor_prompt = frames[:, :, :1].clone(), prompt_k
             logger.info("re-anchoring at frame %d for prompt %r", spec.start, prompt_k)
+        # copies: a caller editing a chunk in place must not change the frames the next chunks see
         yield Chunk(
             spec.index,
             num_chunks,
@@ -429,8 +477,8 @@ def _chunks(
             spec.start,
             spec.stop,
             prompt_k,
-            frames,
-            tail,
-            anchor,
+            frames.clone() if spec.stage == 0 else frames,
+            tail.clone(),
+            anchor.clone(),
             anchor_prompt,
         )

@@ -1,0 +1,173 @@
+"""What the stages-1–2 API does with what users hand it: setting types, frames of another convention,
+in-place edits of yielded chunks, prompt schedules a chunk never sees, resume states, model placement."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+from streamt2v.pipeline.generate import StreamingT2VPipeline
+from streamt2v.pipeline.prompts import PromptSchedule, as_schedule
+from streamt2v.pipeline.stream import StreamConfig, StreamState, stream
+
+FAST = dict(steps=1, init_steps=1)
+
+
+@pytest.fixture(scope="module")
+def model():
+    from streamt2v.models.bundle import StreamingT2VModel
+
+    return StreamingT2VModel.from_preset("tiny", device="cpu", seed=0)
+
+
+@pytest.mark.parametrize(
+    "option, match",
+    [
+        (dict(steps=2.5), "steps must be an integer, got 2.5"),
+        (dict(init_steps=2.5), "init_steps must be an integer, got 2.5"),
+        (dict(chunk_frames=16.0), "chunk_frames must be an integer, got 16.0"),
+        (dict(guidance="7"), "guidance must be a finite number, got '7'"),
+        (dict(seed=True), "seed must be an integer, got True"),
+        (dict(negative_prompt=None), "negative_prompt must be a string, got None"),
+        (dict(num_frames=10**8), "num_frames must be at most 1,000,000 .*got 100,000,000"),
+    ],
+)
+def test_stream_config_refuses_wrong_types_by_name(option, match):
+    with pytest.raises(ValueError, match=match):
+        StreamConfig(**{"num_frames": 8, **option})
+
+
+def test_stream_config_takes_numpy_scalars_as_python_numbers():
+    cfg = StreamConfig(num_frames=np.int64(8), seed=np.int64(3), guidance=np.float32(2.5))
+    assert (cfg.num_frames, cfg.seed, cfg.guidance) == (8, 3, 2.5)
+    assert type(cfg.seed) is int and type(cfg.guidance) is float  # JSON-serialisable in run configs
+
+
+def test_frames_of_another_convention_are_refused_by_name(model):
+    good = torch.rand(1, 3, 8, 64, 64) * 2 - 1
+    cfg = StreamConfig(num_frames=24, **FAST)
+    with pytest.raises(ValueError, match=r"init_video has dtype torch.uint8.*127.5 - 1"):
+        stream(model, "x", cfg, init_video=((good + 1) * 127.5).to(torch.uint8))
+    with pytest.raises(ValueError, match=r"anchor_image has values in \[0, 255\]"):
+        stream(
+            model,
+            "x",
+            cfg,
+            init_video=good,
+            anchor_image=torch.full((1, 3, 64, 64), 255.0).index_fill_(1, torch.tensor([0]), 0),
+        )
+    bad = good.clone()
+    bad[0, 0, 7, 3, 3] = float("nan")
+    with pytest.raises(ValueError, match="init_video has 1 NaN or infinite value"):
+        stream(model, "x", cfg, init_video=bad)
+
+
+def test_editing_a_yielded_chunk_changes_neither_the_input_nor_the_next_chunks(model):
+    prefix = torch.rand(1, 3, 8, 64, 64) * 2 - 1
+    kept = prefix.clone()
+    cfg = StreamConfig(num_frames=24, **FAST)
+    untouched = [c.frames for c in stream(model, "a cat", cfg, init_video=prefix)]
+    edited = []
+    for chunk in stream(model, "a cat", cfg, init_video=prefix):
+        edited.append(chunk.frames.clone())
+        chunk.frames.mul_(0).add_(1)  # a caller post-processing in place
+        chunk.tail.zero_()
+        chunk.anchor.zero_()
+    assert torch.equal(prefix, kept)
+    assert len(edited) == len(untouched) == 3
+    for a, b in zip(edited, untouched):
+        assert torch.equal(a, b)
+
+
+def test_a_schedule_entry_no_chunk_uses_is_named_in_a_warning(model, caplog):
+    cfg = StreamConfig(num_frames=32, **FAST)
+    with caplog.at_level(logging.WARNING, logger="streamt2v.pipeline.stream"):
+        chunks = list(stream(model, "0: a red circle; 17: a blue square; 24: a cat", cfg))
+    assert [c.prompt for c in chunks] == ["a red circle", "a red circle", "a cat"]
+    warned = [r.getMessage() for r in caplog.records]
+    assert len(warned) == 1
+    assert "entry 17: 'a blue square' is never used" in warned[0] and "start at frames 0, 16, 24" in warned[0]
+
+
+@pytest.mark.parametrize("text", ["3 red circles: bouncing", "4K: a red circle", "a cat: walking"])
+def test_a_plain_prompt_with_a_colon_is_a_prompt(text):
+    assert as_schedule(text) == PromptSchedule.constant(text)
+
+
+def test_inline_schedules_and_bad_entries():
+    assert as_schedule(" 0: a cat; 16: a dog").entries == ((0, "a cat"), (16, "a dog"))
+    with pytest.raises(ValueError, match="must start at frame 0, the first entry is at frame 1"):
+        as_schedule("1: a red circle")
+    with pytest.raises(TypeError, match="the prompt must be a string or a PromptSchedule, got NoneType"):
+        as_schedule(None)
+    with pytest.raises(ValueError, match=r"\(frame: int, prompt: str\) pairs, got \(8.5, 'b'\)"):
+        PromptSchedule(((0, "a"), (8.5, "b")))
+    with pytest.raises(ValueError, match=r"\(frame: int, prompt: str\) pairs, got \('0', 'a'\)"):
+        PromptSchedule((("0", "a"),))
+    with pytest.raises(ValueError, match="the prompt at frame 0 of the schedule must be a string, got 5"):
+        PromptSchedule(((0, 5),))
+
+
+def test_pipeline_names_unknown_options_and_explains_generator(model):
+    pipe = StreamingT2VPipeline(model)
+    with pytest.raises(
+        TypeError, match=r"unknown sampling option\(s\) \['generator'\] \(chunk noise .*seed="
+    ):
+        pipe("a cat", 8, generator=torch.Generator())
+    with pytest.raises(TypeError, match=r"\['num_inference_steps'\]"):
+        pipe("a cat", 8, num_inference_steps=3)
+
+
+def test_resume_states_that_do_not_fit_are_refused(model):
+    cfg = StreamConfig(num_frames=32, **FAST)
+    chunks = list(stream(model, "a cat", cfg))
+    good = StreamState(2, chunks[1].tail, chunks[1].anchor, chunks[1].anchor_prompt)
+    assert torch.equal(next(iter(stream(model, "a cat", cfg, resume=good))).frames, chunks[2].frames)
+    for state, match in [
+        (
+            StreamState(2, chunks[1].tail, None, "a cat"),
+            r"anchor must be a \(1, 3, 1..1, H, W\) tensor, got None",
+        ),
+        (
+            StreamState(2, chunks[1].tail[..., :32, :32], chunks[1].anchor, "a cat"),
+            "tail is 32x32; the model makes 64x64",
+        ),
+        (
+            StreamState(9, chunks[1].tail, chunks[1].anchor, "a cat"),
+            "cannot resume at chunk 9: the plan has 3 chunks",
+        ),
+        (StreamState(2, chunks[1].tail, chunks[1].anchor, None), "anchor_prompt must be a string, got None"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            stream(model, "a cat", cfg, resume=state)
+
+
+def test_model_placement_takes_auto_dtype_names_and_a_dtype_first(model, tmp_path):
+    from streamt2v.models.bundle import StreamingT2VModel
+
+    model.save_pretrained(tmp_path / "m")
+    loaded = StreamingT2VModel.from_pretrained(tmp_path / "m", device="auto", torch_dtype="bf16")
+    assert {p.dtype for p in loaded.unet.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in loaded.to(torch.float32).vae.parameters()} == {torch.float32}
+    if not torch.cuda.is_available():
+        with pytest.raises(
+            ValueError, match=r"dtype fp16 is not supported on device cpu; use one of \['fp32', 'bf16'\]"
+        ):
+            StreamingT2VModel.from_pretrained(tmp_path / "m", device="cpu", torch_dtype=torch.float16)
+    with pytest.raises(ValueError, match="unknown dtype 'fp8'"):
+        StreamingT2VModel.from_pretrained(tmp_path / "m", torch_dtype="fp8")
+
+
+def test_building_a_preset_leaves_the_callers_random_state_alone():
+    from streamt2v.models.bundle import StreamingT2VModel
+
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    a = StreamingT2VModel.from_preset("tiny", seed=1)
+    assert torch.equal(torch.rand(3), expected)
+    b = StreamingT2VModel.from_preset("tiny", seed=1)
+    assert all(torch.equal(x, y) for x, y in zip(a.unet.state_dict().values(), b.unet.state_dict().values()))
