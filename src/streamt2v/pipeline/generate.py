@@ -155,7 +155,12 @@ class StreamingT2VPipeline:
 
 @dataclass(frozen=True)
 class GenerateConfig:
-    """Everything ``streamt2v generate`` needs; stored as ``config.json`` in the run directory."""
+    """Everything ``streamt2v generate`` needs; stored as ``config.json`` in the run directory.
+
+    ``stream`` is used exactly as given (:class:`StreamConfig`'s defaults are the official release's). The
+    settings a model folder recommends for its weights apply through the command line and
+    :class:`StreamingT2VPipeline`; here, start from ``StreamConfig(num_frames=N, **{**recommended_sampler(
+    model), ...})`` to use them."""
 
     output: str
     stream: StreamConfig
