@@ -342,3 +342,178 @@ def test_cli_enhance_overwrite_and_auto_device(refiner: Refiner, tmp_path, caplo
         assert main(args) == 0
     assert read_video(out)[0].shape[2] == 3
     assert "1 step(s) from t=" in caplog.text and "SDEdit start t'=" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("settings", "match"),
+    [
+        ({"scheduler": "foo"}, "unknown scheduler 'foo'; choose one of"),
+        ({"timestep_spacing": "x"}, "unknown timestep_spacing 'x'; choose one of"),
+        (
+            {"start_step": 5, "num_inference_steps": 50},
+            r"num_inference_steps \(50\) must be <= start_step \(5\)",
+        ),
+        ({"num_inference_steps": 2.5}, "num_inference_steps must be an integer, got 2.5"),
+        ({"chunk_frames": 16.0}, "chunk_frames must be an integer, got 16.0"),
+        ({"overlap": True}, "overlap must be an integer, got True"),
+        ({"start_step": True}, "start_step must be an integer, got True"),
+        ({"guidance_scale": "7"}, "guidance_scale must be a finite number, got '7'"),
+        ({"mode": None}, "mode must be a string, got None"),
+        ({"pad_to_aspect": 1}, "pad_to_aspect must be true or false, got 1"),
+        ({"fps": True}, "fps must be a number, got True"),
+        (
+            {"resolution": (64.0, 64)},
+            r"resolution must be \(H, W\) with positive integer sizes, got \(64.0, 64\)",
+        ),
+    ],
+)
+def test_config_refuses_bad_names_types_and_step_counts(settings: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        EnhanceConfig(**settings)
+
+
+def test_config_normalizes_json_values() -> None:
+    cfg = EnhanceConfig(resolution=[64, 96], guidance_scale=7)  # as read back from a run's config.json
+    assert cfg.resolution == (64, 96) and cfg.guidance_scale == 7.0 and type(cfg.guidance_scale) is float
+    assert EnhanceConfig(start_step=5, num_inference_steps=5).num_inference_steps == 5
+
+
+class _NoEncodeVAE:
+    """A VAE stand-in that fails if enhance_video gets as far as encoding: every check must come first."""
+
+    scale_factor = 4
+    dtype = torch.float32
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        raise AssertionError("the video was encoded before a bad setting was refused")
+
+
+def test_schedule_limits_fail_before_the_video_is_encoded(refiner: Refiner, tmp_path) -> None:
+    from dataclasses import replace
+
+    from streamt2v.pipeline.refiner import check_refiner_folder
+
+    guarded = replace(refiner, vae=_NoEncodeVAE())
+    video = torch.rand(1, 3, 4, 16, 16) * 2 - 1
+    past = EnhanceConfig(start_step=5000, num_inference_steps=2)
+    match = "start_step 5000 is past the refiner's noise schedule of 1000 training steps"
+    with pytest.raises(ValueError, match=match):
+        enhance_video(video, "a", guarded, past, progress=False)
+    sched = make_scheduler("ddim", DEFAULT_SCHEDULER_CONFIG)
+    with pytest.raises(ValueError, match=match):
+        enhance_latents(torch.zeros(1, 4, 4, 2, 2), _framewise_fn, sched, past, generator=torch.Generator())
+    # a limit of this scheduler's spacing (DPM linspace ends at t = 999: 5 steps do not fit below 5)
+    tight = EnhanceConfig(start_step=5, num_inference_steps=5, timestep_spacing="linspace")
+    with pytest.raises(ValueError, match="cannot place 5 steps below start step 5"):
+        enhance_video(video, "a", guarded, tight, progress=False)
+    # the folder check knows the schedule too (generate / the CLI can refuse before stages 1-2)
+    folder = refiner.save_pretrained(tmp_path / "ref")
+    with pytest.raises(ValueError, match=match):
+        check_refiner_folder(folder, past)
+    assert check_refiner_folder(folder, EnhanceConfig()) == folder
+
+
+def test_enhance_video_refuses_bad_inputs_before_encoding(refiner: Refiner) -> None:
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    guarded = replace(refiner, vae=_NoEncodeVAE())
+    video = torch.rand(1, 3, 4, 16, 16) * 2 - 1
+    one_nan = video.clone()
+    one_nan[0, 1, 2, 3, 4] = float("nan")
+    for kwargs, error, match in [
+        ({"video": video[:, :, :0]}, ValueError, r"video has 0 frames \(shape \(1, 3, 0, 16, 16\)\)"),
+        ({"video": (video * 127.5 + 127.5).to(torch.uint8)}, ValueError, "video has dtype torch.uint8"),
+        ({"video": video * 127.5 + 127.5}, ValueError, "video has values in .*; pixels are in"),
+        ({"video": one_nan}, ValueError, r"video has 1 NaN or infinite value\(s\) of 3072"),
+        ({"prompt": None}, TypeError, "prompt must be a str or a PromptSchedule, got NoneType"),
+        ({"prompt": "0: a; 16: b"}, ValueError, "entry at frame 16 is past the end of the video"),
+        ({"seed": -1}, ValueError, "seed must be an integer >= 0, got -1"),
+        ({"seed": 1.7}, ValueError, "seed must be an integer >= 0, got 1.7"),
+        ({"seed": True}, ValueError, "seed must be an integer >= 0, got True"),
+        ({"config": {"steps": 2}}, TypeError, "config must be an EnhanceConfig or None, got dict"),
+        # what a StreamingT2VModel has, but not a frame size
+        (
+            {"refiner": SimpleNamespace(unet=None, vae=None, text_encoder=None, scheduler_config={})},
+            TypeError,
+            "refiner must be a Refiner .* got SimpleNamespace without frame_size, device",
+        ),
+    ]:
+        args = {"video": video, "prompt": "a", "refiner": guarded, "config": EnhanceConfig(**SMALL)}
+        with pytest.raises(error, match=match):
+            enhance_video(**{**args, **kwargs}, progress=False)
+
+
+def test_an_inline_schedule_string_is_a_schedule(refiner: Refiner) -> None:
+    from streamt2v.pipeline.enhance import prompt_schedule
+    from streamt2v.pipeline.prompts import PromptSchedule
+
+    switch = PromptSchedule(((0, "a red circle"), (5, "a blue square")))
+    assert prompt_schedule("0: a red circle; 5: a blue square", 9) == switch  # as StreamingT2VPipeline
+    assert prompt_schedule(" a red circle ", 9) == PromptSchedule.constant("a red circle")
+    video = torch.rand(1, 3, 9, 16, 16) * 2 - 1
+    cfg = EnhanceConfig(mode="independent", **SMALL)
+    text = enhance_video(video, "0: a red circle; 5: a blue square", refiner, cfg, seed=1, progress=False)
+    assert torch.equal(text, enhance_video(video, switch, refiner, cfg, seed=1, progress=False))
+
+
+def test_a_stretched_aspect_ratio_is_warned_about(refiner: Refiner, caplog) -> None:
+    video = torch.rand(1, 3, 3, 16, 24) * 2 - 1
+    cfg = EnhanceConfig(chunk_frames=3, overlap=1, num_inference_steps=1)
+    with caplog.at_level(logging.WARNING, logger="streamt2v.pipeline.enhance"):
+        out = enhance_video(video, "a", refiner, cfg, progress=False)
+    assert out.shape[-2:] == (32, 32)
+    assert "input frames are 16x24 but the enhancer canvas is 32x32" in caplog.text
+    assert "pad_to_aspect" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="streamt2v.pipeline.enhance"):
+        padded = EnhanceConfig(chunk_frames=3, overlap=1, num_inference_steps=1, pad_to_aspect=True)
+        enhance_video(video, "a", refiner, padded, progress=False)
+        enhance_video(video[..., :16], "a", refiner, cfg, progress=False)  # same aspect: no warning
+    assert "stretched" not in caplog.text
+
+
+def test_a_streamingt2v_model_folder_is_not_a_refiner(refiner: Refiner, tmp_path) -> None:
+    import json
+    import shutil
+
+    from streamt2v.assets import microworld_model_dir
+    from streamt2v.pipeline.refiner import check_refiner_folder
+
+    model = microworld_model_dir()
+    match = "is a StreamingT2VModel folder .*model_index.json names StreamingT2VModel.*, not a refiner"
+    with pytest.raises(ValueError, match=match):
+        check_refiner_folder(model)
+    with pytest.raises(ValueError, match=match):
+        Refiner.from_pretrained(model)
+    # without its model_index, the StreamingUNet config still tells
+    folder = refiner.save_pretrained(tmp_path / "ref")
+    copy = shutil.copytree(folder, tmp_path / "copy")
+    (copy / "model_index.json").unlink()
+    (copy / "unet" / "config.json").write_text(json.dumps({"_class_name": "StreamingUNet"}))
+    with pytest.raises(ValueError, match="unet/config.json names StreamingUNet"):
+        check_refiner_folder(copy)
+    # another pipeline's folder (zeroscope: TextToVideoSDPipeline) still loads
+    index = folder / "model_index.json"
+    meta = json.loads(index.read_text())
+    index.write_text(json.dumps({**meta, "_class_name": "TextToVideoSDPipeline"}))
+    assert Refiner.from_pretrained(folder).frame_size == (32, 32)
+
+
+def test_refiner_device_auto_dtype_positional_and_cpu_half_refused(refiner: Refiner, tmp_path) -> None:
+    from streamt2v.memory import resolve_device
+
+    folder = refiner.save_pretrained(tmp_path / "ref")
+    loaded = Refiner.from_pretrained(folder, device="auto")
+    assert loaded.device.type == resolve_device("auto").type
+    loaded.to("cpu")
+    assert loaded.to(torch.bfloat16) is loaded  # a dtype alone, positionally, as torch modules take it
+    assert {p.dtype for p in loaded.unet.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in loaded.vae.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in loaded.text_encoder.parameters()} == {torch.bfloat16}
+    with pytest.raises(ValueError, match="dtype fp16 is not supported on device cpu"):
+        loaded.to(torch.float16)
+    with pytest.raises(TypeError, match="to\\(\\) got two dtypes"):
+        loaded.to(torch.float32, torch.bfloat16)
+    with pytest.raises(ValueError, match="dtype fp16 is not supported on device cpu"):
+        Refiner.from_pretrained(folder, device="cpu", dtype=torch.float16)

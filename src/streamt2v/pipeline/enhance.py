@@ -25,9 +25,10 @@ from __future__ import annotations
 import inspect
 import logging
 import math
-from collections.abc import Callable
+import numbers
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, get_type_hints
 
 import torch
 import torch.nn.functional as F
@@ -46,7 +47,7 @@ from streamt2v.pipeline.blending import (
     shared_noise,
     split_chunks,
 )
-from streamt2v.pipeline.prompts import PromptSchedule
+from streamt2v.pipeline.prompts import PromptSchedule, parse_schedule
 from streamt2v.sampling.sdedit import sdedit_noise, sdedit_timesteps
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,8 @@ logger = logging.getLogger(__name__)
 DenoiseFn = Callable[[torch.Tensor, torch.Tensor, range], torch.Tensor]
 
 BLEND_TARGETS: tuple[str, ...] = ("latents", "x0")
+# diffusers' timestep spacings, which every scheduler of streamt2v.sampling.schedulers accepts
+TIMESTEP_SPACINGS: tuple[str, ...] = ("leading", "trailing", "linspace")
 
 
 @dataclass(frozen=True)
@@ -82,14 +85,35 @@ class EnhanceConfig:
     fps: float | None = None  # output fps for the CLI; None = the input's
 
     def __post_init__(self) -> None:
+        from streamt2v.sampling.schedulers import SCHEDULER_NAMES
+        from streamt2v.typed_values import typed_value
+
+        # Type checks first: the settings also come from JSON (a generate run's config.json, a refiner's
+        # model_index.json), where 16.0 or true would otherwise fail, or be truncated, at the first use.
+        hints = get_type_hints(type(self))
         for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, float) and not math.isfinite(value):
-                raise ValueError(f"{f.name} must be a finite number, got {value!r}")
+            value, hint = getattr(self, f.name), hints[f.name]
+            if hint in (int, float, str, bool):
+                try:
+                    object.__setattr__(self, f.name, typed_value(value, hint))  # numpy ints -> int etc.
+                except ValueError as err:
+                    raise ValueError(f"{f.name} {err}, got {value!r}") from None
         if self.fps is not None:
             from streamt2v.io.video import check_fps
 
-            check_fps(self.fps)
+            if isinstance(self.fps, bool):
+                raise ValueError(f"fps must be a number, got {self.fps!r}")
+            object.__setattr__(self, "fps", check_fps(self.fps))
+        if self.resolution is not None:
+            res = self.resolution
+            if (
+                not isinstance(res, (tuple, list))
+                or len(res) != 2
+                or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in res)
+                or min(res) < 1
+            ):
+                raise ValueError(f"resolution must be (H, W) with positive integer sizes, got {res!r}")
+            object.__setattr__(self, "resolution", (int(res[0]), int(res[1])))  # a JSON list -> a tuple
         if self.overlap < 0:
             raise ValueError(f"overlap must be >= 0, got {self.overlap}")
         if self.chunk_frames <= self.overlap:
@@ -100,20 +124,42 @@ class EnhanceConfig:
             raise ValueError(f"unknown enhancement mode {self.mode!r}; choose one of {list(BLEND_MODES)}")
         if self.blend not in BLEND_TARGETS:
             raise ValueError(f"unknown blend target {self.blend!r}; choose one of {list(BLEND_TARGETS)}")
+        if self.scheduler not in SCHEDULER_NAMES:
+            raise ValueError(f"unknown scheduler {self.scheduler!r}; choose one of {list(SCHEDULER_NAMES)}")
+        if self.timestep_spacing not in TIMESTEP_SPACINGS:
+            raise ValueError(
+                f"unknown timestep_spacing {self.timestep_spacing!r}; choose one of {list(TIMESTEP_SPACINGS)}"
+            )
         if self.num_inference_steps < 1:
             raise ValueError(f"num_inference_steps must be >= 1, got {self.num_inference_steps}")
         if self.start_step < 1:
             raise ValueError(f"start_step must be >= 1, got {self.start_step}")
+        # sdedit_timesteps runs distinct timesteps below start_step; the upper bound of start_step is the
+        # refiner's num_train_timesteps, checked by check_start_step once its scheduler config is known
+        if self.num_inference_steps > self.start_step:
+            raise ValueError(
+                f"num_inference_steps ({self.num_inference_steps}) must be <= start_step "
+                f"({self.start_step}): SDEdit runs distinct timesteps below the start step"
+            )
         if self.max_batch_chunks < 1:
             raise ValueError(f"max_batch_chunks must be >= 1, got {self.max_batch_chunks}")
         if self.guidance_scale < 1.0:
             raise ValueError(f"guidance_scale must be >= 1, got {self.guidance_scale}")
         if not 0.0 <= self.guidance_rescale <= 1.0:
             raise ValueError(f"guidance_rescale must be in [0, 1], got {self.guidance_rescale}")
-        if self.resolution is not None and (len(self.resolution) != 2 or min(self.resolution) < 1):
-            raise ValueError(f"resolution must be (H, W) with positive sizes, got {self.resolution}")
         if self.decode_frames_per_slice < 1:
             raise ValueError(f"decode_frames_per_slice must be >= 1, got {self.decode_frames_per_slice}")
+
+
+def check_start_step(config: EnhanceConfig, scheduler_config: Mapping[str, Any]) -> None:
+    """Raise unless ``config.start_step`` lies inside the refiner's noise schedule (``num_train_timesteps``
+    of its scheduler config, a dict or a scheduler's ``config``; diffusers' default 1000 when absent)."""
+    num_train = int(scheduler_config.get("num_train_timesteps", 1000))
+    if config.start_step > num_train:
+        raise ValueError(
+            f"start_step {config.start_step} is past the refiner's noise schedule of {num_train} training "
+            f"steps; use 1..{num_train}"
+        )
 
 
 # ----------------------------------------------------------------------------------------- the core
@@ -161,6 +207,7 @@ def enhance_latents(
     """
     if latents.ndim != 5:
         raise ValueError(f"latents must be (B, C, T, h, w), got shape {tuple(latents.shape)}")
+    check_start_step(config, scheduler.config)
     device, dtype = latents.device, torch.float32
     latents = latents.to(dtype)
     b, c, t_frames, h, w = latents.shape
@@ -305,6 +352,46 @@ def chunk_prompts(prompt: str | PromptSchedule, plan: ChunkPlan) -> list[str]:
     return [prompt.prompt_at(min(last, s + plan.chunk_frames // 2)) for s in plan.starts]
 
 
+def prompt_schedule(prompt: str | PromptSchedule, num_frames: int) -> PromptSchedule:
+    """``prompt`` as a schedule checked against a ``num_frames``-frame video. A string is read as
+    :class:`~streamt2v.pipeline.generate.StreamingT2VPipeline` reads it (an inline schedule such as
+    ``"0: a cat; 16: a dog"`` when it starts with a frame number and has a ``:``, else one prompt), so
+    the same prompt text means the same in stages 1-2 and stage 3."""
+    if isinstance(prompt, PromptSchedule):
+        schedule = prompt
+    elif isinstance(prompt, str):
+        if ":" in prompt and prompt.strip()[:1].isdigit():
+            schedule = parse_schedule(prompt)
+        else:
+            schedule = PromptSchedule.constant(prompt)
+    else:
+        raise TypeError(f"prompt must be a str or a PromptSchedule, got {type(prompt).__name__}")
+    schedule.validate(num_frames)
+    return schedule
+
+
+#: What :func:`enhance_video` uses of a refiner (:class:`~streamt2v.pipeline.refiner.Refiner`).
+REFINER_ATTRIBUTES: tuple[str, ...] = (
+    "unet",
+    "vae",
+    "text_encoder",
+    "scheduler_config",
+    "frame_size",
+    "device",
+)
+
+
+def check_refiner(refiner: Any) -> None:
+    """Raise a ``TypeError`` unless ``refiner`` has what a :class:`~streamt2v.pipeline.refiner.Refiner` has
+    (a stage-1/2 ``StreamingT2VModel`` has no ``frame_size`` and would fail deep inside)."""
+    missing = [a for a in REFINER_ATTRIBUTES if not hasattr(refiner, a)]
+    if missing:
+        raise TypeError(
+            f"refiner must be a Refiner (streamt2v.pipeline.refiner; Refiner.from_pretrained loads one), got "
+            f"{type(refiner).__name__} without {', '.join(missing)}"
+        )
+
+
 def enhance_video(
     video: torch.Tensor,
     prompt: str | PromptSchedule,
@@ -317,32 +404,57 @@ def enhance_video(
 ) -> torch.Tensor:
     """Enhance a low-resolution video ``(B, 3, T, H, W)`` in ``[-1, 1]`` (paper §4.3) → ``(B, 3, T, H', W')``.
 
-    ``prompt``: one prompt, or a :class:`PromptSchedule` over the video's frames (each chunk is refined
-    with the prompt at its middle frame, :func:`chunk_prompts`).
+    ``prompt``: one prompt, a :class:`PromptSchedule` over the video's frames or an inline schedule string
+    (:func:`prompt_schedule`; each chunk is refined with the prompt at its middle frame, :func:`chunk_prompts`).
     ``refiner``: a :class:`~streamt2v.pipeline.refiner.Refiner` (video UNet + VAE + text encoder + scheduler
-    config). ``generator`` (CPU) or ``seed`` (default 0) controls all randomness. The output has the refiner's resolution (or
-    ``config.resolution``), cropped back to the content when ``config.pad_to_aspect`` is set; the frame
-    count is preserved. Returned on the CPU as float32.
+    config). ``generator`` (CPU) or ``seed`` (an int >= 0, default 0) controls all randomness. The output
+    has the refiner's resolution (or ``config.resolution``), cropped back to the content when
+    ``config.pad_to_aspect`` is set; the frame count is preserved. Returned on the CPU as float32.
+    Every argument is checked before the VAE or the UNet runs.
     """
+    from streamt2v.pixels import check_pixels
     from streamt2v.sampling.schedulers import make_scheduler
 
-    config = config or EnhanceConfig()
+    config = EnhanceConfig() if config is None else config
+    if not isinstance(config, EnhanceConfig):
+        raise TypeError(f"config must be an EnhanceConfig or None, got {type(config).__name__}")
+    check_refiner(refiner)
+    video = check_pixels(video, "video")
     if video.ndim != 5 or video.shape[1] != 3:
         raise ValueError(f"video must be (B, 3, T, H, W), got shape {tuple(video.shape)}")
+    if video.shape[2] < 1:
+        raise ValueError(f"video has 0 frames (shape {tuple(video.shape)}); enhancing needs at least one")
+    if min(video.shape) < 1:
+        raise ValueError(f"video has an empty batch or frame size: shape {tuple(video.shape)}")
+    schedule = prompt_schedule(prompt, video.shape[2])
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0):
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
     if generator is None:
         generator = torch.Generator().manual_seed(0 if seed is None else int(seed))
     canvas = tuple(config.resolution) if config.resolution is not None else tuple(refiner.frame_size)
     f = refiner.vae.scale_factor
     if canvas[0] % f or canvas[1] % f:
         raise ValueError(f"enhancer resolution {canvas} is not divisible by the VAE scale factor {f}")
+    scheduler = make_scheduler(
+        config.scheduler, refiner.scheduler_config, timestep_spacing=config.timestep_spacing
+    )
+    # the schedule's own limits (start step inside it, room for the steps) fail here, not after the encode
+    check_start_step(config, scheduler.config)
+    sdedit_timesteps(scheduler, config.num_inference_steps, config.start_step)
+    h, w = video.shape[-2:]
+    if not config.pad_to_aspect and not math.isclose(h * canvas[1], w * canvas[0], rel_tol=0.01):
+        logger.warning(
+            "input frames are %dx%d but the enhancer canvas is %dx%d (HxW): they are stretched to its "
+            "aspect ratio; set pad_to_aspect (--pad-to-aspect) to fit and pad them instead",
+            h,
+            w,
+            *canvas,
+        )
     device = refiner.device
     x, box = fit_and_pad(video.float().cpu(), canvas, config.pad_to_aspect)
     latents = refiner.vae.encode(x.to(device=device, dtype=refiner.vae.dtype)).float()  # (B, 4, T, h, w)
 
-    scheduler = make_scheduler(
-        config.scheduler, refiner.scheduler_config, timestep_spacing=config.timestep_spacing
-    )
-    prompts = chunk_prompts(prompt, chunk_plan_for(video.shape[2], config))
+    prompts = chunk_prompts(schedule, chunk_plan_for(video.shape[2], config))
     with torch.no_grad():
         # one embedding when every chunk has the same prompt, else one per chunk
         cond = refiner.text_encoder.encode(prompts[:1] if len(set(prompts)) == 1 else prompts)

@@ -14,9 +14,9 @@ from typing import Any
 
 import torch
 
-from streamt2v.memory import move_modules
+from streamt2v.memory import move_modules, resolve_device, resolve_dtype
 from streamt2v.models.autoencoder import VideoAutoencoder
-from streamt2v.pipeline.enhance import EnhanceConfig
+from streamt2v.pipeline.enhance import EnhanceConfig, check_start_step
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +57,20 @@ class Refiner:
     def prediction_type(self) -> str:
         return str(self.scheduler_config.get("prediction_type", "epsilon"))
 
-    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> Refiner:
-        move_modules((self.unet, self.vae, self.text_encoder), device, dtype)
+    def to(
+        self, device: torch.device | str | torch.dtype | None = None, dtype: torch.dtype | None = None
+    ) -> Refiner:
+        """Move and/or cast every part: ``to("cuda")``, ``to(torch.bfloat16)``, ``to("auto", dtype)``. The
+        device is resolved like the pipeline's (``"auto"``: the best available); a ``dtype`` the target
+        device does not run (half precision on the CPU) is refused (:func:`~streamt2v.memory.resolve_dtype`)."""
+        if isinstance(device, torch.dtype):  # a dtype alone, positionally, as torch modules accept it
+            if dtype is not None:
+                raise TypeError(f"to() got two dtypes: {device} and {dtype}")
+            device, dtype = None, device
+        target = self.device if device is None else resolve_device(device)
+        if dtype is not None:
+            dtype = resolve_dtype(dtype, target)
+        move_modules((self.unet, self.vae, self.text_encoder), None if device is None else target, dtype)
         return self
 
     def compile(self, backend: str = "inductor") -> Refiner:
@@ -74,10 +86,12 @@ class Refiner:
         path: str | Any,
         *,
         device: torch.device | str = "cpu",
-        dtype: torch.dtype = torch.float32,
+        dtype: torch.dtype | str = torch.float32,
         frame_size: tuple[int, int] | None = None,
     ) -> Refiner:
-        """Load a diffusers-format video model folder; missing parts raise naming the path tried."""
+        """Load a diffusers-format video model folder; missing parts, a folder of another kind (a
+        StreamingT2VModel), an unavailable ``device`` (``"auto"``: the best available) or a ``dtype`` it
+        does not run (half precision on the CPU) raise before any weights are read."""
         import json
 
         from diffusers import AutoencoderKL, UNet3DConditionModel
@@ -87,6 +101,8 @@ class Refiner:
         from streamt2v.models.encoders import TextEncoder
 
         root = check_refiner_folder(path)
+        device = resolve_device(device)
+        dtype = resolve_dtype(dtype, device)
         sched_file = root / "scheduler" / "scheduler_config.json"
         unet = UNet3DConditionModel.from_pretrained(root / "unet", torch_dtype=dtype)
         vae = AutoencoderKL.from_pretrained(root / "vae", torch_dtype=dtype)
@@ -197,9 +213,29 @@ class Refiner:
 REFINER_PARTS: tuple[str, ...] = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
 
 
-def check_refiner_folder(path: str | os.PathLike) -> Path:
+# What our own stage-1/2 model folders (models/bundle.py) declare: such a folder has the refiner's parts but
+# a StreamingUNet, which the refiner's UNet3DConditionModel loader reads into garbage or a crash.
+NOT_A_REFINER: dict[str, str] = {"model_index.json": "StreamingT2VModel", "unet/config.json": "StreamingUNet"}
+
+
+def _json_file(path: Path, what: str) -> dict[str, Any]:
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ValueError(f"refiner {what} {str(path)!r} is not valid JSON ({err})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"refiner {what} {str(path)!r} is not a JSON object")
+    return data
+
+
+def check_refiner_folder(path: str | os.PathLike, config: EnhanceConfig | None = None) -> Path:
     """Raise unless ``path`` is a local diffusers-format refiner folder (cheap: no weights are read). The
-    refiner is loaded from local folders only; a missing path is reported as such, whatever its form."""
+    refiner is loaded from local folders only; a missing path is reported as such, whatever its form. A
+    stage-1/2 ``StreamingT2VModel`` folder is refused; other pipelines' folders (a zeroscope-style
+    ``TextToVideoSDPipeline``) are accepted. With ``config``: its start step must fit the folder's noise
+    schedule (:func:`~streamt2v.pipeline.enhance.check_start_step`)."""
     root = Path(path).expanduser()
     if not root.exists():
         raise FileNotFoundError(
@@ -208,6 +244,13 @@ def check_refiner_folder(path: str | os.PathLike) -> Path:
         )
     if not root.is_dir():
         raise NotADirectoryError(f"refiner {str(path)!r} is a file; give a diffusers-format model folder")
+    for name, cls_name in NOT_A_REFINER.items():
+        file = root / name
+        if file.is_file() and _json_file(file, "config").get("_class_name") == cls_name:
+            raise ValueError(
+                f"{str(path)!r} is a StreamingT2VModel folder (stages 1-2; {name} names {cls_name}), not a "
+                "refiner; give a refiner folder (video UNet3DConditionModel, e.g. the shipped microworld-refiner)"
+            )
     for part in REFINER_PARTS:
         if not (root / part).is_dir():
             raise FileNotFoundError(
@@ -219,6 +262,8 @@ def check_refiner_folder(path: str | os.PathLike) -> Path:
         raise FileNotFoundError(
             f"refiner folder {str(path)!r} is missing its scheduler config {str(sched_file)!r}"
         )
+    if config is not None:
+        check_start_step(config, _json_file(sched_file, "scheduler config"))
     return root
 
 
