@@ -171,3 +171,16 @@ def test_building_a_preset_leaves_the_callers_random_state_alone():
     assert torch.equal(torch.rand(3), expected)
     b = StreamingT2VModel.from_preset("tiny", seed=1)
     assert all(torch.equal(x, y) for x, y in zip(a.unet.state_dict().values(), b.unet.state_dict().values()))
+
+
+def test_a_model_reloaded_from_its_folder_makes_the_same_video(tmp_path):
+    from streamt2v.assets import microworld_model_dir
+    from streamt2v.models.bundle import StreamingT2VModel
+
+    shipped = StreamingT2VModel.from_pretrained(microworld_model_dir())  # fp16 files, converted: aligned
+    shipped.save_pretrained(tmp_path / "m")  # fp32 files: loaded as views into the memory-mapped file
+    reloaded = StreamingT2VModel.from_pretrained(tmp_path / "m")
+    pipe_kw = dict(seed=0, steps=2, init_steps=2)
+    a = StreamingT2VPipeline(shipped)("a red circle bouncing on a blue background", 24, **pipe_kw)
+    b = StreamingT2VPipeline(reloaded)("a red circle bouncing on a blue background", 24, **pipe_kw)
+    assert torch.equal(a, b)

@@ -40,7 +40,7 @@ from transformers import (
 
 from streamt2v.config import PRESETS, ModelConfig, StreamingConfig, UNetConfig, get_preset
 from streamt2v.io.folders import atomic_folder
-from streamt2v.memory import move_modules, resolve_device, resolve_dtype
+from streamt2v.memory import move_modules, own_aligned_memory, resolve_device, resolve_dtype
 from streamt2v.models.autoencoder import VideoAutoencoder
 from streamt2v.models.encoders import ImageEncoder, TextEncoder, byte_level_clip_tokenizer
 from streamt2v.models.unet import StreamingUNet, build_video_unet
@@ -417,6 +417,8 @@ class StreamingT2VModel:
             sources=meta.get("sources"),
             sampler=meta.get("sampler"),
         )
+        for module in model.modules().values():
+            own_aligned_memory(module)
         if device is not None:
             model.to(device=device)
         return model
