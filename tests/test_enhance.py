@@ -426,7 +426,7 @@ def test_enhance_video_refuses_bad_inputs_before_encoding(refiner: Refiner) -> N
         ({"video": (video * 127.5 + 127.5).to(torch.uint8)}, ValueError, "video has dtype torch.uint8"),
         ({"video": video * 127.5 + 127.5}, ValueError, "video has values in .*; pixels are in"),
         ({"video": one_nan}, ValueError, r"video has 1 NaN or infinite value\(s\) of 3072"),
-        ({"prompt": None}, TypeError, "prompt must be a str or a PromptSchedule, got NoneType"),
+        ({"prompt": None}, TypeError, "prompt must be a string or a PromptSchedule, got NoneType"),
         ({"prompt": "0: a; 16: b"}, ValueError, "entry at frame 16 is past the end of the video"),
         ({"seed": -1}, ValueError, "seed must be an integer >= 0, got -1"),
         ({"seed": 1.7}, ValueError, "seed must be an integer >= 0, got 1.7"),
@@ -451,6 +451,7 @@ def test_an_inline_schedule_string_is_a_schedule(refiner: Refiner) -> None:
     switch = PromptSchedule(((0, "a red circle"), (5, "a blue square")))
     assert prompt_schedule("0: a red circle; 5: a blue square", 9) == switch  # as StreamingT2VPipeline
     assert prompt_schedule(" a red circle ", 9) == PromptSchedule.constant("a red circle")
+    assert prompt_schedule("3 red circles: bouncing", 9).is_constant  # a prompt with a colon, not a schedule
     video = torch.rand(1, 3, 9, 16, 16) * 2 - 1
     cfg = EnhanceConfig(mode="independent", **SMALL)
     text = enhance_video(video, "0: a red circle; 5: a blue square", refiner, cfg, seed=1, progress=False)

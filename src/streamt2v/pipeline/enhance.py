@@ -47,7 +47,7 @@ from streamt2v.pipeline.blending import (
     shared_noise,
     split_chunks,
 )
-from streamt2v.pipeline.prompts import PromptSchedule, parse_schedule
+from streamt2v.pipeline.prompts import PromptSchedule, as_schedule
 from streamt2v.sampling.sdedit import sdedit_noise, sdedit_timesteps
 
 logger = logging.getLogger(__name__)
@@ -353,19 +353,10 @@ def chunk_prompts(prompt: str | PromptSchedule, plan: ChunkPlan) -> list[str]:
 
 
 def prompt_schedule(prompt: str | PromptSchedule, num_frames: int) -> PromptSchedule:
-    """``prompt`` as a schedule checked against a ``num_frames``-frame video. A string is read as
-    :class:`~streamt2v.pipeline.generate.StreamingT2VPipeline` reads it (an inline schedule such as
-    ``"0: a cat; 16: a dog"`` when it starts with a frame number and has a ``:``, else one prompt), so
-    the same prompt text means the same in stages 1-2 and stage 3."""
-    if isinstance(prompt, PromptSchedule):
-        schedule = prompt
-    elif isinstance(prompt, str):
-        if ":" in prompt and prompt.strip()[:1].isdigit():
-            schedule = parse_schedule(prompt)
-        else:
-            schedule = PromptSchedule.constant(prompt)
-    else:
-        raise TypeError(f"prompt must be a str or a PromptSchedule, got {type(prompt).__name__}")
+    """``prompt`` as a schedule checked against a ``num_frames``-frame video. A string is read by
+    :func:`~streamt2v.pipeline.prompts.as_schedule`, as the stages-1-2 pipeline reads it (an inline
+    schedule such as ``"0: a cat; 16: a dog"``, else one prompt), so a prompt means the same in every stage."""
+    schedule = as_schedule(prompt)
     schedule.validate(num_frames)
     return schedule
 
