@@ -184,3 +184,16 @@ def test_a_model_reloaded_from_its_folder_makes_the_same_video(tmp_path):
     a = StreamingT2VPipeline(shipped)("a red circle bouncing on a blue background", 24, **pipe_kw)
     b = StreamingT2VPipeline(reloaded)("a red circle bouncing on a blue background", 24, **pipe_kw)
     assert torch.equal(a, b)
+
+
+def test_pipeline_placement_and_resume_from_a_received_chunk(model):
+    pipe = StreamingT2VPipeline(model)
+    assert pipe.to(torch.float32) is pipe and (pipe.device, pipe.dtype) == (
+        torch.device("cpu"),
+        torch.float32,
+    )
+    chunks = list(pipe.stream("a cat", 32, **FAST))
+    last = chunks[1]
+    state = StreamState(last.index + 1, last.tail, last.anchor, last.anchor_prompt)
+    (resumed,) = list(pipe.stream("a cat", 32, resume=state, **FAST))
+    assert torch.equal(resumed.frames, chunks[2].frames)

@@ -250,6 +250,15 @@ class StreamingT2VModel:
         return self.text_encoder.tokenizer
 
     @property
+    def device(self) -> torch.device:
+        """Where the streaming UNet is (every component is moved together by :meth:`to`)."""
+        return next(self.unet.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.unet.parameters()).dtype
+
+    @property
     def num_frames(self) -> int:
         return self.config.streaming.num_frames
 

@@ -112,6 +112,21 @@ class StreamingT2VPipeline:
     def __init__(self, model: StreamingT2VModel) -> None:
         self.model = model
 
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.model.dtype
+
+    def to(
+        self, device: torch.device | str | torch.dtype | None = None, dtype: torch.dtype | None = None
+    ) -> StreamingT2VPipeline:
+        """Move the model (:meth:`StreamingT2VModel.to`: ``"auto"``, a device, a dtype or both); in place."""
+        self.model.to(device, dtype)
+        return self
+
     @classmethod
     def from_pretrained(
         cls, path_or_preset: str | os.PathLike | None = None, *, device: str = "auto", dtype: str = "fp32"
@@ -127,8 +142,12 @@ class StreamingT2VPipeline:
         init_image: torch.Tensor | None = None,
         anchor_image: torch.Tensor | None = None,
         on_step: StepCallback | None = None,
+        resume: StreamState | None = None,
         **options: Any,
     ) -> Iterator[Chunk]:
+        """The chunks as they are finished (:func:`~streamt2v.pipeline.stream.stream`); ``resume``: continue
+        from a :class:`StreamState` (the ``tail``/``anchor``/``anchor_prompt`` of the last chunk received,
+        ``next_chunk`` = its index + 1) with the same prompt, length and options."""
         unknown = sorted(set(options) - {f.name for f in fields(StreamConfig)})
         if unknown:
             hint = (
@@ -146,6 +165,7 @@ class StreamingT2VPipeline:
             init_video=init_video,
             init_image=init_image,
             anchor_image=anchor_image,
+            resume=resume,
             on_step=on_step,
         )
 
