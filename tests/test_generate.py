@@ -273,9 +273,17 @@ def test_enhance_runs_stage_3_and_keeps_the_lowres_video(tmp_path, model):
 
 
 def test_bad_enhance_settings_fail_before_loading_a_model(tmp_path):
+    from streamt2v.assets import microworld_refiner_dir
+
     cfg = cfg_for(tmp_path, "bad", enhance=dict(chunk_frames=8, overlap=8))
     with pytest.raises(ValueError, match="chunk_frames \\(8\\) must be larger than overlap \\(8\\)"):
         generate(cfg)
+    # the start step against the refiner's schedule (embedded refiner, or a folder's), before stage 1
+    for refiner in (None, str(microworld_refiner_dir())):
+        cfg = cfg_for(tmp_path, "bad", enhance=dict(start_step=5000), refiner=refiner)
+        with pytest.raises(ValueError, match="start_step 5000 is past the refiner's noise schedule of 1000"):
+            generate(cfg)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_cli_default_is_the_shipped_model_with_its_recommended_sampler(tmp_path, monkeypatch, caplog):

@@ -96,10 +96,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--prompt must be a non-empty text, got {args.prompt!r}")
     if args.seed < 0:
         raise ValueError(f"--seed must be an integer >= 0, got {args.seed}")
-    EnhanceConfig(**{k: v for k, v in given.items() if v is not None})
+    settings = EnhanceConfig(**{k: v for k, v in given.items() if v is not None})
     device = resolve_device(args.device)
     if args.model is not None:
-        check_refiner_folder(args.model)
+        check_refiner_folder(args.model, settings)
     check_output_path(args.output, overwrite=args.overwrite)
     video, fps = read_video(args.input, max_frames=args.max_frames)
     refiner = load_refiner(args.model, tuple(video.shape[-2:]), device=device)

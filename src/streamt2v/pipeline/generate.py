@@ -312,12 +312,14 @@ def _check_inputs(cfg: GenerateConfig, *, resume: bool = False) -> PromptSchedul
 
         check_compile_support(device, cfg.compile)
     if cfg.enhance is not None:
-        from streamt2v.pipeline.enhance import EnhanceConfig
-        from streamt2v.pipeline.refiner import check_refiner_folder
+        from streamt2v.pipeline.enhance import EnhanceConfig, check_start_step
+        from streamt2v.pipeline.refiner import DEFAULT_SCHEDULER_CONFIG, check_refiner_folder
 
-        EnhanceConfig(**cfg.enhance)  # validates every stage-3 setting before any model is loaded
+        enhance = EnhanceConfig(**cfg.enhance)  # every stage-3 setting, before any model is loaded
         if cfg.refiner is not None:
-            check_refiner_folder(cfg.refiner)
+            check_refiner_folder(cfg.refiner, enhance)
+        else:  # the embedded refiners (shipped, or random at other sizes) have 1000-step schedules
+            check_start_step(enhance, DEFAULT_SCHEDULER_CONFIG)
     model = cfg.model
     if (
         model is not None
