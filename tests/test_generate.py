@@ -104,6 +104,23 @@ def test_resume_after_kill_mid_chunk(tmp_path, model):
         assert (tmp_path / "k-png" / name).read_bytes() == (tmp_path / "ref-png" / name).read_bytes()
 
 
+def test_resuming_a_run_that_is_still_going_is_refused_and_harms_nothing(tmp_path, model):
+    from streamt2v.pipeline.rundir import RunInUseError
+
+    ref = generate(cfg_for(tmp_path, "ref", n=24), model=model)
+    refused = []
+
+    def on_chunk(chunk):  # a second process (here: a second call) resumes the live run
+        with pytest.raises(RunInUseError, match=r"is in use by another process \(pid \d+\); wait for it"):
+            resume_generate(tmp_path / "run-live", model=model)
+        refused.append(chunk.index)
+
+    res = generate(cfg_for(tmp_path, "live", n=24), model=model, on_chunk=on_chunk)
+    assert refused == [0, 1]
+    assert res.output.read_bytes() == ref.output.read_bytes()
+    resume_generate(tmp_path / "run-live", model=model)  # once it has ended, the run can be taken again
+
+
 def test_extend_mode_keeps_input_frames(tmp_path, model):
     first = generate(cfg_for(tmp_path, "src", n=16), model=model)
     src, _ = read_video(first.output)

@@ -428,6 +428,7 @@ def resume_generate(
     run = RunDir.open(run_dir)
     cfg = GenerateConfig.from_dict(run.config)
     _check_inputs(cfg, resume=True)
+    run.lock()  # before touching any file: a run still going elsewhere is refused
     for _, path in output_targets(cfg):
         for stale in remove_stale_temporaries(path):
             logger.info("removed %s left by an earlier run", stale)
@@ -547,7 +548,10 @@ def _consume(
             run.path,
         )
         raise
-    run.set_status("complete", output=str(outputs[0]))
+    else:
+        run.set_status("complete", output=str(outputs[0]))
+    finally:
+        run.unlock()
     return GenerateResult(outputs[0], run.path, n, outputs[1:])
 
 

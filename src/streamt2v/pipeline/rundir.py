@@ -12,7 +12,9 @@ Layout::
       metadata: index, start, stop, stage, prompt, anchor_prompt
 
 A chunk file is written (temp name, fsync, rename) before the manifest names it, so after a crash, a
-``kill -9`` or Ctrl-C the manifest lists only complete chunks. Chunk noise depends only on (seed, chunk
+``kill -9`` or Ctrl-C the manifest lists only complete chunks. The process working on a run holds an
+exclusive lock on ``RUN/.lock`` (``flock``, released by the system when the process ends, however it ends),
+so a second ``--resume`` of a run that is still going is refused instead of removing its live files. Chunk noise depends only on (seed, chunk
 index) (:func:`~streamt2v.pipeline.chunking.chunk_seed`) and the CAM/APM state is stored in full precision,
 so continuing from the last chunk reproduces the uninterrupted run exactly.
 """
@@ -23,6 +25,7 @@ import json
 import os
 import re
 import time
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,12 +33,22 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+try:  # POSIX; elsewhere runs are not locked
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
+
 from streamt2v.io.folders import check_writable_parent
 from streamt2v.io.video import from_uint8_frames, to_uint8_frames
 
 FORMAT_VERSION = 1
 CONFIG = "config.json"
 MANIFEST = "manifest.json"
+LOCK = ".lock"
+
+
+class RunInUseError(RuntimeError):
+    """Another process is working on the run directory."""
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -82,6 +95,37 @@ class RunDir:
         self.path = path
         self.config = config
         self.manifest = manifest
+        self._lock: Any = None  # the open lock file while this process holds the run
+
+    # -- ownership -------------------------------------------------------------------------------
+    def lock(self) -> RunDir:
+        """Take the run for this process (see module docstring); :class:`RunInUseError` naming the other
+        process when one holds it. Held until :meth:`unlock` or the process ends."""
+        if self._lock is not None or fcntl is None:
+            return self
+        fh = open(self.path / LOCK, "a+")  # noqa: SIM115 -- held open for the life of the run
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "unknown"
+            fh.close()
+            raise RunInUseError(
+                f"run directory {str(self.path)!r} is in use by another process (pid {holder}); wait for it "
+                "to finish or stop it before resuming"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{os.getpid()}\n")
+        fh.flush()
+        self._lock = fh
+        return self
+
+    def unlock(self) -> None:
+        if self._lock is not None:
+            with suppress(OSError):
+                self._lock.close()  # closing the file releases the flock
+            self._lock = None
 
     # -- construction ----------------------------------------------------------------------------
     @staticmethod
@@ -112,7 +156,7 @@ class RunDir:
             "chunks": [],
         }
         _atomic_write_json(path / MANIFEST, manifest)
-        return cls(path, config, manifest)
+        return cls(path, config, manifest).lock()
 
     @classmethod
     def open(cls, path: str | os.PathLike) -> RunDir:
@@ -220,10 +264,11 @@ class RunDir:
         chunks = self.path / "chunks"
         if chunks.is_dir() and any(chunks.iterdir()):
             return False
-        others = {p.name for p in self.path.iterdir()} - {CONFIG, MANIFEST, "chunks"}
+        others = {p.name for p in self.path.iterdir()} - {CONFIG, MANIFEST, LOCK, "chunks"}
         if others:
             return False
-        for name in (CONFIG, MANIFEST):
+        self.unlock()
+        for name in (CONFIG, MANIFEST, LOCK):
             (self.path / name).unlink(missing_ok=True)
         if chunks.is_dir():
             chunks.rmdir()
