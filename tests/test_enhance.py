@@ -292,6 +292,10 @@ def test_cli_enhance_end_to_end(refiner: Refiner, tmp_path, caplog) -> None:
     with caplog.at_level(logging.WARNING):
         assert main([*args[:5], str(out2), *args[6:]]) == 0
     assert "random" in caplog.text.lower()
+    assert (
+        "the shipped refiner makes 64x64 frames from 32x32 ones; this input is 16x16 (it would need 32x32)"
+        in caplog.text
+    )
     assert read_video(out2)[0].shape[1:] == (3, 7, 32, 32)
 
 

@@ -321,6 +321,19 @@ def test_cli_default_is_the_shipped_model_with_its_recommended_sampler(tmp_path,
     assert config["init_steps"] == 2
 
 
+def test_cli_no_progress_silences_stage_3_too_and_a_swallowed_prompt_is_explained(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    args = ["generate", "a red circle bouncing on a blue background", "--frames", "17", "--init-steps", "2"]
+    assert main([*args, "--enhance", "-o", "hi.mp4", "--no-progress"]) == 0
+    assert read_video(tmp_path / "hi.mp4")[0].shape[-1] == 64  # stage 3 ran
+    assert "enhance" not in capsys.readouterr().err  # no stage-3 bar
+    # `--compile PROMPT`: the optional backend argument takes the prompt
+    assert main(["generate", "--frames", "8", "--compile", "a red circle", "--no-progress"]) == 2
+    assert "--compile took 'a red circle' as its backend and no PROMPT is left" in capsys.readouterr().err
+
+
 # ----------------------------------------------------------------------------- outputs and run directories
 FAST_CLI = ["--model", "tiny", "--steps", "1", "--init-steps", "1", "--no-progress"]
 

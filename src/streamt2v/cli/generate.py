@@ -106,7 +106,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="run stage 3 (randomized-blending enhancement) on the result; the stage-2 video is kept "
         "as OUTPUT_STEM.lowres.mp4",
     )
-    p.add_argument("--refiner", help="stage-3 refiner folder or hub id (default: the embedded refiner)")
+    p.add_argument("--refiner", help="stage-3 refiner folder, local (default: the embedded refiner)")
     p.add_argument("--enhance-steps", type=int, help="stage-3 denoising steps (official default 30)")
     p.add_argument("--enhance-start-step", type=int, help="stage-3 SDEdit start t' (official default 600)")
     p.add_argument("--enhance-chunk-frames", type=int, help="stage-3 chunk frames (default 24)")
@@ -177,6 +177,11 @@ def run(args: argparse.Namespace) -> int:
         total, done = _total_steps(cfg, plan_chunks), RunDir.open(args.resume).num_finished
     else:
         if args.prompt is None and args.prompt_schedule is None:
+            if args.compile is not None and " " in args.compile:  # `--compile "a prompt"`: nargs="?" took it
+                raise ValueError(
+                    f"--compile took {args.compile!r} as its backend and no PROMPT is left; put the prompt "
+                    "before --compile or name the backend (--compile inductor)"
+                )
             raise ValueError("give a PROMPT or --prompt-schedule")
         if args.prompt is not None and args.prompt_schedule is not None:
             raise ValueError("give either a PROMPT or --prompt-schedule, not both")
@@ -239,9 +244,11 @@ def run(args: argparse.Namespace) -> int:
         total, done = _total_steps(cfg, plan_chunks), 0
     try:
         if args.resume:
-            result = resume_generate(args.resume, on_step=on_step, on_chunk=on_chunk)
+            result = resume_generate(
+                args.resume, on_step=on_step, on_chunk=on_chunk, progress=not args.no_progress
+            )
         else:
-            result = generate(cfg, on_step=on_step, on_chunk=on_chunk)
+            result = generate(cfg, on_step=on_step, on_chunk=on_chunk, progress=not args.no_progress)
     finally:
         if bar is not None:
             bar.close()

@@ -201,7 +201,7 @@ class GenerateConfig:
     # Stage 3 (paper §4.3): EnhanceConfig fields, or None for stages 1-2 only. With it, the low-resolution
     # video is kept as ``<output stem>.lowres<suffix>`` and ``output`` receives the enhanced video.
     enhance: dict[str, Any] | None = None
-    refiner: str | None = None  # refiner folder / hub id; None = the embedded default
+    refiner: str | None = None  # local refiner folder; None = the embedded default
     # torch.compile backend for the models this run loads (streamt2v.compiling), None: eager
     compile: str | None = None
     schedule_entries: tuple = field(default=(), compare=False)  # resolved schedule (filled by prepare)
@@ -354,12 +354,14 @@ def generate(
     model: StreamingT2VModel | None = None,
     on_step: StepCallback | None = None,
     on_chunk: ChunkCallback | None = None,
+    progress: bool = True,
 ) -> GenerateResult:
     """Run a new generation (see module docstring). ``model`` overrides ``cfg.model`` (already placed).
 
     Every input, output path and the run directory are checked before any model is loaded; an existing
     output file is replaced only with ``cfg.overwrite``. The outputs are stored as absolute paths in the run
-    config, so ``--resume`` works from any folder."""
+    config, so ``--resume`` works from any folder. ``progress``: stage 3's progress bar (stages 1–2 report
+    through ``on_step``/``on_chunk``)."""
     schedule = _check_inputs(cfg)
     cfg = GenerateConfig(
         **{**{f.name: getattr(cfg, f.name) for f in fields(cfg)}, "schedule_entries": tuple(schedule.entries)}
@@ -411,7 +413,7 @@ def generate(
         len(plan),
         run_path,
     )
-    return _consume(cfg, run, model, chunks, [], on_chunk, new_run=True)
+    return _consume(cfg, run, model, chunks, [], on_chunk, new_run=True, progress=progress)
 
 
 def resume_generate(
@@ -420,6 +422,7 @@ def resume_generate(
     model: StreamingT2VModel | None = None,
     on_step: StepCallback | None = None,
     on_chunk: ChunkCallback | None = None,
+    progress: bool = True,
 ) -> GenerateResult:
     """Continue the run in ``run_dir`` from its last finished chunk; the result equals an uninterrupted run.
 
@@ -452,7 +455,7 @@ def resume_generate(
         elif prefix is not None:
             kw["init_video"] = prefix
         chunks = stream(model, cfg.schedule(), cfg.stream, resume=state, on_step=on_step, **kw)
-    return _consume(cfg, run, model, chunks, stored, on_chunk)
+    return _consume(cfg, run, model, chunks, stored, on_chunk, progress=progress)
 
 
 def _load_compiled(cfg: GenerateConfig) -> StreamingT2VModel:
@@ -487,6 +490,7 @@ def _consume(
     on_chunk: ChunkCallback | None,
     *,
     new_run: bool = False,
+    progress: bool = True,
 ) -> GenerateResult:
     fps = cfg.fps or float(model.fps)
     extras = [Path(p) for p in (cfg.png_dir, cfg.gif) if p]
@@ -532,7 +536,7 @@ def _consume(
             raise RuntimeError(f"internal error: produced {n} frames, expected {cfg.stream.num_frames}")
         outputs = [w.finish() for w in writers]
         if cfg.enhance is not None:
-            outputs = _enhance_stage(cfg, run, model, fps, [Path(cfg.output), *extras]) + outputs
+            outputs = _enhance_stage(cfg, run, model, fps, [Path(cfg.output), *extras], progress) + outputs
     except BaseException as err:
         for w in writers:
             w.abort()
@@ -564,7 +568,12 @@ def lowres_path(output: str | os.PathLike) -> Path:
 
 
 def _enhance_stage(
-    cfg: GenerateConfig, run: RunDir, model: StreamingT2VModel, fps: float, targets: list[Path]
+    cfg: GenerateConfig,
+    run: RunDir,
+    model: StreamingT2VModel,
+    fps: float,
+    targets: list[Path],
+    progress: bool,
 ) -> list[Path]:
     """Stage 3 (paper §4.3) on the finished low-resolution video, read back from the run directory."""
     from streamt2v.io.video import write_video
@@ -579,5 +588,5 @@ def _enhance_stage(
     # The user's settings over the refiner's recommended ones (over the official defaults).
     config = refiner.config(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.enhance.items()})
     logger.info("stage 3: enhancing %d frames with randomized blending", video.shape[2])
-    hi = enhance_video(video, schedule, refiner, config, seed=cfg.stream.seed)
+    hi = enhance_video(video, schedule, refiner, config, seed=cfg.stream.seed, progress=progress)
     return [write_video(path, hi, config.fps or fps, overwrite=True) for path in targets]

@@ -293,9 +293,13 @@ def default_refiner(base_frame_size: tuple[int, int], *, seed: int = 0) -> Refin
         if shipped.frame_size == (h, w):
             return shipped
         logger.warning(
-            "the shipped refiner works at %dx%d, not at twice the input's %dx%d",
+            "the shipped refiner makes %dx%d frames from %dx%d ones; this input is %dx%d (it would need %dx%d)",
             *shipped.frame_size,
+            shipped.frame_size[0] // 2,
+            shipped.frame_size[1] // 2,
             *base_frame_size,
+            h,
+            w,
         )
     if h % 4 or w % 4:
         raise ValueError(
