@@ -211,7 +211,9 @@ def test_release_scheduler_shares_the_cores_by_threads() -> None:
     assert startable(["u"], ["c"], runs, {"a", "b"}, cores=1) == []
 
 
-def test_gpu_runs_are_refused_up_front_without_cuda(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_gpu_runs_are_refused_up_front_without_cuda(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     from streamt2v.train import microworld_release as release
 
     # this test is about a machine without CUDA, whatever machine it runs on
@@ -224,6 +226,11 @@ def test_gpu_runs_are_refused_up_front_without_cuda(tmp_path: Path, monkeypatch:
     assert not any(tmp_path.iterdir())
     with pytest.raises(RuntimeError, match="refiner-restore"):
         release.train_one(tmp_path, "refiner-restore")
+    # `make train-microworld`: one line, exit 2, and not even the --out folder is created
+    out = tmp_path / "runs"
+    assert release.main(["--out", str(out), "--assets", str(tmp_path / "assets")]) == 2
+    assert "error: run(s) ['refiner-restore'] are sized for a GPU" in capsys.readouterr().err
+    assert not out.exists() and not (tmp_path / "assets").exists()
     # CPU runs and --allow-cpu pass the check
     runs = release.release_runs(tmp_path)
     release.check_gpu_runs(["vae", "base"], runs, allow_cpu=False)

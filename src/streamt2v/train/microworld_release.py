@@ -544,14 +544,23 @@ def main(argv: list[str] | None = None) -> int:
             p.error("--measure-long needs --assets (the folder holding the shipped model)")
         measure_long(a.assets, a.measure_long)
         return 0
-    a.out.mkdir(parents=True, exist_ok=True)
-    if a.only:
-        train_one(a.out, a.only, a.allow_cpu)
-        return 0
-    if not a.skip_train:
-        train_all(a.out, a.cores, allow_cpu=a.allow_cpu)
-    if a.assets is not None:
-        assemble(a.out, a.assets, measure=not a.no_measure)
+    try:
+        if not a.skip_train:  # GPU runs on a machine without CUDA: refused before --out is created
+            runs = release_runs(a.out)
+            check_gpu_runs(
+                [a.only] if a.only else [n for n in runs if not run_done(a.out, n)], runs, a.allow_cpu
+            )
+        a.out.mkdir(parents=True, exist_ok=True)
+        if a.only:
+            train_one(a.out, a.only, a.allow_cpu)
+            return 0
+        if not a.skip_train:
+            train_all(a.out, a.cores, allow_cpu=a.allow_cpu)
+        if a.assets is not None:
+            assemble(a.out, a.assets, measure=not a.no_measure)
+    except (RuntimeError, ValueError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     return 0
 
 
