@@ -142,6 +142,7 @@ def test_release_assembly_rebuilds_the_shipped_folders_from_their_parts(tmp_path
         (release.STAGE1_RUN, "scheduler"): model / "scheduler",
         (release.REFINER_RUN, "unet"): refiner / "unet",
         (release.REFINER_RUN, "scheduler"): refiner / "scheduler",
+        ("clip", "clip"): assets.microworld_clip_dir(),
     }
     for (run, part), src in parts.items():
         shutil.copytree(src, runs / run / "final" / part)
@@ -152,6 +153,7 @@ def test_release_assembly_rebuilds_the_shipped_folders_from_their_parts(tmp_path
     rebuilt = {
         model: release.assemble_model(runs, tmp_path / "microworld"),
         refiner: release.assemble_refiner(runs, tmp_path / "microworld-refiner"),
+        assets.microworld_clip_dir(): release.assemble_clip(runs, tmp_path / "microworld-clip"),
     }
     for shipped, new in rebuilt.items():
         files = sorted(f.relative_to(shipped) for f in shipped.rglob("*") if f.is_file())
@@ -167,6 +169,25 @@ def test_release_assembly_rebuilds_the_shipped_folders_from_their_parts(tmp_path
                 assert a == b, f
             else:
                 assert (shipped / f).read_bytes() == (new / f).read_bytes(), f
+
+
+def test_the_shipped_micro_clip_is_the_models_text_and_image_encoder() -> None:
+    """``microworld-clip/`` (the CLIP-score model) is the same micro-CLIP whose towers the model ships:
+    its text tower is the model's text encoder, its vision tower + projection the APM image encoder."""
+    from safetensors.torch import load_file
+
+    clip = load_file(assets.microworld_clip_dir() / "model.safetensors")
+    model = assets.microworld_model_dir()
+    text, image = (
+        load_file(model / part / "model.safetensors") for part in ("text_encoder", "image_encoder")
+    )
+    assert "text_projection.weight" in clip and "logit_scale" in clip  # what the model folder lacks
+    for name, tensor in text.items():
+        assert torch.equal(clip[name if name.startswith("text_model.") else f"text_model.{name}"], tensor), (
+            name
+        )
+    for name, tensor in image.items():
+        assert torch.equal(clip[name], tensor), name
 
 
 def test_card_names_the_runs_with_a_decayed_lr() -> None:

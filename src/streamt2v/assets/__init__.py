@@ -4,6 +4,8 @@
   stage-2 streaming UNet with CAM + APM, VAE, micro-CLIP text/image encoders, tokenizer, scheduler and
   the recommended sampler settings in ``model_index.json``);
 - ``microworld-refiner/``: a :class:`~streamt2v.pipeline.refiner.Refiner` folder (stage 3);
+- ``microworld-clip/``: the whole micro-CLIP (a transformers ``CLIPModel`` + tokenizer): the CLIP-score model
+  of the microworld (``streamt2v evaluate --metrics clip --clip-model microworld``);
 - ``MODEL_CARD.md``: recipes, hardware, wall times, losses and the measured behaviour figures.
 """
 
@@ -14,6 +16,7 @@ from pathlib import Path
 ASSETS_DIR = Path(__file__).resolve().parent
 MODEL_DIR_NAME = "microworld"
 REFINER_DIR_NAME = "microworld-refiner"
+CLIP_DIR_NAME = "microworld-clip"
 
 
 def _need(path: Path, index_file: str, what: str) -> Path:
@@ -33,3 +36,8 @@ def microworld_model_dir() -> Path:
 def microworld_refiner_dir() -> Path:
     """Folder of the shipped microworld refiner (stage 3); FileNotFoundError if absent."""
     return _need(ASSETS_DIR / REFINER_DIR_NAME, "model_index.json", "microworld refiner")
+
+
+def microworld_clip_dir() -> Path:
+    """Folder of the shipped micro-CLIP (``CLIPModel`` + tokenizer); FileNotFoundError if absent."""
+    return _need(ASSETS_DIR / CLIP_DIR_NAME, "config.json", "micro-CLIP")

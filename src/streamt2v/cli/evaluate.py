@@ -29,7 +29,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="comma-separated subset of mawe,scuts,clip,probes "
         "(default: mawe,scuts, plus clip when --clip-model is given)",
     )
-    p.add_argument("--clip-model", metavar="PATH", help="CLIP folder or hub id for the clip metric")
+    p.add_argument(
+        "--clip-model",
+        metavar="PATH",
+        help="CLIP folder or hub id for the clip metric; 'microworld': the shipped micro-CLIP (microworld videos)",
+    )
     p.add_argument("--flow", default="dis", choices=["dis", "farneback", "raft"], help="optical-flow backend")
     p.add_argument(
         "--flow-size",

@@ -141,8 +141,13 @@ class ClipScorer:
         return float(100.0 * (img @ text[0]).mean())
 
 
+#: ``load_clip`` name of the shipped micro-CLIP (``streamt2v.assets.microworld_clip_dir``).
+MICROWORLD = "microworld"
+
+
 def load_clip(model: str | os.PathLike, device: str | torch.device | None = None) -> ClipScorer:
-    """Load a CLIP for scoring from a local folder or a hub id.
+    """Load a CLIP for scoring from a local folder, a hub id, or ``"microworld"`` (the shipped micro-CLIP,
+    the CLIP-score model of the microworld: meaningful for microworld videos only).
 
     A folder holds either a ``CLIPModel`` (``config.json`` with ``model_type: clip``) and its tokenizer,
     or subfolders ``text/`` (``CLIPTextModelWithProjection`` + tokenizer) and ``vision/``
@@ -157,6 +162,10 @@ def load_clip(model: str | os.PathLike, device: str | torch.device | None = None
 
     spec = str(model)
     path = Path(spec).expanduser()
+    if spec == MICROWORLD and not path.exists():
+        from streamt2v.assets import microworld_clip_dir
+
+        path = microworld_clip_dir()
     if path.is_dir():
         mean, std = OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
         for pre in (path / "preprocessor_config.json", path / "vision" / "preprocessor_config.json"):

@@ -25,6 +25,8 @@ as fp16 safetensors:
   text/image encoders, tokenizer, DDIM scheduler config, recommended sampler settings :data:`SAMPLER`);
 - ``ASSETS/microworld-refiner/``: a :class:`~streamt2v.pipeline.refiner.Refiner` folder (the
   refiner-restore run's UNet, the refiner-decoder run's VAE);
+- ``ASSETS/microworld-clip/``: the clip run's whole micro-CLIP (``CLIPModel`` + tokenizer, fp16), the
+  CLIP-score model;
 - ``ASSETS/MODEL_CARD.md`` (:mod:`streamt2v.train.model_card`) from the runs' logs, the VAE/CLIP quality
   and the behaviour figures (``ASSETS/behaviour.json``, and ``behaviour_more_seeds.json`` for the same
   prompts with more seeds; measured at assembly).
@@ -464,6 +466,19 @@ def assemble_refiner(out: Path, dest: Path) -> Path:
     )
 
 
+def assemble_clip(out: Path, dest: Path) -> Path:
+    """The clip run's whole micro-CLIP (``CLIPModel`` + tokenizer, fp16): the CLIP-score model."""
+    from transformers import AutoTokenizer, CLIPModel
+
+    from streamt2v.io.folders import atomic_folder
+
+    src = out / "clip" / "final" / "clip"
+    with atomic_folder(dest, overwrite=True) as tmp:
+        CLIPModel.from_pretrained(src, dtype=torch.float16).save_pretrained(tmp, safe_serialization=True)
+        AutoTokenizer.from_pretrained(src).save_pretrained(tmp)
+    return dest
+
+
 def folder_mb(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
 
@@ -475,8 +490,14 @@ def assemble(out: Path, assets: Path, measure: bool = True) -> None:
     assets.mkdir(parents=True, exist_ok=True)
     model = assemble_model(out, assets / "microworld")
     refiner = assemble_refiner(out, assets / "microworld-refiner")
-    total = folder_mb(model) + folder_mb(refiner)
-    logger.info("assets: model %.1f MB, refiner %.1f MB", folder_mb(model), folder_mb(refiner))
+    clip = assemble_clip(out, assets / "microworld-clip")
+    total = folder_mb(model) + folder_mb(refiner) + folder_mb(clip)
+    logger.info(
+        "assets: model %.1f MB, refiner %.1f MB, clip %.1f MB",
+        folder_mb(model),
+        folder_mb(refiner),
+        folder_mb(clip),
+    )
     if total > 40:
         raise RuntimeError(f"shipped weights are {total:.1f} MB, over the 40 MB budget")
     if measure:

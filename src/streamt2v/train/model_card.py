@@ -378,7 +378,7 @@ def write_model_card(
     reference = json.loads(ref_path.read_text()) if ref_path.is_file() else {}
     sizes = {
         d: sum(f.stat().st_size for f in (assets / d).rglob("*") if f.is_file()) / 2**20
-        for d in ("microworld", "microworld-refiner")
+        for d in ("microworld", "microworld-refiner", "microworld-clip")
         if (assets / d).is_dir()
     }
     lines = [
@@ -393,6 +393,8 @@ def write_model_card(
         "(stream run: base + CAM + APM), VAE, micro-CLIP text encoder + tokenizer + image encoder (APM), "
         "DDIM scheduler config; 32×32 frames, 8 fps.",
         "- `microworld-refiner/`: Refiner folder (stage 3, 64×64), same VAE and text encoder.",
+        "- `microworld-clip/`: the whole micro-CLIP (transformers `CLIPModel` + tokenizer, both projections): "
+        "the CLIP-score model (`streamt2v evaluate --metrics clip --clip-model microworld`).",
         f"- fp16 safetensors: {', '.join(f'{k} {v:.1f} MB' for k, v in sizes.items())} "
         f"({sum(sizes.values()):.1f} MB in all).",
         "",
