@@ -197,3 +197,32 @@ def test_pipeline_placement_and_resume_from_a_received_chunk(model):
     state = StreamState(last.index + 1, last.tail, last.anchor, last.anchor_prompt)
     (resumed,) = list(pipe.stream("a cat", 32, resume=state, **FAST))
     assert torch.equal(resumed.frames, chunks[2].frames)
+
+
+def test_prompts_the_text_encoder_cannot_read_are_warned_about(caplog):
+    from streamt2v.assets import microworld_model_dir, microworld_refiner_dir
+    from streamt2v.models.bundle import StreamingT2VModel
+    from streamt2v.pipeline.enhance import enhance_video
+    from streamt2v.pipeline.refiner import Refiner
+
+    shipped = StreamingT2VModel.from_pretrained(microworld_model_dir())
+    text = shipped.text_encoder
+    assert text.prompt_problems("a red circle bouncing on a blue background") == []
+    assert text.prompt_problems("a cat walking on the red beach") == [
+        "words unknown to the text encoder's tokenizer (read as <unk>): ['cat', 'walking', 'the', 'beach']"
+    ]
+    long = "a red circle and a yellow square bouncing fast on a blue striped background, camera panning left"
+    assert text.prompt_problems(f"{long}, {long}") == [
+        "39 tokens, of which the text encoder reads the first 24 (the rest is cut off)"
+    ]
+    schedule = "0: a cat walking on the red beach; 16: a red circle bouncing on a blue background"
+    with caplog.at_level(logging.WARNING):
+        list(StreamingT2VPipeline(shipped).stream(schedule, 24, steps=1, init_steps=1))
+        refiner = Refiner.from_pretrained(microworld_refiner_dir())
+        enhance_video(torch.zeros(1, 3, 8, 32, 32), "a dog", refiner, refiner.config(), progress=False)
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warned == [
+        "prompt 'a cat walking on the red beach': words unknown to the text encoder's tokenizer (read as "
+        "<unk>): ['cat', 'walking', 'the', 'beach']",
+        "prompt 'a dog': words unknown to the text encoder's tokenizer (read as <unk>): ['dog']",
+    ]

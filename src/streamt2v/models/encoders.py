@@ -82,6 +82,34 @@ class TextEncoder(nn.Module):
     def dtype(self) -> torch.dtype:
         return self.model.dtype
 
+    def prompt_problems(self, prompt: str) -> list[str]:
+        """What the text encoder will not read of ``prompt``: words its tokenizer does not know (a word-level
+        tokenizer such as the microworld's maps them to ``<unk>``) and tokens past ``max_length`` (cut
+        off). Empty when it reads the whole prompt, or without a tokenizer."""
+        if self.tokenizer is None or not prompt:
+            return []
+        problems = []
+        unk = self.tokenizer.unk_token_id
+        try:
+            enc = self.tokenizer(prompt, return_offsets_mapping=True, verbose=False)
+        except NotImplementedError:  # slow tokenizers have no offsets: length only
+            enc = self.tokenizer(prompt, verbose=False)
+        ids = list(enc["input_ids"])
+        offsets = enc.get("offset_mapping")
+        if unk is not None and offsets is not None:
+            unknown = list(
+                dict.fromkeys(prompt[a:b] for i, (a, b) in zip(ids, offsets) if i == unk and b > a)
+            )
+            if unknown:
+                problems.append(
+                    f"words unknown to the text encoder's tokenizer (read as {self.tokenizer.unk_token}): {unknown}"
+                )
+        if len(ids) > self.max_length:
+            problems.append(
+                f"{len(ids)} tokens, of which the text encoder reads the first {self.max_length} (the rest is cut off)"
+            )
+        return problems
+
     @torch.no_grad()
     def encode(self, prompts: Sequence[str] | str) -> torch.Tensor:
         """Encode a batch of prompts → ``(B, max_length, hidden_size)`` (``""`` = unconditional)."""

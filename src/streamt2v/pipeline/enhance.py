@@ -47,7 +47,7 @@ from streamt2v.pipeline.blending import (
     shared_noise,
     split_chunks,
 )
-from streamt2v.pipeline.prompts import PromptSchedule, as_schedule
+from streamt2v.pipeline.prompts import PromptSchedule, as_schedule, warn_unread_prompts
 from streamt2v.sampling.sdedit import sdedit_noise, sdedit_timesteps
 
 logger = logging.getLogger(__name__)
@@ -446,6 +446,7 @@ def enhance_video(
     latents = refiner.vae.encode(x.to(device=device, dtype=refiner.vae.dtype)).float()  # (B, 4, T, h, w)
 
     prompts = chunk_prompts(schedule, chunk_plan_for(video.shape[2], config))
+    warn_unread_prompts(refiner.text_encoder, [*prompts, config.negative_prompt])
     with torch.no_grad():
         # one embedding when every chunk has the same prompt, else one per chunk
         cond = refiner.text_encoder.encode(prompts[:1] if len(set(prompts)) == 1 else prompts)

@@ -9,11 +9,16 @@ strictly increase and lie inside the video. Each chunk uses the prompt active at
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
 
 _ENTRY = re.compile(r"^\s*(-?\d+)\s*:(.*)$", re.DOTALL)
 
@@ -163,3 +168,12 @@ def load_schedule(spec: str | os.PathLike) -> PromptSchedule:
             "'0: a cat walks; 120: the cat runs')"
         )
     return parse_schedule(str(spec))
+
+
+def warn_unread_prompts(text_encoder: Any, prompts: Sequence[str]) -> None:
+    """Log, once per prompt, what ``text_encoder`` will not read of it (unknown words, tokens cut off):
+    a prompt the model cannot read makes a video that ignores it, with nothing else to say why."""
+    for prompt in dict.fromkeys(prompts):
+        problems = text_encoder.prompt_problems(prompt)
+        if problems:
+            logger.warning("prompt %r: %s", prompt, "; ".join(problems))

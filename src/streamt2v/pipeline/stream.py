@@ -27,7 +27,7 @@ import torch
 from streamt2v.io.video import resize_video
 from streamt2v.pipeline.chunking import ChunkSpec, chunk_seed, cond_frame_indices, plan_chunks, validate_sizes
 from streamt2v.pipeline.colour import match_colours
-from streamt2v.pipeline.prompts import PromptSchedule, as_schedule, unused_entries
+from streamt2v.pipeline.prompts import PromptSchedule, as_schedule, unused_entries, warn_unread_prompts
 from streamt2v.pixels import check_pixels
 from streamt2v.sampling.noise import check_correlation, frame_correlated_noise
 from streamt2v.sampling.schedulers import SCHEDULER_NAMES, KnownFrames, make_scheduler, sample_loop
@@ -407,6 +407,7 @@ def stream(
         spec.stage == 1 for spec in plan[resume.next_chunk if resume else 0 :]
     ):
         raise ValueError(NO_STAGE1)
+    warn_unread_prompts(model.text_encoder, [text for _, text in schedule.entries] + [config.negative_prompt])
     for frame, text in unused_entries(schedule, [spec.start for spec in plan]):
         logger.warning(
             "prompt schedule entry %d: %r is never used: each chunk takes the prompt active at its first new "
