@@ -435,6 +435,7 @@ def test_enhance_video_refuses_bad_inputs_before_encoding(refiner: Refiner) -> N
         ({"seed": -1}, ValueError, "seed must be an integer >= 0, got -1"),
         ({"seed": 1.7}, ValueError, "seed must be an integer >= 0, got 1.7"),
         ({"seed": True}, ValueError, "seed must be an integer >= 0, got True"),
+        ({"seed": 3, "generator": torch.Generator()}, ValueError, "give either seed or generator, not both"),
         ({"config": {"steps": 2}}, TypeError, "config must be an EnhanceConfig or None, got dict"),
         # what a StreamingT2VModel has, but not a frame size
         (

@@ -420,6 +420,8 @@ def enhance_video(
     schedule = prompt_schedule(prompt, video.shape[2])
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0):
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    if seed is not None and generator is not None:
+        raise ValueError("give either seed or generator, not both (the seed would be ignored)")
     if generator is None:
         generator = torch.Generator().manual_seed(0 if seed is None else int(seed))
     canvas = tuple(config.resolution) if config.resolution is not None else tuple(refiner.frame_size)
