@@ -39,7 +39,7 @@ def test_round_trip(tmp_path):
     assert (c.index, c.stage, c.start, c.stop, c.prompt, c.anchor_prompt) == (1, 2, 4, 8, "p1", "p0")
     assert torch.equal(c.tail, tail) and torch.equal(c.anchor, anchor)  # state stored exactly
     assert (c.frames - frames).abs().max() <= 0.5 / 127.5 + 1e-6  # frames as written to the video (uint8)
-    assert not [p for p in (tmp_path / "r").rglob(".*")]  # no temporary files left
+    assert [p.name for p in (tmp_path / "r").rglob(".*")] == [".lock"]  # no temporary files left
     again.set_status("complete", output="x.mp4")
     assert json.loads((tmp_path / "r" / "manifest.json").read_text())["output"] == "x.mp4"
 
