@@ -42,14 +42,25 @@ def test_uint8_round_trip_is_exact_on_grid():
     np.testing.assert_array_equal(to_uint8_frames(v[0]), u)
 
 
-@pytest.mark.parametrize("suffix,tol", [(".mp4", 0.06), (".gif", 0.2), ("", 1 / 127.5)])
+@pytest.mark.parametrize(
+    "suffix,tol",
+    [
+        (".mp4", 0.06),
+        (".mov", 0.06),
+        (".mkv", 0.06),
+        (".avi", 0.06),
+        (".webm", 0.06),
+        (".gif", 0.2),
+        ("", 1 / 127.5),
+    ],
+)
 def test_write_read_round_trip(tmp_path, suffix, tol):
     v = smooth_video()
     out = write_video(tmp_path / f"v{suffix}", v, fps=8)
     r, fps = read_video(out)
     assert r.shape == v.shape
     assert (r - v).abs().mean() < tol
-    if suffix == ".mp4":
+    if suffix not in (".gif", ""):
         assert fps == pytest.approx(8.0)
     assert [p.name for p in tmp_path.iterdir()] == [out.name]  # no temporary files left
 
@@ -93,7 +104,7 @@ def test_resize_video():
     assert torch.allclose(resize_video(const, (4, 6)), torch.full((2, 3, 2, 4, 6), 0.25))
 
 
-@pytest.mark.parametrize("suffix", [".mp4", ".gif", ""])
+@pytest.mark.parametrize("suffix", [".mp4", ".mov", ".mkv", ".avi", ".webm", ".gif", ""])
 def test_streaming_writer_preview_valid_after_each_chunk(tmp_path, suffix):
     v = smooth_video(t=12)
     final = tmp_path / f"out{suffix}"
@@ -211,6 +222,21 @@ def test_streaming_writer_mixes_short_and_long_segments(tmp_path, sizes):
         stamps = [(p.pts, p.dts) for p in c.demux(c.streams.video[0]) if p.dts is not None]
     dts = [d for _, d in stamps]
     assert all(d1 > d0 for d0, d1 in zip(dts, dts[1:])) and all(d <= p for p, d in stamps)
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mov", ".mkv", ".avi", ".webm"])
+def test_streaming_writer_output_is_a_pure_function_of_the_frames(tmp_path, suffix):
+    """Every container: all frames decodable after the segment remux (Matroska/WebM keep no dts), and the
+    same frames give the same bytes (no random segment UID or date), so a resumed run's file is identical."""
+    v = torch.rand(1, 3, 27, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    outputs = []
+    for k in range(2):
+        with StreamingVideoWriter(tmp_path / f"o{k}{suffix}", fps=8) as w:
+            for a, b in ((0, 16), (16, 24), (24, 26), (26, 27)):
+                w.append(v[:, :, a:b])
+        outputs.append(w.path)
+    assert read_video(outputs[0])[0].shape[2] == 27
+    assert outputs[0].read_bytes() == outputs[1].read_bytes()
 
 
 # ----------------------------------------------------------------------------- temporary files

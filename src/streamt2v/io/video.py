@@ -2,8 +2,8 @@
 
 Library layout everywhere else is ``(B, 3, T, H, W)`` float in ``[-1, 1]`` (DESIGN §4).
 
-- :func:`read_video` / :func:`write_video`: mp4 / mov / mkv / webm (H.264 via PyAV), ``.gif`` (Pillow), or a
-  directory of PNG frames. Writes are atomic: a temporary name in the same folder, renamed at the end.
+- :func:`read_video` / :func:`write_video`: mp4 / mov / mkv / avi (H.264 via PyAV) / webm (VP9, ``crf``
+  doubled onto its 0-63 scale), ``.gif`` (Pillow), or a directory of PNG frames. Writes are atomic: a temporary name in the same folder, renamed at the end.
 - :class:`StreamingVideoWriter`: the incremental writer behind ``streamt2v generate`` (paper §4: the video
   grows chunk by chunk). Every chunk is encoded to its own closed segment; after every
   :meth:`~StreamingVideoWriter.append` a playable *preview* file holds all frames so far (the segments
@@ -36,6 +36,9 @@ from streamt2v.io.folders import check_writable_parent
 logger = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi")
+# Container settings that keep a file a pure function of its frames: Matroska/WebM otherwise write a random
+# segment UID and the date (mp4 and mov already carry neither).
+BITEXACT = {"fflags": "+bitexact"}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 DEFAULT_CRF = 18
 
@@ -209,13 +212,17 @@ def _encode_video(path: Path, frames: np.ndarray, fps: float, crf: int) -> None:
     if h % 2 or w % 2:
         raise ValueError(f"H.264 (yuv420p) needs even frame sizes, got {w}x{h}; resize the video first")
     video_frames = [av.VideoFrame.from_ndarray(_rgb_to_yuv420p(f), format="yuv420p") for f in frames]
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=_fps_fraction(fps))
+    with av.open(str(path), "w", options=BITEXACT) as container:
+        webm = path.suffix.lower() == ".webm"  # WebM holds VP8/VP9/AV1 only: VP9 there, H.264 elsewhere
+        stream = container.add_stream("libvpx-vp9" if webm else "libx264", rate=_fps_fraction(fps))
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
         # The output must be a pure function of the frames (a resumed run is byte-identical): one encoder
         # thread, and no macroblock tree, whose look-ahead made ~1 in 40 encodes of the same frames differ
         # with the heap layout (measured: 6 distinct outputs in 250 encodes with it, 1 without).
-        stream.options = {"crf": str(int(crf)), "threads": "1", "x264-params": "mbtree=0"}
+        if webm:  # constant quality (b:v 0), crf on VP9's 0-63 scale
+            stream.options = {"crf": str(min(63, int(crf) * 2)), "b:v": "0", "threads": "1", "row-mt": "0"}
+        else:
+            stream.options = {"crf": str(int(crf)), "threads": "1", "x264-params": "mbtree=0"}
         stream.codec_context.thread_count = 1
         for frame in video_frames:
             for packet in stream.encode(frame):
@@ -403,7 +410,8 @@ def _remux(segments: Sequence[Path], out: Path) -> None:
 
     delays = [_segment_delay(seg) for seg in segments]
     delay = max(delays, default=0)
-    with av.open(str(out), "w") as container:
+    with av.open(str(out), "w", options=BITEXACT) as container:
+        matroska = "matroska" in container.format.name
         ostream = None
         offset = 0  # in the segments' time base
         for seg, seg_delay in zip(segments, delays):
@@ -413,10 +421,15 @@ def _remux(segments: Sequence[Path], out: Path) -> None:
                     ostream = container.add_stream_from_template(istream)
                 end = offset
                 for packet in inp.demux(istream):
-                    if packet.dts is None:  # the demuxer's final flush packet
+                    if packet.size == 0:  # the demuxer's final flush packet
                         continue
                     packet.pts += offset
-                    packet.dts += offset - (delay - seg_delay)
+                    if (
+                        matroska
+                    ):  # stores no dts (its demuxer guesses some, None for the first): the muxer's own
+                        packet.dts = None
+                    else:
+                        packet.dts += offset - (delay - seg_delay)
                     end = max(end, packet.pts + (packet.duration or 0))
                     packet.stream = ostream
                     container.mux(packet)
