@@ -300,6 +300,10 @@ def test_bad_enhance_settings_fail_before_loading_a_model(tmp_path):
         cfg = cfg_for(tmp_path, "bad", enhance=dict(start_step=5000), refiner=refiner)
         with pytest.raises(ValueError, match="start_step 5000 is past the refiner's noise schedule of 1000"):
             generate(cfg)
+    # a setting that only clashes with the shipped refiner's recommended start step (1): also before stage 1
+    cfg = cfg_for(tmp_path, "bad", enhance=dict(num_inference_steps=8))
+    with pytest.raises(ValueError, match=r"num_inference_steps \(8\) must be <= start_step \(1\)"):
+        generate(cfg)
     assert list(tmp_path.iterdir()) == []
 
 

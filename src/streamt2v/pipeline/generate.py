@@ -291,6 +291,15 @@ def _check_input_file(flag: str, path: str, *, folder_ok: bool) -> None:
         raise IsADirectoryError(f"{flag} {path!r} is a folder; give an image file")
 
 
+def _shipped_refiner_dir() -> Path | None:
+    from streamt2v.assets import microworld_refiner_dir
+
+    try:
+        return microworld_refiner_dir()
+    except FileNotFoundError:  # the default refiner then warns and stands in a random one
+        return None
+
+
 def _check_inputs(cfg: GenerateConfig, *, resume: bool = False) -> PromptSchedule:
     """Cheap checks before any model is loaded (bad inputs fail in milliseconds)."""
     if not resume and cfg.prompt is not None and cfg.prompt_schedule is not None:
@@ -313,9 +322,19 @@ def _check_inputs(cfg: GenerateConfig, *, resume: bool = False) -> PromptSchedul
         check_compile_support(device, cfg.compile)
     if cfg.enhance is not None:
         from streamt2v.pipeline.enhance import EnhanceConfig, check_start_step
-        from streamt2v.pipeline.refiner import DEFAULT_SCHEDULER_CONFIG, check_refiner_folder
+        from streamt2v.pipeline.refiner import (
+            DEFAULT_SCHEDULER_CONFIG,
+            check_refiner_folder,
+            recommended_enhance,
+        )
 
-        enhance = EnhanceConfig(**cfg.enhance)  # every stage-3 setting, before any model is loaded
+        # Every stage-3 setting as stage 3 will run it (the user's over the refiner's recommended ones, as
+        # Refiner.config merges them), before any model is loaded: the shipped refiner goes with the shipped
+        # model (another model's default refiner is a random one, with the official settings).
+        folder = (
+            cfg.refiner if cfg.refiner is not None else _shipped_refiner_dir() if cfg.model is None else None
+        )
+        enhance = EnhanceConfig(**{**(recommended_enhance(folder) if folder else {}), **cfg.enhance})
         if cfg.refiner is not None:
             check_refiner_folder(cfg.refiner, enhance)
         else:  # the embedded refiners (shipped, or random at other sizes) have 1000-step schedules

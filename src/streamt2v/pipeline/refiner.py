@@ -218,6 +218,15 @@ REFINER_PARTS: tuple[str, ...] = ("unet", "vae", "text_encoder", "tokenizer", "s
 NOT_A_REFINER: dict[str, str] = {"model_index.json": "StreamingT2VModel", "unet/config.json": "StreamingUNet"}
 
 
+def recommended_enhance(path: str | os.PathLike) -> dict[str, Any]:
+    """The stage-3 settings a refiner folder recommends (``streamt2v_enhance`` in its ``model_index.json``,
+    what :attr:`Refiner.recommended` holds once loaded), read without loading weights; ``{}`` if none."""
+    index = Path(path).expanduser() / "model_index.json"
+    if not index.is_file():
+        return {}
+    return dict(_json_file(index, "index").get("streamt2v_enhance") or {})
+
+
 def _json_file(path: Path, what: str) -> dict[str, Any]:
     import json
 
