@@ -79,3 +79,12 @@ def test_check_new_and_remove_if_empty(tmp_path):
     with pytest.raises(FileExistsError, match="already holds a run"):
         RunDir.check_new(tmp_path / "r")
     assert run.num_frames_saved == 0 and run.remove_if_empty() and not (tmp_path / "r").exists()
+
+
+def test_reserved_run_dirs_never_collide(tmp_path):
+    from streamt2v.pipeline.rundir import reserve_run_dir
+
+    base = tmp_path / "runs" / "20261124-031015-a-cat"
+    got = [reserve_run_dir(base) for _ in range(3)]  # as two runs naming the same second would
+    assert [p.name for p in got] == [base.name, f"{base.name}-2", f"{base.name}-3"]
+    assert all(p.is_dir() and not any(p.iterdir()) for p in got)

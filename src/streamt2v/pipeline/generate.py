@@ -32,7 +32,7 @@ from streamt2v.io.video import (
 from streamt2v.memory import resolve_device, resolve_dtype
 from streamt2v.pipeline.chunking import plan_chunks
 from streamt2v.pipeline.prompts import PromptSchedule, as_schedule, load_schedule
-from streamt2v.pipeline.rundir import RunDir, default_run_dir
+from streamt2v.pipeline.rundir import RunDir, default_run_dir, reserve_run_dir
 from streamt2v.pipeline.stream import (
     Chunk,
     StepCallback,
@@ -291,16 +291,29 @@ def _check_input_file(flag: str, path: str, *, folder_ok: bool) -> None:
         raise IsADirectoryError(f"{flag} {path!r} is a folder; give an image file")
 
 
-def _shipped_refiner_dir() -> Path | None:
-    from streamt2v.assets import microworld_refiner_dir
+def _default_refiner_folder(model: StreamingT2VModel | None, model_spec: str | None) -> Path | None:
+    """The folder :func:`~streamt2v.pipeline.refiner.default_refiner` will load for this model, if any: the
+    shipped refiner, when it works at twice the model's frame size (else a random one stands in)."""
+    from streamt2v.assets import microworld_model_dir, microworld_refiner_dir
 
     try:
-        return microworld_refiner_dir()
-    except FileNotFoundError:  # the default refiner then warns and stands in a random one
+        shipped = microworld_refiner_dir()
+        if model is not None:
+            base = model.config.frame_size
+        elif model_spec is None:  # the shipped model
+            index = json.loads((microworld_model_dir() / "model_index.json").read_text())
+            base = index["streamt2v"]["model_config"]["frame_size"]
+        else:  # another model folder: its size is only known once loaded
+            return None
+        size = json.loads((shipped / "model_index.json").read_text()).get("streamt2v_frame_size")
+    except (FileNotFoundError, KeyError, ValueError):
         return None
+    return shipped if size is not None and list(size) == [2 * base, 2 * base] else None
 
 
-def _check_inputs(cfg: GenerateConfig, *, resume: bool = False) -> PromptSchedule:
+def _check_inputs(
+    cfg: GenerateConfig, *, resume: bool = False, model: StreamingT2VModel | None = None
+) -> PromptSchedule:
     """Cheap checks before any model is loaded (bad inputs fail in milliseconds)."""
     if not resume and cfg.prompt is not None and cfg.prompt_schedule is not None:
         raise ValueError("give either a PROMPT or --prompt-schedule, not both")
@@ -329,11 +342,8 @@ def _check_inputs(cfg: GenerateConfig, *, resume: bool = False) -> PromptSchedul
         )
 
         # Every stage-3 setting as stage 3 will run it (the user's over the refiner's recommended ones, as
-        # Refiner.config merges them), before any model is loaded: the shipped refiner goes with the shipped
-        # model (another model's default refiner is a random one, with the official settings).
-        folder = (
-            cfg.refiner if cfg.refiner is not None else _shipped_refiner_dir() if cfg.model is None else None
-        )
+        # Refiner.config merges them), before any model is loaded.
+        folder = cfg.refiner if cfg.refiner is not None else _default_refiner_folder(model, cfg.model)
         enhance = EnhanceConfig(**{**(recommended_enhance(folder) if folder else {}), **cfg.enhance})
         if cfg.refiner is not None:
             check_refiner_folder(cfg.refiner, enhance)
@@ -381,7 +391,7 @@ def generate(
     output file is replaced only with ``cfg.overwrite``. The outputs are stored as absolute paths in the run
     config, so ``--resume`` works from any folder. ``progress``: stage 3's progress bar (stages 1–2 report
     through ``on_step``/``on_chunk``)."""
-    schedule = _check_inputs(cfg)
+    schedule = _check_inputs(cfg, model=model)
     cfg = GenerateConfig(
         **{**{f.name: getattr(cfg, f.name) for f in fields(cfg)}, "schedule_entries": tuple(schedule.entries)}
     )
@@ -422,6 +432,8 @@ def generate(
         anchor_image=anchor,
         on_step=on_step,
     )
+    if not cfg.run_dir:  # the default name: taken now, atomically (another run may have chosen it too)
+        run_path = reserve_run_dir(run_path)
     cfg = _absolute(
         GenerateConfig(**{**{f.name: getattr(cfg, f.name) for f in fields(cfg)}, "run_dir": str(run_path)})
     )
@@ -449,7 +461,7 @@ def resume_generate(
     Temporary files a killed writer of the same outputs left behind are removed."""
     run = RunDir.open(run_dir)
     cfg = GenerateConfig.from_dict(run.config)
-    _check_inputs(cfg, resume=True)
+    _check_inputs(cfg, resume=True, model=model)
     run.lock()  # before touching any file: a run still going elsewhere is refused
     for _, path in output_targets(cfg):
         for stale in remove_stale_temporaries(path):

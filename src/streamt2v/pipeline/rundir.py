@@ -75,6 +75,22 @@ def default_run_dir(prompt: str, root: str | os.PathLike = "runs") -> Path:
     return path
 
 
+def reserve_run_dir(base: str | os.PathLike) -> Path:
+    """Create the empty folder ``base``, or ``base-2``, ``base-3``… when it is taken, atomically (``mkdir``
+    fails for all but one process): two runs started in the same second with the same prompt, whose
+    :func:`default_run_dir` names agree, still get a folder each."""
+    base = Path(base)
+    base.parent.mkdir(parents=True, exist_ok=True)
+    path, n = base, 1
+    while True:
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            n += 1
+            path = base.with_name(f"{base.name}-{n}")
+
+
 @dataclass
 class StoredChunk:
     index: int
