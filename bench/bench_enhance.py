@@ -1,7 +1,8 @@
 """Enhancer speed: seconds per frame, all chunks of a step batched vs chunk-sequential (paper §4.3).
 
 CPU, tiny random-weight refiner (``Refiner.random``: the tiny preset UNet): ``python bench/bench_enhance.py``.
-Writes ``bench/results/enhance_cpu.md`` with the machine named. Not asserted anywhere.
+Writes ``bench/results/enhance_cpu.md`` (beside this script; ``--out`` elsewhere) with the machine named.
+Not asserted anywhere.
 """
 
 from __future__ import annotations
@@ -9,23 +10,50 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from pathlib import Path
 
 import torch
 
-from streamt2v.memory import describe_machine
-from streamt2v.pipeline.enhance import EnhanceConfig, enhance_video
+from _common import machine, output_path, plural, positive
+from streamt2v.pipeline.enhance import EnhanceConfig, chunk_plan_for, enhance_video
 from streamt2v.pipeline.refiner import Refiner
+
+# max_batch_chunks of each timed schedule (1000: every chunk of these videos in one batch)
+SCHEDULES = (("chunk-sequential", 1), ("batched 2", 2), ("batched all", 1000))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--frames", type=int, default=56)
-    parser.add_argument("--size", type=int, default=32, help="input frame size; refiner at twice that")
-    parser.add_argument("--steps", type=int, default=4)
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "enhance_cpu.md"))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=positive, default=56, help="input video length (default 56)")
+    parser.add_argument(
+        "--size",
+        type=positive,
+        default=32,
+        help="input frame size, even; the refiner works at twice that (default 32)",
+    )
+    parser.add_argument("--steps", type=positive, default=4, help="stage-3 denoising steps (default 4)")
+    parser.add_argument(
+        "--repeats", type=positive, default=2, help="runs per schedule; the fastest is reported (default 2)"
+    )
+    parser.add_argument("--threads", type=positive, help="torch threads (default: torch's)")
+    parser.add_argument(
+        "--out",
+        help="results file, or a folder for enhance_cpu.md (default: bench/results/enhance_cpu.md beside this script)",
+    )
     args = parser.parse_args()
+    if args.size % 2:  # Refiner.random needs a frame size (2 × --size) divisible by 4
+        parser.error(
+            f"--size must be even (the random refiner's frame size, twice it, must divide by 4), got {args.size}"
+        )
+    try:  # e.g. more steps than the default start step allows: said before any timing
+        configs = [
+            (label, cap, EnhanceConfig(num_inference_steps=args.steps, max_batch_chunks=cap))
+            for label, cap in SCHEDULES
+        ]
+    except ValueError as err:
+        parser.error(str(err))
+    out = output_path(parser, args.out, "enhance_cpu.md")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.WARNING)
 
     refiner = Refiner.random((2 * args.size, 2 * args.size), seed=0)
@@ -33,8 +61,7 @@ def main() -> None:
     video = video * 2 - 1
     rows = []
     outs = {}
-    for label, cap in (("chunk-sequential", 1), ("batched 2", 2), ("batched all", 1000)):
-        cfg = EnhanceConfig(num_inference_steps=args.steps, max_batch_chunks=cap)
+    for label, cap, cfg in configs:
         best = float("inf")
         for _ in range(args.repeats):
             t0 = time.perf_counter()
@@ -42,13 +69,18 @@ def main() -> None:
             best = min(best, time.perf_counter() - t0)
         rows.append((label, cap, best, best / args.frames))
     diff = (outs["batched all"] - outs["chunk-sequential"]).abs().max().item()
-    n_chunks = len(range(0, args.frames - 24, 16)) + 1
+    plan = chunk_plan_for(args.frames, configs[0][2])  # the same plan for every schedule
+    chunks = plural(len(plan.starts), "chunk")
+    # a video shorter than a chunk is one chunk of its own length, without overlap
+    layout = f"{chunks} of {plan.chunk_frames}" + (
+        f", overlap {plan.overlap}" if len(plan.starts) > 1 else ""
+    )
     lines = [
         "# Enhancer speed (CPU)",
         "",
-        f"Machine: {describe_machine()}.",
+        f"Machine: {machine()}.",
         f"Tiny random-weight refiner at {2 * args.size}x{2 * args.size}, {args.frames} frames "
-        f"({n_chunks} chunks of 24, overlap 8), {args.steps} DPM++ 2M SDE steps, CFG 7.5, "
+        f"({layout}), {plural(args.steps, 'DPM++ 2M SDE step')}, CFG 7.5, "
         f"best of {args.repeats}. Produced by `bench/bench_enhance.py`.",
         "",
         "| schedule | max_batch_chunks | seconds | s/frame |",
@@ -61,9 +93,9 @@ def main() -> None:
         "Timings on a shared machine are noisy.",
         "",
     ]
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text("\n".join(lines))
+    out.write_text("\n".join(lines))
     print("\n".join(lines))
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

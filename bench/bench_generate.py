@@ -18,62 +18,112 @@ import resource
 import time
 from pathlib import Path
 
+from _common import check_device, machine, output_path, positive
+
+# The prompt of every committed result (all of them used this one): kept for --model runs so that new
+# figures measure the same videos. A preset's random text encoder reads only max_length tokens (16 for
+# `tiny`, byte-level: 14 characters), so presets get a prompt that fits; with random weights the prompt's
+# words change nothing measured (the encoder always pads to max_length), only the truncation warning.
+MODEL_PROMPT = "a red circle bouncing"
+PRESET_PROMPT = "a red circle"
+
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--lengths", type=int, nargs="+", default=[80, 240, 600, 1200])
+    from streamt2v.config import PRESETS
+    from streamt2v.pipeline.stream import MAX_FRAMES
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     ap.add_argument(
-        "--steps", type=int, help="steps in both stages (default: the model's recommendation, else 1)"
+        "--lengths",
+        type=positive,
+        nargs="+",
+        default=[80, 240, 600, 1200],
+        help="video lengths in frames, one timed video each (default 80 240 600 1200)",
     )
-    ap.add_argument("--preset", default="tiny", help="architecture preset with random weights")
+    ap.add_argument(
+        "--steps", type=positive, help="steps in both stages (default: the model's recommendation, else 1)"
+    )
+    ap.add_argument(
+        "--preset",
+        default="tiny",
+        choices=sorted(PRESETS),
+        help="architecture preset with random weights (default tiny)",
+    )
     ap.add_argument(
         "--model", help="a model folder, or 'microworld' for the shipped model (overrides --preset)"
     )
+    ap.add_argument(
+        "--prompt",
+        help=f"the videos' prompt (default: {MODEL_PROMPT!r} with --model, {PRESET_PROMPT!r} with a preset)",
+    )
     ap.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
-    ap.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16"], help="compute dtype")
+    ap.add_argument(
+        "--dtype", default="fp32", choices=["fp32", "fp16", "bf16"], help="compute dtype (default fp32)"
+    )
+    ap.add_argument("--threads", type=positive, help="torch threads (default: torch's)")
     ap.add_argument(
         "--compile", nargs="?", const="inductor", metavar="BACKEND", help="torch.compile backend (inductor)"
     )
     ap.add_argument(
-        "--out", help="results file (default: bench/results/generate_<model>_<device>[_<dtype>].md)"
+        "--out",
+        help="results file, or a folder for the default name "
+        "(default: bench/results/generate_<model>_<device>[_<dtype>].md beside this script)",
     )
     args = ap.parse_args()
+    if max(args.lengths) > MAX_FRAMES:
+        ap.error(f"--lengths must be at most {MAX_FRAMES:,} frames, got {max(args.lengths):,}")
 
     import torch
 
     from streamt2v.assets import microworld_model_dir
-    from streamt2v.memory import describe_machine, resolve_device, resolve_dtype
     from streamt2v.models.bundle import StreamingT2VModel
     from streamt2v.pipeline.stream import StreamConfig, stream
 
-    device = resolve_device(args.device)
-    dtype = resolve_dtype(args.dtype, device)
+    device, dtype = check_device(ap, args.device, args.dtype)
+    if args.compile:
+        from streamt2v.compiling import check_compile_support
+
+        try:  # an unknown backend or no C++ compiler: said now, not after the model loads
+            check_compile_support(device, args.compile)
+        except (ValueError, RuntimeError) as err:
+            ap.error(f"--compile: {err}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     gpu = device.type == "cuda"
-    results = Path(__file__).parent / "results"
     if args.model:
         path = microworld_model_dir() if args.model == "microworld" else Path(args.model)
-        model = StreamingT2VModel.from_pretrained(path, torch_dtype=dtype, device=device)
         name = Path(path).name
+    else:
+        name = args.preset if args.preset != "tiny" or gpu else ""  # tiny on the CPU: generate_cpu.md
+    suffix = ("cuda" if gpu else "cpu") + ("" if args.dtype == "fp32" else f"_{args.dtype}")
+    if args.compile:
+        suffix += "_compile" if args.compile == "inductor" else f"_compile-{args.compile}"
+    out = output_path(ap, args.out, f"generate_{name}_{suffix}.md" if name else f"generate_{suffix}.md")
+    if args.model:
+        try:
+            model = StreamingT2VModel.from_pretrained(path, torch_dtype=dtype, device=device)
+        except (FileNotFoundError, ValueError) as err:  # no such folder, not a model folder
+            ap.error(f"--model {args.model}: {err}")
         label = f"Model `{args.model}` (trained weights)"
     else:
         # built on the device itself: a full-size preset's random init is slow on a few CPU cores
         model = StreamingT2VModel.from_preset(args.preset, device=device, seed=0)
         if dtype != torch.float32:
             model.to(dtype=dtype)
-        name = args.preset if args.preset != "tiny" or gpu else ""  # tiny on the CPU: generate_cpu.md
         label = f"Preset `{args.preset}` (random weights)"
-    suffix = ("cuda" if gpu else "cpu") + ("" if args.dtype == "fp32" else f"_{args.dtype}")
-    if args.compile:
-        suffix += "_compile" if args.compile == "inductor" else f"_compile-{args.compile}"
-    out = results / (f"generate_{name}_{suffix}.md" if name else f"generate_{suffix}.md")
+    prompt = args.prompt or (MODEL_PROMPT if args.model else PRESET_PROMPT)
     sampler = dict(model.sampler) or {"steps": 1, "init_steps": 1}
     if args.steps is not None:
         sampler.update(steps=args.steps, init_steps=args.steps)
+    try:  # every length's settings checked before the first timed video
+        configs = [StreamConfig(num_frames=n, **sampler) for n in args.lengths]
+    except ValueError as err:
+        ap.error(str(err))
     compiling = ""
     if args.compile:
         model.compile(args.compile)
         t0 = time.perf_counter()
-        for _ in stream(model, "a red circle bouncing", StreamConfig(num_frames=24, **sampler)):
+        for _ in stream(model, prompt, StreamConfig(num_frames=24, **sampler)):
             pass
         compiling = (
             f" Compiled with torch.compile ({args.compile}); the compile and a first 24-frame video took "
@@ -81,13 +131,13 @@ def main() -> None:
         )
         print(compiling.strip(), flush=True)
     rows = []
-    for n in args.lengths:
-        cfg = StreamConfig(num_frames=n, **sampler)
+    for cfg in configs:
+        n = cfg.num_frames
         if gpu:
             torch.cuda.synchronize(device)
             torch.cuda.reset_peak_memory_stats(device)
         t0, frames = time.perf_counter(), 0
-        for chunk in stream(model, "a red circle bouncing", cfg):
+        for chunk in stream(model, prompt, cfg):
             frames += chunk.frames.shape[2]
         if gpu:
             torch.cuda.synchronize(device)
@@ -97,13 +147,12 @@ def main() -> None:
         rows.append((n, dt, frames / dt, rss, peak))
         extra = f", GPU peak {peak:.0f} MiB" if gpu else ""
         print(f"{n} frames: {dt:.1f} s, {dt / frames:.3f} s/frame, max RSS {rss:.0f} MiB{extra}", flush=True)
-    machine = describe_machine()
     gpu_col = " GPU peak allocated (MiB) |" if gpu else ""
     lines = [
         f"# Stages 1-2 on {'GPU' if gpu else 'CPU'}",
         "",
-        f"{label}, {args.dtype}, sampler {sampler} (guidance > 1 means batched CFG). Machine: {machine}."
-        + compiling,
+        f"{label}, {args.dtype}, prompt `{prompt}`, sampler {sampler} (guidance > 1 means batched CFG). "
+        f"Machine: {machine()}." + compiling,
         "",
         f"| frames | seconds | s/frame | frames/s | process max RSS (MiB) |{gpu_col}",
         "|---:|---:|---:|---:|---:|" + ("---:|" if gpu else ""),
@@ -113,9 +162,8 @@ def main() -> None:
         ],
         "",
     ]
-    out = Path(args.out) if args.out else out
-    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines))
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -3,23 +3,23 @@
 ``python bench/bench_metrics.py`` (takes minutes at the full size; ``--frames 24 --size 96`` for a quick
 check). Measures optical flow and MAWE for each flow backend, SCuts, the CLIP image tower (random
 ViT-B/32 weights unless ``--clip-model`` is given: same FLOPs as the real model) and the microworld
-probes (at ``--probe-size``, the microworld's frame size). Writes ``bench/results/metrics_cpu.md``
-with the machine named. Not asserted anywhere.
+probes (at ``--probe-size``, the microworld's frame size). Writes ``bench/results/metrics_cpu.md`` (beside
+this script; ``--out`` elsewhere) with the machine named. Not asserted anywhere.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import re
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from streamt2v.memory import describe_machine
+from _common import at_least, machine, output_path, positive
 from streamt2v.metrics.clip_score import ClipScorer, load_clip
-from streamt2v.metrics.flow import compute_flows
+from streamt2v.metrics.flow import FLOW_BACKENDS, compute_flows
 from streamt2v.metrics.mawe import mawe
 from streamt2v.metrics.probes import probe_video
 from streamt2v.metrics.scuts import scuts
@@ -59,15 +59,59 @@ def timed(fn) -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--frames", type=int, default=240)
-    p.add_argument("--size", type=int, default=720, help="frame and flow size (paper: 720)")
-    p.add_argument("--probe-size", type=int, default=64)
-    p.add_argument("--backends", default="dis,farneback,raft")
-    p.add_argument("--clip-model", default=None)
-    p.add_argument("--out", default=str(Path(__file__).parent / "results" / "metrics_cpu.md"))
+    # Sizes below these fail inside OpenCV or the synthetic video after minutes of other metrics.
+    p.add_argument(
+        "--frames", type=at_least(2), default=240, help="video length; flow needs 2 frames (default 240)"
+    )
+    p.add_argument(
+        "--size",
+        type=at_least(12),
+        default=720,
+        help="frame and flow size, at least 12 (DIS's minimum) (paper and default: 720)",
+    )
+    p.add_argument(
+        "--probe-size",
+        type=at_least(5),
+        default=64,
+        help="frame size of the probe video, at least 5 (its moving square is 4 px) (default 64)",
+    )
+    p.add_argument(
+        "--backends",
+        default=",".join(FLOW_BACKENDS),
+        help=f"comma-separated flow backends to time, of {', '.join(FLOW_BACKENDS)} (default: all; "
+        "raft is skipped with a note where torchvision or its weights are missing)",
+    )
+    p.add_argument(
+        "--clip-model",
+        default=None,
+        help="CLIP to time: a folder, a hub id or 'microworld' (default: random ViT-B/32 weights)",
+    )
+    p.add_argument("--threads", type=positive, help="torch threads (default: torch's)")
+    p.add_argument(
+        "--out",
+        help="results file, or a folder for metrics_cpu.md (default: bench/results/metrics_cpu.md beside this script)",
+    )
     args = p.parse_args()
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    unknown = [b for b in backends if b not in FLOW_BACKENDS]
+    if unknown or not backends:
+        p.error(f"--backends: unknown {unknown or args.backends!r}; choose from {', '.join(FLOW_BACKENDS)}")
+    out = output_path(p, args.out, "metrics_cpu.md")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     log = logging.getLogger("bench_metrics")
+
+    # The CLIP model loads before anything is timed, so a wrong name fails in seconds, not after the flows.
+    if args.clip_model:
+        try:
+            scorer, clip_name = load_clip(args.clip_model), args.clip_model
+        except FileNotFoundError as err:
+            p.error(f"--clip-model: {err}")
+    else:
+        from transformers import CLIPConfig, CLIPModel
+
+        scorer, clip_name = ClipScorer(None, model=CLIPModel(CLIPConfig())), "random ViT-B/32"
 
     video = synthetic_video(args.frames, args.size)
     rows: list[tuple[str, str, str, float]] = []
@@ -84,7 +128,7 @@ def main() -> None:
             seconds / args.frames,
         )
 
-    for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
+    for backend in backends:
         try:
             add(
                 "flow",
@@ -93,17 +137,15 @@ def main() -> None:
                 timed(lambda b=backend: compute_flows(video, backend=b, size=None)),
             )
             add("mawe", backend, args.size, timed(lambda b=backend: mawe(video, flow=b, flow_size=None)))
-        except RuntimeError as err:
-            log.info("skipping flow backend %s: %s", backend, str(err).splitlines()[0])
-            skipped.append(f"- `{backend}` not measured: {str(err).splitlines()[0]}")
+        except RuntimeError as err:  # raft without torchvision or its weights
+            # The library's hint names the evaluate CLI's flags (--flow, --raft-weights); keep its first
+            # sentence (what is missing) and name this script's flag instead.
+            reason = re.split(r"\.\s+(?=[A-Z])", str(err).splitlines()[0])[0].rstrip(".")
+            others = ",".join(b for b in FLOW_BACKENDS if b != backend)
+            log.info("skipping flow backend %s: %s; leave it out with --backends %s", backend, reason, others)
+            skipped.append(f"- `{backend}` not measured: {reason} (leave it out with `--backends {others}`).")
     add("scuts", "-", args.size, timed(lambda: scuts(video)))
 
-    if args.clip_model:
-        scorer, clip_name = load_clip(args.clip_model), args.clip_model
-    else:
-        from transformers import CLIPConfig, CLIPModel
-
-        scorer, clip_name = ClipScorer(None, model=CLIPModel(CLIPConfig())), "random ViT-B/32"
     torch.set_grad_enabled(False)
     add("clip", clip_name, args.size, timed(lambda: scorer.embed_frames(video, batch_size=32)))
     small = probe_video_frames(args.frames, args.probe_size)
@@ -114,12 +156,10 @@ def main() -> None:
         timed(lambda: probe_video(small, boundaries=range(16, args.frames, 8))),
     )
 
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     lines = [
         "# Metric speed (CPU)",
         "",
-        f"Machine: {describe_machine()}.",
+        f"Machine: {machine()}.",
         "",
         f"`python bench/bench_metrics.py --frames {args.frames} --size {args.size} "
         f"--probe-size {args.probe_size}` — one synthetic video of {args.frames} frames "

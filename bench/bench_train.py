@@ -1,12 +1,13 @@
 """Seconds per optimizer step of the microworld release's training runs, on CPU or a GPU.
 
 Usage: ``python bench/bench_train.py`` (every run of ``train/microworld_release.py`` at its own batch size;
-results in ``bench/results/train_cpu.md``), ``--runs base-3 stream-aug`` for some of them, and on a GPU e.g.
-``--device cuda --mixed-precision bf16 --batch-sizes 16 64 256`` (``train_cuda_bf16.md``) to see how the step
-time grows with the batch; ``--compile`` compiles the trained network (``TrainConfig.compile``, results in
-``..._compile.md``), whose one-off cost is the first step's time, given in the table. Each run is built with its recipe options, the shipped models standing in for
-the run folders it starts from (the step time does not depend on the weights), and trained for
-``--warmup + --steps`` steps through the real loop (``train.loop.train``: accelerate, EMA, data loading on
+results in ``bench/results/train_cpu.md`` beside this script; ``--out`` elsewhere), ``--runs base-3
+stream-aug`` for some of them, and on a GPU e.g. ``--device cuda --mixed-precision bf16 --batch-sizes 16 64
+256`` (would write ``train_cuda_bf16.md``; not measured yet) to see how the step time grows with the batch;
+``--compile`` compiles the trained network (``TrainConfig.compile``, results in ``..._compile.md``), whose
+one-off cost is the first step's time, given in the table. Each run is built with its recipe options, the
+shipped models standing in for the run folders it starts from (the step time does not depend on the
+weights), and trained for ``--warmup + --steps`` steps through the real loop (``train.loop.train``: accelerate, EMA, data loading on
 the main process unless ``--num-workers``) in a temporary folder. The figure is the median time of the
 measured steps from the run's loss log; at the run's own batch size the table also gives the run's
 estimated wall time (its steps at that speed). The machine is named in the results.
@@ -20,6 +21,8 @@ import statistics
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from _common import at_least, machine, output_path, plural, positive
 
 
 def stand_in_options(recipe: str, options: dict[str, Any], runs_root: Path) -> dict[str, Any]:
@@ -56,39 +59,69 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
-        "--runs", nargs="+", choices=ORDER, default=list(ORDER), metavar="RUN", help="release runs"
+        "--runs",
+        nargs="+",
+        choices=ORDER,
+        default=list(ORDER),
+        metavar="RUN",
+        help=f"release runs to time, of {', '.join(ORDER)} (default: all)",
     )
-    ap.add_argument("--batch-sizes", type=int, nargs="+", help="batch sizes (default: each run's own)")
-    ap.add_argument("--warmup", type=int, default=2, help="steps not measured (first-call overheads)")
-    ap.add_argument("--steps", type=int, default=5, help="steps measured")
-    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    ap.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"])
-    ap.add_argument("--threads", type=int, help="torch threads (default: torch's)")
-    ap.add_argument("--num-workers", type=int, default=0, help="data-loading worker processes")
+    ap.add_argument(
+        "--batch-sizes", type=positive, nargs="+", help="batch sizes to time (default: each run's own)"
+    )
+    ap.add_argument(
+        "--warmup", type=at_least(0), default=2, help="steps not measured (first-call overheads; default 2)"
+    )
+    ap.add_argument("--steps", type=positive, default=5, help="steps measured (default 5)")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="device (default cpu)")
+    ap.add_argument(
+        "--mixed-precision",
+        default="no",
+        choices=["no", "fp16", "bf16"],
+        help="autocast precision (default no: fp32; fp16 needs CUDA)",
+    )
+    ap.add_argument("--threads", type=positive, help="torch threads (default: torch's)")
+    ap.add_argument(
+        "--num-workers",
+        type=at_least(0),
+        default=0,
+        help="data-loading worker processes (default 0: main process)",
+    )
     ap.add_argument(
         "--compile", nargs="?", const="inductor", metavar="BACKEND", help="torch.compile backend (inductor)"
     )
-    ap.add_argument("--out", help="results file (default: bench/results/train_<device>[_<precision>].md)")
+    ap.add_argument(
+        "--out",
+        help="results file, or a folder for the default name "
+        "(default: bench/results/train_<device>[_<precision>].md beside this script)",
+    )
     args = ap.parse_args()
-    if args.warmup < 0 or args.steps < 1:
-        ap.error(f"--warmup must be ≥ 0 and --steps ≥ 1, got {args.warmup} and {args.steps}")
 
     import torch
 
-    from streamt2v.memory import describe_machine
     from streamt2v.train.loop import TrainConfig, train
     from streamt2v.train.microworld_release import release_runs
     from streamt2v.train.recipes import make_recipe
 
     if args.device == "cuda" and not torch.cuda.is_available():
         ap.error("--device cuda: CUDA is not available on this machine")
+    if args.mixed_precision == "fp16" and args.device == "cpu":
+        # accelerate would quietly train in fp32 (the train CLI refuses it too)
+        ap.error("--mixed-precision fp16 needs CUDA; on the CPU use no or bf16")
+    if args.compile:
+        from streamt2v.compiling import check_compile_support
+
+        try:  # an unknown backend or no C++ compiler: said now, not in the first run's first step
+            check_compile_support(args.device, args.compile)
+        except (ValueError, RuntimeError) as err:
+            ap.error(f"--compile: {err}")
     if args.threads:
         torch.set_num_threads(args.threads)
     gpu = args.device == "cuda"
     suffix = args.device + ("" if args.mixed_precision == "no" else f"_{args.mixed_precision}")
     if args.compile:
         suffix += "_compile" if args.compile == "inductor" else f"_compile-{args.compile}"
-    out = Path(args.out) if args.out else Path(__file__).parent / "results" / f"train_{suffix}.md"
+    out = output_path(ap, args.out, f"train_{suffix}.md")
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -141,8 +174,9 @@ def main() -> None:
     lines = [
         "# Training speed of the microworld release's runs",
         "",
-        f"Machine: {describe_machine()}. Device {args.device}, mixed precision {args.mixed_precision}, "
-        f"torch.compile {args.compile or 'off'}, {args.num_workers} data workers; median of {args.steps} steps after {args.warmup} warm-up steps, "
+        f"Machine: {machine()}. Device {args.device}, mixed precision {args.mixed_precision}, "
+        f"torch.compile {args.compile or 'off'}, {plural(args.num_workers, 'data worker')}; median of "
+        f"{plural(args.steps, 'step')} after {plural(args.warmup, 'warm-up step')}, "
         "through `train.loop.train` with each run's recipe options and loop settings "
         "(`python bench/bench_train.py`). Samples/s = batch / (s/step); a sample is a 16-frame clip for "
         "the UNet runs, `frames_per_sample` frames (4, or 1 for the decoder runs) for the VAE runs and a "
@@ -167,7 +201,6 @@ def main() -> None:
     if minutes:
         per_recipe = ", ".join(f"{recipe} {m:.0f} min" for recipe, m in minutes.items())
         lines += ["", f"Estimated wall time of each recipe's runs together at these speeds: {per_recipe}."]
-    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n")
     print(f"wrote {out}")
 

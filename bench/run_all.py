@@ -1,18 +1,24 @@
-"""Run every benchmark with its defaults (``make bench``); each writes ``bench/results/*.md`` naming the
-machine it ran on, replacing the figures of the last run there.
+"""Run every benchmark with its defaults (``make bench``), one after the other, each writing its results
+file naming the machine it ran on.
 
-Usage: ``python bench/run_all.py [--only demo generate ...]``.
+By default the results go to ``bench/results/``, replacing the committed figures there; ``--out DIR``
+writes them elsewhere. On 2 CPU cores the whole run takes roughly 15 minutes (an estimate from the
+committed results' wall times; see bench/README.md). Usage:
+``python bench/run_all.py [--only demo generate ...] [--threads N] [--out DIR]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).parent
+from _common import RESULTS, positive
+
+HERE = Path(__file__).resolve().parent
 # name → arguments of bench/bench_NAME.py
 BENCHMARKS: dict[str, list[str]] = {
     "demo": [],
@@ -23,18 +29,52 @@ BENCHMARKS: dict[str, list[str]] = {
 }
 
 
+def minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     ap.add_argument("--only", nargs="+", choices=sorted(BENCHMARKS), help="run only these benchmarks")
+    ap.add_argument(
+        "--threads",
+        type=positive,
+        help="torch threads for every benchmark (default: each script's own: 2 for demo, torch's for the others)",
+    )
+    ap.add_argument(
+        "--out",
+        metavar="DIR",
+        help="folder for the results files (default: bench/results beside this script, replacing the "
+        "committed ones)",
+    )
     args = ap.parse_args()
-    for name in args.only or list(BENCHMARKS):
-        cmd = [sys.executable, str(HERE / f"bench_{name}.py"), *BENCHMARKS[name]]
-        print(f"== {name}: {' '.join(cmd[1:])}", flush=True)
+    # Checked (and created) before the first benchmark: a bad folder would otherwise fail in each script.
+    out_dir = RESULTS if args.out is None else Path(args.out).expanduser().resolve()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        ap.error(f"--out: cannot create the folder {str(out_dir)!r}: {err.strerror or err}")
+    if not os.access(out_dir, os.W_OK):
+        ap.error(f"--out: cannot write into {str(out_dir)!r} (permission denied)")
+    names = [name for name in BENCHMARKS if not args.only or name in args.only]
+    if out_dir == RESULTS:
+        print(f"writing into {out_dir}, replacing the committed results (--out DIR to keep them)", flush=True)
+    start = time.perf_counter()
+    for i, name in enumerate(names, 1):
+        cmd = [sys.executable, str(HERE / f"bench_{name}.py"), *BENCHMARKS[name], "--out", f"{out_dir}/"]
+        if args.threads:
+            cmd += ["--threads", str(args.threads)]
+        print(f"[{i}/{len(names)}] {name}: {' '.join(cmd[1:])}", flush=True)
         t0 = time.perf_counter()
         if subprocess.run(cmd).returncode != 0:
-            print(f"benchmark {name!r} failed (command above); later ones not run", file=sys.stderr)
+            print(f"error: benchmark {name!r} failed (command above); later ones not run", file=sys.stderr)
             return 1
-        print(f"== {name}: {time.perf_counter() - t0:.0f} s", flush=True)
+        print(
+            f"[{i}/{len(names)}] {name} done in {minutes(time.perf_counter() - t0)} "
+            f"(all so far: {minutes(time.perf_counter() - start)})",
+            flush=True,
+        )
+    print(f"results in {out_dir}", flush=True)
     return 0
 
 

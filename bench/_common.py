@@ -1,0 +1,81 @@
+"""Helpers shared by the bench scripts: argument checks that fail in one line before any work, output paths,
+plural wording. Not a benchmark itself (``run_all.py`` runs only ``bench_*.py``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from pathlib import Path
+
+# Default results folder: beside the scripts, so a script run from outside the repository root still
+# writes where the committed results are (and not into a bench/results/ under the current folder).
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def at_least(minimum: int):
+    """An argparse ``type``: an integer ``>= minimum``; argparse turns the refusal into one ``error:`` line."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {minimum}"  # argparse names the type in some messages
+    return parse
+
+
+positive = at_least(1)
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def output_path(
+    parser: argparse.ArgumentParser, out: str | None, default_name: str, flag: str = "--out"
+) -> Path:
+    """The results file: ``out``, or ``default_name`` in ``out`` when it is a folder, or in bench/results when
+    ``out`` is None. Its folder is created and the file checked writable here, before the benchmark runs,
+    so a long run does not end in a traceback over a path typo."""
+    if out is None:
+        path = RESULTS / default_name
+    else:
+        path = Path(out).expanduser()
+        if path.is_dir() or out.endswith(("/", os.sep)):
+            path = path / default_name
+    if path.is_dir():
+        parser.error(f"{flag} {str(path)!r} is a folder; give a file name or a folder ending in /")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        parser.error(f"{flag}: cannot create the folder {str(path.parent)!r}: {err.strerror or err}")
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        parser.error(f"{flag}: cannot write {str(path)!r} (permission denied)")
+    return path
+
+
+def machine(threads: bool = True) -> str:
+    """``describe_machine()`` (the CPU, GPU, torch and this process's threads) without "1 threads"/"1 cores"."""
+    import torch
+
+    from streamt2v.memory import describe_machine
+
+    text = re.sub(r"\b1 cores\b", "1 core", describe_machine(threads=False))
+    return f"{text}, {plural(torch.get_num_threads(), 'thread')}" if threads else text
+
+
+def check_device(parser: argparse.ArgumentParser, device: str, dtype: str | None = None):
+    """``(torch.device, torch.dtype)`` for ``--device``/``--dtype``, or one ``error:`` line naming what the
+    machine lacks (CUDA absent, fp16 on the CPU) instead of a traceback from inside torch."""
+    from streamt2v.memory import resolve_device, resolve_dtype
+
+    try:
+        dev = resolve_device(device)
+        return dev, resolve_dtype(dtype, dev)
+    except ValueError as err:
+        parser.error(str(err))
