@@ -2,7 +2,7 @@
 file naming the machine it ran on.
 
 By default the results go to ``bench/results/``, replacing the committed figures there; ``--out DIR``
-writes them elsewhere. On 2 CPU cores the whole run takes roughly 15 minutes (an estimate from the
+writes them elsewhere. On 2 CPU cores the whole run takes roughly 13 minutes (an estimate from the
 committed results' wall times; see bench/README.md). Usage:
 ``python bench/run_all.py [--only demo generate ...] [--threads N] [--out DIR]``.
 """
