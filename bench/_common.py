@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 from pathlib import Path
 
 # Default results folder: beside the scripts, so a script run from outside the repository root still
@@ -60,13 +59,10 @@ def output_path(
 
 
 def machine(threads: bool = True) -> str:
-    """``describe_machine()`` (the CPU, GPU, torch and this process's threads) without "1 threads"/"1 cores"."""
-    import torch
-
+    """``describe_machine()``: the CPU, GPU, torch and (``threads``) this process's thread count."""
     from streamt2v.memory import describe_machine
 
-    text = re.sub(r"\b1 cores\b", "1 core", describe_machine(threads=False))
-    return f"{text}, {plural(torch.get_num_threads(), 'thread')}" if threads else text
+    return describe_machine(threads=threads)
 
 
 def check_device(parser: argparse.ArgumentParser, device: str, dtype: str | None = None):

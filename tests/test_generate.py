@@ -251,8 +251,15 @@ def test_memory_policy():
 def test_describe_machine_names_the_threads_only_when_asked():
     from streamt2v.memory import describe_machine
 
-    assert describe_machine().endswith(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    n = torch.get_num_threads()
+    assert describe_machine().endswith(f"torch {torch.__version__}, {n} thread{'' if n == 1 else 's'}")
     assert describe_machine(threads=False).endswith(f"torch {torch.__version__}")
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert describe_machine().endswith(", 1 thread")  # not "1 threads"
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_move_modules_passes_only_the_given_settings():

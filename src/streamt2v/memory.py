@@ -188,8 +188,14 @@ def describe_machine(threads: bool = True) -> str:
         ]
         if names:
             cpu, cores = names[0], len(names)
-    parts = [f"{cpu}, {cores} cores"]
+
+    def count(n: int, what: str) -> str:
+        return f"{n} {what}" + ("" if n == 1 else "s")
+
+    parts = [f"{cpu}, {count(cores, 'core')}"]
     if torch.cuda.is_available():
         parts.append(f"GPU {torch.cuda.get_device_name()}")
-    parts.append(f"torch {torch.__version__}" + (f", {torch.get_num_threads()} threads" if threads else ""))
+    parts.append(
+        f"torch {torch.__version__}" + (f", {count(torch.get_num_threads(), 'thread')}" if threads else "")
+    )
     return "; ".join(parts)
