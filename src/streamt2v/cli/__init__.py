@@ -3,6 +3,9 @@
 Each subcommand lives in its own module ``streamt2v.cli.<name>`` exposing ``add_parser(subparsers)``
 (which registers the subcommand and sets ``func``) and keeps heavy imports inside its run function, so
 ``streamt2v --help`` stays fast.
+
+Exit codes: 0 success; 1 ``evaluate`` could score none of the videos; 2 a bad input or a failure (one
+``error: ...`` line); 130 Ctrl-C (SIGINT); 143 SIGTERM, which stops the run the way Ctrl-C does.
 """
 
 from __future__ import annotations
@@ -10,39 +13,123 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 
 # Subcommand modules, in the order ``--help`` lists them.
 COMMANDS: tuple[str, ...] = ("generate", "enhance", "convert", "evaluate", "train", "assemble")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Every parser, the subcommands' (and theirs: ``assemble model``) included, takes ``-v``, so it works
+    before or after the subcommand. ``SUPPRESS``: a subcommand without ``-v`` leaves the top level's value."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_argument(
+            "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log debug messages"
+        )
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("streamt2v")
+    except PackageNotFoundError:  # run from a source tree that is not installed
+        from streamt2v import __version__
+
+        return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="streamt2v",
         description="StreamingT2V: long text-to-video generation (arXiv 2403.14773).",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    parser.set_defaults(verbose=False)
+    parser.add_argument("--version", action="version", version=f"streamt2v {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
     for name in COMMANDS:
         importlib.import_module(f"{__name__}.{name}").add_parser(sub)
     return parser
 
 
+@contextmanager
+def _library_bars_off() -> Iterator[None]:
+    """Silence the progress bars of diffusers, transformers and huggingface_hub (model loading:
+    "Loading weights", downloads), restoring them afterwards (``main`` may run more than once in a process)."""
+    import diffusers.utils.logging as diffusers_logging
+    import huggingface_hub.utils as hub_utils
+    import transformers.utils.logging as transformers_logging
+
+    libraries = [diffusers_logging, transformers_logging]
+    were_on = [lib.is_progress_bar_enabled() for lib in libraries]
+    hub_was_on = not hub_utils.are_progress_bars_disabled()
+    for lib in libraries:
+        lib.disable_progress_bar()
+    hub_utils.disable_progress_bars()
+    try:
+        yield
+    finally:
+        for lib, on in zip(libraries, were_on):
+            if on:
+                lib.enable_progress_bar()
+        if hub_was_on:
+            hub_utils.enable_progress_bars()
+
+
+def _stderr_is_terminal() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # replaced by an object without isatty, or closed
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv  # the command as given (train prints it back as the resume command)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    # Bars redraw with "\r": in a log file (stderr not a terminal) they are noise, so none by default.
+    quiet = getattr(args, "no_progress", False) or not _stderr_is_terminal()
+    if hasattr(args, "no_progress"):
+        args.no_progress = quiet
+
+    # SIGTERM (docker stop, systemd, Slurm) takes the Ctrl-C path: runs are marked interrupted and
+    # temporaries removed. Signal handlers can only be set in the main thread.
+    terminated = False
+
+    def on_sigterm(signum, frame) -> None:
+        nonlocal terminated
+        if not terminated:  # a repeated SIGTERM must not cut the clean-up of the first one short
+            terminated = True
+            raise KeyboardInterrupt
+
+    previous = None  # also None when the handler there was not set from Python: then none is restored
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        with _library_bars_off() if quiet else nullcontext():
+            return int(args.func(args) or 0)
+    except KeyboardInterrupt as err:
+        # a subcommand may say what was kept and how to continue (train: the resume command)
+        detail = f": {err}" if str(err) else ""
+        print(f"interrupted{' (SIGTERM)' if terminated else ''}{detail}", file=sys.stderr)
+        return 143 if terminated else 130
     except (ValueError, OSError, RuntimeError) as err:
         # Library errors are written to be read by people: show the message, not a traceback.
         if args.verbose:
             raise
         print(f"error: {err}", file=sys.stderr)
         return 2
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)

@@ -42,6 +42,11 @@ def _common(p: argparse.ArgumentParser, unet_help: str) -> None:
     p.add_argument("--scheduler", help="noise schedule folder (default: the UNet's run's final/scheduler)")
     p.add_argument("--dtype", choices=_DTYPES, default="fp32", help="weights' dtype (default: %(default)s)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bars (the default when stderr is not a terminal)",
+    )
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:

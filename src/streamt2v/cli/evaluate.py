@@ -54,12 +54,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="I,J,...",
         help="chunk-boundary frame indices for the probes (default 16,24,32,...)",
     )
-    p.add_argument("--out", metavar="FILE", help="write results to .json or .csv")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--out", metavar="FILE", help="write results to .json or .csv (see --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bars (the default when stderr is not a terminal)",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from streamt2v.io.folders import refuse_existing
     from streamt2v.metrics.evaluate import (
         check_report_path,
         evaluate_videos,
@@ -68,8 +74,9 @@ def run(args: argparse.Namespace) -> int:
         read_prompts,
     )
 
-    if args.out:
+    if args.out:  # before any scoring, as generate and enhance check their outputs
         check_report_path(args.out)
+        refuse_existing(args.out, args.overwrite)
     videos = find_videos(args.target)
     prompts = read_prompts(args.prompts, videos) if args.prompts else None
     if args.metrics is None:

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 # Flags --resume does not ignore (the rest come from the run's config.json).
-_RESUME_FLAGS = {"resume", "no_progress", "overwrite", "func", "parser", "command", "verbose"}
+_RESUME_FLAGS = {"resume", "no_progress", "overwrite", "func", "parser", "command", "verbose", "argv"}
 _ENHANCE_FLAGS = ("refiner", "enhance_steps", "enhance_start_step", "enhance_chunk_frames", "enhance_overlap")
 
 
@@ -126,7 +126,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="torch.compile the UNets and VAE (backend default inductor; on the CPU it needs a C++ "
         "compiler): a one-off compile in the first steps, then faster steps (docs/generate.md)",
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bars (the default when stderr is not a terminal)",
+    )
     p.set_defaults(func=run, parser=p)  # the parser: its defaults tell which flags --resume ignores
 
 

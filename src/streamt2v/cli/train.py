@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 from typing import Any
 
 # flag dest -> recipe field (passed only when given)
@@ -98,7 +99,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "on the CPU it needs a C++ compiler): a one-off compile in the first step (minutes on a CPU), "
         "then faster steps where the device is launch-bound (docs/training.md)",
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bars (the default when stderr is not a terminal)",
+    )
     p.set_defaults(func=run)
     return p
 
@@ -106,15 +111,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from accelerate import PartialState
 
-    from streamt2v.train.loop import TrainConfig, train
+    from streamt2v.io.folders import check_writable_parent
+    from streamt2v.train.loop import TrainConfig, TrainInterrupted, train
     from streamt2v.train.recipes import make_recipe
 
-    if args.no_progress:  # also the bars of the libraries that load the frozen parts
-        import diffusers
-        import transformers
-
-        diffusers.utils.logging.disable_progress_bar()
-        transformers.utils.logging.disable_progress_bar()
+    # before the models are built: otherwise the first write fails with the OS's bare message
+    check_writable_parent(args.out, "--out")
     options = {k: getattr(args, k) for k in _RECIPE_FLAGS if getattr(args, k) is not None}
     options.update(dict(args.options))
     recipe = make_recipe(args.recipe, **options)
@@ -135,7 +137,12 @@ def run(args: argparse.Namespace) -> int:
         cpu=args.cpu,
         compile=args.compile,
     )
-    result = train(recipe, cfg, args.out, resume=args.resume, progress=not args.no_progress)
+    try:
+        result = train(recipe, cfg, args.out, resume=args.resume, progress=not args.no_progress)
+    except KeyboardInterrupt as err:
+        # main prints this as its one "interrupted" line
+        lost = f"{err}; " if isinstance(err, TrainInterrupted) else ""
+        raise KeyboardInterrupt(f"{lost}continue with: {_resume_command(args)}") from None
     last = f"{result.losses[-1]:.4f}" if result.losses else "n/a"
     if PartialState().is_main_process:  # once, under a multi-process launcher
         print(f"{args.recipe}: step {result.step}, last loss {last}; models in {result.out_dir / 'final'}")
@@ -144,3 +151,11 @@ def run(args: argparse.Namespace) -> int:
             unet = result.out_dir / "final" / "unet"
             print(f"loadable folder: streamt2v assemble {kind} OUT_DIR --unet {unet}")
     return 0
+
+
+def _resume_command(args: argparse.Namespace) -> str:
+    """The command that was run, with ``--resume`` (the recipe options must be the same to resume)."""
+    argv = list(args.argv)
+    if not args.resume:
+        argv.append("--resume")
+    return shlex.join(["streamt2v", *argv])

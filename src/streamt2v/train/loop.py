@@ -131,6 +131,22 @@ class TrainResult:
     checkpoint: Path | None = None
 
 
+class TrainInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or a SIGTERM the command line turns into one) during the steps: ``step`` steps were taken,
+    the latest checkpoint is at ``checkpoint_step`` (0: none, a resume starts over), so ``--resume``
+    repeats ``step - checkpoint_step`` steps."""
+
+    def __init__(self, step: int, checkpoint_step: int) -> None:
+        self.step, self.checkpoint_step = step, checkpoint_step
+        lost = step - checkpoint_step
+        where = (
+            f"the checkpoint at step {checkpoint_step}"
+            if checkpoint_step
+            else "the start (no checkpoint yet)"
+        )
+        super().__init__(f"at step {step}; the {lost} step(s) since {where} are lost")
+
+
 class _IndexStream(Sampler[int]):
     """Global sample indices of one process from ``start_step`` on (endless)."""
 
@@ -341,8 +357,10 @@ def train(
         (out / "config.json").write_text(json.dumps(run_config, indent=1, sort_keys=True))
 
     result = TrainResult(out, start)
+    saved_step = start  # the step a resume would start from (the checkpoint resumed from, else 0)
 
     def checkpoint(step: int) -> None:
+        nonlocal saved_step
         accelerator.wait_for_everyone()
         if main:
             extra = {"ema_updates": ema.num_updates if ema else 0}
@@ -359,57 +377,63 @@ def train(
                 keep=cfg.keep_checkpoints,
             )
         accelerator.wait_for_everyone()
+        saved_step = step
 
     bar = tqdm(total=cfg.steps, initial=start, disable=not (progress and main), desc=recipe.name)
-    module.train()
-    for step in range(start, cfg.steps):
-        t0 = time.perf_counter()
-        lr = lr_at(cfg, step)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        total = torch.zeros((), device=accelerator.device)
-        logs: dict[str, float] = {}
-        for micro in range(cfg.grad_accum):
-            batch = _to_device(next(batches), accelerator.device)
-            gen = torch.Generator().manual_seed(step_seed(cfg.seed, step, micro * world + rank))
-            torch.manual_seed(step_seed(cfg.seed, step, micro * world + rank, stream=GLOBAL_RNG_STREAM))
-            sync = accelerator.no_sync(module) if micro < cfg.grad_accum - 1 else nullcontext()
-            with sync:
-                with accelerator.autocast():
-                    loss, micro_logs = module(batch, gen)
-                accelerator.backward(loss / cfg.grad_accum)
-            total += loss.detach().float() / cfg.grad_accum
-            for k, v in micro_logs.items():
-                logs[k] = logs.get(k, 0.0) + float(v) / cfg.grad_accum
-        grad_norm = None
-        if cfg.max_grad_norm is not None:
-            grad_norm = float(accelerator.clip_grad_norm_(params, cfg.max_grad_norm))
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        if ema is not None:
-            ema.update(raw)
-        # the loss and the recipe's logged terms, averaged over processes in one reduction
-        names = sorted(logs)
-        values = torch.stack([total, *(torch.tensor(logs[k], device=total.device) for k in names)])
-        means = accelerator.reduce(values, reduction="mean").tolist()
-        loss_value, logs = means[0], dict(zip(names, means[1:]))
-        if not np.isfinite(loss_value):
-            raise RuntimeError(f"loss is {loss_value} at step {step + 1}; lower --lr or check the data")
-        result.losses.append(loss_value)
-        done = step + 1
-        result.step = done
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss_value:.4f}")
-        if main and (done % cfg.log_every == 0 or done == cfg.steps):
-            entry = {"step": done, "loss": loss_value, "lr": lr, "sec": time.perf_counter() - t0, **logs}
-            if grad_norm is not None:
-                entry["grad_norm"] = grad_norm
-            with log_path.open("a") as f:
-                f.write(json.dumps(entry) + "\n")
-        if done % cfg.checkpoint_every == 0 or done == cfg.steps:
-            checkpoint(done)
-        if cfg.sample_every and done % cfg.sample_every == 0 and main:
-            _run_hook(recipe.sample, raw, ema, done, out / "samples")
+    try:
+        module.train()
+        for step in range(start, cfg.steps):
+            t0 = time.perf_counter()
+            lr = lr_at(cfg, step)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            total = torch.zeros((), device=accelerator.device)
+            logs: dict[str, float] = {}
+            for micro in range(cfg.grad_accum):
+                batch = _to_device(next(batches), accelerator.device)
+                gen = torch.Generator().manual_seed(step_seed(cfg.seed, step, micro * world + rank))
+                torch.manual_seed(step_seed(cfg.seed, step, micro * world + rank, stream=GLOBAL_RNG_STREAM))
+                sync = accelerator.no_sync(module) if micro < cfg.grad_accum - 1 else nullcontext()
+                with sync:
+                    with accelerator.autocast():
+                        loss, micro_logs = module(batch, gen)
+                    accelerator.backward(loss / cfg.grad_accum)
+                total += loss.detach().float() / cfg.grad_accum
+                for k, v in micro_logs.items():
+                    logs[k] = logs.get(k, 0.0) + float(v) / cfg.grad_accum
+            grad_norm = None
+            if cfg.max_grad_norm is not None:
+                grad_norm = float(accelerator.clip_grad_norm_(params, cfg.max_grad_norm))
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            if ema is not None:
+                ema.update(raw)
+            # the loss and the recipe's logged terms, averaged over processes in one reduction
+            names = sorted(logs)
+            values = torch.stack([total, *(torch.tensor(logs[k], device=total.device) for k in names)])
+            means = accelerator.reduce(values, reduction="mean").tolist()
+            loss_value, logs = means[0], dict(zip(names, means[1:]))
+            if not np.isfinite(loss_value):
+                raise RuntimeError(f"loss is {loss_value} at step {step + 1}; lower --lr or check the data")
+            result.losses.append(loss_value)
+            done = step + 1
+            result.step = done
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_value:.4f}")
+            if main and (done % cfg.log_every == 0 or done == cfg.steps):
+                entry = {"step": done, "loss": loss_value, "lr": lr, "sec": time.perf_counter() - t0, **logs}
+                if grad_norm is not None:
+                    entry["grad_norm"] = grad_norm
+                with log_path.open("a") as f:
+                    f.write(json.dumps(entry) + "\n")
+            if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+                checkpoint(done)
+            if cfg.sample_every and done % cfg.sample_every == 0 and main:
+                _run_hook(recipe.sample, raw, ema, done, out / "samples")
+    except KeyboardInterrupt:
+        bar.close()
+        # the steps a resume repeats, for the one line the command line prints
+        raise TrainInterrupted(result.step, saved_step) from None
     bar.close()
     if export and main:
         _run_hook(lambda m, _s, d: recipe.export(m, d), raw, ema, result.step, out / "final")

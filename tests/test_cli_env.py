@@ -1,0 +1,224 @@
+"""The command line in real environments: SIGTERM, logs that are not terminals, flag placement, version,
+existing results files, interrupted and misplaced training runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+import torch
+
+from streamt2v.cli import main
+from streamt2v.io.video import read_video, write_video
+
+TINY_VAE = ["--size", "16", "--set", "block_out_channels=[8,16]", "--set", "norm_num_groups=4"]
+TINY_VAE += ["--set", "scaling_samples=1", "--set", "frames_per_sample=1", "--batch-size", "2"]
+
+
+def _start(argv: list[str], cwd: Path, log: Path) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    with log.open("w") as f:  # a file, as under docker/systemd/Slurm: not a terminal
+        return subprocess.Popen(
+            [sys.executable, "-m", "streamt2v", *argv], cwd=cwd, env=env, stdout=f, stderr=subprocess.STDOUT
+        )
+
+
+def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
+    end = time.monotonic() + timeout
+    while not path.exists():
+        assert proc.poll() is None, f"the command ended ({proc.returncode}) before {path} appeared"
+        assert time.monotonic() < end, f"{path} did not appear in {timeout} s"
+        time.sleep(0.1)
+
+
+def _stop(proc: subprocess.Popen, sig: int) -> int:
+    proc.send_signal(sig)
+    try:
+        return proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_sigterm_stops_generate_like_ctrl_c_and_the_run_resumes(tmp_path):
+    run = tmp_path / "run"
+    argv = ["generate", "a red circle", "--model", "tiny", "--frames", "80", "--steps", "6"]
+    argv += ["--init-steps", "6", "-o", "out.mp4", "--run-dir", "run"]
+    log = tmp_path / "log.txt"
+    proc = _start(argv, tmp_path, log)
+    _wait_for(run / "chunks" / "chunk_000000.safetensors", proc)
+    rc = _stop(proc, signal.SIGTERM)
+    text = log.read_text()
+    assert rc == 143, text  # before: killed by the signal (-15), no message
+    assert (
+        "interrupted (SIGTERM)" in text and f"continue with: streamt2v generate --resume {run.name}" in text
+    )
+    assert "\r" not in text  # the log is a file: no progress bar
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted" and 1 <= len(manifest["chunks"]) < 9
+    # the writers' temporaries are gone; only the documented preview out.partial.mp4 stays
+    leftovers = [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name or ".segments-" in p.name]
+    assert leftovers == [] and not (tmp_path / "out.mp4").exists()
+    assert main(["generate", "--resume", str(run), "--no-progress"]) == 0
+    assert json.loads((run / "manifest.json").read_text())["status"] == "complete"
+    assert read_video(tmp_path / "out.mp4")[0].shape[2] == 80
+
+
+def test_sigterm_stops_train_with_the_resume_command_and_the_steps_lost(tmp_path):
+    out = tmp_path / "vae run"  # a space: the printed command is quoted for a shell
+    argv = ["train", "vae", "--out", str(out), *TINY_VAE, "--steps", "100000", "--checkpoint-every", "3"]
+    log = tmp_path / "log.txt"
+    proc = _start(argv, tmp_path, log)
+    _wait_for(out / "checkpoints" / "latest", proc)
+    rc = _stop(proc, signal.SIGTERM)
+    text = log.read_text()
+    assert rc == 143, text
+    line = next(x for x in text.splitlines() if x.startswith("interrupted"))
+    found = re.fullmatch(
+        r"interrupted \(SIGTERM\): at step (\d+); the (\d+) step\(s\) since the checkpoint at step (\d+) "
+        r"are lost; continue with: (.+)",
+        line,
+    )
+    assert found, line
+    step, lost, saved = (int(found[i]) for i in (1, 2, 3))
+    assert saved >= 3 and saved % 3 == 0 and step - saved == lost and 0 <= lost < 3
+    command = shlex.split(found[4])
+    assert command == ["streamt2v", *argv, "--resume"]
+    # the printed command resumes the run (here stopped one step later)
+    assert main([*command[1:], "--steps", str(saved + 1), "--no-progress"]) == 0
+    assert json.loads((out / "loss.jsonl").read_text().splitlines()[-1])["step"] == saved + 1
+
+
+def test_a_train_run_stopped_before_any_checkpoint_says_all_its_steps_are_lost(tmp_path, capsys):
+    from streamt2v.train.loop import TrainConfig, TrainInterrupted, train
+    from streamt2v.train.recipes import VAERecipe
+
+    recipe = VAERecipe(size=16, block_out_channels=(8, 16), norm_num_groups=4, frames_per_sample=1)
+    data = recipe.dataset(0)
+
+    class StopAtSample:  # Ctrl-C while the 3rd step's batch is read
+        def __len__(self):
+            return len(data)
+
+        def __getitem__(self, i):
+            if i == 4:
+                raise KeyboardInterrupt
+            return data[i]
+
+    cfg = TrainConfig(steps=10, batch_size=2, checkpoint_every=5)
+    with pytest.raises(TrainInterrupted) as err:
+        train(recipe, cfg, tmp_path / "run", dataset=StopAtSample(), progress=False)
+    assert (err.value.step, err.value.checkpoint_step) == (2, 0)
+    assert str(err.value) == "at step 2; the 2 step(s) since the start (no checkpoint yet) are lost"
+
+
+def test_train_out_under_a_file_names_the_folder(tmp_path, capsys):
+    (tmp_path / "f.txt").write_text("")
+    assert main(["train", "vae", "--out", str(tmp_path / "f.txt" / "run"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.startswith("error: cannot write --out")
+        and f"'{tmp_path / 'f.txt'}' is a file, not a folder" in err
+    )
+    assert len(err.splitlines()) == 1
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_train_out_under_a_read_only_folder_names_the_folder(tmp_path, capsys):
+    ro = tmp_path / "ro"
+    ro.mkdir(mode=0o555)
+    assert main(["train", "vae", "--out", str(ro / "run"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot create files in folder '{ro}'" in err
+
+
+def _evaluated_video(tmp_path: Path) -> Path:
+    return write_video(
+        tmp_path / "v.mp4", torch.rand(1, 3, 12, 32, 32, generator=torch.Generator().manual_seed(0)), 8
+    )
+
+
+def test_no_bars_when_stderr_is_not_a_terminal_and_no_progress_silences_library_bars(tmp_path, capsys):
+    video = _evaluated_video(tmp_path)
+    (tmp_path / "prompts.txt").write_text("a red circle bouncing on a blue background\n")
+    argv = ["evaluate", str(video), "--metrics", "clip", "--clip-model", "microworld"]
+    argv += ["--prompts", str(tmp_path / "prompts.txt")]
+    # capsys: stderr is not a terminal, so no bars by default (the CLIP load had a "Loading weights" bar)
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert (
+        "\r" not in captured.err and "Loading weights" not in captured.err and "evaluate" not in captured.err
+    )
+    assert "v.mp4" in captured.out  # the results table is kept
+    assert main([*argv, "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    assert "\r" not in captured.err and "Loading weights" not in captured.err
+    # the libraries' own switches are as they were (main may run again in this process)
+    import diffusers.utils.logging
+    import transformers.utils.logging
+
+    assert transformers.utils.logging.is_progress_bar_enabled()
+    assert diffusers.utils.logging.is_progress_bar_enabled()
+
+
+def test_generate_into_a_log_keeps_the_summary_without_bars(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    argv = ["generate", "a red circle bouncing on a blue background", "--frames", "17", "--init-steps", "2"]
+    assert main([*argv, "-o", "out.mp4"]) == 0
+    captured = capsys.readouterr()
+    assert (
+        "\r" not in captured.err and "Loading weights" not in captured.err and "chunk 1" not in captured.err
+    )
+    assert "wrote 17 frames to" in captured.out and "run directory:" in captured.out
+
+
+def test_verbose_after_the_subcommand_and_before_it(tmp_path, capsys):
+    missing = str(tmp_path / "missing.mp4")
+    assert main(["evaluate", missing]) == 2  # one error line
+    assert capsys.readouterr().err.startswith("error: ")
+    for argv in (
+        ["evaluate", missing, "-v"],
+        ["-v", "evaluate", missing],
+        ["evaluate", "--verbose", missing],
+    ):
+        with pytest.raises(FileNotFoundError):  # -v: the traceback
+            main(argv)
+    with pytest.raises(FileNotFoundError):  # a nested subcommand takes it too
+        main(["assemble", "model", str(tmp_path / "m"), "--unet", str(tmp_path / "nounet"), "-v"])
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out == f"streamt2v {version('streamt2v')}\n"
+    run = subprocess.run([sys.executable, "-m", "streamt2v", "--version"], capture_output=True, text=True)
+    assert run.returncode == 0 and run.stdout == f"streamt2v {version('streamt2v')}\n"
+
+
+def test_evaluate_refuses_an_existing_out_unless_overwrite(tmp_path, capsys):
+    out = tmp_path / "res.json"
+    out.write_text("earlier results")
+    # checked before the videos: the missing target is not what fails
+    assert main(["evaluate", str(tmp_path / "missing.mp4"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {str(out)!r} already exists") and "--overwrite" in err
+    assert out.read_text() == "earlier results"
+    video = _evaluated_video(tmp_path)
+    assert main(["evaluate", str(video), "--metrics", "scuts", "--out", str(out), "--overwrite"]) == 0
+    assert json.loads(out.read_text())["records"][0]["path"].endswith("v.mp4")
+
+
+def test_the_sigterm_handler_is_only_installed_while_a_command_runs(tmp_path):
+    before = signal.getsignal(signal.SIGTERM)
+    assert main(["evaluate", str(tmp_path / "missing.mp4")]) == 2
+    assert signal.getsignal(signal.SIGTERM) is before
