@@ -268,3 +268,15 @@ def test_remove_stale_temporaries(tmp_path):
     removed = remove_stale_temporaries(tmp_path / "x.mp4")
     assert len(removed) == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in keep)
+
+
+def test_png_folder_outputs_get_the_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    umask = os.umask(0o022)
+    try:
+        out = write_video(tmp_path / "frames", smooth_video(t=2), fps=8)
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o755  # not mkdtemp's 0700

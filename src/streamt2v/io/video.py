@@ -74,10 +74,21 @@ def _temp_sibling(path: Path, tag: str = "tmp") -> Path:
     """A unique temporary name beside ``path`` keeping its suffix (containers are chosen by suffix)."""
     fd, name = tempfile.mkstemp(prefix=f".{path.stem}.{tag}-", suffix=path.suffix, dir=path.parent)
     os.close(fd)
+    os.chmod(name, 0o666 & ~_umask())  # mkstemp creates 0600; outputs get the usual permissions
+    return Path(name)
+
+
+def _temp_sibling_dir(path: Path) -> Path:
+    """A unique temporary folder beside ``path``, with the usual permissions (mkdtemp creates 0700)."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    os.chmod(tmp, 0o777 & ~_umask())
+    return tmp
+
+
+def _umask() -> int:
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(name, 0o666 & ~umask)  # mkstemp creates 0600; outputs get the usual permissions
-    return Path(name)
+    return umask
 
 
 def output_kind(path: Path) -> str:
@@ -282,7 +293,7 @@ def write_video(
     kind = output_kind(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if kind == "png-dir":
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+        tmp = _temp_sibling_dir(path)
         try:
             _write_pngs(tmp, frames)
             _replace_dir(tmp, path)
