@@ -93,6 +93,17 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device | None) 
     return resolved
 
 
+def to_arguments(
+    device: torch.device | str | torch.dtype | None, dtype: torch.dtype | None
+) -> tuple[torch.device | str | None, torch.dtype | None]:
+    """``(device, dtype)`` of a ``.to(...)`` call, which like ``nn.Module.to`` may name a dtype first."""
+    if isinstance(device, torch.dtype):
+        if dtype is not None:
+            raise TypeError(f"to() got two dtypes: {device} and {dtype}")
+        return None, device
+    return device, dtype
+
+
 def move_modules(
     modules: Iterable[nn.Module],
     device: torch.device | str | torch.dtype | None = None,
@@ -101,10 +112,7 @@ def move_modules(
     """``module.to(device, dtype)`` for each module, passing only what is given: diffusers models warn on
     any ``dtype=`` keyword, even ``None``. As with ``nn.Module.to``, a dtype may come first
     (``bundle.to(torch.bfloat16)``); ``"auto"`` is :func:`resolve_device`'s choice."""
-    if isinstance(device, torch.dtype):
-        if dtype is not None:
-            raise TypeError(f"to() got two dtypes: {device} and {dtype}")
-        device, dtype = None, device
+    device, dtype = to_arguments(device, dtype)
     if device is not None:
         device = resolve_device(device)
     settings = {k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None}

@@ -22,15 +22,13 @@ import torch
 from streamt2v.config import PRESETS
 from streamt2v.io.video import (
     StreamingVideoWriter,
-    check_fps,
-    check_output_path,
-    output_kind,
     read_image,
     read_video,
     remove_stale_temporaries,
 )
 from streamt2v.memory import resolve_device, resolve_dtype
 from streamt2v.pipeline.chunking import plan_chunks
+from streamt2v.pipeline.preflight import check_inputs, lowres_path, output_targets
 from streamt2v.pipeline.prompts import PromptSchedule, as_schedule, load_schedule
 from streamt2v.pipeline.rundir import RunDir, default_run_dir, reserve_run_dir
 from streamt2v.pipeline.stream import (
@@ -246,123 +244,6 @@ class GenerateResult:
 ChunkCallback = Callable[[Chunk], None]
 
 
-def looks_like_hub_id(spec: str) -> bool:
-    """``org/name`` that is not a local path (no leading ``/``, ``.`` or ``~``, exactly one ``/``)."""
-    text = str(spec)
-    return (
-        text.count("/") == 1
-        and not text.startswith(("/", ".", "~"))
-        and all(part.strip() for part in text.split("/"))
-        and not Path(text).exists()
-    )
-
-
-def output_targets(cfg: GenerateConfig) -> list[tuple[str, Path]]:
-    """``(what, path)`` of every file or folder a run writes (with stage 3 the low-resolution video first)."""
-    targets = [("output", Path(cfg.output))]
-    if cfg.enhance is not None:
-        targets.insert(0, ("low-resolution output", lowres_path(cfg.output)))
-    if cfg.png_dir:
-        targets.append(("--png-dir", Path(cfg.png_dir)))
-    if cfg.gif:
-        targets.append(("--gif", Path(cfg.gif)))
-    return targets
-
-
-def _check_outputs(cfg: GenerateConfig, *, overwrite: bool) -> None:
-    if cfg.gif is not None and Path(cfg.gif).suffix.lower() != ".gif":
-        raise ValueError(f"--gif path must end in .gif, got {cfg.gif!r}")
-    seen: dict[Path, str] = {}
-    for what, path in output_targets(cfg):
-        check_output_path(path, overwrite=overwrite, what=what, preview=True)
-        key = path.resolve()
-        if key in seen:
-            raise ValueError(
-                f"{what} {str(path)!r} is the same path as the {seen[key]}; give different paths"
-            )
-        seen[key] = what
-
-
-def _check_input_file(flag: str, path: str, *, folder_ok: bool) -> None:
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"{flag} file not found: {path!r}")
-    if p.is_dir() and not folder_ok:
-        raise IsADirectoryError(f"{flag} {path!r} is a folder; give an image file")
-
-
-def _default_refiner_folder(model: StreamingT2VModel | None, model_spec: str | None) -> Path | None:
-    """The folder :func:`~streamt2v.pipeline.refiner.default_refiner` will load for this model, if any: the
-    shipped refiner, when it works at twice the model's frame size (else a random one stands in)."""
-    from streamt2v.assets import microworld_model_dir, microworld_refiner_dir
-
-    try:
-        shipped = microworld_refiner_dir()
-        if model is not None:
-            base = model.config.frame_size
-        elif model_spec is None:  # the shipped model
-            index = json.loads((microworld_model_dir() / "model_index.json").read_text())
-            base = index["streamt2v"]["model_config"]["frame_size"]
-        else:  # another model folder: its size is only known once loaded
-            return None
-        size = json.loads((shipped / "model_index.json").read_text()).get("streamt2v_frame_size")
-    except (FileNotFoundError, KeyError, ValueError):
-        return None
-    return shipped if size is not None and list(size) == [2 * base, 2 * base] else None
-
-
-def _check_inputs(
-    cfg: GenerateConfig, *, resume: bool = False, model: StreamingT2VModel | None = None
-) -> PromptSchedule:
-    """Cheap checks before any model is loaded (bad inputs fail in milliseconds)."""
-    if not resume and cfg.prompt is not None and cfg.prompt_schedule is not None:
-        raise ValueError("give either a PROMPT or --prompt-schedule, not both")
-    schedule = cfg.schedule()
-    schedule.validate(cfg.stream.num_frames)
-    if cfg.fps is not None:
-        check_fps(cfg.fps, "--fps")
-    if cfg.init_video and cfg.init_image:
-        raise ValueError("give either --init-video or --init-image, not both")
-    for name in ("init_video", "init_image", "anchor"):
-        p = getattr(cfg, name)
-        if p is not None:
-            _check_input_file(f"--{name.replace('_', '-')}", p, folder_ok=name == "init_video")
-    device = resolve_device(cfg.device)
-    resolve_dtype(cfg.dtype, device)
-    if cfg.compile is not None:
-        from streamt2v.compiling import check_compile_support
-
-        check_compile_support(device, cfg.compile)
-    if cfg.enhance is not None:
-        from streamt2v.pipeline.enhance import EnhanceConfig, check_start_step
-        from streamt2v.pipeline.refiner import (
-            DEFAULT_SCHEDULER_CONFIG,
-            check_refiner_folder,
-            recommended_enhance,
-        )
-
-        # Every stage-3 setting as stage 3 will run it (the user's over the refiner's recommended ones, as
-        # Refiner.config merges them), before any model is loaded.
-        folder = cfg.refiner if cfg.refiner is not None else _default_refiner_folder(model, cfg.model)
-        enhance = EnhanceConfig(**{**(recommended_enhance(folder) if folder else {}), **cfg.enhance})
-        if cfg.refiner is not None:
-            check_refiner_folder(cfg.refiner, enhance)
-        else:  # the embedded refiners (shipped, or random at other sizes) have 1000-step schedules
-            check_start_step(enhance, DEFAULT_SCHEDULER_CONFIG)
-    model = cfg.model
-    if (
-        model is not None
-        and model not in PRESETS
-        and not Path(model).exists()
-        and not looks_like_hub_id(model)
-    ):
-        raise FileNotFoundError(f"model folder {str(Path(cfg.model).resolve())!r} does not exist")
-    _check_outputs(cfg, overwrite=resume or cfg.overwrite)
-    if not resume and cfg.run_dir:
-        RunDir.check_new(cfg.run_dir)
-    return schedule
-
-
 def _absolute(cfg: GenerateConfig) -> GenerateConfig:
     """``cfg`` with its local paths made absolute, so ``--resume`` from another folder finds them."""
     changes: dict[str, Any] = {}
@@ -391,7 +272,7 @@ def generate(
     output file is replaced only with ``cfg.overwrite``. The outputs are stored as absolute paths in the run
     config, so ``--resume`` works from any folder. ``progress``: stage 3's progress bar (stages 1–2 report
     through ``on_step``/``on_chunk``)."""
-    schedule = _check_inputs(cfg, model=model)
+    schedule = check_inputs(cfg, model=model)
     cfg = GenerateConfig(
         **{**{f.name: getattr(cfg, f.name) for f in fields(cfg)}, "schedule_entries": tuple(schedule.entries)}
     )
@@ -461,7 +342,7 @@ def resume_generate(
     Temporary files a killed writer of the same outputs left behind are removed."""
     run = RunDir.open(run_dir)
     cfg = GenerateConfig.from_dict(run.config)
-    _check_inputs(cfg, resume=True, model=model)
+    check_inputs(cfg, resume=True, model=model)
     run.lock()  # before touching any file: a run still going elsewhere is refused
     for _, path in output_targets(cfg):
         for stale in remove_stale_temporaries(path):
@@ -588,14 +469,6 @@ def _consume(
     finally:
         run.unlock()
     return GenerateResult(outputs[0], run.path, n, outputs[1:])
-
-
-def lowres_path(output: str | os.PathLike) -> Path:
-    """Where ``generate --enhance`` keeps the stage-2 (low-resolution) video: ``out.mp4`` → ``out.lowres.mp4``."""
-    out = Path(output)
-    if output_kind(out) == "png-dir":
-        return out.with_name(f"{out.name}.lowres")
-    return out.with_name(f"{out.stem}.lowres{out.suffix}")
 
 
 def _enhance_stage(

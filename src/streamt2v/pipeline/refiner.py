@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from streamt2v.memory import move_modules, resolve_device, resolve_dtype
+from streamt2v.memory import move_modules, resolve_device, resolve_dtype, to_arguments
 from streamt2v.models.autoencoder import VideoAutoencoder
 from streamt2v.pipeline.enhance import EnhanceConfig, check_start_step
 
@@ -63,10 +63,7 @@ class Refiner:
         """Move and/or cast every part: ``to("cuda")``, ``to(torch.bfloat16)``, ``to("auto", dtype)``. The
         device is resolved like the pipeline's (``"auto"``: the best available); a ``dtype`` the target
         device does not run (half precision on the CPU) is refused (:func:`~streamt2v.memory.resolve_dtype`)."""
-        if isinstance(device, torch.dtype):  # a dtype alone, positionally, as torch modules accept it
-            if dtype is not None:
-                raise TypeError(f"to() got two dtypes: {device} and {dtype}")
-            device, dtype = None, device
+        device, dtype = to_arguments(device, dtype)
         target = self.device if device is None else resolve_device(device)
         if dtype is not None:
             dtype = resolve_dtype(dtype, target)
@@ -288,24 +285,44 @@ def load_refiner(
     return Refiner.from_pretrained(spec, device=device)
 
 
+def shipped_refiner() -> tuple[Path, tuple[int, int]]:
+    """The shipped microworld refiner's folder and frame size (its ``model_index.json``; no weights read);
+    FileNotFoundError naming the path when it is absent."""
+    from streamt2v.assets import microworld_refiner_dir
+
+    folder = microworld_refiner_dir()
+    size = _json_file(folder / "model_index.json", "index").get("streamt2v_frame_size")
+    if not size:
+        raise FileNotFoundError(f"the shipped refiner {str(folder)!r} records no streamt2v_frame_size")
+    return folder, (int(size[0]), int(size[1]))
+
+
+def default_refiner_folder(base_frame_size: tuple[int, int]) -> Path | None:
+    """The folder :func:`default_refiner` loads for frames of ``base_frame_size``: the shipped refiner when
+    it works at twice that size, else None (a random-weight refiner stands in)."""
+    try:
+        folder, size = shipped_refiner()
+    except FileNotFoundError:
+        return None
+    return folder if size == (2 * int(base_frame_size[0]), 2 * int(base_frame_size[1])) else None
+
+
 def default_refiner(base_frame_size: tuple[int, int], *, seed: int = 0) -> Refiner:
     """The embedded default refiner at twice ``base_frame_size``: the shipped microworld refiner when the
     input is at the microworld's base size, otherwise a tiny **random-weight** one (with a warning)."""
-    from streamt2v.assets import microworld_refiner_dir
-
     h, w = (2 * int(base_frame_size[0]), 2 * int(base_frame_size[1]))
     try:
-        shipped = Refiner.from_pretrained(microworld_refiner_dir())
+        folder, size = shipped_refiner()
     except FileNotFoundError as err:
         logger.warning("%s", err)
     else:
-        if shipped.frame_size == (h, w):
-            return shipped
+        if size == (h, w):
+            return Refiner.from_pretrained(folder)
         logger.warning(
             "the shipped refiner makes %dx%d frames from %dx%d ones; this input is %dx%d (it would need %dx%d)",
-            *shipped.frame_size,
-            shipped.frame_size[0] // 2,
-            shipped.frame_size[1] // 2,
+            *size,
+            size[0] // 2,
+            size[1] // 2,
             *base_frame_size,
             h,
             w,
