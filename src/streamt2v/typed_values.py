@@ -6,7 +6,8 @@ from __future__ import annotations
 import math
 import numbers
 import os
-from typing import Any, get_args, get_origin
+from dataclasses import fields
+from typing import Any, get_args, get_origin, get_type_hints
 
 _BOOL_WORDS = {"true": True, "false": False}
 
@@ -45,3 +46,16 @@ def typed_value(value: Any, hint: Any) -> Any:
             return tuple(value)
         raise ValueError(f"must be a list of {item.__name__}s")
     return value  # other annotations are the consumer's to check
+
+
+def type_fields(instance: Any) -> None:
+    """Every field of the (frozen) dataclass ``instance`` as its annotated type (:func:`typed_value`: numpy
+    scalars become Python numbers, a bool is no number), or a ValueError naming the field; annotations
+    :func:`typed_value` does not know are left to the class's own checks. For ``__post_init__``."""
+    hints = get_type_hints(type(instance))
+    for f in fields(instance):
+        value = getattr(instance, f.name)
+        try:
+            object.__setattr__(instance, f.name, typed_value(value, hints[f.name]))
+        except ValueError as err:
+            raise ValueError(f"{f.name} {err}, got {value!r}") from None

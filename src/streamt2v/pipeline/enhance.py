@@ -27,8 +27,8 @@ import logging
 import math
 import numbers
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
-from typing import Any, get_type_hints
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -86,18 +86,11 @@ class EnhanceConfig:
 
     def __post_init__(self) -> None:
         from streamt2v.sampling.schedulers import SCHEDULER_NAMES
-        from streamt2v.typed_values import typed_value
+        from streamt2v.typed_values import type_fields
 
         # Type checks first: the settings also come from JSON (a generate run's config.json, a refiner's
         # model_index.json), where 16.0 or true would otherwise fail, or be truncated, at the first use.
-        hints = get_type_hints(type(self))
-        for f in fields(self):
-            value, hint = getattr(self, f.name), hints[f.name]
-            if hint in (int, float, str, bool):
-                try:
-                    object.__setattr__(self, f.name, typed_value(value, hint))  # numpy ints -> int etc.
-                except ValueError as err:
-                    raise ValueError(f"{f.name} {err}, got {value!r}") from None
+        type_fields(self)
         if self.fps is not None:
             from streamt2v.io.video import check_fps
 

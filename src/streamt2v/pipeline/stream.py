@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, fields, replace
-from typing import TYPE_CHECKING, Any, get_type_hints
+from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -32,7 +32,7 @@ from streamt2v.pixels import check_pixels
 from streamt2v.sampling.noise import check_correlation, frame_correlated_noise
 from streamt2v.sampling.schedulers import SCHEDULER_NAMES, KnownFrames, make_scheduler, sample_loop
 from streamt2v.sampling.sdedit import start_step_from_strength
-from streamt2v.typed_values import typed_value
+from streamt2v.typed_values import type_fields
 
 if TYPE_CHECKING:
     from streamt2v.models.bundle import StreamingT2VModel
@@ -89,15 +89,7 @@ class StreamConfig:
     chunk_strength: float = 1.0
 
     def __post_init__(self) -> None:
-        # Every field as its annotated type (numpy scalars become Python numbers; bools are not numbers), so
-        # a wrong type fails here naming the setting, not inside a scheduler or torch.randn.
-        hints = get_type_hints(StreamConfig)
-        for f in fields(self):
-            value = getattr(self, f.name)
-            try:
-                object.__setattr__(self, f.name, typed_value(value, hints[f.name]))
-            except ValueError as err:
-                raise ValueError(f"{f.name} {err}, got {value!r}") from None
+        type_fields(self)  # a wrong type fails here naming the setting, not inside a scheduler or torch.randn
         if self.num_frames < 1:
             raise ValueError(f"num_frames must be an integer >= 1, got {self.num_frames}")
         if self.num_frames > MAX_FRAMES:
