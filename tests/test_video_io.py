@@ -280,3 +280,56 @@ def test_png_folder_outputs_get_the_usual_permissions(tmp_path):
     finally:
         os.umask(umask)
     assert stat.S_IMODE(out.stat().st_mode) == 0o755  # not mkdtemp's 0700
+
+
+@pytest.mark.parametrize("name", ["out.mp4", "frames"])
+def test_one_writer_per_output(tmp_path, name):
+    """A second writer of an output being written is refused before it touches anything; the first one's
+    preview and result are intact; a lock file a killed writer left is free again."""
+    from streamt2v.io.video import OutputInUseError, output_lock_path, preview_path_for
+
+    out = tmp_path / name
+    first = StreamingVideoWriter(out, fps=8)
+    first.append(smooth_video(t=3))
+    preview_before = sorted(p.name for p in preview_path_for(out).iterdir()) if name == "frames" else None
+    with pytest.raises(OutputInUseError, match=rf"'{out}' is being written by another process \(pid \d+\)"):
+        StreamingVideoWriter(out, fps=8)
+    with pytest.raises(OutputInUseError, match="another process"):
+        check_output_path(out)
+    with pytest.raises(OutputInUseError, match="another process"):
+        write_video(out, smooth_video(t=2), fps=8)
+    with pytest.raises(OutputInUseError, match="another process"):
+        remove_stale_temporaries(out)  # the live writer's segments are not stale
+    if preview_before is not None:
+        assert sorted(p.name for p in preview_path_for(out).iterdir()) == preview_before
+    first.append(smooth_video(t=2, seed=1))
+    first.finish()
+    assert read_video(out)[0].shape[2] == 5
+    assert not output_lock_path(out).exists()
+    # a lock file left by a writer that was killed (no process holds it) does not stop the next one
+    output_lock_path(out).write_text("12345\n")
+    check_output_path(out, overwrite=True)
+    write_video(out, smooth_video(t=2), fps=8, overwrite=True)
+    assert read_video(out)[0].shape[2] == 2
+    assert not output_lock_path(out).exists()
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".gif", ""])
+def test_output_names_must_leave_room_for_the_names_beside_them(tmp_path, suffix):
+    """The longest name the writers can handle works end to end (preview, temporaries, lock); one byte more
+    is refused before any work, naming the limit."""
+    from streamt2v.io.video import DERIVED_NAME_EXTRA
+
+    limit = 255 - DERIVED_NAME_EXTRA
+    longest = tmp_path / ("v" * (limit - len(suffix)) + suffix)
+    with StreamingVideoWriter(longest, fps=8) as w:
+        w.append(smooth_video(t=2))
+        w.append(smooth_video(t=1))
+    assert read_video(longest)[0].shape[2] == 3
+    write_video(longest, smooth_video(t=2), fps=8, overwrite=True)
+    too_long = tmp_path / ("v" * (limit + 1 - len(suffix)) + suffix)
+    with pytest.raises(ValueError, match=rf"is {limit + 1} bytes long.*use at most {limit}"):
+        check_output_path(too_long)
+    with pytest.raises(ValueError, match="bytes long"):
+        StreamingVideoWriter(too_long, fps=8)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [longest.name]

@@ -3,12 +3,16 @@
 Library layout everywhere else is ``(B, 3, T, H, W)`` float in ``[-1, 1]`` (DESIGN §4).
 
 - :func:`read_video` / :func:`write_video`: mp4 / mov / mkv / avi (H.264 via PyAV) / webm (VP9, ``crf``
-  doubled onto its 0-63 scale), ``.gif`` (Pillow), or a directory of PNG frames. Writes are atomic: a temporary name in the same folder, renamed at the end.
+  doubled onto its 0-63 scale), ``.gif`` (Pillow), or a directory of PNG frames. Writes are atomic: a
+  temporary name in the same folder, renamed at the end.
 - :class:`StreamingVideoWriter`: the incremental writer behind ``streamt2v generate`` (paper §4: the video
   grows chunk by chunk). Every chunk is encoded to its own closed segment; after every
   :meth:`~StreamingVideoWriter.append` a playable *preview* file holds all frames so far (the segments
   remuxed without re-encoding), and :meth:`~StreamingVideoWriter.finish` renames it to the final path, so
   the final file never exists half-written.
+- One writer per output: a writer holds ``.NAME.lock`` beside its output (``flock``, io/locks.py) while it
+  writes, and :func:`check_output_path` refuses an output another process is writing
+  (:class:`OutputInUseError`).
 
 Float → uint8 conversion rounds ``(x + 1) * 127.5`` and saturates at 0 / 255 (decoders overshoot ``[-1, 1]``
 slightly; saturation is the definition of the pixel format, not a silent edit of the video).
@@ -26,11 +30,13 @@ from collections.abc import Sequence
 from fractions import Fraction
 from glob import escape as glob_escape
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from streamt2v.io import locks
 from streamt2v.io.folders import check_writable_parent
 
 logger = logging.getLogger(__name__)
@@ -41,6 +47,13 @@ VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi")
 BITEXACT = {"fflags": "+bitexact"}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 DEFAULT_CRF = 18
+# The most bytes the names written beside an output add to its name: the temporary of the preview
+# ``.STEM.partial.tmp-XXXXXXXX.SUFFIX`` (mkstemp's 8 random characters); the others add less.
+DERIVED_NAME_EXTRA = 22
+
+
+class OutputInUseError(RuntimeError):
+    """Another process is writing the same output (its lock file ``.NAME.lock`` is held)."""
 
 
 # ----------------------------------------------------------------------------- tensor <-> uint8
@@ -150,6 +163,45 @@ def preview_path_for(path: str | os.PathLike) -> Path:
     return path.with_name(f"{path.stem}.partial{path.suffix}")
 
 
+def output_lock_path(path: str | os.PathLike) -> Path:
+    """The lock file a writer of ``path`` holds while it writes (``.NAME.lock`` beside it)."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.lock")
+
+
+def lock_output(path: Path, what: str = "output") -> IO[str] | None:
+    """Take ``path`` for this process's writer (release with ``locks.release(fh, remove=True)``);
+    :class:`OutputInUseError` naming the other process while one is writing it."""
+    try:
+        return locks.acquire(output_lock_path(path))
+    except locks.LockedError as err:
+        raise _in_use(path, what, err.holder) from None
+
+
+def _in_use(path: Path, what: str, pid: str) -> OutputInUseError:
+    return OutputInUseError(
+        f"{what} {str(path)!r} is being written by another process (pid {pid}); wait for it to finish or "
+        "choose another output"
+    )
+
+
+def _check_name_length(path: Path, what: str) -> None:
+    parent = path.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    try:
+        name_max = os.pathconf(parent, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # not POSIX, or the folder cannot tell
+        name_max = 255
+    limit = name_max - DERIVED_NAME_EXTRA
+    size = len(os.fsencode(path.name))
+    if size > limit:
+        raise ValueError(
+            f"{what} name {path.name!r} is {size} bytes long; this folder allows {name_max}, and the "
+            f"temporary and preview files written beside it need {DERIVED_NAME_EXTRA} more: use at most {limit}"
+        )
+
+
 def check_output_path(
     path: str | os.PathLike, *, overwrite: bool = False, what: str = "output", preview: bool = False
 ) -> Path:
@@ -181,6 +233,10 @@ def check_output_path(
         partial = preview_path_for(path)
         if partial.exists() or partial.is_symlink():
             _check_replaceable_dir(partial, f"{what} preview folder")
+    _check_name_length(path, what)
+    pid = locks.holder(output_lock_path(path))
+    if pid is not None:
+        raise _in_use(path, what, pid)
     check_writable_parent(path, what)
     return path
 
@@ -290,8 +346,17 @@ def write_video(
         raise ValueError("cannot write a video with 0 frames")
     path = check_output_path(path, overwrite=overwrite)
     check_fps(fps)
-    kind = output_kind(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    lock = lock_output(path)
+    try:
+        _write_atomically(path, frames, fps, crf)
+    finally:
+        locks.release(lock, remove=True)
+    return path
+
+
+def _write_atomically(path: Path, frames: np.ndarray, fps: float, crf: int) -> None:
+    kind = output_kind(path)
     if kind == "png-dir":
         tmp = _temp_sibling_dir(path)
         try:
@@ -300,7 +365,7 @@ def write_video(
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        return path
+        return
     tmp = _temp_sibling(path)
     try:
         if kind == "gif":
@@ -311,7 +376,6 @@ def write_video(
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return path
 
 
 # ----------------------------------------------------------------------------- readers
@@ -451,11 +515,21 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
     """Remove what an earlier writer of ``path`` that was killed (``kill -9``) left beside it: its segment
     folders ``.NAME.segments-*`` and temporary files ``.STEM.tmp-*SUFFIX`` / ``.STEM.partial.tmp-*SUFFIX``.
     Only entries with exactly those names (and, for folders, only segment files inside) are touched; the
-    preview (``STEM.partial.SUFFIX``) stays. Returns what was removed."""
+    preview (``STEM.partial.SUFFIX``) stays. Returns what was removed; :class:`OutputInUseError` while
+    another process is writing ``path`` (its files are not stale)."""
     path = Path(path)
     folder = path.parent
     if not folder.is_dir():
         return []
+    lock = lock_output(path)  # a writer still going elsewhere: its files are not stale (OutputInUseError)
+    try:
+        return _remove_stale(path)
+    finally:
+        locks.release(lock, remove=True)
+
+
+def _remove_stale(path: Path) -> list[Path]:
+    folder = path.parent
     removed: list[Path] = []
     seg_file = re.compile(r"seg_\d{6}" + re.escape(path.suffix))
     for d in folder.glob(f".{glob_escape(path.name)}.segments-*"):
@@ -504,14 +578,20 @@ class StreamingVideoWriter:
         self._closed = False
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._workdir: Path | None = None
-        if self.kind == "png-dir":
-            if self.preview_path.exists() or self.preview_path.is_symlink():
-                shutil.rmtree(self.preview_path)
-            self.preview_path.mkdir(parents=True)
-        elif self.kind == "video":
-            self._workdir = Path(
-                tempfile.mkdtemp(prefix=f".{self.path.name}.segments-", dir=self.path.parent)
-            )
+        # Held until finish/abort: a second writer of the same path would replace this one's preview.
+        self._lock = lock_output(self.path)
+        try:
+            if self.kind == "png-dir":
+                if self.preview_path.exists() or self.preview_path.is_symlink():
+                    shutil.rmtree(self.preview_path)
+                self.preview_path.mkdir(parents=True)
+            elif self.kind == "video":
+                self._workdir = Path(
+                    tempfile.mkdtemp(prefix=f".{self.path.name}.segments-", dir=self.path.parent)
+                )
+        except BaseException:
+            locks.release(self._lock, remove=True)
+            raise
 
     def append(self, chunk: torch.Tensor) -> None:
         """Add frames; afterwards :attr:`preview_path` is a valid video of all frames so far."""
@@ -571,6 +651,8 @@ class StreamingVideoWriter:
         self._closed = True
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
+        locks.release(self._lock, remove=True)
+        self._lock = None
 
     def __enter__(self) -> StreamingVideoWriter:
         return self
