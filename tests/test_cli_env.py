@@ -49,13 +49,19 @@ def _stop(proc: subprocess.Popen, sig: int) -> int:
             proc.kill()
 
 
-def test_sigterm_stops_generate_like_ctrl_c_and_the_run_resumes(tmp_path):
+def test_sigterm_stops_generate_like_ctrl_c_and_the_run_resumes(tmp_path, capsys, monkeypatch):
     run = tmp_path / "run"
     argv = ["generate", "a red circle", "--model", "tiny", "--frames", "80", "--steps", "6"]
     argv += ["--init-steps", "6", "-o", "out.mp4", "--run-dir", "run"]
     log = tmp_path / "log.txt"
     proc = _start(argv, tmp_path, log)
     _wait_for(run / "chunks" / "chunk_000000.safetensors", proc)
+    # a second run writing the same output is refused before any work while the first one writes it
+    monkeypatch.chdir(tmp_path)
+    assert main([*argv[:-1], "run2", "--overwrite", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"output 'out.mp4' is being written by another process (pid {proc.pid})" in err, err
+    assert not (tmp_path / "run2").exists()
     rc = _stop(proc, signal.SIGTERM)
     text = log.read_text()
     assert rc == 143, text  # before: killed by the signal (-15), no message
@@ -66,7 +72,7 @@ def test_sigterm_stops_generate_like_ctrl_c_and_the_run_resumes(tmp_path):
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["status"] == "interrupted" and 1 <= len(manifest["chunks"]) < 9
     # the writers' temporaries are gone; only the documented preview out.partial.mp4 stays
-    leftovers = [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name or ".segments-" in p.name]
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.")]
     assert leftovers == [] and not (tmp_path / "out.mp4").exists()
     assert main(["generate", "--resume", str(run), "--no-progress"]) == 0
     assert json.loads((run / "manifest.json").read_text())["status"] == "complete"
@@ -222,3 +228,26 @@ def test_the_sigterm_handler_is_only_installed_while_a_command_runs(tmp_path):
     before = signal.getsignal(signal.SIGTERM)
     assert main(["evaluate", str(tmp_path / "missing.mp4")]) == 2
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_path_flags_expand_the_home_folder(tmp_path, monkeypatch):
+    """The shell leaves ``~`` in ``--output=~/out.mp4``; the command line expands it (it made a folder named
+    ``~`` in the working directory)."""
+    from streamt2v.cli import build_parser
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    home = str(tmp_path)
+    parser = build_parser()
+    generate_flags = ["output", "run-dir", "resume", "prompt-schedule", "init-video", "init-image", "anchor"]
+    generate_flags += ["refiner", "png-dir", "gif", "model"]
+    args = parser.parse_args(["generate", "p", *(f"--{f}=~/{f}" for f in generate_flags)])
+    for flag in generate_flags:
+        assert getattr(args, flag.replace("-", "_")) == f"{home}/{flag}"
+    args = parser.parse_args(["enhance", "~/in.mp4", "--prompt", "~ p", "--output=~/o.mp4", "--model=~/m"])
+    assert (args.input, args.output, args.model) == (f"{home}/in.mp4", f"{home}/o.mp4", f"{home}/m")
+    assert args.prompt == "~ p"  # prompts are text, not paths
+    args = parser.parse_args(["evaluate", "~/v", "--prompts=~/p.txt", "--out=~/r.json", "--clip-model=~/c"])
+    assert (args.target, args.prompts, args.out, args.clip_model) == tuple(
+        f"{home}/{n}" for n in ("v", "p.txt", "r.json", "c")
+    )
+    assert parser.parse_args(["evaluate", "v", "--clip-model", "microworld"]).clip_model == "microworld"

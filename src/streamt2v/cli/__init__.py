@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import signal
 import sys
 import threading
@@ -32,6 +33,11 @@ class _Parser(argparse.ArgumentParser):
         self.add_argument(
             "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log debug messages"
         )
+
+
+def user_path(text: str) -> str:
+    """``type=`` of every path flag: ``~`` expanded, since the shell leaves it in ``--output=~/out.mp4``."""
+    return os.path.expanduser(text)
 
 
 def _version() -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from streamt2v.cli import user_path
+
 
 def _size(text: str) -> tuple[int, int]:
     try:
@@ -20,16 +22,18 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description="SDEdit a low-resolution video with a high-resolution video model over overlapping "
         "chunks that share noise, merged every step by randomized blending (paper §4.3).",
     )
-    p.add_argument("input", help="input video file (mp4, gif, ... or a folder of PNG frames)")
+    p.add_argument("input", type=user_path, help="input video file (mp4, gif, ... or a folder of PNG frames)")
     p.add_argument("--prompt", required=True, help="text prompt for the refiner")
     p.add_argument(
         "-o",
         "--output",
+        type=user_path,
         required=True,
         help="output .mp4/.gif or a new folder for PNG frames (written atomically; see --overwrite)",
     )
     p.add_argument(
         "--model",
+        type=user_path,
         default=None,
         help="diffusers-format refiner folder (unet/ vae/ text_encoder/ tokenizer/ scheduler/); default: "
         "the embedded microworld refiner at twice the input resolution",

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from streamt2v.cli import user_path
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -17,9 +19,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="score videos (MAWE, SCuts, CLIP score, microworld probes)",
         description="Score a video, or every video in a folder, with the paper's metrics (§5.1).",
     )
-    p.add_argument("target", metavar="VIDEO_OR_DIR", help="a video file or a folder of videos")
+    p.add_argument(
+        "target", type=user_path, metavar="VIDEO_OR_DIR", help="a video file or a folder of videos"
+    )
     p.add_argument(
         "--prompts",
+        type=user_path,
         metavar="FILE",
         help="prompts, one per line in sorted video order (or JSON list / {file name: prompt})",
     )
@@ -31,6 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--clip-model",
+        type=user_path,
         metavar="PATH",
         help="CLIP folder or hub id for the clip metric; 'microworld': the shipped micro-CLIP (microworld videos)",
     )
@@ -41,7 +47,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=720,
         help="resize frames to N×N for MAWE (paper: 720); 0 keeps the native size",
     )
-    p.add_argument("--raft-weights", metavar="FILE", help="RAFT-large weights for --flow raft")
+    p.add_argument(
+        "--raft-weights", type=user_path, metavar="FILE", help="RAFT-large weights for --flow raft"
+    )
     p.add_argument(
         "--mawe-definition",
         default="official",
@@ -54,7 +62,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="I,J,...",
         help="chunk-boundary frame indices for the probes (default 16,24,32,...)",
     )
-    p.add_argument("--out", metavar="FILE", help="write results to .json or .csv (see --overwrite)")
+    p.add_argument(
+        "--out", type=user_path, metavar="FILE", help="write results to .json or .csv (see --overwrite)"
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.add_argument(
         "--no-progress",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from streamt2v.cli import user_path
+
 # Flags --resume does not ignore (the rest come from the run's config.json).
 _RESUME_FLAGS = {"resume", "no_progress", "overwrite", "func", "parser", "command", "verbose", "argv"}
 _ENHANCE_FLAGS = ("refiner", "enhance_steps", "enhance_start_step", "enhance_chunk_frames", "enhance_overlap")
@@ -22,9 +24,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--frames", "-n", type=int, default=80, help="number of output frames (default 80)")
     p.add_argument("--seed", type=int, default=33, help="random seed (default 33)")
     p.add_argument(
-        "-o", "--output", default="output.mp4", help="output .mp4/.gif or folder (default output.mp4)"
+        "-o",
+        "--output",
+        type=user_path,
+        default="output.mp4",
+        help="output .mp4/.gif or folder (default output.mp4)",
     )
-    p.add_argument("--model", help="model folder, hub id or preset (default: the embedded default)")
+    p.add_argument(
+        "--model", type=user_path, help="model folder, hub id or preset (default: the embedded default)"
+    )
     p.add_argument("--negative-prompt", default="", help="negative prompt for both stages")
     # Unset sampling options take the model's recommended settings (model_index.json "sampler"), else
     # the official defaults.
@@ -59,22 +67,33 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--fps", type=float, help="output frame rate (default: the model's)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     p.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16"], help="compute dtype")
-    p.add_argument("--run-dir", help="run directory for resume (default: a new folder under ./runs/)")
+    p.add_argument(
+        "--run-dir", type=user_path, help="run directory for resume (default: a new folder under ./runs/)"
+    )
     p.add_argument(
         "--resume",
+        type=user_path,
         metavar="DIR",
         help="continue an interrupted run with its stored settings (other options are ignored, with a warning)",
     )
     p.add_argument(
         "--prompt-schedule",
+        type=user_path,
         metavar="FILE|INLINE",
         help="prompts over time, e.g. '0: a cat walks; 120: the cat runs'",
     )
     p.add_argument(
-        "--init-video", metavar="VIDEO", help="extend this video (its last frames condition the CAM)"
+        "--init-video",
+        type=user_path,
+        metavar="VIDEO",
+        help="extend this video (its last frames condition the CAM)",
     )
-    p.add_argument("--init-image", metavar="IMAGE", help="start from this image (first frame and anchor)")
-    p.add_argument("--anchor", metavar="IMAGE", help="APM anchor image (default: the first frame)")
+    p.add_argument(
+        "--init-image", type=user_path, metavar="IMAGE", help="start from this image (first frame and anchor)"
+    )
+    p.add_argument(
+        "--anchor", type=user_path, metavar="IMAGE", help="APM anchor image (default: the first frame)"
+    )
     p.add_argument(
         "--reanchor", action="store_true", help="re-anchor the APM when the scheduled prompt changes"
     )
@@ -106,13 +125,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="run stage 3 (randomized-blending enhancement) on the result; the stage-2 video is kept "
         "as OUTPUT_STEM.lowres.mp4",
     )
-    p.add_argument("--refiner", help="stage-3 refiner folder, local (default: the embedded refiner)")
+    p.add_argument(
+        "--refiner", type=user_path, help="stage-3 refiner folder, local (default: the embedded refiner)"
+    )
     p.add_argument("--enhance-steps", type=int, help="stage-3 denoising steps (official default 30)")
     p.add_argument("--enhance-start-step", type=int, help="stage-3 SDEdit start t' (official default 600)")
     p.add_argument("--enhance-chunk-frames", type=int, help="stage-3 chunk frames (default 24)")
     p.add_argument("--enhance-overlap", type=int, help="stage-3 chunk overlap (default 8)")
-    p.add_argument("--png-dir", help="also write the frames as PNGs into this folder")
-    p.add_argument("--gif", help="also write a GIF")
+    p.add_argument("--png-dir", type=user_path, help="also write the frames as PNGs into this folder")
+    p.add_argument("--gif", type=user_path, help="also write a GIF")
     p.add_argument(
         "--overwrite",
         action="store_true",
