@@ -216,3 +216,41 @@ def test_library_uint8_and_bad_float_tensors():
     assert [r["path"] for r in rep.records] == ["video_0", "video_1", "video_3"]
     assert rep.records[0]["mawe"] == rep.records[1]["mawe"] == pytest.approx(rep.records[2]["mawe"])
     assert rep.skipped[0]["path"] == "video_2" and "pixels are in [-1, 1]" in rep.skipped[0]["error"]
+
+
+def test_a_folder_of_videos_and_png_frame_folders(tmp_path, capsys):
+    """``generate --png-dir`` outputs (folders of frames) are videos of a folder too, scored beside the video
+    files in name order; hidden entries (writers' temporaries) and folders without frames are not; prompts
+    may come from a pipe (``--prompts <(...)``)."""
+    import os
+    import threading
+
+    from streamt2v.io.video import write_video as write_frames
+    from streamt2v.metrics.evaluate import find_videos
+    from test_video_io import smooth_video
+
+    write_video(tmp_path / "a.mp4", make_video(OBJS, t=12))
+    write_frames(tmp_path / "b_frames", smooth_video(t=12), fps=8)
+    write_frames(tmp_path / ".b_frames_tmp", smooth_video(t=3), fps=8)
+    (tmp_path / "c_notes").mkdir()
+    (tmp_path / "c_notes" / "todo.txt").write_text("x")
+    assert [p.name for p in find_videos(tmp_path)] == ["a.mp4", "b_frames"]
+    # a folder holding frames itself is still one video
+    assert find_videos(tmp_path / "b_frames") == [tmp_path / "b_frames"]
+
+    read_end, write_end = os.pipe()  # what bash's <(...) hands over: /dev/fd/N, a pipe, not a regular file
+    writer = threading.Thread(target=lambda: (os.write(write_end, b"first\nsecond\n"), os.close(write_end)))
+    writer.start()
+    try:
+        argv = ["evaluate", str(tmp_path), "--prompts", f"/dev/fd/{read_end}", "--metrics", "scuts"]
+        rc = main([*argv, "--out", str(tmp_path / "r.json"), "--no-progress"])
+    finally:
+        writer.join()
+        os.close(read_end)
+    assert rc == 0, capsys.readouterr().err
+    records = json.loads((tmp_path / "r.json").read_text())["records"]
+    assert [(r["path"].rsplit("/", 1)[-1], r["frames"]) for r in records] == [("a.mp4", 12), ("b_frames", 12)]
+    assert (
+        main(["evaluate", str(tmp_path), "--prompts", str(tmp_path / "c_notes"), "--metrics", "scuts"]) == 2
+    )
+    assert "is a folder" in capsys.readouterr().err

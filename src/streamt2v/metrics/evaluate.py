@@ -25,6 +25,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from streamt2v.io.folders import check_writable_parent
+from streamt2v.io.video import IMAGE_SUFFIXES
 from streamt2v.metrics.flow import (
     DEFAULT_FLOW_SIZE,
     FLOW_BACKENDS,
@@ -64,27 +65,42 @@ def parse_metrics(spec: str | Sequence[str]) -> tuple[str, ...]:
 
 
 def find_videos(target: str | os.PathLike) -> list[Path]:
-    """A video file, a folder of video files (sorted, not recursive), or a folder of frame images
-    (one video)."""
+    """A video file; a folder of frame images (one video); or a folder of videos: its video files and its
+    subfolders of frame images (``generate --png-dir`` outputs), sorted by name, not recursive, hidden
+    entries (``.name``: temporaries) left out."""
     path = Path(target)
     if path.is_file():
         return [path]
     if path.is_dir():
-        videos = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+        entries = sorted(p for p in path.iterdir() if not p.name.startswith("."))
+        videos = [
+            p
+            for p in entries
+            if (p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES) or (p.is_dir() and _holds_frames(p))
+        ]
         if videos:
             return videos
-        if any(p.suffix.lower() in (".png", ".jpg", ".jpeg") for p in path.iterdir()):
+        if _holds_frames(path):
             return [path]
-        raise ValueError(f"no videos ({', '.join(VIDEO_SUFFIXES)}) or frame images in folder {str(path)!r}")
+        raise ValueError(
+            f"no videos ({', '.join(VIDEO_SUFFIXES)}), frame images or folders of frame images in folder "
+            f"{str(path)!r}"
+        )
     raise FileNotFoundError(f"video or folder not found: {str(path)!r}")
+
+
+def _holds_frames(folder: Path) -> bool:
+    return any(p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() for p in folder.iterdir())
 
 
 def read_prompts(path: str | os.PathLike, videos: Sequence[Path] | None = None) -> list[str]:
     """Prompts from a text file (one per line, in video order; blank lines ignored) or a JSON file
     (a list in video order, or an object mapping a video's file name or stem to its prompt)."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():  # a pipe (``--prompts <(...)``) is not a regular file, and is welcome
         raise FileNotFoundError(f"prompts file not found: {str(path)!r}")
+    if path.is_dir():
+        raise IsADirectoryError(f"prompts file {str(path)!r} is a folder")
     if path.suffix.lower() == ".json":
         data = json.loads(path.read_text(encoding="utf-8"))
         if isinstance(data, list):
