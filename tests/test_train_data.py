@@ -202,3 +202,52 @@ def test_unet_recipes_warn_when_the_text_encoder_does_not_know_the_captions(tmp_
             "base", vae=str(shipped / "vae"), clip=str(tmp_path / "clip" / "final"), **options
         ).build()
     assert "caption words" not in caplog.text
+
+
+def test_caption_names_match_the_files_however_the_export_spelled_them(tmp_path):
+    """Captions from another machine or a spreadsheet: a macOS (NFD) file name against a typed (NFC) one,
+    a Windows ``sub\\b.mp4``, a ``File,Caption`` header and trailing rows of bare commas all match; a
+    misspelt name is reported with the file it was meant for."""
+    import unicodedata
+
+    name = "grüne Katze.mp4"
+    write_video(tmp_path / unicodedata.normalize("NFD", name), 8)
+    (tmp_path / "sub").mkdir()
+    write_video(tmp_path / "sub" / "b.mp4", 8)
+    (tmp_path / "caps.csv").write_text(
+        f"File, Caption\r\n{unicodedata.normalize('NFC', name)},green\r\nsub\\b.mp4,blue\r\n,\r\n,\r\n",
+        encoding="utf-8",
+    )
+    ds = VideoFolderDataset(tmp_path, tmp_path / "caps.csv", ClipSpec(num_frames=4, size=16))
+    ds.check()
+    assert {ds[i]["caption"] for i in range(2)} == {"green", "blue"}
+    (tmp_path / "caps.csv").write_text(f"file,caption\n{name},green\nsub/B.mp4,blue\n", encoding="utf-8")
+    with pytest.raises(
+        ValueError, match=r"no caption for video\(s\) \['sub/b.mp4'\].*not in .*\['sub/B.mp4'\]"
+    ):
+        VideoFolderDataset(tmp_path, tmp_path / "caps.csv", ClipSpec(num_frames=4, size=16))
+
+
+def test_long_videos_are_decoded_only_as_far_as_a_clip_can_reach(tmp_path, monkeypatch):
+    """Checking a WebM (no frame count in its container) and drawing a stream sample (with an anchor)
+    decode only the frames a clip or anchor can come from, not the whole video: a long video at full
+    resolution would take seconds and gigabytes per sample."""
+    from streamt2v.train import data
+
+    decoded = []
+
+    def counting_decode(path, max_frames=None):
+        frames = real_decode(path, max_frames)
+        decoded.append(len(frames))
+        return frames
+
+    real_decode = data.decode_video
+    monkeypatch.setattr(data, "decode_video", counting_decode)
+    write_video(tmp_path / "long.webm", 60)
+    (tmp_path / "caps.csv").write_text("file,caption\nlong.webm,red\n")
+    spec = ClipSpec(num_frames=6, size=16, max_start=4, anchor_frames=8)
+    ds = VideoFolderDataset(tmp_path, tmp_path / "caps.csv", spec)
+    ds.check()
+    sample = ds[3]
+    assert sample["video"].shape == (3, 6, 16, 16) and sample["anchor"].shape == (3, 16, 16)
+    assert decoded and max(decoded) <= 10  # max(max_start + num_frames, anchor_frames)

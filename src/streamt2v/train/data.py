@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import json
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +28,18 @@ from streamt2v.microworld.dataset import ClipSpec
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif")
 
 
+def file_key(name: str) -> str:
+    """How a video's relative path is matched between the folder and the captions file: ``/``-separated
+    (``sub\\a.mp4`` from Windows is ``sub/a.mp4``), without ``./``, in Unicode NFC (macOS writes file
+    names decomposed, editors compose them: ``ü`` would otherwise not match ``ü``)."""
+    return unicodedata.normalize("NFC", Path(name.strip().replace("\\", "/")).as_posix())
+
+
 def read_captions(path: str | Path) -> dict[str, str]:
-    """``{file: caption}`` from a CSV (header ``file,caption``) or JSONL captions file. File names are
-    normalised (``./a.mp4`` is ``a.mp4``); a missing, empty or non-text caption and a file listed twice
-    are errors naming the line. A UTF-8 byte-order mark (spreadsheet exports) is skipped."""
+    """``{file: caption}`` from a CSV (header ``file,caption``, any case) or JSONL captions file. File names
+    are normalised by :func:`file_key`; a missing, empty or non-text caption and a file listed twice are
+    errors naming the line. A UTF-8 byte-order mark and rows with every cell empty (spreadsheet exports)
+    are skipped."""
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"captions file {p} does not exist")
@@ -47,11 +56,17 @@ def read_captions(path: str | Path) -> dict[str, str]:
     elif p.suffix.lower() == ".csv":
         with p.open(newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
+            if reader.fieldnames is not None:  # "File", " caption" (spreadsheets) read as file, caption
+                reader.fieldnames = [name.strip().lower() for name in reader.fieldnames]
             if reader.fieldnames is None or not {"file", "caption"} <= set(reader.fieldnames):
                 raise ValueError(
                     f"{p}: the CSV header must have columns 'file' and 'caption', got {reader.fieldnames}"
                 )
-            rows = [(reader.line_num, row["file"], row["caption"]) for row in reader]
+            rows = [
+                (reader.line_num, row["file"], row["caption"])
+                for row in reader
+                if any(isinstance(v, str) and v.strip() for v in row.values())  # not a row of bare commas
+            ]
     else:
         raise ValueError(f"captions file {p} must be .csv or .jsonl")
     out: dict[str, str] = {}
@@ -61,7 +76,7 @@ def read_captions(path: str | Path) -> dict[str, str]:
             raise ValueError(f"{p}:{n}: the file name must be a non-empty string, got {file!r}")
         if not isinstance(caption, str) or not caption.strip():
             raise ValueError(f"{p}:{n}: the caption of {file!r} must be a non-empty string, got {caption!r}")
-        key = Path(file.strip()).as_posix()
+        key = file_key(file)
         if key in out:
             raise ValueError(f"{p}:{n}: {key!r} is listed twice (first at line {lines[key]})")
         out[key], lines[key] = caption, n
@@ -88,8 +103,9 @@ def decode_video(path: Path, max_frames: int | None = None) -> np.ndarray:
     return np.stack(frames)
 
 
-def frame_count(path: Path) -> int:
-    """Number of frames (container metadata, or by decoding when it has none)."""
+def frame_count(path: Path, max_frames: int | None = None) -> int:
+    """Number of frames (container metadata, or by decoding when it has none: WebM, MKV), at most
+    ``max_frames`` where decoded (enough to tell whether a clip fits without decoding a long video)."""
     import av
 
     try:
@@ -97,7 +113,7 @@ def frame_count(path: Path) -> int:
             n = container.streams.video[0].frames if container.streams.video else 0
     except (av.error.FFmpegError, OSError) as err:
         raise ValueError(f"cannot read video {path}: {err}") from err
-    return int(n) if n > 0 else len(decode_video(path))
+    return int(n) if n > 0 else len(decode_video(path, max_frames=max_frames))
 
 
 def to_clip_tensor(frames: np.ndarray, size: int) -> torch.Tensor:
@@ -124,21 +140,26 @@ class VideoFolderDataset(Dataset):
         if not self.folder.is_dir():
             raise FileNotFoundError(f"video folder {self.folder} does not exist")
         caps = read_captions(captions)
-        videos = sorted(
-            str(p.relative_to(self.folder))
+        videos = {  # file_key -> the path on disk
+            file_key(p.relative_to(self.folder).as_posix()): p
             for p in self.folder.rglob("*")
             if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES
-        )
-        missing = [v for v in videos if v not in caps]
+        }
+        missing = sorted(v for v in videos if v not in caps)
+        absent = [f for f in caps if f not in videos and not (self.folder / f).is_file()]
         if missing:
-            raise ValueError(f"no caption for video(s) {missing[:5]} in {captions} ({len(missing)} in all)")
-        absent = [f for f in caps if not (self.folder / f).is_file()]
+            # a misspelt name shows up in both lists: name both, so the two spellings can be compared
+            also = f"; it names file(s) not in {self.folder}: {absent[:5]}" if absent else ""
+            raise ValueError(
+                f"no caption for video(s) {missing[:5]} in {captions} ({len(missing)} in all){also}"
+            )
         if absent:
             raise FileNotFoundError(f"{captions} names file(s) not in {self.folder}: {absent[:5]}")
         if not caps:
             raise ValueError(f"{captions} lists no videos")
         self.files = sorted(caps)
         self.captions = caps
+        self.paths = {f: videos.get(f, self.folder / f) for f in self.files}
         self.spec = spec
         self.seed = int(seed)
 
@@ -153,9 +174,9 @@ class VideoFolderDataset(Dataset):
         need = self.spec.num_frames
         files = tqdm(self.files, desc="checking videos", disable=not progress or len(self.files) < 50)
         for f in files:
-            n = frame_count(self.folder / f)
+            n = frame_count(self.paths[f], max_frames=need)
             if n < need:
-                raise ValueError(f"video {self.folder / f} has {n} frames; a clip needs {need}")
+                raise ValueError(f"video {self.paths[f]} has {n} frames; a clip needs {need}")
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         if index < 0:
@@ -164,10 +185,11 @@ class VideoFolderDataset(Dataset):
         epoch, k = divmod(int(index), n)
         order = np.random.default_rng([self.seed, epoch, 0xF11E]).permutation(n)
         name = self.files[int(order[k])]
-        path = self.folder / name
+        path = self.paths[name]
         s = self.spec
         rng = np.random.default_rng([self.seed, int(index), 0xC11B])
-        frames = decode_video(path, max_frames=s.max_start + s.num_frames if s.anchor_frames == 0 else None)
+        # only the frames a clip or an anchor can come from: not the whole of a long video
+        frames = decode_video(path, max_frames=max(s.max_start + s.num_frames, s.anchor_frames))
         total = len(frames)
         if total < s.num_frames:
             raise ValueError(f"video {path} has {total} frames; a clip needs {s.num_frames}")
