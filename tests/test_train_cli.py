@@ -57,3 +57,19 @@ def test_python_dash_m_runs_the_command_for_launchers():
         [sys.executable, "-m", "streamt2v", "train", "--help"], capture_output=True, text=True
     )
     assert run.returncode == 0 and "vae | clip | base | stream | refiner" in run.stdout
+
+
+def test_cli_refuses_settings_that_would_train_the_wrong_thing_before_writing(tmp_path, capsys):
+    """``--captions`` without ``--data`` (the run would quietly train on the microworld) and a VAE size
+    that is not a multiple of its downsampling factor (a shape error at step 1, leaving a folder that
+    then needs ``--resume``) are one-line errors before anything is written."""
+    out = tmp_path / "run"
+    caps = tmp_path / "caps.csv"
+    caps.write_text("file,caption\na.mp4,red\n")
+    assert main(["train", "vae", "--out", str(out), "--captions", str(caps), "--steps", "1"]) == 2
+    assert f"--captions {caps} needs --data FOLDER" in capsys.readouterr().err
+    args = ["train", "vae", "--out", str(out), "--size", "18", "--set", "block_out_channels=[8,16,16]"]
+    assert main([*args, "--set", "norm_num_groups=4", "--steps", "1", "--batch-size", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "vae size 18 must be a multiple of the VAE's downsampling factor 4" in err
+    assert err.count("\n") == 1 and not out.exists()

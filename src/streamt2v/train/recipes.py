@@ -56,6 +56,8 @@ class DataOptions:
         if spec.size != self.size:
             raise ValueError(f"clip size {spec.size} != data size {self.size}")
         if self.data == "microworld":
+            if self.captions is not None:  # else the run would quietly train on the microworld
+                raise ValueError(f"--captions {self.captions} needs --data FOLDER (the videos it captions)")
             return MicroworldDataset(spec, seed)
         from streamt2v.train.data import VideoFolderDataset
 
@@ -179,6 +181,14 @@ class VAERecipe(DataOptions):
     # A trained VAE folder: fine-tune only its decoder (encoder, quant conv and scaling factor frozen, so
     # the latent space of models trained on that VAE's encoder is unchanged).
     decoder_only_from: str = ""
+
+    def __post_init__(self) -> None:
+        factor = 2 ** (len(self.block_out_channels) - 1)
+        if not self.decoder_only_from and self.size % factor:  # else the decoder's output is smaller
+            raise ValueError(
+                f"vae size {self.size} must be a multiple of the VAE's downsampling factor {factor} "
+                f"(block_out_channels {tuple(self.block_out_channels)})"
+            )
 
     def config(self) -> dict[str, Any]:
         return asdict(self)
