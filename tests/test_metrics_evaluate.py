@@ -230,16 +230,20 @@ def test_a_folder_of_videos_and_png_frame_folders(tmp_path, capsys):
     from test_video_io import smooth_video
 
     write_video(tmp_path / "a.mp4", make_video(OBJS, t=12))
+    write_video(tmp_path / "c.mp4", make_video(OBJS, t=6))
+    (tmp_path / "c.mp4").rename(tmp_path / "c_phone.m4v")
     write_frames(tmp_path / "b_frames", smooth_video(t=12), fps=8)
     write_frames(tmp_path / ".b_frames_tmp", smooth_video(t=3), fps=8)
     (tmp_path / "c_notes").mkdir()
     (tmp_path / "c_notes" / "todo.txt").write_text("x")
-    assert [p.name for p in find_videos(tmp_path)] == ["a.mp4", "b_frames"]
+    assert [p.name for p in find_videos(tmp_path)] == ["a.mp4", "b_frames", "c_phone.m4v"]
     # a folder holding frames itself is still one video
     assert find_videos(tmp_path / "b_frames") == [tmp_path / "b_frames"]
 
     read_end, write_end = os.pipe()  # what bash's <(...) hands over: /dev/fd/N, a pipe, not a regular file
-    writer = threading.Thread(target=lambda: (os.write(write_end, b"first\nsecond\n"), os.close(write_end)))
+    writer = threading.Thread(
+        target=lambda: (os.write(write_end, b"first\nsecond\nthird\n"), os.close(write_end))
+    )
     writer.start()
     try:
         argv = ["evaluate", str(tmp_path), "--prompts", f"/dev/fd/{read_end}", "--metrics", "scuts"]
@@ -249,7 +253,8 @@ def test_a_folder_of_videos_and_png_frame_folders(tmp_path, capsys):
         os.close(read_end)
     assert rc == 0, capsys.readouterr().err
     records = json.loads((tmp_path / "r.json").read_text())["records"]
-    assert [(r["path"].rsplit("/", 1)[-1], r["frames"]) for r in records] == [("a.mp4", 12), ("b_frames", 12)]
+    names = [(r["path"].rsplit("/", 1)[-1], r["frames"]) for r in records]
+    assert names == [("a.mp4", 12), ("b_frames", 12), ("c_phone.m4v", 6)]
     assert (
         main(["evaluate", str(tmp_path), "--prompts", str(tmp_path / "c_notes"), "--metrics", "scuts"]) == 2
     )

@@ -251,3 +251,20 @@ def test_long_videos_are_decoded_only_as_far_as_a_clip_can_reach(tmp_path, monke
     sample = ds[3]
     assert sample["video"].shape == (3, 6, 16, 16) and sample["anchor"].shape == (3, 16, 16)
     assert decoded and max(decoded) <= 10  # max(max_start + num_frames, anchor_frames)
+
+
+def test_a_folder_scan_takes_the_usual_video_names(tmp_path):
+    """.m4v/.ts/.mpg files are videos of the folder (they were skipped by the scan, so a caption naming one
+    was "a caption for a missing file" while the file was there); other files are not."""
+    write_video(tmp_path / "a.mp4", 8)
+    (tmp_path / "a.mp4").rename(tmp_path / "phone.m4v")
+    write_video(tmp_path / "b.mkv", 8)
+    (tmp_path / "b.mkv").rename(tmp_path / "capture.ts")
+    (tmp_path / "notes.txt").write_text("not a video")
+    (tmp_path / "caps.csv").write_text("file,caption\nphone.m4v,red\ncapture.ts,blue\n")
+    ds = VideoFolderDataset(tmp_path, tmp_path / "caps.csv", ClipSpec(num_frames=4, size=16))
+    ds.check()
+    assert sorted(ds[i]["caption"] for i in range(2)) == ["blue", "red"]
+    (tmp_path / "caps.csv").write_text("file,caption\nphone.m4v,red\n")
+    with pytest.raises(ValueError, match="capture.ts"):  # found by the scan: it needs a caption
+        VideoFolderDataset(tmp_path, tmp_path / "caps.csv", ClipSpec(num_frames=4, size=16))

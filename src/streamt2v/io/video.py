@@ -46,6 +46,9 @@ VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi")
 # segment UID and the date (mp4 and mov already carry neither).
 BITEXACT = {"fflags": "+bitexact"}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+# The files taken as videos when a folder is scanned (training data, evaluate): the usual names of what
+# PyAV/FFmpeg decodes. A file named explicitly is read whatever its suffix.
+READ_VIDEO_SUFFIXES = (*VIDEO_SUFFIXES, ".gif", ".m4v", ".mpg", ".mpeg", ".ts", ".wmv", ".flv", ".3gp")
 DEFAULT_CRF = 18
 # The most bytes the names written beside an output add to its name: the temporary of the preview
 # ``.STEM.partial.tmp-XXXXXXXX.SUFFIX`` (mkstemp's 8 random characters); the others add less.

@@ -25,7 +25,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from streamt2v.io.folders import check_writable_parent
-from streamt2v.io.video import IMAGE_SUFFIXES
+from streamt2v.io.video import IMAGE_SUFFIXES, READ_VIDEO_SUFFIXES
 from streamt2v.metrics.flow import (
     DEFAULT_FLOW_SIZE,
     FLOW_BACKENDS,
@@ -39,7 +39,6 @@ logger = logging.getLogger(__name__)
 
 METRICS: tuple[str, ...] = ("mawe", "scuts", "clip", "probes")
 DEFAULT_METRICS: tuple[str, ...] = ("mawe", "scuts")
-VIDEO_SUFFIXES: tuple[str, ...] = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif")
 # Column titles of the table (↓ lower is better, ↑ higher is better), paper Table 1 style.
 TITLES = {
     "mawe": "MAWE↓",
@@ -76,14 +75,14 @@ def find_videos(target: str | os.PathLike) -> list[Path]:
         videos = [
             p
             for p in entries
-            if (p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES) or (p.is_dir() and _holds_frames(p))
+            if (p.is_file() and p.suffix.lower() in READ_VIDEO_SUFFIXES) or (p.is_dir() and _holds_frames(p))
         ]
         if videos:
             return videos
         if _holds_frames(path):
             return [path]
         raise ValueError(
-            f"no videos ({', '.join(VIDEO_SUFFIXES)}), frame images or folders of frame images in folder "
+            f"no videos ({', '.join(READ_VIDEO_SUFFIXES)}), frame images or folders of frame images in folder "
             f"{str(path)!r}"
         )
     raise FileNotFoundError(f"video or folder not found: {str(path)!r}")

@@ -23,9 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from streamt2v.io.video import READ_VIDEO_SUFFIXES
 from streamt2v.microworld.dataset import ClipSpec
-
-VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif")
 
 
 def file_key(name: str) -> str:
@@ -143,7 +142,7 @@ class VideoFolderDataset(Dataset):
         videos = {  # file_key -> the path on disk
             file_key(p.relative_to(self.folder).as_posix()): p
             for p in self.folder.rglob("*")
-            if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES
+            if p.is_file() and p.suffix.lower() in READ_VIDEO_SUFFIXES
         }
         missing = sorted(v for v in videos if v not in caps)
         absent = [f for f in caps if f not in videos and not (self.folder / f).is_file()]
