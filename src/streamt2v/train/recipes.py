@@ -435,7 +435,8 @@ class ClipRecipe(DataOptions):
         return self.make_dataset(ClipSpec(self.frames_per_sample, self.size), seed)
 
     def sample(self, module: nn.Module, step: int, out_dir: Path) -> None:
-        """Log retrieval accuracy on 32 held-aside samples."""
+        """Log retrieval accuracy on 32 samples of a fixed draw (seed 12345: new scenes on the microworld,
+        clips of the training videos on a video folder)."""
         ds = self.dataset(seed=12345)
         items = [ds[i] for i in range(32)]
         frames = torch.stack([it["video"][:, 0] for it in items]).to(module.logit_scale.device)

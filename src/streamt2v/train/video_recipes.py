@@ -398,7 +398,7 @@ class BaseRecipe(DataOptions):
 
     @torch.no_grad()
     def sample(self, module: nn.Module, step: int, out_dir: Path) -> None:
-        """One guided DDIM sample for the caption of a held-aside clip, beside the real clip."""
+        """One guided DDIM sample for the caption of a clip of a fixed draw (seed 12345), beside that clip."""
         from streamt2v.sampling.schedulers import make_scheduler, sample_loop
 
         item = self.clips(seed=12345)[0]
@@ -549,7 +549,7 @@ class StreamRecipe(BaseRecipe):
 
     @torch.no_grad()
     def sample(self, module: nn.Module, step: int, out_dir: Path) -> None:
-        """One chunk continuing a held-aside clip's conditioning frames, beside the real clip."""
+        """One chunk continuing the conditioning frames of a clip of a fixed draw (seed 12345), beside it."""
         from streamt2v.sampling.schedulers import make_scheduler, sample_loop
 
         item = self.clips(seed=12345)[0]
