@@ -65,6 +65,9 @@ def test_folder_dataset_errors_name_the_file(tmp_path):
     ds = VideoFolderDataset(tmp_path, tmp_path / "caps.csv", ClipSpec(num_frames=2, size=16))
     with pytest.raises(ValueError, match="cannot read video .*bad.mp4"):
         ds.check()
+    (tmp_path / "bad.mp4").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"bad.mp4'?: the file is empty \(0 bytes\)"):
+        ds.check()  # was FFmpeg's "Invalid data found when processing input"
     (tmp_path / "caps.csv").write_text("file,caption\na.mp4,red\nshort.mp4,blue\nbad.mp4,x\ngone.mp4,y\n")
     with pytest.raises(FileNotFoundError, match="gone.mp4"):
         VideoFolderDataset(tmp_path, tmp_path / "caps.csv", ClipSpec(num_frames=2, size=16))

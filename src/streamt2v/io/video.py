@@ -401,8 +401,18 @@ def read_video(path: str | os.PathLike, *, max_frames: int | None = None) -> tup
         frames = np.stack([_load_rgb(p) for p in files])
         return from_uint8_frames(frames), 8.0
 
+    frames, fps = decode_frames(path, max_frames=max_frames)
+    return from_uint8_frames(frames), fps
+
+
+def decode_frames(path: str | os.PathLike, *, max_frames: int | None = None) -> tuple[np.ndarray, float]:
+    """``uint8 (T, H, W, 3)`` frames of a video file (the first ``max_frames`` if given) and its frame rate
+    (8 where the file gives none); a ``ValueError`` naming the file when it cannot be read."""
     import av
 
+    path = Path(path)
+    if path.is_file() and path.stat().st_size == 0:
+        raise ValueError(f"cannot read video {str(path)!r}: the file is empty (0 bytes)")
     arrays: list[np.ndarray] = []
     try:
         with av.open(str(path)) as container:
@@ -415,14 +425,14 @@ def read_video(path: str | os.PathLike, *, max_frames: int | None = None) -> tup
                 arrays.append(frame.to_ndarray(format="rgb24"))
                 if max_frames is not None and len(arrays) >= max_frames:
                     break
-    except av.error.FFmpegError as err:
+    except (av.error.FFmpegError, OSError) as err:
         raise ValueError(f"cannot read video {str(path)!r}: {err}") from err
     if not arrays:
         raise ValueError(f"video {str(path)!r} has no decodable frames")
     shapes = {a.shape for a in arrays}
     if len(shapes) != 1:
         raise ValueError(f"video {str(path)!r} changes frame size mid-stream: {sorted(shapes)}")
-    return from_uint8_frames(np.stack(arrays)), fps
+    return np.stack(arrays), fps
 
 
 def _load_rgb(path: Path) -> np.ndarray:

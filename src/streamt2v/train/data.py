@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from streamt2v.io.video import READ_VIDEO_SUFFIXES
+from streamt2v.io.video import READ_VIDEO_SUFFIXES, decode_frames
 from streamt2v.microworld.dataset import ClipSpec
 
 
@@ -84,22 +84,7 @@ def read_captions(path: str | Path) -> dict[str, str]:
 
 def decode_video(path: Path, max_frames: int | None = None) -> np.ndarray:
     """``uint8 (T, H, W, 3)`` frames of ``path`` (the first ``max_frames`` if given)."""
-    import av
-
-    frames = []
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise ValueError(f"{path} has no video stream")
-            for frame in container.decode(video=0):
-                frames.append(frame.to_ndarray(format="rgb24"))
-                if max_frames is not None and len(frames) >= max_frames:
-                    break
-    except (av.error.FFmpegError, OSError) as err:
-        raise ValueError(f"cannot read video {path}: {err}") from err
-    if not frames:
-        raise ValueError(f"cannot read video {path}: no frames decoded")
-    return np.stack(frames)
+    return decode_frames(path, max_frames=max_frames)[0]
 
 
 def frame_count(path: Path, max_frames: int | None = None) -> int:
@@ -107,6 +92,8 @@ def frame_count(path: Path, max_frames: int | None = None) -> int:
     ``max_frames`` where decoded (enough to tell whether a clip fits without decoding a long video)."""
     import av
 
+    if path.is_file() and path.stat().st_size == 0:
+        return len(decode_video(path))  # refused there, saying the file is empty
     try:
         with av.open(str(path)) as container:
             n = container.streams.video[0].frames if container.streams.video else 0
