@@ -333,3 +333,29 @@ def test_output_names_must_leave_room_for_the_names_beside_them(tmp_path, suffix
     with pytest.raises(ValueError, match="bytes long"):
         StreamingVideoWriter(too_long, fps=8)
     assert sorted(p.name for p in tmp_path.iterdir()) == [longest.name]
+
+
+@pytest.mark.parametrize("degrees", [90, -90, 180])
+def test_videos_are_read_upright_as_their_display_matrix_says(tmp_path, degrees):
+    """Phones store portrait video sideways with a display rotation; it was read sideways (training data,
+    --init-video, evaluate)."""
+    import av
+
+    stored = np.zeros((16, 32, 3), np.uint8)
+    stored[:, :8] = (255, 0, 0)  # red on the left of the stored picture
+    path = tmp_path / "phone.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=8)
+        stream.width, stream.height, stream.pix_fmt = 32, 16, "yuv420p"
+        stream.set_display_rotation(degrees)  # counter-clockwise, as players apply it
+        for _ in range(2):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(stored, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    frames = to_uint8_frames(read_video(path)[0])
+    assert frames.shape == ((2, 16, 32, 3) if degrees == 180 else (2, 32, 16, 3))
+    red = frames[0, ..., 0] > 128
+    where = {90: red[-8:].all() and not red[:-8].any(), -90: red[:8].all() and not red[8:].any()}
+    where[180] = red[:, -8:].all() and not red[:, :-8].any()
+    assert where[degrees]  # the left of the stored picture turned with it: bottom, top, right

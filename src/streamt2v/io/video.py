@@ -406,8 +406,9 @@ def read_video(path: str | os.PathLike, *, max_frames: int | None = None) -> tup
 
 
 def decode_frames(path: str | os.PathLike, *, max_frames: int | None = None) -> tuple[np.ndarray, float]:
-    """``uint8 (T, H, W, 3)`` frames of a video file (the first ``max_frames`` if given) and its frame rate
-    (8 where the file gives none); a ``ValueError`` naming the file when it cannot be read."""
+    """``uint8 (T, H, W, 3)`` frames of a video file (the first ``max_frames`` if given), turned upright as
+    its display matrix says (phone videos), and its frame rate (8 where the file gives none); a
+    ``ValueError`` naming the file when it cannot be read."""
     import av
 
     path = Path(path)
@@ -422,7 +423,7 @@ def decode_frames(path: str | os.PathLike, *, max_frames: int | None = None) -> 
             rate = stream.average_rate or stream.guessed_rate or stream.base_rate
             fps = float(rate) if rate else 8.0
             for frame in container.decode(stream):
-                arrays.append(frame.to_ndarray(format="rgb24"))
+                arrays.append(_upright(frame.to_ndarray(format="rgb24"), frame.rotation))
                 if max_frames is not None and len(arrays) >= max_frames:
                     break
     except (av.error.FFmpegError, OSError) as err:
@@ -433,6 +434,13 @@ def decode_frames(path: str | os.PathLike, *, max_frames: int | None = None) -> 
     if len(shapes) != 1:
         raise ValueError(f"video {str(path)!r} changes frame size mid-stream: {sorted(shapes)}")
     return np.stack(arrays), fps
+
+
+def _upright(frame: np.ndarray, rotation: float) -> np.ndarray:
+    """``frame`` as players show it: phones store portrait video sideways with a display matrix saying how
+    far to turn it (PyAV's ``rotation``: degrees counter-clockwise, in quarter turns in practice)."""
+    turns = round(rotation / 90) % 4
+    return np.ascontiguousarray(np.rot90(frame, k=turns)) if turns else frame
 
 
 def _load_rgb(path: Path) -> np.ndarray:
