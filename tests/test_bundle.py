@@ -108,3 +108,68 @@ def test_model_index_records_metadata(tiny: StreamingT2VModel) -> None:
     assert meta["model_config"]["streaming"]["num_cond_frames"] == 8
     assert meta["fps"] == tiny.fps
     json.dumps(index)
+
+
+def test_hub_id_offline_is_one_line_saying_no_download_is_possible(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError) as info:
+        StreamingT2VModel.from_pretrained("no-such-owner/no-such-model")
+    msg = str(info.value)
+    assert "\n" not in msg, msg
+    assert "offline mode is on (HF_HUB_OFFLINE) and it is not in the local hub cache" in msg
+    assert "Nothing can be downloaded here" in msg and "pass the local folder DIR" in msg
+
+
+def test_official_checkpoint_file_or_modelscope_folder_given_as_a_model(tmp_path: Path) -> None:
+    """What a user of the official release passes first: the .ckpt itself, or the ModelScope folder."""
+    ckpt = tmp_path / "streaming_t2v.ckpt"
+    torch.save({"state_dict": {}}, ckpt)
+    with pytest.raises(
+        NotADirectoryError, match=r"'.*streaming_t2v\.ckpt' is a file.*streamt2v convert CKPT"
+    ):
+        StreamingT2VModel.from_pretrained(ckpt)
+    ms = tmp_path / "text-to-video-ms-1.7b"
+    ms.mkdir()
+    (ms / MODEL_INDEX).write_text(json.dumps({"_class_name": "TextToVideoSDPipeline"}))
+    with pytest.raises(ValueError, match=r"got 'TextToVideoSDPipeline'\); .*streamt2v convert --init-unet"):
+        StreamingT2VModel.from_pretrained(ms)
+
+
+def test_a_tokenizer_folder_without_vocabulary_is_refused(tiny: StreamingT2VModel, tmp_path: Path) -> None:
+    """transformers would build a tokenizer of special tokens only, reading every word as one id."""
+    out = tiny.save_pretrained(tmp_path / "model")
+    for f in (out / "tokenizer").iterdir():
+        if f.name != "tokenizer_config.json":
+            f.unlink()
+    with pytest.raises(
+        FileNotFoundError, match=r"tokenizer folder '.*tokenizer' holds no tokenizer vocabulary"
+    ):
+        StreamingT2VModel.from_pretrained(out)
+
+
+def test_an_interrupted_overwrite_keeps_the_old_folder(
+    tiny: StreamingT2VModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C between moving the old folder aside and moving the new one in: the old one comes back."""
+    out = tiny.save_pretrained(tmp_path / "model")
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    rename = Path.rename
+    calls = []
+
+    def rename_then_interrupt(self: Path, target: Path) -> Path:
+        calls.append(self)
+        if len(calls) == 2:  # the finished new folder moving in
+            raise KeyboardInterrupt
+        return rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", rename_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        tiny.save_pretrained(out, overwrite=True)
+    monkeypatch.setattr(Path, "rename", rename)
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]  # no temporary or old folder left
+    StreamingT2VModel.from_pretrained(out)

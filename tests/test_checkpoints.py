@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -241,3 +242,160 @@ def test_cli_convert_prints_the_report_once_and_a_one_line_error(
     assert "\n" not in str(info.value) and info.value.report.mismatched
     with pytest.raises(ValueError, match="unknown model preset 'nope'"):
         _cli(["convert", str(src), str(tmp_path / "out"), "--preset", "nope"])
+
+
+# --- what a user of the official release gets wrong -------------------------------------------------------
+
+
+def _stage1_folder(
+    root: Path, cfg: ModelConfig, *, variant: str | None = None, tokenizer: bool = True
+) -> Path:
+    """A ModelScope-style diffusers folder (unet/, tokenizer/, model_index.json) for ``cfg``, random weights."""
+    from diffusers import UNet3DConditionModel
+
+    from streamt2v.models.encoders import byte_level_clip_tokenizer
+
+    torch.manual_seed(5)
+    unet = UNet3DConditionModel(**cfg.unet.to_diffusers())
+    if variant == "fp16":
+        unet = unet.half()
+    unet.save_pretrained(root / "unet", variant=variant)
+    if tokenizer:
+        byte_level_clip_tokenizer(cfg.streaming.num_text_tokens).save_pretrained(root / "tokenizer")
+    index = {"_class_name": "TextToVideoSDPipeline", "unet": ["diffusers", "UNet3DConditionModel"]}
+    (root / "model_index.json").write_text(json.dumps(index))
+    return root
+
+
+def _garbage(tmp_path: Path) -> Path:
+    """A file that is no checkpoint: errors raised before it is read name something else."""
+    path = tmp_path / "never_read.ckpt"
+    path.write_text("garbage")
+    return path
+
+
+def test_stage1_folder_problems_are_named_before_the_checkpoint_is_read(tmp_path: Path) -> None:
+    cfg, _ = _reference_config(first_reference_case())
+    ckpt = _garbage(tmp_path)
+    good = _stage1_folder(tmp_path / "ms", cfg)
+
+    def convert(init_unet: Path | str, **kw) -> None:
+        convert_official_checkpoint(ckpt, tmp_path / "out", cfg, init_unet=init_unet, **kw)
+
+    no_unet = tmp_path / "no_unet"
+    (no_unet / "text_encoder").mkdir(parents=True)
+    with pytest.raises(
+        FileNotFoundError, match=r"--init-unet '.*no_unet' has no unet/config.json \(found: text_encoder/\)"
+    ):
+        convert(no_unet)
+    with pytest.raises(NotADirectoryError, match=r"--init-unet '.*never_read\.ckpt' is a file, not a folder"):
+        convert(ckpt)
+    other = _stage1_folder(tmp_path / "other", replace(cfg, unet=replace(cfg.unet, cross_attention_dim=64)))
+    with pytest.raises(
+        ValueError, match=r"its UNet has cross_attention_dim 64 \(the 'official-tiny' architecture: 1024\)"
+    ):
+        convert(other)
+    ours = StreamingT2VModel.from_preset("tiny", with_init_unet=False).save_pretrained(tmp_path / "ours")
+    with pytest.raises(ValueError, match=r"is a streamt2v model folder \(stages 1-2\), not a stage-1 model"):
+        convert(ours)
+    for f in (good / "unet").glob("*.safetensors"):
+        f.unlink()
+    with pytest.raises(FileNotFoundError, match=r"UNet folder '.*unet' has no weights .*found: config.json"):
+        convert(good)
+    tok_only = tmp_path / "tok"
+    (tok_only).mkdir()
+    (tok_only / "config.json").write_text("{}")
+    with pytest.raises(FileNotFoundError, match=r"--tokenizer folder '.*tok' holds no tokenizer vocabulary"):
+        convert_official_checkpoint(ckpt, tmp_path / "out", cfg, tokenizer=tok_only)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_hub_id_without_network_says_no_download_is_possible_and_what_to_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError) as info:
+        convert_official_checkpoint(
+            _garbage(tmp_path), tmp_path / "out", "tiny", init_unet="damo-vilab/text-to-video-ms-1.7b"
+        )
+    msg = str(info.value)
+    assert "\n" not in msg
+    assert msg.startswith("--init-unet 'damo-vilab/text-to-video-ms-1.7b' is not a local folder")
+    assert "offline mode is on (HF_HUB_OFFLINE) and it is not in the local hub cache" in msg
+    assert "Nothing can be downloaded here" in msg and "pass the local folder DIR" in msg
+    assert "unet/ and tokenizer/" in msg
+
+
+def test_the_fp16_variant_of_the_stage1_weights_and_its_tokenizer_are_used(tmp_path: Path) -> None:
+    """The official code loads damo-vilab/text-to-video-ms-1.7b as variant="fp16": a folder holding only
+    diffusion_pytorch_model.fp16.safetensors is converted."""
+    case = first_reference_case()
+    cfg, head_width = _reference_config(case)
+    ms = _stage1_folder(tmp_path / "ms", cfg, variant="fp16")
+    assert [p.name for p in (ms / "unet").glob("*.safetensors")] == [
+        "diffusion_pytorch_model.fp16.safetensors"
+    ]
+    src = case / "tiny_state_dict.safetensors"
+    report = convert_official_checkpoint(
+        src, tmp_path / "out", cfg, init_unet=ms, strict=False, head_width=head_width
+    )
+    assert not any("--init-unet" in n or "--tokenizer" in n for n in report.notes)
+    model = StreamingT2VModel.from_pretrained(tmp_path / "out")
+    from safetensors.torch import load_file as load
+
+    saved = load(ms / "unet" / "diffusion_pytorch_model.fp16.safetensors")
+    ours = model.init_unet.state_dict()
+    assert all(torch.equal(ours[k], t.float()) for k, t in saved.items())
+    assert model.text_encoder.encode(["a red circle"]).shape[0] == 1  # the folder's tokenizer came along
+
+
+def _tiny_reference_sd(case: Path) -> dict[str, torch.Tensor]:
+    return {k: v.float() for k, v in load_file(case / "tiny_state_dict.safetensors").items()}
+
+
+def test_wrapped_and_nested_checkpoints_are_unwrapped(tmp_path: Path) -> None:
+    """Lightning ``state_dict`` with a wrapper's ``model.``/``module.`` prefix, weights under ``model``, and a
+    safetensors file with a .ckpt suffix all convert to the same weights."""
+    from safetensors.torch import save_file
+
+    case = first_reference_case()
+    cfg, head_width = _reference_config(case)
+    sd = _tiny_reference_sd(case)
+    files = {
+        "model_prefix.ckpt": {"state_dict": {"model." + k: t for k, t in sd.items()}, "epoch": 2},
+        "ddp.ckpt": {"state_dict": {"module." + k: t for k, t in sd.items()}},
+        "nested.pt": {"model": sd, "optimizer": {"lr": 1e-4}},
+    }
+    for name, obj in files.items():
+        torch.save(obj, tmp_path / name)
+    save_file(sd, tmp_path / "safetensors_inside.ckpt")
+    want = {map_official_unet_key(k): t for k, t in sd.items() if map_official_unet_key(k) is not None}
+    for name in [*files, "safetensors_inside.ckpt"]:
+        out = tmp_path / f"out-{name}"
+        report = convert_official_checkpoint(tmp_path / name, out, cfg, strict=False, head_width=head_width)
+        assert not report.unmapped and not report.mismatched and not report.missing, name
+        if "prefix" in name or "ddp" in name:
+            assert any("prefix" in n for n in report.notes), name
+        ours = StreamingT2VModel.from_pretrained(out).unet.state_dict()
+        assert all(torch.equal(ours[k], t) for k, t in want.items()), name
+
+
+def test_a_checkpoint_without_a_state_dict_names_what_it_holds(tmp_path: Path) -> None:
+    ckpt = tmp_path / "odd.ckpt"
+    torch.save({"epoch": 1, "weights_ema": {"a": torch.zeros(1)}}, ckpt)
+    with pytest.raises(
+        ValueError,
+        match=r"holds no state dict .*top-level entries: 'epoch' \(int\), 'weights_ema' \(1 entries\)",
+    ):
+        convert_official_checkpoint(ckpt, tmp_path / "out", "tiny")
+    with pytest.raises(IsADirectoryError, match=r"checkpoint '.*' is a folder; give the checkpoint file"):
+        convert_official_checkpoint(tmp_path, tmp_path / "out", "tiny")
+
+
+def test_wrong_head_width_names_the_flag(tmp_path: Path) -> None:
+    src = first_reference_case() / "tiny_state_dict.safetensors"
+    cfg, _ = _reference_config(first_reference_case())
+    with pytest.raises(ValueError, match=r"width 32 is not divisible by head_width=80 \(--head-width"):
+        convert_official_checkpoint(src, tmp_path / "out", cfg)

@@ -12,6 +12,7 @@ ModelScope diffusers folder (``damo-vilab/text-to-video-ms-1.7b``), passed as ``
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import pickle
@@ -32,7 +33,7 @@ from transformers import (
 )
 
 from streamt2v.config import ModelConfig, get_preset
-from streamt2v.io.folders import refuse_existing
+from streamt2v.io.folders import check_writable_parent, refuse_existing
 from streamt2v.io.official_unet_keys import map_official_unet_key
 from streamt2v.models.autoencoder import VideoAutoencoder
 from streamt2v.models.bundle import MODELSCOPE_REPO, StreamingT2VModel, _resolve, component_configs
@@ -41,6 +42,7 @@ from streamt2v.models.encoders import (
     VIT_H_HEAD_WIDTH,
     ImageEncoder,
     TextEncoder,
+    check_tokenizer_folder,
     convert_open_clip_visual,
 )
 from streamt2v.models.unet import StreamingUNet
@@ -151,29 +153,49 @@ def _torch_reason(err: BaseException) -> str:
     return first.split(". ")[0].rstrip(".") if len(first) > 200 else first.rstrip(".")
 
 
+def _is_safetensors(head: bytes) -> bool:
+    """A safetensors file starts with its JSON header's length (8 bytes, little endian), then ``{``."""
+    return len(head) >= 9 and head[8:9] == b"{" and 2 <= int.from_bytes(head[:8], "little") < 100_000_000
+
+
+# Where trainers keep the weights inside a checkpoint dict (Lightning: ``state_dict``).
+NESTED_STATE_DICT_KEYS = ("state_dict", "model", "module", "model_state_dict", "network")
+
+
+def _describe(value: Any) -> str:
+    return f"{len(value)} entries" if isinstance(value, Mapping) else type(value).__name__
+
+
 def load_official_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """Tensors of an official checkpoint: ``.safetensors``, or a pickle read with ``weights_only=True``.
 
-    A Lightning checkpoint's ``["state_dict"]`` is taken; optimizer state etc. is ignored. The errors tell
-    a file that is no torch checkpoint at all (by its first bytes), a damaged one, and a pickle that would
-    need more than tensors and plain containers (refused, never executed) apart.
+    A Lightning checkpoint's ``["state_dict"]`` is taken (or the weights under ``model`` / ``module`` /
+    ``model_state_dict`` / ``network``); optimizer state etc. is ignored. A safetensors file is read as one
+    whatever its suffix. The errors tell a file that is no torch checkpoint at all (by its first bytes), a
+    damaged one, and a pickle that would need more than tensors and plain containers (refused, never
+    executed) apart.
     """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(
+            f"checkpoint {str(path)!r} is a folder; give the checkpoint file (streaming_t2v.ckpt or a "
+            ".safetensors state dict)"
+        )
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
     name = str(path)
-    if path.suffix == ".safetensors":
+    with path.open("rb") as f:
+        head = f.read(16)
+    if path.suffix == ".safetensors" or _is_safetensors(head):
         from safetensors.torch import load_file
 
         try:
             return load_file(path)
         except Exception as err:  # safetensors raises its own SafetensorError for a damaged file
             raise ValueError(f"{name!r} is not a readable .safetensors file ({_torch_reason(err)})") from None
-    with path.open("rb") as f:
-        head = f.read(8)
     is_zip = head.startswith(_ZIP_MAGIC)
     if not (is_zip or head.startswith(_PICKLE_PROTO)):
-        what = "it is empty" if not head else f"it starts with {head!r}"
+        what = "it is empty" if not head else f"it starts with {head[:8]!r}"
         raise ValueError(
             f"{name!r} is not a PyTorch checkpoint (neither a zip nor a pickle torch.save file: {what})"
         )
@@ -197,11 +219,48 @@ def load_official_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Te
             f"{name!r} starts like {kind} torch.save file but cannot be read ({_torch_reason(err)}); "
             "is it truncated or damaged?"
         ) from None
-    if isinstance(obj, Mapping) and "state_dict" in obj:
-        obj = obj["state_dict"]
-    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ValueError(f"{str(path)!r} holds no state dict (a mapping of names to tensors)")
+
+    def tensors_only(x: Any) -> bool:
+        return isinstance(x, Mapping) and bool(x) and all(isinstance(v, torch.Tensor) for v in x.values())
+
+    if isinstance(obj, Mapping) and not tensors_only(obj):
+        nested = [k for k in NESTED_STATE_DICT_KEYS if tensors_only(obj.get(k))]
+        if nested:
+            obj = obj[nested[0]]
+    if not tensors_only(obj):
+        if isinstance(obj, Mapping):
+            top = ", ".join(f"{k!r} ({_describe(v)})" for k, v in list(obj.items())[:8])
+            found = f"its top-level entries: {top or 'none'}"
+        else:
+            found = f"it holds a {type(obj).__name__}"
+        raise ValueError(
+            f"{name!r} holds no state dict (a mapping of names to tensors, at the top or under one of "
+            f"{', '.join(NESTED_STATE_DICT_KEYS)}); {found}"
+        )
     return dict(obj)
+
+
+OFFICIAL_PREFIXES = ("base_model.", "unet.", "resampler.", "image_encoder.", "text_encoder.", "vae.")
+
+
+def strip_wrapper_prefix(state_dict: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], str]:
+    """Remove a wrapper's prefix (``model.``, ``module.`` of DDP, ...) put before the official names.
+
+    Applies only when no key has an official prefix and one prefix before ``base_model.`` is shared by
+    most keys; returns ``(state dict, prefix removed or "")``.
+    """
+    if any(k.startswith(OFFICIAL_PREFIXES) for k in state_dict):
+        return dict(state_dict), ""
+    prefix = ""
+    for key in state_dict:
+        i = key.find(".base_model.")
+        if i >= 0:
+            prefix = key[: i + 1]
+            break
+    n = sum(k.startswith(prefix) for k in state_dict) if prefix else 0
+    if not prefix or 2 * n < len(state_dict):
+        return dict(state_dict), ""
+    return {(k[len(prefix) :] if k.startswith(prefix) else k): t for k, t in state_dict.items()}, prefix
 
 
 @dataclass
@@ -334,6 +393,107 @@ def _materialize(module: torch.nn.Module, tensors: dict[str, torch.Tensor], dtyp
         owner.register_buffer(name.rsplit(".", 1)[-1], value, persistent=False)
 
 
+STAGE1_FOLDER = f"a ModelScope diffusers folder with unet/ and tokenizer/, like {MODELSCOPE_REPO}"
+UNET_WEIGHTS = (
+    "diffusion_pytorch_model.safetensors",
+    "diffusion_pytorch_model.safetensors.index.json",
+    "diffusion_pytorch_model.bin",
+    "diffusion_pytorch_model.bin.index.json",
+)
+
+
+def _listing(folder: Path) -> str:
+    names = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir())
+    return ", ".join(names[:10]) + (", ..." if len(names) > 10 else "") if names else "nothing"
+
+
+@dataclass(frozen=True)
+class Stage1Source:
+    """Where the stage-1 UNet (and the tokenizer, when the folder has one) of a conversion come from."""
+
+    unet_dir: Path
+    variant: str | None  # "fp16" when the folder holds only the fp16 variant of the weights
+    tokenizer_root: Path | None
+
+
+def check_stage1_folder(init_unet: str | os.PathLike[str], cfg: ModelConfig) -> Stage1Source:
+    """Check an ``--init-unet`` folder or hub id without loading its weights: a diffusers
+    ``UNet3DConditionModel`` (in ``unet/`` or the folder itself) with weights, whose latent channels and text
+    width fit ``cfg``. Called before the (minutes-long) read of the checkpoint."""
+    root = _resolve(init_unet, "--init-unet", STAGE1_FOLDER)
+    if (root / "unet" / "config.json").is_file():
+        unet_dir = root / "unet"
+    elif (root / "config.json").is_file() and not (root / "model_index.json").is_file():
+        unet_dir = root
+    else:
+        raise FileNotFoundError(
+            f"--init-unet {str(init_unet)!r} has no unet/config.json (found: {_listing(root)}); give "
+            f"{STAGE1_FOLDER}"
+        )
+    try:
+        config = json.loads((unet_dir / "config.json").read_text())
+    except ValueError as err:
+        raise ValueError(
+            f"--init-unet config {str(unet_dir / 'config.json')!r} is not valid JSON ({err})"
+        ) from None
+    got = config.get("_class_name")
+    if got == "StreamingUNet":
+        raise ValueError(
+            f"--init-unet {str(init_unet)!r} is a streamt2v model folder (stages 1-2), not a stage-1 model; "
+            f"give {STAGE1_FOLDER} (the stage-1 UNet of a converted folder is its init_unet/)"
+        )
+    if got != "UNet3DConditionModel":
+        raise ValueError(
+            f"--init-unet {str(init_unet)!r} holds a {got or 'non-diffusers model'}, not a "
+            f"UNet3DConditionModel; give {STAGE1_FOLDER}"
+        )
+    u = cfg.unet
+    problems = [
+        f"{name} {config.get(name)} (the {cfg.name!r} architecture: {want})"
+        for name, want in (
+            ("in_channels", u.in_channels),
+            ("out_channels", u.out_channels),
+            ("cross_attention_dim", u.cross_attention_dim),
+        )
+        if config.get(name, want) != want
+    ]
+    if problems:
+        raise ValueError(
+            f"--init-unet {str(init_unet)!r} does not fit the {cfg.name!r} architecture (its latents and "
+            f"text embeddings): its UNet has {'; '.join(problems)}; is it the right folder, and the right --preset?"
+        )
+    variant = None
+    if not any((unet_dir / f).is_file() for f in UNET_WEIGHTS):
+        fp16 = [f.replace("diffusion_pytorch_model.", "diffusion_pytorch_model.fp16.") for f in UNET_WEIGHTS]
+        if not any((unet_dir / f).is_file() for f in fp16):
+            raise FileNotFoundError(
+                f"--init-unet UNet folder {str(unet_dir)!r} has no weights (expected "
+                f"diffusion_pytorch_model.safetensors or .bin, or their .fp16 variant; found: {_listing(unet_dir)})"
+            )
+        variant = "fp16"
+    tokenizer_root = root / "tokenizer" if (root / "tokenizer").is_dir() else None
+    return Stage1Source(unet_dir, variant, tokenizer_root)
+
+
+def _tokenizer_folder(tokenizer: str | os.PathLike[str]) -> Path:
+    """The folder of ``--tokenizer`` (its ``tokenizer/`` when it is a pipeline folder), checked to hold a
+    vocabulary."""
+    root = _resolve(tokenizer, "--tokenizer", f"a CLIP tokenizer folder, or {STAGE1_FOLDER}")
+    folder = root / "tokenizer" if (root / "tokenizer").is_dir() else root
+    return check_tokenizer_folder(folder, "--tokenizer folder")
+
+
+def _load_clip_tokenizer(folder: Path, cfg: ModelConfig) -> CLIPTokenizer:
+    tok = CLIPTokenizer.from_pretrained(folder)
+    vocab = component_configs(cfg).text["vocab_size"]
+    if len(tok) > vocab:
+        raise ValueError(
+            f"--tokenizer folder {str(folder)!r} has {len(tok)} tokens, more than the {cfg.name!r} text "
+            f"encoder's {vocab}: it is another model's tokenizer"
+        )
+    return tok
+
+
 def convert_official_checkpoint(
     ckpt_path: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
@@ -355,10 +515,24 @@ def convert_official_checkpoint(
     or absent component; ``strict=False`` reports them (missing tensors are zero, absent components random).
     """
     cfg = get_preset(preset) if isinstance(preset, str) else preset
-    refuse_existing(out_dir, overwrite)  # before the (minutes-long) load of a real checkpoint
-    sd = load_official_state_dict(ckpt_path)
+    # everything that can be checked without the (minutes-long) read of a real checkpoint comes first
+    refuse_existing(out_dir, overwrite)
+    check_writable_parent(out_dir, "output folder")
+    stage1 = check_stage1_folder(init_unet, cfg) if init_unet is not None else None
+    tok_folder = None
+    if tokenizer is not None:
+        tok_folder = _tokenizer_folder(tokenizer)
+    elif stage1 is not None and stage1.tokenizer_root is not None:
+        tok_folder = check_tokenizer_folder(stage1.tokenizer_root, "--init-unet tokenizer folder")
+        tokenizer = init_unet
+    tok = _load_clip_tokenizer(tok_folder, cfg) if tok_folder is not None else None
+    sd, wrapper = strip_wrapper_prefix(load_official_state_dict(ckpt_path))
     converted = convert_state_dict(sd, head_width=head_width)
     report = ConversionReport(source=str(ckpt_path))
+    if wrapper:
+        report.notes.append(
+            f"the checkpoint's names carry the prefix {wrapper!r} (a wrapper's); it was removed"
+        )
     report.unmapped += converted.unmapped
     report.ignored += converted.ignored
     modules = build_components(cfg, converted.vision_config, "meta")
@@ -386,24 +560,19 @@ def convert_official_checkpoint(
     for m in modules.values():
         m.eval()
 
-    tok = None
-    stage1 = None
+    init = None
     sources = {"weights": f"converted from {ckpt_path}"}
-    if init_unet is not None:
-        root = _resolve(init_unet)
-        sub = root / "unet" if (root / "unet" / "config.json").is_file() else root
-        stage1 = UNet3DConditionModel.from_pretrained(sub, torch_dtype=dtype).eval()
+    if stage1 is not None:
+        init = UNet3DConditionModel.from_pretrained(
+            stage1.unet_dir, torch_dtype=dtype, variant=stage1.variant
+        ).eval()
         sources["init_unet"] = str(init_unet)
-        if tokenizer is None and (root / "tokenizer").is_dir():
-            tokenizer = root
     else:
         report.notes.append(
             "the stage-1 model is not in the official checkpoint: pass --init-unet with a ModelScope "
             f"diffusers folder or hub id (e.g. {MODELSCOPE_REPO})"
         )
-    if tokenizer is not None:
-        root = _resolve(tokenizer)
-        tok = CLIPTokenizer.from_pretrained(root / "tokenizer" if (root / "tokenizer").is_dir() else root)
+    if tok is not None:
         sources["tokenizer"] = str(tokenizer)
     else:
         report.notes.append(
@@ -416,7 +585,7 @@ def convert_official_checkpoint(
         modules["unet"],
         component_configs(cfg).scheduler,
         cfg,
-        init_unet=stage1,
+        init_unet=init,
         sources=sources,
     )
     report.out_dir = str(model.save_pretrained(out_dir, overwrite=overwrite))

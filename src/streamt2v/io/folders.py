@@ -48,16 +48,19 @@ def atomic_folder(out: Path, overwrite: bool = False) -> Iterator[Path]:
     refuse_existing(out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
+    old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
     try:
         tmp.mkdir()
         yield tmp
         if out.exists():
-            old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
             out.rename(old)
             tmp.rename(out)
-            shutil.rmtree(old)
         else:
             tmp.rename(out)
     except BaseException:
+        # stopped (an error, Ctrl-C) between the two renames: the replaced folder comes back
+        if old.exists() and not out.exists():
+            old.rename(out)
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    shutil.rmtree(old, ignore_errors=True)

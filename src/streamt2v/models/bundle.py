@@ -42,7 +42,12 @@ from streamt2v.config import PRESETS, ModelConfig, StreamingConfig, UNetConfig, 
 from streamt2v.io.folders import atomic_folder
 from streamt2v.memory import move_modules, own_aligned_memory, resolve_device, resolve_dtype
 from streamt2v.models.autoencoder import VideoAutoencoder
-from streamt2v.models.encoders import ImageEncoder, TextEncoder, byte_level_clip_tokenizer
+from streamt2v.models.encoders import (
+    ImageEncoder,
+    TextEncoder,
+    byte_level_clip_tokenizer,
+    check_tokenizer_folder,
+)
 from streamt2v.models.unet import StreamingUNet, build_video_unet
 
 logger = logging.getLogger(__name__)
@@ -182,32 +187,80 @@ def load_tokenizer(
 ) -> PreTrainedTokenizerBase:
     """Load a saved tokenizer folder: ``CLIPTokenizer`` when ``class_name`` says so (the ModelScope / test
     tokenizers), otherwise whatever ``AutoTokenizer`` finds in ``tokenizer_config.json`` (e.g. the
-    micro-CLIP's word-level ``PreTrainedTokenizerFast``)."""
-    path = Path(directory)
-    if not path.is_dir():
-        raise FileNotFoundError(f"tokenizer folder {str(path)!r} does not exist")
+    micro-CLIP's word-level ``PreTrainedTokenizerFast``). A folder without vocabulary files is refused
+    (transformers would build a tokenizer that reads every word as the same token)."""
+    path = check_tokenizer_folder(directory)
     if class_name == "CLIPTokenizer":
         return CLIPTokenizer.from_pretrained(path)
     return AutoTokenizer.from_pretrained(path)
 
 
-def _resolve(path_or_hub_id: str | os.PathLike[str]) -> Path:
-    """A local folder, or a hub snapshot (huggingface_hub) for an ``owner/name`` id."""
+def _env_true(name: str) -> bool:
+    return os.environ.get(name, "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+
+
+def hub_failure_reason(err: BaseException) -> str:
+    """Why a model hub download failed, in a few words (no library advice, no URLs)."""
+    chain: list[BaseException] = []
+    e: BaseException | None = err
+    while e is not None and len(chain) < 8:
+        chain.append(e)
+        e = e.__cause__ or e.__context__
+    names = {c.__name__ for x in chain for c in type(x).__mro__}
+    text = " ".join(str(x) for x in chain).lower()
+    offline = (
+        _env_true("HF_HUB_OFFLINE") or _env_true("TRANSFORMERS_OFFLINE") or "OfflineModeIsEnabled" in names
+    )
+    if offline or ("offline" in text and "disabled" in text):
+        return "offline mode is on (HF_HUB_OFFLINE) and it is not in the local hub cache"
+    if "GatedRepoError" in names:
+        return "the repository is gated (it needs a login and its terms accepted)"
+    if "RepositoryNotFoundError" in names:
+        return "the hub has no such repository (or it is private)"
+    if "HFValidationError" in names:
+        return "it is not a valid hub id either"
+    unreachable = ("connect", "name or service not known", "timed out", "network is unreachable")
+    if names & {"LocalEntryNotFoundError", "ConnectionError", "TimeoutError"} or any(
+        w in text for w in unreachable
+    ):
+        return "the model hub cannot be reached (no network) and it is not in the local hub cache"
+    first = next((ln.strip() for ln in str(err).splitlines() if ln.strip()), type(err).__name__)
+    return first[:200]
+
+
+def hub_unavailable_error(text: str, what: str, err: BaseException, instead: str) -> FileNotFoundError:
+    """The one-line error for a hub id that could not be fetched: what was tried, why it failed, and the local
+    folder to pass instead (``instead``: what that folder holds)."""
+    here = str(Path(text).expanduser().resolve())
+    return FileNotFoundError(
+        f"{what} {text!r} is not a local folder ({here!r} does not exist) and cannot be downloaded as a hub "
+        f"id: {hub_failure_reason(err)}. Nothing can be downloaded here: fetch it where the hub is reachable "
+        f"(e.g. hf download {text} --local-dir DIR), copy it over and pass the local folder DIR ({instead})"
+    )
+
+
+def _resolve(
+    path_or_hub_id: str | os.PathLike[str],
+    what: str = "model folder",
+    instead: str = "a streamt2v model folder with model_index.json",
+) -> Path:
+    """A local folder, or a hub snapshot (huggingface_hub) for an ``owner/name`` id. ``what`` names the
+    argument in errors; ``instead`` says what the local folder to pass instead holds."""
     path = Path(path_or_hub_id).expanduser()
     if path.is_dir():
         return path
+    if path.exists():
+        raise NotADirectoryError(f"{what} {str(path_or_hub_id)!r} is a file, not a folder ({instead})")
     text = str(path_or_hub_id)
-    looks_like_repo = text.count("/") == 1 and not text.startswith((".", "/", "~")) and not path.exists()
-    if looks_like_repo:
+    looks_like_repo = text.count("/") == 1 and not text.startswith((".", "/", "~"))
+    if looks_like_repo and all(part.strip() for part in text.split("/")):
         from huggingface_hub import snapshot_download
 
         try:
             return Path(snapshot_download(repo_id=text))
-        except Exception as err:  # offline, unknown repo, ...: say what was tried
-            raise FileNotFoundError(
-                f"model folder {str(path.resolve())!r} does not exist and hub download of {text!r} failed: {err}"
-            ) from err
-    raise FileNotFoundError(f"model folder {str(path.resolve())!r} does not exist")
+        except Exception as err:  # offline, unknown repo, ...: say what was tried and what to pass instead
+            raise hub_unavailable_error(text, what, err, instead) from err
+    raise FileNotFoundError(f"{what} {str(path.resolve())!r} does not exist")
 
 
 class StreamingT2VModel:
@@ -383,6 +436,11 @@ class StreamingT2VModel:
             torch_dtype = resolve_dtype(torch_dtype, device)
         elif torch_dtype is not None:
             torch_dtype = resolve_dtype(torch_dtype, None)
+        convert = "an official checkpoint is converted to one first: streamt2v convert CKPT OUT_DIR --init-unet FOLDER"
+        if Path(path_or_hub_id).expanduser().is_file():
+            raise NotADirectoryError(
+                f"model {str(path_or_hub_id)!r} is a file, not a streamt2v model folder; {convert}"
+            )
         root = _resolve(path_or_hub_id)
         index_path = root / MODEL_INDEX
         if not index_path.is_file():
@@ -390,9 +448,14 @@ class StreamingT2VModel:
         index = json.loads(index_path.read_text())
         meta = index.get("streamt2v")
         if index.get("_class_name") != "StreamingT2VModel" or meta is None:
-            raise ValueError(
-                f"{str(index_path)!r} is not a StreamingT2VModel index (got {index.get('_class_name')!r})"
-            )
+            got = index.get("_class_name")
+            hint = ""
+            if got in ("TextToVideoSDPipeline", "VideoToVideoSDPipeline"):
+                hint = (
+                    f"; a {got} folder (ModelScope T2V, zeroscope) is the stage-1 model that `streamt2v "
+                    "convert --init-unet` takes, or a refiner for enhance --model / generate --refiner"
+                )
+            raise ValueError(f"{str(index_path)!r} is not a StreamingT2VModel index (got {got!r}){hint}")
         needed = list(REQUIRED_COMPONENTS)
         needed += [c for c in ("tokenizer", "init_unet") if index.get(c) is not None]
         for comp in needed:

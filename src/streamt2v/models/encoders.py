@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -136,6 +138,25 @@ class TextEncoder(nn.Module):
 
     def forward(self, prompts: Sequence[str] | str) -> torch.Tensor:
         return self.encode(prompts)
+
+
+# Files of which a saved tokenizer needs at least one: transformers builds a tokenizer with only its special
+# tokens, silently, from a folder that has none (every word then reads as the same id).
+TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "vocab.txt", "spiece.model", "tokenizer.model")
+
+
+def check_tokenizer_folder(folder: str | os.PathLike[str], what: str = "tokenizer folder") -> Path:
+    """``folder`` unless it is missing or holds no tokenizer vocabulary (:data:`TOKENIZER_FILES`)."""
+    path = Path(folder)
+    if not path.is_dir():
+        raise FileNotFoundError(f"{what} {str(path)!r} does not exist")
+    if not any((path / name).is_file() for name in TOKENIZER_FILES):
+        found = sorted(p.name for p in path.iterdir())[:8]
+        raise FileNotFoundError(
+            f"{what} {str(path)!r} holds no tokenizer vocabulary (none of {', '.join(TOKENIZER_FILES)}; "
+            f"found: {', '.join(found) or 'nothing'}); a CLIP tokenizer is vocab.json + merges.txt or tokenizer.json"
+        )
+    return path
 
 
 def byte_level_clip_tokenizer(model_max_length: int = 77) -> CLIPTokenizer:
@@ -270,7 +291,10 @@ def convert_open_clip_visual(
     if layers == 0:
         raise ValueError(f"no {prefix}transformer.resblocks.* found")
     if width % head_width != 0:
-        raise ValueError(f"vision width {width} is not divisible by head_width={head_width}")
+        raise ValueError(
+            f"the image encoder's width {width} is not divisible by head_width={head_width} (--head-width: "
+            f"open_clip's per-head width, {VIT_H_HEAD_WIDTH} for ViT-H-14, 64 for ViT-L/B)"
+        )
     intermediate = get("transformer.resblocks.0.mlp.c_fc.weight").shape[0]
     config = CLIPVisionConfig(
         hidden_size=int(width),
