@@ -32,7 +32,10 @@ def save_tiny_clip(folder, image_size=32):
     }
     (folder / "vocab.json").write_text(json.dumps(vocab))
     (folder / "merges.txt").write_text("#version: 0.2\n")
-    tok = CLIPTokenizer(vocab_file=str(folder / "vocab.json"), merges_file=str(folder / "merges.txt"))
+    # from the files: transformers 5's CLIPTokenizer(vocab_file=..., merges_file=...) ignores them and builds a
+    # tokenizer of the 2 special tokens, which reads every prompt alike
+    tok = CLIPTokenizer.from_pretrained(folder)
+    assert len(tok) == len(vocab)
     eos = vocab["<|endoftext|>"]
     cfg = CLIPConfig(
         text_config=dict(
@@ -150,3 +153,46 @@ def test_the_shipped_micro_clip_scores_microworld_videos_by_their_caption(tmp_pa
     record = json.loads((tmp_path / "r.json").read_text())["records"][0]
     decoded, _ = read_video(path)  # 4:2:0 chroma at 32x32 blurs the colours: score what the file holds
     assert record["clip_score"] == pytest.approx(clip_score(decoded, right, scorer), abs=1e-3)
+
+
+def test_the_prompt_changes_the_score(tiny_clip):
+    """The CLIP score reads the prompt: a different prompt, a different score (the tiny CLIP's tokenizer once
+    read every word as the same token, and every prompt scored alike)."""
+    video = np.random.default_rng(1).integers(0, 256, size=(3, 32, 32, 3), dtype=np.uint8)
+    scorer = load_clip(tiny_clip)
+    ids = scorer.tokenizer(["a red circle", "zebra at night"])["input_ids"]
+    assert ids[0] != ids[1]
+    a, b = clip_score([video, video], ["a red circle", "zebra at night"], scorer)
+    assert a != pytest.approx(b, abs=1e-3)
+
+
+def test_a_clip_folder_without_tokenizer_files_is_refused(tiny_clip, tmp_path):
+    """A CLIP folder copied without its tokenizer files loaded a tokenizer of special tokens only: every prompt
+    scored the same, silently."""
+    import shutil
+
+    folder = tmp_path / "clip-weights-only"
+    folder.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(tiny_clip / name, folder / name)
+    with pytest.raises(
+        FileNotFoundError, match=r"CLIP folder '.*clip-weights-only' holds no tokenizer vocabulary"
+    ):
+        load_clip(folder)
+
+
+def test_a_file_or_an_unreachable_hub_id_says_what_to_pass(tiny_clip, tmp_path, monkeypatch):
+    with pytest.raises(
+        NotADirectoryError,
+        match=r"CLIP model '.*model.safetensors' is a file; give a transformers CLIP folder",
+    ):
+        load_clip(tiny_clip / "model.safetensors")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError) as info:
+        load_clip("no-such-owner/no-such-clip")
+    msg = str(info.value)
+    assert "\n" not in msg, msg
+    assert msg.startswith("CLIP model 'no-such-owner/no-such-clip' is not a local folder")
+    assert "Nothing can be downloaded here" in msg and "pass the local folder DIR" in msg

@@ -167,12 +167,17 @@ def load_clip(model: str | os.PathLike, device: str | torch.device | None = None
 
         path = microworld_clip_dir()
     if path.is_dir():
+        from streamt2v.models.encoders import check_tokenizer_folder
+
         mean, std = OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
         for pre in (path / "preprocessor_config.json", path / "vision" / "preprocessor_config.json"):
             if pre.is_file():
                 cfg = json.loads(pre.read_text())
                 mean, std = cfg.get("image_mean", mean), cfg.get("image_std", std)
         if (path / "text").is_dir() and (path / "vision").is_dir():
+            # transformers builds a tokenizer of special tokens only, silently, from a folder without a
+            # vocabulary: every prompt would then score the same
+            check_tokenizer_folder(path / "text", "CLIP tokenizer folder")
             return ClipScorer(
                 AutoTokenizer.from_pretrained(path / "text"),
                 text_model=CLIPTextModelWithProjection.from_pretrained(path / "text", dtype=torch.float32),
@@ -188,6 +193,7 @@ def load_clip(model: str | os.PathLike, device: str | torch.device | None = None
                 f"no CLIP weights in {str(path)!r}: expected config.json + weights (a CLIPModel) "
                 "or text/ and vision/ subfolders"
             )
+        check_tokenizer_folder(path, "CLIP folder")
         return ClipScorer(
             AutoTokenizer.from_pretrained(path),
             model=CLIPModel.from_pretrained(path, dtype=torch.float32),
@@ -195,7 +201,11 @@ def load_clip(model: str | os.PathLike, device: str | torch.device | None = None
             std=std,
             device=device,
         )
-    if path.exists() or spec.startswith((".", "/", "~")) or spec.count("/") > 1:
+    if path.exists():
+        raise NotADirectoryError(
+            f"CLIP model {spec!r} is a file; give a transformers CLIP folder (config.json, weights, tokenizer)"
+        )
+    if spec.startswith((".", "/", "~")) or spec.count("/") > 1:
         raise FileNotFoundError(f"CLIP weights folder not found: {spec!r}")
     try:  # a hub id such as "openai/clip-vit-large-patch14"
         return ClipScorer(
@@ -204,8 +214,10 @@ def load_clip(model: str | os.PathLike, device: str | torch.device | None = None
             device=device,
         )
     except OSError as err:
-        raise FileNotFoundError(
-            f"CLIP model {spec!r} is neither a local folder nor loadable from the hub or its cache ({err})"
+        from streamt2v.models.bundle import hub_unavailable_error
+
+        raise hub_unavailable_error(
+            spec, "CLIP model", err, "a transformers CLIP folder: config.json, weights, tokenizer"
         ) from err
 
 
