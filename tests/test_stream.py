@@ -164,7 +164,9 @@ def test_extend_resizes_with_warning_and_custom_anchor(model, caplog):
     chunks = list(
         stream(model, "x", StreamConfig(num_frames=5, **FAST), init_video=given, anchor_image=anchor)
     )
-    assert "resizing" in caplog.text and chunks[0].frames.shape == (1, 3, 3, 64, 64)
+    assert "init_video is 48x32; resizing to the model's 64x64, stretching it 48:32 -> 1:1" in caplog.text
+    assert "anchor_image is 64x64" not in caplog.text  # already the model's size
+    assert chunks[0].frames.shape == (1, 3, 3, 64, 64)
     assert torch.equal(chunks[-1].anchor, anchor[:, :, None])
 
 
@@ -185,6 +187,21 @@ def test_prompt_schedule_and_reanchor(model):
     assert torch.equal(re[2].anchor, re[2].frames[:, :, :1]) and re[2].anchor_prompt == "a dog"
     with pytest.raises(ValueError, match="past the end"):
         list(stream(model, sched, cfg.replace(num_frames=20)))
+
+
+def test_reanchoring_chunk_keeps_its_own_colours_under_anchor_colour_match(model):
+    # The chunk that starts a new prompt becomes the new anchor: it is not pulled to the old anchor's
+    # colours (which the new anchor would then hand on); the chunks after it are matched to the new anchor.
+    sched = parse_schedule("0: a cat; 16: a dog")
+    cfg = StreamConfig(num_frames=32, reanchor=True, **FAST)
+    plain = list(stream(model, sched, cfg))
+    matched = list(stream(model, sched, cfg.replace(anchor_colour_match=1.0)))
+    assert torch.equal(matched[1].frames, plain[1].frames)
+    assert torch.equal(matched[1].anchor, plain[1].frames[:, :, :1]) and matched[1].anchor_prompt == "a dog"
+    assert not torch.equal(matched[2].frames, plain[2].frames)  # matching goes on from the new anchor
+    # without reanchor the anchor stays, and the chunk under the new prompt is matched to it as before
+    kept = list(stream(model, sched, cfg.replace(reanchor=False, anchor_colour_match=1.0)))
+    assert not torch.equal(kept[1].frames, plain[1].frames)
 
 
 def test_pipeline_api(model):

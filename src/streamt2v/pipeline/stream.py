@@ -315,10 +315,14 @@ def _check_frames(name: str, video: torch.Tensor, size: int) -> torch.Tensor:
     video = check_pixels(video, name)
     if video.dim() != 5 or video.shape[:2] != (1, 3) or video.shape[2] < 1:
         raise ValueError(f"{name} must be shaped (1, 3, T>=1, H, W), got {tuple(video.shape)}")
-    if tuple(video.shape[-2:]) != (size, size):
-        logger.warning(
-            "%s is %dx%d; resizing to the model's %dx%d", name, video.shape[-1], video.shape[-2], size, size
+    h, w = video.shape[-2:]
+    if (h, w) != (size, size):
+        stretch = (
+            f", stretching it {w}:{h} -> 1:1 (crop or pad it to a square first to keep its proportions)"
+            if h != w
+            else ""
         )
+        logger.warning("%s is %dx%d; resizing to the model's %dx%d%s", name, w, h, size, size, stretch)
         video = resize_video(video.float(), size)
     return video.to("cpu", torch.float32)
 
@@ -445,6 +449,8 @@ def _chunks(
     F_cond = config.cond_frames
     for spec in specs:
         prompt_k = schedule.prompt_at(spec.start)
+        # With reanchor, the first streaming chunk under a new prompt becomes the next anchor.
+        reanchoring = config.reanchor and spec.stage == 2 and prompt_k != anchor_prompt
         if spec.stage == 0:
             frames = prefix
         elif spec.stage == 1:
@@ -452,13 +458,16 @@ def _chunks(
         else:
             idx = cond_frame_indices(tail.shape[2], F_cond)
             frames = sampler.stage2(spec, prompt_k, tail[:, :, idx], anchor).to("cpu", torch.float32)
-            if config.anchor_colour_match > 0:  # before the frames become the next chunk's conditioning
+            # Matched before the frames become the next chunk's conditioning; not a chunk that re-anchors:
+            # pulling the new prompt's first frames to the old anchor's colours would hand those colours
+            # on to the new anchor.
+            if config.anchor_colour_match > 0 and not reanchoring:
                 frames = match_colours(frames, anchor, config.anchor_colour_match)
         if anchor is None:  # text-to-video: APM anchor = frame 0 of the video (§4.2)
             anchor = frames[:, :, :1].clone()
         tail = frames[:, :, -F_cond:] if tail is None else torch.cat([tail, frames], dim=2)[:, :, -F_cond:]
         tail = tail.clone()
-        if config.reanchor and spec.stage == 2 and prompt_k != anchor_prompt:
+        if reanchoring:
             # Re-anchor on the first frame made under the new prompt, effective from the next chunk.
             anchor, anchor_prompt = frames[:, :, :1].clone(), prompt_k
             logger.info("re-anchoring at frame %d for prompt %r", spec.start, prompt_k)
