@@ -90,3 +90,38 @@ def test_schedule_file_errors_name_the_file(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="latin.txt.*not UTF-8"):
         load_schedule(latin)
     assert load_schedule("0: inline").entries == ((0, "inline"),)  # inline schedules still work
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        (
+            "# film\n0: a red circle\n   bouncing fast\n16: a dog\n",
+            r"'p.txt', line 3: bad prompt schedule entry 'bouncing fast'",
+        ),
+        (
+            "0: a\n\n16: b\n8: c\n",
+            r"'p.txt', line 4: prompt schedule frames must strictly increase; frame 8 follows frame 16",
+        ),
+        ("0: a\r\n1: b\r\n16: c\r\n1: d\r\n", r"'p.txt', line 4: .*frame 1 follows frame 16"),
+        ("\n# intro\n5: late\n", r"'p.txt', line 3: a prompt schedule must start at frame 0"),
+        ("0: a\n16:   \n", r"'p.txt', line 2: empty prompt at frame 16"),
+        ("0: a\n-4: b\n", r"'p.txt', line 2: prompt schedule frame must be >= 0, got -4"),
+        ("# only a comment\n\n", r"empty prompt schedule in file '.*p.txt'"),
+    ],
+)
+def test_schedule_file_errors_name_the_line(tmp_path, monkeypatch, text, match):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p.txt").write_bytes(text.encode())
+    with pytest.raises(ValueError, match=match):
+        load_schedule("p.txt")
+
+
+def test_a_missing_file_name_with_a_colon_is_not_called_a_bad_entry(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match="'sched:v2.txt' is neither a file .* nor an inline schedule"):
+        load_schedule("sched:v2.txt")
+    (tmp_path / "sched:v2.txt").write_text("0: a cat\n")
+    assert load_schedule("sched:v2.txt").entries == ((0, "a cat"),)
+    with pytest.raises(ValueError, match="bad prompt schedule entry '16 a dog'"):  # an inline schedule's typo
+        load_schedule("0: a cat; 16 a dog")

@@ -120,31 +120,52 @@ def unused_entries(schedule: PromptSchedule, chunk_starts: list[int]) -> list[tu
 def parse_schedule(text: str, *, separators: str = ";\n") -> PromptSchedule:
     """Parse ``"0: a cat walks; 120: the cat runs"`` (see module docstring)."""
     pattern = "|".join(re.escape(s) for s in separators)
+    return _parse_parts([(None, raw) for raw in re.split(pattern, text)], repr(text))
+
+
+def _parse_parts(parts: list[tuple[str | None, str]], source: str) -> PromptSchedule:
+    """The schedule of ``(where, raw entry)`` parts; ``where`` (e.g. ``"'p.txt', line 3"``) starts the
+    message of an error in that entry. Blank parts and ``#`` comments are skipped."""
     entries: list[tuple[int, str]] = []
-    for raw in re.split(pattern, text):
+    wheres: list[str | None] = []
+    for where, raw in parts:
         if not raw.strip() or raw.strip().startswith("#"):
             continue
+        at = f"{where}: " if where else ""
         m = _ENTRY.match(raw)
         if m is None:
             raise ValueError(
-                f"bad prompt schedule entry {raw.strip()!r}: expected 'FRAME: prompt', e.g. '0: a cat walks'"
+                f"{at}bad prompt schedule entry {raw.strip()!r}: expected 'FRAME: prompt', e.g. '0: a cat walks'"
             )
         frame = int(m.group(1))
         if frame < 0:
-            raise ValueError(f"prompt schedule frame must be >= 0, got {frame}")
+            raise ValueError(f"{at}prompt schedule frame must be >= 0, got {frame}")
         entries.append((frame, m.group(2).strip()))
+        wheres.append(where)
     if not entries:
         raise ValueError(
-            f"empty prompt schedule {text!r}; expected entries like '0: a cat walks; 120: the cat runs'"
+            f"empty prompt schedule {source}; expected entries like '0: a cat walks; 120: the cat runs'"
         )
-    return PromptSchedule(tuple(entries))
+    try:
+        return PromptSchedule(tuple(entries))
+    except ValueError as err:
+        # the entry PromptSchedule's checks (in their order) refuse: a late start, a frame out of order, an
+        # empty prompt
+        frames = [f for f, _ in entries]
+        bad = [0] if frames[0] != 0 else []
+        bad += [i for i in range(1, len(frames)) if frames[i] <= frames[i - 1]]
+        bad += [i for i, (_, prompt) in enumerate(entries) if not prompt]
+        if not bad or wheres[bad[0]] is None:
+            raise
+        raise ValueError(f"{wheres[bad[0]]}: {err}") from None
 
 
 def load_schedule(spec: str | os.PathLike) -> PromptSchedule:
     """A schedule from a file path (entries one per line; UTF-8, with or without a BOM) or an inline string.
 
     An argument without any ``FRAME: prompt`` entry (no ``:``) is taken for a file name: a missing file or a
-    folder is reported as such rather than parsed as a bad inline schedule."""
+    folder is reported as such rather than parsed as a bad inline schedule. Errors in a file name the file
+    and the line."""
     path = Path(spec)
     try:
         is_file, is_dir = path.is_file(), path.is_dir()
@@ -157,17 +178,25 @@ def load_schedule(spec: str | os.PathLike) -> PromptSchedule:
             raise ValueError(
                 f"prompt schedule file {str(path)!r} is not UTF-8 text ({err.reason} at byte {err.start})"
             ) from None
-        return parse_schedule(text, separators="\n")
+        lines = text.split("\n")  # read_text made \r\n and \r line ends \n
+        parts = [(f"prompt schedule file {str(path)!r}, line {n}", line) for n, line in enumerate(lines, 1)]
+        return _parse_parts(parts, f"in file {str(path)!r}")
     if is_dir:
         raise IsADirectoryError(
             f"prompt schedule {str(spec)!r} is a folder; give a file or an inline schedule"
         )
-    if ":" not in str(spec):
+    text = str(spec)
+    if ":" not in text:
         raise FileNotFoundError(
-            f"prompt schedule file {str(spec)!r} not found (an inline schedule has entries like "
+            f"prompt schedule file {text!r} not found (an inline schedule has entries like "
             "'0: a cat walks; 120: the cat runs')"
         )
-    return parse_schedule(str(spec))
+    if not any(_ENTRY.match(part) for part in re.split(r"[;\n]", text)):  # e.g. 'C:/schedule.txt'
+        raise FileNotFoundError(
+            f"prompt schedule {text!r} is neither a file (none of that name) nor an inline schedule (entries "
+            "like '0: a cat walks; 120: the cat runs')"
+        )
+    return parse_schedule(text)
 
 
 def warn_unread_prompts(text_encoder: Any, prompts: Sequence[str]) -> None:
