@@ -71,3 +71,19 @@ def test_chunk_seed_depends_on_seed_and_index_only():
     assert len(seeds) == 250
     assert chunk_seed(3, 7) == chunk_seed(3, 7)
     assert all(0 <= x < 2**63 for x in seeds)
+
+
+@pytest.mark.parametrize(
+    "n, prefix, match",
+    [
+        (1, 1, r"num_frames \(1\) must exceed the 1 input frame: .* so 2 or more"),
+        (
+            5,
+            12,
+            r"num_frames \(5\) must exceed the 12 input frames: it counts the whole output, .* so 13 or more",
+        ),
+    ],
+)
+def test_a_length_the_input_already_fills_names_the_least_length(n, prefix, match):
+    with pytest.raises(ValueError, match=match):
+        plan_chunks(n, prefix_frames=prefix)
