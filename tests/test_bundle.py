@@ -173,3 +173,13 @@ def test_an_interrupted_overwrite_keeps_the_old_folder(
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
     assert [p.name for p in tmp_path.iterdir()] == ["model"]  # no temporary or old folder left
     StreamingT2VModel.from_pretrained(out)
+
+
+def test_overwriting_a_file_with_a_folder_leaves_nothing_behind(
+    tiny: StreamingT2VModel, tmp_path: Path
+) -> None:
+    out = tmp_path / "model"
+    out.write_text("not a folder")
+    tiny.save_pretrained(out, overwrite=True)
+    assert (out / MODEL_INDEX).is_file()
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]

@@ -399,3 +399,30 @@ def test_wrong_head_width_names_the_flag(tmp_path: Path) -> None:
     cfg, _ = _reference_config(first_reference_case())
     with pytest.raises(ValueError, match=r"width 32 is not divisible by head_width=80 \(--head-width"):
         convert_official_checkpoint(src, tmp_path / "out", cfg)
+
+
+def test_missing_image_encoder_tensors_are_reported_and_saved_position_ids_ignored(tmp_path: Path) -> None:
+    """A missing open_clip tensor was a KeyError (a traceback on the command line), and a missing tensor of
+    a later block made a shallower image encoder; older transformers' saved text position ids are ignored."""
+    case = first_reference_case()
+    cfg, head_width = _reference_config(case)
+    sd = _tiny_reference_sd(case)
+    visual = "image_encoder.model.visual."
+    del sd[visual + "ln_post.weight"]
+    del sd[visual + "transformer.resblocks.1.ln_1.weight"]
+    sd["text_encoder.text_model.embeddings.position_ids"] = torch.arange(77)[None]
+    ckpt = tmp_path / "holes.ckpt"
+    torch.save({"state_dict": sd}, ckpt)
+    with pytest.raises(CheckpointMismatchError, match="2 model tensors not in the checkpoint") as info:
+        convert_official_checkpoint(ckpt, tmp_path / "strict", cfg, head_width=head_width)
+    missing = {(c, k) for c, k, _ in info.value.report.missing}
+    assert missing >= {
+        ("image_encoder", "vision_model.post_layernorm.weight"),
+        ("image_encoder", "vision_model.encoder.layers.1.layer_norm1.weight"),
+    }
+    assert not info.value.report.unmapped  # the position ids are not a problem
+    assert "text_encoder.text_model.embeddings.position_ids" in [k for k, _ in info.value.report.ignored]
+    report = convert_official_checkpoint(ckpt, tmp_path / "out", cfg, strict=False, head_width=head_width)
+    assert len(report.missing) == 2
+    model = StreamingT2VModel.from_pretrained(tmp_path / "out")
+    assert model.image_encoder.model.config.num_hidden_layers == 2

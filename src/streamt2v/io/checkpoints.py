@@ -55,6 +55,8 @@ VISUAL_PREFIX = OPEN_CLIP_PREFIX + "visual."
 # Keys of the image encoder's open_clip CLIP that the APM does not use (its text transformer was deleted).
 IGNORED_OFFICIAL_KEYS = tuple(OPEN_CLIP_PREFIX + k for k in OPEN_CLIP_TEXT_LEFTOVERS)
 _MAX_LISTED = 10
+# transformers < 4.31 saved CLIPTextModel's position ids (0, 1, ..., 76) as a tensor; later versions build them
+_LEGACY_POSITION_IDS = re.compile(r"^text_encoder\.(text_model\.)?embeddings\.position_ids$")
 
 Shape = tuple[int, ...]
 
@@ -115,7 +117,9 @@ class ConversionReport:
             lines.append(f"written: {self.out_dir}")
         lines.append("mapped tensors: " + ", ".join(f"{c} {n}" for c, n in self.mapped.items()))
         if self.ignored:
-            lines.append(f"ignored (unused open_clip text params): {len(self.ignored)}")
+            lines.append(
+                f"ignored (unused open_clip text params, saved text position ids): {len(self.ignored)}"
+            )
         problems = self.problems(limit=len(self.unmapped) + len(self.missing) + len(self.mismatched))
         lines.append(problems if problems else "all checkpoint tensors mapped; no model tensor missing")
         lines += [f"note: {n}" for n in self.notes]
@@ -294,7 +298,11 @@ def convert_state_dict(
 
     vision_config = None
     if any(k.startswith(VISUAL_PREFIX) for k in state_dict):
-        vision_config, hf = convert_open_clip_visual(state_dict, VISUAL_PREFIX, head_width=head_width)
+        # an absent open_clip tensor is left out here and reported as a missing image_encoder tensor
+        absent: list[str] = []
+        vision_config, hf = convert_open_clip_visual(
+            state_dict, VISUAL_PREFIX, head_width=head_width, missing=absent
+        )
         for k, t in hf.items():
             put("image_encoder", k, f"{VISUAL_PREFIX}* (converted to {k})", t)
         known = {"conv1.weight", "class_embedding", "positional_embedding", "proj"}
@@ -313,7 +321,7 @@ def convert_state_dict(
         shape = tuple(t.shape)
         if key.startswith(VISUAL_PREFIX):
             continue
-        if key in IGNORED_OFFICIAL_KEYS:
+        if key in IGNORED_OFFICIAL_KEYS or _LEGACY_POSITION_IDS.match(key):
             ignored.append((key, shape))
         elif (ours := map_official_unet_key(key)) is not None:
             put("unet", ours, key, t)

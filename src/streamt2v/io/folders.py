@@ -63,4 +63,7 @@ def atomic_folder(out: Path, overwrite: bool = False) -> Iterator[Path]:
             old.rename(out)
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    shutil.rmtree(old, ignore_errors=True)
+    if old.is_dir() and not old.is_symlink():
+        shutil.rmtree(old, ignore_errors=True)
+    elif old.exists() or old.is_symlink():  # --overwrite of a file by a folder
+        old.unlink()

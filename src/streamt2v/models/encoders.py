@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -262,6 +263,7 @@ def convert_open_clip_visual(
     state_dict: Mapping[str, torch.Tensor],
     prefix: str = "visual.",
     head_width: int = VIT_H_HEAD_WIDTH,
+    missing: list[str] | None = None,
 ) -> tuple[CLIPVisionConfig, dict[str, torch.Tensor]]:
     """Convert an open_clip ViT vision tower to ``CLIPVisionModelWithProjection`` names and config.
 
@@ -270,13 +272,15 @@ def convert_open_clip_visual(
     weights: 80 for ViT-H-14, 64 for ViT-L/B; the number of heads is ``width // head_width``.
     The architecture (width, layers, MLP size, patch and image size, projection size) is read from the
     shapes. open_clip's exact GELU maps to ``hidden_act="gelu"``, its LayerNorm eps to 1e-5.
+    ``missing``: a list to collect the open_clip keys that are absent (their tensors are left out of the
+    result); without it an absent key raises. The keys the architecture is read from are always needed.
     """
 
     def get(name: str) -> torch.Tensor:
         try:
             return state_dict[prefix + name]
         except KeyError:
-            raise KeyError(f"open_clip vision key {prefix + name!r} not found in the state dict") from None
+            raise ValueError(f"open_clip vision key {prefix + name!r} not found in the state dict") from None
 
     conv1 = get("conv1.weight")  # (W, 3, P, P)
     width, channels, patch, _ = conv1.shape
@@ -285,11 +289,12 @@ def convert_open_clip_visual(
     if grid * grid != pos.shape[0] - 1:
         raise ValueError(f"{prefix}positional_embedding has {pos.shape[0]} rows, not 1 + a square number")
     proj = get("proj")  # (W, E), used as x @ proj
-    layers = 0
-    while prefix + f"transformer.resblocks.{layers}.ln_1.weight" in state_dict:
-        layers += 1
-    if layers == 0:
+    # the number of blocks: the highest index of any block key (a block with a key missing still counts)
+    block = re.compile(re.escape(prefix) + r"transformer\.resblocks\.(\d+)\.")
+    indices = [int(m[1]) for k in state_dict if (m := block.match(k))]
+    if not indices:
         raise ValueError(f"no {prefix}transformer.resblocks.* found")
+    layers = max(indices) + 1
     if width % head_width != 0:
         raise ValueError(
             f"the image encoder's width {width} is not divisible by head_width={head_width} (--head-width: "
@@ -310,22 +315,30 @@ def convert_open_clip_visual(
     )
     out: dict[str, torch.Tensor] = {
         "vision_model.embeddings.patch_embedding.weight": conv1,
-        "vision_model.embeddings.class_embedding": get("class_embedding"),
         "vision_model.embeddings.position_embedding.weight": pos,
-        "vision_model.pre_layrnorm.weight": get("ln_pre.weight"),
-        "vision_model.pre_layrnorm.bias": get("ln_pre.bias"),
-        "vision_model.post_layernorm.weight": get("ln_post.weight"),
-        "vision_model.post_layernorm.bias": get("ln_post.bias"),
         "visual_projection.weight": proj.t().contiguous(),
     }
+
+    def put(ours: str, name: str) -> None:
+        if missing is not None and prefix + name not in state_dict:
+            missing.append(prefix + name)
+        else:
+            out[ours] = get(name)
+
+    put("vision_model.embeddings.class_embedding", "class_embedding")
+    for ours, theirs in (("pre_layrnorm", "ln_pre"), ("post_layernorm", "ln_post")):
+        put(f"vision_model.{ours}.weight", f"{theirs}.weight")
+        put(f"vision_model.{ours}.bias", f"{theirs}.bias")
     for i in range(layers):
         src = f"transformer.resblocks.{i}."
         dst = f"vision_model.encoder.layers.{i}."
-        q, k, v = get(src + "attn.in_proj_weight").chunk(3, dim=0)
-        qb, kb, vb = get(src + "attn.in_proj_bias").chunk(3, dim=0)
-        for name, w, b in (("q_proj", q, qb), ("k_proj", k, kb), ("v_proj", v, vb)):
-            out[dst + f"self_attn.{name}.weight"] = w.contiguous()
-            out[dst + f"self_attn.{name}.bias"] = b.contiguous()
+        for kind in ("weight", "bias"):
+            name = f"{src}attn.in_proj_{kind}"
+            if missing is not None and prefix + name not in state_dict:
+                missing.append(prefix + name)
+                continue
+            for proj_name, t in zip(("q_proj", "k_proj", "v_proj"), get(name).chunk(3, dim=0)):
+                out[f"{dst}self_attn.{proj_name}.{kind}"] = t.contiguous()
         pairs = {
             "attn.out_proj": "self_attn.out_proj",
             "ln_1": "layer_norm1",
@@ -334,6 +347,6 @@ def convert_open_clip_visual(
             "mlp.c_proj": "mlp.fc2",
         }
         for a, b in pairs.items():
-            out[dst + b + ".weight"] = get(src + a + ".weight")
-            out[dst + b + ".bias"] = get(src + a + ".bias")
+            put(dst + b + ".weight", src + a + ".weight")
+            put(dst + b + ".bias", src + a + ".bias")
     return config, out
