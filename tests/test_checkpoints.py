@@ -426,3 +426,46 @@ def test_missing_image_encoder_tensors_are_reported_and_saved_position_ids_ignor
     assert len(report.missing) == 2
     model = StreamingT2VModel.from_pretrained(tmp_path / "out")
     assert model.image_encoder.model.config.num_hidden_layers == 2
+
+
+def test_a_hub_stage1_id_fetches_only_what_the_conversion_needs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--init-unet damo-vilab/text-to-video-ms-1.7b (README): the UNet, the tokenizer and the index, not the
+    repo's text encoder and VAE (the checkpoint has its own). The hub is replaced by a local snapshot."""
+    import fnmatch
+
+    import huggingface_hub
+
+    case = first_reference_case()
+    cfg, head_width = _reference_config(case)
+    snapshot = _stage1_folder(tmp_path / "snapshot", cfg)
+    calls = []
+
+    def snapshot_download(repo_id: str, allow_patterns: list[str] | None = None, **kw) -> str:
+        calls.append((repo_id, allow_patterns))
+        return str(snapshot)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    monkeypatch.chdir(tmp_path)
+    src = case / "tiny_state_dict.safetensors"
+    report = convert_official_checkpoint(
+        src,
+        tmp_path / "out",
+        cfg,
+        init_unet="damo-vilab/text-to-video-ms-1.7b",
+        strict=False,
+        head_width=head_width,
+    )
+    [(repo, patterns)] = calls
+    assert repo == "damo-vilab/text-to-video-ms-1.7b"
+
+    def fetched(name: str) -> bool:
+        return any(fnmatch.fnmatch(name, p) for p in patterns)
+
+    assert all(fetched(n) for n in ("unet/config.json", "unet/diffusion_pytorch_model.fp16.safetensors"))
+    assert all(fetched(n) for n in ("tokenizer/vocab.json", "tokenizer/merges.txt", "model_index.json"))
+    assert not any(fetched(n) for n in ("text_encoder/model.safetensors", "vae/diffusion_pytorch_model.bin"))
+    assert report.out_dir and not any("--tokenizer" in n for n in report.notes)
+    index = json.loads((tmp_path / "out" / "model_index.json").read_text())
+    assert index["streamt2v"]["sources"]["init_unet"] == "damo-vilab/text-to-video-ms-1.7b"

@@ -410,6 +410,24 @@ UNET_WEIGHTS = (
 )
 
 
+# What a conversion needs of a hub snapshot (a ModelScope repo also holds a 1.4 GB text encoder and a VAE)
+TOKENIZER_PATTERNS = [
+    "tokenizer/*",
+    "vocab.json",
+    "merges.txt",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+]
+STAGE1_PATTERNS = [
+    "model_index.json",
+    "unet/*",
+    "config.json",
+    "diffusion_pytorch_model*",
+    *TOKENIZER_PATTERNS,
+]
+
+
 def _listing(folder: Path) -> str:
     names = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir())
     return ", ".join(names[:10]) + (", ..." if len(names) > 10 else "") if names else "nothing"
@@ -428,7 +446,7 @@ def check_stage1_folder(init_unet: str | os.PathLike[str], cfg: ModelConfig) -> 
     """Check an ``--init-unet`` folder or hub id without loading its weights: a diffusers
     ``UNet3DConditionModel`` (in ``unet/`` or the folder itself) with weights, whose latent channels and text
     width fit ``cfg``. Called before the (minutes-long) read of the checkpoint."""
-    root = _resolve(init_unet, "--init-unet", STAGE1_FOLDER)
+    root = _resolve(init_unet, "--init-unet", STAGE1_FOLDER, allow_patterns=STAGE1_PATTERNS)
     if (root / "unet" / "config.json").is_file():
         unet_dir = root / "unet"
     elif (root / "config.json").is_file() and not (root / "model_index.json").is_file():
@@ -486,7 +504,12 @@ def check_stage1_folder(init_unet: str | os.PathLike[str], cfg: ModelConfig) -> 
 def _tokenizer_folder(tokenizer: str | os.PathLike[str]) -> Path:
     """The folder of ``--tokenizer`` (its ``tokenizer/`` when it is a pipeline folder), checked to hold a
     vocabulary."""
-    root = _resolve(tokenizer, "--tokenizer", f"a CLIP tokenizer folder, or {STAGE1_FOLDER}")
+    root = _resolve(
+        tokenizer,
+        "--tokenizer",
+        f"a CLIP tokenizer folder, or {STAGE1_FOLDER}",
+        allow_patterns=TOKENIZER_PATTERNS,
+    )
     folder = root / "tokenizer" if (root / "tokenizer").is_dir() else root
     return check_tokenizer_folder(folder, "--tokenizer folder")
 

@@ -243,9 +243,11 @@ def _resolve(
     path_or_hub_id: str | os.PathLike[str],
     what: str = "model folder",
     instead: str = "a streamt2v model folder with model_index.json",
+    allow_patterns: list[str] | None = None,
 ) -> Path:
     """A local folder, or a hub snapshot (huggingface_hub) for an ``owner/name`` id. ``what`` names the
-    argument in errors; ``instead`` says what the local folder to pass instead holds."""
+    argument in errors; ``instead`` says what the local folder to pass instead holds; ``allow_patterns``:
+    the files of the snapshot that are needed (default: all)."""
     path = Path(path_or_hub_id).expanduser()
     if path.is_dir():
         return path
@@ -257,7 +259,7 @@ def _resolve(
         from huggingface_hub import snapshot_download
 
         try:
-            return Path(snapshot_download(repo_id=text))
+            return Path(snapshot_download(repo_id=text, allow_patterns=allow_patterns))
         except Exception as err:  # offline, unknown repo, ...: say what was tried and what to pass instead
             raise hub_unavailable_error(text, what, err, instead) from err
     raise FileNotFoundError(f"{what} {str(path.resolve())!r} does not exist")
