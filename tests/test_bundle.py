@@ -183,3 +183,19 @@ def test_overwriting_a_file_with_a_folder_leaves_nothing_behind(
     tiny.save_pretrained(out, overwrite=True)
     assert (out / MODEL_INDEX).is_file()
     assert [p.name for p in tmp_path.iterdir()] == ["model"]
+
+
+def test_a_replaced_part_that_does_not_fit_fails_on_loading(tiny: StreamingT2VModel, tmp_path: Path) -> None:
+    """A text encoder of another width copied into the folder failed only at generation, with a matmul
+    shape error."""
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    out = tiny.save_pretrained(tmp_path / "model")
+    shutil.rmtree(out / "text_encoder")
+    config = tiny.text_encoder.model.config.to_dict() | {"hidden_size": 48, "intermediate_size": 96}
+    CLIPTextModel(CLIPTextConfig(**config)).save_pretrained(out / "text_encoder")
+    with pytest.raises(
+        ValueError, match=r"do not fit together .*unet/ attends to text of width 32, text_encoder/ gives 48"
+    ) as info:
+        StreamingT2VModel.from_pretrained(out)
+    assert "init_unet/ attends to text of width 32" in str(info.value)

@@ -349,6 +349,33 @@ class StreamingT2VModel:
         compile_modules([*unets, self.vae.vae.encoder, self.vae.vae.decoder], self.unet.device, backend)
         return self
 
+    def mismatches(self) -> list[str]:
+        """What does not fit between the parts (text width, latent channels, image embedding width), each
+        naming the subfolders; empty when they fit. Checked by :meth:`from_pretrained`, so that a replaced
+        part fails on loading, not with a shape error in the middle of a video."""
+        text = self.text_encoder.model.config.hidden_size
+        latent = self.vae.latent_channels
+        problems = []
+        unets = [("unet/", self.unet.base.config)]
+        if self.init_unet is not None:
+            unets.append(("init_unet/", self.init_unet.config))
+        for name, c in unets:
+            if c.cross_attention_dim != text:
+                problems.append(
+                    f"{name} attends to text of width {c.cross_attention_dim}, text_encoder/ gives {text}"
+                )
+            if c.in_channels != latent or c.out_channels != latent:
+                problems.append(
+                    f"{name} has {c.in_channels} in / {c.out_channels} out channels, vae/ {latent} latent channels"
+                )
+        image = self.image_encoder.projection_dim
+        if image != self.unet.streaming_config.image_embed_dim:
+            problems.append(
+                f"unet/ takes image embeddings of width {self.unet.streaming_config.image_embed_dim}, "
+                f"image_encoder/ gives {image}"
+            )
+        return problems
+
     # --- construction -------------------------------------------------------------------------------
     @classmethod
     def from_preset(
@@ -491,6 +518,12 @@ class StreamingT2VModel:
             sources=meta.get("sources"),
             sampler=meta.get("sampler"),
         )
+        problems = model.mismatches()
+        if problems:
+            raise ValueError(
+                f"the parts of model folder {str(root)!r} do not fit together (was one replaced?): "
+                + "; ".join(problems)
+            )
         for module in model.modules().values():
             own_aligned_memory(module)
         if device is not None:
