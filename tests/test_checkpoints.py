@@ -349,6 +349,9 @@ def test_the_fp16_variant_of_the_stage1_weights_and_its_tokenizer_are_used(tmp_p
     ours = model.init_unet.state_dict()
     assert all(torch.equal(ours[k], t.float()) for k, t in saved.items())
     assert model.text_encoder.encode(["a red circle"]).shape[0] == 1  # the folder's tokenizer came along
+    # the provenance holds absolute paths: the folder is read from anywhere
+    assert model.sources["init_unet"] == str(ms.resolve()) == model.sources["tokenizer"]
+    assert model.sources["weights"] == f"converted from {src.resolve()}"
 
 
 def _tiny_reference_sd(case: Path) -> dict[str, torch.Tensor]:

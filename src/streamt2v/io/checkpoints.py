@@ -428,6 +428,13 @@ STAGE1_PATTERNS = [
 ]
 
 
+def _provenance(spec: str | os.PathLike[str]) -> str:
+    """A local path as an absolute one (the folder's ``sources`` stay meaningful wherever it is read), a hub
+    id as given."""
+    path = Path(spec).expanduser()
+    return str(path.resolve()) if path.exists() else str(spec)
+
+
 def _listing(folder: Path) -> str:
     names = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir())
     return ", ".join(names[:10]) + (", ..." if len(names) > 10 else "") if names else "nothing"
@@ -592,19 +599,19 @@ def convert_official_checkpoint(
         m.eval()
 
     init = None
-    sources = {"weights": f"converted from {ckpt_path}"}
+    sources = {"weights": f"converted from {_provenance(ckpt_path)}"}
     if stage1 is not None:
         init = UNet3DConditionModel.from_pretrained(
             stage1.unet_dir, torch_dtype=dtype, variant=stage1.variant
         ).eval()
-        sources["init_unet"] = str(init_unet)
+        sources["init_unet"] = _provenance(init_unet)
     else:
         report.notes.append(
             "the stage-1 model is not in the official checkpoint: pass --init-unet with a ModelScope "
             f"diffusers folder or hub id (e.g. {MODELSCOPE_REPO})"
         )
     if tok is not None:
-        sources["tokenizer"] = str(tokenizer)
+        sources["tokenizer"] = _provenance(tokenizer)
     else:
         report.notes.append(
             f"no tokenizer in the official checkpoint: pass --tokenizer (e.g. {MODELSCOPE_REPO}) to use prompts"
