@@ -472,3 +472,25 @@ def test_a_hub_stage1_id_fetches_only_what_the_conversion_needs(
     assert report.out_dir and not any("--tokenizer" in n for n in report.notes)
     index = json.loads((tmp_path / "out" / "model_index.json").read_text())
     assert index["streamt2v"]["sources"]["init_unet"] == "damo-vilab/text-to-video-ms-1.7b"
+
+
+def test_overwrite_never_replaces_a_folder_that_holds_an_input(tmp_path: Path) -> None:
+    """``convert models/x/streaming_t2v.ckpt models/x --overwrite`` deleted the 25 GB checkpoint with the old
+    folder; the same for a --init-unet folder converted into."""
+    case = first_reference_case()
+    cfg, head_width = _reference_config(case)
+    folder = tmp_path / "models"
+    folder.mkdir()
+    ckpt = folder / "streaming_t2v.safetensors"
+    ckpt.write_bytes((case / "tiny_state_dict.safetensors").read_bytes())
+    with pytest.raises(
+        ValueError, match=r"checkpoint '.*streaming_t2v.safetensors' is inside the output folder"
+    ):
+        convert_official_checkpoint(ckpt, folder, cfg, strict=False, head_width=head_width, overwrite=True)
+    assert ckpt.is_file()
+    ms = _stage1_folder(tmp_path / "ms", cfg)
+    with pytest.raises(ValueError, match=r"--init-unet '.*ms' is inside the output folder"):
+        convert_official_checkpoint(
+            ckpt, ms, cfg, init_unet=ms, strict=False, head_width=head_width, overwrite=True
+        )
+    assert (ms / "unet" / "config.json").is_file()

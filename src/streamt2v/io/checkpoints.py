@@ -428,6 +428,20 @@ STAGE1_PATTERNS = [
 ]
 
 
+def _refuse_inputs_inside(out_dir: str | os.PathLike[str], inputs: Mapping[str, Any]) -> None:
+    """An input inside the output folder would be deleted when ``--overwrite`` replaces the folder."""
+    out = Path(out_dir).expanduser().resolve()
+    for flag, spec in inputs.items():
+        if spec is None or not Path(spec).expanduser().exists():
+            continue
+        path = Path(spec).expanduser().resolve()
+        if path == out or out in path.parents:
+            raise ValueError(
+                f"{flag} {str(spec)!r} is inside the output folder {str(out_dir)!r}, which the conversion "
+                "replaces; write the model folder somewhere else"
+            )
+
+
 def _provenance(spec: str | os.PathLike[str]) -> str:
     """A local path as an absolute one (the folder's ``sources`` stay meaningful wherever it is read), a hub
     id as given."""
@@ -556,6 +570,9 @@ def convert_official_checkpoint(
     # everything that can be checked without the (minutes-long) read of a real checkpoint comes first
     refuse_existing(out_dir, overwrite)
     check_writable_parent(out_dir, "output folder")
+    _refuse_inputs_inside(
+        out_dir, {"checkpoint": ckpt_path, "--init-unet": init_unet, "--tokenizer": tokenizer}
+    )
     stage1 = check_stage1_folder(init_unet, cfg) if init_unet is not None else None
     tok_folder = None
     if tokenizer is not None:
