@@ -429,6 +429,11 @@ def test_missing_image_encoder_tensors_are_reported_and_saved_position_ids_ignor
     assert len(report.missing) == 2
     model = StreamingT2VModel.from_pretrained(tmp_path / "out")
     assert model.image_encoder.model.config.num_hidden_layers == 2
+    # a missing norm scale is the identity (1), not 0, which silenced the layer
+    vision = model.image_encoder.model.vision_model
+    assert torch.equal(vision.post_layernorm.weight, torch.ones(32))
+    assert torch.equal(vision.encoder.layers[1].layer_norm1.weight, torch.ones(32))
+    assert torch.equal(vision.post_layernorm.bias, sd[visual + "ln_post.bias"])
 
 
 def test_a_hub_stage1_id_fetches_only_what_the_conversion_needs(

@@ -382,13 +382,26 @@ def check_converted(
                 report.missing.append((comp, k, tuple(t.shape)))
 
 
+_NORMS = (torch.nn.LayerNorm, torch.nn.GroupNorm, torch.nn.modules.batchnorm._NormBase)
+
+
+def _missing_value(module: torch.nn.Module, key: str, shape: torch.Size, dtype: torch.dtype) -> torch.Tensor:
+    """What a tensor absent from the checkpoint becomes: 1 for a norm layer's scale (the identity), else 0."""
+    owner_name, _, leaf = key.rpartition(".")
+    owner = module.get_submodule(owner_name) if owner_name else module
+    if leaf == "weight" and isinstance(owner, _NORMS):
+        return torch.ones(shape, dtype=dtype)
+    return torch.zeros(shape, dtype=dtype)
+
+
 def _materialize(module: torch.nn.Module, tensors: dict[str, torch.Tensor], dtype: torch.dtype) -> None:
-    """Load ``tensors`` into a meta-built module (``assign=True``); zero-fill any missing ones."""
+    """Load ``tensors`` into a meta-built module (``assign=True``); fill any missing or mis-shaped ones with
+    zeros (norm scales with ones: a zero scale would silence the layer's output)."""
     full = {}
     for k, ref in module.state_dict().items():
         t = tensors.get(k)
         if t is None or tuple(t.shape) != tuple(ref.shape):
-            t = torch.zeros(ref.shape, dtype=dtype)
+            t = _missing_value(module, k, ref.shape, dtype)
         full[k] = t.to(dtype) if t.is_floating_point() else t
     module.load_state_dict(full, strict=True, assign=True)
     for name, buf in list(module.named_buffers()):
@@ -564,7 +577,8 @@ def convert_official_checkpoint(
     folder or hub id (its ``unet/``, and ``tokenizer/`` if present, are used) for stage 1.
     ``tokenizer``: a folder/hub id with the CLIP tokenizer (defaults to ``init_unet``'s).
     ``strict=True`` raises :class:`CheckpointMismatchError` on any unmapped, missing or mis-shaped tensor
-    or absent component; ``strict=False`` reports them (missing tensors are zero, absent components random).
+    or absent component; ``strict=False`` reports them (missing tensors are zero, norm scales one; absent
+    components random).
     """
     cfg = get_preset(preset) if isinstance(preset, str) else preset
     # everything that can be checked without the (minutes-long) read of a real checkpoint comes first
