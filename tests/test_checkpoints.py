@@ -499,3 +499,18 @@ def test_overwrite_never_replaces_a_folder_that_holds_an_input(tmp_path: Path) -
             ckpt, ms, cfg, init_unet=ms, strict=False, head_width=head_width, overwrite=True
         )
     assert (ms / "unet" / "config.json").is_file()
+
+
+def test_the_streamingsvd_checkpoint_is_named_as_such(tmp_path: Path) -> None:
+    """The official main branch's model.safetensors (StreamingSVD, image-to-video) is not the T2V checkpoint."""
+    from safetensors.torch import save_file
+
+    src = tmp_path / "model.safetensors"
+    keys = ["model.diffusion_model.input_blocks.0.0.weight", "controlnet.input_hint_block.0.weight"]
+    save_file(
+        {k: torch.zeros(2) for k in [*keys, "conditioner.embedders.0.open_clip.model.ln_final.bias"]}, src
+    )
+    with pytest.raises(
+        CheckpointMismatchError, match=r"it is the StreamingSVD \(image-to-video\) checkpoint"
+    ):
+        convert_official_checkpoint(src, tmp_path / "out", "tiny")

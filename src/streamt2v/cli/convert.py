@@ -15,14 +15,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "of every unmapped, missing or mis-shaped tensor."
         ),
     )
-    p.add_argument("checkpoint", help="streaming_t2v.ckpt or a .safetensors state dict")
+    p.add_argument(
+        "checkpoint",
+        help="streaming_t2v.ckpt (weights under state_dict, model or module, with or without a wrapper's "
+        "model./module. prefix) or a .safetensors state dict",
+    )
     p.add_argument("out_dir", help="output model folder (written atomically)")
     p.add_argument("--preset", default="modelscope-1.7b", help="architecture preset (default: %(default)s)")
     p.add_argument(
         "--init-unet",
         default=None,
         metavar="PATH_OR_HUB_ID",
-        help="ModelScope diffusers folder or hub id for the stage-1 model, e.g. damo-vilab/text-to-video-ms-1.7b",
+        help="ModelScope diffusers folder (unet/ and tokenizer/; the fp16 variant will do) for the stage-1 model, "
+        "or its hub id, e.g. damo-vilab/text-to-video-ms-1.7b (needs network: only unet/ and tokenizer/ are "
+        "fetched); checked before the checkpoint is read",
     )
     p.add_argument(
         "--tokenizer",

@@ -608,9 +608,17 @@ def convert_official_checkpoint(
     check_converted(converted, modules, report)
     where = f"checkpoint {str(ckpt_path)!r} does not match the {cfg.name!r} architecture"
     if not sum(report.fitting.values()):  # strict or not: a folder of random weights is never wanted
+        svd = any(k.startswith("model.diffusion_model.") for k in sd) and any(
+            k.startswith("conditioner.") for k in sd
+        )
+        why = (
+            "it is the StreamingSVD (image-to-video) checkpoint of the official main branch; streamt2v converts "
+            "the text-to-video streaming_t2v.ckpt of the StreamingModelscope branch"
+            if svd
+            else "is it a StreamingT2V checkpoint, and the right --preset?"
+        )
         headline = (
-            f"{where}: none of its {len(sd)} tensors fits a tensor of the model (is it a StreamingT2V "
-            "checkpoint, and the right --preset?); nothing was written"
+            f"{where}: none of its {len(sd)} tensors fits a tensor of the model ({why}); nothing was written"
         )
         raise CheckpointMismatchError(f"{headline}\n{report.problems()}", report, headline)
     if strict and not report.ok:
