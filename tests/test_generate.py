@@ -86,6 +86,43 @@ def test_resume_is_bit_identical(tmp_path, model, crash_after, exc):
     assert (tmp_path / "b.mp4").read_bytes() == ref.output.read_bytes()
 
 
+def test_resume_needs_no_input_files_once_a_chunk_is_finished(tmp_path, model):
+    """The finished chunks hold the input frames and the anchor, so a resume works after the input video and
+    anchor image were moved (it was refused: --init-video file not found); before any chunk it needs them."""
+    from streamt2v.io.video import write_video
+
+    src = write_video(
+        tmp_path / "in.mp4", read_video(generate(cfg_for(tmp_path, "src", n=16), model=model).output)[0], 8
+    )
+    anchor = write_video(tmp_path / "anchor", torch.zeros(1, 3, 1, 32, 32), 8) / "frame_000000.png"
+    inputs = {"init_video": str(src), "anchor": str(anchor)}
+    ref = generate(cfg_for(tmp_path, "ref", n=32, **inputs), model=model)
+
+    def crash(chunk):
+        raise Crash()
+
+    for name in ("b", "c"):
+        with pytest.raises(Crash):
+            generate(cfg_for(tmp_path, name, n=32, **inputs), model=model, on_chunk=crash)
+    src.rename(tmp_path / "in-moved.mp4")
+    anchor.rename(tmp_path / "anchor-moved.png")
+    res = resume_generate(tmp_path / "run-b", model=model)
+    assert res.output.read_bytes() == ref.output.read_bytes()
+    # a run that finished nothing starts over from its inputs, so it still needs them
+    (tmp_path / "run-c" / "chunks").mkdir(exist_ok=True)
+    for f in (tmp_path / "run-c" / "chunks").iterdir():
+        f.unlink()
+    m = tmp_path / "run-c" / "manifest.json"
+    manifest = json.loads(m.read_text())
+    manifest["chunks"] = []
+    m.write_text(json.dumps(manifest))
+    with pytest.raises(FileNotFoundError, match="--init-video file not found"):
+        resume_generate(tmp_path / "run-c", model=model)
+    (tmp_path / "in-moved.mp4").rename(src)
+    with pytest.raises(FileNotFoundError, match="--anchor file not found"):
+        resume_generate(tmp_path / "run-c", model=model)
+
+
 def test_resume_after_kill_mid_chunk(tmp_path, model):
     """kill -9 while a chunk is being sampled: the manifest says 'running', a stray temp file may exist."""
     generate(cfg_for(tmp_path, "ref", n=24, png_dir=str(tmp_path / "ref-png")), model=model)

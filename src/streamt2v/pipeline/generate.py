@@ -342,8 +342,23 @@ def resume_generate(
     Temporary files a killed writer of the same outputs left behind are removed."""
     run = RunDir.open(run_dir)
     cfg = GenerateConfig.from_dict(run.config)
-    check_inputs(cfg, resume=True, model=model)
-    run.lock()  # before touching any file: a run still going elsewhere is refused
+    # First: a run still going elsewhere is refused as such (its outputs, also in use, come second).
+    run.lock()
+    try:
+        model, chunks, stored = _prepare_resume(run, cfg, model, on_step)
+    except BaseException:
+        run.unlock()  # _consume releases it from here on
+        raise
+    return _consume(cfg, run, model, chunks, stored, on_chunk, progress=progress)
+
+
+def _prepare_resume(
+    run: RunDir, cfg: GenerateConfig, model: StreamingT2VModel | None, on_step: StepCallback | None
+) -> tuple[StreamingT2VModel, Iterator[Chunk], list]:
+    """Check the run's inputs, remove what a killed writer left, load the model and the finished chunks, and
+    start the stream where the run stopped."""
+    # Once a chunk is finished the run holds the input frames and the anchor: the input files may be gone.
+    check_inputs(cfg, resume=True, model=model, read_inputs=run.num_finished == 0)
     for _, path in output_targets(cfg):
         for stale in remove_stale_temporaries(path):
             logger.info("removed %s left by an earlier run", stale)
@@ -367,7 +382,7 @@ def resume_generate(
         elif prefix is not None:
             kw["init_video"] = prefix
         chunks = stream(model, cfg.schedule(), cfg.stream, resume=state, on_step=on_step, **kw)
-    return _consume(cfg, run, model, chunks, stored, on_chunk, progress=progress)
+    return model, chunks, stored
 
 
 def _load_compiled(cfg: GenerateConfig) -> StreamingT2VModel:

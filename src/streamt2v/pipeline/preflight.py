@@ -93,9 +93,14 @@ def _default_refiner_folder(model: StreamingT2VModel | None, model_spec: str | N
 
 
 def check_inputs(
-    cfg: GenerateConfig, *, resume: bool = False, model: StreamingT2VModel | None = None
+    cfg: GenerateConfig,
+    *,
+    resume: bool = False,
+    model: StreamingT2VModel | None = None,
+    read_inputs: bool = True,
 ) -> PromptSchedule:
-    """Cheap checks before any model is loaded (bad inputs fail in milliseconds)."""
+    """Cheap checks before any model is loaded (bad inputs fail in milliseconds). ``read_inputs`` False:
+    the input video/images will not be read (a resumed run holds them in its finished chunks)."""
     if not resume and cfg.prompt is not None and cfg.prompt_schedule is not None:
         raise ValueError("give either a PROMPT or --prompt-schedule, not both")
     schedule = cfg.schedule()
@@ -106,7 +111,7 @@ def check_inputs(
         raise ValueError("give either --init-video or --init-image, not both")
     for name in ("init_video", "init_image", "anchor"):
         p = getattr(cfg, name)
-        if p is not None:
+        if p is not None and read_inputs:
             _check_input_file(f"--{name.replace('_', '-')}", p, folder_ok=name == "init_video")
     device = resolve_device(cfg.device)
     resolve_dtype(cfg.dtype, device)
