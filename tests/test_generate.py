@@ -488,6 +488,21 @@ def test_cli_resume_warns_about_ignored_flags(tmp_path, monkeypatch, capsys, mod
     generate(cfg_for(tmp_path, "w", n=8, model="tiny"), model=model)  # the resume loads the same preset
     assert main(["generate", "--resume", str(tmp_path / "run-w"), "--frames", "99", "--no-progress"]) == 0
     assert "ignoring --frames" in capsys.readouterr().err
+    # a typed value equal to the default is ignored as well, and said so (it was not named)
+    argv = [
+        "-v",
+        "generate",
+        "--resume",
+        str(tmp_path / "run-w"),
+        "--frames=80",
+        "--seed",
+        "33",
+        "--no-progress",
+    ]
+    assert main([*argv, "-o", "output.mp4", "--overwrite"]) == 0
+    assert "ignoring --frames, --seed, --output" in capsys.readouterr().err
+    assert main(["generate", "--resume", str(tmp_path / "run-w"), "--overwrite", "--no-progress"]) == 0
+    assert "ignoring" not in capsys.readouterr().err
 
 
 def test_interrupt_reports_the_frames_saved_in_the_run_directory(tmp_path, monkeypatch, model, caplog):

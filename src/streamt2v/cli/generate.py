@@ -156,12 +156,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _ignored_on_resume(args: argparse.Namespace) -> list[str]:
-    """The flags given with --resume that differ from their defaults (they are ignored)."""
+    """The settings typed with --resume, whatever their values (they are ignored): a value compared with the
+    default would hide ``--frames 80`` (the default) typed to change a 40-frame run."""
+    unset = object()
+    parser = args.parser  # built for this one command: its defaults may be changed
+    parser.set_defaults(**{dest: unset for dest in vars(args) if dest not in _RESUME_FLAGS})
+    argv = args.argv[args.argv.index("generate") + 1 :]  # what the generate parser read
+    typed = vars(parser.parse_args(argv))
     names = []
-    for dest, value in vars(args).items():
-        if dest in _RESUME_FLAGS or value == args.parser.get_default(dest):
-            continue
-        names.append("PROMPT" if dest == "prompt" else "--" + dest.replace("_", "-"))
+    for dest, value in typed.items():
+        if dest not in _RESUME_FLAGS and value is not unset:
+            names.append("PROMPT" if dest == "prompt" else "--" + dest.replace("_", "-"))
     return names
 
 
