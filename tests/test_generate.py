@@ -534,3 +534,20 @@ def test_silently_ignored_inputs_are_named(tmp_path, monkeypatch, capsys, caplog
     )
     assert "--enhance-steps only apply with --enhance" in capsys.readouterr().err
     assert "--anchor is not used" in caplog.text
+
+
+def test_a_prompt_in_the_schedule_form_is_a_schedule_as_in_the_pipeline():
+    """``streamt2v generate "0: a red circle; 16: a green square"`` made one literal prompt of it, while
+    ``pipe("0: ...")`` read a schedule; both read a schedule now, and a plain prompt with a colon stays one."""
+    from streamt2v.pipeline.preflight import check_inputs
+    from streamt2v.pipeline.prompts import as_schedule
+
+    def cfg(prompt, n=24):
+        return GenerateConfig(output="o.mp4", stream=StreamConfig(num_frames=n), prompt=prompt)
+
+    text = "0: a red circle; 16: a green square"
+    assert cfg(text).schedule().entries == ((0, "a red circle"), (16, "a green square"))
+    assert cfg(text).schedule().entries == as_schedule(text).entries
+    assert cfg("3 red circles: bouncing").schedule().entries == ((0, "3 red circles: bouncing"),)
+    with pytest.raises(ValueError, match="16"):
+        check_inputs(cfg(text, n=16))  # checked like a --prompt-schedule: 16 is past the end

@@ -211,7 +211,7 @@ class GenerateConfig:
             return load_schedule(self.prompt_schedule)
         if self.prompt is None:
             raise ValueError("give a prompt or a prompt schedule")
-        return PromptSchedule.constant(self.prompt)
+        return as_schedule(self.prompt)  # "0: a cat; 120: a dog" is a schedule, as in pipe(...)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
