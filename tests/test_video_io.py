@@ -359,3 +359,25 @@ def test_videos_are_read_upright_as_their_display_matrix_says(tmp_path, degrees)
     where = {90: red[-8:].all() and not red[:-8].any(), -90: red[:8].all() and not red[8:].any()}
     where[180] = red[:, -8:].all() and not red[:, :-8].any()
     assert where[degrees]  # the left of the stored picture turned with it: bottom, top, right
+
+
+def test_image_folders_in_number_order_of_one_size_and_16_bit_images(tmp_path):
+    """Unpadded frame names (f2 before f10) were read in text order, shuffling the video; frames of
+    different sizes failed without naming the folder; 16-bit greyscale images were read as white."""
+    from PIL import Image
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(12):
+        Image.fromarray(np.full((8, 8, 3), i * 20, np.uint8)).save(folder / f"f{i}.png")
+    levels = to_uint8_frames(read_video(folder)[0])[:, 0, 0, 0]
+    assert levels.tolist() == [i * 20 for i in range(12)]
+    Image.fromarray(np.zeros((10, 8, 3), np.uint8)).save(folder / "f12.png")
+    with pytest.raises(
+        ValueError, match=r"frames in folder .*frames' differ in size: f0.png is 8x8, but not 'f12.png'"
+    ):
+        read_video(folder)
+    grey = tmp_path / "grey16.png"
+    Image.fromarray(np.full((4, 4), 30000, np.uint16)).save(grey)
+    assert Image.open(grey).mode.startswith("I")
+    assert to_uint8_frames(read_image(grey)[:, :, None]).ravel().tolist() == [round(30000 / 257)] * 48

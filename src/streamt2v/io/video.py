@@ -394,12 +394,19 @@ def read_video(path: str | os.PathLike, *, max_frames: int | None = None) -> tup
     if max_frames is not None and max_frames < 1:
         raise ValueError(f"max_frames must be >= 1 or None, got {max_frames}")
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        # Name order with numbers compared as numbers: f2 before f10, as unpadded exports are meant
+        files = sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=_natural_key)
         if not files:
             raise ValueError(f"no image frames ({', '.join(IMAGE_SUFFIXES)}) in folder {str(path)!r}")
         files = files[:max_frames] if max_frames else files
-        frames = np.stack([_load_rgb(p) for p in files])
-        return from_uint8_frames(frames), 8.0
+        frames = [_load_rgb(p) for p in files]
+        odd = [f.name for f, a in zip(files, frames) if a.shape != frames[0].shape]
+        if odd:
+            raise ValueError(
+                f"the frames in folder {str(path)!r} differ in size: {files[0].name} is "
+                f"{frames[0].shape[1]}x{frames[0].shape[0]}, but not {_list_names(odd)}"
+            )
+        return from_uint8_frames(np.stack(frames)), 8.0
 
     frames, fps = decode_frames(path, max_frames=max_frames)
     return from_uint8_frames(frames), fps
@@ -436,6 +443,10 @@ def decode_frames(path: str | os.PathLike, *, max_frames: int | None = None) -> 
     return np.stack(arrays), fps
 
 
+def _natural_key(path: Path) -> list:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
+
+
 def _upright(frame: np.ndarray, rotation: float) -> np.ndarray:
     """``frame`` as players show it: phones store portrait video sideways with a display matrix saying how
     far to turn it (PyAV's ``rotation``: degrees counter-clockwise, in quarter turns in practice)."""
@@ -448,6 +459,9 @@ def _load_rgb(path: Path) -> np.ndarray:
 
     try:
         with Image.open(path) as im:
+            if im.mode.startswith("I;16") or im.mode == "I":  # 16-bit greyscale: convert("RGB") clips at 255
+                grey = np.asarray(im, dtype=np.float64) / 257.0
+                return np.repeat(np.clip(np.rint(grey), 0, 255).astype(np.uint8)[..., None], 3, axis=-1)
             return np.asarray(im.convert("RGB"), dtype=np.uint8)
     except (UnidentifiedImageError, OSError) as err:
         raise ValueError(f"cannot read image {str(path)!r}: {err}") from err
