@@ -25,7 +25,6 @@ import json
 import os
 import re
 import time
-from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,11 +32,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-try:  # POSIX; elsewhere runs are not locked
-    import fcntl
-except ImportError:  # pragma: no cover
-    fcntl = None  # type: ignore[assignment]
-
+from streamt2v.io import locks
 from streamt2v.io.folders import check_writable_parent
 from streamt2v.io.video import from_uint8_frames, to_uint8_frames
 
@@ -117,31 +112,20 @@ class RunDir:
     def lock(self) -> RunDir:
         """Take the run for this process (see module docstring); :class:`RunInUseError` naming the other
         process when one holds it. Held until :meth:`unlock` or the process ends."""
-        if self._lock is not None or fcntl is None:
+        if self._lock is not None:
             return self
-        fh = open(self.path / LOCK, "a+")  # noqa: SIM115 -- held open for the life of the run
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.seek(0)
-            holder = fh.read().strip() or "unknown"
-            fh.close()
+            self._lock = locks.acquire(self.path / LOCK)
+        except locks.LockedError as err:
             raise RunInUseError(
-                f"run directory {str(self.path)!r} is in use by another process (pid {holder}); wait for it "
-                "to finish or stop it before resuming"
+                f"run directory {str(self.path)!r} is in use by another process (pid {err.holder}); wait for "
+                "it to finish or stop it before resuming"
             ) from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"{os.getpid()}\n")
-        fh.flush()
-        self._lock = fh
         return self
 
     def unlock(self) -> None:
-        if self._lock is not None:
-            with suppress(OSError):
-                self._lock.close()  # closing the file releases the flock
-            self._lock = None
+        locks.release(self._lock)
+        self._lock = None
 
     # -- construction ----------------------------------------------------------------------------
     @staticmethod
