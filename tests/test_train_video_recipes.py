@@ -537,3 +537,22 @@ def test_foreground_weights_from_both_also_weigh_objects_only_the_model_drew(enc
     assert torch.equal(both(z0), target_only)  # a prediction equal to the clip changes nothing
     with pytest.raises(ValueError, match="foreground_weight_from must be one of.*got 'pred'"):
         make_recipe("base", foreground_weight_from="pred")
+
+
+def test_a_clip_folder_without_tokenizer_vocabulary_is_refused(tmp_path):
+    """transformers builds a 2-token tokenizer from a folder without vocabulary, which reads every caption
+    as the same ids; `train --clip` refused nothing and trained on that."""
+    import shutil
+
+    from streamt2v.assets import microworld_clip_dir, microworld_model_dir
+
+    root = tmp_path / "clip"
+    shutil.copytree(microworld_model_dir(), root)
+    (root / "tokenizer" / "tokenizer.json").unlink()
+    with pytest.raises(FileNotFoundError, match=r"--clip tokenizer folder .*holds no tokenizer vocabulary"):
+        load_frozen_clip(str(root))
+    whole = shutil.copytree(microworld_clip_dir(), tmp_path / "whole")
+    load_frozen_clip(str(whole))  # a whole CLIPModel folder with its tokenizer loads
+    (whole / "tokenizer.json").unlink()
+    with pytest.raises(FileNotFoundError, match="--clip CLIPModel folder .*holds no tokenizer vocabulary"):
+        load_frozen_clip(str(whole))
