@@ -523,3 +523,29 @@ def test_refiner_device_auto_dtype_positional_and_cpu_half_refused(refiner: Refi
         loaded.to(torch.float32, torch.bfloat16)
     with pytest.raises(ValueError, match="dtype fp16 is not supported on device cpu"):
         Refiner.from_pretrained(folder, device="cpu", dtype=torch.float16)
+
+
+def test_refiner_parts_that_do_not_fit_are_refused_before_any_weights(refiner: Refiner, tmp_path) -> None:
+    """A text encoder of another width copied into a refiner folder failed in the middle of stage 3 with
+    'mat1 and mat2 shapes cannot be multiplied'; it is named when the folder is checked."""
+    import json
+
+    from streamt2v.pipeline.refiner import check_refiner_folder
+
+    folder = refiner.save_pretrained(tmp_path / "ref")
+    check_refiner_folder(folder)
+    config = folder / "text_encoder" / "config.json"
+    text = json.loads(config.read_text())
+    config.write_text(json.dumps({**text, "hidden_size": text["hidden_size"] + 16}))
+    width = text["hidden_size"]
+    match = rf"do not fit together .*unet/ attends to text of width {width}, text_encoder/ gives {width + 16}"
+    with pytest.raises(ValueError, match=match):
+        check_refiner_folder(folder)
+    with pytest.raises(ValueError, match=match):
+        Refiner.from_pretrained(folder)
+    config.write_text(json.dumps(text))
+    vae = folder / "vae" / "config.json"
+    vae_config = json.loads(vae.read_text())
+    vae.write_text(json.dumps({**vae_config, "latent_channels": vae_config["latent_channels"] + 1}))
+    with pytest.raises(ValueError, match=r"unet/ has \d+ in / \d+ out channels, vae/ \d+ latent channels"):
+        Refiner.from_pretrained(folder)

@@ -268,9 +268,36 @@ def check_refiner_folder(path: str | os.PathLike, config: EnhanceConfig | None =
         raise FileNotFoundError(
             f"refiner folder {str(path)!r} is missing its scheduler config {str(sched_file)!r}"
         )
+    problems = _part_mismatches(root)
+    if problems:
+        raise ValueError(
+            f"the parts of refiner folder {str(path)!r} do not fit together (was one replaced?): "
+            + "; ".join(problems)
+        )
     if config is not None:
         check_start_step(config, _json_file(sched_file, "scheduler config"))
     return root
+
+
+def _part_mismatches(root: Path) -> list[str]:
+    """What does not fit between the refiner's parts, read from their configs (text width, latent channels),
+    each naming the subfolders: caught here, not as a shape error in the middle of a video."""
+    configs = {}
+    for part in ("unet", "vae", "text_encoder"):
+        file = root / part / "config.json"
+        configs[part] = _json_file(file, f"{part}/ config") if file.is_file() else {}
+    unet, vae, text = configs["unet"], configs["vae"], configs["text_encoder"]
+    problems = []
+    width, attends = text.get("hidden_size"), unet.get("cross_attention_dim")
+    if width is not None and attends is not None and width != attends:
+        problems.append(f"unet/ attends to text of width {attends}, text_encoder/ gives {width}")
+    latent = vae.get("latent_channels")
+    channels = (unet.get("in_channels"), unet.get("out_channels"))
+    if latent is not None and None not in channels and channels != (latent, latent):
+        problems.append(
+            f"unet/ has {channels[0]} in / {channels[1]} out channels, vae/ {latent} latent channels"
+        )
+    return problems
 
 
 def load_refiner(
