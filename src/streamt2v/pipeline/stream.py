@@ -295,7 +295,8 @@ def check_chunk_strength(config: StreamConfig, num_train_timesteps: int = 1000) 
 
 NO_STAGE1 = (
     "this model has no stage-1 (init_unet) weights: text-only generation is impossible; "
-    "start from --init-image or --init-video"
+    "start from --init-image or --init-video, or give the folder a stage-1 UNet (`streamt2v convert ... "
+    "--init-unet MODELSCOPE_FOLDER`, or `streamt2v assemble model ... --init-unet RUN/final/unet`)"
 )
 
 
