@@ -251,3 +251,18 @@ def test_path_flags_expand_the_home_folder(tmp_path, monkeypatch):
         f"{home}/{n}" for n in ("v", "p.txt", "r.json", "c")
     )
     assert parser.parse_args(["evaluate", "v", "--clip-model", "microworld"]).clip_model == "microworld"
+
+
+def test_an_unexpected_error_is_one_line_and_verbose_shows_its_traceback(tmp_path, capsys, monkeypatch):
+    """Only ValueError/OSError/RuntimeError were one line; anything else printed a whole traceback."""
+    import streamt2v.metrics.evaluate as evaluate
+
+    def broken(target):
+        raise KeyError("codec_name")
+
+    monkeypatch.setattr(evaluate, "find_videos", broken)  # stands for a library failing in an unforeseen way
+    assert main(["evaluate", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: KeyError: 'codec_name' (unexpected; run again with -v for the traceback)\n"
+    with pytest.raises(KeyError):
+        main(["evaluate", str(tmp_path), "-v"])

@@ -136,6 +136,14 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except Exception as err:  # not one of ours: say what it is and how to see where it came from
+        if args.verbose:
+            raise
+        print(
+            f"error: {type(err).__name__}: {err} (unexpected; run again with -v for the traceback)",
+            file=sys.stderr,
+        )
+        return 2
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
