@@ -251,6 +251,19 @@ def test_path_flags_expand_the_home_folder(tmp_path, monkeypatch):
         f"{home}/{n}" for n in ("v", "p.txt", "r.json", "c")
     )
     assert parser.parse_args(["evaluate", "v", "--clip-model", "microworld"]).clip_model == "microworld"
+    train_flags = ["out", "data", "captions", "vae", "clip", "base-unet"]
+    args = parser.parse_args(["train", "base", *(f"--{f}=~/{f}" for f in train_flags)])
+    for flag in train_flags:
+        assert getattr(args, flag.replace("-", "_")) == f"{home}/{flag}"
+    args = parser.parse_args(["convert", "~/c.ckpt", "~/m", "--init-unet=~/u", "--tokenizer=~/t"])
+    assert (args.checkpoint, args.out_dir, args.init_unet, args.tokenizer) == tuple(
+        f"{home}/{n}" for n in ("c.ckpt", "m", "u", "t")
+    )
+    assemble = ["model", "~/o", "--unet=~/u", "--vae=~/v", "--clip=~/c", "--scheduler=~/s", "--init-unet=~/i"]
+    args = parser.parse_args(["assemble", *assemble])
+    assert (args.out_dir, args.unet, args.vae, args.clip, args.scheduler, args.init_unet) == tuple(
+        f"{home}/{n}" for n in "ouvcsi"
+    )
 
 
 def test_an_unexpected_error_is_one_line_and_verbose_shows_its_traceback(tmp_path, capsys, monkeypatch):

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from streamt2v.cli import user_path
 from streamt2v.cli.train import key_value
 
 _DTYPES = ("fp32", "fp16", "bf16")
@@ -33,13 +34,21 @@ def _settings(text: str) -> dict[str, Any]:
 
 
 def _common(p: argparse.ArgumentParser, unet_help: str) -> None:
-    p.add_argument("out_dir", help="output folder (written atomically)")
-    p.add_argument("--unet", required=True, help=unet_help)
+    p.add_argument("out_dir", type=user_path, help="output folder (written atomically)")
+    p.add_argument("--unet", type=user_path, required=True, help=unet_help)
     p.add_argument(
-        "--vae", help="VAE folder, e.g. runs/vae/final/vae (default: the one the UNet's run recorded)"
+        "--vae",
+        type=user_path,
+        help="VAE folder, e.g. runs/vae/final/vae (default: the one the UNet's run recorded)",
     )
-    p.add_argument("--clip", help="micro-CLIP folder, e.g. runs/clip/final (default: the UNet's run's)")
-    p.add_argument("--scheduler", help="noise schedule folder (default: the UNet's run's final/scheduler)")
+    p.add_argument(
+        "--clip", type=user_path, help="micro-CLIP folder, e.g. runs/clip/final (default: the UNet's run's)"
+    )
+    p.add_argument(
+        "--scheduler",
+        type=user_path,
+        help="noise schedule folder (default: the UNet's run's final/scheduler)",
+    )
     p.add_argument("--dtype", choices=_DTYPES, default="fp32", help="weights' dtype (default: %(default)s)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     p.add_argument(
@@ -61,7 +70,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
     m = kinds.add_parser("model", help="stages 1-2: stream UNet + stage-1 UNet + VAE + micro-CLIP")
     _common(m, "the stream run's UNet, e.g. runs/stream/final/unet")
-    m.add_argument("--init-unet", help="stage-1 UNet, e.g. runs/base/final/unet (default: the stream's base)")
+    m.add_argument(
+        "--init-unet",
+        type=user_path,
+        help="stage-1 UNet, e.g. runs/base/final/unet (default: the stream's base)",
+    )
     m.add_argument(
         "--sampler",
         type=_settings,

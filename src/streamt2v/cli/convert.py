@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from streamt2v.cli import user_path
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -17,13 +19,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "checkpoint",
+        type=user_path,
         help="streaming_t2v.ckpt (weights under state_dict, model or module, with or without a wrapper's "
         "model./module. prefix) or a .safetensors state dict",
     )
-    p.add_argument("out_dir", help="output model folder (written atomically)")
+    p.add_argument("out_dir", type=user_path, help="output model folder (written atomically)")
     p.add_argument("--preset", default="modelscope-1.7b", help="architecture preset (default: %(default)s)")
     p.add_argument(
         "--init-unet",
+        type=user_path,
         default=None,
         metavar="PATH_OR_HUB_ID",
         help="ModelScope diffusers folder (unet/ and tokenizer/; the fp16 variant will do) for the stage-1 model, "
@@ -32,6 +36,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--tokenizer",
+        type=user_path,
         default=None,
         metavar="PATH_OR_HUB_ID",
         help="folder or hub id with the CLIP tokenizer (default: the --init-unet folder's tokenizer/)",

@@ -11,6 +11,8 @@ import json
 import shlex
 from typing import Any
 
+from streamt2v.cli import user_path
+
 # flag dest -> recipe field (passed only when given)
 _RECIPE_FLAGS = ("data", "captions", "size", "vae", "clip", "base_unet", "preset", "num_frames")
 
@@ -37,17 +39,30 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "Order: vae, clip, then base (needs --vae, --clip), refiner (same), stream (also --base-unet).",
     )
     p.add_argument("recipe", help="vae | clip | base | stream | refiner")
-    p.add_argument("--out", required=True, help="run folder: checkpoints/, loss.jsonl, samples/, final/")
-    p.add_argument("--data", default=None, help="'microworld' (default) or a folder of videos")
     p.add_argument(
-        "--captions", default=None, help="captions file for --data FOLDER (CSV file,caption or JSONL)"
+        "--out", type=user_path, required=True, help="run folder: checkpoints/, loss.jsonl, samples/, final/"
+    )
+    p.add_argument(
+        "--data", type=user_path, default=None, help="'microworld' (default) or a folder of videos"
+    )
+    p.add_argument(
+        "--captions",
+        type=user_path,
+        default=None,
+        help="captions file for --data FOLDER (CSV file,caption or JSONL)",
     )
     p.add_argument("--size", type=int, default=None, help="frame size in pixels (square)")
     p.add_argument("--num-frames", type=int, default=None, help="frames per clip (video recipes)")
     p.add_argument("--preset", default=None, help="architecture preset of the UNet (config.PRESETS)")
-    p.add_argument("--vae", default=None, help="trained VAE folder (OUT/final/vae of the vae run)")
-    p.add_argument("--clip", default=None, help="trained micro-CLIP folder (OUT/final of the clip run)")
-    p.add_argument("--base-unet", default=None, help="trained base UNet folder (stream recipe)")
+    p.add_argument(
+        "--vae", type=user_path, default=None, help="trained VAE folder (OUT/final/vae of the vae run)"
+    )
+    p.add_argument(
+        "--clip", type=user_path, default=None, help="trained micro-CLIP folder (OUT/final of the clip run)"
+    )
+    p.add_argument(
+        "--base-unet", type=user_path, default=None, help="trained base UNet folder (stream recipe)"
+    )
     p.add_argument(
         "--set",
         dest="options",
