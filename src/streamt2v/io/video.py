@@ -237,10 +237,10 @@ def check_output_path(
         if partial.exists() or partial.is_symlink():
             _check_replaceable_dir(partial, f"{what} preview folder")
     _check_name_length(path, what)
+    check_writable_parent(path, what)
     pid = locks.holder(output_lock_path(path))
     if pid is not None:
         raise _in_use(path, what, pid)
-    check_writable_parent(path, what)
     return path
 
 
