@@ -3,8 +3,8 @@
 The official ``streaming_t2v.ckpt`` is a PyTorch-Lightning pickle whose ``["state_dict"]`` holds the
 whole ``VideoLDM``: ``base_model.`` / ``unet.`` / ``resampler.`` (stage 2, paper §4.1–4.2),
 ``image_encoder.model.`` (open_clip ViT-H-14, APM), ``text_encoder.`` (transformers names) and ``vae.``
-(diffusers names). It is read with ``torch.load(weights_only=True)`` only: a pickle that needs any other
-class is refused, never executed. ``.safetensors`` input (e.g. the reference tiny state dict) works too.
+(diffusers names). It is read by :mod:`streamt2v.io.checkpoint_file` (``torch.load(weights_only=True)``
+only: a pickle that needs any other class is refused, never executed; ``.safetensors`` works too).
 
 The stage-1 model (ModelScope T2V) and the tokenizer are not in the checkpoint; they come from a
 ModelScope diffusers folder (``damo-vilab/text-to-video-ms-1.7b``), passed as ``init_unet`` / ``tokenizer``.
@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import pickle
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from transformers import (
 )
 
 from streamt2v.config import ModelConfig, get_preset
+from streamt2v.io.checkpoint_file import load_official_state_dict, strip_wrapper_prefix
 from streamt2v.io.folders import check_writable_parent, refuse_existing
 from streamt2v.io.official_unet_keys import map_official_unet_key
 from streamt2v.models.autoencoder import VideoAutoencoder
@@ -136,135 +136,6 @@ class CheckpointMismatchError(ValueError):
         super().__init__(message)
         self.report = report
         self.headline = headline or message.splitlines()[0]
-
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-_ZIP_MAGIC = b"PK\x03\x04"
-_PICKLE_PROTO = b"\x80"  # PROTO opcode: every pickle of protocol >= 2 (torch.save's legacy format) starts so
-
-
-def _torch_reason(err: BaseException) -> str:
-    """The informative line of a ``torch.load`` error, without ANSI escapes or the advice to unpickle
-    with ``weights_only=False`` (which this loader never does)."""
-    text = _ANSI.sub("", str(err))
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    for i, line in enumerate(lines):
-        if "WeightsUnpickler error:" in line:
-            rest = line.split("WeightsUnpickler error:", 1)[1].strip() or (lines[i + 1 : i + 2] or [""])[0]
-            if rest:
-                return rest.split(". Please")[0].rstrip(".")  # drop the advice to allowlist the global
-    first = lines[0] if lines else type(err).__name__
-    return first.split(". ")[0].rstrip(".") if len(first) > 200 else first.rstrip(".")
-
-
-def _is_safetensors(head: bytes) -> bool:
-    """A safetensors file starts with its JSON header's length (8 bytes, little endian), then ``{``."""
-    return len(head) >= 9 and head[8:9] == b"{" and 2 <= int.from_bytes(head[:8], "little") < 100_000_000
-
-
-# Where trainers keep the weights inside a checkpoint dict (Lightning: ``state_dict``).
-NESTED_STATE_DICT_KEYS = ("state_dict", "model", "module", "model_state_dict", "network")
-
-
-def _describe(value: Any) -> str:
-    return f"{len(value)} entries" if isinstance(value, Mapping) else type(value).__name__
-
-
-def load_official_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
-    """Tensors of an official checkpoint: ``.safetensors``, or a pickle read with ``weights_only=True``.
-
-    A Lightning checkpoint's ``["state_dict"]`` is taken (or the weights under ``model`` / ``module`` /
-    ``model_state_dict`` / ``network``); optimizer state etc. is ignored. A safetensors file is read as one
-    whatever its suffix. The errors tell a file that is no torch checkpoint at all (by its first bytes), a
-    damaged one, and a pickle that would need more than tensors and plain containers (refused, never
-    executed) apart.
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise IsADirectoryError(
-            f"checkpoint {str(path)!r} is a folder; give the checkpoint file (streaming_t2v.ckpt or a "
-            ".safetensors state dict)"
-        )
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
-    name = str(path)
-    with path.open("rb") as f:
-        head = f.read(16)
-    if path.suffix == ".safetensors" or _is_safetensors(head):
-        from safetensors.torch import load_file
-
-        try:
-            return load_file(path)
-        except Exception as err:  # safetensors raises its own SafetensorError for a damaged file
-            raise ValueError(f"{name!r} is not a readable .safetensors file ({_torch_reason(err)})") from None
-    is_zip = head.startswith(_ZIP_MAGIC)
-    if not (is_zip or head.startswith(_PICKLE_PROTO)):
-        what = "it is empty" if not head else f"it starts with {head[:8]!r}"
-        raise ValueError(
-            f"{name!r} is not a PyTorch checkpoint (neither a zip nor a pickle torch.save file: {what})"
-        )
-    try:
-        # mmap needs the zip format; the legacy format (a bare pickle) is read whole
-        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=is_zip)
-    except pickle.UnpicklingError as err:
-        reason = _torch_reason(err)
-        if "Unsupported global" in reason or "Unsupported class" in reason:
-            raise ValueError(
-                f"refusing to load {name!r}: it is a pickle that needs more than tensors and plain "
-                f"containers (torch.load weights_only=True said: {reason}). It was not executed."
-            ) from None
-        raise ValueError(
-            f"{name!r} is a pickle but not a PyTorch checkpoint that can be read safely (torch.load "
-            f"weights_only=True said: {reason}). It was not executed."
-        ) from None
-    except (RuntimeError, EOFError, OSError) as err:
-        kind = "a zip" if is_zip else "a pickle"
-        raise ValueError(
-            f"{name!r} starts like {kind} torch.save file but cannot be read ({_torch_reason(err)}); "
-            "is it truncated or damaged?"
-        ) from None
-
-    def tensors_only(x: Any) -> bool:
-        return isinstance(x, Mapping) and bool(x) and all(isinstance(v, torch.Tensor) for v in x.values())
-
-    if isinstance(obj, Mapping) and not tensors_only(obj):
-        nested = [k for k in NESTED_STATE_DICT_KEYS if tensors_only(obj.get(k))]
-        if nested:
-            obj = obj[nested[0]]
-    if not tensors_only(obj):
-        if isinstance(obj, Mapping):
-            top = ", ".join(f"{k!r} ({_describe(v)})" for k, v in list(obj.items())[:8])
-            found = f"its top-level entries: {top or 'none'}"
-        else:
-            found = f"it holds a {type(obj).__name__}"
-        raise ValueError(
-            f"{name!r} holds no state dict (a mapping of names to tensors, at the top or under one of "
-            f"{', '.join(NESTED_STATE_DICT_KEYS)}); {found}"
-        )
-    return dict(obj)
-
-
-OFFICIAL_PREFIXES = ("base_model.", "unet.", "resampler.", "image_encoder.", "text_encoder.", "vae.")
-
-
-def strip_wrapper_prefix(state_dict: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], str]:
-    """Remove a wrapper's prefix (``model.``, ``module.`` of DDP, ...) put before the official names.
-
-    Applies only when no key has an official prefix and one prefix before ``base_model.`` is shared by
-    most keys; returns ``(state dict, prefix removed or "")``.
-    """
-    if any(k.startswith(OFFICIAL_PREFIXES) for k in state_dict):
-        return dict(state_dict), ""
-    prefix = ""
-    for key in state_dict:
-        i = key.find(".base_model.")
-        if i >= 0:
-            prefix = key[: i + 1]
-            break
-    n = sum(k.startswith(prefix) for k in state_dict) if prefix else 0
-    if not prefix or 2 * n < len(state_dict):
-        return dict(state_dict), ""
-    return {(k[len(prefix) :] if k.startswith(prefix) else k): t for k, t in state_dict.items()}, prefix
 
 
 @dataclass
