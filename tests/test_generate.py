@@ -506,7 +506,7 @@ def test_cli_resume_warns_about_ignored_flags(tmp_path, monkeypatch, capsys, mod
 
 
 def test_interrupt_reports_the_frames_saved_in_the_run_directory(tmp_path, monkeypatch, model, caplog):
-    from streamt2v.io.video import StreamingVideoWriter
+    from streamt2v.io.streaming_writer import StreamingVideoWriter
 
     calls = []
     append = StreamingVideoWriter.append

@@ -6,14 +6,13 @@ import numpy as np
 import pytest
 import torch
 
+from streamt2v.io.streaming_writer import StreamingVideoWriter, remove_stale_temporaries
 from streamt2v.io.video import (
-    StreamingVideoWriter,
     check_fps,
     check_output_path,
     from_uint8_frames,
     read_image,
     read_video,
-    remove_stale_temporaries,
     resize_video,
     to_uint8_frames,
     write_video,
@@ -241,7 +240,7 @@ def test_streaming_writer_output_is_a_pure_function_of_the_frames(tmp_path, suff
 
 # ----------------------------------------------------------------------------- temporary files
 def test_gif_writer_interrupted_while_encoding_leaves_no_temp_file(tmp_path, monkeypatch):
-    import streamt2v.io.video as io_video
+    import streamt2v.io.streaming_writer as streaming_writer
 
     def interrupted(path, frames, fps):
         path.write_bytes(b"")
@@ -249,7 +248,7 @@ def test_gif_writer_interrupted_while_encoding_leaves_no_temp_file(tmp_path, mon
 
     with pytest.raises(KeyboardInterrupt), StreamingVideoWriter(tmp_path / "x.gif", fps=8) as w:
         w.append(smooth_video(t=2))
-        monkeypatch.setattr(io_video, "_encode_gif", interrupted)
+        monkeypatch.setattr(streaming_writer, "encode_gif", interrupted)
         w.append(smooth_video(t=2))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.partial.gif"]
 

@@ -5,11 +5,8 @@ Library layout everywhere else is ``(B, 3, T, H, W)`` float in ``[-1, 1]`` (DESI
 - :func:`read_video` / :func:`write_video`: mp4 / mov / mkv / avi (H.264 via PyAV) / webm (VP9, ``crf``
   doubled onto its 0-63 scale), ``.gif`` (Pillow), or a directory of PNG frames. Writes are atomic: a
   temporary name in the same folder, renamed at the end.
-- :class:`StreamingVideoWriter`: the incremental writer behind ``streamt2v generate`` (paper §4: the video
-  grows chunk by chunk). Every chunk is encoded to its own closed segment; after every
-  :meth:`~StreamingVideoWriter.append` a playable *preview* file holds all frames so far (the segments
-  remuxed without re-encoding), and :meth:`~StreamingVideoWriter.finish` renames it to the final path, so
-  the final file never exists half-written.
+- The chunk-by-chunk writer behind ``streamt2v generate`` is :mod:`streamt2v.io.streaming_writer`; the
+  encoders and atomic-path helpers here (``encode_video``, ``temp_sibling``, ...) serve both.
 - One writer per output: a writer holds ``.NAME.lock`` beside its output (``flock``, io/locks.py) while it
   writes, and :func:`check_output_path` refuses an output another process is writing
   (:class:`OutputInUseError`).
@@ -28,7 +25,6 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from fractions import Fraction
-from glob import escape as glob_escape
 from pathlib import Path
 from typing import IO
 
@@ -51,7 +47,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 READ_VIDEO_SUFFIXES = (*VIDEO_SUFFIXES, ".gif", ".m4v", ".mpg", ".mpeg", ".ts", ".wmv", ".flv", ".3gp")
 DEFAULT_CRF = 18
 # The most bytes the names written beside an output add to its name: the temporary of the preview
-# ``.STEM.partial.tmp-XXXXXXXX.SUFFIX`` (mkstemp's 8 random characters); the others add less.
+# ``.STEM.partial.tmp-`` + mkstemp's 8 random characters + ``.SUFFIX``; the others add less.
 DERIVED_NAME_EXTRA = 22
 
 
@@ -86,7 +82,7 @@ def from_uint8_frames(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------- atomic paths
-def _temp_sibling(path: Path, tag: str = "tmp") -> Path:
+def temp_sibling(path: Path, tag: str = "tmp") -> Path:
     """A unique temporary name beside ``path`` keeping its suffix (containers are chosen by suffix)."""
     fd, name = tempfile.mkstemp(prefix=f".{path.stem}.{tag}-", suffix=path.suffix, dir=path.parent)
     os.close(fd)
@@ -123,7 +119,7 @@ def output_kind(path: Path) -> str:
     )
 
 
-#: The files a PNG output folder holds (:func:`_write_pngs`); a folder holding anything else is the user's.
+#: The files a PNG output folder holds (:func:`write_pngs`); a folder holding anything else is the user's.
 FRAME_FILE = re.compile(r"frame_\d{6}\.png")
 MIN_FPS, MAX_FPS = 0.01, 1000.0
 
@@ -138,7 +134,7 @@ def _list_names(names: Sequence[str], limit: int = 5) -> str:
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
-def _check_replaceable_dir(folder: Path, what: str = "output folder") -> None:
+def check_replaceable_dir(folder: Path, what: str = "output folder") -> None:
     """Raise unless ``folder`` may be replaced: a folder holding nothing but frame files (an earlier PNG
     output), never the working directory or one of its parents. Nothing the user made is ever deleted."""
     resolved = folder.resolve()
@@ -222,7 +218,7 @@ def check_output_path(
     kind = output_kind(path)
     if path.exists():
         if kind == "png-dir":
-            _check_replaceable_dir(path, f"{what} folder")
+            check_replaceable_dir(path, f"{what} folder")
             if any(path.iterdir()) and not overwrite:
                 raise FileExistsError(
                     f"{what} folder {str(path)!r} already holds the frames of an earlier output; "
@@ -235,7 +231,7 @@ def check_output_path(
     if preview and kind == "png-dir":
         partial = preview_path_for(path)
         if partial.exists() or partial.is_symlink():
-            _check_replaceable_dir(partial, f"{what} preview folder")
+            check_replaceable_dir(partial, f"{what} preview folder")
     _check_name_length(path, what)
     check_writable_parent(path, what)
     pid = locks.holder(output_lock_path(path))
@@ -275,7 +271,7 @@ def _rgb_to_yuv420p(rgb: np.ndarray) -> np.ndarray:
     return np.concatenate([q(y), q(u).reshape(h // 4, w), q(v).reshape(h // 4, w)], axis=0)
 
 
-def _encode_video(path: Path, frames: np.ndarray, fps: float, crf: int) -> None:
+def encode_video(path: Path, frames: np.ndarray, fps: float, crf: int) -> None:
     import av
 
     t, h, w, _ = frames.shape
@@ -301,7 +297,7 @@ def _encode_video(path: Path, frames: np.ndarray, fps: float, crf: int) -> None:
             container.mux(packet)
 
 
-def _encode_gif(path: Path, frames: np.ndarray, fps: float) -> None:
+def encode_gif(path: Path, frames: np.ndarray, fps: float) -> None:
     from PIL import Image
 
     images = [Image.fromarray(f) for f in frames]
@@ -309,19 +305,19 @@ def _encode_gif(path: Path, frames: np.ndarray, fps: float) -> None:
     images[0].save(path, format="GIF", save_all=True, append_images=images[1:], duration=duration, loop=0)
 
 
-def _write_pngs(folder: Path, frames: np.ndarray, start: int = 0) -> None:
+def write_pngs(folder: Path, frames: np.ndarray, start: int = 0) -> None:
     from PIL import Image
 
     for i, f in enumerate(frames):
         Image.fromarray(f).save(folder / f"frame_{start + i:06d}.png")
 
 
-def _replace_dir(tmp: Path, final: Path) -> None:
+def replace_dir(tmp: Path, final: Path) -> None:
     """Put folder ``tmp`` at ``final``; an existing ``final`` is moved aside first, then removed. Only a folder
-    holding nothing but frame files (an earlier PNG output) is ever replaced (:func:`_check_replaceable_dir`)."""
+    holding nothing but frame files (an earlier PNG output) is ever replaced (:func:`check_replaceable_dir`)."""
     old = None
     if final.exists() or final.is_symlink():
-        _check_replaceable_dir(final)
+        check_replaceable_dir(final)
         old = final.with_name(f".{final.name}.old-{os.getpid()}")
         os.replace(final, old)
     os.replace(tmp, final)
@@ -363,18 +359,18 @@ def _write_atomically(path: Path, frames: np.ndarray, fps: float, crf: int) -> N
     if kind == "png-dir":
         tmp = _temp_sibling_dir(path)
         try:
-            _write_pngs(tmp, frames)
-            _replace_dir(tmp, path)
+            write_pngs(tmp, frames)
+            replace_dir(tmp, path)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return
-    tmp = _temp_sibling(path)
+    tmp = temp_sibling(path)
     try:
         if kind == "gif":
-            _encode_gif(tmp, frames, fps)
+            encode_gif(tmp, frames, fps)
         else:
-            _encode_video(tmp, frames, fps, crf)
+            encode_video(tmp, frames, fps, crf)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -489,213 +485,3 @@ def resize_video(video: torch.Tensor, size: int | Sequence[int]) -> torch.Tensor
     dtype = x.dtype
     x = F.interpolate(x.float(), size=(h, w), mode="bilinear", antialias=True, align_corners=False)
     return x.to(dtype).reshape(b, t, c, h, w).permute(0, 2, 1, 3, 4).contiguous()
-
-
-# ----------------------------------------------------------------------------- streaming writer
-def _segment_delay(seg: Path) -> int:
-    """How far ``seg``'s decode timestamps start before its presentation timestamps (time-base units).
-
-    x264 shifts the dts of a segment back by its B-frame reorder delay, but only when the segment actually
-    uses B-frames: a segment of 1-2 frames has none (delay 0), a longer one 2 frames' worth. Segments with
-    different delays cannot be concatenated with one pts/dts offset (the dts would run backwards)."""
-    import av
-
-    with av.open(str(seg)) as inp:
-        istream = inp.streams.video[0]
-        stamps = [(p.pts, p.dts) for p in inp.demux(istream) if p.dts is not None and p.pts is not None]
-    if not stamps:
-        return 0
-    return max(0, min(p for p, _ in stamps) - min(d for _, d in stamps))
-
-
-def _remux(segments: Sequence[Path], out: Path) -> None:
-    """Concatenate closed H.264 segments (same encoder settings) into ``out`` without re-encoding.
-
-    Every segment's pts are shifted by the duration of the segments before it. Their dts are shifted the
-    same way and then back by the difference between the largest reorder delay of all segments and the
-    segment's own (:func:`_segment_delay`), so the output has one constant delay: its dts strictly increase
-    across segment boundaries and never exceed the pts, whatever the segment lengths (a 2-frame segment has
-    no B-frames and no delay, its neighbours 2 frames' worth)."""
-    import av
-
-    delays = [_segment_delay(seg) for seg in segments]
-    delay = max(delays, default=0)
-    with av.open(str(out), "w", options=BITEXACT) as container:
-        matroska = "matroska" in container.format.name
-        ostream = None
-        offset = 0  # in the segments' time base
-        for seg, seg_delay in zip(segments, delays):
-            with av.open(str(seg)) as inp:
-                istream = inp.streams.video[0]
-                if ostream is None:
-                    ostream = container.add_stream_from_template(istream)
-                end = offset
-                for packet in inp.demux(istream):
-                    if packet.size == 0:  # the demuxer's final flush packet
-                        continue
-                    packet.pts += offset
-                    if (
-                        matroska
-                    ):  # stores no dts (its demuxer guesses some, None for the first): the muxer's own
-                        packet.dts = None
-                    else:
-                        packet.dts += offset - (delay - seg_delay)
-                    end = max(end, packet.pts + (packet.duration or 0))
-                    packet.stream = ostream
-                    container.mux(packet)
-                offset = end
-
-
-def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
-    """Remove what an earlier writer of ``path`` that was killed (``kill -9``) left beside it: its segment
-    folders ``.NAME.segments-*`` and temporary files ``.STEM.tmp-*SUFFIX`` / ``.STEM.partial.tmp-*SUFFIX``.
-    Only entries with exactly those names (and, for folders, only segment files inside) are touched; the
-    preview (``STEM.partial.SUFFIX``) stays. Returns what was removed; :class:`OutputInUseError` while
-    another process is writing ``path`` (its files are not stale)."""
-    path = Path(path)
-    folder = path.parent
-    if not folder.is_dir():
-        return []
-    lock = lock_output(path)  # a writer still going elsewhere: its files are not stale (OutputInUseError)
-    try:
-        return _remove_stale(path)
-    finally:
-        locks.release(lock, remove=True)
-
-
-def _remove_stale(path: Path) -> list[Path]:
-    folder = path.parent
-    removed: list[Path] = []
-    seg_file = re.compile(r"seg_\d{6}" + re.escape(path.suffix))
-    for d in folder.glob(f".{glob_escape(path.name)}.segments-*"):
-        if d.is_dir() and not d.is_symlink() and all(seg_file.fullmatch(p.name) for p in d.iterdir()):
-            shutil.rmtree(d, ignore_errors=True)
-            removed.append(d)
-    if path.suffix:
-        for tag in ("tmp", "partial.tmp"):
-            for f in folder.glob(f".{glob_escape(path.stem)}.{tag}-*{glob_escape(path.suffix)}"):
-                if f.is_file() and not f.is_symlink():
-                    f.unlink(missing_ok=True)
-                    removed.append(f)
-    return removed
-
-
-class StreamingVideoWriter:
-    """Write a video chunk by chunk (paper §4: the long video is produced 8 frames at a time).
-
-    ``append(chunk)`` takes ``(1, 3, t, H, W)`` / ``(3, t, H, W)`` in ``[-1, 1]``. After each append the
-    :attr:`preview_path` (default ``<stem>.partial<suffix>`` beside ``path``; a ``.partial`` folder for PNGs)
-    is a complete, playable file with every frame so far, replaced atomically. :meth:`finish` renames the
-    preview to ``path``; leaving the context manager with an exception (or :meth:`abort`) removes the
-    temporary segments but keeps the preview, so the final path never holds a half-written file.
-    """
-
-    def __init__(
-        self,
-        path: str | os.PathLike,
-        fps: float,
-        *,
-        crf: int = DEFAULT_CRF,
-        preview_path: str | os.PathLike | None = None,
-        overwrite: bool = True,
-    ) -> None:
-        self.path = check_output_path(path, overwrite=overwrite)
-        self.fps = check_fps(fps)
-        self.crf = crf
-        self.kind = output_kind(self.path)
-        self.preview_path = Path(preview_path) if preview_path is not None else preview_path_for(self.path)
-        if self.kind == "png-dir" and (self.preview_path.exists() or self.preview_path.is_symlink()):
-            _check_replaceable_dir(self.preview_path, "preview folder")
-        self.num_frames = 0
-        self._segments: list[Path] = []
-        self._gif_frames: list[np.ndarray] = []
-        self._size: tuple[int, int] | None = None
-        self._closed = False
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._workdir: Path | None = None
-        # Held until finish/abort: a second writer of the same path would replace this one's preview.
-        self._lock = lock_output(self.path)
-        try:
-            if self.kind == "png-dir":
-                if self.preview_path.exists() or self.preview_path.is_symlink():
-                    shutil.rmtree(self.preview_path)
-                self.preview_path.mkdir(parents=True)
-            elif self.kind == "video":
-                self._workdir = Path(
-                    tempfile.mkdtemp(prefix=f".{self.path.name}.segments-", dir=self.path.parent)
-                )
-        except BaseException:
-            locks.release(self._lock, remove=True)
-            raise
-
-    def append(self, chunk: torch.Tensor) -> None:
-        """Add frames; afterwards :attr:`preview_path` is a valid video of all frames so far."""
-        if self._closed:
-            raise RuntimeError("StreamingVideoWriter is closed")
-        frames = to_uint8_frames(chunk)
-        if frames.shape[0] == 0:
-            return
-        size = frames.shape[1:3]
-        if self._size is None:
-            self._size = size
-        elif size != self._size:
-            raise ValueError(f"chunk frame size {size} differs from the video's {self._size}")
-        if self.kind == "png-dir":
-            _write_pngs(self.preview_path, frames, start=self.num_frames)
-        elif self.kind == "gif":
-            self._gif_frames.extend(frames)
-            tmp = _temp_sibling(self.preview_path)
-            try:
-                _encode_gif(tmp, np.stack(self._gif_frames), self.fps)
-                os.replace(tmp, self.preview_path)
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
-        else:
-            assert self._workdir is not None
-            seg = self._workdir / f"seg_{len(self._segments):06d}{self.path.suffix}"
-            _encode_video(seg, frames, self.fps, self.crf)
-            self._segments.append(seg)
-            tmp = _temp_sibling(self.preview_path)
-            try:
-                _remux(self._segments, tmp)
-                os.replace(tmp, self.preview_path)
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
-        self.num_frames += frames.shape[0]
-
-    def finish(self) -> Path:
-        """Atomically move the complete video to :attr:`path` and clean up. Returns the final path."""
-        if self._closed:
-            raise RuntimeError("StreamingVideoWriter is closed")
-        if self.num_frames == 0:
-            raise ValueError(f"no frames were appended; nothing to write to {str(self.path)!r}")
-        if self.kind == "png-dir":
-            _replace_dir(self.preview_path, self.path)
-        else:
-            os.replace(self.preview_path, self.path)
-        self._cleanup()
-        return self.path
-
-    def abort(self) -> None:
-        """Stop without finishing: the final path is not touched, the last preview stays for inspection."""
-        self._cleanup()
-
-    def _cleanup(self) -> None:
-        self._closed = True
-        if self._workdir is not None:
-            shutil.rmtree(self._workdir, ignore_errors=True)
-        locks.release(self._lock, remove=True)
-        self._lock = None
-
-    def __enter__(self) -> StreamingVideoWriter:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if self._closed:
-            return
-        if exc_type is None:
-            self.finish()
-        else:
-            self.abort()

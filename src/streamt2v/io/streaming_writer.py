@@ -1,0 +1,247 @@
+"""The incremental writer behind ``streamt2v generate`` (paper §4: the video grows chunk by chunk).
+
+Every chunk is encoded to its own closed segment; after every :meth:`~StreamingVideoWriter.append` a playable
+*preview* file holds all frames so far (the segments remuxed without re-encoding), and
+:meth:`~StreamingVideoWriter.finish` renames it to the final path, so the final file never exists
+half-written. A writer holds its output's lock (:func:`streamt2v.io.video.lock_output`) until it finishes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Sequence
+from glob import escape as glob_escape
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from streamt2v.io import locks
+from streamt2v.io.video import (
+    BITEXACT,
+    DEFAULT_CRF,
+    check_fps,
+    check_output_path,
+    check_replaceable_dir,
+    encode_gif,
+    encode_video,
+    lock_output,
+    output_kind,
+    preview_path_for,
+    replace_dir,
+    temp_sibling,
+    to_uint8_frames,
+    write_pngs,
+)
+
+
+def _segment_delay(seg: Path) -> int:
+    """How far ``seg``'s decode timestamps start before its presentation timestamps (time-base units).
+
+    x264 shifts the dts of a segment back by its B-frame reorder delay, but only when the segment actually
+    uses B-frames: a segment of 1-2 frames has none (delay 0), a longer one 2 frames' worth. Segments with
+    different delays cannot be concatenated with one pts/dts offset (the dts would run backwards)."""
+    import av
+
+    with av.open(str(seg)) as inp:
+        istream = inp.streams.video[0]
+        stamps = [(p.pts, p.dts) for p in inp.demux(istream) if p.dts is not None and p.pts is not None]
+    if not stamps:
+        return 0
+    return max(0, min(p for p, _ in stamps) - min(d for _, d in stamps))
+
+
+def _remux(segments: Sequence[Path], out: Path) -> None:
+    """Concatenate closed H.264 segments (same encoder settings) into ``out`` without re-encoding.
+
+    Every segment's pts are shifted by the duration of the segments before it. Their dts are shifted the
+    same way and then back by the difference between the largest reorder delay of all segments and the
+    segment's own (:func:`_segment_delay`), so the output has one constant delay: its dts strictly increase
+    across segment boundaries and never exceed the pts, whatever the segment lengths (a 2-frame segment has
+    no B-frames and no delay, its neighbours 2 frames' worth)."""
+    import av
+
+    delays = [_segment_delay(seg) for seg in segments]
+    delay = max(delays, default=0)
+    with av.open(str(out), "w", options=BITEXACT) as container:
+        matroska = "matroska" in container.format.name
+        ostream = None
+        offset = 0  # in the segments' time base
+        for seg, seg_delay in zip(segments, delays):
+            with av.open(str(seg)) as inp:
+                istream = inp.streams.video[0]
+                if ostream is None:
+                    ostream = container.add_stream_from_template(istream)
+                end = offset
+                for packet in inp.demux(istream):
+                    if packet.size == 0:  # the demuxer's final flush packet
+                        continue
+                    packet.pts += offset
+                    if (
+                        matroska
+                    ):  # stores no dts (its demuxer guesses some, None for the first): the muxer's own
+                        packet.dts = None
+                    else:
+                        packet.dts += offset - (delay - seg_delay)
+                    end = max(end, packet.pts + (packet.duration or 0))
+                    packet.stream = ostream
+                    container.mux(packet)
+                offset = end
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Remove what an earlier writer of ``path`` that was killed (``kill -9``) left beside it: its segment
+    folders ``.NAME.segments-*`` and temporary files ``.STEM.tmp-*SUFFIX`` / ``.STEM.partial.tmp-*SUFFIX``.
+    Only entries with exactly those names (and, for folders, only segment files inside) are touched; the
+    preview (``STEM.partial.SUFFIX``) stays. Returns what was removed; :class:`OutputInUseError` while
+    another process is writing ``path`` (its files are not stale)."""
+    path = Path(path)
+    folder = path.parent
+    if not folder.is_dir():
+        return []
+    lock = lock_output(path)  # a writer still going elsewhere: its files are not stale (OutputInUseError)
+    try:
+        return _remove_stale(path)
+    finally:
+        locks.release(lock, remove=True)
+
+
+def _remove_stale(path: Path) -> list[Path]:
+    folder = path.parent
+    removed: list[Path] = []
+    seg_file = re.compile(r"seg_\d{6}" + re.escape(path.suffix))
+    for d in folder.glob(f".{glob_escape(path.name)}.segments-*"):
+        if d.is_dir() and not d.is_symlink() and all(seg_file.fullmatch(p.name) for p in d.iterdir()):
+            shutil.rmtree(d, ignore_errors=True)
+            removed.append(d)
+    if path.suffix:
+        for tag in ("tmp", "partial.tmp"):
+            for f in folder.glob(f".{glob_escape(path.stem)}.{tag}-*{glob_escape(path.suffix)}"):
+                if f.is_file() and not f.is_symlink():
+                    f.unlink(missing_ok=True)
+                    removed.append(f)
+    return removed
+
+
+class StreamingVideoWriter:
+    """Write a video chunk by chunk (paper §4: the long video is produced 8 frames at a time).
+
+    ``append(chunk)`` takes ``(1, 3, t, H, W)`` / ``(3, t, H, W)`` in ``[-1, 1]``. After each append the
+    :attr:`preview_path` (default ``<stem>.partial<suffix>`` beside ``path``; a ``.partial`` folder for PNGs)
+    is a complete, playable file with every frame so far, replaced atomically. :meth:`finish` renames the
+    preview to ``path``; leaving the context manager with an exception (or :meth:`abort`) removes the
+    temporary segments but keeps the preview, so the final path never holds a half-written file.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        fps: float,
+        *,
+        crf: int = DEFAULT_CRF,
+        preview_path: str | os.PathLike | None = None,
+        overwrite: bool = True,
+    ) -> None:
+        self.path = check_output_path(path, overwrite=overwrite)
+        self.fps = check_fps(fps)
+        self.crf = crf
+        self.kind = output_kind(self.path)
+        self.preview_path = Path(preview_path) if preview_path is not None else preview_path_for(self.path)
+        if self.kind == "png-dir" and (self.preview_path.exists() or self.preview_path.is_symlink()):
+            check_replaceable_dir(self.preview_path, "preview folder")
+        self.num_frames = 0
+        self._segments: list[Path] = []
+        self._gif_frames: list[np.ndarray] = []
+        self._size: tuple[int, int] | None = None
+        self._closed = False
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._workdir: Path | None = None
+        # Held until finish/abort: a second writer of the same path would replace this one's preview.
+        self._lock = lock_output(self.path)
+        try:
+            if self.kind == "png-dir":
+                if self.preview_path.exists() or self.preview_path.is_symlink():
+                    shutil.rmtree(self.preview_path)
+                self.preview_path.mkdir(parents=True)
+            elif self.kind == "video":
+                self._workdir = Path(
+                    tempfile.mkdtemp(prefix=f".{self.path.name}.segments-", dir=self.path.parent)
+                )
+        except BaseException:
+            locks.release(self._lock, remove=True)
+            raise
+
+    def append(self, chunk: torch.Tensor) -> None:
+        """Add frames; afterwards :attr:`preview_path` is a valid video of all frames so far."""
+        if self._closed:
+            raise RuntimeError("StreamingVideoWriter is closed")
+        frames = to_uint8_frames(chunk)
+        if frames.shape[0] == 0:
+            return
+        size = frames.shape[1:3]
+        if self._size is None:
+            self._size = size
+        elif size != self._size:
+            raise ValueError(f"chunk frame size {size} differs from the video's {self._size}")
+        if self.kind == "png-dir":
+            write_pngs(self.preview_path, frames, start=self.num_frames)
+        elif self.kind == "gif":
+            self._gif_frames.extend(frames)
+            tmp = temp_sibling(self.preview_path)
+            try:
+                encode_gif(tmp, np.stack(self._gif_frames), self.fps)
+                os.replace(tmp, self.preview_path)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+        else:
+            assert self._workdir is not None
+            seg = self._workdir / f"seg_{len(self._segments):06d}{self.path.suffix}"
+            encode_video(seg, frames, self.fps, self.crf)
+            self._segments.append(seg)
+            tmp = temp_sibling(self.preview_path)
+            try:
+                _remux(self._segments, tmp)
+                os.replace(tmp, self.preview_path)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+        self.num_frames += frames.shape[0]
+
+    def finish(self) -> Path:
+        """Atomically move the complete video to :attr:`path` and clean up. Returns the final path."""
+        if self._closed:
+            raise RuntimeError("StreamingVideoWriter is closed")
+        if self.num_frames == 0:
+            raise ValueError(f"no frames were appended; nothing to write to {str(self.path)!r}")
+        if self.kind == "png-dir":
+            replace_dir(self.preview_path, self.path)
+        else:
+            os.replace(self.preview_path, self.path)
+        self._cleanup()
+        return self.path
+
+    def abort(self) -> None:
+        """Stop without finishing: the final path is not touched, the last preview stays for inspection."""
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        self._closed = True
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+        locks.release(self._lock, remove=True)
+        self._lock = None
+
+    def __enter__(self) -> StreamingVideoWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self._closed:
+            return
+        if exc_type is None:
+            self.finish()
+        else:
+            self.abort()
