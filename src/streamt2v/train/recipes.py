@@ -95,7 +95,8 @@ class DataOptions:
         return share
 
 
-def _write_sample(path: Path, video: torch.Tensor) -> None:
+def write_sample(path: Path, video: torch.Tensor) -> None:
+    """Write a sample video of a training run (values in [-1, 1]) at the world's frame rate."""
     from streamt2v.io.video import write_video
 
     write_video(path, video.detach().float().cpu().clamp(-1, 1), fps=FPS)
@@ -227,7 +228,7 @@ class VAERecipe(DataOptions):
         video = self.dataset(seed=12345)[0]["video"][None]  # (1, 3, T, H, W)
         ae = VideoAutoencoder(module.vae)
         rec = ae.decode(ae.encode(video.to(ae.device, ae.dtype)))
-        _write_sample(out_dir / f"vae-{step:08d}.mp4", torch.cat([video, rec.cpu()], dim=-1))
+        write_sample(out_dir / f"vae-{step:08d}.mp4", torch.cat([video, rec.cpu()], dim=-1))
 
     @torch.no_grad()
     def measure_scaling_factor(self, vae: nn.Module, seed: int = 99991) -> float:

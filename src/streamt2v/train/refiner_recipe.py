@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from streamt2v.train.frozen import load_frozen_vae, need_dir
-from streamt2v.train.recipes import _write_sample
+from streamt2v.train.recipes import write_sample
 from streamt2v.train.video_recipes import BaseRecipe
 
 
@@ -74,4 +74,4 @@ class RefinerRecipe(BaseRecipe):
         emb = module.text.encode([item["caption"]])
         pred = module.net(x_t, t, encoder_hidden_states=emb.to(x_t.dtype)).sample
         restored = module.vae.decode(module.denoiser.to_x0(pred, x_t, t))
-        _write_sample(out_dir / f"{self.name}-{step:08d}.mp4", torch.cat([video, given, restored], dim=-1))
+        write_sample(out_dir / f"{self.name}-{step:08d}.mp4", torch.cat([video, given, restored], dim=-1))

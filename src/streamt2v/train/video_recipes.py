@@ -33,7 +33,7 @@ from streamt2v.config import StreamingConfig, UNetConfig, get_preset
 from streamt2v.microworld.dataset import ClipSpec
 from streamt2v.sampling.noise import check_correlation, frame_correlated_noise
 from streamt2v.train.frozen import load_frozen_clip, load_frozen_vae, need_dir, need_model_dir, saved_class
-from streamt2v.train.recipes import DataOptions, _write_sample
+from streamt2v.train.recipes import DataOptions, write_sample
 
 logger = logging.getLogger(__name__)
 
@@ -425,9 +425,7 @@ class BaseRecipe(DataOptions):
         sched = make_scheduler("ddim", self.scheduler_config())
         z = sample_loop(sched, noise, model_fn, num_steps=self.sample_steps, generator=gen)
         video = vae.decode(z).cpu()
-        _write_sample(
-            out_dir / f"{self.name}-{step:08d}.mp4", torch.cat([item["video"][None], video], dim=-1)
-        )
+        write_sample(out_dir / f"{self.name}-{step:08d}.mp4", torch.cat([item["video"][None], video], dim=-1))
 
     def export(self, module: nn.Module, out_dir: Path) -> None:
         """``unet/`` (diffusers ``save_pretrained``) and ``scheduler/`` (the training noise schedule)."""
@@ -570,4 +568,4 @@ class StreamRecipe(BaseRecipe):
             sched, torch.randn(shape, generator=gen).to(device), model_fn, num_steps=self.sample_steps
         )
         video = vae.decode(z).cpu()
-        _write_sample(out_dir / f"stream-{step:08d}.mp4", torch.cat([item["video"][None], video], dim=-1))
+        write_sample(out_dir / f"stream-{step:08d}.mp4", torch.cat([item["video"][None], video], dim=-1))
