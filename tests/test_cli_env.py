@@ -279,3 +279,22 @@ def test_an_unexpected_error_is_one_line_and_verbose_shows_its_traceback(tmp_pat
     assert err == "error: KeyError: 'codec_name' (unexpected; run again with -v for the traceback)\n"
     with pytest.raises(KeyError):
         main(["evaluate", str(tmp_path), "-v"])
+
+
+def test_resume_of_a_finished_run_says_it_only_writes_the_outputs_again(tmp_path, capsys):
+    from streamt2v.models.bundle import StreamingT2VModel
+    from streamt2v.pipeline.generate import GenerateConfig, generate
+    from streamt2v.pipeline.stream import StreamConfig
+
+    cfg = GenerateConfig(
+        output=str(tmp_path / "out.mp4"),
+        stream=StreamConfig(num_frames=8, seed=7, steps=1, init_steps=1),
+        prompt="a red circle",
+        run_dir=str(tmp_path / "run"),
+        model="tiny",
+    )
+    generate(cfg, model=StreamingT2VModel.from_preset("tiny", device="cpu", seed=0))
+    (tmp_path / "out.mp4").unlink()
+    assert main(["generate", "--resume", str(tmp_path / "run"), "--no-progress"]) == 0
+    assert "is already finished; writing its outputs again from its frames" in capsys.readouterr().err
+    assert read_video(tmp_path / "out.mp4")[0].shape[2] == 8

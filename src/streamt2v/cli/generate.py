@@ -203,8 +203,15 @@ def run(args: argparse.Namespace) -> int:
                 f"warning: --resume continues the run with its stored settings; ignoring {', '.join(ignored)}",
                 file=sys.stderr,
             )
-        cfg = GenerateConfig.from_dict(RunDir.open(args.resume).config)
-        total, done = _total_steps(cfg, plan_chunks), RunDir.open(args.resume).num_finished
+        run_dir = RunDir.open(args.resume)
+        cfg = GenerateConfig.from_dict(run_dir.config)
+        total, done = _total_steps(cfg, plan_chunks), run_dir.num_finished
+        if done >= run_dir.manifest["num_chunks"]:
+            again = "enhancing and writing" if cfg.enhance else "writing"
+            print(
+                f"note: run {str(run_dir.path)!r} is already finished; {again} its outputs again from its frames",
+                file=sys.stderr,
+            )
     else:
         if args.prompt is None and args.prompt_schedule is None:
             if args.compile is not None and " " in args.compile:  # `--compile "a prompt"`: nargs="?" took it
