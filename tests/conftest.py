@@ -36,8 +36,9 @@ def first_reference_case(prefix: str = "official_modelscope") -> Path:
 @pytest.fixture(scope="session")
 def encoders(tmp_path_factory):
     """``(vae, clip)`` folders of a tiny VAE and micro-CLIP trained for one step (16×16 frames)."""
+    from streamt2v.train.clip_recipe import ClipRecipe
     from streamt2v.train.loop import TrainConfig, train
-    from streamt2v.train.recipes import ClipRecipe, VAERecipe
+    from streamt2v.train.vae_recipe import VAERecipe
 
     root = tmp_path_factory.mktemp("enc")
     cfg = TrainConfig(steps=1, batch_size=2, lr=1e-3)

@@ -106,7 +106,7 @@ def test_sigterm_stops_train_with_the_resume_command_and_the_steps_lost(tmp_path
 
 def test_a_train_run_stopped_before_any_checkpoint_says_all_its_steps_are_lost(tmp_path, capsys):
     from streamt2v.train.loop import TrainConfig, TrainInterrupted, train
-    from streamt2v.train.recipes import VAERecipe
+    from streamt2v.train.vae_recipe import VAERecipe
 
     recipe = VAERecipe(size=16, block_out_channels=(8, 16), norm_num_groups=4, frames_per_sample=1)
     data = recipe.dataset(0)

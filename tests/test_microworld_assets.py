@@ -14,7 +14,7 @@ import streamt2v.assets as assets
 from streamt2v.models.bundle import StreamingT2VModel
 from streamt2v.models.encoders import TextEncoder
 from streamt2v.pipeline.refiner import Refiner
-from streamt2v.train.recipes import build_word_tokenizer
+from streamt2v.train.word_tokenizer import build_word_tokenizer
 
 
 def _word_text_encoder(width: int, length: int = 16) -> TextEncoder:

@@ -13,8 +13,9 @@ import torch
 from streamt2v.cli import main
 from streamt2v.io.video import read_video
 from streamt2v.train.assemble import assemble_model, assemble_refiner
+from streamt2v.train.clip_recipe import ClipRecipe
 from streamt2v.train.loop import TrainConfig, train
-from streamt2v.train.recipes import ClipRecipe, make_recipe
+from streamt2v.train.recipes import make_recipe
 
 
 @pytest.fixture(scope="module")
@@ -208,7 +209,7 @@ def test_a_pretrained_clip_folder_conditions_training_and_ships_in_the_model(tmp
 
     from streamt2v.microworld.captions import VOCABULARY
     from streamt2v.models.bundle import StreamingT2VModel
-    from streamt2v.train.recipes import build_word_tokenizer
+    from streamt2v.train.word_tokenizer import build_word_tokenizer
 
     vae, _ = encoders
     tower = dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2)

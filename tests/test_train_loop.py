@@ -14,8 +14,11 @@ import pytest
 import torch
 
 from streamt2v.train.checkpoint import latest_checkpoint, load_checkpoint
+from streamt2v.train.clip_recipe import ClipRecipe
 from streamt2v.train.loop import TrainConfig, lr_at, train
-from streamt2v.train.recipes import ClipRecipe, VAERecipe, build_word_tokenizer, edge_weights, make_recipe
+from streamt2v.train.recipes import make_recipe
+from streamt2v.train.vae_recipe import VAERecipe, edge_weights
+from streamt2v.train.word_tokenizer import build_word_tokenizer
 
 
 def tiny_vae() -> VAERecipe:
@@ -255,7 +258,7 @@ _SPLIT_RUN = """
 import json, os, sys
 from pathlib import Path
 from streamt2v.train.loop import TrainConfig, train
-from streamt2v.train.recipes import VAERecipe
+from streamt2v.train.vae_recipe import VAERecipe
 
 out, accum = sys.argv[1], int(sys.argv[2])
 recipe = VAERecipe(size=16, block_out_channels=(8, 16), norm_num_groups=4, frames_per_sample=2, scaling_samples=2)
