@@ -199,3 +199,52 @@ def test_a_replaced_part_that_does_not_fit_fails_on_loading(tiny: StreamingT2VMo
     ) as info:
         StreamingT2VModel.from_pretrained(out)
     assert "init_unet/ attends to text of width 32" in str(info.value)
+
+
+def test_a_dtype_cast_prints_no_float32_warning_about_no_module() -> None:
+    """diffusers warned on every cast of each of its models ("should be kept in float32: []. Casting
+    directly with `to()` can lead to inconsistent results"), naming no module: three lines of noise per
+    ``model.to(torch.bfloat16)``."""
+    import logging
+
+    from streamt2v.models import bundle
+
+    class Records(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__(logging.DEBUG)
+            self.messages: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.messages.append(record.getMessage())
+
+    diffusers_log = logging.getLogger("diffusers.models.modeling_utils")
+    records = Records()
+    diffusers_log.addHandler(records)  # diffusers' loggers do not propagate to pytest's
+    try:
+        model = StreamingT2VModel.from_preset("tiny", device="cpu", seed=3)
+        assert model.to(torch.bfloat16).dtype == torch.bfloat16
+        assert model.to("cpu", torch.float32).dtype == torch.float32
+        # what is dropped is only that message, during the cast: diffusers' other warnings are left alone
+        diffusers_log.warning("another diffusers warning")
+    finally:
+        diffusers_log.removeHandler(records)
+    assert {p.dtype for m in model.modules().values() for p in m.parameters()} == {torch.float32}
+    assert records.messages == ["another diffusers warning"]
+    assert bundle._no_empty_fp32_warning not in diffusers_log.filters
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal is of half precision on the CPU")
+def test_to_refuses_a_dtype_the_device_does_not_run_as_from_pretrained_and_the_refiner_do() -> None:
+    """``from_pretrained(device="cpu", torch_dtype=fp16)`` and ``Refiner.to(torch.float16)`` were refused, while
+    ``model.to(torch.float16)`` was taken and made every chunk ~8x slower on the CPU."""
+    model = StreamingT2VModel.from_preset("tiny", device="cpu", seed=3)
+    with pytest.raises(
+        ValueError, match=r"^dtype fp16 is not supported on device cpu; use one of \['fp32', 'bf16'\]$"
+    ):
+        model.to(torch.float16)
+    with pytest.raises(ValueError, match=r"^unsupported dtype torch.float64; use one of"):
+        model.to("cpu", torch.float64)
+    with pytest.raises(TypeError, match=r"to\(\) got two dtypes"):
+        model.to(torch.float32, torch.bfloat16)
+    assert model.dtype == torch.float32  # nothing was cast
+    assert model.to("auto", torch.bfloat16).dtype == torch.bfloat16

@@ -40,7 +40,7 @@ from transformers import (
 
 from streamt2v.config import PRESETS, ModelConfig, StreamingConfig, UNetConfig, get_preset
 from streamt2v.io.folders import atomic_folder
-from streamt2v.memory import move_modules, own_aligned_memory, resolve_device, resolve_dtype
+from streamt2v.memory import move_modules, own_aligned_memory, resolve_device, resolve_dtype, to_arguments
 from streamt2v.models.autoencoder import VideoAutoencoder
 from streamt2v.models.encoders import (
     ImageEncoder,
@@ -265,6 +265,13 @@ def _resolve(
     raise FileNotFoundError(f"{what} {str(path.resolve())!r} does not exist")
 
 
+def _no_empty_fp32_warning(record: logging.LogRecord) -> bool:
+    """Drop diffusers' warning on every dtype cast of a model that keeps *no* module in float32 ("... should be
+    kept in float32: []. Casting directly with `to()` can lead to inconsistent results"): it warns whenever
+    the list exists, even empty, so ``model.to(torch.bfloat16)`` printed it three times for nothing."""
+    return "should be kept in float32: []" not in record.getMessage()
+
+
 class StreamingT2VModel:
     """The networks and metadata of StreamingT2V (stages 1 and 2; paper §4).
 
@@ -336,8 +343,20 @@ class StreamingT2VModel:
         self, device: torch.device | str | torch.dtype | None = None, dtype: torch.dtype | None = None
     ) -> StreamingT2VModel:
         """Move every component (``model.to("cuda")``, ``model.to(torch.bfloat16)``, ``model.to("auto",
-        torch.float16)``), in place; returns the model."""
-        move_modules(self.modules().values(), device, dtype)
+        torch.float16)``), in place; returns the model. As for ``from_pretrained``, a dtype the target device
+        does not run (half precision on the CPU) is refused (:func:`~streamt2v.memory.resolve_dtype`). A cast
+        is one-way: ``to(torch.bfloat16)`` then ``to(torch.float32)`` keeps the bf16-rounded weights (reload
+        the folder for the original ones)."""
+        device, dtype = to_arguments(device, dtype)
+        target = self.device if device is None else resolve_device(device)
+        if dtype is not None:
+            dtype = resolve_dtype(dtype, target)
+        diffusers_log = logging.getLogger("diffusers.models.modeling_utils")
+        diffusers_log.addFilter(_no_empty_fp32_warning)
+        try:
+            move_modules(self.modules().values(), None if device is None else target, dtype)
+        finally:
+            diffusers_log.removeFilter(_no_empty_fp32_warning)
         return self
 
     def compile(self, backend: str = "inductor") -> StreamingT2VModel:
