@@ -259,3 +259,33 @@ def test_a_folder_of_videos_and_png_frame_folders(tmp_path, capsys):
         main(["evaluate", str(tmp_path), "--prompts", str(tmp_path / "c_notes"), "--metrics", "scuts"]) == 2
     )
     assert "is a folder" in capsys.readouterr().err
+
+
+def test_dis_flow_on_frames_under_12_pixels_is_one_readable_error(monkeypatch):
+    """OpenCV's DIS refuses frames whose larger side is under 12 pixels with a multi-line ``cv2.error``,
+    which ended ``streamt2v evaluate`` on a folder holding one tiny video (native size, ``--flow-size 0``)
+    and on every video with ``--flow-size 8..11``: the video is now skipped, and the setting refused before
+    scoring, each with one line naming the size."""
+    import streamt2v.metrics.evaluate as ev
+    from streamt2v.metrics.mawe import mawe
+
+    tiny = np.random.default_rng(0).integers(0, 255, (6, 8, 8, 3), dtype=np.uint8)
+    good = make_video(OBJS, t=6)
+    rep = evaluate_videos([tiny, good], metrics="mawe", flow_size=None, names=["tiny", "good"])
+    assert [r["path"] for r in rep.records] == ["good"]
+    assert rep.skipped[0]["path"] == "tiny" and "at least 12 pixels, got 8x8" in rep.skipped[0]["error"]
+    assert "\n" not in rep.skipped[0]["error"]
+    # Farneback works on such frames
+    assert math.isfinite(mawe(tiny, flow="farneback", flow_size=None).mawe)
+    # the size matters for MAWE only
+    assert evaluate_videos([good], metrics="scuts", flow_size=10).records[0]["scuts"] == 0
+
+    scored = []
+    monkeypatch.setattr(ev, "as_uint8_frames", lambda *a, **k: scored.append(a) or 1 / 0)
+    with pytest.raises(
+        ValueError, match=re.escape("a flow size with a side of at least 12 pixels, got 10x10")
+    ):
+        evaluate_videos([good], metrics="mawe", flow_size=10)
+    assert scored == []
+    with pytest.raises(ValueError, match="at least 12 pixels"):
+        mawe(good, flow_size=(8, 11))

@@ -31,6 +31,7 @@ from streamt2v.metrics.flow import (
     FLOW_BACKENDS,
     VideoLike,
     as_uint8_frames,
+    check_flow_settings,
     check_flow_size,
     check_positive,
 )
@@ -266,7 +267,10 @@ def evaluate_videos(
         raise ValueError(f"unknown flow backend {flow!r}; choose one of {list(FLOW_BACKENDS)}")
     if mawe_definition not in DEFINITIONS:
         raise ValueError(f"unknown MAWE definition {mawe_definition!r}; choose one of {list(DEFINITIONS)}")
-    check_flow_size(flow_size)
+    if "mawe" in chosen:
+        check_flow_settings(flow, flow_size)
+    else:
+        check_flow_size(flow_size)
     check_positive(fps, "fps")
     if boundaries is not None:
         boundaries = list(boundaries)

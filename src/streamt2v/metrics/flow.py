@@ -125,6 +125,28 @@ def check_positive(value: object, name: str) -> float:
     return float(value)
 
 
+#: OpenCV's DIS refuses frames whose larger side is under 12 pixels (``dis_flow.cpp``: "width or height >= 12").
+DIS_MIN_SIDE = 12
+
+
+def check_flow_frame_size(backend: str, height: int, width: int, where: str = "frames") -> None:
+    """Raise a ``ValueError`` naming the size when ``backend`` cannot compute flow on ``height × width``
+    frames (DIS needs one side of at least :data:`DIS_MIN_SIDE` pixels; OpenCV's error is not one line)."""
+    if backend == "dis" and max(height, width) < DIS_MIN_SIDE:
+        raise ValueError(
+            f"DIS optical flow needs {where} with a side of at least {DIS_MIN_SIDE} pixels, got "
+            f"{width}x{height} (WxH); use a larger flow size (--flow-size) or --flow farneback"
+        )
+
+
+def check_flow_settings(backend: str, size: object) -> tuple[int, int] | None:
+    """``check_flow_size(size)``, plus whether ``backend`` can work at that size (before any frame is read)."""
+    hw = check_flow_size(size)
+    if hw is not None:
+        check_flow_frame_size(backend, hw[0], hw[1], "a flow size")
+    return hw
+
+
 def resize_frames(frames: np.ndarray, size: int | tuple[int, int] | None) -> np.ndarray:
     """Resize ``(T, H, W, 3)`` frames to ``size`` (``N`` → N×N, or ``(H, W)``); ``None`` keeps them.
 
@@ -151,6 +173,7 @@ class _OpenCVFlow:
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         ga, gb = _gray(a), _gray(b)
+        check_flow_frame_size(self.backend, *ga.shape[:2])
         if self.backend == "dis":
             flow = self._dis.calc(ga, gb, None)
         else:
@@ -236,9 +259,9 @@ def compute_flows(
     ``float32 (T-1, 2, H, W)`` flows. Pairs are processed one at a time (memory stays at two frames
     of flow work plus the output).
     """
-    check_flow_size(size)  # before a (possibly long) decode
     if backend not in FLOW_BACKENDS:
         raise ValueError(f"unknown flow backend {backend!r}; choose one of {list(FLOW_BACKENDS)}")
+    check_flow_settings(backend, size)  # before a (possibly long) decode
     frames = resize_frames(as_uint8_frames(video, min_frames=2), size)
     fn = make_flow_fn(backend, raft_weights=raft_weights, device=device)
     t, h, w, _ = frames.shape

@@ -36,6 +36,7 @@ from streamt2v.metrics.flow import (
     FLOW_BACKENDS,
     VideoLike,
     as_uint8_frames,
+    check_flow_settings,
     check_flow_size,
     check_positive,
     make_flow_fn,
@@ -200,8 +201,10 @@ def mawe(
     """
     _check_args(coeff, definition)
     check_flow_size(flow_size)  # settings first: decoding a path can take long
-    if flows is None and flow not in FLOW_BACKENDS:
-        raise ValueError(f"unknown flow backend {flow!r}; choose one of {list(FLOW_BACKENDS)}")
+    if flows is None:
+        if flow not in FLOW_BACKENDS:
+            raise ValueError(f"unknown flow backend {flow!r}; choose one of {list(FLOW_BACKENDS)}")
+        check_flow_settings(flow, flow_size)
     frames = resize_frames(as_uint8_frames(video, min_frames=2), flow_size)
     if flows is not None:
         return mawe_from_flows(frames, flows, coeff=coeff, definition=definition)
