@@ -289,3 +289,40 @@ def test_dis_flow_on_frames_under_12_pixels_is_one_readable_error(monkeypatch):
     assert scored == []
     with pytest.raises(ValueError, match="at least 12 pixels"):
         mawe(good, flow_size=(8, 11))
+
+
+def test_a_prompts_file_that_does_not_hold_strings_is_refused_naming_the_file(video_dir, tmp_path, capsys):
+    """A JSON prompt that is a number or null was scored as the text "1" or "None"; a file that is not JSON or
+    not UTF-8 failed with the decoder's message alone, naming neither the file nor --prompts."""
+    from pathlib import Path
+
+    from streamt2v.metrics.evaluate import read_prompts
+
+    videos = [Path("a.mp4"), Path("b.mp4")]
+    cases = [
+        ("list.json", "[1, null]", "prompts file '{}': entry 0 is 1, not a string"),
+        (
+            "map.json",
+            '{"a.mp4": "a red circle", "b": null}',
+            "prompts file '{}': the entry 'b' is null, not a string",
+        ),
+        ("bad.json", "not json", "prompts file '{}' is not valid JSON (Expecting value: line 1 column 1"),
+        (
+            "latin.txt",
+            b"a r\xe9d circle\nx\n",
+            "prompts file '{}' is not UTF-8 text (invalid continuation byte",
+        ),
+    ]
+    for name, content, message in cases:
+        path = tmp_path / name
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+        with pytest.raises(ValueError, match=re.escape(message.format(path))):
+            read_prompts(path, videos)
+    (tmp_path / "ok.json").write_text('{"a": "x", "b.mp4": "y"}')
+    assert read_prompts(tmp_path / "ok.json", videos) == ["x", "y"]
+    assert (
+        main(["evaluate", str(video_dir), "--prompts", str(tmp_path / "list.json"), "--metrics", "probes"])
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "entry 0 is 1, not a string" in err, err

@@ -101,10 +101,19 @@ def read_prompts(path: str | os.PathLike, videos: Sequence[Path] | None = None) 
         raise FileNotFoundError(f"prompts file not found: {str(path)!r}")
     if path.is_dir():
         raise IsADirectoryError(f"prompts file {str(path)!r} is a folder")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"prompts file {str(path)!r} is not UTF-8 text ({err.reason} at byte {err.start})"
+        ) from None
     if path.suffix.lower() == ".json":
-        data = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"prompts file {str(path)!r} is not valid JSON ({err})") from None
         if isinstance(data, list):
-            return [str(p) for p in data]
+            return [_json_prompt(p, f"entry {i}", path) for i, p in enumerate(data)]
         if isinstance(data, dict):
             if videos is None:
                 raise ValueError("a JSON object of prompts needs the list of videos to match names")
@@ -113,10 +122,20 @@ def read_prompts(path: str | os.PathLike, videos: Sequence[Path] | None = None) 
                 key = next((k for k in (v.name, v.stem, str(v)) if k in data), None)
                 if key is None:
                     raise ValueError(f"no prompt for video {v.name!r} in {str(path)!r}")
-                out.append(str(data[key]))
+                out.append(_json_prompt(data[key], f"the entry {key!r}", path))
             return out
         raise ValueError(f"{str(path)!r} must hold a JSON list or object of prompts")
-    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _json_prompt(value: object, where: str, path: Path) -> str:
+    """A prompt from a JSON prompts file: a string (a number or ``null`` would be scored as the text "1" or
+    "None")."""
+    if not isinstance(value, str):
+        raise ValueError(
+            f"prompts file {str(path)!r}: {where} is {json.dumps(value)}, not a string; prompts are JSON strings"
+        )
+    return value
 
 
 @dataclass
