@@ -549,3 +549,26 @@ def test_refiner_parts_that_do_not_fit_are_refused_before_any_weights(refiner: R
     vae.write_text(json.dumps({**vae_config, "latent_channels": vae_config["latent_channels"] + 1}))
     with pytest.raises(ValueError, match=r"unet/ has \d+ in / \d+ out channels, vae/ \d+ latent channels"):
         Refiner.from_pretrained(folder)
+
+
+def test_pad_to_aspect_keeps_even_sizes_so_an_mp4_can_be_written(refiner: Refiner, tmp_path) -> None:
+    """A 16x22 video fitted into the 32x32 canvas was 23x32 after the crop: ``enhance -o x.mp4
+    --pad-to-aspect`` ran the whole enhancement, then failed with 'H.264 (yuv420p) needs even frame sizes'.
+    The fitted size is rounded to even sizes (24x32, the aspect within a pixel)."""
+    from streamt2v.cli import main
+
+    video = torch.rand(1, 3, 3, 16, 22) * 2 - 1
+    out, box = fit_and_pad(video, (32, 32), pad=True)
+    assert box == (4, 0, 24, 32) and torch.all(out[..., :4, :] == -1) and torch.all(out[..., 28:, :] == -1)
+    cfg = EnhanceConfig(chunk_frames=4, overlap=1, num_inference_steps=1, pad_to_aspect=True)
+    assert enhance_video(video, "a", refiner, cfg, progress=False).shape == (1, 3, 3, 24, 32)
+    # the canvas is the limit, and a frame of the canvas' own aspect fills it
+    assert fit_and_pad(video[..., :16], (32, 32), pad=True)[1] == (0, 0, 32, 32)
+    assert fit_and_pad(torch.zeros(1, 3, 1, 1, 40), (8, 8), pad=True)[1] == (3, 0, 2, 8)
+
+    src = write_video(tmp_path / "in.mp4", video, fps=8)
+    folder = refiner.save_pretrained(tmp_path / "ref")
+    dst = tmp_path / "out.mp4"
+    args = ["enhance", str(src), "--prompt", "a", "-o", str(dst), "--model", str(folder), "--pad-to-aspect"]
+    assert main([*args, "--steps", "1", "--chunk-frames", "4", "--overlap", "1", "--no-progress"]) == 0
+    assert read_video(dst)[0].shape == (1, 3, 3, 24, 32)

@@ -314,8 +314,11 @@ def fit_and_pad(
     """Upscale ``(B, 3, T, H, W)`` to the ``canvas`` ``(H, W)`` (bilinear, antialiased).
 
     With ``pad``: keep the aspect ratio, fit inside the canvas and pad with black (-1) as the official
-    code does (256² → 720² inside 1280×720). Returns the canvas video and the crop box
-    ``(top, left, height, width)`` of the content, to undo the pad with :func:`crop`.
+    code does (256² → 720² inside 1280×720). The fitted size is rounded to even numbers of pixels (within the
+    canvas), so the cropped output can be written as H.264 (yuv420p needs even sizes): a 32×50 frame in a
+    64×64 canvas is 40×64, not 41×64, which ``streamt2v enhance -o x.mp4`` could only refuse after all the
+    work. Returns the canvas video and the crop box ``(top, left, height, width)`` of the content, to undo the
+    pad with :func:`crop`.
     """
     from streamt2v.io.video import resize_video
 
@@ -324,11 +327,17 @@ def fit_and_pad(
     if not pad:
         return resize_video(video, (ch, cw)), (0, 0, ch, cw)
     scale = min(ch / h, cw / w)
-    fh, fw = max(1, round(h * scale)), max(1, round(w * scale))
+    fh, fw = _even_side(h * scale, ch), _even_side(w * scale, cw)
     fitted = resize_video(video, (fh, fw))
     top, left = (ch - fh) // 2, (cw - fw) // 2
     out = F.pad(fitted, (left, cw - fw - left, top, ch - fh - top), value=-1.0)
     return out, (top, left, fh, fw)
+
+
+def _even_side(size: float, limit: int) -> int:
+    """``size`` rounded to the nearest even number of pixels, at least 2 and at most ``limit`` (the
+    canvas side; an odd canvas side stays odd only where it is the limit)."""
+    return max(1, min(limit, 2 * max(1, round(size / 2))))
 
 
 def crop(video: torch.Tensor, box: tuple[int, int, int, int]) -> torch.Tensor:
