@@ -196,3 +196,24 @@ def test_a_file_or_an_unreachable_hub_id_says_what_to_pass(tiny_clip, tmp_path, 
     assert "\n" not in msg, msg
     assert msg.startswith("CLIP model 'no-such-owner/no-such-clip' is not a local folder")
     assert "Nothing can be downloaded here" in msg and "pass the local folder DIR" in msg
+
+
+def test_words_the_clip_cannot_read_are_named_in_a_warning_once(tmp_path, caplog):
+    """The micro-CLIP reads the microworld's words only: 'a purple elephant' was scored as 'a purple <unk>'
+    without a word, and a prompt past the token limit was cut off silently (``generate``/``enhance`` name
+    both for their text encoders)."""
+    import logging
+
+    from streamt2v.microworld.dataset import eval_scene
+    from streamt2v.microworld.render import render
+
+    scorer = load_clip("microworld")
+    video = render(eval_scene("a red circle bouncing on a blue background", 5), 4, 32)[None]
+    with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.clip_score"):
+        clip_score([video, video], ["a purple elephant", "a purple elephant"], scorer)
+        clip_score(video, "a red circle bouncing on a blue background", scorer)
+        clip_score(video, " ".join(["a red circle"] * 10), scorer)
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 2, warnings
+    assert "'a purple elephant'" in warnings[0] and "(read as <unk>): ['elephant']" in warnings[0]
+    assert f"32 tokens, of which CLIP reads the first {scorer.max_length}" in warnings[1]

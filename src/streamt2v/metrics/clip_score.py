@@ -89,6 +89,41 @@ class ClipScorer:
         self.max_length = int(tcfg.max_position_embeddings)
         self.mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+        self._checked_prompts: set[str] = set()
+
+    def prompt_problems(self, prompt: str) -> list[str]:
+        """What this CLIP will not read of ``prompt``: words its tokenizer does not know (read as its unknown
+        token, as the micro-CLIP's word-level tokenizer does) and tokens past ``max_length`` (cut off). Empty
+        when it reads the whole prompt."""
+        problems = []
+        unk = getattr(self.tokenizer, "unk_token_id", None)
+        try:
+            enc = self.tokenizer(prompt, return_offsets_mapping=True, verbose=False)
+        except (NotImplementedError, TypeError, ValueError):  # slow tokenizers have no offsets: length only
+            enc = self.tokenizer(prompt, verbose=False)
+        ids = list(enc["input_ids"])
+        offsets = enc.get("offset_mapping")
+        if unk is not None and offsets is not None:
+            unknown = list(
+                dict.fromkeys(prompt[a:b] for i, (a, b) in zip(ids, offsets) if i == unk and b > a)
+            )
+            if unknown:
+                problems.append(
+                    f"words unknown to the CLIP tokenizer (read as {self.tokenizer.unk_token}): {unknown}"
+                )
+        if len(ids) > self.max_length:
+            problems.append(f"{len(ids)} tokens, of which CLIP reads the first {self.max_length}")
+        return problems
+
+    def warn_unread(self, prompt: str) -> None:
+        """Log, once per prompt, what :meth:`prompt_problems` finds: a score for words CLIP cannot read
+        measures the words it can, with nothing else to say so."""
+        if prompt in self._checked_prompts:
+            return
+        self._checked_prompts.add(prompt)
+        problems = self.prompt_problems(prompt)
+        if problems:
+            logger.warning("CLIP score prompt %r: %s", prompt, "; ".join(problems))
 
     @torch.no_grad()
     def embed_text(self, prompts: Sequence[str]) -> torch.Tensor:
@@ -136,6 +171,7 @@ class ClipScorer:
         check_prompt(prompt)
         check_batch_size(batch_size)
         frames = as_uint8_frames(video, min_frames=1)
+        self.warn_unread(prompt)
         text = self.embed_text([prompt]).cpu()  # (1, D)
         img = self.embed_frames(frames, batch_size=batch_size)  # (T, D)
         return float(100.0 * (img @ text[0]).mean())
