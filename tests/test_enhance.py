@@ -572,3 +572,17 @@ def test_pad_to_aspect_keeps_even_sizes_so_an_mp4_can_be_written(refiner: Refine
     args = ["enhance", str(src), "--prompt", "a", "-o", str(dst), "--model", str(folder), "--pad-to-aspect"]
     assert main([*args, "--steps", "1", "--chunk-frames", "4", "--overlap", "1", "--no-progress"]) == 0
     assert read_video(dst)[0].shape == (1, 3, 3, 24, 32)
+
+
+def test_a_setting_that_clashes_with_a_recommendation_names_the_recommendation() -> None:
+    """``enhance --steps 40`` with the shipped refiner (which recommends start_step=1) said only
+    'num_inference_steps (40) must be <= start_step (1)', a start step the user never gave."""
+    ref = Refiner.random((32, 32), seed=0)
+    ref.recommended = {"start_step": 1, "num_inference_steps": 1, "scheduler": "ddim"}
+    with pytest.raises(
+        ValueError, match=r"must be <= start_step \(1\).*recommended start_step=1, scheduler='ddim'"
+    ):
+        ref.config(num_inference_steps=40)
+    assert ref.config(num_inference_steps=40, start_step=600).num_inference_steps == 40
+    with pytest.raises(ValueError, match=r"^overlap must be >= 0, got -1$"):  # wrong alone: the plain error
+        ref.config(overlap=-1)

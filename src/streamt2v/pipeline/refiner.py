@@ -46,8 +46,23 @@ class Refiner:
     recommended: dict[str, Any] = field(default_factory=dict)
 
     def config(self, **settings: Any) -> EnhanceConfig:
-        """The :class:`EnhanceConfig` for this refiner: ``settings`` over :attr:`recommended`."""
-        return EnhanceConfig(**{**self.recommended, **settings})
+        """The :class:`EnhanceConfig` for this refiner: ``settings`` over :attr:`recommended`. Settings that
+        are valid alone but clash with a recommendation (``--steps 40`` where the refiner recommends
+        ``start_step=1``) are refused naming the recommended values to override too."""
+        try:
+            return EnhanceConfig(**{**self.recommended, **settings})
+        except ValueError as err:
+            kept = {k: v for k, v in self.recommended.items() if k not in settings}
+            if not kept:
+                raise
+            try:
+                EnhanceConfig(**settings)
+            except ValueError:
+                raise err from None
+            listed = ", ".join(f"{k}={v!r}" for k, v in kept.items())
+            raise ValueError(
+                f"{err} (with this refiner's recommended {listed}; set those too to override them)"
+            ) from None
 
     @property
     def device(self) -> torch.device:
