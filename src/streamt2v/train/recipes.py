@@ -3,8 +3,8 @@
 - ``vae``: the frame autoencoder (:mod:`streamt2v.train.vae_recipe`);
 - ``clip``: micro-CLIP, the text encoder, APM image encoder and CLIP-score model
   (:mod:`streamt2v.train.clip_recipe`);
-- ``base``, ``stream``: the video UNets (:mod:`streamt2v.train.video_recipes`); ``refiner``: stage 3's
-  (:mod:`streamt2v.train.refiner_recipe`).
+- ``base``, ``stream``, ``refiner``: the video UNets of stages 1, 2 and 3 (:mod:`streamt2v.train.video_recipes`,
+  :mod:`~streamt2v.train.stream_recipe`, :mod:`~streamt2v.train.refiner_recipe`).
 
 This module holds what they share (where samples come from, sample videos) and the registry.
 Each recipe is a dataclass of its model/data settings (saved in every checkpoint), with ``build()``
@@ -94,8 +94,9 @@ def write_sample(path: Path, video: torch.Tensor) -> None:
 def recipe_classes() -> dict[str, type]:
     from streamt2v.train.clip_recipe import ClipRecipe
     from streamt2v.train.refiner_recipe import RefinerRecipe
+    from streamt2v.train.stream_recipe import StreamRecipe
     from streamt2v.train.vae_recipe import VAERecipe
-    from streamt2v.train.video_recipes import BaseRecipe, StreamRecipe
+    from streamt2v.train.video_recipes import BaseRecipe
 
     return {
         "vae": VAERecipe,

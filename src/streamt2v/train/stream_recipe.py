@@ -1,0 +1,166 @@
+"""The ``stream`` recipe (paper §4, appendix): the stage-2 streaming UNet.
+
+:meth:`StreamingUNet.from_base` (CAM initialised from the base encoder, zero-initialised mergers and APM
+α), the base's temporal layers frozen, everything else trained. Each sample is a 16-frame clip whose
+first ``F_cond`` frames (pixels) condition the CAM; the APM anchor is a frame drawn from the first 16
+frames of the source video. Dropout: text only 5%, anchor only 5%, both 5% (a dropped anchor is an
+all-zero image, as in the unconditional branch at sampling time; dropped text is ``""``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from streamt2v.config import StreamingConfig, get_preset
+from streamt2v.microworld.dataset import ClipSpec
+from streamt2v.train.frozen import load_frozen_clip, load_frozen_vae, need_model_dir
+from streamt2v.train.recipes import write_sample
+from streamt2v.train.video_recipes import BaseRecipe, DiffusionTrainer
+
+logger = logging.getLogger(__name__)
+
+# Parameter-name parts of the temporal layers of a diffusers UNet3DConditionModel.
+TEMPORAL_LAYER_KEYS = ("temp_convs", "temp_attentions", "transformer_in")
+
+
+@dataclass
+class StreamRecipe(BaseRecipe):
+    """Stage-2 streaming UNet (CAM + APM) initialised from a trained base UNet (``--base-unet DIR``)."""
+
+    name: str = "stream"
+    base_unet: str = ""
+    text_drop: float = 0.05
+    anchor_drop: float = 0.05
+    both_drop: float = 0.05
+    anchor_frames: int = 16
+    guidance_scale: float = 1.0
+    # > 0: conditioning augmentation (Ho et al. 2022, cascaded diffusion): the CAM's training frames get
+    # Gaussian noise of a per-sample std drawn from U(0, cond_noise_aug) (pixels in [-1, 1]), so it learns
+    # to continue frames that are not clean renders, as its own generated frames are at sampling time;
+    # the target stays the clean clip. Sampling feeds the frames as they are.
+    cond_noise_aug: float = 0.0
+    # > 0: the CAM's training frames of each sample shifted by one colour offset per channel drawn from
+    # U(-cond_colour_aug, cond_colour_aug) (after the noise), the target and the anchor unchanged: the
+    # drift of its own decoded chunks at sampling time, which it then learns to correct from the anchor
+    # and the text rather than carry on.
+    cond_colour_aug: float = 0.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        drops = (self.text_drop, self.anchor_drop, self.both_drop)
+        if min(drops) < 0 or sum(drops) > 1:
+            raise ValueError(
+                "text_drop, anchor_drop and both_drop are probabilities of disjoint events: each ≥ 0, "
+                f"together ≤ 1; got {drops}"
+            )
+        for name in ("cond_noise_aug", "cond_colour_aug"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be ≥ 0 (0 = off), got {getattr(self, name)}")
+        if self.image_batch:
+            raise ValueError(
+                f"image_batch={self.image_batch}: the stream recipe trains on clips only (every sample needs "
+                "the CAM's conditioning frames); joint image training is for base and refiner"
+            )
+
+    def streaming_config(self, vae: Any, text: Any, image: Any) -> StreamingConfig:
+        """The preset's CAM/APM sizes fitted to the encoders: text length, image embedding width and an
+        ``E_cond`` ladder whose downscale equals the VAE factor (frames → latent grid)."""
+        s = get_preset(self.preset).streaming
+        if self.num_frames <= s.num_cond_frames:
+            raise ValueError(f"num_frames={self.num_frames} must exceed num_cond_frames={s.num_cond_frames}")
+        levels = vae.scale_factor.bit_length()  # 2**(levels-1) == factor
+        ladder = tuple(s.cond_embedding_channels)
+        if len(ladder) != levels:
+            ladder = (ladder + (ladder[-1],) * levels)[:levels]
+            logger.info("stream: E_cond channels %s fitted to VAE factor %d", ladder, vae.scale_factor)
+        return replace(
+            s,
+            cond_embedding_channels=ladder,
+            num_frames=self.num_frames,
+            num_text_tokens=text.max_length,
+            image_embed_dim=image.projection_dim,
+        )
+
+    def build(self) -> nn.Module:
+        from diffusers import UNet3DConditionModel
+
+        from streamt2v.models.unet import StreamingUNet
+
+        vae = load_frozen_vae(self.vae)
+        text, image = load_frozen_clip(self.clip, image=True)
+        self.check_caption_words(text.tokenizer)
+        p = need_model_dir(
+            self.base_unet,
+            "a trained base UNet (--base-unet DIR)",
+            "pass OUT/final/unet of the base run",
+            "UNet3DConditionModel",
+        )
+        base = UNet3DConditionModel.from_pretrained(p)
+        if base.config.cross_attention_dim != text.hidden_size:
+            raise ValueError(
+                f"base UNet cross_attention_dim={base.config.cross_attention_dim} != text encoder "
+                f"hidden size {text.hidden_size}; train the base with the same --clip"
+            )
+        if base.config.in_channels != vae.latent_channels:
+            raise ValueError(
+                f"base UNet {p} takes {base.config.in_channels} latent channels, the VAE {self.vae} makes "
+                f"{vae.latent_channels}; give the --vae the base was trained with"
+            )
+        net = StreamingUNet.from_base(base, self.streaming_config(vae, text, image))
+        self.load_init_unet(net)  # continue a trained stream run (its base temporal layers stay frozen)
+        frozen = 0
+        for name, p in net.base.named_parameters():
+            if any(k in name for k in TEMPORAL_LAYER_KEYS):
+                p.requires_grad_(False)
+                frozen += p.numel()
+        logger.info("stream: froze %d temporal parameters of the base UNet", frozen)
+        return DiffusionTrainer(net, vae, text, self.make_denoiser(), self, image=image)
+
+    def clips(self, seed: int) -> Dataset:
+        spec = ClipSpec(self.num_frames, self.size, self.max_start, anchor_frames=self.anchor_frames)
+        return self.make_dataset(spec, seed)
+
+    def cached_pixel_frames(self) -> int:
+        return get_preset(self.preset).streaming.num_cond_frames
+
+    def dataset(self, seed: int) -> Dataset:
+        if self.latent_cache > 0:
+            logger.warning(
+                "stream with latent_cache=%d: on the microworld both stream runs trained with a latent cache "
+                "made large chunk-boundary jumps (CAM little used) while runs without it did not "
+                "(docs/training.md); prefer latent_cache=0",
+                self.latent_cache,
+            )
+        return super().dataset(seed)
+
+    @torch.no_grad()
+    def sample(self, module: nn.Module, step: int, out_dir: Path) -> None:
+        """One chunk continuing the conditioning frames of a clip of a fixed draw (seed 12345), beside it."""
+        from streamt2v.sampling.schedulers import make_scheduler, sample_loop
+
+        item = self.clips(seed=12345)[0]
+        device = next(module.net.parameters()).device
+        net, vae = module.net, module.vae
+        emb = module.text.encode([item["caption"]])
+        tokens = net.image_tokens(module.image.encode(item["anchor"][None].to(device)).to(net.dtype))
+        cond = item["video"][None, :, : net.streaming_config.num_cond_frames].to(device)
+        f = vae.scale_factor
+        shape = (1, vae.latent_channels, self.num_frames, self.size // f, self.size // f)
+        gen = torch.Generator().manual_seed(0)
+
+        def model_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            return net(x, t, emb, image_tokens=tokens, cond_frames=cond)
+
+        sched = make_scheduler("ddim", self.scheduler_config())
+        z = sample_loop(
+            sched, torch.randn(shape, generator=gen).to(device), model_fn, num_steps=self.sample_steps
+        )
+        video = vae.decode(z).cpu()
+        write_sample(out_dir / f"stream-{step:08d}.mp4", torch.cat([item["video"][None], video], dim=-1))
