@@ -326,3 +326,11 @@ def test_a_prompts_file_that_does_not_hold_strings_is_refused_naming_the_file(vi
     )
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "entry 0 is 1, not a string" in err, err
+
+
+def test_progress_shows_the_flow_pairs_of_each_video(capsys):
+    """MAWE is the long part (minutes for 240 frames at 720x720), but ``evaluate`` showed only the bar over
+    videos, which stood at 0/1 for a single video until the end."""
+    evaluate_videos([make_video(OBJS, t=4)], metrics="mawe", flow_size=None, progress=True)
+    err = capsys.readouterr().err
+    assert "MAWE (dis)" in err and "/3 " in err, err

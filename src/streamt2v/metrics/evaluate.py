@@ -346,6 +346,7 @@ def evaluate_videos(
                     flow=flow,
                     flow_size=flow_size,
                     raft_weights=raft_weights,
+                    progress=progress,  # a 240-frame video at 720x720 takes minutes: a bar per video
                 )
                 record["mawe"] = res.mawe
             if "scuts" in chosen:
