@@ -533,7 +533,8 @@ def test_silently_ignored_inputs_are_named(tmp_path, monkeypatch, capsys, caplog
         == 0
     )
     assert "--enhance-steps only apply with --enhance" in capsys.readouterr().err
-    assert "--anchor is not used" in caplog.text
+    assert caplog.text.count("--anchor is not used") == 1
+    assert "anchor_image is not used" not in caplog.text  # named once, by its flag
 
 
 def test_a_prompt_in_the_schedule_form_is_a_schedule_as_in_the_pipeline():

@@ -226,3 +226,112 @@ def test_prompts_the_text_encoder_cannot_read_are_warned_about(caplog):
         "<unk>): ['cat', 'walking', 'the', 'beach']",
         "prompt 'a dog': words unknown to the text encoder's tokenizer (read as <unk>): ['dog']",
     ]
+
+
+def test_an_anchor_image_a_short_video_never_uses_is_named_in_a_warning(model, caplog):
+    """With num_frames <= 16 there is no streaming chunk, so the APM never sees ``anchor_image``: the CLI
+    warned about ``--anchor`` while the Python API dropped it without a word."""
+    anchor = torch.rand(1, 3, 64, 64) * 2 - 1
+    with caplog.at_level(logging.WARNING, logger="streamt2v.pipeline.stream"):
+        short = StreamingT2VPipeline(model)("a cat", 16, anchor_image=anchor, **FAST)
+    warned = [r.getMessage() for r in caplog.records]
+    assert short.shape[2] == 16
+    assert len(warned) == 1 and warned[0].startswith("anchor_image is not used")
+    assert "a 16-frame video is one stage-1 chunk (videos of more than 16 frames use it)" in warned[0]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="streamt2v.pipeline.stream"):
+        list(stream(model, "a cat", StreamConfig(num_frames=24, **FAST), anchor_image=anchor))
+    assert caplog.records == []
+
+
+@pytest.mark.parametrize(
+    "name, frames, hint",
+    [
+        (
+            "init_video",
+            lambda v: v.permute(0, 2, 3, 4, 1),
+            r"got \(1, 8, 64, 64, 3\) \(channels last .*permute\(0, 4, 1, 2, 3\)",
+        ),
+        (
+            "init_video",
+            lambda v: v.permute(0, 2, 1, 3, 4),
+            r"got \(1, 8, 3, 64, 64\) \(\(B, T, C, H, W\)\? .*permute\(0, 2, 1, 3, 4\)",
+        ),
+        (
+            "init_video",
+            lambda v: v[0].permute(1, 0, 2, 3),
+            r"got \(8, 3, 64, 64\) \(\(T, C, H, W\) frames\? .*\[None\]",
+        ),
+        (
+            "init_video",
+            lambda v: v.expand(2, -1, -1, -1, -1),
+            r"got \(2, 3, 8, 64, 64\) \(one video per call",
+        ),
+        (
+            "init_image",
+            lambda v: v[:, :, 0].permute(0, 2, 3, 1),
+            r"\(1, 3, H, W\), got \(1, 64, 64, 3\) \(channels last",
+        ),
+        (
+            "init_image",
+            lambda v: v[0, :, 0].permute(1, 2, 0),
+            r"\(1, 3, H, W\), got \(64, 64, 3\) \(channels last",
+        ),
+        (
+            "init_image",
+            lambda v: v[:, :, :1],
+            r"\(1, 3, H, W\), got \(1, 3, 1, 64, 64\) \(a one-frame video\?",
+        ),
+        (
+            "anchor_image",
+            lambda v: v[:, :, 0].permute(0, 2, 3, 1),
+            r"\(1, 3, H, W\), got \(1, 64, 64, 3\) \(channels last",
+        ),
+    ],
+)
+def test_frames_in_another_layout_are_refused_with_the_shape_given_and_the_conversion(
+    model, name, frames, hint
+):
+    """An image of the wrong layout was reported with a 5-D shape the caller never passed (``(1, 64, 1, 64,
+    3)`` for a ``(1, 64, 64, 3)`` image) and a 5-D expected layout; now the shape given and how to convert."""
+    video = torch.rand(1, 3, 8, 64, 64) * 2 - 1
+    with pytest.raises(ValueError, match=f"^{name} must be shaped .*{hint}"):
+        stream(model, "a cat", StreamConfig(num_frames=24, **FAST), **{name: frames(video)})
+
+
+def test_an_on_step_that_is_no_function_is_refused_before_any_chunk(model):
+    with pytest.raises(
+        TypeError, match=r"on_step must be a function on_step\(chunk, step, steps\) or None, got int"
+    ):
+        stream(model, "a cat", StreamConfig(num_frames=8, **FAST), on_step=3)  # raises before iterating
+
+
+@pytest.mark.parametrize(
+    "prompt, hint",
+    [
+        (["a cat", "a dog"], "got list; one video per call .*each of the 2 prompts"),
+        (
+            {0: "a cat", 8: "a dog"},
+            r"got dict; a schedule \{frame: prompt\} is .*PromptSchedule\(tuple\(d.items\(\)\)\)",
+        ),
+        (
+            [(0, "a cat"), (8, "a dog")],
+            r"got list; a schedule of \(frame, prompt\) pairs is .*PromptSchedule\(tuple\(pairs\)\)",
+        ),
+    ],
+)
+def test_batches_and_schedules_in_other_forms_are_refused_with_what_to_pass(model, prompt, hint):
+    with pytest.raises(TypeError, match=f"the prompt must be a string or a PromptSchedule, {hint}"):
+        StreamingT2VPipeline(model)(prompt, 16, **FAST)
+    schedule = PromptSchedule(tuple({0: "a cat", 8: "a dog"}.items()))  # the conversion the message gives
+    assert [c.prompt for c in StreamingT2VPipeline(model).stream(schedule, 24, **FAST)] == ["a cat", "a dog"]
+
+
+def test_options_of_other_video_pipelines_are_named_with_ours(model):
+    with pytest.raises(TypeError) as err:
+        StreamingT2VPipeline(model)("a cat", 8, num_inference_steps=3, guidance_scale=2.0, output_type="pil")
+    text = str(err.value)
+    assert "unknown sampling option(s) ['guidance_scale', 'num_inference_steps', 'output_type']" in text
+    assert "pass steps= for stage 2 and init_steps= for stage 1" in text
+    assert "pass guidance= for stage 2 and init_guidance= for stage 1" in text
+    assert "to_uint8_frames(video)" in text and "\n" not in text

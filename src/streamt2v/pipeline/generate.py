@@ -90,6 +90,21 @@ def load_model(
     return StreamingT2VModel.from_pretrained(name, torch_dtype=dt, device=dev)
 
 
+# What the options of other video pipelines (diffusers' names) are called here.
+OPTION_HINTS = {
+    "generator": "chunk noise is drawn from (seed, chunk index): pass seed=",
+    "num_inference_steps": "pass steps= for stage 2 and init_steps= for stage 1",
+    "guidance_scale": "pass guidance= for stage 2 and init_guidance= for stage 1",
+    "callback": "pass on_step=, called as on_step(chunk, step, steps)",
+    "callback_on_step_end": "pass on_step=, called as on_step(chunk, step, steps)",
+    "output_type": "the video is a float tensor (1, 3, T, H, W) in [-1, 1]; "
+    "streamt2v.io.video.to_uint8_frames(video) gives uint8 (T, H, W, 3) frames",
+    "num_videos_per_prompt": "one video per call",
+    "height": "the frame size is the model's (model.config.frame_size)",
+    "width": "the frame size is the model's (model.config.frame_size)",
+}
+
+
 class StreamingT2VPipeline:
     """Text → long video (paper §4). ``pipe(prompt, num_frames=N)`` returns ``(1, 3, N, H, W)`` in
     ``[-1, 1]`` on the CPU; ``pipe.stream(...)`` yields the chunks as they are finished.
@@ -144,11 +159,8 @@ class StreamingT2VPipeline:
         ``next_chunk`` = its index + 1) with the same prompt, length and options."""
         unknown = sorted(set(options) - {f.name for f in fields(StreamConfig)})
         if unknown:
-            hint = (
-                " (chunk noise is drawn from (seed, chunk index): pass seed=)"
-                if "generator" in unknown
-                else ""
-            )
+            hints = [OPTION_HINTS[name] for name in unknown if name in OPTION_HINTS]
+            hint = f" ({'; '.join(hints)})" if hints else ""
             raise TypeError(f"unknown sampling option(s) {unknown}{hint}; see StreamConfig for the options")
         # The model's recommended settings for its weights, overridden by what the caller gives.
         config = StreamConfig(num_frames=num_frames, **{**self.model.sampler, **options})
@@ -293,6 +305,7 @@ def generate(
             "--anchor is not used: the APM anchor conditions streaming chunks only, and %d frames need none",
             cfg.stream.num_frames,
         )
+        anchor = None  # named here with its flag; stream() would name it again as anchor_image
     if cfg.stream.chunk_strength < 1 and any(spec.stage == 2 for spec in plan):
         check_chunk_strength(cfg.stream)  # with the usual 1000 training steps; stream() checks the model's
     run_path = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(schedule.entries[0][1])
@@ -393,6 +406,15 @@ def _restart_stream(
     init_video = read_video(cfg.init_video)[0] if cfg.init_video else None
     init_image = read_image(cfg.init_image) if cfg.init_image else None
     anchor = read_image(cfg.anchor) if cfg.anchor else None
+    prefix_len = init_video.shape[2] if init_video is not None else int(init_image is not None)
+    plan = plan_chunks(
+        cfg.stream.num_frames,
+        chunk_frames=cfg.stream.chunk_frames,
+        cond_frames=cfg.stream.cond_frames,
+        prefix_frames=prefix_len,
+    )
+    if not any(spec.stage == 2 for spec in plan):
+        anchor = None  # unused, as generate() warned when the run began
     return stream(
         model,
         cfg.schedule(),

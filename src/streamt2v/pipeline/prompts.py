@@ -103,11 +103,31 @@ def as_schedule(prompt: str | PromptSchedule) -> PromptSchedule:
     if isinstance(prompt, PromptSchedule):
         return prompt
     if not isinstance(prompt, str):
-        raise TypeError(f"the prompt must be a string or a PromptSchedule, got {type(prompt).__name__}")
+        raise TypeError(
+            f"the prompt must be a string or a PromptSchedule, got {type(prompt).__name__}{_prompt_hint(prompt)}"
+        )
     first = next((part for part in re.split(r"[;\n]", prompt) if part.strip()), "")
     if _ENTRY.match(first):
         return parse_schedule(prompt)
     return PromptSchedule.constant(prompt)
+
+
+def _prompt_hint(prompt: Any) -> str:
+    """How to pass what a caller gave instead of a prompt (a batch, a schedule as a dict or pairs)."""
+    if isinstance(prompt, dict):
+        return (
+            "; a schedule {frame: prompt} is streamt2v.pipeline.prompts.PromptSchedule(tuple(d.items())) "
+            "or the string '0: a cat walks; 120: the cat runs'"
+        )
+    if isinstance(prompt, (list, tuple)) and prompt and all(isinstance(p, str) for p in prompt):
+        return (
+            f"; one video per call (no batches of prompts): call once for each of the {len(prompt)} prompts"
+        )
+    if isinstance(prompt, (list, tuple)) and prompt and all(isinstance(p, (list, tuple)) for p in prompt):
+        return (
+            "; a schedule of (frame, prompt) pairs is streamt2v.pipeline.prompts.PromptSchedule(tuple(pairs))"
+        )
+    return ""
 
 
 def unused_entries(schedule: PromptSchedule, chunk_starts: list[int]) -> list[tuple[int, str]]:

@@ -311,11 +311,45 @@ def continuation_latents(cond_latents: torch.Tensor, chunk_frames: int) -> torch
     return torch.cat([cond_latents, last], dim=2)
 
 
-def _check_frames(name: str, video: torch.Tensor, size: int) -> torch.Tensor:
-    """The user's frames as the stream's own float32 CPU copy in [-1, 1] (never aliasing the caller's)."""
+def _layout_hint(shape: tuple[int, ...], image: bool) -> str:
+    """How to convert frames of a common other layout to ours (``""`` when the shape suggests none)."""
+    dims = len(shape)
+    if image:
+        if dims == 3 and shape[0] == 3:
+            return " (no batch dimension? use x[None])"
+        if dims == 3 and shape[-1] == 3:
+            return " (channels last (H, W, C)? use x.permute(2, 0, 1)[None])"
+        if dims == 4 and shape[-1] == 3 and shape[1] != 3:
+            return " (channels last (B, H, W, C)? use x.permute(0, 3, 1, 2))"
+        if dims == 5 and shape[:3] == (1, 3, 1):
+            return " (a one-frame video? use x[:, :, 0])"
+        if dims == 4 and shape[0] > 1 and shape[1] == 3:
+            return " (one image per call: x[i : i + 1])"
+        return ""
+    if dims == 4 and shape[0] == 3:
+        return " (no batch dimension (C, T, H, W)? use x[None])"
+    if dims == 4 and shape[1] == 3:
+        return " ((T, C, H, W) frames? use x.permute(1, 0, 2, 3)[None])"
+    if dims == 5 and shape[-1] == 3 and shape[1] != 3:
+        return " (channels last (B, T, H, W, C)? use x.permute(0, 4, 1, 2, 3))"
+    if dims == 5 and shape[2] == 3 and shape[1] != 3:
+        return " ((B, T, C, H, W)? use x.permute(0, 2, 1, 3, 4))"
+    if dims == 5 and shape[0] > 1 and shape[1] == 3:
+        return " (one video per call: x[i : i + 1])"
+    return ""
+
+
+def _check_frames(name: str, video: torch.Tensor, size: int, *, image: bool = False) -> torch.Tensor:
+    """The user's frames as the stream's own float32 CPU copy in [-1, 1] (never aliasing the caller's),
+    shaped ``(1, 3, T, H, W)``; ``image``: the user gave one image ``(1, 3, H, W)`` (returned with T = 1)."""
     video = check_pixels(video, name)
-    if video.dim() != 5 or video.shape[:2] != (1, 3) or video.shape[2] < 1:
-        raise ValueError(f"{name} must be shaped (1, 3, T>=1, H, W), got {tuple(video.shape)}")
+    shape = tuple(video.shape)
+    if image:
+        if video.dim() != 4 or shape[:2] != (1, 3):
+            raise ValueError(f"{name} must be shaped (1, 3, H, W), got {shape}{_layout_hint(shape, True)}")
+        video = video.unsqueeze(2)
+    elif video.dim() != 5 or shape[:2] != (1, 3) or shape[2] < 1:
+        raise ValueError(f"{name} must be shaped (1, 3, T>=1, H, W), got {shape}{_layout_hint(shape, False)}")
     h, w = video.shape[-2:]
     if (h, w) != (size, size):
         stretch = (
@@ -369,6 +403,10 @@ def stream(
     """
     schedule = as_schedule(prompt)
     schedule.validate(config.num_frames)
+    if on_step is not None and not callable(on_step):
+        raise TypeError(
+            f"on_step must be a function on_step(chunk, step, steps) or None, got {type(on_step).__name__}"
+        )
     if init_video is not None and init_image is not None:
         raise ValueError("give either init_video or init_image, not both")
     if config.cond_frames != model.num_cond_frames:
@@ -379,16 +417,12 @@ def stream(
     size = model.config.frame_size
     prefix: torch.Tensor | None = None
     if init_image is not None:
-        if init_image.dim() != 4:
-            raise ValueError(f"init_image must be shaped (1, 3, H, W), got {tuple(init_image.shape)}")
-        prefix = _check_frames("init_image", init_image.unsqueeze(2), size)
+        prefix = _check_frames("init_image", init_image, size, image=True)
     elif init_video is not None:
         prefix = _check_frames("init_video", init_video, size)
     anchor0: torch.Tensor | None = None
     if anchor_image is not None:
-        if anchor_image.dim() != 4:
-            raise ValueError(f"anchor_image must be shaped (1, 3, H, W), got {tuple(anchor_image.shape)}")
-        anchor0 = _check_frames("anchor_image", anchor_image.unsqueeze(2), size)
+        anchor0 = _check_frames("anchor_image", anchor_image, size, image=True)
     elif prefix is not None:
         anchor0 = prefix[:, :, :1].clone()
 
@@ -398,6 +432,13 @@ def stream(
         cond_frames=config.cond_frames,
         prefix_frames=0 if prefix is None else prefix.shape[2],
     )
+    if anchor_image is not None and not any(spec.stage == 2 for spec in plan):
+        logger.warning(
+            "anchor_image is not used: the APM anchor conditions streaming chunks only, and a %d-frame video "
+            "is one stage-1 chunk (videos of more than %d frames use it)",
+            config.num_frames,
+            config.chunk_frames,
+        )
     if config.chunk_strength < 1 and any(spec.stage == 2 for spec in plan):
         check_chunk_strength(config, int(model.scheduler_config.get("num_train_timesteps", 1000)))
     if model.init_unet is None and any(
