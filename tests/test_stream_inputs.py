@@ -335,3 +335,18 @@ def test_options_of_other_video_pipelines_are_named_with_ours(model):
     assert "pass steps= for stage 2 and init_steps= for stage 1" in text
     assert "pass guidance= for stage 2 and init_guidance= for stage 1" in text
     assert "to_uint8_frames(video)" in text and "\n" not in text
+
+
+def test_an_anchor_image_given_with_a_resume_state_is_named_as_unused(model, caplog):
+    """A resumed stream takes its anchor from the state; an ``anchor_image`` given as well was dropped silently."""
+    cfg = StreamConfig(num_frames=32, **FAST)
+    chunks = list(stream(model, "a cat", cfg))
+    state = StreamState(2, chunks[1].tail, chunks[1].anchor, chunks[1].anchor_prompt)
+    other = torch.rand(1, 3, 64, 64) * 2 - 1
+    with caplog.at_level(logging.WARNING, logger="streamt2v.pipeline.stream"):
+        (resumed,) = list(stream(model, "a cat", cfg, resume=state, anchor_image=other))
+    assert torch.equal(resumed.frames, chunks[2].frames)  # the state's anchor, as the message says
+    assert [r.getMessage() for r in caplog.records] == [
+        "anchor_image is not used when resuming: the stream continues with the resume state's anchor "
+        "(set StreamState.anchor to change it)"
+    ]

@@ -456,6 +456,11 @@ def stream(
         )
     if resume is not None:
         _check_resume(resume, len(plan), config.cond_frames, size)
+        if anchor_image is not None and any(spec.stage == 2 for spec in plan):
+            logger.warning(
+                "anchor_image is not used when resuming: the stream continues with the resume state's anchor "
+                "(set StreamState.anchor to change it)"
+            )
         tail, anchor, anchor_prompt = resume.tail.clone(), resume.anchor.clone(), resume.anchor_prompt
         first = resume.next_chunk
     else:
