@@ -14,6 +14,7 @@ import time
 from importlib.metadata import version
 from pathlib import Path
 
+import numpy
 import pytest
 import torch
 
@@ -279,6 +280,16 @@ def test_an_unexpected_error_is_one_line_and_verbose_shows_its_traceback(tmp_pat
     assert err == "error: KeyError: 'codec_name' (unexpected; run again with -v for the traceback)\n"
     with pytest.raises(KeyError):
         main(["evaluate", str(tmp_path), "-v"])
+
+    import cv2
+
+    def opencv_fails(target):  # cv2.error is named "error", its message spans lines
+        cv2.resize(numpy.zeros((0, 0), numpy.uint8), (4, 4))
+
+    monkeypatch.setattr(evaluate, "find_videos", opencv_fails)
+    assert main(["evaluate", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cv2.error: OpenCV") and err.count("\n") == 1, err
 
 
 def test_resume_of_a_finished_run_says_it_only_writes_the_outputs_again(tmp_path, capsys):

@@ -139,10 +139,13 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:  # not one of ours: say what it is and how to see where it came from
         if args.verbose:
             raise
-        print(
-            f"error: {type(err).__name__}: {err} (unexpected; run again with -v for the traceback)",
-            file=sys.stderr,
+        kind = type(err)
+        # a library's own type by its module too (cv2.error, not "error: error:"); the message on one line
+        name = (
+            kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
         )
+        message = " ".join(str(err).split())
+        print(f"error: {name}: {message} (unexpected; run again with -v for the traceback)", file=sys.stderr)
         return 2
     finally:
         if previous is not None:
