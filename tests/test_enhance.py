@@ -586,3 +586,32 @@ def test_a_setting_that_clashes_with_a_recommendation_names_the_recommendation()
     assert ref.config(num_inference_steps=40, start_step=600).num_inference_steps == 40
     with pytest.raises(ValueError, match=r"^overlap must be >= 0, got -1$"):  # wrong alone: the plain error
         ref.config(overlap=-1)
+
+
+def test_no_default_refiner_for_large_frames_is_refused_before_the_work(tmp_path, capsys):
+    """A 1080p input without --model made a random-weight stand-in at 2160x3840 (CPU-hours in one
+    attention call); a size neither the shipped refiner nor the stand-in is for needs a refiner folder."""
+    from dataclasses import replace
+
+    from streamt2v.cli import main
+    from streamt2v.config import get_preset
+    from streamt2v.models.bundle import StreamingT2VModel
+    from streamt2v.pipeline.generate import GenerateConfig, generate
+    from streamt2v.pipeline.stream import StreamConfig
+
+    src = write_video(tmp_path / "big.mp4", torch.zeros(1, 3, 2, 264, 300), fps=8)
+    out = tmp_path / "out.mp4"
+    assert main(["enhance", str(src), "--prompt", "a red circle", "-o", str(out), "--no-progress"]) == 2
+    assert "input frames are 264x300" in capsys.readouterr().err and not out.exists()
+    # generate --enhance without --refiner: refused once the model's frame size is known, before sampling
+    big = StreamingT2VModel.from_preset(replace(get_preset("tiny"), frame_size=512), device="meta")
+    cfg = GenerateConfig(
+        output=str(tmp_path / "g.mp4"),
+        stream=StreamConfig(num_frames=8, steps=1, init_steps=1),
+        prompt="a red circle",
+        run_dir=str(tmp_path / "run"),
+        enhance={},
+    )
+    with pytest.raises(ValueError, match="input frames are 512x512"):
+        generate(cfg, model=big)
+    assert not (tmp_path / "run").exists()

@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     from streamt2v.io.video import check_output_path, read_video, write_video
     from streamt2v.memory import resolve_device
     from streamt2v.pipeline.enhance import EnhanceConfig, enhance_video
-    from streamt2v.pipeline.refiner import check_refiner_folder, load_refiner
+    from streamt2v.pipeline.refiner import check_default_refiner, check_refiner_folder, load_refiner
 
     given = {
         "chunk_frames": args.chunk_frames,
@@ -109,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
     if args.model is not None:
         check_refiner_folder(args.model, settings)
     check_output_path(args.output, overwrite=args.overwrite)
+    if args.model is None:  # from the first frame: a size no default refiner is for fails before the read
+        check_default_refiner(tuple(read_video(args.input, max_frames=1)[0].shape[-2:]))
     video, fps = read_video(args.input, max_frames=args.max_frames)
     refiner = load_refiner(args.model, tuple(video.shape[-2:]), device=device)
     config = refiner.config(**{k: v for k, v in given.items() if v is not None})

@@ -24,7 +24,7 @@ from streamt2v.io.streaming_writer import StreamingVideoWriter, remove_stale_tem
 from streamt2v.io.video import read_image, read_video
 from streamt2v.memory import resolve_device, resolve_dtype
 from streamt2v.pipeline.chunking import plan_chunks
-from streamt2v.pipeline.preflight import check_inputs, lowres_path, output_targets
+from streamt2v.pipeline.preflight import check_default_refiner_for, check_inputs, lowres_path, output_targets
 from streamt2v.pipeline.prompts import PromptSchedule, as_schedule, load_schedule
 from streamt2v.pipeline.rundir import RunDir, default_run_dir, reserve_run_dir
 from streamt2v.pipeline.stream import (
@@ -312,6 +312,7 @@ def generate(
     RunDir.check_new(run_path)
     if model is None:
         model = _load_compiled(cfg)
+    check_default_refiner_for(cfg, model)
     # Checks that need the model (conditioning frames, frame sizes) raise here, before the run directory.
     chunks = stream(
         model,

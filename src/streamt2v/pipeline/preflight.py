@@ -92,6 +92,16 @@ def _default_refiner_folder(model: StreamingT2VModel | None, model_spec: str | N
     return default_refiner_folder((size, size))
 
 
+def check_default_refiner_for(cfg: GenerateConfig, model: StreamingT2VModel) -> None:
+    """With ``--enhance`` and no ``--refiner``: refuse, before any sampling, a model frame size that no
+    embedded refiner is for (:func:`~streamt2v.pipeline.refiner.check_default_refiner`)."""
+    if cfg.enhance is not None and cfg.refiner is None:
+        from streamt2v.pipeline.refiner import check_default_refiner
+
+        size = model.config.frame_size
+        check_default_refiner((size, size))
+
+
 def check_inputs(
     cfg: GenerateConfig,
     *,

@@ -349,9 +349,27 @@ def default_refiner_folder(base_frame_size: tuple[int, int]) -> Path | None:
     return folder if size == (2 * int(base_frame_size[0]), 2 * int(base_frame_size[1])) else None
 
 
+# The largest input side the random-weight stand-in is made for: it shows the pipeline working, and above
+# this its attention over a full-HD frame would take CPU-hours and tens of GB for nothing.
+STAND_IN_MAX_SIDE = 256
+
+
+def check_default_refiner(base_frame_size: tuple[int, int]) -> None:
+    """Refuse frames of ``base_frame_size`` that neither the shipped refiner nor the random-weight stand-in
+    (inputs up to :data:`STAND_IN_MAX_SIDE` pixels a side) is for: a refiner folder is needed."""
+    h, w = int(base_frame_size[0]), int(base_frame_size[1])
+    if default_refiner_folder((h, w)) is None and max(h, w) > STAND_IN_MAX_SIDE:
+        raise ValueError(
+            f"input frames are {h}x{w}: the shipped refiner works on 32x32 inputs and a random-weight stand-in "
+            f"is only made up to {STAND_IN_MAX_SIDE}x{STAND_IN_MAX_SIDE}; pass a refiner folder for this size "
+            "(--model, or --refiner with generate)"
+        )
+
+
 def default_refiner(base_frame_size: tuple[int, int], *, seed: int = 0) -> Refiner:
     """The embedded default refiner at twice ``base_frame_size``: the shipped microworld refiner when the
     input is at the microworld's base size, otherwise a tiny **random-weight** one (with a warning)."""
+    check_default_refiner(base_frame_size)
     h, w = (2 * int(base_frame_size[0]), 2 * int(base_frame_size[1]))
     try:
         folder, size = shipped_refiner()
