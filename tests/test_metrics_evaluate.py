@@ -334,3 +334,21 @@ def test_progress_shows_the_flow_pairs_of_each_video(capsys):
     evaluate_videos([make_video(OBJS, t=4)], metrics="mawe", flow_size=None, progress=True)
     err = capsys.readouterr().err
     assert "MAWE (dis)" in err and "/3 " in err, err
+
+
+def test_json_results_are_strict_json_with_null_for_non_finite_values(tmp_path):
+    """A static video's MAWE (inf) and the caption probe without prompts (nan) were written as bare
+    Infinity/NaN, which jq and JavaScript's JSON.parse reject."""
+    d = tmp_path / "v"
+    d.mkdir()
+    write_video(d / "still.mp4", np.repeat(make_video(OBJS, t=1), 6, axis=0))
+    out = tmp_path / "r.json"
+    assert main(["evaluate", str(d), "--metrics", "mawe,probes", "--out", str(out), "--no-progress"]) == 0
+
+    def refuse(token):
+        raise ValueError(f"non-standard JSON constant {token}")
+
+    data = json.loads(out.read_text(), parse_constant=refuse)
+    record = data["records"][0]
+    assert record["mawe"] is None and data["mean"]["mawe"] is None
+    assert record["probe_caption_agreement"] is None and record["frames"] == 6

@@ -20,6 +20,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -185,7 +186,8 @@ class EvaluationReport:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write ``.json`` (records, mean, skipped, config) or ``.csv`` (one row per video + ``mean``),
-        atomically. Non-finite values are written as ``Infinity`` / ``NaN`` (JSON) or ``inf`` / ``nan``."""
+        atomically. Non-finite values are ``null`` in JSON (strict JSON: jq and JavaScript reject a bare
+        ``NaN``) and ``inf`` / ``nan`` in CSV."""
         path = Path(path)
         suffix = path.suffix.lower()
         if suffix not in (".json", ".csv"):
@@ -194,7 +196,7 @@ class EvaluationReport:
         tmp = path.with_name(f".{path.name}.tmp")
         with open(tmp, "w", encoding="utf-8", newline="") as fh:
             if suffix == ".json":
-                json.dump(self.as_dict(), fh, indent=1)
+                json.dump(_finite_or_none(self.as_dict()), fh, indent=1, allow_nan=False)
             else:
                 writer = csv.writer(fh)
                 writer.writerow(["path", *self.keys])
@@ -364,3 +366,14 @@ def evaluate_videos(
             continue
         report.records.append(record)
     return report
+
+
+def _finite_or_none(value: Any) -> Any:
+    """``value`` with every non-finite float (a static video's MAWE, an unmeasured probe) as None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(v) for v in value]
+    return value
