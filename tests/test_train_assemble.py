@@ -123,8 +123,12 @@ def test_assemble_refuses_parts_that_do_not_fit(tmp_path, runs, encoders, capsys
     # settings are checked by name and value before anything is loaded or written
     with pytest.raises(ValueError, match="chunk_strength"):
         assemble_model(tmp_path / "m", unet=stream_unet, sampler={"chunk_strength": 3})
-    with pytest.raises(ValueError, match="'stepz'"):
+    # an unknown name lists the settings (was StreamConfig's "unexpected keyword argument 'stepz'")
+    with pytest.raises(ValueError, match=r"\['stepz'\] unknown; the settings: anchor_colour_match, .*steps"):
         assemble_model(tmp_path / "m", unet=stream_unet, sampler={"stepz": 3})
+    # the seed is the user's, not a recommendation: a stored one would clash with every --seed
+    with pytest.raises(ValueError, match=r"\['seed'\] unknown"):
+        assemble_model(tmp_path / "m", unet=stream_unet, sampler={"seed": 3})
     with pytest.raises(ValueError, match=r"unknown scheduler option\(s\) \['set_alpha_to_1'\]"):
         assemble_refiner(
             tmp_path / "r",
@@ -160,7 +164,7 @@ def test_assemble_refuses_a_bad_fps_and_sampler_values_of_the_wrong_type(tmp_pat
         ({"eta": float("nan")}, "'eta' must be a finite number, got nan"),
         ({"reanchor": 1}, "'reanchor' must be true or false, got 1"),
         ({"scheduler": 3}, "'scheduler' must be a string, got 3"),
-        ({"seed": None}, "'seed' must be an integer, got None"),
+        ({"chunk_frames": None}, "'chunk_frames' must be an integer, got None"),
     ]
     for sampler, message in wrong:
         with pytest.raises(ValueError) as err:

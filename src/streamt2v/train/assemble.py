@@ -162,8 +162,13 @@ def _sampler(sampler: dict[str, Any] | None, num_frames: int) -> dict[str, Any]:
 
     sampler = dict(sampler or {})
     hints = typing.get_type_hints(StreamConfig)
+    # what a sampler may set: the sampling fields, not the video's length, seed or prompt
+    settable = sorted(set(hints) - {"num_frames", "seed", "negative_prompt"})
+    unknown = sorted(set(sampler) - set(settable))
+    if unknown:
+        raise ValueError(f"sampler setting(s) {unknown} unknown; the settings: {', '.join(settable)}")
     for key, value in sampler.items():
-        if key in hints:  # unknown names are StreamConfig's to refuse
+        if key in hints:
             try:
                 sampler[key] = typed_value(value, hints[key])
             except ValueError as err:
