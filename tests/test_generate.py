@@ -276,6 +276,9 @@ def test_bad_inputs_catalogue(tmp_path, monkeypatch, capsys, argv, match):
 def test_memory_policy():
     assert resolve_device("cpu").type == "cpu" and resolve_device("auto").type in ("cpu", "cuda", "mps")
     assert resolve_dtype("bf16", torch.device("cpu")) == torch.bfloat16
+    if not torch.cuda.is_available():  # a Python caller is told the argument, not only the CLI flag
+        with pytest.raises(ValueError, match=r"use device 'cpu' or 'auto' \(--device on the command line\)"):
+            resolve_device("cuda")
     with pytest.raises(ValueError, match="unknown dtype 'fp8'"):
         resolve_dtype("fp8", torch.device("cpu"))
     lin = torch.nn.Linear(2, 2)

@@ -51,7 +51,7 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(
-                f"device {device!r} requested but CUDA is not available; use --device cpu or auto"
+                f"device {device!r} requested but CUDA is not available; use device 'cpu' or 'auto' (--device on the command line)"
             )
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise ValueError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) present")
@@ -59,7 +59,7 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
         mps = getattr(torch.backends, "mps", None)
         if mps is None or not mps.is_available():
             raise ValueError(
-                f"device {device!r} requested but MPS is not available; use --device cpu or auto"
+                f"device {device!r} requested but MPS is not available; use device 'cpu' or 'auto' (--device on the command line)"
             )
     elif dev.type != "cpu":
         raise ValueError(f"unsupported device {device!r}; use auto, cpu, cuda, cuda:N or mps")

@@ -18,7 +18,10 @@ import torch
 # are another convention (e.g. 0-255 floats).
 RANGE_MARGIN = 0.05
 
-CONVERSIONS = "uint8 or 0-255 frames: x.float() / 127.5 - 1; [0, 1] frames: x * 2 - 1"
+CONVERSIONS = (
+    "uint8 or 0-255 frames: x.float() / 127.5 - 1 (uint8 frames (T, H, W, 3) as read by PIL or PyAV: "
+    "streamt2v.io.video.from_uint8_frames(x), range and layout at once); [0, 1] frames: x * 2 - 1"
+)
 
 
 def check_pixels(video: Any, name: str) -> torch.Tensor:

@@ -44,8 +44,8 @@ logger = logging.getLogger(__name__)
 # Fallback when the shipped microworld weights are absent (e.g. a source tree without assets).
 FALLBACK_PRESET = "tiny"
 RANDOM_WEIGHTS_WARNING = (
-    "using the {name!r} preset with RANDOM weights, so the video will be noise. Pass --model PATH to a "
-    "trained StreamingT2V model folder."
+    "using the {name!r} preset with RANDOM weights, so the video will be noise. Pass a trained StreamingT2V "
+    "model folder instead (--model PATH on the command line)."
 )
 
 
