@@ -24,12 +24,17 @@ _PUBLIC: dict[str, str] = {
     "generate": "streamt2v.pipeline.generate",
     "resume_generate": "streamt2v.pipeline.generate",
     "StreamConfig": "streamt2v.pipeline.stream",
+    "Chunk": "streamt2v.pipeline.stream",
+    "StreamState": "streamt2v.pipeline.stream",
+    "PromptSchedule": "streamt2v.pipeline.prompts",
+    "load_schedule": "streamt2v.pipeline.prompts",
     "EnhanceConfig": "streamt2v.pipeline.enhance",
     "Refiner": "streamt2v.pipeline.refiner",
     "enhance_video": "streamt2v.pipeline.enhance",
     "convert_official_checkpoint": "streamt2v.io.checkpoints",
     "read_video": "streamt2v.io.video",
     "write_video": "streamt2v.io.video",
+    "read_image": "streamt2v.io.video",
 }
 
 __all__ = sorted(_PUBLIC) + ["__version__"]
