@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from streamt2v.cli import user_path
 
@@ -123,5 +124,5 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     path = write_video(args.output, out, config.fps or fps, overwrite=args.overwrite)
-    print(f"wrote {path} ({out.shape[2]} frames, {out.shape[-2]}x{out.shape[-1]})")
+    print(f"wrote {Path(path).resolve()} ({out.shape[2]} frames, {out.shape[-2]}x{out.shape[-1]})")
     return 0

@@ -36,7 +36,7 @@ from streamt2v.io.checkpoint_file import load_official_state_dict, strip_wrapper
 from streamt2v.io.folders import check_writable_parent, refuse_existing
 from streamt2v.io.official_unet_keys import map_official_unet_key
 from streamt2v.models.autoencoder import VideoAutoencoder
-from streamt2v.models.bundle import MODELSCOPE_REPO, StreamingT2VModel, _resolve, component_configs
+from streamt2v.models.bundle import MODELSCOPE_REPO, StreamingT2VModel, component_configs, resolve_model_path
 from streamt2v.models.encoders import (
     OPEN_CLIP_TEXT_LEFTOVERS,
     VIT_H_HEAD_WIDTH,
@@ -351,7 +351,7 @@ def check_stage1_folder(init_unet: str | os.PathLike[str], cfg: ModelConfig) -> 
     """Check an ``--init-unet`` folder or hub id without loading its weights: a diffusers
     ``UNet3DConditionModel`` (in ``unet/`` or the folder itself) with weights, whose latent channels and text
     width fit ``cfg``. Called before the (minutes-long) read of the checkpoint."""
-    root = _resolve(init_unet, "--init-unet", STAGE1_FOLDER, allow_patterns=STAGE1_PATTERNS)
+    root = resolve_model_path(init_unet, "--init-unet", STAGE1_FOLDER, allow_patterns=STAGE1_PATTERNS)
     if (root / "unet" / "config.json").is_file():
         unet_dir = root / "unet"
     elif (root / "config.json").is_file() and not (root / "model_index.json").is_file():
@@ -409,7 +409,7 @@ def check_stage1_folder(init_unet: str | os.PathLike[str], cfg: ModelConfig) -> 
 def _tokenizer_folder(tokenizer: str | os.PathLike[str]) -> Path:
     """The folder of ``--tokenizer`` (its ``tokenizer/`` when it is a pipeline folder), checked to hold a
     vocabulary."""
-    root = _resolve(
+    root = resolve_model_path(
         tokenizer,
         "--tokenizer",
         f"a CLIP tokenizer folder, or {STAGE1_FOLDER}",

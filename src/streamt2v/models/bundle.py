@@ -239,7 +239,7 @@ def hub_unavailable_error(text: str, what: str, err: BaseException, instead: str
     )
 
 
-def _resolve(
+def resolve_model_path(
     path_or_hub_id: str | os.PathLike[str],
     what: str = "model folder",
     instead: str = "a streamt2v model folder with model_index.json",
@@ -489,7 +489,7 @@ class StreamingT2VModel:
             raise NotADirectoryError(
                 f"model {str(path_or_hub_id)!r} is a file, not a streamt2v model folder; {convert}"
             )
-        root = _resolve(path_or_hub_id)
+        root = resolve_model_path(path_or_hub_id)
         index_path = root / MODEL_INDEX
         if not index_path.is_file():
             raise FileNotFoundError(f"{str(index_path)!r} not found: not a streamt2v model folder")
