@@ -92,28 +92,11 @@ class ClipScorer:
         self._checked_prompts: set[str] = set()
 
     def prompt_problems(self, prompt: str) -> list[str]:
-        """What this CLIP will not read of ``prompt``: words its tokenizer does not know (read as its unknown
-        token, as the micro-CLIP's word-level tokenizer does) and tokens past ``max_length`` (cut off). Empty
-        when it reads the whole prompt."""
-        problems = []
-        unk = getattr(self.tokenizer, "unk_token_id", None)
-        try:
-            enc = self.tokenizer(prompt, return_offsets_mapping=True, verbose=False)
-        except (NotImplementedError, TypeError, ValueError):  # slow tokenizers have no offsets: length only
-            enc = self.tokenizer(prompt, verbose=False)
-        ids = list(enc["input_ids"])
-        offsets = enc.get("offset_mapping")
-        if unk is not None and offsets is not None:
-            unknown = list(
-                dict.fromkeys(prompt[a:b] for i, (a, b) in zip(ids, offsets) if i == unk and b > a)
-            )
-            if unknown:
-                problems.append(
-                    f"words unknown to the CLIP tokenizer (read as {self.tokenizer.unk_token}): {unknown}"
-                )
-        if len(ids) > self.max_length:
-            problems.append(f"{len(ids)} tokens, of which CLIP reads the first {self.max_length}")
-        return problems
+        """What this CLIP will not read of ``prompt`` (:func:`unread_prompt_parts`); empty when it reads the
+        whole prompt."""
+        from streamt2v.models.encoders import unread_prompt_parts
+
+        return unread_prompt_parts(self.tokenizer, prompt, self.max_length, "CLIP")
 
     def warn_unread(self, prompt: str) -> None:
         """Log, once per prompt, what :meth:`prompt_problems` finds: a score for words CLIP cannot read

@@ -17,6 +17,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -45,6 +46,31 @@ OPEN_CLIP_TEXT_LEFTOVERS = (
     "text_projection",
     "logit_scale",
 )
+
+
+def unread_prompt_parts(tokenizer: Any, prompt: str, max_length: int, reader: str) -> list[str]:
+    """What ``reader`` (a text encoder, a CLIP scorer) will not read of ``prompt``: words its ``tokenizer``
+    does not know (a word-level tokenizer such as the microworld's maps them to its unknown token) and
+    tokens past ``max_length`` (cut off). Empty when it reads the whole prompt."""
+    problems = []
+    unk = getattr(tokenizer, "unk_token_id", None)
+    try:
+        enc = tokenizer(prompt, return_offsets_mapping=True, verbose=False)
+    except (NotImplementedError, TypeError, ValueError):  # slow tokenizers have no offsets: length only
+        enc = tokenizer(prompt, verbose=False)
+    ids = list(enc["input_ids"])
+    offsets = enc.get("offset_mapping")
+    if unk is not None and offsets is not None:
+        unknown = list(dict.fromkeys(prompt[a:b] for i, (a, b) in zip(ids, offsets) if i == unk and b > a))
+        if unknown:
+            problems.append(
+                f"words unknown to {reader}'s tokenizer (read as {tokenizer.unk_token}): {unknown}"
+            )
+    if len(ids) > max_length:
+        problems.append(
+            f"{len(ids)} tokens, of which {reader} reads the first {max_length} (the rest is cut off)"
+        )
+    return problems
 
 
 class TextEncoder(nn.Module):
@@ -86,32 +112,11 @@ class TextEncoder(nn.Module):
         return self.model.dtype
 
     def prompt_problems(self, prompt: str) -> list[str]:
-        """What the text encoder will not read of ``prompt``: words its tokenizer does not know (a word-level
-        tokenizer such as the microworld's maps them to ``<unk>``) and tokens past ``max_length`` (cut
-        off). Empty when it reads the whole prompt, or without a tokenizer."""
+        """What the text encoder will not read of ``prompt`` (:func:`unread_prompt_parts`); empty when it
+        reads the whole prompt, or without a tokenizer."""
         if self.tokenizer is None or not prompt:
             return []
-        problems = []
-        unk = self.tokenizer.unk_token_id
-        try:
-            enc = self.tokenizer(prompt, return_offsets_mapping=True, verbose=False)
-        except NotImplementedError:  # slow tokenizers have no offsets: length only
-            enc = self.tokenizer(prompt, verbose=False)
-        ids = list(enc["input_ids"])
-        offsets = enc.get("offset_mapping")
-        if unk is not None and offsets is not None:
-            unknown = list(
-                dict.fromkeys(prompt[a:b] for i, (a, b) in zip(ids, offsets) if i == unk and b > a)
-            )
-            if unknown:
-                problems.append(
-                    f"words unknown to the text encoder's tokenizer (read as {self.tokenizer.unk_token}): {unknown}"
-                )
-        if len(ids) > self.max_length:
-            problems.append(
-                f"{len(ids)} tokens, of which the text encoder reads the first {self.max_length} (the rest is cut off)"
-            )
-        return problems
+        return unread_prompt_parts(self.tokenizer, prompt, self.max_length, "the text encoder")
 
     @torch.no_grad()
     def encode(self, prompts: Sequence[str] | str) -> torch.Tensor:
