@@ -358,12 +358,18 @@ def check_default_refiner(base_frame_size: tuple[int, int]) -> None:
     """Refuse frames of ``base_frame_size`` that neither the shipped refiner nor the random-weight stand-in
     (inputs up to :data:`STAND_IN_MAX_SIDE` pixels a side) is for: a refiner folder is needed."""
     h, w = int(base_frame_size[0]), int(base_frame_size[1])
-    if default_refiner_folder((h, w)) is None and max(h, w) > STAND_IN_MAX_SIDE:
-        raise ValueError(
-            f"input frames are {h}x{w}: the shipped refiner works on 32x32 inputs and a random-weight stand-in "
-            f"is only made up to {STAND_IN_MAX_SIDE}x{STAND_IN_MAX_SIDE}; pass a refiner folder for this size "
-            "(--model, or --refiner with generate)"
-        )
+    if default_refiner_folder((h, w)) is not None or max(h, w) <= STAND_IN_MAX_SIDE:
+        return
+    try:
+        _, (sh, sw) = shipped_refiner()
+        shipped = f"the shipped refiner works on {sh // 2}x{sw // 2} inputs and "
+    except FileNotFoundError:
+        shipped = ""
+    raise ValueError(
+        f"input frames are {h}x{w}: {shipped}a random-weight stand-in is only made up to "
+        f"{STAND_IN_MAX_SIDE}x{STAND_IN_MAX_SIDE}; pass a refiner folder for this size (--model, or --refiner "
+        "with generate)"
+    )
 
 
 def default_refiner(base_frame_size: tuple[int, int], *, seed: int = 0) -> Refiner:
