@@ -320,6 +320,9 @@ def test_a_prompts_file_that_does_not_hold_strings_is_refused_naming_the_file(vi
             read_prompts(path, videos)
     (tmp_path / "ok.json").write_text('{"a": "x", "b.mp4": "y"}')
     assert read_prompts(tmp_path / "ok.json", videos) == ["x", "y"]
+    # a byte-order mark (Windows editors) does not start the first prompt
+    (tmp_path / "bom.txt").write_bytes("\ufeffa red circle\r\na blue square\r\n".encode())
+    assert read_prompts(tmp_path / "bom.txt", videos) == ["a red circle", "a blue square"]
     assert (
         main(["evaluate", str(video_dir), "--prompts", str(tmp_path / "list.json"), "--metrics", "probes"])
         == 2

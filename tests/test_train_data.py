@@ -109,6 +109,10 @@ def test_caption_files_from_spreadsheets_and_null_captions(tmp_path):
     # a byte-order mark (spreadsheet export) and ./ paths are fine
     (tmp_path / "caps.csv").write_bytes("\ufefffile,caption\n./a.mp4,red\n".encode())
     assert read_captions(tmp_path / "caps.csv") == {"a.mp4": "red"}
+    # another encoding is one error naming the file (was the decoder's message alone)
+    (tmp_path / "latin.csv").write_bytes("file,caption\na.mp4,un caf\xe9\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"captions file '.*latin.csv' is not UTF-8 text"):
+        read_captions(tmp_path / "latin.csv")
     (tmp_path / "caps.jsonl").write_text(json.dumps({"file": "a.mp4", "caption": None}) + "\n")
     with pytest.raises(
         ValueError, match="caps.jsonl:1: the caption of 'a.mp4' must be a non-empty string, got None"

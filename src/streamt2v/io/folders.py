@@ -11,6 +11,18 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def read_text_file(path: str | Path, what: str) -> str:
+    """The text of a file the user wrote (prompts, schedules, captions): UTF-8 with or without the byte-order
+    mark Windows editors add (it would otherwise start the first entry); other encodings are one error
+    naming ``what`` and the file. CRLF and CR line ends read as LF."""
+    try:
+        return Path(path).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"{what} {str(path)!r} is not UTF-8 text ({err.reason} at byte {err.start})"
+        ) from None
+
+
 def check_writable_parent(path: str | Path, what: str) -> None:
     """Raise, naming ``what`` and ``path``, unless the nearest existing parent of ``path`` is a folder this
     process can create files in (checked before slow work that ends by writing ``path``)."""

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from streamt2v.io.folders import check_writable_parent
+from streamt2v.io.folders import check_writable_parent, read_text_file
 from streamt2v.io.video import IMAGE_SUFFIXES, READ_VIDEO_SUFFIXES
 from streamt2v.metrics.flow import (
     DEFAULT_FLOW_SIZE,
@@ -102,12 +102,7 @@ def read_prompts(path: str | os.PathLike, videos: Sequence[Path] | None = None) 
         raise FileNotFoundError(f"prompts file not found: {str(path)!r}")
     if path.is_dir():
         raise IsADirectoryError(f"prompts file {str(path)!r} is a folder")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise ValueError(
-            f"prompts file {str(path)!r} is not UTF-8 text ({err.reason} at byte {err.start})"
-        ) from None
+    text = read_text_file(path, "prompts file")
     if path.suffix.lower() == ".json":
         try:
             data = json.loads(text)

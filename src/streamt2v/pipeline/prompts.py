@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from streamt2v.io.folders import read_text_file
+
 logger = logging.getLogger(__name__)
 
 _ENTRY = re.compile(r"^\s*(-?\d+)\s*:(.*)$", re.DOTALL)
@@ -192,12 +194,7 @@ def load_schedule(spec: str | os.PathLike) -> PromptSchedule:
     except OSError:  # e.g. an inline schedule too long to be a file name
         is_file = is_dir = False
     if is_file:
-        try:
-            text = path.read_text(encoding="utf-8-sig")
-        except UnicodeDecodeError as err:
-            raise ValueError(
-                f"prompt schedule file {str(path)!r} is not UTF-8 text ({err.reason} at byte {err.start})"
-            ) from None
+        text = read_text_file(path, "prompt schedule file")
         lines = text.split("\n")  # read_text made \r\n and \r line ends \n
         parts = [(f"prompt schedule file {str(path)!r}, line {n}", line) for n, line in enumerate(lines, 1)]
         return _parse_parts(parts, f"in file {str(path)!r}")

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from streamt2v.io.folders import read_text_file
 from streamt2v.io.video import READ_VIDEO_SUFFIXES, decode_frames
 from streamt2v.microworld.dataset import ClipSpec
 
@@ -43,8 +44,11 @@ def read_captions(path: str | Path) -> dict[str, str]:
     if not p.is_file():
         raise FileNotFoundError(f"captions file {p} does not exist")
     rows: list[tuple[int, Any, Any]] = []  # (line, file, caption)
+    if p.suffix.lower() not in (".jsonl", ".json", ".csv"):
+        raise ValueError(f"captions file {p} must be .csv or .jsonl")
+    text = read_text_file(p, "captions file")
     if p.suffix.lower() in (".jsonl", ".json"):
-        for n, line in enumerate(p.read_text(encoding="utf-8-sig").splitlines(), 1):
+        for n, line in enumerate(text.splitlines(), 1):
             if not line.strip():
                 continue
             try:
@@ -52,22 +56,19 @@ def read_captions(path: str | Path) -> dict[str, str]:
                 rows.append((n, row["file"], row["caption"]))
             except (json.JSONDecodeError, KeyError, TypeError) as err:
                 raise ValueError(f'{p}:{n}: expected {{"file": ..., "caption": ...}}, got {line!r}') from err
-    elif p.suffix.lower() == ".csv":
-        with p.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            if reader.fieldnames is not None:  # "File", " caption" (spreadsheets) read as file, caption
-                reader.fieldnames = [name.strip().lower() for name in reader.fieldnames]
-            if reader.fieldnames is None or not {"file", "caption"} <= set(reader.fieldnames):
-                raise ValueError(
-                    f"{p}: the CSV header must have columns 'file' and 'caption', got {reader.fieldnames}"
-                )
-            rows = [
-                (reader.line_num, row["file"], row["caption"])
-                for row in reader
-                if any(isinstance(v, str) and v.strip() for v in row.values())  # not a row of bare commas
-            ]
     else:
-        raise ValueError(f"captions file {p} must be .csv or .jsonl")
+        reader = csv.DictReader(text.splitlines(keepends=True))
+        if reader.fieldnames is not None:  # "File", " caption" (spreadsheets) read as file, caption
+            reader.fieldnames = [name.strip().lower() for name in reader.fieldnames]
+        if reader.fieldnames is None or not {"file", "caption"} <= set(reader.fieldnames):
+            raise ValueError(
+                f"{p}: the CSV header must have columns 'file' and 'caption', got {reader.fieldnames}"
+            )
+        rows = [
+            (reader.line_num, row["file"], row["caption"])
+            for row in reader
+            if any(isinstance(v, str) and v.strip() for v in row.values())  # not a row of bare commas
+        ]
     out: dict[str, str] = {}
     lines: dict[str, int] = {}
     for n, file, caption in rows:
