@@ -25,6 +25,15 @@ logger = logging.getLogger(__name__)
 _ENTRY = re.compile(r"^\s*(-?\d+)\s*:(.*)$", re.DOTALL)
 
 
+class ScheduleEntryError(ValueError):
+    """A schedule entry refused by :class:`PromptSchedule`; ``index`` is the entry's position, so a parser
+    can say where it came from (a file's line)."""
+
+    def __init__(self, message: str, index: int) -> None:
+        super().__init__(message)
+        self.index = index
+
+
 @dataclass(frozen=True)
 class PromptSchedule:
     """``entries``: ``((frame, prompt), ...)`` starting at frame 0, strictly increasing."""
@@ -45,17 +54,18 @@ class PromptSchedule:
                     f"the prompt at frame {entry[0]} of the schedule must be a string, got {entry[1]!r}"
                 )
         if self.entries[0][0] != 0:
-            raise ValueError(
-                f"a prompt schedule must start at frame 0, the first entry is at frame {self.entries[0][0]}"
+            raise ScheduleEntryError(
+                f"a prompt schedule must start at frame 0, the first entry is at frame {self.entries[0][0]}",
+                0,
             )
-        for (f0, _), (f1, _) in zip(self.entries, self.entries[1:]):
+        for i, ((f0, _), (f1, _)) in enumerate(zip(self.entries, self.entries[1:]), 1):
             if f1 <= f0:
-                raise ValueError(
-                    f"prompt schedule frames must strictly increase; frame {f1} follows frame {f0}"
+                raise ScheduleEntryError(
+                    f"prompt schedule frames must strictly increase; frame {f1} follows frame {f0}", i
                 )
-        for frame, prompt in self.entries:
+        for i, (frame, prompt) in enumerate(self.entries):
             if not prompt.strip():
-                raise ValueError(f"empty prompt at frame {frame} of the prompt schedule")
+                raise ScheduleEntryError(f"empty prompt at frame {frame} of the prompt schedule", i)
 
     @classmethod
     def constant(cls, prompt: str) -> PromptSchedule:
@@ -170,16 +180,10 @@ def _parse_parts(parts: list[tuple[str | None, str]], source: str) -> PromptSche
         )
     try:
         return PromptSchedule(tuple(entries))
-    except ValueError as err:
-        # the entry PromptSchedule's checks (in their order) refuse: a late start, a frame out of order, an
-        # empty prompt
-        frames = [f for f, _ in entries]
-        bad = [0] if frames[0] != 0 else []
-        bad += [i for i in range(1, len(frames)) if frames[i] <= frames[i - 1]]
-        bad += [i for i, (_, prompt) in enumerate(entries) if not prompt]
-        if not bad or wheres[bad[0]] is None:
+    except ScheduleEntryError as err:
+        if wheres[err.index] is None:
             raise
-        raise ValueError(f"{wheres[bad[0]]}: {err}") from None
+        raise ValueError(f"{wheres[err.index]}: {err}") from None
 
 
 def load_schedule(spec: str | os.PathLike) -> PromptSchedule:
