@@ -484,12 +484,11 @@ class StreamingT2VModel:
             torch_dtype = resolve_dtype(torch_dtype, device)
         elif torch_dtype is not None:
             torch_dtype = resolve_dtype(torch_dtype, None)
-        convert = "an official checkpoint is converted to one first: streamt2v convert CKPT OUT_DIR --init-unet FOLDER"
-        if Path(path_or_hub_id).expanduser().is_file():
-            raise NotADirectoryError(
-                f"model {str(path_or_hub_id)!r} is a file, not a streamt2v model folder; {convert}"
-            )
-        root = resolve_model_path(path_or_hub_id)
+        root = resolve_model_path(
+            path_or_hub_id,
+            instead="a streamt2v model folder; an official checkpoint is converted to one first: streamt2v "
+            "convert CKPT OUT_DIR --init-unet FOLDER",
+        )
         index_path = root / MODEL_INDEX
         if not index_path.is_file():
             raise FileNotFoundError(f"{str(index_path)!r} not found: not a streamt2v model folder")
