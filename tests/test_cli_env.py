@@ -128,6 +128,38 @@ def test_a_train_run_stopped_before_any_checkpoint_says_all_its_steps_are_lost(t
     assert str(err.value) == "at step 2; the 2 step(s) since the start (no checkpoint yet) are lost"
 
 
+@pytest.mark.parametrize("kind", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupt_during_a_checkpoint_write_waits_for_the_write(tmp_path, monkeypatch, kind):
+    import streamt2v.train.loop as loop
+    from streamt2v.train.vae_recipe import VAERecipe
+
+    # SIGTERM as the command line handles it: turned into Ctrl-C's KeyboardInterrupt
+    def as_ctrl_c(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, as_ctrl_c)
+    real_save = loop.save_checkpoint
+
+    def save_after_a_signal(*args, **kwargs):  # the signal arrives as the write starts
+        signal.raise_signal(kind)
+        return real_save(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "save_checkpoint", save_after_a_signal)
+    recipe = VAERecipe(size=16, block_out_channels=(8, 16), norm_num_groups=4, frames_per_sample=1)
+    cfg = loop.TrainConfig(steps=10, batch_size=2, checkpoint_every=3)
+    try:
+        with pytest.raises(loop.TrainInterrupted) as err:
+            loop.train(recipe, cfg, tmp_path / "run", progress=False)
+        # before: the interrupt cut the write, and the 3 steps were reported lost
+        assert (err.value.step, err.value.checkpoint_step) == (3, 3)
+        latest = loop.latest_checkpoint(tmp_path / "run" / "checkpoints")
+        assert json.loads((latest / "state.json").read_text())["step"] == 3
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert signal.getsignal(signal.SIGTERM) is as_ctrl_c
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def test_train_out_under_a_file_names_the_folder(tmp_path, capsys):
     (tmp_path / "f.txt").write_text("")
     assert main(["train", "vae", "--out", str(tmp_path / "f.txt" / "run"), "--no-progress"]) == 2

@@ -21,9 +21,11 @@ import dataclasses
 import json
 import logging
 import math
+import signal
+import threading
 import time
 from collections.abc import Iterator
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -145,6 +147,32 @@ class TrainInterrupted(KeyboardInterrupt):
             else "the start (no checkpoint yet)"
         )
         super().__init__(f"at step {step}; the {lost} step(s) since {where} are lost")
+
+
+@contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM until the block ends, then deliver the first one to the handler it had.
+
+    Only the main thread can set handlers; elsewhere, or where a handler was not set from Python (it could
+    not be restored), the block runs unprotected."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    kinds = (signal.SIGINT, signal.SIGTERM)
+    previous = {kind: signal.getsignal(kind) for kind in kinds}
+    if any(handler is None for handler in previous.values()):
+        yield
+        return
+    for kind in kinds:
+        signal.signal(kind, lambda signum, _frame: held.append(signum))
+    try:
+        yield
+    finally:
+        for kind, handler in previous.items():
+            signal.signal(kind, handler)
+        if held:
+            signal.raise_signal(held[0])
 
 
 class _IndexStream(Sampler[int]):
@@ -404,30 +432,41 @@ def train(
             grad_norm = None
             if cfg.max_grad_norm is not None:
                 grad_norm = float(accelerator.clip_grad_norm_(params, cfg.max_grad_norm))
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            if ema is not None:
-                ema.update(raw)
-            # the loss and the recipe's logged terms, averaged over processes in one reduction
-            names = sorted(logs)
-            values = torch.stack([total, *(torch.tensor(logs[k], device=total.device) for k in names)])
-            means = accelerator.reduce(values, reduction="mean").tolist()
-            loss_value, logs = means[0], dict(zip(names, means[1:]))
-            if not np.isfinite(loss_value):
-                raise RuntimeError(f"loss is {loss_value} at step {step + 1}; lower --lr or check the data")
-            result.losses.append(loss_value)
-            done = step + 1
-            result.step = done
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss_value:.4f}")
-            if main and (done % cfg.log_every == 0 or done == cfg.steps):
-                entry = {"step": done, "loss": loss_value, "lr": lr, "sec": time.perf_counter() - t0, **logs}
-                if grad_norm is not None:
-                    entry["grad_norm"] = grad_norm
-                with log_path.open("a") as f:
-                    f.write(json.dumps(entry) + "\n")
-            if done % cfg.checkpoint_every == 0 or done == cfg.steps:
-                checkpoint(done)
+            # a step and its due checkpoint complete together: an interrupt waits for both (else a stop
+            # between them, or inside the write, lost the whole checkpoint interval)
+            with _interrupts_held():
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                if ema is not None:
+                    ema.update(raw)
+                # the loss and the recipe's logged terms, averaged over processes in one reduction
+                names = sorted(logs)
+                values = torch.stack([total, *(torch.tensor(logs[k], device=total.device) for k in names)])
+                means = accelerator.reduce(values, reduction="mean").tolist()
+                loss_value, logs = means[0], dict(zip(names, means[1:]))
+                if not np.isfinite(loss_value):
+                    raise RuntimeError(
+                        f"loss is {loss_value} at step {step + 1}; lower --lr or check the data"
+                    )
+                result.losses.append(loss_value)
+                done = step + 1
+                result.step = done
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss_value:.4f}")
+                if main and (done % cfg.log_every == 0 or done == cfg.steps):
+                    entry = {
+                        "step": done,
+                        "loss": loss_value,
+                        "lr": lr,
+                        "sec": time.perf_counter() - t0,
+                        **logs,
+                    }
+                    if grad_norm is not None:
+                        entry["grad_norm"] = grad_norm
+                    with log_path.open("a") as f:
+                        f.write(json.dumps(entry) + "\n")
+                if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+                    checkpoint(done)
             if cfg.sample_every and done % cfg.sample_every == 0 and main:
                 _run_hook(recipe.sample, raw, ema, done, out / "samples")
     except KeyboardInterrupt:
