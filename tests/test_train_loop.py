@@ -224,7 +224,10 @@ def test_exports_load_with_library_classes(tmp_path):
     train(tiny_vae(), cfg, tmp_path / "vae", progress=False)
     vae = AutoencoderKL.from_pretrained(tmp_path / "vae" / "final" / "vae")
     assert vae.config.scaling_factor != 0.18215 and vae.config.scaling_factor > 0
-    train(tiny_clip(), cfg, tmp_path / "clip", progress=False)
+    train(tiny_clip(), replace(cfg, sample_every=1), tmp_path / "clip", progress=False)
+    # the clip recipe's sample is its retrieval accuracy (before: an empty samples/ folder)
+    sample = json.loads((tmp_path / "clip" / "samples" / "clip-00000001.json").read_text())
+    assert sample["step"] == 1 and sample["samples"] == 32 and 0 <= sample["frame_to_caption_top1"] <= 1
     final = tmp_path / "clip" / "final"
     text = TextEncoder(
         AutoTokenizer.from_pretrained(final / "tokenizer"),

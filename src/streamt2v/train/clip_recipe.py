@@ -5,6 +5,7 @@ the CLIP-score model of the world."""
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from dataclasses import asdict, dataclass
@@ -153,15 +154,18 @@ class ClipRecipe(DataOptions):
         return self.make_dataset(ClipSpec(self.frames_per_sample, self.size), seed)
 
     def sample(self, module: nn.Module, step: int, out_dir: Path) -> None:
-        """Log retrieval accuracy on 32 samples of a fixed draw (seed 12345: new scenes on the microworld,
-        clips of the training videos on a video folder)."""
+        """Frame→caption retrieval accuracy on 32 samples of a fixed draw (seed 12345: new scenes on the
+        microworld, clips of the training videos on a video folder), logged and written to
+        ``clip-<step>.json``: a contrastive model has no picture to show."""
         ds = self.dataset(seed=12345)
         items = [ds[i] for i in range(32)]
         frames = torch.stack([it["video"][:, 0] for it in items]).to(module.logit_scale.device)
         sim = module.embed_frames(frames) @ module.embed_text([it["caption"] for it in items]).t()
         caps = [it["caption"] for it in items]
-        hit = sum(caps[int(j)] == caps[i] for i, j in enumerate(sim.argmax(dim=1)))
-        logger.info("clip step %d: frame→caption top-1 %.2f", step, hit / len(items))
+        top1 = sum(caps[int(j)] == caps[i] for i, j in enumerate(sim.argmax(dim=1))) / len(items)
+        logger.info("clip step %d: frame→caption top-1 %.2f", step, top1)
+        result = {"step": step, "frame_to_caption_top1": top1, "samples": len(items)}
+        (out_dir / f"clip-{step:08d}.json").write_text(json.dumps(result) + "\n")
 
     def export(self, module: nn.Module, out_dir: Path) -> None:
         """Write ``text_encoder/`` (``CLIPTextModel``: the UNets' text conditioning), ``image_encoder/``
