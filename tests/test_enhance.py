@@ -183,6 +183,23 @@ def test_shared_noise_modes_agree_with_one_chunk_and_independent_differs() -> No
         assert torch.allclose(_run(_framewise_fn, latents, cfg, scheduler="ddim"), ref, atol=1e-4)
 
 
+def test_the_log_names_chunks_and_overlap_only_when_there_are_several(caplog) -> None:
+    with caplog.at_level(logging.INFO, logger="streamt2v.pipeline.enhance"):
+        _run(_framewise_fn, torch.randn(1, 4, 1, 3, 3), EnhanceConfig(num_inference_steps=2))
+        _run(
+            _framewise_fn,
+            torch.randn(1, 4, 20, 3, 3),
+            EnhanceConfig(chunk_frames=8, overlap=3, num_inference_steps=2),
+        )
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("enhancing")]
+    assert lines[0].startswith(
+        "enhancing 1 frame(s) as one chunk, 2 step(s)"
+    )  # was "1 chunk(s) of 1 (overlap 8)"
+    assert lines[1].startswith(
+        "enhancing 20 frame(s) in 4 chunks of 8 (overlap 3), mode randomized, 2 step(s)"
+    )
+
+
 @pytest.mark.parametrize("mode", ["randomized", "shared-noise", "independent"])
 def test_batched_equals_sequential_exactly_for_a_batch_invariant_model(mode: str) -> None:
     latents = torch.randn(1, 4, 23, 3, 3)

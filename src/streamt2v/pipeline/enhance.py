@@ -216,13 +216,16 @@ def enhance_latents(
     randomized = config.mode == "randomized"
     full_state = randomized and config.blend == "x0"
     denoiser = Denoiser.from_scheduler(scheduler) if full_state else None
+    # a video of one chunk has no overlap: say so rather than "1 chunk(s) of 1 (overlap 8)"
+    chunking = (
+        f"in {n} chunks of {plan.chunk_frames} (overlap {plan.overlap}), mode {config.mode}"
+        if n > 1
+        else "as one chunk"
+    )
     logger.info(
-        "enhancing %d frames in %d chunk(s) of %d (overlap %d), mode %s, %d step(s) from t=%d (SDEdit start t'=%d)",
+        "enhancing %d frame(s) %s, %d step(s) from t=%d (SDEdit start t'=%d)",
         t_frames,
-        n,
-        plan.chunk_frames,
-        plan.overlap,
-        config.mode,
+        chunking,
         len(timesteps),
         int(timesteps[0]),
         config.start_step,
