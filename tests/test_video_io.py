@@ -380,3 +380,37 @@ def test_image_folders_in_number_order_of_one_size_and_16_bit_images(tmp_path):
     Image.fromarray(np.full((4, 4), 30000, np.uint16)).save(grey)
     assert Image.open(grey).mode.startswith("I")
     assert to_uint8_frames(read_image(grey)[:, :, None]).ravel().tolist() == [round(30000 / 257)] * 48
+
+
+def test_a_variable_frame_rate_is_warned_about_where_timing_is_kept(tmp_path, caplog):
+    """A phone's VFR video was enhanced and written at its average rate without a word."""
+    import logging
+    from fractions import Fraction
+
+    import av
+
+    def write(path, gaps_ms):
+        with av.open(str(path), "w") as container:
+            stream = container.add_stream("libx264", rate=10)
+            stream.width, stream.height, stream.pix_fmt = 16, 16, "yuv420p"
+            stream.codec_context.time_base = Fraction(1, 1000)
+            pts = 0
+            for i, gap in enumerate([0, *gaps_ms]):
+                pts += gap
+                frame = av.VideoFrame.from_ndarray(np.full((16, 16, 3), 20 * i, np.uint8), format="rgb24")
+                frame.pts, frame.time_base = pts, Fraction(1, 1000)
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+
+    write(tmp_path / "vfr.mp4", [100, 100, 200, 50, 100, 100])
+    write(tmp_path / "cfr.mp4", [100] * 6)
+    with caplog.at_level(logging.WARNING, logger="streamt2v.io.video"):
+        assert read_video(tmp_path / "vfr.mp4")[0].shape[2] == 7
+        assert not caplog.records  # off by default: generate --init-video and training ignore timing
+        read_video(tmp_path / "cfr.mp4", warn_variable_rate=True)
+        assert not caplog.records
+        read_video(tmp_path / "vfr.mp4", warn_variable_rate=True)
+    (record,) = caplog.records
+    assert "vfr.mp4' has a variable frame rate (frames 50-200 ms apart)" in record.getMessage()

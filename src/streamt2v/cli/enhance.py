@@ -112,7 +112,8 @@ def run(args: argparse.Namespace) -> int:
     check_output_path(args.output, overwrite=args.overwrite)
     if args.model is None:  # from the first frame: a size no default refiner is for fails before the read
         check_default_refiner(tuple(read_video(args.input, max_frames=1)[0].shape[-2:]))
-    video, fps = read_video(args.input, max_frames=args.max_frames)
+    # the output is written at the input's average rate
+    video, fps = read_video(args.input, max_frames=args.max_frames, warn_variable_rate=True)
     refiner = load_refiner(args.model, tuple(video.shape[-2:]), device=device)
     config = refiner.config(**{k: v for k, v in given.items() if v is not None})
     out = enhance_video(

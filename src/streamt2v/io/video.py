@@ -378,11 +378,14 @@ def _write_atomically(path: Path, frames: np.ndarray, fps: float, crf: int) -> N
 
 
 # ----------------------------------------------------------------------------- readers
-def read_video(path: str | os.PathLike, *, max_frames: int | None = None) -> tuple[torch.Tensor, float]:
+def read_video(
+    path: str | os.PathLike, *, max_frames: int | None = None, warn_variable_rate: bool = False
+) -> tuple[torch.Tensor, float]:
     """Read a video file (any container PyAV/FFmpeg can decode, a GIF) or a folder of images.
 
     Returns ``(video, fps)`` with ``video`` shaped ``(1, 3, T, H, W)`` float32 in ``[-1, 1]``; at most
     ``max_frames`` frames from the start. A folder of images reports 8 fps (the model's native rate).
+    ``warn_variable_rate``: see :func:`decode_frames` (for callers whose output keeps the input's timing).
     """
     path = Path(path)
     if not path.exists():
@@ -404,14 +407,18 @@ def read_video(path: str | os.PathLike, *, max_frames: int | None = None) -> tup
             )
         return from_uint8_frames(np.stack(frames)), 8.0
 
-    frames, fps = decode_frames(path, max_frames=max_frames)
+    frames, fps = decode_frames(path, max_frames=max_frames, warn_variable_rate=warn_variable_rate)
     return from_uint8_frames(frames), fps
 
 
-def decode_frames(path: str | os.PathLike, *, max_frames: int | None = None) -> tuple[np.ndarray, float]:
+def decode_frames(
+    path: str | os.PathLike, *, max_frames: int | None = None, warn_variable_rate: bool = False
+) -> tuple[np.ndarray, float]:
     """``uint8 (T, H, W, 3)`` frames of a video file (the first ``max_frames`` if given), turned upright as
     its display matrix says (phone videos), and its frame rate (8 where the file gives none); a
-    ``ValueError`` naming the file when it cannot be read."""
+    ``ValueError`` naming the file when it cannot be read. ``warn_variable_rate``: log a warning when the
+    frames are unevenly spaced in time (a phone's variable frame rate), since they are then used as if
+    evenly spaced at the average rate."""
     import av
 
     path = Path(path)
@@ -425,8 +432,11 @@ def decode_frames(path: str | os.PathLike, *, max_frames: int | None = None) -> 
             stream = container.streams.video[0]
             rate = stream.average_rate or stream.guessed_rate or stream.base_rate
             fps = float(rate) if rate else 8.0
+            times: list[float] = []
             for frame in container.decode(stream):
                 arrays.append(_upright(frame.to_ndarray(format="rgb24"), frame.rotation))
+                if frame.time is not None:
+                    times.append(frame.time)
                 if max_frames is not None and len(arrays) >= max_frames:
                     break
     except (av.error.FFmpegError, OSError) as err:
@@ -436,7 +446,29 @@ def decode_frames(path: str | os.PathLike, *, max_frames: int | None = None) -> 
     shapes = {a.shape for a in arrays}
     if len(shapes) != 1:
         raise ValueError(f"video {str(path)!r} changes frame size mid-stream: {sorted(shapes)}")
+    if warn_variable_rate and len(times) == len(arrays):
+        _warn_if_variable_rate(path, times, fps)
     return np.stack(arrays), fps
+
+
+def _warn_if_variable_rate(path: Path, times: list[float], fps: float) -> None:
+    """Warn when frame intervals differ by more than a quarter of their median (a variable frame rate)."""
+    steps = np.diff(np.sort(np.asarray(times)))
+    if len(steps) < 2 or not np.all(steps > 0):
+        return
+    median = float(np.median(steps))
+    if np.max(np.abs(steps - median)) <= 0.25 * median:
+        return
+    logger.warning(
+        "video %r has a variable frame rate (frames %.0f-%.0f ms apart): its frames are used as if evenly "
+        "spaced at its average %.3g fps, so motion timing can differ from the original; re-encode it at a "
+        "constant rate (e.g. ffmpeg -i IN -fps_mode cfr -r %.3g OUT) for exact timing",
+        str(path),
+        1000 * float(steps.min()),
+        1000 * float(steps.max()),
+        fps,
+        fps,
+    )
 
 
 def _natural_key(path: Path) -> list:

@@ -49,7 +49,7 @@ def read_video_file(path: str | os.PathLike) -> tuple[np.ndarray, float]:
         raise FileNotFoundError(f"video file not found: {str(path)!r}")
     from streamt2v.io.video import read_video  # lazy: the I/O room owns decoding
 
-    video, fps = read_video(path)
+    video, fps = read_video(path, warn_variable_rate=True)  # SCuts and the flow assume even spacing
     return tensor_to_uint8(video), float(fps)
 
 
