@@ -275,3 +275,162 @@ def test_a_folder_scan_takes_the_usual_video_names(tmp_path):
     (tmp_path / "caps.csv").write_text("file,caption\nphone.m4v,red\n")
     with pytest.raises(ValueError, match="capture.ts"):  # found by the scan: it needs a caption
         VideoFolderDataset(tmp_path, tmp_path / "caps.csv", ClipSpec(num_frames=4, size=16))
+
+
+def write_cut_short_mp4(path, frames: int = 60, keep: float = 0.4) -> None:
+    """An mp4 whose index is at the start (``faststart``, as web and streaming tools write it), cut after
+    ``keep`` of its bytes (an interrupted copy or download): its container still lists every frame."""
+    import av
+
+    full = path.with_name("full-" + path.name)
+    with av.open(str(full), "w", options={"movflags": "faststart"}) as container:
+        stream = container.add_stream("libx264", rate=8)
+        stream.width = stream.height = 48
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"g": "4"}
+        for i in range(frames):
+            frame = np.random.default_rng(i).integers(0, 255, (48, 48, 3), dtype=np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    data = full.read_bytes()
+    full.unlink()
+    path.write_bytes(data[: int(len(data) * keep)])
+
+
+def test_a_video_cut_short_is_refused_before_training(tmp_path):
+    """A faststart mp4 cut short lists 60 frames in its index but holds about 24: the check trusted the
+    index, and the run failed at whatever step first drew the file (hours in, on a large folder)."""
+    write_video(tmp_path / "a.mp4", 20)
+    write_cut_short_mp4(tmp_path / "cut.mp4")
+    (tmp_path / "caps.csv").write_text("file,caption\na.mp4,red\ncut.mp4,noise\n")
+    ds = VideoFolderDataset(tmp_path, tmp_path / "caps.csv", ClipSpec(num_frames=16, size=16))
+    with pytest.raises(
+        ValueError,
+        match=r"cannot read video '.*cut.mp4': Invalid data found when processing input "
+        r"\(its container lists 60 frames, the file holds \d+: cut short\?\)$",
+    ):
+        ds.check()
+    with pytest.raises(ValueError, match="cannot read video .*cut.mp4"):
+        ds[0] if ds.files[0] == "cut.mp4" else ds[1]  # what the run met at its first draw of the file
+    # clips from its first 16 frames only (max_start 0) decode: the file is usable then
+    short = VideoFolderDataset(tmp_path, tmp_path / "caps.csv", ClipSpec(num_frames=16, size=16, max_start=0))
+    short.check()
+    assert {short[i]["video"].shape for i in range(2)} == {(3, 16, 16, 16)}
+
+
+def test_every_bad_video_is_named_in_one_error(tmp_path):
+    """A folder of downloads with several broken files: one error names them all (the check stopped at
+    the first, so each was found by another start of the run)."""
+    write_video(tmp_path / "a.mp4", 12)
+    write_video(tmp_path / "short one.mp4", 3)
+    write_video(tmp_path / "short two.mp4", 5)
+    (tmp_path / "bad.mp4").write_bytes(b"not a video at all")
+    names = ["a.mp4", "short one.mp4", "short two.mp4", "bad.mp4"]
+    (tmp_path / "caps.csv").write_text("file,caption\n" + "".join(f"{n},x\n" for n in names))
+    ds = VideoFolderDataset(tmp_path, tmp_path / "caps.csv", ClipSpec(num_frames=6, size=16))
+    with pytest.raises(ValueError) as err:
+        ds.check()
+    message = str(err.value)
+    assert message.startswith(f"3 of 4 videos in {tmp_path} cannot give a 6-frame clip")
+    assert "short one.mp4 has 3 frames" in message and "short two.mp4 has 5 frames" in message
+    assert (
+        "cannot read video '" in message and "bad.mp4': Invalid data found when processing input" in message
+    )
+    assert "Errno" not in message and "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "name,text",
+    [
+        ("semicolon.csv", "file;caption\na.mp4;a red bar, growing\nb.mp4;blue\n"),  # locales with a decimal ,
+        ("tabs.tsv", "file\tcaption\na.mp4\ta red bar, growing\nb.mp4\tblue\n"),
+        ("tabs.csv", "file\tcaption\na.mp4\ta red bar, growing\nb.mp4\tblue\n"),
+        (
+            "list.json",
+            json.dumps(
+                [{"file": "a.mp4", "caption": "a red bar, growing"}, {"file": "b.mp4", "caption": "blue"}]
+            ),
+        ),
+        ("map.json", json.dumps({"a.mp4": "a red bar, growing", "b.mp4": "blue"}, indent=2)),
+    ],
+)
+def test_caption_files_in_other_layouts(tmp_path, name, text):
+    """Spreadsheets in locales with a decimal comma export ``;``; a tab-separated file and a whole JSON
+    document (a list of objects, or ``{file: caption}``) are read too (all were errors at line 1)."""
+    (tmp_path / name).write_text(text)
+    assert read_captions(tmp_path / name) == {"a.mp4": "a red bar, growing", "b.mp4": "blue"}
+
+
+def test_unquoted_commas_in_a_caption_are_an_error_not_a_cut_caption(tmp_path):
+    """``a.mp4,a red bar, growing`` has three cells: the caption was silently cut to ``a red bar``."""
+    (tmp_path / "caps.csv").write_text("file,caption\nb.mp4,blue\na.mp4,a red bar, growing\n,\n")
+    with pytest.raises(
+        ValueError,
+        match=r"caps.csv:3: 3 cells for the header's 2 \(file,caption\): put a caption that holds ',' in double quotes",
+    ):
+        read_captions(tmp_path / "caps.csv")
+    (tmp_path / "caps.csv").write_text('file,caption\nb.mp4,blue\na.mp4,"a red bar, growing"\n,\n')
+    assert read_captions(tmp_path / "caps.csv")["a.mp4"] == "a red bar, growing"
+    (tmp_path / "list.json").write_text(json.dumps([{"file": "a.mp4"}]))
+    with pytest.raises(ValueError, match=r"list.json: entry 1: expected \{\"file\": ..., \"caption\": ...\}"):
+        read_captions(tmp_path / "list.json")
+
+
+def test_absolute_paths_in_the_captions_file(tmp_path):
+    """A captions file written by a script often holds absolute paths: those inside the folder match its
+    videos (they were all 'no caption for video(s)'); one outside it is named."""
+    (tmp_path / "videos").mkdir()
+    write_video(tmp_path / "videos" / "a.mp4", 8)
+    (tmp_path / "caps.csv").write_text(f"file,caption\n{tmp_path / 'videos' / 'a.mp4'},red\n")
+    ds = VideoFolderDataset(tmp_path / "videos", tmp_path / "caps.csv", ClipSpec(num_frames=4, size=16))
+    ds.check()
+    assert ds.files == ["a.mp4"] and ds[0]["caption"] == "red"
+    (tmp_path / "caps.csv").write_text(f"file,caption\nvideos/a.mp4,red\n{tmp_path / 'b.mp4'},blue\n")
+    with pytest.raises(ValueError, match=r"names '.*b.mp4', which is not in the video folder .*videos"):
+        VideoFolderDataset(tmp_path / "videos", tmp_path / "caps.csv", ClipSpec(num_frames=4, size=16))
+
+
+def test_videos_of_different_frame_rates_are_named_in_a_warning(tmp_path, caplog):
+    """Frames are taken as they are: a 24 fps video among 8 fps ones moves three times slower per frame."""
+    write_video(tmp_path / "a.mp4", 8)
+    write_video(tmp_path / "b.mp4", 8)
+    (tmp_path / "caps.csv").write_text("file,caption\na.mp4,red\nb.mp4,blue\n")
+    with caplog.at_level("WARNING"):
+        VideoFolderDataset(tmp_path, tmp_path / "caps.csv", ClipSpec(num_frames=4, size=16)).check()
+    assert "frame rate" not in caplog.text
+    video = np.zeros((8, 24, 32, 3), np.uint8)
+    io_video.write_video(tmp_path / "b.mp4", io_video.from_uint8_frames(video), 24)
+    with caplog.at_level("WARNING"):
+        VideoFolderDataset(tmp_path, tmp_path / "caps.csv", ClipSpec(num_frames=4, size=16)).check()
+    assert "have 2 frame rates (8 fps: 1 (e.g. a.mp4), 24 fps: 1 (e.g. b.mp4))" in caplog.text
+
+
+def test_a_second_check_of_the_same_files_does_not_read_them_again(tmp_path, monkeypatch, capsys):
+    """A run's sample videos rebuild the dataset every --sample-every steps, which opened (and, for a WebM
+    without a frame count, decoded) every video again, with a bar in the log; a file changed since is
+    read again."""
+    from streamt2v.train import data
+
+    decoded = []
+    real_decode = data.decode_video
+    monkeypatch.setattr(
+        data,
+        "decode_video",
+        lambda path, max_frames=None: decoded.append(path) or real_decode(path, max_frames),
+    )
+    write_video(tmp_path / "a.webm", 8)
+    for i in range(60):  # a bar's worth of files; stderr is not a terminal here: no bar
+        (tmp_path / f"{i:02d}.webm").write_bytes((tmp_path / "a.webm").read_bytes())
+    names = sorted(p.name for p in tmp_path.glob("*.webm"))
+    (tmp_path / "caps.csv").write_text("file,caption\n" + "".join(f"{n},red\n" for n in names))
+    spec = ClipSpec(num_frames=4, size=16)
+    VideoFolderDataset(tmp_path, tmp_path / "caps.csv", spec).check()
+    assert len(decoded) == 61
+    VideoFolderDataset(tmp_path, tmp_path / "caps.csv", spec).check()
+    assert len(decoded) == 61
+    write_video(tmp_path / "a.webm", 3)
+    with pytest.raises(ValueError, match="a.webm has 3 frames; a clip needs 4"):
+        VideoFolderDataset(tmp_path, tmp_path / "caps.csv", spec).check()
+    assert "checking videos" not in capsys.readouterr().err

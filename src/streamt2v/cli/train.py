@@ -49,7 +49,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--captions",
         type=user_path,
         default=None,
-        help="captions file for --data FOLDER (CSV file,caption or JSONL)",
+        help="captions file for --data FOLDER (CSV/TSV file,caption; JSONL or JSON)",
     )
     p.add_argument("--size", type=int, default=None, help="frame size in pixels (square)")
     p.add_argument("--num-frames", type=int, default=None, help="frames per clip (video recipes)")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -35,51 +36,123 @@ def file_key(name: str) -> str:
     return unicodedata.normalize("NFC", Path(name.strip().replace("\\", "/")).as_posix())
 
 
+CAPTION_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json")
+
+
 def read_captions(path: str | Path) -> dict[str, str]:
-    """``{file: caption}`` from a CSV (header ``file,caption``, any case) or JSONL captions file. File names
-    are normalised by :func:`file_key`; a missing, empty or non-text caption and a file listed twice are
-    errors naming the line. A UTF-8 byte-order mark and rows with every cell empty (spreadsheet exports)
-    are skipped."""
+    """``{file: caption}`` from a captions file: CSV with a header ``file,caption`` (any case, other columns
+    ignored; ``;`` or tab separated as spreadsheets in some locales export it, and ``.tsv``), JSONL with one
+    ``{"file": ..., "caption": ...}`` per line, or one JSON document (a list of such objects or a
+    ``{file: caption}`` object). File names are normalised by :func:`file_key`; a missing, empty or non-text
+    caption, a file listed twice and a CSV row with more cells than the header (a caption with unquoted
+    commas, which would be cut at the first) are errors naming the line. A UTF-8 byte-order mark and rows
+    with every cell empty (spreadsheet exports) are skipped."""
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"captions file {p} does not exist")
-    rows: list[tuple[int, Any, Any]] = []  # (line, file, caption)
-    if p.suffix.lower() not in (".jsonl", ".json", ".csv"):
-        raise ValueError(f"captions file {p} must be .csv or .jsonl")
+    suffix = p.suffix.lower()
+    if suffix not in CAPTION_SUFFIXES:
+        raise ValueError(
+            f"captions file {p} must be {', '.join(CAPTION_SUFFIXES[:-1])} or {CAPTION_SUFFIXES[-1]}"
+        )
     text = read_text_file(p, "captions file")
-    if p.suffix.lower() in (".jsonl", ".json"):
-        for n, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                rows.append((n, row["file"], row["caption"]))
-            except (json.JSONDecodeError, KeyError, TypeError) as err:
-                raise ValueError(f'{p}:{n}: expected {{"file": ..., "caption": ...}}, got {line!r}') from err
+    if suffix in (".jsonl", ".json"):
+        rows = _json_caption_rows(p, text)
     else:
-        reader = csv.DictReader(text.splitlines(keepends=True))
-        if reader.fieldnames is not None:  # "File", " caption" (spreadsheets) read as file, caption
-            reader.fieldnames = [name.strip().lower() for name in reader.fieldnames]
-        if reader.fieldnames is None or not {"file", "caption"} <= set(reader.fieldnames):
-            raise ValueError(
-                f"{p}: the CSV header must have columns 'file' and 'caption', got {reader.fieldnames}"
-            )
-        rows = [
-            (reader.line_num, row["file"], row["caption"])
-            for row in reader
-            if any(isinstance(v, str) and v.strip() for v in row.values())  # not a row of bare commas
-        ]
+        rows = _csv_caption_rows(p, text, "\t" if suffix == ".tsv" else None)
     out: dict[str, str] = {}
-    lines: dict[str, int] = {}
+    lines: dict[str, str] = {}
     for n, file, caption in rows:
+        # a line number (CSV, JSONL), else "entry N" of a JSON document
+        at, first = (f"{p}:{n}", f"line {n}") if isinstance(n, int) else (f"{p}: {n}", str(n))
         if not isinstance(file, str) or not file.strip():
-            raise ValueError(f"{p}:{n}: the file name must be a non-empty string, got {file!r}")
+            raise ValueError(f"{at}: the file name must be a non-empty string, got {file!r}")
         if not isinstance(caption, str) or not caption.strip():
-            raise ValueError(f"{p}:{n}: the caption of {file!r} must be a non-empty string, got {caption!r}")
+            raise ValueError(f"{at}: the caption of {file!r} must be a non-empty string, got {caption!r}")
         key = file_key(file)
         if key in out:
-            raise ValueError(f"{p}:{n}: {key!r} is listed twice (first at line {lines[key]})")
-        out[key], lines[key] = caption, n
+            raise ValueError(f"{at}: {key!r} is listed twice (first at {lines[key]})")
+        out[key], lines[key] = caption, first
+    return out
+
+
+def _json_caption_rows(p: Path, text: str) -> list[tuple[Any, Any, Any]]:
+    """``(where, file, caption)`` of a JSONL file, or of one JSON document: a list of objects (``where``:
+    ``entry N``) or a ``{file: caption}`` object (``where``: the file name)."""
+    try:
+        whole = json.loads(text)
+    except json.JSONDecodeError:
+        whole = None  # JSONL (or a broken document: named line by line below)
+    if isinstance(whole, list):
+        rows = []
+        for n, row in enumerate(whole, 1):
+            if not isinstance(row, dict) or "file" not in row or "caption" not in row:
+                raise ValueError(f'{p}: entry {n}: expected {{"file": ..., "caption": ...}}, got {row!r}')
+            rows.append((f"entry {n}", row["file"], row["caption"]))
+        return rows
+    if isinstance(whole, dict) and set(whole) != {"file", "caption"}:  # not a one-line JSONL file
+        return [(f"entry {file!r}", file, caption) for file, caption in whole.items()]
+    rows = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            rows.append((n, row["file"], row["caption"]))
+        except (json.JSONDecodeError, KeyError, TypeError) as err:
+            raise ValueError(f'{p}:{n}: expected {{"file": ..., "caption": ...}}, got {line!r}') from err
+    return rows
+
+
+def _csv_caption_rows(p: Path, text: str, delimiter: str | None) -> list[tuple[Any, Any, Any]]:
+    """``(line, file, caption)`` of a CSV file; the delimiter is ``,`` unless the header line has none and
+    has ``;`` or a tab (spreadsheets where ``,`` is the decimal mark export ``;``)."""
+    header = text.lstrip("\n").split("\n", 1)[0]
+    if delimiter is None:
+        delimiter = ","
+        if "," not in header:
+            delimiter = next((d for d in (";", "\t") if d in header), ",")
+    reader = csv.DictReader(text.splitlines(keepends=True), delimiter=delimiter)
+    if reader.fieldnames is not None:  # "File", " caption" (spreadsheets) read as file, caption
+        reader.fieldnames = [name.strip().lower() for name in reader.fieldnames]
+    if reader.fieldnames is None or not {"file", "caption"} <= set(reader.fieldnames):
+        raise ValueError(
+            f"{p}: the CSV header must have columns 'file' and 'caption', got {reader.fieldnames}"
+        )
+    rows = []
+    for row in reader:
+        extra = [v for v in row.pop(None, []) if v.strip()]  # cells past the header's columns
+        if not any(isinstance(v, str) and v.strip() for v in [*row.values(), *extra]):
+            continue  # a row of bare commas
+        if extra:
+            raise ValueError(
+                f"{p}:{reader.line_num}: {len(reader.fieldnames) + len(extra)} cells for the header's "
+                f"{len(reader.fieldnames)} ({delimiter.join(reader.fieldnames)}): put a caption that "
+                f"holds {'tabs' if delimiter == chr(9) else repr(delimiter)} in double quotes"
+            )
+        rows.append((reader.line_num, row["file"], row["caption"]))
+    return rows
+
+
+def _relative_to(caps: dict[str, str], folder: Path, captions: str | Path) -> dict[str, str]:
+    """``caps`` with absolute file names inside ``folder`` made relative to it, as a folder scan names
+    them; an absolute name outside it is an error naming it."""
+    if not any(Path(f).is_absolute() for f in caps):
+        return caps
+    out = {}
+    for f, caption in caps.items():
+        if Path(f).is_absolute():
+            try:  # as written (the folder may be links to the files), else both with links resolved
+                try:
+                    inside = Path(os.path.abspath(f)).relative_to(os.path.abspath(folder))
+                except ValueError:
+                    inside = Path(f).resolve().relative_to(folder.resolve())
+                f = file_key(inside.as_posix())
+            except ValueError:
+                raise ValueError(
+                    f"{captions} names {f!r}, which is not in the video folder {folder}"
+                ) from None
+        out[f] = caption
     return out
 
 
@@ -88,19 +161,64 @@ def decode_video(path: Path, max_frames: int | None = None) -> np.ndarray:
     return decode_frames(path, max_frames=max_frames)[0]
 
 
-def frame_count(path: Path, max_frames: int | None = None) -> int:
-    """Number of frames (container metadata, or by decoding when it has none: WebM, MKV), at most
-    ``max_frames`` where decoded (enough to tell whether a clip fits without decoding a long video)."""
+# (path, size, mtime, need, reach) -> (frames, fps) of a file already probed: a run's sample videos build
+# the dataset again every --sample-every steps, which would otherwise open every video again
+_PROBED: dict[tuple[str, int, int, int, int], tuple[int, float]] = {}
+
+
+def _reason(err: BaseException) -> str:
+    """FFmpeg's words without the errno and the repeated file name (``[Errno 1094995529] Invalid data
+    found when processing input: 'a.mp4'``)."""
+    return getattr(err, "strerror", None) or str(err)
+
+
+def probe_video(path: Path, need: int, reach: int) -> tuple[int, float]:
+    """``(frames, fps)`` of a video, enough to tell whether a sample that decodes its first ``reach``
+    frames gets a clip of ``need``. Where the container counts its frames, the count, once the file is
+    seen to hold the packets of the first ``reach`` (read, not decoded); a file that ends before them (a
+    copy or download cut short, whose index at the start still lists every frame) is decoded as a sample
+    would be, and where that fails the error names the file and the shortfall. Without a count (WebM,
+    MKV, whose demuxers drop a cut-off last packet) the first ``need`` frames are decoded."""
     import av
 
-    if path.is_file() and path.stat().st_size == 0:
-        return len(decode_video(path))  # refused there, saying the file is empty
+    stat = path.stat() if path.is_file() else None
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, need, reach) if stat else None
+    if key in _PROBED:
+        return _PROBED[key]
+    if stat is not None and stat.st_size == 0:
+        decode_video(path)  # refused there, saying the file is empty
     try:
         with av.open(str(path)) as container:
-            n = container.streams.video[0].frames if container.streams.video else 0
+            if not container.streams.video:
+                raise ValueError(f"{str(path)!r} contains no video stream")
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+            fps = float(rate) if rate else 8.0
+            listed, packets = int(stream.frames or 0), 0
+            want = min(listed, reach)
+            if listed > 0:
+                for packet in container.demux(stream):  # reads the file, decodes nothing
+                    packets += packet.size > 0
+                    if packets >= want:
+                        break
     except (av.error.FFmpegError, OSError) as err:
-        raise ValueError(f"cannot read video {path}: {err}") from err
-    return int(n) if n > 0 else len(decode_video(path, max_frames=max_frames))
+        raise ValueError(f"cannot read video {str(path)!r}: {_reason(err)}") from err
+    if listed == 0:
+        n = len(decode_video(path, max_frames=need))
+    elif packets >= want:
+        n = listed
+    else:
+        try:
+            n = len(decode_video(path, max_frames=reach))
+        except ValueError as err:  # the index lists frames the file does not hold
+            reason = _reason(err.__cause__) if err.__cause__ is not None else str(err)
+            raise ValueError(
+                f"cannot read video {str(path)!r}: {reason} (its container lists {listed} frames, the "
+                f"file holds {packets}: cut short?)"
+            ) from None
+    if key is not None:
+        _PROBED[key] = (n, fps)
+    return n, fps
 
 
 def to_clip_tensor(frames: np.ndarray, size: int) -> torch.Tensor:
@@ -126,7 +244,7 @@ class VideoFolderDataset(Dataset):
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise FileNotFoundError(f"video folder {self.folder} does not exist")
-        caps = read_captions(captions)
+        caps = _relative_to(read_captions(captions), self.folder, captions)
         videos = {  # file_key -> the path on disk
             file_key(p.relative_to(self.folder).as_posix()): p
             for p in self.folder.rglob("*")
@@ -153,17 +271,51 @@ class VideoFolderDataset(Dataset):
     def __len__(self) -> int:
         return len(self.files)
 
-    def check(self, progress: bool = True) -> None:
-        """Open every file now (its container's frame count): raise on the first unreadable or
-        too-short video, before a run spends hours to meet it."""
+    def check(self, progress: bool | None = None) -> None:
+        """Open every file now: one error naming every unreadable or too-short video (a folder of
+        downloads rarely has only one), before a run spends hours to meet them. Each file is read as far
+        as a sample decodes it, without decoding where its container counts its frames. A bar shows on
+        a terminal (``progress`` None) for 50 files or more; videos of different frame rates are named
+        in a warning (frames are taken as they are, so motion would run at different speeds)."""
+        import logging
+        import sys
+
         from tqdm.auto import tqdm
 
-        need = self.spec.num_frames
+        s = self.spec
+        need, reach = s.num_frames, max(s.max_start + s.num_frames, s.anchor_frames)
+        if progress is None:
+            progress = bool(getattr(sys.stderr, "isatty", lambda: False)())
         files = tqdm(self.files, desc="checking videos", disable=not progress or len(self.files) < 50)
+        bad: list[tuple[str, str]] = []  # (the error alone, the error in a list of several)
+        rates: dict[float, list[str]] = {}
         for f in files:
-            n = frame_count(self.paths[f], max_frames=need)
+            try:
+                n, fps = probe_video(self.paths[f], need, reach)
+            except ValueError as err:
+                bad.append((str(err), str(err)))
+                continue
             if n < need:
-                raise ValueError(f"video {self.paths[f]} has {n} frames; a clip needs {need}")
+                short = f"video {self.paths[f]} has {n} frames"
+                bad.append((f"{short}; a clip needs {need}", short))
+            rates.setdefault(round(fps, 2), []).append(f)
+        if len(bad) == 1:
+            raise ValueError(bad[0][0])
+        if bad:
+            more = f"; and {len(bad) - 5} more" if len(bad) > 5 else ""
+            raise ValueError(
+                f"{len(bad)} of {len(self.files)} videos in {self.folder} cannot give a {need}-frame clip "
+                f"(move them out of the folder): {'; '.join(b for _, b in bad[:5])}{more}"
+            )
+        if len(rates) > 1:
+            by_count = sorted(rates.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+            logging.getLogger(__name__).warning(
+                "the videos in %s have %d frame rates (%s): frames are taken as they are, not resampled, "
+                "so motion runs at different speeds; convert them to one rate",
+                self.folder,
+                len(rates),
+                ", ".join(f"{fps:g} fps: {len(names)} (e.g. {names[0]})" for fps, names in by_count),
+            )
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         if index < 0:
