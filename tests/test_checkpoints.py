@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from streamt2v.io.checkpoints import (
     convert_official_checkpoint,
     convert_state_dict,
 )
-from streamt2v.io.official_unet_keys import map_official_unet_key
+from streamt2v.io.official_unet_keys import map_official_unet_key, unmap_official_unet_key
 from streamt2v.models.bundle import StreamingT2VModel
 
 CASES = reference_cases()
@@ -233,7 +234,10 @@ def test_cli_convert_prints_the_report_once_and_a_one_line_error(
     assert main(argv) == 2
     captured = capsys.readouterr()
     assert "base_model." in captured.out
-    assert (captured.out + captured.err).count("shape mismatches, first:") == 1  # the list, once
+    lines = (captured.out + captured.err).splitlines()
+    assert (
+        sum(bool(re.fullmatch(r"\d+ shape mismatches(, first 10)?:", ln)) for ln in lines) == 1
+    )  # the list, once
     [error] = captured.err.strip().splitlines()
     assert error.startswith(f"error: checkpoint {str(src)!r} does not match the 'tiny' architecture: ")
     assert "shape mismatches" in error and "--no-strict" in error
@@ -393,7 +397,10 @@ def test_a_checkpoint_without_a_state_dict_names_what_it_holds(tmp_path: Path) -
         match=r"holds no state dict .*top-level entries: 'epoch' \(int\), 'weights_ema' \(1 entries\)",
     ):
         convert_official_checkpoint(ckpt, tmp_path / "out", "tiny")
-    with pytest.raises(IsADirectoryError, match=r"checkpoint '.*' is a folder; give the checkpoint file"):
+    with pytest.raises(
+        IsADirectoryError,
+        match=r"checkpoint '.*' is a folder \(it holds odd\.ckpt\); give the checkpoint file",
+    ):
         convert_official_checkpoint(tmp_path, tmp_path / "out", "tiny")
 
 
@@ -514,3 +521,108 @@ def test_the_streamingsvd_checkpoint_is_named_as_such(tmp_path: Path) -> None:
         CheckpointMismatchError, match=r"it is the StreamingSVD \(image-to-video\) checkpoint"
     ):
         convert_official_checkpoint(src, tmp_path / "out", "tiny")
+
+
+def test_the_saved_dtype_is_chosen_by_name_or_flag(tmp_path: Path) -> None:
+    """dtype="bf16" (the names from_pretrained takes) was 'Invalid device string'; the CLI had no --dtype."""
+
+    case = first_reference_case()
+    cfg, head_width = _reference_config(case)
+    src = case / "tiny_state_dict.safetensors"
+    convert_official_checkpoint(
+        src, tmp_path / "bf16", cfg, strict=False, head_width=head_width, dtype="bf16"
+    )
+    saved = load_file(tmp_path / "bf16" / "unet" / "diffusion_pytorch_model.safetensors")
+    assert {t.dtype for t in saved.values()} == {torch.bfloat16}
+    with pytest.raises(ValueError, match=r"unknown dtype 'half8'; use one of"):
+        convert_official_checkpoint(_garbage(tmp_path), tmp_path / "x", cfg, dtype="half8")
+    tiny_ckpt = tmp_path / "tiny.safetensors"
+    from safetensors.torch import save_file
+
+    save_file(
+        {
+            unmap_official_unet_key(k): t
+            for k, t in StreamingT2VModel.from_preset("tiny", with_init_unet=False).unet.state_dict().items()
+        },
+        tiny_ckpt,
+    )
+    _cli(
+        [
+            "convert",
+            str(tiny_ckpt),
+            str(tmp_path / "fp16"),
+            "--preset",
+            "tiny",
+            "--no-strict",
+            "--dtype",
+            "fp16",
+        ]
+    )
+    loaded = StreamingT2VModel.from_pretrained(tmp_path / "fp16", torch_dtype="fp16")
+    saved = load_file(tmp_path / "fp16" / "unet" / "diffusion_pytorch_model.safetensors")
+    assert {t.dtype for t in saved.values()} == {torch.float16}
+    assert loaded.unet.dtype == torch.float16
+
+
+@pytest.mark.parametrize("width", [0, -16])
+def test_a_head_width_that_is_not_positive_is_refused_before_the_checkpoint_is_read(
+    tmp_path: Path, width: int
+) -> None:
+    """--head-width 0 was a ZeroDivisionError; -16 wrote a folder whose image encoder had -2 heads."""
+    with pytest.raises(ValueError, match=rf"head_width must be a positive .* got {width} \(--head-width"):
+        convert_official_checkpoint(_garbage(tmp_path), tmp_path / "out", "tiny", head_width=width)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_stage1_folder_without_its_tokenizer_is_refused_before_the_checkpoint_is_read(
+    tmp_path: Path,
+) -> None:
+    """The folder converted from it could not read prompts: generate failed after the (minutes-long) conversion
+    and a model load, asking to convert again with --tokenizer."""
+    cfg, head_width = _reference_config(first_reference_case())
+    ms = _stage1_folder(tmp_path / "ms", cfg, tokenizer=False)
+    with pytest.raises(FileNotFoundError) as info:
+        convert_official_checkpoint(
+            _garbage(tmp_path), tmp_path / "out", cfg, init_unet=ms, head_width=head_width
+        )
+    msg = str(info.value)
+    assert msg.startswith(f"--init-unet {str(ms)!r} has no tokenizer/ (found: model_index.json, unet/)")
+    assert "pass --tokenizer" in msg and "--no-strict" in msg and "\n" not in msg
+    src = first_reference_case() / "tiny_state_dict.safetensors"
+    report = convert_official_checkpoint(
+        src, tmp_path / "out", cfg, init_unet=ms, strict=False, head_width=head_width
+    )
+    assert any("no tokenizer" in n for n in report.notes)
+
+
+def test_the_wrong_file_or_folder_is_named_as_what_it_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The ModelScope folder or one of its weight files, a converted folder, a hub id: each is named, and the
+    report lists a file of which nothing fits in part (the ModelScope UNet's 1,400 keys were all printed)."""
+    from streamt2v.cli import main
+
+    cfg, _ = _reference_config(first_reference_case())
+    ms = _stage1_folder(tmp_path / "ms", cfg)
+    with pytest.raises(
+        IsADirectoryError,
+        match=r"a diffusers TextToVideoSDPipeline folder: the stage-1 model, which --init-unet takes",
+    ):
+        convert_official_checkpoint(ms, tmp_path / "out", "tiny")
+    ours = StreamingT2VModel.from_preset("tiny", with_init_unet=False).save_pretrained(tmp_path / "ours")
+    with pytest.raises(IsADirectoryError, match=r"a streamt2v model folder, converted already"):
+        convert_official_checkpoint(ours, tmp_path / "out", "tiny")
+    with pytest.raises(
+        FileNotFoundError, match=r"'PAIR/StreamingT2V' does not exist \(a hub id is not downloaded"
+    ):
+        convert_official_checkpoint("PAIR/StreamingT2V", tmp_path / "out", "tiny")
+    unet_file = ms / "unet" / "diffusion_pytorch_model.safetensors"
+    assert main(["convert", str(unet_file), str(tmp_path / "out"), "--preset", "tiny"]) == 2
+    out, err = capsys.readouterr()
+    assert "first 10:" in out and len(out.splitlines()) < 20
+    [error] = err.strip().splitlines()[-1:]
+    assert (
+        "it is the weights of a diffusers UNet3DConditionModel: the unet/ of a ModelScope diffusers folder"
+        in error
+    )
+    assert not (tmp_path / "out").exists()

@@ -6,6 +6,10 @@ import argparse
 
 from streamt2v.cli import user_path
 
+# problems of each kind listed when most of the checkpoint does not fit (a wrong file or preset: the full list
+# would be thousands of lines)
+_LISTED_WHEN_MOSTLY_UNFIT = 10
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -42,7 +46,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="folder or hub id with the CLIP tokenizer (default: the --init-unet folder's tokenizer/)",
     )
     p.add_argument(
-        "--head-width", type=int, default=80, help="open_clip per-head width of the image encoder (ViT-H: 80)"
+        "--head-width",
+        type=int,
+        default=80,
+        help="open_clip per-head width of the image encoder (ViT-H: 80)",
+    )
+    p.add_argument(
+        "--dtype",
+        choices=("fp32", "fp16", "bf16"),
+        default="fp32",
+        help="dtype of the saved weights (default: %(default)s, as in the checkpoint; fp16/bf16 halve the "
+        "folder; generate --dtype casts either way when loading)",
     )
     p.add_argument("--no-strict", action="store_true", help="report mismatches instead of failing")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
@@ -67,10 +81,11 @@ def run(args: argparse.Namespace) -> int:
             strict=not args.no_strict,
             head_width=args.head_width,
             overwrite=args.overwrite,
+            dtype=args.dtype,
         )
     except CheckpointMismatchError as err:
         # the report lists the problems once; the error itself stays one line
-        print(err.report.format())
+        print(err.report.format(limit=_LISTED_WHEN_MOSTLY_UNFIT if err.report.mostly_unfit else None))
         raise CheckpointMismatchError(err.headline, err.report) from None
     print(report.format())
     return 0

@@ -6,6 +6,7 @@ wrapper's key prefix (``model.``, DDP's ``module.``) is removed (:func:`strip_wr
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import re
@@ -39,6 +40,25 @@ def _is_safetensors(head: bytes) -> bool:
     return len(head) >= 9 and head[8:9] == b"{" and 2 <= int.from_bytes(head[:8], "little") < 100_000_000
 
 
+def _folder_hint(folder: Path) -> str:
+    """What a folder given as the checkpoint is, when it says so: a streamt2v model folder (converted
+    already), a diffusers pipeline (the stage-1 model), or one holding checkpoint files."""
+    index = folder / "model_index.json"
+    if index.is_file():
+        try:
+            name = json.loads(index.read_text()).get("_class_name")
+        except (ValueError, AttributeError, OSError):
+            name = None
+        if name == "StreamingT2VModel":
+            return " (a streamt2v model folder, converted already: load it as it is, generate --model)"
+        if name:
+            return f" (a diffusers {name} folder: the stage-1 model, which --init-unet takes)"
+    files = sorted(p.name for p in folder.iterdir() if p.suffix in (".ckpt", ".safetensors", ".pt", ".pth"))
+    if files:
+        return f" (it holds {', '.join(files[:3])}{', ...' if len(files) > 3 else ''})"
+    return ""
+
+
 # Where trainers keep the weights inside a checkpoint dict (Lightning: ``state_dict``).
 NESTED_STATE_DICT_KEYS = ("state_dict", "model", "module", "model_state_dict", "network")
 
@@ -56,14 +76,24 @@ def load_official_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Te
     damaged one, and a pickle that would need more than tensors and plain containers (refused, never
     executed) apart.
     """
+    if not os.fspath(path):
+        raise ValueError("checkpoint '' is an empty path; give the checkpoint file (streaming_t2v.ckpt)")
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(
-            f"checkpoint {str(path)!r} is a folder; give the checkpoint file (streaming_t2v.ckpt or a "
-            ".safetensors state dict)"
+            f"checkpoint {str(path)!r} is a folder{_folder_hint(path)}; give the checkpoint file "
+            "(streaming_t2v.ckpt or a .safetensors state dict)"
         )
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+        text = os.fspath(path)
+        hub = text.count("/") == 1 and not text.startswith((".", "/", "~")) and "." not in text.split("/")[1]
+        hint = (
+            " (a hub id is not downloaded for the checkpoint: fetch streaming_t2v.ckpt where the hub is "
+            "reachable and pass the file)"
+            if hub
+            else ""
+        )
+        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist{hint}")
     name = str(path)
     with path.open("rb") as f:
         head = f.read(16)
@@ -142,3 +172,37 @@ def strip_wrapper_prefix(state_dict: Mapping[str, torch.Tensor]) -> tuple[dict[s
     if not prefix or 2 * n < len(state_dict):
         return dict(state_dict), ""
     return {(k[len(prefix) :] if k.startswith(prefix) else k): t for k, t in state_dict.items()}, prefix
+
+
+def describe_foreign_state_dict(state_dict: Mapping[str, Any]) -> str | None:
+    """What a state dict of which no tensor fits the model is, by its names, when it is a file users give by
+    mistake: the StreamingSVD checkpoint, a streamt2v model folder's UNet, or a part of a diffusers folder (the
+    ModelScope ``unet/``, ``vae/``, ``text_encoder/``); None otherwise."""
+    keys = list(state_dict)
+
+    def share(*prefixes: str) -> float:
+        return sum(k.startswith(prefixes) for k in keys) / max(len(keys), 1)
+
+    if any(k.startswith("model.diffusion_model.") for k in keys) and any(
+        k.startswith("conditioner.") for k in keys
+    ):
+        return (
+            "it is the StreamingSVD (image-to-video) checkpoint of the official main branch; streamt2v converts "
+            "the text-to-video streaming_t2v.ckpt of the StreamingModelscope branch"
+        )
+    if share("base.", "cam.", "resampler.", "down_mergers.", "mid_merger.") > 0.9:
+        return "it is the UNet of a streamt2v model folder, converted already: load that folder as it is"
+    folder = "a ModelScope diffusers folder, which --init-unet takes as a folder"
+    if "conv_in.weight" in state_dict and any(
+        ".temp_convs." in k or k.startswith("transformer_in.") for k in keys
+    ):
+        return f"it is the weights of a diffusers UNet3DConditionModel: the unet/ of {folder}"
+    if any(k.startswith("decoder.") for k in keys) and any(
+        k.startswith("encoder.down_blocks.") for k in keys
+    ):
+        return f"it is the weights of a diffusers AutoencoderKL: the vae/ of {folder}"
+    if any(k.endswith("embeddings.token_embedding.weight") for k in keys) and not any(
+        k.startswith(OFFICIAL_PREFIXES) for k in keys
+    ):
+        return f"it is the weights of a transformers CLIPTextModel: the text_encoder/ of {folder}"
+    return None

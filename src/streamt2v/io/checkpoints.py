@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,9 +33,14 @@ from transformers import (
 )
 
 from streamt2v.config import ModelConfig, get_preset
-from streamt2v.io.checkpoint_file import load_official_state_dict, strip_wrapper_prefix
+from streamt2v.io.checkpoint_file import (
+    describe_foreign_state_dict,
+    load_official_state_dict,
+    strip_wrapper_prefix,
+)
 from streamt2v.io.folders import check_writable_parent, refuse_existing
 from streamt2v.io.official_unet_keys import map_official_unet_key
+from streamt2v.memory import resolve_dtype
 from streamt2v.models.autoencoder import VideoAutoencoder
 from streamt2v.models.bundle import MODELSCOPE_REPO, StreamingT2VModel, component_configs, resolve_model_path
 from streamt2v.models.encoders import (
@@ -77,6 +83,13 @@ class ConversionReport:
     )  # (official, ours, got, want)
     random_components: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    checkpoint_tensors: int = 0  # tensors in the checkpoint's state dict
+
+    @property
+    def mostly_unfit(self) -> bool:
+        """Fewer than half of the checkpoint's tensors fit the model: the wrong file or the wrong preset (its
+        problems are then listed in part, not in thousands of lines)."""
+        return 2 * sum(self.fitting.values()) < self.checkpoint_tensors
 
     @property
     def ok(self) -> bool:
@@ -95,23 +108,33 @@ class ConversionReport:
             parts.append(f"components absent from the checkpoint: {', '.join(self.random_components)}")
         return "; ".join(parts) if parts else "no problems"
 
-    def problems(self, limit: int = _MAX_LISTED) -> str:
+    def problems(self, limit: int | None = _MAX_LISTED) -> str:
+        """The problems listed, at most ``limit`` of each kind (None: all)."""
         lines = []
+
+        def head(items: list[Any], what: str) -> list[Any]:
+            cut = limit is not None and len(items) > limit
+            lines.append(f"{len(items)} {what}" + (f", first {limit}:" if cut else ":"))
+            return items[:limit] if cut else items
+
         if self.mismatched:
-            lines.append(f"{len(self.mismatched)} shape mismatches, first:")
-            lines += [f"  {o} -> {c}: checkpoint {g}, model {w}" for o, c, g, w in self.mismatched[:limit]]
+            shown = head(self.mismatched, "shape mismatches")
+            lines += [f"  {o} -> {c}: checkpoint {g}, model {w}" for o, c, g, w in shown]
         if self.unmapped:
-            lines.append(f"{len(self.unmapped)} checkpoint keys with no place in the model, first:")
-            lines += [f"  {k} {s}" for k, s in self.unmapped[:limit]]
+            lines += [
+                f"  {k} {s}" for k, s in head(self.unmapped, "checkpoint keys with no place in the model")
+            ]
         if self.missing:
-            lines.append(f"{len(self.missing)} model tensors not in the checkpoint, first:")
-            lines += [f"  {c}: {k} {s}" for c, k, s in self.missing[:limit]]
+            lines += [
+                f"  {c}: {k} {s}" for c, k, s in head(self.missing, "model tensors not in the checkpoint")
+            ]
         if self.random_components:
-            lines.append(f"components absent from the checkpoint: {self.random_components}")
+            lines.append(f"components absent from the checkpoint: {', '.join(self.random_components)}")
         return "\n".join(lines)
 
-    def format(self) -> str:
-        """A human-readable summary (printed by ``streamt2v convert``)."""
+    def format(self, limit: int | None = None) -> str:
+        """A human-readable summary (printed by ``streamt2v convert``); ``limit``: problems listed of each kind
+        (None: all)."""
         lines = [f"source: {self.source}"]
         if self.out_dir:
             lines.append(f"written: {self.out_dir}")
@@ -120,7 +143,7 @@ class ConversionReport:
             lines.append(
                 f"ignored (unused open_clip text params, saved text position ids): {len(self.ignored)}"
             )
-        problems = self.problems(limit=len(self.unmapped) + len(self.missing) + len(self.mismatched))
+        problems = self.problems(limit=limit)
         lines.append(problems if problems else "all checkpoint tensors mapped; no model tensor missing")
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
@@ -345,6 +368,7 @@ class Stage1Source:
     unet_dir: Path
     variant: str | None  # "fp16" when the folder holds only the fp16 variant of the weights
     tokenizer_root: Path | None
+    root: Path | None = None  # the folder given (a hub id's snapshot)
 
 
 def check_stage1_folder(init_unet: str | os.PathLike[str], cfg: ModelConfig) -> Stage1Source:
@@ -403,7 +427,7 @@ def check_stage1_folder(init_unet: str | os.PathLike[str], cfg: ModelConfig) -> 
             )
         variant = "fp16"
     tokenizer_root = root / "tokenizer" if (root / "tokenizer").is_dir() else None
-    return Stage1Source(unet_dir, variant, tokenizer_root)
+    return Stage1Source(unet_dir, variant, tokenizer_root, root)
 
 
 def _tokenizer_folder(tokenizer: str | os.PathLike[str]) -> Path:
@@ -448,11 +472,20 @@ def convert_official_checkpoint(
     folder or hub id (its ``unet/``, and ``tokenizer/`` if present, are used) for stage 1.
     ``tokenizer``: a folder/hub id with the CLIP tokenizer (defaults to ``init_unet``'s).
     ``strict=True`` raises :class:`CheckpointMismatchError` on any unmapped, missing or mis-shaped tensor
-    or absent component; ``strict=False`` reports them (missing tensors are zero, norm scales one; absent
-    components random).
+    or absent component, and refuses an ``init_unet`` folder without a tokenizer when no ``tokenizer`` is
+    given; ``strict=False`` reports them (missing tensors are zero, norm scales one; absent components
+    random). ``dtype``: of the saved weights (a torch dtype or ``"fp32"``, ``"fp16"``, ``"bf16"``).
     """
     cfg = get_preset(preset) if isinstance(preset, str) else preset
     # everything that can be checked without the (minutes-long) read of a real checkpoint comes first
+    dtype = resolve_dtype(dtype, None)
+    if isinstance(head_width, bool) or not isinstance(head_width, int) or head_width <= 0:
+        raise ValueError(
+            f"head_width must be a positive number of channels per attention head, got {head_width!r} "
+            f"(--head-width: open_clip's per-head width, {VIT_H_HEAD_WIDTH} for ViT-H-14, 64 for ViT-L/B)"
+        )
+    if not os.fspath(out_dir):
+        raise ValueError("output folder '' is an empty path; give the folder to write the model to")
     refuse_existing(out_dir, overwrite)
     check_writable_parent(out_dir, "output folder")
     _refuse_inputs_inside(
@@ -465,10 +498,23 @@ def convert_official_checkpoint(
     elif stage1 is not None and stage1.tokenizer_root is not None:
         tok_folder = check_tokenizer_folder(stage1.tokenizer_root, "--init-unet tokenizer folder")
         tokenizer = init_unet
+    elif stage1 is not None and strict:
+        # a folder that cannot read prompts; found only when generating, after a conversion of minutes
+        raise FileNotFoundError(
+            f"--init-unet {str(init_unet)!r} has no tokenizer/ (found: {_listing(stage1.root or stage1.unet_dir)}), and "
+            "the official checkpoint has none: pass --tokenizer with a CLIP tokenizer folder (the tokenizer/ "
+            f"of {MODELSCOPE_REPO}), or --no-strict (strict=False) to convert a folder that cannot read prompts"
+        )
     tok = _load_clip_tokenizer(tok_folder, cfg) if tok_folder is not None else None
+    if Path(ckpt_path).is_file():
+        size = Path(ckpt_path).stat().st_size
+        shown = f"{size / 1e9:.1f} GB" if size >= 1e8 else f"{size / 1e6:.1f} MB"
+        logger.info("reading checkpoint %s (%s)", ckpt_path, shown)
+    started = time.monotonic()
     sd, wrapper = strip_wrapper_prefix(load_official_state_dict(ckpt_path))
+    logger.info("read %d tensors in %.0f s; mapping them to the model", len(sd), time.monotonic() - started)
     converted = convert_state_dict(sd, head_width=head_width)
-    report = ConversionReport(source=str(ckpt_path))
+    report = ConversionReport(source=str(ckpt_path), checkpoint_tensors=len(sd))
     if wrapper:
         report.notes.append(
             f"the checkpoint's names carry the prefix {wrapper!r} (a wrapper's); it was removed"
@@ -479,21 +525,15 @@ def convert_official_checkpoint(
     check_converted(converted, modules, report)
     where = f"checkpoint {str(ckpt_path)!r} does not match the {cfg.name!r} architecture"
     if not sum(report.fitting.values()):  # strict or not: a folder of random weights is never wanted
-        svd = any(k.startswith("model.diffusion_model.") for k in sd) and any(
-            k.startswith("conditioner.") for k in sd
-        )
-        why = (
-            "it is the StreamingSVD (image-to-video) checkpoint of the official main branch; streamt2v converts "
-            "the text-to-video streaming_t2v.ckpt of the StreamingModelscope branch"
-            if svd
-            else "is it a StreamingT2V checkpoint, and the right --preset?"
-        )
+        why = describe_foreign_state_dict(sd) or "is it a StreamingT2V checkpoint, and the right --preset?"
         headline = (
             f"{where}: none of its {len(sd)} tensors fits a tensor of the model ({why}); nothing was written"
         )
         raise CheckpointMismatchError(f"{headline}\n{report.problems()}", report, headline)
     if strict and not report.ok:
-        headline = f"{where}: {report.summary()} (pass strict=False / --no-strict to convert anyway)"
+        foreign = describe_foreign_state_dict(sd) if report.mostly_unfit else None
+        advice = foreign or "pass strict=False / --no-strict to convert anyway"
+        headline = f"{where}: {report.summary()} ({advice})"
         raise CheckpointMismatchError(f"{headline}\n{report.problems()}", report, headline)
     real: dict[str, Any] = {}
     if report.random_components:
@@ -511,6 +551,7 @@ def convert_official_checkpoint(
     init = None
     sources = {"weights": f"converted from {_provenance(ckpt_path)}"}
     if stage1 is not None:
+        logger.info("loading the stage-1 UNet from %s", stage1.unet_dir)
         init = UNet3DConditionModel.from_pretrained(
             stage1.unet_dir, torch_dtype=dtype, variant=stage1.variant
         ).eval()
@@ -536,5 +577,6 @@ def convert_official_checkpoint(
         init_unet=init,
         sources=sources,
     )
+    logger.info("writing the model folder %s", out_dir)
     report.out_dir = str(model.save_pretrained(out_dir, overwrite=overwrite))
     return report
