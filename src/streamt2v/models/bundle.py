@@ -13,8 +13,8 @@ Folder format (``save_pretrained``)::
     init_unet/                diffusers UNet3DConditionModel (stage 1, optional)
     scheduler/scheduler_config.json
 
-A folder converted from the official checkpoint without a ModelScope tokenizer has no ``tokenizer/``;
-``model_index.json`` then records where it must come from.
+A folder converted from the official checkpoint without a ModelScope tokenizer (``convert --no-strict``) has
+no ``tokenizer/`` (``"tokenizer": null`` in ``model_index.json``) and cannot read prompts.
 """
 
 from __future__ import annotations
