@@ -73,3 +73,32 @@ def test_cli_refuses_settings_that_would_train_the_wrong_thing_before_writing(tm
     err = capsys.readouterr().err
     assert "vae size 18 must be a multiple of the VAE's downsampling factor 4" in err
     assert err.count("\n") == 1 and not out.exists()
+
+
+def test_the_assemble_hint_of_a_stream_on_own_videos_gives_their_frame_rate(tmp_path, capsys, encoders):
+    """`assemble --fps` defaults to the microworld's 8: the hint printed after a stream run on a folder of
+    24 fps videos gave no --fps, so the folder it led to played them at a third of their speed."""
+    import numpy as np
+
+    from streamt2v.io.video import from_uint8_frames, write_video
+
+    vae, clip = encoders
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for name, fps in [("a.mp4", 24), ("b.mp4", 24), ("c.mp4", 30)]:
+        frames = np.zeros((12, 16, 16, 3), np.uint8)
+        frames[:, :, :8] = (200, 30, 30)
+        write_video(videos / name, from_uint8_frames(frames), fps)
+    (tmp_path / "caps.csv").write_text("file,caption\na.mp4,red\nb.mp4,blue\nc.mp4,red\n")
+    common = ["--data", str(videos), "--captions", str(tmp_path / "caps.csv"), "--size", "16"]
+    common += ["--num-frames", "12", "--vae", vae, "--clip", clip, "--steps", "1", "--batch-size", "1"]
+    common += ["--no-progress"]
+    assert main(["train", "base", "--out", str(tmp_path / "base"), *common]) == 0
+    unet = tmp_path / "base" / "final" / "unet"
+    assert (
+        main(["train", "stream", "--out", str(tmp_path / "stream"), "--base-unet", str(unet), *common]) == 0
+    )
+    out = capsys.readouterr().out
+    assert (
+        f"streamt2v assemble model OUT_DIR --unet {tmp_path / 'stream' / 'final' / 'unet'} --fps 24\n" in out
+    )

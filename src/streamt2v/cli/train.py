@@ -164,8 +164,18 @@ def run(args: argparse.Namespace) -> int:
         kind = {"stream": "model", "refiner": "refiner"}.get(args.recipe)
         if kind:  # the folders generate / enhance load
             unet = result.out_dir / "final" / "unet"
-            print(f"loadable folder: streamt2v assemble {kind} OUT_DIR --unet {unet}")
+            print(f"loadable folder: streamt2v assemble {kind} OUT_DIR --unet {unet}{_fps_flag(args, kind)}")
     return 0
+
+
+def _fps_flag(args: argparse.Namespace, kind: str) -> str:
+    """`` --fps N`` for a model trained on a folder of videos (assemble's default, 8, is the microworld's:
+    a model of 24 fps videos would be written at a third of their speed)."""
+    if kind != "model" or args.data in (None, "microworld") or args.captions is None:
+        return ""
+    from streamt2v.train.data import training_frame_rate
+
+    return f" --fps {training_frame_rate(args.data, args.captions)}"
 
 
 def _resume_command(args: argparse.Namespace) -> str:

@@ -164,6 +164,7 @@ def decode_video(path: Path, max_frames: int | None = None) -> np.ndarray:
 # (path, size, mtime, need, reach) -> (frames, fps) of a file already probed: a run's sample videos build
 # the dataset again every --sample-every steps, which would otherwise open every video again
 _PROBED: dict[tuple[str, int, int, int, int], tuple[int, float]] = {}
+_RATES: dict[tuple[str, int, int], float] = {}  # (path, size, mtime) -> fps, of the same files
 
 
 def _reason(err: BaseException) -> str:
@@ -218,7 +219,33 @@ def probe_video(path: Path, need: int, reach: int) -> tuple[int, float]:
             ) from None
     if key is not None:
         _PROBED[key] = (n, fps)
+        _RATES[key[:3]] = fps
     return n, fps
+
+
+def frame_rate(path: Path) -> float:
+    """A video's frame rate (8 where the file gives none), from the check when it probed the file."""
+    import av
+
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _RATES:
+        try:
+            with av.open(str(path)) as container:
+                stream = container.streams.video[0]
+                rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        except (av.error.FFmpegError, OSError, IndexError) as err:
+            raise ValueError(f"cannot read video {str(path)!r}: {_reason(err)}") from err
+        _RATES[key] = float(rate) if rate else 8.0
+    return _RATES[key]
+
+
+def training_frame_rate(folder: str | Path, captions: str | Path) -> int:
+    """The frame rate most of a folder's captioned videos have, rounded (``assemble --fps`` of a model
+    trained on them; 29.97 is 30)."""
+    ds = VideoFolderDataset(folder, captions, ClipSpec())
+    rates = [round(frame_rate(ds.paths[f])) for f in ds.files]
+    return max(sorted(set(rates)), key=rates.count)
 
 
 def to_clip_tensor(frames: np.ndarray, size: int) -> torch.Tensor:
