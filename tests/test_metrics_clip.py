@@ -181,6 +181,33 @@ def test_a_clip_folder_without_tokenizer_files_is_refused(tiny_clip, tmp_path):
         load_clip(folder)
 
 
+def test_a_hub_id_is_loaded_from_a_snapshot_of_the_files_a_scorer_reads(tiny_clip, monkeypatch):
+    """Through huggingface_hub's snapshot (one quick error offline; transformers' own download retried
+    for most of a minute), without the repo's TensorFlow/Flax copies of the weights. The hub is
+    replaced by the local folder."""
+    import fnmatch
+
+    import huggingface_hub
+
+    calls = []
+
+    def snapshot_download(repo_id: str, allow_patterns: list[str] | None = None, **kw) -> str:
+        calls.append((repo_id, allow_patterns))
+        return str(tiny_clip)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    scorer = load_clip("openai/clip-vit-large-patch14")
+    assert scorer.score(torch.zeros(1, 3, 2, 16, 16), "a red circle") == load_clip(tiny_clip).score(
+        torch.zeros(1, 3, 2, 16, 16), "a red circle"
+    )
+    [(repo, patterns)] = calls  # the folder has safetensors: no second fetch for a pickle
+    assert repo == "openai/clip-vit-large-patch14"
+    wanted = ["config.json", "tokenizer.json", "vocab.json", "merges.txt", "model.safetensors"]
+    assert all(any(fnmatch.fnmatch(n, p) for p in patterns) for n in wanted)
+    unwanted = ["tf_model.h5", "flax_model.msgpack", "pytorch_model.bin"]
+    assert not any(fnmatch.fnmatch(n, p) for n in unwanted for p in patterns)
+
+
 def test_a_file_or_an_unreachable_hub_id_says_what_to_pass(tiny_clip, tmp_path, monkeypatch):
     with pytest.raises(
         NotADirectoryError,

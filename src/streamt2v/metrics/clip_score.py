@@ -226,18 +226,29 @@ def load_clip(model: str | os.PathLike, device: str | torch.device | None = None
         )
     if spec.startswith((".", "/", "~")) or spec.count("/") > 1:
         raise FileNotFoundError(f"CLIP weights folder not found: {spec!r}")
-    try:  # a hub id such as "openai/clip-vit-large-patch14"
-        return ClipScorer(
-            AutoTokenizer.from_pretrained(spec),
-            model=CLIPModel.from_pretrained(spec, dtype=torch.float32),
-            device=device,
-        )
-    except OSError as err:
-        from streamt2v.models.bundle import hub_unavailable_error
+    return load_clip(_hub_snapshot(spec), device)
 
-        raise hub_unavailable_error(
-            spec, "CLIP model", err, "a transformers CLIP folder: config.json, weights, tokenizer"
-        ) from err
+
+# the files of a CLIP hub repo a scorer reads (not its TensorFlow/Flax/ONNX copies of the weights)
+_CLIP_FILES = ["*.json", "*.txt", "*.model"]
+
+
+def _hub_snapshot(hub_id: str) -> Path:
+    """The local snapshot of a CLIP hub repo such as ``openai/clip-vit-large-patch14``: its safetensors
+    weights, or its pickled ones where it has none. One quick error when the hub cannot be reached
+    (transformers' own download retried for most of a minute first)."""
+    from streamt2v.models.bundle import resolve_model_path
+
+    def fetch(weights: str) -> Path:
+        return resolve_model_path(
+            hub_id,
+            "CLIP model",
+            "a transformers CLIP folder: config.json, weights, tokenizer",
+            allow_patterns=[*_CLIP_FILES, weights],
+        )
+
+    folder = fetch("*.safetensors")
+    return folder if any(folder.glob("*.safetensors")) else fetch("pytorch_model.bin")
 
 
 def clip_score(
