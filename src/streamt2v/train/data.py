@@ -164,7 +164,10 @@ def decode_video(path: Path, max_frames: int | None = None) -> np.ndarray:
 # (path, size, mtime, need, reach) -> (frames, fps) of a file already probed: a run's sample videos build
 # the dataset again every --sample-every steps, which would otherwise open every video again
 _PROBED: dict[tuple[str, int, int, int, int], tuple[int, float]] = {}
-_RATES: dict[tuple[str, int, int], float] = {}  # (path, size, mtime) -> fps, of the same files
+_RATES: dict[tuple[str, int, int], float] = {}
+_WARNED_RATES: set[tuple[str, tuple[float, ...]]] = (
+    set()
+)  # folders named in the frame-rate warning  # (path, size, mtime) -> fps, of the same files
 
 
 def _reason(err: BaseException) -> str:
@@ -334,7 +337,9 @@ class VideoFolderDataset(Dataset):
                 f"{len(bad)} of {len(self.files)} videos in {self.folder} cannot give a {need}-frame clip "
                 f"(move them out of the folder): {'; '.join(b for _, b in bad[:5])}{more}"
             )
-        if len(rates) > 1:
+        warned = (os.path.abspath(self.folder), tuple(sorted(rates)))
+        if len(rates) > 1 and warned not in _WARNED_RATES:  # once: sample videos check the folder again
+            _WARNED_RATES.add(warned)
             by_count = sorted(rates.items(), key=lambda kv: (-len(kv[1]), kv[0]))
             logging.getLogger(__name__).warning(
                 "the videos in %s have %d frame rates (%s): frames are taken as they are, not resampled, "
