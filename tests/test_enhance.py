@@ -292,6 +292,26 @@ def test_refiner_folder_roundtrip(refiner: Refiner, tmp_path) -> None:
         Refiner.from_pretrained(tmp_path / "empty")
 
 
+def test_a_refiner_folder_with_only_fp16_weights_loads(refiner: Refiner, tmp_path, monkeypatch) -> None:
+    """ModelScope T2V ships its UNet as the fp16 variant only; from_pretrained failed with diffusers'
+    "no file named diffusion_pytorch_model.bin" after a warning about unsafe serialization."""
+    folder = refiner.save_pretrained(tmp_path / "ref")
+    for part, name in (("unet", "diffusion_pytorch_model"), ("text_encoder", "model")):
+        (folder / part / f"{name}.safetensors").rename(folder / part / f"{name}.fp16.safetensors")
+    loaded = Refiner.from_pretrained(folder)
+    for a, b in zip(loaded.unet.state_dict().values(), refiner.unet.state_dict().values()):
+        assert torch.equal(a, b)
+    (folder / "vae" / "diffusion_pytorch_model.safetensors").unlink()
+    with pytest.raises(
+        FileNotFoundError, match=r"refiner vae folder '.*vae' has no weights .*found: config.json\)$"
+    ):
+        Refiner.from_pretrained(folder)  # before the other parts' weights are read
+    # a hub id is not downloaded for the refiner: the message says how to fetch it
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"if 'owner/zeroscope' is a hub repo, fetch it .* pass DIR$"):
+        Refiner.from_pretrained("owner/zeroscope")
+
+
 def test_cli_enhance_end_to_end(refiner: Refiner, tmp_path, caplog) -> None:
     from streamt2v.cli import main
 

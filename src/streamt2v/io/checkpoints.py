@@ -40,6 +40,7 @@ from streamt2v.io.checkpoint_file import (
 )
 from streamt2v.io.folders import check_writable_parent, refuse_existing
 from streamt2v.io.official_unet_keys import map_official_unet_key
+from streamt2v.io.weight_files import weights_variant
 from streamt2v.memory import resolve_dtype
 from streamt2v.models.autoencoder import VideoAutoencoder
 from streamt2v.models.bundle import MODELSCOPE_REPO, StreamingT2VModel, component_configs, resolve_model_path
@@ -309,12 +310,6 @@ def _materialize(module: torch.nn.Module, tensors: dict[str, torch.Tensor], dtyp
 
 
 STAGE1_FOLDER = f"a ModelScope diffusers folder with unet/ and tokenizer/, like {MODELSCOPE_REPO}"
-UNET_WEIGHTS = (
-    "diffusion_pytorch_model.safetensors",
-    "diffusion_pytorch_model.safetensors.index.json",
-    "diffusion_pytorch_model.bin",
-    "diffusion_pytorch_model.bin.index.json",
-)
 
 
 # What a conversion needs of a hub snapshot (a ModelScope repo also holds a 1.4 GB text encoder and a VAE)
@@ -417,15 +412,7 @@ def check_stage1_folder(init_unet: str | os.PathLike[str], cfg: ModelConfig) -> 
             f"--init-unet {str(init_unet)!r} does not fit the {cfg.name!r} architecture (its latents and "
             f"text embeddings): its UNet has {'; '.join(problems)}; is it the right folder, and the right --preset?"
         )
-    variant = None
-    if not any((unet_dir / f).is_file() for f in UNET_WEIGHTS):
-        fp16 = [f.replace("diffusion_pytorch_model.", "diffusion_pytorch_model.fp16.") for f in UNET_WEIGHTS]
-        if not any((unet_dir / f).is_file() for f in fp16):
-            raise FileNotFoundError(
-                f"--init-unet UNet folder {str(unet_dir)!r} has no weights (expected "
-                f"diffusion_pytorch_model.safetensors or .bin, or their .fp16 variant; found: {_listing(unet_dir)})"
-            )
-        variant = "fp16"
+    variant = weights_variant(unet_dir, "--init-unet UNet folder")
     tokenizer_root = root / "tokenizer" if (root / "tokenizer").is_dir() else None
     return Stage1Source(unet_dir, variant, tokenizer_root, root)
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from streamt2v.io.weight_files import weights_variant
 from streamt2v.memory import move_modules, resolve_device, resolve_dtype, to_arguments
 from streamt2v.models.autoencoder import VideoAutoencoder
 from streamt2v.pipeline.enhance import EnhanceConfig, check_start_step
@@ -116,9 +117,15 @@ class Refiner:
         device = resolve_device(device)
         dtype = resolve_dtype(dtype, device)
         sched_file = root / "scheduler" / "scheduler_config.json"
-        unet = UNet3DConditionModel.from_pretrained(root / "unet", torch_dtype=dtype)
-        vae = AutoencoderKL.from_pretrained(root / "vae", torch_dtype=dtype)
-        text_model = CLIPTextModel.from_pretrained(root / "text_encoder", dtype=dtype)
+        # a part may hold only the fp16 variant of its weights (as ModelScope T2V ships its UNet)
+        variants = {part: weights_variant(root / part, f"refiner {part} folder") for part in WEIGHTED_PARTS}
+        unet = UNet3DConditionModel.from_pretrained(
+            root / "unet", torch_dtype=dtype, variant=variants["unet"]
+        )
+        vae = AutoencoderKL.from_pretrained(root / "vae", torch_dtype=dtype, variant=variants["vae"])
+        text_model = CLIPTextModel.from_pretrained(
+            root / "text_encoder", dtype=dtype, variant=variants["text_encoder"]
+        )
         index_file = root / "model_index.json"
         meta = json.loads(index_file.read_text()) if index_file.is_file() else {}
         tok_entry = meta.get("tokenizer")
@@ -223,6 +230,7 @@ class Refiner:
 
 
 REFINER_PARTS: tuple[str, ...] = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+WEIGHTED_PARTS = ("unet", "vae", "text_encoder")
 
 
 # What our own stage-1/2 model folders (models/bundle.py) declare: such a folder has the refiner's parts but
@@ -259,9 +267,17 @@ def check_refiner_folder(path: str | os.PathLike, config: EnhanceConfig | None =
     schedule (:func:`~streamt2v.pipeline.enhance.check_start_step`)."""
     root = Path(path).expanduser()
     if not root.exists():
+        text = str(path)
+        owner = text.split("/")[0]
+        fetch = (
+            f"; if {text!r} is a hub repo, fetch it where the hub is reachable (hf download {text} --local-dir "
+            "DIR) and pass DIR"
+            if text.count("/") == 1 and not text.startswith((".", "/", "~")) and not Path(owner).exists()
+            else ""
+        )
         raise FileNotFoundError(
-            f"refiner folder {str(path)!r} does not exist (resolved: {str(root.resolve())!r}); the refiner "
-            "is loaded from a local folder"
+            f"refiner folder {text!r} does not exist (resolved: {str(root.resolve())!r}); the refiner "
+            f"is loaded from a local folder{fetch}"
         )
     if not root.is_dir():
         raise NotADirectoryError(f"refiner {str(path)!r} is a file; give a diffusers-format model folder")
@@ -278,6 +294,8 @@ def check_refiner_folder(path: str | os.PathLike, config: EnhanceConfig | None =
                 f"refiner folder {str(path)!r} has no {part}/ (expected a diffusers-format video model with "
                 "unet/ vae/ text_encoder/ tokenizer/ scheduler/)"
             )
+    for part in WEIGHTED_PARTS:
+        weights_variant(root / part, f"refiner {part} folder")
     sched_file = root / "scheduler" / "scheduler_config.json"
     if not sched_file.is_file():
         raise FileNotFoundError(

@@ -1,0 +1,28 @@
+"""Which weight files a diffusers / transformers model folder holds: the full-precision set, or only the
+``fp16`` variant some hub repos ship (ModelScope T2V's ``diffusion_pytorch_model.fp16.safetensors``), which
+``from_pretrained`` reads only when told ``variant="fp16"``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# diffusers models, transformers models (safetensors or pickle, single file or sharded with an index)
+WEIGHT_STEMS = ("diffusion_pytorch_model", "model", "pytorch_model")
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json")
+FP16 = "fp16"
+
+
+def weights_variant(folder: Path, what: str) -> str | None:
+    """``None`` when ``folder`` holds full-precision weights, ``"fp16"`` when it holds only the fp16
+    variant; a ``FileNotFoundError`` naming ``what`` and the files found when it holds neither."""
+    names = sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+    weights = [n for n in names if n.split(".")[0] in WEIGHT_STEMS and n.endswith(WEIGHT_SUFFIXES)]
+    if any(f".{FP16}." not in n for n in weights):
+        return None
+    if weights:
+        return FP16
+    found = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "") if names else "nothing"
+    raise FileNotFoundError(
+        f"{what} {str(folder)!r} has no weights (expected {WEIGHT_STEMS[0]}.safetensors, model.safetensors or "
+        f"their .bin / sharded / .{FP16} forms; found: {found})"
+    )
