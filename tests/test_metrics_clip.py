@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -95,8 +96,16 @@ def test_errors(tiny_clip, tmp_path):
     with pytest.raises(FileNotFoundError, match="nowhere"):
         load_clip(tmp_path / "nowhere")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(FileNotFoundError, match="no CLIP weights"):
+    with pytest.raises(FileNotFoundError, match="no CLIP weights") as err:
         load_clip(tmp_path / "empty")
+    assert "holds one" not in str(err.value)
+    # a `train clip` run's final/ (the folder the other recipes take as --clip) names its clip/ scorer
+    shutil.copytree(tiny_clip, tmp_path / "final" / "clip")
+    (tmp_path / "final" / "text_encoder").mkdir()
+    with pytest.raises(
+        FileNotFoundError, match=r"no CLIP weights in '.*final'.*; '.*final/clip' holds one: pass that$"
+    ):
+        load_clip(tmp_path / "final")
     with pytest.raises(ValueError, match="0 frame"):
         clip_score(np.zeros((0, 32, 32, 3), np.uint8), "x", tiny_clip)
 

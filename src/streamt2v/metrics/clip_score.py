@@ -208,9 +208,12 @@ def load_clip(model: str | os.PathLike, device: str | torch.device | None = None
                 device=device,
             )
         if not (path / "config.json").is_file():
+            # `train clip` writes its scorer to final/clip/, beside the parts the other recipes take
+            inside = sorted(str(p.parent) for p in path.glob("*/config.json") if _is_clip_model(p))
+            hint = f"; {inside[0]!r} holds one: pass that" if inside else ""
             raise FileNotFoundError(
                 f"no CLIP weights in {str(path)!r}: expected config.json + weights (a CLIPModel) "
-                "or text/ and vision/ subfolders"
+                f"or text/ and vision/ subfolders{hint}"
             )
         check_tokenizer_folder(path, "CLIP folder")
         return ClipScorer(
@@ -227,6 +230,13 @@ def load_clip(model: str | os.PathLike, device: str | torch.device | None = None
     if spec.startswith((".", "/", "~")) or spec.count("/") > 1:
         raise FileNotFoundError(f"CLIP weights folder not found: {spec!r}")
     return load_clip(_hub_snapshot(spec), device)
+
+
+def _is_clip_model(config_file: Path) -> bool:
+    try:
+        return json.loads(config_file.read_text()).get("model_type") == "clip"
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 # the files of a CLIP hub repo a scorer reads (not its TensorFlow/Flax/ONNX copies of the weights)
