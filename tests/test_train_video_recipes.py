@@ -184,7 +184,7 @@ def test_zero_terminal_snr_schedule_trains_and_exports(tmp_path, encoders):
 
 
 @pytest.mark.parametrize("recipe", ["base", "stream"])
-def test_latent_cache_gives_the_loss_of_fresh_encoding(tmp_path, encoders, recipe, caplog):
+def test_latent_cache_gives_the_loss_of_fresh_encoding(tmp_path, encoders, recipe, caplog, capsys):
     from streamt2v.microworld.dataset import collate
 
     vae, clip = encoders
@@ -206,6 +206,10 @@ def test_latent_cache_gives_the_loss_of_fresh_encoding(tmp_path, encoders, recip
     passes = [[cache.clip_of(i) for i in range(p * 5, p * 5 + 5)] for p in range(3)]
     assert all(sorted(p) == list(range(5)) for p in passes) and passes[0] != passes[1] != passes[2]
     assert [cached.dataset(seed=3).clip_of(i) for i in range(15)] == sum(passes, [])
+    # its bar follows the run's progress setting (train passes it; --no-progress showed the bar)
+    assert "caching latents" not in capsys.readouterr().err
+    cached.dataset(seed=3, progress=True)
+    assert "caching latents" in capsys.readouterr().err
     assert cache[7]["index"] == 7 and cache[7]["latents"].shape[1] == 12
 
     # the cached sample trains exactly like the clip it was made from, encoded afresh

@@ -150,8 +150,8 @@ class ClipRecipe(DataOptions):
             self.max_length,
         )
 
-    def dataset(self, seed: int) -> Dataset:
-        return self.make_dataset(ClipSpec(self.frames_per_sample, self.size), seed)
+    def dataset(self, seed: int, progress: bool = False) -> Dataset:
+        return self.make_dataset(ClipSpec(self.frames_per_sample, self.size), seed, progress)
 
     def sample(self, module: nn.Module, step: int, out_dir: Path) -> None:
         """Frame→caption retrieval accuracy on 32 samples of a fixed draw (seed 12345: new scenes on the

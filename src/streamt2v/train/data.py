@@ -161,13 +161,11 @@ def decode_video(path: Path, max_frames: int | None = None) -> np.ndarray:
     return decode_frames(path, max_frames=max_frames)[0]
 
 
-# (path, size, mtime, need, reach) -> (frames, fps) of a file already probed: a run's sample videos build
-# the dataset again every --sample-every steps, which would otherwise open every video again
-_PROBED: dict[tuple[str, int, int, int, int], tuple[int, float]] = {}
-_RATES: dict[tuple[str, int, int], float] = {}
-_WARNED_RATES: set[tuple[str, tuple[float, ...]]] = (
-    set()
-)  # folders named in the frame-rate warning  # (path, size, mtime) -> fps, of the same files
+# What is known of files already probed, keyed by (path, size, mtime): a run's sample videos build the
+# dataset again every --sample-every steps, which would otherwise open every video again.
+_PROBED: dict[tuple[str, int, int, int, int], tuple[int, float]] = {}  # (..., need, reach) -> (frames, fps)
+_RATES: dict[tuple[str, int, int], float] = {}  # -> fps
+_WARNED_RATES: set[tuple[str, tuple[float, ...]]] = set()  # (folder, its rates) named in the warning already
 
 
 def _reason(err: BaseException) -> str:

@@ -118,7 +118,7 @@ class Recipe(Protocol):
 
     def build(self) -> nn.Module: ...
 
-    def dataset(self, seed: int) -> Dataset: ...
+    def dataset(self, seed: int, progress: bool = False) -> Dataset: ...
 
     def sample(self, module: nn.Module, step: int, out_dir: Path) -> None: ...
 
@@ -368,7 +368,7 @@ def train(
             raise ValueError(f"cannot resume {path} at step {start} with steps={cfg.steps}; raise --steps")
         logger.info("resumed from %s at step %d", path, start)
 
-    ds = dataset if dataset is not None else recipe.dataset(cfg.seed)
+    ds = dataset if dataset is not None else recipe.dataset(cfg.seed, progress=progress and main)
     loader = DataLoader(
         ds,
         batch_size=cfg.batch_size,

@@ -38,7 +38,8 @@ class DataOptions:
     captions: str | None = None
     size: int = 32  # frame size (pixels, square)
 
-    def make_dataset(self, spec: ClipSpec, seed: int) -> Dataset:
+    def make_dataset(self, spec: ClipSpec, seed: int, progress: bool = False) -> Dataset:
+        """``progress``: bars for slow preparation (checking a large folder of videos)."""
         if spec.size != self.size:
             raise ValueError(f"clip size {spec.size} != data size {self.size}")
         if self.data == "microworld":
@@ -50,7 +51,7 @@ class DataOptions:
         if self.captions is None:
             raise ValueError(f"--data {self.data!r} is a folder: pass --captions FILE (CSV or JSONL)")
         dataset = VideoFolderDataset(self.data, self.captions, spec, seed=seed)
-        dataset.check()  # every video readable and long enough, before the first step
+        dataset.check(progress)  # every video readable and long enough, before the first step
         return dataset
 
     def check_caption_words(self, tokenizer: Any, warn_above: float = 0.05) -> float:

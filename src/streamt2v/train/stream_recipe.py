@@ -123,14 +123,14 @@ class StreamRecipe(BaseRecipe):
         logger.info("stream: froze %d temporal parameters of the base UNet", frozen)
         return DiffusionTrainer(net, vae, text, self.make_denoiser(), self, image=image)
 
-    def clips(self, seed: int) -> Dataset:
+    def clips(self, seed: int, progress: bool = False) -> Dataset:
         spec = ClipSpec(self.num_frames, self.size, self.max_start, anchor_frames=self.anchor_frames)
-        return self.make_dataset(spec, seed)
+        return self.make_dataset(spec, seed, progress)
 
     def cached_pixel_frames(self) -> int:
         return get_preset(self.preset).streaming.num_cond_frames
 
-    def dataset(self, seed: int) -> Dataset:
+    def dataset(self, seed: int, progress: bool = False) -> Dataset:
         if self.latent_cache > 0:
             logger.warning(
                 "stream with latent_cache=%d: on the microworld both stream runs trained with a latent cache "
@@ -138,7 +138,7 @@ class StreamRecipe(BaseRecipe):
                 "(docs/training.md); prefer latent_cache=0",
                 self.latent_cache,
             )
-        return super().dataset(seed)
+        return super().dataset(seed, progress)
 
     @torch.no_grad()
     def sample(self, module: nn.Module, step: int, out_dir: Path) -> None:

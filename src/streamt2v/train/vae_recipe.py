@@ -136,8 +136,8 @@ class VAERecipe(DataOptions):
         )
         return VAETrainer(vae, self.kl_weight, self.edge_weight, self.latent_noise)
 
-    def dataset(self, seed: int) -> Dataset:
-        return self.make_dataset(ClipSpec(self.frames_per_sample, self.size), seed)
+    def dataset(self, seed: int, progress: bool = False) -> Dataset:
+        return self.make_dataset(ClipSpec(self.frames_per_sample, self.size), seed, progress)
 
     def sample(self, module: nn.Module, step: int, out_dir: Path) -> None:
         from streamt2v.models.autoencoder import VideoAutoencoder

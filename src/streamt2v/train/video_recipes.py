@@ -361,30 +361,35 @@ class BaseRecipe(DataOptions):
             raise ValueError(f"init_unet {p} does not match the {self.preset!r} architecture: {bad[:3]}")
         net.load_state_dict(got)
 
-    def clips(self, seed: int) -> Dataset:
+    def clips(self, seed: int, progress: bool = False) -> Dataset:
         """The training clips in pixels (``dataset`` serves them, from the latent cache if enabled)."""
-        return self.make_dataset(ClipSpec(self.num_frames, self.size, self.max_start), seed)
+        return self.make_dataset(ClipSpec(self.num_frames, self.size, self.max_start), seed, progress)
 
     def cached_pixel_frames(self) -> int:
         """Leading frames a cached sample keeps in pixels (the stream's CAM conditioning frames)."""
         return 0
 
-    def dataset(self, seed: int) -> Dataset:
+    def dataset(self, seed: int, progress: bool = False) -> Dataset:
         if self.latent_cache < 0:
             raise ValueError(f"latent_cache must be ≥ 0 (0 = off), got {self.latent_cache}")
-        data = self.clips(seed)
+        data = self.clips(seed, progress)
         if self.latent_cache > 0:
             from streamt2v.train.latent_cache import LatentCache
 
             vae = load_frozen_vae(self.vae)
             data = LatentCache(
-                data, vae, self.latent_cache, seed=seed, pixel_frames=self.cached_pixel_frames()
+                data,
+                vae,
+                self.latent_cache,
+                seed=seed,
+                pixel_frames=self.cached_pixel_frames(),
+                progress=progress,
             )
         if self.image_batch == 0:
             return data
         from streamt2v.train.joint_images import IMAGE_SEED_OFFSET, WithImages
 
-        frames = self.make_dataset(ClipSpec(1, self.size, self.max_start), seed + IMAGE_SEED_OFFSET)
+        frames = self.make_dataset(ClipSpec(1, self.size, self.max_start), seed + IMAGE_SEED_OFFSET, progress)
         return WithImages(data, frames, self.image_batch)
 
     @torch.no_grad()
