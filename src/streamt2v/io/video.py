@@ -440,7 +440,7 @@ def decode_frames(
                 if max_frames is not None and len(arrays) >= max_frames:
                     break
     except (av.error.FFmpegError, OSError) as err:
-        raise ValueError(f"cannot read video {str(path)!r}: {err}") from err
+        raise ValueError(f"cannot read video {str(path)!r}: {decode_error_reason(err)}") from err
     if not arrays:
         raise ValueError(f"video {str(path)!r} has no decodable frames")
     shapes = {a.shape for a in arrays}
@@ -449,6 +449,12 @@ def decode_frames(
     if warn_variable_rate and len(times) == len(arrays):
         _warn_if_variable_rate(path, times, fps)
     return np.stack(arrays), fps
+
+
+def decode_error_reason(err: BaseException) -> str:
+    """FFmpeg's words without the errno and the repeated file name (``[Errno 1094995529] Invalid data
+    found when processing input: 'a.mp4'``), for a message that names the file itself."""
+    return getattr(err, "strerror", None) or str(err)
 
 
 def _warn_if_variable_rate(path: Path, times: list[float], fps: float) -> None:

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from streamt2v.io.folders import read_text_file
-from streamt2v.io.video import READ_VIDEO_SUFFIXES, decode_frames
+from streamt2v.io.video import READ_VIDEO_SUFFIXES, decode_error_reason, decode_frames
 from streamt2v.microworld.dataset import ClipSpec
 
 
@@ -168,12 +168,6 @@ _RATES: dict[tuple[str, int, int], float] = {}  # -> fps
 _WARNED_RATES: set[tuple[str, tuple[float, ...]]] = set()  # (folder, its rates) named in the warning already
 
 
-def _reason(err: BaseException) -> str:
-    """FFmpeg's words without the errno and the repeated file name (``[Errno 1094995529] Invalid data
-    found when processing input: 'a.mp4'``)."""
-    return getattr(err, "strerror", None) or str(err)
-
-
 def probe_video(path: Path, need: int, reach: int) -> tuple[int, float]:
     """``(frames, fps)`` of a video, enough to tell whether a sample that decodes its first ``reach``
     frames gets a clip of ``need``. Where the container counts its frames, the count, once the file is
@@ -204,7 +198,7 @@ def probe_video(path: Path, need: int, reach: int) -> tuple[int, float]:
                     if packets >= want:
                         break
     except (av.error.FFmpegError, OSError) as err:
-        raise ValueError(f"cannot read video {str(path)!r}: {_reason(err)}") from err
+        raise ValueError(f"cannot read video {str(path)!r}: {decode_error_reason(err)}") from err
     if listed == 0:
         n = len(decode_video(path, max_frames=need))
     elif packets >= want:
@@ -213,7 +207,7 @@ def probe_video(path: Path, need: int, reach: int) -> tuple[int, float]:
         try:
             n = len(decode_video(path, max_frames=reach))
         except ValueError as err:  # the index lists frames the file does not hold
-            reason = _reason(err.__cause__) if err.__cause__ is not None else str(err)
+            reason = decode_error_reason(err.__cause__) if err.__cause__ is not None else str(err)
             raise ValueError(
                 f"cannot read video {str(path)!r}: {reason} (its container lists {listed} frames, the "
                 f"file holds {packets}: cut short?)"
@@ -236,7 +230,7 @@ def frame_rate(path: Path) -> float:
                 stream = container.streams.video[0]
                 rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         except (av.error.FFmpegError, OSError, IndexError) as err:
-            raise ValueError(f"cannot read video {str(path)!r}: {_reason(err)}") from err
+            raise ValueError(f"cannot read video {str(path)!r}: {decode_error_reason(err)}") from err
         _RATES[key] = float(rate) if rate else 8.0
     return _RATES[key]
 
