@@ -173,6 +173,17 @@ def test_nothing_in_out_dir_is_overwritten_without_resume(tmp_path, caplog):
     assert res.step == 1 and "nothing to resume" in caplog.text
 
 
+def test_a_run_that_failed_before_its_first_checkpoint_says_what_can_be_done(tmp_path):
+    """Its config.json made the same command say only "not empty; pass --resume"."""
+    recipe = tiny_vae()
+    bad = TrainConfig(steps=3, batch_size=2, checkpoint_every=5, lr=float("inf"))
+    with pytest.raises(RuntimeError, match="loss is nan at step 2"):
+        train(recipe, bad, tmp_path / "run", progress=False)
+    assert (tmp_path / "run" / "config.json").is_file()
+    with pytest.raises(FileExistsError, match=r"holds a run stopped before its first checkpoint: .*--resume"):
+        train(recipe, replace(bad, lr=1e-3), tmp_path / "run", progress=False)
+
+
 def test_a_log_line_that_is_not_ours_is_named(tmp_path):
     recipe = tiny_vae()
     cfg = TrainConfig(steps=1, batch_size=2, ema_decay=None)

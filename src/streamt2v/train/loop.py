@@ -252,6 +252,16 @@ def _recipe_config_changes(
     return changes
 
 
+def _run_without_checkpoint(out: Path) -> bool:
+    """Whether ``out`` holds a run that failed or was stopped before its first checkpoint (its config, no
+    checkpoint, no ``final/``): nothing in it can be continued or loaded."""
+    try:
+        is_run = "recipe" in json.loads((out / "config.json").read_text())
+    except (OSError, ValueError, TypeError):
+        return False
+    return is_run and not (out / "final").exists() and not (out / "checkpoints" / "latest").exists()
+
+
 def _check_out_dir(out: Path, recipe: Recipe, resume: bool) -> None:
     """Refuse an ``out`` that would lose what is there: without ``resume`` any non-empty folder (a run's
     ``final/`` and log, or the user's files); with it, a non-empty folder that is not a run of this
@@ -265,6 +275,12 @@ def _check_out_dir(out: Path, recipe: Recipe, resume: bool) -> None:
     if not any(out.iterdir()):
         return
     if not resume:
+        if _run_without_checkpoint(out):
+            raise FileExistsError(
+                f"{out} holds a run stopped before its first checkpoint: pass resume=True (--resume) to start "
+                "it again with the same settings, delete the folder to start with other settings, or give "
+                "another --out"
+            )
         raise FileExistsError(
             f"{out} is not empty; pass resume=True (--resume) to continue the run there, or another --out"
         )
