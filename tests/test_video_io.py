@@ -8,6 +8,7 @@ import torch
 
 from streamt2v.io.streaming_writer import StreamingVideoWriter, remove_stale_temporaries
 from streamt2v.io.video import (
+    DecodedFrames,
     check_fps,
     check_output_path,
     from_uint8_frames,
@@ -356,6 +357,9 @@ def test_videos_are_read_upright_as_their_display_matrix_says(tmp_path, degrees)
             container.mux(packet)
     frames = to_uint8_frames(read_video(path)[0])
     assert frames.shape == ((2, 16, 32, 3) if degrees == 180 else (2, 32, 16, 3))
+    # frames converted one by one, as training samples take them, are the same frames
+    lazy = DecodedFrames(path, max_frames=5)
+    assert len(lazy) == 2 and all(np.array_equal(lazy.rgb(i), frames[i]) for i in range(2))
     red = frames[0, ..., 0] > 128
     where = {90: red[-8:].all() and not red[:-8].any(), -90: red[:8].all() and not red[8:].any()}
     where[180] = red[:, -8:].all() and not red[:, :-8].any()

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from streamt2v.io.folders import read_text_file
-from streamt2v.io.video import READ_VIDEO_SUFFIXES, decode_error_reason, decode_frames
+from streamt2v.io.video import READ_VIDEO_SUFFIXES, DecodedFrames, decode_error_reason, decode_frames
 from streamt2v.microworld.dataset import ClipSpec
 
 
@@ -351,18 +351,20 @@ class VideoFolderDataset(Dataset):
         path = self.paths[name]
         s = self.spec
         rng = np.random.default_rng([self.seed, int(index), 0xC11B])
-        # only the frames a clip or an anchor can come from: not the whole of a long video
-        frames = decode_video(path, max_frames=max(s.max_start + s.num_frames, s.anchor_frames))
+        # only the frames a clip or an anchor can come from (not the whole of a long video), and only the
+        # clip's and the anchor's converted to RGB
+        frames = DecodedFrames(path, max_frames=max(s.max_start + s.num_frames, s.anchor_frames))
         total = len(frames)
         if total < s.num_frames:
             raise ValueError(f"video {path} has {total} frames; a clip needs {s.num_frames}")
         start = int(rng.integers(0, min(s.max_start, total - s.num_frames) + 1))
+        clip = np.stack([frames.rgb(i) for i in range(start, start + s.num_frames)])
         sample: dict[str, Any] = {
-            "video": to_clip_tensor(frames[start : start + s.num_frames], s.size),
+            "video": to_clip_tensor(clip, s.size),
             "caption": self.captions[name],
             "index": int(index),
         }
         if s.anchor_frames > 0:
             a = int(rng.integers(0, min(s.anchor_frames, total)))
-            sample["anchor"] = to_clip_tensor(frames[a : a + 1], s.size)[:, 0]
+            sample["anchor"] = to_clip_tensor(frames.rgb(a)[None], s.size)[:, 0]
         return sample
