@@ -256,9 +256,10 @@ def _run_without_checkpoint(out: Path) -> bool:
     """Whether ``out`` holds a run that failed or was stopped before its first checkpoint (its config, no
     checkpoint, no ``final/``): nothing in it can be continued or loaded."""
     try:
-        is_run = "recipe" in json.loads((out / "config.json").read_text())
-    except (OSError, ValueError, TypeError):
+        config = json.loads((out / "config.json").read_text())
+    except (OSError, ValueError):
         return False
+    is_run = isinstance(config, dict) and "recipe" in config
     return is_run and not (out / "final").exists() and not (out / "checkpoints" / "latest").exists()
 
 
