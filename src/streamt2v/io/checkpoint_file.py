@@ -16,6 +16,8 @@ from typing import Any
 
 import torch
 
+from streamt2v.io.folders import looks_like_hub_id
+
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _ZIP_MAGIC = b"PK\x03\x04"
 _PICKLE_PROTO = b"\x80"  # PROTO opcode: every pickle of protocol >= 2 (torch.save's legacy format) starts so
@@ -86,7 +88,7 @@ def load_official_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Te
         )
     if not path.is_file():
         text = os.fspath(path)
-        hub = text.count("/") == 1 and not text.startswith((".", "/", "~")) and "." not in text.split("/")[1]
+        hub = looks_like_hub_id(text) and not Path(text).suffix  # not a missing "dir/file.ckpt"
         hint = (
             " (a hub id is not downloaded for the checkpoint: fetch streaming_t2v.ckpt where the hub is "
             "reachable and pass the file)"

@@ -1,4 +1,5 @@
-"""Writing a whole folder atomically: readers see the old folder or the finished new one, never a half."""
+"""Paths the user gives: writing a whole folder atomically (readers see the old folder or the finished new
+one, never a half), checks before slow work, the text files users write, and telling a hub id from a path."""
 
 from __future__ import annotations
 
@@ -21,6 +22,18 @@ def read_text_file(path: str | Path, what: str) -> str:
         raise ValueError(
             f"{what} {str(path)!r} is not UTF-8 text ({err.reason} at byte {err.start})"
         ) from None
+
+
+def looks_like_hub_id(spec: str | Path) -> bool:
+    """``org/name`` that is not a local path (no leading ``/``, ``.`` or ``~``, exactly one ``/``, nothing
+    there on disk): what a model argument names on the hub."""
+    text = str(spec)
+    return (
+        text.count("/") == 1
+        and not text.startswith(("/", ".", "~"))
+        and all(part.strip() for part in text.split("/"))
+        and not Path(text).exists()
+    )
 
 
 def check_writable_parent(path: str | Path, what: str) -> None:

@@ -471,14 +471,20 @@ def _decoded(path: Path, max_frames: int | None) -> Iterator[tuple[float, Any]]:
             if not container.streams.video:
                 raise ValueError(f"{str(path)!r} contains no video stream")
             stream = container.streams.video[0]
-            rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-            fps = float(rate) if rate else 8.0
+            fps = stream_frame_rate(stream)
             for count, frame in enumerate(container.decode(stream), start=1):
                 yield fps, frame
                 if max_frames is not None and count >= max_frames:
                     break
     except (av.error.FFmpegError, OSError) as err:
         raise ValueError(f"cannot read video {str(path)!r}: {decode_error_reason(err)}") from err
+
+
+def stream_frame_rate(stream: Any) -> float:
+    """A PyAV video stream's frame rate: its average, else FFmpeg's guess, else its base rate, else 8 (the
+    model's native rate) where the file gives none."""
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    return float(rate) if rate else 8.0
 
 
 def _check_frames(path: Path, arrays: list[np.ndarray]) -> None:

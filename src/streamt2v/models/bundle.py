@@ -39,7 +39,7 @@ from transformers import (
 )
 
 from streamt2v.config import PRESETS, ModelConfig, StreamingConfig, UNetConfig, get_preset
-from streamt2v.io.folders import atomic_folder
+from streamt2v.io.folders import atomic_folder, looks_like_hub_id
 from streamt2v.memory import move_modules, own_aligned_memory, resolve_device, resolve_dtype, to_arguments
 from streamt2v.models.autoencoder import VideoAutoencoder
 from streamt2v.models.encoders import (
@@ -254,8 +254,7 @@ def resolve_model_path(
     if path.exists():
         raise NotADirectoryError(f"{what} {str(path_or_hub_id)!r} is a file, not a folder ({instead})")
     text = str(path_or_hub_id)
-    looks_like_repo = text.count("/") == 1 and not text.startswith((".", "/", "~"))
-    if looks_like_repo and all(part.strip() for part in text.split("/")):
+    if looks_like_hub_id(text):
         from huggingface_hub import snapshot_download
 
         try:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from streamt2v.config import PRESETS
+from streamt2v.io.folders import looks_like_hub_id
 from streamt2v.io.video import check_fps, check_output_path, output_kind
 from streamt2v.memory import resolve_device, resolve_dtype
 from streamt2v.pipeline.prompts import PromptSchedule
@@ -26,17 +27,6 @@ def lowres_path(output: str | os.PathLike) -> Path:
     if output_kind(out) == "png-dir":
         return out.with_name(f"{out.name}.lowres")
     return out.with_name(f"{out.stem}.lowres{out.suffix}")
-
-
-def looks_like_hub_id(spec: str) -> bool:
-    """``org/name`` that is not a local path (no leading ``/``, ``.`` or ``~``, exactly one ``/``)."""
-    text = str(spec)
-    return (
-        text.count("/") == 1
-        and not text.startswith(("/", ".", "~"))
-        and all(part.strip() for part in text.split("/"))
-        and not Path(text).exists()
-    )
 
 
 def output_targets(cfg: GenerateConfig) -> list[tuple[str, Path]]:

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from streamt2v.io.folders import looks_like_hub_id
 from streamt2v.io.weight_files import weights_variant
 from streamt2v.memory import move_modules, resolve_device, resolve_dtype, to_arguments
 from streamt2v.models.autoencoder import VideoAutoencoder
@@ -268,11 +269,10 @@ def check_refiner_folder(path: str | os.PathLike, config: EnhanceConfig | None =
     root = Path(path).expanduser()
     if not root.exists():
         text = str(path)
-        owner = text.split("/")[0]
-        fetch = (
+        fetch = (  # not for a typo under an existing local folder ("models/mine-hr")
             f"; if {text!r} is a hub repo, fetch it where the hub is reachable (hf download {text} --local-dir "
             "DIR) and pass DIR"
-            if text.count("/") == 1 and not text.startswith((".", "/", "~")) and not Path(owner).exists()
+            if looks_like_hub_id(text) and not Path(text.split("/")[0]).exists()
             else ""
         )
         raise FileNotFoundError(

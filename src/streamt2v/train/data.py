@@ -25,7 +25,13 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from streamt2v.io.folders import read_text_file
-from streamt2v.io.video import READ_VIDEO_SUFFIXES, DecodedFrames, decode_error_reason, decode_frames
+from streamt2v.io.video import (
+    READ_VIDEO_SUFFIXES,
+    DecodedFrames,
+    decode_error_reason,
+    decode_frames,
+    stream_frame_rate,
+)
 from streamt2v.microworld.dataset import ClipSpec
 
 
@@ -188,8 +194,7 @@ def probe_video(path: Path, need: int, reach: int) -> tuple[int, float]:
             if not container.streams.video:
                 raise ValueError(f"{str(path)!r} contains no video stream")
             stream = container.streams.video[0]
-            rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-            fps = float(rate) if rate else 8.0
+            fps = stream_frame_rate(stream)
             listed, packets = int(stream.frames or 0), 0
             want = min(listed, reach)
             if listed > 0:
@@ -227,11 +232,10 @@ def frame_rate(path: Path) -> float:
     if key not in _RATES:
         try:
             with av.open(str(path)) as container:
-                stream = container.streams.video[0]
-                rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+                fps = stream_frame_rate(container.streams.video[0])
         except (av.error.FFmpegError, OSError, IndexError) as err:
             raise ValueError(f"cannot read video {str(path)!r}: {decode_error_reason(err)}") from err
-        _RATES[key] = float(rate) if rate else 8.0
+        _RATES[key] = fps
     return _RATES[key]
 
 
