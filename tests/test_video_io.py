@@ -65,6 +65,16 @@ def test_write_read_round_trip(tmp_path, suffix, tol):
     assert [p.name for p in tmp_path.iterdir()] == [out.name]  # no temporary files left
 
 
+@pytest.mark.parametrize("suffix", [".mp4", ".gif", ""])
+def test_write_uint8_frames_equals_writing_the_float_video(tmp_path, suffix):
+    v = smooth_video()
+    a = write_video(tmp_path / f"a{suffix}", v, fps=8)
+    b = write_video(tmp_path / f"b{suffix}", to_uint8_frames(v), fps=8)
+    np.testing.assert_array_equal(to_uint8_frames(read_video(a)[0]), to_uint8_frames(read_video(b)[0]))
+    with pytest.raises(ValueError, match="uint8 \\(T, H, W, 3\\), got float32 of shape \\(6, 32, 48, 3\\)"):
+        write_video(tmp_path / "c.mp4", to_uint8_frames(v).astype(np.float32), fps=8)
+
+
 def test_read_max_frames_and_errors(tmp_path):
     out = write_video(tmp_path / "v.mp4", smooth_video(t=6), fps=8)
     assert read_video(out, max_frames=4)[0].shape[2] == 4

@@ -327,20 +327,28 @@ def replace_dir(tmp: Path, final: Path) -> None:
 
 def write_video(
     path: str | os.PathLike,
-    video: torch.Tensor,
+    video: torch.Tensor | np.ndarray,
     fps: float,
     *,
     crf: int = DEFAULT_CRF,
     overwrite: bool = True,
 ) -> Path:
-    """Write ``video`` (``(1, 3, T, H, W)`` or ``(3, T, H, W)`` in ``[-1, 1]``) atomically.
+    """Write ``video`` (``(1, 3, T, H, W)`` or ``(3, T, H, W)`` in ``[-1, 1]``, or frames already converted
+    by :func:`to_uint8_frames`: ``uint8 (T, H, W, 3)``, a quarter of the memory) atomically.
 
     The format follows ``path``: a video suffix (H.264 mp4 via PyAV, ``crf`` quality), ``.gif``, or a path
     without suffix / an existing directory for PNG frames ``frame_000000.png …``. Returns the final path.
     An existing file is replaced only with ``overwrite``; an existing folder only when it holds nothing but
     the frames of an earlier PNG output (:func:`check_output_path`).
     """
-    frames = to_uint8_frames(video)
+    if isinstance(video, np.ndarray):
+        if video.dtype != np.uint8 or video.ndim != 4 or video.shape[-1] != 3:
+            raise ValueError(
+                f"frames must be uint8 (T, H, W, 3), got {video.dtype} of shape {tuple(video.shape)}"
+            )
+        frames = video
+    else:
+        frames = to_uint8_frames(video)
     if frames.shape[0] == 0:
         raise ValueError("cannot write a video with 0 frames")
     path = check_output_path(path, overwrite=overwrite)
