@@ -438,3 +438,98 @@ def test_a_second_check_of_the_same_files_does_not_read_them_again(tmp_path, mon
     with pytest.raises(ValueError, match="a.webm has 3 frames; a clip needs 4"):
         VideoFolderDataset(tmp_path, tmp_path / "caps.csv", spec).check()
     assert "checking videos" not in capsys.readouterr().err
+
+
+def sample_decoded_from_the_start(path, spec: ClipSpec, seed: int, index: int) -> dict:
+    """A one-video folder's sample ``index`` as drawn before samples seek: every frame a clip can reach
+    decoded from the start, the clip start and anchor drawn from their count."""
+    from streamt2v.train.data import to_clip_tensor
+
+    frames = io_video.DecodedFrames(
+        path, max_frames=max(spec.max_start + spec.num_frames, spec.anchor_frames)
+    )
+    total = len(frames)
+    rng = np.random.default_rng([seed, index, 0xC11B])
+    start = int(rng.integers(0, min(spec.max_start, total - spec.num_frames) + 1))
+    clip = np.stack([frames.rgb(i) for i in range(start, start + spec.num_frames)])
+    a = int(rng.integers(0, min(spec.anchor_frames, total)))
+    return {
+        "video": to_clip_tensor(clip, spec.size),
+        "anchor": to_clip_tensor(frames.rgb(a)[None], spec.size)[:, 0],
+        "start": start,
+    }
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".webm", ".mkv", ".mov"])
+def test_samples_seek_to_their_clip_and_are_the_samples_decoded_from_the_start(tmp_path, suffix, monkeypatch):
+    """With ``max_start`` past a long video's end (clips from all of it), a sample decoded every frame up
+    to its clip (up to 100,000 for ``--set max_start=100000``). It now seeks to the keyframe before its
+    clip, and is the same sample, bit for bit; a WebM or MKV, whose container does not count its frames,
+    draws from all of them too (the check counted its packets)."""
+    from streamt2v.train import data
+    from test_video_io import write_gop_video
+
+    write_gop_video(tmp_path / f"long{suffix}", 80)
+    (tmp_path / "caps.csv").write_text(f"file,caption\nlong{suffix},noise\n")
+    spec = ClipSpec(num_frames=6, size=16, max_start=1000, anchor_frames=4)
+    ds = VideoFolderDataset(tmp_path, tmp_path / "caps.csv", spec, seed=3)
+    ds.check()
+    seeks, sequential = [], []
+    real_seek_run, real_decoded = io_video._seek_run, data.DecodedFrames
+    monkeypatch.setattr(io_video, "_seek_run", lambda *a: seeks.append(a[3]) or real_seek_run(*a))
+    monkeypatch.setattr(data, "DecodedFrames", lambda *a, **k: sequential.append(a) or real_decoded(*a, **k))
+    starts = []
+    for index in range(16):
+        sample, expected = (
+            ds[index],
+            sample_decoded_from_the_start(tmp_path / f"long{suffix}", spec, 3, index),
+        )
+        assert torch.equal(sample["video"], expected["video"]) and torch.equal(
+            sample["anchor"], expected["anchor"]
+        )
+        starts.append(expected["start"])
+    assert max(starts) > 60  # clips from the whole video, not from its first `need` frames
+    assert seeks == [s for s in starts if s > 4 + io_video.SEEK_MIN_GAP] and not sequential
+
+
+def test_samples_decode_from_the_start_where_timestamps_do_not_name_frames(tmp_path, monkeypatch):
+    """A variable frame rate (the n-th frame is not at n times a step) and AVI with B-frames (decoded
+    frames carry their packets' times in decode order) cannot be sought by timestamp: their samples
+    decode from the start, as before, and are the same."""
+    from fractions import Fraction
+
+    import av
+
+    from streamt2v.train import data
+    from test_video_io import write_gop_video
+
+    with av.open(str(tmp_path / "vfr.mp4"), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width = stream.height = stream.codec_context.gop_size = 16
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        for i in range(40):
+            frame = av.VideoFrame.from_ndarray(np.full((16, 16, 3), 6 * i, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = 100 * i + 50 * (i > 20), Fraction(1, 1000)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    write_gop_video(tmp_path / "b.avi", 40)
+    spec = ClipSpec(num_frames=6, size=16, max_start=1000, anchor_frames=4)
+    sequential = []
+    real_decoded = data.DecodedFrames
+    monkeypatch.setattr(data, "DecodedFrames", lambda *a, **k: sequential.append(a) or real_decoded(*a, **k))
+    for name in ("vfr.mp4", "b.avi"):
+        folder = tmp_path / name.replace(".", "-")
+        folder.mkdir()
+        (tmp_path / name).rename(folder / name)
+        (folder / "caps.csv").write_text(f"file,caption\n{name},x\n")
+        ds = VideoFolderDataset(folder, folder / "caps.csv", spec, seed=1)
+        ds.check()
+        sequential.clear()
+        for index in range(6):
+            expected = sample_decoded_from_the_start(folder / name, spec, 1, index)
+            assert torch.equal(ds[index]["video"], expected["video"])
+            assert torch.equal(ds[index]["anchor"], expected["anchor"])
+        assert len(sequential) == 12, name  # each sample (taken twice) decoded from the start

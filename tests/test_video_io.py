@@ -9,9 +9,13 @@ import torch
 from streamt2v.io.streaming_writer import StreamingVideoWriter, remove_stale_temporaries
 from streamt2v.io.video import (
     DecodedFrames,
+    FrameTimes,
     check_fps,
     check_output_path,
+    decode_frames,
+    frame_times,
     from_uint8_frames,
+    pick_frames,
     read_image,
     read_video,
     resize_video,
@@ -430,3 +434,89 @@ def test_a_variable_frame_rate_is_warned_about_where_timing_is_kept(tmp_path, ca
         read_video(tmp_path / "vfr.mp4", warn_variable_rate=True)
     (record,) = caplog.records
     assert "vfr.mp4' has a variable frame rate (frames 50-200 ms apart)" in record.getMessage()
+
+
+def write_gop_video(path, frames: int, gop: int = 8, size: int = 32) -> None:
+    """Noise frames (each unlike the others) in keyframe intervals of ``gop``: H.264 with B-frames in
+    mp4/mkv/mov/avi, VP9 with alt-ref frames in WebM, GIF."""
+    import av
+
+    codec = {".webm": "libvpx-vp9", ".gif": "gif"}.get(path.suffix, "libx264")
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=24)
+        stream.width = stream.height = size
+        stream.pix_fmt = "rgb8" if codec == "gif" else "yuv420p"
+        stream.codec_context.gop_size = gop
+        if codec == "libx264":
+            stream.options = {"g": str(gop), "keyint_min": str(gop), "sc_threshold": "0", "bf": "3"}
+        elif codec == "libvpx-vp9":
+            stream.options = {"g": str(gop), "auto-alt-ref": "1", "lag-in-frames": "16"}
+        for i in range(frames):
+            frame = np.random.default_rng(i).integers(0, 255, (size, size, 3), dtype=np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def packet_times(path, count: int):
+    import av
+
+    with av.open(str(path)) as container:
+        stamps = [p.pts for p in container.demux(container.streams.video[0]) if p.size > 0]
+    return frame_times(stamps, count)
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".webm", ".mkv", ".mov", ".gif"])
+def test_frames_picked_by_seeking_are_the_frames_decoded_from_the_start(tmp_path, suffix, monkeypatch):
+    """A training sample seeks to its clip instead of decoding every frame before it: the frames must be
+    the same, bit for bit, wherever the clip starts: on a keyframe, inside a GOP, on the last frame of
+    one (an H.264 keyframe is decoded before the B-frames shown ahead of it: a seek by decode time
+    lands past them), on the first and on the last possible frame."""
+    from streamt2v.io import video
+
+    path = tmp_path / f"gop{suffix}"
+    write_gop_video(path, 60)
+    full, _ = decode_frames(path)
+    times = packet_times(path, 60)
+    assert times is not None and times.count == 60
+    seeks = []
+    real_seek_run = video._seek_run
+    monkeypatch.setattr(video, "_seek_run", lambda *a: seeks.append(a[3]) or real_seek_run(*a))
+    for start in (0, 1, 7, 8, 9, 15, 16, 23, 30, 43, 44):
+        picked = pick_frames(path, [3, *range(start, start + 16)], times)
+        assert sorted(picked) == sorted({3, *range(start, start + 16)})
+        for i, frame in picked.items():
+            assert np.array_equal(frame, full[i]), (start, i)
+    # frame 0 and the anchor are decoded from the start with the clips near them, a clip further on is
+    # sought (GIF: its one keyframe is the first frame, where every seek lands)
+    assert seeks == [23, 30, 43, 44]
+
+
+def test_frame_times_name_frames_only_where_they_are_evenly_spaced():
+    """Frame ``i`` is found by its timestamp only where the n-th frame decoded is the one at ``first + n *
+    step``: not with a variable frame rate, a dropped frame, two frames at one time or none at all."""
+    ms24 = [round(i * 1000 / 24) for i in range(48)]  # Matroska's millisecond timestamps of 24 fps
+    times = frame_times(ms24, 40)
+    assert times == FrameTimes(0, times.step, 40) and [times.index(p) for p in ms24[:40]] == list(range(40))
+    assert times.index(ms24[40]) is None and times.index(20) is None  # past the count; between frames
+    b_frames = [0, 3, 1, 2, 4, 7, 5, 6, 8, 11, 9, 10]  # H.264 with B-frames: packets in decode order
+    assert frame_times([512 * p for p in b_frames], 8) == FrameTimes(0, 512, 8)
+    assert frame_times([512 * p for p in b_frames[:6]], 6) is None  # frame 4's packet not read yet
+    assert frame_times([0, 100, 200, 400, 500], 5) is None  # a dropped frame
+    assert frame_times([0, 100, 150, 300, 400], 5) is None  # a variable frame rate
+    assert frame_times([0, 100, 100, 200], 4) is None
+    assert frame_times([0, None, 200], 3) is None
+    for start in (0, 5, 11):  # a seek target lies between the frame's timestamp and the next
+        target = times.seek_target(start)
+        assert ms24[start] <= target < ms24[start + 1]
+
+
+def test_seeking_is_refused_where_timestamps_do_not_follow_the_frames(tmp_path):
+    """AVI stores no presentation times: with B-frames, decoded frames carry their packets' times in
+    decode order, which name the wrong frames; pick_frames says so (None) instead of returning them."""
+    path = tmp_path / "b.avi"
+    write_gop_video(path, 40)
+    times = packet_times(path, 40)
+    assert times is not None  # the packets' times alone look even
+    assert pick_frames(path, range(24, 30), times) is None

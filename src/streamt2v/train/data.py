@@ -7,7 +7,10 @@ output ``(3, T, H, W)`` float in ``[-1, 1]``, the same samples as :class:`Microw
 the APM anchor drawn from the first ``anchor_frames`` frames of the source video, paper §4.2).
 
 Sample ``i`` is a pure function of ``(seed, i)`` (file by a per-epoch permutation, start frame by
-a seeded generator), so training on real data resumes exactly as on the microworld.
+a seeded generator), so training on real data resumes exactly as on the microworld. A sample decodes its
+anchor's frames from the start and seeks to its clip (the keyframe before it, then frames picked by their
+timestamps), where the video's timestamps name its frames; otherwise (a variable frame rate, no
+timestamps, ...) it decodes every frame up to its clip: the same sample either way.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import json
 import os
 import unicodedata
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -28,8 +31,11 @@ from streamt2v.io.folders import read_text_file
 from streamt2v.io.video import (
     READ_VIDEO_SUFFIXES,
     DecodedFrames,
+    FrameTimes,
     decode_error_reason,
     decode_frames,
+    frame_times,
+    pick_frames,
     stream_frame_rate,
 )
 from streamt2v.microworld.dataset import ClipSpec
@@ -169,18 +175,33 @@ def decode_video(path: Path, max_frames: int | None = None) -> np.ndarray:
 
 # What is known of files already probed, keyed by (path, size, mtime): a run's sample videos build the
 # dataset again every --sample-every steps, which would otherwise open every video again.
-_PROBED: dict[tuple[str, int, int, int, int], tuple[int, float]] = {}  # (..., need, reach) -> (frames, fps)
+_PROBED: dict[tuple[str, int, int, int, int], VideoProbe] = {}  # (..., need, reach) -> what was learnt
 _RATES: dict[tuple[str, int, int], float] = {}  # -> fps
 _WARNED_RATES: set[tuple[str, tuple[float, ...]]] = set()  # (folder, its rates) named in the warning already
+# Packets read past a sample's reach: B-frames store a frame's packet up to a few after later frames'.
+SEEK_MARGIN = 32
 
 
-def probe_video(path: Path, need: int, reach: int) -> tuple[int, float]:
-    """``(frames, fps)`` of a video, enough to tell whether a sample that decodes its first ``reach``
-    frames gets a clip of ``need``. Where the container counts its frames, the count, once the file is
-    seen to hold the packets of the first ``reach`` (read, not decoded); a file that ends before them (a
-    copy or download cut short, whose index at the start still lists every frame) is decoded as a sample
-    would be, and where that fails the error names the file and the shortfall. Without a count (WebM,
-    MKV, whose demuxers drop a cut-off last packet) the first ``need`` frames are decoded."""
+class VideoProbe(NamedTuple):
+    """What :func:`probe_video` learns of a video: ``frames`` (its count where the container gives one,
+    else at most ``need``), ``fps``, and ``times``: the timestamps of its first ``reach`` frames (fewer in
+    a shorter video) where they name the frames, for a sample to seek to its clip; None where they do not
+    (the sample then decodes from the start, as far as ``reach``)."""
+
+    frames: int
+    fps: float
+    times: FrameTimes | None
+
+
+def probe_video(path: Path, need: int, reach: int) -> VideoProbe:
+    """What a sample that draws from the first ``reach`` frames needs to know of a video, and enough to
+    tell whether it gets a clip of ``need``. Where the container counts its frames, the count, once the
+    file is seen to hold the packets of the first ``reach`` (read, not decoded); a file that ends before
+    them (a copy or download cut short, whose index at the start still lists every frame) is decoded as
+    a sample would be, and where that fails the error names the file and the shortfall. Without a count
+    (WebM, MKV, whose demuxers drop a cut-off last packet) the first ``need`` frames are decoded, and the
+    packets of the first ``reach`` are read (not decoded) to count them. The packets' timestamps, read
+    either way (up to ``SEEK_MARGIN`` further), give ``times`` (:func:`~streamt2v.io.video.frame_times`)."""
     import av
 
     stat = path.stat() if path.is_file() else None
@@ -189,6 +210,7 @@ def probe_video(path: Path, need: int, reach: int) -> tuple[int, float]:
         return _PROBED[key]
     if stat is not None and stat.st_size == 0:
         decode_video(path)  # refused there, saying the file is empty
+    stamps: list[int | None] = []
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
@@ -197,17 +219,38 @@ def probe_video(path: Path, need: int, reach: int) -> tuple[int, float]:
             fps = stream_frame_rate(stream)
             listed, packets = int(stream.frames or 0), 0
             want = min(listed, reach)
-            if listed > 0:
-                for packet in container.demux(stream):  # reads the file, decodes nothing
-                    packets += packet.size > 0
-                    if packets >= want:
-                        break
+            scan = min(listed, reach + SEEK_MARGIN) if listed > 0 else reach + SEEK_MARGIN
+            demuxed, ended = container.demux(stream), False
+            for packet in demuxed if want > 0 else ():  # reads the file, decodes nothing
+                if packet.size == 0:  # the end
+                    continue
+                packets += 1
+                # a packet the decoder is told to drop (an edit list cutting the start) has no index
+                stamps.append(None if packet.is_discard else packet.pts)
+                if packets >= want:
+                    break
+            try:  # past what the check needs (a file may end there, cut short): for the timestamps alone
+                if packets < scan:
+                    for packet in demuxed:
+                        if packet.size > 0:
+                            packets += 1
+                            stamps.append(None if packet.is_discard else packet.pts)
+                            if packets >= scan:
+                                break
+                ended = packets < scan
+            except (av.error.FFmpegError, OSError):
+                stamps = [None]
     except (av.error.FFmpegError, OSError) as err:
         raise ValueError(f"cannot read video {str(path)!r}: {decode_error_reason(err)}") from err
+    times = frame_times(stamps, reach)
     if listed == 0:
         n = len(decode_video(path, max_frames=need))
+        if n < min(packets, need):  # packets that decode to no frame: a count of packets is no count
+            times = None
     elif packets >= want:
         n = listed
+        if ended:  # fewer packets than the container counts (past what a sample reaches): no count
+            times = None
     else:
         try:
             n = len(decode_video(path, max_frames=reach))
@@ -217,10 +260,12 @@ def probe_video(path: Path, need: int, reach: int) -> tuple[int, float]:
                 f"cannot read video {str(path)!r}: {reason} (its container lists {listed} frames, the "
                 f"file holds {packets}: cut short?)"
             ) from None
+        times = None
+    probe = VideoProbe(n, fps, times)
     if key is not None:
-        _PROBED[key] = (n, fps)
+        _PROBED[key] = probe
         _RATES[key[:3]] = fps
-    return n, fps
+    return probe
 
 
 def frame_rate(path: Path) -> float:
@@ -299,8 +344,10 @@ class VideoFolderDataset(Dataset):
 
     def check(self, progress: bool | None = None) -> None:
         """Open every file now: one error naming every unreadable or too-short video (a folder of
-        downloads rarely has only one), before a run spends hours to meet them. Each file is read as far
-        as a sample decodes it, without decoding where its container counts its frames. A bar shows on
+        downloads rarely has only one), before a run spends hours to meet them. Each file's packets are
+        read (not decoded) as far as a sample can reach, for its frame count and timestamps
+        (:func:`probe_video`); only a container that does not count its frames (WebM, MKV) has its first
+        clip's frames decoded. A bar shows on
         a terminal (``progress`` None) for 50 files or more; videos of different frame rates are named
         in a warning (frames are taken as they are, so motion would run at different speeds)."""
         import logging
@@ -317,7 +364,7 @@ class VideoFolderDataset(Dataset):
         rates: dict[float, list[str]] = {}
         for f in files:
             try:
-                n, fps = probe_video(self.paths[f], need, reach)
+                n, fps, _ = probe_video(self.paths[f], need, reach)
             except ValueError as err:
                 bad.append((str(err), str(err)))
                 continue
@@ -354,21 +401,39 @@ class VideoFolderDataset(Dataset):
         name = self.files[int(order[k])]
         path = self.paths[name]
         s = self.spec
-        rng = np.random.default_rng([self.seed, int(index), 0xC11B])
-        # only the frames a clip or an anchor can come from (not the whole of a long video), and only the
-        # clip's and the anchor's converted to RGB
-        frames = DecodedFrames(path, max_frames=max(s.max_start + s.num_frames, s.anchor_frames))
-        total = len(frames)
-        if total < s.num_frames:
-            raise ValueError(f"video {path} has {total} frames; a clip needs {s.num_frames}")
-        start = int(rng.integers(0, min(s.max_start, total - s.num_frames) + 1))
-        clip = np.stack([frames.rgb(i) for i in range(start, start + s.num_frames)])
+        reach = max(s.max_start + s.num_frames, s.anchor_frames)
+        # The frames a clip or an anchor can come from are the first `reach`. Where their timestamps name
+        # them (the check learnt it, reading packets, not decoding), the sample decodes the first frames
+        # for its anchor and seeks to its clip; otherwise it decodes all of them, as far as `reach`.
+        times = probe_video(path, s.num_frames, reach).times
+        frames = None if times is not None else DecodedFrames(path, max_frames=reach)
+        total = times.count if times is not None else len(frames)
+        start, a = self._draw(index, path, total)
+        wanted = [*range(start, start + s.num_frames), *([a] if a is not None else [])]
+        picked = pick_frames(path, wanted, times) if times is not None else None
+        if picked is None:
+            if frames is None:  # seeking found what the timestamps did not promise: from the start
+                frames = DecodedFrames(path, max_frames=reach)
+                start, a = self._draw(index, path, len(frames))
+            # only the clip's and the anchor's frames converted to RGB
+            picked = {i: frames.rgb(i) for i in (*range(start, start + s.num_frames), a) if i is not None}
+        clip = np.stack([picked[i] for i in range(start, start + s.num_frames)])
         sample: dict[str, Any] = {
             "video": to_clip_tensor(clip, s.size),
             "caption": self.captions[name],
             "index": int(index),
         }
-        if s.anchor_frames > 0:
-            a = int(rng.integers(0, min(s.anchor_frames, total)))
-            sample["anchor"] = to_clip_tensor(frames.rgb(a)[None], s.size)[:, 0]
+        if a is not None:
+            sample["anchor"] = to_clip_tensor(picked[a][None], s.size)[:, 0]
         return sample
+
+    def _draw(self, index: int, path: Path, total: int) -> tuple[int, int | None]:
+        """Sample ``index``'s clip start and anchor frame (None without an anchor) in a video of ``total``
+        frames (counted as far as a sample reaches)."""
+        s = self.spec
+        if total < s.num_frames:
+            raise ValueError(f"video {path} has {total} frames; a clip needs {s.num_frames}")
+        rng = np.random.default_rng([self.seed, int(index), 0xC11B])
+        start = int(rng.integers(0, min(s.max_start, total - s.num_frames) + 1))
+        a = int(rng.integers(0, min(s.anchor_frames, total))) if s.anchor_frames > 0 else None
+        return start, a
