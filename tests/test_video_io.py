@@ -473,11 +473,18 @@ def test_frames_picked_by_seeking_are_the_frames_decoded_from_the_start(tmp_path
     the same, bit for bit, wherever the clip starts: on a keyframe, inside a GOP, on the last frame of
     one (an H.264 keyframe is decoded before the B-frames shown ahead of it: a seek by decode time
     lands past them), on the first and on the last possible frame."""
+    import av
+
     from streamt2v.io import video
 
     path = tmp_path / f"gop{suffix}"
     write_gop_video(path, 60)
     full, _ = decode_frames(path)
+    with av.open(str(path)) as container:  # as PyAV converts frames one by one
+        assert all(
+            np.array_equal(f.to_ndarray(format="rgb24"), full[i])
+            for i, f in enumerate(container.decode(container.streams.video[0]))
+        )
     times = packet_times(path, 60)
     assert times is not None and times.count == 60
     seeks = []

@@ -432,9 +432,10 @@ def decode_frames(
     arrays: list[np.ndarray] = []
     times: list[float] = []
     fps = 8.0
+    to_rgb = _RGB()
     for rate, frame in _decoded(path, max_frames):
         fps = rate
-        arrays.append(_upright(frame.to_ndarray(format="rgb24"), frame.rotation))
+        arrays.append(to_rgb(frame))
         if frame.time is not None:
             times.append(frame.time)
     _check_frames(path, arrays)
@@ -454,6 +455,7 @@ class DecodedFrames:
         if not self._frames:
             _check_frames(self.path, [])
         self._size = (self._frames[0].height, self._frames[0].width) if self._frames else (0, 0)
+        self._to_rgb = _RGB()
 
     def __len__(self) -> int:
         return len(self._frames)
@@ -465,7 +467,22 @@ class DecodedFrames:
                 f"video {str(self.path)!r} changes frame size mid-stream: {self._size} to "
                 f"{(frame.height, frame.width)} at frame {index}"
             )
-        return _upright(frame.to_ndarray(format="rgb24"), frame.rotation)
+        return self._to_rgb(frame)
+
+
+class _RGB:
+    """Decoded PyAV frames → upright ``uint8 (H, W, 3)``, through one swscale context: ``frame.to_ndarray``
+    sets up a new one per frame, which at 64×64 took 10x the conversion itself (0.7 ms against 0.07); the
+    pixels are the same."""
+
+    def __init__(self) -> None:
+        from av.video.reformatter import VideoReformatter
+
+        self._reformatter = VideoReformatter()
+
+    def __call__(self, frame: Any) -> np.ndarray:
+        rgb = self._reformatter.reformat(frame, format="rgb24").to_ndarray()
+        return _upright(rgb, frame.rotation)
 
 
 @dataclass(frozen=True)
@@ -572,7 +589,7 @@ def pick_frames(
     except (av.error.FFmpegError, OSError) as err:
         raise ValueError(f"cannot read video {str(path)!r}: {decode_error_reason(err)}") from err
     size = (first.height, first.width)
-    out = {}
+    out, to_rgb = {}, _RGB()
     for i in want:
         frame = got[i]
         if (frame.height, frame.width) != size:
@@ -580,7 +597,7 @@ def pick_frames(
                 f"video {str(path)!r} changes frame size mid-stream: {size} to {(frame.height, frame.width)} "
                 f"at frame {i}"
             )
-        out[i] = _upright(frame.to_ndarray(format="rgb24"), frame.rotation)
+        out[i] = to_rgb(frame)
     return out
 
 
