@@ -23,6 +23,7 @@ from streamt2v.io import locks
 from streamt2v.io.video import (
     BITEXACT,
     DEFAULT_CRF,
+    FRAME_FILE,
     check_fps,
     check_output_path,
     check_replaceable_dir,
@@ -94,10 +95,12 @@ def _remux(segments: Sequence[Path], out: Path) -> None:
 
 def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
     """Remove what an earlier writer of ``path`` that was killed (``kill -9``) left beside it: its segment
-    folders ``.NAME.segments-*`` and temporary files ``.STEM.tmp-*SUFFIX`` / ``.STEM.partial.tmp-*SUFFIX``.
-    Only entries with exactly those names (and, for folders, only segment files inside) are touched; the
-    preview (``STEM.partial.SUFFIX``) stays. Returns what was removed; :class:`OutputInUseError` while
-    another process is writing ``path`` (its files are not stale)."""
+    folders ``.NAME.segments-*`` and temporary files ``.STEM.tmp-*SUFFIX`` / ``.STEM.partial.tmp-*SUFFIX``;
+    for a PNG folder ``NAME``, the folders ``.NAME.tmp-*`` (a folder being written) and ``.NAME.old-*`` (an
+    earlier output moved aside to be replaced). Only entries with exactly those names (and, for folders, only
+    segment or frame files inside) are touched; the preview (``STEM.partial.SUFFIX``, ``NAME.partial``)
+    stays. Returns what was removed; :class:`OutputInUseError` while another process is writing ``path``
+    (its files are not stale)."""
     path = Path(path)
     folder = path.parent
     if not folder.is_dir():
@@ -117,13 +120,23 @@ def _remove_stale(path: Path) -> list[Path]:
         if d.is_dir() and not d.is_symlink() and all(seg_file.fullmatch(p.name) for p in d.iterdir()):
             shutil.rmtree(d, ignore_errors=True)
             removed.append(d)
-    if path.suffix:
+    if output_kind(path) == "png-dir":
+        for tag in ("tmp", "old"):
+            for d in folder.glob(f".{glob_escape(path.name)}.{tag}-*"):
+                if d.is_dir() and not d.is_symlink() and all(_is_frame_file(p) for p in d.iterdir()):
+                    shutil.rmtree(d, ignore_errors=True)
+                    removed.append(d)
+    elif path.suffix:
         for tag in ("tmp", "partial.tmp"):
             for f in folder.glob(f".{glob_escape(path.stem)}.{tag}-*{glob_escape(path.suffix)}"):
                 if f.is_file() and not f.is_symlink():
                     f.unlink(missing_ok=True)
                     removed.append(f)
     return removed
+
+
+def _is_frame_file(p: Path) -> bool:
+    return FRAME_FILE.fullmatch(p.name) is not None and p.is_file() and not p.is_symlink()
 
 
 class StreamingVideoWriter:

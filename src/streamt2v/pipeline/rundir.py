@@ -14,7 +14,12 @@ Layout::
 A chunk file is written (temp name, fsync, rename) before the manifest names it, so after a crash, a
 ``kill -9`` or Ctrl-C the manifest lists only complete chunks. The process working on a run holds an
 exclusive lock on ``RUN/.lock`` (``flock``, released by the system when the process ends, however it ends),
-so a second ``--resume`` of a run that is still going is refused instead of removing its live files. Chunk noise depends only on (seed, chunk
+so a second ``--resume`` of a run that is still going is refused instead of removing its live files; a new
+run is locked before its first file is written, so two processes creating the same run directory never
+both write it. :meth:`RunDir.create` writes ``manifest.json`` before ``config.json``: a folder holding both
+is a run, and one killed in between (a manifest without a config and without chunks) holds nothing to
+resume and takes a new run. The temporary files a killed process left (``.*.tmp-PID``) are removed when the
+run is next taken. Chunk noise depends only on (seed, chunk
 index) (:func:`~streamt2v.pipeline.chunking.chunk_seed`) and the CAM/APM state is stored in full precision,
 so continuing from the last chunk reproduces the uninterrupted run exactly.
 """
@@ -46,13 +51,22 @@ class RunInUseError(RuntimeError):
     """Another process is working on the run directory."""
 
 
+# What this module writes under a temporary name before renaming it (``.NAME.tmp-PID``): left behind only
+# by a process that was killed (an error or Ctrl-C removes its own).
+_STALE_TEMPORARY = re.compile(r"\.(config\.json|manifest\.json|chunk_\d{6})\.tmp-\d+(\.safetensors)?")
+
+
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # an error or Ctrl-C: the old file stays, no temporary is left
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _atomic_write_json(path: Path, obj: Any) -> None:
@@ -86,6 +100,38 @@ def reserve_run_dir(base: str | os.PathLike) -> Path:
             path = base.with_name(f"{base.name}-{n}")
 
 
+def _in_use(path: Path, holder: str, advice: str = "stop it before resuming") -> RunInUseError:
+    return RunInUseError(
+        f"run directory {str(path)!r} is in use by another process (pid {holder}); wait for it to finish or "
+        f"{advice}"
+    )
+
+
+def _holds_chunks(path: Path) -> bool:
+    chunks = path / "chunks"
+    return chunks.is_dir() and any(
+        p.name.endswith(".safetensors") and not _STALE_TEMPORARY.fullmatch(p.name) for p in chunks.iterdir()
+    )
+
+
+def _created_without_config(path: Path) -> bool:
+    """Whether ``path`` holds only what :meth:`RunDir.create` writes before ``config.json`` (the lock, an empty
+    ``chunks/``, the manifest of a run with no finished chunk): a creation that was killed, no run."""
+    if (path / CONFIG).exists() or _holds_chunks(path):
+        return False
+    if not (path / MANIFEST).exists():
+        return (path / LOCK).is_file()
+    try:
+        manifest = json.loads((path / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(manifest, dict)
+        and manifest.get("format_version") == FORMAT_VERSION
+        and not manifest.get("chunks")
+    )
+
+
 @dataclass
 class StoredChunk:
     index: int
@@ -117,11 +163,22 @@ class RunDir:
         try:
             self._lock = locks.acquire(self.path / LOCK)
         except locks.LockedError as err:
-            raise RunInUseError(
-                f"run directory {str(self.path)!r} is in use by another process (pid {err.holder}); wait for "
-                "it to finish or stop it before resuming"
-            ) from None
+            raise _in_use(self.path, err.holder) from None
+        self._remove_stale_temporaries()
         return self
+
+    def _remove_stale_temporaries(self) -> list[Path]:
+        """Remove the temporary files (``.*.tmp-PID``) a killed process left in the run; call with the lock held
+        (no other process can be writing them). Returns what was removed."""
+        removed = []
+        for folder in (self.path, self.path / "chunks"):
+            if not folder.is_dir():
+                continue
+            for p in folder.iterdir():
+                if _STALE_TEMPORARY.fullmatch(p.name) and p.is_file() and not p.is_symlink():
+                    p.unlink(missing_ok=True)
+                    removed.append(p)
+        return removed
 
     def unlock(self) -> None:
         locks.release(self._lock)
@@ -136,33 +193,68 @@ class RunDir:
             raise NotADirectoryError(
                 f"run directory {str(path)!r} is an existing file, not a folder; choose another --run-dir"
             )
-        if (path / MANIFEST).exists() or (path / CONFIG).exists():
+        holder = locks.holder(path / LOCK) if path.is_dir() else None
+        if holder is not None and holder != str(os.getpid()):  # a run going on, or being created, elsewhere
+            raise _in_use(path, holder, "choose another --run-dir")
+        RunDir._check_holds_no_run(path)
+        check_writable_parent(path, "run directory")
+        return path
+
+    @staticmethod
+    def _check_holds_no_run(path: Path) -> None:
+        if (path / CONFIG).exists() or ((path / MANIFEST).exists() and not _created_without_config(path)):
             raise FileExistsError(
                 f"run directory {str(path)!r} already holds a run; continue it with --resume {path} "
                 "or choose another --run-dir"
             )
-        check_writable_parent(path, "run directory")
-        return path
 
     @classmethod
     def create(cls, path: str | os.PathLike, config: dict[str, Any], *, num_chunks: int) -> RunDir:
         path = cls.check_new(path)
-        (path / "chunks").mkdir(parents=True, exist_ok=True)
-        _atomic_write_json(path / CONFIG, config)
+        path.mkdir(parents=True, exist_ok=True)
         manifest = {
             "format_version": FORMAT_VERSION,
             "num_chunks": num_chunks,
             "status": "running",
             "chunks": [],
         }
-        _atomic_write_json(path / MANIFEST, manifest)
-        return cls(path, config, manifest).lock()
+        # Locked before anything is written: another process creating a run here at the same moment is
+        # refused (RunInUseError) instead of both writing config.json.
+        run = cls(path, config, manifest).lock()
+        try:
+            cls._check_holds_no_run(path)  # again, now that no other process can be creating it
+        except BaseException:
+            run.unlock()
+            raise
+        try:
+            (path / "chunks").mkdir(exist_ok=True)
+            # The manifest first: killed before config.json is written, the folder holds no run (see module
+            # docstring) and can take a new one; config.json and manifest.json together are a run.
+            _atomic_write_json(path / MANIFEST, manifest)
+            _atomic_write_json(path / CONFIG, config)
+        except BaseException:  # an error or Ctrl-C: no run was made, so no run directory is left either
+            if not run.remove_if_empty():
+                run.unlock()
+            raise
+        return run
 
     @classmethod
     def open(cls, path: str | os.PathLike) -> RunDir:
         path = Path(path)
         if not path.is_dir():
             raise FileNotFoundError(f"run directory {str(path)!r} does not exist")
+        if _created_without_config(path):  # killed while create() wrote it: nothing to resume
+            raise FileNotFoundError(
+                f"run directory {str(path)!r} holds no {CONFIG}: its run was stopped while it was being created, "
+                f"before any chunk was finished, so there is nothing to resume; start the run again (--run-dir "
+                f"{path} takes it)"
+            )
+        if (path / CONFIG).is_file() and not (path / MANIFEST).exists() and not _holds_chunks(path):
+            raise FileNotFoundError(  # what older versions left when killed there (they wrote config.json first)
+                f"run directory {str(path)!r} holds {CONFIG} but no {MANIFEST}: it is not a streamt2v run "
+                "directory, or its run was stopped while it was being created, before any chunk was finished; "
+                "either way there is nothing to resume: start the run again with another --run-dir"
+            )
         for name in (CONFIG, MANIFEST):
             if not (path / name).is_file():
                 raise FileNotFoundError(
@@ -222,10 +314,14 @@ class RunDir:
             "anchor_prompt": anchor_prompt,
         }
         tmp = self.path / f"chunks/.chunk_{index:06d}.tmp-{os.getpid()}.safetensors"
-        save_file(tensors, str(tmp), metadata=meta)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path / name)
+        try:
+            save_file(tensors, str(tmp), metadata=meta)
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path / name)
+        except BaseException:  # an error or Ctrl-C: the chunk is not finished, no temporary is left
+            tmp.unlink(missing_ok=True)
+            raise
         entry = {"index": index, "stage": stage, "start": start, "stop": stop, "prompt": prompt, "file": name}
         self.manifest["chunks"].append(entry)
         _atomic_write_json(self.path / MANIFEST, self.manifest)
