@@ -67,7 +67,8 @@ def test_sigterm_stops_generate_like_ctrl_c_and_the_run_resumes(tmp_path, capsys
     text = log.read_text()
     assert rc == 143, text  # before: killed by the signal (-15), no message
     assert (
-        "interrupted (SIGTERM)" in text and f"continue with: streamt2v generate --resume {run.name}" in text
+        "interrupted (SIGTERM)" in text
+        and f"continue with: streamt2v generate --resume {run.resolve()}" in text
     )
     assert "\r" not in text  # the log is a file: no progress bar
     manifest = json.loads((run / "manifest.json").read_text())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import pytest
 import torch
 from diffusers import UNet3DConditionModel
@@ -210,6 +211,79 @@ def test_batched_equals_sequential_exactly_for_a_batch_invariant_model(mode: str
     assert torch.equal(outs[0], outs[1]) and torch.equal(outs[0], outs[2])
 
 
+@pytest.mark.parametrize(
+    "scheduler,mode,blend",
+    [
+        ("dpmpp-2m-sde", "randomized", "latents"),  # a multistep solver's history and shared step noise
+        ("dpmpp-2m-sde", "randomized", "x0"),  # the whole-video state
+        ("dpm-multistep", "shared-noise", "latents"),
+        ("ddpm", "randomized", "latents"),  # step noise from the generator
+        ("euler", "independent", "latents"),
+        ("ddim", "randomized", "latents"),
+    ],
+)
+def test_stage3_continued_from_any_saved_step_equals_the_uninterrupted_run(
+    scheduler: str, mode: str, blend: str, tmp_path
+) -> None:
+    from streamt2v.pipeline.enhance_state import EnhanceStateFile
+
+    unet = _tiny_unet()
+    sched_config = {**DEFAULT_SCHEDULER_CONFIG, "prediction_type": "v_prediction"}
+    fn = unet_denoise_fn(
+        unet,
+        Denoiser.from_scheduler(make_scheduler(scheduler, sched_config)),
+        torch.randn(1, 5, 16),
+        None,
+        1.0,
+    )
+    latents = torch.randn(1, 4, 14, 8, 8)  # 4 chunks of 6, last end-aligned
+    cfg = EnhanceConfig(mode=mode, blend=blend, chunk_frames=6, overlap=2, num_inference_steps=4)
+    files = []
+
+    def keep(progress) -> None:  # every step's state, each through a file as a stopped run leaves it
+        files.append(EnhanceStateFile(tmp_path / f"step{progress.steps_done}.pt", "k"))
+        files[-1].save(progress)
+
+    def run(resume=None, on_step=None, seed=5):
+        sched = make_scheduler(scheduler, sched_config, timestep_spacing="trailing")
+        gen = torch.Generator().manual_seed(seed)
+        return enhance_latents(latents, fn, sched, cfg, generator=gen, resume=resume, on_step=on_step)
+
+    whole = run(on_step=keep)
+    assert [f.load().steps_done for f in files] == [1, 2, 3, 4]
+    for f in files:  # the generator's state comes from the file: the seed given to the rerun is not used
+        assert torch.equal(run(resume=f.load(), seed=99), whole), f.path.name
+    assert not torch.equal(run(seed=99), whole)
+    with pytest.raises(ValueError, match=r"cannot resume stage 3 from 2 step\(s\) of a state shaped"):
+        enhance_latents(
+            latents[:, :, :10],
+            fn,
+            make_scheduler(scheduler, sched_config, timestep_spacing="trailing"),
+            cfg,
+            generator=torch.Generator(),
+            resume=files[1].load(),
+        )
+
+
+def test_a_stage3_state_of_another_run_is_set_aside_and_an_unreadable_one_ignored(tmp_path, caplog) -> None:
+    from streamt2v.pipeline.enhance_state import EnhanceProgress, EnhanceStateFile, remove_state_file
+
+    path = tmp_path / "s.pt"
+    EnhanceStateFile(path, "a").save(EnhanceProgress(1, torch.zeros(2), torch.Generator().get_state(), {}))
+    assert EnhanceStateFile(path, "a").load().steps_done == 1
+    with caplog.at_level(logging.WARNING):
+        assert EnhanceStateFile(path, "b").load() is None
+    assert "is of another video, prompt, seed or setting" in caplog.text
+    assert not path.exists() and (tmp_path / "s.pt.stale").is_file()
+    path.write_bytes(b"cut short")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert EnhanceStateFile(path, "b").load() is None
+    assert "cannot read its saved state" in caplog.text
+    remove_state_file(path)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_randomized_differs_from_shared_noise_with_a_temporal_model() -> None:
     unet = _tiny_unet()
     sched = make_scheduler("ddim", DEFAULT_SCHEDULER_CONFIG)
@@ -260,6 +334,38 @@ def test_enhance_video_frames_size_pad_crop_and_seed(refiner: Refiner) -> None:
     assert out.shape == (1, 3, 9, 32, 32)  # the 32×64 canvas' pad is cropped again
     short = enhance_video(video[:, :, :2], "x", refiner, cfg, seed=1, progress=False)  # < one chunk
     assert short.shape == (1, 3, 2, 32, 32)
+
+
+def test_slice_by_slice_upscale_encode_decode_equal_the_whole_video(refiner: Refiner) -> None:
+    """Stage 3 upscales, encodes, decodes and converts a slice of frames at a time (the canvas-sized float
+    video of a long 720p output would be the largest tensor); the values are those of the whole video."""
+    from streamt2v.io.video import to_uint8_frames
+    from streamt2v.models.autoencoder import VideoAutoencoder
+    from streamt2v.pipeline.enhance import _decode_and_crop, _upscale_and_encode, crop
+
+    video = torch.rand(2, 3, 11, 12, 20) * 2 - 1  # 11 frames: a last slice shorter than the others
+    vae = VideoAutoencoder(refiner.vae.vae, frames_per_slice=4)
+    whole, box = fit_and_pad(video, (32, 64), pad=True)
+    latents, sliced_box = _upscale_and_encode(video, vae, (32, 64), pad=True)
+    assert sliced_box == box and torch.equal(latents, vae.encode(whole).float())
+    decoder = VideoAutoencoder(refiner.vae.vae, frames_per_slice=3)
+    frames = crop(decoder.decode(latents).float(), box)
+    assert torch.equal(_decode_and_crop(latents, decoder, box, as_uint8=False), frames)
+    frames_u8 = _decode_and_crop(latents, decoder, box, as_uint8=True)
+    assert frames_u8.dtype == np.uint8 and frames_u8.shape == (2, 11, *frames.shape[-2:], 3)
+    for i in range(2):
+        np.testing.assert_array_equal(frames_u8[i], to_uint8_frames(frames[i]))
+
+
+def test_enhance_video_as_uint8_gives_the_float_output_converted(refiner: Refiner) -> None:
+    from streamt2v.io.video import to_uint8_frames
+
+    video = torch.rand(1, 3, 9, 16, 16) * 2 - 1
+    cfg = EnhanceConfig(resolution=(32, 64), pad_to_aspect=True, decode_frames_per_slice=4, **SMALL)
+    floats = enhance_video(video, "a red circle", refiner, cfg, seed=1, progress=False)
+    frames = enhance_video(video, "a red circle", refiner, cfg, seed=1, progress=False, as_uint8=True)
+    assert frames.shape == (1, 9, 32, 32, 3)
+    np.testing.assert_array_equal(frames[0], to_uint8_frames(floats))
 
 
 def test_enhance_video_follows_a_prompt_schedule(refiner: Refiner) -> None:
@@ -334,6 +440,40 @@ def test_cli_enhance_end_to_end(refiner: Refiner, tmp_path, caplog) -> None:
         in caplog.text
     )
     assert read_video(out2)[0].shape[1:] == (3, 7, 32, 32)
+
+
+def test_cli_enhance_stopped_then_run_again_continues_after_its_last_step(refiner: Refiner, tmp_path, capsys):
+    from torch.nn.modules.module import register_module_forward_hook
+
+    from streamt2v.cli import main
+
+    src = write_video(tmp_path / "in.mp4", torch.rand(1, 3, 7, 16, 16) * 2 - 1, fps=8)
+    folder = refiner.save_pretrained(tmp_path / "ref")
+    args = ["enhance", str(src), "--prompt", "a red circle", "--model", str(folder), "--steps", "3"]
+    args += ["--chunk-frames", "8", "--overlap", "1", "--no-progress"]  # one chunk: one UNet call a step
+    assert main([*args, "-o", str(tmp_path / "ref.mp4")]) == 0
+    calls = []
+
+    def count(module, inputs, output):
+        if isinstance(module, UNet3DConditionModel):
+            calls.append(1)
+            if stop_at and len(calls) == stop_at:
+                raise KeyboardInterrupt
+
+    out, state = tmp_path / "out.mp4", tmp_path / ".out.mp4.stage3.pt"
+    hook = register_module_forward_hook(count)
+    try:
+        stop_at = 3  # Ctrl-C in step 3: steps 1 and 2 are kept
+        assert main([*args, "-o", str(out)]) == 130
+        assert "its last finished step is kept in" in capsys.readouterr().err
+        assert state.is_file() and not out.exists()
+        calls.clear()
+        stop_at = None
+        assert main([*args, "-o", str(out)]) == 0
+    finally:
+        hook.remove()
+    assert len(calls) == 1  # step 3 only
+    assert out.read_bytes() == (tmp_path / "ref.mp4").read_bytes() and not state.exists()
 
 
 def test_cli_enhance_checks_everything_before_reading_or_loading(

@@ -3,7 +3,9 @@ Ctrl-C, previews after every chunk, final files only when complete, the catalogu
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import shlex
 
 import pytest
 import torch
@@ -216,6 +218,7 @@ def test_cli_end_to_end(tmp_path, monkeypatch, capsys, caplog):
     (tmp_path / "out.mp4").unlink()
     assert main(["generate", "--resume", str(run), "--no-progress"]) == 0  # complete run: rewrites outputs
     assert read_video(tmp_path / "out.mp4")[0].shape[2] == 20
+    assert "is already finished; writing its outputs again from its frames" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -334,6 +337,50 @@ def test_enhance_runs_stage_3_and_keeps_the_lowres_video(tmp_path, model):
     assert hi.shape[-2:] == (2 * lo.shape[-2], 2 * lo.shape[-1])
     assert len(list((tmp_path / "e-png").iterdir())) == 24
     assert not (tmp_path / "e.partial.mp4").exists() and not (tmp_path / "e.lowres.partial.mp4").exists()
+
+
+def test_a_run_stopped_in_stage_3_continues_from_its_last_finished_step(tmp_path, model):
+    """Stage 3 keeps its state after each step in the run directory; ``--resume`` continues from there (the
+    same output, bit for bit) and removes it once the outputs are written."""
+    from diffusers import UNet3DConditionModel
+    from torch.nn.modules.module import register_module_forward_hook
+
+    from streamt2v.pipeline.generate import STAGE3_STATE
+
+    enhance = dict(num_inference_steps=3, chunk_frames=16, overlap=4)  # 2 chunks: one UNet call a step
+    ref = generate(cfg_for(tmp_path, "ref", n=24, enhance=enhance), model=model)
+    calls, hooks = [], []
+
+    def stop_in_the_second_step(module, args, output):
+        if isinstance(module, UNet3DConditionModel):
+            calls.append(1)
+            if len(calls) == 2:
+                raise KeyboardInterrupt
+
+    def on_chunk(chunk):  # the last chunk is finished: every UNet call from here on is stage 3's
+        if chunk.index == 1:
+            hooks.append(register_module_forward_hook(stop_in_the_second_step))
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            generate(cfg_for(tmp_path, "s", n=24, enhance=enhance), model=model, on_chunk=on_chunk)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert len(calls) == 2 and not (tmp_path / "s.mp4").exists()
+    state = tmp_path / "run-s" / STAGE3_STATE
+    assert torch.load(state, weights_only=True)["steps_done"] == 1
+    calls.clear()
+    count = register_module_forward_hook(
+        lambda module, args, output: calls.append(1) if isinstance(module, UNet3DConditionModel) else None
+    )
+    try:
+        res = resume_generate(tmp_path / "run-s", model=model)
+    finally:
+        count.remove()
+    assert len(calls) == 2  # steps 2 and 3 only
+    assert res.output.read_bytes() == ref.output.read_bytes()
+    assert not state.exists() and not state.with_name(state.name + ".stale").exists()
 
 
 def test_bad_enhance_settings_fail_before_loading_a_model(tmp_path):
@@ -521,9 +568,13 @@ def test_interrupt_reports_the_frames_saved_in_the_run_directory(tmp_path, monke
         append(self, chunk)
 
     monkeypatch.setattr(StreamingVideoWriter, "append", slow_append)
+    monkeypatch.chdir(tmp_path)
     with pytest.raises(KeyboardInterrupt):
-        generate(cfg_for(tmp_path, "i", n=32), model=model)
+        generate(dataclasses.replace(cfg_for(tmp_path, "i", n=32), run_dir="my run"), model=model)
     assert "stopped after 2 finished chunks (24 frames saved in the run directory)" in caplog.text
+    # the command as printed, pasted into a shell, names the run (quoted, absolute) from anywhere
+    printed = caplog.text.split("continue with: ", 1)[1].splitlines()[0]
+    assert shlex.split(printed) == ["streamt2v", "generate", "--resume", str(tmp_path / "my run")]
 
 
 def test_silently_ignored_inputs_are_named(tmp_path, monkeypatch, capsys, caplog):

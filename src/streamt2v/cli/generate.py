@@ -207,11 +207,16 @@ def run(args: argparse.Namespace) -> int:
         cfg = GenerateConfig.from_dict(run_dir.config)
         total, done = _total_steps(cfg, plan_chunks), run_dir.num_finished
         if done >= run_dir.manifest["num_chunks"]:
-            again = "enhancing and writing" if cfg.enhance else "writing"
-            print(
-                f"note: run {str(run_dir.path)!r} is already finished; {again} its outputs again from its frames",
-                file=sys.stderr,
-            )
+            # a plain --enhance stores {}: stage 3 runs whenever it is not None
+            if run_dir.status == "complete":
+                again = "enhancing and writing" if cfg.enhance is not None else "writing"
+                note = f"is already finished; {again} its outputs again from its frames"
+            else:  # stopped in stage 3 or while its outputs were written
+                stage3 = (
+                    "stage 3 continues from its last finished step, then " if cfg.enhance is not None else ""
+                )
+                note = f"has all its chunks; {stage3}its outputs are written from its frames"
+            print(f"note: run {str(run_dir.path)!r} {note}", file=sys.stderr)
     else:
         if args.prompt is None and args.prompt_schedule is None:
             if args.compile is not None and " " in args.compile:  # `--compile "a prompt"`: nargs="?" took it

@@ -26,10 +26,12 @@ import inspect
 import logging
 import math
 import numbers
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
@@ -46,6 +48,13 @@ from streamt2v.pipeline.blending import (
     plan_chunks,
     shared_noise,
     split_chunks,
+)
+from streamt2v.pipeline.enhance_state import (
+    EnhanceProgress,
+    EnhanceStateFile,
+    restore_scheduler_state,
+    scheduler_state,
+    state_key,
 )
 from streamt2v.pipeline.prompts import PromptSchedule, as_schedule, warn_unread_prompts
 from streamt2v.sampling.sdedit import sdedit_noise, sdedit_timesteps
@@ -190,6 +199,8 @@ def enhance_latents(
     *,
     generator: torch.Generator,
     progress: bool = False,
+    resume: EnhanceProgress | None = None,
+    on_step: Callable[[EnhanceProgress], None] | None = None,
 ) -> torch.Tensor:
     """SDEdit + chunked denoising with shared noise and randomized blending (paper §4.3, eq. 7–8).
 
@@ -197,6 +208,9 @@ def enhance_latents(
     scheduler (its ``prediction_type`` and ``alphas_cumprod`` are the refiner's). ``generator``: a CPU
     generator from which all noise and all cuts are drawn, in an order that does not depend on
     ``max_batch_chunks``. Returns denoised latents of the same shape.
+
+    ``on_step`` is called after every step with an :class:`EnhanceProgress`; passed back as ``resume`` (same
+    latents, settings and denoiser), the run continues from there and gives the same result, bit for bit.
     """
     if latents.ndim != 5:
         raise ValueError(f"latents must be (B, C, T, h, w), got shape {tuple(latents.shape)}")
@@ -231,15 +245,35 @@ def enhance_latents(
         config.start_step,
     )
 
-    if full_state:  # state: the whole video (B, C, T, h, w)
+    if resume is not None:
+        state_shape = latents.shape if full_state else (n * b, c, plan.chunk_frames, h, w)
+        if tuple(resume.x.shape) != tuple(state_shape) or not 0 <= resume.steps_done <= len(timesteps):
+            raise ValueError(
+                f"cannot resume stage 3 from {resume.steps_done} step(s) of a state shaped "
+                f"{tuple(resume.x.shape)}: this run has {len(timesteps)} steps and a state {tuple(state_shape)}"
+            )
+        x = resume.x.to(device=device, dtype=dtype)
+        generator.set_state(resume.generator_state)
+        restore_scheduler_state(scheduler, resume.scheduler_state, device)
+        done = resume.steps_done
+        logger.info("stage 3 continues after step %d of %d", done, len(timesteps))
+    elif full_state:  # state: the whole video (B, C, T, h, w)
         noise = shared_noise(latents.shape, generator=generator, device=device, dtype=dtype)
-        x = sdedit_noise(scheduler, latents, noise, timesteps)
+        x, done = sdedit_noise(scheduler, latents, noise, timesteps), 0
     else:  # state: the chunk stack (n B, C, F, h, w)
         noise = chunk_noise(latents.shape, plan, config.mode, generator=generator, device=device)
         x0 = split_chunks(latents, plan).flatten(0, 1)
-        x = sdedit_noise(scheduler, x0, noise.flatten(0, 1), timesteps)
+        x, done = sdedit_noise(scheduler, x0, noise.flatten(0, 1), timesteps), 0
 
-    for t in tqdm(timesteps, desc="enhance", unit="step", disable=not progress):
+    steps = tqdm(
+        timesteps[done:],
+        desc="enhance",
+        unit="step",
+        initial=done,
+        total=len(timesteps),
+        disable=not progress,
+    )
+    for i, t in enumerate(steps, start=done + 1):
         x_in = scheduler.scale_model_input(x, t)
         if full_state:
             chunks_in = split_chunks(x_in, plan)  # (n, B, C, F, h, w)
@@ -264,6 +298,8 @@ def enhance_latents(
         if randomized and not full_state:  # eq. 8 on x_{t-1}, a new cut per overlap per step
             merged = blend_chunks(x.unflatten(0, (n, b)), plan, draw_cuts(plan, generator=generator))
             x = split_chunks(merged, plan).flatten(0, 1)
+        if on_step is not None:
+            on_step(EnhanceProgress(i, x, generator.get_state(), scheduler_state(scheduler)))
 
     if full_state:
         return x
@@ -397,7 +433,9 @@ def enhance_video(
     generator: torch.Generator | None = None,
     seed: int | None = None,
     progress: bool = True,
-) -> torch.Tensor:
+    as_uint8: bool = False,
+    state_file: str | os.PathLike | None = None,
+) -> torch.Tensor | np.ndarray:
     """Enhance a low-resolution video ``(B, 3, T, H, W)`` in ``[-1, 1]`` (paper §4.3) → ``(B, 3, T, H', W')``.
 
     ``prompt``: one prompt, a :class:`PromptSchedule` over the video's frames or an inline schedule string
@@ -405,8 +443,18 @@ def enhance_video(
     ``refiner``: a :class:`~streamt2v.pipeline.refiner.Refiner` (video UNet + VAE + text encoder + scheduler
     config). ``generator`` (CPU) or ``seed`` (an int >= 0, default 0) controls all randomness. The output
     has the refiner's resolution (or ``config.resolution``), cropped back to the content when
-    ``config.pad_to_aspect`` is set; the frame count is preserved. Returned on the CPU as float32.
-    Every argument is checked before the VAE or the UNet runs.
+    ``config.pad_to_aspect`` is set; the frame count is preserved. Returned on the CPU as float32, or with
+    ``as_uint8`` as ``uint8 (B, T, H', W', 3)`` frames (:func:`~streamt2v.io.video.to_uint8_frames`'s
+    layout, what a video file holds), a quarter of the memory: a float32 copy of a long high-resolution
+    output never exists (1200 frames at 720×1280: 3.3 GB instead of 13.3). Frames are upscaled and encoded,
+    and decoded and converted, a slice at a time. Every argument is checked before the VAE or the UNet runs.
+
+    ``state_file``: where the state after each denoising step is kept (written atomically,
+    :mod:`~streamt2v.pipeline.enhance_state`). If it holds the state of this same enhancement (video,
+    prompt, settings, seed), the run continues after its last step, with the same result as an uninterrupted
+    one; a state of anything else is set aside (``NAME.stale``). The file stays: remove it once the output
+    is written (:func:`~streamt2v.pipeline.enhance_state.remove_state_file`). The refiner's weights are not
+    part of the check.
     """
     from streamt2v.pixels import check_pixels
     from streamt2v.sampling.schedulers import make_scheduler
@@ -448,9 +496,7 @@ def enhance_video(
             w,
             *canvas,
         )
-    device = refiner.device
-    x, box = fit_and_pad(video.float().cpu(), canvas, config.pad_to_aspect)
-    latents = refiner.vae.encode(x.to(device=device, dtype=refiner.vae.dtype)).float()  # (B, 4, T, h, w)
+    latents, box = _upscale_and_encode(video, refiner.vae, canvas, config.pad_to_aspect)  # (B, C, T, h, w)
 
     prompts = chunk_prompts(schedule, chunk_plan_for(video.shape[2], config))
     warn_unread_prompts(refiner.text_encoder, [*prompts, config.negative_prompt])
@@ -466,12 +512,69 @@ def enhance_video(
         config.guidance_scale,
         config.guidance_rescale,
     )
+    resume, on_step = None, None
+    if state_file is not None:
+        # settings that leave the latents as they are (or, for the batching, equal up to float rounding:
+        # a run stopped by running out of memory may continue with fewer chunks per batch) are not in it
+        settings = {k: v for k, v in vars(config).items() if k not in _NOT_IN_STATE_KEY}
+        key = state_key(
+            latents, cond, uncond, generator.get_state(), settings, dict(scheduler.config), prompts
+        )
+        saved = EnhanceStateFile(state_file, key)
+        resume, on_step = saved.load(), saved.save
     out_latents = enhance_latents(
-        latents, denoise_fn, scheduler, config, generator=generator, progress=progress
+        latents,
+        denoise_fn,
+        scheduler,
+        config,
+        generator=generator,
+        progress=progress,
+        resume=resume,
+        on_step=on_step,
     )
     decoder = VideoAutoencoder(refiner.vae.vae, frames_per_slice=config.decode_frames_per_slice)
-    frames = decoder.decode(out_latents.to(dtype=refiner.vae.dtype)).float().cpu()
-    return crop(frames, box)
+    return _decode_and_crop(out_latents.to(dtype=refiner.vae.dtype), decoder, box, as_uint8)
+
+
+_NOT_IN_STATE_KEY = ("fps", "decode_frames_per_slice", "max_batch_chunks")
+
+
+def _upscale_and_encode(
+    video: torch.Tensor, vae: VideoAutoencoder, canvas: tuple[int, int], pad: bool
+) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+    """Float32 latents of ``video`` upscaled to ``canvas`` (:func:`fit_and_pad`) and the content's crop box,
+    a VAE slice of frames at a time: the canvas-sized float video would be the largest tensor of the
+    stage (1200 frames at 720×1280: 13.3 GB). The slices are the VAE's own, so the latents equal those
+    of encoding the whole upscaled video."""
+    parts, box = [], (0, 0, *canvas)
+    for t0 in range(0, video.shape[2], vae.frames_per_slice):
+        x, box = fit_and_pad(video[:, :, t0 : t0 + vae.frames_per_slice].float().cpu(), canvas, pad)
+        parts.append(vae.encode(x.to(device=vae.device, dtype=vae.dtype)).float())
+    return torch.cat(parts, dim=2), box
+
+
+def _decode_and_crop(
+    latents: torch.Tensor, decoder: VideoAutoencoder, box: tuple[int, int, int, int], as_uint8: bool
+) -> torch.Tensor | np.ndarray:
+    """Decoded ``latents`` cropped to ``box``, on the CPU: float32 ``(B, 3, T, H, W)``, or ``uint8
+    (B, T, H, W, 3)`` frames converted slice by slice (the decoder's slices, so the values equal those of
+    converting the whole float video)."""
+    from streamt2v.io.video import to_uint8_frames
+
+    b, t = latents.shape[0], latents.shape[2]
+    step = decoder.frames_per_slice
+    out: torch.Tensor | np.ndarray | None = None
+    for t0 in range(0, t, step):
+        part = crop(decoder.decode(latents[:, :, t0 : t0 + step]).float().cpu(), box)  # (B, 3, n, H, W)
+        if out is None:
+            shape = (b, t, *part.shape[-2:], 3) if as_uint8 else (b, 3, t, *part.shape[-2:])
+            out = np.empty(shape, np.uint8) if as_uint8 else torch.empty(shape)
+        if as_uint8:
+            for i in range(b):
+                out[i, t0 : t0 + part.shape[2]] = to_uint8_frames(part[i])
+        else:
+            out[:, :, t0 : t0 + part.shape[2]] = part
+    return out
 
 
 def chunk_plan_for(num_frames: int, config: EnhanceConfig) -> ChunkPlan:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -43,6 +44,8 @@ logger = logging.getLogger(__name__)
 
 # Fallback when the shipped microworld weights are absent (e.g. a source tree without assets).
 FALLBACK_PRESET = "tiny"
+# Stage 3's state after its last finished step, in the run directory (pipeline.enhance_state)
+STAGE3_STATE = "stage3_state.pt"
 RANDOM_WEIGHTS_WARNING = (
     "using the {name!r} preset with RANDOM weights, so the video will be noise. Pass a trained StreamingT2V "
     "model folder instead (--model PATH on the command line)."
@@ -330,10 +333,10 @@ def generate(
     )
     run = RunDir.create(run_path, cfg.to_dict(), num_chunks=len(plan))
     logger.info(
-        "run directory %s (%d chunks); continue an interrupted run with --resume %s",
+        "run directory %s (%d chunks); continue an interrupted run with: %s",
         run_path,
         len(plan),
-        run_path,
+        resume_command(run_path),
     )
     return _consume(cfg, run, model, chunks, [], on_chunk, new_run=True, progress=progress)
 
@@ -427,6 +430,12 @@ def _restart_stream(
     )
 
 
+def resume_command(run_dir: str | os.PathLike) -> str:
+    """The command that continues a run, to paste into a shell: the folder absolute (it may be run from
+    elsewhere) and quoted (a name with spaces)."""
+    return f"streamt2v generate --resume {shlex.quote(str(Path(run_dir).resolve()))}"
+
+
 def _consume(
     cfg: GenerateConfig,
     run: RunDir,
@@ -491,11 +500,10 @@ def _consume(
             raise  # nothing was finished: no run directory is left to resume
         run.set_status("interrupted" if interrupted else "failed", error=repr(err))
         logger.warning(
-            "stopped after %d finished chunks (%d frames saved in the run directory); "
-            "continue with: streamt2v generate --resume %s",
+            "stopped after %d finished chunks (%d frames saved in the run directory); continue with: %s",
             run.num_finished,
             run.num_frames_saved,
-            run.path,
+            resume_command(run.path),
         )
         raise
     else:
@@ -516,6 +524,7 @@ def _enhance_stage(
     """Stage 3 (paper §4.3) on the finished low-resolution video, read back from the run directory."""
     from streamt2v.io.video import write_video
     from streamt2v.pipeline.enhance import enhance_video
+    from streamt2v.pipeline.enhance_state import remove_state_file
     from streamt2v.pipeline.refiner import load_refiner
 
     video = torch.cat([run.load_chunk(i).frames for i in range(run.num_finished)], dim=2)  # (1, 3, T, H, W)
@@ -526,5 +535,18 @@ def _enhance_stage(
     # The user's settings over the refiner's recommended ones (over the official defaults).
     config = refiner.config(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.enhance.items()})
     logger.info("stage 3: enhancing %d frames with randomized blending", video.shape[2])
-    hi = enhance_video(video, schedule, refiner, config, seed=cfg.stream.seed, progress=progress)
-    return [write_video(path, hi, config.fps or fps, overwrite=True) for path in targets]
+    # its state after each step is kept in the run: a resume continues from the last finished step
+    state = run.path / STAGE3_STATE
+    hi = enhance_video(
+        video,
+        schedule,
+        refiner,
+        config,
+        seed=cfg.stream.seed,
+        progress=progress,
+        as_uint8=True,
+        state_file=state,
+    )
+    written = [write_video(path, hi[0], config.fps or fps, overwrite=True) for path in targets]
+    remove_state_file(state)
+    return written

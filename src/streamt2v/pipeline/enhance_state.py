@@ -1,0 +1,142 @@
+"""Stage 3 survives a crash: its state after each denoising step, saved so that a rerun continues it.
+
+Stage 3 is the longest stage at full size (official code: ~7 s/frame at 720² against ~1.4 s/frame for stages
+1–2 at 256²), and its steps each cover the whole video (shared noise, eq. 7), so chunks cannot be kept as
+stages 1–2 keep them. After every step :func:`~streamt2v.pipeline.enhance.enhance_latents` hands out an
+:class:`EnhanceProgress`: the chunk state, the generator's state and the scheduler's (a multistep solver
+remembers earlier model outputs). Continuing from it gives the same video, bit for bit, as the run that was
+stopped. :class:`EnhanceStateFile` keeps the latest one in a file (written atomically), under a key of
+everything the result depends on besides the refiner's weights: a file from another video, prompt, seed or
+setting is set aside and the stage starts over.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+# The scheduler attribute holding its config (rebuilt from the refiner, never restored from a file).
+_SCHEDULER_CONFIG_ATTRIBUTE = "_internal_dict"
+
+
+@dataclass
+class EnhanceProgress:
+    """Where :func:`~streamt2v.pipeline.enhance.enhance_latents` stands after ``steps_done`` steps."""
+
+    steps_done: int
+    x: torch.Tensor  # the sampling state: the chunk stack (n·B, C, F, h, w) or the whole video
+    generator_state: torch.Tensor
+    scheduler_state: dict[str, Any]
+
+
+def scheduler_state(scheduler: Any) -> dict[str, Any]:
+    """A diffusers scheduler's mutable state (step index, a multistep solver's earlier outputs, its sigmas):
+    its attributes but the config. diffusers has no public state API; these are plain tensors and numbers."""
+    # lists copied: diffusers shifts its list of earlier outputs in place at the next step
+    return {
+        k: list(v) if isinstance(v, list) else v
+        for k, v in vars(scheduler).items()
+        if k != _SCHEDULER_CONFIG_ATTRIBUTE
+    }
+
+
+def restore_scheduler_state(scheduler: Any, state: dict[str, Any], device: torch.device) -> None:
+    """Put ``state`` (from :func:`scheduler_state` of the same scheduler class, read on the CPU) back into a
+    fresh ``scheduler`` whose timesteps are set. A tensor goes where the fresh scheduler keeps its own
+    (diffusers keeps some on the CPU on purpose), a list's tensors (earlier model outputs) to ``device``."""
+    if sorted(state) != sorted(scheduler_state(scheduler)):
+        raise ValueError(
+            f"the saved stage-3 state is of another scheduler: attributes {sorted(state)}, this "
+            f"{type(scheduler).__name__} has {sorted(scheduler_state(scheduler))}"
+        )
+    for name, value in state.items():
+        current = getattr(scheduler, name)
+        if isinstance(value, torch.Tensor) and isinstance(current, torch.Tensor):
+            value = value.to(current.device)
+        elif isinstance(value, list):
+            value = [v.to(device) if isinstance(v, torch.Tensor) else v for v in value]
+        setattr(scheduler, name, value)
+
+
+def state_key(*parts: torch.Tensor | str | Iterable[Any] | None) -> str:
+    """A digest of what a stage-3 result depends on (tensors by their values, the rest by ``repr``)."""
+    digest = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, torch.Tensor):
+            t = part.detach().to("cpu").contiguous()
+            digest.update(f"{t.dtype}{tuple(t.shape)}".encode())
+            digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        else:
+            digest.update(repr(part).encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+class EnhanceStateFile:
+    """The latest :class:`EnhanceProgress` of one stage-3 run in ``path``, under ``key``."""
+
+    def __init__(self, path: str | os.PathLike, key: str) -> None:
+        self.path = Path(path)
+        self.key = key
+
+    def load(self) -> EnhanceProgress | None:
+        """The saved progress, or None when there is no file, or it is of another run (set aside under
+        ``NAME.stale``, with a warning) or unreadable (a warning; it is overwritten at the next step)."""
+        if not self.path.is_file():
+            return None
+        try:
+            saved = torch.load(str(self.path), map_location="cpu", weights_only=True)
+            key, steps_done = saved["key"], int(saved["steps_done"])
+            progress = EnhanceProgress(
+                steps_done, saved["x"], saved["generator_state"], dict(saved["scheduler_state"])
+            )
+        except Exception as err:  # a file cut short by a full disk, or not ours: start over, say why
+            logger.warning("stage 3 starts over: cannot read its saved state %s (%s)", self.path, err)
+            return None
+        if key != self.key:
+            stale = self.path.with_name(self.path.name + ".stale")
+            os.replace(self.path, stale)
+            logger.warning(
+                "stage 3 starts over: its saved state %s is of another video, prompt, seed or setting "
+                "(moved to %s)",
+                self.path,
+                stale.name,
+            )
+            return None
+        return progress
+
+    def save(self, progress: EnhanceProgress) -> None:
+        """Write ``progress`` atomically (a temporary beside the file, then a rename)."""
+        tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+        state = {
+            "key": self.key,
+            "steps_done": progress.steps_done,
+            "x": progress.x.detach().to("cpu"),
+            "generator_state": progress.generator_state,
+            "scheduler_state": {
+                k: v.detach().to("cpu") if isinstance(v, torch.Tensor) else v
+                for k, v in progress.scheduler_state.items()
+            },
+        }
+        try:
+            torch.save(state, str(tmp))
+            os.replace(tmp, self.path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+
+def remove_state_file(path: str | os.PathLike) -> None:
+    """Remove a stage-3 state file and the one it set aside (its run's output is written)."""
+    path = Path(path)
+    path.unlink(missing_ok=True)
+    path.with_name(path.name + ".stale").unlink(missing_ok=True)
