@@ -345,7 +345,7 @@ def test_a_run_stopped_in_stage_3_continues_from_its_last_finished_step(tmp_path
     from diffusers import UNet3DConditionModel
     from torch.nn.modules.module import register_module_forward_hook
 
-    from streamt2v.pipeline.generate import STAGE3_STATE
+    from streamt2v.pipeline.rundir import STAGE3_STATE
 
     enhance = dict(num_inference_steps=3, chunk_frames=16, overlap=4)  # 2 chunks: one UNet call a step
     ref = generate(cfg_for(tmp_path, "ref", n=24, enhance=enhance), model=model)

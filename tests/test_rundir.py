@@ -44,6 +44,19 @@ def test_round_trip(tmp_path):
     assert json.loads((tmp_path / "r" / "manifest.json").read_text())["output"] == "x.mp4"
 
 
+def test_a_stage3_state_temporary_a_killed_run_left_is_removed_when_the_run_is_taken(tmp_path):
+    from streamt2v.pipeline.rundir import STAGE3_STATE
+
+    run = RunDir.create(tmp_path / "r", {"a": 1}, num_chunks=1)
+    run.unlock()
+    left = tmp_path / "r" / f".{STAGE3_STATE}.tmp-4242"  # EnhanceStateFile.save's temporary, killed mid-write
+    left.write_bytes(b"half")
+    kept = tmp_path / "r" / STAGE3_STATE
+    kept.write_bytes(b"the last finished step")
+    RunDir.open(tmp_path / "r").lock().unlock()
+    assert not left.exists() and kept.read_bytes() == b"the last finished step"
+
+
 def test_errors(tmp_path):
     g = torch.Generator().manual_seed(0)
     run = RunDir.create(tmp_path / "r", {}, num_chunks=3)

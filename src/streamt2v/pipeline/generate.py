@@ -27,7 +27,7 @@ from streamt2v.memory import resolve_device, resolve_dtype
 from streamt2v.pipeline.chunking import plan_chunks
 from streamt2v.pipeline.preflight import check_default_refiner_for, check_inputs, lowres_path, output_targets
 from streamt2v.pipeline.prompts import PromptSchedule, as_schedule, load_schedule
-from streamt2v.pipeline.rundir import RunDir, default_run_dir, reserve_run_dir
+from streamt2v.pipeline.rundir import STAGE3_STATE, RunDir, default_run_dir, reserve_run_dir
 from streamt2v.pipeline.stream import (
     Chunk,
     StepCallback,
@@ -44,8 +44,6 @@ logger = logging.getLogger(__name__)
 
 # Fallback when the shipped microworld weights are absent (e.g. a source tree without assets).
 FALLBACK_PRESET = "tiny"
-# Stage 3's state after its last finished step, in the run directory (pipeline.enhance_state)
-STAGE3_STATE = "stage3_state.pt"
 RANDOM_WEIGHTS_WARNING = (
     "using the {name!r} preset with RANDOM weights, so the video will be noise. Pass a trained StreamingT2V "
     "model folder instead (--model PATH on the command line)."

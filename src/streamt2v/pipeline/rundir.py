@@ -51,9 +51,15 @@ class RunInUseError(RuntimeError):
     """Another process is working on the run directory."""
 
 
-# What this module writes under a temporary name before renaming it (``.NAME.tmp-PID``): left behind only
+#: Stage 3's state after its last finished step (pipeline.enhance_state), kept in the run until its outputs
+#: are written.
+STAGE3_STATE = "stage3_state.pt"
+
+# What is written in a run under a temporary name before renaming it (``.NAME.tmp-PID``): left behind only
 # by a process that was killed (an error or Ctrl-C removes its own).
-_STALE_TEMPORARY = re.compile(r"\.(config\.json|manifest\.json|chunk_\d{6})\.tmp-\d+(\.safetensors)?")
+_STALE_TEMPORARY = re.compile(
+    r"\.(config\.json|manifest\.json|chunk_\d{6}|stage3_state\.pt)\.tmp-\d+(\.safetensors)?"
+)
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
