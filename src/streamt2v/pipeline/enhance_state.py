@@ -74,7 +74,8 @@ def state_key(*parts: torch.Tensor | str | Iterable[Any] | None) -> str:
         if isinstance(part, torch.Tensor):
             t = part.detach().to("cpu").contiguous()
             digest.update(f"{t.dtype}{tuple(t.shape)}".encode())
-            digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+            if t.numel():  # the tensor's own buffer: no copy of a long video's latents
+                digest.update(t.reshape(-1).view(torch.uint8).numpy())
         else:
             digest.update(repr(part).encode())
         digest.update(b"\0")
