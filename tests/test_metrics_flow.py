@@ -45,7 +45,7 @@ def test_input_forms_and_errors():
     assert as_uint8_frames(x).shape == (2, 8, 8, 3) and as_uint8_frames(x)[0, 0, 0, 0] == 128
     with pytest.raises(ValueError, match="batch of shape"):
         as_uint8_frames(torch.zeros(2, 3, 2, 8, 8))
-    with pytest.raises(ValueError, match="uint8 array"):
+    with pytest.raises(ValueError, match=r"expected uint8 frames \(T, H, W, 3\), got float32"):
         as_uint8_frames(np.zeros((2, 8, 8, 3), np.float32))
     with pytest.raises(ValueError, match="unknown flow backend 'lk'"):
         compute_flows(np.zeros((2, 8, 8, 3), np.uint8), backend="lk", size=None)

@@ -75,7 +75,9 @@ def test_write_uint8_frames_equals_writing_the_float_video(tmp_path, suffix):
     a = write_video(tmp_path / f"a{suffix}", v, fps=8)
     b = write_video(tmp_path / f"b{suffix}", to_uint8_frames(v), fps=8)
     np.testing.assert_array_equal(to_uint8_frames(read_video(a)[0]), to_uint8_frames(read_video(b)[0]))
-    with pytest.raises(ValueError, match="uint8 \\(T, H, W, 3\\), got float32 of shape \\(6, 32, 48, 3\\)"):
+    with pytest.raises(
+        ValueError, match="expected uint8 frames \\(T, H, W, 3\\), got float32 of shape \\(6, 32, 48, 3\\)"
+    ):
         write_video(tmp_path / "c.mp4", to_uint8_frames(v).astype(np.float32), fps=8)
 
 

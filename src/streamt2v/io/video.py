@@ -70,6 +70,15 @@ def to_uint8_frames(video: torch.Tensor) -> np.ndarray:
     return x.permute(1, 2, 3, 0).contiguous().numpy()  # (T, H, W, 3)
 
 
+def check_uint8_frames(frames: np.ndarray) -> np.ndarray:
+    """``frames`` if it is a ``uint8 (T, H, W, 3)`` array, else a ValueError naming its dtype and shape."""
+    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(
+            f"expected uint8 frames (T, H, W, 3), got {frames.dtype} of shape {tuple(frames.shape)}"
+        )
+    return frames
+
+
 def from_uint8_frames(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
     """``uint8 (T, H, W, 3)`` → ``(1, 3, T, H, W)`` float32 in ``[-1, 1]`` (exact inverse on the grid)."""
     t = (
@@ -342,14 +351,7 @@ def write_video(
     An existing file is replaced only with ``overwrite``; an existing folder only when it holds nothing but
     the frames of an earlier PNG output (:func:`check_output_path`).
     """
-    if isinstance(video, np.ndarray):
-        if video.dtype != np.uint8 or video.ndim != 4 or video.shape[-1] != 3:
-            raise ValueError(
-                f"frames must be uint8 (T, H, W, 3), got {video.dtype} of shape {tuple(video.shape)}"
-            )
-        frames = video
-    else:
-        frames = to_uint8_frames(video)
+    frames = check_uint8_frames(video) if isinstance(video, np.ndarray) else to_uint8_frames(video)
     if frames.shape[0] == 0:
         raise ValueError("cannot write a video with 0 frames")
     path = check_output_path(path, overwrite=overwrite)

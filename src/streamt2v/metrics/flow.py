@@ -82,11 +82,9 @@ def as_uint8_frames(video: VideoLike, min_frames: int = 1) -> np.ndarray:
     elif isinstance(video, torch.Tensor):
         frames = tensor_to_uint8(video)
     elif isinstance(video, np.ndarray):
-        if video.dtype != np.uint8 or video.ndim != 4 or video.shape[-1] != 3:
-            raise ValueError(
-                f"expected a uint8 array (T, H, W, 3), got dtype {video.dtype} shape {video.shape}"
-            )
-        frames = video
+        from streamt2v.io.video import check_uint8_frames
+
+        frames = check_uint8_frames(video)
     else:
         raise TypeError(f"expected a video tensor, a uint8 array or a path, got {type(video).__name__}")
     if frames.shape[0] < min_frames:
