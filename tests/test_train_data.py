@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from streamt2v.io import frame_seek
 from streamt2v.io import video as io_video
 from streamt2v.microworld.dataset import ClipSpec
 from streamt2v.train.data import VideoFolderDataset, read_captions
@@ -475,8 +476,8 @@ def test_samples_seek_to_their_clip_and_are_the_samples_decoded_from_the_start(t
     ds = VideoFolderDataset(tmp_path, tmp_path / "caps.csv", spec, seed=3)
     ds.check()
     seeks, sequential = [], []
-    real_seek_run, real_decoded = io_video._seek_run, data.DecodedFrames
-    monkeypatch.setattr(io_video, "_seek_run", lambda *a: seeks.append(a[3]) or real_seek_run(*a))
+    real_seek_run, real_decoded = frame_seek._seek_run, data.DecodedFrames
+    monkeypatch.setattr(frame_seek, "_seek_run", lambda *a: seeks.append(a[3]) or real_seek_run(*a))
     monkeypatch.setattr(data, "DecodedFrames", lambda *a, **k: sequential.append(a) or real_decoded(*a, **k))
     starts = []
     for index in range(16):
@@ -489,7 +490,7 @@ def test_samples_seek_to_their_clip_and_are_the_samples_decoded_from_the_start(t
         )
         starts.append(expected["start"])
     assert max(starts) > 60  # clips from the whole video, not from its first `need` frames
-    assert seeks == [s for s in starts if s > 4 + io_video.SEEK_MIN_GAP] and not sequential
+    assert seeks == [s for s in starts if s > 4 + frame_seek.SEEK_MIN_GAP] and not sequential
 
 
 def test_samples_decode_from_the_start_where_timestamps_do_not_name_frames(tmp_path, monkeypatch):

@@ -6,16 +6,14 @@ import numpy as np
 import pytest
 import torch
 
+from streamt2v.io.frame_seek import FrameTimes, frame_times, pick_frames
 from streamt2v.io.streaming_writer import StreamingVideoWriter, remove_stale_temporaries
 from streamt2v.io.video import (
     DecodedFrames,
-    FrameTimes,
     check_fps,
     check_output_path,
     decode_frames,
-    frame_times,
     from_uint8_frames,
-    pick_frames,
     read_image,
     read_video,
     resize_video,
@@ -477,7 +475,7 @@ def test_frames_picked_by_seeking_are_the_frames_decoded_from_the_start(tmp_path
     lands past them), on the first and on the last possible frame."""
     import av
 
-    from streamt2v.io import video
+    from streamt2v.io import frame_seek
 
     path = tmp_path / f"gop{suffix}"
     write_gop_video(path, 60)
@@ -490,8 +488,8 @@ def test_frames_picked_by_seeking_are_the_frames_decoded_from_the_start(tmp_path
     times = packet_times(path, 60)
     assert times is not None and times.count == 60
     seeks = []
-    real_seek_run = video._seek_run
-    monkeypatch.setattr(video, "_seek_run", lambda *a: seeks.append(a[3]) or real_seek_run(*a))
+    real_seek_run = frame_seek._seek_run
+    monkeypatch.setattr(frame_seek, "_seek_run", lambda *a: seeks.append(a[3]) or real_seek_run(*a))
     for start in (0, 1, 7, 8, 9, 15, 16, 23, 30, 43, 44):
         picked = pick_frames(path, [3, *range(start, start + 16)], times)
         assert sorted(picked) == sorted({3, *range(start, start + 16)})

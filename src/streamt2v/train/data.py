@@ -28,14 +28,12 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from streamt2v.io.folders import read_text_file
+from streamt2v.io.frame_seek import FrameTimes, frame_times, pick_frames
 from streamt2v.io.video import (
     READ_VIDEO_SUFFIXES,
     DecodedFrames,
-    FrameTimes,
     decode_error_reason,
     decode_frames,
-    frame_times,
-    pick_frames,
     stream_frame_rate,
 )
 from streamt2v.microworld.dataset import ClipSpec
@@ -201,7 +199,7 @@ def probe_video(path: Path, need: int, reach: int) -> VideoProbe:
     a sample would be, and where that fails the error names the file and the shortfall. Without a count
     (WebM, MKV, whose demuxers drop a cut-off last packet) the first ``need`` frames are decoded, and the
     packets of the first ``reach`` are read (not decoded) to count them. The packets' timestamps, read
-    either way (up to ``SEEK_MARGIN`` further), give ``times`` (:func:`~streamt2v.io.video.frame_times`)."""
+    either way (up to ``SEEK_MARGIN`` further), give ``times`` (:func:`~streamt2v.io.frame_seek.frame_times`)."""
     import av
 
     stat = path.stat() if path.is_file() else None

@@ -1,0 +1,187 @@
+"""Seeking to frames by their timestamps: a frame far into a video decoded from the keyframe before it
+instead of from the start, with the same pixels (a training sample's clip, :mod:`streamt2v.train.data`).
+
+:func:`frame_times` tells from packet timestamps (read, not decoded) whether a video's timestamps name its
+frames; :func:`pick_frames` then seeks, and says None wherever seeking cannot be trusted, for the caller to
+decode from the start (:class:`~streamt2v.io.video.DecodedFrames`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from streamt2v.io.video import RgbConverter, check_decoded_frames, check_frame_size, decode_error_reason
+
+
+@dataclass(frozen=True)
+class FrameTimes:
+    """Where a video's first ``count`` frames lie in time, evenly spaced: frame ``i`` within a quarter
+    step of ``first + i * step`` (stream time base), so a frame's timestamp names its index. What
+    :func:`pick_frames` needs to seek to a frame instead of decoding every frame before it; built by
+    :func:`frame_times` from the timestamps of packets read, not decoded."""
+
+    first: int
+    step: Fraction
+    count: int
+
+    def index(self, pts: int | None) -> int | None:
+        """The index of the frame at ``pts``; None for a timestamp off the grid or past ``count``."""
+        if pts is None:
+            return None
+        num, den = self.step.numerator, self.step.denominator  # in integers: ~100,000 per probe
+        d = (pts - self.first) * den
+        k = (2 * d + num) // (2 * num)
+        if not 0 <= k < self.count or 4 * abs(d - k * num) > num:
+            return None
+        return k
+
+    def seek_target(self, index: int) -> int:
+        """A timestamp at or after frame ``index``'s and before the next frame's: seeking backward to it
+        finds the last keyframe at or before the frame."""
+        return math.floor(self.first + index * self.step + self.step / 4)
+
+
+def frame_times(pts: Iterable[int | None], count: int) -> FrameTimes | None:
+    """:class:`FrameTimes` of the first ``count`` frames (fewer if there are fewer) from the presentation
+    timestamps of a stream's packets in file order (the first ``count`` + a few, since B-frames store a
+    frame after later ones), or None where they cannot name frames: a packet without a timestamp, two
+    frames at one time, or unevenly spaced frames (a variable frame rate, a dropped frame) — in all of
+    these the n-th frame decoded is not the frame at ``first + n * step``."""
+    stamps = list(pts)
+    if any(p is None for p in stamps):
+        return None
+    stamps = sorted(stamps)[:count]
+    if len(stamps) < 2 or len(set(stamps)) < len(stamps):
+        return None
+    times = FrameTimes(stamps[0], Fraction(stamps[-1] - stamps[0], len(stamps) - 1), len(stamps))
+    if all(times.index(p) == k for k, p in enumerate(stamps)):
+        return times
+    return None
+
+
+# A wanted frame this close after the frames decoded so far is decoded on from there rather than sought.
+SEEK_MIN_GAP = 16
+
+
+def pick_frames(
+    path: str | os.PathLike, indices: Iterable[int], times: FrameTimes
+) -> dict[int, np.ndarray] | None:
+    """``{i: upright uint8 (H, W, 3)}`` for the frames ``i`` of a video file, the same pixels as decoding
+    every frame from the start (:class:`DecodedFrames`) gives, but reached by seeking: frame 0 and the
+    wanted frames near it are decoded from the start, a run of frames further on from the keyframe at or
+    before its first (PyAV ``container.seek``), picked by their timestamps (``times``, from
+    :func:`frame_times`). None where that cannot be trusted, for the caller to decode from the start;
+    every frame decoded must have the timestamp of the next index, from frame 0 (an edit list that drops
+    a file's first frames shifts every index) and from the keyframe a seek lands on (frames reordered
+    without timestamps, as in AVI with B-frames, give them out of order); see :func:`_seek_run` for the
+    rest. ``indices`` must be below ``times.count``."""
+    import av
+
+    path = Path(path)
+    want = sorted(set(int(i) for i in indices))
+    if want and not 0 <= want[0] <= want[-1] < times.count:
+        raise ValueError(f"frame indices must be in [0, {times.count}), got {want[0]}..{want[-1]}")
+    got: dict[int, Any] = {}
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise ValueError(f"{str(path)!r} contains no video stream")
+            stream = container.streams.video[0]
+            pos, first = 0, None  # pos: the index of the next frame decoded from the start
+            for frame in container.decode(stream):
+                if times.index(frame.pts) != pos:
+                    return None
+                if first is None:
+                    first = frame
+                if pos in want:
+                    got[pos] = frame
+                pos += 1
+                later = [i for i in want if i >= pos]
+                if not later or later[0] - pos > SEEK_MIN_GAP:
+                    break
+            if first is None:
+                check_decoded_frames(path, [])
+            rest = [i for i in want if i >= pos]
+            # runs of consecutive indices, each reached by one seek
+            runs: list[list[int]] = []
+            for i in rest:
+                if runs and i - runs[-1][-1] <= SEEK_MIN_GAP:
+                    runs[-1].append(i)
+                else:
+                    runs.append([i])
+            for run in runs:
+                frames = _seek_run(container, stream, times, run[0], run[-1])
+                if frames is None:
+                    return None
+                got.update((i, frames[i]) for i in run)
+    except (av.error.FFmpegError, OSError) as err:
+        raise ValueError(f"cannot read video {str(path)!r}: {decode_error_reason(err)}") from err
+    size = (first.height, first.width)
+    out, to_rgb = {}, RgbConverter()
+    for i in want:
+        check_frame_size(path, size, got[i], i)
+        out[i] = to_rgb(got[i])
+    return out
+
+
+def _seek_run(container: Any, stream: Any, times: FrameTimes, lo: int, hi: int) -> dict[int, Any] | None:
+    """The decoded frames ``lo..hi`` (by index) after seeking to the keyframe at or before ``lo``; None
+    where seeking cannot be trusted, for the caller to decode from the start:
+
+    - the container cannot seek (FFmpeg refuses: no index, a stream it cannot search);
+    - the first keyframe decoded lies past ``lo`` even after seeking earlier three more times (an index
+      giving decode times: an H.264 keyframe decoded before the B-frames shown ahead of it is found for
+      them; a seek that lands past its target elsewhere);
+    - a frame decoded from that keyframe on is not the next index (a timestamp off the grid, frames out
+      of order, one missing), or the stream ends first.
+
+    Frames before the first keyframe decoded (leading pictures of an open GOP, which need the frames
+    before the seek point) are skipped; from a keyframe on, frames decode as they do from the start."""
+    import av
+
+    target = times.seek_target(lo)
+    for _ in range(4):
+        try:
+            container.seek(target, backward=True, any_frame=False, stream=stream)
+        except av.error.FFmpegError:
+            return None
+        out: dict[int, Any] = {}
+        landed = None  # the earliest timestamp of the first packet read after the seek
+        last = None  # the index of the last frame taken, from the first keyframe on
+        for packet in container.demux(stream):
+            if landed is None and packet.size > 0:
+                stamps = [t for t in (packet.pts, packet.dts) if t is not None]
+                landed = min(stamps) if stamps else None
+            for frame in packet.decode():
+                k = times.index(frame.pts)
+                if last is None:
+                    if not frame.key_frame:
+                        continue
+                    if k is None:
+                        return None
+                    if k > lo:
+                        break  # past the target: seek earlier
+                elif k != last + 1:
+                    return None
+                last = k
+                if k >= lo:
+                    out[k] = frame
+                if k == hi:
+                    return out
+            else:
+                continue
+            break
+        else:
+            return None  # the stream ended before frame hi
+        if landed is None or landed - 1 >= target:
+            return None
+        target = landed - 1
+    return None
