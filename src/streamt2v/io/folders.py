@@ -1,5 +1,6 @@
-"""Paths the user gives: writing a whole folder atomically (readers see the old folder or the finished new
-one, never a half), checks before slow work, the text files users write, and telling a hub id from a path."""
+"""Paths the user gives: writing a whole folder or a file atomically (readers see the old one or the finished
+new one, never a half), checks before slow work, the text files users write, and telling a hub id from a
+path."""
 
 from __future__ import annotations
 
@@ -7,9 +8,25 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+
+def atomic_write_file(path: str | Path, write: Callable[[Path], None]) -> None:
+    """Write ``path`` by ``write(tmp)`` into ``.NAME.tmp-PID`` beside it, flushed to the disk, then renamed
+    over it: after an error, Ctrl-C, ``kill -9`` or a power cut the file is the old one or the whole new one.
+    An error or Ctrl-C removes the temporary; only a killed process leaves it behind (by that name)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        write(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def read_text_file(path: str | Path, what: str) -> str:

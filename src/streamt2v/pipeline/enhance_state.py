@@ -22,6 +22,8 @@ from typing import Any
 
 import torch
 
+from streamt2v.io.folders import atomic_write_file
+
 logger = logging.getLogger(__name__)
 
 # The scheduler attribute holding its config (rebuilt from the refiner, never restored from a file).
@@ -116,8 +118,7 @@ class EnhanceStateFile:
         return progress
 
     def save(self, progress: EnhanceProgress) -> None:
-        """Write ``progress`` atomically (a temporary beside the file, then a rename)."""
-        tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+        """Write ``progress`` atomically (:func:`~streamt2v.io.folders.atomic_write_file`)."""
         state = {
             "key": self.key,
             "steps_done": progress.steps_done,
@@ -128,12 +129,7 @@ class EnhanceStateFile:
                 for k, v in progress.scheduler_state.items()
             },
         }
-        try:
-            torch.save(state, str(tmp))
-            os.replace(tmp, self.path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        atomic_write_file(self.path, lambda tmp: torch.save(state, str(tmp)))
 
 
 def remove_state_file(path: str | os.PathLike) -> None:

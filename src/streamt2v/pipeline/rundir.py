@@ -38,7 +38,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from streamt2v.io import locks
-from streamt2v.io.folders import check_writable_parent
+from streamt2v.io.folders import atomic_write_file, check_writable_parent
 from streamt2v.io.video import from_uint8_frames, to_uint8_frames
 
 FORMAT_VERSION = 1
@@ -55,28 +55,18 @@ class RunInUseError(RuntimeError):
 #: are written.
 STAGE3_STATE = "stage3_state.pt"
 
-# What is written in a run under a temporary name before renaming it (``.NAME.tmp-PID``): left behind only
-# by a process that was killed (an error or Ctrl-C removes its own).
+# What is written in a run under a temporary name before renaming it (``.NAME.tmp-PID``, io.folders.
+# atomic_write_file): left behind only by a process that was killed (an error or Ctrl-C removes its own).
+# ``.chunk_NNNNNN.tmp-PID.safetensors``: the chunk temporaries of earlier versions.
 _STALE_TEMPORARY = re.compile(
-    r"\.(config\.json|manifest\.json|chunk_\d{6}|stage3_state\.pt)\.tmp-\d+(\.safetensors)?"
+    r"\.(config\.json|manifest\.json|chunk_\d{6}\.safetensors|stage3_state\.pt)\.tmp-\d+"
+    r"|\.chunk_\d{6}\.tmp-\d+\.safetensors"
 )
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:  # an error or Ctrl-C: the old file stays, no temporary is left
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def _atomic_write_json(path: Path, obj: Any) -> None:
-    _atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+    data = (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()
+    atomic_write_file(path, lambda tmp: tmp.write_bytes(data))
 
 
 def default_run_dir(prompt: str, root: str | os.PathLike = "runs") -> Path:
@@ -319,15 +309,7 @@ class RunDir:
             "prompt": prompt,
             "anchor_prompt": anchor_prompt,
         }
-        tmp = self.path / f"chunks/.chunk_{index:06d}.tmp-{os.getpid()}.safetensors"
-        try:
-            save_file(tensors, str(tmp), metadata=meta)
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path / name)
-        except BaseException:  # an error or Ctrl-C: the chunk is not finished, no temporary is left
-            tmp.unlink(missing_ok=True)
-            raise
+        atomic_write_file(self.path / name, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
         entry = {"index": index, "stage": stage, "start": start, "stop": stop, "prompt": prompt, "file": name}
         self.manifest["chunks"].append(entry)
         _atomic_write_json(self.path / MANIFEST, self.manifest)
