@@ -534,3 +534,107 @@ def test_samples_decode_from_the_start_where_timestamps_do_not_name_frames(tmp_p
             assert torch.equal(ds[index]["video"], expected["video"])
             assert torch.equal(ds[index]["anchor"], expected["anchor"])
         assert len(sequential) == 12, name  # each sample (taken twice) decoded from the start
+
+
+def write_edit_list_mp4(path, frames: int = 60, drop: int = 3, keep: int | None = None) -> None:
+    """An mp4 of ``frames`` noise frames (H.264, B-frames, a keyframe every 8) whose edit list starts at
+    frame ``drop``, as ``ffmpeg -ss ... -c copy`` writes one (the packets from the keyframe before the
+    cut are kept for decoding and dropped from display): the container lists ``frames``, FFmpeg decodes
+    ``frames - drop``. With ``keep``, the edit list also ends after ``keep`` frames (its duration
+    rewritten in the file), and FFmpeg decodes ``keep``."""
+    import struct
+
+    import av
+
+    from test_video_io import write_gop_video
+
+    source = path.with_name("source-" + path.name)
+    write_gop_video(source, frames, size=32, gop=8)
+    with av.open(str(source)) as src, av.open(str(path), "w") as out:
+        stream = out.add_stream_from_template(src.streams.video[0])
+        packets = [p for p in src.demux(src.streams.video[0]) if p.size > 0]
+        shift = sorted(p.pts for p in packets)[drop]  # frame `drop` is at time 0: the frames before, < 0
+        for packet in packets:
+            packet.pts, packet.dts, packet.stream = packet.pts - shift, packet.dts - shift, stream
+            out.mux(packet)
+    source.unlink()
+    if keep is not None:  # the edit's duration, in the movie's time scale (mvhd)
+        data = bytearray(path.read_bytes())
+        mvhd, elst = data.index(b"mvhd"), data.index(b"elst")
+        assert data[mvhd + 4] == 0 and data[elst + 4] == 0  # version 0 boxes: 32-bit fields
+        scale = struct.unpack(">I", data[mvhd + 16 : mvhd + 20])[0]
+        data[elst + 12 : elst + 16] = struct.pack(">I", keep * scale // 24)
+        path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("keep", [None, 48])
+def test_frames_an_edit_list_drops_are_not_counted_by_the_check(tmp_path, keep, monkeypatch):
+    """An mp4 cut by an edit list lists 60 frames in its container but FFmpeg decodes 57 (48 where the
+    edit also ends early): the check trusted the container, passed a video one frame too short, and the
+    run failed at whatever step first drew it. It now counts the packets FFmpeg drops (read, not
+    decoded) and names the file, the frames it has and the frames a clip needs."""
+    import av
+
+    from streamt2v.train import data
+
+    path = tmp_path / "cut.mp4"
+    write_edit_list_mp4(path, keep=keep)
+    real = 57 if keep is None else 48
+    with av.open(str(path)) as container:
+        assert container.streams.video[0].frames == 60
+    assert len(io_video.decode_frames(path)[0]) == real
+    (tmp_path / "caps.csv").write_text("file,caption\ncut.mp4,noise\n")
+    decoded = []
+    real_decode = data.decode_video
+    monkeypatch.setattr(
+        data, "decode_video", lambda p, max_frames=None: decoded.append(p) or real_decode(p, max_frames)
+    )
+    for max_start in (0, 1000):
+        spec = ClipSpec(num_frames=real + 1, size=16, max_start=max_start)
+        ds = VideoFolderDataset(tmp_path, tmp_path / "caps.csv", spec)
+        with pytest.raises(
+            ValueError,
+            match=rf"^video {path} has {real} frames \(its container lists 60; an edit list drops "
+            rf"{60 - real}\); a clip needs {real + 1}$",
+        ):
+            ds.check()
+    assert not decoded  # counted from the packets
+    # a clip of every frame it has passes, and the samples are those decoded from the start
+    spec = ClipSpec(num_frames=real, size=16, max_start=1000, anchor_frames=4)
+    ds = VideoFolderDataset(tmp_path, tmp_path / "caps.csv", spec, seed=2)
+    ds.check()
+    for index in range(2):
+        expected = sample_decoded_from_the_start(path, spec, 2, index)
+        assert torch.equal(ds[index]["video"], expected["video"])
+        assert torch.equal(ds[index]["anchor"], expected["anchor"])
+
+
+def test_samples_of_a_video_cut_by_an_edit_list_seek_and_are_the_samples_decoded_from_the_start(
+    tmp_path, monkeypatch
+):
+    """The packets an edit list drops carry no frame index: they were read as 'timestamps that name no
+    frame', so every sample of such a file (any ``ffmpeg -ss ... -c copy`` cut) decoded from the start.
+    Left out of the timestamps, the frames FFmpeg decodes are named by theirs, and samples seek, with the
+    same pixels."""
+    from streamt2v.train import data
+
+    path = tmp_path / "cut.mp4"
+    write_edit_list_mp4(path, frames=120, drop=5)
+    (tmp_path / "caps.csv").write_text("file,caption\ncut.mp4,noise\n")
+    spec = ClipSpec(num_frames=6, size=16, max_start=1000, anchor_frames=4)
+    ds = VideoFolderDataset(tmp_path, tmp_path / "caps.csv", spec, seed=5)
+    ds.check()
+    seeks, sequential = [], []
+    real_seek_run, real_decoded = frame_seek._seek_run, data.DecodedFrames
+    monkeypatch.setattr(frame_seek, "_seek_run", lambda *a: seeks.append(a[3]) or real_seek_run(*a))
+    monkeypatch.setattr(data, "DecodedFrames", lambda *a, **k: sequential.append(a) or real_decoded(*a, **k))
+    starts = []
+    for index in range(12):
+        expected = sample_decoded_from_the_start(path, spec, 5, index)
+        sample = ds[index]
+        assert torch.equal(sample["video"], expected["video"]) and torch.equal(
+            sample["anchor"], expected["anchor"]
+        )
+        starts.append(expected["start"])
+    assert max(starts) > 100  # from the whole of the 115 frames
+    assert seeks == [s for s in starts if s > 4 + frame_seek.SEEK_MIN_GAP] and not sequential

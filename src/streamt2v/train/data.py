@@ -181,25 +181,32 @@ SEEK_MARGIN = 32
 
 
 class VideoProbe(NamedTuple):
-    """What :func:`probe_video` learns of a video: ``frames`` (its count where the container gives one,
-    else at most ``need``), ``fps``, and ``times``: the timestamps of its first ``reach`` frames (fewer in
-    a shorter video) where they name the frames, for a sample to seek to its clip; None where they do not
-    (the sample then decodes from the start, as far as ``reach``)."""
+    """What :func:`probe_video` learns of a video: ``frames`` (how many FFmpeg decodes where the container
+    counts them, else at most ``need``), ``fps``, ``times``: the timestamps of its first ``reach`` frames
+    (fewer in a shorter video) where they name the frames, for a sample to seek to its clip; None where they
+    do not (the sample then decodes from the start, as far as ``reach``), and ``dropped``: the frames the
+    container counts that FFmpeg does not decode (an edit list's), as far as they were counted."""
 
     frames: int
     fps: float
     times: FrameTimes | None
+    dropped: int = 0
 
 
 def probe_video(path: Path, need: int, reach: int) -> VideoProbe:
     """What a sample that draws from the first ``reach`` frames needs to know of a video, and enough to
     tell whether it gets a clip of ``need``. Where the container counts its frames, the count, once the
-    file is seen to hold the packets of the first ``reach`` (read, not decoded); a file that ends before
-    them (a copy or download cut short, whose index at the start still lists every frame) is decoded as
-    a sample would be, and where that fails the error names the file and the shortfall. Without a count
-    (WebM, MKV, whose demuxers drop a cut-off last packet) the first ``need`` frames are decoded, and the
-    packets of the first ``reach`` are read (not decoded) to count them. The packets' timestamps, read
-    either way (up to ``SEEK_MARGIN`` further), give ``times`` (:func:`~streamt2v.io.frame_seek.frame_times`)."""
+    file is seen to hold the packets of the first ``reach`` (read, not decoded), less the packets FFmpeg
+    is told to drop (an mp4 edit list that cuts the start or the end, as ``ffmpeg -ss ... -c copy`` writes:
+    the container lists 60 frames, 57 decode): those are counted as far as the packets are read, which is
+    the whole file where it has fewer than ``reach + SEEK_MARGIN`` frames to decode, so a count near
+    ``need`` is exact; past that, the frames a sample reaches are there whatever the file drops later. A
+    file that ends before them (a copy or download cut short, whose index at the start still lists every
+    frame) is decoded as a sample would be, and where that fails the error names the file and the
+    shortfall. Without a count (WebM, MKV, whose demuxers drop a cut-off last packet) the first ``need``
+    frames are decoded, and the packets of the first ``reach`` are read (not decoded) to count them. The
+    packets' timestamps, read either way (up to ``SEEK_MARGIN`` frames further), give ``times``
+    (:func:`~streamt2v.io.frame_seek.frame_times`)."""
     import av
 
     stat = path.stat() if path.is_file() else None
@@ -208,58 +215,66 @@ def probe_video(path: Path, need: int, reach: int) -> VideoProbe:
         return _PROBED[key]
     if stat is not None and stat.st_size == 0:
         decode_video(path)  # refused there, saying the file is empty
-    stamps: list[int | None] = []
+    stamps: list[int | None] = []  # of the packets that decode to a frame, in file order
+    kept = dropped = 0  # packets read that decode to a frame; that the decoder is told to drop
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
                 raise ValueError(f"{str(path)!r} contains no video stream")
             stream = container.streams.video[0]
             fps = stream_frame_rate(stream)
-            listed, packets = int(stream.frames or 0), 0
+            listed = int(stream.frames or 0)
             want = min(listed, reach)
             scan = min(listed, reach + SEEK_MARGIN) if listed > 0 else reach + SEEK_MARGIN
             demuxed, ended = container.demux(stream), False
             for packet in demuxed if want > 0 else ():  # reads the file, decodes nothing
                 if packet.size == 0:  # the end
                     continue
-                packets += 1
-                # a packet the decoder is told to drop (an edit list cutting the start) has no index
-                stamps.append(None if packet.is_discard else packet.pts)
-                if packets >= want:
+                if packet.is_discard:  # outside an edit list: decoded for the frames after it, not shown
+                    dropped += 1
+                    continue
+                kept += 1
+                stamps.append(packet.pts)
+                if kept >= want:
                     break
             try:  # past what the check needs (a file may end there, cut short): for the timestamps alone
-                if packets < scan:
+                if kept < scan:
                     for packet in demuxed:
                         if packet.size > 0:
-                            packets += 1
-                            stamps.append(None if packet.is_discard else packet.pts)
-                            if packets >= scan:
+                            if packet.is_discard:
+                                dropped += 1
+                                continue
+                            kept += 1
+                            stamps.append(packet.pts)
+                            if kept >= scan:
                                 break
-                ended = packets < scan
+                ended = kept < scan
             except (av.error.FFmpegError, OSError):
                 stamps = [None]
     except (av.error.FFmpegError, OSError) as err:
         raise ValueError(f"cannot read video {str(path)!r}: {decode_error_reason(err)}") from err
     times = frame_times(stamps, reach)
     if listed == 0:
-        n = len(decode_video(path, max_frames=need))
-        if n < min(packets, need):  # packets that decode to no frame: a count of packets is no count
+        n, dropped = len(decode_video(path, max_frames=need)), 0
+        if n < min(kept, need):  # packets that decode to no frame: a count of packets is no count
             times = None
-    elif packets >= want:
-        n = listed
-        if ended:  # fewer packets than the container counts (past what a sample reaches): no count
-            times = None
+    elif kept >= want:
+        n = listed - dropped  # exact where every packet was read (fewer than reach + SEEK_MARGIN decode)
+        if ended and kept + dropped < listed:  # fewer packets than the container counts (past what a
+            times = None  # sample reaches): no count
+    elif kept + dropped >= listed:  # every packet is there: an edit list drops frames the sample needs
+        n = kept
     else:
         try:
-            n = len(decode_video(path, max_frames=reach))
+            n, dropped = len(decode_video(path, max_frames=reach)), 0
         except ValueError as err:  # the index lists frames the file does not hold
             reason = decode_error_reason(err.__cause__) if err.__cause__ is not None else str(err)
             raise ValueError(
                 f"cannot read video {str(path)!r}: {reason} (its container lists {listed} frames, the "
-                f"file holds {packets}: cut short?)"
+                f"file holds {kept + dropped}: cut short?)"
             ) from None
         times = None
-    probe = VideoProbe(n, fps, times)
+    probe = VideoProbe(n, fps, times, dropped)
     if key is not None:
         _PROBED[key] = probe
         _RATES[key[:3]] = fps
@@ -362,12 +377,15 @@ class VideoFolderDataset(Dataset):
         rates: dict[float, list[str]] = {}
         for f in files:
             try:
-                n, fps, _ = probe_video(self.paths[f], need, reach)
+                probe = probe_video(self.paths[f], need, reach)
             except ValueError as err:
                 bad.append((str(err), str(err)))
                 continue
+            n, fps = probe.frames, probe.fps
             if n < need:
                 short = f"video {self.paths[f]} has {n} frames"
+                if probe.dropped:  # ffprobe and players' file info count the frames an edit list drops
+                    short += f" (its container lists {n + probe.dropped}; an edit list drops {probe.dropped})"
                 bad.append((f"{short}; a clip needs {need}", short))
             rates.setdefault(round(fps, 2), []).append(f)
         if len(bad) == 1:
