@@ -9,7 +9,7 @@ import pytest
 import torch
 from diffusers import UNet3DConditionModel
 
-from streamt2v.io.video import read_video, write_video
+from streamt2v.io.video import OutputInUseError, check_output_path, read_video, write_video
 from streamt2v.models.denoiser import Denoiser
 from streamt2v.pipeline.enhance import (
     EnhanceConfig,
@@ -453,14 +453,17 @@ def test_cli_enhance_stopped_then_run_again_continues_after_its_last_step(refine
     args += ["--chunk-frames", "8", "--overlap", "1", "--no-progress"]  # one chunk: one UNet call a step
     assert main([*args, "-o", str(tmp_path / "ref.mp4")]) == 0
     calls = []
+    out, state = tmp_path / "out.mp4", tmp_path / ".out.mp4.stage3.pt"
 
     def count(module, inputs, output):
         if isinstance(module, UNet3DConditionModel):
             calls.append(1)
+            # the output (and so the state beside it) is this run's until it is written
+            with pytest.raises(OutputInUseError, match="is being written by another process"):
+                check_output_path(out, overwrite=True)
             if stop_at and len(calls) == stop_at:
                 raise KeyboardInterrupt
 
-    out, state = tmp_path / "out.mp4", tmp_path / ".out.mp4.stage3.pt"
     hook = register_module_forward_hook(count)
     try:
         stop_at = 3  # Ctrl-C in step 3: steps 1 and 2 are kept
@@ -468,12 +471,16 @@ def test_cli_enhance_stopped_then_run_again_continues_after_its_last_step(refine
         assert "its last finished step is kept in" in capsys.readouterr().err
         assert state.is_file() and not out.exists()
         calls.clear()
+        killed_save = tmp_path / f".{state.name}.tmp-4194304"  # what a kill during a save leaves
+        killed_save.write_bytes(b"cut short")
         stop_at = None
         assert main([*args, "-o", str(out)]) == 0
     finally:
         hook.remove()
     assert len(calls) == 1  # step 3 only
     assert out.read_bytes() == (tmp_path / "ref.mp4").read_bytes() and not state.exists()
+    assert not killed_save.exists()
+    check_output_path(out, overwrite=True)  # released
 
 
 def test_cli_enhance_checks_everything_before_reading_or_loading(

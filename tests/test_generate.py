@@ -328,9 +328,33 @@ def test_move_modules_passes_only_the_given_settings():
 def test_enhance_runs_stage_3_and_keeps_the_lowres_video(tmp_path, model):
     """``generate --enhance``: the output is the stage-3 video (2x the base size, same frame count); the
     stage-2 video stays beside it as ``<stem>.lowres.mp4``; extra outputs are the enhanced frames."""
+    from diffusers import UNet3DConditionModel
+    from torch.nn.modules.module import register_module_forward_hook
+
+    from streamt2v.io.video import OutputInUseError, check_output_path
+
     enhance = dict(num_inference_steps=2, chunk_frames=16, overlap=4)
     cfg = cfg_for(tmp_path, "e", n=24, enhance=enhance, png_dir=str(tmp_path / "e-png"))
-    res = generate(cfg, model=model)
+    in_use, hooks = [], []
+
+    def try_other_writers(module, args, output):  # during stage 3, the final outputs are held
+        if isinstance(module, UNet3DConditionModel) and not in_use:
+            for path in (cfg.output, cfg.png_dir):
+                with pytest.raises(OutputInUseError, match="is being written by another process"):
+                    check_output_path(path, overwrite=True)
+                in_use.append(path)
+
+    def on_chunk(chunk):  # the last chunk is finished: every UNet call from here on is stage 3's
+        if chunk.index == 1:
+            hooks.append(register_module_forward_hook(try_other_writers))
+
+    try:
+        res = generate(cfg, model=model, on_chunk=on_chunk)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert in_use == [cfg.output, cfg.png_dir]
+    check_output_path(cfg.output, overwrite=True)  # released at the end
     hi, _ = read_video(res.output)
     lo, _ = read_video(tmp_path / "e.lowres.mp4")
     assert hi.shape[2] == lo.shape[2] == 24

@@ -330,6 +330,29 @@ def test_one_writer_per_output(tmp_path, name):
     assert not output_lock_path(out).exists()
 
 
+def test_outputs_held_through_slow_work_are_written_with_their_lock(tmp_path):
+    """``outputs_locked`` keeps other writers off outputs (their folders made) until the block ends; the
+    holder writes them with ``held_lock`` and the lock files are gone afterwards."""
+    from streamt2v.io.video import OutputInUseError, output_lock_path, outputs_locked
+
+    out, gif = tmp_path / "out.mp4", tmp_path / "new" / "out.gif"
+    with outputs_locked([out, gif]) as (out_lock, gif_lock):
+        for path in (out, gif):
+            with pytest.raises(OutputInUseError, match=rf"'{path}' is being written by another process"):
+                check_output_path(path, overwrite=True)
+            with pytest.raises(OutputInUseError, match="another process"):
+                StreamingVideoWriter(path, fps=8)
+        with pytest.raises(ValueError, match=r"held_lock .* is not the lock of .*out\.gif"):
+            write_video(gif, smooth_video(t=2), fps=8, held_lock=out_lock)
+        write_video(out, smooth_video(t=2), fps=8, held_lock=out_lock)
+        write_video(gif, smooth_video(t=3), fps=8, held_lock=gif_lock)
+        with pytest.raises(OutputInUseError, match="another process"):  # still held after the write
+            check_output_path(out, overwrite=True)
+    assert read_video(out)[0].shape[2] == 2 and read_video(gif)[0].shape[2] == 3
+    assert not output_lock_path(out).exists() and not output_lock_path(gif).exists()
+    check_output_path(out, overwrite=True)
+
+
 @pytest.mark.parametrize("suffix", [".mp4", ".gif", ""])
 def test_output_names_must_leave_room_for_the_names_beside_them(tmp_path, suffix):
     """The longest name the writers can handle works end to end (preview, temporaries, lock); one byte more

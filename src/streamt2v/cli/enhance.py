@@ -81,10 +81,10 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from streamt2v.io.video import check_output_path, read_video, write_video
+    from streamt2v.io.video import check_output_path, outputs_locked, read_video, write_video
     from streamt2v.memory import resolve_device
     from streamt2v.pipeline.enhance import EnhanceConfig, enhance_video
-    from streamt2v.pipeline.enhance_state import remove_state_file
+    from streamt2v.pipeline.enhance_state import remove_stale_state_temporaries, remove_state_file
     from streamt2v.pipeline.refiner import check_default_refiner, check_refiner_folder, load_refiner
 
     given = {
@@ -119,28 +119,32 @@ def run(args: argparse.Namespace) -> int:
     video, fps = read_video(args.input, max_frames=args.max_frames, warn_variable_rate=True)
     refiner = load_refiner(args.model, tuple(video.shape[-2:]), device=device)
     config = refiner.config(**{k: v for k, v in given.items() if v is not None})
-    # the state after each step, beside the output: the same command run again continues a stopped run
-    state = Path(args.output).with_name(f".{Path(args.output).name}.stage3.pt")
-    try:
-        out = enhance_video(
-            video,
-            args.prompt,
-            refiner,
-            config,
-            generator=torch.Generator().manual_seed(args.seed),
-            progress=not args.no_progress,
-            as_uint8=True,
-            state_file=state,
-        )[0]  # (T, H, W, 3)
-    except KeyboardInterrupt:
-        if state.is_file():
-            print(
-                f"stage 3 stopped; its last finished step is kept in {state}: the same command "
-                "continues from there",
-                file=sys.stderr,
-            )
-        raise
-    path = write_video(args.output, out, config.fps or fps, overwrite=args.overwrite)
-    remove_state_file(state)
+    # The output is taken for this process until it is written: a second enhance to it is refused now, not
+    # after its own hours, and the state kept beside it (the same command continues a stopped run) has one
+    # writer, whose killed predecessors' temporaries can go.
+    with outputs_locked([args.output]) as (lock,):
+        state = Path(args.output).with_name(f".{Path(args.output).name}.stage3.pt")
+        remove_stale_state_temporaries(state)
+        try:
+            out = enhance_video(
+                video,
+                args.prompt,
+                refiner,
+                config,
+                generator=torch.Generator().manual_seed(args.seed),
+                progress=not args.no_progress,
+                as_uint8=True,
+                state_file=state,
+            )[0]  # (T, H, W, 3)
+        except KeyboardInterrupt:
+            if state.is_file():
+                print(
+                    f"stage 3 stopped; its last finished step is kept in {state}: the same command "
+                    "continues from there",
+                    file=sys.stderr,
+                )
+            raise
+        path = write_video(args.output, out, config.fps or fps, overwrite=args.overwrite, held_lock=lock)
+        remove_state_file(state)
     print(f"wrote {Path(path).resolve()} ({out.shape[0]} frames, {out.shape[1]}x{out.shape[2]})")
     return 0

@@ -24,6 +24,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 from typing import IO, Any
@@ -186,6 +187,24 @@ def lock_output(path: Path, what: str = "output") -> IO[str] | None:
         raise _in_use(path, what, err.holder) from None
 
 
+@contextmanager
+def outputs_locked(
+    paths: Sequence[str | os.PathLike], what: str = "output"
+) -> Iterator[list[IO[str] | None]]:
+    """Hold the locks of ``paths`` (their folders made) for this process while the block runs, e.g. during
+    the slow work that ends by writing them; pass each to :func:`write_video` as ``held_lock``.
+    :class:`OutputInUseError` naming the other process when one is writing any of them."""
+    held: list[IO[str] | None] = []
+    try:
+        for path in map(Path, paths):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            held.append(lock_output(path, what))
+        yield held
+    finally:
+        for lock in held:
+            locks.release(lock, remove=True)
+
+
 def _in_use(path: Path, what: str, pid: str) -> OutputInUseError:
     return OutputInUseError(
         f"{what} {str(path)!r} is being written by another process (pid {pid}); wait for it to finish or "
@@ -211,7 +230,12 @@ def _check_name_length(path: Path, what: str) -> None:
 
 
 def check_output_path(
-    path: str | os.PathLike, *, overwrite: bool = False, what: str = "output", preview: bool = False
+    path: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    what: str = "output",
+    preview: bool = False,
+    lock_held: bool = False,
 ) -> Path:
     """Check before any work that a video can be written to ``path`` (raises a one-line error naming it).
 
@@ -220,6 +244,7 @@ def check_output_path(
     it holds nothing but frame files of an earlier output (and then only with ``overwrite`` unless empty),
     and never when it is the working directory or one of its parents. With ``preview``, the folder the
     streaming writer's PNG preview would replace (:func:`preview_path_for`) is checked the same way.
+    ``lock_held``: this process holds the output's lock (:func:`lock_output`), so its holder is not asked.
     """
     path = Path(path)
     if str(path).strip() == "":
@@ -243,7 +268,7 @@ def check_output_path(
             check_replaceable_dir(partial, f"{what} preview folder")
     _check_name_length(path, what)
     check_writable_parent(path, what)
-    pid = locks.holder(output_lock_path(path))
+    pid = None if lock_held else locks.holder(output_lock_path(path))
     if pid is not None:
         raise _in_use(path, what, pid)
     return path
@@ -341,6 +366,7 @@ def write_video(
     *,
     crf: int = DEFAULT_CRF,
     overwrite: bool = True,
+    held_lock: IO[str] | None = None,
 ) -> Path:
     """Write ``video`` (``(1, 3, T, H, W)`` or ``(3, T, H, W)`` in ``[-1, 1]``, or frames already converted
     by :func:`to_uint8_frames`: ``uint8 (T, H, W, 3)``, a quarter of the memory) atomically.
@@ -349,18 +375,24 @@ def write_video(
     without suffix / an existing directory for PNG frames ``frame_000000.png …``. Returns the final path.
     An existing file is replaced only with ``overwrite``; an existing folder only when it holds nothing but
     the frames of an earlier PNG output (:func:`check_output_path`).
+
+    The output's lock is taken for the write; a caller that took it earlier, to keep the output from other
+    writers during its own long work (:func:`lock_output`), passes it as ``held_lock`` and releases it.
     """
     frames = check_uint8_frames(video) if isinstance(video, np.ndarray) else to_uint8_frames(video)
     if frames.shape[0] == 0:
         raise ValueError("cannot write a video with 0 frames")
-    path = check_output_path(path, overwrite=overwrite)
+    if held_lock is not None and Path(held_lock.name).absolute() != output_lock_path(path).absolute():
+        raise ValueError(f"held_lock {held_lock.name!r} is not the lock of {str(path)!r}")
+    path = check_output_path(path, overwrite=overwrite, lock_held=held_lock is not None)
     check_fps(fps)
     path.parent.mkdir(parents=True, exist_ok=True)
-    lock = lock_output(path)
+    lock = held_lock if held_lock is not None else lock_output(path)
     try:
         _write_atomically(path, frames, fps, crf)
     finally:
-        locks.release(lock, remove=True)
+        if held_lock is None:
+            locks.release(lock, remove=True)
     return path
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,6 +131,22 @@ class EnhanceStateFile:
             },
         }
         atomic_write_file(self.path, lambda tmp: torch.save(state, str(tmp)))
+
+
+def remove_stale_state_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Remove the temporaries (``.NAME.tmp-PID``, :func:`~streamt2v.io.folders.atomic_write_file`) that a
+    process killed while saving the state file ``path`` left; call it holding the lock of what the state
+    is for (no other process is saving it then). Returns what was removed."""
+    path = Path(path)
+    pattern = re.compile(re.escape(f".{path.name}.tmp-") + r"\d+")
+    if not path.parent.is_dir():
+        return []
+    removed = []
+    for p in path.parent.iterdir():
+        if pattern.fullmatch(p.name) and p.is_file() and not p.is_symlink():
+            p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
 
 
 def remove_state_file(path: str | os.PathLike) -> None:

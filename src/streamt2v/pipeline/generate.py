@@ -14,6 +14,7 @@ import logging
 import os
 import shlex
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +23,7 @@ import torch
 
 from streamt2v.config import PRESETS
 from streamt2v.io.streaming_writer import StreamingVideoWriter, remove_stale_temporaries
-from streamt2v.io.video import read_image, read_video
+from streamt2v.io.video import outputs_locked, read_image, read_video
 from streamt2v.memory import resolve_device, resolve_dtype
 from streamt2v.pipeline.chunking import plan_chunks
 from streamt2v.pipeline.preflight import check_default_refiner_for, check_inputs, lowres_path, output_targets
@@ -450,9 +451,12 @@ def _consume(
     # With stage 3 the chunks stream into the low-resolution video; the final outputs come after it.
     targets = [lowres_path(cfg.output)] if cfg.enhance is not None else [Path(cfg.output), *extras]
     # Outputs were checked before any work (a resumed run replaces its own); here they are replaced.
+    finals = [Path(cfg.output), *extras]
     writers: list[StreamingVideoWriter] = []
     n = 0
+    held = ExitStack()  # with stage 3, the final outputs' locks: no other writer starts on them meanwhile
     try:
+        final_locks = held.enter_context(outputs_locked(finals)) if cfg.enhance is not None else []
         for p in targets:
             writers.append(StreamingVideoWriter(p, fps, crf=cfg.crf))
         for s in stored:  # re-encode finished chunks from the run directory
@@ -489,7 +493,7 @@ def _consume(
             raise RuntimeError(f"internal error: produced {n} frames, expected {cfg.stream.num_frames}")
         outputs = [w.finish() for w in writers]
         if cfg.enhance is not None:
-            outputs = _enhance_stage(cfg, run, model, fps, [Path(cfg.output), *extras], progress) + outputs
+            outputs = _enhance_stage(cfg, run, model, fps, finals, final_locks, progress) + outputs
     except BaseException as err:
         for w in writers:
             w.abort()
@@ -507,6 +511,7 @@ def _consume(
     else:
         run.set_status("complete", output=str(outputs[0]))
     finally:
+        held.close()
         run.unlock()
     return GenerateResult(outputs[0], run.path, n, outputs[1:])
 
@@ -517,6 +522,7 @@ def _enhance_stage(
     model: StreamingT2VModel,
     fps: float,
     targets: list[Path],
+    target_locks: list,
     progress: bool,
 ) -> list[Path]:
     """Stage 3 (paper §4.3) on the finished low-resolution video, read back from the run directory."""
@@ -545,6 +551,9 @@ def _enhance_stage(
         as_uint8=True,
         state_file=state,
     )
-    written = [write_video(path, hi[0], config.fps or fps, overwrite=True) for path in targets]
+    written = [
+        write_video(path, hi[0], config.fps or fps, overwrite=True, held_lock=lock)
+        for path, lock in zip(targets, target_locks, strict=True)
+    ]
     remove_state_file(state)
     return written
