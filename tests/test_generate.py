@@ -407,6 +407,24 @@ def test_a_run_stopped_in_stage_3_continues_from_its_last_finished_step(tmp_path
     assert not state.exists() and not state.with_name(state.name + ".stale").exists()
 
 
+def test_a_model_without_tokenizer_is_refused_before_loading(tmp_path, model):
+    """A folder converted without a tokenizer ("tokenizer": null) cannot read prompts: refused before any
+    weights are read (here its UNet is even missing), and a model object without one before any sampling."""
+    import copy
+    import shutil
+
+    no_tok = copy.deepcopy(model)
+    no_tok.text_encoder.tokenizer = None
+    folder = no_tok.save_pretrained(tmp_path / "no-tok")
+    shutil.rmtree(folder / "unet")
+    message = r"has no tokenizer, so it cannot read prompts: convert .* again with --tokenizer"
+    with pytest.raises(ValueError, match=rf"model folder '.*no-tok' \(\"tokenizer\": null .*\) {message}"):
+        generate(cfg_for(tmp_path, "a", model=str(folder)))
+    with pytest.raises(ValueError, match=rf"the model given {message}"):
+        generate(cfg_for(tmp_path, "b"), model=no_tok)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["no-tok"]  # no run directory, no output
+
+
 def test_bad_enhance_settings_fail_before_loading_a_model(tmp_path):
     from streamt2v.assets import microworld_refiner_dir
 

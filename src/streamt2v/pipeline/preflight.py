@@ -92,6 +92,32 @@ def check_default_refiner_for(cfg: GenerateConfig, model: StreamingT2VModel) -> 
         check_default_refiner((size, size))
 
 
+def _check_reads_prompts(model: StreamingT2VModel | None, spec: str | None) -> None:
+    """Refuse a model without a tokenizer (an official checkpoint converted with ``--no-strict`` and no
+    ``--tokenizer``): it cannot read the prompt, which a 1.7B model would otherwise find after minutes of
+    loading."""
+    if model is not None:
+        if model.tokenizer is not None:
+            return
+        where = "the model given"
+    else:
+        index = Path(spec) / "model_index.json" if spec is not None else None
+        if index is None or not index.is_file():
+            return
+        try:
+            if json.loads(index.read_text()).get("tokenizer", True) is not None:
+                return
+        except (ValueError, AttributeError):  # not a model_index.json of ours: loading names the problem
+            return
+        where = f'model folder {spec!r} ("tokenizer": null in its model_index.json)'
+    from streamt2v.models.bundle import MODELSCOPE_REPO
+
+    raise ValueError(
+        f"{where} has no tokenizer, so it cannot read prompts: convert the official checkpoint again with "
+        f"--tokenizer pointing at a ModelScope folder (e.g. {MODELSCOPE_REPO})"
+    )
+
+
 def check_inputs(
     cfg: GenerateConfig,
     *,
@@ -138,6 +164,7 @@ def check_inputs(
     spec = cfg.model
     if spec is not None and spec not in PRESETS and not Path(spec).exists() and not looks_like_hub_id(spec):
         raise FileNotFoundError(f"model folder {str(Path(cfg.model).resolve())!r} does not exist")
+    _check_reads_prompts(model, spec)
     check_outputs(cfg, overwrite=resume or cfg.overwrite)
     if not resume and cfg.run_dir:
         RunDir.check_new(cfg.run_dir)
