@@ -69,6 +69,8 @@ def frame_times(pts: Iterable[int | None], count: int) -> FrameTimes | None:
 
 # A wanted frame this close after the frames decoded so far is decoded on from there rather than sought.
 SEEK_MIN_GAP = 16
+# Seeks for one run of frames, each earlier than the last, before it is decoded from the start instead.
+SEEK_TRIES = 12
 
 
 def pick_frames(
@@ -137,9 +139,17 @@ def _seek_run(container: Any, stream: Any, times: FrameTimes, lo: int, hi: int) 
     where seeking cannot be trusted, for the caller to decode from the start:
 
     - the container cannot seek (FFmpeg refuses: no index, a stream it cannot search);
-    - the first keyframe decoded lies past ``lo`` even after seeking earlier three more times (an index
-      giving decode times: an H.264 keyframe decoded before the B-frames shown ahead of it is found for
-      them; a seek that lands past its target elsewhere);
+    - the first keyframe decoded lies past ``lo`` even after seeking earlier, to before the packet the
+      last seek landed on and at least twice as far back each time (``SEEK_TRIES`` seeks in all, or
+      until a seek lands no earlier than the last: at the start of the file). A seek lands past its
+      target where an index gives decode times (an H.264 keyframe decoded before the B-frames shown
+      ahead of it, as in open GOPs, is found for them: the retry from before its packet finds the
+      keyframe before) or where there is no index
+      (MPEG-TS: FFmpeg searches packet times and lands on the packet at the target, seldom a keyframe;
+      the packets up to the next keyframe's are skipped, not decoded, and stepping back one packet at a
+      time would not reach the keyframe before in a long keyframe interval; landing past the last
+      keyframe, the stream ends before any keyframe, which is retried likewise). A keyframe's packet
+      whose frame is past ``lo`` ends a try before it is decoded;
     - a frame decoded from that keyframe on is not the next index (a timestamp off the grid, frames out
       of order, one missing), or the stream ends first.
 
@@ -147,8 +157,8 @@ def _seek_run(container: Any, stream: Any, times: FrameTimes, lo: int, hi: int) 
     before the seek point) are skipped; from a keyframe on, frames decode as they do from the start."""
     import av
 
-    target = times.seek_target(lo)
-    for _ in range(4):
+    target, before = times.seek_target(lo), None  # before: where the last seek landed
+    for attempt in range(SEEK_TRIES):
         try:
             container.seek(target, backward=True, any_frame=False, stream=stream)
         except av.error.FFmpegError:
@@ -156,10 +166,18 @@ def _seek_run(container: Any, stream: Any, times: FrameTimes, lo: int, hi: int) 
         out: dict[int, Any] = {}
         landed = None  # the earliest timestamp of the first packet read after the seek
         last = None  # the index of the last frame taken, from the first keyframe on
+        keyed = False  # a keyframe's packet read: from there on, packets are decoded
         for packet in container.demux(stream):
             if landed is None and packet.size > 0:
                 stamps = [t for t in (packet.pts, packet.dts) if t is not None]
                 landed = min(stamps) if stamps else None
+            if not keyed and packet.size > 0:
+                if not packet.is_keyframe:
+                    continue  # before a keyframe (no index: landed mid-interval): as an index seek skips it
+                keyed = True
+                k = times.index(packet.pts)
+                if k is not None and k > lo:
+                    break  # its frame is past the target: seek earlier, without decoding up to it
             for frame in packet.decode():
                 k = times.index(frame.pts)
                 if last is None:
@@ -180,8 +198,11 @@ def _seek_run(container: Any, stream: Any, times: FrameTimes, lo: int, hi: int) 
                 continue
             break
         else:
-            return None  # the stream ended before frame hi
-        if landed is None or landed - 1 >= target:
+            if last is not None:
+                return None  # the stream ended before frame hi
+            # no keyframe after where the seek landed (it landed in the last keyframe interval, past the
+            # keyframe): seek earlier
+        if landed is None or (before is not None and landed >= before):  # no earlier: the file's start
             return None
-        target = landed - 1
+        before, target = landed, min(landed - 1, math.floor(target - times.step * 2**attempt))
     return None
