@@ -4,6 +4,7 @@ path."""
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -64,12 +65,31 @@ def check_writable_parent(path: str | Path, what: str) -> None:
             f"cannot write {what} {str(path)!r}: {str(parent)!r} is a file, not a folder"
         )
     try:
-        fd, probe = tempfile.mkstemp(prefix=".streamt2v-write-test-", dir=parent)
+        _create_a_file_in(parent)
     except OSError as err:
         raise PermissionError(
             f"cannot write {what} {str(path)!r}: cannot create files in folder {str(parent)!r} "
             f"({err.strerror or err})"
         ) from None
+
+
+# What open(O_TMPFILE) says where the file system (or the kernel) has no unnamed files.
+_NO_TMPFILE_ERRNOS = (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL)
+
+
+def _create_a_file_in(folder: Path) -> None:
+    """Create a file in ``folder`` and remove it (``OSError`` if that is not allowed). An unnamed file
+    (Linux ``O_TMPFILE``) where the file system has them, so a process killed meanwhile leaves nothing
+    behind; elsewhere a named one, created and removed at once."""
+    unnamed = getattr(os, "O_TMPFILE", None)
+    if unnamed is not None:
+        try:
+            os.close(os.open(folder, unnamed | os.O_WRONLY, 0o600))
+            return
+        except OSError as err:
+            if err.errno not in _NO_TMPFILE_ERRNOS:
+                raise
+    fd, probe = tempfile.mkstemp(prefix=".streamt2v-write-test-", dir=folder)
     os.close(fd)
     os.unlink(probe)
 
