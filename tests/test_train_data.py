@@ -441,6 +441,17 @@ def test_a_second_check_of_the_same_files_does_not_read_them_again(tmp_path, mon
     assert "checking videos" not in capsys.readouterr().err
 
 
+def record_reads(monkeypatch) -> tuple[list, list]:
+    """Lists that record, as the real code runs, each seek's first frame and each decode from the start."""
+    from streamt2v.train import data
+
+    seeks, sequential = [], []
+    real_seek_run, real_decoded = frame_seek._seek_run, data.DecodedFrames
+    monkeypatch.setattr(frame_seek, "_seek_run", lambda *a: seeks.append(a[3]) or real_seek_run(*a))
+    monkeypatch.setattr(data, "DecodedFrames", lambda *a, **k: sequential.append(a) or real_decoded(*a, **k))
+    return seeks, sequential
+
+
 def sample_decoded_from_the_start(path, spec: ClipSpec, seed: int, index: int) -> dict:
     """A one-video folder's sample ``index`` as drawn before samples seek: every frame a clip can reach
     decoded from the start, the clip start and anchor drawn from their count."""
@@ -467,7 +478,6 @@ def test_samples_seek_to_their_clip_and_are_the_samples_decoded_from_the_start(t
     to its clip (up to 100,000 for ``--set max_start=100000``). It now seeks to the keyframe before its
     clip, and is the same sample, bit for bit; a WebM or MKV, whose container does not count its frames,
     draws from all of them too (the check counted its packets)."""
-    from streamt2v.train import data
     from test_video_io import write_gop_video
 
     write_gop_video(tmp_path / f"long{suffix}", 80)
@@ -475,10 +485,7 @@ def test_samples_seek_to_their_clip_and_are_the_samples_decoded_from_the_start(t
     spec = ClipSpec(num_frames=6, size=16, max_start=1000, anchor_frames=4)
     ds = VideoFolderDataset(tmp_path, tmp_path / "caps.csv", spec, seed=3)
     ds.check()
-    seeks, sequential = [], []
-    real_seek_run, real_decoded = frame_seek._seek_run, data.DecodedFrames
-    monkeypatch.setattr(frame_seek, "_seek_run", lambda *a: seeks.append(a[3]) or real_seek_run(*a))
-    monkeypatch.setattr(data, "DecodedFrames", lambda *a, **k: sequential.append(a) or real_decoded(*a, **k))
+    seeks, sequential = record_reads(monkeypatch)
     starts = []
     for index in range(16):
         sample, expected = (
@@ -616,7 +623,6 @@ def test_samples_of_a_video_cut_by_an_edit_list_seek_and_are_the_samples_decoded
     frame', so every sample of such a file (any ``ffmpeg -ss ... -c copy`` cut) decoded from the start.
     Left out of the timestamps, the frames FFmpeg decodes are named by theirs, and samples seek, with the
     same pixels."""
-    from streamt2v.train import data
 
     path = tmp_path / "cut.mp4"
     write_edit_list_mp4(path, frames=120, drop=5)
@@ -624,10 +630,7 @@ def test_samples_of_a_video_cut_by_an_edit_list_seek_and_are_the_samples_decoded
     spec = ClipSpec(num_frames=6, size=16, max_start=1000, anchor_frames=4)
     ds = VideoFolderDataset(tmp_path, tmp_path / "caps.csv", spec, seed=5)
     ds.check()
-    seeks, sequential = [], []
-    real_seek_run, real_decoded = frame_seek._seek_run, data.DecodedFrames
-    monkeypatch.setattr(frame_seek, "_seek_run", lambda *a: seeks.append(a[3]) or real_seek_run(*a))
-    monkeypatch.setattr(data, "DecodedFrames", lambda *a, **k: sequential.append(a) or real_decoded(*a, **k))
+    seeks, sequential = record_reads(monkeypatch)
     starts = []
     for index in range(12):
         expected = sample_decoded_from_the_start(path, spec, 5, index)
