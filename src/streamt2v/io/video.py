@@ -88,7 +88,8 @@ def from_uint8_frames(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
     )
     if t.dtype != torch.uint8 or t.dim() != 4 or t.shape[-1] != 3:
         raise ValueError(f"expected uint8 frames (T, H, W, 3), got {t.dtype} {tuple(t.shape)}")
-    return (t.permute(3, 0, 1, 2).float() / 127.5 - 1.0).unsqueeze(0)
+    # in place: one float copy of the video, not three (the same arithmetic, so the same values)
+    return t.permute(3, 0, 1, 2).float().div_(127.5).sub_(1.0).unsqueeze(0)
 
 
 # ----------------------------------------------------------------------------- atomic paths
