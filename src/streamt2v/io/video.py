@@ -66,7 +66,7 @@ def to_uint8_frames(video: torch.Tensor) -> np.ndarray:
     if video.dim() != 4 or video.shape[0] != 3:
         raise ValueError(f"expected a video shaped (1, 3, T, H, W) or (3, T, H, W), got {tuple(video.shape)}")
     x = video.detach().to("cpu", torch.float32)
-    x = ((x + 1.0) * 127.5).round().clamp_(0, 255).to(torch.uint8)
+    x = (x + 1.0).mul_(127.5).round_().clamp_(0, 255).to(torch.uint8)  # in place after one float copy
     return x.permute(1, 2, 3, 0).contiguous().numpy()  # (T, H, W, 3)
 
 
