@@ -8,16 +8,21 @@ Layout of ``<out>/checkpoints/step-00000100/``::
     rng.safetensors        torch CPU (+ CUDA) generator states
     state.json             step, config, EMA update count, numpy/python RNG, grad-scaler state
 
-A checkpoint is written into a temporary folder and renamed into place, and ``checkpoints/latest``
-(a one-line file naming the newest folder) is replaced atomically after it, so a crash never leaves a
-half-written checkpoint that ``--resume`` could pick.
+A checkpoint is written into a temporary folder, flushed to the disk and renamed into place, and
+``checkpoints/latest`` (a one-line file naming the newest folder) is replaced atomically after it, so a
+crash never leaves a half-written checkpoint that ``--resume`` could pick. What a killed writer leaves
+(``.tmp-step-*`` folders, ``.latest.*`` files) is removed by the next write (:func:`remove_stale_temporaries`).
+A checkpoint damaged afterwards (a file deleted or cut short) is named by :func:`load_checkpoint`, and
+:func:`resume_checkpoint` then falls back to the one before it.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
+import re
 import shutil
 import uuid
 from pathlib import Path
@@ -27,7 +32,46 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+logger = logging.getLogger(__name__)
+
 LATEST = "latest"
+FILES = ("model.safetensors", "optimizer.safetensors", "rng.safetensors", "state.json")
+_STEP_DIR = re.compile(r"step-(\d{8,})")
+# what save_checkpoint writes before renaming: a killed process leaves these behind
+_TEMPORARY = re.compile(r"\.tmp-step-\d{8,}-[0-9a-f]{8}|\.latest\.[0-9a-f]{8}")
+
+
+def remove_stale_temporaries(root: Path) -> list[Path]:
+    """Remove the temporary checkpoint folders (``.tmp-step-*``) and ``latest`` pointers (``.latest.*``) a
+    process killed while writing a checkpoint (``kill -9``, an OOM kill, a preempted machine) left in
+    ``root``; only the run's own writer may call it (one writes at a time). Returns what was removed."""
+    removed: list[Path] = []
+    if not root.is_dir():
+        return removed
+    for p in sorted(root.iterdir()):
+        if not _TEMPORARY.fullmatch(p.name) or p.is_symlink():
+            continue
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+        removed.append(p)
+    return removed
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file, or a folder's entries, to the disk (a rename is durable only after both)."""
+    flags = os.O_RDONLY | (os.O_DIRECTORY if path.is_dir() else 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:  # a folder that cannot be opened (some platforms): nothing to flush
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # file systems without fsync on folders
+        pass
+    finally:
+        os.close(fd)
 
 
 def _flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -90,6 +134,7 @@ def save_checkpoint(
 ) -> Path:
     """Write ``root/step-<8-digit step>`` atomically, point ``root/latest`` at it, keep the newest ``keep``."""
     root.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(root)
     name = f"step-{step:08d}"
     final = root / name
     tmp = root / f".tmp-{name}-{uuid.uuid4().hex[:8]}"
@@ -114,6 +159,9 @@ def save_checkpoint(
         save_file(rng_tensors, tmp / "rng.safetensors")
         state = {"step": step, "config": config, "rng": rng_meta, **(extra or {})}
         (tmp / "state.json").write_text(json.dumps(state, indent=1, sort_keys=True))
+        for f in tmp.iterdir():
+            _fsync(f)
+        _fsync(tmp)
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
@@ -122,11 +170,27 @@ def save_checkpoint(
         raise
     pointer = root / f".{LATEST}.{uuid.uuid4().hex[:8]}"
     pointer.write_text(name + "\n")
+    _fsync(pointer)
+    _fsync(root)  # the checkpoint's rename before the pointer's
     os.replace(pointer, root / LATEST)
-    old = sorted(p for p in root.glob("step-*") if p.is_dir())
-    for p in old[: max(0, len(old) - keep)]:
-        shutil.rmtree(p, ignore_errors=True)
+    _fsync(root)
+    prune_checkpoints(root, keep, step)
     return final
+
+
+def prune_checkpoints(root: Path, keep: int, newest: int) -> list[Path]:
+    """Remove the checkpoint folders of ``root`` at or before step ``newest`` but the last ``keep`` of them
+    (a resume calls it too: a run killed while it pruned after its last checkpoint kept one too many).
+    Folders after ``newest`` are left: a resume from an earlier checkpoint writes them again. Returns what
+    was removed."""
+    steps = sorted(
+        (int(p.name[5:]), p) for p in root.glob("step-*") if _STEP_DIR.fullmatch(p.name) and p.is_dir()
+    )
+    upto = [p for s, p in steps if s <= newest]
+    removed = upto[: max(0, len(upto) - keep)]
+    for p in removed:
+        shutil.rmtree(p, ignore_errors=True)
+    return removed
 
 
 def latest_checkpoint(root: Path) -> Path | None:
@@ -134,24 +198,96 @@ def latest_checkpoint(root: Path) -> Path | None:
     pointer = root / LATEST
     if not pointer.exists():
         return None
-    path = root / pointer.read_text().strip()
-    if not (path / "state.json").exists():
-        raise FileNotFoundError(f"{pointer} names {path}, which is not a complete checkpoint")
+    name = pointer.read_text().strip()
+    path = root / name
+    if not _STEP_DIR.fullmatch(name) or not (path / "state.json").exists():
+        raise FileNotFoundError(f"{pointer} names {name!r}, which is not a complete checkpoint in {root}")
     return path
 
 
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Read a checkpoint folder: ``model``, ``ema`` (or None), ``optimizer``, ``rng``, ``state``."""
-    state = json.loads((path / "state.json").read_text())
+def _read(path: Path, name: str, read: Any) -> Any:
+    """``read(path / name)``, or one error naming the file: missing, or unreadable (cut short, empty)."""
+    file = path / name
+    if not file.is_file():
+        raise ValueError(f"checkpoint file {file} is missing")
+    try:
+        return read(file)
+    except Exception as err:  # safetensors' SafetensorError, JSON, a cut-short header: the file is damaged
+        reason = " ".join(str(err).split()) or type(err).__name__
+        size = file.stat().st_size
+        raise ValueError(f"checkpoint file {file} is unreadable ({size} bytes: {reason})") from None
+
+
+def _read_state(file: Path) -> dict[str, Any]:
+    state = json.loads(file.read_text())
+    if not isinstance(state, dict) or not {"step", "config", "rng"} <= set(state):
+        raise ValueError("not a checkpoint state (step, config, rng)")
+    return state
+
+
+def _read_optimizer(file: Path) -> dict[str, Any]:
     from safetensors import safe_open
 
-    with safe_open(str(path / "optimizer.safetensors"), "pt") as f:
-        opt_meta = json.loads(f.metadata()["meta"])
+    with safe_open(str(file), "pt") as f:
+        meta = json.loads(f.metadata()["meta"])
+    return _unflatten_optimizer(load_file(file), meta)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Read a checkpoint folder: ``model``, ``ema`` (or None), ``optimizer``, ``rng``, ``state``.
+
+    A missing or damaged file (deleted, empty, cut short) is a ``ValueError`` naming it."""
+    path = Path(path)
+    state = _read(path, "state.json", _read_state)
+    match = _STEP_DIR.fullmatch(path.name)
+    if match and int(match.group(1)) != state["step"]:
+        raise ValueError(f"checkpoint file {path / 'state.json'} is of step {state['step']}, not {path.name}")
     ema_file = path / "ema.safetensors"
     return {
         "state": state,
-        "model": load_file(path / "model.safetensors"),
-        "ema": load_file(ema_file) if ema_file.exists() else None,
-        "optimizer": _unflatten_optimizer(load_file(path / "optimizer.safetensors"), opt_meta),
-        "rng": load_file(path / "rng.safetensors"),
+        "model": _read(path, "model.safetensors", load_file),
+        "ema": _read(path, "ema.safetensors", load_file) if ema_file.exists() else None,
+        "optimizer": _read(path, "optimizer.safetensors", _read_optimizer),
+        "rng": _read(path, "rng.safetensors", load_file),
     }
+
+
+def resume_checkpoint(root: Path) -> tuple[Path, dict[str, Any]] | None:
+    """The newest checkpoint of ``root`` that reads whole, as ``(folder, load_checkpoint(folder))``; None
+    when there is none yet (no ``latest``).
+
+    ``latest`` names the newest; when it is damaged (a file deleted or cut short after it was written),
+    the checkpoints before it are tried, newest first, with a warning naming the damaged file (a resume
+    from an earlier step repeats the steps since, exactly). When none reads, one error names the file
+    of the newest that does not."""
+    pointer = root / LATEST
+    if not pointer.exists():
+        return None
+    name = pointer.read_text(errors="replace").strip()
+    candidates = sorted(
+        (p for p in root.iterdir() if _STEP_DIR.fullmatch(p.name) and p.is_dir()),
+        key=lambda p: int(p.name[5:]),
+        reverse=True,
+    )
+    first_error = None
+    if _STEP_DIR.fullmatch(name):
+        newest = int(name[5:])
+        candidates = [p for p in candidates if int(p.name[5:]) <= newest]
+        if not (root / name).is_dir():
+            first_error = f"{pointer} names {name}, which is missing"
+    else:
+        first_error = f"{pointer} does not name a checkpoint ({name[:40]!r})"
+    for path in candidates:
+        try:
+            ck = load_checkpoint(path)
+        except ValueError as err:
+            first_error = first_error or str(err)
+            logger.warning("%s; trying the checkpoint before it", err)
+            continue
+        if first_error is not None:
+            logger.warning("resuming from %s instead (%s)", path.name, first_error)
+        return path, ck
+    raise ValueError(
+        f"cannot resume: {first_error or f'{pointer} names no checkpoint'}, and no earlier checkpoint in {root} "
+        "is complete; delete the folder's checkpoints/ to start over"
+    )

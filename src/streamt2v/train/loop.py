@@ -21,6 +21,8 @@ import dataclasses
 import json
 import logging
 import math
+import re
+import shutil
 import signal
 import threading
 import time
@@ -36,8 +38,16 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from streamt2v.compiling import compile_modules
+from streamt2v.io.folders import atomic_folder, atomic_write_file
 from streamt2v.microworld.dataset import collate
-from streamt2v.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, set_rng_state
+from streamt2v.train.checkpoint import (  # latest_checkpoint: for callers of this module
+    latest_checkpoint,  # noqa: F401
+    prune_checkpoints,
+    remove_stale_temporaries,
+    resume_checkpoint,
+    save_checkpoint,
+    set_rng_state,
+)
 from streamt2v.train.ema import EMA
 
 logger = logging.getLogger(__name__)
@@ -214,20 +224,73 @@ def _trainable_state(module: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def _truncate_log(path: Path, step: int) -> None:
-    """Drop log lines of steps after ``step`` (written after the checkpoint a run resumes from)."""
+    """Drop log lines of steps after ``step`` (written after the checkpoint a run resumes from).
+
+    The file is replaced atomically (a kill while it is rewritten keeps the old one). A last line without
+    its newline that does not read is a row cut short by a crash (after the checkpoint, so its step is
+    repeated): dropped with a warning; any other line that is not an entry is an error naming it."""
     if not path.exists():
         return
+    text = path.read_text()
+    lines = text.splitlines()
     keep = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             entry_step = int(json.loads(line)["step"])
         except (ValueError, KeyError, TypeError) as err:
+            if number == len(lines) and not text.endswith("\n"):
+                logger.warning("%s: dropping its last line, cut short: %r", path, line[:80])
+                continue
             raise ValueError(f"{path} line {number} is not a loss-log entry ({err}): {line[:80]!r}") from None
         if entry_step <= step:
             keep.append(line)
-    path.write_text("".join(ln + "\n" for ln in keep))
+    new = "".join(ln + "\n" for ln in keep)
+    if new != text:
+        atomic_write_file(path, lambda tmp: tmp.write_text(new))
+
+
+# Temporaries a run killed while writing them leaves in its folder (atomic_write_file's ``.NAME.tmp-PID``
+# of config.json and loss.jsonl, atomic_folder's ``.final.tmp-*``/``.final.old-*``).
+_RUN_TEMPORARY = re.compile(r"\.(config\.json|loss\.jsonl)\.tmp-\d+|\.final\.(tmp|old)-[0-9a-f]{8}")
+# In samples/: write_video's temporary ``.STEM.tmp-*SUFFIX`` and lock ``.NAME.lock`` (io.video).
+_SAMPLE_TEMPORARY = re.compile(r"\.(?P<stem>.+)\.tmp-[A-Za-z0-9_]+(?P<suffix>\.[A-Za-z0-9]+)")
+_SAMPLE_LOCK = re.compile(r"\.(?P<name>.+)\.lock")
+
+
+def _remove_stale_temporaries(out: Path) -> None:
+    """Remove what a run killed in ``out`` (``kill -9``, an OOM kill, a preempted machine) left half-written:
+    its temporary files and folders in the run folder, ``checkpoints/`` and ``samples/``. Main process
+    only, before it writes anything."""
+    if not out.is_dir():
+        return
+    from streamt2v.io.streaming_writer import remove_stale_temporaries as remove_stale_video
+
+    for p in out.iterdir():
+        if not _RUN_TEMPORARY.fullmatch(p.name) or p.is_symlink():
+            continue
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+    remove_stale_temporaries(out / "checkpoints")
+    samples = out / "samples"
+    if samples.is_dir():
+        for p in sorted(samples.iterdir()):
+            tmp, lock = _SAMPLE_TEMPORARY.fullmatch(p.name), _SAMPLE_LOCK.fullmatch(p.name)
+            target = f"{tmp['stem']}{tmp['suffix']}" if tmp else lock["name"] if lock else None
+            if target is not None and p.exists():
+                try:
+                    remove_stale_video(samples / target)  # takes the sample's lock: not while one writes
+                except (OSError, RuntimeError) as err:  # another process writes it (OutputInUseError)
+                    logger.warning("%s left as it is: %s", p, err)
+
+
+def _only_stale_temporaries(out: Path) -> bool:
+    """Whether ``out`` is empty or holds nothing but temporaries of a run killed before it wrote anything
+    else (a kill while its first config.json was written)."""
+    return all(_RUN_TEMPORARY.fullmatch(p.name) for p in out.iterdir())
 
 
 def _recipe_config_changes(
@@ -263,6 +326,16 @@ def _run_without_checkpoint(out: Path) -> bool:
     return is_run and not (out / "final").exists() and not (out / "checkpoints" / "latest").exists()
 
 
+def _recipe_of_checkpoints(root: Path) -> str | None:
+    """The recipe name a checkpoint in ``root`` records (its ``state.json``), or None."""
+    for state in sorted(root.glob("step-*/state.json"), reverse=True):
+        try:
+            return str(json.loads(state.read_text())["config"]["recipe"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return None
+
+
 def _check_out_dir(out: Path, recipe: Recipe, resume: bool) -> None:
     """Refuse an ``out`` that would lose what is there: without ``resume`` any non-empty folder (a run's
     ``final/`` and log, or the user's files); with it, a non-empty folder that is not a run of this
@@ -273,7 +346,7 @@ def _check_out_dir(out: Path, recipe: Recipe, resume: bool) -> None:
         return
     if not out.is_dir():
         raise FileExistsError(f"--out {out} is a file, not a run folder")
-    if not any(out.iterdir()):
+    if _only_stale_temporaries(out):
         return
     if not resume:
         if _run_without_checkpoint(out):
@@ -289,9 +362,14 @@ def _check_out_dir(out: Path, recipe: Recipe, resume: bool) -> None:
     try:
         saved = json.loads(config.read_text())["recipe"]
     except (OSError, ValueError, KeyError, TypeError):
-        raise FileExistsError(
-            f"{out} is not empty and is not a training run (no readable {config.name})"
-        ) from None
+        # a config.json lost or cut short (written in place before this version) by a killed run: its
+        # checkpoints carry the config too
+        saved = _recipe_of_checkpoints(out / "checkpoints")
+        if saved is None:
+            raise FileExistsError(
+                f"{out} is not empty and is not a training run (no readable {config.name})"
+            ) from None
+        logger.warning("%s is unreadable: taking the run's recipe from its checkpoints", config)
     if saved != recipe.name:
         raise ValueError(f"cannot resume {out}: it is a {saved!r} run, this is {recipe.name!r}")
 
@@ -345,8 +423,8 @@ def train(
     ckpt_root = out / "checkpoints"
     start = 0
     _check_out_dir(out, recipe, resume)
-    if resume and (path := latest_checkpoint(ckpt_root)) is not None:
-        ck = load_checkpoint(path)
+    if resume and (found := resume_checkpoint(ckpt_root)) is not None:
+        path, ck = found
         saved = ck["state"]["config"]
         if saved["recipe"] != recipe.name:
             raise ValueError(
@@ -398,8 +476,12 @@ def train(
     accelerator.wait_for_everyone()  # every process has checked out_dir before the main one writes there
     if main:
         out.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temporaries(out)
+        if start:
+            prune_checkpoints(ckpt_root, cfg.keep_checkpoints, start)
         _truncate_log(log_path, start)
-        (out / "config.json").write_text(json.dumps(run_config, indent=1, sort_keys=True))
+        config_text = json.dumps(run_config, indent=1, sort_keys=True)
+        atomic_write_file(out / "config.json", lambda tmp: tmp.write_text(config_text))
 
     result = TrainResult(out, start)
     saved_step = start  # the step a resume would start from (the checkpoint resumed from, else 0)
@@ -426,6 +508,10 @@ def train(
 
     bar = tqdm(total=cfg.steps, initial=start, disable=not (progress and main), desc=recipe.name)
     try:
+        if cfg.sample_every and start and start % cfg.sample_every == 0 and main:
+            # a stop (kill -9, Ctrl-C) while the samples of the checkpoint's step were written, after the
+            # checkpoint, would lose them: a resume writes them again (the same weights, the same samples)
+            _run_hook(recipe.sample, raw, ema, start, out / "samples")
         module.train()
         for step in range(start, cfg.steps):
             t0 = time.perf_counter()
@@ -492,7 +578,10 @@ def train(
         raise TrainInterrupted(result.step, saved_step) from None
     bar.close()
     if export and main:
-        _run_hook(lambda m, _s, d: recipe.export(m, d), raw, ema, result.step, out / "final")
+        # written beside final/ and renamed: a stop during the export leaves no half-written final/ (which
+        # would pass for a finished run); a resume exports again
+        with atomic_folder(out / "final", overwrite=True) as tmp:
+            _run_hook(lambda m, _s, d: recipe.export(m, d), raw, ema, result.step, tmp)
     accelerator.wait_for_everyone()
     return result
 
