@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from streamt2v.metrics.flow import as_uint8_frames, compute_flows, resize_frames
+from streamt2v.metrics.mawe import mawe
 
 
 def _translation(dx: int, dy: int, t: int = 3, size: int = 64) -> np.ndarray:
@@ -95,6 +96,16 @@ def test_flow_size_must_be_ints(size):
         resize_frames(frames, size)
     with pytest.raises(TypeError, match="flow size must be an int"):
         compute_flows(frames, size=size)
+
+
+def test_a_huge_flow_size_is_refused_naming_it_before_any_frame_is_read(tmp_path):
+    # was an OpenCV "Insufficient memory ... 30000000000 bytes" error after the video was decoded
+    message = "flow size must be at most 8192×8192 pixels, got 100000×100000"
+    with pytest.raises(ValueError, match=message):
+        compute_flows(_translation(1, 0, t=2, size=32), size=100000)
+    with pytest.raises(ValueError, match="got 720×9000"):
+        mawe(tmp_path / "not-read.mp4", flow_size=(720, 9000))
+    assert resize_frames(_translation(1, 0, t=2, size=32), (8192, 8)).shape == (2, 8192, 8, 3)
 
 
 def test_flow_size_accepts_numpy_ints_and_lists():

@@ -98,9 +98,14 @@ def _is_int(x: object) -> bool:
     return isinstance(x, numbers.Integral) and not isinstance(x, bool)
 
 
+#: The largest flow side accepted (8K video); a larger one would only fail in OpenCV's allocator, after the
+#: video was read (``--flow-size 100000``: a 30 GB frame).
+MAX_FLOW_SIDE = 8192
+
+
 def check_flow_size(size: object) -> tuple[int, int] | None:
     """``size`` (``N``, ``(H, W)`` ints, or ``None``) as ``(H, W)`` or ``None``; raises unless each side is
-    an int ≥ 8."""
+    an int in [8, :data:`MAX_FLOW_SIDE`]."""
     if size is None:
         return None
     if _is_int(size):
@@ -111,6 +116,11 @@ def check_flow_size(size: object) -> tuple[int, int] | None:
         raise TypeError(f"flow size must be an int, a (height, width) pair of ints or None, got {size!r}")
     if h < 8 or w < 8:
         raise ValueError(f"flow size must be at least 8×8 pixels, got {h}×{w}")
+    if h > MAX_FLOW_SIDE or w > MAX_FLOW_SIDE:
+        raise ValueError(
+            f"flow size must be at most {MAX_FLOW_SIDE}×{MAX_FLOW_SIDE} pixels, got {h}×{w} "
+            "(the paper's is 720; None, --flow-size 0 on the command line, keeps the video's own size)"
+        )
     return h, w
 
 
