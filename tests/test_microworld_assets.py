@@ -73,6 +73,16 @@ def test_refiner_round_trips_word_tokenizer(tmp_path: Path) -> None:
     assert torch.equal(loaded.text_encoder.encode(prompt), ref.text_encoder.encode(prompt))
 
 
+def test_refiner_from_pretrained_without_a_path_loads_the_shipped_refiner() -> None:
+    # as StreamingT2VPipeline.from_pretrained() loads the shipped model (was: a TypeError about NoneType)
+    default = Refiner.from_pretrained()
+    shipped = Refiner.from_pretrained(assets.microworld_refiner_dir())
+    assert default.frame_size == shipped.frame_size == (64, 64)
+    assert default.recommended == shipped.recommended
+    for (name, a), (_, b) in zip(default.unet.state_dict().items(), shipped.unet.state_dict().items()):
+        assert torch.equal(a, b), name
+
+
 def test_release_settings_are_consistent() -> None:
     from streamt2v.pipeline.enhance import EnhanceConfig
     from streamt2v.pipeline.stream import StreamConfig

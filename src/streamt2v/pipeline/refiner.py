@@ -97,16 +97,20 @@ class Refiner:
     @classmethod
     def from_pretrained(
         cls,
-        path: str | Any,
+        path: str | Any = None,
         *,
         device: torch.device | str = "cpu",
         dtype: torch.dtype | str = torch.float32,
         frame_size: tuple[int, int] | None = None,
     ) -> Refiner:
-        """Load a diffusers-format video model folder; missing parts, a folder of another kind (a
-        StreamingT2VModel), an unavailable ``device`` (``"auto"``: the best available) or a ``dtype`` it
+        """Load a diffusers-format video model folder (None: the shipped microworld refiner, as
+        ``StreamingT2VPipeline.from_pretrained()`` loads the shipped model); missing parts, a folder of another
+        kind (a StreamingT2VModel), an unavailable ``device`` (``"auto"``: the best available) or a ``dtype`` it
         does not run (half precision on the CPU) raise before any weights are read."""
         import json
+
+        if path is None:
+            path = shipped_refiner()[0]
 
         from diffusers import AutoencoderKL, UNet3DConditionModel
         from transformers import CLIPTextModel
