@@ -242,6 +242,18 @@ def test_exports_load_with_library_classes(tmp_path):
     # the clip recipe's sample is its retrieval accuracy (before: an empty samples/ folder)
     sample = json.loads((tmp_path / "clip" / "samples" / "clip-00000001.json").read_text())
     assert sample["step"] == 1 and sample["samples"] == 32 and 0 <= sample["frame_to_caption_top1"] <= 1
+    # written whole or not at all: what a kill during that write leaves is removed by the resume
+    killed = tmp_path / "clip" / "samples" / ".clip-00000001.json.tmp-4194304"
+    killed.write_text('{"step": 1, "fr')
+    train(
+        tiny_clip(),
+        replace(cfg, sample_every=1),
+        tmp_path / "clip",
+        resume=True,
+        progress=False,
+        export=False,
+    )
+    assert not killed.exists() and json.loads(killed.with_name("clip-00000001.json").read_text()) == sample
     final = tmp_path / "clip" / "final"
     text = TextEncoder(
         AutoTokenizer.from_pretrained(final / "tokenizer"),

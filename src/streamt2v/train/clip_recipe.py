@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
+from streamt2v.io.folders import atomic_write_file
 from streamt2v.microworld.captions import BOS_TOKEN, EOS_TOKEN, PAD_TOKEN, SPECIAL_TOKENS, VOCABULARY
 from streamt2v.microworld.dataset import ClipSpec
 from streamt2v.train.recipes import DataOptions
@@ -165,7 +166,8 @@ class ClipRecipe(DataOptions):
         top1 = sum(caps[int(j)] == caps[i] for i, j in enumerate(sim.argmax(dim=1))) / len(items)
         logger.info("clip step %d: frame→caption top-1 %.2f", step, top1)
         result = {"step": step, "frame_to_caption_top1": top1, "samples": len(items)}
-        (out_dir / f"clip-{step:08d}.json").write_text(json.dumps(result) + "\n")
+        text = json.dumps(result) + "\n"  # whole or not at all, as the loop's other files (a kill mid-write)
+        atomic_write_file(out_dir / f"clip-{step:08d}.json", lambda tmp: tmp.write_text(text))
 
     def export(self, module: nn.Module, out_dir: Path) -> None:
         """Write ``text_encoder/`` (``CLIPTextModel``: the UNets' text conditioning), ``image_encoder/``

@@ -257,6 +257,8 @@ _RUN_TEMPORARY = re.compile(r"\.(config\.json|loss\.jsonl)\.tmp-\d+|\.final\.(tm
 # In samples/: write_video's temporary ``.STEM.tmp-*SUFFIX`` and lock ``.NAME.lock`` (io.video).
 _SAMPLE_TEMPORARY = re.compile(r"\.(?P<stem>.+)\.tmp-[A-Za-z0-9_]+(?P<suffix>\.[A-Za-z0-9]+)")
 _SAMPLE_LOCK = re.compile(r"\.(?P<name>.+)\.lock")
+# In samples/: the clip recipe's ``clip-STEP.json`` written by atomic_write_file (``.NAME.tmp-PID``).
+_SAMPLE_JSON_TEMPORARY = re.compile(r"\.clip-\d{8}\.json\.tmp-\d+")
 
 
 def _remove_stale_temporaries(out: Path) -> None:
@@ -278,6 +280,9 @@ def _remove_stale_temporaries(out: Path) -> None:
     samples = out / "samples"
     if samples.is_dir():
         for p in sorted(samples.iterdir()):
+            if _SAMPLE_JSON_TEMPORARY.fullmatch(p.name) and p.is_file() and not p.is_symlink():
+                p.unlink(missing_ok=True)
+                continue
             tmp, lock = _SAMPLE_TEMPORARY.fullmatch(p.name), _SAMPLE_LOCK.fullmatch(p.name)
             target = f"{tmp['stem']}{tmp['suffix']}" if tmp else lock["name"] if lock else None
             if target is not None and p.exists():
