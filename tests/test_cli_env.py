@@ -132,6 +132,7 @@ def test_a_train_run_stopped_before_any_checkpoint_says_all_its_steps_are_lost(t
 @pytest.mark.parametrize("kind", [signal.SIGINT, signal.SIGTERM])
 def test_an_interrupt_during_a_checkpoint_write_waits_for_the_write(tmp_path, monkeypatch, kind):
     import streamt2v.train.loop as loop
+    from streamt2v.train.checkpoint import latest_checkpoint
     from streamt2v.train.vae_recipe import VAERecipe
 
     # SIGTERM as the command line handles it: turned into Ctrl-C's KeyboardInterrupt
@@ -153,7 +154,7 @@ def test_an_interrupt_during_a_checkpoint_write_waits_for_the_write(tmp_path, mo
             loop.train(recipe, cfg, tmp_path / "run", progress=False)
         # before: the interrupt cut the write, and the 3 steps were reported lost
         assert (err.value.step, err.value.checkpoint_step) == (3, 3)
-        latest = loop.latest_checkpoint(tmp_path / "run" / "checkpoints")
+        latest = latest_checkpoint(tmp_path / "run" / "checkpoints")
         assert json.loads((latest / "state.json").read_text())["step"] == 3
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
         assert signal.getsignal(signal.SIGTERM) is as_ctrl_c

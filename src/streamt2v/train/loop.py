@@ -40,8 +40,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from streamt2v.compiling import compile_modules
 from streamt2v.io.folders import atomic_folder, atomic_write_file
 from streamt2v.microworld.dataset import collate
-from streamt2v.train.checkpoint import (  # latest_checkpoint: for callers of this module
-    latest_checkpoint,  # noqa: F401
+from streamt2v.train.checkpoint import (
     prune_checkpoints,
     remove_stale_temporaries,
     resume_checkpoint,
