@@ -132,3 +132,29 @@ def test_sdedit_start_runs_below_the_start_step_from_the_noised_latents(name):
     torch.testing.assert_close(first_in, expected)
     with pytest.raises(ValueError, match="give start_latents and start_step together"):
         sample_loop(make_scheduler(name, BASE), noise, model_fn, num_steps=1, start_step=300)
+
+
+_CONFIG_DIGEST = """
+import sys
+from streamt2v.pipeline.enhance_state import state_key
+from streamt2v.sampling import SCHEDULER_NAMES, make_scheduler
+base = {"num_train_timesteps": 1000, "beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012}
+print({name: state_key(dict(make_scheduler(name, base).config)) for name in SCHEDULER_NAMES})
+"""
+
+
+def test_a_scheduler_config_is_the_same_in_every_process() -> None:
+    # stage 3's state key holds the scheduler's config: it differed between processes (diffusers lists the
+    # defaulted options from a set of strings, whose order follows the per-process string hash), so a
+    # stopped `streamt2v enhance` with the default dpmpp-2m-sde never continued, it always started over
+    import os
+    import subprocess
+    import sys
+
+    digests = set()
+    for seed in ("1", "2", "3"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        out = subprocess.run([sys.executable, "-c", _CONFIG_DIGEST], env=env, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        digests.add(out.stdout)
+    assert len(digests) == 1

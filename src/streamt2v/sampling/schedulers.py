@@ -47,7 +47,14 @@ def make_scheduler(name: str, base_config: Mapping[str, Any], **overrides: Any) 
     config = {k: v for k, v in dict(base_config).items() if not k.startswith("_")}
     config.update(fixed)
     config.update(overrides)
-    return cls.from_config(config)
+    scheduler = cls.from_config(config)
+    defaults = scheduler.config.get("_use_default_values")
+    if defaults is not None:
+        # diffusers lists the defaulted options from a set, in an order that changes from process to process
+        # (string hashing): sorted, the config is the same in every process, as the stage-3 state key needs
+        # (with it a stopped `enhance` always started over: "its saved state ... is of another ... setting")
+        scheduler.register_to_config(_use_default_values=sorted(defaults))
+    return scheduler
 
 
 def step_kwargs(
