@@ -182,3 +182,17 @@ def test_bad_argument_types():
     for frac in (float("nan"), 1.5, -0.1):
         with pytest.raises(ValueError, match=f"min_area_frac must be a number in \\[0, 1\\], got {frac}"):
             probe_video(video, min_area_frac=frac)
+
+
+def test_a_caption_the_probes_cannot_read_is_named_in_a_warning(caplog):
+    # was silent: the caption column showed nan and evaluate's mean left the video out without a word
+    video = make_video(OBJS, t=4)
+    with caplog.at_level("WARNING", logger="streamt2v.metrics.probes"):
+        result = probe_video(video, caption="un cercle rouge sur fond bleu")
+    assert math.isnan(result.caption_agreement)
+    assert "caption 'un cercle rouge sur fond bleu' names no microworld colour (red, green," in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="streamt2v.metrics.probes"):
+        assert probe_video(video, caption="a red circle on a blue background").caption_agreement > 0
+        probe_video(video)
+    assert caplog.text == ""

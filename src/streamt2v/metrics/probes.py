@@ -280,6 +280,13 @@ def probe_video(
     if boundaries is None:
         boundaries = default_boundaries(len(segs))
     claims = parse_caption(caption) if caption else []
+    if caption and not claims:  # e.g. another language, or a prompt of another world: say why it is nan
+        logger.warning(
+            "caption %r names no microworld colour (%s), so probe_caption_agreement is nan and the colours "
+            "are those found in frame 0",
+            caption,
+            ", ".join(COLOURS),
+        )
     first = segs[0]
     bg = expected_background or next((c for c, _, b in claims if b), None) or first.background
     if expected_colours is None:
