@@ -284,6 +284,20 @@ def test_a_stage3_state_of_another_run_is_set_aside_and_an_unreadable_one_ignore
     assert list(tmp_path.iterdir()) == []
 
 
+def test_the_stage3_key_holds_the_solver_settings_not_diffusers_bookkeeping() -> None:
+    """A scheduler built in another process lists the options diffusers defaulted in another order, and
+    one built by another diffusers version names that version: neither is another run."""
+    from streamt2v.pipeline.enhance_state import scheduler_settings, state_key
+
+    a, b = (make_scheduler("dpmpp-2m-sde", DEFAULT_SCHEDULER_CONFIG) for _ in range(2))
+    b.register_to_config(_use_default_values=list(reversed(b.config["_use_default_values"])))
+    b.register_to_config(_diffusers_version="0.0.1")
+    assert dict(a.config) != dict(b.config)
+    assert state_key(scheduler_settings(a)) == state_key(scheduler_settings(b))
+    c = make_scheduler("dpmpp-2m-sde", DEFAULT_SCHEDULER_CONFIG, solver_order=1)
+    assert state_key(scheduler_settings(a)) != state_key(scheduler_settings(c))
+
+
 def test_randomized_differs_from_shared_noise_with_a_temporal_model() -> None:
     unet = _tiny_unet()
     sched = make_scheduler("ddim", DEFAULT_SCHEDULER_CONFIG)

@@ -53,6 +53,7 @@ from streamt2v.pipeline.enhance_state import (
     EnhanceProgress,
     EnhanceStateFile,
     restore_scheduler_state,
+    scheduler_settings,
     scheduler_state,
     state_key,
 )
@@ -518,7 +519,7 @@ def enhance_video(
         # a run stopped by running out of memory may continue with fewer chunks per batch) are not in it
         settings = {k: v for k, v in vars(config).items() if k not in _NOT_IN_STATE_KEY}
         key = state_key(
-            latents, cond, uncond, generator.get_state(), settings, dict(scheduler.config), prompts
+            latents, cond, uncond, generator.get_state(), settings, scheduler_settings(scheduler), prompts
         )
         saved = EnhanceStateFile(state_file, key)
         resume, on_step = saved.load(), saved.save

@@ -52,6 +52,12 @@ def scheduler_state(scheduler: Any) -> dict[str, Any]:
     }
 
 
+def scheduler_settings(scheduler: Any) -> dict[str, Any]:
+    """A scheduler's settings for the state key: its config without diffusers' bookkeeping (``_``-keys: its
+    version, and the options it defaulted, listed in an order that changes from process to process)."""
+    return {k: v for k, v in sorted(scheduler.config.items()) if not k.startswith("_")}
+
+
 def restore_scheduler_state(scheduler: Any, state: dict[str, Any], device: torch.device) -> None:
     """Put ``state`` (from :func:`scheduler_state` of the same scheduler class, read on the CPU) back into a
     fresh ``scheduler`` whose timesteps are set. A tensor goes where the fresh scheduler keeps its own
