@@ -521,6 +521,11 @@ def test_cli_enhance_checks_everything_before_reading_or_loading(
         (["-o", "taken.mp4"], "'taken.mp4' already exists; pass --overwrite"),
         (["-o", "docs"], "thesis.txt"),
         (["-o", "/proc/x.mp4"], "cannot write output '/proc/x.mp4'"),
+        (["-o", "in.mp4", "--overwrite"], "-o 'in.mp4' would replace the input 'in.mp4'; write the enhanced"),
+        (
+            ["--resolution", "100000x100000"],
+            "resolution must be at most 8192 pixels a side, got 100000x100000",
+        ),
         *([] if cuda else [(["--device", "cuda"], "CUDA is not available")]),
     ]:
         args = ["enhance", "in.mp4", "--prompt", "a cat", "-o", "out.mp4", "--no-progress", *argv]

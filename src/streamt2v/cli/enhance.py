@@ -76,6 +76,16 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
+def _check_not_the_input(source: Path, output: Path) -> None:
+    """Refuse an output that would replace the input video (or a folder of PNG frames holding it), even with
+    --overwrite: the low-resolution original would be lost, and with it the way to enhance it again."""
+    src, out = source.resolve(), output.resolve()
+    if src == out or out in src.parents:
+        raise ValueError(
+            f"-o {str(output)!r} would replace the input {str(source)!r}; write the enhanced video elsewhere"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     import sys
 
@@ -113,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
     if args.model is not None:
         check_refiner_folder(args.model, settings)
     check_output_path(args.output, overwrite=args.overwrite)
+    _check_not_the_input(Path(args.input), Path(args.output))
     if args.model is None:  # from the first frame: a size no default refiner is for fails before the read
         check_default_refiner(tuple(read_video(args.input, max_frames=1)[0].shape[-2:]))
     # the output is written at the input's average rate

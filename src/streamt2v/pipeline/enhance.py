@@ -73,6 +73,10 @@ BLEND_TARGETS: tuple[str, ...] = ("latents", "x0")
 TIMESTEP_SPACINGS: tuple[str, ...] = ("leading", "trailing", "linspace")
 
 
+# The largest canvas side: 8K video is 7680x4320; a larger one is a typo that fails in the allocator later.
+MAX_RESOLUTION_SIDE = 8192
+
+
 @dataclass(frozen=True)
 class EnhanceConfig:
     """Stage-3 settings; defaults follow the paper / official release (official-facts §1.5 stage 3)."""
@@ -116,6 +120,10 @@ class EnhanceConfig:
                 or min(res) < 1
             ):
                 raise ValueError(f"resolution must be (H, W) with positive integer sizes, got {res!r}")
+            if max(res) > MAX_RESOLUTION_SIDE:  # before the model is loaded and the video read
+                raise ValueError(
+                    f"resolution must be at most {MAX_RESOLUTION_SIDE} pixels a side, got {res[0]}x{res[1]}"
+                )
             object.__setattr__(self, "resolution", (int(res[0]), int(res[1])))  # a JSON list -> a tuple
         if self.overlap < 0:
             raise ValueError(f"overlap must be >= 0, got {self.overlap}")
