@@ -459,6 +459,9 @@ def test_cli_default_is_the_shipped_model_with_its_recommended_sampler(tmp_path,
     config = json.loads((next((tmp_path / "runs").iterdir()) / "config.json").read_text())["stream"]
     assert config["steps"] == recommended["steps"] and config["guidance"] == recommended["guidance"]
     assert config["init_steps"] == 2
+    # --model microworld names it (as evaluate's --clip-model microworld does): the same video
+    assert main([*args, "-o", "named.mp4", "--init-steps", "2", "--model", "microworld"]) == 0
+    assert (tmp_path / "named.mp4").read_bytes() == (tmp_path / "out.mp4").read_bytes()
 
 
 def test_cli_no_progress_silences_stage_3_too_and_a_swallowed_prompt_is_explained(

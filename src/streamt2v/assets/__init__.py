@@ -19,6 +19,16 @@ REFINER_DIR_NAME = "microworld-refiner"
 CLIP_DIR_NAME = "microworld-clip"
 
 
+# The name that picks the shipped models where a folder is asked for (``--model microworld``,
+# ``--clip-model microworld``) unless a local folder has that name.
+SHIPPED_NAME = "microworld"
+
+
+def names_shipped(spec: object) -> bool:
+    """Whether ``spec`` is :data:`SHIPPED_NAME` and no local path of that name exists."""
+    return spec is not None and str(spec) == SHIPPED_NAME and not Path(str(spec)).exists()
+
+
 def _need(path: Path, index_file: str, what: str) -> Path:
     if not (path / index_file).is_file():
         raise FileNotFoundError(

@@ -31,7 +31,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="output .mp4/.gif or folder (default output.mp4)",
     )
     p.add_argument(
-        "--model", type=user_path, help="model folder, hub id or preset (default: the embedded default)"
+        "--model",
+        type=user_path,
+        help="model folder, hub id or preset (default: the shipped microworld model, also named by microworld)",
     )
     p.add_argument("--negative-prompt", default="", help="negative prompt for both stages")
     # Unset sampling options take the model's recommended settings (model_index.json "sampler"), else

@@ -62,12 +62,20 @@ def default_model_spec() -> str:
         return FALLBACK_PRESET
 
 
+def model_folder_spec(spec: str | os.PathLike | None) -> str:
+    """What a ``--model`` value names: None or ``"microworld"`` the shipped model (:func:`default_model_spec`),
+    anything else itself (a folder, a hub id or a preset)."""
+    from streamt2v.assets import names_shipped
+
+    return default_model_spec() if spec is None or names_shipped(spec) else str(spec)
+
+
 def recommended_sampler(spec: str | os.PathLike | None) -> dict[str, Any]:
     """The sampler settings a local model folder recommends for its weights (``model.sampler``), read
     without loading weights; ``{}`` for presets and hub ids (their settings apply once loaded)."""
     from streamt2v.models.bundle import MODEL_INDEX
 
-    index = Path(default_model_spec() if spec is None else spec) / MODEL_INDEX
+    index = Path(model_folder_spec(spec)) / MODEL_INDEX
     if not index.is_file():
         return {}
     return dict(json.loads(index.read_text()).get("streamt2v", {}).get("sampler") or {})
@@ -79,12 +87,13 @@ def load_model(
     device: str | torch.device = "auto",
     dtype: str | torch.dtype | None = "fp32",
 ) -> StreamingT2VModel:
-    """A model folder / hub id, or a preset name (random weights, with a warning); None = the default."""
+    """A model folder / hub id, or a preset name (random weights, with a warning); None or ``"microworld"``
+    = the shipped model."""
     from streamt2v.models.bundle import StreamingT2VModel
 
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
-    name = default_model_spec() if spec is None else str(spec)
+    name = model_folder_spec(spec)
     if name in PRESETS and not Path(name).exists():
         logger.warning(RANDOM_WEIGHTS_WARNING.format(name=name))
         model = StreamingT2VModel.from_preset(name, device="cpu", seed=0)

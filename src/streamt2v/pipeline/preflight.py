@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from streamt2v.assets import SHIPPED_NAME, names_shipped
 from streamt2v.config import PRESETS
 from streamt2v.io.folders import looks_like_hub_id
 from streamt2v.io.video import check_fps, check_output_path, output_kind
@@ -71,7 +72,7 @@ def _default_refiner_folder(model: StreamingT2VModel | None, model_spec: str | N
 
     if model is not None:
         size = model.config.frame_size
-    elif model_spec is None:  # the shipped model
+    elif model_spec is None or names_shipped(model_spec):  # the shipped model
         try:
             index = json.loads((microworld_model_dir() / "model_index.json").read_text())
         except FileNotFoundError:
@@ -162,8 +163,12 @@ def check_inputs(
         else:  # the embedded refiners (shipped, or random at other sizes) have 1000-step schedules
             check_start_step(enhance, DEFAULT_SCHEDULER_CONFIG)
     spec = cfg.model
-    if spec is not None and spec not in PRESETS and not Path(spec).exists() and not looks_like_hub_id(spec):
-        raise FileNotFoundError(f"model folder {str(Path(cfg.model).resolve())!r} does not exist")
+    known = spec is None or spec in PRESETS or names_shipped(spec) or looks_like_hub_id(spec)
+    if not known and not Path(spec).exists():
+        raise FileNotFoundError(
+            f"model folder {str(Path(spec).resolve())!r} does not exist (the shipped model: "
+            f"{SHIPPED_NAME!r} or no --model; presets: {', '.join(PRESETS)})"
+        )
     _check_reads_prompts(model, spec)
     check_outputs(cfg, overwrite=resume or cfg.overwrite)
     if not resume and cfg.run_dir:
