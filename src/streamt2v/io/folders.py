@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -28,6 +29,26 @@ def atomic_write_file(path: str | Path, write: Callable[[Path], None]) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def remove_leftovers(folder: Path, names: re.Pattern[str], *, folders: bool = False) -> list[Path]:
+    """Remove the entries of ``folder`` whose whole name matches ``names``: the temporaries a killed writer
+    left (files; folders too with ``folders``, never what a link points to). Call it only as the one writer
+    of what they were for (holding its lock), so none is being written. Returns what was removed."""
+    removed: list[Path] = []
+    if not folder.is_dir():
+        return removed
+    for p in sorted(folder.iterdir()):
+        if not names.fullmatch(p.name) or p.is_symlink():
+            continue
+        if p.is_dir():
+            if not folders:
+                continue
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+        removed.append(p)
+    return removed
 
 
 def read_text_file(path: str | Path, what: str) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from streamt2v.io.folders import atomic_write_file
+from streamt2v.io.folders import atomic_write_file, remove_leftovers
 
 logger = logging.getLogger(__name__)
 
@@ -144,15 +144,7 @@ def remove_stale_state_temporaries(path: str | os.PathLike) -> list[Path]:
     process killed while saving the state file ``path`` left; call it holding the lock of what the state
     is for (no other process is saving it then). Returns what was removed."""
     path = Path(path)
-    pattern = re.compile(re.escape(f".{path.name}.tmp-") + r"\d+")
-    if not path.parent.is_dir():
-        return []
-    removed = []
-    for p in path.parent.iterdir():
-        if pattern.fullmatch(p.name) and p.is_file() and not p.is_symlink():
-            p.unlink(missing_ok=True)
-            removed.append(p)
-    return removed
+    return remove_leftovers(path.parent, re.compile(re.escape(f".{path.name}.tmp-") + r"\d+"))
 
 
 def remove_state_file(path: str | os.PathLike) -> None:

@@ -38,7 +38,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from streamt2v.io import locks
-from streamt2v.io.folders import atomic_write_file, check_writable_parent
+from streamt2v.io.folders import atomic_write_file, check_writable_parent, remove_leftovers
 from streamt2v.io.video import from_uint8_frames, to_uint8_frames
 
 FORMAT_VERSION = 1
@@ -166,15 +166,7 @@ class RunDir:
     def _remove_stale_temporaries(self) -> list[Path]:
         """Remove the temporary files (``.*.tmp-PID``) a killed process left in the run; call with the lock held
         (no other process can be writing them). Returns what was removed."""
-        removed = []
-        for folder in (self.path, self.path / "chunks"):
-            if not folder.is_dir():
-                continue
-            for p in folder.iterdir():
-                if _STALE_TEMPORARY.fullmatch(p.name) and p.is_file() and not p.is_symlink():
-                    p.unlink(missing_ok=True)
-                    removed.append(p)
-        return removed
+        return [p for d in (self.path, self.path / "chunks") for p in remove_leftovers(d, _STALE_TEMPORARY)]
 
     def unlock(self) -> None:
         locks.release(self._lock)

@@ -32,6 +32,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from streamt2v.io.folders import remove_leftovers
+
 logger = logging.getLogger(__name__)
 
 LATEST = "latest"
@@ -45,18 +47,7 @@ def remove_stale_temporaries(root: Path) -> list[Path]:
     """Remove the temporary checkpoint folders (``.tmp-step-*``) and ``latest`` pointers (``.latest.*``) a
     process killed while writing a checkpoint (``kill -9``, an OOM kill, a preempted machine) left in
     ``root``; only the run's own writer may call it (one writes at a time). Returns what was removed."""
-    removed: list[Path] = []
-    if not root.is_dir():
-        return removed
-    for p in sorted(root.iterdir()):
-        if not _TEMPORARY.fullmatch(p.name) or p.is_symlink():
-            continue
-        if p.is_dir():
-            shutil.rmtree(p, ignore_errors=True)
-        else:
-            p.unlink(missing_ok=True)
-        removed.append(p)
-    return removed
+    return remove_leftovers(root, _TEMPORARY, folders=True)
 
 
 def _fsync(path: Path) -> None:

@@ -22,7 +22,6 @@ import json
 import logging
 import math
 import re
-import shutil
 import signal
 import threading
 import time
@@ -38,7 +37,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from streamt2v.compiling import compile_modules
-from streamt2v.io.folders import atomic_folder, atomic_write_file
+from streamt2v.io.folders import atomic_folder, atomic_write_file, remove_leftovers
 from streamt2v.microworld.dataset import collate
 from streamt2v.train.checkpoint import (
     prune_checkpoints,
@@ -268,20 +267,12 @@ def _remove_stale_temporaries(out: Path) -> None:
         return
     from streamt2v.io.streaming_writer import remove_stale_temporaries as remove_stale_video
 
-    for p in out.iterdir():
-        if not _RUN_TEMPORARY.fullmatch(p.name) or p.is_symlink():
-            continue
-        if p.is_dir():
-            shutil.rmtree(p, ignore_errors=True)
-        else:
-            p.unlink(missing_ok=True)
+    remove_leftovers(out, _RUN_TEMPORARY, folders=True)
     remove_stale_temporaries(out / "checkpoints")
     samples = out / "samples"
+    remove_leftovers(samples, _SAMPLE_JSON_TEMPORARY)
     if samples.is_dir():
         for p in sorted(samples.iterdir()):
-            if _SAMPLE_JSON_TEMPORARY.fullmatch(p.name) and p.is_file() and not p.is_symlink():
-                p.unlink(missing_ok=True)
-                continue
             tmp, lock = _SAMPLE_TEMPORARY.fullmatch(p.name), _SAMPLE_LOCK.fullmatch(p.name)
             target = f"{tmp['stem']}{tmp['suffix']}" if tmp else lock["name"] if lock else None
             if target is not None and p.exists():
