@@ -19,6 +19,7 @@ import csv
 import json
 import os
 import unicodedata
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -217,6 +218,21 @@ def probe_video(path: Path, need: int, reach: int) -> VideoProbe:
         decode_video(path)  # refused there, saying the file is empty
     stamps: list[int | None] = []  # of the packets that decode to a frame, in file order
     kept = dropped = 0  # packets read that decode to a frame; that the decoder is told to drop
+
+    def read_packets(packets: Iterator[Any], upto: int) -> None:
+        """Read (not decode) ``packets`` until ``kept`` reaches ``upto`` or they end."""
+        nonlocal kept, dropped
+        for packet in packets:
+            if packet.size == 0:  # the end
+                continue
+            if packet.is_discard:  # outside an edit list: decoded for the frames after it, not shown
+                dropped += 1
+                continue
+            kept += 1
+            stamps.append(packet.pts)
+            if kept >= upto:
+                return
+
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
@@ -227,27 +243,11 @@ def probe_video(path: Path, need: int, reach: int) -> VideoProbe:
             want = min(listed, reach)
             scan = min(listed, reach + SEEK_MARGIN) if listed > 0 else reach + SEEK_MARGIN
             demuxed, ended = container.demux(stream), False
-            for packet in demuxed if want > 0 else ():  # reads the file, decodes nothing
-                if packet.size == 0:  # the end
-                    continue
-                if packet.is_discard:  # outside an edit list: decoded for the frames after it, not shown
-                    dropped += 1
-                    continue
-                kept += 1
-                stamps.append(packet.pts)
-                if kept >= want:
-                    break
+            if want > 0:
+                read_packets(demuxed, want)
             try:  # past what the check needs (a file may end there, cut short): for the timestamps alone
                 if kept < scan:
-                    for packet in demuxed:
-                        if packet.size > 0:
-                            if packet.is_discard:
-                                dropped += 1
-                                continue
-                            kept += 1
-                            stamps.append(packet.pts)
-                            if kept >= scan:
-                                break
+                    read_packets(demuxed, scan)
                 ended = kept < scan
             except (av.error.FFmpegError, OSError):
                 stamps = [None]
