@@ -9,7 +9,8 @@ import pytest
 import torch
 from diffusers import UNet3DConditionModel
 
-from streamt2v.io.video import OutputInUseError, check_output_path, read_video, write_video
+from streamt2v.io.output_paths import OutputInUseError, check_output_path
+from streamt2v.io.video import read_video, write_video
 from streamt2v.models.denoiser import Denoiser
 from streamt2v.pipeline.enhance import (
     EnhanceConfig,

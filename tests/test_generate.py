@@ -331,7 +331,7 @@ def test_enhance_runs_stage_3_and_keeps_the_lowres_video(tmp_path, model):
     from diffusers import UNet3DConditionModel
     from torch.nn.modules.module import register_module_forward_hook
 
-    from streamt2v.io.video import OutputInUseError, check_output_path
+    from streamt2v.io.output_paths import OutputInUseError, check_output_path
 
     enhance = dict(num_inference_steps=2, chunk_frames=16, overlap=4)
     cfg = cfg_for(tmp_path, "e", n=24, enhance=enhance, png_dir=str(tmp_path / "e-png"))

@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from streamt2v.io.frame_seek import FrameTimes, frame_times, pick_frames
+from streamt2v.io.output_paths import check_output_path
 from streamt2v.io.streaming_writer import StreamingVideoWriter, remove_stale_temporaries
 from streamt2v.io.video import (
     DecodedFrames,
     check_fps,
-    check_output_path,
     decode_frames,
     from_uint8_frames,
     read_image,
@@ -302,7 +302,7 @@ def test_png_folder_outputs_get_the_usual_permissions(tmp_path):
 def test_one_writer_per_output(tmp_path, name):
     """A second writer of an output being written is refused before it touches anything; the first one's
     preview and result are intact; a lock file a killed writer left is free again."""
-    from streamt2v.io.video import OutputInUseError, output_lock_path, preview_path_for
+    from streamt2v.io.output_paths import OutputInUseError, output_lock_path, preview_path_for
 
     out = tmp_path / name
     first = StreamingVideoWriter(out, fps=8)
@@ -333,7 +333,7 @@ def test_one_writer_per_output(tmp_path, name):
 def test_outputs_held_through_slow_work_are_written_with_their_lock(tmp_path):
     """``outputs_locked`` keeps other writers off outputs (their folders made) until the block ends; the
     holder writes them with ``held_lock`` and the lock files are gone afterwards."""
-    from streamt2v.io.video import OutputInUseError, output_lock_path, outputs_locked
+    from streamt2v.io.output_paths import OutputInUseError, output_lock_path, outputs_locked
 
     out, gif = tmp_path / "out.mp4", tmp_path / "new" / "out.gif"
     with outputs_locked([out, gif]) as (out_lock, gif_lock):
@@ -357,7 +357,7 @@ def test_outputs_held_through_slow_work_are_written_with_their_lock(tmp_path):
 def test_output_names_must_leave_room_for_the_names_beside_them(tmp_path, suffix):
     """The longest name the writers can handle works end to end (preview, temporaries, lock); one byte more
     is refused before any work, naming the limit."""
-    from streamt2v.io.video import DERIVED_NAME_EXTRA
+    from streamt2v.io.output_paths import DERIVED_NAME_EXTRA
 
     limit = 255 - DERIVED_NAME_EXTRA
     longest = tmp_path / ("v" * (limit - len(suffix)) + suffix)

@@ -91,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from streamt2v.io.video import check_output_path, outputs_locked, read_video, write_video
+    from streamt2v.io.output_paths import check_output_path, outputs_locked
+    from streamt2v.io.video import read_video, write_video
     from streamt2v.memory import resolve_device
     from streamt2v.pipeline.enhance import EnhanceConfig, enhance_video
     from streamt2v.pipeline.enhance_state import remove_stale_state_temporaries, remove_state_file

@@ -3,7 +3,7 @@
 Every chunk is encoded to its own closed segment; after every :meth:`~StreamingVideoWriter.append` a playable
 *preview* file holds all frames so far (the segments remuxed without re-encoding), and
 :meth:`~StreamingVideoWriter.finish` renames it to the final path, so the final file never exists
-half-written. A writer holds its output's lock (:func:`streamt2v.io.video.lock_output`) until it finishes.
+half-written. A writer holds its output's lock (:func:`streamt2v.io.output_paths.lock_output`) until it finishes.
 """
 
 from __future__ import annotations
@@ -20,20 +20,22 @@ import numpy as np
 import torch
 
 from streamt2v.io import locks
-from streamt2v.io.video import (
-    BITEXACT,
-    DEFAULT_CRF,
+from streamt2v.io.output_paths import (
     FRAME_FILE,
-    check_fps,
     check_output_path,
     check_replaceable_dir,
-    encode_gif,
-    encode_video,
     lock_output,
     output_kind,
     preview_path_for,
     replace_dir,
     temp_sibling,
+)
+from streamt2v.io.video import (
+    BITEXACT,
+    DEFAULT_CRF,
+    check_fps,
+    encode_gif,
+    encode_video,
     to_uint8_frames,
     write_pngs,
 )

@@ -6,10 +6,8 @@ Library layout everywhere else is ``(B, 3, T, H, W)`` float in ``[-1, 1]`` (DESI
   doubled onto its 0-63 scale), ``.gif`` (Pillow), or a directory of PNG frames. Writes are atomic: a
   temporary name in the same folder, renamed at the end.
 - The chunk-by-chunk writer behind ``streamt2v generate`` is :mod:`streamt2v.io.streaming_writer`; the
-  encoders and atomic-path helpers here (``encode_video``, ``temp_sibling``, ...) serve both.
-- One writer per output: a writer holds ``.NAME.lock`` beside its output (``flock``, io/locks.py) while it
-  writes, and :func:`check_output_path` refuses an output another process is writing
-  (:class:`OutputInUseError`).
+  encoders here (``encode_video``, ``encode_gif``, ``write_pngs``) serve both, and so do the output checks,
+  temporary names and the one-writer-per-output lock of :mod:`streamt2v.io.output_paths`.
 
 Float → uint8 conversion rounds ``(x + 1) * 127.5`` and saturates at 0 / 255 (decoders overshoot ``[-1, 1]``
 slightly; saturation is the definition of the pixel format, not a silent edit of the video).
@@ -22,9 +20,7 @@ import math
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 from typing import IO, Any
@@ -34,11 +30,20 @@ import torch
 import torch.nn.functional as F
 
 from streamt2v.io import locks
-from streamt2v.io.folders import check_writable_parent
+from streamt2v.io.output_paths import (
+    VIDEO_SUFFIXES,
+    check_output_path,
+    list_names,
+    lock_output,
+    output_kind,
+    output_lock_path,
+    replace_dir,
+    temp_sibling,
+    temp_sibling_dir,
+)
 
 logger = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi")
 # Container settings that keep a file a pure function of its frames: Matroska/WebM otherwise write a random
 # segment UID and the date (mp4 and mov already carry neither).
 BITEXACT = {"fflags": "+bitexact"}
@@ -47,13 +52,6 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 # PyAV/FFmpeg decodes. A file named explicitly is read whatever its suffix.
 READ_VIDEO_SUFFIXES = (*VIDEO_SUFFIXES, ".gif", ".m4v", ".mpg", ".mpeg", ".ts", ".wmv", ".flv", ".3gp")
 DEFAULT_CRF = 18
-# The most bytes the names written beside an output add to its name: the temporary of the preview
-# ``.STEM.partial.tmp-`` + mkstemp's 8 random characters + ``.SUFFIX``; the others add less.
-DERIVED_NAME_EXTRA = 22
-
-
-class OutputInUseError(RuntimeError):
-    """Another process is writing the same output (its lock file ``.NAME.lock`` is held)."""
 
 
 # ----------------------------------------------------------------------------- tensor <-> uint8
@@ -92,187 +90,7 @@ def from_uint8_frames(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
     return t.permute(3, 0, 1, 2).float().div_(127.5).sub_(1.0).unsqueeze(0)
 
 
-# ----------------------------------------------------------------------------- atomic paths
-def temp_sibling(path: Path, tag: str = "tmp") -> Path:
-    """A unique temporary name beside ``path`` keeping its suffix (containers are chosen by suffix)."""
-    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.{tag}-", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    os.chmod(name, 0o666 & ~_umask())  # mkstemp creates 0600; outputs get the usual permissions
-    return Path(name)
-
-
-def _temp_sibling_dir(path: Path) -> Path:
-    """A unique temporary folder beside ``path``, with the usual permissions (mkdtemp creates 0700)."""
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-    os.chmod(tmp, 0o777 & ~_umask())
-    return tmp
-
-
-def _umask() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return umask
-
-
-def output_kind(path: Path) -> str:
-    """``"video"`` / ``"gif"`` by suffix, ``"png-dir"`` for a path without suffix or an existing folder whose
-    suffix is not a video one (a folder named ``x.mp4`` is refused by :func:`check_output_path`)."""
-    s = path.suffix.lower()
-    if s in VIDEO_SUFFIXES:
-        return "video"
-    if s == ".gif":
-        return "gif"
-    if path.suffix == "" or path.is_dir():
-        return "png-dir"
-    raise ValueError(
-        f"cannot write video to {str(path)!r}: unknown suffix {path.suffix!r}; use one of "
-        f"{list(VIDEO_SUFFIXES) + ['.gif']} or a directory (no suffix) for PNG frames"
-    )
-
-
-#: The files a PNG output folder holds (:func:`write_pngs`); a folder holding anything else is the user's.
-FRAME_FILE = re.compile(r"frame_\d{6}\.png")
 MIN_FPS, MAX_FPS = 0.01, 1000.0
-
-
-def _foreign_entries(folder: Path) -> list[str]:
-    """Names in ``folder`` that are not frame files written by this module (sorted)."""
-    return sorted(p.name for p in folder.iterdir() if not (FRAME_FILE.fullmatch(p.name) and p.is_file()))
-
-
-def _list_names(names: Sequence[str], limit: int = 5) -> str:
-    shown = ", ".join(repr(n) for n in names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
-
-
-def check_replaceable_dir(folder: Path, what: str = "output folder") -> None:
-    """Raise unless ``folder`` may be replaced: a folder holding nothing but frame files (an earlier PNG
-    output), never the working directory or one of its parents. Nothing the user made is ever deleted."""
-    resolved = folder.resolve()
-    cwd = Path.cwd().resolve()
-    if resolved == cwd or resolved in cwd.parents:
-        raise ValueError(
-            f"{what} {str(folder)!r} is the working directory or one of its parents; give a new folder name"
-        )
-    if not folder.is_dir():
-        raise FileExistsError(f"{what} {str(folder)!r} exists and is not a folder; refusing to replace it")
-    foreign = _foreign_entries(folder)
-    if foreign:
-        raise FileExistsError(
-            f"{what} {str(folder)!r} already holds files that are not frames of an earlier PNG output "
-            f"({_list_names(foreign)}); refusing to replace it: choose another folder"
-        )
-
-
-def preview_path_for(path: str | os.PathLike) -> Path:
-    """Where :class:`StreamingVideoWriter` keeps the playable preview of ``path`` by default:
-    ``out.partial.mp4`` for ``out.mp4``, ``frames.partial`` for a PNG folder ``frames``."""
-    path = Path(path)
-    if output_kind(path) == "png-dir":
-        return path.with_name(f"{path.name}.partial")
-    return path.with_name(f"{path.stem}.partial{path.suffix}")
-
-
-def output_lock_path(path: str | os.PathLike) -> Path:
-    """The lock file a writer of ``path`` holds while it writes (``.NAME.lock`` beside it)."""
-    path = Path(path)
-    return path.with_name(f".{path.name}.lock")
-
-
-def lock_output(path: Path, what: str = "output") -> IO[str] | None:
-    """Take ``path`` for this process's writer (release with ``locks.release(fh, remove=True)``);
-    :class:`OutputInUseError` naming the other process while one is writing it."""
-    try:
-        return locks.acquire(output_lock_path(path))
-    except locks.LockedError as err:
-        raise _in_use(path, what, err.holder) from None
-
-
-@contextmanager
-def outputs_locked(
-    paths: Sequence[str | os.PathLike], what: str = "output"
-) -> Iterator[list[IO[str] | None]]:
-    """Hold the locks of ``paths`` (their folders made) for this process while the block runs, e.g. during
-    the slow work that ends by writing them; pass each to :func:`write_video` as ``held_lock``.
-    :class:`OutputInUseError` naming the other process when one is writing any of them."""
-    held: list[IO[str] | None] = []
-    try:
-        for path in map(Path, paths):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            held.append(lock_output(path, what))
-        yield held
-    finally:
-        for lock in held:
-            locks.release(lock, remove=True)
-
-
-def _in_use(path: Path, what: str, pid: str) -> OutputInUseError:
-    return OutputInUseError(
-        f"{what} {str(path)!r} is being written by another process (pid {pid}); wait for it to finish or "
-        "choose another output"
-    )
-
-
-def _check_name_length(path: Path, what: str) -> None:
-    parent = path.absolute().parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    try:
-        name_max = os.pathconf(parent, "PC_NAME_MAX")
-    except (OSError, ValueError, AttributeError):  # not POSIX, or the folder cannot tell
-        name_max = 255
-    limit = name_max - DERIVED_NAME_EXTRA
-    size = len(os.fsencode(path.name))
-    if size > limit:
-        raise ValueError(
-            f"{what} name {path.name!r} is {size} bytes long; this folder allows {name_max}, and the "
-            f"temporary and preview files written beside it need {DERIVED_NAME_EXTRA} more: use at most {limit}"
-        )
-
-
-def check_output_path(
-    path: str | os.PathLike,
-    *,
-    overwrite: bool = False,
-    what: str = "output",
-    preview: bool = False,
-    lock_held: bool = False,
-) -> Path:
-    """Check before any work that a video can be written to ``path`` (raises a one-line error naming it).
-
-    The suffix must be known (:func:`output_kind`); the nearest existing parent must be a writable folder;
-    an existing file is refused unless ``overwrite``; an existing folder (PNG frames) is replaced only when
-    it holds nothing but frame files of an earlier output (and then only with ``overwrite`` unless empty),
-    and never when it is the working directory or one of its parents. With ``preview``, the folder the
-    streaming writer's PNG preview would replace (:func:`preview_path_for`) is checked the same way.
-    ``lock_held``: this process holds the output's lock (:func:`lock_output`), so its holder is not asked.
-    """
-    path = Path(path)
-    if str(path).strip() == "":
-        raise ValueError(f"{what} path is empty")
-    kind = output_kind(path)
-    if path.exists():
-        if kind == "png-dir":
-            check_replaceable_dir(path, f"{what} folder")
-            if any(path.iterdir()) and not overwrite:
-                raise FileExistsError(
-                    f"{what} folder {str(path)!r} already holds the frames of an earlier output; "
-                    "pass --overwrite to replace it"
-                )
-        elif path.is_dir():
-            raise IsADirectoryError(f"{what} {str(path)!r} is an existing folder, not a {path.suffix} file")
-        elif not overwrite:
-            raise FileExistsError(f"{what} {str(path)!r} already exists; pass --overwrite to replace it")
-    if preview and kind == "png-dir":
-        partial = preview_path_for(path)
-        if partial.exists() or partial.is_symlink():
-            check_replaceable_dir(partial, f"{what} preview folder")
-    _check_name_length(path, what)
-    check_writable_parent(path, what)
-    pid = None if lock_held else locks.holder(output_lock_path(path))
-    if pid is not None:
-        raise _in_use(path, what, pid)
-    return path
 
 
 def check_fps(fps: float, what: str = "fps") -> float:
@@ -347,19 +165,6 @@ def write_pngs(folder: Path, frames: np.ndarray, start: int = 0) -> None:
         Image.fromarray(f).save(folder / f"frame_{start + i:06d}.png")
 
 
-def replace_dir(tmp: Path, final: Path) -> None:
-    """Put folder ``tmp`` at ``final``; an existing ``final`` is moved aside first, then removed. Only a folder
-    holding nothing but frame files (an earlier PNG output) is ever replaced (:func:`check_replaceable_dir`)."""
-    old = None
-    if final.exists() or final.is_symlink():
-        check_replaceable_dir(final)
-        old = final.with_name(f".{final.name}.old-{os.getpid()}")
-        os.replace(final, old)
-    os.replace(tmp, final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def write_video(
     path: str | os.PathLike,
     video: torch.Tensor | np.ndarray,
@@ -400,7 +205,7 @@ def write_video(
 def _write_atomically(path: Path, frames: np.ndarray, fps: float, crf: int) -> None:
     kind = output_kind(path)
     if kind == "png-dir":
-        tmp = _temp_sibling_dir(path)
+        tmp = temp_sibling_dir(path)
         try:
             write_pngs(tmp, frames)
             replace_dir(tmp, path)
@@ -446,7 +251,7 @@ def read_video(
         if odd:
             raise ValueError(
                 f"the frames in folder {str(path)!r} differ in size: {files[0].name} is "
-                f"{frames[0].shape[1]}x{frames[0].shape[0]}, but not {_list_names(odd)}"
+                f"{frames[0].shape[1]}x{frames[0].shape[0]}, but not {list_names(odd)}"
             )
         return from_uint8_frames(np.stack(frames)), 8.0
 

@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from streamt2v.config import PRESETS
+from streamt2v.io.output_paths import outputs_locked
 from streamt2v.io.streaming_writer import StreamingVideoWriter, remove_stale_temporaries
-from streamt2v.io.video import outputs_locked, read_image, read_video
+from streamt2v.io.video import read_image, read_video
 from streamt2v.memory import resolve_device, resolve_dtype
 from streamt2v.pipeline.chunking import plan_chunks
 from streamt2v.pipeline.preflight import check_default_refiner_for, check_inputs, lowres_path, output_targets

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 from streamt2v.assets import SHIPPED_NAME, names_shipped
 from streamt2v.config import PRESETS
 from streamt2v.io.folders import looks_like_hub_id
-from streamt2v.io.video import check_fps, check_output_path, output_kind
+from streamt2v.io.output_paths import check_output_path, output_kind
+from streamt2v.io.video import check_fps
 from streamt2v.memory import resolve_device, resolve_dtype
 from streamt2v.pipeline.prompts import PromptSchedule
 from streamt2v.pipeline.rundir import RunDir

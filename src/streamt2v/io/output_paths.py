@@ -1,0 +1,221 @@
+"""Where a video is written: output kinds by suffix, the checks before any work (an existing output, a folder
+that is the user's, a name too long for the names written beside it), the temporary names beside an output,
+replacing an earlier PNG output, and the one-writer-per-output lock (``.NAME.lock``, :mod:`streamt2v.io.locks`).
+The writers themselves are :mod:`streamt2v.io.video` and :mod:`streamt2v.io.streaming_writer`."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+from streamt2v.io import locks
+from streamt2v.io.folders import check_writable_parent
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi")
+# The most bytes the names written beside an output add to its name: the temporary of the preview
+# ``.STEM.partial.tmp-`` + mkstemp's 8 random characters + ``.SUFFIX``; the others add less.
+DERIVED_NAME_EXTRA = 22
+
+#: The files a PNG output folder holds (:func:`streamt2v.io.video.write_pngs`); anything else is the user's.
+FRAME_FILE = re.compile(r"frame_\d{6}\.png")
+
+
+class OutputInUseError(RuntimeError):
+    """Another process is writing the same output (its lock file ``.NAME.lock`` is held)."""
+
+
+# ----------------------------------------------------------------------------- atomic paths
+def temp_sibling(path: Path, tag: str = "tmp") -> Path:
+    """A unique temporary name beside ``path`` keeping its suffix (containers are chosen by suffix)."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.{tag}-", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    os.chmod(name, 0o666 & ~_umask())  # mkstemp creates 0600; outputs get the usual permissions
+    return Path(name)
+
+
+def temp_sibling_dir(path: Path) -> Path:
+    """A unique temporary folder beside ``path``, with the usual permissions (mkdtemp creates 0700)."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    os.chmod(tmp, 0o777 & ~_umask())
+    return tmp
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+def output_kind(path: Path) -> str:
+    """``"video"`` / ``"gif"`` by suffix, ``"png-dir"`` for a path without suffix or an existing folder whose
+    suffix is not a video one (a folder named ``x.mp4`` is refused by :func:`check_output_path`)."""
+    s = path.suffix.lower()
+    if s in VIDEO_SUFFIXES:
+        return "video"
+    if s == ".gif":
+        return "gif"
+    if path.suffix == "" or path.is_dir():
+        return "png-dir"
+    raise ValueError(
+        f"cannot write video to {str(path)!r}: unknown suffix {path.suffix!r}; use one of "
+        f"{list(VIDEO_SUFFIXES) + ['.gif']} or a directory (no suffix) for PNG frames"
+    )
+
+
+def _foreign_entries(folder: Path) -> list[str]:
+    """Names in ``folder`` that are not frame files written by this module (sorted)."""
+    return sorted(p.name for p in folder.iterdir() if not (FRAME_FILE.fullmatch(p.name) and p.is_file()))
+
+
+def list_names(names: Sequence[str], limit: int = 5) -> str:
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def check_replaceable_dir(folder: Path, what: str = "output folder") -> None:
+    """Raise unless ``folder`` may be replaced: a folder holding nothing but frame files (an earlier PNG
+    output), never the working directory or one of its parents. Nothing the user made is ever deleted."""
+    resolved = folder.resolve()
+    cwd = Path.cwd().resolve()
+    if resolved == cwd or resolved in cwd.parents:
+        raise ValueError(
+            f"{what} {str(folder)!r} is the working directory or one of its parents; give a new folder name"
+        )
+    if not folder.is_dir():
+        raise FileExistsError(f"{what} {str(folder)!r} exists and is not a folder; refusing to replace it")
+    foreign = _foreign_entries(folder)
+    if foreign:
+        raise FileExistsError(
+            f"{what} {str(folder)!r} already holds files that are not frames of an earlier PNG output "
+            f"({list_names(foreign)}); refusing to replace it: choose another folder"
+        )
+
+
+def preview_path_for(path: str | os.PathLike) -> Path:
+    """Where :class:`~streamt2v.io.streaming_writer.StreamingVideoWriter` keeps the playable preview of
+    ``path`` by default: ``out.partial.mp4`` for ``out.mp4``, ``frames.partial`` for a PNG folder ``frames``."""
+    path = Path(path)
+    if output_kind(path) == "png-dir":
+        return path.with_name(f"{path.name}.partial")
+    return path.with_name(f"{path.stem}.partial{path.suffix}")
+
+
+def output_lock_path(path: str | os.PathLike) -> Path:
+    """The lock file a writer of ``path`` holds while it writes (``.NAME.lock`` beside it)."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.lock")
+
+
+def lock_output(path: Path, what: str = "output") -> IO[str] | None:
+    """Take ``path`` for this process's writer (release with ``locks.release(fh, remove=True)``);
+    :class:`OutputInUseError` naming the other process while one is writing it."""
+    try:
+        return locks.acquire(output_lock_path(path))
+    except locks.LockedError as err:
+        raise _in_use(path, what, err.holder) from None
+
+
+@contextmanager
+def outputs_locked(
+    paths: Sequence[str | os.PathLike], what: str = "output"
+) -> Iterator[list[IO[str] | None]]:
+    """Hold the locks of ``paths`` (their folders made) for this process while the block runs, e.g. during
+    the slow work that ends by writing them; pass each to :func:`~streamt2v.io.video.write_video` as ``held_lock``.
+    :class:`OutputInUseError` naming the other process when one is writing any of them."""
+    held: list[IO[str] | None] = []
+    try:
+        for path in map(Path, paths):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            held.append(lock_output(path, what))
+        yield held
+    finally:
+        for lock in held:
+            locks.release(lock, remove=True)
+
+
+def _in_use(path: Path, what: str, pid: str) -> OutputInUseError:
+    return OutputInUseError(
+        f"{what} {str(path)!r} is being written by another process (pid {pid}); wait for it to finish or "
+        "choose another output"
+    )
+
+
+def _check_name_length(path: Path, what: str) -> None:
+    parent = path.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    try:
+        name_max = os.pathconf(parent, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # not POSIX, or the folder cannot tell
+        name_max = 255
+    limit = name_max - DERIVED_NAME_EXTRA
+    size = len(os.fsencode(path.name))
+    if size > limit:
+        raise ValueError(
+            f"{what} name {path.name!r} is {size} bytes long; this folder allows {name_max}, and the "
+            f"temporary and preview files written beside it need {DERIVED_NAME_EXTRA} more: use at most {limit}"
+        )
+
+
+def check_output_path(
+    path: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    what: str = "output",
+    preview: bool = False,
+    lock_held: bool = False,
+) -> Path:
+    """Check before any work that a video can be written to ``path`` (raises a one-line error naming it).
+
+    The suffix must be known (:func:`output_kind`); the nearest existing parent must be a writable folder;
+    an existing file is refused unless ``overwrite``; an existing folder (PNG frames) is replaced only when
+    it holds nothing but frame files of an earlier output (and then only with ``overwrite`` unless empty),
+    and never when it is the working directory or one of its parents. With ``preview``, the folder the
+    streaming writer's PNG preview would replace (:func:`preview_path_for`) is checked the same way.
+    ``lock_held``: this process holds the output's lock (:func:`lock_output`), so its holder is not asked.
+    """
+    path = Path(path)
+    if str(path).strip() == "":
+        raise ValueError(f"{what} path is empty")
+    kind = output_kind(path)
+    if path.exists():
+        if kind == "png-dir":
+            check_replaceable_dir(path, f"{what} folder")
+            if any(path.iterdir()) and not overwrite:
+                raise FileExistsError(
+                    f"{what} folder {str(path)!r} already holds the frames of an earlier output; "
+                    "pass --overwrite to replace it"
+                )
+        elif path.is_dir():
+            raise IsADirectoryError(f"{what} {str(path)!r} is an existing folder, not a {path.suffix} file")
+        elif not overwrite:
+            raise FileExistsError(f"{what} {str(path)!r} already exists; pass --overwrite to replace it")
+    if preview and kind == "png-dir":
+        partial = preview_path_for(path)
+        if partial.exists() or partial.is_symlink():
+            check_replaceable_dir(partial, f"{what} preview folder")
+    _check_name_length(path, what)
+    check_writable_parent(path, what)
+    pid = None if lock_held else locks.holder(output_lock_path(path))
+    if pid is not None:
+        raise _in_use(path, what, pid)
+    return path
+
+
+def replace_dir(tmp: Path, final: Path) -> None:
+    """Put folder ``tmp`` at ``final``; an existing ``final`` is moved aside first, then removed. Only a folder
+    holding nothing but frame files (an earlier PNG output) is ever replaced (:func:`check_replaceable_dir`)."""
+    old = None
+    if final.exists() or final.is_symlink():
+        check_replaceable_dir(final)
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        os.replace(final, old)
+    os.replace(tmp, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
