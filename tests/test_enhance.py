@@ -819,3 +819,26 @@ def test_no_default_refiner_for_large_frames_is_refused_before_the_work(tmp_path
     with pytest.raises(ValueError, match="input frames are 512x512"):
         generate(cfg, model=big)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_unet_that_produces_nan_stops_stage_3_before_its_state_is_saved() -> None:
+    from streamt2v.sampling.schedulers import NonFiniteLatentsError
+
+    unet = _tiny_unet()
+    with torch.no_grad():  # one infinite weight, as a damaged file or a float16 overflow leaves
+        unet.conv_in.weight[0] = float("inf")
+    sched_config = {**DEFAULT_SCHEDULER_CONFIG, "prediction_type": "v_prediction"}
+    fn = unet_denoise_fn(
+        unet, Denoiser.from_scheduler(make_scheduler("ddim", sched_config)), torch.randn(1, 5, 16), None, 1.0
+    )
+    saved = []
+    with pytest.raises(NonFiniteLatentsError, match=r"^stage 3, step 1 of 3: sampling produced \d+ NaN"):
+        enhance_latents(
+            torch.randn(1, 4, 10, 8, 8),
+            fn,
+            make_scheduler("ddim", sched_config),
+            EnhanceConfig(chunk_frames=6, overlap=2, num_inference_steps=3),
+            generator=torch.Generator().manual_seed(0),
+            on_step=saved.append,
+        )
+    assert saved == []  # a resume would continue from NaN

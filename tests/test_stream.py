@@ -3,6 +3,8 @@ override reaching its stage, extend / image modes, prompt schedules, resume stat
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -229,8 +231,12 @@ def test_bad_stream_inputs(model):
         StreamConfig(num_frames=4, init_guidance_rescale=1.5)
     with pytest.raises(ValueError, match=r"guidance_rescale must be in \[0, 1\] \(0 = off\), got -0.2"):
         StreamConfig(num_frames=4, guidance_rescale=-0.2)
-    with pytest.raises(ValueError, match="init_eta must be >= 0, got -1"):
-        StreamConfig(num_frames=4, init_eta=-1)
+    for name in ("eta", "init_eta"):  # above 1, DDIM's step variance goes negative and the video is NaN
+        for bad in (-1, 1.5):
+            with pytest.raises(
+                ValueError, match=rf"^{name} must be in \[0, 1\] \(0 = deterministic DDIM\), got {bad}"
+            ):
+                StreamConfig(num_frames=4, **{name: bad})
     with pytest.raises(ValueError, match=r"anchor_colour_match must be in \[0, 1\] \(0 = off\), got 2"):
         StreamConfig(num_frames=4, anchor_colour_match=2)
     for bad in (0.0, 1.5):
@@ -276,3 +282,37 @@ def test_a_model_without_stage_1_is_refused_at_the_call_unless_a_prefix_is_given
         dim=2,
     )
     assert out.shape[2] == 12  # the prefix stands in for stage 1
+
+
+@pytest.mark.parametrize("stage, unet", [(1, "init_unet"), (2, "unet")])
+def test_a_unet_that_produces_nan_stops_at_its_chunk_instead_of_writing_black_frames(stage, unet):
+    from streamt2v.models.bundle import StreamingT2VModel
+    from streamt2v.sampling.schedulers import NonFiniteLatentsError
+
+    broken = StreamingT2VModel.from_preset("tiny", device="cpu", seed=0)
+    with torch.no_grad():  # one infinite weight, as a damaged file or a float16 overflow leaves
+        next(p for n, p in getattr(broken, unet).named_parameters() if n.endswith("conv_in.weight"))[0] = (
+            float("inf")
+        )
+    chunks = stream(broken, "a red circle", StreamConfig(num_frames=24, **FAST))
+    if stage == 2:
+        assert torch.isfinite(next(chunks).frames).all()  # stage 1 does not use the stream UNet
+    where = "stage 1, chunk 0 (frames 0-15)" if stage == 1 else "stage 2, chunk 1 (frames 16-23)"
+    with pytest.raises(
+        NonFiniteLatentsError, match=rf"^{re.escape(where)}: sampling produced \d+ NaN or infinite"
+    ):
+        next(chunks)
+
+
+def test_the_non_finite_error_suggests_another_dtype_only_for_float16():
+    from streamt2v.sampling.schedulers import NonFiniteLatentsError, check_finite_latents
+
+    x = torch.zeros(1, 4, 2, 2, 2)
+    check_finite_latents(x, "here")
+    x[0, 0, 0, 0, 0] = float("nan")
+    with pytest.raises(NonFiniteLatentsError, match=r"^here: .* 1 NaN .* of 32 \(UNet dtype float32\)$"):
+        check_finite_latents(x, "here")
+    with pytest.raises(
+        NonFiniteLatentsError, match=r"UNet dtype float16\); float16 overflows .* bf16 or fp32"
+    ):
+        check_finite_latents(x, "here", torch.float16)

@@ -45,8 +45,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         help="stage-2 guidance rescale in [0, 1] (Lin et al. 2023; default 0 = off, as the official release)",
     )
-    p.add_argument("--eta", type=float, help="stage-2 DDIM eta (official default 1.0)")
-    p.add_argument("--init-eta", type=float, help="stage-1 DDIM eta (default 0; for --init-scheduler ddim)")
+    p.add_argument("--eta", type=float, help="stage-2 DDIM eta in [0, 1] (official default 1.0)")
+    p.add_argument(
+        "--init-eta", type=float, help="stage-1 DDIM eta in [0, 1] (default 0; for --init-scheduler ddim)"
+    )
     p.add_argument("--scheduler", help="stage-2 scheduler (official default ddim)")
     p.add_argument("--init-steps", type=int, help="stage-1 denoising steps (official default 50)")
     p.add_argument("--init-guidance", type=float, help="stage-1 guidance scale (official default 9.0)")

@@ -58,6 +58,7 @@ from streamt2v.pipeline.enhance_state import (
     state_key,
 )
 from streamt2v.pipeline.prompts import PromptSchedule, as_schedule, warn_unread_prompts
+from streamt2v.sampling.schedulers import check_finite_latents
 from streamt2v.sampling.sdedit import sdedit_noise, sdedit_timesteps
 
 logger = logging.getLogger(__name__)
@@ -307,6 +308,7 @@ def enhance_latents(
         if randomized and not full_state:  # eq. 8 on x_{t-1}, a new cut per overlap per step
             merged = blend_chunks(x.unflatten(0, (n, b)), plan, draw_cuts(plan, generator=generator))
             x = split_chunks(merged, plan).flatten(0, 1)
+        check_finite_latents(x, f"stage 3, step {i} of {len(timesteps)}", out.dtype)
         if on_step is not None:
             on_step(EnhanceProgress(i, x, generator.get_state(), scheduler_state(scheduler)))
 

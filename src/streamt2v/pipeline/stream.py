@@ -30,7 +30,13 @@ from streamt2v.pipeline.colour import match_colours
 from streamt2v.pipeline.prompts import PromptSchedule, as_schedule, unused_entries, warn_unread_prompts
 from streamt2v.pixels import check_pixels
 from streamt2v.sampling.noise import check_correlation, frame_correlated_noise
-from streamt2v.sampling.schedulers import SCHEDULER_NAMES, KnownFrames, make_scheduler, sample_loop
+from streamt2v.sampling.schedulers import (
+    SCHEDULER_NAMES,
+    KnownFrames,
+    check_finite_latents,
+    make_scheduler,
+    sample_loop,
+)
 from streamt2v.sampling.sdedit import start_step_from_strength
 from streamt2v.typed_values import type_fields
 
@@ -101,9 +107,14 @@ class StreamConfig:
         for name in ("steps", "init_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("guidance", "init_guidance", "eta", "init_eta"):
+        for name in ("guidance", "init_guidance"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("eta", "init_eta"):  # DDIM's η: 0 deterministic, 1 DDPM; above 1 its variance is NaN
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(
+                    f"{name} must be in [0, 1] (0 = deterministic DDIM), got {getattr(self, name)}"
+                )
         for name in ("guidance_rescale", "init_guidance_rescale", "anchor_colour_match"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -237,6 +248,9 @@ class _Sampler:
             generator=gen,
             callback=self._progress(spec.index),
         )
+        check_finite_latents(
+            lat, f"stage 1, chunk {spec.index} (frames {spec.start}-{spec.stop - 1})", self.dtype
+        )
         return model.vae.decode(lat[:, :, : spec.num_new])
 
     @torch.no_grad()
@@ -276,6 +290,9 @@ class _Sampler:
             callback=self._progress(spec.index),
             known=known,
             **start,
+        )
+        check_finite_latents(
+            lat, f"stage 2, chunk {spec.index} (frames {spec.start}-{spec.stop - 1})", self.dtype
         )
         return model.vae.decode(lat[:, :, spec.keep_offset : spec.keep_offset + spec.num_new])
 

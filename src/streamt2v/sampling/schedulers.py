@@ -143,3 +143,24 @@ def sample_loop(
         if callback is not None:
             callback(i + 1, num_steps)
     return x
+
+
+class NonFiniteLatentsError(RuntimeError):
+    """Sampling produced NaN or infinite latents: a video of them would decode to black frames."""
+
+
+def check_finite_latents(x: torch.Tensor, where: str, compute_dtype: torch.dtype | None = None) -> None:
+    """A :class:`NonFiniteLatentsError` naming ``where`` when ``x`` holds a NaN or an infinity;
+    ``compute_dtype``: the UNet's, when it differs from ``x``'s (a float16 UNet gets a hint).
+
+    One reduction and one device sync, so callers check once per chunk (or per enhancement step, whose
+    state is saved for resuming and must not be a poisoned one), not inside the UNet."""
+    bad = int((~torch.isfinite(x)).sum())
+    if not bad:
+        return
+    dtype = compute_dtype or x.dtype
+    hint = "; float16 overflows in large UNets: use bf16 or fp32 (--dtype)" if dtype == torch.float16 else ""
+    raise NonFiniteLatentsError(
+        f"{where}: sampling produced {bad} NaN or infinite latent value(s) of {x.numel()} "
+        f"(UNet dtype {str(dtype).removeprefix('torch.')}){hint}"
+    )
