@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -112,3 +114,44 @@ def test_flow_size_accepts_numpy_ints_and_lists():
     frames = _translation(1, 0, t=2, size=32)
     assert resize_frames(frames, np.int64(16)).shape == (2, 16, 16, 3)
     assert resize_frames(frames, [16, 24]).shape == (2, 16, 24, 3)
+
+
+_PEAK_SCRIPT = """
+import resource, sys
+import torch
+torch.set_num_threads(1)
+from streamt2v.metrics.flow import as_uint8_frames
+from streamt2v.io.video import decode_frames
+decode_frames(sys.argv[1], max_frames=1)  # the decoder's libraries and buffers, before the baseline
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+frames = as_uint8_frames(sys.argv[1])
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(frames.nbytes, (after - before) * 1024)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ru_maxrss in KiB is Linux's")
+def test_a_video_file_is_read_as_uint8_without_a_float_copy(tmp_path):
+    """The metrics read a file as uint8 frames straight from the decoder: through a float32 video (4 bytes a
+    value, then a float temporary per step of the conversion back) a 20-frame 4K file peaked at 8.3 GB."""
+    from streamt2v.io.video import write_video
+
+    rng = np.random.default_rng(0)
+    frames = np.repeat(rng.integers(0, 256, (1, 720, 1280, 3), dtype=np.uint8), 24, axis=0)
+    path = write_video(tmp_path / "v.mp4", frames, 8)
+    out = subprocess.run(
+        [sys.executable, "-c", _PEAK_SCRIPT, str(path)], capture_output=True, text=True, check=True
+    )
+    nbytes, grown = map(int, out.stdout.split())
+    assert nbytes == frames.nbytes
+    assert grown < 4 * nbytes, f"reading {nbytes / 1e6:.0f} MB of frames took {grown / 1e6:.0f} MB more"
+
+
+def test_a_wrong_layout_is_named_as_given_with_the_permute_to_use():
+    """A (1, 1, T, H, W) tensor was reported as (1, T, H, W), the shape after the batch was dropped."""
+    with pytest.raises(ValueError, match=re.escape("got (1, 1, 4, 16, 16)")):
+        as_uint8_frames(torch.zeros(1, 1, 4, 16, 16))
+    with pytest.raises(ValueError, match=re.escape("got (1, 4, 16, 16, 3); frames (T, H, W, 3) are")):
+        as_uint8_frames(torch.zeros(1, 4, 16, 16, 3))
+    with pytest.raises(ValueError, match=re.escape("got (4, 3, 16, 16); frames (T, 3, H, W) are")):
+        as_uint8_frames(torch.zeros(4, 3, 16, 16, dtype=torch.uint8))

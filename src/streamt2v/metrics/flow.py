@@ -47,31 +47,41 @@ def read_video_file(path: str | os.PathLike) -> tuple[np.ndarray, float]:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"video file not found: {str(path)!r}")
-    from streamt2v.io.video import read_video  # lazy: the I/O room owns decoding
+    from streamt2v.io.video import decode_frames, read_video  # lazy: the I/O room owns decoding
 
-    video, fps = read_video(path, warn_variable_rate=True)  # SCuts and the flow assume even spacing
-    return tensor_to_uint8(video), float(fps)
+    if path.is_dir():
+        video, fps = read_video(path)
+        return tensor_to_uint8(video), float(fps)
+    # uint8 straight from the decoder: through read_video's float32 video a 20-frame 4K file (500 MB of
+    # frames) peaked at 8.3 GB. SCuts and the flow assume even spacing, hence the variable-rate warning.
+    frames, fps = decode_frames(path, warn_variable_rate=True)
+    return frames, float(fps)
 
 
 def tensor_to_uint8(video: torch.Tensor, name: str = "video") -> np.ndarray:
     """``(1, 3, T, H, W)`` or ``(3, T, H, W)`` float in ``[-1, 1]`` or uint8 in ``0..255`` →
     ``uint8 (T, H, W, 3)``. Other dtypes, NaN/inf and floats far outside ``[-1, 1]`` raise, naming ``name``."""
+    shape = tuple(video.shape)  # as given, for the messages
     if video.ndim == 5:
         if video.shape[0] != 1:
             raise ValueError(
-                f"expected one video (batch size 1), got a batch of shape {tuple(video.shape)}; "
-                "score videos one at a time"
+                f"expected one video (batch size 1), got a batch of shape {shape}; score videos one at a time"
             )
         video = video[0]
     if video.ndim != 4 or video.shape[0] != 3:
-        raise ValueError(f"expected a video tensor (B, 3, T, H, W) or (3, T, H, W), got {tuple(video.shape)}")
+        hint = ""
+        if video.ndim == 4 and video.shape[-1] == 3:
+            hint = "; frames (T, H, W, 3) are a tensor's .permute(3, 0, 1, 2)"
+        elif video.ndim == 4 and video.shape[1] == 3:
+            hint = "; frames (T, 3, H, W) are a tensor's .permute(1, 0, 2, 3)"
+        raise ValueError(f"expected a video tensor (1, 3, T, H, W) or (3, T, H, W), got {shape}{hint}")
     if video.dtype == torch.uint8:  # already 0-255: clamping it to [-1, 1] would make it all white
         x = video.detach().cpu()
     elif not video.is_floating_point():
         raise ValueError(f"{name} has dtype {video.dtype}; give floats in [-1, 1] or uint8 in 0..255")
     else:  # refuses integer dtypes, NaN/inf and 0-255 floats, with the conversion to use
-        x = check_pixels(video, name).to("cpu", torch.float32)
-        x = ((x + 1) * 127.5).round().to(torch.uint8)  # (3, T, H, W)
+        x = check_pixels(video, name).to("cpu", torch.float32)  # a new tensor: in place from here
+        x = x.add_(1).mul_(127.5).round_().to(torch.uint8)  # (3, T, H, W)
     return x.permute(1, 2, 3, 0).contiguous().numpy()  # (T, H, W, 3)
 
 
