@@ -63,3 +63,20 @@ def test_fps_must_be_finite_and_positive(fps, tmp_path):
         scene_cuts_from_frames(frames, fps=fps)
     with pytest.raises(TypeError, match="fps must be a number, got str '8'"):
         scuts(frames, fps="8")
+
+
+def test_a_folder_of_frames_is_a_video(tmp_path):
+    """docs/metrics.md: every metric takes a folder of frames (``generate --png-dir``); scuts said 'video
+    file not found' for one."""
+    frames = np.concatenate([_pan(60, seed=1), _pan(60, seed=2)])
+    io_video.write_pngs(tmp_path, frames)
+    assert scuts(tmp_path) == 1
+    assert scuts(str(tmp_path)) == 1
+
+
+def test_an_unreadable_file_is_one_error_naming_it(tmp_path):
+    """PySceneDetect's VideoOpenFailure named no file and ended in a newline."""
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(bytes(range(256)) * 20)
+    with pytest.raises(ValueError, match=r"^cannot read video '.*bad\.mp4': [^\n]+$"):
+        scuts(bad)

@@ -13,7 +13,7 @@ import logging
 import os
 
 import cv2
-from scenedetect import AdaptiveDetector, FrameTimecode, SceneManager, open_video
+from scenedetect import AdaptiveDetector, FrameTimecode, SceneManager, VideoOpenFailure, open_video
 from scenedetect.scene_manager import compute_downscale_factor
 
 from streamt2v.metrics.flow import VideoLike, as_uint8_frames, check_positive
@@ -39,10 +39,20 @@ def scene_cuts_from_frames(frames: VideoLike, fps: float = 8.0) -> list[int]:
 
 
 def scene_cuts_from_file(path: str | os.PathLike) -> list[int]:
-    """Frame indices of cuts in a video file, read by PySceneDetect itself (``open_video``)."""
+    """Frame indices of cuts in a video file, read by PySceneDetect itself (``open_video``); a
+    ``ValueError`` naming the file when it is no readable video."""
+    from streamt2v.io.video import decode_frames
+
     if not os.path.isfile(path):
         raise FileNotFoundError(f"video file not found: {str(path)!r}")
-    video = open_video(str(path))
+    # One frame through our decoder first: PySceneDetect's failure names no file, ends in a newline and
+    # comes after OpenCV's own lines on stderr.
+    decode_frames(path, max_frames=1)
+    try:
+        video = open_video(str(path))
+    except VideoOpenFailure as err:
+        reason = " ".join(str(err).split()) or "no reason given"
+        raise ValueError(f"PySceneDetect cannot open video {str(path)!r}: {reason}") from None
     manager = SceneManager()
     manager.add_detector(AdaptiveDetector())
     manager.detect_scenes(video, show_progress=False)
@@ -53,6 +63,7 @@ def scuts(video: VideoLike, fps: float = 8.0) -> int:
     """Number of scene cuts in one video (paper §5.1; lower is better). ``fps`` is used for frames in
     memory only (it does not change the count for the default, frame-based parameters)."""
     check_positive(fps, "fps")  # checked for files too: a bad value is a bug wherever it goes
-    if isinstance(video, (str, os.PathLike)):
+    if isinstance(video, (str, os.PathLike)) and not os.path.isdir(video):
         return len(scene_cuts_from_file(video))
+    # frames in memory, or a folder of frame images (read as the other metrics read it)
     return len(scene_cuts_from_frames(video, fps=fps))
