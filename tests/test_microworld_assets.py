@@ -83,6 +83,31 @@ def test_refiner_from_pretrained_without_a_path_loads_the_shipped_refiner() -> N
         assert torch.equal(a, b), name
 
 
+def test_the_name_microworld_means_the_shipped_refiner_unless_a_folder_has_that_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from streamt2v.cli import main
+    from streamt2v.io.video import read_video, write_video
+    from streamt2v.pipeline.refiner import check_refiner_folder, recommended_enhance
+
+    named = Refiner.from_pretrained("microworld")
+    for (name, a), (_, b) in zip(
+        named.unet.state_dict().items(), Refiner.from_pretrained().unet.state_dict().items()
+    ):
+        assert torch.equal(a, b), name
+    assert recommended_enhance("microworld") == named.recommended
+    monkeypatch.chdir(tmp_path)
+    write_video("in.mp4", torch.rand(1, 3, 4, 32, 32) * 2 - 1, fps=8)
+    for name, flag in (("named.mp4", ["--model", "microworld"]), ("default.mp4", [])):
+        assert (
+            main(["enhance", "in.mp4", "--prompt", "a red circle", "-o", name, "--no-progress", *flag]) == 0
+        )
+    assert torch.equal(read_video("named.mp4")[0], read_video("default.mp4")[0])
+    (tmp_path / "microworld").mkdir()  # a local folder of that name is the user's
+    with pytest.raises(FileNotFoundError, match="refiner folder 'microworld' has no unet/"):
+        check_refiner_folder("microworld")
+
+
 def test_release_settings_are_consistent() -> None:
     from streamt2v.pipeline.enhance import EnhanceConfig
     from streamt2v.pipeline.stream import StreamConfig

@@ -36,8 +36,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--model",
         type=user_path,
         default=None,
-        help="diffusers-format refiner folder (unet/ vae/ text_encoder/ tokenizer/ scheduler/); default: "
-        "the embedded microworld refiner at twice the input resolution",
+        help="diffusers-format refiner folder (unet/ vae/ text_encoder/ tokenizer/ scheduler/), or "
+        "'microworld' for the shipped one; default: the embedded microworld refiner at twice the input "
+        "resolution",
     )
     # Unset sampling options take the refiner's recommended settings, else the official defaults.
     p.add_argument("--negative-prompt")

@@ -130,7 +130,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "as OUTPUT_STEM.lowres.mp4",
     )
     p.add_argument(
-        "--refiner", type=user_path, help="stage-3 refiner folder, local (default: the embedded refiner)"
+        "--refiner",
+        type=user_path,
+        help="stage-3 refiner folder, local, or 'microworld' for the shipped one (default: the embedded "
+        "refiner for the model's frame size)",
     )
     p.add_argument("--enhance-steps", type=int, help="stage-3 denoising steps (official default 30)")
     p.add_argument("--enhance-start-step", type=int, help="stage-3 SDEdit start t' (official default 600)")

@@ -109,9 +109,7 @@ class Refiner:
         does not run (half precision on the CPU) raise before any weights are read."""
         import json
 
-        if path is None:
-            path = shipped_refiner()[0]
-
+        path = refiner_folder(path)
         from diffusers import AutoencoderKL, UNet3DConditionModel
         from transformers import CLIPTextModel
 
@@ -246,7 +244,7 @@ NOT_A_REFINER: dict[str, str] = {"model_index.json": "StreamingT2VModel", "unet/
 def recommended_enhance(path: str | os.PathLike) -> dict[str, Any]:
     """The stage-3 settings a refiner folder recommends (``streamt2v_enhance`` in its ``model_index.json``,
     what :attr:`Refiner.recommended` holds once loaded), read without loading weights; ``{}`` if none."""
-    index = Path(path).expanduser() / "model_index.json"
+    index = refiner_folder(path) / "model_index.json"
     if not index.is_file():
         return {}
     return dict(_json_file(index, "index").get("streamt2v_enhance") or {})
@@ -270,7 +268,7 @@ def check_refiner_folder(path: str | os.PathLike, config: EnhanceConfig | None =
     stage-1/2 ``StreamingT2VModel`` folder is refused; other pipelines' folders (a zeroscope-style
     ``TextToVideoSDPipeline``) are accepted. With ``config``: its start step must fit the folder's noise
     schedule (:func:`~streamt2v.pipeline.enhance.check_start_step`)."""
-    root = Path(path).expanduser()
+    root = refiner_folder(path)
     if not root.exists():
         text = str(path)
         fetch = (  # not for a typo under an existing local folder ("models/mine-hr")
@@ -347,6 +345,16 @@ def load_refiner(
     if spec is None:
         return default_refiner(tuple(base_frame_size)).to(device=device)
     return Refiner.from_pretrained(spec, device=device)
+
+
+def refiner_folder(spec: str | os.PathLike | None) -> Path:
+    """The folder a refiner spec names: None or ``"microworld"`` (no local folder of that name) the shipped
+    refiner's, anything else itself."""
+    from streamt2v.assets import names_shipped
+
+    if spec is None or names_shipped(spec):
+        return shipped_refiner()[0]
+    return Path(spec).expanduser()
 
 
 def shipped_refiner() -> tuple[Path, tuple[int, int]]:
