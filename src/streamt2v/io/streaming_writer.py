@@ -34,6 +34,7 @@ from streamt2v.io.video import (
     BITEXACT,
     DEFAULT_CRF,
     check_fps,
+    check_gif_fps,
     encode_gif,
     encode_video,
     to_uint8_frames,
@@ -161,9 +162,9 @@ class StreamingVideoWriter:
         overwrite: bool = True,
     ) -> None:
         self.path = check_output_path(path, overwrite=overwrite)
-        self.fps = check_fps(fps)
-        self.crf = crf
         self.kind = output_kind(self.path)
+        self.fps = check_gif_fps(fps) if self.kind == "gif" else check_fps(fps)
+        self.crf = crf
         self.preview_path = Path(preview_path) if preview_path is not None else preview_path_for(self.path)
         if self.kind == "png-dir" and (self.preview_path.exists() or self.preview_path.is_symlink()):
             check_replaceable_dir(self.preview_path, "preview folder")

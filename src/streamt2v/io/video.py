@@ -150,12 +150,49 @@ def encode_video(path: Path, frames: np.ndarray, fps: float, crf: int) -> None:
             container.mux(packet)
 
 
-def encode_gif(path: Path, frames: np.ndarray, fps: float) -> None:
-    from PIL import Image
+# GIF frame delays are whole centiseconds, and players (browsers, FFmpeg) show a delay under 2 cs as 10 cs
+MAX_GIF_FPS = 50.0
 
-    images = [Image.fromarray(f) for f in frames]
-    duration = max(1, round(1000.0 / float(fps)))  # ms per frame
-    images[0].save(path, format="GIF", save_all=True, append_images=images[1:], duration=duration, loop=0)
+
+def check_gif_fps(fps: float, what: str = "fps") -> float:
+    """``fps`` if a GIF can play at it (:func:`check_fps`, and at most :data:`MAX_GIF_FPS`)."""
+    value = check_fps(fps, what)
+    if value > MAX_GIF_FPS:
+        raise ValueError(
+            f"{what} {fps!r} is too high for a GIF: its frame delays are whole hundredths of a second and "
+            f"players show those under 2 as 10, so a GIF plays at most {MAX_GIF_FPS:g} fps; write a video "
+            f"(.mp4) or use {what} {MAX_GIF_FPS:g} or lower"
+        )
+    return value
+
+
+def gif_delays(count: int, fps: float) -> list[int]:
+    """The delays (centiseconds) of ``count`` GIF frames at ``fps``: frame k starts at ``round(k * 100 / fps)``
+    cs, so the delays differ by at most 1 cs (8 fps: 13, 12, 13, 12, ...) and the GIF plays at ``fps`` on
+    average (one delay for all frames, 12 or 13 cs, plays at 8.33 or 7.69 fps)."""
+    step = 100 / Fraction(check_gif_fps(fps))  # exact: float fps are binary fractions
+    starts = [math.floor(k * step + Fraction(1, 2)) for k in range(count + 1)]
+    return [b - a for a, b in zip(starts, starts[1:])]
+
+
+def encode_gif(path: Path, frames: np.ndarray, fps: float) -> None:
+    """Every frame, each with its own adaptive palette and its delay from :func:`gif_delays`, looping.
+
+    Written a frame at a time with Pillow's GIF frame encoder: ``Image.save(save_all=True)`` merges
+    identical consecutive frames into one (summing their delays), which no option turns off, and a video
+    read back must have the frames written."""
+    from PIL import GifImagePlugin, Image
+
+    delays = gif_delays(len(frames), fps)
+    with open(path, "wb") as fp:
+        for k, (frame, delay) in enumerate(zip(frames, delays)):
+            image = Image.fromarray(frame).convert("P", palette=Image.Palette.ADAPTIVE)
+            if k == 0:  # the first frame's palette is the global one
+                header, _ = GifImagePlugin.getheader(image, None, {"loop": 0})
+                fp.write(b"".join(header))
+            # Pillow takes milliseconds and writes whole centiseconds
+            fp.write(b"".join(GifImagePlugin.getdata(image, duration=10 * delay, include_color_table=k > 0)))
+        fp.write(b";")  # the GIF trailer
 
 
 def write_pngs(folder: Path, frames: np.ndarray, start: int = 0) -> None:
@@ -191,7 +228,7 @@ def write_video(
     if held_lock is not None and Path(held_lock.name).absolute() != output_lock_path(path).absolute():
         raise ValueError(f"held_lock {held_lock.name!r} is not the lock of {str(path)!r}")
     path = check_output_path(path, overwrite=overwrite, lock_held=held_lock is not None)
-    check_fps(fps)
+    check_gif_fps(fps) if output_kind(path) == "gif" else check_fps(fps)
     path.parent.mkdir(parents=True, exist_ok=True)
     lock = held_lock if held_lock is not None else lock_output(path)
     try:
@@ -270,16 +307,23 @@ def decode_frames(
     path = Path(path)
     arrays: list[np.ndarray] = []
     times: list[float] = []
-    fps = 8.0
+    ends: list[float] = []  # where each frame's display ends (its time plus its duration), where known
+    rate: float | None = 8.0
+    tick = 0.0  # the timestamps' unit (seconds)
     to_rgb = RgbConverter()
-    for rate, frame in _decoded(path, max_frames):
-        fps = rate
+    for stream_rate, frame in _decoded(path, max_frames):
+        rate = stream_rate
         arrays.append(to_rgb(frame))
         if frame.time is not None:
             times.append(frame.time)
+            tick = float(frame.time_base or 0)
+            if getattr(frame, "duration", None):  # PyAV 14 on
+                ends.append(frame.time + frame.duration * tick)
     check_decoded_frames(path, arrays)
-    if warn_variable_rate and len(times) == len(arrays):
-        _warn_if_variable_rate(path, times, fps)
+    timed = len(times) == len(arrays)
+    fps = rate if rate is not None else (delays_frame_rate(times, ends) if timed else None) or 8.0
+    if warn_variable_rate and timed:
+        _warn_if_variable_rate(path, times, fps, tick)
     return np.stack(arrays), fps
 
 
@@ -329,9 +373,10 @@ class RgbConverter:
         return _upright(rgb, frame.rotation)
 
 
-def _decoded(path: Path, max_frames: int | None) -> Iterator[tuple[float, Any]]:
-    """``(fps, frame)`` for each decoded PyAV frame of the first video stream (the first ``max_frames``);
-    a ``ValueError`` naming the file when it cannot be read."""
+def _decoded(path: Path, max_frames: int | None) -> Iterator[tuple[float | None, Any]]:
+    """``(fps, frame)`` for each decoded PyAV frame of the first video stream (the first ``max_frames``),
+    ``fps`` None for a GIF (:func:`delays_frame_rate`); a ``ValueError`` naming the file when it cannot be
+    read."""
     import av
 
     if path.is_file() and path.stat().st_size == 0:
@@ -341,7 +386,8 @@ def _decoded(path: Path, max_frames: int | None) -> Iterator[tuple[float, Any]]:
             if not container.streams.video:
                 raise ValueError(f"{str(path)!r} contains no video stream")
             stream = container.streams.video[0]
-            fps = stream_frame_rate(stream)
+            # A GIF states no rate, only each frame's delay: FFmpeg's rate is a guess from the first ones
+            fps = None if stream.codec_context.name == "gif" else stream_frame_rate(stream)
             for count, frame in enumerate(container.decode(stream), start=1):
                 yield fps, frame
                 if max_frames is not None and count >= max_frames:
@@ -355,6 +401,28 @@ def stream_frame_rate(stream: Any) -> float:
     model's native rate) where the file gives none."""
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate
     return float(rate) if rate else 8.0
+
+
+def delays_frame_rate(times: Sequence[float], ends: Sequence[float]) -> float | None:
+    """The frame rate of a GIF's frames, shown from ``times`` (seconds) each until its end in ``ends``: their
+    count over the time they span (the mean of their delays); where the delays differ, by the centisecond
+    a writer rounds frame k's start ``k * 100 / fps`` to, the whole number nearest that mean if the frames
+    start where it puts them (a GIF written at 8 fps, frames 13 and 12 cs apart, reads 8 whatever its
+    length, not 7.97 at 11 frames). Without an end for every frame, the last frame's delay is not counted.
+    None where the frames span no time."""
+    start = times[0] if times else 0.0
+    offsets = [t - start for t in times[1:]]  # where frames 1, 2, ... start
+    if times and len(ends) == len(times):
+        offsets.append(ends[-1] - start)  # where a frame after the last would start
+    cs = [round(offset * 100, 6) for offset in offsets]  # float seconds of whole centiseconds
+    if not cs or not cs[-1] > 0:
+        return None
+    mean = len(cs) * 100 / cs[-1]
+    whole = round(mean)
+    uneven = len({b - a for a, b in zip([0.0, *cs], cs)}) > 1
+    if uneven and whole > 0 and all(abs(k * 100 / whole - c) <= 0.5 for k, c in enumerate(cs, start=1)):
+        return float(whole)
+    return mean
 
 
 def check_decoded_frames(path: Path, arrays: list[np.ndarray]) -> None:
@@ -372,13 +440,16 @@ def decode_error_reason(err: BaseException) -> str:
     return getattr(err, "strerror", None) or str(err)
 
 
-def _warn_if_variable_rate(path: Path, times: list[float], fps: float) -> None:
-    """Warn when frame intervals differ by more than a quarter of their median (a variable frame rate)."""
+def _warn_if_variable_rate(path: Path, times: list[float], fps: float, tick: float = 0.0) -> None:
+    """Warn when frame intervals differ by more than a quarter of their median (a variable frame rate), and
+    by more than one ``tick`` (the timestamps' unit, seconds) where frames are two or more apart: a constant
+    rate's frame times are rounded to it (a GIF's to centiseconds: its 24 fps frames are 4 or 5 cs apart)."""
     steps = np.diff(np.sort(np.asarray(times)))
     if len(steps) < 2 or not np.all(steps > 0):
         return
     median = float(np.median(steps))
-    if np.max(np.abs(steps - median)) <= 0.25 * median:
+    rounding = tick * (1 + 1e-6) if 2 * tick <= median * (1 + 1e-6) else 0.0
+    if np.max(np.abs(steps - median)) <= 0.25 * median + rounding:
         return
     logger.warning(
         "video %r has a variable frame rate (frames %.0f-%.0f ms apart): its frames are used as if evenly "
