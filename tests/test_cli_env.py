@@ -246,6 +246,41 @@ def test_version(capsys):
     assert run.returncode == 0 and run.stdout == f"streamt2v {version('streamt2v')}\n"
 
 
+@pytest.mark.parametrize(
+    "argv, flag, minimum",
+    [
+        (["generate", "x", "--frames", "0"], "--frames/-n", 1),
+        (["generate", "x", "--steps", "2.5"], "--steps", 1),
+        (["generate", "x", "--enhance", "--enhance-steps", "0"], "--enhance-steps", 1),
+        (["generate", "x", "--enhance", "--enhance-overlap", "-1"], "--enhance-overlap", 0),
+        (["enhance", "in.mp4", "--prompt", "x", "-o", "o.mp4", "--steps", "0"], "--steps", 1),
+        (["enhance", "in.mp4", "--prompt", "x", "-o", "o.mp4", "--seed", "-2"], "--seed", 0),
+    ],
+)
+def test_integer_flags_out_of_range_are_refused_naming_the_flag(
+    argv, flag, minimum, tmp_path, capsys, monkeypatch
+):
+    # the configs they fill name their fields (num_frames, num_inference_steps), not the flags
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert (
+        err
+        == f"streamt2v {argv[0]}: error: argument {flag}: expected an integer >= {minimum}, got {argv[-1]!r}"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_stage_3_settings_of_generate_are_named_as_stage_3s(tmp_path, capsys):
+    # --enhance-chunk-frames fills a field also called chunk_frames, as --chunk-frames (stage 2) does
+    out = str(tmp_path / "o.mp4")
+    assert main(["generate", "x", "--enhance", "--enhance-chunk-frames", "3", "-o", out]) == 2
+    assert capsys.readouterr().err == "error: stage 3: chunk_frames (3) must be larger than overlap (8)\n"
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_evaluate_refuses_an_existing_out_unless_overwrite(tmp_path, capsys):
     out = tmp_path / "res.json"
     out.write_text("earlier results")

@@ -516,13 +516,13 @@ def test_cli_enhance_checks_everything_before_reading_or_loading(
         (["--fps", "0"], "fps must be a finite number between"),
         (["--fps", "-1"], "fps must be a finite number between"),
         (["--prompt", ""], "--prompt must be a non-empty text"),
-        (["--seed", "-1"], "--seed must be an integer >= 0, got -1"),
         (["--model", "/nonexistent"], "refiner folder '/nonexistent' does not exist"),
         (["-o", "e.txt"], "unknown suffix"),
         (["-o", "taken.mp4"], "'taken.mp4' already exists; pass --overwrite"),
         (["-o", "docs"], "thesis.txt"),
         (["-o", "/proc/x.mp4"], "cannot write output '/proc/x.mp4'"),
         (["-o", "in.mp4", "--overwrite"], "-o 'in.mp4' would replace the input 'in.mp4'; write the enhanced"),
+        (["-o", "e.gif", "--fps", "60"], "--fps 60.0 is too high for a GIF"),
         (
             ["--resolution", "100000x100000"],
             "resolution must be at most 8192 pixels a side, got 100000x100000",
@@ -533,8 +533,12 @@ def test_cli_enhance_checks_everything_before_reading_or_loading(
         assert main(args) == 2, argv
         err = capsys.readouterr().err
         assert match in err and err.count("error:") == 1, (argv, err)
+    # a GIF at the input's rate, when a GIF cannot play it: before the work, not when the result is written
+    write_video(tmp_path / "in60.mp4", torch.rand(1, 3, 3, 16, 16) * 2 - 1, fps=60)
+    assert main(["enhance", "in60.mp4", "--prompt", "a cat", "-o", "e.gif", "--no-progress"]) == 2
+    assert "the input's frame rate 60.0 is too high for a GIF" in capsys.readouterr().err
     assert (tmp_path / "taken.mp4").read_bytes() == b"mine" and (tmp_path / "docs" / "thesis.txt").exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["docs", "in.mp4", "taken.mp4"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["docs", "in.mp4", "in60.mp4", "taken.mp4"]
 
 
 def test_cli_enhance_overwrite_and_auto_device(refiner: Refiner, tmp_path, caplog) -> None:

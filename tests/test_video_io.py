@@ -559,7 +559,7 @@ def test_a_gif_over_50_fps_is_refused_before_anything_is_written(tmp_path):
     frames = np.zeros((4, 8, 8, 3), np.uint8)
     message = (
         "fps 60 is too high for a GIF: its frame delays are whole hundredths of a second and players "
-        "show those under 2 as 10, so a GIF plays at most 50 fps; write a video (.mp4) or use fps 50 or lower"
+        "show those under 2 as 10, so a GIF plays at most 50 fps; write a video (.mp4), or a GIF at 50 fps or less"
     )
     with pytest.raises(ValueError) as err:
         write_video(tmp_path / "v.gif", frames, fps=60)

@@ -40,6 +40,23 @@ def user_path(text: str) -> str:
     return os.path.expanduser(text)
 
 
+def integer_at_least(minimum: int):
+    """``type=`` of an integer flag with a lower bound: argparse then names the flag in the error
+    (``argument --steps: expected an integer >= 1, got '0'``), where the config it fills would name its field
+    (``num_inference_steps``)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
+        return value
+
+    return parse
+
+
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from streamt2v.cli import user_path
+from streamt2v.cli import integer_at_least, user_path
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -42,10 +42,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     # Unset sampling options take the refiner's recommended settings, else the official defaults.
     p.add_argument("--negative-prompt")
-    p.add_argument("--steps", type=int, help="denoising steps (official default 30)")
-    p.add_argument("--start-step", type=int, help="SDEdit start t' of 1000 (official default 600)")
-    p.add_argument("--chunk-frames", type=int, help="frames per chunk F (default 24)")
-    p.add_argument("--overlap", type=int, help="overlap O between chunks (default 8)")
+    p.add_argument("--steps", type=integer_at_least(1), help="denoising steps (official default 30)")
+    p.add_argument(
+        "--start-step", type=integer_at_least(1), help="SDEdit start t' of 1000 (official default 600)"
+    )
+    p.add_argument("--chunk-frames", type=integer_at_least(1), help="frames per chunk F (default 24)")
+    p.add_argument("--overlap", type=integer_at_least(0), help="overlap O between chunks (default 8)")
     p.add_argument("--mode", choices=["independent", "shared-noise", "randomized"], help="default randomized")
     p.add_argument(
         "--blend",
@@ -55,7 +57,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--scheduler", help="official default dpmpp-2m-sde")
     p.add_argument("--guidance-scale", type=float, help="official default 7.5")
     p.add_argument("--guidance-rescale", type=float, help="default 0")
-    p.add_argument("--max-batch-chunks", type=int, help="chunks per UNet call (memory cap, default 8)")
+    p.add_argument(
+        "--max-batch-chunks", type=integer_at_least(1), help="chunks per UNet call (memory cap, default 8)"
+    )
     p.add_argument("--resolution", type=_size, default=None, help="canvas HxW (default: the refiner's)")
     p.add_argument(
         "--pad-to-aspect",
@@ -63,9 +67,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         default=None,
         help="fit frames inside the canvas, pad with black, crop back at the end",
     )
-    p.add_argument("--max-frames", type=int, default=None, help="read at most this many frames")
+    p.add_argument(
+        "--max-frames", type=integer_at_least(1), default=None, help="read at most this many frames"
+    )
     p.add_argument("--fps", type=float, default=None, help="output fps (default: the input's)")
-    p.add_argument("--seed", type=int, default=0, help="random seed, >= 0 (default 0)")
+    p.add_argument("--seed", type=integer_at_least(0), default=0, help="random seed, >= 0 (default 0)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.add_argument(
@@ -92,8 +98,8 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from streamt2v.io.output_paths import check_output_path, outputs_locked
-    from streamt2v.io.video import read_video, write_video
+    from streamt2v.io.output_paths import check_output_path, output_kind, outputs_locked
+    from streamt2v.io.video import check_gif_fps, read_video, write_video
     from streamt2v.memory import resolve_device
     from streamt2v.pipeline.enhance import EnhanceConfig, enhance_video
     from streamt2v.pipeline.enhance_state import remove_stale_state_temporaries, remove_state_file
@@ -118,8 +124,6 @@ def run(args: argparse.Namespace) -> int:
     # Bad values fail before anything is read or loaded.
     if not args.prompt.strip():
         raise ValueError(f"--prompt must be a non-empty text, got {args.prompt!r}")
-    if args.seed < 0:
-        raise ValueError(f"--seed must be an integer >= 0, got {args.seed}")
     settings = EnhanceConfig(**{k: v for k, v in given.items() if v is not None})
     device = resolve_device(args.device)
     if args.model is not None:
@@ -132,6 +136,8 @@ def run(args: argparse.Namespace) -> int:
     video, fps = read_video(args.input, max_frames=args.max_frames, warn_variable_rate=True)
     refiner = load_refiner(args.model, tuple(video.shape[-2:]), device=device)
     config = refiner.config(**{k: v for k, v in given.items() if v is not None})
+    if output_kind(Path(args.output)) == "gif":  # before the work, not when its result is written
+        check_gif_fps(config.fps or fps, "--fps" if config.fps else "the input's frame rate")
     # The output is taken for this process until it is written: a second enhance to it is refused now, not
     # after its own hours, and the state kept beside it (the same command continues a stopped run) has one
     # writer, whose killed predecessors' temporaries can go.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from streamt2v.cli import user_path
+from streamt2v.cli import integer_at_least, user_path
 
 # Flags --resume does not ignore (the rest come from the run's config.json).
 _RESUME_FLAGS = {"resume", "no_progress", "overwrite", "func", "parser", "command", "verbose", "argv"}
@@ -21,8 +21,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "stage 2 DDIM 50 steps, eta 1, guidance 7.5; 16-frame chunks conditioned on 8 frames.",
     )
     p.add_argument("prompt", nargs="?", help="the text prompt (or use --prompt-schedule)")
-    p.add_argument("--frames", "-n", type=int, default=80, help="number of output frames (default 80)")
-    p.add_argument("--seed", type=int, default=33, help="random seed (default 33)")
+    p.add_argument(
+        "--frames", "-n", type=integer_at_least(1), default=80, help="number of output frames (default 80)"
+    )
+    p.add_argument("--seed", type=integer_at_least(0), default=33, help="random seed (default 33)")
     p.add_argument(
         "-o",
         "--output",
@@ -38,7 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--negative-prompt", default="", help="negative prompt for both stages")
     # Unset sampling options take the model's recommended settings (model_index.json "sampler"), else
     # the official defaults.
-    p.add_argument("--steps", type=int, help="stage-2 denoising steps (official default 50)")
+    p.add_argument("--steps", type=integer_at_least(1), help="stage-2 denoising steps (official default 50)")
     p.add_argument("--guidance", type=float, help="stage-2 guidance scale (official default 7.5)")
     p.add_argument(
         "--guidance-rescale",
@@ -50,7 +52,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--init-eta", type=float, help="stage-1 DDIM eta in [0, 1] (default 0; for --init-scheduler ddim)"
     )
     p.add_argument("--scheduler", help="stage-2 scheduler (official default ddim)")
-    p.add_argument("--init-steps", type=int, help="stage-1 denoising steps (official default 50)")
+    p.add_argument(
+        "--init-steps", type=integer_at_least(1), help="stage-1 denoising steps (official default 50)"
+    )
     p.add_argument("--init-guidance", type=float, help="stage-1 guidance scale (official default 9.0)")
     p.add_argument(
         "--init-guidance-rescale", type=float, help="stage-1 guidance rescale in [0, 1] (default 0 = off)"
@@ -66,8 +70,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         help="stage-1 initial-noise correlation across frames, in [0, 1) (default: the model's)",
     )
-    p.add_argument("--chunk-frames", type=int, default=16, help="frames per chunk F (default 16)")
-    p.add_argument("--cond-frames", type=int, default=8, help="CAM conditioning frames F_cond (default 8)")
+    p.add_argument(
+        "--chunk-frames", type=integer_at_least(1), default=16, help="frames per chunk F (default 16)"
+    )
+    p.add_argument(
+        "--cond-frames",
+        type=integer_at_least(1),
+        default=8,
+        help="CAM conditioning frames F_cond (default 8)",
+    )
     p.add_argument("--fps", type=float, help="output frame rate (default: the model's)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     p.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16"], help="compute dtype")
@@ -135,10 +146,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="stage-3 refiner folder, local, or 'microworld' for the shipped one (default: the embedded "
         "refiner for the model's frame size)",
     )
-    p.add_argument("--enhance-steps", type=int, help="stage-3 denoising steps (official default 30)")
-    p.add_argument("--enhance-start-step", type=int, help="stage-3 SDEdit start t' (official default 600)")
-    p.add_argument("--enhance-chunk-frames", type=int, help="stage-3 chunk frames (default 24)")
-    p.add_argument("--enhance-overlap", type=int, help="stage-3 chunk overlap (default 8)")
+    p.add_argument(
+        "--enhance-steps", type=integer_at_least(1), help="stage-3 denoising steps (official default 30)"
+    )
+    p.add_argument(
+        "--enhance-start-step",
+        type=integer_at_least(1),
+        help="stage-3 SDEdit start t' (official default 600)",
+    )
+    p.add_argument(
+        "--enhance-chunk-frames", type=integer_at_least(1), help="stage-3 chunk frames (default 24)"
+    )
+    p.add_argument("--enhance-overlap", type=integer_at_least(0), help="stage-3 chunk overlap (default 8)")
     p.add_argument("--png-dir", type=user_path, help="also write the frames as PNGs into this folder")
     p.add_argument("--gif", type=user_path, help="also write a GIF")
     p.add_argument(

@@ -161,7 +161,7 @@ def check_gif_fps(fps: float, what: str = "fps") -> float:
         raise ValueError(
             f"{what} {fps!r} is too high for a GIF: its frame delays are whole hundredths of a second and "
             f"players show those under 2 as 10, so a GIF plays at most {MAX_GIF_FPS:g} fps; write a video "
-            f"(.mp4) or use {what} {MAX_GIF_FPS:g} or lower"
+            f"(.mp4), or a GIF at {MAX_GIF_FPS:g} fps or less"
         )
     return value
 

@@ -13,7 +13,7 @@ from streamt2v.assets import SHIPPED_NAME, names_shipped
 from streamt2v.config import PRESETS
 from streamt2v.io.folders import looks_like_hub_id
 from streamt2v.io.output_paths import check_output_path, output_kind
-from streamt2v.io.video import check_fps
+from streamt2v.io.video import check_fps, check_gif_fps
 from streamt2v.memory import resolve_device, resolve_dtype
 from streamt2v.pipeline.prompts import PromptSchedule
 from streamt2v.pipeline.rundir import RunDir
@@ -135,6 +135,8 @@ def check_inputs(
     schedule.validate(cfg.stream.num_frames)
     if cfg.fps is not None:
         check_fps(cfg.fps, "--fps")
+        if any(output_kind(path) == "gif" for _, path in output_targets(cfg)):
+            check_gif_fps(cfg.fps, "--fps")
     if cfg.init_video and cfg.init_image:
         raise ValueError("give either --init-video or --init-image, not both")
     for name in ("init_video", "init_image", "anchor"):
@@ -158,7 +160,10 @@ def check_inputs(
         # Every stage-3 setting as stage 3 will run it (the user's over the refiner's recommended ones, as
         # Refiner.config merges them), before any model is loaded.
         folder = cfg.refiner if cfg.refiner is not None else _default_refiner_folder(model, cfg.model)
-        enhance = EnhanceConfig(**{**(recommended_enhance(folder) if folder else {}), **cfg.enhance})
+        try:
+            enhance = EnhanceConfig(**{**(recommended_enhance(folder) if folder else {}), **cfg.enhance})
+        except ValueError as err:  # its field names (chunk_frames, overlap) are also stage 2's: say which
+            raise ValueError(f"stage 3: {err}") from None
         if cfg.refiner is not None:
             check_refiner_folder(cfg.refiner, enhance)
         else:  # the embedded refiners (shipped, or random at other sizes) have 1000-step schedules
