@@ -249,3 +249,59 @@ def test_a_pretrained_clip_folder_conditions_training_and_ships_in_the_model(tmp
         pooled = clip.vision_model(pixel_values=model.image_encoder.preprocess(frames)).pooler_output
         want = clip.visual_projection(pooled)  # CLIP's image embedding
         assert torch.allclose(model.image_encoder.encode(frames), want, atol=1e-5)
+
+
+def test_overwrite_never_replaces_a_folder_that_holds_an_input(tmp_path, runs, capsys):
+    """``assemble model runs/stream --unet runs/stream/final/unet --overwrite`` replaced the training run it
+    was assembling (checkpoints, loss log, config: all lost) by the model folder; now it is one error, before
+    anything is loaded, and the run is untouched. The same for a part found through the run's record."""
+    run = tmp_path / "stream"
+    shutil.copytree(runs / "stream", run)
+    before = sorted(p.relative_to(run) for p in run.rglob("*"))
+    args = ["assemble", "model", str(run), "--unet", str(run / "final" / "unet"), "--overwrite"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == (
+        f"error: --unet {str(run / 'final' / 'unet')!r} is inside the output folder {str(run)!r}, which "
+        "--overwrite replaces with everything in it; write the model folder somewhere else"
+    )
+    assert sorted(p.relative_to(run) for p in run.rglob("*")) == before
+    # the stage-1 UNet the stream run recorded (not given), inside the output folder
+    base = tmp_path / "base"
+    shutil.copytree(runs / "base", base)
+    config = json.loads((run / "config.json").read_text())
+    config["recipe_config"]["base_unet"] = str(base / "final" / "unet")
+    (run / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"^--init-unet '.*base.final.unet' is inside the output folder"):
+        assemble_model(base, unet=run / "final" / "unet", overwrite=True)
+    assert (base / "final" / "unet" / "config.json").is_file()
+    refiner = tmp_path / "refiner"
+    shutil.copytree(runs / "refiner", refiner)
+    with pytest.raises(ValueError, match=r"^--unet '.*refiner.final.unet' is inside the output folder"):
+        assemble_refiner(refiner / "final", unet=refiner / "final" / "unet", overwrite=True)
+    assert (refiner / "final" / "unet" / "config.json").is_file()
+
+
+def test_a_damaged_config_is_one_error_naming_the_file(tmp_path, runs, capsys):
+    """A cut-short or hand-edited config.json failed with the JSON decoder's words alone ('Expecting property
+    name ...'), naming no file; a file given as --unet was called a folder without config.json."""
+    run = tmp_path / "stream"
+    shutil.copytree(runs / "stream", run)
+    unet = run / "final" / "unet"
+    args = ["assemble", "model", str(tmp_path / "m"), "--unet", str(unet)]
+    for damaged, what in (
+        (unet / "config.json", "--unet config"),
+        (run / "config.json", "the training run's config"),
+        (run / "final" / "scheduler" / "scheduler_config.json", "scheduler config"),
+    ):
+        good = damaged.read_text()
+        damaged.write_text(good[: len(good) // 2])
+        assert main(args) == 2
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert err.startswith(f"error: {what} {str(damaged)!r} is not valid JSON (")
+        damaged.write_text(good)
+    assert main(["assemble", "model", str(tmp_path / "m"), "--unet", str(unet / "config.json")]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: --unet {unet / 'config.json'} is a file; it takes a folder (OUT/final/unet of a stream run)"
+    )
+    assert not (tmp_path / "m").exists()

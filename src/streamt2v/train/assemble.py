@@ -32,7 +32,17 @@ def recorded_inputs(unet_dir: Path) -> dict[str, Any]:
     config = unet_dir.parent.parent / "config.json"
     if not config.is_file():
         return {}
-    return dict(json.loads(config.read_text()).get("recipe_config") or {})
+    saved = _json_file(config, "the training run's config")
+    return dict((saved.get("recipe_config") if isinstance(saved, dict) else None) or {})
+
+
+def _json_file(path: Path, what: str) -> Any:
+    """The JSON value in ``path``; a ``ValueError`` naming ``what`` and the file when it is not JSON (the
+    decoder's own message names neither)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{what} {str(path)!r} is not valid JSON ({err})") from None
 
 
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
@@ -114,26 +124,49 @@ def _unet_folder(path: str | Path, cls: str, flag: str, what: str) -> tuple[Path
     """The folder and its saved config, after checking it holds a ``cls``."""
     p = Path(path)
     config = p / "config.json"
+    if p.is_file():
+        raise NotADirectoryError(f"{flag} {p} is a file; it takes a folder (OUT/final/unet of {what})")
     if not config.is_file():
         raise FileNotFoundError(f"{flag} folder {p} has no config.json (pass OUT/final/unet of {what})")
-    saved_config = json.loads(config.read_text())
-    saved = saved_config.get("_class_name")
+    saved_config = _json_file(config, f"{flag} config")
+    saved = saved_config.get("_class_name") if isinstance(saved_config, dict) else None
     if saved != cls:
         raise ValueError(f"{flag} {p} holds a {saved or 'non-diffusers'} model; it takes a {cls} ({what})")
     return p, saved_config
 
 
+def _scheduler_dir(unet_dir: Path, scheduler: str | Path | None) -> Path:
+    return Path(scheduler) if scheduler else unet_dir.parent / "scheduler"
+
+
 def training_scheduler(unet_dir: Path, scheduler: str | Path | None = None) -> dict[str, Any]:
     """The noise schedule a UNet was trained with (its run's ``final/scheduler``, or ``scheduler``), as the
     config of the DDIM sampler the folders name (sampling picks its solver by name from the same betas)."""
-    folder = Path(scheduler) if scheduler else unet_dir.parent / "scheduler"
-    file = folder / "scheduler_config.json"
+    file = _scheduler_dir(unet_dir, scheduler) / "scheduler_config.json"
     if not file.is_file():
         raise FileNotFoundError(
             f"no scheduler config {file} (pass --scheduler, a run's final/scheduler folder)"
         )
-    saved = json.loads(file.read_text())
+    saved = _json_file(file, "scheduler config")
+    if not isinstance(saved, dict):
+        raise ValueError(f"scheduler config {str(file)!r} holds no JSON object")
     return {"_class_name": "DDIMScheduler", **{k: v for k, v in saved.items() if not k.startswith("_")}}
+
+
+def _refuse_inputs_inside(dest: Path, inputs: dict[str, Path]) -> None:
+    """Raise when one of ``inputs`` (``{flag: folder}``) is ``dest`` or inside it: ``--overwrite`` replaces
+    the whole folder, so ``assemble model runs/stream --unet runs/stream/final/unet --overwrite`` deleted the
+    training run (its checkpoints, loss log and config) it was assembling."""
+    if not dest.exists():
+        return
+    out = dest.resolve()
+    for flag, path in inputs.items():
+        resolved = path.resolve()
+        if resolved == out or out in resolved.parents:
+            raise ValueError(
+                f"{flag} {str(path)!r} is inside the output folder {str(dest)!r}, which --overwrite replaces "
+                "with everything in it; write the model folder somewhere else"
+            )
 
 
 def _check(problems: list[str], what: str) -> None:
@@ -229,6 +262,8 @@ def assemble_model(
     )
     vae_dir = _part(vae, recorded, "vae", "--vae", unet_dir)
     clip_dir = _part(clip, recorded, "clip", "--clip", unet_dir)
+    inputs = {"--unet": unet_dir, "--init-unet": init_dir, "--vae": vae_dir, "--clip": clip_dir}
+    _refuse_inputs_inside(dest, {**inputs, "--scheduler": _scheduler_dir(unet_dir, scheduler)})
     text, image = load_frozen_clip(str(clip_dir), image=True)
     # diffusers parts load in the target dtype (casting them afterwards warns on every model)
     video_vae = load_frozen_vae(str(vae_dir), dtype)
@@ -332,6 +367,8 @@ def assemble_refiner(
     recorded = recorded_inputs(unet_dir)
     vae_dir = _part(vae, recorded, "vae", "--vae", unet_dir)
     clip_dir = _part(clip, recorded, "clip", "--clip", unet_dir)
+    inputs = {"--unet": unet_dir, "--vae": vae_dir, "--clip": clip_dir}
+    _refuse_inputs_inside(dest, {**inputs, "--scheduler": _scheduler_dir(unet_dir, scheduler)})
     text, _ = load_frozen_clip(str(clip_dir))
     video_vae = load_frozen_vae(str(vae_dir), dtype)
     net = UNet3DConditionModel.from_pretrained(unet_dir, torch_dtype=dtype).eval().requires_grad_(False)
