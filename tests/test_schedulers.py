@@ -158,3 +158,31 @@ def test_a_scheduler_config_is_the_same_in_every_process() -> None:
         assert out.returncode == 0, out.stderr
         digests.add(out.stdout)
     assert len(digests) == 1
+
+
+def test_ddim_at_eta_1_on_a_zero_terminal_snr_schedule_gives_no_nan():
+    # diffusers' DDIM takes sqrt(1 - ᾱ_prev - σ²), which at η = 1 from ᾱ_t = 0 is the root of a rounded
+    # zero: for 50 trailing steps it is negative and the whole sample NaN (the official stage-2 η is 1)
+    config = {
+        "beta_schedule": "scaled_linear",
+        "beta_start": 0.00085,
+        "beta_end": 0.012,
+        "prediction_type": "v_prediction",
+        "rescale_betas_zero_snr": True,
+        "timestep_spacing": "trailing",
+    }
+    x = torch.randn(1, 4, 2, 4, 4, generator=torch.Generator().manual_seed(0))
+    raw = make_scheduler("ddim", config)
+    raw.set_timesteps(50)
+    t = raw.timesteps[0]
+    assert float(raw.alphas_cumprod[t]) == 0.0
+    assert torch.isnan(raw.step(torch.zeros_like(x), t, x, eta=1.0, return_dict=False)[0]).all()
+
+    def model_fn(x_in, t):
+        return 0.5 * x_in
+
+    out = sample_loop(make_scheduler("ddim", config), x, model_fn, num_steps=50, eta=1.0)
+    assert torch.isfinite(out).all()
+    # a schedule whose SNR stays above zero keeps η exactly: the same run as diffusers' own loop
+    plain = {k: v for k, v in config.items() if k != "rescale_betas_zero_snr"}
+    assert step_kwargs(make_scheduler("ddim", plain), eta=1.0) == {"eta": 1.0}

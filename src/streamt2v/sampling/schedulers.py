@@ -57,6 +57,13 @@ def make_scheduler(name: str, base_config: Mapping[str, Any], **overrides: Any) 
     return scheduler
 
 
+# Zero terminal SNR (ᾱ = 0 at the last training step) with DDIM at η = 1: on the first step the step's
+# variance equals 1 - ᾱ_prev exactly, and DDIM's sqrt(1 - ᾱ_prev - σ²) rounds below zero to a NaN sample
+# for some step counts (50 among them; diffusers issue 5969). η a millionth below 1 keeps the root real
+# and changes σ by as little.
+ZERO_SNR_MAX_ETA = 1.0 - 1e-6
+
+
 def step_kwargs(
     scheduler: SchedulerMixin, *, eta: float | None = None, generator: torch.Generator | None = None
 ) -> dict[str, Any]:
@@ -65,6 +72,8 @@ def step_kwargs(
     params = inspect.signature(scheduler.step).parameters
     kwargs: dict[str, Any] = {}
     if eta is not None and "eta" in params:
+        if float(getattr(scheduler, "alphas_cumprod", torch.ones(1)).min()) == 0.0:
+            eta = min(eta, ZERO_SNR_MAX_ETA)
         kwargs["eta"] = eta
     if generator is not None and "generator" in params:
         kwargs["generator"] = generator
