@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -253,3 +256,42 @@ def test_words_the_clip_cannot_read_are_named_in_a_warning_once(tmp_path, caplog
     assert len(warnings) == 2, warnings
     assert "'a purple elephant'" in warnings[0] and "(read as <unk>): ['elephant']" in warnings[0]
     assert f"32 tokens, of which CLIP reads the first {scorer.max_length}" in warnings[1]
+
+
+_PEAK_SCRIPT = """
+import resource
+import numpy as np
+import torch
+torch.set_num_threads(1)
+from streamt2v.metrics.clip_score import load_clip
+scorer = load_clip("microworld")
+frames = np.random.default_rng(0).integers(0, 256, (16, 1080, 1920, 3), dtype=np.uint8)
+scorer.embed_frames(frames[:1, :64, :64])  # the model's first call, before the baseline
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+emb = scorer.embed_frames(frames)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(frames.nbytes, (after - before) * 1024, tuple(emb.shape))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ru_maxrss in KiB is Linux's")
+def test_large_frames_are_resized_a_few_at_a_time():
+    """A batch of frames was converted to float32 whole, then copied twice more before the resize: 20 frames of
+    4K (500 MB) peaked at 6.8 GB. Now at most a few frames are float at a time (the same embeddings)."""
+    out = subprocess.run([sys.executable, "-c", _PEAK_SCRIPT], capture_output=True, text=True, check=True)
+    nbytes, grown, shape = out.stdout.split(maxsplit=2)
+    assert shape.strip() == "(16, 64)"
+    assert int(grown) < 2 * int(nbytes), (
+        f"embedding {int(nbytes) / 1e6:.0f} MB of frames took {int(grown) / 1e6:.0f} MB"
+    )
+
+
+def test_frames_resized_a_few_at_a_time_embed_as_one_batch(monkeypatch):
+    module = importlib.import_module(
+        "streamt2v.metrics.clip_score"
+    )  # the package's clip_score is the function
+    scorer = load_clip("microworld")
+    frames = np.random.default_rng(1).integers(0, 256, (5, 40, 56, 3), dtype=np.uint8)
+    whole = scorer.embed_frames(frames)
+    monkeypatch.setattr(module, "_RESIZE_VALUES", 40 * 56 * 3 * 2)  # two frames at a time
+    assert torch.equal(scorer.embed_frames(frames), whole)

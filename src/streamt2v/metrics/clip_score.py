@@ -63,6 +63,10 @@ def _features(out: torch.Tensor | object, attr: str) -> torch.Tensor:
     raise TypeError(f"cannot read embeddings from {type(out).__name__}")
 
 
+#: the most frame values converted to float at once before the resize to the model's size (64 MB float32)
+_RESIZE_VALUES = 1 << 24
+
+
 class ClipScorer:
     """A tokenizer and CLIP text/image towers that embed prompts and frames (unit-normalised)."""
 
@@ -123,7 +127,7 @@ class ClipScorer:
 
     def preprocess(self, frames: torch.Tensor) -> torch.Tensor:
         """``(N, 3, H, W)`` in ``[-1, 1]`` → normalised ``(N, 3, S, S)`` with ``S = image_size``."""
-        x = (frames.float() + 1) / 2
+        x = frames.float().add(1).div_(2)  # one float copy (in place after it): frames may be 4K
         h, w = x.shape[-2:]
         s = self.image_size
         scale = s / min(h, w)
@@ -138,16 +142,25 @@ class ClipScorer:
     def embed_frames(self, frames: np.ndarray, batch_size: int = 32) -> torch.Tensor:
         """uint8 ``(T, H, W, 3)`` → ``(T, D)`` unit image embeddings, ``batch_size`` frames at a time."""
         batch_size = check_batch_size(batch_size)
+        # frames are resized a few at a time (at most _RESIZE_VALUES values): in float32 a batch of 32 4K
+        # frames is 3.2 GB a copy, and 20 of them peaked at 6.8 GB; the model sees batch_size frames
+        step = max(1, _RESIZE_VALUES // max(1, int(np.prod(frames.shape[1:]))))
         out = []
         for i in range(0, len(frames), batch_size):
-            x = torch.from_numpy(np.ascontiguousarray(frames[i : i + batch_size])).permute(0, 3, 1, 2)
-            x = self.preprocess(x.float() / 127.5 - 1).to(self.device)
+            batch = frames[i : i + batch_size]
+            x = torch.cat([self._pixel_values(batch[j : j + step]) for j in range(0, len(batch), step)])
+            x = x.to(self.device)
             if self.model is not None:
                 emb = _features(self.model.get_image_features(pixel_values=x), "pooler_output")
             else:
                 emb = _features(self.vision_model(pixel_values=x), "image_embeds")
             out.append(F.normalize(emb.float(), dim=-1).cpu())
         return torch.cat(out)
+
+    def _pixel_values(self, frames: np.ndarray) -> torch.Tensor:
+        """uint8 ``(N, H, W, 3)`` → the model's normalised ``(N, 3, S, S)`` (:meth:`preprocess`)."""
+        x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
+        return self.preprocess(x.float().div_(127.5).sub_(1))
 
     def score(self, video: VideoLike, prompt: str, batch_size: int = 32) -> float:
         """CLIP score of one video and its prompt: ``100 · mean_t cos`` in ``[-100, 100]``."""
