@@ -10,6 +10,7 @@ from dataclasses import replace
 import pytest
 import torch
 
+from streamt2v.config import get_preset
 from streamt2v.train.checkpoint import latest_checkpoint, load_checkpoint
 from streamt2v.train.frozen import load_frozen_clip
 from streamt2v.train.loop import TrainConfig, train
@@ -17,9 +18,10 @@ from streamt2v.train.recipes import make_recipe
 from streamt2v.train.video_recipes import colour_shift, foreground_weights
 
 
-def test_base_and_stream_recipes_run_two_steps(tmp_path, encoders):
+@pytest.mark.parametrize("preset", ["tiny", "small"])
+def test_base_and_stream_recipes_run_two_steps(tmp_path, encoders, preset):
     vae, clip = encoders
-    common = dict(size=16, vae=vae, clip=clip, num_frames=12, max_start=10, sample_steps=2)
+    common = dict(size=16, vae=vae, clip=clip, num_frames=12, max_start=10, sample_steps=2, preset=preset)
     cfg = TrainConfig(steps=2, batch_size=2, lr=1e-4, sample_every=2)
     base = make_recipe("base", **common)
     res = train(base, cfg, tmp_path / "base", progress=False)
@@ -27,13 +29,20 @@ def test_base_and_stream_recipes_run_two_steps(tmp_path, encoders):
     assert (tmp_path / "base" / "final" / "unet" / "config.json").exists()
     assert list((tmp_path / "base" / "samples").glob("*.mp4"))
 
-    stream = make_recipe("stream", base_unet=str(tmp_path / "base" / "final" / "unet"), **common)
+    base_unet = str(tmp_path / "base" / "final" / "unet")
+    other = "small" if preset == "tiny" else "tiny"  # the CAM's sizes come from the preset: it must fit
+    with pytest.raises(
+        ValueError, match=rf"has block channels .* the preset '{other}' .*: pass --preset {preset},"
+    ):
+        make_recipe("stream", base_unet=base_unet, **{**common, "preset": other}).build()
+    stream = make_recipe("stream", base_unet=base_unet, **common)
     res = train(stream, cfg, tmp_path / "stream", progress=False)
     assert len(res.losses) == 2 and all(torch.isfinite(torch.tensor(res.losses)))
     from streamt2v.models.unet import StreamingUNet
 
     net = StreamingUNet.from_pretrained(tmp_path / "stream" / "final" / "unet")
     assert net.streaming_config.num_text_tokens == 24 and net.streaming_config.image_embed_dim == 32
+    assert tuple(net.base.config.block_out_channels) == get_preset(preset).unet.block_out_channels
 
 
 def test_resume_is_bit_exact_with_dropout(tmp_path, encoders):

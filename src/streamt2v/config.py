@@ -110,6 +110,14 @@ PRESETS: dict[str, ModelConfig] = {
         vae_scale_factor=8,
     ),
 }
+# The next size up for the microworld, for a GPU: 1.5x tiny's channels (2.1x its UNet parameters). A tiny
+# UNet step is launch-bound on an H200, so this one costs little more there, and on 2 CPU cores a 16-frame
+# forward at 8x8 latents takes about as long as tiny's.
+PRESETS["small"] = PRESETS["tiny"].replace(
+    name="small",
+    unet=replace(PRESETS["tiny"].unet, block_out_channels=(48, 96)),
+    streaming=replace(PRESETS["tiny"].streaming, merger_head_dim=48),
+)
 
 
 def get_preset(name: str) -> ModelConfig:

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from streamt2v.config import StreamingConfig, get_preset
+from streamt2v.config import PRESETS, StreamingConfig, get_preset
 from streamt2v.microworld.dataset import ClipSpec
 from streamt2v.train.frozen import load_frozen_clip, load_frozen_vae, need_model_dir
 from streamt2v.train.recipes import write_sample
@@ -113,6 +113,7 @@ class StreamRecipe(BaseRecipe):
                 f"base UNet {p} takes {base.config.in_channels} latent channels, the VAE {self.vae} makes "
                 f"{vae.latent_channels}; give the --vae the base was trained with"
             )
+        self.check_base_preset(p, tuple(base.config.block_out_channels))
         net = StreamingUNet.from_base(base, self.streaming_config(vae, text, image))
         self.load_init_unet(net)  # continue a trained stream run (its base temporal layers stay frozen)
         frozen = 0
@@ -122,6 +123,22 @@ class StreamRecipe(BaseRecipe):
                 frozen += p.numel()
         logger.info("stream: froze %d temporal parameters of the base UNet", frozen)
         return DiffusionTrainer(net, vae, text, self.make_denoiser(), self, image=image)
+
+    def check_base_preset(self, path: Any, channels: tuple[int, ...]) -> None:
+        """The CAM/APM sizes come from ``preset``, the UNet from the base run: a base of another preset's
+        channels is refused naming the preset that fits (else the CAM's mergers fail on a width)."""
+        expected = tuple(get_preset(self.preset).unet.block_out_channels)
+        if channels == expected:
+            return
+        fits = [name for name, cfg in PRESETS.items() if tuple(cfg.unet.block_out_channels) == channels]
+        hint = (
+            f"pass --preset {fits[0]}, the preset the base was trained with"
+            if fits
+            else "train the base with this preset"
+        )
+        raise ValueError(
+            f"base UNet {str(path)!r} has block channels {channels}, the preset {self.preset!r} {expected}: {hint}"
+        )
 
     def clips(self, seed: int, progress: bool = False) -> Dataset:
         spec = ClipSpec(self.num_frames, self.size, self.max_start, anchor_frames=self.anchor_frames)
