@@ -3,11 +3,13 @@ retry that seeks earlier, on real files whose seek lands late."""
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import av
 import numpy as np
 import pytest
 
-from streamt2v.io.frame_seek import frame_times, pick_frames
+from streamt2v.io.frame_seek import FrameTimes, frame_times, pick_frames
 from streamt2v.io.video import decode_frames
 
 
@@ -49,13 +51,14 @@ class SeekLog:
         return self._container.seek(offset, *args, **kwargs)
 
 
-def pick_every_clip(path, monkeypatch, clip: int = 6) -> tuple[np.ndarray, list[list[int]]]:
+def pick_every_clip(path, monkeypatch, clip: int = 6, step=None) -> tuple[np.ndarray, list[list[int]]]:
     """Frame 0 and each ``clip`` frames from every start, picked by seeking; each checked against a full
-    decode. Returns the decoded frames and the seek targets of each pick."""
+    decode. Returns the decoded frames and the seek targets of each pick. ``step``: of
+    :func:`frame_times`."""
     full, _ = decode_frames(path)
     with av.open(str(path)) as container:
         stamps = [p.pts for p in container.demux(container.streams.video[0]) if p.size > 0]
-    times = frame_times(stamps, len(full))
+    times = frame_times(stamps, len(full), step)
     assert times is not None and times.count == len(full)
     seeks: list[list[int]] = []
     real_open = av.open
@@ -104,3 +107,66 @@ def test_a_video_without_an_index_is_sought_back_a_whole_keyframe_interval(tmp_p
     write_noise_video(path, 120, "libx264", {"g": "32", "keyint_min": "32", "sc_threshold": "0", "bf": "3"})
     _, seeks = pick_every_clip(path, monkeypatch)
     assert 1 < max(len(s) for s in seeks) <= 7  # landed late, then found the keyframe before
+
+
+def write_gif(path, frames: int, fps: float, size: int = 24) -> None:
+    """Noise frames (each unlike the others) written by the project's GIF writer at ``fps``: frame ``k``
+    at ``round(k * 100 / fps)`` cs."""
+    from streamt2v.io.video import write_video
+
+    video = np.stack(
+        [np.random.default_rng(i).integers(0, 255, (size, size, 3), np.uint8) for i in range(frames)]
+    )
+    write_video(path, video, fps)
+
+
+def write_moving_gif(path, frames: int, durations_ms: list[int]) -> None:
+    """A square moving over a still noise background, saved by Pillow with its optimisation: after the first,
+    each frame is only the box that changed, drawn over the frame before (transparent elsewhere)."""
+    from PIL import Image
+
+    images = []
+    for i in range(frames):
+        frame = np.random.default_rng(0).integers(0, 4, (40, 48, 3), dtype=np.uint8) * 60  # 64 colours
+        x, y = (3 * i) % 40, (5 * i) % 32
+        frame[y : y + 8, x : x + 8] = (250, 30, 30)
+        images.append(Image.fromarray(frame))
+    images[0].save(path, save_all=True, append_images=images[1:], duration=durations_ms, loop=0)
+
+
+@pytest.mark.parametrize("fps", [8, 24, 30, 36])
+def test_a_gifs_frames_are_named_on_the_grid_of_its_rate_and_decoded_on_instead_of_sought(
+    tmp_path, fps, monkeypatch
+):
+    """A GIF's frame times are whole centiseconds: frame k of one written at ``fps`` starts at
+    ``round(k * 100 / fps)`` cs (36 fps: 0, 3, 6, 8, 11, ... cs), within half a centisecond of the rate's
+    grid, which names every frame; a step estimated from the first and last frame's rounded times can
+    be off by a centisecond, too far for a fast GIF (36 fps, 40 frames: None, so its samples decoded from
+    the start). Picked by those times, the frames are a full decode's; and a GIF is not sought (its one
+    keyframe is its first frame, and FFmpeg reads the whole file for each seek): a run further on is
+    decoded on from the frames before it."""
+    path = tmp_path / f"{fps}.gif"
+    write_gif(path, 40, fps)
+    with av.open(str(path)) as container:
+        stamps = [p.pts for p in container.demux(container.streams.video[0]) if p.size > 0]
+    assert stamps == [int(k * 100 / fps + 0.5) for k in range(40)]
+    step = Fraction(100, fps)  # the time base is 1/100 s
+    assert frame_times(stamps, 40, step) == FrameTimes(0, step, 40)
+    if fps == 36:
+        assert frame_times(stamps, 40) is None  # the estimate's grid misses a frame
+    _, seeks = pick_every_clip(path, monkeypatch, step=step)
+    assert seeks and not any(seeks)  # no container seek
+
+
+def test_a_gif_of_partial_frames_is_picked_as_a_full_decode_gives_it(tmp_path, monkeypatch):
+    """Each frame of an optimised GIF is drawn over the one before: a frame picked far in is the frame a
+    full decode gives, from a GIF with FFmpeg's 30 fps delays (3, 4, 3 cs)."""
+    path = tmp_path / "moving.gif"
+    delays = [10 * (int((k + 1) * 100 / 30 + 0.5) - int(k * 100 / 30 + 0.5)) for k in range(60)]
+    assert delays[:3] == [30, 40, 30]
+    write_moving_gif(path, 60, delays)
+    with av.open(str(path)) as container:
+        packets = [p for p in container.demux(container.streams.video[0]) if p.size > 0]
+    assert max(p.size for p in packets[1:]) < packets[0].size / 3  # partial frames
+    _, seeks = pick_every_clip(path, monkeypatch, step=Fraction(10, 3))
+    assert seeks and not any(seeks)

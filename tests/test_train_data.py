@@ -641,3 +641,106 @@ def test_samples_of_a_video_cut_by_an_edit_list_seek_and_are_the_samples_decoded
         starts.append(expected["start"])
     assert max(starts) > 100  # from the whole of the 115 frames
     assert seeks == [s for s in starts if s > 4 + frame_seek.SEEK_MIN_GAP] and not sequential
+
+
+def write_gif(path, kind: str, fps: float, frames: int = 40) -> None:
+    """Noise frames (each unlike the others) as a GIF at ``fps``, written as ``kind`` writes it: streamt2v
+    (frame k at ``round(k * 100 / fps)`` cs: 8 fps is 13, 12, 13, ... cs), Pillow (one delay for every
+    frame, ``duration`` in ms) or FFmpeg's GIF muxer (through PyAV: 30 fps is 3, 4, 3, ... cs)."""
+    import av
+    from PIL import Image
+
+    video = [np.random.default_rng(i).integers(0, 255, (24, 24, 3), np.uint8) for i in range(frames)]
+    if kind == "streamt2v":
+        io_video.write_video(path, np.stack(video), fps)
+    elif kind == "pillow":
+        images = [Image.fromarray(f) for f in video]
+        images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
+    else:
+        with av.open(str(path), "w") as container:
+            stream = container.add_stream("gif", rate=fps)
+            stream.width = stream.height = 24
+            stream.pix_fmt = "rgb8"
+            for f in video:
+                for packet in stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+
+
+@pytest.mark.parametrize(
+    "kind, fps",
+    [
+        ("streamt2v", 8),
+        ("streamt2v", 24),
+        ("streamt2v", 30),
+        ("ffmpeg", 30),
+        ("pillow", 25),
+        ("pillow", 25 / 3),
+    ],
+)
+def test_a_gifs_frame_rate_is_that_of_its_delays_as_the_reader_gives_it(tmp_path, kind, fps):
+    """A GIF states only its frames' delays, whole centiseconds; FFmpeg's rate for it is a guess from the
+    first ones, which the check, its rate warning and the ``assemble --fps`` that ``train`` prints took:
+    a GIF written at 8 fps read 8.33 fps, at 24 fps 25, at 30 fps 33.3 (printed as --fps 33). The rate
+    is now that of its delays, as ``read_video`` gives it (uniform delays of 12 cs: 8.33 fps)."""
+    from streamt2v.train.data import frame_rate, probe_video, training_frame_rate
+
+    path = tmp_path / "a.gif"
+    write_gif(path, kind, fps)
+    (tmp_path / "caps.csv").write_text("file,caption\na.gif,noise\n")
+    assert io_video.decode_frames(path)[1] == pytest.approx(fps)
+    assert training_frame_rate(tmp_path, tmp_path / "caps.csv") == round(fps)  # before any check
+    assert frame_rate(path) == pytest.approx(fps)
+    spec = ClipSpec(num_frames=6, size=16)
+    VideoFolderDataset(tmp_path, tmp_path / "caps.csv", spec).check()
+    assert probe_video(path, 6, 206).fps == io_video.decode_frames(path)[1]
+
+
+def test_a_gif_and_a_video_of_one_rate_are_not_named_in_the_rate_warning(tmp_path, caplog):
+    """An 8 fps GIF written by streamt2v (13, 12, 13, ... cs) beside an 8 fps mp4 was '2 frame rates (8
+    fps: 1, 8.33 fps: 1)'."""
+    write_video(tmp_path / "a.mp4", 8)
+    write_gif(tmp_path / "b.gif", "streamt2v", 8)
+    (tmp_path / "caps.csv").write_text("file,caption\na.mp4,red\nb.gif,noise\n")
+    with caplog.at_level("WARNING"):
+        VideoFolderDataset(tmp_path, tmp_path / "caps.csv", ClipSpec(num_frames=4, size=16)).check()
+    assert "frame rate" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    "kind, fps", [("streamt2v", 8), ("streamt2v", 24), ("streamt2v", 36), ("ffmpeg", 30)]
+)
+def test_gif_samples_are_picked_by_their_times_and_are_the_samples_decoded_from_the_start(
+    tmp_path, kind, fps, monkeypatch
+):
+    """A GIF's frame times are its delays summed, rounded to centiseconds (36 fps: 0, 3, 6, 8, 11, ...
+    cs): its frames are named on its rate's grid, so a sample decodes from the start only as far as its
+    clip, not every frame a clip can reach (36 fps: the times' own estimate of their step missed a frame,
+    and every sample decoded them all); a GIF is not sought (its one keyframe is its first frame, and
+    FFmpeg read the whole file for each seek: slower than decoding from the start). The samples are the
+    same, bit for bit."""
+    import av
+
+    from test_frame_seek import SeekLog
+
+    path = tmp_path / "long.gif"
+    write_gif(path, kind, fps, frames=40)
+    (tmp_path / "caps.csv").write_text("file,caption\nlong.gif,noise\n")
+    spec = ClipSpec(num_frames=6, size=16, max_start=1000, anchor_frames=4)
+    ds = VideoFolderDataset(tmp_path, tmp_path / "caps.csv", spec, seed=3)
+    ds.check()
+    runs, sequential = record_reads(monkeypatch)
+    container_seeks: list[list[int]] = []
+    real_open = av.open
+    monkeypatch.setattr(av, "open", lambda *a, **k: SeekLog(real_open(*a, **k), container_seeks))
+    starts = []
+    for index in range(12):
+        sample, expected = ds[index], sample_decoded_from_the_start(path, spec, 3, index)
+        assert torch.equal(sample["video"], expected["video"]) and torch.equal(
+            sample["anchor"], expected["anchor"]
+        )
+        starts.append(expected["start"])
+    assert max(starts) > 25
+    assert runs == [s for s in starts if s > 4 + frame_seek.SEEK_MIN_GAP] and not sequential
+    assert container_seeks and not any(container_seeks)

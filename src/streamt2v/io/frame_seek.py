@@ -49,21 +49,30 @@ class FrameTimes:
         return math.floor(self.first + index * self.step + self.step / 4)
 
 
-def frame_times(pts: Iterable[int | None], count: int) -> FrameTimes | None:
+def frame_times(pts: Iterable[int | None], count: int, step: Fraction | None = None) -> FrameTimes | None:
     """:class:`FrameTimes` of the first ``count`` frames (fewer if there are fewer) from the presentation
     timestamps of a stream's packets in file order (the first ``count`` + a few, since B-frames store a
     frame after later ones), or None where they cannot name frames: a packet without a timestamp, two
     frames at one time, or unevenly spaced frames (a variable frame rate, a dropped frame) — in all of
-    these the n-th frame decoded is not the frame at ``first + n * step``."""
+    these the n-th frame decoded is not the frame at ``first + n * step``.
+
+    The step is the first and last frames' distance over their count, unless ``step`` (stream time base)
+    is given and names every frame: a GIF's from the rate of its delays
+    (:func:`~streamt2v.io.video.delays_frame_rate`). A GIF's times are whole centiseconds, frame ``k`` of a
+    30 fps GIF at ``round(k * 100 / 30)`` cs (0, 3, 7, 10, ...): within half a centisecond of its rate's
+    grid, and so of the step's quarter up to 50 fps, where an estimate from two of those rounded times can
+    be off by a centisecond (a quarter step is 0.83 cs at 30 fps, 0.5 at 50)."""
     stamps = list(pts)
     if any(p is None for p in stamps):
         return None
     stamps = sorted(stamps)[:count]
     if len(stamps) < 2 or len(set(stamps)) < len(stamps):
         return None
-    times = FrameTimes(stamps[0], Fraction(stamps[-1] - stamps[0], len(stamps) - 1), len(stamps))
-    if all(times.index(p) == k for k, p in enumerate(stamps)):
-        return times
+    estimate = Fraction(stamps[-1] - stamps[0], len(stamps) - 1)
+    for each in (step, estimate) if step else (estimate,):
+        times = FrameTimes(stamps[0], Fraction(each), len(stamps))
+        if all(times.index(p) == k for k, p in enumerate(stamps)):
+            return times
     return None
 
 
@@ -84,7 +93,13 @@ def pick_frames(
     every frame decoded must have the timestamp of the next index, from frame 0 (an edit list that drops
     a file's first frames shifts every index) and from the keyframe a seek lands on (frames reordered
     without timestamps, as in AVI with B-frames, give them out of order); see :func:`_seek_run` for the
-    rest. ``indices`` must be below ``times.count``."""
+    rest. ``indices`` must be below ``times.count``.
+
+    A GIF is not sought: its one keyframe is its first frame (every other frame is drawn over the one
+    before), where every seek lands, and FFmpeg's GIF demuxer, which keeps no index, reads the whole file
+    for each seek (55 ms in a 35 MB GIF). Its runs are decoded on from where decoding stopped, picked by
+    their timestamps as well: from the start as far as the last frame wanted, not as far as a sample can
+    reach."""
     import av
 
     path = Path(path)
@@ -97,6 +112,7 @@ def pick_frames(
             if not container.streams.video:
                 raise ValueError(f"{str(path)!r} contains no video stream")
             stream = container.streams.video[0]
+            gif = stream.codec_context.name == "gif"
             pos, first = 0, None  # pos: the index of the next frame decoded from the start
             for frame in container.decode(stream):
                 if times.index(frame.pts) != pos:
@@ -120,10 +136,11 @@ def pick_frames(
                 else:
                     runs.append([i])
             for run in runs:
-                frames = _seek_run(container, stream, times, run[0], run[-1])
+                frames = _seek_run(container, stream, times, run[0], run[-1], pos if gif else None)
                 if frames is None:
                     return None
                 got.update((i, frames[i]) for i in run)
+                pos = run[-1] + 1
     except (av.error.FFmpegError, OSError) as err:
         raise ValueError(f"cannot read video {str(path)!r}: {decode_error_reason(err)}") from err
     size = (first.height, first.width)
@@ -134,9 +151,13 @@ def pick_frames(
     return out
 
 
-def _seek_run(container: Any, stream: Any, times: FrameTimes, lo: int, hi: int) -> dict[int, Any] | None:
-    """The decoded frames ``lo..hi`` (by index) after seeking to the keyframe at or before ``lo``; None
-    where seeking cannot be trusted, for the caller to decode from the start:
+def _seek_run(
+    container: Any, stream: Any, times: FrameTimes, lo: int, hi: int, at: int | None = None
+) -> dict[int, Any] | None:
+    """The decoded frames ``lo..hi`` (by index) after seeking to the keyframe at or before ``lo``, or
+    where ``at`` is given (a GIF, not sought: :func:`pick_frames`), decoded on from frame ``at``, the next
+    frame the container gives (those before were decoded from the start). None where seeking cannot be
+    trusted, for the caller to decode from the start:
 
     - the container cannot seek (FFmpeg refuses: no index, a stream it cannot search);
     - the first keyframe decoded lies past ``lo`` even after seeking earlier, to before the packet the
@@ -157,6 +178,17 @@ def _seek_run(container: Any, stream: Any, times: FrameTimes, lo: int, hi: int) 
     before the seek point) are skipped; from a keyframe on, frames decode as they do from the start."""
     import av
 
+    if at is not None:  # every frame from ``at`` on must be the next index, to ``hi``
+        run: dict[int, Any] = {}
+        for frame in container.decode(stream):
+            if times.index(frame.pts) != at:
+                return None
+            if at >= lo:
+                run[at] = frame
+            if at == hi:
+                return run
+            at += 1
+        return None  # the stream ended before frame hi
     target, before = times.seek_target(lo), None  # before: where the last seek landed
     for attempt in range(SEEK_TRIES):
         try:

@@ -20,6 +20,7 @@ import json
 import os
 import unicodedata
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -35,6 +36,7 @@ from streamt2v.io.video import (
     DecodedFrames,
     decode_error_reason,
     decode_frames,
+    delays_frame_rate,
     stream_frame_rate,
 )
 from streamt2v.microworld.dataset import ClipSpec
@@ -207,7 +209,7 @@ def probe_video(path: Path, need: int, reach: int) -> VideoProbe:
     shortfall. Without a count (WebM, MKV, whose demuxers drop a cut-off last packet) the first ``need``
     frames are decoded, and the packets of the first ``reach`` are read (not decoded) to count them. The
     packets' timestamps, read either way (up to ``SEEK_MARGIN`` frames further), give ``times``
-    (:func:`~streamt2v.io.frame_seek.frame_times`)."""
+    (:func:`~streamt2v.io.frame_seek.frame_times`), and a GIF's rate (:func:`packets_frame_rate`)."""
     import av
 
     stat = path.stat() if path.is_file() else None
@@ -217,7 +219,9 @@ def probe_video(path: Path, need: int, reach: int) -> VideoProbe:
     if stat is not None and stat.st_size == 0:
         decode_video(path)  # refused there, saying the file is empty
     stamps: list[int | None] = []  # of the packets that decode to a frame, in file order
+    durations: list[int | None] = []  # theirs (a GIF's frame delays)
     kept = dropped = 0  # packets read that decode to a frame; that the decoder is told to drop
+    unreadable = False  # a read past what the check needs failed
 
     def read_packets(packets: Iterator[Any], upto: int) -> None:
         """Read (not decode) ``packets`` until ``kept`` reaches ``upto`` or they end."""
@@ -230,6 +234,7 @@ def probe_video(path: Path, need: int, reach: int) -> VideoProbe:
                 continue
             kept += 1
             stamps.append(packet.pts)
+            durations.append(packet.duration)
             if kept >= upto:
                 return
 
@@ -238,7 +243,6 @@ def probe_video(path: Path, need: int, reach: int) -> VideoProbe:
             if not container.streams.video:
                 raise ValueError(f"{str(path)!r} contains no video stream")
             stream = container.streams.video[0]
-            fps = stream_frame_rate(stream)
             listed = int(stream.frames or 0)
             want = min(listed, reach)
             scan = min(listed, reach + SEEK_MARGIN) if listed > 0 else reach + SEEK_MARGIN
@@ -250,10 +254,11 @@ def probe_video(path: Path, need: int, reach: int) -> VideoProbe:
                     read_packets(demuxed, scan)
                 ended = kept < scan
             except (av.error.FFmpegError, OSError):
-                stamps = [None]
+                unreadable = True
+            fps, step = packets_frame_rate(stream, stamps, durations)
     except (av.error.FFmpegError, OSError) as err:
         raise ValueError(f"cannot read video {str(path)!r}: {decode_error_reason(err)}") from err
-    times = frame_times(stamps, reach)
+    times = None if unreadable else frame_times(stamps, reach, step)
     if listed == 0:
         n, dropped = len(decode_video(path, max_frames=need)), 0
         if n < min(kept, need):  # packets that decode to no frame: a count of packets is no count
@@ -281,8 +286,34 @@ def probe_video(path: Path, need: int, reach: int) -> VideoProbe:
     return probe
 
 
+def packets_frame_rate(
+    stream: Any, stamps: list[int | None], durations: list[int | None]
+) -> tuple[float, Fraction | None]:
+    """A PyAV video stream's frame rate, as :func:`~streamt2v.io.video.decode_frames` reports it, and for a
+    GIF the step between its frames' timestamps at that rate (None otherwise). ``stamps`` and
+    ``durations``: the timestamps and durations (stream time base) of its first packets, in file order. A
+    GIF states no rate, only each frame's delay, and FFmpeg's rate for it is a guess from the first delays
+    (a 30 fps GIF's 3, 4, 3 cs read 33.3 fps, an 8 fps GIF's 13, 12, 13 cs 7.69 or 8.33): its rate is the
+    one :func:`~streamt2v.io.video.delays_frame_rate` gives from those packets' times and ends, as
+    ``decode_frames`` gives it from the same frames' (the same for a GIF that ends there, and for any
+    whose frames keep their spacing), 8 where they give none."""
+    if stream.codec_context.name != "gif":
+        return stream_frame_rate(stream), None
+    if not stamps or any(t is None for t in stamps) or not stream.time_base:
+        return 8.0, None
+    tick = float(stream.time_base)
+    times = [t * tick for t in stamps]
+    ends = [(t + d) * tick for t, d in zip(stamps, durations) if d]
+    fps = delays_frame_rate(times, ends)
+    if fps is None:
+        return 8.0, None
+    return fps, (1 / (Fraction(fps) * stream.time_base)).limit_denominator(1000)
+
+
 def frame_rate(path: Path) -> float:
-    """A video's frame rate (8 where the file gives none), from the check when it probed the file."""
+    """A video's frame rate (8 where the file gives none), from the check when it probed the file; else
+    from its container, and for a GIF from the delays of the frames a sample of the default
+    :class:`ClipSpec` can reach (:func:`probe_video`)."""
     import av
 
     stat = path.stat()
@@ -290,9 +321,14 @@ def frame_rate(path: Path) -> float:
     if key not in _RATES:
         try:
             with av.open(str(path)) as container:
-                fps = stream_frame_rate(container.streams.video[0])
+                stream = container.streams.video[0]
+                gif = stream.codec_context.name == "gif"
+                fps = stream_frame_rate(stream)
         except (av.error.FFmpegError, OSError, IndexError) as err:
             raise ValueError(f"cannot read video {str(path)!r}: {decode_error_reason(err)}") from err
+        if gif:  # its rate is that of its delays, read from its packets
+            spec = ClipSpec()
+            fps = probe_video(path, 1, spec.max_start + spec.num_frames).fps
         _RATES[key] = fps
     return _RATES[key]
 
