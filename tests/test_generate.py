@@ -654,3 +654,22 @@ def test_a_prompt_in_the_schedule_form_is_a_schedule_as_in_the_pipeline():
     assert cfg("3 red circles: bouncing").schedule().entries == ((0, "3 red circles: bouncing"),)
     with pytest.raises(ValueError, match="16"):
         check_inputs(cfg(text, n=16))  # checked like a --prompt-schedule: 16 is past the end
+
+
+def test_a_run_stopped_by_nan_keeps_its_chunks_and_does_not_offer_a_futile_resume(tmp_path, caplog):
+    import logging
+
+    from streamt2v.models.bundle import StreamingT2VModel
+    from streamt2v.pipeline.rundir import RunDir
+    from streamt2v.sampling.schedulers import NonFiniteLatentsError
+
+    broken = StreamingT2VModel.from_preset("tiny", device="cpu", seed=0)
+    with torch.no_grad():  # the stream UNet gives NaN: stage 1 finishes, the first streaming chunk does not
+        broken.unet.base.conv_in.weight[0] = float("inf")
+    with caplog.at_level(logging.WARNING), pytest.raises(NonFiniteLatentsError, match="^stage 2, chunk 1"):
+        generate(cfg_for(tmp_path, "nan", n=24), model=broken)
+    run = RunDir.open(tmp_path / "run-nan")
+    assert run.num_finished == 1 and run.status == "failed"
+    assert "a resume would stop at the same chunk; run again with other settings" in caplog.text
+    assert "continue with" not in caplog.text
+    assert not (tmp_path / "nan.mp4").exists()

@@ -38,6 +38,7 @@ from streamt2v.pipeline.stream import (
     check_chunk_strength,
     stream,
 )
+from streamt2v.sampling.schedulers import NonFiniteLatentsError
 
 if TYPE_CHECKING:
     from streamt2v.models.bundle import StreamingT2VModel
@@ -511,11 +512,17 @@ def _consume(
         if new_run and not interrupted and run.remove_if_empty():
             raise  # nothing was finished: no run directory is left to resume
         run.set_status("interrupted" if interrupted else "failed", error=repr(err))
+        # a resume keeps the run's settings: one that gave NaN would give it again at the same chunk
+        how = (
+            "a resume would stop at the same chunk; run again with other settings (e.g. --dtype)"
+            if isinstance(err, NonFiniteLatentsError)
+            else f"continue with: {resume_command(run.path)}"
+        )
         logger.warning(
-            "stopped after %d finished chunks (%d frames saved in the run directory); continue with: %s",
+            "stopped after %d finished chunks (%d frames saved in the run directory); %s",
             run.num_finished,
             run.num_frames_saved,
-            resume_command(run.path),
+            how,
         )
         raise
     else:
