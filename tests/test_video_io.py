@@ -517,7 +517,8 @@ def test_a_gif_keeps_identical_consecutive_frames(tmp_path):
 
 def test_gifs_from_other_tools_read_at_the_mean_of_their_delays(tmp_path, caplog):
     """Uniform delays read as before (4 cs: 25 fps, 3 cs: 33.3); FFmpeg's 24 fps GIF (4 and 5 cs) read 25
-    fps from its first delays and is 24; 1 cs of jitter is no variable frame rate, 5 and 50 cs are."""
+    fps from its first delays and is 24; 1 cs of jitter is no variable frame rate, 5 and 50 cs are; a held
+    last frame is not counted."""
     import logging
 
     import av
@@ -544,12 +545,15 @@ def test_gifs_from_other_tools_read_at_the_mean_of_their_delays(tmp_path, caplog
         assert read_video(pillow_gif("u40.gif", 40), warn_variable_rate=True)[1] == 25.0
         assert read_video(pillow_gif("u30.gif", 30), warn_variable_rate=True)[1] == pytest.approx(100 / 3)
         assert read_video(tmp_path / "ffmpeg24.gif", warn_variable_rate=True)[1] == 24.0
+        # the mean of the delays between frame starts: 11 of them, 49 cs
         assert read_video(pillow_gif("jitter.gif", [40, 50] * 6), warn_variable_rate=True)[1] == (
-            pytest.approx(12 / 0.54)
+            pytest.approx(11 / 0.49)
         )
+        # a last frame held before the loop says nothing of the rate (it read 4.08 fps)
+        assert read_video(pillow_gif("held.gif", [100] * 11 + [3000]), warn_variable_rate=True)[1] == 10.0
         assert not caplog.records
         fps = read_video(pillow_gif("vfr.gif", [50, 500] * 6), warn_variable_rate=True)[1]
-    assert fps == pytest.approx(12 / 3.3)
+    assert fps == pytest.approx(11 / 2.8)
     (record,) = caplog.records
     assert "vfr.gif' has a variable frame rate (frames 50-500 ms apart)" in record.getMessage()
 

@@ -404,16 +404,17 @@ def stream_frame_rate(stream: Any) -> float:
 
 
 def delays_frame_rate(times: Sequence[float], ends: Sequence[float]) -> float | None:
-    """The frame rate of a GIF's frames, shown from ``times`` (seconds) each until its end in ``ends``: their
-    count over the time they span (the mean of their delays); where the delays differ, by the centisecond
-    a writer rounds frame k's start ``k * 100 / fps`` to, the whole number nearest that mean if the frames
-    start where it puts them (a GIF written at 8 fps, frames 13 and 12 cs apart, reads 8 whatever its
-    length, not 7.97 at 11 frames). Without an end for every frame, the last frame's delay is not counted.
-    None where the frames span no time."""
+    """The frame rate of a GIF's frames, shown from ``times`` (seconds), a frame's end in ``ends`` where
+    known: their intervals' count over the time they span (the mean of the delays between frame starts);
+    where those differ, by the centisecond a writer rounds frame k's start ``k * 100 / fps`` to, the whole
+    number nearest that mean if the frames start where it puts them (a GIF written at 8 fps, frames 13 and
+    12 cs apart, reads 8 whatever its length, not 7.97 at 11 frames). The last frame's own delay counts only
+    in a GIF of one frame: GIFs often hold their last frame (a pause before the loop; FFmpeg's muxer gives
+    it the rounding left over), which says nothing of the rate. None where the frames span no time."""
     start = times[0] if times else 0.0
     offsets = [t - start for t in times[1:]]  # where frames 1, 2, ... start
-    if times and len(ends) == len(times):
-        offsets.append(ends[-1] - start)  # where a frame after the last would start
+    if len(times) == 1 and len(ends) == 1:
+        offsets = [ends[0] - start]  # where a frame after the only one would start
     cs = [round(offset * 100, 6) for offset in offsets]  # float seconds of whole centiseconds
     if not cs or not cs[-1] > 0:
         return None
