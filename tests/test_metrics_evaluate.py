@@ -355,3 +355,15 @@ def test_json_results_are_strict_json_with_null_for_non_finite_values(tmp_path):
     record = data["records"][0]
     assert record["mawe"] is None and data["mean"]["mawe"] is None
     assert record["probe_caption_agreement"] is None and record["frames"] == 6
+
+
+def test_the_saved_config_holds_the_chunk_boundaries(video_dir, tmp_path):
+    """The probes' jump ratio depends on the chunk boundaries, which the JSON's config left out: a result file
+    did not say how its jump ratios were measured."""
+    out = tmp_path / "r.json"
+    video = str(video_dir / "a_clean.mp4")
+    args = ["evaluate", video, "--metrics", "probes", "--no-progress", "--out", str(out)]
+    assert main([*args, "--boundaries", "12,20"]) == 0
+    assert json.loads(out.read_text())["config"]["boundaries"] == [12, 20]
+    assert main([*args, "--overwrite"]) == 0
+    assert json.loads(out.read_text())["config"]["boundaries"] is None  # the default plan

@@ -323,7 +323,10 @@ def evaluate_videos(
             flow_size=flow_size,
             mawe_coeff=mawe_coeff,
             mawe_definition=mawe_definition,
+            raft_weights=None if raft_weights is None else str(raft_weights),
             clip_model=None if clip_model is None else str(clip_model),
+            # the probes' jump ratio depends on them; None: the StreamingT2V plan 16, 24, 32, ...
+            boundaries=boundaries,
         )
     )
     for i, video in enumerate(tqdm(videos, desc="evaluate", unit="video", disable=not progress)):
