@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 
 import av
 import numpy as np
@@ -367,3 +368,30 @@ def test_the_saved_config_holds_the_chunk_boundaries(video_dir, tmp_path):
     assert json.loads(out.read_text())["config"]["boundaries"] == [12, 20]
     assert main([*args, "--overwrite"]) == 0
     assert json.loads(out.read_text())["config"]["boundaries"] is None  # the default plan
+
+
+def test_loose_frames_beside_videos_are_named_and_a_nested_folder_is_pointed_to(video_dir, tmp_path, caplog):
+    """A folder of videos with frame images of its own scored the videos and dropped the frames unseen; a
+    folder whose videos are one level down said only 'no videos'."""
+    import logging
+
+    from streamt2v.io.video import write_pngs
+    from streamt2v.metrics.evaluate import find_videos
+
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    shutil.copy(video_dir / "a_clean.mp4", mixed)
+    write_pngs(mixed, make_video(OBJS, t=3))
+    with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.evaluate"):
+        assert find_videos(mixed) == [mixed / "a_clean.mp4"]
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert warning.startswith(
+        f"folder {str(mixed)!r} holds videos and 3 loose frame image(s) (frame_000000.png"
+    )
+    nested = tmp_path / "nested"
+    (nested / "sub").mkdir(parents=True)
+    shutil.copy(video_dir / "a_clean.mp4", nested / "sub")
+    with pytest.raises(
+        ValueError, match=r"the search is not recursive: 'sub' holds videos, pass that folder$"
+    ):
+        find_videos(nested)

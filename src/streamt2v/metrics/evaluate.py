@@ -74,20 +74,33 @@ def find_videos(target: str | os.PathLike) -> list[Path]:
         return [path]
     if path.is_dir():
         entries = sorted(p for p in path.iterdir() if not p.name.startswith("."))
-        videos = [
-            p
-            for p in entries
-            if (p.is_file() and p.suffix.lower() in READ_VIDEO_SUFFIXES) or (p.is_dir() and _holds_frames(p))
-        ]
+        videos = [p for p in entries if _is_video_file(p) or (p.is_dir() and _holds_frames(p))]
         if videos:
+            loose = [p for p in entries if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+            if loose:  # the folder's own frames are no video of the set: say so rather than drop them unseen
+                logger.warning(
+                    "folder %r holds videos and %d loose frame image(s) (%s, ...), which are not scored; put "
+                    "the frames of a video in a folder of their own",
+                    str(path),
+                    len(loose),
+                    loose[0].name,
+                )
             return videos
         if _holds_frames(path):
             return [path]
+        deeper = [p.name for p in entries if p.is_dir() and any(_is_video_file(q) for q in p.iterdir())]
+        hint = (
+            f"; the search is not recursive: {deeper[0]!r} holds videos, pass that folder" if deeper else ""
+        )
         raise ValueError(
             f"no videos ({', '.join(READ_VIDEO_SUFFIXES)}), frame images or folders of frame images in folder "
-            f"{str(path)!r}"
+            f"{str(path)!r}{hint}"
         )
     raise FileNotFoundError(f"video or folder not found: {str(path)!r}")
+
+
+def _is_video_file(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in READ_VIDEO_SUFFIXES and not path.name.startswith(".")
 
 
 def _holds_frames(folder: Path) -> bool:
