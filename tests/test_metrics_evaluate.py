@@ -395,3 +395,10 @@ def test_loose_frames_beside_videos_are_named_and_a_nested_folder_is_pointed_to(
         ValueError, match=r"the search is not recursive: 'sub' holds videos, pass that folder$"
     ):
         find_videos(nested)
+
+
+def test_progress_shows_the_frames_the_probes_segment(capsys):
+    """Segmenting takes seconds a frame on large frames (4K: 10 s), and the probes showed no bar."""
+    evaluate_videos([make_video(OBJS, t=5)], metrics="probes", progress=True)
+    err = capsys.readouterr().err
+    assert "probes" in err and "/5 " in err, err

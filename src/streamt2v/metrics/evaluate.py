@@ -369,7 +369,7 @@ def evaluate_videos(
             if "probes" in chosen:
                 b = None if boundaries is None else [x for x in boundaries if x < len(frames)]
                 caption = prompts[i] if prompts is not None else None
-                record.update(probe_video(frames, caption=caption, boundaries=b).as_dict())
+                record.update(probe_video(frames, caption=caption, boundaries=b, progress=progress).as_dict())
         except (ValueError, FileNotFoundError, OSError, RuntimeError) as err:
             # Reported by the caller from report.skipped (the CLI prints one line per skipped video).
             logger.debug("skipping %s: %s", label, err)

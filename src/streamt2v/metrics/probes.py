@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+from tqdm.auto import tqdm
 
 from streamt2v.metrics.flow import VideoLike, as_uint8_frames
 from streamt2v.microworld.palette import COLOURS, SHAPES
@@ -187,10 +188,13 @@ def segment_frame(frame: np.ndarray, background: str | None = None, min_area: in
     return seg
 
 
-def segment_video(video: VideoLike) -> list[FrameSegmentation]:
-    """Segment every frame (each frame's own background, see :func:`background_colour`)."""
+def segment_video(video: VideoLike, progress: bool = False) -> list[FrameSegmentation]:
+    """Segment every frame (each frame's own background, see :func:`background_colour`); ``progress``: a
+    bar over the frames (large frames take seconds each)."""
     frames = as_uint8_frames(video, min_frames=1)
-    return [segment_frame(f) for f in frames]
+    return [
+        segment_frame(f) for f in tqdm(frames, desc="probes", unit="frame", disable=not progress, leave=False)
+    ]
 
 
 def parse_caption(caption: str) -> list[tuple[str, str | None, bool]]:
@@ -268,6 +272,7 @@ def probe_video(
     expected_colours: Sequence[str] | None = None,
     expected_background: str | None = None,
     min_area_frac: float = 0.3,
+    progress: bool = False,
 ) -> ProbeResult:
     """All probes of one microworld video (frames only; no renderer ground truth needed).
 
@@ -275,7 +280,7 @@ def probe_video(
     caption when one is given). ``boundaries`` are the first frame indices of chunks after the first;
     ``None`` (default) is the StreamingT2V plan ``range(16, T, 8)`` (16-frame initial chunk + 8 new
     frames per step, paper §4, :func:`default_boundaries`), ``()`` means no boundaries (``jump_ratio``
-    is then ``nan``).
+    is then ``nan``). ``progress``: a bar over the frames.
     """
     if caption is not None and not isinstance(caption, str):
         raise TypeError(f"caption must be a str or None, got {type(caption).__name__} {caption!r}")
@@ -290,7 +295,7 @@ def probe_video(
         or not 0 <= min_area_frac <= 1
     ):
         raise ValueError(f"min_area_frac must be a number in [0, 1], got {min_area_frac!r}")
-    segs = segment_video(video)
+    segs = segment_video(video, progress=progress)
     if boundaries is None:
         boundaries = default_boundaries(len(segs))
     claims = parse_caption(caption) if caption else []
