@@ -80,6 +80,12 @@ def test_save_refuses_to_overwrite_unless_asked(tiny: StreamingT2VModel, tmp_pat
     tiny.save_pretrained(out, overwrite=True)
     assert (out / MODEL_INDEX).is_file()
     assert [p.name for p in tmp_path.iterdir()] == ["model"]
+    mine = tmp_path / "mine"  # a folder of the user's files is no model folder: never replaced
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("x")
+    with pytest.raises(FileExistsError, match=r"'.*mine' is not a model folder .* holds thesis.tex"):
+        tiny.save_pretrained(mine, overwrite=True)
+    assert (mine / "thesis.tex").read_text() == "x"
 
 
 def test_missing_folder_and_component_errors(tiny: StreamingT2VModel, tmp_path: Path) -> None:

@@ -144,8 +144,16 @@ def test_assemble_refuses_parts_that_do_not_fit(tmp_path, runs, encoders, capsys
     err = capsys.readouterr().err
     assert "already exists (pass overwrite=True, --overwrite on the command line" in err
     assert (existing / "mine.txt").read_text() == "keep"
-    assert main(["assemble", "model", str(existing), "--unet", str(stream_unet), "--overwrite"]) == 0
-    assert not (existing / "mine.txt").exists() and (existing / "model_index.json").is_file()
+    # and even with it when the folder is not a model folder: --overwrite replaced it with the user's files
+    assert main(["assemble", "model", str(existing), "--unet", str(stream_unet), "--overwrite"]) == 2
+    err = capsys.readouterr().err
+    assert f"{str(existing)!r} is not a model folder (no model_index.json) but holds mine.txt" in err
+    assert (existing / "mine.txt").read_text() == "keep"
+    model = tmp_path / "model"  # a model folder is replaced whole
+    assert main(["assemble", "model", str(model), "--unet", str(stream_unet)]) == 0
+    (model / "notes.txt").write_text("x")
+    assert main(["assemble", "model", str(model), "--unet", str(stream_unet), "--overwrite"]) == 0
+    assert not (model / "notes.txt").exists() and (model / "model_index.json").is_file()
 
 
 def test_assemble_refuses_a_bad_fps_and_sampler_values_of_the_wrong_type(tmp_path, runs, capsys):

@@ -478,6 +478,7 @@ def convert_official_checkpoint(
     _refuse_inputs_inside(
         out_dir, {"checkpoint": ckpt_path, "--init-unet": init_unet, "--tokenizer": tokenizer}
     )
+    refuse_existing(out_dir, overwrite, model_folder=True)  # the inputs' message first: it says more
     stage1 = check_stage1_folder(init_unet, cfg) if init_unet is not None else None
     tok_folder = None
     if tokenizer is not None:

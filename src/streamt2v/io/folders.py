@@ -115,20 +115,32 @@ def _create_a_file_in(folder: Path) -> None:
     os.unlink(probe)
 
 
-def refuse_existing(out: str | Path, overwrite: bool = False) -> None:
+def refuse_existing(out: str | Path, overwrite: bool = False, *, model_folder: bool = False) -> None:
     """Raise if ``out`` exists and ``overwrite`` is not set; call it before any slow work that writes ``out``.
-    The message names both spellings of the switch (Python API and command line)."""
-    if Path(out).exists() and not overwrite:
+    The message names both spellings of the switch (Python API and command line). ``model_folder``: ``out``
+    is a model folder, replaced whole, so even with ``overwrite`` a folder that is neither empty nor a model
+    folder (no ``model_index.json``: the user's files) is refused."""
+    out = Path(out)
+    if out.exists() and not overwrite:
         raise FileExistsError(
             f"{str(out)!r} already exists (pass overwrite=True, --overwrite on the command line, to replace it)"
         )
+    if model_folder and out.is_dir() and not out.is_symlink() and not (out / "model_index.json").is_file():
+        held = sorted(p.name for p in out.iterdir())
+        if held:
+            shown = ", ".join(held[:3]) + (f" and {len(held) - 3} more" if len(held) > 3 else "")
+            raise FileExistsError(
+                f"{str(out)!r} is not a model folder (no model_index.json) but holds {shown}: overwriting "
+                "replaces only a model folder or an empty one; give another path"
+            )
 
 
 @contextmanager
-def atomic_folder(out: Path, overwrite: bool = False) -> Iterator[Path]:
+def atomic_folder(out: Path, overwrite: bool = False, *, model_folder: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling of ``out`` to fill; on success it replaces ``out``, on an error it is
-    removed and ``out`` stays as it was. An existing ``out`` is refused unless ``overwrite``."""
-    refuse_existing(out, overwrite)
+    removed and ``out`` stays as it was. An existing ``out`` is refused unless ``overwrite`` (and as
+    :func:`refuse_existing` says with ``model_folder``)."""
+    refuse_existing(out, overwrite, model_folder=model_folder)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
     old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"

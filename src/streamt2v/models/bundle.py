@@ -454,7 +454,7 @@ class StreamingT2VModel:
     def save_pretrained(self, directory: str | os.PathLike[str], overwrite: bool = False) -> Path:
         """Write the folder atomically (a temporary sibling folder, renamed at the end)."""
         out = Path(directory)
-        with atomic_folder(out, overwrite) as tmp:
+        with atomic_folder(out, overwrite, model_folder=True) as tmp:
             if self.tokenizer is not None:
                 self.tokenizer.save_pretrained(tmp / "tokenizer")
             for name, module in self.modules().items():

@@ -161,7 +161,7 @@ class Refiner:
         from streamt2v.io.folders import atomic_folder
 
         root = Path(path)
-        with atomic_folder(root, overwrite) as tmp:
+        with atomic_folder(root, overwrite, model_folder=True) as tmp:
             self.unet.save_pretrained(tmp / "unet")
             self.vae.vae.save_pretrained(tmp / "vae")
             self.text_encoder.model.save_pretrained(tmp / "text_encoder")

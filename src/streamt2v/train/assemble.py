@@ -264,6 +264,7 @@ def assemble_model(
     clip_dir = _part(clip, recorded, "clip", "--clip", unet_dir)
     inputs = {"--unet": unet_dir, "--init-unet": init_dir, "--vae": vae_dir, "--clip": clip_dir}
     _refuse_inputs_inside(dest, {**inputs, "--scheduler": _scheduler_dir(unet_dir, scheduler)})
+    refuse_existing(dest, overwrite, model_folder=True)  # the inputs' message first: it says more
     text, image = load_frozen_clip(str(clip_dir), image=True)
     # diffusers parts load in the target dtype (casting them afterwards warns on every model)
     video_vae = load_frozen_vae(str(vae_dir), dtype)
@@ -369,6 +370,7 @@ def assemble_refiner(
     clip_dir = _part(clip, recorded, "clip", "--clip", unet_dir)
     inputs = {"--unet": unet_dir, "--vae": vae_dir, "--clip": clip_dir}
     _refuse_inputs_inside(dest, {**inputs, "--scheduler": _scheduler_dir(unet_dir, scheduler)})
+    refuse_existing(dest, overwrite, model_folder=True)  # the inputs' message first: it says more
     text, _ = load_frozen_clip(str(clip_dir))
     video_vae = load_frozen_vae(str(vae_dir), dtype)
     net = UNet3DConditionModel.from_pretrained(unet_dir, torch_dtype=dtype).eval().requires_grad_(False)
