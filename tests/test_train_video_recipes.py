@@ -71,7 +71,7 @@ def test_stream_inputs_of_the_wrong_kind_are_named(tmp_path, encoders):
     base_unet = str(tmp_path / "base" / "final" / "unet")
     train(make_recipe("stream", base_unet=base_unet, **common), cfg, tmp_path / "stream", progress=False)
     for wrong, held in [
-        (vae, "holds a AutoencoderKL"),
+        (vae, "holds an AutoencoderKL"),
         (str(tmp_path / "stream" / "final" / "unet"), "holds a StreamingUNet"),
     ]:
         with pytest.raises(ValueError, match=f"base UNet .*{held}, not a UNet3DConditionModel"):

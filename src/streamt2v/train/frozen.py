@@ -27,14 +27,19 @@ def saved_class(folder: Path) -> str | None:
         return None
 
 
+def _a(class_name: str) -> str:
+    """``class_name`` with its article: an AutoencoderKL, a UNet3DConditionModel (a "you")."""
+    return f"{'an' if class_name[:1] in 'AEIO' else 'a'} {class_name}"
+
+
 def need_model_dir(path: str, what: str, how: str, class_name: str) -> Path:
     """:func:`need_dir` for a diffusers model folder that must hold a ``class_name`` (a run folder or
     another model's folder given by mistake is named as such, before diffusers' own errors)."""
     p = need_dir(path, what, how)
     saved = saved_class(p)
     if saved != class_name:
-        held = f"a {saved}" if saved else "no diffusers model (no config.json with a _class_name)"
-        raise ValueError(f"{what} folder {p} holds {held}, not a {class_name} ({how})")
+        held = _a(saved) if saved else "no diffusers model (no config.json with a _class_name)"
+        raise ValueError(f"{what} folder {p} holds {held}, not {_a(class_name)} ({how})")
     return p
 
 
