@@ -7,25 +7,11 @@ import argparse
 import os
 from pathlib import Path
 
+from streamt2v.cli import integer_at_least as at_least
+
 # Default results folder: beside the scripts, so a script run from outside the repository root still
 # writes where the committed results are (and not into a bench/results/ under the current folder).
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def at_least(minimum: int):
-    """An argparse ``type``: an integer ``>= minimum``; argparse turns the refusal into one ``error:`` line."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
-        return value
-
-    parse.__name__ = f"integer >= {minimum}"  # argparse names the type in some messages
-    return parse
 
 
 positive = at_least(1)
