@@ -12,7 +12,6 @@ ModelScope diffusers folder (``damo-vilab/text-to-video-ms-1.7b``), passed as ``
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -38,7 +37,7 @@ from streamt2v.io.checkpoint_file import (
     load_official_state_dict,
     strip_wrapper_prefix,
 )
-from streamt2v.io.folders import check_writable_parent, refuse_existing
+from streamt2v.io.folders import check_writable_parent, read_json_object, refuse_existing
 from streamt2v.io.official_unet_keys import map_official_unet_key
 from streamt2v.io.weight_files import weights_variant
 from streamt2v.memory import resolve_dtype
@@ -380,12 +379,7 @@ def check_stage1_folder(init_unet: str | os.PathLike[str], cfg: ModelConfig) -> 
             f"--init-unet {str(init_unet)!r} has no unet/config.json (found: {_listing(root)}); give "
             f"{STAGE1_FOLDER}"
         )
-    try:
-        config = json.loads((unet_dir / "config.json").read_text())
-    except ValueError as err:
-        raise ValueError(
-            f"--init-unet config {str(unet_dir / 'config.json')!r} is not valid JSON ({err})"
-        ) from None
+    config = read_json_object(unet_dir / "config.json", "--init-unet config")
     got = config.get("_class_name")
     if got == "StreamingUNet":
         raise ValueError(

@@ -5,6 +5,7 @@ path."""
 from __future__ import annotations
 
 import errno
+import json
 import os
 import re
 import shutil
@@ -13,6 +14,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 def atomic_write_file(path: str | Path, write: Callable[[Path], None]) -> None:
@@ -61,6 +63,18 @@ def read_text_file(path: str | Path, what: str) -> str:
         raise ValueError(
             f"{what} {str(path)!r} is not UTF-8 text ({err.reason} at byte {err.start})"
         ) from None
+
+
+def read_json_object(path: str | Path, what: str) -> dict[str, Any]:
+    """The JSON object in ``path`` (a config, an index); a ``ValueError`` naming ``what`` and the file when it
+    is not valid JSON or holds no object (the decoder's own message names neither)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ValueError(f"{what} {str(path)!r} is not valid JSON ({err})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{what} {str(path)!r} holds no JSON object")
+    return data
 
 
 def looks_like_hub_id(spec: str | Path) -> bool:

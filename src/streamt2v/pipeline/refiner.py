@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from streamt2v.io.folders import looks_like_hub_id
+from streamt2v.io.folders import looks_like_hub_id, read_json_object
 from streamt2v.io.weight_files import weights_variant
 from streamt2v.memory import move_modules, resolve_device, resolve_dtype, to_arguments
 from streamt2v.models.autoencoder import VideoAutoencoder
@@ -247,19 +247,7 @@ def recommended_enhance(path: str | os.PathLike) -> dict[str, Any]:
     index = refiner_folder(path) / "model_index.json"
     if not index.is_file():
         return {}
-    return dict(_json_file(index, "index").get("streamt2v_enhance") or {})
-
-
-def _json_file(path: Path, what: str) -> dict[str, Any]:
-    import json
-
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as err:
-        raise ValueError(f"refiner {what} {str(path)!r} is not valid JSON ({err})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"refiner {what} {str(path)!r} is not a JSON object")
-    return data
+    return dict(read_json_object(index, "refiner index").get("streamt2v_enhance") or {})
 
 
 def check_refiner_folder(path: str | os.PathLike, config: EnhanceConfig | None = None) -> Path:
@@ -285,7 +273,7 @@ def check_refiner_folder(path: str | os.PathLike, config: EnhanceConfig | None =
         raise NotADirectoryError(f"refiner {str(path)!r} is a file; give a diffusers-format model folder")
     for name, cls_name in NOT_A_REFINER.items():
         file = root / name
-        if file.is_file() and _json_file(file, "config").get("_class_name") == cls_name:
+        if file.is_file() and read_json_object(file, "refiner config").get("_class_name") == cls_name:
             raise ValueError(
                 f"{str(path)!r} is a StreamingT2VModel folder (stages 1-2; {name} names {cls_name}), not a "
                 "refiner; give a refiner folder (video UNet3DConditionModel, e.g. the shipped microworld-refiner)"
@@ -310,7 +298,7 @@ def check_refiner_folder(path: str | os.PathLike, config: EnhanceConfig | None =
             + "; ".join(problems)
         )
     if config is not None:
-        check_start_step(config, _json_file(sched_file, "scheduler config"))
+        check_start_step(config, read_json_object(sched_file, "refiner scheduler config"))
     return root
 
 
@@ -320,7 +308,7 @@ def _part_mismatches(root: Path) -> list[str]:
     configs = {}
     for part in ("unet", "vae", "text_encoder"):
         file = root / part / "config.json"
-        configs[part] = _json_file(file, f"{part}/ config") if file.is_file() else {}
+        configs[part] = read_json_object(file, f"refiner {part}/ config") if file.is_file() else {}
     unet, vae, text = configs["unet"], configs["vae"], configs["text_encoder"]
     problems = []
     width, attends = text.get("hidden_size"), unet.get("cross_attention_dim")
@@ -363,7 +351,7 @@ def shipped_refiner() -> tuple[Path, tuple[int, int]]:
     from streamt2v.assets import microworld_refiner_dir
 
     folder = microworld_refiner_dir()
-    size = _json_file(folder / "model_index.json", "index").get("streamt2v_frame_size")
+    size = read_json_object(folder / "model_index.json", "refiner index").get("streamt2v_frame_size")
     if not size:
         raise FileNotFoundError(f"the shipped refiner {str(folder)!r} records no streamt2v_frame_size")
     return folder, (int(size[0]), int(size[1]))

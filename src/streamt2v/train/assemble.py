@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import json
 import logging
 import typing
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 
 import torch
 
-from streamt2v.io.folders import refuse_existing
+from streamt2v.io.folders import read_json_object, refuse_existing
 from streamt2v.memory import move_modules
 from streamt2v.typed_values import typed_value
 
@@ -32,17 +31,7 @@ def recorded_inputs(unet_dir: Path) -> dict[str, Any]:
     config = unet_dir.parent.parent / "config.json"
     if not config.is_file():
         return {}
-    saved = _json_file(config, "the training run's config")
-    return dict((saved.get("recipe_config") if isinstance(saved, dict) else None) or {})
-
-
-def _json_file(path: Path, what: str) -> Any:
-    """The JSON value in ``path``; a ``ValueError`` naming ``what`` and the file when it is not JSON (the
-    decoder's own message names neither)."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{what} {str(path)!r} is not valid JSON ({err})") from None
+    return dict(read_json_object(config, "the training run's config").get("recipe_config") or {})
 
 
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
@@ -128,8 +117,8 @@ def _unet_folder(path: str | Path, cls: str, flag: str, what: str) -> tuple[Path
         raise NotADirectoryError(f"{flag} {p} is a file; it takes a folder (OUT/final/unet of {what})")
     if not config.is_file():
         raise FileNotFoundError(f"{flag} folder {p} has no config.json (pass OUT/final/unet of {what})")
-    saved_config = _json_file(config, f"{flag} config")
-    saved = saved_config.get("_class_name") if isinstance(saved_config, dict) else None
+    saved_config = read_json_object(config, f"{flag} config")
+    saved = saved_config.get("_class_name")
     if saved != cls:
         raise ValueError(f"{flag} {p} holds a {saved or 'non-diffusers'} model; it takes a {cls} ({what})")
     return p, saved_config
@@ -147,9 +136,7 @@ def training_scheduler(unet_dir: Path, scheduler: str | Path | None = None) -> d
         raise FileNotFoundError(
             f"no scheduler config {file} (pass --scheduler, a run's final/scheduler folder)"
         )
-    saved = _json_file(file, "scheduler config")
-    if not isinstance(saved, dict):
-        raise ValueError(f"scheduler config {str(file)!r} holds no JSON object")
+    saved = read_json_object(file, "scheduler config")
     return {"_class_name": "DDIMScheduler", **{k: v for k, v in saved.items() if not k.startswith("_")}}
 
 
