@@ -11,21 +11,7 @@ import pytest
 
 from streamt2v.io.frame_seek import FrameTimes, frame_times, pick_frames
 from streamt2v.io.video import decode_frames
-
-
-def write_noise_video(path, frames: int, codec: str, options: dict[str, str], size: int = 32) -> None:
-    """Noise frames (each unlike the others) encoded with ``codec`` and its ``options``."""
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream(codec, rate=24)
-        stream.width = stream.height = size
-        stream.pix_fmt = "yuv420p"
-        stream.options = options
-        for i in range(frames):
-            frame = np.random.default_rng(i).integers(0, 255, (size, size, 3), dtype=np.uint8)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+from test_video_io import write_noise_video
 
 
 class SeekLog:

@@ -574,27 +574,37 @@ def test_a_gif_over_50_fps_is_refused_before_anything_is_written(tmp_path):
     write_video(tmp_path / "v.mp4", frames, fps=60)  # other formats keep check_fps's range
 
 
-def write_gop_video(path, frames: int, gop: int = 8, size: int = 32) -> None:
-    """Noise frames (each unlike the others) in keyframe intervals of ``gop``: H.264 with B-frames in
-    mp4/mkv/mov/avi, VP9 with alt-ref frames in WebM, GIF."""
+def write_noise_video(
+    path, frames: int, codec: str, options: dict[str, str], size: int = 32, gop: int | None = None
+) -> None:
+    """Noise frames (each unlike the others) encoded with ``codec`` and its ``options`` (and a keyframe
+    interval of ``gop`` frames)."""
     import av
 
-    codec = {".webm": "libvpx-vp9", ".gif": "gif"}.get(path.suffix, "libx264")
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=24)
         stream.width = stream.height = size
         stream.pix_fmt = "rgb8" if codec == "gif" else "yuv420p"
-        stream.codec_context.gop_size = gop
-        if codec == "libx264":
-            stream.options = {"g": str(gop), "keyint_min": str(gop), "sc_threshold": "0", "bf": "3"}
-        elif codec == "libvpx-vp9":
-            stream.options = {"g": str(gop), "auto-alt-ref": "1", "lag-in-frames": "16"}
+        if gop is not None:
+            stream.codec_context.gop_size = gop
+        stream.options = options
         for i in range(frames):
             frame = np.random.default_rng(i).integers(0, 255, (size, size, 3), dtype=np.uint8)
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
+
+
+def write_gop_video(path, frames: int, gop: int = 8, size: int = 32) -> None:
+    """Noise frames in keyframe intervals of ``gop``: H.264 with B-frames in mp4/mkv/mov/avi, VP9 with
+    alt-ref frames in WebM, GIF."""
+    codec = {".webm": "libvpx-vp9", ".gif": "gif"}.get(path.suffix, "libx264")
+    options = {
+        "libx264": {"g": str(gop), "keyint_min": str(gop), "sc_threshold": "0", "bf": "3"},
+        "libvpx-vp9": {"g": str(gop), "auto-alt-ref": "1", "lag-in-frames": "16"},
+    }.get(codec, {})
+    write_noise_video(path, frames, codec, options, size, gop)
 
 
 def packet_times(path, count: int):
