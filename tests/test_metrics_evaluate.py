@@ -402,3 +402,14 @@ def test_progress_shows_the_frames_the_probes_segment(capsys):
     evaluate_videos([make_video(OBJS, t=5)], metrics="probes", progress=True)
     err = capsys.readouterr().err
     assert "probes" in err and "/5 " in err, err
+
+
+def test_the_info_line_of_an_infinite_mawe_names_the_video(tmp_path, capsys, caplog):
+    # Scoring a folder, "MAWE is inf" alone did not say which of the videos is static.
+    write_video(tmp_path / "a_moving.mp4", make_video(OBJS, t=12))
+    write_video(tmp_path / "b_static.mp4", np.repeat(make_video(OBJS, t=1), 12, axis=0))
+    caplog.set_level("INFO", logger="streamt2v.metrics.mawe")
+    assert main(["evaluate", str(tmp_path), "--metrics", "mawe", "--flow-size", "0", "--no-progress"]) == 0
+    [line] = [r.getMessage() for r in caplog.records if "MAWE" in r.getMessage()]
+    assert "b_static.mp4" in line and "is inf" in line, line
+    assert "inf" in capsys.readouterr().out

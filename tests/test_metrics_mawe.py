@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 
@@ -151,3 +152,19 @@ def test_bad_flow_size_backend_and_flows():
     flows[1, 0, 3, 3] = np.nan
     with pytest.raises(ValueError, match="flows have 1 NaN or infinite value"):
         mawe_from_flows(frames, flows)
+
+
+def test_the_info_line_of_an_infinite_mawe_names_the_video(tmp_path, caplog):
+    from streamt2v.io.video import write_video
+
+    static = np.repeat(_textured(16, 16)[None], 4, axis=0)
+    path = write_video(tmp_path / "still.mp4", static, 8)
+    with caplog.at_level(logging.INFO, logger="streamt2v.metrics.mawe"):
+        assert mawe(str(path), flow_size=None).mawe == math.inf  # a path names itself
+        assert mawe(static, flow_size=None, name="clip 7").mawe == math.inf
+        assert mawe_from_flows(static, np.zeros((3, 2, 16, 16), np.float32), name="clip 8").mawe == math.inf
+        assert mawe(static, flow_size=None).mawe == math.inf  # nothing to name it by
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 4, lines
+    assert repr(str(path)) in lines[0] and "'clip 7'" in lines[1] and "'clip 8'" in lines[2]
+    assert lines[3].startswith("MAWE is inf")

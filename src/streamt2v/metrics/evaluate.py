@@ -360,6 +360,7 @@ def evaluate_videos(
                     flow_size=flow_size,
                     raft_weights=raft_weights,
                     progress=progress,  # a 240-frame video at 720x720 takes minutes: a bar per video
+                    name=label,  # an infinite MAWE is logged naming the video
                 )
                 record["mawe"] = res.mawe
             if "scuts" in chosen:

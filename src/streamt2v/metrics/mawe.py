@@ -129,8 +129,16 @@ def warp_errors_and_motions(frames: np.ndarray, flows: np.ndarray) -> tuple[np.n
     return stats[:, 0].astype(np.float32), stats[:, 1].astype(np.float32)
 
 
-def _result(stats: np.ndarray, coeff: float, definition: str) -> MaweResult:
-    """MAWE from per-pair ``(W_t, m_t, mean ‖f‖²)`` rows (module docstring)."""
+def _video_name(video: object, name: str | None) -> str | None:
+    """The name the log gives a video: ``name``, else the path it was read from, else none."""
+    if name is not None:
+        return str(name)
+    return str(video) if isinstance(video, (str, os.PathLike)) else None
+
+
+def _result(stats: np.ndarray, coeff: float, definition: str, name: str | None = None) -> MaweResult:
+    """MAWE from per-pair ``(W_t, m_t, mean ‖f‖²)`` rows (module docstring); ``name`` labels the video in
+    the log line of an infinite MAWE."""
     werr, mot = stats[:, 0].astype(np.float32), stats[:, 1].astype(np.float32)
     w32, m32 = torch.from_numpy(werr), torch.from_numpy(mot)
     if definition == "official":
@@ -143,7 +151,8 @@ def _result(stats: np.ndarray, coeff: float, definition: str) -> MaweResult:
         value = float(np.mean(werr, dtype=np.float64) / ofs) if ofs > 0 else math.inf
         used_coeff = 1.0
     if math.isinf(value):
-        logger.info("MAWE is inf: the video has (some) pairs with zero optical flow (static video)")
+        which = f"MAWE of {name!r}" if name is not None else "MAWE"
+        logger.info("%s is inf: the video has (some) pairs with zero optical flow (static video)", which)
     return MaweResult(value, werr, mot, definition, used_coeff, ratios.numpy())
 
 
@@ -164,11 +173,15 @@ def mawe_from_flows(
     flows: np.ndarray | torch.Tensor,
     coeff: float = OFFICIAL_COEFF,
     definition: str = "official",
+    *,
+    name: str | None = None,
 ) -> MaweResult:
     """MAWE from frames and precomputed flows (flow ``t``: frame ``t`` → ``t+1``, same resolution).
 
     See the module docstring for the two definitions and the static-video convention (``inf``).
+    ``name`` labels the video in the log line of an infinite MAWE (default: the path, when ``frames`` is one).
     """
+    name = _video_name(frames, name)
     _check_args(coeff, definition)
     frames = as_uint8_frames(frames, min_frames=2)
     if isinstance(flows, torch.Tensor):
@@ -179,7 +192,7 @@ def mawe_from_flows(
     if bad:  # a NaN flow splats nowhere and would give a meaningless number, not an error
         raise ValueError(f"flows have {bad} NaN or infinite value(s) of {flows.size}")
     stats = np.array([pair_stats(frames[i], frames[i + 1], flows[i]) for i in range(len(flows))])
-    return _result(stats, coeff, definition)
+    return _result(stats, coeff, definition, name)
 
 
 def mawe(
@@ -192,13 +205,17 @@ def mawe(
     progress: bool = False,
     raft_weights: str | os.PathLike | None = None,
     device: str | torch.device | None = None,
+    *,
+    name: str | None = None,
 ) -> MaweResult:
     """MAWE of one video (paper §5.1; lower is better).
 
     Frames are resized to ``flow_size`` (720×720 like the paper; ``None`` keeps the native size) and
     the flow is computed with ``flow`` (``dis`` | ``farneback`` | ``raft``), unless ``flows`` are given:
-    then they are used as they are and must match the (resized) frames.
+    then they are used as they are and must match the (resized) frames. ``name`` labels the video in the
+    log line of an infinite MAWE (default: the path, when ``video`` is one).
     """
+    name = _video_name(video, name)
     _check_args(coeff, definition)
     check_flow_size(flow_size)  # settings first: decoding a path can take long
     if flows is None:
@@ -207,7 +224,7 @@ def mawe(
         check_flow_settings(flow, flow_size)
     frames = resize_frames(as_uint8_frames(video, min_frames=2), flow_size)
     if flows is not None:
-        return mawe_from_flows(frames, flows, coeff=coeff, definition=definition)
+        return mawe_from_flows(frames, flows, coeff=coeff, definition=definition, name=name)
     # One pair at a time: 240 flows at 720×720 would need ~1 GB if kept.
     fn = make_flow_fn(flow, raft_weights=raft_weights, device=device)
     stats = np.array(
@@ -216,4 +233,4 @@ def mawe(
             for i in tqdm(range(len(frames) - 1), desc=f"MAWE ({flow})", disable=not progress, leave=False)
         ]
     )
-    return _result(stats, coeff, definition)
+    return _result(stats, coeff, definition, name)
