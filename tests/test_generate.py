@@ -673,3 +673,49 @@ def test_a_run_stopped_by_nan_keeps_its_chunks_and_does_not_offer_a_futile_resum
     assert "a resume would stop at the same chunk; run again with other settings" in caplog.text
     assert "continue with" not in caplog.text
     assert not (tmp_path / "nan.mp4").exists()
+
+
+def test_after_nan_a_float16_run_is_told_to_continue_in_another_precision(tmp_path):
+    from streamt2v.pipeline.generate import advice_after_nan
+
+    f32, f16, b16 = torch.float32, torch.float16, torch.bfloat16
+    run = tmp_path / "my run"
+    cuda = advice_after_nan(run, f16, [f32, f16, b16])
+    assert cuda.endswith(f"--resume '{run}' --dtype bf16 (or fp32)")
+    assert advice_after_nan(run, f16, [f32, f16]).endswith(f"--resume '{run}' --dtype fp32")  # no bf16 (MPS)
+    # in fp32 or bf16 the run's settings make the NaN: a resume would stop at the same chunk
+    assert advice_after_nan(run, b16, [f32, f16, b16]).startswith("a resume would stop at the same chunk")
+
+
+def test_a_resume_may_continue_on_another_dtype_and_records_it(tmp_path, monkeypatch, capsys, caplog, model):
+    import logging
+
+    monkeypatch.chdir(tmp_path)
+    ref = generate(
+        cfg_for(tmp_path, "ref", n=24, model="tiny", png_dir=str(tmp_path / "ref-png")), model=model
+    )
+
+    def crash(chunk):
+        raise Crash()
+
+    with pytest.raises(Crash):  # stopped after stage 1: the streaming chunk comes in bf16
+        generate(
+            cfg_for(tmp_path, "h", n=24, model="tiny", png_dir=str(tmp_path / "h-png")),
+            model=model,
+            on_chunk=crash,
+        )
+    with caplog.at_level(logging.INFO):
+        assert (
+            main(["generate", "--resume", "run-h", "--dtype", "bf16", "--device", "cpu", "--no-progress"])
+            == 0
+        )
+    assert "ignoring" not in capsys.readouterr().err
+    assert "with device cpu instead of auto, dtype bf16 instead of fp32 from chunk 2 on" in caplog.text
+    assert json.loads((tmp_path / "run-h" / "config.json").read_text())["dtype"] == "bf16"
+    frames = sorted(p.name for p in (tmp_path / "ref-png").iterdir())
+    same = [(tmp_path / "h-png" / f).read_bytes() == (tmp_path / "ref-png" / f).read_bytes() for f in frames]
+    assert same[:16] == [True] * 16 and not all(same[16:])  # stage 1 as it was, then bf16's rounding
+    assert read_video(tmp_path / "h.mp4")[0].shape[2] == ref.num_frames == 24
+    with pytest.raises(ValueError, match="fp16"):  # checked like a new run's before anything is loaded
+        resume_generate(tmp_path / "run-h", dtype="fp16")
+    assert json.loads((tmp_path / "run-h" / "config.json").read_text())["dtype"] == "bf16"

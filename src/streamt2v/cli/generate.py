@@ -9,6 +9,8 @@ from streamt2v.cli import integer_at_least, user_path
 
 # Flags --resume does not ignore (the rest come from the run's config.json).
 _RESUME_FLAGS = {"resume", "no_progress", "overwrite", "func", "parser", "command", "verbose", "argv"}
+# Flags --resume takes to continue on another device or in another precision (resume_generate).
+_CHANGED_ON_RESUME = ("device", "dtype")
 _ENHANCE_FLAGS = ("refiner", "enhance_steps", "enhance_start_step", "enhance_chunk_frames", "enhance_overlap")
 
 
@@ -89,7 +91,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--resume",
         type=user_path,
         metavar="DIR",
-        help="continue an interrupted run with its stored settings (other options are ignored, with a warning)",
+        help="continue an interrupted run with its stored settings; --device and --dtype may change them (e.g. "
+        "bf16 after a float16 overflow), other options are ignored with a warning",
     )
     p.add_argument(
         "--prompt-schedule",
@@ -181,19 +184,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run, parser=p)  # the parser: its defaults tell which flags --resume ignores
 
 
-def _ignored_on_resume(args: argparse.Namespace) -> list[str]:
-    """The settings typed with --resume, whatever their values (they are ignored): a value compared with the
+def _typed_with_resume(args: argparse.Namespace) -> dict[str, object]:
+    """The settings typed with --resume and their values, whatever those are: a value compared with the
     default would hide ``--frames 80`` (the default) typed to change a 40-frame run."""
     unset = object()
     parser = args.parser  # built for this one command: its defaults may be changed
     parser.set_defaults(**{dest: unset for dest in vars(args) if dest not in _RESUME_FLAGS})
     argv = args.argv[args.argv.index("generate") + 1 :]  # what the generate parser read
     typed = vars(parser.parse_args(argv))
-    names = []
-    for dest, value in typed.items():
-        if dest not in _RESUME_FLAGS and value is not unset:
-            names.append("PROMPT" if dest == "prompt" else "--" + dest.replace("_", "-"))
-    return names
+    return {dest: value for dest, value in typed.items() if dest not in _RESUME_FLAGS and value is not unset}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -223,7 +222,9 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         from streamt2v.pipeline.rundir import RunDir
 
-        ignored = _ignored_on_resume(args)
+        typed = _typed_with_resume(args)
+        resumed_on = {dest: typed.pop(dest) for dest in _CHANGED_ON_RESUME if dest in typed}
+        ignored = ["PROMPT" if dest == "prompt" else "--" + dest.replace("_", "-") for dest in typed]
         if ignored:
             print(
                 f"warning: --resume continues the run with its stored settings; ignoring {', '.join(ignored)}",
@@ -313,7 +314,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.resume:
             result = resume_generate(
-                args.resume, on_step=on_step, on_chunk=on_chunk, progress=not args.no_progress
+                args.resume, on_step=on_step, on_chunk=on_chunk, progress=not args.no_progress, **resumed_on
             )
         else:
             result = generate(cfg, on_step=on_step, on_chunk=on_chunk, progress=not args.no_progress)

@@ -15,7 +15,7 @@ import os
 import shlex
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +25,7 @@ from streamt2v.config import PRESETS
 from streamt2v.io.output_paths import outputs_locked
 from streamt2v.io.streaming_writer import StreamingVideoWriter, remove_stale_temporaries
 from streamt2v.io.video import read_image, read_video
-from streamt2v.memory import resolve_device, resolve_dtype
+from streamt2v.memory import dtype_name, resolve_device, resolve_dtype, supported_dtypes
 from streamt2v.pipeline.chunking import plan_chunks
 from streamt2v.pipeline.preflight import check_default_refiner_for, check_inputs, lowres_path, output_targets
 from streamt2v.pipeline.prompts import PromptSchedule, as_schedule, load_schedule
@@ -358,17 +358,31 @@ def resume_generate(
     on_step: StepCallback | None = None,
     on_chunk: ChunkCallback | None = None,
     progress: bool = True,
+    device: str | None = None,
+    dtype: str | None = None,
 ) -> GenerateResult:
     """Continue the run in ``run_dir`` from its last finished chunk; the result equals an uninterrupted run.
 
+    ``device`` / ``dtype``: continue on another device or in another precision (e.g. bf16 after a float16
+    overflow stopped the run); the run records them, and the chunks made from here on differ from an
+    uninterrupted run's by that precision's rounding. With ``model`` given they apply to stage 3 only.
     The run's own outputs may be replaced; a folder output holding files the user put there is refused.
     Temporary files a killed writer of the same outputs left behind are removed."""
     run = RunDir.open(run_dir)
     cfg = GenerateConfig.from_dict(run.config)
+    changes = {
+        k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None and v != getattr(cfg, k)
+    }
+    said = ", ".join(f"{k} {v} instead of {getattr(cfg, k)}" for k, v in changes.items())
     # First: a run still going elsewhere is refused as such (its outputs, also in use, come second).
     run.lock()
     try:
+        if changes:
+            cfg = replace(cfg, **changes)
         model, chunks, stored = _prepare_resume(run, cfg, model, on_step)
+        if changes:  # checked and loaded: a later plain resume continues with them too
+            run.save_config(cfg.to_dict())
+            logger.info("continuing %s with %s from chunk %d on", run.path, said, len(stored) + 1)
     except BaseException:
         run.unlock()  # _consume releases it from here on
         raise
@@ -446,6 +460,17 @@ def resume_command(run_dir: str | os.PathLike) -> str:
     return f"streamt2v generate --resume {shlex.quote(str(Path(run_dir).resolve()))}"
 
 
+def advice_after_nan(run_dir: str | os.PathLike, dtype: torch.dtype, supported: list[torch.dtype]) -> str:
+    """What to do about a run that sampling stopped with NaN latents: float16 overflows, so its run may
+    continue in one of the device's other ``supported`` dtypes; any other run's settings would give NaN
+    again at the same chunk."""
+    others = [dtype_name(d) for d in reversed(supported) if d != torch.float16]  # bf16 first where it runs
+    if dtype != torch.float16 or not others:
+        return "a resume would stop at the same chunk; run again with other settings"
+    also = f" (or {' or '.join(others[1:])})" if others[1:] else ""
+    return f"continue in another precision with: {resume_command(run_dir)} --dtype {others[0]}{also}"
+
+
 def _consume(
     cfg: GenerateConfig,
     run: RunDir,
@@ -512,12 +537,11 @@ def _consume(
         if new_run and not interrupted and run.remove_if_empty():
             raise  # nothing was finished: no run directory is left to resume
         run.set_status("interrupted" if interrupted else "failed", error=repr(err))
-        # a resume keeps the run's settings: one that gave NaN would give it again at the same chunk
-        how = (
-            "a resume would stop at the same chunk; run again with other settings (e.g. --dtype)"
-            if isinstance(err, NonFiniteLatentsError)
-            else f"continue with: {resume_command(run.path)}"
-        )
+        if isinstance(err, NonFiniteLatentsError):
+            dtype = resolve_dtype(cfg.dtype, None)
+            how = advice_after_nan(run.path, dtype, supported_dtypes(resolve_device(cfg.device)))
+        else:
+            how = f"continue with: {resume_command(run.path)}"
         logger.warning(
             "stopped after %d finished chunks (%d frames saved in the run directory); %s",
             run.num_finished,

@@ -351,6 +351,11 @@ class RunDir:
         self.path.rmdir()
         return True
 
+    def save_config(self, config: dict[str, Any]) -> None:
+        """Replace the run's settings (a resume on another device or dtype records them), written atomically."""
+        _atomic_write_json(self.path / CONFIG, config)
+        self.config = config
+
     def set_status(self, status: str, **extra: Any) -> None:
         """``running`` / ``interrupted`` / ``complete`` (+ e.g. the output path), written atomically."""
         self.manifest["status"] = status
