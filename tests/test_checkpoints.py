@@ -564,6 +564,43 @@ def test_the_saved_dtype_is_chosen_by_name_or_flag(tmp_path: Path) -> None:
     assert loaded.unet.dtype == torch.float16
 
 
+def test_absent_components_are_made_in_the_saved_dtype_without_a_diffusers_cast_warning(
+    tmp_path: Path,
+) -> None:
+    """--no-strict on a checkpoint without a VAE printed diffusers' "modules in AutoencoderKL that should be
+    kept in float32: []" (its Module.to(dtype) warns on every cast): the random VAE was built in float32 and
+    cast. It is now loaded in the saved dtype, as the checkpoint's components are."""
+    import logging
+
+    case = first_reference_case()
+    cfg, head_width = _reference_config(case)
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    diffusers_logger = logging.getLogger("diffusers")
+    diffusers_logger.addHandler(handler)
+    try:
+        for dtype in ("fp32", "fp16"):
+            report = convert_official_checkpoint(
+                case / "tiny_state_dict.safetensors",
+                tmp_path / dtype,
+                cfg,
+                strict=False,
+                head_width=head_width,
+                dtype=dtype,
+            )
+            assert report.random_components == ["text_encoder", "vae"]
+    finally:
+        diffusers_logger.removeHandler(handler)
+    assert [r.getMessage() for r in records if "float32" in r.getMessage()] == []
+    for name in ("vae/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors"):
+        assert {t.dtype for t in load_file(tmp_path / "fp16" / name).values()} == {torch.float16}
+    # the same seeded random VAE either way, cast to the saved dtype
+    full = load_file(tmp_path / "fp32" / "vae" / "diffusion_pytorch_model.safetensors")
+    half = load_file(tmp_path / "fp16" / "vae" / "diffusion_pytorch_model.safetensors")
+    assert full.keys() == half.keys() and all(torch.equal(half[k], t.half()) for k, t in full.items())
+
+
 @pytest.mark.parametrize("width", [0, -16])
 def test_a_head_width_that_is_not_positive_is_refused_before_the_checkpoint_is_read(
     tmp_path: Path, width: int

@@ -522,8 +522,10 @@ def convert_official_checkpoint(
         torch.manual_seed(seed)
         real = build_components(cfg, converted.vision_config, "cpu")
     for comp in COMPONENTS:
+        # a random component's weights are loaded into the meta-built module in ``dtype`` as a checkpoint's
+        # are: diffusers' Module.to(dtype) would warn of float32 modules on every cast, even where none is
         if comp in report.random_components:
-            modules[comp] = real[comp].to(dtype)
+            _materialize(modules[comp], real[comp].state_dict(), dtype)
             logger.warning("%s not in the checkpoint: random weights", comp)
         else:
             _materialize(modules[comp], converted.tensors[comp], dtype)
