@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from streamt2v.cli import user_path
+from streamt2v.config import PRESETS
 
 # problems of each kind listed when most of the checkpoint does not fit (a wrong file or preset: the full list
 # would be thousands of lines)
@@ -28,7 +29,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "model./module. prefix) or a .safetensors state dict",
     )
     p.add_argument("out_dir", type=user_path, help="output model folder (written atomically)")
-    p.add_argument("--preset", default="modelscope-1.7b", help="architecture preset (default: %(default)s)")
+    p.add_argument(
+        "--preset",
+        type=user_path,
+        default="modelscope-1.7b",
+        metavar="NAME_OR_JSON",
+        help=f"the architecture: a preset name ({', '.join(PRESETS)}; default: %(default)s) or a JSON file: "
+        "a model folder's model_index.json (or the folder), or the ModelConfig object it holds under "
+        "streamt2v.model_config, every field given; checked before the checkpoint is read",
+    )
     p.add_argument(
         "--init-unet",
         type=user_path,

@@ -16,8 +16,9 @@ import logging
 import os
 import re
 import time
+import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from transformers import (
     CLIPVisionModelWithProjection,
 )
 
-from streamt2v.config import ModelConfig, get_preset
+from streamt2v.config import PRESETS, ModelConfig, get_preset
 from streamt2v.io.checkpoint_file import (
     describe_foreign_state_dict,
     load_official_state_dict,
@@ -42,7 +43,13 @@ from streamt2v.io.official_unet_keys import map_official_unet_key
 from streamt2v.io.weight_files import weights_variant
 from streamt2v.memory import resolve_dtype
 from streamt2v.models.autoencoder import VideoAutoencoder
-from streamt2v.models.bundle import MODELSCOPE_REPO, StreamingT2VModel, component_configs, resolve_model_path
+from streamt2v.models.bundle import (
+    MODEL_INDEX,
+    MODELSCOPE_REPO,
+    StreamingT2VModel,
+    component_configs,
+    resolve_model_path,
+)
 from streamt2v.models.encoders import (
     OPEN_CLIP_TEXT_LEFTOVERS,
     VIT_H_HEAD_WIDTH,
@@ -308,6 +315,145 @@ def _materialize(module: torch.nn.Module, tensors: dict[str, torch.Tensor], dtyp
         owner.register_buffer(name.rsplit(".", 1)[-1], value, persistent=False)
 
 
+# --- the architecture: a preset name or a JSON file ---------------------------------------------------------
+
+ARCHITECTURE_FILE = (
+    "a JSON file of the architecture: a model folder's model_index.json (or the folder), or the "
+    "ModelConfig object it holds under streamt2v.model_config"
+)
+
+
+def _json_value(value: Any, kind: Any) -> Any:
+    """``value`` read from JSON as a field of type ``kind`` (int, float, str or ``tuple[X, ...]``), or
+    raise ``TypeError`` saying what it must be. Numbers must be positive: no size or epsilon is 0."""
+    if typing.get_origin(kind) is tuple:
+        (item, _) = typing.get_args(kind)
+        try:
+            if not isinstance(value, list) or not value:
+                raise TypeError
+            return tuple(_json_value(v, item) for v in value)
+        except TypeError:
+            raise TypeError(f"a non-empty list of {_json_kind(item)}s") from None
+    if kind is str:
+        if not isinstance(value, str) or not value:
+            raise TypeError("a non-empty string")
+        return value
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise TypeError("a positive integer")
+        return value
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise TypeError("a positive number")
+        return float(value)
+    raise AssertionError(f"no JSON reader for a field of type {kind}")
+
+
+def _json_kind(kind: Any) -> str:
+    return {int: "positive integer", float: "positive number", str: "non-empty string"}[kind]
+
+
+def _dataclass_from_json(cls: type, data: Any, where: str, prefix: str) -> Any:
+    """``cls`` (a config dataclass) from its JSON object, every field given and of its type; a ``ValueError``
+    naming ``where`` (the file) and the field otherwise."""
+    names = [f.name for f in fields(cls)]
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: {prefix.rstrip('.')!r} must be a JSON object of {', '.join(names)}")
+    for key in data:
+        if key not in names:
+            raise ValueError(
+                f"{where}: unknown field {prefix + key!r} (the fields of {prefix.rstrip('.') or 'the architecture'}: "
+                f"{', '.join(names)})"
+            )
+    for name in names:
+        if name not in data:
+            raise ValueError(
+                f"{where}: field {prefix + name!r} is missing (a model folder's model_index.json holds every "
+                "field under streamt2v.model_config)"
+            )
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for name in names:
+        kind, value = hints[name], data[name]
+        if is_dataclass(kind):
+            values[name] = _dataclass_from_json(kind, value, where, f"{prefix}{name}.")
+            continue
+        try:
+            values[name] = _json_value(value, kind)
+        except TypeError as err:
+            raise ValueError(f"{where}: field {prefix + name!r} must be {err}, got {value!r}") from None
+    return cls(**values)
+
+
+def read_architecture(path: str | os.PathLike[str]) -> ModelConfig:
+    """The :class:`ModelConfig` in a JSON file: a model folder's ``model_index.json`` (or the folder), or the
+    object that file holds under ``streamt2v.model_config`` (what :meth:`StreamingT2VModel.save_pretrained`
+    writes), every field given. Checked by building the networks on the meta device (no memory)."""
+    file = Path(path).expanduser()
+    if file.is_dir():
+        if not (file / MODEL_INDEX).is_file():
+            raise FileNotFoundError(
+                f"--preset folder {str(path)!r} has no {MODEL_INDEX} (found: {_listing(file)}); give {ARCHITECTURE_FILE}"
+            )
+        file = file / MODEL_INDEX
+    where = f"--preset file {str(file)!r}"
+    try:
+        data = read_json_object(file, "--preset file")
+    except OSError as err:
+        raise OSError(f"{where} cannot be read ({err.strerror or err})") from None
+    if "_class_name" in data or "streamt2v" in data:  # a model folder's index: its architecture
+        meta = data.get("streamt2v")
+        if (
+            data.get("_class_name") != "StreamingT2VModel"
+            or not isinstance(meta, dict)
+            or "model_config" not in meta
+        ):
+            raise ValueError(
+                f"{where} is the index of a {data.get('_class_name') or 'non-streamt2v'} folder, with no "
+                f"streamt2v.model_config; give {ARCHITECTURE_FILE}"
+            )
+        data, prefix = meta["model_config"], "streamt2v.model_config."
+    else:
+        prefix = ""
+    cfg = _dataclass_from_json(ModelConfig, data, where, prefix)
+    channels = cfg.unet.block_out_channels
+    for name, groups in (
+        ("unet.norm_num_groups", cfg.unet.norm_num_groups),
+        ("streaming.merger_norm_groups", cfg.streaming.merger_norm_groups),
+    ):
+        if any(c % groups for c in channels):  # the commonest slip; the networks' own message names no field
+            raise ValueError(
+                f"{where}: field {prefix + name!r} {groups} does not divide every one of "
+                f"{prefix}unet.block_out_channels {list(channels)} (group norm)"
+            )
+    try:
+        build_components(cfg, None, "meta")
+    except (ValueError, TypeError, RuntimeError, ZeroDivisionError, AssertionError) as err:
+        message = " ".join(str(err).split())
+        raise ValueError(f"{where} describes an architecture that cannot be built: {message}") from None
+    return cfg
+
+
+def resolve_architecture(preset: str | os.PathLike[str] | ModelConfig) -> ModelConfig:
+    """The architecture of a conversion: a :class:`ModelConfig`, a preset name (``config.PRESETS``) or a JSON
+    file (:func:`read_architecture`). A name that is neither is refused naming the presets."""
+    if isinstance(preset, ModelConfig):
+        return preset
+    text = os.fspath(preset)
+    if text in PRESETS:
+        return get_preset(text)
+    path = Path(text).expanduser()
+    if path.exists():
+        return read_architecture(path)
+    if path.suffix.lower() == ".json" or os.sep in text or text.startswith((".", "~")):
+        raise FileNotFoundError(
+            f"--preset file {text!r} not found; give a preset name ({', '.join(PRESETS)}) or {ARCHITECTURE_FILE}"
+        )
+    raise ValueError(
+        f"unknown model preset {text!r}; choose one of {sorted(PRESETS)}, or give {ARCHITECTURE_FILE}"
+    )
+
+
 STAGE1_FOLDER = f"a ModelScope diffusers folder with unet/ and tokenizer/, like {MODELSCOPE_REPO}"
 
 
@@ -438,7 +584,7 @@ def _load_clip_tokenizer(folder: Path, cfg: ModelConfig) -> CLIPTokenizer:
 def convert_official_checkpoint(
     ckpt_path: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
-    preset: str | ModelConfig = "modelscope-1.7b",
+    preset: str | os.PathLike[str] | ModelConfig = "modelscope-1.7b",
     init_unet: str | os.PathLike[str] | None = None,
     tokenizer: str | os.PathLike[str] | None = None,
     strict: bool = True,
@@ -449,7 +595,8 @@ def convert_official_checkpoint(
 ) -> ConversionReport:
     """Convert the official ``streaming_t2v.ckpt`` to a :class:`StreamingT2VModel` folder.
 
-    ``preset``: the architecture (name or :class:`ModelConfig`). ``init_unet``: a ModelScope diffusers
+    ``preset``: the architecture: a :class:`ModelConfig`, a preset name or a JSON file
+    (:func:`read_architecture`). ``init_unet``: a ModelScope diffusers
     folder or hub id (its ``unet/``, and ``tokenizer/`` if present, are used) for stage 1.
     ``tokenizer``: a folder/hub id with the CLIP tokenizer (defaults to ``init_unet``'s).
     ``strict=True`` raises :class:`CheckpointMismatchError` on any unmapped, missing or mis-shaped tensor
@@ -457,7 +604,7 @@ def convert_official_checkpoint(
     given; ``strict=False`` reports them (missing tensors are zero, norm scales one; absent components
     random). ``dtype``: of the saved weights (a torch dtype or ``"fp32"``, ``"fp16"``, ``"bf16"``).
     """
-    cfg = get_preset(preset) if isinstance(preset, str) else preset
+    cfg = resolve_architecture(preset)
     # everything that can be checked without the (minutes-long) read of a real checkpoint comes first
     dtype = resolve_dtype(dtype, None)
     if isinstance(head_width, bool) or not isinstance(head_width, int) or head_width <= 0:
