@@ -109,6 +109,12 @@ def test_errors(tiny_clip, tmp_path):
         FileNotFoundError, match=r"no CLIP weights in '.*final'.*; '.*final/clip' holds one: pass that$"
     ):
         load_clip(tmp_path / "final")
+    # the run folder itself, whose config.json is the run's: it was read as a CLIP without a tokenizer
+    (tmp_path / "config.json").write_text(json.dumps({"recipe": {"name": "clip"}}))
+    with pytest.raises(
+        FileNotFoundError, match=r"^'.*' is no CLIP folder .*; '.*final/clip' holds one: pass that$"
+    ):
+        load_clip(tmp_path)
     with pytest.raises(ValueError, match="0 frame"):
         clip_score(np.zeros((0, 32, 32, 3), np.uint8), "x", tiny_clip)
 

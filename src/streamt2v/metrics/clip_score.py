@@ -220,13 +220,23 @@ def load_clip(model: str | os.PathLike, device: str | torch.device | None = None
                 std=std,
                 device=device,
             )
+        # `train clip` writes its scorer to final/clip/, beside the parts the other recipes take; the run
+        # folder itself has a config.json too (the run's), which is no CLIPModel's
+        inside = sorted(
+            str(p.parent)
+            for pattern in ("*/config.json", "*/*/config.json")
+            for p in path.glob(pattern)
+            if _is_clip_model(p)
+        )
+        hint = f"; {inside[0]!r} holds one: pass that" if inside else ""
         if not (path / "config.json").is_file():
-            # `train clip` writes its scorer to final/clip/, beside the parts the other recipes take
-            inside = sorted(str(p.parent) for p in path.glob("*/config.json") if _is_clip_model(p))
-            hint = f"; {inside[0]!r} holds one: pass that" if inside else ""
             raise FileNotFoundError(
                 f"no CLIP weights in {str(path)!r}: expected config.json + weights (a CLIPModel) "
                 f"or text/ and vision/ subfolders{hint}"
+            )
+        if inside and not _is_clip_model(path / "config.json"):
+            raise FileNotFoundError(
+                f"{str(path)!r} is no CLIP folder (its config.json is not a CLIPModel's){hint}"
             )
         check_tokenizer_folder(path, "CLIP folder")
         return ClipScorer(
