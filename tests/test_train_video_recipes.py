@@ -569,3 +569,26 @@ def test_a_clip_folder_without_tokenizer_vocabulary_is_refused(tmp_path):
     (whole / "tokenizer.json").unlink()
     with pytest.raises(FileNotFoundError, match="--clip CLIPModel folder .*holds no tokenizer vocabulary"):
         load_frozen_clip(str(whole))
+
+
+def test_a_clip_run_folder_given_as_clip_names_its_final_folder(tmp_path):
+    """`--clip runs/clip` (the run, not its final/): its config.json is the run's, so the folder was read as a
+    CLIPModel folder and refused for having no tokenizer, which did not say what to pass."""
+    import shutil
+
+    from streamt2v.assets import microworld_model_dir
+
+    run = tmp_path / "runs" / "clip"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"recipe": {"name": "clip"}}))
+    final = run / "final"
+    final.mkdir()
+    for part in ("tokenizer", "text_encoder"):
+        shutil.copytree(microworld_model_dir() / part, final / part)
+    with pytest.raises(
+        FileNotFoundError,
+        match=rf"^--clip {run} is a micro-CLIP training run.s folder; pass its final/ folder: {final}$",
+    ):
+        load_frozen_clip(str(run))
+    text, _ = load_frozen_clip(str(final))  # what the error names loads
+    assert text.encode(["a red circle"]).shape[0] == 1

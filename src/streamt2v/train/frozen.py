@@ -77,6 +77,11 @@ def load_frozen_clip(path: str, image: bool = False) -> tuple[Any, Any]:
             if image
             else None
         )
+    elif (p / "final" / "text_encoder").is_dir():
+        # the clip run's own folder: its config.json is the run's, not a CLIPModel's
+        raise FileNotFoundError(
+            f"--clip {p} is a micro-CLIP training run's folder; pass its final/ folder: {p / 'final'}"
+        )
     elif (p / "config.json").is_file():
         tokenizer = AutoTokenizer.from_pretrained(check_tokenizer_folder(p, "--clip CLIPModel folder"))
         text_model, vision = _split_clip_model(p, image)
