@@ -102,3 +102,26 @@ def test_the_assemble_hint_of_a_stream_on_own_videos_gives_their_frame_rate(tmp_
     assert (
         f"streamt2v assemble model OUT_DIR --unet {tmp_path / 'stream' / 'final' / 'unet'} --fps 24\n" in out
     )
+
+
+def test_no_log_line_names_the_temporary_final_folder(tmp_path, capsys, caplog):
+    # "vae exported to runs/vae/.final.tmp-2c6601a3/vae": a folder that is gone once the run ends
+    caplog.set_level("INFO")
+    args = [
+        "train",
+        "vae",
+        "--out",
+        str(tmp_path / "run"),
+        "--size",
+        "16",
+        "--steps",
+        "1",
+        "--batch-size",
+        "1",
+    ]
+    args += ["--set", "block_out_channels=[8,16]", "--set", "norm_num_groups=4", "--set", "scaling_samples=1"]
+    assert main([*args, "--set", "frames_per_sample=1", "--no-progress"]) == 0
+    logged = [r.getMessage() for r in caplog.records]
+    assert any("scaling_factor" in m for m in logged), logged
+    assert not [m for m in logged if ".final.tmp" in m]
+    assert str(tmp_path / "run" / "final") in capsys.readouterr().out  # where the models are

@@ -169,4 +169,6 @@ class VAERecipe(DataOptions):
         )
         vae.register_to_config(scaling_factor=scale)
         vae.save_pretrained(out_dir / "vae", safe_serialization=True)
-        logger.info("vae exported to %s (scaling_factor %.5f)", out_dir / "vae", scale)
+        # out_dir is the loop's temporary folder, renamed to final/ once every part is written: not named here
+        how = f"kept from {self.decoder_only_from}" if self.decoder_only_from else "measured"
+        logger.info("vae: latent scaling_factor %.5f (%s)", scale, how)
