@@ -744,3 +744,20 @@ def test_gif_samples_are_picked_by_their_times_and_are_the_samples_decoded_from_
     assert max(starts) > 25
     assert runs == [s for s in starts if s > 4 + frame_seek.SEEK_MIN_GAP] and not sequential
     assert container_seeks and not any(container_seeks)
+
+
+def test_the_folder_and_the_captions_file_swapped_or_mistaken_are_named_as_such(tmp_path):
+    # `--captions myvids` said "captions file myvids does not exist", of a folder that exists
+    write_video(tmp_path / "a.mp4", 8)
+    caps = tmp_path / "caps.csv"
+    caps.write_text("file,caption\na.mp4,red\n")
+    with pytest.raises(
+        IsADirectoryError, match=rf"^captions file {tmp_path} is a folder; give the captions file"
+    ):
+        read_captions(tmp_path)
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        VideoFolderDataset(tmp_path, tmp_path, ClipSpec(num_frames=2, size=16))
+    with pytest.raises(NotADirectoryError, match=rf"^video folder {caps} is a file; --data takes the folder"):
+        VideoFolderDataset(caps, caps, ClipSpec(num_frames=2, size=16))
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        read_captions(tmp_path / "gone.csv")

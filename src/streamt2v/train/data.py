@@ -61,6 +61,8 @@ def read_captions(path: str | Path) -> dict[str, str]:
     commas, which would be cut at the first) are errors naming the line. A UTF-8 byte-order mark and rows
     with every cell empty (spreadsheet exports) are skipped."""
     p = Path(path)
+    if p.is_dir():
+        raise IsADirectoryError(f"captions file {p} is a folder; give the captions file (CSV, JSONL or JSON)")
     if not p.is_file():
         raise FileNotFoundError(f"captions file {p} does not exist")
     suffix = p.suffix.lower()
@@ -362,6 +364,10 @@ class VideoFolderDataset(Dataset):
 
     def __init__(self, folder: str | Path, captions: str | Path, spec: ClipSpec, seed: int = 0) -> None:
         self.folder = Path(folder)
+        if self.folder.is_file():
+            raise NotADirectoryError(
+                f"video folder {self.folder} is a file; --data takes the folder of videos"
+            )
         if not self.folder.is_dir():
             raise FileNotFoundError(f"video folder {self.folder} does not exist")
         caps = _relative_to(read_captions(captions), self.folder, captions)
