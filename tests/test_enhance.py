@@ -846,3 +846,15 @@ def test_a_unet_that_produces_nan_stops_stage_3_before_its_state_is_saved() -> N
             on_step=saved.append,
         )
     assert saved == []  # a resume would continue from NaN
+
+
+def test_cli_enhance_help_explains_every_option() -> None:
+    # `--negative-prompt NEGATIVE_PROMPT` was listed without a word on what it does
+    import argparse
+
+    from streamt2v.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    enhance = sub.choices["enhance"]
+    bare = [a.option_strings or [a.dest] for a in enhance._actions if not a.help]
+    assert bare == [], bare

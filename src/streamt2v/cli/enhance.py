@@ -41,7 +41,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "resolution",
     )
     # Unset sampling options take the refiner's recommended settings, else the official defaults.
-    p.add_argument("--negative-prompt")
+    p.add_argument(
+        "--negative-prompt", help="the unconditional branch of classifier-free guidance (default: empty)"
+    )
     p.add_argument("--steps", type=integer_at_least(1), help="denoising steps (official default 30)")
     p.add_argument(
         "--start-step", type=integer_at_least(1), help="SDEdit start t' of 1000 (official default 600)"
