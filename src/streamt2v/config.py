@@ -7,7 +7,8 @@ reads them and are re-exported here so the CLI has one place to build them from 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+import typing
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
 
@@ -126,3 +127,70 @@ def get_preset(name: str) -> ModelConfig:
         return PRESETS[name]
     except KeyError:
         raise ValueError(f"unknown model preset {name!r}; choose one of {sorted(PRESETS)}") from None
+
+
+# --- reading a config from JSON ------------------------------------------------------------------------------
+
+
+def _json_value(value: Any, kind: Any) -> Any:
+    """``value`` read from JSON as a field of type ``kind`` (int, float, str or ``tuple[X, ...]``), or
+    raise ``TypeError`` saying what it must be. Numbers must be positive: no size or epsilon is 0."""
+    if typing.get_origin(kind) is tuple:
+        (item, _) = typing.get_args(kind)
+        try:
+            if not isinstance(value, list) or not value:
+                raise TypeError
+            return tuple(_json_value(v, item) for v in value)
+        except TypeError:
+            raise TypeError(f"a non-empty list of {_json_kind(item)}s") from None
+    if kind is str:
+        if not isinstance(value, str) or not value:
+            raise TypeError("a non-empty string")
+        return value
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise TypeError("a positive integer")
+        return value
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise TypeError("a positive number")
+        return float(value)
+    raise AssertionError(f"no JSON reader for a field of type {kind}")
+
+
+def _json_kind(kind: Any) -> str:
+    return {int: "positive integer", float: "positive number", str: "non-empty string"}[kind]
+
+
+def config_from_json(cls: type, data: Any, where: str, prefix: str = "") -> Any:
+    """``cls`` (a config dataclass: :class:`ModelConfig`, :class:`UNetConfig`, :class:`StreamingConfig`) from
+    its JSON object (what ``asdict`` of it gives, lists for tuples), every field given and of its type. A
+    ``ValueError`` of one line naming ``where`` (the file) and the field otherwise; ``prefix`` is the path of
+    ``data`` in that file (``"streamt2v.model_config."`` in a model folder's ``model_index.json``)."""
+    names = [f.name for f in fields(cls)]
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: {prefix.rstrip('.')!r} must be a JSON object of {', '.join(names)}")
+    for key in data:
+        if key not in names:
+            raise ValueError(
+                f"{where}: unknown field {prefix + key!r} (the fields of {prefix.rstrip('.') or 'the architecture'}: "
+                f"{', '.join(names)})"
+            )
+    for name in names:
+        if name not in data:
+            raise ValueError(
+                f"{where}: field {prefix + name!r} is missing (a model folder's model_index.json holds every "
+                "field under streamt2v.model_config)"
+            )
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for name in names:
+        kind, value = hints[name], data[name]
+        if is_dataclass(kind):
+            values[name] = config_from_json(kind, value, where, f"{prefix}{name}.")
+            continue
+        try:
+            values[name] = _json_value(value, kind)
+        except TypeError as err:
+            raise ValueError(f"{where}: field {prefix + name!r} must be {err}, got {value!r}") from None
+    return cls(**values)

@@ -16,9 +16,8 @@ import logging
 import os
 import re
 import time
-import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ from transformers import (
     CLIPVisionModelWithProjection,
 )
 
-from streamt2v.config import PRESETS, ModelConfig, get_preset
+from streamt2v.config import PRESETS, ModelConfig, config_from_json, get_preset
 from streamt2v.io.checkpoint_file import (
     describe_foreign_state_dict,
     load_official_state_dict,
@@ -323,68 +322,6 @@ ARCHITECTURE_FILE = (
 )
 
 
-def _json_value(value: Any, kind: Any) -> Any:
-    """``value`` read from JSON as a field of type ``kind`` (int, float, str or ``tuple[X, ...]``), or
-    raise ``TypeError`` saying what it must be. Numbers must be positive: no size or epsilon is 0."""
-    if typing.get_origin(kind) is tuple:
-        (item, _) = typing.get_args(kind)
-        try:
-            if not isinstance(value, list) or not value:
-                raise TypeError
-            return tuple(_json_value(v, item) for v in value)
-        except TypeError:
-            raise TypeError(f"a non-empty list of {_json_kind(item)}s") from None
-    if kind is str:
-        if not isinstance(value, str) or not value:
-            raise TypeError("a non-empty string")
-        return value
-    if kind is int:
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise TypeError("a positive integer")
-        return value
-    if kind is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-            raise TypeError("a positive number")
-        return float(value)
-    raise AssertionError(f"no JSON reader for a field of type {kind}")
-
-
-def _json_kind(kind: Any) -> str:
-    return {int: "positive integer", float: "positive number", str: "non-empty string"}[kind]
-
-
-def _dataclass_from_json(cls: type, data: Any, where: str, prefix: str) -> Any:
-    """``cls`` (a config dataclass) from its JSON object, every field given and of its type; a ``ValueError``
-    naming ``where`` (the file) and the field otherwise."""
-    names = [f.name for f in fields(cls)]
-    if not isinstance(data, dict):
-        raise ValueError(f"{where}: {prefix.rstrip('.')!r} must be a JSON object of {', '.join(names)}")
-    for key in data:
-        if key not in names:
-            raise ValueError(
-                f"{where}: unknown field {prefix + key!r} (the fields of {prefix.rstrip('.') or 'the architecture'}: "
-                f"{', '.join(names)})"
-            )
-    for name in names:
-        if name not in data:
-            raise ValueError(
-                f"{where}: field {prefix + name!r} is missing (a model folder's model_index.json holds every "
-                "field under streamt2v.model_config)"
-            )
-    hints = typing.get_type_hints(cls)
-    values = {}
-    for name in names:
-        kind, value = hints[name], data[name]
-        if is_dataclass(kind):
-            values[name] = _dataclass_from_json(kind, value, where, f"{prefix}{name}.")
-            continue
-        try:
-            values[name] = _json_value(value, kind)
-        except TypeError as err:
-            raise ValueError(f"{where}: field {prefix + name!r} must be {err}, got {value!r}") from None
-    return cls(**values)
-
-
 def read_architecture(path: str | os.PathLike[str]) -> ModelConfig:
     """The :class:`ModelConfig` in a JSON file: a model folder's ``model_index.json`` (or the folder), or the
     object that file holds under ``streamt2v.model_config`` (what :meth:`StreamingT2VModel.save_pretrained`
@@ -415,7 +352,7 @@ def read_architecture(path: str | os.PathLike[str]) -> ModelConfig:
         data, prefix = meta["model_config"], "streamt2v.model_config."
     else:
         prefix = ""
-    cfg = _dataclass_from_json(ModelConfig, data, where, prefix)
+    cfg = config_from_json(ModelConfig, data, where, prefix)
     channels = cfg.unet.block_out_channels
     for name, groups in (
         ("unet.norm_num_groups", cfg.unet.norm_num_groups),
