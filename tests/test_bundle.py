@@ -207,6 +207,51 @@ def test_a_replaced_part_that_does_not_fit_fails_on_loading(tiny: StreamingT2VMo
     assert "init_unet/ attends to text of width 32" in str(info.value)
 
 
+def test_a_damaged_architecture_in_model_index_is_one_line_naming_the_file_and_the_field(
+    tiny: StreamingT2VModel, tmp_path: Path
+) -> None:
+    """model_index.json's streamt2v.model_config is read as strictly as ``convert --preset FILE.json``: a
+    wrong-typed field was a raw TypeError of the dataclass or went unnoticed, a missing one silently took
+    the preset default."""
+    out = tiny.save_pretrained(tmp_path / "model")
+    index_path = out / MODEL_INDEX
+    good = json.loads(index_path.read_text())
+
+    def error(edit) -> str:
+        index = json.loads(json.dumps(good))
+        edit(index["streamt2v"])
+        index_path.write_text(json.dumps(index))
+        with pytest.raises(ValueError) as info:
+            StreamingT2VModel.from_pretrained(out)
+        msg = str(info.value)
+        assert "\n" not in msg and repr(str(index_path)) in msg, msg
+        return msg
+
+    def wrong_type(meta: dict) -> None:
+        meta["model_config"]["unet"]["norm_num_groups"] = "8"
+
+    def missing(meta: dict) -> None:
+        del meta["model_config"]["streaming"]["num_frames"]
+
+    def unknown(meta: dict) -> None:
+        meta["model_config"]["unet"]["num_heads"] = 4
+
+    def no_config(meta: dict) -> None:
+        del meta["model_config"]
+
+    assert "field 'streamt2v.model_config.unet.norm_num_groups' must be a positive integer, got '8'" in error(
+        wrong_type
+    )
+    assert "field 'streamt2v.model_config.streaming.num_frames' is missing" in error(missing)
+    assert "unknown field 'streamt2v.model_config.unet.num_heads'" in error(unknown)
+    assert "has no streamt2v.model_config" in error(no_config)
+    index_path.write_text("{not json")
+    with pytest.raises(ValueError, match=r"model_index.json' is not valid JSON"):
+        StreamingT2VModel.from_pretrained(out)
+    index_path.write_text(json.dumps(good))
+    assert StreamingT2VModel.from_pretrained(out).config == tiny.config
+
+
 def test_a_dtype_cast_prints_no_float32_warning_about_no_module() -> None:
     """diffusers warned on every cast of each of its models ("should be kept in float32: []. Casting
     directly with `to()` can lead to inconsistent results"), naming no module: three lines of noise per

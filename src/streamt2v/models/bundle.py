@@ -38,8 +38,8 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from streamt2v.config import PRESETS, ModelConfig, StreamingConfig, UNetConfig, get_preset
-from streamt2v.io.folders import atomic_folder, looks_like_hub_id
+from streamt2v.config import PRESETS, ModelConfig, config_from_json, get_preset
+from streamt2v.io.folders import atomic_folder, looks_like_hub_id, read_json_object
 from streamt2v.memory import move_modules, own_aligned_memory, resolve_device, resolve_dtype, to_arguments
 from streamt2v.models.autoencoder import VideoAutoencoder
 from streamt2v.models.encoders import (
@@ -167,19 +167,6 @@ def component_configs(cfg: ModelConfig) -> ComponentConfigs:
 
 def model_config_to_dict(cfg: ModelConfig) -> dict[str, Any]:
     return asdict(cfg)
-
-
-def model_config_from_dict(d: dict[str, Any]) -> ModelConfig:
-    def tup(x: dict[str, Any]) -> dict[str, Any]:
-        return {k: tuple(v) if isinstance(v, list) else v for k, v in x.items()}
-
-    d = dict(d)
-    return ModelConfig(
-        name=d.pop("name"),
-        unet=UNetConfig(**tup(d.pop("unet"))),
-        streaming=StreamingConfig(**tup(d.pop("streaming"))),
-        **d,
-    )
 
 
 def load_tokenizer(
@@ -491,7 +478,7 @@ class StreamingT2VModel:
         index_path = root / MODEL_INDEX
         if not index_path.is_file():
             raise FileNotFoundError(f"{str(index_path)!r} not found: not a streamt2v model folder")
-        index = json.loads(index_path.read_text())
+        index = read_json_object(index_path, "model folder index")
         meta = index.get("streamt2v")
         if index.get("_class_name") != "StreamingT2VModel" or meta is None:
             got = index.get("_class_name")
@@ -502,6 +489,12 @@ class StreamingT2VModel:
                     "convert --init-unet` takes, or a refiner for enhance --model / generate --refiner"
                 )
             raise ValueError(f"{str(index_path)!r} is not a StreamingT2VModel index (got {got!r}){hint}")
+        where = f"model folder index {str(index_path)!r}"
+        if not isinstance(meta, dict) or "model_config" not in meta:
+            raise ValueError(
+                f"{where} has no streamt2v.model_config (the architecture save_pretrained writes)"
+            )
+        config = config_from_json(ModelConfig, meta["model_config"], where, "streamt2v.model_config.")
         needed = list(REQUIRED_COMPONENTS)
         needed += [c for c in ("tokenizer", "init_unet") if index.get(c) is not None]
         for comp in needed:
@@ -529,7 +522,7 @@ class StreamingT2VModel:
             VideoAutoencoder(vae, frames_per_slice),
             unet,
             scheduler_config,
-            model_config_from_dict(meta["model_config"]),
+            config,
             init_unet=init_unet,
             fps=meta.get("fps", 8),
             sources=meta.get("sources"),
