@@ -109,10 +109,15 @@ def test_assemble_refuses_parts_that_do_not_fit(tmp_path, runs, encoders, capsys
     assert not (tmp_path / "m").exists()
 
     # the UNet kinds are told apart by their saved class
-    with pytest.raises(ValueError, match="holds a UNet3DConditionModel model; it takes a StreamingUNet"):
+    with pytest.raises(ValueError, match="holds a UNet3DConditionModel; it takes a StreamingUNet"):
         assemble_model(tmp_path / "m", unet=runs / "base" / "final" / "unet")
-    with pytest.raises(ValueError, match="holds a StreamingUNet model; it takes a UNet3DConditionModel"):
+    with pytest.raises(ValueError, match="holds a StreamingUNet; it takes a UNet3DConditionModel"):
         assemble_refiner(tmp_path / "r", unet=stream_unet)
+    # the run folder or its final/ instead of final/unet: the folder that holds the UNet is named
+    # (the run folder was "holds a non-diffusers model", its config.json being the run's)
+    for wrong in (runs / "stream", runs / "stream" / "final"):
+        with pytest.raises((ValueError, FileNotFoundError), match=f"; {stream_unet} holds one: pass that$"):
+            assemble_model(tmp_path / "m", unet=wrong)
 
     # a UNet outside its run folder records nothing: the missing part's flag is named
     loose = tmp_path / "loose" / "unet"

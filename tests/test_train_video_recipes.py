@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -77,8 +78,16 @@ def test_stream_inputs_of_the_wrong_kind_are_named(tmp_path, encoders):
         with pytest.raises(ValueError, match=f"base UNet .*{held}, not a UNet3DConditionModel"):
             make_recipe("stream", **{**common, "base_unet": wrong}).build()
     run_dir = str(tmp_path / "base")  # the run folder instead of its final/vae
-    with pytest.raises(ValueError, match="VAE .*holds no diffusers model"):
+    with pytest.raises(ValueError, match="VAE .*holds no diffusers model") as err:
         make_recipe("base", **{**common, "vae": run_dir}).build()
+    assert "holds one" not in str(err.value)  # a base run holds no VAE
+    vae_run = Path(vae).parent.parent  # the vae run's folder: its final/vae is named
+    with pytest.raises(ValueError, match=f"VAE .*holds no diffusers model.*; {vae} holds one: pass that$"):
+        make_recipe("base", **{**common, "vae": str(vae_run)}).build()
+    with pytest.raises(
+        ValueError, match=f"init_unet .*holds no diffusers model.*; {base_unet} holds one: pass that$"
+    ):
+        make_recipe("base", **{**common, "init_unet": str(tmp_path / "base" / "final")}).build()
     other_vae = tmp_path / "vae8"
     train(
         make_recipe(
@@ -391,7 +400,7 @@ def test_stream_continues_from_a_trained_stream_unet(tmp_path, encoders):
     assert all(torch.equal(v, trained[k]) for k, v in cont.net.state_dict().items())  # ...and is resumed
     assert not any(p.requires_grad for n, p in cont.net.base.named_parameters() if "temp_" in n)
     with pytest.raises(
-        ValueError, match="holds a UNet3DConditionModel model; the stream recipe continues a StreamingUNet"
+        ValueError, match="holds a UNet3DConditionModel; the stream recipe continues a StreamingUNet"
     ):
         make_recipe("stream", init_unet=common["base_unet"], **common).build()
 

@@ -21,6 +21,7 @@ import torch
 
 from streamt2v.io.folders import read_json_object, refuse_existing
 from streamt2v.memory import move_modules
+from streamt2v.train.frozen import held, inside_hint, with_article
 from streamt2v.typed_values import typed_value
 
 logger = logging.getLogger(__name__)
@@ -116,11 +117,15 @@ def _unet_folder(path: str | Path, cls: str, flag: str, what: str) -> tuple[Path
     if p.is_file():
         raise NotADirectoryError(f"{flag} {p} is a file; it takes a folder (OUT/final/unet of {what})")
     if not config.is_file():
-        raise FileNotFoundError(f"{flag} folder {p} has no config.json (pass OUT/final/unet of {what})")
+        raise FileNotFoundError(
+            f"{flag} folder {p} has no config.json (pass OUT/final/unet of {what}){inside_hint(p, cls)}"
+        )
     saved_config = read_json_object(config, f"{flag} config")
     saved = saved_config.get("_class_name")
     if saved != cls:
-        raise ValueError(f"{flag} {p} holds a {saved or 'non-diffusers'} model; it takes a {cls} ({what})")
+        raise ValueError(
+            f"{flag} {p} holds {held(saved)}; it takes {with_article(cls)} ({what}){inside_hint(p, cls)}"
+        )
     return p, saved_config
 
 

@@ -27,9 +27,26 @@ def saved_class(folder: Path) -> str | None:
         return None
 
 
-def _a(class_name: str) -> str:
+def with_article(class_name: str) -> str:
     """``class_name`` with its article: an AutoencoderKL, a UNet3DConditionModel (a "you")."""
     return f"{'an' if class_name[:1] in 'AEIO' else 'a'} {class_name}"
+
+
+def held(saved: str | None) -> str:
+    """What a folder holds, by the class :func:`saved_class` read: ``an AutoencoderKL``, or no model."""
+    return with_article(saved) if saved else "no diffusers model (no config.json with a _class_name)"
+
+
+def inside_hint(folder: Path, class_name: str) -> str:
+    """``"; DIR holds one: pass that"`` when a subfolder of ``folder`` (a run folder's ``final/unet``, a
+    ``final/`` folder's ``vae``) holds a ``class_name``; else ``""``."""
+    if not folder.is_dir():
+        return ""
+    for pattern in ("*/config.json", "final/*/config.json"):
+        for config in sorted(folder.glob(pattern)):
+            if saved_class(config.parent) == class_name:
+                return f"; {config.parent} holds one: pass that"
+    return ""
 
 
 def need_model_dir(path: str, what: str, how: str, class_name: str) -> Path:
@@ -38,8 +55,10 @@ def need_model_dir(path: str, what: str, how: str, class_name: str) -> Path:
     p = need_dir(path, what, how)
     saved = saved_class(p)
     if saved != class_name:
-        held = _a(saved) if saved else "no diffusers model (no config.json with a _class_name)"
-        raise ValueError(f"{what} folder {p} holds {held}, not {_a(class_name)} ({how})")
+        hint = inside_hint(p, class_name)
+        raise ValueError(
+            f"{what} folder {p} holds {held(saved)}, not {with_article(class_name)} ({how}){hint}"
+        )
     return p
 
 

@@ -25,7 +25,15 @@ from torch.utils.data import Dataset
 from streamt2v.config import UNetConfig, get_preset
 from streamt2v.microworld.dataset import ClipSpec
 from streamt2v.sampling.noise import check_correlation, frame_correlated_noise
-from streamt2v.train.frozen import load_frozen_clip, load_frozen_vae, need_dir, saved_class
+from streamt2v.train.frozen import (
+    held,
+    inside_hint,
+    load_frozen_clip,
+    load_frozen_vae,
+    need_dir,
+    saved_class,
+    with_article,
+)
 from streamt2v.train.recipes import DataOptions, write_sample
 
 logger = logging.getLogger(__name__)
@@ -350,9 +358,10 @@ class BaseRecipe(DataOptions):
         p = need_dir(self.init_unet, "the initial UNet (init_unet)", "pass OUT/final/unet of a run")
         saved = saved_class(p)
         if saved != type(net).__name__:
+            cls = type(net).__name__
             raise ValueError(
-                f"init_unet {p} holds a {saved or 'non-diffusers'} model; the {self.name} recipe continues a "
-                f"{type(net).__name__} (OUT/final/unet of a {self.name} run)"
+                f"init_unet {p} holds {held(saved)}; the {self.name} recipe continues {with_article(cls)} "
+                f"(OUT/final/unet of a {self.name} run){inside_hint(p, cls)}"
             )
         init = type(net).from_pretrained(p)
         want, got = net.state_dict(), init.state_dict()
