@@ -125,3 +125,19 @@ def test_no_log_line_names_the_temporary_final_folder(tmp_path, capsys, caplog):
     assert any("scaling_factor" in m for m in logged), logged
     assert not [m for m in logged if ".final.tmp" in m]
     assert str(tmp_path / "run" / "final") in capsys.readouterr().out  # where the models are
+
+
+def test_help_gives_the_default_of_every_option_that_has_one():
+    # --sample-every, --num-workers, --size, --num-frames and --preset said nothing of what an unset flag means
+    import argparse
+
+    from streamt2v.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    unsaid = []
+    for action in sub.choices["train"]._actions:
+        takes_value = action.nargs != 0 and action.option_strings and action.dest not in ("help", "options")
+        paths = ("out", "data", "captions", "vae", "clip", "base_unet", "compile")  # no default to give
+        if takes_value and action.dest not in paths and "default" not in (action.help or ""):
+            unsaid.append(action.option_strings[-1])
+    assert unsaid == [], unsaid

@@ -51,9 +51,17 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         default=None,
         help="captions file for --data FOLDER (CSV/TSV file,caption; JSONL or JSON)",
     )
-    p.add_argument("--size", type=int, default=None, help="frame size in pixels (square)")
-    p.add_argument("--num-frames", type=int, default=None, help="frames per clip (video recipes)")
-    p.add_argument("--preset", default=None, help="architecture preset of the UNet (config.PRESETS)")
+    p.add_argument(
+        "--size", type=int, default=None, help="frame size in pixels (square; default 32, refiner 64)"
+    )
+    p.add_argument(
+        "--num-frames", type=int, default=None, help="frames per clip (base, stream: default 16; refiner: 24)"
+    )
+    p.add_argument(
+        "--preset",
+        default=None,
+        help="architecture preset of the UNet: tiny (default), small, ... (config.PRESETS)",
+    )
     p.add_argument(
         "--vae", type=user_path, default=None, help="trained VAE folder (OUT/final/vae of the vae run)"
     )
@@ -83,7 +91,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--lr-schedule",
         default="constant",
         choices=["constant", "cosine"],
-        help="after warm-up: constant, or cosine decay to 0 at --steps",
+        help="after warm-up: constant (default), or cosine decay to 0 at --steps",
     )
     p.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay (default %(default)s)")
     p.add_argument("--ema-decay", type=float, default=0.999, help="0 disables the EMA (default %(default)s)")
@@ -91,14 +99,21 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--mixed-precision",
         default="no",
         choices=["no", "fp16", "bf16"],
-        help="fp16: GPU only; bf16: GPU or CPU (on the CPU not faster for small models)",
+        help="default no (fp32); fp16: GPU only; bf16: GPU or CPU (on the CPU not faster for small models)",
     )
     p.add_argument("--seed", type=int, default=0, help="data, initialisation and draws (default %(default)s)")
     p.add_argument(
         "--checkpoint-every", type=int, default=500, help="steps between checkpoints (default %(default)s)"
     )
-    p.add_argument("--sample-every", type=int, default=0, help="write samples every N steps (0: never)")
-    p.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes")
+    p.add_argument(
+        "--sample-every", type=int, default=0, help="write samples every N steps (default 0: never)"
+    )
+    p.add_argument(
+        "--num-workers",
+        type=int,
+        default=0,
+        help="DataLoader worker processes (default 0: in the training process)",
+    )
     p.add_argument(
         "--resume",
         action="store_true",
