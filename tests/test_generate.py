@@ -13,7 +13,7 @@ import torch
 from streamt2v.cli import main
 from streamt2v.io.video import read_video
 from streamt2v.memory import move_modules, offloaded, resolve_device, resolve_dtype
-from streamt2v.pipeline.generate import GenerateConfig, generate, resume_generate
+from streamt2v.pipeline.generate import GenerateConfig, generate, recommended_sampler, resume_generate
 from streamt2v.pipeline.stream import StreamConfig
 
 
@@ -719,3 +719,15 @@ def test_a_resume_may_continue_on_another_dtype_and_records_it(tmp_path, monkeyp
     with pytest.raises(ValueError, match="fp16"):  # checked like a new run's before anything is loaded
         resume_generate(tmp_path / "run-h", dtype="fp16")
     assert json.loads((tmp_path / "run-h" / "config.json").read_text())["dtype"] == "bf16"
+
+
+def test_a_damaged_model_index_is_named_before_any_work(tmp_path, capsys):
+    folder = tmp_path / "my model"
+    folder.mkdir()
+    (folder / "model_index.json").write_text("{bad")
+    assert main(["generate", "a red circle", "--model", str(folder), "-o", str(tmp_path / "o.mp4")]) != 0
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: model folder index '{folder / 'model_index.json'}' is not valid JSON")
+    (folder / "model_index.json").write_text('{"streamt2v": {"sampler": [10]}}')
+    with pytest.raises(ValueError, match=r"streamt2v.sampler must be a JSON object, got \[10\]"):
+        recommended_sampler(str(folder))

@@ -9,7 +9,6 @@ appear only when the video is complete (atomic rename).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shlex
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from streamt2v.config import PRESETS
+from streamt2v.io.folders import read_json_object
 from streamt2v.io.output_paths import outputs_locked
 from streamt2v.io.streaming_writer import StreamingVideoWriter, remove_stale_temporaries
 from streamt2v.io.video import read_image, read_video
@@ -80,7 +80,13 @@ def recommended_sampler(spec: str | os.PathLike | None) -> dict[str, Any]:
     index = Path(model_folder_spec(spec)) / MODEL_INDEX
     if not index.is_file():
         return {}
-    return dict(json.loads(index.read_text()).get("streamt2v", {}).get("sampler") or {})
+    meta = read_json_object(index, "model folder index").get("streamt2v") or {}
+    sampler = (meta.get("sampler") if isinstance(meta, dict) else None) or {}
+    if not isinstance(sampler, dict):
+        raise ValueError(
+            f"model folder index {str(index)!r}: streamt2v.sampler must be a JSON object, got {sampler!r}"
+        )
+    return dict(sampler)
 
 
 def load_model(
