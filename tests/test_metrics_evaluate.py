@@ -413,3 +413,20 @@ def test_the_info_line_of_an_infinite_mawe_names_the_video(tmp_path, capsys, cap
     [line] = [r.getMessage() for r in caplog.records if "MAWE" in r.getMessage()]
     assert "b_static.mp4" in line and "is inf" in line, line
     assert "inf" in capsys.readouterr().out
+
+
+def test_cli_clip_metric_without_its_flags_names_the_flags(video_dir, tmp_path, capsys):
+    # was "the clip metric needs a CLIP model (a local folder or a hub id)": the library's words, no flag
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("a\nb\nc\n")
+    assert main(["evaluate", str(video_dir), "--metrics", "clip", "--prompts", str(prompts)]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: the clip metric needs --clip-model"), line
+    assert main(["evaluate", str(video_dir), "--metrics", "clip", "--clip-model", "microworld"]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line == "error: the clip metric needs --prompts (one prompt per video)", line
+    # the default metrics take clip with --clip-model: the same line without --metrics
+    assert main(["evaluate", str(video_dir), "--clip-model", "microworld"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "error: the clip metric needs --prompts (one prompt per video)"
+    ]

@@ -93,6 +93,13 @@ def run(args: argparse.Namespace) -> int:
         metrics = ("mawe", "scuts", "clip") if args.clip_model else ("mawe", "scuts")
     else:
         metrics = parse_metrics(args.metrics)
+    if "clip" in metrics:  # the library's errors name its arguments (clip_model=), not the flags
+        if not args.clip_model:
+            raise ValueError(
+                "the clip metric needs --clip-model (a CLIP folder, a hub id, or 'microworld' for microworld videos)"
+            )
+        if not args.prompts:
+            raise ValueError("the clip metric needs --prompts (one prompt per video)")
     boundaries = None
     if args.boundaries:
         try:
