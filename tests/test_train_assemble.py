@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 from pathlib import Path
 
@@ -140,6 +141,17 @@ def test_assemble_refuses_parts_that_do_not_fit(tmp_path, runs, encoders, capsys
             unet=runs / "refiner" / "final" / "unet",
             scheduler_overrides={"set_alpha_to_1": 1},
         )
+    # and by value: `--scheduler-option set_alpha_to_one=maybe` was stored as the string "maybe"
+    for option, message in [
+        ({"set_alpha_to_one": "maybe"}, "set_alpha_to_one must be true or false, got 'maybe'"),
+        ({"steps_offset": 1.5}, "steps_offset must be an integer, got 1.5"),
+        ({"timestep_spacing": "trailng"}, "timestep_spacing='trailng' must be one of"),
+    ]:
+        with pytest.raises(ValueError, match=f"^scheduler option {re.escape(message)}"):
+            assemble_refiner(
+                tmp_path / "r", unet=runs / "refiner" / "final" / "unet", scheduler_overrides=option
+            )
+        assert not (tmp_path / "r").exists()
 
     # an existing folder is kept unless --overwrite
     existing = tmp_path / "existing"

@@ -320,10 +320,23 @@ def _scheduler_overrides(overrides: dict[str, Any] | None) -> dict[str, Any]:
     from diffusers import DDIMScheduler
 
     overrides = dict(overrides or {})
-    allowed = set(inspect.signature(DDIMScheduler.__init__).parameters) - {"self"}
-    unknown = sorted(set(overrides) - allowed)
+    params = dict(inspect.signature(DDIMScheduler.__init__).parameters)
+    params.pop("self", None)
+    unknown = sorted(set(overrides) - set(params))
     if unknown:
-        raise ValueError(f"unknown scheduler option(s) {unknown}; DDIMScheduler takes {sorted(allowed)}")
+        raise ValueError(f"unknown scheduler option(s) {unknown}; DDIMScheduler takes {sorted(params)}")
+    for key, value in overrides.items():  # a value of the wrong type was stored and broke sampling later
+        hint = params[key].annotation
+        if typing.get_origin(hint) is typing.Literal:
+            if value not in typing.get_args(hint):
+                raise ValueError(
+                    f"scheduler option {key}={value!r} must be one of {list(typing.get_args(hint))}"
+                )
+            continue
+        try:
+            overrides[key] = typed_value(value, hint)
+        except ValueError as err:
+            raise ValueError(f"scheduler option {key} {err}, got {value!r}") from None
     return overrides
 
 
