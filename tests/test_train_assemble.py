@@ -141,6 +141,11 @@ def test_assemble_refuses_parts_that_do_not_fit(tmp_path, runs, encoders, capsys
             unet=runs / "refiner" / "final" / "unet",
             scheduler_overrides={"set_alpha_to_1": 1},
         )
+    # enhance settings by name, as the sampler's (was "EnhanceConfig.__init__() got an unexpected keyword ...")
+    with pytest.raises(
+        ValueError, match=r"^enhance setting\(s\) \['steps'\] unknown; the settings: .*num_inference_steps"
+    ):
+        assemble_refiner(tmp_path / "r", unet=runs / "refiner" / "final" / "unet", enhance={"steps": 3})
     # and by value: `--scheduler-option set_alpha_to_one=maybe` was stored as the string "maybe"
     for option, message in [
         ({"set_alpha_to_one": "maybe"}, "set_alpha_to_one must be true or false, got 'maybe'"),

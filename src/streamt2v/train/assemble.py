@@ -10,6 +10,7 @@ channels, text width and length, image embedding width, latent size) before anyt
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import inspect
 import logging
@@ -365,10 +366,14 @@ def assemble_refiner(
     refuse_existing(dest, overwrite)
     unet_dir, _ = _unet_folder(unet, "UNet3DConditionModel", "--unet", "a refiner or base run")
     enhance = dict(enhance or {})
+    fields = sorted(f.name for f in dataclasses.fields(EnhanceConfig))
+    unknown = sorted(set(enhance) - set(fields))
+    if unknown:  # was EnhanceConfig's "__init__() got an unexpected keyword argument 'steps'"
+        raise ValueError(f"enhance setting(s) {unknown} unknown; the settings: {', '.join(fields)}")
     try:
         EnhanceConfig(**enhance)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"enhance settings {enhance}: {err} (names are EnhanceConfig fields)") from None
+        raise ValueError(f"enhance settings {enhance}: {err}") from None
     overrides = _scheduler_overrides(scheduler_overrides)
     recorded = recorded_inputs(unet_dir)
     vae_dir = _part(vae, recorded, "vae", "--vae", unet_dir)
