@@ -296,6 +296,43 @@ def test_gpu_runs_are_refused_up_front_without_cuda(
     release.train_one(tmp_path, "refiner-restore")
 
 
+def test_skip_train_without_finished_runs_is_refused_before_anything_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from streamt2v.train import microworld_release as release
+
+    out, dest = tmp_path / "rel" / "runs", tmp_path / "rel" / "assets"
+    argv = ["--out", str(out), "--assets", str(dest), "--skip-train", "--no-measure"]
+    # was "error: generator raised StopIteration" (shipped_vae_dir), after both folders were created
+    assert release.main(argv) == 2
+    err = capsys.readouterr().err
+    shipped = [
+        "vae",
+        "clip",
+        "base-3",
+        "stream-aug",
+        "vae-decoder-edges",
+        "refiner-decoder",
+        "refiner-restore",
+    ]
+    assert err == f"error: --skip-train: run(s) {shipped} are not finished in {out}\n", err
+    assert not (tmp_path / "rel").exists()
+    # a finished run (its final/ folder) is no longer named; the assembly itself refuses the same way
+    for name in ("vae", "clip"):
+        (out / name / "final").mkdir(parents=True)
+    assert release.main(argv) == 2
+    assert "['base-3', 'stream-aug', 'vae-decoder-edges', 'refiner-decoder', 'refiner-restore']" in (
+        capsys.readouterr().err
+    )
+    with pytest.raises(RuntimeError, match=r"^run\(s\) \['base-3', .*'refiner-restore'\] are not finished"):
+        release.assemble(out, dest, measure=False)
+    assert not dest.exists()
+    # a final/ folder without the VAE's weights is named, not a StopIteration
+    (out / "vae" / "final" / "vae").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"no VAE weights \(\*\.safetensors\) in .*vae.final.vae$"):
+        release.shipped_vae_dir(out)
+
+
 def test_vae_decoder_only_fine_tuning_keeps_the_encoder(tmp_path: Path) -> None:
     from safetensors.torch import load_file
 

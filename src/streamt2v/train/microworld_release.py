@@ -313,6 +313,17 @@ def run_done(out: Path, name: str) -> bool:
     return (out / name / "final").is_dir()
 
 
+# The runs whose final/ folders the assembly reads (the card reads every run's log, a missing one as n/a).
+ASSEMBLY_RUNS: tuple[str, ...] = tuple(
+    n for n in ORDER if n in {"vae", "clip", STAGE1_RUN, STREAM_RUN, VAE_RUN, "refiner-decoder", REFINER_RUN}
+)
+
+
+def unfinished_assembly_runs(out: Path) -> list[str]:
+    """The runs of :data:`ASSEMBLY_RUNS` not finished in ``out`` (no ``final/`` folder: :func:`run_done`)."""
+    return [n for n in ASSEMBLY_RUNS if not run_done(out, n)]
+
+
 def check_gpu_runs(names: list[str], runs: dict[str, RecipeRun], allow_cpu: bool) -> None:
     """Refuse, before anything starts, to train GPU runs (``RecipeRun.gpu``) on a machine without CUDA."""
     cpu_only = [n for n in names if runs[n].gpu]
@@ -419,7 +430,11 @@ def shipped_vae_dir(out: Path, run: str = VAE_RUN) -> Path:
     from safetensors.torch import load_file
 
     src, dst = out / "vae" / "final" / "vae", out / run / "final" / "vae"
-    a, b = (load_file(str(next(p.glob("*.safetensors")))) for p in (src, dst))
+    files = [sorted(p.glob("*.safetensors")) for p in (src, dst)]
+    for p, found in zip((src, dst), files):
+        if not found:  # was "generator raised StopIteration"
+            raise FileNotFoundError(f"no VAE weights (*.safetensors) in {p}")
+    a, b = (load_file(str(found[0])) for found in files)
     frozen = [k for k in a if k.startswith(("encoder.", "quant_conv."))]
     changed = [k for k in frozen if not torch.equal(a[k], b[k])]
     if not frozen or changed:
@@ -487,6 +502,9 @@ def assemble(out: Path, assets: Path, measure: bool = True) -> None:
     """Write both shipped folders, then (``measure``) the quality and behaviour figures and the card."""
     from streamt2v.train.model_card import MORE_SEEDS_FILE, write_behaviour, write_model_card, write_reference
 
+    missing = unfinished_assembly_runs(out)
+    if missing:  # before anything is written
+        raise RuntimeError(f"run(s) {missing} are not finished in {out} (no final/ folder)")
     assets.mkdir(parents=True, exist_ok=True)
     model = assemble_model(out, assets / "microworld")
     refiner = assemble_refiner(out, assets / "microworld-refiner")
@@ -570,6 +588,10 @@ def main(argv: list[str] | None = None) -> int:
             runs = release_runs(a.out)
             check_gpu_runs(
                 [a.only] if a.only else [n for n in runs if not run_done(a.out, n)], runs, a.allow_cpu
+            )
+        elif a.assets is not None and unfinished_assembly_runs(a.out):  # refused before --out is created
+            raise RuntimeError(
+                f"--skip-train: run(s) {unfinished_assembly_runs(a.out)} are not finished in {a.out}"
             )
         a.out.mkdir(parents=True, exist_ok=True)
         if a.only:
