@@ -206,6 +206,45 @@ def test_assemble_refuses_a_bad_fps_and_sampler_values_of_the_wrong_type(tmp_pat
     assert not (tmp_path / "m").exists()
 
 
+def test_sampler_and_enhance_name_a_settings_file_that_does_not_exist(tmp_path, monkeypatch, capsys):
+    """``--sampler``/``--enhance`` take inline JSON or a file; a path that is not there is named as a missing
+    file (was "expected a JSON object or a JSON file, got 'nope.json' (Expecting value: line 1 column 1 ...)")."""
+    from streamt2v.cli import build_parser
+
+    monkeypatch.chdir(tmp_path)
+    for kind, flag in (("model", "--sampler"), ("refiner", "--enhance")):
+        args = ["assemble", kind, "out", "--unet", "runs/x/final/unet", flag]
+        for value in ("nope.json", "settings/sampler"):
+            with pytest.raises(SystemExit):
+                main([*args, value])
+            last = capsys.readouterr().err.strip().splitlines()[-1]
+            assert last.endswith(f"error: argument {flag}: file {value!r} not found"), last
+        # a folder, a file of bad JSON or of no object: named as such
+        Path("settings").mkdir(exist_ok=True)
+        Path("bad.json").write_text('{"steps": 2,}')
+        Path("list.json").write_text("[2]")
+        for value, message in [
+            ("settings", "'settings' is a folder; expected a JSON file or a JSON object"),
+            ("bad.json", "file 'bad.json' is not valid JSON (Expecting property name"),
+            ("list.json", "file 'list.json' holds no JSON object"),
+        ]:
+            with pytest.raises(SystemExit):
+                main([*args, value])
+            assert f"error: argument {flag}: {message}" in capsys.readouterr().err
+        # inline JSON (a "/" inside it included) and an existing file still work
+        Path("good.json").write_text('{"steps": 2}')
+        for value, want in [
+            ('{"negative_prompt": "a/b.json"}', {"negative_prompt": "a/b.json"}),
+            ("good.json", {"steps": 2}),
+            (str(tmp_path / "good.json"), {"steps": 2}),
+        ]:
+            parsed = build_parser().parse_args([*args, value])
+            assert getattr(parsed, flag[2:]) == want
+        with pytest.raises(SystemExit):  # inline JSON that does not parse keeps its message
+            main([*args, '{"steps": 2'])
+        assert f"error: argument {flag}: expected a JSON object or a JSON file" in capsys.readouterr().err
+
+
 def test_assemble_warns_when_a_given_part_is_not_the_one_the_run_recorded(tmp_path, runs, encoders, caplog):
     """A VAE of the same architecture but other weights (another run, a fine-tuned decoder) is taken, with a
     warning naming both folders; a byte-identical copy of the recorded folder, or the recorded folder itself,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +19,42 @@ from streamt2v.cli.train import key_value
 _DTYPES = ("fp32", "fp16", "bf16")
 
 
+def _looks_like_path(text: str) -> bool:
+    """Whether a ``--sampler``/``--enhance`` value names a file rather than inline JSON: it ends in .json or
+    holds a path separator, outside a JSON object (``{"negative_prompt": "a/b"}`` is inline)."""
+    if text.lstrip().startswith("{"):
+        return False
+    separators = {"/", os.sep, os.altsep} - {None}
+    return text.endswith(".json") or any(sep in text for sep in separators)
+
+
 def _settings(text: str) -> dict[str, Any]:
-    """A JSON object given inline or as a file path."""
-    path = Path(text)
-    source = path.read_text() if path.is_file() else text
+    """A JSON object given inline or as a file path (a path that does not exist is named as such)."""
+    path = Path(os.path.expanduser(text))
+    if path.is_file():
+        try:
+            source = path.read_text()
+        except (OSError, UnicodeDecodeError) as err:
+            raise argparse.ArgumentTypeError(f"file {text!r} cannot be read ({err})") from None
+        what = f"file {text!r}"
+    elif path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is a folder; expected a JSON file or a JSON object")
+    elif _looks_like_path(text):
+        # was "expected a JSON object or a JSON file, got 'nope.json' (Expecting value: line 1 column 1 ...)"
+        raise argparse.ArgumentTypeError(f"file {text!r} not found")
+    else:
+        source, what = text, None
     try:
         value = json.loads(source)
     except json.JSONDecodeError as err:
+        if what:
+            raise argparse.ArgumentTypeError(f"{what} is not valid JSON ({err})") from None
         raise argparse.ArgumentTypeError(
             f"expected a JSON object or a JSON file, got {text!r} ({err})"
         ) from None
     if not isinstance(value, dict):
+        if what:
+            raise argparse.ArgumentTypeError(f"{what} holds no JSON object")
         raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
     return value
 
