@@ -213,6 +213,18 @@ def step_seed(seed: int, step: int, micro: int, *, stream: int = 0x5EED) -> int:
 GLOBAL_RNG_STREAM = 0xD209
 
 
+def _ignore_stop_signals(_worker_id: int) -> None:
+    """``worker_init_fn`` of the DataLoader workers: Ctrl-C and SIGTERM are the main process's to handle.
+
+    ``docker stop``, systemd and Slurm signal every process of the job, and a terminal's Ctrl-C the whole
+    foreground group: a worker killed by the SIGTERM made the main process fail with "DataLoader worker
+    ... is killed by signal: Terminated" (exit 2, no resume command, even in a checkpoint's write) instead
+    of stopping cleanly. The main process ends its workers when it stops (and they exit by themselves when
+    it is killed)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
@@ -465,6 +477,7 @@ def train(
         sampler=_IndexStream(start, cfg, rank, world),
         collate_fn=collate,
         num_workers=cfg.num_workers,
+        worker_init_fn=_ignore_stop_signals if cfg.num_workers else None,
     )
     batches = iter(loader)
     log_path = out / "loss.jsonl"

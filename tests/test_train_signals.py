@@ -1,0 +1,66 @@
+"""``streamt2v train`` stopped by a SIGTERM sent to its whole process group, DataLoader workers included (what
+``docker stop``-style supervisors, systemd, Slurm and ``timeout`` do)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+TINY_VAE = ["--size", "16", "--set", "block_out_channels=[8,16]", "--set", "norm_num_groups=4"]
+TINY_VAE += ["--set", "scaling_samples=1", "--set", "frames_per_sample=1", "--batch-size", "2"]
+
+
+def test_sigterm_to_the_process_group_stops_a_run_with_data_workers_cleanly(tmp_path):
+    out = tmp_path / "run"
+    argv = ["train", "vae", "--out", str(out), *TINY_VAE, "--steps", "100000", "--checkpoint-every", "2"]
+    argv += ["--num-workers", "2", "--no-progress"]
+    log = tmp_path / "log.txt"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    with log.open("w") as f:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamt2v", *argv],
+            env=env,
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, as a job under a supervisor
+        )
+    try:
+        end = time.monotonic() + 120
+        while not (out / "checkpoints" / "latest").exists():
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < end, "no checkpoint in 120 s"
+            time.sleep(0.1)
+        os.killpg(proc.pid, signal.SIGTERM)  # the main process and its workers
+        rc = proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    text = log.read_text()
+    # before: "error: DataLoader worker (pid N) is killed by signal: Terminated." and exit 2
+    assert rc == 143, text
+    assert "DataLoader worker" not in text
+    line = next(x for x in text.splitlines() if x.startswith("interrupted (SIGTERM): at step"))
+    assert "continue with: streamt2v train vae" in line and line.endswith("--resume")
+    _no_worker_left(proc.pid)
+
+
+def _no_worker_left(pgid: int) -> None:
+    """No process of the run's group is left (its workers ended with it)."""
+    end = time.monotonic() + 30
+    while True:
+        left = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _pgid(p) == pgid]
+        if not left or time.monotonic() > end:
+            break
+        time.sleep(0.2)
+    assert not left, f"processes of the stopped run still running: {[p.name for p in left]}"
+
+
+def _pgid(proc: Path) -> int | None:
+    try:
+        return int((proc / "stat").read_text().rsplit(")", 1)[1].split()[2])
+    except (OSError, IndexError, ValueError):
+        return None
