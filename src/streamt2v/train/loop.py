@@ -216,8 +216,8 @@ GLOBAL_RNG_STREAM = 0xD209
 def _ignore_stop_signals(_worker_id: int) -> None:
     """``worker_init_fn`` of the DataLoader workers: Ctrl-C and SIGTERM are the main process's to handle.
 
-    ``docker stop``, systemd and Slurm signal every process of the job, and a terminal's Ctrl-C the whole
-    foreground group: a worker killed by the SIGTERM made the main process fail with "DataLoader worker
+    systemd, Slurm, ``timeout`` and ``kill -- -PGID`` signal every process of the job, and a terminal's
+    Ctrl-C the whole foreground group: a worker killed by the SIGTERM made the main process fail with "DataLoader worker
     ... is killed by signal: Terminated" (exit 2, no resume command, even in a checkpoint's write) instead
     of stopping cleanly. The main process ends its workers when it stops (and they exit by themselves when
     it is killed)."""
