@@ -796,6 +796,22 @@ def test_a_setting_that_clashes_with_a_recommendation_names_the_recommendation()
         ref.config(overlap=-1)
 
 
+def test_an_unknown_setting_name_lists_the_settings() -> None:
+    """``refiner.config(stepz=3)`` raised EnhanceConfig's raw "__init__() got an unexpected keyword argument";
+    it now says what ``assemble refiner --enhance`` says of an unknown name (the same helper)."""
+    ref = Refiner.random((32, 32), seed=0)
+    message = (
+        r"^enhance setting\(s\) \['stepz'\] unknown; the settings: blend, .*num_inference_steps, .*start_step"
+    )
+    with pytest.raises(ValueError, match=message + ", timestep_spacing$"):
+        ref.config(stepz=3, start_step=600)
+    ref.recommended = {"start_step": 1, "foo": 2}  # a folder's recommendation is named as the folder's
+    with pytest.raises(
+        ValueError, match=r"^this refiner's recommended enhance setting\(s\) \['foo'\] unknown"
+    ):
+        ref.config(num_inference_steps=1)
+
+
 def test_no_default_refiner_for_large_frames_is_refused_before_the_work(tmp_path, capsys):
     """A 1080p input without --model made a random-weight stand-in at 2160x3840 (CPU-hours in one
     attention call); a size neither the shipped refiner nor the stand-in is for needs a refiner folder."""

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,15 @@ DEFAULT_SCHEDULER_CONFIG: dict[str, Any] = {
 }
 
 
+def check_enhance_names(settings: Mapping[str, Any], what: str = "enhance setting(s)") -> None:
+    """Refuse names in ``settings`` that are no :class:`EnhanceConfig` field, in one line listing the fields
+    (was EnhanceConfig's "__init__() got an unexpected keyword argument 'stepz'")."""
+    names = sorted(f.name for f in fields(EnhanceConfig))
+    unknown = sorted(set(settings) - set(names))
+    if unknown:
+        raise ValueError(f"{what} {unknown} unknown; the settings: {', '.join(names)}")
+
+
 @dataclass
 class Refiner:
     """The stage-3 model bundle: a plain video UNet (``UNet3DConditionModel``), its VAE, text encoder and
@@ -50,7 +60,10 @@ class Refiner:
     def config(self, **settings: Any) -> EnhanceConfig:
         """The :class:`EnhanceConfig` for this refiner: ``settings`` over :attr:`recommended`. Settings that
         are valid alone but clash with a recommendation (``--steps 40`` where the refiner recommends
-        ``start_step=1``) are refused naming the recommended values to override too."""
+        ``start_step=1``) are refused naming the recommended values to override too; so are unknown names
+        (:func:`check_enhance_names`)."""
+        check_enhance_names(settings)
+        check_enhance_names(self.recommended, "this refiner's recommended enhance setting(s)")
         try:
             return EnhanceConfig(**{**self.recommended, **settings})
         except ValueError as err:

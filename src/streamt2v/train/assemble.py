@@ -10,7 +10,6 @@ channels, text width and length, image embedding width, latent size) before anyt
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import inspect
 import logging
@@ -359,17 +358,14 @@ def assemble_refiner(
     from diffusers import UNet3DConditionModel
 
     from streamt2v.pipeline.enhance import EnhanceConfig
-    from streamt2v.pipeline.refiner import Refiner
+    from streamt2v.pipeline.refiner import Refiner, check_enhance_names
     from streamt2v.train.frozen import load_frozen_clip, load_frozen_vae
 
     dest = Path(dest)
     refuse_existing(dest, overwrite)
     unet_dir, _ = _unet_folder(unet, "UNet3DConditionModel", "--unet", "a refiner or base run")
     enhance = dict(enhance or {})
-    fields = sorted(f.name for f in dataclasses.fields(EnhanceConfig))
-    unknown = sorted(set(enhance) - set(fields))
-    if unknown:  # was EnhanceConfig's "__init__() got an unexpected keyword argument 'steps'"
-        raise ValueError(f"enhance setting(s) {unknown} unknown; the settings: {', '.join(fields)}")
+    check_enhance_names(enhance)
     try:
         EnhanceConfig(**enhance)
     except (TypeError, ValueError) as err:
