@@ -443,6 +443,11 @@ def test_bad_enhance_settings_fail_before_loading_a_model(tmp_path):
     cfg = cfg_for(tmp_path, "bad", enhance=dict(num_inference_steps=8))
     with pytest.raises(ValueError, match=r"num_inference_steps \(8\) must be <= start_step \(1\)"):
         generate(cfg)
+    # a misspelt setting is named with the settings there are (was EnhanceConfig's raw TypeError)
+    with pytest.raises(
+        ValueError, match=r"^stage 3: enhance setting\(s\) \['stepz'\] unknown; the settings: blend,"
+    ):
+        generate(cfg_for(tmp_path, "bad", enhance=dict(stepz=3)))
     assert list(tmp_path.iterdir()) == []
 
 

@@ -153,6 +153,7 @@ def check_inputs(
         from streamt2v.pipeline.enhance import EnhanceConfig, check_start_step
         from streamt2v.pipeline.refiner import (
             DEFAULT_SCHEDULER_CONFIG,
+            check_enhance_names,
             check_refiner_folder,
             recommended_enhance,
         )
@@ -160,6 +161,7 @@ def check_inputs(
         # Every stage-3 setting as stage 3 will run it (the user's over the refiner's recommended ones, as
         # Refiner.config merges them), before any model is loaded.
         folder = cfg.refiner if cfg.refiner is not None else _default_refiner_folder(model, cfg.model)
+        check_enhance_names(cfg.enhance, "stage 3: enhance setting(s)")
         try:
             enhance = EnhanceConfig(**{**(recommended_enhance(folder) if folder else {}), **cfg.enhance})
         except ValueError as err:  # its field names (chunk_frames, overlap) are also stage 2's: say which
