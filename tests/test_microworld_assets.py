@@ -331,6 +331,11 @@ def test_skip_train_without_finished_runs_is_refused_before_anything_is_written(
     (out / "vae" / "final" / "vae").mkdir()
     with pytest.raises(FileNotFoundError, match=r"no VAE weights \(\*\.safetensors\) in .*vae.final.vae$"):
         release.shipped_vae_dir(out)
+    # without --assets, --skip-train has nothing to do: refused (it made --out and exited 0)
+    with pytest.raises(SystemExit):
+        release.main(["--out", str(tmp_path / "elsewhere"), "--skip-train"])
+    assert "--skip-train needs --assets" in capsys.readouterr().err
+    assert not (tmp_path / "elsewhere").exists()
 
 
 def test_vae_decoder_only_fine_tuning_keeps_the_encoder(tmp_path: Path) -> None:

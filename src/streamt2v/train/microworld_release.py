@@ -583,13 +583,17 @@ def main(argv: list[str] | None = None) -> int:
             p.error("--measure-long needs --assets (the folder holding the shipped model)")
         measure_long(a.assets, a.measure_long)
         return 0
+    if a.skip_train and a.assets is None:
+        p.error(
+            "--skip-train needs --assets (it only assembles the shipped folders there from finished runs)"
+        )
     try:
         if not a.skip_train:  # GPU runs on a machine without CUDA: refused before --out is created
             runs = release_runs(a.out)
             check_gpu_runs(
                 [a.only] if a.only else [n for n in runs if not run_done(a.out, n)], runs, a.allow_cpu
             )
-        elif a.assets is not None and unfinished_assembly_runs(a.out):  # refused before --out is created
+        elif unfinished_assembly_runs(a.out):  # refused before --out is created
             raise RuntimeError(
                 f"--skip-train: run(s) {unfinished_assembly_runs(a.out)} are not finished in {a.out}"
             )
