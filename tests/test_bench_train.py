@@ -63,35 +63,34 @@ def test_out_of_memory_is_a_row_and_the_rest_is_measured(monkeypatch, tmp_path):
     assert "Incomplete" not in out.read_text()
 
 
+_BACKEND_CALLS: list[int] = []
+
+
+def _counting_backend(gm, example_inputs):  # compiles nothing, counts the graphs dynamo hands over
+    _BACKEND_CALLS.append(len(example_inputs))
+    return gm.forward
+
+
 def test_compile_measures_every_row_compiled(monkeypatch, tmp_path):
     """Every measurement compiles, as a new process would: dynamo compiles one function for at most 8
     shapes per process and then runs it eagerly (a warning only), so the 9th and later rows of a
     ``--compile`` benchmark (13 runs at 3 batch sizes) were silently eager while the file said
     torch.compile."""
-    from torch._dynamo import register_backend
+    from torch._dynamo import list_backends, register_backend
 
-    calls: list[int] = []
-
-    @register_backend(name="counting_bench_backend")
-    def counting(gm, example_inputs):  # compiles nothing, counts what dynamo hands over
-        calls.append(len(example_inputs))
-        return gm.forward
+    if "counting_bench_backend" not in list_backends(exclude_tags=()):
+        register_backend(_counting_backend, name="counting_bench_backend")
+    calls = _BACKEND_CALLS
 
     # dynamo's limit lowered from 8 to 2 (torch._dynamo.config.recompile_limit): three rows then show it
-    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 2)
     counts = []
-    for sizes in (["1", "2", "3"], ["3"]):  # three batch sizes in one benchmark, then the third alone
-        calls.clear()
-        args = ["--runs", "clip", "--batch-sizes", *sizes, "--warmup", "0", "--steps", "1"]
-        run_bench(
-            monkeypatch,
-            *args,
-            "--compile",
-            "counting_bench_backend",
-            "--out",
-            str(tmp_path / f"{len(sizes)}.md"),
-        )
-        counts.append(len(calls))
+    with torch._dynamo.config.patch(recompile_limit=2):
+        for sizes in (["1", "2", "3"], ["3"]):  # three batch sizes in one benchmark, then the third alone
+            calls.clear()
+            args = ["--runs", "clip", "--batch-sizes", *sizes, "--warmup", "0", "--steps", "1"]
+            out = str(tmp_path / f"{len(sizes)}.md")
+            run_bench(monkeypatch, *args, "--compile", "counting_bench_backend", "--out", out)
+            counts.append(len(calls))
     alone = counts[1]
     assert alone > 0
     # three rows compile three times what one row compiles (the third too)
