@@ -125,3 +125,12 @@ def test_a_missing_file_name_with_a_colon_is_not_called_a_bad_entry(tmp_path, mo
     assert load_schedule("sched:v2.txt").entries == ((0, "a cat"),)
     with pytest.raises(ValueError, match="bad prompt schedule entry '16 a dog'"):  # an inline schedule's typo
         load_schedule("0: a cat; 16 a dog")
+
+
+@pytest.mark.parametrize("spec", ["", "  "])
+def test_an_empty_schedule_argument_is_called_empty_not_a_folder_or_a_missing_file(
+    tmp_path, monkeypatch, spec
+):
+    monkeypatch.chdir(tmp_path)  # Path("") is the working directory
+    with pytest.raises(ValueError, match=f"empty prompt schedule {spec!r}; give a file or entries"):
+        load_schedule(spec)

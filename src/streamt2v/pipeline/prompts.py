@@ -192,6 +192,10 @@ def load_schedule(spec: str | os.PathLike) -> PromptSchedule:
     An argument without any ``FRAME: prompt`` entry (no ``:``) is taken for a file name: a missing file or a
     folder is reported as such rather than parsed as a bad inline schedule. Errors in a file name the file
     and the line."""
+    if isinstance(spec, str) and not spec.strip():  # Path("") is the working directory, a folder
+        raise ValueError(
+            f"empty prompt schedule {spec!r}; give a file or entries like '0: a cat walks; 120: the cat runs'"
+        )
     path = Path(spec)
     try:
         is_file, is_dir = path.is_file(), path.is_dir()
