@@ -262,3 +262,39 @@ def test_resumed_writers_remove_the_png_folders_a_killed_writer_left(tmp_path):
         names = sorted(p.name for p in tmp_path.iterdir())
         assert not any(n.startswith((".pngs.tmp-", ".pngs.old-")) for n in names if n != user.name), names
         assert (user / "notes.txt").read_text() == "mine"
+
+
+def test_what_is_no_run_is_named_for_what_it_is(tmp_path, monkeypatch):
+    """--resume of a plausible wrong path: a file, a run's own file, a folder inside a run, the runs/ folder, a
+    run whose config.json or manifest.json was truncated or hand-edited."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("a", "b"):
+        RunDir.create(tmp_path / "runs" / name, {}, num_chunks=2).unlock()
+    (tmp_path / "out.mp4").write_bytes(b"video")
+    with pytest.raises(NotADirectoryError, match=r"^'out.mp4' is a file, not a run directory$"):
+        RunDir.open("out.mp4")
+    with pytest.raises(
+        NotADirectoryError, match=r"'runs/a/config.json' is a file.*; give its folder 'runs/a'$"
+    ):
+        RunDir.open("runs/a/config.json")
+    with pytest.raises(FileNotFoundError, match=r"it lies inside the run directory '.*runs/a': give that$"):
+        RunDir.open("runs/a/chunks")
+    with pytest.raises(
+        FileNotFoundError, match=r"it holds 2 run directories \('runs/a', 'runs/b'\): give one of them$"
+    ):
+        RunDir.open("runs")
+    for name in "cdef":
+        RunDir.create(tmp_path / "runs" / name, {}, num_chunks=2).unlock()
+    with pytest.raises(
+        FileNotFoundError, match=r"6 run directories \(3 more and 'runs/d', 'runs/e', 'runs/f'\)"
+    ):
+        RunDir.open("runs")
+    (tmp_path / "runs" / "a" / "config.json").write_text('{"stream": ')  # truncated
+    with pytest.raises(ValueError, match=r"^run config 'runs/a/config.json' is not valid JSON \(Expecting"):
+        RunDir.open("runs/a")
+    (tmp_path / "runs" / "b" / "manifest.json").write_text("[1]")
+    with pytest.raises(ValueError, match=r"^run manifest 'runs/b/manifest.json' holds no JSON object$"):
+        RunDir.open("runs/b")
+    (tmp_path / "runs" / "c" / "manifest.json").write_text('{"format_version": 1, "status": "running"}')
+    with pytest.raises(ValueError, match=r"'runs/c/manifest.json' is damaged: it has no list of chunks"):
+        RunDir.open("runs/c")

@@ -38,7 +38,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from streamt2v.io import locks
-from streamt2v.io.folders import atomic_write_file, check_writable_parent, remove_leftovers
+from streamt2v.io.folders import atomic_write_file, check_writable_parent, read_json_object, remove_leftovers
 from streamt2v.io.video import from_uint8_frames, to_uint8_frames
 
 FORMAT_VERSION = 1
@@ -126,6 +126,27 @@ def _created_without_config(path: Path) -> bool:
         and manifest.get("format_version") == FORMAT_VERSION
         and not manifest.get("chunks")
     )
+
+
+def _is_run(path: Path) -> bool:
+    return (path / CONFIG).is_file() and (path / MANIFEST).is_file()
+
+
+def _where_the_runs_are(path: Path) -> str:
+    """For a folder given to ``--resume`` that is no run: the run it lies in (``RUN/chunks``), or the runs it
+    holds (the ``runs/`` folder itself), as the end of the error message."""
+    for parent in path.resolve().parents:
+        if _is_run(parent):
+            return f"; it lies inside the run directory {str(parent)!r}: give that"
+    try:
+        runs = sorted(p for p in path.iterdir() if p.is_dir() and _is_run(p))
+    except OSError:
+        return ""
+    if not runs:
+        return ""
+    shown = ", ".join(repr(str(p)) for p in runs[-3:])
+    more = f"{len(runs) - 3} more and " if len(runs) > 3 else ""
+    return f"; it holds {len(runs)} run director{'y' if len(runs) == 1 else 'ies'} ({more}{shown}): give one of them"
 
 
 @dataclass
@@ -229,8 +250,11 @@ class RunDir:
     @classmethod
     def open(cls, path: str | os.PathLike) -> RunDir:
         path = Path(path)
-        if not path.is_dir():
+        if not path.exists():
             raise FileNotFoundError(f"run directory {str(path)!r} does not exist")
+        if not path.is_dir():
+            hint = f"; give its folder {str(path.parent)!r}" if _is_run(path.parent) else ""
+            raise NotADirectoryError(f"{str(path)!r} is a file, not a run directory{hint}")
         if _created_without_config(path):  # killed while create() wrote it: nothing to resume
             raise FileNotFoundError(
                 f"run directory {str(path)!r} holds no {CONFIG}: its run was stopped while it was being created, "
@@ -247,9 +271,15 @@ class RunDir:
             if not (path / name).is_file():
                 raise FileNotFoundError(
                     f"{str(path / name)!r} not found: {str(path)!r} is not a streamt2v run directory"
+                    f"{_where_the_runs_are(path)}"
                 )
-        config = json.loads((path / CONFIG).read_text())
-        manifest = json.loads((path / MANIFEST).read_text())
+        config = read_json_object(path / CONFIG, "run config")
+        manifest = read_json_object(path / MANIFEST, "run manifest")
+        if not isinstance(manifest.get("chunks"), list) or not isinstance(manifest.get("num_chunks"), int):
+            raise ValueError(
+                f"{str(path / MANIFEST)!r} is damaged: it has no list of chunks and number of chunks; "
+                "this run cannot be resumed"
+            )
         if manifest.get("format_version") != FORMAT_VERSION:
             raise ValueError(
                 f"run directory {str(path)!r} has format {manifest.get('format_version')!r}, expected {FORMAT_VERSION}"
