@@ -441,7 +441,11 @@ def test_bad_enhance_settings_fail_before_loading_a_model(tmp_path):
             generate(cfg)
     # a setting that only clashes with the shipped refiner's recommended start step (1): also before stage 1
     cfg = cfg_for(tmp_path, "bad", enhance=dict(num_inference_steps=8))
-    with pytest.raises(ValueError, match=r"num_inference_steps \(8\) must be <= start_step \(1\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"num_inference_steps \(8\) must be <= start_step \(1\).*; start_step 1 is the recommendation "
+        r"of the refiner 'microworld-refiner': set it too \(--enhance-start-step\)$",
+    ):
         generate(cfg)
     # a misspelt setting is named with the settings there are (was EnhanceConfig's raw TypeError)
     with pytest.raises(
@@ -724,6 +728,11 @@ def test_a_resume_may_continue_on_another_dtype_and_records_it(tmp_path, monkeyp
     with pytest.raises(ValueError, match="fp16"):  # checked like a new run's before anything is loaded
         resume_generate(tmp_path / "run-h", dtype="fp16")
     assert json.loads((tmp_path / "run-h" / "config.json").read_text())["dtype"] == "bf16"
+    caplog.clear()
+    with caplog.at_level(logging.INFO):  # a finished run: no chunk is left to continue from
+        resume_generate(tmp_path / "run-h", dtype="fp32")
+    assert "with dtype fp32 instead of bf16 (all its chunks were finished before)" in caplog.text
+    assert "from chunk" not in caplog.text
 
 
 def test_a_damaged_model_index_is_named_before_any_work(tmp_path, capsys):
@@ -736,3 +745,21 @@ def test_a_damaged_model_index_is_named_before_any_work(tmp_path, capsys):
     (folder / "model_index.json").write_text('{"streamt2v": {"sampler": [10]}}')
     with pytest.raises(ValueError, match=r"streamt2v.sampler must be a JSON object, got \[10\]"):
         recommended_sampler(str(folder))
+
+
+def test_cli_resume_of_no_run_names_it_before_the_flags_typed_with_it(tmp_path, monkeypatch, capsys, model):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    assert main(["generate", "--resume", "runs", "--frames", "40", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "'runs' is not a streamt2v run directory" in err and "ignoring" not in err  # only the one line
+    generate(cfg_for(tmp_path, "k", n=8, model="tiny"), model=model)
+    config = json.loads((tmp_path / "run-k" / "config.json").read_text())
+    config["stream"]["stepz"] = 3  # a hand-edited config: named, not StreamConfig's raw TypeError
+    (tmp_path / "run-k" / "config.json").write_text(json.dumps(config))
+    assert main(["generate", "--resume", "run-k", "--no-progress"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "error: 'run-k/config.json' cannot be resumed: unknown stream setting(s) ['stepz'] in the generate config"
+    )
+    with pytest.raises(ValueError, match=r"'.*run-k/config.json' cannot be resumed: unknown stream setting"):
+        resume_generate(tmp_path / "run-k", model=model)

@@ -199,7 +199,13 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from streamt2v.pipeline.chunking import plan_chunks
-    from streamt2v.pipeline.generate import GenerateConfig, generate, recommended_sampler, resume_generate
+    from streamt2v.pipeline.generate import (
+        GenerateConfig,
+        generate,
+        recommended_sampler,
+        resume_generate,
+        run_config,
+    )
     from streamt2v.pipeline.stream import StreamConfig
 
     bar = None
@@ -222,6 +228,8 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         from streamt2v.pipeline.rundir import RunDir
 
+        run_dir = RunDir.open(args.resume)  # a folder that is no run is named before the flags typed with it
+        cfg = run_config(run_dir)
         typed = _typed_with_resume(args)
         resumed_on = {dest: typed.pop(dest) for dest in _CHANGED_ON_RESUME if dest in typed}
         ignored = ["PROMPT" if dest == "prompt" else "--" + dest.replace("_", "-") for dest in typed]
@@ -230,8 +238,6 @@ def run(args: argparse.Namespace) -> int:
                 f"warning: --resume continues the run with its stored settings; ignoring {', '.join(ignored)}",
                 file=sys.stderr,
             )
-        run_dir = RunDir.open(args.resume)
-        cfg = GenerateConfig.from_dict(run_dir.config)
         total, done = _total_steps(cfg, plan_chunks), run_dir.num_finished
         if done >= run_dir.manifest["num_chunks"]:
             # a plain --enhance stores {}: stage 3 runs whenever it is not None

@@ -252,7 +252,14 @@ class GenerateConfig:
         if unknown:
             raise ValueError(f"unknown generate config keys {unknown}")
         d = dict(d)
+        if not isinstance(d.get("stream"), dict):
+            raise ValueError(
+                f"the generate config has no stream settings (an object), got {d.get('stream')!r}"
+            )
         stream = dict(d["stream"])
+        unknown = sorted(set(stream) - {f.name for f in fields(StreamConfig)})
+        if unknown:
+            raise ValueError(f"unknown stream setting(s) {unknown} in the generate config")
         # Runs saved before stage 1 had its own η sampled it with stage 2's: resume them as they began.
         stream.setdefault("init_eta", stream.get("eta", StreamConfig.eta))
         d["stream"] = StreamConfig(**stream)
@@ -357,6 +364,14 @@ def generate(
     return _consume(cfg, run, model, chunks, [], on_chunk, new_run=True, progress=progress)
 
 
+def run_config(run: RunDir) -> GenerateConfig:
+    """The settings a run directory holds; one that cannot be read (a hand-edited ``config.json``) is named."""
+    try:
+        return GenerateConfig.from_dict(run.config)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{str(run.path / 'config.json')!r} cannot be resumed: {err}") from None
+
+
 def resume_generate(
     run_dir: str | os.PathLike,
     *,
@@ -375,7 +390,7 @@ def resume_generate(
     The run's own outputs may be replaced; a folder output holding files the user put there is refused.
     Temporary files a killed writer of the same outputs left behind are removed."""
     run = RunDir.open(run_dir)
-    cfg = GenerateConfig.from_dict(run.config)
+    cfg = run_config(run)
     changes = {
         k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None and v != getattr(cfg, k)
     }
@@ -388,7 +403,11 @@ def resume_generate(
         model, chunks, stored = _prepare_resume(run, cfg, model, on_step)
         if changes:  # checked and loaded: a later plain resume continues with them too
             run.save_config(cfg.to_dict())
-            logger.info("continuing %s with %s from chunk %d on", run.path, said, len(stored) + 1)
+            if len(stored) < run.manifest["num_chunks"]:
+                where = f"from chunk {len(stored) + 1} on"
+            else:  # every chunk was finished before: only stage 3 and the outputs are left to do
+                where = "for stage 3" if cfg.enhance is not None else "(all its chunks were finished before)"
+            logger.info("continuing %s with %s %s", run.path, said, where)
     except BaseException:
         run.unlock()  # _consume releases it from here on
         raise

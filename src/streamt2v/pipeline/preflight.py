@@ -120,6 +120,30 @@ def _check_reads_prompts(model: StreamingT2VModel | None, spec: str | None) -> N
     )
 
 
+# generate's flag for each stage-3 setting that has one
+_ENHANCE_FLAG = {
+    "num_inference_steps": "--enhance-steps",
+    "start_step": "--enhance-start-step",
+    "chunk_frames": "--enhance-chunk-frames",
+    "overlap": "--enhance-overlap",
+}
+
+
+def _recommended_part(
+    err: ValueError, recommended: dict, given: dict, folder: str | os.PathLike | None
+) -> str:
+    """The end of a stage-3 settings error that a value the user did not give takes part in: that value is the
+    refiner folder's recommendation (``start_step`` 1 for the shipped one, which ``--enhance-steps 30`` alone
+    exceeds), and the user sets it too."""
+    named = [k for k in recommended if k not in given and k in str(err)]
+    if not named:
+        return ""
+    values = ", ".join(f"{k} {recommended[k]!r}" for k in named)
+    flags = [_ENHANCE_FLAG[k] for k in named if k in _ENHANCE_FLAG]
+    how = f" ({', '.join(flags)})" if flags else ""
+    return f"; {values} is the recommendation of the refiner {Path(folder).name!r}: set it too{how}"
+
+
 def check_inputs(
     cfg: GenerateConfig,
     *,
@@ -162,10 +186,13 @@ def check_inputs(
         # Refiner.config merges them), before any model is loaded.
         folder = cfg.refiner if cfg.refiner is not None else _default_refiner_folder(model, cfg.model)
         check_enhance_names(cfg.enhance, "stage 3: enhance setting(s)")
+        recommended = recommended_enhance(folder) if folder else {}
         try:
-            enhance = EnhanceConfig(**{**(recommended_enhance(folder) if folder else {}), **cfg.enhance})
+            enhance = EnhanceConfig(**{**recommended, **cfg.enhance})
         except ValueError as err:  # its field names (chunk_frames, overlap) are also stage 2's: say which
-            raise ValueError(f"stage 3: {err}") from None
+            raise ValueError(
+                f"stage 3: {err}{_recommended_part(err, recommended, cfg.enhance, folder)}"
+            ) from None
         if cfg.refiner is not None:
             check_refiner_folder(cfg.refiner, enhance)
         else:  # the embedded refiners (shipped, or random at other sizes) have 1000-step schedules
