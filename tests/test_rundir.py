@@ -298,3 +298,23 @@ def test_what_is_no_run_is_named_for_what_it_is(tmp_path, monkeypatch):
     (tmp_path / "runs" / "c" / "manifest.json").write_text('{"format_version": 1, "status": "running"}')
     with pytest.raises(ValueError, match=r"'runs/c/manifest.json' is damaged: it has no list of chunks"):
         RunDir.open("runs/c")
+
+
+def test_a_folder_holding_other_files_takes_no_run(tmp_path, monkeypatch):
+    """--run-dir . or --run-dir runs (the folder of all runs) made that folder a run, its config.json,
+    manifest.json and chunks/ among the user's files; an empty folder, or one a killed creation left, still
+    takes one."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(
+        FileExistsError,
+        match=r"^run directory '\.' is a folder holding other files \('notes.txt'\); .*--run-dir 'my-run'\)$",
+    ):
+        RunDir.create(".", {}, num_chunks=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+    RunDir.create(tmp_path / "runs" / "a", {}, num_chunks=2).unlock()
+    with pytest.raises(FileExistsError, match=r"'runs' is a folder holding other files \(1 run directory\)"):
+        RunDir.check_new("runs")
+    (tmp_path / "empty").mkdir()
+    RunDir.create("empty", {"a": 1}, num_chunks=2).unlock()
+    assert RunDir.open("empty").config == {"a": 1}

@@ -206,8 +206,38 @@ class RunDir:
         if holder is not None and holder != str(os.getpid()):  # a run going on, or being created, elsewhere
             raise _in_use(path, holder, "choose another --run-dir")
         RunDir._check_holds_no_run(path)
+        RunDir._check_holds_nothing_else(path)
         check_writable_parent(path, "run directory")
         return path
+
+    @staticmethod
+    def _check_holds_nothing_else(path: Path) -> None:
+        """Refuse an existing folder holding anything but what :meth:`create` writes (a creation that was
+        killed, or an empty folder): ``--run-dir .`` or ``--run-dir runs`` made the working directory or the
+        folder of all runs into a run, its files among the user's."""
+        if not path.is_dir():
+            return
+        others = sorted(
+            p.name
+            for p in path.iterdir()
+            if p.name not in (LOCK, MANIFEST)
+            and not (p.name == "chunks" and p.is_dir() and not any(p.iterdir()))
+            and not _STALE_TEMPORARY.fullmatch(p.name)
+        )
+        if not others:
+            return
+        runs = [name for name in others if _is_run(path / name)]
+        rest = [name for name in others if name not in runs]
+        parts = [f"{len(runs)} run director{'y' if len(runs) == 1 else 'ies'}"] if runs else []
+        if rest:
+            parts.append(
+                ", ".join(repr(n) for n in rest[:3]) + (f" and {len(rest) - 3} more" if rest[3:] else "")
+            )
+        held = "; ".join(parts)
+        raise FileExistsError(
+            f"run directory {str(path)!r} is a folder holding other files ({held}); a run keeps its "
+            f"own folder: give a new or empty one (e.g. --run-dir {str(path / 'my-run')!r})"
+        )
 
     @staticmethod
     def _check_holds_no_run(path: Path) -> None:
