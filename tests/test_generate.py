@@ -364,6 +364,20 @@ def test_enhance_runs_stage_3_and_keeps_the_lowres_video(tmp_path, model):
     assert not (tmp_path / "e.partial.mp4").exists() and not (tmp_path / "e.lowres.partial.mp4").exists()
 
 
+def test_enhance_into_a_png_folder_keeps_the_lowres_frames_beside_it(tmp_path, model):
+    """``-o frames --enhance``: was refused before any work ('frames.lowres': unknown suffix '.lowres')."""
+    from streamt2v.io.video import read_image
+
+    cfg = cfg_for(tmp_path, "f", n=17, enhance=dict(num_inference_steps=1, chunk_frames=16, overlap=4))
+    cfg = dataclasses.replace(cfg, output=str(tmp_path / "frames"))
+    res = generate(cfg, model=model)
+    assert res.output == tmp_path / "frames"
+    hi = sorted((tmp_path / "frames").iterdir())
+    lo = sorted((tmp_path / "frames-lowres").iterdir())
+    assert len(hi) == len(lo) == 17
+    assert read_image(hi[0]).shape[-2:] == tuple(2 * n for n in read_image(lo[0]).shape[-2:])
+
+
 def test_a_run_stopped_in_stage_3_continues_from_its_last_finished_step(tmp_path, model):
     """Stage 3 keeps its state after each step in the run directory; ``--resume`` continues from there (the
     same output, bit for bit) and removes it once the outputs are written."""

@@ -24,10 +24,11 @@ if TYPE_CHECKING:
 
 
 def lowres_path(output: str | os.PathLike) -> Path:
-    """Where ``generate --enhance`` keeps the stage-2 (low-resolution) video: ``out.mp4`` → ``out.lowres.mp4``."""
+    """Where ``generate --enhance`` keeps the stage-2 (low-resolution) video: ``out.mp4`` → ``out.lowres.mp4``,
+    a PNG folder ``frames`` → ``frames-lowres`` (``frames.lowres`` would read as a file of unknown suffix)."""
     out = Path(output)
     if output_kind(out) == "png-dir":
-        return out.with_name(f"{out.name}.lowres")
+        return out.with_name(f"{out.name}-lowres")
     return out.with_name(f"{out.stem}.lowres{out.suffix}")
 
 
