@@ -191,6 +191,19 @@ def test_prompt_schedule_and_reanchor(model):
         list(stream(model, sched, cfg.replace(num_frames=20)))
 
 
+def test_reanchor_that_no_chunk_uses_is_named(model, caplog):
+    """--reanchor with one prompt (or a change no streaming chunk starts under) did nothing, silently."""
+    cfg = StreamConfig(num_frames=24, reanchor=True, steps=1, init_steps=1)
+    for prompt in ("a cat", "0: a cat; 20: a cat"):
+        caplog.clear()
+        stream(model, prompt, cfg)  # warned when the stream is set up, before any sampling
+        assert "reanchor is not used: no streaming chunk starts under a new prompt" in caplog.text, prompt
+    caplog.clear()
+    stream(model, "0: a cat; 8: a dog", cfg)  # takes effect at the streaming chunk at 16
+    stream(model, "a cat", cfg.replace(reanchor=False))
+    assert "reanchor" not in caplog.text
+
+
 def test_reanchoring_chunk_keeps_its_own_colours_under_anchor_colour_match(model):
     # The chunk that starts a new prompt becomes the new anchor: it is not pulled to the old anchor's
     # colours (which the new anchor would then hand on); the chunks after it are matched to the new anchor.

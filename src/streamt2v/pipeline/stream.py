@@ -471,6 +471,16 @@ def stream(
             text,
             _nearby_starts(plan, frame),
         )
+    first_prompt = schedule.prompt_at(0)
+    if (
+        config.reanchor
+        and resume is None
+        and not any(spec.stage == 2 and schedule.prompt_at(spec.start) != first_prompt for spec in plan)
+    ):
+        logger.warning(
+            "reanchor is not used: no streaming chunk starts under a new prompt (it moves the APM anchor to the "
+            "first frame made under a new prompt of a schedule, e.g. '0: a cat walks; 120: the cat runs')"
+        )
     if resume is not None:
         _check_resume(resume, len(plan), config.cond_frames, size)
         if anchor_image is not None and any(spec.stage == 2 for spec in plan):
