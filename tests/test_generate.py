@@ -777,3 +777,15 @@ def test_cli_resume_of_no_run_names_it_before_the_flags_typed_with_it(tmp_path, 
     )
     with pytest.raises(ValueError, match=r"'.*run-k/config.json' cannot be resumed: unknown stream setting"):
         resume_generate(tmp_path / "run-k", model=model)
+
+
+def test_cli_a_schedule_file_given_as_the_prompt_is_refused(tmp_path, monkeypatch, capsys):
+    """`generate schedule.txt` made a video of the prompt 'schedule.txt' (a CLIP model reads it happily)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my schedule.txt").write_text("0: a red circle\n16: a blue square\n")
+    assert main(["generate", "my schedule.txt", "-o", "o.mp4"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: PROMPT 'my schedule.txt' is a file, not a prompt: a prompt schedule file goes to "
+        "--prompt-schedule 'my schedule.txt'"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["my schedule.txt"]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
+from pathlib import Path
 
 from streamt2v.cli import integer_at_least, user_path
 
@@ -260,6 +262,11 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError("give a PROMPT or --prompt-schedule")
         if args.prompt is not None and args.prompt_schedule is not None:
             raise ValueError("give either a PROMPT or --prompt-schedule, not both")
+        if args.prompt is not None and _is_file(args.prompt):  # a schedule file given as the PROMPT
+            raise ValueError(
+                f"PROMPT {args.prompt!r} is a file, not a prompt: a prompt schedule file goes to "
+                f"--prompt-schedule {shlex.quote(args.prompt)}"
+            )
         unused = [f"--{f.replace('_', '-')}" for f in _ENHANCE_FLAGS if getattr(args, f) is not None]
         if unused and not args.enhance:
             print(f"warning: {', '.join(unused)} only apply with --enhance; ignoring them", file=sys.stderr)
@@ -332,6 +339,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {extra}")
     print(f"run directory: {result.run_dir}")
     return 0
+
+
+def _is_file(text: str) -> bool:
+    try:
+        return Path(text).is_file()
+    except (OSError, ValueError):  # a prompt too long for a file name, or holding a NUL
+        return False
 
 
 def _total_steps(cfg, plan_chunks) -> tuple[int, list[int]]:
