@@ -33,7 +33,6 @@ from streamt2v.io import locks
 from streamt2v.io.output_paths import (
     VIDEO_SUFFIXES,
     check_output_path,
-    list_names,
     lock_output,
     output_kind,
     output_lock_path,
@@ -284,11 +283,16 @@ def read_video(
             raise ValueError(f"no image frames ({', '.join(IMAGE_SUFFIXES)}) in folder {str(path)!r}")
         files = files[:max_frames] if max_frames else files
         frames = [_load_rgb(p) for p in files]
-        odd = [f.name for f, a in zip(files, frames) if a.shape != frames[0].shape]
+        odd = [
+            f"{f.name!r} is {a.shape[1]}x{a.shape[0]}"
+            for f, a in zip(files, frames)
+            if a.shape != frames[0].shape
+        ]
         if odd:
+            more = f" and {len(odd) - 3} more" if odd[3:] else ""
             raise ValueError(
                 f"the frames in folder {str(path)!r} differ in size: {files[0].name} is "
-                f"{frames[0].shape[1]}x{frames[0].shape[0]}, but not {list_names(odd)}"
+                f"{frames[0].shape[1]}x{frames[0].shape[0]}, but {', '.join(odd[:3])}{more}"
             )
         return from_uint8_frames(np.stack(frames)), 8.0
 
