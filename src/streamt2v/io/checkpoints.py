@@ -22,28 +22,25 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from diffusers import AutoencoderKL, UNet3DConditionModel
+from diffusers import UNet3DConditionModel
 from transformers import (
-    CLIPTextConfig,
-    CLIPTextModel,
     CLIPTokenizer,
     CLIPVisionConfig,
-    CLIPVisionModelWithProjection,
 )
 
-from streamt2v.config import PRESETS, ModelConfig, config_from_json, get_preset
+from streamt2v.config import ModelConfig
+from streamt2v.io.architecture import build_components, resolve_architecture
 from streamt2v.io.checkpoint_file import (
     describe_foreign_state_dict,
     load_official_state_dict,
     strip_wrapper_prefix,
 )
-from streamt2v.io.folders import check_writable_parent, read_json_object, refuse_existing
+from streamt2v.io.folders import check_writable_parent, folder_listing, read_json_object, refuse_existing
 from streamt2v.io.official_unet_keys import map_official_unet_key
 from streamt2v.io.weight_files import weights_variant
 from streamt2v.memory import resolve_dtype
 from streamt2v.models.autoencoder import VideoAutoencoder
 from streamt2v.models.bundle import (
-    MODEL_INDEX,
     MODELSCOPE_REPO,
     StreamingT2VModel,
     component_configs,
@@ -57,7 +54,6 @@ from streamt2v.models.encoders import (
     check_tokenizer_folder,
     convert_open_clip_visual,
 )
-from streamt2v.models.unet import StreamingUNet
 
 logger = logging.getLogger(__name__)
 
@@ -234,17 +230,6 @@ def convert_state_dict(
     return ConvertedStateDict(tensors, origin, vision_config, unmapped, ignored)
 
 
-def build_components(cfg: ModelConfig, vision_config: CLIPVisionConfig | None, device: str) -> dict[str, Any]:
-    comps = component_configs(cfg)
-    with torch.device(device):
-        return {
-            "unet": StreamingUNet.from_config_objects(cfg.unet, cfg.streaming),
-            "image_encoder": CLIPVisionModelWithProjection(vision_config or CLIPVisionConfig(**comps.vision)),
-            "text_encoder": CLIPTextModel(CLIPTextConfig(**comps.text)),
-            "vae": AutoencoderKL(**comps.vae),
-        }
-
-
 def _align_text_model_prefix(converted: ConvertedStateDict, comp: str, expected: Mapping[str, Any]) -> None:
     """transformers < 5 names ``CLIPTextModel`` weights ``text_model.*``; 5.x drops that prefix."""
     given = converted.tensors[comp]
@@ -314,83 +299,6 @@ def _materialize(module: torch.nn.Module, tensors: dict[str, torch.Tensor], dtyp
         owner.register_buffer(name.rsplit(".", 1)[-1], value, persistent=False)
 
 
-# --- the architecture: a preset name or a JSON file ---------------------------------------------------------
-
-ARCHITECTURE_FILE = (
-    "a JSON file of the architecture: a model folder's model_index.json (or the folder), or the "
-    "ModelConfig object it holds under streamt2v.model_config"
-)
-
-
-def read_architecture(path: str | os.PathLike[str]) -> ModelConfig:
-    """The :class:`ModelConfig` in a JSON file: a model folder's ``model_index.json`` (or the folder), or the
-    object that file holds under ``streamt2v.model_config`` (what :meth:`StreamingT2VModel.save_pretrained`
-    writes), every field given. Checked by building the networks on the meta device (no memory)."""
-    file = Path(path).expanduser()
-    if file.is_dir():
-        if not (file / MODEL_INDEX).is_file():
-            raise FileNotFoundError(
-                f"--preset folder {str(path)!r} has no {MODEL_INDEX} (found: {_listing(file)}); give {ARCHITECTURE_FILE}"
-            )
-        file = file / MODEL_INDEX
-    where = f"--preset file {str(file)!r}"
-    try:
-        data = read_json_object(file, "--preset file")
-    except OSError as err:
-        raise OSError(f"{where} cannot be read ({err.strerror or err})") from None
-    if "_class_name" in data or "streamt2v" in data:  # a model folder's index: its architecture
-        meta = data.get("streamt2v")
-        if (
-            data.get("_class_name") != "StreamingT2VModel"
-            or not isinstance(meta, dict)
-            or "model_config" not in meta
-        ):
-            raise ValueError(
-                f"{where} is the index of a {data.get('_class_name') or 'non-streamt2v'} folder, with no "
-                f"streamt2v.model_config; give {ARCHITECTURE_FILE}"
-            )
-        data, prefix = meta["model_config"], "streamt2v.model_config."
-    else:
-        prefix = ""
-    cfg = config_from_json(ModelConfig, data, where, prefix)
-    channels = cfg.unet.block_out_channels
-    for name, groups in (
-        ("unet.norm_num_groups", cfg.unet.norm_num_groups),
-        ("streaming.merger_norm_groups", cfg.streaming.merger_norm_groups),
-    ):
-        if any(c % groups for c in channels):  # the commonest slip; the networks' own message names no field
-            raise ValueError(
-                f"{where}: field {prefix + name!r} {groups} does not divide every one of "
-                f"{prefix}unet.block_out_channels {list(channels)} (group norm)"
-            )
-    try:
-        build_components(cfg, None, "meta")
-    except (ValueError, TypeError, RuntimeError, ZeroDivisionError, AssertionError) as err:
-        message = " ".join(str(err).split())
-        raise ValueError(f"{where} describes an architecture that cannot be built: {message}") from None
-    return cfg
-
-
-def resolve_architecture(preset: str | os.PathLike[str] | ModelConfig) -> ModelConfig:
-    """The architecture of a conversion: a :class:`ModelConfig`, a preset name (``config.PRESETS``) or a JSON
-    file (:func:`read_architecture`). A name that is neither is refused naming the presets."""
-    if isinstance(preset, ModelConfig):
-        return preset
-    text = os.fspath(preset)
-    if text in PRESETS:
-        return get_preset(text)
-    path = Path(text).expanduser()
-    if path.exists():
-        return read_architecture(path)
-    if path.suffix.lower() == ".json" or os.sep in text or text.startswith((".", "~")):
-        raise FileNotFoundError(
-            f"--preset file {text!r} not found; give a preset name ({', '.join(PRESETS)}) or {ARCHITECTURE_FILE}"
-        )
-    raise ValueError(
-        f"unknown model preset {text!r}; choose one of {sorted(PRESETS)}, or give {ARCHITECTURE_FILE}"
-    )
-
-
 STAGE1_FOLDER = f"a ModelScope diffusers folder with unet/ and tokenizer/, like {MODELSCOPE_REPO}"
 
 
@@ -433,11 +341,6 @@ def _provenance(spec: str | os.PathLike[str]) -> str:
     return str(path.resolve()) if path.exists() else str(spec)
 
 
-def _listing(folder: Path) -> str:
-    names = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir())
-    return ", ".join(names[:10]) + (", ..." if len(names) > 10 else "") if names else "nothing"
-
-
 @dataclass(frozen=True)
 class Stage1Source:
     """Where the stage-1 UNet (and the tokenizer, when the folder has one) of a conversion come from."""
@@ -459,7 +362,7 @@ def check_stage1_folder(init_unet: str | os.PathLike[str], cfg: ModelConfig) -> 
         unet_dir = root
     else:
         raise FileNotFoundError(
-            f"--init-unet {str(init_unet)!r} has no unet/config.json (found: {_listing(root)}); give "
+            f"--init-unet {str(init_unet)!r} has no unet/config.json (found: {folder_listing(root)}); give "
             f"{STAGE1_FOLDER}"
         )
     config = read_json_object(unet_dir / "config.json", "--init-unet config")
@@ -533,7 +436,7 @@ def convert_official_checkpoint(
     """Convert the official ``streaming_t2v.ckpt`` to a :class:`StreamingT2VModel` folder.
 
     ``preset``: the architecture: a :class:`ModelConfig`, a preset name or a JSON file
-    (:func:`read_architecture`). ``init_unet``: a ModelScope diffusers
+    (:func:`~streamt2v.io.architecture.read_architecture`). ``init_unet``: a ModelScope diffusers
     folder or hub id (its ``unet/``, and ``tokenizer/`` if present, are used) for stage 1.
     ``tokenizer``: a folder/hub id with the CLIP tokenizer (defaults to ``init_unet``'s).
     ``strict=True`` raises :class:`CheckpointMismatchError` on any unmapped, missing or mis-shaped tensor
@@ -567,7 +470,7 @@ def convert_official_checkpoint(
     elif stage1 is not None and strict:
         # a folder that cannot read prompts; found only when generating, after a conversion of minutes
         raise FileNotFoundError(
-            f"--init-unet {str(init_unet)!r} has no tokenizer/ (found: {_listing(stage1.root or stage1.unet_dir)}), and "
+            f"--init-unet {str(init_unet)!r} has no tokenizer/ (found: {folder_listing(stage1.root or stage1.unet_dir)}), and "
             "the official checkpoint has none: pass --tokenizer with a CLIP tokenizer folder (the tokenizer/ "
             f"of {MODELSCOPE_REPO}), or --no-strict (strict=False) to convert a folder that cannot read prompts"
         )

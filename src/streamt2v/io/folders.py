@@ -176,3 +176,9 @@ def atomic_folder(out: Path, overwrite: bool = False, *, model_folder: bool = Fa
         shutil.rmtree(old, ignore_errors=True)
     elif old.exists() or old.is_symlink():  # --overwrite of a file by a folder
         old.unlink()
+
+
+def folder_listing(folder: Path) -> str:
+    """What ``folder`` holds, for an error message: its first 10 names (folders with a trailing ``/``)."""
+    names = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir())
+    return ", ".join(names[:10]) + (", ..." if len(names) > 10 else "") if names else "nothing"
