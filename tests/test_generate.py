@@ -13,7 +13,8 @@ import torch
 from streamt2v.cli import main
 from streamt2v.io.video import read_video
 from streamt2v.memory import move_modules, offloaded, resolve_device, resolve_dtype
-from streamt2v.pipeline.generate import GenerateConfig, generate, recommended_sampler, resume_generate
+from streamt2v.pipeline.generate import GenerateConfig, generate, resume_generate
+from streamt2v.pipeline.model_loading import recommended_sampler
 from streamt2v.pipeline.stream import StreamConfig
 
 

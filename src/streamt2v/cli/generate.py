@@ -201,13 +201,8 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from streamt2v.pipeline.chunking import plan_chunks
-    from streamt2v.pipeline.generate import (
-        GenerateConfig,
-        generate,
-        recommended_sampler,
-        resume_generate,
-        run_config,
-    )
+    from streamt2v.pipeline.generate import GenerateConfig, generate, resume_generate, run_config
+    from streamt2v.pipeline.model_loading import recommended_sampler
     from streamt2v.pipeline.stream import StreamConfig
 
     bar = None

@@ -20,13 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from streamt2v.config import PRESETS
-from streamt2v.io.folders import read_json_object
 from streamt2v.io.output_paths import outputs_locked
 from streamt2v.io.streaming_writer import StreamingVideoWriter, remove_stale_temporaries
 from streamt2v.io.video import read_image, read_video
 from streamt2v.memory import dtype_name, resolve_device, resolve_dtype, supported_dtypes
 from streamt2v.pipeline.chunking import plan_chunks
+from streamt2v.pipeline.model_loading import load_model
 from streamt2v.pipeline.preflight import check_default_refiner_for, check_inputs, lowres_path, output_targets
 from streamt2v.pipeline.prompts import PromptSchedule, as_schedule, load_schedule
 from streamt2v.pipeline.rundir import STAGE3_STATE, RunDir, default_run_dir, reserve_run_dir
@@ -44,70 +43,6 @@ if TYPE_CHECKING:
     from streamt2v.models.bundle import StreamingT2VModel
 
 logger = logging.getLogger(__name__)
-
-# Fallback when the shipped microworld weights are absent (e.g. a source tree without assets).
-FALLBACK_PRESET = "tiny"
-RANDOM_WEIGHTS_WARNING = (
-    "using the {name!r} preset with RANDOM weights, so the video will be noise. Pass a trained StreamingT2V "
-    "model folder instead (--model PATH on the command line)."
-)
-
-
-def default_model_spec() -> str:
-    """The embedded default: the shipped microworld model folder, else the ``tiny`` preset (random)."""
-    from streamt2v.assets import microworld_model_dir
-
-    try:
-        return str(microworld_model_dir())
-    except FileNotFoundError as err:
-        logger.warning("%s", err)
-        return FALLBACK_PRESET
-
-
-def model_folder_spec(spec: str | os.PathLike | None) -> str:
-    """What a ``--model`` value names: None or ``"microworld"`` the shipped model (:func:`default_model_spec`),
-    anything else itself (a folder, a hub id or a preset)."""
-    from streamt2v.assets import names_shipped
-
-    return default_model_spec() if spec is None or names_shipped(spec) else str(spec)
-
-
-def recommended_sampler(spec: str | os.PathLike | None) -> dict[str, Any]:
-    """The sampler settings a local model folder recommends for its weights (``model.sampler``), read
-    without loading weights; ``{}`` for presets and hub ids (their settings apply once loaded)."""
-    from streamt2v.models.bundle import MODEL_INDEX
-
-    index = Path(model_folder_spec(spec)) / MODEL_INDEX
-    if not index.is_file():
-        return {}
-    meta = read_json_object(index, "model folder index").get("streamt2v") or {}
-    sampler = (meta.get("sampler") if isinstance(meta, dict) else None) or {}
-    if not isinstance(sampler, dict):
-        raise ValueError(
-            f"model folder index {str(index)!r}: streamt2v.sampler must be a JSON object, got {sampler!r}"
-        )
-    return dict(sampler)
-
-
-def load_model(
-    spec: str | os.PathLike | None = None,
-    *,
-    device: str | torch.device = "auto",
-    dtype: str | torch.dtype | None = "fp32",
-) -> StreamingT2VModel:
-    """A model folder / hub id, or a preset name (random weights, with a warning); None or ``"microworld"``
-    = the shipped model."""
-    from streamt2v.models.bundle import StreamingT2VModel
-
-    dev = resolve_device(device)
-    dt = resolve_dtype(dtype, dev)
-    name = model_folder_spec(spec)
-    if name in PRESETS and not Path(name).exists():
-        logger.warning(RANDOM_WEIGHTS_WARNING.format(name=name))
-        model = StreamingT2VModel.from_preset(name, device="cpu", seed=0)
-        return model.to(device=dev, dtype=None if dt == torch.float32 else dt)
-    return StreamingT2VModel.from_pretrained(name, torch_dtype=dt, device=dev)
-
 
 # What the options of other video pipelines (diffusers' names) are called here.
 OPTION_HINTS = {

@@ -1,0 +1,84 @@
+"""Which model a generation loads: the shipped microworld model by default (a random-weight preset where
+the assets are missing), a model folder, a hub id or a preset; and the sampler settings a folder recommends,
+read without loading its weights."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from streamt2v.config import PRESETS
+from streamt2v.io.folders import read_json_object
+from streamt2v.memory import resolve_device, resolve_dtype
+
+if TYPE_CHECKING:
+    from streamt2v.models.bundle import StreamingT2VModel
+
+logger = logging.getLogger(__name__)
+
+# Fallback when the shipped microworld weights are absent (e.g. a source tree without assets).
+FALLBACK_PRESET = "tiny"
+RANDOM_WEIGHTS_WARNING = (
+    "using the {name!r} preset with RANDOM weights, so the video will be noise. Pass a trained StreamingT2V "
+    "model folder instead (--model PATH on the command line)."
+)
+
+
+def default_model_spec() -> str:
+    """The embedded default: the shipped microworld model folder, else the ``tiny`` preset (random)."""
+    from streamt2v.assets import microworld_model_dir
+
+    try:
+        return str(microworld_model_dir())
+    except FileNotFoundError as err:
+        logger.warning("%s", err)
+        return FALLBACK_PRESET
+
+
+def model_folder_spec(spec: str | os.PathLike | None) -> str:
+    """What a ``--model`` value names: None or ``"microworld"`` the shipped model (:func:`default_model_spec`),
+    anything else itself (a folder, a hub id or a preset)."""
+    from streamt2v.assets import names_shipped
+
+    return default_model_spec() if spec is None or names_shipped(spec) else str(spec)
+
+
+def recommended_sampler(spec: str | os.PathLike | None) -> dict[str, Any]:
+    """The sampler settings a local model folder recommends for its weights (``model.sampler``), read
+    without loading weights; ``{}`` for presets and hub ids (their settings apply once loaded)."""
+    from streamt2v.models.bundle import MODEL_INDEX
+
+    index = Path(model_folder_spec(spec)) / MODEL_INDEX
+    if not index.is_file():
+        return {}
+    meta = read_json_object(index, "model folder index").get("streamt2v") or {}
+    sampler = (meta.get("sampler") if isinstance(meta, dict) else None) or {}
+    if not isinstance(sampler, dict):
+        raise ValueError(
+            f"model folder index {str(index)!r}: streamt2v.sampler must be a JSON object, got {sampler!r}"
+        )
+    return dict(sampler)
+
+
+def load_model(
+    spec: str | os.PathLike | None = None,
+    *,
+    device: str | torch.device = "auto",
+    dtype: str | torch.dtype | None = "fp32",
+) -> StreamingT2VModel:
+    """A model folder / hub id, or a preset name (random weights, with a warning); None or ``"microworld"``
+    = the shipped model."""
+    from streamt2v.models.bundle import StreamingT2VModel
+
+    dev = resolve_device(device)
+    dt = resolve_dtype(dtype, dev)
+    name = model_folder_spec(spec)
+    if name in PRESETS and not Path(name).exists():
+        logger.warning(RANDOM_WEIGHTS_WARNING.format(name=name))
+        model = StreamingT2VModel.from_preset(name, device="cpu", seed=0)
+        return model.to(device=dev, dtype=None if dt == torch.float32 else dt)
+    return StreamingT2VModel.from_pretrained(name, torch_dtype=dt, device=dev)
