@@ -359,15 +359,15 @@ def test_vae_decoder_only_fine_tuning_keeps_the_encoder(tmp_path: Path) -> None:
 
 
 def test_resume_accepts_an_option_added_after_the_checkpoint(tmp_path: Path) -> None:
-    from streamt2v.train.loop import _recipe_config_changes
     from streamt2v.train.recipes import make_recipe
+    from streamt2v.train.run_folder import recipe_config_changes
 
     recipe = make_recipe("vae", size=16)
     current = recipe.config()
     saved = json.loads(json.dumps(current))  # checkpoints hold the JSON form
     older = {k: v for k, v in saved.items() if k != "decoder_only_from"}  # saved before the option
-    assert _recipe_config_changes(older, current, recipe) == []
+    assert recipe_config_changes(older, current, recipe) == []
     changed = make_recipe("vae", size=16, decoder_only_from="x")
-    assert _recipe_config_changes(older, changed.config(), changed) == ["decoder_only_from: '' -> 'x'"]
-    assert _recipe_config_changes({**older, "size": 32}, current, recipe) == ["size: 32 -> 16"]
-    assert _recipe_config_changes({**saved, "gone": 1}, current, recipe) == ["gone: 1 -> (absent)"]
+    assert recipe_config_changes(older, changed.config(), changed) == ["decoder_only_from: '' -> 'x'"]
+    assert recipe_config_changes({**older, "size": 32}, current, recipe) == ["size: 32 -> 16"]
+    assert recipe_config_changes({**saved, "gone": 1}, current, recipe) == ["gone: 1 -> (absent)"]
