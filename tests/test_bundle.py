@@ -299,3 +299,69 @@ def test_to_refuses_a_dtype_the_device_does_not_run_as_from_pretrained_and_the_r
         model.to(torch.float32, torch.bfloat16)
     assert model.dtype == torch.float32  # nothing was cast
     assert model.to("auto", torch.bfloat16).dtype == torch.bfloat16
+
+
+def test_from_pretrained_takes_dtype_as_transformers_and_the_pipeline_name_it(
+    tiny: StreamingT2VModel, tmp_path: Path
+) -> None:
+    """``dtype=`` (transformers 5's name, and that of StreamingT2VPipeline.from_pretrained and
+    Refiner.from_pretrained) was refused as an unexpected keyword; only ``torch_dtype=`` worked."""
+    out = tiny.save_pretrained(tmp_path / "model")
+    assert StreamingT2VModel.from_pretrained(out, dtype=torch.bfloat16).dtype == torch.bfloat16
+    assert StreamingT2VModel.from_pretrained(out, dtype="bf16", device="cpu").dtype == torch.bfloat16
+    assert (
+        StreamingT2VModel.from_pretrained(out, torch_dtype="bf16", dtype=torch.bfloat16).dtype
+        == torch.bfloat16
+    )
+    with pytest.raises(
+        ValueError, match=r"^torch_dtype=torch.float32 and dtype=torch.bfloat16 disagree; give one$"
+    ):
+        StreamingT2VModel.from_pretrained(out, torch_dtype=torch.float32, dtype=torch.bfloat16)
+
+
+def test_from_pretrained_without_a_path_or_microworld_loads_the_shipped_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As ``StreamingT2VPipeline.from_pretrained()`` and ``Refiner.from_pretrained()`` do (was a missing
+    argument, and 'microworld' a folder that does not exist)."""
+    from streamt2v.assets import microworld_model_dir
+
+    shipped = json.loads((microworld_model_dir() / MODEL_INDEX).read_text())["streamt2v"]["sampler"]
+    monkeypatch.chdir(tmp_path)
+    assert StreamingT2VModel.from_pretrained().sampler == shipped
+    assert StreamingT2VModel.from_pretrained("microworld").sampler == shipped
+
+
+def test_from_pretrained_of_what_is_no_model_folder_names_what_it_is(
+    tiny: StreamingT2VModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A preset name was 'model folder .../tiny does not exist', a component folder 'unet/model_index.json
+    not found', a number Python's 'expected str, bytes or os.PathLike object, not int', '' 'model_index.json
+    not found' (the working directory), and a part without weights diffusers' 'no file named
+    diffusion_pytorch_model.bin' after a warning about unsafe serialization."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(
+        FileNotFoundError, match=r"'tiny' is a preset, not a model folder: .*from_preset\('tiny'\)"
+    ):
+        StreamingT2VModel.from_pretrained("tiny")
+    with pytest.raises(TypeError, match=r"^the model must be a folder path or a hub id, got 3 \(int\)$"):
+        StreamingT2VModel.from_pretrained(3)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^the model folder path is empty$"):
+        StreamingT2VModel.from_pretrained("")
+    out = tiny.save_pretrained(tmp_path / "model")
+    with pytest.raises(
+        FileNotFoundError, match=r"is the unet/ part of model folder '.*model'; pass that folder$"
+    ):
+        StreamingT2VModel.from_pretrained(out / "unet")
+    (out / "unet" / "diffusion_pytorch_model.safetensors").unlink()
+    with pytest.raises(
+        FileNotFoundError, match=r"^model folder's unet/ '.*unet' has no weights .*found: config.json\)$"
+    ):
+        StreamingT2VModel.from_pretrained(out)
+
+
+def test_a_refiner_folder_given_as_the_model_points_to_refiner_from_pretrained(tmp_path: Path) -> None:
+    from streamt2v.assets import microworld_refiner_dir
+
+    with pytest.raises(ValueError, match=r"a refiner folder \(stage 3\): Refiner.from_pretrained loads it"):
+        StreamingT2VModel.from_pretrained(microworld_refiner_dir())

@@ -40,6 +40,7 @@ from transformers import (
 
 from streamt2v.config import PRESETS, ModelConfig, config_from_json, get_preset
 from streamt2v.io.folders import atomic_folder, looks_like_hub_id, read_json_object
+from streamt2v.io.weight_files import weights_variant
 from streamt2v.memory import move_modules, own_aligned_memory, resolve_device, resolve_dtype, to_arguments
 from streamt2v.models.autoencoder import VideoAutoencoder
 from streamt2v.models.encoders import (
@@ -258,6 +259,30 @@ def _no_empty_fp32_warning(record: logging.LogRecord) -> bool:
     return "should be kept in float32: []" not in record.getMessage()
 
 
+def _model_folder(spec: object) -> Path:
+    """The folder :meth:`StreamingT2VModel.from_pretrained` loads: None or ``"microworld"`` the shipped model's,
+    a local folder or a hub snapshot (:func:`resolve_model_path`); a wrong type, an empty path and a preset name
+    are refused naming them."""
+    from streamt2v.assets import microworld_model_dir, names_shipped
+
+    if spec is None or names_shipped(spec):
+        return microworld_model_dir()
+    if not isinstance(spec, (str, os.PathLike)):
+        raise TypeError(f"the model must be a folder path or a hub id, got {spec!r} ({type(spec).__name__})")
+    if not str(spec).strip():
+        raise ValueError("the model folder path is empty")
+    if str(spec) in PRESETS and not Path(spec).exists():
+        raise FileNotFoundError(
+            f"{str(spec)!r} is a preset, not a model folder: StreamingT2VModel.from_preset({str(spec)!r}) builds "
+            "it with random weights (StreamingT2VPipeline.from_pretrained takes either)"
+        )
+    return resolve_model_path(
+        spec,
+        instead="a streamt2v model folder; an official checkpoint is converted to one first: streamt2v "
+        "convert CKPT OUT_DIR --init-unet FOLDER",
+    )
+
+
 class StreamingT2VModel:
     """The networks and metadata of StreamingT2V (stages 1 and 2; paper §4).
 
@@ -295,6 +320,7 @@ class StreamingT2VModel:
 
     @property
     def tokenizer(self) -> PreTrainedTokenizerBase | None:
+        """The text encoder's tokenizer (None for a folder converted without one: it cannot read prompts)."""
         return self.text_encoder.tokenizer
 
     @property
@@ -304,17 +330,22 @@ class StreamingT2VModel:
 
     @property
     def dtype(self) -> torch.dtype:
+        """The streaming UNet's dtype (every component is cast together by :meth:`to`)."""
         return next(self.unet.parameters()).dtype
 
     @property
     def num_frames(self) -> int:
+        """Frames per chunk the streaming UNet was built for (16 in the official model)."""
         return self.config.streaming.num_frames
 
     @property
     def num_cond_frames(self) -> int:
+        """Conditioning frames the CAM takes (8 in the official model)."""
         return self.config.streaming.num_cond_frames
 
     def modules(self) -> dict[str, torch.nn.Module]:
+        """The torch modules by folder name (``text_encoder``, ``image_encoder``, ``vae``, ``unet`` and, when
+        present, ``init_unet``)."""
         mods: dict[str, torch.nn.Module] = {
             "text_encoder": self.text_encoder.model,
             "image_encoder": self.image_encoder.model,
@@ -391,7 +422,9 @@ class StreamingT2VModel:
         with_init_unet: bool = True,
         fps: int = 8,
     ) -> StreamingT2VModel:
-        """Random components at a preset. On ``device="meta"`` nothing is allocated (shapes only)."""
+        """A :class:`StreamingT2VModel` with random components at a preset (a name of
+        :data:`~streamt2v.config.PRESETS` or a :class:`ModelConfig`), the weights drawn from ``seed`` alone.
+        On ``device="meta"`` nothing is allocated (shapes only)."""
         cfg = get_preset(preset) if isinstance(preset, str) else preset
         comps = component_configs(cfg)
         # the caller's global RNG is left as it was (the weights come from ``seed`` alone)
@@ -418,6 +451,7 @@ class StreamingT2VModel:
 
     # --- folder format ------------------------------------------------------------------------------
     def model_index(self) -> dict[str, Any]:
+        """The ``model_index.json`` :meth:`save_pretrained` writes (component classes, architecture, metadata)."""
         return {
             "_class_name": "StreamingT2VModel",
             "format_version": FORMAT_VERSION,
@@ -439,7 +473,10 @@ class StreamingT2VModel:
         }
 
     def save_pretrained(self, directory: str | os.PathLike[str], overwrite: bool = False) -> Path:
-        """Write the folder atomically (a temporary sibling folder, renamed at the end)."""
+        """Write the model folder (safetensors weights in the model's dtype, ``model_index.json``) that
+        :meth:`from_pretrained` reads, atomically (a temporary sibling folder, renamed at the end), and return
+        its path. An existing path is replaced only with ``overwrite``, and never a non-empty folder that is no model
+        folder."""
         out = Path(directory)
         with atomic_folder(out, overwrite, model_folder=True) as tmp:
             if self.tokenizer is not None:
@@ -457,26 +494,44 @@ class StreamingT2VModel:
     @classmethod
     def from_pretrained(
         cls,
-        path_or_hub_id: str | os.PathLike[str],
-        torch_dtype: torch.dtype | None = None,
+        path_or_hub_id: str | os.PathLike[str] | None = None,
+        torch_dtype: torch.dtype | str | None = None,
         device: str | torch.device | None = None,
         frames_per_slice: int = 8,
+        *,
+        dtype: torch.dtype | str | None = None,
     ) -> StreamingT2VModel:
-        """Load a folder written by :meth:`save_pretrained` (local path or hub id), every component in
-        ``torch_dtype`` (a torch dtype or its name, ``"fp16"``...; default float32, whatever dtype the files
-        were saved in). ``device`` (``"auto"`` allowed) is checked with the dtype before anything loads."""
+        """Load a model folder written by :meth:`save_pretrained` and return the :class:`StreamingT2VModel`.
+
+        ``path_or_hub_id``: a local folder or a hub id; None or ``"microworld"`` (no local folder of that
+        name): the shipped microworld model, as ``StreamingT2VPipeline.from_pretrained()`` loads it.
+        ``torch_dtype`` (or ``dtype``, transformers' and the pipeline's name): every component's dtype, a torch
+        dtype or its name (``"fp16"``, ``"bfloat16"``...); default float32, whatever dtype the files were
+        saved in. ``device`` (``"auto"`` allowed) is checked with the dtype before anything loads, and the
+        model is moved there; without it the weights stay on the CPU in any dtype (``torch_dtype=
+        torch.float16`` then ``.to("cuda")``, as in diffusers). ``frames_per_slice``: how many frames the VAE
+        encodes or decodes at a time. A folder whose parts do not fit together, a part without weights, a
+        preset name (see :meth:`from_preset`) or a refiner folder are refused in one line naming them."""
+        if dtype is not None:
+            if torch_dtype is not None and resolve_dtype(torch_dtype, None) != resolve_dtype(dtype, None):
+                raise ValueError(f"torch_dtype={torch_dtype!r} and dtype={dtype!r} disagree; give one")
+            torch_dtype = dtype
         if device is not None:
             device = resolve_device(device)
             torch_dtype = resolve_dtype(torch_dtype, device)
         elif torch_dtype is not None:
             torch_dtype = resolve_dtype(torch_dtype, None)
-        root = resolve_model_path(
-            path_or_hub_id,
-            instead="a streamt2v model folder; an official checkpoint is converted to one first: streamt2v "
-            "convert CKPT OUT_DIR --init-unet FOLDER",
-        )
+        root = _model_folder(path_or_hub_id)
         index_path = root / MODEL_INDEX
         if not index_path.is_file():
+            if (root.parent / MODEL_INDEX).is_file() and root.name in (
+                *REQUIRED_COMPONENTS,
+                "init_unet",
+                "tokenizer",
+            ):
+                raise FileNotFoundError(
+                    f"{str(root)!r} is the {root.name}/ part of model folder {str(root.parent)!r}; pass that folder"
+                )
             raise FileNotFoundError(f"{str(index_path)!r} not found: not a streamt2v model folder")
         index = read_json_object(index_path, "model folder index")
         meta = index.get("streamt2v")
@@ -488,6 +543,8 @@ class StreamingT2VModel:
                     f"; a {got} folder (ModelScope T2V, zeroscope) is the stage-1 model that `streamt2v "
                     "convert --init-unet` takes, or a refiner for enhance --model / generate --refiner"
                 )
+            elif got == "StreamingT2VRefiner":
+                hint = "; a refiner folder (stage 3): Refiner.from_pretrained loads it"
             raise ValueError(f"{str(index_path)!r} is not a StreamingT2VModel index (got {got!r}){hint}")
         where = f"model folder index {str(index_path)!r}"
         if not isinstance(meta, dict) or "model_config" not in meta:
@@ -504,17 +561,30 @@ class StreamingT2VModel:
                 )
         # None means float32 for every component: diffusers casts to it by default, but transformers 5
         # keeps the dtype the files were saved in (the shipped fp16), which would mix dtypes.
+        # every part's weights are found before any is read (diffusers would say 'no file named
+        # diffusion_pytorch_model.bin' after a warning about unsafe serialization); an fp16-only variant is read
+        variants = {
+            comp: weights_variant(root / comp, f"model folder's {comp}/")
+            for comp in needed
+            if comp not in ("tokenizer", "scheduler")
+        }
         dtype = torch.float32 if torch_dtype is None else torch_dtype
-        kw, dkw = {"dtype": dtype}, {"torch_dtype": dtype}
+
+        def kw(comp: str, name: str = "torch_dtype") -> dict[str, Any]:
+            variant = {"variant": variants[comp]} if variants[comp] else {}
+            return {name: dtype, **variant}
+
         tok_entry = index.get("tokenizer")
         tokenizer = load_tokenizer(root / "tokenizer", tok_entry[-1]) if tok_entry else None
-        text = CLIPTextModel.from_pretrained(root / "text_encoder", **kw).eval()
-        vision = CLIPVisionModelWithProjection.from_pretrained(root / "image_encoder", **kw).eval()
-        vae = AutoencoderKL.from_pretrained(root / "vae", **dkw).eval()
-        unet = StreamingUNet.from_pretrained(root / "unet", **dkw).eval()
+        text = CLIPTextModel.from_pretrained(root / "text_encoder", **kw("text_encoder", "dtype")).eval()
+        vision = CLIPVisionModelWithProjection.from_pretrained(
+            root / "image_encoder", **kw("image_encoder", "dtype")
+        ).eval()
+        vae = AutoencoderKL.from_pretrained(root / "vae", **kw("vae")).eval()
+        unet = StreamingUNet.from_pretrained(root / "unet", **kw("unet")).eval()
         init_unet = None
         if index.get("init_unet") is not None:
-            init_unet = UNet3DConditionModel.from_pretrained(root / "init_unet", **dkw).eval()
+            init_unet = UNet3DConditionModel.from_pretrained(root / "init_unet", **kw("init_unet")).eval()
         scheduler_config = json.loads((root / "scheduler" / "scheduler_config.json").read_text())
         model = cls(
             TextEncoder(tokenizer, text),
