@@ -113,7 +113,7 @@ class DiffusionTrainer(nn.Module):
 
     def forward(self, batch: dict[str, Any], generator: torch.Generator) -> tuple[torch.Tensor, dict]:
         video = batch["video"]  # (B, 3, F, H, W); only the CAM's frames with a latent cache
-        z0 = batch["latents"] if "latents" in batch else self.vae.encode(video)  # (B, c, F, h, w), scaled
+        z0 = batch["latents"].float() if "latents" in batch else self.encode(video)  # (B, c, F, h, w)
         draws = self.draw(z0, generator)
         if self.image is not None:
             return self.stream_loss(batch, z0, *draws, generator=generator)
@@ -123,7 +123,7 @@ class DiffusionTrainer(nn.Module):
         if "images" in batch:  # joint image-video training (train/joint_images.py): 1-frame videos
             images = batch["images"].flatten(0, 1).unsqueeze(2)  # (B K, 3, 1, H, W)
             captions = [c for caps in batch["image_captions"] for c in caps]
-            z_img = self.vae.encode(images)
+            z_img = self.encode(images)
             image_loss, _ = self.text_to_video_loss(
                 z_img, captions, *self.draw(z_img, generator), source=self.degraded_latents(images)
             )
@@ -135,7 +135,13 @@ class DiffusionTrainer(nn.Module):
         """Latents of the degraded ``video`` for restoration training, or None without a degradation."""
         if self.degradation is None:
             return None
-        return self.vae.encode(self.degradation(video))
+        return self.encode(self.degradation(video))
+
+    def encode(self, video: torch.Tensor) -> torch.Tensor:
+        """Scaled latents of ``video`` in float32: under bf16/fp16 autocast the frozen VAE computes in
+        that precision, but the noised input and the loss target are built from the latents in full
+        precision (the UNet's own computation stays under autocast)."""
+        return self.vae.encode(video).float()
 
     def draw(self, z0: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
         """Per-sample dropout draws ``u``, the training noise and the timesteps ``t``, in that order."""
