@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from streamt2v.io.folders import folder_listing
+
 # diffusers models, transformers models (safetensors or pickle, single file or sharded with an index)
 WEIGHT_STEMS = ("diffusion_pytorch_model", "model", "pytorch_model")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json")
@@ -21,7 +23,7 @@ def weights_variant(folder: Path, what: str) -> str | None:
         return None
     if weights:
         return FP16
-    found = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "") if names else "nothing"
+    found = folder_listing(folder) if folder.is_dir() else "nothing"
     raise FileNotFoundError(
         f"{what} {str(folder)!r} has no weights (expected {WEIGHT_STEMS[0]}.safetensors, model.safetensors or "
         f"their .bin / sharded / .{FP16} forms; found: {found})"
