@@ -89,7 +89,9 @@ def test_read_max_frames_and_errors(tmp_path):
     with pytest.raises(ValueError, match="bad.mp4") as err:
         read_video(bad)
     # FFmpeg's words once, without its errno and a second copy of the name
-    assert str(err.value) == f"cannot read video {str(bad)!r}: Invalid data found when processing input"
+    assert str(err.value) == (
+        f"cannot read video {str(bad)!r}: Invalid data found when processing input; it holds text, not video"
+    )
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
     with pytest.raises(ValueError, match=r"empty.mp4.: the file is empty \(0 bytes\)"):
@@ -675,3 +677,128 @@ def test_seeking_is_refused_where_timestamps_do_not_follow_the_frames(tmp_path):
     times = packet_times(path, 40)
     assert times is not None  # the packets' times alone look even
     assert pick_frames(path, range(24, 30), times) is None
+
+
+def write_timed(path, gaps_ms, rate=10):
+    """A video whose frames are ``gaps_ms`` apart (PyAV, as a recorder writes it), at nominal ``rate``."""
+    from fractions import Fraction
+
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = 16, 16, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        pts = 0
+        for i, gap in enumerate([0, *gaps_ms]):
+            pts += gap
+            frame = av.VideoFrame.from_ndarray(np.full((16, 16, 3), 20 * i, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = pts, Fraction(1, 1000)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".mkv", ".webm", ".mp4"])
+def test_a_variable_frame_rate_reads_at_its_frames_mean_rate(tmp_path, suffix, caplog):
+    """Matroska and WebM give the rate of their default frame duration, a nominal one: a variable-rate
+    recording of 11 frames a second read as 25 fps, so enhance wrote it 2.2x too fast, and the warning said
+    'its average 25 fps'. Its rate is now its frames' mean rate; a constant rate is read as before."""
+    import logging
+
+    if suffix == ".webm":  # VP9: H.264 is not allowed in WebM
+        import av
+
+        path = tmp_path / "vfr.webm"
+        with av.open(str(path), "w") as container:
+            from fractions import Fraction
+
+            stream = container.add_stream("libvpx-vp9", rate=25)
+            stream.width, stream.height, stream.pix_fmt = 16, 16, "yuv420p"
+            stream.codec_context.time_base = Fraction(1, 1000)
+            for i, pts in enumerate([0, 40, 80, 280, 320, 360, 560, 600, 640, 840]):
+                frame = av.VideoFrame.from_ndarray(np.full((16, 16, 3), 20 * i, np.uint8), format="rgb24")
+                frame.pts, frame.time_base = pts, Fraction(1, 1000)
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+    else:
+        path = write_timed(tmp_path / f"vfr{suffix}", [40, 40, 200] * 3, rate=25)
+    with caplog.at_level(logging.WARNING, logger="streamt2v.io.video"):
+        video, fps = read_video(path, warn_variable_rate=True)
+    assert video.shape[2] == 10 and fps == pytest.approx(9 / 0.84)
+    (record,) = caplog.records
+    assert "frames 40-200 ms apart" in record.getMessage() and "its average 10.7 fps" in record.getMessage()
+    constant = (
+        write_timed(tmp_path / f"cfr{suffix}", [33, 34, 33] * 3, rate=30) if suffix != ".webm" else None
+    )
+    if constant is not None:  # a constant rate in millisecond timestamps is read as before
+        assert read_video(constant)[1] == pytest.approx(30, abs=0.01)
+
+
+def test_hidden_files_in_a_frame_folder_are_no_frames_and_a_folder_of_videos_is_named(tmp_path):
+    """macOS leaves '._NAME' (AppleDouble) files beside each file copied to a USB drive: a folder of PNG
+    frames with them could not be read ("cannot read image '._f0.png'"). A folder holding videos but no
+    frames said only 'no image frames'."""
+    from PIL import Image
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)).save(folder / f"f{i}.png")
+        (folder / f"._f{i}.png").write_bytes(b"\0\5\26\7\0\2\0\0Mac OS X        ")
+    levels = to_uint8_frames(read_video(folder)[0])[:, 0, 0, 0]
+    assert levels.tolist() == [0, 40, 80]
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for name in ("b.mp4", "a.mkv", ".c.mp4"):
+        (videos / name).write_bytes(b"")
+    with pytest.raises(
+        ValueError, match=r"in folder .*videos'; it holds videos \('a.mkv', 'b.mp4'\): give one"
+    ):
+        read_video(videos)
+
+
+def test_damaged_files_say_what_is_wrong_with_them(tmp_path):
+    """Every unreadable file said FFmpeg's 'Invalid data found when processing input' alone: a recording or
+    copy cut short, a Git LFS pointer checked out instead of the video, a text file."""
+
+    path = write_video(tmp_path / "v.mp4", smooth_video(t=8), fps=8)
+    data = path.read_bytes()
+    cut = tmp_path / "cut.mp4"  # cut inside its frames ('mdat' box), before the index at the end
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError) as err:
+        read_video(cut)
+    assert str(err.value) == (
+        f"cannot read video {str(cut)!r}: Invalid data found when processing input; the file ends inside its "
+        f"'mdat' box ({len(data) // 2} of {data.index(b'moov') - 4} bytes): it was cut short (an "
+        "unfinished copy, download or recording)"
+    )
+    no_index = tmp_path / "no_index.mp4"  # every frame there, the index never written
+    no_index.write_bytes(data[: data.index(b"moov") - 4])
+    with pytest.raises(ValueError, match=r"no_index.mp4.: .*; it has no 'moov' box, the index of its frames"):
+        read_video(no_index)
+    lfs = tmp_path / "lfs.mp4"
+    lfs.write_text("version https://git-lfs.github.com/spec/v1\noid sha256:4d7a\nsize 12345\n")
+    with pytest.raises(ValueError, match=r"lfs.mp4.: .*; it is a Git LFS pointer file, not the video"):
+        decode_frames(lfs)
+
+
+def test_a_write_removes_what_a_killed_write_of_it_left(tmp_path):
+    """write_video (enhance's output, evaluate's none) left a killed write's hidden temporary beside the
+    output forever (a long high-resolution video's worth of bytes); only generate's writer cleaned up."""
+    stale = [tmp_path / ".v.tmp-ab12cd34.mp4", tmp_path / ".frames.tmp-ab12cd34"]
+    stale[0].write_bytes(b"\0" * 100)
+    stale[1].mkdir()
+    (stale[1] / "frame_000000.png").write_bytes(b"")
+    keep = [tmp_path / ".v.tmp-ab12cd34.mov", tmp_path / ".frames.tmp-mine"]
+    keep[0].write_bytes(b"")
+    keep[1].mkdir()
+    (keep[1] / "notes.txt").write_text("mine")
+    write_video(tmp_path / "v.mp4", smooth_video(t=2), fps=8)
+    write_video(tmp_path / "frames", smooth_video(t=2), fps=8)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == sorted(["v.mp4", "frames", *(p.name for p in keep)])

@@ -18,7 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from streamt2v.io.video import RgbConverter, check_decoded_frames, check_frame_size, decode_error_reason
+from streamt2v.io.video import (
+    RgbConverter,
+    check_decoded_frames,
+    check_frame_size,
+    damage_hint,
+    decode_error_reason,
+)
 
 
 @dataclass(frozen=True)
@@ -142,7 +148,9 @@ def pick_frames(
                 got.update((i, frames[i]) for i in run)
                 pos = run[-1] + 1
     except (av.error.FFmpegError, OSError) as err:
-        raise ValueError(f"cannot read video {str(path)!r}: {decode_error_reason(err)}") from err
+        raise ValueError(
+            f"cannot read video {str(path)!r}: {decode_error_reason(err)}{damage_hint(path)}"
+        ) from err
     size = (first.height, first.width)
     out, to_rgb = {}, RgbConverter()
     for i in want:

@@ -11,6 +11,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import IO
 
@@ -219,3 +220,32 @@ def replace_dir(tmp: Path, final: Path) -> None:
     os.replace(tmp, final)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def remove_stale_files(path: Path) -> list[Path]:
+    """Remove what a killed writer of ``path`` left beside it (the caller holds its lock): see
+    :func:`streamt2v.io.streaming_writer.remove_stale_temporaries`; returns what was removed."""
+    folder = path.parent
+    removed: list[Path] = []
+    seg_file = re.compile(r"seg_\d{6}" + re.escape(path.suffix))
+    for d in folder.glob(f".{glob_escape(path.name)}.segments-*"):
+        if d.is_dir() and not d.is_symlink() and all(seg_file.fullmatch(p.name) for p in d.iterdir()):
+            shutil.rmtree(d, ignore_errors=True)
+            removed.append(d)
+    if output_kind(path) == "png-dir":
+        for tag in ("tmp", "old"):
+            for d in folder.glob(f".{glob_escape(path.name)}.{tag}-*"):
+                if d.is_dir() and not d.is_symlink() and all(_is_frame_file(p) for p in d.iterdir()):
+                    shutil.rmtree(d, ignore_errors=True)
+                    removed.append(d)
+    elif path.suffix:
+        for tag in ("tmp", "partial.tmp"):
+            for f in folder.glob(f".{glob_escape(path.stem)}.{tag}-*{glob_escape(path.suffix)}"):
+                if f.is_file() and not f.is_symlink():
+                    f.unlink(missing_ok=True)
+                    removed.append(f)
+    return removed
+
+
+def _is_frame_file(p: Path) -> bool:
+    return FRAME_FILE.fullmatch(p.name) is not None and p.is_file() and not p.is_symlink()

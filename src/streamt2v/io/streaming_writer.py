@@ -9,11 +9,9 @@ half-written. A writer holds its output's lock (:func:`streamt2v.io.output_paths
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Sequence
-from glob import escape as glob_escape
 from pathlib import Path
 
 import numpy as np
@@ -21,12 +19,12 @@ import torch
 
 from streamt2v.io import locks
 from streamt2v.io.output_paths import (
-    FRAME_FILE,
     check_output_path,
     check_replaceable_dir,
     lock_output,
     output_kind,
     preview_path_for,
+    remove_stale_files,
     replace_dir,
     temp_sibling,
 )
@@ -110,36 +108,9 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
         return []
     lock = lock_output(path)  # a writer still going elsewhere: its files are not stale (OutputInUseError)
     try:
-        return _remove_stale(path)
+        return remove_stale_files(path)
     finally:
         locks.release(lock, remove=True)
-
-
-def _remove_stale(path: Path) -> list[Path]:
-    folder = path.parent
-    removed: list[Path] = []
-    seg_file = re.compile(r"seg_\d{6}" + re.escape(path.suffix))
-    for d in folder.glob(f".{glob_escape(path.name)}.segments-*"):
-        if d.is_dir() and not d.is_symlink() and all(seg_file.fullmatch(p.name) for p in d.iterdir()):
-            shutil.rmtree(d, ignore_errors=True)
-            removed.append(d)
-    if output_kind(path) == "png-dir":
-        for tag in ("tmp", "old"):
-            for d in folder.glob(f".{glob_escape(path.name)}.{tag}-*"):
-                if d.is_dir() and not d.is_symlink() and all(_is_frame_file(p) for p in d.iterdir()):
-                    shutil.rmtree(d, ignore_errors=True)
-                    removed.append(d)
-    elif path.suffix:
-        for tag in ("tmp", "partial.tmp"):
-            for f in folder.glob(f".{glob_escape(path.stem)}.{tag}-*{glob_escape(path.suffix)}"):
-                if f.is_file() and not f.is_symlink():
-                    f.unlink(missing_ok=True)
-                    removed.append(f)
-    return removed
-
-
-def _is_frame_file(p: Path) -> bool:
-    return FRAME_FILE.fullmatch(p.name) is not None and p.is_file() and not p.is_symlink()
 
 
 class StreamingVideoWriter:

@@ -33,9 +33,11 @@ from streamt2v.io import locks
 from streamt2v.io.output_paths import (
     VIDEO_SUFFIXES,
     check_output_path,
+    list_names,
     lock_output,
     output_kind,
     output_lock_path,
+    remove_stale_files,
     replace_dir,
     temp_sibling,
     temp_sibling_dir,
@@ -218,6 +220,7 @@ def write_video(
     An existing file is replaced only with ``overwrite``; an existing folder only when it holds nothing but
     the frames of an earlier PNG output (:func:`check_output_path`).
 
+    What a writer of ``path`` killed mid-write left beside it (hidden temporaries) is removed first.
     The output's lock is taken for the write; a caller that took it earlier, to keep the output from other
     writers during its own long work (:func:`lock_output`), passes it as ``held_lock`` and releases it.
     """
@@ -231,6 +234,9 @@ def write_video(
     path.parent.mkdir(parents=True, exist_ok=True)
     lock = held_lock if held_lock is not None else lock_output(path)
     try:
+        remove_stale_files(
+            path
+        )  # what a writer of it killed mid-write (kill -9) left: this one holds the lock
         _write_atomically(path, frames, fps, crf)
     finally:
         if held_lock is None:
@@ -277,10 +283,21 @@ def read_video(
     if max_frames is not None and max_frames < 1:
         raise ValueError(f"max_frames must be >= 1 or None, got {max_frames}")
     if path.is_dir():
-        # Name order with numbers compared as numbers: f2 before f10, as unpadded exports are meant
-        files = sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=_natural_key)
+        # Name order with numbers compared as numbers: f2 before f10, as unpadded exports are meant. Hidden
+        # files are no frames: macOS writes a '._NAME' (AppleDouble) beside each file copied to a USB drive
+        # or network share, a name with an image suffix that holds no image.
+        files = sorted(
+            (p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")),
+            key=_natural_key,
+        )
         if not files:
-            raise ValueError(f"no image frames ({', '.join(IMAGE_SUFFIXES)}) in folder {str(path)!r}")
+            videos = sorted(
+                p.name
+                for p in path.iterdir()
+                if p.suffix.lower() in READ_VIDEO_SUFFIXES and not p.name.startswith(".")
+            )
+            held = f"; it holds videos ({list_names(videos, 3)}): give one of them" if videos else ""
+            raise ValueError(f"no image frames ({', '.join(IMAGE_SUFFIXES)}) in folder {str(path)!r}{held}")
         files = files[:max_frames] if max_frames else files
         frames = [_load_rgb(p) for p in files]
         odd = [
@@ -326,8 +343,14 @@ def decode_frames(
     check_decoded_frames(path, arrays)
     timed = len(times) == len(arrays)
     fps = rate if rate is not None else (delays_frame_rate(times, ends) if timed else None) or 8.0
-    if warn_variable_rate and timed:
-        _warn_if_variable_rate(path, times, fps, tick)
+    spread = _uneven_steps(times, tick) if timed else None
+    if spread is not None and rate is not None:
+        # A container's rate can be a nominal one (Matroska and WebM give their default frame duration's:
+        # a phone or screen recording's 11 fps read as 25): the frames' own mean rate, from their times
+        mean = (len(times) - 1) / (max(times) - min(times))
+        fps = mean if MIN_FPS <= mean <= MAX_FPS else fps
+    if warn_variable_rate and spread is not None:
+        _warn_variable_rate(path, spread, fps)
     return np.stack(arrays), fps
 
 
@@ -385,6 +408,7 @@ def _decoded(path: Path, max_frames: int | None) -> Iterator[tuple[float | None,
 
     if path.is_file() and path.stat().st_size == 0:
         raise ValueError(f"cannot read video {str(path)!r}: the file is empty (0 bytes)")
+    count = 0
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
@@ -392,12 +416,75 @@ def _decoded(path: Path, max_frames: int | None) -> Iterator[tuple[float | None,
             stream = container.streams.video[0]
             # A GIF states no rate, only each frame's delay: FFmpeg's rate is a guess from the first ones
             fps = None if stream.codec_context.name == "gif" else stream_frame_rate(stream)
-            for count, frame in enumerate(container.decode(stream), start=1):
+            for frame in container.decode(stream):
+                count += 1
                 yield fps, frame
                 if max_frames is not None and count >= max_frames:
                     break
     except (av.error.FFmpegError, OSError) as err:
-        raise ValueError(f"cannot read video {str(path)!r}: {decode_error_reason(err)}") from err
+        where = f" after frame {count}" if count else ""
+        raise ValueError(
+            f"cannot read video {str(path)!r}: {decode_error_reason(err)}{where}{damage_hint(path)}"
+        ) from err
+
+
+# The boxes (atoms) that start an MP4 / MOV / 3GP file (ISO base media format)
+_ISO_FIRST_BOXES = {b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"}
+
+
+def damage_hint(path: Path) -> str:
+    """What an unreadable file's bytes say is wrong with it, as a ``"; ..."`` clause (``""`` when they say
+    nothing): text (a Git LFS pointer, a page saved instead of the video), or an MP4/MOV cut short, whose
+    frames' index (``moov`` box) is written last by most recorders: an unfinished recording, copy or
+    download."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(512)
+            if head.startswith(b"version https://git-lfs"):
+                return "; it is a Git LFS pointer file, not the video (fetch it with git lfs pull)"
+            if b"\0" not in head and _is_text(head):
+                return "; it holds text, not video"
+            if head[4:8] not in _ISO_FIRST_BOXES:
+                return ""
+            offset, boxes = 0, []
+            while offset + 8 <= size:  # walk the top-level boxes: (32-bit size, type), size 1: 64-bit size
+                fh.seek(offset)
+                header = fh.read(16)
+                box_size, kind = int.from_bytes(header[:4], "big"), header[4:8]
+                if box_size == 1 and len(header) == 16:
+                    box_size = int.from_bytes(header[8:16], "big")
+                elif box_size == 0:  # the last box, to the end of the file
+                    box_size = size - offset
+                if box_size < 8:
+                    return ""  # no box structure: not for this walk to judge
+                boxes.append(kind)
+                if offset + box_size > size:
+                    name = kind.decode("latin-1")
+                    return (
+                        f"; the file ends inside its {name!r} box ({size} of {offset + box_size} bytes): it "
+                        "was cut short (an unfinished copy, download or recording)"
+                    )
+                offset += box_size
+    except OSError:
+        return ""
+    if b"mdat" in boxes and b"moov" not in boxes:
+        return (
+            "; it has no 'moov' box, the index of its frames, which recorders write last: the recording "
+            "or copy did not finish"
+        )
+    return ""
+
+
+def _is_text(data: bytes) -> bool:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:  # possibly cut inside a character at the end
+        try:
+            text = data[:-3].decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+    return bool(text) and all(c.isprintable() or c in "\t\r\n" for c in text)
 
 
 def stream_frame_rate(stream: Any) -> float:
@@ -445,24 +532,30 @@ def decode_error_reason(err: BaseException) -> str:
     return getattr(err, "strerror", None) or str(err)
 
 
-def _warn_if_variable_rate(path: Path, times: list[float], fps: float, tick: float = 0.0) -> None:
-    """Warn when frame intervals differ by more than a quarter of their median (a variable frame rate), and
-    by more than one ``tick`` (the timestamps' unit, seconds) where frames are two or more apart: a constant
-    rate's frame times are rounded to it (a GIF's to centiseconds: its 24 fps frames are 4 or 5 cs apart)."""
+def _uneven_steps(times: list[float], tick: float = 0.0) -> tuple[float, float] | None:
+    """The shortest and longest interval (seconds) between frames shown at ``times`` where they are unevenly
+    spaced (a variable frame rate), else None: where intervals differ by more than a quarter of their
+    median, and by more than one ``tick`` (the timestamps' unit, seconds) where frames are two or more
+    apart: a constant rate's frame times are rounded to it (a GIF's to centiseconds: its 24 fps frames
+    are 4 or 5 cs apart)."""
     steps = np.diff(np.sort(np.asarray(times)))
     if len(steps) < 2 or not np.all(steps > 0):
-        return
+        return None
     median = float(np.median(steps))
     rounding = tick * (1 + 1e-6) if 2 * tick <= median * (1 + 1e-6) else 0.0
     if np.max(np.abs(steps - median)) <= 0.25 * median + rounding:
-        return
+        return None
+    return float(steps.min()), float(steps.max())
+
+
+def _warn_variable_rate(path: Path, spread: tuple[float, float], fps: float) -> None:
     logger.warning(
         "video %r has a variable frame rate (frames %.0f-%.0f ms apart): its frames are used as if evenly "
         "spaced at its average %.3g fps, so motion timing can differ from the original; re-encode it at a "
         "constant rate (e.g. ffmpeg -i IN -fps_mode cfr -r %.3g OUT) for exact timing",
         str(path),
-        1000 * float(steps.min()),
-        1000 * float(steps.max()),
+        1000 * spread[0],
+        1000 * spread[1],
         fps,
         fps,
     )
