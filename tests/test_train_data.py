@@ -761,3 +761,110 @@ def test_the_folder_and_the_captions_file_swapped_or_mistaken_are_named_as_such(
         VideoFolderDataset(caps, caps, ClipSpec(num_frames=2, size=16))
     with pytest.raises(FileNotFoundError, match="does not exist"):
         read_captions(tmp_path / "gone.csv")
+
+
+def test_captions_are_not_cut_at_unicode_line_breaks_and_one_line_jsonl_is_a_row(tmp_path):
+    """``str.splitlines`` also ends a line at U+2028, U+0085 and form feeds, which ``json.dumps(...,
+    ensure_ascii=False)`` and text pasted from web pages leave in captions: the caption was cut there (an
+    error naming half a JSON object, or a row named 'growing'). A one-line JSONL file with another key, or
+    without its caption, was read as a ``{file: caption}`` document."""
+    (tmp_path / "caps.jsonl").write_text(
+        json.dumps({"file": "a.mp4", "caption": "a red bar\u2028growing"}, ensure_ascii=False) + "\n",
+        encoding="utf-8",
+    )
+    assert read_captions(tmp_path / "caps.jsonl") == {"a.mp4": "a red bar\u2028growing"}
+    (tmp_path / "caps.csv").write_text(
+        "file,caption\na.mp4,a red bar\u2028growing\nb.mp4,blue\x85sky\x0c\n", encoding="utf-8"
+    )
+    assert read_captions(tmp_path / "caps.csv") == {
+        "a.mp4": "a red bar\u2028growing",
+        "b.mp4": "blue\x85sky\x0c",
+    }
+    (tmp_path / "one.jsonl").write_text('{"file": "a.mp4", "caption": "red", "source": "cam1"}\n')
+    assert read_captions(tmp_path / "one.jsonl") == {"a.mp4": "red"}
+    (tmp_path / "one.jsonl").write_text('{"file": "a.mp4"}\n')
+    with pytest.raises(ValueError, match=r'one.jsonl:1: expected \{"file": ..., "caption": ...\}, got'):
+        read_captions(tmp_path / "one.jsonl")
+
+
+@pytest.mark.parametrize(
+    "name,text,message",
+    [
+        ("caps.csv", "", r"captions file .*caps.csv is empty$"),
+        ("caps.jsonl", "\n\n", r"captions file .*caps.jsonl is empty$"),
+        ("caps.csv", "file,caption\n,\n", r"captions file .*caps.csv lists no videos \(only a header\)$"),
+        ("caps.json", "[]", r"captions file .*caps.json lists no videos$"),
+        (
+            "caps.csv",
+            'file,caption\na.mp4,"a red bar\nb.mp4,blue\n',
+            r"caps.csv:2: the caption of 'a.mp4' runs on into line 3 \('b.mp4,blue'\), a row of its own: "
+            "close the double quote",
+        ),
+        (
+            "caps.csv",
+            "a.mp4,red\nb.mp4,blue\n",
+            r"caps.csv:1: the CSV header must have columns 'file' and 'caption', got \['a.mp4', 'red'\]: "
+            r"this is a row; put the header line file,caption above it$",
+        ),
+        (
+            "caps.csv",
+            "file,caption,file\na.mp4,red,b.mp4\n",
+            r"caps.csv:1: the CSV header names the column 'file' twice",
+        ),
+    ],
+)
+def test_empty_and_malformed_caption_files_are_named_before_the_folder(tmp_path, name, text, message):
+    """An empty captions file said 'got None' of its header, or passed as no captions at all, so the error
+    was every video of the folder without a caption; a quote never closed made the rest of the file one
+    caption (silently, at the end of the file); a header-less CSV or a header naming 'file' twice (the
+    last one won) were not named as such."""
+    write_video(tmp_path / "a.mp4", 4)
+    (tmp_path / name).write_text(text)
+    with pytest.raises(ValueError, match=message):
+        VideoFolderDataset(tmp_path, tmp_path / name, ClipSpec(num_frames=2, size=16))
+
+
+def test_a_unicode_text_export_of_a_spreadsheet_is_read(tmp_path):
+    """A spreadsheet's "Unicode text" is UTF-16 with a byte-order mark and tabs (was 'not UTF-8 text')."""
+    (tmp_path / "caps.tsv").write_bytes("file\tcaption\r\na.mp4\tgrüne Katze 🐈\r\n".encode("utf-16"))
+    assert read_captions(tmp_path / "caps.tsv") == {"a.mp4": "grüne Katze 🐈"}
+
+
+def test_hidden_files_need_no_caption_and_what_the_scan_leaves_out_is_counted(tmp_path, caplog):
+    """A folder copied from a Mac to a USB disk holds ``._a.mp4`` metadata files: each was 'no caption for
+    video(s)', a file its owner never sees. Hidden files and folders are left out, unless captioned, and
+    the log says how many videos the run trains on and what it left out."""
+    import logging
+
+    write_video(tmp_path / "a.mp4", 4)
+    (tmp_path / "._a.mp4").write_bytes(b"\x00\x05\x16\x07" + bytes(100))
+    (tmp_path / ".ipynb_checkpoints").mkdir()
+    write_video(tmp_path / ".ipynb_checkpoints" / "b.mp4", 4)
+    (tmp_path / "notes.txt").write_text("shot list")
+    (tmp_path / "caps.csv").write_text("file,caption\na.mp4,red\n")
+    with caplog.at_level(logging.INFO, logger="streamt2v.train.data"):
+        ds = VideoFolderDataset(tmp_path, tmp_path / "caps.csv", ClipSpec(num_frames=2, size=16))
+    assert ds.files == ["a.mp4"]
+    assert (
+        f"1 video in {tmp_path}, captioned by {tmp_path / 'caps.csv'}; not used (no caption): 2 hidden video "
+        "files ('._a.mp4', '.ipynb_checkpoints/b.mp4'), 1 other file ('notes.txt')" in caplog.text
+    )
+    (tmp_path / "caps.csv").write_text("file,caption\na.mp4,red\n.ipynb_checkpoints/b.mp4,blue\n")
+    ds = VideoFolderDataset(tmp_path, tmp_path / "caps.csv", ClipSpec(num_frames=2, size=16))
+    assert ds.files == [".ipynb_checkpoints/b.mp4", "a.mp4"]  # a captioned hidden video is used
+
+
+def test_captions_of_missing_files_name_their_lines(tmp_path):
+    """The captions file's line of a name not in the folder is given (it was the name alone), and a name
+    that differs from a video's only in case says so."""
+    write_video(tmp_path / "A.MP4", 4)
+    (tmp_path / "caps.csv").write_text("file,caption\nA.MP4,red\ngone.mp4,blue\n")
+    with pytest.raises(FileNotFoundError, match=r"names file\(s\) not in .*: \['gone.mp4'\] \(line 3\)$"):
+        VideoFolderDataset(tmp_path, tmp_path / "caps.csv", ClipSpec(num_frames=2, size=16))
+    (tmp_path / "caps.jsonl").write_text(json.dumps({"file": "a.mp4", "caption": "red"}) + "\n")
+    with pytest.raises(
+        ValueError,
+        match=r"no caption for video\(s\) \['A.MP4'\] .*: \['a.mp4'\] \(line 1\) \(file names are "
+        r"case-sensitive: 'A.MP4' in the folder, 'a.mp4' in the captions\)$",
+    ):
+        VideoFolderDataset(tmp_path, tmp_path / "caps.jsonl", ClipSpec(num_frames=2, size=16))

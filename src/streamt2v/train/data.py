@@ -16,7 +16,9 @@ timestamps, ...) it decodes every frame up to its clip: the same sample either w
 from __future__ import annotations
 
 import csv
+import io
 import json
+import logging
 import os
 import unicodedata
 from collections.abc import Iterator
@@ -57,9 +59,16 @@ def read_captions(path: str | Path) -> dict[str, str]:
     ignored; ``;`` or tab separated as spreadsheets in some locales export it, and ``.tsv``), JSONL with one
     ``{"file": ..., "caption": ...}`` per line, or one JSON document (a list of such objects or a
     ``{file: caption}`` object). File names are normalised by :func:`file_key`; a missing, empty or non-text
-    caption, a file listed twice and a CSV row with more cells than the header (a caption with unquoted
-    commas, which would be cut at the first) are errors naming the line. A UTF-8 byte-order mark and rows
-    with every cell empty (spreadsheet exports) are skipped."""
+    caption, a file listed twice, a CSV row with more cells than the header (a caption with unquoted
+    commas, which would be cut at the first) and a caption that runs on over rows of their own (a double
+    quote never closed) are errors naming the line, as is a file that lists no videos. A UTF-8 byte-order
+    mark, UTF-16 text with its byte-order mark (a spreadsheet's "Unicode text") and rows with every cell
+    empty (spreadsheet exports) are read."""
+    return caption_rows(path)[0]
+
+
+def caption_rows(path: str | Path) -> tuple[dict[str, str], dict[str, str]]:
+    """:func:`read_captions` and where each file is named (``line 3``, or ``entry 2`` of a JSON document)."""
     p = Path(path)
     if p.is_dir():
         raise IsADirectoryError(f"captions file {p} is a folder; give the captions file (CSV, JSONL or JSON)")
@@ -70,7 +79,18 @@ def read_captions(path: str | Path) -> dict[str, str]:
         raise ValueError(
             f"captions file {p} must be {', '.join(CAPTION_SUFFIXES[:-1])} or {CAPTION_SUFFIXES[-1]}"
         )
-    text = read_text_file(p, "captions file")
+    with open(p, "rb") as f:
+        utf16 = f.read(2) in (b"\xff\xfe", b"\xfe\xff")  # a spreadsheet's "Unicode text" export
+    if utf16:
+        try:
+            text = p.read_bytes().decode("utf-16").lstrip("\ufeff")
+        except UnicodeDecodeError as err:
+            raise ValueError(f"captions file {str(p)!r} is not UTF-16 text ({err.reason})") from None
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    else:
+        text = read_text_file(p, "captions file")
+    if not text.strip():
+        raise ValueError(f"captions file {p} is empty")
     if suffix in (".jsonl", ".json"):
         rows = _json_caption_rows(p, text)
     else:
@@ -88,7 +108,10 @@ def read_captions(path: str | Path) -> dict[str, str]:
         if key in out:
             raise ValueError(f"{at}: {key!r} is listed twice (first at {lines[key]})")
         out[key], lines[key] = caption, first
-    return out
+    if not out:
+        header = " (only a header)" if suffix in (".csv", ".tsv") else ""
+        raise ValueError(f"captions file {p} lists no videos{header}")
+    return out, lines
 
 
 def _json_caption_rows(p: Path, text: str) -> list[tuple[Any, Any, Any]]:
@@ -105,10 +128,12 @@ def _json_caption_rows(p: Path, text: str) -> list[tuple[Any, Any, Any]]:
                 raise ValueError(f'{p}: entry {n}: expected {{"file": ..., "caption": ...}}, got {row!r}')
             rows.append((f"entry {n}", row["file"], row["caption"]))
         return rows
-    if isinstance(whole, dict) and set(whole) != {"file", "caption"}:  # not a one-line JSONL file
+    # {file: caption}, not a one-line JSONL file (whose object names "file" or "caption")
+    if isinstance(whole, dict) and not {"file", "caption"} & set(whole):
         return [(f"entry {file!r}", file, caption) for file, caption in whole.items()]
     rows = []
-    for n, line in enumerate(text.splitlines(), 1):
+    # lines end at \n alone: str.splitlines would also cut a caption at U+2028, U+0085, \f, ...
+    for n, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:
@@ -120,38 +145,70 @@ def _json_caption_rows(p: Path, text: str) -> list[tuple[Any, Any, Any]]:
 
 
 def _csv_caption_rows(p: Path, text: str, delimiter: str | None) -> list[tuple[Any, Any, Any]]:
-    """``(line, file, caption)`` of a CSV file; the delimiter is ``,`` unless the header line has none and
-    has ``;`` or a tab (spreadsheets where ``,`` is the decimal mark export ``;``)."""
-    header = text.lstrip("\n").split("\n", 1)[0]
+    """``(line, file, caption)`` of a CSV file (``line``: where the row starts); the delimiter is ``,``
+    unless the header line has none and has ``;`` or a tab (spreadsheets where ``,`` is the decimal mark
+    export ``;``)."""
+    header_line = text.lstrip("\n").split("\n", 1)[0]
     if delimiter is None:
         delimiter = ","
-        if "," not in header:
-            delimiter = next((d for d in (";", "\t") if d in header), ",")
-    reader = csv.DictReader(text.splitlines(keepends=True), delimiter=delimiter)
-    if reader.fieldnames is not None:  # "File", " caption" (spreadsheets) read as file, caption
-        reader.fieldnames = [name.strip().lower() for name in reader.fieldnames]
-    if reader.fieldnames is None or not {"file", "caption"} <= set(reader.fieldnames):
-        raise ValueError(
-            f"{p}: the CSV header must have columns 'file' and 'caption', got {reader.fieldnames}"
-        )
+        if "," not in header_line:
+            delimiter = next((d for d in (";", "\t") if d in header_line), ",")
+    # lines end at \n alone (the text's CR and CRLF are LF already): not at U+2028, U+0085, \f, ...
+    reader = csv.reader(io.StringIO(text, newline="\n"), delimiter=delimiter)
+    names: list[str] | None = None
     rows = []
-    for row in reader:
-        extra = [v for v in row.pop(None, []) if v.strip()]  # cells past the header's columns
-        if not any(isinstance(v, str) and v.strip() for v in [*row.values(), *extra]):
-            continue  # a row of bare commas
+    start = 1  # the line the next record starts at
+    for cells in reader:
+        n, start = start, reader.line_num + 1
+        if not any(cell.strip() for cell in cells):
+            continue  # a blank line, or a row of bare commas
+        if names is None:  # "File", " caption" (spreadsheets) read as file, caption
+            names = [cell.strip().lower() for cell in cells]
+            if not {"file", "caption"} <= set(names):
+                looks_like_a_row = any(
+                    Path(cell.strip()).suffix.lower() in READ_VIDEO_SUFFIXES for cell in cells
+                )
+                raise ValueError(
+                    f"{p}:{n}: the CSV header must have columns 'file' and 'caption', got {cells}"
+                    + (
+                        f": this is a row; put the header line {delimiter.join(['file', 'caption'])} above it"
+                        if looks_like_a_row
+                        else ""
+                    )
+                )
+            twice = sorted({name for name in names if name in ("file", "caption") and names.count(name) > 1})
+            if twice:
+                raise ValueError(f"{p}:{n}: the CSV header names the column {twice[0]!r} twice: {cells}")
+            continue
+        extra = [v for v in cells[len(names) :] if v.strip()]  # cells past the header's columns
         if extra:
             raise ValueError(
-                f"{p}:{reader.line_num}: {len(reader.fieldnames) + len(extra)} cells for the header's "
-                f"{len(reader.fieldnames)} ({delimiter.join(reader.fieldnames)}): put a caption that "
+                f"{p}:{n}: {len(names) + len(extra)} cells for the header's "
+                f"{len(names)} ({delimiter.join(names)}): put a caption that "
                 f"holds {'tabs' if delimiter == chr(9) else repr(delimiter)} in double quotes"
             )
-        rows.append((reader.line_num, row["file"], row["caption"]))
+        row = dict(zip(names, cells))
+        file, caption = row.get("file"), row.get("caption")
+        if isinstance(caption, str) and "\n" in caption:  # a multi-line caption, or a quote never closed
+            for k, line in enumerate(caption.split("\n")[1:], 1):
+                first = line.split(delimiter, 1)
+                if len(first) == 2 and Path(first[0].strip()).suffix.lower() in READ_VIDEO_SUFFIXES:
+                    raise ValueError(
+                        f"{p}:{n}: the caption of {file!r} runs on into line {n + k} ({line!r}), a row "
+                        "of its own: close the double quote it opens (a quote inside a quoted caption "
+                        'is written "")'
+                    )
+        rows.append((n, file, caption))
+    if names is None:
+        raise ValueError(f"{p}: no header line (the CSV header must have columns 'file' and 'caption')")
     return rows
 
 
-def _relative_to(caps: dict[str, str], folder: Path, captions: str | Path) -> dict[str, str]:
+def _relative_to(
+    caps: dict[str, str], folder: Path, captions: str | Path, lines: dict[str, str] | None = None
+) -> dict[str, str]:
     """``caps`` with absolute file names inside ``folder`` made relative to it, as a folder scan names
-    them; an absolute name outside it is an error naming it."""
+    them; an absolute name outside it is an error naming it (and its line, from ``lines``)."""
     if not any(Path(f).is_absolute() for f in caps):
         return caps
     out = {}
@@ -164,11 +221,19 @@ def _relative_to(caps: dict[str, str], folder: Path, captions: str | Path) -> di
                     inside = Path(f).resolve().relative_to(folder.resolve())
                 f = file_key(inside.as_posix())
             except ValueError:
+                at = f" ({lines[f]})" if lines and f in lines else ""
                 raise ValueError(
-                    f"{captions} names {f!r}, which is not in the video folder {folder}"
+                    f"{captions} names {f!r}, which is not in the video folder {folder}{at}"
                 ) from None
         out[f] = caption
     return out
+
+
+def _named_at(names: list[str], lines: dict[str, str]) -> str:
+    """``['a.mp4', 'b.mp4'] (line 3, line 7)``: the first five of ``names`` and where the captions file
+    names them."""
+    where = [lines[f] for f in names[:5] if f in lines]
+    return f"{names[:5]}" + (f" ({', '.join(where)})" if where else "")
 
 
 def decode_video(path: Path, max_frames: int | None = None) -> np.ndarray:
@@ -181,6 +246,7 @@ def decode_video(path: Path, max_frames: int | None = None) -> np.ndarray:
 _PROBED: dict[tuple[str, int, int, int, int], VideoProbe] = {}  # (..., need, reach) -> what was learnt
 _RATES: dict[tuple[str, int, int], float] = {}  # -> fps
 _WARNED_RATES: set[tuple[str, tuple[float, ...]]] = set()  # (folder, its rates) named in the warning already
+_SAID_FOLDERS: set[tuple[Any, ...]] = set()  # (folder, captions, counts) the scan's log line was given for
 # Packets read past a sample's reach: B-frames store a frame's packet up to a few after later frames'.
 SEEK_MARGIN = 32
 
@@ -370,24 +436,68 @@ class VideoFolderDataset(Dataset):
             )
         if not self.folder.is_dir():
             raise FileNotFoundError(f"video folder {self.folder} does not exist")
-        caps = _relative_to(read_captions(captions), self.folder, captions)
-        videos = {  # file_key -> the path on disk
-            file_key(p.relative_to(self.folder).as_posix()): p
-            for p in self.folder.rglob("*")
-            if p.is_file() and p.suffix.lower() in READ_VIDEO_SUFFIXES
-        }
+        caps, lines = caption_rows(captions)
+        caps = _relative_to(caps, self.folder, captions, lines)
+        lines = _relative_to(lines, self.folder, captions)
+        videos: dict[str, Path] = {}  # file_key -> the path on disk
+        hidden: list[str] = []  # videos in hidden files or folders (macOS's ._a.mp4), unless captioned
+        others: list[str] = []  # files that are no video by their suffix
+        for path in self.folder.rglob("*"):
+            if not path.is_file():
+                continue
+            rel = path.relative_to(self.folder)
+            key = file_key(rel.as_posix())
+            if path.suffix.lower() not in READ_VIDEO_SUFFIXES:
+                if key not in caps and os.path.abspath(path) != os.path.abspath(captions):
+                    others.append(key)
+            elif any(part.startswith(".") for part in rel.parts) and key not in caps:
+                hidden.append(key)
+            else:
+                videos[key] = path
         missing = sorted(v for v in videos if v not in caps)
         absent = [f for f in caps if f not in videos and not (self.folder / f).is_file()]
         if missing:
             # a misspelt name shows up in both lists: name both, so the two spellings can be compared
-            also = f"; it names file(s) not in {self.folder}: {absent[:5]}" if absent else ""
+            also = f"; it names file(s) not in {self.folder}: {_named_at(absent, lines)}" if absent else ""
+            spelt = {a.lower(): a for a in absent}
+            cased = [(m, spelt[m.lower()]) for m in missing if m.lower() in spelt]
+            if cased:
+                also += (
+                    f" (file names are case-sensitive: {cased[0][0]!r} in the folder, "
+                    f"{cased[0][1]!r} in the captions)"
+                )
             raise ValueError(
                 f"no caption for video(s) {missing[:5]} in {captions} ({len(missing)} in all){also}"
             )
         if absent:
-            raise FileNotFoundError(f"{captions} names file(s) not in {self.folder}: {absent[:5]}")
+            raise FileNotFoundError(
+                f"{captions} names file(s) not in {self.folder}: {_named_at(absent, lines)}"
+                + (f" ({len(absent)} in all)" if len(absent) > 5 else "")
+            )
         if not caps:
             raise ValueError(f"{captions} lists no videos")
+        not_used = [
+            f"{len(names)} {what}{'s' if len(names) > 1 else ''} ({', '.join(map(repr, sorted(names)[:2]))}"
+            f"{', ...' if len(names) > 2 else ''})"
+            for names, what in ((hidden, "hidden video file"), (others, "other file"))
+            if names
+        ]
+        said = (
+            os.path.abspath(self.folder),
+            os.path.abspath(captions),
+            len(caps),
+            *map(len, (hidden, others)),
+        )
+        if said not in _SAID_FOLDERS:  # once: sample videos build the dataset again
+            _SAID_FOLDERS.add(said)
+            logging.getLogger(__name__).info(
+                "%d video%s in %s, captioned by %s%s",
+                len(caps),
+                "s" if len(caps) > 1 else "",
+                self.folder,
+                captions,
+                f"; not used (no caption): {', '.join(not_used)}" if not_used else "",
+            )
         self.files = sorted(caps)
         self.captions = caps
         self.paths = {f: videos.get(f, self.folder / f) for f in self.files}
@@ -405,7 +515,6 @@ class VideoFolderDataset(Dataset):
         clip's frames decoded. A bar shows on
         a terminal (``progress`` None) for 50 files or more; videos of different frame rates are named
         in a warning (frames are taken as they are, so motion would run at different speeds)."""
-        import logging
         import sys
 
         from tqdm.auto import tqdm
