@@ -234,9 +234,8 @@ def write_video(
     path.parent.mkdir(parents=True, exist_ok=True)
     lock = held_lock if held_lock is not None else lock_output(path)
     try:
-        remove_stale_files(
-            path
-        )  # what a writer of it killed mid-write (kill -9) left: this one holds the lock
+        # what a writer of it killed mid-write (kill -9) left: this one holds the lock
+        remove_stale_files(path)
         _write_atomically(path, frames, fps, crf)
     finally:
         if held_lock is None:
