@@ -98,6 +98,9 @@ def test_read_max_frames_and_errors(tmp_path):
         read_video(empty)
     with pytest.raises(ValueError, match="suffix"):
         write_video(tmp_path / "v.xyz", smooth_video(), fps=8)
+    with pytest.raises(ValueError, match=r"'.*out\.': the name ends with a dot; add a suffix"):
+        write_video(tmp_path / "out.", smooth_video(), fps=8)  # was a folder of PNG frames named 'out.'
+    assert not (tmp_path / "out.").exists()
     with pytest.raises(ValueError, match="even"):
         write_video(tmp_path / "odd.mp4", smooth_video(h=31), fps=8)
     assert not (tmp_path / "odd.mp4").exists()

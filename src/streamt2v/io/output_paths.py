@@ -61,7 +61,14 @@ def output_kind(path: Path) -> str:
         return "video"
     if s == ".gif":
         return "gif"
-    if path.suffix == "" or path.is_dir():
+    if path.is_dir():
+        return "png-dir"
+    if path.name.endswith("."):  # `-o out.`: a suffix left off, not a frames folder named "out."
+        raise ValueError(
+            f"cannot write video to {str(path)!r}: the name ends with a dot; add a suffix "
+            f"({', '.join(VIDEO_SUFFIXES)}, .gif) or leave it off for a folder of PNG frames"
+        )
+    if path.suffix == "":
         return "png-dir"
     raise ValueError(
         f"cannot write video to {str(path)!r}: unknown suffix {path.suffix!r}; use one of "
