@@ -82,23 +82,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 @contextmanager
-def _library_bars_off() -> Iterator[None]:
-    """Silence the progress bars of diffusers, transformers and huggingface_hub (model loading:
-    "Loading weights", downloads), restoring them afterwards (``main`` may run more than once in a process)."""
-    import diffusers.utils.logging as diffusers_logging
+def library_bars_off(libraries: tuple[str, ...] = ("diffusers", "transformers")) -> Iterator[None]:
+    """Silence the progress bars of ``libraries`` (diffusers, transformers) and huggingface_hub (model
+    loading: "Loading weights", downloads), restoring them afterwards (``main`` may run more than once in a
+    process). Importing a library for its switch costs as much as using it (diffusers: seconds), so a command
+    that loads no model of a library leaves it out (``evaluate``)."""
     import huggingface_hub.utils as hub_utils
-    import transformers.utils.logging as transformers_logging
 
-    libraries = [diffusers_logging, transformers_logging]
-    were_on = [lib.is_progress_bar_enabled() for lib in libraries]
+    loggings = [importlib.import_module(f"{name}.utils.logging") for name in libraries]
+    were_on = [lib.is_progress_bar_enabled() for lib in loggings]
     hub_was_on = not hub_utils.are_progress_bars_disabled()
-    for lib in libraries:
+    for lib in loggings:
         lib.disable_progress_bar()
     hub_utils.disable_progress_bars()
     try:
         yield
     finally:
-        for lib, on in zip(libraries, were_on):
+        for lib, on in zip(loggings, were_on):
             if on:
                 lib.enable_progress_bar()
         if hub_was_on:
@@ -125,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     quiet = getattr(args, "no_progress", False) or not _stderr_is_terminal()
     if hasattr(args, "no_progress"):
         args.no_progress = quiet
+    # The libraries' bars go off around the whole command, unless it sets own_library_bars and switches them
+    # off itself around the models it loads (evaluate, whose only model is an optional CLIP).
+    libraries_quiet = quiet and not getattr(args, "own_library_bars", False)
 
     # SIGTERM (docker stop, systemd, Slurm) takes the Ctrl-C path: runs are marked interrupted and
     # temporaries removed. Signal handlers can only be set in the main thread.
@@ -140,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        with _library_bars_off() if quiet else nullcontext():
+        with library_bars_off() if libraries_quiet else nullcontext():
             return int(args.func(args) or 0)
     except KeyboardInterrupt as err:
         # a subcommand may say what was kept and how to continue (train: the resume command)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import nullcontext
 
-from streamt2v.cli import user_path
+from streamt2v.cli import library_bars_off, user_path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -71,7 +72,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="no progress bars (the default when stderr is not a terminal)",
     )
-    p.set_defaults(func=run)
+    # main leaves the libraries' bars to run: importing diffusers for its switch alone took seconds
+    p.set_defaults(func=run, own_library_bars=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -108,19 +110,22 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(
                 f"--boundaries must be comma-separated frame indices, got {args.boundaries!r}"
             ) from None
-    report = evaluate_videos(
-        [str(v) for v in videos],
-        prompts=prompts,
-        metrics=metrics,
-        clip_model=args.clip_model,
-        flow=args.flow,
-        flow_size=args.flow_size or None,
-        mawe_coeff=args.mawe_coeff,
-        mawe_definition=args.mawe_definition,
-        boundaries=boundaries,
-        progress=not args.no_progress,
-        raft_weights=args.raft_weights,
-    )
+    # CLIP (transformers, maybe a hub download) is the only model loaded here
+    quiet_clip = args.no_progress and "clip" in metrics
+    with library_bars_off(("transformers",)) if quiet_clip else nullcontext():
+        report = evaluate_videos(
+            [str(v) for v in videos],
+            prompts=prompts,
+            metrics=metrics,
+            clip_model=args.clip_model,
+            flow=args.flow,
+            flow_size=args.flow_size or None,
+            mawe_coeff=args.mawe_coeff,
+            mawe_definition=args.mawe_definition,
+            boundaries=boundaries,
+            progress=not args.no_progress,
+            raft_weights=args.raft_weights,
+        )
     for s in report.skipped:  # the one report of each skipped video (the library only logs it at debug level)
         print(f"skipped {s['path']}: {s['error']}", file=sys.stderr)
     if not report.records:

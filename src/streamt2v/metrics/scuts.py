@@ -5,6 +5,9 @@ scene has 0 cuts). Frames in memory go through the same steps as ``SceneManager.
 file (RGB → BGR, the manager's automatic downscale to a width of about 256 with linear
 interpolation), so a file and its decoded frames give the same count. Note the detector's default
 minimum scene length (15 frames): cuts closer than that to the previous one are not reported.
+
+PySceneDetect (and PyAV, which it loads) is imported when cuts are counted, not with this module:
+``import streamt2v.metrics`` stays fast for the other metrics.
 """
 
 from __future__ import annotations
@@ -13,8 +16,6 @@ import logging
 import os
 
 import cv2
-from scenedetect import AdaptiveDetector, FrameTimecode, SceneManager, VideoOpenFailure, open_video
-from scenedetect.scene_manager import compute_downscale_factor
 
 from streamt2v.metrics.flow import VideoLike, as_uint8_frames, check_positive
 
@@ -23,6 +24,9 @@ logger = logging.getLogger(__name__)
 
 def scene_cuts_from_frames(frames: VideoLike, fps: float = 8.0) -> list[int]:
     """Frame indices at which ``AdaptiveDetector`` (default parameters) detects a cut."""
+    from scenedetect import AdaptiveDetector, FrameTimecode
+    from scenedetect.scene_manager import compute_downscale_factor
+
     fps = check_positive(fps, "fps")  # scenedetect's FrameTimecode fails obscurely on nan/inf
     frames = as_uint8_frames(frames, min_frames=1)
     detector = AdaptiveDetector()
@@ -41,6 +45,8 @@ def scene_cuts_from_frames(frames: VideoLike, fps: float = 8.0) -> list[int]:
 def scene_cuts_from_file(path: str | os.PathLike) -> list[int]:
     """Frame indices of cuts in a video file, read by PySceneDetect itself (``open_video``); a
     ``ValueError`` naming the file when it is no readable video."""
+    from scenedetect import AdaptiveDetector, SceneManager, VideoOpenFailure, open_video
+
     from streamt2v.io.video import decode_frames
 
     if not os.path.isfile(path):
