@@ -874,3 +874,37 @@ def test_cli_enhance_help_explains_every_option() -> None:
     enhance = sub.choices["enhance"]
     bare = [a.option_strings or [a.dest] for a in enhance._actions if not a.help]
     assert bare == [], bare
+
+
+def test_refiner_from_pretrained_takes_torch_dtype_as_diffusers_names_it(refiner: Refiner, tmp_path) -> None:
+    """``torch_dtype=`` (diffusers' name, and StreamingT2VModel.from_pretrained's) was refused as an unexpected
+    keyword; a path of another type was Python's 'expected str, bytes or os.PathLike object, not int'."""
+    folder = refiner.save_pretrained(tmp_path / "ref")
+    assert Refiner.from_pretrained(folder, torch_dtype=torch.bfloat16).unet.dtype == torch.bfloat16
+    assert Refiner.from_pretrained(folder, torch_dtype="bf16", dtype="bfloat16").unet.dtype == torch.bfloat16
+    with pytest.raises(
+        ValueError, match=r"^torch_dtype=torch.bfloat16 and dtype=torch.float32 disagree; give one$"
+    ):
+        Refiner.from_pretrained(folder, torch_dtype=torch.bfloat16, dtype=torch.float32)
+    with pytest.raises(TypeError, match=r"^the refiner must be a folder path, got 3 \(int\)$"):
+        Refiner.from_pretrained(3)
+
+
+def test_a_refiner_cast_prints_no_float32_warning_about_no_module() -> None:
+    """diffusers warned on ``refiner.to(torch.bfloat16)`` that its UNet has modules to keep in float32, naming
+    none ("should be kept in float32: []"), as it did for StreamingT2VModel.to."""
+    messages: list[str] = []
+
+    class Records(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            messages.append(record.getMessage())
+
+    diffusers_log = logging.getLogger("diffusers.models.modeling_utils")
+    records = Records(logging.DEBUG)
+    diffusers_log.addHandler(records)  # diffusers' loggers do not propagate to pytest's
+    try:
+        cast = Refiner.random((32, 32), seed=0).to(torch.bfloat16)
+    finally:
+        diffusers_log.removeHandler(records)
+    assert cast.unet.dtype == torch.bfloat16 and cast.vae.vae.dtype == torch.bfloat16
+    assert messages == []

@@ -81,10 +81,12 @@ class Refiner:
 
     @property
     def device(self) -> torch.device:
+        """Where the UNet is (every part is moved together by :meth:`to`)."""
         return next(self.unet.parameters()).device
 
     @property
     def prediction_type(self) -> str:
+        """What the UNet predicts (the scheduler config's ``prediction_type``: ``epsilon``, ``v_prediction``)."""
         return str(self.scheduler_config.get("prediction_type", "epsilon"))
 
     def to(
@@ -93,11 +95,18 @@ class Refiner:
         """Move and/or cast every part: ``to("cuda")``, ``to(torch.bfloat16)``, ``to("auto", dtype)``. The
         device is resolved like the pipeline's (``"auto"``: the best available); a ``dtype`` the target
         device does not run (half precision on the CPU) is refused (:func:`~streamt2v.memory.resolve_dtype`)."""
+        from streamt2v.models.bundle import _no_empty_fp32_warning
+
         device, dtype = to_arguments(device, dtype)
         target = self.device if device is None else resolve_device(device)
         if dtype is not None:
             dtype = resolve_dtype(dtype, target)
-        move_modules((self.unet, self.vae, self.text_encoder), None if device is None else target, dtype)
+        diffusers_log = logging.getLogger("diffusers.models.modeling_utils")
+        diffusers_log.addFilter(_no_empty_fp32_warning)  # "should be kept in float32: []", naming no module
+        try:
+            move_modules((self.unet, self.vae, self.text_encoder), None if device is None else target, dtype)
+        finally:
+            diffusers_log.removeFilter(_no_empty_fp32_warning)
         return self
 
     def compile(self, backend: str = "inductor") -> Refiner:
@@ -110,18 +119,26 @@ class Refiner:
     @classmethod
     def from_pretrained(
         cls,
-        path: str | Any = None,
+        path: str | os.PathLike | None = None,
         *,
         device: torch.device | str = "cpu",
-        dtype: torch.dtype | str = torch.float32,
+        dtype: torch.dtype | str | None = None,
         frame_size: tuple[int, int] | None = None,
+        torch_dtype: torch.dtype | str | None = None,
     ) -> Refiner:
-        """Load a diffusers-format video model folder (None: the shipped microworld refiner, as
-        ``StreamingT2VPipeline.from_pretrained()`` loads the shipped model); missing parts, a folder of another
-        kind (a StreamingT2VModel), an unavailable ``device`` (``"auto"``: the best available) or a ``dtype`` it
-        does not run (half precision on the CPU) raise before any weights are read."""
+        """Load a diffusers-format video model folder and return the :class:`Refiner` on ``device``
+        (``"auto"``: the best available; default the CPU) in ``dtype`` (or ``torch_dtype``, diffusers' name: a
+        torch dtype or its name; default float32). None or ``"microworld"``: the shipped microworld refiner, as
+        ``StreamingT2VPipeline.from_pretrained()`` loads the shipped model. ``frame_size``: the ``(H, W)`` it
+        makes, when the folder does not record it (default: the UNet's sample size times the VAE's factor).
+        Missing parts, a folder of another kind (a StreamingT2VModel), an unavailable ``device`` or a
+        ``dtype`` it does not run (half precision on the CPU) raise before any weights are read."""
         import json
 
+        if torch_dtype is not None:
+            if dtype is not None and resolve_dtype(torch_dtype, None) != resolve_dtype(dtype, None):
+                raise ValueError(f"torch_dtype={torch_dtype!r} and dtype={dtype!r} disagree; give one")
+            dtype = torch_dtype
         path = refiner_folder(path)
         from diffusers import AutoencoderKL, UNet3DConditionModel
         from transformers import CLIPTextModel
@@ -355,6 +372,8 @@ def refiner_folder(spec: str | os.PathLike | None) -> Path:
 
     if spec is None or names_shipped(spec):
         return shipped_refiner()[0]
+    if not isinstance(spec, (str, os.PathLike)):
+        raise TypeError(f"the refiner must be a folder path, got {spec!r} ({type(spec).__name__})")
     return Path(spec).expanduser()
 
 
