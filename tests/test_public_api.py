@@ -22,3 +22,17 @@ def test_unknown_attribute_names_itself():
         assert "'nope'" in str(err)
     else:
         raise AssertionError("expected AttributeError")
+
+
+def test_the_pipeline_names_a_model_argument_that_is_no_path():
+    """``StreamingT2VPipeline.from_pretrained(3)`` looked for a folder named '3' ("model folder '.../3' does
+    not exist"); a list, Python's 'expected str, bytes or os.PathLike object'."""
+    import pytest
+
+    from streamt2v.pipeline.generate import StreamingT2VPipeline
+
+    for bad, shown in ((3, r"3 \(int\)"), (["a"], r"\['a'\] \(list\)")):
+        with pytest.raises(
+            TypeError, match=rf"^the model must be a folder path, a hub id or a preset name, got {shown}$"
+        ):
+            StreamingT2VPipeline.from_pretrained(bad, device="cpu")

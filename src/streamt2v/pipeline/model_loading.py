@@ -74,6 +74,10 @@ def load_model(
     = the shipped model."""
     from streamt2v.models.bundle import StreamingT2VModel
 
+    if spec is not None and not isinstance(spec, (str, os.PathLike)):
+        raise TypeError(
+            f"the model must be a folder path, a hub id or a preset name, got {spec!r} ({type(spec).__name__})"
+        )
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
     name = model_folder_spec(spec)
