@@ -451,7 +451,7 @@ def test_cli_enhance_end_to_end(refiner: Refiner, tmp_path, caplog) -> None:
         assert main([*args[:5], str(out2), *args[6:]]) == 0
     assert "random" in caplog.text.lower()
     assert (
-        "the shipped refiner makes 64x64 frames from 32x32 ones; this input is 16x16 (it would need 32x32)"
+        "the shipped refiner makes 64x64 frames from 32x32 ones (width x height); this input is 16x16"
         in caplog.text
     )
     assert read_video(out2)[0].shape[1:] == (3, 7, 32, 32)
@@ -812,6 +812,18 @@ def test_an_unknown_setting_name_lists_the_settings() -> None:
         ref.config(num_inference_steps=1)
 
 
+def test_odd_sized_input_without_model_is_one_error_in_width_x_height(caplog):
+    """A 33-wide, 47-high input said 'this input is 47x33 (it would need 94x66)' as a warning, then
+    'input frames are 47x33' as the error: height first, and two lines for one problem."""
+    from streamt2v.pipeline.refiner import default_refiner
+
+    with caplog.at_level(logging.WARNING), pytest.raises(ValueError) as err:
+        default_refiner((47, 33))
+    assert str(err.value).startswith("input frames are 33x47 (width x height): ")
+    assert "both sides must be even" in str(err.value)
+    assert caplog.records == []
+
+
 def test_no_default_refiner_for_large_frames_is_refused_before_the_work(tmp_path, capsys):
     """A 1080p input without --model made a random-weight stand-in at 2160x3840 (CPU-hours in one
     attention call); a size neither the shipped refiner nor the stand-in is for needs a refiner folder."""
@@ -826,7 +838,7 @@ def test_no_default_refiner_for_large_frames_is_refused_before_the_work(tmp_path
     src = write_video(tmp_path / "big.mp4", torch.zeros(1, 3, 2, 264, 300), fps=8)
     out = tmp_path / "out.mp4"
     assert main(["enhance", str(src), "--prompt", "a red circle", "-o", str(out), "--no-progress"]) == 2
-    assert "input frames are 264x300" in capsys.readouterr().err and not out.exists()
+    assert "input frames are 300x264 (width x height)" in capsys.readouterr().err and not out.exists()
     # generate --enhance without --refiner: refused once the model's frame size is known, before sampling
     big = StreamingT2VModel.from_preset(replace(get_preset("tiny"), frame_size=512), device="meta")
     cfg = GenerateConfig(

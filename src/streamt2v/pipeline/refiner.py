@@ -412,11 +412,11 @@ def check_default_refiner(base_frame_size: tuple[int, int]) -> None:
         return
     try:
         _, (sh, sw) = shipped_refiner()
-        shipped = f"the shipped refiner works on {sh // 2}x{sw // 2} inputs and "
+        shipped = f"the shipped refiner works on {sw // 2}x{sh // 2} inputs and "
     except FileNotFoundError:
         shipped = ""
     raise ValueError(
-        f"input frames are {h}x{w}: {shipped}a random-weight stand-in is only made up to "
+        f"input frames are {w}x{h} (width x height): {shipped}a random-weight stand-in is only made up to "
         f"{STAND_IN_MAX_SIDE}x{STAND_IN_MAX_SIDE}; pass a refiner folder for this size (--model, or --refiner "
         "with generate)"
     )
@@ -426,7 +426,14 @@ def default_refiner(base_frame_size: tuple[int, int], *, seed: int = 0) -> Refin
     """The embedded default refiner at twice ``base_frame_size``: the shipped microworld refiner when the
     input is at the microworld's base size, otherwise a tiny **random-weight** one (with a warning)."""
     check_default_refiner(base_frame_size)
-    h, w = (2 * int(base_frame_size[0]), 2 * int(base_frame_size[1]))
+    in_h, in_w = int(base_frame_size[0]), int(base_frame_size[1])
+    if in_h % 2 or in_w % 2:  # neither the shipped refiner nor a stand-in: one error, no warning first
+        raise ValueError(
+            f"input frames are {in_w}x{in_h} (width x height): the default refiner works at twice the input "
+            "size, which must be divisible by 4, so both sides must be even; resize the video or pass a "
+            "refiner folder (--model)"
+        )
+    h, w = 2 * in_h, 2 * in_w
     try:
         folder, size = shipped_refiner()
     except FileNotFoundError as err:
@@ -435,23 +442,18 @@ def default_refiner(base_frame_size: tuple[int, int], *, seed: int = 0) -> Refin
         if size == (h, w):
             return Refiner.from_pretrained(folder)
         logger.warning(
-            "the shipped refiner makes %dx%d frames from %dx%d ones; this input is %dx%d (it would need %dx%d)",
-            *size,
-            size[0] // 2,
+            "the shipped refiner makes %dx%d frames from %dx%d ones (width x height); this input is %dx%d",
+            size[1],
+            size[0],
             size[1] // 2,
-            *base_frame_size,
-            h,
-            w,
-        )
-    if h % 4 or w % 4:
-        raise ValueError(
-            f"the default refiner works at twice the input size and needs it divisible by 4; "
-            f"input frames are {base_frame_size[0]}x{base_frame_size[1]} (use even sizes or pass --model)"
+            size[0] // 2,
+            in_w,
+            in_h,
         )
     logger.warning(
-        "using a tiny RANDOM-WEIGHT refiner at %dx%d (the output shows the pipeline, not an enhancement; "
-        "pass a refiner folder with --model)",
-        h,
+        "using a tiny RANDOM-WEIGHT refiner making %dx%d frames (the output shows the pipeline, not an "
+        "enhancement; pass a refiner folder with --model)",
         w,
+        h,
     )
     return Refiner.random((h, w), seed=seed)
