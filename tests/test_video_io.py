@@ -98,6 +98,8 @@ def test_read_max_frames_and_errors(tmp_path):
         read_video(empty)
     with pytest.raises(ValueError, match="suffix"):
         write_video(tmp_path / "v.xyz", smooth_video(), fps=8)
+    with pytest.raises(TypeError, match=r"uint8 numpy array \(T, H, W, 3\); got a list$"):
+        write_video(tmp_path / "list.mp4", [smooth_video()], fps=8)  # was AttributeError: no attribute 'dim'
     with pytest.raises(ValueError, match=r"'.*out\.': the name ends with a dot; add a suffix"):
         write_video(tmp_path / "out.", smooth_video(), fps=8)  # was a folder of PNG frames named 'out.'
     assert not (tmp_path / "out.").exists()

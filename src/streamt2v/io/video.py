@@ -224,6 +224,11 @@ def write_video(
     The output's lock is taken for the write; a caller that took it earlier, to keep the output from other
     writers during its own long work (:func:`lock_output`), passes it as ``held_lock`` and releases it.
     """
+    if not isinstance(video, (torch.Tensor, np.ndarray)):  # e.g. a list of videos or of frames
+        raise TypeError(
+            "video must be a torch.Tensor (1, 3, T, H, W) or (3, T, H, W) in [-1, 1], or a uint8 numpy "
+            f"array (T, H, W, 3); got a {type(video).__name__}"
+        )
     frames = check_uint8_frames(video) if isinstance(video, np.ndarray) else to_uint8_frames(video)
     if frames.shape[0] == 0:
         raise ValueError("cannot write a video with 0 frames")
