@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 from diffusers import DDPMScheduler
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 
 from streamt2v.models.denoiser import Denoiser
 
@@ -232,3 +234,35 @@ def test_loss_weight_may_be_a_function_of_the_predicted_clean_sample() -> None:
     torch.testing.assert_close(seen[0], d.to_x0(torch.zeros_like(x_t), x_t, t))
     assert not seen[0].requires_grad
     torch.testing.assert_close(loss, d.target(x0, noise, t).float().pow(2)[:, :, :, 1, 2].mean())
+
+
+class _CopiesFromTheCpu(TorchDispatchMode):
+    """Records every op that takes a CPU tensor and gives a tensor on another device (a host-to-device copy)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        inputs = [a for a in tree_leaves((args, kwargs)) if isinstance(a, torch.Tensor)]
+        outputs = [o for o in tree_leaves(out) if isinstance(o, torch.Tensor)]
+        if any(a.device.type == "cpu" for a in inputs) and any(o.device.type != "cpu" for o in outputs):
+            self.ops.append(str(func))
+        return out
+
+
+@pytest.mark.parametrize("ptype", ["epsilon", "v_prediction"])
+def test_coefficients_of_device_timesteps_never_wait_for_the_device(ptype: str) -> None:
+    """The meta device stands in for a GPU: reading a value back (``.cpu()``, ``.item()``, ``bool()``: a
+    host-device sync every step) raises there, and a copy from the CPU shows in the dispatched ops."""
+    d = Denoiser(ptype, AC)
+    x = torch.empty(2, 4, 3, 8, 8, device="meta")
+    t = torch.empty((), dtype=torch.long, device="meta")  # a scheduler's timestep, on the device
+    d.add_noise(x, x, t)  # the first call copies the coefficient table to the device
+    with _CopiesFromTheCpu() as copies:
+        for _ in range(3):  # sampling or training steps
+            assert d.to_x0(x, x, t).device.type == "meta"
+            assert d.from_x0(x, x, t).device.type == "meta"
+            assert d.loss(lambda xt, tt: 2 * xt, x, x, t.expand(2), x0_space=True).device.type == "meta"
+    assert copies.ops == []

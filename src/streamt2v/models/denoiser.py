@@ -89,6 +89,8 @@ class Denoiser:
             raise ValueError("a zero terminal SNR schedule (ᾱ_T = 0) needs prediction_type='v_prediction'")
         self.prediction_type = prediction_type
         self.alphas_cumprod = ac
+        # (sqrt(ᾱ), sqrt(1 - ᾱ)) of every timestep, per (device, dtype) of the tensors seen (see _coefs)
+        self._coef_tables: dict[tuple[torch.device, torch.dtype], torch.Tensor] = {}
 
     @classmethod
     def from_scheduler(cls, scheduler: Any) -> Denoiser:
@@ -100,14 +102,24 @@ class Denoiser:
         return len(self.alphas_cumprod)
 
     def _coefs(self, t: torch.Tensor | int, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``sqrt(ᾱ_t)``, ``sqrt(1 - ᾱ_t)`` broadcast to ``x`` (``t`` scalar or ``(B,)``)."""
-        t = _as_batch_timesteps(t, x.shape[0]).to(torch.long).cpu()
-        if bool((t < 0).any()) or bool((t >= self.num_train_timesteps).any()):
+        """``sqrt(ᾱ_t)``, ``sqrt(1 - ᾱ_t)`` broadcast to ``x`` (``t`` scalar or ``(B,)``).
+
+        Called every sampling or training step, so it never waits for the device: the coefficients are
+        looked up where ``x`` is, in a table copied there once, and timesteps are range-checked when they are
+        on the CPU (a Python int, a CPU tensor). An accelerator's timesteps (a scheduler's) are not read back
+        for the check; an index out of range there is the device's own indexing error (``index_select``:
+        no wrap-around of negative timesteps)."""
+        t = _as_batch_timesteps(t, x.shape[0]).to(torch.long)
+        if t.device.type == "cpu" and (bool((t < 0).any()) or bool((t >= self.num_train_timesteps).any())):
             raise ValueError(f"timesteps {t.tolist()} outside [0, {self.num_train_timesteps})")
-        a = self.alphas_cumprod[t]
-        shape = (x.shape[0],) + (1,) * (x.ndim - 1)
-        sa = a.sqrt().view(shape).to(device=x.device, dtype=x.dtype)
-        sb = (1 - a).sqrt().view(shape).to(device=x.device, dtype=x.dtype)
+        table = self._coef_tables.get((x.device, x.dtype))
+        if table is None:
+            # float64 roots rounded to x's dtype on the CPU, as before (and MPS has no float64)
+            ac = self.alphas_cumprod
+            table = torch.stack([ac.sqrt(), (1 - ac).sqrt()]).to(x.dtype).to(x.device)
+            self._coef_tables[(x.device, x.dtype)] = table
+        shape = (2, x.shape[0]) + (1,) * (x.ndim - 1)
+        sa, sb = table.index_select(1, t.to(x.device)).view(shape)
         return sa, sb
 
     # --- forward process and conversions ------------------------------------------------------------
