@@ -644,6 +644,12 @@ def test_enhance_video_refuses_bad_inputs_before_encoding(refiner: Refiner) -> N
         ({"seed": 1.7}, ValueError, "seed must be an integer >= 0, got 1.7"),
         ({"seed": True}, ValueError, "seed must be an integer >= 0, got True"),
         ({"seed": 3, "generator": torch.Generator()}, ValueError, "give either seed or generator, not both"),
+        # was an AttributeError once the work had begun
+        (
+            {"generator": 7},
+            ValueError,
+            r"generator must be a CPU torch.Generator \(or pass seed=\), got int$",
+        ),
         ({"config": {"steps": 2}}, TypeError, "config must be an EnhanceConfig or None, got dict"),
         # what a StreamingT2VModel has, but not a frame size
         (

@@ -488,6 +488,14 @@ def enhance_video(
         raise ValueError("give either seed or generator, not both (the seed would be ignored)")
     if generator is None:
         generator = torch.Generator().manual_seed(0 if seed is None else int(seed))
+    elif not isinstance(generator, torch.Generator) or generator.device.type != "cpu":
+        # the noise is drawn on the CPU and moved, so a run gives the same video on any device
+        got = (
+            f"one on {generator.device}"
+            if isinstance(generator, torch.Generator)
+            else type(generator).__name__
+        )
+        raise ValueError(f"generator must be a CPU torch.Generator (or pass seed=), got {got}")
     canvas = tuple(config.resolution) if config.resolution is not None else tuple(refiner.frame_size)
     f = refiner.vae.scale_factor
     if canvas[0] % f or canvas[1] % f:
