@@ -433,6 +433,19 @@ def test_a_refiner_folder_with_only_fp16_weights_loads(refiner: Refiner, tmp_pat
         Refiner.from_pretrained("owner/zeroscope")
 
 
+def test_cli_enhance_reports_the_output_size_width_x_height(tmp_path, capsys) -> None:
+    """A 48-wide, 32-high output was reported as '32x48'."""
+    from streamt2v.cli import main
+
+    src = write_video(tmp_path / "in.mp4", torch.rand(1, 3, 2, 16, 24) * 2 - 1, fps=8)
+    folder = Refiner.random((32, 48), seed=0).save_pretrained(tmp_path / "wide")
+    out = tmp_path / "out.mp4"
+    args = ["enhance", str(src), "--prompt", "a red circle", "-o", str(out), "--model", str(folder)]
+    assert main([*args, "--steps", "1", "--chunk-frames", "2", "--overlap", "0", "--no-progress"]) == 0
+    assert read_video(out)[0].shape[3:] == (32, 48)
+    assert "(2 frames, 48x32 width x height)" in capsys.readouterr().out
+
+
 def test_cli_enhance_end_to_end(refiner: Refiner, tmp_path, caplog) -> None:
     from streamt2v.cli import main
 

@@ -167,5 +167,7 @@ def run(args: argparse.Namespace) -> int:
             raise
         path = write_video(args.output, out, config.fps or fps, overwrite=args.overwrite, held_lock=lock)
         remove_state_file(state)
-    print(f"wrote {Path(path).resolve()} ({out.shape[0]} frames, {out.shape[1]}x{out.shape[2]})")
+    print(
+        f"wrote {Path(path).resolve()} ({out.shape[0]} frames, {out.shape[2]}x{out.shape[1]} width x height)"
+    )
     return 0
