@@ -868,3 +868,35 @@ def test_captions_of_missing_files_name_their_lines(tmp_path):
         r"case-sensitive: 'A.MP4' in the folder, 'a.mp4' in the captions\)$",
     ):
         VideoFolderDataset(tmp_path, tmp_path / "caps.jsonl", ClipSpec(num_frames=2, size=16))
+
+
+def test_a_video_whose_frames_are_damaged_is_named_at_its_sample_with_what_to_do(tmp_path):
+    """The check reads packets, not frames: a file damaged inside its frame data (not cut short) passes it
+    and fails at its first sample. That error said only 'cannot read video', mid-run; it now says why the
+    check let it through and what to do (the same sample would fail again on a plain resume)."""
+    import av
+
+    rng = np.random.default_rng(0)
+    with av.open(str(tmp_path / "a.mp4"), "w") as container:
+        stream = container.add_stream("libx264", rate=8)
+        stream.width = stream.height = 64
+        stream.pix_fmt = "yuv420p"
+        for _ in range(24):
+            image = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    data = bytearray((tmp_path / "a.mp4").read_bytes())
+    for k in range(len(data) // 3, len(data) // 3 + 3000):
+        data[k] = (data[k] * 7 + 13) % 256
+    (tmp_path / "a.mp4").write_bytes(bytes(data))
+    (tmp_path / "caps.csv").write_text("file,caption\na.mp4,noise\n")
+    ds = VideoFolderDataset(tmp_path, tmp_path / "caps.csv", ClipSpec(num_frames=16, size=16, max_start=8))
+    ds.check()
+    with pytest.raises(
+        ValueError,
+        match=r"^cannot read video '.*a.mp4': .* \(sample 0; the check before the first step reads packets, "
+        r"not frames: move the video out of the folder, then --resume\)$",
+    ):
+        ds[0]

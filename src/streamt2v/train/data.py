@@ -566,6 +566,16 @@ class VideoFolderDataset(Dataset):
         epoch, k = divmod(int(index), n)
         order = np.random.default_rng([self.seed, epoch, 0xF11E]).permutation(n)
         name = self.files[int(order[k])]
+        try:
+            return self._sample(index, name)
+        except ValueError as err:  # damaged frames in a file whose packets the check read whole
+            raise ValueError(
+                f"{err} (sample {index}; the check before the first step reads packets, not frames: move the "
+                "video out of the folder, then --resume)"
+            ) from err
+
+    def _sample(self, index: int, name: str) -> dict[str, Any]:
+        """Sample ``index``, of the video ``name``."""
         path = self.paths[name]
         s = self.spec
         reach = max(s.max_start + s.num_frames, s.anchor_frames)
