@@ -900,3 +900,19 @@ def test_a_video_whose_frames_are_damaged_is_named_at_its_sample_with_what_to_do
         r"not frames: move the video out of the folder, then --resume\)$",
     ):
         ds[0]
+
+
+def test_videos_smaller_than_the_training_size_are_named_in_a_warning(tmp_path, caplog):
+    """A 32×32 video in a 64-pixel refiner run is upscaled, so it trains the refiner on blur: it was
+    silent."""
+    import logging
+
+    write_video(tmp_path / "small.mp4", 4, h=16, w=24)
+    write_video(tmp_path / "big.mp4", 4, h=32, w=32)
+    (tmp_path / "caps.csv").write_text("file,caption\nsmall.mp4,red\nbig.mp4,blue\n")
+    with caplog.at_level(logging.WARNING, logger="streamt2v.train.data"):
+        VideoFolderDataset(tmp_path, tmp_path / "caps.csv", ClipSpec(num_frames=2, size=24)).check()
+    assert (
+        f"1 of 2 videos in {tmp_path} are smaller than the training size 24 and are upscaled (blurred): "
+        "small.mp4 (16 px)" in caplog.text
+    )

@@ -246,6 +246,7 @@ def decode_video(path: Path, max_frames: int | None = None) -> np.ndarray:
 _PROBED: dict[tuple[str, int, int, int, int], VideoProbe] = {}  # (..., need, reach) -> what was learnt
 _RATES: dict[tuple[str, int, int], float] = {}  # -> fps
 _WARNED_RATES: set[tuple[str, tuple[float, ...]]] = set()  # (folder, its rates) named in the warning already
+_WARNED_SMALL: set[tuple[str, int, int]] = set()  # (folder, size, how many) named in the warning already
 _SAID_FOLDERS: set[tuple[Any, ...]] = set()  # (folder, captions, counts) the scan's log line was given for
 # Packets read past a sample's reach: B-frames store a frame's packet up to a few after later frames'.
 SEEK_MARGIN = 32
@@ -256,12 +257,14 @@ class VideoProbe(NamedTuple):
     counts them, else at most ``need``), ``fps``, ``times``: the timestamps of its first ``reach`` frames
     (fewer in a shorter video) where they name the frames, for a sample to seek to its clip; None where they
     do not (the sample then decodes from the start, as far as ``reach``), and ``dropped``: the frames the
-    container counts that FFmpeg does not decode (an edit list's), as far as they were counted."""
+    container counts that FFmpeg does not decode (an edit list's), as far as they were counted; ``side``:
+    the shorter side of its frames in pixels (0 where the container does not say)."""
 
     frames: int
     fps: float
     times: FrameTimes | None
     dropped: int = 0
+    side: int = 0
 
 
 def probe_video(path: Path, need: int, reach: int) -> VideoProbe:
@@ -324,6 +327,7 @@ def probe_video(path: Path, need: int, reach: int) -> VideoProbe:
             except (av.error.FFmpegError, OSError):
                 unreadable = True
             fps, step = packets_frame_rate(stream, stamps, durations)
+            side = min(stream.codec_context.width or 0, stream.codec_context.height or 0)
     except (av.error.FFmpegError, OSError) as err:
         raise ValueError(f"cannot read video {str(path)!r}: {decode_error_reason(err)}") from err
     times = None if unreadable else frame_times(stamps, reach, step)
@@ -347,7 +351,7 @@ def probe_video(path: Path, need: int, reach: int) -> VideoProbe:
                 f"file holds {kept + dropped}: cut short?)"
             ) from None
         times = None
-    probe = VideoProbe(n, fps, times, dropped)
+    probe = VideoProbe(n, fps, times, dropped, side)
     if key is not None:
         _PROBED[key] = probe
         _RATES[key[:3]] = fps
@@ -526,6 +530,7 @@ class VideoFolderDataset(Dataset):
         files = tqdm(self.files, desc="checking videos", disable=not progress or len(self.files) < 50)
         bad: list[tuple[str, str]] = []  # (the error alone, the error in a list of several)
         rates: dict[float, list[str]] = {}
+        small: list[tuple[str, int]] = []  # videos upscaled to the training size: (name, shorter side)
         for f in files:
             try:
                 probe = probe_video(self.paths[f], need, reach)
@@ -539,6 +544,8 @@ class VideoFolderDataset(Dataset):
                     short += f" (its container lists {n + probe.dropped}; an edit list drops {probe.dropped})"
                 bad.append((f"{short}; a clip needs {need}", short))
             rates.setdefault(round(fps, 2), []).append(f)
+            if 0 < probe.side < s.size:
+                small.append((f, probe.side))
         if len(bad) == 1:
             raise ValueError(bad[0][0])
         if bad:
@@ -546,6 +553,18 @@ class VideoFolderDataset(Dataset):
             raise ValueError(
                 f"{len(bad)} of {len(self.files)} videos in {self.folder} cannot give a {need}-frame clip "
                 f"(move them out of the folder): {'; '.join(b for _, b in bad[:5])}{more}"
+            )
+        warned_small = (os.path.abspath(self.folder), s.size, len(small))
+        if small and warned_small not in _WARNED_SMALL:  # once, as the rates below
+            _WARNED_SMALL.add(warned_small)
+            logging.getLogger(__name__).warning(
+                "%d of %d videos in %s are smaller than the training size %d and are upscaled (blurred): %s",
+                len(small),
+                len(self.files),
+                self.folder,
+                s.size,
+                ", ".join(f"{name} ({side} px)" for name, side in small[:3])
+                + (", ..." if len(small) > 3 else ""),
             )
         warned = (os.path.abspath(self.folder), tuple(sorted(rates)))
         if len(rates) > 1 and warned not in _WARNED_RATES:  # once: sample videos check the folder again
