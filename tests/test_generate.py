@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import shlex
 
 import pytest
@@ -226,13 +227,38 @@ def test_cli_end_to_end(tmp_path, monkeypatch, capsys, caplog):
     "argv,match",
     [
         (["", "--frames", "8"], "non-empty"),
-        (["x", "--frames", "2000000"], "num_frames must be at most 1,000,000"),  # --frames 0: test_cli_env
-        (["x", "--chunk-frames", "8", "--cond-frames", "8"], "must be greater than cond_frames"),
+        # stage-1/2 settings are named by the flags typed, not by their StreamConfig fields
+        (
+            ["x", "--frames", "2000000"],
+            "error: --frames must be at most 1,000,000",
+        ),  # --frames 0: test_cli_env
+        (
+            ["x", "--chunk-frames", "8", "--cond-frames", "8"],
+            "--chunk-frames (8) must be greater than --cond-frames",
+        ),
         (["x", "--init-video", "bad.mp4"], "cannot read video"),
         (["x", "--init-video", "missing.mp4"], "not found"),
         (["x", "--model", "no/such/folder"], "does not exist"),
-        (["x", "--scheduler", "heun"], "unknown scheduler 'heun'"),
-        (["x", "--guidance-rescale", "2"], "guidance_rescale must be in [0, 1] (0 = off), got 2.0"),
+        (["x", "--scheduler", "heun"], "unknown --scheduler 'heun'"),
+        (["x", "--guidance-rescale", "2"], "error: --guidance-rescale must be in [0, 1] (0 = off), got 2.0"),
+        # a constraint from a setting the user did not type names it as the model's recommendation, by its flag
+        (
+            ["x", "--steps", "1000000"],
+            "--chunk-strength 0.9 starts stage 2 at step 900 of 1000, too close to the end for --steps 1000000; "
+            "lower --steps to 900 or less (--chunk-strength 1 allows 1000); --chunk-strength 0.9 is the model's "
+            "recommended setting (set --chunk-strength to change it)",
+        ),
+        (
+            ["x", "--chunk-strength", "0.005"],
+            "raise --chunk-strength to 0.01 or more; --steps 10 is the model's recommended setting",
+        ),
+        # more steps than the schedule has: refused before any chunk (was a scheduler's error after chunk 1)
+        (["x", "--steps", "2000", "--chunk-strength", "1"], "--steps 2000 is more than the 1000 timesteps"),
+        (["x", "--init-steps", "1001"], "--init-steps 1001 is more than the 1000 timesteps"),
+        (
+            ["x", "--init-video", "v3.mp4", "--frames", "3"],
+            "error: --frames (3) must exceed the 3 input frames",
+        ),
         (["x", "--dtype", "fp16", "--device", "cpu"], "dtype fp16 is not supported on device cpu"),
         (["x", "--device", "tpu"], "device"),
         (["x", "-o", "out.xyz"], "unknown suffix"),
@@ -243,9 +269,9 @@ def test_cli_end_to_end(tmp_path, monkeypatch, capsys, caplog):
             ["--prompt-schedule", "schedule_missing.txt"],
             "prompt schedule file 'schedule_missing.txt' not found",
         ),
-        (["x", "--init-guidance", "nan"], "init_guidance must be a finite number, got nan"),
-        (["x", "--guidance", "nan"], "guidance must be a finite number, got nan"),
-        (["x", "--eta", "inf"], "eta must be a finite number, got inf"),
+        (["x", "--init-guidance", "nan"], "error: --init-guidance must be a finite number, got nan"),
+        (["x", "--guidance", "nan"], "error: --guidance must be a finite number, got nan"),
+        (["x", "--eta", "inf"], "error: --eta must be a finite number, got inf"),
         (["x", "--fps", "inf"], "--fps must be a finite number"),
         (["x", "--fps", "nan"], "--fps must be a finite number"),
         (["x", "--fps", "1e-9"], "--fps must be a finite number"),
@@ -267,15 +293,18 @@ def test_cli_end_to_end(tmp_path, monkeypatch, capsys, caplog):
     ],
 )
 def test_bad_inputs_catalogue(tmp_path, monkeypatch, capsys, argv, match):
+    from streamt2v.io.video import write_video
+
     monkeypatch.chdir(tmp_path)
     (tmp_path / "bad.mp4").write_bytes(b"garbage")
+    write_video("v3.mp4", torch.zeros(3, 3, 32, 32), fps=8)
     assert main(["generate", *argv, "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert match in err, err
     assert err.count("error:") == 1 and "Traceback" not in err
     assert not (tmp_path / "output.mp4").exists()
     # nothing is left behind: no run directory, no temporary segments
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.mp4"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.mp4", "v3.mp4"]
 
 
 def test_memory_policy():
@@ -566,12 +595,111 @@ def test_failed_start_leaves_no_run_directory(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     for argv, match in [
         (["--cond-frames", "4"], "does not match the model's CAM"),
-        (["--chunk-strength", "0.5", "--steps", "1000"], "too close to the end for steps=1000"),
+        (["--chunk-strength", "0.5", "--steps", "1000"], "too close to the end for --steps 1000"),
     ]:
         for _ in range(2):  # a rerun with the same --run-dir gives the same error, not "already holds a run"
             assert main(["generate", "a cat", "--frames", "24", *FAST_CLI, "--run-dir", "r", *argv]) == 2
             assert match in capsys.readouterr().err
         assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_cli_reads_an_init_video_once_and_its_bar_counts_the_chunks_made(
+    tmp_path, monkeypatch, capsys, model
+):
+    """The bar's total came from reading --init-video a second time, before generate() read it; a resume read
+    it again, and counted the chunks of a text-only run when it had moved (3 steps instead of 2)."""
+    import streamt2v.cli as cli
+    import streamt2v.io.video as video_io
+    import streamt2v.pipeline.generate as pipeline_generate
+    from streamt2v.io.video import write_video
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli, "_stderr_is_terminal", lambda: True)  # progress bars on
+    real_read, reads = video_io.read_video, []
+
+    def counted_read(path, *args, **kwargs):
+        reads.append(str(path))
+        return real_read(path, *args, **kwargs)
+
+    monkeypatch.setattr(video_io, "read_video", counted_read)
+    monkeypatch.setattr(pipeline_generate, "read_video", counted_read)
+    write_video("in.mp4", torch.zeros(3, 10, 64, 64), fps=8)
+    argv = [
+        "generate",
+        "a cat",
+        "--init-video",
+        "in.mp4",
+        "--frames",
+        "26",
+        "--model",
+        "tiny",
+        "--steps",
+        "1",
+    ]
+    assert main([*argv, "-o", "a.mp4"]) == 0
+    assert reads == ["in.mp4"]
+    assert "| 2/2 [" in capsys.readouterr().err  # chunk 0 is the video; chunks 1 and 2 take a step each
+    # a run stopped after chunk 1, resumed after its input moved: one chunk, one step left of 2
+    cfg = GenerateConfig(
+        output=str(tmp_path / "b.mp4"),
+        stream=StreamConfig(num_frames=26, steps=1, init_steps=1),
+        prompt="a cat",
+        model="tiny",
+        init_video="in.mp4",
+        run_dir=str(tmp_path / "run-b"),
+    )
+
+    def crash(chunk):
+        if chunk.index == 1:
+            raise Crash
+
+    with pytest.raises(Crash):
+        generate(cfg, model=model, on_chunk=crash)
+    (tmp_path / "in.mp4").rename(tmp_path / "moved.mp4")
+    reads.clear()
+    assert main(["generate", "--resume", "run-b"]) == 0
+    assert reads == [] and "| 2/2 [" in capsys.readouterr().err
+
+
+def test_cli_warnings_and_counts_read_as_typed(tmp_path, monkeypatch, capsys, caplog, model):
+    from streamt2v.io.video import write_video
+    from streamt2v.pipeline.stream import stream
+
+    monkeypatch.chdir(tmp_path)
+    caplog.set_level(logging.INFO)
+    assert main(["generate", "a cat", "--frames", "1", *FAST_CLI, "-o", "one.mp4"]) == 0
+    assert "wrote 1 frame to" in capsys.readouterr().out
+    assert " (1 chunk); continue" in caplog.text  # was "(1 chunks)"
+    caplog.clear()
+    write_video("small.mp4", torch.zeros(3, 2, 32, 32), fps=8)
+    assert main(["generate", "a cat", "--init-video", "small.mp4", "--frames", "4", *FAST_CLI]) == 0
+    assert "--init-video is 32x32; resizing to the model's 64x64" in caplog.text, caplog.text
+    assert "(2 chunks)" in caplog.text
+    # Python callers still read the field names: the command line's wording ends with its run
+    caplog.clear()
+    stream(model, "a cat", StreamConfig(num_frames=4, steps=1), init_video=torch.zeros(1, 3, 2, 32, 32))
+    assert "init_video is 32x32; resizing" in caplog.text and "--init-video" not in caplog.text
+
+
+def test_pipeline_names_a_constraint_that_comes_from_the_models_recommended_setting():
+    from streamt2v.pipeline.generate import StreamingT2VPipeline
+
+    pipe = StreamingT2VPipeline.from_pretrained(
+        device="cpu"
+    )  # the shipped model recommends chunk_strength 0.9
+    with pytest.raises(ValueError) as err:
+        pipe.stream("a red circle", 40, steps=950)
+    assert str(err.value) == (
+        "chunk_strength 0.9 starts stage 2 at step 900 of 1000, too close to the end for steps=950; lower steps "
+        "to 900 or less, or raise chunk_strength to 0.95 or more; chunk_strength 0.9 is the model's recommended "
+        "setting (set chunk_strength to change it)"
+    )
+    with pytest.raises(ValueError) as err:  # given by the caller: no note
+        pipe.stream("a red circle", 40, steps=950, chunk_strength=0.9)
+    assert str(err.value).endswith("raise chunk_strength to 0.95 or more")
+    with pytest.raises(ValueError, match="^steps=1001 is more than the 1000 timesteps"):
+        pipe.stream("a red circle", 40, steps=1001, chunk_strength=1.0)
+    pipe.stream("a red circle", 16, steps=1001, chunk_strength=1.0)  # one stage-1 chunk: no stage-2 steps
 
 
 def test_resume_from_another_folder_writes_where_the_run_began(tmp_path, monkeypatch, model, capsys):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -14,6 +16,10 @@ _RESUME_FLAGS = {"resume", "no_progress", "overwrite", "func", "parser", "comman
 # Flags --resume takes to continue on another device or in another precision (resume_generate).
 _CHANGED_ON_RESUME = ("device", "dtype")
 _ENHANCE_FLAGS = ("refiner", "enhance_steps", "enhance_start_step", "enhance_chunk_frames", "enhance_overlap")
+# The flags of the stage-1/2 settings whose name is not the flag's (the rest: --name-with-dashes).
+_OTHER_FLAGS = {"num_frames": "--frames", "anchor_image": "--anchor"}
+# A quoted prompt or path in a message (not an apostrophe: "the model's"), left as it is.
+_QUOTED = r"(?<!\w)'[^']*'(?!\w)|(?<!\w)\"[^\"]*\"(?!\w)"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -200,24 +206,34 @@ def _typed_with_resume(args: argparse.Namespace) -> dict[str, object]:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from streamt2v.pipeline.chunking import plan_chunks
+    from streamt2v.pipeline.chunking import SettingError, counted, num_chunks
     from streamt2v.pipeline.generate import GenerateConfig, generate, resume_generate, run_config
     from streamt2v.pipeline.model_loading import recommended_sampler
-    from streamt2v.pipeline.stream import StreamConfig
+    from streamt2v.pipeline.stream import StreamConfig, recommended_note
 
     bar = None
-    total: tuple[int, list[int]] = (0, [0])
+    # Denoising steps of each chunk (the bar's total); None until the number of chunks is known: an
+    # --init-video run learns it from its first chunk, the video as generate() read it (not read twice).
+    per_chunk: list[int] | None = None
     done = 0
+    # The model's recommended settings a new run takes where no flag is given: a message about one says so.
+    recommended: dict[str, object] = {}
+    given: list[str] = []
 
     def on_chunk(chunk) -> None:
+        nonlocal per_chunk
+        if per_chunk is None:
+            per_chunk = _steps_per_chunk(cfg, chunk.num_chunks)
         if bar is not None:
-            bar.set_postfix_str(f"{chunk.stop} frames done", refresh=False)
+            bar.set_postfix_str(f"{counted(chunk.stop, 'frame')} done", refresh=False)
 
     def on_step(index: int, step: int, steps: int) -> None:
         nonlocal bar
         if bar is None and not args.no_progress:  # created at the first step: errors come without a bar
-            bar = tqdm(total=total[0], unit="step", file=sys.stderr, dynamic_ncols=True)
-            bar.update(sum(total[1][:done]))
+            bar = tqdm(
+                total=sum(per_chunk) if per_chunk else None, unit="step", file=sys.stderr, dynamic_ncols=True
+            )
+            bar.update(sum(per_chunk[:done]) if per_chunk else 0)
         if bar is not None:
             bar.set_description(f"chunk {index + 1}", refresh=False)
             bar.update(1)
@@ -235,7 +251,7 @@ def run(args: argparse.Namespace) -> int:
                 f"warning: --resume continues the run with its stored settings; ignoring {', '.join(ignored)}",
                 file=sys.stderr,
             )
-        total, done = _total_steps(cfg, plan_chunks), run_dir.num_finished
+        per_chunk, done = _steps_per_chunk(cfg, run_dir.manifest["num_chunks"]), run_dir.num_finished
         if done >= run_dir.manifest["num_chunks"]:
             # a plain --enhance stores {}: stage 3 runs whenever it is not None
             if run_dir.status == "complete":
@@ -282,15 +298,20 @@ def run(args: argparse.Namespace) -> int:
             "anchor_colour_match": args.anchor_colour_match,
             "chunk_strength": args.chunk_strength,
         }
-        stream_cfg = StreamConfig(
-            num_frames=args.frames,
-            seed=args.seed,
-            negative_prompt=args.negative_prompt,
-            chunk_frames=args.chunk_frames,
-            cond_frames=args.cond_frames,
-            reanchor=args.reanchor,
-            **{**recommended_sampler(args.model), **{k: v for k, v in sampling.items() if v is not None}},
-        )
+        recommended = recommended_sampler(args.model)
+        given = [k for k, v in sampling.items() if v is not None]
+        try:
+            stream_cfg = StreamConfig(
+                num_frames=args.frames,
+                seed=args.seed,
+                negative_prompt=args.negative_prompt,
+                chunk_frames=args.chunk_frames,
+                cond_frames=args.cond_frames,
+                reanchor=args.reanchor,
+                **{**recommended, **{k: sampling[k] for k in given}},
+            )
+        except SettingError as err:
+            raise ValueError(_as_flags(f"{err}{recommended_note(err, recommended, given)}")) from None
         enhance = {
             "num_inference_steps": args.enhance_steps,
             "start_step": args.enhance_start_step,
@@ -318,7 +339,21 @@ def run(args: argparse.Namespace) -> int:
             compile=args.compile,
             overwrite=args.overwrite,
         )
-        total, done = _total_steps(cfg, plan_chunks), 0
+        if not cfg.init_video:  # an --init-video run learns its length from the video (on_chunk)
+            s = cfg.stream
+            try:
+                n = num_chunks(
+                    s.num_frames,
+                    chunk_frames=s.chunk_frames,
+                    cond_frames=s.cond_frames,
+                    prefix_frames=int(bool(cfg.init_image)),
+                )
+            except SettingError:  # generate() reports it
+                n = None
+            per_chunk = _steps_per_chunk(cfg, n) if n else None
+    # Stage-1/2 messages name the settings by their field names; here they name the flags typed instead.
+    stream_log = logging.getLogger("streamt2v.pipeline.stream")  # its warnings: "init_video is 64x64; ..."
+    stream_log.addFilter(_flags_in_record)
     try:
         if args.resume:
             result = resume_generate(
@@ -326,10 +361,13 @@ def run(args: argparse.Namespace) -> int:
             )
         else:
             result = generate(cfg, on_step=on_step, on_chunk=on_chunk, progress=not args.no_progress)
+    except SettingError as err:
+        raise ValueError(_as_flags(f"{err}{recommended_note(err, recommended, given)}")) from None
     finally:
+        stream_log.removeFilter(_flags_in_record)
         if bar is not None:
             bar.close()
-    print(f"wrote {result.num_frames} frames to {result.output}")
+    print(f"wrote {counted(result.num_frames, 'frame')} to {result.output}")
     for extra in result.extra_outputs:
         print(f"wrote {extra}")
     print(f"run directory: {result.run_dir}")
@@ -343,24 +381,34 @@ def _is_file(text: str) -> bool:
         return False
 
 
-def _total_steps(cfg, plan_chunks) -> tuple[int, list[int]]:
-    """Denoising steps of the whole run and per chunk (for the progress bar's ETA)."""
+def _steps_per_chunk(cfg, num_chunks: int) -> list[int]:
+    """Denoising steps of each of a run's ``num_chunks`` chunks (the progress bar's total): chunk 0 is the
+    input (none) or a stage-1 chunk, every later one a stage-2 chunk."""
     s = cfg.stream
-    prefix = 0
-    if cfg.init_image:
-        prefix = 1
-    elif cfg.init_video:
-        from streamt2v.io.video import read_video
+    first = 0 if cfg.init_video or cfg.init_image else s.init_steps
+    return [first] + [s.steps] * (num_chunks - 1)
 
-        try:
-            prefix = read_video(cfg.init_video)[0].shape[2]
-        except (ValueError, FileNotFoundError):
-            prefix = 0  # generate() reports the error
-    try:
-        plan = plan_chunks(
-            s.num_frames, chunk_frames=s.chunk_frames, cond_frames=s.cond_frames, prefix_frames=prefix
-        )
-    except ValueError:
-        return 0, [0]
-    per = [0 if c.stage == 0 else s.init_steps if c.stage == 1 else s.steps for c in plan]
-    return sum(per), per
+
+def _flag_names() -> dict[str, str]:
+    """generate's flag for each stage-1/2 setting (:class:`StreamConfig` field) and input a message names."""
+    from dataclasses import fields
+
+    from streamt2v.pipeline.stream import StreamConfig
+
+    names = [f.name for f in fields(StreamConfig)] + ["init_video", "init_image", "anchor_image"]
+    return {name: _OTHER_FLAGS.get(name, "--" + name.replace("_", "-")) for name in names}
+
+
+def _as_flags(message: str) -> str:
+    """A stage-1/2 message with the settings named as generate's flags (``steps=10`` as ``--steps 10``),
+    quoted prompts and paths left as they are."""
+    flags = _flag_names()
+    names = "|".join(sorted(flags, key=len, reverse=True))
+    pattern = re.compile(rf"({_QUOTED})|\b({names})\b(=?)")
+    return pattern.sub(lambda m: m[1] or flags[m[2]] + " " * bool(m[3]), message)
+
+
+def _flags_in_record(record: logging.LogRecord) -> bool:
+    """A logging filter: the record's message :func:`_as_flags`."""
+    record.msg, record.args = _as_flags(record.getMessage()), None
+    return True

@@ -22,6 +22,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+class SettingError(ValueError):
+    """A stage-1/2 setting refused (:class:`~streamt2v.pipeline.stream.StreamConfig`, the chunk plan, the
+    step counts): the message names the settings by their field names, which the command line shows as
+    its flags (``num_frames`` as ``--frames``)."""
+
+
 @dataclass(frozen=True)
 class ChunkSpec:
     """One chunk of the plan. ``start:stop`` are the output frames it contributes (its *new* frames)."""
@@ -40,11 +46,11 @@ class ChunkSpec:
 def validate_sizes(chunk_frames: int, cond_frames: int) -> None:
     """Raise unless ``0 < cond_frames < chunk_frames`` (each streaming chunk must add frames)."""
     if cond_frames < 1:
-        raise ValueError(f"cond_frames must be >= 1, got {cond_frames}")
+        raise SettingError(f"cond_frames must be >= 1, got {cond_frames}")
     if chunk_frames <= cond_frames:
-        raise ValueError(
+        raise SettingError(
             f"chunk_frames ({chunk_frames}) must be greater than cond_frames ({cond_frames}): "
-            "each streaming chunk keeps chunk_frames - cond_frames new frames"
+            "each streaming chunk keeps the difference as new frames"
         )
 
 
@@ -65,14 +71,14 @@ def plan_chunks(
     """The chunk plan for exactly ``num_frames`` output frames (``>= 1``; more than ``prefix_frames``)."""
     validate_sizes(chunk_frames, cond_frames)
     if isinstance(num_frames, bool) or not isinstance(num_frames, int) or num_frames < 1:
-        raise ValueError(f"num_frames must be an integer >= 1, got {num_frames!r}")
+        raise SettingError(f"num_frames must be an integer >= 1, got {num_frames!r}")
     if prefix_frames < 0:
         raise ValueError(f"prefix_frames must be >= 0, got {prefix_frames}")
     step = chunk_frames - cond_frames
     if prefix_frames:
         if num_frames <= prefix_frames:
             given = "the 1 input frame" if prefix_frames == 1 else f"the {prefix_frames} input frames"
-            raise ValueError(
+            raise SettingError(
                 f"num_frames ({num_frames}) must exceed {given}: it counts the whole output, input frames "
                 f"included, so {prefix_frames + 1} or more"
             )
@@ -96,6 +102,11 @@ def cond_frame_indices(num_available: int, cond_frames: int) -> list[int]:
         raise ValueError("the CAM needs at least one frame of the video so far")
     last = list(range(max(0, num_available - cond_frames), num_available))
     return [last[0]] * (cond_frames - len(last)) + last
+
+
+def counted(count: int, noun: str) -> str:
+    """``"1 chunk"``, ``"2 chunks"``: a count and its noun for messages (the noun given singular)."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def chunk_seed(seed: int, index: int) -> int:

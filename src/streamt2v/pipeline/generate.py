@@ -9,6 +9,7 @@ appear only when the video is complete (atomic rename).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shlex
@@ -24,17 +25,19 @@ from streamt2v.io.output_paths import outputs_locked
 from streamt2v.io.streaming_writer import StreamingVideoWriter, remove_stale_temporaries
 from streamt2v.io.video import read_image, read_video
 from streamt2v.memory import dtype_name, resolve_device, resolve_dtype, supported_dtypes
-from streamt2v.pipeline.chunking import plan_chunks
+from streamt2v.pipeline.chunking import counted, plan_chunks
 from streamt2v.pipeline.model_loading import load_model
 from streamt2v.pipeline.preflight import check_default_refiner_for, check_inputs, lowres_path, output_targets
 from streamt2v.pipeline.prompts import PromptSchedule, as_schedule, load_schedule
 from streamt2v.pipeline.rundir import STAGE3_STATE, RunDir, default_run_dir, reserve_run_dir
 from streamt2v.pipeline.stream import (
     Chunk,
+    SettingError,
     StepCallback,
     StreamConfig,
     StreamState,
-    check_chunk_strength,
+    check_step_counts,
+    recommended_note,
     stream,
 )
 from streamt2v.sampling.schedulers import NonFiniteLatentsError
@@ -117,17 +120,21 @@ class StreamingT2VPipeline:
             hint = f" ({'; '.join(hints)})" if hints else ""
             raise TypeError(f"unknown sampling option(s) {unknown}{hint}; see StreamConfig for the options")
         # The model's recommended settings for its weights, overridden by what the caller gives.
-        config = StreamConfig(num_frames=num_frames, **{**self.model.sampler, **options})
-        return stream(
-            self.model,
-            as_schedule(prompt),
-            config,
-            init_video=init_video,
-            init_image=init_image,
-            anchor_image=anchor_image,
-            resume=resume,
-            on_step=on_step,
-        )
+        try:
+            config = StreamConfig(num_frames=num_frames, **{**self.model.sampler, **options})
+            return stream(
+                self.model,
+                as_schedule(prompt),
+                config,
+                init_video=init_video,
+                init_image=init_image,
+                anchor_image=anchor_image,
+                resume=resume,
+                on_step=on_step,
+            )
+        except SettingError as err:  # a constraint from a setting the caller never gave is named as such
+            note = recommended_note(err, self.model.sampler, [*options, "num_frames"])
+            raise SettingError(f"{err}{note}") from None
 
     def __call__(self, prompt: str | PromptSchedule, num_frames: int, **kwargs: Any) -> torch.Tensor:
         return torch.cat([c.frames for c in self.stream(prompt, num_frames, **kwargs)], dim=2)
@@ -263,12 +270,11 @@ def generate(
     )
     if anchor is not None and not any(spec.stage == 2 for spec in plan):
         logger.warning(
-            "--anchor is not used: the APM anchor conditions streaming chunks only, and %d frames need none",
-            cfg.stream.num_frames,
+            "--anchor is not used: the APM anchor conditions streaming chunks only, and %s need none",
+            counted(cfg.stream.num_frames, "frame"),
         )
         anchor = None  # named here with its flag; stream() would name it again as anchor_image
-    if cfg.stream.chunk_strength < 1 and any(spec.stage == 2 for spec in plan):
-        check_chunk_strength(cfg.stream)  # with the usual 1000 training steps; stream() checks the model's
+    check_step_counts(cfg.stream, plan, _timesteps_before_loading(cfg, model))  # stream() checks again
     run_path = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(schedule.entries[0][1])
     RunDir.check_new(run_path)
     if model is None:
@@ -291,12 +297,27 @@ def generate(
     )
     run = RunDir.create(run_path, cfg.to_dict(), num_chunks=len(plan))
     logger.info(
-        "run directory %s (%d chunks); continue an interrupted run with: %s",
+        "run directory %s (%s); continue an interrupted run with: %s",
         run_path,
-        len(plan),
+        counted(len(plan), "chunk"),
         resume_command(run_path),
     )
     return _consume(cfg, run, model, chunks, [], on_chunk, new_run=True, progress=progress)
+
+
+def _timesteps_before_loading(cfg: GenerateConfig, model: StreamingT2VModel | None) -> int:
+    """The length of the model's noise schedule, for the step checks before the model is loaded: a model
+    folder's (the shipped one without ``cfg.model``), else diffusers' usual 1000 (presets, hub ids)."""
+    from streamt2v.assets import microworld_model_dir, names_shipped
+
+    if model is not None:
+        return int(model.scheduler_config.get("num_train_timesteps", 1000))
+    folder = microworld_model_dir() if cfg.model is None or names_shipped(cfg.model) else Path(cfg.model)
+    try:
+        config = json.loads((folder / "scheduler" / "scheduler_config.json").read_text())
+        return int(config.get("num_train_timesteps", 1000))
+    except (OSError, ValueError, TypeError, AttributeError):  # none there: loading names the problem
+        return 1000
 
 
 def run_config(run: RunDir) -> GenerateConfig:
@@ -363,7 +384,10 @@ def _prepare_resume(
         model = _load_compiled(cfg)
     stored = [run.load_chunk(i) for i in range(run.num_finished)]
     logger.info(
-        "resuming %s: %d of %d chunks already finished", run.path, len(stored), run.manifest["num_chunks"]
+        "resuming %s: %d of %s already finished",
+        run.path,
+        len(stored),
+        counted(run.manifest["num_chunks"], "chunk"),
     )
     if not stored:  # nothing finished: start over with the same settings
         chunks = _restart_stream(cfg, model, on_step)
@@ -503,9 +527,9 @@ def _consume(
         else:
             how = f"continue with: {resume_command(run.path)}"
         logger.warning(
-            "stopped after %d finished chunks (%d frames saved in the run directory); %s",
-            run.num_finished,
-            run.num_frames_saved,
+            "stopped after %s (%s saved in the run directory); %s",
+            counted(run.num_finished, "finished chunk"),
+            counted(run.num_frames_saved, "frame"),
             how,
         )
         raise
@@ -539,7 +563,7 @@ def _enhance_stage(
         refiner.compile(cfg.compile)
     # The user's settings over the refiner's recommended ones (over the official defaults).
     config = refiner.config(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.enhance.items()})
-    logger.info("stage 3: enhancing %d frames with randomized blending", video.shape[2])
+    logger.info("stage 3: enhancing %s with randomized blending", counted(video.shape[2], "frame"))
     # its state after each step is kept in the run: a resume continues from the last finished step
     state = run.path / STAGE3_STATE
     hi = enhance_video(

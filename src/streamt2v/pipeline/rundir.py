@@ -346,7 +346,8 @@ class RunDir:
     ) -> None:
         """Store chunk ``index`` (must be the next one) and then record it in the manifest."""
         if index != self.num_finished:
-            raise ValueError(f"chunk {index} saved out of order: {self.num_finished} chunks are finished")
+            finished = "1 chunk is" if self.num_finished == 1 else f"{self.num_finished} chunks are"
+            raise ValueError(f"chunk {index} saved out of order: {finished} finished")
         name = f"chunks/chunk_{index:06d}.safetensors"
         tensors = {
             "frames": torch.from_numpy(to_uint8_frames(frames)),

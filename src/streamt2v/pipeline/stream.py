@@ -18,14 +18,23 @@ only the current chunk, the CAM's conditioning frames and the anchor, so its mem
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from streamt2v.io.video import resize_video
-from streamt2v.pipeline.chunking import ChunkSpec, chunk_seed, cond_frame_indices, plan_chunks, validate_sizes
+from streamt2v.pipeline.chunking import (
+    ChunkSpec,
+    SettingError,
+    chunk_seed,
+    cond_frame_indices,
+    counted,
+    plan_chunks,
+    validate_sizes,
+)
 from streamt2v.pipeline.colour import match_colours
 from streamt2v.pipeline.prompts import PromptSchedule, as_schedule, unused_entries, warn_unread_prompts
 from streamt2v.pixels import check_pixels
@@ -95,6 +104,12 @@ class StreamConfig:
     chunk_strength: float = 1.0
 
     def __post_init__(self) -> None:
+        try:
+            self._check()
+        except ValueError as err:  # a SettingError: the command line shows the settings as its flags
+            raise err if isinstance(err, SettingError) else SettingError(str(err)) from None
+
+    def _check(self) -> None:
         type_fields(self)  # a wrong type fails here naming the setting, not inside a scheduler or torch.randn
         if self.num_frames < 1:
             raise ValueError(f"num_frames must be an integer >= 1, got {self.num_frames}")
@@ -278,7 +293,7 @@ class _Sampler:
             if cfg.cond_replacement:  # the chunk's first F_cond slots regenerate the conditioning frames
                 known = KnownFrames(z, noise[:, :, : z.shape[2]])
             if cfg.chunk_strength < 1:
-                start_step = check_chunk_strength(cfg, int(sched.config.num_train_timesteps))
+                start_step = stage2_start_step(cfg, int(sched.config.num_train_timesteps))
                 start = {"start_latents": continuation_latents(z, cfg.chunk_frames), "start_step": start_step}
         lat = sample_loop(
             sched,
@@ -297,17 +312,54 @@ class _Sampler:
         return model.vae.decode(lat[:, :, spec.keep_offset : spec.keep_offset + spec.num_new])
 
 
-def check_chunk_strength(config: StreamConfig, num_train_timesteps: int = 1000) -> int:
-    """The stage-2 SDEdit start step of ``config.chunk_strength``; raises when it leaves fewer training steps
-    than ``config.steps`` (cheap: call it before any chunk is sampled)."""
-    start_step = start_step_from_strength(config.chunk_strength, num_train_timesteps)
-    if config.steps > start_step:
-        raise ValueError(
-            f"chunk_strength {config.chunk_strength} starts stage 2 at step {start_step} of "
-            f"{num_train_timesteps}, too close to the end for steps={config.steps}; raise chunk_strength "
-            "or lower steps"
+def check_step_counts(
+    config: StreamConfig, plan: Sequence[ChunkSpec], num_train_timesteps: int = 1000
+) -> None:
+    """Refuse, before any chunk is sampled, more denoising steps than the noise schedule has room for: a
+    stage-1 chunk's ``init_steps`` more than its timesteps, a stage-2 chunk's ``steps`` more than
+    :func:`stage2_start_step` leaves (some schedulers refuse them only when the chunk is sampled, others
+    repeat timesteps)."""
+    if any(spec.stage == 1 for spec in plan) and config.init_steps > num_train_timesteps:
+        raise SettingError(
+            f"init_steps={config.init_steps} is more than the {num_train_timesteps} timesteps of the noise "
+            f"schedule: lower init_steps to {num_train_timesteps} or less"
         )
-    return start_step
+    if any(spec.stage == 2 for spec in plan):
+        stage2_start_step(config, num_train_timesteps)
+
+
+def stage2_start_step(config: StreamConfig, num_train_timesteps: int = 1000) -> int:
+    """The timestep stage 2 starts at (``config.chunk_strength`` of the schedule); raises when it leaves
+    room for fewer steps than ``config.steps``."""
+    start_step = start_step_from_strength(config.chunk_strength, num_train_timesteps)
+    steps, strength, most = config.steps, config.chunk_strength, num_train_timesteps
+    if steps <= start_step:
+        return start_step
+    if strength == 1:
+        raise SettingError(
+            f"steps={steps} is more than the {most} timesteps of the noise schedule: lower steps to {most} "
+            "or less"
+        )
+    if steps <= most:
+        more = " or more" if steps < most else ""
+        fix = f"lower steps to {start_step} or less, or raise chunk_strength to {steps / most:g}{more}"
+    else:
+        fix = f"lower steps to {start_step} or less (chunk_strength 1 allows {most})"
+    raise SettingError(
+        f"chunk_strength {strength} starts stage 2 at step {start_step} of {most}, too close to the end "
+        f"for steps={steps}; {fix}"
+    )
+
+
+def recommended_note(error: SettingError, recommended: Mapping[str, Any], given: Sequence[str]) -> str:
+    """The end of a message that names settings the caller did not give (``given``), which therefore took
+    the model's ``recommended`` values: a constraint that comes from one is otherwise puzzling (``steps``
+    refused for a ``chunk_strength`` never typed)."""
+    named = [k for k in recommended if k not in given and re.search(rf"\b{re.escape(k)}\b", str(error))]
+    return "".join(
+        f"; {name} {recommended[name]!r} is the model's recommended setting (set {name} to change it)"
+        for name in named
+    )
 
 
 NO_STAGE1 = (
@@ -384,7 +436,9 @@ def _check_resume(state: StreamState, num_chunks: int, cond_frames: int, size: i
     if not isinstance(state, StreamState):
         raise TypeError(f"resume must be a StreamState, got {type(state).__name__}")
     if not isinstance(state.next_chunk, int) or not 0 < state.next_chunk <= num_chunks:
-        raise ValueError(f"cannot resume at chunk {state.next_chunk!r}: the plan has {num_chunks} chunks")
+        raise ValueError(
+            f"cannot resume at chunk {state.next_chunk!r}: the plan has {counted(num_chunks, 'chunk')}"
+        )
     for name, frames, most in (("tail", state.tail, cond_frames), ("anchor", state.anchor, 1)):
         shape = tuple(frames.shape) if isinstance(frames, torch.Tensor) else None
         if shape is None or len(shape) != 5 or shape[:2] != (1, 3) or not 1 <= shape[2] <= most:
@@ -427,7 +481,7 @@ def stream(
     if init_video is not None and init_image is not None:
         raise ValueError("give either init_video or init_image, not both")
     if config.cond_frames != model.num_cond_frames:
-        raise ValueError(
+        raise SettingError(
             f"cond_frames={config.cond_frames} does not match the model's CAM, which was built for "
             f"{model.num_cond_frames} conditioning frames"
         )
@@ -456,8 +510,7 @@ def stream(
             config.num_frames,
             config.chunk_frames,
         )
-    if config.chunk_strength < 1 and any(spec.stage == 2 for spec in plan):
-        check_chunk_strength(config, int(model.scheduler_config.get("num_train_timesteps", 1000)))
+    check_step_counts(config, plan, int(model.scheduler_config.get("num_train_timesteps", 1000)))
     if model.init_unet is None and any(
         spec.stage == 1 for spec in plan[resume.next_chunk if resume else 0 :]
     ):
