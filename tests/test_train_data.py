@@ -916,3 +916,28 @@ def test_videos_smaller_than_the_training_size_are_named_in_a_warning(tmp_path, 
         f"1 of 2 videos in {tmp_path} are smaller than the training size 24 and are upscaled (blurred): "
         "small.mp4 (16 px)" in caplog.text
     )
+
+
+def test_videos_in_linked_folders_are_seen_and_paths_from_the_wrong_folder_are_explained(tmp_path):
+    """A folder of links to a dataset's parts: ``Path.rglob`` did not enter them, so their videos were
+    left out without a word (a link back up is walked once). Names written relative to the working
+    folder (``videos/a.mp4`` for ``--data videos``) are explained."""
+    (tmp_path / "shots").mkdir()
+    write_video(tmp_path / "shots" / "b.mp4", 4)
+    (tmp_path / "videos").mkdir()
+    write_video(tmp_path / "videos" / "a.mp4", 4)
+    (tmp_path / "videos" / "part2").symlink_to(tmp_path / "shots")
+    (tmp_path / "shots" / "up").symlink_to(tmp_path / "videos")  # a loop
+    (tmp_path / "caps.csv").write_text("file,caption\na.mp4,red\n")
+    with pytest.raises(ValueError, match=r"no caption for video\(s\) \['part2/b.mp4'\] in .* \(1 in all\)$"):
+        VideoFolderDataset(tmp_path / "videos", tmp_path / "caps.csv", ClipSpec(num_frames=2, size=16))
+    (tmp_path / "caps.csv").write_text("file,caption\na.mp4,red\npart2/b.mp4,blue\n")
+    ds = VideoFolderDataset(tmp_path / "videos", tmp_path / "caps.csv", ClipSpec(num_frames=2, size=16))
+    ds.check()
+    assert ds.files == ["a.mp4", "part2/b.mp4"]
+    (tmp_path / "caps.csv").write_text("file,caption\nvideos/a.mp4,red\nvideos/part2/b.mp4,blue\n")
+    with pytest.raises(
+        ValueError,
+        match=r"\(names in the captions file are relative to the video folder: 'videos/a.mp4' is 'a.mp4' there\)$",
+    ):
+        VideoFolderDataset(tmp_path / "videos", tmp_path / "caps.csv", ClipSpec(num_frames=2, size=16))

@@ -229,6 +229,21 @@ def _relative_to(
     return out
 
 
+def folder_files(folder: Path) -> Iterator[Path]:
+    """Every file under ``folder``, in linked folders too (a folder of links to the parts of a dataset:
+    ``Path.rglob`` does not enter them, so their videos were left out unseen); a link back to a folder
+    already walked is not walked again."""
+    seen: set[str] = set()
+    for root, dirs, names in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        for name in names:
+            yield Path(root) / name
+
+
 def _named_at(names: list[str], lines: dict[str, str]) -> str:
     """``['a.mp4', 'b.mp4'] (line 3, line 7)``: the first five of ``names`` and where the captions file
     names them."""
@@ -446,7 +461,7 @@ class VideoFolderDataset(Dataset):
         videos: dict[str, Path] = {}  # file_key -> the path on disk
         hidden: list[str] = []  # videos in hidden files or folders (macOS's ._a.mp4), unless captioned
         others: list[str] = []  # files that are no video by their suffix
-        for path in self.folder.rglob("*"):
+        for path in folder_files(self.folder):
             if not path.is_file():
                 continue
             rel = path.relative_to(self.folder)
@@ -463,6 +478,17 @@ class VideoFolderDataset(Dataset):
         if missing:
             # a misspelt name shows up in both lists: name both, so the two spellings can be compared
             also = f"; it names file(s) not in {self.folder}: {_named_at(absent, lines)}" if absent else ""
+            for a in absent:  # videos/a.mp4 for --data videos: a name from the working folder
+                parts = a.split("/")
+                tail = next(
+                    ("/".join(parts[k:]) for k in range(1, len(parts)) if "/".join(parts[k:]) in videos), None
+                )
+                if tail is not None:
+                    also += (
+                        f" (names in the captions file are relative to the video folder: {a!r} is "
+                        f"{tail!r} there)"
+                    )
+                    break
             spelt = {a.lower(): a for a in absent}
             cased = [(m, spelt[m.lower()]) for m in missing if m.lower() in spelt]
             if cased:
