@@ -578,6 +578,23 @@ def test_cli_never_deletes_user_folders_and_needs_overwrite_for_files(tmp_path, 
     assert main(["generate", "--resume", str(run), "--no-progress"]) == 0
 
 
+def test_a_file_where_the_preview_goes_is_replaced_only_with_overwrite(tmp_path, monkeypatch, capsys):
+    """out.partial.mp4 was replaced by the preview and then renamed to out.mp4: the user's file was gone."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "out.partial.mp4").write_text("mine")
+    (tmp_path / "g.partial.gif").write_text("mine too")
+    assert main(["generate", "a cat", "--frames", "8", *FAST_CLI, "-o", "out.mp4"]) == 2
+    err = capsys.readouterr().err
+    assert "error: 'out.partial.mp4', where the preview of output 'out.mp4' is written" in err, err
+    assert "pass --overwrite" in err
+    assert main(["generate", "a cat", "--frames", "8", *FAST_CLI, "-o", "o2.mp4", "--gif", "g.gif"]) == 2
+    assert "'g.partial.gif', where the preview of --gif 'g.gif'" in capsys.readouterr().err
+    assert (tmp_path / "out.partial.mp4").read_text() == "mine" and not (tmp_path / "out.mp4").exists()
+    assert not (tmp_path / "runs").exists()
+    assert main(["generate", "a cat", "--frames", "8", *FAST_CLI, "-o", "out.mp4", "--overwrite"]) == 0
+    assert read_video(tmp_path / "out.mp4")[0].shape[2] == 8 and not (tmp_path / "out.partial.mp4").exists()
+
+
 def test_short_init_video_then_longer_chunks(tmp_path, monkeypatch):
     """A 2-frame H.264 segment followed by 8-frame ones used to fail remuxing ('returned 22')."""
     from streamt2v.io.video import write_video
