@@ -63,7 +63,8 @@ def check_outputs(cfg: GenerateConfig, *, overwrite: bool) -> None:
         if output_kind(path) != "png-dir" and preview.is_file() and not overwrite:
             raise FileExistsError(
                 f"{str(preview)!r}, where the preview of {what} {str(path)!r} is written during the run, "
-                "already exists (an earlier run's preview?); pass --overwrite to replace it"
+                "already exists (a stopped run's preview? --resume continues that run); pass --overwrite to "
+                "replace it"
             )
 
 
