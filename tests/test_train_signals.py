@@ -64,3 +64,53 @@ def _pgid(proc: Path) -> int | None:
         return int((proc / "stat").read_text().rsplit(")", 1)[1].split()[2])
     except (OSError, IndexError, ValueError):
         return None
+
+
+BAD_SAMPLE_RUN = """
+import sys
+import torch
+from torch.utils.data import Dataset
+from streamt2v.train.loop import TrainConfig, train
+from streamt2v.train.recipes import make_recipe
+
+
+class Unreadable(Dataset):
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, i):
+        raise ValueError(f"cannot read video 'clip{i}.mp4': Invalid data (sample {i})")
+
+
+recipe = make_recipe(
+    "vae", size=16, block_out_channels=[8, 16], norm_num_groups=4, scaling_samples=1, frames_per_sample=1
+)
+try:
+    train(recipe, TrainConfig(steps=3, batch_size=2, num_workers=1), sys.argv[1], progress=False,
+          dataset=Unreadable())
+except ValueError as err:
+    print(f"error: {err}")
+"""
+
+
+def test_a_bad_sample_in_a_data_worker_ends_the_run_with_its_own_message(tmp_path):
+    """A sample that fails in a DataLoader worker: the run hung at exit (the workers ignore SIGTERM, and
+    multiprocessing's exit handler waited on them forever), and the error held the worker's traceback."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", BAD_SAMPLE_RUN, str(tmp_path / "run")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, _ = proc.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise AssertionError(f"the run did not exit: {proc.communicate()[0][-2000:]}") from None
+    assert proc.returncode == 0, out
+    line = next(x for x in out.splitlines() if x.startswith("error: "))
+    assert line == "error: cannot read video 'clip0.mp4': Invalid data (sample 0)", out
+    _no_worker_left(proc.pid)

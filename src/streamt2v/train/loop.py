@@ -43,6 +43,7 @@ from streamt2v.train.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
+from streamt2v.train.data_workers import ignore_stop_signals, next_batch, stop_workers
 from streamt2v.train.ema import EMA
 from streamt2v.train.run_folder import (
     check_out_dir,
@@ -216,18 +217,6 @@ def step_seed(seed: int, step: int, micro: int, *, stream: int = 0x5EED) -> int:
 GLOBAL_RNG_STREAM = 0xD209
 
 
-def _ignore_stop_signals(_worker_id: int) -> None:
-    """``worker_init_fn`` of the DataLoader workers: Ctrl-C and SIGTERM are the main process's to handle.
-
-    systemd, Slurm, ``timeout`` and ``kill -- -PGID`` signal every process of the job, and a terminal's
-    Ctrl-C the whole foreground group: a worker killed by the SIGTERM made the main process fail with "DataLoader worker
-    ... is killed by signal: Terminated" (exit 2, no resume command, even in a checkpoint's write) instead
-    of stopping cleanly. The main process ends its workers when it stops (and they exit by themselves when
-    it is killed)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-
-
 def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
@@ -332,7 +321,7 @@ def train(
         sampler=_IndexStream(start, cfg, rank, world),
         collate_fn=collate,
         num_workers=cfg.num_workers,
-        worker_init_fn=_ignore_stop_signals if cfg.num_workers else None,
+        worker_init_fn=ignore_stop_signals if cfg.num_workers else None,
     )
     batches = iter(loader)
     log_path = out / "loss.jsonl"
@@ -384,7 +373,7 @@ def train(
             total = torch.zeros((), device=accelerator.device)
             logs: dict[str, float] = {}
             for micro in range(cfg.grad_accum):
-                batch = _to_device(next(batches), accelerator.device)
+                batch = _to_device(next_batch(batches), accelerator.device)
                 gen = torch.Generator().manual_seed(step_seed(cfg.seed, step, micro * world + rank))
                 torch.manual_seed(step_seed(cfg.seed, step, micro * world + rank, stream=GLOBAL_RNG_STREAM))
                 sync = accelerator.no_sync(module) if micro < cfg.grad_accum - 1 else nullcontext()
@@ -439,6 +428,8 @@ def train(
         bar.close()
         # the steps a resume repeats, for the one line the command line prints
         raise TrainInterrupted(result.step, saved_step) from None
+    finally:
+        stop_workers(batches)
     bar.close()
     if export and main:
         # written beside final/ and renamed: a stop during the export leaves no half-written final/ (which
