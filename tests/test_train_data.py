@@ -212,6 +212,29 @@ def test_unet_recipes_warn_when_the_text_encoder_does_not_know_the_captions(tmp_
     assert "caption words" not in caplog.text
 
 
+def test_captions_longer_than_the_text_encoder_reads_are_counted(tmp_path, caplog):
+    """A caption past the text encoder's tokens was cut in training without a word (clip, base, stream)."""
+    from streamt2v.assets import microworld_model_dir
+    from streamt2v.train.recipes import make_recipe
+
+    write_video(tmp_path / "a.mp4", 12)
+    write_video(tmp_path / "b.mp4", 12)
+    long = " ".join(["a red circle on a blue background"] * 5)  # 35 words: 37 tokens with BOS and EOS
+    (tmp_path / "caps.csv").write_text(f"file,caption\na.mp4,a red circle\nb.mp4,{long}\n")
+    shipped = microworld_model_dir()
+    options = dict(data=str(tmp_path), captions=str(tmp_path / "caps.csv"), size=16)
+    message = "1 of 2 captions in {} are longer than the text encoder's 24 tokens and are cut to them in "
+    message += "training (the longest, of 'b.mp4', has 37 tokens)"
+    for recipe in [
+        make_recipe("base", vae=str(shipped / "vae"), clip=str(shipped), num_frames=6, **options),
+        make_recipe("clip", image_size=16, hidden_size=32, num_heads=2, intermediate_size=64, **options),
+    ]:
+        caplog.clear()
+        with caplog.at_level("WARNING"):
+            recipe.build()
+        assert message.format(options["captions"]) in caplog.text
+
+
 def test_caption_names_match_the_files_however_the_export_spelled_them(tmp_path):
     """Captions from another machine or a spreadsheet: a macOS (NFD) file name against a typed (NFC) one,
     a Windows ``sub\\b.mp4``, a ``File,Caption`` header and trailing rows of bare commas all match; a

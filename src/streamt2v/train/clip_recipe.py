@@ -144,6 +144,7 @@ class ClipRecipe(DataOptions):
             projection_dim=self.projection_dim,
         )
         tokenizer = build_word_tokenizer(self.max_length, vocabulary)
+        self.check_caption_lengths(tokenizer, self.max_length)
         return ClipTrainer(
             CLIPTextModelWithProjection(text_cfg),
             CLIPVisionModelWithProjection(vision_cfg),

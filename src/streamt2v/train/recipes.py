@@ -81,6 +81,33 @@ class DataOptions:
             )
         return share
 
+    def check_caption_lengths(self, tokenizer: Any, max_length: int) -> int:
+        """How many captions ``tokenizer`` makes longer than ``max_length`` tokens (its special tokens
+        included; training cuts them to that length), with a warning naming the longest: a caption's end
+        would otherwise be dropped without a word."""
+        if self.data == "microworld" or self.captions is None:
+            return 0
+        from streamt2v.train.data import read_captions
+
+        captions = read_captions(self.captions)
+        if not captions:
+            return 0
+        lengths = dict(zip(captions, map(len, tokenizer(list(captions.values())).input_ids)))
+        long = {name: n for name, n in lengths.items() if n > max_length}
+        if long:
+            longest = max(long, key=long.__getitem__)
+            logger.warning(
+                "%d of %d captions in %s are longer than the text encoder's %d tokens and are cut to them "
+                "in training (the longest, of %r, has %d tokens)",
+                len(long),
+                len(captions),
+                self.captions,
+                max_length,
+                longest,
+                long[longest],
+            )
+        return len(long)
+
 
 def write_sample(path: Path, video: torch.Tensor) -> None:
     """Write a sample video of a training run (values in [-1, 1]) at the world's frame rate."""

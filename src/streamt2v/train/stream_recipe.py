@@ -96,6 +96,7 @@ class StreamRecipe(BaseRecipe):
         vae = load_frozen_vae(self.vae)
         text, image = load_frozen_clip(self.clip, image=True)
         self.check_caption_words(text.tokenizer)
+        self.check_caption_lengths(text.tokenizer, text.max_length)
         p = need_model_dir(
             self.base_unet,
             "a trained base UNet (--base-unet DIR)",

@@ -348,6 +348,7 @@ class BaseRecipe(DataOptions):
         vae = load_frozen_vae(self.vae)
         text, _ = load_frozen_clip(self.clip)
         self.check_caption_words(text.tokenizer)
+        self.check_caption_lengths(text.tokenizer, text.max_length)
         net = build_video_unet(self.unet_config(vae, text))
         self.load_init_unet(net)
         return DiffusionTrainer(net, vae, text, self.make_denoiser(), self, degradation=degradation)
