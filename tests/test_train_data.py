@@ -964,3 +964,38 @@ def test_videos_in_linked_folders_are_seen_and_paths_from_the_wrong_folder_are_e
         match=r"\(names in the captions file are relative to the video folder: 'videos/a.mp4' is 'a.mp4' there\)$",
     ):
         VideoFolderDataset(tmp_path / "videos", tmp_path / "caps.csv", ClipSpec(num_frames=2, size=16))
+
+
+def test_a_resume_after_the_videos_changed_says_so(tmp_path, caplog):
+    """Moving a video out (or recaptioning one) and resuming continued with other samples, silently."""
+    from streamt2v.train.loop import TrainConfig, train
+    from streamt2v.train.recipes import make_recipe
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in "abc":
+        write_video(data / f"{name}.mp4", 8, h=16, w=16)
+    captions = tmp_path / "caps.csv"
+    captions.write_text("file,caption\na.mp4,a red bar\nb.mp4,a red bar\nc.mp4,a red bar\n")
+    tiny = dict(
+        size=16, block_out_channels=[8, 16], norm_num_groups=4, scaling_samples=1, frames_per_sample=1
+    )
+    recipe = make_recipe("vae", data=str(data), captions=str(captions), **tiny)
+    out = tmp_path / "run"
+    train(recipe, TrainConfig(steps=1, batch_size=2), out, progress=False, export=False)
+    with caplog.at_level("WARNING"):
+        train(recipe, TrainConfig(steps=2, batch_size=2), out, resume=True, progress=False, export=False)
+    assert "training videos changed" not in caplog.text  # the same videos: a quiet resume
+
+    captions.write_text("file,caption\na.mp4,a red bar\nb.mp4,a blue bar\nc.mp4,a red bar\n")
+    with caplog.at_level("WARNING"):
+        train(recipe, TrainConfig(steps=3, batch_size=2), out, resume=True, progress=False, export=False)
+    assert "training videos changed since" in caplog.text
+    assert "(other files, sizes or captions): the resumed run draws other samples" in caplog.text
+
+    caplog.clear()
+    (data / "c.mp4").unlink()
+    captions.write_text("file,caption\na.mp4,a red bar\nb.mp4,a blue bar\n")
+    with caplog.at_level("WARNING"):
+        train(recipe, TrainConfig(steps=4, batch_size=2), out, resume=True, progress=False, export=False)
+    assert "(3 videos, now 2): the resumed run draws other samples" in caplog.text

@@ -16,6 +16,7 @@ timestamps, ...) it decodes every frame up to its clip: the same sample either w
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import logging
@@ -536,6 +537,14 @@ class VideoFolderDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.files)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What the samples are drawn from, for a resume to compare: the number of videos and a digest of
+        their names, sizes in bytes and captions (a video moved out, replaced or recaptioned changes it)."""
+        digest = hashlib.sha256()
+        for f in self.files:
+            digest.update(f"{f}\t{self.paths[f].stat().st_size}\t{self.captions[f]}\n".encode())
+        return {"videos": len(self.files), "digest": digest.hexdigest()[:16]}
 
     def check(self, progress: bool | None = None) -> None:
         """Open every file now: one error naming every unreadable or too-short video (a folder of

@@ -273,6 +273,7 @@ def train(
 
     ckpt_root = out / "checkpoints"
     start = 0
+    saved: dict[str, Any] = {}  # the resumed checkpoint's run config
     check_out_dir(out, recipe, resume)
     if resume and (found := resume_checkpoint(ckpt_root)) is not None:
         path, ck = found
@@ -315,6 +316,16 @@ def train(
         logger.info("resumed from %s at step %d", path, start)
 
     ds = dataset if dataset is not None else recipe.dataset(cfg.seed, progress=progress and main)
+    if hasattr(ds, "fingerprint"):  # a folder of videos (the microworld's samples follow from the seed)
+        run_config["data"] = ds.fingerprint()
+        if start and saved.get("data", run_config["data"]) != run_config["data"]:
+            was, now = saved["data"]["videos"], run_config["data"]["videos"]
+            logger.warning(
+                "the training videos changed since %s (%s): the resumed run draws other samples "
+                "than an uninterrupted one would",
+                path,
+                f"{was} videos, now {now}" if was != now else "other files, sizes or captions",
+            )
     loader = DataLoader(
         ds,
         batch_size=cfg.batch_size,
