@@ -318,3 +318,23 @@ def test_a_folder_holding_other_files_takes_no_run(tmp_path, monkeypatch):
     (tmp_path / "empty").mkdir()
     RunDir.create("empty", {"a": 1}, num_chunks=2).unlock()
     assert RunDir.open("empty").config == {"a": 1}
+
+
+def test_no_run_is_made_inside_another(tmp_path, monkeypatch):
+    """--run-dir RUN/chunks was told to use RUN/chunks/my-run, which put a run among another's files."""
+    monkeypatch.chdir(tmp_path)
+    RunDir.create("r", {"a": 1}, num_chunks=2).unlock()
+    for inner in ("r/chunks", "r/chunks/my-run", "r/new"):
+        with pytest.raises(FileExistsError) as err:
+            RunDir.check_new(inner)
+        assert str(err.value) == (
+            f"run directory {inner!r} lies inside the run directory {str(tmp_path / 'r')!r}; choose another "
+            "--run-dir, outside it"
+        )
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == [
+        ".lock",
+        "chunks",
+        "config.json",
+        "manifest.json",
+    ]
+    RunDir.check_new("r2/new")  # beside it is fine

@@ -205,6 +205,13 @@ class RunDir:
         holder = locks.holder(path / LOCK) if path.is_dir() else None
         if holder is not None and holder != str(os.getpid()):  # a run going on, or being created, elsewhere
             raise _in_use(path, holder, "choose another --run-dir")
+        # RUN/chunks was offered "--run-dir RUN/chunks/my-run": a run inside another goes with its files
+        inside = next((parent for parent in path.resolve().parents if _is_run(parent)), None)
+        if inside is not None:
+            raise FileExistsError(
+                f"run directory {str(path)!r} lies inside the run directory {str(inside)!r}; choose another "
+                "--run-dir, outside it"
+            )
         RunDir._check_holds_no_run(path)
         RunDir._check_holds_nothing_else(path)
         check_writable_parent(path, "run directory")
