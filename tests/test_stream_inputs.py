@@ -310,6 +310,7 @@ def test_an_on_step_that_is_no_function_is_refused_before_any_chunk(model):
     "prompt, hint",
     [
         (["a cat", "a dog"], "got list; one video per call .*each of the 2 prompts"),
+        (["a cat"], r"got list; one video per call \(no batches of prompts\): pass the prompt itself$"),
         (
             {0: "a cat", 8: "a dog"},
             r"got dict; a schedule \{frame: prompt\} is .*PromptSchedule\(tuple\(d.items\(\)\)\)",

@@ -132,8 +132,10 @@ def _prompt_hint(prompt: Any) -> str:
             "or the string '0: a cat walks; 120: the cat runs'"
         )
     if isinstance(prompt, (list, tuple)) and prompt and all(isinstance(p, str) for p in prompt):
-        return (
-            f"; one video per call (no batches of prompts): call once for each of the {len(prompt)} prompts"
+        return "; one video per call (no batches of prompts): " + (
+            "pass the prompt itself"
+            if len(prompt) == 1
+            else f"call once for each of the {len(prompt)} prompts"
         )
     if isinstance(prompt, (list, tuple)) and prompt and all(isinstance(p, (list, tuple)) for p in prompt):
         return (
