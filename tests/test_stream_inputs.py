@@ -161,6 +161,23 @@ def test_model_placement_takes_auto_dtype_names_and_a_dtype_first(model, tmp_pat
         StreamingT2VModel.from_pretrained(tmp_path / "m", torch_dtype="fp8")
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal is of half precision on the CPU")
+def test_a_half_precision_model_left_on_the_cpu_is_refused_before_sampling(tmp_path):
+    """``from_pretrained(torch_dtype=torch.float16)`` without a device (diffusers' load, then ``.to("cuda")``)
+    and no move: generation ran on the CPU in fp16, 8x slower than fp32, without a word."""
+    from streamt2v.models.bundle import StreamingT2VModel
+    from streamt2v.pipeline.generate import StreamingT2VPipeline
+
+    StreamingT2VModel.from_preset("tiny", device="cpu", seed=0).save_pretrained(tmp_path / "m")
+    half = StreamingT2VModel.from_pretrained(tmp_path / "m", torch_dtype=torch.float16)
+    with pytest.raises(
+        ValueError, match=r"^the model is fp16 on cpu, which runs it very slowly or not at all"
+    ):
+        StreamingT2VPipeline(half).stream("a red circle", 8, steps=1, init_steps=1)  # raises before iterating
+    frames = StreamingT2VPipeline(half.to(torch.bfloat16))("a red circle", 8, steps=1, init_steps=1)
+    assert frames.shape[2] == 8
+
+
 def test_building_a_preset_leaves_the_callers_random_state_alone():
     from streamt2v.models.bundle import StreamingT2VModel
 

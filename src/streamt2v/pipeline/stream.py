@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from streamt2v.io.video import resize_video
+from streamt2v.memory import dtype_name, supported_dtypes
 from streamt2v.pipeline.chunking import (
     ChunkSpec,
     SettingError,
@@ -480,6 +481,14 @@ def stream(
         )
     if init_video is not None and init_image is not None:
         raise ValueError("give either init_video or init_image, not both")
+    if model.dtype not in supported_dtypes(model.device):
+        # from_pretrained(torch_dtype=torch.float16) without a device, as diffusers users load before
+        # .to("cuda"): on the CPU half precision runs ~8x slower, silently (model.to refuses it there)
+        allowed = [dtype_name(d) for d in supported_dtypes(model.device)]
+        raise ValueError(
+            f"the model is {dtype_name(model.dtype)} on {model.device}, which runs it very slowly or not at "
+            f"all: move it first, to a GPU (model.to('cuda')) or to one of {allowed} (model.to(torch.float32))"
+        )
     if config.cond_frames != model.num_cond_frames:
         raise SettingError(
             f"cond_frames={config.cond_frames} does not match the model's CAM, which was built for "
