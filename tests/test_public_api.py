@@ -36,3 +36,22 @@ def test_the_pipeline_names_a_model_argument_that_is_no_path():
             TypeError, match=rf"^the model must be a folder path, a hub id or a preset name, got {shown}$"
         ):
             StreamingT2VPipeline.from_pretrained(bad, device="cpu")
+
+
+def test_the_pipeline_takes_diffusers_torch_dtype_and_says_what_it_returns():
+    """``StreamingT2VPipeline.from_pretrained(path, torch_dtype=...)`` was an unexpected keyword, while the
+    model and the refiner take it; ``help(pipe)`` said nothing of what ``pipe(...)`` returns."""
+    import pytest
+    import torch
+
+    from streamt2v import StreamingT2VPipeline
+
+    pipe = StreamingT2VPipeline.from_pretrained(device="cpu", torch_dtype=torch.bfloat16)
+    assert pipe.dtype == torch.bfloat16
+    assert StreamingT2VPipeline.from_pretrained(device="cpu", dtype="bf16", torch_dtype="bfloat16").dtype == (
+        torch.bfloat16
+    )
+    with pytest.raises(ValueError, match=r"^dtype='fp32' and torch_dtype=torch.bfloat16 disagree; give one$"):
+        StreamingT2VPipeline.from_pretrained(device="cpu", dtype="fp32", torch_dtype=torch.bfloat16)
+    assert "float32 in ``[-1, 1]``" in StreamingT2VPipeline.__call__.__doc__
+    assert "torch_dtype" in StreamingT2VPipeline.from_pretrained.__doc__

@@ -95,9 +95,22 @@ class StreamingT2VPipeline:
 
     @classmethod
     def from_pretrained(
-        cls, path_or_preset: str | os.PathLike | None = None, *, device: str = "auto", dtype: str = "fp32"
+        cls,
+        path_or_preset: str | os.PathLike | None = None,
+        *,
+        device: str | torch.device = "auto",
+        dtype: str | torch.dtype | None = None,
+        torch_dtype: str | torch.dtype | None = None,
     ) -> StreamingT2VPipeline:
-        return cls(load_model(path_or_preset, device=device, dtype=dtype))
+        """A pipeline of the model :func:`load_model` loads: a model folder or hub id, a preset name
+        (random weights, with a warning), or None / ``"microworld"`` for the shipped model; on ``device``
+        (``"auto"``: a GPU if there is one) in ``dtype`` (or ``torch_dtype``, diffusers' name; default
+        float32), checked against the device before anything loads."""
+        both = dtype is not None and torch_dtype is not None
+        if both and resolve_dtype(dtype, None) != resolve_dtype(torch_dtype, None):
+            raise ValueError(f"dtype={dtype!r} and torch_dtype={torch_dtype!r} disagree; give one")
+        chosen = dtype if dtype is not None else torch_dtype
+        return cls(load_model(path_or_preset, device=device, dtype="fp32" if chosen is None else chosen))
 
     def stream(
         self,
@@ -137,6 +150,8 @@ class StreamingT2VPipeline:
             raise SettingError(f"{err}{note}") from None
 
     def __call__(self, prompt: str | PromptSchedule, num_frames: int, **kwargs: Any) -> torch.Tensor:
+        """The whole video, ``(1, 3, num_frames, H, W)`` float32 in ``[-1, 1]`` on the CPU (the chunks of
+        :meth:`stream`, joined); the keyword arguments are :meth:`stream`'s."""
         return torch.cat([c.frames for c in self.stream(prompt, num_frames, **kwargs)], dim=2)
 
 
