@@ -334,7 +334,6 @@ def train(
         num_workers=cfg.num_workers,
         worker_init_fn=ignore_stop_signals if cfg.num_workers else None,
     )
-    batches = iter(loader)
     log_path = out / "loss.jsonl"
     accelerator.wait_for_everyone()  # every process has checked out_dir before the main one writes there
     if main:
@@ -370,7 +369,9 @@ def train(
         saved_step = step
 
     bar = tqdm(total=cfg.steps, initial=start, disable=not (progress and main), desc=recipe.name)
+    batches = None
     try:
+        batches = iter(loader)  # starts the workers: inside the try, whose finally ends them
         if cfg.sample_every and start and start % cfg.sample_every == 0 and main:
             # a stop (kill -9, Ctrl-C) while the samples of the checkpoint's step were written, after the
             # checkpoint, would lose them: a resume writes them again (the same weights, the same samples)
