@@ -406,8 +406,14 @@ STAND_IN_MAX_SIDE = 256
 
 def check_default_refiner(base_frame_size: tuple[int, int]) -> None:
     """Refuse frames of ``base_frame_size`` that neither the shipped refiner nor the random-weight stand-in
-    (inputs up to :data:`STAND_IN_MAX_SIDE` pixels a side) is for: a refiner folder is needed."""
+    (even sides up to :data:`STAND_IN_MAX_SIDE` pixels) is for: a refiner folder is needed."""
     h, w = int(base_frame_size[0]), int(base_frame_size[1])
+    if h % 2 or w % 2:  # neither the shipped refiner (32x32 inputs) nor a stand-in (twice the size, by 4)
+        raise ValueError(
+            f"input frames are {w}x{h} (width x height): the default refiner works at twice the input "
+            "size, which must be divisible by 4, so both sides must be even; resize the video or pass a "
+            "refiner folder (--model)"
+        )
     if default_refiner_folder((h, w)) is not None or max(h, w) <= STAND_IN_MAX_SIDE:
         return
     try:
@@ -425,14 +431,8 @@ def check_default_refiner(base_frame_size: tuple[int, int]) -> None:
 def default_refiner(base_frame_size: tuple[int, int], *, seed: int = 0) -> Refiner:
     """The embedded default refiner at twice ``base_frame_size``: the shipped microworld refiner when the
     input is at the microworld's base size, otherwise a tiny **random-weight** one (with a warning)."""
-    check_default_refiner(base_frame_size)
+    check_default_refiner(base_frame_size)  # odd sizes and sizes no default is for: one error, no warning
     in_h, in_w = int(base_frame_size[0]), int(base_frame_size[1])
-    if in_h % 2 or in_w % 2:  # neither the shipped refiner nor a stand-in: one error, no warning first
-        raise ValueError(
-            f"input frames are {in_w}x{in_h} (width x height): the default refiner works at twice the input "
-            "size, which must be divisible by 4, so both sides must be even; resize the video or pass a "
-            "refiner folder (--model)"
-        )
     h, w = 2 * in_h, 2 * in_w
     try:
         folder, size = shipped_refiner()
