@@ -914,14 +914,28 @@ def test_a_video_whose_frames_are_damaged_is_named_at_its_sample_with_what_to_do
     for k in range(len(data) // 3, len(data) // 3 + 3000):
         data[k] = (data[k] * 7 + 13) % 256
     (tmp_path / "a.mp4").write_bytes(bytes(data))
-    (tmp_path / "caps.csv").write_text("file,caption\na.mp4,noise\n")
+    (tmp_path / "caps.csv").write_text("file,caption\n\na.mp4,noise\n")
     ds = VideoFolderDataset(tmp_path, tmp_path / "caps.csv", ClipSpec(num_frames=16, size=16, max_start=8))
     ds.check()
+    # moved out but still captioned, a resume stopped at "caps.csv names file(s) not in ...": say both
     with pytest.raises(
         ValueError,
         match=r"^cannot read video '.*a.mp4': .* \(sample 0; the check before the first step reads packets, "
-        r"not frames: move the video out of the folder, then --resume\)$",
+        r"not frames: move the video out of the folder and delete its caption line \(line 3 of "
+        r".*caps.csv\), then --resume\)$",
     ):
+        ds[0]
+
+
+def test_a_video_replaced_after_the_check_is_not_called_damaged(tmp_path):
+    """A video replaced by a shorter one after the check fails at its sample saying it is too short; the
+    advice for damaged frames ('the check reads packets, not frames') was added to every error there."""
+    write_video(tmp_path / "a.mp4", 24)
+    (tmp_path / "caps.csv").write_text("file,caption\na.mp4,red\n")
+    ds = VideoFolderDataset(tmp_path, tmp_path / "caps.csv", ClipSpec(num_frames=16, size=16, max_start=8))
+    ds.check()
+    write_video(tmp_path / "a.mp4", 4)
+    with pytest.raises(ValueError, match=r"^video .*a.mp4 has 4 frames; a clip needs 16$"):
         ds[0]
 
 

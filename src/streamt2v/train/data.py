@@ -429,6 +429,15 @@ def training_frame_rate(folder: str | Path, captions: str | Path) -> int:
     return max(sorted(set(rates)), key=rates.count)
 
 
+def _undecodable(err: ValueError) -> bool:
+    """Whether ``err`` is a file's frames failing to decode (FFmpeg's error, as the decoders raise it), not
+    a file gone or unreadable on disk, nor a check of what was decoded (too few frames)."""
+    import av
+
+    cause = err.__cause__
+    return isinstance(cause, av.error.FFmpegError) and not isinstance(cause, OSError)
+
+
 def to_clip_tensor(frames: np.ndarray, size: int) -> torch.Tensor:
     """``uint8 (T, H, W, 3)`` → centre square crop, antialiased resize → ``(3, T, size, size)`` in [-1, 1]."""
     x = torch.from_numpy(frames).permute(0, 3, 1, 2).float()  # (T, 3, H, W)
@@ -531,6 +540,8 @@ class VideoFolderDataset(Dataset):
             )
         self.files = sorted(caps)
         self.captions = caps
+        self.captions_file = Path(captions)
+        self.lines = lines  # where the captions file names each file ("line 3", "entry 2")
         self.paths = {f: videos.get(f, self.folder / f) for f in self.files}
         self.spec = spec
         self.seed = int(seed)
@@ -622,10 +633,20 @@ class VideoFolderDataset(Dataset):
         name = self.files[int(order[k])]
         try:
             return self._sample(index, name)
-        except ValueError as err:  # damaged frames in a file whose packets the check read whole
+        except ValueError as err:
+            if not _undecodable(err):  # e.g. a file replaced since the check, now too short: its own words
+                raise
+            # damaged frames in a file whose packets the check read whole: the same sample fails again on
+            # a plain resume, and a resume with the file moved out but still captioned stops at its caption
+            where = self.lines.get(name, "")
+            caption = (
+                f"its caption {where.split(' ')[0]} ({where} of {self.captions_file})"
+                if where
+                else "its caption"
+            )
             raise ValueError(
                 f"{err} (sample {index}; the check before the first step reads packets, not frames: move the "
-                "video out of the folder, then --resume)"
+                f"video out of the folder and delete {caption}, then --resume)"
             ) from err
 
     def _sample(self, index: int, name: str) -> dict[str, Any]:
