@@ -15,6 +15,7 @@ slightly; saturation is the definition of the pixel format, not a silent edit of
 
 from __future__ import annotations
 
+import codecs
 import logging
 import math
 import os
@@ -481,13 +482,11 @@ def damage_hint(path: Path) -> str:
 
 
 def _is_text(data: bytes) -> bool:
+    """Whether the first bytes of a file are UTF-8 text (the last character may be cut off by the read)."""
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:  # possibly cut inside a character at the end
-        try:
-            text = data[:-3].decode("utf-8")
-        except UnicodeDecodeError:
-            return False
+        text = codecs.getincrementaldecoder("utf-8")().decode(data, final=False)
+    except UnicodeDecodeError:
+        return False
     return bool(text) and all(c.isprintable() or c in "\t\r\n" for c in text)
 
 
