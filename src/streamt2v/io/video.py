@@ -335,10 +335,11 @@ def decode_frames(
     times: list[float] = []
     ends: list[float] = []  # where each frame's display ends (its time plus its duration), where known
     rate: float | None = 8.0
+    nominal = False
     tick = 0.0  # the timestamps' unit (seconds)
     to_rgb = RgbConverter()
-    for stream_rate, frame in _decoded(path, max_frames):
-        rate = stream_rate
+    for stream_rate, stream_nominal, frame in _decoded(path, max_frames):
+        rate, nominal = stream_rate, stream_nominal
         arrays.append(to_rgb(frame))
         if frame.time is not None:
             times.append(frame.time)
@@ -349,11 +350,8 @@ def decode_frames(
     timed = len(times) == len(arrays)
     fps = rate if rate is not None else (delays_frame_rate(times, ends) if timed else None) or 8.0
     spread = _uneven_steps(times, tick) if timed else None
-    if spread is not None and rate is not None:
-        # A container's rate can be a nominal one (Matroska and WebM give their default frame duration's:
-        # a phone or screen recording's 11 fps read as 25): the frames' own mean rate, from their times
-        mean = (len(times) - 1) / (max(times) - min(times))
-        fps = mean if MIN_FPS <= mean <= MAX_FPS else fps
+    if spread is not None and rate is not None and nominal:
+        fps = variable_rate_mean(times, tick) or fps
     if warn_variable_rate and spread is not None:
         _warn_variable_rate(path, spread, fps)
     return np.stack(arrays), fps
@@ -366,7 +364,7 @@ class DecodedFrames:
 
     def __init__(self, path: str | os.PathLike, max_frames: int) -> None:
         self.path = Path(path)
-        self._frames = [frame for _, frame in _decoded(self.path, max_frames)]
+        self._frames = [frame for _, _, frame in _decoded(self.path, max_frames)]
         if not self._frames:
             check_decoded_frames(self.path, [])
         self._size = (self._frames[0].height, self._frames[0].width) if self._frames else (0, 0)
@@ -405,10 +403,11 @@ class RgbConverter:
         return _upright(rgb, frame.rotation)
 
 
-def _decoded(path: Path, max_frames: int | None) -> Iterator[tuple[float | None, Any]]:
-    """``(fps, frame)`` for each decoded PyAV frame of the first video stream (the first ``max_frames``),
-    ``fps`` None for a GIF (:func:`delays_frame_rate`); a ``ValueError`` naming the file when it cannot be
-    read."""
+def _decoded(path: Path, max_frames: int | None) -> Iterator[tuple[float | None, bool, Any]]:
+    """``(fps, nominal, frame)`` for each decoded PyAV frame of the first video stream (the first
+    ``max_frames``), ``fps`` None for a GIF (:func:`delays_frame_rate`), ``nominal`` where it may be only
+    the container's nominal rate (:func:`has_nominal_rate`); a ``ValueError`` naming the file when it cannot
+    be read."""
     import av
 
     if path.is_file() and path.stat().st_size == 0:
@@ -421,9 +420,10 @@ def _decoded(path: Path, max_frames: int | None) -> Iterator[tuple[float | None,
             stream = container.streams.video[0]
             # A GIF states no rate, only each frame's delay: FFmpeg's rate is a guess from the first ones
             fps = None if stream.codec_context.name == "gif" else stream_frame_rate(stream)
+            nominal = has_nominal_rate(container)
             for frame in container.decode(stream):
                 count += 1
-                yield fps, frame
+                yield fps, nominal, frame
                 if max_frames is not None and count >= max_frames:
                     break
     except (av.error.FFmpegError, OSError) as err:
@@ -533,6 +533,23 @@ def decode_error_reason(err: BaseException) -> str:
     """FFmpeg's words without the errno and the repeated file name (``[Errno 1094995529] Invalid data
     found when processing input: 'a.mp4'``), for a message that names the file itself."""
     return getattr(err, "strerror", None) or str(err)
+
+
+def has_nominal_rate(container: Any) -> bool:
+    """Whether a PyAV container's frame rate may be a nominal one rather than its frames' average: Matroska
+    and WebM store no average, only a default frame duration, so FFmpeg reads a variable-rate phone or
+    screen recording's 11 fps as 25. (An MP4's rate is its frames' count over its duration.)"""
+    return container.format.name.startswith("matroska")
+
+
+def variable_rate_mean(times: Sequence[float], tick: float = 0.0) -> float | None:
+    """The mean rate of frames shown at ``times`` (seconds; ``tick`` their unit) where they are unevenly
+    spaced (:func:`_uneven_steps`), the rate to use where the container's is nominal; None where they are
+    evenly spaced or the mean is out of range."""
+    if _uneven_steps(list(times), tick) is None:
+        return None
+    mean = (len(times) - 1) / (max(times) - min(times))
+    return mean if MIN_FPS <= mean <= MAX_FPS else None
 
 
 def _uneven_steps(times: list[float], tick: float = 0.0) -> tuple[float, float] | None:

@@ -40,7 +40,9 @@ from streamt2v.io.video import (
     decode_error_reason,
     decode_frames,
     delays_frame_rate,
+    has_nominal_rate,
     stream_frame_rate,
+    variable_rate_mean,
 )
 from streamt2v.microworld.dataset import ClipSpec
 
@@ -384,9 +386,14 @@ def packets_frame_rate(
     (a 30 fps GIF's 3, 4, 3 cs read 33.3 fps, an 8 fps GIF's 13, 12, 13 cs 7.69 or 8.33): its rate is the
     one :func:`~streamt2v.io.video.delays_frame_rate` gives from those packets' times and ends, as
     ``decode_frames`` gives it from the same frames' (the same for a GIF that ends there, and for any
-    whose frames keep their spacing), 8 where they give none."""
+    whose frames keep their spacing), 8 where they give none. A Matroska/WebM rate that is only nominal
+    is, as there, the packets' mean rate where they are unevenly spaced (:func:`variable_rate_mean`)."""
     if stream.codec_context.name != "gif":
-        return stream_frame_rate(stream), None
+        rate = stream_frame_rate(stream)
+        if has_nominal_rate(stream.container) and stamps and None not in stamps and stream.time_base:
+            tick = float(stream.time_base)
+            rate = variable_rate_mean([t * tick for t in stamps], tick) or rate
+        return rate, None
     if not stamps or any(t is None for t in stamps) or not stream.time_base:
         return 8.0, None
     tick = float(stream.time_base)
@@ -400,7 +407,7 @@ def packets_frame_rate(
 
 def frame_rate(path: Path) -> float:
     """A video's frame rate (8 where the file gives none), from the check when it probed the file; else
-    from its container, and for a GIF from the delays of the frames a sample of the default
+    from its container, and for a GIF or a Matroska/WebM file from the packets a sample of the default
     :class:`ClipSpec` can reach (:func:`probe_video`)."""
     import av
 
@@ -410,11 +417,11 @@ def frame_rate(path: Path) -> float:
         try:
             with av.open(str(path)) as container:
                 stream = container.streams.video[0]
-                gif = stream.codec_context.name == "gif"
+                from_packets = stream.codec_context.name == "gif" or has_nominal_rate(container)
                 fps = stream_frame_rate(stream)
         except (av.error.FFmpegError, OSError, IndexError) as err:
             raise ValueError(f"cannot read video {str(path)!r}: {decode_error_reason(err)}") from err
-        if gif:  # its rate is that of its delays, read from its packets
+        if from_packets:  # a GIF's rate is that of its delays, a Matroska one's may be nominal: the packets
             spec = ClipSpec()
             fps = probe_video(path, 1, spec.max_start + spec.num_frames).fps
         _RATES[key] = fps
