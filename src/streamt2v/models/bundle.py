@@ -559,15 +559,15 @@ class StreamingT2VModel:
                 raise FileNotFoundError(
                     f"model folder {str(root)!r} is missing component {comp!r} ({root / comp})"
                 )
-        # None means float32 for every component: diffusers casts to it by default, but transformers 5
-        # keeps the dtype the files were saved in (the shipped fp16), which would mix dtypes.
-        # every part's weights are found before any is read (diffusers would say 'no file named
+        # Every part's weights are found before any is read (diffusers would say 'no file named
         # diffusion_pytorch_model.bin' after a warning about unsafe serialization); an fp16-only variant is read
         variants = {
             comp: weights_variant(root / comp, f"model folder's {comp}/")
             for comp in needed
             if comp not in ("tokenizer", "scheduler")
         }
+        # None means float32 for every component: diffusers casts to it by default, but transformers 5
+        # keeps the dtype the files were saved in (the shipped fp16), which would mix dtypes.
         dtype = torch.float32 if torch_dtype is None else torch_dtype
 
         def kw(comp: str, name: str = "torch_dtype") -> dict[str, Any]:
