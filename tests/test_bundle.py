@@ -365,3 +365,16 @@ def test_a_refiner_folder_given_as_the_model_points_to_refiner_from_pretrained(t
 
     with pytest.raises(ValueError, match=r"a refiner folder \(stage 3\): Refiner.from_pretrained loads it"):
         StreamingT2VModel.from_pretrained(microworld_refiner_dir())
+
+
+def test_a_folder_with_only_fp16_variant_weights_loads(tmp_path):
+    """Hub repos such as ModelScope T2V ship ``diffusion_pytorch_model.fp16.safetensors`` alone, which
+    ``from_pretrained`` reads only when told ``variant="fp16"``: such a part is found and read."""
+    tiny = StreamingT2VModel.from_preset("tiny", device="cpu", seed=0)
+    out = tiny.save_pretrained(tmp_path / "model")
+    for part, name in (("unet", "diffusion_pytorch_model"), ("text_encoder", "model")):
+        (out / part / f"{name}.safetensors").rename(out / part / f"{name}.fp16.safetensors")
+    loaded = StreamingT2VModel.from_pretrained(out)
+    for part in ("unet", "text_encoder"):
+        mine, theirs = getattr(tiny, part).state_dict(), getattr(loaded, part).state_dict()
+        assert mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine)
