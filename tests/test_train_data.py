@@ -980,8 +980,10 @@ def test_videos_in_linked_folders_are_seen_and_paths_from_the_wrong_folder_are_e
         VideoFolderDataset(tmp_path / "videos", tmp_path / "caps.csv", ClipSpec(num_frames=2, size=16))
 
 
-def test_a_resume_after_the_videos_changed_says_so(tmp_path, caplog):
-    """Moving a video out (or recaptioning one) and resuming continued with other samples, silently."""
+@pytest.mark.parametrize("recipe_name", ["vae", "base image_batch=1", "base latent_cache=2"])
+def test_a_resume_after_the_videos_changed_says_so(tmp_path, caplog, request, recipe_name):
+    """Moving a video out (or recaptioning one) and resuming continued with other samples, silently; with
+    joint images or a latent cache the recipe's dataset is a wrapper, and it stayed silent there."""
     from streamt2v.train.loop import TrainConfig, train
     from streamt2v.train.recipes import make_recipe
 
@@ -991,10 +993,18 @@ def test_a_resume_after_the_videos_changed_says_so(tmp_path, caplog):
         write_video(data / f"{name}.mp4", 8, h=16, w=16)
     captions = tmp_path / "caps.csv"
     captions.write_text("file,caption\na.mp4,a red bar\nb.mp4,a red bar\nc.mp4,a red bar\n")
-    tiny = dict(
-        size=16, block_out_channels=[8, 16], norm_num_groups=4, scaling_samples=1, frames_per_sample=1
-    )
-    recipe = make_recipe("vae", data=str(data), captions=str(captions), **tiny)
+    name, _, option = recipe_name.partition(" ")
+    if name == "vae":
+        tiny = dict(
+            size=16, block_out_channels=[8, 16], norm_num_groups=4, scaling_samples=1, frames_per_sample=1
+        )
+    else:
+        key, value = option.split("=")
+        vae, clip = request.getfixturevalue("encoders")
+        tiny = dict(
+            size=16, vae=vae, clip=clip, num_frames=4, max_start=4, sample_steps=2, **{key: int(value)}
+        )
+    recipe = make_recipe(name, data=str(data), captions=str(captions), **tiny)
     out = tmp_path / "run"
     train(recipe, TrainConfig(steps=1, batch_size=2), out, progress=False, export=False)
     with caplog.at_level("WARNING"):
@@ -1013,3 +1023,20 @@ def test_a_resume_after_the_videos_changed_says_so(tmp_path, caplog):
     with caplog.at_level("WARNING"):
         train(recipe, TrainConfig(steps=4, batch_size=2), out, resume=True, progress=False, export=False)
     assert "(3 videos, now 2): the resumed run draws other samples" in caplog.text
+
+
+def test_joint_images_from_other_videos_are_part_of_what_a_resume_compares(tmp_path):
+    """Images drawn from another folder than the clips: a change there changes the samples too."""
+    from streamt2v.train.joint_images import WithImages
+
+    write_video(tmp_path / "a.mp4", 4)
+    (tmp_path / "clips.csv").write_text("file,caption\na.mp4,red\n")
+    (tmp_path / "images.csv").write_text("file,caption\na.mp4,a red bar\n")
+    clips = VideoFolderDataset(tmp_path, tmp_path / "clips.csv", ClipSpec(num_frames=2, size=16))
+    images = VideoFolderDataset(tmp_path, tmp_path / "images.csv", ClipSpec(num_frames=1, size=16))
+    same = VideoFolderDataset(tmp_path, tmp_path / "clips.csv", ClipSpec(num_frames=1, size=16))
+    assert WithImages(clips, same, 1).fingerprint() == clips.fingerprint()
+    assert WithImages(clips, images, 1).fingerprint() == {
+        **clips.fingerprint(),
+        "images": images.fingerprint(),
+    }

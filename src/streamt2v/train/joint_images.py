@@ -31,6 +31,18 @@ class WithImages(Dataset):
         self.clips = clips
         self.frames = frames
         self.per_clip = int(per_clip)
+        if hasattr(clips, "fingerprint") or hasattr(frames, "fingerprint"):  # a resume compares them
+            self.fingerprint = self._fingerprint
+
+    def _fingerprint(self) -> dict[str, Any]:
+        """The clips' fingerprint (a folder of videos'), with the images' under ``"images"`` where they are
+        drawn from other videos or captions: what a resume compares to tell whether the samples changed."""
+        clips, frames = (
+            d.fingerprint() if hasattr(d, "fingerprint") else None for d in (self.clips, self.frames)
+        )
+        if clips is None or frames is None or frames == clips:
+            return clips or frames
+        return {**clips, "images": frames}
 
     def __len__(self) -> int:
         return len(self.clips)  # type: ignore[arg-type]

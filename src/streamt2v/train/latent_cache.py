@@ -48,6 +48,8 @@ class LatentCache(Dataset):
             raise ValueError(f"pixel_frames must be ≥ 0, got {pixel_frames}")
         self.num_clips = int(num_clips)
         self.seed = int(seed)
+        if hasattr(source, "fingerprint"):  # a folder of videos: a resume compares what the clips came from
+            self.fingerprint = source.fingerprint
         self._perms: dict[int, np.ndarray] = {}
         t0 = time.perf_counter()
         latents, pixels, extras = [], [], []
