@@ -213,7 +213,10 @@ def test_unet_recipes_warn_when_the_text_encoder_does_not_know_the_captions(tmp_
 
 
 def test_captions_longer_than_the_text_encoder_reads_are_counted(tmp_path, caplog):
-    """A caption past the text encoder's tokens was cut in training without a word (clip, base, stream)."""
+    """A caption past the text encoder's tokens was cut in training without a word (clip, base, stream);
+    counting them also logged transformers' warning that such a sequence 'will result in indexing errors'."""
+    import logging
+
     from streamt2v.assets import microworld_model_dir
     from streamt2v.train.recipes import make_recipe
 
@@ -225,14 +228,22 @@ def test_captions_longer_than_the_text_encoder_reads_are_counted(tmp_path, caplo
     options = dict(data=str(tmp_path), captions=str(tmp_path / "caps.csv"), size=16)
     message = "1 of 2 captions in {} are longer than the text encoder's 24 tokens and are cut to them in "
     message += "training (the longest, of 'b.mp4', has 37 tokens)"
-    for recipe in [
-        make_recipe("base", vae=str(shipped / "vae"), clip=str(shipped), num_frames=6, **options),
-        make_recipe("clip", image_size=16, hidden_size=32, num_heads=2, intermediate_size=64, **options),
-    ]:
-        caplog.clear()
-        with caplog.at_level("WARNING"):
-            recipe.build()
-        assert message.format(options["captions"]) in caplog.text
+    # transformers' own loggers do not propagate to the root logger: listen to them here
+    transformers_logger = logging.getLogger("transformers")
+    transformers_logger.addHandler(caplog.handler)
+    try:
+        for recipe in [
+            make_recipe("base", vae=str(shipped / "vae"), clip=str(shipped), num_frames=6, **options),
+            make_recipe("clip", image_size=16, hidden_size=32, num_heads=2, intermediate_size=64, **options),
+        ]:
+            caplog.clear()
+            with caplog.at_level("WARNING"):
+                recipe.build()
+            assert message.format(options["captions"]) in caplog.text
+            # counting is no indexing: transformers' "will result in indexing errors" is untrue here
+            assert "Token indices sequence length" not in caplog.text
+    finally:
+        transformers_logger.removeHandler(caplog.handler)
 
 
 def test_caption_names_match_the_files_however_the_export_spelled_them(tmp_path):

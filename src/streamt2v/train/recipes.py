@@ -89,10 +89,11 @@ class DataOptions:
             return 0
         from streamt2v.train.data import read_captions
 
-        captions = read_captions(self.captions)
-        if not captions:
-            return 0
-        lengths = dict(zip(captions, map(len, tokenizer(list(captions.values())).input_ids)))
+        captions = read_captions(self.captions)  # never empty: an empty captions file is refused
+        # verbose=False: else transformers warns that such a sequence "will result in indexing errors",
+        # untrue of a count (training cuts the captions to max_length)
+        tokens = tokenizer(list(captions.values()), verbose=False).input_ids
+        lengths = dict(zip(captions, map(len, tokens)))
         long = {name: n for name, n in lengths.items() if n > max_length}
         if long:
             longest = max(long, key=long.__getitem__)
