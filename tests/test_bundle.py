@@ -258,7 +258,7 @@ def test_a_dtype_cast_prints_no_float32_warning_about_no_module() -> None:
     ``model.to(torch.bfloat16)``."""
     import logging
 
-    from streamt2v.models import bundle
+    from streamt2v import memory
 
     class Records(logging.Handler):
         def __init__(self) -> None:
@@ -281,7 +281,7 @@ def test_a_dtype_cast_prints_no_float32_warning_about_no_module() -> None:
         diffusers_log.removeHandler(records)
     assert {p.dtype for m in model.modules().values() for p in m.parameters()} == {torch.float32}
     assert records.messages == ["another diffusers warning"]
-    assert bundle._no_empty_fp32_warning not in diffusers_log.filters
+    assert memory._no_empty_fp32_warning not in diffusers_log.filters
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal is of half precision on the CPU")

@@ -51,7 +51,7 @@ def test_the_pipeline_takes_diffusers_torch_dtype_and_says_what_it_returns():
     assert StreamingT2VPipeline.from_pretrained(device="cpu", dtype="bf16", torch_dtype="bfloat16").dtype == (
         torch.bfloat16
     )
-    with pytest.raises(ValueError, match=r"^dtype='fp32' and torch_dtype=torch.bfloat16 disagree; give one$"):
+    with pytest.raises(ValueError, match=r"^torch_dtype=torch.bfloat16 and dtype='fp32' disagree; give one$"):
         StreamingT2VPipeline.from_pretrained(device="cpu", dtype="fp32", torch_dtype=torch.bfloat16)
     assert "float32 in ``[-1, 1]``" in StreamingT2VPipeline.__call__.__doc__
     assert "torch_dtype" in StreamingT2VPipeline.from_pretrained.__doc__

@@ -4,7 +4,8 @@
 - :func:`resolve_dtype`: ``fp32`` / ``fp16`` / ``bf16`` (and torch names) → ``torch.dtype``, checked against
   the device: half precision on CPU is refused (incomplete and very slow kernels), bf16 on CUDA needs a GPU
   that supports it.
-- :func:`move_modules`: ``.to`` with only the settings given, on several modules.
+- :func:`move_modules`: ``.to`` with only the settings given, on several modules; :func:`move_checked`
+  a model's ``.to`` with the device and dtype checked first; :func:`one_dtype` a loader's dtype argument.
 - :func:`offloaded`: moves modules to the compute device for the duration of a block and back afterwards
   (official release: ``--offload_models``, official-facts §1.4).
 """
@@ -104,6 +105,24 @@ def to_arguments(
     return device, dtype
 
 
+def one_dtype(
+    torch_dtype: str | torch.dtype | None, dtype: str | torch.dtype | None
+) -> str | torch.dtype | None:
+    """The dtype a loader was given under either name (``torch_dtype``, diffusers'; ``dtype``,
+    transformers 5's), or None; both given must name the same dtype."""
+    both = torch_dtype is not None and dtype is not None
+    if both and resolve_dtype(torch_dtype, None) != resolve_dtype(dtype, None):
+        raise ValueError(f"torch_dtype={torch_dtype!r} and dtype={dtype!r} disagree; give one")
+    return dtype if dtype is not None else torch_dtype
+
+
+def _no_empty_fp32_warning(record: logging.LogRecord) -> bool:
+    """Drop diffusers' warning on every dtype cast of a model that keeps *no* module in float32 ("... should be
+    kept in float32: []. Casting directly with `to()` can lead to inconsistent results"): it warns whenever
+    the list exists, even empty, so ``model.to(torch.bfloat16)`` printed it three times for nothing."""
+    return "should be kept in float32: []" not in record.getMessage()
+
+
 def move_modules(
     modules: Iterable[nn.Module],
     device: torch.device | str | torch.dtype | None = None,
@@ -116,9 +135,31 @@ def move_modules(
     if device is not None:
         device = resolve_device(device)
     settings = {k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None}
-    if settings:
+    if not settings:
+        return
+    diffusers_log = logging.getLogger("diffusers.models.modeling_utils")
+    diffusers_log.addFilter(_no_empty_fp32_warning)
+    try:
         for m in modules:
             m.to(**settings)
+    finally:
+        diffusers_log.removeFilter(_no_empty_fp32_warning)
+
+
+def move_checked(
+    modules: Iterable[nn.Module],
+    current: torch.device,
+    device: torch.device | str | torch.dtype | None = None,
+    dtype: torch.dtype | None = None,
+) -> None:
+    """A model's ``.to(device, dtype)`` over its ``modules``, now on ``current``: the device resolved
+    (``"auto"``: the best available) and a dtype it does not run (half precision on the CPU) refused
+    (:func:`resolve_dtype`) before anything moves."""
+    device, dtype = to_arguments(device, dtype)
+    target = current if device is None else resolve_device(device)
+    if dtype is not None:
+        dtype = resolve_dtype(dtype, target)
+    move_modules(modules, None if device is None else target, dtype)
 
 
 def own_aligned_memory(module: nn.Module, alignment: int = 64) -> nn.Module:

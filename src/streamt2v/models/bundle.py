@@ -41,7 +41,7 @@ from transformers import (
 from streamt2v.config import PRESETS, ModelConfig, config_from_json, get_preset
 from streamt2v.io.folders import atomic_folder, looks_like_hub_id, read_json_object
 from streamt2v.io.weight_files import weights_variant
-from streamt2v.memory import move_modules, own_aligned_memory, resolve_device, resolve_dtype, to_arguments
+from streamt2v.memory import move_checked, one_dtype, own_aligned_memory, resolve_device, resolve_dtype
 from streamt2v.models.autoencoder import VideoAutoencoder
 from streamt2v.models.encoders import (
     ImageEncoder,
@@ -252,13 +252,6 @@ def resolve_model_path(
     raise FileNotFoundError(f"{what} {str(path.resolve())!r} does not exist")
 
 
-def _no_empty_fp32_warning(record: logging.LogRecord) -> bool:
-    """Drop diffusers' warning on every dtype cast of a model that keeps *no* module in float32 ("... should be
-    kept in float32: []. Casting directly with `to()` can lead to inconsistent results"): it warns whenever
-    the list exists, even empty, so ``model.to(torch.bfloat16)`` printed it three times for nothing."""
-    return "should be kept in float32: []" not in record.getMessage()
-
-
 def _model_folder(spec: object) -> Path:
     """The folder :meth:`StreamingT2VModel.from_pretrained` loads: None or ``"microworld"`` the shipped model's,
     a local folder or a hub snapshot (:func:`resolve_model_path`); a wrong type, an empty path and a preset name
@@ -364,16 +357,7 @@ class StreamingT2VModel:
         does not run (half precision on the CPU) is refused (:func:`~streamt2v.memory.resolve_dtype`). A cast
         is one-way: ``to(torch.bfloat16)`` then ``to(torch.float32)`` keeps the bf16-rounded weights (reload
         the folder for the original ones)."""
-        device, dtype = to_arguments(device, dtype)
-        target = self.device if device is None else resolve_device(device)
-        if dtype is not None:
-            dtype = resolve_dtype(dtype, target)
-        diffusers_log = logging.getLogger("diffusers.models.modeling_utils")
-        diffusers_log.addFilter(_no_empty_fp32_warning)
-        try:
-            move_modules(self.modules().values(), None if device is None else target, dtype)
-        finally:
-            diffusers_log.removeFilter(_no_empty_fp32_warning)
+        move_checked(self.modules().values(), self.device, device, dtype)
         return self
 
     def compile(self, backend: str = "inductor") -> StreamingT2VModel:
@@ -512,10 +496,7 @@ class StreamingT2VModel:
         torch.float16`` then ``.to("cuda")``, as in diffusers). ``frames_per_slice``: how many frames the VAE
         encodes or decodes at a time. A folder whose parts do not fit together, a part without weights, a
         preset name (see :meth:`from_preset`) or a refiner folder are refused in one line naming them."""
-        if dtype is not None:
-            if torch_dtype is not None and resolve_dtype(torch_dtype, None) != resolve_dtype(dtype, None):
-                raise ValueError(f"torch_dtype={torch_dtype!r} and dtype={dtype!r} disagree; give one")
-            torch_dtype = dtype
+        torch_dtype = one_dtype(torch_dtype, dtype)
         if device is not None:
             device = resolve_device(device)
             torch_dtype = resolve_dtype(torch_dtype, device)

@@ -24,7 +24,7 @@ import torch
 from streamt2v.io.output_paths import outputs_locked
 from streamt2v.io.streaming_writer import StreamingVideoWriter, remove_stale_temporaries
 from streamt2v.io.video import read_image, read_video
-from streamt2v.memory import dtype_name, resolve_device, resolve_dtype, supported_dtypes
+from streamt2v.memory import dtype_name, one_dtype, resolve_device, resolve_dtype, supported_dtypes
 from streamt2v.pipeline.chunking import counted, plan_chunks
 from streamt2v.pipeline.model_loading import load_model
 from streamt2v.pipeline.preflight import check_default_refiner_for, check_inputs, lowres_path, output_targets
@@ -106,10 +106,7 @@ class StreamingT2VPipeline:
         (random weights, with a warning), or None / ``"microworld"`` for the shipped model; on ``device``
         (``"auto"``: a GPU if there is one) in ``dtype`` (or ``torch_dtype``, diffusers' name; default
         float32), checked against the device before anything loads."""
-        both = dtype is not None and torch_dtype is not None
-        if both and resolve_dtype(dtype, None) != resolve_dtype(torch_dtype, None):
-            raise ValueError(f"dtype={dtype!r} and torch_dtype={torch_dtype!r} disagree; give one")
-        chosen = dtype if dtype is not None else torch_dtype
+        chosen = one_dtype(torch_dtype, dtype)
         return cls(load_model(path_or_preset, device=device, dtype="fp32" if chosen is None else chosen))
 
     def stream(

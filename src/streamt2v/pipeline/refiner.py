@@ -17,7 +17,7 @@ import torch
 
 from streamt2v.io.folders import looks_like_hub_id, read_json_object
 from streamt2v.io.weight_files import weights_variant
-from streamt2v.memory import move_modules, resolve_device, resolve_dtype, to_arguments
+from streamt2v.memory import move_checked, one_dtype, resolve_device, resolve_dtype
 from streamt2v.models.autoencoder import VideoAutoencoder
 from streamt2v.pipeline.enhance import EnhanceConfig, check_start_step
 
@@ -95,18 +95,7 @@ class Refiner:
         """Move and/or cast every part: ``to("cuda")``, ``to(torch.bfloat16)``, ``to("auto", dtype)``. The
         device is resolved like the pipeline's (``"auto"``: the best available); a ``dtype`` the target
         device does not run (half precision on the CPU) is refused (:func:`~streamt2v.memory.resolve_dtype`)."""
-        from streamt2v.models.bundle import _no_empty_fp32_warning
-
-        device, dtype = to_arguments(device, dtype)
-        target = self.device if device is None else resolve_device(device)
-        if dtype is not None:
-            dtype = resolve_dtype(dtype, target)
-        diffusers_log = logging.getLogger("diffusers.models.modeling_utils")
-        diffusers_log.addFilter(_no_empty_fp32_warning)  # "should be kept in float32: []", naming no module
-        try:
-            move_modules((self.unet, self.vae, self.text_encoder), None if device is None else target, dtype)
-        finally:
-            diffusers_log.removeFilter(_no_empty_fp32_warning)
+        move_checked((self.unet, self.vae, self.text_encoder), self.device, device, dtype)
         return self
 
     def compile(self, backend: str = "inductor") -> Refiner:
@@ -135,10 +124,7 @@ class Refiner:
         ``dtype`` it does not run (half precision on the CPU) raise before any weights are read."""
         import json
 
-        if torch_dtype is not None:
-            if dtype is not None and resolve_dtype(torch_dtype, None) != resolve_dtype(dtype, None):
-                raise ValueError(f"torch_dtype={torch_dtype!r} and dtype={dtype!r} disagree; give one")
-            dtype = torch_dtype
+        dtype = one_dtype(torch_dtype, dtype)
         path = refiner_folder(path)
         from diffusers import AutoencoderKL, UNet3DConditionModel
         from transformers import CLIPTextModel
