@@ -834,6 +834,17 @@ def test_captions_are_not_cut_at_unicode_line_breaks_and_one_line_jsonl_is_a_row
             r"caps.csv:2: the caption of 'a.mp4' runs on into line 3 \('b.mp4,blue'\), a row of its own: "
             "close the double quote",
         ),
+        (  # in the last row no later row shows it: the caption was the rest of the file, silently
+            "caps.csv",
+            'file,caption\nb.mp4,blue\na.mp4,"a dog\n',
+            r"caps.csv:3: the caption of 'a.mp4' runs on to the end of the file: close the double quote it "
+            r'opens \(a quote inside a quoted caption is written ""\)$',
+        ),
+        (
+            "caps.csv",
+            'file,caption\na.mp4,"a dog',
+            r"caps.csv:2: the caption of 'a.mp4' runs on to the end of the file: close the double quote",
+        ),
         (
             "caps.csv",
             "a.mp4,red\nb.mp4,blue\n",

@@ -63,10 +63,10 @@ def read_captions(path: str | Path) -> dict[str, str]:
     ``{"file": ..., "caption": ...}`` per line, or one JSON document (a list of such objects or a
     ``{file: caption}`` object). File names are normalised by :func:`file_key`; a missing, empty or non-text
     caption, a file listed twice, a CSV row with more cells than the header (a caption with unquoted
-    commas, which would be cut at the first) and a caption that runs on over rows of their own (a double
-    quote never closed) are errors naming the line, as is a file that lists no videos. A UTF-8 byte-order
-    mark, UTF-16 text with its byte-order mark (a spreadsheet's "Unicode text") and rows with every cell
-    empty (spreadsheet exports) are read."""
+    commas, which would be cut at the first) and a caption that runs on over rows of their own or to the
+    end of the file (a double quote never closed) are errors naming the line, as is a file that lists no
+    videos. A UTF-8 byte-order mark, UTF-16 text with its byte-order mark (a spreadsheet's "Unicode text")
+    and rows with every cell empty (spreadsheet exports) are read."""
     return caption_rows(path)[0]
 
 
@@ -202,9 +202,26 @@ def _csv_caption_rows(p: Path, text: str, delimiter: str | None) -> list[tuple[A
                         'is written "")'
                     )
         rows.append((n, file, caption))
+    if _ends_in_open_quote(text, delimiter):  # the last row: no later line shows where it should have ended
+        last_is_caption = (
+            bool(rows) and rows[-1][0] == n and names is not None and len(cells) == names.index("caption") + 1
+        )
+        what = f"the caption of {rows[-1][1]!r}" if last_is_caption else "a cell of this row"
+        raise ValueError(
+            f"{p}:{n}: {what} runs on to the end of the file: close the double quote it opens (a quote "
+            'inside a quoted caption is written "")'
+        )
     if names is None:
         raise ValueError(f"{p}: no header line (the CSV header must have columns 'file' and 'caption')")
     return rows
+
+
+def _ends_in_open_quote(text: str, delimiter: str) -> bool:
+    """Whether CSV ``text`` ends inside a double-quoted cell (a quote never closed in its last row), which
+    the csv module reads to the end of the text without a word."""
+    end = "\ue000"  # a private-use character: a record of its own, unless a quote is still open before it
+    records = list(csv.reader(io.StringIO(f"{text}\n{end}", newline="\n"), delimiter=delimiter))
+    return records[-1] != [end]
 
 
 def _relative_to(
