@@ -878,7 +878,8 @@ def test_a_unicode_text_export_of_a_spreadsheet_is_read(tmp_path):
 def test_hidden_files_need_no_caption_and_what_the_scan_leaves_out_is_counted(tmp_path, caplog):
     """A folder copied from a Mac to a USB disk holds ``._a.mp4`` metadata files: each was 'no caption for
     video(s)', a file its owner never sees. Hidden files and folders are left out, unless captioned, and
-    the log says how many videos the run trains on and what it left out."""
+    the log says how many videos the run trains on and what it left out, each group with why (a file
+    that is no video was said to have "no caption")."""
     import logging
 
     write_video(tmp_path / "a.mp4", 4)
@@ -891,8 +892,9 @@ def test_hidden_files_need_no_caption_and_what_the_scan_leaves_out_is_counted(tm
         ds = VideoFolderDataset(tmp_path, tmp_path / "caps.csv", ClipSpec(num_frames=2, size=16))
     assert ds.files == ["a.mp4"]
     assert (
-        f"1 video in {tmp_path}, captioned by {tmp_path / 'caps.csv'}; not used (no caption): 2 hidden video "
-        "files ('._a.mp4', '.ipynb_checkpoints/b.mp4'), 1 other file ('notes.txt')" in caplog.text
+        f"1 video in {tmp_path}, captioned by {tmp_path / 'caps.csv'}; not used: 2 hidden video files without "
+        "a caption ('._a.mp4', '.ipynb_checkpoints/b.mp4') and 1 file that is not a video ('notes.txt')"
+        in caplog.text
     )
     (tmp_path / "caps.csv").write_text("file,caption\na.mp4,red\n.ipynb_checkpoints/b.mp4,blue\n")
     ds = VideoFolderDataset(tmp_path, tmp_path / "caps.csv", ClipSpec(num_frames=2, size=16))

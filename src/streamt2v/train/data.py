@@ -540,10 +540,15 @@ class VideoFolderDataset(Dataset):
             )
         if not caps:
             raise ValueError(f"{captions} lists no videos")
+        # each group with why it is left out: a hidden video for having no caption, another file for being
+        # no video
         not_used = [
-            f"{len(names)} {what}{'s' if len(names) > 1 else ''} ({', '.join(map(repr, sorted(names)[:2]))}"
+            f"{len(names)} {what[len(names) > 1]} ({', '.join(map(repr, sorted(names)[:2]))}"
             f"{', ...' if len(names) > 2 else ''})"
-            for names, what in ((hidden, "hidden video file"), (others, "other file"))
+            for names, what in (
+                (hidden, ("hidden video file without a caption", "hidden video files without a caption")),
+                (others, ("file that is not a video", "files that are not videos")),
+            )
             if names
         ]
         said = (
@@ -560,7 +565,7 @@ class VideoFolderDataset(Dataset):
                 "s" if len(caps) > 1 else "",
                 self.folder,
                 captions,
-                f"; not used (no caption): {', '.join(not_used)}" if not_used else "",
+                f"; not used: {' and '.join(not_used)}" if not_used else "",
             )
         self.files = sorted(caps)
         self.captions = caps
