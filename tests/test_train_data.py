@@ -11,7 +11,8 @@ import torch
 from streamt2v.io import frame_seek
 from streamt2v.io import video as io_video
 from streamt2v.microworld.dataset import ClipSpec
-from streamt2v.train.data import VideoFolderDataset, read_captions
+from streamt2v.train.captions import read_captions
+from streamt2v.train.data import VideoFolderDataset
 
 
 def write_video(path, frames: int, h: int = 24, w: int = 32) -> None:

@@ -104,7 +104,7 @@ class ClipRecipe(DataOptions):
             return VOCABULARY
         if self.captions is None:
             raise ValueError(f"--data {self.data!r} is a folder: pass --captions FILE (CSV or JSONL)")
-        from streamt2v.train.data import read_captions
+        from streamt2v.train.captions import read_captions
 
         vocabulary = caption_vocabulary(read_captions(self.captions).values(), self.min_word_count)
         if len(vocabulary) == len(SPECIAL_TOKENS):

@@ -1,10 +1,11 @@
 """Real-data training set: a folder of videos plus a captions file, for every recipe.
 
 The captions file is CSV with a header ``file,caption`` or JSONL with ``{"file": ..., "caption": ...}``
-per line; ``file`` is relative to the folder. Videos are decoded with PyAV, centre-cropped to a square,
-resized (antialiased) to the training size and cut to a clip of ``T`` frames at a random start;
-output ``(3, T, H, W)`` float in ``[-1, 1]``, the same samples as :class:`MicroworldDataset` (with
-the APM anchor drawn from the first ``anchor_frames`` frames of the source video, paper §4.2).
+per line (read by :mod:`streamt2v.train.captions`); ``file`` is relative to the folder. Videos are
+decoded with PyAV, centre-cropped to a square, resized (antialiased) to the training size and cut to a
+clip of ``T`` frames at a random start; output ``(3, T, H, W)`` float in ``[-1, 1]``, the same samples as
+:class:`MicroworldDataset` (with the APM anchor drawn from the first ``anchor_frames`` frames of the
+source video, paper §4.2).
 
 Sample ``i`` is a pure function of ``(seed, i)`` (file by a per-epoch permutation, start frame by
 a seeded generator), so training on real data resumes exactly as on the microworld. A sample decodes its
@@ -15,13 +16,9 @@ timestamps, ...) it decodes every frame up to its clip: the same sample either w
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
-import json
 import logging
 import os
-import unicodedata
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -32,7 +29,6 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from streamt2v.io.folders import read_text_file
 from streamt2v.io.frame_seek import FrameTimes, frame_times, pick_frames
 from streamt2v.io.video import (
     READ_VIDEO_SUFFIXES,
@@ -45,183 +41,7 @@ from streamt2v.io.video import (
     variable_rate_mean,
 )
 from streamt2v.microworld.dataset import ClipSpec
-
-
-def file_key(name: str) -> str:
-    """How a video's relative path is matched between the folder and the captions file: ``/``-separated
-    (``sub\\a.mp4`` from Windows is ``sub/a.mp4``), without ``./``, in Unicode NFC (macOS writes file
-    names decomposed, editors compose them: ``ü`` would otherwise not match ``ü``)."""
-    return unicodedata.normalize("NFC", Path(name.strip().replace("\\", "/")).as_posix())
-
-
-CAPTION_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json")
-
-
-def read_captions(path: str | Path) -> dict[str, str]:
-    """``{file: caption}`` from a captions file: CSV with a header ``file,caption`` (any case, other columns
-    ignored; ``;`` or tab separated as spreadsheets in some locales export it, and ``.tsv``), JSONL with one
-    ``{"file": ..., "caption": ...}`` per line, or one JSON document (a list of such objects or a
-    ``{file: caption}`` object). File names are normalised by :func:`file_key`; a missing, empty or non-text
-    caption, a file listed twice, a CSV row with more cells than the header (a caption with unquoted
-    commas, which would be cut at the first) and a caption that runs on over rows of their own or to the
-    end of the file (a double quote never closed) are errors naming the line, as is a file that lists no
-    videos. A UTF-8 byte-order mark, UTF-16 text with its byte-order mark (a spreadsheet's "Unicode text")
-    and rows with every cell empty (spreadsheet exports) are read."""
-    return caption_rows(path)[0]
-
-
-def caption_rows(path: str | Path) -> tuple[dict[str, str], dict[str, str]]:
-    """:func:`read_captions` and where each file is named (``line 3``, or ``entry 2`` of a JSON document)."""
-    p = Path(path)
-    if p.is_dir():
-        raise IsADirectoryError(f"captions file {p} is a folder; give the captions file (CSV, JSONL or JSON)")
-    if not p.is_file():
-        raise FileNotFoundError(f"captions file {p} does not exist")
-    suffix = p.suffix.lower()
-    if suffix not in CAPTION_SUFFIXES:
-        raise ValueError(
-            f"captions file {p} must be {', '.join(CAPTION_SUFFIXES[:-1])} or {CAPTION_SUFFIXES[-1]}"
-        )
-    with open(p, "rb") as f:
-        utf16 = f.read(2) in (b"\xff\xfe", b"\xfe\xff")  # a spreadsheet's "Unicode text" export
-    if utf16:
-        try:
-            text = p.read_bytes().decode("utf-16").lstrip("\ufeff")
-        except UnicodeDecodeError as err:
-            raise ValueError(f"captions file {str(p)!r} is not UTF-16 text ({err.reason})") from None
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    else:
-        text = read_text_file(p, "captions file")
-    if not text.strip():
-        raise ValueError(f"captions file {p} is empty")
-    if suffix in (".jsonl", ".json"):
-        rows = _json_caption_rows(p, text)
-    else:
-        rows = _csv_caption_rows(p, text, "\t" if suffix == ".tsv" else None)
-    out: dict[str, str] = {}
-    lines: dict[str, str] = {}
-    for n, file, caption in rows:
-        # a line number (CSV, JSONL), else "entry N" of a JSON document
-        at, first = (f"{p}:{n}", f"line {n}") if isinstance(n, int) else (f"{p}: {n}", str(n))
-        if not isinstance(file, str) or not file.strip():
-            raise ValueError(f"{at}: the file name must be a non-empty string, got {file!r}")
-        if not isinstance(caption, str) or not caption.strip():
-            raise ValueError(f"{at}: the caption of {file!r} must be a non-empty string, got {caption!r}")
-        key = file_key(file)
-        if key in out:
-            raise ValueError(f"{at}: {key!r} is listed twice (first at {lines[key]})")
-        out[key], lines[key] = caption, first
-    if not out:
-        header = " (only a header)" if suffix in (".csv", ".tsv") else ""
-        raise ValueError(f"captions file {p} lists no videos{header}")
-    return out, lines
-
-
-def _json_caption_rows(p: Path, text: str) -> list[tuple[Any, Any, Any]]:
-    """``(where, file, caption)`` of a JSONL file, or of one JSON document: a list of objects (``where``:
-    ``entry N``) or a ``{file: caption}`` object (``where``: the file name)."""
-    try:
-        whole = json.loads(text)
-    except json.JSONDecodeError:
-        whole = None  # JSONL (or a broken document: named line by line below)
-    if isinstance(whole, list):
-        rows = []
-        for n, row in enumerate(whole, 1):
-            if not isinstance(row, dict) or "file" not in row or "caption" not in row:
-                raise ValueError(f'{p}: entry {n}: expected {{"file": ..., "caption": ...}}, got {row!r}')
-            rows.append((f"entry {n}", row["file"], row["caption"]))
-        return rows
-    # {file: caption}, not a one-line JSONL file (whose object names "file" or "caption")
-    if isinstance(whole, dict) and not {"file", "caption"} & set(whole):
-        return [(f"entry {file!r}", file, caption) for file, caption in whole.items()]
-    rows = []
-    # lines end at \n alone: str.splitlines would also cut a caption at U+2028, U+0085, \f, ...
-    for n, line in enumerate(text.split("\n"), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            rows.append((n, row["file"], row["caption"]))
-        except (json.JSONDecodeError, KeyError, TypeError) as err:
-            raise ValueError(f'{p}:{n}: expected {{"file": ..., "caption": ...}}, got {line!r}') from err
-    return rows
-
-
-def _csv_caption_rows(p: Path, text: str, delimiter: str | None) -> list[tuple[Any, Any, Any]]:
-    """``(line, file, caption)`` of a CSV file (``line``: where the row starts); the delimiter is ``,``
-    unless the header line has none and has ``;`` or a tab (spreadsheets where ``,`` is the decimal mark
-    export ``;``)."""
-    header_line = text.lstrip("\n").split("\n", 1)[0]
-    if delimiter is None:
-        delimiter = ","
-        if "," not in header_line:
-            delimiter = next((d for d in (";", "\t") if d in header_line), ",")
-    # lines end at \n alone (the text's CR and CRLF are LF already): not at U+2028, U+0085, \f, ...
-    reader = csv.reader(io.StringIO(text, newline="\n"), delimiter=delimiter)
-    names: list[str] | None = None
-    rows = []
-    start = 1  # the line the next record starts at
-    for cells in reader:
-        n, start = start, reader.line_num + 1
-        if not any(cell.strip() for cell in cells):
-            continue  # a blank line, or a row of bare commas
-        if names is None:  # "File", " caption" (spreadsheets) read as file, caption
-            names = [cell.strip().lower() for cell in cells]
-            if not {"file", "caption"} <= set(names):
-                looks_like_a_row = any(
-                    Path(cell.strip()).suffix.lower() in READ_VIDEO_SUFFIXES for cell in cells
-                )
-                raise ValueError(
-                    f"{p}:{n}: the CSV header must have columns 'file' and 'caption', got {cells}"
-                    + (
-                        f": this is a row; put the header line {delimiter.join(['file', 'caption'])} above it"
-                        if looks_like_a_row
-                        else ""
-                    )
-                )
-            twice = sorted({name for name in names if name in ("file", "caption") and names.count(name) > 1})
-            if twice:
-                raise ValueError(f"{p}:{n}: the CSV header names the column {twice[0]!r} twice: {cells}")
-            continue
-        extra = [v for v in cells[len(names) :] if v.strip()]  # cells past the header's columns
-        if extra:
-            raise ValueError(
-                f"{p}:{n}: {len(names) + len(extra)} cells for the header's "
-                f"{len(names)} ({delimiter.join(names)}): put a caption that "
-                f"holds {'tabs' if delimiter == chr(9) else repr(delimiter)} in double quotes"
-            )
-        row = dict(zip(names, cells))
-        file, caption = row.get("file"), row.get("caption")
-        if isinstance(caption, str) and "\n" in caption:  # a multi-line caption, or a quote never closed
-            for k, line in enumerate(caption.split("\n")[1:], 1):
-                first = line.split(delimiter, 1)
-                if len(first) == 2 and Path(first[0].strip()).suffix.lower() in READ_VIDEO_SUFFIXES:
-                    raise ValueError(
-                        f"{p}:{n}: the caption of {file!r} runs on into line {n + k} ({line!r}), a row "
-                        "of its own: close the double quote it opens (a quote inside a quoted caption "
-                        'is written "")'
-                    )
-        rows.append((n, file, caption))
-    if _ends_in_open_quote(text, delimiter):  # the last row: no later line shows where it should have ended
-        last_is_caption = (
-            bool(rows) and rows[-1][0] == n and names is not None and len(cells) == names.index("caption") + 1
-        )
-        what = f"the caption of {rows[-1][1]!r}" if last_is_caption else "a cell of this row"
-        raise ValueError(
-            f"{p}:{n}: {what} runs on to the end of the file: close the double quote it opens (a quote "
-            'inside a quoted caption is written "")'
-        )
-    if names is None:
-        raise ValueError(f"{p}: no header line (the CSV header must have columns 'file' and 'caption')")
-    return rows
-
-
-def _ends_in_open_quote(text: str, delimiter: str) -> bool:
-    """Whether CSV ``text`` ends inside a double-quoted cell (a quote never closed in its last row), which
-    the csv module reads to the end of the text without a word."""
-    end = "\ue000"  # a private-use character: a record of its own, unless a quote is still open before it
-    records = list(csv.reader(io.StringIO(f"{text}\n{end}", newline="\n"), delimiter=delimiter))
-    return records[-1] != [end]
+from streamt2v.train.captions import caption_rows, file_key
 
 
 def _relative_to(

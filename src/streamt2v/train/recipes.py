@@ -60,7 +60,7 @@ class DataOptions:
         the microworld's micro-CLIP on real videos) would condition on ``<unk>``."""
         if self.data == "microworld" or self.captions is None or tokenizer.unk_token_id is None:
             return 0.0
-        from streamt2v.train.data import read_captions
+        from streamt2v.train.captions import read_captions
 
         words = [w for text in read_captions(self.captions).values() for w in caption_words(text)]
         # each distinct word through the tokenizer itself (a BPE tokenizer's vocabulary holds "dog</w>")
@@ -87,7 +87,7 @@ class DataOptions:
         would otherwise be dropped without a word."""
         if self.data == "microworld" or self.captions is None:
             return 0
-        from streamt2v.train.data import read_captions
+        from streamt2v.train.captions import read_captions
 
         captions = read_captions(self.captions)  # never empty: an empty captions file is refused
         # verbose=False: else transformers warns that such a sequence "will result in indexing errors",
