@@ -952,6 +952,38 @@ def test_a_video_whose_frames_are_damaged_is_named_at_its_sample_with_what_to_do
         ds[0]
 
 
+def test_a_video_whose_frame_size_changes_past_the_check_is_named_with_what_to_do(tmp_path):
+    """Frames that change size (two MPEG-TS streams joined) are an error of the decoded frames, with no
+    FFmpeg error beneath it: it keeps the advice, as the check does not decode that far."""
+    import av
+
+    parts = []
+    for size, frames in ((32, 4), (16, 12)):
+        with av.open(str(tmp_path / "part.ts"), "w") as container:
+            stream = container.add_stream("libx264", rate=8)
+            stream.width = stream.height = size
+            stream.pix_fmt = "yuv420p"
+            for i in range(frames):
+                image = np.full((size, size, 3), i * 20, np.uint8)
+                for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+        parts.append((tmp_path / "part.ts").read_bytes())
+    (tmp_path / "part.ts").unlink()
+    (tmp_path / "a.ts").write_bytes(b"".join(parts))
+    (tmp_path / "caps.csv").write_text("file,caption\na.ts,grey\n")
+    ds = VideoFolderDataset(tmp_path, tmp_path / "caps.csv", ClipSpec(num_frames=4, size=16, max_start=12))
+    ds.check()
+    with pytest.raises(
+        ValueError,
+        match=r"^video '.*a.ts' changes frame size mid-stream: \(32, 32\) to \(16, 16\) at frame \d+ \(sample 1; "
+        r"the check .* reads packets, not frames: move the video out of the folder and delete its caption "
+        r"line \(line 2 of .*caps.csv\), then --resume\)$",
+    ):
+        ds[1]
+
+
 def test_a_video_replaced_after_the_check_is_not_called_damaged(tmp_path):
     """A video replaced by a shorter one after the check fails at its sample saying it is too short; the
     advice for damaged frames ('the check reads packets, not frames') was added to every error there."""

@@ -20,6 +20,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -273,13 +274,21 @@ def training_frame_rate(folder: str | Path, captions: str | Path) -> int:
     return max(sorted(set(rates)), key=rates.count)
 
 
-def _undecodable(err: ValueError) -> bool:
-    """Whether ``err`` is a file's frames failing to decode (FFmpeg's error, as the decoders raise it), not
-    a file gone or unreadable on disk, nor a check of what was decoded (too few frames)."""
-    import av
+class _FramesUnreadable(Exception):
+    """A sample's frames failing to decode, or decoding to frames no clip can be cut from (a frame size that
+    changes): what the check, which reads packets, cannot see. Its ``__cause__`` is the reader's ValueError."""
 
-    cause = err.__cause__
-    return isinstance(cause, av.error.FFmpegError) and not isinstance(cause, OSError)
+
+@contextmanager
+def _reading_frames() -> Iterator[None]:
+    """Turns a ValueError of the frame readers into :class:`_FramesUnreadable`, unless the file is gone or
+    unreadable on disk (an OSError beneath it)."""
+    try:
+        yield
+    except ValueError as err:
+        if isinstance(err.__cause__, OSError):
+            raise
+        raise _FramesUnreadable() from err
 
 
 def to_clip_tensor(frames: np.ndarray, size: int) -> torch.Tensor:
@@ -482,11 +491,10 @@ class VideoFolderDataset(Dataset):
         name = self.files[int(order[k])]
         try:
             return self._sample(index, name)
-        except ValueError as err:
-            if not _undecodable(err):  # e.g. a file replaced since the check, now too short: its own words
-                raise
+        except _FramesUnreadable as failed:  # not an error of its own words (a file replaced, too short)
             # damaged frames in a file whose packets the check read whole: the same sample fails again on
             # a plain resume, and a resume with the file moved out but still captioned stops at its caption
+            err = failed.__cause__
             where = self.lines.get(name, "")
             caption = (
                 f"its caption {where.split(' ')[0]} ({where} of {self.captions_file})"
@@ -507,17 +515,21 @@ class VideoFolderDataset(Dataset):
         # them (the check learnt it, reading packets, not decoding), the sample decodes the first frames
         # for its anchor and seeks to its clip; otherwise it decodes all of them, as far as `reach`.
         times = probe_video(path, s.num_frames, reach).times
-        frames = None if times is not None else DecodedFrames(path, max_frames=reach)
+        with _reading_frames():
+            frames = None if times is not None else DecodedFrames(path, max_frames=reach)
         total = times.count if times is not None else len(frames)
         start, a = self._draw(index, path, total)
         wanted = [*range(start, start + s.num_frames), *([a] if a is not None else [])]
-        picked = pick_frames(path, wanted, times) if times is not None else None
+        with _reading_frames():
+            picked = pick_frames(path, wanted, times) if times is not None else None
         if picked is None:
             if frames is None:  # seeking found what the timestamps did not promise: from the start
-                frames = DecodedFrames(path, max_frames=reach)
+                with _reading_frames():
+                    frames = DecodedFrames(path, max_frames=reach)
                 start, a = self._draw(index, path, len(frames))
             # only the clip's and the anchor's frames converted to RGB
-            picked = {i: frames.rgb(i) for i in (*range(start, start + s.num_frames), a) if i is not None}
+            with _reading_frames():
+                picked = {i: frames.rgb(i) for i in (*range(start, start + s.num_frames), a) if i is not None}
         clip = np.stack([picked[i] for i in range(start, start + s.num_frames)])
         sample: dict[str, Any] = {
             "video": to_clip_tensor(clip, s.size),
