@@ -825,7 +825,7 @@ def test_a_write_removes_what_a_killed_write_of_it_left(tmp_path):
 def test_a_saved_page_of_non_ascii_text_is_named_as_text_wherever_the_read_cuts_a_character(tmp_path, offset):
     """The first 512 bytes of a page in Chinese end inside a 3-byte character in 2 of 3 alignments: the
     hint was missing there."""
-    from streamt2v.io.video import damage_hint
+    from streamt2v.io.damage import damage_hint
 
     page = tmp_path / "page.mp4"
     page.write_bytes(b"x" * offset + "视频下载页面".encode() * 60)  # 3 bytes a character

@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
+from streamt2v.io.damage import damage_hint
 from streamt2v.io.video import (
     RgbConverter,
     check_decoded_frames,
     check_frame_size,
-    damage_hint,
     decode_error_reason,
 )
 
