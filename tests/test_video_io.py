@@ -435,27 +435,9 @@ def test_image_folders_in_number_order_of_one_size_and_16_bit_images(tmp_path):
 def test_a_variable_frame_rate_is_warned_about_where_timing_is_kept(tmp_path, caplog):
     """A phone's VFR video was enhanced and written at its average rate without a word."""
     import logging
-    from fractions import Fraction
 
-    import av
-
-    def write(path, gaps_ms):
-        with av.open(str(path), "w") as container:
-            stream = container.add_stream("libx264", rate=10)
-            stream.width, stream.height, stream.pix_fmt = 16, 16, "yuv420p"
-            stream.codec_context.time_base = Fraction(1, 1000)
-            pts = 0
-            for i, gap in enumerate([0, *gaps_ms]):
-                pts += gap
-                frame = av.VideoFrame.from_ndarray(np.full((16, 16, 3), 20 * i, np.uint8), format="rgb24")
-                frame.pts, frame.time_base = pts, Fraction(1, 1000)
-                for packet in stream.encode(frame):
-                    container.mux(packet)
-            for packet in stream.encode():
-                container.mux(packet)
-
-    write(tmp_path / "vfr.mp4", [100, 100, 200, 50, 100, 100])
-    write(tmp_path / "cfr.mp4", [100] * 6)
+    write_timed(tmp_path / "vfr.mp4", [100, 100, 200, 50, 100, 100])
+    write_timed(tmp_path / "cfr.mp4", [100] * 6)
     with caplog.at_level(logging.WARNING, logger="streamt2v.io.video"):
         assert read_video(tmp_path / "vfr.mp4")[0].shape[2] == 7
         assert not caplog.records  # off by default: generate --init-video and training ignore timing
@@ -684,14 +666,14 @@ def test_seeking_is_refused_where_timestamps_do_not_follow_the_frames(tmp_path):
     assert pick_frames(path, range(24, 30), times) is None
 
 
-def write_timed(path, gaps_ms, rate=10):
+def write_timed(path, gaps_ms, rate=10, codec="libx264"):
     """A video whose frames are ``gaps_ms`` apart (PyAV, as a recorder writes it), at nominal ``rate``."""
     from fractions import Fraction
 
     import av
 
     with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=rate)
+        stream = container.add_stream(codec, rate=rate)
         stream.width, stream.height, stream.pix_fmt = 16, 16, "yuv420p"
         stream.codec_context.time_base = Fraction(1, 1000)
         pts = 0
@@ -714,25 +696,8 @@ def test_a_variable_frame_rate_reads_at_its_frames_mean_rate(tmp_path, suffix, c
     keeps its own average (frame count over duration), which is no nominal rate."""
     import logging
 
-    if suffix == ".webm":  # VP9: H.264 is not allowed in WebM
-        import av
-
-        path = tmp_path / "vfr.webm"
-        with av.open(str(path), "w") as container:
-            from fractions import Fraction
-
-            stream = container.add_stream("libvpx-vp9", rate=25)
-            stream.width, stream.height, stream.pix_fmt = 16, 16, "yuv420p"
-            stream.codec_context.time_base = Fraction(1, 1000)
-            for i, pts in enumerate([0, 40, 80, 280, 320, 360, 560, 600, 640, 840]):
-                frame = av.VideoFrame.from_ndarray(np.full((16, 16, 3), 20 * i, np.uint8), format="rgb24")
-                frame.pts, frame.time_base = pts, Fraction(1, 1000)
-                for packet in stream.encode(frame):
-                    container.mux(packet)
-            for packet in stream.encode():
-                container.mux(packet)
-    else:
-        path = write_timed(tmp_path / f"vfr{suffix}", [40, 40, 200] * 3, rate=25)
+    codec = "libvpx-vp9" if suffix == ".webm" else "libx264"  # H.264 is not allowed in WebM
+    path = write_timed(tmp_path / f"vfr{suffix}", [40, 40, 200] * 3, rate=25, codec=codec)
     with caplog.at_level(logging.WARNING, logger="streamt2v.io.video"):
         video, fps = read_video(path, warn_variable_rate=True)
     if suffix == ".mp4":
