@@ -1,13 +1,18 @@
 """Helpers shared by the bench scripts: argument checks that fail in one line before any work, output paths,
-plural wording. Not a benchmark itself (``run_all.py`` runs only ``bench_*.py``)."""
+results files written atomically, Ctrl-C and SIGTERM said in one line, plural wording. Not a benchmark
+itself (``run_all.py`` runs only ``bench_*.py``)."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from streamt2v.cli import integer_at_least as at_least
+from streamt2v.io.folders import atomic_write_file, check_writable_parent
 
 # Default results folder: beside the scripts, so a script run from outside the repository root still
 # writes where the committed results are (and not into a bench/results/ under the current folder).
@@ -39,9 +44,62 @@ def output_path(
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         parser.error(f"{flag}: cannot create the folder {str(path.parent)!r}: {err.strerror or err}")
-    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        parser.error(f"{flag}: cannot write {str(path)!r} (permission denied)")
+    try:  # a file created there and removed (os.access says yes to root on /proc or a read-only mount)
+        check_writable_parent(path, "the results file" if flag == "--out" else flag)
+    except OSError as err:
+        parser.error(f"{flag}: {err}")
     return path
+
+
+# What run() says on Ctrl-C or SIGTERM: the results file and how many measured rows this process wrote
+# into it (none yet: the file is as it was).
+_written: dict[Path, int] = {}
+
+INCOMPLETE = "**Incomplete:** the benchmark stopped (or is still running) after these rows."
+
+
+def write_results(path: Path, text: str, rows: int | None = None) -> None:
+    """Write the results file atomically (a temporary beside it renamed over it: a stop while writing leaves
+    the old file or the whole new one, never half of it). ``rows``: how many measured rows it holds, for
+    scripts that rewrite it after every row (marked incomplete, :data:`INCOMPLETE`, until the last)."""
+    atomic_write_file(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    _written[path] = -1 if rows is None else rows
+
+
+def _kept() -> str:
+    if not _written:
+        return "nothing measured was written"
+    parts = []
+    for path, rows in _written.items():
+        if rows < 0:
+            parts.append(f"{path} was written")
+        else:
+            parts.append(f"{path} keeps the {plural(rows, 'row')} measured so far, marked incomplete")
+    return "; ".join(parts)
+
+
+def run(main: Callable[[], object]) -> None:
+    """Run a script's ``main``: Ctrl-C, and SIGTERM taken the same way (a time limit, ``kill``), end it with
+    one line saying what was written (exit 130, SIGTERM 143) instead of a traceback; context managers
+    still clean up (the training benchmark's temporary run folders)."""
+    terminated = False
+    _written.clear()
+
+    def on_sigterm(_signum, _frame) -> None:
+        nonlocal terminated
+        if not terminated:  # a second SIGTERM must not cut the first one's clean-up short
+            terminated = True
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        main()
+    except KeyboardInterrupt:
+        print(f"interrupted{' (SIGTERM)' if terminated else ''}: {_kept()}", file=sys.stderr, flush=True)
+        sys.exit(143 if terminated else 130)
+    finally:
+        if previous is not None:  # None: not set from Python, cannot be restored
+            signal.signal(signal.SIGTERM, previous)
 
 
 def machine(threads: bool = True) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from _common import machine, output_path, plural, positive
+from _common import machine, output_path, plural, positive, run, write_results
 
 # What `make demo` runs (Makefile): the goal line of the results applies only to these settings.
 DEMO_PROMPT = "a red circle bouncing on a blue background"
@@ -60,16 +60,23 @@ def main() -> None:
         ap.error(f"--seed must be at least 0, got {args.seed}")
     out = output_path(ap, args.out, "demo_cpu.md")
     if args.video is not None:
+        from streamt2v.io.output_paths import output_kind
+
         video_path = output_path(ap, args.video, "demo.mp4", "--video")
+        try:  # a suffix write_video has no writer for: said now, not after the first video
+            output_kind(video_path)
+        except ValueError as err:
+            ap.error(f"--video: {err}")
     torch.set_num_threads(args.threads)
 
     from streamt2v.assets import microworld_model_dir, microworld_refiner_dir
     from streamt2v.io.video import write_video
     from streamt2v.models.bundle import StreamingT2VModel
+    from streamt2v.pipeline.chunking import plan_chunks
     from streamt2v.pipeline.enhance import enhance_video
     from streamt2v.pipeline.generate import StreamingT2VPipeline
     from streamt2v.pipeline.refiner import Refiner
-    from streamt2v.pipeline.stream import StreamConfig
+    from streamt2v.pipeline.stream import StreamConfig, check_step_counts
 
     times: dict[str, list[float]] = {}
     t = time.perf_counter()
@@ -88,10 +95,15 @@ def main() -> None:
     # Both stages' settings checked now (e.g. more stage-3 steps than its start step allows), not after
     # the first video's stages 1-2.
     try:
-        StreamConfig(num_frames=args.frames, seed=args.seed, **sampler)
+        cfg = StreamConfig(num_frames=args.frames, seed=args.seed, **sampler)
+        plan = plan_chunks(cfg.num_frames, chunk_frames=cfg.chunk_frames, cond_frames=cfg.cond_frames)
+        check_step_counts(cfg, plan, int(model.scheduler_config.get("num_train_timesteps", 1000)))
+    except ValueError as err:
+        ap.error(f"{err} (--steps sets steps, --init-steps init_steps; the others are the model's sampler)")
+    try:
         enhance_config = refiner.config(**enhance)
     except ValueError as err:
-        ap.error(str(err))
+        ap.error(f"{err} (--enhance-steps sets num_inference_steps; the others are the refiner's)")
 
     for _ in range(args.repeats):
         t = time.perf_counter()
@@ -142,10 +154,10 @@ def main() -> None:
         f"Peak memory (max RSS): {rss:.0f} MiB."
         + (" Goal: ≤ 60 s on 2 CPU cores." if at_demo_settings else ""),
     ]
-    out.write_text("\n".join(lines) + "\n")
+    write_results(out, "\n".join(lines) + "\n")
     print("\n".join(lines))
     print(f"wrote {out}")
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from _common import machine, output_path, plural, positive
+from _common import machine, output_path, plural, positive, run, write_results
 from streamt2v.pipeline.enhance import EnhanceConfig, chunk_plan_for, enhance_video
 from streamt2v.pipeline.refiner import Refiner
 
@@ -69,7 +69,8 @@ def main() -> None:
             best = min(best, time.perf_counter() - t0)
         rows.append((label, cap, best, best / args.frames))
     diff = (outs["batched all"] - outs["chunk-sequential"]).abs().max().item()
-    plan = chunk_plan_for(args.frames, configs[0][2])  # the same plan for every schedule
+    shared = configs[0][2]  # the schedules differ only in max_batch_chunks
+    plan = chunk_plan_for(args.frames, shared)  # the same plan for every schedule
     chunks = plural(len(plan.starts), "chunk")
     # a video shorter than a chunk is one chunk of its own length, without overlap
     layout = f"{chunks} of {plan.chunk_frames}" + (
@@ -80,8 +81,8 @@ def main() -> None:
         "",
         f"Machine: {machine()}.",
         f"Tiny random-weight refiner at {2 * args.size}x{2 * args.size}, {args.frames} frames "
-        f"({layout}), {plural(args.steps, 'DPM++ 2M SDE step')}, CFG 7.5, "
-        f"best of {args.repeats}. Produced by `bench/bench_enhance.py`.",
+        f"({layout}), {plural(args.steps, f'{shared.scheduler} step')} from t = {shared.start_step}, "
+        f"CFG {shared.guidance_scale:g}, best of {args.repeats}. Produced by `bench/bench_enhance.py`.",
         "",
         "| schedule | max_batch_chunks | seconds | s/frame |",
         "|---|---|---|---|",
@@ -93,10 +94,10 @@ def main() -> None:
         "Timings on a shared machine are noisy.",
         "",
     ]
-    out.write_text("\n".join(lines))
+    write_results(out, "\n".join(lines))
     print("\n".join(lines))
     print(f"wrote {out}")
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

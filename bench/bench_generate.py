@@ -18,7 +18,7 @@ import resource
 import time
 from pathlib import Path
 
-from _common import check_device, machine, output_path, positive
+from _common import INCOMPLETE, check_device, machine, output_path, positive, run, write_results
 
 # The prompt of every committed result (all of them used this one): kept for --model runs so that new
 # figures measure the same videos. A preset's random text encoder reads only max_length tokens (16 for
@@ -77,7 +77,8 @@ def main() -> None:
 
     from streamt2v.assets import microworld_model_dir
     from streamt2v.models.bundle import StreamingT2VModel
-    from streamt2v.pipeline.stream import StreamConfig, stream
+    from streamt2v.pipeline.chunking import plan_chunks
+    from streamt2v.pipeline.stream import StreamConfig, check_step_counts, stream
 
     device, dtype = check_device(ap, args.device, args.dtype)
     if args.compile:
@@ -102,7 +103,7 @@ def main() -> None:
     if args.model:
         try:
             model = StreamingT2VModel.from_pretrained(path, torch_dtype=dtype, device=device)
-        except (FileNotFoundError, ValueError) as err:  # no such folder, not a model folder
+        except (OSError, ValueError) as err:  # no such folder, a file, not a model folder
             ap.error(f"--model {args.model}: {err}")
         label = f"Model `{args.model}` (trained weights)"
     else:
@@ -115,21 +116,50 @@ def main() -> None:
     sampler = dict(model.sampler) or {"steps": 1, "init_steps": 1}
     if args.steps is not None:
         sampler.update(steps=args.steps, init_steps=args.steps)
-    try:  # every length's settings checked before the first timed video
+    timesteps = int(model.scheduler_config.get("num_train_timesteps", 1000))
+    try:  # every length's settings, step counts too, checked before the first timed video
         configs = [StreamConfig(num_frames=n, **sampler) for n in args.lengths]
+        warmup = [StreamConfig(num_frames=24, **sampler)] if args.compile else []  # the compile's video
+        for cfg in configs + warmup:
+            plan = plan_chunks(cfg.num_frames, chunk_frames=cfg.chunk_frames, cond_frames=cfg.cond_frames)
+            check_step_counts(cfg, plan, timesteps)
     except ValueError as err:
-        ap.error(str(err))
+        # --steps sets both stages' steps; the others are the model's recommendation (sampler above)
+        given = (
+            " (--steps sets steps and init_steps; the others are the model's sampler)"
+            if args.steps is not None
+            else ""
+        )
+        ap.error(f"{err}{given}")
     compiling = ""
     if args.compile:
         model.compile(args.compile)
         t0 = time.perf_counter()
-        for _ in stream(model, prompt, StreamConfig(num_frames=24, **sampler)):
+        for _ in stream(model, prompt, warmup[0]):
             pass
         compiling = (
             f" Compiled with torch.compile ({args.compile}); the compile and a first 24-frame video took "
             f"{time.perf_counter() - t0:.1f} s before the timed videos."
         )
         print(compiling.strip(), flush=True)
+    gpu_col = " GPU peak allocated (MiB) |" if gpu else ""
+    header = [
+        f"# Stages 1-2 on {'GPU' if gpu else 'CPU'}",
+        "",
+        f"{label}, {args.dtype}, prompt `{prompt}`, sampler {sampler} (guidance > 1 means batched CFG). "
+        f"Machine: {machine()}." + compiling,
+        "",
+        f"| frames | seconds | s/frame | frames/s | process max RSS (MiB) |{gpu_col}",
+        "|---:|---:|---:|---:|---:|" + ("---:|" if gpu else ""),
+    ]
+
+    def results_text(done: bool) -> str:
+        table = [
+            f"| {n} | {dt:.1f} | {dt / n:.3f} | {fps:.2f} | {rss:.0f} |" + (f" {peak:.0f} |" if gpu else "")
+            for n, dt, fps, rss, peak in rows
+        ]
+        return "\n".join(header + table + ([] if done else ["", INCOMPLETE]) + [""])
+
     rows = []
     for cfg in configs:
         n = cfg.num_frames
@@ -147,24 +177,11 @@ def main() -> None:
         rows.append((n, dt, frames / dt, rss, peak))
         extra = f", GPU peak {peak:.0f} MiB" if gpu else ""
         print(f"{n} frames: {dt:.1f} s, {dt / frames:.3f} s/frame, max RSS {rss:.0f} MiB{extra}", flush=True)
-    gpu_col = " GPU peak allocated (MiB) |" if gpu else ""
-    lines = [
-        f"# Stages 1-2 on {'GPU' if gpu else 'CPU'}",
-        "",
-        f"{label}, {args.dtype}, prompt `{prompt}`, sampler {sampler} (guidance > 1 means batched CFG). "
-        f"Machine: {machine()}." + compiling,
-        "",
-        f"| frames | seconds | s/frame | frames/s | process max RSS (MiB) |{gpu_col}",
-        "|---:|---:|---:|---:|---:|" + ("---:|" if gpu else ""),
-        *[
-            f"| {n} | {dt:.1f} | {dt / n:.3f} | {fps:.2f} | {rss:.0f} |" + (f" {peak:.0f} |" if gpu else "")
-            for n, dt, fps, rss, peak in rows
-        ],
-        "",
-    ]
-    out.write_text("\n".join(lines))
+        if len(rows) < len(configs):  # rewritten after every length: a run stopped part-way keeps them
+            write_results(out, results_text(done=False), len(rows))
+    write_results(out, results_text(done=True))
     print(f"wrote {out}")
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -17,7 +17,7 @@ import time
 import numpy as np
 import torch
 
-from _common import at_least, machine, output_path, positive
+from _common import INCOMPLETE, at_least, machine, output_path, positive, run, write_results
 from streamt2v.metrics.clip_score import ClipScorer, load_clip
 from streamt2v.metrics.flow import FLOW_BACKENDS, compute_flows
 from streamt2v.metrics.mawe import mawe
@@ -106,7 +106,7 @@ def main() -> None:
     if args.clip_model:
         try:
             scorer, clip_name = load_clip(args.clip_model), args.clip_model
-        except FileNotFoundError as err:
+        except OSError as err:  # no such folder, a file, not reachable
             p.error(f"--clip-model: {err}")
     else:
         from transformers import CLIPConfig, CLIPModel
@@ -116,6 +116,32 @@ def main() -> None:
     video = synthetic_video(args.frames, args.size)
     rows: list[tuple[str, str, str, float]] = []
     skipped: list[str] = []
+    given = "".join(
+        f" {flag} {value}"
+        for flag, value, default in (
+            ("--backends", ",".join(backends), ",".join(FLOW_BACKENDS)),
+            ("--clip-model", args.clip_model, None),
+        )
+        if value != default
+    )
+    header = [
+        "# Metric speed (CPU)",
+        "",
+        f"Machine: {machine()}.",
+        "",
+        f"`python bench/bench_metrics.py --frames {args.frames} --size {args.size} "
+        f"--probe-size {args.probe_size}{given}` — one synthetic video of {args.frames} frames "
+        "(panning texture + moving square); seconds per video, not asserted anywhere. "
+        "`mawe` includes its flow; `clip` is the image tower only (the one prompt is negligible).",
+        "",
+        "| metric | backend | frame size | s / video | s / frame |",
+        "|---|---|---|---:|---:|",
+    ]
+
+    def results_text(done: bool) -> str:
+        table = [f"| {m} | {b} | {s} | {sec:.2f} | {sec / args.frames:.4f} |" for m, b, s, sec in rows]
+        notes = ([] if done else ["", INCOMPLETE]) + ["", *skipped]
+        return "\n".join(header + table + notes + [""])
 
     def add(metric: str, backend: str, size: int, seconds: float) -> None:
         rows.append((metric, backend, f"{size}×{size}", seconds))
@@ -127,6 +153,8 @@ def main() -> None:
             seconds,
             seconds / args.frames,
         )
+        # rewritten after every row: a run stopped part-way (minutes at the paper's size) keeps them
+        write_results(out, results_text(done=False), len(rows))
 
     for backend in backends:
         try:
@@ -155,27 +183,9 @@ def main() -> None:
         args.probe_size,
         timed(lambda: probe_video(small, boundaries=range(16, args.frames, 8))),
     )
-
-    lines = [
-        "# Metric speed (CPU)",
-        "",
-        f"Machine: {machine()}.",
-        "",
-        f"`python bench/bench_metrics.py --frames {args.frames} --size {args.size} "
-        f"--probe-size {args.probe_size}` — one synthetic video of {args.frames} frames "
-        "(panning texture + moving square); seconds per video, not asserted anywhere. "
-        "`mawe` includes its flow; `clip` is the image tower only (the one prompt is negligible).",
-        "",
-        "| metric | backend | frame size | s / video | s / frame |",
-        "|---|---|---|---:|---:|",
-        *[f"| {m} | {b} | {s} | {sec:.2f} | {sec / args.frames:.4f} |" for m, b, s, sec in rows],
-        "",
-        *skipped,
-        "",
-    ]
-    out.write_text("\n".join(lines), encoding="utf-8")
+    write_results(out, results_text(done=True))
     log.info("wrote %s", out)
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from _common import at_least, machine, output_path, plural, positive
+from _common import INCOMPLETE, at_least, machine, output_path, plural, positive, run, write_results
 
 UNET_RECIPES = ("base", "stream", "refiner")
 
@@ -117,11 +117,11 @@ def results_text(args: argparse.Namespace, rows: list[tuple], gpu: bool, done: b
             lines.append(f"| {name} | {recipe} | {batch} | out of memory | | | | |" + (" |" if gpu else ""))
             continue
         lines.append(
-            f"| {name} | {recipe} | {batch} | {first:.1f} | {sec:.3f} | {rate:.1f} | {steps} | {wall} |"
+            f"| {name} | {recipe} | {batch} | {first:.2f} | {sec:.3f} | {rate:.1f} | {steps} | {wall} |"
             + (f" {peak} |" if gpu else "")
         )
     if not done:
-        lines += ["", "**Incomplete:** the benchmark stopped (or is still running) after these rows."]
+        lines += ["", INCOMPLETE]
     minutes: dict[str, float] = {}
     for _, recipe, _, _, sec, _, steps, _, _ in rows:
         if steps and sec is not None:  # at the run's own batch size
@@ -253,7 +253,7 @@ def main() -> None:
                 except torch.OutOfMemoryError:
                     rows.append((name, run.recipe, batch, None, None, None, "", "", ""))
                     print(f"{name}: batch {batch}, out of memory", flush=True)
-                    out.write_text(results_text(args, rows, gpu, done=False))
+                    write_results(out, results_text(args, rows, gpu, done=False), len(rows))
                     continue
                 log = [json.loads(line) for line in (run_dir / "loss.jsonl").read_text().splitlines()]
                 sec = statistics.median(entry["sec"] for entry in log[args.warmup :])
@@ -277,11 +277,11 @@ def main() -> None:
                 print(
                     f"{name}: batch {batch}, {sec:.3f} s/step, {batch / sec:.1f} samples/s {wall}", flush=True
                 )
-                out.write_text(results_text(args, rows, gpu, done=False))
+                write_results(out, results_text(args, rows, gpu, done=False), len(rows))
 
-    out.write_text(results_text(args, rows, gpu, done=True))
+    write_results(out, results_text(args, rows, gpu, done=True))
     print(f"wrote {out}")
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -66,7 +67,14 @@ def main() -> int:
             cmd += ["--threads", str(args.threads)]
         print(f"[{i}/{len(names)}] {name}: {' '.join(cmd[1:])}", flush=True)
         t0 = time.perf_counter()
-        if subprocess.run(cmd).returncode != 0:
+        returncode, stopped_by = run_benchmark(cmd)
+        terminated = stopped_by == signal.SIGTERM or returncode in (143, -signal.SIGTERM)
+        if terminated or stopped_by or returncode in (130, -signal.SIGINT):
+            # a stopped benchmark said on its own line what it kept
+            how = "finished" if returncode == 0 else "stopped"
+            print(f"interrupted: benchmark {name!r} {how}; later ones not run", file=sys.stderr)
+            return 143 if terminated else 130
+        if returncode != 0:
             print(f"error: benchmark {name!r} failed (command above); later ones not run", file=sys.stderr)
             return 1
         print(
@@ -76,6 +84,31 @@ def main() -> int:
         )
     print(f"results in {out_dir}", flush=True)
     return 0
+
+
+def run_benchmark(cmd: list[str]) -> tuple[int, int | None]:
+    """Run one benchmark to its end: ``(its exit code, the signal that stopped this process or None)``.
+
+    A Ctrl-C reaches the benchmark by itself (the terminal signals the whole process group), which saves
+    what it measured and exits 130: here it is only noted, and the benchmark waited for (raising
+    KeyboardInterrupt would kill it a quarter-second later, in the middle of that). A SIGTERM sent to
+    this process alone is passed on to the benchmark, which stops the same way (143)."""
+    stopped_by: list[int] = []
+    proc = subprocess.Popen(cmd)
+
+    def on_signal(signum, _frame) -> None:
+        stopped_by.append(signum)
+        if signum == signal.SIGTERM:
+            proc.send_signal(signal.SIGTERM)
+
+    previous = {kind: signal.signal(kind, on_signal) for kind in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        returncode = proc.wait()
+    finally:
+        for kind, handler in previous.items():
+            if handler is not None:
+                signal.signal(kind, handler)
+    return returncode, (stopped_by[0] if stopped_by else None)
 
 
 if __name__ == "__main__":

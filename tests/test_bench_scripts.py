@@ -1,0 +1,213 @@
+"""The bench scripts as a user runs them (their ``__main__``), at the smallest sizes: one-line errors before
+any timing, and what a stopped run (Ctrl-C, SIGTERM) keeps and says."""
+
+from __future__ import annotations
+
+import os
+import runpy
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+class Killed(Exception):
+    """What the test's own SIGTERM handler raises: a script that does not take SIGTERM itself ends here."""
+
+
+def run_script(monkeypatch: pytest.MonkeyPatch, script: str, *args: str) -> None:
+    """``python bench/SCRIPT ARGS`` in this process (``SystemExit`` as the script exits)."""
+    monkeypatch.syspath_prepend(str(BENCH))
+    monkeypatch.setattr(sys, "argv", [script, *args])
+
+    def on_sigterm(_signum, _frame):
+        raise Killed
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        runpy.run_path(str(BENCH / script), run_name="__main__")
+    except KeyboardInterrupt:  # would end the whole pytest session
+        pytest.fail(f"{script} let KeyboardInterrupt out (a traceback for the user)")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def exit_line(monkeypatch, capsys, script: str, *args: str) -> tuple[int, str]:
+    """The exit code and the last line on stderr of a script that exits."""
+    with pytest.raises(SystemExit) as stop:
+        run_script(monkeypatch, script, *args)
+    err = capsys.readouterr().err.strip().splitlines()
+    return stop.value.code, err[-1] if err else ""
+
+
+def stop_at_video(monkeypatch, kind: signal.Signals, at: int) -> None:
+    """Send ``kind`` to this process as the ``at``-th timed video starts (the real stream() runs on)."""
+    import streamt2v.pipeline.stream as stream_module
+
+    real, calls = stream_module.stream, []
+
+    def stream(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == at:
+            os.kill(os.getpid(), kind)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(stream_module, "stream", stream)
+
+
+GENERATE = ("--preset", "tiny", "--steps", "1", "--threads", "1")
+
+
+@pytest.mark.parametrize(
+    ("kind", "code", "said"), [(signal.SIGTERM, 143, " (SIGTERM)"), (signal.SIGINT, 130, "")]
+)
+def test_generate_stopped_keeps_the_lengths_measured(monkeypatch, capsys, tmp_path, kind, code, said):
+    """A generate benchmark stopped at its third length keeps the two measured, marked incomplete, and says
+    so in one line; it wrote nothing before its end (and SIGTERM ended it silently, Ctrl-C in a traceback)."""
+    stop_at_video(monkeypatch, kind, at=3)
+    out = tmp_path / "g.md"
+    status, line = exit_line(
+        monkeypatch, capsys, "bench_generate.py", *GENERATE, "--lengths", "8", "8", "8", "--out", str(out)
+    )
+    assert status == code
+    assert line == f"interrupted{said}: {out} keeps the 2 rows measured so far, marked incomplete"
+    text = out.read_text()
+    assert [ln.split("|")[1].strip() for ln in text.splitlines() if ln.startswith("| 8 ")] == ["8", "8"]
+    assert "**Incomplete:**" in text
+    assert not [p.name for p in tmp_path.iterdir() if p.name != "g.md"]  # no temporary left beside it
+
+
+def test_train_sigterm_keeps_the_rows_and_no_run_folders(monkeypatch, capsys, tmp_path):
+    """SIGTERM in the second row of the training benchmark: the first row is kept and said in one line, and
+    its temporary run folders (checkpoints) are removed; they were left in the temp folder before."""
+    import tempfile
+
+    import streamt2v.train.loop as loop
+
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    real_train, calls = loop.train, []
+
+    def train(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "train", train)
+    out = tmp_path / "t.md"
+    args = ("--runs", "clip", "--batch-sizes", "1", "2", "--warmup", "0", "--steps", "1", "--out", str(out))
+    status, line = exit_line(monkeypatch, capsys, "bench_train.py", *args)
+    assert (status, line) == (
+        143,
+        f"interrupted (SIGTERM): {out} keeps the 1 row measured so far, marked incomplete",
+    )
+    assert "| clip | clip | 1 |" in out.read_text()
+    assert list(temp.iterdir()) == []
+
+
+def test_stage_steps_past_the_schedule_are_one_line_before_timing(monkeypatch, capsys, tmp_path):
+    """More steps than the noise schedule has: an error line naming them (was the SettingError traceback
+    from inside the first timed video)."""
+    status, line = exit_line(
+        monkeypatch,
+        capsys,
+        "bench_generate.py",
+        *GENERATE[:2],
+        "--steps",
+        "5000",
+        "--lengths",
+        "8",
+        "--out",
+        str(tmp_path / "g.md"),
+    )
+    assert status == 2
+    assert line.startswith("bench_generate.py: error: init_steps=5000 is more than the 1000 timesteps")
+    assert "--steps sets steps and init_steps" in line
+    assert not (tmp_path / "g.md").exists()
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "expected"),
+    [
+        ("bench_generate.py", ("--model", "FILE", "--lengths", "8"), "error: --model FILE: model folder"),
+        (
+            "bench_metrics.py",
+            ("--clip-model", "FILE", "--frames", "2", "--size", "12"),
+            "error: --clip-model: ",
+        ),
+        (
+            "bench_demo.py",
+            ("--video", "v.txt", "--frames", "8", "--repeats", "1"),
+            "error: --video: cannot write",
+        ),
+    ],
+)
+def test_a_file_or_suffix_that_cannot_be_used_is_one_line(
+    monkeypatch, capsys, tmp_path, script, args, expected
+):
+    """A model or CLIP path that is a file, a --video suffix no writer has: one ``error:`` line, exit 2,
+    before any timing (were NotADirectoryError tracebacks, and the demo's came after all its videos)."""
+    file = tmp_path / "notes.md"
+    file.write_text("not a model\n")
+    args = tuple(str(file) if a == "FILE" else str(tmp_path / a) if a == "v.txt" else a for a in args)
+    expected = expected.replace("FILE", str(file))
+    status, line = exit_line(monkeypatch, capsys, script, *args, "--out", f"{tmp_path}/")
+    assert status == 2
+    assert f"{script}: {expected}" in line
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.md"]  # nothing measured, nothing written
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
+def test_out_where_no_file_can_be_created_is_refused_up_front(monkeypatch, capsys):
+    """``--out`` in a folder no file can be created in (/proc; os.access says writable to root, so the check
+    passed and the benchmark failed at its end)."""
+    status, line = exit_line(
+        monkeypatch,
+        capsys,
+        "bench_enhance.py",
+        "--frames",
+        "2",
+        "--size",
+        "4",
+        "--steps",
+        "1",
+        "--repeats",
+        "1",
+        "--out",
+        "/proc/bench.md",
+    )
+    assert status == 2
+    assert "error: --out: cannot write the results file '/proc/bench.md'" in line
+
+
+def test_run_all_passes_sigterm_on_and_says_which_benchmark_stopped(tmp_path):
+    """SIGTERM to ``run_all.py`` (a time limit, ``kill``) stops the benchmark it runs, which says what it kept,
+    and run_all exits 143 naming it; it used to die alone, leaving the benchmark running on."""
+    cmd = [
+        sys.executable,
+        str(BENCH / "run_all.py"),
+        "--only",
+        "metrics",
+        "--threads",
+        "1",
+        "--out",
+        str(tmp_path),
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().startswith("[1/1] metrics:")
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143
+    assert err.strip().splitlines()[-1] == "interrupted: benchmark 'metrics' stopped; later ones not run"
