@@ -45,7 +45,7 @@ def output_path(
     except OSError as err:
         parser.error(f"{flag}: cannot create the folder {str(path.parent)!r}: {err.strerror or err}")
     try:  # a file created there and removed (os.access says yes to root on /proc or a read-only mount)
-        check_writable_parent(path, "the results file" if flag == "--out" else flag)
+        check_writable_parent(path, "the results file" if flag == "--out" else "the file")
     except OSError as err:
         parser.error(f"{flag}: {err}")
     return path
