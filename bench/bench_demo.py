@@ -76,7 +76,8 @@ def main() -> None:
     from streamt2v.pipeline.enhance import enhance_video
     from streamt2v.pipeline.generate import StreamingT2VPipeline
     from streamt2v.pipeline.refiner import Refiner
-    from streamt2v.pipeline.stream import StreamConfig, check_step_counts
+    from streamt2v.pipeline.step_counts import check_step_counts
+    from streamt2v.pipeline.stream import StreamConfig
 
     times: dict[str, list[float]] = {}
     t = time.perf_counter()

@@ -78,7 +78,8 @@ def main() -> None:
     from streamt2v.assets import microworld_model_dir
     from streamt2v.models.bundle import StreamingT2VModel
     from streamt2v.pipeline.chunking import plan_chunks
-    from streamt2v.pipeline.stream import StreamConfig, check_step_counts, stream
+    from streamt2v.pipeline.step_counts import check_step_counts
+    from streamt2v.pipeline.stream import StreamConfig, stream
 
     device, dtype = check_device(ap, args.device, args.dtype)
     if args.compile:

@@ -209,7 +209,8 @@ def run(args: argparse.Namespace) -> int:
     from streamt2v.pipeline.chunking import SettingError, counted, num_chunks
     from streamt2v.pipeline.generate import GenerateConfig, generate, resume_generate, run_config
     from streamt2v.pipeline.model_loading import recommended_sampler
-    from streamt2v.pipeline.stream import StreamConfig, recommended_note
+    from streamt2v.pipeline.step_counts import recommended_note
+    from streamt2v.pipeline.stream import StreamConfig
 
     bar = None
     # Denoising steps of each chunk (the bar's total); None until the number of chunks is known: an

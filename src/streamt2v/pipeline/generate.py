@@ -30,14 +30,13 @@ from streamt2v.pipeline.model_loading import load_model
 from streamt2v.pipeline.preflight import check_default_refiner_for, check_inputs, lowres_path, output_targets
 from streamt2v.pipeline.prompts import PromptSchedule, as_schedule, load_schedule
 from streamt2v.pipeline.rundir import STAGE3_STATE, RunDir, default_run_dir, reserve_run_dir
+from streamt2v.pipeline.step_counts import check_step_counts, recommended_note
 from streamt2v.pipeline.stream import (
     Chunk,
     SettingError,
     StepCallback,
     StreamConfig,
     StreamState,
-    check_step_counts,
-    recommended_note,
     stream,
 )
 from streamt2v.sampling.schedulers import NonFiniteLatentsError

@@ -18,8 +18,7 @@ only the current chunk, the CAM's conditioning frames and the anchor, so its mem
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +37,7 @@ from streamt2v.pipeline.chunking import (
 )
 from streamt2v.pipeline.colour import match_colours
 from streamt2v.pipeline.prompts import PromptSchedule, as_schedule, unused_entries, warn_unread_prompts
+from streamt2v.pipeline.step_counts import check_step_counts, stage2_start_step
 from streamt2v.pixels import check_pixels
 from streamt2v.sampling.noise import check_correlation, frame_correlated_noise
 from streamt2v.sampling.schedulers import (
@@ -47,7 +47,6 @@ from streamt2v.sampling.schedulers import (
     make_scheduler,
     sample_loop,
 )
-from streamt2v.sampling.sdedit import start_step_from_strength
 from streamt2v.typed_values import type_fields
 
 if TYPE_CHECKING:
@@ -311,56 +310,6 @@ class _Sampler:
             lat, f"stage 2, chunk {spec.index} (frames {spec.start}-{spec.stop - 1})", self.dtype
         )
         return model.vae.decode(lat[:, :, spec.keep_offset : spec.keep_offset + spec.num_new])
-
-
-def check_step_counts(
-    config: StreamConfig, plan: Sequence[ChunkSpec], num_train_timesteps: int = 1000
-) -> None:
-    """Refuse, before any chunk is sampled, more denoising steps than the noise schedule has room for: a
-    stage-1 chunk's ``init_steps`` more than its timesteps, a stage-2 chunk's ``steps`` more than
-    :func:`stage2_start_step` leaves (some schedulers refuse them only when the chunk is sampled, others
-    repeat timesteps)."""
-    if any(spec.stage == 1 for spec in plan) and config.init_steps > num_train_timesteps:
-        raise SettingError(
-            f"init_steps={config.init_steps} is more than the {num_train_timesteps} timesteps of the noise "
-            f"schedule: lower init_steps to {num_train_timesteps} or less"
-        )
-    if any(spec.stage == 2 for spec in plan):
-        stage2_start_step(config, num_train_timesteps)
-
-
-def stage2_start_step(config: StreamConfig, num_train_timesteps: int = 1000) -> int:
-    """The timestep stage 2 starts at (``config.chunk_strength`` of the schedule); raises when it leaves
-    room for fewer steps than ``config.steps``."""
-    start_step = start_step_from_strength(config.chunk_strength, num_train_timesteps)
-    steps, strength, most = config.steps, config.chunk_strength, num_train_timesteps
-    if steps <= start_step:
-        return start_step
-    if strength == 1:
-        raise SettingError(
-            f"steps={steps} is more than the {most} timesteps of the noise schedule: lower steps to {most} "
-            "or less"
-        )
-    if steps <= most:
-        more = " or more" if steps < most else ""
-        fix = f"lower steps to {start_step} or less, or raise chunk_strength to {steps / most:g}{more}"
-    else:
-        fix = f"lower steps to {start_step} or less (chunk_strength 1 allows {most})"
-    raise SettingError(
-        f"chunk_strength {strength} starts stage 2 at step {start_step} of {most}, too close to the end "
-        f"for steps={steps}; {fix}"
-    )
-
-
-def recommended_note(error: SettingError, recommended: Mapping[str, Any], given: Sequence[str]) -> str:
-    """The end of a message that names settings the caller did not give (``given``), which therefore took
-    the model's ``recommended`` values: a constraint that comes from one is otherwise puzzling (``steps``
-    refused for a ``chunk_strength`` never typed)."""
-    named = [k for k in recommended if k not in given and re.search(rf"\b{re.escape(k)}\b", str(error))]
-    return "".join(
-        f"; {name} {recommended[name]!r} is the model's recommended setting (set {name} to change it)"
-        for name in named
-    )
 
 
 NO_STAGE1 = (

@@ -1,0 +1,66 @@
+r"""How many denoising steps a chunk may take: stage 1 within the noise schedule, stage 2 within what its
+SDEdit start (``chunk_strength``) leaves; checked before any chunk is sampled. Refusals are
+:class:`~streamt2v.pipeline.chunking.SettingError`\ s, and :func:`recommended_note` says when a refused
+value is one the model recommended and the caller never gave."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from streamt2v.pipeline.chunking import ChunkSpec, SettingError
+from streamt2v.sampling.sdedit import start_step_from_strength
+
+if TYPE_CHECKING:
+    from streamt2v.pipeline.stream import StreamConfig
+
+
+def check_step_counts(
+    config: StreamConfig, plan: Sequence[ChunkSpec], num_train_timesteps: int = 1000
+) -> None:
+    """Refuse, before any chunk is sampled, more denoising steps than the noise schedule has room for: a
+    stage-1 chunk's ``init_steps`` more than its timesteps, a stage-2 chunk's ``steps`` more than
+    :func:`stage2_start_step` leaves (some schedulers refuse them only when the chunk is sampled, others
+    repeat timesteps)."""
+    if any(spec.stage == 1 for spec in plan) and config.init_steps > num_train_timesteps:
+        raise SettingError(
+            f"init_steps={config.init_steps} is more than the {num_train_timesteps} timesteps of the noise "
+            f"schedule: lower init_steps to {num_train_timesteps} or less"
+        )
+    if any(spec.stage == 2 for spec in plan):
+        stage2_start_step(config, num_train_timesteps)
+
+
+def stage2_start_step(config: StreamConfig, num_train_timesteps: int = 1000) -> int:
+    """The timestep stage 2 starts at (``config.chunk_strength`` of the schedule); raises when it leaves
+    room for fewer steps than ``config.steps``."""
+    start_step = start_step_from_strength(config.chunk_strength, num_train_timesteps)
+    steps, strength, most = config.steps, config.chunk_strength, num_train_timesteps
+    if steps <= start_step:
+        return start_step
+    if strength == 1:
+        raise SettingError(
+            f"steps={steps} is more than the {most} timesteps of the noise schedule: lower steps to {most} "
+            "or less"
+        )
+    if steps <= most:
+        more = " or more" if steps < most else ""
+        fix = f"lower steps to {start_step} or less, or raise chunk_strength to {steps / most:g}{more}"
+    else:
+        fix = f"lower steps to {start_step} or less (chunk_strength 1 allows {most})"
+    raise SettingError(
+        f"chunk_strength {strength} starts stage 2 at step {start_step} of {most}, too close to the end "
+        f"for steps={steps}; {fix}"
+    )
+
+
+def recommended_note(error: SettingError, recommended: Mapping[str, Any], given: Sequence[str]) -> str:
+    """The end of a message that names settings the caller did not give (``given``), which therefore took
+    the model's ``recommended`` values: a constraint that comes from one is otherwise puzzling (``steps``
+    refused for a ``chunk_strength`` never typed)."""
+    named = [k for k in recommended if k not in given and re.search(rf"\b{re.escape(k)}\b", str(error))]
+    return "".join(
+        f"; {name} {recommended[name]!r} is the model's recommended setting (set {name} to change it)"
+        for name in named
+    )
