@@ -9,7 +9,6 @@ appear only when the video is complete (atomic rename).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shlex
@@ -26,7 +25,7 @@ from streamt2v.io.streaming_writer import StreamingVideoWriter, remove_stale_tem
 from streamt2v.io.video import read_image, read_video
 from streamt2v.memory import dtype_name, one_dtype, resolve_device, resolve_dtype, supported_dtypes
 from streamt2v.pipeline.chunking import counted, plan_chunks
-from streamt2v.pipeline.model_loading import load_model
+from streamt2v.pipeline.model_loading import load_model, schedule_length
 from streamt2v.pipeline.preflight import check_default_refiner_for, check_inputs, lowres_path, output_targets
 from streamt2v.pipeline.prompts import PromptSchedule, as_schedule, load_schedule
 from streamt2v.pipeline.rundir import STAGE3_STATE, RunDir, default_run_dir, reserve_run_dir
@@ -285,7 +284,12 @@ def generate(
             counted(cfg.stream.num_frames, "frame"),
         )
         anchor = None  # named here with its flag; stream() would name it again as anchor_image
-    check_step_counts(cfg.stream, plan, _timesteps_before_loading(cfg, model))  # stream() checks again
+    timesteps = (
+        schedule_length(cfg.model)
+        if model is None
+        else int(model.scheduler_config.get("num_train_timesteps", 1000))
+    )
+    check_step_counts(cfg.stream, plan, timesteps)  # before loading the model; stream() checks again
     run_path = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(schedule.entries[0][1])
     RunDir.check_new(run_path)
     if model is None:
@@ -314,21 +318,6 @@ def generate(
         resume_command(run_path),
     )
     return _consume(cfg, run, model, chunks, [], on_chunk, new_run=True, progress=progress)
-
-
-def _timesteps_before_loading(cfg: GenerateConfig, model: StreamingT2VModel | None) -> int:
-    """The length of the model's noise schedule, for the step checks before the model is loaded: a model
-    folder's (the shipped one without ``cfg.model``), else diffusers' usual 1000 (presets, hub ids)."""
-    from streamt2v.assets import microworld_model_dir, names_shipped
-
-    if model is not None:
-        return int(model.scheduler_config.get("num_train_timesteps", 1000))
-    folder = microworld_model_dir() if cfg.model is None or names_shipped(cfg.model) else Path(cfg.model)
-    try:
-        config = json.loads((folder / "scheduler" / "scheduler_config.json").read_text())
-        return int(config.get("num_train_timesteps", 1000))
-    except (OSError, ValueError, TypeError, AttributeError):  # none there: loading names the problem
-        return 1000
 
 
 def run_config(run: RunDir) -> GenerateConfig:

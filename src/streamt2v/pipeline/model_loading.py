@@ -47,6 +47,17 @@ def model_folder_spec(spec: str | os.PathLike | None) -> str:
     return default_model_spec() if spec is None or names_shipped(spec) else str(spec)
 
 
+def schedule_length(spec: str | os.PathLike | None) -> int:
+    """The length of a local model folder's noise schedule (``num_train_timesteps``), read without loading
+    it, for the step checks made before the model loads; diffusers' usual 1000 for presets, hub ids and a
+    folder without a readable scheduler config (loading names that problem)."""
+    config = Path(model_folder_spec(spec)) / "scheduler" / "scheduler_config.json"
+    try:
+        return int(read_json_object(config, "scheduler config").get("num_train_timesteps", 1000))
+    except (OSError, ValueError, TypeError):
+        return 1000
+
+
 def recommended_sampler(spec: str | os.PathLike | None) -> dict[str, Any]:
     """The sampler settings a local model folder recommends for its weights (``model.sampler``), read
     without loading weights; ``{}`` for presets and hub ids (their settings apply once loaded)."""
