@@ -221,6 +221,10 @@ def run(args: argparse.Namespace) -> int:
     recommended: dict[str, object] = {}
     given: list[str] = []
 
+    def flags_error(err: SettingError) -> ValueError:
+        """A stage-1/2 refusal as the command line says it: its flags, and a recommended value named."""
+        return ValueError(_as_flags(f"{err}{recommended_note(err, recommended, given)}"))
+
     def on_chunk(chunk) -> None:
         nonlocal per_chunk
         if per_chunk is None:
@@ -312,7 +316,7 @@ def run(args: argparse.Namespace) -> int:
                 **{**recommended, **{k: sampling[k] for k in given}},
             )
         except SettingError as err:
-            raise ValueError(_as_flags(f"{err}{recommended_note(err, recommended, given)}")) from None
+            raise flags_error(err) from None
         enhance = {
             "num_inference_steps": args.enhance_steps,
             "start_step": args.enhance_start_step,
@@ -363,7 +367,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             result = generate(cfg, on_step=on_step, on_chunk=on_chunk, progress=not args.no_progress)
     except SettingError as err:
-        raise ValueError(_as_flags(f"{err}{recommended_note(err, recommended, given)}")) from None
+        raise flags_error(err) from None
     finally:
         stream_log.removeFilter(_flags_in_record)
         if bar is not None:

@@ -77,9 +77,8 @@ def plan_chunks(
     step = chunk_frames - cond_frames
     if prefix_frames:
         if num_frames <= prefix_frames:
-            given = "the 1 input frame" if prefix_frames == 1 else f"the {prefix_frames} input frames"
             raise SettingError(
-                f"num_frames ({num_frames}) must exceed {given}: it counts the whole output, input frames "
+                f"num_frames ({num_frames}) must exceed the {counted(prefix_frames, 'input frame')}: it counts the whole output, input frames "
                 f"included, so {prefix_frames + 1} or more"
             )
         plan = [ChunkSpec(0, 0, 0, prefix_frames, 0)]
