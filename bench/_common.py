@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from streamt2v.cli import integer_at_least as at_least
+from streamt2v.cli import sigterm_as_interrupt
 from streamt2v.io.folders import atomic_write_file, check_writable_parent
 
 # Default results folder: beside the scripts, so a script run from outside the repository root still
@@ -82,24 +82,15 @@ def run(main: Callable[[], object]) -> None:
     """Run a script's ``main``: Ctrl-C, and SIGTERM taken the same way (a time limit, ``kill``), end it with
     one line saying what was written (exit 130, SIGTERM 143) instead of a traceback; context managers
     still clean up (the training benchmark's temporary run folders)."""
-    terminated = False
     _written.clear()
-
-    def on_sigterm(_signum, _frame) -> None:
-        nonlocal terminated
-        if not terminated:  # a second SIGTERM must not cut the first one's clean-up short
-            terminated = True
-            raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
-    try:
-        main()
-    except KeyboardInterrupt:
-        print(f"interrupted{' (SIGTERM)' if terminated else ''}: {_kept()}", file=sys.stderr, flush=True)
-        sys.exit(143 if terminated else 130)
-    finally:
-        if previous is not None:  # None: not set from Python, cannot be restored
-            signal.signal(signal.SIGTERM, previous)
+    with sigterm_as_interrupt() as terminated:
+        try:
+            main()
+        except KeyboardInterrupt:
+            print(
+                f"interrupted{' (SIGTERM)' if terminated() else ''}: {_kept()}", file=sys.stderr, flush=True
+            )
+            sys.exit(143 if terminated() else 130)
 
 
 def machine(threads: bool = True) -> str:

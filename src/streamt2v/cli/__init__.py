@@ -17,7 +17,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 
 # Subcommand modules, in the order ``--help`` lists them.
@@ -130,12 +130,50 @@ def main(argv: list[str] | None = None) -> int:
     libraries_quiet = quiet and not getattr(args, "own_library_bars", False)
 
     # SIGTERM (docker stop, systemd, Slurm) takes the Ctrl-C path: runs are marked interrupted and
-    # temporaries removed. Signal handlers can only be set in the main thread.
+    # temporaries removed.
+    with sigterm_as_interrupt() as terminated:
+        try:
+            with library_bars_off() if libraries_quiet else nullcontext():
+                return int(args.func(args) or 0)
+        except KeyboardInterrupt as err:
+            # a subcommand may say what was kept and how to continue (train: the resume command)
+            detail = f": {err}" if str(err) else ""
+            print(f"interrupted{' (SIGTERM)' if terminated() else ''}{detail}", file=sys.stderr)
+            return 143 if terminated() else 130
+        except (ValueError, OSError, RuntimeError) as err:
+            # Library errors are written to be read by people: show the message, not a traceback.
+            if args.verbose:
+                raise
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        except Exception as err:  # not one of ours: say what it is and how to see where it came from
+            if args.verbose:
+                raise
+            kind = type(err)
+            # a library's own type by its module too (cv2.error, not "error: error:"); the message on one line
+            name = (
+                kind.__qualname__
+                if kind.__module__ == "builtins"
+                else f"{kind.__module__}.{kind.__qualname__}"
+            )
+            message = " ".join(str(err).split())
+            print(
+                f"error: {name}: {message} (unexpected; run again with -v for the traceback)", file=sys.stderr
+            )
+            return 2
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[Callable[[], bool]]:
+    """Inside, SIGTERM (a supervisor's stop, ``timeout``, ``kill``) raises KeyboardInterrupt, as Ctrl-C does,
+    so the same clean-up runs; a repeated SIGTERM is ignored, so it cannot cut that clean-up short. Yields a
+    function telling whether a SIGTERM came (exit 143 rather than Ctrl-C's 130). Signal handlers can only
+    be set in the main thread: elsewhere nothing is installed."""
     terminated = False
 
     def on_sigterm(signum, frame) -> None:
         nonlocal terminated
-        if not terminated:  # a repeated SIGTERM must not cut the clean-up of the first one short
+        if not terminated:
             terminated = True
             raise KeyboardInterrupt
 
@@ -143,30 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        with library_bars_off() if libraries_quiet else nullcontext():
-            return int(args.func(args) or 0)
-    except KeyboardInterrupt as err:
-        # a subcommand may say what was kept and how to continue (train: the resume command)
-        detail = f": {err}" if str(err) else ""
-        print(f"interrupted{' (SIGTERM)' if terminated else ''}{detail}", file=sys.stderr)
-        return 143 if terminated else 130
-    except (ValueError, OSError, RuntimeError) as err:
-        # Library errors are written to be read by people: show the message, not a traceback.
-        if args.verbose:
-            raise
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except Exception as err:  # not one of ours: say what it is and how to see where it came from
-        if args.verbose:
-            raise
-        kind = type(err)
-        # a library's own type by its module too (cv2.error, not "error: error:"); the message on one line
-        name = (
-            kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
-        )
-        message = " ".join(str(err).split())
-        print(f"error: {name}: {message} (unexpected; run again with -v for the traceback)", file=sys.stderr)
-        return 2
+        yield lambda: terminated
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
