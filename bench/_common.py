@@ -1,5 +1,6 @@
 """Helpers shared by the bench scripts: argument checks that fail in one line before any work, output paths,
-results files written atomically, Ctrl-C and SIGTERM said in one line, plural wording. Not a benchmark
+results files written atomically, Ctrl-C and SIGTERM said in one line, the libraries' progress bars off in a
+log, plural wording. Not a benchmark
 itself (``run_all.py`` runs only ``bench_*.py``)."""
 
 from __future__ import annotations
@@ -8,10 +9,11 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 from streamt2v.cli import integer_at_least as at_least
-from streamt2v.cli import sigterm_as_interrupt
+from streamt2v.cli import library_bars_off, sigterm_as_interrupt
 from streamt2v.io.folders import atomic_write_file, check_writable_parent
 
 # Default results folder: beside the scripts, so a script run from outside the repository root still
@@ -78,12 +80,35 @@ def _kept() -> str:
     return "; ".join(parts)
 
 
+# What quiet_library_bars switched off, switched back on as run() ends (a test runs scripts in its process).
+_bars = ExitStack()
+
+
+def _stderr_is_terminal() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # replaced by an object without isatty, or closed
+        return False
+
+
+def quiet_library_bars(libraries: tuple[str, ...] = ("diffusers", "transformers")) -> None:
+    """Switch off the progress bars of ``libraries`` and huggingface_hub (model loading: transformers'
+    "Loading weights") until the script ends, when stderr is not a terminal (a log file, ``run_all.py``'s
+    output piped): there their ``\\r`` redraws are noise. The command line does the same
+    (``streamt2v.cli.library_bars_off``). The scripts' own lines are kept. Called after the arguments are
+    checked, with only the libraries the script loads models of: importing one for its switch takes seconds
+    (diffusers)."""
+    if not _stderr_is_terminal():
+        _bars.enter_context(library_bars_off(libraries))
+
+
 def run(main: Callable[[], object]) -> None:
     """Run a script's ``main``: Ctrl-C, and SIGTERM taken the same way (a time limit, ``kill``), end it with
     one line saying what was written (exit 130, SIGTERM 143) instead of a traceback; context managers
-    still clean up (the training benchmark's temporary run folders)."""
+    still clean up (the training benchmark's temporary run folders); the bars :func:`quiet_library_bars`
+    switched off are switched back on."""
     _written.clear()
-    with sigterm_as_interrupt() as terminated:
+    with _bars, sigterm_as_interrupt() as terminated:
         try:
             main()
         except KeyboardInterrupt:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from _common import machine, output_path, plural, positive, run, write_results
+from _common import machine, output_path, plural, positive, quiet_library_bars, run, write_results
 
 # What `make demo` runs (Makefile): the goal line of the results applies only to these settings.
 DEMO_PROMPT = "a red circle bouncing on a blue background"
@@ -68,6 +68,7 @@ def main() -> None:
         except ValueError as err:
             ap.error(f"--video: {err}")
     torch.set_num_threads(args.threads)
+    quiet_library_bars()
 
     from streamt2v.assets import microworld_model_dir, microworld_refiner_dir
     from streamt2v.io.video import write_video

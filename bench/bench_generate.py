@@ -18,7 +18,16 @@ import resource
 import time
 from pathlib import Path
 
-from _common import INCOMPLETE, check_device, machine, output_path, positive, run, write_results
+from _common import (
+    INCOMPLETE,
+    check_device,
+    machine,
+    output_path,
+    positive,
+    quiet_library_bars,
+    run,
+    write_results,
+)
 
 # The prompt of every committed result (all of them used this one): kept for --model runs so that new
 # figures measure the same videos. A preset's random text encoder reads only max_length tokens (16 for
@@ -101,6 +110,7 @@ def main() -> None:
     if args.compile:
         suffix += "_compile" if args.compile == "inductor" else f"_compile-{args.compile}"
     out = output_path(ap, args.out, f"generate_{name}_{suffix}.md" if name else f"generate_{suffix}.md")
+    quiet_library_bars()
     if args.model:
         try:
             model = StreamingT2VModel.from_pretrained(path, torch_dtype=dtype, device=device)

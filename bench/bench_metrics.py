@@ -17,7 +17,16 @@ import time
 import numpy as np
 import torch
 
-from _common import INCOMPLETE, at_least, machine, output_path, positive, run, write_results
+from _common import (
+    INCOMPLETE,
+    at_least,
+    machine,
+    output_path,
+    positive,
+    quiet_library_bars,
+    run,
+    write_results,
+)
 from streamt2v.metrics.clip_score import ClipScorer, load_clip
 from streamt2v.metrics.flow import FLOW_BACKENDS, compute_flows
 from streamt2v.metrics.mawe import mawe
@@ -104,6 +113,7 @@ def main() -> None:
 
     # The CLIP model loads before anything is timed, so a wrong name fails in seconds, not after the flows.
     if args.clip_model:
+        quiet_library_bars(("transformers",))  # the only library whose models load here
         try:
             scorer, clip_name = load_clip(args.clip_model), args.clip_model
         except OSError as err:  # no such folder, a file, not reachable

@@ -28,7 +28,17 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from _common import INCOMPLETE, at_least, machine, output_path, plural, positive, run, write_results
+from _common import (
+    INCOMPLETE,
+    at_least,
+    machine,
+    output_path,
+    plural,
+    positive,
+    quiet_library_bars,
+    run,
+    write_results,
+)
 
 UNET_RECIPES = ("base", "stream", "refiner")
 
@@ -209,6 +219,7 @@ def main() -> None:
     if args.preset:
         suffix += f"_{args.preset}"
     out = output_path(ap, args.out, f"train_{suffix}.md")
+    quiet_library_bars()  # the shipped models standing in for the runs' folders load
 
     rows: list[tuple] = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -3,6 +3,7 @@ any timing, and what a stopped run (Ctrl-C, SIGTERM) keeps and says."""
 
 from __future__ import annotations
 
+import io
 import os
 import runpy
 import signal
@@ -211,3 +212,40 @@ def test_run_all_passes_sigterm_on_and_says_which_benchmark_stopped(tmp_path):
             proc.kill()
     assert proc.returncode == 143
     assert err.strip().splitlines()[-1] == "interrupted: benchmark 'metrics' stopped; later ones not run"
+
+
+class TerminalStderr(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_library_bars_only_at_a_terminal(monkeypatch, capsys, tmp_path, terminal):
+    """Loading the shipped model with stderr not a terminal (a log, run_all's output piped): transformers'
+    "Loading weights" bars are left out, as the command line leaves them out, the script's own lines kept
+    and the bars switched back on after it; at a terminal they are shown as before (they were written into
+    every log)."""
+    import transformers.utils.logging as transformers_logging
+
+    if terminal:
+        monkeypatch.setattr(sys, "stderr", TerminalStderr())
+    bars_were_on = transformers_logging.is_progress_bar_enabled()
+    run_script(
+        monkeypatch,
+        "bench_generate.py",
+        "--model",
+        "microworld",
+        "--steps",
+        "1",
+        "--lengths",
+        "8",
+        "--threads",
+        "1",
+        "--out",
+        str(tmp_path / "g.md"),
+    )
+    captured = capsys.readouterr()
+    err = sys.stderr.getvalue() if terminal else captured.err
+    assert ("Loading weights" in err) == terminal
+    assert captured.out.splitlines()[0].startswith("8 frames: ")
+    assert transformers_logging.is_progress_bar_enabled() == bars_were_on
