@@ -8,7 +8,8 @@
 
 The functions ``mawe``, ``scuts`` and ``clip_score`` share their names with their modules; they are
 imported here eagerly so that the package attribute is always the function. Transformers is imported
-only when a CLIP model is loaded, PySceneDetect (and PyAV) only when scene cuts are counted. See ``docs/metrics.md`` for definitions and conventions.
+only when a CLIP model is loaded, PySceneDetect (and PyAV) only when scene cuts are counted. See
+``docs/metrics.md`` for definitions and conventions.
 """
 
 from __future__ import annotations
