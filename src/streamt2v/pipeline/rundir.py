@@ -40,6 +40,7 @@ from safetensors.torch import load_file, save_file
 from streamt2v.io import locks
 from streamt2v.io.folders import atomic_write_file, check_writable_parent, read_json_object, remove_leftovers
 from streamt2v.io.video import from_uint8_frames, to_uint8_frames
+from streamt2v.pipeline.chunking import counted
 
 FORMAT_VERSION = 1
 CONFIG = "config.json"
@@ -353,8 +354,9 @@ class RunDir:
     ) -> None:
         """Store chunk ``index`` (must be the next one) and then record it in the manifest."""
         if index != self.num_finished:
-            finished = "1 chunk is" if self.num_finished == 1 else f"{self.num_finished} chunks are"
-            raise ValueError(f"chunk {index} saved out of order: {finished} finished")
+            raise ValueError(
+                f"chunk {index} saved out of order: the run has {counted(self.num_finished, 'finished chunk')}"
+            )
         name = f"chunks/chunk_{index:06d}.safetensors"
         tensors = {
             "frames": torch.from_numpy(to_uint8_frames(frames)),
