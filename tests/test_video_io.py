@@ -564,13 +564,19 @@ def test_a_gif_over_50_fps_is_refused_before_anything_is_written(tmp_path):
 
 
 def write_noise_video(
-    path, frames: int, codec: str, options: dict[str, str], size: int = 32, gop: int | None = None
+    path,
+    frames: int,
+    codec: str,
+    options: dict[str, str],
+    size: int = 32,
+    gop: int | None = None,
+    container_options: dict[str, str] | None = None,
 ) -> None:
     """Noise frames (each unlike the others) encoded with ``codec`` and its ``options`` (and a keyframe
-    interval of ``gop`` frames)."""
+    interval of ``gop`` frames), the container written with ``container_options``."""
     import av
 
-    with av.open(str(path), "w") as container:
+    with av.open(str(path), "w", options=container_options or {}) as container:
         stream = container.add_stream(codec, rate=24)
         stream.width = stream.height = size
         stream.pix_fmt = "rgb8" if codec == "gif" else "yuv420p"
@@ -795,3 +801,55 @@ def test_a_saved_page_of_non_ascii_text_is_named_as_text_wherever_the_read_cuts_
     page = tmp_path / "page.mp4"
     page.write_bytes(b"x" * offset + "视频下载页面".encode() * 60)  # 3 bytes a character
     assert damage_hint(page) == "; it holds text, not video"
+
+
+def test_a_video_whose_last_frames_are_missing_or_damaged_says_so(tmp_path, caplog):
+    """An mp4 whose index comes first (``-movflags faststart``) lists every frame even when the file was cut
+    short between frames: FFmpeg decoded the 13 frames there in silence (a training check then said only
+    "has 13 frames"), and damaged last frames failed with FFmpeg's words alone. Both now say what the
+    container lists and the file holds; a file cut by an edit list (fewer frames shown by design) does not."""
+    import av
+
+    from test_train_data import write_edit_list_mp4
+
+    path = tmp_path / "v.mp4"
+    write_noise_video(path, 16, "libx264", {"bf": "0"}, container_options={"movflags": "faststart"})
+    data = path.read_bytes()
+    assert data.index(b"moov") < data.index(b"mdat")  # the index first
+    with av.open(str(path)) as container:
+        starts = [p.pos for p in container.demux(container.streams.video[0]) if p.size > 0]
+        assert container.streams.video[0].frames == 16
+
+    cut = tmp_path / "cut.mp4"  # ends where frame 14's packet starts
+    cut.write_bytes(data[: starts[13]])
+    with caplog.at_level("WARNING", logger="streamt2v.io.video"):
+        assert read_video(cut)[0].shape[2] == 13
+    assert caplog.messages == [
+        f"video {str(cut)!r} decodes to 13 frames; its container lists 16 frames, the file holds 13: it was cut "
+        "short (an unfinished copy, download or recording)"
+    ]
+    none = tmp_path / "none.mp4"  # ends before the first frame's packet
+    none.write_bytes(data[: starts[0]])
+    with pytest.raises(ValueError) as err:
+        decode_frames(none)
+    assert str(err.value) == (
+        f"video {str(none)!r} has no decodable frames; its container lists 16 frames, the file holds 0: it "
+        "was cut short (an unfinished copy, download or recording)"
+    )
+
+    damaged = tmp_path / "damaged.mp4"  # every packet there, the last three zeroed
+    damaged.write_bytes(data[: starts[13]] + bytes(len(data) - starts[13]))  # 'mdat' is the last box
+    with pytest.raises(ValueError) as err:
+        decode_frames(damaged)
+    assert str(err.value).endswith(
+        "after frame 13; its container lists 16 frames and the file holds them all, but only 13 decode: the "
+        "frames after them are damaged (copy or download the file again)"
+    )
+
+    caplog.clear()
+    edited = tmp_path / "edited.mp4"
+    write_edit_list_mp4(edited, frames=24, drop=3)
+    with caplog.at_level("WARNING", logger="streamt2v.io.video"):
+        assert len(decode_frames(edited)[0]) == 21
+        assert len(decode_frames(path)[0]) == 16
+    assert caplog.messages == []

@@ -1,6 +1,7 @@
 """What the bytes of a video file that FFmpeg cannot read say is wrong with it: text instead of video (a
 Git LFS pointer, a page saved in place of the file), or an MP4/MOV cut short (an unfinished recording,
-copy or download), for the one-line error that names the file."""
+copy or download), for the one-line error that names the file; and, for a file that decodes to fewer
+frames than its container lists, whether its last frames are missing or damaged."""
 
 from __future__ import annotations
 
@@ -53,6 +54,45 @@ def damage_hint(path: Path) -> str:
             "or copy did not finish"
         )
     return ""
+
+
+def shortfall_hint(path: Path, decoded: int) -> str:
+    """Why a video decoded to ``decoded`` frames where its container lists more, as a ``"; ..."`` clause
+    (``""`` where it lists no more, or the frames an edit list drops account for the difference, as in
+    ``ffmpeg -ss ... -c copy`` output): the file holds fewer frames' packets than listed (cut short: an
+    index written first, as ``-movflags faststart`` does, still lists every frame), or holds them all and
+    a frame after the ``decoded`` would not decode (damaged). The packets are read, not decoded."""
+    import av
+
+    listed = held = dropped = 0
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                return ""
+            stream = container.streams.video[0]
+            listed = int(stream.frames or 0)
+            if listed <= decoded:
+                return ""
+            for packet in container.demux(stream):
+                if packet.size == 0:  # the end
+                    continue
+                if packet.is_discard:  # outside an edit list: decoded for later frames, not shown
+                    dropped += 1
+                else:
+                    held += 1
+    except (av.error.FFmpegError, OSError):  # unreadable packets end the count: what was counted is known
+        pass
+    if decoded >= listed - dropped:
+        return ""
+    if held + dropped < listed:
+        return (
+            f"; its container lists {listed} frames, the file holds {held + dropped}: it was cut short "
+            "(an unfinished copy, download or recording)"
+        )
+    return (
+        f"; its container lists {listed} frames and the file holds them all, but only {decoded} decode: "
+        "the frames after them are damaged (copy or download the file again)"
+    )
 
 
 def _is_text(data: bytes) -> bool:

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from streamt2v.io import locks
-from streamt2v.io.damage import damage_hint
+from streamt2v.io.damage import damage_hint, shortfall_hint
 from streamt2v.io.output_paths import (
     VIDEO_SUFFIXES,
     check_output_path,
@@ -329,7 +329,9 @@ def decode_frames(
     its display matrix says (phone videos), and its frame rate (8 where the file gives none); a
     ``ValueError`` naming the file when it cannot be read. ``warn_variable_rate``: log a warning when the
     frames are unevenly spaced in time (a phone's variable frame rate), since they are then used as if
-    evenly spaced at the average rate."""
+    evenly spaced at the average rate. A file that decodes to fewer frames than its container lists (its
+    last frames cut off or damaged: :func:`~streamt2v.io.damage.shortfall_hint`) gives the frames that
+    decode, with a warning saying so."""
     path = Path(path)
     arrays: list[np.ndarray] = []
     times: list[float] = []
@@ -347,6 +349,10 @@ def decode_frames(
             if getattr(frame, "duration", None):  # PyAV 14 on
                 ends.append(frame.time + frame.duration * tick)
     check_decoded_frames(path, arrays)
+    if max_frames is None or len(arrays) < max_frames:  # decoded to the end: as many as the container lists?
+        hint = shortfall_hint(path, len(arrays))
+        if hint:
+            logger.warning("video %r decodes to %d frames%s", str(path), len(arrays), hint)
     timed = len(times) == len(arrays)
     fps = rate if rate is not None else (delays_frame_rate(times, ends) if timed else None) or 8.0
     spread = _uneven_steps(times, tick) if timed else None
@@ -429,7 +435,8 @@ def _decoded(path: Path, max_frames: int | None) -> Iterator[tuple[float | None,
     except (av.error.FFmpegError, OSError) as err:
         where = f" after frame {count}" if count else ""
         raise ValueError(
-            f"cannot read video {str(path)!r}: {decode_error_reason(err)}{where}{damage_hint(path)}"
+            f"cannot read video {str(path)!r}: {decode_error_reason(err)}{where}"
+            f"{damage_hint(path) or shortfall_hint(path, count)}"
         ) from err
 
 
@@ -466,7 +473,7 @@ def delays_frame_rate(times: Sequence[float], ends: Sequence[float]) -> float | 
 def check_decoded_frames(path: Path, arrays: list[np.ndarray]) -> None:
     """A ValueError naming ``path`` when it gave no frames or frames of different sizes."""
     if not arrays:
-        raise ValueError(f"video {str(path)!r} has no decodable frames")
+        raise ValueError(f"video {str(path)!r} has no decodable frames{shortfall_hint(path, 0)}")
     shapes = {a.shape for a in arrays}
     if len(shapes) != 1:
         raise ValueError(f"video {str(path)!r} changes frame size mid-stream: {sorted(shapes)}")
