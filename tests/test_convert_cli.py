@@ -133,3 +133,176 @@ def test_a_wrong_preset_is_one_line_naming_the_file_and_the_field(
     assert f"--preset folder {str(tmp_path / 'folder')!r} has no model_index.json" in error(
         tmp_path / "folder"
     )
+
+
+# --- the wrong files a user of the official release has at hand ---------------------------------------------
+
+
+def _arch(tmp_path: Path) -> str:
+    arch = tmp_path / "arch.json"
+    arch.write_text(json.dumps(asdict(CUSTOM)))
+    return str(arch)
+
+
+def _lfs_pointer(path: Path, size: int) -> None:
+    """What a repository cloned without git-lfs holds in place of a weight file."""
+    path.write_text(f"version https://git-lfs.github.com/spec/v1\noid sha256:{'0' * 64}\nsize {size}\n")
+
+
+def test_a_git_lfs_pointer_or_a_file_cut_short_is_named_with_the_fix(
+    custom_checkpoint: tuple[Path, dict[str, torch.Tensor]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A checkpoint cloned without git-lfs was 'not a PyTorch checkpoint (... starts with b'version ')', and a
+    safetensors file cut short was 'incomplete metadata, file not fully covered'."""
+    ckpt, _ = custom_checkpoint
+    out = str(tmp_path / "out")
+    pointer = tmp_path / "streaming_t2v.ckpt"
+    _lfs_pointer(pointer, 25_600_000_000)
+    line = _error(["convert", str(pointer), out, "--preset", _arch(tmp_path)], capsys)
+    assert line == (
+        f"error: checkpoint {str(pointer)!r} is a Git LFS pointer ({pointer.stat().st_size} bytes standing for "
+        "a 25.6 GB file), not the file itself: the repository was cloned without git-lfs; run `git lfs pull` "
+        "in it, or download the file"
+    )
+    cut = tmp_path / "cut.safetensors"
+    data = ckpt.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    line = _error(["convert", str(cut), out, "--preset", _arch(tmp_path)], capsys)
+    assert line == (
+        f"error: {str(cut)!r} is a .safetensors file cut short: {len(data) // 2:,} of its {len(data):,} bytes "
+        "(an interrupted download or copy?); download it again"
+    )
+    assert not Path(out).exists()
+
+
+def _stage1(root: Path) -> Path:
+    """A ModelScope-style diffusers folder of CUSTOM's stage-1 UNet, its weights only in the fp16 variant."""
+    from diffusers import UNet3DConditionModel
+
+    from streamt2v.models.encoders import byte_level_clip_tokenizer
+
+    torch.manual_seed(2)
+    UNet3DConditionModel(**CUSTOM.unet.to_diffusers()).half().save_pretrained(root / "unet", variant="fp16")
+    byte_level_clip_tokenizer(CUSTOM.streaming.num_text_tokens).save_pretrained(root / "tokenizer")
+    (root / "model_index.json").write_text(json.dumps({"_class_name": "TextToVideoSDPipeline"}))
+    return root
+
+
+def test_init_unet_weights_that_cannot_be_whole_are_named_before_the_checkpoint_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A stage-1 folder cloned without git-lfs, or with a weight file cut short, failed only after the
+    (minutes-long) read of the checkpoint, in diffusers' words naming no file, or none of the problem."""
+    never_read = (
+        tmp_path / "never_read.ckpt"
+    )  # any error about it would mean the folder was not checked first
+    never_read.write_text("garbage")
+    ms = _stage1(tmp_path / "ms")
+    weights = ms / "unet" / "diffusion_pytorch_model.fp16.safetensors"
+    data = weights.read_bytes()
+    argv = [
+        "convert",
+        str(never_read),
+        str(tmp_path / "out"),
+        "--preset",
+        _arch(tmp_path),
+        "--init-unet",
+        str(ms),
+    ]
+    half = len(data) // 2
+    weights.write_bytes(data[:half])
+    assert _error(argv, capsys) == (
+        f"error: --init-unet UNet weight file {str(weights)!r} is cut short: {half:,} of its {len(data):,} bytes "
+        "(an interrupted download or copy?); download it again"
+    )
+    weights.write_bytes(data[:1000])  # inside its header: the header's length is all that is known
+    assert "is cut short: 1,000 of its at least " in _error(argv, capsys)
+    _lfs_pointer(weights, 2_823_000_000)
+    line = _error(argv, capsys)
+    assert line.startswith(f"error: --init-unet UNet weight file {str(weights)!r} is a Git LFS pointer (")
+    assert "standing for a 2.8 GB file" in line and "`git lfs pull`" in line
+    weights.write_bytes(data)  # whole again: the checkpoint is read, and named
+    assert _error(argv, capsys).startswith(f"error: {str(never_read)!r} is not a PyTorch checkpoint")
+
+
+def test_a_stable_diffusion_checkpoint_is_not_called_a_clip_text_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An LDM checkpoint (the enhancer's v2-1_512-ema-pruned.ckpt, an SD 1.5 one) was named 'the weights of a
+    transformers CLIPTextModel: the text_encoder/ of a ModelScope diffusers folder'."""
+    ckpt = tmp_path / "v1-5-pruned.ckpt"
+    torch.save(
+        {
+            "state_dict": {
+                "model.diffusion_model.input_blocks.0.0.weight": torch.zeros(8, 4, 3, 3),
+                "first_stage_model.encoder.conv_in.weight": torch.zeros(8, 3, 3, 3),
+                "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight": torch.zeros(
+                    10, 4
+                ),
+            },
+            "global_step": 1,
+        },
+        ckpt,
+    )
+    line = _error(["convert", str(ckpt), str(tmp_path / "out"), "--preset", "tiny"], capsys)
+    assert "it is a Stable Diffusion (LDM) checkpoint" in line and "CLIPTextModel" not in line
+
+
+def test_no_strict_does_not_convert_a_file_recognised_as_the_wrong_one(
+    custom_checkpoint: tuple[Path, dict[str, torch.Tensor]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A converted folder's UNet file given as the checkpoint shares the resampler's 4 names with the official
+    checkpoint: --no-strict, tried after the error, wrote a folder whose UNet was all zeros but those."""
+    ckpt, _ = custom_checkpoint
+    converted = tmp_path / "converted"
+    assert main(["convert", str(ckpt), str(converted), "--preset", _arch(tmp_path), "--no-strict"]) == 0
+    capsys.readouterr()
+    unet_file = converted / "unet" / "diffusion_pytorch_model.safetensors"
+    out = tmp_path / "out"
+    line = _error(["convert", str(unet_file), str(out), "--preset", _arch(tmp_path), "--no-strict"], capsys)
+    assert "it is the UNet of a streamt2v model folder, converted already" in line
+    assert line.endswith("refused even with --no-strict (strict=False): nothing was written")
+    assert not out.exists()
+
+
+def test_a_checkpoint_inside_the_output_folder_is_named_before_overwrite_is_advised(
+    custom_checkpoint: tuple[Path, dict[str, torch.Tensor]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`convert ckpts/streaming_t2v.ckpt ckpts` advised --overwrite, which was then refused for the checkpoint."""
+    folder = tmp_path / "ckpts"
+    folder.mkdir()
+    ckpt = folder / "streaming_t2v.safetensors"
+    ckpt.write_bytes(custom_checkpoint[0].read_bytes())
+    line = _error(["convert", str(ckpt), str(folder), "--preset", _arch(tmp_path), "--no-strict"], capsys)
+    assert line.startswith(f"error: checkpoint {str(ckpt)!r} is inside the output folder {str(folder)!r}")
+    assert "write the model folder somewhere else" in line
+    assert ckpt.is_file()
+
+
+def test_what_a_killed_conversion_left_beside_the_output_is_named(
+    custom_checkpoint: tuple[Path, dict[str, torch.Tensor]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """kill -9 during the write leaves the hidden temporary folder (as large as the model: ~13 GB at full size);
+    the next conversion said nothing of it. It is named, with the command that removes it, not removed."""
+    ckpt, _ = custom_checkpoint
+    out = tmp_path / "models" / "streamingt2v"
+    left = tmp_path / "models" / ".streamingt2v.tmp-0123abcd"
+    (left / "unet").mkdir(parents=True)
+    (left / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(b"\1" * 300_000)
+    (tmp_path / "models" / ".other.tmp-0123abcd").mkdir()  # another folder's: not this output's
+    assert main(["convert", str(ckpt), str(out), "--preset", _arch(tmp_path), "--no-strict"]) == 0
+    printed = capsys.readouterr().out
+    [note] = [ln for ln in printed.splitlines() if "temporary folder" in ln]
+    assert note.startswith(
+        "note: 1 temporary folder(s) of an interrupted conversion or save are beside the output"
+    )
+    assert note.endswith(f"rm -r {str(left.absolute())!r}") and ".other" not in note
+    assert left.is_dir()  # another conversion into the same folder may be writing it

@@ -42,6 +42,69 @@ def _is_safetensors(head: bytes) -> bool:
     return len(head) >= 9 and head[8:9] == b"{" and 2 <= int.from_bytes(head[:8], "little") < 100_000_000
 
 
+_LFS_POINTER = b"version https://git-lfs.github.com/spec/"
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n} bytes"
+
+
+def lfs_pointer_size(head: bytes) -> int | None:
+    """The size of the file a Git LFS pointer stands for (``-1`` when it names none), or None when ``head``
+    (a file's first bytes) is no pointer: what a repository cloned without git-lfs holds for each weight file."""
+    if not head.startswith(_LFS_POINTER):
+        return None
+    found = re.search(rb"^size (\d+)", head, re.MULTILINE)
+    return int(found.group(1)) if found else -1
+
+
+def _lfs_message(name: str, what: str, pointer_bytes: int, stands_for: int) -> str:
+    real = f" standing for a {_size(stands_for)} file" if stands_for >= 0 else ""
+    return (
+        f"{what} {name!r} is a Git LFS pointer ({pointer_bytes} bytes{real}), not the file itself: the "
+        "repository was cloned without git-lfs; run `git lfs pull` in it, or download the file"
+    )
+
+
+def _safetensors_shortfall(path: Path, head: bytes) -> str | None:
+    """``"N of its M bytes"`` when a safetensors file is shorter than its header says (an interrupted download
+    or copy; "at least M" when the header itself is cut), else None (also when the header cannot be read:
+    the reader names that)."""
+    size = path.stat().st_size
+    length = int.from_bytes(head[:8], "little")
+    if len(head) < 8 or not 2 <= length < 100_000_000:
+        return None
+    if size < 8 + length:
+        return f"{size:,} of its at least {8 + length:,} bytes"
+    try:
+        with path.open("rb") as f:
+            f.seek(8)
+            header = json.loads(f.read(length))
+        ends = [v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"]
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+        return None
+    expected = 8 + length + max(ends, default=0)
+    return f"{size:,} of its {expected:,} bytes" if size < expected else None
+
+
+def weight_file_problem(path: Path, what: str) -> str | None:
+    """Why a model folder's weight file cannot be what it claims, from its first bytes and its size (no
+    weights are read): a Git LFS pointer, an empty file, or a safetensors file cut short. None if none."""
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        head = f.read(512)
+    if (stands_for := lfs_pointer_size(head)) is not None:
+        return _lfs_message(str(path), what, size, stands_for)
+    if not head:
+        return f"{what} {str(path)!r} is empty (0 bytes): download it again"
+    if _is_safetensors(head) and (short := _safetensors_shortfall(path, head)):
+        return (
+            f"{what} {str(path)!r} is cut short: {short} (an interrupted "
+            "download or copy?); download it again"
+        )
+    return None
+
+
 def _folder_hint(folder: Path) -> str:
     """What a folder given as the checkpoint is, when it says so: a streamt2v model folder (converted
     already), a diffusers pipeline (the stage-1 model), or one holding checkpoint files."""
@@ -98,14 +161,22 @@ def load_official_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Te
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist{hint}")
     name = str(path)
     with path.open("rb") as f:
-        head = f.read(16)
+        head = f.read(512)
+    if (stands_for := lfs_pointer_size(head)) is not None:
+        raise ValueError(_lfs_message(name, "checkpoint", path.stat().st_size, stands_for))
     if path.suffix == ".safetensors" or _is_safetensors(head):
         from safetensors.torch import load_file
 
+        if short := _safetensors_shortfall(path, head):
+            raise ValueError(
+                f"{name!r} is a .safetensors file cut short: {short} (an "
+                "interrupted download or copy?); download it again"
+            )
         try:
             return load_file(path)
         except Exception as err:  # safetensors raises its own SafetensorError for a damaged file
             raise ValueError(f"{name!r} is not a readable .safetensors file ({_torch_reason(err)})") from None
+    head = head[:16]
     is_zip = head.startswith(_ZIP_MAGIC)
     if not (is_zip or head.startswith(_PICKLE_PROTO)):
         what = "it is empty" if not head else f"it starts with {head[:8]!r}"
@@ -129,8 +200,8 @@ def load_official_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Te
     except (RuntimeError, EOFError, OSError) as err:
         kind = "a zip" if is_zip else "a pickle"
         raise ValueError(
-            f"{name!r} starts like {kind} torch.save file but cannot be read ({_torch_reason(err)}); "
-            "is it truncated or damaged?"
+            f"{name!r} ({_size(path.stat().st_size)}) starts like {kind} torch.save file but cannot be read "
+            f"({_torch_reason(err)}); is it truncated or damaged?"
         ) from None
 
     def tensors_only(x: Any) -> bool:
@@ -192,6 +263,13 @@ def describe_foreign_state_dict(state_dict: Mapping[str, Any]) -> str | None:
             "it is the StreamingSVD (image-to-video) checkpoint of the official main branch; streamt2v converts "
             "the text-to-video streaming_t2v.ckpt of the StreamingModelscope branch"
         )
+    if any(k.startswith("model.diffusion_model.") for k in keys) and any(
+        k.startswith(("first_stage_model.", "cond_stage_model.")) for k in keys
+    ):
+        return (
+            "it is a Stable Diffusion (LDM) checkpoint, with model.diffusion_model./first_stage_model. weights, "
+            "such as the enhancer's v2-1_512-ema-pruned.ckpt; streamt2v converts the official streaming_t2v.ckpt"
+        )
     if share("base.", "cam.", "resampler.", "down_mergers.", "mid_merger.") > 0.9:
         return "it is the UNet of a streamt2v model folder, converted already: load that folder as it is"
     folder = "a ModelScope diffusers folder, which --init-unet takes as a folder"
@@ -203,8 +281,8 @@ def describe_foreign_state_dict(state_dict: Mapping[str, Any]) -> str | None:
         k.startswith("encoder.down_blocks.") for k in keys
     ):
         return f"it is the weights of a diffusers AutoencoderKL: the vae/ of {folder}"
-    if any(k.endswith("embeddings.token_embedding.weight") for k in keys) and not any(
-        k.startswith(OFFICIAL_PREFIXES) for k in keys
+    if "embeddings.token_embedding.weight" in {k.removeprefix("text_model.") for k in keys} and (
+        share("text_model.", "embeddings.", "encoder.layers.", "final_layer_norm.") > 0.9
     ):
         return f"it is the weights of a transformers CLIPTextModel: the text_encoder/ of {folder}"
     return None

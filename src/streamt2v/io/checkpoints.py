@@ -37,7 +37,7 @@ from streamt2v.io.checkpoint_file import (
 )
 from streamt2v.io.folders import check_writable_parent, folder_listing, read_json_object, refuse_existing
 from streamt2v.io.official_unet_keys import map_official_unet_key
-from streamt2v.io.weight_files import weights_variant
+from streamt2v.io.weight_files import check_weight_files, weights_variant
 from streamt2v.memory import resolve_dtype
 from streamt2v.models.autoencoder import VideoAutoencoder
 from streamt2v.models.bundle import (
@@ -330,8 +330,41 @@ def _refuse_inputs_inside(out_dir: str | os.PathLike[str], inputs: Mapping[str, 
         if path == out or out in path.parents:
             raise ValueError(
                 f"{flag} {str(spec)!r} is inside the output folder {str(out_dir)!r}, which the conversion "
-                "replaces; write the model folder somewhere else"
+                "writes as a whole (--overwrite replaces it); write the model folder somewhere else"
             )
+
+
+def _disk_use(file: Path) -> int:
+    """The bytes a file takes on the disk (a killed writer's file may be sparse), else its size."""
+    st = file.stat()
+    return st.st_blocks * 512 if hasattr(st, "st_blocks") else st.st_size
+
+
+def _leftover_temporaries(out: Path) -> str | None:
+    """The temporary folders a killed conversion or save into ``out`` left beside it (``.NAME.tmp-*`` and
+    ``.NAME.old-*``, hidden, as large as a model folder), named with their size, logged as a warning;
+    None when there are none. They are not removed: another conversion into ``out`` may be writing one."""
+    pattern = re.compile(rf"\.{re.escape(out.name)}\.(tmp|old)-[0-9a-f]{{8}}")
+    parent = out.expanduser().absolute().parent
+    found = (
+        [
+            p
+            for p in sorted(parent.iterdir())
+            if pattern.fullmatch(p.name) and p.is_dir() and not p.is_symlink()
+        ]
+        if parent.is_dir()
+        else []
+    )
+    if not found:
+        return None
+    size = sum(_disk_use(f) for p in found for f in p.rglob("*") if f.is_file() and not f.is_symlink())
+    shown = f"{size / 1e9:.1f} GB" if size >= 1e8 else f"{size / 1e6:.1f} MB"
+    note = (
+        f"{len(found)} temporary folder(s) of an interrupted conversion or save are beside the output "
+        f"({shown}): remove them when none is running: rm -r {' '.join(repr(str(p)) for p in found)}"
+    )
+    logger.warning("%s", note)
+    return note
 
 
 def _provenance(spec: str | os.PathLike[str]) -> str:
@@ -393,6 +426,7 @@ def check_stage1_folder(init_unet: str | os.PathLike[str], cfg: ModelConfig) -> 
             f"text embeddings): its UNet has {'; '.join(problems)}; is it the right folder, and the right --preset?"
         )
     variant = weights_variant(unet_dir, "--init-unet UNet folder")
+    check_weight_files(unet_dir, variant, "--init-unet UNet weight file")
     tokenizer_root = root / "tokenizer" if (root / "tokenizer").is_dir() else None
     return Stage1Source(unet_dir, variant, tokenizer_root, root)
 
@@ -454,12 +488,14 @@ def convert_official_checkpoint(
         )
     if not os.fspath(out_dir):
         raise ValueError("output folder '' is an empty path; give the folder to write the model to")
-    refuse_existing(out_dir, overwrite)
-    check_writable_parent(out_dir, "output folder")
+    # the inputs' message first: it says more, and --overwrite, which the others advise, would not help
     _refuse_inputs_inside(
         out_dir, {"checkpoint": ckpt_path, "--init-unet": init_unet, "--tokenizer": tokenizer}
     )
-    refuse_existing(out_dir, overwrite, model_folder=True)  # the inputs' message first: it says more
+    refuse_existing(out_dir, overwrite)
+    check_writable_parent(out_dir, "output folder")
+    refuse_existing(out_dir, overwrite, model_folder=True)
+    leftovers = _leftover_temporaries(Path(out_dir))
     stage1 = check_stage1_folder(init_unet, cfg) if init_unet is not None else None
     tok_folder = None
     if tokenizer is not None:
@@ -493,16 +529,19 @@ def convert_official_checkpoint(
     modules = build_components(cfg, converted.vision_config, "meta")
     check_converted(converted, modules, report)
     where = f"checkpoint {str(ckpt_path)!r} does not match the {cfg.name!r} architecture"
+    # a file users give by mistake is refused strict or not: its folder would be nearly all zeros
+    foreign = describe_foreign_state_dict(sd) if report.mostly_unfit else None
     if not sum(report.fitting.values()):  # strict or not: a folder of random weights is never wanted
-        why = describe_foreign_state_dict(sd) or "is it a StreamingT2V checkpoint, and the right --preset?"
+        why = foreign or "is it a StreamingT2V checkpoint, and the right --preset?"
         headline = (
             f"{where}: none of its {len(sd)} tensors fits a tensor of the model ({why}); nothing was written"
         )
         raise CheckpointMismatchError(f"{headline}\n{report.problems()}", report, headline)
-    if strict and not report.ok:
-        foreign = describe_foreign_state_dict(sd) if report.mostly_unfit else None
+    if foreign or (strict and not report.ok):
         advice = foreign or "pass strict=False / --no-strict to convert anyway"
         headline = f"{where}: {report.summary()} ({advice})"
+        if not strict:
+            headline += "; refused even with --no-strict (strict=False): nothing was written"
         raise CheckpointMismatchError(f"{headline}\n{report.problems()}", report, headline)
     real: dict[str, Any] = {}
     if report.random_components:
@@ -550,4 +589,6 @@ def convert_official_checkpoint(
     )
     logger.info("writing the model folder %s", out_dir)
     report.out_dir = str(model.save_pretrained(out_dir, overwrite=overwrite))
+    if leftovers:
+        report.notes.append(leftovers)
     return report

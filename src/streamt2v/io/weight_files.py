@@ -4,8 +4,10 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+from streamt2v.io.checkpoint_file import weight_file_problem
 from streamt2v.io.folders import folder_listing
 
 # diffusers models, transformers models (safetensors or pickle, single file or sharded with an index)
@@ -28,3 +30,23 @@ def weights_variant(folder: Path, what: str) -> str | None:
         f"{what} {str(folder)!r} has no weights (expected {WEIGHT_STEMS[0]}.safetensors, model.safetensors or "
         f"their .bin / sharded / .{FP16} forms; found: {found})"
     )
+
+
+# a weight file of one of WEIGHT_STEMS: its variant (before or after a shard number) and its format
+_WEIGHT_FILE = re.compile(
+    r"(?:diffusion_pytorch_model|model|pytorch_model)(\.fp16)?(?:-\d+-of-\d+)?(\.fp16)?\.(safetensors|bin)"
+)
+
+
+def check_weight_files(folder: Path, variant: str | None, what: str) -> None:
+    """Refuse, naming ``what`` and the file, a weight file of ``variant`` that ``from_pretrained`` would read
+    and that cannot be whole (a Git LFS pointer of a repository cloned without git-lfs, an empty file, a
+    safetensors file cut short), from headers only: a check in seconds before work of minutes."""
+    files = []
+    for p in sorted(folder.iterdir()):
+        m = _WEIGHT_FILE.fullmatch(p.name)
+        if m and p.is_file() and bool(m[1] or m[2]) == (variant == FP16):
+            files.append(p)
+    for p in [p for p in files if p.suffix == ".safetensors"] or files:  # safetensors are read first
+        if problem := weight_file_problem(p, what):
+            raise ValueError(problem)
