@@ -37,20 +37,32 @@ def output_path(
     if out is None:
         path = RESULTS / default_name
     else:
+        if not out.strip():  # Path("") is the current folder: the file would land wherever this was run
+            parser.error(f"{flag} is empty; give a file, or a folder ending in /")
         path = Path(out).expanduser()
         if path.is_dir() or out.endswith(("/", os.sep)):
             path = path / default_name
     if path.is_dir():
         parser.error(f"{flag} {str(path)!r} is a folder; give a file name or a folder ending in /")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        parser.error(f"{flag}: cannot create the folder {str(path.parent)!r}: {err.strerror or err}")
+    make_folder(parser, path.parent, flag)
     try:  # a file created there and removed (os.access says yes to root on /proc or a read-only mount)
         check_writable_parent(path, "the results file" if flag == "--out" else "the file")
     except OSError as err:
         parser.error(f"{flag}: {err}")
     return path
+
+
+def make_folder(parser: argparse.ArgumentParser, folder: Path, flag: str) -> None:
+    """Create ``folder`` (and its parents), or one ``error:`` line naming ``flag`` and why not: a file where
+    a folder would be (said as such, not mkdir's "File exists"), no permission."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        file = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+        if file == folder:
+            parser.error(f"{flag}: {str(folder)!r} is a file, not a folder")
+        why = f"{str(file)!r} is a file, not a folder" if file else (err.strerror or str(err))
+        parser.error(f"{flag}: cannot create the folder {str(folder)!r}: {why}")
 
 
 # What run() says on Ctrl-C or SIGTERM: the results file and how many measured rows this process wrote

@@ -103,8 +103,12 @@ def main() -> None:
     args = p.parse_args()
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     unknown = [b for b in backends if b not in FLOW_BACKENDS]
-    if unknown or not backends:
-        p.error(f"--backends: unknown {unknown or args.backends!r}; choose from {', '.join(FLOW_BACKENDS)}")
+    if not backends:
+        p.error(f"--backends names no backend, got {args.backends!r}; choose from {', '.join(FLOW_BACKENDS)}")
+    if unknown:
+        p.error(
+            f"--backends: unknown {', '.join(map(repr, unknown))}; choose from {', '.join(FLOW_BACKENDS)}"
+        )
     out = output_path(p, args.out, "metrics_cpu.md")
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from _common import RESULTS, positive
+from _common import RESULTS, make_folder, positive
 
 HERE = Path(__file__).resolve().parent
 # name → arguments of bench/bench_NAME.py
@@ -50,11 +50,10 @@ def main() -> int:
     )
     args = ap.parse_args()
     # Checked (and created) before the first benchmark: a bad folder would otherwise fail in each script.
+    if args.out is not None and not args.out.strip():  # "" would be the current folder
+        ap.error("--out is empty; give a folder")
     out_dir = RESULTS if args.out is None else Path(args.out).expanduser().resolve()
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        ap.error(f"--out: cannot create the folder {str(out_dir)!r}: {err.strerror or err}")
+    make_folder(ap, out_dir, "--out")
     if not os.access(out_dir, os.W_OK):
         ap.error(f"--out: cannot write into {str(out_dir)!r} (permission denied)")
     names = [name for name in BENCHMARKS if not args.only or name in args.only]

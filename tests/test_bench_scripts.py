@@ -249,3 +249,37 @@ def test_library_bars_only_at_a_terminal(monkeypatch, capsys, tmp_path, terminal
     assert ("Loading weights" in err) == terminal
     assert captured.out.splitlines()[0].startswith("8 frames: ")
     assert transformers_logging.is_progress_bar_enabled() == bars_were_on
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "expected"),
+    [
+        ("bench_enhance.py", ("--out", ""), "error: --out is empty; give a file, or a folder ending in /"),
+        ("bench_enhance.py", ("--out", "FILE/e.md"), "error: --out: 'FILE' is a file, not a folder"),
+        (
+            "bench_enhance.py",
+            ("--out", "FILE/a/e.md"),
+            "error: --out: cannot create the folder 'FILE/a': 'FILE' is a file, not a folder",
+        ),
+        ("run_all.py", ("--out", ""), "error: --out is empty; give a folder"),
+        ("run_all.py", ("--out", "FILE"), "error: --out: 'FILE' is a file, not a folder"),
+        (
+            "bench_metrics.py",
+            ("--backends", ","),
+            "error: --backends names no backend, got ','; choose from dis, farneback, raft",
+        ),
+    ],
+)
+def test_an_empty_or_impossible_out_is_one_line_naming_it(
+    monkeypatch, capsys, tmp_path, script, args, expected
+):
+    """``--out ""`` wrote the results into the current folder (it is ``Path(".")``), a file where the
+    results' folder would be said mkdir's "File exists" / "Not a directory", and ``--backends ,`` called
+    ',' an unknown backend."""
+    monkeypatch.chdir(tmp_path)
+    file = tmp_path / "notes.md"
+    file.write_text("not a folder\n")
+    args = tuple(a.replace("FILE", str(file)) for a in args)
+    status, line = exit_line(monkeypatch, capsys, script, *args)
+    assert (status, line) == (2, f"{script}: {expected.replace('FILE', str(file))}")
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.md"]
