@@ -430,3 +430,98 @@ def test_cli_clip_metric_without_its_flags_names_the_flags(video_dir, tmp_path, 
     assert capsys.readouterr().err.splitlines() == [
         "error: the clip metric needs --prompts (one prompt per video)"
     ]
+
+
+def test_several_videos_and_folders_on_the_command_line(video_dir, tmp_path, capsys):
+    """``streamt2v evaluate outputs/*.mp4`` (a shell glob) was refused ('unrecognized arguments'): only one
+    video or folder could be scored. Videos are scored in the order given, a folder's in name order; a
+    missing one is an error before any scoring, one given twice (it would count twice in the mean) too."""
+    more = tmp_path / "more"
+    more.mkdir()
+    write_video(more / "z.mp4", make_video(OBJS, t=20))
+    clean, cut = str(video_dir / "a_clean.mp4"), str(video_dir / "b_cut.mp4")
+    out = tmp_path / "r.json"
+    argv = ["evaluate", cut, str(more), clean, "--metrics", "scuts", "--no-progress"]
+    assert main([*argv, "--out", str(out)]) == 0
+    records = json.loads(out.read_text())["records"]
+    assert [(r["path"].rsplit("/", 1)[-1], r["scuts"]) for r in records] == [
+        ("b_cut.mp4", 1),
+        ("z.mp4", 0),
+        ("a_clean.mp4", 0),
+    ]
+    capsys.readouterr()
+    assert main(["evaluate", cut, str(tmp_path / "gone.mp4"), clean, "--metrics", "scuts"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: video or folder not found: {str(tmp_path / 'gone.mp4')!r}"
+    ]
+    assert main(["evaluate", str(video_dir), clean, "--metrics", "scuts", "--no-progress"]) == 2
+    assert f"error: video {clean!r} is given twice" in capsys.readouterr().err
+
+
+def test_unfinished_generate_previews_in_a_folder_are_left_out_and_named(video_dir, tmp_path, caplog):
+    """An interrupted (or running) ``generate -o out.mp4`` leaves its preview ``out.partial.mp4`` (a PNG
+    output: ``frames.partial/``); scoring the outputs folder scored each as one more, shorter video of the
+    set (and a prompts file then had one prompt too few)."""
+    import logging
+
+    from streamt2v.io.video import write_pngs
+    from streamt2v.metrics.evaluate import find_videos
+
+    shutil.copy(video_dir / "a_clean.mp4", tmp_path / "a.mp4")
+    shutil.copy(video_dir / "a_clean.mp4", tmp_path / "b.partial.mp4")
+    (tmp_path / "frames.partial").mkdir()
+    write_pngs(tmp_path / "frames.partial", make_video(OBJS, t=3))
+    with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.evaluate"):
+        assert find_videos(tmp_path) == [tmp_path / "a.mp4"]
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert "left out 2 unfinished `generate` preview(s) (b.partial.mp4, frames.partial)" in warning
+    # named by its path, a preview is scored
+    assert find_videos(tmp_path / "b.partial.mp4") == [tmp_path / "b.partial.mp4"]
+    assert find_videos(tmp_path / "frames.partial") == [tmp_path / "frames.partial"]
+
+
+def test_a_one_frame_video_is_skipped_for_mawe_only_naming_it():
+    """A 1-frame video was skipped whatever the metrics ('this metric needs at least 2'), though SCuts, the
+    CLIP score and the probes measure one frame; only MAWE needs a pair of frames, and now says so."""
+    one = make_video(OBJS, t=1)
+    rep = evaluate_videos([one], metrics="scuts,probes")
+    assert rep.skipped == [] and rep.records[0]["frames"] == 1 and rep.records[0]["scuts"] == 0
+    assert rep.records[0]["probe_identity"] == 1.0
+    rep = evaluate_videos([one], metrics="mawe,scuts", flow_size=None)
+    assert rep.records == []
+    assert rep.skipped[0]["error"] == "the video has 1 frame; MAWE needs at least 2 (the flow of a pair)"
+
+
+def test_ctrl_c_keeps_the_videos_already_scored(video_dir, tmp_path, capsys, monkeypatch):
+    """Ctrl-C during the 2nd of 3 videos lost everything: no table, no file, only 'interrupted' (minutes per
+    240-frame video at 720x720). The scored videos are now printed, and the message says --out is not
+    written (it is written for complete runs only)."""
+    import sys
+
+    from streamt2v.metrics.evaluate import EvaluationInterrupted
+
+    scuts_module = sys.modules["streamt2v.metrics.scuts"]  # the package attribute is the function
+
+    real, calls = scuts_module.scuts, []
+
+    def scuts_then_ctrl_c(*args, **kwargs):  # the user presses Ctrl-C while the 2nd video is scored
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(scuts_module, "scuts", scuts_then_ctrl_c)
+    out = tmp_path / "r.json"
+    argv = ["evaluate", str(video_dir), "--metrics", "scuts", "--no-progress", "--out", str(out)]
+    assert main(argv) == 130
+    captured = capsys.readouterr()
+    rows = [line.split()[0] for line in captured.out.splitlines() if line and line[0] != "-"]
+    assert rows == ["video", "a_clean.mp4", "mean"], captured.out
+    assert captured.err.splitlines()[-1] == (
+        f"interrupted: stopped after 1 of 3 video(s); their results are above; {str(out)!r} not written"
+    )
+    assert not out.exists()
+    calls.clear()
+    with pytest.raises(EvaluationInterrupted) as stop:
+        evaluate_videos([str(video_dir / "a_clean.mp4")] * 3, metrics="scuts")
+    assert isinstance(stop.value, KeyboardInterrupt) and len(stop.value.report.records) == 1

@@ -2,7 +2,8 @@
 
 Prints a per-video table with the mean (paper Table 1 style) and optionally writes JSON or CSV.
 Videos that cannot be read are reported (once each) and skipped; the command fails (exit 1) only when none
-could be scored. Bad settings are one error (exit 2) before any video is scored.
+could be scored. Bad settings are one error (exit 2) before any video is scored. Ctrl-C prints the table of
+the videos scored so far (``--out`` is written for complete runs only).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from contextlib import nullcontext
+from pathlib import Path
 
 from streamt2v.cli import library_bars_off, user_path
 
@@ -18,10 +20,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "evaluate",
         help="score videos (MAWE, SCuts, CLIP score, microworld probes)",
-        description="Score a video, or every video in a folder, with the paper's metrics (§5.1).",
+        description="Score videos (files, folders of frames, folders of videos) with the paper's metrics (§5.1).",
     )
     p.add_argument(
-        "target", type=user_path, metavar="VIDEO_OR_DIR", help="a video file or a folder of videos"
+        "target",
+        type=user_path,
+        metavar="VIDEO_OR_DIR",
+        help="a video file, a folder of frames or a folder of videos (its videos in name order)",
+    )
+    p.add_argument(
+        "more",
+        nargs="*",
+        type=user_path,
+        metavar="VIDEO_OR_DIR",
+        help="more of them (a shell glob such as outputs/*.mp4 works), scored in the order given",
     )
     p.add_argument(
         "--prompts",
@@ -79,6 +91,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from streamt2v.io.folders import refuse_existing
     from streamt2v.metrics.evaluate import (
+        EvaluationInterrupted,
         check_report_path,
         evaluate_videos,
         find_videos,
@@ -89,7 +102,12 @@ def run(args: argparse.Namespace) -> int:
     if args.out:  # before any scoring, as generate and enhance check their outputs
         check_report_path(args.out)
         refuse_existing(args.out, args.overwrite)
-    videos = find_videos(args.target)
+    videos = [v for target in [args.target, *args.more] for v in find_videos(target)]
+    seen: set[Path] = set()
+    for v in videos:  # one video twice would count twice in the mean (and shift the prompts)
+        if v.resolve() in seen:
+            raise ValueError(f"video {str(v)!r} is given twice (a file and a folder holding it?)")
+        seen.add(v.resolve())
     prompts = read_prompts(args.prompts, videos) if args.prompts else None
     if args.metrics is None:
         metrics = ("mawe", "scuts", "clip") if args.clip_model else ("mawe", "scuts")
@@ -112,26 +130,39 @@ def run(args: argparse.Namespace) -> int:
             ) from None
     # CLIP (transformers, maybe a hub download) is the only model loaded here
     quiet_clip = args.no_progress and "clip" in metrics
-    with library_bars_off(("transformers",)) if quiet_clip else nullcontext():
-        report = evaluate_videos(
-            [str(v) for v in videos],
-            prompts=prompts,
-            metrics=metrics,
-            clip_model=args.clip_model,
-            flow=args.flow,
-            flow_size=args.flow_size or None,
-            mawe_coeff=args.mawe_coeff,
-            mawe_definition=args.mawe_definition,
-            boundaries=boundaries,
-            progress=not args.no_progress,
-            raft_weights=args.raft_weights,
-        )
-    for s in report.skipped:  # the one report of each skipped video (the library only logs it at debug level)
-        print(f"skipped {s['path']}: {s['error']}", file=sys.stderr)
+    try:
+        with library_bars_off(("transformers",)) if quiet_clip else nullcontext():
+            report = evaluate_videos(
+                [str(v) for v in videos],
+                prompts=prompts,
+                metrics=metrics,
+                clip_model=args.clip_model,
+                flow=args.flow,
+                flow_size=args.flow_size or None,
+                mawe_coeff=args.mawe_coeff,
+                mawe_definition=args.mawe_definition,
+                boundaries=boundaries,
+                progress=not args.no_progress,
+                raft_weights=args.raft_weights,
+            )
+    except EvaluationInterrupted as stop:
+        # the videos scored before Ctrl-C are printed, not lost; --out is written for a complete run only
+        _report(stop.report)
+        kept = "; their results are above" if stop.report.records else ""
+        unwritten = f"; {str(args.out)!r} not written" if args.out else ""
+        raise KeyboardInterrupt(f"{stop}{kept}{unwritten}") from None
+    _report(report)
     if not report.records:
         print(f"error: none of the {len(videos)} video(s) could be scored", file=sys.stderr)
         return 1
-    print(report.table())
     if args.out:
         print(f"wrote {report.save(args.out)}")
     return 0
+
+
+def _report(report) -> None:
+    """The skipped videos on stderr (the library only logs them at debug level), the table on stdout."""
+    for s in report.skipped:
+        print(f"skipped {s['path']}: {s['error']}", file=sys.stderr)
+    if report.records:
+        print(report.table(), flush=True)

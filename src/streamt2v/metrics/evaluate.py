@@ -74,6 +74,17 @@ def find_videos(target: str | os.PathLike) -> list[Path]:
         return [path]
     if path.is_dir():
         entries = sorted(p for p in path.iterdir() if not p.name.startswith("."))
+        previews = [p for p in entries if _is_preview(p)]
+        if (
+            previews
+        ):  # an interrupted or running `generate` leaves them: half a video each, not one of the set
+            logger.warning(
+                "folder %r: left out %d unfinished `generate` preview(s) (%s); pass one by its path to score it",
+                str(path),
+                len(previews),
+                ", ".join(p.name for p in previews[:3]) + (", ..." if len(previews) > 3 else ""),
+            )
+            entries = [p for p in entries if p not in previews]
         videos = [p for p in entries if _is_video_file(p) or (p.is_dir() and _holds_frames(p))]
         if videos:
             loose = [p for p in entries if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
@@ -97,6 +108,14 @@ def find_videos(target: str | os.PathLike) -> list[Path]:
             f"{str(path)!r}{hint}"
         )
     raise FileNotFoundError(f"video or folder not found: {str(path)!r}")
+
+
+def _is_preview(path: Path) -> bool:
+    """``generate``'s playable preview of an unfinished output: ``out.partial.mp4`` beside ``out.mp4``, a
+    ``frames.partial`` folder beside a PNG output ``frames`` (``io.output_paths.preview_path_for``)."""
+    if path.is_dir():
+        return path.suffix == ".partial"
+    return path.suffix.lower() in READ_VIDEO_SUFFIXES and Path(path.stem).suffix == ".partial"
 
 
 def _is_video_file(path: Path) -> bool:
@@ -215,6 +234,16 @@ class EvaluationReport:
         return path
 
 
+class EvaluationInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM in the command line) while :func:`evaluate_videos` runs: ``report`` holds the
+    videos scored (and skipped) before it, of ``total``."""
+
+    def __init__(self, report: EvaluationReport, total: int) -> None:
+        done = len(report.records) + len(report.skipped)
+        super().__init__(f"stopped after {done} of {total} video(s)")
+        self.report, self.total = report, total
+
+
 def _fmt(v) -> str:
     if v is None:
         return "-"
@@ -277,7 +306,9 @@ def evaluate_videos(
     video) and ``clip_model`` (a folder, hub id or :class:`~streamt2v.metrics.clip_score.ClipScorer`).
     ``probes`` use the prompts as captions when given, and chunk ``boundaries`` (default ``None``: the
     StreamingT2V plan 16, 24, 32, … of :func:`~streamt2v.metrics.probes.probe_video`; indices past a
-    video's end are dropped). ``names`` label in-memory videos in the records.
+    video's end are dropped). ``names`` label in-memory videos in the records. Videos of fewer than 2 frames
+    are skipped when MAWE is asked for (it needs a pair), scored otherwise. Ctrl-C raises
+    :class:`EvaluationInterrupted` (a ``KeyboardInterrupt``) whose ``report`` holds the videos scored so far.
     """
     from streamt2v.metrics.clip_score import ClipScorer, check_batch_size, check_prompt, load_clip
     from streamt2v.metrics.mawe import DEFINITIONS, mawe
@@ -342,41 +373,50 @@ def evaluate_videos(
             boundaries=boundaries,
         )
     )
-    for i, video in enumerate(tqdm(videos, desc="evaluate", unit="video", disable=not progress)):
-        label = (
-            names[i]
-            if names is not None
-            else (str(video) if isinstance(video, (str, os.PathLike)) else f"video_{i}")
-        )
-        try:
-            frames = as_uint8_frames(video, min_frames=2)
-            record: dict = {"path": label, "frames": int(frames.shape[0])}
-            if "mawe" in chosen:
-                res = mawe(
-                    frames,
-                    coeff=mawe_coeff,
-                    definition=mawe_definition,
-                    flow=flow,
-                    flow_size=flow_size,
-                    raft_weights=raft_weights,
-                    progress=progress,  # a 240-frame video at 720x720 takes minutes: a bar per video
-                    name=label,  # an infinite MAWE is logged naming the video
-                )
-                record["mawe"] = res.mawe
-            if "scuts" in chosen:
-                record["scuts"] = scuts(frames, fps=fps)
-            if scorer is not None:
-                record["clip_score"] = scorer.score(frames, prompts[i], batch_size=clip_batch_size)
-            if "probes" in chosen:
-                b = None if boundaries is None else [x for x in boundaries if x < len(frames)]
-                caption = prompts[i] if prompts is not None else None
-                record.update(probe_video(frames, caption=caption, boundaries=b, progress=progress).as_dict())
-        except (ValueError, FileNotFoundError, OSError, RuntimeError) as err:
-            # Reported by the caller from report.skipped (the CLI prints one line per skipped video).
-            logger.debug("skipping %s: %s", label, err)
-            report.skipped.append({"path": label, "error": str(err)})
-            continue
-        report.records.append(record)
+    try:
+        for i, video in enumerate(tqdm(videos, desc="evaluate", unit="video", disable=not progress)):
+            label = (
+                names[i]
+                if names is not None
+                else (str(video) if isinstance(video, (str, os.PathLike)) else f"video_{i}")
+            )
+            try:
+                frames = as_uint8_frames(video, min_frames=1)
+                if len(frames) < 2 and "mawe" in chosen:  # SCuts, CLIP and the probes take one frame too
+                    raise ValueError(
+                        f"the video has {len(frames)} frame; MAWE needs at least 2 (the flow of a pair)"
+                    )
+                record: dict = {"path": label, "frames": int(frames.shape[0])}
+                if "mawe" in chosen:
+                    res = mawe(
+                        frames,
+                        coeff=mawe_coeff,
+                        definition=mawe_definition,
+                        flow=flow,
+                        flow_size=flow_size,
+                        raft_weights=raft_weights,
+                        progress=progress,  # a 240-frame video at 720x720 takes minutes: a bar per video
+                        name=label,  # an infinite MAWE is logged naming the video
+                    )
+                    record["mawe"] = res.mawe
+                if "scuts" in chosen:
+                    record["scuts"] = scuts(frames, fps=fps)
+                if scorer is not None:
+                    record["clip_score"] = scorer.score(frames, prompts[i], batch_size=clip_batch_size)
+                if "probes" in chosen:
+                    b = None if boundaries is None else [x for x in boundaries if x < len(frames)]
+                    caption = prompts[i] if prompts is not None else None
+                    record.update(
+                        probe_video(frames, caption=caption, boundaries=b, progress=progress).as_dict()
+                    )
+            except (ValueError, FileNotFoundError, OSError, RuntimeError) as err:
+                # Reported by the caller from report.skipped (the CLI prints one line per skipped video).
+                logger.debug("skipping %s: %s", label, err)
+                report.skipped.append({"path": label, "error": str(err)})
+                continue
+            report.records.append(record)
+    except KeyboardInterrupt:  # the videos scored so far are not lost with the rest (the CLI prints them)
+        raise EvaluationInterrupted(report, len(videos)) from None
     return report
 
 
