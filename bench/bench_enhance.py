@@ -11,11 +11,7 @@ import argparse
 import logging
 import time
 
-import torch
-
 from _common import machine, output_path, plural, positive, run, write_results
-from streamt2v.pipeline.enhance import EnhanceConfig, chunk_plan_for, enhance_video
-from streamt2v.pipeline.refiner import Refiner
 
 # max_batch_chunks of each timed schedule (1000: every chunk of these videos in one batch)
 SCHEDULES = (("chunk-sequential", 1), ("batched 2", 2), ("batched all", 1000))
@@ -40,6 +36,12 @@ def main() -> None:
         help="results file, or a folder for enhance_cpu.md (default: bench/results/enhance_cpu.md beside this script)",
     )
     args = parser.parse_args()
+    # imported after the arguments are read: --help and a bad flag take a second, not the ~10 s of these
+    import torch
+
+    from streamt2v.pipeline.enhance import EnhanceConfig, chunk_plan_for, enhance_video
+    from streamt2v.pipeline.refiner import Refiner
+
     if args.size % 2:  # Refiner.random needs a frame size (2 × --size) divisible by 4
         parser.error(
             f"--size must be even (the random refiner's frame size, twice it, must divide by 4), got {args.size}"

@@ -39,7 +39,6 @@ PRESET_PROMPT = "a red circle"
 
 def main() -> None:
     from streamt2v.config import PRESETS
-    from streamt2v.pipeline.stream import MAX_FRAMES
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     ap.add_argument(
@@ -79,6 +78,8 @@ def main() -> None:
         "(default: bench/results/generate_<model>_<device>[_<dtype>].md beside this script)",
     )
     args = ap.parse_args()
+    from streamt2v.pipeline.stream import MAX_FRAMES  # seconds to import: not for --help
+
     if max(args.lengths) > MAX_FRAMES:
         ap.error(f"--lengths must be at most {MAX_FRAMES:,} frames, got {max(args.lengths):,}")
 
