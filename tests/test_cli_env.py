@@ -274,11 +274,66 @@ def test_integer_flags_out_of_range_are_refused_naming_the_flag(
 
 
 def test_stage_3_settings_of_generate_are_named_as_stage_3s(tmp_path, capsys):
-    # --enhance-chunk-frames fills a field also called chunk_frames, as --chunk-frames (stage 2) does
+    """--enhance-chunk-frames fills a field also called chunk_frames, as --chunk-frames (stage 2) does: the
+    refusal said 'stage 3: chunk_frames (3) must be larger than overlap (8)', neither flag typed, and an
+    overlap the user never gave."""
     out = str(tmp_path / "o.mp4")
-    assert main(["generate", "x", "--enhance", "--enhance-chunk-frames", "3", "-o", out]) == 2
-    assert capsys.readouterr().err == "error: stage 3: chunk_frames (3) must be larger than overlap (8)\n"
+    refused = {
+        ("--enhance-chunk-frames", "3"): "stage 3: --enhance-chunk-frames (3) must be larger than "
+        "--enhance-overlap (8); --enhance-overlap 8 is the official default (set --enhance-overlap to change it)",
+        (
+            "--enhance-overlap",
+            "30",
+        ): "stage 3: --enhance-chunk-frames (24) must be larger than --enhance-overlap "
+        "(30); --enhance-chunk-frames 24 is the official default (set --enhance-chunk-frames to change it)",
+        # the shipped refiner recommends start step 1 (one DDIM step at t = 0)
+        (
+            "--enhance-steps",
+            "5",
+        ): "stage 3: --enhance-steps (5) must be <= --enhance-start-step (1): SDEdit runs "
+        "distinct timesteps below the start step; --enhance-start-step 1 is the recommendation of the refiner "
+        "'microworld-refiner' (set --enhance-start-step to change it)",
+        ("--enhance-steps", "20", "--enhance-start-step", "10"): "stage 3: --enhance-steps (20) must be <= "
+        "--enhance-start-step (10): SDEdit runs distinct timesteps below the start step",
+        ("--enhance-start-step", "2000"): "stage 3: --enhance-start-step 2000 is past the refiner's noise "
+        "schedule of 1000 training steps; use 1..1000",
+        ("--refiner", "microworld", "--enhance-start-step", "2000"): "stage 3: --enhance-start-step 2000 is "
+        "past the refiner's noise schedule of 1000 training steps; use 1..1000",
+    }
+    for flags, message in refused.items():
+        assert main(["generate", "x", "--enhance", *flags, "-o", out]) == 2, flags
+        assert capsys.readouterr().err == f"error: {message}\n", flags
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_settings_of_enhance_are_named_by_its_flags(tmp_path, capsys):
+    """``enhance --chunk-frames 3`` said 'chunk_frames (3) must be larger than overlap (8)', and ``--steps 5``
+    'num_inference_steps (5) ...': EnhanceConfig's fields, not the flags of the command typed."""
+    src = write_video(tmp_path / "in.mp4", torch.zeros(1, 3, 2, 32, 32), fps=8)
+    out = str(tmp_path / "out.mp4")
+    shipped = "; --start-step 1 is the recommendation of the refiner 'microworld-refiner' (set --start-step to change it)"
+    refused = {
+        ("--chunk-frames", "3"): "--chunk-frames (3) must be larger than --overlap (8); --overlap 8 is the "
+        "official default (set --overlap to change it)",
+        ("--chunk-frames", "3", "--overlap", "3"): "--chunk-frames (3) must be larger than --overlap (3)",
+        ("--steps", "5"): "--steps (5) must be <= --start-step (1): SDEdit runs distinct timesteps below the "
+        f"start step{shipped}",
+        ("--steps", "5", "--model", "microworld"): "--steps (5) must be <= --start-step (1): SDEdit runs "
+        f"distinct timesteps below the start step{shipped}",
+        ("--start-step", "2000"): "--start-step 2000 is past the refiner's noise schedule of 1000 training "
+        "steps; use 1..1000",
+        ("--guidance-scale", "0.5"): "--guidance-scale must be >= 1, got 0.5",
+        ("--guidance-rescale", "2"): "--guidance-rescale must be in [0, 1], got 2.0",
+        ("--scheduler", "heun"): "unknown --scheduler 'heun'; choose one of ['ddim', 'dpm-multistep', "
+        "'dpmpp-2m-sde', 'euler', 'ddpm']",
+        ("--max-batch-chunks", "1", "--resolution", "9000x64"): "--resolution must be at most 8192 pixels a "
+        "side, got 9000x64",
+        ("--fps", "nan"): "--fps must be a finite number between 0.01 and 1000, got nan",
+    }
+    for flags, message in refused.items():
+        assert main(["enhance", str(src), "--prompt", "a red circle", *flags, "-o", out]) == 2, flags
+        assert capsys.readouterr().err == f"error: {message}\n", flags
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
 
 
 def test_evaluate_refuses_an_existing_out_unless_overwrite(tmp_path, capsys):

@@ -12,6 +12,7 @@ from diffusers import UNet3DConditionModel
 from streamt2v.io.output_paths import OutputInUseError, check_output_path
 from streamt2v.io.video import read_video, write_video
 from streamt2v.models.denoiser import Denoiser
+from streamt2v.pipeline.chunking import EnhanceSettingError
 from streamt2v.pipeline.enhance import (
     EnhanceConfig,
     enhance_latents,
@@ -515,6 +516,7 @@ def test_cli_enhance_checks_everything_before_reading_or_loading(
     refiner: Refiner, tmp_path, monkeypatch, capsys
 ):
     import streamt2v.pipeline.enhance as enh
+    import streamt2v.pipeline.refiner as ref
     from streamt2v.cli import main
 
     monkeypatch.chdir(tmp_path)
@@ -523,9 +525,12 @@ def test_cli_enhance_checks_everything_before_reading_or_loading(
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "thesis.txt").write_text("x")
     monkeypatch.setattr(enh, "enhance_video", lambda *a, **k: pytest.fail("enhanced despite a bad setting"))
+    monkeypatch.setattr(ref, "load_refiner", lambda *a, **k: pytest.fail("loaded despite a bad setting"))
     cuda = torch.cuda.is_available()
     for argv, match in [
-        (["--guidance-scale", "nan"], "guidance_scale must be a finite number, got nan"),
+        (["--guidance-scale", "nan"], "--guidance-scale must be a finite number, got nan"),
+        # valid alone, but not with the start step the refiner recommends (was refused after the loading)
+        (["--steps", "5", "--model", "microworld"], "--steps (5) must be <= --start-step (1)"),
         (["--fps", "0"], "fps must be a finite number between"),
         (["--fps", "-1"], "fps must be a finite number between"),
         (["--prompt", ""], "--prompt must be a non-empty text"),
@@ -552,6 +557,28 @@ def test_cli_enhance_checks_everything_before_reading_or_loading(
     assert "the input's frame rate 60.0 is too high for a GIF" in capsys.readouterr().err
     assert (tmp_path / "taken.mp4").read_bytes() == b"mine" and (tmp_path / "docs" / "thesis.txt").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["docs", "in.mp4", "in60.mp4", "taken.mp4"]
+
+
+def test_cli_enhance_checks_the_settings_over_the_refiners_recommendation(tmp_path, capsys) -> None:
+    """``--chunk-frames 2`` for a refiner that recommends overlap 1 was refused against the official overlap
+    8 ('chunk_frames (2) must be larger than overlap (8)'): the settings were first checked alone."""
+    from dataclasses import replace
+
+    from streamt2v.cli import main
+
+    src = write_video(tmp_path / "in.mp4", torch.rand(1, 3, 3, 16, 16) * 2 - 1, fps=8)
+    folder = replace(Refiner.random((32, 32), seed=0), recommended={"overlap": 1}).save_pretrained(
+        tmp_path / "r"
+    )
+    args = ["enhance", str(src), "--prompt", "a red circle", "--model", str(folder), "--no-progress"]
+    assert main([*args, "--steps", "1", "--chunk-frames", "2", "-o", str(tmp_path / "out.mp4")]) == 0
+    assert read_video(tmp_path / "out.mp4")[0].shape[2] == 3
+    capsys.readouterr()
+    assert main([*args, "--steps", "1", "--chunk-frames", "1", "-o", str(tmp_path / "no.mp4")]) == 2
+    assert capsys.readouterr().err == (
+        "error: --chunk-frames (1) must be larger than --overlap (1); --overlap 1 is the recommendation of the "
+        "refiner 'r' (set --overlap to change it)\n"
+    )
 
 
 def test_cli_enhance_overwrite_and_auto_device(refiner: Refiner, tmp_path, caplog) -> None:
@@ -806,10 +833,18 @@ def test_a_setting_that_clashes_with_a_recommendation_names_the_recommendation()
     'num_inference_steps (40) must be <= start_step (1)', a start step the user never gave."""
     ref = Refiner.random((32, 32), seed=0)
     ref.recommended = {"start_step": 1, "num_inference_steps": 1, "scheduler": "ddim"}
-    with pytest.raises(
-        ValueError, match=r"must be <= start_step \(1\).*recommended start_step=1, scheduler='ddim'"
-    ):
+    with pytest.raises(EnhanceSettingError) as caught:
         ref.config(num_inference_steps=40)
+    # only the recommendation the refusal names (the scheduler has no part in it), by its field name
+    assert str(caught.value) == (
+        "num_inference_steps (40) must be <= start_step (1): SDEdit runs distinct timesteps below the start "
+        "step; start_step 1 is the recommendation of this refiner (set start_step to change it)"
+    )
+    assert caught.value.unset == {"start_step": (1, "the recommendation of this refiner")}
+    with pytest.raises(
+        ValueError, match=r"\(24\) must be larger than overlap \(30\); chunk_frames 24 is the "
+    ):
+        ref.config(overlap=30)  # a default, not a recommendation: "the official default"
     assert ref.config(num_inference_steps=40, start_step=600).num_inference_steps == 40
     with pytest.raises(ValueError, match=r"^overlap must be >= 0, got -1$"):  # wrong alone: the plain error
         ref.config(overlap=-1)

@@ -7,6 +7,25 @@ from pathlib import Path
 
 from streamt2v.cli import integer_at_least, user_path
 
+# The flag of each EnhanceConfig setting that has one: messages name the settings by these (by its field
+# names, as Python and ``generate --enhance`` give them, they would be another command's: --enhance-steps).
+FLAGS = {
+    "chunk_frames": "--chunk-frames",
+    "overlap": "--overlap",
+    "mode": "--mode",
+    "blend": "--blend",
+    "start_step": "--start-step",
+    "num_inference_steps": "--steps",
+    "scheduler": "--scheduler",
+    "guidance_scale": "--guidance-scale",
+    "guidance_rescale": "--guidance-rescale",
+    "negative_prompt": "--negative-prompt",
+    "max_batch_chunks": "--max-batch-chunks",
+    "resolution": "--resolution",
+    "pad_to_aspect": "--pad-to-aspect",
+    "fps": "--fps",
+}
+
 
 def _size(text: str) -> tuple[int, int]:
     try:
@@ -96,6 +115,16 @@ def _check_not_the_input(source: Path, output: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from streamt2v.cli.generate import as_flags
+    from streamt2v.pipeline.chunking import EnhanceSettingError
+
+    try:
+        return _run(args)
+    except EnhanceSettingError as err:  # named by this command's flags, not EnhanceConfig's fields
+        raise ValueError(as_flags(err.message, FLAGS) + err.note(FLAGS)) from None
+
+
+def _run(args: argparse.Namespace) -> int:
     import sys
 
     import torch
@@ -103,9 +132,14 @@ def run(args: argparse.Namespace) -> int:
     from streamt2v.io.output_paths import check_output_path, output_kind, outputs_locked
     from streamt2v.io.video import check_gif_fps, read_video, write_video
     from streamt2v.memory import resolve_device
-    from streamt2v.pipeline.enhance import EnhanceConfig, enhance_video
+    from streamt2v.pipeline.enhance import enhance_video
     from streamt2v.pipeline.enhance_state import remove_stale_state_temporaries, remove_state_file
-    from streamt2v.pipeline.refiner import check_default_refiner, check_refiner_folder, load_refiner
+    from streamt2v.pipeline.refiner import (
+        check_default_refiner,
+        checked_config,
+        default_refiner_folder,
+        load_refiner,
+    )
 
     given = {
         "chunk_frames": args.chunk_frames,
@@ -123,23 +157,26 @@ def run(args: argparse.Namespace) -> int:
         "pad_to_aspect": args.pad_to_aspect,
         "fps": args.fps,
     }
-    # Bad values fail before anything is read or loaded.
+    given = {k: v for k, v in given.items() if v is not None}
+    # Bad values fail before anything is read or loaded: the settings as they will run (over the refiner's
+    # recommended ones), against the refiner folder's noise schedule.
     if not args.prompt.strip():
         raise ValueError(f"--prompt must be a non-empty text, got {args.prompt!r}")
-    settings = EnhanceConfig(**{k: v for k, v in given.items() if v is not None})
     device = resolve_device(args.device)
     if args.model is not None:
-        check_refiner_folder(args.model, settings)
+        settings = checked_config(given, args.model)
     check_output_path(args.output, overwrite=args.overwrite)
     _check_not_the_input(Path(args.input), Path(args.output))
     if args.model is None:  # from the first frame: a size no default refiner is for fails before the read
-        check_default_refiner(tuple(read_video(args.input, max_frames=1)[0].shape[-2:]))
+        size = tuple(read_video(args.input, max_frames=1)[0].shape[-2:])
+        check_default_refiner(size)
+        settings = checked_config(given, default_refiner_folder(size))
     # the output is written at the input's average rate
     video, fps = read_video(args.input, max_frames=args.max_frames, warn_variable_rate=True)
-    refiner = load_refiner(args.model, tuple(video.shape[-2:]), device=device)
-    config = refiner.config(**{k: v for k, v in given.items() if v is not None})
     if output_kind(Path(args.output)) == "gif":  # before the work, not when its result is written
-        check_gif_fps(config.fps or fps, "--fps" if config.fps else "the input's frame rate")
+        check_gif_fps(settings.fps or fps, "--fps" if settings.fps else "the input's frame rate")
+    refiner = load_refiner(args.model, tuple(video.shape[-2:]), device=device)
+    config = refiner.config(**given)  # = settings: the folder's recommendation is the loaded refiner's
     # The output is taken for this process until it is written: a second enhance to it is refused now, not
     # after its own hours, and the state kept beside it (the same command continues a stopped run) has one
     # writer, whose killed predecessors' temporaries can go.

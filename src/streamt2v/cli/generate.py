@@ -15,7 +15,6 @@ from streamt2v.cli import integer_at_least, user_path
 _RESUME_FLAGS = {"resume", "no_progress", "overwrite", "func", "parser", "command", "verbose", "argv"}
 # Flags --resume takes to continue on another device or in another precision (resume_generate).
 _CHANGED_ON_RESUME = ("device", "dtype")
-_ENHANCE_FLAGS = ("refiner", "enhance_steps", "enhance_start_step", "enhance_chunk_frames", "enhance_overlap")
 # The flags of the stage-1/2 settings whose name is not the flag's (the rest: --name-with-dashes).
 _OTHER_FLAGS = {"num_frames": "--frames", "anchor_image": "--anchor"}
 # A quoted prompt or path in a message (not an apostrophe: "the model's"), left as it is.
@@ -206,9 +205,10 @@ def _typed_with_resume(args: argparse.Namespace) -> dict[str, object]:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from streamt2v.pipeline.chunking import SettingError, counted, num_chunks
+    from streamt2v.pipeline.chunking import EnhanceSettingError, SettingError, counted, num_chunks
     from streamt2v.pipeline.generate import GenerateConfig, generate, resume_generate, run_config
     from streamt2v.pipeline.model_loading import recommended_sampler
+    from streamt2v.pipeline.preflight import ENHANCE_FLAGS
     from streamt2v.pipeline.step_counts import recommended_note
     from streamt2v.pipeline.stream import StreamConfig
 
@@ -222,8 +222,12 @@ def run(args: argparse.Namespace) -> int:
     given: list[str] = []
 
     def flags_error(err: SettingError) -> ValueError:
-        """A stage-1/2 refusal as the command line says it: its flags, and a recommended value named."""
-        return ValueError(_as_flags(f"{err}{recommended_note(err, recommended, given)}"))
+        """A refusal as the command line says it: its flags, and a value the user did not type named (the
+        model's or the refiner's recommendation, stage 3's official default). Stage 3's settings are named
+        by its own flags (ENHANCE_FLAGS: chunk_frames is --enhance-chunk-frames there)."""
+        if isinstance(err, EnhanceSettingError):
+            return ValueError(as_flags(err.message, ENHANCE_FLAGS) + err.note(ENHANCE_FLAGS))
+        return ValueError(as_flags(f"{err}{recommended_note(err, recommended, given)}"))
 
     def on_chunk(chunk) -> None:
         nonlocal per_chunk
@@ -283,7 +287,8 @@ def run(args: argparse.Namespace) -> int:
                 f"PROMPT {args.prompt!r} is a file, not a prompt: a prompt schedule file goes to "
                 f"--prompt-schedule {shlex.quote(args.prompt)}"
             )
-        unused = [f"--{f.replace('_', '-')}" for f in _ENHANCE_FLAGS if getattr(args, f) is not None]
+        stage3 = ["--refiner", *(f for f in ENHANCE_FLAGS.values() if f.startswith("--enhance-"))]
+        unused = [f for f in stage3 if getattr(args, f[2:].replace("-", "_")) is not None]
         if unused and not args.enhance:
             print(f"warning: {', '.join(unused)} only apply with --enhance; ignoring them", file=sys.stderr)
         sampling = {
@@ -404,16 +409,16 @@ def _flag_names() -> dict[str, str]:
     return {name: _OTHER_FLAGS.get(name, "--" + name.replace("_", "-")) for name in names}
 
 
-def _as_flags(message: str) -> str:
-    """A stage-1/2 message with the settings named as generate's flags (``steps=10`` as ``--steps 10``),
-    quoted prompts and paths left as they are."""
-    flags = _flag_names()
+def as_flags(message: str, flags: dict[str, str] | None = None) -> str:
+    """A message with the settings named as a command's ``flags`` (setting: flag; default: generate's
+    stage-1/2 ones) — ``steps=10`` as ``--steps 10`` — quoted prompts and paths left as they are."""
+    flags = _flag_names() if flags is None else flags
     names = "|".join(sorted(flags, key=len, reverse=True))
     pattern = re.compile(rf"({_QUOTED})|\b({names})\b(=?)")
     return pattern.sub(lambda m: m[1] or flags[m[2]] + " " * bool(m[3]), message)
 
 
 def _flags_in_record(record: logging.LogRecord) -> bool:
-    """A logging filter: the record's message :func:`_as_flags`."""
-    record.msg, record.args = _as_flags(record.getMessage()), None
+    """A logging filter: the record's message :func:`as_flags`."""
+    record.msg, record.args = as_flags(record.getMessage()), None
     return True

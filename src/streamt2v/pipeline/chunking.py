@@ -25,7 +25,33 @@ from dataclasses import dataclass
 class SettingError(ValueError):
     """A stage-1/2 setting refused (:class:`~streamt2v.pipeline.stream.StreamConfig`, the chunk plan, the
     step counts): the message names the settings by their field names, which the command line shows as
-    its flags (``num_frames`` as ``--frames``)."""
+    its flags (``num_frames`` as ``--frames``). Stage 3 refuses its settings with :class:`EnhanceSettingError`."""
+
+
+class EnhanceSettingError(SettingError):
+    """A stage-3 setting refused (:class:`~streamt2v.pipeline.enhance.EnhanceConfig`, its start step against a
+    refiner's noise schedule), named by its field names, which each command shows as its own flags
+    (``chunk_frames``: ``generate --enhance-chunk-frames``, ``enhance --chunk-frames``; also stage 2's name).
+
+    :attr:`message` is the refusal alone; :attr:`unset` holds the settings it names that the caller did not
+    give, ``name: (value, where it came from)`` (``"the official default"``, a refiner's recommendation), and
+    :meth:`note` says so. ``str()`` is the message and the note (or ``note``, when given)."""
+
+    def __init__(
+        self, message: str, unset: dict[str, tuple[object, str]] | None = None, note: str | None = None
+    ) -> None:
+        self.message, self.unset = message, dict(unset or {})
+        super().__init__(message + (self.note() if note is None else note))
+
+    def note(self, names: dict[str, str] | None = None) -> str:
+        """The end of the message naming each setting of :attr:`unset`, as ``names`` shows it (a command's
+        flags; by default the field name); one without a name there cannot be set, so it is not asked."""
+        parts = []
+        for field, (value, source) in self.unset.items():
+            name = field if names is None else names.get(field)
+            how = f" (set {name} to change it)" if name else ""
+            parts.append(f"; {name or field} {value!r} is {source}{how}")
+        return "".join(parts)
 
 
 @dataclass(frozen=True)

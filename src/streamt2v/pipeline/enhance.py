@@ -27,7 +27,7 @@ import logging
 import math
 import numbers
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +49,7 @@ from streamt2v.pipeline.blending import (
     shared_noise,
     split_chunks,
 )
+from streamt2v.pipeline.chunking import EnhanceSettingError
 from streamt2v.pipeline.enhance_state import (
     EnhanceProgress,
     EnhanceStateFile,
@@ -58,6 +59,7 @@ from streamt2v.pipeline.enhance_state import (
     state_key,
 )
 from streamt2v.pipeline.prompts import PromptSchedule, as_schedule, warn_unread_prompts
+from streamt2v.pipeline.step_counts import check_start_step  # here too: its home before
 from streamt2v.sampling.schedulers import check_finite_latents
 from streamt2v.sampling.sdedit import sdedit_noise, sdedit_timesteps
 
@@ -100,6 +102,12 @@ class EnhanceConfig:
     fps: float | None = None  # output fps for the CLI; None = the input's
 
     def __post_init__(self) -> None:
+        try:
+            self._check()
+        except ValueError as err:  # an EnhanceSettingError: each command names the settings as its flags
+            raise err if isinstance(err, EnhanceSettingError) else EnhanceSettingError(str(err)) from None
+
+    def _check(self) -> None:
         from streamt2v.sampling.schedulers import SCHEDULER_NAMES
         from streamt2v.typed_values import type_fields
 
@@ -161,17 +169,6 @@ class EnhanceConfig:
             raise ValueError(f"guidance_rescale must be in [0, 1], got {self.guidance_rescale}")
         if self.decode_frames_per_slice < 1:
             raise ValueError(f"decode_frames_per_slice must be >= 1, got {self.decode_frames_per_slice}")
-
-
-def check_start_step(config: EnhanceConfig, scheduler_config: Mapping[str, Any]) -> None:
-    """Raise unless ``config.start_step`` lies inside the refiner's noise schedule (``num_train_timesteps``
-    of its scheduler config, a dict or a scheduler's ``config``; diffusers' default 1000 when absent)."""
-    num_train = int(scheduler_config.get("num_train_timesteps", 1000))
-    if config.start_step > num_train:
-        raise ValueError(
-            f"start_step {config.start_step} is past the refiner's noise schedule of {num_train} training "
-            f"steps; use 1..{num_train}"
-        )
 
 
 # ----------------------------------------------------------------------------------------- the core

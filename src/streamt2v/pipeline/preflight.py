@@ -15,6 +15,7 @@ from streamt2v.io.folders import looks_like_hub_id
 from streamt2v.io.output_paths import check_output_path, output_kind, preview_path_for
 from streamt2v.io.video import check_fps, check_gif_fps
 from streamt2v.memory import resolve_device, resolve_dtype
+from streamt2v.pipeline.chunking import EnhanceSettingError
 from streamt2v.pipeline.prompts import PromptSchedule
 from streamt2v.pipeline.rundir import RunDir
 
@@ -131,28 +132,29 @@ def _check_reads_prompts(model: StreamingT2VModel | None, spec: str | None) -> N
     )
 
 
-# generate's flag for each stage-3 setting that has one
-_ENHANCE_FLAG = {
+#: generate's flag for each stage-3 setting (:class:`~streamt2v.pipeline.enhance.EnhanceConfig` field) that
+#: has one; the command line names stage 3's settings by these (their own names are also stage 2's).
+ENHANCE_FLAGS = {
     "num_inference_steps": "--enhance-steps",
     "start_step": "--enhance-start-step",
     "chunk_frames": "--enhance-chunk-frames",
     "overlap": "--enhance-overlap",
+    "negative_prompt": "--negative-prompt",  # stage 3's too
 }
 
 
-def _recommended_part(
-    err: ValueError, recommended: dict, given: dict, folder: str | os.PathLike | None
-) -> str:
-    """The end of a stage-3 settings error that a value the user did not give takes part in: that value is the
+def _unset_part(err: EnhanceSettingError) -> str:
+    """The end of a stage-3 settings error that values the user did not give take part in: each is the
     refiner folder's recommendation (``start_step`` 1 for the shipped one, which ``--enhance-steps 30`` alone
-    exceeds), and the user sets it too."""
-    named = [k for k in recommended if k not in given and k in str(err)]
-    if not named:
-        return ""
-    values = ", ".join(f"{k} {recommended[k]!r}" for k in named)
-    flags = [_ENHANCE_FLAG[k] for k in named if k in _ENHANCE_FLAG]
-    how = f" ({', '.join(flags)})" if flags else ""
-    return f"; {values} is the recommendation of the refiner {Path(folder).name!r}: set it too{how}"
+    exceeds) or the official default, and the user sets it too."""
+    parts = []
+    for source in dict.fromkeys(source for _, source in err.unset.values()):
+        named = [k for k, (_, s) in err.unset.items() if s == source]
+        values = ", ".join(f"{k} {err.unset[k][0]!r}" for k in named)
+        flags = [ENHANCE_FLAGS[k] for k in named if k in ENHANCE_FLAGS]
+        how = f" ({', '.join(flags)})" if flags else ""
+        parts.append(f"; {values} is {source}: set it too{how}")
+    return "".join(parts)
 
 
 def check_inputs(
@@ -185,29 +187,18 @@ def check_inputs(
 
         check_compile_support(device, cfg.compile)
     if cfg.enhance is not None:
-        from streamt2v.pipeline.enhance import EnhanceConfig, check_start_step
-        from streamt2v.pipeline.refiner import (
-            DEFAULT_SCHEDULER_CONFIG,
-            check_enhance_names,
-            check_refiner_folder,
-            recommended_enhance,
-        )
+        from streamt2v.pipeline.refiner import check_enhance_names, checked_config
 
         # Every stage-3 setting as stage 3 will run it (the user's over the refiner's recommended ones, as
         # Refiner.config merges them), before any model is loaded.
         folder = cfg.refiner if cfg.refiner is not None else _default_refiner_folder(model, cfg.model)
         check_enhance_names(cfg.enhance, "stage 3: enhance setting(s)")
-        recommended = recommended_enhance(folder) if folder else {}
         try:
-            enhance = EnhanceConfig(**{**recommended, **cfg.enhance})
-        except ValueError as err:  # its field names (chunk_frames, overlap) are also stage 2's: say which
-            raise ValueError(
-                f"stage 3: {err}{_recommended_part(err, recommended, cfg.enhance, folder)}"
-            ) from None
-        if cfg.refiner is not None:
-            check_refiner_folder(cfg.refiner, enhance)
-        else:  # the embedded refiners (shipped, or random at other sizes) have 1000-step schedules
-            check_start_step(enhance, DEFAULT_SCHEDULER_CONFIG)
+            checked_config(cfg.enhance, folder)
+        except (
+            EnhanceSettingError
+        ) as err:  # its field names (chunk_frames, overlap) are also stage 2's: say which
+            raise EnhanceSettingError(f"stage 3: {err.message}", err.unset, _unset_part(err)) from None
     spec = cfg.model
     known = spec is None or spec in PRESETS or names_shipped(spec) or looks_like_hub_id(spec)
     if not known and not Path(spec).exists():

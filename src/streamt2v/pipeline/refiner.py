@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -19,6 +20,7 @@ from streamt2v.io.folders import looks_like_hub_id, read_json_object
 from streamt2v.io.weight_files import weights_variant
 from streamt2v.memory import move_checked, one_dtype, resolve_device, resolve_dtype
 from streamt2v.models.autoencoder import VideoAutoencoder
+from streamt2v.pipeline.chunking import EnhanceSettingError
 from streamt2v.pipeline.enhance import EnhanceConfig, check_start_step
 
 logger = logging.getLogger(__name__)
@@ -41,6 +43,24 @@ def check_enhance_names(settings: Mapping[str, Any], what: str = "enhance settin
         raise ValueError(f"{what} {unknown} unknown; the settings: {', '.join(names)}")
 
 
+def explained(
+    err: EnhanceSettingError, given: Mapping[str, Any], recommended: Mapping[str, Any], refiner: str
+) -> EnhanceSettingError:
+    """``err`` with :attr:`~EnhanceSettingError.unset` naming each setting its message names that is not in
+    ``given``: its value came from the ``refiner``'s ``recommended`` settings, else the official default (a
+    limit from a value never typed is otherwise puzzling: ``overlap (8)`` for ``--chunk-frames 3``)."""
+    defaults = {f.name: f.default for f in fields(EnhanceConfig)}
+    unset = dict(err.unset)
+    for name in defaults:
+        if name in given or name in unset or not re.search(rf"\b{name}\b", err.message):
+            continue
+        if name in recommended:
+            unset[name] = (recommended[name], f"the recommendation of {refiner}")
+        else:
+            unset[name] = (defaults[name], "the official default")
+    return EnhanceSettingError(err.message, unset)
+
+
 @dataclass
 class Refiner:
     """The stage-3 model bundle: a plain video UNet (``UNet3DConditionModel``), its VAE, text encoder and
@@ -58,26 +78,16 @@ class Refiner:
     recommended: dict[str, Any] = field(default_factory=dict)
 
     def config(self, **settings: Any) -> EnhanceConfig:
-        """The :class:`EnhanceConfig` for this refiner: ``settings`` over :attr:`recommended`. Settings that
-        are valid alone but clash with a recommendation (``--steps 40`` where the refiner recommends
-        ``start_step=1``) are refused naming the recommended values to override too; so are unknown names
-        (:func:`check_enhance_names`)."""
+        """The :class:`EnhanceConfig` for this refiner: ``settings`` over :attr:`recommended`. A refusal that
+        names a setting not given says where its value came from (``--steps 40`` where the refiner
+        recommends ``start_step=1``: the recommendation, to set too; :func:`explained`); unknown names are
+        refused (:func:`check_enhance_names`)."""
         check_enhance_names(settings)
         check_enhance_names(self.recommended, "this refiner's recommended enhance setting(s)")
         try:
             return EnhanceConfig(**{**self.recommended, **settings})
-        except ValueError as err:
-            kept = {k: v for k, v in self.recommended.items() if k not in settings}
-            if not kept:
-                raise
-            try:
-                EnhanceConfig(**settings)
-            except ValueError:
-                raise err from None
-            listed = ", ".join(f"{k}={v!r}" for k, v in kept.items())
-            raise ValueError(
-                f"{err} (with this refiner's recommended {listed}; set those too to override them)"
-            ) from None
+        except EnhanceSettingError as err:
+            raise explained(err, settings, self.recommended, "this refiner") from None
 
     @property
     def device(self) -> torch.device:
@@ -264,6 +274,28 @@ def recommended_enhance(path: str | os.PathLike) -> dict[str, Any]:
     if not index.is_file():
         return {}
     return dict(read_json_object(index, "refiner index").get("streamt2v_enhance") or {})
+
+
+def checked_config(settings: Mapping[str, Any], folder: str | os.PathLike | None) -> EnhanceConfig:
+    """The :class:`EnhanceConfig` stage 3 will run with the refiner in ``folder`` (None: one without a
+    folder, the random-weight stand-in: no recommendation, a 1000-step schedule): ``settings`` over the
+    folder's recommended ones (:func:`recommended_enhance`), as :meth:`Refiner.config` merges them once it is
+    loaded, and its start step inside the folder's noise schedule; no weights are read. A refused setting
+    is an :class:`EnhanceSettingError` naming the values that were not given (:func:`explained`)."""
+    check_enhance_names(settings)
+    recommended, refiner, schedule = {}, "the refiner", DEFAULT_SCHEDULER_CONFIG
+    if folder is not None:
+        root = check_refiner_folder(folder)
+        recommended = recommended_enhance(root)
+        check_enhance_names(recommended, f"the recommended enhance setting(s) of refiner {str(folder)!r}")
+        refiner = f"the refiner {root.name!r}"
+        schedule = read_json_object(root / "scheduler" / "scheduler_config.json", "refiner scheduler config")
+    try:
+        config = EnhanceConfig(**{**recommended, **settings})
+        check_start_step(config, schedule)
+    except EnhanceSettingError as err:
+        raise explained(err, settings, recommended, refiner) from None
+    return config
 
 
 def check_refiner_folder(path: str | os.PathLike, config: EnhanceConfig | None = None) -> Path:

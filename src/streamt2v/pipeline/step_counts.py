@@ -1,5 +1,6 @@
 r"""How many denoising steps a chunk may take: stage 1 within the noise schedule, stage 2 within what its
-SDEdit start (``chunk_strength``) leaves; checked before any chunk is sampled. Refusals are
+SDEdit start (``chunk_strength``) leaves, checked before any chunk is sampled; stage 3's start step within
+the refiner's schedule (:func:`check_start_step`). Refusals are
 :class:`~streamt2v.pipeline.chunking.SettingError`\ s, and :func:`recommended_note` says when a refused
 value is one the model recommended and the caller never gave."""
 
@@ -9,10 +10,11 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from streamt2v.pipeline.chunking import ChunkSpec, SettingError
+from streamt2v.pipeline.chunking import ChunkSpec, EnhanceSettingError, SettingError
 from streamt2v.sampling.sdedit import start_step_from_strength
 
 if TYPE_CHECKING:
+    from streamt2v.pipeline.enhance import EnhanceConfig
     from streamt2v.pipeline.stream import StreamConfig
 
 
@@ -64,3 +66,14 @@ def recommended_note(error: SettingError, recommended: Mapping[str, Any], given:
         f"; {name} {recommended[name]!r} is the model's recommended setting (set {name} to change it)"
         for name in named
     )
+
+
+def check_start_step(config: EnhanceConfig, scheduler_config: Mapping[str, Any]) -> None:
+    """Raise unless ``config.start_step`` lies inside the refiner's noise schedule (``num_train_timesteps``
+    of its scheduler config, a dict or a scheduler's ``config``; diffusers' default 1000 when absent)."""
+    num_train = int(scheduler_config.get("num_train_timesteps", 1000))
+    if config.start_step > num_train:
+        raise EnhanceSettingError(
+            f"start_step {config.start_step} is past the refiner's noise schedule of {num_train} training "
+            f"steps; use 1..{num_train}"
+        )
