@@ -143,6 +143,7 @@ def main() -> None:
             else ""
         )
         ap.error(f"{err}{given}")
+    print(f"Machine: {machine()}.", flush=True)  # as in the results file, for a log of the run
     compiling = ""
     if args.compile:
         model.compile(args.compile)

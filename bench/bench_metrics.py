@@ -127,6 +127,7 @@ def main() -> None:
 
         scorer, clip_name = ClipScorer(None, model=CLIPModel(CLIPConfig())), "random ViT-B/32"
 
+    log.info("Machine: %s.", machine())  # as in the results file, for a log of the run
     video = synthetic_video(args.frames, args.size)
     rows: list[tuple[str, str, str, float]] = []
     skipped: list[str] = []

@@ -221,6 +221,7 @@ def main() -> None:
     out = output_path(ap, args.out, f"train_{suffix}.md")
     quiet_library_bars()  # the shipped models standing in for the runs' folders load
 
+    print(f"Machine: {machine()}.", flush=True)  # as in the results file, for a log of the run
     rows: list[tuple] = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "runs"
@@ -285,8 +286,10 @@ def main() -> None:
                         peak,
                     )
                 )
+                estimate = f", its {run.train['steps']} steps ~{wall}" if wall else ""
                 print(
-                    f"{name}: batch {batch}, {sec:.3f} s/step, {batch / sec:.1f} samples/s {wall}", flush=True
+                    f"{name}: batch {batch}, {sec:.3f} s/step, {batch / sec:.1f} samples/s{estimate}",
+                    flush=True,
                 )
                 write_results(out, results_text(args, rows, gpu, done=False), len(rows))
 

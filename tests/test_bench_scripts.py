@@ -224,7 +224,7 @@ def test_library_bars_only_at_a_terminal(monkeypatch, capsys, tmp_path, terminal
     """Loading the shipped model with stderr not a terminal (a log, run_all's output piped): transformers'
     "Loading weights" bars are left out, as the command line leaves them out, the script's own lines kept
     and the bars switched back on after it; at a terminal they are shown as before (they were written into
-    every log)."""
+    every log). The output starts with the machine (only the results file named it)."""
     import transformers.utils.logging as transformers_logging
 
     if terminal:
@@ -247,7 +247,10 @@ def test_library_bars_only_at_a_terminal(monkeypatch, capsys, tmp_path, terminal
     captured = capsys.readouterr()
     err = sys.stderr.getvalue() if terminal else captured.err
     assert ("Loading weights" in err) == terminal
-    assert captured.out.splitlines()[0].startswith("8 frames: ")
+    # the script's own lines: the machine (as in the results file, for a log of the run), then each length
+    machine, timed = captured.out.splitlines()[:2]
+    assert machine.startswith("Machine: ") and " cores; torch " in machine and machine.endswith(" 1 thread.")
+    assert timed.startswith("8 frames: ")
     assert transformers_logging.is_progress_bar_enabled() == bars_were_on
 
 
