@@ -433,3 +433,47 @@ def test_resume_of_a_finished_run_says_it_only_writes_the_outputs_again(tmp_path
     assert main(["generate", "--resume", str(tmp_path / "run"), "--no-progress"]) == 0
     assert "is already finished; writing its outputs again from its frames" in capsys.readouterr().err
     assert read_video(tmp_path / "out.mp4")[0].shape[2] == 8
+
+
+def test_only_the_outputs_streamed_with_a_preview_have_their_preview_path_checked(tmp_path, capsys):
+    """With stage 3 only the low-resolution output streams a preview (``out.lowres.partial.mp4``); the final
+    outputs are written once. A folder of the user's where a preview goes was found after the first chunk
+    ('[Errno 21] Is a directory'); one beside a final output of stage 3 was refused, though never touched."""
+    from streamt2v.io.output_paths import check_output_path
+    from streamt2v.pipeline.generate import GenerateConfig
+    from streamt2v.pipeline.preflight import check_outputs
+    from streamt2v.pipeline.stream import StreamConfig
+
+    def cfg(output: str, enhance: dict | None) -> GenerateConfig:
+        stream = StreamConfig(num_frames=8)
+        return GenerateConfig(output=str(tmp_path / output), stream=stream, prompt="x", enhance=enhance)
+
+    (tmp_path / "out.partial.mp4").mkdir()
+    with pytest.raises(
+        IsADirectoryError, match=r"out.partial.mp4', where the preview of output .* is a folder"
+    ):
+        check_output_path(tmp_path / "out.mp4", overwrite=True, preview=True)
+    run_dir = str(tmp_path / "run")
+    assert (
+        main(["generate", "x", "--frames", "8", "-o", str(tmp_path / "out.mp4"), "--run-dir", run_dir]) == 2
+    )
+    assert "is a folder; move it or choose another output" in capsys.readouterr().err
+    check_outputs(cfg("out.mp4", {}), overwrite=False)  # stage 3: out.mp4 is written once, no preview
+    # a folder of PNG frames: the same
+    (tmp_path / "frames.partial").mkdir()
+    (tmp_path / "frames.partial" / "notes.txt").write_text("mine")
+    check_outputs(cfg("frames", {}), overwrite=False)
+    with pytest.raises(FileExistsError, match=r"preview folder .*frames.partial' already holds files that"):
+        check_outputs(cfg("frames", None), overwrite=False)
+    # the low-resolution output streams its preview: a file there is the user's
+    (tmp_path / "out.lowres.partial.mp4").write_text("mine")
+    with pytest.raises(
+        FileExistsError, match=r"out.lowres.partial.mp4', where the preview of low-resolution"
+    ):
+        check_outputs(cfg("out.mp4", {}), overwrite=False)
+    check_outputs(cfg("out.mp4", {}), overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "frames.partial",
+        "out.lowres.partial.mp4",
+        "out.partial.mp4",
+    ]

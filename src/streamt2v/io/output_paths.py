@@ -184,8 +184,11 @@ def check_output_path(
     The suffix must be known (:func:`output_kind`); the nearest existing parent must be a writable folder;
     an existing file is refused unless ``overwrite``; an existing folder (PNG frames) is replaced only when
     it holds nothing but frame files of an earlier output (and then only with ``overwrite`` unless empty),
-    and never when it is the working directory or one of its parents. With ``preview``, the folder the
-    streaming writer's PNG preview would replace (:func:`preview_path_for`) is checked the same way.
+    and never when it is the working directory or one of its parents. With ``preview`` (the output is
+    written by the streaming writer, whose preview replaces what is at :func:`preview_path_for` and is then
+    renamed to the output), what is there is checked too: beside a PNG folder output, a folder holding
+    anything but frame files is refused; beside a file output, a folder is, and a file unless ``overwrite``
+    (the user's to give up).
     ``lock_held``: this process holds the output's lock (:func:`lock_output`), so its holder is not asked.
     """
     path = Path(path)
@@ -204,16 +207,32 @@ def check_output_path(
             raise IsADirectoryError(f"{what} {str(path)!r} is an existing folder, not a {path.suffix} file")
         elif not overwrite:
             raise FileExistsError(f"{what} {str(path)!r} already exists; pass --overwrite to replace it")
-    if preview and kind == "png-dir":
-        partial = preview_path_for(path)
-        if partial.exists() or partial.is_symlink():
-            check_replaceable_dir(partial, f"{what} preview folder")
+    if preview:
+        _check_preview_path(path, kind, what, overwrite)
     _check_name_length(path, what)
     check_writable_parent(path, what)
     pid = None if lock_held else locks.holder(output_lock_path(path))
     if pid is not None:
         raise _in_use(path, what, pid)
     return path
+
+
+def _check_preview_path(path: Path, kind: str, what: str, overwrite: bool) -> None:
+    partial = preview_path_for(path)
+    if kind == "png-dir":
+        if partial.exists() or partial.is_symlink():
+            check_replaceable_dir(partial, f"{what} preview folder")
+    elif partial.is_dir():  # never replaced (a file there is; this failed after the first chunk)
+        raise IsADirectoryError(
+            f"{str(partial)!r}, where the preview of {what} {str(path)!r} is written during the run, is a "
+            "folder; move it or choose another output"
+        )
+    elif partial.is_file() and not overwrite:
+        raise FileExistsError(
+            f"{str(partial)!r}, where the preview of {what} {str(path)!r} is written during the run, "
+            "already exists (a stopped run's preview? --resume continues that run); pass --overwrite to "
+            "replace it"
+        )
 
 
 def replace_dir(tmp: Path, final: Path) -> None:

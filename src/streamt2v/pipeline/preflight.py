@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from streamt2v.assets import SHIPPED_NAME, names_shipped
 from streamt2v.config import PRESETS
 from streamt2v.io.folders import looks_like_hub_id
-from streamt2v.io.output_paths import check_output_path, output_kind, preview_path_for
+from streamt2v.io.output_paths import check_output_path, output_kind
 from streamt2v.io.video import check_fps, check_gif_fps
 from streamt2v.memory import resolve_device, resolve_dtype
 from streamt2v.pipeline.chunking import EnhanceSettingError
@@ -49,24 +49,17 @@ def check_outputs(cfg: GenerateConfig, *, overwrite: bool) -> None:
     if cfg.gif is not None and Path(cfg.gif).suffix.lower() != ".gif":
         raise ValueError(f"--gif path must end in .gif, got {cfg.gif!r}")
     seen: dict[Path, str] = {}
+    # The outputs streamed chunk by chunk, with a preview beside each (with stage 3, the low-resolution one;
+    # the final outputs are written once, after it).
+    streamed = {path for _, path in output_targets(cfg)[: 1 if cfg.enhance is not None else None]}
     for what, path in output_targets(cfg):
-        check_output_path(path, overwrite=overwrite, what=what, preview=True)
+        check_output_path(path, overwrite=overwrite, what=what, preview=path in streamed)
         key = path.resolve()
         if key in seen:
             raise ValueError(
                 f"{what} {str(path)!r} is the same path as the {seen[key]}; give different paths"
             )
         seen[key] = what
-    # The playable preview beside each output streamed per chunk (with stage 3, the low-resolution one)
-    # replaces a file of its name, then is renamed to the output: a file there is the user's to give up.
-    for what, path in output_targets(cfg)[: 1 if cfg.enhance is not None else None]:
-        preview = preview_path_for(path)
-        if output_kind(path) != "png-dir" and preview.is_file() and not overwrite:
-            raise FileExistsError(
-                f"{str(preview)!r}, where the preview of {what} {str(path)!r} is written during the run, "
-                "already exists (a stopped run's preview? --resume continues that run); pass --overwrite to "
-                "replace it"
-            )
 
 
 def _check_input_file(flag: str, path: str, *, folder_ok: bool) -> None:
