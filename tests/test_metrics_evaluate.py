@@ -525,3 +525,15 @@ def test_ctrl_c_keeps_the_videos_already_scored(video_dir, tmp_path, capsys, mon
     with pytest.raises(EvaluationInterrupted) as stop:
         evaluate_videos([str(video_dir / "a_clean.mp4")] * 3, metrics="scuts")
     assert isinstance(stop.value, KeyboardInterrupt) and len(stop.value.report.records) == 1
+
+
+def test_boundaries_none_turns_the_jump_ratio_off(video_dir, tmp_path):
+    """Videos not made chunk by chunk (another method's) had their jump ratio measured at 16, 24, ... with no
+    way to say 'no chunks' but the obscure '--boundaries ,'; 'none' was refused as not a frame index."""
+    out = tmp_path / "r.json"
+    video = str(video_dir / "a_clean.mp4")
+    args = ["evaluate", video, "--metrics", "probes", "--no-progress", "--out", str(out)]
+    assert main([*args, "--boundaries", "none"]) == 0
+    data = json.loads(out.read_text())
+    assert data["config"]["boundaries"] == [] and data["records"][0]["probe_jump_ratio"] is None
+    assert data["records"][0]["probe_motion"] > 0

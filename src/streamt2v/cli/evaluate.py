@@ -73,7 +73,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--boundaries",
         metavar="I,J,...",
-        help="chunk-boundary frame indices for the probes (default 16,24,32,...)",
+        help="chunk-boundary frame indices for the probes (default 16,24,32,...); 'none': no chunks "
+        "(the jump ratio is then nan)",
     )
     p.add_argument(
         "--out", type=user_path, metavar="FILE", help="write results to .json or .csv (see --overwrite)"
@@ -121,7 +122,9 @@ def run(args: argparse.Namespace) -> int:
         if not args.prompts:
             raise ValueError("the clip metric needs --prompts (one prompt per video)")
     boundaries = None
-    if args.boundaries:
+    if args.boundaries and args.boundaries.strip().lower() == "none":
+        boundaries = []  # videos not made chunk by chunk: no jump ratio
+    elif args.boundaries:
         try:
             boundaries = [int(x) for x in args.boundaries.split(",") if x.strip()]
         except ValueError:
