@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -128,6 +129,18 @@ def run(main: Callable[[], object]) -> None:
                 f"interrupted{' (SIGTERM)' if terminated() else ''}: {_kept()}", file=sys.stderr, flush=True
             )
             sys.exit(143 if terminated() else 130)
+
+
+def command() -> str:
+    """The command line that ran this script, for its results file to say how to reproduce them:
+    ``python bench/NAME ARGS`` as given, less ``--out`` (where the results went)."""
+    args, skip = [], False
+    for arg in sys.argv[1:]:
+        if skip or arg == "--out" or arg.startswith("--out="):
+            skip = arg == "--out"
+            continue
+        args.append(arg)
+    return shlex.join(["python", f"bench/{Path(sys.argv[0]).name}", *args])
 
 
 def machine(threads: bool = True) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from _common import machine, output_path, plural, positive, quiet_library_bars, run, write_results
+from _common import command, machine, output_path, plural, positive, quiet_library_bars, run, write_results
 
 # What `make demo` runs (Makefile): the goal line of the results applies only to these settings.
 DEMO_PROMPT = "a red circle bouncing on a blue background"
@@ -140,7 +140,7 @@ def main() -> None:
         f"{model.config.frame_size}×{model.config.frame_size}, stage 3 to "
         f"{refiner.frame_size[0]}×{refiner.frame_size[1]}, mp4 written. Machine: {machine()}.",
         "",
-        f"Sampler: `{json.dumps(sampler)}`; enhancer: `{json.dumps(enhance)}`.",
+        f"Sampler: `{json.dumps(sampler)}`; enhancer: `{json.dumps(enhance)}`. Command: `{command()}`.",
         "",
         f"Seconds over {plural(args.repeats, 'video')} (the models loaded once):",
         "",

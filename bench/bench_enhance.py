@@ -11,7 +11,7 @@ import argparse
 import logging
 import time
 
-from _common import machine, output_path, plural, positive, run, write_results
+from _common import command, machine, output_path, plural, positive, run, write_results
 
 # max_batch_chunks of each timed schedule (1000: every chunk of these videos in one batch)
 SCHEDULES = (("chunk-sequential", 1), ("batched 2", 2), ("batched all", 1000))
@@ -84,7 +84,7 @@ def main() -> None:
         f"Machine: {machine()}.",
         f"Tiny random-weight refiner at {2 * args.size}x{2 * args.size}, {args.frames} frames "
         f"({layout}), {plural(args.steps, f'{shared.scheduler} step')} from t = {shared.start_step}, "
-        f"CFG {shared.guidance_scale:g}, best of {args.repeats}. Produced by `bench/bench_enhance.py`.",
+        f"CFG {shared.guidance_scale:g}, best of {args.repeats}. Produced by `{command()}`.",
         "",
         "| schedule | max_batch_chunks | seconds | s/frame |",
         "|---|---|---|---|",

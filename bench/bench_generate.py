@@ -21,6 +21,7 @@ from pathlib import Path
 from _common import (
     INCOMPLETE,
     check_device,
+    command,
     machine,
     output_path,
     positive,
@@ -160,7 +161,7 @@ def main() -> None:
         f"# Stages 1-2 on {'GPU' if gpu else 'CPU'}",
         "",
         f"{label}, {args.dtype}, prompt `{prompt}`, sampler {sampler} (guidance > 1 means batched CFG). "
-        f"Machine: {machine()}." + compiling,
+        f"Machine: {machine()}. Command: `{command()}`." + compiling,
         "",
         f"| frames | seconds | s/frame | frames/s | process max RSS (MiB) |{gpu_col}",
         "|---:|---:|---:|---:|---:|" + ("---:|" if gpu else ""),

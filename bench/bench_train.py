@@ -31,6 +31,7 @@ from typing import Any
 from _common import (
     INCOMPLETE,
     at_least,
+    command,
     machine,
     output_path,
     plural,
@@ -111,7 +112,7 @@ def results_text(args: argparse.Namespace, rows: list[tuple], gpu: bool, done: b
         f"torch.compile {args.compile or 'off'}, {plural(args.num_workers, 'data worker')}{preset}; median of "
         f"{plural(args.steps, 'step')} after {plural(args.warmup, 'warm-up step')}, "
         "through `train.loop.train` with each run's recipe options and loop settings "
-        "(`python bench/bench_train.py`). Samples/s = batch / (s/step); a sample is a 16-frame clip for "
+        f"(`{command()}`). Samples/s = batch / (s/step); a sample is a 16-frame clip for "
         "the UNet runs, `frames_per_sample` frames (4, or 1 for the decoder runs) for the VAE runs and a "
         "frame with its caption for `clip`. The release runs two runs side by side on 2 cores, most of them "
         "with 1 thread each (`RecipeRun.threads`), so its wall times differ from these estimates. "

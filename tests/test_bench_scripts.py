@@ -224,7 +224,8 @@ def test_library_bars_only_at_a_terminal(monkeypatch, capsys, tmp_path, terminal
     """Loading the shipped model with stderr not a terminal (a log, run_all's output piped): transformers'
     "Loading weights" bars are left out, as the command line leaves them out, the script's own lines kept
     and the bars switched back on after it; at a terminal they are shown as before (they were written into
-    every log). The output starts with the machine (only the results file named it)."""
+    every log). The output starts with the machine (only the results file named it), and the results file
+    gives the command (it gave none: a file from --lengths 80 240 read like the defaults')."""
     import transformers.utils.logging as transformers_logging
 
     if terminal:
@@ -251,6 +252,11 @@ def test_library_bars_only_at_a_terminal(monkeypatch, capsys, tmp_path, terminal
     machine, timed = captured.out.splitlines()[:2]
     assert machine.startswith("Machine: ") and " cores; torch " in machine and machine.endswith(" 1 thread.")
     assert timed.startswith("8 frames: ")
+    # the results say how to reproduce them: the command as given, less where the results went
+    assert (
+        "Command: `python bench/bench_generate.py --model microworld --steps 1 --lengths 8 --threads 1`."
+        in (tmp_path / "g.md").read_text()
+    )
     assert transformers_logging.is_progress_bar_enabled() == bars_were_on
 
 
