@@ -663,3 +663,39 @@ def test_the_wrong_file_or_folder_is_named_as_what_it_is(
         in error
     )
     assert not (tmp_path / "out").exists()
+
+
+def test_a_strict_conversion_without_a_tokenizer_writes_nothing(tmp_path: Path) -> None:
+    """`convert streaming_t2v.ckpt out` without --init-unet wrote a folder that cannot read prompts (generate then
+    asked to convert again); a complete checkpoint is now refused before the write, as a --init-unet folder
+    without tokenizer/ is before the read."""
+    from streamt2v.io.architecture import build_components
+    from streamt2v.models.encoders import byte_level_clip_tokenizer
+
+    case = first_reference_case()
+    cfg, head_width = _reference_config(case)
+    sd = _tiny_reference_sd(case)
+    torch.manual_seed(3)
+    parts = build_components(cfg, None, "cpu")
+    sd |= {
+        "text_encoder.text_model." + k.removeprefix("text_model."): t
+        for k, t in parts["text_encoder"].state_dict().items()
+    }
+    sd |= {"vae." + k: t for k, t in parts["vae"].state_dict().items()}
+    ckpt = tmp_path / "streaming_t2v.ckpt"
+    torch.save({"state_dict": sd, "epoch": 3}, ckpt)
+    with pytest.raises(FileNotFoundError) as info:
+        convert_official_checkpoint(ckpt, tmp_path / "out", cfg, head_width=head_width)
+    msg = str(info.value)
+    assert msg.startswith(
+        f"no tokenizer for the folder converted from {str(ckpt)!r}: the official checkpoint has none"
+    )
+    assert "pass --init-unet" in msg and "--no-strict" in msg and "\n" not in msg
+    assert not (tmp_path / "out").exists()
+    byte_level_clip_tokenizer(cfg.streaming.num_text_tokens).save_pretrained(tmp_path / "tok")
+    report = convert_official_checkpoint(
+        ckpt, tmp_path / "out", cfg, tokenizer=tmp_path / "tok", head_width=head_width
+    )
+    assert report.ok
+    model = StreamingT2VModel.from_pretrained(tmp_path / "out")
+    assert model.text_encoder.encode(["a red circle"]).shape[0] == 1

@@ -37,7 +37,7 @@ from streamt2v.io.checkpoint_file import (
 )
 from streamt2v.io.folders import check_writable_parent, folder_listing, read_json_object, refuse_existing
 from streamt2v.io.official_unet_keys import map_official_unet_key
-from streamt2v.io.weight_files import check_weight_files, weights_variant
+from streamt2v.io.weight_files import check_weight_files, leftover_temporaries, weights_variant
 from streamt2v.memory import resolve_dtype
 from streamt2v.models.autoencoder import VideoAutoencoder
 from streamt2v.models.bundle import (
@@ -334,39 +334,6 @@ def _refuse_inputs_inside(out_dir: str | os.PathLike[str], inputs: Mapping[str, 
             )
 
 
-def _disk_use(file: Path) -> int:
-    """The bytes a file takes on the disk (a killed writer's file may be sparse), else its size."""
-    st = file.stat()
-    return st.st_blocks * 512 if hasattr(st, "st_blocks") else st.st_size
-
-
-def _leftover_temporaries(out: Path) -> str | None:
-    """The temporary folders a killed conversion or save into ``out`` left beside it (``.NAME.tmp-*`` and
-    ``.NAME.old-*``, hidden, as large as a model folder), named with their size, logged as a warning;
-    None when there are none. They are not removed: another conversion into ``out`` may be writing one."""
-    pattern = re.compile(rf"\.{re.escape(out.name)}\.(tmp|old)-[0-9a-f]{{8}}")
-    parent = out.expanduser().absolute().parent
-    found = (
-        [
-            p
-            for p in sorted(parent.iterdir())
-            if pattern.fullmatch(p.name) and p.is_dir() and not p.is_symlink()
-        ]
-        if parent.is_dir()
-        else []
-    )
-    if not found:
-        return None
-    size = sum(_disk_use(f) for p in found for f in p.rglob("*") if f.is_file() and not f.is_symlink())
-    shown = f"{size / 1e9:.1f} GB" if size >= 1e8 else f"{size / 1e6:.1f} MB"
-    note = (
-        f"{len(found)} temporary folder(s) of an interrupted conversion or save are beside the output "
-        f"({shown}): remove them when none is running: rm -r {' '.join(repr(str(p)) for p in found)}"
-    )
-    logger.warning("%s", note)
-    return note
-
-
 def _provenance(spec: str | os.PathLike[str]) -> str:
     """A local path as an absolute one (the folder's ``sources`` stay meaningful wherever it is read), a hub
     id as given."""
@@ -495,7 +462,7 @@ def convert_official_checkpoint(
     refuse_existing(out_dir, overwrite)
     check_writable_parent(out_dir, "output folder")
     refuse_existing(out_dir, overwrite, model_folder=True)
-    leftovers = _leftover_temporaries(Path(out_dir))
+    leftovers = leftover_temporaries(Path(out_dir))
     stage1 = check_stage1_folder(init_unet, cfg) if init_unet is not None else None
     tok_folder = None
     if tokenizer is not None:
@@ -543,6 +510,12 @@ def convert_official_checkpoint(
         if not strict:
             headline += "; refused even with --no-strict (strict=False): nothing was written"
         raise CheckpointMismatchError(f"{headline}\n{report.problems()}", report, headline)
+    if strict and tok is None:  # checked after the checkpoint (read in seconds: mmap), before the long write
+        raise FileNotFoundError(
+            f"no tokenizer for the folder converted from {str(ckpt_path)!r}: the official checkpoint has none, "
+            f"and neither --init-unet nor --tokenizer was given, so it could not read prompts: pass --init-unet "
+            f"with {STAGE1_FOLDER}, or --no-strict (strict=False) to convert anyway; nothing was written"
+        )
     real: dict[str, Any] = {}
     if report.random_components:
         torch.manual_seed(seed)

@@ -1,9 +1,11 @@
 """Which weight files a diffusers / transformers model folder holds: the full-precision set, or only the
 ``fp16`` variant some hub repos ship (ModelScope T2V's ``diffusion_pytorch_model.fp16.safetensors``), which
-``from_pretrained`` reads only when told ``variant="fp16"``."""
+``from_pretrained`` reads only when told ``variant="fp16"``; whether they can be whole; and the temporary
+folders a killed write of a model folder left beside it."""
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -50,3 +52,36 @@ def check_weight_files(folder: Path, variant: str | None, what: str) -> None:
     for p in [p for p in files if p.suffix == ".safetensors"] or files:  # safetensors are read first
         if problem := weight_file_problem(p, what):
             raise ValueError(problem)
+
+
+def _disk_use(file: Path) -> int:
+    """The bytes a file takes on the disk (a killed writer's file may be sparse), else its size."""
+    st = file.stat()
+    return st.st_blocks * 512 if hasattr(st, "st_blocks") else st.st_size
+
+
+def leftover_temporaries(out: Path) -> str | None:
+    """The temporary folders a killed conversion or save into ``out`` left beside it (``.NAME.tmp-*`` and
+    ``.NAME.old-*``, hidden, as large as a model folder), named with their size, logged as a warning;
+    None when there are none. They are not removed: another conversion into ``out`` may be writing one."""
+    pattern = re.compile(rf"\.{re.escape(out.name)}\.(tmp|old)-[0-9a-f]{{8}}")
+    parent = out.expanduser().absolute().parent
+    found = (
+        [
+            p
+            for p in sorted(parent.iterdir())
+            if pattern.fullmatch(p.name) and p.is_dir() and not p.is_symlink()
+        ]
+        if parent.is_dir()
+        else []
+    )
+    if not found:
+        return None
+    size = sum(_disk_use(f) for p in found for f in p.rglob("*") if f.is_file() and not f.is_symlink())
+    shown = f"{size / 1e9:.1f} GB" if size >= 1e8 else f"{size / 1e6:.1f} MB"
+    note = (
+        f"{len(found)} temporary folder(s) of an interrupted conversion or save are beside the output "
+        f"({shown}): remove them when none is running: rm -r {' '.join(repr(str(p)) for p in found)}"
+    )
+    logging.getLogger("streamt2v.io.checkpoints").warning("%s", note)
+    return note
