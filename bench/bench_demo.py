@@ -29,7 +29,7 @@ DEMO_THREADS = 2
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " ").replace("``", ""))
     ap.add_argument(
         "--prompt", default=DEMO_PROMPT, help=f"the video's prompt (default: make demo's, {DEMO_PROMPT!r})"
     )

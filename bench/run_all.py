@@ -35,7 +35,7 @@ def minutes(seconds: float) -> str:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " ").replace("``", ""))
     ap.add_argument("--only", nargs="+", choices=sorted(BENCHMARKS), help="run only these benchmarks")
     ap.add_argument(
         "--threads",
