@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 from streamt2v.cli import main
 from streamt2v.config import PRESETS, get_preset
@@ -306,3 +306,27 @@ def test_what_a_killed_conversion_left_beside_the_output_is_named(
     )
     assert note.endswith(f"rm -r {str(left.absolute())!r}") and ".other" not in note
     assert left.is_dir()  # another conversion into the same folder may be writing it
+
+
+def test_fp16_refuses_weights_beyond_its_range_instead_of_saving_inf(
+    custom_checkpoint: tuple[Path, dict[str, torch.Tensor]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--dtype fp16 saved a weight of 1e5 as inf without a word (the folder then generates NaN)."""
+    ckpt, _ = custom_checkpoint
+    sd = load_file(ckpt)
+    key = "base_model.conv_in.bias"
+    sd[key] = sd[key].clone()
+    sd[key][0] = 1e5
+    big = tmp_path / "big.safetensors"
+    save_file(sd, big)
+    argv = ["convert", str(big), str(tmp_path / "out"), "--preset", _arch(tmp_path), "--no-strict"]
+    assert _error([*argv, "--dtype", "fp16"], capsys) == (
+        f"error: --dtype fp16: 1 tensor(s) of {str(big)!r} hold values beyond its range (±65504), which would be "
+        f"saved as inf: {key} (up to 1e+05); use --dtype bf16 (float32's range) or fp32; nothing was written"
+    )
+    assert not (tmp_path / "out").exists()
+    assert main([*argv, "--dtype", "bf16"]) == 0
+    kept = StreamingT2VModel.from_pretrained(tmp_path / "out").unet.state_dict()["base.conv_in.bias"][0]
+    assert kept == torch.tensor(1e5).bfloat16().float()  # finite: 99840

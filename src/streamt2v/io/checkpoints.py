@@ -267,6 +267,7 @@ def check_converted(
                 report.missing.append((comp, k, tuple(t.shape)))
 
 
+_DTYPE_FLAGS = {torch.float16: "fp16", torch.bfloat16: "bf16", torch.float32: "fp32"}
 _NORMS = (torch.nn.LayerNorm, torch.nn.GroupNorm, torch.nn.modules.batchnorm._NormBase)
 
 
@@ -279,15 +280,20 @@ def _missing_value(module: torch.nn.Module, key: str, shape: torch.Size, dtype: 
     return torch.zeros(shape, dtype=dtype)
 
 
-def _materialize(module: torch.nn.Module, tensors: dict[str, torch.Tensor], dtype: torch.dtype) -> None:
+def _materialize(
+    module: torch.nn.Module, tensors: dict[str, torch.Tensor], dtype: torch.dtype
+) -> dict[str, float]:
     """Load ``tensors`` into a meta-built module (``assign=True``); fill any missing or mis-shaped ones with
-    zeros (norm scales with ones: a zero scale would silence the layer's output)."""
-    full = {}
+    zeros (norm scales with ones: a zero scale would silence the layer's output). Returns the keys whose finite
+    values ``dtype`` cannot hold (float16 beyond ±65504: inf), with their largest magnitude."""
+    full, overflow = {}, {}
     for k, ref in module.state_dict().items():
         t = tensors.get(k)
         if t is None or tuple(t.shape) != tuple(ref.shape):
             t = _missing_value(module, k, ref.shape, dtype)
         full[k] = t.to(dtype) if t.is_floating_point() else t
+        if full[k] is not t and torch.isinf(full[k]).any() and not torch.isinf(t).any():
+            overflow[k] = float(t.abs().max())
     module.load_state_dict(full, strict=True, assign=True)
     for name, buf in list(module.named_buffers()):
         if buf.device.type != "meta":
@@ -297,6 +303,7 @@ def _materialize(module: torch.nn.Module, tensors: dict[str, torch.Tensor], dtyp
         owner = module.get_submodule(name.rsplit(".", 1)[0]) if "." in name else module
         value = torch.arange(buf.shape[-1]).expand(buf.shape).clone()
         owner.register_buffer(name.rsplit(".", 1)[-1], value, persistent=False)
+    return overflow
 
 
 STAGE1_FOLDER = f"a ModelScope diffusers folder with unet/ and tokenizer/, like {MODELSCOPE_REPO}"
@@ -520,6 +527,7 @@ def convert_official_checkpoint(
     if report.random_components:
         torch.manual_seed(seed)
         real = build_components(cfg, converted.vision_config, "cpu")
+    beyond: list[tuple[str, float]] = []
     for comp in COMPONENTS:
         # a random component's weights are loaded into the meta-built module in ``dtype`` as a checkpoint's
         # are: diffusers' Module.to(dtype) would warn of float32 modules on every cast, even where none is
@@ -527,7 +535,17 @@ def convert_official_checkpoint(
             _materialize(modules[comp], real[comp].state_dict(), dtype)
             logger.warning("%s not in the checkpoint: random weights", comp)
         else:
-            _materialize(modules[comp], converted.tensors[comp], dtype)
+            overflow = _materialize(modules[comp], converted.tensors[comp], dtype)
+            beyond += [(converted.origin[comp][k], m) for k, m in overflow.items()]
+    if beyond:  # a folder whose outputs would be NaN
+        shown = ", ".join(f"{k} (up to {m:.3g})" for k, m in beyond[:3]) + (
+            ", ..." if len(beyond) > 3 else ""
+        )
+        raise ValueError(
+            f"--dtype {_DTYPE_FLAGS.get(dtype, dtype)}: {len(beyond)} tensor(s) of {str(ckpt_path)!r} hold values "
+            f"beyond its range (±{torch.finfo(dtype).max:.0f}), which would be saved as inf: {shown}; use --dtype "
+            "bf16 (float32's range) or fp32; nothing was written"
+        )
     for m in modules.values():
         m.eval()
 
