@@ -143,6 +143,13 @@ def command() -> str:
     return shlex.join(["python", f"bench/{Path(sys.argv[0]).name}", *args])
 
 
+def check_prompt(parser: argparse.ArgumentParser, prompt: str | None) -> None:
+    """One ``error:`` line for an empty ``--prompt`` (a shell variable that was not set): the pipeline refuses
+    it after the models load, or the default took its place unsaid."""
+    if prompt is not None and not prompt.strip():
+        parser.error(f"--prompt is empty ({prompt!r}); give a prompt, or leave the flag out for the default")
+
+
 def machine(threads: bool = True) -> str:
     """``describe_machine()``: the CPU, GPU, torch and (``threads``) this process's thread count."""
     from streamt2v.memory import describe_machine

@@ -20,7 +20,17 @@ from pathlib import Path
 
 import torch
 
-from _common import command, machine, output_path, plural, positive, quiet_library_bars, run, write_results
+from _common import (
+    check_prompt,
+    command,
+    machine,
+    output_path,
+    plural,
+    positive,
+    quiet_library_bars,
+    run,
+    write_results,
+)
 
 # What `make demo` runs (Makefile): the goal line of the results applies only to these settings.
 DEMO_PROMPT = "a red circle bouncing on a blue background"
@@ -58,6 +68,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.seed < 0:
         ap.error(f"--seed must be at least 0, got {args.seed}")
+    check_prompt(ap, args.prompt)
     out = output_path(ap, args.out, "demo_cpu.md")
     if args.video is not None:
         from streamt2v.io.output_paths import output_kind

@@ -21,6 +21,7 @@ from pathlib import Path
 from _common import (
     INCOMPLETE,
     check_device,
+    check_prompt,
     command,
     machine,
     output_path,
@@ -79,6 +80,7 @@ def main() -> None:
         "(default: bench/results/generate_<model>_<device>[_<dtype>].md beside this script)",
     )
     args = ap.parse_args()
+    check_prompt(ap, args.prompt)
     from streamt2v.pipeline.stream import MAX_FRAMES  # seconds to import: not for --help
 
     if max(args.lengths) > MAX_FRAMES:

@@ -277,14 +277,26 @@ def test_library_bars_only_at_a_terminal(monkeypatch, capsys, tmp_path, terminal
             ("--backends", ","),
             "error: --backends names no backend, got ','; choose from dis, farneback, raft",
         ),
+        *(
+            (
+                script,
+                ("--prompt", " ", *small, "--out", "r.md"),
+                "error: --prompt is empty (' '); give a prompt, or leave the flag out for the default",
+            )
+            for script, small in (
+                ("bench_demo.py", ("--frames", "8", "--repeats", "1")),
+                ("bench_generate.py", ("--lengths", "8", "--steps", "1")),
+            )
+        ),
     ],
 )
 def test_an_empty_or_impossible_out_is_one_line_naming_it(
     monkeypatch, capsys, tmp_path, script, args, expected
 ):
     """``--out ""`` wrote the results into the current folder (it is ``Path(".")``), a file where the
-    results' folder would be said mkdir's "File exists" / "Not a directory", and ``--backends ,`` called
-    ',' an unknown backend."""
+    results' folder would be said mkdir's "File exists" / "Not a directory", ``--backends ,`` called ','
+    an unknown backend, and an empty ``--prompt`` was the demo's traceback after loading the models and
+    generate's default prompt unsaid."""
     monkeypatch.chdir(tmp_path)
     file = tmp_path / "notes.md"
     file.write_text("not a folder\n")
