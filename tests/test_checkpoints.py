@@ -143,9 +143,16 @@ def test_mismatched_checkpoint_names_the_offending_keys(tmp_path: Path) -> None:
 
 
 def test_preset_mismatch_is_reported(tmp_path: Path) -> None:
+    """When most tensors do not fit, the advice was '--no-strict to convert anyway': a folder of zeros."""
     src = first_reference_case() / "tiny_state_dict.safetensors"
-    with pytest.raises(CheckpointMismatchError, match="does not match the 'modelscope-1.7b'"):
+    with pytest.raises(CheckpointMismatchError, match="does not match the 'modelscope-1.7b'") as info:
         convert_official_checkpoint(src, tmp_path / "out", get_preset("modelscope-1.7b"), head_width=16)
+    assert re.search(
+        r"\(only \d+ of its 1191 tensors fit: is it the right checkpoint, and the right --preset\? --no-strict "
+        r"would save the others as zeros\)$",
+        info.value.headline,
+    )
+    assert "convert anyway" not in str(info.value)
 
 
 class Evil:

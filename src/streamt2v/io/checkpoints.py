@@ -512,7 +512,12 @@ def convert_official_checkpoint(
         )
         raise CheckpointMismatchError(f"{headline}\n{report.problems()}", report, headline)
     if foreign or (strict and not report.ok):
-        advice = foreign or "pass strict=False / --no-strict to convert anyway"
+        advice = foreign or (
+            f"only {sum(report.fitting.values())} of its {len(sd)} tensors fit: is it the right checkpoint, and "
+            "the right --preset? --no-strict would save the others as zeros"
+            if report.mostly_unfit
+            else "pass strict=False / --no-strict to convert anyway"
+        )
         headline = f"{where}: {report.summary()} ({advice})"
         if not strict:
             headline += "; refused even with --no-strict (strict=False): nothing was written"
