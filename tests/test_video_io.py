@@ -849,7 +849,10 @@ def test_a_video_whose_last_frames_are_missing_or_damaged_says_so(tmp_path, capl
     caplog.clear()
     edited = tmp_path / "edited.mp4"
     write_edit_list_mp4(edited, frames=24, drop=3)
+    timed = tmp_path / "timed.avi"  # a variable rate: the AVI lists its length in 1 ms ticks, 950 "frames"
+    write_timed(timed, [100, 100, 250, 100, 100, 300, 100])
     with caplog.at_level("WARNING", logger="streamt2v.io.video"):
         assert len(decode_frames(edited)[0]) == 21
         assert len(decode_frames(path)[0]) == 16
+        assert len(decode_frames(timed)[0]) == 8
     assert caplog.messages == []

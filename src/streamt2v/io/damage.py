@@ -61,13 +61,17 @@ def shortfall_hint(path: Path, decoded: int) -> str:
     (``""`` where it lists no more, or the frames an edit list drops account for the difference, as in
     ``ffmpeg -ss ... -c copy`` output): the file holds fewer frames' packets than listed (cut short: an
     index written first, as ``-movflags faststart`` does, still lists every frame), or holds them all and
-    a frame after the ``decoded`` would not decode (damaged). The packets are read, not decoded."""
+    a frame after the ``decoded`` would not decode (damaged). The packets are read, not decoded. Only for
+    MP4 / MOV (and 3GP), whose index lists every frame: an AVI's count can be its length in time-base
+    ticks (950 for 8 frames of a variable rate), and Matroska/WebM give none."""
     import av
 
     listed = held = dropped = 0
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
+                return ""
+            if "mov" not in container.format.name.split(","):  # FFmpeg's ISO media demuxer: mov,mp4,...
                 return ""
             stream = container.streams.video[0]
             listed = int(stream.frames or 0)
