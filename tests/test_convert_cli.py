@@ -330,3 +330,27 @@ def test_fp16_refuses_weights_beyond_its_range_instead_of_saving_inf(
     assert main([*argv, "--dtype", "bf16"]) == 0
     kept = StreamingT2VModel.from_pretrained(tmp_path / "out").unet.state_dict()["base.conv_in.bias"][0]
     assert kept == torch.tensor(1e5).bfloat16().float()  # finite: 99840
+
+
+def test_modelscope_in_the_modelscope_librarys_format_is_named_as_such(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """damo/text-to-video-synthesis (text2video_pytorch_model.pth, VQGAN_autoencoder.pth) is not the diffusers
+    folder --init-unet takes, nor the checkpoint; it was listed as '(it holds VQGAN_autoencoder.pth, ...)'."""
+    folder = tmp_path / "text-to-video-synthesis"
+    folder.mkdir()
+    for name in ("text2video_pytorch_model.pth", "VQGAN_autoencoder.pth", "open_clip_pytorch_model.bin"):
+        torch.save({"x": torch.zeros(1)}, folder / name)
+    (folder / "configuration.json").write_text("{}")
+    out = str(tmp_path / "out")
+    line = _error(["convert", str(folder), out, "--preset", "tiny"], capsys)
+    assert (
+        "ModelScope T2V in the ModelScope library's own format" in line
+        and "not the StreamingT2V checkpoint" in line
+    )
+    never_read = tmp_path / "never_read.ckpt"
+    never_read.write_text("garbage")
+    line = _error(["convert", str(never_read), out, "--preset", "tiny", "--init-unet", str(folder)], capsys)
+    assert line.startswith(f"error: --init-unet {str(folder)!r} has no unet/config.json (found: ")
+    assert "it is ModelScope T2V in the ModelScope library's own format" in line
+    assert "give a ModelScope diffusers folder with unet/ and tokenizer/" in line

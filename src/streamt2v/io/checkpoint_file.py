@@ -105,6 +105,14 @@ def weight_file_problem(path: Path, what: str) -> str | None:
     return None
 
 
+# ModelScope T2V as the ModelScope library ships it (damo/text-to-video-synthesis), not in diffusers' format
+MODELSCOPE_LIBRARY_WEIGHTS = "text2video_pytorch_model.pth"
+MODELSCOPE_LIBRARY_FOLDER = (
+    f"ModelScope T2V in the ModelScope library's own format, {MODELSCOPE_LIBRARY_WEIGHTS} and "
+    "VQGAN_autoencoder.pth, which streamt2v does not read"
+)
+
+
 def _folder_hint(folder: Path) -> str:
     """What a folder given as the checkpoint is, when it says so: a streamt2v model folder (converted
     already), a diffusers pipeline (the stage-1 model), or one holding checkpoint files."""
@@ -118,6 +126,8 @@ def _folder_hint(folder: Path) -> str:
             return " (a streamt2v model folder, converted already: load it as it is, generate --model)"
         if name:
             return f" (a diffusers {name} folder: the stage-1 model, which --init-unet takes)"
+    if (folder / MODELSCOPE_LIBRARY_WEIGHTS).is_file():
+        return f" ({MODELSCOPE_LIBRARY_FOLDER}; not the StreamingT2V checkpoint)"
     files = sorted(p.name for p in folder.iterdir() if p.suffix in (".ckpt", ".safetensors", ".pt", ".pth"))
     if files:
         return f" (it holds {', '.join(files[:3])}{', ...' if len(files) > 3 else ''})"

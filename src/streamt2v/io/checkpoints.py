@@ -31,6 +31,8 @@ from transformers import (
 from streamt2v.config import ModelConfig
 from streamt2v.io.architecture import build_components, resolve_architecture
 from streamt2v.io.checkpoint_file import (
+    MODELSCOPE_LIBRARY_FOLDER,
+    MODELSCOPE_LIBRARY_WEIGHTS,
     describe_foreign_state_dict,
     load_official_state_dict,
     strip_wrapper_prefix,
@@ -368,8 +370,9 @@ def check_stage1_folder(init_unet: str | os.PathLike[str], cfg: ModelConfig) -> 
     elif (root / "config.json").is_file() and not (root / "model_index.json").is_file():
         unet_dir = root
     else:
+        what = f": it is {MODELSCOPE_LIBRARY_FOLDER}" if (root / MODELSCOPE_LIBRARY_WEIGHTS).is_file() else ""
         raise FileNotFoundError(
-            f"--init-unet {str(init_unet)!r} has no unet/config.json (found: {folder_listing(root)}); give "
+            f"--init-unet {str(init_unet)!r} has no unet/config.json (found: {folder_listing(root)}){what}; give "
             f"{STAGE1_FOLDER}"
         )
     config = read_json_object(unet_dir / "config.json", "--init-unet config")
