@@ -477,3 +477,27 @@ def test_only_the_outputs_streamed_with_a_preview_have_their_preview_path_checke
         "out.lowres.partial.mp4",
         "out.partial.mp4",
     ]
+
+
+def test_a_stored_stage_3_setting_refused_on_resume_asks_for_no_flag(tmp_path, capsys):
+    """--resume ignores the flags typed with it: a refusal of the run's stored stage-3 settings said 'set
+    --enhance-overlap to change it'."""
+    from streamt2v.models.bundle import StreamingT2VModel
+    from streamt2v.pipeline.generate import GenerateConfig, generate
+    from streamt2v.pipeline.stream import StreamConfig
+
+    cfg = GenerateConfig(
+        output=str(tmp_path / "out.mp4"),
+        stream=StreamConfig(num_frames=8, seed=7, steps=1, init_steps=1),
+        prompt="a red circle",
+        run_dir=str(tmp_path / "run"),
+        model="tiny",
+    )
+    generate(cfg, model=StreamingT2VModel.from_preset("tiny", device="cpu", seed=0))
+    config = tmp_path / "run" / "config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "enhance": {"chunk_frames": 3}}))
+    assert main(["generate", "--resume", str(tmp_path / "run"), "--no-progress"]) == 2
+    assert capsys.readouterr().err.endswith(
+        "error: stage 3: --enhance-chunk-frames (3) must be larger than --enhance-overlap (8); --enhance-overlap 8 "
+        "is the official default\n"
+    )

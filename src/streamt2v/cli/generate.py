@@ -225,8 +225,9 @@ def run(args: argparse.Namespace) -> int:
         """A refusal as the command line says it: its flags, and a value the user did not type named (the
         model's or the refiner's recommendation, stage 3's official default). Stage 3's settings are named
         by its own flags (ENHANCE_FLAGS: chunk_frames is --enhance-chunk-frames there)."""
-        if isinstance(err, EnhanceSettingError):
-            return ValueError(as_flags(err.message, ENHANCE_FLAGS) + err.note(ENHANCE_FLAGS))
+        if isinstance(err, EnhanceSettingError):  # --resume: the run's settings, no flag changes them
+            note = err.note(ENHANCE_FLAGS, settable=not args.resume)
+            return ValueError(as_flags(err.message, ENHANCE_FLAGS) + note)
         return ValueError(as_flags(f"{err}{recommended_note(err, recommended, given)}"))
 
     def on_chunk(chunk) -> None:

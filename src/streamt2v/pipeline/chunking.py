@@ -43,13 +43,14 @@ class EnhanceSettingError(SettingError):
         self.message, self.unset = message, dict(unset or {})
         super().__init__(message + (self.note() if note is None else note))
 
-    def note(self, names: dict[str, str] | None = None) -> str:
+    def note(self, names: dict[str, str] | None = None, *, settable: bool = True) -> str:
         """The end of the message naming each setting of :attr:`unset`, as ``names`` shows it (a command's
-        flags; by default the field name); one without a name there cannot be set, so it is not asked."""
+        flags; by default the field name), and how to set it: not for one without a name there, nor with
+        ``settable`` False (the settings come from elsewhere: a stored run)."""
         parts = []
         for field, (value, source) in self.unset.items():
             name = field if names is None else names.get(field)
-            how = f" (set {name} to change it)" if name else ""
+            how = f" (set {name} to change it)" if name and settable else ""
             parts.append(f"; {name or field} {value!r} is {source}{how}")
         return "".join(parts)
 
