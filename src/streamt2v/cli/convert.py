@@ -67,7 +67,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="dtype of the saved weights (default: %(default)s, as in the checkpoint; fp16/bf16 halve the "
         "folder; generate --dtype casts either way when loading)",
     )
-    p.add_argument("--no-strict", action="store_true", help="report mismatches instead of failing")
+    p.add_argument(
+        "--no-strict",
+        action="store_true",
+        help="report mismatches instead of failing (missing tensors saved as zeros, absent components random, "
+        "no tokenizer allowed); a file of which nothing fits, or one recognised as another model's, is refused "
+        "even then",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     p.add_argument(
         "--no-progress",
