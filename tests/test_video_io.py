@@ -842,8 +842,8 @@ def test_a_video_whose_last_frames_are_missing_or_damaged_says_so(tmp_path, capl
     with pytest.raises(ValueError) as err:
         decode_frames(damaged)
     assert str(err.value).endswith(
-        "after frame 13; its container lists 16 frames and the file holds them all, but only 13 decode: the "
-        "frames after them are damaged (copy or download the file again)"
+        "after frame 13; its container lists 16 frames and the file holds them all, but decoding stops after "
+        "13: the file is damaged there (copy or download it again)"
     )
 
     caplog.clear()

@@ -61,7 +61,7 @@ def shortfall_hint(path: Path, decoded: int) -> str:
     (``""`` where it lists no more, or the frames an edit list drops account for the difference, as in
     ``ffmpeg -ss ... -c copy`` output): the file holds fewer frames' packets than listed (cut short: an
     index written first, as ``-movflags faststart`` does, still lists every frame), or holds them all and
-    a frame after the ``decoded`` would not decode (damaged). The packets are read, not decoded. Only for
+    decoding stopped after ``decoded`` (damaged there). The packets are read, not decoded. Only for
     MP4 / MOV (and 3GP), whose index lists every frame: an AVI's count can be its length in time-base
     ticks (950 for 8 frames of a variable rate), and Matroska/WebM give none."""
     import av
@@ -94,8 +94,8 @@ def shortfall_hint(path: Path, decoded: int) -> str:
             "(an unfinished copy, download or recording)"
         )
     return (
-        f"; its container lists {listed} frames and the file holds them all, but only {decoded} decode: "
-        "the frames after them are damaged (copy or download the file again)"
+        f"; its container lists {listed} frames and the file holds them all, but decoding stops after "
+        f"{decoded}: the file is damaged there (copy or download it again)"
     )
 
 
