@@ -40,7 +40,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "enhance",
         help="upscale and refine a (long) video with randomized blending (stage 3)",
         description="SDEdit a low-resolution video with a high-resolution video model over overlapping "
-        "chunks that share noise, merged every step by randomized blending (paper §4.3).",
+        "chunks that share noise, merged every step by randomized blending (paper §4.3). Settings left "
+        "unset take the refiner folder's recommended ones (the shipped refiner: one DDIM step from t'=1, no "
+        "CFG), else the official defaults named below.",
     )
     p.add_argument("input", type=user_path, help="input video file (mp4, gif, ... or a folder of PNG frames)")
     p.add_argument("--prompt", required=True, help="text prompt for the refiner")
