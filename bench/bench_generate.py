@@ -66,7 +66,7 @@ def main() -> None:
         "--prompt",
         help=f"the videos' prompt (default: {MODEL_PROMPT!r} with --model, {PRESET_PROMPT!r} with a preset)",
     )
-    ap.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto (default cpu)")
     ap.add_argument(
         "--dtype", default="fp32", choices=["fp32", "fp16", "bf16"], help="compute dtype (default fp32)"
     )
@@ -110,7 +110,8 @@ def main() -> None:
         name = Path(path).name
     else:
         name = args.preset if args.preset != "tiny" or gpu else ""  # tiny on the CPU: generate_cpu.md
-    suffix = ("cuda" if gpu else "cpu") + ("" if args.dtype == "fp32" else f"_{args.dtype}")
+    # named by the device it ran on (an MPS run was generate_..._cpu.md "on CPU"); GPU memory is CUDA's alone
+    suffix = device.type + ("" if args.dtype == "fp32" else f"_{args.dtype}")
     if args.compile:
         suffix += "_compile" if args.compile == "inductor" else f"_compile-{args.compile}"
     out = output_path(ap, args.out, f"generate_{name}_{suffix}.md" if name else f"generate_{suffix}.md")
@@ -160,7 +161,7 @@ def main() -> None:
         print(compiling.strip(), flush=True)
     gpu_col = " GPU peak allocated (MiB) |" if gpu else ""
     header = [
-        f"# Stages 1-2 on {'GPU' if gpu else 'CPU'}",
+        f"# Stages 1-2 on {'CPU' if device.type == 'cpu' else 'GPU'}",
         "",
         f"{label}, {args.dtype}, prompt `{prompt}`, sampler {sampler} (guidance > 1 means batched CFG). "
         f"Machine: {machine()}. Command: `{command()}`." + compiling,
