@@ -26,6 +26,21 @@ def model():
     return StreamingT2VModel.from_preset("tiny", device="cpu", seed=0)
 
 
+@pytest.fixture(scope="module")
+def model32():
+    """The tiny preset at 32x32 frames, for the stage-3 runs: the embedded refiner is then the shipped one
+    (64x64) instead of a random-weight 128x128 stand-in, a quarter of the pixels in every UNet call."""
+    from streamt2v.config import get_preset
+    from streamt2v.models.bundle import StreamingT2VModel
+
+    return StreamingT2VModel.from_preset(get_preset("tiny").replace(frame_size=32), device="cpu", seed=0)
+
+
+# Stage 3 as the stand-in runs it (EnhanceConfig's defaults) instead of the shipped refiner's recommended
+# single DDIM step without CFG: a multistep sampler, whose history a resume must restore, and CFG.
+STAGE3 = dict(start_step=600, scheduler="dpmpp-2m-sde", guidance_scale=7.5)
+
+
 def cfg_for(tmp_path, name, n=40, **kw):
     return GenerateConfig(
         output=str(tmp_path / f"{name}.mp4"),
@@ -356,7 +371,7 @@ def test_move_modules_passes_only_the_given_settings():
         logging.getLogger("diffusers").removeHandler(handler)
 
 
-def test_enhance_runs_stage_3_and_keeps_the_lowres_video(tmp_path, model):
+def test_enhance_runs_stage_3_and_keeps_the_lowres_video(tmp_path, model32):
     """``generate --enhance``: the output is the stage-3 video (2x the base size, same frame count); the
     stage-2 video stays beside it as ``<stem>.lowres.mp4``; extra outputs are the enhanced frames."""
     from diffusers import UNet3DConditionModel
@@ -364,7 +379,7 @@ def test_enhance_runs_stage_3_and_keeps_the_lowres_video(tmp_path, model):
 
     from streamt2v.io.output_paths import OutputInUseError, check_output_path
 
-    enhance = dict(num_inference_steps=2, chunk_frames=16, overlap=4)
+    enhance = dict(STAGE3, num_inference_steps=2, chunk_frames=16, overlap=4)
     cfg = cfg_for(tmp_path, "e", n=24, enhance=enhance, png_dir=str(tmp_path / "e-png"))
     in_use, hooks = [], []
 
@@ -380,7 +395,7 @@ def test_enhance_runs_stage_3_and_keeps_the_lowres_video(tmp_path, model):
             hooks.append(register_module_forward_hook(try_other_writers))
 
     try:
-        res = generate(cfg, model=model, on_chunk=on_chunk)
+        res = generate(cfg, model=model32, on_chunk=on_chunk)
     finally:
         for hook in hooks:
             hook.remove()
@@ -408,7 +423,7 @@ def test_enhance_into_a_png_folder_keeps_the_lowres_frames_beside_it(tmp_path, m
     assert read_image(hi[0]).shape[-2:] == tuple(2 * n for n in read_image(lo[0]).shape[-2:])
 
 
-def test_a_run_stopped_in_stage_3_continues_from_its_last_finished_step(tmp_path, model):
+def test_a_run_stopped_in_stage_3_continues_from_its_last_finished_step(tmp_path, model32):
     """Stage 3 keeps its state after each step in the run directory; ``--resume`` continues from there (the
     same output, bit for bit) and removes it once the outputs are written."""
     from diffusers import UNet3DConditionModel
@@ -416,8 +431,10 @@ def test_a_run_stopped_in_stage_3_continues_from_its_last_finished_step(tmp_path
 
     from streamt2v.pipeline.rundir import STAGE3_STATE
 
-    enhance = dict(num_inference_steps=3, chunk_frames=16, overlap=4)  # 2 chunks: one UNet call a step
-    ref = generate(cfg_for(tmp_path, "ref", n=24, enhance=enhance), model=model)
+    enhance = dict(
+        STAGE3, num_inference_steps=3, chunk_frames=16, overlap=4
+    )  # 2 chunks: one UNet call a step
+    ref = generate(cfg_for(tmp_path, "ref", n=24, enhance=enhance), model=model32)
     calls, hooks = [], []
 
     def stop_in_the_second_step(module, args, output):
@@ -432,7 +449,7 @@ def test_a_run_stopped_in_stage_3_continues_from_its_last_finished_step(tmp_path
 
     try:
         with pytest.raises(KeyboardInterrupt):
-            generate(cfg_for(tmp_path, "s", n=24, enhance=enhance), model=model, on_chunk=on_chunk)
+            generate(cfg_for(tmp_path, "s", n=24, enhance=enhance), model=model32, on_chunk=on_chunk)
     finally:
         for hook in hooks:
             hook.remove()
@@ -444,7 +461,7 @@ def test_a_run_stopped_in_stage_3_continues_from_its_last_finished_step(tmp_path
         lambda module, args, output: calls.append(1) if isinstance(module, UNet3DConditionModel) else None
     )
     try:
-        res = resume_generate(tmp_path / "run-s", model=model)
+        res = resume_generate(tmp_path / "run-s", model=model32)
     finally:
         count.remove()
     assert len(calls) == 2  # steps 2 and 3 only
