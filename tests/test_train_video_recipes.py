@@ -133,28 +133,42 @@ def test_mixed_precision_on_the_cpu(tmp_path, encoders):
     vae, clip = encoders
     common = dict(size=16, vae=vae, clip=clip, num_frames=12, max_start=10)
     cfg = TrainConfig(steps=1, batch_size=2, lr=1e-4)
-    fp32 = [train(make_recipe("base", **common), cfg, tmp_path / "base", progress=False).losses[0]]
-    stream = make_recipe("stream", base_unet=str(tmp_path / "base" / "final" / "unet"), **common)
-    fp32.append(train(stream, cfg, tmp_path / "stream", progress=False).losses[0])
 
-    def cli(recipe: str, precision: str, *extra: str) -> subprocess.CompletedProcess:
+    def cli(recipe: str, precision: str, *extra: str) -> subprocess.Popen:
         args = ["train", recipe, "--out", str(tmp_path / f"{recipe}-{precision}"), "--cpu", "--no-progress"]
         args += ["--mixed-precision", precision, "--size", "16", "--num-frames", "12", "--vae", vae]
         args += ["--clip", clip, "--set", "max_start=10", "--steps", "1", "--batch-size", "2", *extra]
-        return subprocess.run([sys.executable, "-m", "streamt2v", *args], capture_output=True, text=True)
+        return subprocess.Popen(
+            [sys.executable, "-m", "streamt2v", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def finished(proc: subprocess.Popen) -> tuple[int, str, str]:
+        stdout, stderr = proc.communicate()
+        return proc.returncode, stdout, stderr
 
     def first_loss(run_dir: str) -> float:
         return json.loads((tmp_path / run_dir / "loss.jsonl").read_text().splitlines()[0])["loss"]
 
-    base = cli("base", "bf16")
-    assert base.returncode == 0, base.stderr[-2000:]
-    stream = cli("stream", "bf16", "--base-unet", str(tmp_path / "base-bf16" / "final" / "unet"))
-    assert stream.returncode == 0, stream.stderr[-2000:]
+    # the processes start first and run beside the fp32 runs here (each is mostly its imports)
+    base, fp16 = cli("base", "bf16"), cli("base", "fp16")
+    fp32 = [train(make_recipe("base", **common), cfg, tmp_path / "base", progress=False).losses[0]]
+    stream = make_recipe("stream", base_unet=str(tmp_path / "base" / "final" / "unet"), **common)
+    fp32.append(train(stream, cfg, tmp_path / "stream", progress=False).losses[0])
+
+    code, _, err = finished(base)
+    assert code == 0, err[-2000:]
+    code, out, err = finished(
+        cli("stream", "bf16", "--base-unet", str(tmp_path / "base-bf16" / "final" / "unet"))
+    )
+    assert code == 0, err[-2000:]
     hint = f"streamt2v assemble model OUT_DIR --unet {tmp_path / 'stream-bf16' / 'final' / 'unet'}"
-    assert hint in stream.stdout  # how to get a folder generate loads
+    assert hint in out  # how to get a folder generate loads
     assert [first_loss("base-bf16"), first_loss("stream-bf16")] == pytest.approx(fp32, rel=0.05)
-    fp16 = cli("base", "fp16")
-    assert fp16.returncode != 0 and "mixed_precision='fp16' needs a GPU" in fp16.stderr
+    code, _, err = finished(fp16)
+    assert code != 0 and "mixed_precision='fp16' needs a GPU" in err
 
 
 def test_stream_freezes_base_temporal_layers(tmp_path, encoders):
