@@ -1,14 +1,26 @@
-"""io.folders: the check that an output's folder takes new files, run before slow work."""
+"""io.folders: the check that an output's folder takes new files, run before slow work; the temporary folders
+of atomic_folder that a killed writer left."""
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
-from streamt2v.io.folders import check_writable_parent
+from streamt2v.io.folders import (
+    atomic_folder,
+    atomic_folder_leftovers,
+    atomic_folder_temporary,
+    check_writable_parent,
+    remove_dead_writers_temporaries,
+)
+from streamt2v.io.weight_files import leftover_temporaries
 
 
 def _no_named_probe(*args, **kwargs):
@@ -38,3 +50,128 @@ def test_a_folder_that_takes_no_files_is_named(tmp_path):
     (tmp_path / "f").write_text("")
     with pytest.raises(NotADirectoryError, match=rf"'{tmp_path / 'f'}' is a file, not a folder$"):
         check_writable_parent(tmp_path / "f" / "out.mp4", "output")
+
+
+# ----------------------------------------------------------------------------- atomic_folder's temporaries
+_KILLED_WRITER = """
+import os, signal, sys
+from pathlib import Path
+from streamt2v.io.folders import atomic_folder
+with atomic_folder(Path(sys.argv[1]), model_folder=True) as tmp:
+    (tmp / "unet").mkdir()
+    (tmp / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(b"\\1" * 200_000)
+    print(tmp.name, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def _killed_write(out: Path) -> Path:
+    """What `kill -9` of a process writing ``out`` with atomic_folder leaves beside it (its pid checked)."""
+    run = subprocess.run(
+        [sys.executable, "-c", _KILLED_WRITER, str(out)], capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == -signal.SIGKILL, run.stderr
+    left = out.parent / run.stdout.strip()
+    assert left.is_dir()
+    return left
+
+
+@pytest.mark.skipif(os.name != "posix", reason="kill -9 and signal-0 liveness checks are POSIX")
+def test_a_killed_writers_temporary_folder_is_removed_by_the_next_write_and_nothing_else(tmp_path):
+    """Before: the temporary folder was named by a random suffix alone, so a killed `convert`'s (~13 GB at
+    full size) stayed for good beside the output, and each kill added one. Now it carries the writer's pid:
+    the next write of the same output removes those whose writer is dead, and nothing else."""
+    out = tmp_path / "models" / "m"
+    left = _killed_write(out)
+    pid, host = atomic_folder_temporary(out).fullmatch(left.name).group("pid", "host")
+    assert left.name.startswith(f".m.tmp-{pid}-") and pid.isdigit()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        keep = [
+            out.parent / f".m.tmp-{sleeper.pid}-{host}-0123abcd",  # a running writer's
+            out.parent / f".m.tmp-{pid}-0badc0de-0123abcd",  # another machine's (its pid means nothing here)
+            out.parent / ".m.tmp-0123abcd",  # an earlier version's, writer unknown
+            out.parent / f".m.tmp-{pid}-{host}-0123abcd.bak",  # not the exact name
+            out.parent / f".other.tmp-{pid}-{host}-0123abcd",  # another output's
+        ]
+        for p in keep:
+            p.mkdir()
+        not_a_folder = out.parent / f".m.old-{pid}-{host}-0123abcd"
+        not_a_folder.write_text("the user's")
+        with atomic_folder(out, model_folder=True) as tmp:
+            assert not left.exists()  # removed before this write begins
+            (tmp / "model_index.json").write_text("{}")
+        assert (out / "model_index.json").is_file()
+        assert all(p.is_dir() for p in keep) and not_a_folder.read_text() == "the user's"
+        assert sorted(p.name for p in out.parent.iterdir()) == sorted(
+            [out.name, not_a_folder.name] + [p.name for p in keep]
+        )
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="signal-0 liveness checks are POSIX")
+def test_this_process_leaves_its_own_running_write_and_removes_a_dead_one_with_its_pid(tmp_path):
+    """A container's writer often has the same pid each run: a leftover named with this process's pid that is
+    not one of its running writes is a dead process's and goes; a running write's (nested) stays."""
+    out = tmp_path / "m"
+    with atomic_folder(out) as first:
+        (first / "x").write_text("1")
+        host = atomic_folder_temporary(out).fullmatch(first.name)["host"]
+        earlier = tmp_path / f".m.tmp-{os.getpid()}-{host}-0123abcd"
+        earlier.mkdir()
+        with atomic_folder(tmp_path / "n") as _:
+            pass
+        assert earlier.is_dir()  # another output's write does not touch m's
+        with atomic_folder(out) as second:
+            assert first.is_dir() and not earlier.exists()
+            (second / "x").write_text("2")
+    assert (out / "x").read_text() == "1"  # the outer write, finished last, replaced the inner one's
+
+
+@pytest.mark.skipif(os.name != "posix", reason="kill -9 and signal-0 liveness checks are POSIX")
+def test_what_a_writer_killed_between_its_renames_moved_aside_is_kept_until_an_output_exists(tmp_path):
+    """The ``.old-`` folder of a writer killed between moving ``out`` aside and renaming its new folder is
+    the user's only copy while ``out`` is missing: kept and named; once an output exists, removed."""
+    out = tmp_path / "m"
+    left = _killed_write(out)
+    moved_aside = left.with_name(left.name.replace(".tmp-", ".old-", 1))
+    (moved_aside / "unet").mkdir(parents=True)
+    found = atomic_folder_leftovers(out)
+    assert found.replaced == [moved_aside] and found.dead == [left] and found.unknown == []
+    note = leftover_temporaries(out)
+    assert not left.exists() and moved_aside.is_dir()
+    assert note == (
+        f"what was at the output before a conversion or save into it was killed is kept at "
+        f"{str(moved_aside)!r} (0.0 MB); the next one into the output removes it"
+    )
+    with atomic_folder(out) as tmp:
+        (tmp / "x").write_text("new")
+    assert moved_aside.is_dir()  # no output yet when this write began
+    assert remove_dead_writers_temporaries(out) == [moved_aside] and not moved_aside.exists()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="kill -9 and signal-0 liveness checks are POSIX")
+def test_the_conversion_note_names_only_the_leftovers_it_does_not_remove(tmp_path, caplog):
+    """commit 64ea0bf named every leftover temporary folder and removed none; now a dead writer's is
+    removed (logged), and only what cannot be removed is named: an earlier version's, another machine's."""
+    out = tmp_path / "models" / "streamingt2v"
+    left = _killed_write(out)
+    assert leftover_temporaries(out) is None and not left.exists()
+    earlier = out.parent / ".streamingt2v.tmp-0123abcd"  # named without a pid: writer unknown
+    elsewhere = out.parent / ".streamingt2v.old-12-0badc0de-0123abcd"
+    for p in (earlier, elsewhere):
+        (p / "unet").mkdir(parents=True)
+        (p / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(b"\1" * 150_000)
+    left = _killed_write(out)
+    with caplog.at_level(logging.INFO, logger="streamt2v.io.checkpoints"):
+        note = leftover_temporaries(out)
+    assert not left.exists() and earlier.is_dir() and elsewhere.is_dir()
+    assert note == (
+        "2 temporary folder(s) of an interrupted conversion or save are beside the output (0.3 MB): "
+        f"remove them when none is running: rm -r {str(earlier)!r} {str(elsewhere)!r}"
+    )
+    [removed] = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert removed.startswith("removed 1 temporary folder(s) (0.2 MB) a killed conversion or save left")
+    assert removed.endswith(repr(str(left)))

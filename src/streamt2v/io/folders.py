@@ -5,16 +5,18 @@ path."""
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import re
 import shutil
+import socket
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 
 def atomic_write_file(path: str | Path, write: Callable[[Path], None]) -> None:
@@ -149,15 +151,97 @@ def refuse_existing(out: str | Path, overwrite: bool = False, *, model_folder: b
             )
 
 
+# atomic_folder's temporary folders beside ``out``: ``.NAME.tmp-PID-HOST-RANDOM`` (the folder being filled)
+# and ``.NAME.old-PID-HOST-RANDOM`` (the replaced folder, moved aside between the two renames). HOST tells
+# this machine's (or container's) writers from those of another sharing the folder, whose pid says nothing here.
+_ATOMIC_TEMPORARY = r"\.{name}\.(?P<tag>tmp|old)-(?P<pid>[1-9]\d*)-(?P<host>[0-9a-f]{{8}})-[0-9a-f]{{8}}"
+# the names of this process's atomic_folder temporaries now in use (one with this pid and not here is a dead
+# process's: a container's writer often has the same small pid each time); the random part makes them unique
+_ACTIVE: set[str] = set()
+
+
+def _host_tag() -> str:
+    return hashlib.sha1(socket.gethostname().encode("utf-8", "surrogateescape")).hexdigest()[:8]
+
+
+def atomic_folder_temporary(out: Path) -> re.Pattern[str]:
+    """The names of :func:`atomic_folder`'s temporary folders beside ``out`` (groups ``tag``: ``tmp`` or
+    ``old``, ``pid``, ``host``)."""
+    return re.compile(_ATOMIC_TEMPORARY.format(name=re.escape(out.name)))
+
+
+def _writer_alive(pid: int, host: str) -> bool | None:
+    """Whether the process that named a temporary folder ``pid``/``host`` is alive: None when this process
+    cannot tell (another machine or container, or no POSIX signals to ask with)."""
+    if host != _host_tag() or os.name != "posix":
+        return None
+    if pid == os.getpid():
+        return False  # this process's own running ones are in _ACTIVE, checked by the caller
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists, another user's
+        return True
+    return True
+
+
+class Leftovers(NamedTuple):
+    """:func:`atomic_folder`'s temporary folders beside an output that are not this process's."""
+
+    dead: list[Path]  # of a killed writer (``kill -9``, an OOM kill, a power cut): removable
+    replaced: list[Path]  # moved aside by a writer killed between its two renames, no output since
+    unknown: list[Path]  # of a writer this process cannot ask after (another machine or container)
+
+
+def atomic_folder_leftovers(out: Path) -> Leftovers:
+    """The temporary folders of :func:`atomic_folder` beside ``out`` that are not this process's running
+    ones, by what became of their writer (a running writer's on this machine are left out). ``replaced``
+    holds the user's only copy of ``out``: never removed."""
+    pattern = atomic_folder_temporary(out)
+    found = Leftovers([], [], [])
+    if not out.parent.is_dir():
+        return found
+    for p in sorted(out.parent.iterdir()):
+        m = pattern.fullmatch(p.name)
+        if not m or p.is_symlink() or not p.is_dir() or p.name in _ACTIVE:
+            continue
+        alive = _writer_alive(int(m["pid"]), m["host"])
+        if alive is None:
+            found.unknown.append(p)
+        elif alive:
+            continue
+        elif m["tag"] == "old" and not (out.exists() or out.is_symlink()):
+            found.replaced.append(p)
+        else:
+            found.dead.append(p)
+    return found
+
+
+def remove_dead_writers_temporaries(out: Path) -> list[Path]:
+    """Remove the temporary folders a killed :func:`atomic_folder` writer of ``out`` left beside it (as
+    large as a model folder: ~13 GB for a full-size conversion; :func:`atomic_folder_leftovers`);
+    returns what was removed."""
+    dead = atomic_folder_leftovers(out).dead
+    for p in dead:
+        shutil.rmtree(p, ignore_errors=True)
+    return dead
+
+
 @contextmanager
 def atomic_folder(out: Path, overwrite: bool = False, *, model_folder: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling of ``out`` to fill; on success it replaces ``out``, on an error it is
     removed and ``out`` stays as it was. An existing ``out`` is refused unless ``overwrite`` (and as
-    :func:`refuse_existing` says with ``model_folder``)."""
+    :func:`refuse_existing` says with ``model_folder``). The temporary folders are named with this
+    process's pid (:func:`atomic_folder_temporary`): those of a killed writer of ``out`` are removed first
+    (:func:`remove_dead_writers_temporaries`), a running writer's are left alone."""
     refuse_existing(out, overwrite, model_folder=model_folder)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
-    old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+    remove_dead_writers_temporaries(out)
+    stem = f"{os.getpid()}-{_host_tag()}"
+    tmp = out.parent / f".{out.name}.tmp-{stem}-{uuid.uuid4().hex[:8]}"
+    old = out.parent / f".{out.name}.old-{stem}-{uuid.uuid4().hex[:8]}"
+    _ACTIVE.update((tmp.name, old.name))
     try:
         tmp.mkdir()
         yield tmp
@@ -171,11 +255,13 @@ def atomic_folder(out: Path, overwrite: bool = False, *, model_folder: bool = Fa
         if old.exists() and not out.exists():
             old.rename(out)
         shutil.rmtree(tmp, ignore_errors=True)
+        _ACTIVE.difference_update((tmp.name, old.name))
         raise
     if old.is_dir() and not old.is_symlink():
         shutil.rmtree(old, ignore_errors=True)
     elif old.exists() or old.is_symlink():  # --overwrite of a file by a folder
         old.unlink()
+    _ACTIVE.difference_update((tmp.name, old.name))
 
 
 def folder_listing(folder: Path) -> str:

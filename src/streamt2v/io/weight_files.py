@@ -1,16 +1,17 @@
 """Which weight files a diffusers / transformers model folder holds: the full-precision set, or only the
 ``fp16`` variant some hub repos ship (ModelScope T2V's ``diffusion_pytorch_model.fp16.safetensors``), which
 ``from_pretrained`` reads only when told ``variant="fp16"``; whether they can be whole; and the temporary
-folders a killed write of a model folder left beside it."""
+folders a killed write of a model folder left beside it (removed, or named where they cannot be)."""
 
 from __future__ import annotations
 
 import logging
 import re
+import shutil
 from pathlib import Path
 
 from streamt2v.io.checkpoint_file import weight_file_problem
-from streamt2v.io.folders import folder_listing
+from streamt2v.io.folders import atomic_folder_leftovers, folder_listing
 
 # diffusers models, transformers models (safetensors or pickle, single file or sharded with an index)
 WEIGHT_STEMS = ("diffusion_pytorch_model", "model", "pytorch_model")
@@ -60,28 +61,57 @@ def _disk_use(file: Path) -> int:
     return st.st_blocks * 512 if hasattr(st, "st_blocks") else st.st_size
 
 
+def _size(folders: list[Path]) -> str:
+    size = sum(_disk_use(f) for p in folders for f in p.rglob("*") if f.is_file() and not f.is_symlink())
+    return f"{size / 1e9:.1f} GB" if size >= 1e8 else f"{size / 1e6:.1f} MB"
+
+
+def _quoted(folders: list[Path]) -> str:
+    return " ".join(repr(str(p)) for p in folders)
+
+
 def leftover_temporaries(out: Path) -> str | None:
-    """The temporary folders a killed conversion or save into ``out`` left beside it (``.NAME.tmp-*`` and
-    ``.NAME.old-*``, hidden, as large as a model folder), named with their size, logged as a warning;
-    None when there are none. They are not removed: another conversion into ``out`` may be writing one."""
-    pattern = re.compile(rf"\.{re.escape(out.name)}\.(tmp|old)-[0-9a-f]{{8}}")
-    parent = out.expanduser().absolute().parent
-    found = (
-        [
-            p
-            for p in sorted(parent.iterdir())
-            if pattern.fullmatch(p.name) and p.is_dir() and not p.is_symlink()
-        ]
-        if parent.is_dir()
-        else []
-    )
-    if not found:
+    """Remove the temporary folders a killed conversion or save into ``out`` left beside it (hidden, as
+    large as a model folder; :func:`~streamt2v.io.folders.atomic_folder_leftovers`) and name, with
+    their size, those it cannot remove, logged as a warning; None when there are none. Not removed: those
+    whose writer this process cannot ask after (``.NAME.tmp-*`` / ``.NAME.old-*`` of an earlier version,
+    named without a pid, or of another machine or container), and the folder a writer killed between its
+    two renames had moved aside while no ``out`` has come since (the user's only copy). A running writer's
+    are neither removed nor named."""
+    out = out.expanduser().absolute()
+    parent = out.parent
+    if not parent.is_dir():
         return None
-    size = sum(_disk_use(f) for p in found for f in p.rglob("*") if f.is_file() and not f.is_symlink())
-    shown = f"{size / 1e9:.1f} GB" if size >= 1e8 else f"{size / 1e6:.1f} MB"
-    note = (
-        f"{len(found)} temporary folder(s) of an interrupted conversion or save are beside the output "
-        f"({shown}): remove them when none is running: rm -r {' '.join(repr(str(p)) for p in found)}"
-    )
-    logging.getLogger("streamt2v.io.checkpoints").warning("%s", note)
+    log = logging.getLogger("streamt2v.io.checkpoints")
+    found = atomic_folder_leftovers(out)
+    if found.dead:
+        shown = _size(found.dead)
+        for p in found.dead:
+            shutil.rmtree(p, ignore_errors=True)
+        log.info(
+            "removed %d temporary folder(s) (%s) a killed conversion or save left beside the output: %s",
+            len(found.dead),
+            shown,
+            _quoted(found.dead),
+        )
+    unnamed = re.compile(rf"\.{re.escape(out.name)}\.(tmp|old)-[0-9a-f]{{8}}")  # earlier versions'
+    earlier = [
+        p for p in sorted(parent.iterdir()) if unnamed.fullmatch(p.name) and p.is_dir() and not p.is_symlink()
+    ]
+    unknown = earlier + found.unknown
+    notes = []
+    if unknown:
+        notes.append(
+            f"{len(unknown)} temporary folder(s) of an interrupted conversion or save are beside the output "
+            f"({_size(unknown)}): remove them when none is running: rm -r {_quoted(unknown)}"
+        )
+    if found.replaced:
+        notes.append(
+            f"what was at the output before a conversion or save into it was killed is kept at "
+            f"{_quoted(found.replaced)} ({_size(found.replaced)}); the next one into the output removes it"
+        )
+    if not notes:
+        return None
+    note = "; ".join(notes)
+    log.warning("%s", note)
     return note
