@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -378,3 +379,25 @@ def test_a_folder_with_only_fp16_variant_weights_loads(tmp_path):
     for part in ("unet", "text_encoder"):
         mine, theirs = getattr(tiny, part).state_dict(), getattr(loaded, part).state_dict()
         assert mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine)
+
+
+def test_a_model_folder_cloned_without_git_lfs_is_named_before_any_weights(
+    tiny: StreamingT2VModel, tmp_path: Path
+) -> None:
+    """Weight files that are Git LFS pointers (a clone without git-lfs) failed in diffusers' words naming no
+    file, or 'header too large' for the text encoder, after the other parts had been read."""
+    out = tiny.save_pretrained(tmp_path / "model")
+    pointer = b"version https://git-lfs.github.com/spec/v1\noid sha256:" + b"0" * 64 + b"\nsize 5000000\n"
+    for comp, name in [("text_encoder", "model"), ("unet", "diffusion_pytorch_model")]:
+        weights = out / comp / f"{name}.safetensors"
+        whole = weights.read_bytes()
+        weights.write_bytes(pointer)
+        with pytest.raises(
+            ValueError,
+            match=rf"^model folder's {comp}/ weight file '{re.escape(str(weights))}' is a Git LFS pointer "
+            rf"\({len(pointer)} bytes standing "
+            r"for a 5\.0 MB file\), not the file itself: the repository was cloned without git-lfs",
+        ):
+            StreamingT2VModel.from_pretrained(out)
+        weights.write_bytes(whole)
+    StreamingT2VModel.from_pretrained(out)

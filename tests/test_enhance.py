@@ -974,3 +974,37 @@ def test_a_refiner_cast_prints_no_float32_warning_about_no_module() -> None:
         diffusers_log.removeHandler(records)
     assert cast.unet.dtype == torch.bfloat16 and cast.vae.vae.dtype == torch.bfloat16
     assert messages == []
+
+
+LFS_POINTER = b"version https://git-lfs.github.com/spec/v1\noid sha256:" + b"0" * 64 + b"\nsize 1234567890\n"
+
+
+def test_a_refiner_cloned_without_git_lfs_is_named_before_any_weights(refiner: Refiner, tmp_path) -> None:
+    """A refiner folder cloned without git-lfs holds pointer text for its weights: loading failed in
+    diffusers' words naming no file ('You seem to have cloned a repository without having git-lfs') or,
+    for the text encoder, 'header too large'. The file is named with the fix, when the folder is checked."""
+    import re
+
+    from streamt2v.pipeline.refiner import check_refiner_folder
+
+    folder = refiner.save_pretrained(tmp_path / "ref")
+    for part, name in [("text_encoder", "model"), ("unet", "diffusion_pytorch_model")]:
+        weights = folder / part / f"{name}.safetensors"
+        whole = weights.read_bytes()
+        weights.write_bytes(LFS_POINTER)
+        match = (
+            rf"^refiner {part} weight file '{re.escape(str(weights))}' is a Git LFS pointer \({len(LFS_POINTER)} bytes "
+            r"standing for a "
+            r"1\.2 GB file\), not the file itself: the repository was cloned without git-lfs; run `git lfs pull`"
+        )
+        with pytest.raises(ValueError, match=match):
+            check_refiner_folder(folder)
+        with pytest.raises(ValueError, match=match):
+            Refiner.from_pretrained(folder)
+        weights.write_bytes(whole[: len(whole) // 2])  # an interrupted download
+        with pytest.raises(
+            ValueError, match=rf"^refiner {part} weight file '{re.escape(str(weights))}' is cut short: "
+        ):
+            Refiner.from_pretrained(folder)
+        weights.write_bytes(whole)
+    assert Refiner.from_pretrained(folder).frame_size == refiner.frame_size

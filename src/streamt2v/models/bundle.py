@@ -40,7 +40,7 @@ from transformers import (
 
 from streamt2v.config import PRESETS, ModelConfig, config_from_json, get_preset
 from streamt2v.io.folders import atomic_folder, looks_like_hub_id, read_json_object
-from streamt2v.io.weight_files import weights_variant
+from streamt2v.io.weight_files import check_weight_files, weights_variant
 from streamt2v.memory import move_checked, one_dtype, own_aligned_memory, resolve_device, resolve_dtype
 from streamt2v.models.autoencoder import VideoAutoencoder
 from streamt2v.models.encoders import (
@@ -547,6 +547,8 @@ class StreamingT2VModel:
             for comp in needed
             if comp not in ("tokenizer", "scheduler")
         }
+        for comp, variant in variants.items():  # a clone without git-lfs: pointer text, named with the fix
+            check_weight_files(root / comp, variant, f"model folder's {comp}/ weight file")
         # None means float32 for every component: diffusers casts to it by default, but transformers 5
         # keeps the dtype the files were saved in (the shipped fp16), which would mix dtypes.
         dtype = torch.float32 if torch_dtype is None else torch_dtype

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from streamt2v.io.folders import looks_like_hub_id, read_json_object
-from streamt2v.io.weight_files import weights_variant
+from streamt2v.io.weight_files import check_weight_files, weights_variant
 from streamt2v.memory import move_checked, one_dtype, resolve_device, resolve_dtype
 from streamt2v.models.autoencoder import VideoAutoencoder
 from streamt2v.pipeline.chunking import EnhanceSettingError
@@ -302,7 +302,8 @@ def check_refiner_folder(path: str | os.PathLike, config: EnhanceConfig | None =
     """Raise unless ``path`` is a local diffusers-format refiner folder (cheap: no weights are read). The
     refiner is loaded from local folders only; a missing path is reported as such, whatever its form. A
     stage-1/2 ``StreamingT2VModel`` folder is refused; other pipelines' folders (a zeroscope-style
-    ``TextToVideoSDPipeline``) are accepted. With ``config``: its start step must fit the folder's noise
+    ``TextToVideoSDPipeline``) are accepted. A weight file that cannot be whole (a Git LFS pointer, an empty
+    or cut-short file: :func:`~streamt2v.io.weight_files.check_weight_files`, headers only) is refused. With ``config``: its start step must fit the folder's noise
     schedule (:func:`~streamt2v.pipeline.enhance.check_start_step`)."""
     root = refiner_folder(path)
     if not root.exists():
@@ -333,7 +334,9 @@ def check_refiner_folder(path: str | os.PathLike, config: EnhanceConfig | None =
                 "unet/ vae/ text_encoder/ tokenizer/ scheduler/)"
             )
     for part in WEIGHTED_PARTS:
-        weights_variant(root / part, f"refiner {part} folder")
+        # a clone without git-lfs holds pointer text: named here, not in diffusers' words after minutes
+        variant = weights_variant(root / part, f"refiner {part} folder")
+        check_weight_files(root / part, variant, f"refiner {part} weight file")
     sched_file = root / "scheduler" / "scheduler_config.json"
     if not sched_file.is_file():
         raise FileNotFoundError(
