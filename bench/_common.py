@@ -14,7 +14,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from streamt2v.cli import integer_at_least as at_least
-from streamt2v.cli import library_bars_off, sigterm_as_interrupt
+from streamt2v.cli import library_bars_off, sigterm_as_interrupt, stderr_is_terminal
 from streamt2v.io.folders import atomic_write_file, check_writable_parent
 
 # Default results folder: beside the scripts, so a script run from outside the repository root still
@@ -97,13 +97,6 @@ def _kept() -> str:
 _bars = ExitStack()
 
 
-def _stderr_is_terminal() -> bool:
-    try:
-        return sys.stderr.isatty()
-    except (AttributeError, ValueError):  # replaced by an object without isatty, or closed
-        return False
-
-
 def quiet_library_bars(libraries: tuple[str, ...] = ("diffusers", "transformers")) -> None:
     """Switch off the progress bars of ``libraries`` and huggingface_hub (model loading: transformers'
     "Loading weights") until the script ends, when stderr is not a terminal (a log file, ``run_all.py``'s
@@ -111,7 +104,7 @@ def quiet_library_bars(libraries: tuple[str, ...] = ("diffusers", "transformers"
     (``streamt2v.cli.library_bars_off``). The scripts' own lines are kept. Called after the arguments are
     checked, with only the libraries the script loads models of: importing one for its switch takes seconds
     (diffusers)."""
-    if not _stderr_is_terminal():
+    if not stderr_is_terminal():
         _bars.enter_context(library_bars_off(libraries))
 
 

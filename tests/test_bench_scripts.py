@@ -304,3 +304,35 @@ def test_an_empty_or_impossible_out_is_one_line_naming_it(
     status, line = exit_line(monkeypatch, capsys, script, *args)
     assert (status, line) == (2, f"{script}: {expected.replace('FILE', str(file))}")
     assert [p.name for p in tmp_path.iterdir()] == ["notes.md"]
+
+
+def test_the_scripts_ask_the_command_line_whether_stderr_is_a_terminal(monkeypatch):
+    """bench/_common.py kept its own copy of the command line's private check; it now uses the public one,
+    and the libraries' bars still go off only where stderr is no terminal, and come back as the script ends."""
+    import transformers.utils.logging as transformers_logging
+
+    import streamt2v.cli as cli
+
+    monkeypatch.syspath_prepend(str(BENCH))
+    import _common
+
+    assert _common.stderr_is_terminal is cli.stderr_is_terminal
+    closed = io.StringIO()
+    closed.close()
+    assert transformers_logging.is_progress_bar_enabled()
+    for stderr, bars in (
+        (TerminalStderr(), True),
+        (io.StringIO(), False),
+        (closed, False),
+        (object(), False),
+    ):
+        monkeypatch.setattr(sys, "stderr", stderr)
+        seen = []
+
+        def main(seen=seen):
+            _common.quiet_library_bars(("transformers",))
+            seen.append(transformers_logging.is_progress_bar_enabled())
+
+        _common.run(main)
+        assert seen == [bars]
+        assert transformers_logging.is_progress_bar_enabled()

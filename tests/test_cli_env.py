@@ -501,3 +501,20 @@ def test_a_stored_stage_3_setting_refused_on_resume_asks_for_no_flag(tmp_path, c
         "error: stage 3: --enhance-chunk-frames (3) must be larger than --enhance-overlap (8); --enhance-overlap 8 "
         "is the official default\n"
     )
+
+
+def test_stderr_is_terminal_is_public_and_never_raises(monkeypatch):
+    """The check behind the progress-bar default was private, so bench/_common.py kept a copy of it."""
+    import io
+
+    from streamt2v.cli import stderr_is_terminal
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    closed = io.StringIO()
+    closed.close()
+    for stderr, expected in ((Terminal(), True), (io.StringIO(), False), (closed, False), (object(), False)):
+        monkeypatch.setattr(sys, "stderr", stderr)
+        assert stderr_is_terminal() is expected
