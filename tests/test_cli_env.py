@@ -503,6 +503,34 @@ def test_a_stored_stage_3_setting_refused_on_resume_asks_for_no_flag(tmp_path, c
     )
 
 
+def test_a_commands_positionals_may_come_after_its_options(tmp_path, monkeypatch):
+    """``evaluate a.mp4 --metrics scuts b.mp4`` was "unrecognized arguments: b.mp4" (argparse fills every
+    positional at their first run); the other commands parse as they did: generate's ``--compile`` still
+    takes the word after it (its own error says so), and ``--`` still ends the options."""
+    from streamt2v.cli import build_parser
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    parser = build_parser()
+    args = parser.parse_args(["evaluate", "~/a.mp4", "--metrics", "scuts", "~/b", "-v", "c.mp4"])
+    assert (args.target, args.more, args.metrics, args.verbose) == (
+        f"{tmp_path}/a.mp4",
+        [f"{tmp_path}/b", "c.mp4"],
+        "scuts",
+        True,
+    )
+    args = parser.parse_args(["evaluate", "--flow", "farneback", "--", "-a.mp4", "--b.mp4"])
+    assert (args.target, args.more, args.flow) == ("-a.mp4", ["--b.mp4"], "farneback")
+    args = parser.parse_args(["generate", "--compile", "a cat", "--frames", "8"])
+    assert (args.prompt, args.compile, args.frames) == (None, "a cat", 8)
+    args = parser.parse_args(["generate", "a cat", "--compile", "--frames", "8"])
+    assert (args.prompt, args.compile) == ("a cat", "inductor")
+    assert parser.parse_args(["generate", "--frames", "8", "--", "-a cat"]).prompt == "-a cat"
+    args = parser.parse_args(["convert", "c.ckpt", "--tokenizer", "t", "m"])
+    assert (args.checkpoint, args.out_dir, args.tokenizer) == ("c.ckpt", "m", "t")
+    args = parser.parse_args(["assemble", "model", "--unet", "u", "o"])
+    assert (args.out_dir, args.unet) == ("o", "u")
+
+
 def test_stderr_is_terminal_is_public_and_never_raises(monkeypatch):
     """The check behind the progress-bar default was private, so bench/_common.py kept a copy of it."""
     import io

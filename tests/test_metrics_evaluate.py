@@ -537,3 +537,34 @@ def test_boundaries_none_turns_the_jump_ratio_off(video_dir, tmp_path):
     data = json.loads(out.read_text())
     assert data["config"]["boundaries"] == [] and data["records"][0]["probe_jump_ratio"] is None
     assert data["records"][0]["probe_motion"] > 0
+
+
+def test_videos_after_the_options_are_scored_too(video_dir, tmp_path, capsys):
+    """``streamt2v evaluate a.mp4 --metrics scuts b.mp4`` said "unrecognized arguments: b.mp4": argparse gave
+    every positional its value at their first run (the further videos none), so only the options' order
+    decided whether a video was scored. A ``--`` still ends the options."""
+    clean, cut = str(video_dir / "a_clean.mp4"), str(video_dir / "b_cut.mp4")
+    out = tmp_path / "r.json"
+    argv = ["evaluate", cut, "--metrics", "scuts", clean, "--no-progress", str(video_dir / "b_cut.mp4")]
+    assert main([*argv, "--out", str(out)]) == 2  # the same video twice: all three were read as videos
+    assert f"error: video {cut!r} is given twice" in capsys.readouterr().err
+    assert main([*argv[:-1], "--out", str(out)]) == 0
+    records = json.loads(out.read_text())["records"]
+    assert [(r["path"].rsplit("/", 1)[-1], r["scuts"]) for r in records] == [
+        ("b_cut.mp4", 1),
+        ("a_clean.mp4", 0),
+    ]
+    shutil.copy(clean, tmp_path / "-dash.mp4")
+    out.unlink()
+    argv = [
+        "evaluate",
+        "--metrics",
+        "scuts",
+        "--no-progress",
+        "--out",
+        str(out),
+        "--",
+        str(tmp_path / "-dash.mp4"),
+    ]
+    assert main(argv) == 0
+    assert [r["path"].rsplit("/", 1)[-1] for r in json.loads(out.read_text())["records"]] == ["-dash.mp4"]

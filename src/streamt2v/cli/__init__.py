@@ -26,13 +26,33 @@ COMMANDS: tuple[str, ...] = ("generate", "enhance", "convert", "evaluate", "trai
 
 class _Parser(argparse.ArgumentParser):
     """Every parser, the subcommands' (and theirs: ``assemble model``) included, takes ``-v``, so it works
-    before or after the subcommand. ``SUPPRESS``: a subcommand without ``-v`` leaves the top level's value."""
+    before or after the subcommand. ``SUPPRESS``: a subcommand without ``-v`` leaves the top level's value.
+
+    A command's positionals may also come after its options (``evaluate a.mp4 --metrics scuts b.mp4``): its
+    parser reads the options first, then the positionals left (argparse's intermixed parsing), where a plain
+    parse matches every positional at their first run and calls the later ones unrecognized arguments.
+    Parsers of subcommands (the top level, ``assemble``) cannot parse so and parse as plain argparse does;
+    so does a command line with ``--``, which argparse's intermixed parsing takes as a positional's (Python
+    3.10 to 3.13.0: ``generate -- -a`` made ``-a`` an unrecognized option): what follows it is positional
+    anyway."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self._intermixing = False
         self.add_argument(
             "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log debug messages"
         )
+
+    def parse_known_args(self, args=None, namespace=None):
+        args = sys.argv[1:] if args is None else list(args)
+        # parse_known_intermixed_args calls this again for each of its passes (before Python 3.13)
+        if self._intermixing or self._subparsers is not None or "--" in args:
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
 
 
 def user_path(text: str) -> str:
