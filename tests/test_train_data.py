@@ -1097,3 +1097,37 @@ def test_joint_images_from_other_videos_are_part_of_what_a_resume_compares(tmp_p
         **clips.fingerprint(),
         "images": images.fingerprint(),
     }
+
+
+def write_mp4_cut_between_frames(path, frames: int = 16, keep: int = 13) -> None:
+    """A faststart mp4 of ``frames`` cut where the packet of frame ``keep`` begins (a copy or download
+    interrupted there): every frame it holds decodes, and its index still lists ``frames``."""
+    import av
+
+    write_cut_short_mp4(path, frames=frames, keep=1.0)
+    with av.open(str(path)) as container:
+        starts = [p.pos for p in container.demux(container.streams.video[0]) if p.size]
+    path.write_bytes(path.read_bytes()[: starts[keep]])
+
+
+def test_a_video_cut_short_between_frames_is_called_cut_short_not_simply_short(tmp_path):
+    """An mp4 cut between two frames decodes to fewer frames without an error: the check said only 'video X
+    has 13 frames; a clip needs 16', as of a video simply too short, not that the file is cut short."""
+    write_mp4_cut_between_frames(tmp_path / "cut.mp4")
+    (tmp_path / "caps.csv").write_text("file,caption\ncut.mp4,noise\n")
+    ds = VideoFolderDataset(tmp_path, tmp_path / "caps.csv", ClipSpec(num_frames=16, size=16))
+    with pytest.raises(ValueError) as err:
+        ds.check()
+    assert str(err.value) == (
+        f"video {tmp_path / 'cut.mp4'} has 13 frames; a clip needs 16; its container lists 16 frames, the "
+        "file holds 13: it was cut short (an unfinished copy, download or recording)"
+    )
+    write_video(tmp_path / "short.mp4", 13)
+    (tmp_path / "caps.csv").write_text("file,caption\ncut.mp4,noise\nshort.mp4,red\n")
+    ds = VideoFolderDataset(tmp_path, tmp_path / "caps.csv", ClipSpec(num_frames=16, size=16))
+    with pytest.raises(ValueError) as err:
+        ds.check()
+    assert str(err.value).endswith(  # in the list of several too; a video simply short has no such clause
+        f"video {tmp_path / 'cut.mp4'} has 13 frames; its container lists 16 frames, the file holds 13: it "
+        f"was cut short (an unfinished copy, download or recording); video {tmp_path / 'short.mp4'} has 13 frames"
+    )

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from streamt2v.io.damage import shortfall_hint
 from streamt2v.io.frame_seek import FrameTimes, frame_times, pick_frames
 from streamt2v.io.video import (
     READ_VIDEO_SUFFIXES,
@@ -446,7 +447,9 @@ class VideoFolderDataset(Dataset):
                 short = f"video {self.paths[f]} has {n} frames"
                 if probe.dropped:  # ffprobe and players' file info count the frames an edit list drops
                     short += f" (its container lists {n + probe.dropped}; an edit list drops {probe.dropped})"
-                bad.append((f"{short}; a clip needs {need}", short))
+                # a file cut short or damaged, not one simply short, says so (its packets read, not decoded)
+                hint = shortfall_hint(self.paths[f], n)
+                bad.append((f"{short}; a clip needs {need}{hint}", short + hint))
             rates.setdefault(round(fps, 2), []).append(f)
             if 0 < probe.side < s.size:
                 small.append((f, probe.side))
