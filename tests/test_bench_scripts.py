@@ -336,3 +336,16 @@ def test_the_scripts_ask_the_command_line_whether_stderr_is_a_terminal(monkeypat
         _common.run(main)
         assert seen == [bars]
         assert transformers_logging.is_progress_bar_enabled()
+
+
+def test_an_unknown_compile_backend_lists_no_test_fixture(monkeypatch, capsys, tmp_path):
+    """``--compile nope`` listed torch's test fixtures (relu_compile_error_TESTING_ONLY, ...) among the
+    backends to choose from."""
+    monkeypatch.chdir(tmp_path)
+    status, line = exit_line(monkeypatch, capsys, "bench_generate.py", *GENERATE, "--compile", "nope")
+    assert status == 2
+    assert line.startswith(
+        "bench_generate.py: error: --compile: unknown torch.compile backend 'nope'; choose one"
+    )
+    assert "inductor" in line and "TESTING_ONLY" not in line and "minifier" not in line
+    assert list(tmp_path.iterdir()) == []

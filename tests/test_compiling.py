@@ -114,3 +114,20 @@ def test_compiled_refiner_enhances_as_the_eager_one():
     assert enhanced.shape == (1, 3, 24, 64, 64)
     assert torch.allclose(enhanced, expected, atol=1e-4)
     torch._dynamo.reset()
+
+
+@pytest.mark.parametrize("backend", ["nope", "relu_compile_error_TESTING_ONLY", "dynamo_minifier_backend"])
+def test_an_unknown_backend_lists_only_backends_a_job_can_use(backend):
+    """``--compile nope`` listed torch's test fixtures (relu_compile_error_TESTING_ONLY, ..., which fail on
+    purpose) and its minifier's backends among the choices, and took them."""
+    from streamt2v.compiling import check_compile_support
+
+    with pytest.raises(ValueError) as refused:
+        check_compile_support("cpu", backend)
+    message = str(refused.value)
+    assert "\n" not in message
+    assert message.startswith(f"unknown torch.compile backend {backend!r}; choose one of ")
+    assert "inductor" in message and "aot_eager_decomp_partition" in message
+    assert "TESTING_ONLY" not in message.replace(backend, "") and "minifier" not in message.replace(
+        backend, ""
+    )

@@ -8,7 +8,9 @@ Shapes are static (``dynamic=False``): a job's shapes repeat, and a specialised 
 On the CPU inductor writes C++ and needs a C++ compiler; without one the failure would come from deep
 inside the first call, so :func:`check_compile_support` says so up front. Other backends
 (``torch._dynamo.list_backends()``, e.g. ``aot_eager_decomp_partition``: inductor's tracing and
-decompositions without its code generation) are accepted for debugging and tests.
+decompositions without its code generation) are accepted for debugging and tests; torch's own test
+fixtures (``relu_compile_error_TESTING_ONLY``, ..., which fail on purpose) and its minifier's backends are
+not (:func:`compile_backends`).
 """
 
 from __future__ import annotations
@@ -37,14 +39,36 @@ def cpp_compiler() -> str | None:
     return None
 
 
-def check_compile_support(device: torch.device | str, backend: str = "inductor") -> None:
-    """Raise ValueError for an unknown ``backend``, RuntimeError (saying what is missing) if inductor
-    cannot run on ``device``."""
+def _for_users(name: str) -> bool:
+    # torch's test fixtures fail on purpose; the minifier's backends serve torch's bug reports
+    return not name.endswith("_TESTING_ONLY") and "minifier" not in name
+
+
+def compile_backends() -> tuple[list[str], list[str]]:
+    """The ``torch.compile`` backends a job may be compiled with: those ``torch._dynamo.list_backends()``
+    offers (``inductor``, ``cudagraphs``, ...; one registered by the user too), then the ones it tags for
+    debugging or as experimental (``aot_eager``, ``aot_eager_decomp_partition``, ...), each sorted; torch's
+    test fixtures (``relu_compile_error_TESTING_ONLY``, ...) and minifier backends left out."""
     import torch._dynamo
 
-    backends = torch._dynamo.list_backends(exclude_tags=())
-    if backend not in backends:
-        raise ValueError(f"unknown torch.compile backend {backend!r}; choose one of {sorted(backends)}")
+    offered = [name for name in torch._dynamo.list_backends() if _for_users(name)]
+    others = [
+        name
+        for name in torch._dynamo.list_backends(exclude_tags=())
+        if _for_users(name) and name not in offered
+    ]
+    return sorted(offered), sorted(others)
+
+
+def check_compile_support(device: torch.device | str, backend: str = "inductor") -> None:
+    """Raise ValueError for an unknown ``backend`` (one not in :func:`compile_backends`), RuntimeError
+    (saying what is missing) if inductor cannot run on ``device``."""
+    offered, others = compile_backends()
+    if backend not in offered + others:
+        raise ValueError(
+            f"unknown torch.compile backend {backend!r}; choose one of {', '.join(offered)} "
+            f"(or one of torch's debugging and experimental ones: {', '.join(others)})"
+        )
     device = torch.device(device)
     if backend == "inductor" and device.type == "cpu" and cpp_compiler() is None:
         wanted = f"$CXX ({os.environ['CXX']!r})" if os.environ.get("CXX") else " or ".join(CPU_COMPILERS)
