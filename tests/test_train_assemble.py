@@ -374,3 +374,58 @@ def test_a_damaged_config_is_one_error_naming_the_file(tmp_path, runs, capsys):
         f"error: --unet {unet / 'config.json'} is a file; it takes a folder (OUT/final/unet of a stream run)"
     )
     assert not (tmp_path / "m").exists()
+
+
+def test_parts_taken_from_a_converted_folder_keep_the_source_it_records(tmp_path):
+    """Assembling from a converted folder recorded its parts as 'trained: models/streamingt2v/unet', losing
+    the 'converted from CHECKPOINT' (and stage-1 and tokenizer sources) the folder records."""
+    from dataclasses import asdict
+
+    from safetensors.torch import save_file
+
+    from streamt2v.assets import microworld_model_dir
+    from streamt2v.io.official_unet_keys import unmap_official_unet_key
+    from streamt2v.models.bundle import StreamingT2VModel
+
+    shipped = microworld_model_dir()
+    model = StreamingT2VModel.from_pretrained(shipped)
+    ckpt = tmp_path / "streaming_t2v.safetensors"  # the shipped stream UNet as an official checkpoint
+    save_file({unmap_official_unet_key(k): t.contiguous() for k, t in model.unet.state_dict().items()}, ckpt)
+    arch = tmp_path / "arch.json"
+    arch.write_text(json.dumps(asdict(model.config)))
+    converted = tmp_path / "models" / "streamingt2v"
+    args = ["convert", str(ckpt), str(converted), "--preset", str(arch), "--no-strict"]
+    args += ["--init-unet", str(shipped / "init_unet"), "--tokenizer", str(shipped / "tokenizer")]
+    assert main(args) == 0
+    recorded = StreamingT2VModel.from_pretrained(converted).sources
+    assert recorded["weights"] == f"converted from {ckpt.resolve()}"
+
+    parts = dict(unet=converted / "unet", init_unet=converted / "init_unet", vae=converted / "vae")
+    out = assemble_model(tmp_path / "assembled", clip=converted, **parts)
+    assert StreamingT2VModel.from_pretrained(out).sources == {
+        "unet": recorded["weights"],
+        "init_unet": recorded["init_unet"],
+        "vae": recorded["weights"],
+        "clip": recorded["weights"],
+        "tokenizer": recorded["tokenizer"],
+    }
+    # the shipped model's note likewise; given sources still replace them all
+    parts = dict(unet=shipped / "unet", init_unet=shipped / "init_unet", vae=shipped / "vae")
+    out = assemble_model(tmp_path / "from-shipped", clip=shipped, **parts)
+    assert set(StreamingT2VModel.from_pretrained(out).sources.values()) == {model.sources["weights"]}
+    out = assemble_model(tmp_path / "given", clip=shipped, sources={"weights": "mine"}, **parts)
+    assert StreamingT2VModel.from_pretrained(out).sources == {"weights": "mine"}
+
+
+def test_parts_of_an_assembled_folder_keep_the_runs_it_records(tmp_path, runs):
+    """Re-assembling from an assembled folder's parts (another fps or sampler) recorded them as 'trained:
+    ASSEMBLED/unet', losing the runs the first folder named."""
+    from streamt2v.models.bundle import StreamingT2VModel
+
+    first = assemble_model(tmp_path / "first", unet=runs / "stream" / "final" / "unet")
+    sources = StreamingT2VModel.from_pretrained(first).sources
+    assert sources["unet"] == f"trained: {runs / 'stream' / 'final' / 'unet'}"
+    assert sources["init_unet"] == f"trained: {runs / 'base' / 'final' / 'unet'}"
+    parts = dict(unet=first / "unet", init_unet=first / "init_unet", vae=first / "vae", clip=first)
+    again = assemble_model(tmp_path / "again", fps=24, **parts)
+    assert StreamingT2VModel.from_pretrained(again).sources == sources

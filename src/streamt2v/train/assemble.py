@@ -308,12 +308,45 @@ def assemble_model(
         config,
         init_unet=stage1,
         fps=fps,
-        sources=sources or {k: f"trained: {p}" for k, p in parts.items()},
+        sources=sources or _part_sources(parts),
         sampler=sampler,
     )
     for module in model.modules().values():
         module.requires_grad_(False)
     return model.save_pretrained(dest, overwrite=overwrite)
+
+
+def _part_sources(parts: dict[str, Path]) -> dict[str, str]:
+    """The provenance of each part (``{"unet": folder, ...}``): what the model folder it is taken from records
+    for it (its ``sources``: ``"converted from CHECKPOINT"`` of a converted folder, the shipped model's
+    note, an assembled folder's entry), else ``"trained: FOLDER"`` (a run's ``final/``). A CLIP taken from a
+    model folder brings the tokenizer's recorded source too."""
+    found: dict[str, str] = {}
+    for key, path in parts.items():
+        recorded = _model_folder_sources(path if key == "clip" else path.parent)
+        found[key] = recorded.get(key) or recorded.get("weights") or f"trained: {path}"
+        if key == "clip" and recorded.get("tokenizer"):
+            found["tokenizer"] = recorded["tokenizer"]
+    return found
+
+
+def _model_folder_sources(folder: Path) -> dict[str, str]:
+    """The ``sources`` a StreamingT2VModel folder's index records ({} for any other folder, or an index
+    that cannot be read: loading the part names that, not this note)."""
+    from streamt2v.models.bundle import MODEL_INDEX
+
+    index_file = folder / MODEL_INDEX
+    if not index_file.is_file():
+        return {}
+    try:
+        index = read_json_object(index_file, "model folder index")
+    except (OSError, ValueError):
+        return {}
+    meta = index.get("streamt2v") if index.get("_class_name") == "StreamingT2VModel" else None
+    sources = meta.get("sources") if isinstance(meta, dict) else None
+    if not isinstance(sources, dict):
+        return {}
+    return {k: v for k, v in sources.items() if isinstance(k, str) and isinstance(v, str) and v}
 
 
 def _scheduler_overrides(overrides: dict[str, Any] | None) -> dict[str, Any]:
