@@ -349,3 +349,67 @@ def test_a_chunk_saved_out_of_order_names_the_finished_chunks_counted(tmp_path):
             _save(run, finished + 1, g)
         assert str(err.value) == f"chunk {finished + 1} saved out of order: the run has {said}"
         _save(run, finished, g)
+
+
+@pytest.mark.parametrize(
+    ("stop_at", "expected"),
+    [
+        (0, "stopped after 1 finished chunk (16 frames saved in the run directory)"),
+        (
+            1,
+            "stopped in stage 3 after 2 finished chunks (24 frames saved in the run directory; stage 3 had "
+            "finished no step yet)",
+        ),
+        (
+            2,
+            "stopped in stage 3 after 2 finished chunks (24 frames saved in the run directory; stage 3's last "
+            "finished step is kept there too)",
+        ),
+    ],
+)
+def test_a_run_stopped_in_stage_3_says_that_stage_3s_last_step_is_kept(tmp_path, caplog, stop_at, expected):
+    """``generate --enhance`` stopped in stage 3 said only "stopped after 2 finished chunks (24 frames saved
+    ...)": nothing of stage 3's last finished step, kept in the run for the resume (``streamt2v enhance``
+    says it). Stopped before stage 3 (``stop_at`` 0: after the first chunk), the message is as it was; in
+    stage 3's first step (1), none is kept; in its second (2), the first is."""
+    from diffusers import UNet3DConditionModel
+    from torch.nn.modules.module import register_module_forward_hook
+
+    from streamt2v.config import get_preset
+    from streamt2v.models.bundle import StreamingT2VModel
+    from streamt2v.pipeline.generate import GenerateConfig, generate, resume_command
+    from streamt2v.pipeline.rundir import STAGE3_STATE
+    from streamt2v.pipeline.stream import StreamConfig
+
+    # 32x32 frames: stage 3 is the shipped 64x64 refiner; 2 stage-3 chunks: one UNet call a step
+    model = StreamingT2VModel.from_preset(get_preset("tiny").replace(frame_size=32), device="cpu", seed=0)
+    cfg = GenerateConfig(
+        output=str(tmp_path / "s.mp4"),
+        stream=StreamConfig(num_frames=24, seed=7, steps=1, init_steps=1),
+        prompt="a red circle",
+        run_dir=str(tmp_path / "run"),
+        enhance=dict(num_inference_steps=3, chunk_frames=16, overlap=4, start_step=600, scheduler="ddim"),
+    )
+    calls, hooks = [], []
+
+    def stop(module, args, output):
+        if isinstance(module, UNet3DConditionModel):
+            calls.append(1)
+            if len(calls) == stop_at:
+                raise KeyboardInterrupt
+
+    def on_chunk(chunk):
+        if stop_at == 0:
+            raise KeyboardInterrupt
+        if chunk.index == 1:  # the last chunk is finished: every UNet call from here on is stage 3's
+            hooks.append(register_module_forward_hook(stop))
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            generate(cfg, model=model, on_chunk=on_chunk, progress=False)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert (tmp_path / "run" / STAGE3_STATE).is_file() == (stop_at == 2)
+    [said] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("stopped ")]
+    assert said == f"{expected}; continue with: {resume_command(tmp_path / 'run')}"

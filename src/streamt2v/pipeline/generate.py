@@ -474,6 +474,7 @@ def _consume(
     finals = [Path(cfg.output), *extras]
     writers: list[StreamingVideoWriter] = []
     n = 0
+    in_stage3 = False
     held = ExitStack()  # with stage 3, the final outputs' locks: no other writer starts on them meanwhile
     try:
         final_locks = held.enter_context(outputs_locked(finals)) if cfg.enhance is not None else []
@@ -513,6 +514,7 @@ def _consume(
             raise RuntimeError(f"internal error: produced {n} frames, expected {cfg.stream.num_frames}")
         outputs = [w.finish() for w in writers]
         if cfg.enhance is not None:
+            in_stage3 = True
             outputs = _enhance_stage(cfg, run, model, fps, finals, final_locks, progress) + outputs
     except BaseException as err:
         for w in writers:
@@ -526,10 +528,18 @@ def _consume(
             how = advice_after_nan(run.path, dtype, supported_dtypes(resolve_device(cfg.device)))
         else:
             how = f"continue with: {resume_command(run.path)}"
+        kept = ""
+        if in_stage3:  # stage 3 keeps its state after each step in the run: a resume continues from there
+            if (run.path / STAGE3_STATE).is_file():
+                kept = "; stage 3's last finished step is kept there too"
+            else:
+                kept = "; stage 3 had finished no step yet"
         logger.warning(
-            "stopped after %s (%s saved in the run directory); %s",
+            "stopped %safter %s (%s saved in the run directory%s); %s",
+            "in stage 3 " if in_stage3 else "",
             counted(run.num_finished, "finished chunk"),
             counted(run.num_frames_saved, "frame"),
+            kept,
             how,
         )
         raise
