@@ -568,3 +568,51 @@ def test_videos_after_the_options_are_scored_too(video_dir, tmp_path, capsys):
     ]
     assert main(argv) == 0
     assert [r["path"].rsplit("/", 1)[-1] for r in json.loads(out.read_text())["records"]] == ["-dash.mp4"]
+
+
+def test_a_generate_preview_named_directly_is_scored_with_a_warning(video_dir, tmp_path, caplog, capsys):
+    """A shell glob (``evaluate g/*.mp4``) passes ``out.partial.mp4`` as a file: it was scored as one more
+    video of the set without a word, though the same file in a folder scan is left out with a warning."""
+    import logging
+
+    from streamt2v.io.video import write_pngs
+
+    shutil.copy(video_dir / "a_clean.mp4", tmp_path / "a.mp4")
+    shutil.copy(video_dir / "a_clean.mp4", tmp_path / "a.partial.mp4")
+    (tmp_path / "frames.partial").mkdir()
+    write_pngs(tmp_path / "frames.partial", make_video(OBJS, t=3))
+    argv = ["evaluate", *(str(tmp_path / n) for n in ("a.mp4", "a.partial.mp4", "frames.partial"))]
+    with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.evaluate"):
+        assert main([*argv, "--metrics", "scuts", "--no-progress"]) == 0
+    rows = [line.split()[0] for line in capsys.readouterr().out.splitlines() if line and line[0] != "-"]
+    assert rows == ["video", "a.mp4", "a.partial.mp4", "frames.partial", "mean"]  # still scored, as asked
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{str(tmp_path / n)!r} looks like an unfinished `generate` preview (half a video, if generate was "
+        "stopped or is still running); scoring it as given"
+        for n in ("a.partial.mp4", "frames.partial")
+    ]
+
+
+def test_a_folder_of_only_previews_is_refused_naming_them(video_dir, tmp_path, caplog):
+    """A folder holding only ``take.partial.mp4`` said 'no videos (.mp4, ...) in folder' beside an .mp4;
+    a ``notes.partial`` folder without frames (no preview of ``generate``) was left out as one."""
+    import logging
+
+    from streamt2v.metrics.evaluate import find_videos
+
+    only = tmp_path / "only"
+    only.mkdir()
+    shutil.copy(video_dir / "a_clean.mp4", only / "take.partial.mp4")
+    message = (
+        f"folder {str(only)!r} holds only unfinished `generate` preview(s) ({str(only / 'take.partial.mp4')!r}); "
+        "pass them by their paths to score them"
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        find_videos(only)
+    mixed = tmp_path / "mixed"
+    (mixed / "notes.partial").mkdir(parents=True)
+    (mixed / "notes.partial" / "todo.txt").write_text("x")
+    shutil.copy(video_dir / "a_clean.mp4", mixed / "a.mp4")
+    with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.evaluate"):
+        assert find_videos(mixed) == [mixed / "a.mp4"]
+    assert caplog.records == []

@@ -68,24 +68,35 @@ def parse_metrics(spec: str | Sequence[str]) -> tuple[str, ...]:
 def find_videos(target: str | os.PathLike) -> list[Path]:
     """A video file; a folder of frame images (one video); or a folder of videos: its video files and its
     subfolders of frame images (``generate --png-dir`` outputs), sorted by name, not recursive, hidden
-    entries (``.name``: temporaries) left out."""
+    entries (``.name``: temporaries) and ``generate``'s unfinished previews left out (a warning names them).
+    A preview named directly (a shell glob passes them) is scored, with a warning."""
     path = Path(target)
-    if path.is_file():
+    if path.is_file() or (path.is_dir() and _is_preview(path)):
+        if _is_preview(path):  # `evaluate g/*.mp4` passes them too: scored as asked, but not unseen
+            logger.warning(
+                "%r looks like an unfinished `generate` preview (half a video, if generate was stopped or is "
+                "still running); scoring it as given",
+                str(path),
+            )
         return [path]
     if path.is_dir():
         entries = sorted(p for p in path.iterdir() if not p.name.startswith("."))
+        # an interrupted or running `generate` leaves them: half a video each, not one of the set
         previews = [p for p in entries if _is_preview(p)]
-        if (
-            previews
-        ):  # an interrupted or running `generate` leaves them: half a video each, not one of the set
+        entries = [p for p in entries if p not in previews]
+        videos = [p for p in entries if _is_video_file(p) or (p.is_dir() and _holds_frames(p))]
+        if not videos and previews and not _holds_frames(path):
+            raise ValueError(
+                f"folder {str(path)!r} holds only unfinished `generate` preview(s) "
+                f"({', '.join(repr(str(p)) for p in previews)}); pass them by their paths to score them"
+            )
+        if previews:
             logger.warning(
                 "folder %r: left out %d unfinished `generate` preview(s) (%s); pass one by its path to score it",
                 str(path),
                 len(previews),
-                ", ".join(p.name for p in previews[:3]) + (", ..." if len(previews) > 3 else ""),
+                _names(previews),
             )
-            entries = [p for p in entries if p not in previews]
-        videos = [p for p in entries if _is_video_file(p) or (p.is_dir() and _holds_frames(p))]
         if videos:
             loose = [p for p in entries if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
             if loose:  # the folder's own frames are no video of the set: say so rather than drop them unseen
@@ -110,11 +121,16 @@ def find_videos(target: str | os.PathLike) -> list[Path]:
     raise FileNotFoundError(f"video or folder not found: {str(path)!r}")
 
 
+def _names(paths: Sequence[Path]) -> str:
+    return ", ".join(p.name for p in paths[:3]) + (", ..." if len(paths) > 3 else "")
+
+
 def _is_preview(path: Path) -> bool:
-    """``generate``'s playable preview of an unfinished output: ``out.partial.mp4`` beside ``out.mp4``, a
-    ``frames.partial`` folder beside a PNG output ``frames`` (``io.output_paths.preview_path_for``)."""
+    """Named like ``generate``'s playable preview of an unfinished output (``io.output_paths.preview_path_for``):
+    ``out.partial.mp4`` for ``out.mp4``, a ``frames.partial`` folder of frames for a PNG output ``frames``.
+    By its name only: an interrupted ``generate`` leaves the preview alone, without the final output."""
     if path.is_dir():
-        return path.suffix == ".partial"
+        return path.suffix == ".partial" and _holds_frames(path)
     return path.suffix.lower() in READ_VIDEO_SUFFIXES and Path(path.stem).suffix == ".partial"
 
 
