@@ -616,3 +616,36 @@ def test_a_folder_of_only_previews_is_refused_naming_them(video_dir, tmp_path, c
     with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.evaluate"):
         assert find_videos(mixed) == [mixed / "a.mp4"]
     assert caplog.records == []
+
+
+def test_json_prompts_keyed_by_a_name_two_videos_share_are_refused(tmp_path, monkeypatch, capsys):
+    """``evaluate runA runB --prompts p.json`` with ``{"out.mp4": ...}`` gave both runs' out.mp4 the same
+    prompt without a word; keys may now be paths (relative to the working folder, or absolute) to tell
+    them apart, and a path key wins over a file name."""
+    from pathlib import Path
+
+    from streamt2v.metrics.evaluate import read_prompts
+
+    monkeypatch.chdir(tmp_path)
+    videos = [Path("runA/out.mp4"), Path("runB/out.mp4")]
+    p = tmp_path / "p.json"
+    p.write_text('{"out.mp4": "a red circle"}')
+    with pytest.raises(ValueError) as err:
+        read_prompts(p, videos)
+    assert str(err.value) == (
+        f"prompts file {str(p)!r}: the key 'out.mp4' matches 2 videos ('runA/out.mp4', 'runB/out.mp4'); key "
+        "each by its path (relative to the working folder, or as given on the command line), e.g. 'runA/out.mp4'"
+    )
+    p.write_text(
+        json.dumps({"./runA/out.mp4": "a red circle", str(tmp_path / "runB/out.mp4"): "a blue square"})
+    )
+    assert read_prompts(p, videos) == ["a red circle", "a blue square"]
+    p.write_text('{"out.mp4": "a red circle", "runB/out.mp4": "a blue square"}')
+    assert read_prompts(p, videos) == ["a red circle", "a blue square"]
+    # the command line refuses it before any video is scored (these files are no videos)
+    for run in ("runA", "runB"):
+        (tmp_path / run).mkdir()
+        (tmp_path / run / "out.mp4").write_bytes(b"not a video")
+    p.write_text('{"out": "a red circle"}')
+    assert main(["evaluate", "runA", "runB", "--prompts", str(p), "--metrics", "probes"]) == 2
+    assert "the key 'out' matches 2 videos ('runA/out.mp4', 'runB/out.mp4')" in capsys.readouterr().err

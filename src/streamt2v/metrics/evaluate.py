@@ -144,7 +144,8 @@ def _holds_frames(folder: Path) -> bool:
 
 def read_prompts(path: str | os.PathLike, videos: Sequence[Path] | None = None) -> list[str]:
     """Prompts from a text file (one per line, in video order; blank lines ignored) or a JSON file
-    (a list in video order, or an object mapping a video's file name or stem to its prompt)."""
+    (a list in video order, or an object mapping a video's path, file name or stem to its prompt; a key
+    that two videos would share, such as ``out.mp4`` of ``runA/`` and ``runB/``, is refused)."""
     path = Path(path)
     if not path.exists():  # a pipe (``--prompts <(...)``) is not a regular file, and is welcome
         raise FileNotFoundError(f"prompts file not found: {str(path)!r}")
@@ -161,15 +162,34 @@ def read_prompts(path: str | os.PathLike, videos: Sequence[Path] | None = None) 
         if isinstance(data, dict):
             if videos is None:
                 raise ValueError("a JSON object of prompts needs the list of videos to match names")
-            out = []
-            for v in videos:
-                key = next((k for k in (v.name, v.stem, str(v)) if k in data), None)
-                if key is None:
-                    raise ValueError(f"no prompt for video {v.name!r} in {str(path)!r}")
-                out.append(_json_prompt(data[key], f"the entry {key!r}", path))
-            return out
+            keys = [_prompt_key(data, Path(v), path) for v in videos]
+            for key in dict.fromkeys(keys):  # `evaluate runA runB`: both out.mp4 must not share one silently
+                same = [str(v) for v, k in zip(videos, keys) if k == key]
+                if len(same) > 1:
+                    raise ValueError(
+                        f"prompts file {str(path)!r}: the key {key!r} matches {len(same)} videos "
+                        f"({', '.join(map(repr, same[:3]))}{', ...' if len(same) > 3 else ''}); key each by its "
+                        f"path (relative to the working folder, or as given on the command line), e.g. {same[0]!r}"
+                    )
+            return [_json_prompt(data[k], f"the entry {k!r}", path) for k in keys]
         raise ValueError(f"{str(path)!r} must hold a JSON list or object of prompts")
     return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _prompt_key(data: dict, video: Path, path: Path) -> str:
+    """The key of ``video`` in a JSON object of prompts: a path (one with a ``/``, relative to the working
+    folder or absolute), else its file name, else its name without the extension."""
+    here = os.path.abspath(video)
+    for key in data:
+        if ("/" in key or os.sep in key) and os.path.abspath(os.path.expanduser(key)) == here:
+            return key
+    for key in (video.name, video.stem):
+        if key in data:
+            return key
+    raise ValueError(
+        f"no prompt for video {str(video)!r} in {str(path)!r} (keyed by its path, file name or name without "
+        "the extension)"
+    )
 
 
 def _json_prompt(value: object, where: str, path: Path) -> str:
