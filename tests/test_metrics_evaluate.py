@@ -649,3 +649,21 @@ def test_json_prompts_keyed_by_a_name_two_videos_share_are_refused(tmp_path, mon
     p.write_text('{"out": "a red circle"}')
     assert main(["evaluate", "runA", "runB", "--prompts", str(p), "--metrics", "probes"]) == 2
     assert "the key 'out' matches 2 videos ('runA/out.mp4', 'runB/out.mp4')" in capsys.readouterr().err
+
+
+def test_table_rows_of_videos_sharing_a_file_name_show_the_end_of_their_paths():
+    """``evaluate runs/*/`` printed rows all named ``out.mp4``: which run was which could not be told."""
+    from streamt2v.metrics.evaluate import EvaluationReport
+
+    paths = ["runs/runA/out.mp4", "runs/runB/out.mp4", "x/a.mp4", "/data/runA/out.mp4", "out.mp4"]
+    report = EvaluationReport(records=[{"path": p, "scuts": 0} for p in paths])
+    rows = [line.split()[0] for line in report.table().splitlines() if line[0] != "-"]
+    assert rows == [
+        "video",
+        "runs/runA/out.mp4",
+        "runB/out.mp4",
+        "a.mp4",
+        "data/runA/out.mp4",
+        "out.mp4",
+        "mean",
+    ]

@@ -232,10 +232,13 @@ class EvaluationReport:
         return {"records": self.records, "mean": self.means, "skipped": self.skipped, "config": self.config}
 
     def table(self) -> str:
-        """A plain-text table: one row per video and a final ``mean`` row (paper Table 1 style)."""
+        """A plain-text table: one row per video (its file name; where two share one, such as ``runA/out.mp4``
+        and ``runB/out.mp4``, the shortest end of its path that tells them apart) and a final ``mean`` row
+        (paper Table 1 style)."""
         keys = self.keys
         head = ["video"] + [TITLES.get(k, k) for k in keys]
-        rows = [[Path(r["path"]).name] + [_fmt(r.get(k)) for k in keys] for r in self.records]
+        names = _short_names([str(r["path"]) for r in self.records])
+        rows = [[n] + [_fmt(r.get(k)) for k in keys] for n, r in zip(names, self.records)]
         rows.append(["mean"] + [_fmt(self.means[k]) for k in keys])
         widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
 
@@ -278,6 +281,20 @@ class EvaluationInterrupted(KeyboardInterrupt):
         done = len(report.records) + len(report.skipped)
         super().__init__(f"stopped after {done} of {total} video(s)")
         self.report, self.total = report, total
+
+
+def _short_names(paths: Sequence[str]) -> list[str]:
+    """Each path's shortest ending (in whole parts) that no other path ends with."""
+    parts = [Path(p).parts for p in paths]
+    out = []
+    for mine in parts:
+        others = [p for p in parts if p != mine]
+        k = next(
+            (k for k in range(1, len(mine)) if all(p[-k:] != mine[-k:] for p in others)),
+            len(mine),
+        )
+        out.append(str(Path(*mine[-k:])) if mine else "")
+    return out
 
 
 def _fmt(v) -> str:
