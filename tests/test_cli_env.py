@@ -416,7 +416,8 @@ def test_an_unexpected_error_is_one_line_and_verbose_shows_its_traceback(tmp_pat
     assert err.startswith("error: cv2.error: OpenCV") and err.count("\n") == 1, err
 
 
-def test_resume_of_a_finished_run_says_it_only_writes_the_outputs_again(tmp_path, capsys):
+def _finished_tiny_run(tmp_path) -> None:
+    """An 8-frame run of the random-weight tiny preset: ``tmp_path/out.mp4`` and its run folder ``run/``."""
     from streamt2v.models.bundle import StreamingT2VModel
     from streamt2v.pipeline.generate import GenerateConfig, generate
     from streamt2v.pipeline.stream import StreamConfig
@@ -429,6 +430,10 @@ def test_resume_of_a_finished_run_says_it_only_writes_the_outputs_again(tmp_path
         model="tiny",
     )
     generate(cfg, model=StreamingT2VModel.from_preset("tiny", device="cpu", seed=0))
+
+
+def test_resume_of_a_finished_run_says_it_only_writes_the_outputs_again(tmp_path, capsys):
+    _finished_tiny_run(tmp_path)
     (tmp_path / "out.mp4").unlink()
     assert main(["generate", "--resume", str(tmp_path / "run"), "--no-progress"]) == 0
     assert "is already finished; writing its outputs again from its frames" in capsys.readouterr().err
@@ -482,18 +487,7 @@ def test_only_the_outputs_streamed_with_a_preview_have_their_preview_path_checke
 def test_a_stored_stage_3_setting_refused_on_resume_asks_for_no_flag(tmp_path, capsys):
     """--resume ignores the flags typed with it: a refusal of the run's stored stage-3 settings said 'set
     --enhance-overlap to change it'."""
-    from streamt2v.models.bundle import StreamingT2VModel
-    from streamt2v.pipeline.generate import GenerateConfig, generate
-    from streamt2v.pipeline.stream import StreamConfig
-
-    cfg = GenerateConfig(
-        output=str(tmp_path / "out.mp4"),
-        stream=StreamConfig(num_frames=8, seed=7, steps=1, init_steps=1),
-        prompt="a red circle",
-        run_dir=str(tmp_path / "run"),
-        model="tiny",
-    )
-    generate(cfg, model=StreamingT2VModel.from_preset("tiny", device="cpu", seed=0))
+    _finished_tiny_run(tmp_path)
     config = tmp_path / "run" / "config.json"
     config.write_text(json.dumps({**json.loads(config.read_text()), "enhance": {"chunk_frames": 3}}))
     assert main(["generate", "--resume", str(tmp_path / "run"), "--no-progress"]) == 2
