@@ -16,6 +16,7 @@ from dataclasses import replace
 import pytest
 import torch
 
+from streamt2v.io.folders import _host_tag
 from streamt2v.train.checkpoint import latest_checkpoint, load_checkpoint
 from streamt2v.train.clip_recipe import ClipRecipe
 from streamt2v.train.loop import TrainConfig, lr_at, train
@@ -245,6 +246,15 @@ def test_exports_load_with_library_classes(tmp_path):
     # written whole or not at all: what a kill during that write leaves is removed by the resume
     killed = tmp_path / "clip" / "samples" / ".clip-00000001.json.tmp-4194304"
     killed.write_text('{"step": 1, "fr')
+    # and what a kill during the final/ export leaves (atomic_folder's names since 3756ff2, and before)
+    dead_pid = subprocess.Popen(["true"])
+    dead_pid.wait()
+    exports = [
+        tmp_path / "clip" / f".final.tmp-{dead_pid.pid}-{_host_tag()}-0123abcd",
+        tmp_path / "clip" / ".final.tmp-0123abcd",
+    ]
+    for p in exports:
+        (p / "text_encoder").mkdir(parents=True)
     train(
         tiny_clip(),
         replace(cfg, sample_every=1),
@@ -254,6 +264,7 @@ def test_exports_load_with_library_classes(tmp_path):
         export=False,
     )
     assert not killed.exists() and json.loads(killed.with_name("clip-00000001.json").read_text()) == sample
+    assert not any(p.exists() for p in exports)
     final = tmp_path / "clip" / "final"
     text = TextEncoder(
         AutoTokenizer.from_pretrained(final / "tokenizer"),

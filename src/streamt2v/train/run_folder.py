@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from streamt2v.io.folders import atomic_write_file, remove_leftovers
+from streamt2v.io.folders import atomic_write_file, remove_dead_writers_temporaries, remove_leftovers
 from streamt2v.train.checkpoint import remove_stale_temporaries
 
 if TYPE_CHECKING:
@@ -48,8 +48,9 @@ def truncate_log(path: Path, step: int) -> None:
         atomic_write_file(path, lambda tmp: tmp.write_text(new))
 
 
-# Temporaries a run killed while writing them leaves in its folder (atomic_write_file's ``.NAME.tmp-PID``
-# of config.json and loss.jsonl, atomic_folder's ``.final.tmp-*``/``.final.old-*``).
+# Temporaries a run killed while writing them leaves in its folder: atomic_write_file's ``.NAME.tmp-PID`` of
+# config.json and loss.jsonl, and atomic_folder's ``.final.tmp-*``/``.final.old-*`` as named before they
+# carried the writer's pid (today's names: remove_dead_writers_temporaries, which asks whether it is alive).
 _RUN_TEMPORARY = re.compile(r"\.(config\.json|loss\.jsonl)\.tmp-\d+|\.final\.(tmp|old)-[0-9a-f]{8}")
 # In samples/: write_video's temporary ``.STEM.tmp-*SUFFIX`` and lock ``.NAME.lock`` (io.video).
 _SAMPLE_TEMPORARY = re.compile(r"\.(?P<stem>.+)\.tmp-[A-Za-z0-9_]+(?P<suffix>\.[A-Za-z0-9]+)")
@@ -60,13 +61,16 @@ _SAMPLE_JSON_TEMPORARY = re.compile(r"\.clip-\d{8}\.json\.tmp-\d+")
 
 def remove_run_leftovers(out: Path) -> None:
     """Remove what a run killed in ``out`` (``kill -9``, an OOM kill, a preempted machine) left half-written:
-    its temporary files and folders in the run folder, ``checkpoints/`` and ``samples/``. Main process
-    only, before it writes anything."""
+    its temporary files and folders in the run folder, ``checkpoints/`` and ``samples/``. A ``final/``
+    moved aside by a run killed between its export's two renames is kept while no ``final/`` exists (the
+    only copy). Main process only, before it writes anything."""
     if not out.is_dir():
         return
     from streamt2v.io.streaming_writer import remove_stale_temporaries as remove_stale_video
 
     remove_leftovers(out, _RUN_TEMPORARY, folders=True)
+    for p in remove_dead_writers_temporaries(out / "final"):
+        logger.info("removed %s, left by a run killed while it exported final/", p)
     remove_stale_temporaries(out / "checkpoints")
     samples = out / "samples"
     remove_leftovers(samples, _SAMPLE_JSON_TEMPORARY)
