@@ -850,6 +850,18 @@ def test_a_setting_that_clashes_with_a_recommendation_names_the_recommendation()
         ref.config(overlap=-1)
 
 
+def test_a_setting_name_typed_as_a_value_is_not_named_as_unset() -> None:
+    """``enhance --scheduler fps`` said "unknown --scheduler 'fps'; ...; --fps None is the official default
+    (set --fps to change it)": the search for setting names looked inside the quoted value."""
+    ref = Refiner.random((32, 32), seed=0)
+    for value in ("fps", "overlap"):
+        with pytest.raises(EnhanceSettingError) as caught:
+            ref.config(scheduler=value)
+        assert caught.value.unset == {}
+        assert str(caught.value).startswith(f"unknown scheduler {value!r}; choose one of [")
+        assert str(caught.value).endswith("]")
+
+
 def test_an_unknown_setting_name_lists_the_settings() -> None:
     """``refiner.config(stepz=3)`` raised EnhanceConfig's raw "__init__() got an unexpected keyword argument";
     it now says what ``assemble refiner --enhance`` says of an unknown name (the same helper)."""

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from streamt2v.cli import integer_at_least, user_path
+from streamt2v.pipeline.chunking import QUOTED
 
 # Flags --resume does not ignore (the rest come from the run's config.json).
 _RESUME_FLAGS = {"resume", "no_progress", "overwrite", "func", "parser", "command", "verbose", "argv"}
@@ -17,8 +18,6 @@ _RESUME_FLAGS = {"resume", "no_progress", "overwrite", "func", "parser", "comman
 _CHANGED_ON_RESUME = ("device", "dtype")
 # The flags of the stage-1/2 settings whose name is not the flag's (the rest: --name-with-dashes).
 _OTHER_FLAGS = {"num_frames": "--frames", "anchor_image": "--anchor"}
-# A quoted prompt or path in a message (not an apostrophe: "the model's"), left as it is.
-_QUOTED = r"(?<!\w)'[^']*'(?!\w)|(?<!\w)\"[^\"]*\"(?!\w)"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -415,7 +414,7 @@ def as_flags(message: str, flags: dict[str, str] | None = None) -> str:
     stage-1/2 ones) — ``steps=10`` as ``--steps 10`` — quoted prompts and paths left as they are."""
     flags = _flag_names() if flags is None else flags
     names = "|".join(sorted(flags, key=len, reverse=True))
-    pattern = re.compile(rf"({_QUOTED})|\b({names})\b(=?)")
+    pattern = re.compile(rf"({QUOTED})|\b({names})\b(=?)")
     return pattern.sub(lambda m: m[1] or flags[m[2]] + " " * bool(m[3]), message)
 
 

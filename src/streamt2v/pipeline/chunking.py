@@ -21,6 +21,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# A quoted prompt, path or value in a message (not an apostrophe: "the model's"): text the user typed, where a
+# word that is a setting's name (``unknown scheduler 'fps'``) names no setting.
+QUOTED = r"(?<!\w)'[^']*'(?!\w)|(?<!\w)\"[^\"]*\"(?!\w)"
+
 
 class SettingError(ValueError):
     """A stage-1/2 setting refused (:class:`~streamt2v.pipeline.stream.StreamConfig`, the chunk plan, the

@@ -20,7 +20,7 @@ from streamt2v.io.folders import looks_like_hub_id, read_json_object
 from streamt2v.io.weight_files import check_weight_files, weights_variant
 from streamt2v.memory import move_checked, one_dtype, resolve_device, resolve_dtype
 from streamt2v.models.autoencoder import VideoAutoencoder
-from streamt2v.pipeline.chunking import EnhanceSettingError
+from streamt2v.pipeline.chunking import QUOTED, EnhanceSettingError
 from streamt2v.pipeline.enhance import EnhanceConfig, check_start_step
 
 logger = logging.getLogger(__name__)
@@ -51,8 +51,9 @@ def explained(
     limit from a value never typed is otherwise puzzling: ``overlap (8)`` for ``--chunk-frames 3``)."""
     defaults = {f.name: f.default for f in fields(EnhanceConfig)}
     unset = dict(err.unset)
+    unquoted = re.sub(QUOTED, "", err.message)  # a name in quotes is a value typed: unknown scheduler 'fps'
     for name in defaults:
-        if name in given or name in unset or not re.search(rf"\b{name}\b", err.message):
+        if name in given or name in unset or not re.search(rf"\b{name}\b", unquoted):
             continue
         if name in recommended:
             unset[name] = (recommended[name], f"the recommendation of {refiner}")
