@@ -505,7 +505,7 @@ def test_bad_enhance_settings_fail_before_loading_a_model(tmp_path):
     with pytest.raises(
         ValueError,
         match=r"num_inference_steps \(8\) must be <= start_step \(1\).*; start_step 1 is the recommendation "
-        r"of the refiner 'microworld-refiner': set it too \(--enhance-start-step\)$",
+        r"of the refiner 'microworld-refiner' \(set start_step to change it\)$",
     ):
         generate(cfg)
     # a misspelt setting is named with the settings there are (was EnhanceConfig's raw TypeError)

@@ -136,20 +136,6 @@ ENHANCE_FLAGS = {
 }
 
 
-def _unset_part(err: EnhanceSettingError) -> str:
-    """The end of a stage-3 settings error that values the user did not give take part in: each is the
-    refiner folder's recommendation (``start_step`` 1 for the shipped one, which ``--enhance-steps 30`` alone
-    exceeds) or the official default, and the user sets it too."""
-    parts = []
-    for source in dict.fromkeys(source for _, source in err.unset.values()):
-        named = [k for k, (_, s) in err.unset.items() if s == source]
-        values = ", ".join(f"{k} {err.unset[k][0]!r}" for k in named)
-        flags = [ENHANCE_FLAGS[k] for k in named if k in ENHANCE_FLAGS]
-        how = f" ({', '.join(flags)})" if flags else ""
-        parts.append(f"; {values} is {source}: set it too{how}")
-    return "".join(parts)
-
-
 def check_inputs(
     cfg: GenerateConfig,
     *,
@@ -186,12 +172,12 @@ def check_inputs(
         # Refiner.config merges them), before any model is loaded.
         folder = cfg.refiner if cfg.refiner is not None else _default_refiner_folder(model, cfg.model)
         check_enhance_names(cfg.enhance, "stage 3: enhance setting(s)")
+        # a refusal names stage 3's settings by their field names, some also stage 2's (chunk_frames, overlap):
+        # say which stage (the command line shows them as its flags: cli.generate)
         try:
             checked_config(cfg.enhance, folder)
-        except (
-            EnhanceSettingError
-        ) as err:  # its field names (chunk_frames, overlap) are also stage 2's: say which
-            raise EnhanceSettingError(f"stage 3: {err.message}", err.unset, _unset_part(err)) from None
+        except EnhanceSettingError as err:
+            raise EnhanceSettingError(f"stage 3: {err.message}", err.unset) from None
     spec = cfg.model
     known = spec is None or spec in PRESETS or names_shipped(spec) or looks_like_hub_id(spec)
     if not known and not Path(spec).exists():
