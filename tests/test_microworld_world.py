@@ -152,3 +152,53 @@ def test_dataset_determinism_and_eval_disjoint():
     for prompt, seed in EVAL_PROMPTS:
         assert seed >= EVAL_SEED_BASE
         assert parse_caption(prompt).matches(eval_scene(prompt, seed))
+
+
+def test_bad_arguments_raise_one_line_naming_the_value():
+    cases = [
+        (lambda: sample_scene(-1), "-1"),
+        (lambda: eval_scene(EVAL_PROMPTS[0][0], -5), "-5"),
+        (lambda: sample_scene(0, num_objects=0), "num_objects must be 1 or 2, got 0"),
+        (lambda: sample_scene(0, pan_probability=2.0), "pan_probability must be in \\[0, 1\\], got 2.0"),
+        (lambda: render(sample_scene(0), True, 32), "num_frames must be a positive int, got True"),
+        (lambda: MicroworldDataset(ClipSpec(anchor_frames=-1)), "anchor_frames must be an int ≥ 0, got -1"),
+        (lambda: MicroworldDataset(ClipSpec(num_frames=0)), "num_frames must be an int ≥ 1, got 0"),
+        (lambda: parse_caption(""), "caption '' has no words"),
+        (
+            lambda: parse_caption("a red circle and a red square bouncing on a blue background"),
+            "distinct colours, got \\['red', 'red'\\]",
+        ),
+        (
+            lambda: SceneSpec(
+                background="blue",
+                objects=(
+                    ObjectSpec("circle", "red", 0.2, (0.3, 0.3), (0.01, 0.01)),
+                    ObjectSpec("square", "red", 0.2, (0.7, 0.7), (0.01, 0.01)),
+                ),
+            ),
+            "distinct colours",
+        ),
+    ]
+    for call, pattern in cases:
+        with pytest.raises((ValueError, TypeError), match=pattern) as err:
+            call()
+        assert "\n" not in str(err.value)
+    # a negative dataset seed would silently alias seed + 2**32 (only 32 bits reach the scene seed)
+    for seed in (-1, 2**32):
+        with pytest.raises(
+            ValueError, match=f"dataset seed must be an int in \\[0, 2\\*\\*32\\), got {seed}"
+        ):
+            MicroworldDataset(ClipSpec(num_frames=2, size=8), seed=seed)
+    assert MicroworldDataset(ClipSpec(num_frames=2, size=8), seed=2**32 - 1)[0]["video"].shape == (3, 2, 8, 8)
+
+
+def test_stream_splits_indices_across_dataloader_workers():
+    from torch.utils.data import DataLoader
+
+    ds = MicroworldDataset(ClipSpec(num_frames=2, size=8), seed=4, start=5)
+    loader = DataLoader(ds.stream(), batch_size=2, num_workers=2, collate_fn=collate)
+    it = iter(loader)
+    indices = sorted(i for _ in range(4) for i in next(it)["index"])
+    assert indices == list(range(5, 13))  # every index once, none repeated by the two workers
+    first = next(iter(DataLoader(ds.stream(), batch_size=2, collate_fn=collate)))
+    assert first["caption"] == [ds[5]["caption"], ds[6]["caption"]]

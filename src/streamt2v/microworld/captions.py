@@ -87,8 +87,10 @@ def parse_caption(text: str) -> SceneConstraints:
     names a background). Raises ``ValueError`` naming unknown words or a missing part.
     """
     words = tokenize_words(text)
+    if not words:
+        raise ValueError(f"caption {text!r} has no words; e.g. {plain_caption('red', 'circle', 'blue')!r}")
     unknown = [w for w in words if w not in VOCABULARY]
-    if unknown or not words:
+    if unknown:
         raise ValueError(
             f"caption {text!r} has words outside the microworld vocabulary: {unknown}; "
             f"known words: {sorted(set(VOCABULARY) - set(SPECIAL_TOKENS))}"
@@ -120,6 +122,9 @@ def parse_caption(text: str) -> SceneConstraints:
         objects.append((pending_colour, None))
     if not 1 <= len(objects) <= 2:
         raise ValueError(f"caption {text!r} names {len(objects)} objects; a scene has 1 or 2")
+    named = [colour for colour, _ in objects if colour is not None]
+    if len(set(named)) != len(named):
+        raise ValueError(f"caption {text!r}: its objects need distinct colours, got {named}")
 
     background = pattern = pan = None
     i = 0

@@ -17,13 +17,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, get_worker_info
+from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from streamt2v.microworld.captions import caption_for, parse_caption
 from streamt2v.microworld.render import SceneSpec, render, sample_scene
 
 TRAIN_SEED_LIMIT = 2**31
 EVAL_SEED_BASE = 2**31
+DATASET_SEED_LIMIT = 2**32  # a dataset seed is one 32-bit word of the scene seed's SeedSequence
 
 # Held-out evaluation prompts and seeds (paper §5.1-style prompt set, microworld edition). The seeds
 # are ≥ EVAL_SEED_BASE, which training never draws.
@@ -58,13 +59,24 @@ EVAL_PROMPTS: tuple[tuple[str, int], ...] = (
 
 def eval_scene(prompt: str, seed: int) -> SceneSpec:
     """The ground-truth scene of an evaluation ``(prompt, seed)`` pair (for probes)."""
-    return sample_scene(np.random.default_rng(seed), parse_caption(prompt))
+    return sample_scene(seed, parse_caption(prompt))
+
+
+def _check_seed(seed: int) -> None:
+    # only the low 32 bits reach the SeedSequence: -1 and 2**32 - 1 would draw the same samples
+    if (
+        isinstance(seed, bool)
+        or not isinstance(seed, (int, np.integer))
+        or not 0 <= seed < DATASET_SEED_LIMIT
+    ):
+        raise ValueError(f"dataset seed must be an int in [0, 2**32), got {seed!r}")
 
 
 def scene_seed(seed: int, index: int) -> int:
     """Training scene seed of sample ``index`` for dataset ``seed``: in ``[0, TRAIN_SEED_LIMIT)``."""
     if index < 0:
         raise IndexError(f"sample index must be ≥ 0, got {index}")
+    _check_seed(seed)
     ss = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(index) >> 32, int(index) & 0xFFFFFFFF])
     return int(ss.generate_state(1, np.uint32)[0]) % TRAIN_SEED_LIMIT
 
@@ -91,8 +103,14 @@ class MicroworldDataset(Dataset):
     """
 
     def __init__(self, spec: ClipSpec, seed: int = 0, start: int = 0) -> None:
-        if spec.num_frames < 1 or spec.size < 4 or spec.max_start < 0:
-            raise ValueError(f"invalid clip spec {spec}")
+        least = {"num_frames": 1, "size": 4, "max_start": 0, "anchor_frames": 0}
+        for name, lo in least.items():
+            value = getattr(spec, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
+                raise ValueError(f"ClipSpec {name} must be an int ≥ {lo}, got {value!r}")
+        _check_seed(seed)
+        if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 0:
+            raise ValueError(f"start must be a sample index ≥ 0, got {start!r}")
         self.spec = spec
         self.seed = int(seed)
         self.start = int(start)
@@ -122,6 +140,23 @@ class MicroworldDataset(Dataset):
         while True:
             yield self[i]
             i += nw
+
+    def stream(self) -> MicroworldStream:
+        """This dataset as a torch ``IterableDataset`` (samples ``start, start + 1, ...``), for a
+        ``DataLoader`` without a sampler: its workers split the indices. (A ``DataLoader`` given the
+        dataset itself treats it as map-style and needs a sampler, since ``len()`` is not defined.)"""
+        return MicroworldStream(self)
+
+
+class MicroworldStream(IterableDataset):
+    """The endless sample stream of a :class:`MicroworldDataset`; each DataLoader worker takes every
+    ``num_workers``-th index (see :meth:`MicroworldDataset.stream`)."""
+
+    def __init__(self, dataset: MicroworldDataset) -> None:
+        self.dataset = dataset
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self.dataset)
 
 
 def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:

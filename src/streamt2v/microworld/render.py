@@ -80,6 +80,10 @@ class SceneSpec:
         for obj in self.objects:
             if obj.colour == self.background:
                 raise ValueError(f"object colour {obj.colour!r} equals the background colour")
+        colours = [obj.colour for obj in self.objects]
+        if len(set(colours)) != len(colours):
+            # the probes (metrics/probes.py) tell objects apart by colour
+            raise ValueError(f"the objects of a scene need distinct colours, got {colours}")
         if self.speed not in SPEEDS:
             raise ValueError(f"unknown speed {self.speed!r}; allowed: {list(SPEEDS)}")
 
@@ -128,7 +132,9 @@ def as_numpy_rng(rng: Rng) -> np.random.Generator:
     if isinstance(rng, torch.Generator):
         seed = int(torch.randint(0, 2**62, (1,), generator=rng).item())
         return np.random.default_rng(seed)
-    if isinstance(rng, (int, np.integer)):
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        if rng < 0:
+            raise ValueError(f"a scene seed must be a non-negative int, got {int(rng)}")
         return np.random.default_rng(int(rng))
     raise TypeError(f"rng must be a numpy Generator, torch Generator or int seed, got {type(rng).__name__}")
 
@@ -145,12 +151,18 @@ def sample_scene(
     Objects get distinct colours, none equal to the background; pan only on patterned backgrounds
     (a plain background shows no camera motion).
     """
+    if num_objects is not None and num_objects not in (1, 2):
+        raise ValueError(f"num_objects must be 1 or 2, got {num_objects!r}")
+    if not 0.0 <= pan_probability <= 1.0:
+        raise ValueError(f"pan_probability must be in [0, 1], got {pan_probability!r}")
     g = as_numpy_rng(rng)
     c = constraints or SceneConstraints()
     colours = list(COLOURS)
     n = len(c.objects) if c.objects is not None else (num_objects or int(g.integers(1, 3)))
     if not 1 <= n <= 2:
-        raise ValueError(f"num_objects must be 1 or 2, got {n}")
+        raise ValueError(f"a scene has 1 or 2 objects, the constraints name {n}")
+    if c.objects is not None and num_objects is not None and num_objects != n:
+        raise ValueError(f"num_objects={num_objects} contradicts the constraints' {n} object(s)")
     wanted = [oc for oc, _ in (c.objects or ())]
     if c.background is not None:
         background = c.background
@@ -277,12 +289,16 @@ class FrameTruth:
     background_rgb: tuple[int, int, int]
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
 def _check_args(num_frames: int, size: int, start_frame: int) -> None:
-    if not isinstance(num_frames, (int, np.integer)) or num_frames < 1:
+    if not _is_int(num_frames) or num_frames < 1:
         raise ValueError(f"num_frames must be a positive int, got {num_frames!r}")
-    if not isinstance(size, (int, np.integer)) or size < 4:
+    if not _is_int(size) or size < 4:
         raise ValueError(f"size must be an int ≥ 4 (square frames), got {size!r}")
-    if not isinstance(start_frame, (int, np.integer)) or start_frame < 0:
+    if not _is_int(start_frame) or start_frame < 0:
         raise ValueError(f"start_frame must be a non-negative int, got {start_frame!r}")
 
 
