@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from streamt2v.cli import main
 
 
@@ -73,6 +75,12 @@ def test_cli_refuses_settings_that_would_train_the_wrong_thing_before_writing(tm
     err = capsys.readouterr().err
     assert "vae size 18 must be a multiple of the VAE's downsampling factor 4" in err
     assert err.count("\n") == 1 and not out.exists()
+    # a negative seed: numpy's draws would take it modulo 2**32 (the data of another seed)
+    with pytest.raises(SystemExit) as stop:
+        main(["train", "vae", "--out", str(out), "--seed", "-1", "--steps", "1"])
+    assert stop.value.code == 2
+    assert "argument --seed: expected an integer >= 0, got '-1'" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_the_assemble_hint_of_a_stream_on_own_videos_gives_their_frame_rate(tmp_path, capsys, encoders):

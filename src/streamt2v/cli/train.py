@@ -11,7 +11,7 @@ import json
 import shlex
 from typing import Any
 
-from streamt2v.cli import user_path
+from streamt2v.cli import integer_at_least, user_path
 
 # flag dest -> recipe field (passed only when given)
 _RECIPE_FLAGS = ("data", "captions", "size", "vae", "clip", "base_unet", "preset", "num_frames")
@@ -101,7 +101,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         choices=["no", "fp16", "bf16"],
         help="default no (fp32); fp16: GPU only; bf16: GPU or CPU (on the CPU not faster for small models)",
     )
-    p.add_argument("--seed", type=int, default=0, help="data, initialisation and draws (default %(default)s)")
+    p.add_argument(
+        "--seed",
+        type=integer_at_least(0),
+        default=0,
+        help="data, initialisation and draws (default %(default)s)",
+    )
     p.add_argument(
         "--checkpoint-every", type=int, default=500, help="steps between checkpoints (default %(default)s)"
     )
