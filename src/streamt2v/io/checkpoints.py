@@ -525,7 +525,9 @@ def convert_official_checkpoint(
         if not strict:
             headline += "; refused even with --no-strict (strict=False): nothing was written"
         raise CheckpointMismatchError(f"{headline}\n{report.problems()}", report, headline)
-    if strict and tok is None:  # checked after the checkpoint (read in seconds: mmap), before the long write
+    # after the read (a wrong file's own refusal above says more), though known before it: that read is
+    # mmapped for a zip torch.save file but whole for safetensors or a legacy pickle (minutes at full size)
+    if strict and tok is None:
         raise FileNotFoundError(
             f"no tokenizer for the folder converted from {str(ckpt_path)!r}: the official checkpoint has none, "
             f"and neither --init-unet nor --tokenizer was given, so it could not read prompts: pass --init-unet "
