@@ -4,6 +4,7 @@ folder's model_index.json holds), from the command line."""
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -304,7 +305,7 @@ def test_what_a_killed_conversion_left_beside_the_output_is_named(
     assert note.startswith(
         "note: 1 temporary folder(s) of an interrupted conversion or save are beside the output"
     )
-    assert note.endswith(f"rm -r {str(left.absolute())!r}") and ".other" not in note
+    assert note.endswith(f"rm -r {shlex.quote(str(left.absolute()))}") and ".other" not in note
     assert left.is_dir()  # another conversion into the same folder may be writing it
 
 

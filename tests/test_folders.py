@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -170,8 +171,25 @@ def test_the_conversion_note_names_only_the_leftovers_it_does_not_remove(tmp_pat
     assert not left.exists() and earlier.is_dir() and elsewhere.is_dir()
     assert note == (
         "2 temporary folder(s) of an interrupted conversion or save are beside the output (0.3 MB): "
-        f"remove them when none is running: rm -r {str(earlier)!r} {str(elsewhere)!r}"
+        f"remove them when none is running: rm -r {shlex.join([str(earlier), str(elsewhere)])}"
     )
     [removed] = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
     assert removed.startswith("removed 1 temporary folder(s) (0.2 MB) a killed conversion or save left")
     assert removed.endswith(repr(str(left)))
+
+
+def test_the_rm_advice_for_leftovers_runs_in_a_shell_whatever_the_path_holds(tmp_path):
+    """The advice quoted the paths as Python does (repr): a path with both ' and " broke the command, and a
+    $ in it was expanded by the shell. Run as printed, it removes exactly the named folders."""
+    out = tmp_path / 'it\'s "$HOME" `x`' / "m"
+    left = out.parent / ".m.tmp-0123abcd"  # named without a pid: named, not removed
+    (left / "unet").mkdir(parents=True)
+    keep = out.parent / "kept"
+    keep.mkdir()
+    note = leftover_temporaries(out)
+    assert note is not None
+    command = note.split("remove them when none is running: ", 1)[1]
+    assert command.startswith("rm -r ")
+    run = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert not left.exists() and keep.is_dir()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+import shlex
 import shutil
 from pathlib import Path
 
@@ -66,8 +67,9 @@ def _size(folders: list[Path]) -> str:
     return f"{size / 1e9:.1f} GB" if size >= 1e8 else f"{size / 1e6:.1f} MB"
 
 
-def _quoted(folders: list[Path]) -> str:
-    return " ".join(repr(str(p)) for p in folders)
+def _named(folders: list[Path]) -> str:
+    """The paths in a message, each quoted as messages name paths (not for a shell: :func:`shlex.join`)."""
+    return ", ".join(repr(str(p)) for p in folders)
 
 
 def leftover_temporaries(out: Path) -> str | None:
@@ -92,7 +94,7 @@ def leftover_temporaries(out: Path) -> str | None:
             "removed %d temporary folder(s) (%s) a killed conversion or save left beside the output: %s",
             len(found.dead),
             shown,
-            _quoted(found.dead),
+            _named(found.dead),
         )
     unnamed = re.compile(rf"\.{re.escape(out.name)}\.(tmp|old)-[0-9a-f]{{8}}")  # earlier versions'
     earlier = [
@@ -103,12 +105,12 @@ def leftover_temporaries(out: Path) -> str | None:
     if unknown:
         notes.append(
             f"{len(unknown)} temporary folder(s) of an interrupted conversion or save are beside the output "
-            f"({_size(unknown)}): remove them when none is running: rm -r {_quoted(unknown)}"
+            f"({_size(unknown)}): remove them when none is running: rm -r {shlex.join(str(p) for p in unknown)}"
         )
     if found.replaced:
         notes.append(
             f"what was at the output before a conversion or save into it was killed is kept at "
-            f"{_quoted(found.replaced)} ({_size(found.replaced)}); the next one into the output removes it"
+            f"{_named(found.replaced)} ({_size(found.replaced)}); the next one into the output removes it"
         )
     if not notes:
         return None
