@@ -45,7 +45,8 @@ def _is_safetensors(head: bytes) -> bool:
 _LFS_POINTER = b"version https://git-lfs.github.com/spec/"
 
 
-def _size(n: int) -> str:
+def format_size(n: int) -> str:
+    """A size in bytes as a message shows it: ``12.9 GB``, ``350.2 MB``, ``512 bytes``."""
     return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n} bytes"
 
 
@@ -59,7 +60,7 @@ def lfs_pointer_size(head: bytes) -> int | None:
 
 
 def _lfs_message(name: str, what: str, pointer_bytes: int, stands_for: int) -> str:
-    real = f" standing for a {_size(stands_for)} file" if stands_for >= 0 else ""
+    real = f" standing for a {format_size(stands_for)} file" if stands_for >= 0 else ""
     return (
         f"{what} {name!r} is a Git LFS pointer ({pointer_bytes} bytes{real}), not the file itself: the "
         "repository was cloned without git-lfs; run `git lfs pull` in it, or download the file"
@@ -210,7 +211,7 @@ def load_official_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Te
     except (RuntimeError, EOFError, OSError) as err:
         kind = "a zip" if is_zip else "a pickle"
         raise ValueError(
-            f"{name!r} ({_size(path.stat().st_size)}) starts like {kind} torch.save file but cannot be read "
+            f"{name!r} ({format_size(path.stat().st_size)}) starts like {kind} torch.save file but cannot be read "
             f"({_torch_reason(err)}); is it truncated or damaged?"
         ) from None
 

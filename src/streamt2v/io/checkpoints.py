@@ -34,6 +34,7 @@ from streamt2v.io.checkpoint_file import (
     MODELSCOPE_LIBRARY_FOLDER,
     MODELSCOPE_LIBRARY_WEIGHTS,
     describe_foreign_state_dict,
+    format_size,
     load_official_state_dict,
     strip_wrapper_prefix,
 )
@@ -489,9 +490,7 @@ def convert_official_checkpoint(
         )
     tok = _load_clip_tokenizer(tok_folder, cfg) if tok_folder is not None else None
     if Path(ckpt_path).is_file():
-        size = Path(ckpt_path).stat().st_size
-        shown = f"{size / 1e9:.1f} GB" if size >= 1e8 else f"{size / 1e6:.1f} MB"
-        logger.info("reading checkpoint %s (%s)", ckpt_path, shown)
+        logger.info("reading checkpoint %s (%s)", ckpt_path, format_size(Path(ckpt_path).stat().st_size))
     started = time.monotonic()
     sd, wrapper = strip_wrapper_prefix(load_official_state_dict(ckpt_path))
     logger.info("read %d tensors in %.0f s; mapping them to the model", len(sd), time.monotonic() - started)

@@ -11,7 +11,7 @@ import shlex
 import shutil
 from pathlib import Path
 
-from streamt2v.io.checkpoint_file import weight_file_problem
+from streamt2v.io.checkpoint_file import format_size, weight_file_problem
 from streamt2v.io.folders import atomic_folder_leftovers, folder_listing
 
 # diffusers models, transformers models (safetensors or pickle, single file or sharded with an index)
@@ -63,8 +63,9 @@ def _disk_use(file: Path) -> int:
 
 
 def _size(folders: list[Path]) -> str:
-    size = sum(_disk_use(f) for p in folders for f in p.rglob("*") if f.is_file() and not f.is_symlink())
-    return f"{size / 1e9:.1f} GB" if size >= 1e8 else f"{size / 1e6:.1f} MB"
+    return format_size(
+        sum(_disk_use(f) for p in folders for f in p.rglob("*") if f.is_file() and not f.is_symlink())
+    )
 
 
 def _named(folders: list[Path]) -> str:
