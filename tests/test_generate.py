@@ -648,7 +648,7 @@ def test_cli_reads_an_init_video_once_and_its_bar_counts_the_chunks_made(
     from streamt2v.io.video import write_video
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(cli, "_stderr_is_terminal", lambda: True)  # progress bars on
+    monkeypatch.setattr(cli, "stderr_is_terminal", lambda: True)  # progress bars on
     real_read, reads = video_io.read_video, []
 
     def counted_read(path, *args, **kwargs):

@@ -135,10 +135,6 @@ def stderr_is_terminal() -> bool:
         return False
 
 
-# The name main() looks the check up by, kept for tests/test_generate.py, which replaces it to turn the bars on.
-_stderr_is_terminal = stderr_is_terminal
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -149,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     # Bars redraw with "\r": in a log file (stderr not a terminal) they are noise, so none by default.
-    quiet = getattr(args, "no_progress", False) or not _stderr_is_terminal()
+    quiet = getattr(args, "no_progress", False) or not stderr_is_terminal()
     if hasattr(args, "no_progress"):
         args.no_progress = quiet
     # The libraries' bars go off around the whole command, unless it sets own_library_bars and switches them
