@@ -368,3 +368,19 @@ def test_an_anchor_image_given_with_a_resume_state_is_named_as_unused(model, cap
         "anchor_image is not used when resuming: the stream continues with the resume state's anchor "
         "(set StreamState.anchor to change it)"
     ]
+
+
+def test_a_trimmed_last_chunk_and_a_delayed_schedule_change_are_said(model, caplog):
+    """A frame count that does not fill the last chunk, and a change between chunk starts, went unsaid."""
+    with caplog.at_level(logging.INFO, logger="streamt2v.pipeline.stream"):
+        stream(model, "0: a red circle; 20: a blue square", StreamConfig(num_frames=30, **FAST))
+        said = caplog.text
+        caplog.clear()
+        stream(model, "a red circle", StreamConfig(num_frames=10, **FAST))
+        short = caplog.text
+        caplog.clear()
+        stream(model, "0: a red circle; 16: a blue square", StreamConfig(num_frames=32, **FAST))
+    assert "30 frames: the last chunk, 2, makes 8 new frames and keeps 6, so 32 frames take as long" in said
+    assert "entry 20: 'a blue square' takes effect at frame 24, where the next chunk starts" in said
+    assert "10 frames: the last chunk, 0, makes 16 new frames and keeps 10, so 16 frames" in short
+    assert caplog.text == ""  # a full last chunk, a change at a chunk start

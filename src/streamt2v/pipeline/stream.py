@@ -482,6 +482,7 @@ def stream(
             text,
             _nearby_starts(plan, frame),
         )
+    _log_plan(plan, schedule, config)
     first_prompt = schedule.prompt_at(0)
     if (
         config.reanchor
@@ -507,6 +508,31 @@ def stream(
     return _chunks(
         model, schedule, config, plan[first:], len(plan), prefix, tail, anchor, anchor_prompt, on_step
     )
+
+
+def _log_plan(plan: Sequence[ChunkSpec], schedule: PromptSchedule, config: StreamConfig) -> None:
+    """Say what a frame count that does not fill its last chunk makes, and where a schedule entry between
+    chunk starts takes effect: both cost or shift frames without an error to say so."""
+    last, step = plan[-1], config.chunk_frames - (config.cond_frames if plan[-1].stage == 2 else 0)
+    if last.stage and last.num_new < step:
+        logger.info(
+            "%d frames: the last chunk, %d, makes %d new frames and keeps %d, so %d frames take as long",
+            config.num_frames,
+            last.index,
+            step,
+            last.num_new,
+            last.start + step,
+        )
+    starts = [spec.start for spec in plan]
+    for frame, text in schedule.entries:
+        later = [s for s in starts if s > frame]
+        if frame not in starts and later and schedule.prompt_at(later[0]) == text:
+            logger.info(
+                "prompt schedule entry %d: %r takes effect at frame %d, where the next chunk starts",
+                frame,
+                text,
+                later[0],
+            )
 
 
 def _nearby_starts(plan: Sequence[ChunkSpec], frame: int) -> str:
