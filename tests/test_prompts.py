@@ -134,3 +134,18 @@ def test_an_empty_schedule_argument_is_called_empty_not_a_folder_or_a_missing_fi
     monkeypatch.chdir(tmp_path)  # Path("") is the working directory
     with pytest.raises(ValueError, match=f"empty prompt schedule {spec!r}; give a file or entries"):
         load_schedule(spec)
+
+
+def test_an_entry_past_the_end_names_its_file_and_line(tmp_path, monkeypatch):
+    """Every other schedule file error named the file and line; a frame past the end named neither."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p.txt").write_bytes(b"\xef\xbb\xbf# intro\r\n0: a\r\n\r\n100: b\r\n")
+    schedule = load_schedule("p.txt")
+    assert schedule == PromptSchedule(((0, "a"), (100, "b")))  # where it was read is not compared
+    schedule.validate(101)
+    with pytest.raises(
+        ValueError, match=r"^prompt schedule file 'p.txt', line 4: .*frame 100 is past the end"
+    ):
+        schedule.validate(40)
+    with pytest.raises(ValueError, match=r"^prompt schedule entry at frame 100 is past the end"):
+        parse_schedule("0: a; 100: b").validate(40)

@@ -14,7 +14,7 @@ import os
 import re
 from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +36,11 @@ class ScheduleEntryError(ValueError):
 
 @dataclass(frozen=True)
 class PromptSchedule:
-    """``entries``: ``((frame, prompt), ...)`` starting at frame 0, strictly increasing."""
+    """``entries``: ``((frame, prompt), ...)`` starting at frame 0, strictly increasing; ``sources``: where
+    each entry was read (``"prompt schedule file 'p.txt', line 3"``), for messages; not compared."""
 
     entries: tuple[tuple[int, str], ...]
+    sources: tuple[str | None, ...] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.entries:
@@ -87,8 +89,9 @@ class PromptSchedule:
         """Raise if an entry names a frame past the end of a ``num_frames``-frame video."""
         last = self.entries[-1][0]
         if last >= num_frames:
+            where = self.sources[-1] if self.sources else None
             raise ValueError(
-                f"prompt schedule entry at frame {last} is past the end of the video "
+                f"{where + ': ' if where else ''}prompt schedule entry at frame {last} is past the end of the video "
                 f"({num_frames} frames: valid frames are 0..{num_frames - 1})"
             )
 
@@ -181,7 +184,7 @@ def _parse_parts(parts: list[tuple[str | None, str]], source: str) -> PromptSche
             f"empty prompt schedule {source}; expected entries like '0: a cat walks; 120: the cat runs'"
         )
     try:
-        return PromptSchedule(tuple(entries))
+        return PromptSchedule(tuple(entries), tuple(wheres))
     except ScheduleEntryError as err:
         if wheres[err.index] is None:
             raise
