@@ -187,6 +187,23 @@ def test_extend_mode_keeps_input_frames(tmp_path, model):
     assert (out[:, :, :16] - src).abs().mean() < 0.03
 
 
+def test_an_init_video_at_another_rate_is_warned_about_without_fps(tmp_path, model, caplog):
+    """The output plays at the model's rate unless --fps: a 24 fps input's frames played 3x slower in it."""
+    from streamt2v.io.video import write_video
+
+    write_video(tmp_path / "in24.mp4", torch.zeros(3, 16, 64, 64), fps=24)
+    with caplog.at_level(logging.WARNING, logger="streamt2v"):
+        generate(cfg_for(tmp_path, "a", n=24, init_video=str(tmp_path / "in24.mp4")), model=model)
+    assert (
+        "plays at 24 fps and the output at the model's 8 fps, so its 16 frames play 3x slower" in caplog.text
+    )
+    assert "pass --fps 24 to keep the input's rate" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="streamt2v"):
+        generate(cfg_for(tmp_path, "b", n=24, init_video=str(tmp_path / "in24.mp4"), fps=24), model=model)
+    assert "plays at" not in caplog.text  # the rate the user chose
+
+
 def test_cli_end_to_end(tmp_path, monkeypatch, capsys, caplog):
     monkeypatch.chdir(tmp_path)
     rc = main(

@@ -26,18 +26,17 @@ from streamt2v.io.video import read_image, read_video
 from streamt2v.memory import dtype_name, one_dtype, resolve_device, resolve_dtype, supported_dtypes
 from streamt2v.pipeline.chunking import counted, plan_chunks
 from streamt2v.pipeline.model_loading import load_model, schedule_length
-from streamt2v.pipeline.preflight import check_default_refiner_for, check_inputs, lowres_path, output_targets
+from streamt2v.pipeline.preflight import (
+    check_default_refiner_for,
+    check_inputs,
+    lowres_path,
+    output_targets,
+    warn_rate_change,
+)
 from streamt2v.pipeline.prompts import PromptSchedule, as_schedule, load_schedule
 from streamt2v.pipeline.rundir import STAGE3_STATE, RunDir, default_run_dir, reserve_run_dir
 from streamt2v.pipeline.step_counts import check_step_counts, recommended_note
-from streamt2v.pipeline.stream import (
-    Chunk,
-    SettingError,
-    StepCallback,
-    StreamConfig,
-    StreamState,
-    stream,
-)
+from streamt2v.pipeline.stream import Chunk, SettingError, StepCallback, StreamConfig, StreamState, stream
 from streamt2v.sampling.schedulers import NonFiniteLatentsError
 
 if TYPE_CHECKING:
@@ -263,9 +262,9 @@ def generate(
         **{**{f.name: getattr(cfg, f.name) for f in fields(cfg)}, "schedule_entries": tuple(schedule.entries)}
     )
     prefix_len = 0
-    init_video = init_image = anchor = None
+    init_video = init_image = anchor = init_fps = None
     if cfg.init_video:
-        init_video, _ = read_video(cfg.init_video)
+        init_video, init_fps = read_video(cfg.init_video)
         prefix_len = init_video.shape[2]
     if cfg.init_image:
         init_image = read_image(cfg.init_image)
@@ -295,6 +294,8 @@ def generate(
     if model is None:
         model = _load_compiled(cfg)
     check_default_refiner_for(cfg, model)
+    if init_fps is not None and cfg.fps is None:
+        warn_rate_change(cfg.init_video, init_fps, float(model.fps), prefix_len)
     # Checks that need the model (conditioning frames, frame sizes) raise here, before the run directory.
     chunks = stream(
         model,
@@ -530,9 +531,8 @@ def _consume(
             how = f"continue with: {resume_command(run.path)}"
         kept = ""
         if in_stage3:  # stage 3 keeps its state after each step in the run: a resume continues from there
-            if (run.path / STAGE3_STATE).is_file():
-                kept = "; stage 3's last finished step is kept there too"
-            else:
+            kept = "; stage 3's last finished step is kept there too"
+            if not (run.path / STAGE3_STATE).is_file():
                 kept = "; stage 3 had finished no step yet"
         logger.warning(
             "stopped %safter %s (%s saved in the run directory%s); %s",

@@ -5,6 +5,7 @@ model spec, every output path and the run directory. Bad inputs fail in millisec
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,13 +16,15 @@ from streamt2v.io.folders import looks_like_hub_id
 from streamt2v.io.output_paths import check_output_path, output_kind
 from streamt2v.io.video import check_fps, check_gif_fps
 from streamt2v.memory import resolve_device, resolve_dtype
-from streamt2v.pipeline.chunking import EnhanceSettingError
+from streamt2v.pipeline.chunking import EnhanceSettingError, counted
 from streamt2v.pipeline.prompts import PromptSchedule
 from streamt2v.pipeline.rundir import RunDir
 
 if TYPE_CHECKING:
     from streamt2v.models.bundle import StreamingT2VModel
     from streamt2v.pipeline.generate import GenerateConfig
+
+logger = logging.getLogger(__name__)
 
 
 def lowres_path(output: str | os.PathLike) -> Path:
@@ -190,3 +193,21 @@ def check_inputs(
     if not resume and cfg.run_dir:
         RunDir.check_new(cfg.run_dir)
     return schedule
+
+
+def warn_rate_change(path: str, input_fps: float, output_fps: float, frames: int) -> None:
+    """The output plays at the model's rate without ``--fps``: an ``--init-video`` made at another rate (a
+    folder of frames has none) would play faster or slower in it without a word."""
+    if abs(input_fps - output_fps) <= 0.01 * output_fps or not Path(path).is_file():
+        return
+    pace = f"{input_fps / output_fps:.3g}x " + ("slower" if input_fps > output_fps else "faster")
+    logger.warning(
+        "--init-video %r plays at %.4g fps and the output at the model's %.4g fps, so its %s play %s; "
+        "pass --fps %.4g to keep the input's rate",
+        path,
+        input_fps,
+        output_fps,
+        counted(frames, "frame"),
+        pace,
+        input_fps,
+    )
