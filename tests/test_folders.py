@@ -193,3 +193,59 @@ def test_the_rm_advice_for_leftovers_runs_in_a_shell_whatever_the_path_holds(tmp
     run = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert not left.exists() and keep.is_dir()
+
+
+_NAMESPACED_WRITE = """
+from pathlib import Path
+from streamt2v.io.folders import atomic_folder_temporary, remove_dead_writers_temporaries
+import sys
+out = Path(sys.argv[1])
+remove_dead_writers_temporaries(out)
+print(sorted(p.name for p in out.parent.iterdir() if atomic_folder_temporary(out).fullmatch(p.name)))
+"""
+
+
+def test_a_writer_in_another_pid_namespace_on_the_same_host_is_never_judged_by_our_pids(tmp_path):
+    """A container sharing the host's name (``--network host``) has its own pids: the host tag was the
+    hostname alone, so a write there judged this process's running writer dead by its own pid table and
+    deleted the folder being filled."""
+    out = tmp_path / "m"
+    with atomic_folder(out) as tmp:
+        probe = subprocess.run(
+            [
+                "unshare",
+                "--user",
+                "--map-root-user",
+                "--pid",
+                "--fork",
+                "--mount-proc",
+                sys.executable,
+                "-c",
+                "print(1)",
+            ],
+            capture_output=True,
+            text=True,
+        )
+        if probe.returncode != 0:
+            pytest.skip(f"no PID namespaces here (unshare: {probe.stderr.strip()[:80]})")
+        run = subprocess.run(
+            [
+                "unshare",
+                "--user",
+                "--map-root-user",
+                "--pid",
+                "--fork",
+                "--mount-proc",
+                sys.executable,
+                "-c",
+                _NAMESPACED_WRITE,
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert run.returncode == 0, run.stderr
+        assert tmp.is_dir() and tmp.name in run.stdout  # seen, and left to its writer
+        (tmp / "done").write_text("")
+    assert (out / "done").is_file()

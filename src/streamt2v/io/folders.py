@@ -4,6 +4,7 @@ path."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -161,7 +162,12 @@ _ACTIVE: set[str] = set()
 
 
 def _host_tag() -> str:
-    return hashlib.sha1(socket.gethostname().encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    """This machine and PID namespace: a pid is asked after only within its own. A container sharing the
+    host's name (``--network host``) has its own pids, and judging its live writer by ours deleted its folder."""
+    ident = socket.gethostname()
+    with contextlib.suppress(OSError):  # no /proc (macOS, Windows): no PID namespaces to tell apart
+        ident += f"/pidns:{os.stat('/proc/self/ns/pid').st_ino}"
+    return hashlib.sha1(ident.encode("utf-8", "surrogateescape")).hexdigest()[:8]
 
 
 def atomic_folder_temporary(out: Path) -> re.Pattern[str]:
