@@ -76,10 +76,13 @@ def test_cli_refuses_settings_that_would_train_the_wrong_thing_before_writing(tm
     assert "vae size 18 must be a multiple of the VAE's downsampling factor 4" in err
     assert err.count("\n") == 1 and not out.exists()
     # a negative seed: numpy's draws would take it modulo 2**32 (the data of another seed)
-    with pytest.raises(SystemExit) as stop:
-        main(["train", "vae", "--out", str(out), "--seed", "-1", "--steps", "1"])
-    assert stop.value.code == 2
-    assert "argument --seed: expected an integer >= 0, got '-1'" in capsys.readouterr().err
+    # one at 2**31 or above: the data's seed (+ an offset for joint images) must stay under 2**32
+    for seed in ("-1", "2147483648"):
+        with pytest.raises(SystemExit) as stop:
+            main(["train", "vae", "--out", str(out), "--seed", seed, "--steps", "1"])
+        assert stop.value.code == 2
+        err = capsys.readouterr().err
+        assert f"argument --seed: expected an integer from 0 to 2147483647, got '{seed}'" in err
     assert not out.exists()
 
 

@@ -60,18 +60,19 @@ def user_path(text: str) -> str:
     return os.path.expanduser(text)
 
 
-def integer_at_least(minimum: int):
-    """``type=`` of an integer flag with a lower bound: argparse then names the flag in the error
-    (``argument --steps: expected an integer >= 1, got '0'``), where the config it fills would name its field
-    (``num_inference_steps``)."""
+def integer_at_least(minimum: int, below: int | None = None):
+    """``type=`` of an integer flag with a lower bound (and ``below``, an upper one it must stay under):
+    argparse then names the flag in the error (``argument --steps: expected an integer >= 1, got '0'``),
+    where the config it fills would name its field (``num_inference_steps``)."""
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             value = None
-        if value is None or value < minimum:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
+        if value is None or value < minimum or (below is not None and value >= below):
+            expected = f">= {minimum}" if below is None else f"from {minimum} to {below - 1}"
+            raise argparse.ArgumentTypeError(f"expected an integer {expected}, got {text!r}")
         return value
 
     return parse

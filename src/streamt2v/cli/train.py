@@ -103,7 +103,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--seed",
-        type=integer_at_least(0),
+        type=integer_at_least(0, below=2**31),
         default=0,
         help="data, initialisation and draws (default %(default)s)",
     )
