@@ -634,8 +634,12 @@ def test_json_prompts_keyed_by_a_name_two_videos_share_are_refused(tmp_path, mon
         read_prompts(p, videos)
     assert str(err.value) == (
         f"prompts file {str(p)!r}: the key 'out.mp4' matches 2 videos ('runA/out.mp4', 'runB/out.mp4'); key "
-        "each by its path (relative to the working folder, or as given on the command line), e.g. 'runA/out.mp4'"
+        "each by its path, with a / (relative to the working folder, or as given on the command line), e.g. "
+        "'runA/out.mp4'"
     )
+    # a video in the working folder: its example key has the / that makes it a path, not a name
+    with pytest.raises(ValueError, match=r"e\.g\. './out\.mp4'$"):
+        read_prompts(p, [Path("out.mp4"), Path("runB/out.mp4")])
     p.write_text(
         json.dumps({"./runA/out.mp4": "a red circle", str(tmp_path / "runB/out.mp4"): "a blue square"})
     )

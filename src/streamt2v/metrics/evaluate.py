@@ -166,10 +166,12 @@ def read_prompts(path: str | os.PathLike, videos: Sequence[Path] | None = None) 
             for key in dict.fromkeys(keys):  # `evaluate runA runB`: both out.mp4 must not share one silently
                 same = [str(v) for v, k in zip(videos, keys) if k == key]
                 if len(same) > 1:
+                    example = same[0] if "/" in same[0] else f"./{same[0]}"  # a key without / is a name
                     raise ValueError(
                         f"prompts file {str(path)!r}: the key {key!r} matches {len(same)} videos "
                         f"({', '.join(map(repr, same[:3]))}{', ...' if len(same) > 3 else ''}); key each by its "
-                        f"path (relative to the working folder, or as given on the command line), e.g. {same[0]!r}"
+                        "path, with a / (relative to the working folder, or as given on the command line), "
+                        f"e.g. {example!r}"
                     )
             return [_json_prompt(data[k], f"the entry {k!r}", path) for k in keys]
         raise ValueError(f"{str(path)!r} must hold a JSON list or object of prompts")
