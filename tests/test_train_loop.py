@@ -252,6 +252,7 @@ def test_exports_load_with_library_classes(tmp_path):
     exports = [
         tmp_path / "clip" / f".final.tmp-{dead_pid.pid}-{_host_tag()}-0123abcd",
         tmp_path / "clip" / ".final.tmp-0123abcd",
+        tmp_path / "clip" / f".final.tmp-{dead_pid.pid}-0badc0de-0123abcd",  # a preempted job on another node
     ]
     for p in exports:
         (p / "text_encoder").mkdir(parents=True)

@@ -8,10 +8,11 @@ import dataclasses
 import json
 import logging
 import re
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from streamt2v.io.folders import atomic_write_file, remove_dead_writers_temporaries, remove_leftovers
+from streamt2v.io.folders import atomic_folder_leftovers, atomic_write_file, remove_leftovers
 from streamt2v.train.checkpoint import remove_stale_temporaries
 
 if TYPE_CHECKING:
@@ -69,7 +70,11 @@ def remove_run_leftovers(out: Path) -> None:
     from streamt2v.io.streaming_writer import remove_stale_temporaries as remove_stale_video
 
     remove_leftovers(out, _RUN_TEMPORARY, folders=True)
-    for p in remove_dead_writers_temporaries(out / "final"):
+    # Another machine's (a preempted job resumed elsewhere) too, as before atomic_folder named its writers:
+    # two runs never share a run folder, so no writer of final/ there is running elsewhere.
+    left = atomic_folder_leftovers(out / "final")
+    for p in left.dead + left.unknown:
+        shutil.rmtree(p, ignore_errors=True)
         logger.info("removed %s, left by a run killed while it exported final/", p)
     remove_stale_temporaries(out / "checkpoints")
     samples = out / "samples"
