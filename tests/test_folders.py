@@ -145,7 +145,7 @@ def test_what_a_writer_killed_between_its_renames_moved_aside_is_kept_until_an_o
     assert not left.exists() and moved_aside.is_dir()
     assert note == (
         f"what was at the output before a conversion or save into it was killed is kept at "
-        f"{str(moved_aside)!r} (0 bytes); the next one into the output removes it"
+        f"{str(moved_aside)!r} (0 bytes); a conversion or save into the output removes it once an output is there again"
     )
     with atomic_folder(out) as tmp:
         (tmp / "x").write_text("new")

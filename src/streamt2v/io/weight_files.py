@@ -111,7 +111,7 @@ def leftover_temporaries(out: Path) -> str | None:
     if found.replaced:
         notes.append(
             f"what was at the output before a conversion or save into it was killed is kept at "
-            f"{_named(found.replaced)} ({_size(found.replaced)}); the next one into the output removes it"
+            f"{_named(found.replaced)} ({_size(found.replaced)}); a conversion or save into the output removes it once an output is there again"
         )
     if not notes:
         return None

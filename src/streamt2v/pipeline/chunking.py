@@ -109,8 +109,8 @@ def plan_chunks(
     if prefix_frames:
         if num_frames <= prefix_frames:
             raise SettingError(
-                f"num_frames ({num_frames}) must exceed the {counted(prefix_frames, 'input frame')}: it counts the whole output, input frames "
-                f"included, so {prefix_frames + 1} or more"
+                f"num_frames ({num_frames}) must exceed the {counted(prefix_frames, 'input frame')}: it counts "
+                f"the whole output, input frames included, so {prefix_frames + 1} or more"
             )
         plan = [ChunkSpec(0, 0, 0, prefix_frames, 0)]
         pos = prefix_frames

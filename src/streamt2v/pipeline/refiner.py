@@ -304,8 +304,9 @@ def check_refiner_folder(path: str | os.PathLike, config: EnhanceConfig | None =
     refiner is loaded from local folders only; a missing path is reported as such, whatever its form. A
     stage-1/2 ``StreamingT2VModel`` folder is refused; other pipelines' folders (a zeroscope-style
     ``TextToVideoSDPipeline``) are accepted. A weight file that cannot be whole (a Git LFS pointer, an empty
-    or cut-short file: :func:`~streamt2v.io.weight_files.check_weight_files`, headers only) is refused. With ``config``: its start step must fit the folder's noise
-    schedule (:func:`~streamt2v.pipeline.enhance.check_start_step`)."""
+    or cut-short file: :func:`~streamt2v.io.weight_files.check_weight_files`, headers only) is refused.
+    With ``config``: its start step must fit the folder's noise schedule
+    (:func:`~streamt2v.pipeline.step_counts.check_start_step`)."""
     root = refiner_folder(path)
     if not root.exists():
         text = str(path)
