@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -204,6 +205,9 @@ remove_dead_writers_temporaries(out)
 print(sorted(p.name for p in out.parent.iterdir() if atomic_folder_temporary(out).fullmatch(p.name)))
 """
 
+# a new PID namespace (and user namespace, so no root is needed), with its own /proc
+_UNSHARE_PID = ["unshare", "--user", "--map-root-user", "--pid", "--fork", "--mount-proc"]
+
 
 def test_a_writer_in_another_pid_namespace_on_the_same_host_is_never_judged_by_our_pids(tmp_path):
     """A container sharing the host's name (``--network host``) has its own pids: the host tag was the
@@ -211,36 +215,15 @@ def test_a_writer_in_another_pid_namespace_on_the_same_host_is_never_judged_by_o
     deleted the folder being filled."""
     out = tmp_path / "m"
     with atomic_folder(out) as tmp:
+        if shutil.which("unshare") is None:
+            pytest.skip("no unshare command here")
         probe = subprocess.run(
-            [
-                "unshare",
-                "--user",
-                "--map-root-user",
-                "--pid",
-                "--fork",
-                "--mount-proc",
-                sys.executable,
-                "-c",
-                "print(1)",
-            ],
-            capture_output=True,
-            text=True,
+            [*_UNSHARE_PID, sys.executable, "-c", "print(1)"], capture_output=True, text=True
         )
         if probe.returncode != 0:
             pytest.skip(f"no PID namespaces here (unshare: {probe.stderr.strip()[:80]})")
         run = subprocess.run(
-            [
-                "unshare",
-                "--user",
-                "--map-root-user",
-                "--pid",
-                "--fork",
-                "--mount-proc",
-                sys.executable,
-                "-c",
-                _NAMESPACED_WRITE,
-                str(out),
-            ],
+            [*_UNSHARE_PID, sys.executable, "-c", _NAMESPACED_WRITE, str(out)],
             capture_output=True,
             text=True,
             timeout=120,
