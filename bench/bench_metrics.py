@@ -20,6 +20,7 @@ import torch
 from _common import (
     INCOMPLETE,
     at_least,
+    command,
     machine,
     output_path,
     positive,
@@ -131,22 +132,14 @@ def main() -> None:
     video = synthetic_video(args.frames, args.size)
     rows: list[tuple[str, str, str, float]] = []
     skipped: list[str] = []
-    given = "".join(
-        f" {flag} {value}"
-        for flag, value, default in (
-            ("--backends", ",".join(backends), ",".join(FLOW_BACKENDS)),
-            ("--clip-model", args.clip_model, None),
-        )
-        if value != default
-    )
     header = [
         "# Metric speed (CPU)",
         "",
         f"Machine: {machine()}.",
         "",
-        f"`python bench/bench_metrics.py --frames {args.frames} --size {args.size} "
-        f"--probe-size {args.probe_size}{given}` — one synthetic video of {args.frames} frames "
-        "(panning texture + moving square); seconds per video, not asserted anywhere. "
+        f"Command: `{command()}`: one synthetic video of {args.frames} frames at {args.size}×{args.size} "
+        f"(panning texture + moving square; the probes' at {args.probe_size}×{args.probe_size}); seconds "
+        "per video, not asserted anywhere. "
         "`mawe` includes its flow; `clip` is the image tower only (the one prompt is negligible).",
         "",
         "| metric | backend | frame size | s / video | s / frame |",

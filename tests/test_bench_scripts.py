@@ -349,3 +349,35 @@ def test_an_unknown_compile_backend_lists_no_test_fixture(monkeypatch, capsys, t
     )
     assert "inductor" in line and "TESTING_ONLY" not in line and "minifier" not in line
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_metrics_results_give_the_command_as_run(monkeypatch, capsys, tmp_path):
+    """bench_metrics.py wrote a command of its own making into its results, which left out --threads (and
+    named --frames, --size and --probe-size where they were not given); it now gives the command as run, less
+    --out, like the other scripts (``_common.command``)."""
+    import torch
+
+    threads, grad = torch.get_num_threads(), torch.is_grad_enabled()
+    out = tmp_path / "m.md"
+    args = (
+        "--frames",
+        "2",
+        "--size",
+        "12",
+        "--backends",
+        "dis",
+        "--clip-model",
+        "microworld",
+        "--threads",
+        "1",
+    )
+    try:
+        run_script(monkeypatch, "bench_metrics.py", *args, "--out", str(out))
+    finally:  # the script sets them for this whole process
+        torch.set_num_threads(threads)
+        torch.set_grad_enabled(grad)
+    text = out.read_text()
+    assert (
+        f"Command: `python bench/bench_metrics.py {' '.join(args)}`: one synthetic video of 2 frames" in text
+    )
+    assert "| probes | - | 64×64 |" in text and "**Incomplete:**" not in text
