@@ -340,22 +340,31 @@ def test_progress_shows_the_flow_pairs_of_each_video(capsys):
     assert "MAWE (dis)" in err and "/3 " in err, err
 
 
-def test_json_results_are_strict_json_with_null_for_non_finite_values(tmp_path):
+def test_json_results_are_strict_json_with_inf_and_nan_apart(tmp_path):
     """A static video's MAWE (inf) and the caption probe without prompts (nan) were written as bare
-    Infinity/NaN, which jq and JavaScript's JSON.parse reject."""
+    Infinity/NaN, which jq and JavaScript's JSON.parse reject; then both as null, so a reader could not tell
+    infinite from not measured. They are the strings "inf" and "nan", as the CSV writes them."""
     d = tmp_path / "v"
     d.mkdir()
     write_video(d / "still.mp4", np.repeat(make_video(OBJS, t=1), 6, axis=0))
     out = tmp_path / "r.json"
-    assert main(["evaluate", str(d), "--metrics", "mawe,probes", "--out", str(out), "--no-progress"]) == 0
+    args = ["evaluate", str(d), "--metrics", "mawe,probes", "--no-progress"]
+    assert main([*args, "--out", str(out)]) == 0
 
     def refuse(token):
         raise ValueError(f"non-standard JSON constant {token}")
 
     data = json.loads(out.read_text(), parse_constant=refuse)
     record = data["records"][0]
-    assert record["mawe"] is None and data["mean"]["mawe"] is None
-    assert record["probe_caption_agreement"] is None and record["frames"] == 6
+    assert record["mawe"] == "inf" and data["mean"]["mawe"] == "inf"
+    assert record["probe_caption_agreement"] == "nan" == data["mean"]["probe_caption_agreement"]
+    assert record["frames"] == 6 and record["probe_motion"] == 0.0
+    assert math.isinf(float(record["mawe"])) and math.isnan(float(record["probe_caption_agreement"]))
+    assert data["config"]["boundaries"] is None  # null: a setting left at its default
+    # the CSV names them the same way
+    assert main([*args, "--out", str(tmp_path / "r.csv")]) == 0
+    row = dict(zip(*[line.split(",") for line in (tmp_path / "r.csv").read_text().splitlines()[:2]]))
+    assert (row["mawe"], row["probe_caption_agreement"]) == ("inf", "nan")
 
 
 def test_the_saved_config_holds_the_chunk_boundaries(video_dir, tmp_path):
@@ -535,7 +544,7 @@ def test_boundaries_none_turns_the_jump_ratio_off(video_dir, tmp_path):
     args = ["evaluate", video, "--metrics", "probes", "--no-progress", "--out", str(out)]
     assert main([*args, "--boundaries", "none"]) == 0
     data = json.loads(out.read_text())
-    assert data["config"]["boundaries"] == [] and data["records"][0]["probe_jump_ratio"] is None
+    assert data["config"]["boundaries"] == [] and data["records"][0]["probe_jump_ratio"] == "nan"
     assert data["records"][0]["probe_motion"] > 0
 
 
@@ -671,3 +680,47 @@ def test_table_rows_of_videos_sharing_a_file_name_show_the_end_of_their_paths():
         "out.mp4",
         "mean",
     ]
+
+
+def test_json_prompt_keys_that_match_no_video_are_said(tmp_path, monkeypatch, caplog):
+    """A key of a JSON prompts file that matched no video (a typo, ``bb.mp4``) was dropped without a word:
+    beside a missing video the refusal named that video alone, and where a path key was mistyped
+    (``runa/out.mp4``) the video took its file-name key's prompt unsaid. The refusal now names the unmatched
+    keys too, and unmatched keys alone are a warning naming a few and their count."""
+    import logging
+    from pathlib import Path
+
+    from streamt2v.metrics.evaluate import read_prompts
+
+    monkeypatch.chdir(tmp_path)
+    p = tmp_path / "p.json"
+    p.write_text('{"a.mp4": "a red circle", "bb.mp4": "a blue square"}')
+    with pytest.raises(ValueError) as err:
+        read_prompts(p, [Path("v/a.mp4"), Path("v/b.mp4")])
+    assert str(err.value) == (
+        f"prompts file {str(p)!r}: no prompt for 1 of the 2 video(s) ('v/b.mp4'); a video is keyed by its "
+        "path, file name or name without the extension; 1 of its 2 keys matches no video scored here "
+        "('bb.mp4'): a typo?"
+    )
+    # a mistyped path key: the video takes its file-name key, and the path key is named
+    videos = [Path("runA/out.mp4"), Path("runB/b.mp4")]
+    p.write_text('{"out.mp4": "a red circle", "runa/out.mp4": "a blue square", "b": "a green triangle"}')
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.evaluate"):
+        assert read_prompts(p, videos) == ["a red circle", "a green triangle"]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"prompts file {str(p)!r}: 1 of its 3 keys matches no video scored here ('runa/out.mp4'), not used: "
+        "a typo? A video is keyed by its path, file name or name without the extension"
+    ]
+    # many: a few named, and the count
+    p.write_text(json.dumps({"b": "x", **{f"c{i}.mp4": "y" for i in range(5)}}))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.evaluate"):
+        assert read_prompts(p, videos[1:]) == ["x"]
+    assert "5 of its 6 keys match no video scored here ('c0.mp4', 'c1.mp4', 'c2.mp4', ...)" in caplog.text
+    # every key used: nothing said
+    caplog.clear()
+    p.write_text('{"runA/out.mp4": "a red circle", "b.mp4": "a blue square"}')
+    with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.evaluate"):
+        assert read_prompts(p, videos) == ["a red circle", "a blue square"]
+    assert caplog.records == []

@@ -6,7 +6,9 @@
 ``probe_jump_ratio``, ``probe_caption_agreement``), the mean over videos of each metric (like Table 1),
 and the videos that could not be scored (with the reason). Unreadable or unusable videos are skipped,
 not fatal; invalid arguments (unknown metric, prompt count mismatch, missing CLIP weights) raise before
-any video is processed.
+any video is processed. :meth:`EvaluationReport.save` writes JSON or CSV, a non-finite value as ``inf``,
+``-inf`` or ``nan`` in both (in JSON the strings ``"inf"``, ``"-inf"``, ``"nan"``: infinite, such as a static
+video's MAWE, and not measured, such as a probe without objects, stay apart).
 """
 
 from __future__ import annotations
@@ -162,36 +164,56 @@ def read_prompts(path: str | os.PathLike, videos: Sequence[Path] | None = None) 
         if isinstance(data, dict):
             if videos is None:
                 raise ValueError("a JSON object of prompts needs the list of videos to match names")
-            keys = [_prompt_key(data, Path(v), path) for v in videos]
+            keys = [_prompt_key(data, Path(v)) for v in videos]
+            # a key no video took is most likely a typo (`bb.mp4`, `runa/out.mp4`), or names a video that
+            # is not scored here: said, naming a few, rather than dropped unseen
+            unused = [k for k in data if k not in set(keys)]
+            unmatched = (
+                f"{len(unused)} of its {len(data)} key{'s' * (len(data) != 1)} "
+                f"match{'es' * (len(unused) == 1)} no video scored here ({_quoted(unused)})"
+            )
+            missing = [str(v) for v, k in zip(videos, keys) if k is None]
+            if missing:
+                raise ValueError(
+                    f"prompts file {str(path)!r}: no prompt for {len(missing)} of the {len(videos)} video(s) "
+                    f"({_quoted(missing)}); a video is keyed by its path, file name or name without the "
+                    "extension" + (f"; {unmatched}: a typo?" if unused else "")
+                )
             for key in dict.fromkeys(keys):  # `evaluate runA runB`: both out.mp4 must not share one silently
                 same = [str(v) for v, k in zip(videos, keys) if k == key]
                 if len(same) > 1:
                     example = same[0] if "/" in same[0] else f"./{same[0]}"  # a key without / is a name
                     raise ValueError(
                         f"prompts file {str(path)!r}: the key {key!r} matches {len(same)} videos "
-                        f"({', '.join(map(repr, same[:3]))}{', ...' if len(same) > 3 else ''}); key each by its "
-                        "path, with a / (relative to the working folder, or as given on the command line), "
-                        f"e.g. {example!r}"
+                        f"({_quoted(same)}); key each by its path, with a / (relative to the working folder, "
+                        f"or as given on the command line), e.g. {example!r}"
                     )
-            return [_json_prompt(data[k], f"the entry {k!r}", path) for k in keys]
+            prompts = [_json_prompt(data[k], f"the entry {k!r}", path) for k in keys]
+            if unused:  # after the refusals: an error is the one thing said then
+                logger.warning(
+                    "prompts file %r: %s, not used: a typo? A video is keyed by its path, file name or name "
+                    "without the extension",
+                    str(path),
+                    unmatched,
+                )
+            return prompts
         raise ValueError(f"{str(path)!r} must hold a JSON list or object of prompts")
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-def _prompt_key(data: dict, video: Path, path: Path) -> str:
+def _prompt_key(data: dict, video: Path) -> str | None:
     """The key of ``video`` in a JSON object of prompts: a path (one with a ``/``, relative to the working
-    folder or absolute), else its file name, else its name without the extension."""
+    folder or absolute), else its file name, else its name without the extension; None if none is there."""
     here = os.path.abspath(video)
     for key in data:
         if ("/" in key or os.sep in key) and os.path.abspath(os.path.expanduser(key)) == here:
             return key
-    for key in (video.name, video.stem):
-        if key in data:
-            return key
-    raise ValueError(
-        f"no prompt for video {str(video)!r} in {str(path)!r} (keyed by its path, file name or name without "
-        "the extension)"
-    )
+    return next((key for key in (video.name, video.stem) if key in data), None)
+
+
+def _quoted(items: Sequence[str], at_most: int = 3) -> str:
+    """The first ``at_most`` of ``items``, quoted, and ``...`` for the rest."""
+    return ", ".join(map(repr, items[:at_most])) + (", ..." if len(items) > at_most else "")
 
 
 def _json_prompt(value: object, where: str, path: Path) -> str:
@@ -254,8 +276,12 @@ class EvaluationReport:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write ``.json`` (records, mean, skipped, config) or ``.csv`` (one row per video + ``mean``),
-        atomically. Non-finite values are ``null`` in JSON (strict JSON: jq and JavaScript reject a bare
-        ``NaN``) and ``inf`` / ``nan`` in CSV."""
+        atomically. Non-finite values are written ``inf``, ``-inf`` and ``nan`` in both: in JSON as the
+        strings ``"inf"``, ``"-inf"``, ``"nan"`` (strict JSON: jq and JavaScript reject a bare ``Infinity``
+        or ``NaN``; ``float()`` reads them back). ``"inf"`` is a value (a static video's MAWE, a jump ratio
+        of objects that move only at chunk boundaries), ``"nan"`` one that could not be measured (a probe
+        without objects, chunk boundaries or a caption naming a colour; a mean over no value); ``null`` is
+        only a config setting left at its default, and a metric not asked for has no key."""
         path = Path(path)
         suffix = path.suffix.lower()
         if suffix not in (".json", ".csv"):
@@ -264,7 +290,7 @@ class EvaluationReport:
         tmp = path.with_name(f".{path.name}.tmp")
         with open(tmp, "w", encoding="utf-8", newline="") as fh:
             if suffix == ".json":
-                json.dump(_finite_or_none(self.as_dict()), fh, indent=1, allow_nan=False)
+                json.dump(_json_value(self.as_dict()), fh, indent=1, allow_nan=False)
             else:
                 writer = csv.writer(fh)
                 writer.writerow(["path", *self.keys])
@@ -475,12 +501,14 @@ def evaluate_videos(
     return report
 
 
-def _finite_or_none(value: Any) -> Any:
-    """``value`` with every non-finite float (a static video's MAWE, an unmeasured probe) as None."""
+def _json_value(value: Any) -> Any:
+    """``value`` with every non-finite float as the string ``"inf"``, ``"-inf"`` or ``"nan"``, as the CSV and
+    the table write them: strict JSON (jq and JavaScript reject a bare ``Infinity`` or ``NaN``) in which
+    infinite and not measured stay apart (``null`` was both). ``float()`` reads them back."""
     if isinstance(value, float):
-        return value if math.isfinite(value) else None
+        return value if math.isfinite(value) else str(value)
     if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
+        return {k: _json_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_finite_or_none(v) for v in value]
+        return [_json_value(v) for v in value]
     return value
