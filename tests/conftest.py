@@ -1,9 +1,10 @@
-"""Shared fixtures: where the official reference data lives, deterministic torch settings."""
+"""Shared fixtures: where the official reference data lives, deterministic torch settings, test videos."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -51,3 +52,13 @@ def encoders(tmp_path_factory):
     )
     train(clip, cfg, root / "clip", progress=False)
     return str(root / "vae" / "final" / "vae"), str(root / "clip" / "final")
+
+
+def write_video(path, frames: int, h: int = 24, w: int = 32) -> None:
+    """A red bar growing across the frame, written through the project's writer."""
+    from streamt2v.io import video as io_video
+
+    video = np.zeros((frames, h, w, 3), np.uint8)
+    for i in range(frames):
+        video[i, :, : (i * 3) % w] = (200, 40, 40)
+    io_video.write_video(path, io_video.from_uint8_frames(video), 8)

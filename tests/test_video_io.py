@@ -810,7 +810,7 @@ def test_a_video_whose_last_frames_are_missing_or_damaged_says_so(tmp_path, capl
     container lists and the file holds; a file cut by an edit list (fewer frames shown by design) does not."""
     import av
 
-    from test_train_data import write_edit_list_mp4
+    from test_train_data_seek import write_edit_list_mp4
 
     path = tmp_path / "v.mp4"
     write_noise_video(path, 16, "libx264", {"bf": "0"}, container_options={"movflags": "faststart"})
