@@ -724,3 +724,29 @@ def test_json_prompt_keys_that_match_no_video_are_said(tmp_path, monkeypatch, ca
     with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.evaluate"):
         assert read_prompts(p, videos) == ["a red circle", "a blue square"]
     assert caplog.records == []
+
+
+def test_flags_the_chosen_metrics_do_not_use_are_said(video_dir, tmp_path, capsys):
+    """``--prompts`` or ``--clip-model`` with metrics that take none (the default mawe,scuts without
+    ``--clip-model``, a ``--metrics`` that left clip out), ``--boundaries`` without probes, the MAWE flags
+    without mawe: given for nothing, without a word. One warning line now names them."""
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("a red circle\n")
+    video = str(video_dir / "a_clean.mp4")
+    argv = ["evaluate", video, "--no-progress", "--prompts", str(prompts)]
+    assert main([*argv, "--metrics", "scuts", "--clip-model", "microworld", "--boundaries", "none"]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        "warning: not used by the metric(s) scuts: --prompts (clip and probes use it); --clip-model (clip uses "
+        "it); --boundaries (probes use it)"
+    ]
+    assert main([*argv, "--metrics", "scuts,probes", "--flow-size", "0", "--mawe-coeff", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: not used by the metric(s) scuts,probes: --flow-size (mawe uses it); --mawe-coeff" in err
+    # the default metrics without --clip-model take no prompts; each flag used: nothing said
+    assert main([*argv, "--flow-size", "64"]) == 0
+    assert "warning: not used by the metric(s) mawe,scuts: --prompts (clip and probes use it)\n" in (
+        capsys.readouterr().err
+    )
+    assert main([*argv, "--metrics", "mawe,probes", "--flow-size", "64", "--boundaries", "12"]) == 0
+    assert "warning" not in capsys.readouterr().err

@@ -15,6 +15,9 @@ from pathlib import Path
 
 from streamt2v.cli import library_bars_off, user_path
 
+# The MAWE flags' defaults: one given otherwise while MAWE is not asked for is said to be unused.
+MAWE_DEFAULTS = {"flow": "dis", "flow_size": 720, "mawe_definition": "official", "mawe_coeff": 9.5}
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -39,7 +42,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--prompts",
         type=user_path,
         metavar="FILE",
-        help="prompts, one per line in sorted video order (or JSON list / {file name: prompt})",
+        help="prompts, one per line in the order the videos are scored (or a JSON list, or {path or file name: "
+        "prompt}); used by clip and probes",
     )
     p.add_argument(
         "--metrics",
@@ -53,11 +57,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="PATH",
         help="CLIP folder or hub id for the clip metric; 'microworld': the shipped micro-CLIP (microworld videos)",
     )
-    p.add_argument("--flow", default="dis", choices=["dis", "farneback", "raft"], help="optical-flow backend")
+    p.add_argument(
+        "--flow",
+        default=MAWE_DEFAULTS["flow"],
+        choices=["dis", "farneback", "raft"],
+        help="optical-flow backend",
+    )
     p.add_argument(
         "--flow-size",
         type=int,
-        default=720,
+        default=MAWE_DEFAULTS["flow_size"],
         help="resize frames to N×N for MAWE (paper: 720); 0 keeps the native size",
     )
     p.add_argument(
@@ -65,11 +74,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--mawe-definition",
-        default="official",
+        default=MAWE_DEFAULTS["mawe_definition"],
         choices=["official", "paper"],
         help="official code (W/(c·|flow|), c=9.5) or paper-v2 appendix (W/mean |flow|²)",
     )
-    p.add_argument("--mawe-coeff", type=float, default=9.5, help="c of the official MAWE")
+    p.add_argument(
+        "--mawe-coeff", type=float, default=MAWE_DEFAULTS["mawe_coeff"], help="c of the official MAWE"
+    )
     p.add_argument(
         "--boundaries",
         metavar="I,J,...",
@@ -121,6 +132,24 @@ def run(args: argparse.Namespace) -> int:
             )
         if not args.prompts:
             raise ValueError("the clip metric needs --prompts (one prompt per video)")
+    mawe_flags = [("--" + k.replace("_", "-"), getattr(args, k) != v) for k, v in MAWE_DEFAULTS.items()]
+    unused = [
+        f"{flag} ({why})"
+        for flag, given, why in (
+            ("--prompts", args.prompts and not {"clip", "probes"} & set(metrics), "clip and probes use it"),
+            ("--clip-model", args.clip_model and "clip" not in metrics, "clip uses it"),
+            ("--boundaries", args.boundaries and "probes" not in metrics, "probes use it"),
+            *((flag, given and "mawe" not in metrics, "mawe uses it") for flag, given in mawe_flags),
+            (
+                "--raft-weights",
+                args.raft_weights and ("mawe" not in metrics or args.flow != "raft"),
+                "mawe with --flow raft uses them",
+            ),
+        )
+        if given
+    ]
+    if unused:  # given for nothing: a metric left out of --metrics by mistake, or a stale flag
+        print(f"warning: not used by the metric(s) {','.join(metrics)}: {'; '.join(unused)}", file=sys.stderr)
     boundaries = None
     if args.boundaries and args.boundaries.strip().lower() == "none":
         boundaries = []  # videos not made chunk by chunk: no jump ratio
