@@ -11,6 +11,7 @@ Exit codes: 0 success; 1 ``evaluate`` could score none of the videos; 2 a bad in
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib
 import logging
 import os
@@ -19,40 +20,78 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
+from typing import NoReturn
 
 # Subcommand modules, in the order ``--help`` lists them.
 COMMANDS: tuple[str, ...] = ("generate", "enhance", "convert", "evaluate", "train", "assemble")
+
+
+class _ParseError(Exception):
+    """An argparse error held back (``_Parser``) while another way of parsing the command line is tried."""
 
 
 class _Parser(argparse.ArgumentParser):
     """Every parser, the subcommands' (and theirs: ``assemble model``) included, takes ``-v``, so it works
     before or after the subcommand. ``SUPPRESS``: a subcommand without ``-v`` leaves the top level's value.
 
-    A command's positionals may also come after its options (``evaluate a.mp4 --metrics scuts b.mp4``): its
-    parser reads the options first, then the positionals left (argparse's intermixed parsing), where a plain
-    parse matches every positional at their first run and calls the later ones unrecognized arguments.
-    Parsers of subcommands (the top level, ``assemble``) cannot parse so and parse as plain argparse does;
-    so does a command line with ``--``, which argparse's intermixed parsing takes as a positional's (Python
-    3.10 to 3.13.0: ``generate -- -a`` made ``-a`` an unrecognized option): what follows it is positional
-    anyway."""
+    A command's positionals may also come after its options (``evaluate a.mp4 --metrics scuts b.mp4``),
+    where a plain parse matches every positional at their first run and calls the later ones unrecognized
+    arguments. Its parser parses plainly first and, only where that leaves arguments over, again as
+    argparse's intermixed parsing does (the options first, then the positionals left). Plainly first, since
+    intermixed parsing checks the required options and the positionals in two rounds (``train`` alone named
+    ``--out`` and, once given, ``recipe``): a plain error names everything missing at once, and it is the
+    one shown when intermixed parsing fails too. Parsers of subcommands (the top level, ``assemble``) cannot
+    parse intermixed and parse as plain argparse does; so does a command line with ``--``, which argparse's
+    intermixed parsing takes as a positional's (Python 3.10 to 3.13.0: ``generate -- -a`` made ``-a`` an
+    unrecognized option): what follows it is positional anyway."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._intermixing = False
+        self._holding_errors = False
         self.add_argument(
             "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log debug messages"
         )
+
+    def error(self, message: str) -> NoReturn:
+        if self._holding_errors:
+            raise _ParseError(message)
+        super().error(message)
 
     def parse_known_args(self, args=None, namespace=None):
         args = sys.argv[1:] if args is None else list(args)
         # parse_known_intermixed_args calls this again for each of its passes (before Python 3.13)
         if self._intermixing or self._subparsers is not None or "--" in args:
             return super().parse_known_args(args, namespace)
+        try:
+            # on a copy: the intermixed parse below must start from the namespace as given
+            plain, extras = self._holding(super().parse_known_args, args, copy.copy(namespace))
+        except _ParseError as err:
+            try:  # a command line that only intermixed parsing reads (none of ours); else the plain error
+                return self._holding(self._intermixed, args, namespace)
+            except _ParseError:
+                self.error(str(err))
+        if not extras:  # every argument placed, where intermixed parsing places them too
+            if namespace is None:
+                return plain, extras
+            vars(namespace).update(vars(plain))
+            return namespace, extras
+        return self._intermixed(args, namespace)
+
+    def _intermixed(self, args: list[str], namespace):
         self._intermixing = True
         try:
             return self.parse_known_intermixed_args(args, namespace)
         finally:
             self._intermixing = False
+
+    def _holding(self, parse, *args):
+        """``parse(*args)``, its errors raised as ``_ParseError`` rather than printed with an exit."""
+        self._holding_errors = True
+        try:
+            return parse(*args)
+        finally:
+            self._holding_errors = False
 
 
 def user_path(text: str) -> str:

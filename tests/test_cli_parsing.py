@@ -1,0 +1,191 @@
+"""How the command line is parsed: positionals after options (argparse's intermixed parsing) without its
+two-round required-argument errors, unknown options, ``--``, ``-v`` anywhere, abbreviations, help."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+
+import pytest
+
+from streamt2v.cli import _Parser, build_parser, main
+
+
+def _parse(line: str) -> argparse.Namespace:
+    return build_parser().parse_args(shlex.split(line))
+
+
+def _refused(line: str, capsys) -> tuple[str, str]:
+    """The usage and error lines of a refused command line (exit 2, nothing on stdout)."""
+    with pytest.raises(SystemExit) as exit_:
+        main(shlex.split(line))
+    assert exit_.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("error:") == 1
+    return err, err.splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    "line, prog, missing",
+    [
+        ("train", "train", "recipe, --out"),
+        ("train --cpu -v", "train", "recipe, --out"),
+        ("-v train --steps 3", "train", "recipe, --out"),
+        ("train --bogus", "train", "recipe, --out"),  # what is missing first, as argparse does
+        ("enhance", "enhance", "input, --prompt, -o/--output"),
+        ("enhance --prompt p", "enhance", "input, -o/--output"),
+        ("enhance -o o.mp4 --steps 2", "enhance", "input, --prompt"),
+        ("assemble model", "assemble model", "out_dir, --unet"),
+        ("assemble refiner --dtype fp16", "assemble refiner", "out_dir, --unet"),
+    ],
+)
+def test_everything_missing_is_named_in_one_error(line, prog, missing, capsys):
+    """Intermixed parsing checks the required options, then the positionals: ``train`` named ``--out`` and,
+    once it was given, ``recipe``. Plain argparse names both at once, and so does the command line now."""
+    _, error = _refused(line, capsys)
+    assert error == f"streamt2v {prog}: error: the following arguments are required: {missing}"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "train",
+        "enhance --prompt p",
+        "assemble model",
+        "convert",
+        "convert a --dtype fp16",
+        "evaluate --metrics scuts",
+        "train vae --out o --bogus x",
+        "generate p --bogus",
+        "generate --bogus p extra",
+        "convert a --bogus b",
+        "assemble model out --unet u --bogus",
+        "train vae --out o -x",
+        "generate p --frames 0",
+        "generate --frames",
+        "evaluate a --flow bogus b",
+        "enhance --prompt p -o",
+        "generate p --init 3",
+        "train --compile vae --out o",
+        "evaluate a.mp4 --metrics scuts -- b.mp4",
+        "assemble model -- -out --unet u",
+    ],
+)
+def test_a_refused_command_line_gets_plain_argparses_error(line, capsys, monkeypatch):
+    """Usage and error as plain argparse gives them (the parser without intermixed parsing), for every
+    command line plain argparse reads to the end: unknown options are unrecognized arguments, an option's
+    bad value names the option, ``--compile`` takes the word after it (train's recipe), after ``--`` all is
+    positional."""
+    got = _refused(line, capsys)
+    monkeypatch.setattr(_Parser, "parse_known_args", argparse.ArgumentParser.parse_known_args)
+    assert got == _refused(line, capsys)
+
+
+def test_unknown_options_among_intermixed_positionals_are_named_alone(capsys):
+    """Where only intermixed parsing places the positionals, what is left over is the unknown option (and a
+    word after it that no positional takes), not the positionals a plain parse could not place."""
+    assert _refused("evaluate a.mp4 --metrics scuts b.mp4 --bogus", capsys)[1] == (
+        "streamt2v: error: unrecognized arguments: --bogus"
+    )
+    assert _refused("evaluate a.mp4 --bogus b.mp4", capsys)[1] == (
+        "streamt2v: error: unrecognized arguments: --bogus b.mp4"
+    )
+    assert _refused("train --out o vae --metrics m extra", capsys)[1] == (
+        "streamt2v: error: unrecognized arguments: --metrics m extra"
+    )
+
+
+@pytest.mark.parametrize(
+    "line, same_as",
+    [
+        # positionals after options: as with the options first
+        ("evaluate a.mp4 --metrics scuts b.mp4", "evaluate --metrics scuts a.mp4 b.mp4"),
+        ("evaluate a --metrics=scuts b --flow dis c", "evaluate --metrics scuts --flow dis a b c"),
+        ("evaluate a -v b --overwrite c", "evaluate --verbose --overwrite a b c"),
+        ("-v evaluate a --out r.json b -v", "evaluate -v --out r.json a b"),
+        ("train --out o vae --steps 3", "train vae --out o --steps 3"),
+        ("train -v vae --out=o", "-v train vae --out o"),
+        ("enhance --prompt p in.mp4 -o o.mp4", "enhance in.mp4 --prompt p --output o.mp4"),
+        ("enhance --prompt=p -oo.mp4 in.mp4", "enhance in.mp4 --prompt p -o o.mp4"),
+        ("convert a --dtype fp16 b", "convert --dtype fp16 a b"),
+        ("assemble model --unet u out --fps 4", "assemble model out --unet u --fps 4"),
+        (
+            "assemble refiner --scheduler-option a=1 out --unet u",
+            "assemble refiner out --unet u --scheduler-option a=1",
+        ),
+        ("generate --frames 8 p --seed 1", "generate p --frames 8 --seed 1"),
+        # abbreviated long options (argparse's allow_abbrev), read plainly and intermixed
+        ("generate p --frame 80", "generate p --frames 80"),
+        ("generate --fra=80 p", "generate p --frames 80"),
+        ("evaluate a --metr scuts b --ove", "evaluate --metrics scuts --overwrite a b"),
+        ("train --ou o vae", "train vae --out o"),
+        # after --, words starting with - are positionals
+        ("evaluate --flow farneback -- -a.mp4 --b.mp4", "evaluate --flow farneback -- -a.mp4 --b.mp4"),
+        ("convert --dtype fp16 -- -a b", "convert --dtype fp16 -- -a b"),
+        ("generate --frames 8 -- '-a cat'", "generate --frames 8 -- '-a cat'"),
+        ("evaluate -1 -", "evaluate -- -1 -"),
+    ],
+)
+def test_command_lines_parse_as_before(line, same_as, monkeypatch):
+    """Every command line read before reads the same (a guard: these parsed so before the plain parse came
+    first). The reference line has its positionals last, where plain argparse reads it too."""
+    got = vars(_parse(line))
+    monkeypatch.setattr(_Parser, "parse_known_args", argparse.ArgumentParser.parse_known_args)
+    assert {k: v for k, v in got.items() if k not in ("func", "parser")} == {
+        k: v for k, v in vars(_parse(same_as)).items() if k not in ("func", "parser")
+    }
+
+
+def test_what_the_positionals_and_options_hold():
+    args = _parse("-v evaluate a.mp4 --metrics scuts b.mp4 --flow dis c.mp4")
+    assert (args.target, args.more, args.metrics, args.flow, args.verbose) == (
+        "a.mp4",
+        ["b.mp4", "c.mp4"],
+        "scuts",
+        "dis",
+        True,
+    )
+    args = _parse("train --out o vae")
+    assert (args.recipe, args.out, args.verbose) == ("vae", "o", False)
+    args = _parse("generate --compile 'a cat' --frames 8")  # --compile takes the word: its own error says so
+    assert (args.prompt, args.compile, args.frames) == (None, "a cat", 8)
+    assert _parse("generate 'a cat' --frame 80").frames == 80
+
+
+def test_a_line_only_intermixed_parsing_reads_is_read_and_the_namespace_given_is_filled():
+    """A plain parse may fail where the intermixed one succeeds (a positional run of one word matched to
+    the int, the optional choice before it left out); the intermixed result is then taken. The namespace
+    passed in is the one filled and returned, after a plain parse or an intermixed one."""
+    parser = _Parser(prog="t")
+    parser.add_argument("kind", nargs="?", choices=["a", "b"])
+    parser.add_argument("count", type=int)
+    parser.add_argument("--opt")
+    given = argparse.Namespace(kept=1)
+    assert parser.parse_args(["a", "--opt", "x", "5"], given) is given
+    assert vars(given) == {"kept": 1, "kind": "a", "count": 5, "opt": "x"}
+    given = argparse.Namespace(kept=1)
+    assert parser.parse_args(["--opt", "x", "a", "5"], given) is given
+    assert vars(given) == {"kept": 1, "kind": "a", "count": 5, "opt": "x"}
+    # evaluate's positionals: the plain parse leaves b over; the intermixed one starts from the namespace as
+    # given, not from the plain parse's (where --tag's list already held t)
+    parser = _Parser(prog="t")
+    parser.add_argument("first")
+    parser.add_argument("more", nargs="*")
+    parser.add_argument("--tag", action="append")
+    given = argparse.Namespace(kept=1)
+    assert parser.parse_args(["a", "--tag", "t", "b"], given) is given
+    assert vars(given) == {"kept": 1, "first": "a", "more": ["b"], "tag": ["t"]}
+
+
+@pytest.mark.parametrize("line", ["--help", "generate --help", "evaluate -h", "assemble model --help"])
+def test_help_is_argparses(line, capsys, monkeypatch):
+    with pytest.raises(SystemExit) as exit_:
+        _parse(line)
+    assert exit_.value.code == 0
+    shown = capsys.readouterr().out
+    assert shown.startswith("usage: streamt2v")
+    monkeypatch.setattr(_Parser, "parse_known_args", argparse.ArgumentParser.parse_known_args)
+    with pytest.raises(SystemExit):
+        _parse(line)
+    assert capsys.readouterr().out == shown
