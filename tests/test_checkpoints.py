@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from dataclasses import replace
 from pathlib import Path
 
@@ -165,6 +166,32 @@ class Evil:
         self.marker = marker
 
 
+class RunsCode:
+    """Pickled as a call of ``os.system``: what a checkpoint that truly needs arbitrary code holds."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {shlex.quote(str(self.marker))}",))
+
+
+class TrainConfig:
+    """A training script's config class, as Lightning's ``hyper_parameters`` hold one: rebuilding it would
+    run its ``__setstate__``."""
+
+    rebuilt = 0
+
+    def __init__(self) -> None:
+        self.lr, self.frames = 1e-4, 16
+
+    def __setstate__(self, state: dict) -> None:
+        TrainConfig.rebuilt += 1
+        self.__dict__.update(state)
+
+
 def test_pickle_with_custom_class_is_refused_not_executed(tmp_path: Path) -> None:
     marker = tmp_path / "executed"
     ckpt = tmp_path / "evil.ckpt"
@@ -172,10 +199,67 @@ def test_pickle_with_custom_class_is_refused_not_executed(tmp_path: Path) -> Non
     with pytest.raises(ValueError, match=r"refusing to load .*evil\.ckpt") as err:
         convert_official_checkpoint(ckpt, tmp_path / "out", "tiny")
     assert not marker.exists()
-    assert "needs more than tensors" in str(err.value) and "Unsupported global" in str(err.value)
+    # pathlib.Path.touch is pickled as getattr(pathlib.Path, 'touch'): a stand-in's result called
+    assert "needs more than tensors" in str(err.value) and "pathlib.Path" in str(err.value)
     assert "\x1b" not in str(err.value) and "\n" not in str(err.value)  # torch's ANSI bold is dropped
     with pytest.raises(FileNotFoundError, match="missing.ckpt"):
         convert_official_checkpoint(tmp_path / "missing.ckpt", tmp_path / "out", "tiny")
+
+
+def test_a_lightning_checkpoint_whose_hyper_parameters_hold_objects_converts(tmp_path: Path) -> None:
+    """Lightning writes the LightningModule's init arguments beside the weights (an argparse.Namespace, a
+    config class): a weights-only read refused the whole file. They are read with inert stand-ins, never
+    rebuilt, and the conversion says what was not read."""
+    import argparse
+
+    case = first_reference_case()
+    cfg, head_width = _reference_config(case)
+    sd = _tiny_reference_sd(case)
+    ckpt = tmp_path / "lightning.ckpt"
+    hyper = {"args": argparse.Namespace(lr=1e-4, precision="16-mixed"), "config": TrainConfig()}
+    checkpoint = {"epoch": 3, "global_step": 300, "pytorch-lightning_version": "2.4.0", "state_dict": sd}
+    torch.save(checkpoint | {"hyper_parameters": hyper, "hparams_type": TrainConfig}, ckpt)
+    assert ckpt.read_bytes()[:4] == b"PK\x03\x04"  # the zip format torch.save and Lightning write
+    report = convert_official_checkpoint(ckpt, tmp_path / "out", cfg, strict=False, head_width=head_width)
+    assert TrainConfig.rebuilt == 0  # nothing of the training code ran
+    assert not report.unmapped and not report.mismatched and not report.missing
+    [note] = [n for n in report.notes if "not read" in n]
+    assert note.endswith(
+        "'hyper_parameters' (argparse.Namespace, test_checkpoints.TrainConfig); "
+        "'hparams_type' (test_checkpoints.TrainConfig)"
+    )
+    ours = StreamingT2VModel.from_pretrained(tmp_path / "out").unet.state_dict()
+    want = {map_official_unet_key(k): t for k, t in sd.items() if map_official_unet_key(k) is not None}
+    assert all(torch.equal(ours[k], t) for k, t in want.items())
+
+
+def test_weights_that_need_code_are_refused_and_never_run(tmp_path: Path) -> None:
+    """What stays refused, in one readable line: weights inside objects of a class (a pickled model, a
+    tensor behind a class) and a pickle that calls os.system, wherever it is; none of it is run."""
+    marker = tmp_path / "executed"
+    cases = {
+        "model.ckpt": (
+            torch.nn.Sequential(torch.nn.Linear(2, 2)),
+            r"it holds a pickled torch\.nn\.modules\.container\.Sequential object, not a state dict "
+            r"\(torch\.save\(model\) rather than torch\.save\(model\.state_dict\(\)\)\?\)",
+        ),
+        "behind_class.ckpt": (
+            {"state_dict": {"w": TrainConfig()}, "epoch": 1},
+            r"its weights under 'state_dict' need test_checkpoints\.TrainConfig, beyond tensors",
+        ),
+        "system.ckpt": (
+            {"state_dict": {"w": torch.zeros(2)}, "hyper_parameters": {"cmd": RunsCode(marker)}},
+            r"it is a pickle that needs more than tensors and plain containers \(torch\.load weights_only=True "
+            r"said: Trying to load unsupported GLOBAL (posix|nt)\.system whose module (posix|nt) is blocked\)",
+        ),
+    }
+    for name, (obj, message) in cases.items():
+        torch.save(obj, tmp_path / name)
+        with pytest.raises(ValueError, match=rf"^refusing to load '.*{re.escape(name)}': {message}") as err:
+            convert_official_checkpoint(tmp_path / name, tmp_path / "out", "tiny")
+        assert "\n" not in str(err.value) and "It was not executed." in str(err.value), name
+    assert not marker.exists() and TrainConfig.rebuilt == 0
+    assert not (tmp_path / "out").exists()
 
 
 def _cli(argv: list[str]) -> int:

@@ -355,3 +355,34 @@ def test_modelscope_in_the_modelscope_librarys_format_is_named_as_such(
     assert line.startswith(f"error: --init-unet {str(folder)!r} has no unet/config.json (found: ")
     assert "it is ModelScope T2V in the ModelScope library's own format" in line
     assert "give a ModelScope diffusers folder with unet/ and tokenizer/" in line
+
+
+class ModuleArgs:
+    """A LightningModule's init argument of a class of its training code (saved by save_hyperparameters)."""
+
+    def __init__(self, frames: int) -> None:
+        self.frames = frames
+
+
+def test_a_lightning_checkpoint_with_objects_in_its_hyper_parameters_converts_from_the_command_line(
+    custom_checkpoint: tuple[Path, dict[str, torch.Tensor]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """It was refused as a pickle that needs more than tensors; the report now says what was not read."""
+    import argparse
+
+    src, unet = custom_checkpoint
+    ckpt = tmp_path / "epoch=3-step=300.ckpt"
+    hyper = {"args": argparse.Namespace(lr=1e-4), "module_args": ModuleArgs(16)}
+    torch.save({"state_dict": load_file(src), "hyper_parameters": hyper, "epoch": 3}, ckpt)
+    out = tmp_path / "out"
+    assert main(["convert", str(ckpt), str(out), "--preset", _arch(tmp_path), "--no-strict"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert f"mapped tensors: unet {len(unet)}, image_encoder 0, text_encoder 0, vae 0" in printed
+    assert (
+        "note: not read, as they need classes that a weights-only read never imports or runs (the weights "
+        "do not): 'hyper_parameters' (argparse.Namespace, test_convert_cli.ModuleArgs)"
+    ) in printed
+    ours = StreamingT2VModel.from_pretrained(out).unet.state_dict()
+    assert all(torch.equal(ours[k], t) for k, t in unet.items())

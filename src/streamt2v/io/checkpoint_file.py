@@ -1,22 +1,28 @@
 """Reading a checkpoint file safely: ``.safetensors`` (whatever its suffix), or a ``torch.save`` pickle read
-with ``weights_only=True`` only, so a pickle that needs any other class is refused, never executed. The
-weights are found where trainers keep them (Lightning's ``state_dict``, ``model``, ``module``, ...) and a
-wrapper's key prefix (``model.``, DDP's ``module.``) is removed (:func:`strip_wrapper_prefix`).
+with ``weights_only=True`` only, so no code of the pickle is ever run. Entries beside the weights that need
+other classes (a Lightning checkpoint's ``hyper_parameters``: an ``argparse.Namespace``, an OmegaConf
+``DictConfig``, a config class of the training code) are read with inert stand-ins for those classes, whose
+modules are never imported (:func:`load_checkpoint`); weights that need them are refused. The weights are
+found where trainers keep them (Lightning's ``state_dict``, ``model``, ``module``, ...) and a wrapper's key
+prefix (``model.``, DDP's ``module.``) is removed (:func:`strip_wrapper_prefix`).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import pickle
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from streamt2v.io.folders import looks_like_hub_id
+
+logger = logging.getLogger(__name__)
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -33,6 +39,12 @@ def _torch_reason(err: BaseException) -> str:
             rest = line.split("WeightsUnpickler error:", 1)[1].strip() or (lines[i + 1 : i + 2] or [""])[0]
             if rest:
                 return rest.split(". Please")[0].rstrip(".")  # drop the advice to allowlist the global
+    if lines and lines[0].startswith("Weights only load failed"):  # the reason follows torch's advice
+        said = [
+            ln for ln in lines[1:] if not ln.startswith(("Check the documentation", "Please file an issue"))
+        ]
+        if said:
+            return said[0].rstrip(".")
     first = lines[0] if lines else type(err).__name__
     return first.split(". ")[0].rstrip(".") if len(first) > 200 else first.rstrip(".")
 
@@ -139,19 +151,117 @@ def _folder_hint(folder: Path) -> str:
 NESTED_STATE_DICT_KEYS = ("state_dict", "model", "module", "model_state_dict", "network")
 
 
+class NotLoaded:
+    """An inert stand-in, in a weights-only read, for a class or function that a checkpoint's pickle names
+    beyond tensors and plain containers (``argparse.Namespace``, ``omegaconf.dictconfig.DictConfig``, a class
+    of the training code). Its module is never imported and nothing of it runs: what the pickle builds with
+    it is an empty object of a subclass named after it (``global_name``), its arguments and state dropped."""
+
+    global_name = ""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> NotLoaded:
+        return object.__new__(cls)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __setstate__(self, state: Any) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return f"<{self.global_name}, not loaded>"
+
+
+def _stand_in(global_name: str) -> type[NotLoaded]:
+    module, _, name = global_name.rpartition(".")
+    attrs = {"global_name": global_name, "__module__": module, "__qualname__": name}
+    return type(name, (NotLoaded,), attrs)
+
+
+def _not_loaded_names(value: Any) -> list[str]:
+    """The stand-ins' names (:class:`NotLoaded`) in ``value`` and the containers it holds, sorted."""
+    names: set[str] = set()
+    stack, seen = [value], set()
+    while stack:
+        x = stack.pop()
+        if id(x) in seen:  # a pickle's memo can make a container hold itself
+            continue
+        seen.add(id(x))
+        if isinstance(x, NotLoaded) or (isinstance(x, type) and issubclass(x, NotLoaded)):
+            names.add(x.global_name)
+        elif isinstance(x, Mapping):
+            stack += [*x.keys(), *x.values()]
+        elif isinstance(x, (list, tuple, set, frozenset)):
+            stack += list(x)
+    return sorted(names)
+
+
+def _first_names(names: Sequence[str], limit: int) -> str:
+    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
 def _describe(value: Any) -> str:
-    return f"{len(value)} entries" if isinstance(value, Mapping) else type(value).__name__
+    if isinstance(value, Mapping):
+        return f"{len(value)} entries"
+    if isinstance(value, NotLoaded):
+        return f"{value.global_name}, not loaded"
+    return type(value).__name__
 
 
-def load_official_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
-    """Tensors of an official checkpoint: ``.safetensors``, or a pickle read with ``weights_only=True``.
+def _unpickling_refusal(name: str, err: pickle.UnpicklingError) -> ValueError:
+    reason = _torch_reason(err)
+    if "Unsupported global" in reason or "Unsupported class" in reason or "is blocked" in reason:
+        return ValueError(
+            f"refusing to load {name!r}: it is a pickle that needs more than tensors and plain "
+            f"containers (torch.load weights_only=True said: {reason}). It was not executed."
+        )
+    return ValueError(
+        f"{name!r} is a pickle but not a PyTorch checkpoint that can be read safely (torch.load "
+        f"weights_only=True said: {reason}). It was not executed."
+    )
 
-    A Lightning checkpoint's ``["state_dict"]`` is taken (or the weights under ``model`` / ``module`` /
-    ``model_state_dict`` / ``network``); optimizer state etc. is ignored. A safetensors file is read as one
-    whatever its suffix. The errors tell a file that is no torch checkpoint at all (by its first bytes), a
-    damaged one, and a pickle that would need more than tensors and plain containers (refused, never
-    executed) apart.
-    """
+
+def _weights_only_load(path: Path, is_zip: bool) -> Any:
+    """``torch.load(weights_only=True)``; where the pickle names other classes or functions (a zip file
+    only: their names are read from it without unpickling), again with a :class:`NotLoaded` stand-in
+    allowed for each. Torch's weights-only unpickler reads the file either way: it builds nothing but
+    tensors, plain containers and the stand-ins, and refuses what needs more (a stand-in's result called
+    as a function, a stand-in given a dict's or a list's items, a module it never allows such as ``os``)."""
+    name = str(path)
+    try:
+        # mmap needs the zip format; the legacy format (a bare pickle) is read whole
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=is_zip)
+    except pickle.UnpicklingError as err:
+        reason = _torch_reason(err)
+        # (a torch without get_unsafe_globals_in_checkpoint refuses such a file, as before)
+        stand_ins_possible = hasattr(torch.serialization, "get_unsafe_globals_in_checkpoint")
+        if not (
+            stand_ins_possible
+            and is_zip
+            and ("Unsupported global" in reason or "Unsupported class" in reason)
+        ):
+            raise _unpickling_refusal(name, err) from None
+    foreign: list[str] = []
+    try:
+        foreign = sorted(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+        with torch.serialization.safe_globals([(_stand_in(g), g) for g in foreign]):
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except (RuntimeError, EOFError, OSError):
+        raise  # damaged: said by the caller
+    except Exception as err:  # an UnpicklingError, or a stand-in where a tensor rebuild wants a tensor
+        named = f" ({_first_names(foreign, 4)})" if foreign else ""
+        raise ValueError(
+            f"refusing to load {name!r}: it is a pickle that needs more than tensors and plain containers, "
+            f"and read with inert stand-ins for the classes and functions it names{named} it still needs "
+            f"their code (torch.load weights_only=True said: {_torch_reason(err)}). It was not executed."
+        ) from None
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, list[str]]]:
+    """The tensors of an official checkpoint (:func:`load_official_state_dict`) and what was not read of
+    it: ``{top-level entry: [the classes and functions it needs, by name]}`` for the entries beside the
+    weights that were read with :class:`NotLoaded` stand-ins (a Lightning checkpoint's ``hyper_parameters``
+    holding an ``argparse.Namespace`` or an OmegaConf ``DictConfig``); empty when nothing needed one."""
     if not os.fspath(path):
         raise ValueError("checkpoint '' is an empty path; give the checkpoint file (streaming_t2v.ckpt)")
     path = Path(path)
@@ -184,7 +294,7 @@ def load_official_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Te
                 "interrupted download or copy?); download it again"
             )
         try:
-            return load_file(path)
+            return load_file(path), {}
         except Exception as err:  # safetensors raises its own SafetensorError for a damaged file
             raise ValueError(f"{name!r} is not a readable .safetensors file ({_torch_reason(err)})") from None
     head = head[:16]
@@ -195,19 +305,7 @@ def load_official_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Te
             f"{name!r} is not a PyTorch checkpoint (neither a zip nor a pickle torch.save file: {what})"
         )
     try:
-        # mmap needs the zip format; the legacy format (a bare pickle) is read whole
-        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=is_zip)
-    except pickle.UnpicklingError as err:
-        reason = _torch_reason(err)
-        if "Unsupported global" in reason or "Unsupported class" in reason:
-            raise ValueError(
-                f"refusing to load {name!r}: it is a pickle that needs more than tensors and plain "
-                f"containers (torch.load weights_only=True said: {reason}). It was not executed."
-            ) from None
-        raise ValueError(
-            f"{name!r} is a pickle but not a PyTorch checkpoint that can be read safely (torch.load "
-            f"weights_only=True said: {reason}). It was not executed."
-        ) from None
+        obj = _weights_only_load(path, is_zip)
     except (RuntimeError, EOFError, OSError) as err:
         kind = "a zip" if is_zip else "a pickle"
         raise ValueError(
@@ -218,21 +316,69 @@ def load_official_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Te
     def tensors_only(x: Any) -> bool:
         return isinstance(x, Mapping) and bool(x) and all(isinstance(v, torch.Tensor) for v in x.values())
 
+    weights = obj
     if isinstance(obj, Mapping) and not tensors_only(obj):
         nested = [k for k in NESTED_STATE_DICT_KEYS if tensors_only(obj.get(k))]
         if nested:
-            obj = obj[nested[0]]
-    if not tensors_only(obj):
-        if isinstance(obj, Mapping):
-            top = ", ".join(f"{k!r} ({_describe(v)})" for k, v in list(obj.items())[:8])
-            found = f"its top-level entries: {top or 'none'}"
-        else:
-            found = f"it holds a {type(obj).__name__}"
-        raise ValueError(
-            f"{name!r} holds no state dict (a mapping of names to tensors, at the top or under one of "
-            f"{', '.join(NESTED_STATE_DICT_KEYS)}); {found}"
+            weights = obj[nested[0]]
+    if not tensors_only(weights):
+        raise _no_state_dict(name, obj)
+    not_loaded = {}
+    if weights is not obj:
+        not_loaded = {str(k): n for k, v in obj.items() if (n := _not_loaded_names(v))}
+    return dict(weights), not_loaded
+
+
+def _no_state_dict(name: str, obj: Any) -> ValueError:
+    """The error for a checkpoint in which no mapping of names to tensors was found: the classes its weights
+    would need where they are behind stand-ins, else what it holds."""
+    if isinstance(obj, NotLoaded):
+        return ValueError(
+            f"refusing to load {name!r}: it holds a pickled {obj.global_name} object, not a state dict "
+            "(torch.save(model) rather than torch.save(model.state_dict())?), and a weights-only read never "
+            "runs the code that would rebuild it: save its state_dict() instead. It was not executed."
         )
-    return dict(obj)
+    if isinstance(obj, Mapping):
+        for key in [k for k in NESTED_STATE_DICT_KEYS if k in obj] or list(obj):
+            if names := _not_loaded_names(obj[key]):
+                return ValueError(
+                    f"refusing to load {name!r}: its weights under {key!r} need {', '.join(names)}, beyond "
+                    "tensors and plain containers, and a weights-only read never imports or runs them. It "
+                    "was not executed."
+                )
+        top = ", ".join(f"{k!r} ({_describe(v)})" for k, v in list(obj.items())[:8])
+        found = f"its top-level entries: {top or 'none'}"
+    else:
+        found = f"it holds a {type(obj).__name__}"
+    return ValueError(
+        f"{name!r} holds no state dict (a mapping of names to tensors, at the top or under one of "
+        f"{', '.join(NESTED_STATE_DICT_KEYS)}); {found}"
+    )
+
+
+def load_official_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """Tensors of an official checkpoint: ``.safetensors``, or a pickle read with ``weights_only=True``.
+
+    A Lightning checkpoint's ``["state_dict"]`` is taken (or the weights under ``model`` / ``module`` /
+    ``model_state_dict`` / ``network``); optimizer state etc. is ignored, and so are entries that need
+    classes beyond tensors and plain containers (``hyper_parameters``), read with inert stand-ins and logged
+    (:func:`load_checkpoint`). A safetensors file is read as one whatever its suffix. The errors tell a file
+    that is no torch checkpoint at all (by its first bytes), a damaged one, and a pickle whose weights would
+    need more than tensors and plain containers (refused, never executed) apart.
+    """
+    weights, not_loaded = load_checkpoint(path)
+    if not_loaded:
+        logger.info("%s: %s", path, not_loaded_note(not_loaded))
+    return weights
+
+
+def not_loaded_note(not_loaded: Mapping[str, Sequence[str]]) -> str:
+    """What :func:`load_checkpoint` did not read, on one line."""
+    entries = "; ".join(f"{k!r} ({', '.join(v)})" for k, v in not_loaded.items())
+    return (
+        "not read, as they need classes that a weights-only read never imports or runs (the weights do "
+        f"not): {entries}"
+    )
 
 
 OFFICIAL_PREFIXES = ("base_model.", "unet.", "resampler.", "image_encoder.", "text_encoder.", "vae.")

@@ -35,7 +35,8 @@ from streamt2v.io.checkpoint_file import (
     MODELSCOPE_LIBRARY_WEIGHTS,
     describe_foreign_state_dict,
     format_size,
-    load_official_state_dict,
+    load_checkpoint,
+    not_loaded_note,
     strip_wrapper_prefix,
 )
 from streamt2v.io.folders import check_writable_parent, folder_listing, read_json_object, refuse_existing
@@ -492,10 +493,13 @@ def convert_official_checkpoint(
     if Path(ckpt_path).is_file():
         logger.info("reading checkpoint %s (%s)", ckpt_path, format_size(Path(ckpt_path).stat().st_size))
     started = time.monotonic()
-    sd, wrapper = strip_wrapper_prefix(load_official_state_dict(ckpt_path))
+    weights, not_loaded = load_checkpoint(ckpt_path)
+    sd, wrapper = strip_wrapper_prefix(weights)
     logger.info("read %d tensors in %.0f s; mapping them to the model", len(sd), time.monotonic() - started)
     converted = convert_state_dict(sd, head_width=head_width)
     report = ConversionReport(source=str(ckpt_path), checkpoint_tensors=len(sd))
+    if not_loaded:  # a Lightning checkpoint's hyper_parameters (an argparse.Namespace, a DictConfig)
+        report.notes.append(not_loaded_note(not_loaded))
     if wrapper:
         report.notes.append(
             f"the checkpoint's names carry the prefix {wrapper!r} (a wrapper's); it was removed"
