@@ -127,7 +127,9 @@ def main() -> None:
         times.setdefault("stage 3", []).append(time.perf_counter() - t)
         t = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
-            write_video(video_path if args.video else Path(tmp) / "demo.mp4", big[0], float(model.fps))
+            # --video: each repeat replaces the last one's video, as the results file is replaced
+            target = video_path if args.video else Path(tmp) / "demo.mp4"
+            write_video(target, big[0], float(model.fps), overwrite=True)
         times.setdefault("write mp4", []).append(time.perf_counter() - t)
     # a run's total: the one load plus that run's phases
     times["total"] = [

@@ -190,6 +190,40 @@ def test_existing_folder_with_user_files_is_never_replaced(tmp_path, monkeypatch
     assert (docs / "thesis.txt").read_text() == "x"
 
 
+def test_an_existing_output_is_replaced_only_with_overwrite(tmp_path):
+    """write_video replaced an existing file by default (overwrite=True), whatever it was: a user's video
+    given the output's name was lost without a word. It is kept unless overwrite=True is passed, and the
+    error names the path and the keyword; an earlier PNG output likewise."""
+    import re
+
+    def refused(path, what):
+        return rf"^output '{re.escape(str(path))}' is an existing {what}; pass overwrite=True to replace it"
+
+    files = {tmp_path / "mine.mp4": b"the user's video", tmp_path / "mine.gif": b"GIF89a the user's"}
+    for path, data in files.items():
+        path.write_bytes(data)
+        with pytest.raises(
+            FileExistsError, match=refused(path, "file") + r" \(--overwrite on the command line\)$"
+        ):
+            write_video(path, smooth_video(t=2), fps=8)
+        assert path.read_bytes() == data
+    frames = write_video(tmp_path / "frames", smooth_video(t=3), fps=8)
+    with pytest.raises(
+        FileExistsError, match=refused(frames, "folder holding the frames of an earlier output")
+    ):
+        write_video(frames, smooth_video(t=2), fps=8)
+    assert len(list(frames.iterdir())) == 3
+    # nothing was left beside them (no temporary, no lock)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames", "mine.gif", "mine.mp4"]
+    for path in [*files, frames]:
+        assert write_video(path, smooth_video(t=2), fps=8, overwrite=True) == path
+        assert read_video(path)[0].shape[2] == 2
+    empty = tmp_path / "empty"  # an empty folder holds nothing to lose
+    empty.mkdir()
+    write_video(empty, smooth_video(t=2), fps=8)
+    assert len(list(empty.iterdir())) == 2
+
+
 def test_check_output_path_refuses_existing_files_and_bad_parents(tmp_path):
     out = write_video(tmp_path / "out.mp4", smooth_video(t=2), fps=8)
     with pytest.raises(FileExistsError, match=r"out\.mp4.*--overwrite"):

@@ -210,7 +210,7 @@ def write_video(
     fps: float,
     *,
     crf: int = DEFAULT_CRF,
-    overwrite: bool = True,
+    overwrite: bool = False,
     held_lock: IO[str] | None = None,
 ) -> Path:
     """Write ``video`` (``(1, 3, T, H, W)`` or ``(3, T, H, W)`` in ``[-1, 1]``, or frames already converted
@@ -218,8 +218,9 @@ def write_video(
 
     The format follows ``path``: a video suffix (H.264 mp4 via PyAV, ``crf`` quality), ``.gif``, or a path
     without suffix / an existing directory for PNG frames ``frame_000000.png …``. Returns the final path.
-    An existing file is replaced only with ``overwrite``; an existing folder only when it holds nothing but
-    the frames of an earlier PNG output (:func:`check_output_path`).
+    Nothing there is replaced by default: an existing file, or a folder holding the frames of an earlier PNG
+    output, is a ``FileExistsError`` naming it, replaced only with ``overwrite=True`` (as the command line's
+    ``--overwrite``); a folder holding anything else is never replaced (:func:`check_output_path`).
 
     What a writer of ``path`` killed mid-write left beside it (hidden temporaries) is removed first.
     The output's lock is taken for the write; a caller that took it earlier, to keep the output from other
@@ -235,7 +236,14 @@ def write_video(
         raise ValueError("cannot write a video with 0 frames")
     if held_lock is not None and Path(held_lock.name).absolute() != output_lock_path(path).absolute():
         raise ValueError(f"held_lock {held_lock.name!r} is not the lock of {str(path)!r}")
-    path = check_output_path(path, overwrite=overwrite, lock_held=held_lock is not None)
+    # everything but what is there already first (a folder of the user's is refused, overwrite or not)
+    path = check_output_path(path, overwrite=True, lock_held=held_lock is not None)
+    if not overwrite and path.exists() and (not path.is_dir() or any(path.iterdir())):
+        what = "folder holding the frames of an earlier output" if path.is_dir() else "file"
+        raise FileExistsError(
+            f"output {str(path)!r} is an existing {what}; pass overwrite=True to replace it "
+            "(--overwrite on the command line)"
+        )
     check_gif_fps(fps) if output_kind(path) == "gif" else check_fps(fps)
     path.parent.mkdir(parents=True, exist_ok=True)
     lock = held_lock if held_lock is not None else lock_output(path)

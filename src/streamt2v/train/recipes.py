@@ -111,10 +111,11 @@ class DataOptions:
 
 
 def write_sample(path: Path, video: torch.Tensor) -> None:
-    """Write a sample video of a training run (values in [-1, 1]) at the world's frame rate."""
+    """Write a sample video of a training run (values in [-1, 1]) at the world's frame rate, replacing the
+    run's own of that step: a resumed run writes its checkpoint's samples again (the train loop)."""
     from streamt2v.io.video import write_video
 
-    write_video(path, video.detach().float().cpu().clamp(-1, 1), fps=FPS)
+    write_video(path, video.detach().float().cpu().clamp(-1, 1), fps=FPS, overwrite=True)
 
 
 # --------------------------------------------------------------------------------------------------
