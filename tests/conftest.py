@@ -1,12 +1,17 @@
-"""Shared fixtures: where the official reference data lives, deterministic torch settings, test videos."""
+"""Shared fixtures: where the official reference data lives, deterministic torch settings, test videos,
+a random-weight refiner and small stage-3 settings."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 import torch
+
+if TYPE_CHECKING:
+    from streamt2v.pipeline.refiner import Refiner
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The reference data produced by running the official implementation lives beside the checkout.
@@ -62,3 +67,15 @@ def write_video(path, frames: int, h: int = 24, w: int = 32) -> None:
     for i in range(frames):
         video[i, :, : (i * 3) % w] = (200, 40, 40)
     io_video.write_video(path, io_video.from_uint8_frames(video), 8)
+
+
+# Stage-3 enhancer settings of a few small chunks (tests/test_enhance*.py).
+SMALL = dict(chunk_frames=6, overlap=2, num_inference_steps=3)
+
+
+@pytest.fixture(scope="module")
+def refiner() -> Refiner:
+    """A refiner with random weights making 32×32 frames (stage 3 without the shipped weights)."""
+    from streamt2v.pipeline.refiner import Refiner
+
+    return Refiner.random((32, 32), seed=0)

@@ -1,0 +1,229 @@
+"""The ``streamt2v enhance`` command: end to end, a stopped run continued, every setting checked before
+the video is read or a refiner loaded, the default refiner without ``--model``, its help."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+from diffusers import UNet3DConditionModel
+
+from streamt2v.io.output_paths import OutputInUseError, check_output_path
+from streamt2v.io.video import read_video, write_video
+from streamt2v.pipeline.refiner import Refiner
+
+
+def test_cli_enhance_reports_the_output_size_width_x_height(tmp_path, capsys) -> None:
+    """A 48-wide, 32-high output was reported as '32x48'."""
+    from streamt2v.cli import main
+
+    src = write_video(tmp_path / "in.mp4", torch.rand(1, 3, 2, 16, 24) * 2 - 1, fps=8)
+    folder = Refiner.random((32, 48), seed=0).save_pretrained(tmp_path / "wide")
+    out = tmp_path / "out.mp4"
+    args = ["enhance", str(src), "--prompt", "a red circle", "-o", str(out), "--model", str(folder)]
+    assert main([*args, "--steps", "1", "--chunk-frames", "2", "--overlap", "0", "--no-progress"]) == 0
+    assert read_video(out)[0].shape[3:] == (32, 48)
+    assert "(2 frames, 48x32 width x height)" in capsys.readouterr().out
+
+
+def test_cli_enhance_end_to_end(refiner: Refiner, tmp_path, caplog) -> None:
+    from streamt2v.cli import main
+
+    src = write_video(tmp_path / "in.mp4", torch.rand(1, 3, 7, 16, 16) * 2 - 1, fps=8)
+    folder = refiner.save_pretrained(tmp_path / "ref")
+    out = tmp_path / "out.mp4"
+    args = ["enhance", str(src), "--prompt", "a red circle", "-o", str(out), "--steps", "2"]
+    args += ["--chunk-frames", "4", "--overlap", "1", "--seed", "0", "--no-progress"]
+    assert main([*args, "--model", str(folder)]) == 0
+    video, fps = read_video(out)
+    assert video.shape[1:] == (3, 7, 32, 32) and fps == pytest.approx(8)
+    # no --model: the embedded default at twice the input resolution; the shipped refiner works at 64x64,
+    # so for this 16x16 input a random-weight one stands in, and says so
+    out2 = tmp_path / "out2.mp4"
+    with caplog.at_level(logging.WARNING):
+        assert main([*args[:5], str(out2), *args[6:]]) == 0
+    assert "random" in caplog.text.lower()
+    assert (
+        "the shipped refiner makes 64x64 frames from 32x32 ones (width x height); this input is 16x16"
+        in caplog.text
+    )
+    assert read_video(out2)[0].shape[1:] == (3, 7, 32, 32)
+
+
+def test_cli_enhance_stopped_then_run_again_continues_after_its_last_step(refiner: Refiner, tmp_path, capsys):
+    from torch.nn.modules.module import register_module_forward_hook
+
+    from streamt2v.cli import main
+
+    src = write_video(tmp_path / "in.mp4", torch.rand(1, 3, 7, 16, 16) * 2 - 1, fps=8)
+    folder = refiner.save_pretrained(tmp_path / "ref")
+    args = ["enhance", str(src), "--prompt", "a red circle", "--model", str(folder), "--steps", "3"]
+    args += ["--chunk-frames", "8", "--overlap", "1", "--no-progress"]  # one chunk: one UNet call a step
+    assert main([*args, "-o", str(tmp_path / "ref.mp4")]) == 0
+    calls = []
+    out, state = tmp_path / "out.mp4", tmp_path / ".out.mp4.stage3.pt"
+
+    def count(module, inputs, output):
+        if isinstance(module, UNet3DConditionModel):
+            calls.append(1)
+            # the output (and so the state beside it) is this run's until it is written
+            with pytest.raises(OutputInUseError, match="is being written by another process"):
+                check_output_path(out, overwrite=True)
+            if stop_at and len(calls) == stop_at:
+                raise KeyboardInterrupt
+
+    hook = register_module_forward_hook(count)
+    try:
+        stop_at = 3  # Ctrl-C in step 3: steps 1 and 2 are kept
+        assert main([*args, "-o", str(out)]) == 130
+        assert "its last finished step is kept in" in capsys.readouterr().err
+        assert state.is_file() and not out.exists()
+        calls.clear()
+        killed_save = tmp_path / f".{state.name}.tmp-4194304"  # what a kill during a save leaves
+        killed_save.write_bytes(b"cut short")
+        stop_at = None
+        assert main([*args, "-o", str(out)]) == 0
+    finally:
+        hook.remove()
+    assert len(calls) == 1  # step 3 only
+    assert out.read_bytes() == (tmp_path / "ref.mp4").read_bytes() and not state.exists()
+    assert not killed_save.exists()
+    check_output_path(out, overwrite=True)  # released
+
+
+def test_cli_enhance_checks_everything_before_reading_or_loading(
+    refiner: Refiner, tmp_path, monkeypatch, capsys
+):
+    import streamt2v.pipeline.enhance as enh
+    import streamt2v.pipeline.refiner as ref
+    from streamt2v.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    write_video(tmp_path / "in.mp4", torch.rand(1, 3, 3, 16, 16) * 2 - 1, fps=8)
+    (tmp_path / "taken.mp4").write_bytes(b"mine")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "thesis.txt").write_text("x")
+    monkeypatch.setattr(enh, "enhance_video", lambda *a, **k: pytest.fail("enhanced despite a bad setting"))
+    monkeypatch.setattr(ref, "load_refiner", lambda *a, **k: pytest.fail("loaded despite a bad setting"))
+    cuda = torch.cuda.is_available()
+    for argv, match in [
+        (["--guidance-scale", "nan"], "--guidance-scale must be a finite number, got nan"),
+        # valid alone, but not with the start step the refiner recommends (was refused after the loading)
+        (["--steps", "5", "--model", "microworld"], "--steps (5) must be <= --start-step (1)"),
+        (["--fps", "0"], "fps must be a finite number between"),
+        (["--fps", "-1"], "fps must be a finite number between"),
+        (["--prompt", ""], "--prompt must be a non-empty text"),
+        (["--model", "/nonexistent"], "refiner folder '/nonexistent' does not exist"),
+        (["-o", "e.txt"], "unknown suffix"),
+        (["-o", "taken.mp4"], "'taken.mp4' already exists; pass --overwrite"),
+        (["-o", "docs"], "thesis.txt"),
+        (["-o", "/proc/x.mp4"], "cannot write output '/proc/x.mp4'"),
+        (["-o", "in.mp4", "--overwrite"], "-o 'in.mp4' would replace the input 'in.mp4'; write the enhanced"),
+        (["-o", "e.gif", "--fps", "60"], "--fps 60.0 is too high for a GIF"),
+        (
+            ["--resolution", "100000x100000"],
+            "resolution must be at most 8192 pixels a side, got 100000x100000",
+        ),
+        *([] if cuda else [(["--device", "cuda"], "CUDA is not available")]),
+    ]:
+        args = ["enhance", "in.mp4", "--prompt", "a cat", "-o", "out.mp4", "--no-progress", *argv]
+        assert main(args) == 2, argv
+        err = capsys.readouterr().err
+        assert match in err and err.count("error:") == 1, (argv, err)
+    # a GIF at the input's rate, when a GIF cannot play it: before the work, not when the result is written
+    write_video(tmp_path / "in60.mp4", torch.rand(1, 3, 3, 16, 16) * 2 - 1, fps=60)
+    assert main(["enhance", "in60.mp4", "--prompt", "a cat", "-o", "e.gif", "--no-progress"]) == 2
+    assert "the input's frame rate 60.0 is too high for a GIF" in capsys.readouterr().err
+    assert (tmp_path / "taken.mp4").read_bytes() == b"mine" and (tmp_path / "docs" / "thesis.txt").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["docs", "in.mp4", "in60.mp4", "taken.mp4"]
+
+
+def test_cli_enhance_checks_the_settings_over_the_refiners_recommendation(tmp_path, capsys) -> None:
+    """``--chunk-frames 2`` for a refiner that recommends overlap 1 was refused against the official overlap
+    8 ('chunk_frames (2) must be larger than overlap (8)'): the settings were first checked alone."""
+    from dataclasses import replace
+
+    from streamt2v.cli import main
+
+    src = write_video(tmp_path / "in.mp4", torch.rand(1, 3, 3, 16, 16) * 2 - 1, fps=8)
+    folder = replace(Refiner.random((32, 32), seed=0), recommended={"overlap": 1}).save_pretrained(
+        tmp_path / "r"
+    )
+    args = ["enhance", str(src), "--prompt", "a red circle", "--model", str(folder), "--no-progress"]
+    assert main([*args, "--steps", "1", "--chunk-frames", "2", "-o", str(tmp_path / "out.mp4")]) == 0
+    assert read_video(tmp_path / "out.mp4")[0].shape[2] == 3
+    capsys.readouterr()
+    assert main([*args, "--steps", "1", "--chunk-frames", "1", "-o", str(tmp_path / "no.mp4")]) == 2
+    assert capsys.readouterr().err == (
+        "error: --chunk-frames (1) must be larger than --overlap (1); --overlap 1 is the recommendation of the "
+        "refiner 'r' (set --overlap to change it)\n"
+    )
+
+
+def test_cli_enhance_overwrite_and_auto_device(refiner: Refiner, tmp_path, caplog) -> None:
+    from streamt2v.cli import main
+
+    src = write_video(tmp_path / "in.mp4", torch.rand(1, 3, 3, 16, 16) * 2 - 1, fps=8)
+    folder = refiner.save_pretrained(tmp_path / "ref")
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"old")
+    args = ["enhance", str(src), "--prompt", "a cat", "-o", str(out), "--model", str(folder), "--no-progress"]
+    args += ["--steps", "1", "--chunk-frames", "4", "--overlap", "1", "--device", "auto", "--overwrite"]
+    with caplog.at_level(logging.INFO):
+        assert main(args) == 0
+    assert read_video(out)[0].shape[2] == 3
+    assert "1 step(s) from t=" in caplog.text and "SDEdit start t'=" in caplog.text
+
+
+def test_odd_sized_input_without_model_is_one_error_in_width_x_height(caplog):
+    """A 33-wide, 47-high input said 'this input is 47x33 (it would need 94x66)' as a warning, then
+    'input frames are 47x33' as the error: height first, and two lines for one problem."""
+    from streamt2v.pipeline.refiner import default_refiner
+
+    with caplog.at_level(logging.WARNING), pytest.raises(ValueError) as err:
+        default_refiner((47, 33))
+    assert str(err.value).startswith("input frames are 33x47 (width x height): ")
+    assert "both sides must be even" in str(err.value)
+    assert caplog.records == []
+
+
+def test_no_default_refiner_for_large_frames_is_refused_before_the_work(tmp_path, capsys):
+    """A 1080p input without --model made a random-weight stand-in at 2160x3840 (CPU-hours in one
+    attention call); a size neither the shipped refiner nor the stand-in is for needs a refiner folder."""
+    from dataclasses import replace
+
+    from streamt2v.cli import main
+    from streamt2v.config import get_preset
+    from streamt2v.models.bundle import StreamingT2VModel
+    from streamt2v.pipeline.generate import GenerateConfig, generate
+    from streamt2v.pipeline.stream import StreamConfig
+
+    src = write_video(tmp_path / "big.mp4", torch.zeros(1, 3, 2, 264, 300), fps=8)
+    out = tmp_path / "out.mp4"
+    assert main(["enhance", str(src), "--prompt", "a red circle", "-o", str(out), "--no-progress"]) == 2
+    assert "input frames are 300x264 (width x height)" in capsys.readouterr().err and not out.exists()
+    # generate --enhance without --refiner: refused once the model's frame size is known, before sampling
+    big = StreamingT2VModel.from_preset(replace(get_preset("tiny"), frame_size=512), device="meta")
+    cfg = GenerateConfig(
+        output=str(tmp_path / "g.mp4"),
+        stream=StreamConfig(num_frames=8, steps=1, init_steps=1),
+        prompt="a red circle",
+        run_dir=str(tmp_path / "run"),
+        enhance={},
+    )
+    with pytest.raises(ValueError, match="input frames are 512x512"):
+        generate(cfg, model=big)
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_enhance_help_explains_every_option() -> None:
+    # `--negative-prompt NEGATIVE_PROMPT` was listed without a word on what it does
+    import argparse
+
+    from streamt2v.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    enhance = sub.choices["enhance"]
+    bare = [a.option_strings or [a.dest] for a in enhance._actions if not a.help]
+    assert bare == [], bare

@@ -1,0 +1,134 @@
+"""``enhance_video`` on pixel videos: output size, padding and crop to the canvas (aspect kept, even
+sizes), slice-by-slice encode/decode, uint8 output, the seed and prompt schedules."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+
+from conftest import SMALL
+from streamt2v.io.video import read_video, write_video
+from streamt2v.pipeline.enhance import EnhanceConfig, enhance_video, fit_and_pad
+from streamt2v.pipeline.refiner import Refiner
+
+
+def test_fit_and_pad_box() -> None:
+    video = torch.rand(1, 3, 2, 16, 16) * 2 - 1
+    out, box = fit_and_pad(video, (32, 64), pad=True)
+    assert out.shape[-2:] == (32, 64) and box == (0, 16, 32, 32)
+    assert torch.all(out[..., :16] == -1) and torch.all(out[..., 48:] == -1)  # black bars
+
+
+def test_enhance_video_frames_size_pad_crop_and_seed(refiner: Refiner) -> None:
+    video = torch.rand(1, 3, 9, 16, 16) * 2 - 1
+    cfg = EnhanceConfig(**SMALL)
+    out = enhance_video(video, "a red circle", refiner, cfg, seed=1, progress=False)
+    assert out.shape == (1, 3, 9, 32, 32) and out.dtype == torch.float32
+    assert out.min() >= -1 and out.max() <= 1
+    assert torch.equal(out, enhance_video(video, "a red circle", refiner, cfg, seed=1, progress=False))
+    padded = EnhanceConfig(resolution=(32, 64), pad_to_aspect=True, **SMALL)
+    out = enhance_video(video, "a red circle", refiner, padded, seed=1, progress=False)
+    assert out.shape == (1, 3, 9, 32, 32)  # the 32×64 canvas' pad is cropped again
+    short = enhance_video(video[:, :, :2], "x", refiner, cfg, seed=1, progress=False)  # < one chunk
+    assert short.shape == (1, 3, 2, 32, 32)
+
+
+def test_slice_by_slice_upscale_encode_decode_equal_the_whole_video(refiner: Refiner) -> None:
+    """Stage 3 upscales, encodes, decodes and converts a slice of frames at a time (the canvas-sized float
+    video of a long 720p output would be the largest tensor); the values are those of the whole video."""
+    from streamt2v.io.video import to_uint8_frames
+    from streamt2v.models.autoencoder import VideoAutoencoder
+    from streamt2v.pipeline.enhance import _decode_and_crop, _upscale_and_encode, crop
+
+    video = torch.rand(2, 3, 11, 12, 20) * 2 - 1  # 11 frames: a last slice shorter than the others
+    vae = VideoAutoencoder(refiner.vae.vae, frames_per_slice=4)
+    whole, box = fit_and_pad(video, (32, 64), pad=True)
+    latents, sliced_box = _upscale_and_encode(video, vae, (32, 64), pad=True)
+    assert sliced_box == box and torch.equal(latents, vae.encode(whole).float())
+    decoder = VideoAutoencoder(refiner.vae.vae, frames_per_slice=3)
+    frames = crop(decoder.decode(latents).float(), box)
+    assert torch.equal(_decode_and_crop(latents, decoder, box, as_uint8=False), frames)
+    frames_u8 = _decode_and_crop(latents, decoder, box, as_uint8=True)
+    assert frames_u8.dtype == np.uint8 and frames_u8.shape == (2, 11, *frames.shape[-2:], 3)
+    for i in range(2):
+        np.testing.assert_array_equal(frames_u8[i], to_uint8_frames(frames[i]))
+
+
+def test_enhance_video_as_uint8_gives_the_float_output_converted(refiner: Refiner) -> None:
+    from streamt2v.io.video import to_uint8_frames
+
+    video = torch.rand(1, 3, 9, 16, 16) * 2 - 1
+    cfg = EnhanceConfig(resolution=(32, 64), pad_to_aspect=True, decode_frames_per_slice=4, **SMALL)
+    floats = enhance_video(video, "a red circle", refiner, cfg, seed=1, progress=False)
+    frames = enhance_video(video, "a red circle", refiner, cfg, seed=1, progress=False, as_uint8=True)
+    assert frames.shape == (1, 9, 32, 32, 3)
+    np.testing.assert_array_equal(frames[0], to_uint8_frames(floats))
+
+
+def test_enhance_video_follows_a_prompt_schedule(refiner: Refiner) -> None:
+    from streamt2v.pipeline.prompts import PromptSchedule
+
+    video = torch.rand(1, 3, 9, 16, 16) * 2 - 1
+    cfg = EnhanceConfig(mode="independent", **SMALL)  # windows [0, 6), [3, 9)
+    const = enhance_video(video, "a red circle", refiner, cfg, seed=1, progress=False)
+    same = PromptSchedule(((0, "a red circle"),))
+    assert torch.equal(enhance_video(video, same, refiner, cfg, seed=1, progress=False), const)
+    switch = PromptSchedule(((0, "a red circle"), (5, "a blue square")))
+    out = enhance_video(video, switch, refiner, cfg, seed=1, progress=False)
+    assert torch.allclose(out[:, :, :3], const[:, :, :3], atol=1e-5)  # first chunk: first prompt
+    assert not torch.allclose(out[:, :, -3:], const[:, :, -3:], atol=1e-3)  # last chunk: the second
+
+
+def test_an_inline_schedule_string_is_a_schedule(refiner: Refiner) -> None:
+    from streamt2v.pipeline.enhance import prompt_schedule
+    from streamt2v.pipeline.prompts import PromptSchedule
+
+    switch = PromptSchedule(((0, "a red circle"), (5, "a blue square")))
+    assert prompt_schedule("0: a red circle; 5: a blue square", 9) == switch  # as StreamingT2VPipeline
+    assert prompt_schedule(" a red circle ", 9) == PromptSchedule.constant("a red circle")
+    assert prompt_schedule("3 red circles: bouncing", 9).is_constant  # a prompt with a colon, not a schedule
+    video = torch.rand(1, 3, 9, 16, 16) * 2 - 1
+    cfg = EnhanceConfig(mode="independent", **SMALL)
+    text = enhance_video(video, "0: a red circle; 5: a blue square", refiner, cfg, seed=1, progress=False)
+    assert torch.equal(text, enhance_video(video, switch, refiner, cfg, seed=1, progress=False))
+
+
+def test_a_stretched_aspect_ratio_is_warned_about(refiner: Refiner, caplog) -> None:
+    video = torch.rand(1, 3, 3, 16, 24) * 2 - 1
+    cfg = EnhanceConfig(chunk_frames=3, overlap=1, num_inference_steps=1)
+    with caplog.at_level(logging.WARNING, logger="streamt2v.pipeline.enhance"):
+        out = enhance_video(video, "a", refiner, cfg, progress=False)
+    assert out.shape[-2:] == (32, 32)
+    assert "input frames are 16x24 but the enhancer canvas is 32x32" in caplog.text
+    assert "pad_to_aspect" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="streamt2v.pipeline.enhance"):
+        padded = EnhanceConfig(chunk_frames=3, overlap=1, num_inference_steps=1, pad_to_aspect=True)
+        enhance_video(video, "a", refiner, padded, progress=False)
+        enhance_video(video[..., :16], "a", refiner, cfg, progress=False)  # same aspect: no warning
+    assert "stretched" not in caplog.text
+
+
+def test_pad_to_aspect_keeps_even_sizes_so_an_mp4_can_be_written(refiner: Refiner, tmp_path) -> None:
+    """A 16x22 video fitted into the 32x32 canvas was 23x32 after the crop: ``enhance -o x.mp4
+    --pad-to-aspect`` ran the whole enhancement, then failed with 'H.264 (yuv420p) needs even frame sizes'.
+    The fitted size is rounded to even sizes (24x32, the aspect within a pixel)."""
+    from streamt2v.cli import main
+
+    video = torch.rand(1, 3, 3, 16, 22) * 2 - 1
+    out, box = fit_and_pad(video, (32, 32), pad=True)
+    assert box == (4, 0, 24, 32) and torch.all(out[..., :4, :] == -1) and torch.all(out[..., 28:, :] == -1)
+    cfg = EnhanceConfig(chunk_frames=4, overlap=1, num_inference_steps=1, pad_to_aspect=True)
+    assert enhance_video(video, "a", refiner, cfg, progress=False).shape == (1, 3, 3, 24, 32)
+    # the canvas is the limit, and a frame of the canvas' own aspect fills it
+    assert fit_and_pad(video[..., :16], (32, 32), pad=True)[1] == (0, 0, 32, 32)
+    assert fit_and_pad(torch.zeros(1, 3, 1, 1, 40), (8, 8), pad=True)[1] == (3, 0, 2, 8)
+
+    src = write_video(tmp_path / "in.mp4", video, fps=8)
+    folder = refiner.save_pretrained(tmp_path / "ref")
+    dst = tmp_path / "out.mp4"
+    args = ["enhance", str(src), "--prompt", "a", "-o", str(dst), "--model", str(folder), "--pad-to-aspect"]
+    assert main([*args, "--steps", "1", "--chunk-frames", "4", "--overlap", "1", "--no-progress"]) == 0
+    assert read_video(dst)[0].shape == (1, 3, 3, 24, 32)

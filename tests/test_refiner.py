@@ -1,0 +1,240 @@
+"""Refiner folders (``pipeline/refiner.py``): save and load (fp16-only weights, Git LFS pointers, a
+model folder that is no refiner, parts that do not fit), devices and dtypes, and the settings a refiner
+recommends named in the refusals they cause."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+
+from streamt2v.pipeline.chunking import EnhanceSettingError
+from streamt2v.pipeline.enhance import EnhanceConfig, enhance_video
+from streamt2v.pipeline.refiner import Refiner
+
+
+def test_refiner_folder_roundtrip(refiner: Refiner, tmp_path) -> None:
+    refiner.save_pretrained(tmp_path / "ref")
+    loaded = Refiner.from_pretrained(tmp_path / "ref")
+    assert loaded.frame_size == (32, 32) and loaded.prediction_type == "epsilon"
+    video = torch.rand(1, 3, 4, 16, 16) * 2 - 1
+    cfg = EnhanceConfig(chunk_frames=4, overlap=1, num_inference_steps=2)
+    a = enhance_video(video, "blue", refiner, cfg, seed=0, progress=False)
+    b = enhance_video(video, "blue", loaded, cfg, seed=0, progress=False)
+    assert torch.allclose(a, b, atol=1e-5)
+    with pytest.raises(FileNotFoundError, match="'.*missing' does not exist"):
+        Refiner.from_pretrained(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no unet/"):
+        Refiner.from_pretrained(tmp_path / "empty")
+
+
+def test_a_refiner_folder_with_only_fp16_weights_loads(refiner: Refiner, tmp_path, monkeypatch) -> None:
+    """ModelScope T2V ships its UNet as the fp16 variant only; from_pretrained failed with diffusers'
+    "no file named diffusion_pytorch_model.bin" after a warning about unsafe serialization."""
+    folder = refiner.save_pretrained(tmp_path / "ref")
+    for part, name in (("unet", "diffusion_pytorch_model"), ("text_encoder", "model")):
+        (folder / part / f"{name}.safetensors").rename(folder / part / f"{name}.fp16.safetensors")
+    loaded = Refiner.from_pretrained(folder)
+    for a, b in zip(loaded.unet.state_dict().values(), refiner.unet.state_dict().values()):
+        assert torch.equal(a, b)
+    (folder / "vae" / "diffusion_pytorch_model.safetensors").unlink()
+    with pytest.raises(
+        FileNotFoundError, match=r"refiner vae folder '.*vae' has no weights .*found: config.json\)$"
+    ):
+        Refiner.from_pretrained(folder)  # before the other parts' weights are read
+    # a hub id is not downloaded for the refiner: the message says how to fetch it
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"if 'owner/zeroscope' is a hub repo, fetch it .* pass DIR$"):
+        Refiner.from_pretrained("owner/zeroscope")
+
+
+def test_a_streamingt2v_model_folder_is_not_a_refiner(refiner: Refiner, tmp_path) -> None:
+    import json
+    import shutil
+
+    from streamt2v.assets import microworld_model_dir
+    from streamt2v.pipeline.refiner import check_refiner_folder
+
+    model = microworld_model_dir()
+    match = "is a StreamingT2VModel folder .*model_index.json names StreamingT2VModel.*, not a refiner"
+    with pytest.raises(ValueError, match=match):
+        check_refiner_folder(model)
+    with pytest.raises(ValueError, match=match):
+        Refiner.from_pretrained(model)
+    # without its model_index, the StreamingUNet config still tells
+    folder = refiner.save_pretrained(tmp_path / "ref")
+    copy = shutil.copytree(folder, tmp_path / "copy")
+    (copy / "model_index.json").unlink()
+    (copy / "unet" / "config.json").write_text(json.dumps({"_class_name": "StreamingUNet"}))
+    with pytest.raises(ValueError, match="unet/config.json names StreamingUNet"):
+        check_refiner_folder(copy)
+    # another pipeline's folder (zeroscope: TextToVideoSDPipeline) still loads
+    index = folder / "model_index.json"
+    meta = json.loads(index.read_text())
+    index.write_text(json.dumps({**meta, "_class_name": "TextToVideoSDPipeline"}))
+    assert Refiner.from_pretrained(folder).frame_size == (32, 32)
+
+
+def test_refiner_device_auto_dtype_positional_and_cpu_half_refused(refiner: Refiner, tmp_path) -> None:
+    from streamt2v.memory import resolve_device
+
+    folder = refiner.save_pretrained(tmp_path / "ref")
+    loaded = Refiner.from_pretrained(folder, device="auto")
+    assert loaded.device.type == resolve_device("auto").type
+    loaded.to("cpu")
+    assert loaded.to(torch.bfloat16) is loaded  # a dtype alone, positionally, as torch modules take it
+    assert {p.dtype for p in loaded.unet.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in loaded.vae.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in loaded.text_encoder.parameters()} == {torch.bfloat16}
+    with pytest.raises(ValueError, match="dtype fp16 is not supported on device cpu"):
+        loaded.to(torch.float16)
+    with pytest.raises(TypeError, match="to\\(\\) got two dtypes"):
+        loaded.to(torch.float32, torch.bfloat16)
+    with pytest.raises(ValueError, match="dtype fp16 is not supported on device cpu"):
+        Refiner.from_pretrained(folder, device="cpu", dtype=torch.float16)
+
+
+def test_refiner_parts_that_do_not_fit_are_refused_before_any_weights(refiner: Refiner, tmp_path) -> None:
+    """A text encoder of another width copied into a refiner folder failed in the middle of stage 3 with
+    'mat1 and mat2 shapes cannot be multiplied'; it is named when the folder is checked."""
+    import json
+
+    from streamt2v.pipeline.refiner import check_refiner_folder
+
+    folder = refiner.save_pretrained(tmp_path / "ref")
+    check_refiner_folder(folder)
+    config = folder / "text_encoder" / "config.json"
+    text = json.loads(config.read_text())
+    config.write_text(json.dumps({**text, "hidden_size": text["hidden_size"] + 16}))
+    width = text["hidden_size"]
+    match = rf"do not fit together .*unet/ attends to text of width {width}, text_encoder/ gives {width + 16}"
+    with pytest.raises(ValueError, match=match):
+        check_refiner_folder(folder)
+    with pytest.raises(ValueError, match=match):
+        Refiner.from_pretrained(folder)
+    config.write_text(json.dumps(text))
+    vae = folder / "vae" / "config.json"
+    vae_config = json.loads(vae.read_text())
+    vae.write_text(json.dumps({**vae_config, "latent_channels": vae_config["latent_channels"] + 1}))
+    with pytest.raises(ValueError, match=r"unet/ has \d+ in / \d+ out channels, vae/ \d+ latent channels"):
+        Refiner.from_pretrained(folder)
+
+
+def test_a_setting_that_clashes_with_a_recommendation_names_the_recommendation() -> None:
+    """``enhance --steps 40`` with the shipped refiner (which recommends start_step=1) said only
+    'num_inference_steps (40) must be <= start_step (1)', a start step the user never gave."""
+    ref = Refiner.random((32, 32), seed=0)
+    ref.recommended = {"start_step": 1, "num_inference_steps": 1, "scheduler": "ddim"}
+    with pytest.raises(EnhanceSettingError) as caught:
+        ref.config(num_inference_steps=40)
+    # only the recommendation the refusal names (the scheduler has no part in it), by its field name
+    assert str(caught.value) == (
+        "num_inference_steps (40) must be <= start_step (1): SDEdit runs distinct timesteps below the start "
+        "step; start_step 1 is the recommendation of this refiner (set start_step to change it)"
+    )
+    assert caught.value.unset == {"start_step": (1, "the recommendation of this refiner")}
+    with pytest.raises(
+        ValueError, match=r"\(24\) must be larger than overlap \(30\); chunk_frames 24 is the "
+    ):
+        ref.config(overlap=30)  # a default, not a recommendation: "the official default"
+    assert ref.config(num_inference_steps=40, start_step=600).num_inference_steps == 40
+    with pytest.raises(ValueError, match=r"^overlap must be >= 0, got -1$"):  # wrong alone: the plain error
+        ref.config(overlap=-1)
+
+
+def test_a_setting_name_typed_as_a_value_is_not_named_as_unset() -> None:
+    """``enhance --scheduler fps`` said "unknown --scheduler 'fps'; ...; --fps None is the official default
+    (set --fps to change it)": the search for setting names looked inside the quoted value."""
+    ref = Refiner.random((32, 32), seed=0)
+    for value in ("fps", "overlap"):
+        with pytest.raises(EnhanceSettingError) as caught:
+            ref.config(scheduler=value)
+        assert caught.value.unset == {}
+        assert str(caught.value).startswith(f"unknown scheduler {value!r}; choose one of [")
+        assert str(caught.value).endswith("]")
+
+
+def test_an_unknown_setting_name_lists_the_settings() -> None:
+    """``refiner.config(stepz=3)`` raised EnhanceConfig's raw "__init__() got an unexpected keyword argument";
+    it now says what ``assemble refiner --enhance`` says of an unknown name (the same helper)."""
+    ref = Refiner.random((32, 32), seed=0)
+    message = (
+        r"^enhance setting\(s\) \['stepz'\] unknown; the settings: blend, .*num_inference_steps, .*start_step"
+    )
+    with pytest.raises(ValueError, match=message + ", timestep_spacing$"):
+        ref.config(stepz=3, start_step=600)
+    ref.recommended = {"start_step": 1, "foo": 2}  # a folder's recommendation is named as the folder's
+    with pytest.raises(
+        ValueError, match=r"^this refiner's recommended enhance setting\(s\) \['foo'\] unknown"
+    ):
+        ref.config(num_inference_steps=1)
+
+
+def test_refiner_from_pretrained_takes_torch_dtype_as_diffusers_names_it(refiner: Refiner, tmp_path) -> None:
+    """``torch_dtype=`` (diffusers' name, and StreamingT2VModel.from_pretrained's) was refused as an unexpected
+    keyword; a path of another type was Python's 'expected str, bytes or os.PathLike object, not int'."""
+    folder = refiner.save_pretrained(tmp_path / "ref")
+    assert Refiner.from_pretrained(folder, torch_dtype=torch.bfloat16).unet.dtype == torch.bfloat16
+    assert Refiner.from_pretrained(folder, torch_dtype="bf16", dtype="bfloat16").unet.dtype == torch.bfloat16
+    with pytest.raises(
+        ValueError, match=r"^torch_dtype=torch.bfloat16 and dtype=torch.float32 disagree; give one$"
+    ):
+        Refiner.from_pretrained(folder, torch_dtype=torch.bfloat16, dtype=torch.float32)
+    with pytest.raises(TypeError, match=r"^the refiner must be a folder path, got 3 \(int\)$"):
+        Refiner.from_pretrained(3)
+
+
+def test_a_refiner_cast_prints_no_float32_warning_about_no_module() -> None:
+    """diffusers warned on ``refiner.to(torch.bfloat16)`` that its UNet has modules to keep in float32, naming
+    none ("should be kept in float32: []"), as it did for StreamingT2VModel.to."""
+    messages: list[str] = []
+
+    class Records(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            messages.append(record.getMessage())
+
+    diffusers_log = logging.getLogger("diffusers.models.modeling_utils")
+    records = Records(logging.DEBUG)
+    diffusers_log.addHandler(records)  # diffusers' loggers do not propagate to pytest's
+    try:
+        cast = Refiner.random((32, 32), seed=0).to(torch.bfloat16)
+    finally:
+        diffusers_log.removeHandler(records)
+    assert cast.unet.dtype == torch.bfloat16 and cast.vae.vae.dtype == torch.bfloat16
+    assert messages == []
+
+
+LFS_POINTER = b"version https://git-lfs.github.com/spec/v1\noid sha256:" + b"0" * 64 + b"\nsize 1234567890\n"
+
+
+def test_a_refiner_cloned_without_git_lfs_is_named_before_any_weights(refiner: Refiner, tmp_path) -> None:
+    """A refiner folder cloned without git-lfs holds pointer text for its weights: loading failed in
+    diffusers' words naming no file ('You seem to have cloned a repository without having git-lfs') or,
+    for the text encoder, 'header too large'. The file is named with the fix, when the folder is checked."""
+    import re
+
+    from streamt2v.pipeline.refiner import check_refiner_folder
+
+    folder = refiner.save_pretrained(tmp_path / "ref")
+    for part, name in [("text_encoder", "model"), ("unet", "diffusion_pytorch_model")]:
+        weights = folder / part / f"{name}.safetensors"
+        whole = weights.read_bytes()
+        weights.write_bytes(LFS_POINTER)
+        match = (
+            rf"^refiner {part} weight file '{re.escape(str(weights))}' is a Git LFS pointer \({len(LFS_POINTER)} bytes "
+            r"standing for a "
+            r"1\.2 GB file\), not the file itself: the repository was cloned without git-lfs; run `git lfs pull`"
+        )
+        with pytest.raises(ValueError, match=match):
+            check_refiner_folder(folder)
+        with pytest.raises(ValueError, match=match):
+            Refiner.from_pretrained(folder)
+        weights.write_bytes(whole[: len(whole) // 2])  # an interrupted download
+        with pytest.raises(
+            ValueError, match=rf"^refiner {part} weight file '{re.escape(str(weights))}' is cut short: "
+        ):
+            Refiner.from_pretrained(folder)
+        weights.write_bytes(whole)
+    assert Refiner.from_pretrained(folder).frame_size == refiner.frame_size
