@@ -131,3 +131,37 @@ def test_an_unknown_backend_lists_only_backends_a_job_can_use(backend):
     assert "TESTING_ONLY" not in message.replace(backend, "") and "minifier" not in message.replace(
         backend, ""
     )
+
+
+@pytest.mark.parametrize(("backend", "package"), [("tvm", "tvm"), ("openxla", "torch_xla")])
+def test_a_backend_whose_package_is_missing_is_neither_offered_nor_taken(
+    backend, package, tmp_path, monkeypatch
+):
+    """torch registers tvm and openxla whatever is installed, and without their packages they fail on the
+    first compiled call; they were offered by ``--compile nope`` and taken. Found without importing them."""
+    import importlib.util
+    import re
+    import sys
+
+    from streamt2v.compiling import check_compile_support, compile_backends
+
+    if importlib.util.find_spec(package) is not None:
+        pytest.skip(f"the {package} package is installed")
+    assert backend in torch._dynamo.list_backends(exclude_tags=())  # registered by torch all the same
+    assert backend not in sum(compile_backends(), [])
+    with pytest.raises(ValueError) as refused:
+        check_compile_support("cpu", backend)
+    message = str(refused.value)
+    assert "\n" not in message
+    assert message.startswith(
+        f"torch.compile backend {backend!r} needs the {package!r} package, which is not installed; choose one of "
+    )
+    choices = set(re.findall(r"\w+", message.split("; choose one of ", 1)[1]))
+    assert {"inductor", "aot_eager_decomp_partition"} <= choices and backend not in choices
+    # once the package is there (a stand-in that refuses to be imported), the backend is offered
+    (tmp_path / package).mkdir()
+    (tmp_path / package / "__init__.py").write_text("raise ImportError('looked up, never imported')\n")
+    monkeypatch.syspath_prepend(tmp_path)
+    assert backend in sum(compile_backends(), [])
+    check_compile_support("cpu", backend)
+    assert package not in sys.modules

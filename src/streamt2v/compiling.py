@@ -9,15 +9,17 @@ On the CPU inductor writes C++ and needs a C++ compiler; without one the failure
 inside the first call, so :func:`check_compile_support` says so up front. Other backends
 (``torch._dynamo.list_backends()``, e.g. ``aot_eager_decomp_partition``: inductor's tracing and
 decompositions without its code generation) are accepted for debugging and tests; torch's own test
-fixtures (``relu_compile_error_TESTING_ONLY``, ..., which fail on purpose) and its minifier's backends are
-not (:func:`compile_backends`).
+fixtures (``relu_compile_error_TESTING_ONLY``, ..., which fail on purpose), its minifier's backends and
+the backends whose package is not installed (``tvm``, ``openxla``) are not (:func:`compile_backends`).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import shutil
+import sys
 from collections.abc import Iterable
 
 import torch
@@ -39,16 +41,36 @@ def cpp_compiler() -> str | None:
     return None
 
 
+# torch registers these backends whether or not the package each one needs is installed, and they fail
+# only on their first call without it: backend name -> the package's module name
+BACKEND_PACKAGES = {"tvm": "tvm", "openxla": "torch_xla", "openxla_eval": "torch_xla"}
+
+
+def missing_package(backend: str) -> str | None:
+    """The package ``backend`` needs (:data:`BACKEND_PACKAGES`) when it is not installed, else None;
+    looked up without importing it."""
+    package = BACKEND_PACKAGES.get(backend)
+    if package is None or package in sys.modules:
+        return None
+    try:
+        found = importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):  # a broken install counts as missing
+        found = False
+    return None if found else package
+
+
 def _for_users(name: str) -> bool:
-    # torch's test fixtures fail on purpose; the minifier's backends serve torch's bug reports
-    return not name.endswith("_TESTING_ONLY") and "minifier" not in name
+    # torch's test fixtures fail on purpose; the minifier's backends serve torch's bug reports; a backend
+    # whose package is missing would fail on the first call
+    return not name.endswith("_TESTING_ONLY") and "minifier" not in name and missing_package(name) is None
 
 
 def compile_backends() -> tuple[list[str], list[str]]:
     """The ``torch.compile`` backends a job may be compiled with: those ``torch._dynamo.list_backends()``
     offers (``inductor``, ``cudagraphs``, ...; one registered by the user too), then the ones it tags for
     debugging or as experimental (``aot_eager``, ``aot_eager_decomp_partition``, ...), each sorted; torch's
-    test fixtures (``relu_compile_error_TESTING_ONLY``, ...) and minifier backends left out."""
+    test fixtures (``relu_compile_error_TESTING_ONLY``, ...), minifier backends and those whose package is
+    not installed (``tvm``, ``openxla``: :data:`BACKEND_PACKAGES`) left out."""
     import torch._dynamo
 
     offered = [name for name in torch._dynamo.list_backends() if _for_users(name)]
@@ -65,8 +87,14 @@ def check_compile_support(device: torch.device | str, backend: str = "inductor")
     (saying what is missing) if inductor cannot run on ``device``."""
     offered, others = compile_backends()
     if backend not in offered + others:
+        package = missing_package(backend)
+        what = (
+            f"torch.compile backend {backend!r} needs the {package!r} package, which is not installed"
+            if package
+            else f"unknown torch.compile backend {backend!r}"
+        )
         raise ValueError(
-            f"unknown torch.compile backend {backend!r}; choose one of {', '.join(offered)} "
+            f"{what}; choose one of {', '.join(offered)} "
             f"(or one of torch's debugging and experimental ones: {', '.join(others)})"
         )
     device = torch.device(device)
