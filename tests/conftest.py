@@ -60,13 +60,14 @@ def encoders(tmp_path_factory):
 
 
 def write_video(path, frames: int, h: int = 24, w: int = 32) -> None:
-    """A red bar growing across the frame, written through the project's writer."""
+    """A red bar growing across the frame, written through the project's writer (replacing ``path``: tests
+    rewrite their videos on purpose)."""
     from streamt2v.io import video as io_video
 
     video = np.zeros((frames, h, w, 3), np.uint8)
     for i in range(frames):
         video[i, :, : (i * 3) % w] = (200, 40, 40)
-    io_video.write_video(path, io_video.from_uint8_frames(video), 8)
+    io_video.write_video(path, io_video.from_uint8_frames(video), 8, overwrite=True)
 
 
 # Stage-3 enhancer settings of a few small chunks (tests/test_enhance*.py).

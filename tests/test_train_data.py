@@ -194,7 +194,7 @@ def test_videos_of_different_frame_rates_are_named_in_a_warning(tmp_path, caplog
         VideoFolderDataset(tmp_path, tmp_path / "caps.csv", ClipSpec(num_frames=4, size=16)).check()
     assert "frame rate" not in caplog.text
     video = np.zeros((8, 24, 32, 3), np.uint8)
-    io_video.write_video(tmp_path / "b.mp4", io_video.from_uint8_frames(video), 24)
+    io_video.write_video(tmp_path / "b.mp4", io_video.from_uint8_frames(video), 24, overwrite=True)
     with caplog.at_level("WARNING"):
         VideoFolderDataset(tmp_path, tmp_path / "caps.csv", ClipSpec(num_frames=4, size=16)).check()
     assert "have 2 frame rates (8 fps: 1 (e.g. a.mp4), 24 fps: 1 (e.g. b.mp4))" in caplog.text
