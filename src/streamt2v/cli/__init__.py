@@ -15,12 +15,12 @@ import copy
 import importlib
 import logging
 import os
-import signal
 import sys
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from typing import NoReturn
+
+from streamt2v.cli.interrupts import sigterm_as_interrupt
 
 # Subcommand modules, in the order ``--help`` lists them.
 COMMANDS: tuple[str, ...] = ("generate", "enhance", "convert", "evaluate", "train", "assemble")
@@ -203,15 +203,19 @@ def main(argv: list[str] | None = None) -> int:
             detail = f": {err}" if str(err) else ""
             print(f"interrupted{' (SIGTERM)' if terminated() else ''}{detail}", file=sys.stderr)
             return 143 if terminated() else 130
-        except (ValueError, OSError, RuntimeError) as err:
-            # Library errors are written to be read by people: show the message, not a traceback.
+        except Exception as err:
             if args.verbose:
                 raise
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        except Exception as err:  # not one of ours: say what it is and how to see where it came from
-            if args.verbose:
-                raise
+            if terminated():
+                # A SIGTERM inside an import can leave a library half imported, and the next use of it fails
+                # (RecursionError, "cannot load module more than once"): the stop, not the error, is the news.
+                print(f"interrupted (SIGTERM); the command then failed: {err}", file=sys.stderr)
+                return 143
+            if isinstance(err, (ValueError, OSError, RuntimeError)):
+                # Library errors are written to be read by people: show the message, not a traceback.
+                print(f"error: {err}", file=sys.stderr)
+                return 2
+            # not one of ours: say what it is and how to see where it came from
             kind = type(err)
             # a library's own type by its module too (cv2.error, not "error: error:"); the message on one line
             name = (
@@ -224,27 +228,3 @@ def main(argv: list[str] | None = None) -> int:
                 f"error: {name}: {message} (unexpected; run again with -v for the traceback)", file=sys.stderr
             )
             return 2
-
-
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[Callable[[], bool]]:
-    """Inside, SIGTERM (a supervisor's stop, ``timeout``, ``kill``) raises KeyboardInterrupt, as Ctrl-C does,
-    so the same clean-up runs; a repeated SIGTERM is ignored, so it cannot cut that clean-up short. Yields a
-    function telling whether a SIGTERM came (exit 143 rather than Ctrl-C's 130). Signal handlers can only
-    be set in the main thread: elsewhere nothing is installed."""
-    terminated = False
-
-    def on_sigterm(signum, frame) -> None:
-        nonlocal terminated
-        if not terminated:
-            terminated = True
-            raise KeyboardInterrupt
-
-    previous = None  # also None when the handler there was not set from Python: then none is restored
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, on_sigterm)
-    try:
-        yield lambda: terminated
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)

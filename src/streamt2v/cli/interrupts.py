@@ -1,0 +1,112 @@
+"""SIGTERM taken the way Ctrl-C is, for the command line and the bench scripts.
+
+A supervisor (``docker stop``, systemd, Slurm, ``timeout``) sends one SIGTERM and, after a grace period,
+SIGKILL: that one signal must reach the clean-up (runs marked interrupted, temporaries removed) and the
+exit code must say it came (143). Raised wherever the signal lands, its KeyboardInterrupt is lost in two
+places in CPython, so there it is raised again a moment later:
+
+- inside code run from a string (``exec``/``eval`` of text: the methods ``dataclasses`` and
+  ``namedtuple`` build while a module is imported). CPython then records the KeyboardInterrupt as
+  unhandled even when the command catches it, and a ``python -m`` process ends by SIGINT at exit instead
+  of with the command's exit code;
+- inside a ``__del__`` or a weakref callback (garbage collection, the import system's bookkeeping), where
+  an exception is printed as "Exception ignored" and dropped: the run went on as if no signal had come.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+# How long a KeyboardInterrupt that could not be raised waits before it is tried again: code run from a
+# string (a dataclass's methods) is over in microseconds.
+RETRY_S = 0.02
+
+
+def in_string_code(frame: FrameType | None) -> bool:
+    """Whether ``frame`` or one of its callers runs the top level of code compiled from a string (the
+    ``<module>`` of ``exec(text)`` or ``eval(text)``), which a KeyboardInterrupt must not leave."""
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "<module>" and code.co_filename == "<string>":
+            return True
+        frame = frame.f_back
+    return False
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[Callable[[], bool]]:
+    """Inside, SIGTERM (a supervisor's stop, ``timeout``, ``kill``) raises KeyboardInterrupt, as Ctrl-C does,
+    so the same clean-up runs; a repeated SIGTERM is ignored, so it cannot cut that clean-up short. Yields a
+    function telling whether a SIGTERM came (exit 143 rather than Ctrl-C's 130). Where the interrupt would
+    be lost (see the module's docstring) it is raised again a moment later. Signal handlers can only be set
+    in the main thread: elsewhere nothing is installed."""
+    terminated = False
+    owed = False  # a SIGTERM came and its KeyboardInterrupt has not been raised where it counts yet
+    retries: list[threading.Timer] = []
+    retry_pending = False
+    lock = threading.Lock()
+    ended = False
+    main_thread = threading.main_thread()
+
+    def signal_main_thread() -> None:
+        nonlocal retry_pending
+        with lock:  # never once the handler is being restored: the signal would end the process
+            retry_pending = False
+            if not ended:
+                # a real signal to the main thread, which also cuts a sleep or a blocking read short
+                signal.pthread_kill(main_thread.ident, signal.SIGTERM)
+
+    def raise_again_soon() -> None:
+        nonlocal retry_pending
+        # One at a time: on a busy machine, starting the timer can outlast RETRY_S, and the handler then
+        # runs again inside this call (still under the string code), which scheduled timers without end.
+        if retry_pending:
+            return
+        retry_pending = True
+        timer = threading.Timer(RETRY_S, signal_main_thread)
+        timer.daemon = True  # cannot hold the process at exit
+        retries.append(timer)
+        timer.start()
+
+    def on_sigterm(signum, frame) -> None:
+        nonlocal terminated, owed
+        if terminated and not owed:
+            return
+        terminated = owed = True
+        if in_string_code(frame):
+            raise_again_soon()
+            return
+        owed = False
+        raise KeyboardInterrupt
+
+    def on_unraisable(unraisable) -> None:
+        nonlocal owed
+        lost = unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt)
+        if terminated and not owed and lost:
+            owed = True
+            raise_again_soon()
+            return
+        previous_hook(unraisable)
+
+    previous = None  # also None when the handler there was not set from Python: then none is restored
+    previous_hook = sys.unraisablehook
+    in_main_thread = threading.current_thread() is main_thread
+    if in_main_thread:
+        previous = signal.signal(signal.SIGTERM, on_sigterm)
+        sys.unraisablehook = on_unraisable
+    try:
+        yield lambda: terminated
+    finally:
+        with lock:
+            ended = True
+        for timer in retries:
+            timer.cancel()
+        if in_main_thread:
+            sys.unraisablehook = previous_hook
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
