@@ -38,6 +38,7 @@ def _refused(line: str, capsys) -> tuple[str, str]:
         ("enhance -o o.mp4 --steps 2", "enhance", "input, --prompt"),
         ("assemble model", "assemble model", "out_dir, --unet"),
         ("assemble refiner --dtype fp16", "assemble refiner", "out_dir, --unet"),
+        ("evaluate --metrics scuts", "evaluate", "VIDEO_OR_DIR"),  # was "VIDEO_OR_DIR, VIDEO_OR_DIR"
     ],
 )
 def test_everything_missing_is_named_in_one_error(line, prog, missing, capsys):
@@ -189,3 +190,15 @@ def test_help_is_argparses(line, capsys, monkeypatch):
     with pytest.raises(SystemExit):
         _parse(line)
     assert capsys.readouterr().out == shown
+
+
+@pytest.mark.parametrize("word", ["cat", "sunset"])
+def test_a_one_word_prompt_taken_by_compile_is_explained(word, capsys):
+    """``--compile`` takes an optional backend, so ``generate --compile cat`` has no prompt left: said for
+    any word that is no torch.compile backend (before: only for a prompt with a space in it)."""
+    assert main(["generate", "--compile", word, "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --compile took {word!r} as its backend and no PROMPT is left"), err
+    # a backend's name is a backend: then only the prompt is missing
+    assert main(["generate", "--compile", "aot_eager", "--no-progress"]) == 2
+    assert capsys.readouterr().err == "error: give a PROMPT or --prompt-schedule\n"

@@ -34,6 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "more",
         nargs="*",
+        default=[],  # else Python before 3.13 counts it as required: "required: VIDEO_OR_DIR, VIDEO_OR_DIR"
         type=user_path,
         metavar="VIDEO_OR_DIR",
         help="more of them (a shell glob such as outputs/*.mp4 works), scored in the order given",

@@ -274,7 +274,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"note: run {str(run_dir.path)!r} {note}", file=sys.stderr)
     else:
         if args.prompt is None and args.prompt_schedule is None:
-            if args.compile is not None and " " in args.compile:  # `--compile "a prompt"`: nargs="?" took it
+            if args.compile is not None and not _is_backend(args.compile):  # nargs="?" took the prompt
                 raise ValueError(
                     f"--compile took {args.compile!r} as its backend and no PROMPT is left; put the prompt "
                     "before --compile or name the backend (--compile inductor)"
@@ -382,6 +382,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {extra}")
     print(f"run directory: {result.run_dir}")
     return 0
+
+
+def _is_backend(name: str) -> bool:
+    """Whether ``name`` is a torch.compile backend (only asked when a command line went wrong: listing them
+    imports torch._dynamo)."""
+    from streamt2v.compiling import compile_backends
+
+    offered, others = compile_backends()
+    return name in offered or name in others
 
 
 def _is_file(text: str) -> bool:
