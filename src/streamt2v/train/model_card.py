@@ -410,7 +410,7 @@ def write_model_card(
         "",
         *recipe_rows(out, runs),
         "",
-        "Recipe options (exact, as in `train/microworld_release.py`):",
+        "Recipe options (exact, as in `train/microworld_settings.py`):",
         "",
         *[
             f"- `{n}`: options `{json.dumps(r.options)}`, loop `{json.dumps(r.train)}`"
