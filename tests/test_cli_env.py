@@ -255,6 +255,13 @@ def test_version(capsys):
         (["generate", "x", "--enhance", "--enhance-overlap", "-1"], "--enhance-overlap", 0),
         (["enhance", "in.mp4", "--prompt", "x", "-o", "o.mp4", "--steps", "0"], "--steps", 1),
         (["enhance", "in.mp4", "--prompt", "x", "-o", "o.mp4", "--seed", "-2"], "--seed", 0),
+        (["train", "vae", "--out", "run", "--steps", "0"], "--steps", 1),
+        (["train", "vae", "--out", "run", "--batch-size", "-1"], "--batch-size", 1),
+        (["train", "vae", "--out", "run", "--grad-accum", "0"], "--grad-accum", 1),
+        (["train", "vae", "--out", "run", "--checkpoint-every", "0"], "--checkpoint-every", 1),
+        (["train", "vae", "--out", "run", "--warmup-steps", "-1"], "--warmup-steps", 0),
+        (["train", "vae", "--out", "run", "--sample-every", "-1"], "--sample-every", 0),
+        (["train", "vae", "--out", "run", "--num-workers", "-1"], "--num-workers", 0),
     ],
 )
 def test_integer_flags_out_of_range_are_refused_naming_the_flag(

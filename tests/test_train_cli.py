@@ -152,3 +152,21 @@ def test_help_gives_the_default_of_every_option_that_has_one():
         if takes_value and action.dest not in paths and "default" not in (action.help or ""):
             unsaid.append(action.option_strings[-1])
     assert unsaid == [], unsaid
+
+
+@pytest.mark.parametrize(
+    "argv", [["--compile", "vae", "--out", "run"], ["stream", "--out", "run", "--compile", "clip"]]
+)
+def test_a_recipe_taken_by_compile_is_named(argv, tmp_path, capsys, monkeypatch):
+    """``--compile``'s backend is optional, so ``train --compile vae`` took the recipe as the backend and
+    argparse said only "required: recipe"."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        main(["train", *argv])
+    assert stop.value.code == 2
+    word = argv[argv.index("--compile") + 1]
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"streamt2v train: error: argument --compile: {word!r} is a recipe, not a torch.compile backend: "
+        "give the recipe before --compile, or name the backend (--compile inductor)"
+    )
+    assert list(tmp_path.iterdir()) == []

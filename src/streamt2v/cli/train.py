@@ -31,6 +31,19 @@ def key_value(text: str) -> tuple[str, Any]:
     return key.strip().replace("-", "_"), parsed
 
 
+def compile_backend(text: str) -> str:
+    """``type=`` of ``--compile``, whose backend is optional: a recipe's name there was the recipe, taken as
+    the backend (``train --compile vae --out o``), which argparse then called missing."""
+    from streamt2v.train.recipes import RECIPES  # imports torch: only when --compile names something
+
+    if text in RECIPES:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is a recipe, not a torch.compile backend: give the recipe before --compile, "
+            "or name the backend (--compile inductor)"
+        )
+    return text
+
+
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "train",
@@ -80,13 +93,25 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="any other recipe option, e.g. --set kl_weight=1e-4 (repeatable)",
     )
-    p.add_argument("--steps", type=int, default=1000, help="optimizer steps (default %(default)s)")
-    p.add_argument("--batch-size", type=int, default=8, help="samples per step (default %(default)s)")
+    p.add_argument(
+        "--steps", type=integer_at_least(1), default=1000, help="optimizer steps (default %(default)s)"
+    )
+    p.add_argument(
+        "--batch-size", type=integer_at_least(1), default=8, help="samples per step (default %(default)s)"
+    )
     p.add_argument("--lr", type=float, default=1e-4, help="AdamW learning rate (default %(default)s)")
     p.add_argument(
-        "--grad-accum", type=int, default=1, help="micro-batches per optimizer step (default %(default)s)"
+        "--grad-accum",
+        type=integer_at_least(1),
+        default=1,
+        help="micro-batches per optimizer step (default %(default)s)",
     )
-    p.add_argument("--warmup-steps", type=int, default=0, help="linear warm-up steps (default %(default)s)")
+    p.add_argument(
+        "--warmup-steps",
+        type=integer_at_least(0),
+        default=0,
+        help="linear warm-up steps (default %(default)s)",
+    )
     p.add_argument(
         "--lr-schedule",
         default="constant",
@@ -108,14 +133,20 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="data, initialisation and draws (default %(default)s)",
     )
     p.add_argument(
-        "--checkpoint-every", type=int, default=500, help="steps between checkpoints (default %(default)s)"
+        "--checkpoint-every",
+        type=integer_at_least(1),
+        default=500,
+        help="steps between checkpoints (default %(default)s)",
     )
     p.add_argument(
-        "--sample-every", type=int, default=0, help="write samples every N steps (default 0: never)"
+        "--sample-every",
+        type=integer_at_least(0),
+        default=0,
+        help="write samples every N steps (default 0: never)",
     )
     p.add_argument(
         "--num-workers",
-        type=int,
+        type=integer_at_least(0),
         default=0,
         help="DataLoader worker processes (default 0: in the training process)",
     )
@@ -129,6 +160,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--compile",
         nargs="?",
         const="inductor",
+        type=compile_backend,
         metavar="BACKEND",
         help="torch.compile the trained network and the frozen VAE encoder (backend default inductor; "
         "on the CPU it needs a C++ compiler): a one-off compile in the first step (minutes on a CPU), "
