@@ -178,6 +178,27 @@ def _stand_in(global_name: str) -> type[NotLoaded]:
     return type(name, (NotLoaded,), attrs)
 
 
+class _Attribute(NotLoaded):
+    """What ``getattr`` gives in a weights-only read with stand-ins: a pickle of protocol 2 names a nested
+    class (``Config.Optim``) or a bound method (a scheduler's ``anneal_func``) as ``getattr(parent, name)``."""
+
+    global_name = "builtins.getattr"
+
+
+def _stand_in_getattr(obj: Any, name: Any, *default: Any) -> type[_Attribute]:
+    return _Attribute
+
+
+def _stand_ins(foreign: Sequence[str]) -> list[tuple[Any, str]]:
+    """The ``(stand-in, name)`` pairs allowed for the globals ``foreign`` in a weights-only read: a
+    :class:`NotLoaded` subclass for each, ``getattr`` a function that gives :class:`_Attribute` (allowed too,
+    under its own name, so that what a pickle calls or builds with it is one)."""
+    pairs: list[tuple[Any, str]] = [(_Attribute, f"{__name__}._Attribute")]
+    for g in foreign:
+        pairs.append((_stand_in_getattr, g) if g == "builtins.getattr" else (_stand_in(g), g))
+    return pairs
+
+
 def _not_loaded_names(value: Any) -> list[str]:
     """The stand-ins' names (:class:`NotLoaded`) in ``value`` and the containers it holds, sorted."""
     names: set[str] = set()
@@ -225,8 +246,8 @@ def _weights_only_load(path: Path, is_zip: bool) -> Any:
     """``torch.load(weights_only=True)``; where the pickle names other classes or functions (a zip file
     only: their names are read from it without unpickling), again with a :class:`NotLoaded` stand-in
     allowed for each. Torch's weights-only unpickler reads the file either way: it builds nothing but
-    tensors, plain containers and the stand-ins, and refuses what needs more (a stand-in's result called
-    as a function, a stand-in given a dict's or a list's items, a module it never allows such as ``os``)."""
+    tensors, plain containers and the stand-ins, and refuses what needs more (a stand-in given a dict's or
+    a list's items, a module it never allows such as ``os``)."""
     name = str(path)
     try:
         # mmap needs the zip format; the legacy format (a bare pickle) is read whole
@@ -244,7 +265,7 @@ def _weights_only_load(path: Path, is_zip: bool) -> Any:
     foreign: list[str] = []
     try:
         foreign = sorted(torch.serialization.get_unsafe_globals_in_checkpoint(path))
-        with torch.serialization.safe_globals([(_stand_in(g), g) for g in foreign]):
+        with torch.serialization.safe_globals(_stand_ins(foreign)):
             return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except (RuntimeError, EOFError, OSError):
         raise  # damaged: said by the caller
