@@ -192,14 +192,31 @@ def test_prompt_schedule_and_reanchor(model):
 
 
 def test_reanchor_that_no_chunk_uses_is_named(model, caplog):
-    """--reanchor with one prompt (or a change no streaming chunk starts under) did nothing, silently."""
+    """--reanchor with one prompt (or a change no streaming chunk starts under) did nothing, silently; so did
+    one whose only new anchor is made by the last chunk: no chunk after it is conditioned on it (a resumed run
+    has the same length, so none ever is)."""
     cfg = StreamConfig(num_frames=24, reanchor=True, steps=1, init_steps=1)
     for prompt in ("a cat", "0: a cat; 20: a cat"):
         caplog.clear()
         stream(model, prompt, cfg)  # warned when the stream is set up, before any sampling
         assert "reanchor is not used: no streaming chunk starts under a new prompt" in caplog.text, prompt
     caplog.clear()
-    stream(model, "0: a cat; 8: a dog", cfg)  # takes effect at the streaming chunk at 16
+    chunks = list(
+        stream(model, "0: a cat; 8: a dog", cfg)
+    )  # re-anchors at the streaming chunk at 16, the last
+    assert [c.anchor_prompt for c in chunks] == [
+        "a cat",
+        "a dog",
+    ]  # the new anchor leaves with the last chunk
+    assert (
+        "reanchor is not used: only the last of the 2 chunks, at frame 16, starts under a new prompt"
+        in caplog.text
+    )
+    caplog.clear()
+    stream(model, "0: a cat; 8: a dog", cfg.replace(num_frames=32))  # the chunk at 24 uses the anchor from 16
+    stream(
+        model, "0: a cat; 16: a dog; 24: a bird", cfg.replace(num_frames=32)
+    )  # the last one moves it again
     stream(model, "a cat", cfg.replace(reanchor=False))
     assert "reanchor" not in caplog.text
 

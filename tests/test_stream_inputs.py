@@ -4,13 +4,14 @@ in-place edits of yielded chunks, prompt schedules a chunk never sees, resume st
 from __future__ import annotations
 
 import logging
+import re
 
 import numpy as np
 import pytest
 import torch
 
 from streamt2v.pipeline.generate import StreamingT2VPipeline
-from streamt2v.pipeline.prompts import PromptSchedule, as_schedule
+from streamt2v.pipeline.prompts import PromptSchedule, as_schedule, load_schedule
 from streamt2v.pipeline.stream import StreamConfig, StreamState, stream
 
 FAST = dict(steps=1, init_steps=1)
@@ -384,3 +385,72 @@ def test_a_trimmed_last_chunk_and_a_delayed_schedule_change_are_said(model, capl
     assert "entry 20: 'a blue square' takes effect at frame 24, where the next chunk starts" in said
     assert "10 frames: the last chunk, 0, makes 16 new frames and keeps 10, so 16 frames" in short
     assert caplog.text == ""  # a full last chunk, a change at a chunk start
+
+
+def test_a_prompt_that_names_a_schedule_file_is_taken_as_the_prompt_with_a_warning(
+    model, tmp_path, monkeypatch, caplog
+):
+    """pipe.stream("s1.txt", 24) made a video of the prompt 's1.txt' without a word: the schedule file of
+    that name was never read (as documented), a slip nothing pointed out."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s1.txt").write_text("0: a red circle\n16: a blue square\n")
+    pipe = StreamingT2VPipeline(model)
+    with caplog.at_level(logging.WARNING, logger="streamt2v"):
+        first, second = pipe.stream("s1.txt", 24, **FAST)
+    assert first.prompt == second.prompt == "s1.txt"  # no behaviour change: the name is the prompt
+    warned = [r.getMessage() for r in caplog.records if "file" in r.getMessage()]
+    assert warned == [
+        "prompt 's1.txt' is taken as the prompt itself, though a file of that name exists: to use the file "
+        "as a prompt schedule, pass load_schedule('s1.txt') (from streamt2v.pipeline.prompts) as the prompt "
+        "(GenerateConfig: prompt_schedule='s1.txt')"
+    ]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="streamt2v"):
+        as_schedule("missing.txt")  # no such file: a prompt like any other
+        as_schedule(".")  # a folder is no schedule file
+        as_schedule("a red circle " * 30)  # longer than a file name may be
+        schedule = load_schedule("s1.txt")  # the documented way
+    assert caplog.text == ""
+    assert schedule.entries == ((0, "a red circle"), (16, "a blue square"))
+
+
+def test_the_rate_advice_for_an_init_video_names_only_an_fps_the_command_accepts(tmp_path, caplog):
+    """The advice was '--fps <the input's rate>' whatever the outputs: --fps 60 for a 60 fps input, which a
+    GIF output refuses (at most 50 fps), and a rate outside 0.01..1000 that every output refuses."""
+    from streamt2v.io.video import check_fps, check_gif_fps
+    from streamt2v.pipeline.preflight import warn_rate_change
+
+    path = tmp_path / "in.mp4"
+    path.write_bytes(b"")  # only its existence matters here: the rate is given
+    said = {}
+    for gif in (None, False, True):
+        for fps in (0.005, 4.0, 24.0, 50.0, 50.04, 60.0, 1200.0):
+            caplog.clear()
+            with caplog.at_level(logging.WARNING, logger="streamt2v"):
+                # None: as generate() calls it, which does not say whether an output is a GIF
+                warn_rate_change(str(path), fps, 8.0, 16, **({} if gif is None else {"gif": gif}))
+            said[gif, fps] = caplog.text
+            for value in re.findall(r"--fps (\d[\d.]*)", caplog.text):
+                check = check_gif_fps if gif is True else check_fps
+                check(float(value), "--fps")  # the same command accepts every --fps the message names
+    assert "pass --fps 24 to keep the input's rate" in said[None, 24.0]
+    assert "pass --fps 50 to keep the input's rate" in said[True, 50.0]
+    assert "so its 16 frames play 7.5x slower; pass --fps 60 to keep the input's rate" in said[False, 60.0]
+    # a GIF output: the closest rate it plays, and how the input's frames play at it
+    assert (
+        "play 7.5x slower; a GIF plays at most 50 fps, so --fps 50 comes closest, where they play 1.2x "
+        "slower; a video output (.mp4) without a GIF keeps the input's rate" in said[True, 60.0]
+    )
+    assert "--fps 50 comes closest, within 1% of the input's rate" in said[True, 50.04]
+    # outputs not known (generate's call): the --fps for a video, and what a GIF output gets instead
+    assert (
+        "pass --fps 60 to keep the input's rate (with a GIF output: --fps 50 comes closest, where they play "
+        "1.2x slower)" in said[None, 60.0]
+    )
+    assert (
+        "--fps takes 0.01 to 1000, so --fps 1000 comes closest, where they play 1.2x slower"
+        in said[False, 1200.0]
+    )
+    # an input slower than the output plays faster, by output / input (it said '0.5x faster')
+    assert "its 16 frames play 2x faster; pass --fps 4 to keep" in said[None, 4.0]
+    assert "--fps 0.01 comes closest, where they play 2x faster" in said[None, 0.005]

@@ -14,7 +14,7 @@ from streamt2v.assets import SHIPPED_NAME, names_shipped
 from streamt2v.config import PRESETS
 from streamt2v.io.folders import looks_like_hub_id
 from streamt2v.io.output_paths import check_output_path, output_kind
-from streamt2v.io.video import check_fps, check_gif_fps
+from streamt2v.io.video import MAX_FPS, MAX_GIF_FPS, MIN_FPS, check_fps, check_gif_fps
 from streamt2v.memory import resolve_device, resolve_dtype
 from streamt2v.pipeline.chunking import EnhanceSettingError, counted
 from streamt2v.pipeline.prompts import PromptSchedule
@@ -195,19 +195,72 @@ def check_inputs(
     return schedule
 
 
-def warn_rate_change(path: str, input_fps: float, output_fps: float, frames: int) -> None:
+def warn_rate_change(
+    path: str, input_fps: float, output_fps: float, frames: int, *, gif: bool | None = None
+) -> None:
     """The output plays at the model's rate without ``--fps``: an ``--init-video`` made at another rate (a
-    folder of frames has none) would play faster or slower in it without a word."""
+    folder of frames has none) would play faster or slower in it without a word. The advice names only an
+    ``--fps`` the same command accepts (:func:`check_inputs` refuses one over 50 with a GIF output): ``gif``
+    whether an output is a GIF, None not known (the advice then says what a GIF output can keep).
+
+    The message names the flag (``--fps``, ``--init-video``), as :func:`check_inputs`' and ``generate``'s do
+    for Python callers too (:class:`~streamt2v.pipeline.generate.GenerateConfig` has the fields of those
+    names)."""
     if abs(input_fps - output_fps) <= 0.01 * output_fps or not Path(path).is_file():
         return
-    pace = f"{input_fps / output_fps:.3g}x " + ("slower" if input_fps > output_fps else "faster")
+    if gif is None:
+        advice = _rate_advice(input_fps, output_fps, gif=False)
+        if advice != _rate_advice(input_fps, output_fps, gif=True):
+            advice += (
+                f" (with a GIF output: {_rate_advice(input_fps, output_fps, gif=True, closest_only=True)})"
+            )
+    else:
+        advice = _rate_advice(input_fps, output_fps, gif=gif)
     logger.warning(
-        "--init-video %r plays at %.4g fps and the output at the model's %.4g fps, so its %s play %s; "
-        "pass --fps %.4g to keep the input's rate",
+        "--init-video %r plays at %.4g fps and the output at the model's %.4g fps, so its %s play %s; %s",
         path,
         input_fps,
         output_fps,
         counted(frames, "frame"),
-        pace,
-        input_fps,
+        _pace(input_fps, output_fps),
+        advice,
     )
+
+
+def _pace(input_fps: float, output_fps: float) -> str:
+    """How an input made at ``input_fps`` plays at ``output_fps`` (``"3x slower"``, ``"2x faster"``)."""
+    slower = input_fps > output_fps
+    return f"{input_fps / output_fps if slower else output_fps / input_fps:.3g}x " + (
+        "slower" if slower else "faster"
+    )
+
+
+def _rate_advice(input_fps: float, output_fps: float, *, gif: bool, closest_only: bool = False) -> str:
+    """The ``--fps`` that keeps an input's rate, or, where the command would refuse it (a GIF plays at most
+    :data:`~streamt2v.io.video.MAX_GIF_FPS`; every output needs ``MIN_FPS``..``MAX_FPS``), the closest one
+    it accepts and how the input plays at it."""
+    wanted = float(f"{input_fps:.4g}")  # the value the message shows
+    try:
+        (check_gif_fps if gif else check_fps)(wanted)
+        return f"pass --fps {wanted:g} to keep the input's rate"
+    except ValueError:
+        pass
+    over_gif = gif and wanted > MAX_GIF_FPS
+    closest = min(max(wanted, MIN_FPS), MAX_GIF_FPS if gif else MAX_FPS)
+    if abs(closest - output_fps) <= 0.01 * output_fps:
+        said = "no --fps plays them closer to the input's rate"
+    elif abs(closest - input_fps) <= 0.01 * input_fps:  # e.g. 50.04 fps in a GIF
+        said = f"--fps {closest:g} comes closest, within 1% of the input's rate"
+    else:
+        said = f"--fps {closest:g} comes closest, where they play {_pace(input_fps, closest)}"
+    if closest_only:
+        return said
+    limit = (
+        f"a GIF plays at most {MAX_GIF_FPS:g} fps" if over_gif else f"--fps takes {MIN_FPS:g} to {MAX_FPS:g}"
+    )
+    keep = (
+        "; a video output (.mp4) without a GIF keeps the input's rate"
+        if over_gif and wanted <= MAX_FPS
+        else ""
+    )
+    return f"{limit}, so {said}{keep}"

@@ -121,10 +121,27 @@ def as_schedule(prompt: str | PromptSchedule) -> PromptSchedule:
         raise TypeError(
             f"the prompt must be a string or a PromptSchedule, got {type(prompt).__name__}{_prompt_hint(prompt)}"
         )
+    if _is_file(prompt):  # documented as never read, but a schedule file's name is a likely slip
+        logger.warning(
+            "prompt %r is taken as the prompt itself, though a file of that name exists: to use the file as a "
+            "prompt schedule, pass load_schedule(%r) (from streamt2v.pipeline.prompts) as the prompt "
+            "(GenerateConfig: prompt_schedule=%r)",
+            prompt,
+            prompt,
+            prompt,
+        )
     first = next((part for part in re.split(r"[;\n]", prompt) if part.strip()), "")
     if _ENTRY.match(first):
         return parse_schedule(prompt)
     return PromptSchedule.constant(prompt)
+
+
+def _is_file(text: str) -> bool:
+    """Whether ``text`` names an existing file (any suffix: :func:`load_schedule` reads any file)."""
+    try:
+        return Path(text).is_file()
+    except (OSError, ValueError):  # a prompt too long for a file name, or holding a NUL
+        return False
 
 
 def _prompt_hint(prompt: Any) -> str:
@@ -152,6 +169,24 @@ def unused_entries(schedule: PromptSchedule, chunk_starts: list[int]) -> list[tu
     followed by another before the next chunk start is never seen."""
     used = {schedule.prompt_index(start) for start in chunk_starts}
     return [entry for i, entry in enumerate(schedule.entries) if i not in used]
+
+
+def nearby_starts(starts: Sequence[int], frame: int) -> str:
+    """The chunk ``starts`` around ``frame``, for messages (``"..., 16, 24, ..."``)."""
+    i = next((k for k, start in enumerate(starts) if start > frame), len(starts))
+    shown = starts[max(0, i - 2) : i + 2]
+    return ", ".join(["..."] * (i > 2) + [str(v) for v in shown] + ["..."] * (i + 2 < len(starts)))
+
+
+def reanchor_starts(schedule: PromptSchedule, streaming_starts: Sequence[int]) -> list[int]:
+    """The starts of the streaming chunks that move the APM anchor with ``reanchor``: each one whose prompt
+    differs from the anchor's (frame 0's, then that of the chunk that last moved it)."""
+    anchor_prompt, moves = schedule.prompt_at(0), []
+    for start in streaming_starts:
+        if schedule.prompt_at(start) != anchor_prompt:
+            anchor_prompt = schedule.prompt_at(start)
+            moves.append(start)
+    return moves
 
 
 def parse_schedule(text: str, *, separators: str = ";\n") -> PromptSchedule:

@@ -36,7 +36,14 @@ from streamt2v.pipeline.chunking import (
     validate_sizes,
 )
 from streamt2v.pipeline.colour import match_colours
-from streamt2v.pipeline.prompts import PromptSchedule, as_schedule, unused_entries, warn_unread_prompts
+from streamt2v.pipeline.prompts import (
+    PromptSchedule,
+    as_schedule,
+    nearby_starts,
+    reanchor_starts,
+    unused_entries,
+    warn_unread_prompts,
+)
 from streamt2v.pipeline.step_counts import check_step_counts, stage2_start_step
 from streamt2v.pixels import check_pixels
 from streamt2v.sampling.noise import check_correlation, frame_correlated_noise
@@ -480,18 +487,17 @@ def stream(
             "frame, and the chunks start at frames %s",
             frame,
             text,
-            _nearby_starts(plan, frame),
+            nearby_starts([spec.start for spec in plan], frame),
         )
     _log_plan(plan, schedule, config)
-    first_prompt = schedule.prompt_at(0)
-    if (
-        config.reanchor
-        and resume is None
-        and not any(spec.stage == 2 and schedule.prompt_at(spec.start) != first_prompt for spec in plan)
-    ):
+    moves = reanchor_starts(schedule, [spec.start for spec in plan if spec.stage == 2])
+    if config.reanchor and resume is None and moves in ([], [plan[-1].start]):  # a new anchor no chunk uses
         logger.warning(
-            "reanchor is not used: no streaming chunk starts under a new prompt (it moves the APM anchor to the "
-            "first frame made under a new prompt of a schedule, e.g. '0: a cat walks; 120: the cat runs')"
+            "reanchor is not used: %s (it moves the APM anchor to the first frame made under a new prompt of a "
+            "schedule, e.g. '0: a cat walks; 120: the cat runs', for the chunks after it)",
+            f"only the last of the {len(plan)} chunks, at frame {moves[0]}, starts under a new prompt"
+            if moves
+            else "no streaming chunk starts under a new prompt",
         )
     if resume is not None:
         _check_resume(resume, len(plan), config.cond_frames, size)
@@ -533,14 +539,6 @@ def _log_plan(plan: Sequence[ChunkSpec], schedule: PromptSchedule, config: Strea
                 text,
                 later[0],
             )
-
-
-def _nearby_starts(plan: Sequence[ChunkSpec], frame: int) -> str:
-    """The chunk starts around ``frame``, for messages (``"..., 16, 24, ..."``)."""
-    starts = [spec.start for spec in plan]
-    i = next((k for k, start in enumerate(starts) if start > frame), len(starts))
-    shown = starts[max(0, i - 2) : i + 2]
-    return ", ".join(["..."] * (i > 2) + [str(v) for v in shown] + ["..."] * (i + 2 < len(starts)))
 
 
 def _chunks(
