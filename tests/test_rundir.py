@@ -234,7 +234,7 @@ if how == "stream":
     with StreamingVideoWriter(path, 8) as w:
         w.append(torch.zeros(3, 3, 8, 8))
 else:
-    write_video(path, frames, 8)
+    write_video(path, frames, 8, overwrite=True)
 """
 
 
@@ -251,7 +251,8 @@ def test_resumed_writers_remove_the_png_folders_a_killed_writer_left(tmp_path):
     user.mkdir()
     (user / "notes.txt").write_text("mine")
     for how, left in [("stream", ".pngs.old-"), ("write_video", ".pngs.tmp-")]:
-        write_video(out, torch.zeros(1, 3, 2, 8, 8), 8)  # an earlier output, replaced by the killed writer
+        # an earlier output, replaced by the killed writer
+        write_video(out, torch.zeros(1, 3, 2, 8, 8), 8, overwrite=True)
         proc = subprocess.run([sys.executable, "-c", _KILLED_PNG_WRITER, str(out), how], capture_output=True)
         assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
         stale = {
