@@ -123,3 +123,42 @@ def test_card_long_video_table_counts_passing_videos_per_window():
     assert lines[-2] == "| 0–79 | 1.00 | 2 | 1.00 | 2 | 2 | 2 |"
     assert lines[-1] == "| 80–159 | 0.75 | 1 | 1.00 | 2 | 2 | 1 |"
     assert long_video_lines([]) == []
+
+
+def test_measure_video_segments_each_frame_once_and_gives_the_probes_figures(monkeypatch):
+    """A frame whose background is the prompted one was segmented twice (once on the prompted background,
+    once inside probe_video on its own, the same computation); frames on another background still need
+    both. The probes' figures are unchanged."""
+    import torch
+
+    from streamt2v.metrics import probes as probes_module
+    from streamt2v.metrics.probes import probe_video
+    from streamt2v.microworld.dataset import eval_scene
+    from streamt2v.microworld.render import render
+
+    prompt, seed = "a red circle and a yellow square bouncing fast on a blue background", EVAL_SEED_BASE
+    video = render(eval_scene(prompt, seed), 24, 32)[None]
+    elsewhere = render(eval_scene(prompt.replace("blue", "green"), seed), 24, 32)[None]
+    video = torch.cat([video[:, :, :20], elsewhere[:, :, 20:]], dim=2)  # the last 4 frames on green
+    calls = []
+    segment_frame = probes_module.segment_frame
+    for module in (bh, probes_module):  # wherever it is called from
+        monkeypatch.setattr(
+            module, "segment_frame", lambda *a, **k: calls.append(1) or segment_frame(*a, **k)
+        )
+    r = bh.measure_video(video, prompt, seed, [16])
+    assert len(calls) == 24 + 4
+    monkeypatch.undo()
+    probes = probe_video(
+        video[0],
+        caption=prompt,
+        boundaries=[16],
+        expected_colours=["red", "yellow"],
+        expected_background="blue",
+    )
+    assert (r.background, r.jump_ratio, r.speed) == (
+        probes.background_identity,
+        probes.jump_ratio,
+        probes.motion,
+    )
+    assert r.background == 20 / 24 and math.isfinite(r.jump_ratio) and r.speed > 0

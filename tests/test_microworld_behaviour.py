@@ -105,6 +105,30 @@ def test_removing_cam_conditioning_increases_jumps(model, results):
     )
 
 
+def test_ablation_reference_continues_the_videos_stage_1(model):
+    """The CAM ablation's reference (the video sampled with CAM_ONLY, stage-2 settings only) shares the
+    video's stage-1 chunk: it continues it, bit for bit as a whole CAM_ONLY run, instead of sampling stage 1
+    again (24 frames, 2 steps a stage: cheap)."""
+    prompt, seed = bh.behaviour_prompts()[0]
+    fast = {"init_steps": 2, "steps": 2}
+    assert bh.bypasses_cam(model.sampler)  # the shipped settings need the reference
+    stage1 = []
+    hook = model.init_unet.register_forward_hook(lambda *_: stage1.append(1))
+    try:
+        video = bh.generate(model, prompt, seed, 24, **fast)
+        per_video = len(stage1)
+        whole = bh.generate(model, prompt, seed, 24, **fast, **bh.CAM_ONLY)
+        stage1.clear()
+        continued = bh.regenerate_streaming(model, prompt, seed, video, **fast, **bh.CAM_ONLY)
+        assert not stage1
+        bh.measure(model, [(prompt, seed)], num_frames=24, **fast)
+    finally:
+        hook.remove()
+    assert torch.equal(continued, whole)
+    assert not torch.equal(continued[:, :, 16:], video[:, :, 16:])  # CAM_ONLY changed the streaming chunk
+    assert len(stage1) == per_video  # stage 1 sampled once by measure, for the video and its reference
+
+
 def _failing(results):
     """Each video's figures that miss their threshold."""
     return {(r.prompt, r.seed): [k for k, ok in bh.video_passes(r).items() if not ok] for r in results}

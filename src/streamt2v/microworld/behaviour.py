@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from streamt2v.metrics.flow import as_uint8_frames
-from streamt2v.metrics.probes import parse_caption, probe_video, segment_frame
+from streamt2v.metrics.probes import FrameSegmentation, jump_ratio, parse_caption, segment_frame
 from streamt2v.microworld.captions import parse_caption as parse_scene_caption
 from streamt2v.microworld.dataset import EVAL_PROMPTS, eval_scene
 from streamt2v.microworld.render import SPEEDS, render
@@ -122,6 +122,34 @@ def generate(
 
 
 @torch.no_grad()
+def regenerate_streaming(
+    model: StreamingT2VModel, prompt: str, seed: int, video: torch.Tensor, **options: Any
+) -> torch.Tensor:
+    """What :func:`generate` makes with ``options`` from the ``prompt`` and ``seed`` that made ``video``
+    (``(1, 3, T, H, W)``, by :func:`generate`), when ``options`` change stage-2 settings only (e.g.
+    :data:`CAM_ONLY`): ``video``'s stage-1 chunk, then every streaming chunk sampled again, continuing
+    from it as the full run does (same state, same per-chunk noise); stage 1 is not sampled twice."""
+    from streamt2v.pipeline.generate import StreamingT2VPipeline
+    from streamt2v.pipeline.stream import StreamConfig, StreamState
+
+    options = sampler_options(model, **options)
+    num_frames = video.shape[2]
+    cfg = StreamConfig(num_frames=num_frames, seed=seed, **options)
+    starts = chunk_boundaries(num_frames, cfg.chunk_frames, cfg.cond_frames)
+    if not starts:  # stage 1 only
+        return video.clone()
+    first = starts[0]
+    state = StreamState(
+        next_chunk=1,
+        tail=video[:, :, first - cfg.cond_frames : first].clone(),
+        anchor=video[:, :, :1].clone(),
+        anchor_prompt=prompt,
+    )
+    chunks = StreamingT2VPipeline(model).stream(prompt, num_frames, resume=state, seed=seed, **options)
+    return torch.cat([video[:, :, :first], *(c.frames for c in chunks)], dim=2)
+
+
+@torch.no_grad()
 def generate_without_cam(
     model: StreamingT2VModel,
     prompt: str,
@@ -153,6 +181,41 @@ def generate_without_cam(
     return torch.cat(out, dim=2)
 
 
+def _segmentations(
+    frames: np.ndarray, background: str
+) -> tuple[list[FrameSegmentation], list[FrameSegmentation]]:
+    """Each frame segmented on its own background colour (as :func:`~streamt2v.metrics.probes.probe_video`
+    does) and on the prompted ``background``: once where the two colours agree (the same computation)."""
+    own = [segment_frame(f) for f in frames]
+    prompted = [
+        s if s.background == background else segment_frame(f, background=background)
+        for f, s in zip(frames, own)
+    ]
+    return own, prompted
+
+
+def _probe_figures(
+    segs: Sequence[FrameSegmentation], colours: Sequence[str], background: str, boundaries: Sequence[int]
+) -> tuple[float, float, float]:
+    """``(background_identity, motion, jump_ratio)``, as :func:`~streamt2v.metrics.probes.probe_video`
+    computes them with these ``expected_colours`` and ``expected_background``, from its segmentation
+    ``segs`` (every frame on its own background), so that measuring a video segments it once."""
+    colours = list(dict.fromkeys(colours))
+    background_identity = float(np.mean([s.background == background for s in segs]))
+    speeds = []
+    for c in colours:
+        cen = np.array(
+            [s.objects[c].centre if c in s.objects else (np.nan, np.nan) for s in segs], np.float64
+        )
+        d = np.linalg.norm(cen[1:] - cen[:-1], axis=1)
+        d = d[np.isfinite(d)]
+        if len(d):
+            speeds.append(float(d.mean()))
+    motion = float(np.mean(speeds)) if speeds else math.nan
+    ratio = jump_ratio(list(segs), colours, boundaries) if len(segs) > 1 else math.nan
+    return background_identity, motion, ratio
+
+
 def measure_video(video: torch.Tensor, prompt: str, seed: int, boundaries: Sequence[int]) -> VideoBehaviour:
     """Probe one generated video against its prompt."""
     frames = as_uint8_frames(video[0] if video.dim() == 5 else video, min_frames=2)
@@ -160,14 +223,8 @@ def measure_video(video: torch.Tensor, prompt: str, seed: int, boundaries: Seque
     claims = parse_caption(prompt)
     objects = [(c, s) for c, s, is_bg in claims if not is_bg]
     background = next(c for c, _, is_bg in claims if is_bg)
-    segs = [segment_frame(f, background=background) for f in frames]
-    res = probe_video(
-        video[0] if video.dim() == 5 else video,
-        caption=prompt,
-        boundaries=boundaries,
-        expected_colours=[c for c, _ in objects],
-        expected_background=background,
-    )
+    own, segs = _segmentations(frames, background)
+    bg_identity, motion, jumps = _probe_figures(own, [c for c, _ in objects], background, boundaries)
     # reference area: the rendered object's area at this size (the generated frame 0 may be off)
     ref_area = {
         c: max(4.0, 0.3 * float(np.median([s.objects[c].area for s in segs if c in s.objects] or [4])))
@@ -187,11 +244,11 @@ def measure_video(video: torch.Tensor, prompt: str, seed: int, boundaries: Seque
         colour_presence=min(colour_frac),
         shape_presence=min(shape_frac),
         colours_first_last=bool(first_last),
-        background=res.background_identity,
-        jump_ratio=res.jump_ratio,
-        speed=res.motion,
+        background=bg_identity,
+        jump_ratio=jumps,
+        speed=motion,
         implied_speed=implied,
-        speed_ratio=res.motion / implied,
+        speed_ratio=motion / implied,
     )
 
 
@@ -219,7 +276,7 @@ def measure(
             reference = video
             if bypasses_cam(sampler_options(model, **options)):
                 # the ablation runs with CAM_ONLY (generate_without_cam), so its reference does
-                reference = generate(model, prompt, seed, num_frames, **{**options, **CAM_ONLY})
+                reference = regenerate_streaming(model, prompt, seed, video, **{**options, **CAM_ONLY})
                 r.cam_jump_ratio = measure_video(reference, prompt, seed, bounds).jump_ratio
             other = unrelated_video(prompt, seed, num_frames, size)
             ablated = generate_without_cam(model, prompt, seed, reference, other, **options)
