@@ -114,6 +114,12 @@ def test_cli_enhance_checks_everything_before_reading_or_loading(
         (["--fps", "0"], "fps must be a finite number between"),
         (["--fps", "-1"], "fps must be a finite number between"),
         (["--prompt", ""], "--prompt must be a non-empty text"),
+        # a schedule file's name: the library would have taken the name as the prompt's text
+        (
+            ["--prompt", "docs/thesis.txt"],
+            "--prompt 'docs/thesis.txt' is a file, not a prompt: give the prompt's text, or a prompt schedule "
+            'inline (--prompt "$(cat docs/thesis.txt)" for a file of FRAME: prompt lines)',
+        ),
         (["--model", "/nonexistent"], "refiner folder '/nonexistent' does not exist"),
         (["-o", "e.txt"], "unknown suffix"),
         (["-o", "taken.mp4"], "'taken.mp4' already exists; pass --overwrite"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 
 from streamt2v.cli import integer_at_least, user_path
@@ -136,6 +137,7 @@ def _run(args: argparse.Namespace) -> int:
     from streamt2v.memory import resolve_device
     from streamt2v.pipeline.enhance import enhance_video
     from streamt2v.pipeline.enhance_state import remove_stale_state_temporaries, remove_state_file
+    from streamt2v.pipeline.prompts import names_a_file
     from streamt2v.pipeline.refiner import (
         check_default_refiner,
         checked_config,
@@ -164,6 +166,11 @@ def _run(args: argparse.Namespace) -> int:
     # recommended ones), against the refiner folder's noise schedule.
     if not args.prompt.strip():
         raise ValueError(f"--prompt must be a non-empty text, got {args.prompt!r}")
+    if names_a_file(args.prompt):  # a schedule file's name: the library would take it as the prompt's text
+        raise ValueError(
+            f"--prompt {args.prompt!r} is a file, not a prompt: give the prompt's text, or a prompt schedule "
+            f'inline (--prompt "$(cat {shlex.quote(args.prompt)})" for a file of FRAME: prompt lines)'
+        )
     device = resolve_device(args.device)
     if args.model is not None:
         settings = checked_config(given, args.model)

@@ -7,7 +7,6 @@ import logging
 import re
 import shlex
 import sys
-from pathlib import Path
 
 from streamt2v.cli import integer_at_least, user_path
 from streamt2v.pipeline.chunking import QUOTED
@@ -208,6 +207,7 @@ def run(args: argparse.Namespace) -> int:
     from streamt2v.pipeline.generate import GenerateConfig, generate, resume_generate, run_config
     from streamt2v.pipeline.model_loading import recommended_sampler
     from streamt2v.pipeline.preflight import ENHANCE_FLAGS
+    from streamt2v.pipeline.prompts import names_a_file
     from streamt2v.pipeline.step_counts import recommended_note
     from streamt2v.pipeline.stream import StreamConfig
 
@@ -282,7 +282,7 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError("give a PROMPT or --prompt-schedule")
         if args.prompt is not None and args.prompt_schedule is not None:
             raise ValueError("give either a PROMPT or --prompt-schedule, not both")
-        if args.prompt is not None and _is_file(args.prompt):  # a schedule file given as the PROMPT
+        if args.prompt is not None and names_a_file(args.prompt):  # a schedule file given as the PROMPT
             raise ValueError(
                 f"PROMPT {args.prompt!r} is a file, not a prompt: a prompt schedule file goes to "
                 f"--prompt-schedule {shlex.quote(args.prompt)}"
@@ -391,13 +391,6 @@ def _is_backend(name: str) -> bool:
 
     offered, others = compile_backends()
     return name in offered or name in others
-
-
-def _is_file(text: str) -> bool:
-    try:
-        return Path(text).is_file()
-    except (OSError, ValueError):  # a prompt too long for a file name, or holding a NUL
-        return False
 
 
 def _steps_per_chunk(cfg, num_chunks: int) -> list[int]:

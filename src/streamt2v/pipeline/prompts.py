@@ -121,7 +121,7 @@ def as_schedule(prompt: str | PromptSchedule) -> PromptSchedule:
         raise TypeError(
             f"the prompt must be a string or a PromptSchedule, got {type(prompt).__name__}{_prompt_hint(prompt)}"
         )
-    if _is_file(prompt):  # documented as never read, but a schedule file's name is a likely slip
+    if names_a_file(prompt):  # documented as never read, but a schedule file's name is a likely slip
         logger.warning(
             "prompt %r is taken as the prompt itself, though a file of that name exists: to use the file as a "
             "prompt schedule, pass load_schedule(%r) (from streamt2v.pipeline.prompts) as the prompt "
@@ -136,8 +136,9 @@ def as_schedule(prompt: str | PromptSchedule) -> PromptSchedule:
     return PromptSchedule.constant(prompt)
 
 
-def _is_file(text: str) -> bool:
-    """Whether ``text`` names an existing file (any suffix: :func:`load_schedule` reads any file)."""
+def names_a_file(text: str) -> bool:
+    """Whether ``text`` names an existing file (any suffix: :func:`load_schedule` reads any file); False for
+    a text no file name can be."""
     try:
         return Path(text).is_file()
     except (OSError, ValueError):  # a prompt too long for a file name, or holding a NUL
