@@ -202,6 +202,16 @@ def test_an_init_video_at_another_rate_is_warned_about_without_fps(tmp_path, mod
     with caplog.at_level(logging.WARNING, logger="streamt2v"):
         generate(cfg_for(tmp_path, "b", n=24, init_video=str(tmp_path / "in24.mp4"), fps=24), model=model)
     assert "plays at" not in caplog.text  # the rate the user chose
+    # a GIF among the outputs: the closest rate a GIF plays, not an --fps the same run refuses
+    write_video(tmp_path / "in60.mp4", torch.zeros(3, 16, 64, 64), fps=60)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="streamt2v"):
+        config = cfg_for(
+            tmp_path, "c", n=24, init_video=str(tmp_path / "in60.mp4"), gif=str(tmp_path / "c.gif")
+        )
+        generate(config, model=model)
+    assert "a GIF plays at most 50 fps, so --fps 50 comes closest" in caplog.text
+    assert "pass --fps 60" not in caplog.text
 
 
 def test_cli_end_to_end(tmp_path, monkeypatch, capsys, caplog):

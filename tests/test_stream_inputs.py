@@ -423,17 +423,16 @@ def test_the_rate_advice_for_an_init_video_names_only_an_fps_the_command_accepts
     path = tmp_path / "in.mp4"
     path.write_bytes(b"")  # only its existence matters here: the rate is given
     said = {}
-    for gif in (None, False, True):
+    for gif in (False, True):
         for fps in (0.005, 4.0, 24.0, 50.0, 50.04, 60.0, 1200.0):
             caplog.clear()
             with caplog.at_level(logging.WARNING, logger="streamt2v"):
-                # None: as generate() calls it, which does not say whether an output is a GIF
-                warn_rate_change(str(path), fps, 8.0, 16, **({} if gif is None else {"gif": gif}))
+                warn_rate_change(str(path), fps, 8.0, 16, gif=gif)
             said[gif, fps] = caplog.text
             for value in re.findall(r"--fps (\d[\d.]*)", caplog.text):
-                check = check_gif_fps if gif is True else check_fps
+                check = check_gif_fps if gif else check_fps
                 check(float(value), "--fps")  # the same command accepts every --fps the message names
-    assert "pass --fps 24 to keep the input's rate" in said[None, 24.0]
+    assert "pass --fps 24 to keep the input's rate" in said[False, 24.0]
     assert "pass --fps 50 to keep the input's rate" in said[True, 50.0]
     assert "so its 16 frames play 7.5x slower; pass --fps 60 to keep the input's rate" in said[False, 60.0]
     # a GIF output: the closest rate it plays, and how the input's frames play at it
@@ -442,15 +441,10 @@ def test_the_rate_advice_for_an_init_video_names_only_an_fps_the_command_accepts
         "slower; a video output (.mp4) without a GIF keeps the input's rate" in said[True, 60.0]
     )
     assert "--fps 50 comes closest, within 1% of the input's rate" in said[True, 50.04]
-    # outputs not known (generate's call): the --fps for a video, and what a GIF output gets instead
-    assert (
-        "pass --fps 60 to keep the input's rate (with a GIF output: --fps 50 comes closest, where they play "
-        "1.2x slower)" in said[None, 60.0]
-    )
     assert (
         "--fps takes 0.01 to 1000, so --fps 1000 comes closest, where they play 1.2x slower"
         in said[False, 1200.0]
     )
     # an input slower than the output plays faster, by output / input (it said '0.5x faster')
-    assert "its 16 frames play 2x faster; pass --fps 4 to keep" in said[None, 4.0]
-    assert "--fps 0.01 comes closest, where they play 2x faster" in said[None, 0.005]
+    assert "its 16 frames play 2x faster; pass --fps 4 to keep" in said[False, 4.0]
+    assert "--fps 0.01 comes closest, where they play 2x faster" in said[False, 0.005]

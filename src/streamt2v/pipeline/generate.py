@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from streamt2v.io.output_paths import outputs_locked
+from streamt2v.io.output_paths import output_kind, outputs_locked
 from streamt2v.io.streaming_writer import StreamingVideoWriter, remove_stale_temporaries
 from streamt2v.io.video import read_image, read_video
 from streamt2v.memory import dtype_name, one_dtype, resolve_device, resolve_dtype, supported_dtypes
@@ -295,7 +295,8 @@ def generate(
         model = _load_compiled(cfg)
     check_default_refiner_for(cfg, model)
     if init_fps is not None and cfg.fps is None:
-        warn_rate_change(cfg.init_video, init_fps, float(model.fps), prefix_len)
+        gif = any(output_kind(path) == "gif" for _, path in output_targets(cfg))
+        warn_rate_change(cfg.init_video, init_fps, float(model.fps), prefix_len, gif=gif)
     # Checks that need the model (conditioning frames, frame sizes) raise here, before the run directory.
     chunks = stream(
         model,

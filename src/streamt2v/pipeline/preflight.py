@@ -195,27 +195,18 @@ def check_inputs(
     return schedule
 
 
-def warn_rate_change(
-    path: str, input_fps: float, output_fps: float, frames: int, *, gif: bool | None = None
-) -> None:
+def warn_rate_change(path: str, input_fps: float, output_fps: float, frames: int, *, gif: bool) -> None:
     """The output plays at the model's rate without ``--fps``: an ``--init-video`` made at another rate (a
     folder of frames has none) would play faster or slower in it without a word. The advice names only an
-    ``--fps`` the same command accepts (:func:`check_inputs` refuses one over 50 with a GIF output): ``gif``
-    whether an output is a GIF, None not known (the advice then says what a GIF output can keep).
+    ``--fps`` the same command accepts (:func:`check_inputs` refuses one over 50 when an output is a GIF,
+    ``gif``).
 
     The message names the flag (``--fps``, ``--init-video``), as :func:`check_inputs`' and ``generate``'s do
     for Python callers too (:class:`~streamt2v.pipeline.generate.GenerateConfig` has the fields of those
     names)."""
     if abs(input_fps - output_fps) <= 0.01 * output_fps or not Path(path).is_file():
         return
-    if gif is None:
-        advice = _rate_advice(input_fps, output_fps, gif=False)
-        if advice != _rate_advice(input_fps, output_fps, gif=True):
-            advice += (
-                f" (with a GIF output: {_rate_advice(input_fps, output_fps, gif=True, closest_only=True)})"
-            )
-    else:
-        advice = _rate_advice(input_fps, output_fps, gif=gif)
+    advice = _rate_advice(input_fps, output_fps, gif=gif)
     logger.warning(
         "--init-video %r plays at %.4g fps and the output at the model's %.4g fps, so its %s play %s; %s",
         path,
@@ -235,7 +226,7 @@ def _pace(input_fps: float, output_fps: float) -> str:
     )
 
 
-def _rate_advice(input_fps: float, output_fps: float, *, gif: bool, closest_only: bool = False) -> str:
+def _rate_advice(input_fps: float, output_fps: float, *, gif: bool) -> str:
     """The ``--fps`` that keeps an input's rate, or, where the command would refuse it (a GIF plays at most
     :data:`~streamt2v.io.video.MAX_GIF_FPS`; every output needs ``MIN_FPS``..``MAX_FPS``), the closest one
     it accepts and how the input plays at it."""
@@ -253,8 +244,6 @@ def _rate_advice(input_fps: float, output_fps: float, *, gif: bool, closest_only
         said = f"--fps {closest:g} comes closest, within 1% of the input's rate"
     else:
         said = f"--fps {closest:g} comes closest, where they play {_pace(input_fps, closest)}"
-    if closest_only:
-        return said
     limit = (
         f"a GIF plays at most {MAX_GIF_FPS:g} fps" if over_gif else f"--fps takes {MIN_FPS:g} to {MAX_FPS:g}"
     )
