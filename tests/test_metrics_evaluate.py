@@ -33,6 +33,14 @@ def write_video(path, frames, fps=8):
             c.mux(p)
 
 
+def exit_status(argv):
+    """``main(argv)``'s exit status, also where argparse refuses the command line (``SystemExit``)."""
+    try:
+        return main(argv)
+    except SystemExit as stop:
+        return stop.code
+
+
 @pytest.fixture(scope="module")
 def video_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("videos")
@@ -144,9 +152,9 @@ def test_cli_bad_settings_fail_once_before_scoring(video_dir, tmp_path, capsys, 
     monkeypatch.setattr(ev, "as_uint8_frames", lambda *a, **k: scored.append(a) or 1 / 0)
     clean = str(video_dir / "a_clean.mp4")
     for argv, message in [
-        (["--mawe-coeff", "0"], "coefficient c must be a finite number > 0, got 0.0"),
-        (["--mawe-coeff", "nan"], "coefficient"),
-        (["--mawe-coeff", "inf"], "coefficient c must be a finite number > 0, got inf"),
+        (["--mawe-coeff", "0"], "argument --mawe-coeff: expected a finite number > 0, got '0'"),
+        (["--mawe-coeff", "nan"], "argument --mawe-coeff: expected a finite number > 0, got 'nan'"),
+        (["--mawe-coeff", "inf"], "argument --mawe-coeff: expected a finite number > 0, got 'inf'"),
         (["--flow", "raft"], "needs torchvision"),
         (["--metrics", ""], "no metric given"),
         (["--metrics", " , "], "no metric given"),
@@ -154,7 +162,7 @@ def test_cli_bad_settings_fail_once_before_scoring(video_dir, tmp_path, capsys, 
         (["--out", "/proc/x.json"], "cannot write --out '/proc/x.json'"),
         (["--out", str(video_dir / "a_clean.mp4" / "r.json")], "is a file, not a folder"),
     ]:
-        assert main(["evaluate", clean, "--no-progress", *argv]) == 2, argv
+        assert exit_status(["evaluate", clean, "--no-progress", *argv]) == 2, argv
         err = capsys.readouterr().err
         assert err.count("error:") == 1 and message in err, (argv, err)
     assert scored == []
@@ -750,3 +758,50 @@ def test_flags_the_chosen_metrics_do_not_use_are_said(video_dir, tmp_path, capsy
     )
     assert main([*argv, "--metrics", "mawe,probes", "--flow-size", "64", "--boundaries", "12"]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_bad_numeric_flags_are_refused_naming_the_flag_whatever_the_metrics(video_dir, capsys, monkeypatch):
+    """``--flow-size -3 --metrics scuts`` was refused though MAWE, the flow size's one user, was not asked for,
+    by a message naming no flag ('flow size must be at least 8x8 pixels, got -3x-3'); ``--mawe-coeff 0`` was
+    refused with mawe and taken without; ``--boundaries 0`` named no flag and ``--boundaries ,`` (or an
+    empty value) meant no chunks (or the default) unsaid. Each bad value is now argparse's one error naming
+    the flag, whether or not the metric that uses it is chosen, before any video is read."""
+    import streamt2v.metrics.evaluate as ev
+
+    scored = []
+    monkeypatch.setattr(ev, "as_uint8_frames", lambda *a, **k: scored.append(a) or 1 / 0)
+    sizes = "expected an integer from 8 to 8192 (pixels a side), or 0 for the video's own size"
+    indices = "expected comma-separated frame indices >= 1 (such as 16,24,32), or 'none' for no chunks"
+    for flag, value, expected in [
+        ("--flow-size", "-3", sizes),
+        ("--flow-size", "5", sizes),
+        ("--flow-size", "100000", sizes),
+        ("--flow-size", "1e3", sizes),
+        ("--mawe-coeff", "0", "expected a finite number > 0"),
+        ("--mawe-coeff", "-1", "expected a finite number > 0"),
+        ("--mawe-coeff", "1e400", "expected a finite number > 0"),
+        ("--mawe-coeff", "abc", "expected a finite number > 0"),
+        ("--boundaries", "0", indices),
+        ("--boundaries", "16,-8", indices),
+        ("--boundaries", ",", indices),
+        ("--boundaries", "", indices),
+        ("--boundaries", "1.5", indices),
+    ]:
+        for metrics in ("mawe,probes", "scuts"):
+            argv = ["evaluate", str(video_dir / "a_clean.mp4"), "--metrics", metrics, f"{flag}={value}"]
+            assert exit_status(argv) == 2, argv
+            err = capsys.readouterr().err
+            assert err.count("error:") == 1 and "warning" not in err, (argv, err)
+            assert f"error: argument {flag}: {expected}, got {value!r}\n" in err, (argv, err)
+    assert scored == []
+    # the Python API's error names its parameter, with or without MAWE
+    for metrics in ("mawe", "scuts"):
+        with pytest.raises(ValueError, match=re.escape("flow size must be at least 8×8 pixels, got -3×-3")):
+            evaluate_videos([make_video(OBJS, t=4)], metrics=metrics, flow_size=-3)
+    # good values still work: 0 keeps the native size, several boundaries, 'none'
+    monkeypatch.undo()
+    video = str(video_dir / "a_clean.mp4")
+    assert main(["evaluate", video, "--metrics", "mawe", "--flow-size", "0", "--no-progress"]) == 0
+    assert main(["evaluate", video, "--metrics", "probes", "--boundaries", " 12, 20,", "--no-progress"]) == 0
+    assert main(["evaluate", video, "--metrics", "probes", "--boundaries", "None", "--no-progress"]) == 0
+    assert "error" not in capsys.readouterr().err

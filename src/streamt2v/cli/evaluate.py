@@ -66,9 +66,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--flow-size",
-        type=int,
+        type=_flow_size,
         default=MAWE_DEFAULTS["flow_size"],
-        help="resize frames to N×N for MAWE (paper: 720); 0 keeps the native size",
+        metavar="N",
+        help="resize frames to N×N for MAWE, N from 8 to 8192 (paper: 720); 0 keeps the native size",
     )
     p.add_argument(
         "--raft-weights", type=user_path, metavar="FILE", help="RAFT-large weights for --flow raft"
@@ -80,10 +81,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="official code (W/(c·|flow|), c=9.5) or paper-v2 appendix (W/mean |flow|²)",
     )
     p.add_argument(
-        "--mawe-coeff", type=float, default=MAWE_DEFAULTS["mawe_coeff"], help="c of the official MAWE"
+        "--mawe-coeff",
+        type=_mawe_coeff,
+        default=MAWE_DEFAULTS["mawe_coeff"],
+        metavar="C",
+        help="c of the official MAWE, a finite number > 0 (default 9.5)",
     )
     p.add_argument(
         "--boundaries",
+        type=_boundaries,
         metavar="I,J,...",
         help="chunk-boundary frame indices for the probes (default 16,24,32,...); 'none': no chunks "
         "(the jump ratio is then nan)",
@@ -99,6 +105,51 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     # main leaves the libraries' bars to run: importing diffusers for its switch alone took seconds
     p.set_defaults(func=run, own_library_bars=True)
+
+
+# The numeric flags are checked by argparse, whose error names the flag (the library's would speak of its own
+# parameters), whether or not the metric that uses them is chosen: a bad value is a bad value.
+def _flow_size(text: str) -> int:
+    """``type=`` of ``--flow-size``: 0 (the video's own size) or a side from 8 to ``MAX_FLOW_SIDE``. Whether
+    DIS can work at that size (a side of 12) depends on ``--flow``, and is checked by the library."""
+    from streamt2v.metrics.flow import MAX_FLOW_SIDE  # torch: imported only when the flag is given
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not (value == 0 or 8 <= value <= MAX_FLOW_SIDE):
+        raise argparse.ArgumentTypeError(
+            f"expected an integer from 8 to {MAX_FLOW_SIDE} (pixels a side), or 0 for the video's own size, "
+            f"got {text!r}"
+        )
+    return value
+
+
+def _mawe_coeff(text: str) -> float:
+    """``type=`` of ``--mawe-coeff``: a finite number > 0, by the library's rule (``check_coeff``: ``inf``
+    would make every MAWE 0, ``nan`` nan)."""
+    from streamt2v.metrics.mawe import check_coeff
+
+    try:
+        return check_coeff(float(text))
+    except ValueError:  # not a number ('abc', ''), or one the rule refuses ('0', '-1', 'nan', '1e400')
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}") from None
+
+
+def _boundaries(text: str) -> list[int]:
+    """``type=`` of ``--boundaries``: comma-separated frame indices >= 1, or ``none`` (``[]``: no chunks)."""
+    if text.strip().lower() == "none":
+        return []
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:  # ',' or '' once meant no chunks unsaid: that is 'none' now
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated frame indices >= 1 (such as 16,24,32), or 'none' for no chunks, got {text!r}"
+        )
+    return values
 
 
 def run(args: argparse.Namespace) -> int:
@@ -139,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
         for flag, given, why in (
             ("--prompts", args.prompts and not {"clip", "probes"} & set(metrics), "clip and probes use it"),
             ("--clip-model", args.clip_model and "clip" not in metrics, "clip uses it"),
-            ("--boundaries", args.boundaries and "probes" not in metrics, "probes use it"),
+            ("--boundaries", args.boundaries is not None and "probes" not in metrics, "probes use it"),
             *((flag, given and "mawe" not in metrics, "mawe uses it") for flag, given in mawe_flags),
             (
                 "--raft-weights",
@@ -151,16 +202,6 @@ def run(args: argparse.Namespace) -> int:
     ]
     if unused:  # given for nothing: a metric left out of --metrics by mistake, or a stale flag
         print(f"warning: not used by the metric(s) {','.join(metrics)}: {'; '.join(unused)}", file=sys.stderr)
-    boundaries = None
-    if args.boundaries and args.boundaries.strip().lower() == "none":
-        boundaries = []  # videos not made chunk by chunk: no jump ratio
-    elif args.boundaries:
-        try:
-            boundaries = [int(x) for x in args.boundaries.split(",") if x.strip()]
-        except ValueError:
-            raise ValueError(
-                f"--boundaries must be comma-separated frame indices, got {args.boundaries!r}"
-            ) from None
     # CLIP (transformers, maybe a hub download) is the only model loaded here
     quiet_clip = args.no_progress and "clip" in metrics
     try:
@@ -174,7 +215,7 @@ def run(args: argparse.Namespace) -> int:
                 flow_size=args.flow_size or None,
                 mawe_coeff=args.mawe_coeff,
                 mawe_definition=args.mawe_definition,
-                boundaries=boundaries,
+                boundaries=args.boundaries,
                 progress=not args.no_progress,
                 raft_weights=args.raft_weights,
             )
