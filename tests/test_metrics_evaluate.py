@@ -805,3 +805,27 @@ def test_bad_numeric_flags_are_refused_naming_the_flag_whatever_the_metrics(vide
     assert main(["evaluate", video, "--metrics", "probes", "--boundaries", " 12, 20,", "--no-progress"]) == 0
     assert main(["evaluate", video, "--metrics", "probes", "--boundaries", "None", "--no-progress"]) == 0
     assert "error" not in capsys.readouterr().err
+
+
+def test_the_mean_frame_count_prints_like_the_column(tmp_path):
+    """The mean row averaged the ``frames`` column as any metric: ``18.00`` (or ``1.000``) under counts
+    printed ``18``. It is a count to one decimal, a whole one without, alike in the table, CSV and JSON."""
+    from streamt2v.metrics.evaluate import EvaluationReport
+
+    def saved(report):
+        report.save(tmp_path / "r.csv")
+        report.save(tmp_path / "r.json")
+        csv_mean = (tmp_path / "r.csv").read_text().splitlines()[-1].split(",")
+        return csv_mean, json.loads((tmp_path / "r.json").read_text())["mean"]
+
+    for frames, shown in [([18, 18], "18"), ([18, 19], "18.5"), ([10, 10, 11], "10.3"), ([1], "1")]:
+        report = EvaluationReport(
+            records=[{"path": f"v{i}.mp4", "frames": n, "scuts": 0} for i, n in enumerate(frames)]
+        )
+        mean_row = report.table().splitlines()[-1].split()
+        assert mean_row == ["mean", shown, "0.000"], (frames, mean_row)
+        assert report.means["frames"] == float(shown) and type(report.means["frames"]) is type(
+            json.loads(shown)
+        )
+        csv_mean, json_mean = saved(report)
+        assert csv_mean == ["mean", shown, "0.0"] and json_mean == {"frames": json.loads(shown), "scuts": 0.0}

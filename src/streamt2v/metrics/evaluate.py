@@ -243,13 +243,17 @@ class EvaluationReport:
 
     @property
     def means(self) -> dict[str, float]:
-        """Mean of each metric over the scored videos (``nan`` values ignored; ``inf`` propagates)."""
+        """Mean of each metric over the scored videos (``nan`` values ignored; ``inf`` propagates). The mean
+        of ``frames`` is a frame count like the column's: to one decimal, an int when whole (``18``, ``18.5``),
+        the same in the table, the CSV and the JSON."""
         out = {}
         for k in self.keys:
             vals = [
                 r[k] for r in self.records if k in r and not (isinstance(r[k], float) and math.isnan(r[k]))
             ]
             out[k] = float(np.mean(vals)) if vals else math.nan
+        if math.isfinite(out.get("frames", math.nan)):
+            out["frames"] = _count(out["frames"])
         return out
 
     def as_dict(self) -> dict:
@@ -263,7 +267,8 @@ class EvaluationReport:
         head = ["video"] + [TITLES.get(k, k) for k in keys]
         names = _short_names([str(r["path"]) for r in self.records])
         rows = [[n] + [_fmt(r.get(k)) for k in keys] for n, r in zip(names, self.records)]
-        rows.append(["mean"] + [_fmt(self.means[k]) for k in keys])
+        means = self.means
+        rows.append(["mean"] + [str(means[k]) if k == "frames" else _fmt(means[k]) for k in keys])
         widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
 
         def line(row: list[str]) -> str:
@@ -296,7 +301,8 @@ class EvaluationReport:
                 writer.writerow(["path", *self.keys])
                 for r in self.records:
                     writer.writerow([r["path"], *[r.get(k, "") for k in self.keys]])
-                writer.writerow(["mean", *[self.means[k] for k in self.keys]])
+                means = self.means
+                writer.writerow(["mean", *[means[k] for k in self.keys]])
         os.replace(tmp, path)
         return path
 
@@ -323,6 +329,12 @@ def _short_names(paths: Sequence[str]) -> list[str]:
         )
         out.append(str(Path(*mine[-k:])) if mine else "")
     return out
+
+
+def _count(mean: float) -> int | float:
+    """A mean count (``frames``) as the column prints counts: to one decimal, an int when whole."""
+    rounded = round(mean, 1)
+    return int(rounded) if rounded.is_integer() else rounded
 
 
 def _fmt(v) -> str:
