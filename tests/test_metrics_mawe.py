@@ -140,6 +140,15 @@ def test_coeff_must_be_finite_and_positive(coeff):
         mawe(frames, coeff="9.5", flow_size=None)
 
 
+@pytest.mark.parametrize("coeff", [1e39, 1e-40])
+def test_a_coeff_beyond_float32s_reach_is_refused(coeff):
+    """c · m_t is float32, as in the official code: c = 1e39 made the MAWE of a moving video 0, c = 1e-40 inf."""
+    frames = np.stack([_textured(16, 16, s) for s in range(3)])
+    message = f"the MAWE coefficient c must be from 1e-06 to 1e+06 (the paper's is 9.5), got {coeff:g}"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        mawe(frames, coeff=coeff, flow_size=None)
+
+
 def test_bad_flow_size_backend_and_flows():
     frames = np.stack([_textured(16, 16, s) for s in range(3)])
     with pytest.raises(

@@ -127,14 +127,17 @@ def _flow_size(text: str) -> int:
 
 
 def _mawe_coeff(text: str) -> float:
-    """``type=`` of ``--mawe-coeff``: a finite number > 0, by the library's rule (``check_coeff``: ``inf``
-    would make every MAWE 0, ``nan`` nan)."""
-    from streamt2v.metrics.mawe import check_coeff
+    """``type=`` of ``--mawe-coeff``: a number in the library's range (``check_coeff``: ``inf`` would make
+    every MAWE 0, ``nan`` nan)."""
+    from streamt2v.metrics.mawe import COEFF_RANGE, check_coeff
 
     try:
         return check_coeff(float(text))
     except ValueError:  # not a number ('abc', ''), or one the rule refuses ('0', '-1', 'nan', '1e400')
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}") from None
+        low, high = COEFF_RANGE
+        raise argparse.ArgumentTypeError(
+            f"expected a number from {low:g} to {high:g}, got {text!r}"
+        ) from None
 
 
 def _boundaries(text: str) -> list[int]:

@@ -46,6 +46,8 @@ from streamt2v.metrics.flow import (
 logger = logging.getLogger(__name__)
 
 OFFICIAL_COEFF = 9.5
+# c's accepted values: far from float32's limits, whatever the videos' motion m_t
+COEFF_RANGE = (1e-6, 1e6)
 DEFINITIONS: tuple[str, ...] = ("official", "paper")
 
 
@@ -157,9 +159,17 @@ def _result(stats: np.ndarray, coeff: float, definition: str, name: str | None =
 
 
 def check_coeff(coeff: float) -> float:
-    """The rule for ``c`` shared by the API and ``streamt2v evaluate --mawe-coeff``: a finite number > 0
-    (``inf`` would give MAWE 0, ``nan`` a nan)."""
-    return check_positive(coeff, "the MAWE coefficient c")
+    """The rule for ``c`` shared by the API and ``streamt2v evaluate --mawe-coeff``: a number in
+    :data:`COEFF_RANGE`. ``c · m_t`` is float32, as in the official code: a ``c`` of 1e39 made every MAWE 0
+    and one of 1e-40 inf ("static video"); ``nan`` would give nan."""
+    check_positive(coeff, "the MAWE coefficient c")
+    low, high = COEFF_RANGE
+    if not low <= coeff <= high:
+        raise ValueError(
+            f"the MAWE coefficient c must be from {low:g} to {high:g} (the paper's is {OFFICIAL_COEFF:g}), "
+            f"got {coeff:g}"
+        )
+    return coeff
 
 
 def _check_args(coeff: float, definition: str) -> None:
