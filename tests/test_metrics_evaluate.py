@@ -472,7 +472,14 @@ def test_several_videos_and_folders_on_the_command_line(video_dir, tmp_path, cap
         f"error: video or folder not found: {str(tmp_path / 'gone.mp4')!r}"
     ]
     assert main(["evaluate", str(video_dir), clean, "--metrics", "scuts", "--no-progress"]) == 2
-    assert f"error: video {clean!r} is given twice" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        f"error: video {clean!r} is given twice: as a video of the folder {str(video_dir)!r} and as {clean!r}\n"
+    )
+    # the same name twice (it guessed "a file and a folder holding it?")
+    assert main(["evaluate", clean, clean, "--metrics", "scuts", "--no-progress"]) == 2
+    assert (
+        capsys.readouterr().err == f"error: video {clean!r} is given twice: as {clean!r} and as {clean!r}\n"
+    )
 
 
 def test_unfinished_generate_previews_in_a_folder_are_left_out_and_named(video_dir, tmp_path, caplog):

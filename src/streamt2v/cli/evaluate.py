@@ -126,6 +126,11 @@ def _flow_size(text: str) -> int:
     return value
 
 
+def _given_as(target: str) -> str:
+    """How a video came in (a name on the command line, or a folder's video), for the twice-given error."""
+    return f"a video of the folder {target!r}" if Path(target).is_dir() else repr(target)
+
+
 def _mawe_coeff(text: str) -> float:
     """``type=`` of ``--mawe-coeff``: a number in the library's range (``check_coeff``: ``inf`` would make
     every MAWE 0, ``nan`` nan)."""
@@ -169,12 +174,16 @@ def run(args: argparse.Namespace) -> int:
     if args.out:  # before any scoring, as generate and enhance check their outputs
         check_report_path(args.out)
         refuse_existing(args.out, args.overwrite)
-    videos = [v for target in [args.target, *args.more] for v in find_videos(target)]
-    seen: set[Path] = set()
-    for v in videos:  # one video twice would count twice in the mean (and shift the prompts)
-        if v.resolve() in seen:
-            raise ValueError(f"video {str(v)!r} is given twice (a file and a folder holding it?)")
-        seen.add(v.resolve())
+    found = [(v, target) for target in [args.target, *args.more] for v in find_videos(target)]
+    videos = [v for v, _ in found]
+    given_as: dict[Path, str] = {}
+    for v, target in found:  # one video twice would count twice in the mean (and shift the prompts)
+        if v.resolve() in given_as:
+            first = given_as[v.resolve()]
+            raise ValueError(
+                f"video {str(v)!r} is given twice: as {_given_as(first)} and as {_given_as(target)}"
+            )
+        given_as[v.resolve()] = target
     prompts = read_prompts(args.prompts, videos) if args.prompts else None
     if args.metrics is None:
         metrics = ("mawe", "scuts", "clip") if args.clip_model else ("mawe", "scuts")
