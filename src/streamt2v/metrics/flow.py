@@ -125,7 +125,9 @@ def check_flow_size(size: object) -> tuple[int, int] | None:
     else:
         raise TypeError(f"flow size must be an int, a (height, width) pair of ints or None, got {size!r}")
     if h < 8 or w < 8:
-        raise ValueError(f"flow size must be at least 8×8 pixels, got {h}×{w}")
+        # 0 is the command line's word for the video's own size (--flow-size 0): in Python that is None
+        native = " (None keeps the video's own size)" if 0 in (h, w) else ""
+        raise ValueError(f"flow size must be at least 8×8 pixels, got {h}×{w}{native}")
     if h > MAX_FLOW_SIDE or w > MAX_FLOW_SIDE:
         raise ValueError(
             f"flow size must be at most {MAX_FLOW_SIDE}×{MAX_FLOW_SIDE} pixels, got {h}×{w} "
