@@ -15,6 +15,7 @@ places in CPython, so there it is raised again a moment later:
 
 from __future__ import annotations
 
+import _thread
 import signal
 import sys
 import threading
@@ -57,9 +58,13 @@ def sigterm_as_interrupt() -> Iterator[Callable[[], bool]]:
         nonlocal retry_pending
         with lock:  # never once the handler is being restored: the signal would end the process
             retry_pending = False
-            if not ended:
+            if ended:
+                return
+            if hasattr(signal, "pthread_kill"):
                 # a real signal to the main thread, which also cuts a sleep or a blocking read short
                 signal.pthread_kill(main_thread.ident, signal.SIGTERM)
+            else:  # Windows: the handler is called at the main thread's next Python instruction
+                _thread.interrupt_main(signal.SIGTERM)
 
     def raise_again_soon() -> None:
         nonlocal retry_pending
