@@ -231,7 +231,7 @@ def hook(event, args):
 frames = np.zeros((3, 8, 8, 3), np.uint8)
 sys.addaudithook(hook)
 if how == "stream":
-    with StreamingVideoWriter(path, 8) as w:
+    with StreamingVideoWriter(path, 8, overwrite=True) as w:
         w.append(torch.zeros(3, 3, 8, 8))
 else:
     write_video(path, frames, 8, overwrite=True)

@@ -173,7 +173,7 @@ def test_existing_folder_with_user_files_is_never_replaced(tmp_path, monkeypatch
     write_video(frames, smooth_video(t=2), fps=8, overwrite=True)
     assert len(list(frames.iterdir())) == 2
     # a user file that appears in the frames folder before the end stops the replacement
-    w = StreamingVideoWriter(frames, fps=8)
+    w = StreamingVideoWriter(frames, fps=8, overwrite=True)
     w.append(smooth_video(t=2))
     (frames / "notes.txt").write_text("mine")
     with pytest.raises(FileExistsError, match="notes.txt"):
@@ -221,6 +221,58 @@ def test_an_existing_output_is_replaced_only_with_overwrite(tmp_path):
     empty = tmp_path / "empty"  # an empty folder holds nothing to lose
     empty.mkdir()
     write_video(empty, smooth_video(t=2), fps=8)
+    assert len(list(empty.iterdir())) == 2
+
+
+def test_the_streaming_writer_keeps_an_existing_output_unless_overwrite(tmp_path):
+    """StreamingVideoWriter replaced an existing file by default (overwrite=True), unlike write_video: a
+    user's video given the output's name, or at its preview path, was lost without a word. Without
+    overwrite=True it is refused before anything is written, in write_video's words, and kept byte for byte;
+    a folder where a file output's preview goes is refused up front (it failed after the first chunk)."""
+    import re
+
+    def refused(named, what):
+        return (
+            rf"^{named} is an existing {what}; pass overwrite=True to replace it "
+            r"\(--overwrite on the command line\)$"
+        )
+
+    def output(path):
+        return f"output '{re.escape(str(path))}'"
+
+    mine = {tmp_path / "mine.mp4": b"the user's video", tmp_path / "mine.gif": b"GIF89a the user's"}
+    for path, data in mine.items():
+        path.write_bytes(data)
+        with pytest.raises(FileExistsError, match=refused(output(path), "file")):
+            StreamingVideoWriter(path, fps=8)
+        assert path.read_bytes() == data
+    preview = tmp_path / "clip.partial.mp4"  # a stopped writer's preview, or the user's file of that name
+    preview.write_bytes(b"the user's clip")
+    named = rf"preview '{re.escape(str(preview))}' of output '{re.escape(str(tmp_path / 'clip.mp4'))}'"
+    with pytest.raises(FileExistsError, match=refused(named, "file")):
+        StreamingVideoWriter(tmp_path / "clip.mp4", fps=8)
+    assert preview.read_bytes() == b"the user's clip"
+    frames = write_video(tmp_path / "frames", smooth_video(t=3), fps=8)
+    with pytest.raises(
+        FileExistsError, match=refused(output(frames), "folder holding the frames of an earlier output")
+    ):
+        StreamingVideoWriter(frames, fps=8)
+    assert len(list(frames.iterdir())) == 3
+    (tmp_path / "dir.partial.mp4").mkdir()
+    with pytest.raises(IsADirectoryError, match=r"dir\.partial\.mp4' of output .*dir\.mp4' is a folder"):
+        StreamingVideoWriter(tmp_path / "dir.mp4", fps=8, overwrite=True)
+    # nothing was left beside them (no segments, no lock)
+    names = ["clip.partial.mp4", "dir.partial.mp4", "frames", "mine.gif", "mine.mp4"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == names
+    for path in [*mine, tmp_path / "clip.mp4", frames]:
+        with StreamingVideoWriter(path, fps=8, overwrite=True) as w:
+            w.append(smooth_video(t=2))
+        assert read_video(path)[0].shape[2] == 2
+    assert not preview.exists()  # renamed to clip.mp4
+    empty = tmp_path / "empty"  # an empty folder holds nothing to lose
+    empty.mkdir()
+    with StreamingVideoWriter(empty, fps=8) as w:
+        w.append(smooth_video(t=2))
     assert len(list(empty.iterdir())) == 2
 
 

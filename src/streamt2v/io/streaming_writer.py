@@ -113,6 +113,16 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
         locks.release(lock, remove=True)
 
 
+def _refuse_existing(path: Path, named: str) -> None:
+    """Without ``overwrite``, what is at ``path`` (``named``: what it is and its path) is kept: the refusal
+    of :func:`~streamt2v.io.video.write_video`, word for word (an empty folder holds nothing to lose)."""
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        kind = "folder holding the frames of an earlier output" if path.is_dir() else "file"
+        raise FileExistsError(
+            f"{named} is an existing {kind}; pass overwrite=True to replace it (--overwrite on the command line)"
+        )
+
+
 class StreamingVideoWriter:
     """Write a video chunk by chunk (paper §4: the long video is produced 8 frames at a time).
 
@@ -121,6 +131,12 @@ class StreamingVideoWriter:
     is a complete, playable file with every frame so far, replaced atomically. :meth:`finish` renames the
     preview to ``path``; leaving the context manager with an exception (or :meth:`abort`) removes the
     temporary segments but keeps the preview, so the final path never holds a half-written file.
+
+    Nothing there is replaced by default, as with :func:`~streamt2v.io.video.write_video`: an existing file
+    at ``path`` or at a file output's preview path (a stopped writer's preview too), or a folder holding the
+    frames of an earlier PNG output, is a ``FileExistsError`` naming it, raised before anything is written and
+    replaced only with ``overwrite=True`` (as the command line's ``--overwrite``); a folder holding anything
+    else is never replaced (:func:`~streamt2v.io.output_paths.check_output_path`).
     """
 
     def __init__(
@@ -130,13 +146,21 @@ class StreamingVideoWriter:
         *,
         crf: int = DEFAULT_CRF,
         preview_path: str | os.PathLike | None = None,
-        overwrite: bool = True,
+        overwrite: bool = False,
     ) -> None:
-        self.path = check_output_path(path, overwrite=overwrite)
+        # everything but what is there already first (a folder of the user's is refused, overwrite or not)
+        self.path = check_output_path(path, overwrite=True)
         self.kind = output_kind(self.path)
+        self.preview_path = Path(preview_path) if preview_path is not None else preview_path_for(self.path)
+        preview = f"preview {str(self.preview_path)!r} of output {str(self.path)!r}"
+        if self.kind != "png-dir" and self.preview_path.is_dir():  # never replaced (failed after a chunk)
+            raise IsADirectoryError(f"{preview} is a folder; move it or choose another output")
+        if not overwrite:
+            _refuse_existing(self.path, f"output {str(self.path)!r}")
+            if self.kind != "png-dir":  # a PNG preview folder is checked below: frames only, replaced
+                _refuse_existing(self.preview_path, preview)
         self.fps = check_gif_fps(fps) if self.kind == "gif" else check_fps(fps)
         self.crf = crf
-        self.preview_path = Path(preview_path) if preview_path is not None else preview_path_for(self.path)
         if self.kind == "png-dir" and (self.preview_path.exists() or self.preview_path.is_symlink()):
             check_replaceable_dir(self.preview_path, "preview folder")
         self.num_frames = 0

@@ -481,7 +481,7 @@ def _consume(
     try:
         final_locks = held.enter_context(outputs_locked(finals)) if cfg.enhance is not None else []
         for p in targets:
-            writers.append(StreamingVideoWriter(p, fps, crf=cfg.crf))
+            writers.append(StreamingVideoWriter(p, fps, crf=cfg.crf, overwrite=True))
         for s in stored:  # re-encode finished chunks from the run directory
             for w in writers:
                 w.append(s.frames)
