@@ -1,5 +1,5 @@
 """Shared fixtures: where the official reference data lives, deterministic torch settings, test videos,
-a random-weight refiner and small stage-3 settings."""
+a random-weight refiner and small stage-3 settings, the tiny model and run configs of the generate tests."""
 
 from __future__ import annotations
 
@@ -80,3 +80,34 @@ def refiner() -> Refiner:
     from streamt2v.pipeline.refiner import Refiner
 
     return Refiner.random((32, 32), seed=0)
+
+
+# ------------------------------------------------------------------ generate (tests/test_generate*.py)
+@pytest.fixture(scope="module")
+def model():
+    """The tiny preset with random weights on the CPU (seed 0)."""
+    from streamt2v.models.bundle import StreamingT2VModel
+
+    return StreamingT2VModel.from_preset("tiny", device="cpu", seed=0)
+
+
+def cfg_for(tmp_path, name, n=40, **kw):
+    """A generate config of ``n`` frames, 2 steps a stage: ``<name>.mp4``, its run in ``run-<name>``."""
+    from streamt2v.pipeline.generate import GenerateConfig
+    from streamt2v.pipeline.stream import StreamConfig
+
+    return GenerateConfig(
+        output=str(tmp_path / f"{name}.mp4"),
+        stream=StreamConfig(num_frames=n, seed=7, steps=2, init_steps=2),
+        prompt="a red circle",
+        run_dir=str(tmp_path / f"run-{name}"),
+        **kw,
+    )
+
+
+class Crash(Exception):
+    """Raised from an ``on_chunk`` callback: a run that fails after a chunk."""
+
+
+# A quick ``streamt2v generate`` of the tiny random-weight preset.
+FAST_CLI = ["--model", "tiny", "--steps", "1", "--init-steps", "1", "--no-progress"]

@@ -1,0 +1,303 @@
+"""``streamt2v generate`` on the command line: end to end on the tiny preset and on the shipped default
+model, the catalogue of bad inputs (one error line, nothing left behind), an --init-video read once, and
+warnings and counts worded by the flags typed."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+import torch
+
+from conftest import FAST_CLI, Crash
+from streamt2v.cli import main
+from streamt2v.io.video import read_video
+from streamt2v.pipeline.generate import GenerateConfig, generate
+from streamt2v.pipeline.model_loading import recommended_sampler
+from streamt2v.pipeline.stream import StreamConfig
+
+
+def test_cli_end_to_end(tmp_path, monkeypatch, capsys, caplog):
+    monkeypatch.chdir(tmp_path)
+    rc = main(
+        [
+            "generate",
+            "--model",
+            "tiny",
+            "--frames",
+            "20",
+            "--steps",
+            "1",
+            "--init-steps",
+            "1",
+            "-o",
+            "out.mp4",
+            "--no-progress",
+            "--prompt-schedule",
+            "0: a cat; 16: a dog",
+            "--seed",
+            "3",
+            "--init-noise-correlation",
+            "0.25",
+            "--init-guidance-rescale",
+            "0.5",
+            "--init-eta",
+            "0.5",
+            "--cond-replacement",
+            "--anchor-colour-match",
+            "0.5",
+            "--chunk-strength",
+            "0.8",
+        ]
+    )
+    assert rc == 0
+    assert "RANDOM weights" in caplog.text  # a preset name means random weights, and says so
+    assert read_video(tmp_path / "out.mp4")[0].shape[2] == 20
+    run = next((tmp_path / "runs").iterdir())
+    config = json.loads((run / "config.json").read_text())
+    assert config["stream"]["init_noise_correlation"] == 0.25 and config["stream"]["noise_correlation"] == 0
+    assert config["stream"]["init_guidance_rescale"] == 0.5 and config["stream"]["guidance_rescale"] == 0
+    assert config["stream"]["init_eta"] == 0.5
+    assert config["stream"]["cond_replacement"] is True  # the preset recommends none: the flags set them
+    assert config["stream"]["anchor_colour_match"] == 0.5 and config["stream"]["chunk_strength"] == 0.8
+    assert config["stream"]["seed"] == 3 and config["schedule_entries"] == [[0, "a cat"], [16, "a dog"]]
+    assert "wrote 20 frames" in capsys.readouterr().out
+    (tmp_path / "out.mp4").unlink()
+    assert main(["generate", "--resume", str(run), "--no-progress"]) == 0  # complete run: rewrites outputs
+    assert read_video(tmp_path / "out.mp4")[0].shape[2] == 20
+    assert "is already finished; writing its outputs again from its frames" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv,match",
+    [
+        (["", "--frames", "8"], "non-empty"),
+        # stage-1/2 settings are named by the flags typed, not by their StreamConfig fields
+        (
+            ["x", "--frames", "2000000"],
+            "error: --frames must be at most 1,000,000",
+        ),  # --frames 0: test_cli_env
+        (
+            ["x", "--chunk-frames", "8", "--cond-frames", "8"],
+            "--chunk-frames (8) must be greater than --cond-frames",
+        ),
+        (["x", "--init-video", "bad.mp4"], "cannot read video"),
+        (["x", "--init-video", "missing.mp4"], "not found"),
+        (["x", "--model", "no/such/folder"], "does not exist"),
+        (["x", "--scheduler", "heun"], "unknown --scheduler 'heun'"),
+        (["x", "--guidance-rescale", "2"], "error: --guidance-rescale must be in [0, 1] (0 = off), got 2.0"),
+        # a constraint from a setting the user did not type names it as the model's recommendation, by its flag
+        (
+            ["x", "--steps", "1000000"],
+            "--chunk-strength 0.9 starts stage 2 at step 900 of 1000, too close to the end for --steps 1000000; "
+            "lower --steps to 900 or less (--chunk-strength 1 allows 1000); --chunk-strength 0.9 is the model's "
+            "recommended setting (set --chunk-strength to change it)",
+        ),
+        (
+            ["x", "--chunk-strength", "0.005"],
+            "raise --chunk-strength to 0.01 or more; --steps 10 is the model's recommended setting",
+        ),
+        # more steps than the schedule has: refused before any chunk (was a scheduler's error after chunk 1)
+        (["x", "--steps", "2000", "--chunk-strength", "1"], "--steps 2000 is more than the 1000 timesteps"),
+        (["x", "--init-steps", "1001"], "--init-steps 1001 is more than the 1000 timesteps"),
+        (
+            ["x", "--init-video", "v3.mp4", "--frames", "3"],
+            "error: --frames (3) must exceed the 3 input frames",
+        ),
+        (["x", "--dtype", "fp16", "--device", "cpu"], "dtype fp16 is not supported on device cpu"),
+        (["x", "--device", "tpu"], "device"),
+        (["x", "-o", "out.xyz"], "unknown suffix"),
+        (["--frames", "20", "--prompt-schedule", "5: late"], "start at frame 0"),
+        (["--frames", "20", "--prompt-schedule", "0: a; 30: b"], "past the end"),
+        (["x", "--prompt-schedule", "0: a"], "give either a PROMPT or --prompt-schedule, not both"),
+        (
+            ["--prompt-schedule", "schedule_missing.txt"],
+            "prompt schedule file 'schedule_missing.txt' not found",
+        ),
+        (["x", "--init-guidance", "nan"], "error: --init-guidance must be a finite number, got nan"),
+        (["x", "--guidance", "nan"], "error: --guidance must be a finite number, got nan"),
+        (["x", "--eta", "inf"], "error: --eta must be a finite number, got inf"),
+        (["x", "--fps", "inf"], "--fps must be a finite number"),
+        (["x", "--fps", "nan"], "--fps must be a finite number"),
+        (["x", "--fps", "1e-9"], "--fps must be a finite number"),
+        (["x", "--fps", "0"], "--fps must be a finite number"),
+        (["x", "--fps", "60", "-o", "out.gif"], "--fps 60.0 is too high for a GIF"),
+        (["x", "--fps", "51", "--gif", "side.gif"], "--fps 51.0 is too high for a GIF"),
+        (["x", "--enhance", "--refiner", "/nonexistent"], "refiner folder '/nonexistent' does not exist"),
+        (["x", "--enhance", "--refiner", "models/mine-hr"], "refiner folder 'models/mine-hr' does not exist"),
+        (["x", "--model", "/nonexistent"], "does not exist"),
+        (["x", "--init-image", "."], "is a folder"),
+        (["x", "-o", "bad.mp4/out.mp4"], "'bad.mp4/out.mp4': "),
+        (["x", "-o", "/proc/out.mp4"], "cannot write output '/proc/out.mp4'"),
+        (["x", "-o", "."], "working directory"),
+        (["x", "-o", ".."], "working directory"),
+        (["x", "-o", "x.mp4", "--gif", "/proc/x.gif"], "cannot write --gif '/proc/x.gif'"),
+        (["x", "--run-dir", "bad.mp4"], "run directory 'bad.mp4' is an existing file"),
+        (["--frames", "20"], "PROMPT or --prompt-schedule"),
+        (["--resume", "nowhere"], "does not exist"),
+    ],
+)
+def test_bad_inputs_catalogue(tmp_path, monkeypatch, capsys, argv, match):
+    from streamt2v.io.video import write_video
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.mp4").write_bytes(b"garbage")
+    write_video("v3.mp4", torch.zeros(3, 3, 32, 32), fps=8)
+    assert main(["generate", *argv, "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert match in err, err
+    assert err.count("error:") == 1 and "Traceback" not in err
+    assert not (tmp_path / "output.mp4").exists()
+    # nothing is left behind: no run directory, no temporary segments
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.mp4", "v3.mp4"]
+
+
+def test_cli_default_is_the_shipped_model_with_its_recommended_sampler(tmp_path, monkeypatch, caplog):
+    """No --model: the shipped microworld model, sampled with the settings its folder recommends; an
+    explicit flag still wins."""
+    from streamt2v.assets import microworld_model_dir
+    from streamt2v.models.bundle import MODEL_INDEX
+
+    recommended = json.loads((microworld_model_dir() / MODEL_INDEX).read_text())["streamt2v"]["sampler"]
+    monkeypatch.chdir(tmp_path)
+    args = ["generate", "a red circle bouncing on a blue background", "--frames", "17", "--no-progress"]
+    assert main([*args, "-o", "out.mp4", "--init-steps", "2"]) == 0
+    assert "RANDOM" not in caplog.text
+    video, _ = read_video(tmp_path / "out.mp4")
+    assert video.shape[2] == 17 and video.shape[-1] == 32  # the microworld's base resolution
+    config = json.loads((next((tmp_path / "runs").iterdir()) / "config.json").read_text())["stream"]
+    assert config["steps"] == recommended["steps"] and config["guidance"] == recommended["guidance"]
+    assert config["init_steps"] == 2
+    # --model microworld names it (as evaluate's --clip-model microworld does): the same video
+    assert main([*args, "-o", "named.mp4", "--init-steps", "2", "--model", "microworld"]) == 0
+    assert (tmp_path / "named.mp4").read_bytes() == (tmp_path / "out.mp4").read_bytes()
+
+
+def test_cli_no_progress_silences_stage_3_too_and_a_swallowed_prompt_is_explained(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    args = ["generate", "a red circle bouncing on a blue background", "--frames", "17", "--init-steps", "2"]
+    assert main([*args, "--enhance", "-o", "hi.mp4", "--no-progress"]) == 0
+    assert read_video(tmp_path / "hi.mp4")[0].shape[-1] == 64  # stage 3 ran
+    assert "enhance" not in capsys.readouterr().err  # no stage-3 bar
+    # `--compile PROMPT`: the optional backend argument takes the prompt
+    assert main(["generate", "--frames", "8", "--compile", "a red circle", "--no-progress"]) == 2
+    assert "--compile took 'a red circle' as its backend and no PROMPT is left" in capsys.readouterr().err
+
+
+def test_cli_reads_an_init_video_once_and_its_bar_counts_the_chunks_made(
+    tmp_path, monkeypatch, capsys, model
+):
+    """The bar's total came from reading --init-video a second time, before generate() read it; a resume read
+    it again, and counted the chunks of a text-only run when it had moved (3 steps instead of 2)."""
+    import streamt2v.cli as cli
+    import streamt2v.io.video as video_io
+    import streamt2v.pipeline.generate as pipeline_generate
+    from streamt2v.io.video import write_video
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli, "stderr_is_terminal", lambda: True)  # progress bars on
+    real_read, reads = video_io.read_video, []
+
+    def counted_read(path, *args, **kwargs):
+        reads.append(str(path))
+        return real_read(path, *args, **kwargs)
+
+    monkeypatch.setattr(video_io, "read_video", counted_read)
+    monkeypatch.setattr(pipeline_generate, "read_video", counted_read)
+    write_video("in.mp4", torch.zeros(3, 10, 64, 64), fps=8)
+    argv = [
+        "generate",
+        "a cat",
+        "--init-video",
+        "in.mp4",
+        "--frames",
+        "26",
+        "--model",
+        "tiny",
+        "--steps",
+        "1",
+    ]
+    assert main([*argv, "-o", "a.mp4"]) == 0
+    assert reads == ["in.mp4"]
+    assert "| 2/2 [" in capsys.readouterr().err  # chunk 0 is the video; chunks 1 and 2 take a step each
+    # a run stopped after chunk 1, resumed after its input moved: one chunk, one step left of 2
+    cfg = GenerateConfig(
+        output=str(tmp_path / "b.mp4"),
+        stream=StreamConfig(num_frames=26, steps=1, init_steps=1),
+        prompt="a cat",
+        model="tiny",
+        init_video="in.mp4",
+        run_dir=str(tmp_path / "run-b"),
+    )
+
+    def crash(chunk):
+        if chunk.index == 1:
+            raise Crash
+
+    with pytest.raises(Crash):
+        generate(cfg, model=model, on_chunk=crash)
+    (tmp_path / "in.mp4").rename(tmp_path / "moved.mp4")
+    reads.clear()
+    assert main(["generate", "--resume", "run-b"]) == 0
+    assert reads == [] and "| 2/2 [" in capsys.readouterr().err
+
+
+def test_cli_warnings_and_counts_read_as_typed(tmp_path, monkeypatch, capsys, caplog, model):
+    from streamt2v.io.video import write_video
+    from streamt2v.pipeline.stream import stream
+
+    monkeypatch.chdir(tmp_path)
+    caplog.set_level(logging.INFO)
+    assert main(["generate", "a cat", "--frames", "1", *FAST_CLI, "-o", "one.mp4"]) == 0
+    assert "wrote 1 frame to" in capsys.readouterr().out
+    assert " (1 chunk); continue" in caplog.text  # was "(1 chunks)"
+    caplog.clear()
+    write_video("small.mp4", torch.zeros(3, 2, 32, 32), fps=8)
+    assert main(["generate", "a cat", "--init-video", "small.mp4", "--frames", "4", *FAST_CLI]) == 0
+    assert "--init-video is 32x32; resizing to the model's 64x64" in caplog.text, caplog.text
+    assert "(2 chunks)" in caplog.text
+    # Python callers still read the field names: the command line's wording ends with its run
+    caplog.clear()
+    stream(model, "a cat", StreamConfig(num_frames=4, steps=1), init_video=torch.zeros(1, 3, 2, 32, 32))
+    assert "init_video is 32x32; resizing" in caplog.text and "--init-video" not in caplog.text
+
+
+def test_silently_ignored_inputs_are_named(tmp_path, monkeypatch, capsys, caplog):
+    from PIL import Image
+
+    monkeypatch.chdir(tmp_path)
+    Image.new("RGB", (32, 32), "red").save("a.png")
+    assert (
+        main(["generate", "a cat", "--frames", "8", *FAST_CLI, "--enhance-steps", "3", "--anchor", "a.png"])
+        == 0
+    )
+    assert "--enhance-steps only apply with --enhance" in capsys.readouterr().err
+    assert caplog.text.count("--anchor is not used") == 1
+    assert "anchor_image is not used" not in caplog.text  # named once, by its flag
+
+
+def test_a_damaged_model_index_is_named_before_any_work(tmp_path, capsys):
+    folder = tmp_path / "my model"
+    folder.mkdir()
+    (folder / "model_index.json").write_text("{bad")
+    assert main(["generate", "a red circle", "--model", str(folder), "-o", str(tmp_path / "o.mp4")]) != 0
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: model folder index '{folder / 'model_index.json'}' is not valid JSON")
+    (folder / "model_index.json").write_text('{"streamt2v": {"sampler": [10]}}')
+    with pytest.raises(ValueError, match=r"streamt2v.sampler must be a JSON object, got \[10\]"):
+        recommended_sampler(str(folder))
+
+
+def test_cli_a_schedule_file_given_as_the_prompt_is_refused(tmp_path, monkeypatch, capsys):
+    """`generate schedule.txt` made a video of the prompt 'schedule.txt' (a CLIP model reads it happily)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my schedule.txt").write_text("0: a red circle\n16: a blue square\n")
+    assert main(["generate", "my schedule.txt", "-o", "o.mp4"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: PROMPT 'my schedule.txt' is a file, not a prompt: a prompt schedule file goes to "
+        "--prompt-schedule 'my schedule.txt'"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["my schedule.txt"]

@@ -1,0 +1,156 @@
+"""generate with stage 3 (``enhance``, tiny random-weight model, CPU): the enhanced output with the low-res
+video beside it (also into a PNG folder), a run stopped inside stage 3 continued bit for bit, and bad stage-3
+settings refused before any model is loaded."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from conftest import cfg_for
+from streamt2v.io.video import read_video
+from streamt2v.pipeline.generate import generate, resume_generate
+
+
+@pytest.fixture(scope="module")
+def model32():
+    """The tiny preset at 32x32 frames, for the stage-3 runs: the embedded refiner is then the shipped one
+    (64x64) instead of a random-weight 128x128 stand-in, a quarter of the pixels in every UNet call."""
+    from streamt2v.config import get_preset
+    from streamt2v.models.bundle import StreamingT2VModel
+
+    return StreamingT2VModel.from_preset(get_preset("tiny").replace(frame_size=32), device="cpu", seed=0)
+
+
+# Stage 3 as the stand-in runs it (EnhanceConfig's defaults) instead of the shipped refiner's recommended
+# single DDIM step without CFG: a multistep sampler, whose history a resume must restore, and CFG.
+STAGE3 = dict(start_step=600, scheduler="dpmpp-2m-sde", guidance_scale=7.5)
+
+
+def test_enhance_runs_stage_3_and_keeps_the_lowres_video(tmp_path, model32):
+    """``generate --enhance``: the output is the stage-3 video (2x the base size, same frame count); the
+    stage-2 video stays beside it as ``<stem>.lowres.mp4``; extra outputs are the enhanced frames."""
+    from diffusers import UNet3DConditionModel
+    from torch.nn.modules.module import register_module_forward_hook
+
+    from streamt2v.io.output_paths import OutputInUseError, check_output_path
+
+    enhance = dict(STAGE3, num_inference_steps=2, chunk_frames=16, overlap=4)
+    cfg = cfg_for(tmp_path, "e", n=24, enhance=enhance, png_dir=str(tmp_path / "e-png"))
+    in_use, hooks = [], []
+
+    def try_other_writers(module, args, output):  # during stage 3, the final outputs are held
+        if isinstance(module, UNet3DConditionModel) and not in_use:
+            for path in (cfg.output, cfg.png_dir):
+                with pytest.raises(OutputInUseError, match="is being written by another process"):
+                    check_output_path(path, overwrite=True)
+                in_use.append(path)
+
+    def on_chunk(chunk):  # the last chunk is finished: every UNet call from here on is stage 3's
+        if chunk.index == 1:
+            hooks.append(register_module_forward_hook(try_other_writers))
+
+    try:
+        res = generate(cfg, model=model32, on_chunk=on_chunk)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert in_use == [cfg.output, cfg.png_dir]
+    check_output_path(cfg.output, overwrite=True)  # released at the end
+    hi, _ = read_video(res.output)
+    lo, _ = read_video(tmp_path / "e.lowres.mp4")
+    assert hi.shape[2] == lo.shape[2] == 24
+    assert hi.shape[-2:] == (2 * lo.shape[-2], 2 * lo.shape[-1])
+    assert len(list((tmp_path / "e-png").iterdir())) == 24
+    assert not (tmp_path / "e.partial.mp4").exists() and not (tmp_path / "e.lowres.partial.mp4").exists()
+
+
+def test_enhance_into_a_png_folder_keeps_the_lowres_frames_beside_it(tmp_path, model):
+    """``-o frames --enhance``: was refused before any work ('frames.lowres': unknown suffix '.lowres')."""
+    from streamt2v.io.video import read_image
+
+    cfg = cfg_for(tmp_path, "f", n=17, enhance=dict(num_inference_steps=1, chunk_frames=16, overlap=4))
+    cfg = dataclasses.replace(cfg, output=str(tmp_path / "frames"))
+    res = generate(cfg, model=model)
+    assert res.output == tmp_path / "frames"
+    hi = sorted((tmp_path / "frames").iterdir())
+    lo = sorted((tmp_path / "frames-lowres").iterdir())
+    assert len(hi) == len(lo) == 17
+    assert read_image(hi[0]).shape[-2:] == tuple(2 * n for n in read_image(lo[0]).shape[-2:])
+
+
+def test_a_run_stopped_in_stage_3_continues_from_its_last_finished_step(tmp_path, model32):
+    """Stage 3 keeps its state after each step in the run directory; ``--resume`` continues from there (the
+    same output, bit for bit) and removes it once the outputs are written."""
+    from diffusers import UNet3DConditionModel
+    from torch.nn.modules.module import register_module_forward_hook
+
+    from streamt2v.pipeline.rundir import STAGE3_STATE
+
+    enhance = dict(
+        STAGE3, num_inference_steps=3, chunk_frames=16, overlap=4
+    )  # 2 chunks: one UNet call a step
+    ref = generate(cfg_for(tmp_path, "ref", n=24, enhance=enhance), model=model32)
+    calls, hooks = [], []
+
+    def stop_in_the_second_step(module, args, output):
+        if isinstance(module, UNet3DConditionModel):
+            calls.append(1)
+            if len(calls) == 2:
+                raise KeyboardInterrupt
+
+    def on_chunk(chunk):  # the last chunk is finished: every UNet call from here on is stage 3's
+        if chunk.index == 1:
+            hooks.append(register_module_forward_hook(stop_in_the_second_step))
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            generate(cfg_for(tmp_path, "s", n=24, enhance=enhance), model=model32, on_chunk=on_chunk)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert len(calls) == 2 and not (tmp_path / "s.mp4").exists()
+    state = tmp_path / "run-s" / STAGE3_STATE
+    assert torch.load(state, weights_only=True)["steps_done"] == 1
+    calls.clear()
+    count = register_module_forward_hook(
+        lambda module, args, output: calls.append(1) if isinstance(module, UNet3DConditionModel) else None
+    )
+    try:
+        res = resume_generate(tmp_path / "run-s", model=model32)
+    finally:
+        count.remove()
+    assert len(calls) == 2  # steps 2 and 3 only
+    assert res.output.read_bytes() == ref.output.read_bytes()
+    assert not state.exists() and not state.with_name(state.name + ".stale").exists()
+
+
+def test_bad_enhance_settings_fail_before_loading_a_model(tmp_path):
+    from streamt2v.assets import microworld_refiner_dir
+
+    cfg = cfg_for(tmp_path, "bad", enhance=dict(chunk_frames=8, overlap=8))
+    with pytest.raises(
+        ValueError, match="^stage 3: chunk_frames \\(8\\) must be larger than overlap \\(8\\)"
+    ):
+        generate(cfg)
+    # the start step against the refiner's schedule (embedded refiner, or a folder's), before stage 1
+    for refiner in (None, str(microworld_refiner_dir())):
+        cfg = cfg_for(tmp_path, "bad", enhance=dict(start_step=5000), refiner=refiner)
+        with pytest.raises(ValueError, match="start_step 5000 is past the refiner's noise schedule of 1000"):
+            generate(cfg)
+    # a setting that only clashes with the shipped refiner's recommended start step (1): also before stage 1
+    cfg = cfg_for(tmp_path, "bad", enhance=dict(num_inference_steps=8))
+    with pytest.raises(
+        ValueError,
+        match=r"num_inference_steps \(8\) must be <= start_step \(1\).*; start_step 1 is the recommendation "
+        r"of the refiner 'microworld-refiner' \(set start_step to change it\)$",
+    ):
+        generate(cfg)
+    # a misspelt setting is named with the settings there are (was EnhanceConfig's raw TypeError)
+    with pytest.raises(
+        ValueError, match=r"^stage 3: enhance setting\(s\) \['stepz'\] unknown; the settings: blend,"
+    ):
+        generate(cfg_for(tmp_path, "bad", enhance=dict(stepz=3)))
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,94 @@
+"""What ``streamt2v generate`` writes and what it never replaces: a user's folders and files (files only with
+--overwrite), a file where a preview goes, no run directory after a failed start, and an output whose
+first segment is shorter than the others."""
+
+from __future__ import annotations
+
+import torch
+
+from conftest import FAST_CLI
+from streamt2v.cli import main
+from streamt2v.io.video import read_video
+
+
+def test_cli_never_deletes_user_folders_and_needs_overwrite_for_files(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    docs = tmp_path / "mydocs"
+    docs.mkdir()
+    (docs / "thesis.txt").write_text("x")
+    for argv in (["-o", "mydocs"], ["-o", "o.mp4", "--png-dir", "mydocs"]):
+        assert main(["generate", "a cat", "--frames", "8", *FAST_CLI, *argv]) == 2
+        err = capsys.readouterr().err
+        assert "'mydocs'" in err and "thesis.txt" in err, err
+    assert (docs / "thesis.txt").read_text() == "x" and not (tmp_path / "runs").exists()
+    assert main(["generate", "a cat", "--frames", "8", *FAST_CLI, "-o", "o.mp4", "--png-dir", "frames"]) == 0
+    before = (tmp_path / "o.mp4").read_bytes()
+    capsys.readouterr()
+    assert main(["generate", "a cat", "--frames", "8", *FAST_CLI, "-o", "o.mp4", "--seed", "5"]) == 2
+    assert "'o.mp4' already exists; pass --overwrite" in capsys.readouterr().err
+    assert (tmp_path / "o.mp4").read_bytes() == before
+    argv = [
+        "generate",
+        "a cat",
+        "--frames",
+        "8",
+        *FAST_CLI,
+        "-o",
+        "o.mp4",
+        "--png-dir",
+        "frames",
+        "--overwrite",
+    ]
+    assert main([*argv, "--seed", "5"]) == 0
+    assert (tmp_path / "o.mp4").read_bytes() != before
+    # a resumed run replaces its own outputs, but not a file the user put into its PNG folder
+    run = sorted((tmp_path / "runs").iterdir())[-1]
+    (tmp_path / "frames" / "mine.txt").write_text("keep")
+    capsys.readouterr()
+    assert main(["generate", "--resume", str(run), "--no-progress"]) == 2
+    assert "mine.txt" in capsys.readouterr().err
+    assert (tmp_path / "frames" / "mine.txt").read_text() == "keep"
+    (tmp_path / "frames" / "mine.txt").unlink()
+    assert main(["generate", "--resume", str(run), "--no-progress"]) == 0
+
+
+def test_a_file_where_the_preview_goes_is_replaced_only_with_overwrite(tmp_path, monkeypatch, capsys):
+    """out.partial.mp4 was replaced by the preview and then renamed to out.mp4: the user's file was gone."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "out.partial.mp4").write_text("mine")
+    (tmp_path / "g.partial.gif").write_text("mine too")
+    assert main(["generate", "a cat", "--frames", "8", *FAST_CLI, "-o", "out.mp4"]) == 2
+    err = capsys.readouterr().err
+    assert "error: 'out.partial.mp4', where the preview of output 'out.mp4' is written" in err, err
+    assert "pass --overwrite" in err
+    assert main(["generate", "a cat", "--frames", "8", *FAST_CLI, "-o", "o2.mp4", "--gif", "g.gif"]) == 2
+    assert "'g.partial.gif', where the preview of --gif 'g.gif'" in capsys.readouterr().err
+    assert (tmp_path / "out.partial.mp4").read_text() == "mine" and not (tmp_path / "out.mp4").exists()
+    assert not (tmp_path / "runs").exists()
+    assert main(["generate", "a cat", "--frames", "8", *FAST_CLI, "-o", "out.mp4", "--overwrite"]) == 0
+    assert read_video(tmp_path / "out.mp4")[0].shape[2] == 8 and not (tmp_path / "out.partial.mp4").exists()
+
+
+def test_short_init_video_then_longer_chunks(tmp_path, monkeypatch):
+    """A 2-frame H.264 segment followed by 8-frame ones used to fail remuxing ('returned 22')."""
+    from streamt2v.io.video import write_video
+
+    monkeypatch.chdir(tmp_path)
+    write_video("v2.mp4", torch.rand(1, 3, 2, 32, 32) * 2 - 1, fps=8)
+    assert (
+        main(["generate", "a cat", "--init-video", "v2.mp4", "--frames", "10", "-o", "iv4.mp4", *FAST_CLI])
+        == 0
+    )
+    assert read_video(tmp_path / "iv4.mp4")[0].shape[2] == 10
+
+
+def test_failed_start_leaves_no_run_directory(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    for argv, match in [
+        (["--cond-frames", "4"], "does not match the model's CAM"),
+        (["--chunk-strength", "0.5", "--steps", "1000"], "too close to the end for --steps 1000"),
+    ]:
+        for _ in range(2):  # a rerun with the same --run-dir gives the same error, not "already holds a run"
+            assert main(["generate", "a cat", "--frames", "24", *FAST_CLI, "--run-dir", "r", *argv]) == 2
+            assert match in capsys.readouterr().err
+        assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -1,0 +1,278 @@
+"""Resuming a generate run (tiny random-weight model, CPU): bit-identical after a crash, Ctrl-C or kill -9,
+without its input files, from another folder, on another dtype; a run still going is not taken, a stop
+on NaN offers no futile resume, and ``generate --resume`` names the flags it ignores and a folder that
+holds no run."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shlex
+
+import pytest
+import torch
+
+from conftest import Crash, cfg_for
+from streamt2v.cli import main
+from streamt2v.io.video import read_video
+from streamt2v.pipeline.generate import GenerateConfig, generate, resume_generate
+from streamt2v.pipeline.stream import StreamConfig
+
+
+@pytest.mark.parametrize("crash_after,exc", [(1, Crash), (2, KeyboardInterrupt)])
+def test_resume_is_bit_identical(tmp_path, model, crash_after, exc):
+    ref = generate(cfg_for(tmp_path, "ref", png_dir=str(tmp_path / "ref-png")), model=model)
+    cfg = cfg_for(tmp_path, "b", png_dir=str(tmp_path / "b-png"))
+
+    def on_chunk(chunk):
+        if chunk.index + 1 == crash_after:
+            raise exc()
+
+    with pytest.raises(exc):
+        generate(cfg, model=model, on_chunk=on_chunk)
+    assert not (tmp_path / "b.mp4").exists()
+    manifest = json.loads((tmp_path / "run-b" / "manifest.json").read_text())
+    assert len(manifest["chunks"]) == crash_after
+    assert manifest["status"] == ("interrupted" if exc is KeyboardInterrupt else "failed")
+    res = resume_generate(tmp_path / "run-b", model=model)
+    assert res.num_frames == 40
+    # Frames are bit-identical (PNG output), and so is the mp4 file.
+    for name in sorted(p.name for p in (tmp_path / "ref-png").iterdir()):
+        assert (tmp_path / "b-png" / name).read_bytes() == (tmp_path / "ref-png" / name).read_bytes()
+    assert len(list((tmp_path / "b-png").iterdir())) == 40
+    assert (tmp_path / "b.mp4").read_bytes() == ref.output.read_bytes()
+
+
+def test_resume_needs_no_input_files_once_a_chunk_is_finished(tmp_path, model):
+    """The finished chunks hold the input frames and the anchor, so a resume works after the input video and
+    anchor image were moved (it was refused: --init-video file not found); before any chunk it needs them."""
+    from streamt2v.io.video import write_video
+
+    src = write_video(
+        tmp_path / "in.mp4", read_video(generate(cfg_for(tmp_path, "src", n=16), model=model).output)[0], 8
+    )
+    anchor = write_video(tmp_path / "anchor", torch.zeros(1, 3, 1, 32, 32), 8) / "frame_000000.png"
+    inputs = {"init_video": str(src), "anchor": str(anchor)}
+    ref = generate(cfg_for(tmp_path, "ref", n=32, **inputs), model=model)
+
+    def crash(chunk):
+        raise Crash()
+
+    for name in ("b", "c"):
+        with pytest.raises(Crash):
+            generate(cfg_for(tmp_path, name, n=32, **inputs), model=model, on_chunk=crash)
+    src.rename(tmp_path / "in-moved.mp4")
+    anchor.rename(tmp_path / "anchor-moved.png")
+    res = resume_generate(tmp_path / "run-b", model=model)
+    assert res.output.read_bytes() == ref.output.read_bytes()
+    # a run that finished nothing starts over from its inputs, so it still needs them
+    (tmp_path / "run-c" / "chunks").mkdir(exist_ok=True)
+    for f in (tmp_path / "run-c" / "chunks").iterdir():
+        f.unlink()
+    m = tmp_path / "run-c" / "manifest.json"
+    manifest = json.loads(m.read_text())
+    manifest["chunks"] = []
+    m.write_text(json.dumps(manifest))
+    with pytest.raises(FileNotFoundError, match="--init-video file not found"):
+        resume_generate(tmp_path / "run-c", model=model)
+    (tmp_path / "in-moved.mp4").rename(src)
+    with pytest.raises(FileNotFoundError, match="--anchor file not found"):
+        resume_generate(tmp_path / "run-c", model=model)
+
+
+def test_resume_after_kill_mid_chunk(tmp_path, model):
+    """kill -9 while a chunk is being sampled: the manifest says 'running', a stray temp file may exist."""
+    generate(cfg_for(tmp_path, "ref", n=24, png_dir=str(tmp_path / "ref-png")), model=model)
+    cfg = cfg_for(tmp_path, "k", n=24, png_dir=str(tmp_path / "k-png"))
+
+    def on_chunk(chunk):
+        raise Crash()
+
+    with pytest.raises(Crash):
+        generate(cfg, model=model, on_chunk=on_chunk)
+    m = tmp_path / "run-k" / "manifest.json"
+    m.write_text(m.read_text().replace('"failed"', '"running"'))
+    (tmp_path / "run-k" / "chunks" / ".chunk_000001.tmp-1.safetensors").write_bytes(b"half")
+    resume_generate(tmp_path / "run-k", model=model)
+    for name in sorted(p.name for p in (tmp_path / "ref-png").iterdir()):
+        assert (tmp_path / "k-png" / name).read_bytes() == (tmp_path / "ref-png" / name).read_bytes()
+
+
+def test_resuming_a_run_that_is_still_going_is_refused_and_harms_nothing(tmp_path, model):
+    from streamt2v.pipeline.rundir import RunInUseError
+
+    ref = generate(cfg_for(tmp_path, "ref", n=24), model=model)
+    refused = []
+
+    def on_chunk(chunk):  # a second process (here: a second call) resumes the live run
+        with pytest.raises(RunInUseError, match=r"is in use by another process \(pid \d+\); wait for it"):
+            resume_generate(tmp_path / "run-live", model=model)
+        refused.append(chunk.index)
+
+    res = generate(cfg_for(tmp_path, "live", n=24), model=model, on_chunk=on_chunk)
+    assert refused == [0, 1]
+    assert res.output.read_bytes() == ref.output.read_bytes()
+    resume_generate(tmp_path / "run-live", model=model)  # once it has ended, the run can be taken again
+
+
+def test_resume_from_another_folder_writes_where_the_run_began(tmp_path, monkeypatch, model, capsys):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    monkeypatch.chdir(a)
+    cfg = GenerateConfig(
+        output="out.mp4",
+        stream=StreamConfig(num_frames=24, seed=7, steps=1, init_steps=1),
+        prompt="a red circle",
+        run_dir="run",
+        gif="out.gif",
+    )
+
+    def on_chunk(chunk):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        generate(cfg, model=model, on_chunk=on_chunk)
+    assert json.loads((a / "run" / "config.json").read_text())["output"] == str(a / "out.mp4")
+    stale = a / ".out.mp4.segments-dead"
+    stale.mkdir()
+    (stale / "seg_000000.mp4").write_bytes(b"x")
+    monkeypatch.chdir(b)
+    res = resume_generate(a / "run", model=model)
+    assert res.output == a / "out.mp4" and read_video(a / "out.mp4")[0].shape[2] == 24
+    assert (a / "out.gif").exists() and list(b.iterdir()) == []
+    assert sorted(p.name for p in a.iterdir()) == ["out.gif", "out.mp4", "run"]
+    # a config written with relative paths (older runs) still resolves them from the current folder
+    old = json.loads((a / "run" / "config.json").read_text())
+    assert GenerateConfig.from_dict({**old, "output": "rel.mp4"}).output == "rel.mp4"
+
+
+def test_cli_resume_warns_about_ignored_flags(tmp_path, monkeypatch, capsys, model):
+    monkeypatch.chdir(tmp_path)
+    generate(cfg_for(tmp_path, "w", n=8, model="tiny"), model=model)  # the resume loads the same preset
+    assert main(["generate", "--resume", str(tmp_path / "run-w"), "--frames", "99", "--no-progress"]) == 0
+    assert "ignoring --frames" in capsys.readouterr().err
+    # a typed value equal to the default is ignored as well, and said so (it was not named)
+    argv = [
+        "-v",
+        "generate",
+        "--resume",
+        str(tmp_path / "run-w"),
+        "--frames=80",
+        "--seed",
+        "33",
+        "--no-progress",
+    ]
+    assert main([*argv, "-o", "output.mp4", "--overwrite"]) == 0
+    assert "ignoring --frames, --seed, --output" in capsys.readouterr().err
+    assert main(["generate", "--resume", str(tmp_path / "run-w"), "--overwrite", "--no-progress"]) == 0
+    assert "ignoring" not in capsys.readouterr().err
+
+
+def test_interrupt_reports_the_frames_saved_in_the_run_directory(tmp_path, monkeypatch, model, caplog):
+    from streamt2v.io.streaming_writer import StreamingVideoWriter
+
+    calls = []
+    append = StreamingVideoWriter.append
+
+    def slow_append(self, chunk):
+        calls.append(1)
+        if len(calls) == 2:  # Ctrl-C while the second chunk is written: it is already in the run directory
+            raise KeyboardInterrupt
+        append(self, chunk)
+
+    monkeypatch.setattr(StreamingVideoWriter, "append", slow_append)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        generate(dataclasses.replace(cfg_for(tmp_path, "i", n=32), run_dir="my run"), model=model)
+    assert "stopped after 2 finished chunks (24 frames saved in the run directory)" in caplog.text
+    # the command as printed, pasted into a shell, names the run (quoted, absolute) from anywhere
+    printed = caplog.text.split("continue with: ", 1)[1].splitlines()[0]
+    assert shlex.split(printed) == ["streamt2v", "generate", "--resume", str(tmp_path / "my run")]
+
+
+def test_a_run_stopped_by_nan_keeps_its_chunks_and_does_not_offer_a_futile_resume(tmp_path, caplog):
+    import logging
+
+    from streamt2v.models.bundle import StreamingT2VModel
+    from streamt2v.pipeline.rundir import RunDir
+    from streamt2v.sampling.schedulers import NonFiniteLatentsError
+
+    broken = StreamingT2VModel.from_preset("tiny", device="cpu", seed=0)
+    with torch.no_grad():  # the stream UNet gives NaN: stage 1 finishes, the first streaming chunk does not
+        broken.unet.base.conv_in.weight[0] = float("inf")
+    with caplog.at_level(logging.WARNING), pytest.raises(NonFiniteLatentsError, match="^stage 2, chunk 1"):
+        generate(cfg_for(tmp_path, "nan", n=24), model=broken)
+    run = RunDir.open(tmp_path / "run-nan")
+    assert run.num_finished == 1 and run.status == "failed"
+    assert "a resume would stop at the same chunk; run again with other settings" in caplog.text
+    assert "continue with" not in caplog.text
+    assert not (tmp_path / "nan.mp4").exists()
+
+
+def test_after_nan_a_float16_run_is_told_to_continue_in_another_precision(tmp_path):
+    from streamt2v.pipeline.generate import advice_after_nan
+
+    f32, f16, b16 = torch.float32, torch.float16, torch.bfloat16
+    run = tmp_path / "my run"
+    cuda = advice_after_nan(run, f16, [f32, f16, b16])
+    assert cuda.endswith(f"--resume '{run}' --dtype bf16 (or fp32)")
+    assert advice_after_nan(run, f16, [f32, f16]).endswith(f"--resume '{run}' --dtype fp32")  # no bf16 (MPS)
+    # in fp32 or bf16 the run's settings make the NaN: a resume would stop at the same chunk
+    assert advice_after_nan(run, b16, [f32, f16, b16]).startswith("a resume would stop at the same chunk")
+
+
+def test_a_resume_may_continue_on_another_dtype_and_records_it(tmp_path, monkeypatch, capsys, caplog, model):
+    import logging
+
+    monkeypatch.chdir(tmp_path)
+    ref = generate(
+        cfg_for(tmp_path, "ref", n=24, model="tiny", png_dir=str(tmp_path / "ref-png")), model=model
+    )
+
+    def crash(chunk):
+        raise Crash()
+
+    with pytest.raises(Crash):  # stopped after stage 1: the streaming chunk comes in bf16
+        generate(
+            cfg_for(tmp_path, "h", n=24, model="tiny", png_dir=str(tmp_path / "h-png")),
+            model=model,
+            on_chunk=crash,
+        )
+    with caplog.at_level(logging.INFO):
+        assert (
+            main(["generate", "--resume", "run-h", "--dtype", "bf16", "--device", "cpu", "--no-progress"])
+            == 0
+        )
+    assert "ignoring" not in capsys.readouterr().err
+    assert "with device cpu instead of auto, dtype bf16 instead of fp32 from chunk 2 on" in caplog.text
+    assert json.loads((tmp_path / "run-h" / "config.json").read_text())["dtype"] == "bf16"
+    frames = sorted(p.name for p in (tmp_path / "ref-png").iterdir())
+    same = [(tmp_path / "h-png" / f).read_bytes() == (tmp_path / "ref-png" / f).read_bytes() for f in frames]
+    assert same[:16] == [True] * 16 and not all(same[16:])  # stage 1 as it was, then bf16's rounding
+    assert read_video(tmp_path / "h.mp4")[0].shape[2] == ref.num_frames == 24
+    with pytest.raises(ValueError, match="fp16"):  # checked like a new run's before anything is loaded
+        resume_generate(tmp_path / "run-h", dtype="fp16")
+    assert json.loads((tmp_path / "run-h" / "config.json").read_text())["dtype"] == "bf16"
+    caplog.clear()
+    with caplog.at_level(logging.INFO):  # a finished run: no chunk is left to continue from
+        resume_generate(tmp_path / "run-h", dtype="fp32")
+    assert "with dtype fp32 instead of bf16 (all its chunks were finished before)" in caplog.text
+    assert "from chunk" not in caplog.text
+
+
+def test_cli_resume_of_no_run_names_it_before_the_flags_typed_with_it(tmp_path, monkeypatch, capsys, model):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    assert main(["generate", "--resume", "runs", "--frames", "40", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "'runs' is not a streamt2v run directory" in err and "ignoring" not in err  # only the one line
+    generate(cfg_for(tmp_path, "k", n=8, model="tiny"), model=model)
+    config = json.loads((tmp_path / "run-k" / "config.json").read_text())
+    config["stream"]["stepz"] = 3  # a hand-edited config: named, not StreamConfig's raw TypeError
+    (tmp_path / "run-k" / "config.json").write_text(json.dumps(config))
+    assert main(["generate", "--resume", "run-k", "--no-progress"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "error: 'run-k/config.json' cannot be resumed: unknown stream setting(s) ['stepz'] in the generate config"
+    )
+    with pytest.raises(ValueError, match=r"'.*run-k/config.json' cannot be resumed: unknown stream setting"):
+        resume_generate(tmp_path / "run-k", model=model)

@@ -1,0 +1,60 @@
+"""Devices, dtypes and where modules live (streamt2v.memory): resolve_device / resolve_dtype and their
+errors, offloaded(), describe_machine's thread count, move_modules passing only the settings given."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+
+from streamt2v.memory import move_modules, offloaded, resolve_device, resolve_dtype
+
+
+def test_memory_policy():
+    assert resolve_device("cpu").type == "cpu" and resolve_device("auto").type in ("cpu", "cuda", "mps")
+    assert resolve_dtype("bf16", torch.device("cpu")) == torch.bfloat16
+    if not torch.cuda.is_available():  # a Python caller is told the argument, not only the CLI flag
+        with pytest.raises(ValueError, match=r"use device 'cpu' or 'auto' \(--device on the command line\)"):
+            resolve_device("cuda")
+    with pytest.raises(ValueError, match="unknown dtype 'fp8'"):
+        resolve_dtype("fp8", torch.device("cpu"))
+    lin = torch.nn.Linear(2, 2)
+    with pytest.raises(RuntimeError, match="boom"), offloaded([lin], torch.device("cpu")):
+        assert lin.weight.device.type == "cpu"
+        raise RuntimeError("boom")
+    assert lin.weight.device.type == "cpu"
+
+
+def test_describe_machine_names_the_threads_only_when_asked():
+    from streamt2v.memory import describe_machine
+
+    n = torch.get_num_threads()
+    assert describe_machine().endswith(f"torch {torch.__version__}, {n} thread{'' if n == 1 else 's'}")
+    assert describe_machine(threads=False).endswith(f"torch {torch.__version__}")
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert describe_machine().endswith(", 1 thread")  # not "1 threads"
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_move_modules_passes_only_the_given_settings():
+    import logging
+
+    from diffusers import AutoencoderKL
+
+    vae = AutoencoderKL(block_out_channels=(8,), norm_num_groups=4, latent_channels=2)
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # diffusers' loggers do not propagate to pytest's caplog
+    logging.getLogger("diffusers").addHandler(handler)
+    try:
+        move_modules([vae], device="cpu")  # no dtype: diffusers must not warn about casting
+        assert vae.dtype == torch.float32 and not records
+        move_modules([vae, torch.nn.Linear(2, 2)])  # nothing given: nothing moves
+        move_modules([vae], dtype=torch.float64)
+        assert vae.dtype == torch.float64
+    finally:
+        logging.getLogger("diffusers").removeHandler(handler)
