@@ -1,0 +1,266 @@
+"""io/output_paths.py and the writers' checks before any work: nothing the user made is lost (an
+existing output kept unless overwrite=True, a folder of the user's never replaced), bad paths, rates and
+names too long refused, one writer per output (its lock), and a killed write's leftovers removed."""
+
+from __future__ import annotations
+
+import pytest
+
+from streamt2v.io.output_paths import check_output_path
+from streamt2v.io.streaming_writer import StreamingVideoWriter, remove_stale_temporaries
+from streamt2v.io.video import check_fps, read_video, write_video
+from test_video_io import smooth_video
+
+
+# ----------------------------------------------------------------------------- nothing the user made is lost
+def test_existing_folder_with_user_files_is_never_replaced(tmp_path, monkeypatch):
+    docs = tmp_path / "mydocs"
+    docs.mkdir()
+    (docs / "thesis.txt").write_text("x")
+    with pytest.raises(FileExistsError, match=r"mydocs.*thesis\.txt"):
+        write_video(docs, smooth_video(t=2), fps=8)
+    with pytest.raises(FileExistsError, match="thesis.txt"):
+        StreamingVideoWriter(docs, fps=8)
+    assert (docs / "thesis.txt").read_text() == "x"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mydocs"]
+    # an earlier PNG output is replaced (with overwrite), also when it is the preview folder
+    frames = tmp_path / "frames"
+    write_video(frames, smooth_video(t=3), fps=8)
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        check_output_path(frames)
+    write_video(frames, smooth_video(t=2), fps=8, overwrite=True)
+    assert len(list(frames.iterdir())) == 2
+    # a user file that appears in the frames folder before the end stops the replacement
+    w = StreamingVideoWriter(frames, fps=8, overwrite=True)
+    w.append(smooth_video(t=2))
+    (frames / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="notes.txt"):
+        w.finish()
+    w.abort()
+    assert (frames / "notes.txt").read_text() == "mine"
+    # the working directory and its parents are never output folders
+    monkeypatch.chdir(docs)
+    for target in (".", "..", str(tmp_path)):
+        with pytest.raises(ValueError, match="working directory"):
+            check_output_path(target, overwrite=True)
+        with pytest.raises(ValueError, match="working directory"):
+            write_video(target, smooth_video(t=2), fps=8, overwrite=True)
+    assert (docs / "thesis.txt").read_text() == "x"
+
+
+def test_an_existing_output_is_replaced_only_with_overwrite(tmp_path):
+    """write_video replaced an existing file by default (overwrite=True), whatever it was: a user's video
+    given the output's name was lost without a word. It is kept unless overwrite=True is passed, and the
+    error names the path and the keyword; an earlier PNG output likewise."""
+    import re
+
+    def refused(path, what):
+        return rf"^output '{re.escape(str(path))}' is an existing {what}; pass overwrite=True to replace it"
+
+    files = {tmp_path / "mine.mp4": b"the user's video", tmp_path / "mine.gif": b"GIF89a the user's"}
+    for path, data in files.items():
+        path.write_bytes(data)
+        with pytest.raises(
+            FileExistsError, match=refused(path, "file") + r" \(--overwrite on the command line\)$"
+        ):
+            write_video(path, smooth_video(t=2), fps=8)
+        assert path.read_bytes() == data
+    frames = write_video(tmp_path / "frames", smooth_video(t=3), fps=8)
+    with pytest.raises(
+        FileExistsError, match=refused(frames, "folder holding the frames of an earlier output")
+    ):
+        write_video(frames, smooth_video(t=2), fps=8)
+    assert len(list(frames.iterdir())) == 3
+    # nothing was left beside them (no temporary, no lock)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames", "mine.gif", "mine.mp4"]
+    for path in [*files, frames]:
+        assert write_video(path, smooth_video(t=2), fps=8, overwrite=True) == path
+        assert read_video(path)[0].shape[2] == 2
+    empty = tmp_path / "empty"  # an empty folder holds nothing to lose
+    empty.mkdir()
+    write_video(empty, smooth_video(t=2), fps=8)
+    assert len(list(empty.iterdir())) == 2
+
+
+def test_the_streaming_writer_keeps_an_existing_output_unless_overwrite(tmp_path):
+    """StreamingVideoWriter replaced an existing file by default (overwrite=True), unlike write_video: a
+    user's video given the output's name, or at its preview path, was lost without a word. Without
+    overwrite=True it is refused before anything is written, in write_video's words, and kept byte for byte;
+    a folder where a file output's preview goes is refused up front (it failed after the first chunk)."""
+    import re
+
+    def refused(named, what):
+        return (
+            rf"^{named} is an existing {what}; pass overwrite=True to replace it "
+            r"\(--overwrite on the command line\)$"
+        )
+
+    def output(path):
+        return f"output '{re.escape(str(path))}'"
+
+    mine = {tmp_path / "mine.mp4": b"the user's video", tmp_path / "mine.gif": b"GIF89a the user's"}
+    for path, data in mine.items():
+        path.write_bytes(data)
+        with pytest.raises(FileExistsError, match=refused(output(path), "file")):
+            StreamingVideoWriter(path, fps=8)
+        assert path.read_bytes() == data
+    preview = tmp_path / "clip.partial.mp4"  # a stopped writer's preview, or the user's file of that name
+    preview.write_bytes(b"the user's clip")
+    named = rf"preview '{re.escape(str(preview))}' of output '{re.escape(str(tmp_path / 'clip.mp4'))}'"
+    with pytest.raises(FileExistsError, match=refused(named, "file")):
+        StreamingVideoWriter(tmp_path / "clip.mp4", fps=8)
+    assert preview.read_bytes() == b"the user's clip"
+    frames = write_video(tmp_path / "frames", smooth_video(t=3), fps=8)
+    with pytest.raises(
+        FileExistsError, match=refused(output(frames), "folder holding the frames of an earlier output")
+    ):
+        StreamingVideoWriter(frames, fps=8)
+    assert len(list(frames.iterdir())) == 3
+    (tmp_path / "dir.partial.mp4").mkdir()
+    with pytest.raises(IsADirectoryError, match=r"dir\.partial\.mp4' of output .*dir\.mp4' is a folder"):
+        StreamingVideoWriter(tmp_path / "dir.mp4", fps=8, overwrite=True)
+    # nothing was left beside them (no segments, no lock)
+    names = ["clip.partial.mp4", "dir.partial.mp4", "frames", "mine.gif", "mine.mp4"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == names
+    for path in [*mine, tmp_path / "clip.mp4", frames]:
+        with StreamingVideoWriter(path, fps=8, overwrite=True) as w:
+            w.append(smooth_video(t=2))
+        assert read_video(path)[0].shape[2] == 2
+    assert not preview.exists()  # renamed to clip.mp4
+    empty = tmp_path / "empty"  # an empty folder holds nothing to lose
+    empty.mkdir()
+    with StreamingVideoWriter(empty, fps=8) as w:
+        w.append(smooth_video(t=2))
+    assert len(list(empty.iterdir())) == 2
+
+
+def test_check_output_path_refuses_existing_files_and_bad_parents(tmp_path):
+    out = write_video(tmp_path / "out.mp4", smooth_video(t=2), fps=8)
+    with pytest.raises(FileExistsError, match=r"out\.mp4.*--overwrite"):
+        check_output_path(out)
+    with pytest.raises(FileExistsError, match="out.mp4"):
+        StreamingVideoWriter(out, fps=8, overwrite=False)
+    assert check_output_path(out, overwrite=True) == out
+    with pytest.raises(NotADirectoryError, match=r"out\.mp4/x\.mp4.*is a file"):
+        check_output_path(out / "x.mp4")
+    with pytest.raises(ValueError, match="suffix"):
+        check_output_path(tmp_path / "e.txt")
+    (tmp_path / "d.mp4").mkdir()
+    with pytest.raises(IsADirectoryError, match="d.mp4"):
+        check_output_path(tmp_path / "d.mp4", overwrite=True)
+    assert check_output_path(tmp_path / "new" / "sub" / "v.gif") == tmp_path / "new" / "sub" / "v.gif"
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("fps", [0, -1, float("inf"), float("nan"), 1e-9, 1e9])
+def test_fps_must_be_finite_and_sane(tmp_path, fps):
+    with pytest.raises(ValueError, match="fps"):
+        check_fps(fps)
+    with pytest.raises(ValueError, match="fps"):
+        StreamingVideoWriter(tmp_path / "o.mp4", fps=fps)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_png_folder_outputs_get_the_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    umask = os.umask(0o022)
+    try:
+        out = write_video(tmp_path / "frames", smooth_video(t=2), fps=8)
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o755  # not mkdtemp's 0700
+
+
+@pytest.mark.parametrize("name", ["out.mp4", "frames"])
+def test_one_writer_per_output(tmp_path, name):
+    """A second writer of an output being written is refused before it touches anything; the first one's
+    preview and result are intact; a lock file a killed writer left is free again."""
+    from streamt2v.io.output_paths import OutputInUseError, output_lock_path, preview_path_for
+
+    out = tmp_path / name
+    first = StreamingVideoWriter(out, fps=8)
+    first.append(smooth_video(t=3))
+    preview_before = sorted(p.name for p in preview_path_for(out).iterdir()) if name == "frames" else None
+    with pytest.raises(OutputInUseError, match=rf"'{out}' is being written by another process \(pid \d+\)"):
+        StreamingVideoWriter(out, fps=8)
+    with pytest.raises(OutputInUseError, match="another process"):
+        check_output_path(out)
+    with pytest.raises(OutputInUseError, match="another process"):
+        write_video(out, smooth_video(t=2), fps=8)
+    with pytest.raises(OutputInUseError, match="another process"):
+        remove_stale_temporaries(out)  # the live writer's segments are not stale
+    if preview_before is not None:
+        assert sorted(p.name for p in preview_path_for(out).iterdir()) == preview_before
+    first.append(smooth_video(t=2, seed=1))
+    first.finish()
+    assert read_video(out)[0].shape[2] == 5
+    assert not output_lock_path(out).exists()
+    # a lock file left by a writer that was killed (no process holds it) does not stop the next one
+    output_lock_path(out).write_text("12345\n")
+    check_output_path(out, overwrite=True)
+    write_video(out, smooth_video(t=2), fps=8, overwrite=True)
+    assert read_video(out)[0].shape[2] == 2
+    assert not output_lock_path(out).exists()
+
+
+def test_outputs_held_through_slow_work_are_written_with_their_lock(tmp_path):
+    """``outputs_locked`` keeps other writers off outputs (their folders made) until the block ends; the
+    holder writes them with ``held_lock`` and the lock files are gone afterwards."""
+    from streamt2v.io.output_paths import OutputInUseError, output_lock_path, outputs_locked
+
+    out, gif = tmp_path / "out.mp4", tmp_path / "new" / "out.gif"
+    with outputs_locked([out, gif]) as (out_lock, gif_lock):
+        for path in (out, gif):
+            with pytest.raises(OutputInUseError, match=rf"'{path}' is being written by another process"):
+                check_output_path(path, overwrite=True)
+            with pytest.raises(OutputInUseError, match="another process"):
+                StreamingVideoWriter(path, fps=8)
+        with pytest.raises(ValueError, match=r"held_lock .* is not the lock of .*out\.gif"):
+            write_video(gif, smooth_video(t=2), fps=8, held_lock=out_lock)
+        write_video(out, smooth_video(t=2), fps=8, held_lock=out_lock)
+        write_video(gif, smooth_video(t=3), fps=8, held_lock=gif_lock)
+        with pytest.raises(OutputInUseError, match="another process"):  # still held after the write
+            check_output_path(out, overwrite=True)
+    assert read_video(out)[0].shape[2] == 2 and read_video(gif)[0].shape[2] == 3
+    assert not output_lock_path(out).exists() and not output_lock_path(gif).exists()
+    check_output_path(out, overwrite=True)
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".gif", ""])
+def test_output_names_must_leave_room_for_the_names_beside_them(tmp_path, suffix):
+    """The longest name the writers can handle works end to end (preview, temporaries, lock); one byte more
+    is refused before any work, naming the limit."""
+    from streamt2v.io.output_paths import DERIVED_NAME_EXTRA
+
+    limit = 255 - DERIVED_NAME_EXTRA
+    longest = tmp_path / ("v" * (limit - len(suffix)) + suffix)
+    with StreamingVideoWriter(longest, fps=8) as w:
+        w.append(smooth_video(t=2))
+        w.append(smooth_video(t=1))
+    assert read_video(longest)[0].shape[2] == 3
+    write_video(longest, smooth_video(t=2), fps=8, overwrite=True)
+    too_long = tmp_path / ("v" * (limit + 1 - len(suffix)) + suffix)
+    with pytest.raises(ValueError, match=rf"is {limit + 1} bytes long.*use at most {limit}"):
+        check_output_path(too_long)
+    with pytest.raises(ValueError, match="bytes long"):
+        StreamingVideoWriter(too_long, fps=8)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [longest.name]
+
+
+def test_a_write_removes_what_a_killed_write_of_it_left(tmp_path):
+    """write_video (enhance's output, evaluate's none) left a killed write's hidden temporary beside the
+    output forever (a long high-resolution video's worth of bytes); only generate's writer cleaned up."""
+    stale = [tmp_path / ".v.tmp-ab12cd34.mp4", tmp_path / ".frames.tmp-ab12cd34"]
+    stale[0].write_bytes(b"\0" * 100)
+    stale[1].mkdir()
+    (stale[1] / "frame_000000.png").write_bytes(b"")
+    keep = [tmp_path / ".v.tmp-ab12cd34.mov", tmp_path / ".frames.tmp-mine"]
+    keep[0].write_bytes(b"")
+    keep[1].mkdir()
+    (keep[1] / "notes.txt").write_text("mine")
+    write_video(tmp_path / "v.mp4", smooth_video(t=2), fps=8)
+    write_video(tmp_path / "frames", smooth_video(t=2), fps=8)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == sorted(["v.mp4", "frames", *(p.name for p in keep)])
