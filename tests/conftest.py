@@ -1,5 +1,6 @@
 """Shared fixtures: where the official reference data lives, deterministic torch settings, test videos,
-a random-weight refiner and small stage-3 settings, the tiny model and run configs of the generate tests."""
+a random-weight refiner and small stage-3 settings, the tiny model and run configs of the generate tests,
+the tiny reference's architecture and stand-in files of the checkpoint conversion tests."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 import torch
 
 if TYPE_CHECKING:
+    from streamt2v.config import ModelConfig
     from streamt2v.pipeline.refiner import Refiner
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -111,3 +113,81 @@ class Crash(Exception):
 
 # A quick ``streamt2v generate`` of the tiny random-weight preset.
 FAST_CLI = ["--model", "tiny", "--steps", "1", "--init-steps", "1", "--no-progress"]
+
+
+# ------------------------------------------------------- official checkpoints (tests/test_checkpoint*.py)
+def reference_config(case: Path) -> tuple[ModelConfig, int]:
+    """The tiny reference architecture as our ModelConfig, and its open_clip head width."""
+    import json
+
+    from streamt2v.config import ModelConfig, StreamingConfig, UNetConfig
+
+    cfg = json.loads((case / "tiny_config.json").read_text())
+    sec = {k.split(" ")[0]: v for k, v in cfg.items() if isinstance(v, dict)}
+    base = sec["base_model"]["constructor_args"]
+    cam = sec["unet"]["from_unet_args"]
+    res = sec["resampler"]["constructor_args"]
+    enc = next(v for k, v in sec["image_encoder"].items() if k.startswith("open_clip_model_config"))
+    step = sec["step"]
+    unet = UNetConfig(
+        in_channels=base["in_channels"],
+        out_channels=base["out_channels"],
+        block_out_channels=tuple(base["block_out_channels"]),
+        down_block_types=tuple(base["down_block_types"]),
+        up_block_types=tuple(base["up_block_types"]),
+        layers_per_block=base["layers_per_block"],
+        attention_head_dim=base["attention_head_dim"],
+        cross_attention_dim=base["cross_attention_dim"],
+        norm_num_groups=base["norm_num_groups"],
+        norm_eps=base["norm_eps"],
+        sample_size=base["sample_size"],
+    )
+    streaming = StreamingConfig(
+        cond_embedding_channels=tuple(cam["conditioning_embedding_out_channels"]),
+        num_cond_frames=step["cond_frames"],
+        num_frames=step["frames"],
+        image_embed_dim=enc["embed_dim"],
+        resampler_inner_dim=res["inner_dim"],
+        num_image_tokens=res["expansion_factor"],
+    )
+    size = step["cond_rgb_hw"][0]
+    model = ModelConfig(
+        "official-tiny", unet, streaming, frame_size=size, vae_scale_factor=size // step["latent_hw"][0]
+    )
+    return model, int(enc["vision_cfg"]["head_width"])
+
+
+def tiny_reference_sd(case: Path) -> dict[str, torch.Tensor]:
+    """The tiny reference checkpoint's official state dict, in float32."""
+    from safetensors.torch import load_file
+
+    return {k: v.float() for k, v in load_file(case / "tiny_state_dict.safetensors").items()}
+
+
+def stage1_folder(
+    root: Path, cfg: ModelConfig, *, variant: str | None = None, tokenizer: bool = True
+) -> Path:
+    """A ModelScope-style diffusers folder (unet/, tokenizer/, model_index.json) for ``cfg``, random weights."""
+    import json
+
+    from diffusers import UNet3DConditionModel
+
+    from streamt2v.models.encoders import byte_level_clip_tokenizer
+
+    torch.manual_seed(5)
+    unet = UNet3DConditionModel(**cfg.unet.to_diffusers())
+    if variant == "fp16":
+        unet = unet.half()
+    unet.save_pretrained(root / "unet", variant=variant)
+    if tokenizer:
+        byte_level_clip_tokenizer(cfg.streaming.num_text_tokens).save_pretrained(root / "tokenizer")
+    index = {"_class_name": "TextToVideoSDPipeline", "unet": ["diffusers", "UNet3DConditionModel"]}
+    (root / "model_index.json").write_text(json.dumps(index))
+    return root
+
+
+def garbage_checkpoint(tmp_path: Path) -> Path:
+    """A file that is no checkpoint: errors raised before it is read name something else."""
+    path = tmp_path / "never_read.ckpt"
+    path.write_text("garbage")
+    return path
