@@ -37,13 +37,29 @@ sys.exit(code)
 """
 
 
-def _run_module(tmp_path: Path, setup: str, trigger: str) -> subprocess.CompletedProcess:
-    (tmp_path / "stopped.py").write_text(STOPPED.format(setup=textwrap.dedent(setup), trigger=trigger))
+def _run_module(
+    tmp_path: Path, setup: str, trigger: str, *, as_text: bool = False
+) -> subprocess.CompletedProcess:
+    """``STOPPED`` run as a module (``python -m``), or as text (``python -c``) with ``as_text``."""
+    script = STOPPED.format(setup=textwrap.dedent(setup), trigger=trigger)
+    (tmp_path / "stopped.py").write_text(script)
     src = str(Path(__file__).resolve().parents[1] / "src")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    how = ["-c", script] if as_text else ["-m", "stopped"]
     return subprocess.run(
-        [sys.executable, "-m", "stopped"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30
+        [sys.executable, *how], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30
     )
+
+
+def test_a_sigterm_to_a_command_started_from_python_c_stops_it(tmp_path):
+    """Under ``python -c`` the whole command runs below a string's top level, which is not code the
+    interrupt must wait for: it was put off again and again, and the command ran on until SIGKILL."""
+    try:
+        done = _run_module(tmp_path, "", "os.kill(os.getpid(), signal.SIGTERM); time.sleep(60)", as_text=True)
+    except subprocess.TimeoutExpired as err:
+        pytest.fail(f"the SIGTERM was put off for good: {err.stdout!r}")
+    assert done.returncode == 143, (done.returncode, done.stdout, done.stderr)
+    assert done.stdout.splitlines() == ["exit 143"], done.stdout
 
 
 def test_a_sigterm_inside_code_run_from_a_string_still_exits_143(tmp_path):
@@ -95,3 +111,36 @@ def test_a_command_that_fails_after_a_swallowed_sigterm_reports_the_stop(monkeyp
         == "interrupted (SIGTERM); the command then failed: cannot load module more than once per process\n"
     )
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+CLEAN_UP = """
+import os, signal, sys, time
+
+from streamt2v.cli import sigterm_as_interrupt
+
+class CtrlC:  # a Ctrl-C lost in a __del__ during the clean-up
+    def __del__(self):
+        raise KeyboardInterrupt
+
+with sigterm_as_interrupt() as terminated:
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(60)
+    except KeyboardInterrupt:
+        CtrlC()
+        time.sleep(0.5)
+        print("cleaned up", flush=True)
+sys.exit(143 if terminated() else 130)
+"""
+
+
+def test_an_interrupt_lost_during_the_clean_up_does_not_cut_it_short(tmp_path):
+    """Only the SIGTERM's own KeyboardInterrupt is raised again when lost: one of a Ctrl-C lost in a
+    ``__del__`` during the clean-up was raised into the clean-up, which a repeated signal must not cut."""
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run(
+        [sys.executable, "-c", CLEAN_UP], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30
+    )
+    assert (done.returncode, done.stdout) == (143, "cleaned up\n"), done.stderr
+    assert "Exception ignored" in done.stderr  # Python's own report of the lost one, as without the handler

@@ -19,19 +19,23 @@ import _thread
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
 # How long a KeyboardInterrupt that could not be raised waits before it is tried again: code run from a
-# string (a dataclass's methods) is over in microseconds.
+# string (a dataclass's methods) is over in microseconds. After MAX_RETRIES it is raised wherever it lands:
+# a SIGTERM is never put off for longer than about a second.
 RETRY_S = 0.02
+MAX_RETRIES = 50
 
 
-def in_string_code(frame: FrameType | None) -> bool:
+def in_string_code(frame: FrameType | None, outside: Container[int] = ()) -> bool:
     """Whether ``frame`` or one of its callers runs the top level of code compiled from a string (the
-    ``<module>`` of ``exec(text)`` or ``eval(text)``), which a KeyboardInterrupt must not leave."""
-    while frame is not None:
+    ``<module>`` of ``exec(text)`` or ``eval(text)``), which a KeyboardInterrupt must not leave; the walk
+    stops at a frame whose id is in ``outside`` (the callers of the ``with`` block: the command started
+    from ``python -c`` runs under a string's ``<module>`` from start to end)."""
+    while frame is not None and id(frame) not in outside:
         code = frame.f_code
         if code.co_name == "<module>" and code.co_filename == "<string>":
             return True
@@ -48,7 +52,11 @@ def sigterm_as_interrupt() -> Iterator[Callable[[], bool]]:
     in the main thread: elsewhere nothing is installed."""
     terminated = False
     owed = False  # a SIGTERM came and its KeyboardInterrupt has not been raised where it counts yet
+    raised: BaseException | None = None  # the KeyboardInterrupt raised for it
     retries: list[threading.Timer] = []
+    # the frames the block was entered from, alive (so their ids stay theirs) until it ends
+    callers = list(_frames(sys._getframe()))
+    outside = {id(f) for f in callers}
     retry_pending = False
     lock = threading.Lock()
     ended = False
@@ -79,20 +87,22 @@ def sigterm_as_interrupt() -> Iterator[Callable[[], bool]]:
         timer.start()
 
     def on_sigterm(signum, frame) -> None:
-        nonlocal terminated, owed
+        nonlocal terminated, owed, raised
         if terminated and not owed:
             return
         terminated = owed = True
-        if in_string_code(frame):
+        if len(retries) < MAX_RETRIES and in_string_code(frame, outside):
             raise_again_soon()
             return
         owed = False
-        raise KeyboardInterrupt
+        raised = KeyboardInterrupt()
+        raise raised
 
     def on_unraisable(unraisable) -> None:
         nonlocal owed
-        lost = unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt)
-        if terminated and not owed and lost:
+        # only the KeyboardInterrupt raised for the SIGTERM: a Ctrl-C lost during the clean-up is not
+        # raised again into it
+        if unraisable.exc_value is not None and unraisable.exc_value is raised and not owed:
             owed = True
             raise_again_soon()
             return
@@ -115,3 +125,10 @@ def sigterm_as_interrupt() -> Iterator[Callable[[], bool]]:
             sys.unraisablehook = previous_hook
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        del callers
+
+
+def _frames(frame: FrameType | None) -> Iterator[FrameType]:
+    while frame is not None:
+        yield frame
+        frame = frame.f_back
