@@ -244,3 +244,28 @@ def test_the_wrong_file_or_folder_is_named_as_what_it_is(
         in error
     )
     assert not (tmp_path / "out").exists()
+
+
+def test_names_read_from_a_pickle_are_shown_with_their_control_characters_escaped(tmp_path, monkeypatch):
+    """A class name in the pickle goes into the report: with terminal escape codes in it, printing the note
+    cleared the screen and set the terminal's title."""
+    import sys
+    import types
+
+    from streamt2v.io.checkpoint_file import load_checkpoint
+
+    module_name = "evil\x1b[2J"
+    module = types.ModuleType(module_name)
+
+    class Cls:
+        pass
+
+    Cls.__module__, Cls.__qualname__ = module_name, "Cls\x1b]0;TITLE\x07"
+    setattr(module, Cls.__qualname__, Cls)
+    monkeypatch.setitem(sys.modules, module_name, module)  # for pickle to find it while saving
+    ckpt = tmp_path / "named.ckpt"
+    torch.save({"state_dict": {"w": torch.zeros(2)}, "hyper_parameters": Cls()}, ckpt)
+    monkeypatch.delitem(sys.modules, module_name)
+    weights, not_loaded = load_checkpoint(ckpt)
+    assert list(weights) == ["w"]
+    assert not_loaded == {"hyper_parameters": ["evil\\x1b[2J.Cls\\x1b]0;TITLE\\x07"]}

@@ -172,9 +172,15 @@ class NotLoaded:
         return f"<{self.global_name}, not loaded>"
 
 
+def printable(text: str) -> str:
+    """``text`` with its control characters escaped (``\\x1b``): names read from a file go into messages, and a
+    terminal would act on them (clear the screen, set its title)."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
 def _stand_in(global_name: str) -> type[NotLoaded]:
     module, _, name = global_name.rpartition(".")
-    attrs = {"global_name": global_name, "__module__": module, "__qualname__": name}
+    attrs = {"global_name": printable(global_name), "__module__": module, "__qualname__": name}
     return type(name, (NotLoaded,), attrs)
 
 
@@ -218,7 +224,7 @@ def _not_loaded_names(value: Any) -> list[str]:
 
 
 def _first_names(names: Sequence[str], limit: int) -> str:
-    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
+    return ", ".join(printable(n) for n in names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def _describe(value: Any) -> str:
