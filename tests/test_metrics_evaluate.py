@@ -111,7 +111,7 @@ def test_cli_end_to_end_json_and_csv(video_dir, tmp_path, capsys):
 def test_cli_errors(video_dir, tmp_path, capsys):
     prompts = tmp_path / "p.txt"
     prompts.write_text("only one\n")
-    assert main(["evaluate", str(video_dir), "--prompts", str(prompts), "--metrics", "scuts"]) == 2
+    assert main(["evaluate", str(video_dir), "--prompts", str(prompts), "--metrics", "probes"]) == 2
     assert "3 video(s) but 1 prompt(s)" in capsys.readouterr().err
     two = tmp_path / "two.txt"
     two.write_text("a\nb\nc\n")
@@ -267,7 +267,7 @@ def test_a_folder_of_videos_and_png_frame_folders(tmp_path, capsys):
     names = [(r["path"].rsplit("/", 1)[-1], r["frames"]) for r in records]
     assert names == [("a.mp4", 12), ("b_frames", 12), ("c_phone.m4v", 6)]
     assert (
-        main(["evaluate", str(tmp_path), "--prompts", str(tmp_path / "c_notes"), "--metrics", "scuts"]) == 2
+        main(["evaluate", str(tmp_path), "--prompts", str(tmp_path / "c_notes"), "--metrics", "probes"]) == 2
     )
     assert "is a folder" in capsys.readouterr().err
 
@@ -475,13 +475,11 @@ def test_several_videos_and_folders_on_the_command_line(video_dir, tmp_path, cap
     ]
     assert main(["evaluate", str(video_dir), clean, "--metrics", "scuts", "--no-progress"]) == 2
     assert capsys.readouterr().err == (
-        f"error: video {clean!r} is given twice: as a video of the folder {str(video_dir)!r} and as {clean!r}\n"
+        f"error: video {clean!r} is given twice as a video of the folder {str(video_dir)!r} and as {clean!r}\n"
     )
     # the same name twice (it guessed "a file and a folder holding it?")
     assert main(["evaluate", clean, clean, "--metrics", "scuts", "--no-progress"]) == 2
-    assert (
-        capsys.readouterr().err == f"error: video {clean!r} is given twice: as {clean!r} and as {clean!r}\n"
-    )
+    assert capsys.readouterr().err == f"error: video {clean!r} is given twice ({clean!r})\n"
 
 
 def test_unfinished_generate_previews_in_a_folder_are_left_out_and_named(video_dir, tmp_path, caplog):
@@ -757,6 +755,11 @@ def test_flags_the_chosen_metrics_do_not_use_are_said(video_dir, tmp_path, capsy
         "warning: not used by the metric(s) scuts: --prompts (clip and probes use it); --clip-model (clip uses "
         "it); --boundaries (probes use it)"
     ]
+    # a prompts file said to be unused is not read: one with no prompt for the video no longer stops the run
+    unmatched = tmp_path / "p.json"
+    unmatched.write_text('{"bb.mp4": "a red circle"}')
+    assert main(["evaluate", video, "--no-progress", "--metrics", "scuts", "--prompts", str(unmatched)]) == 0
+    assert "warning: not used by the metric(s) scuts: --prompts" in capsys.readouterr().err
     assert main([*argv, "--metrics", "scuts,probes", "--flow-size", "0", "--mawe-coeff", "2"]) == 0
     err = capsys.readouterr().err
     assert "warning: not used by the metric(s) scuts,probes: --flow-size (mawe uses it); --mawe-coeff" in err

@@ -85,7 +85,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         type=_mawe_coeff,
         default=MAWE_DEFAULTS["mawe_coeff"],
         metavar="C",
-        help="c of the official MAWE, a finite number > 0 (default 9.5)",
+        help="c of the official MAWE, from 1e-6 to 1e6 (default 9.5)",
     )
     p.add_argument(
         "--boundaries",
@@ -180,11 +180,9 @@ def run(args: argparse.Namespace) -> int:
     for v, target in found:  # one video twice would count twice in the mean (and shift the prompts)
         if v.resolve() in given_as:
             first = given_as[v.resolve()]
-            raise ValueError(
-                f"video {str(v)!r} is given twice: as {_given_as(first)} and as {_given_as(target)}"
-            )
+            how = f"as {_given_as(first)} and as {_given_as(target)}" if first != target else f"({first!r})"
+            raise ValueError(f"video {str(v)!r} is given twice {how}")
         given_as[v.resolve()] = target
-    prompts = read_prompts(args.prompts, videos) if args.prompts else None
     if args.metrics is None:
         metrics = ("mawe", "scuts", "clip") if args.clip_model else ("mawe", "scuts")
     else:
@@ -214,6 +212,10 @@ def run(args: argparse.Namespace) -> int:
     ]
     if unused:  # given for nothing: a metric left out of --metrics by mistake, or a stale flag
         print(f"warning: not used by the metric(s) {','.join(metrics)}: {'; '.join(unused)}", file=sys.stderr)
+    # read only for the metrics that use them: a file said to be unused cannot stop the run
+    prompts = (
+        read_prompts(args.prompts, videos) if args.prompts and {"clip", "probes"} & set(metrics) else None
+    )
     # CLIP (transformers, maybe a hub download) is the only model loaded here
     quiet_clip = args.no_progress and "clip" in metrics
     try:
