@@ -5,6 +5,7 @@ names too long refused, one writer per output (its lock), and a killed write's l
 from __future__ import annotations
 
 import pytest
+import torch
 
 from streamt2v.io.output_paths import check_output_path
 from streamt2v.io.streaming_writer import StreamingVideoWriter, remove_stale_temporaries
@@ -264,3 +265,28 @@ def test_a_write_removes_what_a_killed_write_of_it_left(tmp_path):
     write_video(tmp_path / "frames", smooth_video(t=2), fps=8)
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == sorted(["v.mp4", "frames", *(p.name for p in keep)])
+
+
+@pytest.mark.parametrize("writer", ["write_video", "StreamingVideoWriter"])
+def test_an_output_another_writer_finished_before_the_lock_is_not_replaced(tmp_path, monkeypatch, writer):
+    """The existing-output check ran before the lock only: a writer that finished the same output between
+    the two had its new video replaced without overwrite=True."""
+    import streamt2v.io.streaming_writer as streaming_writer
+    import streamt2v.io.video as video_module
+
+    out = tmp_path / "o.mp4"
+    module = video_module if writer == "write_video" else streaming_writer
+    real_lock = module.lock_output
+
+    def lock_after_the_other_writer(path):
+        out.write_bytes(b"the other writer's video")  # it finished just before this one's lock
+        return real_lock(path)
+
+    monkeypatch.setattr(module, "lock_output", lock_after_the_other_writer)
+    with pytest.raises(FileExistsError, match="is an existing file; pass overwrite=True"):
+        if writer == "write_video":
+            write_video(out, torch.zeros(3, 2, 8, 8), fps=8)
+        else:
+            StreamingVideoWriter(out, fps=8)
+    assert out.read_bytes() == b"the other writer's video"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.mp4"]  # its lock released, nothing left

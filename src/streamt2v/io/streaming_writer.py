@@ -173,6 +173,8 @@ class StreamingVideoWriter:
         # Held until finish/abort: a second writer of the same path would replace this one's preview.
         self._lock = lock_output(self.path)
         try:
+            if not overwrite:  # again: another writer may have finished it between the check and the lock
+                _refuse_existing(self.path, f"output {str(self.path)!r}")
             if self.kind == "png-dir":
                 if self.preview_path.exists() or self.preview_path.is_symlink():
                     shutil.rmtree(self.preview_path)
