@@ -136,7 +136,8 @@ class StreamingVideoWriter:
     at ``path`` or at a file output's preview path (a stopped writer's preview too), or a folder holding the
     frames of an earlier PNG output, is a ``FileExistsError`` naming it, raised before anything is written and
     replaced only with ``overwrite=True`` (as the command line's ``--overwrite``); a folder holding anything
-    else is never replaced (:func:`~streamt2v.io.output_paths.check_output_path`).
+    else is never replaced (:func:`~streamt2v.io.output_paths.check_output_path`). A PNG output's preview
+    folder is replaced whatever ``overwrite`` says, if it holds only frames: it is this class's own.
     """
 
     def __init__(
