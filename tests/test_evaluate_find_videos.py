@@ -1,0 +1,154 @@
+"""Which videos ``evaluate`` scores: video files and PNG frame folders of a folder, loose frames and
+nested folders, unfinished ``generate`` previews."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import pytest
+
+from conftest import write_x264_video as write_video
+from streamt2v.cli import main
+from test_metrics_probes import OBJS, make_video
+
+
+def test_a_folder_of_videos_and_png_frame_folders(tmp_path, capsys):
+    """``generate --png-dir`` outputs (folders of frames) are videos of a folder too, scored beside the video
+    files in name order; hidden entries (writers' temporaries) and folders without frames are not; prompts
+    may come from a pipe (``--prompts <(...)``)."""
+    import os
+    import threading
+
+    from streamt2v.io.video import write_video as write_frames
+    from streamt2v.metrics.evaluate import find_videos
+    from test_video_io import smooth_video
+
+    write_video(tmp_path / "a.mp4", make_video(OBJS, t=12))
+    write_video(tmp_path / "c.mp4", make_video(OBJS, t=6))
+    (tmp_path / "c.mp4").rename(tmp_path / "c_phone.m4v")
+    write_frames(tmp_path / "b_frames", smooth_video(t=12), fps=8)
+    write_frames(tmp_path / ".b_frames_tmp", smooth_video(t=3), fps=8)
+    (tmp_path / "c_notes").mkdir()
+    (tmp_path / "c_notes" / "todo.txt").write_text("x")
+    assert [p.name for p in find_videos(tmp_path)] == ["a.mp4", "b_frames", "c_phone.m4v"]
+    # a folder holding frames itself is still one video
+    assert find_videos(tmp_path / "b_frames") == [tmp_path / "b_frames"]
+
+    read_end, write_end = os.pipe()  # what bash's <(...) hands over: /dev/fd/N, a pipe, not a regular file
+    writer = threading.Thread(
+        target=lambda: (os.write(write_end, b"first\nsecond\nthird\n"), os.close(write_end))
+    )
+    writer.start()
+    try:
+        argv = ["evaluate", str(tmp_path), "--prompts", f"/dev/fd/{read_end}", "--metrics", "scuts"]
+        rc = main([*argv, "--out", str(tmp_path / "r.json"), "--no-progress"])
+    finally:
+        writer.join()
+        os.close(read_end)
+    assert rc == 0, capsys.readouterr().err
+    records = json.loads((tmp_path / "r.json").read_text())["records"]
+    names = [(r["path"].rsplit("/", 1)[-1], r["frames"]) for r in records]
+    assert names == [("a.mp4", 12), ("b_frames", 12), ("c_phone.m4v", 6)]
+    assert (
+        main(["evaluate", str(tmp_path), "--prompts", str(tmp_path / "c_notes"), "--metrics", "probes"]) == 2
+    )
+    assert "is a folder" in capsys.readouterr().err
+
+
+def test_loose_frames_beside_videos_are_named_and_a_nested_folder_is_pointed_to(video_dir, tmp_path, caplog):
+    """A folder of videos with frame images of its own scored the videos and dropped the frames unseen; a
+    folder whose videos are one level down said only 'no videos'."""
+    import logging
+
+    from streamt2v.io.video import write_pngs
+    from streamt2v.metrics.evaluate import find_videos
+
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    shutil.copy(video_dir / "a_clean.mp4", mixed)
+    write_pngs(mixed, make_video(OBJS, t=3))
+    with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.evaluate"):
+        assert find_videos(mixed) == [mixed / "a_clean.mp4"]
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert warning.startswith(
+        f"folder {str(mixed)!r} holds videos and 3 loose frame image(s) (frame_000000.png"
+    )
+    nested = tmp_path / "nested"
+    (nested / "sub").mkdir(parents=True)
+    shutil.copy(video_dir / "a_clean.mp4", nested / "sub")
+    with pytest.raises(
+        ValueError, match=r"the search is not recursive: 'sub' holds videos, pass that folder$"
+    ):
+        find_videos(nested)
+
+
+def test_unfinished_generate_previews_in_a_folder_are_left_out_and_named(video_dir, tmp_path, caplog):
+    """An interrupted (or running) ``generate -o out.mp4`` leaves its preview ``out.partial.mp4`` (a PNG
+    output: ``frames.partial/``); scoring the outputs folder scored each as one more, shorter video of the
+    set (and a prompts file then had one prompt too few)."""
+    import logging
+
+    from streamt2v.io.video import write_pngs
+    from streamt2v.metrics.evaluate import find_videos
+
+    shutil.copy(video_dir / "a_clean.mp4", tmp_path / "a.mp4")
+    shutil.copy(video_dir / "a_clean.mp4", tmp_path / "b.partial.mp4")
+    (tmp_path / "frames.partial").mkdir()
+    write_pngs(tmp_path / "frames.partial", make_video(OBJS, t=3))
+    with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.evaluate"):
+        assert find_videos(tmp_path) == [tmp_path / "a.mp4"]
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert "left out 2 unfinished `generate` preview(s) (b.partial.mp4, frames.partial)" in warning
+    # named by its path, a preview is scored
+    assert find_videos(tmp_path / "b.partial.mp4") == [tmp_path / "b.partial.mp4"]
+    assert find_videos(tmp_path / "frames.partial") == [tmp_path / "frames.partial"]
+
+
+def test_a_generate_preview_named_directly_is_scored_with_a_warning(video_dir, tmp_path, caplog, capsys):
+    """A shell glob (``evaluate g/*.mp4``) passes ``out.partial.mp4`` as a file: it was scored as one more
+    video of the set without a word, though the same file in a folder scan is left out with a warning."""
+    import logging
+
+    from streamt2v.io.video import write_pngs
+
+    shutil.copy(video_dir / "a_clean.mp4", tmp_path / "a.mp4")
+    shutil.copy(video_dir / "a_clean.mp4", tmp_path / "a.partial.mp4")
+    (tmp_path / "frames.partial").mkdir()
+    write_pngs(tmp_path / "frames.partial", make_video(OBJS, t=3))
+    argv = ["evaluate", *(str(tmp_path / n) for n in ("a.mp4", "a.partial.mp4", "frames.partial"))]
+    with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.evaluate"):
+        assert main([*argv, "--metrics", "scuts", "--no-progress"]) == 0
+    rows = [line.split()[0] for line in capsys.readouterr().out.splitlines() if line and line[0] != "-"]
+    assert rows == ["video", "a.mp4", "a.partial.mp4", "frames.partial", "mean"]  # still scored, as asked
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{str(tmp_path / n)!r} looks like an unfinished `generate` preview (half a video, if generate was "
+        "stopped or is still running); scoring it as given"
+        for n in ("a.partial.mp4", "frames.partial")
+    ]
+
+
+def test_a_folder_of_only_previews_is_refused_naming_them(video_dir, tmp_path, caplog):
+    """A folder holding only ``take.partial.mp4`` said 'no videos (.mp4, ...) in folder' beside an .mp4;
+    a ``notes.partial`` folder without frames (no preview of ``generate``) was left out as one."""
+    import logging
+
+    from streamt2v.metrics.evaluate import find_videos
+
+    only = tmp_path / "only"
+    only.mkdir()
+    shutil.copy(video_dir / "a_clean.mp4", only / "take.partial.mp4")
+    message = (
+        f"folder {str(only)!r} holds only unfinished `generate` preview(s) ({str(only / 'take.partial.mp4')!r}); "
+        "pass them by their paths to score them"
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        find_videos(only)
+    mixed = tmp_path / "mixed"
+    (mixed / "notes.partial").mkdir(parents=True)
+    (mixed / "notes.partial" / "todo.txt").write_text("x")
+    shutil.copy(video_dir / "a_clean.mp4", mixed / "a.mp4")
+    with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.evaluate"):
+        assert find_videos(mixed) == [mixed / "a.mp4"]
+    assert caplog.records == []

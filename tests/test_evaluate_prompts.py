@@ -1,0 +1,132 @@
+"""``evaluate``'s prompts files (``--prompts``, ``read_prompts``): text and JSON, entries that are no
+strings, keys shared by several videos or matching none."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from streamt2v.cli import main
+
+
+def test_a_prompts_file_that_does_not_hold_strings_is_refused_naming_the_file(video_dir, tmp_path, capsys):
+    """A JSON prompt that is a number or null was scored as the text "1" or "None"; a file that is not JSON or
+    not UTF-8 failed with the decoder's message alone, naming neither the file nor --prompts."""
+    from pathlib import Path
+
+    from streamt2v.metrics.evaluate import read_prompts
+
+    videos = [Path("a.mp4"), Path("b.mp4")]
+    cases = [
+        ("list.json", "[1, null]", "prompts file '{}': entry 0 is 1, not a string"),
+        (
+            "map.json",
+            '{"a.mp4": "a red circle", "b": null}',
+            "prompts file '{}': the entry 'b' is null, not a string",
+        ),
+        ("bad.json", "not json", "prompts file '{}' is not valid JSON (Expecting value: line 1 column 1"),
+        (
+            "latin.txt",
+            b"a r\xe9d circle\nx\n",
+            "prompts file '{}' is not UTF-8 text (invalid continuation byte",
+        ),
+    ]
+    for name, content, message in cases:
+        path = tmp_path / name
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+        with pytest.raises(ValueError, match=re.escape(message.format(path))):
+            read_prompts(path, videos)
+    (tmp_path / "ok.json").write_text('{"a": "x", "b.mp4": "y"}')
+    assert read_prompts(tmp_path / "ok.json", videos) == ["x", "y"]
+    # a byte-order mark (Windows editors) does not start the first prompt
+    (tmp_path / "bom.txt").write_bytes("\ufeffa red circle\r\na blue square\r\n".encode())
+    assert read_prompts(tmp_path / "bom.txt", videos) == ["a red circle", "a blue square"]
+    assert (
+        main(["evaluate", str(video_dir), "--prompts", str(tmp_path / "list.json"), "--metrics", "probes"])
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "entry 0 is 1, not a string" in err, err
+
+
+def test_json_prompts_keyed_by_a_name_two_videos_share_are_refused(tmp_path, monkeypatch, capsys):
+    """``evaluate runA runB --prompts p.json`` with ``{"out.mp4": ...}`` gave both runs' out.mp4 the same
+    prompt without a word; keys may now be paths (relative to the working folder, or absolute) to tell
+    them apart, and a path key wins over a file name."""
+    from pathlib import Path
+
+    from streamt2v.metrics.evaluate import read_prompts
+
+    monkeypatch.chdir(tmp_path)
+    videos = [Path("runA/out.mp4"), Path("runB/out.mp4")]
+    p = tmp_path / "p.json"
+    p.write_text('{"out.mp4": "a red circle"}')
+    with pytest.raises(ValueError) as err:
+        read_prompts(p, videos)
+    assert str(err.value) == (
+        f"prompts file {str(p)!r}: the key 'out.mp4' matches 2 videos ('runA/out.mp4', 'runB/out.mp4'); key "
+        "each by its path, with a / (relative to the working folder, or as given on the command line), e.g. "
+        "'runA/out.mp4'"
+    )
+    # a video in the working folder: its example key has the / that makes it a path, not a name
+    with pytest.raises(ValueError, match=r"e\.g\. './out\.mp4'$"):
+        read_prompts(p, [Path("out.mp4"), Path("runB/out.mp4")])
+    p.write_text(
+        json.dumps({"./runA/out.mp4": "a red circle", str(tmp_path / "runB/out.mp4"): "a blue square"})
+    )
+    assert read_prompts(p, videos) == ["a red circle", "a blue square"]
+    p.write_text('{"out.mp4": "a red circle", "runB/out.mp4": "a blue square"}')
+    assert read_prompts(p, videos) == ["a red circle", "a blue square"]
+    # the command line refuses it before any video is scored (these files are no videos)
+    for run in ("runA", "runB"):
+        (tmp_path / run).mkdir()
+        (tmp_path / run / "out.mp4").write_bytes(b"not a video")
+    p.write_text('{"out": "a red circle"}')
+    assert main(["evaluate", "runA", "runB", "--prompts", str(p), "--metrics", "probes"]) == 2
+    assert "the key 'out' matches 2 videos ('runA/out.mp4', 'runB/out.mp4')" in capsys.readouterr().err
+
+
+def test_json_prompt_keys_that_match_no_video_are_said(tmp_path, monkeypatch, caplog):
+    """A key of a JSON prompts file that matched no video (a typo, ``bb.mp4``) was dropped without a word:
+    beside a missing video the refusal named that video alone, and where a path key was mistyped
+    (``runa/out.mp4``) the video took its file-name key's prompt unsaid. The refusal now names the unmatched
+    keys too, and unmatched keys alone are a warning naming a few and their count."""
+    import logging
+    from pathlib import Path
+
+    from streamt2v.metrics.evaluate import read_prompts
+
+    monkeypatch.chdir(tmp_path)
+    p = tmp_path / "p.json"
+    p.write_text('{"a.mp4": "a red circle", "bb.mp4": "a blue square"}')
+    with pytest.raises(ValueError) as err:
+        read_prompts(p, [Path("v/a.mp4"), Path("v/b.mp4")])
+    assert str(err.value) == (
+        f"prompts file {str(p)!r}: no prompt for 1 of the 2 video(s) ('v/b.mp4'); a video is keyed by its "
+        "path, file name or name without the extension; 1 of its 2 keys matches no video scored here "
+        "('bb.mp4'): a typo?"
+    )
+    # a mistyped path key: the video takes its file-name key, and the path key is named
+    videos = [Path("runA/out.mp4"), Path("runB/b.mp4")]
+    p.write_text('{"out.mp4": "a red circle", "runa/out.mp4": "a blue square", "b": "a green triangle"}')
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.evaluate"):
+        assert read_prompts(p, videos) == ["a red circle", "a green triangle"]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"prompts file {str(p)!r}: 1 of its 3 keys matches no video scored here ('runa/out.mp4'), not used: "
+        "a typo? A video is keyed by its path, file name or name without the extension"
+    ]
+    # many: a few named, and the count
+    p.write_text(json.dumps({"b": "x", **{f"c{i}.mp4": "y" for i in range(5)}}))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.evaluate"):
+        assert read_prompts(p, videos[1:]) == ["x"]
+    assert "5 of its 6 keys match no video scored here ('c0.mp4', 'c1.mp4', 'c2.mp4', ...)" in caplog.text
+    # every key used: nothing said
+    caplog.clear()
+    p.write_text('{"runA/out.mp4": "a red circle", "b.mp4": "a blue square"}')
+    with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.evaluate"):
+        assert read_prompts(p, videos) == ["a red circle", "a blue square"]
+    assert caplog.records == []

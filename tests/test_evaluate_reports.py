@@ -1,0 +1,94 @@
+"""``evaluate``'s results: the printed table, the JSON and CSV files (inf and nan, the saved config, the
+mean row)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+
+from conftest import write_x264_video as write_video
+from streamt2v.cli import main
+from test_metrics_probes import OBJS, make_video
+
+
+def test_json_results_are_strict_json_with_inf_and_nan_apart(tmp_path):
+    """A static video's MAWE (inf) and the caption probe without prompts (nan) were written as bare
+    Infinity/NaN, which jq and JavaScript's JSON.parse reject; then both as null, so a reader could not tell
+    infinite from not measured. They are the strings "inf" and "nan", as the CSV writes them."""
+    d = tmp_path / "v"
+    d.mkdir()
+    write_video(d / "still.mp4", np.repeat(make_video(OBJS, t=1), 6, axis=0))
+    out = tmp_path / "r.json"
+    args = ["evaluate", str(d), "--metrics", "mawe,probes", "--no-progress"]
+    assert main([*args, "--out", str(out)]) == 0
+
+    def refuse(token):
+        raise ValueError(f"non-standard JSON constant {token}")
+
+    data = json.loads(out.read_text(), parse_constant=refuse)
+    record = data["records"][0]
+    assert record["mawe"] == "inf" and data["mean"]["mawe"] == "inf"
+    assert record["probe_caption_agreement"] == "nan" == data["mean"]["probe_caption_agreement"]
+    assert record["frames"] == 6 and record["probe_motion"] == 0.0
+    assert math.isinf(float(record["mawe"])) and math.isnan(float(record["probe_caption_agreement"]))
+    assert data["config"]["boundaries"] is None  # null: a setting left at its default
+    # the CSV names them the same way
+    assert main([*args, "--out", str(tmp_path / "r.csv")]) == 0
+    row = dict(zip(*[line.split(",") for line in (tmp_path / "r.csv").read_text().splitlines()[:2]]))
+    assert (row["mawe"], row["probe_caption_agreement"]) == ("inf", "nan")
+
+
+def test_the_saved_config_holds_the_chunk_boundaries(video_dir, tmp_path):
+    """The probes' jump ratio depends on the chunk boundaries, which the JSON's config left out: a result file
+    did not say how its jump ratios were measured."""
+    out = tmp_path / "r.json"
+    video = str(video_dir / "a_clean.mp4")
+    args = ["evaluate", video, "--metrics", "probes", "--no-progress", "--out", str(out)]
+    assert main([*args, "--boundaries", "12,20"]) == 0
+    assert json.loads(out.read_text())["config"]["boundaries"] == [12, 20]
+    assert main([*args, "--overwrite"]) == 0
+    assert json.loads(out.read_text())["config"]["boundaries"] is None  # the default plan
+
+
+def test_table_rows_of_videos_sharing_a_file_name_show_the_end_of_their_paths():
+    """``evaluate runs/*/`` printed rows all named ``out.mp4``: which run was which could not be told."""
+    from streamt2v.metrics.evaluate import EvaluationReport
+
+    paths = ["runs/runA/out.mp4", "runs/runB/out.mp4", "x/a.mp4", "/data/runA/out.mp4", "out.mp4"]
+    report = EvaluationReport(records=[{"path": p, "scuts": 0} for p in paths])
+    rows = [line.split()[0] for line in report.table().splitlines() if line[0] != "-"]
+    assert rows == [
+        "video",
+        "runs/runA/out.mp4",
+        "runB/out.mp4",
+        "a.mp4",
+        "data/runA/out.mp4",
+        "out.mp4",
+        "mean",
+    ]
+
+
+def test_the_mean_frame_count_prints_like_the_column(tmp_path):
+    """The mean row averaged the ``frames`` column as any metric: ``18.00`` (or ``1.000``) under counts
+    printed ``18``. It is a count to one decimal, a whole one without, alike in the table, CSV and JSON."""
+    from streamt2v.metrics.evaluate import EvaluationReport
+
+    def saved(report):
+        report.save(tmp_path / "r.csv")
+        report.save(tmp_path / "r.json")
+        csv_mean = (tmp_path / "r.csv").read_text().splitlines()[-1].split(",")
+        return csv_mean, json.loads((tmp_path / "r.json").read_text())["mean"]
+
+    for frames, shown in [([18, 18], "18"), ([18, 19], "18.5"), ([10, 10, 11], "10.3"), ([1], "1")]:
+        report = EvaluationReport(
+            records=[{"path": f"v{i}.mp4", "frames": n, "scuts": 0} for i, n in enumerate(frames)]
+        )
+        mean_row = report.table().splitlines()[-1].split()
+        assert mean_row == ["mean", shown, "0.000"], (frames, mean_row)
+        assert report.means["frames"] == float(shown) and type(report.means["frames"]) is type(
+            json.loads(shown)
+        )
+        csv_mean, json_mean = saved(report)
+        assert csv_mean == ["mean", shown, "0.0"] and json_mean == {"frames": json.loads(shown), "scuts": 0.0}
