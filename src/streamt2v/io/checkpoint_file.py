@@ -224,7 +224,9 @@ def _not_loaded_names(value: Any) -> list[str]:
 
 
 def _first_names(names: Sequence[str], limit: int) -> str:
-    return ", ".join(printable(n) for n in names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
+    return ", ".join(printable(n) for n in names[:limit]) + (
+        f" and {len(names) - limit} more" if len(names) > limit else ""
+    )
 
 
 def _describe(value: Any) -> str:
