@@ -95,6 +95,19 @@ def test_assembled_runs_generate_and_enhance_from_the_command_line(tmp_path, run
     assert read_video(enhanced)[0].shape[2:] == (16, 32, 32)
 
 
+def test_the_printed_commands_name_the_assembled_folders_as_the_shell_reads_them(tmp_path, runs, capsys):
+    """``model folder my models/m: streamt2v generate PROMPT --model my models/m``: the folder was printed
+    unquoted, so the command as printed gave generate the prompt 'models/m' and no model."""
+    import shlex
+
+    for kind, run, command in (("model", "stream", "generate"), ("refiner", "refiner", "enhance")):
+        dest = tmp_path / "my models" / kind
+        assert main(["assemble", kind, str(dest), "--unet", str(runs / run / "final" / "unet")]) == 0
+        line = capsys.readouterr().out.strip().splitlines()[-1]
+        printed = shlex.split(line.split(": ", 1)[1])
+        assert printed[:2] == ["streamt2v", command] and printed[-2:] == ["--model", str(dest)], line
+
+
 def test_assemble_refuses_parts_that_do_not_fit(tmp_path, runs, encoders, capsys):
     vae, _ = encoders
     stream_unet = runs / "stream" / "final" / "unet"

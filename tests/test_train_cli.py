@@ -88,7 +88,11 @@ def test_cli_refuses_settings_that_would_train_the_wrong_thing_before_writing(tm
 
 def test_the_assemble_hint_of_a_stream_on_own_videos_gives_their_frame_rate(tmp_path, capsys, encoders):
     """`assemble --fps` defaults to the microworld's 8: the hint printed after a stream run on a folder of
-    24 fps videos gave no --fps, so the folder it led to played them at a third of their speed."""
+    24 fps videos gave no --fps, so the folder it led to played them at a third of their speed. The hint is
+    runnable as printed: a run folder with a space ("my runs/stream") was printed unquoted, and pasted
+    it gave assemble the two arguments 'my' and 'runs/stream/final/unet'."""
+    import shlex
+
     import numpy as np
 
     from streamt2v.io.video import from_uint8_frames, write_video
@@ -106,13 +110,15 @@ def test_the_assemble_hint_of_a_stream_on_own_videos_gives_their_frame_rate(tmp_
     common += ["--no-progress"]
     assert main(["train", "base", "--out", str(tmp_path / "base"), *common]) == 0
     unet = tmp_path / "base" / "final" / "unet"
-    assert (
-        main(["train", "stream", "--out", str(tmp_path / "stream"), "--base-unet", str(unet), *common]) == 0
-    )
-    out = capsys.readouterr().out
-    assert (
-        f"streamt2v assemble model OUT_DIR --unet {tmp_path / 'stream' / 'final' / 'unet'} --fps 24\n" in out
-    )
+    stream = tmp_path / "my runs" / "stream"
+    assert main(["train", "stream", "--out", str(stream), "--base-unet", str(unet), *common]) == 0
+    hint = capsys.readouterr().out.splitlines()[-1]
+    assert hint.startswith("loadable folder: streamt2v assemble model OUT_DIR --unet ")
+    command = hint.split(": ", 1)[1]
+    assert shlex.split(command) == [
+        *("streamt2v", "assemble", "model", "OUT_DIR", "--unet", str(stream / "final" / "unet")),
+        *("--fps", "24"),
+    ]
 
 
 def test_no_log_line_names_the_temporary_final_folder(tmp_path, capsys, caplog):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -143,7 +144,8 @@ def run(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             **common,
         )
-        print(f"model folder {out}: streamt2v generate PROMPT --model {out}")
+        # the folder quoted in the command (a space would split it when pasted)
+        print(f"model folder {out}: streamt2v generate PROMPT --model {shlex.quote(str(out))}")
     else:
         out = assemble_refiner(
             args.out_dir,
@@ -152,5 +154,7 @@ def run(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             **common,
         )
-        print(f"refiner folder {out}: streamt2v enhance VIDEO --prompt PROMPT --model {out}")
+        print(
+            f"refiner folder {out}: streamt2v enhance VIDEO --prompt PROMPT --model {shlex.quote(str(out))}"
+        )
     return 0

@@ -216,7 +216,11 @@ def run(args: argparse.Namespace) -> int:
         kind = {"stream": "model", "refiner": "refiner"}.get(args.recipe)
         if kind:  # the folders generate / enhance load
             unet = result.out_dir / "final" / "unet"
-            print(f"loadable folder: streamt2v assemble {kind} OUT_DIR --unet {unet}{_fps_flag(args, kind)}")
+            # quoted: a run folder with a space ("my runs/stream") split into two arguments when pasted
+            unet_arg = shlex.quote(str(unet))
+            print(
+                f"loadable folder: streamt2v assemble {kind} OUT_DIR --unet {unet_arg}{_fps_flag(args, kind)}"
+            )
     return 0
 
 
