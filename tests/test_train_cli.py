@@ -176,3 +176,65 @@ def test_a_recipe_taken_by_compile_is_named(argv, tmp_path, capsys, monkeypatch)
         "give the recipe before --compile, or name the backend (--compile inductor)"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_run_stopped_under_a_launcher_says_once_how_to_continue_with_its_batch(tmp_path):
+    """Stopped under ``torch.distributed.run`` (2 processes), each process printed ``continue with:
+    streamt2v train ... --resume``: pasted, that resumed on one process with half the run's batch
+    (``--batch-size`` is per process), and nothing warned. The main process alone gives the command, with
+    the one-process run of the same steps (``--grad-accum`` 2), which resumes the run."""
+    import os
+    import shlex
+    import signal
+    import socket
+    import time
+
+    out = tmp_path / "run"
+    argv = ["train", "vae", "--out", str(out), "--cpu", "--size", "16", "--set", "block_out_channels=[8,16]"]
+    argv += ["--set", "norm_num_groups=4", "--set", "scaling_samples=1", "--set", "frames_per_sample=1"]
+    argv += ["--batch-size", "1", "--steps", "100000", "--checkpoint-every", "2", "--no-progress"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    launch = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        str(port),
+    ]
+    log = tmp_path / "log.txt"
+    with log.open("w") as f:
+        proc = subprocess.Popen(
+            [*launch, "-m", "streamt2v", *argv],
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        end = time.monotonic() + 120
+        while not (out / "checkpoints" / "latest").exists():
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < end, "no checkpoint in 120 s"
+            time.sleep(0.1)
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    lines = [x for x in log.read_text().splitlines() if "continue with:" in x]
+    assert len(lines) == 1, log.read_text()
+    assert (
+        "continue with: the same launch (2 processes) with --resume, or on one process (the same steps): "
+        in (lines[0])
+    )
+    command = shlex.split(lines[0].split("(the same steps): ", 1)[1])
+    assert command[0] == "streamt2v" and command[-2:] == ["--grad-accum", "2"]
+    stopped_at = int(lines[0].split("checkpoint at step ")[1].split()[0])
+    command[command.index("--steps") + 1] = str(stopped_at + 1)
+    assert main(command[1:]) == 0
+    config = json.loads((out / "config.json").read_text())["train"]
+    assert config["batch_size"] * config["grad_accum"] == 2

@@ -207,9 +207,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = train(recipe, cfg, args.out, resume=args.resume, progress=not args.no_progress)
     except KeyboardInterrupt as err:
+        state = PartialState()
+        if not state.is_main_process:  # under a launcher the main process alone says how to continue
+            raise KeyboardInterrupt() from None
         # main prints this as its one "interrupted" line
         lost = f"{err}; " if isinstance(err, TrainInterrupted) else ""
-        raise KeyboardInterrupt(f"{lost}continue with: {_resume_command(args)}") from None
+        raise KeyboardInterrupt(
+            f"{lost}continue with: {_resume_command(args, state.num_processes)}"
+        ) from None
     last = f"{result.losses[-1]:.4f}" if result.losses else "n/a"
     if PartialState().is_main_process:  # once, under a multi-process launcher
         print(f"{args.recipe}: step {result.step}, last loss {last}; models in {result.out_dir / 'final'}")
@@ -234,9 +239,16 @@ def _fps_flag(args: argparse.Namespace, kind: str) -> str:
     return f" --fps {training_frame_rate(args.data, args.captions)}"
 
 
-def _resume_command(args: argparse.Namespace) -> str:
-    """The command that was run, with ``--resume`` (the recipe options must be the same to resume)."""
+def _resume_command(args: argparse.Namespace, processes: int = 1) -> str:
+    """The command that was run, with ``--resume`` (the recipe options must be the same to resume).
+
+    Under a launcher of ``processes`` > 1 the command alone would resume on one process with 1/N of the
+    run's batch (``--batch-size`` is per process), which the resume does not notice: the launch again, or
+    the one-process run of the same steps (``--grad-accum`` N·A, docs/training.md)."""
     argv = list(args.argv)
     if not args.resume:
         argv.append("--resume")
-    return shlex.join(["streamt2v", *argv])
+    if processes == 1:
+        return shlex.join(["streamt2v", *argv])
+    one = shlex.join(["streamt2v", *argv, "--grad-accum", str(processes * args.grad_accum)])
+    return f"the same launch ({processes} processes) with --resume, or on one process (the same steps): {one}"
