@@ -225,3 +225,23 @@ def video_dir(tmp_path_factory):
     write_x264_video(d / "b_cut.mp4", cut)
     (d / "c_broken.mp4").write_bytes(b"not a video at all")
     return d
+
+
+def two_process_launch() -> list[str]:
+    """``python -m torch.distributed.run`` for 2 processes on a free local port (CPU, gloo): the command
+    to put before ``-m streamt2v ...`` or a script."""
+    import socket
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        str(port),
+    ]

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from conftest import two_process_launch
 from streamt2v.cli import main
 
 
@@ -186,25 +187,13 @@ def test_a_run_stopped_under_a_launcher_says_once_how_to_continue_with_its_batch
     import os
     import shlex
     import signal
-    import socket
     import time
 
     out = tmp_path / "run"
     argv = ["train", "vae", "--out", str(out), "--cpu", "--size", "16", "--set", "block_out_channels=[8,16]"]
     argv += ["--set", "norm_num_groups=4", "--set", "scaling_samples=1", "--set", "frames_per_sample=1"]
     argv += ["--batch-size", "1", "--steps", "100000", "--checkpoint-every", "2", "--no-progress"]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    launch = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "--master_port",
-        str(port),
-    ]
+    launch = two_process_launch()
     log = tmp_path / "log.txt"
     with log.open("w") as f:
         proc = subprocess.Popen(

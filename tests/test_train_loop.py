@@ -7,7 +7,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -16,6 +15,7 @@ from dataclasses import replace
 import pytest
 import torch
 
+from conftest import two_process_launch
 from streamt2v.io.folders import _host_tag
 from streamt2v.train.checkpoint import latest_checkpoint, load_checkpoint
 from streamt2v.train.clip_recipe import ClipRecipe
@@ -318,18 +318,7 @@ def test_two_processes_take_the_steps_of_one_with_twice_the_accumulation(tmp_pat
     with grad_accum 1 must take the steps of one process with grad_accum 2, up to float summation order."""
     script = tmp_path / "run.py"
     script.write_text(_SPLIT_RUN)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    launch = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "--master_port",
-        str(port),
-    ]
+    launch = two_process_launch()
     # the two runs go side by side (their start-ups are most of their time)
     two, one = (
         subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
