@@ -171,6 +171,19 @@ def _check_name_length(path: Path, what: str) -> None:
         )
 
 
+def refuse_existing_output(path: Path, named: str | None = None) -> None:
+    """The refusal of a writer given no ``overwrite``: what is at ``path`` is kept, an existing file or a
+    folder holding anything (the frames of an earlier PNG output: :func:`check_output_path` refuses the
+    rest); an empty folder holds nothing to lose. ``named``: what it is, with its path, for the message
+    (default ``output 'PATH'``)."""
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        kind = "folder holding the frames of an earlier output" if path.is_dir() else "file"
+        named = named or f"output {str(path)!r}"
+        raise FileExistsError(
+            f"{named} is an existing {kind}; pass overwrite=True to replace it (--overwrite on the command line)"
+        )
+
+
 def check_output_path(
     path: str | os.PathLike,
     *,

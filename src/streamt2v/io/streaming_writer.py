@@ -24,6 +24,7 @@ from streamt2v.io.output_paths import (
     lock_output,
     output_kind,
     preview_path_for,
+    refuse_existing_output,
     remove_stale_files,
     replace_dir,
     temp_sibling,
@@ -113,16 +114,6 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
         locks.release(lock, remove=True)
 
 
-def _refuse_existing(path: Path, named: str) -> None:
-    """Without ``overwrite``, what is at ``path`` (``named``: what it is and its path) is kept: the refusal
-    of :func:`~streamt2v.io.video.write_video`, word for word (an empty folder holds nothing to lose)."""
-    if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        kind = "folder holding the frames of an earlier output" if path.is_dir() else "file"
-        raise FileExistsError(
-            f"{named} is an existing {kind}; pass overwrite=True to replace it (--overwrite on the command line)"
-        )
-
-
 class StreamingVideoWriter:
     """Write a video chunk by chunk (paper §4: the long video is produced 8 frames at a time).
 
@@ -157,9 +148,9 @@ class StreamingVideoWriter:
         if self.kind != "png-dir" and self.preview_path.is_dir():  # never replaced (failed after a chunk)
             raise IsADirectoryError(f"{preview} is a folder; move it or choose another output")
         if not overwrite:
-            _refuse_existing(self.path, f"output {str(self.path)!r}")
+            refuse_existing_output(self.path)
             if self.kind != "png-dir":  # a PNG preview folder is checked below: frames only, replaced
-                _refuse_existing(self.preview_path, preview)
+                refuse_existing_output(self.preview_path, preview)
         self.fps = check_gif_fps(fps) if self.kind == "gif" else check_fps(fps)
         self.crf = crf
         if self.kind == "png-dir" and (self.preview_path.exists() or self.preview_path.is_symlink()):
@@ -175,7 +166,7 @@ class StreamingVideoWriter:
         self._lock = lock_output(self.path)
         try:
             if not overwrite:  # again: another writer may have finished it between the check and the lock
-                _refuse_existing(self.path, f"output {str(self.path)!r}")
+                refuse_existing_output(self.path)
             if self.kind == "png-dir":
                 if self.preview_path.exists() or self.preview_path.is_symlink():
                     shutil.rmtree(self.preview_path)

@@ -38,6 +38,7 @@ from streamt2v.io.output_paths import (
     lock_output,
     output_kind,
     output_lock_path,
+    refuse_existing_output,
     remove_stale_files,
     replace_dir,
     temp_sibling,
@@ -239,13 +240,13 @@ def write_video(
     # everything but what is there already first (a folder of the user's is refused, overwrite or not)
     path = check_output_path(path, overwrite=True, lock_held=held_lock is not None)
     if not overwrite:
-        _refuse_existing_output(path)
+        refuse_existing_output(path)
     check_gif_fps(fps) if output_kind(path) == "gif" else check_fps(fps)
     path.parent.mkdir(parents=True, exist_ok=True)
     lock = held_lock if held_lock is not None else lock_output(path)
     try:
         if not overwrite:  # again: another writer may have finished it between the check and the lock
-            _refuse_existing_output(path)
+            refuse_existing_output(path)
         # what a writer of it killed mid-write (kill -9) left: this one holds the lock
         remove_stale_files(path)
         _write_atomically(path, frames, fps, crf)
@@ -253,15 +254,6 @@ def write_video(
         if held_lock is None:
             locks.release(lock, remove=True)
     return path
-
-
-def _refuse_existing_output(path: Path) -> None:
-    if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        what = "folder holding the frames of an earlier output" if path.is_dir() else "file"
-        raise FileExistsError(
-            f"output {str(path)!r} is an existing {what}; pass overwrite=True to replace it "
-            "(--overwrite on the command line)"
-        )
 
 
 def _write_atomically(path: Path, frames: np.ndarray, fps: float, crf: int) -> None:
