@@ -235,10 +235,23 @@ class ProbeResult:
         return {prefix + k: float(getattr(self, k)) for k in keys}
 
 
-def _centres(segs: list[FrameSegmentation], colour: str) -> np.ndarray:
+def _centres(segs: Sequence[FrameSegmentation], colour: str) -> np.ndarray:
     return np.array(
         [s.objects[colour].centre if colour in s.objects else (np.nan, np.nan) for s in segs], np.float64
     )
+
+
+def mean_speed(segs: Sequence[FrameSegmentation], colours: Sequence[str]) -> float:
+    """Mean centre displacement per frame of each of ``colours`` (frames where it is missing skipped), averaged
+    over the colours seen moving; ``nan`` without any (:attr:`ProbeResult.motion`)."""
+    speeds = []
+    for c in colours:
+        cen = _centres(segs, c)
+        d = np.linalg.norm(cen[1:] - cen[:-1], axis=1)
+        d = d[np.isfinite(d)]
+        if len(d):
+            speeds.append(float(d.mean()))
+    return float(np.mean(speeds)) if speeds else math.nan
 
 
 def jump_ratio(segs: list[FrameSegmentation], colours: Sequence[str], boundaries: Sequence[int]) -> float:
@@ -324,15 +337,7 @@ def probe_video(
     identity = float(present.mean()) if colours else math.nan
     background_identity = float(np.mean([s.background == bg for s in segs]))
 
-    speeds = []
-    for c in colours:
-        cen = _centres(segs, c)
-        d = np.linalg.norm(cen[1:] - cen[:-1], axis=1)
-        d = d[np.isfinite(d)]
-        if len(d):
-            speeds.append(float(d.mean()))
-    motion = float(np.mean(speeds)) if speeds else math.nan
-
+    motion = mean_speed(segs, colours)
     ratio = jump_ratio(segs, colours, boundaries) if len(segs) > 1 else math.nan
 
     agreement = math.nan

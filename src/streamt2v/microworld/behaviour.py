@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from streamt2v.metrics.flow import as_uint8_frames
-from streamt2v.metrics.probes import FrameSegmentation, jump_ratio, parse_caption, segment_frame
+from streamt2v.metrics.probes import FrameSegmentation, jump_ratio, mean_speed, parse_caption, segment_frame
 from streamt2v.microworld.captions import parse_caption as parse_scene_caption
 from streamt2v.microworld.dataset import EVAL_PROMPTS, eval_scene
 from streamt2v.microworld.render import SPEEDS, render
@@ -202,18 +202,8 @@ def _probe_figures(
     ``segs`` (every frame on its own background), so that measuring a video segments it once."""
     colours = list(dict.fromkeys(colours))
     background_identity = float(np.mean([s.background == background for s in segs]))
-    speeds = []
-    for c in colours:
-        cen = np.array(
-            [s.objects[c].centre if c in s.objects else (np.nan, np.nan) for s in segs], np.float64
-        )
-        d = np.linalg.norm(cen[1:] - cen[:-1], axis=1)
-        d = d[np.isfinite(d)]
-        if len(d):
-            speeds.append(float(d.mean()))
-    motion = float(np.mean(speeds)) if speeds else math.nan
     ratio = jump_ratio(list(segs), colours, boundaries) if len(segs) > 1 else math.nan
-    return background_identity, motion, ratio
+    return background_identity, mean_speed(segs, colours), ratio
 
 
 def measure_video(video: torch.Tensor, prompt: str, seed: int, boundaries: Sequence[int]) -> VideoBehaviour:
