@@ -179,10 +179,13 @@ def nearby_starts(starts: Sequence[int], frame: int) -> str:
     return ", ".join(["..."] * (i > 2) + [str(v) for v in shown] + ["..."] * (i + 2 < len(starts)))
 
 
-def reanchor_starts(schedule: PromptSchedule, streaming_starts: Sequence[int]) -> list[int]:
+def reanchor_starts(
+    schedule: PromptSchedule, streaming_starts: Sequence[int], anchor_prompt: str | None = None
+) -> list[int]:
     """The starts of the streaming chunks that move the APM anchor with ``reanchor``: each one whose prompt
-    differs from the anchor's (frame 0's, then that of the chunk that last moved it)."""
-    anchor_prompt, moves = schedule.prompt_at(0), []
+    differs from the anchor's (``anchor_prompt``, by default frame 0's; then that of the chunk that last
+    moved it)."""
+    anchor_prompt, moves = schedule.prompt_at(0) if anchor_prompt is None else anchor_prompt, []
     for start in streaming_starts:
         if schedule.prompt_at(start) != anchor_prompt:
             anchor_prompt = schedule.prompt_at(start)

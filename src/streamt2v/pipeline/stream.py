@@ -556,10 +556,12 @@ def _chunks(
     """The chunk loop of :func:`stream` (its inputs already checked)."""
     sampler = _Sampler(model, config, on_step)
     F_cond = config.cond_frames
+    # With reanchor, the first streaming chunk under a new prompt becomes the next anchor.
+    streaming = [spec.start for spec in specs if spec.stage == 2]
+    moves = set(reanchor_starts(schedule, streaming, anchor_prompt)) if config.reanchor else set()
     for spec in specs:
         prompt_k = schedule.prompt_at(spec.start)
-        # With reanchor, the first streaming chunk under a new prompt becomes the next anchor.
-        reanchoring = config.reanchor and spec.stage == 2 and prompt_k != anchor_prompt
+        reanchoring = spec.start in moves
         if spec.stage == 0:
             frames = prefix
         elif spec.stage == 1:
