@@ -110,19 +110,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 # The numeric flags are checked by argparse, whose error names the flag (the library's would speak of its own
 # parameters), whether or not the metric that uses them is chosen: a bad value is a bad value.
 def _flow_size(text: str) -> int:
-    """``type=`` of ``--flow-size``: 0 (the video's own size) or a side from 8 to ``MAX_FLOW_SIDE``. Whether
-    DIS can work at that size (a side of 12) depends on ``--flow``, and is checked by the library."""
-    from streamt2v.metrics.flow import MAX_FLOW_SIDE  # torch: imported only when the flag is given
+    """``type=`` of ``--flow-size``: 0 (the video's own size) or a side the library takes
+    (``check_flow_size``). Whether DIS can work at that size (a side of 12) depends on ``--flow``, and is
+    checked by the library."""
+    from streamt2v.metrics.flow import MAX_FLOW_SIDE, MIN_FLOW_SIDE, check_flow_size  # torch: only when given
 
     try:
         value = int(text)
-    except ValueError:
-        value = None
-    if value is None or not (value == 0 or 8 <= value <= MAX_FLOW_SIDE):
+        if value != 0:
+            check_flow_size(value)
+    except ValueError:  # not an integer, or a side the library refuses
         raise argparse.ArgumentTypeError(
-            f"expected an integer from 8 to {MAX_FLOW_SIDE} (pixels a side), or 0 for the video's own size, "
-            f"got {text!r}"
-        )
+            f"expected an integer from {MIN_FLOW_SIDE} to {MAX_FLOW_SIDE} (pixels a side), or 0 for the video's "
+            f"own size, got {text!r}"
+        ) from None
     return value
 
 
@@ -194,11 +195,12 @@ def run(args: argparse.Namespace) -> int:
             )
         if not args.prompts:
             raise ValueError("the clip metric needs --prompts (one prompt per video)")
+    uses_prompts = bool({"clip", "probes"} & set(metrics))
     mawe_flags = [("--" + k.replace("_", "-"), getattr(args, k) != v) for k, v in MAWE_DEFAULTS.items()]
     unused = [
         f"{flag} ({why})"
         for flag, given, why in (
-            ("--prompts", args.prompts and not {"clip", "probes"} & set(metrics), "clip and probes use it"),
+            ("--prompts", args.prompts and not uses_prompts, "clip and probes use it"),
             ("--clip-model", args.clip_model and "clip" not in metrics, "clip uses it"),
             ("--boundaries", args.boundaries is not None and "probes" not in metrics, "probes use it"),
             *((flag, given and "mawe" not in metrics, "mawe uses it") for flag, given in mawe_flags),
@@ -213,9 +215,7 @@ def run(args: argparse.Namespace) -> int:
     if unused:  # given for nothing: a metric left out of --metrics by mistake, or a stale flag
         print(f"warning: not used by the metric(s) {','.join(metrics)}: {'; '.join(unused)}", file=sys.stderr)
     # read only for the metrics that use them: a file said to be unused cannot stop the run
-    prompts = (
-        read_prompts(args.prompts, videos) if args.prompts and {"clip", "probes"} & set(metrics) else None
-    )
+    prompts = read_prompts(args.prompts, videos) if args.prompts and uses_prompts else None
     # CLIP (transformers, maybe a hub download) is the only model loaded here
     quiet_clip = args.no_progress and "clip" in metrics
     try:

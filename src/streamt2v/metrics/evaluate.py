@@ -167,7 +167,8 @@ def read_prompts(path: str | os.PathLike, videos: Sequence[Path] | None = None) 
             keys = [_prompt_key(data, Path(v)) for v in videos]
             # a key no video took is most likely a typo (`bb.mp4`, `runa/out.mp4`), or names a video that
             # is not scored here: said, naming a few, rather than dropped unseen
-            unused = [k for k in data if k not in set(keys)]
+            taken = set(keys)
+            unused = [k for k in data if k not in taken]
             unmatched = (
                 f"{len(unused)} of its {len(data)} key{'s' * (len(data) != 1)} "
                 f"match{'es' * (len(unused) == 1)} no video scored here ({_quoted(unused)})"

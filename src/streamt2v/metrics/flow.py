@@ -110,12 +110,12 @@ def _is_int(x: object) -> bool:
 
 #: The largest flow side accepted (8K video); a larger one would only fail in OpenCV's allocator, after the
 #: video was read (``--flow-size 100000``: a 30 GB frame).
-MAX_FLOW_SIDE = 8192
+MIN_FLOW_SIDE, MAX_FLOW_SIDE = 8, 8192
 
 
 def check_flow_size(size: object) -> tuple[int, int] | None:
     """``size`` (``N``, ``(H, W)`` ints, or ``None``) as ``(H, W)`` or ``None``; raises unless each side is
-    an int in [8, :data:`MAX_FLOW_SIDE`]."""
+    an int in [:data:`MIN_FLOW_SIDE`, :data:`MAX_FLOW_SIDE`]."""
     if size is None:
         return None
     if _is_int(size):
@@ -124,10 +124,12 @@ def check_flow_size(size: object) -> tuple[int, int] | None:
         h, w = int(size[0]), int(size[1])
     else:
         raise TypeError(f"flow size must be an int, a (height, width) pair of ints or None, got {size!r}")
-    if h < 8 or w < 8:
+    if h < MIN_FLOW_SIDE or w < MIN_FLOW_SIDE:
         # 0 is the command line's word for the video's own size (--flow-size 0): in Python that is None
         native = " (None keeps the video's own size)" if 0 in (h, w) else ""
-        raise ValueError(f"flow size must be at least 8×8 pixels, got {h}×{w}{native}")
+        raise ValueError(
+            f"flow size must be at least {MIN_FLOW_SIDE}×{MIN_FLOW_SIDE} pixels, got {h}×{w}{native}"
+        )
     if h > MAX_FLOW_SIDE or w > MAX_FLOW_SIDE:
         raise ValueError(
             f"flow size must be at most {MAX_FLOW_SIDE}×{MAX_FLOW_SIDE} pixels, got {h}×{w} "
