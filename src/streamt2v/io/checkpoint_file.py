@@ -237,9 +237,14 @@ def _describe(value: Any) -> str:
     return type(value).__name__
 
 
+def _names_other_classes(reason: str) -> bool:
+    """Whether torch's weights-only refusal (``reason``) is for a class or function the pickle names."""
+    return "Unsupported global" in reason or "Unsupported class" in reason
+
+
 def _unpickling_refusal(name: str, err: pickle.UnpicklingError) -> ValueError:
     reason = _torch_reason(err)
-    if "Unsupported global" in reason or "Unsupported class" in reason or "is blocked" in reason:
+    if _names_other_classes(reason) or "is blocked" in reason:
         return ValueError(
             f"refusing to load {name!r}: it is a pickle that needs more than tensors and plain "
             f"containers (torch.load weights_only=True said: {reason}). It was not executed."
@@ -264,11 +269,7 @@ def _weights_only_load(path: Path, is_zip: bool) -> Any:
         reason = _torch_reason(err)
         # (a torch without get_unsafe_globals_in_checkpoint refuses such a file, as before)
         stand_ins_possible = hasattr(torch.serialization, "get_unsafe_globals_in_checkpoint")
-        if not (
-            stand_ins_possible
-            and is_zip
-            and ("Unsupported global" in reason or "Unsupported class" in reason)
-        ):
+        if not (stand_ins_possible and is_zip and _names_other_classes(reason)):
             raise _unpickling_refusal(name, err) from None
     foreign: list[str] = []
     try:
