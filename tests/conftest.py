@@ -245,3 +245,16 @@ def two_process_launch() -> list[str]:
         "--master_port",
         str(port),
     ]
+
+
+def wait_for(path: Path, proc, timeout: float = 120, log: Path | None = None) -> None:
+    """Wait until ``path`` exists while the subprocess ``proc`` runs (fail if it ends first, showing ``log``,
+    its output file, when given, or after ``timeout`` seconds)."""
+    import time
+
+    end = time.monotonic() + timeout
+    while not path.exists():
+        said = log.read_text() if log is not None else ""
+        assert proc.poll() is None, f"the command ended ({proc.returncode}) before {path} appeared\n{said}"
+        assert time.monotonic() < end, f"{path} did not appear in {timeout} s"
+        time.sleep(0.1)

@@ -10,7 +10,6 @@ import shlex
 import signal
 import subprocess
 import sys
-import time
 from importlib.metadata import version
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import numpy
 import pytest
 import torch
 
+from conftest import wait_for
 from streamt2v.cli import main
 from streamt2v.io.video import read_video, write_video
 
@@ -31,14 +31,6 @@ def _start(argv: list[str], cwd: Path, log: Path) -> subprocess.Popen:
         return subprocess.Popen(
             [sys.executable, "-m", "streamt2v", *argv], cwd=cwd, env=env, stdout=f, stderr=subprocess.STDOUT
         )
-
-
-def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
-    end = time.monotonic() + timeout
-    while not path.exists():
-        assert proc.poll() is None, f"the command ended ({proc.returncode}) before {path} appeared"
-        assert time.monotonic() < end, f"{path} did not appear in {timeout} s"
-        time.sleep(0.1)
 
 
 def _stop(proc: subprocess.Popen, sig: int) -> int:
@@ -56,7 +48,7 @@ def test_sigterm_stops_generate_like_ctrl_c_and_the_run_resumes(tmp_path, capsys
     argv += ["--init-steps", "6", "-o", "out.mp4", "--run-dir", "run"]
     log = tmp_path / "log.txt"
     proc = _start(argv, tmp_path, log)
-    _wait_for(run / "chunks" / "chunk_000000.safetensors", proc)
+    wait_for(run / "chunks" / "chunk_000000.safetensors", proc)
     # a second run writing the same output is refused before any work while the first one writes it
     monkeypatch.chdir(tmp_path)
     assert main([*argv[:-1], "run2", "--overwrite", "--no-progress"]) == 2
@@ -86,7 +78,7 @@ def test_sigterm_stops_train_with_the_resume_command_and_the_steps_lost(tmp_path
     argv = ["train", "vae", "--out", str(out), *TINY_VAE, "--steps", "100000", "--checkpoint-every", "3"]
     log = tmp_path / "log.txt"
     proc = _start(argv, tmp_path, log)
-    _wait_for(out / "checkpoints" / "latest", proc)
+    wait_for(out / "checkpoints" / "latest", proc)
     rc = _stop(proc, signal.SIGTERM)
     text = log.read_text()
     assert rc == 143, text

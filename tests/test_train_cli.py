@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import two_process_launch
+from conftest import two_process_launch, wait_for
 from streamt2v.cli import main
 
 
@@ -187,7 +187,6 @@ def test_a_run_stopped_under_a_launcher_says_once_how_to_continue_with_its_batch
     import os
     import shlex
     import signal
-    import time
 
     out = tmp_path / "run"
     argv = ["train", "vae", "--out", str(out), "--cpu", "--size", "16", "--set", "block_out_channels=[8,16]"]
@@ -204,11 +203,7 @@ def test_a_run_stopped_under_a_launcher_says_once_how_to_continue_with_its_batch
             start_new_session=True,
         )
     try:
-        end = time.monotonic() + 120
-        while not (out / "checkpoints" / "latest").exists():
-            assert proc.poll() is None, log.read_text()
-            assert time.monotonic() < end, "no checkpoint in 120 s"
-            time.sleep(0.1)
+        wait_for(out / "checkpoints" / "latest", proc, log=log)
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=120)
     finally:

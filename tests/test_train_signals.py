@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from conftest import wait_for
+
 TINY_VAE = ["--size", "16", "--set", "block_out_channels=[8,16]", "--set", "norm_num_groups=4"]
 TINY_VAE += ["--set", "scaling_samples=1", "--set", "frames_per_sample=1", "--batch-size", "2"]
 
@@ -29,11 +31,7 @@ def test_sigterm_to_the_process_group_stops_a_run_with_data_workers_cleanly(tmp_
             start_new_session=True,  # its own process group, as a job under a supervisor
         )
     try:
-        end = time.monotonic() + 120
-        while not (out / "checkpoints" / "latest").exists():
-            assert proc.poll() is None, log.read_text()
-            assert time.monotonic() < end, "no checkpoint in 120 s"
-            time.sleep(0.1)
+        wait_for(out / "checkpoints" / "latest", proc, log=log)
         os.killpg(proc.pid, signal.SIGTERM)  # the main process and its workers
         rc = proc.wait(timeout=120)
     finally:
