@@ -1,4 +1,5 @@
-"""Device and dtype policy, and model offloading as one reversible context manager.
+"""Device and dtype policy: which device and dtype a model runs in, moving modules there, and the machine
+a figure was measured on.
 
 - :func:`resolve_device`: ``"auto"`` → CUDA if available, else MPS, else CPU; explicit names are checked.
 - :func:`resolve_dtype`: ``fp32`` / ``fp16`` / ``bf16`` (and torch names) → ``torch.dtype``, checked against
@@ -6,17 +7,16 @@
   that supports it.
 - :func:`move_modules`: ``.to`` with only the settings given, on several modules; :func:`move_checked`
   a model's ``.to`` with the device and dtype checked first; :func:`one_dtype` a loader's dtype argument.
-- :func:`offloaded`: moves modules to the compute device for the duration of a block and back afterwards
-  (official release: ``--offload_models``, official-facts §1.4).
+- :func:`own_aligned_memory`: loaded weights copied to aligned memory (bit-identical reloads on the CPU).
+- :func:`describe_machine`: the CPU, GPU, torch version and thread count, for measured figures.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import platform
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 import torch
@@ -188,42 +188,6 @@ def supported_dtypes(device: torch.device) -> list[torch.dtype]:
     if device.type == "mps":
         return [torch.float32, torch.float16]
     return [torch.float32]
-
-
-def _module_device(module: nn.Module) -> torch.device:
-    for p in module.parameters():
-        return p.device
-    for b in module.buffers():
-        return b.device
-    return torch.device("cpu")
-
-
-@contextlib.contextmanager
-def offloaded(modules: Iterable[nn.Module], device: torch.device, *, enabled: bool = True) -> Iterator[None]:
-    """Move ``modules`` to ``device`` for the block, then back to where each was (reversible, exception-safe).
-
-    With ``enabled=False`` this does nothing (models stay where they are)."""
-    mods = [m for m in modules if m is not None]
-    if not enabled:
-        yield
-        return
-    homes = [_module_device(m) for m in mods]
-    try:
-        for m in mods:
-            m.to(device)
-        yield
-    finally:
-        for m, home in zip(mods, homes):
-            m.to(home)
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
-
-
-def peak_memory_bytes(device: torch.device) -> int | None:
-    """Peak allocated accelerator memory since the last reset (CUDA only; None elsewhere)."""
-    if device.type == "cuda":
-        return int(torch.cuda.max_memory_allocated(device))
-    return None
 
 
 def describe_machine(threads: bool = True) -> str:
