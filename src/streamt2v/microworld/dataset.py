@@ -115,9 +115,6 @@ class MicroworldDataset(Dataset):
         self.seed = int(seed)
         self.start = int(start)
 
-    def scene(self, index: int) -> SceneSpec:
-        return sample_scene(np.random.default_rng(scene_seed(self.seed, index)))
-
     def __getitem__(self, index: int) -> dict[str, Any]:
         g = np.random.default_rng(scene_seed(self.seed, index))
         scene = sample_scene(g)

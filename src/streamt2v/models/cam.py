@@ -210,9 +210,6 @@ def from_frames(x: Tensor, batch: int) -> Tensor:
     return x.reshape(batch, bf // batch, c, h, w).permute(0, 2, 1, 3, 4)
 
 
-__all__ = ["CAMEncoder", "CondFrameEncoder", "TemporalCrossAttentionMerger", "from_frames", "to_frames"]
-
-
 def run_down_and_mid(
     down_blocks: nn.ModuleList,
     mid_block: nn.Module,
@@ -235,3 +232,13 @@ def run_down_and_mid(
         skips += res
     mid = mid_block(x, emb, encoder_hidden_states=context, num_frames=num_frames)
     return skips, mid
+
+
+__all__ = [
+    "CAMEncoder",
+    "CondFrameEncoder",
+    "TemporalCrossAttentionMerger",
+    "from_frames",
+    "run_down_and_mid",
+    "to_frames",
+]
