@@ -24,7 +24,7 @@ from safetensors.torch import load_file
 
 from conftest import reference_cases
 from streamt2v.config import PRESETS, StreamingConfig
-from streamt2v.io.official_unet_keys import PREFIXES, map_official_unet_key, unmap_official_unet_key
+from streamt2v.io.official_unet_keys import STAGE2_PREFIXES, map_official_unet_key, unmap_official_unet_key
 from streamt2v.models.unet import StreamingUNet
 
 RTOL = 1e-4
@@ -238,7 +238,7 @@ def test_official_keys_map_bijectively_onto_full_size_model(case: Path) -> None:
         key, shape, *_ = line.split("\t")
         target = map_official_unet_key(key)
         if target is None:
-            assert not key.startswith(PREFIXES), key
+            assert not key.startswith(STAGE2_PREFIXES), key
             continue
         assert target not in mapped, f"{key} and {mapped[target]} both map to {target}"
         mapped[target] = key

@@ -10,7 +10,6 @@ prefix (``model.``, DDP's ``module.``) is removed (:func:`strip_wrapper_prefix`)
 from __future__ import annotations
 
 import json
-import logging
 import os
 import pickle
 import re
@@ -21,8 +20,7 @@ from typing import Any
 import torch
 
 from streamt2v.io.folders import looks_like_hub_id
-
-logger = logging.getLogger(__name__)
+from streamt2v.io.official_unet_keys import STAGE2_PREFIXES
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -288,10 +286,17 @@ def _weights_only_load(path: Path, is_zip: bool) -> Any:
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, list[str]]]:
-    """The tensors of an official checkpoint (:func:`load_official_state_dict`) and what was not read of
-    it: ``{top-level entry: [the classes and functions it needs, by name]}`` for the entries beside the
-    weights that were read with :class:`NotLoaded` stand-ins (a Lightning checkpoint's ``hyper_parameters``
-    holding an ``argparse.Namespace`` or an OmegaConf ``DictConfig``); empty when nothing needed one."""
+    """The tensors of an official checkpoint and what was not read of it: ``{top-level entry: [the classes
+    and functions it needs, by name]}`` for the entries beside the weights that were read with
+    :class:`NotLoaded` stand-ins (a Lightning checkpoint's ``hyper_parameters`` holding an
+    ``argparse.Namespace`` or an OmegaConf ``DictConfig``; :func:`not_loaded_note` says them on one line);
+    empty when nothing needed one.
+
+    ``.safetensors`` (read as one whatever its suffix), or a pickle read with ``weights_only=True`` only. A
+    Lightning checkpoint's ``["state_dict"]`` is taken (or the weights under ``model`` / ``module`` /
+    ``model_state_dict`` / ``network``); optimizer state etc. is ignored. The errors tell a file that is no
+    torch checkpoint at all (by its first bytes), a damaged one, and a pickle whose weights would need more
+    than tensors and plain containers (refused, never executed) apart."""
     if not os.fspath(path):
         raise ValueError("checkpoint '' is an empty path; give the checkpoint file (streaming_t2v.ckpt)")
     path = Path(path)
@@ -386,22 +391,6 @@ def _no_state_dict(name: str, obj: Any) -> ValueError:
     )
 
 
-def load_official_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
-    """Tensors of an official checkpoint: ``.safetensors``, or a pickle read with ``weights_only=True``.
-
-    A Lightning checkpoint's ``["state_dict"]`` is taken (or the weights under ``model`` / ``module`` /
-    ``model_state_dict`` / ``network``); optimizer state etc. is ignored, and so are entries that need
-    classes beyond tensors and plain containers (``hyper_parameters``), read with inert stand-ins and logged
-    (:func:`load_checkpoint`). A safetensors file is read as one whatever its suffix. The errors tell a file
-    that is no torch checkpoint at all (by its first bytes), a damaged one, and a pickle whose weights would
-    need more than tensors and plain containers (refused, never executed) apart.
-    """
-    weights, not_loaded = load_checkpoint(path)
-    if not_loaded:
-        logger.info("%s: %s", path, not_loaded_note(not_loaded))
-    return weights
-
-
 def not_loaded_note(not_loaded: Mapping[str, Sequence[str]]) -> str:
     """What :func:`load_checkpoint` did not read, on one line."""
     entries = "; ".join(f"{k!r} ({', '.join(v)})" for k, v in not_loaded.items())
@@ -411,7 +400,8 @@ def not_loaded_note(not_loaded: Mapping[str, Sequence[str]]) -> str:
     )
 
 
-OFFICIAL_PREFIXES = ("base_model.", "unet.", "resampler.", "image_encoder.", "text_encoder.", "vae.")
+# the official VideoLDM state dict's prefixes: the stage-2 network's, then the other components'
+OFFICIAL_PREFIXES = (*STAGE2_PREFIXES, "image_encoder.", "text_encoder.", "vae.")
 
 
 def strip_wrapper_prefix(state_dict: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], str]:

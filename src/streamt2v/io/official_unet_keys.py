@@ -32,7 +32,8 @@ _OURS_MERGER_DOWN = re.compile(r"^down_mergers\.(\d+)\.(.+)$")
 _OURS_MERGER_MID = re.compile(r"^mid_merger\.(.+)$")
 _OURS_APM = re.compile(r"^base\.(.+\.attn2)\.processor\.(.+)$")
 
-PREFIXES = ("base_model.", "unet.", "resampler.")
+# the official prefixes of the stage-2 network (the keys map_official_unet_key maps)
+STAGE2_PREFIXES = ("base_model.", "unet.", "resampler.")
 
 
 def map_official_unet_key(key: str) -> str | None:
