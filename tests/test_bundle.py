@@ -253,6 +253,42 @@ def test_a_damaged_architecture_in_model_index_is_one_line_naming_the_file_and_t
     assert StreamingT2VModel.from_pretrained(out).config == tiny.config
 
 
+def test_a_damaged_scheduler_config_or_metadata_is_one_line_naming_the_file(
+    tiny: StreamingT2VModel, tmp_path: Path
+) -> None:
+    """scheduler/scheduler_config.json was read with a bare json.loads: damaged, the error was the decoder's
+    'Expecting value: line 1 column 1' naming no file, and a JSON list loaded as an empty config. A wrong
+    fps, sampler or sources in model_index.json was a raw int()/dict() error naming nothing."""
+    out = tiny.save_pretrained(tmp_path / "model")
+    scheduler = out / "scheduler" / "scheduler_config.json"
+    good_scheduler = scheduler.read_text()
+    for text, said in (("{not json", "is not valid JSON"), ("[]", "holds no JSON object")):
+        scheduler.write_text(text)
+        with pytest.raises(ValueError) as info:
+            StreamingT2VModel.from_pretrained(out)
+        msg = str(info.value)
+        assert "\n" not in msg and repr(str(scheduler)) in msg and said in msg, msg
+    scheduler.write_text(good_scheduler)
+    index_path = out / MODEL_INDEX
+    good = json.loads(index_path.read_text())
+    for field, value, said in (
+        ("fps", "eight", "a positive integer"),
+        ("fps", 0, "a positive integer"),
+        ("sampler", "ddim", "a JSON object"),
+        ("sources", ["a"], "a JSON object"),
+    ):
+        index = json.loads(json.dumps(good))
+        index["streamt2v"][field] = value
+        index_path.write_text(json.dumps(index))
+        with pytest.raises(ValueError) as info:
+            StreamingT2VModel.from_pretrained(out)
+        msg = str(info.value)
+        assert "\n" not in msg and repr(str(index_path)) in msg, msg
+        assert f"streamt2v.{field} must be {said}, got {value!r}" in msg, msg
+    index_path.write_text(json.dumps(good))
+    assert StreamingT2VModel.from_pretrained(out).fps == tiny.fps
+
+
 def test_a_dtype_cast_prints_no_float32_warning_about_no_module() -> None:
     """diffusers warned on every cast of each of its models ("should be kept in float32: []. Casting
     directly with `to()` can lead to inconsistent results"), naming no module: three lines of noise per

@@ -166,10 +166,6 @@ def component_configs(cfg: ModelConfig) -> ComponentConfigs:
     return ComponentConfigs(text, vision, vae)
 
 
-def model_config_to_dict(cfg: ModelConfig) -> dict[str, Any]:
-    return asdict(cfg)
-
-
 def load_tokenizer(
     directory: str | os.PathLike[str], class_name: str | None = None
 ) -> PreTrainedTokenizerBase:
@@ -274,6 +270,47 @@ def _model_folder(spec: object) -> Path:
         instead="a streamt2v model folder; an official checkpoint is converted to one first: streamt2v "
         "convert CKPT OUT_DIR --init-unet FOLDER",
     )
+
+
+def _read_model_index(root: Path) -> tuple[dict[str, Any], ModelConfig]:
+    """``root``'s ``model_index.json`` and the architecture it holds, its ``streamt2v`` metadata checked
+    (``fps``, ``sources``, ``sampler``); a folder that is no StreamingT2V model folder (a part of one, a
+    diffusers pipeline, a refiner) or a damaged index is refused in one line naming the file."""
+    index_path = root / MODEL_INDEX
+    if not index_path.is_file():
+        if (root.parent / MODEL_INDEX).is_file() and root.name in (
+            *REQUIRED_COMPONENTS,
+            "init_unet",
+            "tokenizer",
+        ):
+            raise FileNotFoundError(
+                f"{str(root)!r} is the {root.name}/ part of model folder {str(root.parent)!r}; pass that folder"
+            )
+        raise FileNotFoundError(f"{str(index_path)!r} not found: not a streamt2v model folder")
+    index = read_json_object(index_path, "model folder index")
+    meta = index.get("streamt2v")
+    if index.get("_class_name") != "StreamingT2VModel" or meta is None:
+        got = index.get("_class_name")
+        hint = ""
+        if got in ("TextToVideoSDPipeline", "VideoToVideoSDPipeline"):
+            hint = (
+                f"; a {got} folder (ModelScope T2V, zeroscope) is the stage-1 model that `streamt2v "
+                "convert --init-unet` takes, or a refiner for enhance --model / generate --refiner"
+            )
+        elif got == "StreamingT2VRefiner":
+            hint = "; a refiner folder (stage 3): Refiner.from_pretrained loads it"
+        raise ValueError(f"{str(index_path)!r} is not a StreamingT2VModel index (got {got!r}){hint}")
+    where = f"model folder index {str(index_path)!r}"
+    if not isinstance(meta, dict) or "model_config" not in meta:
+        raise ValueError(f"{where} has no streamt2v.model_config (the architecture save_pretrained writes)")
+    config = config_from_json(ModelConfig, meta["model_config"], where, "streamt2v.model_config.")
+    fps, sources, sampler = meta.get("fps", 8), meta.get("sources"), meta.get("sampler")
+    if isinstance(fps, bool) or not isinstance(fps, int) or fps <= 0:
+        raise ValueError(f"{where}: streamt2v.fps must be a positive integer, got {fps!r}")
+    for name, value in (("sources", sources), ("sampler", sampler)):
+        if value is not None and not isinstance(value, dict):
+            raise ValueError(f"{where}: streamt2v.{name} must be a JSON object, got {value!r}")
+    return index, config
 
 
 class StreamingT2VModel:
@@ -449,7 +486,7 @@ class StreamingT2VModel:
             "init_unet": ["diffusers", "UNet3DConditionModel"] if self.init_unet is not None else None,
             "scheduler": ["diffusers", str(self.scheduler_config.get("_class_name", "DDIMScheduler"))],
             "streamt2v": {
-                "model_config": model_config_to_dict(self.config),
+                "model_config": asdict(self.config),
                 "fps": self.fps,
                 "sources": self.sources,
                 "sampler": self.sampler,
@@ -503,36 +540,8 @@ class StreamingT2VModel:
         elif torch_dtype is not None:
             torch_dtype = resolve_dtype(torch_dtype, None)
         root = _model_folder(path_or_hub_id)
-        index_path = root / MODEL_INDEX
-        if not index_path.is_file():
-            if (root.parent / MODEL_INDEX).is_file() and root.name in (
-                *REQUIRED_COMPONENTS,
-                "init_unet",
-                "tokenizer",
-            ):
-                raise FileNotFoundError(
-                    f"{str(root)!r} is the {root.name}/ part of model folder {str(root.parent)!r}; pass that folder"
-                )
-            raise FileNotFoundError(f"{str(index_path)!r} not found: not a streamt2v model folder")
-        index = read_json_object(index_path, "model folder index")
-        meta = index.get("streamt2v")
-        if index.get("_class_name") != "StreamingT2VModel" or meta is None:
-            got = index.get("_class_name")
-            hint = ""
-            if got in ("TextToVideoSDPipeline", "VideoToVideoSDPipeline"):
-                hint = (
-                    f"; a {got} folder (ModelScope T2V, zeroscope) is the stage-1 model that `streamt2v "
-                    "convert --init-unet` takes, or a refiner for enhance --model / generate --refiner"
-                )
-            elif got == "StreamingT2VRefiner":
-                hint = "; a refiner folder (stage 3): Refiner.from_pretrained loads it"
-            raise ValueError(f"{str(index_path)!r} is not a StreamingT2VModel index (got {got!r}){hint}")
-        where = f"model folder index {str(index_path)!r}"
-        if not isinstance(meta, dict) or "model_config" not in meta:
-            raise ValueError(
-                f"{where} has no streamt2v.model_config (the architecture save_pretrained writes)"
-            )
-        config = config_from_json(ModelConfig, meta["model_config"], where, "streamt2v.model_config.")
+        index, config = _read_model_index(root)
+        meta = index["streamt2v"]
         needed = list(REQUIRED_COMPONENTS)
         needed += [c for c in ("tokenizer", "init_unet") if index.get(c) is not None]
         for comp in needed:
@@ -540,6 +549,7 @@ class StreamingT2VModel:
                 raise FileNotFoundError(
                     f"model folder {str(root)!r} is missing component {comp!r} ({root / comp})"
                 )
+        scheduler_config = read_json_object(root / "scheduler" / "scheduler_config.json", "scheduler config")
         # Every part's weights are found before any is read (diffusers would say 'no file named
         # diffusion_pytorch_model.bin' after a warning about unsafe serialization); an fp16-only variant is read
         variants = {
@@ -568,7 +578,6 @@ class StreamingT2VModel:
         init_unet = None
         if index.get("init_unet") is not None:
             init_unet = UNet3DConditionModel.from_pretrained(root / "init_unet", **kw("init_unet")).eval()
-        scheduler_config = json.loads((root / "scheduler" / "scheduler_config.json").read_text())
         model = cls(
             TextEncoder(tokenizer, text),
             ImageEncoder(vision),
