@@ -163,3 +163,29 @@ def test_cli_convert_prints_the_report_once_and_a_one_line_error(
     assert "\n" not in str(info.value) and info.value.report.mismatched
     with pytest.raises(ValueError, match="unknown model preset 'nope'"):
         _cli(["convert", str(src), str(tmp_path / "out"), "--preset", "nope"])
+
+
+def test_random_components_come_from_the_seed_and_leave_the_callers_random_numbers_alone(
+    tmp_path: Path,
+) -> None:
+    """--no-strict's random components were drawn after torch.manual_seed(seed) on the global generator: a
+    Python caller's later random numbers were reset to those of seed 0 by the conversion."""
+    case = first_reference_case()
+    cfg, head_width = reference_config(case)
+    torch.manual_seed(1234)
+    expected = torch.rand(4)
+    torch.manual_seed(1234)
+    for seed, out in ((5, "a"), (5, "b"), (6, "c")):
+        report = convert_official_checkpoint(
+            case / "tiny_state_dict.safetensors",
+            tmp_path / out,
+            cfg,
+            strict=False,
+            head_width=head_width,
+            seed=seed,
+        )
+        assert report.random_components == ["text_encoder", "vae"]
+    assert torch.equal(torch.rand(4), expected)
+    vae = {out: load_file(tmp_path / out / "vae" / "diffusion_pytorch_model.safetensors") for out in "abc"}
+    assert all(torch.equal(vae["a"][k], t) for k, t in vae["b"].items())  # the same seed, the same weights
+    assert not all(torch.equal(vae["a"][k], t) for k, t in vae["c"].items())

@@ -434,6 +434,101 @@ def _load_clip_tokenizer(folder: Path, cfg: ModelConfig) -> CLIPTokenizer:
     return tok
 
 
+def _conversion_tokenizer(
+    tokenizer: str | os.PathLike[str] | None,
+    init_unet: str | os.PathLike[str] | None,
+    stage1: Stage1Source | None,
+    cfg: ModelConfig,
+    strict: bool,
+) -> tuple[CLIPTokenizer | None, str | os.PathLike[str] | None]:
+    """The tokenizer of a conversion and where it came from: ``--tokenizer``, else the ``--init-unet``
+    folder's ``tokenizer/``, else none (refused when ``strict``: the folder could not read prompts)."""
+    if tokenizer is not None:
+        return _load_clip_tokenizer(_tokenizer_folder(tokenizer), cfg), tokenizer
+    if stage1 is not None and stage1.tokenizer_root is not None:
+        folder = check_tokenizer_folder(stage1.tokenizer_root, "--init-unet tokenizer folder")
+        return _load_clip_tokenizer(folder, cfg), init_unet
+    if stage1 is not None and strict:
+        # a folder that cannot read prompts; found only when generating, after a conversion of minutes
+        raise FileNotFoundError(
+            f"--init-unet {str(init_unet)!r} has no tokenizer/ (found: {folder_listing(stage1.root or stage1.unet_dir)}), and "
+            "the official checkpoint has none: pass --tokenizer with a CLIP tokenizer folder (the tokenizer/ "
+            f"of {MODELSCOPE_REPO}), or --no-strict (strict=False) to convert a folder that cannot read prompts"
+        )
+    return None, None
+
+
+def _refuse_unfit(
+    report: ConversionReport,
+    sd: Mapping[str, torch.Tensor],
+    ckpt_path: str | os.PathLike[str],
+    cfg: ModelConfig,
+    strict: bool,
+) -> None:
+    """Raise :class:`CheckpointMismatchError` for a checkpoint of which nothing fits the model or that is
+    recognised as another model's (strict or not), or, with ``strict``, one with any problem."""
+    where = f"checkpoint {str(ckpt_path)!r} does not match the {cfg.name!r} architecture"
+    # a file users give by mistake is refused strict or not: its folder would be nearly all zeros
+    foreign = describe_foreign_state_dict(sd) if report.mostly_unfit else None
+    if not sum(report.fitting.values()):  # strict or not: a folder of random weights is never wanted
+        why = foreign or "is it a StreamingT2V checkpoint, and the right --preset?"
+        headline = (
+            f"{where}: none of its {len(sd)} tensors fits a tensor of the model ({why}); nothing was written"
+        )
+        raise CheckpointMismatchError(f"{headline}\n{report.problems()}", report, headline)
+    if foreign or (strict and not report.ok):
+        advice = foreign or (
+            f"only {sum(report.fitting.values())} of its {len(sd)} tensors fit: is it the right checkpoint, and "
+            "the right --preset? --no-strict would save the others as zeros"
+            if report.mostly_unfit
+            else "pass strict=False / --no-strict to convert anyway"
+        )
+        headline = f"{where}: {report.summary()} ({advice})"
+        if not strict:
+            headline += "; refused even with --no-strict (strict=False): nothing was written"
+        raise CheckpointMismatchError(f"{headline}\n{report.problems()}", report, headline)
+
+
+def _materialize_components(
+    modules: Mapping[str, torch.nn.Module],
+    converted: ConvertedStateDict,
+    random_components: list[str],
+    cfg: ModelConfig,
+    dtype: torch.dtype,
+    seed: int,
+    ckpt_path: str | os.PathLike[str],
+) -> None:
+    """Load the meta-built ``modules`` in ``dtype``: the checkpoint's tensors, and random weights drawn from
+    ``seed`` alone (the caller's random numbers left as they were) for the ``random_components``. Tensors
+    that ``dtype`` would turn into inf are refused, naming them."""
+    real: dict[str, Any] = {}
+    if random_components:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            real = build_components(cfg, converted.vision_config, "cpu")
+    beyond: list[tuple[str, float]] = []
+    for comp in COMPONENTS:
+        # a random component's weights are loaded into the meta-built module in ``dtype`` as a checkpoint's
+        # are: diffusers' Module.to(dtype) would warn of float32 modules on every cast, even where none is
+        if comp in random_components:
+            _materialize(modules[comp], real[comp].state_dict(), dtype)
+            logger.warning("%s not in the checkpoint: random weights", comp)
+        else:
+            overflow = _materialize(modules[comp], converted.tensors[comp], dtype)
+            beyond += [(converted.origin[comp][k], m) for k, m in overflow.items()]
+    if beyond:  # a folder whose outputs would be NaN
+        shown = ", ".join(f"{k} (up to {m:.3g})" for k, m in beyond[:3]) + (
+            ", ..." if len(beyond) > 3 else ""
+        )
+        raise ValueError(
+            f"--dtype {_DTYPE_FLAGS.get(dtype, dtype)}: {len(beyond)} tensor(s) of {str(ckpt_path)!r} hold values "
+            f"beyond its range (±{torch.finfo(dtype).max:.0f}), which would be saved as inf: {shown}; use --dtype "
+            "bf16 (float32's range) or fp32; nothing was written"
+        )
+    for m in modules.values():
+        m.eval()
+
+
 def convert_official_checkpoint(
     ckpt_path: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
@@ -455,7 +550,8 @@ def convert_official_checkpoint(
     ``strict=True`` raises :class:`CheckpointMismatchError` on any unmapped, missing or mis-shaped tensor
     or absent component, and refuses an ``init_unet`` folder without a tokenizer when no ``tokenizer`` is
     given; ``strict=False`` reports them (missing tensors are zero, norm scales one; absent components
-    random). ``dtype``: of the saved weights (a torch dtype or ``"fp32"``, ``"fp16"``, ``"bf16"``).
+    random, drawn from ``seed`` alone). ``dtype``: of the saved weights (a torch dtype or ``"fp32"``,
+    ``"fp16"``, ``"bf16"``).
     """
     cfg = resolve_architecture(preset)
     # everything that can be checked without the (minutes-long) read of a real checkpoint comes first
@@ -476,20 +572,7 @@ def convert_official_checkpoint(
     refuse_existing(out_dir, overwrite, model_folder=True)
     leftovers = leftover_temporaries(Path(out_dir))
     stage1 = check_stage1_folder(init_unet, cfg) if init_unet is not None else None
-    tok_folder = None
-    if tokenizer is not None:
-        tok_folder = _tokenizer_folder(tokenizer)
-    elif stage1 is not None and stage1.tokenizer_root is not None:
-        tok_folder = check_tokenizer_folder(stage1.tokenizer_root, "--init-unet tokenizer folder")
-        tokenizer = init_unet
-    elif stage1 is not None and strict:
-        # a folder that cannot read prompts; found only when generating, after a conversion of minutes
-        raise FileNotFoundError(
-            f"--init-unet {str(init_unet)!r} has no tokenizer/ (found: {folder_listing(stage1.root or stage1.unet_dir)}), and "
-            "the official checkpoint has none: pass --tokenizer with a CLIP tokenizer folder (the tokenizer/ "
-            f"of {MODELSCOPE_REPO}), or --no-strict (strict=False) to convert a folder that cannot read prompts"
-        )
-    tok = _load_clip_tokenizer(tok_folder, cfg) if tok_folder is not None else None
+    tok, tokenizer = _conversion_tokenizer(tokenizer, init_unet, stage1, cfg, strict)
     if Path(ckpt_path).is_file():
         logger.info("reading checkpoint %s (%s)", ckpt_path, format_size(Path(ckpt_path).stat().st_size))
     started = time.monotonic()
@@ -508,26 +591,7 @@ def convert_official_checkpoint(
     report.ignored += converted.ignored
     modules = build_components(cfg, converted.vision_config, "meta")
     check_converted(converted, modules, report)
-    where = f"checkpoint {str(ckpt_path)!r} does not match the {cfg.name!r} architecture"
-    # a file users give by mistake is refused strict or not: its folder would be nearly all zeros
-    foreign = describe_foreign_state_dict(sd) if report.mostly_unfit else None
-    if not sum(report.fitting.values()):  # strict or not: a folder of random weights is never wanted
-        why = foreign or "is it a StreamingT2V checkpoint, and the right --preset?"
-        headline = (
-            f"{where}: none of its {len(sd)} tensors fits a tensor of the model ({why}); nothing was written"
-        )
-        raise CheckpointMismatchError(f"{headline}\n{report.problems()}", report, headline)
-    if foreign or (strict and not report.ok):
-        advice = foreign or (
-            f"only {sum(report.fitting.values())} of its {len(sd)} tensors fit: is it the right checkpoint, and "
-            "the right --preset? --no-strict would save the others as zeros"
-            if report.mostly_unfit
-            else "pass strict=False / --no-strict to convert anyway"
-        )
-        headline = f"{where}: {report.summary()} ({advice})"
-        if not strict:
-            headline += "; refused even with --no-strict (strict=False): nothing was written"
-        raise CheckpointMismatchError(f"{headline}\n{report.problems()}", report, headline)
+    _refuse_unfit(report, sd, ckpt_path, cfg, strict)
     # after the read (a wrong file's own refusal above says more), though known before it: that read is
     # mmapped for a zip torch.save file but whole for safetensors or a legacy pickle (minutes at full size)
     if strict and tok is None:
@@ -536,31 +600,7 @@ def convert_official_checkpoint(
             f"and neither --init-unet nor --tokenizer was given, so it could not read prompts: pass --init-unet "
             f"with {STAGE1_FOLDER}, or --no-strict (strict=False) to convert anyway; nothing was written"
         )
-    real: dict[str, Any] = {}
-    if report.random_components:
-        torch.manual_seed(seed)
-        real = build_components(cfg, converted.vision_config, "cpu")
-    beyond: list[tuple[str, float]] = []
-    for comp in COMPONENTS:
-        # a random component's weights are loaded into the meta-built module in ``dtype`` as a checkpoint's
-        # are: diffusers' Module.to(dtype) would warn of float32 modules on every cast, even where none is
-        if comp in report.random_components:
-            _materialize(modules[comp], real[comp].state_dict(), dtype)
-            logger.warning("%s not in the checkpoint: random weights", comp)
-        else:
-            overflow = _materialize(modules[comp], converted.tensors[comp], dtype)
-            beyond += [(converted.origin[comp][k], m) for k, m in overflow.items()]
-    if beyond:  # a folder whose outputs would be NaN
-        shown = ", ".join(f"{k} (up to {m:.3g})" for k, m in beyond[:3]) + (
-            ", ..." if len(beyond) > 3 else ""
-        )
-        raise ValueError(
-            f"--dtype {_DTYPE_FLAGS.get(dtype, dtype)}: {len(beyond)} tensor(s) of {str(ckpt_path)!r} hold values "
-            f"beyond its range (±{torch.finfo(dtype).max:.0f}), which would be saved as inf: {shown}; use --dtype "
-            "bf16 (float32's range) or fp32; nothing was written"
-        )
-    for m in modules.values():
-        m.eval()
+    _materialize_components(modules, converted, report.random_components, cfg, dtype, seed, ckpt_path)
 
     init = None
     sources = {"weights": f"converted from {_provenance(ckpt_path)}"}
