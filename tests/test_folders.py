@@ -167,7 +167,7 @@ def test_the_conversion_note_names_only_the_leftovers_it_does_not_remove(tmp_pat
         (p / "unet").mkdir(parents=True)
         (p / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(b"\1" * 150_000)
     left = _killed_write(out)
-    with caplog.at_level(logging.INFO, logger="streamt2v.io.checkpoints"):
+    with caplog.at_level(logging.INFO, logger="streamt2v.io.weight_files"):
         note = leftover_temporaries(out)
     assert not left.exists() and earlier.is_dir() and elsewhere.is_dir()
     assert note == (

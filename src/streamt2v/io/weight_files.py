@@ -14,6 +14,8 @@ from pathlib import Path
 from streamt2v.io.checkpoint_file import format_size, weight_file_problem
 from streamt2v.io.folders import atomic_folder_leftovers, folder_listing
 
+logger = logging.getLogger(__name__)
+
 # diffusers models, transformers models (safetensors or pickle, single file or sharded with an index)
 WEIGHT_STEMS = ("diffusion_pytorch_model", "model", "pytorch_model")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json")
@@ -85,13 +87,12 @@ def leftover_temporaries(out: Path) -> str | None:
     parent = out.parent
     if not parent.is_dir():
         return None
-    log = logging.getLogger("streamt2v.io.checkpoints")
     found = atomic_folder_leftovers(out)
     if found.dead:
         shown = _size(found.dead)
         for p in found.dead:
             shutil.rmtree(p, ignore_errors=True)
-        log.info(
+        logger.info(
             "removed %d temporary folder(s) (%s) a killed conversion or save left beside the output: %s",
             len(found.dead),
             shown,
@@ -116,5 +117,5 @@ def leftover_temporaries(out: Path) -> str | None:
     if not notes:
         return None
     note = "; ".join(notes)
-    log.warning("%s", note)
+    logger.warning("%s", note)
     return note
