@@ -179,13 +179,17 @@ def test_a_recipe_taken_by_compile_is_named(argv, tmp_path, capsys, monkeypatch)
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_run_stopped_under_a_launcher_says_once_how_to_continue_with_its_batch(tmp_path):
+def test_a_run_stopped_under_a_launcher_says_once_how_to_continue_with_its_batch(tmp_path, caplog):
     """Stopped under ``torch.distributed.run`` (2 processes), each process printed ``continue with:
     streamt2v train ... --resume``: pasted, that resumed on one process with half the run's batch
     (``--batch-size`` is per process), and nothing warned. The main process alone gives the command, with
-    the one-process run of the same steps (``--grad-accum`` 2), which resumes the run."""
+    the one-process run of the same steps (``--grad-accum`` 2), which resumes the run without the warning
+    of changed training settings it gave ("grad_accum: 1 -> 2"), since the run records its process count;
+    the command without ``--grad-accum`` 2 resumes with a warning naming the change ("processes: 2 -> 1")."""
+    import logging
     import os
     import shlex
+    import shutil
     import signal
 
     out = tmp_path / "run"
@@ -219,6 +223,19 @@ def test_a_run_stopped_under_a_launcher_says_once_how_to_continue_with_its_batch
     assert command[0] == "streamt2v" and command[-2:] == ["--grad-accum", "2"]
     stopped_at = int(lines[0].split("checkpoint at step ")[1].split()[0])
     command[command.index("--steps") + 1] = str(stopped_at + 1)
-    assert main(command[1:]) == 0
-    config = json.loads((out / "config.json").read_text())["train"]
-    assert config["batch_size"] * config["grad_accum"] == 2
+    shutil.copytree(out, tmp_path / "copy")
+
+    def changed_settings(argv: list[str]) -> list[str]:
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="streamt2v.train.loop"):
+            assert main(argv) == 0
+        return [r.getMessage() for r in caplog.records if "changed training settings" in r.getMessage()]
+
+    [warning] = changed_settings(command[1:])  # --steps was lowered, and nothing else changed
+    assert warning.endswith(f"changed training settings: steps: 100000 -> {stopped_at + 1}"), warning
+    run = json.loads((out / "config.json").read_text())
+    assert run["train"]["batch_size"] * run["train"]["grad_accum"] == 2 and run["processes"] == 1
+    # the command without the launcher's --grad-accum: half the samples per step, named
+    copy = [str(tmp_path / "copy") if a == str(out) else a for a in command[1:-2]]
+    [warning] = changed_settings(copy)
+    assert warning.endswith(f"processes: 2 -> 1; steps: 100000 -> {stopped_at + 1}"), warning

@@ -243,8 +243,9 @@ def _resume_command(args: argparse.Namespace, processes: int = 1) -> str:
     """The command that was run, with ``--resume`` (the recipe options must be the same to resume).
 
     Under a launcher of ``processes`` > 1 the command alone would resume on one process with 1/N of the
-    run's batch (``--batch-size`` is per process), which the resume does not notice: the launch again, or
-    the one-process run of the same steps (``--grad-accum`` N·A, docs/training.md)."""
+    run's batch (``--batch-size`` is per process; the resume warns, ``processes: N -> 1``): the launch
+    again, or the one-process run of the same steps (``--grad-accum`` N·A, docs/training.md), which the
+    resume takes as the same settings."""
     argv = list(args.argv)
     if not args.resume:
         argv.append("--resume")

@@ -98,10 +98,11 @@ def _part(given: str | Path | None, recorded: dict[str, Any], key: str, flag: st
             raise ValueError(
                 f"{flag} is needed: {unet_dir} is not the final/unet of a run that recorded its {key}"
             )
-        path, origin = (
-            Path(recorded[key]),
-            f" (recorded as {key} by the run of {unet_dir}; pass {flag} to choose)",
-        )
+        path = Path(recorded[key])
+        # runs record absolute paths; one recorded before that holds the path as typed, relative to the
+        # folder `train` ran in
+        where = "" if path.is_absolute() else ", relative to the folder the run was started in"
+        origin = f" (recorded as {key} by the run of {unet_dir}{where}; pass {flag} to choose)"
         logger.info("%s: %s, as recorded by the run of %s", flag, path, unet_dir)
     if not path.is_dir():
         raise FileNotFoundError(f"{flag} folder {path} does not exist{origin}")

@@ -47,8 +47,11 @@ from streamt2v.train.data_workers import ignore_stop_signals, next_batch, stop_w
 from streamt2v.train.ema import EMA
 from streamt2v.train.run_folder import (
     check_out_dir,
+    moved_path_options,
     recipe_config_changes,
+    recorded_recipe_config,
     remove_run_leftovers,
+    train_config_changes,
     truncate_log,
 )
 
@@ -252,7 +255,14 @@ def train(
         )
     main = accelerator.is_main_process
     rank, world = accelerator.process_index, accelerator.num_processes
-    run_config = {"recipe": recipe.name, "recipe_config": recipe.config(), "train": asdict(cfg)}
+    # folders absolute: the record reads from any working folder (assemble, --resume); the process count,
+    # which with --batch-size and --grad-accum makes the samples of a step
+    run_config = {
+        "recipe": recipe.name,
+        "recipe_config": recorded_recipe_config(recipe),
+        "train": asdict(cfg),
+        "processes": world,
+    }
 
     torch.manual_seed(cfg.seed)  # deterministic initialisation
     module = recipe.build()
@@ -288,7 +298,26 @@ def train(
                 f"cannot resume {path} with other recipe options ({'; '.join(changes)}); "
                 "give the run's options or start another --out"
             )
-        loop_changes = recipe_config_changes(saved.get("train", {}), run_config["train"], recipe=None)
+        moved = moved_path_options(saved["recipe_config"], run_config["recipe_config"])
+        if moved:  # the run's folders moved, or it resumes on another machine: nothing to compare them with
+            logger.warning(
+                "resuming %s with files or folders the run recorded at paths that do not exist here (%s): "
+                "it continues with the ones given, which must hold what the recorded ones held",
+                path,
+                "; ".join(moved),
+            )
+        loop_changes = train_config_changes(saved, run_config["train"], world)
+        was_world = int(saved.get("processes", world))
+        if was_world != world and not any(c.startswith(("processes:", "grad_accum:")) for c in loop_changes):
+            logger.info(
+                "resuming %s, a run of %d process(es) with grad_accum %d, on %d with grad_accum %d: the same "
+                "samples per step",
+                path,
+                was_world,
+                saved["train"]["grad_accum"],
+                world,
+                cfg.grad_accum,
+            )
         if loop_changes:  # legitimate (more steps, another lr), but the run is then not one uninterrupted run
             logger.warning("resuming %s with changed training settings: %s", path, "; ".join(loop_changes))
         trainable = _trainable_state(raw)

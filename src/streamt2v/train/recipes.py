@@ -29,6 +29,30 @@ from streamt2v.typed_values import typed_value
 
 logger = logging.getLogger(__name__)
 
+# Recipe options that name a file or folder (``data`` unless it is ``"microworld"``). A run records them
+# absolute (:func:`streamt2v.train.run_folder.recorded_recipe_config`), so ``assemble`` and
+# ``train --resume`` read its record from any working folder; the recipe itself keeps them as given.
+PATH_OPTIONS: tuple[str, ...] = (
+    "data",
+    "captions",
+    "vae",
+    "clip",
+    "base_unet",
+    "init_unet",
+    "decoder_only_from",
+    "degrade_vae",
+)
+
+
+def is_path_option(key: str, value: Any) -> bool:
+    """Whether recipe option ``key`` with ``value`` names a file or folder (not unset, not the microworld)."""
+    return (
+        key in PATH_OPTIONS
+        and isinstance(value, str)
+        and value != ""
+        and not (key == "data" and value == "microworld")
+    )
+
 
 @dataclass
 class DataOptions:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import re
 import shutil
 from pathlib import Path
@@ -96,10 +97,50 @@ def _only_stale_temporaries(out: Path) -> bool:
     return all(_RUN_TEMPORARY.fullmatch(p.name) for p in out.iterdir())
 
 
+def recorded_recipe_config(recipe: Recipe) -> dict[str, Any]:
+    """``recipe.config()`` as a run records it: the options that name a file or folder (``PATH_OPTIONS``)
+    made absolute, so ``assemble`` and ``train --resume`` find them from any working folder (a relative
+    path reads only from the folder ``train`` ran in). Links are kept as given (``os.path.abspath``): the
+    path the user chose, which a resume compares by the file it names."""
+    from streamt2v.train.recipes import is_path_option
+
+    return {
+        key: os.path.abspath(value) if is_path_option(key, value) else value
+        for key, value in recipe.config().items()
+    }
+
+
+def _path_change(key: str, old: Any, new: Any) -> str | None:
+    """For two values of a path option: ``"same"`` (one file or folder; a relative recorded path, as runs
+    recorded them before they resolved them, reads from the working folder), ``"moved"`` (the recorded one
+    does not exist here: the run's folders were moved, or it resumes on another machine), ``"changed"``;
+    None when either is not a path."""
+    from streamt2v.train.recipes import is_path_option
+
+    if not (is_path_option(key, old) and is_path_option(key, new)):
+        return None
+    was, now = Path(old).resolve(), Path(new).resolve()
+    if was == now:
+        return "same"
+    return "changed" if was.exists() else "moved"
+
+
 def recipe_config_changes(saved: dict[str, Any], current: dict[str, Any], recipe: Recipe | None) -> list[str]:
     """The options whose values differ, as ``"key: saved -> current"``; an option the checkpoint
     predates counts as equal when it has its default value (so adding a recipe option does not orphan
-    existing runs)."""
+    existing runs), and a path option whose recorded file or folder is the current one, or is gone
+    (:func:`moved_path_options`), is not a change."""
+    return _changes(saved, current, recipe, moved=False)
+
+
+def moved_path_options(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """The path options, as ``"key: saved -> current"``, whose recorded file or folder does not exist here
+    and which now name another: the run's folders moved (or a resume on another machine), which the run
+    cannot tell from another file given by mistake (a resume warns, naming both)."""
+    return _changes(saved, current, None, moved=True)
+
+
+def _changes(saved: dict[str, Any], current: dict[str, Any], recipe: Recipe | None, moved: bool) -> list[str]:
     cur = json.loads(json.dumps(current))
     defaults: dict[str, Any] = {}
     if dataclasses.is_dataclass(recipe):
@@ -110,10 +151,34 @@ def recipe_config_changes(saved: dict[str, Any], current: dict[str, Any], recipe
     changes = []
     for key in sorted(set(saved) | set(cur)):
         old, new = saved.get(key, defaults.get(key, missing)), cur.get(key, missing)
-        if old is missing or new is missing or old != new:
+        path = _path_change(key, old, new)
+        if moved:
+            differs = path == "moved"
+        else:
+            differs = path == "changed" or (path is None and (old is missing or new is missing or old != new))
+        if differs:
             show = [("(absent)" if v is missing else repr(v)) for v in (old, new)]
             changes.append(f"{key}: {show[0]} -> {show[1]}")
     return changes
+
+
+def train_config_changes(saved_run: dict[str, Any], train: dict[str, Any], processes: int) -> list[str]:
+    """The loop settings a resume on ``processes`` processes with ``train`` (``TrainConfig`` as a dict)
+    changes from the run config ``saved_run`` records, as ``"key: saved -> current"``.
+
+    ``--batch-size`` is per process and every micro-batch of a step is numbered across processes, so a
+    run on N processes with ``grad_accum`` A takes the steps of one on M processes with ``grad_accum``
+    N·A/M (the same samples and draws): a resume that keeps processes × ``grad_accum`` changes neither.
+    Otherwise a change of the process count is one (``processes: 2 -> 1``: half the samples per step),
+    once the run records it (runs before it recorded none, and only ``grad_accum`` is compared)."""
+    was, now = dict(saved_run.get("train", {})), dict(train)
+    if "processes" in saved_run:
+        was["processes"], now["processes"] = int(saved_run["processes"]), processes
+        if was["processes"] * int(was.get("grad_accum", 1)) == processes * int(now.get("grad_accum", 1)):
+            for key in ("processes", "grad_accum"):
+                was.pop(key, None)
+                now.pop(key, None)
+    return recipe_config_changes(was, now, recipe=None)
 
 
 def _run_without_checkpoint(out: Path) -> bool:
