@@ -134,3 +134,23 @@ def test_a_resume_that_keeps_processes_times_grad_accum_changes_no_loop_setting(
     older = {"train": train}
     assert train_config_changes(older, {**train, "grad_accum": 2}, processes=1) == ["grad_accum: 1 -> 2"]
     assert train_config_changes(older, train, processes=2) == []
+
+
+def test_a_folder_given_by_set_has_its_home_expanded_as_the_path_flags(tmp_path, encoders, monkeypatch):
+    """``--vae ~/vae`` had its ``~`` expanded, ``--set decoder_only_from=~/vae`` not (zsh, and bash in quotes,
+    leave it after the ``=``): "folder ~/vae does not exist", or recorded as a folder named ``~``."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    shutil.copytree(encoders[0], tmp_path / "home" / "vae")
+    monkeypatch.chdir(tmp_path)
+    argv = ["train", "vae", "--out", "run", "--size", "16", "--set", "decoder_only_from=~/vae"]
+    argv += [
+        "--set",
+        "frames_per_sample=1",
+        "--set",
+        "norm_num_groups=4",
+        "--set",
+        "block_out_channels=[8,16,16]",
+    ]
+    assert main([*argv, "--steps", "1", "--batch-size", "1", "--no-progress"]) == 0
+    recorded = json.loads((tmp_path / "run" / "config.json").read_text())["recipe_config"]
+    assert recorded["decoder_only_from"] == str(tmp_path / "home" / "vae")

@@ -180,12 +180,14 @@ def run(args: argparse.Namespace) -> int:
 
     from streamt2v.io.folders import check_writable_parent
     from streamt2v.train.loop import TrainConfig, TrainInterrupted, train
-    from streamt2v.train.recipes import make_recipe
+    from streamt2v.train.recipes import is_path_option, make_recipe
 
     # before the models are built: otherwise the first write fails with the OS's bare message
     check_writable_parent(args.out, "--out")
     options = {k: getattr(args, k) for k in _RECIPE_FLAGS if getattr(args, k) is not None}
-    options.update(dict(args.options))
+    # a folder given by --set (init_unet=~/runs/base/final/unet) has its ~ expanded as the path flags' have
+    # (zsh, and bash in quotes, leave it after the '='; it was then a folder named '~' in the working one)
+    options.update({k: user_path(v) if is_path_option(k, v) else v for k, v in args.options})
     recipe = make_recipe(args.recipe, **options)
     cfg = TrainConfig(
         steps=args.steps,
