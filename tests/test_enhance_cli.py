@@ -131,6 +131,13 @@ def test_cli_enhance_checks_everything_before_reading_or_loading(
             ["--resolution", "100000x100000"],
             "resolution must be at most 8192 pixels a side, got 100000x100000",
         ),
+        # a canvas the refiner's VAE cannot encode (its latents have a pixel per 4): was refused after the
+        # video was read and the refiner loaded, as 'enhancer resolution (66, 64)', naming no flag
+        (
+            ["--resolution", "66x64"],
+            "--resolution 66x64 (HxW) must have sides divisible by 4, the refiner VAE",
+        ),
+        (["--resolution", "64x30", "--model", "microworld"], "--resolution 64x30 (HxW) must have sides"),
         *([] if cuda else [(["--device", "cuda"], "CUDA is not available")]),
     ]:
         args = ["enhance", "in.mp4", "--prompt", "a cat", "-o", "out.mp4", "--no-progress", *argv]

@@ -132,3 +132,21 @@ def test_pad_to_aspect_keeps_even_sizes_so_an_mp4_can_be_written(refiner: Refine
     args = ["enhance", str(src), "--prompt", "a", "-o", str(dst), "--model", str(folder), "--pad-to-aspect"]
     assert main([*args, "--steps", "1", "--chunk-frames", "4", "--overlap", "1", "--no-progress"]) == 0
     assert read_video(dst)[0].shape == (1, 3, 3, 24, 32)
+
+
+def test_a_canvas_the_vae_cannot_encode_is_a_setting_error_naming_resolution(refiner: Refiner) -> None:
+    """``resolution=(34, 32)`` with a VAE of factor 4 was a plain ValueError, 'enhancer resolution (34, 32) is
+    not divisible by the VAE scale factor 4', which the commands could not name as their flag; it is a
+    setting, refused as one (and by ``checked_config`` before the video is read)."""
+    import pytest
+
+    from streamt2v.pipeline.chunking import EnhanceSettingError
+    from streamt2v.pipeline.refiner import checked_config
+
+    video = torch.rand(1, 3, 2, 16, 16) * 2 - 1
+    bad = EnhanceConfig(resolution=(34, 32), **SMALL)
+    expected = r"^resolution 34x32 \(HxW\) must have sides divisible by 4, the refiner VAE's scale factor"
+    with pytest.raises(EnhanceSettingError, match=expected):
+        enhance_video(video, "a red circle", refiner, bad, seed=1, progress=False)
+    with pytest.raises(EnhanceSettingError, match=expected):
+        checked_config({"resolution": (34, 32)}, None)  # the random-weight stand-in's VAE: factor 4

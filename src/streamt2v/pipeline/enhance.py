@@ -171,6 +171,20 @@ class EnhanceConfig:
             raise ValueError(f"decode_frames_per_slice must be >= 1, got {self.decode_frames_per_slice}")
 
 
+def check_resolution(config: EnhanceConfig, vae_scale_factor: int) -> None:
+    """An :class:`EnhanceSettingError` naming ``resolution`` unless both its sides are multiples of the
+    refiner's VAE scale factor (its latents have a pixel per ``vae_scale_factor`` pixels); checked before the
+    video is read, by :func:`~streamt2v.pipeline.refiner.checked_config` from the folder's VAE config."""
+    res = config.resolution
+    if res is not None and (res[0] % vae_scale_factor or res[1] % vae_scale_factor):
+        f = vae_scale_factor
+        near = f"{max(f, round(res[0] / f) * f)}x{max(f, round(res[1] / f) * f)}"
+        raise EnhanceSettingError(
+            f"resolution {res[0]}x{res[1]} (HxW) must have sides divisible by {f}, the refiner VAE's scale "
+            f"factor (e.g. {near})"
+        )
+
+
 # ----------------------------------------------------------------------------------------- the core
 def denoise_chunks(
     denoise_fn: DenoiseFn, x: torch.Tensor, t: torch.Tensor, max_batch_chunks: int
@@ -494,9 +508,13 @@ def enhance_video(
         )
         raise ValueError(f"generator must be a CPU torch.Generator (or pass seed=), got {got}")
     canvas = tuple(config.resolution) if config.resolution is not None else tuple(refiner.frame_size)
+    check_resolution(config, refiner.vae.scale_factor)
     f = refiner.vae.scale_factor
-    if canvas[0] % f or canvas[1] % f:
-        raise ValueError(f"enhancer resolution {canvas} is not divisible by the VAE scale factor {f}")
+    if canvas[0] % f or canvas[1] % f:  # the refiner's own frame size (a folder recording a wrong one)
+        raise ValueError(
+            f"the refiner's frame size {canvas[0]}x{canvas[1]} (HxW) is not divisible by its VAE scale "
+            f"factor {f}; set resolution (--resolution) to a size that is"
+        )
     scheduler = make_scheduler(
         config.scheduler, refiner.scheduler_config, timestep_spacing=config.timestep_spacing
     )

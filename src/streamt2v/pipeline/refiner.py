@@ -21,9 +21,12 @@ from streamt2v.io.weight_files import check_weight_files, weights_variant
 from streamt2v.memory import move_checked, one_dtype, resolve_device, resolve_dtype
 from streamt2v.models.autoencoder import VideoAutoencoder
 from streamt2v.pipeline.chunking import QUOTED, EnhanceSettingError
-from streamt2v.pipeline.enhance import EnhanceConfig, check_start_step
+from streamt2v.pipeline.enhance import EnhanceConfig, check_resolution, check_start_step
 
 logger = logging.getLogger(__name__)
+
+# The VAE scale factor of the random-weight refiner (Refiner.random, the stand-in of default_refiner).
+STAND_IN_VAE_FACTOR = 4
 
 DEFAULT_SCHEDULER_CONFIG: dict[str, Any] = {
     "num_train_timesteps": 1000,
@@ -233,13 +236,15 @@ class Refiner:
         from streamt2v.models.unet import build_video_unet
 
         h, w = frame_size
-        if h % 4 or w % 4:
-            raise ValueError(f"random refiner frame size {frame_size} must be divisible by 4")
+        if h % STAND_IN_VAE_FACTOR or w % STAND_IN_VAE_FACTOR:
+            raise ValueError(
+                f"random refiner frame size {frame_size} must be divisible by {STAND_IN_VAE_FACTOR}"
+            )
         tiny = get_preset("tiny")
         cfg = replace(
             tiny,
             frame_size=h,
-            vae_scale_factor=4,
+            vae_scale_factor=STAND_IN_VAE_FACTOR,
             unet=replace(tiny.unet, cross_attention_dim=width, sample_size=h // 4),
         )
         comps = component_configs(cfg)
@@ -285,18 +290,29 @@ def checked_config(settings: Mapping[str, Any], folder: str | os.PathLike | None
     is an :class:`EnhanceSettingError` naming the values that were not given (:func:`explained`)."""
     check_enhance_names(settings)
     recommended, refiner, schedule = {}, "the refiner", DEFAULT_SCHEDULER_CONFIG
+    vae_factor = STAND_IN_VAE_FACTOR
     if folder is not None:
         root = check_refiner_folder(folder)
         recommended = recommended_enhance(root)
         check_enhance_names(recommended, f"the recommended enhance setting(s) of refiner {str(folder)!r}")
         refiner = f"the refiner {root.name!r}"
         schedule = read_json_object(root / "scheduler" / "scheduler_config.json", "refiner scheduler config")
+        vae_factor = vae_scale_factor(root)
     try:
         config = EnhanceConfig(**{**recommended, **settings})
         check_start_step(config, schedule)
+        check_resolution(config, vae_factor)
     except EnhanceSettingError as err:
         raise explained(err, settings, recommended, refiner) from None
     return config
+
+
+def vae_scale_factor(folder: str | os.PathLike) -> int:
+    """Pixels per latent pixel of the VAE of the refiner ``folder`` (``2 ** (levels - 1)``, as
+    :attr:`VideoAutoencoder.scale_factor` of the loaded one), read from ``vae/config.json``."""
+    config = read_json_object(refiner_folder(folder) / "vae" / "config.json", "refiner vae/ config")
+    levels = config.get("block_out_channels") or [0]  # diffusers' AutoencoderKL default: one level
+    return 2 ** (len(levels) - 1)
 
 
 def check_refiner_folder(path: str | os.PathLike, config: EnhanceConfig | None = None) -> Path:
