@@ -92,3 +92,19 @@ def test_the_mean_frame_count_prints_like_the_column(tmp_path):
         )
         csv_mean, json_mean = saved(report)
         assert csv_mean == ["mean", shown, "0.0"] and json_mean == {"frames": json.loads(shown), "scuts": 0.0}
+
+
+def test_the_config_says_when_the_flow_ran_at_the_videos_own_size(tmp_path):
+    """``--flow-size 0`` (each video's own size) was saved as ``"flow_size": null``, which the config uses for
+    a setting left at its default (720): a result file could not tell the two apart, and their MAWEs differ."""
+    from streamt2v.metrics.evaluate import evaluate_videos
+
+    v = tmp_path / "m.mp4"
+    write_video(v, make_video(OBJS, t=4))
+    configs = {}
+    for flag in ("0", "16"):
+        out = tmp_path / f"r{flag}.json"
+        assert main(["evaluate", str(v), "--flow-size", flag, "--no-progress", "--out", str(out)]) == 0
+        configs[flag] = json.loads(out.read_text())["config"]["flow_size"]
+    assert configs == {"0": "native", "16": 16}
+    assert evaluate_videos([str(v)], flow_size=None).config["flow_size"] == "native"

@@ -42,6 +42,8 @@ from streamt2v.metrics.flow import (
 logger = logging.getLogger(__name__)
 
 METRICS: tuple[str, ...] = ("mawe", "scuts", "clip", "probes")
+#: ``flow_size`` in a report's config when the flow ran at each video's own size (``flow_size=None``)
+NATIVE_FLOW_SIZE = "native"
 DEFAULT_METRICS: tuple[str, ...] = ("mawe", "scuts")
 # Column titles of the table (↓ lower is better, ↑ higher is better), paper Table 1 style.
 TITLES = {
@@ -458,7 +460,9 @@ def evaluate_videos(
         config=dict(
             metrics=list(chosen),
             flow=flow,
-            flow_size=flow_size,
+            # None (the CLI's --flow-size 0) is the videos' own size: "native", since null in the config means
+            # a setting left at its default (720), at which the MAWE differs
+            flow_size=NATIVE_FLOW_SIZE if flow_size is None else flow_size,
             mawe_coeff=mawe_coeff,
             mawe_definition=mawe_definition,
             raft_weights=None if raft_weights is None else str(raft_weights),
