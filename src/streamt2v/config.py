@@ -11,6 +11,9 @@ import typing
 from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
+# the dtype names the flags and settings take (memory.DTYPES maps them and their aliases to torch dtypes)
+DTYPE_NAMES = ("fp32", "fp16", "bf16")
+
 
 @dataclass(frozen=True)
 class UNetConfig:
@@ -62,6 +65,10 @@ class StreamingConfig:
     num_image_tokens: int = 16
     image_embed_dim: int = 1024  # projected CLIP image embedding fed to the resampler
     resampler_inner_dim: int = 1280
+
+
+# open_clip's ViT-H-14 per-head width (the official APM image encoder); a state dict does not store it.
+VIT_H_HEAD_WIDTH = 80
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from streamt2v.config import DTYPE_NAMES
+
 logger = logging.getLogger(__name__)
 
 DTYPES: dict[str, torch.dtype] = {
@@ -33,7 +35,6 @@ DTYPES: dict[str, torch.dtype] = {
     "bf16": torch.bfloat16,
     "bfloat16": torch.bfloat16,
 }
-DTYPE_NAMES = ("fp32", "fp16", "bf16")
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:

@@ -16,8 +16,7 @@ from typing import Any
 
 from streamt2v.cli import user_path
 from streamt2v.cli.train import key_value
-
-_DTYPES = ("fp32", "fp16", "bf16")
+from streamt2v.config import DTYPE_NAMES
 
 
 def _looks_like_path(text: str) -> bool:
@@ -76,7 +75,9 @@ def _common(p: argparse.ArgumentParser, unet_help: str) -> None:
         type=user_path,
         help="noise schedule folder (default: the UNet's run's final/scheduler)",
     )
-    p.add_argument("--dtype", choices=_DTYPES, default="fp32", help="weights' dtype (default: %(default)s)")
+    p.add_argument(
+        "--dtype", choices=DTYPE_NAMES, default="fp32", help="weights' dtype (default: %(default)s)"
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     p.add_argument(
         "--no-progress",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from streamt2v.cli import user_path
-from streamt2v.config import PRESETS
+from streamt2v.config import DTYPE_NAMES, PRESETS, VIT_H_HEAD_WIDTH
 
 # problems of each kind listed when most of the checkpoint does not fit (a wrong file or preset: the full list
 # would be thousands of lines)
@@ -57,12 +57,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--head-width",
         type=int,
-        default=80,
-        help="open_clip per-head width of the image encoder (ViT-H: 80)",
+        default=VIT_H_HEAD_WIDTH,
+        help="open_clip per-head width of the image encoder (ViT-H: %(default)s)",
     )
     p.add_argument(
         "--dtype",
-        choices=("fp32", "fp16", "bf16"),
+        choices=DTYPE_NAMES,
         default="fp32",
         help="dtype of the saved weights (default: %(default)s, as in the checkpoint; fp16/bf16 halve the "
         "folder; generate --dtype casts either way when loading)",

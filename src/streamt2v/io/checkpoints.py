@@ -28,7 +28,7 @@ from transformers import (
     CLIPVisionConfig,
 )
 
-from streamt2v.config import ModelConfig
+from streamt2v.config import VIT_H_HEAD_WIDTH, ModelConfig
 from streamt2v.io.architecture import build_components, resolve_architecture
 from streamt2v.io.checkpoint_file import (
     MODELSCOPE_LIBRARY_FOLDER,
@@ -52,7 +52,6 @@ from streamt2v.models.bundle import (
 )
 from streamt2v.models.encoders import (
     OPEN_CLIP_TEXT_LEFTOVERS,
-    VIT_H_HEAD_WIDTH,
     ImageEncoder,
     TextEncoder,
     check_tokenizer_folder,

@@ -30,12 +30,12 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from streamt2v.config import VIT_H_HEAD_WIDTH
+
 logger = logging.getLogger(__name__)
 
 OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-# open_clip's ViT-H-14 head width (the real APM encoder); not stored in a state dict.
-VIT_H_HEAD_WIDTH = 80
 # open_clip CLIP parameters outside ``visual.`` that survive in the official checkpoint (the text
 # transformer itself was deleted); they are not used by the APM.
 OPEN_CLIP_TEXT_LEFTOVERS = (
