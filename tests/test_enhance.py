@@ -278,6 +278,33 @@ def test_a_stage3_state_of_another_run_is_set_aside_and_an_unreadable_one_ignore
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_stage3_state_set_aside_by_another_run_is_taken_back_by_its_own(tmp_path, caplog) -> None:
+    """Run A stopped after 2 steps; the same command with a typo in the prompt (run B) set A's state aside
+    (NAME.stale) and was stopped at once; A run again started over from step 0 although its state lay beside
+    it, and, had B saved a step, B's state replaced A's in NAME.stale: A's steps (hours at full size) were lost."""
+    from streamt2v.pipeline.enhance_state import EnhanceProgress, EnhanceStateFile
+
+    path, stale = tmp_path / "s.pt", tmp_path / "s.pt.stale"
+
+    def progress(steps: int) -> EnhanceProgress:
+        return EnhanceProgress(steps, torch.full((2,), float(steps)), torch.Generator().get_state(), {})
+
+    EnhanceStateFile(path, "A").save(progress(2))
+    assert EnhanceStateFile(path, "B").load() is None  # B: A's state set aside, B stopped before a step
+    assert not path.exists() and stale.is_file()
+    with caplog.at_level(logging.WARNING):
+        back = EnhanceStateFile(path, "A").load()
+    assert back is not None and back.steps_done == 2 and torch.equal(back.x, torch.full((2,), 2.0))
+    assert "continues from its own saved state" in caplog.text
+    assert path.is_file() and not stale.exists()
+    # B again, this time saving a step of its own: A takes its state back and B's is set aside in turn
+    assert EnhanceStateFile(path, "B").load() is None
+    EnhanceStateFile(path, "B").save(progress(1))
+    assert EnhanceStateFile(path, "A").load().steps_done == 2
+    assert EnhanceStateFile(path, "B").load().steps_done == 1  # and back again: nothing is lost
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.pt", "s.pt.stale"]
+
+
 def test_the_stage3_key_holds_the_solver_settings_not_diffusers_bookkeeping() -> None:
     """A scheduler built in another process lists the options diffusers defaulted in another order, and
     one built by another diffusers version names that version: neither is another run."""

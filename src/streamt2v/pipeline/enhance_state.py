@@ -98,31 +98,46 @@ class EnhanceStateFile:
         self.path = Path(path)
         self.key = key
 
+    @property
+    def stale_path(self) -> Path:
+        """Where a state of another run is set aside (``NAME.stale``)."""
+        return self.path.with_name(self.path.name + ".stale")
+
     def load(self) -> EnhanceProgress | None:
-        """The saved progress, or None when there is no file, or it is of another run (set aside under
-        ``NAME.stale``, with a warning) or unreadable (a warning; it is overwritten at the next step)."""
-        if not self.path.is_file():
-            return None
-        try:
-            saved = torch.load(str(self.path), map_location="cpu", weights_only=True)
-            key, steps_done = saved["key"], int(saved["steps_done"])
-            progress = EnhanceProgress(
-                steps_done, saved["x"], saved["generator_state"], dict(saved["scheduler_state"])
+        """The saved progress, or None when there is none of this run. A file of another run is set aside
+        under ``NAME.stale`` (with a warning); a state of this run set aside there before (a run with another
+        prompt or seed was started in between, and stopped) is taken back, so that run's steps are not lost.
+        An unreadable file is a warning (it is overwritten at the next step)."""
+        current = _read(self.path) if self.path.is_file() else None
+        if isinstance(current, tuple) and current[0] == self.key:
+            return current[1]
+        earlier = _read(self.stale_path) if self.stale_path.is_file() else None
+        if isinstance(earlier, tuple) and earlier[0] == self.key:
+            # the state set aside is this run's: swap it back (the other run's, if any, is set aside in turn)
+            # named as a save's temporary: a run killed between these renames leaves what the next removes
+            back = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+            os.replace(self.stale_path, back)
+            if isinstance(current, tuple):
+                os.replace(self.path, self.stale_path)
+            os.replace(back, self.path)
+            logger.warning(
+                "stage 3 continues from its own saved state, which a run of another video, prompt, seed or "
+                "setting had moved to %s%s",
+                self.stale_path.name,
+                " (that run's state is moved there now)" if isinstance(current, tuple) else "",
             )
-        except Exception as err:  # a file cut short by a full disk, or not ours: start over, say why
-            logger.warning("stage 3 starts over: cannot read its saved state %s (%s)", self.path, err)
-            return None
-        if key != self.key:
-            stale = self.path.with_name(self.path.name + ".stale")
-            os.replace(self.path, stale)
+            return earlier[1]
+        if isinstance(current, Exception):  # a file cut short by a full disk, or not ours: say why
+            logger.warning("stage 3 starts over: cannot read its saved state %s (%s)", self.path, current)
+        elif current is not None:
+            os.replace(self.path, self.stale_path)
             logger.warning(
                 "stage 3 starts over: its saved state %s is of another video, prompt, seed or setting "
                 "(moved to %s)",
                 self.path,
-                stale.name,
+                self.stale_path.name,
             )
-            return None
-        return progress
+        return None
 
     def save(self, progress: EnhanceProgress) -> None:
         """Write ``progress`` atomically (:func:`~streamt2v.io.folders.atomic_write_file`)."""
@@ -137,6 +152,18 @@ class EnhanceStateFile:
             },
         }
         atomic_write_file(self.path, lambda tmp: torch.save(state, str(tmp)))
+
+
+def _read(path: Path) -> tuple[str, EnhanceProgress] | Exception:
+    """``(key, progress)`` saved in ``path``, or why it cannot be read."""
+    try:
+        saved = torch.load(str(path), map_location="cpu", weights_only=True)
+        key, steps_done = saved["key"], int(saved["steps_done"])
+        return key, EnhanceProgress(
+            steps_done, saved["x"], saved["generator_state"], dict(saved["scheduler_state"])
+        )
+    except Exception as err:  # cut short, not ours
+        return err
 
 
 def remove_stale_state_temporaries(path: str | os.PathLike) -> list[Path]:
