@@ -213,7 +213,6 @@ def _run(args: argparse.Namespace) -> int:
             raise
         path = write_video(args.output, out, config.fps or fps, overwrite=args.overwrite, held_lock=lock)
         remove_state_file(state)
-    print(
-        f"wrote {Path(path).resolve()} ({out.shape[0]} frames, {out.shape[2]}x{out.shape[1]} width x height)"
-    )
+    frames = f"{out.shape[0]} frame{'s' * (out.shape[0] != 1)}"  # a still image enhanced: '1 frame'
+    print(f"wrote {Path(path).resolve()} ({frames}, {out.shape[2]}x{out.shape[1]} width x height)")
     return 0
