@@ -10,12 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streamt2v.pipeline.blending import (
+    ChunkPlan,
     blend_chunks,
     check_mode,
     chunk_noise,
     draw_cuts,
     fixed_cuts,
-    left_mask,
     plan_chunks,
     split_chunks,
 )
@@ -65,6 +65,13 @@ def test_errors_name_the_values() -> None:
     plan = plan_chunks(40, 24, 8)
     with pytest.raises(ValueError, match="cut 9 of chunk 1"):
         blend_chunks(torch.zeros(2, 1, 1, 24, 1, 1), plan, (0, 9))
+
+
+def left_mask(plan: ChunkPlan, cuts: tuple[int, ...]) -> torch.Tensor:
+    """``(n_chunks - 1, O)`` bool: True where overlap frame ``f`` (0-based) of the blended region of pair
+    ``i`` is taken from the left chunk (``f < f_thr``)."""
+    rel = torch.tensor([cut - lo for cut, (lo, _) in zip(cuts[1:], plan.cut_ranges)], dtype=torch.long)
+    return torch.arange(plan.overlap)[None, :] < rel[:, None]
 
 
 @pytest.mark.parametrize("overlap", [1, 4, 8])

@@ -122,15 +122,6 @@ def _check_shapes(frames: np.ndarray, flows: np.ndarray) -> None:
         )
 
 
-def warp_errors_and_motions(frames: np.ndarray, flows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-pair ``W_t`` and ``m_t`` (official arithmetic) from uint8 ``(T, H, W, 3)`` frames and
-    ``(T-1, 2, H, W)`` flows at the same resolution."""
-    frames, flows = np.asarray(frames), np.asarray(flows, dtype=np.float32)
-    _check_shapes(frames, flows)
-    stats = np.array([pair_stats(frames[i], frames[i + 1], flows[i]) for i in range(len(flows))])
-    return stats[:, 0].astype(np.float32), stats[:, 1].astype(np.float32)
-
-
 def _video_name(video: object, name: str | None) -> str | None:
     """The name the log gives a video: ``name``, else the path it was read from, else none."""
     if name is not None:

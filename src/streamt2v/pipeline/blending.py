@@ -23,11 +23,9 @@ Chunk tensors are stacked as ``(n_chunks, B, C, F, H, W)``; videos are ``(B, C, 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 
-BlendMode = Literal["independent", "shared-noise", "randomized"]
 #: ``independent``: each chunk has its own noise, chunks merged once at the end by a fixed cut (naive
 #: concatenation, Fig. 4a); ``shared-noise``: the same, but noise shared over overlaps (Fig. 4b);
 #: ``randomized``: shared noise and randomized blending at every denoising step (Fig. 4c, the default).
@@ -191,10 +189,3 @@ def blend_chunks(chunks: torch.Tensor, plan: ChunkPlan, cuts: tuple[int, ...]) -
     for chunk, (start, end), cut in zip(chunks, plan.windows, cuts):
         out[:, :, start + cut : end] = chunk[:, :, cut:]
     return out
-
-
-def left_mask(plan: ChunkPlan, cuts: tuple[int, ...]) -> torch.Tensor:
-    """``(n_chunks - 1, O)`` bool: True where overlap frame ``f`` (0-based) of the blended region of pair
-    ``i`` is taken from the left chunk (``f < f_thr``)."""
-    rel = torch.tensor([cut - lo for cut, (lo, _) in zip(cuts[1:], plan.cut_ranges)], dtype=torch.long)
-    return torch.arange(plan.overlap)[None, :] < rel[:, None]
