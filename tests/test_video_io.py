@@ -336,6 +336,21 @@ def test_damaged_files_say_what_is_wrong_with_them(tmp_path):
         decode_frames(lfs)
 
 
+def test_a_file_of_other_bytes_after_an_mp4_header_is_not_called_cut_short(tmp_path):
+    """A file that starts like an mp4 but goes on with other bytes was said to end 'inside its 'p42g' box
+    (190 of 1954115717 bytes): it was cut short': the walk took any 4 bytes for a box type."""
+    from streamt2v.io.damage import damage_hint
+
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(b"\x00\x00\x00\x18ftypmp42garbage" * 10)
+    assert damage_hint(garbage) == ""
+    with pytest.raises(ValueError) as err:
+        read_video(garbage)
+    assert "cut short" not in str(err.value) and str(err.value).startswith(
+        f"cannot read video {str(garbage)!r}"
+    )
+
+
 @pytest.mark.parametrize("offset", [0, 1, 2])
 def test_a_saved_page_of_non_ascii_text_is_named_as_text_wherever_the_read_cuts_a_character(tmp_path, offset):
     """The first 512 bytes of a page in Chinese end inside a 3-byte character in 2 of 3 alignments: the

@@ -10,6 +10,11 @@ from pathlib import Path
 
 # The boxes (atoms) that start an MP4 / MOV / 3GP file (ISO base media format)
 _ISO_FIRST_BOXES = {b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"}
+# The boxes found at the top level of such files (ISO/IEC 14496-12 and QuickTime): a file that ends inside
+# one of these was cut short; one whose next box has another type is not made of boxes there at all
+_ISO_TOP_LEVEL_BOXES = _ISO_FIRST_BOXES | set(
+    b"pdin moof mfra meta styp sidx ssix prft emsg uuid udta".split()
+)
 
 
 def damage_hint(path: Path) -> str:
@@ -36,7 +41,7 @@ def damage_hint(path: Path) -> str:
                     box_size = int.from_bytes(header[8:16], "big")
                 elif box_size == 0:  # the last box, to the end of the file
                     box_size = size - offset
-                if box_size < 8:
+                if box_size < 8 or kind not in _ISO_TOP_LEVEL_BOXES:
                     return ""  # no box structure: not for this walk to judge
                 boxes.append(kind)
                 if offset + box_size > size:
