@@ -145,7 +145,7 @@ class TrainResult:
     out_dir: Path
     step: int
     losses: list[float] = field(default_factory=list)  # per step run in this call
-    checkpoint: Path | None = None
+    checkpoint: Path | None = None  # the newest written in this call
 
 
 class TrainInterrupted(KeyboardInterrupt):
@@ -228,6 +228,45 @@ def _trainable_state(module: nn.Module) -> dict[str, torch.Tensor]:
     return {n: p.detach() for n, p in module.named_parameters() if p.requires_grad}
 
 
+def _check_resumed_config(
+    path: Path, saved: dict[str, Any], run_config: dict[str, Any], recipe: Recipe
+) -> None:
+    """Refuse to continue checkpoint ``path``, whose run config is ``saved``, as a run of another recipe or
+    with other recipe options (``run_config``: this call's); name in a warning the recorded folders that do
+    not exist here and the loop settings the resume changes."""
+    if saved["recipe"] != recipe.name:
+        raise ValueError(f"cannot resume {path}: it is a {saved['recipe']!r} run, this is {recipe.name!r}")
+    changes = recipe_config_changes(saved["recipe_config"], run_config["recipe_config"], recipe)
+    if changes:
+        raise ValueError(
+            f"cannot resume {path} with other recipe options ({'; '.join(changes)}); "
+            "give the run's options or start another --out"
+        )
+    moved = moved_path_options(saved["recipe_config"], run_config["recipe_config"])
+    if moved:  # the run's folders moved, or it resumes on another machine: nothing to compare them with
+        logger.warning(
+            "resuming %s with files or folders the run recorded at paths that do not exist here (%s): "
+            "it continues with the ones given, which must hold what the recorded ones held",
+            path,
+            "; ".join(moved),
+        )
+    world, grad_accum = run_config["processes"], run_config["train"]["grad_accum"]
+    loop_changes = train_config_changes(saved, run_config["train"], world)
+    was_world = int(saved.get("processes", world))
+    if was_world != world and not any(c.startswith(("processes:", "grad_accum:")) for c in loop_changes):
+        logger.info(
+            "resuming %s, a run of %d process(es) with grad_accum %d, on %d with grad_accum %d: the same "
+            "samples per step",
+            path,
+            was_world,
+            saved["train"]["grad_accum"],
+            world,
+            grad_accum,
+        )
+    if loop_changes:  # legitimate (more steps, another lr), but the run is then not one uninterrupted run
+        logger.warning("resuming %s with changed training settings: %s", path, "; ".join(loop_changes))
+
+
 def train(
     recipe: Recipe,
     cfg: TrainConfig,
@@ -243,242 +282,283 @@ def train(
     ``dataset`` overrides the recipe's (any map-style dataset valid for every index ≥ 0). With
     ``resume=True`` the run continues from ``out_dir/checkpoints/latest`` if there is one.
     """
-    from accelerate import Accelerator
-    from tqdm.auto import tqdm
-
     out = Path(out_dir)
-    accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=cfg.cpu)
-    if cfg.mixed_precision == "fp16" and accelerator.device.type == "cpu":
-        # accelerate would silently train in fp32 while the run config says fp16
-        raise ValueError(
-            "mixed_precision='fp16' needs a GPU (this run is on the CPU); use 'bf16' or 'no' on the CPU"
-        )
-    main = accelerator.is_main_process
-    rank, world = accelerator.process_index, accelerator.num_processes
-    # folders absolute: the record reads from any working folder (assemble, --resume); the process count,
-    # which with --batch-size and --grad-accum makes the samples of a step
-    run_config = {
-        "recipe": recipe.name,
-        "recipe_config": recorded_recipe_config(recipe),
-        "train": asdict(cfg),
-        "processes": world,
-    }
-
-    torch.manual_seed(cfg.seed)  # deterministic initialisation
-    module = recipe.build()
-    params = [p for p in module.parameters() if p.requires_grad]
-    if not params:
-        raise ValueError(f"recipe {recipe.name!r} built a module with no trainable parameters")
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
-    module, optimizer = accelerator.prepare(module, optimizer)
-    raw = accelerator.unwrap_model(module)
-    if cfg.compile:
-        parts = getattr(raw, "compile_parts", None)
-        if parts is None:
-            raise ValueError(
-                f"recipe {recipe.name!r} does not support compile (its module has no compile_parts)"
-            )
-        compile_modules(parts(), accelerator.device, cfg.compile)
-    ema = EMA(raw, cfg.ema_decay) if cfg.ema_decay else None
-
-    ckpt_root = out / "checkpoints"
-    start = 0
-    saved: dict[str, Any] = {}  # the resumed checkpoint's run config
+    run = _Run(recipe, cfg, out)
     check_out_dir(out, recipe, resume)
-    if resume and (found := resume_checkpoint(ckpt_root)) is not None:
-        path, ck = found
-        saved = ck["state"]["config"]
-        if saved["recipe"] != recipe.name:
+    start, resumed = 0, None
+    if resume and (found := resume_checkpoint(run.checkpoints)) is not None:
+        resumed, checkpoint = found
+        start = run.restore(resumed, checkpoint)
+        logger.info("resumed from %s at step %d", resumed, start)
+    ds = dataset if dataset is not None else recipe.dataset(cfg.seed, progress=progress and run.main)
+    run.record_data(ds, resumed)
+    loader = run.loader(ds, start)
+    run.prepare_folder(start)
+    result = run.take_steps(loader, start, progress=progress)
+    if export and run.main:
+        run.export(result.step)
+    run.accelerator.wait_for_everyone()
+    return result
+
+
+class _Run:
+    """One call of :func:`train`: the accelerator, the trained module with its optimizer and EMA, the run
+    config it records, and what it writes in its folder (log, checkpoints, samples, ``final/``)."""
+
+    def __init__(self, recipe: Recipe, cfg: TrainConfig, out: Path) -> None:
+        from accelerate import Accelerator
+
+        self.recipe, self.cfg, self.out = recipe, cfg, out
+        self.checkpoints, self.log_path = out / "checkpoints", out / "loss.jsonl"
+        self.accelerator = accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=cfg.cpu)
+        if cfg.mixed_precision == "fp16" and accelerator.device.type == "cpu":
+            # accelerate would silently train in fp32 while the run config says fp16
             raise ValueError(
-                f"cannot resume {path}: it is a {saved['recipe']!r} run, this is {recipe.name!r}"
+                "mixed_precision='fp16' needs a GPU (this run is on the CPU); use 'bf16' or 'no' on the CPU"
             )
-        changes = recipe_config_changes(saved["recipe_config"], run_config["recipe_config"], recipe)
-        if changes:
-            raise ValueError(
-                f"cannot resume {path} with other recipe options ({'; '.join(changes)}); "
-                "give the run's options or start another --out"
-            )
-        moved = moved_path_options(saved["recipe_config"], run_config["recipe_config"])
-        if moved:  # the run's folders moved, or it resumes on another machine: nothing to compare them with
-            logger.warning(
-                "resuming %s with files or folders the run recorded at paths that do not exist here (%s): "
-                "it continues with the ones given, which must hold what the recorded ones held",
-                path,
-                "; ".join(moved),
-            )
-        loop_changes = train_config_changes(saved, run_config["train"], world)
-        was_world = int(saved.get("processes", world))
-        if was_world != world and not any(c.startswith(("processes:", "grad_accum:")) for c in loop_changes):
-            logger.info(
-                "resuming %s, a run of %d process(es) with grad_accum %d, on %d with grad_accum %d: the same "
-                "samples per step",
-                path,
-                was_world,
-                saved["train"]["grad_accum"],
-                world,
-                cfg.grad_accum,
-            )
-        if loop_changes:  # legitimate (more steps, another lr), but the run is then not one uninterrupted run
-            logger.warning("resuming %s with changed training settings: %s", path, "; ".join(loop_changes))
-        trainable = _trainable_state(raw)
+        self.main = accelerator.is_main_process
+        self.rank, self.world = accelerator.process_index, accelerator.num_processes
+        # folders absolute: the record reads from any working folder (assemble, --resume); the process count,
+        # which with --batch-size and --grad-accum makes the samples of a step
+        self.run_config: dict[str, Any] = {
+            "recipe": recipe.name,
+            "recipe_config": recorded_recipe_config(recipe),
+            "train": asdict(cfg),
+            "processes": self.world,
+        }
+        self.saved: dict[str, Any] = {}  # the resumed checkpoint's run config
+        self._build()
+        self.result = TrainResult(out, 0)
+        self.saved_step = 0  # the step a resume would start from (the checkpoint resumed from, else 0)
+
+    def _build(self) -> None:
+        """The module (from the run's seed), its optimizer, the compiled parts and the EMA."""
+        cfg, recipe, accelerator = self.cfg, self.recipe, self.accelerator
+        torch.manual_seed(cfg.seed)  # deterministic initialisation
+        module = recipe.build()
+        self.params = [p for p in module.parameters() if p.requires_grad]
+        if not self.params:
+            raise ValueError(f"recipe {recipe.name!r} built a module with no trainable parameters")
+        optimizer = torch.optim.AdamW(self.params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+        self.module, self.optimizer = accelerator.prepare(module, optimizer)
+        self.raw = accelerator.unwrap_model(self.module)
+        if cfg.compile:
+            parts = getattr(self.raw, "compile_parts", None)
+            if parts is None:
+                raise ValueError(
+                    f"recipe {recipe.name!r} does not support compile (its module has no compile_parts)"
+                )
+            compile_modules(parts(), accelerator.device, cfg.compile)
+        self.ema = EMA(self.raw, cfg.ema_decay) if cfg.ema_decay else None
+
+    # -- resume ------------------------------------------------------------------------------------------
+
+    def restore(self, path: Path, ck: dict[str, Any]) -> int:
+        """Check that checkpoint ``path`` (read as ``ck``) continues this run, load its weights, optimizer,
+        EMA, grad scaler and RNG states, and return its step."""
+        cfg = self.cfg
+        self.saved = ck["state"]["config"]
+        _check_resumed_config(path, self.saved, self.run_config, self.recipe)
+        trainable = _trainable_state(self.raw)
         if set(ck["model"]) != set(trainable):
             diff = sorted(set(ck["model"]) ^ set(trainable))
             raise ValueError(f"checkpoint {path} does not match the model's trainable parameters: {diff[:5]}")
         with torch.no_grad():
             for n, p in trainable.items():
                 p.copy_(ck["model"][n])
-        optimizer.load_state_dict(ck["optimizer"])
-        if ema is not None:
+        self.optimizer.load_state_dict(ck["optimizer"])
+        if self.ema is not None:
             if ck["ema"] is None:
                 raise ValueError(f"checkpoint {path} has no EMA but ema_decay={cfg.ema_decay}")
-            ema.load_state_dict(ck["ema"], ck["state"]["ema_updates"])
+            self.ema.load_state_dict(ck["ema"], ck["state"]["ema_updates"])
         elif ck["ema"] is not None:  # it would be dropped, and final/ exported from the raw weights
             raise ValueError(
                 f"checkpoint {path} has an EMA but ema_decay is off; resume with the run's --ema-decay"
             )
-        if accelerator.scaler is not None and ck["state"].get("scaler"):
-            accelerator.scaler.load_state_dict(ck["state"]["scaler"])
+        scaler = self.accelerator.scaler
+        if scaler is not None and ck["state"].get("scaler"):
+            scaler.load_state_dict(ck["state"]["scaler"])
         set_rng_state(ck["rng"], ck["state"]["rng"])
         start = int(ck["state"]["step"])
         if start > cfg.steps:
             raise ValueError(f"cannot resume {path} at step {start} with steps={cfg.steps}; raise --steps")
-        logger.info("resumed from %s at step %d", path, start)
+        self.result.step = self.saved_step = start
+        return start
 
-    ds = dataset if dataset is not None else recipe.dataset(cfg.seed, progress=progress and main)
-    if hasattr(ds, "fingerprint"):  # a folder of videos (the microworld's samples follow from the seed)
-        run_config["data"] = ds.fingerprint()
-        if start and saved.get("data", run_config["data"]) != run_config["data"]:
-            was, now = saved["data"]["videos"], run_config["data"]["videos"]
+    def record_data(self, ds: Dataset, resumed: Path | None) -> None:
+        """Record a folder of videos in the run config (the microworld's samples follow from the seed), with a
+        warning when they changed since the checkpoint ``resumed``."""
+        if not hasattr(ds, "fingerprint"):
+            return
+        now = self.run_config["data"] = ds.fingerprint()
+        if resumed is not None and self.saved.get("data", now) != now:
+            was_videos, now_videos = self.saved["data"]["videos"], now["videos"]
             logger.warning(
                 "the training videos changed since %s (%s): the resumed run draws other samples "
                 "than an uninterrupted one would",
-                path,
-                f"{was} videos, now {now}" if was != now else "other files, sizes or captions",
+                resumed,
+                f"{was_videos} videos, now {now_videos}"
+                if was_videos != now_videos
+                else "other files, sizes or captions",
             )
-    loader = DataLoader(
-        ds,
-        batch_size=cfg.batch_size,
-        sampler=_IndexStream(start, cfg, rank, world),
-        collate_fn=collate,
-        num_workers=cfg.num_workers,
-        worker_init_fn=ignore_stop_signals if cfg.num_workers else None,
-    )
-    log_path = out / "loss.jsonl"
-    accelerator.wait_for_everyone()  # every process has checked out_dir before the main one writes there
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
-        remove_run_leftovers(out)
+
+    # -- the run folder ------------------------------------------------------------------------------------
+
+    def prepare_folder(self, start: int) -> None:
+        """Clear what a killed run left, the checkpoints and log rows after ``start``, and write config.json."""
+        self.accelerator.wait_for_everyone()  # every process has checked out_dir before the main one writes there
+        if not self.main:
+            return
+        self.out.mkdir(parents=True, exist_ok=True)
+        remove_run_leftovers(self.out)
         if start:
-            prune_checkpoints(ckpt_root, cfg.keep_checkpoints, start)
-        truncate_log(log_path, start)
-        config_text = json.dumps(run_config, indent=1, sort_keys=True)
-        atomic_write_file(out / "config.json", lambda tmp: tmp.write_text(config_text))
+            prune_checkpoints(self.checkpoints, self.cfg.keep_checkpoints, start)
+        truncate_log(self.log_path, start)
+        config_text = json.dumps(self.run_config, indent=1, sort_keys=True)
+        atomic_write_file(self.out / "config.json", lambda tmp: tmp.write_text(config_text))
 
-    result = TrainResult(out, start)
-    saved_step = start  # the step a resume would start from (the checkpoint resumed from, else 0)
-
-    def checkpoint(step: int) -> None:
-        nonlocal saved_step
+    def checkpoint(self, step: int) -> None:
+        accelerator, ema = self.accelerator, self.ema
         accelerator.wait_for_everyone()
-        if main:
+        if self.main:
             extra = {"ema_updates": ema.num_updates if ema else 0}
             if accelerator.scaler is not None:
                 extra["scaler"] = accelerator.scaler.state_dict()
-            result.checkpoint = save_checkpoint(
-                ckpt_root,
+            self.result.checkpoint = save_checkpoint(
+                self.checkpoints,
                 step,
-                _trainable_state(raw),
-                optimizer.state_dict(),
-                run_config,
+                _trainable_state(self.raw),
+                self.optimizer.state_dict(),
+                self.run_config,
                 ema.state_dict() if ema else None,
                 extra,
-                keep=cfg.keep_checkpoints,
+                keep=self.cfg.keep_checkpoints,
             )
         accelerator.wait_for_everyone()
-        saved_step = step
+        self.saved_step = step
 
-    bar = tqdm(total=cfg.steps, initial=start, disable=not (progress and main), desc=recipe.name)
-    batches = None
-    try:
-        batches = iter(loader)  # starts the workers: inside the try, whose finally ends them
-        if cfg.sample_every and start and start % cfg.sample_every == 0 and main:
-            # a stop (kill -9, Ctrl-C) while the samples of the checkpoint's step were written, after the
-            # checkpoint, would lose them: a resume writes them again (the same weights, the same samples)
-            _run_hook(recipe.sample, raw, ema, start, out / "samples")
-        module.train()
-        for step in range(start, cfg.steps):
-            t0 = time.perf_counter()
-            lr = lr_at(cfg, step)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            total = torch.zeros((), device=accelerator.device)
-            logs: dict[str, float] = {}
-            for micro in range(cfg.grad_accum):
-                batch = _to_device(next_batch(batches), accelerator.device)
-                gen = torch.Generator().manual_seed(step_seed(cfg.seed, step, micro * world + rank))
-                torch.manual_seed(step_seed(cfg.seed, step, micro * world + rank, stream=GLOBAL_RNG_STREAM))
-                sync = accelerator.no_sync(module) if micro < cfg.grad_accum - 1 else nullcontext()
-                with sync:
-                    with accelerator.autocast():
-                        loss, micro_logs = module(batch, gen)
-                    accelerator.backward(loss / cfg.grad_accum)
-                total += loss.detach().float() / cfg.grad_accum
-                for k, v in micro_logs.items():
-                    logs[k] = logs.get(k, 0.0) + float(v) / cfg.grad_accum
-            grad_norm = None
-            if cfg.max_grad_norm is not None:
-                grad_norm = float(accelerator.clip_grad_norm_(params, cfg.max_grad_norm))
-            # a step and its due checkpoint complete together: an interrupt waits for both (else a stop
-            # between them, or inside the write, lost the whole checkpoint interval)
-            with _interrupts_held():
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-                if ema is not None:
-                    ema.update(raw)
-                # the loss and the recipe's logged terms, averaged over processes in one reduction
-                names = sorted(logs)
-                values = torch.stack([total, *(torch.tensor(logs[k], device=total.device) for k in names)])
-                means = accelerator.reduce(values, reduction="mean").tolist()
-                loss_value, logs = means[0], dict(zip(names, means[1:]))
-                if not np.isfinite(loss_value):
-                    raise RuntimeError(
-                        f"loss is {loss_value} at step {step + 1}; lower --lr or check the data"
-                    )
-                result.losses.append(loss_value)
-                done = step + 1
-                result.step = done
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss_value:.4f}")
-                if main and (done % cfg.log_every == 0 or done == cfg.steps):
-                    entry = {
-                        "step": done,
-                        "loss": loss_value,
-                        "lr": lr,
-                        "sec": time.perf_counter() - t0,
-                        **logs,
-                    }
-                    if grad_norm is not None:
-                        entry["grad_norm"] = grad_norm
-                    with log_path.open("a") as f:
-                        f.write(json.dumps(entry) + "\n")
-                if done % cfg.checkpoint_every == 0 or done == cfg.steps:
-                    checkpoint(done)
-            if cfg.sample_every and done % cfg.sample_every == 0 and main:
-                _run_hook(recipe.sample, raw, ema, done, out / "samples")
-    except KeyboardInterrupt:
-        bar.close()
-        # the steps a resume repeats, for the one line the command line prints
-        raise TrainInterrupted(result.step, saved_step) from None
-    finally:
-        stop_workers(batches)
-    bar.close()
-    if export and main:
+    def log(self, entry: dict[str, Any]) -> None:
+        with self.log_path.open("a") as f:
+            f.write(json.dumps(entry) + "\n")
+
+    def sample(self, step: int) -> None:
+        _run_hook(self.recipe.sample, self.raw, self.ema, step, self.out / "samples")
+
+    def export(self, step: int) -> None:
         # written beside final/ and renamed: a stop during the export leaves no half-written final/ (which
         # would pass for a finished run); a resume exports again
-        with atomic_folder(out / "final", overwrite=True) as tmp:
-            _run_hook(lambda m, _s, d: recipe.export(m, d), raw, ema, result.step, tmp)
-    accelerator.wait_for_everyone()
-    return result
+        with atomic_folder(self.out / "final", overwrite=True) as tmp:
+            _run_hook(lambda m, _s, d: self.recipe.export(m, d), self.raw, self.ema, step, tmp)
+
+    # -- the steps ---------------------------------------------------------------------------------------
+
+    def loader(self, ds: Dataset, start: int) -> DataLoader:
+        cfg = self.cfg
+        return DataLoader(
+            ds,
+            batch_size=cfg.batch_size,
+            sampler=_IndexStream(start, cfg, self.rank, self.world),
+            collate_fn=collate,
+            num_workers=cfg.num_workers,
+            worker_init_fn=ignore_stop_signals if cfg.num_workers else None,
+        )
+
+    def take_steps(self, loader: DataLoader, start: int, progress: bool) -> TrainResult:
+        """Steps ``start`` to ``cfg.steps`` with their log rows, checkpoints and samples; Ctrl-C (or SIGTERM)
+        is :class:`TrainInterrupted`."""
+        from tqdm.auto import tqdm
+
+        cfg, main, result = self.cfg, self.main, self.result
+        bar = tqdm(total=cfg.steps, initial=start, disable=not (progress and main), desc=self.recipe.name)
+        batches = None
+        try:
+            batches = iter(loader)  # starts the workers: inside the try, whose finally ends them
+            if cfg.sample_every and start and start % cfg.sample_every == 0 and main:
+                # a stop (kill -9, Ctrl-C) while the samples of the checkpoint's step were written, after the
+                # checkpoint, would lose them: a resume writes them again (the same weights, the same samples)
+                self.sample(start)
+            self.module.train()
+            for step in range(start, cfg.steps):
+                t0 = time.perf_counter()
+                lr = lr_at(cfg, step)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = lr
+                total, logs = self._accumulate_gradients(step, batches)
+                grad_norm = None
+                if cfg.max_grad_norm is not None:
+                    grad_norm = float(self.accelerator.clip_grad_norm_(self.params, cfg.max_grad_norm))
+                # a step and its due checkpoint complete together: an interrupt waits for both (else a stop
+                # between them, or inside the write, lost the whole checkpoint interval)
+                with _interrupts_held():
+                    loss_value, logs = self._apply_step(step, total, logs)
+                    result.losses.append(loss_value)
+                    done = step + 1
+                    result.step = done
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{loss_value:.4f}")
+                    if main and (done % cfg.log_every == 0 or done == cfg.steps):
+                        entry = {
+                            "step": done,
+                            "loss": loss_value,
+                            "lr": lr,
+                            "sec": time.perf_counter() - t0,
+                            **logs,
+                        }
+                        if grad_norm is not None:
+                            entry["grad_norm"] = grad_norm
+                        self.log(entry)
+                    if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+                        self.checkpoint(done)
+                if cfg.sample_every and done % cfg.sample_every == 0 and main:
+                    self.sample(done)
+        except KeyboardInterrupt:
+            bar.close()
+            # the steps a resume repeats, for the one line the command line prints
+            raise TrainInterrupted(result.step, self.saved_step) from None
+        finally:
+            stop_workers(batches)
+        bar.close()
+        return result
+
+    def _accumulate_gradients(
+        self, step: int, batches: Iterator[Any]
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """The forward and backward passes of the step's micro-batches, each with its own draws: the step's
+        mean loss (this process's) and the recipe's logged terms."""
+        cfg, accelerator, module = self.cfg, self.accelerator, self.module
+        total = torch.zeros((), device=accelerator.device)
+        logs: dict[str, float] = {}
+        for micro in range(cfg.grad_accum):
+            batch = _to_device(next_batch(batches), accelerator.device)
+            place = micro * self.world + self.rank  # the micro-batch's place in the step, across processes
+            gen = torch.Generator().manual_seed(step_seed(cfg.seed, step, place))
+            torch.manual_seed(step_seed(cfg.seed, step, place, stream=GLOBAL_RNG_STREAM))
+            sync = accelerator.no_sync(module) if micro < cfg.grad_accum - 1 else nullcontext()
+            with sync:
+                with accelerator.autocast():
+                    loss, micro_logs = module(batch, gen)
+                accelerator.backward(loss / cfg.grad_accum)
+            total += loss.detach().float() / cfg.grad_accum
+            for k, v in micro_logs.items():
+                logs[k] = logs.get(k, 0.0) + float(v) / cfg.grad_accum
+        return total, logs
+
+    def _apply_step(
+        self, step: int, total: torch.Tensor, logs: dict[str, float]
+    ) -> tuple[float, dict[str, float]]:
+        """The optimizer and EMA updates; the loss and the logged terms averaged over processes (one
+        reduction). A loss that is not finite stops the run."""
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.ema is not None:
+            self.ema.update(self.raw)
+        names = sorted(logs)
+        values = torch.stack([total, *(torch.tensor(logs[k], device=total.device) for k in names)])
+        means = self.accelerator.reduce(values, reduction="mean").tolist()
+        loss_value = means[0]
+        if not np.isfinite(loss_value):
+            raise RuntimeError(f"loss is {loss_value} at step {step + 1}; lower --lr or check the data")
+        return loss_value, dict(zip(names, means[1:]))
 
 
 def _run_hook(fn: Any, raw: nn.Module, ema: EMA | None, step: int, out_dir: Path) -> None:
