@@ -37,7 +37,6 @@ from streamt2v.io.folders import remove_leftovers
 logger = logging.getLogger(__name__)
 
 LATEST = "latest"
-FILES = ("model.safetensors", "optimizer.safetensors", "rng.safetensors", "state.json")
 _STEP_DIR = re.compile(r"step-(\d{8,})")
 # what save_checkpoint writes before renaming: a killed process leaves these behind
 _TEMPORARY = re.compile(r"\.tmp-step-\d{8,}-[0-9a-f]{8}|\.latest\.[0-9a-f]{8}")
@@ -185,7 +184,10 @@ def prune_checkpoints(root: Path, keep: int, newest: int) -> list[Path]:
 
 
 def latest_checkpoint(root: Path) -> Path | None:
-    """The folder named by ``root/latest``, or None when there is no checkpoint yet."""
+    """The folder named by ``root/latest``, or None when there is no checkpoint yet: the reader of the
+    pointer for scripts and tests (``load_checkpoint(latest_checkpoint(root))``), an error when it names no
+    complete checkpoint. A resume reads it with :func:`resume_checkpoint`, which falls back past a damaged
+    one."""
     pointer = root / LATEST
     if not pointer.exists():
         return None
