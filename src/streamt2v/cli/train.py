@@ -13,8 +13,19 @@ from typing import Any
 
 from streamt2v.cli import integer_at_least, user_path
 
-# flag dest -> recipe field (passed only when given)
-_RECIPE_FLAGS = ("data", "captions", "size", "vae", "clip", "base_unet", "preset", "num_frames")
+# The recipe options that have a flag (FLAG, its type, its help): the flag's dest is the recipe field, passed
+# only when given. Any other option: --set KEY=VALUE.
+_RECIPE_FLAGS: tuple[tuple[str, Any, str], ...] = (
+    ("--data", user_path, "'microworld' (default) or a folder of videos"),
+    ("--captions", user_path, "captions file for --data FOLDER (CSV/TSV file,caption; JSONL or JSON)"),
+    ("--size", int, "frame size in pixels (square; default 32, refiner 64)"),
+    ("--num-frames", int, "frames per clip (base, stream: default 16; refiner: 24)"),
+    ("--preset", str, "architecture preset of the UNet: tiny (default), small, ... (config.PRESETS)"),
+    ("--vae", user_path, "trained VAE folder (OUT/final/vae of the vae run)"),
+    ("--clip", user_path, "trained micro-CLIP folder (OUT/final of the clip run)"),
+    ("--base-unet", user_path, "trained base UNet folder (stream recipe)"),
+)
+_RECIPE_FIELDS = tuple(flag[2:].replace("-", "_") for flag, _, _ in _RECIPE_FLAGS)
 
 
 def key_value(text: str) -> tuple[str, Any]:
@@ -55,35 +66,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument(
         "--out", type=user_path, required=True, help="run folder: checkpoints/, loss.jsonl, samples/, final/"
     )
-    p.add_argument(
-        "--data", type=user_path, default=None, help="'microworld' (default) or a folder of videos"
-    )
-    p.add_argument(
-        "--captions",
-        type=user_path,
-        default=None,
-        help="captions file for --data FOLDER (CSV/TSV file,caption; JSONL or JSON)",
-    )
-    p.add_argument(
-        "--size", type=int, default=None, help="frame size in pixels (square; default 32, refiner 64)"
-    )
-    p.add_argument(
-        "--num-frames", type=int, default=None, help="frames per clip (base, stream: default 16; refiner: 24)"
-    )
-    p.add_argument(
-        "--preset",
-        default=None,
-        help="architecture preset of the UNet: tiny (default), small, ... (config.PRESETS)",
-    )
-    p.add_argument(
-        "--vae", type=user_path, default=None, help="trained VAE folder (OUT/final/vae of the vae run)"
-    )
-    p.add_argument(
-        "--clip", type=user_path, default=None, help="trained micro-CLIP folder (OUT/final of the clip run)"
-    )
-    p.add_argument(
-        "--base-unet", type=user_path, default=None, help="trained base UNet folder (stream recipe)"
-    )
+    for flag, kind, text in _RECIPE_FLAGS:
+        p.add_argument(flag, type=kind, default=None, help=text)
     p.add_argument(
         "--set",
         dest="options",
@@ -184,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
 
     # before the models are built: otherwise the first write fails with the OS's bare message
     check_writable_parent(args.out, "--out")
-    options = {k: getattr(args, k) for k in _RECIPE_FLAGS if getattr(args, k) is not None}
+    options = {k: getattr(args, k) for k in _RECIPE_FIELDS if getattr(args, k) is not None}
     # a folder given by --set (init_unet=~/runs/base/final/unet) has its ~ expanded as the path flags' have
     # (zsh, and bash in quotes, leave it after the '='; it was then a folder named '~' in the working one)
     options.update({k: user_path(v) if is_path_option(k, v) else v for k, v in args.options})
