@@ -147,6 +147,20 @@ def outputs_locked(
             locks.release(lock, remove=True)
 
 
+@contextmanager
+def naming_write_errors(what: str) -> Iterator[None]:
+    """Re-raise an ``OSError`` of the block as one naming ``what`` is being written (e.g. ``output 'out.gif'``):
+    a full disk or a failing drive reaches the writers as ``[Errno 28] No space left on device``, with no
+    file name (Pillow, the GIF encoder) or with a hidden temporary's (``.out.partial.tmp-x1y2.mp4``)."""
+    try:
+        yield
+    except OSError as err:
+        reason = err.strerror or str(err) or type(err).__name__
+        named = OSError(f"cannot write {what}: {reason}")
+        named.errno = err.errno  # left without strerror, so the message stays as written above
+        raise named from err
+
+
 def _in_use(path: Path, what: str, pid: str) -> OutputInUseError:
     return OutputInUseError(
         f"{what} {str(path)!r} is being written by another process (pid {pid}); wait for it to finish or "

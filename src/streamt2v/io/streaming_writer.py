@@ -22,6 +22,7 @@ from streamt2v.io.output_paths import (
     check_output_path,
     check_replaceable_dir,
     lock_output,
+    naming_write_errors,
     output_kind,
     preview_path_for,
     refuse_existing_output,
@@ -191,6 +192,13 @@ class StreamingVideoWriter:
             self._size = size
         elif size != self._size:
             raise ValueError(f"chunk frame size {size} differs from the video's {self._size}")
+        # a full disk is named by the file it stopped (the encoders' own errors name none, or a temporary)
+        with naming_write_errors(f"the preview {str(self.preview_path)!r} of output {str(self.path)!r}"):
+            self._write(frames)
+        self.num_frames += frames.shape[0]
+
+    def _write(self, frames: np.ndarray) -> None:
+        """Add uint8 ``frames`` to the preview (see :meth:`append`)."""
         if self.kind == "png-dir":
             write_pngs(self.preview_path, frames, start=self.num_frames)
         elif self.kind == "gif":
@@ -214,7 +222,6 @@ class StreamingVideoWriter:
             except BaseException:
                 tmp.unlink(missing_ok=True)
                 raise
-        self.num_frames += frames.shape[0]
 
     def finish(self) -> Path:
         """Atomically move the complete video to :attr:`path` and clean up. Returns the final path."""

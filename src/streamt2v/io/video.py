@@ -36,6 +36,7 @@ from streamt2v.io.output_paths import (
     check_output_path,
     list_names,
     lock_output,
+    naming_write_errors,
     output_kind,
     output_lock_path,
     refuse_existing_output,
@@ -257,6 +258,13 @@ def write_video(
 
 
 def _write_atomically(path: Path, frames: np.ndarray, fps: float, crf: int) -> None:
+    # a full disk is named by the output it stopped (the encoders' own errors name none, or a temporary)
+    with naming_write_errors(f"output {str(path)!r}"):
+        _write_to_temporary(path, frames, fps, crf)
+
+
+def _write_to_temporary(path: Path, frames: np.ndarray, fps: float, crf: int) -> None:
+    """Write ``path`` under a temporary name beside it, renamed over it once complete."""
     kind = output_kind(path)
     if kind == "png-dir":
         tmp = temp_sibling_dir(path)

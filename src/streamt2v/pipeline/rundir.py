@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from streamt2v.io import locks
@@ -371,7 +372,13 @@ class RunDir:
             "prompt": prompt,
             "anchor_prompt": anchor_prompt,
         }
-        atomic_write_file(self.path / name, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
+        try:
+            atomic_write_file(self.path / name, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
+        except (OSError, SafetensorError) as err:  # a full disk: safetensors' error names no file
+            reason = err.strerror if isinstance(err, OSError) and err.strerror else err
+            raise OSError(
+                f"cannot save chunk {index} in the run directory {str(self.path)!r}: {reason}"
+            ) from err
         entry = {"index": index, "stage": stage, "start": start, "stop": stop, "prompt": prompt, "file": name}
         self.manifest["chunks"].append(entry)
         _atomic_write_json(self.path / MANIFEST, self.manifest)
