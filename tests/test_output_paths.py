@@ -290,3 +290,25 @@ def test_an_output_another_writer_finished_before_the_lock_is_not_replaced(tmp_p
             StreamingVideoWriter(out, fps=8)
     assert out.read_bytes() == b"the other writer's video"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.mp4"]  # its lock released, nothing left
+
+
+@pytest.mark.parametrize("name", ["out.mp4", "out.gif", "frames"])
+def test_an_output_being_written_is_refused_as_such_before_its_preview_is_taken_for_a_stopped_runs(
+    tmp_path, name
+):
+    """generate checks each output with its preview before any work: the preview of an output another
+    process is writing is that process's, so the refusal names the process, not a stopped run's preview to
+    continue with --resume or to replace with --overwrite (which would only be refused in turn)."""
+    from streamt2v.io.output_paths import OutputInUseError
+
+    out = tmp_path / name
+    first = StreamingVideoWriter(out, fps=8)
+    try:
+        first.append(smooth_video(t=3))
+        for overwrite in (False, True):
+            with pytest.raises(
+                OutputInUseError, match=rf"'{out}' is being written by another process \(pid \d+\)"
+            ):
+                check_output_path(out, preview=True, overwrite=overwrite)
+    finally:
+        first.abort()

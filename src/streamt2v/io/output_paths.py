@@ -222,6 +222,12 @@ def check_output_path(
     if str(path).strip() == "":
         raise ValueError(f"{what} path is empty")
     kind = output_kind(path)
+    # first: what another process is writing is its, not a stopped run's or an earlier output (named below);
+    # '.' and '..' have no name to lock beside them (refused below as the working directory or a parent)
+    named = path.name not in ("", "..")
+    pid = None if lock_held or not named else locks.holder(output_lock_path(path))
+    if pid is not None:
+        raise _in_use(path, what, pid)
     if path.exists():
         if kind == "png-dir":
             check_replaceable_dir(path, f"{what} folder")
@@ -238,9 +244,6 @@ def check_output_path(
         _check_preview_path(path, kind, what, overwrite)
     _check_name_length(path, what)
     check_writable_parent(path, what)
-    pid = None if lock_held else locks.holder(output_lock_path(path))
-    if pid is not None:
-        raise _in_use(path, what, pid)
     return path
 
 
