@@ -89,7 +89,7 @@ def test_streaming_writer_output_is_a_pure_function_of_the_frames(tmp_path, suff
 def test_gif_writer_interrupted_while_encoding_leaves_no_temp_file(tmp_path, monkeypatch):
     import streamt2v.io.streaming_writer as streaming_writer
 
-    def interrupted(path, frames, fps):
+    def interrupted(path, frames, fps, **kw):
         path.write_bytes(b"")
         raise KeyboardInterrupt
 
@@ -114,3 +114,27 @@ def test_remove_stale_temporaries(tmp_path):
     removed = remove_stale_temporaries(tmp_path / "x.mp4")
     assert len(removed) == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in keep)
+
+
+def test_a_gif_grows_by_its_new_frames_only_and_equals_the_gif_written_at_once(tmp_path, monkeypatch):
+    """Each append encodes only the chunk's frames (re-encoding the whole GIF after every chunk made a
+    1200-frame --gif run spend ~15 minutes on its preview, quadratic in the length), and the preview after
+    every chunk and the final GIF are byte for byte the GIF of the same frames written at once."""
+    from PIL import Image
+
+    v = torch.rand(1, 3, 20, 32, 32, generator=torch.Generator().manual_seed(3)) * 2 - 1
+    converted = []
+    convert = Image.Image.convert
+
+    def counting(image, *args, **kwargs):
+        converted.append(image.size)
+        return convert(image, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "convert", counting)
+    with StreamingVideoWriter(tmp_path / "s.gif", fps=8) as w:
+        for a, b in ((0, 16), (16, 19), (19, 20)):
+            w.append(v[:, :, a:b])
+            write_video(tmp_path / f"at_once_{b}.gif", v[:, :, :b], fps=8)
+            assert w.preview_path.read_bytes() == (tmp_path / f"at_once_{b}.gif").read_bytes()
+    assert (tmp_path / "s.gif").read_bytes() == (tmp_path / "at_once_20.gif").read_bytes()
+    assert len(converted) == 20 + (16 + 19 + 20)  # each frame once by the writer, the GIFs at once theirs

@@ -158,7 +158,7 @@ class StreamingVideoWriter:
             check_replaceable_dir(self.preview_path, "preview folder")
         self.num_frames = 0
         self._segments: list[Path] = []
-        self._gif_frames: list[np.ndarray] = []
+        self._gif_data = b""  # the GIF preview so far without its trailer: each chunk appends its frames
         self._size: tuple[int, int] | None = None
         self._closed = False
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -202,14 +202,14 @@ class StreamingVideoWriter:
         if self.kind == "png-dir":
             write_pngs(self.preview_path, frames, start=self.num_frames)
         elif self.kind == "gif":
-            self._gif_frames.extend(frames)
             tmp = temp_sibling(self.preview_path)
-            try:
-                encode_gif(tmp, np.stack(self._gif_frames), self.fps)
+            try:  # only the new frames are encoded (a GIF re-encoded whole took quadratic time)
+                data = encode_gif(tmp, frames, self.fps, first=self.num_frames, before=self._gif_data)
                 os.replace(tmp, self.preview_path)
             except BaseException:
                 tmp.unlink(missing_ok=True)
                 raise
+            self._gif_data = data
         else:
             assert self._workdir is not None
             seg = self._workdir / f"seg_{len(self._segments):06d}{self.path.suffix}"
