@@ -239,3 +239,57 @@ def test_a_run_stopped_under_a_launcher_says_once_how_to_continue_with_its_batch
     copy = [str(tmp_path / "copy") if a == str(out) else a for a in command[1:-2]]
     [warning] = changed_settings(copy)
     assert warning.endswith(f"processes: 2 -> 1; steps: 100000 -> {stopped_at + 1}"), warning
+
+
+TINY_VAE = ["--size", "16", "--set", "block_out_channels=[8,16]", "--set", "norm_num_groups=4"]
+TINY_VAE += ["--set", "scaling_samples=1", "--set", "frames_per_sample=1", "--batch-size", "2"]
+
+
+def _files(folder) -> dict[str, tuple[int, bytes]]:
+    """Every file under ``folder``: its modification time and bytes."""
+    return {
+        str(p.relative_to(folder)): (p.stat().st_mtime_ns, p.read_bytes())
+        for p in folder.rglob("*")
+        if p.is_file()
+    }
+
+
+def test_a_finished_run_resumed_with_its_steps_says_so_and_writes_nothing(tmp_path, capsys, caplog):
+    """``--resume`` of a finished run with its ``--steps`` exported final/ again (the VAE's scale measured
+    again), rewrote config.json and printed "last loss n/a". One line now says the run is finished and where
+    its models are, and nothing in the folder is written. A larger ``--steps`` still continues the run, and a
+    final/ older than the checkpoint at ``--steps`` (the run trained further, then stopped before its
+    export) is still exported from that checkpoint."""
+    from streamt2v.train.loop import TrainConfig, train
+    from streamt2v.train.recipes import make_recipe
+
+    out = tmp_path / "run"
+    args = ["train", "vae", "--out", str(out), *TINY_VAE, "--checkpoint-every", "2", "--no-progress"]
+    assert main([*args, "--steps", "2"]) == 0
+    capsys.readouterr()
+    before = _files(out)
+    caplog.set_level("INFO")
+    assert main([*args, "--steps", "2", "--resume"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"vae: the run in {out} already finished at step 2, its models in {out / 'final'}; nothing to do "
+        "(a larger --steps trains it further)"
+    ]
+    assert _files(out) == before
+    assert not [r.getMessage() for r in caplog.records if "scaling_factor" in r.getMessage()]
+
+    assert main([*args, "--steps", "3", "--resume"]) == 0  # more steps continue the run
+    assert "vae: step 3, last loss " in capsys.readouterr().out
+    assert [json.loads(x)["step"] for x in (out / "loss.jsonl").read_text().splitlines()] == [1, 2, 3]
+    # trained to step 4 without an export, as a run stopped after its last checkpoint: final/ is step 3's
+    recipe = make_recipe(
+        "vae", size=16, block_out_channels=[8, 16], norm_num_groups=4, scaling_samples=1, frames_per_sample=1
+    )
+    cfg = TrainConfig(steps=4, batch_size=2, checkpoint_every=2)
+    train(recipe, cfg, out, resume=True, progress=False, export=False)
+    weights = out / "final" / "vae" / "diffusion_pytorch_model.safetensors"
+    step_3 = weights.read_bytes()
+    assert main([*args, "--steps", "4", "--resume"]) == 0
+    assert "vae: step 4, last loss n/a" in capsys.readouterr().out
+    assert weights.read_bytes() != step_3
+    assert main([*args, "--steps", "4", "--resume"]) == 0
+    assert "already finished at step 4" in capsys.readouterr().out

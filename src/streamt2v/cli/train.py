@@ -201,17 +201,22 @@ def run(args: argparse.Namespace) -> int:
         raise KeyboardInterrupt(
             f"{lost}continue with: {_resume_command(args, state.num_processes)}"
         ) from None
+    if not PartialState().is_main_process:  # says it once, under a multi-process launcher
+        return 0
+    final = result.out_dir / "final"
+    if result.already_finished:
+        print(
+            f"{args.recipe}: the run in {result.out_dir} already finished at step {result.step}, its models in "
+            f"{final}; nothing to do (a larger --steps trains it further)"
+        )
+        return 0
     last = f"{result.losses[-1]:.4f}" if result.losses else "n/a"
-    if PartialState().is_main_process:  # once, under a multi-process launcher
-        print(f"{args.recipe}: step {result.step}, last loss {last}; models in {result.out_dir / 'final'}")
-        kind = {"stream": "model", "refiner": "refiner"}.get(args.recipe)
-        if kind:  # the folders generate / enhance load
-            unet = result.out_dir / "final" / "unet"
-            # quoted: a run folder with a space ("my runs/stream") split into two arguments when pasted
-            unet_arg = shlex.quote(str(unet))
-            print(
-                f"loadable folder: streamt2v assemble {kind} OUT_DIR --unet {unet_arg}{_fps_flag(args, kind)}"
-            )
+    print(f"{args.recipe}: step {result.step}, last loss {last}; models in {final}")
+    kind = {"stream": "model", "refiner": "refiner"}.get(args.recipe)
+    if kind:  # the folders generate / enhance load
+        # quoted: a run folder with a space ("my runs/stream") split into two arguments when pasted
+        unet_arg = shlex.quote(str(final / "unet"))
+        print(f"loadable folder: streamt2v assemble {kind} OUT_DIR --unet {unet_arg}{_fps_flag(args, kind)}")
     return 0
 
 

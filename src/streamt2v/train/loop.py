@@ -47,8 +47,10 @@ from streamt2v.train.data_workers import ignore_stop_signals, next_batch, stop_w
 from streamt2v.train.ema import EMA
 from streamt2v.train.run_folder import (
     check_out_dir,
+    exported_step,
     moved_path_options,
     recipe_config_changes,
+    record_exported_step,
     recorded_recipe_config,
     remove_run_leftovers,
     train_config_changes,
@@ -146,6 +148,9 @@ class TrainResult:
     step: int
     losses: list[float] = field(default_factory=list)  # per step run in this call
     checkpoint: Path | None = None  # the newest written in this call
+    # resumed at cfg.steps, whose export final/ holds: the call took no step and wrote nothing (it removed
+    # only what a killed writer left)
+    already_finished: bool = False
 
 
 class TrainInterrupted(KeyboardInterrupt):
@@ -280,7 +285,8 @@ def train(
     """Train ``recipe`` into ``out_dir`` (``checkpoints/``, ``loss.jsonl``, ``samples/``, ``final/``).
 
     ``dataset`` overrides the recipe's (any map-style dataset valid for every index ≥ 0). With
-    ``resume=True`` the run continues from ``out_dir/checkpoints/latest`` if there is one.
+    ``resume=True`` the run continues from ``out_dir/checkpoints/latest`` if there is one; a run that
+    finished at ``cfg.steps`` (its checkpoint and ``final/`` of that step) is left as it is.
     """
     out = Path(out_dir)
     run = _Run(recipe, cfg, out)
@@ -289,6 +295,10 @@ def train(
     if resume and (found := resume_checkpoint(run.checkpoints)) is not None:
         resumed, checkpoint = found
         start = run.restore(resumed, checkpoint)
+        if start == cfg.steps and exported_step(out / "final") == start:  # finished: nothing to write
+            if run.main:
+                remove_run_leftovers(out)  # but what a killed writer left
+            return TrainResult(out, start, already_finished=True)
         logger.info("resumed from %s at step %d", resumed, start)
     ds = dataset if dataset is not None else recipe.dataset(cfg.seed, progress=progress and run.main)
     run.record_data(ds, resumed)
@@ -449,6 +459,7 @@ class _Run:
         # would pass for a finished run); a resume exports again
         with atomic_folder(self.out / "final", overwrite=True) as tmp:
             _run_hook(lambda m, _s, d: self.recipe.export(m, d), self.raw, self.ema, step, tmp)
+            record_exported_step(tmp, step)
 
     # -- the steps ---------------------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """A training run's folder (``--out``): whether a new run or a resume may start there, the recipe and loop
-settings a resume would change, what a killed run left half-written, and the loss log cut back to the
-checkpoint a run resumes from."""
+settings a resume would change, what a killed run left half-written, the loss log cut back to the
+checkpoint a run resumes from, and the step whose models ``final/`` holds."""
 
 from __future__ import annotations
 
@@ -59,6 +59,24 @@ _SAMPLE_TEMPORARY = re.compile(r"\.(?P<stem>.+)\.tmp-[A-Za-z0-9_]+(?P<suffix>\.[
 _SAMPLE_LOCK = re.compile(r"\.(?P<name>.+)\.lock")
 # In samples/: the clip recipe's ``clip-STEP.json`` written by atomic_write_file (``.NAME.tmp-PID``).
 _SAMPLE_JSON_TEMPORARY = re.compile(r"\.clip-\d{8}\.json\.tmp-\d+")
+
+
+# In final/: the step of the run whose weights the export holds (a resume at that step has nothing to do).
+EXPORTED_STEP = "run_step.json"
+
+
+def record_exported_step(final: Path, step: int) -> None:
+    """Record in ``final`` (an export's folder, before it is renamed into place) the step it holds."""
+    (final / EXPORTED_STEP).write_text(json.dumps({"step": step}) + "\n")
+
+
+def exported_step(final: Path) -> int | None:
+    """The step whose weights ``final`` holds (:func:`record_exported_step`); None when there is no ``final/``
+    or it was exported before runs recorded the step (a resume at the run's last step exports it again)."""
+    try:
+        return int(json.loads((final / EXPORTED_STEP).read_text())["step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def remove_run_leftovers(out: Path) -> None:
