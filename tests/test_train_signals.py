@@ -1,16 +1,21 @@
 """``streamt2v train`` stopped by a SIGTERM sent to its whole process group, DataLoader workers included (what
-``docker stop``-style supervisors, systemd, Slurm and ``timeout`` do)."""
+``docker stop``-style supervisors, systemd, Slurm and ``timeout`` do), and resumed at its checkpoint's step."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
+import torch
+
 from conftest import wait_for
+from streamt2v.cli import main
 
 TINY_VAE = ["--size", "16", "--set", "block_out_channels=[8,16]", "--set", "norm_num_groups=4"]
 TINY_VAE += ["--set", "scaling_samples=1", "--set", "frames_per_sample=1", "--batch-size", "2"]
@@ -44,6 +49,57 @@ def test_sigterm_to_the_process_group_stops_a_run_with_data_workers_cleanly(tmp_
     line = next(x for x in text.splitlines() if x.startswith("interrupted (SIGTERM): at step"))
     assert "continue with: streamt2v train vae" in line and line.endswith("--resume")
     _no_worker_left(proc.pid)
+
+
+@contextmanager
+def _one_thread():
+    """As the stopped runs (float sums, hence weights, depend on the thread count)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_a_run_stopped_by_sigterm_and_resumed_at_its_checkpoint_step_exports_that_checkpoint(
+    tmp_path, capsys
+):
+    """A GPU job stopped near its time limit (SIGTERM), then ``--resume --steps <its checkpoint's step>``:
+    final/ is exported from that checkpoint without a further step, the models of an uninterrupted run of
+    that many steps."""
+    out = tmp_path / "run"
+    argv = ["train", "vae", "--out", str(out), *TINY_VAE, "--checkpoint-every", "2", "--no-progress"]
+    log = tmp_path / "log.txt"
+    with log.open("w") as f:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamt2v", *argv, "--steps", "100000"],
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_for(out / "checkpoints" / "latest", proc, log=log)
+        os.killpg(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=120) == 143, log.read_text()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    line = next(x for x in log.read_text().splitlines() if x.startswith("interrupted (SIGTERM): at step"))
+    step = int(line.split("checkpoint at step ")[1].split()[0])
+    checkpoints = sorted(p.name for p in (out / "checkpoints").iterdir())
+    assert not (out / "final").exists()
+    with _one_thread():
+        assert main([*argv, "--steps", str(step), "--resume"]) == 0
+        assert f"vae: step {step}, " in capsys.readouterr().out
+        fresh = tmp_path / "fresh"
+        assert main([*[str(fresh) if a == str(out) else a for a in argv], "--steps", str(step)]) == 0
+    rows = [json.loads(x)["step"] for x in (out / "loss.jsonl").read_text().splitlines()]
+    assert rows == list(range(1, step + 1))
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == checkpoints
+    for name in ("vae/diffusion_pytorch_model.safetensors", "vae/config.json"):
+        assert (out / "final" / name).read_bytes() == (fresh / "final" / name).read_bytes(), name
 
 
 def _no_worker_left(pgid: int) -> None:
