@@ -319,7 +319,7 @@ def generate(
         counted(len(plan), "chunk"),
         resume_command(run_path),
     )
-    return _consume(cfg, run, model, chunks, [], on_chunk, new_run=True, progress=progress)
+    return _consume(cfg, run, model, chunks, 0, on_chunk, new_run=True, progress=progress)
 
 
 def run_config(run: RunDir) -> GenerateConfig:
@@ -361,8 +361,8 @@ def resume_generate(
         model, chunks, stored = _prepare_resume(run, cfg, model, on_step)
         if changes:  # checked and loaded: a later plain resume continues with them too
             run.save_config(cfg.to_dict())
-            if len(stored) < run.manifest["num_chunks"]:
-                where = f"from chunk {len(stored) + 1} on"
+            if stored < run.manifest["num_chunks"]:
+                where = f"from chunk {stored + 1} on"
             else:  # every chunk was finished before: only stage 3 and the outputs are left to do
                 where = "for stage 3" if cfg.enhance is not None else "(all its chunks were finished before)"
             logger.info("continuing %s with %s %s", run.path, said, where)
@@ -374,9 +374,11 @@ def resume_generate(
 
 def _prepare_resume(
     run: RunDir, cfg: GenerateConfig, model: StreamingT2VModel | None, on_step: StepCallback | None
-) -> tuple[StreamingT2VModel, Iterator[Chunk], list]:
-    """Check the run's inputs, remove what a killed writer left, load the model and the finished chunks, and
-    start the stream where the run stopped."""
+) -> tuple[StreamingT2VModel, Iterator[Chunk], int]:
+    """Check the run's inputs, remove what a killed writer left, load the model, and start the stream where
+    the run stopped; returns the number of finished chunks. Of those only the last (the stream's state) and
+    an input video's chunk 0 are read here: the rest are read one at a time when they are written again, so
+    a resume holds no more of a long video in memory than the run did."""
     # Once a chunk is finished the run holds the input frames and the anchor: the input files may be gone.
     check_inputs(cfg, resume=True, model=model, read_inputs=run.num_finished == 0)
     for _, path in output_targets(cfg):
@@ -384,21 +386,22 @@ def _prepare_resume(
             logger.info("removed %s left by an earlier run", stale)
     if model is None:
         model = _load_compiled(cfg)
-    stored = [run.load_chunk(i) for i in range(run.num_finished)]
+    stored = run.num_finished
     logger.info(
         "resuming %s: %d of %s already finished",
         run.path,
-        len(stored),
+        stored,
         counted(run.manifest["num_chunks"], "chunk"),
     )
     if not stored:  # nothing finished: start over with the same settings
         chunks = _restart_stream(cfg, model, on_step)
     else:
-        last = stored[-1]
+        last = run.load_chunk(stored - 1)
         state = StreamState(
-            next_chunk=len(stored), tail=last.tail, anchor=last.anchor, anchor_prompt=last.anchor_prompt
+            next_chunk=stored, tail=last.tail, anchor=last.anchor, anchor_prompt=last.anchor_prompt
         )
-        prefix = stored[0].frames if stored[0].stage == 0 else None
+        first = run.load_chunk(0) if stored > 1 else last
+        prefix = first.frames if first.stage == 0 else None
         kw: dict[str, Any] = {}
         if prefix is not None and prefix.shape[2] == 1 and cfg.init_image:
             kw["init_image"] = prefix[:, :, 0]
@@ -462,7 +465,7 @@ def _consume(
     run: RunDir,
     model: StreamingT2VModel,
     chunks: Iterator[Chunk],
-    stored: list,
+    stored: int,
     on_chunk: ChunkCallback | None,
     *,
     new_run: bool = False,
@@ -482,7 +485,8 @@ def _consume(
         final_locks = held.enter_context(outputs_locked(finals)) if cfg.enhance is not None else []
         for p in targets:
             writers.append(StreamingVideoWriter(p, fps, crf=cfg.crf, overwrite=True))
-        for s in stored:  # re-encode finished chunks from the run directory
+        for i in range(stored):  # re-encode finished chunks from the run directory, one at a time
+            s = run.load_chunk(i)
             for w in writers:
                 w.append(s.frames)
             n = s.stop
