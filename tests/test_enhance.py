@@ -305,6 +305,39 @@ def test_a_stage3_state_set_aside_by_another_run_is_taken_back_by_its_own(tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.pt", "s.pt.stale"]
 
 
+def test_a_run_killed_while_taking_its_state_back_keeps_it(tmp_path, monkeypatch) -> None:
+    """Taking A's state back while B's is in place takes three renames. Killed after the first, A's state
+    lay only under a save's temporary name, which the next run removes; now it stays in NAME.stale or
+    NAME, so A, run again, still continues from it."""
+    from streamt2v.pipeline import enhance_state
+    from streamt2v.pipeline.enhance_state import (
+        EnhanceProgress,
+        EnhanceStateFile,
+        remove_stale_state_temporaries,
+    )
+
+    path = tmp_path / "s.pt"
+    for key, steps in (("A", 2), ("B", 1)):  # A saves, B sets it aside and saves a step of its own
+        assert EnhanceStateFile(path, key).load() is None
+        EnhanceStateFile(path, key).save(
+            EnhanceProgress(steps, torch.zeros(2), torch.Generator().get_state(), {})
+        )
+    renames, rename = [], enhance_state.os.replace
+
+    def killed_after_the_first(src, dst):
+        if renames:
+            raise KeyboardInterrupt
+        renames.append((src, dst))
+        rename(src, dst)
+
+    monkeypatch.setattr(enhance_state.os, "replace", killed_after_the_first)
+    with pytest.raises(KeyboardInterrupt):
+        EnhanceStateFile(path, "A").load()
+    monkeypatch.undo()
+    remove_stale_state_temporaries(path)
+    assert EnhanceStateFile(path, "A").load().steps_done == 2
+
+
 def test_the_stage3_key_holds_the_solver_settings_not_diffusers_bookkeeping() -> None:
     """A scheduler built in another process lists the options diffusers defaulted in another order, and
     one built by another diffusers version names that version: neither is another run."""

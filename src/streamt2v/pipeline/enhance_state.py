@@ -113,13 +113,15 @@ class EnhanceStateFile:
             return current[1]
         earlier = _read(self.stale_path) if self.stale_path.is_file() else None
         if isinstance(earlier, tuple) and earlier[0] == self.key:
-            # the state set aside is this run's: swap it back (the other run's, if any, is set aside in turn)
-            # named as a save's temporary: a run killed between these renames leaves what the next removes
-            back = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
-            os.replace(self.stale_path, back)
+            # the state set aside is this run's: swap it back (the other run's, if any, is set aside in turn).
+            # This run's state moves in one rename, so it is always in one of the two files; the other run's
+            # waits under a save's temporary name, which a run killed before the last rename leaves to be removed
+            other = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
             if isinstance(current, tuple):
-                os.replace(self.path, self.stale_path)
-            os.replace(back, self.path)
+                os.replace(self.path, other)
+            os.replace(self.stale_path, self.path)
+            if isinstance(current, tuple):
+                os.replace(other, self.stale_path)
             logger.warning(
                 "stage 3 continues from its own saved state, which a run of another video, prompt, seed or "
                 "setting had moved to %s%s",
