@@ -285,8 +285,15 @@ def test_a_damaged_scheduler_config_or_metadata_is_one_line_naming_the_file(
         msg = str(info.value)
         assert "\n" not in msg and repr(str(index_path)) in msg, msg
         assert f"streamt2v.{field} must be {said}, got {value!r}" in msg, msg
-    index_path.write_text(json.dumps(good))
-    assert StreamingT2VModel.from_pretrained(out).fps == tiny.fps
+    for whole in (12.0, 12):  # a whole number written as a float by another JSON writer is that number
+        good["streamt2v"]["fps"] = whole
+        index_path.write_text(json.dumps(good))
+        assert StreamingT2VModel.from_pretrained(out).fps == 12
+    for fractional in (12.5, float("inf")):
+        good["streamt2v"]["fps"] = fractional
+        index_path.write_text(json.dumps(good))
+        with pytest.raises(ValueError, match="streamt2v.fps must be a positive integer"):
+            StreamingT2VModel.from_pretrained(out)
 
 
 def test_a_dtype_cast_prints_no_float32_warning_about_no_module() -> None:

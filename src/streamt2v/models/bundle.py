@@ -305,7 +305,8 @@ def _read_model_index(root: Path) -> tuple[dict[str, Any], ModelConfig]:
         raise ValueError(f"{where} has no streamt2v.model_config (the architecture save_pretrained writes)")
     config = config_from_json(ModelConfig, meta["model_config"], where, "streamt2v.model_config.")
     fps, sources, sampler = meta.get("fps", 8), meta.get("sources"), meta.get("sampler")
-    if isinstance(fps, bool) or not isinstance(fps, int) or fps <= 0:
+    whole = isinstance(fps, int) or (isinstance(fps, float) and fps.is_integer())  # 8.0 from another writer
+    if isinstance(fps, bool) or not whole or fps <= 0:
         raise ValueError(f"{where}: streamt2v.fps must be a positive integer, got {fps!r}")
     for name, value in (("sources", sources), ("sampler", sampler)):
         if value is not None and not isinstance(value, dict):
