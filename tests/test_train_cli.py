@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from conftest import two_process_launch, wait_for
 from streamt2v.cli import main
@@ -293,3 +294,47 @@ def test_a_finished_run_resumed_with_its_steps_says_so_and_writes_nothing(tmp_pa
     assert weights.read_bytes() != step_3
     assert main([*args, "--steps", "4", "--resume"]) == 0
     assert "already finished at step 4" in capsys.readouterr().out
+
+
+class _StoppedAt(torch.utils.data.Dataset):
+    """The recipe's samples, and Ctrl-C when the loop asks for sample ``stop`` (a run stopped there)."""
+
+    def __init__(self, dataset, stop: int) -> None:
+        self.dataset, self.stop = dataset, stop
+
+    def __getitem__(self, index: int):
+        if index >= self.stop:
+            raise KeyboardInterrupt
+        return self.dataset[index]
+
+
+def test_a_finished_run_resumed_after_a_stopped_resume_cuts_its_log_back_to_its_step(tmp_path, capsys):
+    """A run finished at step 2, resumed with --steps 1000 and stopped at step 14 before its next checkpoint,
+    then resumed with --steps 2: "already finished at step 2", but its loss log kept the rows of steps 3-14
+    (of no checkpoint and no final/) and config.json said steps 1000. The finished run's resume does a
+    resume's bookkeeping (no step, no export): the log and config.json are those of the finished run."""
+    from streamt2v.train.loop import TrainConfig, TrainInterrupted, train
+    from streamt2v.train.recipes import make_recipe
+
+    out = tmp_path / "run"
+    args = ["train", "vae", "--out", str(out), *TINY_VAE, "--checkpoint-every", "2", "--no-progress"]
+    assert main([*args, "--steps", "2"]) == 0
+    finished = {name: (out / name).read_text() for name in ("loss.jsonl", "config.json")}
+    final = _files(out / "final")
+    recipe = make_recipe(
+        "vae", size=16, block_out_channels=[8, 16], norm_num_groups=4, scaling_samples=1, frames_per_sample=1
+    )
+    cfg = TrainConfig(steps=1000, batch_size=2, checkpoint_every=1000)
+    stopped = _StoppedAt(recipe.dataset(cfg.seed, progress=False), stop=14 * 2)  # step 15's first sample
+    with pytest.raises(TrainInterrupted):
+        train(recipe, cfg, out, dataset=stopped, resume=True, progress=False)
+    assert [json.loads(x)["step"] for x in (out / "loss.jsonl").read_text().splitlines()] == list(
+        range(1, 15)
+    )
+    capsys.readouterr()
+
+    assert main([*args, "--steps", "2", "--resume"]) == 0
+    assert "already finished at step 2" in capsys.readouterr().out
+    assert {name: (out / name).read_text() for name in finished} == finished
+    assert _files(out / "final") == final  # not exported again
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["latest", "step-00000002"]

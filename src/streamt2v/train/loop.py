@@ -148,8 +148,9 @@ class TrainResult:
     step: int
     losses: list[float] = field(default_factory=list)  # per step run in this call
     checkpoint: Path | None = None  # the newest written in this call
-    # resumed at cfg.steps, whose export final/ holds: the call took no step and wrote nothing (it removed
-    # only what a killed writer left)
+    # resumed at cfg.steps, whose export final/ holds: the call took no step and exported nothing (it did a
+    # resume's bookkeeping: leftovers of killed writers removed, the log cut back to the step, config.json
+    # written when it differs)
     already_finished: bool = False
 
 
@@ -286,7 +287,8 @@ def train(
 
     ``dataset`` overrides the recipe's (any map-style dataset valid for every index ≥ 0). With
     ``resume=True`` the run continues from ``out_dir/checkpoints/latest`` if there is one; a run that
-    finished at ``cfg.steps`` (its checkpoint and ``final/`` of that step) is left as it is.
+    finished at ``cfg.steps`` (its checkpoint and ``final/`` of that step) takes no step and is not exported
+    again (its folder is cleaned up as a resume's is: the log cut back to the step, config.json rewritten).
     """
     out = Path(out_dir)
     run = _Run(recipe, cfg, out)
@@ -295,9 +297,14 @@ def train(
     if resume and (found := resume_checkpoint(run.checkpoints)) is not None:
         resumed, checkpoint = found
         start = run.restore(resumed, checkpoint)
-        if start == cfg.steps and exported_step(out / "final") == start:  # finished: nothing to write
-            if run.main:
-                remove_run_leftovers(out)  # but what a killed writer left
+        if start == cfg.steps and exported_step(out / "final") == start:  # finished: no step, no export
+            # but a resume's bookkeeping: a resume of the run stopped before its next checkpoint left log rows
+            # after this step and a config.json of its own (the data the finished run trained on is its
+            # checkpoint's record: no dataset is read)
+            if "data" in run.saved:
+                run.run_config["data"] = run.saved["data"]
+            run.prepare_folder(start)
+            run.accelerator.wait_for_everyone()
             return TrainResult(out, start, already_finished=True)
         logger.info("resumed from %s at step %d", resumed, start)
     ds = dataset if dataset is not None else recipe.dataset(cfg.seed, progress=progress and run.main)
@@ -415,7 +422,8 @@ class _Run:
     # -- the run folder ------------------------------------------------------------------------------------
 
     def prepare_folder(self, start: int) -> None:
-        """Clear what a killed run left, the checkpoints and log rows after ``start``, and write config.json."""
+        """Clear what a killed run left, the checkpoints and log rows after ``start``, and write config.json
+        (when it differs)."""
         self.accelerator.wait_for_everyone()  # every process has checked out_dir before the main one writes there
         if not self.main:
             return
@@ -425,7 +433,13 @@ class _Run:
             prune_checkpoints(self.checkpoints, self.cfg.keep_checkpoints, start)
         truncate_log(self.log_path, start)
         config_text = json.dumps(self.run_config, indent=1, sort_keys=True)
-        atomic_write_file(self.out / "config.json", lambda tmp: tmp.write_text(config_text))
+        config = self.out / "config.json"
+        try:
+            unchanged = config.read_bytes() == config_text.encode()
+        except OSError:
+            unchanged = False
+        if not unchanged:  # a finished run resumed with its settings writes nothing
+            atomic_write_file(config, lambda tmp: tmp.write_text(config_text))
 
     def checkpoint(self, step: int) -> None:
         accelerator, ema = self.accelerator, self.ema
