@@ -92,7 +92,8 @@ def test_the_assemble_hint_of_a_stream_on_own_videos_gives_their_frame_rate(tmp_
     """`assemble --fps` defaults to the microworld's 8: the hint printed after a stream run on a folder of
     24 fps videos gave no --fps, so the folder it led to played them at a third of their speed. The hint is
     runnable as printed: a run folder with a space ("my runs/stream") was printed unquoted, and pasted
-    it gave assemble the two arguments 'my' and 'runs/stream/final/unet'."""
+    it gave assemble the two arguments 'my' and 'runs/stream/final/unet'. A resume of the finished run prints
+    it too."""
     import shlex
 
     import numpy as np
@@ -121,6 +122,13 @@ def test_the_assemble_hint_of_a_stream_on_own_videos_gives_their_frame_rate(tmp_
         *("streamt2v", "assemble", "model", "OUT_DIR", "--unet", str(stream / "final" / "unet")),
         *("--fps", "24"),
     ]
+    # resumed once finished: the "already finished" line dropped the hint; the run config keeps its record of
+    # the videos (the resume reads none)
+    config = (stream / "config.json").read_text()
+    assert main(["train", "stream", "--out", str(stream), "--base-unet", str(unet), *common, "--resume"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert "already finished at step 1" in printed[0] and printed[1:] == [hint], printed
+    assert (stream / "config.json").read_text() == config
 
 
 def test_no_log_line_names_the_temporary_final_folder(tmp_path, capsys, caplog):

@@ -209,9 +209,9 @@ def run(args: argparse.Namespace) -> int:
             f"{args.recipe}: the run in {result.out_dir} already finished at step {result.step}, its models in "
             f"{final}; nothing to do (a larger --steps trains it further)"
         )
-        return 0
-    last = f"{result.losses[-1]:.4f}" if result.losses else "n/a"
-    print(f"{args.recipe}: step {result.step}, last loss {last}; models in {final}")
+    else:
+        last = f"{result.losses[-1]:.4f}" if result.losses else "n/a"
+        print(f"{args.recipe}: step {result.step}, last loss {last}; models in {final}")
     kind = {"stream": "model", "refiner": "refiner"}.get(args.recipe)
     if kind:  # the folders generate / enhance load
         # quoted: a run folder with a space ("my runs/stream") split into two arguments when pasted
