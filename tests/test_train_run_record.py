@@ -154,3 +154,21 @@ def test_a_folder_given_by_set_has_its_home_expanded_as_the_path_flags(tmp_path,
     assert main([*argv, "--steps", "1", "--batch-size", "1", "--no-progress"]) == 0
     recorded = json.loads((tmp_path / "run" / "config.json").read_text())["recipe_config"]
     assert recorded["decoder_only_from"] == str(tmp_path / "home" / "vae")
+
+
+def test_a_refused_resume_of_a_path_recorded_relative_says_where_it_reads_from(tmp_path, monkeypatch):
+    """A run from before paths were recorded absolute recorded ``enc/vae`` as typed, which a resume reads from
+    its working folder: resumed from another folder that has an ``enc/vae`` too, the refusal named only
+    'enc/vae', which led to passing that relative path again from the wrong folder. It says the path is
+    relative to the folder train ran in; an absolute recorded path is named as before."""
+    wrong = tmp_path / "elsewhere"
+    (wrong / "enc" / "vae").mkdir(parents=True)
+    monkeypatch.chdir(wrong)
+    given = str(tmp_path / "work" / "enc" / "vae")
+    assert recipe_config_changes({"vae": "enc/vae", "size": 16}, {"vae": given, "size": 16}, None) == [
+        f"vae: 'enc/vae' -> {given!r} (recorded relative to the folder train ran in: resume from there)"
+    ]
+    recorded = str(wrong / "enc" / "vae")
+    assert recipe_config_changes({"vae": recorded}, {"vae": given}, None) == [
+        f"vae: {recorded!r} -> {given!r}"
+    ]

@@ -176,7 +176,12 @@ def _changes(saved: dict[str, Any], current: dict[str, Any], recipe: Recipe | No
             differs = path == "changed" or (path is None and (old is missing or new is missing or old != new))
         if differs:
             show = [("(absent)" if v is missing else repr(v)) for v in (old, new)]
-            changes.append(f"{key}: {show[0]} -> {show[1]}")
+            # a run from before paths were recorded absolute: its path reads from the folder train ran in,
+            # not from the one the resume runs in (the relative path given again here names another folder)
+            where = ""
+            if path == "changed" and not os.path.isabs(old):
+                where = " (recorded relative to the folder train ran in: resume from there)"
+            changes.append(f"{key}: {show[0]} -> {show[1]}{where}")
     return changes
 
 
