@@ -250,6 +250,18 @@ def test_output_names_must_leave_room_for_the_names_beside_them(tmp_path, suffix
     assert sorted(p.name for p in tmp_path.iterdir()) == [longest.name]
 
 
+@pytest.mark.parametrize("size", [246, 250, 255, 300])
+@pytest.mark.parametrize("preview", [False, True])
+def test_a_name_too_long_for_the_lock_beside_it_is_refused_naming_the_limit(tmp_path, size, preview):
+    """A name the folder could hold but not its lock or preview (``.NAME.lock``) is refused as too long
+    before the lock is looked up, not with the system's 'File name too long' naming the hidden lock file."""
+    from streamt2v.io.output_paths import DERIVED_NAME_EXTRA
+
+    out = tmp_path / ("a" * (size - 4) + ".mp4")
+    with pytest.raises(ValueError, match=rf"is {size} bytes long.*use at most {255 - DERIVED_NAME_EXTRA}"):
+        check_output_path(out, preview=preview)
+
+
 def test_a_write_removes_what_a_killed_write_of_it_left(tmp_path):
     """write_video (enhance's output, evaluate's none) left a killed write's hidden temporary beside the
     output forever (a long high-resolution video's worth of bytes); only generate's writer cleaned up."""

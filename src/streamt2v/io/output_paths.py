@@ -222,7 +222,10 @@ def check_output_path(
     if str(path).strip() == "":
         raise ValueError(f"{what} path is empty")
     kind = output_kind(path)
-    # first: what another process is writing is its, not a stopped run's or an earlier output (named below);
+    # the name's length before anything is looked up beside it (a lock or preview name past the folder's
+    # limit is otherwise an unreadable '[Errno 36] File name too long' naming the hidden file)
+    _check_name_length(path, what)
+    # then: what another process is writing is its, not a stopped run's or an earlier output (named below);
     # '.' and '..' have no name to lock beside them (refused below as the working directory or a parent)
     named = path.name not in ("", "..")
     pid = None if lock_held or not named else locks.holder(output_lock_path(path))
@@ -242,7 +245,6 @@ def check_output_path(
             raise FileExistsError(f"{what} {str(path)!r} already exists; pass --overwrite to replace it")
     if preview:
         _check_preview_path(path, kind, what, overwrite)
-    _check_name_length(path, what)
     check_writable_parent(path, what)
     return path
 
