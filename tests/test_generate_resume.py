@@ -276,3 +276,55 @@ def test_cli_resume_of_no_run_names_it_before_the_flags_typed_with_it(tmp_path, 
     )
     with pytest.raises(ValueError, match=r"'.*run-k/config.json' cannot be resumed: unknown stream setting"):
         resume_generate(tmp_path / "run-k", model=model)
+
+
+def test_a_damaged_finished_chunk_is_named_before_any_work_and_no_futile_resume_is_offered(
+    tmp_path, monkeypatch, capsys, caplog, model
+):
+    """A chunk file cut short (a full disk or a copy stopped half way): the resume names the file as damaged
+    in one line before anything is loaded or written (it failed inside the run, marking it failed and
+    advising the very resume that had failed, then a raw SafetensorError); damaged after that check, the
+    run stops without advising that resume either."""
+    import logging
+
+    from streamt2v.io.streaming_writer import StreamingVideoWriter
+    from streamt2v.pipeline.rundir import DamagedChunkError
+
+    def crash(chunk):
+        if chunk.index == 1:
+            raise Crash()
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(Crash):
+        generate(cfg_for(tmp_path, "d", n=40, model="tiny"), model=model, on_chunk=crash)
+    chunk = tmp_path / "run-d" / "chunks" / "chunk_000001.safetensors"
+    whole = chunk.read_bytes()
+    chunk.write_bytes(whole[: len(whole) // 2])
+    manifest = (tmp_path / "run-d" / "manifest.json").read_bytes()
+    with pytest.raises(
+        DamagedChunkError, match=r"chunk file '.*chunk_000001.safetensors' of the run is damaged"
+    ):
+        resume_generate(tmp_path / "run-d", model=model)
+    assert main(["generate", "--resume", "run-d", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [
+        "error: chunk file 'run-d/chunks/chunk_000001.safetensors' of the run is damaged (Error while "
+        "deserializing header: incomplete metadata, file not fully covered); the run cannot be resumed from "
+        "it: start it again with another --run-dir"
+    ]
+    assert (tmp_path / "run-d" / "manifest.json").read_bytes() == manifest  # not marked failed again
+    assert not (tmp_path / "d.mp4").exists()
+    # damaged once the resume has begun (here as its writer is made): the run stops, naming the file
+    chunk.write_bytes(whole)
+    init = StreamingVideoWriter.__init__
+
+    def damaging_init(self, *args, **kwargs):
+        chunk.write_bytes(whole[: len(whole) // 2])
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(StreamingVideoWriter, "__init__", damaging_init)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING), pytest.raises(DamagedChunkError, match="chunk_000001.safetensors"):
+        resume_generate(tmp_path / "run-d", model=model)
+    assert "a resume would stop at the same damaged chunk file" in caplog.text
+    assert "continue with" not in caplog.text

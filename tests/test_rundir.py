@@ -75,6 +75,28 @@ def test_errors(tmp_path):
         RunDir.open(tmp_path / "r")
 
 
+def test_a_chunk_file_cut_short_or_lacking_its_state_is_named_as_damaged(tmp_path):
+    from safetensors.torch import save_file
+
+    from streamt2v.pipeline.rundir import DamagedChunkError
+
+    g = torch.Generator().manual_seed(0)
+    run = RunDir.create(tmp_path / "r", {}, num_chunks=3)
+    _save(run, 0, g)
+    file = tmp_path / "r" / "chunks" / "chunk_000000.safetensors"
+    whole = file.read_bytes()
+    file.write_bytes(whole[:100])
+    with pytest.raises(
+        DamagedChunkError, match=r"chunk file '.*chunk_000000.safetensors' of the run is damaged"
+    ):
+        RunDir.open(tmp_path / "r")
+    file.write_bytes(whole)
+    opened = RunDir.open(tmp_path / "r")
+    save_file({"frames": torch.zeros(1)}, str(file), metadata={"index": "0"})  # replaced after it was opened
+    with pytest.raises(DamagedChunkError, match=r"damaged \(it holds no tail, anchor, stage, start"):
+        opened.load_chunk(0)
+
+
 def test_default_run_dir_unique(tmp_path):
     a = default_run_dir("A Cat, walking!", root=tmp_path)
     assert a.parent == tmp_path and a.name.endswith("-a-cat-walking")

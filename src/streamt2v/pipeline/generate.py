@@ -34,7 +34,13 @@ from streamt2v.pipeline.preflight import (
     warn_rate_change,
 )
 from streamt2v.pipeline.prompts import PromptSchedule, as_schedule, load_schedule
-from streamt2v.pipeline.rundir import STAGE3_STATE, RunDir, default_run_dir, reserve_run_dir
+from streamt2v.pipeline.rundir import (
+    STAGE3_STATE,
+    DamagedChunkError,
+    RunDir,
+    default_run_dir,
+    reserve_run_dir,
+)
 from streamt2v.pipeline.step_counts import check_step_counts, recommended_note
 from streamt2v.pipeline.stream import Chunk, SettingError, StepCallback, StreamConfig, StreamState, stream
 from streamt2v.sampling.schedulers import NonFiniteLatentsError
@@ -532,6 +538,8 @@ def _consume(
         if isinstance(err, NonFiniteLatentsError):
             dtype = resolve_dtype(cfg.dtype, None)
             how = advice_after_nan(run.path, dtype, supported_dtypes(resolve_device(cfg.device)))
+        elif isinstance(err, DamagedChunkError):  # a resume reads it again
+            how = "a resume would stop at the same damaged chunk file"
         else:
             how = f"continue with: {resume_command(run.path)}"
         kept = ""

@@ -53,6 +53,40 @@ class RunInUseError(RuntimeError):
     """Another process is working on the run directory."""
 
 
+class DamagedChunkError(ValueError):
+    """A finished chunk's file in the run directory cannot be read (cut short, overwritten): a resume, which
+    reads the finished chunks again, cannot continue the run."""
+
+
+#: What a chunk file holds (module docstring).
+_CHUNK_TENSORS = ("frames", "tail", "anchor")
+_CHUNK_METADATA = ("index", "stage", "start", "stop", "prompt", "anchor_prompt")
+
+
+def _damaged(file: Path, reason: object) -> DamagedChunkError:
+    return DamagedChunkError(
+        f"chunk file {str(file)!r} of the run is damaged ({reason}); the run cannot be resumed from it: "
+        "start it again with another --run-dir"
+    )
+
+
+def _read_chunk_header(file: Path) -> dict[str, str]:
+    """``file``'s metadata, from its header alone (not its tensors): :class:`DamagedChunkError` naming it when
+    it is cut short or lacks what a chunk file holds."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(file), "pt") as fh:
+            meta = fh.metadata() or {}
+            keys = set(fh.keys())
+    except SafetensorError as err:  # e.g. 'incomplete metadata, file not fully covered': cut short
+        raise _damaged(file, err) from None
+    missing = [k for k in _CHUNK_TENSORS if k not in keys] + [k for k in _CHUNK_METADATA if k not in meta]
+    if missing:
+        raise _damaged(file, f"it holds no {', '.join(missing)}")
+    return meta
+
+
 #: Stage 3's state after its last finished step (pipeline.enhance_state), kept in the run until its outputs
 #: are written.
 STAGE3_STATE = "stage3_state.pt"
@@ -329,6 +363,8 @@ class RunDir:
                 raise FileNotFoundError(
                     f"run directory {str(path)!r} is damaged: chunk file {entry['file']!r} is missing"
                 )
+        for entry in run.manifest["chunks"]:  # their headers: a damaged file is named before any work
+            _read_chunk_header(path / entry["file"])
         return run
 
     # -- chunks ----------------------------------------------------------------------------------
@@ -384,13 +420,14 @@ class RunDir:
         _atomic_write_json(self.path / MANIFEST, self.manifest)
 
     def load_chunk(self, index: int) -> StoredChunk:
-        from safetensors import safe_open
-
+        """Finished chunk ``index``; :class:`DamagedChunkError` naming its file when it cannot be read."""
         entry = self.manifest["chunks"][index]
-        file = str(self.path / entry["file"])
-        with safe_open(file, "pt") as fh:
-            meta = fh.metadata()
-        t = load_file(file)
+        file = self.path / entry["file"]
+        meta = _read_chunk_header(file)
+        try:
+            t = load_file(file)
+        except SafetensorError as err:  # changed since it was checked
+            raise _damaged(file, err) from None
         return StoredChunk(
             index=int(meta["index"]),
             stage=int(meta["stage"]),
