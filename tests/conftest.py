@@ -4,6 +4,10 @@ the tiny reference's architecture and stand-in files of the checkpoint conversio
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -245,6 +249,39 @@ def two_process_launch() -> list[str]:
         "--master_port",
         str(port),
     ]
+
+
+@contextmanager
+def one_torch_thread():
+    """Torch at one thread, as the subprocess runs compared with (float sums depend on the thread count)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def sigterm_when(path: Path, cmd: list[str], log: Path, timeout: float = 120) -> subprocess.Popen:
+    """Run ``cmd`` in its own process group (one torch thread, its output in ``log``) until ``path`` exists,
+    then send SIGTERM to the whole group, as a job supervisor stops a job; return the ended process (the
+    group is killed if it has not ended ``timeout`` seconds later)."""
+    with log.open("w") as f:
+        proc = subprocess.Popen(
+            cmd,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_for(path, proc, log=log)
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    return proc
 
 
 def wait_for(path: Path, proc, timeout: float = 120, log: Path | None = None) -> None:

@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from conftest import two_process_launch, wait_for
+from conftest import sigterm_when, two_process_launch
 from streamt2v.cli import main
 
 
@@ -196,10 +196,8 @@ def test_a_run_stopped_under_a_launcher_says_once_how_to_continue_with_its_batch
     of changed training settings it gave ("grad_accum: 1 -> 2"), since the run records its process count;
     the command without ``--grad-accum`` 2 resumes with a warning naming the change ("processes: 2 -> 1")."""
     import logging
-    import os
     import shlex
     import shutil
-    import signal
 
     out = tmp_path / "run"
     argv = ["train", "vae", "--out", str(out), "--cpu", "--size", "16", "--set", "block_out_channels=[8,16]"]
@@ -207,21 +205,7 @@ def test_a_run_stopped_under_a_launcher_says_once_how_to_continue_with_its_batch
     argv += ["--batch-size", "1", "--steps", "100000", "--checkpoint-every", "2", "--no-progress"]
     launch = two_process_launch()
     log = tmp_path / "log.txt"
-    with log.open("w") as f:
-        proc = subprocess.Popen(
-            [*launch, "-m", "streamt2v", *argv],
-            env={**os.environ, "OMP_NUM_THREADS": "1"},
-            stdout=f,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        wait_for(out / "checkpoints" / "latest", proc, log=log)
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=120)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+    sigterm_when(out / "checkpoints" / "latest", [*launch, "-m", "streamt2v", *argv], log)
     lines = [x for x in log.read_text().splitlines() if "continue with:" in x]
     assert len(lines) == 1, log.read_text()
     assert (

@@ -9,13 +9,12 @@ import shutil
 import signal
 import subprocess
 import sys
-from contextlib import contextmanager
 from dataclasses import replace
 
 import pytest
 import torch
 
-from conftest import two_process_launch
+from conftest import one_torch_thread, two_process_launch
 from streamt2v.io.folders import _host_tag
 from streamt2v.train.checkpoint import latest_checkpoint, load_checkpoint
 from streamt2v.train.clip_recipe import ClipRecipe
@@ -450,21 +449,10 @@ def _run_files(out) -> dict[str, object]:
     }
 
 
-@contextmanager
-def _one_thread():
-    """As the killed runs (float sums, hence losses, depend on the thread count)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
     out = tmp_path_factory.mktemp("uninterrupted") / "run"
-    with _one_thread():
+    with one_torch_thread():
         train(tiny_vae(), TrainConfig(**_KILL_CFG), out, progress=False)
     return _run_files(out)
 
@@ -485,7 +473,7 @@ def test_a_run_killed_at_any_moment_resumes_to_the_uninterrupted_run(tmp_path, u
         _kill_run(out, point, resume=i > 0)
     if "export" in kills:  # nothing half-written in final/ that could pass for the run's models
         assert not (out / "final").exists()
-    with _one_thread():
+    with one_torch_thread():
         train(tiny_vae(), TrainConfig(**_KILL_CFG), out, resume=True, progress=False)
     assert _run_files(out) == uninterrupted
 

@@ -9,12 +9,9 @@ import signal
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
-import torch
-
-from conftest import wait_for
+from conftest import one_torch_thread, sigterm_when
 from streamt2v.cli import main
 
 TINY_VAE = ["--size", "16", "--set", "block_out_channels=[8,16]", "--set", "norm_num_groups=4"]
@@ -26,40 +23,15 @@ def test_sigterm_to_the_process_group_stops_a_run_with_data_workers_cleanly(tmp_
     argv = ["train", "vae", "--out", str(out), *TINY_VAE, "--steps", "100000", "--checkpoint-every", "2"]
     argv += ["--num-workers", "2", "--no-progress"]
     log = tmp_path / "log.txt"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    with log.open("w") as f:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamt2v", *argv],
-            env=env,
-            stdout=f,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, as a job under a supervisor
-        )
-    try:
-        wait_for(out / "checkpoints" / "latest", proc, log=log)
-        os.killpg(proc.pid, signal.SIGTERM)  # the main process and its workers
-        rc = proc.wait(timeout=120)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    text = log.read_text()
+    # the SIGTERM goes to the main process and its workers
+    proc = sigterm_when(out / "checkpoints" / "latest", [sys.executable, "-m", "streamt2v", *argv], log)
+    rc, text = proc.returncode, log.read_text()
     # before: "error: DataLoader worker (pid N) is killed by signal: Terminated." and exit 2
     assert rc == 143, text
     assert "DataLoader worker" not in text
     line = next(x for x in text.splitlines() if x.startswith("interrupted (SIGTERM): at step"))
     assert "continue with: streamt2v train vae" in line and line.endswith("--resume")
     _no_worker_left(proc.pid)
-
-
-@contextmanager
-def _one_thread():
-    """As the stopped runs (float sums, hence weights, depend on the thread count)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def test_a_run_stopped_by_sigterm_and_resumed_at_its_checkpoint_step_exports_that_checkpoint(
@@ -71,26 +43,13 @@ def test_a_run_stopped_by_sigterm_and_resumed_at_its_checkpoint_step_exports_tha
     out = tmp_path / "run"
     argv = ["train", "vae", "--out", str(out), *TINY_VAE, "--checkpoint-every", "2", "--no-progress"]
     log = tmp_path / "log.txt"
-    with log.open("w") as f:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamt2v", *argv, "--steps", "100000"],
-            env={**os.environ, "OMP_NUM_THREADS": "1"},
-            stdout=f,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        wait_for(out / "checkpoints" / "latest", proc, log=log)
-        os.killpg(proc.pid, signal.SIGTERM)
-        assert proc.wait(timeout=120) == 143, log.read_text()
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+    cmd = [sys.executable, "-m", "streamt2v", *argv, "--steps", "100000"]
+    assert sigterm_when(out / "checkpoints" / "latest", cmd, log).returncode == 143, log.read_text()
     line = next(x for x in log.read_text().splitlines() if x.startswith("interrupted (SIGTERM): at step"))
     step = int(line.split("checkpoint at step ")[1].split()[0])
     checkpoints = sorted(p.name for p in (out / "checkpoints").iterdir())
     assert not (out / "final").exists()
-    with _one_thread():
+    with one_torch_thread():
         assert main([*argv, "--steps", str(step), "--resume"]) == 0
         assert f"vae: step {step}, " in capsys.readouterr().out
         fresh = tmp_path / "fresh"
