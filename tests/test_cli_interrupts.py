@@ -144,3 +144,75 @@ def test_an_interrupt_lost_during_the_clean_up_does_not_cut_it_short(tmp_path):
     )
     assert (done.returncode, done.stdout) == (143, "cleaned up\n"), done.stderr
     assert "Exception ignored" in done.stderr  # Python's own report of the lost one, as without the handler
+
+
+# The ``streamt2v`` command (main() reading sys.argv) stopped by Ctrl-C, then a second Ctrl-C while the
+# interpreter shuts down (in an exit handler, as torch's are), during which the process sleeps.
+SECOND_CTRL_C = """
+import atexit, os, signal, sys, time
+
+import streamt2v.cli.evaluate as evaluate
+
+def stopped(args):
+    raise KeyboardInterrupt
+
+def second_ctrl_c():
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(0.2)
+
+evaluate.run = stopped
+atexit.register(second_ctrl_c)
+sys.argv = ["streamt2v", "evaluate", "x.mp4"]
+from streamt2v.cli import main
+sys.exit(main())
+"""
+
+
+def test_a_second_ctrl_c_while_the_interrupted_command_exits_is_ignored(tmp_path):
+    """Once 'interrupted' is printed, a further Ctrl-C during shutdown (10-30 ms later, in torch's exit
+    handlers) printed a traceback or ended the process by SIGINT (-2) instead of with the exit code 130."""
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run(
+        [sys.executable, "-c", SECOND_CTRL_C],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (done.returncode, done.stderr) == (130, "interrupted\n")
+
+
+class _Writes:
+    """A stderr recording each write() call, as a write-through stream passes each on to the file."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.calls.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, ValueError, KeyError])
+def test_the_final_line_is_written_in_one_call(tmp_path, monkeypatch, stop):
+    """print() wrote the line and its newline in two calls: under a launcher, whose stderr writes through,
+    another process's line could be glued to the resume line or the error."""
+    import streamt2v.metrics.evaluate as evaluate
+
+    def failing(target):
+        raise stop("the reason")
+
+    monkeypatch.setattr(evaluate, "find_videos", failing)
+    out = _Writes()
+    monkeypatch.setattr(sys, "stderr", out)
+    assert main(["evaluate", str(tmp_path)]) == (130 if stop is KeyboardInterrupt else 2)
+    assert len(out.calls) == 1 and out.calls[0].endswith("\n") and out.calls[0].count("\n") == 1, out.calls
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # a command line given: left alone

@@ -15,7 +15,9 @@ import copy
 import importlib
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from typing import NoReturn
@@ -175,8 +177,16 @@ def stderr_is_terminal() -> bool:
         return False
 
 
+def _say(line: str) -> None:
+    """Write one of main's final lines to stderr in one call: ``print`` writes the line and its newline in
+    two, and on a write-through stderr (a launcher's, ``PYTHONUNBUFFERED``) another process's line can
+    land between them."""
+    sys.stderr.write(line + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    as_program = argv is None  # the process's own command line: the ``streamt2v`` command, ``python -m``
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     args.argv = argv  # the command as given (train prints it back as the resume command)
@@ -201,7 +211,11 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt as err:
             # a subcommand may say what was kept and how to continue (train: the resume command)
             detail = f": {err}" if str(err) else ""
-            print(f"interrupted{' (SIGTERM)' if terminated() else ''}{detail}", file=sys.stderr)
+            if as_program and threading.current_thread() is threading.main_thread():
+                # the run is stopped and cleaned up: a second Ctrl-C while the interpreter shuts down (torch's
+                # atexit handlers) would print a traceback or end the process by SIGINT instead of with 130
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+            _say(f"interrupted{' (SIGTERM)' if terminated() else ''}{detail}")
             return 143 if terminated() else 130
         except Exception as err:
             if args.verbose:
@@ -209,11 +223,11 @@ def main(argv: list[str] | None = None) -> int:
             if terminated():
                 # A SIGTERM inside an import can leave a library half imported, and the next use of it fails
                 # (RecursionError, "cannot load module more than once"): the stop, not the error, is the news.
-                print(f"interrupted (SIGTERM); the command then failed: {err}", file=sys.stderr)
+                _say(f"interrupted (SIGTERM); the command then failed: {err}")
                 return 143
             if isinstance(err, (ValueError, OSError, RuntimeError)):
                 # Library errors are written to be read by people: show the message, not a traceback.
-                print(f"error: {err}", file=sys.stderr)
+                _say(f"error: {err}")
                 return 2
             # not one of ours: say what it is and how to see where it came from
             kind = type(err)
@@ -224,7 +238,5 @@ def main(argv: list[str] | None = None) -> int:
                 else f"{kind.__module__}.{kind.__qualname__}"
             )
             message = " ".join(str(err).split())
-            print(
-                f"error: {name}: {message} (unexpected; run again with -v for the traceback)", file=sys.stderr
-            )
+            _say(f"error: {name}: {message} (unexpected; run again with -v for the traceback)")
             return 2
