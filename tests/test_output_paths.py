@@ -324,3 +324,30 @@ def test_an_output_being_written_is_refused_as_such_before_its_preview_is_taken_
                 check_output_path(out, preview=True, overwrite=overwrite)
     finally:
         first.abort()
+
+
+def test_a_write_error_named_keeps_its_class_errno_and_reason():
+    """The error naming what was written is of the class raised (a caller catching PermissionError or PyAV's
+    error classes still can), with its errno; a class that cannot be made with a message is an OSError."""
+    import errno
+
+    import av.error
+
+    from streamt2v.io.output_paths import naming_write_errors
+
+    class Odd(OSError):
+        def __init__(self, a, b, c):
+            super().__init__(a)
+
+    raised = [
+        PermissionError(errno.EACCES, "Permission denied"),
+        av.error.OSError(errno.ENOSPC, "No space left on device"),
+        Odd("no room", 2, 3),
+    ]
+    for err, kind in zip(raised, (PermissionError, av.error.OSError, OSError)):
+        with pytest.raises(kind) as caught, naming_write_errors("output 'out.mp4'"):
+            raise err
+        assert caught.value.errno == err.errno and caught.value.__cause__ is err
+        reason = err.strerror or str(err)
+        assert str(caught.value) == f"cannot write output 'out.mp4': {reason}"
+    assert type(caught.value) is OSError

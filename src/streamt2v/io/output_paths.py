@@ -5,6 +5,7 @@ The writers themselves are :mod:`streamt2v.io.video` and :mod:`streamt2v.io.stre
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -151,14 +152,45 @@ def outputs_locked(
 def naming_write_errors(what: str) -> Iterator[None]:
     """Re-raise an ``OSError`` of the block as one naming ``what`` is being written (e.g. ``output 'out.gif'``):
     a full disk or a failing drive reaches the writers as ``[Errno 28] No space left on device``, with no
-    file name (Pillow, the GIF encoder) or with a hidden temporary's (``.out.partial.tmp-x1y2.mp4``)."""
+    file name (Pillow, the GIF encoder) or with a hidden temporary's (``.out.partial.tmp-x1y2.mp4``).
+    The error keeps its class (a caller catching ``PermissionError`` or PyAV's classes still can) and errno."""
     try:
         yield
     except OSError as err:
         reason = err.strerror or str(err) or type(err).__name__
-        named = OSError(f"cannot write {what}: {reason}")
-        named.errno = err.errno  # left without strerror, so the message stays as written above
-        raise named from err
+        raise _like(err, f"cannot write {what}: {reason}") from err
+
+
+def _like(err: OSError, message: str) -> OSError:
+    """An error of ``err``'s class (what callers catch: ``PermissionError``, PyAV's ``av.error.OSError``)
+    saying ``message``, with its errno; a plain ``OSError`` where that class cannot be made so."""
+    kind = type(err)
+    try:  # Python's classes: the message as given, errno set after it (made with it, it reads '[Errno N] ...')
+        named = kind(message)
+        named.errno = err.errno
+        if str(named) == message:
+            return named
+    except Exception:
+        pass
+    try:  # PyAV's take (errno, message) and read '[Errno N] message': a subclass of it reads the message
+        named = _saying_its_message(kind)(err.errno, message)
+        if str(named) == message:
+            return named
+    except Exception:
+        pass
+    named = OSError(message)
+    named.errno = err.errno
+    return named
+
+
+@functools.cache
+def _saying_its_message(kind: type[OSError]) -> type[OSError]:
+    """``kind``, made with ``(errno, message)``, reading ``message`` alone (its name and module unchanged)."""
+
+    def message(self: OSError) -> str:
+        return str(self.args[1]) if len(self.args) > 1 else kind.__str__(self)
+
+    return type(kind.__name__, (kind,), {"__str__": message, "__module__": kind.__module__})
 
 
 def _in_use(path: Path, what: str, pid: str) -> OutputInUseError:
