@@ -3,6 +3,7 @@ override reaching its stage, extend / image modes, prompt schedules, resume stat
 
 from __future__ import annotations
 
+import logging
 import re
 
 import pytest
@@ -195,6 +196,7 @@ def test_reanchor_that_no_chunk_uses_is_named(model, caplog):
     """--reanchor with one prompt (or a change no streaming chunk starts under) did nothing, silently; so did
     one whose only new anchor is made by the last chunk: no chunk after it is conditioned on it (a resumed run
     has the same length, so none ever is)."""
+    caplog.set_level(logging.INFO)
     cfg = StreamConfig(num_frames=24, reanchor=True, steps=1, init_steps=1)
     for prompt in ("a cat", "0: a cat; 20: a cat"):
         caplog.clear()
@@ -212,6 +214,13 @@ def test_reanchor_that_no_chunk_uses_is_named(model, caplog):
         "reanchor is not used: only the last of the 2 chunks, at frame 16, starts under a new prompt"
         in caplog.text
     )
+    assert (
+        "re-anchoring" not in caplog.text
+    )  # it said it re-anchored there, after the warning it was not used
+    caplog.clear()
+    list(stream(model, "0: a cat; 8: a dog", cfg.replace(num_frames=32)))  # the chunk at 24 uses it
+    assert "re-anchoring at frame 16 for prompt 'a dog'" in caplog.text
+    assert "reanchor is not used" not in caplog.text
     caplog.clear()
     stream(model, "0: a cat; 8: a dog", cfg.replace(num_frames=32))  # the chunk at 24 uses the anchor from 16
     stream(

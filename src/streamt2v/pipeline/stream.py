@@ -581,7 +581,8 @@ def _chunks(
         if reanchoring:
             # Re-anchor on the first frame made under the new prompt, effective from the next chunk.
             anchor, anchor_prompt = frames[:, :, :1].clone(), prompt_k
-            logger.info("re-anchoring at frame %d for prompt %r", spec.start, prompt_k)
+            if spec.index + 1 < num_chunks:  # the last chunk's new anchor conditions no chunk (warned above)
+                logger.info("re-anchoring at frame %d for prompt %r", spec.start, prompt_k)
         # copies: a caller editing a chunk in place must not change the frames the next chunks see
         yield Chunk(
             spec.index,
