@@ -154,3 +154,26 @@ def test_bad_enhance_settings_fail_before_loading_a_model(tmp_path):
     ):
         generate(cfg_for(tmp_path, "bad", enhance=dict(stepz=3)))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_damaged_index_of_the_shipped_model_is_named_when_stage_3_picks_its_refiner(tmp_path, monkeypatch):
+    """--enhance without --refiner reads the shipped model's frame size from its model_index.json: a damaged
+    file gave the JSON decoder's message naming no file, one without the size a bare KeyError."""
+    import streamt2v.assets
+    from streamt2v.pipeline.preflight import check_inputs
+
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    monkeypatch.setattr(streamt2v.assets, "microworld_model_dir", lambda: shipped)
+    cfg = cfg_for(tmp_path, "e", n=24, enhance=dict(num_inference_steps=1))
+    cfg = dataclasses.replace(cfg, model=None)
+    (shipped / "model_index.json").write_text('{"streamt2v": ')
+    with pytest.raises(
+        ValueError, match=r"^model folder index '.*shipped/model_index.json' is not valid JSON"
+    ):
+        check_inputs(cfg)
+    (shipped / "model_index.json").write_text('{"streamt2v": {"fps": 8}}')
+    with pytest.raises(
+        ValueError, match=r"shipped/model_index.json' has no streamt2v.model_config.frame_size"
+    ):
+        check_inputs(cfg)

@@ -4,7 +4,6 @@ model spec, every output path and the run directory. Bad inputs fail in millisec
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from streamt2v.assets import SHIPPED_NAME, names_shipped
 from streamt2v.config import PRESETS
-from streamt2v.io.folders import looks_like_hub_id
+from streamt2v.io.folders import looks_like_hub_id, read_json_object
 from streamt2v.io.output_paths import check_output_path, output_kind
 from streamt2v.io.video import MAX_FPS, MAX_GIF_FPS, MIN_FPS, check_fps, check_gif_fps
 from streamt2v.memory import resolve_device, resolve_dtype
@@ -83,10 +82,17 @@ def _default_refiner_folder(model: StreamingT2VModel | None, model_spec: str | N
         size = model.config.frame_size
     elif model_spec is None or names_shipped(model_spec):  # the shipped model
         try:
-            index = json.loads((microworld_model_dir() / "model_index.json").read_text())
+            path = microworld_model_dir() / "model_index.json"
+            index = read_json_object(path, "model folder index")
         except FileNotFoundError:
             return None
-        size = index["streamt2v"]["model_config"]["frame_size"]
+        try:
+            size = index["streamt2v"]["model_config"]["frame_size"]
+        except (KeyError, TypeError):
+            raise ValueError(
+                f"model folder index {str(path)!r} has no streamt2v.model_config.frame_size (the architecture "
+                "save_pretrained writes)"
+            ) from None
     else:
         return None
     return default_refiner_folder((size, size))
@@ -115,9 +121,9 @@ def _check_reads_prompts(model: StreamingT2VModel | None, spec: str | None) -> N
         if index is None or not index.is_file():
             return
         try:
-            if json.loads(index.read_text()).get("tokenizer", True) is not None:
+            if read_json_object(index, "model folder index").get("tokenizer", True) is not None:
                 return
-        except (ValueError, AttributeError):  # not a model_index.json of ours: loading names the problem
+        except ValueError:  # not a model_index.json of ours: loading names the problem
             return
         where = f'model folder {spec!r} ("tokenizer": null in its model_index.json)'
     from streamt2v.models.bundle import MODELSCOPE_REPO
