@@ -9,6 +9,7 @@ import shlex
 import sys
 
 from streamt2v.cli import integer_at_least, user_path
+from streamt2v.config import DTYPE_NAMES
 from streamt2v.pipeline.chunking import QUOTED
 
 # Flags --resume does not ignore (the rest come from the run's config.json).
@@ -88,7 +89,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--fps", type=float, help="output frame rate (default: the model's)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
-    p.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16"], help="compute dtype")
+    p.add_argument("--dtype", default="fp32", choices=DTYPE_NAMES, help="compute dtype")
     p.add_argument(
         "--run-dir", type=user_path, help="run directory for resume (default: a new folder under ./runs/)"
     )
