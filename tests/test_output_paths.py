@@ -351,3 +351,14 @@ def test_a_write_error_named_keeps_its_class_errno_and_reason():
         reason = err.strerror or str(err)
         assert str(caught.value) == f"cannot write output 'out.mp4': {reason}"
     assert type(caught.value) is OSError
+
+
+def test_a_folder_holding_the_users_files_is_refused_with_advice_a_resume_can_follow(tmp_path):
+    """It said 'choose another folder', which a resume (whose outputs are the run's) cannot do."""
+    folder = tmp_path / "out.partial"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(
+        FileExistsError, match=r"\('notes.txt'\); refusing to replace it: move those files out of it"
+    ):
+        check_output_path(tmp_path / "out", preview=True)

@@ -102,7 +102,8 @@ def check_replaceable_dir(folder: Path, what: str = "output folder") -> None:
     if foreign:
         raise FileExistsError(
             f"{what} {str(folder)!r} already holds files that are not frames of an earlier PNG output "
-            f"({list_names(foreign)}); refusing to replace it: choose another folder"
+            f"({list_names(foreign)}); refusing to replace it: move those files out of it (a new run may "
+            "also choose another output)"
         )
 
 
