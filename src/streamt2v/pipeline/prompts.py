@@ -255,6 +255,10 @@ def load_schedule(spec: str | os.PathLike) -> PromptSchedule:
             f"prompt schedule {str(spec)!r} is a folder; give a file or an inline schedule"
         )
     text = str(spec)
+    if not any(part.strip() for part in re.split(r"[;\n]", text)):  # only separators: '  ;  '
+        raise ValueError(
+            f"empty prompt schedule {text!r}; give a file or entries like '0: a cat walks; 120: the cat runs'"
+        )
     if ":" not in text:
         raise FileNotFoundError(
             f"prompt schedule file {text!r} not found (an inline schedule has entries like "
