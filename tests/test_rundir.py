@@ -436,3 +436,22 @@ def test_a_run_stopped_in_stage_3_says_that_stage_3s_last_step_is_kept(tmp_path,
     assert (tmp_path / "run" / STAGE3_STATE).is_file() == (stop_at == 2)
     [said] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("stopped ")]
     assert said == f"{expected}; continue with: {resume_command(tmp_path / 'run')}"
+
+
+def test_chunk_files_get_the_usual_permissions(tmp_path):
+    """safetensors makes its files 0600: a run's chunk files were unreadable to the group and others, whose
+    outputs beside them get the umask's 0644."""
+    import os
+
+    old = os.umask(0o022)
+    try:
+        run = RunDir.create(tmp_path / "r", {}, num_chunks=2)
+        _save(run, 0, torch.Generator().manual_seed(0))
+    finally:
+        os.umask(old)
+    modes = {
+        p.name: p.stat().st_mode & 0o777
+        for p in [*(tmp_path / "r").iterdir(), *(tmp_path / "r" / "chunks").iterdir()]
+        if p.is_file()
+    }
+    assert modes["chunk_000000.safetensors"] == 0o644 and modes["manifest.json"] == 0o644, modes

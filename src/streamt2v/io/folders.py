@@ -23,11 +23,15 @@ from typing import Any, NamedTuple
 def atomic_write_file(path: str | Path, write: Callable[[Path], None]) -> None:
     """Write ``path`` by ``write(tmp)`` into ``.NAME.tmp-PID`` beside it, flushed to the disk, then renamed
     over it: after an error, Ctrl-C, ``kill -9`` or a power cut the file is the old one or the whole new one.
-    An error or Ctrl-C removes the temporary; only a killed process leaves it behind (by that name)."""
+    An error or Ctrl-C removes the temporary; only a killed process leaves it behind (by that name).
+    The file gets the usual permissions (the umask's), also where ``write`` makes it 0600 (safetensors does)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         write(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
