@@ -40,6 +40,7 @@ from streamt2v.io.checkpoint_file import (
     strip_wrapper_prefix,
 )
 from streamt2v.io.folders import check_writable_parent, folder_listing, read_json_object, refuse_existing
+from streamt2v.io.hub import resolve_model_path
 from streamt2v.io.official_unet_keys import map_official_unet_key
 from streamt2v.io.weight_files import check_weight_files, leftover_temporaries, weights_variant
 from streamt2v.memory import resolve_dtype
@@ -48,7 +49,6 @@ from streamt2v.models.bundle import (
     MODELSCOPE_REPO,
     StreamingT2VModel,
     component_configs,
-    resolve_model_path,
 )
 from streamt2v.models.encoders import (
     OPEN_CLIP_TEXT_LEFTOVERS,

@@ -270,7 +270,7 @@ def _hub_snapshot(hub_id: str) -> Path:
     """The local snapshot of a CLIP hub repo such as ``openai/clip-vit-large-patch14``: its safetensors
     weights, or its pickled ones where it has none. One quick error when the hub cannot be reached
     (transformers' own download retried for most of a minute first)."""
-    from streamt2v.models.bundle import resolve_model_path
+    from streamt2v.io.hub import resolve_model_path
 
     def fetch(weights: str) -> Path:
         return resolve_model_path(
