@@ -7,7 +7,8 @@ whole ``VideoLDM``: ``base_model.`` / ``unet.`` / ``resampler.`` (stage 2, paper
 only: a pickle that needs any other class is refused, never executed; ``.safetensors`` works too).
 
 The stage-1 model (ModelScope T2V) and the tokenizer are not in the checkpoint; they come from a
-ModelScope diffusers folder (``damo-vilab/text-to-video-ms-1.7b``), passed as ``init_unet`` / ``tokenizer``.
+ModelScope diffusers folder (``damo-vilab/text-to-video-ms-1.7b``), passed as ``init_unet`` / ``tokenizer``
+and checked before the checkpoint is read (:mod:`streamt2v.io.conversion_inputs`).
 """
 
 from __future__ import annotations
@@ -23,26 +24,27 @@ from typing import Any
 
 import torch
 from diffusers import UNet3DConditionModel
-from transformers import (
-    CLIPTokenizer,
-    CLIPVisionConfig,
-)
+from transformers import CLIPVisionConfig
 
 from streamt2v.config import VIT_H_HEAD_WIDTH, ModelConfig
 from streamt2v.io.architecture import build_components, resolve_architecture
 from streamt2v.io.checkpoint_file import (
-    MODELSCOPE_LIBRARY_FOLDER,
-    MODELSCOPE_LIBRARY_WEIGHTS,
     describe_foreign_state_dict,
     format_size,
     load_checkpoint,
     not_loaded_note,
     strip_wrapper_prefix,
 )
-from streamt2v.io.folders import check_writable_parent, folder_listing, read_json_object, refuse_existing
-from streamt2v.io.hub import resolve_model_path
+from streamt2v.io.conversion_inputs import (
+    STAGE1_FOLDER,
+    check_stage1_folder,
+    conversion_tokenizer,
+    provenance,
+    refuse_inputs_inside,
+)
+from streamt2v.io.folders import check_writable_parent, refuse_existing
 from streamt2v.io.official_unet_keys import map_official_unet_key
-from streamt2v.io.weight_files import check_weight_files, leftover_temporaries, weights_variant
+from streamt2v.io.weight_files import leftover_temporaries
 from streamt2v.memory import resolve_dtype
 from streamt2v.models.autoencoder import VideoAutoencoder
 from streamt2v.models.bundle import (
@@ -54,7 +56,6 @@ from streamt2v.models.encoders import (
     OPEN_CLIP_TEXT_LEFTOVERS,
     ImageEncoder,
     TextEncoder,
-    check_tokenizer_folder,
     convert_open_clip_visual,
 )
 
@@ -309,154 +310,6 @@ def _materialize(
     return overflow
 
 
-STAGE1_FOLDER = f"a ModelScope diffusers folder with unet/ and tokenizer/, like {MODELSCOPE_REPO}"
-
-
-# What a conversion needs of a hub snapshot (a ModelScope repo also holds a 1.4 GB text encoder and a VAE)
-TOKENIZER_PATTERNS = [
-    "tokenizer/*",
-    "vocab.json",
-    "merges.txt",
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-]
-STAGE1_PATTERNS = [
-    "model_index.json",
-    "unet/*",
-    "config.json",
-    "diffusion_pytorch_model*",
-    *TOKENIZER_PATTERNS,
-]
-
-
-def _refuse_inputs_inside(out_dir: str | os.PathLike[str], inputs: Mapping[str, Any]) -> None:
-    """An input inside the output folder would be deleted when ``--overwrite`` replaces the folder."""
-    out = Path(out_dir).expanduser().resolve()
-    for flag, spec in inputs.items():
-        if spec is None or not Path(spec).expanduser().exists():
-            continue
-        path = Path(spec).expanduser().resolve()
-        if path == out or out in path.parents:
-            raise ValueError(
-                f"{flag} {str(spec)!r} is inside the output folder {str(out_dir)!r}, which the conversion "
-                "writes as a whole (--overwrite replaces it); write the model folder somewhere else"
-            )
-
-
-def _provenance(spec: str | os.PathLike[str]) -> str:
-    """A local path as an absolute one (the folder's ``sources`` stay meaningful wherever it is read), a hub
-    id as given."""
-    path = Path(spec).expanduser()
-    return str(path.resolve()) if path.exists() else str(spec)
-
-
-@dataclass(frozen=True)
-class Stage1Source:
-    """Where the stage-1 UNet (and the tokenizer, when the folder has one) of a conversion come from."""
-
-    unet_dir: Path
-    variant: str | None  # "fp16" when the folder holds only the fp16 variant of the weights
-    tokenizer_root: Path | None
-    root: Path | None = None  # the folder given (a hub id's snapshot)
-
-
-def check_stage1_folder(init_unet: str | os.PathLike[str], cfg: ModelConfig) -> Stage1Source:
-    """Check an ``--init-unet`` folder or hub id without loading its weights: a diffusers
-    ``UNet3DConditionModel`` (in ``unet/`` or the folder itself) with weights, whose latent channels and text
-    width fit ``cfg``. Called before the (minutes-long) read of the checkpoint."""
-    root = resolve_model_path(init_unet, "--init-unet", STAGE1_FOLDER, allow_patterns=STAGE1_PATTERNS)
-    if (root / "unet" / "config.json").is_file():
-        unet_dir = root / "unet"
-    elif (root / "config.json").is_file() and not (root / "model_index.json").is_file():
-        unet_dir = root
-    else:
-        what = f": it is {MODELSCOPE_LIBRARY_FOLDER}" if (root / MODELSCOPE_LIBRARY_WEIGHTS).is_file() else ""
-        raise FileNotFoundError(
-            f"--init-unet {str(init_unet)!r} has no unet/config.json (found: {folder_listing(root)}){what}; give "
-            f"{STAGE1_FOLDER}"
-        )
-    config = read_json_object(unet_dir / "config.json", "--init-unet config")
-    got = config.get("_class_name")
-    if got == "StreamingUNet":
-        raise ValueError(
-            f"--init-unet {str(init_unet)!r} is a streamt2v model folder (stages 1-2), not a stage-1 model; "
-            f"give {STAGE1_FOLDER} (the stage-1 UNet of a converted folder is its init_unet/)"
-        )
-    if got != "UNet3DConditionModel":
-        raise ValueError(
-            f"--init-unet {str(init_unet)!r} holds a {got or 'non-diffusers model'}, not a "
-            f"UNet3DConditionModel; give {STAGE1_FOLDER}"
-        )
-    u = cfg.unet
-    problems = [
-        f"{name} {config.get(name)} (the {cfg.name!r} architecture: {want})"
-        for name, want in (
-            ("in_channels", u.in_channels),
-            ("out_channels", u.out_channels),
-            ("cross_attention_dim", u.cross_attention_dim),
-        )
-        if config.get(name, want) != want
-    ]
-    if problems:
-        raise ValueError(
-            f"--init-unet {str(init_unet)!r} does not fit the {cfg.name!r} architecture (its latents and "
-            f"text embeddings): its UNet has {'; '.join(problems)}; is it the right folder, and the right --preset?"
-        )
-    variant = weights_variant(unet_dir, "--init-unet UNet folder")
-    check_weight_files(unet_dir, variant, "--init-unet UNet weight file")
-    tokenizer_root = root / "tokenizer" if (root / "tokenizer").is_dir() else None
-    return Stage1Source(unet_dir, variant, tokenizer_root, root)
-
-
-def _tokenizer_folder(tokenizer: str | os.PathLike[str]) -> Path:
-    """The folder of ``--tokenizer`` (its ``tokenizer/`` when it is a pipeline folder), checked to hold a
-    vocabulary."""
-    root = resolve_model_path(
-        tokenizer,
-        "--tokenizer",
-        f"a CLIP tokenizer folder, or {STAGE1_FOLDER}",
-        allow_patterns=TOKENIZER_PATTERNS,
-    )
-    folder = root / "tokenizer" if (root / "tokenizer").is_dir() else root
-    return check_tokenizer_folder(folder, "--tokenizer folder")
-
-
-def _load_clip_tokenizer(folder: Path, cfg: ModelConfig) -> CLIPTokenizer:
-    tok = CLIPTokenizer.from_pretrained(folder)
-    vocab = component_configs(cfg).text["vocab_size"]
-    if len(tok) > vocab:
-        raise ValueError(
-            f"--tokenizer folder {str(folder)!r} has {len(tok)} tokens, more than the {cfg.name!r} text "
-            f"encoder's {vocab}: it is another model's tokenizer"
-        )
-    return tok
-
-
-def _conversion_tokenizer(
-    tokenizer: str | os.PathLike[str] | None,
-    init_unet: str | os.PathLike[str] | None,
-    stage1: Stage1Source | None,
-    cfg: ModelConfig,
-    strict: bool,
-) -> tuple[CLIPTokenizer | None, str | os.PathLike[str] | None]:
-    """The tokenizer of a conversion and where it came from: ``--tokenizer``, else the ``--init-unet``
-    folder's ``tokenizer/``, else none (refused when ``strict``: the folder could not read prompts)."""
-    if tokenizer is not None:
-        return _load_clip_tokenizer(_tokenizer_folder(tokenizer), cfg), tokenizer
-    if stage1 is not None and stage1.tokenizer_root is not None:
-        folder = check_tokenizer_folder(stage1.tokenizer_root, "--init-unet tokenizer folder")
-        return _load_clip_tokenizer(folder, cfg), init_unet
-    if stage1 is not None and strict:
-        # a folder that cannot read prompts; found only when generating, after a conversion of minutes
-        raise FileNotFoundError(
-            f"--init-unet {str(init_unet)!r} has no tokenizer/ (found: {folder_listing(stage1.root or stage1.unet_dir)}), and "
-            "the official checkpoint has none: pass --tokenizer with a CLIP tokenizer folder (the tokenizer/ "
-            f"of {MODELSCOPE_REPO}), or --no-strict (strict=False) to convert a folder that cannot read prompts"
-        )
-    return None, None
-
-
 def _refuse_unfit(
     report: ConversionReport,
     sd: Mapping[str, torch.Tensor],
@@ -563,7 +416,7 @@ def convert_official_checkpoint(
     if not os.fspath(out_dir):
         raise ValueError("output folder '' is an empty path; give the folder to write the model to")
     # the inputs' message first: it says more, and --overwrite, which the others advise, would not help
-    _refuse_inputs_inside(
+    refuse_inputs_inside(
         out_dir, {"checkpoint": ckpt_path, "--init-unet": init_unet, "--tokenizer": tokenizer}
     )
     refuse_existing(out_dir, overwrite)
@@ -571,7 +424,7 @@ def convert_official_checkpoint(
     refuse_existing(out_dir, overwrite, model_folder=True)
     leftovers = leftover_temporaries(Path(out_dir))
     stage1 = check_stage1_folder(init_unet, cfg) if init_unet is not None else None
-    tok, tokenizer = _conversion_tokenizer(tokenizer, init_unet, stage1, cfg, strict)
+    tok, tokenizer = conversion_tokenizer(tokenizer, init_unet, stage1, cfg, strict)
     if Path(ckpt_path).is_file():
         logger.info("reading checkpoint %s (%s)", ckpt_path, format_size(Path(ckpt_path).stat().st_size))
     started = time.monotonic()
@@ -602,20 +455,20 @@ def convert_official_checkpoint(
     _materialize_components(modules, converted, report.random_components, cfg, dtype, seed, ckpt_path)
 
     init = None
-    sources = {"weights": f"converted from {_provenance(ckpt_path)}"}
+    sources = {"weights": f"converted from {provenance(ckpt_path)}"}
     if stage1 is not None:
         logger.info("loading the stage-1 UNet from %s", stage1.unet_dir)
         init = UNet3DConditionModel.from_pretrained(
             stage1.unet_dir, torch_dtype=dtype, variant=stage1.variant
         ).eval()
-        sources["init_unet"] = _provenance(init_unet)
+        sources["init_unet"] = provenance(init_unet)
     else:
         report.notes.append(
             "the stage-1 model is not in the official checkpoint: pass --init-unet with a ModelScope "
             f"diffusers folder or hub id (e.g. {MODELSCOPE_REPO})"
         )
     if tok is not None:
-        sources["tokenizer"] = _provenance(tokenizer)
+        sources["tokenizer"] = provenance(tokenizer)
     else:
         report.notes.append(
             f"no tokenizer in the official checkpoint: pass --tokenizer (e.g. {MODELSCOPE_REPO}) to use prompts"

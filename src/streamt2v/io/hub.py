@@ -3,7 +3,7 @@
 
 Kept apart from the model classes: resolving a folder needs neither torch nor the models, and the model
 folder (:mod:`streamt2v.models.bundle`), the conversion's stage-1 and tokenizer folders
-(:mod:`streamt2v.io.checkpoints`) and the CLIP score's model all resolve theirs here.
+(:mod:`streamt2v.io.conversion_inputs`) and the CLIP score's model all resolve theirs here.
 """
 
 from __future__ import annotations

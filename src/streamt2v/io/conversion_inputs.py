@@ -1,0 +1,171 @@
+"""The inputs of an official-checkpoint conversion besides the checkpoint: the ``--init-unet`` stage-1 folder
+(ModelScope T2V: not in the official checkpoint) and the ``--tokenizer`` (not in it either), found locally or
+as a hub snapshot and checked without loading any weights, so that a wrong folder is named before the
+minutes-long read of the checkpoint (:func:`~streamt2v.io.checkpoints.convert_official_checkpoint`); an
+input inside the output folder is refused, and each input is recorded as it was given (``sources``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from transformers import CLIPTokenizer
+
+from streamt2v.config import ModelConfig
+from streamt2v.io.checkpoint_file import MODELSCOPE_LIBRARY_FOLDER, MODELSCOPE_LIBRARY_WEIGHTS
+from streamt2v.io.folders import folder_listing, read_json_object
+from streamt2v.io.hub import resolve_model_path
+from streamt2v.io.weight_files import check_weight_files, weights_variant
+from streamt2v.models.bundle import MODELSCOPE_REPO, component_configs
+from streamt2v.models.encoders import check_tokenizer_folder
+
+STAGE1_FOLDER = f"a ModelScope diffusers folder with unet/ and tokenizer/, like {MODELSCOPE_REPO}"
+
+
+# What a conversion needs of a hub snapshot (a ModelScope repo also holds a 1.4 GB text encoder and a VAE)
+TOKENIZER_PATTERNS = [
+    "tokenizer/*",
+    "vocab.json",
+    "merges.txt",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+]
+STAGE1_PATTERNS = [
+    "model_index.json",
+    "unet/*",
+    "config.json",
+    "diffusion_pytorch_model*",
+    *TOKENIZER_PATTERNS,
+]
+
+
+def refuse_inputs_inside(out_dir: str | os.PathLike[str], inputs: Mapping[str, Any]) -> None:
+    """An input inside the output folder would be deleted when ``--overwrite`` replaces the folder."""
+    out = Path(out_dir).expanduser().resolve()
+    for flag, spec in inputs.items():
+        if spec is None or not Path(spec).expanduser().exists():
+            continue
+        path = Path(spec).expanduser().resolve()
+        if path == out or out in path.parents:
+            raise ValueError(
+                f"{flag} {str(spec)!r} is inside the output folder {str(out_dir)!r}, which the conversion "
+                "writes as a whole (--overwrite replaces it); write the model folder somewhere else"
+            )
+
+
+def provenance(spec: str | os.PathLike[str]) -> str:
+    """A local path as an absolute one (the folder's ``sources`` stay meaningful wherever it is read), a hub
+    id as given."""
+    path = Path(spec).expanduser()
+    return str(path.resolve()) if path.exists() else str(spec)
+
+
+@dataclass(frozen=True)
+class Stage1Source:
+    """Where the stage-1 UNet (and the tokenizer, when the folder has one) of a conversion come from."""
+
+    unet_dir: Path
+    variant: str | None  # "fp16" when the folder holds only the fp16 variant of the weights
+    tokenizer_root: Path | None
+    root: Path | None = None  # the folder given (a hub id's snapshot)
+
+
+def check_stage1_folder(init_unet: str | os.PathLike[str], cfg: ModelConfig) -> Stage1Source:
+    """Check an ``--init-unet`` folder or hub id without loading its weights: a diffusers
+    ``UNet3DConditionModel`` (in ``unet/`` or the folder itself) with weights, whose latent channels and text
+    width fit ``cfg``. Called before the (minutes-long) read of the checkpoint."""
+    root = resolve_model_path(init_unet, "--init-unet", STAGE1_FOLDER, allow_patterns=STAGE1_PATTERNS)
+    if (root / "unet" / "config.json").is_file():
+        unet_dir = root / "unet"
+    elif (root / "config.json").is_file() and not (root / "model_index.json").is_file():
+        unet_dir = root
+    else:
+        what = f": it is {MODELSCOPE_LIBRARY_FOLDER}" if (root / MODELSCOPE_LIBRARY_WEIGHTS).is_file() else ""
+        raise FileNotFoundError(
+            f"--init-unet {str(init_unet)!r} has no unet/config.json (found: {folder_listing(root)}){what}; give "
+            f"{STAGE1_FOLDER}"
+        )
+    config = read_json_object(unet_dir / "config.json", "--init-unet config")
+    got = config.get("_class_name")
+    if got == "StreamingUNet":
+        raise ValueError(
+            f"--init-unet {str(init_unet)!r} is a streamt2v model folder (stages 1-2), not a stage-1 model; "
+            f"give {STAGE1_FOLDER} (the stage-1 UNet of a converted folder is its init_unet/)"
+        )
+    if got != "UNet3DConditionModel":
+        raise ValueError(
+            f"--init-unet {str(init_unet)!r} holds a {got or 'non-diffusers model'}, not a "
+            f"UNet3DConditionModel; give {STAGE1_FOLDER}"
+        )
+    u = cfg.unet
+    problems = [
+        f"{name} {config.get(name)} (the {cfg.name!r} architecture: {want})"
+        for name, want in (
+            ("in_channels", u.in_channels),
+            ("out_channels", u.out_channels),
+            ("cross_attention_dim", u.cross_attention_dim),
+        )
+        if config.get(name, want) != want
+    ]
+    if problems:
+        raise ValueError(
+            f"--init-unet {str(init_unet)!r} does not fit the {cfg.name!r} architecture (its latents and "
+            f"text embeddings): its UNet has {'; '.join(problems)}; is it the right folder, and the right --preset?"
+        )
+    variant = weights_variant(unet_dir, "--init-unet UNet folder")
+    check_weight_files(unet_dir, variant, "--init-unet UNet weight file")
+    tokenizer_root = root / "tokenizer" if (root / "tokenizer").is_dir() else None
+    return Stage1Source(unet_dir, variant, tokenizer_root, root)
+
+
+def _tokenizer_folder(tokenizer: str | os.PathLike[str]) -> Path:
+    """The folder of ``--tokenizer`` (its ``tokenizer/`` when it is a pipeline folder), checked to hold a
+    vocabulary."""
+    root = resolve_model_path(
+        tokenizer,
+        "--tokenizer",
+        f"a CLIP tokenizer folder, or {STAGE1_FOLDER}",
+        allow_patterns=TOKENIZER_PATTERNS,
+    )
+    folder = root / "tokenizer" if (root / "tokenizer").is_dir() else root
+    return check_tokenizer_folder(folder, "--tokenizer folder")
+
+
+def _load_clip_tokenizer(folder: Path, cfg: ModelConfig) -> CLIPTokenizer:
+    tok = CLIPTokenizer.from_pretrained(folder)
+    vocab = component_configs(cfg).text["vocab_size"]
+    if len(tok) > vocab:
+        raise ValueError(
+            f"--tokenizer folder {str(folder)!r} has {len(tok)} tokens, more than the {cfg.name!r} text "
+            f"encoder's {vocab}: it is another model's tokenizer"
+        )
+    return tok
+
+
+def conversion_tokenizer(
+    tokenizer: str | os.PathLike[str] | None,
+    init_unet: str | os.PathLike[str] | None,
+    stage1: Stage1Source | None,
+    cfg: ModelConfig,
+    strict: bool,
+) -> tuple[CLIPTokenizer | None, str | os.PathLike[str] | None]:
+    """The tokenizer of a conversion and where it came from: ``--tokenizer``, else the ``--init-unet``
+    folder's ``tokenizer/``, else none (refused when ``strict``: the folder could not read prompts)."""
+    if tokenizer is not None:
+        return _load_clip_tokenizer(_tokenizer_folder(tokenizer), cfg), tokenizer
+    if stage1 is not None and stage1.tokenizer_root is not None:
+        folder = check_tokenizer_folder(stage1.tokenizer_root, "--init-unet tokenizer folder")
+        return _load_clip_tokenizer(folder, cfg), init_unet
+    if stage1 is not None and strict:
+        # a folder that cannot read prompts; found only when generating, after a conversion of minutes
+        raise FileNotFoundError(
+            f"--init-unet {str(init_unet)!r} has no tokenizer/ (found: {folder_listing(stage1.root or stage1.unet_dir)}), and "
+            "the official checkpoint has none: pass --tokenizer with a CLIP tokenizer folder (the tokenizer/ "
+            f"of {MODELSCOPE_REPO}), or --no-strict (strict=False) to convert a folder that cannot read prompts"
+        )
+    return None, None
