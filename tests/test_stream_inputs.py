@@ -417,7 +417,7 @@ def test_a_prompt_that_names_a_schedule_file_is_taken_as_the_prompt_with_a_warni
 def test_the_rate_advice_for_an_init_video_names_only_an_fps_the_command_accepts(tmp_path, caplog):
     """The advice was '--fps <the input's rate>' whatever the outputs: --fps 60 for a 60 fps input, which a
     GIF output refuses (at most 50 fps), and a rate outside 0.01..1000 that every output refuses."""
-    from streamt2v.io.video import check_fps, check_gif_fps
+    from streamt2v.io.frame_rates import check_fps, check_gif_fps
     from streamt2v.pipeline.preflight import warn_rate_change
 
     path = tmp_path / "in.mp4"

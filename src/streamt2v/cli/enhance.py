@@ -132,8 +132,9 @@ def _run(args: argparse.Namespace) -> int:
 
     import torch
 
+    from streamt2v.io.frame_rates import check_gif_fps
     from streamt2v.io.output_paths import check_output_path, output_kind, outputs_locked
-    from streamt2v.io.video import check_gif_fps, read_video, write_video
+    from streamt2v.io.video import read_video, write_video
     from streamt2v.memory import resolve_device
     from streamt2v.pipeline.enhance import enhance_video
     from streamt2v.pipeline.enhance_state import remove_stale_state_temporaries, remove_state_file

@@ -64,7 +64,7 @@ def frame_times(pts: Iterable[int | None], count: int, step: Fraction | None = N
 
     The step is the first and last frames' distance over their count, unless ``step`` (stream time base)
     is given and names every frame: a GIF's from the rate of its delays
-    (:func:`~streamt2v.io.video.delays_frame_rate`). A GIF's times are whole centiseconds, frame ``k`` of a
+    (:func:`~streamt2v.io.frame_rates.delays_frame_rate`). A GIF's times are whole centiseconds, frame ``k`` of a
     30 fps GIF at ``round(k * 100 / 30)`` cs (0, 3, 7, 10, ...): within half a centisecond of its rate's
     grid, and so of the step's quarter up to 50 fps, where an estimate from two of those rounded times can
     be off by a centisecond (a quarter step is 0.83 cs at 30 fps, 0.5 at 50)."""

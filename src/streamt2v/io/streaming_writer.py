@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from streamt2v.io import locks
+from streamt2v.io.frame_rates import check_fps, check_gif_fps
 from streamt2v.io.output_paths import (
     check_output_path,
     check_replaceable_dir,
@@ -33,8 +34,6 @@ from streamt2v.io.output_paths import (
 from streamt2v.io.video import (
     BITEXACT,
     DEFAULT_CRF,
-    check_fps,
-    check_gif_fps,
     encode_gif,
     encode_video,
     to_uint8_frames,

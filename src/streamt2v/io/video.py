@@ -8,6 +8,7 @@ Library layout everywhere else is ``(B, 3, T, H, W)`` float in ``[-1, 1]`` (DESI
 - The chunk-by-chunk writer behind ``streamt2v generate`` is :mod:`streamt2v.io.streaming_writer`; the
   encoders here (``encode_video``, ``encode_gif``, ``write_pngs``) serve both, and so do the output checks,
   temporary names and the one-writer-per-output lock of :mod:`streamt2v.io.output_paths`.
+- The frame rates a video may be written at, and how a file's rate is read: :mod:`streamt2v.io.frame_rates`.
 
 Float → uint8 conversion rounds ``(x + 1) * 127.5`` and saturates at 0 / 255 (decoders overshoot ``[-1, 1]``
 slightly; saturation is the definition of the pixel format, not a silent edit of the video).
@@ -31,6 +32,15 @@ import torch.nn.functional as F
 
 from streamt2v.io import locks
 from streamt2v.io.damage import damage_hint, shortfall_hint
+from streamt2v.io.frame_rates import (
+    check_fps,
+    check_gif_fps,
+    delays_frame_rate,
+    has_nominal_rate,
+    stream_frame_rate,
+    uneven_steps,
+    variable_rate_mean,
+)
 from streamt2v.io.output_paths import (
     VIDEO_SUFFIXES,
     check_output_path,
@@ -94,20 +104,6 @@ def from_uint8_frames(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
     return t.permute(3, 0, 1, 2).float().div_(127.5).sub_(1.0).unsqueeze(0)
 
 
-MIN_FPS, MAX_FPS = 0.01, 1000.0
-
-
-def check_fps(fps: float, what: str = "fps") -> float:
-    """``fps`` as a float, if it is a finite number in ``[MIN_FPS, MAX_FPS]`` (raises naming it otherwise)."""
-    try:
-        value = float(fps)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what} must be a number, got {fps!r}") from None
-    if not math.isfinite(value) or not MIN_FPS <= value <= MAX_FPS:
-        raise ValueError(f"{what} must be a finite number between {MIN_FPS:g} and {MAX_FPS:g}, got {fps!r}")
-    return value
-
-
 def _fps_fraction(fps: float) -> Fraction:
     return Fraction(check_fps(fps)).limit_denominator(1001)
 
@@ -152,22 +148,6 @@ def encode_video(path: Path, frames: np.ndarray, fps: float, crf: int) -> None:
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
-
-
-# GIF frame delays are whole centiseconds, and players (browsers, FFmpeg) show a delay under 2 cs as 10 cs
-MAX_GIF_FPS = 50.0
-
-
-def check_gif_fps(fps: float, what: str = "fps") -> float:
-    """``fps`` if a GIF can play at it (:func:`check_fps`, and at most :data:`MAX_GIF_FPS`)."""
-    value = check_fps(fps, what)
-    if value > MAX_GIF_FPS:
-        raise ValueError(
-            f"{what} {fps!r} is too high for a GIF: its frame delays are whole hundredths of a second and "
-            f"players show those under 2 as 10, so a GIF plays at most {MAX_GIF_FPS:g} fps; write a video "
-            f"(.mp4), or a GIF at {MAX_GIF_FPS:g} fps or less"
-        )
-    return value
 
 
 def gif_delays(count: int, fps: float, first: int = 0) -> list[int]:
@@ -380,7 +360,7 @@ def decode_frames(
             logger.warning("video %r decodes to %d frames%s", str(path), len(arrays), hint)
     timed = len(times) == len(arrays)
     fps = rate if rate is not None else (delays_frame_rate(times, ends) if timed else None) or 8.0
-    spread = _uneven_steps(times, tick) if timed else None
+    spread = uneven_steps(times, tick) if timed else None
     if spread is not None and rate is not None and nominal:
         fps = variable_rate_mean(times, tick) or fps
     if warn_variable_rate and spread is not None:
@@ -465,36 +445,6 @@ def _decoded(path: Path, max_frames: int | None) -> Iterator[tuple[float | None,
         ) from err
 
 
-def stream_frame_rate(stream: Any) -> float:
-    """A PyAV video stream's frame rate: its average, else FFmpeg's guess, else its base rate, else 8 (the
-    model's native rate) where the file gives none."""
-    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-    return float(rate) if rate else 8.0
-
-
-def delays_frame_rate(times: Sequence[float], ends: Sequence[float]) -> float | None:
-    """The frame rate of a GIF's frames, shown from ``times`` (seconds), a frame's end in ``ends`` where
-    known: their intervals' count over the time they span (the mean of the delays between frame starts);
-    where those differ, by the centisecond a writer rounds frame k's start ``k * 100 / fps`` to, the whole
-    number nearest that mean if the frames start where it puts them (a GIF written at 8 fps, frames 13 and
-    12 cs apart, reads 8 whatever its length, not 7.97 at 11 frames). The last frame's own delay counts only
-    in a GIF of one frame: GIFs often hold their last frame (a pause before the loop; FFmpeg's muxer gives
-    it the rounding left over), which says nothing of the rate. None where the frames span no time."""
-    start = times[0] if times else 0.0
-    offsets = [t - start for t in times[1:]]  # where frames 1, 2, ... start
-    if len(times) == 1 and len(ends) == 1:
-        offsets = [ends[0] - start]  # where a frame after the only one would start
-    cs = [round(offset * 100, 6) for offset in offsets]  # float seconds of whole centiseconds
-    if not cs or not cs[-1] > 0:
-        return None
-    mean = len(cs) * 100 / cs[-1]
-    whole = round(mean)
-    uneven = len({b - a for a, b in zip([0.0, *cs], cs)}) > 1
-    if uneven and whole > 0 and all(abs(k * 100 / whole - c) <= 0.5 for k, c in enumerate(cs, start=1)):
-        return float(whole)
-    return mean
-
-
 def check_decoded_frames(path: Path, arrays: list[np.ndarray]) -> None:
     """A ValueError naming ``path`` when it gave no frames or frames of different sizes."""
     if not arrays:
@@ -508,39 +458,6 @@ def decode_error_reason(err: BaseException) -> str:
     """FFmpeg's words without the errno and the repeated file name (``[Errno 1094995529] Invalid data
     found when processing input: 'a.mp4'``), for a message that names the file itself."""
     return getattr(err, "strerror", None) or str(err)
-
-
-def has_nominal_rate(container: Any) -> bool:
-    """Whether a PyAV container's frame rate may be a nominal one rather than its frames' average: Matroska
-    and WebM store no average, only a default frame duration, so FFmpeg reads a variable-rate phone or
-    screen recording's 11 fps as 25. (An MP4's rate is its frames' count over its duration.)"""
-    return container.format.name.startswith("matroska")
-
-
-def variable_rate_mean(times: Sequence[float], tick: float = 0.0) -> float | None:
-    """The mean rate of frames shown at ``times`` (seconds; ``tick`` their unit) where they are unevenly
-    spaced (:func:`_uneven_steps`), the rate to use where the container's is nominal; None where they are
-    evenly spaced or the mean is out of range."""
-    if _uneven_steps(list(times), tick) is None:
-        return None
-    mean = (len(times) - 1) / (max(times) - min(times))
-    return mean if MIN_FPS <= mean <= MAX_FPS else None
-
-
-def _uneven_steps(times: list[float], tick: float = 0.0) -> tuple[float, float] | None:
-    """The shortest and longest interval (seconds) between frames shown at ``times`` where they are unevenly
-    spaced (a variable frame rate), else None: where intervals differ by more than a quarter of their
-    median, and by more than one ``tick`` (the timestamps' unit, seconds) where frames are two or more
-    apart: a constant rate's frame times are rounded to it (a GIF's to centiseconds: its 24 fps frames
-    are 4 or 5 cs apart)."""
-    steps = np.diff(np.sort(np.asarray(times)))
-    if len(steps) < 2 or not np.all(steps > 0):
-        return None
-    median = float(np.median(steps))
-    rounding = tick * (1 + 1e-6) if 2 * tick <= median * (1 + 1e-6) else 0.0
-    if np.max(np.abs(steps - median)) <= 0.25 * median + rounding:
-        return None
-    return float(steps.min()), float(steps.max())
 
 
 def _warn_variable_rate(path: Path, spread: tuple[float, float], fps: float) -> None:

@@ -115,7 +115,7 @@ class EnhanceConfig:
         # model_index.json), where 16.0 or true would otherwise fail, or be truncated, at the first use.
         type_fields(self)
         if self.fps is not None:
-            from streamt2v.io.video import check_fps
+            from streamt2v.io.frame_rates import check_fps
 
             if isinstance(self.fps, bool):
                 raise ValueError(f"fps must be a number, got {self.fps!r}")

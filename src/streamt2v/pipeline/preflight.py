@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 from streamt2v.assets import SHIPPED_NAME, names_shipped
 from streamt2v.config import PRESETS
 from streamt2v.io.folders import looks_like_hub_id, read_json_object
+from streamt2v.io.frame_rates import MAX_FPS, MAX_GIF_FPS, MIN_FPS, check_fps, check_gif_fps
 from streamt2v.io.output_paths import check_output_path, output_kind
-from streamt2v.io.video import MAX_FPS, MAX_GIF_FPS, MIN_FPS, check_fps, check_gif_fps
 from streamt2v.memory import resolve_device, resolve_dtype
 from streamt2v.pipeline.chunking import EnhanceSettingError, counted
 from streamt2v.pipeline.prompts import PromptSchedule
@@ -234,7 +234,7 @@ def _pace(input_fps: float, output_fps: float) -> str:
 
 def _rate_advice(input_fps: float, output_fps: float, *, gif: bool) -> str:
     """The ``--fps`` that keeps an input's rate, or, where the command would refuse it (a GIF plays at most
-    :data:`~streamt2v.io.video.MAX_GIF_FPS`; every output needs ``MIN_FPS``..``MAX_FPS``), the closest one
+    :data:`~streamt2v.io.frame_rates.MAX_GIF_FPS`; every output needs ``MIN_FPS``..``MAX_FPS``), the closest one
     it accepts and how the input plays at it."""
     wanted = float(f"{input_fps:.4g}")  # the value the message shows
     try:

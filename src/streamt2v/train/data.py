@@ -31,16 +31,18 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from streamt2v.io.damage import shortfall_hint
+from streamt2v.io.frame_rates import (
+    delays_frame_rate,
+    has_nominal_rate,
+    stream_frame_rate,
+    variable_rate_mean,
+)
 from streamt2v.io.frame_seek import FrameTimes, frame_times, pick_frames
 from streamt2v.io.video import (
     READ_VIDEO_SUFFIXES,
     DecodedFrames,
     decode_error_reason,
     decode_frames,
-    delays_frame_rate,
-    has_nominal_rate,
-    stream_frame_rate,
-    variable_rate_mean,
 )
 from streamt2v.microworld.dataset import ClipSpec
 from streamt2v.train.captions import caption_rows, file_key
@@ -223,7 +225,7 @@ def packets_frame_rate(
     ``durations``: the timestamps and durations (stream time base) of its first packets, in file order. A
     GIF states no rate, only each frame's delay, and FFmpeg's rate for it is a guess from the first delays
     (a 30 fps GIF's 3, 4, 3 cs read 33.3 fps, an 8 fps GIF's 13, 12, 13 cs 7.69 or 8.33): its rate is the
-    one :func:`~streamt2v.io.video.delays_frame_rate` gives from those packets' times and ends, as
+    one :func:`~streamt2v.io.frame_rates.delays_frame_rate` gives from those packets' times and ends, as
     ``decode_frames`` gives it from the same frames' (the same for a GIF that ends there, and for any
     whose frames keep their spacing), 8 where they give none. A Matroska/WebM rate that is only nominal
     is, as there, the packets' mean rate where they are unevenly spaced (:func:`variable_rate_mean`)."""

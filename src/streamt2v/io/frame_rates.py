@@ -1,0 +1,109 @@
+"""Frame rates: the ones a video may be written at (:func:`check_fps`; a GIF's limit, :func:`check_gif_fps`)
+and the one a video file has when read: its container's rate (:func:`stream_frame_rate`), a GIF's from its
+frame delays (:func:`delays_frame_rate`), and a variable-rate recording's mean where its container states
+only a nominal rate (:func:`has_nominal_rate`, :func:`variable_rate_mean`).
+
+Apart from :mod:`streamt2v.io.video` (the frames themselves) because the training data reads a file's rate
+from its packets without decoding it (:mod:`streamt2v.train.data`), and the output checks run before any
+frame exists (:mod:`streamt2v.pipeline.preflight`); numpy only, no torch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+MIN_FPS, MAX_FPS = 0.01, 1000.0
+
+
+def check_fps(fps: float, what: str = "fps") -> float:
+    """``fps`` as a float, if it is a finite number in ``[MIN_FPS, MAX_FPS]`` (raises naming it otherwise)."""
+    try:
+        value = float(fps)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a number, got {fps!r}") from None
+    if not math.isfinite(value) or not MIN_FPS <= value <= MAX_FPS:
+        raise ValueError(f"{what} must be a finite number between {MIN_FPS:g} and {MAX_FPS:g}, got {fps!r}")
+    return value
+
+
+# GIF frame delays are whole centiseconds, and players (browsers, FFmpeg) show a delay under 2 cs as 10 cs
+MAX_GIF_FPS = 50.0
+
+
+def check_gif_fps(fps: float, what: str = "fps") -> float:
+    """``fps`` if a GIF can play at it (:func:`check_fps`, and at most :data:`MAX_GIF_FPS`)."""
+    value = check_fps(fps, what)
+    if value > MAX_GIF_FPS:
+        raise ValueError(
+            f"{what} {fps!r} is too high for a GIF: its frame delays are whole hundredths of a second and "
+            f"players show those under 2 as 10, so a GIF plays at most {MAX_GIF_FPS:g} fps; write a video "
+            f"(.mp4), or a GIF at {MAX_GIF_FPS:g} fps or less"
+        )
+    return value
+
+
+def stream_frame_rate(stream: Any) -> float:
+    """A PyAV video stream's frame rate: its average, else FFmpeg's guess, else its base rate, else 8 (the
+    model's native rate) where the file gives none."""
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    return float(rate) if rate else 8.0
+
+
+def delays_frame_rate(times: Sequence[float], ends: Sequence[float]) -> float | None:
+    """The frame rate of a GIF's frames, shown from ``times`` (seconds), a frame's end in ``ends`` where
+    known: their intervals' count over the time they span (the mean of the delays between frame starts);
+    where those differ, by the centisecond a writer rounds frame k's start ``k * 100 / fps`` to, the whole
+    number nearest that mean if the frames start where it puts them (a GIF written at 8 fps, frames 13 and
+    12 cs apart, reads 8 whatever its length, not 7.97 at 11 frames). The last frame's own delay counts only
+    in a GIF of one frame: GIFs often hold their last frame (a pause before the loop; FFmpeg's muxer gives
+    it the rounding left over), which says nothing of the rate. None where the frames span no time."""
+    start = times[0] if times else 0.0
+    offsets = [t - start for t in times[1:]]  # where frames 1, 2, ... start
+    if len(times) == 1 and len(ends) == 1:
+        offsets = [ends[0] - start]  # where a frame after the only one would start
+    cs = [round(offset * 100, 6) for offset in offsets]  # float seconds of whole centiseconds
+    if not cs or not cs[-1] > 0:
+        return None
+    mean = len(cs) * 100 / cs[-1]
+    whole = round(mean)
+    uneven = len({b - a for a, b in zip([0.0, *cs], cs)}) > 1
+    if uneven and whole > 0 and all(abs(k * 100 / whole - c) <= 0.5 for k, c in enumerate(cs, start=1)):
+        return float(whole)
+    return mean
+
+
+def has_nominal_rate(container: Any) -> bool:
+    """Whether a PyAV container's frame rate may be a nominal one rather than its frames' average: Matroska
+    and WebM store no average, only a default frame duration, so FFmpeg reads a variable-rate phone or
+    screen recording's 11 fps as 25. (An MP4's rate is its frames' count over its duration.)"""
+    return container.format.name.startswith("matroska")
+
+
+def variable_rate_mean(times: Sequence[float], tick: float = 0.0) -> float | None:
+    """The mean rate of frames shown at ``times`` (seconds; ``tick`` their unit) where they are unevenly
+    spaced (:func:`uneven_steps`), the rate to use where the container's is nominal; None where they are
+    evenly spaced or the mean is out of range."""
+    if uneven_steps(list(times), tick) is None:
+        return None
+    mean = (len(times) - 1) / (max(times) - min(times))
+    return mean if MIN_FPS <= mean <= MAX_FPS else None
+
+
+def uneven_steps(times: list[float], tick: float = 0.0) -> tuple[float, float] | None:
+    """The shortest and longest interval (seconds) between frames shown at ``times`` where they are unevenly
+    spaced (a variable frame rate), else None: where intervals differ by more than a quarter of their
+    median, and by more than one ``tick`` (the timestamps' unit, seconds) where frames are two or more
+    apart: a constant rate's frame times are rounded to it (a GIF's to centiseconds: its 24 fps frames
+    are 4 or 5 cs apart)."""
+    steps = np.diff(np.sort(np.asarray(times)))
+    if len(steps) < 2 or not np.all(steps > 0):
+        return None
+    median = float(np.median(steps))
+    rounding = tick * (1 + 1e-6) if 2 * tick <= median * (1 + 1e-6) else 0.0
+    if np.max(np.abs(steps - median)) <= 0.25 * median + rounding:
+        return None
+    return float(steps.min()), float(steps.max())
