@@ -39,7 +39,8 @@ def main() -> None:
     # imported after the arguments are read: --help and a bad flag take a second, not the ~10 s of these
     import torch
 
-    from streamt2v.pipeline.enhance import EnhanceConfig, chunk_plan_for, enhance_video
+    from streamt2v.pipeline.enhance import chunk_plan_for, enhance_video
+    from streamt2v.pipeline.enhance_config import EnhanceConfig
     from streamt2v.pipeline.refiner import Refiner
 
     if args.size % 2:  # Refiner.random needs a frame size (2 × --size) divisible by 4

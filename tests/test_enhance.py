@@ -13,7 +13,8 @@ from diffusers import UNet3DConditionModel
 
 from conftest import SMALL
 from streamt2v.models.denoiser import Denoiser
-from streamt2v.pipeline.enhance import EnhanceConfig, enhance_latents, enhance_video, unet_denoise_fn
+from streamt2v.pipeline.enhance import enhance_latents, enhance_video, unet_denoise_fn
+from streamt2v.pipeline.enhance_config import EnhanceConfig
 from streamt2v.pipeline.refiner import DEFAULT_SCHEDULER_CONFIG, Refiner
 from streamt2v.sampling.schedulers import make_scheduler
 from streamt2v.sampling.sdedit import sdedit_noise, sdedit_timesteps

@@ -10,7 +10,8 @@ import torch
 
 from conftest import SMALL
 from streamt2v.io.video import read_video, write_video
-from streamt2v.pipeline.enhance import EnhanceConfig, enhance_video, fit_and_pad
+from streamt2v.pipeline.enhance import enhance_video, fit_and_pad
+from streamt2v.pipeline.enhance_config import EnhanceConfig
 from streamt2v.pipeline.refiner import Refiner
 
 

@@ -109,7 +109,7 @@ def test_the_name_microworld_means_the_shipped_refiner_unless_a_folder_has_that_
 
 
 def test_release_settings_are_consistent() -> None:
-    from streamt2v.pipeline.enhance import EnhanceConfig
+    from streamt2v.pipeline.enhance_config import EnhanceConfig
     from streamt2v.pipeline.stream import StreamConfig
     from streamt2v.train.loop import TrainConfig
     from streamt2v.train.microworld_release import (

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from streamt2v.pipeline.chunking import EnhanceSettingError
-from streamt2v.pipeline.enhance import EnhanceConfig, enhance_video
+from streamt2v.pipeline.enhance import enhance_video
+from streamt2v.pipeline.enhance_config import EnhanceConfig
 from streamt2v.pipeline.refiner import Refiner
 
 

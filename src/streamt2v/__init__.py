@@ -28,7 +28,7 @@ _PUBLIC: dict[str, str] = {
     "StreamState": "streamt2v.pipeline.stream",
     "PromptSchedule": "streamt2v.pipeline.prompts",
     "load_schedule": "streamt2v.pipeline.prompts",
-    "EnhanceConfig": "streamt2v.pipeline.enhance",
+    "EnhanceConfig": "streamt2v.pipeline.enhance_config",
     "Refiner": "streamt2v.pipeline.refiner",
     "enhance_video": "streamt2v.pipeline.enhance",
     "convert_official_checkpoint": "streamt2v.io.checkpoints",

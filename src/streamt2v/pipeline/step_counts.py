@@ -14,7 +14,7 @@ from streamt2v.pipeline.chunking import ChunkSpec, EnhanceSettingError, SettingE
 from streamt2v.sampling.sdedit import start_step_from_strength
 
 if TYPE_CHECKING:
-    from streamt2v.pipeline.enhance import EnhanceConfig
+    from streamt2v.pipeline.enhance_config import EnhanceConfig
     from streamt2v.pipeline.stream import StreamConfig
 
 

@@ -391,7 +391,7 @@ def assemble_refiner(
     ``scheduler_overrides``: DDIM options over the training schedule (e.g. ``set_alpha_to_one``)."""
     from diffusers import UNet3DConditionModel
 
-    from streamt2v.pipeline.enhance import EnhanceConfig
+    from streamt2v.pipeline.enhance_config import EnhanceConfig
     from streamt2v.pipeline.refiner import Refiner, check_enhance_names
     from streamt2v.train.frozen import load_frozen_clip, load_frozen_vae
 

@@ -1,0 +1,130 @@
+"""Stage 3's settings (paper §4.3; official-facts §1.5 stage 3): :class:`EnhanceConfig`, whose defaults are
+the official release's, checked as a whole when one is made, so a bad setting (from the command line, a
+refiner folder's recommended settings or a generate run's ``config.json``) is refused before any model
+loads; and :func:`check_resolution`, the one check that needs the refiner's VAE.
+
+Apart from the enhancer itself (:mod:`streamt2v.pipeline.enhance`, which still exports
+:class:`EnhanceConfig`, as documented): the refiner folders, the command lines and the training's
+``assemble`` read and check these settings without running stage 3.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+
+from streamt2v.pipeline.blending import BLEND_MODES
+from streamt2v.pipeline.chunking import EnhanceSettingError
+
+BLEND_TARGETS: tuple[str, ...] = ("latents", "x0")
+# diffusers' timestep spacings, which every scheduler of streamt2v.sampling.schedulers accepts
+TIMESTEP_SPACINGS: tuple[str, ...] = ("leading", "trailing", "linspace")
+
+
+# The largest canvas side: 8K video is 7680x4320; a larger one is a typo that fails in the allocator later.
+MAX_RESOLUTION_SIDE = 8192
+
+
+@dataclass(frozen=True)
+class EnhanceConfig:
+    """Stage-3 settings; defaults follow the paper / official release (official-facts §1.5 stage 3)."""
+
+    chunk_frames: int = 24  # F
+    overlap: int = 8  # O
+    mode: str = "randomized"  # "independent" | "shared-noise" | "randomized" (Fig. 4 a/b/c)
+    blend: str = "latents"  # "latents": x_{t-1} after each step (paper); "x0": x0 predictions (official)
+    start_step: int = 600  # SDEdit start t' of 1000 training steps (official: t = 599)
+    num_inference_steps: int = 30
+    scheduler: str = "dpmpp-2m-sde"  # a name of streamt2v.sampling.schedulers.make_scheduler
+    timestep_spacing: str = "trailing"
+    guidance_scale: float = 7.5
+    guidance_rescale: float = 0.0  # official: 0.2
+    negative_prompt: str = ""
+    max_batch_chunks: int = 8  # memory cap: chunks per UNet forward (each with its CFG pair)
+    resolution: tuple[int, int] | None = None  # (H, W) canvas; None = the refiner's own frame size
+    pad_to_aspect: bool = False  # fit the frame inside the canvas, pad with black, crop back at the end
+    decode_frames_per_slice: int = 8
+    fps: float | None = None  # output fps for the CLI; None = the input's
+
+    def __post_init__(self) -> None:
+        try:
+            self._check()
+        except ValueError as err:  # an EnhanceSettingError: each command names the settings as its flags
+            raise err if isinstance(err, EnhanceSettingError) else EnhanceSettingError(str(err)) from None
+
+    def _check(self) -> None:
+        from streamt2v.sampling.schedulers import SCHEDULER_NAMES
+        from streamt2v.typed_values import type_fields
+
+        # Type checks first: the settings also come from JSON (a generate run's config.json, a refiner's
+        # model_index.json), where 16.0 or true would otherwise fail, or be truncated, at the first use.
+        type_fields(self)
+        if self.fps is not None:
+            from streamt2v.io.frame_rates import check_fps
+
+            if isinstance(self.fps, bool):
+                raise ValueError(f"fps must be a number, got {self.fps!r}")
+            object.__setattr__(self, "fps", check_fps(self.fps))
+        if self.resolution is not None:
+            res = self.resolution
+            if (
+                not isinstance(res, (tuple, list))
+                or len(res) != 2
+                or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in res)
+                or min(res) < 1
+            ):
+                raise ValueError(f"resolution must be (H, W) with positive integer sizes, got {res!r}")
+            if max(res) > MAX_RESOLUTION_SIDE:  # before the model is loaded and the video read
+                raise ValueError(
+                    f"resolution must be at most {MAX_RESOLUTION_SIDE} pixels a side, got {res[0]}x{res[1]}"
+                )
+            object.__setattr__(self, "resolution", (int(res[0]), int(res[1])))  # a JSON list -> a tuple
+        if self.overlap < 0:
+            raise ValueError(f"overlap must be >= 0, got {self.overlap}")
+        if self.chunk_frames <= self.overlap:
+            raise ValueError(
+                f"chunk_frames ({self.chunk_frames}) must be larger than overlap ({self.overlap})"
+            )
+        if self.mode not in BLEND_MODES:
+            raise ValueError(f"unknown enhancement mode {self.mode!r}; choose one of {list(BLEND_MODES)}")
+        if self.blend not in BLEND_TARGETS:
+            raise ValueError(f"unknown blend target {self.blend!r}; choose one of {list(BLEND_TARGETS)}")
+        if self.scheduler not in SCHEDULER_NAMES:
+            raise ValueError(f"unknown scheduler {self.scheduler!r}; choose one of {list(SCHEDULER_NAMES)}")
+        if self.timestep_spacing not in TIMESTEP_SPACINGS:
+            raise ValueError(
+                f"unknown timestep_spacing {self.timestep_spacing!r}; choose one of {list(TIMESTEP_SPACINGS)}"
+            )
+        if self.num_inference_steps < 1:
+            raise ValueError(f"num_inference_steps must be >= 1, got {self.num_inference_steps}")
+        if self.start_step < 1:
+            raise ValueError(f"start_step must be >= 1, got {self.start_step}")
+        # sdedit_timesteps runs distinct timesteps below start_step; the upper bound of start_step is the
+        # refiner's num_train_timesteps, checked by check_start_step once its scheduler config is known
+        if self.num_inference_steps > self.start_step:
+            raise ValueError(
+                f"num_inference_steps ({self.num_inference_steps}) must be <= start_step "
+                f"({self.start_step}): SDEdit runs distinct timesteps below the start step"
+            )
+        if self.max_batch_chunks < 1:
+            raise ValueError(f"max_batch_chunks must be >= 1, got {self.max_batch_chunks}")
+        if self.guidance_scale < 1.0:
+            raise ValueError(f"guidance_scale must be >= 1, got {self.guidance_scale}")
+        if not 0.0 <= self.guidance_rescale <= 1.0:
+            raise ValueError(f"guidance_rescale must be in [0, 1], got {self.guidance_rescale}")
+        if self.decode_frames_per_slice < 1:
+            raise ValueError(f"decode_frames_per_slice must be >= 1, got {self.decode_frames_per_slice}")
+
+
+def check_resolution(config: EnhanceConfig, vae_scale_factor: int) -> None:
+    """An :class:`EnhanceSettingError` naming ``resolution`` unless both its sides are multiples of the
+    refiner's VAE scale factor (its latents have a pixel per ``vae_scale_factor`` pixels); checked before the
+    video is read, by :func:`~streamt2v.pipeline.refiner.checked_config` from the folder's VAE config."""
+    res = config.resolution
+    if res is not None and (res[0] % vae_scale_factor or res[1] % vae_scale_factor):
+        f = vae_scale_factor
+        near = f"{max(f, round(res[0] / f) * f)}x{max(f, round(res[1] / f) * f)}"
+        raise EnhanceSettingError(
+            f"resolution {res[0]}x{res[1]} (HxW) must have sides divisible by {f}, the refiner VAE's scale "
+            f"factor (e.g. {near})"
+        )
