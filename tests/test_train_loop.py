@@ -546,3 +546,25 @@ def test_a_loss_log_or_config_cut_short_by_a_crash_does_not_block_the_resume(tmp
     assert "dropping its last line, cut short" in caplog.text
     assert [json.loads(ln)["step"] for ln in (out / "loss.jsonl").read_text().splitlines()] == [1, 2, 3, 4, 5]
     assert json.loads((out / "config.json").read_text())["recipe"] == "vae"
+
+
+@pytest.mark.parametrize("make", [tiny_vae, tiny_clip], ids=["vae", "clip"])
+def test_every_file_a_run_writes_gets_the_umask_permissions(tmp_path, make):
+    """safetensors makes its files 0600: a run's checkpoint weights, EMA, optimizer and RNG state and the
+    weights in final/ were unreadable to the group beside the 0644 (umask 022) config, log and samples. Every
+    file and folder of the run (a resume's too) now gets the umask's permissions."""
+    out = tmp_path / "run"
+    cfg = {"steps": 2, "batch_size": 1, "checkpoint_every": 1, "sample_every": 1, "ema_decay": 0.9}
+    old = os.umask(0o027)
+    try:
+        train(make(), TrainConfig(**cfg), out, progress=False)
+        train(make(), TrainConfig(**{**cfg, "steps": 3}), out, resume=True, progress=False)
+    finally:
+        os.umask(old)
+    modes = {str(p.relative_to(out)): p.stat().st_mode & 0o777 for p in out.rglob("*")}
+    assert {"checkpoints/step-00000003/optimizer.safetensors", "final/run_step.json"} <= set(modes)
+    assert any(name.startswith("samples/") for name in modes)
+    wrong = {
+        name: oct(mode) for name, mode in modes.items() if mode != (0o750 if (out / name).is_dir() else 0o640)
+    }
+    assert not wrong

@@ -64,6 +64,19 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+def give_usual_permissions(folder: Path) -> None:
+    """Give the files under ``folder`` the umask's permissions (``0o666 & ~umask``, its folders ``0o777 &
+    ~umask``), as :func:`streamt2v.io.folders.atomic_write_file` gives its file: safetensors (``save_file``,
+    and the ``save_pretrained`` of diffusers and transformers through it) makes its files 0600, unreadable to
+    the group and others beside the run's 0644 files. Call it on a temporary folder before it is renamed
+    into place, so the files appear with their permissions."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for p in [folder, *folder.rglob("*")]:
+        if not p.is_symlink():
+            os.chmod(p, (0o777 if p.is_dir() else 0o666) & ~umask)
+
+
 def _flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     tensors: dict[str, torch.Tensor] = {}
     scalars: dict[str, Any] = {}
@@ -149,6 +162,7 @@ def save_checkpoint(
         save_file(rng_tensors, tmp / "rng.safetensors")
         state = {"step": step, "config": config, "rng": rng_meta, **(extra or {})}
         (tmp / "state.json").write_text(json.dumps(state, indent=1, sort_keys=True))
+        give_usual_permissions(tmp)
         for f in tmp.iterdir():
             _fsync(f)
         _fsync(tmp)
