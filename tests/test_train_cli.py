@@ -324,9 +324,16 @@ def test_a_finished_run_resumed_after_a_stopped_resume_cuts_its_log_back_to_its_
         range(1, 15)
     )
     capsys.readouterr()
+    (out / "checkpoints" / ".latest.0123abcd").write_text("step-00000014\n")  # as a killed writer leaves it
 
     assert main([*args, "--steps", "2", "--resume"]) == 0
-    assert "already finished at step 2" in capsys.readouterr().out
+    # it said "nothing to do" while it cut the log and rewrote config.json: it says what it did
+    assert capsys.readouterr().out.splitlines() == [
+        f"vae: the run in {out} already finished at step 2, its models in {out / 'final'}; no step taken, but "
+        "removed 1 leftover of a killed run, trimmed 12 loss-log rows past step 2, rewrote config.json (a larger --steps trains it further)"
+    ]
     assert {name: (out / name).read_text() for name in finished} == finished
     assert _files(out / "final") == final  # not exported again
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["latest", "step-00000002"]
+    assert main([*args, "--steps", "2", "--resume"]) == 0  # done once: now nothing to do
+    assert "at step 2, its models in " in (said := capsys.readouterr().out) and "; nothing to do (" in said

@@ -204,10 +204,11 @@ def run(args: argparse.Namespace) -> int:
     if not PartialState().is_main_process:  # says it once, under a multi-process launcher
         return 0
     final = result.out_dir / "final"
-    if result.already_finished:
+    if result.already_finished:  # no step, no export; the resume's bookkeeping may have tidied the folder
+        done = f"no step taken, but {', '.join(result.tidied)}" if result.tidied else "nothing to do"
         print(
             f"{args.recipe}: the run in {result.out_dir} already finished at step {result.step}, its models in "
-            f"{final}; nothing to do (a larger --steps trains it further)"
+            f"{final}; {done} (a larger --steps trains it further)"
         )
     else:
         last = f"{result.losses[-1]:.4f}" if result.losses else "n/a"

@@ -153,6 +153,9 @@ class TrainResult:
     # resume's bookkeeping: leftovers of killed writers removed, the log cut back to the step, config.json
     # written when it differs)
     already_finished: bool = False
+    # what that bookkeeping did, in words ("trimmed 12 loss-log rows past step 2"); empty: nothing (the main
+    # process's; empty on the others)
+    tidied: list[str] = field(default_factory=list)
 
 
 class TrainInterrupted(KeyboardInterrupt):
@@ -304,9 +307,9 @@ def train(
             # checkpoint's record: no dataset is read)
             if "data" in run.saved:
                 run.run_config["data"] = run.saved["data"]
-            run.prepare_folder(start)
+            tidied = run.prepare_folder(start)
             run.accelerator.wait_for_everyone()
-            return TrainResult(out, start, already_finished=True)
+            return TrainResult(out, start, already_finished=True, tidied=tidied)
         logger.info("resumed from %s at step %d", resumed, start)
     ds = dataset if dataset is not None else recipe.dataset(cfg.seed, progress=progress and run.main)
     run.record_data(ds, resumed)
@@ -422,17 +425,20 @@ class _Run:
 
     # -- the run folder ------------------------------------------------------------------------------------
 
-    def prepare_folder(self, start: int) -> None:
+    def prepare_folder(self, start: int) -> list[str]:
         """Clear what a killed run left, the checkpoints and log rows after ``start``, and write config.json
-        (when it differs)."""
+        (when it differs). Returns what it did, in words (nothing: an empty list; other processes: too)."""
         self.accelerator.wait_for_everyone()  # every process has checked out_dir before the main one writes there
         if not self.main:
-            return
+            return []
+        done: list[str] = []
         self.out.mkdir(parents=True, exist_ok=True)
-        remove_run_leftovers(self.out)
-        if start:
-            prune_checkpoints(self.checkpoints, self.cfg.keep_checkpoints, start)
-        truncate_log(self.log_path, start)
+        if removed := remove_run_leftovers(self.out):
+            done.append(f"removed {_count(len(removed), 'leftover')} of a killed run")
+        if start and (pruned := prune_checkpoints(self.checkpoints, self.cfg.keep_checkpoints, start)):
+            done.append(f"removed {_count(len(pruned), 'older checkpoint')}")
+        if dropped := truncate_log(self.log_path, start):
+            done.append(f"trimmed {_count(dropped, 'loss-log row')} past step {start}")
         config_text = json.dumps(self.run_config, indent=1, sort_keys=True)
         config = self.out / "config.json"
         try:
@@ -440,7 +446,10 @@ class _Run:
         except OSError:
             unchanged = False
         if not unchanged:  # a finished run resumed with its settings writes nothing
+            existed = config.exists()
             atomic_write_file(config, lambda tmp: tmp.write_text(config_text))
+            done.append(f"{'rewrote' if existed else 'wrote'} config.json")
+        return done
 
     def checkpoint(self, step: int) -> None:
         accelerator, ema = self.accelerator, self.ema
@@ -586,6 +595,10 @@ class _Run:
         if not np.isfinite(loss_value):
             raise RuntimeError(f"loss is {loss_value} at step {step + 1}; lower --lr or check the data")
         return loss_value, dict(zip(names, means[1:]))
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"
 
 
 def _run_hook(fn: Any, raw: nn.Module, ema: EMA | None, step: int, out_dir: Path) -> None:

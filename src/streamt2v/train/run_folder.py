@@ -22,14 +22,15 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def truncate_log(path: Path, step: int) -> None:
-    """Drop log lines of steps after ``step`` (written after the checkpoint a run resumes from).
+def truncate_log(path: Path, step: int) -> int:
+    """Drop log lines of steps after ``step`` (written after the checkpoint a run resumes from); returns how
+    many rows were dropped.
 
     The file is replaced atomically (a kill while it is rewritten keeps the old one). A last line without
     its newline that does not read is a row cut short by a crash (after the checkpoint, so its step is
     repeated): dropped with a warning; any other line that is not an entry is an error naming it."""
     if not path.exists():
-        return
+        return 0
     text = path.read_text()
     lines = text.splitlines()
     keep = []
@@ -48,6 +49,7 @@ def truncate_log(path: Path, step: int) -> None:
     new = "".join(ln + "\n" for ln in keep)
     if new != text:
         atomic_write_file(path, lambda tmp: tmp.write_text(new))
+    return sum(1 for line in lines if line.strip()) - len(keep)
 
 
 # Temporaries a run killed while writing them leaves in its folder: atomic_write_file's ``.NAME.tmp-PID`` of
@@ -79,34 +81,43 @@ def exported_step(final: Path) -> int | None:
         return None
 
 
-def remove_run_leftovers(out: Path) -> None:
+def remove_run_leftovers(out: Path) -> list[Path]:
     """Remove what a run killed in ``out`` (``kill -9``, an OOM kill, a preempted machine) left half-written:
     its temporary files and folders in the run folder, ``checkpoints/`` and ``samples/``. A ``final/``
     moved aside by a run killed between its export's two renames is kept while no ``final/`` exists (the
-    only copy). Main process only, before it writes anything."""
+    only copy). Main process only, before it writes anything. Returns what was removed."""
     if not out.is_dir():
-        return
+        return []
     from streamt2v.io.streaming_writer import remove_stale_temporaries as remove_stale_video
 
-    remove_leftovers(out, _RUN_TEMPORARY, folders=True)
+    removed = remove_leftovers(out, _RUN_TEMPORARY, folders=True)
     # Another machine's (a preempted job resumed elsewhere) too, as before atomic_folder named its writers:
     # two runs never share a run folder, so no writer of final/ there is running elsewhere.
     left = atomic_folder_leftovers(out / "final")
     for p in left.dead + left.unknown:
         shutil.rmtree(p, ignore_errors=True)
         logger.info("removed %s, left by a run killed while it exported final/", p)
-    remove_stale_temporaries(out / "checkpoints")
+        removed.append(p)
+    removed += remove_stale_temporaries(out / "checkpoints")
     samples = out / "samples"
-    remove_leftovers(samples, _SAMPLE_JSON_TEMPORARY)
+    removed += remove_leftovers(samples, _SAMPLE_JSON_TEMPORARY)
     if samples.is_dir():
+        stale: list[Path] = []
         for p in sorted(samples.iterdir()):
             tmp, lock = _SAMPLE_TEMPORARY.fullmatch(p.name), _SAMPLE_LOCK.fullmatch(p.name)
             target = f"{tmp['stem']}{tmp['suffix']}" if tmp else lock["name"] if lock else None
-            if target is not None and p.exists():
+            if target is None:
+                continue
+            stale.append(p)
+            if p.exists():
                 try:
-                    remove_stale_video(samples / target)  # takes the sample's lock: not while one writes
+                    # takes the sample's lock: not while one writes
+                    removed += remove_stale_video(samples / target)
                 except (OSError, RuntimeError) as err:  # another process writes it (OutputInUseError)
                     logger.warning("%s left as it is: %s", p, err)
+        # a lock file alone is removed with the lock released, not in the list
+        removed += [p for p in stale if p not in removed and not (p.exists() or p.is_symlink())]
+    return removed
 
 
 def _only_stale_temporaries(out: Path) -> bool:
