@@ -195,6 +195,7 @@ def test_cli_reads_an_init_video_once_and_its_bar_counts_the_chunks_made(
     import streamt2v.cli as cli
     import streamt2v.io.video as video_io
     import streamt2v.pipeline.generate as pipeline_generate
+    import streamt2v.pipeline.resume as pipeline_resume
     from streamt2v.io.video import write_video
 
     monkeypatch.chdir(tmp_path)
@@ -207,6 +208,7 @@ def test_cli_reads_an_init_video_once_and_its_bar_counts_the_chunks_made(
 
     monkeypatch.setattr(video_io, "read_video", counted_read)
     monkeypatch.setattr(pipeline_generate, "read_video", counted_read)
+    monkeypatch.setattr(pipeline_resume, "read_video", counted_read)
     write_video("in.mp4", torch.zeros(3, 10, 64, 64), fps=8)
     argv = [
         "generate",

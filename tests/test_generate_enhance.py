@@ -11,7 +11,8 @@ import torch
 
 from conftest import cfg_for
 from streamt2v.io.video import read_video
-from streamt2v.pipeline.generate import generate, resume_generate
+from streamt2v.pipeline.generate import generate
+from streamt2v.pipeline.resume import resume_generate
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,8 @@ import torch
 from conftest import Crash, cfg_for
 from streamt2v.cli import main
 from streamt2v.io.video import read_video
-from streamt2v.pipeline.generate import GenerateConfig, generate, resume_generate
+from streamt2v.pipeline.generate import GenerateConfig, generate
+from streamt2v.pipeline.resume import resume_generate
 from streamt2v.pipeline.stream import StreamConfig
 
 

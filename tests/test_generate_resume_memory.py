@@ -9,7 +9,8 @@ import gc
 import pytest
 
 from conftest import Crash, cfg_for
-from streamt2v.pipeline.generate import generate, resume_generate
+from streamt2v.pipeline.generate import generate
+from streamt2v.pipeline.resume import resume_generate
 from streamt2v.pipeline.rundir import StoredChunk
 
 

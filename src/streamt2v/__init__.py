@@ -22,7 +22,7 @@ _PUBLIC: dict[str, str] = {
     "StreamingT2VPipeline": "streamt2v.pipeline.generate",
     "GenerateConfig": "streamt2v.pipeline.generate",
     "generate": "streamt2v.pipeline.generate",
-    "resume_generate": "streamt2v.pipeline.generate",
+    "resume_generate": "streamt2v.pipeline.resume",
     "StreamConfig": "streamt2v.pipeline.stream",
     "Chunk": "streamt2v.pipeline.stream",
     "StreamState": "streamt2v.pipeline.stream",

@@ -205,10 +205,11 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from streamt2v.pipeline.chunking import EnhanceSettingError, SettingError, counted, num_chunks
-    from streamt2v.pipeline.generate import GenerateConfig, generate, resume_generate, run_config
+    from streamt2v.pipeline.generate import GenerateConfig, generate
     from streamt2v.pipeline.model_loading import recommended_sampler
     from streamt2v.pipeline.preflight import ENHANCE_FLAGS
     from streamt2v.pipeline.prompts import names_a_file
+    from streamt2v.pipeline.resume import resume_generate, run_config
     from streamt2v.pipeline.step_counts import recommended_note
     from streamt2v.pipeline.stream import StreamConfig
 

@@ -1,9 +1,10 @@
 """Orchestration of long video generation (paper §4, Fig. 2, stages 1–2): model loading, the Python API
-(:class:`StreamingT2VPipeline`), and :func:`generate` — writing, preview, run directory and resume.
+(:class:`StreamingT2VPipeline`), and :func:`generate` — writing, preview and run directory (the resume of a
+stopped run, which writes through :func:`consume` too, is :mod:`streamt2v.pipeline.resume`).
 
 :func:`generate` consumes :func:`~streamt2v.pipeline.stream.stream`: every finished chunk is first stored in
 the run directory, then appended to the outputs (whose preview files are playable after every chunk). On
-Ctrl-C the finished chunks stay saved and the run can continue with :func:`resume_generate`; the final files
+Ctrl-C the finished chunks stay saved and the run can continue with :func:`~streamt2v.pipeline.resume.resume_generate`; the final files
 appear only when the video is complete (atomic rename).
 """
 
@@ -14,14 +15,14 @@ import os
 import shlex
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from streamt2v.io.output_paths import output_kind, outputs_locked
-from streamt2v.io.streaming_writer import StreamingVideoWriter, remove_stale_temporaries
+from streamt2v.io.streaming_writer import StreamingVideoWriter
 from streamt2v.io.video import read_image, read_video
 from streamt2v.memory import dtype_name, one_dtype, resolve_device, resolve_dtype, supported_dtypes
 from streamt2v.pipeline.chunking import counted, plan_chunks
@@ -298,7 +299,7 @@ def generate(
     run_path = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(schedule.entries[0][1])
     RunDir.check_new(run_path)
     if model is None:
-        model = _load_compiled(cfg)
+        model = load_compiled(cfg)
     check_default_refiner_for(cfg, model)
     if init_fps is not None and cfg.fps is None:
         gif = any(output_kind(path) == "gif" for _, path in output_targets(cfg))
@@ -325,128 +326,13 @@ def generate(
         counted(len(plan), "chunk"),
         resume_command(run_path),
     )
-    return _consume(cfg, run, model, chunks, 0, on_chunk, new_run=True, progress=progress)
+    return consume(cfg, run, model, chunks, 0, on_chunk, new_run=True, progress=progress)
 
 
-def run_config(run: RunDir) -> GenerateConfig:
-    """The settings a run directory holds; one that cannot be read (a hand-edited ``config.json``) is named."""
-    try:
-        return GenerateConfig.from_dict(run.config)
-    except (ValueError, TypeError) as err:
-        raise ValueError(f"{str(run.path / 'config.json')!r} cannot be resumed: {err}") from None
-
-
-def resume_generate(
-    run_dir: str | os.PathLike,
-    *,
-    model: StreamingT2VModel | None = None,
-    on_step: StepCallback | None = None,
-    on_chunk: ChunkCallback | None = None,
-    progress: bool = True,
-    device: str | None = None,
-    dtype: str | None = None,
-) -> GenerateResult:
-    """Continue the run in ``run_dir`` from its last finished chunk; the result equals an uninterrupted run.
-
-    ``device`` / ``dtype``: continue on another device or in another precision (e.g. bf16 after a float16
-    overflow stopped the run); the run records them, and the chunks made from here on differ from an
-    uninterrupted run's by that precision's rounding. With ``model`` given they apply to stage 3 only.
-    The run's own outputs may be replaced; a folder output holding files the user put there is refused.
-    Temporary files a killed writer of the same outputs left behind are removed."""
-    run = RunDir.open(run_dir)
-    cfg = run_config(run)
-    changes = {
-        k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None and v != getattr(cfg, k)
-    }
-    said = ", ".join(f"{k} {v} instead of {getattr(cfg, k)}" for k, v in changes.items())
-    # First: a run still going elsewhere is refused as such (its outputs, also in use, come second).
-    run.lock()
-    try:
-        if changes:
-            cfg = replace(cfg, **changes)
-        model, chunks, stored = _prepare_resume(run, cfg, model, on_step)
-        if changes:  # checked and loaded: a later plain resume continues with them too
-            run.save_config(cfg.to_dict())
-            if stored < run.manifest["num_chunks"]:
-                where = f"from chunk {stored + 1} on"
-            else:  # every chunk was finished before: only stage 3 and the outputs are left to do
-                where = "for stage 3" if cfg.enhance is not None else "(all its chunks were finished before)"
-            logger.info("continuing %s with %s %s", run.path, said, where)
-    except BaseException:
-        run.unlock()  # _consume releases it from here on
-        raise
-    return _consume(cfg, run, model, chunks, stored, on_chunk, progress=progress)
-
-
-def _prepare_resume(
-    run: RunDir, cfg: GenerateConfig, model: StreamingT2VModel | None, on_step: StepCallback | None
-) -> tuple[StreamingT2VModel, Iterator[Chunk], int]:
-    """Check the run's inputs, remove what a killed writer left, load the model, and start the stream where
-    the run stopped; returns the number of finished chunks. Of those only the last (the stream's state) and
-    an input video's chunk 0 are read here: the rest are read one at a time when they are written again, so
-    a resume holds no more of a long video in memory than the run did."""
-    # Once a chunk is finished the run holds the input frames and the anchor: the input files may be gone.
-    check_inputs(cfg, resume=True, model=model, read_inputs=run.num_finished == 0)
-    for _, path in output_targets(cfg):
-        for stale in remove_stale_temporaries(path):
-            logger.info("removed %s left by an earlier run", stale)
-    if model is None:
-        model = _load_compiled(cfg)
-    stored = run.num_finished
-    logger.info(
-        "resuming %s: %d of %s already finished",
-        run.path,
-        stored,
-        counted(run.manifest["num_chunks"], "chunk"),
-    )
-    if not stored:  # nothing finished: start over with the same settings
-        chunks = _restart_stream(cfg, model, on_step)
-    else:
-        last = run.load_chunk(stored - 1)
-        state = StreamState(
-            next_chunk=stored, tail=last.tail, anchor=last.anchor, anchor_prompt=last.anchor_prompt
-        )
-        first = run.load_chunk(0) if stored > 1 else last
-        prefix = first.frames if first.stage == 0 else None
-        kw: dict[str, Any] = {}
-        if prefix is not None and prefix.shape[2] == 1 and cfg.init_image:
-            kw["init_image"] = prefix[:, :, 0]
-        elif prefix is not None:
-            kw["init_video"] = prefix
-        chunks = stream(model, cfg.schedule(), cfg.stream, resume=state, on_step=on_step, **kw)
-    return model, chunks, stored
-
-
-def _load_compiled(cfg: GenerateConfig) -> StreamingT2VModel:
+def load_compiled(cfg: GenerateConfig) -> StreamingT2VModel:
     """``cfg``'s model, compiled when ``cfg.compile`` says so (a model passed in is the caller's to compile)."""
     model = load_model(cfg.model, device=cfg.device, dtype=cfg.dtype)
     return model.compile(cfg.compile) if cfg.compile is not None else model
-
-
-def _restart_stream(
-    cfg: GenerateConfig, model: StreamingT2VModel, on_step: StepCallback | None
-) -> Iterator[Chunk]:
-    init_video = read_video(cfg.init_video)[0] if cfg.init_video else None
-    init_image = read_image(cfg.init_image) if cfg.init_image else None
-    anchor = read_image(cfg.anchor) if cfg.anchor else None
-    prefix_len = init_video.shape[2] if init_video is not None else int(init_image is not None)
-    plan = plan_chunks(
-        cfg.stream.num_frames,
-        chunk_frames=cfg.stream.chunk_frames,
-        cond_frames=cfg.stream.cond_frames,
-        prefix_frames=prefix_len,
-    )
-    if not any(spec.stage == 2 for spec in plan):
-        anchor = None  # unused, as generate() warned when the run began
-    return stream(
-        model,
-        cfg.schedule(),
-        cfg.stream,
-        init_video=init_video,
-        init_image=init_image,
-        anchor_image=anchor,
-        on_step=on_step,
-    )
 
 
 def resume_command(run_dir: str | os.PathLike) -> str:
@@ -466,7 +352,7 @@ def advice_after_nan(run_dir: str | os.PathLike, dtype: torch.dtype, supported: 
     return f"continue in another precision with: {resume_command(run_dir)} --dtype {others[0]}{also}"
 
 
-def _consume(
+def consume(
     cfg: GenerateConfig,
     run: RunDir,
     model: StreamingT2VModel,
@@ -477,6 +363,9 @@ def _consume(
     new_run: bool = False,
     progress: bool = True,
 ) -> GenerateResult:
+    """Store each of ``chunks`` in ``run`` and append it to the outputs (after the ``stored`` chunks the run
+    holds already), then run stage 3 if ``cfg`` has it; on an error or Ctrl-C mark the run and log how to
+    continue. For a new run (``new_run``) and a resumed one (:mod:`streamt2v.pipeline.resume`)."""
     fps = cfg.fps or float(model.fps)
     extras = [Path(p) for p in (cfg.png_dir, cfg.gif) if p]
     # With stage 3 the chunks stream into the low-resolution video; the final outputs come after it.

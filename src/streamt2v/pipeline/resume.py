@@ -1,0 +1,150 @@
+"""Resuming a stopped generation (``streamt2v generate --resume DIR``): the run directory's settings read
+back, the device or precision changed where asked, the run's inputs checked again, and the stream started
+after the last finished chunk, so that the result equals an uninterrupted run's
+(:func:`resume_generate`). The finished chunks and the rest are written by
+:func:`~streamt2v.pipeline.generate.consume`, as for a new run.
+
+Apart from :mod:`streamt2v.pipeline.generate` (a new run), which it builds on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from streamt2v.io.streaming_writer import remove_stale_temporaries
+from streamt2v.io.video import read_image, read_video
+from streamt2v.pipeline.chunking import counted, plan_chunks
+from streamt2v.pipeline.generate import (
+    ChunkCallback,
+    GenerateConfig,
+    GenerateResult,
+    consume,
+    load_compiled,
+)
+from streamt2v.pipeline.preflight import check_inputs, output_targets
+from streamt2v.pipeline.rundir import RunDir
+from streamt2v.pipeline.stream import Chunk, StepCallback, StreamState, stream
+
+if TYPE_CHECKING:
+    from streamt2v.models.bundle import StreamingT2VModel
+
+logger = logging.getLogger(__name__)
+
+
+def run_config(run: RunDir) -> GenerateConfig:
+    """The settings a run directory holds; one that cannot be read (a hand-edited ``config.json``) is named."""
+    try:
+        return GenerateConfig.from_dict(run.config)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{str(run.path / 'config.json')!r} cannot be resumed: {err}") from None
+
+
+def resume_generate(
+    run_dir: str | os.PathLike,
+    *,
+    model: StreamingT2VModel | None = None,
+    on_step: StepCallback | None = None,
+    on_chunk: ChunkCallback | None = None,
+    progress: bool = True,
+    device: str | None = None,
+    dtype: str | None = None,
+) -> GenerateResult:
+    """Continue the run in ``run_dir`` from its last finished chunk; the result equals an uninterrupted run.
+
+    ``device`` / ``dtype``: continue on another device or in another precision (e.g. bf16 after a float16
+    overflow stopped the run); the run records them, and the chunks made from here on differ from an
+    uninterrupted run's by that precision's rounding. With ``model`` given they apply to stage 3 only.
+    The run's own outputs may be replaced; a folder output holding files the user put there is refused.
+    Temporary files a killed writer of the same outputs left behind are removed."""
+    run = RunDir.open(run_dir)
+    cfg = run_config(run)
+    changes = {
+        k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None and v != getattr(cfg, k)
+    }
+    said = ", ".join(f"{k} {v} instead of {getattr(cfg, k)}" for k, v in changes.items())
+    # First: a run still going elsewhere is refused as such (its outputs, also in use, come second).
+    run.lock()
+    try:
+        if changes:
+            cfg = replace(cfg, **changes)
+        model, chunks, stored = _prepare_resume(run, cfg, model, on_step)
+        if changes:  # checked and loaded: a later plain resume continues with them too
+            run.save_config(cfg.to_dict())
+            if stored < run.manifest["num_chunks"]:
+                where = f"from chunk {stored + 1} on"
+            else:  # every chunk was finished before: only stage 3 and the outputs are left to do
+                where = "for stage 3" if cfg.enhance is not None else "(all its chunks were finished before)"
+            logger.info("continuing %s with %s %s", run.path, said, where)
+    except BaseException:
+        run.unlock()  # consume releases it from here on
+        raise
+    return consume(cfg, run, model, chunks, stored, on_chunk, progress=progress)
+
+
+def _prepare_resume(
+    run: RunDir, cfg: GenerateConfig, model: StreamingT2VModel | None, on_step: StepCallback | None
+) -> tuple[StreamingT2VModel, Iterator[Chunk], int]:
+    """Check the run's inputs, remove what a killed writer left, load the model, and start the stream where
+    the run stopped; returns the number of finished chunks. Of those only the last (the stream's state) and
+    an input video's chunk 0 are read here: the rest are read one at a time when they are written again, so
+    a resume holds no more of a long video in memory than the run did."""
+    # Once a chunk is finished the run holds the input frames and the anchor: the input files may be gone.
+    check_inputs(cfg, resume=True, model=model, read_inputs=run.num_finished == 0)
+    for _, path in output_targets(cfg):
+        for stale in remove_stale_temporaries(path):
+            logger.info("removed %s left by an earlier run", stale)
+    if model is None:
+        model = load_compiled(cfg)
+    stored = run.num_finished
+    logger.info(
+        "resuming %s: %d of %s already finished",
+        run.path,
+        stored,
+        counted(run.manifest["num_chunks"], "chunk"),
+    )
+    if not stored:  # nothing finished: start over with the same settings
+        chunks = _restart_stream(cfg, model, on_step)
+    else:
+        last = run.load_chunk(stored - 1)
+        state = StreamState(
+            next_chunk=stored, tail=last.tail, anchor=last.anchor, anchor_prompt=last.anchor_prompt
+        )
+        first = run.load_chunk(0) if stored > 1 else last
+        prefix = first.frames if first.stage == 0 else None
+        kw: dict[str, Any] = {}
+        if prefix is not None and prefix.shape[2] == 1 and cfg.init_image:
+            kw["init_image"] = prefix[:, :, 0]
+        elif prefix is not None:
+            kw["init_video"] = prefix
+        chunks = stream(model, cfg.schedule(), cfg.stream, resume=state, on_step=on_step, **kw)
+    return model, chunks, stored
+
+
+def _restart_stream(
+    cfg: GenerateConfig, model: StreamingT2VModel, on_step: StepCallback | None
+) -> Iterator[Chunk]:
+    init_video = read_video(cfg.init_video)[0] if cfg.init_video else None
+    init_image = read_image(cfg.init_image) if cfg.init_image else None
+    anchor = read_image(cfg.anchor) if cfg.anchor else None
+    prefix_len = init_video.shape[2] if init_video is not None else int(init_image is not None)
+    plan = plan_chunks(
+        cfg.stream.num_frames,
+        chunk_frames=cfg.stream.chunk_frames,
+        cond_frames=cfg.stream.cond_frames,
+        prefix_frames=prefix_len,
+    )
+    if not any(spec.stage == 2 for spec in plan):
+        anchor = None  # unused, as generate() warned when the run began
+    return stream(
+        model,
+        cfg.schedule(),
+        cfg.stream,
+        init_video=init_video,
+        init_image=init_image,
+        anchor_image=anchor,
+        on_step=on_step,
+    )
