@@ -1,5 +1,5 @@
 """io.folders: the check that an output's folder takes new files, run before slow work; the temporary folders
-of atomic_folder that a killed writer left."""
+of atomic_folder that a killed writer left; the permissions atomic_write_file gives, the umask untouched."""
 
 from __future__ import annotations
 
@@ -232,3 +232,71 @@ def test_a_writer_in_another_pid_namespace_on_the_same_host_is_never_judged_by_o
         assert tmp.is_dir() and tmp.name in run.stdout  # seen, and left to its writer
         (tmp / "done").write_text("")
     assert (out / "done").is_file()
+
+
+def _umask_untouched(*args):
+    raise AssertionError("os.umask called: setting it to read it changes it for every thread of the process")
+
+
+@pytest.mark.parametrize("writer", ["safetensors", "torch", "bytes"])
+def test_an_atomic_write_gets_the_umasks_mode_without_changing_the_umask(tmp_path, monkeypatch, writer):
+    """atomic_write_file read the umask by os.umask(0) and back: for that moment a file created by another
+    thread of the process (a library user generating in threads) got mode 0666. Its file still gets the
+    umask's mode (safetensors makes its own 0600), now without the process's umask ever being set."""
+    import torch
+    from safetensors.torch import save_file
+
+    from streamt2v.io.folders import atomic_write_file
+
+    writes = {
+        "safetensors": lambda tmp: save_file({"a": torch.zeros(2)}, str(tmp)),
+        "torch": lambda tmp: torch.save({"a": 1}, str(tmp)),
+        "bytes": lambda tmp: tmp.write_bytes(b"x"),
+    }
+    old = os.umask(0o027)
+    try:
+        monkeypatch.setattr(os, "umask", _umask_untouched)
+        atomic_write_file(tmp_path / "f", writes[writer])
+        atomic_write_file(tmp_path / "f", writes[writer])  # over an existing file too
+    finally:
+        monkeypatch.undo()
+        os.umask(old)
+    assert (tmp_path / "f").stat().st_mode & 0o7777 == 0o640
+    assert [p.name for p in tmp_path.iterdir()] == ["f"]
+
+
+def test_the_umask_is_read_without_setting_it(monkeypatch):
+    """current_umask (the modes of output_paths' temporaries) reads the umask without os.umask."""
+    from streamt2v.io.folders import current_umask
+
+    old = os.umask(0o027)
+    try:
+        monkeypatch.setattr(os, "umask", _umask_untouched)
+        assert current_umask() == 0o027
+        monkeypatch.setattr("builtins.open", _no_proc)  # no /proc (macOS): a probe file tells it
+        assert current_umask() == 0o027
+    finally:
+        monkeypatch.undo()
+        os.umask(old)
+
+
+def _no_proc(*args, **kwargs):
+    raise FileNotFoundError(2, "No such file or directory", str(args[0]))
+
+
+def test_a_file_system_refusing_chmod_does_not_fail_an_atomic_write(tmp_path, monkeypatch):
+    """Some FUSE and network file systems refuse chmod: the usual permissions are a courtesy, and every
+    chunk, manifest and config.json write failed with it."""
+    import torch
+    from safetensors.torch import save_file
+
+    from streamt2v.io.folders import atomic_write_file
+    from streamt2v.io.output_paths import temp_sibling, temp_sibling_dir
+
+    def refused(path, mode, *args, **kwargs):
+        raise PermissionError(1, "Operation not permitted", str(path))
+
+    monkeypatch.setattr(os, "chmod", refused)
+    atomic_write_file(tmp_path / "c.safetensors", lambda tmp: save_file({"a": torch.ones(2)}, str(tmp)))
+    assert (tmp_path / "c.safetensors").stat().st_size > 0
+    assert temp_sibling(tmp_path / "out.mp4").is_file() and temp_sibling_dir(tmp_path / "frames").is_dir()

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import socket
+import stat
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -24,20 +25,51 @@ def atomic_write_file(path: str | Path, write: Callable[[Path], None]) -> None:
     """Write ``path`` by ``write(tmp)`` into ``.NAME.tmp-PID`` beside it, flushed to the disk, then renamed
     over it: after an error, Ctrl-C, ``kill -9`` or a power cut the file is the old one or the whole new one.
     An error or Ctrl-C removes the temporary; only a killed process leaves it behind (by that name).
-    The file gets the usual permissions (the umask's), also where ``write`` makes it 0600 (safetensors does)."""
+    The file gets the usual permissions (those the system gives a new file there: the umask's), also where
+    ``write`` makes it 0600 (safetensors does); ``write`` finds the temporary made (empty) and replaces it."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
+        tmp.unlink(missing_ok=True)  # a killed process's, whose pid this one has
+        # Made here so the system gives it the usual mode (reading the umask with os.umask sets it, for every
+        # thread of the process); kept by writers that truncate it, given back where one made a new file.
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        usual = stat.S_IMODE(os.stat(tmp).st_mode)
         write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        give_mode(tmp, usual)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def give_mode(path: str | Path, mode: int) -> None:
+    """``chmod`` ``path`` to ``mode`` where it differs, and no error where the file system refuses it (some
+    FUSE and network ones do): the usual permissions are a courtesy, not worth failing a write for."""
+    try:
+        if stat.S_IMODE(os.stat(path).st_mode) != mode:
+            os.chmod(path, mode)
+    except OSError:
+        pass
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it: ``os.umask`` tells it only by setting another, and for
+    that moment a file any thread of the process creates gets that one's mode (``os.umask(0)``: 0666).
+    Linux shows it in ``/proc/self/status``; elsewhere a file made in a new temporary folder does."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with tempfile.TemporaryDirectory() as folder:
+        probe = os.path.join(folder, "probe")
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o777))
+        return 0o777 & ~stat.S_IMODE(os.stat(probe).st_mode)
 
 
 def remove_leftovers(folder: Path, names: re.Pattern[str], *, folders: bool = False) -> list[Path]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO
 
 from streamt2v.io import locks
-from streamt2v.io.folders import check_writable_parent
+from streamt2v.io.folders import check_writable_parent, current_umask, give_mode
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi")
 # The most bytes the names written beside an output add to its name: the temporary of the preview
@@ -37,21 +37,15 @@ def temp_sibling(path: Path, tag: str = "tmp") -> Path:
     """A unique temporary name beside ``path`` keeping its suffix (containers are chosen by suffix)."""
     fd, name = tempfile.mkstemp(prefix=f".{path.stem}.{tag}-", suffix=path.suffix, dir=path.parent)
     os.close(fd)
-    os.chmod(name, 0o666 & ~_umask())  # mkstemp creates 0600; outputs get the usual permissions
+    give_mode(name, 0o666 & ~current_umask())  # mkstemp creates 0600; outputs get the usual permissions
     return Path(name)
 
 
 def temp_sibling_dir(path: Path) -> Path:
     """A unique temporary folder beside ``path``, with the usual permissions (mkdtemp creates 0700)."""
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-    os.chmod(tmp, 0o777 & ~_umask())
+    give_mode(tmp, 0o777 & ~current_umask())
     return tmp
-
-
-def _umask() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return umask
 
 
 def output_kind(path: Path) -> str:
