@@ -363,3 +363,28 @@ def test_a_folder_holding_the_users_files_is_refused_with_advice_a_resume_can_fo
         FileExistsError, match=r"\('notes.txt'\); refusing to replace it: move those files out of it"
     ):
         check_output_path(tmp_path / "out", preview=True)
+
+
+def test_a_write_error_named_pickles_as_its_class_with_its_errno_and_message():
+    """A full disk in a worker process (multiprocessing, ProcessPoolExecutor) reaches its parent pickled: PyAV's
+    classes, rebuilt to read the message alone, raised PicklingError ('not the same object as
+    av.error.OSError'), and Python's lost their errno on the way."""
+    import errno
+    import pickle
+
+    import av.error
+
+    from streamt2v.io.output_paths import naming_write_errors
+
+    raised = [
+        PermissionError(errno.EACCES, "Permission denied"),
+        OSError(errno.ENOSPC, "No space left on device"),
+        av.error.OSError(errno.ENOSPC, "No space left on device"),
+        av.error.PermissionError(errno.EACCES, "Permission denied"),
+    ]
+    for err in raised:
+        with pytest.raises(type(err)) as caught, naming_write_errors("output 'out.mp4'"):
+            raise err
+        again = pickle.loads(pickle.dumps(caught.value))
+        assert type(again) is type(caught.value) and isinstance(again, type(err))
+        assert (str(again), again.errno) == (f"cannot write output 'out.mp4': {err.strerror}", err.errno)

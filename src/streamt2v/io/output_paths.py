@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from glob import escape as glob_escape
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from streamt2v.io import locks
 from streamt2v.io.folders import check_writable_parent, current_umask, give_mode
@@ -148,7 +148,8 @@ def naming_write_errors(what: str) -> Iterator[None]:
     """Re-raise an ``OSError`` of the block as one naming ``what`` is being written (e.g. ``output 'out.gif'``):
     a full disk or a failing drive reaches the writers as ``[Errno 28] No space left on device``, with no
     file name (Pillow, the GIF encoder) or with a hidden temporary's (``.out.partial.tmp-x1y2.mp4``).
-    The error keeps its class (a caller catching ``PermissionError`` or PyAV's classes still can) and errno."""
+    The error keeps its class (a caller catching ``PermissionError`` or PyAV's classes still can) and errno,
+    also pickled (a worker process's error sent to its parent)."""
     try:
         yield
     except OSError as err:
@@ -160,15 +161,15 @@ def _like(err: OSError, message: str) -> OSError:
     """An error of ``err``'s class (what callers catch: ``PermissionError``, PyAV's ``av.error.OSError``)
     saying ``message``, with its errno; a plain ``OSError`` where that class cannot be made so."""
     kind = type(err)
-    try:  # Python's classes: the message as given, errno set after it (made with it, it reads '[Errno N] ...')
-        named = kind(message)
-        named.errno = err.errno
-        if str(named) == message:
+    try:  # made with (errno, message), as PyAV's classes must be: a subclass of it reads the message alone
+        named = _saying_its_message(kind)(err.errno, message)
+        if str(named) == message and named.errno == err.errno:
             return named
     except Exception:
         pass
-    try:  # PyAV's take (errno, message) and read '[Errno N] message': a subclass of it reads the message
-        named = _saying_its_message(kind)(err.errno, message)
+    try:  # a class made otherwise, with a message alone: its errno set after (lost if it is pickled)
+        named = kind(message)
+        named.errno = err.errno
         if str(named) == message:
             return named
     except Exception:
@@ -180,12 +181,24 @@ def _like(err: OSError, message: str) -> OSError:
 
 @functools.cache
 def _saying_its_message(kind: type[OSError]) -> type[OSError]:
-    """``kind``, made with ``(errno, message)``, reading ``message`` alone (its name and module unchanged)."""
+    """``kind``, made with ``(errno, message)``, reading ``message`` alone (its name and module unchanged).
+    Made with its errno, which ``kind(message)`` given one after would lose when pickled; pickled (a worker
+    process's error sent to its parent) as the making of one from ``kind``, errno and message: by its name
+    pickle finds ``kind`` itself, and refused it."""
 
     def message(self: OSError) -> str:
         return str(self.args[1]) if len(self.args) > 1 else kind.__str__(self)
 
-    return type(kind.__name__, (kind,), {"__str__": message, "__module__": kind.__module__})
+    def reduce(self: OSError) -> tuple[Any, ...]:
+        return _saying, (kind, self.errno, message(self)), self.__dict__ or None
+
+    names = {"__module__": kind.__module__, "__qualname__": kind.__qualname__}
+    return type(kind.__name__, (kind,), {"__str__": message, "__reduce__": reduce, **names})
+
+
+def _saying(kind: type[OSError], errno: int | None, message: str) -> OSError:
+    """A pickled :func:`_saying_its_message` error, made again."""
+    return _saying_its_message(kind)(errno, message)
 
 
 def _in_use(path: Path, what: str, pid: str) -> OutputInUseError:
