@@ -146,10 +146,10 @@ def test_an_interrupt_lost_during_the_clean_up_does_not_cut_it_short(tmp_path):
     assert "Exception ignored" in done.stderr  # Python's own report of the lost one, as without the handler
 
 
-# The ``streamt2v`` command (main() reading sys.argv) stopped by Ctrl-C, then a second Ctrl-C while the
-# interpreter shuts down (in an exit handler, as torch's are), during which the process sleeps.
+# ``python -m streamt2v`` (its __main__, the console script's entry) stopped by Ctrl-C, then a second Ctrl-C
+# while the interpreter shuts down (in an exit handler, as torch's are), during which the process sleeps.
 SECOND_CTRL_C = """
-import atexit, os, signal, sys, time
+import atexit, os, runpy, signal, sys, time
 
 import streamt2v.cli.evaluate as evaluate
 
@@ -163,8 +163,7 @@ def second_ctrl_c():
 evaluate.run = stopped
 atexit.register(second_ctrl_c)
 sys.argv = ["streamt2v", "evaluate", "x.mp4"]
-from streamt2v.cli import main
-sys.exit(main())
+runpy.run_module("streamt2v", run_name="__main__", alter_sys=True)
 """
 
 
@@ -216,3 +215,37 @@ def test_the_final_line_is_written_in_one_call(tmp_path, monkeypatch, stop):
     assert main(["evaluate", str(tmp_path)]) == (130 if stop is KeyboardInterrupt else 2)
     assert len(out.calls) == 1 and out.calls[0].endswith("\n") and out.calls[0].count("\n") == 1, out.calls
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # a command line given: left alone
+
+
+def test_main_leaves_ctrl_c_as_it_was_after_an_interrupted_command(monkeypatch, capsys):
+    """main() reading sys.argv (a library caller's, or a tool running commands in its own process) left
+    SIGINT ignored for the rest of that process after an interrupted command: only the program's entry
+    (the streamt2v command, python -m streamt2v) may ignore a further Ctrl-C, as its process is ending."""
+    import streamt2v.cli.evaluate as evaluate
+
+    def stopped(args):
+        raise KeyboardInterrupt
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(evaluate, "run", stopped)
+    monkeypatch.setattr(sys, "argv", ["streamt2v", "evaluate", "x.mp4"])
+    before = signal.signal(signal.SIGINT, handler)
+    try:
+        assert main() == 130
+        assert signal.getsignal(signal.SIGINT) is handler
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert capsys.readouterr().err == "interrupted\n"
+
+
+def test_the_console_script_is_the_programs_entry():
+    """The streamt2v command runs entry (main would leave the second Ctrl-C to a traceback)."""
+    from streamt2v.cli import entry
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11
+
+    scripts = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    assert scripts["project"]["scripts"] == {"streamt2v": "streamt2v.cli:entry"}
+    assert entry.__module__ == "streamt2v.cli"

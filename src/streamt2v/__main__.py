@@ -2,7 +2,7 @@
 
 import sys
 
-from streamt2v.cli import main
+from streamt2v.cli import entry
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(entry())

@@ -185,8 +185,21 @@ def _say(line: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line ``argv`` (default: this process's, ``sys.argv[1:]``) and return its exit code. The
+    process's signal handlers are left as they were (SIGTERM's is restored when the command ends)."""
+    return _run(argv, as_program=False)
+
+
+def entry() -> int:
+    """The ``streamt2v`` command and ``python -m streamt2v``: :func:`main` on the process's command line, except
+    that once the command is interrupted a further Ctrl-C is ignored, as the process is about to end anyway
+    (one while the interpreter shuts down, in torch's exit handlers, printed a traceback or ended the process
+    by SIGINT instead of with 130). Only a program may do that: ``main`` in a caller's process must not."""
+    return _run(None, as_program=True)
+
+
+def _run(argv: list[str] | None, *, as_program: bool) -> int:
     parser = build_parser()
-    as_program = argv is None  # the process's own command line: the ``streamt2v`` command, ``python -m``
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     args.argv = argv  # the command as given (train prints it back as the resume command)
@@ -212,8 +225,7 @@ def main(argv: list[str] | None = None) -> int:
             # a subcommand may say what was kept and how to continue (train: the resume command)
             detail = f": {err}" if str(err) else ""
             if as_program and threading.current_thread() is threading.main_thread():
-                # the run is stopped and cleaned up: a second Ctrl-C while the interpreter shuts down (torch's
-                # atexit handlers) would print a traceback or end the process by SIGINT instead of with 130
+                # the run is stopped and cleaned up: a second Ctrl-C from here to the end of the process (entry)
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
             _say(f"interrupted{' (SIGTERM)' if terminated() else ''}{detail}")
             return 143 if terminated() else 130
