@@ -288,6 +288,38 @@ def test_a_finished_run_resumed_with_its_steps_says_so_and_writes_nothing(tmp_pa
     assert "already finished at step 4" in capsys.readouterr().out
 
 
+def test_each_result_line_is_written_in_one_call(tmp_path, monkeypatch):
+    """print() wrote a result line and its newline in two calls: on a write-through stdout (a launcher's,
+    PYTHONUNBUFFERED) another process's output could land between them, glued to the line. Under
+    torch.distributed.run the main process alone prints these; each process's "interrupted" line is main's
+    (one call, tests/test_cli_interrupts.py)."""
+
+    class Writes:  # a stdout recording each write() call, as a write-through stream passes each to the file
+        def __init__(self) -> None:
+            self.calls: list[str] = []
+
+        def write(self, text: str) -> int:
+            self.calls.append(text)
+            return len(text)
+
+        def flush(self) -> None:
+            pass
+
+        def isatty(self) -> bool:
+            return False
+
+    out = tmp_path / "run"
+    args = ["train", "vae", "--out", str(out), *TINY_VAE, "--steps", "1", "--no-progress"]
+    stdout = Writes()
+    monkeypatch.setattr(sys, "stdout", stdout)
+    assert main(args) == 0
+    assert main([*args, "--resume"]) == 0  # finished: the other result line
+    assert len(stdout.calls) == 2, stdout.calls
+    assert stdout.calls[0].startswith("vae: step 1, last loss ")
+    assert "already finished at step 1" in stdout.calls[1]
+    assert all(call.count("\n") == 1 and call.endswith("\n") for call in stdout.calls), stdout.calls
+
+
 class _StoppedAt(torch.utils.data.Dataset):
     """The recipe's samples, and Ctrl-C when the loop asks for sample ``stop`` (a run stopped there)."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import sys
 from typing import Any
 
 from streamt2v.cli import integer_at_least, user_path
@@ -206,19 +207,26 @@ def run(args: argparse.Namespace) -> int:
     final = result.out_dir / "final"
     if result.already_finished:  # no step, no export; the resume's bookkeeping may have tidied the folder
         done = f"no step taken, but {', '.join(result.tidied)}" if result.tidied else "nothing to do"
-        print(
+        _say(
             f"{args.recipe}: the run in {result.out_dir} already finished at step {result.step}, its models in "
             f"{final}; {done} (a larger --steps trains it further)"
         )
     else:
         last = f"{result.losses[-1]:.4f}" if result.losses else "n/a"
-        print(f"{args.recipe}: step {result.step}, last loss {last}; models in {final}")
+        _say(f"{args.recipe}: step {result.step}, last loss {last}; models in {final}")
     kind = {"stream": "model", "refiner": "refiner"}.get(args.recipe)
     if kind:  # the folders generate / enhance load
         # quoted: a run folder with a space ("my runs/stream") split into two arguments when pasted
         unet_arg = shlex.quote(str(final / "unet"))
-        print(f"loadable folder: streamt2v assemble {kind} OUT_DIR --unet {unet_arg}{_fps_flag(args, kind)}")
+        _say(f"loadable folder: streamt2v assemble {kind} OUT_DIR --unet {unet_arg}{_fps_flag(args, kind)}")
     return 0
+
+
+def _say(line: str) -> None:
+    """Print a result line to stdout in one ``write`` call, as :func:`streamt2v.cli._say` writes main's final
+    lines to stderr: ``print`` writes the line and its newline in two, and on a write-through stdout (a
+    launcher's, ``PYTHONUNBUFFERED``) another process's output can land between them."""
+    sys.stdout.write(line + "\n")
 
 
 def _fps_flag(args: argparse.Namespace, kind: str) -> str:
