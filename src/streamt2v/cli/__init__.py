@@ -20,7 +20,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from typing import NoReturn
+from typing import NoReturn, TextIO
 
 from streamt2v.cli.interrupts import sigterm_as_interrupt
 
@@ -177,11 +177,11 @@ def stderr_is_terminal() -> bool:
         return False
 
 
-def _say(line: str) -> None:
-    """Write one of main's final lines to stderr in one call: ``print`` writes the line and its newline in
-    two, and on a write-through stderr (a launcher's, ``PYTHONUNBUFFERED``) another process's line can
-    land between them."""
-    sys.stderr.write(line + "\n")
+def say(line: str, stream: TextIO | None = None) -> None:
+    """Write a line and its newline in one call (to ``stream``, stderr by default): ``print`` writes them in
+    two, and on a write-through stream (a launcher's, ``PYTHONUNBUFFERED``) another process's line can land
+    between them. main's final lines and train's result lines go through it."""
+    (sys.stderr if stream is None else stream).write(line + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -227,7 +227,7 @@ def _run(argv: list[str] | None, *, as_program: bool) -> int:
             if as_program and threading.current_thread() is threading.main_thread():
                 # the run is stopped and cleaned up: a second Ctrl-C from here to the end of the process (entry)
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
-            _say(f"interrupted{' (SIGTERM)' if terminated() else ''}{detail}")
+            say(f"interrupted{' (SIGTERM)' if terminated() else ''}{detail}")
             return 143 if terminated() else 130
         except Exception as err:
             if args.verbose:
@@ -235,11 +235,11 @@ def _run(argv: list[str] | None, *, as_program: bool) -> int:
             if terminated():
                 # A SIGTERM inside an import can leave a library half imported, and the next use of it fails
                 # (RecursionError, "cannot load module more than once"): the stop, not the error, is the news.
-                _say(f"interrupted (SIGTERM); the command then failed: {err}")
+                say(f"interrupted (SIGTERM); the command then failed: {err}")
                 return 143
             if isinstance(err, (ValueError, OSError, RuntimeError)):
                 # Library errors are written to be read by people: show the message, not a traceback.
-                _say(f"error: {err}")
+                say(f"error: {err}")
                 return 2
             # not one of ours: say what it is and how to see where it came from
             kind = type(err)
@@ -250,5 +250,5 @@ def _run(argv: list[str] | None, *, as_program: bool) -> int:
                 else f"{kind.__module__}.{kind.__qualname__}"
             )
             message = " ".join(str(err).split())
-            _say(f"error: {name}: {message} (unexpected; run again with -v for the traceback)")
+            say(f"error: {name}: {message} (unexpected; run again with -v for the traceback)")
             return 2

@@ -12,7 +12,7 @@ import shlex
 import sys
 from typing import Any
 
-from streamt2v.cli import integer_at_least, user_path
+from streamt2v.cli import integer_at_least, say, user_path
 
 # The recipe options that have a flag (FLAG, its type, its help): the flag's dest is the recipe field, passed
 # only when given. Any other option: --set KEY=VALUE.
@@ -207,26 +207,21 @@ def run(args: argparse.Namespace) -> int:
     final = result.out_dir / "final"
     if result.already_finished:  # no step, no export; the resume's bookkeeping may have tidied the folder
         done = f"no step taken, but {', '.join(result.tidied)}" if result.tidied else "nothing to do"
-        _say(
+        say(
             f"{args.recipe}: the run in {result.out_dir} already finished at step {result.step}, its models in "
-            f"{final}; {done} (a larger --steps trains it further)"
+            f"{final}; {done} (a larger --steps trains it further)",
+            sys.stdout,
         )
     else:
         last = f"{result.losses[-1]:.4f}" if result.losses else "n/a"
-        _say(f"{args.recipe}: step {result.step}, last loss {last}; models in {final}")
+        say(f"{args.recipe}: step {result.step}, last loss {last}; models in {final}", sys.stdout)
     kind = {"stream": "model", "refiner": "refiner"}.get(args.recipe)
     if kind:  # the folders generate / enhance load
         # quoted: a run folder with a space ("my runs/stream") split into two arguments when pasted
         unet_arg = shlex.quote(str(final / "unet"))
-        _say(f"loadable folder: streamt2v assemble {kind} OUT_DIR --unet {unet_arg}{_fps_flag(args, kind)}")
+        hint = f"loadable folder: streamt2v assemble {kind} OUT_DIR --unet {unet_arg}{_fps_flag(args, kind)}"
+        say(hint, sys.stdout)
     return 0
-
-
-def _say(line: str) -> None:
-    """Print a result line to stdout in one ``write`` call, as :func:`streamt2v.cli._say` writes main's final
-    lines to stderr: ``print`` writes the line and its newline in two, and on a write-through stdout (a
-    launcher's, ``PYTHONUNBUFFERED``) another process's output can land between them."""
-    sys.stdout.write(line + "\n")
 
 
 def _fps_flag(args: argparse.Namespace, kind: str) -> str:
@@ -236,7 +231,12 @@ def _fps_flag(args: argparse.Namespace, kind: str) -> str:
         return ""
     from streamt2v.train.data import training_frame_rate
 
-    return f" --fps {training_frame_rate(args.data, args.captions)}"
+    try:
+        rate = training_frame_rate(args.data, args.captions)
+    except (ValueError, OSError) as err:
+        # a finished run resumed after its videos moved or changed reads none of them: the hint stays usable
+        return f" --fps FPS (FPS: the training videos' frame rate; they cannot be read now: {err})"
+    return f" --fps {rate}"
 
 
 def _resume_command(args: argparse.Namespace, processes: int = 1) -> str:
