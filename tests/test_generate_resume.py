@@ -12,7 +12,7 @@ import shlex
 import pytest
 import torch
 
-from conftest import Crash, cfg_for
+from conftest import FAST_CLI, Crash, cfg_for
 from streamt2v.cli import main
 from streamt2v.io.video import read_video
 from streamt2v.pipeline.generate import GenerateConfig, generate
@@ -311,7 +311,9 @@ def test_a_damaged_finished_chunk_is_named_before_any_work_and_no_futile_resume_
     assert err.strip().splitlines() == [
         "error: chunk file 'run-d/chunks/chunk_000001.safetensors' of the run is damaged (Error while "
         "deserializing header: incomplete metadata, file not fully covered); the run cannot be resumed from "
-        "it: start it again with another --run-dir"
+        "it: start it again in a new run directory, replacing the stopped run's preview (on the command line: "
+        "the generate command that started it with --overwrite, and with no --run-dir or another one; from "
+        "Python: generate() with overwrite=True, and run_dir unset or another)"
     ]
     assert (tmp_path / "run-d" / "manifest.json").read_bytes() == manifest  # not marked failed again
     assert not (tmp_path / "d.mp4").exists()
@@ -329,3 +331,45 @@ def test_a_damaged_finished_chunk_is_named_before_any_work_and_no_futile_resume_
         resume_generate(tmp_path / "run-d", model=model)
     assert "a resume would stop at the same damaged chunk file" in caplog.text
     assert "continue with" not in caplog.text
+
+
+@pytest.mark.parametrize("own_run_dir", [False, True])
+def test_the_advice_for_a_damaged_chunk_followed_as_written_starts_the_run_again(
+    tmp_path, monkeypatch, capsys, own_run_dir
+):
+    """The damaged chunk's error advised 'start it again with another --run-dir', and the command that started
+    the run, given again (a new run directory by default), was refused: the stopped run's preview
+    'cat.partial.mp4' was in the way ('pass --overwrite'), a message pointing back to the futile resume."""
+    from streamt2v.io.streaming_writer import StreamingVideoWriter
+
+    monkeypatch.chdir(tmp_path)
+    command = ["generate", "a red circle", "-o", "cat.mp4", "-n", "40", *FAST_CLI]
+    if own_run_dir:
+        command += ["--run-dir", "mine"]
+    append = StreamingVideoWriter.append
+    appended = []
+
+    def ctrl_c_at_chunk_3(self, frames):
+        appended.append(frames)
+        if len(appended) == 3:
+            raise KeyboardInterrupt
+        append(self, frames)
+
+    monkeypatch.setattr(StreamingVideoWriter, "append", ctrl_c_at_chunk_3)
+    assert main(command) == 130
+    monkeypatch.setattr(StreamingVideoWriter, "append", append)
+    [run] = [tmp_path / "mine"] if own_run_dir else list((tmp_path / "runs").iterdir())
+    chunk = run / "chunks" / "chunk_000001.safetensors"
+    chunk.write_bytes(chunk.read_bytes()[:100])
+    assert (tmp_path / "cat.partial.mp4").is_file()
+    capsys.readouterr()
+    assert main(["generate", "--resume", str(run)]) == 2
+    said = capsys.readouterr().err.strip().splitlines()[-1]
+    assert said.startswith(f"error: chunk file {str(chunk)!r} of the run is damaged"), said
+    assert (
+        "the generate command that started it with --overwrite, and with no --run-dir or another one" in said
+    )
+    # followed as written: the command that started the run with --overwrite, another --run-dir where it gave one
+    again = [*command[:-2], "--run-dir", "another"] if own_run_dir else command
+    assert main([*again, "--overwrite"]) == 0, capsys.readouterr().err
+    assert read_video(tmp_path / "cat.mp4")[0].shape[2] == 40 and not (tmp_path / "cat.partial.mp4").exists()

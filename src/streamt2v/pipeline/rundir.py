@@ -64,9 +64,13 @@ _CHUNK_METADATA = ("index", "stage", "start", "stop", "prompt", "anchor_prompt")
 
 
 def _damaged(file: Path, reason: object) -> DamagedChunkError:
+    # Started again as the run was, the stopped run's preview (NAME.partial.mp4) is refused without overwrite,
+    # and a --run-dir given then names this run: both CLI and Python wordings, as either may be reading.
     return DamagedChunkError(
-        f"chunk file {str(file)!r} of the run is damaged ({reason}); the run cannot be resumed from it: "
-        "start it again with another --run-dir"
+        f"chunk file {str(file)!r} of the run is damaged ({reason}); the run cannot be resumed from it: start "
+        "it again in a new run directory, replacing the stopped run's preview (on the command line: the "
+        "generate command that started it with --overwrite, and with no --run-dir or another one; from "
+        "Python: generate() with overwrite=True, and run_dir unset or another)"
     )
 
 
