@@ -56,7 +56,9 @@ def test_refiner_quality_compares_with_bilinear(tmp_path: Path) -> None:
     from streamt2v.pipeline.refiner import Refiner
 
     Refiner.random((32, 32), seed=0).save_pretrained(tmp_path / "ref")
-    q = quality.refiner_quality(tmp_path / "ref", scenes=2, frames=8)
+    # 3 of the official 30 enhance steps: no figure checked below depends on the step count
+    small = dict(scenes=2, frames=8, num_inference_steps=3)
+    q = quality.refiner_quality(tmp_path / "ref", **small)
     assert q["size"] == 32
     # the bilinear figure is plain upscaling of the half-size render against the full-size render
     errs, edge = [], []
@@ -82,7 +84,7 @@ def test_refiner_quality_compares_with_bilinear(tmp_path: Path) -> None:
     assert q["round_trip_mean"] == pytest.approx(float(np.concatenate(trips).mean()), rel=1e-6)
     assert 0 <= q["round_trip_edge_errors"] <= 1
     # settings reach the enhancer: starting from less noise changes the result, not the baseline
-    light = quality.refiner_quality(tmp_path / "ref", scenes=2, frames=8, start_step=50)
+    light = quality.refiner_quality(tmp_path / "ref", **small, start_step=50)
     assert light["bilinear_mean"] == q["bilinear_mean"] and light["refined_mean"] != q["refined_mean"]
     assert light["round_trip_mean"] == q["round_trip_mean"]  # the UNet's settings do not touch it
     # through_vae: both videos start from the VAE's round trip of the half-size render
@@ -94,7 +96,7 @@ def test_refiner_quality_compares_with_bilinear(tmp_path: Path) -> None:
         low = vae.decode(vae.encode(render(scene, 8, 16)[None]))[0]
         up = F.interpolate(low.transpose(0, 1), size=32, mode="bilinear").transpose(0, 1)
         errs.append(quality._rgb_error(up, render(scene, 8, 32)).ravel())
-    through = quality.refiner_quality(tmp_path / "ref", scenes=2, frames=8, through_vae=vae_dir)
+    through = quality.refiner_quality(tmp_path / "ref", **small, through_vae=vae_dir)
     assert through["bilinear_mean"] == float(np.concatenate(errs).mean()) != q["bilinear_mean"]
 
 
