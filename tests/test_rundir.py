@@ -126,28 +126,40 @@ def test_reserved_run_dirs_never_collide(tmp_path):
 
 
 # A child process that creates a run and finishes two chunks, killed (SIGKILL) just before its K-th rename
-# inside the run directory: every state `kill -9` can leave between two of its atomic steps.
-_KILLED_CHILD = """
-import os, signal, sys
+# inside the run directory: every state `kill -9` can leave between two of its atomic steps. One process
+# imports torch and streamt2v once, then forks a child per (PATH, K) and prints each child's exit code.
+_KILLED_CHILDREN = """
+import os, signal, sys, traceback
 import torch
 from streamt2v.pipeline.rundir import RunDir
 
-path, k = sys.argv[1], int(sys.argv[2])
-renames = 0
+def killed_before_rename(path, k):
+    renames = 0
 
-def hook(event, args):
-    global renames
-    if event == "os.rename" and os.fspath(args[1]).startswith(path):
-        renames += 1
-        if renames == k:
-            os.kill(os.getpid(), signal.SIGKILL)
+    def hook(event, args):
+        nonlocal renames
+        if event == "os.rename" and os.fspath(args[1]).startswith(path):
+            renames += 1
+            if renames == k:
+                os.kill(os.getpid(), signal.SIGKILL)
 
-sys.addaudithook(hook)
-run = RunDir.create(path, {"prompt": "a cat"}, num_chunks=3)
-for i in range(2):
-    x = torch.zeros(1, 3, 4, 8, 8)
-    run.save_chunk(index=i, stage=1 if i == 0 else 2, start=4 * i, stop=4 * i + 4, prompt="a cat",
-                   frames=x, tail=x[:, :, :2], anchor=x[:, :, :1], anchor_prompt="a cat")
+    sys.addaudithook(hook)
+    run = RunDir.create(path, {"prompt": "a cat"}, num_chunks=3)
+    for i in range(2):
+        x = torch.zeros(1, 3, 4, 8, 8)
+        run.save_chunk(index=i, stage=1 if i == 0 else 2, start=4 * i, stop=4 * i + 4, prompt="a cat",
+                       frames=x, tail=x[:, :, :2], anchor=x[:, :, :1], anchor_prompt="a cat")
+
+for path, k in zip(sys.argv[1::2], sys.argv[2::2]):
+    pid = os.fork()
+    if pid == 0:  # the child: its audit hook and its kill are its own
+        try:
+            killed_before_rename(path, int(k))
+        except BaseException:
+            traceback.print_exc()
+            os._exit(1)
+        os._exit(0)
+    print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
 """
 
 
@@ -156,10 +168,13 @@ def test_a_run_killed_at_any_step_resumes_or_takes_a_new_run_and_keeps_no_tempor
     import subprocess
     import sys
 
-    for k in range(1, 7):  # create: 2 renames, each chunk: 2 (chunk file, manifest)
+    kills = range(1, 7)  # create: 2 renames, each chunk: 2 (chunk file, manifest)
+    args = [str(a) for k in kills for a in (tmp_path / f"run{k}", k)]
+    proc = subprocess.run([sys.executable, "-c", _KILLED_CHILDREN, *args], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert [int(code) for code in proc.stdout.split()] == [-signal.SIGKILL] * len(kills), proc.stderr
+    for k in kills:
         path = tmp_path / f"run{k}"
-        proc = subprocess.run([sys.executable, "-c", _KILLED_CHILD, str(path), str(k)], capture_output=True)
-        assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
         try:
             run = RunDir.open(path).lock()
         except FileNotFoundError as err:  # killed before the run existed: said so, and the folder takes one
