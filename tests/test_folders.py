@@ -300,3 +300,22 @@ def test_a_file_system_refusing_chmod_does_not_fail_an_atomic_write(tmp_path, mo
     atomic_write_file(tmp_path / "c.safetensors", lambda tmp: save_file({"a": torch.ones(2)}, str(tmp)))
     assert (tmp_path / "c.safetensors").stat().st_size > 0
     assert temp_sibling(tmp_path / "out.mp4").is_file() and temp_sibling_dir(tmp_path / "frames").is_dir()
+
+
+def test_a_saved_model_folder_gets_the_umasks_modes(tmp_path):
+    """A model folder (save_pretrained, what `streamt2v assemble` and `convert` write) held its safetensors
+    weights at 0600, unreadable to the group beside its 0644 configs: atomic_folder gives what it renames
+    into place the umask's modes, files and folders."""
+    from streamt2v.models.bundle import StreamingT2VModel
+
+    old = os.umask(0o027)
+    try:
+        out = StreamingT2VModel.from_preset("tiny", device="cpu", seed=0).save_pretrained(tmp_path / "m")
+    finally:
+        os.umask(old)
+    modes = {p.relative_to(out).as_posix(): p.stat().st_mode & 0o7777 for p in [out, *out.rglob("*")]}
+    assert any(name.endswith(".safetensors") for name in modes), modes
+    wrong = {
+        name: oct(mode) for name, mode in modes.items() if mode != (0o750 if (out / name).is_dir() else 0o640)
+    }
+    assert not wrong, wrong

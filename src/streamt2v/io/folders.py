@@ -72,6 +72,19 @@ def current_umask() -> int:
         return 0o777 & ~stat.S_IMODE(os.stat(probe).st_mode)
 
 
+def give_usual_permissions(folder: Path) -> None:
+    """Give the files under ``folder`` the umask's permissions (``0o666 & ~umask``, its folders ``0o777 &
+    ~umask``), as :func:`atomic_write_file` gives its file: safetensors (``save_file``, and the
+    ``save_pretrained`` of diffusers and transformers through it) makes its files 0600, unreadable to the
+    group and others beside 0644 files. Call it on a temporary folder before it is renamed into place, so
+    the files appear with their permissions (:func:`atomic_folder` does). A file system that refuses
+    ``chmod`` leaves them as they are (:func:`give_mode`)."""
+    umask = current_umask()  # read, not set: os.umask(0) would give 0666 to any file a thread makes meanwhile
+    for p in [folder, *folder.rglob("*")]:
+        if not p.is_symlink():
+            give_mode(p, (0o777 if p.is_dir() else 0o666) & ~umask)
+
+
 def remove_leftovers(folder: Path, names: re.Pattern[str], *, folders: bool = False) -> list[Path]:
     """Remove the entries of ``folder`` whose whole name matches ``names``: the temporaries a killed writer
     left (files; folders too with ``folders``, never what a link points to). Call it only as the one writer
@@ -274,7 +287,8 @@ def remove_dead_writers_temporaries(out: Path) -> list[Path]:
 def atomic_folder(out: Path, overwrite: bool = False, *, model_folder: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling of ``out`` to fill; on success it replaces ``out``, on an error it is
     removed and ``out`` stays as it was. An existing ``out`` is refused unless ``overwrite`` (and as
-    :func:`refuse_existing` says with ``model_folder``). The temporary folders are named with this
+    :func:`refuse_existing` says with ``model_folder``). What ``out`` holds gets the umask's permissions
+    (:func:`give_usual_permissions`). The temporary folders are named with this
     process's pid (:func:`atomic_folder_temporary`): those of a killed writer of ``out`` are removed first
     (:func:`remove_dead_writers_temporaries`), a running writer's are left alone."""
     refuse_existing(out, overwrite, model_folder=model_folder)
@@ -287,6 +301,7 @@ def atomic_folder(out: Path, overwrite: bool = False, *, model_folder: bool = Fa
     try:
         tmp.mkdir()
         yield tmp
+        give_usual_permissions(tmp)  # what safetensors wrote is 0600, the folder made here may be too
         if out.exists():
             out.rename(old)
             tmp.rename(out)

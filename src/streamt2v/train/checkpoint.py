@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from streamt2v.io.folders import current_umask, give_mode, remove_leftovers
+from streamt2v.io.folders import give_usual_permissions, remove_leftovers
 
 logger = logging.getLogger(__name__)
 
@@ -62,19 +62,6 @@ def _fsync(path: Path) -> None:
         pass
     finally:
         os.close(fd)
-
-
-def give_usual_permissions(folder: Path) -> None:
-    """Give the files under ``folder`` the umask's permissions (``0o666 & ~umask``, its folders ``0o777 &
-    ~umask``), as :func:`streamt2v.io.folders.atomic_write_file` gives its file: safetensors (``save_file``,
-    and the ``save_pretrained`` of diffusers and transformers through it) makes its files 0600, unreadable to
-    the group and others beside the run's 0644 files. Call it on a temporary folder before it is renamed
-    into place, so the files appear with their permissions. A file system that refuses ``chmod`` leaves
-    them as they are (:func:`~streamt2v.io.folders.give_mode`)."""
-    umask = current_umask()  # read, not set: os.umask(0) would give 0666 to any file a thread makes meanwhile
-    for p in [folder, *folder.rglob("*")]:
-        if not p.is_symlink():
-            give_mode(p, (0o777 if p.is_dir() else 0o666) & ~umask)
 
 
 def _flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

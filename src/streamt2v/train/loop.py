@@ -38,7 +38,6 @@ from streamt2v.compiling import compile_modules
 from streamt2v.io.folders import atomic_folder, atomic_write_file
 from streamt2v.microworld.dataset import collate
 from streamt2v.train.checkpoint import (
-    give_usual_permissions,
     prune_checkpoints,
     resume_checkpoint,
     save_checkpoint,
@@ -484,7 +483,6 @@ class _Run:
         with atomic_folder(self.out / "final", overwrite=True) as tmp:
             _run_hook(lambda m, _s, d: self.recipe.export(m, d), self.raw, self.ema, step, tmp)
             record_exported_step(tmp, step)
-            give_usual_permissions(tmp)  # the weights safetensors wrote 0600
 
     # -- the steps ---------------------------------------------------------------------------------------
 
