@@ -373,3 +373,36 @@ def test_the_advice_for_a_damaged_chunk_followed_as_written_starts_the_run_again
     again = [*command[:-2], "--run-dir", "another"] if own_run_dir else command
     assert main([*again, "--overwrite"]) == 0, capsys.readouterr().err
     assert read_video(tmp_path / "cat.mp4")[0].shape[2] == 40 and not (tmp_path / "cat.partial.mp4").exists()
+
+
+def test_a_second_ctrl_c_during_the_clean_up_does_not_cut_it_short(tmp_path, model, monkeypatch):
+    """An impatient user's second Ctrl-C came while the first one's clean-up ran: it cut it short, and the
+    run stayed marked running and locked, with no resume command said (and under the console script the
+    process could end by SIGINT). Ctrl-C is held off until the run is marked and unlocked, then restored."""
+    import signal
+
+    from streamt2v.io.streaming_writer import StreamingVideoWriter
+
+    abort = StreamingVideoWriter.abort
+
+    def abort_pressed_again(writer):  # the second Ctrl-C comes as the clean-up starts
+        signal.raise_signal(signal.SIGINT)
+        abort(writer)
+
+    monkeypatch.setattr(StreamingVideoWriter, "abort", abort_pressed_again)
+    cfg = cfg_for(tmp_path, "b")
+
+    def on_chunk(chunk):
+        if chunk.index == 1:
+            raise KeyboardInterrupt
+
+    handler = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        generate(cfg, model=model, on_chunk=on_chunk)
+    assert signal.getsignal(signal.SIGINT) is handler
+    manifest = json.loads((tmp_path / "run-b" / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted"
+    # the stopped run's preview is kept for its resume; no output lock file is left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.partial.mp4", "run-b"]
+    monkeypatch.undo()
+    assert resume_generate(tmp_path / "run-b", model=model).num_frames == 40  # not held by a lost lock

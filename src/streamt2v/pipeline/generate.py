@@ -39,6 +39,7 @@ from streamt2v.pipeline.rundir import (
     STAGE3_STATE,
     DamagedChunkError,
     RunDir,
+    ctrl_c_held_off,
     default_run_dir,
     reserve_run_dir,
 )
@@ -376,6 +377,7 @@ def consume(
     n = 0
     in_stage3 = False
     held = ExitStack()  # with stage 3, the final outputs' locks: no other writer starts on them meanwhile
+    shield = ExitStack()  # after a Ctrl-C, Ctrl-C held off until the run is marked and unlocked
     try:
         final_locks = held.enter_context(outputs_locked(finals)) if cfg.enhance is not None else []
         for p in targets:
@@ -418,9 +420,11 @@ def consume(
             in_stage3 = True
             outputs = _enhance_stage(cfg, run, model, fps, finals, final_locks, progress) + outputs
     except BaseException as err:
+        interrupted = isinstance(err, KeyboardInterrupt)
+        if interrupted:  # a second Ctrl-C (an impatient user) no longer cuts the clean-up short
+            shield.enter_context(ctrl_c_held_off())
         for w in writers:
             w.abort()
-        interrupted = isinstance(err, KeyboardInterrupt)
         if new_run and not interrupted and run.remove_if_empty():
             raise  # nothing was finished: no run directory is left to resume
         run.set_status("interrupted" if interrupted else "failed", error=repr(err))
@@ -448,8 +452,9 @@ def consume(
     else:
         run.set_status("complete", output=str(outputs[0]))
     finally:
-        held.close()
-        run.unlock()
+        with shield:
+            held.close()
+            run.unlock()
     return GenerateResult(outputs[0], run.path, n, outputs[1:])
 
 
