@@ -47,13 +47,11 @@ from streamt2v.train.data_workers import ignore_stop_signals, next_batch, stop_w
 from streamt2v.train.ema import EMA
 from streamt2v.train.run_folder import (
     check_out_dir,
+    check_resumed_config,
     exported_step,
-    moved_path_options,
-    recipe_config_changes,
     record_exported_step,
     recorded_recipe_config,
     remove_run_leftovers,
-    train_config_changes,
     truncate_log,
 )
 
@@ -237,45 +235,6 @@ def _trainable_state(module: nn.Module) -> dict[str, torch.Tensor]:
     return {n: p.detach() for n, p in module.named_parameters() if p.requires_grad}
 
 
-def _check_resumed_config(
-    path: Path, saved: dict[str, Any], run_config: dict[str, Any], recipe: Recipe
-) -> None:
-    """Refuse to continue checkpoint ``path``, whose run config is ``saved``, as a run of another recipe or
-    with other recipe options (``run_config``: this call's); name in a warning the recorded folders that do
-    not exist here and the loop settings the resume changes."""
-    if saved["recipe"] != recipe.name:
-        raise ValueError(f"cannot resume {path}: it is a {saved['recipe']!r} run, this is {recipe.name!r}")
-    changes = recipe_config_changes(saved["recipe_config"], run_config["recipe_config"], recipe)
-    if changes:
-        raise ValueError(
-            f"cannot resume {path} with other recipe options ({'; '.join(changes)}); "
-            "give the run's options or start another --out"
-        )
-    moved = moved_path_options(saved["recipe_config"], run_config["recipe_config"])
-    if moved:  # the run's folders moved, or it resumes on another machine: nothing to compare them with
-        logger.warning(
-            "resuming %s with files or folders the run recorded at paths that do not exist here (%s): "
-            "it continues with the ones given, which must hold what the recorded ones held",
-            path,
-            "; ".join(moved),
-        )
-    world, grad_accum = run_config["processes"], run_config["train"]["grad_accum"]
-    loop_changes = train_config_changes(saved, run_config["train"], world)
-    was_world = int(saved.get("processes", world))
-    if was_world != world and not any(c.startswith(("processes:", "grad_accum:")) for c in loop_changes):
-        logger.info(
-            "resuming %s, a run of %d process(es) with grad_accum %d, on %d with grad_accum %d: the same "
-            "samples per step",
-            path,
-            was_world,
-            saved["train"]["grad_accum"],
-            world,
-            grad_accum,
-        )
-    if loop_changes:  # legitimate (more steps, another lr), but the run is then not one uninterrupted run
-        logger.warning("resuming %s with changed training settings: %s", path, "; ".join(loop_changes))
-
-
 def train(
     recipe: Recipe,
     cfg: TrainConfig,
@@ -378,7 +337,7 @@ class _Run:
         EMA, grad scaler and RNG states, and return its step."""
         cfg = self.cfg
         self.saved = ck["state"]["config"]
-        _check_resumed_config(path, self.saved, self.run_config, self.recipe)
+        check_resumed_config(path, self.saved, self.run_config, self.recipe)
         trainable = _trainable_state(self.raw)
         if set(ck["model"]) != set(trainable):
             diff = sorted(set(ck["model"]) ^ set(trainable))

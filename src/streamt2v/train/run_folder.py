@@ -215,6 +215,45 @@ def train_config_changes(saved_run: dict[str, Any], train: dict[str, Any], proce
     return recipe_config_changes(was, now, recipe=None)
 
 
+def check_resumed_config(
+    path: Path, saved: dict[str, Any], run_config: dict[str, Any], recipe: Recipe
+) -> None:
+    """Refuse to continue checkpoint ``path``, whose run config is ``saved``, as a run of another recipe or
+    with other recipe options (``run_config``: this call's); name in a warning the recorded folders that do
+    not exist here and the loop settings the resume changes."""
+    if saved["recipe"] != recipe.name:
+        raise ValueError(f"cannot resume {path}: it is a {saved['recipe']!r} run, this is {recipe.name!r}")
+    changes = recipe_config_changes(saved["recipe_config"], run_config["recipe_config"], recipe)
+    if changes:
+        raise ValueError(
+            f"cannot resume {path} with other recipe options ({'; '.join(changes)}); "
+            "give the run's options or start another --out"
+        )
+    moved = moved_path_options(saved["recipe_config"], run_config["recipe_config"])
+    if moved:  # the run's folders moved, or it resumes on another machine: nothing to compare them with
+        logger.warning(
+            "resuming %s with files or folders the run recorded at paths that do not exist here (%s): "
+            "it continues with the ones given, which must hold what the recorded ones held",
+            path,
+            "; ".join(moved),
+        )
+    world, grad_accum = run_config["processes"], run_config["train"]["grad_accum"]
+    loop_changes = train_config_changes(saved, run_config["train"], world)
+    was_world = int(saved.get("processes", world))
+    if was_world != world and not any(c.startswith(("processes:", "grad_accum:")) for c in loop_changes):
+        logger.info(
+            "resuming %s, a run of %d process(es) with grad_accum %d, on %d with grad_accum %d: the same "
+            "samples per step",
+            path,
+            was_world,
+            saved["train"]["grad_accum"],
+            world,
+            grad_accum,
+        )
+    if loop_changes:  # legitimate (more steps, another lr), but the run is then not one uninterrupted run
+        logger.warning("resuming %s with changed training settings: %s", path, "; ".join(loop_changes))
+
+
 def _run_without_checkpoint(out: Path) -> bool:
     """Whether ``out`` holds a run that failed or was stopped before its first checkpoint (its config, no
     checkpoint, no ``final/``): nothing in it can be continued or loaded."""
