@@ -378,7 +378,8 @@ def test_the_advice_for_a_damaged_chunk_followed_as_written_starts_the_run_again
 def test_a_second_ctrl_c_during_the_clean_up_does_not_cut_it_short(tmp_path, model, monkeypatch):
     """An impatient user's second Ctrl-C came while the first one's clean-up ran: it cut it short, and the
     run stayed marked running and locked, with no resume command said (and under the console script the
-    process could end by SIGINT). Ctrl-C is held off until the run is marked and unlocked, then restored."""
+    process could end by SIGINT). Further Ctrl-Cs are held until the run is marked and unlocked, then the
+    handler is restored and the first one held is delivered to it."""
     import signal
 
     from streamt2v.io.streaming_writer import StreamingVideoWriter

@@ -39,13 +39,13 @@ from streamt2v.pipeline.rundir import (
     STAGE3_STATE,
     DamagedChunkError,
     RunDir,
-    ctrl_c_held_off,
     default_run_dir,
     reserve_run_dir,
 )
 from streamt2v.pipeline.step_counts import check_step_counts, recommended_note
 from streamt2v.pipeline.stream import Chunk, SettingError, StepCallback, StreamConfig, StreamState, stream
 from streamt2v.sampling.schedulers import NonFiniteLatentsError
+from streamt2v.signals import interrupts_held
 
 if TYPE_CHECKING:
     from streamt2v.models.bundle import StreamingT2VModel
@@ -377,7 +377,7 @@ def consume(
     n = 0
     in_stage3 = False
     held = ExitStack()  # with stage 3, the final outputs' locks: no other writer starts on them meanwhile
-    shield = ExitStack()  # after a Ctrl-C, Ctrl-C held off until the run is marked and unlocked
+    shield = ExitStack()  # after a Ctrl-C, further ones held until the run is marked and unlocked
     try:
         final_locks = held.enter_context(outputs_locked(finals)) if cfg.enhance is not None else []
         for p in targets:
@@ -421,8 +421,8 @@ def consume(
             outputs = _enhance_stage(cfg, run, model, fps, finals, final_locks, progress) + outputs
     except BaseException as err:
         interrupted = isinstance(err, KeyboardInterrupt)
-        if interrupted:  # a second Ctrl-C (an impatient user) no longer cuts the clean-up short
-            shield.enter_context(ctrl_c_held_off())
+        if interrupted:  # a second Ctrl-C (an impatient user) waits until the run is marked and unlocked
+            shield.enter_context(interrupts_held())
         for w in writers:
             w.abort()
         if new_run and not interrupted and run.remove_if_empty():

@@ -29,11 +29,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -483,20 +479,3 @@ class RunDir:
         self.manifest["status"] = status
         self.manifest.update(extra)
         _atomic_write_json(self.path / MANIFEST, self.manifest)
-
-
-@contextmanager
-def ctrl_c_held_off() -> Iterator[None]:
-    """Ignore Ctrl-C (SIGINT) inside the block, in the main thread: the clean-up after a first Ctrl-C (the
-    run marked interrupted, its temporaries and locks removed) is quick, and a second Ctrl-C pressed
-    before it ends cut it short, leaving the run marked running, its lock file and no resume command. The
-    handler before is restored after; elsewhere (another thread, a handler not set from Python) it does
-    nothing."""
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is None:
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)

@@ -20,11 +20,9 @@ from __future__ import annotations
 import json
 import logging
 import math
-import signal
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,6 +35,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from streamt2v.compiling import compile_modules
 from streamt2v.io.folders import atomic_folder, atomic_write_file
 from streamt2v.microworld.dataset import collate
+from streamt2v.signals import interrupts_held
 from streamt2v.train.checkpoint import (
     prune_checkpoints,
     resume_checkpoint,
@@ -169,32 +168,6 @@ class TrainInterrupted(KeyboardInterrupt):
             else "the start (no checkpoint yet)"
         )
         super().__init__(f"at step {step}; the {lost} step(s) since {where} are lost")
-
-
-@contextmanager
-def _interrupts_held() -> Iterator[None]:
-    """Hold Ctrl-C and SIGTERM until the block ends, then deliver the first one to the handler it had.
-
-    Only the main thread can set handlers; elsewhere, or where a handler was not set from Python (it could
-    not be restored), the block runs unprotected."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    held: list[int] = []
-    kinds = (signal.SIGINT, signal.SIGTERM)
-    previous = {kind: signal.getsignal(kind) for kind in kinds}
-    if any(handler is None for handler in previous.values()):
-        yield
-        return
-    for kind in kinds:
-        signal.signal(kind, lambda signum, _frame: held.append(signum))
-    try:
-        yield
-    finally:
-        for kind, handler in previous.items():
-            signal.signal(kind, handler)
-        if held:
-            signal.raise_signal(held[0])
 
 
 class _IndexStream(Sampler[int]):
@@ -482,7 +455,7 @@ class _Run:
                     grad_norm = float(self.accelerator.clip_grad_norm_(self.params, cfg.max_grad_norm))
                 # a step and its due checkpoint complete together: an interrupt waits for both (else a stop
                 # between them, or inside the write, lost the whole checkpoint interval)
-                with _interrupts_held():
+                with interrupts_held():
                     loss_value, logs = self._apply_step(step, total, logs)
                     result.losses.append(loss_value)
                     done = step + 1
