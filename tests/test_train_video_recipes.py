@@ -124,21 +124,35 @@ def test_frozen_encoders_saved_in_fp16_load_as_float32_and_run_under_bf16_autoca
     assert torch.isfinite(tokens).all() and torch.isfinite(embeds).all()
 
 
+# ``streamt2v`` command lines (a JSON list) run one after the other by the CLI's main in one process, which
+# ends at the first that fails, with its exit code.
+_COMMANDS = """
+import json, sys
+from streamt2v.cli import main
+
+for argv in json.loads(sys.argv[1]):
+    if code := main(argv):
+        sys.exit(code)
+"""
+
+
 def test_mixed_precision_on_the_cpu(tmp_path, encoders):
     """`streamt2v train --mixed-precision bf16 --cpu` trains the base and stream recipes with the fp32
     run's first losses; fp16 on the CPU is refused by name (accelerate would run fp32 while the run
-    config said fp16). The CLI runs in its own process: accelerate fixes a process's precision at its
-    first Accelerator."""
+    config said fp16). The CLI runs in processes of its own: accelerate fixes a process's precision at its
+    first Accelerator (the bf16 base and stream runs share one, which imports the libraries once)."""
     vae, clip = encoders
     common = dict(size=16, vae=vae, clip=clip, num_frames=12, max_start=10)
     cfg = TrainConfig(steps=1, batch_size=2, lr=1e-4)
 
-    def cli(recipe: str, precision: str, *extra: str) -> subprocess.Popen:
+    def command(recipe: str, precision: str, *extra: str) -> list[str]:
         args = ["train", recipe, "--out", str(tmp_path / f"{recipe}-{precision}"), "--cpu", "--no-progress"]
         args += ["--mixed-precision", precision, "--size", "16", "--num-frames", "12", "--vae", vae]
-        args += ["--clip", clip, "--set", "max_start=10", "--steps", "1", "--batch-size", "2", *extra]
+        return [*args, "--clip", clip, "--set", "max_start=10", "--steps", "1", "--batch-size", "2", *extra]
+
+    def cli(*commands: list[str]) -> subprocess.Popen:
         return subprocess.Popen(
-            [sys.executable, "-m", "streamt2v", *args],
+            [sys.executable, "-c", _COMMANDS, json.dumps(commands)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -152,16 +166,14 @@ def test_mixed_precision_on_the_cpu(tmp_path, encoders):
         return json.loads((tmp_path / run_dir / "loss.jsonl").read_text().splitlines()[0])["loss"]
 
     # the processes start first and run beside the fp32 runs here (each is mostly its imports)
-    base, fp16 = cli("base", "bf16"), cli("base", "fp16")
+    base_unet = str(tmp_path / "base-bf16" / "final" / "unet")
+    bf16 = cli(command("base", "bf16"), command("stream", "bf16", "--base-unet", base_unet))
+    fp16 = cli(command("base", "fp16"))
     fp32 = [train(make_recipe("base", **common), cfg, tmp_path / "base", progress=False).losses[0]]
     stream = make_recipe("stream", base_unet=str(tmp_path / "base" / "final" / "unet"), **common)
     fp32.append(train(stream, cfg, tmp_path / "stream", progress=False).losses[0])
 
-    code, _, err = finished(base)
-    assert code == 0, err[-2000:]
-    code, out, err = finished(
-        cli("stream", "bf16", "--base-unet", str(tmp_path / "base-bf16" / "final" / "unet"))
-    )
+    code, out, err = finished(bf16)
     assert code == 0, err[-2000:]
     hint = f"streamt2v assemble model OUT_DIR --unet {tmp_path / 'stream-bf16' / 'final' / 'unet'}"
     assert hint in out  # how to get a folder generate loads
