@@ -319,3 +319,17 @@ def test_a_saved_model_folder_gets_the_umasks_modes(tmp_path):
         name: oct(mode) for name, mode in modes.items() if mode != (0o750 if (out / name).is_dir() else 0o640)
     }
     assert not wrong, wrong
+
+
+def test_a_model_folder_saved_in_a_setgid_folder_keeps_the_bit(tmp_path):
+    """In a group-shared folder (setgid, so what is made there gets its group) the saved model folder and its
+    subfolders lost the bit when given the umask's modes: files added there later missed the shared group."""
+    from streamt2v.models.bundle import StreamingT2VModel
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o2775)
+    out = StreamingT2VModel.from_preset("tiny", device="cpu", seed=0).save_pretrained(shared / "m")
+    folders = [out, *(p for p in out.rglob("*") if p.is_dir())]
+    assert len(folders) > 1
+    assert all(p.stat().st_mode & 0o2000 for p in folders), [oct(p.stat().st_mode) for p in folders]

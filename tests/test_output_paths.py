@@ -388,3 +388,15 @@ def test_a_write_error_named_pickles_as_its_class_with_its_errno_and_message():
         again = pickle.loads(pickle.dumps(caught.value))
         assert type(again) is type(caught.value) and isinstance(again, type(err))
         assert (str(again), again.errno) == (f"cannot write output 'out.mp4': {err.strerror}", err.errno)
+        # named twice (a writer inside another's naming): made from the class named first, so it pickles too
+        with (
+            pytest.raises(type(err)) as caught,
+            naming_write_errors("run 'r'"),
+            naming_write_errors("chunk 1"),
+        ):
+            raise err
+        again = pickle.loads(pickle.dumps(caught.value))
+        assert (
+            type(again).__mro__[1] is type(err)
+            and str(again) == f"cannot write run 'r': cannot write chunk 1: {err.strerror}"
+        )

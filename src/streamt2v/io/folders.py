@@ -78,11 +78,17 @@ def give_usual_permissions(folder: Path) -> None:
     ``save_pretrained`` of diffusers and transformers through it) makes its files 0600, unreadable to the
     group and others beside 0644 files. Call it on a temporary folder before it is renamed into place, so
     the files appear with their permissions (:func:`atomic_folder` does). A file system that refuses
-    ``chmod`` leaves them as they are (:func:`give_mode`)."""
+    ``chmod`` leaves them as they are (:func:`give_mode`). Folders keep their setgid and sticky bits.
+    The modes follow the umask alone; a folder's default ACL, which the system applies to new files, is not
+    consulted."""
     umask = current_umask()  # read, not set: os.umask(0) would give 0666 to any file a thread makes meanwhile
     for p in [folder, *folder.rglob("*")]:
-        if not p.is_symlink():
-            give_mode(p, (0o777 if p.is_dir() else 0o666) & ~umask)
+        if p.is_symlink():
+            continue
+        if p.is_dir():  # a setgid folder's (a group-shared one's) new folders inherit the bit: it stays
+            give_mode(p, (0o777 & ~umask) | (stat.S_IMODE(p.stat().st_mode) & (stat.S_ISGID | stat.S_ISVTX)))
+        else:
+            give_mode(p, 0o666 & ~umask)
 
 
 def remove_leftovers(folder: Path, names: re.Pattern[str], *, folders: bool = False) -> list[Path]:

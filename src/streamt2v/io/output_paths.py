@@ -160,7 +160,7 @@ def naming_write_errors(what: str) -> Iterator[None]:
 def _like(err: OSError, message: str) -> OSError:
     """An error of ``err``'s class (what callers catch: ``PermissionError``, PyAV's ``av.error.OSError``)
     saying ``message``, with its errno; a plain ``OSError`` where that class cannot be made so."""
-    kind = type(err)
+    kind = getattr(type(err), "_named_from", type(err))  # named twice: made from the class named first
     try:  # made with (errno, message), as PyAV's classes must be: a subclass of it reads the message alone
         named = _saying_its_message(kind)(err.errno, message)
         if str(named) == message and named.errno == err.errno:
@@ -193,7 +193,8 @@ def _saying_its_message(kind: type[OSError]) -> type[OSError]:
         return _saying, (kind, self.errno, message(self)), self.__dict__ or None
 
     names = {"__module__": kind.__module__, "__qualname__": kind.__qualname__}
-    return type(kind.__name__, (kind,), {"__str__": message, "__reduce__": reduce, **names})
+    methods = {"__str__": message, "__reduce__": reduce, "_named_from": kind}
+    return type(kind.__name__, (kind,), {**methods, **names})
 
 
 def _saying(kind: type[OSError], errno: int | None, message: str) -> OSError:
