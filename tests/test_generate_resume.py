@@ -375,11 +375,12 @@ def test_the_advice_for_a_damaged_chunk_followed_as_written_starts_the_run_again
     assert read_video(tmp_path / "cat.mp4")[0].shape[2] == 40 and not (tmp_path / "cat.partial.mp4").exists()
 
 
-def test_a_second_ctrl_c_during_the_clean_up_does_not_cut_it_short(tmp_path, model, monkeypatch):
-    """An impatient user's second Ctrl-C came while the first one's clean-up ran: it cut it short, and the
-    run stayed marked running and locked, with no resume command said (and under the console script the
-    process could end by SIGINT). Further Ctrl-Cs are held until the run is marked and unlocked, then the
-    handler is restored and the first one held is delivered to it."""
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, Crash])
+def test_a_ctrl_c_during_the_clean_up_does_not_cut_it_short(tmp_path, model, monkeypatch, stop):
+    """An impatient user's second Ctrl-C came while the first one's clean-up ran (or a Ctrl-C during a
+    failed run's): it cut it short, and the run stayed marked running and locked, with no resume command
+    said (and under the console script the process could end by SIGINT). Ctrl-Cs are held until the run is
+    marked and unlocked, then the handler is restored and the first one held is delivered to it."""
     import signal
 
     from streamt2v.io.streaming_writer import StreamingVideoWriter
@@ -395,14 +396,14 @@ def test_a_second_ctrl_c_during_the_clean_up_does_not_cut_it_short(tmp_path, mod
 
     def on_chunk(chunk):
         if chunk.index == 1:
-            raise KeyboardInterrupt
+            raise stop
 
     handler = signal.getsignal(signal.SIGINT)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt):  # the Ctrl-C held, delivered once the run is marked
         generate(cfg, model=model, on_chunk=on_chunk)
     assert signal.getsignal(signal.SIGINT) is handler
     manifest = json.loads((tmp_path / "run-b" / "manifest.json").read_text())
-    assert manifest["status"] == "interrupted"
+    assert manifest["status"] == ("interrupted" if stop is KeyboardInterrupt else "failed")
     # the stopped run's preview is kept for its resume; no output lock file is left
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.partial.mp4", "run-b"]
     monkeypatch.undo()

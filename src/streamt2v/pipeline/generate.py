@@ -4,8 +4,9 @@ stopped run, which writes through :func:`consume` too, is :mod:`streamt2v.pipeli
 
 :func:`generate` consumes :func:`~streamt2v.pipeline.stream.stream`: every finished chunk is first stored in
 the run directory, then appended to the outputs (whose preview files are playable after every chunk). On
-Ctrl-C the finished chunks stay saved and the run can continue with :func:`~streamt2v.pipeline.resume.resume_generate`; the final files
-appear only when the video is complete (atomic rename).
+Ctrl-C the finished chunks stay saved and the run can continue with
+:func:`~streamt2v.pipeline.resume.resume_generate`; the final files appear only when the video is complete
+(atomic rename).
 """
 
 from __future__ import annotations
@@ -377,7 +378,7 @@ def consume(
     n = 0
     in_stage3 = False
     held = ExitStack()  # with stage 3, the final outputs' locks: no other writer starts on them meanwhile
-    shield = ExitStack()  # after a Ctrl-C, further ones held until the run is marked and unlocked
+    shield = ExitStack()  # once the work ends, Ctrl-C and SIGTERM held until the run is marked and unlocked
     try:
         final_locks = held.enter_context(outputs_locked(finals)) if cfg.enhance is not None else []
         for p in targets:
@@ -420,9 +421,9 @@ def consume(
             in_stage3 = True
             outputs = _enhance_stage(cfg, run, model, fps, finals, final_locks, progress) + outputs
     except BaseException as err:
+        # a Ctrl-C now (an impatient user's second) waits until the run is marked and unlocked
+        shield.enter_context(interrupts_held())
         interrupted = isinstance(err, KeyboardInterrupt)
-        if interrupted:  # a second Ctrl-C (an impatient user) waits until the run is marked and unlocked
-            shield.enter_context(interrupts_held())
         for w in writers:
             w.abort()
         if new_run and not interrupted and run.remove_if_empty():
@@ -450,6 +451,7 @@ def consume(
         )
         raise
     else:
+        shield.enter_context(interrupts_held())
         run.set_status("complete", output=str(outputs[0]))
     finally:
         with shield:
