@@ -295,3 +295,21 @@ def wait_for(path: Path, proc, timeout: float = 120, log: Path | None = None) ->
         assert proc.poll() is None, f"the command ended ({proc.returncode}) before {path} appeared\n{said}"
         assert time.monotonic() < end, f"{path} did not appear in {timeout} s"
         time.sleep(0.1)
+
+
+class WriteCalls:
+    """A stdout or stderr recording each ``write()`` call, as a write-through stream passes each on to the
+    file (where another process's output can land between two of them)."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.calls.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False

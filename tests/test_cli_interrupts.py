@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import WriteCalls
 from streamt2v.cli import main
 
 # A module that sends itself SIGTERM inside ``trigger`` (this test's part), then sleeps: the
@@ -183,23 +184,6 @@ def test_a_second_ctrl_c_while_the_interrupted_command_exits_is_ignored(tmp_path
     assert (done.returncode, done.stderr) == (130, "interrupted\n")
 
 
-class _Writes:
-    """A stderr recording each write() call, as a write-through stream passes each on to the file."""
-
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-
-    def write(self, text: str) -> int:
-        self.calls.append(text)
-        return len(text)
-
-    def flush(self) -> None:
-        pass
-
-    def isatty(self) -> bool:
-        return False
-
-
 @pytest.mark.parametrize("stop", [KeyboardInterrupt, ValueError, KeyError])
 def test_the_final_line_is_written_in_one_call(tmp_path, monkeypatch, stop):
     """print() wrote the line and its newline in two calls: under a launcher, whose stderr writes through,
@@ -210,7 +194,7 @@ def test_the_final_line_is_written_in_one_call(tmp_path, monkeypatch, stop):
         raise stop("the reason")
 
     monkeypatch.setattr(evaluate, "find_videos", failing)
-    out = _Writes()
+    out = WriteCalls()
     monkeypatch.setattr(sys, "stderr", out)
     assert main(["evaluate", str(tmp_path)]) == (130 if stop is KeyboardInterrupt else 2)
     assert len(out.calls) == 1 and out.calls[0].endswith("\n") and out.calls[0].count("\n") == 1, out.calls

@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from conftest import sigterm_when, two_process_launch
+from conftest import WriteCalls, sigterm_when, two_process_launch
 from streamt2v.cli import main
 
 
@@ -303,23 +303,9 @@ def test_each_result_line_is_written_in_one_call(tmp_path, monkeypatch):
     torch.distributed.run the main process alone prints these; each process's "interrupted" line is main's
     (one call, tests/test_cli_interrupts.py)."""
 
-    class Writes:  # a stdout recording each write() call, as a write-through stream passes each to the file
-        def __init__(self) -> None:
-            self.calls: list[str] = []
-
-        def write(self, text: str) -> int:
-            self.calls.append(text)
-            return len(text)
-
-        def flush(self) -> None:
-            pass
-
-        def isatty(self) -> bool:
-            return False
-
     out = tmp_path / "run"
     args = ["train", "vae", "--out", str(out), *TINY_VAE, "--steps", "1", "--no-progress"]
-    stdout = Writes()
+    stdout = WriteCalls()
     monkeypatch.setattr(sys, "stdout", stdout)
     assert main(args) == 0
     assert main([*args, "--resume"]) == 0  # finished: the other result line
