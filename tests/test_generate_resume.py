@@ -12,7 +12,7 @@ import shlex
 import pytest
 import torch
 
-from conftest import FAST_CLI, Crash, cfg_for
+from conftest import Crash, cfg_for
 from streamt2v.cli import main
 from streamt2v.io.video import read_video
 from streamt2v.pipeline.generate import GenerateConfig, generate
@@ -279,20 +279,22 @@ def test_cli_resume_of_no_run_names_it_before_the_flags_typed_with_it(tmp_path, 
         resume_generate(tmp_path / "run-k", model=model)
 
 
-def test_a_damaged_finished_chunk_is_named_before_any_work_and_no_futile_resume_is_offered(
+def test_a_resume_goes_on_from_the_chunks_before_a_damaged_chunk_file_and_makes_the_same_video(
     tmp_path, monkeypatch, capsys, caplog, model
 ):
-    """A chunk file cut short (a full disk or a copy stopped half way): the resume names the file as damaged
-    in one line before anything is loaded or written (it failed inside the run, marking it failed and
-    advising the very resume that had failed, then a raw SafetensorError); damaged after that check, the
-    run stops without advising that resume either."""
+    """A chunk file cut short (a copy of the run stopped half way): the resume said the run could not be
+    resumed and advised starting it again. Each chunk file holds what the next chunk needs, so it goes on
+    from the chunks before the damaged one, saying so, and the video is the uninterrupted run's. Damaged
+    once the resume has begun, the run stops naming the file, and its resume goes on the same way."""
     import logging
 
     from streamt2v.io.streaming_writer import StreamingVideoWriter
     from streamt2v.pipeline.rundir import DamagedChunkError
 
+    ref = generate(cfg_for(tmp_path, "ref", n=40, model="tiny"), model=model)
+
     def crash(chunk):
-        if chunk.index == 1:
+        if chunk.index == 2:
             raise Crash()
 
     monkeypatch.chdir(tmp_path)
@@ -301,78 +303,33 @@ def test_a_damaged_finished_chunk_is_named_before_any_work_and_no_futile_resume_
     chunk = tmp_path / "run-d" / "chunks" / "chunk_000001.safetensors"
     whole = chunk.read_bytes()
     chunk.write_bytes(whole[: len(whole) // 2])
-    manifest = (tmp_path / "run-d" / "manifest.json").read_bytes()
-    with pytest.raises(
-        DamagedChunkError, match=r"chunk file '.*chunk_000001.safetensors' of the run is damaged"
-    ):
-        resume_generate(tmp_path / "run-d", model=model)
-    assert main(["generate", "--resume", "run-d", "--no-progress"]) == 2
-    err = capsys.readouterr().err
-    assert err.strip().splitlines() == [
-        "error: chunk file 'run-d/chunks/chunk_000001.safetensors' of the run is damaged (Error while "
-        "deserializing header: incomplete metadata, file not fully covered); the run cannot be resumed from "
-        "it: start it again in a new run directory, replacing the stopped run's preview (on the command line: "
-        "the generate command that started it with --overwrite, and with no --run-dir or another one; from "
-        "Python: generate() with overwrite=True, and run_dir unset or another)"
-    ]
-    assert (tmp_path / "run-d" / "manifest.json").read_bytes() == manifest  # not marked failed again
-    assert not (tmp_path / "d.mp4").exists()
-    # damaged once the resume has begun (here as its writer is made): the run stops, naming the file
-    chunk.write_bytes(whole)
+    # damaged once the resume has begun (here as its writer is made, after the run was opened)
     init = StreamingVideoWriter.__init__
 
     def damaging_init(self, *args, **kwargs):
         chunk.write_bytes(whole[: len(whole) // 2])
         init(self, *args, **kwargs)
 
+    chunk.write_bytes(whole)
     monkeypatch.setattr(StreamingVideoWriter, "__init__", damaging_init)
-    caplog.clear()
     with caplog.at_level(logging.WARNING), pytest.raises(DamagedChunkError, match="chunk_000001.safetensors"):
         resume_generate(tmp_path / "run-d", model=model)
-    assert "a resume would stop at the same damaged chunk file" in caplog.text
-    assert "continue with" not in caplog.text
-
-
-@pytest.mark.parametrize("own_run_dir", [False, True])
-def test_the_advice_for_a_damaged_chunk_followed_as_written_starts_the_run_again(
-    tmp_path, monkeypatch, capsys, own_run_dir
-):
-    """The damaged chunk's error advised 'start it again with another --run-dir', and the command that started
-    the run, given again (a new run directory by default), was refused: the stopped run's preview
-    'cat.partial.mp4' was in the way ('pass --overwrite'), a message pointing back to the futile resume."""
-    from streamt2v.io.streaming_writer import StreamingVideoWriter
-
+    assert "continue with: streamt2v generate --resume" in caplog.text
+    monkeypatch.undo()
     monkeypatch.chdir(tmp_path)
-    command = ["generate", "a red circle", "-o", "cat.mp4", "-n", "40", *FAST_CLI]
-    if own_run_dir:
-        command += ["--run-dir", "mine"]
-    append = StreamingVideoWriter.append
-    appended = []
-
-    def ctrl_c_at_chunk_3(self, frames):
-        appended.append(frames)
-        if len(appended) == 3:
-            raise KeyboardInterrupt
-        append(self, frames)
-
-    monkeypatch.setattr(StreamingVideoWriter, "append", ctrl_c_at_chunk_3)
-    assert main(command) == 130
-    monkeypatch.setattr(StreamingVideoWriter, "append", append)
-    [run] = [tmp_path / "mine"] if own_run_dir else list((tmp_path / "runs").iterdir())
-    chunk = run / "chunks" / "chunk_000001.safetensors"
-    chunk.write_bytes(chunk.read_bytes()[:100])
-    assert (tmp_path / "cat.partial.mp4").is_file()
-    capsys.readouterr()
-    assert main(["generate", "--resume", str(run)]) == 2
-    said = capsys.readouterr().err.strip().splitlines()[-1]
-    assert said.startswith(f"error: chunk file {str(chunk)!r} of the run is damaged"), said
-    assert (
-        "the generate command that started it with --overwrite, and with no --run-dir or another one" in said
-    )
-    # followed as written: the command that started the run with --overwrite, another --run-dir where it gave one
-    again = [*command[:-2], "--run-dir", "another"] if own_run_dir else command
-    assert main([*again, "--overwrite"]) == 0, capsys.readouterr().err
-    assert read_video(tmp_path / "cat.mp4")[0].shape[2] == 40 and not (tmp_path / "cat.partial.mp4").exists()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert main(["generate", "--resume", "run-d", "--no-progress"]) == 0
+    said = [
+        r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "goes on" in r.getMessage()
+    ]
+    assert said == [
+        "chunk file 'run-d/chunks/chunk_000001.safetensors' of the run is damaged (Error while deserializing "
+        "header: incomplete metadata, file not fully covered): the run goes on from its 1 finished chunk "
+        "before it, making the chunks from there on again"
+    ], caplog.text
+    assert (tmp_path / "d.mp4").read_bytes() == ref.output.read_bytes()
+    assert json.loads((tmp_path / "run-d" / "manifest.json").read_text())["status"] == "complete"
 
 
 @pytest.mark.parametrize("stop", [KeyboardInterrupt, Crash])

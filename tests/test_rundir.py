@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from streamt2v.pipeline.rundir import RunDir, default_run_dir
+from streamt2v.pipeline.rundir import STAGE3_STATE, RunDir, default_run_dir
 
 
 def _save(run, i, g):
@@ -45,7 +45,6 @@ def test_round_trip(tmp_path):
 
 
 def test_a_stage3_state_temporary_a_killed_run_left_is_removed_when_the_run_is_taken(tmp_path):
-    from streamt2v.pipeline.rundir import STAGE3_STATE
 
     run = RunDir.create(tmp_path / "r", {"a": 1}, num_chunks=1)
     run.unlock()
@@ -70,12 +69,44 @@ def test_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="not a streamt2v run directory"):
         RunDir.open(tmp_path / "empty")
-    (tmp_path / "r" / "chunks" / "chunk_000000.safetensors").unlink()
-    with pytest.raises(FileNotFoundError, match="damaged"):
-        RunDir.open(tmp_path / "r")
 
 
-def test_a_chunk_file_cut_short_or_lacking_its_state_is_named_as_damaged(tmp_path):
+@pytest.mark.parametrize("damage", ["cut short", "missing"])
+def test_a_run_goes_on_from_the_chunks_before_a_damaged_or_missing_chunk_file(tmp_path, damage):
+    """A chunk file cut short or missing (a copy of the run stopped half way) made the run one that could
+    not be resumed at all; each chunk file holds what the next chunk needs, so the run goes on from the
+    chunks before it. Opening it changes nothing; with the lock held the later chunk files, and stage 3's
+    state made from them, are dropped and the manifest says so."""
+    g = torch.Generator().manual_seed(0)
+    run = RunDir.create(tmp_path / "r", {}, num_chunks=4)
+    for i in range(3):
+        _save(run, i, g)
+    run.unlock()
+    (tmp_path / "r" / STAGE3_STATE).write_bytes(b"made from the chunks")
+    file = tmp_path / "r" / "chunks" / "chunk_000001.safetensors"
+    if damage == "missing":
+        file.unlink()
+    else:
+        file.write_bytes(file.read_bytes()[:100])
+    manifest = (tmp_path / "r" / "manifest.json").read_bytes()
+    opened = RunDir.open(tmp_path / "r")
+    assert opened.num_finished == 1 and opened.damaged[0] == 1
+    assert (tmp_path / "r" / "manifest.json").read_bytes() == manifest  # opened, not changed
+    said = opened.lock().drop_damaged_chunks()
+    assert said.startswith(
+        f"chunk file {str(file)!r} of the run is {'damaged (' if damage != 'missing' else 'missing'}"
+    )
+    assert said.endswith(
+        "the run goes on from its 1 finished chunk before it, making the chunks from there on again"
+    )
+    assert sorted(p.name for p in (tmp_path / "r" / "chunks").iterdir()) == ["chunk_000000.safetensors"]
+    assert not (tmp_path / "r" / STAGE3_STATE).exists()
+    opened.unlock()
+    again = RunDir.open(tmp_path / "r")
+    assert again.num_finished == 1 and again.damaged is None and again.lock().drop_damaged_chunks() is None
+
+
+def test_a_chunk_file_damaged_after_the_run_was_opened_is_named(tmp_path):
     from safetensors.torch import save_file
 
     from streamt2v.pipeline.rundir import DamagedChunkError
@@ -84,13 +115,6 @@ def test_a_chunk_file_cut_short_or_lacking_its_state_is_named_as_damaged(tmp_pat
     run = RunDir.create(tmp_path / "r", {}, num_chunks=3)
     _save(run, 0, g)
     file = tmp_path / "r" / "chunks" / "chunk_000000.safetensors"
-    whole = file.read_bytes()
-    file.write_bytes(whole[:100])
-    with pytest.raises(
-        DamagedChunkError, match=r"chunk file '.*chunk_000000.safetensors' of the run is damaged"
-    ):
-        RunDir.open(tmp_path / "r")
-    file.write_bytes(whole)
     opened = RunDir.open(tmp_path / "r")
     save_file({"frames": torch.zeros(1)}, str(file), metadata={"index": "0"})  # replaced after it was opened
     with pytest.raises(DamagedChunkError, match=r"damaged \(it holds no tail, anchor, stage, start"):

@@ -38,7 +38,6 @@ from streamt2v.pipeline.preflight import (
 from streamt2v.pipeline.prompts import PromptSchedule, as_schedule, load_schedule
 from streamt2v.pipeline.rundir import (
     STAGE3_STATE,
-    DamagedChunkError,
     RunDir,
     default_run_dir,
     reserve_run_dir,
@@ -432,8 +431,6 @@ def consume(
         if isinstance(err, NonFiniteLatentsError):
             dtype = resolve_dtype(cfg.dtype, None)
             how = advice_after_nan(run.path, dtype, supported_dtypes(resolve_device(cfg.device)))
-        elif isinstance(err, DamagedChunkError):  # a resume reads it again
-            how = "a resume would stop at the same damaged chunk file"
         else:
             how = f"continue with: {resume_command(run.path)}"
         kept = ""

@@ -69,6 +69,9 @@ def resume_generate(
     # First: a run still going elsewhere is refused as such (its outputs, also in use, come second).
     run.lock()
     try:
+        dropped = run.drop_damaged_chunks()
+        if dropped:
+            logger.warning("%s", dropped)
         if changes:
             cfg = replace(cfg, **changes)
         model, chunks, stored = _prepare_resume(run, cfg, model, on_step)

@@ -54,9 +54,11 @@ class RunInUseError(RuntimeError):
 
 
 class DamagedChunkError(ValueError):
-    """A finished chunk's file in the run directory cannot be read (cut short, overwritten): a resume, which
-    reads the finished chunks again, cannot continue the run."""
+    """A finished chunk's file in the run directory cannot be read (cut short, overwritten). The run stops;
+    its resume goes on from the chunks before it (:meth:`RunDir.open`, :meth:`RunDir.drop_damaged_chunks`)."""
 
+
+_CHUNK_FILE = re.compile(r"chunk_(\d+)\.safetensors")
 
 #: What a chunk file holds (module docstring).
 _CHUNK_TENSORS = ("frames", "tail", "anchor")
@@ -64,14 +66,7 @@ _CHUNK_METADATA = ("index", "stage", "start", "stop", "prompt", "anchor_prompt")
 
 
 def _damaged(file: Path, reason: object) -> DamagedChunkError:
-    # Started again as the run was, the stopped run's preview (NAME.partial.mp4) is refused without overwrite,
-    # and a --run-dir given then names this run: both CLI and Python wordings, as either may be reading.
-    return DamagedChunkError(
-        f"chunk file {str(file)!r} of the run is damaged ({reason}); the run cannot be resumed from it: start "
-        "it again in a new run directory, replacing the stopped run's preview (on the command line: the "
-        "generate command that started it with --overwrite, and with no --run-dir or another one; from "
-        "Python: generate() with overwrite=True, and run_dir unset or another)"
-    )
+    return DamagedChunkError(f"chunk file {str(file)!r} of the run is damaged ({reason})")
 
 
 def _read_chunk_header(file: Path) -> dict[str, str]:
@@ -210,6 +205,8 @@ class RunDir:
         self.config = config
         self.manifest = manifest
         self._lock: Any = None  # the open lock file while this process holds the run
+        # (chunk index, why) of the first finished chunk whose file is missing or damaged (:meth:`open`)
+        self.damaged: tuple[int, str] | None = None
 
     # -- ownership -------------------------------------------------------------------------------
     def lock(self) -> RunDir:
@@ -362,14 +359,40 @@ class RunDir:
                 f"run directory {str(path)!r} has format {manifest.get('format_version')!r}, expected {FORMAT_VERSION}"
             )
         run = cls(path, config, manifest)
-        for entry in run.manifest["chunks"]:
-            if not (path / entry["file"]).is_file():
-                raise FileNotFoundError(
-                    f"run directory {str(path)!r} is damaged: chunk file {entry['file']!r} is missing"
-                )
-        for entry in run.manifest["chunks"]:  # their headers: a damaged file is named before any work
-            _read_chunk_header(path / entry["file"])
+        # Each chunk file holds what the next chunk needs: the run continues after the last one readable
+        # before a missing or damaged one (a copy stopped half way), which drop_damaged_chunks makes so.
+        for index, entry in enumerate(run.manifest["chunks"]):
+            file = path / entry["file"]
+            if not file.is_file():
+                run.damaged = (index, f"chunk file {str(file)!r} of the run is missing")
+            else:
+                try:  # the header alone: a damaged file is named before any work
+                    _read_chunk_header(file)
+                except DamagedChunkError as err:
+                    run.damaged = (index, str(err))
+            if run.damaged:
+                del run.manifest["chunks"][index:]
+                break
         return run
+
+    def drop_damaged_chunks(self) -> str | None:
+        """With the lock held, after :meth:`open` found a missing or damaged chunk file: record that the run
+        goes on from the chunks before it (the manifest), remove the chunk files from there on and stage 3's
+        state (made from them), so a resume makes those chunks again, as the run first made them. Returns
+        what to say, or None when every chunk file was whole."""
+        if self.damaged is None:
+            return None
+        index, why = self.damaged
+        _atomic_write_json(self.path / MANIFEST, self.manifest)  # first: it names none of what goes below
+        chunks = self.path / "chunks"
+        for file in chunks.iterdir() if chunks.is_dir() else []:
+            number = _CHUNK_FILE.fullmatch(file.name)
+            if number and int(number[1]) >= index:
+                file.unlink()
+        (self.path / STAGE3_STATE).unlink(missing_ok=True)
+        self.damaged = None
+        kept = counted(index, "finished chunk")
+        return f"{why}: the run goes on from its {kept} before it, making the chunks from there on again"
 
     # -- chunks ----------------------------------------------------------------------------------
     @property
