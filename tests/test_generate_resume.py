@@ -326,7 +326,7 @@ def test_a_resume_goes_on_from_the_chunks_before_a_damaged_chunk_file_and_makes_
     assert said == [
         "chunk file 'run-d/chunks/chunk_000001.safetensors' of the run is damaged (Error while deserializing "
         "header: incomplete metadata, file not fully covered): the run goes on from its 1 finished chunk "
-        "before it, making the chunks from there on again"
+        "before it, making the later ones again"
     ], caplog.text
     assert (tmp_path / "d.mp4").read_bytes() == ref.output.read_bytes()
     assert json.loads((tmp_path / "run-d" / "manifest.json").read_text())["status"] == "complete"
@@ -365,3 +365,34 @@ def test_a_ctrl_c_during_the_clean_up_does_not_cut_it_short(tmp_path, model, mon
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.partial.mp4", "run-b"]
     monkeypatch.undo()
     assert resume_generate(tmp_path / "run-b", model=model).num_frames == 40  # not held by a lost lock
+
+
+def test_a_damaged_first_chunk_needs_the_inputs_again_and_the_run_changes_only_once_they_are_there(
+    tmp_path, model
+):
+    """With chunk 0's file damaged the run starts again from its inputs, which a resume otherwise no longer
+    needs: a moved input was one bare 'file not found' line, after the run's intact later chunks had been
+    removed. Now it says why the input is needed, and nothing in the run changes until the resume can go."""
+    from PIL import Image
+
+    image = tmp_path / "start.png"
+    Image.new("RGB", (32, 32), (200, 30, 30)).save(image)
+
+    def crash(chunk):
+        if chunk.index == 2:
+            raise Crash()
+
+    with pytest.raises(Crash):
+        generate(cfg_for(tmp_path, "d", init_image=str(image)), model=model, on_chunk=crash)
+    run = tmp_path / "run-d"
+    first = run / "chunks" / "chunk_000000.safetensors"
+    first.write_bytes(first.read_bytes()[:100])
+    image.rename(tmp_path / "moved.png")
+    before = {p: p.read_bytes() for p in [run / "manifest.json", *(run / "chunks").iterdir()]}
+    with pytest.raises(FileNotFoundError) as err:
+        resume_generate(run, model=model)
+    assert str(err.value).startswith(f"chunk file {str(first)!r} of the run is damaged ("), err.value
+    assert "so the run makes its first chunk again: " in str(err.value) and "start.png" in str(err.value)
+    assert {p: p.read_bytes() for p in [run / "manifest.json", *(run / "chunks").iterdir()]} == before
+    (tmp_path / "moved.png").rename(image)
+    assert resume_generate(run, model=model).num_frames == 40

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -96,14 +97,29 @@ def test_a_run_goes_on_from_the_chunks_before_a_damaged_or_missing_chunk_file(tm
     assert said.startswith(
         f"chunk file {str(file)!r} of the run is {'damaged (' if damage != 'missing' else 'missing'}"
     )
-    assert said.endswith(
-        "the run goes on from its 1 finished chunk before it, making the chunks from there on again"
-    )
+    assert said.endswith("the run goes on from its 1 finished chunk before it, making the later ones again")
     assert sorted(p.name for p in (tmp_path / "r" / "chunks").iterdir()) == ["chunk_000000.safetensors"]
     assert not (tmp_path / "r" / STAGE3_STATE).exists()
     opened.unlock()
     again = RunDir.open(tmp_path / "r")
     assert again.num_finished == 1 and again.damaged is None and again.lock().drop_damaged_chunks() is None
+    again.unlock()
+
+
+def test_a_run_copied_without_its_chunks_folder_starts_again_from_its_first_chunk(tmp_path):
+    """A copy stopped before it reached chunks/: every chunk goes, and the folder is there again for the
+    first chunk made (without it the resume made chunk 0, failed to save it, and advised the same resume)."""
+    g = torch.Generator().manual_seed(0)
+    run = RunDir.create(tmp_path / "r", {}, num_chunks=3)
+    _save(run, 0, g)
+    run.unlock()
+    shutil.rmtree(tmp_path / "r" / "chunks")
+    opened = RunDir.open(tmp_path / "r").lock()
+    said = opened.drop_damaged_chunks()
+    assert said.endswith("of the run is missing: the run starts again from its first chunk"), said
+    assert opened.num_finished == 0 and list((tmp_path / "r" / "chunks").iterdir()) == []
+    _save(opened, 0, g)
+    assert RunDir.open(tmp_path / "r").num_finished == 1
 
 
 def test_a_chunk_file_damaged_after_the_run_was_opened_is_named(tmp_path):

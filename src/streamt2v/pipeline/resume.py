@@ -69,12 +69,21 @@ def resume_generate(
     # First: a run still going elsewhere is refused as such (its outputs, also in use, come second).
     run.lock()
     try:
+        if changes:
+            cfg = replace(cfg, **changes)
+        try:
+            model, chunks, stored = _prepare_resume(run, cfg, model, on_step)
+        except FileNotFoundError as err:
+            if run.damaged is None or run.num_finished:
+                raise
+            # the first chunk's file is damaged: the run starts again from the inputs it no longer needed
+            raise FileNotFoundError(
+                f"{run.damaged[1]}, so the run makes its first chunk again: {err}"
+            ) from None
+        # the run changes only now, once the resume is known to go ahead (its checks passed, the model loaded)
         dropped = run.drop_damaged_chunks()
         if dropped:
             logger.warning("%s", dropped)
-        if changes:
-            cfg = replace(cfg, **changes)
-        model, chunks, stored = _prepare_resume(run, cfg, model, on_step)
         if changes:  # checked and loaded: a later plain resume continues with them too
             run.save_config(cfg.to_dict())
             if stored < run.manifest["num_chunks"]:

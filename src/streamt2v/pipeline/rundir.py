@@ -58,7 +58,17 @@ class DamagedChunkError(ValueError):
     its resume goes on from the chunks before it (:meth:`RunDir.open`, :meth:`RunDir.drop_damaged_chunks`)."""
 
 
-_CHUNK_FILE = re.compile(r"chunk_(\d+)\.safetensors")
+_CHUNK_FILE = re.compile(r"chunk_(\d{6})\.safetensors")
+
+
+def _goes_on_from(index: int) -> str:
+    """Where a run with a missing or damaged chunk file ``index`` goes on from."""
+    if index == 0:
+        return "the run starts again from its first chunk"
+    return (
+        f"the run goes on from its {counted(index, 'finished chunk')} before it, making the later ones again"
+    )
+
 
 #: What a chunk file holds (module docstring).
 _CHUNK_TENSORS = ("frames", "tail", "anchor")
@@ -376,23 +386,24 @@ class RunDir:
         return run
 
     def drop_damaged_chunks(self) -> str | None:
-        """With the lock held, after :meth:`open` found a missing or damaged chunk file: record that the run
-        goes on from the chunks before it (the manifest), remove the chunk files from there on and stage 3's
-        state (made from them), so a resume makes those chunks again, as the run first made them. Returns
-        what to say, or None when every chunk file was whole."""
+        """With the lock held, after :meth:`open` found a missing or damaged chunk file and once the resume is
+        known to go ahead: record that the run goes on from the chunks before it (the manifest), remove the
+        chunk files from there on and stage 3's state (made from them), so the resume makes those chunks
+        again (bit-identical on the same device and precision). Returns what to say, or None when every
+        chunk file was whole."""
         if self.damaged is None:
             return None
         index, why = self.damaged
         _atomic_write_json(self.path / MANIFEST, self.manifest)  # first: it names none of what goes below
         chunks = self.path / "chunks"
-        for file in chunks.iterdir() if chunks.is_dir() else []:
+        chunks.mkdir(exist_ok=True)  # a copy stopped before it reached the folder
+        for file in chunks.iterdir():
             number = _CHUNK_FILE.fullmatch(file.name)
-            if number and int(number[1]) >= index:
+            if number and int(number[1]) >= index and file.is_file():
                 file.unlink()
         (self.path / STAGE3_STATE).unlink(missing_ok=True)
         self.damaged = None
-        kept = counted(index, "finished chunk")
-        return f"{why}: the run goes on from its {kept} before it, making the chunks from there on again"
+        return f"{why}: {_goes_on_from(index)}"
 
     # -- chunks ----------------------------------------------------------------------------------
     @property
