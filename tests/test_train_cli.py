@@ -297,6 +297,35 @@ def test_a_finished_run_resumed_with_its_steps_says_so_and_writes_nothing(tmp_pa
     assert "already finished at step 4" in capsys.readouterr().out
 
 
+def test_a_finished_run_whose_loss_log_lacks_its_last_newline_says_it_completed_it(tmp_path, capsys):
+    """A kill between a log row and its newline (or a last row left unterminated): the resume of the
+    finished run rewrote loss.jsonl, adding the newline, and said "nothing to do" (0 rows dropped). It says
+    what it did; a half-written last row (no newline, not a whole entry) is still dropped, and said."""
+    from streamt2v.train.run_folder import truncate_log
+
+    out = tmp_path / "run"
+    args = ["train", "vae", "--out", str(out), *TINY_VAE, "--checkpoint-every", "2", "--no-progress"]
+    assert main([*args, "--steps", "2"]) == 0
+    log = out / "loss.jsonl"
+    finished = log.read_text()
+    head = f"vae: the run in {out} already finished at step 2, its models in {out / 'final'}; "
+    tail = " (a larger --steps trains it further)"
+    for damage, done in [
+        (finished.removesuffix("\n"), "no step taken, but completed the loss log's last line (its newline)"),
+        (finished + '{"step": 3, "lo', "no step taken, but dropped the loss log's half-written last row"),
+        (finished, "nothing to do"),
+    ]:
+        log.write_text(damage)
+        capsys.readouterr()
+        assert main([*args, "--steps", "2", "--resume"]) == 0
+        assert capsys.readouterr().out.splitlines() == [head + done + tail]
+        assert log.read_text() == finished
+    # each change is said: rows past the step (the last one unterminated), a blank line
+    log.write_text(finished.replace("\n", "\n\n", 1) + '{"step": 3}\n{"step": 4}')
+    assert truncate_log(log, 2) == ["trimmed 2 loss-log rows past step 2", "removed 1 blank loss-log line"]
+    assert log.read_text() == finished and truncate_log(log, 2) == []
+
+
 def test_each_result_line_is_written_in_one_call(tmp_path, monkeypatch):
     """print() wrote a result line and its newline in two calls: on a write-through stdout (a launcher's,
     PYTHONUNBUFFERED) another process's output could land between them, glued to the line. Under

@@ -368,8 +368,7 @@ class _Run:
             done.append(f"removed {_count(len(removed), 'leftover')} of a killed run")
         if start and (pruned := prune_checkpoints(self.checkpoints, self.cfg.keep_checkpoints, start)):
             done.append(f"removed {_count(len(pruned), 'older checkpoint')}")
-        if dropped := truncate_log(self.log_path, start):
-            done.append(f"trimmed {_count(dropped, 'loss-log row')} past step {start}")
+        done += truncate_log(self.log_path, start)
         config_text = json.dumps(self.run_config, indent=1, sort_keys=True)
         config = self.out / "config.json"
         try:

@@ -22,34 +22,51 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def truncate_log(path: Path, step: int) -> int:
-    """Drop log lines of steps after ``step`` (written after the checkpoint a run resumes from); returns how
-    many rows were dropped.
+def truncate_log(path: Path, step: int) -> list[str]:
+    """Drop log lines of steps after ``step`` (written after the checkpoint a run resumes from); returns what
+    was done, in words (``"trimmed 12 loss-log rows past step 2"``; empty: the file was left as it was).
 
     The file is replaced atomically (a kill while it is rewritten keeps the old one). A last line without
     its newline that does not read is a row cut short by a crash (after the checkpoint, so its step is
-    repeated): dropped with a warning; any other line that is not an entry is an error naming it."""
+    repeated): dropped with a warning; one that reads (a kill between the row and its newline) is kept and
+    given its newline; any other line that is not an entry is an error naming it."""
     if not path.exists():
-        return 0
+        return []
     text = path.read_text()
     lines = text.splitlines()
-    keep = []
+    keep, dropped, blank, cut_short, completed = [], 0, 0, False, False
     for number, line in enumerate(lines, start=1):
         if not line.strip():
+            blank += 1
             continue
         try:
             entry_step = int(json.loads(line)["step"])
         except (ValueError, KeyError, TypeError) as err:
             if number == len(lines) and not text.endswith("\n"):
                 logger.warning("%s: dropping its last line, cut short: %r", path, line[:80])
+                cut_short = True
                 continue
             raise ValueError(f"{path} line {number} is not a loss-log entry ({err}): {line[:80]!r}") from None
         if entry_step <= step:
             keep.append(line)
+            completed = number == len(lines) and not text.endswith("\n")
+        else:
+            dropped += 1
     new = "".join(ln + "\n" for ln in keep)
-    if new != text:
-        atomic_write_file(path, lambda tmp: tmp.write_text(new))
-    return sum(1 for line in lines if line.strip()) - len(keep)
+    if new == text:
+        return []
+    atomic_write_file(path, lambda tmp: tmp.write_text(new))
+    # every rewrite is said (a resume of a finished run that changed the file said "nothing to do")
+    done = []
+    if dropped:
+        done.append(f"trimmed {dropped} loss-log row{'' if dropped == 1 else 's'} past step {step}")
+    if cut_short:
+        done.append("dropped the loss log's half-written last row")
+    if completed:
+        done.append("completed the loss log's last line (its newline)")
+    if blank:
+        done.append(f"removed {blank} blank loss-log line{'' if blank == 1 else 's'}")
+    return done or [f"rewrote {path.name}"]  # none of those: not expected (read_text reads \r\n as \n)
 
 
 # Temporaries a run killed while writing them leaves in its folder: atomic_write_file's ``.NAME.tmp-PID`` of
