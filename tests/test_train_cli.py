@@ -93,7 +93,7 @@ def test_the_assemble_hint_of_a_stream_on_own_videos_gives_their_frame_rate(tmp_
     24 fps videos gave no --fps, so the folder it led to played them at a third of their speed. The hint is
     runnable as printed: a run folder with a space ("my runs/stream") was printed unquoted, and pasted
     it gave assemble the two arguments 'my' and 'runs/stream/final/unet'. A resume of the finished run prints
-    it too, also once the videos are gone."""
+    it too, also once the videos are gone: with the frame rate the run recorded in its config.json."""
     import shlex
 
     import numpy as np
@@ -129,15 +129,30 @@ def test_the_assemble_hint_of_a_stream_on_own_videos_gives_their_frame_rate(tmp_
     printed = capsys.readouterr().out.splitlines()
     assert "already finished at step 1" in printed[0] and printed[1:] == [hint], printed
     assert (stream / "config.json").read_text() == config
+    assert json.loads(config)["fps"] == 24  # recorded when the run made its dataset
     # the videos moved away since: the resume of the finished run still ends well (it reads no video; the
-    # hint's frame rate did, and its error ended the command with exit 2), its hint saying what to fill in
+    # hint's frame rate did, and its error ended the command with exit 2), and its hint gives the frame rate
+    # the run recorded (it said "--fps FPS (...)": the videos it read it from were gone)
     videos.rename(tmp_path / "moved")
     assert main(["train", "stream", "--out", str(stream), "--base-unet", str(unet), *common, "--resume"]) == 0
     printed = capsys.readouterr().out.splitlines()
-    assert "already finished at step 1" in printed[0], printed
+    assert "already finished at step 1" in printed[0] and printed[1:] == [hint], printed
+    assert (stream / "config.json").read_text() == config
+    # a run recorded before runs recorded the frame rate: the hint reads the videos, saying what to fill in
+    # when they cannot be read
+    for state in (stream / "checkpoints").glob("step-*/state.json"):
+        old = json.loads(state.read_text())
+        del old["config"]["fps"]
+        state.write_text(json.dumps(old))
+    assert main(["train", "stream", "--out", str(stream), "--base-unet", str(unet), *common, "--resume"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert "already finished at step 1" in printed[0] and "rewrote config.json" in printed[0], printed
     assert printed[1].startswith(
         hint.removesuffix("--fps 24") + "--fps FPS (FPS: the training videos' frame rate"
     )
+    (tmp_path / "moved").rename(videos)
+    assert main(["train", "stream", "--out", str(stream), "--base-unet", str(unet), *common, "--resume"]) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == [hint]
 
 
 def test_no_log_line_names_the_temporary_final_folder(tmp_path, capsys, caplog):

@@ -219,16 +219,19 @@ def run(args: argparse.Namespace) -> int:
     if kind:  # the folders generate / enhance load
         # quoted: a run folder with a space ("my runs/stream") split into two arguments when pasted
         unet_arg = shlex.quote(str(final / "unet"))
-        hint = f"loadable folder: streamt2v assemble {kind} OUT_DIR --unet {unet_arg}{_fps_flag(args, kind)}"
+        hint = f"loadable folder: streamt2v assemble {kind} OUT_DIR --unet {unet_arg}{_fps_flag(args, kind, result.fps)}"
         say(hint, sys.stdout)
     return 0
 
 
-def _fps_flag(args: argparse.Namespace, kind: str) -> str:
+def _fps_flag(args: argparse.Namespace, kind: str, recorded: int | None) -> str:
     """`` --fps N`` for a model trained on a folder of videos (assemble's default, 8, is the microworld's:
-    a model of 24 fps videos would be written at a third of their speed)."""
+    a model of 24 fps videos would be written at a third of their speed): the frame rate the run recorded
+    (``recorded``), else, for a run recorded by a version that did not, the videos' as they read now."""
     if kind != "model" or args.data in (None, "microworld") or args.captions is None:
         return ""
+    if recorded is not None:
+        return f" --fps {recorded}"
     from streamt2v.train.data import training_frame_rate
 
     try:

@@ -123,7 +123,8 @@ class Recipe(Protocol):
     parameters with ``requires_grad`` are trained (frozen helpers such as the VAE live inside it with
     ``requires_grad=False``). ``build`` must be deterministic given the global torch seed. For
     ``TrainConfig.compile`` the module also has ``compile_parts()``: the submodules whose forwards a step
-    calls, compiled in place.
+    calls, compiled in place. A recipe with ``training_frame_rate()`` (an int, or None) has the frame rate
+    of its videos recorded in the run config (``"fps"``, for ``assemble --fps``).
     """
 
     name: str
@@ -152,6 +153,9 @@ class TrainResult:
     # what that bookkeeping did, in words ("trimmed 12 loss-log rows past step 2"); empty: nothing (the main
     # process's; empty on the others)
     tidied: list[str] = field(default_factory=list)
+    # the training videos' frame rate as the run recorded it (config.json's "fps", assemble --fps); None:
+    # none recorded (the microworld, a dataset given to train(), a run of a version that did not record it)
+    fps: int | None = None
 
 
 class TrainInterrupted(KeyboardInterrupt):
@@ -236,14 +240,18 @@ def train(
             # but a resume's bookkeeping: a resume of the run stopped before its next checkpoint left log rows
             # after this step and a config.json of its own (the data the finished run trained on is its
             # checkpoint's record: no dataset is read)
-            if "data" in run.saved:
-                run.run_config["data"] = run.saved["data"]
+            for key in ("data", "fps"):
+                if key in run.saved:
+                    run.run_config[key] = run.saved[key]
             tidied = run.prepare_folder(start)
             run.accelerator.wait_for_everyone()
-            return TrainResult(out, start, already_finished=True, tidied=tidied)
+            fps = run.run_config.get("fps")
+            return TrainResult(out, start, already_finished=True, tidied=tidied, fps=fps)
         logger.info("resumed from %s at step %d", resumed, start)
     ds = dataset if dataset is not None else recipe.dataset(cfg.seed, progress=progress and run.main)
     run.record_data(ds, resumed)
+    if dataset is None:  # the recipe's own videos (another dataset's rate is not the recipe's to say)
+        run.record_frame_rate()
     loader = run.loader(ds, start)
     run.prepare_folder(start)
     result = run.take_steps(loader, start, progress=progress)
@@ -353,6 +361,13 @@ class _Run:
                 if was_videos != now_videos
                 else "other files, sizes or captions",
             )
+
+    def record_frame_rate(self) -> None:
+        """Record in the run config the frame rate of the recipe's videos (``assemble --fps``), once its
+        dataset is made: a finished run resumed after they moved still knows it."""
+        rate = getattr(self.recipe, "training_frame_rate", lambda: None)()
+        if rate is not None:
+            self.run_config["fps"] = self.result.fps = int(rate)
 
     # -- the run folder ------------------------------------------------------------------------------------
 

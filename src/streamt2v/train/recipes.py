@@ -78,6 +78,16 @@ class DataOptions:
         dataset.check(progress)  # every video readable and long enough, before the first step
         return dataset
 
+    def training_frame_rate(self) -> int | None:
+        """The frame rate a model of these samples is made at (``assemble --fps``), which a run records when
+        it makes its dataset: most of a folder's captioned videos' (rounded; read as the dataset's check
+        read them); None on the microworld (assemble's default is its rate)."""
+        if self.data == "microworld" or self.captions is None:
+            return None
+        from streamt2v.train.data import training_frame_rate
+
+        return training_frame_rate(self.data, self.captions)
+
     def check_caption_words(self, tokenizer: Any, warn_above: float = 0.05) -> float:
         """The share of the captions' words ``tokenizer`` reads as unknown (0 on the microworld), with a
         warning naming some of them above ``warn_above``: a text encoder trained on other captions (e.g.
