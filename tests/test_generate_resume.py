@@ -332,6 +332,59 @@ def test_a_resume_goes_on_from_the_chunks_before_a_damaged_chunk_file_and_makes_
     assert json.loads((tmp_path / "run-d" / "manifest.json").read_text())["status"] == "complete"
 
 
+def _flip_frame_bytes(file):
+    """Flip a few bytes of the frames a chunk file holds, the size and header unchanged (bits changed on the
+    disk or in a copy)."""
+    data = file.read_bytes()
+    n = int.from_bytes(data[:8], "little")  # safetensors: header length, JSON header, then the tensors
+    begin, end = json.loads(data[8 : 8 + n])["frames"]["data_offsets"]
+    k = 8 + n + (begin + end) // 2
+    file.write_bytes(data[:k] + bytes(b ^ 0xFF for b in data[k : k + 3]) + data[k + 3 :])
+
+
+@pytest.mark.parametrize("case", ["bytes changed", "manifest without digests"])
+def test_a_chunk_file_whose_bytes_changed_is_made_again_and_the_video_is_the_same(
+    tmp_path, caplog, model, case
+):
+    """A chunk file with bits flipped in its frames, same size: the resume re-encoded the changed frames
+    into the video. Its sha256, recorded in the manifest, no longer matches: the resume goes on from the
+    chunks before it, saying so, and the video is the uninterrupted run's. A run of an earlier version
+    (no digests in its manifest) resumes as before."""
+    import logging
+
+    ref = generate(cfg_for(tmp_path, "ref"), model=model)
+
+    def crash(chunk):
+        if chunk.index == 2:
+            raise Crash()
+
+    with pytest.raises(Crash):
+        generate(cfg_for(tmp_path, "d"), model=model, on_chunk=crash)
+    run = tmp_path / "run-d"
+    chunk = run / "chunks" / "chunk_000001.safetensors"
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert all("sha256" in entry for entry in manifest["chunks"])
+    if case == "bytes changed":
+        _flip_frame_bytes(chunk)
+    else:
+        for entry in manifest["chunks"]:
+            del entry["sha256"]
+        (run / "manifest.json").write_text(json.dumps(manifest))
+    caplog.clear()  # the crash's own warning
+    with caplog.at_level(logging.WARNING):
+        assert resume_generate(run, model=model).num_frames == 40
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    if case == "bytes changed":
+        assert said == [
+            f"chunk file {str(chunk)!r} of the run is damaged (its content does not match what was written: "
+            "its sha256 is not the one in the manifest): the run goes on from its 1 finished chunk before "
+            "it, making the later ones again"
+        ]
+    else:
+        assert said == []
+    assert (tmp_path / "d.mp4").read_bytes() == ref.output.read_bytes()
+
+
 @pytest.mark.parametrize("stop", [KeyboardInterrupt, Crash])
 def test_a_ctrl_c_during_the_clean_up_does_not_cut_it_short(tmp_path, model, monkeypatch, stop):
     """An impatient user's second Ctrl-C came while the first one's clean-up ran (or a Ctrl-C during a

@@ -137,6 +137,82 @@ def test_a_chunk_file_damaged_after_the_run_was_opened_is_named(tmp_path):
         opened.load_chunk(0)
 
 
+def _flip_data_bytes(file, at=0.5):
+    """Flip a few bytes inside ``file``'s tensor data (past its header), the size unchanged: bits changed on
+    the disk or in a copy, which a check of the header cannot see. Returns the file's bytes before."""
+    data = file.read_bytes()
+    start = 8 + int.from_bytes(data[:8], "little")  # safetensors: header length, header, then the data
+    k = start + int((len(data) - start) * at)
+    file.write_bytes(data[:k] + bytes(b ^ 0xFF for b in data[k : k + 3]) + data[k + 3 :])
+    return data
+
+
+def test_a_chunk_file_whose_bytes_changed_is_damaged_and_the_run_goes_on_before_it(tmp_path):
+    """A chunk file with bits flipped in its tensors (same size, header intact) was taken as it was: the
+    resume used changed frames and CAM/APM state. The manifest records each file's sha256 when the chunk is
+    saved; a file that no longer matches it is damaged, as one cut short is, and so is one changed after the
+    run was opened (read back at the end of a run, for stage 3)."""
+    import hashlib
+
+    from safetensors.torch import load_file
+
+    from streamt2v.pipeline.rundir import DamagedChunkError
+
+    g = torch.Generator().manual_seed(0)
+    run = RunDir.create(tmp_path / "r", {}, num_chunks=4)
+    for i in range(3):
+        _save(run, i, g)
+    run.unlock()
+    chunks = tmp_path / "r" / "chunks"
+    entries = json.loads((tmp_path / "r" / "manifest.json").read_text())["chunks"]
+    assert [e["sha256"] for e in entries] == [
+        hashlib.sha256((chunks / f"chunk_{i:06d}.safetensors").read_bytes()).hexdigest() for i in range(3)
+    ]
+    file = chunks / "chunk_000001.safetensors"
+    whole = _flip_data_bytes(file)
+    assert file.stat().st_size == len(whole) and set(load_file(file)) == {"frames", "tail", "anchor"}
+    opened = RunDir.open(tmp_path / "r")
+    assert opened.num_finished == 1 and opened.damaged[0] == 1
+    said = opened.lock().drop_damaged_chunks()
+    assert said == (
+        f"chunk file {str(file)!r} of the run is damaged (its content does not match what was written: its "
+        "sha256 is not the one in the manifest): the run goes on from its 1 finished chunk before it, making "
+        "the later ones again"
+    )
+    assert sorted(p.name for p in chunks.iterdir()) == ["chunk_000000.safetensors"]
+    opened.unlock()
+    # changed after the run was opened: named when it is read back
+    _save(RunDir.open(tmp_path / "r").lock(), 1, g)
+    again = RunDir.open(tmp_path / "r")
+    assert again.damaged is None
+    _flip_data_bytes(file, at=0.1)
+    with pytest.raises(
+        DamagedChunkError, match=r"chunk_000001\.safetensors' of the run is damaged \(its content"
+    ):
+        again.load_chunk(1)
+
+
+def test_a_manifest_of_an_earlier_version_without_digests_is_opened_as_before(tmp_path):
+    """Runs made before the manifest recorded digests resume as they did: their chunks are checked by their
+    header alone (a file cut short is still damaged)."""
+    g = torch.Generator().manual_seed(0)
+    run = RunDir.create(tmp_path / "r", {}, num_chunks=4)
+    saved = [_save(run, i, g) for i in range(3)]
+    run.unlock()
+    path = tmp_path / "r" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    assert all("sha256" in e for e in manifest["chunks"])  # what this version writes
+    for e in manifest["chunks"]:
+        del e["sha256"]
+    path.write_text(json.dumps(manifest))
+    opened = RunDir.open(tmp_path / "r")
+    assert opened.num_finished == 3 and opened.damaged is None
+    assert torch.equal(opened.load_chunk(2).tail, saved[2][1])
+    file = tmp_path / "r" / "chunks" / "chunk_000002.safetensors"
+    file.write_bytes(file.read_bytes()[:100])
+    assert RunDir.open(tmp_path / "r").damaged[0] == 2
+
+
 def test_default_run_dir_unique(tmp_path):
     a = default_run_dir("A Cat, walking!", root=tmp_path)
     assert a.parent == tmp_path and a.name.endswith("-a-cat-walking")

@@ -12,20 +12,24 @@ Layout::
       metadata: index, start, stop, stage, prompt, anchor_prompt
 
 A chunk file is written (temp name, fsync, rename) before the manifest names it, so after a crash, a
-``kill -9`` or Ctrl-C the manifest lists only complete chunks. The process working on a run holds an
-exclusive lock on ``RUN/.lock`` (``flock``, released by the system when the process ends, however it ends),
-so a second ``--resume`` of a run that is still going is refused instead of removing its live files; a new
-run is locked before its first file is written, so two processes creating the same run directory never
-both write it. :meth:`RunDir.create` writes ``manifest.json`` before ``config.json``: a folder holding both
-is a run, and one killed in between (a manifest without a config and without chunks) holds nothing to
-resume and takes a new run. The temporary files a killed process left (``.*.tmp-PID``) are removed when the
-run is next taken. Chunk noise depends only on (seed, chunk
-index) (:func:`~streamt2v.pipeline.chunking.chunk_seed`) and the CAM/APM state is stored in full precision,
-so continuing from the last chunk reproduces the uninterrupted run exactly.
+``kill -9`` or Ctrl-C the manifest lists only complete chunks. The manifest records each chunk file's sha256,
+checked when the run is opened and whenever a chunk is read back: a file whose bytes changed since (bits
+flipped on the disk or in a copy, same size) is damaged, as one cut short is; the manifests of earlier
+versions hold no digests, and their chunks are checked by their header alone. The process working on a run
+holds an exclusive lock on ``RUN/.lock`` (``flock``, released by the system when the process ends, however
+it ends), so a second ``--resume`` of a run that is still going is refused instead of removing its live
+files; a new run is locked before its first file is written, so two processes creating the same run
+directory never both write it. :meth:`RunDir.create` writes ``manifest.json`` before ``config.json``: a
+folder holding both is a run, and one killed in between (a manifest without a config and without chunks)
+holds nothing to resume and takes a new run. The temporary files a killed process left (``.*.tmp-PID``) are
+removed when the run is next taken. Chunk noise depends only on (seed, chunk index)
+(:func:`~streamt2v.pipeline.chunking.chunk_seed`) and the CAM/APM state is stored in full precision, so
+continuing from the last chunk reproduces the uninterrupted run exactly.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -36,7 +40,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load, save
 
 from streamt2v.io import locks
 from streamt2v.io.folders import atomic_write_file, check_writable_parent, read_json_object, remove_leftovers
@@ -54,8 +58,9 @@ class RunInUseError(RuntimeError):
 
 
 class DamagedChunkError(ValueError):
-    """A finished chunk's file in the run directory cannot be read (cut short, overwritten). The run stops;
-    its resume goes on from the chunks before it (:meth:`RunDir.open`, :meth:`RunDir.drop_damaged_chunks`)."""
+    """A finished chunk's file in the run directory cannot be read (cut short, overwritten) or its bytes
+    changed since it was written (its sha256 in the manifest). The run stops; its resume goes on from the
+    chunks before it (:meth:`RunDir.open`, :meth:`RunDir.drop_damaged_chunks`)."""
 
 
 _CHUNK_FILE = re.compile(r"chunk_(\d{6})\.safetensors")
@@ -94,6 +99,28 @@ def _read_chunk_header(file: Path) -> dict[str, str]:
     if missing:
         raise _damaged(file, f"it holds no {', '.join(missing)}")
     return meta
+
+
+#: The manifest entry's key for the chunk file's sha256 (hex); entries of earlier versions have none.
+_DIGEST = "sha256"
+
+
+def _file_sha256(file: Path) -> str:
+    digest = hashlib.sha256()
+    with open(file, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_digest(file: Path, entry: dict[str, Any], actual: str) -> None:
+    """:class:`DamagedChunkError` naming ``file`` when its sha256 ``actual`` is not the one the manifest
+    ``entry`` recorded when it was written (none recorded: a run of an earlier version, not checked)."""
+    expected = entry.get(_DIGEST)
+    if expected is not None and actual != expected:
+        raise _damaged(
+            file, "its content does not match what was written: its sha256 is not the one in the manifest"
+        )
 
 
 #: Stage 3's state after its last finished step (pipeline.enhance_state), kept in the run until its outputs
@@ -376,8 +403,10 @@ class RunDir:
             if not file.is_file():
                 run.damaged = (index, f"chunk file {str(file)!r} of the run is missing")
             else:
-                try:  # the header alone: a damaged file is named before any work
+                try:  # a damaged file is named before any work: the header first, which says why
                     _read_chunk_header(file)
+                    if _DIGEST in entry:  # the whole file, once (chunk files are a few MB)
+                        _check_digest(file, entry, _file_sha256(file))
                 except DamagedChunkError as err:
                     run.damaged = (index, str(err))
             if run.damaged:
@@ -446,24 +475,29 @@ class RunDir:
             "prompt": prompt,
             "anchor_prompt": anchor_prompt,
         }
-        try:
-            atomic_write_file(self.path / name, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
+        try:  # the bytes in memory (a few MB): hashed for the manifest without reading the file back
+            data = save(tensors, metadata=meta)
+            atomic_write_file(self.path / name, lambda tmp: tmp.write_bytes(data))
         except (OSError, SafetensorError) as err:  # a full disk: safetensors' error names no file
             reason = err.strerror if isinstance(err, OSError) and err.strerror else err
             raise OSError(
                 f"cannot save chunk {index} in the run directory {str(self.path)!r}: {reason}"
             ) from err
         entry = {"index": index, "stage": stage, "start": start, "stop": stop, "prompt": prompt, "file": name}
+        entry[_DIGEST] = hashlib.sha256(data).hexdigest()
         self.manifest["chunks"].append(entry)
         _atomic_write_json(self.path / MANIFEST, self.manifest)
 
     def load_chunk(self, index: int) -> StoredChunk:
-        """Finished chunk ``index``; :class:`DamagedChunkError` naming its file when it cannot be read."""
+        """Finished chunk ``index``; :class:`DamagedChunkError` naming its file when it cannot be read or its
+        bytes changed since it was written (a chunk read back at the end of a long run, for stage 3)."""
         entry = self.manifest["chunks"][index]
         file = self.path / entry["file"]
         meta = _read_chunk_header(file)
+        data = file.read_bytes()  # read once: checked against its digest and loaded from the same bytes
+        _check_digest(file, entry, hashlib.sha256(data).hexdigest())
         try:
-            t = load_file(file)
+            t = load(data)
         except SafetensorError as err:  # changed since it was checked
             raise _damaged(file, err) from None
         return StoredChunk(
