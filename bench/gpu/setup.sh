@@ -1,0 +1,25 @@
+# Source this ON THE GPU MACHINE at the start of every call, from the repository root:
+#   source bench/gpu/setup.sh
+# Installs the carried wheels (.whl, and .whl-av when carried) into /tmp/site, puts them and src/ on
+# PYTHONPATH (the image's python3 holds torch with CUDA; nothing can be installed from a registry there),
+# and checks that streamt2v imports and sees the GPU before any work. DEVICE=cpu (a dry run of the calls
+# on a machine without a GPU, with the project's .venv active and no wheels) skips the GPU checks.
+export DEVICE=${DEVICE:-cuda}
+for wheels in .whl .whl-av; do
+  if ls "$wheels"/*.whl >/dev/null 2>&1; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
+      "$wheels"/*.whl || return 1
+  fi
+done
+export PYTHONPATH=/tmp/site:$PWD/src${PYTHONPATH:+:$PYTHONPATH}
+[ "$DEVICE" = cpu ] || nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || return 1
+python3 - <<'PY' || return 1
+import torch, diffusers, transformers, accelerate
+import streamt2v
+import os
+if os.environ["DEVICE"] != "cpu":
+    assert torch.cuda.is_available(), "torch sees no CUDA device"
+    print("gpu", torch.cuda.get_device_name())
+print("torch", torch.__version__, "diffusers", diffusers.__version__, "transformers", transformers.__version__,
+      "accelerate", accelerate.__version__)
+PY

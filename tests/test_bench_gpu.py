@@ -1,0 +1,57 @@
+"""The GPU session kit (bench/gpu/): its scripts parse, and the candidate measurement runs on the CPU."""
+
+from __future__ import annotations
+
+import json
+import math
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from streamt2v.microworld.behaviour import VideoBehaviour, video_passes
+
+KIT = Path(__file__).resolve().parents[1] / "bench" / "gpu"
+
+
+def measure(monkeypatch: pytest.MonkeyPatch, *args: str) -> None:
+    monkeypatch.setattr(sys, "argv", [str(KIT / "measure_candidate.py"), *args])
+    with pytest.raises(SystemExit) as done:
+        runpy.run_path(str(KIT / "measure_candidate.py"), run_name="__main__")
+    if done.value.code:
+        raise SystemExit(done.value.code)
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in KIT.glob("*.sh")))
+def test_the_shell_scripts_parse(script):
+    proc = subprocess.run(["bash", "-n", str(KIT / script)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_measuring_the_shipped_model_counts_what_each_video_passes(monkeypatch, capsys, tmp_path):
+    out = tmp_path / "deeper" / "figures.json"
+    measure(monkeypatch, "microworld", "--device", "cpu", "--frames", "24", "--prompts", "1", "--more-seeds", "1",
+            "--out", str(out))  # fmt: skip
+    report = json.loads(out.read_text())
+    (result,) = report["results"]
+    assert report["frames"] == 24 and result["model"] == "microworld"
+    videos = [VideoBehaviour(**v) for v in result["videos"]]
+    assert [v.seed for v in videos] == [videos[0].seed, videos[0].seed + 1000]  # the tested seed, one more
+    # the CAM ablation runs for the tested seed only
+    assert not math.isnan(videos[0].ablated_jump_ratio) and math.isnan(videos[1].ablated_jump_ratio)
+    for figure, count in result["passing"].items():
+        assert count == sum(video_passes(v)[figure] for v in videos), figure
+    assert result["summary"]["colour_presence"] == min(v.colour_presence for v in videos)
+    printed = capsys.readouterr().out
+    assert "| colour_presence | ≥ 0.9 |" in printed
+    assert f"({result['passing']['background']}/2 pass)" in printed
+
+
+def test_a_folder_that_is_no_model_is_one_line_naming_it(monkeypatch, capsys, tmp_path):
+    with pytest.raises(SystemExit) as done:
+        measure(monkeypatch, str(tmp_path), "--out", str(tmp_path / "f.json"))
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert f"{str(tmp_path)!r} is not a model folder" in err and "Traceback" not in err
