@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
@@ -381,3 +382,113 @@ def test_the_metrics_results_give_the_command_as_run(monkeypatch, capsys, tmp_pa
         f"Command: `python bench/bench_metrics.py {' '.join(args)}`: one synthetic video of 2 frames" in text
     )
     assert "| probes | - | 64×64 |" in text and "**Incomplete:**" not in text
+
+
+ENHANCE = ("--frames", "2", "--size", "4", "--steps", "1", "--repeats", "1", "--threads", "1")
+NO_CUDA = pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a machine without CUDA")
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ("--dtype", "fp16"),
+            "error: dtype fp16 is not supported on device cpu; use one of ['fp32', 'bf16']",
+        ),
+        pytest.param(
+            ("--device", "cuda"),
+            "error: device 'cuda' requested but CUDA is not available; use device 'cpu' or 'auto'",
+            marks=NO_CUDA,
+        ),
+        (
+            ("--preset", "modelscope-1.7b", "--resolution", "100x100"),
+            "error: --resolution 100x100 (HxW) must have sides divisible by 8, the refiner VAE's scale factor "
+            "(e.g. 96x96)",
+        ),
+        (
+            ("--resolution", "0x8"),
+            "error: argument --resolution: expected HxW with positive sides such as 720x1280, got '0x8'",
+        ),
+    ],
+)
+def test_enhance_device_dtype_and_canvas_are_one_line(monkeypatch, capsys, tmp_path, args, expected):
+    """The enhancer benchmark's --device, --dtype, --preset and --resolution: what the machine lacks (fp16 on
+    the CPU, CUDA) and a canvas the full-size VAE cannot encode are one ``error:`` line before anything is
+    built or written (the full-size refiner takes seconds and gigabytes to build)."""
+    status, line = exit_line(
+        monkeypatch, capsys, "bench_enhance.py", *ENHANCE, *args, "--out", f"{tmp_path}/"
+    )
+    assert status == 2
+    assert line.startswith(f"bench_enhance.py: {expected}")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_enhance_other_runs_report_rate_and_memory_the_default_keeps_its_table(monkeypatch, tmp_path):
+    """A run other than the default (here bf16 on the CPU) writes its own file, named like bench_generate's,
+    with frames/s and the process's max RSS beside the seconds; the default run keeps enhance_cpu.md and the
+    columns of the committed one."""
+    threads = torch.get_num_threads()
+    try:
+        run_script(monkeypatch, "bench_enhance.py", *ENHANCE, "--dtype", "bf16", "--out", f"{tmp_path}/")
+        run_script(monkeypatch, "bench_enhance.py", *ENHANCE, "--out", f"{tmp_path}/")
+    finally:  # the script sets it for this whole process
+        torch.set_num_threads(threads)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["enhance_cpu.md", "enhance_cpu_bf16.md"]
+    lines = (tmp_path / "enhance_cpu_bf16.md").read_text().splitlines()
+    assert lines[3].startswith("Tiny random-weight refiner at 8x8, bf16 on cpu, 2 frames")
+    assert "| schedule | max_batch_chunks | seconds | s/frame | frames/s | process max RSS (MiB) |" in lines
+    rows = [ln.split("|")[1:-1] for ln in lines if ln.startswith(("| chunk", "| batched"))]
+    assert [cells[0].strip() for cells in rows] == ["chunk-sequential", "batched 2", "batched all"]
+    for cells in rows:
+        assert float(cells[4]) == pytest.approx(1 / float(cells[3]), rel=0.02)  # frames/s = 1 / (s/frame)
+        assert float(cells[5]) > 0
+    default = (tmp_path / "enhance_cpu.md").read_text()
+    assert "| schedule | max_batch_chunks | seconds | s/frame |\n|---|---|---|---|\n" in default
+    assert "frames/s" not in default and "bf16" not in default
+
+
+def test_enhance_stopped_keeps_the_schedules_measured(monkeypatch, capsys, tmp_path):
+    """SIGTERM in the second schedule (a GPU call's time limit: the full size takes minutes a schedule) keeps
+    the first, marked incomplete, and says so in one line; the script wrote nothing before its end."""
+    import streamt2v.pipeline.enhance as enhance_module
+
+    real, calls = enhance_module.enhance_video, []
+
+    def enhance_video(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(enhance_module, "enhance_video", enhance_video)
+    out = tmp_path / "e.md"
+    status, line = exit_line(monkeypatch, capsys, "bench_enhance.py", *ENHANCE, "--out", str(out))
+    assert (status, line) == (
+        143,
+        f"interrupted (SIGTERM): {out} keeps the 1 row measured so far, marked incomplete",
+    )
+    text = out.read_text()
+    assert "| chunk-sequential | 1 |" in text and "| batched" not in text
+    assert "**Incomplete:**" in text
+
+
+def test_enhance_full_size_refiner_has_the_official_refiners_size(monkeypatch):
+    """``--preset modelscope-1.7b`` builds the official refiner's architecture: the ModelScope T2V UNet
+    (1.41B parameters), the factor-8 VAE, a 23-layer 1024-wide text encoder, v-prediction, the 720x1280
+    canvas, in the dtype asked for, leaving torch's default dtype as it was. Shapes only, on the meta device
+    (the weights are 3.7 GB in bf16)."""
+    monkeypatch.syspath_prepend(str(BENCH))
+    build = runpy.run_path(str(BENCH / "bench_enhance.py"))["full_size_refiner"]
+    refiner = build(torch.device("meta"), torch.bfloat16)
+    assert torch.get_default_dtype() == torch.float32
+    assert sum(p.numel() for p in refiner.unet.parameters()) == 1_411_233_860
+    parts = (refiner.unet, refiner.vae, refiner.text_encoder)
+    assert {p.dtype for part in parts for p in part.parameters()} == {torch.bfloat16}
+    text = refiner.text_encoder.model.config
+    assert (text.hidden_size, text.num_hidden_layers) == (1024, 23)
+    assert refiner.unet.config.cross_attention_dim == 1024
+    assert (refiner.vae.scale_factor, refiner.frame_size, refiner.prediction_type) == (
+        8,
+        (720, 1280),
+        "v_prediction",
+    )
