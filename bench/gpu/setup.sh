@@ -23,3 +23,14 @@ if os.environ["DEVICE"] != "cpu":
 print("torch", torch.__version__, "diffusers", diffusers.__version__, "transformers", transformers.__version__,
       "accelerate", accelerate.__version__)
 PY
+
+# step SECONDS NAME COMMAND...: one benchmark with its own time limit (a slow one costs only itself; a
+# SIGTERM lets the bench scripts keep the rows they measured), its output appended to $OUT/calls.log (at
+# most 8 files come back from a call), how it ended said on stdout.
+step() {
+  local limit=$1 name=$2 t0=$SECONDS
+  shift 2
+  echo "== $name: $*" >>"$OUT/calls.log"
+  timeout --signal=TERM --kill-after=20 "$limit" "$@" >>"$OUT/calls.log" 2>&1
+  echo "$name: exit $? after $((SECONDS - t0)) s" | tee -a "$OUT/calls.log"
+}
