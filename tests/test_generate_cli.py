@@ -303,3 +303,50 @@ def test_cli_a_schedule_file_given_as_the_prompt_is_refused(tmp_path, monkeypatc
         "--prompt-schedule 'my schedule.txt'"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["my schedule.txt"]
+
+
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])
+def test_a_stop_while_the_run_is_marked_complete_still_says_what_it_wrote(
+    tmp_path, monkeypatch, capsys, stop
+):
+    """Ctrl-C (or SIGTERM) is held while a finished run is marked complete, then delivered: one that came
+    in that instant made the command exit 130 with no "wrote ..." lines, though the outputs were whole and the
+    run complete. It prints them, then exits as stopped (130; 143). A stop before this call marked the run
+    (a complete run resumed, stopped before it started) prints none."""
+    import signal
+    from pathlib import Path
+
+    from streamt2v.pipeline.rundir import RunDir
+
+    monkeypatch.chdir(tmp_path)
+    code, said = (130, "interrupted") if stop == "SIGINT" else (143, "interrupted (SIGTERM)")
+    set_status = RunDir.set_status
+
+    def stopped_as_marked(run, status, **extra):
+        set_status(run, status, **extra)
+        if status == "complete":
+            signal.raise_signal(getattr(signal, stop))  # held until the run is marked and unlocked
+
+    monkeypatch.setattr(RunDir, "set_status", stopped_as_marked)
+    assert (
+        main(["generate", "a red circle", "--frames", "8", *FAST_CLI, "-o", "out.mp4", "--gif", "o.gif"])
+        == code
+    )
+    out, err = capsys.readouterr()
+    (run,) = (tmp_path / "runs").iterdir()
+    wrote = [f"wrote 8 frames to {tmp_path / 'out.mp4'}", f"wrote {tmp_path / 'o.gif'}"]
+    assert out.splitlines() == [*wrote, f"run directory: {Path('runs') / run.name}"]
+    assert f"{said}: once the run was complete; its outputs are whole" in err.splitlines()
+    assert json.loads((run / "manifest.json").read_text())["status"] == "complete"
+    assert read_video(tmp_path / "out.mp4")[0].shape[2] == 8
+    # its resume (which writes the outputs again), stopped the same way: the run folder as given
+    assert main(["generate", "--resume", str(run), "--no-progress"]) == code
+    assert capsys.readouterr().out.splitlines() == [*wrote, f"run directory: {run}"]
+
+    def stopped_before(run):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(RunDir, "lock", stopped_before)  # the run still says complete: not this call's doing
+    assert main(["generate", "--resume", str(run), "--no-progress"]) == 130
+    out, err = capsys.readouterr()
+    assert out == "" and err.splitlines()[-1] == "interrupted"
