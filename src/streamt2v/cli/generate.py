@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
 import re
 import shlex
 import sys
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from streamt2v.cli import integer_at_least, user_path
 from streamt2v.config import DTYPE_NAMES
 from streamt2v.pipeline.chunking import QUOTED
-
-if TYPE_CHECKING:
-    from streamt2v.pipeline.generate import GenerateResult
 
 # Flags --resume does not ignore (the rest come from the run's config.json).
 _RESUME_FLAGS = {"resume", "no_progress", "overwrite", "func", "parser", "command", "verbose", "argv"}
@@ -212,7 +205,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from streamt2v.pipeline.chunking import EnhanceSettingError, SettingError, counted, num_chunks
-    from streamt2v.pipeline.generate import GenerateConfig, generate
+    from streamt2v.pipeline.generate import GenerateConfig, StoppedWhenComplete, generate
     from streamt2v.pipeline.model_loading import recommended_sampler
     from streamt2v.pipeline.preflight import ENHANCE_FLAGS
     from streamt2v.pipeline.prompts import names_a_file
@@ -373,8 +366,7 @@ def run(args: argparse.Namespace) -> int:
     # Stage-1/2 messages name the settings by their field names; here they name the flags typed instead.
     stream_log = logging.getLogger("streamt2v.pipeline.stream")  # its warnings: "init_video is 64x64; ..."
     stream_log.addFilter(_flags_in_record)
-    watch = _CompletionWatch(args.resume or cfg.run_dir, cfg.output)
-    stopped = False  # a Ctrl-C or SIGTERM came once the run was marked complete
+    stopped = None  # a Ctrl-C or SIGTERM that came as the finished run was marked complete
     try:
         if args.resume:
             result = resume_generate(
@@ -384,11 +376,8 @@ def run(args: argparse.Namespace) -> int:
             result = generate(cfg, on_step=on_step, on_chunk=on_chunk, progress=not args.no_progress)
     except SettingError as err:
         raise flags_error(err) from None
-    except KeyboardInterrupt:
-        completed = watch.completed()
-        if completed is None:
-            raise
-        result, stopped = completed, True
+    except StoppedWhenComplete as stop:
+        result, stopped = stop.result, stop
     finally:
         stream_log.removeFilter(_flags_in_record)
         if bar is not None:
@@ -397,78 +386,9 @@ def run(args: argparse.Namespace) -> int:
     for extra in result.extra_outputs:
         print(f"wrote {extra}")
     print(f"run directory: {result.run_dir}")
-    if stopped:  # the stop is still the exit code's (130, SIGTERM 143): a script after it should not go on
-        raise KeyboardInterrupt("once the run was complete; its outputs are whole")
+    if stopped is not None:  # still the stop's exit code (130, SIGTERM 143): a script should not go on
+        raise stopped
     return 0
-
-
-class _CompletionWatch:
-    """Whether the run of a ``generate`` call that Ctrl-C or SIGTERM stopped was complete by then: the run
-    holds them while it is marked complete and delivers them after, so the call raises KeyboardInterrupt
-    with every output whole (and the command said nothing of them). Made before the call, with the run
-    folder given (``--resume``, ``--run-dir``) or None (a new run names its own in the default ``runs/``)
-    and the output as given."""
-
-    def __init__(self, run_dir: str | None, output: str) -> None:
-        from streamt2v.pipeline.rundir import default_run_dir
-
-        self.output = Path(output).resolve()
-        self.given = Path(run_dir) if run_dir else None
-        self.root = default_run_dir("run").parent  # where a run without --run-dir gets its folder
-        # how the runs looked before: the given run's manifest (rewritten by any status the call sets), or
-        # the folders in runs/ (a run whose status was "complete" before the call is not this call's)
-        self.stamp = _manifest_stamp(self.given) if self.given else None
-        self.before = set() if self.given else set(_names(self.root))
-
-    def completed(self) -> GenerateResult | None:
-        """The :class:`~streamt2v.pipeline.generate.GenerateResult` of the run this call marked complete, as
-        the call would have returned it; None when it did not (the stop came before, or another run)."""
-        if self.given is not None:
-            found = [self.given] if _manifest_stamp(self.given) != self.stamp else []
-        else:  # a folder made during the call, of a run of this output (not another process's)
-            found = [self.root / name for name in sorted(set(_names(self.root)) - self.before)]
-        results = [r for r in map(self._result, found) if r is not None]
-        return results[0] if len(results) == 1 else None
-
-    def _result(self, path: Path) -> GenerateResult | None:
-        from streamt2v.pipeline.generate import GenerateConfig, GenerateResult
-        from streamt2v.pipeline.preflight import lowres_path
-        from streamt2v.pipeline.rundir import CONFIG, MANIFEST
-
-        try:
-            manifest = json.loads((path / MANIFEST).read_text())
-            cfg = GenerateConfig.from_dict(json.loads((path / CONFIG).read_text()))
-            output = Path(manifest["output"])
-            # every chunk too: a resume that dropped damaged chunks rewrote the manifest of a complete run
-            whole = len(manifest["chunks"]) == manifest["num_chunks"] and output.exists()
-            if manifest.get("status") != "complete" or not whole or output.resolve() != self.output:
-                return None
-        except (OSError, ValueError, TypeError, KeyError, AttributeError):
-            return None
-        # the outputs in the order the run returns them: the output, --png-dir, --gif, then with stage 3 the
-        # low-resolution video
-        extras = [Path(p) for p in (cfg.png_dir, cfg.gif) if p]
-        if cfg.enhance is not None:
-            extras.append(lowres_path(cfg.output))
-        return GenerateResult(output, path, cfg.stream.num_frames, extras)
-
-
-def _manifest_stamp(run_dir: Path) -> tuple[int, int, int, int] | None:
-    """What tells a rewrite of the run's manifest (replaced whole at each status): None when it has none."""
-    from streamt2v.pipeline.rundir import MANIFEST
-
-    try:
-        st = os.stat(run_dir / MANIFEST)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size
-
-
-def _names(folder: Path) -> list[str]:
-    try:
-        return os.listdir(folder)
-    except OSError:  # no runs/ yet
-        return []
 
 
 def _is_backend(name: str) -> bool:

@@ -234,6 +234,16 @@ class GenerateResult:
     extra_outputs: list[Path]
 
 
+class StoppedWhenComplete(KeyboardInterrupt):
+    """A Ctrl-C (or a SIGTERM the caller turns into KeyboardInterrupt) that came while the finished run was
+    being marked complete: it is held until the run is marked and unlocked, then taken. Every output is
+    whole; ``result`` is what the call would have returned."""
+
+    def __init__(self, result: GenerateResult) -> None:
+        super().__init__("once the run was complete; its outputs are whole")
+        self.result = result
+
+
 ChunkCallback = Callable[[Chunk], None]
 
 
@@ -378,6 +388,7 @@ def consume(
     in_stage3 = False
     held = ExitStack()  # with stage 3, the final outputs' locks: no other writer starts on them meanwhile
     shield = ExitStack()  # once the work ends, Ctrl-C and SIGTERM held until the run is marked and unlocked
+    result: GenerateResult | None = None  # once the run is marked complete
     try:
         final_locks = held.enter_context(outputs_locked(finals)) if cfg.enhance is not None else []
         for p in targets:
@@ -450,11 +461,17 @@ def consume(
     else:
         shield.enter_context(interrupts_held())
         run.set_status("complete", output=str(outputs[0]))
+        result = GenerateResult(outputs[0], run.path, n, outputs[1:])
     finally:
-        with shield:
-            held.close()
-            run.unlock()
-    return GenerateResult(outputs[0], run.path, n, outputs[1:])
+        try:
+            with shield:
+                held.close()
+                run.unlock()
+        except KeyboardInterrupt as stop:  # held, and taken as the shield ends
+            if result is None:
+                raise
+            raise StoppedWhenComplete(result) from stop
+    return result
 
 
 def _enhance_stage(
