@@ -268,15 +268,18 @@ def test_a_stage3_state_of_another_run_is_set_aside_and_an_unreadable_one_ignore
     assert EnhanceStateFile(path, "a").load().steps_done == 1
     with caplog.at_level(logging.WARNING):
         assert EnhanceStateFile(path, "b").load() is None
-    assert "is of another video, prompt, seed or setting" in caplog.text
-    assert not path.exists() and (tmp_path / "s.pt.stale").is_file()
+    assert (
+        "is of another video, prompt, seed or setting (after 1 step(s)); it is kept as s.pt.stale-a"
+        in caplog.text
+    )
+    assert not path.exists() and (tmp_path / "s.pt.stale-a").is_file()
     path.write_bytes(b"cut short")
     caplog.clear()
     with caplog.at_level(logging.WARNING):
         assert EnhanceStateFile(path, "b").load() is None
     assert "cannot read its saved state" in caplog.text
-    remove_state_file(path)
-    assert list(tmp_path.iterdir()) == []
+    assert remove_state_file(path) == [tmp_path / "s.pt.stale-a"]  # run a's steps are not b's to remove
+    assert [p.name for p in tmp_path.iterdir()] == ["s.pt.stale-a"]
 
 
 def test_a_stage3_state_set_aside_by_another_run_is_taken_back_by_its_own(tmp_path, caplog) -> None:
@@ -285,7 +288,7 @@ def test_a_stage3_state_set_aside_by_another_run_is_taken_back_by_its_own(tmp_pa
     it, and, had B saved a step, B's state replaced A's in NAME.stale: A's steps (hours at full size) were lost."""
     from streamt2v.pipeline.enhance_state import EnhanceProgress, EnhanceStateFile
 
-    path, stale = tmp_path / "s.pt", tmp_path / "s.pt.stale"
+    path, stale = tmp_path / "s.pt", tmp_path / "s.pt.stale-A"
 
     def progress(steps: int) -> EnhanceProgress:
         return EnhanceProgress(steps, torch.full((2,), float(steps)), torch.Generator().get_state(), {})
@@ -303,13 +306,46 @@ def test_a_stage3_state_set_aside_by_another_run_is_taken_back_by_its_own(tmp_pa
     EnhanceStateFile(path, "B").save(progress(1))
     assert EnhanceStateFile(path, "A").load().steps_done == 2
     assert EnhanceStateFile(path, "B").load().steps_done == 1  # and back again: nothing is lost
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.pt", "s.pt.stale"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.pt", "s.pt.stale-A"]
+
+
+def test_stage3_states_set_aside_are_kept_until_their_own_run_takes_them_back(tmp_path, caplog) -> None:
+    """A stopped, B (another seed) stopped, A run again and finished: A took its state back, said B's was
+    set aside 'now', and removing A's state file once its output was written removed B's too. And a third
+    run C setting aside B's state while A's lay set aside replaced A's. Every run's state is now kept under
+    its own name until that run takes it back; a finished run leaves the others' and names them."""
+    from streamt2v.pipeline.enhance_state import EnhanceProgress, EnhanceStateFile, remove_state_file
+
+    path = tmp_path / "s.pt"
+
+    def progress(steps: int) -> EnhanceProgress:
+        return EnhanceProgress(steps, torch.full((2,), float(steps)), torch.Generator().get_state(), {})
+
+    for key, steps in (("A", 2), ("B", 3), ("C", 4)):  # each started, sets the last one aside, stopped
+        assert EnhanceStateFile(path, key).load() is None
+        EnhanceStateFile(path, key).save(progress(steps))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.pt", "s.pt.stale-A", "s.pt.stale-B"]
+    with caplog.at_level(logging.WARNING):
+        assert EnhanceStateFile(path, "A").load().steps_done == 2
+    assert "(that run's state is set aside in turn, in s.pt.stale-C)" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):  # A's output written
+        kept = remove_state_file(path)
+    assert [p.name for p in kept] == ["s.pt.stale-B", "s.pt.stale-C"]
+    assert (
+        "kept 2 stage-3 state(s) of other runs" in caplog.text and "s.pt.stale-B, s.pt.stale-C" in caplog.text
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.pt.stale-B", "s.pt.stale-C"]
+    for key, steps in (("B", 3), ("C", 4)):  # each continues from its own steps, then finishes
+        assert EnhanceStateFile(path, key).load().steps_done == steps
+        remove_state_file(path)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_run_killed_while_taking_its_state_back_keeps_it(tmp_path, monkeypatch) -> None:
-    """Taking A's state back while B's is in place takes three renames. Killed after the first, A's state
-    lay only under a save's temporary name, which the next run removes; now it stays in NAME.stale or
-    NAME, so A, run again, still continues from it."""
+    """Taking A's state back while B's is in place takes more than one rename. Killed after the first, A's
+    state lay only under a save's temporary name, which the next run removes; now it stays in its
+    NAME.stale-KEY or NAME, so A, run again, still continues from it."""
     from streamt2v.pipeline import enhance_state
     from streamt2v.pipeline.enhance_state import (
         EnhanceProgress,

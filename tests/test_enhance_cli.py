@@ -97,6 +97,50 @@ def test_cli_enhance_stopped_then_run_again_continues_after_its_last_step(refine
     check_output_path(out, overwrite=True)  # released
 
 
+def test_cli_enhance_keeps_the_state_of_another_run_it_set_aside(refiner: Refiner, tmp_path, caplog):
+    """Run A stopped, run B (--seed 3) stopped, A again: it warned that B's state was set aside 'now' and
+    finished, and removed B's state with its own. B's state is kept (and named); B, run again, continues."""
+    from torch.nn.modules.module import register_module_forward_hook
+
+    from streamt2v.cli import main
+
+    src = write_video(tmp_path / "in.mp4", torch.rand(1, 3, 7, 16, 16) * 2 - 1, fps=8)
+    folder = refiner.save_pretrained(tmp_path / "ref")
+    out = tmp_path / "o.mp4"
+    a = ["enhance", str(src), "--prompt", "p", "--model", str(folder), "--steps", "3", "-o", str(out)]
+    a += ["--chunk-frames", "8", "--overlap", "1", "--no-progress"]  # one chunk: one UNet call a step
+    b = [*a, "--seed", "3"]
+    calls, stop_at = [], None
+
+    def count(module, inputs, output):
+        if isinstance(module, UNet3DConditionModel):
+            calls.append(1)
+            if stop_at and len(calls) == stop_at:
+                raise KeyboardInterrupt
+
+    hook = register_module_forward_hook(count)
+    try:
+        stop_at = 2  # each stopped in step 2: step 1 kept
+        assert main(a) == 130
+        calls.clear()
+        assert main(b) == 130
+        calls.clear()
+        stop_at = None
+        with caplog.at_level(logging.WARNING):
+            assert main(a) == 0
+        assert len(calls) == 2  # A continued after its step 1
+        kept = [p.name for p in tmp_path.glob(".o.mp4.stage3.pt*")]
+        assert len(kept) == 1 and kept[0].startswith(".o.mp4.stage3.pt.stale-")
+        assert f"that run's state is set aside in turn, in {kept[0]}" in caplog.text
+        assert f"kept 1 stage-3 state(s) of other runs set aside in {tmp_path} ({kept[0]})" in caplog.text
+        calls.clear()
+        assert main([*b, "--overwrite"]) == 0
+        assert len(calls) == 2  # B continued after its step 1 too
+    finally:
+        hook.remove()
+    assert list(tmp_path.glob(".o.mp4.stage3.pt*")) == []
+
+
 def test_cli_enhance_checks_everything_before_reading_or_loading(
     refiner: Refiner, tmp_path, monkeypatch, capsys
 ):

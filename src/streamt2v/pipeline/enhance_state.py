@@ -7,11 +7,12 @@ stages 1–2 keep them. After every step :func:`~streamt2v.pipeline.enhance.enha
 remembers earlier model outputs). Continuing from it gives the same video, bit for bit, as the run that was
 stopped. :class:`EnhanceStateFile` keeps the latest one in a file (written atomically), under a key of
 everything the result depends on besides the refiner's weights: a file from another video, prompt, seed or
-setting is set aside and the stage starts over.
+setting is set aside (kept, for that run to continue) and the stage starts over.
 """
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import logging
 import os
@@ -29,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 # The scheduler attribute holding its config (rebuilt from the refiner, never restored from a file).
 _SCHEDULER_CONFIG_ATTRIBUTE = "_internal_dict"
+# A state file's name + this + the first digits of its key: the state of another run, set aside.
+STALE_INFIX = ".stale-"
 
 
 @dataclass
@@ -98,46 +101,49 @@ class EnhanceStateFile:
         self.path = Path(path)
         self.key = key
 
-    @property
-    def stale_path(self) -> Path:
-        """Where a state of another run is set aside (``NAME.stale``)."""
-        return self.path.with_name(self.path.name + ".stale")
+    def stale_path(self, key: str | None = None) -> Path:
+        """Where the state of the run keyed ``key`` (default: this one) is set aside while another run uses
+        ``path``: ``NAME.stale-KEY`` (the key's first 16 digits), one file per run, so setting a run's state
+        aside never replaces another's."""
+        return self.path.with_name(f"{self.path.name}{STALE_INFIX}{(key or self.key)[:16]}")
 
     def load(self) -> EnhanceProgress | None:
         """The saved progress, or None when there is none of this run. A file of another run is set aside
-        under ``NAME.stale`` (with a warning); a state of this run set aside there before (a run with another
-        prompt or seed was started in between, and stopped) is taken back, so that run's steps are not lost.
-        An unreadable file is a warning (it is overwritten at the next step)."""
+        under its own ``NAME.stale-KEY`` (with a warning); this run's state set aside there before (a run with
+        another prompt or seed was started in between, and stopped) is taken back, so its steps are not
+        lost. A state set aside is removed only when its own run takes it back (its run's output written,
+        :func:`remove_state_file` removes it) or by the user: it is the only copy of that run's steps. An
+        unreadable file is a warning (it is overwritten at the next step)."""
         current = _read(self.path) if self.path.is_file() else None
         if isinstance(current, tuple) and current[0] == self.key:
             return current[1]
-        earlier = _read(self.stale_path) if self.stale_path.is_file() else None
+        own = self.stale_path()
+        earlier = _read(own) if own.is_file() else None
         if isinstance(earlier, tuple) and earlier[0] == self.key:
-            # the state set aside is this run's: swap it back (the other run's, if any, is set aside in turn).
-            # This run's state moves in one rename, so it is always in one of the two files; the other run's
-            # waits under a save's temporary name, which a run killed before the last rename leaves to be removed
-            other = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
-            if isinstance(current, tuple):
+            # the state set aside is this run's: swap it back, the other run's (if any) set aside in turn.
+            # Two renames, each atomic: a run killed between them leaves both states under names load() reads
+            other = self.stale_path(current[0]) if isinstance(current, tuple) else None
+            if other is not None:
                 os.replace(self.path, other)
-            os.replace(self.stale_path, self.path)
-            if isinstance(current, tuple):
-                os.replace(other, self.stale_path)
+            os.replace(own, self.path)
             logger.warning(
                 "stage 3 continues from its own saved state, which a run of another video, prompt, seed or "
-                "setting had moved to %s%s",
-                self.stale_path.name,
-                " (that run's state is moved there now)" if isinstance(current, tuple) else "",
+                "setting had set aside in %s%s",
+                own.name,
+                f" (that run's state is set aside in turn, in {other.name})" if other is not None else "",
             )
             return earlier[1]
         if isinstance(current, Exception):  # a file cut short by a full disk, or not ours: say why
             logger.warning("stage 3 starts over: cannot read its saved state %s (%s)", self.path, current)
         elif current is not None:
-            os.replace(self.path, self.stale_path)
+            other = self.stale_path(current[0])
+            os.replace(self.path, other)
             logger.warning(
-                "stage 3 starts over: its saved state %s is of another video, prompt, seed or setting "
-                "(moved to %s)",
+                "stage 3 starts over: its saved state %s is of another video, prompt, seed or setting (after "
+                "%d step(s)); it is kept as %s, from which that run continues when run again",
                 self.path,
-                self.stale_path.name,
+                current[1].steps_done,
+                other.name,
             )
         return None
 
@@ -176,8 +182,20 @@ def remove_stale_state_temporaries(path: str | os.PathLike) -> list[Path]:
     return remove_leftovers(path.parent, re.compile(re.escape(f".{path.name}.tmp-") + r"\d+"))
 
 
-def remove_state_file(path: str | os.PathLike) -> None:
-    """Remove a stage-3 state file and the one it set aside (its run's output is written)."""
+def remove_state_file(path: str | os.PathLike) -> list[Path]:
+    """Remove a stage-3 state file (its run's output is written). The states of other runs set aside beside
+    it (``NAME.stale-KEY``, :meth:`EnhanceStateFile.load`) are kept, with a warning naming them: each holds
+    the steps of a run that was stopped, and only that run, run again, or the user knows whether they are
+    still wanted. Returns those kept."""
     path = Path(path)
     path.unlink(missing_ok=True)
-    path.with_name(path.name + ".stale").unlink(missing_ok=True)
+    kept = sorted(path.parent.glob(glob.escape(path.name + STALE_INFIX) + "*"))
+    if kept:
+        logger.warning(
+            "kept %d stage-3 state(s) of other runs set aside in %s (%s): each is continued by its own run "
+            "when that is started again; delete them if those runs are not wanted",
+            len(kept),
+            path.parent,
+            ", ".join(p.name for p in kept),
+        )
+    return kept
