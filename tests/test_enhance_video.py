@@ -151,3 +151,61 @@ def test_a_canvas_the_vae_cannot_encode_is_a_setting_error_naming_resolution(ref
         enhance_video(video, "a red circle", refiner, bad, seed=1, progress=False)
     with pytest.raises(EnhanceSettingError, match=expected):
         checked_config({"resolution": (34, 32)}, None)  # the random-weight stand-in's VAE: factor 4
+
+
+def test_schedule_entries_no_chunk_is_refined_with_are_warned_about(refiner: Refiner, caplog) -> None:
+    """A 24-frame video is one chunk, refined with the prompt at its middle frame (12): the entry at frame 16
+    was never used, without a word (generate warns about entries none of its chunks use)."""
+    video = torch.rand(1, 3, 24, 16, 16) * 2 - 1
+    cfg = EnhanceConfig(num_inference_steps=1, start_step=1)  # F = 24: one chunk
+    schedule = "0: a red circle; 16: a green square"
+    with caplog.at_level(logging.WARNING, logger="streamt2v.pipeline.enhance"):
+        enhance_video(video, schedule, refiner, cfg)
+    assert "prompt schedule entry 16: 'a green square' is never used by stage 3" in caplog.text
+    assert "middle frame, and the chunks' middle frames are 12" in caplog.text
+    assert "entry 0:" not in caplog.text
+    caplog.clear()
+    two = EnhanceConfig(num_inference_steps=1, start_step=1, chunk_frames=12, overlap=0)  # middles 6, 18
+    with caplog.at_level(logging.WARNING, logger="streamt2v.pipeline.enhance"):
+        enhance_video(video, schedule, refiner, two)  # each entry refines a chunk: no warning
+    assert "never used" not in caplog.text
+
+
+def test_an_output_smaller_than_the_input_is_warned_about(refiner: Refiner, caplog) -> None:
+    """A refiner whose canvas is smaller than the frames (32x32 here, for 48x40 input) shrank the video
+    with no warning (only a stretched aspect ratio was warned about)."""
+    video = torch.rand(1, 3, 2, 48, 40) * 2 - 1
+    cfg = EnhanceConfig(num_inference_steps=1, start_step=1)
+    with caplog.at_level(logging.WARNING, logger="streamt2v.pipeline.enhance"):
+        assert enhance_video(video, "a", refiner, cfg).shape[-2:] == (32, 32)
+    assert (
+        "the output frames will be 32x32, smaller than the input's 48x40 (HxW), on a 32x32 canvas (the "
+        "refiner's frame size); set resolution (--resolution) to a larger one, e.g. 48x40" in caplog.text
+    )
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="streamt2v.pipeline.enhance"):  # fitted into 64x32: 38x32
+        padded = EnhanceConfig(num_inference_steps=1, start_step=1, resolution=(64, 32), pad_to_aspect=True)
+        enhance_video(video, "a", refiner, padded)
+    assert (
+        "will be 38x32, smaller than the input's 48x40 (HxW), on a 64x32 canvas (the resolution"
+        in caplog.text
+    )
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="streamt2v.pipeline.enhance"):  # as large: no warning
+        enhance_video(
+            video, "a", refiner, EnhanceConfig(num_inference_steps=1, start_step=1, resolution=(48, 40))
+        )
+        enhance_video(video[..., :32, :32], "a", refiner, cfg)
+    assert "smaller than the input" not in caplog.text
+
+
+def test_enhance_video_draws_no_progress_bar_unless_asked(refiner: Refiner, capfd) -> None:
+    """enhance_video drew a tqdm bar on stderr by default, even into a pipe or a log file, where the
+    stages-1-2 pipeline's pipe(...) draws none."""
+    video = torch.rand(1, 3, 2, 16, 16) * 2 - 1
+    cfg = EnhanceConfig(num_inference_steps=2, start_step=2)
+    capfd.readouterr()
+    enhance_video(video, "a", refiner, cfg)
+    assert "enhance" not in capfd.readouterr().err
+    enhance_video(video, "a", refiner, cfg, progress=True)
+    assert "enhance: 100%" in capfd.readouterr().err

@@ -46,7 +46,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "CFG), else the official defaults named below.",
     )
     p.add_argument("input", type=user_path, help="input video file (mp4, gif, ... or a folder of PNG frames)")
-    p.add_argument("--prompt", required=True, help="text prompt for the refiner")
+    p.add_argument(
+        "--prompt",
+        required=True,
+        help="text prompt for the refiner, or an inline schedule such as '0: a cat; 48: a dog' (each chunk is "
+        "refined with the prompt at its middle frame; an entry no chunk uses is warned about)",
+    )
     p.add_argument(
         "-o",
         "--output",

@@ -57,7 +57,13 @@ from streamt2v.pipeline.enhance_state import (
     scheduler_state,
     state_key,
 )
-from streamt2v.pipeline.prompts import PromptSchedule, as_schedule, warn_unread_prompts
+from streamt2v.pipeline.prompts import (
+    PromptSchedule,
+    as_schedule,
+    nearby_starts,
+    unused_entries,
+    warn_unread_prompts,
+)
 from streamt2v.pipeline.step_counts import check_start_step  # here too: its home before
 from streamt2v.sampling.schedulers import check_finite_latents
 from streamt2v.sampling.sdedit import sdedit_noise, sdedit_timesteps
@@ -270,15 +276,23 @@ def fit_and_pad(
     from streamt2v.io.video import resize_video
 
     ch, cw = canvas
-    h, w = video.shape[-2:]
     if not pad:
         return resize_video(video, (ch, cw)), (0, 0, ch, cw)
-    scale = min(ch / h, cw / w)
-    fh, fw = _even_side(h * scale, ch), _even_side(w * scale, cw)
+    fh, fw = output_size(tuple(video.shape[-2:]), canvas, pad)
     fitted = resize_video(video, (fh, fw))
     top, left = (ch - fh) // 2, (cw - fw) // 2
     out = F.pad(fitted, (left, cw - fw - left, top, ch - fh - top), value=-1.0)
     return out, (top, left, fh, fw)
+
+
+def output_size(frame: tuple[int, int], canvas: tuple[int, int], pad: bool) -> tuple[int, int]:
+    """The ``(H, W)`` of the output frames for input frames of ``frame`` size: the ``canvas``, or with
+    ``pad`` the frame fitted inside it (:func:`fit_and_pad`'s box)."""
+    (h, w), (ch, cw) = frame, canvas
+    if not pad:
+        return ch, cw
+    scale = min(ch / h, cw / w)
+    return _even_side(h * scale, ch), _even_side(w * scale, cw)
 
 
 def _even_side(size: float, limit: int) -> int:
@@ -293,12 +307,32 @@ def crop(video: torch.Tensor, box: tuple[int, int, int, int]) -> torch.Tensor:
     return video[..., top : top + hh, left : left + ww]
 
 
+def chunk_prompt_frames(plan: ChunkPlan) -> list[int]:
+    """The frame whose prompt each enhancer chunk is refined with: its middle frame (within the video)."""
+    last = plan.num_frames - 1
+    return [min(last, s + plan.chunk_frames // 2) for s in plan.starts]
+
+
 def chunk_prompts(prompt: str | PromptSchedule, plan: ChunkPlan) -> list[str]:
-    """The prompt of each enhancer chunk: a schedule's prompt at the chunk's middle frame."""
+    """The prompt of each enhancer chunk: a schedule's prompt at the chunk's middle frame
+    (:func:`chunk_prompt_frames`)."""
     if isinstance(prompt, str):
         return [prompt] * len(plan)
-    last = plan.num_frames - 1
-    return [prompt.prompt_at(min(last, s + plan.chunk_frames // 2)) for s in plan.starts]
+    return [prompt.prompt_at(frame) for frame in chunk_prompt_frames(plan)]
+
+
+def warn_unused_entries(schedule: PromptSchedule, plan: ChunkPlan) -> None:
+    """Warn about each schedule entry no enhancer chunk is refined with (one followed by another before the
+    next chunk's middle frame), as the stages-1-2 pipeline warns about those no chunk of it uses."""
+    frames = chunk_prompt_frames(plan)
+    for frame, text in unused_entries(schedule, frames):
+        logger.warning(
+            "prompt schedule entry %d: %r is never used by stage 3: each enhancer chunk is refined with the "
+            "prompt active at its middle frame, and the chunks' middle frames are %s",
+            frame,
+            text,
+            nearby_starts(frames, frame),
+        )
 
 
 def prompt_schedule(prompt: str | PromptSchedule, num_frames: int) -> PromptSchedule:
@@ -340,7 +374,7 @@ def enhance_video(
     *,
     generator: torch.Generator | None = None,
     seed: int | None = None,
-    progress: bool = True,
+    progress: bool = False,
     as_uint8: bool = False,
     state_file: str | os.PathLike | None = None,
 ) -> torch.Tensor | np.ndarray:
@@ -360,9 +394,16 @@ def enhance_video(
     ``state_file``: where the state after each denoising step is kept (written atomically,
     :mod:`~streamt2v.pipeline.enhance_state`). If it holds the state of this same enhancement (video,
     prompt, settings, seed), the run continues after its last step, with the same result as an uninterrupted
-    one; a state of anything else is set aside (``NAME.stale``). The file stays: remove it once the output
-    is written (:func:`~streamt2v.pipeline.enhance_state.remove_state_file`). The refiner's weights are not
-    part of the check.
+    one; a state of anything else is set aside (``NAME.stale-KEY``, kept for its own run to continue). The
+    file stays: remove it once the output is written
+    (:func:`~streamt2v.pipeline.enhance_state.remove_state_file`). The refiner's weights are not part of
+    the check.
+
+    Warnings, before any work: a schedule entry no chunk is refined with, output frames smaller than the
+    input's (a canvas smaller than the video), input frames stretched to another aspect ratio.
+    ``progress``: a tqdm bar over the denoising steps on stderr; off by default, as the stages-1-2
+    pipeline's ``pipe(...)`` shows none and the metrics' bars are off: a library call draws nothing unasked
+    (``streamt2v enhance`` turns it on when stderr is a terminal, unless ``--no-progress``).
     """
     from streamt2v.pixels import check_pixels
     from streamt2v.sampling.schedulers import make_scheduler
@@ -416,9 +457,12 @@ def enhance_video(
             w,
             *canvas,
         )
+    _warn_if_smaller((h, w), canvas, config, f)
+    plan = chunk_plan_for(video.shape[2], config)
+    warn_unused_entries(schedule, plan)
     latents, box = _upscale_and_encode(video, refiner.vae, canvas, config.pad_to_aspect)  # (B, C, T, h, w)
 
-    prompts = chunk_prompts(schedule, chunk_plan_for(video.shape[2], config))
+    prompts = chunk_prompts(schedule, plan)
     warn_unread_prompts(refiner.text_encoder, [*prompts, config.negative_prompt])
     with torch.no_grad():
         # one embedding when every chunk has the same prompt, else one per chunk
@@ -457,6 +501,27 @@ def enhance_video(
 
 
 _NOT_IN_STATE_KEY = ("fps", "decode_frames_per_slice", "max_batch_chunks")
+
+
+def _warn_if_smaller(frame: tuple[int, int], canvas: tuple[int, int], config: EnhanceConfig, f: int) -> None:
+    """Warn when the output frames would be smaller than the input's on a side (a refiner made for smaller
+    frames than these): an enhancer that shrinks the video is rarely what was meant, and nothing else says
+    so until the output is looked at. ``f``: the VAE's scale factor, which a canvas's sides are multiples of."""
+    out = output_size(frame, canvas, config.pad_to_aspect)
+    if out[0] >= frame[0] and out[1] >= frame[1]:
+        return
+    # the smallest canvas holding the input, in multiples of f (with pad_to_aspect, the output fills it)
+    larger = f"{-(-frame[0] // f) * f}x{-(-frame[1] // f) * f}"
+    source = "the resolution setting" if config.resolution is not None else "the refiner's frame size"
+    logger.warning(
+        "the output frames will be %dx%d, smaller than the input's %dx%d (HxW), on a %dx%d canvas (%s); set "
+        "resolution (--resolution) to a larger one, e.g. %s, or use a refiner made for at least this size",
+        *out,
+        *frame,
+        *canvas,
+        source,
+        larger,
+    )
 
 
 def _upscale_and_encode(
