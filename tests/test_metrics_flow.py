@@ -183,3 +183,37 @@ def test_resize_computes_bilinear_in_float_and_rounds_like_the_official_resize()
         out = resize_frames(frames, (h, w))
         for i in range(2):
             np.testing.assert_array_equal(out[i], _bilinear_by_hand(frames[i], h, w))
+
+
+def test_resize_rounds_the_exact_bilinear_value_half_to_even():
+    """The float32 resize (``F.interpolate``) rounded the many exact ties (x.5) of the weights k/(2·size)
+    either way, depending on the torch thread count: MAWE changed with it. The resize is exact now, at any
+    thread count: checked against rational arithmetic, ties included."""
+    from fractions import Fraction
+
+    def taps(n_in, n_out):
+        out = []
+        for d in range(n_out):
+            src = max(Fraction(2 * d + 1, 2 * n_out) * n_in - Fraction(1, 2), Fraction(0))
+            lo = min(int(src), n_in - 1)
+            out.append((lo, min(lo + 1, n_in - 1), src - lo if lo < n_in - 1 else Fraction(0)))
+        return out
+
+    frame = np.random.default_rng(3).integers(0, 256, (8, 12, 3), dtype=np.uint8)
+    h, w = 12, 18  # 3/2 of the size: weights in sixths, with ties
+    want, ties = np.empty((h, w, 3), np.uint8), 0
+    for i, (y0, y1, fy) in enumerate(taps(8, h)):
+        for j, (x0, x1, fx) in enumerate(taps(12, w)):
+            for c in range(3):
+                p = [[int(frame[y, x, c]) for x in (x0, x1)] for y in (y0, y1)]
+                v = (1 - fy) * ((1 - fx) * p[0][0] + fx * p[0][1]) + fy * ((1 - fx) * p[1][0] + fx * p[1][1])
+                ties += v.denominator == 2
+                want[i, j, c] = round(v)  # a Fraction rounds half to even
+    assert ties >= 10  # the case the float resize got wrong is there
+    saved = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            np.testing.assert_array_equal(resize_frames(frame[None], (h, w))[0], want)
+    finally:
+        torch.set_num_threads(saved)

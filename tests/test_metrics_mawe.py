@@ -177,3 +177,25 @@ def test_the_info_line_of_an_infinite_mawe_names_the_video(tmp_path, caplog):
     assert len(lines) == 4, lines
     assert repr(str(path)) in lines[0] and "'clip 7'" in lines[1] and "'clip 8'" in lines[2]
     assert lines[3].startswith("MAWE is inf")
+
+
+def test_mawe_does_not_depend_on_the_torch_thread_count():
+    """QA: one video's MAWE was 0.679 with one torch thread and 0.675 with two. The float32 resize to the
+    flow size (``F.interpolate``) differed by ~5e-5 with the thread count, which flipped the rounding of
+    some pixels, and DIS flow is sensitive to them; the float32 sums of the warp error moved too."""
+    from streamt2v.metrics.flow import resize_frames, tensor_to_uint8
+    from streamt2v.microworld.dataset import eval_scene
+    from streamt2v.microworld.render import render
+
+    video = render(eval_scene("a red circle bouncing on a blue background", 1), 4, 32)
+    threads, results = torch.get_num_threads(), []
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            results.append((resize_frames(tensor_to_uint8(video), 720), mawe(video)))
+    finally:
+        torch.set_num_threads(threads)
+    (frames_1, one), (frames_2, two) = results
+    np.testing.assert_array_equal(frames_1, frames_2)
+    np.testing.assert_array_equal(one.warp_errors, two.warp_errors)
+    assert np.isfinite(one.mawe) and one.mawe == two.mawe

@@ -169,13 +169,27 @@ def check_flow_settings(backend: str, size: object) -> tuple[int, int] | None:
     return hw
 
 
+def _bilinear_taps(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Source rows (or columns) ``lo``, ``hi`` and the integer weight of ``hi`` over ``den`` for each of
+    ``n_out`` outputs: half-pixel centres (``align_corners=False``), the position ``(d + ½)·n_in/n_out − ½``
+    clamped at 0 as ``F.interpolate`` clamps it, written as the exact fraction ``num / (2·n_out)``."""
+    den = 2 * n_out
+    num = np.maximum((2 * np.arange(n_out, dtype=np.int64) + 1) * n_in - n_out, 0)
+    lo = np.minimum(num // den, n_in - 1)
+    hi = np.minimum(lo + 1, n_in - 1)
+    return lo, hi, np.where(hi > lo, num - lo * den, 0), den
+
+
 def resize_frames(frames: np.ndarray, size: int | tuple[int, int] | None) -> np.ndarray:
     """Resize ``(T, H, W, 3)`` frames to ``size`` (``N`` → N×N, or ``(H, W)``); ``None`` keeps them.
 
     Bilinear without antialiasing, as the official ``F.resize(..., antialias=False)`` resizes the uint8
-    video: computed in float32 (``F.interpolate``, half-pixel centres) and rounded half to even, as
-    torchvision's tensor resize does. (OpenCV's fixed-point ``INTER_LINEAR`` differs by one level on about
-    11% of the values, which moved MAWE by ~0.5%.)
+    video (half-pixel centres, rounded half to even), but computed exactly: the weights are fractions
+    ``k / (2·size)``, so the sums are integers, exact in float64, and one division rounds them. The result
+    is the same on every machine and thread count. (torchvision's float32 ``F.interpolate`` differed by
+    ~5e-5 with the torch thread count, which flipped the rounding of some pixels at the many exact ties
+    and moved DIS flow, hence MAWE, by ~0.5%; OpenCV's fixed-point ``INTER_LINEAR`` is one level off on
+    about 11% of the values.)
     """
     hw = check_flow_size(size)
     if hw is None:
@@ -183,12 +197,18 @@ def resize_frames(frames: np.ndarray, size: int | tuple[int, int] | None) -> np.
     h, w = hw
     if frames.shape[1:3] == (h, w):
         return frames
+    y0, y1, wy, dy = _bilinear_taps(frames.shape[1], h)
+    x0, x1, wx, dx = _bilinear_taps(frames.shape[2], w)
+    # integer weights as float64: the largest sum, 255·(2·8192)², is far below 2**53 (exact)
+    wx0, wx1 = (dx - wx).astype(np.float64)[:, None], wx.astype(np.float64)[:, None]
+    wy0, wy1 = (dy - wy).astype(np.float64)[:, None, None], wy.astype(np.float64)[:, None, None]
     out = np.empty((len(frames), h, w, frames.shape[3]), np.uint8)
-    for i, f in enumerate(frames):  # one frame at a time: 240 float frames at 720x720 would be 1.5 GB
-        x = torch.from_numpy(np.ascontiguousarray(f)).permute(2, 0, 1)[None].float()
-        x = x.contiguous(memory_format=torch.channels_last)  # the same values, faster from (H, W, 3)
-        y = torch.nn.functional.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
-        out[i] = y[0].round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+    for i, f in enumerate(frames):  # one frame at a time: 240 float frames at 720x720 would be 3 GB
+        f = f.astype(np.float64)
+        rows = f[:, x0] * wx0 + f[:, x1] * wx1  # (H_in, w, 3), times dx
+        # a tie stays a tie: sum / (dx·dy) is correctly rounded and another fraction of that denominator
+        # lies ≥ 1/(dx·dy) from k + ½, so rint rounds the exact value half to even
+        out[i] = np.rint((rows[y0] * wy0 + rows[y1] * wy1) / (dx * dy))
     return out
 
 

@@ -10,7 +10,11 @@ Two definitions:
      order wins; target pixels not hit are *unknown* (0 in the warped frame);
   2. ``W_t = Σ_known,3 channels (I_{t+1} − warp(I_t))² / (3 · N_known)`` in 0–255 units;
   3. ``m_t = mean over pixels of ‖flow‖₂`` (not squared);
-  4. ``MAWE = mean_t W_t / (c · m_t)`` with ``c = 9.5`` (a mean of ratios), all in float32.
+  4. ``MAWE = mean_t W_t / (c · m_t)`` with ``c = 9.5`` (a mean of ratios), in float32.
+
+  The official code sums in float32 torch, whose last digits vary with the thread count; here the sum of
+  step 2 is exact (integers) and that of step 3 float64 (numpy), so MAWE does not (with the exact resize of
+  ``flow.resize_frames``).
 
 - ``definition="paper"``: the paper-v2 appendix formula ``MAWE = W / OFS`` with ``W`` the mean warp
   error over pairs and ``OFS`` the mean *squared* flow magnitude over all pairs and pixels; no ``c``.
@@ -95,17 +99,23 @@ class MaweResult:
 
 
 def pair_stats(frame_a: np.ndarray, frame_b: np.ndarray, flow: np.ndarray) -> tuple[float, float, float]:
-    """``(W_t, m_t, mean ‖f‖²)`` of one pair: uint8 ``(H, W, 3)`` frames, float ``(2, H, W)`` flow."""
+    """``(W_t, m_t, mean ‖f‖²)`` of one pair: uint8 ``(H, W, 3)`` frames, float ``(2, H, W)`` flow.
+
+    Nothing here depends on the torch thread count (a float32 ``torch.sum`` does, in its last digits): the
+    squared errors are integers, summed exactly; the flow norms are computed and summed by numpy in float64
+    (float32 in the official code: 2e-7 apart on the reference video)."""
     a = torch.from_numpy(np.ascontiguousarray(frame_a)).permute(2, 0, 1).to(torch.float32)
-    b = torch.from_numpy(np.ascontiguousarray(frame_b)).permute(2, 0, 1).to(torch.float32)
     f = torch.from_numpy(np.ascontiguousarray(flow)).to(torch.float32)
     warped, unknown = forward_warp(a, f)
-    known = (~unknown).to(torch.float32)
-    n_known = known.sum()
-    sq = ((b - warped) ** 2 * known).sum()
-    werr = (sq / (3 * n_known)).item() if n_known > 0 else math.nan
-    mag = torch.linalg.vector_norm(f, dim=0)
-    return werr, mag.mean().item(), (mag.double() ** 2).mean().item()
+    known = ~unknown.numpy()
+    n_known = int(known.sum())
+    # warped pixels are frame_a's values: integer differences, squares below 2**16
+    diff = frame_b.transpose(2, 0, 1).astype(np.int32) - warped.numpy().astype(np.int32)
+    sq = int((diff * diff).sum(axis=0)[known].sum(dtype=np.int64))
+    werr = sq / (3 * n_known) if n_known > 0 else math.nan
+    dx, dy = f.numpy().astype(np.float64)  # float64 elementwise: no torch reduction, whose order may vary
+    sq_mag = dx * dx + dy * dy
+    return werr, float(np.sqrt(sq_mag).mean()), float(sq_mag.mean())
 
 
 def _check_shapes(frames: np.ndarray, flows: np.ndarray) -> None:
@@ -133,20 +143,20 @@ def _result(stats: np.ndarray, coeff: float, definition: str, name: str | None =
     """MAWE from per-pair ``(W_t, m_t, mean ‖f‖²)`` rows (module docstring); ``name`` labels the video in
     the log line of an infinite MAWE."""
     werr, mot = stats[:, 0].astype(np.float32), stats[:, 1].astype(np.float32)
-    w32, m32 = torch.from_numpy(werr), torch.from_numpy(mot)
-    if definition == "official":
-        denom = torch.tensor(coeff, dtype=torch.float32) * m32
-        ratios = torch.where(denom > 0, w32 / denom, torch.full_like(w32, math.inf))
-        value, used_coeff = float(ratios.mean().item()), float(coeff)
+    if definition == "official":  # float32 as the official code, in numpy: no thread-dependent sum
+        denom = np.float32(coeff) * mot
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratios = np.where(denom > 0, werr / denom, np.float32(math.inf)).astype(np.float32)
+        value, used_coeff = float(ratios.mean(dtype=np.float32)), float(coeff)
     else:
         ofs = float(stats[:, 2].mean())  # equal pixel counts: mean of per-pair means = global mean
-        ratios = torch.empty(0)
+        ratios = np.empty(0, np.float32)
         value = float(np.mean(werr, dtype=np.float64) / ofs) if ofs > 0 else math.inf
         used_coeff = 1.0
     if math.isinf(value):
         which = f"MAWE of {name!r}" if name is not None else "MAWE"
         logger.info("%s is inf: the video has (some) pairs with zero optical flow (static video)", which)
-    return MaweResult(value, werr, mot, definition, used_coeff, ratios.numpy())
+    return MaweResult(value, werr, mot, definition, used_coeff, ratios)
 
 
 def check_coeff(coeff: float) -> float:
