@@ -345,3 +345,63 @@ def test_bad_numeric_flags_are_refused_naming_the_flag_whatever_the_metrics(vide
     assert main(["evaluate", video, "--metrics", "probes", "--boundaries", " 12, 20,", "--no-progress"]) == 0
     assert main(["evaluate", video, "--metrics", "probes", "--boundaries", "None", "--no-progress"]) == 0
     assert "error" not in capsys.readouterr().err
+
+
+def test_out_is_written_when_no_video_could_be_scored(video_dir, tmp_path, capsys):
+    """QA: with every video skipped the command exited 1 and wrote no ``--out`` file, without saying so: a
+    script reading the results found nothing, not even why. The file now holds no records and the skipped
+    videos with their errors; the exit status stays 1."""
+    broken = str(video_dir / "c_broken.mp4")
+    for name in ("r.json", "r.csv"):
+        out = tmp_path / name
+        assert main(["evaluate", broken, "--metrics", "scuts", "--no-progress", "--out", str(out)]) == 1
+        printed = capsys.readouterr()
+        assert printed.out == f"wrote {out}\n"
+        assert "error: none of the 1 video(s) could be scored" in printed.err
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["records"] == [] and data["mean"] == {} and data["config"]["metrics"] == ["scuts"]
+    assert [s["path"] for s in data["skipped"]] == [broken] and data["skipped"][0]["error"]
+    assert (tmp_path / "r.csv").read_text().splitlines() == ["path", "mean"]
+
+
+def test_mawe_coeff_with_the_paper_definition_is_said_to_be_unused(video_dir, capsys):
+    """QA: ``--mawe-coeff`` with ``--mawe-definition paper`` (which has no c) was ignored without a word."""
+    argv = [
+        "evaluate",
+        str(video_dir / "a_clean.mp4"),
+        "--metrics",
+        "mawe",
+        "--flow-size",
+        "0",
+        "--no-progress",
+    ]
+    assert main([*argv, "--mawe-definition", "paper", "--mawe-coeff", "2"]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        "warning: not used by the metric(s) mawe: --mawe-coeff (the official MAWE definition uses it, not "
+        "--mawe-definition paper)"
+    ]
+    for more in (["--mawe-definition", "paper"], ["--mawe-coeff", "2"]):  # each used: nothing said
+        assert main([*argv, *more]) == 0
+        assert "warning" not in capsys.readouterr().err, more
+
+
+def test_a_folder_of_frames_given_itself_is_not_called_a_folder_s_video(video_dir, tmp_path, capsys):
+    """QA: ``evaluate vids vids/frames`` said the frames folder came in "as a video of the folder
+    'vids/frames'", though it was named itself; the folder holding it is 'vids'."""
+    import cv2
+
+    vids = tmp_path / "vids"
+    (vids / "frames").mkdir(parents=True)
+    shutil.copy(video_dir / "a_clean.mp4", vids)
+    for i in range(2):
+        cv2.imwrite(str(vids / "frames" / f"frame_{i:06d}.png"), np.full((16, 16, 3), 60 * i, np.uint8))
+    folder, frames = str(vids), str(vids / "frames")
+    assert main(["evaluate", folder, frames, "--metrics", "scuts"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: video {frames!r} is given twice as a video of the folder {folder!r} and as {frames!r}\n"
+    )
+    assert main(["evaluate", frames, folder, "--metrics", "scuts"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: video {frames!r} is given twice as {frames!r} and as a video of the folder {folder!r}\n"
+    )

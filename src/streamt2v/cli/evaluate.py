@@ -127,9 +127,10 @@ def _flow_size(text: str) -> int:
     return value
 
 
-def _given_as(target: str) -> str:
-    """How a video came in (a name on the command line, or a folder's video), for the twice-given error."""
-    return f"a video of the folder {target!r}" if Path(target).is_dir() else repr(target)
+def _given_as(video: Path, target: str) -> str:
+    """How ``video`` came in: the name ``target`` on the command line, or a video of the folder ``target``
+    (a folder of frames given itself is a name), for the twice-given error."""
+    return repr(target) if video == Path(target) else f"a video of the folder {target!r}"
 
 
 def _mawe_coeff(text: str) -> float:
@@ -177,13 +178,17 @@ def run(args: argparse.Namespace) -> int:
         refuse_existing(args.out, args.overwrite)
     found = [(v, target) for target in [args.target, *args.more] for v in find_videos(target)]
     videos = [v for v, _ in found]
-    given_as: dict[Path, str] = {}
+    given_as: dict[Path, tuple[Path, str]] = {}
     for v, target in found:  # one video twice would count twice in the mean (and shift the prompts)
         if v.resolve() in given_as:
-            first = given_as[v.resolve()]
-            how = f"as {_given_as(first)} and as {_given_as(target)}" if first != target else f"({first!r})"
+            first_video, first = given_as[v.resolve()]
+            how = (
+                f"as {_given_as(first_video, first)} and as {_given_as(v, target)}"
+                if first != target
+                else f"({first!r})"
+            )
             raise ValueError(f"video {str(v)!r} is given twice {how}")
-        given_as[v.resolve()] = target
+        given_as[v.resolve()] = (v, target)
     if args.metrics is None:
         metrics = ("mawe", "scuts", "clip") if args.clip_model else ("mawe", "scuts")
     else:
@@ -204,6 +209,11 @@ def run(args: argparse.Namespace) -> int:
             ("--clip-model", args.clip_model and "clip" not in metrics, "clip uses it"),
             ("--boundaries", args.boundaries is not None and "probes" not in metrics, "probes use it"),
             *((flag, given and "mawe" not in metrics, "mawe uses it") for flag, given in mawe_flags),
+            (
+                "--mawe-coeff",
+                "mawe" in metrics and dict(mawe_flags)["--mawe-coeff"] and args.mawe_definition == "paper",
+                "the official MAWE definition uses it, not --mawe-definition paper",
+            ),
             (
                 "--raft-weights",
                 args.raft_weights and ("mawe" not in metrics or args.flow != "raft"),
@@ -240,11 +250,11 @@ def run(args: argparse.Namespace) -> int:
         unwritten = f"; {str(args.out)!r} not written" if args.out else ""
         raise KeyboardInterrupt(f"{stop}{kept}{unwritten}") from None
     _report(report)
+    if args.out:  # with none scored too: the file holds the skipped videos and why, for a script to read
+        print(f"wrote {report.save(args.out)}")
     if not report.records:
         print(f"error: none of the {len(videos)} video(s) could be scored", file=sys.stderr)
         return 1
-    if args.out:
-        print(f"wrote {report.save(args.out)}")
     return 0
 
 
