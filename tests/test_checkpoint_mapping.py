@@ -103,6 +103,7 @@ def test_mismatched_checkpoint_names_the_offending_keys(tmp_path: Path) -> None:
     with pytest.raises(CheckpointMismatchError) as info:
         convert_official_checkpoint(ckpt, tmp_path / "out", cfg, head_width=head_width)
     msg = str(info.value)
+    assert "(pass strict=False to convert anyway)\n" in msg and "--no-strict" not in msg
     assert "base_model.conv_in.weight" in msg and "(64, 3, 3, 3)" in msg
     assert "base_model.not_a_layer.weight" in msg
     assert "resampler.context_embedding.0.bias" in msg
@@ -116,8 +117,8 @@ def test_preset_mismatch_is_reported(tmp_path: Path) -> None:
     src = first_reference_case() / "tiny_state_dict.safetensors"
     with pytest.raises(CheckpointMismatchError, match="does not match the 'modelscope-1.7b'") as info:
         convert_official_checkpoint(src, tmp_path / "out", get_preset("modelscope-1.7b"), head_width=16)
-    assert re.search(
-        r"\(only \d+ of its 1191 tensors fit: is it the right checkpoint, and the right --preset\? --no-strict "
+    assert re.search(  # the Python API's arguments (the command line names its flags: test_convert_cli)
+        r"\(only \d+ of its 1191 tensors fit: is it the right checkpoint, and the right preset\? strict=False "
         r"would save the others as zeros\)$",
         info.value.headline,
     )

@@ -266,7 +266,7 @@ def test_no_strict_does_not_convert_a_file_recognised_as_the_wrong_one(
     out = tmp_path / "out"
     line = _error(["convert", str(unet_file), str(out), "--preset", _arch(tmp_path), "--no-strict"], capsys)
     assert "it is the UNet of a streamt2v model folder, converted already" in line
-    assert line.endswith("refused even with --no-strict (strict=False): nothing was written")
+    assert line.endswith("refused even with --no-strict: nothing was written")
     assert not out.exists()
 
 
@@ -284,6 +284,22 @@ def test_a_checkpoint_inside_the_output_folder_is_named_before_overwrite_is_advi
     assert line.startswith(f"error: checkpoint {str(ckpt)!r} is inside the output folder {str(folder)!r}")
     assert "write the model folder somewhere else" in line
     assert ckpt.is_file()
+
+
+def test_the_command_line_names_its_flags_not_the_python_arguments(
+    custom_checkpoint: tuple[Path, dict[str, torch.Tensor]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An existing output said 'pass overwrite=True, --overwrite on the command line, to replace it', and
+    the strict refusal 'pass strict=False / --no-strict': the command line shows only its flags."""
+    ckpt, _ = custom_checkpoint
+    out = tmp_path / "out"
+    out.mkdir()
+    line = _error(["convert", str(ckpt), str(out), "--preset", _arch(tmp_path)], capsys)
+    assert line == f"error: {str(out)!r} already exists (pass --overwrite to replace it)"
+    line = _error(["convert", str(ckpt), str(tmp_path / "new"), "--preset", _arch(tmp_path)], capsys)
+    assert line.endswith("(pass --no-strict to convert anyway)") and "strict=False" not in line
 
 
 def test_what_a_killed_conversion_left_beside_the_output_is_named(

@@ -1,10 +1,12 @@
-"""io.folders: the check that an output's folder takes new files, run before slow work; the temporary folders
-of atomic_folder that a killed writer left; the permissions atomic_write_file gives, the umask untouched."""
+"""io.folders: the check that an output's folder takes new files, run before slow work, and the refusal of an
+existing output; the temporary folders of atomic_folder that a killed writer left; the permissions
+atomic_write_file gives, the umask untouched."""
 
 from __future__ import annotations
 
 import logging
 import os
+import pickle
 import shlex
 import shutil
 import signal
@@ -20,9 +22,26 @@ from streamt2v.io.folders import (
     atomic_folder_leftovers,
     atomic_folder_temporary,
     check_writable_parent,
+    refuse_existing,
     remove_dead_writers_temporaries,
 )
 from streamt2v.io.weight_files import leftover_temporaries
+
+
+def test_an_existing_output_names_the_python_argument_or_the_flag_not_both(tmp_path):
+    """'res.csv' already exists (pass overwrite=True, --overwrite on the command line, ...): a Python caller
+    was shown a flag and the command line a Python argument. The error names the argument, and the command
+    line, which calls as_flags before showing it, the flag."""
+    out = tmp_path / "res.csv"
+    out.write_text("kept")
+    with pytest.raises(FileExistsError) as info:
+        refuse_existing(out)
+    assert str(info.value) == f"{str(out)!r} already exists (pass overwrite=True to replace it)"
+    again = pickle.loads(pickle.dumps(info.value))  # e.g. from a worker process: the message travels
+    assert str(info.value.as_flags()) == f"{str(out)!r} already exists (pass --overwrite to replace it)"
+    assert str(again) == f"{str(out)!r} already exists (pass overwrite=True to replace it)"
+    refuse_existing(out, overwrite=True)
+    assert out.read_text() == "kept"
 
 
 def _no_named_probe(*args, **kwargs):

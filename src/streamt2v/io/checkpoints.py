@@ -17,7 +17,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ import torch
 from diffusers import UNet3DConditionModel
 from transformers import CLIPVisionConfig
 
+from streamt2v.arguments import Arg, NamesArguments
 from streamt2v.config import VIT_H_HEAD_WIDTH, ModelConfig
 from streamt2v.io.architecture import build_components, resolve_architecture
 from streamt2v.io.checkpoint_file import (
@@ -155,16 +156,34 @@ class ConversionReport:
         return "\n".join(lines)
 
 
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(NamesArguments, ValueError):
     """The checkpoint's keys or shapes do not match the model; ``report`` has the details.
 
-    ``headline``: the error on one line (the message adds the listed problems below it).
+    ``headline``: the error on one line, text and :class:`~streamt2v.arguments.Arg` parts (the arguments
+    it advises, spelled for the Python API or the command line); the message adds ``problems`` (the
+    listed problems) below it. :meth:`one_line` is the error without them.
     """
 
-    def __init__(self, message: str, report: ConversionReport, headline: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self, headline: str | Sequence[object], report: ConversionReport, problems: str = ""
+    ) -> None:
+        self.headline_parts = (headline,) if isinstance(headline, str) else tuple(headline)
+        super().__init__(*self.headline_parts, *([f"\n{problems}"] if problems else []))
         self.report = report
-        self.headline = headline or message.splitlines()[0]
+
+    def one_line(self) -> CheckpointMismatchError:
+        """This error without the listed problems (the command line prints the report once, above it)."""
+        short = CheckpointMismatchError(self.headline_parts, self.report)
+        short.flags = self.flags
+        return short
+
+    @property
+    def headline(self) -> str:
+        return str(self.one_line())
+
+
+class NoTokenizerError(NamesArguments, FileNotFoundError):
+    """A strict conversion with no tokenizer to read prompts (none in the checkpoint, none given)."""
 
 
 @dataclass
@@ -322,23 +341,26 @@ def _refuse_unfit(
     where = f"checkpoint {str(ckpt_path)!r} does not match the {cfg.name!r} architecture"
     # a file users give by mistake is refused strict or not: its folder would be nearly all zeros
     foreign = describe_foreign_state_dict(sd) if report.mostly_unfit else None
+    not_strict = Arg("strict", False)
     if not sum(report.fitting.values()):  # strict or not: a folder of random weights is never wanted
-        why = foreign or "is it a StreamingT2V checkpoint, and the right --preset?"
-        headline = (
-            f"{where}: none of its {len(sd)} tensors fits a tensor of the model ({why}); nothing was written"
+        why = (
+            [foreign] if foreign else ["is it a StreamingT2V checkpoint, and the right ", Arg("preset"), "?"]
         )
-        raise CheckpointMismatchError(f"{headline}\n{report.problems()}", report, headline)
+        none_fit = f"{where}: none of its {len(sd)} tensors fits a tensor of the model ("
+        raise CheckpointMismatchError([none_fit, *why, "); nothing was written"], report, report.problems())
     if foreign or (strict and not report.ok):
-        advice = foreign or (
-            f"only {sum(report.fitting.values())} of its {len(sd)} tensors fit: is it the right checkpoint, and "
-            "the right --preset? --no-strict would save the others as zeros"
-            if report.mostly_unfit
-            else "pass strict=False / --no-strict to convert anyway"
-        )
-        headline = f"{where}: {report.summary()} ({advice})"
+        if foreign:
+            advice: list[object] = [foreign]
+        elif report.mostly_unfit:
+            fit = sum(report.fitting.values())
+            advice = [f"only {fit} of its {len(sd)} tensors fit: is it the right checkpoint, and the right "]
+            advice += [Arg("preset"), "? ", not_strict, " would save the others as zeros"]
+        else:
+            advice = ["pass ", not_strict, " to convert anyway"]
+        headline = [f"{where}: {report.summary()} (", *advice, ")"]
         if not strict:
-            headline += "; refused even with --no-strict (strict=False): nothing was written"
-        raise CheckpointMismatchError(f"{headline}\n{report.problems()}", report, headline)
+            headline += ["; refused even with ", not_strict, ": nothing was written"]
+        raise CheckpointMismatchError(headline, report, report.problems())
 
 
 def _materialize_components(
@@ -447,10 +469,17 @@ def convert_official_checkpoint(
     # after the read (a wrong file's own refusal above says more), though known before it: that read is
     # mmapped for a zip torch.save file but whole for safetensors or a legacy pickle (minutes at full size)
     if strict and tok is None:
-        raise FileNotFoundError(
+        raise NoTokenizerError(
             f"no tokenizer for the folder converted from {str(ckpt_path)!r}: the official checkpoint has none, "
-            f"and neither --init-unet nor --tokenizer was given, so it could not read prompts: pass --init-unet "
-            f"with {STAGE1_FOLDER}, or --no-strict (strict=False) to convert anyway; nothing was written"
+            "and neither ",
+            Arg("init_unet"),
+            " nor ",
+            Arg("tokenizer"),
+            " was given, so it could not read prompts: pass ",
+            Arg("init_unet"),
+            f" with {STAGE1_FOLDER}, or ",
+            Arg("strict", False),
+            " to convert anyway; nothing was written",
         )
     _materialize_components(modules, converted, report.random_components, cfg, dtype, seed, ckpt_path)
 

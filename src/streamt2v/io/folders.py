@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from streamt2v.arguments import Arg, NamesArguments
+
 
 def atomic_write_file(path: str | Path, write: Callable[[Path], None]) -> None:
     """Write ``path`` by ``write(tmp)`` into ``.NAME.tmp-PID`` beside it, flushed to the disk, then renamed
@@ -187,15 +189,20 @@ def _create_a_file_in(folder: Path) -> None:
     os.unlink(probe)
 
 
+class ExistingOutputError(NamesArguments, FileExistsError):
+    """An output that exists, refused without ``overwrite``: the message names ``overwrite=True``, or
+    ``--overwrite`` once the command line has called :meth:`~streamt2v.arguments.NamesArguments.as_flags`."""
+
+
 def refuse_existing(out: str | Path, overwrite: bool = False, *, model_folder: bool = False) -> None:
-    """Raise if ``out`` exists and ``overwrite`` is not set; call it before any slow work that writes ``out``.
-    The message names both spellings of the switch (Python API and command line). ``model_folder``: ``out``
-    is a model folder, replaced whole, so even with ``overwrite`` a folder that is neither empty nor a model
-    folder (no ``model_index.json``: the user's files) is refused."""
+    """Raise :class:`ExistingOutputError` if ``out`` exists and ``overwrite`` is not set; call it before any
+    slow work that writes ``out``. ``model_folder``: ``out`` is a model folder, replaced whole, so even with
+    ``overwrite`` a folder that is neither empty nor a model folder (no ``model_index.json``: the user's
+    files) is refused."""
     out = Path(out)
     if out.exists() and not overwrite:
-        raise FileExistsError(
-            f"{str(out)!r} already exists (pass overwrite=True, --overwrite on the command line, to replace it)"
+        raise ExistingOutputError(
+            f"{str(out)!r} already exists (pass ", Arg("overwrite", True), " to replace it)"
         )
     if model_folder and out.is_dir() and not out.is_symlink() and not (out / "model_index.json").is_file():
         held = sorted(p.name for p in out.iterdir())

@@ -1,0 +1,62 @@
+"""Errors whose advice names an argument of the call that raised them: ``pass overwrite=True`` to a Python
+caller, ``pass --overwrite`` on the command line. The message is kept in parts, the arguments as
+:class:`Arg`, so each reader gets one spelling and neither is rewritten out of the other's text."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class _NameOnly:
+    """:class:`Arg`'s value when the message names the argument, not a value for it."""
+
+    def __repr__(self) -> str:
+        return "NAME_ONLY"
+
+
+NAME_ONLY = _NameOnly()
+
+
+class Arg(NamedTuple):
+    """An argument as an error's message names it: ``name=value`` to the Python API (``overwrite=True``,
+    ``strict=False``) and the command line's flag (``--overwrite``, ``--no-strict``: a switch's flag is the
+    name with dashes, ``--no-`` before it for False); :data:`NAME_ONLY`: the name alone (``fps``, ``--fps``)."""
+
+    name: str
+    value: object = NAME_ONLY
+
+    def __str__(self) -> str:
+        return self.name if self.value is NAME_ONLY else f"{self.name}={self.value!r}"
+
+    @property
+    def flag(self) -> str:
+        flag = "--" + ("no-" if self.value is False else "") + self.name.replace("_", "-")
+        return flag if self.value is NAME_ONLY or isinstance(self.value, bool) else f"{flag} {self.value}"
+
+
+class NamesArguments(Exception):
+    """An error whose message names arguments of the call that raised it: ``parts`` are text and
+    :class:`Arg`. ``str()`` names them as the Python API takes them; after :meth:`as_flags` (the command
+    line's, before it shows the error) as its flags. Combined with the built-in type it stands for:
+    ``class ExistingOutputError(NamesArguments, FileExistsError)``."""
+
+    def __init__(self, *parts: object) -> None:
+        self.parts, self.flags = parts, False
+        super().__init__(self.spelled(flags=False))
+
+    def spelled(self, *, flags: bool) -> str:
+        """The message, the arguments named as flags (``flags``) or as the Python API's."""
+        return "".join(p.flag if flags and isinstance(p, Arg) else str(p) for p in self.parts)
+
+    def __str__(self) -> str:
+        return self.spelled(flags=self.flags)
+
+    def as_flags(self) -> NamesArguments:
+        """This error, its message naming the command line's flags from now on."""
+        self.flags = True
+        return self
+
+
+class ArgumentValueError(NamesArguments, ValueError):
+    """A ``ValueError`` naming arguments (:class:`NamesArguments`): ``fps must be an integer > 0`` to a
+    Python caller, ``--fps must be ...`` on the command line."""
