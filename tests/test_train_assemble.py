@@ -133,6 +133,9 @@ def test_assemble_refuses_parts_that_do_not_fit(tmp_path, runs, encoders, capsys
         with pytest.raises((ValueError, FileNotFoundError), match=f"; {stream_unet} holds one: pass that$"):
             assemble_model(tmp_path / "m", unet=wrong)
 
+    # a folder that does not exist is named as such (was "has no config.json")
+    with pytest.raises(FileNotFoundError, match=r"^--unet folder \S+nope/unet does not exist \(pass OUT/"):
+        assemble_model(tmp_path / "m", unet=tmp_path / "nope" / "unet")
     # a UNet outside its run folder records nothing: the missing part's flag is named
     loose = tmp_path / "loose" / "unet"
     shutil.copytree(stream_unet, loose)
@@ -177,7 +180,12 @@ def test_assemble_refuses_parts_that_do_not_fit(tmp_path, runs, encoders, capsys
     (existing / "mine.txt").write_text("keep")
     assert main(["assemble", "model", str(existing), "--unet", str(stream_unet), "--vae", vae]) == 2
     err = capsys.readouterr().err
-    assert "already exists (pass overwrite=True, --overwrite on the command line" in err
+    assert (
+        err.strip().splitlines()[-1]
+        == f"error: {str(existing)!r} already exists (pass --overwrite to replace it)"
+    )
+    with pytest.raises(FileExistsError, match=r"already exists \(pass overwrite=True to replace it\)$"):
+        assemble_model(existing, unet=stream_unet)
     assert (existing / "mine.txt").read_text() == "keep"
     # and even with it when the folder is not a model folder: --overwrite replaced it with the user's files
     assert main(["assemble", "model", str(existing), "--unet", str(stream_unet), "--overwrite"]) == 2
@@ -196,10 +204,11 @@ def test_assemble_refuses_a_bad_fps_and_sampler_values_of_the_wrong_type(tmp_pat
     zero fps used to be stored and fail only at ``generate``; a string step count failed on a comparison)."""
     stream_unet = runs / "stream" / "final" / "unet"
     for fps in (0, -8, 7.5, True):
-        with pytest.raises(ValueError, match=rf"fps must be an integer > 0, got {fps!r}"):
+        with pytest.raises(ValueError, match=rf"^fps must be an integer > 0, got {fps!r}$"):
             assemble_model(tmp_path / "m", unet=stream_unet, fps=fps)
+    # the command line names its flag (the message named the Python argument alone)
     assert main(["assemble", "model", str(tmp_path / "m"), "--unet", str(stream_unet), "--fps", "0"]) == 2
-    assert capsys.readouterr().err.strip() == "error: fps must be an integer > 0, got 0"
+    assert capsys.readouterr().err.strip() == "error: --fps must be an integer > 0, got 0"
     wrong = [
         ({"steps": "many"}, "'steps' must be an integer, got 'many'"),
         ({"init_steps": 2.5}, "'init_steps' must be an integer, got 2.5"),
@@ -217,6 +226,36 @@ def test_assemble_refuses_a_bad_fps_and_sampler_values_of_the_wrong_type(tmp_pat
     assert main([*args, "--sampler", '{"steps": "many"}']) == 2
     assert capsys.readouterr().err.strip() == "error: sampler setting 'steps' must be an integer, got 'many'"
     assert not (tmp_path / "m").exists()
+
+
+def test_the_model_runs_at_the_frame_rate_its_stream_run_recorded(tmp_path, runs, capsys):
+    """A run on a folder of videos records their frame rate ('fps' in its config.json); assemble took 8 (the
+    microworld's) unless --fps was given, so a model of 24 fps videos played them at a third of their speed.
+    A microworld run records none: 8. A recorded value that is no frame rate is named with its file."""
+    run = tmp_path / "stream24"
+    shutil.copytree(runs / "stream" / "final", run / "final")
+    config = json.loads((runs / "stream" / "config.json").read_text())
+    assert "fps" not in config  # a microworld run
+    (run / "config.json").write_text(json.dumps({**config, "fps": 24}))
+
+    def fps(folder: Path) -> int:
+        return json.loads((folder / "model_index.json").read_text())["streamt2v"]["fps"]
+
+    args = ["assemble", "model", str(tmp_path / "m24"), "--unet", str(run / "final" / "unet")]
+    assert main(args) == 0 and fps(tmp_path / "m24") == 24
+    assert main([*args, "--fps", "12", "--overwrite"]) == 0 and fps(tmp_path / "m24") == 12
+    assert fps(assemble_model(tmp_path / "m8", unet=runs / "stream" / "final" / "unet")) == 8
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["assemble", "model", "--help"])
+    assert "(default: the one the stream run recorded, " in " ".join(capsys.readouterr().out.split())
+    (run / "config.json").write_text(json.dumps({**config, "fps": "24"}))
+    assert main([*args, "--overwrite"]) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line == (
+        f"error: the frame rate '24' recorded by the run of {run / 'final' / 'unet'} ('fps' in "
+        f"{run / 'config.json'}) is not an integer > 0; pass --fps to give the videos' frame rate"
+    )
 
 
 def test_sampler_and_enhance_name_a_settings_file_that_does_not_exist(tmp_path, monkeypatch, capsys):
@@ -282,9 +321,35 @@ def test_assemble_warns_when_a_given_part_is_not_the_one_the_run_recorded(tmp_pa
     [warning] = warnings(vae=other)
     assert f"--vae {other} is not the VAE the UNet's run recorded ({vae}" in warning
     assert "holds other weights" in warning
+    assert "(fine if it has the recorded VAE's encoder, e.g. a fine-tuned decoder; leave --vae out" in warning
     assert (tmp_path / "m" / "model_index.json").is_file()  # a warning, not an error
     assert warnings(vae=copy) == []
     assert warnings(vae=vae, clip=encoders[1], init_unet=runs / "base" / "final" / "unet") == []
+
+    # each part's warning says when another one can be right: the VAE's "fine-tuned decoder" was said of all
+    other_clip, other_base = tmp_path / "other-clip", tmp_path / "other-base"
+    shutil.copytree(encoders[1], other_clip)
+    shutil.copytree(runs / "base" / "final" / "unet", other_base)
+    for weights in (
+        other_clip / "text_encoder" / "model.safetensors",
+        next(other_base.glob("*.safetensors")),
+    ):
+        save_file({k: v + 0.01 for k, v in load_file(weights).items()}, weights)
+    stage1, clip = warnings(init_unet=other_base, clip=other_clip)
+    assert stage1.startswith(f"--init-unet {other_base} is not the stage-1 UNet the UNet's run recorded")
+    assert "(fine if it is, e.g., the recorded stage-1 UNet trained further; leave --init-unet out" in stage1
+    assert clip.startswith(f"--clip {other_clip} is not the CLIP the UNet's run recorded")
+    assert "(its embeddings mean little to the UNet unless it is a copy of the recorded CLIP; leave" in clip
+
+    # a part of another kind is refused, without first a warning that it may be fine as a VAE
+    caplog.clear()
+    not_a_vae = r"folder \S+ holds no diffusers model .*, not an AutoencoderKL"
+    with (
+        caplog.at_level(logging.WARNING, logger="streamt2v.train.assemble"),
+        pytest.raises(ValueError, match=not_a_vae),
+    ):
+        assemble_model(tmp_path / "m", unet=stream_unet, overwrite=True, vae=encoders[1])
+    assert [r.getMessage() for r in caplog.records if r.name == "streamt2v.train.assemble"] == []
 
 
 def test_a_pretrained_clip_folder_conditions_training_and_ships_in_the_model(tmp_path, encoders):

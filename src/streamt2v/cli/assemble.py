@@ -109,7 +109,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="recommended sampler settings stored in the folder, JSON or a JSON file, e.g. '{\"steps\": 20}'",
     )
     m.add_argument(
-        "--fps", type=int, default=8, help="frame rate of the training videos (default: %(default)s)"
+        "--fps",
+        type=int,
+        help="frame rate of the training videos, which generate writes the model's videos at (default: the "
+        "one the stream run recorded, a run on a folder of videos; else 8, the microworld's)",
     )
     m.add_argument("--name", help="model name in its config (default: the folder's name)")
     m.set_defaults(func=run)
@@ -129,6 +132,24 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from streamt2v.arguments import NamesArguments
+
+    try:
+        out = _assemble(args)
+    except NamesArguments as err:
+        err.as_flags()  # its advice as this command's flags (--overwrite), not as Python's arguments
+        raise
+    if args.kind == "model":
+        # the folder quoted in the command (a space would split it when pasted)
+        print(f"model folder {out}: streamt2v generate PROMPT --model {shlex.quote(str(out))}")
+    else:
+        print(
+            f"refiner folder {out}: streamt2v enhance VIDEO --prompt PROMPT --model {shlex.quote(str(out))}"
+        )
+    return 0
+
+
+def _assemble(args: argparse.Namespace) -> Path:
     import torch
 
     from streamt2v.train.assemble import assemble_model, assemble_refiner
@@ -136,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
     dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[args.dtype]
     common = dict(unet=args.unet, vae=args.vae, clip=args.clip, scheduler=args.scheduler, dtype=dtype)
     if args.kind == "model":
-        out = assemble_model(
+        return assemble_model(
             args.out_dir,
             init_unet=args.init_unet,
             sampler=args.sampler,
@@ -145,17 +166,10 @@ def run(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             **common,
         )
-        # the folder quoted in the command (a space would split it when pasted)
-        print(f"model folder {out}: streamt2v generate PROMPT --model {shlex.quote(str(out))}")
-    else:
-        out = assemble_refiner(
-            args.out_dir,
-            enhance=args.enhance,
-            scheduler_overrides=dict(args.scheduler_option),
-            overwrite=args.overwrite,
-            **common,
-        )
-        print(
-            f"refiner folder {out}: streamt2v enhance VIDEO --prompt PROMPT --model {shlex.quote(str(out))}"
-        )
-    return 0
+    return assemble_refiner(
+        args.out_dir,
+        enhance=args.enhance,
+        scheduler_overrides=dict(args.scheduler_option),
+        overwrite=args.overwrite,
+        **common,
+    )

@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from streamt2v.arguments import Arg, ArgumentValueError
 from streamt2v.io.folders import read_json_object, refuse_existing
 from streamt2v.memory import move_modules
 from streamt2v.train.frozen import held, inside_hint, with_article
@@ -27,16 +28,27 @@ from streamt2v.typed_values import typed_value
 logger = logging.getLogger(__name__)
 
 
-def recorded_inputs(unet_dir: Path) -> dict[str, Any]:
-    """The recipe options of the run whose ``final/unet`` is ``unet_dir`` ({} outside a run folder)."""
+def _run_config(unet_dir: Path) -> dict[str, Any]:
+    """The ``config.json`` of the run whose ``final/unet`` is ``unet_dir`` ({} outside a run folder)."""
     config = unet_dir.parent.parent / "config.json"
     if not config.is_file():
         return {}
-    return dict(read_json_object(config, "the training run's config").get("recipe_config") or {})
+    return read_json_object(config, "the training run's config")
+
+
+def recorded_inputs(unet_dir: Path) -> dict[str, Any]:
+    """The recipe options of the run whose ``final/unet`` is ``unet_dir`` ({} outside a run folder)."""
+    return dict(_run_config(unet_dir).get("recipe_config") or {})
 
 
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 _NOUNS = {"vae": "VAE", "clip": "CLIP", "base_unet": "stage-1 UNet"}
+# when a part other than the one the UNet was trained against can still be right, in the warning about it
+_OTHER_PART_NOTES = {
+    "vae": "fine if it has the recorded VAE's encoder, e.g. a fine-tuned decoder",
+    "base_unet": "fine if it is, e.g., the recorded stage-1 UNet trained further",
+    "clip": "its embeddings mean little to the UNet unless it is a copy of the recorded CLIP",
+}
 
 
 def _weights_digest(folder: Path) -> dict[str, tuple[int, str]]:
@@ -61,7 +73,8 @@ def _same_weights(a: Path, b: Path) -> bool:
 
 
 def _warn_if_not_recorded(path: Path, recorded: dict[str, Any], key: str, flag: str, unet_dir: Path) -> None:
-    """Warn when an explicitly given part is not the one the UNet's run recorded (and trained against).
+    """Warn when a part (checked to be of its kind: the warning's advice would mislead before an error
+    saying it is none) is not the one the UNet's run recorded (and trained against).
 
     A warning, not an error: a fine-tuned decoder or a stage-1 UNet trained further is a legitimate choice.
     """
@@ -78,19 +91,22 @@ def _warn_if_not_recorded(path: Path, recorded: dict[str, Any], key: str, flag: 
         why = "(the recorded folder does not exist here, so the weights could not be compared)"
     logger.warning(
         "%s %s is not the %s the UNet's run recorded (%s, in %s) %s: the UNet was trained against the "
-        "recorded one (fine if this one is, e.g., a fine-tuned decoder; leave %s out to use the recorded one)",
+        "recorded one (%s; leave %s out to use the recorded one)",
         flag,
         path,
         _NOUNS.get(key, key),
         want,
         unet_dir.parent.parent / "config.json",
         why,
+        _OTHER_PART_NOTES[key],
         flag,
     )
 
 
 def _part(given: str | Path | None, recorded: dict[str, Any], key: str, flag: str, unet_dir: Path) -> Path:
-    """``given``, else the folder the UNet's run recorded under ``key`` (``recorded``); it must exist."""
+    """``given``, else the folder the UNet's run recorded under ``key`` (``recorded``); it must exist. One
+    given is checked against the recorded one by :func:`_warn_if_not_recorded` once it is known to be a
+    part of its kind (loaded)."""
     if given:
         path, origin = Path(given), ""
     else:
@@ -106,8 +122,6 @@ def _part(given: str | Path | None, recorded: dict[str, Any], key: str, flag: st
         logger.info("%s: %s, as recorded by the run of %s", flag, path, unet_dir)
     if not path.is_dir():
         raise FileNotFoundError(f"{flag} folder {path} does not exist{origin}")
-    if given:
-        _warn_if_not_recorded(path, recorded, key, flag, unet_dir)
     return path
 
 
@@ -117,6 +131,8 @@ def _unet_folder(path: str | Path, cls: str, flag: str, what: str) -> tuple[Path
     config = p / "config.json"
     if p.is_file():
         raise NotADirectoryError(f"{flag} {p} is a file; it takes a folder (OUT/final/unet of {what})")
+    if not p.exists():
+        raise FileNotFoundError(f"{flag} folder {p} does not exist (pass OUT/final/unet of {what})")
     if not config.is_file():
         raise FileNotFoundError(
             f"{flag} folder {p} has no config.json (pass OUT/final/unet of {what}){inside_hint(p, cls)}"
@@ -208,10 +224,31 @@ def _sampler(sampler: dict[str, Any] | None, num_frames: int) -> dict[str, Any]:
     return sampler
 
 
-def _fps(fps: Any) -> int:
-    """The model folder's frame rate: ``generate`` writes videos at it, so it must be an integer > 0."""
+def _fps(fps: Any) -> int | None:
+    """The model folder's frame rate as given (None: not given): ``generate`` writes videos at it, so it must
+    be an integer > 0."""
+    if fps is not None and (isinstance(fps, bool) or not isinstance(fps, int) or fps <= 0):
+        raise ArgumentValueError(Arg("fps"), f" must be an integer > 0, got {fps!r}")
+    return fps
+
+
+def _recorded_fps(unet_dir: Path) -> int:
+    """The frame rate of the videos the UNet's run trained on, as it recorded it (its ``config.json``'s
+    ``fps``: a run on a folder of videos), else the microworld's (whose runs record none)."""
+    from streamt2v.microworld.render import FPS
+
+    config = _run_config(unet_dir)
+    fps = config.get("fps")
+    if fps is None:
+        return FPS
     if isinstance(fps, bool) or not isinstance(fps, int) or fps <= 0:
-        raise ValueError(f"fps must be an integer > 0, got {fps!r}")
+        raise ArgumentValueError(
+            f"the frame rate {fps!r} recorded by the run of {unet_dir} ('fps' in "
+            f"{unet_dir.parent.parent / 'config.json'}) is not an integer > 0; pass ",
+            Arg("fps"),
+            " to give the videos' frame rate",
+        )
+    logger.info("fps: %d, as recorded by the run of %s", fps, unet_dir)
     return fps
 
 
@@ -224,7 +261,7 @@ def assemble_model(
     clip: str | Path | None = None,
     scheduler: str | Path | None = None,
     sampler: dict[str, Any] | None = None,
-    fps: int = 8,
+    fps: int | None = None,
     name: str | None = None,
     sources: dict[str, str] | None = None,
     dtype: torch.dtype = torch.float32,
@@ -233,7 +270,9 @@ def assemble_model(
     """Write a ``StreamingT2VModel`` folder from a stream run's UNet (``unet``) and the stage-1 UNet, VAE and
     CLIP it goes with (default: those its run recorded as ``base_unet``, ``vae``, ``clip``). ``sampler``:
     recommended :class:`StreamConfig` settings stored in the folder; ``scheduler``: default the stream
-    run's ``final/scheduler``."""
+    run's ``final/scheduler``. ``fps``: the frame rate ``generate`` writes the model's videos at, that of
+    its training videos (default: the one the stream run recorded, a run on a folder of videos; else 8,
+    the microworld's)."""
     from diffusers import UNet3DConditionModel
 
     from streamt2v.config import ModelConfig, UNetConfig
@@ -246,6 +285,8 @@ def assemble_model(
     refuse_existing(dest, overwrite)
     unet_dir, saved = _unet_folder(unet, "StreamingUNet", "--unet", "a stream run")
     sampler = _sampler(sampler, int(saved["streaming"]["num_frames"]))
+    if fps is None:
+        fps = _recorded_fps(unet_dir)
     recorded = recorded_inputs(unet_dir)
     init_dir, _ = _unet_folder(
         _part(init_unet, recorded, "base_unet", "--init-unet", unet_dir),
@@ -264,6 +305,12 @@ def assemble_model(
     stream = StreamingUNet.from_pretrained(unet_dir, torch_dtype=dtype).eval()
     stage1 = UNet3DConditionModel.from_pretrained(init_dir, torch_dtype=dtype).eval()
     move_modules([text, image], dtype=dtype)
+    for key, flag, path in (
+        ("base_unet", "--init-unet", init_dir),
+        ("vae", "--vae", vae_dir),
+        ("clip", "--clip", clip_dir),
+    ):
+        _warn_if_not_recorded(path, recorded, key, flag, unet_dir)
 
     s, base = stream.streaming_config, stream.base.config
     problems = _text_and_latent_problems(stream.base, "the stream UNet", video_vae, text)
@@ -415,6 +462,8 @@ def assemble_refiner(
     video_vae = load_frozen_vae(str(vae_dir), dtype)
     net = UNet3DConditionModel.from_pretrained(unet_dir, torch_dtype=dtype).eval().requires_grad_(False)
     move_modules([text], dtype=dtype)
+    for key, flag, path in (("vae", "--vae", vae_dir), ("clip", "--clip", clip_dir)):
+        _warn_if_not_recorded(path, recorded, key, flag, unet_dir)
     _check(_text_and_latent_problems(net, "the refiner UNet", video_vae, text), "refiner")
     sched = {k: v for k, v in training_scheduler(unet_dir, scheduler).items() if k != "_class_name"}
     sched.update(overrides)
