@@ -54,42 +54,13 @@ def canvas_size(text: str) -> tuple[int, int]:
 
 
 def full_size_refiner(device, dtype):
-    """The official refiner's architecture with random weights (seed 0): the ModelScope T2V video UNet of
-    the ``modelscope-1.7b`` preset (MS-Vid2Vid-XL's UNet is of its kind and size: ~1.4B parameters, its
-    5.65 GB fp32 checkpoint), the SD-2.1 VAE (factor 8) and an OpenCLIP-H-sized text encoder (23 layers,
-    width 1024: the penultimate layer the official one reads), v-prediction. ``Refiner.random`` makes only
-    the tiny preset's. Built on ``device`` in ``dtype`` directly, as ``StreamingT2VModel.from_preset`` builds on
-    its device: a float32 copy first would be 7 GB more (a CPU check in bf16 stays at ~4 GB) and slow."""
-    import torch
-    from diffusers import AutoencoderKL
-    from transformers import CLIPTextConfig, CLIPTextModel
+    """The official refiner's architecture with random weights (seed 0) on ``device`` in ``dtype``:
+    ``Refiner.from_preset`` of the ``modelscope-1.7b`` preset (MS-Vid2Vid-XL's UNet is of its kind and size:
+    ~1.4B parameters, its 5.65 GB fp32 checkpoint) at the official canvas, v-prediction."""
+    from streamt2v.pipeline.refiner import Refiner
 
-    from streamt2v.config import get_preset
-    from streamt2v.models.autoencoder import VideoAutoencoder
-    from streamt2v.models.bundle import component_configs
-    from streamt2v.models.encoders import TextEncoder, byte_level_clip_tokenizer
-    from streamt2v.models.unet import build_video_unet
-    from streamt2v.pipeline.refiner import DEFAULT_SCHEDULER_CONFIG, Refiner
-
-    cfg = get_preset(FULL)
-    comps = component_configs(cfg)
-    default = torch.get_default_dtype()
-    with torch.random.fork_rng(devices=[]), torch.device(device):
-        torch.manual_seed(0)
-        torch.set_default_dtype(dtype)
-        try:
-            unet = build_video_unet(cfg.unet)
-            vae = AutoencoderKL(**comps.vae)
-            text = CLIPTextModel(CLIPTextConfig(**comps.text))
-        finally:
-            torch.set_default_dtype(default)
-    tokenizer = byte_level_clip_tokenizer(comps.text["max_position_embeddings"])
-    return Refiner(
-        unet.eval(),
-        VideoAutoencoder(vae).eval(),
-        TextEncoder(tokenizer, text).eval(),
-        {**DEFAULT_SCHEDULER_CONFIG, "prediction_type": "v_prediction"},
-        OFFICIAL_CANVAS,
+    return Refiner.from_preset(
+        FULL, OFFICIAL_CANVAS, device=device, dtype=dtype, seed=0, prediction_type="v_prediction"
     )
 
 

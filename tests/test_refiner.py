@@ -239,3 +239,27 @@ def test_a_refiner_cloned_without_git_lfs_is_named_before_any_weights(refiner: R
             Refiner.from_pretrained(folder)
         weights.write_bytes(whole)
     assert Refiner.from_pretrained(folder).frame_size == refiner.frame_size
+
+
+def test_a_random_refiner_at_a_preset_is_built_in_the_dtype_asked_for_from_its_seed_alone() -> None:
+    """``Refiner.from_preset``: the preset's video UNet with the VAE and text encoder ``StreamingT2VModel``
+    builds for it, in ``dtype`` directly (torch's default dtype and the caller's random numbers left as they
+    were), its weights drawn from ``seed``. The official size is built by the bench's test
+    (tests/test_bench_scripts.py, on the meta device)."""
+    from streamt2v.config import get_preset
+
+    torch.manual_seed(7)
+    expected_next = torch.rand(1)
+    torch.manual_seed(7)
+    refiner = Refiner.from_preset("tiny", dtype="bf16", seed=3, prediction_type="v_prediction")
+    assert torch.equal(torch.rand(1), expected_next) and torch.get_default_dtype() == torch.float32
+    parts = (refiner.unet, refiner.vae, refiner.text_encoder)
+    assert {p.dtype for part in parts for p in part.parameters()} == {torch.bfloat16}
+    tiny = get_preset("tiny")
+    assert refiner.frame_size == (tiny.frame_size, tiny.frame_size) and refiner.vae.scale_factor == 8
+    assert refiner.prediction_type == "v_prediction"
+    assert tuple(refiner.unet.config.block_out_channels) == tiny.unet.block_out_channels
+    again = Refiner.from_preset(tiny, (64, 128), seed=3)  # a ModelConfig as well as a name
+    assert again.frame_size == (64, 128) and again.unet.dtype == torch.float32
+    same, other = (Refiner.from_preset("tiny", seed=seed).unet.conv_in.weight for seed in (3, 4))
+    assert torch.equal(same, again.unet.conv_in.weight) and not torch.equal(other, same)

@@ -6,6 +6,7 @@ default (:func:`default_refiner`: the shipped microworld refiner, else a tiny ra
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -16,6 +17,7 @@ from typing import Any
 
 import torch
 
+from streamt2v.config import ModelConfig, get_preset
 from streamt2v.io.folders import looks_like_hub_id, read_json_object
 from streamt2v.io.weight_files import check_weight_files, weights_variant
 from streamt2v.memory import move_checked, one_dtype, resolve_device, resolve_dtype
@@ -214,6 +216,58 @@ class Refiner:
         return root
 
     @classmethod
+    def from_preset(
+        cls,
+        preset: str | ModelConfig,
+        frame_size: tuple[int, int] | None = None,
+        *,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype | str | None = None,
+        seed: int = 0,
+        prediction_type: str = "epsilon",
+    ) -> Refiner:
+        """A refiner with random weights, drawn from ``seed`` alone, at a preset (a name of
+        :data:`~streamt2v.config.PRESETS` or a :class:`ModelConfig`): its video UNet (stage 1's) with the VAE
+        and text encoder :meth:`StreamingT2VModel.from_preset` builds for it (``bundle.component_configs``).
+        ``modelscope-1.7b`` is the official refiner's architecture: MS-Vid2Vid-XL's UNet is of that kind and
+        size (~1.4B parameters), with the SD-2.1 VAE (factor 8) and an OpenCLIP-H-sized text encoder (23
+        layers, width 1024: the penultimate layer the official one reads); it predicts ``v_prediction``.
+        ``frame_size``: the ``(H, W)`` it makes (default the preset's square frame). Built directly on
+        ``device`` in ``dtype`` (default: torch's default device and dtype; nothing is allocated on
+        ``"meta"``): a float32 copy first would be 7 GB more at the official size."""
+        from diffusers import AutoencoderKL
+        from transformers import CLIPTextConfig, CLIPTextModel
+
+        from streamt2v.models.bundle import component_configs
+        from streamt2v.models.encoders import TextEncoder, byte_level_clip_tokenizer
+        from streamt2v.models.unet import build_video_unet
+
+        cfg = get_preset(preset) if isinstance(preset, str) else preset
+        comps = component_configs(cfg)
+        dtype = None if dtype is None else resolve_dtype(dtype, None)
+        default = torch.get_default_dtype()
+        where = contextlib.nullcontext() if device is None else torch.device(device)
+        # the caller's global RNG is left as it was (the weights come from ``seed`` alone)
+        with torch.random.fork_rng(devices=[]), where:
+            torch.manual_seed(seed)
+            if dtype is not None:  # built in it: parameters are made in the default dtype
+                torch.set_default_dtype(dtype)
+            try:
+                unet = build_video_unet(cfg.unet)
+                vae = AutoencoderKL(**comps.vae)
+                text_model = CLIPTextModel(CLIPTextConfig(**comps.text))
+            finally:
+                torch.set_default_dtype(default)
+        tokenizer = byte_level_clip_tokenizer(model_max_length=comps.text["max_position_embeddings"])
+        return cls(
+            unet.eval(),
+            VideoAutoencoder(vae).eval(),
+            TextEncoder(tokenizer, text_model).eval(),
+            {**DEFAULT_SCHEDULER_CONFIG, "prediction_type": prediction_type},
+            frame_size or (cfg.frame_size, cfg.frame_size),
+        )
+
+    @classmethod
     def random(
         cls,
         frame_size: tuple[int, int] = (128, 128),
@@ -222,19 +276,10 @@ class Refiner:
         prediction_type: str = "epsilon",
         width: int = 32,
     ) -> Refiner:
-        """A tiny random-weight refiner for tests and benchmarks: the ``tiny`` preset's video UNet with the
-        random VAE (factor 4) and text encoder (width ``width``) that :meth:`StreamingT2VModel.from_preset`
-        builds for that preset (``bundle.component_configs``).
+        """A tiny random-weight refiner for tests and benchmarks: :meth:`from_preset` of the ``tiny`` preset
+        at ``frame_size`` with the random VAE of factor 4 and a text encoder of width ``width``.
         """
         from dataclasses import replace
-
-        from diffusers import AutoencoderKL
-        from transformers import CLIPTextConfig, CLIPTextModel
-
-        from streamt2v.config import get_preset
-        from streamt2v.models.bundle import component_configs
-        from streamt2v.models.encoders import TextEncoder, byte_level_clip_tokenizer
-        from streamt2v.models.unet import build_video_unet
 
         h, w = frame_size
         if h % STAND_IN_VAE_FACTOR or w % STAND_IN_VAE_FACTOR:
@@ -248,21 +293,7 @@ class Refiner:
             vae_scale_factor=STAND_IN_VAE_FACTOR,
             unet=replace(tiny.unet, cross_attention_dim=width, sample_size=h // 4),
         )
-        comps = component_configs(cfg)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            unet = build_video_unet(cfg.unet)
-            vae = AutoencoderKL(**comps.vae)
-            text_model = CLIPTextModel(CLIPTextConfig(**comps.text))
-        tokenizer = byte_level_clip_tokenizer(model_max_length=comps.text["max_position_embeddings"])
-        sched = {**DEFAULT_SCHEDULER_CONFIG, "prediction_type": prediction_type}
-        return cls(
-            unet.eval(),
-            VideoAutoencoder(vae).eval(),
-            TextEncoder(tokenizer, text_model).eval(),
-            sched,
-            (h, w),
-        )
+        return cls.from_preset(cfg, (h, w), seed=seed, prediction_type=prediction_type)
 
 
 REFINER_PARTS: tuple[str, ...] = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
