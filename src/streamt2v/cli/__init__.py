@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from typing import NoReturn, TextIO
 
+from streamt2v.arguments import NamesArguments
 from streamt2v.cli.interrupts import sigterm_as_interrupt
 
 # Subcommand modules, in the order ``--help`` lists them.
@@ -237,6 +238,8 @@ def _run(argv: list[str] | None, *, as_program: bool) -> int:
                 # (RecursionError, "cannot load module more than once"): the stop, not the error, is the news.
                 say(f"interrupted (SIGTERM); the command then failed: {err}")
                 return 143
+            if isinstance(err, NamesArguments):
+                err.as_flags()  # its advice names this command's flags (--overwrite), not Python's arguments
             if isinstance(err, (ValueError, OSError, RuntimeError)):
                 # Library errors are written to be read by people: show the message, not a traceback.
                 say(f"error: {err}")

@@ -132,13 +132,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from streamt2v.arguments import NamesArguments
-
-    try:
-        out = _assemble(args)
-    except NamesArguments as err:
-        err.as_flags()  # its advice as this command's flags (--overwrite), not as Python's arguments
-        raise
+    out = _assemble(args)
     if args.kind == "model":
         # the folder quoted in the command (a space would split it when pasted)
         print(f"model folder {out}: streamt2v generate PROMPT --model {shlex.quote(str(out))}")

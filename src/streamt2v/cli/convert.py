@@ -84,7 +84,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from streamt2v.arguments import NamesArguments
     from streamt2v.io.checkpoints import CheckpointMismatchError, convert_official_checkpoint
 
     try:
@@ -102,9 +101,6 @@ def run(args: argparse.Namespace) -> int:
     except CheckpointMismatchError as err:
         # the report lists the problems once; the error itself stays one line
         print(err.report.format(limit=_LISTED_WHEN_MOSTLY_UNFIT if err.report.mostly_unfit else None))
-        raise err.one_line().as_flags() from None
-    except NamesArguments as err:
-        err.as_flags()  # its advice as this command's flags (--overwrite), not as Python's arguments
-        raise
+        raise err.one_line() from None
     print(report.format())
     return 0

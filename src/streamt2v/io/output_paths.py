@@ -16,8 +16,9 @@ from glob import escape as glob_escape
 from pathlib import Path
 from typing import IO, Any
 
+from streamt2v.arguments import Arg
 from streamt2v.io import locks
-from streamt2v.io.folders import check_writable_parent, current_umask, give_mode
+from streamt2v.io.folders import ExistingOutputError, check_writable_parent, current_umask, give_mode
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi")
 # The most bytes the names written beside an output add to its name: the temporary of the preview
@@ -234,8 +235,8 @@ def refuse_existing_output(path: Path, named: str | None = None) -> None:
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         kind = "folder holding the frames of an earlier output" if path.is_dir() else "file"
         named = named or f"output {str(path)!r}"
-        raise FileExistsError(
-            f"{named} is an existing {kind}; pass overwrite=True to replace it (--overwrite on the command line)"
+        raise ExistingOutputError(
+            f"{named} is an existing {kind}; pass ", Arg("overwrite", True), " to replace it"
         )
 
 
