@@ -180,7 +180,8 @@ def test_an_output_smaller_than_the_input_is_warned_about(refiner: Refiner, capl
         assert enhance_video(video, "a", refiner, cfg).shape[-2:] == (32, 32)
     assert (
         "the output frames will be 32x32, smaller than the input's 48x40 (HxW), on a 32x32 canvas (the "
-        "refiner's frame size); set resolution (--resolution) to a larger one, e.g. 48x40" in caplog.text
+        "refiner's frame size); give a larger stage-3 resolution, e.g. 48x40 (EnhanceConfig.resolution, "
+        "`streamt2v enhance --resolution`)" in caplog.text
     )
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="streamt2v.pipeline.enhance"):  # fitted into 64x32: 38x32

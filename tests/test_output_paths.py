@@ -28,7 +28,7 @@ def test_existing_folder_with_user_files_is_never_replaced(tmp_path, monkeypatch
     # an earlier PNG output is replaced (with overwrite), also when it is the preview folder
     frames = tmp_path / "frames"
     write_video(frames, smooth_video(t=3), fps=8)
-    with pytest.raises(FileExistsError, match="--overwrite"):
+    with pytest.raises(FileExistsError, match="overwrite=True"):
         check_output_path(frames)
     write_video(frames, smooth_video(t=2), fps=8, overwrite=True)
     assert len(list(frames.iterdir())) == 2
@@ -133,7 +133,7 @@ def test_the_streaming_writer_keeps_an_existing_output_unless_overwrite(tmp_path
 
 def test_check_output_path_refuses_existing_files_and_bad_parents(tmp_path):
     out = write_video(tmp_path / "out.mp4", smooth_video(t=2), fps=8)
-    with pytest.raises(FileExistsError, match=r"out\.mp4.*--overwrite"):
+    with pytest.raises(FileExistsError, match=r"out\.mp4.*overwrite=True"):
         check_output_path(out)
     with pytest.raises(FileExistsError, match="out.mp4"):
         StreamingVideoWriter(out, fps=8, overwrite=False)

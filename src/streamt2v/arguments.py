@@ -1,6 +1,8 @@
 """Errors whose advice names an argument of the call that raised them: ``pass overwrite=True`` to a Python
 caller, ``pass --overwrite`` on the command line. The message is kept in parts, the arguments as
-:class:`Arg`, so each reader gets one spelling and neither is rewritten out of the other's text."""
+:class:`Arg`, so each reader gets one spelling and neither is rewritten out of the other's text. (The
+settings errors of generate and enhance, which name fields of their configs by the dozen, are put in flags
+by ``cli.generate.as_flags``'s table instead: their field names are not their flags' names.)"""
 
 from __future__ import annotations
 

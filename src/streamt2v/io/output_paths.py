@@ -277,14 +277,17 @@ def check_output_path(
         if kind == "png-dir":
             check_replaceable_dir(path, f"{what} folder")
             if any(path.iterdir()) and not overwrite:
-                raise FileExistsError(
-                    f"{what} folder {str(path)!r} already holds the frames of an earlier output; "
-                    "pass --overwrite to replace it"
+                raise ExistingOutputError(
+                    f"{what} folder {str(path)!r} already holds the frames of an earlier output; pass ",
+                    Arg("overwrite", True),
+                    " to replace it",
                 )
         elif path.is_dir():
             raise IsADirectoryError(f"{what} {str(path)!r} is an existing folder, not a {path.suffix} file")
         elif not overwrite:
-            raise FileExistsError(f"{what} {str(path)!r} already exists; pass --overwrite to replace it")
+            raise ExistingOutputError(
+                f"{what} {str(path)!r} already exists; pass ", Arg("overwrite", True), " to replace it"
+            )
     if preview:
         _check_preview_path(path, kind, what, overwrite)
     check_writable_parent(path, what)
@@ -302,10 +305,11 @@ def _check_preview_path(path: Path, kind: str, what: str, overwrite: bool) -> No
             "folder; move it or choose another output"
         )
     elif partial.is_file() and not overwrite:
-        raise FileExistsError(
+        raise ExistingOutputError(
             f"{str(partial)!r}, where the preview of {what} {str(path)!r} is written during the run, "
-            "already exists (a stopped run's preview? --resume continues that run); pass --overwrite to "
-            "replace it"
+            "already exists (a stopped run's preview? --resume continues that run); pass ",
+            Arg("overwrite", True),
+            " to replace it",
         )
 
 

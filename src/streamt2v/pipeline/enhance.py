@@ -514,8 +514,9 @@ def _warn_if_smaller(frame: tuple[int, int], canvas: tuple[int, int], config: En
     larger = f"{-(-frame[0] // f) * f}x{-(-frame[1] // f) * f}"
     source = "the resolution setting" if config.resolution is not None else "the refiner's frame size"
     logger.warning(
-        "the output frames will be %dx%d, smaller than the input's %dx%d (HxW), on a %dx%d canvas (%s); set "
-        "resolution (--resolution) to a larger one, e.g. %s, or use a refiner made for at least this size",
+        "the output frames will be %dx%d, smaller than the input's %dx%d (HxW), on a %dx%d canvas (%s); give "
+        "a larger stage-3 resolution, e.g. %s (EnhanceConfig.resolution, `streamt2v enhance --resolution`), "
+        "or use a refiner made for at least this size",
         *out,
         *frame,
         *canvas,
