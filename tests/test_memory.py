@@ -53,3 +53,17 @@ def test_move_modules_passes_only_the_given_settings():
         assert vae.dtype == torch.float64
     finally:
         logging.getLogger("diffusers").removeHandler(handler)
+
+
+def test_seeded_rng_draws_from_its_seed_and_leaves_the_global_generator():
+    from streamt2v.memory import seeded_rng
+
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    with seeded_rng(7):
+        first = torch.rand(3)
+    with seeded_rng(7):
+        assert torch.equal(torch.rand(3), first)
+    with seeded_rng(None):  # no seeding (the meta device): it draws on from the caller's state
+        assert torch.equal(torch.rand(3), torch.rand(3, generator=torch.Generator().manual_seed(123)))
+    assert torch.equal(torch.get_rng_state(), state)

@@ -16,7 +16,8 @@ from __future__ import annotations
 import logging
 import os
 import platform
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -213,3 +214,14 @@ def describe_machine(threads: bool = True) -> str:
         f"torch {torch.__version__}" + (f", {count(torch.get_num_threads(), 'thread')}" if threads else "")
     )
     return "; ".join(parts)
+
+
+@contextmanager
+def seeded_rng(seed: int | None) -> Iterator[None]:
+    """Draw from ``seed`` inside the block (None: no seeding, e.g. on the meta device) and leave every global
+    generator as it was: the CPU's and every CUDA device's, which ``torch.manual_seed`` reseeds all. Weights
+    made on a CUDA device come from its generator: the same seed gives other weights than on the CPU."""
+    with torch.random.fork_rng(devices=list(range(torch.cuda.device_count()))):
+        if seed is not None:
+            torch.manual_seed(seed)
+        yield

@@ -42,7 +42,14 @@ from streamt2v.config import PRESETS, ModelConfig, config_from_json, get_preset
 from streamt2v.io.folders import atomic_folder, read_json_object
 from streamt2v.io.hub import resolve_model_path
 from streamt2v.io.weight_files import check_weight_files, weights_variant
-from streamt2v.memory import move_checked, one_dtype, own_aligned_memory, resolve_device, resolve_dtype
+from streamt2v.memory import (
+    move_checked,
+    one_dtype,
+    own_aligned_memory,
+    resolve_device,
+    resolve_dtype,
+    seeded_rng,
+)
 from streamt2v.models.autoencoder import VideoAutoencoder
 from streamt2v.models.encoders import (
     ImageEncoder,
@@ -377,14 +384,13 @@ class StreamingT2VModel:
         fps: int = 8,
     ) -> StreamingT2VModel:
         """A :class:`StreamingT2VModel` with random components at a preset (a name of
-        :data:`~streamt2v.config.PRESETS` or a :class:`ModelConfig`), the weights drawn from ``seed`` alone.
+        :data:`~streamt2v.config.PRESETS` or a :class:`ModelConfig`), the weights drawn from ``seed`` (on
+        ``device``'s generator: a CUDA device gives other weights than the CPU).
         On ``device="meta"`` nothing is allocated (shapes only)."""
         cfg = get_preset(preset) if isinstance(preset, str) else preset
         comps = component_configs(cfg)
-        # the caller's global RNG is left as it was (the weights come from ``seed`` alone)
-        with torch.random.fork_rng(devices=[]), torch.device(device):
-            if str(device) != "meta":
-                torch.manual_seed(seed)
+        # the caller's global generators are left as they were
+        with seeded_rng(None if str(device) == "meta" else seed), torch.device(device):
             text = CLIPTextModel(CLIPTextConfig(**comps.text)).eval()
             vision = CLIPVisionModelWithProjection(CLIPVisionConfig(**comps.vision)).eval()
             vae = AutoencoderKL(**comps.vae).eval()

@@ -20,7 +20,7 @@ import torch
 from streamt2v.config import ModelConfig, get_preset
 from streamt2v.io.folders import looks_like_hub_id, read_json_object
 from streamt2v.io.weight_files import check_weight_files, weights_variant
-from streamt2v.memory import move_checked, one_dtype, resolve_device, resolve_dtype
+from streamt2v.memory import move_checked, one_dtype, resolve_device, resolve_dtype, seeded_rng
 from streamt2v.models.autoencoder import VideoAutoencoder
 from streamt2v.pipeline.chunking import QUOTED, EnhanceSettingError
 from streamt2v.pipeline.enhance import check_start_step
@@ -226,7 +226,7 @@ class Refiner:
         seed: int = 0,
         prediction_type: str = "epsilon",
     ) -> Refiner:
-        """A refiner with random weights, drawn from ``seed`` alone, at a preset (a name of
+        """A refiner with random weights, drawn from ``seed`` (on ``device``'s generator), at a preset (a name of
         :data:`~streamt2v.config.PRESETS` or a :class:`ModelConfig`): its video UNet (stage 1's) with the VAE
         and text encoder :meth:`StreamingT2VModel.from_preset` builds for it (``bundle.component_configs``).
         ``modelscope-1.7b`` is the official refiner's architecture: MS-Vid2Vid-XL's UNet is of that kind and
@@ -247,9 +247,7 @@ class Refiner:
         dtype = None if dtype is None else resolve_dtype(dtype, None)
         default = torch.get_default_dtype()
         where = contextlib.nullcontext() if device is None else torch.device(device)
-        # the caller's global RNG is left as it was (the weights come from ``seed`` alone)
-        with torch.random.fork_rng(devices=[]), where:
-            torch.manual_seed(seed)
+        with seeded_rng(seed), where:  # the caller's global generators are left as they were
             if dtype is not None:  # built in it: parameters are made in the default dtype
                 torch.set_default_dtype(dtype)
             try:
