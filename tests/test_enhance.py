@@ -342,6 +342,37 @@ def test_stage3_states_set_aside_are_kept_until_their_own_run_takes_them_back(tm
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_stage3_state_set_aside_by_an_earlier_version_is_taken_back_by_its_own_run(
+    tmp_path, caplog
+) -> None:
+    """Before d6d7d00 a run's state was set aside as NAME.stale (no key); since, states set aside are
+    NAME.stale-KEY and nothing read NAME.stale: after an upgrade the stopped run started over, and its state
+    was never taken back, removed or named among those kept. It is now renamed to its run's NAME.stale-KEY;
+    one that cannot be read stays, and is named among those kept."""
+    from streamt2v.pipeline.enhance_state import EnhanceProgress, EnhanceStateFile, remove_state_file
+
+    path = tmp_path / "s.pt"
+
+    def progress(steps: int) -> EnhanceProgress:
+        return EnhanceProgress(steps, torch.full((2,), float(steps)), torch.Generator().get_state(), {})
+
+    EnhanceStateFile(path, "A").save(progress(2))
+    path.rename(tmp_path / "s.pt.stale")  # run A's state, set aside by an earlier version
+    EnhanceStateFile(path, "B").save(progress(1))  # the run that set it aside, stopped
+    assert EnhanceStateFile(path, "C").load() is None  # a third run: A's and B's states kept, each its own
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.pt.stale-A", "s.pt.stale-B"]
+    EnhanceStateFile(path, "C").save(progress(1))
+    assert [p.name for p in remove_state_file(path)] == ["s.pt.stale-A", "s.pt.stale-B"]  # C finished
+    assert EnhanceStateFile(path, "A").load().steps_done == 2  # A continues from its own steps
+    remove_state_file(path)
+    assert [p.name for p in tmp_path.iterdir()] == ["s.pt.stale-B"]
+    (tmp_path / "s.pt.stale").write_bytes(b"cut short")
+    with caplog.at_level(logging.WARNING):
+        assert EnhanceStateFile(path, "B").load().steps_done == 1
+    assert "cannot read the stage-3 state" in caplog.text and "s.pt.stale " in caplog.text
+    assert remove_state_file(path) == [tmp_path / "s.pt.stale"]
+
+
 def test_a_run_killed_while_taking_its_state_back_keeps_it(tmp_path, monkeypatch) -> None:
     """Taking A's state back while B's is in place takes more than one rename. Killed after the first, A's
     state lay only under a save's temporary name, which the next run removes; now it stays in its

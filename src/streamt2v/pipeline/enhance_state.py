@@ -32,6 +32,8 @@ logger = logging.getLogger(__name__)
 _SCHEDULER_CONFIG_ATTRIBUTE = "_internal_dict"
 # A state file's name + this + the first digits of its key: the state of another run, set aside.
 STALE_INFIX = ".stale-"
+# A state file's name + this: where versions before NAME.stale-KEY set a run's state aside (one for all runs).
+LEGACY_STALE_SUFFIX = ".stale"
 
 
 @dataclass
@@ -114,6 +116,7 @@ class EnhanceStateFile:
         lost. A state set aside is removed only when its own run takes it back (its run's output written,
         :func:`remove_state_file` removes it) or by the user: it is the only copy of that run's steps. An
         unreadable file is a warning (it is overwritten at the next step)."""
+        self._rename_legacy_stale()
         current = _read(self.path) if self.path.is_file() else None
         if isinstance(current, tuple) and current[0] == self.key:
             return current[1]
@@ -146,6 +149,32 @@ class EnhanceStateFile:
                 other.name,
             )
         return None
+
+    def _rename_legacy_stale(self) -> None:
+        """A state set aside by a version before ``NAME.stale-KEY`` lies in ``NAME.stale``, which nothing
+        else reads: renamed (atomically) to its run's ``NAME.stale-KEY``, it is that run's to take back and
+        named among those kept. Left where it is when unreadable or when that name is taken (a newer state
+        of the same run)."""
+        legacy = self.path.with_name(self.path.name + LEGACY_STALE_SUFFIX)
+        if not legacy.is_file():
+            return
+        saved = _read(legacy)
+        if isinstance(saved, Exception):
+            logger.warning(
+                "cannot read the stage-3 state %s set aside by an earlier version (%s)", legacy, saved
+            )
+            return
+        target = self.stale_path(saved[0])
+        if target.exists():
+            logger.warning(
+                "the stage-3 state %s set aside by an earlier version is left there: its run has a newer one "
+                "set aside, %s",
+                legacy,
+                target.name,
+            )
+            return
+        os.replace(legacy, target)
+        logger.info("the stage-3 state %s set aside by an earlier version is now %s", legacy, target.name)
 
     def save(self, progress: EnhanceProgress) -> None:
         """Write ``progress`` atomically (:func:`~streamt2v.io.folders.atomic_write_file`)."""
@@ -184,12 +213,14 @@ def remove_stale_state_temporaries(path: str | os.PathLike) -> list[Path]:
 
 def remove_state_file(path: str | os.PathLike) -> list[Path]:
     """Remove a stage-3 state file (its run's output is written). The states of other runs set aside beside
-    it (``NAME.stale-KEY``, :meth:`EnhanceStateFile.load`) are kept, with a warning naming them: each holds
-    the steps of a run that was stopped, and only that run, run again, or the user knows whether they are
-    still wanted. Returns those kept."""
+    it (``NAME.stale-KEY``, :meth:`EnhanceStateFile.load`; an earlier version's ``NAME.stale``) are kept,
+    with a warning naming them: each holds the steps of a run that was stopped, and only that run, run
+    again, or the user knows whether they are still wanted. Returns those kept."""
     path = Path(path)
     path.unlink(missing_ok=True)
     kept = sorted(path.parent.glob(glob.escape(path.name + STALE_INFIX) + "*"))
+    legacy = path.with_name(path.name + LEGACY_STALE_SUFFIX)  # one load() could not rename (unreadable)
+    kept += [legacy] if legacy.is_file() else []
     if kept:
         logger.warning(
             "kept %d stage-3 state(s) of other runs set aside in %s (%s): each is continued by its own run "
