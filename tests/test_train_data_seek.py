@@ -308,6 +308,30 @@ def test_a_gif_and_a_video_of_one_rate_are_not_named_in_the_rate_warning(tmp_pat
     assert "frame rate" not in caplog.text
 
 
+def test_the_frame_rate_a_run_records_is_the_one_its_check_read(tmp_path):
+    """A run records its videos' frame rate (``assemble --fps``) once its dataset is made: that built a
+    second dataset right after the check, scanning the folder and captions and looking every video up
+    again, at every run start. The rate is now the one the dataset's check read: nothing is read again
+    (here: the videos are gone by then)."""
+    from streamt2v.train.recipes import DataOptions
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for name, fps in [("a.mp4", 30), ("b.mp4", 24), ("c.mp4", 24)]:
+        io_video.write_video(videos / name, torch.zeros(1, 3, 6, 16, 16), fps)
+    (tmp_path / "caps.csv").write_text("file,caption\na.mp4,red\nb.mp4,blue\nc.mp4,red\n")
+    opts = DataOptions(str(videos), str(tmp_path / "caps.csv"), size=16)
+    ds = opts.make_dataset(ClipSpec(num_frames=6, size=16), seed=0)
+    assert ds.frame_rates == pytest.approx({"a.mp4": 30, "b.mp4": 24, "c.mp4": 24})
+    assert ds.frame_rate() == 24  # most of them, not the first or the lowest alone
+    videos.rename(tmp_path / "moved")
+    assert opts.training_frame_rate() == 24
+    with pytest.raises(RuntimeError, match="not checked yet: call check"):
+        VideoFolderDataset(
+            tmp_path / "moved", tmp_path / "caps.csv", ClipSpec(num_frames=6, size=16)
+        ).frame_rate()
+
+
 @pytest.mark.parametrize(
     "kind, fps", [("streamt2v", 8), ("streamt2v", 24), ("streamt2v", 36), ("ffmpeg", 30)]
 )

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
@@ -271,10 +271,18 @@ def frame_rate(path: Path) -> float:
 
 def training_frame_rate(folder: str | Path, captions: str | Path) -> int:
     """The frame rate most of a folder's captioned videos have, rounded (``assemble --fps`` of a model
-    trained on them; 29.97 is 30)."""
+    trained on them; 29.97 is 30). A checked dataset knows it already
+    (:meth:`VideoFolderDataset.frame_rate`)."""
     ds = VideoFolderDataset(folder, captions, ClipSpec())
-    rates = [round(frame_rate(ds.paths[f])) for f in ds.files]
-    return max(sorted(set(rates)), key=rates.count)
+    return most_common_rate(frame_rate(ds.paths[f]) for f in ds.files)
+
+
+def most_common_rate(rates: Iterable[float]) -> int:
+    """The rate most of ``rates`` have once rounded (the lowest of a tie)."""
+    rounded = [round(r) for r in rates]
+    if not rounded:
+        raise ValueError("no frame rates to choose from: no videos")
+    return max(sorted(set(rounded)), key=rounded.count)
 
 
 class _FramesUnreadable(Exception):
@@ -406,6 +414,7 @@ class VideoFolderDataset(Dataset):
         self.paths = {f: videos.get(f, self.folder / f) for f in self.files}
         self.spec = spec
         self.seed = int(seed)
+        self.frame_rates: dict[str, float] = {}  # file -> fps, as check() read them
 
     def __len__(self) -> int:
         return len(self.files)
@@ -437,6 +446,7 @@ class VideoFolderDataset(Dataset):
         files = tqdm(self.files, desc="checking videos", disable=not progress or len(self.files) < 50)
         bad: list[tuple[str, str]] = []  # (the error alone, the error in a list of several)
         rates: dict[float, list[str]] = {}
+        checked_rates: dict[str, float] = {}
         small: list[tuple[str, int]] = []  # videos upscaled to the training size: (name, shorter side)
         for f in files:
             try:
@@ -453,6 +463,7 @@ class VideoFolderDataset(Dataset):
                 hint = shortfall_hint(self.paths[f], n)
                 bad.append((f"{short}; a clip needs {need}{hint}", short + hint))
             rates.setdefault(round(fps, 2), []).append(f)
+            checked_rates[f] = fps
             if 0 < probe.side < s.size:
                 small.append((f, probe.side))
         if len(bad) == 1:
@@ -463,6 +474,7 @@ class VideoFolderDataset(Dataset):
                 f"{len(bad)} of {len(self.files)} videos in {self.folder} cannot give a {need}-frame clip "
                 f"(move them out of the folder): {'; '.join(b for _, b in bad[:5])}{more}"
             )
+        self.frame_rates = checked_rates
         warned_small = (os.path.abspath(self.folder), s.size, len(small))
         if small and warned_small not in _WARNED_SMALL:  # once, as the rates below
             _WARNED_SMALL.add(warned_small)
@@ -486,6 +498,13 @@ class VideoFolderDataset(Dataset):
                 len(rates),
                 ", ".join(f"{fps:g} fps: {len(names)} (e.g. {names[0]})" for fps, names in by_count),
             )
+
+    def frame_rate(self) -> int:
+        """The frame rate most of the videos have, rounded (``assemble --fps``), as :meth:`check` read them:
+        no file is opened again."""
+        if not self.frame_rates:
+            raise RuntimeError(f"the videos in {self.folder} are not checked yet: call check() first")
+        return most_common_rate(self.frame_rates.values())
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         if index < 0:

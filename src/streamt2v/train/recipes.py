@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, ClassVar, get_type_hints
 
 import torch
 from torch.utils.data import Dataset
@@ -61,6 +61,8 @@ class DataOptions:
     data: str = "microworld"
     captions: str | None = None
     size: int = 32  # frame size (pixels, square)
+    # the videos' frame rate as make_dataset's check read them (not an option: no field, not in config())
+    _checked_frame_rate: ClassVar[int | None] = None
 
     def make_dataset(self, spec: ClipSpec, seed: int, progress: bool = False) -> Dataset:
         """``progress``: bars for slow preparation (checking a large folder of videos)."""
@@ -76,14 +78,18 @@ class DataOptions:
             raise ValueError(f"--data {self.data!r} is a folder: pass --captions FILE (CSV or JSONL)")
         dataset = VideoFolderDataset(self.data, self.captions, spec, seed=seed)
         dataset.check(progress)  # every video readable and long enough, before the first step
+        self._checked_frame_rate = dataset.frame_rate()  # the rates the check read: no file opened again
         return dataset
 
     def training_frame_rate(self) -> int | None:
         """The frame rate a model of these samples is made at (``assemble --fps``), which a run records when
-        it makes its dataset: most of a folder's captioned videos' (rounded; read as the dataset's check
-        read them); None on the microworld (assemble's default is its rate)."""
+        it makes its dataset: most of a folder's captioned videos' (rounded), as the check of the dataset
+        made last read them (the videos are read for it only when none was made); None on the microworld
+        (assemble's default is its rate)."""
         if self.data == "microworld" or self.captions is None:
             return None
+        if self._checked_frame_rate is not None:
+            return self._checked_frame_rate
         from streamt2v.train.data import training_frame_rate
 
         return training_frame_rate(self.data, self.captions)
