@@ -6,8 +6,13 @@
 set -u
 source bench/gpu/setup.sh || exit 1
 out=${OUT:?OUT is the folder whose files come back}
-step 300 enhance-1.7b python3 bench/bench_enhance.py --preset modelscope-1.7b --device "$DEVICE" --dtype bf16 \
-  --frames 80 --steps 30 --repeats 1 --schedules batched-all chunk-sequential --out "$out/"
-step 230 gen-1.7b-compile python3 bench/bench_generate.py --preset modelscope-1.7b --steps 50 --device "$DEVICE" \
+# one schedule per step, each its own file (minutes each at full size: a time limit costs only its own)
+step 180 enhance-1.7b-batched python3 bench/bench_enhance.py --preset modelscope-1.7b --device "$DEVICE" \
+  --dtype bf16 --frames 48 --steps 30 --repeats 1 --schedules batched-all \
+  --out "$out/enhance_modelscope-1.7b_${DEVICE}_bf16_batched.md"
+step 130 enhance-1.7b-sequential python3 bench/bench_enhance.py --preset modelscope-1.7b --device "$DEVICE" \
+  --dtype bf16 --frames 48 --steps 30 --repeats 1 --schedules chunk-sequential \
+  --out "$out/enhance_modelscope-1.7b_${DEVICE}_bf16_sequential.md"
+step 170 gen-1.7b-compile python3 bench/bench_generate.py --preset modelscope-1.7b --steps 50 --device "$DEVICE" \
   --dtype bf16 --compile --lengths 80 --out "$out/generate_modelscope-1.7b_${DEVICE}_bf16_compile.md"
 ls -la "$out"
