@@ -13,6 +13,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
+from streamt2v.arguments import NamesArguments
 from streamt2v.cli import integer_at_least as at_least
 from streamt2v.cli import library_bars_off, sigterm_as_interrupt, stderr_is_terminal
 from streamt2v.io.folders import atomic_write_file, check_writable_parent
@@ -159,4 +160,4 @@ def check_device(parser: argparse.ArgumentParser, device: str, dtype: str | None
         dev = resolve_device(device)
         return dev, resolve_dtype(dtype, dev)
     except ValueError as err:
-        parser.error(str(err))
+        parser.error(str(err.as_flags() if isinstance(err, NamesArguments) else err))

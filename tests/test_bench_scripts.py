@@ -397,7 +397,7 @@ NO_CUDA = pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="ne
         ),
         pytest.param(
             ("--device", "cuda"),
-            "error: device 'cuda' requested but CUDA is not available; use device 'cpu' or 'auto'",
+            "error: device 'cuda' requested but CUDA is not available; use --device cpu or --device auto",
             marks=NO_CUDA,
         ),
         (

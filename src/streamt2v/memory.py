@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from streamt2v.arguments import Arg, ArgumentValueError
 from streamt2v.config import DTYPE_NAMES
 
 logger = logging.getLogger(__name__)
@@ -53,16 +54,22 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
         raise ValueError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps") from err
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(
-                f"device {device!r} requested but CUDA is not available; use device 'cpu' or 'auto' (--device on the command line)"
+            raise ArgumentValueError(
+                f"device {device!r} requested but CUDA is not available; use ",
+                Arg("device", "cpu"),
+                " or ",
+                Arg("device", "auto"),
             )
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise ValueError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) present")
     elif dev.type == "mps":
         mps = getattr(torch.backends, "mps", None)
         if mps is None or not mps.is_available():
-            raise ValueError(
-                f"device {device!r} requested but MPS is not available; use device 'cpu' or 'auto' (--device on the command line)"
+            raise ArgumentValueError(
+                f"device {device!r} requested but MPS is not available; use ",
+                Arg("device", "cpu"),
+                " or ",
+                Arg("device", "auto"),
             )
     elif dev.type != "cpu":
         raise ValueError(f"unsupported device {device!r}; use auto, cpu, cuda, cuda:N or mps")
