@@ -282,6 +282,34 @@ def test_a_stage3_state_of_another_run_is_set_aside_and_an_unreadable_one_ignore
     assert [p.name for p in tmp_path.iterdir()] == ["s.pt.stale-a"]
 
 
+def test_a_stage3_state_whose_bytes_changed_is_not_continued(tmp_path, caplog) -> None:
+    """torch.load checks no checksum: a flipped bit in the saved latents would go on into the video unseen."""
+    from streamt2v.pipeline.enhance_state import EnhanceProgress, EnhanceStateFile
+
+    path = tmp_path / "s.pt"
+    x = torch.arange(64, dtype=torch.float32)
+    progress = EnhanceProgress(1, x, torch.Generator().get_state(), {"model_outputs": [x.clone(), None]})
+    EnhanceStateFile(path, "a").save(progress)
+    assert torch.equal(EnhanceStateFile(path, "a").load().x, x)
+    data = bytearray(path.read_bytes())
+    at = data.find(torch.tensor([40.0]).numpy().tobytes())
+    data[at + 2] ^= 1  # 40.0 becomes 40.5: still a readable file of the same size
+    path.write_bytes(bytes(data))
+    with caplog.at_level(logging.WARNING):
+        assert EnhanceStateFile(path, "a").load() is None
+    assert "cannot read its saved state" in caplog.text and "changed or damaged" in caplog.text
+
+
+def test_a_stage3_state_saved_before_digests_is_continued(tmp_path) -> None:
+    from streamt2v.pipeline.enhance_state import EnhanceStateFile
+
+    path = tmp_path / "s.pt"
+    x = torch.arange(8, dtype=torch.float32)
+    state = {"key": "a", "steps_done": 2, "x": x, "generator_state": torch.Generator().get_state()}
+    torch.save({**state, "scheduler_state": {}}, path)
+    assert torch.equal(EnhanceStateFile(path, "a").load().x, x)
+
+
 def test_a_stage3_state_set_aside_by_another_run_is_taken_back_by_its_own(tmp_path, caplog) -> None:
     """Run A stopped after 2 steps; the same command with a typo in the prompt (run B) set A's state aside
     (NAME.stale) and was stopped at once; A run again started over from step 0 although its state lay beside

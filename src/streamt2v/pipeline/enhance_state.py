@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from streamt2v.io.folders import atomic_write_file, remove_leftovers
@@ -86,14 +87,19 @@ def state_key(*parts: torch.Tensor | str | Iterable[Any] | None) -> str:
     digest = hashlib.sha256()
     for part in parts:
         if isinstance(part, torch.Tensor):
-            t = part.detach().to("cpu").contiguous()
-            digest.update(f"{t.dtype}{tuple(t.shape)}".encode())
-            if t.numel():  # the tensor's own buffer: no copy of a long video's latents
-                digest.update(t.reshape(-1).view(torch.uint8).numpy())
+            _add_values(digest, part)
         else:
             digest.update(repr(part).encode())
         digest.update(b"\0")
     return digest.hexdigest()
+
+
+def _add_values(digest: Any, tensor: torch.Tensor) -> None:
+    """Feed ``tensor``'s dtype, shape and values to a hashlib ``digest``."""
+    t = tensor.detach().to("cpu").contiguous()
+    digest.update(f"{t.dtype}{tuple(t.shape)}".encode())
+    if t.numel():  # the tensor's own buffer: no copy of a long video's latents
+        digest.update(t.reshape(-1).view(torch.uint8).numpy())
 
 
 class EnhanceStateFile:
@@ -188,6 +194,7 @@ class EnhanceStateFile:
                 for k, v in progress.scheduler_state.items()
             },
         }
+        state["digest"] = _contents_digest(state)
         atomic_write_file(self.path, lambda tmp: torch.save(state, str(tmp)))
 
 
@@ -195,12 +202,43 @@ def _read(path: Path) -> tuple[str, EnhanceProgress] | Exception:
     """``(key, progress)`` saved in ``path``, or why it cannot be read."""
     try:
         saved = torch.load(str(path), map_location="cpu", weights_only=True)
+        recorded = saved.pop("digest", None)  # None: a file of a version before digests, read as it is
+        if recorded is not None and recorded != _contents_digest(saved):
+            raise ValueError(
+                "its contents differ from the digest saved with them: the file was changed or damaged"
+            )
         key, steps_done = saved["key"], int(saved["steps_done"])
         return key, EnhanceProgress(
             steps_done, saved["x"], saved["generator_state"], dict(saved["scheduler_state"])
         )
     except Exception as err:  # cut short, not ours
         return err
+
+
+def _contents_digest(state: dict[str, Any]) -> str:
+    """A sha256 of a state file's contents (the values of its tensors and arrays, the rest by ``repr``).
+    ``torch.load`` checks no checksum: a flipped bit in the saved sampling state would go on into the video
+    unseen, as the chunks' digests (``rundir``) catch for stages 1–2."""
+    digest = hashlib.sha256()
+
+    def add(value: Any) -> None:
+        if isinstance(value, dict):
+            for k in sorted(value):
+                digest.update(f"{k!r}:".encode())
+                add(value[k])
+        elif isinstance(value, (list, tuple)):
+            digest.update(f"{type(value).__name__}{len(value)}[".encode())
+            for v in value:
+                add(v)
+            digest.update(b"]")
+        elif isinstance(value, (torch.Tensor, np.ndarray)):
+            _add_values(digest, torch.as_tensor(value))
+        else:
+            digest.update(repr(value).encode())
+        digest.update(b"\0")
+
+    add(state)
+    return digest.hexdigest()
 
 
 def remove_stale_state_temporaries(path: str | os.PathLike) -> list[Path]:
