@@ -29,6 +29,21 @@ def reference_cases(prefix: str = "official_modelscope") -> list[Path]:
     return sorted(p for p in REFERENCE_ROOT.glob(f"{prefix}*") if p.is_dir())
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _ctrl_c_as_at_a_terminal():
+    """The interrupt tests stop commands as Ctrl-C at a terminal does. A suite started in the background
+    of a script (``cmd &``, no job control) inherits SIGINT ignored, and so would every command it starts
+    (an ignored signal stays ignored across exec): the session gets Python's default handler instead."""
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 @pytest.fixture(autouse=True)
 def _torch_settings():
     torch.manual_seed(0)
