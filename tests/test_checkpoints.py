@@ -232,6 +232,10 @@ def test_the_wrong_file_or_folder_is_named_as_what_it_is(
         FileNotFoundError, match=r"'PAIR/StreamingT2V' does not exist \(a hub id is not downloaded"
     ):
         convert_official_checkpoint("PAIR/StreamingT2V", tmp_path / "out", "tiny")
+    with pytest.raises(FileNotFoundError, match=r"-1.7b' does not exist \(a hub id is not downloaded"):
+        convert_official_checkpoint("damo-vilab/text-to-video-ms-1.7b", tmp_path / "out", "tiny")
+    with pytest.raises(FileNotFoundError, match=r"'runs/streaming_t2v.ckpt' does not exist$"):
+        convert_official_checkpoint("runs/streaming_t2v.ckpt", tmp_path / "out", "tiny")
     unet_file = ms / "unet" / "diffusion_pytorch_model.safetensors"
     assert main(["convert", str(unet_file), str(tmp_path / "out"), "--preset", "tiny"]) == 2
     out, err = capsys.readouterr()

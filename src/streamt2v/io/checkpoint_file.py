@@ -22,6 +22,8 @@ import torch
 from streamt2v.io.folders import looks_like_hub_id
 from streamt2v.io.official_unet_keys import STAGE2_PREFIXES
 
+# What a checkpoint file's name ends in (a missing "dir/file.ckpt" is a mistyped path, not a hub id).
+CHECKPOINT_FILE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".safetensors")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _ZIP_MAGIC = b"PK\x03\x04"
 _PICKLE_PROTO = b"\x80"  # PROTO opcode: every pickle of protocol >= 2 (torch.save's legacy format) starts so
@@ -307,7 +309,8 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tenso
         )
     if not path.is_file():
         text = os.fspath(path)
-        hub = looks_like_hub_id(text) and not Path(text).suffix  # not a missing "dir/file.ckpt"
+        # not a missing "dir/file.ckpt"; a hub id's name may hold a dot (text-to-video-ms-1.7b)
+        hub = looks_like_hub_id(text) and Path(text).suffix.lower() not in CHECKPOINT_FILE_SUFFIXES
         hint = (
             " (a hub id is not downloaded for the checkpoint: fetch streaming_t2v.ckpt where the hub is "
             "reachable and pass the file)"
