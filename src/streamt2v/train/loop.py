@@ -100,8 +100,11 @@ class TrainConfig:
         for name in ("sample_every", "warmup_steps", "num_workers"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be ≥ 0, got {getattr(self, name)}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+        # not finite: --lr inf took a step (logged as "lr": Infinity, no JSON) and failed at the export
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ValueError(f"weight_decay must be a finite number ≥ 0, got {self.weight_decay}")
 
 
 def lr_at(cfg: TrainConfig, step: int) -> float:
