@@ -36,6 +36,17 @@ def test_enhance_video_frames_size_pad_crop_and_seed(refiner: Refiner) -> None:
     assert short.shape == (1, 3, 2, 32, 32)
 
 
+def test_without_a_config_the_refiner_recommendation_is_used() -> None:
+    """Like the command line: a refiner trained for little noise is not run at the official 30 steps from
+    t = 599 because the caller left the config out."""
+    refiner = Refiner.random((32, 32), seed=0)
+    refiner.recommended = {"start_step": 1, "num_inference_steps": 1, "chunk_frames": 6, "overlap": 2}
+    video = torch.rand(1, 3, 6, 16, 16) * 2 - 1
+    out = enhance_video(video, "a red circle", refiner, seed=1)
+    assert torch.equal(out, enhance_video(video, "a red circle", refiner, refiner.config(), seed=1))
+    assert not torch.equal(out, enhance_video(video, "a red circle", refiner, EnhanceConfig(), seed=1))
+
+
 def test_slice_by_slice_upscale_encode_decode_equal_the_whole_video(refiner: Refiner) -> None:
     """Stage 3 upscales, encodes, decodes and converts a slice of frames at a time (the canvas-sized float
     video of a long 720p output would be the largest tensor); the values are those of the whole video."""

@@ -383,7 +383,9 @@ def enhance_video(
     ``prompt``: one prompt, a :class:`PromptSchedule` over the video's frames or an inline schedule string
     (:func:`prompt_schedule`; each chunk is refined with the prompt at its middle frame, :func:`chunk_prompts`).
     ``refiner``: a :class:`~streamt2v.pipeline.refiner.Refiner` (video UNet + VAE + text encoder + scheduler
-    config). ``generator`` (CPU) or ``seed`` (an int >= 0, default 0) controls all randomness. The output
+    config). ``config``: the settings; None (default) takes the refiner's recommended ones
+    (:meth:`~streamt2v.pipeline.refiner.Refiner.config`, the official ones where it recommends none), as the
+    command line does; ``EnhanceConfig()`` is the official setting whatever the refiner recommends. ``generator`` (CPU) or ``seed`` (an int >= 0, default 0) controls all randomness. The output
     has the refiner's resolution (or ``config.resolution``), cropped back to the content when
     ``config.pad_to_aspect`` is set; the frame count is preserved. Returned on the CPU as float32, or with
     ``as_uint8`` as ``uint8 (B, T, H', W', 3)`` frames (:func:`~streamt2v.io.video.to_uint8_frames`'s
@@ -408,10 +410,12 @@ def enhance_video(
     from streamt2v.pixels import check_pixels
     from streamt2v.sampling.schedulers import make_scheduler
 
-    config = EnhanceConfig() if config is None else config
-    if not isinstance(config, EnhanceConfig):
+    if config is not None and not isinstance(config, EnhanceConfig):
         raise TypeError(f"config must be an EnhanceConfig or None, got {type(config).__name__}")
     check_refiner(refiner)
+    if config is None:  # the refiner's recommendation, as `streamt2v enhance` and generate's stage 3 use
+        recommend = getattr(refiner, "config", None)
+        config = recommend() if callable(recommend) else EnhanceConfig()
     video = check_pixels(video, "video")
     if video.ndim != 5 or video.shape[1] != 3:
         raise ValueError(f"video must be (B, 3, T, H, W), got shape {tuple(video.shape)}")
