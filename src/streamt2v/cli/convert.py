@@ -58,7 +58,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--head-width",
         type=int,
         default=VIT_H_HEAD_WIDTH,
-        help="open_clip per-head width of the image encoder (ViT-H: %(default)s)",
+        help="open_clip per-head width of the image encoder (default: %(default)s, ViT-H's)",
     )
     p.add_argument(
         "--dtype",

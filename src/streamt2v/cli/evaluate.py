@@ -62,14 +62,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--flow",
         default=MAWE_DEFAULTS["flow"],
         choices=["dis", "farneback", "raft"],
-        help="optical-flow backend",
+        help="optical-flow backend (default: %(default)s)",
     )
     p.add_argument(
         "--flow-size",
         type=_flow_size,
         default=MAWE_DEFAULTS["flow_size"],
         metavar="N",
-        help="resize frames to N×N for MAWE, N from 8 to 8192 (paper: 720); 0 keeps the native size",
+        help="resize frames to N×N for MAWE, N from 8 to 8192 (default: %(default)s, the paper's); 0 keeps the "
+        "native size",
     )
     p.add_argument(
         "--raft-weights", type=user_path, metavar="FILE", help="RAFT-large weights for --flow raft"
