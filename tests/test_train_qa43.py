@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from streamt2v.train.loop import TrainConfig
@@ -22,3 +24,34 @@ def test_a_learning_rate_or_weight_decay_that_is_not_finite_is_refused_up_front(
     setting; --weight-decay inf trained into NaN weights."""
     with pytest.raises(ValueError, match=message):
         TrainConfig(**options)
+
+
+def test_a_run_inside_its_video_folder_does_not_read_its_own_files_as_videos(tmp_path, caplog):
+    """``--data . --out runs/base`` (or an --out inside the video folder): the run's first sample video was
+    met by the next sample (which makes the dataset again), the export and every resume as a video without
+    a caption ("no caption for video(s) ['run/samples/vae-00000001.mp4']"), stopping the run."""
+    import logging
+
+    from conftest import write_video
+    from streamt2v.microworld.dataset import ClipSpec
+    from streamt2v.train.data import VideoFolderDataset
+    from streamt2v.train.loop import train
+    from streamt2v.train.recipes import make_recipe
+
+    for name in ("a.mp4", "b.mp4"):
+        write_video(tmp_path / name, 4)
+    (tmp_path / "caps.csv").write_text("file,caption\na.mp4,red\nb.mp4,blue\n")
+    options = dict(data=str(tmp_path), captions=str(tmp_path / "caps.csv"), size=16, scaling_samples=2)
+    recipe = make_recipe("vae", **options)
+    cfg = TrainConfig(steps=2, batch_size=1, sample_every=1, ema_decay=None)
+    out = tmp_path / "runs" / "vae"
+    train(recipe, cfg, out, progress=False)
+    assert sorted(p.name for p in (out / "samples").iterdir()) == ["vae-00000001.mp4", "vae-00000002.mp4"]
+    result = train(make_recipe("vae", **options), replace(cfg, steps=3), out, resume=True, progress=False)
+    assert result.step == 3 and (out / "samples" / "vae-00000003.mp4").is_file()
+    # the log line of the scan names them (said once per folder: the run's own scans said it already)
+    (tmp_path / "caps.tsv").write_text("file\tcaption\na.mp4\tred\nb.mp4\tblue\n")
+    with caplog.at_level(logging.INFO, logger="streamt2v.train.data"):
+        ds = VideoFolderDataset(tmp_path, tmp_path / "caps.tsv", ClipSpec(num_frames=2, size=16))
+    assert ds.files == ["a.mp4", "b.mp4"]
+    assert "files in training runs' folders ('runs/vae/checkpoints/latest', " in caplog.text

@@ -16,6 +16,7 @@ timestamps, ...) it decodes every frame up to its clip: the same sample either w
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -46,6 +47,7 @@ from streamt2v.io.video import (
 )
 from streamt2v.microworld.dataset import ClipSpec
 from streamt2v.train.captions import caption_rows, file_key
+from streamt2v.train.run_folder import is_run_folder
 
 
 def _relative_to(
@@ -335,12 +337,18 @@ class VideoFolderDataset(Dataset):
         videos: dict[str, Path] = {}  # file_key -> the path on disk
         hidden: list[str] = []  # videos in hidden files or folders (macOS's ._a.mp4), unless captioned
         others: list[str] = []  # files that are no video by their suffix
+        # uncaptioned files in a training run's folder (--data . --out runs/base): its sample videos stopped
+        # the run's next sample (which makes the dataset again) and its resumes as videos without a caption
+        runs: list[str] = []
+        is_run = functools.cache(is_run_folder)
         for path in folder_files(self.folder):
             if not path.is_file():
                 continue
             rel = path.relative_to(self.folder)
             key = file_key(rel.as_posix())
-            if path.suffix.lower() not in READ_VIDEO_SUFFIXES:
+            if key not in caps and any(is_run(path.parents[k]) for k in range(len(rel.parts) - 1)):
+                runs.append(key)
+            elif path.suffix.lower() not in READ_VIDEO_SUFFIXES:
                 if key not in caps and os.path.abspath(path) != os.path.abspath(captions):
                     others.append(key)
             elif any(part.startswith(".") for part in rel.parts) and key not in caps:
@@ -381,13 +389,14 @@ class VideoFolderDataset(Dataset):
         if not caps:
             raise ValueError(f"{captions} lists no videos")
         # each group with why it is left out: a hidden video for having no caption, another file for being
-        # no video
+        # no video, a run's file for being the run's
         not_used = [
             f"{len(names)} {what[len(names) > 1]} ({', '.join(map(repr, sorted(names)[:2]))}"
             f"{', ...' if len(names) > 2 else ''})"
             for names, what in (
                 (hidden, ("hidden video file without a caption", "hidden video files without a caption")),
                 (others, ("file that is not a video", "files that are not videos")),
+                (runs, ("file in a training run's folder", "files in training runs' folders")),
             )
             if names
         ]
@@ -395,7 +404,7 @@ class VideoFolderDataset(Dataset):
             os.path.abspath(self.folder),
             os.path.abspath(captions),
             len(caps),
-            *map(len, (hidden, others)),
+            *map(len, (hidden, others)),  # not the runs': a run inside the folder adds files as it goes
         )
         if said not in _SAID_FOLDERS:  # once: sample videos build the dataset again
             _SAID_FOLDERS.add(said)

@@ -271,6 +271,15 @@ def check_resumed_config(
         logger.warning("resuming %s with changed training settings: %s", path, "; ".join(loop_changes))
 
 
+def is_run_folder(folder: Path) -> bool:
+    """Whether ``folder`` is a training run's (its ``config.json`` names a recipe and loop settings)."""
+    try:
+        config = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and "recipe" in config and "train" in config
+
+
 def _run_without_checkpoint(out: Path) -> bool:
     """Whether ``out`` holds a run that failed or was stopped before its first checkpoint (its config, no
     checkpoint, no ``final/``): nothing in it can be continued or loaded."""
