@@ -55,3 +55,27 @@ def test_a_run_inside_its_video_folder_does_not_read_its_own_files_as_videos(tmp
         ds = VideoFolderDataset(tmp_path, tmp_path / "caps.tsv", ClipSpec(num_frames=2, size=16))
     assert ds.files == ["a.mp4", "b.mp4"]
     assert "files in training runs' folders ('runs/vae/checkpoints/latest', " in caplog.text
+
+
+def test_sample_videos_of_a_run_on_videos_play_at_their_frame_rate(tmp_path):
+    """The sample videos were written at the microworld's 8 fps whatever the training videos' rate: those of
+    a run on 24 fps videos played three times too slow (the run records 24 in config.json)."""
+    import av
+    import numpy as np
+
+    from streamt2v.io import video as io_video
+    from streamt2v.train.loop import train
+    from streamt2v.train.recipes import make_recipe
+
+    frames = np.zeros((6, 16, 16, 3), np.uint8)
+    frames[:, :, :8] = (200, 40, 40)
+    for name in ("a.mp4", "b.mp4"):
+        io_video.write_video(tmp_path / name, io_video.from_uint8_frames(frames), 24)
+    (tmp_path / "caps.csv").write_text("file,caption\na.mp4,red\nb.mp4,blue\n")
+    recipe = make_recipe(
+        "vae", data=str(tmp_path), captions=str(tmp_path / "caps.csv"), size=16, scaling_samples=2
+    )
+    out = tmp_path / "run"
+    train(recipe, TrainConfig(steps=1, batch_size=1, sample_every=1, ema_decay=None), out, progress=False)
+    with av.open(str(out / "samples" / "vae-00000001.mp4")) as container:
+        assert container.streams.video[0].average_rate == 24

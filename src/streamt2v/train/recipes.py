@@ -94,6 +94,11 @@ class DataOptions:
 
         return training_frame_rate(self.data, self.captions)
 
+    def write_sample(self, path: Path, video: torch.Tensor) -> None:
+        """Write a sample video (values in [-1, 1]) at the training videos' frame rate (the microworld's on
+        it): a sample of 24 fps videos played at the microworld's 8 fps ran three times too slow."""
+        write_sample(path, video, fps=self.training_frame_rate() or FPS)
+
     def check_caption_words(self, tokenizer: Any, warn_above: float = 0.05) -> float:
         """The share of the captions' words ``tokenizer`` reads as unknown (0 on the microworld), with a
         warning naming some of them above ``warn_above``: a text encoder trained on other captions (e.g.
@@ -150,12 +155,13 @@ class DataOptions:
         return len(long)
 
 
-def write_sample(path: Path, video: torch.Tensor) -> None:
-    """Write a sample video of a training run (values in [-1, 1]) at the world's frame rate, replacing the
-    run's own of that step: a resumed run writes its checkpoint's samples again (the train loop)."""
+def write_sample(path: Path, video: torch.Tensor, fps: int = FPS) -> None:
+    """Write a sample video of a training run (values in [-1, 1]) at ``fps`` (the world's by default),
+    replacing the run's own of that step: a resumed run writes its checkpoint's samples again (the train
+    loop)."""
     from streamt2v.io.video import write_video
 
-    write_video(path, video.detach().float().cpu().clamp(-1, 1), fps=FPS, overwrite=True)
+    write_video(path, video.detach().float().cpu().clamp(-1, 1), fps=fps, overwrite=True)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ import torch
 from torch import nn
 
 from streamt2v.train.frozen import load_frozen_vae, need_dir
-from streamt2v.train.recipes import write_sample
 from streamt2v.train.video_recipes import BaseRecipe
 
 
@@ -74,4 +73,6 @@ class RefinerRecipe(BaseRecipe):
         emb = module.text.encode([item["caption"]])
         pred = module.net(x_t, t, encoder_hidden_states=emb.to(x_t.dtype)).sample
         restored = module.vae.decode(module.denoiser.to_x0(pred, x_t, t))
-        write_sample(out_dir / f"{self.name}-{step:08d}.mp4", torch.cat([video, given, restored], dim=-1))
+        self.write_sample(
+            out_dir / f"{self.name}-{step:08d}.mp4", torch.cat([video, given, restored], dim=-1)
+        )

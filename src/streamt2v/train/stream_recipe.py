@@ -21,7 +21,6 @@ from torch.utils.data import Dataset
 from streamt2v.config import PRESETS, StreamingConfig, get_preset
 from streamt2v.microworld.dataset import ClipSpec
 from streamt2v.train.frozen import load_frozen_clip, load_frozen_vae, need_model_dir
-from streamt2v.train.recipes import write_sample
 from streamt2v.train.video_recipes import BaseRecipe, DiffusionTrainer
 
 logger = logging.getLogger(__name__)
@@ -181,4 +180,4 @@ class StreamRecipe(BaseRecipe):
             sched, torch.randn(shape, generator=gen).to(device), model_fn, num_steps=self.sample_steps
         )
         video = vae.decode(z).cpu()
-        write_sample(out_dir / f"stream-{step:08d}.mp4", torch.cat([item["video"][None], video], dim=-1))
+        self.write_sample(out_dir / f"stream-{step:08d}.mp4", torch.cat([item["video"][None], video], dim=-1))

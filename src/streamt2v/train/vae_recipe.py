@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 
 from streamt2v.microworld.dataset import ClipSpec
 from streamt2v.models.denoiser import weighted_mse
-from streamt2v.train.recipes import DataOptions, write_sample
+from streamt2v.train.recipes import DataOptions
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ class VAERecipe(DataOptions):
         video = self.dataset(seed=12345)[0]["video"][None]  # (1, 3, T, H, W)
         ae = VideoAutoencoder(module.vae)
         rec = ae.decode(ae.encode(video.to(ae.device, ae.dtype)))
-        write_sample(out_dir / f"vae-{step:08d}.mp4", torch.cat([video, rec.cpu()], dim=-1))
+        self.write_sample(out_dir / f"vae-{step:08d}.mp4", torch.cat([video, rec.cpu()], dim=-1))
 
     @torch.no_grad()
     def measure_scaling_factor(self, vae: nn.Module, seed: int = 99991) -> float:

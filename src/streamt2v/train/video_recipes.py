@@ -34,7 +34,7 @@ from streamt2v.train.frozen import (
     saved_class,
     with_article,
 )
-from streamt2v.train.recipes import DataOptions, write_sample
+from streamt2v.train.recipes import DataOptions
 
 logger = logging.getLogger(__name__)
 
@@ -437,7 +437,9 @@ class BaseRecipe(DataOptions):
         sched = make_scheduler("ddim", self.scheduler_config())
         z = sample_loop(sched, noise, model_fn, num_steps=self.sample_steps, generator=gen)
         video = vae.decode(z).cpu()
-        write_sample(out_dir / f"{self.name}-{step:08d}.mp4", torch.cat([item["video"][None], video], dim=-1))
+        self.write_sample(
+            out_dir / f"{self.name}-{step:08d}.mp4", torch.cat([item["video"][None], video], dim=-1)
+        )
 
     def export(self, module: nn.Module, out_dir: Path) -> None:
         """``unet/`` (diffusers ``save_pretrained``) and ``scheduler/`` (the training noise schedule)."""
