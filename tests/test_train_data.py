@@ -153,7 +153,8 @@ def test_a_video_cut_short_is_refused_before_training(tmp_path):
     with pytest.raises(
         ValueError,
         match=r"cannot read video '.*cut.mp4': Invalid data found when processing input "
-        r"\(its container lists 60 frames, the file holds \d+: cut short\?\)$",
+        r"\(its container lists 60 frames, the file holds \d+: cut short\?\); move it out of the folder "
+        r"and delete its caption \(line 3 of .*caps.csv\)$",
     ):
         ds.check()
     with pytest.raises(ValueError, match="cannot read video .*cut.mp4"):
@@ -461,7 +462,8 @@ def test_a_video_cut_short_between_frames_is_called_cut_short_not_simply_short(t
         ds.check()
     assert str(err.value) == (
         f"video {tmp_path / 'cut.mp4'} has 13 frames; a clip needs 16; its container lists 16 frames, the "
-        "file holds 13: it was cut short (an unfinished copy, download or recording)"
+        "file holds 13: it was cut short (an unfinished copy, download or recording); move it out of the "
+        f"folder and delete its caption (line 2 of {tmp_path / 'caps.csv'})"
     )
     write_video(tmp_path / "short.mp4", 13)
     (tmp_path / "caps.csv").write_text("file,caption\ncut.mp4,noise\nshort.mp4,red\n")

@@ -79,3 +79,32 @@ def test_sample_videos_of_a_run_on_videos_play_at_their_frame_rate(tmp_path):
     train(recipe, TrainConfig(steps=1, batch_size=1, sample_every=1, ema_decay=None), out, progress=False)
     with av.open(str(out / "samples" / "vae-00000001.mp4")) as container:
         assert container.streams.video[0].average_rate == 24
+
+
+def test_the_error_naming_videos_that_cannot_give_a_clip_says_to_delete_their_captions_too(tmp_path):
+    """It said "move them out of the folder" (one video: nothing): done alone, the next start stopped at their
+    captions, now naming files not in the folder. It names the captions' lines to delete as well."""
+    from conftest import write_video
+    from streamt2v.microworld.dataset import ClipSpec
+    from streamt2v.train.data import VideoFolderDataset
+
+    write_video(tmp_path / "a.mp4", 8)
+    write_video(tmp_path / "short.mp4", 3)
+    (tmp_path / "bad.mp4").write_bytes(b"not a video")
+    caps = tmp_path / "caps.csv"
+    caps.write_text("file,caption\na.mp4,red\nbad.mp4,blue\nshort.mp4,green\n")
+    spec = ClipSpec(num_frames=6, size=16)
+    with pytest.raises(ValueError) as err:
+        VideoFolderDataset(tmp_path, caps, spec).check()
+    assert "(move them out of the folder and delete their captions: line 3, line 4 of " in str(err.value)
+    (tmp_path / "bad.mp4").unlink()
+    caps.write_text("file,caption\na.mp4,red\nshort.mp4,green\n")
+    with pytest.raises(ValueError) as err:
+        VideoFolderDataset(tmp_path, caps, spec).check()
+    assert str(err.value) == (
+        f"video {tmp_path / 'short.mp4'} has 3 frames; a clip needs 6; move it out of the folder and delete "
+        f"its caption (line 3 of {caps})"
+    )
+    (tmp_path / "short.mp4").unlink()  # as it says
+    caps.write_text("file,caption\na.mp4,red\n")
+    VideoFolderDataset(tmp_path, caps, spec).check()

@@ -454,6 +454,7 @@ class VideoFolderDataset(Dataset):
             progress = bool(getattr(sys.stderr, "isatty", lambda: False)())
         files = tqdm(self.files, desc="checking videos", disable=not progress or len(self.files) < 50)
         bad: list[tuple[str, str]] = []  # (the error alone, the error in a list of several)
+        bad_files: list[str] = []
         rates: dict[float, list[str]] = {}
         checked_rates: dict[str, float] = {}
         small: list[tuple[str, int]] = []  # videos upscaled to the training size: (name, shorter side)
@@ -462,6 +463,7 @@ class VideoFolderDataset(Dataset):
                 probe = probe_video(self.paths[f], need, reach)
             except ValueError as err:
                 bad.append((str(err), str(err)))
+                bad_files.append(f)
                 continue
             n, fps = probe.frames, probe.fps
             if n < need:
@@ -471,17 +473,23 @@ class VideoFolderDataset(Dataset):
                 # a file cut short or damaged, not one simply short, says so (its packets read, not decoded)
                 hint = shortfall_hint(self.paths[f], n)
                 bad.append((f"{short}; a clip needs {need}{hint}", short + hint))
+                bad_files.append(f)
             rates.setdefault(round(fps, 2), []).append(f)
             checked_rates[f] = fps
             if 0 < probe.side < s.size:
                 small.append((f, probe.side))
+        # moving a video out alone stopped the next start at its caption, now naming a missing file
+        where = ", ".join(self.lines[f] for f in bad_files[:5] if f in self.lines)
+        where = f"{where} of {self.captions_file}" if where else ""
         if len(bad) == 1:
-            raise ValueError(bad[0][0])
+            where = f" ({where})" if where else ""
+            raise ValueError(f"{bad[0][0]}; move it out of the folder and delete its caption{where}")
         if bad:
             more = f"; and {len(bad) - 5} more" if len(bad) > 5 else ""
             raise ValueError(
                 f"{len(bad)} of {len(self.files)} videos in {self.folder} cannot give a {need}-frame clip "
-                f"(move them out of the folder): {'; '.join(b for _, b in bad[:5])}{more}"
+                f"(move them out of the folder and delete their captions{': ' + where if where else ''}): "
+                f"{'; '.join(b for _, b in bad[:5])}{more}"
             )
         self.frame_rates = checked_rates
         warned_small = (os.path.abspath(self.folder), s.size, len(small))
