@@ -543,7 +543,10 @@ class RunDir:
         self.config = config
 
     def set_status(self, status: str, **extra: Any) -> None:
-        """``running`` / ``interrupted`` / ``complete`` (+ e.g. the output path), written atomically."""
+        """``running`` / ``interrupted`` / ``complete`` (+ e.g. the output path), written atomically. An
+        ``error`` recorded by an earlier stop goes with the status it explained (a resumed run that completes
+        does not keep the Ctrl-C that stopped it)."""
         self.manifest["status"] = status
+        self.manifest.pop("error", None)
         self.manifest.update(extra)
         _atomic_write_json(self.path / MANIFEST, self.manifest)
