@@ -27,3 +27,16 @@ def test_completed_resume_drops_the_stop_error(tmp_path, model):
     done = json.loads(manifest.read_text())
     assert done["status"] == "complete"
     assert "error" not in done
+
+
+def test_one_frame_init_video_has_no_rate_warning(tmp_path, model, caplog):
+    """A still image given as --init-video read as 25 fps: the run warned that 'its 1 frame play 3.12x slower'
+    and advised --fps 25, which would only have sped up the generated frames."""
+    from PIL import Image
+
+    still = tmp_path / "still.png"
+    Image.new("RGB", (32, 32), (200, 30, 30)).save(still)
+    with caplog.at_level("WARNING", logger="streamt2v.pipeline.preflight"):
+        res = generate(cfg_for(tmp_path, "s", n=9, init_video=str(still)), model=model)
+    assert res.num_frames == 9
+    assert "plays at" not in caplog.text

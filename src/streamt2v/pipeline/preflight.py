@@ -209,8 +209,9 @@ def warn_rate_change(path: str, input_fps: float, output_fps: float, frames: int
 
     The message names the flag (``--fps``, ``--init-video``), as :func:`check_inputs`' and ``generate``'s do
     for Python callers too (:class:`~streamt2v.pipeline.generate.GenerateConfig` has the fields of those
-    names)."""
-    if abs(input_fps - output_fps) <= 0.01 * output_fps or not Path(path).is_file():
+    names). A single frame (a still image given as the video, whose rate PyAV makes up as 25 fps) has no
+    motion to play faster or slower."""
+    if abs(input_fps - output_fps) <= 0.01 * output_fps or not Path(path).is_file() or frames < 2:
         return
     advice = _rate_advice(input_fps, output_fps, gif=gif)
     logger.warning(
