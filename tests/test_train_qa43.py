@@ -108,3 +108,20 @@ def test_the_error_naming_videos_that_cannot_give_a_clip_says_to_delete_their_ca
     (tmp_path / "short.mp4").unlink()  # as it says
     caps.write_text("file,caption\na.mp4,red\n")
     VideoFolderDataset(tmp_path, caps, spec).check()
+
+
+def test_a_stream_at_another_size_than_its_base_is_refused_before_training(tmp_path, encoders):
+    """``train stream --size 64`` on a base trained at 32 trained without a word, and the model assembled
+    from it generated at the base's 32 px (the stream takes the base's latent size): a size its stage 2
+    was never trained at."""
+    from streamt2v.train.recipes import make_recipe
+
+    vae, clip = encoders
+    common = dict(vae=vae, clip=clip, num_frames=12, max_start=10)
+    base = tmp_path / "base"
+    make_recipe("base", size=16, **common).build().net.save_pretrained(base, safe_serialization=True)
+    with pytest.raises(
+        ValueError, match=r"^--size 32: the base UNet .* was trained at 16 px \(latents 4×4, VAE "
+    ):
+        make_recipe("stream", size=32, base_unet=str(base), **common).build()
+    make_recipe("stream", size=16, base_unet=str(base), **common).build()

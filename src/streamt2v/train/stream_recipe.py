@@ -113,6 +113,15 @@ class StreamRecipe(BaseRecipe):
                 f"base UNet {p} takes {base.config.in_channels} latent channels, the VAE {self.vae} makes "
                 f"{vae.latent_channels}; give the --vae the base was trained with"
             )
+        latent, f = base.config.sample_size, vae.scale_factor
+        if isinstance(latent, int) and self.size != latent * f:
+            # the stream takes the base's latent size, which assemble and generate make its videos at: a stream
+            # trained at another --size was trained at a size it never generates at
+            raise ValueError(
+                f"--size {self.size}: the base UNet {p} was trained at {latent * f} px (latents {latent}×{latent}, "
+                f"VAE factor {f}), the size the model generates at; train the stream at --size {latent * f}, "
+                f"or on a base trained at --size {self.size}"
+            )
         self.check_base_preset(p, tuple(base.config.block_out_channels))
         net = StreamingUNet.from_base(base, self.streaming_config(vae, text, image))
         self.load_init_unet(net)  # continue a trained stream run (its base temporal layers stay frozen)
