@@ -192,6 +192,11 @@ def test_assemble_refuses_parts_that_do_not_fit(tmp_path, runs, encoders, capsys
     err = capsys.readouterr().err
     assert f"{str(existing)!r} is not a model folder (no model_index.json) but holds mine.txt" in err
     assert (existing / "mine.txt").read_text() == "keep"
+    notes = tmp_path / "notes.txt"  # nor a file: --overwrite replaced it with a model folder
+    notes.write_text("precious")
+    assert main(["assemble", "model", str(notes), "--unet", str(stream_unet), "--overwrite"]) == 2
+    assert f"{str(notes)!r} is a file, not a model folder" in capsys.readouterr().err
+    assert notes.read_text() == "precious"
     model = tmp_path / "model"  # a model folder is replaced whole
     assert main(["assemble", "model", str(model), "--unet", str(stream_unet)]) == 0
     (model / "notes.txt").write_text("x")

@@ -197,12 +197,17 @@ class ExistingOutputError(NamesArguments, FileExistsError):
 def refuse_existing(out: str | Path, overwrite: bool = False, *, model_folder: bool = False) -> None:
     """Raise :class:`ExistingOutputError` if ``out`` exists and ``overwrite`` is not set; call it before any
     slow work that writes ``out``. ``model_folder``: ``out`` is a model folder, replaced whole, so even with
-    ``overwrite`` a folder that is neither empty nor a model folder (no ``model_index.json``: the user's
-    files) is refused."""
+    ``overwrite`` a file, or a folder that is neither empty nor a model folder (no ``model_index.json``: the
+    user's files), is refused."""
     out = Path(out)
     if out.exists() and not overwrite:
         raise ExistingOutputError(
             f"{str(out)!r} already exists (pass ", Arg("overwrite", True), " to replace it)"
+        )
+    if model_folder and out.exists() and not out.is_dir() and not out.is_symlink():
+        raise FileExistsError(
+            f"{str(out)!r} is a file, not a model folder: overwriting replaces only a model folder or an empty "
+            "one; give another path"
         )
     if model_folder and out.is_dir() and not out.is_symlink() and not (out / "model_index.json").is_file():
         held = sorted(p.name for p in out.iterdir())
