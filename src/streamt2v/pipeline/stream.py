@@ -481,13 +481,16 @@ def stream(
     ):
         raise ValueError(NO_STAGE1)
     warn_unread_prompts(model.text_encoder, [text for _, text in schedule.entries] + [config.negative_prompt])
-    for frame, text in unused_entries(schedule, [spec.start for spec in plan]):
+    starts = [spec.start for spec in plan]
+    for frame, text in unused_entries(schedule, starts):
         logger.warning(
             "prompt schedule entry %d: %r is never used: each chunk takes the prompt active at its first new "
-            "frame, and the chunks start at frames %s",
+            "frame, and %s",
             frame,
             text,
-            nearby_starts([spec.start for spec in plan], frame),
+            f"the chunks start at frames {nearby_starts(starts, frame)}"
+            if len(starts) > 1
+            else f"the only chunk starts at frame {starts[0]}",
         )
     _log_plan(plan, schedule, config)
     moves = reanchor_starts(schedule, [spec.start for spec in plan if spec.stage == 2])
@@ -522,8 +525,8 @@ def _log_plan(plan: Sequence[ChunkSpec], schedule: PromptSchedule, config: Strea
     last, step = plan[-1], config.chunk_frames - (config.cond_frames if plan[-1].stage == 2 else 0)
     if last.stage and last.num_new < step:
         logger.info(
-            "%d frames: the last chunk, %d, makes %d new frames and keeps %d, so %d frames take as long",
-            config.num_frames,
+            "%s: the last chunk, %d, makes %d new frames and keeps %d, so %d frames take as long",
+            counted(config.num_frames, "frame"),
             last.index,
             step,
             last.num_new,
