@@ -161,8 +161,11 @@ def test_bad_arguments_raise_one_line_naming_the_value():
         (lambda: sample_scene(0, num_objects=0), "num_objects must be 1 or 2, got 0"),
         (lambda: sample_scene(0, pan_probability=2.0), "pan_probability must be in \\[0, 1\\], got 2.0"),
         (lambda: render(sample_scene(0), True, 32), "num_frames must be a positive int, got True"),
-        (lambda: MicroworldDataset(ClipSpec(anchor_frames=-1)), "anchor_frames must be an int ≥ 0, got -1"),
-        (lambda: MicroworldDataset(ClipSpec(num_frames=0)), "num_frames must be an int ≥ 1, got 0"),
+        (
+            lambda: MicroworldDataset(ClipSpec(anchor_frames=-1)),
+            "ClipSpec anchor_frames must be an int ≥ 0, got -1",
+        ),
+        (lambda: MicroworldDataset(ClipSpec(num_frames=0)), "^num_frames must be an int ≥ 1, got 0"),
         (lambda: parse_caption(""), "caption '' has no words"),
         (
             lambda: parse_caption("a red circle and a red square bouncing on a blue background"),

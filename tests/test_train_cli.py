@@ -77,6 +77,9 @@ def test_cli_refuses_settings_that_would_train_the_wrong_thing_before_writing(tm
     err = capsys.readouterr().err
     assert "vae size 18 must be a multiple of the VAE's downsampling factor 4" in err
     assert err.count("\n") == 1 and not out.exists()
+    # clip sizes are named by their flags, not by the internal class holding them
+    assert main(["train", "vae", "--out", str(out), "--set", "size=0", "--steps", "1"]) == 2
+    assert capsys.readouterr().err.strip().endswith("error: --size must be an int ≥ 4, got 0")
     # a negative seed: numpy's draws would take it modulo 2**32 (the data of another seed)
     # one at 2**31 or above: the data's seed (+ an offset for joint images) must stay under 2**32
     for seed in ("-1", "2147483648"):

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
+from streamt2v.arguments import Arg, ArgumentValueError
 from streamt2v.microworld.captions import caption_for, parse_caption
 from streamt2v.microworld.render import SceneSpec, render, sample_scene
 
@@ -94,6 +95,15 @@ class ClipSpec:
     max_start: int = 200
     anchor_frames: int = 0
 
+    def __post_init__(self) -> None:
+        least = {"num_frames": 1, "size": 4, "max_start": 0, "anchor_frames": 0}
+        for name, lo in least.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
+                # num_frames and size are the recipes' options of those names (--num-frames, --size)
+                named = Arg(name) if name in ("num_frames", "size") else f"ClipSpec {name}"
+                raise ArgumentValueError(named, f" must be an int ≥ {lo}, got {value!r}")
+
 
 class MicroworldDataset(Dataset):
     """``ds[i]`` → ``{"video": (3, T, H, W) in [-1, 1], "caption": str, "index": i[, "anchor": (3, H, W)]}``.
@@ -103,11 +113,6 @@ class MicroworldDataset(Dataset):
     """
 
     def __init__(self, spec: ClipSpec, seed: int = 0, start: int = 0) -> None:
-        least = {"num_frames": 1, "size": 4, "max_start": 0, "anchor_frames": 0}
-        for name, lo in least.items():
-            value = getattr(spec, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
-                raise ValueError(f"ClipSpec {name} must be an int ≥ {lo}, got {value!r}")
         _check_seed(seed)
         if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 0:
             raise ValueError(f"start must be a sample index ≥ 0, got {start!r}")
