@@ -482,15 +482,14 @@ def stream(
         raise ValueError(NO_STAGE1)
     warn_unread_prompts(model.text_encoder, [text for _, text in schedule.entries] + [config.negative_prompt])
     starts = [spec.start for spec in plan]
+    where = "the chunks start at frames" if len(starts) > 1 else "the only chunk starts at frame"
     for frame, text in unused_entries(schedule, starts):
         logger.warning(
             "prompt schedule entry %d: %r is never used: each chunk takes the prompt active at its first new "
-            "frame, and %s",
+            f"frame, and {where} %s",
             frame,
             text,
-            f"the chunks start at frames {nearby_starts(starts, frame)}"
-            if len(starts) > 1
-            else f"the only chunk starts at frame {starts[0]}",
+            nearby_starts(starts, frame),
         )
     _log_plan(plan, schedule, config)
     moves = reanchor_starts(schedule, [spec.start for spec in plan if spec.stage == 2])
