@@ -53,7 +53,11 @@ class _Parser(argparse.ArgumentParser):
         self._intermixing = False
         self._holding_errors = False
         self.add_argument(
-            "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log debug messages"
+            "-v",
+            "--verbose",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="log debug messages, and show an error's traceback (exit status 1) instead of one line",
         )
 
     def error(self, message: str) -> NoReturn:
