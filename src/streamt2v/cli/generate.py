@@ -24,9 +24,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "generate",
         help="generate a long video from text (stages 1-2)",
-        description="Generate a long video chunk by chunk (StreamingT2V stages 1-2). "
-        "Defaults follow the official release: stage 1 DPM-Solver++ 50 steps, guidance 9; "
-        "stage 2 DDIM 50 steps, eta 1, guidance 7.5; 16-frame chunks conditioned on 8 frames.",
+        description="Generate a long video chunk by chunk (StreamingT2V stages 1-2), 16-frame chunks "
+        "conditioned on 8 frames. Unset sampling options take the model folder's recommended settings "
+        "(model_index.json; the shipped microworld model has its own, README), else the official release's: "
+        "stage 1 DPM-Solver++ 50 steps, guidance 9; stage 2 DDIM 50 steps, eta 1, guidance 7.5.",
     )
     p.add_argument("prompt", nargs="?", help="the text prompt (or use --prompt-schedule)")
     p.add_argument(
@@ -38,7 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--output",
         type=user_path,
         default="output.mp4",
-        help="output .mp4/.gif or folder (default output.mp4)",
+        help="output .mp4 .gif .mov .mkv .webm .avi, or a folder for PNG frames (default output.mp4)",
     )
     p.add_argument(
         "--model",
@@ -48,35 +49,45 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--negative-prompt", default="", help="negative prompt for both stages")
     # Unset sampling options take the model's recommended settings (model_index.json "sampler"), else
     # the official defaults.
-    p.add_argument("--steps", type=integer_at_least(1), help="stage-2 denoising steps (official default 50)")
-    p.add_argument("--guidance", type=float, help="stage-2 guidance scale (official default 7.5)")
+    p.add_argument(
+        "--steps", type=integer_at_least(1), help="stage-2 denoising steps (default: the model's, else 50)"
+    )
+    p.add_argument("--guidance", type=float, help="stage-2 guidance scale (default: the model's, else 7.5)")
     p.add_argument(
         "--guidance-rescale",
         type=float,
-        help="stage-2 guidance rescale in [0, 1] (Lin et al. 2023; default 0 = off, as the official release)",
+        help="stage-2 guidance rescale in [0, 1] (Lin et al. 2023; default: the model's, else 0 = off)",
     )
-    p.add_argument("--eta", type=float, help="stage-2 DDIM eta in [0, 1] (official default 1.0)")
+    p.add_argument("--eta", type=float, help="stage-2 DDIM eta in [0, 1] (default: the model's, else 1.0)")
     p.add_argument(
-        "--init-eta", type=float, help="stage-1 DDIM eta in [0, 1] (default 0; for --init-scheduler ddim)"
+        "--init-eta",
+        type=float,
+        help="stage-1 DDIM eta in [0, 1], for --init-scheduler ddim (default: the model's, else 0)",
     )
-    p.add_argument("--scheduler", help="stage-2 scheduler (official default ddim)")
+    p.add_argument("--scheduler", help="stage-2 scheduler (default: the model's, else ddim)")
     p.add_argument(
-        "--init-steps", type=integer_at_least(1), help="stage-1 denoising steps (official default 50)"
+        "--init-steps",
+        type=integer_at_least(1),
+        help="stage-1 denoising steps (default: the model's, else 50)",
     )
-    p.add_argument("--init-guidance", type=float, help="stage-1 guidance scale (official default 9.0)")
     p.add_argument(
-        "--init-guidance-rescale", type=float, help="stage-1 guidance rescale in [0, 1] (default 0 = off)"
+        "--init-guidance", type=float, help="stage-1 guidance scale (default: the model's, else 9.0)"
     )
-    p.add_argument("--init-scheduler", help="stage-1 scheduler (official default dpm-multistep)")
+    p.add_argument(
+        "--init-guidance-rescale",
+        type=float,
+        help="stage-1 guidance rescale in [0, 1] (default: the model's, else 0 = off)",
+    )
+    p.add_argument("--init-scheduler", help="stage-1 scheduler (default: the model's, else dpm-multistep)")
     p.add_argument(
         "--noise-correlation",
         type=float,
-        help="stage-2 initial-noise correlation across a chunk's frames, in [0, 1) (default 0)",
+        help="stage-2 initial-noise correlation across a chunk's frames, in [0, 1) (default: the model's, else 0)",
     )
     p.add_argument(
         "--init-noise-correlation",
         type=float,
-        help="stage-1 initial-noise correlation across frames, in [0, 1) (default: the model's)",
+        help="stage-1 initial-noise correlation across frames, in [0, 1) (default: the model's, else 0)",
     )
     p.add_argument(
         "--chunk-frames", type=integer_at_least(1), default=16, help="frames per chunk F (default 16)"
@@ -89,7 +100,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--fps", type=float, help="output frame rate (default: the model's)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
-    p.add_argument("--dtype", default="fp32", choices=DTYPE_NAMES, help="compute dtype")
+    p.add_argument("--dtype", default="fp32", choices=DTYPE_NAMES, help="compute dtype (default fp32)")
     p.add_argument(
         "--run-dir", type=user_path, help="run directory for resume (default: a new folder under ./runs/)"
     )
@@ -156,17 +167,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "refiner for the model's frame size)",
     )
     p.add_argument(
-        "--enhance-steps", type=integer_at_least(1), help="stage-3 denoising steps (official default 30)"
+        "--enhance-steps",
+        type=integer_at_least(1),
+        help="stage-3 denoising steps (default: the refiner's, else 30)",
     )
     p.add_argument(
         "--enhance-start-step",
         type=integer_at_least(1),
-        help="stage-3 SDEdit start t' (official default 600)",
+        help="stage-3 SDEdit start t' (default: the refiner's, else 600)",
     )
     p.add_argument(
-        "--enhance-chunk-frames", type=integer_at_least(1), help="stage-3 chunk frames (default 24)"
+        "--enhance-chunk-frames",
+        type=integer_at_least(1),
+        help="stage-3 chunk frames (default: the refiner's, else 24)",
     )
-    p.add_argument("--enhance-overlap", type=integer_at_least(0), help="stage-3 chunk overlap (default 8)")
+    p.add_argument(
+        "--enhance-overlap",
+        type=integer_at_least(0),
+        help="stage-3 chunk overlap (default: the refiner's, else 8)",
+    )
     p.add_argument("--png-dir", type=user_path, help="also write the frames as PNGs into this folder")
     p.add_argument("--gif", type=user_path, help="also write a GIF")
     p.add_argument(
