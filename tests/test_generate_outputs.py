@@ -52,6 +52,26 @@ def test_cli_never_deletes_user_folders_and_needs_overwrite_for_files(tmp_path, 
     assert main(["generate", "--resume", str(run), "--no-progress"]) == 0
 
 
+def test_an_output_over_its_input_is_refused_even_with_overwrite(tmp_path, monkeypatch, capsys):
+    """Extending a video in place replaced the user's video with the extension, resized to the model's
+    frames (ffmpeg refuses an output that is its input, too)."""
+    monkeypatch.chdir(tmp_path)
+    assert (
+        main(["generate", "a cat", "--frames", "8", *FAST_CLI, "-o", "clip.mp4", "--png-dir", "frames"]) == 0
+    )
+    clip, frames = (tmp_path / "clip.mp4").read_bytes(), sorted((tmp_path / "frames").iterdir())
+    capsys.readouterr()
+    for inputs, output in (
+        (["--init-video", "clip.mp4"], ["-o", "clip.mp4"]),
+        (["--init-video", "frames"], ["-o", "new.mp4", "--png-dir", "frames"]),
+        (["--init-image", "frames/frame_000000.png"], ["-o", "frames/frame_000000.png"]),
+    ):
+        assert main(["generate", "a cat", "--frames", "16", *FAST_CLI, *inputs, *output, "--overwrite"]) == 2
+        assert f"is the {inputs[0]} input; give another output path" in capsys.readouterr().err
+    assert (tmp_path / "clip.mp4").read_bytes() == clip and sorted((tmp_path / "frames").iterdir()) == frames
+    assert not (tmp_path / "new.mp4").exists()
+
+
 def test_a_file_where_the_preview_goes_is_replaced_only_with_overwrite(tmp_path, monkeypatch, capsys):
     """out.partial.mp4 was replaced by the preview and then renamed to out.mp4: the user's file was gone."""
     monkeypatch.chdir(tmp_path)

@@ -51,12 +51,23 @@ def check_outputs(cfg: GenerateConfig, *, overwrite: bool) -> None:
     if cfg.gif is not None and Path(cfg.gif).suffix.lower() != ".gif":
         raise ValueError(f"--gif path must end in .gif, got {cfg.gif!r}")
     seen: dict[Path, str] = {}
+    # an output over an input (extending a video in place) would replace the user's file, even with --overwrite
+    inputs = {
+        Path(p).resolve(): f"--{name.replace('_', '-')}"
+        for name in ("init_video", "init_image", "anchor")
+        if (p := getattr(cfg, name)) is not None
+    }
     # The outputs streamed chunk by chunk, with a preview beside each (with stage 3, the low-resolution one;
     # the final outputs are written once, after it).
     streamed = {path for _, path in output_targets(cfg)[: 1 if cfg.enhance is not None else None]}
     for what, path in output_targets(cfg):
-        check_output_path(path, overwrite=overwrite, what=what, preview=path in streamed)
         key = path.resolve()
+        if key in inputs:  # before the existing-output refusal, whose advice (--overwrite) would not do
+            raise ValueError(
+                f"{what} {str(path)!r} is the {inputs[key]} input; give another output path (writing it "
+                "would replace the input)"
+            )
+        check_output_path(path, overwrite=overwrite, what=what, preview=path in streamed)
         if key in seen:
             raise ValueError(
                 f"{what} {str(path)!r} is the same path as the {seen[key]}; give different paths"
