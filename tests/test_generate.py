@@ -1,6 +1,7 @@
 """generate() in Python (tiny random-weight model, CPU): a preview after every chunk and the final files only
-when complete, the saved config, extending an init video, and what is refused before any sampling (a model
-without a tokenizer, a setting that clashes with the model's recommended one, a schedule as the prompt)."""
+when complete, the saved config, extending an init video (and the warning about its frame rate), and what
+is refused before any sampling (a model without a tokenizer, a setting that clashes with the model's
+recommended one, a schedule as the prompt)."""
 
 from __future__ import annotations
 
@@ -77,6 +78,19 @@ def test_an_init_video_at_another_rate_is_warned_about_without_fps(tmp_path, mod
         generate(config, model=model)
     assert "a GIF plays at most 50 fps, so --fps 50 comes closest" in caplog.text
     assert "pass --fps 60" not in caplog.text
+
+
+def test_one_frame_init_video_has_no_rate_warning(tmp_path, model, caplog):
+    """A still image given as --init-video read as 25 fps: the run warned that 'its 1 frame play 3.12x slower'
+    and advised --fps 25, which would only have sped up the generated frames."""
+    from PIL import Image
+
+    still = tmp_path / "still.png"
+    Image.new("RGB", (32, 32), (200, 30, 30)).save(still)
+    with caplog.at_level("WARNING", logger="streamt2v.pipeline.preflight"):
+        res = generate(cfg_for(tmp_path, "s", n=9, init_video=str(still)), model=model)
+    assert res.num_frames == 9
+    assert "plays at" not in caplog.text
 
 
 def test_a_model_without_tokenizer_is_refused_before_loading(tmp_path, model):

@@ -1,7 +1,7 @@
 """Resuming a generate run (tiny random-weight model, CPU): bit-identical after a crash, Ctrl-C or kill -9,
-without its input files, from another folder, on another dtype; a run still going is not taken, a stop
-on NaN offers no futile resume, and ``generate --resume`` names the flags it ignores and a folder that
-holds no run."""
+without its input files, from another folder, on another dtype; a completed resume keeps no error of the
+stop, a run still going is not taken, a stop on NaN offers no futile resume, and ``generate --resume``
+names the flags it ignores and a folder that holds no run."""
 
 from __future__ import annotations
 
@@ -42,6 +42,23 @@ def test_resume_is_bit_identical(tmp_path, model, crash_after, exc):
         assert (tmp_path / "b-png" / name).read_bytes() == (tmp_path / "ref-png" / name).read_bytes()
     assert len(list((tmp_path / "b-png").iterdir())) == 40
     assert (tmp_path / "b.mp4").read_bytes() == ref.output.read_bytes()
+
+
+def test_completed_resume_drops_the_stop_error(tmp_path, model):
+    """A run stopped by Ctrl-C records ``error: KeyboardInterrupt()``; once resumed and complete the manifest
+    read ``status: complete`` with that error still beside it."""
+
+    def stop(chunk):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        generate(cfg_for(tmp_path, "b", n=24), model=model, on_chunk=stop)
+    manifest = tmp_path / "run-b" / "manifest.json"
+    assert json.loads(manifest.read_text())["error"] == "KeyboardInterrupt()"
+    resume_generate(tmp_path / "run-b", model=model)
+    done = json.loads(manifest.read_text())
+    assert done["status"] == "complete"
+    assert "error" not in done
 
 
 def test_resume_needs_no_input_files_once_a_chunk_is_finished(tmp_path, model):

@@ -387,6 +387,17 @@ def test_a_trimmed_last_chunk_and_a_delayed_schedule_change_are_said(model, capl
     assert caplog.text == ""  # a full last chunk, a change at a chunk start
 
 
+def test_one_frame_and_one_chunk_messages_read_singular(model, caplog):
+    """``--frames 1`` said '1 frames: the last chunk, ...', and an entry unused by a one-chunk video said
+    'the chunks start at frames 0'."""
+    with caplog.at_level(logging.INFO, logger="streamt2v.pipeline.stream"):
+        stream(model, "a red circle", StreamConfig(num_frames=1, steps=1, init_steps=1))
+        stream(model, "0: a red circle; 8: a blue square", StreamConfig(num_frames=16, steps=1, init_steps=1))
+    assert "1 frame: the last chunk, 0, makes 16 new frames and keeps 1" in caplog.text
+    assert "entry 8: 'a blue square' is never used" in caplog.text
+    assert "and the only chunk starts at frame 0" in caplog.text
+
+
 def test_a_prompt_that_names_a_schedule_file_is_taken_as_the_prompt_with_a_warning(
     model, tmp_path, monkeypatch, caplog
 ):

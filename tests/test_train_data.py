@@ -1,11 +1,13 @@
 """Real-data folder dataset (``train/data.py``): reading clips, the check before training (frame counts,
-cut-short and damaged files, frame rates and sizes, hidden and linked files, one error naming every bad
-video) and what a resume compares. Captions files: ``test_train_captions.py``; how samples are decoded:
-``test_train_data_seek.py``."""
+cut-short and damaged files, frame rates and sizes, hidden and linked files, a run's own files inside the
+video folder, one error naming every bad video and the captions to delete with them), the sample videos'
+frame rate and what a resume compares. Captions files: ``test_train_captions.py``; how samples are
+decoded: ``test_train_data_seek.py``."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -186,6 +188,31 @@ def test_every_bad_video_is_named_in_one_error(tmp_path):
     assert "Errno" not in message and "\n" not in message
 
 
+def test_the_error_naming_videos_that_cannot_give_a_clip_says_to_delete_their_captions_too(tmp_path):
+    """It said "move them out of the folder" (one video: nothing): done alone, the next start stopped at their
+    captions, now naming files not in the folder. It names the captions' lines to delete as well."""
+    write_video(tmp_path / "a.mp4", 8)
+    write_video(tmp_path / "short.mp4", 3)
+    (tmp_path / "bad.mp4").write_bytes(b"not a video")
+    caps = tmp_path / "caps.csv"
+    caps.write_text("file,caption\na.mp4,red\nbad.mp4,blue\nshort.mp4,green\n")
+    spec = ClipSpec(num_frames=6, size=16)
+    with pytest.raises(ValueError) as err:
+        VideoFolderDataset(tmp_path, caps, spec).check()
+    assert "(move them out of the folder and delete their captions: line 3, line 4 of " in str(err.value)
+    (tmp_path / "bad.mp4").unlink()
+    caps.write_text("file,caption\na.mp4,red\nshort.mp4,green\n")
+    with pytest.raises(ValueError) as err:
+        VideoFolderDataset(tmp_path, caps, spec).check()
+    assert str(err.value) == (
+        f"video {tmp_path / 'short.mp4'} has 3 frames; a clip needs 6; move it out of the folder and delete "
+        f"its caption (line 3 of {caps})"
+    )
+    (tmp_path / "short.mp4").unlink()  # as it says
+    caps.write_text("file,caption\na.mp4,red\n")
+    VideoFolderDataset(tmp_path, caps, spec).check()
+
+
 def test_videos_of_different_frame_rates_are_named_in_a_warning(tmp_path, caplog):
     """Frames are taken as they are: a 24 fps video among 8 fps ones moves three times slower per frame."""
     write_video(tmp_path / "a.mp4", 8)
@@ -203,6 +230,28 @@ def test_videos_of_different_frame_rates_are_named_in_a_warning(tmp_path, caplog
     with caplog.at_level("WARNING"):
         VideoFolderDataset(tmp_path, tmp_path / "caps.csv", ClipSpec(num_frames=4, size=16)).check()
     assert "frame rate" not in caplog.text
+
+
+def test_sample_videos_of_a_run_on_videos_play_at_their_frame_rate(tmp_path):
+    """The sample videos were written at the microworld's 8 fps whatever the training videos' rate: those of
+    a run on 24 fps videos played three times too slow (the run records 24 in config.json)."""
+    import av
+
+    from streamt2v.train.loop import TrainConfig, train
+    from streamt2v.train.recipes import make_recipe
+
+    frames = np.zeros((6, 16, 16, 3), np.uint8)
+    frames[:, :, :8] = (200, 40, 40)
+    for name in ("a.mp4", "b.mp4"):
+        io_video.write_video(tmp_path / name, io_video.from_uint8_frames(frames), 24)
+    (tmp_path / "caps.csv").write_text("file,caption\na.mp4,red\nb.mp4,blue\n")
+    recipe = make_recipe(
+        "vae", data=str(tmp_path), captions=str(tmp_path / "caps.csv"), size=16, scaling_samples=2
+    )
+    out = tmp_path / "run"
+    train(recipe, TrainConfig(steps=1, batch_size=1, sample_every=1, ema_decay=None), out, progress=False)
+    with av.open(str(out / "samples" / "vae-00000001.mp4")) as container:
+        assert container.streams.video[0].average_rate == 24
 
 
 def test_a_second_check_of_the_same_files_does_not_read_them_again(tmp_path, monkeypatch, capsys):
@@ -258,6 +307,34 @@ def test_hidden_files_need_no_caption_and_what_the_scan_leaves_out_is_counted(tm
     (tmp_path / "caps.csv").write_text("file,caption\na.mp4,red\n.ipynb_checkpoints/b.mp4,blue\n")
     ds = VideoFolderDataset(tmp_path, tmp_path / "caps.csv", ClipSpec(num_frames=2, size=16))
     assert ds.files == [".ipynb_checkpoints/b.mp4", "a.mp4"]  # a captioned hidden video is used
+
+
+def test_a_run_inside_its_video_folder_does_not_read_its_own_files_as_videos(tmp_path, caplog):
+    """``--data . --out runs/base`` (or an --out inside the video folder): the run's first sample video was
+    met by the next sample (which makes the dataset again), the export and every resume as a video without
+    a caption ("no caption for video(s) ['run/samples/vae-00000001.mp4']"), stopping the run."""
+    import logging
+
+    from streamt2v.train.loop import TrainConfig, train
+    from streamt2v.train.recipes import make_recipe
+
+    for name in ("a.mp4", "b.mp4"):
+        write_video(tmp_path / name, 4)
+    (tmp_path / "caps.csv").write_text("file,caption\na.mp4,red\nb.mp4,blue\n")
+    options = dict(data=str(tmp_path), captions=str(tmp_path / "caps.csv"), size=16, scaling_samples=2)
+    recipe = make_recipe("vae", **options)
+    cfg = TrainConfig(steps=2, batch_size=1, sample_every=1, ema_decay=None)
+    out = tmp_path / "runs" / "vae"
+    train(recipe, cfg, out, progress=False)
+    assert sorted(p.name for p in (out / "samples").iterdir()) == ["vae-00000001.mp4", "vae-00000002.mp4"]
+    result = train(make_recipe("vae", **options), replace(cfg, steps=3), out, resume=True, progress=False)
+    assert result.step == 3 and (out / "samples" / "vae-00000003.mp4").is_file()
+    # the log line of the scan names them (said once per folder: the run's own scans said it already)
+    (tmp_path / "caps.tsv").write_text("file\tcaption\na.mp4\tred\nb.mp4\tblue\n")
+    with caplog.at_level(logging.INFO, logger="streamt2v.train.data"):
+        ds = VideoFolderDataset(tmp_path, tmp_path / "caps.tsv", ClipSpec(num_frames=2, size=16))
+    assert ds.files == ["a.mp4", "b.mp4"]
+    assert "files in training runs' folders ('runs/vae/checkpoints/latest', " in caplog.text
 
 
 def test_a_video_whose_frames_are_damaged_is_named_at_its_sample_with_what_to_do(tmp_path):

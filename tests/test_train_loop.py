@@ -203,6 +203,23 @@ def test_train_config_refuses_negative_counts():
             TrainConfig(**{name: -1})
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"lr": float("inf")}, "lr must be a finite number > 0, got inf"),
+        ({"lr": float("nan")}, "lr must be a finite number > 0, got nan"),
+        ({"weight_decay": float("inf")}, "weight_decay must be a finite number ≥ 0, got inf"),
+        ({"weight_decay": -0.1}, r"weight_decay must be a finite number ≥ 0, got -0.1"),
+    ],
+)
+def test_a_learning_rate_or_weight_decay_that_is_not_finite_is_refused_up_front(options, message):
+    """--lr inf took a step (logged as "lr": Infinity, which is no JSON) and failed at the export with "latent
+    std is nan; the VAE did not train"; --lr nan and a negative weight decay got torch's words, naming no
+    setting; --weight-decay inf trained into NaN weights."""
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**options)
+
+
 def test_recipe_options_are_typed_and_named_when_wrong():
     """`--set` values arrive as JSON or text: booleans may be spelt true/false, lists become tuples; any
     other mismatch is one error naming the option and value (not a traceback at step 1)."""

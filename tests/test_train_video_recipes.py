@@ -108,6 +108,21 @@ def test_stream_inputs_of_the_wrong_kind_are_named(tmp_path, encoders):
         ).build()
 
 
+def test_a_stream_at_another_size_than_its_base_is_refused_before_training(tmp_path, encoders):
+    """``train stream --size 64`` on a base trained at 32 trained without a word, and the model assembled
+    from it generated at the base's 32 px (the stream takes the base's latent size): a size its stage 2
+    was never trained at."""
+    vae, clip = encoders
+    common = dict(vae=vae, clip=clip, num_frames=12, max_start=10)
+    base = tmp_path / "base"
+    make_recipe("base", size=16, **common).build().net.save_pretrained(base, safe_serialization=True)
+    with pytest.raises(
+        ValueError, match=r"^--size 32: the base UNet .* was trained at 16 px \(latents 4×4, VAE "
+    ):
+        make_recipe("stream", size=32, base_unet=str(base), **common).build()
+    make_recipe("stream", size=16, base_unet=str(base), **common).build()
+
+
 def test_frozen_encoders_saved_in_fp16_load_as_float32_and_run_under_bf16_autocast():
     """Fine-tuning from the shipped folder (encoders saved in fp16): transformers 5 would keep fp16, which
     the CPU's bf16 autocast refuses in layer_norm; the frozen encoders load as float32."""
