@@ -179,7 +179,9 @@ def test_nothing_in_out_dir_is_overwritten_without_resume(tmp_path, caplog):
 def test_a_run_that_failed_before_its_first_checkpoint_says_what_can_be_done(tmp_path):
     """Its config.json made the same command say only "not empty; pass --resume"."""
     recipe = tiny_vae()
-    bad = TrainConfig(steps=3, batch_size=2, checkpoint_every=5, lr=float("inf"))
+    bad = TrainConfig(
+        steps=3, batch_size=2, checkpoint_every=5, lr=1e30
+    )  # weights overflow at step 1: nan at 2
     with pytest.raises(RuntimeError, match="loss is nan at step 2"):
         train(recipe, bad, tmp_path / "run", progress=False)
     assert (tmp_path / "run" / "config.json").is_file()
@@ -585,3 +587,21 @@ def test_every_file_a_run_writes_gets_the_umask_permissions(tmp_path, make):
         name: oct(mode) for name, mode in modes.items() if mode != (0o750 if (out / name).is_dir() else 0o640)
     }
     assert not wrong
+
+
+def test_a_damaged_checkpoint_is_set_aside_out_of_the_rotation(tmp_path, caplog):
+    """A damaged newest checkpoint that the resumed run did not write again (its checkpoints now fall on
+    other steps) stayed among the two kept: the next prune removed a whole one and kept it. It is now set
+    aside under a name no resume reads, and kept."""
+    out = _finished_run(tmp_path)  # checkpoints at steps 2 and 4
+    (out / "checkpoints" / "step-00000004" / "model.safetensors").write_bytes(b"")
+    cfg = TrainConfig(**{**_KILL_CFG, "steps": 6, "checkpoint_every": 3, "sample_every": 0})
+    with caplog.at_level(logging.WARNING):
+        train(tiny_vae(), cfg, out, resume=True, progress=False, export=False)
+    assert "the damaged checkpoint step-00000004 is set aside as step-00000004.damaged-" in caplog.text
+    names = sorted(p.name for p in (out / "checkpoints").iterdir() if p.is_dir())
+    [aside] = [name for name in names if "damaged" in name]
+    assert aside.startswith("step-00000004.damaged-")
+    assert [name for name in names if name != aside] == ["step-00000003", "step-00000006"]
+    assert (out / "checkpoints" / aside / "model.safetensors").read_bytes() == b""
+    assert load_checkpoint(latest_checkpoint(out / "checkpoints"))["state"]["step"] == 6

@@ -252,8 +252,9 @@ def resume_checkpoint(root: Path) -> tuple[Path, dict[str, Any]] | None:
 
     ``latest`` names the newest; when it is damaged (a file deleted or cut short after it was written),
     the checkpoints before it are tried, newest first, with a warning naming the damaged file (a resume
-    from an earlier step repeats the steps since, exactly). When none reads, one error names the file
-    of the newest that does not."""
+    from an earlier step repeats the steps since, exactly), and each damaged one is set aside as
+    ``step-N.damaged-XXXXXXXX`` (kept, out of the checkpoints the run keeps and prunes). When none reads, one
+    error names the file of the newest that does not, and nothing is moved."""
     pointer = root / LATEST
     if not pointer.exists():
         return None
@@ -263,7 +264,7 @@ def resume_checkpoint(root: Path) -> tuple[Path, dict[str, Any]] | None:
         key=lambda p: int(p.name[5:]),
         reverse=True,
     )
-    first_error = None
+    first_error, damaged = None, []
     if _STEP_DIR.fullmatch(name):
         newest = int(name[5:])
         candidates = [p for p in candidates if int(p.name[5:]) <= newest]
@@ -276,10 +277,17 @@ def resume_checkpoint(root: Path) -> tuple[Path, dict[str, Any]] | None:
             ck = load_checkpoint(path)
         except ValueError as err:
             first_error = first_error or str(err)
+            damaged.append(path)
             logger.warning("%s; trying the checkpoint before it", err)
             continue
         if first_error is not None:
             logger.warning("resuming from %s instead (%s)", path.name, first_error)
+        for bad in damaged:
+            # Out of the rotation, which counted it among the checkpoints kept and so removed a whole one,
+            # and kept (a file may be repaired, or looked at), under a name no resume reads.
+            aside = bad.with_name(f"{bad.name}.damaged-{uuid.uuid4().hex[:8]}")
+            os.replace(bad, aside)
+            logger.warning("the damaged checkpoint %s is set aside as %s", bad.name, aside.name)
         return path, ck
     raise ValueError(
         f"cannot resume: {first_error or f'{pointer} names no checkpoint'}, and no earlier checkpoint in {root} "
