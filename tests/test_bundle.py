@@ -182,13 +182,15 @@ def test_an_interrupted_overwrite_keeps_the_old_folder(
     StreamingT2VModel.from_pretrained(out)
 
 
-def test_overwriting_a_file_with_a_folder_leaves_nothing_behind(
+def test_a_file_where_the_folder_goes_is_kept_and_nothing_is_left_behind(
     tiny: StreamingT2VModel, tmp_path: Path
 ) -> None:
+    """overwrite=True replaces a model folder or an empty one: it replaced a file of the user's too."""
     out = tmp_path / "model"
     out.write_text("not a folder")
-    tiny.save_pretrained(out, overwrite=True)
-    assert (out / MODEL_INDEX).is_file()
+    with pytest.raises(FileExistsError, match=r"'.*model' is a file, not a model folder"):
+        tiny.save_pretrained(out, overwrite=True)
+    assert out.read_text() == "not a folder"
     assert [p.name for p in tmp_path.iterdir()] == ["model"]
 
 
