@@ -55,6 +55,7 @@ from streamt2v.io.output_paths import (
     temp_sibling,
     temp_sibling_dir,
 )
+from streamt2v.pixels import CONVERSIONS, RANGE_MARGIN
 
 logger = logging.getLogger(__name__)
 
@@ -70,16 +71,33 @@ DEFAULT_CRF = 18
 
 # ----------------------------------------------------------------------------- tensor <-> uint8
 def to_uint8_frames(video: torch.Tensor) -> np.ndarray:
-    """``(1, 3, T, H, W)`` or ``(3, T, H, W)`` float in ``[-1, 1]`` → ``uint8 (T, H, W, 3)``."""
+    """``(1, 3, T, H, W)`` or ``(3, T, H, W)`` float in ``[-1, 1]`` → ``uint8 (T, H, W, 3)``. Frames of
+    another convention (an integer dtype, 0–255 floats, NaN or inf) are a ValueError with the conversion
+    to use: saturated, they would be written as a white or black video without a word."""
     if video.dim() == 5:
         if video.shape[0] != 1:
             raise ValueError(f"expected one video (batch size 1), got shape {tuple(video.shape)}")
         video = video[0]
     if video.dim() != 4 or video.shape[0] != 3:
         raise ValueError(f"expected a video shaped (1, 3, T, H, W) or (3, T, H, W), got {tuple(video.shape)}")
+    _check_convention(video)
     x = video.detach().to("cpu", torch.float32)
     x = (x + 1.0).mul_(127.5).round_().clamp_(0, 255).to(torch.uint8)  # in place after one float copy
     return x.permute(1, 2, 3, 0).contiguous().numpy()  # (T, H, W, 3)
+
+
+def _check_convention(video: torch.Tensor) -> None:
+    """:func:`streamt2v.pixels.check_pixels`' refusals without its clamped copy (a video may be long)."""
+    if not video.is_floating_point():
+        raise ValueError(f"video has dtype {video.dtype}; pixels are floats in [-1, 1] ({CONVERSIONS})")
+    if video.numel() == 0:
+        return
+    lo, hi = (float(v) for v in torch.aminmax(video.detach()))  # NaN propagates to both
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        bad = int((~torch.isfinite(video.detach())).sum())
+        raise ValueError(f"video has {bad} NaN or infinite value(s) of {video.numel()}")
+    if lo < -1 - RANGE_MARGIN or hi > 1 + RANGE_MARGIN:
+        raise ValueError(f"video has values in [{lo:.4g}, {hi:.4g}]; pixels are in [-1, 1] ({CONVERSIONS})")
 
 
 def check_uint8_frames(frames: np.ndarray) -> np.ndarray:
@@ -206,7 +224,8 @@ def write_video(
     held_lock: IO[str] | None = None,
 ) -> Path:
     """Write ``video`` (``(1, 3, T, H, W)`` or ``(3, T, H, W)`` in ``[-1, 1]``, or frames already converted
-    by :func:`to_uint8_frames`: ``uint8 (T, H, W, 3)``, a quarter of the memory) atomically.
+    by :func:`to_uint8_frames`: ``uint8 (T, H, W, 3)``, a numpy array or a tensor, a quarter of the memory)
+    atomically. Other conventions (uint8 or 0–255 float videos, NaN) are refused by :func:`to_uint8_frames`.
 
     The format follows ``path``: a video suffix (H.264 mp4 via PyAV, ``crf`` quality), ``.gif``, or a path
     without suffix / an existing directory for PNG frames ``frame_000000.png …``. Returns the final path.
@@ -223,6 +242,13 @@ def write_video(
             "video must be a torch.Tensor (1, 3, T, H, W) or (3, T, H, W) in [-1, 1], or a uint8 numpy "
             f"array (T, H, W, 3); got a {type(video).__name__}"
         )
+    if (
+        isinstance(video, torch.Tensor)
+        and video.dtype == torch.uint8
+        and video.dim() == 4
+        and video.shape[-1] == 3
+    ):
+        video = video.cpu().numpy()  # frames as torchvision and PyAV-to-torch code hold them
     frames = check_uint8_frames(video) if isinstance(video, np.ndarray) else to_uint8_frames(video)
     if frames.shape[0] == 0:
         raise ValueError("cannot write a video with 0 frames")

@@ -1,0 +1,46 @@
+"""write_video / to_uint8_frames and frames of another pixel convention: refused with the conversion, never
+saturated into a white or black video (README: frames of another convention are refused)."""
+
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from streamt2v.io.video import read_video, to_uint8_frames, write_video
+
+
+def _video(t: int = 3) -> torch.Tensor:
+    return torch.linspace(-1, 1, 3 * t * 8 * 8).reshape(1, 3, t, 8, 8)
+
+
+@pytest.mark.parametrize(
+    ("bad", "said"),
+    [
+        (lambda v: (v + 1) * 127.5, "x.float() / 127.5 - 1"),  # 0-255 floats: was an all-white video
+        (lambda v: ((v + 1) * 127.5).round().to(torch.uint8), "dtype torch.uint8"),  # was almost all white
+        (lambda v: v.clone().index_fill_(2, torch.tensor([1]), float("nan")), "NaN or infinite"),
+    ],
+    ids=["0-255 floats", "uint8 video", "NaN"],
+)
+def test_another_convention_is_refused_and_nothing_written(tmp_path, bad, said):
+    video = bad(_video())
+    with pytest.raises(ValueError, match=re.escape(said)):
+        to_uint8_frames(video)
+    with pytest.raises(ValueError, match=re.escape(said)):
+        write_video(tmp_path / "out.mp4", video, fps=8)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_slight_overshoot_saturates_as_before():
+    video = _video() * 1.02  # decoders overshoot a little: that is still a [-1, 1] video
+    frames = to_uint8_frames(video)
+    assert frames.min() == 0 and frames.max() == 255
+
+
+def test_uint8_frames_as_a_tensor_are_written_like_the_numpy_array(tmp_path):
+    frames = to_uint8_frames(_video())
+    write_video(tmp_path / "a", frames, fps=8)
+    write_video(tmp_path / "b", torch.from_numpy(frames), fps=8)  # was refused for its shape
+    np.testing.assert_array_equal(to_uint8_frames(read_video(tmp_path / "b")[0]), frames)
+    np.testing.assert_array_equal(to_uint8_frames(read_video(tmp_path / "a")[0]), frames)
