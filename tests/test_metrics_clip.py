@@ -301,3 +301,21 @@ def test_frames_resized_a_few_at_a_time_embed_as_one_batch(monkeypatch):
     whole = scorer.embed_frames(frames)
     monkeypatch.setattr(module, "_RESIZE_VALUES", 40 * 56 * 3 * 2)  # two frames at a time
     assert torch.equal(scorer.embed_frames(frames), whole)
+
+
+def test_one_video_with_a_list_of_prompts(tiny_clip, tmp_path):
+    """One video (a path, uint8 frames, a (3, T, H, W) tensor) with a list of one prompt is one video: it was
+    iterated (a path by its characters: 'got 12 video(s) but 1 prompt(s)'; frames by frame)."""
+    from streamt2v.io.video import from_uint8_frames, write_video
+
+    frames = np.random.default_rng(1).integers(0, 256, size=(3, 32, 32, 3), dtype=np.uint8)
+    path = write_video(tmp_path / "frames", frames, fps=8)
+    scorer = load_clip(tiny_clip)
+    want = clip_score(frames, "a red circle", scorer)
+    for video in (str(path), path, frames, from_uint8_frames(frames)[0]):
+        assert clip_score(video, ["a red circle"], scorer) == [pytest.approx(want, abs=1e-3)]
+    with pytest.raises(ValueError, match="1 video.*2 prompt"):
+        clip_score(str(path), ["a red circle", "a blue square"], scorer)
+    # a batch tensor (B, 3, T, H, W) stays a list of B videos
+    batch = from_uint8_frames(frames).repeat(2, 1, 1, 1, 1)
+    assert clip_score(batch, ["a red circle"] * 2, scorer) == [pytest.approx(want, abs=1e-3)] * 2

@@ -290,7 +290,8 @@ def clip_score(
     model: ClipScorer | str | os.PathLike,
     batch_size: int = 32,
 ) -> list[float] | float:
-    """CLIP score(s) (paper §5.1): one video and one prompt → a float; lists → a list (same length)."""
+    """CLIP score(s) (paper §5.1): one video and one prompt → a float; lists → a list (same length; a
+    ``(B, 3, T, H, W)`` tensor is a list of B videos)."""
     single = isinstance(prompts, str)
     if single:
         videos, prompts = [videos], [prompts]
@@ -298,6 +299,10 @@ def clip_score(
         raise TypeError(
             f"prompts must be a non-empty str or a list of them, got {type(prompts).__name__} {prompts!r}"
         )
+    elif isinstance(videos, (str, os.PathLike)) or (
+        isinstance(videos, (np.ndarray, torch.Tensor)) and videos.ndim < 5
+    ):
+        videos = [videos]  # one video with a list of prompts: not its characters, frames or channels
     videos, prompts = list(videos), list(prompts)
     if len(videos) != len(prompts):
         raise ValueError(
