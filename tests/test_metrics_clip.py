@@ -319,3 +319,10 @@ def test_one_video_with_a_list_of_prompts(tiny_clip, tmp_path):
     # a batch tensor (B, 3, T, H, W) stays a list of B videos
     batch = from_uint8_frames(frames).repeat(2, 1, 1, 1, 1)
     assert clip_score(batch, ["a red circle"] * 2, scorer) == [pytest.approx(want, abs=1e-3)] * 2
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_absent_gpu_is_named_before_loading(tiny_clip):
+    # was an AssertionError from torch ('Torch not compiled with CUDA enabled') after the weights loaded
+    with pytest.raises(ValueError, match="CUDA is not available; use device='cpu'"):
+        load_clip(tiny_clip, device="cuda")

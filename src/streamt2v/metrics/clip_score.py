@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from streamt2v.memory import resolve_device
 from streamt2v.metrics.flow import VideoLike, as_uint8_frames
 
 logger = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ class ClipScorer:
         if model is None and (text_model is None or vision_model is None):
             raise ValueError("give either a CLIPModel or both text_model and vision_model")
         self.tokenizer = tokenizer
-        self.device = torch.device(device or "cpu")
+        self.device = torch.device("cpu") if device is None else resolve_device(device)
         self.model = model.eval().to(self.device) if model is not None else None
         self.text_model = text_model.eval().to(self.device) if text_model is not None else None
         self.vision_model = vision_model.eval().to(self.device) if vision_model is not None else None
@@ -192,6 +193,7 @@ def load_clip(model: str | os.PathLike, device: str | torch.device | None = None
         CLIPVisionModelWithProjection,
     )
 
+    device = None if device is None else resolve_device(device)  # an absent GPU named before any loading
     spec = str(model)
     path = Path(spec).expanduser()
     if spec == MICROWORLD and not path.exists():
