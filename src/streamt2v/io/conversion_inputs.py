@@ -20,7 +20,7 @@ from streamt2v.io.checkpoint_file import MODELSCOPE_LIBRARY_FOLDER, MODELSCOPE_L
 from streamt2v.io.folders import folder_listing, read_json_object
 from streamt2v.io.hub import resolve_model_path
 from streamt2v.io.weight_files import check_weight_files, weights_variant
-from streamt2v.models.bundle import MODELSCOPE_REPO, component_configs
+from streamt2v.models.bundle import MODELSCOPE_REPO, component_configs, load_tokenizer
 from streamt2v.models.encoders import check_tokenizer_folder
 
 STAGE1_FOLDER = f"a ModelScope diffusers folder with unet/ and tokenizer/, like {MODELSCOPE_REPO}"
@@ -136,12 +136,12 @@ def _tokenizer_folder(tokenizer: str | os.PathLike[str]) -> Path:
     return check_tokenizer_folder(folder, "--tokenizer folder")
 
 
-def _load_clip_tokenizer(folder: Path, cfg: ModelConfig) -> CLIPTokenizer:
-    tok = CLIPTokenizer.from_pretrained(folder)
+def _load_clip_tokenizer(folder: Path, cfg: ModelConfig, what: str) -> CLIPTokenizer:
+    tok = load_tokenizer(folder, "CLIPTokenizer", what)
     vocab = component_configs(cfg).text["vocab_size"]
     if len(tok) > vocab:
         raise ValueError(
-            f"--tokenizer folder {str(folder)!r} has {len(tok)} tokens, more than the {cfg.name!r} text "
+            f"{what} {str(folder)!r} has {len(tok)} tokens, more than the {cfg.name!r} text "
             f"encoder's {vocab}: it is another model's tokenizer"
         )
     return tok
@@ -157,10 +157,10 @@ def conversion_tokenizer(
     """The tokenizer of a conversion and where it came from: ``--tokenizer``, else the ``--init-unet``
     folder's ``tokenizer/``, else none (refused when ``strict``: the folder could not read prompts)."""
     if tokenizer is not None:
-        return _load_clip_tokenizer(_tokenizer_folder(tokenizer), cfg), tokenizer
+        return _load_clip_tokenizer(_tokenizer_folder(tokenizer), cfg, "--tokenizer folder"), tokenizer
     if stage1 is not None and stage1.tokenizer_root is not None:
-        folder = check_tokenizer_folder(stage1.tokenizer_root, "--init-unet tokenizer folder")
-        return _load_clip_tokenizer(folder, cfg), init_unet
+        what = "--init-unet tokenizer folder"
+        return _load_clip_tokenizer(check_tokenizer_folder(stage1.tokenizer_root, what), cfg, what), init_unet
     if stage1 is not None and strict:
         # a folder that cannot read prompts; found only when generating, after a conversion of minutes
         raise FileNotFoundError(

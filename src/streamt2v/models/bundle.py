@@ -39,6 +39,7 @@ from transformers import (
 )
 
 from streamt2v.config import PRESETS, ModelConfig, config_from_json, get_preset
+from streamt2v.io.checkpoint_file import weight_file_problem
 from streamt2v.io.folders import atomic_folder, read_json_object
 from streamt2v.io.hub import resolve_model_path
 from streamt2v.io.weight_files import check_weight_files, weights_variant
@@ -175,16 +176,30 @@ def component_configs(cfg: ModelConfig) -> ComponentConfigs:
 
 
 def load_tokenizer(
-    directory: str | os.PathLike[str], class_name: str | None = None
+    directory: str | os.PathLike[str], class_name: str | None = None, what: str = "tokenizer folder"
 ) -> PreTrainedTokenizerBase:
     """Load a saved tokenizer folder: ``CLIPTokenizer`` when ``class_name`` says so (the ModelScope / test
     tokenizers), otherwise whatever ``AutoTokenizer`` finds in ``tokenizer_config.json`` (e.g. the
     micro-CLIP's word-level ``PreTrainedTokenizerFast``). A folder without vocabulary files is refused
-    (transformers would build a tokenizer that reads every word as the same token)."""
-    path = check_tokenizer_folder(directory)
-    if class_name == "CLIPTokenizer":
-        return CLIPTokenizer.from_pretrained(path)
-    return AutoTokenizer.from_pretrained(path)
+    (transformers would build a tokenizer that reads every word as the same token), and so is one whose
+    files are not whole (a Git LFS pointer, an empty file, a file cut short), naming ``what`` and the file:
+    transformers' own errors name none ('Expecting value: line 1 column 1 (char 0)')."""
+    path = check_tokenizer_folder(directory, what)
+    for file in sorted(p for p in path.iterdir() if p.is_file()):
+        if problem := weight_file_problem(file, "tokenizer file"):
+            raise ValueError(problem)
+    try:
+        if class_name == "CLIPTokenizer":
+            return CLIPTokenizer.from_pretrained(path)
+        return AutoTokenizer.from_pretrained(path)
+    except ImportError:  # a tokenizer library not installed: its own message says which
+        raise
+    except Exception as err:  # JSON errors, and the tokenizers library's bare Exception for a bad vocabulary
+        reason = " ".join(str(err).split()) or type(err).__name__
+        raise ValueError(
+            f"{what} {str(path)!r} cannot be read ({reason}): is one of its files damaged or cut short? copy "
+            "the folder again"
+        ) from err
 
 
 def _model_folder(spec: object) -> Path:
