@@ -225,3 +225,16 @@ def test_a_large_frame_is_segmented_in_bounded_memory():
     grown, background, objects, shape = out.stdout.split(maxsplit=3)
     assert (background, objects, shape.strip()) == ("blue", "['red']", "circle")
     assert int(grown) < 250e6, f"segmenting a 1080p frame took {int(grown) / 1e6:.0f} MB more"
+
+
+@pytest.mark.parametrize("bad", [16, "16,24", [16.5], [True]])
+def test_boundaries_of_another_type_are_named_before_the_video_is_read(bad):
+    # 16 was "'int' object is not iterable", raised once the video was segmented; 16.5 was taken as 16
+    with pytest.raises(TypeError, match=r"^boundaries must be"):
+        probe_video("no/such/video.mp4", boundaries=bad)
+    # a range or numpy ints are frame indices
+    video = make_video(OBJS, t=20)
+    assert (
+        probe_video(video, boundaries=np.array([16])).jump_ratio
+        == probe_video(video, boundaries=[16]).jump_ratio
+    )

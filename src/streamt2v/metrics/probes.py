@@ -34,7 +34,7 @@ import logging
 import math
 import numbers
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -308,6 +308,12 @@ def probe_video(
         or not 0 <= min_area_frac <= 1
     ):
         raise ValueError(f"min_area_frac must be a number in [0, 1], got {min_area_frac!r}")
+    if boundaries is not None:  # before the video is read; 16 was "'int' object is not iterable" after it
+        if isinstance(boundaries, (str, bytes)) or not isinstance(boundaries, Iterable):
+            raise TypeError(f"boundaries must be a list of frame indices, () or None, got {boundaries!r}")
+        boundaries = list(boundaries)
+        if not all(isinstance(b, numbers.Integral) and not isinstance(b, bool) for b in boundaries):
+            raise TypeError(f"boundaries must be frame indices (ints), got {boundaries!r}")
     segs = segment_video(video, progress=progress)
     if boundaries is None:
         boundaries = default_boundaries(len(segs))
