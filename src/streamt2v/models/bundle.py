@@ -501,7 +501,9 @@ class StreamingT2VModel:
         for comp in needed:
             if not (root / comp).is_dir():
                 raise FileNotFoundError(
-                    f"model folder {str(root)!r} is missing component {comp!r} ({root / comp})"
+                    f"model folder {str(root)!r} is missing component {comp!r} ({root / comp}), which its "
+                    f"{MODEL_INDEX} names: the folder is incomplete (an interrupted copy?); copy the whole "
+                    "folder again, or write it again (streamt2v convert or assemble)"
                 )
         scheduler_config = read_json_object(root / "scheduler" / "scheduler_config.json", "scheduler config")
         # Every part's weights are found before any is read (diffusers would say 'no file named
