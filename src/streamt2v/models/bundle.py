@@ -226,34 +226,45 @@ def _model_folder(spec: object) -> Path:
     )
 
 
+def _other_folder_hint(class_name: object) -> str:
+    """What a folder of another kind than a StreamingT2V model folder is for, by its index's class name."""
+    if class_name in ("TextToVideoSDPipeline", "VideoToVideoSDPipeline"):
+        return (
+            f"; a {class_name} folder (ModelScope T2V, zeroscope) is the stage-1 model that `streamt2v "
+            "convert --init-unet` takes, or a refiner for enhance --model / generate --refiner"
+        )
+    if class_name == "StreamingT2VRefiner":
+        return "; a refiner folder (stage 3): Refiner.from_pretrained loads it"
+    return ""
+
+
 def _read_model_index(root: Path) -> tuple[dict[str, Any], ModelConfig]:
     """``root``'s ``model_index.json`` and the architecture it holds, its ``streamt2v`` metadata checked
     (``fps``, ``sources``, ``sampler``); a folder that is no StreamingT2V model folder (a part of one, a
     diffusers pipeline, a refiner) or a damaged index is refused in one line naming the file."""
     index_path = root / MODEL_INDEX
     if not index_path.is_file():
-        if (root.parent / MODEL_INDEX).is_file() and root.name in (
-            *REQUIRED_COMPONENTS,
-            "init_unet",
-            "tokenizer",
-        ):
-            raise FileNotFoundError(
-                f"{str(root)!r} is the {root.name}/ part of model folder {str(root.parent)!r}; pass that folder"
-            )
+        parent_index = root.parent / MODEL_INDEX
+        if parent_index.is_file() and root.name in (*REQUIRED_COMPONENTS, "init_unet", "tokenizer"):
+            part = f"{str(root)!r} is the {root.name}/ part of"
+            try:
+                kind = read_json_object(parent_index, "model folder index").get("_class_name")
+            except (OSError, ValueError):  # a damaged index: loading that folder names the problem
+                kind = None
+            if kind not in (None, "StreamingT2VModel"):  # "pass that folder" would be refused in turn
+                raise FileNotFoundError(
+                    f"{part} a {kind} folder {str(root.parent)!r}, not of a streamt2v model folder"
+                    f"{_other_folder_hint(kind)}"
+                )
+            raise FileNotFoundError(f"{part} model folder {str(root.parent)!r}; pass that folder")
         raise FileNotFoundError(f"{str(index_path)!r} not found: not a streamt2v model folder")
     index = read_json_object(index_path, "model folder index")
     meta = index.get("streamt2v")
     if index.get("_class_name") != "StreamingT2VModel" or meta is None:
         got = index.get("_class_name")
-        hint = ""
-        if got in ("TextToVideoSDPipeline", "VideoToVideoSDPipeline"):
-            hint = (
-                f"; a {got} folder (ModelScope T2V, zeroscope) is the stage-1 model that `streamt2v "
-                "convert --init-unet` takes, or a refiner for enhance --model / generate --refiner"
-            )
-        elif got == "StreamingT2VRefiner":
-            hint = "; a refiner folder (stage 3): Refiner.from_pretrained loads it"
-        raise ValueError(f"{str(index_path)!r} is not a StreamingT2VModel index (got {got!r}){hint}")
+        raise ValueError(
+            f"{str(index_path)!r} is not a StreamingT2VModel index (got {got!r}){_other_folder_hint(got)}"
+        )
     where = f"model folder index {str(index_path)!r}"
     if not isinstance(meta, dict) or "model_config" not in meta:
         raise ValueError(f"{where} has no streamt2v.model_config (the architecture save_pretrained writes)")
