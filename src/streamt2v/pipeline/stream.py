@@ -279,7 +279,7 @@ class _Sampler:
     def stage2(
         self, spec: ChunkSpec, prompt: str, cond_frames: torch.Tensor, anchor: torch.Tensor
     ) -> torch.Tensor:
-        """Streaming chunk (§4.1 CAM, §4.2 APM): ``F`` frames, the first ``F_cond`` dropped."""
+        """Streaming chunk (§4.1 CAM, §4.2 APM): ``F`` frames, the first ``F_cond`` dropped; untrimmed."""
         cfg, model = self.config, self.model
         sched = make_scheduler(cfg.scheduler, model.scheduler_config)
         den = self._denoiser(sched)
@@ -316,7 +316,7 @@ class _Sampler:
         check_finite_latents(
             lat, f"stage 2, chunk {spec.index} (frames {spec.start}-{spec.stop - 1})", self.dtype
         )
-        return model.vae.decode(lat[:, :, spec.keep_offset : spec.keep_offset + spec.num_new])
+        return model.vae.decode(lat[:, :, spec.keep_offset :])
 
 
 NO_STAGE1 = (
@@ -573,13 +573,13 @@ def _chunks(
             frames = sampler.stage2(spec, prompt_k, tail[:, :, idx], anchor).to("cpu", torch.float32)
             # Matched before the frames become the next chunk's conditioning; not a chunk that re-anchors:
             # pulling the new prompt's first frames to the old anchor's colours would hand those colours
-            # on to the new anchor.
+            # on to the new anchor. Over all its new frames, then trimmed: N frames are a longer video's first N.
             if config.anchor_colour_match > 0 and not reanchoring:
                 frames = match_colours(frames, anchor, config.anchor_colour_match)
+            frames = frames[:, :, : spec.num_new]
         if anchor is None:  # text-to-video: APM anchor = frame 0 of the video (§4.2)
             anchor = frames[:, :, :1].clone()
-        tail = frames[:, :, -F_cond:] if tail is None else torch.cat([tail, frames], dim=2)[:, :, -F_cond:]
-        tail = tail.clone()
+        tail = (frames if tail is None else torch.cat([tail, frames], dim=2))[:, :, -F_cond:].clone()
         if reanchoring:
             # Re-anchor on the first frame made under the new prompt, effective from the next chunk.
             anchor, anchor_prompt = frames[:, :, :1].clone(), prompt_k
