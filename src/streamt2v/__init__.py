@@ -45,3 +45,13 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'streamt2v' has no attribute {name!r}")
     return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    """The public names too (lazy, so not yet in the module's namespace: tab completion in a notebook did not
+    offer them), and the subpackages imported so far; not this file's helpers (``importlib``, ``Any``)."""
+    here = globals()
+    own = (
+        n for n, v in here.items() if isinstance(v, type(importlib)) and v.__name__.startswith(f"{__name__}.")
+    )
+    return sorted({*__all__, *(n for n in here if n.startswith("__")), *own})
