@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 from streamt2v.io.checkpoint_file import format_size, weight_file_problem
-from streamt2v.io.folders import atomic_folder_leftovers, folder_listing
+from streamt2v.io.folders import atomic_folder_leftovers, folder_listing, read_json_object
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +27,8 @@ def weights_variant(folder: Path, what: str) -> str | None:
     variant; a ``FileNotFoundError`` naming ``what`` and the files found when it holds neither."""
     names = sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
     weights = [n for n in names if n.split(".")[0] in WEIGHT_STEMS and n.endswith(WEIGHT_SUFFIXES)]
-    if any(f".{FP16}." not in n for n in weights):
+    # an fp16 shard is named ``diffusion_pytorch_model.fp16-00001-of-00002.safetensors``
+    if any(f".{FP16}." not in n and f".{FP16}-" not in n for n in weights):
         return None
     if weights:
         return FP16
@@ -44,10 +45,45 @@ _WEIGHT_FILE = re.compile(
 )
 
 
+# the index of a sharded weight file (diffusers puts the variant after ``index``, transformers before it)
+_SHARD_INDEX = re.compile(
+    r"(?:diffusion_pytorch_model|model|pytorch_model)(\.fp16)?\.(safetensors|bin)\.index(\.fp16)?\.json"
+)
+
+
+def _missing_shard(folder: Path, variant: str | None, what: str) -> str | None:
+    """Why a sharded model cannot load: a shard its index names is not in ``folder`` (an interrupted download
+    or copy; ``from_pretrained`` says so only after the work that precedes it); None when none is missing."""
+    indexes = {}
+    for p in sorted(folder.iterdir()):
+        m = _SHARD_INDEX.fullmatch(p.name)
+        if m and p.is_file() and bool(m[1] or m[3]) == (variant == FP16):
+            indexes[m[2]] = p
+    index = indexes.get("safetensors") or indexes.get("bin")  # the file from_pretrained reads
+    if index is None:
+        return None
+    try:
+        shards = sorted(set(read_json_object(index, "shard index").get("weight_map", {}).values()))
+    except (OSError, ValueError, AttributeError, TypeError):  # a damaged index: from_pretrained names it
+        return None
+    missing = [s for s in shards if isinstance(s, str) and not (folder / s).is_file()]
+    if not missing:
+        return None
+    named = ", ".join(repr(str(folder / s)) for s in missing[:3]) + (", ..." if len(missing) > 3 else "")
+    return (
+        f"{what} {named} named in {str(index)!r} {'is' if len(missing) == 1 else 'are'} missing "
+        f"({len(missing)} of its {len(shards)} shards; found: {folder_listing(folder)}): an interrupted "
+        "download or copy? download the folder again"
+    )
+
+
 def check_weight_files(folder: Path, variant: str | None, what: str) -> None:
     """Refuse, naming ``what`` and the file, a weight file of ``variant`` that ``from_pretrained`` would read
     and that cannot be whole (a Git LFS pointer of a repository cloned without git-lfs, an empty file, a
-    safetensors file cut short), from headers only: a check in seconds before work of minutes."""
+    safetensors file cut short, a shard its index names missing), from headers only: a check in seconds
+    before work of minutes."""
+    if problem := _missing_shard(folder, variant, what):
+        raise FileNotFoundError(problem)
     files = []
     for p in sorted(folder.iterdir()):
         m = _WEIGHT_FILE.fullmatch(p.name)
