@@ -72,3 +72,18 @@ def test_a_damaged_conversion_tokenizer_is_named_before_the_checkpoint_is_read(t
     ):
         convert_official_checkpoint(ckpt, tmp_path / "out", cfg, tokenizer=tok, head_width=head_width)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_damaged_clip_tokenizer_is_named_by_the_metric_and_the_training_recipes(tmp_path: Path) -> None:
+    """``evaluate --clip-model`` and ``train --clip`` read their tokenizers with transformers directly."""
+    from streamt2v.assets import microworld_clip_dir
+    from streamt2v.metrics.clip_score import load_clip
+    from streamt2v.train.frozen import load_frozen_clip
+
+    clip = shutil.copytree(microworld_clip_dir(), tmp_path / "clip")
+    whole = (clip / "tokenizer.json").read_text()
+    (clip / "tokenizer.json").write_text(whole[: len(whole) // 2])
+    with pytest.raises(ValueError, match=r"CLIP folder '.*clip' cannot be read \(.*\): is one of its files"):
+        load_clip(clip)
+    with pytest.raises(ValueError, match=r"--clip CLIPModel folder '.*clip' cannot be read"):
+        load_frozen_clip(str(clip))

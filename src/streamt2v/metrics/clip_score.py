@@ -187,7 +187,6 @@ def load_clip(model: str | os.PathLike, device: str | torch.device | None = None
     (``CLIPVisionModelWithProjection``), loaded in float32. A missing folder raises ``FileNotFoundError``.
     """
     from transformers import (
-        AutoTokenizer,
         CLIPModel,
         CLIPTextModelWithProjection,
         CLIPVisionModelWithProjection,
@@ -201,7 +200,7 @@ def load_clip(model: str | os.PathLike, device: str | torch.device | None = None
 
         path = microworld_clip_dir()
     if path.is_dir():
-        from streamt2v.models.encoders import check_tokenizer_folder
+        from streamt2v.models.bundle import load_tokenizer
 
         mean, std = OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
         for pre in (path / "preprocessor_config.json", path / "vision" / "preprocessor_config.json"):
@@ -211,9 +210,8 @@ def load_clip(model: str | os.PathLike, device: str | torch.device | None = None
         if (path / "text").is_dir() and (path / "vision").is_dir():
             # transformers builds a tokenizer of special tokens only, silently, from a folder without a
             # vocabulary: every prompt would then score the same
-            check_tokenizer_folder(path / "text", "CLIP tokenizer folder")
             return ClipScorer(
-                AutoTokenizer.from_pretrained(path / "text"),
+                load_tokenizer(path / "text", what="CLIP tokenizer folder"),
                 text_model=CLIPTextModelWithProjection.from_pretrained(path / "text", dtype=torch.float32),
                 vision_model=CLIPVisionModelWithProjection.from_pretrained(
                     path / "vision", dtype=torch.float32
@@ -240,9 +238,8 @@ def load_clip(model: str | os.PathLike, device: str | torch.device | None = None
             raise FileNotFoundError(
                 f"{str(path)!r} is no CLIP folder (its config.json is not a CLIPModel's){hint}"
             )
-        check_tokenizer_folder(path, "CLIP folder")
         return ClipScorer(
-            AutoTokenizer.from_pretrained(path),
+            load_tokenizer(path, what="CLIP folder"),
             model=CLIPModel.from_pretrained(path, dtype=torch.float32),
             mean=mean,
             std=std,

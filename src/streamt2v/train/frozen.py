@@ -78,16 +78,15 @@ def load_frozen_clip(path: str, image: bool = False) -> tuple[Any, Any]:
     """``(TextEncoder, ImageEncoder | None)`` from a ``clip`` recipe's ``final/`` folder (``tokenizer/``,
     ``text_encoder/``, ``image_encoder/``) or from a whole transformers ``CLIPModel`` folder with its
     tokenizer (e.g. a local copy of a pretrained CLIP, or a clip run's ``final/clip``)."""
-    from transformers import AutoTokenizer, CLIPTextModel, CLIPVisionModelWithProjection
+    from transformers import CLIPTextModel, CLIPVisionModelWithProjection
 
-    from streamt2v.models.encoders import ImageEncoder, TextEncoder, check_tokenizer_folder
+    from streamt2v.models.bundle import load_tokenizer
+    from streamt2v.models.encoders import ImageEncoder, TextEncoder
 
     p = need_dir(path, "a trained micro-CLIP (--clip DIR)", "pass OUT/final of `streamt2v train clip`")
     if (p / "text_encoder").is_dir():
         # transformers builds a 2-token tokenizer from a folder without vocabulary: every word one id
-        tokenizer = AutoTokenizer.from_pretrained(
-            check_tokenizer_folder(p / "tokenizer", "--clip tokenizer folder")
-        )
+        tokenizer = load_tokenizer(p / "tokenizer", what="--clip tokenizer folder")
         # float32 whatever the saved dtype (transformers 5 keeps it; the shipped encoders are fp16):
         # the training loop's autocast chooses the compute precision
         text_model = CLIPTextModel.from_pretrained(p / "text_encoder", dtype=torch.float32)
@@ -102,7 +101,7 @@ def load_frozen_clip(path: str, image: bool = False) -> tuple[Any, Any]:
             f"--clip {p} is a micro-CLIP training run's folder; pass its final/ folder: {p / 'final'}"
         )
     elif (p / "config.json").is_file():
-        tokenizer = AutoTokenizer.from_pretrained(check_tokenizer_folder(p, "--clip CLIPModel folder"))
+        tokenizer = load_tokenizer(p, what="--clip CLIPModel folder")
         text_model, vision = _split_clip_model(p, image)
     else:
         raise FileNotFoundError(
