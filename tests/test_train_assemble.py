@@ -159,7 +159,8 @@ def test_assemble_refuses_parts_that_do_not_fit(tmp_path, runs, encoders, capsys
         )
     # enhance settings by name, as the sampler's (was "EnhanceConfig.__init__() got an unexpected keyword ...")
     with pytest.raises(
-        ValueError, match=r"^enhance setting\(s\) \['steps'\] unknown; the settings: .*num_inference_steps"
+        ValueError,
+        match=r"^enhance setting\(s\) \['steps'\] unknown \(steps: num_inference_steps\?\); the settings: ",
     ):
         assemble_refiner(tmp_path / "r", unet=runs / "refiner" / "final" / "unet", enhance={"steps": 3})
     # and by value: `--scheduler-option set_alpha_to_one=maybe` was stored as the string "maybe"

@@ -7,6 +7,7 @@ default (:func:`default_refiner`: the shipped microworld refiner, else a tiny ra
 from __future__ import annotations
 
 import contextlib
+import difflib
 import logging
 import os
 import re
@@ -40,13 +41,22 @@ DEFAULT_SCHEDULER_CONFIG: dict[str, Any] = {
 }
 
 
+# The stages-1-2 options (StreamConfig) a stage-3 setting is easily taken for: stage 3 names them as diffusers does
+_STAGE2_NAMES = {"steps": "num_inference_steps", "guidance": "guidance_scale"}
+
+
 def check_enhance_names(settings: Mapping[str, Any], what: str = "enhance setting(s)") -> None:
     """Refuse names in ``settings`` that are no :class:`EnhanceConfig` field, in one line listing the fields
     (was EnhanceConfig's "__init__() got an unexpected keyword argument 'stepz'")."""
     names = sorted(f.name for f in fields(EnhanceConfig))
     unknown = sorted(set(settings) - set(names))
     if unknown:
-        raise ValueError(f"{what} {unknown} unknown; the settings: {', '.join(names)}")
+        meant = {
+            name: _STAGE2_NAMES.get(name) or next(iter(difflib.get_close_matches(name, names, n=1)), None)
+            for name in unknown
+        }
+        hint = "".join(f" ({name}: {m}?)" for name, m in meant.items() if m)
+        raise ValueError(f"{what} {unknown} unknown{hint}; the settings: {', '.join(names)}")
 
 
 def explained(
