@@ -33,7 +33,7 @@ def test_another_convention_is_refused_and_nothing_written(tmp_path, bad, said):
 
 
 def test_slight_overshoot_saturates_as_before():
-    video = _video() * 1.02  # decoders overshoot a little: that is still a [-1, 1] video
+    video = _video() * 1.07  # decoders overshoot (the shipped VAE to 1.067): that is still a [-1, 1] video
     frames = to_uint8_frames(video)
     assert frames.min() == 0 and frames.max() == 255
 

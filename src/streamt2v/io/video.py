@@ -55,7 +55,7 @@ from streamt2v.io.output_paths import (
     temp_sibling,
     temp_sibling_dir,
 )
-from streamt2v.pixels import CONVERSIONS, RANGE_MARGIN
+from streamt2v.pixels import check_pixel_values
 
 logger = logging.getLogger(__name__)
 
@@ -80,24 +80,10 @@ def to_uint8_frames(video: torch.Tensor) -> np.ndarray:
         video = video[0]
     if video.dim() != 4 or video.shape[0] != 3:
         raise ValueError(f"expected a video shaped (1, 3, T, H, W) or (3, T, H, W), got {tuple(video.shape)}")
-    _check_convention(video)
+    check_pixel_values(video, "video")
     x = video.detach().to("cpu", torch.float32)
     x = (x + 1.0).mul_(127.5).round_().clamp_(0, 255).to(torch.uint8)  # in place after one float copy
     return x.permute(1, 2, 3, 0).contiguous().numpy()  # (T, H, W, 3)
-
-
-def _check_convention(video: torch.Tensor) -> None:
-    """:func:`streamt2v.pixels.check_pixels`' refusals without its clamped copy (a video may be long)."""
-    if not video.is_floating_point():
-        raise ValueError(f"video has dtype {video.dtype}; pixels are floats in [-1, 1] ({CONVERSIONS})")
-    if video.numel() == 0:
-        return
-    lo, hi = (float(v) for v in torch.aminmax(video.detach()))  # NaN propagates to both
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        bad = int((~torch.isfinite(video.detach())).sum())
-        raise ValueError(f"video has {bad} NaN or infinite value(s) of {video.numel()}")
-    if lo < -1 - RANGE_MARGIN or hi > 1 + RANGE_MARGIN:
-        raise ValueError(f"video has values in [{lo:.4g}, {hi:.4g}]; pixels are in [-1, 1] ({CONVERSIONS})")
 
 
 def check_uint8_frames(frames: np.ndarray) -> np.ndarray:
