@@ -87,3 +87,15 @@ def test_a_damaged_clip_tokenizer_is_named_by_the_metric_and_the_training_recipe
         load_clip(clip)
     with pytest.raises(ValueError, match=r"--clip CLIPModel folder '.*clip' cannot be read"):
         load_frozen_clip(str(clip))
+
+
+def test_files_a_tokenizer_does_not_read_are_not_checked(tmp_path: Path) -> None:
+    """A CLIPModel folder cloned without git-lfs keeps other frameworks' weights as pointers, and a folder may
+    hold an empty .gitkeep: neither is read, and the folder loads."""
+    from streamt2v.assets import microworld_clip_dir
+    from streamt2v.metrics.clip_score import load_clip
+
+    clip = shutil.copytree(microworld_clip_dir(), tmp_path / "clip")
+    (clip / "flax_model.msgpack").write_text(LFS_POINTER)
+    (clip / ".gitkeep").write_text("")
+    assert load_clip(clip) is not None

@@ -175,6 +175,22 @@ def component_configs(cfg: ModelConfig) -> ComponentConfigs:
     return ComponentConfigs(text, vision, vae)
 
 
+# What transformers' tokenizers read: BPE (CLIP), WordPiece, SentencePiece, the fast tokenizers' one file
+_TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.json",
+    "vocab.txt",
+    "merges.txt",
+)
+
+
+def _is_tokenizer_file(name: str) -> bool:
+    return name in _TOKENIZER_FILES or (name.endswith(".model") and not name.startswith("."))
+
+
 def load_tokenizer(
     directory: str | os.PathLike[str], class_name: str | None = None, what: str = "tokenizer folder"
 ) -> PreTrainedTokenizerBase:
@@ -185,7 +201,9 @@ def load_tokenizer(
     files are not whole (a Git LFS pointer, an empty file, a file cut short), naming ``what`` and the file:
     transformers' own errors name none ('Expecting value: line 1 column 1 (char 0)')."""
     path = check_tokenizer_folder(directory, what)
-    for file in sorted(p for p in path.iterdir() if p.is_file()):
+    # only the tokenizer's files: a CLIPModel folder also holds weights of other frameworks that a clone
+    # without git-lfs leaves as pointers, and a .gitkeep is empty; none of them is read here
+    for file in sorted(p for p in path.iterdir() if p.is_file() and _is_tokenizer_file(p.name)):
         if problem := weight_file_problem(file, "tokenizer file"):
             raise ValueError(problem)
     try:
