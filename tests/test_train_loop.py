@@ -16,7 +16,7 @@ import torch
 
 from conftest import one_torch_thread, two_process_launch
 from streamt2v.io.folders import _host_tag
-from streamt2v.train.checkpoint import latest_checkpoint, load_checkpoint
+from streamt2v.train.checkpoint import latest_checkpoint, load_checkpoint, resume_checkpoint
 from streamt2v.train.clip_recipe import ClipRecipe
 from streamt2v.train.loop import TrainConfig, lr_at, train
 from streamt2v.train.recipes import make_recipe
@@ -605,3 +605,7 @@ def test_a_damaged_checkpoint_is_set_aside_out_of_the_rotation(tmp_path, caplog)
     assert [name for name in names if name != aside] == ["step-00000003", "step-00000006"]
     assert (out / "checkpoints" / aside / "model.safetensors").read_bytes() == b""
     assert load_checkpoint(latest_checkpoint(out / "checkpoints"))["state"]["step"] == 6
+    # and `latest` names the checkpoint resumed from until the next is written (a resume stopped before it)
+    (out / "checkpoints" / "step-00000006" / "model.safetensors").write_bytes(b"")
+    resume_checkpoint(out / "checkpoints")
+    assert latest_checkpoint(out / "checkpoints").name == "step-00000003"

@@ -159,14 +159,19 @@ def save_checkpoint(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    _point_latest_at(root, name)
+    prune_checkpoints(root, keep, step)
+    return final
+
+
+def _point_latest_at(root: Path, name: str) -> None:
+    """Replace ``root/latest`` atomically by a pointer at the checkpoint folder ``name``."""
     pointer = root / f".{LATEST}.{uuid.uuid4().hex[:8]}"
     pointer.write_text(name + "\n")
     _fsync(pointer)
     _fsync(root)  # the checkpoint's rename before the pointer's
     os.replace(pointer, root / LATEST)
     _fsync(root)
-    prune_checkpoints(root, keep, step)
-    return final
 
 
 def prune_checkpoints(root: Path, keep: int, newest: int) -> list[Path]:
@@ -288,6 +293,8 @@ def resume_checkpoint(root: Path) -> tuple[Path, dict[str, Any]] | None:
             aside = bad.with_name(f"{bad.name}.damaged-{uuid.uuid4().hex[:8]}")
             os.replace(bad, aside)
             logger.warning("the damaged checkpoint %s is set aside as %s", bad.name, aside.name)
+        if damaged:  # `latest` named one set aside: a resume before the next checkpoint would call it missing
+            _point_latest_at(root, path.name)
         return path, ck
     raise ValueError(
         f"cannot resume: {first_error or f'{pointer} names no checkpoint'}, and no earlier checkpoint in {root} "
