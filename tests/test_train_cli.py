@@ -80,6 +80,9 @@ def test_cli_refuses_settings_that_would_train_the_wrong_thing_before_writing(tm
     # clip sizes are named by their flags, not by the internal class holding them
     assert main(["train", "vae", "--out", str(out), "--set", "size=0", "--steps", "1"]) == 2
     assert capsys.readouterr().err.strip().endswith("error: --size must be an int ≥ 4, got 0")
+    for recipe in ("vae", "clip"):  # their option, not the video recipes' --num-frames, which they refuse
+        assert main(["train", recipe, "--out", str(out), "--set", "frames_per_sample=0", "--steps", "1"]) == 2
+        assert capsys.readouterr().err.strip().endswith("error: frames_per_sample must be an int ≥ 1, got 0")
     # a negative seed: numpy's draws would take it modulo 2**32 (the data of another seed)
     # one at 2**31 or above: the data's seed (+ an offset for joint images) must stay under 2**32
     for seed in ("-1", "2147483648"):

@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 from streamt2v.io.folders import atomic_write_file
 from streamt2v.microworld.captions import BOS_TOKEN, EOS_TOKEN, PAD_TOKEN, SPECIAL_TOKENS, VOCABULARY
 from streamt2v.microworld.dataset import ClipSpec
-from streamt2v.train.recipes import DataOptions
+from streamt2v.train.recipes import DataOptions, check_frames_per_sample
 from streamt2v.train.word_tokenizer import build_word_tokenizer, caption_vocabulary
 
 logger = logging.getLogger(__name__)
@@ -94,6 +94,9 @@ class ClipRecipe(DataOptions):
     # Real data (--data FOLDER): the tokenizer's words are those of the captions file seen at least this
     # often (the rest read as <unk>); the microworld's vocabulary is fixed (microworld.captions).
     min_word_count: int = 1
+
+    def __post_init__(self) -> None:
+        check_frames_per_sample(self.frames_per_sample)
 
     def config(self) -> dict[str, Any]:
         return asdict(self)

@@ -155,6 +155,13 @@ class DataOptions:
         return len(long)
 
 
+def check_frames_per_sample(value: object) -> None:
+    """The ``frames_per_sample`` option of the image recipes (vae, clip), named as the option is: the clip
+    it becomes (``ClipSpec``) would call it ``num_frames``, the video recipes' flag."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"frames_per_sample must be an int ≥ 1, got {value!r}")
+
+
 def write_sample(path: Path, video: torch.Tensor, fps: int = FPS) -> None:
     """Write a sample video of a training run (values in [-1, 1]) at ``fps`` (the world's by default),
     replacing the run's own of that step: a resumed run writes its checkpoint's samples again (the train

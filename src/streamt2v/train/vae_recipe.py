@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 
 from streamt2v.microworld.dataset import ClipSpec
 from streamt2v.models.denoiser import weighted_mse
-from streamt2v.train.recipes import DataOptions
+from streamt2v.train.recipes import DataOptions, check_frames_per_sample
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +101,7 @@ class VAERecipe(DataOptions):
     decoder_only_from: str = ""
 
     def __post_init__(self) -> None:
+        check_frames_per_sample(self.frames_per_sample)
         factor = 2 ** (len(self.block_out_channels) - 1)
         if not self.decoder_only_from and self.size % factor:  # else the decoder's output is smaller
             raise ValueError(
