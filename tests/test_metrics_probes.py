@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from streamt2v.metrics.probes import background_colour, probe_video, segment_frame
 from streamt2v.microworld.palette import COLOURS
@@ -203,6 +204,7 @@ def test_a_caption_the_probes_cannot_read_is_named_in_a_warning(caplog):
 _PEAK_SCRIPT = """
 import resource
 import numpy as np
+import torch
 from streamt2v.metrics.probes import segment_frame
 from streamt2v.microworld.palette import COLOURS
 frame = np.empty((1080, 1920, 3), np.uint8)
@@ -232,9 +234,8 @@ def test_boundaries_of_another_type_are_named_before_the_video_is_read(bad):
     # 16 was "'int' object is not iterable", raised once the video was segmented; 16.5 was taken as 16
     with pytest.raises(TypeError, match=r"^boundaries must be"):
         probe_video("no/such/video.mp4", boundaries=bad)
-    # a range or numpy ints are frame indices
+    # numpy ints and integer tensors are frame indices (a tensor was before the check)
     video = make_video(OBJS, t=20)
-    assert (
-        probe_video(video, boundaries=np.array([16])).jump_ratio
-        == probe_video(video, boundaries=[16]).jump_ratio
-    )
+    expected = probe_video(video, boundaries=[16]).jump_ratio
+    assert probe_video(video, boundaries=np.array([16])).jump_ratio == expected
+    assert probe_video(video, boundaries=torch.tensor([16])).jump_ratio == expected

@@ -33,6 +33,7 @@ import functools
 import logging
 import math
 import numbers
+import operator
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -254,6 +255,18 @@ def mean_speed(segs: Sequence[FrameSegmentation], colours: Sequence[str]) -> flo
     return float(np.mean(speeds)) if speeds else math.nan
 
 
+def _is_index(value: object) -> bool:
+    """An integer frame index: an int, a numpy integer, a one-element integer tensor (``operator.index``
+    takes them all), not a bool nor a float (16.5 was taken as 16)."""
+    if isinstance(value, bool):
+        return False
+    try:
+        operator.index(value)
+    except TypeError:
+        return False
+    return True
+
+
 def jump_ratio(segs: list[FrameSegmentation], colours: Sequence[str], boundaries: Sequence[int]) -> float:
     """Mean centre displacement into each boundary frame over the median displacement inside chunks."""
     t = len(segs)
@@ -312,7 +325,7 @@ def probe_video(
         if isinstance(boundaries, (str, bytes)) or not isinstance(boundaries, Iterable):
             raise TypeError(f"boundaries must be a list of frame indices, () or None, got {boundaries!r}")
         boundaries = list(boundaries)
-        if not all(isinstance(b, numbers.Integral) and not isinstance(b, bool) for b in boundaries):
+        if not all(_is_index(b) for b in boundaries):
             raise TypeError(f"boundaries must be frame indices (ints), got {boundaries!r}")
     segs = segment_video(video, progress=progress)
     if boundaries is None:
