@@ -385,8 +385,9 @@ def enhance_video(
     ``refiner``: a :class:`~streamt2v.pipeline.refiner.Refiner` (video UNet + VAE + text encoder + scheduler
     config). ``config``: the settings; None (default) takes the refiner's recommended ones
     (:meth:`~streamt2v.pipeline.refiner.Refiner.config`, the official ones where it recommends none), as the
-    command line does; ``EnhanceConfig()`` is the official setting whatever the refiner recommends. ``generator`` (CPU) or ``seed`` (an int >= 0, default 0) controls all randomness. The output
-    has the refiner's resolution (or ``config.resolution``), cropped back to the content when
+    command line does; ``EnhanceConfig()`` is the official setting whatever the refiner recommends.
+    ``generator`` (CPU) or ``seed`` (an int >= 0, default 0) controls all randomness. The output has the
+    refiner's resolution (or ``config.resolution``), cropped back to the content when
     ``config.pad_to_aspect`` is set; the frame count is preserved. Returned on the CPU as float32, or with
     ``as_uint8`` as ``uint8 (B, T, H', W', 3)`` frames (:func:`~streamt2v.io.video.to_uint8_frames`'s
     layout, what a video file holds), a quarter of the memory: a float32 copy of a long high-resolution

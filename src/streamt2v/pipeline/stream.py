@@ -482,13 +482,13 @@ def stream(
         raise ValueError(NO_STAGE1)
     warn_unread_prompts(model.text_encoder, [text for _, text in schedule.entries] + [config.negative_prompt])
     starts = [spec.start for spec in plan]
-    where = "the chunks start at frames" if len(starts) > 1 else "the only chunk starts at frame"
     for frame, text in unused_entries(schedule, starts):
         logger.warning(
             "prompt schedule entry %d: %r is never used: each chunk takes the prompt active at its first new "
-            f"frame, and {where} %s",
+            "frame, and %s %s",
             frame,
             text,
+            "the chunks start at frames" if len(starts) > 1 else "the only chunk starts at frame",
             nearby_starts(starts, frame),
         )
     _log_plan(plan, schedule, config)
@@ -573,10 +573,10 @@ def _chunks(
             frames = sampler.stage2(spec, prompt_k, tail[:, :, idx], anchor).to("cpu", torch.float32)
             # Matched before the frames become the next chunk's conditioning; not a chunk that re-anchors:
             # pulling the new prompt's first frames to the old anchor's colours would hand those colours
-            # on to the new anchor. Over all its new frames, then trimmed: N frames are a longer video's first N.
+            # on to the new anchor.
             if config.anchor_colour_match > 0 and not reanchoring:
                 frames = match_colours(frames, anchor, config.anchor_colour_match)
-            frames = frames[:, :, : spec.num_new]
+            frames = frames[:, :, : spec.num_new]  # after the match: N frames are a longer video's first N
         if anchor is None:  # text-to-video: APM anchor = frame 0 of the video (§4.2)
             anchor = frames[:, :, :1].clone()
         tail = (frames if tail is None else torch.cat([tail, frames], dim=2))[:, :, -F_cond:].clone()
