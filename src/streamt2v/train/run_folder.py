@@ -11,8 +11,9 @@ import os
 import re
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
+from streamt2v.io import locks
 from streamt2v.io.folders import atomic_folder_leftovers, atomic_write_file, remove_leftovers
 from streamt2v.train.checkpoint import remove_stale_temporaries
 
@@ -137,10 +138,34 @@ def remove_run_leftovers(out: Path) -> list[Path]:
     return removed
 
 
+# The lock file of the process training in a run folder (:func:`lock_run_folder`).
+RUN_LOCK = ".lock"
+
+
+class RunFolderInUseError(RuntimeError):
+    """Another process trains in the run folder (it holds ``RUN_LOCK``)."""
+
+
+def lock_run_folder(out: Path) -> IO[str] | None:
+    """Take ``out`` (made if missing) for this process, before anything there is read or written, and hold
+    it until :func:`streamt2v.io.locks.release` or the process ends, however it ends: two runs started on one
+    ``--out`` (a job relaunched with ``--resume`` while the first still runs) would both write its
+    checkpoints and loss log. Main process only (the others of a launch write nothing there). A folder
+    holding nothing but the lock is an empty one (:func:`check_out_dir`)."""
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        return locks.acquire(out / RUN_LOCK)
+    except locks.LockedError as err:
+        raise RunFolderInUseError(
+            f"--out {str(out)!r} is in use by another training process (pid {err.holder}); wait for it to "
+            "finish, or stop it before resuming, or give another --out"
+        ) from None
+
+
 def _only_stale_temporaries(out: Path) -> bool:
     """Whether ``out`` is empty or holds nothing but temporaries of a run killed before it wrote anything
-    else (a kill while its first config.json was written)."""
-    return all(_RUN_TEMPORARY.fullmatch(p.name) for p in out.iterdir())
+    else (a kill while its first config.json was written), and the lock of the run about to start there."""
+    return all(p.name == RUN_LOCK or _RUN_TEMPORARY.fullmatch(p.name) for p in out.iterdir())
 
 
 def recorded_recipe_config(recipe: Recipe) -> dict[str, Any]:
@@ -312,6 +337,8 @@ def check_out_dir(out: Path, recipe: Recipe, resume: bool) -> None:
     if not out.is_dir():
         raise FileExistsError(f"--out {out} is a file, not a run folder")
     if _only_stale_temporaries(out):
+        if resume:  # made by lock_run_folder, or left by a run killed before it wrote its config
+            logger.warning("%s holds no run yet: nothing to resume, starting a new run there", out)
         return
     if not resume:
         if _run_without_checkpoint(out):

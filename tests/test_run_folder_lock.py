@@ -1,0 +1,46 @@
+"""One training process per run folder (``--out``): its lock, and a folder holding only the lock counts as empty."""
+
+from __future__ import annotations
+
+import logging
+import os
+from types import SimpleNamespace
+
+import pytest
+
+from streamt2v.io import locks
+from streamt2v.train.run_folder import RUN_LOCK, RunFolderInUseError, check_out_dir, lock_run_folder
+
+RECIPE = SimpleNamespace(name="vae")
+
+
+def test_second_process_on_the_same_out_is_refused_naming_the_holder(tmp_path):
+    out = tmp_path / "runs" / "vae"  # made by the lock, before anything is read there
+    held = lock_run_folder(out)
+    try:
+        assert (out / RUN_LOCK).is_file()
+        # flock is per open file: a second take in this process conflicts as another process's would
+        with pytest.raises(
+            RunFolderInUseError, match=rf"'{out}' is in use by another training process \(pid {os.getpid()}\)"
+        ):
+            lock_run_folder(out)
+    finally:
+        locks.release(held)
+    locks.release(
+        lock_run_folder(out)
+    )  # free again once released (a killed holder's too: the system frees it)
+
+
+def test_a_folder_holding_only_the_lock_is_an_empty_one(tmp_path, caplog):
+    out = tmp_path / "vae"
+    held = lock_run_folder(out)
+    try:
+        check_out_dir(out, RECIPE, resume=False)  # a new run there: not "not empty"
+        with caplog.at_level(logging.WARNING):
+            check_out_dir(out, RECIPE, resume=True)  # a preempted job's first launch with --resume
+        assert "holds no run yet: nothing to resume, starting a new run there" in caplog.text
+        (out / "notes.txt").write_text("mine")
+        with pytest.raises(FileExistsError, match="is not empty"):
+            check_out_dir(out, RECIPE, resume=False)
+    finally:
+        locks.release(held)
