@@ -55,3 +55,23 @@ def test_a_folder_that_is_no_model_is_one_line_naming_it(monkeypatch, capsys, tm
     assert done.value.code == 2
     err = capsys.readouterr().err
     assert f"{str(tmp_path)!r} is not a model folder" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("existing", [True, False])
+def test_a_folder_as_out_is_one_line_before_any_video(monkeypatch, capsys, tmp_path, existing):
+    # it failed only at the write, with a traceback, after every video was measured (minutes on a GPU)
+    import streamt2v.microworld.behaviour as behaviour
+
+    def no_measuring(*args, **kwargs):
+        raise AssertionError("measured before refusing --out")
+
+    monkeypatch.setattr(behaviour, "measure", no_measuring)
+    folder = tmp_path / ("results" if existing else "new")
+    if existing:
+        folder.mkdir()
+    out = str(folder) + ("" if existing else "/")
+    with pytest.raises(SystemExit) as done:
+        measure(monkeypatch, "microworld", "--device", "cpu", "--out", out)
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert f"--out {out!r} is a folder" in err and "figures.json" in err and "Traceback" not in err

@@ -17,6 +17,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -90,9 +91,7 @@ def table(results: list[dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("models", nargs="+", help="model folders, or 'microworld' for the shipped model")
-    parser.add_argument(
-        "--out", type=Path, required=True, help="JSON file of every figure (written atomically)"
-    )
+    parser.add_argument("--out", required=True, help="JSON file of every figure (written atomically)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     parser.add_argument("--frames", type=at_least(24), default=80, help="frames per video (default 80)")
     parser.add_argument(
@@ -108,6 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     from streamt2v.io.folders import atomic_write_file, check_writable_parent
     from streamt2v.memory import describe_machine, resolve_device
 
+    # a folder would fail only at the write, after every video was measured (minutes on a GPU)
+    if args.out.endswith(("/", os.sep)) or Path(args.out).is_dir():
+        example = str(Path(args.out) / "figures.json")
+        parser.error(f"--out {args.out!r} is a folder; give the JSON file, e.g. {example!r}")
+    args.out = Path(args.out)
     try:
         device = resolve_device(args.device)
         check_writable_parent(args.out, "--out")
