@@ -130,8 +130,11 @@ def command() -> str:
     ``python bench/NAME ARGS`` as given, less ``--out`` (where the results went)."""
     args, skip = [], False
     for arg in sys.argv[1:]:
-        if skip or arg == "--out" or arg.startswith("--out="):
-            skip = arg == "--out"
+        # argparse takes any unambiguous prefix (--ou, --o=DIR): no other option of these scripts starts --o
+        name = arg.split("=", 1)[0]
+        is_out = len(name) > 2 and "--out".startswith(name)
+        if skip or is_out:
+            skip = is_out and "=" not in arg
             continue
         args.append(arg)
     return shlex.join(["python", f"bench/{Path(sys.argv[0]).name}", *args])

@@ -492,3 +492,15 @@ def test_enhance_full_size_refiner_has_the_official_refiners_size(monkeypatch):
         (720, 1280),
         "v_prediction",
     )
+
+
+@pytest.mark.parametrize(
+    "given", [["--out", "/home/me/r.md"], ["--ou", "/home/me/r.md"], ["--o=/home/me/r.md"]]
+)
+def test_the_command_in_the_results_leaves_out_out_however_abbreviated(monkeypatch, given):
+    # argparse takes --ou and --o for --out: the results file recorded the private path given with them
+    monkeypatch.syspath_prepend(str(BENCH))
+    from _common import command
+
+    monkeypatch.setattr(sys, "argv", ["bench/bench_generate.py", "--lengths", "8", *given, "--steps", "1"])
+    assert command() == "python bench/bench_generate.py --lengths 8 --steps 1"
