@@ -118,7 +118,9 @@ def main() -> None:
     except ValueError as err:
         ap.error(f"{err} (--enhance-steps sets num_inference_steps; the others are the refiner's)")
 
-    for _ in range(args.repeats):
+    # each video takes ~30 s at the demo's settings: a line per video, not minutes of silence until the table
+    print(f"Machine: {machine()}.", flush=True)  # as in the results file, for a log of the run
+    for i in range(1, args.repeats + 1):
         t = time.perf_counter()
         video = StreamingT2VPipeline(model)(args.prompt, args.frames, seed=args.seed, **sampler)
         times.setdefault("stages 1-2", []).append(time.perf_counter() - t)
@@ -131,6 +133,11 @@ def main() -> None:
             target = video_path if args.video else Path(tmp) / "demo.mp4"
             write_video(target, big[0], float(model.fps), overwrite=True)
         times.setdefault("write mp4", []).append(time.perf_counter() - t)
+        print(
+            f"video {i}/{args.repeats}: stages 1-2 {times['stages 1-2'][-1]:.1f} s, "
+            f"stage 3 {times['stage 3'][-1]:.1f} s, write mp4 {times['write mp4'][-1]:.1f} s",
+            flush=True,
+        )
     # a run's total: the one load plus that run's phases
     times["total"] = [
         times["load"][0] + sum(phase)

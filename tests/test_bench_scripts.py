@@ -504,3 +504,17 @@ def test_the_command_in_the_results_leaves_out_out_however_abbreviated(monkeypat
 
     monkeypatch.setattr(sys, "argv", ["bench/bench_generate.py", "--lengths", "8", *given, "--steps", "1"])
     assert command() == "python bench/bench_generate.py --lengths 8 --steps 1"
+
+
+def test_the_demo_says_each_video_as_it_is_made(monkeypatch, capsys, tmp_path):
+    # it printed nothing until its table: minutes of silence at its defaults (3 videos of ~30 s)
+    threads = torch.get_num_threads()
+    try:
+        run_script(monkeypatch, "bench_demo.py", "--frames", "8", "--steps", "1", "--init-steps", "1",
+                   "--repeats", "2", "--out", str(tmp_path / "d.md"))  # fmt: skip
+    finally:  # the script sets it for this whole process
+        torch.set_num_threads(threads)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("Machine: ")
+    assert [line.split(":")[0] for line in lines[1:3]] == ["video 1/2", "video 2/2"]
+    assert "stages 1-2 " in lines[1] and "stage 3 " in lines[1] and lines[3].startswith("# Demo")
