@@ -44,3 +44,33 @@ def test_a_folder_holding_only_the_lock_is_an_empty_one(tmp_path, caplog):
             check_out_dir(out, RECIPE, resume=False)
     finally:
         locks.release(held)
+
+
+def test_train_refuses_an_out_another_run_holds_and_leaves_a_folder_it_refused_as_it_was(tmp_path):
+    """Two runs started on one --out (a job relaunched with --resume while the first still ran) both trained,
+    duplicating loss-log rows and failing on each other's checkpoint temporaries."""
+    from streamt2v.train.loop import TrainConfig, train
+    from streamt2v.train.vae_recipe import VAERecipe
+
+    def tiny_vae() -> VAERecipe:
+        return VAERecipe(
+            size=16, block_out_channels=(8, 16), norm_num_groups=4, frames_per_sample=2, scaling_samples=2
+        )
+
+    cfg = TrainConfig(steps=1, batch_size=2, checkpoint_every=5, ema_decay=None)
+    out = tmp_path / "run"
+    held = lock_run_folder(out)  # the other run
+    try:
+        with pytest.raises(RunFolderInUseError, match="in use by another training process"):
+            train(tiny_vae(), cfg, out, resume=True, progress=False, export=False)
+    finally:
+        locks.release(held)
+    assert not (out / "loss.jsonl").exists()
+    train(tiny_vae(), cfg, out, resume=True, progress=False, export=False)  # free once the other ended
+    assert (out / "loss.jsonl").is_file()
+    mine = tmp_path / "mine"  # a folder refused as not a run's: no lock file is left in it
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    with pytest.raises(FileExistsError, match="not empty"):
+        train(tiny_vae(), cfg, mine, progress=False)
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]

@@ -334,7 +334,7 @@ def test_a_run_inside_its_video_folder_does_not_read_its_own_files_as_videos(tmp
     with caplog.at_level(logging.INFO, logger="streamt2v.train.data"):
         ds = VideoFolderDataset(tmp_path, tmp_path / "caps.tsv", ClipSpec(num_frames=2, size=16))
     assert ds.files == ["a.mp4", "b.mp4"]
-    assert "files in training runs' folders ('runs/vae/checkpoints/latest', " in caplog.text
+    assert "files in training runs' folders ('runs/vae/.lock', 'runs/vae/checkpoints/latest', " in caplog.text
 
 
 def test_a_video_whose_frames_are_damaged_is_named_at_its_sample_with_what_to_do(tmp_path):

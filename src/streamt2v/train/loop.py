@@ -22,7 +22,7 @@ import logging
 import math
 import time
 from collections.abc import Iterator
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,6 +33,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from streamt2v.compiling import compile_modules
+from streamt2v.io import locks
 from streamt2v.io.folders import atomic_folder, atomic_write_file
 from streamt2v.microworld.dataset import collate
 from streamt2v.signals import interrupts_held
@@ -48,6 +49,8 @@ from streamt2v.train.run_folder import (
     check_out_dir,
     check_resumed_config,
     exported_step,
+    is_run_folder,
+    lock_run_folder,
     record_exported_step,
     recorded_recipe_config,
     remove_run_leftovers,
@@ -234,6 +237,31 @@ def train(
     """
     out = Path(out_dir)
     run = _Run(recipe, cfg, out)
+    # two runs on one --out (a job relaunched with --resume while the first still runs) would both write it
+    created = not out.exists()
+    held = lock_run_folder(out) if run.main else None
+    try:
+        return _train_locked(run, recipe, cfg, out, dataset, resume, progress, export)
+    finally:
+        # a folder that holds no run (the user's, refused; a start that failed) is left as it was found
+        leave = held is not None and not is_run_folder(out)
+        locks.release(held, remove=leave)
+        if leave and created:
+            with suppress(OSError):  # not empty: something else was put there meanwhile
+                out.rmdir()
+
+
+def _train_locked(
+    run: _Run,
+    recipe: Recipe,
+    cfg: TrainConfig,
+    out: Path,
+    dataset: Dataset | None,
+    resume: bool,
+    progress: bool,
+    export: bool,
+) -> TrainResult:
+    """:func:`train`, its run folder held."""
     check_out_dir(out, recipe, resume)
     start, resumed = 0, None
     if resume and (found := resume_checkpoint(run.checkpoints)) is not None:
