@@ -158,7 +158,7 @@ def stopped(args):
     raise KeyboardInterrupt
 
 def second_ctrl_c():
-    os.kill(os.getpid(), signal.SIGINT)
+    os.kill(os.getpid(), getattr(signal, os.environ["SECOND_SIGNAL"]))
     time.sleep(0.2)
 
 evaluate.run = stopped
@@ -168,11 +168,14 @@ runpy.run_module("streamt2v", run_name="__main__", alter_sys=True)
 """
 
 
-def test_a_second_ctrl_c_while_the_interrupted_command_exits_is_ignored(tmp_path):
+@pytest.mark.parametrize("second", ["SIGINT", "SIGTERM"])
+def test_a_second_stop_while_the_interrupted_command_exits_is_ignored(tmp_path, second):
     """Once 'interrupted' is printed, a further Ctrl-C during shutdown (10-30 ms later, in torch's exit
-    handlers) printed a traceback or ended the process by SIGINT (-2) instead of with the exit code 130."""
+    handlers) printed a traceback or ended the process by SIGINT (-2) instead of with the exit code 130; a
+    further SIGTERM (a supervisor repeating its stop) ended it by SIGTERM (-15)."""
     src = str(Path(__file__).resolve().parents[1] / "src")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    env["SECOND_SIGNAL"] = second
     done = subprocess.run(
         [sys.executable, "-c", SECOND_CTRL_C],
         cwd=tmp_path,

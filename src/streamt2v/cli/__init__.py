@@ -19,7 +19,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from typing import NoReturn, TextIO
 
 from streamt2v.arguments import NamesArguments
@@ -222,7 +222,7 @@ def _run(argv: list[str] | None, *, as_program: bool) -> int:
 
     # SIGTERM (docker stop, systemd, Slurm) takes the Ctrl-C path: runs are marked interrupted and
     # temporaries removed.
-    with sigterm_as_interrupt() as terminated:
+    with ExitStack() as stop_signals_ignored, sigterm_as_interrupt() as terminated:
         try:
             with library_bars_off() if libraries_quiet else nullcontext():
                 return int(args.func(args) or 0)
@@ -231,7 +231,10 @@ def _run(argv: list[str] | None, *, as_program: bool) -> int:
             detail = f": {err}" if str(err) else ""
             if as_program and threading.current_thread() is threading.main_thread():
                 # the run is stopped and cleaned up: a second Ctrl-C from here to the end of the process (entry)
+                # is ignored, and so is a second SIGTERM, whose default handler comes back as the block ends
+                # (it killed the process by the signal instead of the exit status 143)
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
+                stop_signals_ignored.callback(signal.signal, signal.SIGTERM, signal.SIG_IGN)
             say(f"interrupted{' (SIGTERM)' if terminated() else ''}{detail}")
             return 143 if terminated() else 130
         except Exception as err:
