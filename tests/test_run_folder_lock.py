@@ -68,6 +68,11 @@ def test_train_refuses_an_out_another_run_holds_and_leaves_a_folder_it_refused_a
     assert not (out / "loss.jsonl").exists()
     train(tiny_vae(), cfg, out, resume=True, progress=False, export=False)  # free once the other ended
     assert (out / "loss.jsonl").is_file()
+    afile = tmp_path / "notes.txt"  # a file as --out is refused by name, not by mkdir's errno
+    afile.write_text("keep")
+    with pytest.raises(FileExistsError, match=r"is a file, not a run folder"):
+        train(tiny_vae(), cfg, afile, progress=False)
+    assert afile.read_text() == "keep"
     mine = tmp_path / "mine"  # a folder refused as not a run's: no lock file is left in it
     mine.mkdir()
     (mine / "notes.txt").write_text("keep")

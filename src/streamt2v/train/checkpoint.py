@@ -258,8 +258,8 @@ def resume_checkpoint(root: Path) -> tuple[Path, dict[str, Any]] | None:
     ``latest`` names the newest; when it is damaged (a file deleted or cut short after it was written),
     the checkpoints before it are tried, newest first, with a warning naming the damaged file (a resume
     from an earlier step repeats the steps since, exactly), and each damaged one is set aside as
-    ``step-N.damaged-XXXXXXXX`` (kept, out of the checkpoints the run keeps and prunes). When none reads, one
-    error names the file of the newest that does not, and nothing is moved."""
+    ``step-N.damaged-`` + 8 random hex digits (kept, out of the checkpoints the run keeps and prunes). When
+    none reads, one error names the file of the newest that does not, and nothing is moved."""
     pointer = root / LATEST
     if not pointer.exists():
         return None

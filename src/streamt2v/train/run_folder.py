@@ -151,7 +151,10 @@ def lock_run_folder(out: Path) -> IO[str] | None:
     it until :func:`streamt2v.io.locks.release` or the process ends, however it ends: two runs started on one
     ``--out`` (a job relaunched with ``--resume`` while the first still runs) would both write its
     checkpoints and loss log. Main process only (the others of a launch write nothing there). A folder
-    holding nothing but the lock is an empty one (:func:`check_out_dir`)."""
+    holding nothing but the lock is an empty one (:func:`check_out_dir`). A file at ``out`` is not taken
+    (None): :func:`check_out_dir` refuses it by name."""
+    if out.exists() and not out.is_dir():
+        return None
     out.mkdir(parents=True, exist_ok=True)
     try:
         return locks.acquire(out / RUN_LOCK)
