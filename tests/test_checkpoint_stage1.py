@@ -159,9 +159,14 @@ def test_a_stage1_folder_without_its_tokenizer_is_refused_before_the_checkpoint_
         convert_official_checkpoint(
             garbage_checkpoint(tmp_path), tmp_path / "out", cfg, init_unet=ms, head_width=head_width
         )
-    msg = str(info.value)
-    assert msg.startswith(f"--init-unet {str(ms)!r} has no tokenizer/ (found: model_index.json, unet/)")
-    assert "pass --tokenizer" in msg and "--no-strict" in msg and "\n" not in msg
+    msg = str(info.value)  # the arguments as a Python caller spells them; the command line gets its flags
+    assert msg.startswith(f"init_unet {str(ms)!r} has no tokenizer/ (found: model_index.json, unet/)")
+    assert (
+        "pass tokenizer with" in msg and "or strict=False to" in msg and "--" not in msg and "\n" not in msg
+    )
+    flags = info.value.as_flags().spelled(flags=True)
+    assert flags.startswith(f"--init-unet {str(ms)!r} has no tokenizer/")
+    assert "pass --tokenizer with" in flags and "or --no-strict to" in flags and "strict=" not in flags
     src = first_reference_case() / "tiny_state_dict.safetensors"
     report = convert_official_checkpoint(
         src, tmp_path / "out", cfg, init_unet=ms, strict=False, head_width=head_width

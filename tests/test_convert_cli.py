@@ -14,6 +14,7 @@ from safetensors.torch import load_file, save_file
 
 from streamt2v.cli import main
 from streamt2v.config import PRESETS, get_preset
+from streamt2v.io.checkpoints import convert_official_checkpoint
 from streamt2v.io.official_unet_keys import unmap_official_unet_key
 from streamt2v.models.bundle import StreamingT2VModel
 
@@ -341,8 +342,12 @@ def test_fp16_refuses_weights_beyond_its_range_instead_of_saving_inf(
     argv = ["convert", str(big), str(tmp_path / "out"), "--preset", _arch(tmp_path), "--no-strict"]
     assert _error([*argv, "--dtype", "fp16"], capsys) == (
         f"error: --dtype fp16: 1 tensor(s) of {str(big)!r} hold values beyond its range (±65504), which would be "
-        f"saved as inf: {key} (up to 1e+05); use --dtype bf16 (float32's range) or fp32; nothing was written"
+        f"saved as inf: {key} (up to 1e+05); use --dtype bf16 (float32's range) or --dtype fp32; nothing was written"
     )
+    with pytest.raises(ValueError) as info:  # a Python caller is told the argument as it spells it
+        convert_official_checkpoint(big, tmp_path / "out", _arch(tmp_path), strict=False, dtype="fp16")
+    assert str(info.value).startswith("dtype='fp16': 1 tensor(s)")
+    assert "use dtype='bf16' (float32's range) or dtype='fp32'; nothing" in str(info.value)
     assert not (tmp_path / "out").exists()
     assert main([*argv, "--dtype", "bf16"]) == 0
     kept = StreamingT2VModel.from_pretrained(tmp_path / "out").unet.state_dict()["base.conv_in.bias"][0]

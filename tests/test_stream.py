@@ -352,6 +352,7 @@ def test_the_non_finite_error_suggests_another_dtype_only_for_float16():
     with pytest.raises(NonFiniteLatentsError, match=r"^here: .* 1 NaN .* of 32 \(UNet dtype float32\)$"):
         check_finite_latents(x, "here")
     with pytest.raises(
-        NonFiniteLatentsError, match=r"UNet dtype float16\); float16 overflows .* bf16 or fp32"
-    ):
+        NonFiniteLatentsError, match=r"UNet dtype float16\); float16 overflows .* bf16 or fp32 \(dtype\)$"
+    ) as info:
         check_finite_latents(x, "here", torch.float16)
+    assert str(info.value.as_flags()).endswith("bf16 or fp32 (--dtype)")  # the command line's spelling

@@ -26,7 +26,7 @@ import torch
 from diffusers import UNet3DConditionModel
 from transformers import CLIPVisionConfig
 
-from streamt2v.arguments import Arg, NamesArguments
+from streamt2v.arguments import Arg, ArgumentValueError, NamesArguments
 from streamt2v.config import VIT_H_HEAD_WIDTH, ModelConfig
 from streamt2v.io.architecture import build_components, resolve_architecture
 from streamt2v.io.checkpoint_file import (
@@ -38,6 +38,7 @@ from streamt2v.io.checkpoint_file import (
 )
 from streamt2v.io.conversion_inputs import (
     STAGE1_FOLDER,
+    NoTokenizerError,
     check_stage1_folder,
     conversion_tokenizer,
     provenance,
@@ -180,10 +181,6 @@ class CheckpointMismatchError(NamesArguments, ValueError):
     @property
     def headline(self) -> str:
         return str(self.one_line())
-
-
-class NoTokenizerError(NamesArguments, FileNotFoundError):
-    """A strict conversion with no tokenizer to read prompts (none in the checkpoint, none given)."""
 
 
 @dataclass
@@ -394,10 +391,14 @@ def _materialize_components(
         shown = ", ".join(f"{k} (up to {m:.3g})" for k, m in beyond[:3]) + (
             ", ..." if len(beyond) > 3 else ""
         )
-        raise ValueError(
-            f"--dtype {_DTYPE_FLAGS.get(dtype, dtype)}: {len(beyond)} tensor(s) of {str(ckpt_path)!r} hold values "
-            f"beyond its range (±{torch.finfo(dtype).max:.0f}), which would be saved as inf: {shown}; use --dtype "
-            "bf16 (float32's range) or fp32; nothing was written"
+        raise ArgumentValueError(
+            Arg("dtype", _DTYPE_FLAGS.get(dtype, str(dtype))),
+            f": {len(beyond)} tensor(s) of {str(ckpt_path)!r} hold values beyond its range "
+            f"(±{torch.finfo(dtype).max:.0f}), which would be saved as inf: {shown}; use ",
+            Arg("dtype", "bf16"),
+            " (float32's range) or ",
+            Arg("dtype", "fp32"),
+            "; nothing was written",
         )
     for m in modules.values():
         m.eval()

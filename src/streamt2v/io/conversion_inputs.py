@@ -15,6 +15,7 @@ from typing import Any
 
 from transformers import CLIPTokenizer
 
+from streamt2v.arguments import Arg, NamesArguments
 from streamt2v.config import ModelConfig
 from streamt2v.io.checkpoint_file import MODELSCOPE_LIBRARY_FOLDER, MODELSCOPE_LIBRARY_WEIGHTS
 from streamt2v.io.folders import folder_listing, read_json_object
@@ -147,6 +148,10 @@ def _load_clip_tokenizer(folder: Path, cfg: ModelConfig, what: str) -> CLIPToken
     return tok
 
 
+class NoTokenizerError(NamesArguments, FileNotFoundError):
+    """A strict conversion with no tokenizer to read prompts (none in the checkpoint, none given)."""
+
+
 def conversion_tokenizer(
     tokenizer: str | os.PathLike[str] | None,
     init_unet: str | os.PathLike[str] | None,
@@ -163,9 +168,13 @@ def conversion_tokenizer(
         return _load_clip_tokenizer(check_tokenizer_folder(stage1.tokenizer_root, what), cfg, what), init_unet
     if stage1 is not None and strict:
         # a folder that cannot read prompts; found only when generating, after a conversion of minutes
-        raise FileNotFoundError(
-            f"--init-unet {str(init_unet)!r} has no tokenizer/ (found: {folder_listing(stage1.root or stage1.unet_dir)}), and "
-            "the official checkpoint has none: pass --tokenizer with a CLIP tokenizer folder (the tokenizer/ "
-            f"of {MODELSCOPE_REPO}), or --no-strict (strict=False) to convert a folder that cannot read prompts"
+        raise NoTokenizerError(
+            Arg("init_unet"),
+            f" {str(init_unet)!r} has no tokenizer/ (found: {folder_listing(stage1.root or stage1.unet_dir)}), "
+            "and the official checkpoint has none: pass ",
+            Arg("tokenizer"),
+            f" with a CLIP tokenizer folder (the tokenizer/ of {MODELSCOPE_REPO}), or ",
+            Arg("strict", False),
+            " to convert a folder that cannot read prompts",
         )
     return None, None

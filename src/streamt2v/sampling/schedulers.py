@@ -20,6 +20,7 @@ from diffusers import (
     SchedulerMixin,
 )
 
+from streamt2v.arguments import Arg, NamesArguments
 from streamt2v.sampling.sdedit import sdedit_noise, sdedit_timesteps
 
 # name -> (class, fixed arguments that define the method)
@@ -154,7 +155,7 @@ def sample_loop(
     return x
 
 
-class NonFiniteLatentsError(RuntimeError):
+class NonFiniteLatentsError(NamesArguments, RuntimeError):
     """Sampling produced NaN or infinite latents: a video of them would decode to black frames."""
 
 
@@ -168,8 +169,9 @@ def check_finite_latents(x: torch.Tensor, where: str, compute_dtype: torch.dtype
     if not bad:
         return
     dtype = compute_dtype or x.dtype
-    hint = "; float16 overflows in large UNets: use bf16 or fp32 (--dtype)" if dtype == torch.float16 else ""
+    hint = ("; float16 overflows in large UNets: use bf16 or fp32 (", Arg("dtype"), ")")
     raise NonFiniteLatentsError(
         f"{where}: sampling produced {bad} NaN or infinite latent value(s) of {x.numel()} "
-        f"(UNet dtype {str(dtype).removeprefix('torch.')}){hint}"
+        f"(UNet dtype {str(dtype).removeprefix('torch.')})",
+        *(hint if dtype == torch.float16 else ()),
     )
