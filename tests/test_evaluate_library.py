@@ -52,7 +52,11 @@ def test_library_bad_arguments_raise_before_scoring(monkeypatch, tmp_path):
         (dict(flow_size=4), ValueError, "flow size must be at least 8×8 pixels, got 4×4"),
         # --flow-size 0 is the native size on the command line; in Python that is None
         (dict(flow_size=0), ValueError, "at least 8×8 pixels, got 0×0 (None keeps the video's own size)"),
-        (dict(mawe_coeff=math.inf), ValueError, "coefficient c must be a finite number > 0, got inf"),
+        (
+            dict(mawe_coeff=math.inf),
+            ValueError,
+            "mawe_coeff (the MAWE coefficient c) must be a finite number > 0, got inf",
+        ),
         (
             dict(boundaries=[16, 0], metrics="probes"),
             ValueError,
@@ -66,7 +70,7 @@ def test_library_bad_arguments_raise_before_scoring(monkeypatch, tmp_path):
         (
             dict(prompts=["x"], metrics="clip", clip_model=folder, clip_batch_size=0),
             ValueError,
-            "batch_size must be an int >= 1, got 0",
+            "clip_batch_size must be an int >= 1, got 0",
         ),
     ]:
         kwargs = {"videos": [good], **kwargs}

@@ -131,12 +131,12 @@ def test_nan_or_0_255_float_frames_are_refused():
 @pytest.mark.parametrize("coeff", [float("inf"), float("nan"), 0.0, -1.0])
 def test_coeff_must_be_finite_and_positive(coeff):
     frames = np.stack([_textured(16, 16, s) for s in range(3)])
-    message = f"the MAWE coefficient c must be a finite number > 0, got {coeff!r}"
+    message = f"coeff (the MAWE coefficient c) must be a finite number > 0, got {coeff!r}"
     with pytest.raises(ValueError, match=re.escape(message)):  # inf gave MAWE 0.0
         mawe(frames, coeff=coeff, flow_size=None)
     with pytest.raises(ValueError, match=re.escape(message)):
         mawe_from_flows(frames, np.zeros((2, 2, 16, 16), np.float32), coeff=coeff)
-    with pytest.raises(TypeError, match="coefficient c must be a number, got str '9.5'"):
+    with pytest.raises(TypeError, match=r"^coeff \(the MAWE coefficient c\) must be a number, got str '9.5'"):
         mawe(frames, coeff="9.5", flow_size=None)
 
 
@@ -144,7 +144,7 @@ def test_coeff_must_be_finite_and_positive(coeff):
 def test_a_coeff_beyond_float32s_reach_is_refused(coeff):
     """c · m_t is float32, as in the official code: c = 1e39 made the MAWE of a moving video 0, c = 1e-40 inf."""
     frames = np.stack([_textured(16, 16, s) for s in range(3)])
-    message = f"the MAWE coefficient c must be from 1e-06 to 1e+06 (the paper's is 9.5), got {coeff:g}"
+    message = f"coeff (the MAWE coefficient c) must be from 1e-06 to 1e+06 (the paper's is 9.5), got {coeff:g}"
     with pytest.raises(ValueError, match=re.escape(message)):
         mawe(frames, coeff=coeff, flow_size=None)
 

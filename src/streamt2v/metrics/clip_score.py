@@ -34,12 +34,12 @@ OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
-def check_batch_size(batch_size: object) -> int:
-    """``batch_size`` unless it is not an int ≥ 1."""
+def check_batch_size(batch_size: object, name: str = "batch_size") -> int:
+    """``batch_size`` unless it is not an int ≥ 1 (``name``: the caller's argument, in the message)."""
     if not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool):
-        raise TypeError(f"batch_size must be an int >= 1, got {type(batch_size).__name__} {batch_size!r}")
+        raise TypeError(f"{name} must be an int >= 1, got {type(batch_size).__name__} {batch_size!r}")
     if batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1, got {batch_size}")
+        raise ValueError(f"{name} must be an int >= 1, got {batch_size}")
     return int(batch_size)
 
 

@@ -367,7 +367,7 @@ def check_mawe_settings(
     """Raise (before any video is scored) on a MAWE setting that would fail for every video."""
     from streamt2v.metrics.mawe import check_coeff
 
-    check_coeff(coeff)
+    check_coeff(coeff, "mawe_coeff")
     if flow == "raft":
         try:
             import torchvision.models.optical_flow  # noqa: F401
@@ -453,7 +453,7 @@ def evaluate_videos(
             raise ValueError("the clip metric needs a CLIP model (a local folder or a hub id)")
         for j, p in enumerate(prompts):
             check_prompt(p, f"prompts[{j}]")
-        check_batch_size(clip_batch_size)
+        check_batch_size(clip_batch_size, "clip_batch_size")
         scorer = clip_model if isinstance(clip_model, ClipScorer) else load_clip(clip_model)
 
     report = EvaluationReport(

@@ -159,16 +159,17 @@ def _result(stats: np.ndarray, coeff: float, definition: str, name: str | None =
     return MaweResult(value, werr, mot, definition, used_coeff, ratios)
 
 
-def check_coeff(coeff: float) -> float:
+def check_coeff(coeff: float, name: str = "coeff") -> float:
     """The rule for ``c`` shared by the API and ``streamt2v evaluate --mawe-coeff``: a number in
-    :data:`COEFF_RANGE`. ``c · m_t`` is float32, as in the official code: a ``c`` of 1e39 made every MAWE 0
-    and one of 1e-40 inf ("static video"); ``nan`` would give nan."""
-    check_positive(coeff, "the MAWE coefficient c")
+    :data:`COEFF_RANGE` (``name``: the caller's argument, in the message). ``c · m_t`` is float32, as in
+    the official code: a ``c`` of 1e39 made every MAWE 0 and one of 1e-40 inf ("static video"); ``nan``
+    would give nan."""
+    what = f"{name} (the MAWE coefficient c)"
+    check_positive(coeff, what)
     low, high = COEFF_RANGE
     if not low <= coeff <= high:
         raise ValueError(
-            f"the MAWE coefficient c must be from {low:g} to {high:g} (the paper's is {OFFICIAL_COEFF:g}), "
-            f"got {coeff:g}"
+            f"{what} must be from {low:g} to {high:g} (the paper's is {OFFICIAL_COEFF:g}), got {coeff:g}"
         )
     return coeff
 
