@@ -227,6 +227,18 @@ def test_absolute_paths_in_the_captions_file(tmp_path):
         VideoFolderDataset(tmp_path / "videos", tmp_path / "caps.csv", ClipSpec(num_frames=4, size=16))
 
 
+def test_a_video_listed_by_its_absolute_and_its_relative_path_is_listed_twice(tmp_path):
+    """The two names of one video were one caption, the later one, silently: the other caption was lost
+    (a name listed twice in one spelling is an error naming its lines)."""
+    write_video(tmp_path / "a.mp4", 4)
+    (tmp_path / "caps.csv").write_text(f"file,caption\na.mp4,red\n{tmp_path / 'a.mp4'},blue\n")
+    with pytest.raises(
+        ValueError,
+        match=r"lists 'a.mp4' twice, as 'a.mp4' and as '.*a.mp4' \(line 2 and line 3\): delete one",
+    ):
+        VideoFolderDataset(tmp_path, tmp_path / "caps.csv", ClipSpec(num_frames=2, size=16))
+
+
 def test_the_folder_and_the_captions_file_swapped_or_mistaken_are_named_as_such(tmp_path):
     # `--captions myvids` said "captions file myvids does not exist", of a folder that exists
     write_video(tmp_path / "a.mp4", 8)

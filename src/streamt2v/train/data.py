@@ -57,8 +57,10 @@ def _relative_to(
     them; an absolute name outside it is an error naming it (and its line, from ``lines``)."""
     if not any(Path(f).is_absolute() for f in caps):
         return caps
-    out = {}
-    for f, caption in caps.items():
+    out: dict[str, str] = {}
+    given: dict[str, str] = {}  # relative name -> the name the captions file gives it
+    for name, caption in caps.items():
+        f = name
         if Path(f).is_absolute():
             try:  # as written (the folder may be links to the files), else both with links resolved
                 try:
@@ -71,7 +73,12 @@ def _relative_to(
                 raise ValueError(
                     f"{captions} names {f!r}, which is not in the video folder {folder}{at}"
                 ) from None
-        out[f] = caption
+        if f in out:  # the same video by its absolute path and by its relative one: one caption was lost
+            where = f" ({lines[given[f]]} and {lines[name]})" if lines else ""
+            raise ValueError(
+                f"{captions} lists {f!r} twice, as {given[f]!r} and as {name!r}{where}: delete one"
+            )
+        out[f], given[f] = caption, name
     return out
 
 
