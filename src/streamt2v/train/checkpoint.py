@@ -211,6 +211,13 @@ def _read(path: Path, name: str, read: Any) -> Any:
         raise ValueError(f"checkpoint file {file} is missing")
     try:
         return read(file)
+    except OSError as err:
+        # Not the file's content: permissions, an I/O error, a network file system's hiccup, too many open
+        # files. Not a ValueError, so a resume stops here instead of setting a whole checkpoint aside.
+        raise OSError(
+            f"checkpoint file {file} could not be read ({' '.join(str(err).split())}); it was left as it is: "
+            "resume again once it can be read"
+        ) from err
     except Exception as err:  # safetensors' SafetensorError, JSON, a cut-short header: the file is damaged
         reason = " ".join(str(err).split()) or type(err).__name__
         size = file.stat().st_size
