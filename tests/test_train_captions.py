@@ -348,3 +348,31 @@ def test_captions_of_missing_files_name_their_lines(tmp_path):
         r"case-sensitive: 'A.MP4' in the folder, 'a.mp4' in the captions\)$",
     ):
         VideoFolderDataset(tmp_path, tmp_path / "caps.jsonl", ClipSpec(num_frames=2, size=16))
+
+
+@pytest.mark.parametrize(
+    "name,text,message",
+    [
+        (  # a trailing comma in a pretty-printed list: was "caps.json:1: expected {...}, got '['"
+            "caps.json",
+            '[\n  {"file": "a.mp4", "caption": "red"},\n]\n',
+            r"caps.json:3: not valid JSON \(Expecting value, column 1\): '\]'$",
+        ),
+        (
+            "caps.json",
+            '{\n  "a.mp4": "red"\n  "b.mp4": "blue"\n}\n',
+            r"caps.json:3: not valid JSON \(Expecting ',' delimiter, column 3\): '  \"b.mp4\": \"blue\"'$",
+        ),
+        (  # a JSONL row cut short: was only "expected {...}", of a row that has both keys
+            "caps.jsonl",
+            '{"file": "a.mp4", "caption": "red"}\n{"file": "b.mp4", "caption": "blue"\n',
+            r"caps.jsonl:2: not valid JSON \(Expecting ',' delimiter, column 36\): '\{\"file\"",
+        ),
+    ],
+)
+def test_broken_json_is_named_where_it_breaks(tmp_path, name, text, message):
+    """A JSON document over several lines with a syntax error was named as a JSONL file whose first line
+    ('[' or '{') is no row, and a JSONL row that is no JSON as one without its keys."""
+    (tmp_path / name).write_text(text)
+    with pytest.raises(ValueError, match=message):
+        read_captions(tmp_path / name)

@@ -92,10 +92,11 @@ def caption_rows(path: str | Path) -> tuple[dict[str, str], dict[str, str]]:
 def _json_caption_rows(p: Path, text: str) -> list[tuple[Any, Any, Any]]:
     """``(where, file, caption)`` of a JSONL file, or of one JSON document: a list of objects (``where``:
     ``entry N``) or a ``{file: caption}`` object (``where``: the file name)."""
+    broken: json.JSONDecodeError | None = None
     try:
         whole = json.loads(text)
-    except json.JSONDecodeError:
-        whole = None  # JSONL (or a broken document: named line by line below)
+    except json.JSONDecodeError as err:
+        whole, broken = None, err  # JSONL, or a broken document (named below)
     if isinstance(whole, list):
         rows = []
         for n, row in enumerate(whole, 1):
@@ -106,15 +107,26 @@ def _json_caption_rows(p: Path, text: str) -> list[tuple[Any, Any, Any]]:
     # {file: caption}, not a one-line JSONL file (whose object names "file" or "caption")
     if isinstance(whole, dict) and not {"file", "caption"} & set(whole):
         return [(f"entry {file!r}", file, caption) for file, caption in whole.items()]
+    lines = text.split("\n")  # at \n alone: str.splitlines also cuts at U+2028, U+0085, \f, ...
+    # a document over several lines ("[" or "{" alone on its first) whose JSON breaks: where it breaks (its
+    # first line alone is no JSONL row, and was named as one)
+    first = next(line.strip() for line in lines if line.strip())
+    if broken is not None and (first.startswith("[") or first == "{"):
+        raise ValueError(
+            f"{p}:{broken.lineno}: not valid JSON ({broken.msg}, column {broken.colno}): "
+            f"{lines[broken.lineno - 1]!r}"
+        )
     rows = []
-    # lines end at \n alone: str.splitlines would also cut a caption at U+2028, U+0085, \f, ...
-    for n, line in enumerate(text.split("\n"), 1):
+    for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{p}:{n}: not valid JSON ({err.msg}, column {err.colno}): {line!r}") from err
+        try:
             rows.append((n, row["file"], row["caption"]))
-        except (json.JSONDecodeError, KeyError, TypeError) as err:
+        except (KeyError, TypeError) as err:
             raise ValueError(f'{p}:{n}: expected {{"file": ..., "caption": ...}}, got {line!r}') from err
     return rows
 
