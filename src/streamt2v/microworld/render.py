@@ -15,6 +15,7 @@ frames-widths per frame. Edges are antialiased analytically: each pixel's covera
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,6 +40,17 @@ FPS = 8  # microworld frame rate
 Rng = np.random.Generator | torch.Generator | int
 
 
+def _check_pair(name: str, value: object) -> None:
+    """``value`` must be two finite numbers: a NaN velocity or pan rendered a silently NaN video."""
+    try:
+        pair = tuple(value)  # type: ignore[call-overload]
+    except TypeError:
+        pair = ()
+    real = [isinstance(v, numbers.Real) and not isinstance(v, bool) for v in pair]
+    if len(pair) != 2 or not all(real) or not all(math.isfinite(v) for v in pair):
+        raise ValueError(f"{name} must be two finite numbers (x, y), got {value!r}")
+
+
 @dataclass(frozen=True)
 class ObjectSpec:
     """One moving object: shape and colour names from the palette, half-extent, start centre, velocity."""
@@ -55,6 +67,8 @@ class ObjectSpec:
         colour_rgb(self.colour)
         if not 0.02 <= self.size < 0.5:
             raise ValueError(f"object size {self.size} must be in [0.02, 0.5) (fraction of the frame)")
+        _check_pair("object position", self.position)
+        _check_pair("object velocity", self.velocity)
 
     @property
     def speed(self) -> float:
@@ -73,6 +87,7 @@ class SceneSpec:
 
     def __post_init__(self) -> None:
         colour_rgb(self.background)
+        _check_pair("pan", self.pan)
         if self.pattern not in BACKGROUND_PATTERNS:
             raise ValueError(f"unknown pattern {self.pattern!r}; allowed: {list(BACKGROUND_PATTERNS)}")
         if not 1 <= len(self.objects) <= 2:
@@ -155,6 +170,14 @@ def sample_scene(
         raise ValueError(f"num_objects must be 1 or 2, got {num_objects!r}")
     if not 0.0 <= pan_probability <= 1.0:
         raise ValueError(f"pan_probability must be in [0, 1], got {pan_probability!r}")
+    if constraints is not None and not isinstance(constraints, SceneConstraints):
+        hint = " (a caption is read by captions.parse_caption)" if isinstance(constraints, str) else ""
+        raise TypeError(
+            f"constraints must be SceneConstraints or None, got {type(constraints).__name__} "
+            f"{constraints!r}{hint}"
+        )
+    if constraints is not None and constraints.speed is not None and constraints.speed not in SPEEDS:
+        raise ValueError(f"unknown speed {constraints.speed!r}; allowed: {list(SPEEDS)}")
     g = as_numpy_rng(rng)
     c = constraints or SceneConstraints()
     colours = list(COLOURS)
@@ -309,6 +332,11 @@ def render_with_truth(
 
     Returns the video ``(3, T, H, W)`` float32 in ``[-1, 1]`` and its :class:`FrameTruth`.
     """
+    if not isinstance(scene, SceneSpec):
+        hint = ""
+        if isinstance(scene, (str, SceneConstraints)):
+            hint = "; sample_scene(seed, constraints) draws one (captions.parse_caption reads a caption)"
+        raise TypeError(f"scene must be a SceneSpec, got {type(scene).__name__} {scene!r}{hint}")
     _check_args(num_frames, size, start_frame)
     t = np.arange(start_frame, start_frame + num_frames, dtype=np.float64)
     xs = (np.arange(size, dtype=np.float64) + 0.5) / size  # pixel centres
