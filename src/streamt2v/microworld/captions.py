@@ -50,6 +50,8 @@ VOCABULARY: tuple[str, ...] = SPECIAL_TOKENS + tuple(
 )
 
 _TOKEN_RE = re.compile(r"[a-z]+|,")
+# Words as written (letters of any script, digits): 'réd' is named as itself, not as 'r' and 'd'.
+_WRITTEN_WORD_RE = re.compile(r"[^\W_]+")
 
 
 def tokenize_words(text: str) -> list[str]:
@@ -86,10 +88,12 @@ def parse_caption(text: str) -> SceneConstraints:
     (a background without pattern word is ``plain``; no ``panning`` means no pan when the caption
     names a background). Raises ``ValueError`` naming unknown words or a missing part.
     """
+    if not isinstance(text, str):
+        raise TypeError(f"a caption must be a str, got {type(text).__name__} {text!r}")
     words = tokenize_words(text)
     if not words:
         raise ValueError(f"caption {text!r} has no words; e.g. {plain_caption('red', 'circle', 'blue')!r}")
-    unknown = [w for w in words if w not in VOCABULARY]
+    unknown = [w for w in _WRITTEN_WORD_RE.findall(text.lower()) if w not in VOCABULARY]
     if unknown:
         raise ValueError(
             f"caption {text!r} has words outside the microworld vocabulary: {unknown}; "
@@ -100,6 +104,14 @@ def parse_caption(text: str) -> SceneConstraints:
         head, tail = words[:split], words[split + 1 :]
     else:
         head, tail = words, []
+
+    said: dict[str, tuple[str, str]] = {}  # slot → (value, word): a second, different value contradicts it
+
+    def once(slot: str, word: str, value: str) -> str:
+        first = said.setdefault(slot, (value, word))
+        if first[0] != value:  # 'slowly fast' was read as the last word said
+            raise ValueError(f"caption {text!r} names two {slot}s: {first[1]!r} and {word!r}")
+        return value
 
     objects: list[tuple[str | None, str | None]] = []
     pending_colour: str | None = None
@@ -113,7 +125,7 @@ def parse_caption(text: str) -> SceneConstraints:
             objects.append((pending_colour, w))
             pending_colour = None
         elif w in _SPEED_READ:
-            speed = _SPEED_READ[w]
+            speed = once("speed", w, _SPEED_READ[w])
         elif w in _FILLER:
             continue
         else:
@@ -132,15 +144,24 @@ def parse_caption(text: str) -> SceneConstraints:
         w = tail[i]
         if w in COLOURS and background is None:
             background = w
+        elif w in COLOURS:
+            raise ValueError(
+                f"caption {text!r} names a second background colour {w!r} after {background!r}; "
+                "objects are named before 'on'"
+            )
         elif w in _PATTERN_READ:
-            pattern = _PATTERN_READ[w]
+            pattern = once("pattern", w, _PATTERN_READ[w])
         elif w in _SPEED_READ:
-            speed = _SPEED_READ[w]
+            speed = once("speed", w, _SPEED_READ[w])
         elif w == "panning":
             if i + 1 >= len(tail) or tail[i + 1] not in PAN_DIRECTIONS:
                 raise ValueError(f"caption {text!r}: 'panning' must be followed by left/right/up/down")
-            pan = tail[i + 1]
+            pan = once("pan direction", tail[i + 1], tail[i + 1])
             i += 1
+        elif w in SHAPES:
+            raise ValueError(f"caption {text!r}: shape {w!r} after 'on'; objects are named before 'on'")
+        elif w in PAN_DIRECTIONS:
+            raise ValueError(f"caption {text!r}: {w!r} must follow 'panning', as in ', camera panning {w}'")
         elif w not in _FILLER:
             raise ValueError(f"caption {text!r}: word {w!r} is not allowed after 'on'")
         i += 1
