@@ -118,6 +118,30 @@ def test_read_image(tmp_path):
         read_image(tmp_path / "nope.png")
 
 
+def test_an_animation_is_refused_as_an_image_and_as_a_folder_frame(tmp_path):
+    """``--init-image anim.gif`` (read_image) took the animation's first frame without a word, losing the
+    motion its user meant; a frame folder's APNG did the same. Both are refused naming the file; a GIF of
+    one frame is an image."""
+    from PIL import Image
+
+    frames = [Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)) for i in range(3)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=[50, 100, 200])
+    with pytest.raises(ValueError) as err:
+        read_image(tmp_path / "anim.gif")
+    assert str(err.value).startswith(
+        f"cannot read image {str(tmp_path / 'anim.gif')!r}: it is an animation of 3 frames, not one image; "
+        "an animation is a video: read it with read_video (on the command line, --init-video continues it)"
+    )
+    frames[1].save(tmp_path / "still.gif")
+    assert to_uint8_frames(read_image(tmp_path / "still.gif")[:, :, None])[0, 0, 0].tolist() == [40] * 3
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    frames[0].save(folder / "f0.png")
+    frames[0].save(folder / "f1.png", save_all=True, append_images=frames[1:])  # APNG
+    with pytest.raises(ValueError, match=r"f1.png': it is an animation of 3 frames, not one image$"):
+        read_video(folder)
+
+
 def test_resize_video():
     v = smooth_video(t=2, h=32, w=48)
     r = resize_video(v, 16)

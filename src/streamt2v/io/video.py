@@ -496,11 +496,19 @@ def _upright(frame: np.ndarray, rotation: float) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(frame, k=turns)) if turns else frame
 
 
-def _load_rgb(path: Path) -> np.ndarray:
+def _load_rgb(path: Path, animation_hint: str = "") -> np.ndarray:
+    """``path`` as ``uint8 (H, W, 3)``; a ValueError naming it for an animation (GIF, APNG, WebP), whose
+    first frame alone would be taken without a word, ``animation_hint`` saying what to do instead."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as im:
+            frames = getattr(im, "n_frames", 1)
+            if frames > 1:
+                raise ValueError(
+                    f"cannot read image {str(path)!r}: it is an animation of {frames} frames, not one "
+                    f"image{animation_hint}"
+                )
             if im.mode.startswith("I;16") or im.mode == "I":  # 16-bit greyscale: convert("RGB") clips at 255
                 grey = np.asarray(im, dtype=np.float64) / 257.0
                 return np.repeat(np.clip(np.rint(grey), 0, 255).astype(np.uint8)[..., None], 3, axis=-1)
@@ -510,11 +518,17 @@ def _load_rgb(path: Path) -> np.ndarray:
 
 
 def read_image(path: str | os.PathLike) -> torch.Tensor:
-    """Read an image as ``(1, 3, H, W)`` float32 in ``[-1, 1]`` (alpha dropped, greyscale expanded)."""
+    """Read an image as ``(1, 3, H, W)`` float32 in ``[-1, 1]`` (alpha dropped, greyscale expanded). An
+    animation (GIF, APNG, WebP) is refused, naming the file: who gives one (``--init-image anim.gif``)
+    expects its motion, which its first frame alone loses."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"image not found: {str(path)!r}")
-    return from_uint8_frames(_load_rgb(path)[None])[:, :, 0]
+    hint = (
+        "; an animation is a video: read it with read_video (on the command line, --init-video continues "
+        "it), or save the one frame wanted as a still image"
+    )
+    return from_uint8_frames(_load_rgb(path, hint)[None])[:, :, 0]
 
 
 def resize_video(video: torch.Tensor, size: int | Sequence[int]) -> torch.Tensor:
