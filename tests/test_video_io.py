@@ -360,6 +360,38 @@ def test_damaged_files_say_what_is_wrong_with_them(tmp_path):
         decode_frames(lfs)
 
 
+def test_an_mp4_cut_inside_its_index_and_an_audio_file_say_why_they_hold_no_video(tmp_path):
+    """An mp4 cut short inside its index (the 'moov' box, written last) opens with no streams at all: it was
+    refused as "contains no video stream" alone, as if it were an audio file; an audio file did not say
+    it holds audio."""
+    import av
+
+    path = write_video(tmp_path / "v.mp4", smooth_video(t=8), fps=8)
+    data = path.read_bytes()
+    moov = data.index(b"moov") - 4
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: moov + 60])
+    with pytest.raises(ValueError) as err:
+        read_video(cut)
+    assert str(err.value) == (
+        f"{str(cut)!r} contains no video stream; the file ends inside its 'moov' box ({moov + 60} of "
+        f"{len(data)} bytes): it was cut short (an unfinished copy, download or recording)"
+    )
+    audio = tmp_path / "speech.m4a"
+    with av.open(str(audio), "w") as container:
+        stream = container.add_stream("aac", rate=16000)
+        for i in range(3):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 16000, 1024 * i
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    with pytest.raises(ValueError) as err:
+        read_video(audio)
+    assert str(err.value) == f"{str(audio)!r} contains no video stream (only audio)"
+
+
 def test_a_file_of_other_bytes_after_an_mp4_header_is_not_called_cut_short(tmp_path):
     """A file that starts like an mp4 but goes on with other bytes was said to end 'inside its 'p42g' box
     (190 of 1954115717 bytes): it was cut short': the walk took any 4 bytes for a box type."""

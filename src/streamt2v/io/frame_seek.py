@@ -24,6 +24,7 @@ from streamt2v.io.video import (
     check_decoded_frames,
     check_frame_size,
     decode_error_reason,
+    no_video_stream,
 )
 
 
@@ -116,7 +117,7 @@ def pick_frames(
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
-                raise ValueError(f"{str(path)!r} contains no video stream")
+                raise no_video_stream(path, container)
             stream = container.streams.video[0]
             gif = stream.codec_context.name == "gif"
             pos, first = 0, None  # pos: the index of the next frame decoded from the start

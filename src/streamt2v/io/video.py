@@ -439,7 +439,7 @@ def _decoded(path: Path, max_frames: int | None) -> Iterator[tuple[float | None,
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
-                raise ValueError(f"{str(path)!r} contains no video stream")
+                raise no_video_stream(path, container)
             stream = container.streams.video[0]
             # A GIF states no rate, only each frame's delay: FFmpeg's rate is a guess from the first ones
             fps = None if stream.codec_context.name == "gif" else stream_frame_rate(stream)
@@ -455,6 +455,14 @@ def _decoded(path: Path, max_frames: int | None) -> Iterator[tuple[float | None,
             f"cannot read video {str(path)!r}: {decode_error_reason(err)}{where}"
             f"{damage_hint(path) or shortfall_hint(path, count)}"
         ) from err
+
+
+def no_video_stream(path: Path, container: Any) -> ValueError:
+    """The error for a file FFmpeg opens but finds no video stream in: what it holds instead (audio), or
+    what its bytes say is wrong (an MP4 cut short inside its index lists no streams at all)."""
+    kinds = sorted({stream.type for stream in container.streams})
+    held = f" (only {' and '.join(kinds)})" if kinds else ""
+    return ValueError(f"{str(path)!r} contains no video stream{damage_hint(path) or held}")
 
 
 def check_decoded_frames(path: Path, arrays: list[np.ndarray]) -> None:
