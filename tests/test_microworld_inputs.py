@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from streamt2v.microworld.captions import parse_caption
+from streamt2v.microworld.dataset import ClipSpec, MicroworldDataset, scene_seed
 from streamt2v.microworld.render import ObjectSpec, SceneConstraints, SceneSpec, render, sample_scene
 
 CAPTION = "a red circle bouncing on a blue background"
@@ -49,3 +51,31 @@ def test_non_finite_motion_is_refused(field):
 def test_valid_scenes_still_build():
     scene = sample_scene(0, parse_caption(CAPTION))
     assert render(scene, 2, 8).isfinite().all()
+
+
+def test_sample_indices_must_be_ints_below_2_to_the_64():
+    ds = MicroworldDataset(ClipSpec(num_frames=1, size=8), seed=0)
+    # 1.5 and True drew sample 1 silently; '3' and a slice failed comparing with an int
+    for wrong in (1.5, True, "3", slice(1, 3)):
+        with pytest.raises(TypeError, match=f"a sample index must be an int, got {type(wrong).__name__}"):
+            ds[wrong]
+    # only two 32-bit words of the index reach the scene seed: 2**64 drew the very sample of index 1
+    with pytest.raises(IndexError, match=r"sample index must be in \[0, 2\*\*64\), got 18446744073709551616"):
+        ds[2**64]
+    with pytest.raises(IndexError, match=r"\[0, 2\*\*64\), got -1"):
+        scene_seed(0, -1)
+    assert ds[np.int64(3)]["caption"] == ds[3]["caption"] and ds[2**64 - 1]["index"] == 2**64 - 1
+
+
+def test_frames_past_2_to_the_53_are_refused():
+    scene = sample_scene(0)
+    # float64 frame times: the frames at 2**60 all rendered identical (the scene looked frozen)
+    with pytest.raises(ValueError, match=r"start_frame \+ num_frames must be ≤ 2\*\*53"):
+        render(scene, 2, 8, start_frame=2**60)
+    last = render(scene, 2, 8, start_frame=2**53 - 2)
+    assert last.shape == (3, 2, 8, 8)
+    # a ClipSpec start past int64 failed at ds[0] with numpy's 'high is out of bounds for int64'
+    with pytest.raises(
+        ValueError, match=r"ClipSpec max_start \+ num_frames and anchor_frames must be ≤ 2\*\*53"
+    ):
+        ClipSpec(max_start=2**63)

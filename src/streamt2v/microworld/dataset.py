@@ -2,8 +2,8 @@
 
 Sample ``i`` of a dataset with seed ``s`` is a pure function of ``(s, i)``: a scene seed is derived
 from them, the scene drawn and a clip rendered at a random start frame of the (endless) source video.
-Datasets are map-style over all non-negative integers (``ds[i]``) and also iterable (each DataLoader
-worker takes every ``num_workers``-th index), so a training run can resume at any sample index.
+Datasets are map-style over the integers in ``[0, 2**64)`` (``ds[i]``) and also iterable (each
+DataLoader worker takes every ``num_workers``-th index), so a training run can resume at any sample index.
 
 Training scene seeds lie in ``[0, 2**31)``; evaluation seeds (:data:`EVAL_PROMPTS`) in
 ``[2**31, 2**32)``, so the held-out set never meets a training scene.
@@ -11,6 +11,7 @@ Training scene seeds lie in ``[0, 2**31)``; evaluation seeds (:data:`EVAL_PROMPT
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,11 +22,12 @@ from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from streamt2v.arguments import Arg, ArgumentValueError
 from streamt2v.microworld.captions import caption_for, parse_caption
-from streamt2v.microworld.render import SceneSpec, render, sample_scene
+from streamt2v.microworld.render import FRAME_LIMIT, SceneSpec, render, sample_scene
 
 TRAIN_SEED_LIMIT = 2**31
 EVAL_SEED_BASE = 2**31
 DATASET_SEED_LIMIT = 2**32  # a dataset seed is one 32-bit word of the scene seed's SeedSequence
+INDEX_LIMIT = 2**64  # a sample index is two 32-bit words of it: index 2**64 drew the sample of index 1
 
 # Held-out evaluation prompts and seeds (paper §5.1-style prompt set, microworld edition). The seeds
 # are ≥ EVAL_SEED_BASE, which training never draws.
@@ -73,10 +75,23 @@ def _check_seed(seed: int) -> None:
         raise ValueError(f"dataset seed must be an int in [0, 2**32), got {seed!r}")
 
 
+def _check_index(index: object) -> int:
+    """``index`` as an int; a float (1.5 drew sample 1), a bool, a str or a slice is a TypeError."""
+    try:
+        value = operator.index(index)  # type: ignore[arg-type]
+    except TypeError:
+        value = None
+    if value is None or isinstance(index, bool):
+        raise TypeError(f"a sample index must be an int, got {type(index).__name__} {index!r}")
+    if not 0 <= value < INDEX_LIMIT:
+        raise IndexError(f"sample index must be in [0, 2**64), got {value}")
+    return value
+
+
 def scene_seed(seed: int, index: int) -> int:
-    """Training scene seed of sample ``index`` for dataset ``seed``: in ``[0, TRAIN_SEED_LIMIT)``."""
-    if index < 0:
-        raise IndexError(f"sample index must be ≥ 0, got {index}")
+    """Training scene seed of sample ``index`` (an int in ``[0, 2**64)``) for dataset ``seed``: in
+    ``[0, TRAIN_SEED_LIMIT)``."""
+    index = _check_index(index)
     _check_seed(seed)
     ss = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(index) >> 32, int(index) & 0xFFFFFFFF])
     return int(ss.generate_state(1, np.uint32)[0]) % TRAIN_SEED_LIMIT
@@ -103,6 +118,12 @@ class ClipSpec:
                 # num_frames and size are the recipes' options of those names (--num-frames, --size)
                 named = Arg(name) if name in ("num_frames", "size") else f"ClipSpec {name}"
                 raise ArgumentValueError(named, f" must be an int ≥ {lo}, got {value!r}")
+        # numpy drew the start in int64 ('high is out of bounds' from 2**63) and frames repeat past 2**53
+        if self.max_start + self.num_frames > FRAME_LIMIT or self.anchor_frames > FRAME_LIMIT:
+            raise ArgumentValueError(
+                "ClipSpec max_start + num_frames and anchor_frames",
+                f" must be ≤ 2**53, got {self.max_start} + {self.num_frames} and {self.anchor_frames}",
+            )
 
 
 class MicroworldDataset(Dataset):
@@ -114,13 +135,18 @@ class MicroworldDataset(Dataset):
 
     def __init__(self, spec: ClipSpec, seed: int = 0, start: int = 0) -> None:
         _check_seed(seed)
-        if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 0:
-            raise ValueError(f"start must be a sample index ≥ 0, got {start!r}")
+        if (
+            isinstance(start, bool)
+            or not isinstance(start, (int, np.integer))
+            or not 0 <= start < INDEX_LIMIT
+        ):
+            raise ValueError(f"start must be a sample index in [0, 2**64), got {start!r}")
         self.spec = spec
         self.seed = int(seed)
         self.start = int(start)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
+        index = _check_index(index)
         g = np.random.default_rng(scene_seed(self.seed, index))
         scene = sample_scene(g)
         s = self.spec

@@ -36,6 +36,8 @@ PAN_SPEED_RANGE = (0.01, 0.02)  # camera speed, frame-widths per frame
 SIZE_RANGE = (0.12, 0.2)  # object half-extent, fraction of the frame
 PATTERN_PERIOD = 0.25  # stripes/checker period, fraction of the frame
 FPS = 8  # microworld frame rate
+# Frame indices are float64 times: exact below 2**53; past it neighbouring frames rendered identical.
+FRAME_LIMIT = 2**53
 
 Rng = np.random.Generator | torch.Generator | int
 
@@ -323,6 +325,11 @@ def _check_args(num_frames: int, size: int, start_frame: int) -> None:
         raise ValueError(f"size must be an int ≥ 4 (square frames), got {size!r}")
     if not _is_int(start_frame) or start_frame < 0:
         raise ValueError(f"start_frame must be a non-negative int, got {start_frame!r}")
+    if start_frame + num_frames > FRAME_LIMIT:
+        raise ValueError(
+            f"start_frame + num_frames must be ≤ 2**53 (float64 frame times are exact up to there), "
+            f"got {start_frame} + {num_frames}"
+        )
 
 
 def render_with_truth(
