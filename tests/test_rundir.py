@@ -232,6 +232,30 @@ def test_check_new_and_remove_if_empty(tmp_path):
     assert run.num_frames_saved == 0 and run.remove_if_empty() and not (tmp_path / "r").exists()
 
 
+def test_a_run_removed_as_empty_is_never_seen_half_deleted(tmp_path, monkeypatch):
+    """A run stopped before its first chunk removes its folder. It gave its lock back first, then deleted
+    config.json and manifest.json: a --resume of the folder starting between the two took the lock, opened
+    a whole run and lost its files under it. The files now go while the lock is held; a resume that takes
+    the lock as it is given back (simulated here, at that moment) finds no run."""
+    from streamt2v.io import locks
+
+    path = tmp_path / "r"
+    run = RunDir.create(path, {"a": 1}, num_chunks=2)
+    seen = []
+    release = locks.release
+
+    def release_then_resume(fh, **kwargs):
+        release(fh, **kwargs)
+        try:
+            seen.append(RunDir.open(path))
+        except (FileNotFoundError, ValueError) as err:
+            seen.append(err)
+
+    monkeypatch.setattr(locks, "release", release_then_resume)
+    assert run.remove_if_empty() and not path.exists()
+    assert len(seen) == 1 and not isinstance(seen[0], RunDir), seen
+
+
 def test_reserved_run_dirs_never_collide(tmp_path):
     from streamt2v.pipeline.rundir import reserve_run_dir
 

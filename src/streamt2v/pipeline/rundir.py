@@ -529,12 +529,20 @@ class RunDir:
         others = {p.name for p in self.path.iterdir()} - {CONFIG, MANIFEST, LOCK, "chunks"}
         if others:
             return False
-        self.unlock()
-        for name in (CONFIG, MANIFEST, LOCK):
+        # The run's files go while the lock is held, and the lock file last, by its holder: a --resume of
+        # this folder starting meanwhile waits for the lock, then finds no run, instead of a run half deleted.
+        for name in (CONFIG, MANIFEST):
             (self.path / name).unlink(missing_ok=True)
-        if chunks.is_dir():
-            chunks.rmdir()
-        self.path.rmdir()
+        lock, self._lock = self._lock, None
+        if lock is None:  # not locked (a platform without flock): no one else's lock file to spare
+            (self.path / LOCK).unlink(missing_ok=True)
+        locks.release(lock, remove=True)
+        try:
+            if chunks.is_dir():
+                chunks.rmdir()
+            self.path.rmdir()
+        except OSError:  # another process's lock file, made since: the folder is now its to use or remove
+            pass
         return True
 
     def save_config(self, config: dict[str, Any]) -> None:
