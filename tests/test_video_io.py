@@ -67,6 +67,21 @@ def test_write_read_round_trip(tmp_path, suffix, tol):
     assert [p.name for p in tmp_path.iterdir()] == [out.name]  # no temporary files left
 
 
+@pytest.mark.parametrize("suffix", [".mp4", ".webm"])
+@pytest.mark.parametrize("height", [30, 6])
+def test_an_even_height_that_is_not_a_multiple_of_4_is_written(tmp_path, suffix, height):
+    """Writing a 40x30 (or 480x270) mp4 or webm failed with numpy's 'cannot reshape array of size 300 into
+    shape (7,40)': the chroma planes were stacked as rows of the frame's width, a quarter of the height
+    each, not a whole number of rows where the height is 2 mod 4."""
+    v = smooth_video(t=3, h=height, w=40)
+    top = height // 4 * 2  # a red corner from an even row: its own 2x2 chroma samples
+    v[:, :, :, top:, 20:] = torch.tensor([0.6, -0.8, -0.5])[:, None, None, None]
+    r, _ = read_video(write_video(tmp_path / f"v{suffix}", v, fps=8))
+    assert r.shape == v.shape
+    assert (r - v)[:, :, :, top + 2 :, 22:].abs().max() < 0.1  # the chroma where it belongs
+    assert (r - v).abs().mean() < 0.1
+
+
 @pytest.mark.parametrize("suffix", [".mp4", ".gif", ""])
 def test_write_uint8_frames_equals_writing_the_float_video(tmp_path, suffix):
     v = smooth_video()

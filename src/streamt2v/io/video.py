@@ -125,7 +125,9 @@ def _rgb_to_yuv420p(rgb: np.ndarray) -> np.ndarray:
     u = 128.0 - 0.148223 * r2 - 0.290993 * g2 + 0.439216 * b2
     v = 128.0 + 0.439216 * r2 - 0.367788 * g2 - 0.071427 * b2
     q = lambda a: np.clip(np.rint(a), 0, 255).astype(np.uint8)  # noqa: E731
-    return np.concatenate([q(y), q(u).reshape(h // 4, w), q(v).reshape(h // 4, w)], axis=0)
+    # the chroma planes follow the luma plane byte for byte, together h/2 rows of w (one plane is not a whole
+    # number of rows where h is 2 mod 4: 30, 270)
+    return np.concatenate([q(y), np.concatenate([q(u).ravel(), q(v).ravel()]).reshape(h // 2, w)], axis=0)
 
 
 def encode_video(path: Path, frames: np.ndarray, fps: float, crf: int) -> None:
