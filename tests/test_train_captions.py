@@ -176,6 +176,18 @@ def test_caption_names_match_the_files_however_the_export_spelled_them(tmp_path)
         VideoFolderDataset(tmp_path, tmp_path / "caps.csv", ClipSpec(num_frames=4, size=16))
 
 
+def test_two_files_whose_names_match_one_caption_are_refused_not_one_dropped(tmp_path):
+    """Two files named ``ü`` in its two Unicode forms (a folder merged from macOS and Linux copies) are one
+    name to the captions file: one of them was left out without a word."""
+    import unicodedata
+
+    for form in ("NFC", "NFD"):
+        write_video(tmp_path / unicodedata.normalize(form, "ü.mp4"), 4)
+    (tmp_path / "caps.csv").write_text("file,caption\nü.mp4,green\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"holds '.*\.mp4' and '.*\.mp4', one name to the captions file"):
+        VideoFolderDataset(tmp_path, tmp_path / "caps.csv", ClipSpec(num_frames=2, size=16))
+
+
 @pytest.mark.parametrize(
     "name,text",
     [

@@ -89,6 +89,13 @@ def caption_rows(path: str | Path) -> tuple[dict[str, str], dict[str, str]]:
     return out, lines
 
 
+def named_at(names: list[str], lines: dict[str, str]) -> str:
+    """``['a.mp4', 'b.mp4'] (line 3, line 7)``: the first five of ``names`` and where the captions file
+    names them."""
+    where = [lines[f] for f in names[:5] if f in lines]
+    return f"{names[:5]}" + (f" ({', '.join(where)})" if where else "")
+
+
 def _json_caption_rows(p: Path, text: str) -> list[tuple[Any, Any, Any]]:
     """``(where, file, caption)`` of a JSONL file, or of one JSON document: a list of objects (``where``:
     ``entry N``) or a ``{file: caption}`` object (``where``: the file name)."""

@@ -46,7 +46,7 @@ from streamt2v.io.video import (
     decode_frames,
 )
 from streamt2v.microworld.dataset import ClipSpec
-from streamt2v.train.captions import caption_rows, file_key
+from streamt2v.train.captions import caption_rows, file_key, named_at
 from streamt2v.train.run_folder import is_run_folder
 
 
@@ -95,13 +95,6 @@ def folder_files(folder: Path) -> Iterator[Path]:
         seen.add(real)
         for name in names:
             yield Path(root) / name
-
-
-def _named_at(names: list[str], lines: dict[str, str]) -> str:
-    """``['a.mp4', 'b.mp4'] (line 3, line 7)``: the first five of ``names`` and where the captions file
-    names them."""
-    where = [lines[f] for f in names[:5] if f in lines]
-    return f"{names[:5]}" + (f" ({', '.join(where)})" if where else "")
 
 
 def decode_video(path: Path, max_frames: int | None = None) -> np.ndarray:
@@ -360,13 +353,19 @@ class VideoFolderDataset(Dataset):
                     others.append(key)
             elif any(part.startswith(".") for part in rel.parts) and key not in caps:
                 hidden.append(key)
+            elif key in videos:  # two files that file_key makes one name: one was dropped, silently
+                a, b = ascii(videos[key].relative_to(self.folder).as_posix()), ascii(rel.as_posix())
+                raise ValueError(
+                    f"{self.folder} holds {a} and {b}, one name to the captions file ({key!r}; Unicode "
+                    "forms of a name, or a \\ in it, are one): rename one"
+                )
             else:
                 videos[key] = path
         missing = sorted(v for v in videos if v not in caps)
         absent = [f for f in caps if f not in videos and not (self.folder / f).is_file()]
         if missing:
             # a misspelt name shows up in both lists: name both, so the two spellings can be compared
-            also = f"; it names file(s) not in {self.folder}: {_named_at(absent, lines)}" if absent else ""
+            also = f"; it names file(s) not in {self.folder}: {named_at(absent, lines)}" if absent else ""
             for a in absent:  # videos/a.mp4 for --data videos: a name from the working folder
                 parts = a.split("/")
                 tail = next(
@@ -390,7 +389,7 @@ class VideoFolderDataset(Dataset):
             )
         if absent:
             raise FileNotFoundError(
-                f"{captions} names file(s) not in {self.folder}: {_named_at(absent, lines)}"
+                f"{captions} names file(s) not in {self.folder}: {named_at(absent, lines)}"
                 + (f" ({len(absent)} in all)" if len(absent) > 5 else "")
             )
         if not caps:
