@@ -118,9 +118,15 @@ def test_read_max_frames_and_errors(tmp_path):
     with pytest.raises(ValueError, match=r"'.*out\.': the name ends with a dot; add a suffix"):
         write_video(tmp_path / "out.", smooth_video(), fps=8)  # was a folder of PNG frames named 'out.'
     assert not (tmp_path / "out.").exists()
-    with pytest.raises(ValueError, match="even"):
+    with pytest.raises(
+        ValueError, match=r"^H.264 video \(yuv420p\) needs an even width and height, got 48x31"
+    ):
         write_video(tmp_path / "odd.mp4", smooth_video(h=31), fps=8)
     assert not (tmp_path / "odd.mp4").exists()
+    with pytest.raises(
+        ValueError, match=r"^VP9 video .* got 33x32: crop or pad .* or write a .gif or a folder"
+    ):
+        write_video(tmp_path / "odd.webm", smooth_video(w=33), fps=8)  # said 'H.264'
 
 
 def test_read_image(tmp_path):

@@ -134,11 +134,14 @@ def encode_video(path: Path, frames: np.ndarray, fps: float, crf: int) -> None:
     import av
 
     t, h, w, _ = frames.shape
+    webm = path.suffix.lower() == ".webm"  # WebM holds VP8/VP9/AV1 only: VP9 there, H.264 elsewhere
     if h % 2 or w % 2:
-        raise ValueError(f"H.264 (yuv420p) needs even frame sizes, got {w}x{h}; resize the video first")
+        raise ValueError(
+            f"{'VP9' if webm else 'H.264'} video (yuv420p) needs an even width and height, got {w}x{h}: crop "
+            "or pad the frames to even sizes, or write a .gif or a folder of PNG frames"
+        )
     video_frames = [av.VideoFrame.from_ndarray(_rgb_to_yuv420p(f), format="yuv420p") for f in frames]
     with av.open(str(path), "w", options=BITEXACT) as container:
-        webm = path.suffix.lower() == ".webm"  # WebM holds VP8/VP9/AV1 only: VP9 there, H.264 elsewhere
         stream = container.add_stream("libvpx-vp9" if webm else "libx264", rate=_fps_fraction(fps))
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
         # The output must be a pure function of the frames (a resumed run is byte-identical): one encoder
