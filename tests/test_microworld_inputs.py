@@ -79,3 +79,29 @@ def test_frames_past_2_to_the_53_are_refused():
         ValueError, match=r"ClipSpec max_start \+ num_frames and anchor_frames must be ≤ 2\*\*53"
     ):
         ClipSpec(max_start=2**63)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "message"),
+    [
+        ("a red circle", "names no background colour"),  # was a bare StopIteration
+        ("a circle bouncing on a blue background", "an object without its colour"),  # was min()'s message
+    ],
+)
+def test_behaviour_checks_name_a_prompt_they_cannot_measure(prompt, message):
+    from streamt2v.microworld import behaviour
+
+    seed = 2**31 + 50
+    video = render(sample_scene(seed, parse_caption(prompt)), 4, 16)
+    with pytest.raises(ValueError, match=message):
+        behaviour.measure_video(video, prompt, seed, [])
+    # measure_reference (and measure, before generating anything) checks every prompt first
+    with pytest.raises(ValueError, match=message):
+        behaviour.measure_reference([(CAPTION, seed), (prompt, seed)], num_frames=4, size=16)
+
+
+def test_behaviour_summary_of_no_results_is_named():
+    from streamt2v.microworld import behaviour
+
+    with pytest.raises(ValueError, match="no behaviour results to summarise"):
+        behaviour.summary([])

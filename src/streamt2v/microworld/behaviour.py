@@ -79,6 +79,24 @@ class VideoBehaviour:
         return asdict(self)
 
 
+def check_prompt(prompt: str) -> None:
+    """Raise unless ``prompt`` is a microworld caption the checks can measure: a background colour and a
+    colour for every object (the probes find objects and background by colour). Before any generation:
+    without a background it was a bare StopIteration, an object without colour 'min() arg is an empty
+    sequence', after the video was made."""
+    constraints = parse_scene_caption(prompt)  # unknown words, contradictions: named there
+    if constraints.background is None:
+        raise ValueError(
+            f"behaviour prompt {prompt!r} names no background colour; the checks measure prompts "
+            "'a COLOUR SHAPE bouncing on a COLOUR background' (docs/microworld.md)"
+        )
+    if any(colour is None for colour, _ in constraints.objects or ()):
+        raise ValueError(
+            f"behaviour prompt {prompt!r} names an object without its colour; the probes find objects by "
+            "colour ('a red circle', not 'a circle')"
+        )
+
+
 def implied_speed(prompt: str, size: int) -> float:
     """Object speed (px/frame) a caption implies: the middle of its speed class (slow when unsaid)."""
     speed = parse_scene_caption(prompt).speed or "slow"
@@ -208,6 +226,7 @@ def _probe_figures(
 
 def measure_video(video: torch.Tensor, prompt: str, seed: int, boundaries: Sequence[int]) -> VideoBehaviour:
     """Probe one generated video against its prompt."""
+    check_prompt(prompt)
     frames = as_uint8_frames(video[0] if video.dim() == 5 else video, min_frames=2)
     size = frames.shape[1]
     claims = parse_caption(prompt)
@@ -256,6 +275,8 @@ def measure(
 ) -> list[VideoBehaviour]:
     """Generate and measure one video per ``(prompt, seed)`` (default: :data:`BEHAVIOUR_PROMPTS`)."""
     prompts = list(prompts) if prompts is not None else behaviour_prompts()
+    for prompt, _ in prompts:
+        check_prompt(prompt)
     bounds = chunk_boundaries(num_frames)
     size = model.config.frame_size
     results = []
@@ -309,6 +330,8 @@ def measure_long(
     (:func:`measure_windows`): ``{"prompt", "seed", "num_frames", "window", "windows": [figures...]}``."""
     from tqdm.auto import tqdm
 
+    for prompt, _ in prompts:
+        check_prompt(prompt)
     rows = []
     for prompt, seed in tqdm(prompts, desc=f"{num_frames}-frame videos"):
         video = generate(model, prompt, seed, num_frames, **options)
@@ -338,6 +361,8 @@ def measure_reference(
     What a model can reach: a threshold the rendered scenes miss is beyond the probes, one the round trip
     misses is beyond that VAE, whatever the UNets learn."""
     prompts = list(prompts) if prompts is not None else behaviour_prompts()
+    for prompt, _ in prompts:
+        check_prompt(prompt)
     bounds = chunk_boundaries(num_frames)
     results = []
     for prompt, seed in prompts:
@@ -390,6 +415,10 @@ def cam_ablation_gain(results: Sequence[VideoBehaviour]) -> float:
 def summary(results: Sequence[VideoBehaviour]) -> dict[str, float]:
     """Worst case over videos of each thresholded figure (NaN jump ratios count as failures: no object
     found to track), and the CAM-ablation gain."""
+    if not results:  # was min()'s 'arg is an empty sequence'
+        raise ValueError(
+            "no behaviour results to summarise (measure() returned none: were no prompts given?)"
+        )
     jumps = [r.jump_ratio if np.isfinite(r.jump_ratio) else math.inf for r in results]
     return {
         "colour_presence": min(r.colour_presence for r in results),
