@@ -388,3 +388,28 @@ def test_broken_json_is_named_where_it_breaks(tmp_path, name, text, message):
     (tmp_path / name).write_text(text)
     with pytest.raises(ValueError, match=message):
         read_captions(tmp_path / name)
+
+
+@pytest.mark.parametrize(
+    "name,text,message",
+    [
+        (
+            "caps.jsonl",
+            "File;Caption\na.mp4;red\n",
+            r"caps.jsonl:1: not valid JSON .*: this is a CSV header; name",
+        ),
+        (
+            "caps.json",
+            "file,caption\na.mp4,red\n",
+            r"caps.json:1: not valid JSON .*: this is a CSV header; name",
+        ),
+        ("caps.csv", '{"file": "a.mp4", "caption": "red"}\n', r"caps.csv:1: .*: this is JSON; name the file"),
+        ("caps.csv", '[\n  {"file": "a.mp4", "caption": "red"}\n]\n', r"caps.csv:1: .*: this is JSON; name"),
+    ],
+)
+def test_a_captions_file_in_the_other_format_is_told_the_suffix_it_needs(tmp_path, name, text, message):
+    """The format is the suffix's: CSV named .jsonl and JSON named .csv were only 'not valid JSON' and 'the
+    CSV header must have columns ...', of a file that is fine."""
+    (tmp_path / name).write_text(text)
+    with pytest.raises(ValueError, match=message):
+        read_captions(tmp_path / name)

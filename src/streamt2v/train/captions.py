@@ -130,7 +130,12 @@ def _json_caption_rows(p: Path, text: str) -> list[tuple[Any, Any, Any]]:
         try:
             row = json.loads(line)
         except json.JSONDecodeError as err:
-            raise ValueError(f"{p}:{n}: not valid JSON ({err.msg}, column {err.colno}): {line!r}") from err
+            cells = {cell.strip().lower() for cell in line.replace(";", ",").replace("\t", ",").split(",")}
+            csv_header = not rows and {"file", "caption"} <= cells  # a CSV file named .json(l)
+            raise ValueError(
+                f"{p}:{n}: not valid JSON ({err.msg}, column {err.colno}): {line!r}"
+                + (": this is a CSV header; name the file .csv" if csv_header else "")
+            ) from err
         try:
             rows.append((n, row["file"], row["caption"]))
         except (KeyError, TypeError) as err:
@@ -167,6 +172,11 @@ def _csv_caption_rows(p: Path, text: str, delimiter: str | None) -> list[tuple[A
                     + (
                         f": this is a row; put the header line {delimiter.join(['file', 'caption'])} above it"
                         if looks_like_a_row
+                        else ""
+                    )
+                    + (
+                        ": this is JSON; name the file .jsonl or .json"
+                        if cells[0].lstrip().startswith(("{", "["))
                         else ""
                     )
                 )
