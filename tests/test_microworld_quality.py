@@ -136,3 +136,19 @@ def test_card_quality_section_lists_both_vaes_and_the_refiner(tmp_path: Path) ->
     assert (
         "refiner 6.4, bilinear upscaling 9.0; edge pixels miscoloured: refiner 10.3%, bilinear 12.0%." in text
     )
+
+
+def test_bad_counts_and_a_folder_of_another_kind_are_named_before_loading(tmp_path: Path) -> None:
+    # 0 scenes ended in numpy's 'need at least one array to concatenate'; each check runs before any load,
+    # so the missing folders below are never reached
+    with pytest.raises(ValueError, match="scenes must be an int ≥ 1, got 0"):
+        quality.vae_quality(tmp_path, scenes=0)
+    with pytest.raises(ValueError, match="frames must be an int ≥ 1, got 0"):
+        quality.refiner_quality(tmp_path, frames=0)
+    with pytest.raises(ValueError, match="samples must be an int ≥ 1, got 0"):
+        quality.clip_quality(tmp_path, samples=0)
+    # the shipped micro-CLIP (a whole CLIPModel folder) is not a clip run's final/: transformers took
+    # the missing clip/ subfolder for a hub id ('Repo id must be in the form ...')
+    (tmp_path / "image_encoder").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"has no clip/ folder: .*`streamt2v train clip` run"):
+        quality.clip_quality(tmp_path, samples=2, rounds=1)

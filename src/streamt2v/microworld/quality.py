@@ -39,6 +39,12 @@ def palette_half_separation() -> float:
     return d / 2
 
 
+def _check_count(name: str, value: object, least: int = 1) -> None:
+    # 0 scenes ended in numpy's 'need at least one array to concatenate' after the model was loaded
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+        raise ValueError(f"{name} must be an int ≥ {least}, got {value!r}")
+
+
 def held_out_scenes(n: int, offset: int = 100_000) -> list[Any]:
     return [sample_scene(np.random.default_rng(EVAL_SEED_BASE + offset + i)) for i in range(n)]
 
@@ -72,6 +78,9 @@ def vae_quality(vae_dir: str | Path, sizes: tuple[int, ...] = (32, 64), scenes: 
 
     from streamt2v.train.frozen import load_frozen_vae
 
+    _check_count("scenes", scenes)
+    if isinstance(sizes, (int, np.integer)) or not sizes:
+        raise ValueError(f"sizes must be a non-empty tuple of frame sizes, got {sizes!r}")
     vae = load_frozen_vae(str(vae_dir))
     out: dict[str, float] = {"palette_half_separation": palette_half_separation()}
     for size in sizes:
@@ -116,6 +125,8 @@ def refiner_quality(
     from streamt2v.pipeline.refiner import Refiner
     from streamt2v.train.frozen import load_frozen_vae
 
+    _check_count("scenes", scenes)
+    _check_count("frames", frames)
     refiner = Refiner.from_pretrained(refiner_dir)
     size, cfg = refiner.frame_size[0], refiner.config(**settings)
     low_vae = load_frozen_vae(str(through_vae)) if through_vae is not None else None
@@ -159,6 +170,14 @@ def clip_quality(clip_dir: str | Path, samples: int = 64, rounds: int = 4) -> di
 
     from streamt2v.models.encoders import ImageEncoder
 
+    _check_count("samples", samples)
+    _check_count("rounds", rounds)
+    missing = [n for n in ("clip", "image_encoder") if not (Path(clip_dir) / n).is_dir()]
+    if missing:  # transformers took the missing path for a hub id ('Repo id must be in the form ...')
+        raise FileNotFoundError(
+            f"{clip_dir} has no {' and no '.join(n + '/' for n in missing)} folder: clip_quality takes the "
+            "final/ folder of a `streamt2v train clip` run (its clip/ and image_encoder/)"
+        )
     root = Path(clip_dir) / "clip"
     model = CLIPModel.from_pretrained(root, dtype=torch.float32).eval()
     tokenizer = AutoTokenizer.from_pretrained(root)
