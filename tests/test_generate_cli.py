@@ -314,7 +314,6 @@ def test_a_stop_while_the_run_is_marked_complete_still_says_what_it_wrote(
     run complete. It prints them, then exits as stopped (130; 143). A stop before this call marked the run
     (a complete run resumed, stopped before it started) prints none."""
     import signal
-    from pathlib import Path
 
     from streamt2v.pipeline.rundir import RunDir
 
@@ -335,7 +334,7 @@ def test_a_stop_while_the_run_is_marked_complete_still_says_what_it_wrote(
     out, err = capsys.readouterr()
     (run,) = (tmp_path / "runs").iterdir()
     wrote = [f"wrote 8 frames to {tmp_path / 'out.mp4'}", f"wrote {tmp_path / 'o.gif'}"]
-    assert out.splitlines() == [*wrote, f"run directory: {Path('runs') / run.name}"]
+    assert out.splitlines() == [*wrote, f"run directory: {run}"]
     assert f"{said}: once the run was complete; its outputs are whole" in err.splitlines()
     assert json.loads((run / "manifest.json").read_text())["status"] == "complete"
     assert read_video(tmp_path / "out.mp4")[0].shape[2] == 8
@@ -350,3 +349,18 @@ def test_a_stop_while_the_run_is_marked_complete_still_says_what_it_wrote(
     assert main(["generate", "--resume", str(run), "--no-progress"]) == 130
     out, err = capsys.readouterr()
     assert out == "" and err.splitlines()[-1] == "interrupted"
+
+
+def test_the_run_directory_line_names_it_absolute_as_the_wrote_lines(tmp_path, monkeypatch, capsys, caplog):
+    """The run directory was printed as typed (``run directory: r``) under ``wrote`` lines with absolute
+    paths, and so was it in the log line of a new run; a resume by a relative path as well."""
+    monkeypatch.chdir(tmp_path)
+    caplog.set_level(logging.INFO, logger="streamt2v.pipeline.generate")
+    assert (
+        main(["generate", "a red circle", "--frames", "8", *FAST_CLI, "-o", "o.mp4", "--run-dir", "r"]) == 0
+    )
+    expected = [f"wrote 8 frames to {tmp_path / 'o.mp4'}", f"run directory: {tmp_path / 'r'}"]
+    assert capsys.readouterr().out.splitlines() == expected
+    assert f"run directory {tmp_path / 'r'} (1 chunk)" in caplog.text
+    assert main(["generate", "--resume", "r", "--no-progress"]) == 0  # complete: writes its outputs again
+    assert capsys.readouterr().out.splitlines() == expected

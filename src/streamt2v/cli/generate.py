@@ -404,7 +404,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {counted(result.num_frames, 'frame')} to {result.output}")
     for extra in result.extra_outputs:
         print(f"wrote {extra}")
-    print(f"run directory: {result.run_dir}")
+    # absolute, as the wrote lines' paths (a run resumed by a relative path is opened by it)
+    print(f"run directory: {result.run_dir.resolve()}")
     if stopped is not None:  # still the stop's exit code (130, SIGTERM 143): a script should not go on
         raise stopped
     return 0

@@ -330,6 +330,7 @@ def generate(
     cfg = _absolute(
         GenerateConfig(**{**{f.name: getattr(cfg, f.name) for f in fields(cfg)}, "run_dir": str(run_path)})
     )
+    run_path = Path(cfg.run_dir)  # absolute, as the outputs: the result and the messages name it so
     run = RunDir.create(run_path, cfg.to_dict(), num_chunks=len(plan))
     logger.info(
         "run directory %s (%s); continue an interrupted run with: %s",
