@@ -147,11 +147,12 @@ def check_prompt(parser: argparse.ArgumentParser, prompt: str | None) -> None:
         parser.error(f"--prompt is empty ({prompt!r}); give a prompt, or leave the flag out for the default")
 
 
-def machine(threads: bool = True) -> str:
-    """``describe_machine()``: the CPU, GPU, torch and (``threads``) this process's thread count."""
+def machine(threads: bool = True, device=None) -> str:
+    """``describe_machine()``: the CPU, the GPU of ``device`` (a CUDA one; None: the current one), torch and
+    (``threads``) this process's thread count."""
     from streamt2v.memory import describe_machine
 
-    return describe_machine(threads=threads)
+    return describe_machine(threads=threads, device=device)
 
 
 def check_device(parser: argparse.ArgumentParser, device: str, dtype: str | None = None):

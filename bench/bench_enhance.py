@@ -162,7 +162,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.WARNING)
-    print(f"Machine: {machine()}.", flush=True)  # as in the results file, for a log of the run
+    print(f"Machine: {machine(device=device)}.", flush=True)  # as in the results file, for a log of the run
 
     if full:
         refiner = full_size_refiner(device, dtype)
@@ -202,7 +202,7 @@ def main() -> None:
     header = [
         f"# Enhancer speed ({'GPU' if gpu else 'CPU'})",
         "",
-        f"Machine: {machine()}.",
+        f"Machine: {machine(device=device)}.",
         f"{what}, {args.frames} frames ({layout}), "
         f"{plural(steps, f'{shared.scheduler} step')} from t = {shared.start_step}, {guidance}, "
         f"best of {args.repeats}. Produced by `{command()}`.",

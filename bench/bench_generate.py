@@ -135,7 +135,9 @@ def main() -> None:
     timesteps = int(model.scheduler_config.get("num_train_timesteps", 1000))
     try:  # every length's settings, step counts too, checked before the first timed video
         configs = [StreamConfig(num_frames=n, **sampler) for n in args.lengths]
-        warmup = [StreamConfig(num_frames=24, **sampler)] if args.compile else []  # the compile's video
+        # an untimed first video (stages 1 and 2) for the compile, and on a GPU for its one-time costs (the
+        # CUDA context, kernel loading, cuDNN's autotuning), which the first timed length would carry
+        warmup = [StreamConfig(num_frames=24, **sampler)] if args.compile or gpu else []
         for cfg in configs + warmup:
             plan = plan_chunks(cfg.num_frames, chunk_frames=cfg.chunk_frames, cond_frames=cfg.cond_frames)
             check_step_counts(cfg, plan, timesteps)
@@ -147,16 +149,20 @@ def main() -> None:
             else ""
         )
         ap.error(f"{err}{given}")
-    print(f"Machine: {machine()}.", flush=True)  # as in the results file, for a log of the run
+    print(f"Machine: {machine(device=device)}.", flush=True)  # as in the results file, for a log of the run
     compiling = ""
     if args.compile:
         model.compile(args.compile)
+    if warmup:
         t0 = time.perf_counter()
         for _ in stream(model, prompt, warmup[0]):
             pass
+        if gpu:
+            torch.cuda.synchronize(device)
+        what = f"Compiled with torch.compile ({args.compile}); the compile and a" if args.compile else "A"
         compiling = (
-            f" Compiled with torch.compile ({args.compile}); the compile and a first 24-frame video took "
-            f"{time.perf_counter() - t0:.1f} s before the timed videos."
+            f" {what} first 24-frame video (untimed warm-up) took {time.perf_counter() - t0:.1f} s before "
+            "the timed videos."
         )
         print(compiling.strip(), flush=True)
     gpu_col = " GPU peak allocated (MiB) |" if gpu else ""
@@ -164,7 +170,7 @@ def main() -> None:
         f"# Stages 1-2 on {'CPU' if device.type == 'cpu' else 'GPU'}",
         "",
         f"{label}, {args.dtype}, prompt `{prompt}`, sampler {sampler} (guidance > 1 means batched CFG). "
-        f"Machine: {machine()}. Command: `{command()}`." + compiling,
+        f"Machine: {machine(device=device)}. Command: `{command()}`." + compiling,
         "",
         f"| frames | seconds | s/frame | frames/s | process max RSS (MiB) |{gpu_col}",
         "|---:|---:|---:|---:|---:|" + ("---:|" if gpu else ""),

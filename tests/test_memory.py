@@ -4,6 +4,9 @@ errors, describe_machine's thread count, move_modules passing only the settings 
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -34,6 +37,18 @@ def test_describe_machine_names_the_threads_only_when_asked():
         assert describe_machine().endswith(", 1 thread")  # not "1 threads"
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or os.cpu_count() < 2, reason="needs 2 cores")
+def test_describe_machine_counts_the_cores_the_process_may_use():
+    """A benchmark held to one core (taskset, a container's cpuset) was said to run on all the machine's
+    cores, from /proc/cpuinfo; a figure of one core then read as one of many."""
+    code = (
+        "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+        "from streamt2v.memory import describe_machine; print(describe_machine(threads=False))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert f", 1 of {os.cpu_count()} cores; " in out
 
 
 def test_move_modules_passes_only_the_given_settings():

@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         if not stderr_is_terminal():  # model loading's bars are noise in a log
             bars.enter_context(library_bars_off())
         results = [measure_model(m, device, args.frames, args.prompts, args.more_seeds) for m in args.models]
-    report = {"machine": describe_machine(), "frames": args.frames, "results": results}
+    report = {"machine": describe_machine(device=device), "frames": args.frames, "results": results}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_file(args.out, lambda tmp: tmp.write_text(json.dumps(report, indent=1) + "\n"))
     print(table(results))

@@ -199,24 +199,36 @@ def supported_dtypes(device: torch.device) -> list[torch.dtype]:
     return [torch.float32]
 
 
-def describe_machine(threads: bool = True) -> str:
-    """The machine a figure was measured on: CPU model and cores (``/proc/cpuinfo`` where it exists), the
-    GPU when CUDA is available, and the torch version and (``threads``) this process's thread count."""
-    cpu, cores = platform.processor() or platform.machine(), os.cpu_count() or 0
+def describe_machine(threads: bool = True, device: str | torch.device | None = None) -> str:
+    """The machine a figure was measured on: CPU model (``/proc/cpuinfo`` where it exists) and the cores
+    this process may run on ("2 of 64 cores" when it is held to fewer than the machine has), the GPU of
+    ``device`` (a CUDA one; None: the current CUDA device, when CUDA is available; a CPU device: none),
+    and the torch version and (``threads``) this process's thread count."""
+    cpu, machine_cores = platform.processor() or platform.machine(), os.cpu_count() or 0
     info = Path("/proc/cpuinfo")
     if info.is_file():
         names = [
             ln.split(":", 1)[1].strip() for ln in info.read_text().splitlines() if ln.startswith("model name")
         ]
         if names:
-            cpu, cores = names[0], len(names)
+            cpu = names[0]
+    # a container or `taskset` may hold the process to fewer cores than the machine has
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else machine_cores
 
     def count(n: int, what: str) -> str:
         return f"{n} {what}" + ("" if n == 1 else "s")
 
-    parts = [f"{cpu}, {count(cores, 'core')}"]
-    if torch.cuda.is_available():
-        parts.append(f"GPU {torch.cuda.get_device_name()}")
+    cores = (
+        count(usable, "core") if usable >= machine_cores else f"{usable} of {count(machine_cores, 'core')}"
+    )
+    parts = [f"{cpu}, {cores}"]
+    gpu = torch.device(device) if device is not None else None
+    if gpu is None and torch.cuda.is_available():
+        gpu = torch.device("cuda", torch.cuda.current_device())
+    if gpu is not None and gpu.type == "cuda":
+        index = gpu.index if gpu.index is not None else torch.cuda.current_device()
+        several = torch.cuda.device_count() > 1
+        parts.append(f"GPU {torch.cuda.get_device_name(index)}" + (f" (cuda:{index})" if several else ""))
     parts.append(
         f"torch {torch.__version__}" + (f", {count(torch.get_num_threads(), 'thread')}" if threads else "")
     )
