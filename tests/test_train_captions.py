@@ -38,7 +38,9 @@ def test_caption_files_from_spreadsheets_and_null_captions(tmp_path):
     assert read_captions(tmp_path / "caps.csv") == {"a.mp4": "red"}
     # another encoding is one error naming the file (was the decoder's message alone)
     (tmp_path / "latin.csv").write_bytes("file,caption\na.mp4,un caf\xe9\n".encode("latin-1"))
-    with pytest.raises(ValueError, match=r"captions file '.*latin.csv' is not UTF-8 text"):
+    with pytest.raises(
+        ValueError, match=r"captions file '.*latin.csv' is not UTF-8 text \(.*\); save it as UTF-8"
+    ):
         read_captions(tmp_path / "latin.csv")
     (tmp_path / "caps.jsonl").write_text(json.dumps({"file": "a.mp4", "caption": None}) + "\n")
     with pytest.raises(

@@ -121,7 +121,8 @@ def read_text_file(path: str | Path, what: str) -> str:
         return Path(path).read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as err:
         raise ValueError(
-            f"{what} {str(path)!r} is not UTF-8 text ({err.reason} at byte {err.start})"
+            f"{what} {str(path)!r} is not UTF-8 text ({err.reason} at byte {err.start}); save it as UTF-8 "
+            "(an editor's or spreadsheet's Save As offers it)"
         ) from None
 
 
