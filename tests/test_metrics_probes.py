@@ -239,3 +239,16 @@ def test_boundaries_of_another_type_are_named_before_the_video_is_read(bad):
     expected = probe_video(video, boundaries=[16]).jump_ratio
     assert probe_video(video, boundaries=np.array([16])).jump_ratio == expected
     assert probe_video(video, boundaries=torch.tensor([16])).jump_ratio == expected
+
+
+def test_segment_frame_names_a_frame_of_another_form_and_an_unknown_background():
+    frame = make_video(OBJS, t=1)[0]
+    # a [-1, 1] float frame (a render's frame) was read as 0-255: all 'black', no objects, silently
+    with pytest.raises(ValueError, match=r"uint8 \(H, W, 3\) frame, got float32 of shape \(64, 64, 3\)"):
+        segment_frame(frame.astype(np.float32) / 127.5 - 1)
+    with pytest.raises(ValueError, match="got uint8 of shape \\(64, 64\\)"):
+        segment_frame(frame[..., 0])
+    # was tuple.index's 'x not in tuple'
+    with pytest.raises(ValueError, match="unknown background colour 'pink'; the palette has"):
+        segment_frame(frame, background="pink")
+    assert set(segment_frame(frame).objects) == {"red", "yellow"}

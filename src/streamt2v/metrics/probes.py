@@ -165,6 +165,15 @@ def _pixel_labels(pixels: np.ndarray, kb: int) -> np.ndarray:
 
 def segment_frame(frame: np.ndarray, background: str | None = None, min_area: int = 3) -> FrameSegmentation:
     """Background colour and one blob per object colour present in a uint8 ``(H, W, 3)`` frame."""
+    frame = np.asarray(frame)
+    if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+        # a [-1, 1] float frame read as 0-255 was all 'black' background with no objects, silently
+        raise ValueError(
+            f"segment_frame takes a uint8 (H, W, 3) frame, got {frame.dtype} of shape {frame.shape}; "
+            "probe_video and segment_video take videos of any accepted form"
+        )
+    if background is not None and background not in COLOURS:
+        raise ValueError(f"unknown background colour {background!r}; the palette has {sorted(COLOURS)}")
     bg = background or background_colour(frame)
     kb = NAMES.index(bg)
     h, w, _ = frame.shape
