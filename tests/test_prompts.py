@@ -153,3 +153,38 @@ def test_an_entry_past_the_end_names_its_file_and_line(tmp_path, monkeypatch):
         schedule.validate(40)
     with pytest.raises(ValueError, match=r"^prompt schedule entry at frame 100 is past the end"):
         parse_schedule("0: a; 100: b").validate(40)
+
+
+def test_a_schedule_text_starting_with_a_comment_is_a_schedule(tmp_path):
+    """A schedule file's text given as the prompt (PROMPT "$(cat film.txt)", pipe(open(...).read())) whose
+    first line is a comment was one prompt, entries and all, where --prompt-schedule read it as a schedule."""
+    from streamt2v.pipeline.prompts import as_schedule
+
+    text = "# my film\n0: a cat walks\n16: the cat runs\n"
+    (tmp_path / "film.txt").write_text(text)
+    assert as_schedule(text) == load_schedule(tmp_path / "film.txt")
+    assert as_schedule(text).entries == ((0, "a cat walks"), (16, "the cat runs"))
+    assert as_schedule("#1 red circle") == PromptSchedule.constant("#1 red circle")  # no entry: a prompt
+
+
+def test_a_schedule_without_its_frame_0_entry_is_one_prompt_with_a_warning(caplog):
+    """A schedule missing its '0:' was taken as one prompt without a word (only the microworld's tokenizer,
+    reading ';', '120' and ':' as unknown, hinted at it)."""
+    import logging
+
+    from streamt2v.pipeline.prompts import as_schedule
+
+    with caplog.at_level(logging.WARNING, logger="streamt2v.pipeline.prompts"):
+        assert as_schedule("a cat walks; 120: the cat runs") == PromptSchedule.constant(
+            "a cat walks; 120: the cat runs"
+        )
+    (warned,) = [r.getMessage() for r in caplog.records]
+    assert (
+        "its first part 'a cat walks' is not a 'FRAME: prompt' entry, though '120: the cat runs' is" in warned
+    )
+    assert warned.endswith("e.g. '0: a cat walks; 120: the cat runs'")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="streamt2v.pipeline.prompts"):
+        for prompt in ("3 red circles: bouncing", "a cat; sunny", "a cat: walking; a dog"):
+            assert as_schedule(prompt) == PromptSchedule.constant(prompt)
+    assert caplog.records == []

@@ -112,9 +112,10 @@ class PromptSchedule:
 
 
 def as_schedule(prompt: str | PromptSchedule) -> PromptSchedule:
-    """A :class:`PromptSchedule` as given; a string whose first entry has the inline schedule form
-    ``FRAME: prompt`` (``"0: a cat walks; 120: the cat runs"``) parsed as one; any other string (e.g. ``"3 red
-    circles: bouncing"``) a constant prompt."""
+    """A :class:`PromptSchedule` as given; a string whose first entry (``#`` comments skipped, as the parser
+    skips them) has the inline schedule form ``FRAME: prompt`` (``"0: a cat walks; 120: the cat runs"``)
+    parsed as one; any other string (e.g. ``"3 red circles: bouncing"``) a constant prompt, with a warning when
+    a later part reads as an entry (``"a cat walks; 120: the cat runs"``, a schedule without its ``0:``)."""
     if isinstance(prompt, PromptSchedule):
         return prompt
     if not isinstance(prompt, str):
@@ -130,9 +131,21 @@ def as_schedule(prompt: str | PromptSchedule) -> PromptSchedule:
             prompt,
             prompt,
         )
-    first = next((part for part in re.split(r"[;\n]", prompt) if part.strip()), "")
-    if _ENTRY.match(first):
+    # the parts the parser reads: a schedule's text with a '# comment' line first is a schedule too
+    parts = [p for p in re.split(r"[;\n]", prompt) if p.strip() and not p.strip().startswith("#")]
+    if parts and _ENTRY.match(parts[0]):
         return parse_schedule(prompt)
+    later = next((p.strip() for p in parts[1:] if _ENTRY.match(p)), None)
+    if later is not None:  # a schedule missing its frame-0 entry would otherwise pass unnoticed as one prompt
+        logger.warning(
+            "prompt %r is taken as one prompt, entries and all: its first part %r is not a 'FRAME: prompt' "
+            "entry, though %r is; a prompt schedule starts with an entry at frame 0, e.g. '0: %s; %s'",
+            prompt,
+            parts[0].strip(),
+            later,
+            parts[0].strip(),
+            later,
+        )
     return PromptSchedule.constant(prompt)
 
 
