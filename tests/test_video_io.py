@@ -304,8 +304,10 @@ def write_timed(path, gaps_ms, rate=10, codec="libx264"):
 def test_a_variable_frame_rate_reads_at_its_frames_mean_rate(tmp_path, suffix, caplog):
     """Matroska and WebM give the rate of their default frame duration, a nominal one: a variable-rate
     recording of 11 frames a second read as 25 fps, so enhance wrote it 2.2x too fast, and the warning said
-    'its average 25 fps'. Its rate is now its frames' mean rate; a constant rate is read as before. An MP4
-    keeps its own average (frame count over duration), which is no nominal rate."""
+    'its average 25 fps'. Its rate is now its frames' mean rate; a constant rate is read as before. An MP4's
+    own average (frame count over duration) is the span of its decode timestamps, which x264's B-frames
+    shift unevenly at a variable rate: it read 13.9 fps for frames 10.7 a second, and now reads their mean
+    rate too."""
     import logging
 
     codec = "libvpx-vp9" if suffix == ".webm" else "libx264"  # H.264 is not allowed in WebM
@@ -315,11 +317,9 @@ def test_a_variable_frame_rate_reads_at_its_frames_mean_rate(tmp_path, suffix, c
     if suffix == ".mp4":
         import av
 
-        with av.open(str(path)) as container:
-            average = float(container.streams.video[0].average_rate)
-        assert video.shape[2] == 10 and fps == pytest.approx(average) and abs(average - 25) > 10
-    else:
-        assert video.shape[2] == 10 and fps == pytest.approx(9 / 0.84)
+        with av.open(str(path)) as container:  # x264's B-frames: the mp4's average is far off
+            assert float(container.streams.video[0].average_rate) > 13
+    assert video.shape[2] == 10 and fps == pytest.approx(9 / 0.84)
     (record,) = caplog.records
     assert "frames 40-200 ms apart" in record.getMessage()
     assert f"its average {fps:.3g} fps" in record.getMessage()
