@@ -413,6 +413,26 @@ def test_an_mp4_cut_inside_its_index_and_an_audio_file_say_why_they_hold_no_vide
     assert str(err.value) == f"{str(audio)!r} contains no video stream (only audio)"
 
 
+def test_an_animated_webp_says_ffmpeg_cannot_decode_it_and_how_to_convert_it(tmp_path):
+    """``--init-video anim.webp`` said FFmpeg's 'Invalid data found when processing input' alone (its WebP
+    decoder reads still images only), and read_image refuses an animation, pointing to read_video."""
+    from PIL import Image
+
+    frames = [Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)) for i in range(3)]
+    frames[0].save(tmp_path / "anim.webp", save_all=True, append_images=frames[1:], duration=100)
+    with pytest.raises(ValueError) as err:
+        read_video(tmp_path / "anim.webp")
+    assert str(err.value).startswith(f"cannot read video {str(tmp_path / 'anim.webp')!r}: ")
+    assert str(err.value).endswith(
+        "; it is an animated WebP, which FFmpeg cannot decode: convert it to a GIF or an mp4 first (Pillow: "
+        "Image.open(IN).save(OUT.gif, save_all=True))"
+    )
+    Image.open(tmp_path / "anim.webp").save(tmp_path / "anim.gif", save_all=True)  # the advice works
+    assert read_video(tmp_path / "anim.gif")[0].shape[2] == 3
+    frames[1].save(tmp_path / "still.webp")  # a still WebP is read, as a video of one frame
+    assert read_video(tmp_path / "still.webp")[0].shape[2] == 1
+
+
 def test_a_file_of_other_bytes_after_an_mp4_header_is_not_called_cut_short(tmp_path):
     """A file that starts like an mp4 but goes on with other bytes was said to end 'inside its 'p42g' box
     (190 of 1954115717 bytes): it was cut short': the walk took any 4 bytes for a box type."""

@@ -456,10 +456,23 @@ def _decoded(path: Path, max_frames: int | None) -> Iterator[tuple[float | None,
                     break
     except (av.error.FFmpegError, OSError) as err:
         where = f" after frame {count}" if count else ""
-        raise ValueError(
-            f"cannot read video {str(path)!r}: {decode_error_reason(err)}{where}"
-            f"{damage_hint(path) or shortfall_hint(path, count)}"
-        ) from err
+        hint = _animated_webp_hint(path) or damage_hint(path) or shortfall_hint(path, count)
+        raise ValueError(f"cannot read video {str(path)!r}: {decode_error_reason(err)}{where}{hint}") from err
+
+
+def _animated_webp_hint(path: Path) -> str:
+    """What to do with an animated WebP, which FFmpeg's WebP decoder cannot decode (still ones it can)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(64)
+    except OSError:
+        return ""
+    if head[:4] != b"RIFF" or head[8:16] != b"WEBPVP8X" or b"ANIM" not in head:
+        return ""
+    return (
+        "; it is an animated WebP, which FFmpeg cannot decode: convert it to a GIF or an mp4 first (Pillow: "
+        "Image.open(IN).save(OUT.gif, save_all=True))"
+    )
 
 
 def no_video_stream(path: Path, container: Any) -> ValueError:
