@@ -44,6 +44,7 @@ from streamt2v.io.video import (
     DecodedFrames,
     decode_error_reason,
     decode_frames,
+    no_video_stream,
 )
 from streamt2v.microworld.dataset import ClipSpec
 from streamt2v.train.captions import caption_rows, file_key, named_at
@@ -173,7 +174,7 @@ def probe_video(path: Path, need: int, reach: int) -> VideoProbe:
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
-                raise ValueError(f"{str(path)!r} contains no video stream")
+                raise no_video_stream(path, container)
             stream = container.streams.video[0]
             listed = int(stream.frames or 0)
             want = min(listed, reach)
@@ -229,8 +230,8 @@ def packets_frame_rate(
     (a 30 fps GIF's 3, 4, 3 cs read 33.3 fps, an 8 fps GIF's 13, 12, 13 cs 7.69 or 8.33): its rate is the
     one :func:`~streamt2v.io.frame_rates.delays_frame_rate` gives from those packets' times and ends, as
     ``decode_frames`` gives it from the same frames' (the same for a GIF that ends there, and for any
-    whose frames keep their spacing), 8 where they give none. A Matroska/WebM rate that is only nominal
-    is, as there, the packets' mean rate where they are unevenly spaced (:func:`variable_rate_mean`)."""
+    whose frames keep their spacing), 8 where they give none. A Matroska/WebM/MP4/MOV rate is, as there,
+    the packets' mean rate where they are unevenly spaced (:func:`variable_rate_mean`)."""
     if stream.codec_context.name != "gif":
         rate = stream_frame_rate(stream)
         if has_nominal_rate(stream.container) and stamps and None not in stamps and stream.time_base:
