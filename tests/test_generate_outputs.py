@@ -112,3 +112,25 @@ def test_failed_start_leaves_no_run_directory(tmp_path, monkeypatch, capsys):
             assert main(["generate", "a cat", "--frames", "24", *FAST_CLI, "--run-dir", "r", *argv]) == 2
             assert match in capsys.readouterr().err
         assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_run_directory_in_a_png_output_folder_is_refused_up_front(tmp_path, monkeypatch, capsys):
+    """``-o runs`` (the default run directory runs/<time>-<prompt> then lies in it) or ``-o frames --run-dir
+    frames/run``: the folder's writer refused the run's own files as another's ("already holds files that are
+    not frames ... ('20261125-...')") after the model had loaded, and left the folder behind."""
+    monkeypatch.chdir(tmp_path)
+    cases = [
+        (["-o", "runs"], "is in the output folder 'runs'", "the default run directory is under 'runs'"),
+        (["-o", "f", "--run-dir", "f/run"], "run directory 'f/run' is in the output folder 'f'", "give -o"),
+        (
+            ["-o", "o.mp4", "--png-dir", "p", "--run-dir", "p"],
+            "in the --png-dir folder 'p'",
+            "give --png-dir",
+        ),
+    ]
+    for argv, where, how in cases:
+        assert main(["generate", "a cat", "--frames", "8", *FAST_CLI, *argv]) == 2
+        err = capsys.readouterr().err
+        assert where in err and how in err and "which is to hold only its frames" in err, err
+        assert list(tmp_path.iterdir()) == []  # nothing left behind
+    assert main(["generate", "a cat", "--frames", "8", *FAST_CLI, "-o", "f", "--run-dir", "f-run"]) == 0

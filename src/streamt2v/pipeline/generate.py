@@ -31,6 +31,7 @@ from streamt2v.pipeline.model_loading import load_model, schedule_length
 from streamt2v.pipeline.preflight import (
     check_default_refiner_for,
     check_inputs,
+    check_run_dir_apart,
     lowres_path,
     output_targets,
     warn_rate_change,
@@ -309,6 +310,7 @@ def generate(
     check_step_counts(cfg.stream, plan, timesteps)  # before loading the model; stream() checks again
     run_path = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(schedule.entries[0][1])
     RunDir.check_new(run_path)
+    check_run_dir_apart(cfg, run_path, chosen=bool(cfg.run_dir))
     if model is None:
         model = load_compiled(cfg)
     check_default_refiner_for(cfg, model)

@@ -75,6 +75,27 @@ def check_outputs(cfg: GenerateConfig, *, overwrite: bool) -> None:
         seen[key] = what
 
 
+def check_run_dir_apart(cfg: GenerateConfig, run_dir: Path, *, chosen: bool) -> None:
+    """Refuse a run directory that is a PNG-folder output or lies in one (``-o frames --run-dir frames/run``,
+    or ``-o runs`` with the default ``runs/<time>-<prompt>``): such a folder holds nothing but its frames, so
+    its writer refused the run's own files as another's, after the model had loaded, leaving the folder
+    behind. ``chosen``: the folder was given (``--run-dir``), not the default."""
+    run = run_dir.resolve()
+    for what, path in output_targets(cfg):
+        folder = path.resolve()
+        if output_kind(path) == "png-dir" and (run == folder or folder in run.parents):
+            how = (
+                "choose a --run-dir outside it"
+                if chosen
+                else f"the default run directory is under {str(run_dir.parent)!r}: choose a --run-dir outside it"
+            )
+            flag = "--png-dir" if what == "--png-dir" else "-o"  # the low-resolution folder is -o's
+            raise ValueError(
+                f"run directory {str(run_dir)!r} is in the {what} folder {str(path)!r}, which is to hold only "
+                f"its frames; {how}, or give {flag} another folder"
+            )
+
+
 def _check_input_file(flag: str, path: str, *, folder_ok: bool) -> None:
     p = Path(path)
     if not p.exists():
