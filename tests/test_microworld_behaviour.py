@@ -182,3 +182,22 @@ def test_shipped_refiner_unet_sharpens_generated_looking_videos():
     q = refiner_quality(microworld_refiner_dir(), scenes=4, through_vae=microworld_model_dir() / "vae")
     assert q["refined_mean"] <= 0.95 * q["round_trip_mean"], q
     assert q["refined_mean"] < q["bilinear_mean"], q
+
+
+def test_a_prompt_schedules_new_objects_show_with_the_recommended_settings(model):
+    """With the recommended anchor_colour_match, every chunk was matched to the first frame's colours: a
+    schedule's yellow square after a red circle came out red or orange in every frame after the change
+    (0 of 24 frames yellow over seeds 1-3). Chunks under another prompt than the anchor's are not matched."""
+    import numpy as np
+
+    from streamt2v.io.video import to_uint8_frames
+    from streamt2v.metrics.probes import segment_frame
+    from streamt2v.pipeline.generate import StreamingT2VPipeline
+
+    schedule = (
+        "0: a red circle bouncing on a blue background; 24: a yellow square bouncing on a green background"
+    )
+    video = StreamingT2VPipeline(model)(schedule, num_frames=40, seed=3)
+    objects = [segment_frame(np.asarray(f)).objects for f in to_uint8_frames(video)]
+    assert sum("red" in found for found in objects[:24]) >= 22, objects[:24]
+    assert all("yellow" in found for found in objects[32:]), objects[32:]  # after the chunk that turns

@@ -230,7 +230,7 @@ def test_reanchor_that_no_chunk_uses_is_named(model, caplog):
     assert "reanchor" not in caplog.text
 
 
-def test_reanchoring_chunk_keeps_its_own_colours_under_anchor_colour_match(model):
+def test_only_chunks_under_the_anchors_prompt_are_colour_matched(model):
     # The chunk that starts a new prompt becomes the new anchor: it is not pulled to the old anchor's
     # colours (which the new anchor would then hand on); the chunks after it are matched to the new anchor.
     sched = parse_schedule("0: a cat; 16: a dog")
@@ -240,9 +240,13 @@ def test_reanchoring_chunk_keeps_its_own_colours_under_anchor_colour_match(model
     assert torch.equal(matched[1].frames, plain[1].frames)
     assert torch.equal(matched[1].anchor, plain[1].frames[:, :, :1]) and matched[1].anchor_prompt == "a dog"
     assert not torch.equal(matched[2].frames, plain[2].frames)  # matching goes on from the new anchor
-    # without reanchor the anchor stays, and the chunk under the new prompt is matched to it as before
+    # Without reanchor the anchor stays, and chunks under another prompt are not matched to it (they were:
+    # a new prompt's colours were pulled back to the old scene's); back under the anchor's prompt they are.
+    sched = parse_schedule("0: a cat; 16: a dog; 24: a cat")
+    plain = list(stream(model, sched, cfg.replace(reanchor=False)))
     kept = list(stream(model, sched, cfg.replace(reanchor=False, anchor_colour_match=1.0)))
-    assert not torch.equal(kept[1].frames, plain[1].frames)
+    assert [c.anchor_prompt for c in kept] == ["a cat"] * 3 and torch.equal(kept[1].frames, plain[1].frames)
+    assert not torch.equal(kept[2].frames, plain[2].frames)
 
 
 def test_pipeline_api(model):

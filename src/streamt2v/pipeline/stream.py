@@ -571,10 +571,9 @@ def _chunks(
         else:
             idx = cond_frame_indices(tail.shape[2], F_cond)
             frames = sampler.stage2(spec, prompt_k, tail[:, :, idx], anchor).to("cpu", torch.float32)
-            # Matched before the frames become the next chunk's conditioning; not a chunk that re-anchors:
-            # pulling the new prompt's first frames to the old anchor's colours would hand those colours
-            # on to the new anchor.
-            if config.anchor_colour_match > 0 and not reanchoring:
+            # Matched before the frames become the next chunk's conditioning, and only under the anchor's
+            # prompt: a new prompt's colours were pulled back to the old anchor's (and, re-anchoring, handed on).
+            if config.anchor_colour_match > 0 and prompt_k == anchor_prompt:
                 frames = match_colours(frames, anchor, config.anchor_colour_match)
             frames = frames[:, :, : spec.num_new]  # after the match: N frames are a longer video's first N
         if anchor is None:  # text-to-video: APM anchor = frame 0 of the video (§4.2)
