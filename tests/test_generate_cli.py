@@ -128,6 +128,12 @@ def test_cli_end_to_end(tmp_path, monkeypatch, capsys, caplog):
         (["x", "--enhance", "--refiner", "models/mine-hr"], "refiner folder 'models/mine-hr' does not exist"),
         (["x", "--model", "/nonexistent"], "does not exist"),
         (["x", "--init-image", "."], "is a folder"),
+        # a video or a damaged file for an image: refused before the model (here: one that does not exist)
+        (
+            ["x", "--init-image", "v3.mp4", "--model", "/nonexistent"],
+            "error: --init-image: cannot read image 'v3.mp4': cannot identify image file",
+        ),
+        (["x", "--anchor", "bad.mp4"], "or video is not an image: read it with read_video (on the command"),
         (["x", "-o", "bad.mp4/out.mp4"], "'bad.mp4/out.mp4': "),
         (["x", "-o", "/proc/out.mp4"], "cannot write output '/proc/out.mp4'"),
         (["x", "-o", "."], "working directory"),

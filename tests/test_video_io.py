@@ -151,8 +151,14 @@ def test_an_animation_is_refused_as_an_image_and_as_a_folder_frame(tmp_path):
         read_image(tmp_path / "anim.gif")
     assert str(err.value).startswith(
         f"cannot read image {str(tmp_path / 'anim.gif')!r}: it is an animation of 3 frames, not one image; "
-        "an animation is a video: read it with read_video (on the command line, --init-video continues it)"
+        "an animation or video is not an image: read it with read_video (on the command line, --init-video "
+        "continues it)"
     )
+    write_video(tmp_path / "clip.mp4", smooth_video(t=2, h=16, w=16), fps=8)  # a video given for an image
+    with pytest.raises(
+        ValueError, match=r"clip.mp4': cannot identify .*; an animation or video is not an image"
+    ):
+        read_image(tmp_path / "clip.mp4")
     frames[1].save(tmp_path / "still.gif")
     assert to_uint8_frames(read_image(tmp_path / "still.gif")[:, :, None])[0, 0, 0].tolist() == [40] * 3
     folder = tmp_path / "frames"

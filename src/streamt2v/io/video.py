@@ -540,19 +540,21 @@ def _load_rgb(path: Path, animation_hint: str = "") -> np.ndarray:
                 return np.repeat(np.clip(np.rint(grey), 0, 255).astype(np.uint8)[..., None], 3, axis=-1)
             return np.asarray(im.convert("RGB"), dtype=np.uint8)
     except (UnidentifiedImageError, OSError) as err:
-        raise ValueError(f"cannot read image {str(path)!r}: {err}") from err
+        # a video given for an image (``--init-image clip.mp4``): PIL's "cannot identify" says nothing of it
+        video = animation_hint if path.suffix.lower() in READ_VIDEO_SUFFIXES else ""
+        raise ValueError(f"cannot read image {str(path)!r}: {err}{video}") from err
 
 
 def read_image(path: str | os.PathLike) -> torch.Tensor:
     """Read an image as ``(1, 3, H, W)`` float32 in ``[-1, 1]`` (alpha dropped, greyscale expanded). An
     animation (GIF, APNG, WebP) is refused, naming the file: who gives one (``--init-image anim.gif``)
-    expects its motion, which its first frame alone loses."""
+    expects its motion, which its first frame alone loses; a video file is told to go to read_video."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"image not found: {str(path)!r}")
     hint = (
-        "; an animation is a video: read it with read_video (on the command line, --init-video continues "
-        "it), or save the one frame wanted as a still image"
+        "; an animation or video is not an image: read it with read_video (on the command line, --init-video "
+        "continues it), or save the one frame wanted as a still image"
     )
     return from_uint8_frames(_load_rgb(path, hint)[None])[:, :, 0]
 

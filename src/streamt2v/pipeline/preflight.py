@@ -102,6 +102,13 @@ def _check_input_file(flag: str, path: str, *, folder_ok: bool) -> None:
         raise FileNotFoundError(f"{flag} file not found: {path!r}")
     if p.is_dir() and not folder_ok:
         raise IsADirectoryError(f"{flag} {path!r} is a folder; give an image file")
+    if flag != "--init-video" and p.is_file():
+        from streamt2v.io.video import read_image
+
+        try:  # an animation, a video or a damaged file: said now, not after the model has loaded
+            read_image(p)
+        except ValueError as err:
+            raise ValueError(f"{flag}: {err}") from None
 
 
 def _default_refiner_folder(model: StreamingT2VModel | None, model_spec: str | None) -> Path | None:
