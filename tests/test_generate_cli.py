@@ -368,5 +368,9 @@ def test_the_run_directory_line_names_it_absolute_as_the_wrote_lines(tmp_path, m
     expected = [f"wrote 8 frames to {tmp_path / 'o.mp4'}", f"run directory: {tmp_path / 'r'}"]
     assert capsys.readouterr().out.splitlines() == expected
     assert f"run directory {tmp_path / 'r'} (1 chunk)" in caplog.text
+    caplog.set_level(logging.INFO, logger="streamt2v.pipeline.resume")
     assert main(["generate", "--resume", "r", "--no-progress"]) == 0  # complete: writes its outputs again
-    assert capsys.readouterr().out.splitlines() == expected
+    printed = capsys.readouterr()
+    assert printed.out.splitlines() == expected
+    assert f"note: run {str(tmp_path / 'r')!r} is already finished" in printed.err
+    assert f"resuming {tmp_path / 'r'}: 1 of 1 chunk already finished" in caplog.text

@@ -292,7 +292,7 @@ def run(args: argparse.Namespace) -> int:
                     "stage 3 continues from its last finished step, then " if cfg.enhance is not None else ""
                 )
                 note = f"has all its chunks; {stage3}its outputs are written from its frames"
-            print(f"note: run {str(run_dir.path)!r} {note}", file=sys.stderr)
+            print(f"note: run {str(run_dir.path.resolve())!r} {note}", file=sys.stderr)
     else:
         if args.prompt is None and args.prompt_schedule is None:
             if args.compile is not None and not _is_backend(args.compile):  # nargs="?" took the prompt

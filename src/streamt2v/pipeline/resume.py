@@ -114,7 +114,7 @@ def _prepare_resume(
     stored = run.num_finished
     logger.info(
         "resuming %s: %d of %s already finished",
-        run.path,
+        run.path.resolve(),  # absolute, as the outputs are named
         stored,
         counted(run.manifest["num_chunks"], "chunk"),
     )
