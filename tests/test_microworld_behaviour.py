@@ -201,3 +201,21 @@ def test_a_prompt_schedules_new_objects_show_with_the_recommended_settings(model
     objects = [segment_frame(np.asarray(f)).objects for f in to_uint8_frames(video)]
     assert sum("red" in found for found in objects[:24]) >= 22, objects[:24]
     assert all("yellow" in found for found in objects[32:]), objects[32:]  # after the chunk that turns
+
+
+def test_a_reanchored_schedule_keeps_its_new_objects(model):
+    """--reanchor moved the APM anchor to the first frame of the first chunk under the new prompt, which
+    still shows the old scene (the CAM continues it), and later chunks were colour-matched to it: the
+    scheduled yellow square was in 0 of frames 32-47 (seed 1). The chunk's last frame is the anchor now."""
+    import numpy as np
+
+    from streamt2v.io.video import to_uint8_frames
+    from streamt2v.metrics.probes import segment_frame
+    from streamt2v.pipeline.generate import StreamingT2VPipeline
+
+    schedule = (
+        "0: a red circle bouncing on a blue background; 24: a yellow square bouncing on a green background"
+    )
+    video = StreamingT2VPipeline(model)(schedule, num_frames=48, seed=1, reanchor=True)
+    objects = [segment_frame(np.asarray(f)).objects for f in to_uint8_frames(video)]
+    assert sum("yellow" in found for found in objects[32:]) >= 12, objects[32:]

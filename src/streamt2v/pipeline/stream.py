@@ -558,7 +558,7 @@ def _chunks(
     """The chunk loop of :func:`stream` (its inputs already checked)."""
     sampler = _Sampler(model, config, on_step)
     F_cond = config.cond_frames
-    # With reanchor, the first streaming chunk under a new prompt becomes the next anchor.
+    # With reanchor, the first streaming chunk under a new prompt gives the next anchor.
     streaming = [spec.start for spec in specs if spec.stage == 2]
     moves = set(reanchor_starts(schedule, streaming, anchor_prompt)) if config.reanchor else set()
     for spec in specs:
@@ -580,10 +580,11 @@ def _chunks(
             anchor = frames[:, :, :1].clone()
         tail = (frames if tail is None else torch.cat([tail, frames], dim=2))[:, :, -F_cond:].clone()
         if reanchoring:
-            # Re-anchor on the first frame made under the new prompt, effective from the next chunk.
-            anchor, anchor_prompt = frames[:, :, :1].clone(), prompt_k
+            # Re-anchor on the last frame of the first chunk under the new prompt, from the next chunk on: its
+            # first frames still show the old scene (the CAM continues it), which the anchor would keep.
+            anchor, anchor_prompt = frames[:, :, -1:].clone(), prompt_k
             if spec.index + 1 < num_chunks:  # the last chunk's new anchor conditions no chunk (warned above)
-                logger.info("re-anchoring at frame %d for prompt %r", spec.start, prompt_k)
+                logger.info("re-anchoring at frame %d for %r", spec.start + frames.shape[2] - 1, prompt_k)
         # copies: a caller editing a chunk in place must not change the frames the next chunks see
         yield Chunk(
             spec.index,
