@@ -188,3 +188,12 @@ def test_a_schedule_without_its_frame_0_entry_is_one_prompt_with_a_warning(caplo
         for prompt in ("3 red circles: bouncing", "a cat; sunny", "a cat: walking; a dog"):
             assert as_schedule(prompt) == PromptSchedule.constant(prompt)
     assert caplog.records == []
+
+
+def test_a_schedule_given_lists_equals_and_hashes_as_the_same_of_tuples():
+    """``PromptSchedule([[0, "a"], [8, "b"]])`` kept its lists: unhashable (a set or a cache of schedules
+    failed) and unequal to the same schedule of tuples, so a resume's check could see a change."""
+    listed = PromptSchedule([[0, "a cat"], [8, "a dog"]], sources=["x", "y"])
+    same = PromptSchedule(((0, "a cat"), (8, "a dog")))
+    assert listed == same and hash(listed) == hash(same)
+    assert listed.entries == ((0, "a cat"), (8, "a dog")) and listed.sources == ("x", "y")

@@ -43,6 +43,12 @@ class PromptSchedule:
     sources: tuple[str | None, ...] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
+        # lists as given by a caller (``PromptSchedule([(0, "a"), (8, "b")])``) are kept as tuples: a list
+        # made the schedule unhashable and unequal to the same schedule of tuples
+        if isinstance(self.entries, list):
+            object.__setattr__(self, "entries", tuple(self.entries))
+        if isinstance(self.sources, list):
+            object.__setattr__(self, "sources", tuple(self.sources))
         if not self.entries:
             raise ValueError("a prompt schedule needs at least one entry")
         for entry in self.entries:
@@ -68,6 +74,7 @@ class PromptSchedule:
         for i, (frame, prompt) in enumerate(self.entries):
             if not prompt.strip():
                 raise ScheduleEntryError(f"empty prompt at frame {frame} of the prompt schedule", i)
+        object.__setattr__(self, "entries", tuple((frame, prompt) for frame, prompt in self.entries))
 
     @classmethod
     def constant(cls, prompt: str) -> PromptSchedule:
