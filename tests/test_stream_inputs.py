@@ -93,6 +93,19 @@ def test_a_schedule_entry_no_chunk_uses_is_named_in_a_warning(model, caplog):
     assert "entry 17: 'a blue square' is never used" in warned[0] and "start at frames 0, 16, 24" in warned[0]
 
 
+def test_a_schedule_entry_only_an_input_video_covers_is_named_in_a_warning(model, caplog):
+    """Under an input video (its frames take no prompt) the schedule's mandatory frame-0 entry, followed by
+    another before the first generated chunk, was never used, and nothing said so."""
+    prefix = torch.rand(1, 3, 8, 64, 64) * 2 - 1
+    cfg = StreamConfig(num_frames=24, **FAST)
+    with caplog.at_level(logging.WARNING, logger="streamt2v.pipeline.stream"):
+        chunks = list(stream(model, "0: a red circle; 4: a cat", cfg, init_video=prefix))
+    assert [c.prompt for c in chunks][1:] == ["a cat", "a cat"]
+    warned = [r.getMessage() for r in caplog.records]
+    assert len(warned) == 1 and "entry 0: 'a red circle' is never used" in warned[0], warned
+    assert "the chunks start at frames 8, 16" in warned[0]
+
+
 @pytest.mark.parametrize("text", ["3 red circles: bouncing", "4K: a red circle", "a cat: walking"])
 def test_a_plain_prompt_with_a_colon_is_a_prompt(text):
     assert as_schedule(text) == PromptSchedule.constant(text)

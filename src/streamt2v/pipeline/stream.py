@@ -481,7 +481,7 @@ def stream(
     ):
         raise ValueError(NO_STAGE1)
     warn_unread_prompts(model.text_encoder, [text for _, text in schedule.entries] + [config.negative_prompt])
-    starts = [spec.start for spec in plan]
+    starts = [spec.start for spec in plan if spec.stage]  # an input video's frames (stage 0) take no prompt
     for frame, text in unused_entries(schedule, starts):
         logger.warning(
             "prompt schedule entry %d: %r is never used: each chunk takes the prompt active at its first new "
@@ -495,7 +495,7 @@ def stream(
     moves = reanchor_starts(schedule, [spec.start for spec in plan if spec.stage == 2])
     if config.reanchor and resume is None and moves in ([], [plan[-1].start]):  # a new anchor no chunk uses
         logger.warning(
-            "reanchor is not used: %s (it moves the APM anchor to the first frame made under a new prompt of a "
+            "reanchor is not used: %s (it moves the APM anchor to the first chunk made under a new prompt of a "
             "schedule, e.g. '0: a cat walks; 120: the cat runs', for the chunks after it)",
             f"only the last of the {len(plan)} chunks, at frame {moves[0]}, starts under a new prompt"
             if moves
