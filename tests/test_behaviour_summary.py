@@ -28,6 +28,10 @@ def test_more_seeds_are_new_held_out_seeds_of_the_same_prompts():
     assert len(set(seeds)) == len(seeds)  # no video measured twice
     assert all(TRAIN_SEED_LIMIT <= s < 2**32 for s in seeds)  # never a training scene
     assert bh.more_seeds(tested, 0) == []
+    with pytest.raises(
+        TypeError, match=r"^repeats must be an int ≥ 0, got float 1.5$"
+    ):  # was range()'s error
+        bh.more_seeds(tested, 1.5)
     with pytest.raises(ValueError, match="repeats must be ≥ 0, got -1"):
         bh.more_seeds(tested, -1)
 

@@ -180,6 +180,11 @@ def test_bad_argument_types():
     video = make_video(OBJS, t=10)
     with pytest.raises(TypeError, match="caption must be a str or None, got list"):
         probe_video(video, caption=["a red circle"])
+    for empty in ("", "  "):  # was a silent nan caption agreement
+        with pytest.raises(
+            ValueError, match=rf"^caption is empty \({empty!r}\); give the video's prompt, or None"
+        ):
+            probe_video(video, caption=empty)
     with pytest.raises(TypeError, match="expected_colours must be a list of colour names, got the str 'red'"):
         probe_video(video, expected_colours="red")
     for frac in (float("nan"), 1.5, -0.1):

@@ -319,6 +319,10 @@ def probe_video(
     """
     if caption is not None and not isinstance(caption, str):
         raise TypeError(f"caption must be a str or None, got {type(caption).__name__} {caption!r}")
+    if caption is not None and not caption.strip():  # was a silent nan caption agreement
+        raise ValueError(
+            f"caption is empty ({caption!r}); give the video's prompt, or None to probe without one"
+        )
     if isinstance(expected_colours, str):  # list("red") would be the colours 'r', 'e', 'd'
         raise TypeError(f"expected_colours must be a list of colour names, got the str {expected_colours!r}")
     for c in list(expected_colours or []) + ([expected_background] if expected_background else []):

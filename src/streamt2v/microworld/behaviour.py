@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -381,6 +382,8 @@ def behaviour_prompts() -> list[tuple[str, int]]:
 def more_seeds(prompts: Sequence[tuple[str, int]], repeats: int) -> list[tuple[str, int]]:
     """``repeats`` further held-out seeds of each ``(prompt, seed)``: ``seed + k · SEED_STRIDE`` for
     ``k = 1 … repeats``, grouped by ``k`` (how much one seed's figures vary, model card)."""
+    if isinstance(repeats, bool) or not isinstance(repeats, numbers.Integral):
+        raise TypeError(f"repeats must be an int ≥ 0, got {type(repeats).__name__} {repeats!r}")
     if repeats < 0:
         raise ValueError(f"repeats must be ≥ 0, got {repeats}")
     return [(p, s + k * SEED_STRIDE) for k in range(1, repeats + 1) for p, s in prompts]
