@@ -138,3 +138,43 @@ def test_a_gif_grows_by_its_new_frames_only_and_equals_the_gif_written_at_once(t
             assert w.preview_path.read_bytes() == (tmp_path / f"at_once_{b}.gif").read_bytes()
     assert (tmp_path / "s.gif").read_bytes() == (tmp_path / "at_once_20.gif").read_bytes()
     assert len(converted) == 20 + (16 + 19 + 20)  # each frame once by the writer, the GIFs at once theirs
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".avi", ".webm"])
+def test_each_append_reads_a_few_files_and_the_preview_is_the_remux_of_every_segment(
+    tmp_path, monkeypatch, suffix
+):
+    """The preview grows by the new segment (remuxing every segment after every chunk read all of them
+    again, quadratic in the length: 0.1 s per chunk after 150 chunks), into the bytes of the remux of all
+    segments: also when a short segment without B-frame delay comes first (the delay then rises, and all
+    is remuxed), and when the preview was removed meanwhile."""
+    import av
+
+    from streamt2v.io.streaming_writer import _remux
+    from streamt2v.io.video import DEFAULT_CRF, encode_video, to_uint8_frames
+
+    sizes = (2, 16, 8, 1, 8, 8, 3, 8, 8, 8)
+    v = torch.rand(1, 3, sum(sizes), 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    starts = np.cumsum((0,) + sizes)
+    opened = []
+    av_open = av.open
+
+    def counting(file, mode="r", **kwargs):
+        opened.append(mode)
+        return av_open(file, mode, **kwargs)
+
+    monkeypatch.setattr(av, "open", counting)
+    segments = []
+    with StreamingVideoWriter(tmp_path / f"o{suffix}", fps=8) as w:
+        for i, (a, b) in enumerate(zip(starts, starts[1:])):
+            if i == 7:
+                w.preview_path.unlink()
+            opened.clear()
+            w.append(v[:, :, a:b])
+            if i >= 2 and i != 7:
+                assert opened.count("r") <= 4, i
+            segments.append(tmp_path / f"s{i}{suffix}")
+            encode_video(segments[-1], to_uint8_frames(v[:, :, a:b]), 8, DEFAULT_CRF)
+            _remux(segments, tmp_path / f"all{suffix}")
+            assert w.preview_path.read_bytes() == (tmp_path / f"all{suffix}").read_bytes(), i
+    assert read_video(w.path)[0].shape[2] == sum(sizes)

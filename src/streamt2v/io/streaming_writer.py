@@ -13,6 +13,7 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -57,42 +58,77 @@ def _segment_delay(seg: Path) -> int:
     return max(0, min(p for p, _ in stamps) - min(d for _, d in stamps))
 
 
-def _remux(segments: Sequence[Path], out: Path) -> None:
-    """Concatenate closed H.264 segments (same encoder settings) into ``out`` without re-encoding.
+def _copy_packets(container, ostream, source: Path, offset: int, dts_shift: int) -> tuple[Any, int]:
+    """Mux ``source``'s video packets into ``container`` (its stream made from ``source``'s when
+    ``ostream`` is None), their pts shifted by ``offset`` and their dts by ``dts_shift`` (Matroska stores
+    no dts: its demuxer guesses some, None for the first, so the muxer sets its own). Returns the stream
+    and where the packets end (the largest pts + duration, at least ``offset``)."""
+    import av
+
+    matroska = "matroska" in container.format.name
+    with av.open(str(source)) as inp:
+        istream = inp.streams.video[0]
+        if ostream is None:
+            ostream = container.add_stream_from_template(istream)
+        end = offset
+        for packet in inp.demux(istream):
+            if packet.size == 0:  # the demuxer's final flush packet
+                continue
+            if offset:
+                packet.pts += offset
+            if matroska:
+                packet.dts = None
+            elif dts_shift:
+                packet.dts += dts_shift
+            if packet.pts is not None:
+                end = max(end, packet.pts + (packet.duration or 0))
+            packet.stream = ostream
+            container.mux(packet)
+    return ostream, end
+
+
+def _remux(segments: Sequence[Path], out: Path, delays: Sequence[int] | None = None) -> int:
+    """Concatenate closed H.264 segments (same encoder settings) into ``out`` without re-encoding; returns
+    where the last one ends (the next segment's pts offset).
 
     Every segment's pts are shifted by the duration of the segments before it. Their dts are shifted the
     same way and then back by the difference between the largest reorder delay of all segments and the
-    segment's own (:func:`_segment_delay`), so the output has one constant delay: its dts strictly increase
-    across segment boundaries and never exceed the pts, whatever the segment lengths (a 2-frame segment has
-    no B-frames and no delay, its neighbours 2 frames' worth)."""
+    segment's own (:func:`_segment_delay`, or ``delays`` when known), so the output has one constant delay:
+    its dts strictly increase across segment boundaries and never exceed the pts, whatever the segment
+    lengths (a 2-frame segment has no B-frames and no delay, its neighbours 2 frames' worth)."""
     import av
 
-    delays = [_segment_delay(seg) for seg in segments]
+    if delays is None:
+        delays = [_segment_delay(seg) for seg in segments]
     delay = max(delays, default=0)
+    offset = 0  # in the segments' time base
     with av.open(str(out), "w", options=BITEXACT) as container:
-        matroska = "matroska" in container.format.name
         ostream = None
-        offset = 0  # in the segments' time base
         for seg, seg_delay in zip(segments, delays):
-            with av.open(str(seg)) as inp:
-                istream = inp.streams.video[0]
-                if ostream is None:
-                    ostream = container.add_stream_from_template(istream)
-                end = offset
-                for packet in inp.demux(istream):
-                    if packet.size == 0:  # the demuxer's final flush packet
-                        continue
-                    packet.pts += offset
-                    if (
-                        matroska
-                    ):  # stores no dts (its demuxer guesses some, None for the first): the muxer's own
-                        packet.dts = None
-                    else:
-                        packet.dts += offset - (delay - seg_delay)
-                    end = max(end, packet.pts + (packet.duration or 0))
-                    packet.stream = ostream
-                    container.mux(packet)
-                offset = end
+            ostream, offset = _copy_packets(container, ostream, seg, offset, offset - (delay - seg_delay))
+    return offset
+
+
+def _append_segment(video: Path, seg: Path, out: Path, offset: int, dts_shift: int, first: Path) -> int:
+    """``out``: the remuxed ``video`` (:func:`_remux`'s output of segments from ``first`` on) with the
+    segment ``seg`` after it, its pts shifted by ``offset`` and its dts by ``dts_shift``: the bytes
+    :func:`_remux` writes for all segments when the largest delay stays the same, reading three files
+    instead of every segment (remuxing them all after every chunk took quadratic time: 0.1 s per chunk
+    after 150 chunks, growing). Returns where ``seg`` ends."""
+    import av
+
+    with av.open(str(out), "w", options=BITEXACT) as container:
+        with av.open(str(first)) as template:  # not the video's stream: its bit rate is the whole file's
+            ostream = container.add_stream_from_template(template.streams.video[0])
+        _copy_packets(container, ostream, video, 0, 0)
+        _, end = _copy_packets(container, ostream, seg, offset, dts_shift)
+    return end
+
+
+def _identity(path: Path) -> tuple[int, ...]:
+    """What tells the file at ``path`` from another put there since (device, inode, size, mtime)."""
+    st = path.stat()
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
@@ -157,6 +193,9 @@ class StreamingVideoWriter:
             check_replaceable_dir(self.preview_path, "preview folder")
         self.num_frames = 0
         self._segments: list[Path] = []
+        self._delays: list[int] = []  # each segment's reorder delay (_segment_delay)
+        self._end = 0  # where the segments end in the preview (the next one's pts offset)
+        self._preview_stat: tuple[int, ...] | None = None  # the preview this writer wrote last (_identity)
         self._gif_data = b""  # the GIF preview so far without its trailer: each chunk appends its frames
         self._size: tuple[int, int] | None = None
         self._closed = False
@@ -213,14 +252,29 @@ class StreamingVideoWriter:
             assert self._workdir is not None
             seg = self._workdir / f"seg_{len(self._segments):06d}{self.path.suffix}"
             encode_video(seg, frames, self.fps, self.crf)
-            self._segments.append(seg)
+            seg_delay = _segment_delay(seg)
+            segments, delays = [*self._segments, seg], [*self._delays, seg_delay]
             tmp = temp_sibling(self.preview_path)
             try:
-                _remux(self._segments, tmp)
+                # The preview so far plus the new segment, unless the new one raises the common delay (every
+                # dts changes) or the preview is not the file this writer wrote last (removed meanwhile)
+                if self._segments and seg_delay <= max(self._delays) and self._preview_is_ours():
+                    shift = self._end - (max(self._delays) - seg_delay)
+                    end = _append_segment(self.preview_path, seg, tmp, self._end, shift, segments[0])
+                else:
+                    end = _remux(segments, tmp, delays)
                 os.replace(tmp, self.preview_path)
             except BaseException:
                 tmp.unlink(missing_ok=True)
                 raise
+            self._segments, self._delays, self._end = segments, delays, end
+            self._preview_stat = _identity(self.preview_path)
+
+    def _preview_is_ours(self) -> bool:
+        try:
+            return _identity(self.preview_path) == self._preview_stat
+        except OSError:
+            return False
 
     def finish(self) -> Path:
         """Atomically move the complete video to :attr:`path` and clean up. Returns the final path."""
