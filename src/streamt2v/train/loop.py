@@ -262,9 +262,13 @@ def _train_locked(
     export: bool,
 ) -> TrainResult:
     """:func:`train`, its run folder held."""
-    check_out_dir(out, recipe, resume)
+    # The main process first: it holds the folder (the others of a second launch on it must not read the run
+    # another launch writes), and it sets a damaged checkpoint aside, which the others raced it to rename.
+    with run.accelerator.main_process_first():
+        check_out_dir(out, recipe, resume)
+        found = resume_checkpoint(run.checkpoints) if resume else None
     start, resumed = 0, None
-    if resume and (found := resume_checkpoint(run.checkpoints)) is not None:
+    if found is not None:
         resumed, checkpoint = found
         start = run.restore(resumed, checkpoint)
         if start == cfg.steps and exported_step(out / "final") == start:  # finished: no step, no export
