@@ -19,7 +19,7 @@ def test_two_processes_resume_past_a_damaged_checkpoint(tmp_path):
     unreadable and renamed it aside, and the second rename met the first's (``error: [Errno 2] No such
     file or directory: '.../step-00000002' -> '.../step-00000002.damaged-...'``), which ended the launch.
     The main process now sets it aside before the others read the folder: the run continues from the
-    checkpoint before it."""
+    checkpoint before it. Its messages came once per process; the main process alone says them now."""
     out = tmp_path / "run"
     argv = ["train", "vae", "--out", str(out), *TINY_VAE, "--checkpoint-every", "1", "--no-progress"]
     # one process with --grad-accum 2 takes the steps of two processes with 1 (docs/training.md)
@@ -40,3 +40,11 @@ def test_two_processes_resume_past_a_damaged_checkpoint(tmp_path):
     assert (out / "checkpoints" / "latest").read_text().strip() == "step-00000003"
     rows = [json.loads(line) for line in (out / "loss.jsonl").read_text().splitlines()]
     assert [row["step"] for row in rows] == [1, 2, 3]  # steps 2 and 3 taken again from step 1
+    said = done.stderr.splitlines()
+    for message in (
+        "trying the checkpoint before it",
+        "resuming from step-00000001 instead",
+        "resumed from",
+        "steps: 2 -> 3",
+    ):
+        assert sum(message in line for line in said) == 1, (message, said)

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import shlex
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from streamt2v.cli import integer_at_least, say, user_path
@@ -161,6 +165,41 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    with _main_process_logs():
+        return _train(args)
+
+
+class _MainProcessOnly(logging.Filter):
+    """Under a launcher every process logs the same lines (the data scan, a resume's warnings, the recipe's
+    notes): the main process alone says them. Errors are said by every process (one may fail alone)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        import torch.distributed as dist
+
+        if record.levelno >= logging.ERROR:
+            return True
+        # the launcher's RANK until the process group is made (torchrun and accelerate launch set it)
+        rank = (
+            dist.get_rank() if dist.is_available() and dist.is_initialized() else os.environ.get("RANK", "0")
+        )
+        return str(rank) == "0"
+
+
+@contextmanager
+def _main_process_logs() -> Iterator[None]:
+    """:class:`_MainProcessOnly` on the handlers of the root logger (the command line's) while the command
+    runs (``main`` may run more than once in a process)."""
+    handlers, only = list(logging.getLogger().handlers), _MainProcessOnly()
+    for handler in handlers:
+        handler.addFilter(only)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(only)
+
+
+def _train(args: argparse.Namespace) -> int:
     from accelerate import PartialState
 
     from streamt2v.io.folders import check_writable_parent
