@@ -7,6 +7,8 @@ import json
 import os
 import subprocess
 
+import pytest
+
 from conftest import two_process_launch
 from streamt2v.cli import main
 
@@ -19,7 +21,9 @@ def test_two_processes_resume_past_a_damaged_checkpoint(tmp_path):
     unreadable and renamed it aside, and the second rename met the first's (``error: [Errno 2] No such
     file or directory: '.../step-00000002' -> '.../step-00000002.damaged-...'``), which ended the launch.
     The main process now sets it aside before the others read the folder: the run continues from the
-    checkpoint before it. Its messages came once per process; the main process alone says them now."""
+    checkpoint before it. Its messages came once per process; the main process alone says them now, with
+    the samples a step takes (nothing said them: a launcher that starts fewer processes than asked, as
+    ``accelerate launch --cpu --num_processes 2`` does, went unnoticed)."""
     out = tmp_path / "run"
     argv = ["train", "vae", "--out", str(out), *TINY_VAE, "--checkpoint-every", "1", "--no-progress"]
     # one process with --grad-accum 2 takes the steps of two processes with 1 (docs/training.md)
@@ -46,5 +50,14 @@ def test_two_processes_resume_past_a_damaged_checkpoint(tmp_path):
         "resuming from step-00000001 instead",
         "resumed from",
         "steps: 2 -> 3",
+        "vae: steps 2 to 3, 2 samples each (--batch-size 1 × --grad-accum 1 × 2 processes)",
     ):
         assert sum(message in line for line in said) == 1, (message, said)
+
+
+def test_the_help_says_a_step_takes_the_batch_of_every_process(capsys):
+    """``--batch-size`` said "samples per step", under a launcher the samples of one process's micro-batch."""
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    said = " ".join(capsys.readouterr().out.split())
+    assert "--batch-size × --grad-accum × the launcher's processes" in said

@@ -86,7 +86,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--steps", type=integer_at_least(1), default=1000, help="optimizer steps (default %(default)s)"
     )
     p.add_argument(
-        "--batch-size", type=integer_at_least(1), default=8, help="samples per step (default %(default)s)"
+        "--batch-size",
+        type=integer_at_least(1),
+        default=8,
+        help="samples per micro-batch and process: a step takes --batch-size × --grad-accum × the launcher's "
+        "processes (default %(default)s)",
     )
     p.add_argument("--lr", type=float, default=1e-4, help="AdamW learning rate (default %(default)s)")
     p.add_argument(

@@ -289,6 +289,10 @@ def _train_locked(
         run.record_frame_rate()
     loader = run.loader(ds, start)
     run.prepare_folder(start)
+    if run.main and start < cfg.steps:  # a launcher that starts fewer processes than asked says nothing
+        b, a, w = cfg.batch_size, cfg.grad_accum, run.world
+        each = f"{b * a * w} samples each (--batch-size {b} × --grad-accum {a} × {w} process{'es' * (w > 1)})"
+        logger.info("%s: steps %d to %d, %s", recipe.name, start + 1, cfg.steps, each)
     result = run.take_steps(loader, start, progress=progress)
     if export and run.main:
         run.export(result.step)
