@@ -442,6 +442,33 @@ def test_an_animated_webp_says_ffmpeg_cannot_decode_it_and_how_to_convert_it(tmp
     assert read_video(tmp_path / "anim.gif")[0].shape[2] == 3
     frames[1].save(tmp_path / "still.webp")  # a still WebP is read, as a video of one frame
     assert read_video(tmp_path / "still.webp")[0].shape[2] == 1
+    # with a colour profile the ICCP chunk comes before ANIM: the hint was missing (the flag is VP8X's)
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    frames[0].save(
+        tmp_path / "icc.webp", save_all=True, append_images=frames[1:], duration=100, icc_profile=icc
+    )
+    with pytest.raises(ValueError, match=r"; it is an animated WebP, which FFmpeg cannot decode"):
+        read_video(tmp_path / "icc.webp")
+
+
+def test_a_cameras_jpeg_with_a_preview_image_is_one_image(tmp_path):
+    """Pillow opens a JPEG carrying extra MPF pictures (a camera's large preview) as MPO of 2 frames: it was
+    refused as an animation by read_image, and before the model by generate's --init-image check."""
+    from PIL import Image
+
+    from streamt2v.io.video import check_image
+
+    main, preview = (Image.fromarray(np.full((16, 16, 3), v, np.uint8)) for v in (200, 60))
+    main.save(tmp_path / "photo.jpg", format="MPO", save_all=True, append_images=[preview])
+    with Image.open(tmp_path / "photo.jpg") as im:
+        assert (im.format, im.n_frames) == ("MPO", 2)  # the case at hand
+    check_image(tmp_path / "photo.jpg")
+    assert (
+        abs(to_uint8_frames(read_image(tmp_path / "photo.jpg")[:, :, None])[0, 0, 0].astype(int) - 200).max()
+        <= 2
+    )
 
 
 def test_a_file_of_other_bytes_after_an_mp4_header_is_not_called_cut_short(tmp_path):

@@ -467,7 +467,8 @@ def _animated_webp_hint(path: Path) -> str:
             head = fh.read(64)
     except OSError:
         return ""
-    if head[:4] != b"RIFF" or head[8:16] != b"WEBPVP8X" or b"ANIM" not in head:
+    # VP8X's flags byte (offset 20) has the animation bit; the ANIM chunk may come after an ICC profile
+    if head[:4] != b"RIFF" or head[8:16] != b"WEBPVP8X" or len(head) < 21 or not head[20] & 0x02:
         return ""
     return (
         "; it is an animated WebP, which FFmpeg cannot decode: convert it to a GIF or an mp4 first (Pillow: "
@@ -522,6 +523,39 @@ def _upright(frame: np.ndarray, rotation: float) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(frame, k=turns)) if turns else frame
 
 
+# Pillow's formats whose frames are an animation (not an MPO JPEG's previews, a multi-page TIFF's pages)
+_ANIMATED_FORMATS = ("GIF", "PNG", "WEBP")
+
+
+def _refuse_animation(path: Path, im: Any, animation_hint: str) -> None:
+    frames = getattr(im, "n_frames", 1)
+    if frames > 1 and im.format in _ANIMATED_FORMATS:
+        raise ValueError(
+            f"cannot read image {str(path)!r}: it is an animation of {frames} frames, not one image{animation_hint}"
+        )
+
+
+_IMAGE_HINT = (
+    "; an animation or video is not an image: read it with read_video (on the command line, --init-video "
+    "continues it), or save the one frame wanted as a still image"
+)
+
+
+def check_image(path: str | os.PathLike) -> None:
+    """Raise as :func:`read_image` would for a file that is not one still image (an animation, a video, a
+    damaged or unknown file), without making its tensor: decoded by Pillow only."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            _refuse_animation(path, im, _IMAGE_HINT)
+            im.load()
+    except (UnidentifiedImageError, OSError) as err:
+        video = _IMAGE_HINT if path.suffix.lower() in READ_VIDEO_SUFFIXES else ""
+        raise ValueError(f"cannot read image {str(path)!r}: {err}{video}") from err
+
+
 def _load_rgb(path: Path, animation_hint: str = "") -> np.ndarray:
     """``path`` as ``uint8 (H, W, 3)``; a ValueError naming it for an animation (GIF, APNG, WebP), whose
     first frame alone would be taken without a word, ``animation_hint`` saying what to do instead."""
@@ -529,12 +563,7 @@ def _load_rgb(path: Path, animation_hint: str = "") -> np.ndarray:
 
     try:
         with Image.open(path) as im:
-            frames = getattr(im, "n_frames", 1)
-            if frames > 1:
-                raise ValueError(
-                    f"cannot read image {str(path)!r}: it is an animation of {frames} frames, not one "
-                    f"image{animation_hint}"
-                )
+            _refuse_animation(path, im, animation_hint)
             if im.mode.startswith("I;16") or im.mode == "I":  # 16-bit greyscale: convert("RGB") clips at 255
                 grey = np.asarray(im, dtype=np.float64) / 257.0
                 return np.repeat(np.clip(np.rint(grey), 0, 255).astype(np.uint8)[..., None], 3, axis=-1)
@@ -552,11 +581,7 @@ def read_image(path: str | os.PathLike) -> torch.Tensor:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"image not found: {str(path)!r}")
-    hint = (
-        "; an animation or video is not an image: read it with read_video (on the command line, --init-video "
-        "continues it), or save the one frame wanted as a still image"
-    )
-    return from_uint8_frames(_load_rgb(path, hint)[None])[:, :, 0]
+    return from_uint8_frames(_load_rgb(path, _IMAGE_HINT)[None])[:, :, 0]
 
 
 def resize_video(video: torch.Tensor, size: int | Sequence[int]) -> torch.Tensor:

@@ -103,10 +103,10 @@ def _check_input_file(flag: str, path: str, *, folder_ok: bool) -> None:
     if p.is_dir() and not folder_ok:
         raise IsADirectoryError(f"{flag} {path!r} is a folder; give an image file")
     if flag != "--init-video" and p.is_file():
-        from streamt2v.io.video import read_image
+        from streamt2v.io.video import check_image
 
         try:  # an animation, a video or a damaged file: said now, not after the model has loaded
-            read_image(p)
+            check_image(p)
         except ValueError as err:
             raise ValueError(f"{flag}: {err}") from None
 
