@@ -112,6 +112,12 @@ def test_resume_state_reproduces(model, colour_match):
     assert [c.index for c in rest] == [c.index for c in full[k:]]
     for a, b in zip(rest, full[k:]):
         assert torch.equal(a.frames, b.frames)
+    # a hand-made state's prompt with the spaces a schedule strips: still the anchor's prompt (matching was
+    # switched off by the comparison, without a word)
+    spaced = StreamState(k, state.tail, state.anchor, " a cat ")
+    again = list(stream(model, "a cat", cfg, resume=spaced))
+    assert all(torch.equal(a.frames, b.frames) for a, b in zip(again, full[k:]))
+    assert {c.anchor_prompt for c in again} == {"a cat"}
 
 
 def test_anchor_colour_match_pulls_streamed_chunks_to_the_anchor_colours(model):

@@ -143,7 +143,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--anchor-colour-match",
         type=float,
         metavar="S",
-        help="stage 2: blend each new chunk towards its colours histogram-matched to the anchor frame, "
+        help="stage 2: blend each new chunk under the anchor's prompt towards its colours histogram-matched "
+        "to the anchor frame, "
         "in [0, 1] (0 = off, 1 = fully matched; default: the model's, else 0)",
     )
     p.add_argument(

@@ -100,9 +100,9 @@ class StreamConfig:
     # frames continue the real frames rather than the model's regeneration of them. Not in the official
     # release (False there); see MODEL_CARD.md for what it does on the microworld models.
     cond_replacement: bool = False
-    # Stage 2: blend each new chunk towards its CIELAB histograms matched to the anchor frame's
-    # (pipeline/colour.py), so colour shifts do not compound from chunk to chunk; 0 = off (the official
-    # release), 1 = fully matched. See MODEL_CARD.md for what it does on the microworld models.
+    # Stage 2: blend each new chunk under the anchor's prompt towards its CIELAB histograms matched to the
+    # anchor frame's (pipeline/colour.py), so colour shifts do not compound from chunk to chunk; 0 = off
+    # (the official release), 1 = fully matched. See MODEL_CARD.md for what it does on the microworld models.
     anchor_colour_match: float = 0.0
     # Stage 2: SDEdit strength of each chunk's start. 1 = pure noise (the official release); below 1 the
     # chunk starts from its conditioning frames' latents, the new frames' slots holding the last one's,
@@ -187,7 +187,7 @@ class StreamState:
     next_chunk: int
     tail: torch.Tensor  # (1, 3, <=F_cond, H, W)
     anchor: torch.Tensor  # (1, 3, 1, H, W)
-    anchor_prompt: str
+    anchor_prompt: str  # the anchor's (stripped, as a schedule's): chunks under it are colour-matched
 
 
 def _module_device_dtype(module: torch.nn.Module) -> tuple[torch.device, torch.dtype]:
@@ -508,7 +508,7 @@ def stream(
                 "anchor_image is not used when resuming: the stream continues with the resume state's anchor "
                 "(set StreamState.anchor to change it)"
             )
-        tail, anchor, anchor_prompt = resume.tail.clone(), resume.anchor.clone(), resume.anchor_prompt
+        tail, anchor, anchor_prompt = resume.tail.clone(), resume.anchor.clone(), resume.anchor_prompt.strip()
         first = resume.next_chunk
     else:
         tail, anchor, anchor_prompt = None, anchor0, schedule.prompt_at(0)
