@@ -62,6 +62,7 @@ def test_library_bad_arguments_raise_before_scoring(monkeypatch, tmp_path):
             ValueError,
             "chunk boundaries must be frame indices >= 1, got [0]",
         ),
+        (dict(prompts=[""], metrics="probes"), ValueError, "prompts[0] must be a non-empty str, got ''"),
         (
             dict(prompts=[None], metrics="clip", clip_model=folder),
             TypeError,

@@ -27,6 +27,8 @@ def test_a_prompts_file_that_does_not_hold_strings_is_refused_naming_the_file(vi
             "prompts file '{}': the entry 'b' is null, not a string",
         ),
         ("bad.json", "not json", "prompts file '{}' is not valid JSON (Expecting value: line 1 column 1"),
+        # found up front, not as the video's failure after its other metrics
+        ("blank.json", '{"a.mp4": " ", "b": "y"}', "prompts file '{}': the entry 'a.mp4' is an empty prompt"),
         (
             "latin.txt",
             b"a r\xe9d circle\nx\n",

@@ -226,6 +226,8 @@ def _json_prompt(value: object, where: str, path: Path) -> str:
         raise ValueError(
             f"prompts file {str(path)!r}: {where} is {json.dumps(value)}, not a string; prompts are JSON strings"
         )
+    if not value.strip():  # found before any video is read, not as that video's failure after its MAWE
+        raise ValueError(f"prompts file {str(path)!r}: {where} is an empty prompt; give the video's prompt")
     return value
 
 
@@ -445,14 +447,15 @@ def evaluate_videos(
             )
     if names is not None and len(names) != len(videos):
         raise ValueError(f"got {len(videos)} video(s) but {len(names)} name(s)")
+    if prompts is not None and {"clip", "probes"} & set(chosen):  # the metrics that read them
+        for j, p in enumerate(prompts):
+            check_prompt(p, f"prompts[{j}]")
     scorer = None
     if "clip" in chosen:
         if prompts is None:
             raise ValueError("the clip metric needs prompts (one per video)")
         if clip_model is None:
             raise ValueError("the clip metric needs a CLIP model (a local folder or a hub id)")
-        for j, p in enumerate(prompts):
-            check_prompt(p, f"prompts[{j}]")
         check_batch_size(clip_batch_size, "clip_batch_size")
         scorer = clip_model if isinstance(clip_model, ClipScorer) else load_clip(clip_model)
 

@@ -331,6 +331,7 @@ def measure_long(
     (:func:`measure_windows`): ``{"prompt", "seed", "num_frames", "window", "windows": [figures...]}``."""
     from tqdm.auto import tqdm
 
+    prompts = list(prompts)  # iterated twice: a generator would be spent by the check
     for prompt, _ in prompts:
         check_prompt(prompt)
     rows = []
