@@ -250,9 +250,9 @@ def packets_frame_rate(
 
 
 def frame_rate(path: Path) -> float:
-    """A video's frame rate (8 where the file gives none), from the check when it probed the file; else
-    from its container, and for a GIF or a Matroska/WebM file from the packets a sample of the default
-    :class:`ClipSpec` can reach (:func:`probe_video`)."""
+    """A video's frame rate (8 where the file gives none), from the check when it probed the file; else from
+    its container, and for a GIF or a Matroska/WebM/MP4/MOV file from the packets a sample of the
+    default :class:`ClipSpec` can reach (:func:`probe_video`)."""
     import av
 
     stat = path.stat()
@@ -265,7 +265,7 @@ def frame_rate(path: Path) -> float:
                 fps = stream_frame_rate(stream)
         except (av.error.FFmpegError, OSError, IndexError) as err:
             raise ValueError(f"cannot read video {str(path)!r}: {decode_error_reason(err)}") from err
-        if from_packets:  # a GIF's rate is that of its delays, a Matroska one's may be nominal: the packets
+        if from_packets:  # a GIF's rate is that of its delays, a Matroska/MP4 one's not its frames' mean
             spec = ClipSpec()
             fps = probe_video(path, 1, spec.max_start + spec.num_frames).fps
         _RATES[key] = fps
