@@ -262,10 +262,10 @@ def _train_locked(
     export: bool,
 ) -> TrainResult:
     """:func:`train`, its run folder held."""
-    # The main process first: it holds the folder (the others of a second launch on it must not read the run
-    # another launch writes), and it sets a damaged checkpoint aside, which the others raced it to rename.
+    check_out_dir(out, recipe, resume)
+    # The main process first: it holds the folder (the others of a second launch on it must not read the
+    # checkpoints another launch writes), and it alone sets a damaged checkpoint aside (two renames failed)
     with run.accelerator.main_process_first():
-        check_out_dir(out, recipe, resume)
         found = resume_checkpoint(run.checkpoints) if resume else None
     start, resumed = 0, None
     if found is not None:
