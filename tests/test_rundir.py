@@ -245,6 +245,7 @@ def test_a_run_removed_as_empty_is_never_seen_half_deleted(tmp_path, monkeypatch
     release = locks.release
 
     def release_then_resume(fh, **kwargs):
+        assert not (path / "chunks").exists()  # gone under the lock: a new run made here keeps its own
         release(fh, **kwargs)
         try:
             seen.append(RunDir.open(path))
@@ -254,6 +255,29 @@ def test_a_run_removed_as_empty_is_never_seen_half_deleted(tmp_path, monkeypatch
     monkeypatch.setattr(locks, "release", release_then_resume)
     assert run.remove_if_empty() and not path.exists()
     assert len(seen) == 1 and not isinstance(seen[0], RunDir), seen
+
+
+def test_a_resume_that_opened_a_run_removed_before_its_lock_finds_no_run(tmp_path):
+    """A resume opens the run, then locks it: a run removed as empty in between (by its holder) was
+    resumed without its config, manifest and chunks (the lock made a new lock file), or failed on the lock
+    file with a bare FileNotFoundError when the folder was gone. Both say there is nothing to resume."""
+    path = tmp_path / "r"
+    run = RunDir.create(path, {"a": 1}, num_chunks=2)
+    opened = RunDir.open(path)
+    assert run.remove_if_empty() and not path.exists()
+    with pytest.raises(
+        FileNotFoundError, match=r"'.*r' was removed while it was opened: .* nothing to resume"
+    ):
+        opened.lock()
+    # the folder still there (another process's lock file kept it), its run files gone
+    run = RunDir.create(path, {"a": 1}, num_chunks=2)
+    opened = RunDir.open(path)
+    run.unlock()
+    for name in ("config.json", "manifest.json"):
+        (path / name).unlink()
+    with pytest.raises(FileNotFoundError, match="was removed while it was opened"):
+        opened.lock()
+    assert not (path / ".lock").exists() and opened._lock is None
 
 
 def test_reserved_run_dirs_never_collide(tmp_path):

@@ -29,6 +29,7 @@ continuing from the last chunk reproduces the uninterrupted run exactly.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -246,15 +247,26 @@ class RunDir:
         self.damaged: tuple[int, str] | None = None
 
     # -- ownership -------------------------------------------------------------------------------
-    def lock(self) -> RunDir:
+    def lock(self, *, existing: bool = True) -> RunDir:
         """Take the run for this process (see module docstring); :class:`RunInUseError` naming the other
-        process when one holds it. Held until :meth:`unlock` or the process ends."""
+        process when one holds it. Held until :meth:`unlock` or the process ends. ``existing``: the run was
+        opened, and is refused if it was removed meanwhile (stopped before its first chunk, by its holder)."""
         if self._lock is not None:
             return self
+        gone = FileNotFoundError(
+            f"run directory {str(self.path)!r} was removed while it was opened: its run stopped before its first "
+            "chunk, so there is nothing to resume; start the run again"
+        )
         try:
             self._lock = locks.acquire(self.path / LOCK)
         except locks.LockedError as err:
             raise _in_use(self.path, err.holder) from None
+        except FileNotFoundError:  # the folder itself is gone
+            raise gone from None
+        if existing and not (self.path / CONFIG).is_file():
+            locks.release(self._lock, remove=True)
+            self._lock = None
+            raise gone
         self._remove_stale_temporaries()
         return self
 
@@ -340,7 +352,7 @@ class RunDir:
         }
         # Locked before anything is written: another process creating a run here at the same moment is
         # refused (RunInUseError) instead of both writing config.json.
-        run = cls(path, config, manifest).lock()
+        run = cls(path, config, manifest).lock(existing=False)
         try:
             cls._check_holds_no_run(path)  # again, now that no other process can be creating it
         except BaseException:
@@ -530,19 +542,18 @@ class RunDir:
         if others:
             return False
         # The run's files go while the lock is held, and the lock file last, by its holder: a --resume of
-        # this folder starting meanwhile waits for the lock, then finds no run, instead of a run half deleted.
+        # this folder that takes the lock after that finds no run (lock()), not a run half deleted, and a
+        # new run made here meanwhile keeps its chunks/.
         for name in (CONFIG, MANIFEST):
             (self.path / name).unlink(missing_ok=True)
+        if chunks.is_dir():
+            chunks.rmdir()
         lock, self._lock = self._lock, None
         if lock is None:  # not locked (a platform without flock): no one else's lock file to spare
             (self.path / LOCK).unlink(missing_ok=True)
         locks.release(lock, remove=True)
-        try:
-            if chunks.is_dir():
-                chunks.rmdir()
+        with contextlib.suppress(OSError):  # another process's lock file, made since: the folder is its now
             self.path.rmdir()
-        except OSError:  # another process's lock file, made since: the folder is now its to use or remove
-            pass
         return True
 
     def save_config(self, config: dict[str, Any]) -> None:
