@@ -162,7 +162,7 @@ def regenerate_streaming(
         next_chunk=1,
         tail=video[:, :, first - cfg.cond_frames : first].clone(),
         anchor=video[:, :, :1].clone(),
-        anchor_prompt=prompt,
+        anchor_prompt=prompt.strip(),  # as the schedule of the prompt holds it
     )
     chunks = StreamingT2VPipeline(model).stream(prompt, num_frames, resume=state, seed=seed, **options)
     return torch.cat([video[:, :, :first], *(c.frames for c in chunks)], dim=2)
@@ -193,7 +193,7 @@ def generate_without_cam(
             next_chunk=k,
             tail=unrelated[:, :, start - f_cond : start].clone(),
             anchor=anchor,
-            anchor_prompt=prompt,
+            anchor_prompt=prompt.strip(),
         )
         chunk = next(iter(stream(model, prompt, cfg, resume=state)))
         out.append(chunk.frames)

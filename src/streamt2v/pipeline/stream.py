@@ -187,7 +187,7 @@ class StreamState:
     next_chunk: int
     tail: torch.Tensor  # (1, 3, <=F_cond, H, W)
     anchor: torch.Tensor  # (1, 3, 1, H, W)
-    anchor_prompt: str  # the anchor's (stripped, as a schedule's): chunks under it are colour-matched
+    anchor_prompt: str  # the anchor's, as the schedule holds it: chunks under it are colour-matched
 
 
 def _module_device_dtype(module: torch.nn.Module) -> tuple[torch.device, torch.dtype]:
@@ -508,7 +508,7 @@ def stream(
                 "anchor_image is not used when resuming: the stream continues with the resume state's anchor "
                 "(set StreamState.anchor to change it)"
             )
-        tail, anchor, anchor_prompt = resume.tail.clone(), resume.anchor.clone(), resume.anchor_prompt.strip()
+        tail, anchor, anchor_prompt = resume.tail.clone(), resume.anchor.clone(), resume.anchor_prompt
         first = resume.next_chunk
     else:
         tail, anchor, anchor_prompt = None, anchor0, schedule.prompt_at(0)
