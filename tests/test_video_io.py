@@ -456,7 +456,7 @@ def test_an_animated_webp_says_ffmpeg_cannot_decode_it_and_how_to_convert_it(tmp
 def test_a_cameras_jpeg_with_a_preview_image_is_one_image(tmp_path):
     """Pillow opens a JPEG carrying extra MPF pictures (a camera's large preview) as MPO of 2 frames: it was
     refused as an animation by read_image, and before the model by generate's --init-image check."""
-    from PIL import Image
+    from PIL import Image, features
 
     from streamt2v.io.video import check_image
 
@@ -465,6 +465,13 @@ def test_a_cameras_jpeg_with_a_preview_image_is_one_image(tmp_path):
     with Image.open(tmp_path / "photo.jpg") as im:
         assert (im.format, im.n_frames) == ("MPO", 2)  # the case at hand
     check_image(tmp_path / "photo.jpg")
+    if features.check(
+        "avif"
+    ):  # an animation of a format the refusal did not list was taken as its first frame
+        frames = [Image.fromarray(np.full((16, 16, 3), v, np.uint8)) for v in (0, 120, 240)]
+        frames[0].save(tmp_path / "anim.avif", save_all=True, append_images=frames[1:], duration=100)
+        with pytest.raises(ValueError, match=r"anim.avif': it is an animation of 3 frames"):
+            check_image(tmp_path / "anim.avif")
     assert (
         abs(to_uint8_frames(read_image(tmp_path / "photo.jpg")[:, :, None])[0, 0, 0].astype(int) - 200).max()
         <= 2

@@ -523,13 +523,13 @@ def _upright(frame: np.ndarray, rotation: float) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(frame, k=turns)) if turns else frame
 
 
-# Pillow's formats whose frames are an animation (not an MPO JPEG's previews, a multi-page TIFF's pages)
-_ANIMATED_FORMATS = ("GIF", "PNG", "WEBP")
+# Pillow's formats of several pictures that are not an animation: an MPO JPEG's previews, a TIFF's pages
+_STILL_FORMATS = ("MPO", "TIFF")
 
 
 def _refuse_animation(path: Path, im: Any, animation_hint: str) -> None:
     frames = getattr(im, "n_frames", 1)
-    if frames > 1 and im.format in _ANIMATED_FORMATS:
+    if frames > 1 and im.format not in _STILL_FORMATS:  # GIF, APNG, WebP, AVIF, FLI...
         raise ValueError(
             f"cannot read image {str(path)!r}: it is an animation of {frames} frames, not one image{animation_hint}"
         )
