@@ -61,3 +61,14 @@ def test_the_help_says_a_step_takes_the_batch_of_every_process(capsys):
         main(["train", "--help"])
     said = " ".join(capsys.readouterr().out.split())
     assert "--batch-size × --grad-accum × the launcher's processes" in said
+
+
+def test_a_rank_left_in_the_environment_of_one_process_hides_no_message(tmp_path, monkeypatch, caplog):
+    """The main-process filter trusted RANK alone before a process group exists: a job environment that
+    left RANK=1 behind (no WORLD_SIZE, so one process) hid every INFO and WARNING line of the run."""
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    argv = ["train", "vae", "--out", str(tmp_path / "run"), *TINY_VAE, "--steps", "1", "--no-progress"]
+    with caplog.at_level("INFO"):
+        assert main(argv) == 0
+    assert "vae: steps 1 to 1, 1 sample each (--batch-size 1 × --grad-accum 1 × 1 process)" in caplog.text

@@ -182,11 +182,12 @@ class _MainProcessOnly(logging.Filter):
 
         if record.levelno >= logging.ERROR:
             return True
-        # the launcher's RANK until the process group is made (torchrun and accelerate launch set it)
-        rank = (
-            dist.get_rank() if dist.is_available() and dist.is_initialized() else os.environ.get("RANK", "0")
-        )
-        return str(rank) == "0"
+        if dist.is_available() and dist.is_initialized():
+            return dist.get_rank() == 0
+        # the launcher's RANK until the process group is made (torchrun and accelerate launch set both); a
+        # RANK left in a job's environment without a WORLD_SIZE > 1 is a single process, which says all
+        several = os.environ.get("WORLD_SIZE", "1").strip() not in ("", "0", "1")
+        return not several or os.environ.get("RANK", "0").strip() == "0"
 
 
 @contextmanager

@@ -307,3 +307,20 @@ def resume_checkpoint(root: Path) -> tuple[Path, dict[str, Any]] | None:
         f"cannot resume: {first_error or f'{pointer} names no checkpoint'}, and no earlier checkpoint in {root} "
         "is complete; delete the folder's checkpoints/ to start over"
     )
+
+
+def resume_main_first(accelerator: Any, root: Path) -> tuple[Path, dict[str, Any]] | None:
+    """:func:`resume_checkpoint` of ``root``, read by the main process of a launch first and by the others
+    after it: the main process holds the folder (the others of a second launch on it must not read the
+    checkpoints another launch writes), and it alone sets a damaged checkpoint aside (two renames failed).
+    An error is raised after the block, so a main process that fails still reaches the barrier the others
+    wait at: they then read the same files and fail alike, naming the cause (not a peer's closed connection)."""
+    found, failed = None, None
+    with accelerator.main_process_first():
+        try:
+            found = resume_checkpoint(root)
+        except Exception as err:
+            failed = err
+    if failed is not None:
+        raise failed
+    return found

@@ -39,7 +39,7 @@ from streamt2v.microworld.dataset import collate
 from streamt2v.signals import interrupts_held
 from streamt2v.train.checkpoint import (
     prune_checkpoints,
-    resume_checkpoint,
+    resume_main_first,
     save_checkpoint,
     set_rng_state,
 )
@@ -263,10 +263,7 @@ def _train_locked(
 ) -> TrainResult:
     """:func:`train`, its run folder held."""
     check_out_dir(out, recipe, resume)
-    # The main process first: it holds the folder (the others of a second launch on it must not read the
-    # checkpoints another launch writes), and it alone sets a damaged checkpoint aside (two renames failed)
-    with run.accelerator.main_process_first():
-        found = resume_checkpoint(run.checkpoints) if resume else None
+    found = resume_main_first(run.accelerator, run.checkpoints) if resume else None
     start, resumed = 0, None
     if found is not None:
         resumed, checkpoint = found
@@ -291,7 +288,8 @@ def _train_locked(
     run.prepare_folder(start)
     if run.main and start < cfg.steps:  # a launcher that starts fewer processes than asked says nothing
         b, a, w = cfg.batch_size, cfg.grad_accum, run.world
-        each = f"{b * a * w} samples each (--batch-size {b} × --grad-accum {a} × {w} process{'es' * (w > 1)})"
+        each = f"{_count(b * a * w, 'sample')} each (--batch-size {b} × --grad-accum {a} × {w} process"
+        each += f"{'es' * (w > 1)})"
         logger.info("%s: steps %d to %d, %s", recipe.name, start + 1, cfg.steps, each)
     result = run.take_steps(loader, start, progress=progress)
     if export and run.main:
