@@ -8,6 +8,7 @@ half-written. A writer holds its output's lock (:func:`streamt2v.io.output_paths
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -258,10 +259,12 @@ class StreamingVideoWriter:
             try:
                 # The preview so far plus the new segment, unless the new one raises the common delay (every
                 # dts changes) or the preview is not the file this writer wrote last (removed meanwhile)
+                end = None
                 if self._segments and seg_delay <= max(self._delays) and self._preview_is_ours():
                     shift = self._end - (max(self._delays) - seg_delay)
-                    end = _append_segment(self.preview_path, seg, tmp, self._end, shift, segments[0])
-                else:
+                    with contextlib.suppress(FileNotFoundError):  # removed since it was looked at
+                        end = _append_segment(self.preview_path, seg, tmp, self._end, shift, segments[0])
+                if end is None:
                     end = _remux(segments, tmp, delays)
                 os.replace(tmp, self.preview_path)
             except BaseException:

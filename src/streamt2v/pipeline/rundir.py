@@ -262,6 +262,8 @@ class RunDir:
         except locks.LockedError as err:
             raise _in_use(self.path, err.holder) from None
         except FileNotFoundError:  # the folder itself is gone
+            if not existing:
+                raise
             raise gone from None
         if existing and not (self.path / CONFIG).is_file():
             locks.release(self._lock, remove=True)
@@ -546,8 +548,9 @@ class RunDir:
         # new run made here meanwhile keeps its chunks/.
         for name in (CONFIG, MANIFEST):
             (self.path / name).unlink(missing_ok=True)
-        if chunks.is_dir():
-            chunks.rmdir()
+        with contextlib.suppress(OSError):  # emptied above; a file made in it since keeps it (and the folder)
+            if chunks.is_dir():
+                chunks.rmdir()
         lock, self._lock = self._lock, None
         if lock is None:  # not locked (a platform without flock): no one else's lock file to spare
             (self.path / LOCK).unlink(missing_ok=True)
