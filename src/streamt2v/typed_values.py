@@ -5,11 +5,23 @@ from __future__ import annotations
 
 import math
 import numbers
+import operator
 import os
 from dataclasses import fields
 from typing import Any, get_args, get_origin, get_type_hints
 
 _BOOL_WORDS = {"true": True, "false": False}
+
+
+def as_index(value: object) -> int | None:
+    """``value`` as an int when it is an integer: an int, a numpy integer, a one-element integer tensor
+    (what ``operator.index`` takes), not a bool; None for anything else (a float 16.5 is not 16)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        return None
 
 
 def typed_value(value: Any, hint: Any) -> Any:

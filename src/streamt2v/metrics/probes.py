@@ -33,7 +33,6 @@ import functools
 import logging
 import math
 import numbers
-import operator
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -45,6 +44,7 @@ from tqdm.auto import tqdm
 from streamt2v.metrics.flow import VideoLike, as_uint8_frames
 from streamt2v.microworld.palette import COLOURS, SHAPES
 from streamt2v.microworld.render import shape_sdf
+from streamt2v.typed_values import as_index
 
 logger = logging.getLogger(__name__)
 
@@ -264,18 +264,6 @@ def mean_speed(segs: Sequence[FrameSegmentation], colours: Sequence[str]) -> flo
     return float(np.mean(speeds)) if speeds else math.nan
 
 
-def _is_index(value: object) -> bool:
-    """An integer frame index: an int, a numpy integer, a one-element integer tensor (``operator.index``
-    takes them all), not a bool nor a float (16.5 was taken as 16)."""
-    if isinstance(value, bool):
-        return False
-    try:
-        operator.index(value)
-    except TypeError:
-        return False
-    return True
-
-
 def jump_ratio(segs: list[FrameSegmentation], colours: Sequence[str], boundaries: Sequence[int]) -> float:
     """Mean centre displacement into each boundary frame over the median displacement inside chunks."""
     t = len(segs)
@@ -338,7 +326,7 @@ def probe_video(
         if isinstance(boundaries, (str, bytes)) or not isinstance(boundaries, Iterable):
             raise TypeError(f"boundaries must be a list of frame indices, () or None, got {boundaries!r}")
         boundaries = list(boundaries)
-        if not all(_is_index(b) for b in boundaries):
+        if any(as_index(b) is None for b in boundaries):
             raise TypeError(f"boundaries must be frame indices (ints), got {boundaries!r}")
     segs = segment_video(video, progress=progress)
     if boundaries is None:

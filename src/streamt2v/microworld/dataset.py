@@ -11,7 +11,6 @@ Training scene seeds lie in ``[0, 2**31)``; evaluation seeds (:data:`EVAL_PROMPT
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +22,7 @@ from torch.utils.data import Dataset, IterableDataset, get_worker_info
 from streamt2v.arguments import Arg, ArgumentValueError
 from streamt2v.microworld.captions import caption_for, parse_caption
 from streamt2v.microworld.render import FRAME_LIMIT, SceneSpec, render, sample_scene
+from streamt2v.typed_values import as_index
 
 TRAIN_SEED_LIMIT = 2**31
 EVAL_SEED_BASE = 2**31
@@ -77,11 +77,8 @@ def _check_seed(seed: int) -> None:
 
 def _check_index(index: object) -> int:
     """``index`` as an int; a float (1.5 drew sample 1), a bool, a str or a slice is a TypeError."""
-    try:
-        value = operator.index(index)  # type: ignore[arg-type]
-    except TypeError:
-        value = None
-    if value is None or isinstance(index, bool):
+    value = as_index(index)
+    if value is None:
         raise TypeError(f"a sample index must be an int, got {type(index).__name__} {index!r}")
     if not 0 <= value < INDEX_LIMIT:
         raise IndexError(f"sample index must be in [0, 2**64), got {value}")

@@ -43,10 +43,8 @@ class PromptSchedule:
     sources: tuple[str | None, ...] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        # lists as given by a caller (``PromptSchedule([(0, "a"), (8, "b")])``) are kept as tuples: a list
-        # made the schedule unhashable and unequal to the same schedule of tuples
-        if isinstance(self.entries, list):
-            object.__setattr__(self, "entries", tuple(self.entries))
+        # lists as given by a caller (``PromptSchedule([[0, "a"], [8, "b"]])``) are kept as tuples (below for
+        # the entries): a list made the schedule unhashable and unequal to the same schedule of tuples
         if isinstance(self.sources, list):
             object.__setattr__(self, "sources", tuple(self.sources))
         if not self.entries:

@@ -288,8 +288,8 @@ def _train_locked(
     run.prepare_folder(start)
     if run.main and start < cfg.steps:  # a launcher that starts fewer processes than asked says nothing
         b, a, w = cfg.batch_size, cfg.grad_accum, run.world
-        each = f"{_count(b * a * w, 'sample')} each (--batch-size {b} × --grad-accum {a} × {w} process"
-        each += f"{'es' * (w > 1)})"
+        processes = f"{w} process" + ("es" if w > 1 else "")
+        each = f"{_count(b * a * w, 'sample')} each (--batch-size {b} × --grad-accum {a} × {processes})"
         logger.info("%s: steps %d to %d, %s", recipe.name, start + 1, cfg.steps, each)
     result = run.take_steps(loader, start, progress=progress)
     if export and run.main:
