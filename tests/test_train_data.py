@@ -456,6 +456,28 @@ def test_videos_in_linked_folders_are_seen_and_paths_from_the_wrong_folder_are_e
         VideoFolderDataset(tmp_path / "videos", tmp_path / "caps.csv", ClipSpec(num_frames=2, size=16))
 
 
+def test_links_to_missing_files_are_named_as_links(tmp_path, caplog):
+    """A folder of links into a dataset that moved (or a disk not mounted): a captioned link was 'names
+    file(s) not in videos' of a file ``ls`` lists there, and an uncaptioned one was left out unsaid."""
+    import logging
+
+    (tmp_path / "videos").mkdir()
+    write_video(tmp_path / "videos" / "a.mp4", 4)
+    (tmp_path / "videos" / "b.mp4").symlink_to(tmp_path / "gone" / "b.mp4")
+    (tmp_path / "caps.csv").write_text("file,caption\na.mp4,red\nb.mp4,blue\n")
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"names file\(s\) not in .*videos: \['b.mp4'\] \(line 3\); 'b.mp4' is a link to .*gone/b.mp4, "
+        "which does not exist$",
+    ):
+        VideoFolderDataset(tmp_path / "videos", tmp_path / "caps.csv", ClipSpec(num_frames=2, size=16))
+    (tmp_path / "caps.csv").write_text("file,caption\na.mp4,red\n")
+    with caplog.at_level(logging.INFO, logger="streamt2v.train.data"):
+        ds = VideoFolderDataset(tmp_path / "videos", tmp_path / "caps.csv", ClipSpec(num_frames=2, size=16))
+    assert ds.files == ["a.mp4"]
+    assert "; not used: 1 link to a missing file ('b.mp4')" in caplog.text
+
+
 @pytest.mark.parametrize("recipe_name", ["vae", "base image_batch=1", "base latent_cache=2"])
 def test_a_resume_after_the_videos_changed_says_so(tmp_path, caplog, request, recipe_name):
     """Moving a video out (or recaptioning one) and resuming continued with other samples, silently; with

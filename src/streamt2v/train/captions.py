@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,46 @@ def named_at(names: list[str], lines: dict[str, str]) -> str:
     names them."""
     where = [lines[f] for f in names[:5] if f in lines]
     return f"{names[:5]}" + (f" ({', '.join(where)})" if where else "")
+
+
+def check_every_video_captioned(
+    folder: Path, videos: dict[str, Path], caps: dict[str, str], lines: dict[str, str], captions: str | Path
+) -> None:
+    """Every video found in ``folder`` (``videos``: file key -> path) must have a caption in ``caps`` and
+    every captioned name a file there; the error names the first five of either, with the likely cause (a
+    misspelt name is in both lists, a name given from the working folder, a letter's case, a broken link)."""
+    missing = sorted(v for v in videos if v not in caps)
+    absent = [f for f in caps if f not in videos and not (folder / f).is_file()]
+    if missing:
+        # a misspelt name shows up in both lists: name both, so the two spellings can be compared
+        also = f"; it names file(s) not in {folder}: {named_at(absent, lines)}" if absent else ""
+        for a in absent:  # videos/a.mp4 for --data videos: a name from the working folder
+            parts = a.split("/")
+            tail = next(
+                ("/".join(parts[k:]) for k in range(1, len(parts)) if "/".join(parts[k:]) in videos), None
+            )
+            if tail is not None:
+                also += (
+                    f" (names in the captions file are relative to the video folder: {a!r} is {tail!r} there)"
+                )
+                break
+        spelt = {a.lower(): a for a in absent}
+        cased = [(m, spelt[m.lower()]) for m in missing if m.lower() in spelt]
+        if cased:
+            also += f" (file names are case-sensitive: {cased[0][0]!r} in the folder, {cased[0][1]!r} in the captions)"
+        raise ValueError(f"no caption for video(s) {missing[:5]} in {captions} ({len(missing)} in all){also}")
+    if absent:
+        # a link whose target is gone (a dataset moved or unmounted) is listed by ls: say what it points to
+        broken = next((a for a in absent if (folder / a).is_symlink()), None)
+        raise FileNotFoundError(
+            f"{captions} names file(s) not in {folder}: {named_at(absent, lines)}"
+            + (f" ({len(absent)} in all)" if len(absent) > 5 else "")
+            + (
+                f"; {broken!r} is a link to {os.readlink(folder / broken)}, which does not exist"
+                if broken
+                else ""
+            )
+        )
 
 
 def _json_caption_rows(p: Path, text: str) -> list[tuple[Any, Any, Any]]:

@@ -47,7 +47,7 @@ from streamt2v.io.video import (
     no_video_stream,
 )
 from streamt2v.microworld.dataset import ClipSpec
-from streamt2v.train.captions import caption_rows, file_key, named_at
+from streamt2v.train.captions import caption_rows, check_every_video_captioned, file_key
 from streamt2v.train.run_folder import is_run_folder
 
 
@@ -342,11 +342,14 @@ class VideoFolderDataset(Dataset):
         # the run's next sample (which makes the dataset again) and its resumes as videos without a caption
         runs: list[str] = []
         is_run = functools.cache(is_run_folder)
+        broken: list[str] = []  # links to files that are gone, unless captioned (then an error says so)
         for path in folder_files(self.folder):
-            if not path.is_file():
-                continue
             rel = path.relative_to(self.folder)
             key = file_key(rel.as_posix())
+            if not path.is_file():
+                if not path.exists() and key not in caps:
+                    broken.append(key)
+                continue
             if key not in caps and any(is_run(path.parents[k]) for k in range(len(rel.parts) - 1)):
                 runs.append(key)
             elif path.suffix.lower() not in READ_VIDEO_SUFFIXES:
@@ -362,37 +365,7 @@ class VideoFolderDataset(Dataset):
                 )
             else:
                 videos[key] = path
-        missing = sorted(v for v in videos if v not in caps)
-        absent = [f for f in caps if f not in videos and not (self.folder / f).is_file()]
-        if missing:
-            # a misspelt name shows up in both lists: name both, so the two spellings can be compared
-            also = f"; it names file(s) not in {self.folder}: {named_at(absent, lines)}" if absent else ""
-            for a in absent:  # videos/a.mp4 for --data videos: a name from the working folder
-                parts = a.split("/")
-                tail = next(
-                    ("/".join(parts[k:]) for k in range(1, len(parts)) if "/".join(parts[k:]) in videos), None
-                )
-                if tail is not None:
-                    also += (
-                        f" (names in the captions file are relative to the video folder: {a!r} is "
-                        f"{tail!r} there)"
-                    )
-                    break
-            spelt = {a.lower(): a for a in absent}
-            cased = [(m, spelt[m.lower()]) for m in missing if m.lower() in spelt]
-            if cased:
-                also += (
-                    f" (file names are case-sensitive: {cased[0][0]!r} in the folder, "
-                    f"{cased[0][1]!r} in the captions)"
-                )
-            raise ValueError(
-                f"no caption for video(s) {missing[:5]} in {captions} ({len(missing)} in all){also}"
-            )
-        if absent:
-            raise FileNotFoundError(
-                f"{captions} names file(s) not in {self.folder}: {named_at(absent, lines)}"
-                + (f" ({len(absent)} in all)" if len(absent) > 5 else "")
-            )
+        check_every_video_captioned(self.folder, videos, caps, lines, captions)
         if not caps:
             raise ValueError(f"{captions} lists no videos")
         # each group with why it is left out: a hidden video for having no caption, another file for being
@@ -404,6 +377,7 @@ class VideoFolderDataset(Dataset):
                 (hidden, ("hidden video file without a caption", "hidden video files without a caption")),
                 (others, ("file that is not a video", "files that are not videos")),
                 (runs, ("file in a training run's folder", "files in training runs' folders")),
+                (broken, ("link to a missing file", "links to missing files")),
             )
             if names
         ]
@@ -411,7 +385,9 @@ class VideoFolderDataset(Dataset):
             os.path.abspath(self.folder),
             os.path.abspath(captions),
             len(caps),
-            *map(len, (hidden, others)),  # not the runs': a run inside the folder adds files as it goes
+            *map(
+                len, (hidden, others, broken)
+            ),  # not the runs': a run inside the folder adds files as it goes
         )
         if said not in _SAID_FOLDERS:  # once: sample videos build the dataset again
             _SAID_FOLDERS.add(said)
