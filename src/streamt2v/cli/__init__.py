@@ -23,7 +23,7 @@ from contextlib import ExitStack, contextmanager, nullcontext
 from typing import NoReturn, TextIO
 
 from streamt2v.arguments import NamesArguments
-from streamt2v.cli.interrupts import sigterm_as_interrupt
+from streamt2v.cli.interrupts import InterruptSaidElsewhere, sigterm_as_interrupt
 
 # Subcommand modules, in the order ``--help`` lists them.
 COMMANDS: tuple[str, ...] = ("generate", "enhance", "convert", "evaluate", "train", "assemble")
@@ -235,7 +235,8 @@ def _run(argv: list[str] | None, *, as_program: bool) -> int:
                 # (it killed the process by the signal instead of the exit status 143)
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
                 stop_signals_ignored.callback(signal.signal, signal.SIGTERM, signal.SIG_IGN)
-            say(f"interrupted{' (SIGTERM)' if terminated() else ''}{detail}")
+            if not isinstance(err, InterruptSaidElsewhere):
+                say(f"interrupted{' (SIGTERM)' if terminated() else ''}{detail}")
             return 143 if terminated() else 130
         except Exception as err:
             if args.verbose:

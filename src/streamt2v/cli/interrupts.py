@@ -30,6 +30,11 @@ RETRY_S = 0.02
 MAX_RETRIES = 50
 
 
+class InterruptSaidElsewhere(KeyboardInterrupt):
+    """Ends a command as an interrupt does (its clean-up, its exit status) without the "interrupted" line:
+    another process of the same launch says it (a training run's main process, with how to continue)."""
+
+
 def in_string_code(frame: FrameType | None, outside: Container[int] = ()) -> bool:
     """Whether ``frame`` or one of its callers runs the top level of code compiled from a string (the
     ``<module>`` of ``exec(text)`` or ``eval(text)``), which a KeyboardInterrupt must not leave; the walk

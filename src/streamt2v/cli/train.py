@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from streamt2v.cli import integer_at_least, say, user_path
+from streamt2v.cli.interrupts import InterruptSaidElsewhere
 
 # The recipe options that have a flag (FLAG, its type, its help): the flag's dest is the recipe field, passed
 # only when given. Any other option: --set KEY=VALUE.
@@ -240,7 +241,7 @@ def _train(args: argparse.Namespace) -> int:
     except KeyboardInterrupt as err:
         state = PartialState()
         if not state.is_main_process:  # under a launcher the main process alone says how to continue
-            raise KeyboardInterrupt() from None
+            raise InterruptSaidElsewhere() from None
         # main prints this as its one "interrupted" line
         lost = f"{err}; " if isinstance(err, TrainInterrupted) else ""
         raise KeyboardInterrupt(
