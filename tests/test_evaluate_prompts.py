@@ -16,7 +16,7 @@ def test_a_prompts_file_that_does_not_hold_strings_is_refused_naming_the_file(vi
     not UTF-8 failed with the decoder's message alone, naming neither the file nor --prompts."""
     from pathlib import Path
 
-    from streamt2v.metrics.evaluate import read_prompts
+    from streamt2v.metrics.prompts_file import read_prompts
 
     videos = [Path("a.mp4"), Path("b.mp4")]
     cases = [
@@ -59,7 +59,7 @@ def test_json_prompts_keyed_by_a_name_two_videos_share_are_refused(tmp_path, mon
     them apart, and a path key wins over a file name."""
     from pathlib import Path
 
-    from streamt2v.metrics.evaluate import read_prompts
+    from streamt2v.metrics.prompts_file import read_prompts
 
     monkeypatch.chdir(tmp_path)
     videos = [Path("runA/out.mp4"), Path("runB/out.mp4")]
@@ -98,7 +98,7 @@ def test_json_prompt_keys_that_match_no_video_are_said(tmp_path, monkeypatch, ca
     import logging
     from pathlib import Path
 
-    from streamt2v.metrics.evaluate import read_prompts
+    from streamt2v.metrics.prompts_file import read_prompts
 
     monkeypatch.chdir(tmp_path)
     p = tmp_path / "p.json"
@@ -114,7 +114,7 @@ def test_json_prompt_keys_that_match_no_video_are_said(tmp_path, monkeypatch, ca
     videos = [Path("runA/out.mp4"), Path("runB/b.mp4")]
     p.write_text('{"out.mp4": "a red circle", "runa/out.mp4": "a blue square", "b": "a green triangle"}')
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.evaluate"):
+    with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.prompts_file"):
         assert read_prompts(p, videos) == ["a red circle", "a green triangle"]
     assert [r.getMessage() for r in caplog.records] == [
         f"prompts file {str(p)!r}: 1 of its 3 keys matches no video scored here ('runa/out.mp4'), not used: "
@@ -123,12 +123,12 @@ def test_json_prompt_keys_that_match_no_video_are_said(tmp_path, monkeypatch, ca
     # many: a few named, and the count
     p.write_text(json.dumps({"b": "x", **{f"c{i}.mp4": "y" for i in range(5)}}))
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.evaluate"):
+    with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.prompts_file"):
         assert read_prompts(p, videos[1:]) == ["x"]
     assert "5 of its 6 keys match no video scored here ('c0.mp4', 'c1.mp4', 'c2.mp4', ...)" in caplog.text
     # every key used: nothing said
     caplog.clear()
     p.write_text('{"runA/out.mp4": "a red circle", "b.mp4": "a blue square"}')
-    with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.evaluate"):
+    with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.prompts_file"):
         assert read_prompts(p, videos) == ["a red circle", "a blue square"]
     assert caplog.records == []

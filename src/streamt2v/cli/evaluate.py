@@ -171,8 +171,8 @@ def run(args: argparse.Namespace) -> int:
         evaluate_videos,
         find_videos,
         parse_metrics,
-        read_prompts,
     )
+    from streamt2v.metrics.prompts_file import read_prompts
 
     if args.out:  # before any scoring, as generate and enhance check their outputs
         check_report_path(args.out)
