@@ -132,3 +132,71 @@ def test_json_prompt_keys_that_match_no_video_are_said(tmp_path, monkeypatch, ca
     with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.prompts_file"):
         assert read_prompts(p, videos) == ["a red circle", "a blue square"]
     assert caplog.records == []
+
+
+def test_jsonl_and_csv_prompts_files_are_read_as_such(tmp_path):
+    """A JSONL or CSV prompts file (the form of ``train --captions`` files) was read as text, one prompt per
+    line: each video's "prompt" was the whole line, ``{"file": "a.mp4", "prompt": ...}`` or ``a.mp4,...``,
+    scored without an error (a CSV header only shifted the count by one)."""
+    from pathlib import Path
+
+    from streamt2v.metrics.prompts_file import read_prompts
+
+    videos = [Path("v/a.mp4"), Path("v/b.mp4")]
+    want = ["a red circle, bouncing", "a blue square"]
+    files = {
+        "keyed.jsonl": '{"file": "b.mp4", "prompt": "a blue square"}\n\n{"file": "a", "prompt": "a red circle, bouncing"}\n',
+        "ordered.jsonl": '"a red circle, bouncing"\n"a blue square"\n',
+        "captions.jsonl": '{"video": "v/a.mp4", "caption": "a red circle, bouncing"}\n{"path": "b", "caption": "a blue square"}',
+        "keyed.csv": 'File,Prompt\nb.mp4,a blue square\na.mp4,"a red circle, bouncing"\n',
+        "ordered.csv": 'prompt\n"a red circle, bouncing"\n\na blue square\n',
+        "semicolon.csv": "file;caption\na.mp4;a red circle, bouncing\nb.mp4;a blue square\n",
+        "tabs.tsv": "caption\tfile\na red circle, bouncing\ta.mp4\na blue square\tb.mp4\n",
+        "objects.json": '[{"file": "b.mp4", "prompt": "a blue square"}, {"file": "a.mp4", "prompt": "a red circle, bouncing"}]',
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+        assert read_prompts(tmp_path / name, videos) == want, name
+    refused = {
+        "header.csv": (
+            "a.mp4,a red circle\nb.mp4,a blue square\n",
+            "its first line must be a header naming a 'prompt'",
+        ),
+        "comma.csv": (
+            "file,prompt\na.mp4,a red, circle\n",
+            "line 2 has 3 cells, its header 2: put a prompt holding a ','",
+        ),
+        "quote.csv": (
+            'file,prompt\na.mp4,"a red circle\nb.mp4,x\n',
+            "the prompt ending at line 3 runs over several lines",
+        ),
+        "twice.jsonl": (
+            '{"file": "a.mp4", "prompt": "x"}\n{"file": "a.mp4", "prompt": "y"}\n',
+            "line 2 names 'a.mp4' again (first at line 1)",
+        ),
+        "mixed.jsonl": ('"x"\n{"file": "b.mp4", "prompt": "y"}\n', "line 1 names no video, others do"),
+        "field.jsonl": ('{"file": "a.mp4", "text": "x"}\n', "line 1 has no 'prompt' or 'caption' field"),
+        "broken.jsonl": ('{"file": "a.mp4", "prompt": "x"\n', "line 1 is not valid JSON"),
+        "lines.json": ('"x"\n"y"\n', "one JSON value per line is JSON Lines: name the file .jsonl"),
+    }
+    for name, (text, message) in refused.items():
+        (tmp_path / name).write_text(text)
+        with pytest.raises(ValueError, match=re.escape(f"prompts file {str(tmp_path / name)!r}")) as err:
+            read_prompts(tmp_path / name, videos)
+        assert message in str(err.value), (name, str(err.value))
+
+
+def test_prompt_keys_match_file_names_in_either_unicode_form(tmp_path):
+    """macOS writes a file name decomposed (``u`` + a combining diaeresis), an editor the key composed
+    (``ü``): the video was refused as having no prompt, naming it and the unmatched key, which looked the
+    same."""
+    import unicodedata
+    from pathlib import Path
+
+    from streamt2v.metrics.prompts_file import read_prompts
+
+    video = Path("v") / unicodedata.normalize("NFD", "grün.mp4")
+    for key in ("grün.mp4", "grün", "v/grün.mp4"):
+        p = tmp_path / "p.json"
+        p.write_text(json.dumps({unicodedata.normalize("NFC", key): "a green circle"}))
+        assert read_prompts(p, [video]) == ["a green circle"], key

@@ -43,8 +43,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--prompts",
         type=user_path,
         metavar="FILE",
-        help="prompts, one per line in the order the videos are scored (or a JSON list, or {path or file name: "
-        "prompt}); used by clip and probes",
+        help="prompts: one per line in the order the videos are scored; a JSON list or {path or file name: "
+        "prompt}; JSONL or CSV (.csv, .tsv) entries with a file and a prompt (or caption), the file optional; "
+        "used by clip and probes",
     )
     p.add_argument(
         "--metrics",

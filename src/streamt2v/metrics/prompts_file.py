@@ -1,11 +1,25 @@
 """Reading ``streamt2v evaluate``'s prompts files (``--prompts``): one prompt per video, in the order the
-videos are scored or keyed by video (:func:`read_prompts`)."""
+videos are scored or keyed by video (:func:`read_prompts`).
+
+- ``.json``: a list (prompts in order, or ``{"file": ..., "prompt": ...}`` objects) or ``{video: prompt}``;
+- ``.jsonl``: one JSON value per line, a prompt (in order) or a ``{"file": ..., "prompt": ...}`` object;
+- ``.csv`` / ``.tsv``: a header naming a ``prompt`` column, and a ``file`` column to key the prompts by video
+  (in order without one); ``,``, ``;`` or tab separated;
+- anything else (``.txt``, a pipe): one prompt per line, in order.
+
+``caption`` is taken for ``prompt`` (``train --captions`` files), ``path`` or ``video`` for ``file``. Before
+JSONL and CSV were read as such, each of their lines was taken whole as a prompt (a CLIP score of the text
+``{"file": ...}``).
+"""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 import os
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,73 +27,209 @@ from streamt2v.io.folders import read_text_file
 
 logger = logging.getLogger(__name__)
 
+#: the names of a row's video and prompt (a JSONL object's keys, a CSV header's columns), the first found taken
+FILE_FIELDS = ("file", "path", "video")
+PROMPT_FIELDS = ("prompt", "caption")
+
+# (where, file or None, prompt): one entry of a prompts file; where as an error names it ("line 3", "entry 2")
+Row = tuple[str, object, object]
+
 
 def read_prompts(path: str | os.PathLike, videos: Sequence[Path] | None = None) -> list[str]:
-    """Prompts from a text file (one per line, in video order; blank lines ignored) or a JSON file
-    (a list in video order, or an object mapping a video's path, file name or stem to its prompt; a key
-    that two videos would share, such as ``out.mp4`` of ``runA/`` and ``runB/``, is refused)."""
+    """The prompt of each of ``videos`` from the prompts file ``path`` (see the module docstring for the
+    formats): in the file's order, or matched by each entry's key: a video's path (one with a ``/``,
+    relative to the working folder or absolute), file name or name without the extension, compared in
+    Unicode NFC. A key that two videos would share, such as ``out.mp4`` of ``runA/`` and ``runB/``, a video
+    no key matches and a file named twice are refused; keys matching no video are a warning."""
     path = Path(path)
     if not path.exists():  # a pipe (``--prompts <(...)``) is not a regular file, and is welcome
         raise FileNotFoundError(f"prompts file not found: {str(path)!r}")
     if path.is_dir():
         raise IsADirectoryError(f"prompts file {str(path)!r} is a folder")
     text = read_text_file(path, "prompts file")
-    if path.suffix.lower() == ".json":
+    suffix = path.suffix.lower()
+    if suffix == ".json":
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:
-            raise ValueError(f"prompts file {str(path)!r} is not valid JSON ({err})") from None
-        if isinstance(data, list):
-            return [_json_prompt(p, f"entry {i}", path) for i, p in enumerate(data)]
-        if isinstance(data, dict):
-            if videos is None:
-                raise ValueError("a JSON object of prompts needs the list of videos to match names")
-            keys = [_prompt_key(data, Path(v)) for v in videos]
-            # a key no video took is most likely a typo (`bb.mp4`, `runa/out.mp4`), or names a video that
-            # is not scored here: said, naming a few, rather than dropped unseen
-            taken = set(keys)
-            unused = [k for k in data if k not in taken]
-            unmatched = (
-                f"{len(unused)} of its {len(data)} key{'s' * (len(data) != 1)} "
-                f"match{'es' * (len(unused) == 1)} no video scored here ({_quoted(unused)})"
+            lines = (
+                "; one JSON value per line is JSON Lines: name the file .jsonl"
+                if err.msg == "Extra data"
+                else ""
             )
-            missing = [str(v) for v, k in zip(videos, keys) if k is None]
-            if missing:
-                raise ValueError(
-                    f"prompts file {str(path)!r}: no prompt for {len(missing)} of the {len(videos)} video(s) "
-                    f"({_quoted(missing)}); a video is keyed by its path, file name or name without the "
-                    "extension" + (f"; {unmatched}: a typo?" if unused else "")
-                )
-            for key in dict.fromkeys(keys):  # `evaluate runA runB`: both out.mp4 must not share one silently
-                same = [str(v) for v, k in zip(videos, keys) if k == key]
-                if len(same) > 1:
-                    example = same[0] if "/" in same[0] else f"./{same[0]}"  # a key without / is a name
-                    raise ValueError(
-                        f"prompts file {str(path)!r}: the key {key!r} matches {len(same)} videos "
-                        f"({_quoted(same)}); key each by its path, with a / (relative to the working folder, "
-                        f"or as given on the command line), e.g. {example!r}"
-                    )
-            prompts = [_json_prompt(data[k], f"the entry {k!r}", path) for k in keys]
-            if unused:  # after the refusals: an error is the one thing said then
-                logger.warning(
-                    "prompts file %r: %s, not used: a typo? A video is keyed by its path, file name or name "
-                    "without the extension",
-                    str(path),
-                    unmatched,
-                )
-            return prompts
+            raise ValueError(f"prompts file {str(path)!r} is not valid JSON ({err}){lines}") from None
+        if isinstance(data, list):
+            return _from_rows(path, [_row(path, f"entry {i}", e) for i, e in enumerate(data)], videos)
+        if isinstance(data, dict):
+            return _keyed(path, {k: (v, f"the entry {k!r}") for k, v in data.items()}, videos)
         raise ValueError(f"{str(path)!r} must hold a JSON list or object of prompts")
+    if suffix == ".jsonl":
+        return _from_rows(path, _jsonl_rows(path, text), videos)
+    if suffix in (".csv", ".tsv"):
+        return _from_rows(path, _csv_rows(path, text, "\t" if suffix == ".tsv" else None), videos)
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-def _prompt_key(data: dict, video: Path) -> str | None:
-    """The key of ``video`` in a JSON object of prompts: a path (one with a ``/``, relative to the working
-    folder or absolute), else its file name, else its name without the extension; None if none is there."""
-    here = os.path.abspath(video)
-    for key in data:
-        if ("/" in key or os.sep in key) and os.path.abspath(os.path.expanduser(key)) == here:
-            return key
-    return next((key for key in (video.name, video.stem) if key in data), None)
+def _row(path: Path, where: str, value: object) -> Row:
+    """A JSON entry as a row: an object's file and prompt fields, anything else a prompt given in order."""
+    if not isinstance(value, dict):
+        return where, None, value  # a prompt, checked to be a string by _json_prompt
+    prompt = next((f for f in PROMPT_FIELDS if f in value), None)
+    if prompt is None:
+        raise ValueError(
+            f"prompts file {str(path)!r}: {where} has no {' or '.join(map(repr, PROMPT_FIELDS))} field: "
+            f"{json.dumps(value, ensure_ascii=False)[:200]}"
+        )
+    file = next((f for f in FILE_FIELDS if f in value), None)
+    return where, None if file is None else value[file], value[prompt]
+
+
+def _jsonl_rows(path: Path, text: str) -> list[Row]:
+    rows = []
+    for n, line in enumerate(text.split("\n"), 1):  # at \n alone: splitlines also cuts at U+2028, \f, ...
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ValueError(
+                f"prompts file {str(path)!r}: line {n} is not valid JSON ({err.msg}, column {err.colno}): "
+                f"{line[:200]!r}; JSON Lines hold one JSON value per line (a JSON document is a .json file)"
+            ) from None
+        rows.append(_row(path, f"line {n}", value))
+    return rows
+
+
+def _csv_rows(path: Path, text: str, delimiter: str | None) -> list[Row]:
+    """The rows under a header naming a prompt column (and maybe a file column); the delimiter is ``,``
+    unless the header has none and has ``;`` or a tab (spreadsheets where ``,`` is the decimal mark)."""
+    if delimiter is None:
+        first = next((line for line in text.split("\n") if line.strip()), "")
+        delimiter = next((d for d in (",", ";", "\t") if d in first), ",")
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    header: list[str] | None = None
+    rows: list[Row] = []
+    for cells in reader:
+        if not any(c.strip() for c in cells):  # blank lines, spreadsheets' empty rows
+            continue
+        where = f"line {reader.line_num}"
+        if header is None:
+            header = [c.strip().lower() for c in cells]
+            prompt_col = next((header.index(f) for f in PROMPT_FIELDS if f in header), None)
+            file_col = next((header.index(f) for f in FILE_FIELDS if f in header), None)
+            if prompt_col is None:
+                raise ValueError(
+                    f"prompts file {str(path)!r}: its first line must be a header naming a 'prompt' (or "
+                    f"'caption') column, and a 'file' column to key the prompts by video; got {cells!r} (a file "
+                    "of one prompt per line, without a header, is read as text: name it .txt)"
+                )
+            continue
+        if len(cells) > len(header):  # a prompt's unquoted comma: the prompt would be cut at it
+            raise ValueError(
+                f"prompts file {str(path)!r}: {where} has {len(cells)} cells, its header {len(header)}: put a "
+                f"prompt holding a {delimiter!r} in double quotes"
+            )
+        cells += [""] * (len(header) - len(cells))
+        if "\n" in cells[prompt_col]:  # a double quote never closed takes in the lines after it
+            raise ValueError(
+                f"prompts file {str(path)!r}: the prompt ending at {where} runs over several lines: a double "
+                "quote not closed?"
+            )
+        rows.append((where, None if file_col is None else cells[file_col], cells[prompt_col]))
+    return rows
+
+
+def _from_rows(path: Path, rows: list[Row], videos: Sequence[Path] | None) -> list[str]:
+    """The prompts of ``rows``: in order when none names a file, else matched to ``videos`` by file."""
+    if all(file is None for _, file, _ in rows):
+        return [_json_prompt(value, where, path) for where, _, value in rows]
+    unnamed = next((where for where, file, _ in rows if file is None), None)
+    if unnamed is not None:
+        raise ValueError(
+            f"prompts file {str(path)!r}: {unnamed} names no video, others do; give each entry its video's "
+            "file, or none to take the prompts in the order the videos are scored"
+        )
+    entries: dict[str, tuple[object, str]] = {}
+    seen: dict[str, str] = {}
+    for where, file, value in rows:
+        if not isinstance(file, str) or not file.strip():
+            raise ValueError(
+                f"prompts file {str(path)!r}: {where}: the video's file must be a non-empty string, got "
+                f"{json.dumps(file)}"
+            )
+        key = file.strip()
+        if _nfc(key) in seen:  # which of the two prompts was meant cannot be told
+            raise ValueError(
+                f"prompts file {str(path)!r}: {where} names {key!r} again (first at {seen[_nfc(key)]})"
+            )
+        seen[_nfc(key)] = where
+        entries[key] = (value, where)
+    return _keyed(path, entries, videos)
+
+
+def _keyed(path: Path, entries: dict[str, tuple[object, str]], videos: Sequence[Path] | None) -> list[str]:
+    """The prompt of each video from ``entries`` (key -> (prompt, where the file gives it))."""
+    if videos is None:
+        raise ValueError("prompts keyed by video need the list of videos to match names")
+    find = _key_finder(entries)
+    keys = [find(Path(v)) for v in videos]
+    # a key no video took is most likely a typo (`bb.mp4`, `runa/out.mp4`), or names a video that is not
+    # scored here: said, naming a few, rather than dropped unseen
+    taken = set(keys)
+    unused = [k for k in entries if k not in taken]
+    unmatched = (
+        f"{len(unused)} of its {len(entries)} key{'s' * (len(entries) != 1)} "
+        f"match{'es' * (len(unused) == 1)} no video scored here ({_quoted(unused)})"
+    )
+    missing = [str(v) for v, k in zip(videos, keys) if k is None]
+    if missing:
+        raise ValueError(
+            f"prompts file {str(path)!r}: no prompt for {len(missing)} of the {len(videos)} video(s) "
+            f"({_quoted(missing)}); a video is keyed by its path, file name or name without the "
+            "extension" + (f"; {unmatched}: a typo?" if unused else "")
+        )
+    for key in dict.fromkeys(keys):  # `evaluate runA runB`: both out.mp4 must not share one silently
+        same = [str(v) for v, k in zip(videos, keys) if k == key]
+        if len(same) > 1:
+            example = same[0] if "/" in same[0] else f"./{same[0]}"  # a key without / is a name
+            raise ValueError(
+                f"prompts file {str(path)!r}: the key {key!r} matches {len(same)} videos "
+                f"({_quoted(same)}); key each by its path, with a / (relative to the working folder, "
+                f"or as given on the command line), e.g. {example!r}"
+            )
+    prompts = [_json_prompt(*entries[k], path) for k in keys]
+    if unused:  # after the refusals: an error is the one thing said then
+        logger.warning(
+            "prompts file %r: %s, not used: a typo? A video is keyed by its path, file name or name "
+            "without the extension",
+            str(path),
+            unmatched,
+        )
+    return prompts
+
+
+def _nfc(text: str) -> str:
+    """``text`` in Unicode NFC: macOS writes file names decomposed (``u`` + a combining diaeresis), editors
+    compose them (``ü``); the two looked alike in the error that refused them as different."""
+    return unicodedata.normalize("NFC", text)
+
+
+def _key_finder(keys: Sequence[str]):
+    """``video -> its key``: a path key (one with a ``/``, relative to the working folder or absolute), else
+    its file name, else its name without the extension; None if none is there. The first key wins where
+    two are the same in NFC."""
+    paths: dict[str, str] = {}
+    names: dict[str, str] = {}
+    for key in keys:
+        if "/" in key or os.sep in key:
+            paths.setdefault(_nfc(os.path.abspath(os.path.expanduser(key))), key)
+        names.setdefault(_nfc(key), key)
+
+    def find(video: Path) -> str | None:
+        here = paths.get(_nfc(os.path.abspath(video)))
+        return here or next((names[n] for n in (_nfc(video.name), _nfc(video.stem)) if n in names), None)
+
+    return find
 
 
 def _quoted(items: Sequence[str], at_most: int = 3) -> str:
@@ -88,7 +238,7 @@ def _quoted(items: Sequence[str], at_most: int = 3) -> str:
 
 
 def _json_prompt(value: object, where: str, path: Path) -> str:
-    """A prompt from a JSON prompts file: a string (a number or ``null`` would be scored as the text "1" or
+    """A prompt from a prompts file: a string (a JSON number or ``null`` would be scored as the text "1" or
     "None")."""
     if not isinstance(value, str):
         raise ValueError(
