@@ -84,6 +84,29 @@ def test_loose_frames_beside_videos_are_named_and_a_nested_folder_is_pointed_to(
         find_videos(nested)
 
 
+def test_subfolders_of_videos_beside_a_folders_own_videos_are_named(video_dir, tmp_path, caplog):
+    """``evaluate results/`` with a video in ``results/`` and each method's videos in a subfolder of it scored
+    the one video and dropped the methods' folders without a word (the search is not recursive)."""
+    import logging
+
+    from streamt2v.io.video import write_pngs
+    from streamt2v.metrics.evaluate import find_videos
+
+    shutil.copy(video_dir / "a_clean.mp4", tmp_path / "top.mp4")
+    for method in ("framepack", "diffusers"):
+        (tmp_path / method).mkdir()
+        shutil.copy(video_dir / "a_clean.mp4", tmp_path / method / "a.mp4")
+    (tmp_path / "frames").mkdir()
+    write_pngs(tmp_path / "frames", make_video(OBJS, t=3))  # a video itself, and none left out
+    (tmp_path / "notes").mkdir()
+    with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.evaluate"):
+        assert find_videos(tmp_path) == [tmp_path / "frames", tmp_path / "top.mp4"]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"folder {str(tmp_path)!r}: left out 2 subfolder(s) holding videos (diffusers, framepack), which are "
+        f"not scored: the search is not recursive; pass them too, e.g. {str(tmp_path / 'diffusers')!r}"
+    ]
+
+
 def test_unfinished_generate_previews_in_a_folder_are_left_out_and_named(video_dir, tmp_path, caplog):
     """An interrupted (or running) ``generate -o out.mp4`` leaves its preview ``out.partial.mp4`` (a PNG
     output: ``frames.partial/``); scoring the outputs folder scored each as one more, shorter video of the

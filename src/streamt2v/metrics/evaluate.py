@@ -111,10 +111,21 @@ def find_videos(target: str | os.PathLike) -> list[Path]:
                     len(loose),
                     loose[0].name,
                 )
+            # a method's subfolder beside the folder's own videos was dropped unseen: the search is not recursive
+            nested = [p for p in entries if p.is_dir() and p not in videos and _holds_videos(p)]
+            if nested:
+                logger.warning(
+                    "folder %r: left out %d subfolder(s) holding videos (%s), which are not scored: the search is "
+                    "not recursive; pass them too, e.g. %r",
+                    str(path),
+                    len(nested),
+                    _names(nested),
+                    str(nested[0]),
+                )
             return videos
         if _holds_frames(path):
             return [path]
-        deeper = [p.name for p in entries if p.is_dir() and any(_is_video_file(q) for q in p.iterdir())]
+        deeper = [p.name for p in entries if p.is_dir() and _holds_videos(p)]
         hint = (
             f"; the search is not recursive: {deeper[0]!r} holds videos, pass that folder" if deeper else ""
         )
@@ -140,6 +151,10 @@ def _is_preview(path: Path) -> bool:
 
 def _is_video_file(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in READ_VIDEO_SUFFIXES and not path.name.startswith(".")
+
+
+def _holds_videos(folder: Path) -> bool:
+    return any(_is_video_file(p) for p in folder.iterdir())
 
 
 def _holds_frames(folder: Path) -> bool:
