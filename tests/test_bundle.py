@@ -446,3 +446,28 @@ def test_a_model_folder_cloned_without_git_lfs_is_named_before_any_weights(
             StreamingT2VModel.from_pretrained(out)
         weights.write_bytes(whole)
     StreamingT2VModel.from_pretrained(out)
+
+
+def test_a_home_folder_path_is_the_same_folder_to_save_and_to_load(
+    tiny: StreamingT2VModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """from_pretrained("~/models/mine") read the home folder's, but save_pretrained("~/models/mine") wrote a
+    folder named '~' in the working directory; and the sampler settings the folder recommends, read without
+    loading it, were silently none for a ~ path."""
+    from streamt2v.pipeline.model_loading import recommended_sampler, schedule_length
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "home").mkdir()
+    tiny.sampler = {"steps": 7}
+    try:
+        out = tiny.save_pretrained("~/models/mine")
+    finally:
+        tiny.sampler = {}
+    assert out == tmp_path / "home" / "models" / "mine" and (out / MODEL_INDEX).is_file()
+    assert not (tmp_path / "~").exists()
+    assert StreamingT2VModel.from_pretrained("~/models/mine").sampler == {"steps": 7}
+    assert recommended_sampler("~/models/mine") == {"steps": 7}
+    scheduler = out / "scheduler" / "scheduler_config.json"
+    scheduler.write_text(json.dumps({**json.loads(scheduler.read_text()), "num_train_timesteps": 500}))
+    assert schedule_length("~/models/mine") == 500

@@ -301,7 +301,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tenso
     than tensors and plain containers (refused, never executed) apart."""
     if not os.fspath(path):
         raise ValueError("checkpoint '' is an empty path; give the checkpoint file (streaming_t2v.ckpt)")
-    path = Path(path)
+    path = Path(path).expanduser()  # as the other inputs of a conversion are read
     if path.is_dir():
         raise IsADirectoryError(
             f"checkpoint {str(path)!r} is a folder{_folder_hint(path)}; give the checkpoint file "

@@ -438,6 +438,11 @@ def convert_official_checkpoint(
         )
     if not os.fspath(out_dir):
         raise ValueError("output folder '' is an empty path; give the folder to write the model to")
+    # a leading ~ is the home folder for every path, as for preset, init_unet and tokenizer (the checkpoint was
+    # 'does not exist', and the output was written to a folder named ~)
+    out_dir = os.path.expanduser(out_dir)
+    if os.fspath(ckpt_path):
+        ckpt_path = os.path.expanduser(ckpt_path)
     # the inputs' message first: it says more, and --overwrite, which the others advise, would not help
     refuse_inputs_inside(
         out_dir, {"checkpoint": ckpt_path, "--init-unet": init_unet, "--tokenizer": tokenizer}

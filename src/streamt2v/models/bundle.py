@@ -480,8 +480,8 @@ class StreamingT2VModel:
         """Write the model folder (safetensors weights in the model's dtype, ``model_index.json``) that
         :meth:`from_pretrained` reads, atomically (a temporary sibling folder, renamed at the end), and return
         its path. An existing path is replaced only with ``overwrite``, and never a non-empty folder that is no model
-        folder."""
-        out = Path(directory)
+        folder. A leading ``~`` is the home folder, as for :meth:`from_pretrained`."""
+        out = Path(directory).expanduser()
         with atomic_folder(out, overwrite, model_folder=True) as tmp:
             if self.tokenizer is not None:
                 self.tokenizer.save_pretrained(tmp / "tokenizer")
