@@ -227,6 +227,20 @@ def test_main_leaves_ctrl_c_as_it_was_after_an_interrupted_command(monkeypatch, 
     assert capsys.readouterr().err == "interrupted\n"
 
 
+def test_an_interrupt_another_process_says_ends_the_command_without_its_line(monkeypatch, capsys):
+    """A training run's other processes under a launcher: the main process says "interrupted ... continue
+    with: ..."; each of the others printed a bare "interrupted" line beside it."""
+    import streamt2v.cli.evaluate as evaluate
+    from streamt2v.cli.interrupts import InterruptSaidElsewhere
+
+    def stopped(args):
+        raise InterruptSaidElsewhere
+
+    monkeypatch.setattr(evaluate, "run", stopped)
+    assert main(["evaluate", "x.mp4"]) == 130
+    assert capsys.readouterr().err == ""
+
+
 def test_the_console_script_is_the_programs_entry():
     """The streamt2v command runs entry (main would leave the second Ctrl-C to a traceback)."""
     from streamt2v.cli import entry

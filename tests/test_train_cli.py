@@ -224,7 +224,8 @@ def test_a_run_stopped_under_a_launcher_says_once_how_to_continue_with_its_batch
     (``--batch-size`` is per process), and nothing warned. The main process alone gives the command, with
     the one-process run of the same steps (``--grad-accum`` 2), which resumes the run without the warning
     of changed training settings it gave ("grad_accum: 1 -> 2"), since the run records its process count;
-    the command without ``--grad-accum`` 2 resumes with a warning naming the change ("processes: 2 -> 1")."""
+    the command without ``--grad-accum`` 2 resumes with a warning naming the change ("processes: 2 -> 1"). The
+    other process printed a bare "interrupted (SIGTERM)" line of its own."""
     import logging
     import shlex
     import shutil
@@ -238,6 +239,8 @@ def test_a_run_stopped_under_a_launcher_says_once_how_to_continue_with_its_batch
     sigterm_when(out / "checkpoints" / "latest", [*launch, "-m", "streamt2v", *argv], log)
     lines = [x for x in log.read_text().splitlines() if "continue with:" in x]
     assert len(lines) == 1, log.read_text()
+    # nor a bare "interrupted (SIGTERM)" of the other process beside it
+    assert [x for x in log.read_text().splitlines() if x.startswith("interrupted")] == lines
     assert (
         "continue with: the same launch (2 processes) with --resume, or on one process (the same steps): "
         in (lines[0])

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import sigterm_when, two_process_launch
+from conftest import two_process_launch
 from streamt2v.cli import main
 
 TINY_VAE = ["--size", "16", "--set", "block_out_channels=[8,16]", "--set", "norm_num_groups=4"]
@@ -72,18 +72,3 @@ def test_a_rank_left_in_the_environment_of_one_process_hides_no_message(tmp_path
     with caplog.at_level("INFO"):
         assert main(argv) == 0
     assert "vae: steps 1 to 1, 1 sample each (--batch-size 1 × --grad-accum 1 × 1 process)" in caplog.text
-
-
-def test_a_stopped_launch_says_interrupted_once(tmp_path):
-    """SIGTERM to a launch of 2 processes (a job's time limit): the main process says how to continue, and
-    the other process printed a bare 'interrupted (SIGTERM)' line of its own beside it."""
-    out = tmp_path / "run"
-    argv = ["train", "vae", "--out", str(out), *TINY_VAE, "--steps", "100000", "--checkpoint-every", "2"]
-    log = tmp_path / "log.txt"
-    cmd = [*two_process_launch(), "-m", "streamt2v", *argv, "--no-progress"]
-    sigterm_when(out / "checkpoints" / "latest", cmd, log)
-    said = [line for line in log.read_text().splitlines() if line.startswith("interrupted")]
-    assert len(said) == 1, log.read_text()
-    assert (
-        said[0].startswith("interrupted (SIGTERM): at step ") and "continue with: the same launch" in said[0]
-    )
