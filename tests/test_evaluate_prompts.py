@@ -200,3 +200,34 @@ def test_prompt_keys_match_file_names_in_either_unicode_form(tmp_path):
         p = tmp_path / "p.json"
         p.write_text(json.dumps({unicodedata.normalize("NFC", key): "a green circle"}))
         assert read_prompts(p, [video]) == ["a green circle"], key
+
+
+def test_prompts_in_order_beside_videos_numbered_in_another_are_said(tmp_path, caplog):
+    """A folder's videos are scored in the text order of their names (``clip_10`` before ``clip_2``): a list
+    of prompts written in the numbers' order gave most videos another video's prompt without a word."""
+    import logging
+    from pathlib import Path
+
+    from streamt2v.metrics.prompts_file import read_prompts
+
+    (tmp_path / "p.txt").write_text("one\nten\ntwo\n")
+    (tmp_path / "p.jsonl").write_text('"one"\n"ten"\n"two"\n')
+    numbered = [Path("v/clip_1.mp4"), Path("v/clip_10.mp4"), Path("v/clip_2.mp4")]
+    for name in ("p.txt", "p.jsonl"):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.prompts_file"):
+            assert read_prompts(tmp_path / name, numbered) == ["one", "ten", "two"]
+        assert [r.getMessage() for r in caplog.records] == [
+            f"prompts file {str(tmp_path / name)!r}: its prompts are taken in the order the videos are scored, "
+            "by the text of their names: 'clip_10.mp4' before 'clip_2.mp4'; if the prompts follow the numbers, "
+            "key them by video file (JSON, JSONL or CSV)"
+        ]
+    # names whose text and numbers agree (zero-padded), or videos of folders given in this order: nothing said
+    for videos in (
+        [Path("v/clip_01.mp4"), Path("v/clip_02.mp4"), Path("v/clip_10.mp4")],
+        [Path("b/x10.mp4"), Path("a/x2.mp4"), Path("c.mp4")],
+    ):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.prompts_file"):
+            read_prompts(tmp_path / "p.txt", videos)
+        assert caplog.records == []

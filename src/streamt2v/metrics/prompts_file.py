@@ -19,6 +19,7 @@ import io
 import json
 import logging
 import os
+import re
 import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
@@ -67,7 +68,30 @@ def read_prompts(path: str | os.PathLike, videos: Sequence[Path] | None = None) 
         return _from_rows(path, _jsonl_rows(path, text), videos)
     if suffix in (".csv", ".tsv"):
         return _from_rows(path, _csv_rows(path, text, "\t" if suffix == ".tsv" else None), videos)
-    return [line.strip() for line in text.splitlines() if line.strip()]
+    return _in_order(path, [line.strip() for line in text.splitlines() if line.strip()], videos)
+
+
+def _in_order(path: Path, prompts: list[str], videos: Sequence[Path] | None) -> list[str]:
+    """``prompts``, given in the order the videos are scored; a warning where a folder's videos, scored in the
+    text order of their names, are numbered in another (``clip_10.mp4`` before ``clip_2.mp4``): a list of
+    prompts written in the numbers' order would give most videos another video's prompt, unsaid."""
+    for a, b in zip(videos or [], list(videos or [])[1:]):
+        if Path(a).parent == Path(b).parent and _number_key(b) < _number_key(a):
+            logger.warning(
+                "prompts file %r: its prompts are taken in the order the videos are scored, by the text of their "
+                "names: %r before %r; if the prompts follow the numbers, key them by video file (JSON, JSONL or "
+                "CSV)",
+                str(path),
+                Path(a).name,
+                Path(b).name,
+            )
+            break
+    return prompts
+
+
+def _number_key(video: Path) -> list:
+    """A file name's order by the numbers in it (``clip_2`` before ``clip_10``): text and numbers alternate."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", Path(video).name)]
 
 
 def _row(path: Path, where: str, value: object) -> Row:
@@ -142,7 +166,7 @@ def _csv_rows(path: Path, text: str, delimiter: str | None) -> list[Row]:
 def _from_rows(path: Path, rows: list[Row], videos: Sequence[Path] | None) -> list[str]:
     """The prompts of ``rows``: in order when none names a file, else matched to ``videos`` by file."""
     if all(file is None for _, file, _ in rows):
-        return [_json_prompt(value, where, path) for where, _, value in rows]
+        return _in_order(path, [_json_prompt(value, where, path) for where, _, value in rows], videos)
     unnamed = next((where for where, file, _ in rows if file is None), None)
     if unnamed is not None:
         raise ValueError(
