@@ -20,3 +20,45 @@ def test_a_missing_part_is_named_with_what_to_do(tmp_path: Path, part: str) -> N
     msg = str(info.value)
     assert msg.startswith(f"model folder {str(folder)!r} is missing component {part!r}")
     assert "copy the whole folder again, or write it again (streamt2v convert or assemble)" in msg
+
+
+def as_hub_snapshot(folder: Path, cache: Path) -> Path:
+    """``folder`` laid out as the hub cache keeps a download: each file copied into ``blobs/`` and, in its place
+    in ``snapshots/HASH/``, a relative link to it."""
+    repo = cache / "models--org--name"
+    snapshot = repo / "snapshots" / ("0" * 40)
+    (repo / "blobs").mkdir(parents=True)
+    for i, file in enumerate(sorted(p for p in folder.rglob("*") if p.is_file())):
+        blob = repo / "blobs" / f"{i:064x}"
+        shutil.copyfile(file, blob)
+        link = snapshot / file.relative_to(folder)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(Path(*[".."] * (len(link.relative_to(repo).parts) - 1), "blobs", blob.name))
+    return snapshot
+
+
+@pytest.mark.parametrize(
+    "file",
+    ["model_index.json", "unet/diffusion_pytorch_model.safetensors", "tokenizer/tokenizer.json"]
+    + ["scheduler/scheduler_config.json"],
+)
+def test_a_link_to_nothing_is_named_with_its_target(tmp_path: Path, file: str) -> None:
+    """A hub cache snapshot whose blob is gone, or copied with `cp -r` (its links then point to nothing), was
+    'has no weights (... found: config.json, diffusion_pytorch_model.safetensors)', 'holds no tokenizer
+    vocabulary (... found: tokenizer.json, ...)' or 'model_index.json not found: not a streamt2v model folder'."""
+    saved = StreamingT2VModel.from_preset("tiny", with_init_unet=False).save_pretrained(tmp_path / "m")
+    snapshot = as_hub_snapshot(saved, tmp_path / "hub")
+    StreamingT2VModel.from_pretrained(snapshot)  # whole, through its links
+    link = snapshot / file
+    target = str(link.readlink())
+    link.resolve().unlink()  # its blob gone
+    with pytest.raises(FileNotFoundError) as info:
+        StreamingT2VModel.from_pretrained(snapshot)
+    msg = str(info.value)
+    assert (
+        f"{str(link.parent)!r} holds 1 link(s) to files that do not exist ({link.name} -> {target!r})" in msg
+    )
+    assert msg.endswith(
+        "a hub cache snapshot copied without the blobs/ its links point into? copy it with cp -rL (the files, "
+        "not the links), or download it again"
+    )

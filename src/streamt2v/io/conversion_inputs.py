@@ -20,9 +20,8 @@ from streamt2v.config import ModelConfig
 from streamt2v.io.checkpoint_file import MODELSCOPE_LIBRARY_FOLDER, MODELSCOPE_LIBRARY_WEIGHTS
 from streamt2v.io.folders import folder_listing, read_json_object
 from streamt2v.io.hub import resolve_model_path
-from streamt2v.io.weight_files import check_weight_files, weights_variant
+from streamt2v.io.weight_files import check_weight_files, is_model_file, refuse_broken_links, weights_variant
 from streamt2v.models.bundle import MODELSCOPE_REPO, component_configs, load_tokenizer
-from streamt2v.models.encoders import check_tokenizer_folder
 
 STAGE1_FOLDER = f"a ModelScope diffusers folder with unet/ and tokenizer/, like {MODELSCOPE_REPO}"
 
@@ -81,6 +80,8 @@ def check_stage1_folder(init_unet: str | os.PathLike[str], cfg: ModelConfig) -> 
     ``UNet3DConditionModel`` (in ``unet/`` or the folder itself) with weights, whose latent channels and text
     width fit ``cfg``. Called before the (minutes-long) read of the checkpoint."""
     root = resolve_model_path(init_unet, "--init-unet", STAGE1_FOLDER, allow_patterns=STAGE1_PATTERNS)
+    refuse_broken_links(root, "--init-unet", lambda name: name == "model_index.json" or is_model_file(name))
+    refuse_broken_links(root / "unet", "--init-unet UNet folder")
     if (root / "unet" / "config.json").is_file():
         unet_dir = root / "unet"
     elif (root / "config.json").is_file() and not (root / "model_index.json").is_file():
@@ -125,16 +126,14 @@ def check_stage1_folder(init_unet: str | os.PathLike[str], cfg: ModelConfig) -> 
 
 
 def _tokenizer_folder(tokenizer: str | os.PathLike[str]) -> Path:
-    """The folder of ``--tokenizer`` (its ``tokenizer/`` when it is a pipeline folder), checked to hold a
-    vocabulary."""
+    """The folder of ``--tokenizer`` (its ``tokenizer/`` when it is a pipeline folder)."""
     root = resolve_model_path(
         tokenizer,
         "--tokenizer",
         f"a CLIP tokenizer folder, or {STAGE1_FOLDER}",
         allow_patterns=TOKENIZER_PATTERNS,
     )
-    folder = root / "tokenizer" if (root / "tokenizer").is_dir() else root
-    return check_tokenizer_folder(folder, "--tokenizer folder")
+    return root / "tokenizer" if (root / "tokenizer").is_dir() else root  # checked as it is loaded
 
 
 def _load_clip_tokenizer(folder: Path, cfg: ModelConfig, what: str) -> CLIPTokenizer:
@@ -165,7 +164,7 @@ def conversion_tokenizer(
         return _load_clip_tokenizer(_tokenizer_folder(tokenizer), cfg, "--tokenizer folder"), tokenizer
     if stage1 is not None and stage1.tokenizer_root is not None:
         what = "--init-unet tokenizer folder"
-        return _load_clip_tokenizer(check_tokenizer_folder(stage1.tokenizer_root, what), cfg, what), init_unet
+        return _load_clip_tokenizer(stage1.tokenizer_root, cfg, what), init_unet
     if stage1 is not None and strict:
         # a folder that cannot read prompts; found only when generating, after a conversion of minutes
         raise NoTokenizerError(

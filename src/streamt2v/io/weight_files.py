@@ -1,14 +1,17 @@
 """Which weight files a diffusers / transformers model folder holds: the full-precision set, or only the
 ``fp16`` variant some hub repos ship (ModelScope T2V's ``diffusion_pytorch_model.fp16.safetensors``), which
-``from_pretrained`` reads only when told ``variant="fp16"``; whether they can be whole; and the temporary
+``from_pretrained`` reads only when told ``variant="fp16"``; whether they can be whole (not links to
+nothing, as in a hub cache snapshot copied without its blobs); and the temporary
 folders a killed write of a model folder left beside it (removed, or named where they cannot be)."""
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shlex
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from streamt2v.io.checkpoint_file import format_size, weight_file_problem
@@ -22,9 +25,43 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json")
 FP16 = "fp16"
 
 
+def is_model_file(name: str) -> bool:
+    """Whether ``name`` is one that ``from_pretrained`` reads in a model's folder: its weights (any
+    variant, shard or index) or its ``config.json``."""
+    stem = name.split(".")[0] in WEIGHT_STEMS and name.endswith(WEIGHT_SUFFIXES)
+    return name == "config.json" or stem or bool(_WEIGHT_FILE.fullmatch(name) or _SHARD_INDEX.fullmatch(name))
+
+
+def refuse_broken_links(folder: Path, what: str, read: Callable[[str], bool] = is_model_file) -> None:
+    """Refuse, naming ``what`` and the links, a ``folder`` whose files to be ``read`` are symbolic links to
+    nothing: a hub cache snapshot (``models--ORG--NAME/snapshots/HASH/``, whose files are relative links into
+    the repository's ``blobs/``) copied as links (``cp -r``, ``rsync -a``): otherwise such a file is 'not found'
+    in a folder whose listing names it."""
+    if not folder.is_dir():
+        return
+    broken = [p for p in sorted(folder.iterdir()) if read(p.name) and p.is_symlink() and not p.exists()]
+    if not broken:
+        return
+    shown = ", ".join(f"{p.name} -> {os.readlink(p)!r}" for p in broken[:3]) + (
+        ", ..." if len(broken) > 3 else ""
+    )
+    if any("blobs" in Path(os.readlink(p)).parts for p in broken):
+        why = (
+            "a hub cache snapshot copied without the blobs/ its links point into? copy it with cp -rL (the "
+            "files, not the links), or download it again"
+        )
+    else:
+        why = "were the files moved or removed? put them back, or copy the folder with its files (cp -rL)"
+    raise FileNotFoundError(
+        f"{what} {str(folder)!r} holds {len(broken)} link(s) to files that do not exist ({shown}): {why}"
+    )
+
+
 def weights_variant(folder: Path, what: str) -> str | None:
     """``None`` when ``folder`` holds full-precision weights, ``"fp16"`` when it holds only the fp16
-    variant; a ``FileNotFoundError`` naming ``what`` and the files found when it holds neither."""
+    variant; a ``FileNotFoundError`` naming ``what`` and the files found when it holds neither, or naming
+    the links to nothing among them (:func:`refuse_broken_links`)."""
+    refuse_broken_links(folder, what)
     names = sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
     weights = [n for n in names if n.split(".")[0] in WEIGHT_STEMS and n.endswith(WEIGHT_SUFFIXES)]
     # an fp16 shard is named ``diffusion_pytorch_model.fp16-00001-of-00002.safetensors``

@@ -42,7 +42,7 @@ from streamt2v.config import PRESETS, ModelConfig, config_from_json, get_preset
 from streamt2v.io.checkpoint_file import weight_file_problem
 from streamt2v.io.folders import atomic_folder, read_json_object
 from streamt2v.io.hub import resolve_model_path
-from streamt2v.io.weight_files import check_weight_files, weights_variant
+from streamt2v.io.weight_files import check_weight_files, refuse_broken_links, weights_variant
 from streamt2v.memory import (
     move_checked,
     one_dtype,
@@ -199,7 +199,9 @@ def load_tokenizer(
     micro-CLIP's word-level ``PreTrainedTokenizerFast``). A folder without vocabulary files is refused
     (transformers would build a tokenizer that reads every word as the same token), and so is one whose
     files are not whole (a Git LFS pointer, an empty file, a file cut short), naming ``what`` and the file:
-    transformers' own errors name none ('Expecting value: line 1 column 1 (char 0)')."""
+    transformers' own errors name none ('Expecting value: line 1 column 1 (char 0)'), or a link to nothing
+    (:func:`~streamt2v.io.weight_files.refuse_broken_links`)."""
+    refuse_broken_links(Path(directory), what, _is_tokenizer_file)
     path = check_tokenizer_folder(directory, what)
     # only the tokenizer's files: a CLIPModel folder also holds weights of other frameworks that a clone
     # without git-lfs leaves as pointers, and a .gitkeep is empty; none of them is read here
@@ -523,6 +525,7 @@ class StreamingT2VModel:
         elif torch_dtype is not None:
             torch_dtype = resolve_dtype(torch_dtype, None)
         root = _model_folder(path_or_hub_id)
+        refuse_broken_links(root, "model folder", lambda name: name == MODEL_INDEX)
         index, config = _read_model_index(root)
         meta = index["streamt2v"]
         needed = list(REQUIRED_COMPONENTS)
@@ -534,6 +537,9 @@ class StreamingT2VModel:
                     f"{MODEL_INDEX} names: the folder is incomplete (an interrupted copy?); copy the whole "
                     "folder again, or write it again (streamt2v convert or assemble)"
                 )
+        refuse_broken_links(
+            root / "scheduler", "model folder's scheduler/", lambda name: name.endswith(".json")
+        )
         scheduler_config = read_json_object(root / "scheduler" / "scheduler_config.json", "scheduler config")
         # Every part's weights are found before any is read (diffusers would say 'no file named
         # diffusion_pytorch_model.bin' after a warning about unsafe serialization); an fp16-only variant is read
