@@ -271,3 +271,24 @@ def test_names_read_from_a_pickle_are_shown_with_their_control_characters_escape
     weights, not_loaded = load_checkpoint(ckpt)
     assert list(weights) == ["w"]
     assert not_loaded == {"hyper_parameters": ["evil\\x1b[2J.Cls\\x1b]0;TITLE\\x07"]}
+
+
+def test_the_names_of_compiled_modules_convert(tmp_path: Path) -> None:
+    """Training code that compiled its modules (self.base_model = torch.compile(...)) saves their weights as
+    base_model._orig_mod.*: the checkpoint was refused as 'only 44 of its 1191 tensors fit: is it the right
+    checkpoint, and the right --preset?', and --no-strict, which it advised, saved those modules as zeros."""
+    case = first_reference_case()
+    cfg, head_width = reference_config(case)
+    sd = tiny_reference_sd(case)
+    compiled = {re.sub(r"^(base_model|unet)\.", r"\1._orig_mod.", k): t for k, t in sd.items()}
+    assert sum(k != c for k, c in zip(sd, compiled)) > len(sd) / 2
+    torch.save({"state_dict": compiled, "epoch": 1}, tmp_path / "compiled.ckpt")
+    report = convert_official_checkpoint(
+        tmp_path / "compiled.ckpt", tmp_path / "out", cfg, strict=False, head_width=head_width
+    )
+    assert not report.unmapped and not report.mismatched and not report.missing
+    [note] = [n for n in report.notes if "_orig_mod." in n]
+    assert note.startswith(f"{sum(k != c for k, c in zip(sd, compiled))} of the checkpoint's names carry")
+    ours = StreamingT2VModel.from_pretrained(tmp_path / "out").unet.state_dict()
+    want = {map_official_unet_key(k): t for k, t in sd.items() if map_official_unet_key(k) is not None}
+    assert all(torch.equal(ours[k], t) for k, t in want.items())

@@ -3,8 +3,9 @@ with ``weights_only=True`` only, so no code of the pickle is ever run. Entries b
 other classes (a Lightning checkpoint's ``hyper_parameters``: an ``argparse.Namespace``, an OmegaConf
 ``DictConfig``, a config class of the training code) are read with inert stand-ins for those classes, whose
 modules are never imported (:func:`load_checkpoint`); weights that need them are refused. The weights are
-found where trainers keep them (Lightning's ``state_dict``, ``model``, ``module``, ...) and a wrapper's key
-prefix (``model.``, DDP's ``module.``) is removed (:func:`strip_wrapper_prefix`).
+found where trainers keep them (Lightning's ``state_dict``, ``model``, ``module``, ...); a wrapper's key
+prefix (``model.``, DDP's ``module.``) is removed (:func:`strip_wrapper_prefix`), and so is the ``_orig_mod.``
+of a module the training code compiled (:func:`strip_compiled_names`).
 """
 
 from __future__ import annotations
@@ -425,6 +426,21 @@ def strip_wrapper_prefix(state_dict: Mapping[str, torch.Tensor]) -> tuple[dict[s
     if not prefix or 2 * n < len(state_dict):
         return dict(state_dict), ""
     return {(k[len(prefix) :] if k.startswith(prefix) else k): t for k, t in state_dict.items()}, prefix
+
+
+# what torch.compile puts in the names of a compiled module's weights (``base_model._orig_mod.conv_in.weight``)
+_COMPILED = "_orig_mod."
+
+
+def strip_compiled_names(state_dict: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], int]:
+    """Remove ``_orig_mod.`` from the names of the weights of a module the training code had compiled
+    (``torch.compile``), which are the same weights; returns ``(state dict, names changed)``. Names that would
+    then clash are left as they are (the report names them)."""
+    renamed = {k: k.replace("." + _COMPILED, ".").removeprefix(_COMPILED) for k in state_dict}
+    changed = sum(k != v for k, v in renamed.items())
+    if not changed or len(set(renamed.values())) < len(renamed):
+        return dict(state_dict), 0
+    return {renamed[k]: t for k, t in state_dict.items()}, changed
 
 
 def describe_foreign_state_dict(state_dict: Mapping[str, Any]) -> str | None:

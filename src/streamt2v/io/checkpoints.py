@@ -34,6 +34,7 @@ from streamt2v.io.checkpoint_file import (
     format_size,
     load_checkpoint,
     not_loaded_note,
+    strip_compiled_names,
     strip_wrapper_prefix,
 )
 from streamt2v.io.conversion_inputs import (
@@ -457,12 +458,18 @@ def convert_official_checkpoint(
         logger.info("reading checkpoint %s (%s)", ckpt_path, format_size(Path(ckpt_path).stat().st_size))
     started = time.monotonic()
     weights, not_loaded = load_checkpoint(ckpt_path)
+    weights, compiled = strip_compiled_names(weights)
     sd, wrapper = strip_wrapper_prefix(weights)
     logger.info("read %d tensors in %.0f s; mapping them to the model", len(sd), time.monotonic() - started)
     converted = convert_state_dict(sd, head_width=head_width)
     report = ConversionReport(source=str(ckpt_path), checkpoint_tensors=len(sd))
     if not_loaded:  # a Lightning checkpoint's hyper_parameters (an argparse.Namespace, a DictConfig)
         report.notes.append(not_loaded_note(not_loaded))
+    if compiled:
+        report.notes.append(
+            f"{compiled} of the checkpoint's names carry torch.compile's '_orig_mod.' (a compiled module's "
+            "weights); it was removed"
+        )
     if wrapper:
         report.notes.append(
             f"the checkpoint's names carry the prefix {wrapper!r} (a wrapper's); it was removed"
