@@ -193,7 +193,8 @@ def test_several_videos_and_folders_on_the_command_line(video_dir, tmp_path, cap
 def test_ctrl_c_keeps_the_videos_already_scored(video_dir, tmp_path, capsys, monkeypatch):
     """Ctrl-C during the 2nd of 3 videos lost everything: no table, no file, only 'interrupted' (minutes per
     240-frame video at 720x720). The scored videos are now printed, and the message says --out is not
-    written (it is written for complete runs only)."""
+    written (it is written for complete runs only) and where the scores are kept for --resume
+    (test_evaluate_resume.py)."""
     import sys
 
     from streamt2v.metrics.evaluate import EvaluationInterrupted
@@ -216,7 +217,8 @@ def test_ctrl_c_keeps_the_videos_already_scored(video_dir, tmp_path, capsys, mon
     rows = [line.split()[0] for line in captured.out.splitlines() if line and line[0] != "-"]
     assert rows == ["video", "a_clean.mp4", "mean"], captured.out
     assert captured.err.splitlines()[-1] == (
-        f"interrupted: stopped after 1 of 3 video(s); their results are above; {str(out)!r} not written"
+        f"interrupted: stopped after 1 of 3 video(s); their results are above; {str(out)!r} not written, "
+        f"the 1 scored kept in {str(out) + '.partial'!r}: continue with the same command and --resume"
     )
     assert not out.exists()
     calls.clear()

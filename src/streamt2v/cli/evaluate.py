@@ -99,7 +99,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--out", type=user_path, metavar="FILE", help="write results to .json or .csv (see --overwrite)"
     )
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing --out file (and start over from a stopped run's --out FILE.partial)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue a stopped run: the scores it kept in --out FILE.partial are taken back for the videos "
+        "unchanged since, and the rest are scored",
+    )
     p.add_argument(
         "--no-progress",
         action="store_true",
@@ -169,15 +179,25 @@ def run(args: argparse.Namespace) -> int:
     from streamt2v.metrics.evaluate import (
         EvaluationInterrupted,
         check_report_path,
+        checked_prompts,
         evaluate_videos,
+        evaluation_config,
         find_videos,
         parse_metrics,
     )
+    from streamt2v.metrics.partial_report import partial_path
     from streamt2v.metrics.prompts_file import read_prompts
 
+    if args.resume and not args.out:
+        raise ValueError("--resume continues a stopped run from its --out FILE.partial: give the same --out")
     if args.out:  # before any scoring, as generate and enhance check their outputs
         check_report_path(args.out)
         refuse_existing(args.out, args.overwrite)
+        if partial_path(args.out).exists() and not (args.resume or args.overwrite):
+            raise FileExistsError(
+                f"{str(partial_path(args.out))!r} holds the scores of a stopped run into {str(args.out)!r}: "
+                "continue it with --resume, or start over with --overwrite"
+            )
     found = [(v, target) for target in [args.target, *args.more] for v in find_videos(target)]
     videos = [v for v, _ in found]
     given_as: dict[Path, tuple[Path, str]] = {}
@@ -228,6 +248,24 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: not used by the metric(s) {','.join(metrics)}: {'; '.join(unused)}", file=sys.stderr)
     # read only for the metrics that use them: a file said to be unused cannot stop the run
     prompts = read_prompts(args.prompts, videos) if args.prompts and uses_prompts else None
+    settings = dict(
+        metrics=metrics,
+        clip_model=args.clip_model,
+        flow=args.flow,
+        flow_size=args.flow_size or None,
+        mawe_coeff=args.mawe_coeff,
+        mawe_definition=args.mawe_definition,
+        boundaries=args.boundaries,
+        raft_weights=args.raft_weights,
+    )
+    if prompts is not None:  # before the stamps kept with the scores pair them with the videos
+        prompts = checked_prompts(prompts, len(videos))
+    kept = _KeptScores(args.out, videos, prompts, evaluation_config(**settings))
+    reuse = kept.resume() if args.resume else None
+    if (
+        args.out and args.overwrite and not args.resume
+    ):  # starting over, every argument checked: a stop before
+        partial_path(args.out).unlink(missing_ok=True)  # the first score must not leave the old scores behind
     # CLIP (transformers, maybe a hub download) is the only model loaded here
     quiet_clip = args.no_progress and "clip" in metrics
     try:
@@ -235,29 +273,73 @@ def run(args: argparse.Namespace) -> int:
             report = evaluate_videos(
                 [str(v) for v in videos],
                 prompts=prompts,
-                metrics=metrics,
-                clip_model=args.clip_model,
-                flow=args.flow,
-                flow_size=args.flow_size or None,
-                mawe_coeff=args.mawe_coeff,
-                mawe_definition=args.mawe_definition,
-                boundaries=args.boundaries,
+                **settings,
                 progress=not args.no_progress,
-                raft_weights=args.raft_weights,
+                reuse=reuse,
+                on_video=kept.save if args.out else None,
             )
     except EvaluationInterrupted as stop:
-        # the videos scored before Ctrl-C are printed, not lost; --out is written for a complete run only
+        # the videos scored before Ctrl-C are printed, and kept in --out's partial file for --resume
         _report(stop.report)
-        kept = "; their results are above" if stop.report.records else ""
-        unwritten = f"; {str(args.out)!r} not written" if args.out else ""
-        raise KeyboardInterrupt(f"{stop}{kept}{unwritten}") from None
+        above = "; their results are above" if stop.report.records else ""
+        raise KeyboardInterrupt(f"{stop}{above}{kept.how_to_continue(stop.report)}") from None
     _report(report)
     if args.out:  # with none scored too: the file holds the skipped videos and why, for a script to read
         print(f"wrote {report.save(args.out)}")
+        partial_path(args.out).unlink(missing_ok=True)
     if not report.records:
         print(f"error: none of the {len(videos)} video(s) could be scored", file=sys.stderr)
         return 1
     return 0
+
+
+class _KeptScores:
+    """The scores of a run with ``--out``, kept in its partial file after every video (for ``--resume``)."""
+
+    def __init__(self, out: Path | None, videos: list[Path], prompts: list[str] | None, config: dict) -> None:
+        from streamt2v.metrics.partial_report import video_stamp
+
+        self.out, self.config = out, config
+        self.stamps = {
+            str(v): {"video": video_stamp(v), "prompt": None if prompts is None else prompts[i]}
+            for i, v in enumerate(videos)
+        }
+        self.written = 0  # records in the partial file
+
+    def resume(self) -> dict[str, dict]:
+        from streamt2v.metrics.partial_report import load_partial, partial_path
+
+        reuse, dropped = load_partial(self.out, self.config, self.stamps)
+        again = (
+            f"; {dropped} scored for a video since changed, left out of the set or given another prompt"
+            if dropped
+            else ""
+        )
+        print(
+            f"resuming from {partial_path(self.out)}: {len(reuse)} video(s) already scored{again}",
+            file=sys.stderr,
+        )
+        return reuse
+
+    def save(self, report) -> None:
+        from streamt2v.metrics.partial_report import save_partial
+
+        if len(report.records) != self.written:  # a skipped video adds nothing to keep
+            save_partial(self.out, self.config, report.records, self.stamps)
+            self.written = len(report.records)
+
+    def how_to_continue(self, report) -> str:
+        """The end of the interrupted line: where the scores are and how to go on."""
+        from streamt2v.metrics.partial_report import partial_path
+
+        if self.out is None:
+            return ""
+        if not self.written:
+            return f"; {str(self.out)!r} not written"
+        return (
+            f"; {str(self.out)!r} not written, the {self.written} scored kept in {str(partial_path(self.out))!r}: "
+            "continue with the same command and --resume"
+        )
 
 
 def _report(report) -> None:

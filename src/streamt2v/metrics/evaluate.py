@@ -19,7 +19,7 @@ import logging
 import math
 import numbers
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -312,6 +312,42 @@ def check_mawe_settings(
             raise FileNotFoundError(f"RAFT weights not found: {str(raft_weights)!r}")
 
 
+def checked_prompts(prompts: Sequence[str], videos: int) -> list[str]:
+    """``prompts`` as a list, refused unless it holds one prompt per video."""
+    if isinstance(prompts, str):
+        raise TypeError(f"prompts must be a list (one per video), got the single str {prompts!r}")
+    prompts = list(prompts)
+    if len(prompts) != videos:
+        raise ValueError(f"got {videos} video(s) but {len(prompts)} prompt(s); give one prompt per video")
+    return prompts
+
+
+def evaluation_config(
+    metrics: str | Sequence[str] = DEFAULT_METRICS,
+    clip_model=None,
+    flow: str = "dis",
+    flow_size: int | None = DEFAULT_FLOW_SIZE,
+    mawe_coeff: float = 9.5,
+    mawe_definition: str = "official",
+    boundaries: Sequence[int] | None = None,
+    raft_weights: str | os.PathLike | None = None,
+) -> dict[str, Any]:
+    """The settings a report's scores depend on, as :func:`evaluate_videos` records them in its ``config``."""
+    return dict(
+        metrics=list(parse_metrics(metrics)),
+        flow=flow,
+        # None (the CLI's --flow-size 0) is the videos' own size: "native", since null in the config means
+        # a setting left at its default (720), at which the MAWE differs
+        flow_size=NATIVE_FLOW_SIZE if flow_size is None else flow_size,
+        mawe_coeff=mawe_coeff,
+        mawe_definition=mawe_definition,
+        raft_weights=None if raft_weights is None else str(raft_weights),
+        clip_model=None if clip_model is None else str(clip_model),
+        # the probes' jump ratio depends on them; None: the StreamingT2V plan 16, 24, 32, ...
+        boundaries=None if boundaries is None else list(boundaries),
+    )
+
+
 def evaluate_videos(
     videos: Sequence[VideoLike],
     prompts: Sequence[str] | None = None,
@@ -327,6 +363,8 @@ def evaluate_videos(
     raft_weights: str | os.PathLike | None = None,
     clip_batch_size: int = 32,
     names: Sequence[str] | None = None,
+    reuse: Mapping[str, dict] | None = None,
+    on_video: Callable[[EvaluationReport], None] | None = None,
 ) -> EvaluationReport:
     """Score ``videos`` (paths, uint8 ``(T, H, W, 3)`` arrays or ``[-1, 1]`` tensors).
 
@@ -337,6 +375,9 @@ def evaluate_videos(
     video's end are dropped). ``names`` label in-memory videos in the records. Videos of fewer than 2 frames
     are skipped when MAWE is asked for (it needs a pair), scored otherwise. Ctrl-C raises
     :class:`EvaluationInterrupted` (a ``KeyboardInterrupt``) whose ``report`` holds the videos scored so far.
+    ``reuse``: records already scored, by their ``path``: those videos are not read again (a resumed run,
+    :mod:`streamt2v.metrics.partial_report`); ``on_video(report)`` is called after each video (scored,
+    reused or skipped) with the report so far.
     """
     from streamt2v.metrics.clip_score import ClipScorer, check_batch_size, check_prompt, load_clip
     from streamt2v.metrics.mawe import DEFINITIONS, mawe
@@ -368,13 +409,7 @@ def evaluate_videos(
     if "mawe" in chosen:
         check_mawe_settings(mawe_coeff, flow, raft_weights)
     if prompts is not None:
-        if isinstance(prompts, str):
-            raise TypeError(f"prompts must be a list (one per video), got the single str {prompts!r}")
-        prompts = list(prompts)
-        if len(prompts) != len(videos):
-            raise ValueError(
-                f"got {len(videos)} video(s) but {len(prompts)} prompt(s); give one prompt per video"
-            )
+        prompts = checked_prompts(prompts, len(videos))
     if names is not None and len(names) != len(videos):
         raise ValueError(f"got {len(videos)} video(s) but {len(names)} name(s)")
     if prompts is not None and {"clip", "probes"} & set(chosen):  # the metrics that read them
@@ -390,18 +425,15 @@ def evaluate_videos(
         scorer = clip_model if isinstance(clip_model, ClipScorer) else load_clip(clip_model)
 
     report = EvaluationReport(
-        config=dict(
-            metrics=list(chosen),
+        config=evaluation_config(
+            metrics=chosen,
+            clip_model=clip_model,
             flow=flow,
-            # None (the CLI's --flow-size 0) is the videos' own size: "native", since null in the config means
-            # a setting left at its default (720), at which the MAWE differs
-            flow_size=NATIVE_FLOW_SIZE if flow_size is None else flow_size,
+            flow_size=flow_size,
             mawe_coeff=mawe_coeff,
             mawe_definition=mawe_definition,
-            raft_weights=None if raft_weights is None else str(raft_weights),
-            clip_model=None if clip_model is None else str(clip_model),
-            # the probes' jump ratio depends on them; None: the StreamingT2V plan 16, 24, 32, ...
             boundaries=boundaries,
+            raft_weights=raft_weights,
         )
     )
     try:
@@ -411,6 +443,11 @@ def evaluate_videos(
                 if names is not None
                 else (str(video) if isinstance(video, (str, os.PathLike)) else f"video_{i}")
             )
+            if reuse is not None and label in reuse:
+                report.records.append(dict(reuse[label]))
+                if on_video is not None:
+                    on_video(report)
+                continue
             try:
                 frames = as_uint8_frames(video, min_frames=1)
                 if len(frames) < 2 and "mawe" in chosen:  # SCuts, CLIP and the probes take one frame too
@@ -444,8 +481,10 @@ def evaluate_videos(
                 # Reported by the caller from report.skipped (the CLI prints one line per skipped video).
                 logger.debug("skipping %s: %s", label, err)
                 report.skipped.append({"path": label, "error": str(err)})
-                continue
-            report.records.append(record)
+            else:
+                report.records.append(record)
+            if on_video is not None:
+                on_video(report)
     except KeyboardInterrupt:  # the videos scored so far are not lost with the rest (the CLI prints them)
         raise EvaluationInterrupted(report, len(videos)) from None
     return report

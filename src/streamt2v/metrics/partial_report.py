@@ -1,0 +1,97 @@
+"""What a stopped ``streamt2v evaluate --out FILE`` keeps: ``FILE.partial`` beside the results file.
+
+MAWE takes minutes per long video on a CPU (bench/results/metrics_cpu.md), so a comparison set takes hours,
+and a Ctrl-C, a SIGTERM or a crash lost every score. The scores are written to ``FILE.partial`` after every
+video (atomically); ``--resume`` takes them back, each only while its video (size and modification time;
+for a folder of frames, its files') and its prompt are as they were, and the settings are the same. The
+partial file is removed once ``FILE`` is written. Skipped videos are tried again on a resume.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from streamt2v.io.folders import atomic_write_file
+
+PARTIAL_FORMAT = 1
+
+
+def partial_path(out: str | os.PathLike) -> Path:
+    """``results.json`` -> ``results.json.partial``."""
+    out = Path(out)
+    return out.with_name(out.name + ".partial")
+
+
+def video_stamp(video: str | os.PathLike) -> list[int]:
+    """What tells a video file (or folder of frames) changed since it was scored: ``[size, mtime_ns]`` of a
+    file, ``[files, total size, newest mtime_ns]`` of a folder."""
+    path = Path(video)
+    if path.is_dir():
+        stats = [p.stat() for p in path.iterdir() if p.is_file()]
+        return [len(stats), sum(s.st_size for s in stats), max((s.st_mtime_ns for s in stats), default=0)]
+    stat = path.stat()
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def save_partial(
+    out: str | os.PathLike,
+    config: Mapping[str, Any],
+    records: Sequence[Mapping[str, Any]],
+    stamps: Mapping[str, Any],
+) -> Path:
+    """Write the records scored so far (``stamps``: each record's path -> ``{"video": video_stamp, "prompt":
+    its prompt or None}``) to ``out``'s partial file, atomically; returns its path."""
+    path = partial_path(out)
+    data = {
+        "format": PARTIAL_FORMAT,
+        "config": dict(config),
+        "records": [dict(r) for r in records],
+        "stamps": {str(r["path"]): stamps[str(r["path"])] for r in records},
+    }
+    # allow_nan: the values go back to Python only (an infinite MAWE, a probe's nan), exactly
+    atomic_write_file(path, lambda tmp: tmp.write_text(json.dumps(data, allow_nan=True), encoding="utf-8"))
+    return path
+
+
+def load_partial(
+    out: str | os.PathLike, config: Mapping[str, Any], stamps: Mapping[str, Any]
+) -> tuple[dict[str, dict], int]:
+    """The records of ``out``'s partial file that still hold: ``(records by path, how many were left out)``
+    (a video changed, removed from the set or given another prompt). Raises if there is no partial file,
+    it is unreadable, or it was made with other settings than ``config`` (naming them)."""
+    path = partial_path(out)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"nothing to resume: no {str(path)!r} (a stopped evaluation into {str(out)!r} leaves it; one that "
+            "finished removes it)"
+        )
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("format") != PARTIAL_FORMAT:
+            raise ValueError(f"format {data.get('format')!r}, expected {PARTIAL_FORMAT}")
+        kept, records, old_stamps = dict(data["config"]), list(data["records"]), dict(data["stamps"])
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        raise ValueError(
+            f"cannot resume from {str(path)!r}: it is not a partial evaluation this version reads ({err}); "
+            "start over without --resume (--overwrite replaces it)"
+        ) from None
+    changed = [
+        f"{k}: {kept.get(k)!r} -> {config.get(k)!r}"
+        for k in sorted({*kept, *config})
+        if kept.get(k) != config.get(k)
+    ]
+    if changed:
+        raise ValueError(
+            f"cannot resume from {str(path)!r}: it was scored with other settings ({'; '.join(changed)}); give "
+            "the same ones, or start over without --resume (--overwrite replaces it)"
+        )
+    reuse = {
+        str(r["path"]): r
+        for r in records
+        if str(r.get("path")) in stamps and old_stamps.get(str(r["path"])) == stamps[str(r["path"])]
+    }
+    return reuse, len(records) - len(reuse)

@@ -1,0 +1,109 @@
+"""``streamt2v evaluate --out FILE --resume``: a stopped evaluation keeps its scores in ``FILE.partial`` and
+continues from them (MAWE takes minutes per long video on a CPU: a stop lost hours of scores)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+
+import pytest
+
+from streamt2v.cli import main
+
+
+@pytest.fixture
+def three_videos(video_dir, tmp_path):
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    for name in ("a_clean.mp4", "b_cut.mp4"):
+        shutil.copy2(video_dir / name, folder / name)
+    shutil.copy2(video_dir / "a_clean.mp4", folder / "c_clean.mp4")
+    return folder
+
+
+@pytest.fixture
+def scuts_calls(monkeypatch):
+    """The videos SCuts scores, by frame count; ``stop_at[0] = k`` makes the k-th call a Ctrl-C."""
+    scuts_module = sys.modules["streamt2v.metrics.scuts"]  # the package attribute is the function
+    real, calls, stop_at = scuts_module.scuts, [], [0]
+
+    def counted(frames, *args, **kwargs):
+        calls.append(len(frames))
+        if len(calls) == stop_at[0]:
+            raise KeyboardInterrupt
+        return real(frames, *args, **kwargs)
+
+    monkeypatch.setattr(scuts_module, "scuts", counted)
+    return calls, stop_at
+
+
+def test_a_stopped_evaluation_resumes_from_the_videos_it_scored(three_videos, tmp_path, capsys, scuts_calls):
+    calls, stop_at = scuts_calls
+    whole = tmp_path / "whole.json"
+    argv = ["evaluate", str(three_videos), "--metrics", "scuts,probes", "--no-progress"]
+    assert main([*argv, "--out", str(whole)]) == 0
+    capsys.readouterr()
+
+    out = tmp_path / "r.json"
+    partial = tmp_path / "r.json.partial"
+    calls.clear()
+    stop_at[0] = 3  # Ctrl-C while the third video is scored
+    assert main([*argv, "--out", str(out)]) == 130
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"interrupted: stopped after 2 of 3 video(s); their results are above; {str(out)!r} not written, "
+        f"the 2 scored kept in {str(partial)!r}: continue with the same command and --resume"
+    )
+    assert not out.exists() and partial.is_file()
+
+    # the same command again would start over silently: refused, naming both ways on
+    assert main([*argv, "--out", str(out)]) == 2
+    assert "holds the scores of a stopped run" in capsys.readouterr().err
+
+    calls.clear()
+    stop_at[0] = 0
+    assert main([*argv, "--out", str(out), "--resume"]) == 0
+    assert len(calls) == 1  # the third video alone is read and scored
+    assert f"resuming from {partial}: 2 video(s) already scored" in capsys.readouterr().err
+    assert not partial.exists()
+    assert json.loads(out.read_text()) == json.loads(whole.read_text())
+
+
+def test_a_resume_scores_again_what_changed_and_refuses_other_settings(
+    three_videos, tmp_path, capsys, scuts_calls
+):
+    calls, stop_at = scuts_calls
+    out = tmp_path / "r.json"
+    argv = ["evaluate", str(three_videos), "--metrics", "scuts", "--no-progress", "--out", str(out)]
+    stop_at[0] = 3
+    assert main(argv) == 130
+    capsys.readouterr()
+
+    assert main([*argv[:2], "--metrics", "scuts,probes", *argv[4:], "--resume"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: cannot resume from {str(out) + '.partial'!r}: it was scored with other settings (metrics: "
+        "['scuts'] -> ['scuts', 'probes']); give the same ones, or start over without --resume (--overwrite "
+        "replaces it)\n"
+    )
+    assert main([*argv[:5], "--resume"]) == 2
+    assert "--resume continues a stopped run from its --out FILE.partial" in capsys.readouterr().err
+
+    scored = three_videos / "a_clean.mp4"  # replaced since it was scored
+    os.utime(scored, ns=(scored.stat().st_atime_ns, scored.stat().st_mtime_ns + 10**9))
+    calls.clear()
+    stop_at[0] = 0
+    assert main([*argv, "--resume"]) == 0
+    assert len(calls) == 2  # the changed video and the one not scored
+    assert "1 video(s) already scored; 1 scored for a video since changed" in capsys.readouterr().err
+
+    # starting over (--overwrite without --resume) drops the kept scores, even if stopped before its first
+    calls.clear()
+    stop_at[0] = 2
+    assert main([*argv, "--overwrite"]) == 130
+    assert (tmp_path / "r.json.partial").is_file()
+    calls.clear()
+    stop_at[0] = 1
+    assert main([*argv, "--overwrite"]) == 130
+    assert capsys.readouterr().err.endswith(f"{str(out)!r} not written\n")
+    assert not (tmp_path / "r.json.partial").exists()
