@@ -31,6 +31,19 @@ def test_refiner_folder_roundtrip(refiner: Refiner, tmp_path) -> None:
         Refiner.from_pretrained(tmp_path / "empty")
 
 
+def test_a_home_folder_path_is_the_same_refiner_folder_to_save_and_to_load(
+    refiner: Refiner, tmp_path, monkeypatch
+) -> None:
+    """from_pretrained("~/r") read the home folder's refiner, save_pretrained("~/r") wrote a folder named '~'
+    in the working directory."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "home").mkdir()
+    folder = refiner.save_pretrained("~/r")
+    assert folder == tmp_path / "home" / "r" and not (tmp_path / "~").exists()
+    assert Refiner.from_pretrained("~/r").frame_size == refiner.frame_size
+
+
 def test_a_refiner_folder_with_only_fp16_weights_loads(refiner: Refiner, tmp_path, monkeypatch) -> None:
     """ModelScope T2V ships its UNet as the fp16 variant only; from_pretrained failed with diffusers'
     "no file named diffusion_pytorch_model.bin" after a warning about unsafe serialization."""

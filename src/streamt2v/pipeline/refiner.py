@@ -203,7 +203,7 @@ class Refiner:
 
         from streamt2v.io.folders import atomic_folder
 
-        root = Path(path)
+        root = Path(path).expanduser()  # as from_pretrained reads it (refiner_folder)
         with atomic_folder(root, overwrite, model_folder=True) as tmp:
             self.unet.save_pretrained(tmp / "unet")
             self.vae.vae.save_pretrained(tmp / "vae")
