@@ -292,3 +292,25 @@ def test_the_names_of_compiled_modules_convert(tmp_path: Path) -> None:
     ours = StreamingT2VModel.from_pretrained(tmp_path / "out").unet.state_dict()
     want = {map_official_unet_key(k): t for k, t in sd.items() if map_official_unet_key(k) is not None}
     assert all(torch.equal(ours[k], t) for k, t in want.items())
+
+
+def test_an_ema_copy_beside_the_weights_is_named_as_one(tmp_path: Path) -> None:
+    """A Lightning checkpoint of training code with LitEma holds model_ema.* beside the live weights (names
+    without their dots): the strict refusal listed each of them as unmapped and said only 'pass
+    --no-strict to convert anyway'."""
+    case = first_reference_case()
+    cfg, head_width = reference_config(case)
+    sd = tiny_reference_sd(case)
+    ema = {"model_ema." + k.replace(".", ""): t for k, t in sd.items() if k.startswith("base_model.")}
+    ema |= {"model_ema.decay": torch.tensor(0.999), "model_ema.num_updates": torch.tensor(10)}
+    torch.save({"state_dict": {**sd, **ema}}, tmp_path / "ema.ckpt")
+    with pytest.raises(CheckpointMismatchError) as refused:
+        convert_official_checkpoint(tmp_path / "ema.ckpt", tmp_path / "out", cfg, head_width=head_width)
+    assert (
+        f"({len(ema)} of the unmapped tensors are an EMA copy of the weights (model_ema.*), which is not "
+        in str(refused.value)
+    )
+    report = convert_official_checkpoint(
+        tmp_path / "ema.ckpt", tmp_path / "out", cfg, strict=False, head_width=head_width
+    )
+    assert len(report.unmapped) == len(ema) and not report.missing and not report.mismatched

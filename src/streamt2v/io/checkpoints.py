@@ -353,6 +353,12 @@ def _refuse_unfit(
             fit = sum(report.fitting.values())
             advice = [f"only {fit} of its {len(sd)} tensors fit: is it the right checkpoint, and the right "]
             advice += [Arg("preset"), "? ", not_strict, " would save the others as zeros"]
+        elif ema := sum(key.startswith("model_ema.") for key, _ in report.unmapped):
+            # LitEma's copies (names without their dots): listed one by one, thousands of lines said nothing
+            advice = [
+                f"{ema} of the unmapped tensors are an EMA copy of the weights (model_ema.*), which is "
+            ]
+            advice += ["not converted; ", not_strict, " converts the live weights"]
         else:
             advice = ["pass ", not_strict, " to convert anyway"]
         headline = [f"{where}: {report.summary()} (", *advice, ")"]
