@@ -46,8 +46,8 @@ def test_a_stopped_evaluation_resumes_from_the_videos_it_scored(three_videos, tm
     assert main([*argv, "--out", str(whole)]) == 0
     capsys.readouterr()
 
-    out = tmp_path / "r.json"
-    partial = tmp_path / "r.json.partial"
+    out = tmp_path / "new" / "r.json"  # in a folder the run makes (the partial file failed to be written)
+    partial = tmp_path / "new" / "r.json.partial"
     calls.clear()
     stop_at[0] = 3  # Ctrl-C while the third video is scored
     assert main([*argv, "--out", str(out)]) == 130

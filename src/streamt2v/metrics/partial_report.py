@@ -52,6 +52,7 @@ def save_partial(
         "records": [dict(r) for r in records],
         "stamps": {str(r["path"]): stamps[str(r["path"])] for r in records},
     }
+    path.parent.mkdir(parents=True, exist_ok=True)  # as the results file's (EvaluationReport.save)
     # allow_nan: the values go back to Python only (an infinite MAWE, a probe's nan), exactly
     atomic_write_file(path, lambda tmp: tmp.write_text(json.dumps(data, allow_nan=True), encoding="utf-8"))
     return path
