@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from streamt2v.io.folders import atomic_write_file
 from streamt2v.memory import describe_machine
 from streamt2v.microworld.behaviour import THRESHOLDS, VideoBehaviour, summary, video_passes
 
@@ -336,9 +337,14 @@ LONG_FILE = (
 )
 
 
+def _write_text(path: Path, text: str) -> None:
+    """Atomically: the figures come from measurements of half an hour and more (the long videos')."""
+    atomic_write_file(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
 def write_behaviour(assets: Path, results: Sequence[VideoBehaviour], name: str = BEHAVIOUR_FILE) -> Path:
     path = assets / name
-    path.write_text(json.dumps([r.as_dict() for r in results], indent=1) + "\n")
+    _write_text(path, json.dumps([r.as_dict() for r in results], indent=1) + "\n")
     return path
 
 
@@ -347,13 +353,13 @@ def write_reference(
 ) -> Path:
     path = assets / REFERENCE_FILE
     data = {"rendered": [r.as_dict() for r in rendered], "through_vae": [r.as_dict() for r in through_vae]}
-    path.write_text(json.dumps(data, indent=1) + "\n")
+    _write_text(path, json.dumps(data, indent=1) + "\n")
     return path
 
 
 def write_long_behaviour(assets: Path, rows: Sequence[Mapping[str, Any]]) -> Path:
     path = assets / LONG_FILE
-    path.write_text(json.dumps(list(rows), indent=1) + "\n")
+    _write_text(path, json.dumps(list(rows), indent=1) + "\n")
     return path
 
 
@@ -441,5 +447,5 @@ def write_model_card(
     if notes:
         lines += ["", "## Notes", "", *notes]
     path = assets / "MODEL_CARD.md"
-    path.write_text("\n".join(lines) + "\n")
+    _write_text(path, "\n".join(lines) + "\n")
     return path
