@@ -57,7 +57,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--output",
         type=user_path,
         required=True,
-        help="output .mp4/.gif or a new folder for PNG frames (written atomically; see --overwrite)",
+        help="output .mp4, .gif, .mov, .mkv, .webm or .avi, or a folder for PNG frames (written atomically; see --overwrite)",
     )
     p.add_argument(
         "--model",
@@ -102,7 +102,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--fps", type=float, default=None, help="output fps (default: the input's)")
     p.add_argument("--seed", type=integer_at_least(0), default=0, help="random seed, >= 0 (default 0)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing output file (or a folder holding only an earlier output's frames)",
+    )
     p.add_argument(
         "--no-progress",
         action="store_true",

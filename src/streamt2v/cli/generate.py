@@ -159,7 +159,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--enhance",
         action="store_true",
         help="run stage 3 (randomized-blending enhancement) on the result; the stage-2 video is kept "
-        "as OUTPUT_STEM.lowres.mp4 (a PNG folder OUTPUT: OUTPUT-lowres)",
+        "as OUTPUT_STEM.lowres.SUFFIX (out.mp4: out.lowres.mp4; a PNG folder OUTPUT: OUTPUT-lowres)",
     )
     p.add_argument(
         "--refiner",

@@ -320,7 +320,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("runs/microworld"), help="folder of the training runs")
     p.add_argument("--assets", type=Path, default=None, help="write the shipped folders + model card here")
     p.add_argument("--cores", type=int, default=2, help="CPU cores to share among the training runs")
-    p.add_argument("--only", choices=sorted(release_runs(Path("."))), help="train just this recipe")
+    p.add_argument(
+        "--only",
+        choices=sorted(release_runs(Path("."))),
+        help="train just this run (a recipe run such as base-2)",
+    )
     p.add_argument("--skip-train", action="store_true", help="only assemble from finished runs")
     p.add_argument("--no-measure", action="store_true", help="assemble without the behaviour figures")
     p.add_argument(
