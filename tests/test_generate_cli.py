@@ -274,6 +274,9 @@ def test_cli_warnings_and_counts_read_as_typed(tmp_path, monkeypatch, capsys, ca
 
 
 def test_silently_ignored_inputs_are_named(tmp_path, monkeypatch, capsys, caplog):
+    """Flags given for nothing are named: stage-3 flags without --enhance, --anchor without a streaming
+    chunk, and a stage's sampling flags where the run has no such stage (--steps 1000000 on a 16-frame
+    video was taken without a word)."""
     from PIL import Image
 
     monkeypatch.chdir(tmp_path)
@@ -282,9 +285,21 @@ def test_silently_ignored_inputs_are_named(tmp_path, monkeypatch, capsys, caplog
         main(["generate", "a cat", "--frames", "8", *FAST_CLI, "--enhance-steps", "3", "--anchor", "a.png"])
         == 0
     )
-    assert "--enhance-steps only apply with --enhance" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--enhance-steps only apply with --enhance" in err
     assert caplog.text.count("--anchor is not used") == 1
     assert "anchor_image is not used" not in caplog.text  # named once, by its flag
+    # a stage's sampling flags where the run has no such stage (FAST_CLI gives --steps and --init-steps)
+    assert (
+        "warning: --steps set the streaming chunks (stage 2), and a video of 8 frames is one stage-1 chunk "
+        "(the --init-* flags set it); ignoring them\n"
+    ) in err
+    assert (
+        main(["generate", "a cat", "--frames", "9", *FAST_CLI, "--init-image", "a.png", "-o", "i.mp4"]) == 0
+    )
+    err = capsys.readouterr().err
+    assert "warning: --init-steps set stage 1, which --init-image takes the place of; ignoring them\n" in err
+    assert "--steps" not in err
 
 
 def test_a_damaged_model_index_is_named_before_any_work(tmp_path, capsys):

@@ -210,6 +210,34 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run, parser=p)  # the parser: its defaults tell which flags --resume ignores
 
 
+# The sampling flags of each stage (their dests); the other stage's flags are not read by it.
+_STAGE_1_SAMPLING = ("init_steps", "init_guidance", "init_guidance_rescale", "init_scheduler", "init_eta")
+_STAGE_1_SAMPLING += ("init_noise_correlation",)
+_STAGE_2_SAMPLING = ("steps", "guidance", "guidance_rescale", "scheduler", "eta", "noise_correlation")
+_STAGE_2_SAMPLING += ("cond_replacement", "anchor_colour_match", "chunk_strength")
+
+
+def _sampling_flags_unused(cfg, given: list[str]) -> str | None:
+    """What is wrong with the sampling flags typed (``given``) for a stage the run does not have, or None:
+    ``--steps`` on a video of one chunk (stage 1 alone, set by ``--init-steps``), ``--init-steps`` on one
+    continuing an image or a video (no stage 1)."""
+    from streamt2v.pipeline.chunking import counted
+
+    s = cfg.stream
+    if cfg.init_video or cfg.init_image:
+        unused = [k for k in given if k in _STAGE_1_SAMPLING]
+        why = f"set stage 1, which {'--init-video' if cfg.init_video else '--init-image'} takes the place of"
+    elif s.num_frames <= s.chunk_frames:
+        unused = [k for k in given if k in _STAGE_2_SAMPLING]
+        why = (
+            f"set the streaming chunks (stage 2), and a video of {counted(s.num_frames, 'frame')} is one stage-1 "
+            "chunk (the --init-* flags set it)"
+        )
+    else:
+        return None
+    return f"{', '.join('--' + k.replace('_', '-') for k in unused)} {why}" if unused else None
+
+
 def _typed_with_resume(args: argparse.Namespace) -> dict[str, object]:
     """The settings typed with --resume and their values, whatever those are: a value compared with the
     default would hide ``--frames 80`` (the default) typed to change a 40-frame run."""
@@ -371,6 +399,9 @@ def run(args: argparse.Namespace) -> int:
             compile=args.compile,
             overwrite=args.overwrite,
         )
+        unused_sampling = _sampling_flags_unused(cfg, given)
+        if unused_sampling:
+            print(f"warning: {unused_sampling}; ignoring them", file=sys.stderr)
         if not cfg.init_video:  # an --init-video run learns its length from the video (on_chunk)
             s = cfg.stream
             try:
