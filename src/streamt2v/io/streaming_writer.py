@@ -21,6 +21,7 @@ import torch
 
 from streamt2v.io import locks
 from streamt2v.io.frame_rates import check_fps, check_gif_fps
+from streamt2v.io.gif import encode_gif
 from streamt2v.io.output_paths import (
     check_output_path,
     check_replaceable_dir,
@@ -33,14 +34,7 @@ from streamt2v.io.output_paths import (
     replace_dir,
     temp_sibling,
 )
-from streamt2v.io.video import (
-    BITEXACT,
-    DEFAULT_CRF,
-    encode_gif,
-    encode_video,
-    to_uint8_frames,
-    write_pngs,
-)
+from streamt2v.io.video import BITEXACT, DEFAULT_CRF, encode_video, to_uint8_frames, write_pngs
 
 
 def _segment_delay(seg: Path) -> int:

@@ -6,8 +6,8 @@ Library layout everywhere else is ``(B, 3, T, H, W)`` float in ``[-1, 1]`` (DESI
   doubled onto its 0-63 scale), ``.gif`` (Pillow), or a directory of PNG frames. Writes are atomic: a
   temporary name in the same folder, renamed at the end.
 - The chunk-by-chunk writer behind ``streamt2v generate`` is :mod:`streamt2v.io.streaming_writer`; the
-  encoders here (``encode_video``, ``encode_gif``, ``write_pngs``) serve both, and so do the output checks,
-  temporary names and the one-writer-per-output lock of :mod:`streamt2v.io.output_paths`.
+  encoders here (``encode_video``, ``write_pngs``) and :func:`streamt2v.io.gif.encode_gif` serve both, and so
+  do the output checks, temporary names and the one-writer-per-output lock of :mod:`streamt2v.io.output_paths`.
 - The frame rates a video may be written at, and how a file's rate is read: :mod:`streamt2v.io.frame_rates`.
 
 Float → uint8 conversion rounds ``(x + 1) * 127.5`` and saturates at 0 / 255 (decoders overshoot ``[-1, 1]``
@@ -17,7 +17,6 @@ slightly; saturation is the definition of the pixel format, not a silent edit of
 from __future__ import annotations
 
 import logging
-import math
 import os
 import re
 import shutil
@@ -41,6 +40,7 @@ from streamt2v.io.frame_rates import (
     uneven_steps,
     variable_rate_mean,
 )
+from streamt2v.io.gif import encode_gif
 from streamt2v.io.output_paths import (
     VIDEO_SUFFIXES,
     check_output_path,
@@ -157,45 +157,6 @@ def encode_video(path: Path, frames: np.ndarray, fps: float, crf: int) -> None:
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
-
-
-def gif_delays(count: int, fps: float, first: int = 0) -> list[int]:
-    """The delays (centiseconds) of ``count`` GIF frames at ``fps``: frame k starts at ``round(k * 100 / fps)``
-    cs, so the delays differ by at most 1 cs (8 fps: 13, 12, 13, 12, ...) and the GIF plays at ``fps`` on
-    average (one delay for all frames, 12 or 13 cs, plays at 8.33 or 7.69 fps). ``first``: the index of the
-    first of them (a GIF written a chunk at a time)."""
-    step = 100 / Fraction(check_gif_fps(fps))  # exact: float fps are binary fractions
-    starts = [math.floor(k * step + Fraction(1, 2)) for k in range(first, first + count + 1)]
-    return [b - a for a, b in zip(starts, starts[1:])]
-
-
-def encode_gif(path: Path, frames: np.ndarray, fps: float, *, first: int = 0, before: bytes = b"") -> bytes:
-    """Every frame, each with its own adaptive palette and its delay from :func:`gif_delays`, looping.
-
-    Written a frame at a time with Pillow's GIF frame encoder: ``Image.save(save_all=True)`` merges
-    identical consecutive frames into one (summing their delays), which no option turns off, and a video
-    read back must have the frames written.
-
-    Each frame is encoded on its own, so a GIF grows by appending: ``before`` is what an earlier call returned
-    (the GIF so far without its trailer), ``first`` the index of ``frames[0]`` in it; the file is ``before``,
-    then ``frames``, then the trailer, byte for byte the GIF of all the frames written at once. Returns the
-    file's bytes without the trailer, to pass as ``before`` next time."""
-    from PIL import GifImagePlugin, Image
-
-    if bool(first) != bool(before):
-        raise ValueError(f"a GIF continued from frame {first} needs the bytes written before it (before=)")
-    data = bytearray(before)
-    for k, (frame, delay) in enumerate(zip(frames, gif_delays(len(frames), fps, first)), start=first):
-        image = Image.fromarray(frame).convert("P", palette=Image.Palette.ADAPTIVE)
-        if k == 0:  # the first frame's palette is the global one
-            header, _ = GifImagePlugin.getheader(image, None, {"loop": 0})
-            data += b"".join(header)
-        # Pillow takes milliseconds and writes whole centiseconds
-        data += b"".join(GifImagePlugin.getdata(image, duration=10 * delay, include_color_table=k > 0))
-    with open(path, "wb") as fp:
-        fp.write(data)
-        fp.write(b";")  # the GIF trailer
-    return bytes(data)
 
 
 def write_pngs(folder: Path, frames: np.ndarray, start: int = 0) -> None:
