@@ -4,6 +4,7 @@ continues from them (MAWE takes minutes per long video on a CPU: a stop lost hou
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import sys
@@ -39,7 +40,9 @@ def scuts_calls(monkeypatch):
     return calls, stop_at
 
 
-def test_a_stopped_evaluation_resumes_from_the_videos_it_scored(three_videos, tmp_path, capsys, scuts_calls):
+def test_a_stopped_evaluation_resumes_from_the_videos_it_scored(
+    three_videos, tmp_path, capsys, caplog, scuts_calls
+):
     calls, stop_at = scuts_calls
     whole = tmp_path / "whole.json"
     argv = ["evaluate", str(three_videos), "--metrics", "scuts,probes", "--no-progress"]
@@ -63,8 +66,11 @@ def test_a_stopped_evaluation_resumes_from_the_videos_it_scored(three_videos, tm
 
     calls.clear()
     stop_at[0] = 0
-    assert main([*argv, "--out", str(out), "--resume"]) == 0
+    with caplog.at_level(logging.INFO, logger="streamt2v.metrics.evaluate"):
+        assert main([*argv, "--out", str(out), "--resume"]) == 0
     assert len(calls) == 1  # the third video alone is read and scored
+    # without a progress bar (a batch job's log) each video scored is a log line
+    assert [r.getMessage() for r in caplog.records] == [f"video 3/3 done: {three_videos / 'c_clean.mp4'}"]
     assert f"resuming from {partial}: 2 video(s) already scored" in capsys.readouterr().err
     assert not partial.exists()
     assert json.loads(out.read_text()) == json.loads(whole.read_text())

@@ -389,3 +389,21 @@ def test_the_run_directory_line_names_it_absolute_as_the_wrote_lines(tmp_path, m
     assert printed.out.splitlines() == expected
     assert f"note: run {str(tmp_path / 'r')!r} is already finished" in printed.err
     assert f"resuming {tmp_path / 'r'}: 1 of 1 chunk already finished" in caplog.text
+
+
+def test_without_a_progress_bar_the_log_says_how_far_the_run_got(tmp_path, monkeypatch, caplog):
+    """A batch job (stderr a log file: no bars) said nothing from the model's loading to its last line, for
+    the half hour a long video takes; each chunk and each stage-3 step is now a log line."""
+    import logging
+
+    monkeypatch.chdir(tmp_path)
+    with caplog.at_level(logging.INFO):
+        argv = ["generate", "a cat", "--frames", "24", *FAST_CLI, "--enhance", "--enhance-steps", "2"]
+        assert main([*argv, "-o", "o.mp4"]) == 0
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert "chunk 1/2 done: frames 0-15, prompt 'a cat'" in said
+    assert "chunk 2/2 done: frames 16-23, prompt 'a cat'" in said
+    assert [m for m in said if m.startswith("stage 3: step")] == [
+        "stage 3: step 1/2 done",
+        "stage 3: step 2/2 done",
+    ]

@@ -481,8 +481,12 @@ def evaluate_videos(
                 # Reported by the caller from report.skipped (the CLI prints one line per skipped video).
                 logger.debug("skipping %s: %s", label, err)
                 report.skipped.append({"path": label, "error": str(err)})
+                outcome = "skipped"  # why: the caller says it, once
             else:
                 report.records.append(record)
+                outcome = "done"
+            if not progress:  # a batch job's log says how far the run got, as the bar would
+                logger.info("video %d/%d %s: %s", i + 1, len(videos), outcome, label)
             if on_video is not None:
                 on_video(report)
     except KeyboardInterrupt:  # the videos scored so far are not lost with the rest (the CLI prints them)

@@ -417,12 +417,14 @@ def consume(
             for w in writers:
                 w.append(chunk.frames)
             n = chunk.stop
-            logger.debug(
-                "chunk %d/%d: frames %d-%d, prompt %r",
+            # without a progress bar (a batch job's log) the log says how far the run got
+            logger.log(
+                logging.DEBUG if progress else logging.INFO,
+                "chunk %d/%d done: frames %d-%d, prompt %r",
                 chunk.index + 1,
                 chunk.num_chunks,
                 chunk.start,
-                chunk.stop,
+                chunk.stop - 1,
                 chunk.prompt,
             )
             if on_chunk is not None:
