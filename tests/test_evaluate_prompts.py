@@ -153,10 +153,15 @@ def test_jsonl_and_csv_prompts_files_are_read_as_such(tmp_path):
         "semicolon.csv": "file;caption\na.mp4;a red circle, bouncing\nb.mp4;a blue square\n",
         "tabs.tsv": "caption\tfile\na red circle, bouncing\ta.mp4\na blue square\tb.mp4\n",
         "objects.json": '[{"file": "b.mp4", "prompt": "a blue square"}, {"file": "a.mp4", "prompt": "a red circle, bouncing"}]',
+        "keyed.ndjson": '{"file": "b.mp4", "prompt": "a blue square"}\n{"file": "a", "prompt": "a red circle, bouncing"}\n',
     }
     for name, text in files.items():
         (tmp_path / name).write_text(text)
         assert read_prompts(tmp_path / name, videos) == want, name
+    # a train --captions file of a folder with subfolders: its names are relative to the video folder
+    (tmp_path / "sub.csv").write_text("file,caption\nshots/a.mp4,one\nshots/b.mp4,two\nc.mp4,three\n")
+    nested = [Path("data/shots/a.mp4"), Path("data/shots/b.mp4"), Path("data/c.mp4")]
+    assert read_prompts(tmp_path / "sub.csv", nested) == ["one", "two", "three"]
     refused = {
         "header.csv": (
             "a.mp4,a red circle\nb.mp4,a blue square\n",
@@ -218,13 +223,15 @@ def test_prompts_in_order_beside_videos_numbered_in_another_are_said(tmp_path, c
         with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.prompts_file"):
             assert read_prompts(tmp_path / name, numbered) == ["one", "ten", "two"]
         assert [r.getMessage() for r in caplog.records] == [
-            f"prompts file {str(tmp_path / name)!r}: its prompts are taken in the order the videos are scored, "
-            "by the text of their names: 'clip_10.mp4' before 'clip_2.mp4'; if the prompts follow the numbers, "
-            "key them by video file (JSON, JSONL or CSV)"
+            f"prompts file {str(tmp_path / name)!r}: its prompts are taken in the order the videos are scored (a "
+            "folder's by the text of their names): 'clip_10.mp4' before 'clip_2.mp4'; if the prompts follow the "
+            "numbers, key them by video file (JSON, JSONL or CSV)"
         ]
-    # names whose text and numbers agree (zero-padded), or videos of folders given in this order: nothing said
+    # names whose text and numbers agree (zero-padded; a name and the same with a number, whose text order
+    # has the extension's dot first), or videos of folders given in this order: nothing said
     for videos in (
         [Path("v/clip_01.mp4"), Path("v/clip_02.mp4"), Path("v/clip_10.mp4")],
+        [Path("v/clip.mp4"), Path("v/clip2.mp4"), Path("v/scene.mp4"), Path("v/scene1.mp4")],
         [Path("b/x10.mp4"), Path("a/x2.mp4"), Path("c.mp4")],
     ):
         caplog.clear()

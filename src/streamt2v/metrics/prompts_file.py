@@ -2,7 +2,7 @@
 videos are scored or keyed by video (:func:`read_prompts`).
 
 - ``.json``: a list (prompts in order, or ``{"file": ..., "prompt": ...}`` objects) or ``{video: prompt}``;
-- ``.jsonl``: one JSON value per line, a prompt (in order) or a ``{"file": ..., "prompt": ...}`` object;
+- ``.jsonl`` (``.ndjson``): one JSON value per line, a prompt (in order) or a ``{"file": ..., "prompt": ...}`` object;
 - ``.csv`` / ``.tsv``: a header naming a ``prompt`` column, and a ``file`` column to key the prompts by video
   (in order without one); ``,``, ``;`` or tab separated;
 - anything else (``.txt``, a pipe): one prompt per line, in order.
@@ -64,7 +64,7 @@ def read_prompts(path: str | os.PathLike, videos: Sequence[Path] | None = None) 
         if isinstance(data, dict):
             return _keyed(path, {k: (v, f"the entry {k!r}") for k, v in data.items()}, videos)
         raise ValueError(f"{str(path)!r} must hold a JSON list or object of prompts")
-    if suffix == ".jsonl":
+    if suffix in (".jsonl", ".ndjson"):
         return _from_rows(path, _jsonl_rows(path, text), videos)
     if suffix in (".csv", ".tsv"):
         return _from_rows(path, _csv_rows(path, text, "\t" if suffix == ".tsv" else None), videos)
@@ -78,9 +78,9 @@ def _in_order(path: Path, prompts: list[str], videos: Sequence[Path] | None) -> 
     for a, b in zip(videos or [], list(videos or [])[1:]):
         if Path(a).parent == Path(b).parent and _number_key(b) < _number_key(a):
             logger.warning(
-                "prompts file %r: its prompts are taken in the order the videos are scored, by the text of their "
-                "names: %r before %r; if the prompts follow the numbers, key them by video file (JSON, JSONL or "
-                "CSV)",
+                "prompts file %r: its prompts are taken in the order the videos are scored (a folder's by the "
+                "text of their names): %r before %r; if the prompts follow the numbers, key them by video file "
+                "(JSON, JSONL or CSV)",
                 str(path),
                 Path(a).name,
                 Path(b).name,
@@ -89,9 +89,11 @@ def _in_order(path: Path, prompts: list[str], videos: Sequence[Path] | None) -> 
     return prompts
 
 
-def _number_key(video: Path) -> list:
-    """A file name's order by the numbers in it (``clip_2`` before ``clip_10``): text and numbers alternate."""
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", Path(video).name)]
+def _number_key(video: Path) -> tuple[list, str]:
+    """A file name's order by the numbers in it (``clip_2`` before ``clip_10``): text and numbers alternate,
+    in the name without its extension, then the extension (``clip.mp4`` before ``clip2.mp4``, as in text)."""
+    video = Path(video)
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", video.stem)], video.suffix
 
 
 def _row(path: Path, where: str, value: object) -> Row:
@@ -240,18 +242,27 @@ def _nfc(text: str) -> str:
 
 def _key_finder(keys: Sequence[str]):
     """``video -> its key``: a path key (one with a ``/``, relative to the working folder or absolute), else
-    its file name, else its name without the extension; None if none is there. The first key wins where
-    two are the same in NFC."""
+    a relative path key that ends its path (``sub/a.mp4`` of a ``train --captions`` file, relative to the
+    video folder), else its file name, else its name without the extension; None if none is there. The
+    first key wins where two are the same in NFC."""
     paths: dict[str, str] = {}
+    tails: dict[str, str] = {}
     names: dict[str, str] = {}
     for key in keys:
         if "/" in key or os.sep in key:
             paths.setdefault(_nfc(os.path.abspath(os.path.expanduser(key))), key)
+            if not os.path.isabs(os.path.expanduser(key)):
+                tails.setdefault(_nfc(Path(os.path.normpath(key)).as_posix()), key)
         names.setdefault(_nfc(key), key)
 
     def find(video: Path) -> str | None:
         here = paths.get(_nfc(os.path.abspath(video)))
-        return here or next((names[n] for n in (_nfc(video.name), _nfc(video.stem)) if n in names), None)
+        parts = Path(os.path.abspath(video)).parts
+        ends = ("/".join(parts[k:]) for k in range(1, len(parts) - 1))  # the longest first, 2 parts at least
+        tail = next((tails[t] for t in map(_nfc, ends) if t in tails), None)
+        return (
+            here or tail or next((names[n] for n in (_nfc(video.name), _nfc(video.stem)) if n in names), None)
+        )
 
     return find
 
