@@ -89,8 +89,17 @@ def test_a_resume_scores_again_what_changed_and_refuses_other_settings(
     assert main([*argv[:2], "--metrics", "scuts,probes", *argv[4:], "--resume"]) == 2
     assert capsys.readouterr().err == (
         f"error: cannot resume from {str(out) + '.partial'!r}: it was scored with other settings (metrics: "
-        "['scuts'] -> ['scuts', 'probes']); give the same ones, or start over without --resume (--overwrite "
-        "replaces it)\n"
+        "['scuts'] -> ['probes', 'scuts']); give the same ones, or start over with --overwrite instead of "
+        "--resume\n"
+    )
+    # the same --out for another set of videos: its scores are not dropped unsaid
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy2(three_videos / "b_cut.mp4", other / "d.mp4")
+    assert main([argv[0], str(other), *argv[2:], "--resume"]) == 2
+    assert (
+        "it holds the scores of 2 other video(s) (such as "
+        f"{str(three_videos / 'a_clean.mp4')!r}), none of those given" in capsys.readouterr().err
     )
     assert main([*argv[:5], "--resume"]) == 2
     assert "--resume continues a stopped run from its --out FILE.partial" in capsys.readouterr().err
@@ -113,3 +122,42 @@ def test_a_resume_scores_again_what_changed_and_refuses_other_settings(
     assert main([*argv, "--overwrite"]) == 130
     assert capsys.readouterr().err.endswith(f"{str(out)!r} not written\n")
     assert not (tmp_path / "r.json.partial").exists()
+
+
+def test_a_resume_writes_the_kept_scores_again_only_with_a_new_one(
+    three_videos, tmp_path, capsys, scuts_calls
+):
+    """A resume wrote the whole partial file again for each score it took back from it (the cost grows with
+    the square of the videos); a run stopped before its first new score keeps the file, and says so."""
+    calls, stop_at = scuts_calls
+    out = tmp_path / "r.json"
+    partial = tmp_path / "r.json.partial"
+    argv = ["evaluate", str(three_videos), "--metrics", "scuts,probes", "--no-progress", "--out", str(out)]
+    stop_at[0] = 3
+    assert main(argv) == 130
+    written = partial.stat().st_mtime_ns
+    os.utime(partial, ns=(written - 10**9, written - 10**9))
+    calls.clear()
+    stop_at[0] = 1  # stopped at the first video not in the file: the two taken back are not written again
+    assert main([*argv, "--resume"]) == 130
+    assert partial.stat().st_mtime_ns == written - 10**9
+    assert (
+        capsys.readouterr()
+        .err.splitlines()[-1]
+        .endswith(f"the 2 scored kept in {str(partial)!r}: continue with the same command and --resume")
+    )
+    (tmp_path / f".{partial.name}.tmp-999999").write_text("{")  # a writer killed mid-write
+    calls.clear()
+    stop_at[0] = 0
+    assert main([*argv, "--resume", "--metrics", "probes,scuts"]) == 0  # the same metrics, in another order
+    assert not partial.exists() and not list(tmp_path.glob(".r.json.partial.tmp-*"))
+
+
+def test_scores_taken_back_must_hold_the_metrics_asked_for(video_dir):
+    from streamt2v.metrics.evaluate import evaluate_videos
+
+    video = str(video_dir / "a_clean.mp4")
+    with pytest.raises(ValueError, match=r"reuse\[.*a_clean.mp4'\] has no 'scuts' \(asked for\)"):
+        evaluate_videos(
+            [video], metrics="mawe,scuts", reuse={video: {"path": video, "frames": 40, "mawe": 1.0}}
+        )

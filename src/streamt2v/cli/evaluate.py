@@ -260,12 +260,12 @@ def run(args: argparse.Namespace) -> int:
     )
     if prompts is not None:  # before the stamps kept with the scores pair them with the videos
         prompts = checked_prompts(prompts, len(videos))
-    kept = _KeptScores(args.out, videos, prompts, evaluation_config(**settings))
-    reuse = kept.resume() if args.resume else None
-    if (
-        args.out and args.overwrite and not args.resume
-    ):  # starting over, every argument checked: a stop before
-        partial_path(args.out).unlink(missing_ok=True)  # the first score must not leave the old scores behind
+    # with --out, the scores are kept after every video for --resume (its partial file)
+    kept = _KeptScores(args.out, videos, prompts, evaluation_config(**settings)) if args.out else None
+    reuse = kept.resume() if kept is not None and args.resume else None
+    if kept is not None and args.overwrite and not args.resume:
+        # starting over, every argument checked: a stop before the first score must not leave the old ones
+        partial_path(args.out).unlink(missing_ok=True)
     # CLIP (transformers, maybe a hub download) is the only model loaded here
     quiet_clip = args.no_progress and "clip" in metrics
     try:
@@ -276,17 +276,18 @@ def run(args: argparse.Namespace) -> int:
                 **settings,
                 progress=not args.no_progress,
                 reuse=reuse,
-                on_video=kept.save if args.out else None,
+                on_video=None if kept is None else kept.save,
             )
     except EvaluationInterrupted as stop:
         # the videos scored before Ctrl-C are printed, and kept in --out's partial file for --resume
         _report(stop.report)
         above = "; their results are above" if stop.report.records else ""
-        raise KeyboardInterrupt(f"{stop}{above}{kept.how_to_continue(stop.report)}") from None
+        how = "" if kept is None else kept.how_to_continue()
+        raise KeyboardInterrupt(f"{stop}{above}{how}") from None
     _report(report)
-    if args.out:  # with none scored too: the file holds the skipped videos and why, for a script to read
+    if kept is not None:  # with none scored too: the file holds the skipped videos and why, for a script
         print(f"wrote {report.save(args.out)}")
-        partial_path(args.out).unlink(missing_ok=True)
+        kept.finished()
     if not report.records:
         print(f"error: none of the {len(videos)} video(s) could be scored", file=sys.stderr)
         return 1
@@ -296,7 +297,7 @@ def run(args: argparse.Namespace) -> int:
 class _KeptScores:
     """The scores of a run with ``--out``, kept in its partial file after every video (for ``--resume``)."""
 
-    def __init__(self, out: Path | None, videos: list[Path], prompts: list[str] | None, config: dict) -> None:
+    def __init__(self, out: Path, videos: list[Path], prompts: list[str] | None, config: dict) -> None:
         from streamt2v.metrics.partial_report import video_stamp
 
         self.out, self.config = out, config
@@ -304,12 +305,15 @@ class _KeptScores:
             str(v): {"video": video_stamp(v), "prompt": None if prompts is None else prompts[i]}
             for i, v in enumerate(videos)
         }
-        self.written = 0  # records in the partial file
+        self.reused: set[str] = set()  # the videos whose scores the partial file held
+        self.written = 0  # the records the report had at the last write
+        self.kept = 0  # the scores in the partial file
 
     def resume(self) -> dict[str, dict]:
         from streamt2v.metrics.partial_report import load_partial, partial_path
 
         reuse, dropped = load_partial(self.out, self.config, self.stamps)
+        self.reused, self.kept = set(reuse), len(reuse)
         again = (
             f"; {dropped} scored for a video since changed, left out of the set or given another prompt"
             if dropped
@@ -322,24 +326,30 @@ class _KeptScores:
         return reuse
 
     def save(self, report) -> None:
+        """After each video: the file again when a video was scored (not skipped, nor taken from the file)."""
         from streamt2v.metrics.partial_report import save_partial
 
-        if len(report.records) != self.written:  # a skipped video adds nothing to keep
+        newest = str(report.records[-1]["path"]) if report.records else None
+        if len(report.records) != self.written and newest not in self.reused:
             save_partial(self.out, self.config, report.records, self.stamps)
-            self.written = len(report.records)
+            self.written = self.kept = len(report.records)
 
-    def how_to_continue(self, report) -> str:
+    def how_to_continue(self) -> str:
         """The end of the interrupted line: where the scores are and how to go on."""
         from streamt2v.metrics.partial_report import partial_path
 
-        if self.out is None:
-            return ""
-        if not self.written:
+        if not self.kept:
             return f"; {str(self.out)!r} not written"
         return (
-            f"; {str(self.out)!r} not written, the {self.written} scored kept in {str(partial_path(self.out))!r}: "
+            f"; {str(self.out)!r} not written, the {self.kept} scored kept in {str(partial_path(self.out))!r}: "
             "continue with the same command and --resume"
         )
+
+    def finished(self) -> None:
+        """Once ``--out`` is written: the partial file goes, with what killed writers of it left."""
+        from streamt2v.metrics.partial_report import remove_partial
+
+        remove_partial(self.out)
 
 
 def _report(report) -> None:

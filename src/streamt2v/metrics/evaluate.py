@@ -42,6 +42,8 @@ from streamt2v.metrics.flow import (
 logger = logging.getLogger(__name__)
 
 METRICS: tuple[str, ...] = ("mawe", "scuts", "clip", "probes")
+#: a record's key that each metric always writes
+METRIC_KEYS = {"mawe": "mawe", "scuts": "scuts", "clip": "clip_score", "probes": "probe_identity"}
 #: ``flow_size`` in a report's config when the flow ran at each video's own size (``flow_size=None``)
 NATIVE_FLOW_SIZE = "native"
 DEFAULT_METRICS: tuple[str, ...] = ("mawe", "scuts")
@@ -408,6 +410,10 @@ def evaluate_videos(
             raise ValueError(f"chunk boundaries must be frame indices >= 1, got {bad}")
     if "mawe" in chosen:
         check_mawe_settings(mawe_coeff, flow, raft_weights)
+    for label, record in (reuse or {}).items():  # scores taken back must be of the metrics asked for
+        lacking = [m for m in chosen if METRIC_KEYS[m] not in record]
+        if lacking:
+            raise ValueError(f"reuse[{label!r}] has no {lacking[0]!r} (asked for): score that video again")
     if prompts is not None:
         prompts = checked_prompts(prompts, len(videos))
     if names is not None and len(names) != len(videos):

@@ -9,6 +9,7 @@ partial file is removed once ``FILE`` is written. Skipped videos are tried again
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -28,11 +29,12 @@ def partial_path(out: str | os.PathLike) -> Path:
 
 def video_stamp(video: str | os.PathLike) -> list[int]:
     """What tells a video file (or folder of frames) changed since it was scored: ``[size, mtime_ns]`` of a
-    file, ``[files, total size, newest mtime_ns]`` of a folder."""
+    file, ``[files, total size, newest mtime_ns, its own mtime_ns]`` of a folder."""
     path = Path(video)
-    if path.is_dir():
+    if path.is_dir():  # the folder's own time changes with a frame renamed, added or removed
         stats = [p.stat() for p in path.iterdir() if p.is_file()]
-        return [len(stats), sum(s.st_size for s in stats), max((s.st_mtime_ns for s in stats), default=0)]
+        newest = max((s.st_mtime_ns for s in stats), default=0)
+        return [len(stats), sum(s.st_size for s in stats), newest, path.stat().st_mtime_ns]
     stat = path.stat()
     return [stat.st_size, stat.st_mtime_ns]
 
@@ -78,17 +80,25 @@ def load_partial(
     except (ValueError, KeyError, TypeError, AttributeError) as err:
         raise ValueError(
             f"cannot resume from {str(path)!r}: it is not a partial evaluation this version reads ({err}); "
-            "start over without --resume (--overwrite replaces it)"
+            "start over with --overwrite instead of --resume"
         ) from None
+    # the metrics as a set: the order given only orders the report's columns
+    kept["metrics"] = sorted(kept.get("metrics") or [])
+    now = {**config, "metrics": sorted(config.get("metrics") or [])}
     changed = [
-        f"{k}: {kept.get(k)!r} -> {config.get(k)!r}"
-        for k in sorted({*kept, *config})
-        if kept.get(k) != config.get(k)
+        f"{k}: {kept.get(k)!r} -> {now.get(k)!r}" for k in sorted({*kept, *now}) if kept.get(k) != now.get(k)
     ]
     if changed:
         raise ValueError(
             f"cannot resume from {str(path)!r}: it was scored with other settings ({'; '.join(changed)}); give "
-            "the same ones, or start over without --resume (--overwrite replaces it)"
+            "the same ones, or start over with --overwrite instead of --resume"
+        )
+    given = [str(r.get("path")) for r in records if str(r.get("path")) in stamps]
+    if records and not given:  # another set's scores (the same --out for another folder): not dropped unsaid
+        raise ValueError(
+            f"cannot resume from {str(path)!r}: it holds the scores of {len(records)} other video(s) (such as "
+            f"{str(records[0].get('path'))!r}), none of those given; give those videos, or start over with "
+            "--overwrite instead of --resume"
         )
     reuse = {
         str(r["path"]): r
@@ -96,3 +106,11 @@ def load_partial(
         if str(r.get("path")) in stamps and old_stamps.get(str(r["path"])) == stamps[str(r["path"])]
     }
     return reuse, len(records) - len(reuse)
+
+
+def remove_partial(out: str | os.PathLike) -> None:
+    """Remove ``out``'s partial file, and the temporaries of writers of it killed mid-write (``kill -9``)."""
+    path = partial_path(out)
+    path.unlink(missing_ok=True)
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.tmp-*"):
+        tmp.unlink(missing_ok=True)
