@@ -4,7 +4,6 @@ building its networks without memory (:func:`build_components` on the meta devic
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -12,7 +11,7 @@ from diffusers import AutoencoderKL
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPVisionConfig, CLIPVisionModelWithProjection
 
 from streamt2v.config import PRESETS, ModelConfig, config_from_json, get_preset
-from streamt2v.io.folders import folder_listing, read_json_object
+from streamt2v.io.folders import folder_listing, home_path, read_json_object
 from streamt2v.models.bundle import MODEL_INDEX, component_configs
 from streamt2v.models.unet import StreamingUNet
 
@@ -39,7 +38,7 @@ def read_architecture(path: str | os.PathLike[str]) -> ModelConfig:
     """The :class:`ModelConfig` in a JSON file: a model folder's ``model_index.json`` (or the folder), or the
     object that file holds under ``streamt2v.model_config`` (what :meth:`StreamingT2VModel.save_pretrained`
     writes), every field given. Checked by building the networks on the meta device (no memory)."""
-    file = Path(path).expanduser()
+    file = home_path(path)
     if file.is_dir():
         if not (file / MODEL_INDEX).is_file():
             raise FileNotFoundError(
@@ -92,7 +91,7 @@ def resolve_architecture(preset: str | os.PathLike[str] | ModelConfig) -> ModelC
     text = os.fspath(preset)
     if text in PRESETS:
         return get_preset(text)
-    path = Path(text).expanduser()
+    path = home_path(text)
     if path.exists():
         return read_architecture(path)
     if path.suffix.lower() == ".json" or os.sep in text or text.startswith((".", "~")):

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from streamt2v.io.folders import looks_like_hub_id
+from streamt2v.io.folders import home_path, looks_like_hub_id
 from streamt2v.io.official_unet_keys import STAGE2_PREFIXES
 
 # What a checkpoint file's name ends in (a missing "dir/file.ckpt" is a mistyped path, not a hub id).
@@ -302,7 +302,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tenso
     than tensors and plain containers (refused, never executed) apart."""
     if not os.fspath(path):
         raise ValueError("checkpoint '' is an empty path; give the checkpoint file (streaming_t2v.ckpt)")
-    path = Path(path).expanduser()  # as the other inputs of a conversion are read
+    path = home_path(path)  # as the other inputs of a conversion are read
     if path.is_dir():
         raise IsADirectoryError(
             f"checkpoint {str(path)!r} is a folder{_folder_hint(path)}; give the checkpoint file "

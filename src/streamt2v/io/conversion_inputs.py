@@ -18,7 +18,7 @@ from transformers import CLIPTokenizer
 from streamt2v.arguments import Arg, NamesArguments
 from streamt2v.config import ModelConfig
 from streamt2v.io.checkpoint_file import MODELSCOPE_LIBRARY_FOLDER, MODELSCOPE_LIBRARY_WEIGHTS
-from streamt2v.io.folders import folder_listing, read_json_object
+from streamt2v.io.folders import folder_listing, home_path, read_json_object
 from streamt2v.io.hub import resolve_model_path
 from streamt2v.io.weight_files import check_weight_files, is_model_file, refuse_broken_links, weights_variant
 from streamt2v.models.bundle import MODELSCOPE_REPO, component_configs, load_tokenizer
@@ -46,11 +46,11 @@ STAGE1_PATTERNS = [
 
 def refuse_inputs_inside(out_dir: str | os.PathLike[str], inputs: Mapping[str, Any]) -> None:
     """An input inside the output folder would be deleted when ``--overwrite`` replaces the folder."""
-    out = Path(out_dir).expanduser().resolve()
+    out = home_path(out_dir).resolve()
     for flag, spec in inputs.items():
-        if spec is None or not Path(spec).expanduser().exists():
+        if spec is None or not home_path(spec).exists():
             continue
-        path = Path(spec).expanduser().resolve()
+        path = home_path(spec).resolve()
         if path == out or out in path.parents:
             raise ValueError(
                 f"{flag} {str(spec)!r} is inside the output folder {str(out_dir)!r}, which the conversion "
@@ -61,7 +61,7 @@ def refuse_inputs_inside(out_dir: str | os.PathLike[str], inputs: Mapping[str, A
 def provenance(spec: str | os.PathLike[str]) -> str:
     """A local path as an absolute one (the folder's ``sources`` stay meaningful wherever it is read), a hub
     id as given."""
-    path = Path(spec).expanduser()
+    path = home_path(spec)
     return str(path.resolve()) if path.exists() else str(spec)
 
 

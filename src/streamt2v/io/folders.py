@@ -23,6 +23,13 @@ from typing import Any, NamedTuple
 from streamt2v.arguments import Arg, NamesArguments
 
 
+def home_path(path: str | os.PathLike) -> Path:
+    """``path`` with a leading ``~`` as the home folder (the Python API takes it as the command line's flags
+    do), expanded from the text given: ``./~/m``, a folder named ``~``, stays itself (``Path("./~/m")`` is
+    ``~/m``, which ``Path.expanduser`` would take for the home folder's)."""
+    return Path(os.path.expanduser(os.fspath(path)))
+
+
 def atomic_write_file(path: str | Path, write: Callable[[Path], None]) -> None:
     """Write ``path`` by ``write(tmp)`` into ``.NAME.tmp-PID`` beside it, flushed to the disk, then renamed
     over it: after an error, Ctrl-C, ``kill -9`` or a power cut the file is the old one or the whole new one.

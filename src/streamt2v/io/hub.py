@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from streamt2v.io.folders import looks_like_hub_id
+from streamt2v.io.folders import home_path, looks_like_hub_id
 
 
 def _env_true(name: str) -> bool:
@@ -50,7 +50,7 @@ def hub_failure_reason(err: BaseException) -> str:
 def hub_unavailable_error(text: str, what: str, err: BaseException, instead: str) -> FileNotFoundError:
     """The one-line error for a hub id that could not be fetched: what was tried, why it failed, and the local
     folder to pass instead (``instead``: what that folder holds)."""
-    here = str(Path(text).expanduser().resolve())
+    here = str(home_path(text).resolve())
     return FileNotFoundError(
         f"{what} {text!r} is not a local folder ({here!r} does not exist) and cannot be downloaded as a hub "
         f"id: {hub_failure_reason(err)}. Nothing can be downloaded here: fetch it where the hub is reachable "
@@ -67,7 +67,7 @@ def resolve_model_path(
     """A local folder, or a hub snapshot (huggingface_hub) for an ``owner/name`` id. ``what`` names the
     argument in errors; ``instead`` says what the local folder to pass instead holds; ``allow_patterns``:
     the files of the snapshot that are needed (default: all)."""
-    path = Path(path_or_hub_id).expanduser()
+    path = home_path(path_or_hub_id)
     if path.is_dir():
         return path
     if path.exists():

@@ -156,7 +156,7 @@ def leftover_temporaries(out: Path) -> str | None:
     named without a pid, or of another machine or container), and the folder a writer killed between its
     two renames had moved aside while no ``out`` has come since (the user's only copy). A running writer's
     are neither removed nor named."""
-    out = out.expanduser().absolute()
+    out = out.absolute()  # its ~ expanded by the caller, from the text given (home_path)
     parent = out.parent
     if not parent.is_dir():
         return None

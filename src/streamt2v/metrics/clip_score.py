@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from streamt2v.io.folders import home_path
 from streamt2v.memory import resolve_device
 from streamt2v.metrics.flow import VideoLike, as_uint8_frames
 
@@ -194,7 +195,7 @@ def load_clip(model: str | os.PathLike, device: str | torch.device | None = None
 
     device = None if device is None else resolve_device(device)  # an absent GPU named before any loading
     spec = str(model)
-    path = Path(spec).expanduser()
+    path = home_path(spec)
     if spec == MICROWORLD and not path.exists():
         from streamt2v.assets import microworld_clip_dir
 

@@ -40,7 +40,7 @@ from transformers import (
 
 from streamt2v.config import PRESETS, ModelConfig, config_from_json, get_preset
 from streamt2v.io.checkpoint_file import weight_file_problem
-from streamt2v.io.folders import atomic_folder, read_json_object
+from streamt2v.io.folders import atomic_folder, home_path, read_json_object
 from streamt2v.io.hub import resolve_model_path
 from streamt2v.io.weight_files import check_weight_files, refuse_broken_links, weights_variant
 from streamt2v.memory import (
@@ -483,7 +483,7 @@ class StreamingT2VModel:
         :meth:`from_pretrained` reads, atomically (a temporary sibling folder, renamed at the end), and return
         its path. An existing path is replaced only with ``overwrite``, and never a non-empty folder that is no model
         folder. A leading ``~`` is the home folder, as for :meth:`from_pretrained`."""
-        out = Path(directory).expanduser()
+        out = home_path(directory)
         with atomic_folder(out, overwrite, model_folder=True) as tmp:
             if self.tokenizer is not None:
                 self.tokenizer.save_pretrained(tmp / "tokenizer")

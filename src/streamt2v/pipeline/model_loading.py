@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from streamt2v.config import PRESETS
-from streamt2v.io.folders import read_json_object
+from streamt2v.io.folders import home_path, read_json_object
 from streamt2v.memory import resolve_device, resolve_dtype
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ def schedule_length(spec: str | os.PathLike | None) -> int:
     """The length of a local model folder's noise schedule (``num_train_timesteps``), read without loading
     it, for the step checks made before the model loads; diffusers' usual 1000 for presets, hub ids and a
     folder without a readable scheduler config (loading names that problem)."""
-    config = Path(model_folder_spec(spec)).expanduser() / "scheduler" / "scheduler_config.json"
+    config = home_path(model_folder_spec(spec)) / "scheduler" / "scheduler_config.json"
     try:
         return int(read_json_object(config, "scheduler config").get("num_train_timesteps", 1000))
     except (OSError, ValueError, TypeError):
@@ -63,7 +63,7 @@ def recommended_sampler(spec: str | os.PathLike | None) -> dict[str, Any]:
     without loading weights; ``{}`` for presets and hub ids (their settings apply once loaded)."""
     from streamt2v.models.bundle import MODEL_INDEX
 
-    index = Path(model_folder_spec(spec)).expanduser() / MODEL_INDEX  # ~ as from_pretrained reads it
+    index = home_path(model_folder_spec(spec)) / MODEL_INDEX  # ~ as from_pretrained reads it
     if not index.is_file():
         return {}
     meta = read_json_object(index, "model folder index").get("streamt2v") or {}

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from streamt2v.config import ModelConfig, get_preset
-from streamt2v.io.folders import looks_like_hub_id, read_json_object
+from streamt2v.io.folders import home_path, looks_like_hub_id, read_json_object
 from streamt2v.io.weight_files import check_weight_files, weights_variant
 from streamt2v.memory import move_checked, one_dtype, resolve_device, resolve_dtype, seeded_rng
 from streamt2v.models.autoencoder import VideoAutoencoder
@@ -199,11 +199,10 @@ class Refiner:
         """Write the diffusers-format folder :meth:`from_pretrained` reads (safetensors weights),
         atomically; an existing folder is replaced only with ``overwrite``."""
         import json
-        from pathlib import Path
 
         from streamt2v.io.folders import atomic_folder
 
-        root = Path(path).expanduser()  # as from_pretrained reads it (refiner_folder)
+        root = home_path(path)  # as from_pretrained reads it (refiner_folder)
         with atomic_folder(root, overwrite, model_folder=True) as tmp:
             self.unet.save_pretrained(tmp / "unet")
             self.vae.vae.save_pretrained(tmp / "vae")
@@ -453,7 +452,7 @@ def refiner_folder(spec: str | os.PathLike | None) -> Path:
         return shipped_refiner()[0]
     if not isinstance(spec, (str, os.PathLike)):
         raise TypeError(f"the refiner must be a folder path, got {spec!r} ({type(spec).__name__})")
-    return Path(spec).expanduser()
+    return home_path(spec)
 
 
 def shipped_refiner() -> tuple[Path, tuple[int, int]]:
