@@ -429,14 +429,15 @@ def strip_wrapper_prefix(state_dict: Mapping[str, torch.Tensor]) -> tuple[dict[s
 
 
 # what torch.compile puts in the names of a compiled module's weights (``base_model._orig_mod.conv_in.weight``)
-_COMPILED = "_orig_mod."
+_COMPILED = "_orig_mod"  # the name part torch.compile adds
 
 
 def strip_compiled_names(state_dict: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], int]:
     """Remove ``_orig_mod.`` from the names of the weights of a module the training code had compiled
     (``torch.compile``), which are the same weights; returns ``(state dict, names changed)``. Names that would
     then clash are left as they are (the report names them)."""
-    renamed = {k: k.replace("." + _COMPILED, ".").removeprefix(_COMPILED) for k in state_dict}
+    # every '_orig_mod' part: a module compiled inside a compiled one nests two
+    renamed = {k: ".".join(part for part in k.split(".") if part != _COMPILED) for k in state_dict}
     changed = sum(k != v for k, v in renamed.items())
     if not changed or len(set(renamed.values())) < len(renamed):
         return dict(state_dict), 0
