@@ -476,6 +476,15 @@ def test_links_to_missing_files_are_named_as_links(tmp_path, caplog):
         ds = VideoFolderDataset(tmp_path / "videos", tmp_path / "caps.csv", ClipSpec(num_frames=2, size=16))
     assert ds.files == ["a.mp4"]
     assert "; not used: 1 link to a missing file ('b.mp4')" in caplog.text
+    # a linked folder that is gone, while another video lacks its caption: the link is named all the same
+    (tmp_path / "videos" / "b.mp4").unlink()
+    (tmp_path / "videos" / "part2").symlink_to(tmp_path / "gone")
+    write_video(tmp_path / "videos" / "d.mp4", 4)
+    (tmp_path / "caps.csv").write_text("file,caption\na.mp4,red\npart2/c.mp4,blue\n")
+    with pytest.raises(
+        ValueError, match=r"no caption for video\(s\) \['d.mp4'\].*; 'part2' is a link to .*gone, "
+    ):
+        VideoFolderDataset(tmp_path / "videos", tmp_path / "caps.csv", ClipSpec(num_frames=2, size=16))
 
 
 @pytest.mark.parametrize("recipe_name", ["vae", "base image_batch=1", "base latent_cache=2"])

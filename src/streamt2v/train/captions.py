@@ -122,19 +122,31 @@ def check_every_video_captioned(
         cased = [(m, spelt[m.lower()]) for m in missing if m.lower() in spelt]
         if cased:
             also += f" (file names are case-sensitive: {cased[0][0]!r} in the folder, {cased[0][1]!r} in the captions)"
-        raise ValueError(f"no caption for video(s) {missing[:5]} in {captions} ({len(missing)} in all){also}")
+        raise ValueError(
+            f"no caption for video(s) {missing[:5]} in {captions} ({len(missing)} in all){also}"
+            + _broken_link(folder, absent)
+        )
     if absent:
-        # a link whose target is gone (a dataset moved or unmounted) is listed by ls: say what it points to
-        broken = next((a for a in absent if (folder / a).is_symlink()), None)
         raise FileNotFoundError(
             f"{captions} names file(s) not in {folder}: {named_at(absent, lines)}"
             + (f" ({len(absent)} in all)" if len(absent) > 5 else "")
-            + (
-                f"; {broken!r} is a link to {os.readlink(folder / broken)}, which does not exist"
-                if broken
-                else ""
-            )
+            + _broken_link(folder, absent)
         )
+
+
+def _broken_link(folder: Path, absent: list[str]) -> str:
+    """``; 'a.mp4' is a link to X, which does not exist`` for the first of the ``absent`` names (or of their
+    folders inside ``folder``) that is a link to nothing: ``ls`` lists it, so "not in the folder" alone
+    puzzled (a dataset moved or unmounted); ``""`` when none is."""
+    for name in absent:
+        parts = Path(name).parts
+        for k in range(1, len(parts) + 1):
+            link = folder.joinpath(*parts[:k])
+            if link.is_symlink() and not link.exists():
+                return f"; {Path(*parts[:k]).as_posix()!r} is a link to {os.readlink(link)}, which does not exist"
+            if not link.exists():
+                break
+    return ""
 
 
 def _json_caption_rows(p: Path, text: str) -> list[tuple[Any, Any, Any]]:
