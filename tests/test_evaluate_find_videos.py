@@ -107,6 +107,27 @@ def test_subfolders_of_videos_beside_a_folders_own_videos_are_named(video_dir, t
     ]
 
 
+def test_links_to_missing_videos_and_unreadable_subfolders_do_not_stop_a_folder(video_dir, tmp_path, caplog):
+    """A link to a video that is gone (a moved dataset) was dropped without a word; a subfolder that cannot be
+    read (``lost+found``) stopped the whole evaluation with a bare 'Permission denied'."""
+    import logging
+    import os
+
+    from streamt2v.metrics.evaluate import find_videos
+
+    shutil.copy(video_dir / "a_clean.mp4", tmp_path / "a.mp4")
+    (tmp_path / "b.mp4").symlink_to(tmp_path / "gone" / "b.mp4")
+    (tmp_path / "lost+found").mkdir(mode=0o000)
+    try:
+        with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.evaluate"):
+            assert find_videos(tmp_path) == [tmp_path / "a.mp4"]
+    finally:
+        os.chmod(tmp_path / "lost+found", 0o700)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"folder {str(tmp_path)!r}: left out 1 link(s) to missing files (b.mp4 -> {tmp_path / 'gone' / 'b.mp4'})"
+    ]
+
+
 def test_unfinished_generate_previews_in_a_folder_are_left_out_and_named(video_dir, tmp_path, caplog):
     """An interrupted (or running) ``generate -o out.mp4`` leaves its preview ``out.partial.mp4`` (a PNG
     output: ``frames.partial/``); scoring the outputs folder scored each as one more, shorter video of the

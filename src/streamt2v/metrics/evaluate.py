@@ -87,6 +87,21 @@ def find_videos(target: str | os.PathLike) -> list[Path]:
         return [path]
     if path.is_dir():
         entries = sorted(p for p in path.iterdir() if not p.name.startswith("."))
+        # a link to a video that is gone (a moved dataset) is listed by ls: not dropped unseen
+        gone = [
+            p
+            for p in entries
+            if p.is_symlink() and not p.exists() and p.suffix.lower() in READ_VIDEO_SUFFIXES
+        ]
+        if gone:
+            logger.warning(
+                "folder %r: left out %d link(s) to missing files (%s -> %s%s)",
+                str(path),
+                len(gone),
+                gone[0].name,
+                os.readlink(gone[0]),
+                ", ..." if len(gone) > 1 else "",
+            )
         # an interrupted or running `generate` leaves them: half a video each, not one of the set
         previews = [p for p in entries if _is_preview(p)]
         entries = [p for p in entries if p not in previews]
@@ -156,11 +171,20 @@ def _is_video_file(path: Path) -> bool:
 
 
 def _holds_videos(folder: Path) -> bool:
-    return any(_is_video_file(p) for p in folder.iterdir())
+    return any(_is_video_file(p) for p in _listing(folder))
 
 
 def _holds_frames(folder: Path) -> bool:
-    return any(p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() for p in folder.iterdir())
+    return any(p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() for p in _listing(folder))
+
+
+def _listing(folder: Path) -> list[Path]:
+    """The entries of ``folder``; none where it cannot be read (a ``lost+found`` beside the videos stopped
+    the whole evaluation with a bare 'Permission denied')."""
+    try:
+        return list(folder.iterdir())
+    except PermissionError:
+        return []
 
 
 @dataclass
