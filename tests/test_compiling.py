@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 import torch
@@ -165,3 +166,26 @@ def test_a_backend_whose_package_is_missing_is_neither_offered_nor_taken(
     assert backend in sum(compile_backends(), [])
     check_compile_support("cpu", backend)
     assert package not in sys.modules
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="inductor's default compiler is g++ on Linux only")
+def test_a_compiler_inductor_does_not_run_is_named_not_taken(tmp_path, monkeypatch):
+    """Inductor runs $CXX, else g++, and no other: with only clang++ on PATH the check passed and the first
+    compiled call failed deep inside torch (InvalidCxxCompiler). Now refused up front, naming the fix."""
+    from streamt2v.compiling import check_compile_support
+
+    clang = tmp_path / "clang++"
+    clang.write_text("#!/bin/sh\nexit 0\n")
+    clang.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("CXX", raising=False)
+    monkeypatch.delenv("TORCH_INDUCTOR_INSTALL_GXX", raising=False)
+    with pytest.raises(RuntimeError) as refused:
+        check_compile_support("cpu")
+    assert str(refused.value) == (
+        "compiling for the CPU needs a C++ compiler: inductor runs g++ (or the one $CXX names), not found on "
+        f"PATH; set CXX={clang} or run without compile"
+    )
+    monkeypatch.setenv("CXX", str(clang))  # what the message says to do
+    check_compile_support("cpu")
+    check_compile_support("cpu", "aot_eager_decomp_partition")  # needs no compiler

@@ -5,8 +5,9 @@ checkpoints, the EMA and weight swaps are unchanged; only the forward is replace
 compiled once per input shape on the first call (seconds to minutes, shown as a slow first step).
 Shapes are static (``dynamic=False``): a job's shapes repeat, and a specialised graph is the fastest.
 
-On the CPU inductor writes C++ and needs a C++ compiler; without one the failure would come from deep
-inside the first call, so :func:`check_compile_support` says so up front. Other backends
+On the CPU inductor writes C++ and runs one compiler, ``$CXX`` or else ``g++`` (no other: a machine with
+only ``clang++`` failed deep inside the first call); without it :func:`check_compile_support` says so up
+front, naming an installed one to set ``CXX`` to. Other backends
 (``torch._dynamo.list_backends()``, e.g. ``aot_eager_decomp_partition``: inductor's tracing and
 decompositions without its code generation) are accepted for debugging and tests; torch's own test
 fixtures (``relu_compile_error_TESTING_ONLY``, ..., which fail on purpose), its minifier's backends and
@@ -27,18 +28,22 @@ from torch import nn
 
 logger = logging.getLogger(__name__)
 
+# C++ compilers a machine may have, named in the error when inductor's own is missing
 CPU_COMPILERS = ("g++", "clang++", "c++")
 
 
+def inductor_compiler_name() -> str:
+    """The C++ compiler inductor's CPU backend runs: ``$CXX``, else ``g++`` (``clang++`` on macOS, ``cl`` on
+    Windows), the default of ``torch._inductor.config.cpp.cxx``; it tries no other, even where one is
+    installed. Read here rather than from that config, which reads ``$CXX`` once, when inductor is imported."""
+    default = "cl" if sys.platform == "win32" else "clang++" if sys.platform == "darwin" else "g++"
+    return os.environ.get("CXX", default)
+
+
 def cpp_compiler() -> str | None:
-    """The C++ compiler inductor's CPU backend would use (``$CXX``, else the first one found), or None."""
-    named = os.environ.get("CXX")
-    candidates = (named,) if named else CPU_COMPILERS
-    for name in candidates:
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
+    """The path of the C++ compiler inductor's CPU backend would run (:func:`inductor_compiler_name`), or None."""
+    name = inductor_compiler_name()
+    return shutil.which(name) if name else None
 
 
 # torch registers these backends whether or not the package each one needs is installed, and they fail
@@ -98,11 +103,16 @@ def check_compile_support(device: torch.device | str, backend: str = "inductor")
             f"(or one of torch's debugging and experimental ones: {', '.join(others)})"
         )
     device = torch.device(device)
-    if backend == "inductor" and device.type == "cpu" and cpp_compiler() is None:
-        wanted = f"$CXX ({os.environ['CXX']!r})" if os.environ.get("CXX") else " or ".join(CPU_COMPILERS)
+    # TORCH_INDUCTOR_INSTALL_GXX: torch installs g++ itself (with conda) when it finds none
+    installs = sys.platform == "linux" and os.environ.get("TORCH_INDUCTOR_INSTALL_GXX")
+    if backend == "inductor" and device.type == "cpu" and cpp_compiler() is None and not installs:
+        name = inductor_compiler_name()
+        wanted = f"$CXX ({name!r})" if "CXX" in os.environ else f"{name} (or the one $CXX names)"
+        others = [found for found in map(shutil.which, CPU_COMPILERS) if found]
+        fix = f"set CXX={others[0]}" if others else "install one (e.g. the build-essential package)"
         raise RuntimeError(
-            f"compiling for the CPU needs a C++ compiler ({wanted} not found on PATH); install one "
-            "(e.g. the build-essential package) or run without compile"
+            f"compiling for the CPU needs a C++ compiler: inductor runs {wanted}, not found on PATH; "
+            f"{fix} or run without compile"
         )
 
 
