@@ -189,3 +189,18 @@ def test_a_compiler_inductor_does_not_run_is_named_not_taken(tmp_path, monkeypat
     monkeypatch.setenv("CXX", str(clang))  # what the message says to do
     check_compile_support("cpu")
     check_compile_support("cpu", "aot_eager_decomp_partition")  # needs no compiler
+
+
+def test_cudagraphs_is_refused_off_cuda(tmp_path, capsys):
+    """``--compile cudagraphs --device cpu`` was taken: torch then skipped every graph with a warning
+    ("skipping cudagraphs due to cpu device", dozens of lines) and ran it uncompiled."""
+    from streamt2v.compiling import check_compile_support
+
+    for device in ("cpu", "meta"):
+        with pytest.raises(ValueError, match=f"'cudagraphs' runs only on CUDA devices, not on '{device}'"):
+            check_compile_support(device, "cudagraphs")
+    out = tmp_path / "x.mp4"
+    argv = ["generate", "a red circle", "-o", str(out), "--device", "cpu", "--compile", "cudagraphs"]
+    assert main([*argv, "--run-dir", str(tmp_path / "run"), "--no-progress"]) == 2
+    assert "'cudagraphs' runs only on CUDA devices" in capsys.readouterr().err
+    assert not out.exists() and not (tmp_path / "run").exists()

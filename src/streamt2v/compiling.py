@@ -7,7 +7,8 @@ Shapes are static (``dynamic=False``): a job's shapes repeat, and a specialised 
 
 On the CPU inductor writes C++ and runs one compiler, ``$CXX`` or else ``g++`` (no other: a machine with
 only ``clang++`` failed deep inside the first call); without it :func:`check_compile_support` says so up
-front, naming an installed one to set ``CXX`` to. Other backends
+front, naming an installed one to set ``CXX`` to. ``cudagraphs`` records CUDA graphs: on another device torch
+skips every graph with a warning, so it is refused there. Other backends
 (``torch._dynamo.list_backends()``, e.g. ``aot_eager_decomp_partition``: inductor's tracing and
 decompositions without its code generation) are accepted for debugging and tests; torch's own test
 fixtures (``relu_compile_error_TESTING_ONLY``, ..., which fail on purpose), its minifier's backends and
@@ -103,6 +104,11 @@ def check_compile_support(device: torch.device | str, backend: str = "inductor")
             f"(or one of torch's debugging and experimental ones: {', '.join(others)})"
         )
     device = torch.device(device)
+    if backend == "cudagraphs" and device.type != "cuda":
+        raise ValueError(
+            f"torch.compile backend 'cudagraphs' runs only on CUDA devices, not on {device.type!r}; "
+            "choose inductor there, or run without compile"
+        )
     # TORCH_INDUCTOR_INSTALL_GXX: torch installs g++ itself (with conda) when it finds none
     installs = sys.platform == "linux" and os.environ.get("TORCH_INDUCTOR_INSTALL_GXX")
     if backend == "inductor" and device.type == "cpu" and cpp_compiler() is None and not installs:
