@@ -52,21 +52,29 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as err:
         raise ValueError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps") from err
+    name = str(device)  # 'cuda', not device(type='cuda')
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise ArgumentValueError(
-                f"device {device!r} requested but CUDA is not available; use ",
+                f"device {name!r} requested but CUDA is not available; use ",
                 Arg("device", "cpu"),
                 " or ",
                 Arg("device", "auto"),
             )
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) present")
+        count = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= count:
+            present = "cuda:0" + (f" to cuda:{count - 1}" if count > 1 else "")
+            raise ArgumentValueError(
+                f"device {name!r} requested but only {count} CUDA device(s) are present ({present}); use ",
+                Arg("device", "cuda:0"),
+                " or ",
+                Arg("device", "auto"),
+            )
     elif dev.type == "mps":
         mps = getattr(torch.backends, "mps", None)
         if mps is None or not mps.is_available():
             raise ArgumentValueError(
-                f"device {device!r} requested but MPS is not available; use ",
+                f"device {name!r} requested but MPS is not available; use ",
                 Arg("device", "cpu"),
                 " or ",
                 Arg("device", "auto"),
