@@ -204,3 +204,24 @@ def test_cudagraphs_is_refused_off_cuda(tmp_path, capsys):
     assert main([*argv, "--run-dir", str(tmp_path / "run"), "--no-progress"]) == 2
     assert "'cudagraphs' runs only on CUDA devices" in capsys.readouterr().err
     assert not out.exists() and not (tmp_path / "run").exists()
+
+
+def test_compiling_says_the_first_steps_are_slow(caplog):
+    """The log said "compiled UNet3DConditionModel, ..." before anything was compiled; a CPU run then went
+    silent for minutes (inductor compiles on the first calls) and looked hung."""
+    from streamt2v.compiling import compile_modules, cpp_compiler
+
+    if cpp_compiler() is None:
+        pytest.skip("inductor on the CPU needs a C++ compiler")
+
+    torch._dynamo.reset()
+    with caplog.at_level("INFO", logger="streamt2v.compiling"):
+        compile_modules([torch.nn.Linear(2, 2)], "cpu", "inductor")
+        compile_modules([torch.nn.Linear(2, 2)], "cpu", "aot_eager_decomp_partition")
+    first, second = (r.getMessage() for r in caplog.records)
+    assert first == (
+        "torch.compile of Linear (inductor backend, static shapes): each compiles on its first call, so the "
+        "first steps are slow (minutes on a CPU with inductor's cache empty)"
+    )
+    assert second.endswith("so the first steps are slow")
+    torch._dynamo.reset()

@@ -131,4 +131,12 @@ def compile_modules(
     for module in modules:
         module.compile(backend=backend, dynamic=False)
     names = ", ".join(type(m).__name__ for m in modules)
-    logger.info("compiled %s (torch.compile, %s backend, static shapes)", names, backend)
+    # nothing is compiled yet: said so, as the first steps then run silent for minutes on a CPU
+    slow = " (minutes on a CPU with inductor's cache empty)" if torch.device(device).type == "cpu" else ""
+    logger.info(
+        "torch.compile of %s (%s backend, static shapes): each compiles on its first call, so the first "
+        "steps are slow%s",
+        names,
+        backend,
+        slow if backend == "inductor" else "",
+    )
