@@ -54,6 +54,11 @@ def test_cli_enhance_end_to_end(refiner: Refiner, tmp_path, caplog) -> None:
         in caplog.text
     )
     assert read_video(out2)[0].shape[1:] == (3, 7, 32, 32)
+    # --dtype (stage 3 in half precision: the larger part of a full-size run's work) reaches the refiner
+    out3 = tmp_path / "out3.mp4"
+    assert main([*args, "--model", str(folder), "--device", "cpu", "--dtype", "bf16", "-o", str(out3)]) == 0
+    fp32, bf16 = read_video(out)[0], read_video(out3)[0]
+    assert 0 < (fp32 - bf16).abs().mean() < 0.05
 
 
 def test_cli_enhance_stopped_then_run_again_continues_after_its_last_step(refiner: Refiner, tmp_path, capsys):
@@ -188,6 +193,7 @@ def test_cli_enhance_checks_everything_before_reading_or_loading(
         ),
         (["--resolution", "64x30", "--model", "microworld"], "--resolution 64x30 (HxW) must have sides"),
         *([] if cuda else [(["--device", "cuda"], "CUDA is not available")]),
+        (["--device", "cpu", "--dtype", "fp16"], "dtype fp16 is not supported on device cpu"),
     ]:
         args = ["enhance", "in.mp4", "--prompt", "a cat", "-o", "out.mp4", "--no-progress", *argv]
         assert main(args) == 2, argv

@@ -7,6 +7,7 @@ import shlex
 from pathlib import Path
 
 from streamt2v.cli import integer_at_least, user_path
+from streamt2v.config import DTYPE_NAMES
 
 # The flag of each EnhanceConfig setting that has one: messages name the settings by these (by its field
 # names, as Python and ``generate --enhance`` give them, they would be another command's: --enhance-steps).
@@ -102,6 +103,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--fps", type=float, default=None, help="output fps (default: the input's)")
     p.add_argument("--seed", type=integer_at_least(0), default=0, help="random seed, >= 0 (default 0)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
+    p.add_argument("--dtype", default="fp32", choices=DTYPE_NAMES, help="compute dtype (default fp32)")
     p.add_argument(
         "--overwrite",
         action="store_true",
@@ -144,7 +146,7 @@ def _run(args: argparse.Namespace) -> int:
     from streamt2v.io.frame_rates import check_gif_fps
     from streamt2v.io.output_paths import check_output_path, output_kind, outputs_locked
     from streamt2v.io.video import read_video, write_video
-    from streamt2v.memory import resolve_device
+    from streamt2v.memory import resolve_device, resolve_dtype
     from streamt2v.pipeline.enhance import enhance_video
     from streamt2v.pipeline.enhance_state import remove_stale_state_temporaries, remove_state_file
     from streamt2v.pipeline.prompts import names_a_file
@@ -182,6 +184,7 @@ def _run(args: argparse.Namespace) -> int:
             f'inline (--prompt "$(cat {shlex.quote(args.prompt)})" for a file of FRAME: prompt lines)'
         )
     device = resolve_device(args.device)
+    dtype = resolve_dtype(args.dtype, device)  # fp16 on a CPU refused before the video is read
     if args.model is not None:
         settings = checked_config(given, args.model)
     check_output_path(args.output, overwrite=args.overwrite)
@@ -194,7 +197,7 @@ def _run(args: argparse.Namespace) -> int:
     video, fps = read_video(args.input, max_frames=args.max_frames, warn_variable_rate=True)
     if output_kind(Path(args.output)) == "gif":  # before the work, not when its result is written
         check_gif_fps(settings.fps or fps, "--fps" if settings.fps else "the input's frame rate")
-    refiner = load_refiner(args.model, tuple(video.shape[-2:]), device=device)
+    refiner = load_refiner(args.model, tuple(video.shape[-2:]), device=device, dtype=dtype)
     config = refiner.config(**given)  # = settings: the folder's recommendation is the loaded refiner's
     # The output is taken for this process until it is written: a second enhance to it is refused now, not
     # after its own hours, and the state kept beside it (the same command continues a stopped run) has one

@@ -496,7 +496,10 @@ def _enhance_stage(
 
     video = torch.cat([run.load_chunk(i).frames for i in range(run.num_finished)], dim=2)  # (1, 3, T, H, W)
     schedule = cfg.schedule()
-    refiner = load_refiner(cfg.refiner, tuple(video.shape[-2:]), device=resolve_device(cfg.device))
+    # in the run's precision, as stages 1-2 (at full size stage 3 is the larger part of the work)
+    refiner = load_refiner(
+        cfg.refiner, tuple(video.shape[-2:]), device=resolve_device(cfg.device), dtype=cfg.dtype
+    )
     if cfg.compile is not None:
         refiner.compile(cfg.compile)
     # The user's settings over the refiner's recommended ones (over the official defaults).

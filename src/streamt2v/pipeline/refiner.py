@@ -436,11 +436,13 @@ def load_refiner(
     base_frame_size: tuple[int, int],
     *,
     device: torch.device | str = "cpu",
+    dtype: torch.dtype | str | None = None,
 ) -> Refiner:
-    """The refiner in the local folder ``spec``, or the embedded default when ``spec`` is None."""
+    """The refiner in the local folder ``spec``, or the embedded default when ``spec`` is None, on ``device``
+    in ``dtype`` (None: as its weights are stored)."""
     if spec is None:
-        return default_refiner(tuple(base_frame_size)).to(device=device)
-    return Refiner.from_pretrained(spec, device=device)
+        return default_refiner(tuple(base_frame_size)).to(device=device, dtype=dtype)
+    return Refiner.from_pretrained(spec, device=device, dtype=dtype)
 
 
 def refiner_folder(spec: str | os.PathLike | None) -> Path:
