@@ -278,6 +278,29 @@ def test_a_resume_may_continue_on_another_dtype_and_records_it(tmp_path, monkeyp
     assert "from chunk" not in caplog.text
 
 
+def test_a_resume_may_drop_the_runs_compile(tmp_path, monkeypatch, capsys, caplog, model):
+    """A run compiled with inductor on a GPU machine, resumed where no C++ compiler is: --compile was ignored
+    with --resume, so the resume failed asking to run without compile, which it could not."""
+    import logging
+
+    monkeypatch.chdir(tmp_path)
+
+    def crash(chunk):
+        raise Crash()
+
+    with pytest.raises(Crash):
+        generate(cfg_for(tmp_path, "c", n=24, model="tiny"), model=model, on_chunk=crash)
+    config = json.loads((tmp_path / "run-c" / "config.json").read_text())
+    (tmp_path / "run-c" / "config.json").write_text(json.dumps({**config, "compile": "inductor"}))
+    with caplog.at_level(logging.INFO):
+        assert (
+            main(["generate", "--resume", "run-c", "--no-compile", "--device", "cpu", "--no-progress"]) == 0
+        )
+    assert "ignoring" not in capsys.readouterr().err
+    assert "with device cpu instead of auto, compile off instead of inductor from chunk 2 on" in caplog.text
+    assert json.loads((tmp_path / "run-c" / "config.json").read_text())["compile"] is None
+
+
 def test_cli_resume_of_no_run_names_it_before_the_flags_typed_with_it(tmp_path, monkeypatch, capsys, model):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "runs").mkdir()

@@ -15,7 +15,7 @@ from streamt2v.pipeline.chunking import QUOTED
 # Flags --resume does not ignore (the rest come from the run's config.json).
 _RESUME_FLAGS = {"resume", "no_progress", "overwrite", "func", "parser", "command", "verbose", "argv"}
 # Flags --resume takes to continue on another device or in another precision (resume_generate).
-_CHANGED_ON_RESUME = ("device", "dtype")
+_CHANGED_ON_RESUME = ("device", "dtype", "compile")
 # The flags of the stage-1/2 settings whose name is not the flag's (the rest: --name-with-dashes).
 _OTHER_FLAGS = {"num_frames": "--frames", "anchor_image": "--anchor"}
 
@@ -200,7 +200,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         const="inductor",
         metavar="BACKEND",
         help="torch.compile the UNets and VAE (backend default inductor; on the CPU it needs a C++ "
-        "compiler): a one-off compile in the first steps, then faster steps (docs/generate.md)",
+        "compiler): a one-off compile in the first steps, then faster steps (docs/generate.md); with --resume "
+        "it changes the run's",
+    )
+    p.add_argument(
+        "--no-compile",
+        dest="compile",
+        action="store_const",
+        const=False,
+        help="with --resume: continue a compiled run without torch.compile (the default of a new run)",
     )
     p.add_argument(
         "--no-progress",
@@ -324,7 +332,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"note: run {str(run_dir.path.resolve())!r} {note}", file=sys.stderr)
     else:
         if args.prompt is None and args.prompt_schedule is None:
-            if args.compile is not None and not _is_backend(args.compile):  # nargs="?" took the prompt
+            if args.compile and not _is_backend(args.compile):  # nargs="?" took the prompt
                 raise ValueError(
                     f"--compile took {args.compile!r} as its backend and no PROMPT is left; put the prompt "
                     "before --compile or name the backend (--compile inductor)"
@@ -396,7 +404,7 @@ def run(args: argparse.Namespace) -> int:
             run_dir=args.run_dir,
             enhance={k: v for k, v in enhance.items() if v is not None} if args.enhance else None,
             refiner=args.refiner,
-            compile=args.compile,
+            compile=args.compile or None,  # --no-compile: eager, as without the flag
             overwrite=args.overwrite,
         )
         unused_sampling = _sampling_flags_unused(cfg, given)

@@ -52,20 +52,24 @@ def resume_generate(
     progress: bool = True,
     device: str | None = None,
     dtype: str | None = None,
+    compile: str | bool | None = None,
 ) -> GenerateResult:
     """Continue the run in ``run_dir`` from its last finished chunk; the result equals an uninterrupted run.
 
     ``device`` / ``dtype``: continue on another device or in another precision (e.g. bf16 after a float16
-    overflow stopped the run); the run records them, and the chunks made from here on differ from an
-    uninterrupted run's by that precision's rounding. With ``model`` given they apply to stage 3 only.
+    overflow stopped the run); ``compile``: another torch.compile backend, or ``False`` for none (a GPU run's
+    inductor where no C++ compiler is). The run records them, and the chunks made from here on differ from an
+    uninterrupted run's by that precision's (or compiler's) rounding. With ``model`` given they apply to
+    stage 3 only.
     The run's own outputs may be replaced; a folder output holding files the user put there is refused.
     Temporary files a killed writer of the same outputs left behind are removed."""
     run = RunDir.open(run_dir)
     cfg = run_config(run)
-    changes = {
-        k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None and v != getattr(cfg, k)
-    }
-    said = ", ".join(f"{k} {v} instead of {getattr(cfg, k)}" for k, v in changes.items())
+    asked: dict[str, str | None] = {k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None}
+    if compile is not None:
+        asked["compile"] = compile or None  # False: eager from here on
+    changes = {k: v for k, v in asked.items() if v != getattr(cfg, k)}
+    said = ", ".join(f"{k} {v or 'off'} instead of {getattr(cfg, k) or 'off'}" for k, v in changes.items())
     # First: a run still going elsewhere is refused as such (its outputs, also in use, come second).
     run.lock()
     try:
