@@ -102,6 +102,50 @@ def test_cli_enhance_stopped_then_run_again_continues_after_its_last_step(refine
     check_output_path(out, overwrite=True)  # released
 
 
+def test_cli_enhance_stopped_continues_in_another_precision(refiner: Refiner, tmp_path, capsys):
+    """A run stopped in stage 3 and continued in another --dtype (bf16 after a float16 overflow, or to halve
+    the memory) started over: the state's key held the latents and prompt embeddings, which change with the
+    refiner's precision, and the state was set aside as another run's."""
+    from torch.nn.modules.module import register_module_forward_hook
+
+    from streamt2v.cli import main
+
+    src = write_video(tmp_path / "in.mp4", torch.rand(1, 3, 7, 16, 16) * 2 - 1, fps=8)
+    folder = refiner.save_pretrained(tmp_path / "ref")
+    args = ["enhance", str(src), "--prompt", "a red circle", "--model", str(folder), "--steps", "3"]
+    args += [
+        "--chunk-frames",
+        "8",
+        "--overlap",
+        "1",
+        "--no-progress",
+        "--device",
+        "cpu",
+        "-o",
+        str(tmp_path / "o.mp4"),
+    ]
+    calls = []
+
+    def count(module, inputs, output):
+        if isinstance(module, UNet3DConditionModel):
+            calls.append(1)
+            if stop_at and len(calls) == stop_at:
+                raise KeyboardInterrupt
+
+    hook = register_module_forward_hook(count)
+    try:
+        stop_at = 3  # Ctrl-C in step 3: steps 1 and 2 are kept
+        assert main(args) == 130
+        calls.clear()
+        stop_at = None
+        assert main([*args, "--dtype", "bf16"]) == 0
+    finally:
+        hook.remove()
+    assert len(calls) == 1  # step 3 only, in bf16
+    assert "starts over" not in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.stale-*"))
+
+
 def test_cli_enhance_keeps_the_state_of_another_run_it_set_aside(refiner: Refiner, tmp_path, caplog):
     """Run A stopped, run B (--seed 3) stopped, A again: it warned that B's state was set aside 'now' and
     finished, and removed B's state with its own. B's state is kept (and named); B, run again, continues."""

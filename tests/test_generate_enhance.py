@@ -178,3 +178,24 @@ def test_a_damaged_index_of_the_shipped_model_is_named_when_stage_3_picks_its_re
         ValueError, match=r"shipped/model_index.json' has no streamt2v.model_config.frame_size"
     ):
         check_inputs(cfg)
+
+
+def test_stage_3_runs_in_the_runs_dtype(tmp_path):
+    """``generate --enhance --dtype bf16`` ran the refiner in float32 whatever --dtype said (at full size
+    stage 3 is the larger part of the work and of the memory)."""
+    from diffusers import UNet3DConditionModel
+    from torch.nn.modules.module import register_module_forward_hook
+
+    dtypes = set()
+
+    def record(module, args, output):
+        if isinstance(module, UNet3DConditionModel):
+            dtypes.add(next(module.parameters()).dtype)
+
+    hook = register_module_forward_hook(record)
+    try:
+        enhance = dict(num_inference_steps=1, chunk_frames=16, overlap=0)
+        generate(cfg_for(tmp_path, "b", n=16, model="tiny", dtype="bf16", device="cpu", enhance=enhance))
+    finally:
+        hook.remove()
+    assert dtypes == {torch.bfloat16}  # stage 1 and stage 3 alike

@@ -401,8 +401,8 @@ def enhance_video(
     prompt, settings, seed), the run continues after its last step, with the same result as an uninterrupted
     one; a state of anything else is set aside (``NAME.stale-KEY``, kept for its own run to continue). The
     file stays: remove it once the output is written
-    (:func:`~streamt2v.pipeline.enhance_state.remove_state_file`). The refiner's weights are not part of
-    the check.
+    (:func:`~streamt2v.pipeline.enhance_state.remove_state_file`). The refiner's weights and precision are
+    not part of the check: a stopped run may continue in another dtype.
 
     Warnings, before any work: a schedule entry no chunk is refined with, output frames smaller than the
     input's (a canvas smaller than the video), input frames stretched to another aspect ratio.
@@ -488,8 +488,11 @@ def enhance_video(
         # settings that leave the latents as they are (or, for the batching, equal up to float rounding:
         # a run stopped by running out of memory may continue with fewer chunks per batch) are not in it
         settings = {k: v for k, v in vars(config).items() if k not in _NOT_IN_STATE_KEY}
+        # the input video, not its latents or the prompts' embeddings: those change with the refiner's
+        # precision, and a run stopped in stage 3 may continue in another (--resume --dtype bf16 after a
+        # float16 overflow) from its saved float32 latents
         key = state_key(
-            latents, cond, uncond, generator.get_state(), settings, scheduler_settings(scheduler), prompts
+            video, canvas, generator.get_state(), settings, scheduler_settings(scheduler), prompts
         )
         saved = EnhanceStateFile(state_file, key)
         resume, on_step = saved.load(), saved.save

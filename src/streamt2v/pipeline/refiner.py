@@ -439,7 +439,7 @@ def load_refiner(
     dtype: torch.dtype | str | None = None,
 ) -> Refiner:
     """The refiner in the local folder ``spec``, or the embedded default when ``spec`` is None, on ``device``
-    in ``dtype`` (None: as its weights are stored)."""
+    in ``dtype`` (None: float32)."""
     if spec is None:
         return default_refiner(tuple(base_frame_size)).to(device=device, dtype=dtype)
     return Refiner.from_pretrained(spec, device=device, dtype=dtype)
