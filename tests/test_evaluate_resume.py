@@ -107,10 +107,14 @@ def test_a_resume_scores_again_what_changed_and_refuses_other_settings(
     scored = three_videos / "a_clean.mp4"  # replaced since it was scored
     os.utime(scored, ns=(scored.stat().st_atime_ns, scored.stat().st_mtime_ns + 10**9))
     calls.clear()
+    stop_at[0] = 2  # stopped again after scoring the changed one: b's score, taken back, is kept too
+    assert main([*argv, "--resume"]) == 130
+    assert "1 video(s) already scored; 1 scored for a video since changed" in capsys.readouterr().err
+    calls.clear()
     stop_at[0] = 0
     assert main([*argv, "--resume"]) == 0
-    assert len(calls) == 2  # the changed video and the one not scored
-    assert "1 video(s) already scored; 1 scored for a video since changed" in capsys.readouterr().err
+    assert len(calls) == 1  # the one never scored
+    assert "2 video(s) already scored" in capsys.readouterr().err
 
     # starting over (--overwrite without --resume) drops the kept scores, even if stopped before its first
     calls.clear()

@@ -305,7 +305,7 @@ class _KeptScores:
             str(v): {"video": video_stamp(v), "prompt": None if prompts is None else prompts[i]}
             for i, v in enumerate(videos)
         }
-        self.reused: set[str] = set()  # the videos whose scores the partial file held
+        self.reused: dict[str, dict] = {}  # the scores the partial file held, by video
         self.written = 0  # the records the report had at the last write
         self.kept = 0  # the scores in the partial file
 
@@ -313,7 +313,7 @@ class _KeptScores:
         from streamt2v.metrics.partial_report import load_partial, partial_path
 
         reuse, dropped = load_partial(self.out, self.config, self.stamps)
-        self.reused, self.kept = set(reuse), len(reuse)
+        self.reused, self.kept = reuse, len(reuse)
         again = (
             f"; {dropped} scored for a video since changed, left out of the set or given another prompt"
             if dropped
@@ -331,8 +331,11 @@ class _KeptScores:
 
         newest = str(report.records[-1]["path"]) if report.records else None
         if len(report.records) != self.written and newest not in self.reused:
-            save_partial(self.out, self.config, report.records, self.stamps)
-            self.written = self.kept = len(report.records)
+            # with the scores taken back that the run has not reached yet: they are kept until it does
+            done = {str(r["path"]) for r in report.records}
+            kept = [*report.records, *(r for path, r in self.reused.items() if path not in done)]
+            save_partial(self.out, self.config, kept, self.stamps)
+            self.written, self.kept = len(report.records), len(kept)
 
     def how_to_continue(self) -> str:
         """The end of the interrupted line: where the scores are and how to go on."""
