@@ -292,6 +292,16 @@ def test_a_resume_may_drop_the_runs_compile(tmp_path, monkeypatch, capsys, caplo
         generate(cfg_for(tmp_path, "c", n=24, model="tiny"), model=model, on_chunk=crash)
     config = json.loads((tmp_path / "run-c" / "config.json").read_text())
     (tmp_path / "run-c" / "config.json").write_text(json.dumps({**config, "compile": "inductor"}))
+    monkeypatch.setenv("CXX", str(tmp_path / "no-compiler"))  # the machine it is resumed on has none
+    monkeypatch.delenv("TORCH_INDUCTOR_INSTALL_GXX", raising=False)
+    assert main(["generate", "--resume", "run-c", "--device", "cpu", "--no-progress"]) == 2
+    assert (
+        capsys.readouterr()
+        .err.rstrip()
+        .endswith("or run without compile; to continue it without compiling, pass --no-compile")
+    )
+    with pytest.raises(ValueError, match="to continue it without compiling, pass compile=False$"):
+        resume_generate(tmp_path / "run-c", device="cpu")
     with caplog.at_level(logging.INFO):
         assert (
             main(["generate", "--resume", "run-c", "--no-compile", "--device", "cpu", "--no-progress"]) == 0

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from streamt2v.arguments import Arg, ArgumentValueError
 from streamt2v.assets import SHIPPED_NAME, names_shipped
 from streamt2v.config import PRESETS
 from streamt2v.io.folders import looks_like_hub_id, read_json_object
@@ -212,7 +213,16 @@ def check_inputs(
     if cfg.compile is not None:
         from streamt2v.compiling import check_compile_support
 
-        check_compile_support(device, cfg.compile)
+        try:
+            check_compile_support(device, cfg.compile)
+        except (ValueError, RuntimeError) as err:
+            if not resume:
+                raise
+            # the run's own setting, not one typed now: say how to continue it without
+            raise ArgumentValueError(
+                f"the run was compiled with {cfg.compile}: {err}; to continue it without compiling, pass ",
+                Arg("compile", False),
+            ) from None
     if cfg.enhance is not None:
         from streamt2v.pipeline.refiner import check_enhance_names, checked_config
 
