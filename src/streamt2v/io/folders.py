@@ -27,7 +27,9 @@ def home_path(path: str | os.PathLike) -> Path:
     """``path`` with a leading ``~`` as the home folder (the Python API takes it as the command line's flags
     do), expanded from the text given: ``./~/m``, a folder named ``~``, stays itself (``Path("./~/m")`` is
     ``~/m``, which ``Path.expanduser`` would take for the home folder's)."""
-    return Path(os.path.expanduser(os.fspath(path)))
+    result = Path(os.path.expanduser(os.fspath(path)))
+    # ./~/m (a folder named ~) is made absolute: as Path("~/m") it would be taken for the home folder's later
+    return result.absolute() if result.parts and result.parts[0].startswith("~") else result
 
 
 def atomic_write_file(path: str | Path, write: Callable[[Path], None]) -> None:
