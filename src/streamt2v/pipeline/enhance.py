@@ -212,10 +212,12 @@ def enhance_latents(
             merged = blend_chunks(x.unflatten(0, (n, b)), plan, draw_cuts(plan, generator=generator))
             x = split_chunks(merged, plan).flatten(0, 1)
         check_finite_latents(x, f"stage 3, step {i} of {len(timesteps)}", out.dtype)
-        if not progress:  # a batch job's log says how far stage 3 got, as the bar would
-            logger.info("stage 3: step %d/%d done", i, len(timesteps))
         if on_step is not None:
             on_step(EnhanceProgress(i, x, generator.get_state(), scheduler_state(scheduler)))
+        if (
+            not progress
+        ):  # a batch job's log says how far stage 3 got (once its state is saved), as a bar would
+            logger.info("stage 3: step %d/%d done", i, len(timesteps))
 
     if full_state:
         return x
