@@ -517,9 +517,7 @@ def evaluate_videos(
                 outcome = "done"
             if on_video is not None:
                 on_video(report)
-            if (
-                not progress
-            ):  # a batch job's log says how far the run got (once on_video kept it), as a bar would
+            if not progress:  # a batch job's log says how far the run got (once on_video kept it)
                 logger.info("video %d/%d %s: %s", i + 1, len(videos), outcome, label)
     except KeyboardInterrupt:  # the videos scored so far are not lost with the rest (the CLI prints them)
         raise EvaluationInterrupted(report, len(videos)) from None

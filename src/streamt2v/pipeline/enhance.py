@@ -214,9 +214,7 @@ def enhance_latents(
         check_finite_latents(x, f"stage 3, step {i} of {len(timesteps)}", out.dtype)
         if on_step is not None:
             on_step(EnhanceProgress(i, x, generator.get_state(), scheduler_state(scheduler)))
-        if (
-            not progress
-        ):  # a batch job's log says how far stage 3 got (once its state is saved), as a bar would
+        if not progress:  # a batch job's log says how far stage 3 got (once its state is saved)
             logger.info("stage 3: step %d/%d done", i, len(timesteps))
 
     if full_state:
