@@ -102,12 +102,33 @@ def test_cli_enhance_stopped_then_run_again_continues_after_its_last_step(refine
     check_output_path(out, overwrite=True)  # released
 
 
+class UNetCalls:
+    """Counts the refiner UNet's calls (one a step, for a video of one chunk) while inside; ``stop_at = k``
+    makes the k-th a Ctrl-C."""
+
+    def __init__(self) -> None:
+        self.count, self.stop_at = 0, None
+
+    def __enter__(self) -> UNetCalls:
+        from torch.nn.modules.module import register_module_forward_hook
+
+        self.hook = register_module_forward_hook(self._called)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.hook.remove()
+
+    def _called(self, module, inputs, output) -> None:
+        if isinstance(module, UNet3DConditionModel):
+            self.count += 1
+            if self.stop_at and self.count == self.stop_at:
+                raise KeyboardInterrupt
+
+
 def test_cli_enhance_stopped_continues_in_another_precision(refiner: Refiner, tmp_path, capsys):
     """A run stopped in stage 3 and continued in another --dtype (bf16 after a float16 overflow, or to halve
     the memory) started over: the state's key held the latents and prompt embeddings, which change with the
     refiner's precision, and the state was set aside as another run's."""
-    from torch.nn.modules.module import register_module_forward_hook
-
     from streamt2v.cli import main
 
     src = write_video(tmp_path / "in.mp4", torch.rand(1, 3, 7, 16, 16) * 2 - 1, fps=8)
@@ -124,24 +145,12 @@ def test_cli_enhance_stopped_continues_in_another_precision(refiner: Refiner, tm
         "-o",
         str(tmp_path / "o.mp4"),
     ]
-    calls = []
-
-    def count(module, inputs, output):
-        if isinstance(module, UNet3DConditionModel):
-            calls.append(1)
-            if stop_at and len(calls) == stop_at:
-                raise KeyboardInterrupt
-
-    hook = register_module_forward_hook(count)
-    try:
-        stop_at = 3  # Ctrl-C in step 3: steps 1 and 2 are kept
+    with UNetCalls() as calls:
+        calls.stop_at = 3  # Ctrl-C in step 3: steps 1 and 2 are kept
         assert main(args) == 130
-        calls.clear()
-        stop_at = None
+        calls.count, calls.stop_at = 0, None
         assert main([*args, "--dtype", "bf16"]) == 0
-    finally:
-        hook.remove()
-    assert len(calls) == 1  # step 3 only, in bf16
+    assert calls.count == 1  # step 3 only, in bf16
     assert "starts over" not in capsys.readouterr().err
     assert not list(tmp_path.glob("*.stale-*"))
 
@@ -149,8 +158,6 @@ def test_cli_enhance_stopped_continues_in_another_precision(refiner: Refiner, tm
 def test_cli_enhance_keeps_the_state_of_another_run_it_set_aside(refiner: Refiner, tmp_path, caplog):
     """Run A stopped, run B (--seed 3) stopped, A again: it warned that B's state was set aside 'now' and
     finished, and removed B's state with its own. B's state is kept (and named); B, run again, continues."""
-    from torch.nn.modules.module import register_module_forward_hook
-
     from streamt2v.cli import main
 
     src = write_video(tmp_path / "in.mp4", torch.rand(1, 3, 7, 16, 16) * 2 - 1, fps=8)
@@ -159,34 +166,22 @@ def test_cli_enhance_keeps_the_state_of_another_run_it_set_aside(refiner: Refine
     a = ["enhance", str(src), "--prompt", "p", "--model", str(folder), "--steps", "3", "-o", str(out)]
     a += ["--chunk-frames", "8", "--overlap", "1", "--no-progress"]  # one chunk: one UNet call a step
     b = [*a, "--seed", "3"]
-    calls, stop_at = [], None
-
-    def count(module, inputs, output):
-        if isinstance(module, UNet3DConditionModel):
-            calls.append(1)
-            if stop_at and len(calls) == stop_at:
-                raise KeyboardInterrupt
-
-    hook = register_module_forward_hook(count)
-    try:
-        stop_at = 2  # each stopped in step 2: step 1 kept
+    with UNetCalls() as calls:
+        calls.stop_at = 2  # each stopped in step 2: step 1 kept
         assert main(a) == 130
-        calls.clear()
+        calls.count = 0
         assert main(b) == 130
-        calls.clear()
-        stop_at = None
+        calls.count, calls.stop_at = 0, None
         with caplog.at_level(logging.WARNING):
             assert main(a) == 0
-        assert len(calls) == 2  # A continued after its step 1
+        assert calls.count == 2  # A continued after its step 1
         kept = [p.name for p in tmp_path.glob(".o.mp4.stage3.pt*")]
         assert len(kept) == 1 and kept[0].startswith(".o.mp4.stage3.pt.stale-")
         assert f"that run's state is set aside in turn, in {kept[0]}" in caplog.text
         assert f"kept 1 stage-3 state(s) of other runs set aside in {tmp_path} ({kept[0]})" in caplog.text
-        calls.clear()
+        calls.count = 0
         assert main([*b, "--overwrite"]) == 0
-        assert len(calls) == 2  # B continued after its step 1 too
-    finally:
-        hook.remove()
+        assert calls.count == 2  # B continued after its step 1 too
     assert list(tmp_path.glob(".o.mp4.stage3.pt*")) == []
 
 

@@ -218,25 +218,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run, parser=p)  # the parser: its defaults tell which flags --resume ignores
 
 
-# The sampling flags of each stage (their dests); the other stage's flags are not read by it.
-_STAGE_1_SAMPLING = ("init_steps", "init_guidance", "init_guidance_rescale", "init_scheduler", "init_eta")
-_STAGE_1_SAMPLING += ("init_noise_correlation",)
-_STAGE_2_SAMPLING = ("steps", "guidance", "guidance_rescale", "scheduler", "eta", "noise_correlation")
-_STAGE_2_SAMPLING += ("cond_replacement", "anchor_colour_match", "chunk_strength")
-
-
 def _sampling_flags_unused(cfg, given: list[str]) -> str | None:
-    """What is wrong with the sampling flags typed (``given``) for a stage the run does not have, or None:
-    ``--steps`` on a video of one chunk (stage 1 alone, set by ``--init-steps``), ``--init-steps`` on one
-    continuing an image or a video (no stage 1)."""
+    """What is wrong with the sampling flags typed (``given``: their dests, ``init_*`` for stage 1, the rest
+    for stage 2) for a stage the run does not have, or None: ``--steps`` on a video of one chunk (stage 1
+    alone, set by ``--init-steps``), ``--init-steps`` on one continuing an image or a video (no stage 1)."""
     from streamt2v.pipeline.chunking import counted
 
     s = cfg.stream
     if cfg.init_video or cfg.init_image:
-        unused = [k for k in given if k in _STAGE_1_SAMPLING]
+        unused = [k for k in given if k.startswith("init_")]
         why = f"set stage 1, which {'--init-video' if cfg.init_video else '--init-image'} takes the place of"
     elif s.num_frames <= s.chunk_frames:
-        unused = [k for k in given if k in _STAGE_2_SAMPLING]
+        unused = [k for k in given if not k.startswith("init_")]
         why = (
             f"set the streaming chunks (stage 2), and a video of {counted(s.num_frames, 'frame')} is one stage-1 "
             "chunk (the --init-* flags set it)"

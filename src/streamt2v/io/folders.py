@@ -39,7 +39,7 @@ def atomic_write_file(path: str | Path, write: Callable[[Path], None]) -> None:
     The file gets the usual permissions (those the system gives a new file there: the umask's), also where
     ``write`` makes it 0600 (safetensors does); ``write`` finds the temporary made (empty) and replaces it."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = path.with_name(f"{_atomic_write_prefix(path)}{os.getpid()}")
     try:
         tmp.unlink(missing_ok=True)  # a killed process's, whose pid this one has
         # Made here so the system gives it the usual mode (reading the umask with os.umask sets it, for every
@@ -54,6 +54,19 @@ def atomic_write_file(path: str | Path, write: Callable[[Path], None]) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _atomic_write_prefix(path: Path) -> str:
+    """The name of :func:`atomic_write_file`'s temporary for ``path``, less the writer's pid."""
+    return f".{path.name}.tmp-"
+
+
+def remove_atomic_write_leftovers(path: str | os.PathLike) -> list[Path]:
+    """Remove the temporaries (``.NAME.tmp-PID``) that processes killed in :func:`atomic_write_file` of
+    ``path`` left beside it; call it as the one writer of ``path`` (no other is writing it then). Returns
+    what was removed."""
+    path = Path(path)
+    return remove_leftovers(path.parent, re.compile(re.escape(_atomic_write_prefix(path)) + r"\d+"))
 
 
 def give_mode(path: str | Path, mode: int) -> None:

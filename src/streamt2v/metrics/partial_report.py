@@ -9,14 +9,13 @@ partial file is removed once ``FILE`` is written. Skipped videos are tried again
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from streamt2v.io.folders import atomic_write_file
+from streamt2v.io.folders import atomic_write_file, remove_atomic_write_leftovers
 
 PARTIAL_FORMAT = 1
 
@@ -93,8 +92,8 @@ def load_partial(
             f"cannot resume from {str(path)!r}: it was scored with other settings ({'; '.join(changed)}); give "
             "the same ones, or start over with --overwrite instead of --resume"
         )
-    given = [str(r.get("path")) for r in records if str(r.get("path")) in stamps]
-    if records and not given:  # another set's scores (the same --out for another folder): not dropped unsaid
+    # another set's scores (the same --out for another folder): not dropped unsaid
+    if records and not any(str(r.get("path")) in stamps for r in records):
         raise ValueError(
             f"cannot resume from {str(path)!r}: it holds the scores of {len(records)} other video(s) (such as "
             f"{str(records[0].get('path'))!r}), none of those given; give those videos, or start over with "
@@ -110,7 +109,5 @@ def load_partial(
 
 def remove_partial(out: str | os.PathLike) -> None:
     """Remove ``out``'s partial file, and the temporaries of writers of it killed mid-write (``kill -9``)."""
-    path = partial_path(out)
-    path.unlink(missing_ok=True)
-    for tmp in path.parent.glob(f".{glob.escape(path.name)}.tmp-*"):
-        tmp.unlink(missing_ok=True)
+    partial_path(out).unlink(missing_ok=True)
+    remove_atomic_write_leftovers(partial_path(out))

@@ -16,7 +16,6 @@ import glob
 import hashlib
 import logging
 import os
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from streamt2v.io.folders import atomic_write_file, remove_leftovers
+from streamt2v.io.folders import atomic_write_file, remove_atomic_write_leftovers
 
 logger = logging.getLogger(__name__)
 
@@ -245,8 +244,7 @@ def remove_stale_state_temporaries(path: str | os.PathLike) -> list[Path]:
     """Remove the temporaries (``.NAME.tmp-PID``, :func:`~streamt2v.io.folders.atomic_write_file`) that a
     process killed while saving the state file ``path`` left; call it holding the lock of what the state
     is for (no other process is saving it then). Returns what was removed."""
-    path = Path(path)
-    return remove_leftovers(path.parent, re.compile(re.escape(f".{path.name}.tmp-") + r"\d+"))
+    return remove_atomic_write_leftovers(path)
 
 
 def remove_state_file(path: str | os.PathLike) -> list[Path]:
