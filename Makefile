@@ -29,8 +29,12 @@ train-microworld: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist; 0: in this one), a test file to a process so its
+# fixtures are made once, each at one torch thread: most tests are too small for a second thread to pay,
+# and threads beyond the cores slow everything (2 workers of 1 thread: half the wall time of one process).
+TEST_WORKERS ?= 2
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile tests
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
