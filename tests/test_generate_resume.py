@@ -218,7 +218,7 @@ def test_a_run_stopped_by_nan_keeps_its_chunks_and_does_not_offer_a_futile_resum
     broken = StreamingT2VModel.from_preset("tiny", device="cpu", seed=0)
     with torch.no_grad():  # the stream UNet gives NaN: stage 1 finishes, the first streaming chunk does not
         broken.unet.base.conv_in.weight[0] = float("inf")
-    with caplog.at_level(logging.WARNING), pytest.raises(NonFiniteLatentsError, match="^stage 2, chunk 1"):
+    with caplog.at_level(logging.WARNING), pytest.raises(NonFiniteLatentsError, match=r"^stage 2, chunk 2 \(frames 16-23\)"):
         generate(cfg_for(tmp_path, "nan", n=24), model=broken)
     run = RunDir.open(tmp_path / "run-nan")
     assert run.num_finished == 1 and run.status == "failed"

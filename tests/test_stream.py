@@ -348,7 +348,8 @@ def test_a_unet_that_produces_nan_stops_at_its_chunk_instead_of_writing_black_fr
     chunks = stream(broken, "a red circle", StreamConfig(num_frames=24, **FAST))
     if stage == 2:
         assert torch.isfinite(next(chunks).frames).all()  # stage 1 does not use the stream UNet
-    where = "stage 1, chunk 0 (frames 0-15)" if stage == 1 else "stage 2, chunk 1 (frames 16-23)"
+    # chunks counted from 1, as the progress bar and the log count them
+    where = "stage 1, chunk 1 (frames 0-15)" if stage == 1 else "stage 2, chunk 2 (frames 16-23)"
     with pytest.raises(
         NonFiniteLatentsError, match=rf"^{re.escape(where)}: sampling produced \d+ NaN or infinite"
     ):

@@ -270,7 +270,7 @@ class _Sampler:
             callback=self._progress(spec.index),
         )
         check_finite_latents(
-            lat, f"stage 1, chunk {spec.index} (frames {spec.start}-{spec.stop - 1})", self.dtype
+            lat, f"stage 1, chunk {spec.index + 1} (frames {spec.start}-{spec.stop - 1})", self.dtype
         )
         return model.vae.decode(lat[:, :, : spec.num_new])
 
@@ -313,7 +313,7 @@ class _Sampler:
             **start,
         )
         check_finite_latents(
-            lat, f"stage 2, chunk {spec.index} (frames {spec.start}-{spec.stop - 1})", self.dtype
+            lat, f"stage 2, chunk {spec.index + 1} (frames {spec.start}-{spec.stop - 1})", self.dtype
         )
         return model.vae.decode(lat[:, :, spec.keep_offset :])
 
