@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 
@@ -108,3 +109,28 @@ def test_the_config_says_when_the_flow_ran_at_the_videos_own_size(tmp_path):
         configs[flag] = json.loads(out.read_text())["config"]["flow_size"]
     assert configs == {"0": "native", "16": 16}
     assert evaluate_videos([str(v)], flow_size=None).config["flow_size"] == "native"
+
+
+def test_the_csv_has_a_row_for_each_skipped_video_with_its_error(tmp_path):
+    """The JSON listed the skipped videos and the CSV did not: a table read from the CSV alone showed a set
+    one video short, with nothing to say which or why."""
+    import csv
+
+    d = tmp_path / "v"
+    d.mkdir()
+    write_video(d / "a.mp4", make_video(OBJS, t=6))
+    (d / "b.mp4").write_bytes(b"not a video")
+    out = tmp_path / "r.csv"
+    assert main(["evaluate", str(d), "--metrics", "probes", "--no-progress", "--out", str(out)]) == 0
+    rows = list(csv.DictReader(out.open(newline="")))
+    assert [Path(r["path"]).name for r in rows] == ["a.mp4", "b.mp4", "mean"]
+    good, bad, mean = rows
+    assert good["error"] == "" and mean["error"] == "" and float(mean["frames"]) == float(good["frames"]) == 6
+    assert "b.mp4" in bad["error"] and all(bad[k] == "" for k in bad if k not in ("path", "error"))
+    # a set without skipped videos has no error column
+    (d / "b.mp4").unlink()
+    assert (
+        main(["evaluate", str(d), "--metrics", "probes", "--no-progress", "--out", str(out), "--overwrite"])
+        == 0
+    )
+    assert "error" not in next(csv.reader(out.open(newline="")))

@@ -241,7 +241,8 @@ class EvaluationReport:
         return "\n".join([line(head), sep, *map(line, rows[:-1]), sep, line(rows[-1])])
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write ``.json`` (records, mean, skipped, config) or ``.csv`` (one row per video + ``mean``),
+        """Write ``.json`` (records, mean, skipped, config) or ``.csv`` (one row per video + ``mean``; with
+        skipped videos, their rows too and an ``error`` column),
         atomically. Non-finite values are written ``inf``, ``-inf`` and ``nan`` in both: in JSON as the
         strings ``"inf"``, ``"-inf"``, ``"nan"`` (strict JSON: jq and JavaScript reject a bare ``Infinity``
         or ``NaN``; ``float()`` reads them back). ``"inf"`` is a value (a static video's MAWE, a jump ratio
@@ -259,11 +260,16 @@ class EvaluationReport:
                 json.dump(_json_value(self.as_dict()), fh, indent=1, allow_nan=False)
             else:
                 writer = csv.writer(fh)
-                writer.writerow(["path", *self.keys])
+                # a skipped video gets a row too (its metrics empty, the reason in an error column), so a
+                # table read from the CSV alone shows which videos of the set have no scores
+                error = ["error"] if self.skipped else []
+                writer.writerow(["path", *self.keys, *error])
                 for r in self.records:
-                    writer.writerow([r["path"], *[r.get(k, "") for k in self.keys]])
+                    writer.writerow([r["path"], *[r.get(k, "") for k in self.keys], *[""] * len(error)])
+                for s in self.skipped:
+                    writer.writerow([s["path"], *[""] * len(self.keys), s["error"]])
                 means = self.means
-                writer.writerow(["mean", *[means[k] for k in self.keys]])
+                writer.writerow(["mean", *[means[k] for k in self.keys], *[""] * len(error)])
         os.replace(tmp, path)
         return path
 
