@@ -76,12 +76,15 @@ def test_loose_frames_beside_videos_are_named_and_a_nested_folder_is_pointed_to(
         f"folder {str(mixed)!r} holds videos and 3 loose frame image(s) (frame_000000.png"
     )
     nested = tmp_path / "nested"
-    (nested / "sub").mkdir(parents=True)
-    shutil.copy(video_dir / "a_clean.mp4", nested / "sub")
-    with pytest.raises(
-        ValueError, match=r"the search is not recursive: 'sub' holds videos, pass that folder$"
-    ):
+    for method in ("sub", "other"):  # every one named: the error named only the first
+        (nested / method).mkdir(parents=True)
+        shutil.copy(video_dir / "a_clean.mp4", nested / method)
+    with pytest.raises(ValueError) as err:
         find_videos(nested)
+    assert str(err.value).endswith(
+        "; the search is not recursive: 2 subfolder(s) hold videos (other, sub); pass them, e.g. "
+        f"{str(nested / 'other')!r}"
+    )
 
 
 def test_subfolders_of_videos_beside_a_folders_own_videos_are_named(video_dir, tmp_path, caplog):

@@ -142,9 +142,12 @@ def find_videos(target: str | os.PathLike) -> list[Path]:
             return videos
         if _holds_frames(path):
             return [path]
-        deeper = [p.name for p in entries if p.is_dir() and _holds_videos(p)]
+        deeper = [p for p in entries if p.is_dir() and _holds_videos(p)]
         hint = (
-            f"; the search is not recursive: {deeper[0]!r} holds videos, pass that folder" if deeper else ""
+            f"; the search is not recursive: {len(deeper)} subfolder(s) hold videos ({_names(deeper)}); pass "
+            f"them, e.g. {str(deeper[0])!r}"
+            if deeper
+            else ""
         )
         raise ValueError(
             f"no videos ({', '.join(READ_VIDEO_SUFFIXES)}), frame images or folders of frame images in folder "
