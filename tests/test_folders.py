@@ -23,6 +23,7 @@ from streamt2v.io.folders import (
     atomic_folder_temporary,
     check_writable_parent,
     refuse_existing,
+    remove_atomic_write_leftovers,
     remove_dead_writers_temporaries,
 )
 from streamt2v.io.weight_files import leftover_temporaries
@@ -251,6 +252,23 @@ def test_a_writer_in_another_pid_namespace_on_the_same_host_is_never_judged_by_o
         assert tmp.is_dir() and tmp.name in run.stdout  # seen, and left to its writer
         (tmp / "done").write_text("")
     assert (out / "done").is_file()
+
+
+def test_an_atomic_writes_leftovers_are_removed_but_a_running_writers_temporary_is_kept(tmp_path):
+    """Removing a file's leftover temporaries (evaluate's partial file, stage 3's state) removed every
+    ``.NAME.tmp-PID``: also the one another running process was writing, whose rename then failed."""
+    out = tmp_path / "r.json.partial"
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
+    dead, own = (out.with_name(f".{out.name}.tmp-{pid}") for pid in (int(ended.stdout), os.getpid()))
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as running:
+        try:
+            live = out.with_name(f".{out.name}.tmp-{running.pid}")
+            for p in (dead, own, live):
+                p.write_text("{")
+            assert remove_atomic_write_leftovers(out) == sorted([dead, own])
+            assert live.is_file() and not dead.exists() and not own.exists()
+        finally:
+            running.kill()
 
 
 def _umask_untouched(*args):

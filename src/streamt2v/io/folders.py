@@ -63,10 +63,20 @@ def _atomic_write_prefix(path: Path) -> str:
 
 def remove_atomic_write_leftovers(path: str | os.PathLike) -> list[Path]:
     """Remove the temporaries (``.NAME.tmp-PID``) that processes killed in :func:`atomic_write_file` of
-    ``path`` left beside it; call it as the one writer of ``path`` (no other is writing it then). Returns
-    what was removed."""
+    ``path`` left beside it: those of a PID no process of this machine has now, or this process's own (a
+    killed one's whose PID it was given). Another process's that is running may be writing it, and is kept.
+    Returns what was removed."""
     path = Path(path)
-    return remove_leftovers(path.parent, re.compile(re.escape(_atomic_write_prefix(path)) + r"\d+"))
+    removed: list[Path] = []
+    if not path.parent.is_dir():
+        return removed
+    names = re.compile(re.escape(_atomic_write_prefix(path)) + r"(\d+)")
+    for p in sorted(path.parent.iterdir()):
+        found = names.fullmatch(p.name)
+        if found and not p.is_symlink() and p.is_file() and not _writer_alive(int(found[1]), _host_tag()):
+            p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
 
 
 def give_mode(path: str | Path, mode: int) -> None:
