@@ -82,6 +82,13 @@ class StreamingT2VPipeline:
     """
 
     def __init__(self, model: StreamingT2VModel) -> None:
+        from streamt2v.models.bundle import StreamingT2VModel
+
+        if not isinstance(model, StreamingT2VModel):  # a path here failed only at the first call
+            raise TypeError(
+                f"StreamingT2VPipeline(model) takes a StreamingT2VModel, got {type(model).__name__}; load a "
+                "model folder, hub id or preset with StreamingT2VPipeline.from_pretrained(...)"
+            )
         self.model = model
 
     @property
