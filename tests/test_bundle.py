@@ -41,6 +41,23 @@ def test_meta_preset_allocates_nothing() -> None:
     assert n > 2_000_000_000  # base + CAM + resampler (official: 2.12 B)
 
 
+def test_from_preset_takes_auto_and_names_a_device_not_present_as_from_pretrained() -> None:
+    """``from_preset("tiny", device="auto")`` failed inside torch ('Expected one of cpu, cuda, ... device type
+    at start of device string: auto'), and ``device="cuda"`` on a machine without CUDA with torch's bare
+    AssertionError 'Torch not compiled with CUDA enabled'; ``from_pretrained`` and ``.to`` take and name both."""
+    from streamt2v.memory import resolve_device
+
+    tiny = StreamingT2VModel.from_preset("tiny", device="auto", with_init_unet=False)
+    assert tiny.device == resolve_device("auto")
+    if not torch.cuda.is_available():
+        with pytest.raises(
+            ValueError, match=r"^device 'cuda' requested but CUDA is not available; use device="
+        ):
+            StreamingT2VModel.from_preset("tiny", device="cuda")
+    with pytest.raises(ValueError, match=r"^unknown device 'gpu'; use auto, cpu, cuda, cuda:N or mps$"):
+        StreamingT2VModel.from_preset("tiny", device="gpu")
+
+
 def test_save_load_roundtrip_is_exact(tiny: StreamingT2VModel, tmp_path: Path) -> None:
     out = tiny.save_pretrained(tmp_path / "model")
     assert sorted(p.name for p in out.iterdir()) == sorted(

@@ -430,10 +430,12 @@ class StreamingT2VModel:
         fps: int = 8,
     ) -> StreamingT2VModel:
         """A :class:`StreamingT2VModel` with random components at a preset (a name of
-        :data:`~streamt2v.config.PRESETS` or a :class:`ModelConfig`), the weights drawn from ``seed`` (on
-        ``device``'s generator: a CUDA device gives other weights than the CPU).
+        :data:`~streamt2v.config.PRESETS` or a :class:`ModelConfig`) on ``device`` (``"auto"``: a GPU if there is
+        one), the weights drawn from ``seed`` on its generator (a CUDA device gives other weights than the CPU).
         On ``device="meta"`` nothing is allocated (shapes only)."""
         cfg = get_preset(preset) if isinstance(preset, str) else preset
+        if str(device) != "meta":  # "auto", and a device not present named, as from_pretrained does
+            device = resolve_device(device)
         comps = component_configs(cfg)
         # the caller's global generators are left as they were
         with seeded_rng(None if str(device) == "meta" else seed), torch.device(device):
