@@ -197,3 +197,33 @@ def test_a_schedule_given_lists_equals_and_hashes_as_the_same_of_tuples():
     same = PromptSchedule(((0, "a cat"), (8, "a dog")))
     assert listed == same and hash(listed) == hash(same)
     assert listed.entries == ((0, "a cat"), (8, "a dog")) and listed.sources == ("x", "y")
+
+
+def test_a_schedule_of_numpy_frames_or_pairs_zipped_is_taken_and_other_forms_are_named():
+    """``PromptSchedule(tuple(zip(np.arange(0, 240, 80), prompts)))`` was refused (``got (np.int64(0), ...)``)
+    while ``num_frames`` and ``seed`` take numpy integers; a schedule string, a dict or one pair were read
+    as their characters, keys or frame (``got '0'``, ``got 0``), and a ``zip`` failed inside the class."""
+    import numpy as np
+
+    want = PromptSchedule(((0, "a cat"), (80, "a dog")))
+    frames, prompts = np.arange(0, 160, 80), ["a cat", "a dog"]
+    assert PromptSchedule(tuple(zip(frames, prompts))) == want
+    assert PromptSchedule(zip(frames, prompts)) == want
+    assert all(type(f) is int for f, _ in PromptSchedule(zip(frames, prompts)).entries)
+    for bad in ((True, "a cat"), (0.0, "a cat")):
+        with pytest.raises(ValueError, match="are \\(frame: int, prompt: str\\) pairs, got"):
+            PromptSchedule((bad,))
+    cases = [
+        (
+            "0: a cat; 80: a dog",
+            r"got the string '0: a cat; 80: a dog': pass the string itself as the prompt",
+        ),
+        ({0: "a cat", 80: "a dog"}, re.escape("got a dict: use PromptSchedule(tuple(d.items()))")),
+        ((0, "a cat"), re.escape("got one pair (0, 'a cat'): use PromptSchedule(((0, 'a cat'),))")),
+        (5, "takes a sequence of \\(frame, prompt\\) pairs, got int$"),
+    ]
+    for bad, match in cases:
+        with pytest.raises(TypeError, match=match):
+            PromptSchedule(bad)
+    with pytest.raises(ValueError, match="at least one entry"):
+        PromptSchedule(())

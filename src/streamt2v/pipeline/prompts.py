@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from streamt2v.io.folders import read_text_file
+from streamt2v.typed_values import as_index
 
 logger = logging.getLogger(__name__)
 
@@ -47,18 +48,21 @@ class PromptSchedule:
         # the entries): a list made the schedule unhashable and unequal to the same schedule of tuples
         if isinstance(self.sources, list):
             object.__setattr__(self, "sources", tuple(self.sources))
-        if not self.entries:
-            raise ValueError("a prompt schedule needs at least one entry")
-        for entry in self.entries:
+        entries = []
+        for entry in _entries_given(self.entries):
             ok = isinstance(entry, (tuple, list)) and len(entry) == 2
-            if not (ok and isinstance(entry[0], int) and not isinstance(entry[0], bool)):
+            # numpy integers too (frames from np.arange), as StreamConfig takes them; never a bool or 16.5
+            frame = as_index(entry[0]) if ok else None
+            if frame is None:
                 raise ValueError(
                     f"prompt schedule entries are (frame: int, prompt: str) pairs, got {entry!r}"
                 )
             if not isinstance(entry[1], str):
                 raise ValueError(
-                    f"the prompt at frame {entry[0]} of the schedule must be a string, got {entry[1]!r}"
+                    f"the prompt at frame {frame} of the schedule must be a string, got {entry[1]!r}"
                 )
+            entries.append((frame, entry[1]))
+        object.__setattr__(self, "entries", tuple(entries))
         if self.entries[0][0] != 0:
             raise ScheduleEntryError(
                 f"a prompt schedule must start at frame 0, the first entry is at frame {self.entries[0][0]}",
@@ -72,7 +76,6 @@ class PromptSchedule:
         for i, (frame, prompt) in enumerate(self.entries):
             if not prompt.strip():
                 raise ScheduleEntryError(f"empty prompt at frame {frame} of the prompt schedule", i)
-        object.__setattr__(self, "entries", tuple((frame, prompt) for frame, prompt in self.entries))
 
     @classmethod
     def constant(cls, prompt: str) -> PromptSchedule:
@@ -114,6 +117,36 @@ class PromptSchedule:
     @classmethod
     def from_json(cls, data: list) -> PromptSchedule:
         return cls(tuple((int(f), str(p)) for f, p in data))
+
+
+def _entries_given(entries: Any) -> tuple:
+    """The entries a caller gave, as a tuple (any iterable of pairs: ``zip(frames, prompts)`` too); what is no
+    such sequence is refused naming how to make one: a schedule string was read a character at a time
+    (``got '0'``), a dict by its keys and one pair by its frame (``got 0``)."""
+    if isinstance(entries, str):
+        raise TypeError(
+            f"PromptSchedule takes (frame, prompt) pairs, got the string {entries!r}: pass the string itself as "
+            "the prompt, or parse it with load_schedule(text)"
+        )
+    if isinstance(entries, dict):
+        raise TypeError(
+            "PromptSchedule takes (frame, prompt) pairs, got a dict: use PromptSchedule(tuple(d.items()))"
+        )
+    one_pair = isinstance(entries, (tuple, list)) and len(entries) == 2 and isinstance(entries[1], str)
+    if one_pair and not isinstance(entries[0], (tuple, list, str)):
+        raise TypeError(
+            f"PromptSchedule takes a sequence of (frame, prompt) pairs, got one pair {tuple(entries)!r}: use "
+            f"PromptSchedule(({tuple(entries)!r},))"
+        )
+    try:
+        entries = tuple(entries)
+    except TypeError:
+        raise TypeError(
+            f"PromptSchedule takes a sequence of (frame, prompt) pairs, got {type(entries).__name__}"
+        ) from None
+    if not entries:
+        raise ValueError("a prompt schedule needs at least one entry")
+    return entries
 
 
 def as_schedule(prompt: str | PromptSchedule) -> PromptSchedule:
