@@ -14,3 +14,24 @@ def test_the_pipeline_refuses_what_is_no_model_naming_from_pretrained(tmp_path):
     for bad, name in ((str(tmp_path), "str"), (tmp_path, "PosixPath"), (None, "NoneType")):
         with pytest.raises(TypeError, match=rf"takes a StreamingT2VModel, got {name}; .*from_pretrained"):
             StreamingT2VPipeline(bad)
+
+
+def test_a_misspelt_option_or_diffusers_prompt_embeds_is_named_with_the_option_meant(model):
+    """``pipe(..., negative_promt="blue")`` said only "unknown sampling option(s) ['negative_promt']; see
+    StreamConfig", and diffusers' ``prompt_embeds``/``latents`` had no hint, unlike its other names."""
+    pipe = StreamingT2VPipeline(model)
+    with pytest.raises(TypeError) as err:
+        pipe("a cat", 16, negative_promt="blue", guidence=3.0, init_imag=None, frobnicate=1)
+    assert str(err.value) == (
+        "unknown sampling option(s) ['frobnicate', 'guidence', 'init_imag', 'negative_promt'] (guidence: did you "
+        "mean guidance=?; init_imag: did you mean init_image=?; negative_promt: did you mean negative_prompt=?); "
+        "see StreamConfig for the options"
+    )
+    with pytest.raises(
+        TypeError, match=r"\['latents', 'prompt_embeds'\] \(the initial noise comes from \(seed, "
+    ):
+        pipe.stream("a cat", 16, prompt_embeds=None, latents=None)
+    with pytest.raises(
+        TypeError, match=r"prompts are given as text: pass the prompt \(and negative_prompt=\)\)"
+    ):
+        pipe.stream("a cat", 16, prompt_embeds=None)

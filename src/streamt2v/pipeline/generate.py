@@ -17,6 +17,7 @@ import shlex
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, fields
+from difflib import get_close_matches
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,7 +66,32 @@ OPTION_HINTS = {
     "num_videos_per_prompt": "one video per call",
     "height": "the frame size is the model's (model.config.frame_size)",
     "width": "the frame size is the model's (model.config.frame_size)",
+    "prompt_embeds": "prompts are given as text: pass the prompt (and negative_prompt=)",
+    "negative_prompt_embeds": "prompts are given as text: pass negative_prompt=",
+    "latents": "the initial noise comes from (seed, chunk index): pass seed=; continue a video with init_video=",
+    "image": "pass init_image= to start from an image, anchor_image= for the APM anchor",
+    "video": "pass init_video= to continue a video",
+    "fps": "the frame rate is write_video's fps= (the model's is model.fps)",
 }
+
+
+def unknown_options_message(unknown: list[str]) -> str:
+    """The error for keyword arguments :meth:`StreamingT2VPipeline.stream` does not take: other pipelines'
+    names with ours (:data:`OPTION_HINTS`), a typo (``negative_promt``) with the name meant."""
+    known = [f.name for f in fields(StreamConfig)] + [
+        "init_video",
+        "init_image",
+        "anchor_image",
+        "on_step",
+        "resume",
+    ]
+    hints = []
+    for name in unknown:
+        close = get_close_matches(name, known, n=1, cutoff=0.8)
+        hint = OPTION_HINTS.get(name) or (f"{name}: did you mean {close[0]}=?" if close else None)
+        hints += [hint] if hint else []
+    hint = f" ({'; '.join(hints)})" if hints else ""
+    return f"unknown sampling option(s) {unknown}{hint}; see StreamConfig for the options"
 
 
 class StreamingT2VPipeline:
@@ -139,9 +165,7 @@ class StreamingT2VPipeline:
         ``next_chunk`` = its index + 1) with the same prompt, length and options."""
         unknown = sorted(set(options) - {f.name for f in fields(StreamConfig)})
         if unknown:
-            hints = [OPTION_HINTS[name] for name in unknown if name in OPTION_HINTS]
-            hint = f" ({'; '.join(hints)})" if hints else ""
-            raise TypeError(f"unknown sampling option(s) {unknown}{hint}; see StreamConfig for the options")
+            raise TypeError(unknown_options_message(unknown))
         # The model's recommended settings for its weights, overridden by what the caller gives.
         try:
             config = StreamConfig(num_frames=num_frames, **{**self.model.sampler, **options})
