@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 from streamt2v.io.folders import atomic_write_file
 from streamt2v.microworld.captions import BOS_TOKEN, EOS_TOKEN, PAD_TOKEN, SPECIAL_TOKENS, VOCABULARY
 from streamt2v.microworld.dataset import ClipSpec
-from streamt2v.train.recipes import DataOptions, check_frames_per_sample
+from streamt2v.train.recipes import DataOptions, check_at_least, check_frames_per_sample
 from streamt2v.train.word_tokenizer import build_word_tokenizer, caption_vocabulary
 
 logger = logging.getLogger(__name__)
@@ -97,6 +97,18 @@ class ClipRecipe(DataOptions):
 
     def __post_init__(self) -> None:
         check_frames_per_sample(self.frames_per_sample)
+        sizes = (
+            "hidden_size",
+            "num_layers",
+            "num_heads",
+            "intermediate_size",
+            "projection_dim",
+            "patch_size",
+        )
+        check_at_least(self, 1, *sizes, "min_word_count")
+        # a caption is <bos> words <eos>: at 2 tokens every caption reads the same, at 1 a batch fails
+        check_at_least(self, 3, "max_length", meaning=" (<bos>, a word, <eos>)")
+        check_at_least(self, self.patch_size, "image_size", meaning=" (patch_size)")
 
     def config(self) -> dict[str, Any]:
         return asdict(self)

@@ -15,6 +15,7 @@ Each recipe is a dataclass of its model/data settings (saved in every checkpoint
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar, get_type_hints
@@ -160,6 +161,17 @@ def check_frames_per_sample(value: object) -> None:
     it becomes (``ClipSpec``) would call it ``num_frames``, the video recipes' flag."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"frames_per_sample must be an int ≥ 1, got {value!r}")
+
+
+def check_at_least(recipe: object, least: float, *names: str, meaning: str = "") -> None:
+    """Each option ``names`` of ``recipe`` a finite number ≥ ``least``, else one error naming the option and
+    its value (``meaning``: what the bound means, e.g. ``" (0 = off)"``). A value only read when samples or
+    the export are written (``sample_steps``, ``scaling_samples``) otherwise failed after the steps, with the
+    library's words, and a resume that corrected it was refused as another recipe."""
+    for name in names:
+        value = getattr(recipe, name)
+        if not (math.isfinite(value) and value >= least):
+            raise ValueError(f"{recipe.name} option {name} must be ≥ {least}{meaning}, got {value!r}")
 
 
 def write_sample(path: Path, video: torch.Tensor, fps: int = FPS) -> None:

@@ -21,6 +21,7 @@ from torch.utils.data import Dataset
 from streamt2v.config import PRESETS, StreamingConfig, get_preset
 from streamt2v.microworld.dataset import ClipSpec
 from streamt2v.train.frozen import load_frozen_clip, load_frozen_vae, need_model_dir
+from streamt2v.train.recipes import check_at_least
 from streamt2v.train.video_recipes import BaseRecipe, DiffusionTrainer
 
 logger = logging.getLogger(__name__)
@@ -59,6 +60,8 @@ class StreamRecipe(BaseRecipe):
                 "text_drop, anchor_drop and both_drop are probabilities of disjoint events: each ≥ 0, "
                 f"together ≤ 1; got {drops}"
             )
+        # the APM anchor is drawn from the first anchor_frames frames (0: samples without one, a KeyError at step 1)
+        check_at_least(self, 1, "anchor_frames")
         for name in ("cond_noise_aug", "cond_colour_aug"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be ≥ 0 (0 = off), got {getattr(self, name)}")

@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 
 from streamt2v.microworld.dataset import ClipSpec
 from streamt2v.models.denoiser import weighted_mse
-from streamt2v.train.recipes import DataOptions, check_frames_per_sample
+from streamt2v.train.recipes import DataOptions, check_at_least, check_frames_per_sample
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +102,9 @@ class VAERecipe(DataOptions):
 
     def __post_init__(self) -> None:
         check_frames_per_sample(self.frames_per_sample)
+        check_at_least(self, 1, "scaling_samples", "layers_per_block", "latent_channels", "norm_num_groups")
+        check_at_least(self, 0, "kl_weight")
+        check_at_least(self, 0, "edge_weight", "latent_noise", meaning=" (0 = off)")
         factor = 2 ** (len(self.block_out_channels) - 1)
         if not self.decoder_only_from and self.size % factor:  # else the decoder's output is smaller
             raise ValueError(

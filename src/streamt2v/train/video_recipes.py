@@ -34,7 +34,7 @@ from streamt2v.train.frozen import (
     saved_class,
     with_article,
 )
-from streamt2v.train.recipes import DataOptions
+from streamt2v.train.recipes import DataOptions, check_at_least
 
 logger = logging.getLogger(__name__)
 
@@ -278,6 +278,12 @@ class BaseRecipe(DataOptions):
 
     def __post_init__(self) -> None:
         check_correlation(self.noise_correlation)
+        check_at_least(self, 1, "sample_steps", "num_train_timesteps")
+        if not 0 < self.beta_start <= self.beta_end < 1:
+            raise ValueError(
+                f"beta_start and beta_end must satisfy 0 < beta_start ≤ beta_end < 1, got {self.beta_start} "
+                f"and {self.beta_end}"
+            )
         if not 0 <= self.text_drop <= 1:
             raise ValueError(f"text_drop is a probability, in [0, 1]; got {self.text_drop}")
         if self.timestep_spacing not in TIMESTEP_SPACINGS:

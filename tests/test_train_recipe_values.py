@@ -1,0 +1,38 @@
+"""Recipe option values out of range are refused when the recipe is made, naming the option and the value.
+
+Some are read only when samples or the export are written (``sample_steps``, ``scaling_samples``): a run
+took every step and then failed in the library's words, and the resume that corrected the value was refused
+as another recipe. Others silently trained something else (a negative ``kl_weight``) or failed at step 1."""
+
+from __future__ import annotations
+
+import pytest
+
+from streamt2v.train.recipes import make_recipe
+
+
+@pytest.mark.parametrize(
+    "recipe,option,message",
+    [
+        ("vae", {"scaling_samples": 0}, "vae option scaling_samples must be ≥ 1, got 0"),
+        ("vae", {"kl_weight": -1}, "vae option kl_weight must be ≥ 0, got -1.0"),
+        ("vae", {"edge_weight": -2}, r"vae option edge_weight must be ≥ 0 \(0 = off\), got -2.0"),
+        ("vae", {"latent_noise": -0.5}, r"vae option latent_noise must be ≥ 0 \(0 = off\), got -0.5"),
+        ("clip", {"max_length": 1}, r"clip option max_length must be ≥ 3 \(<bos>, a word, <eos>\), got 1"),
+        ("clip", {"projection_dim": 0}, "clip option projection_dim must be ≥ 1, got 0"),
+        ("clip", {"image_size": 2}, r"clip option image_size must be ≥ 4 \(patch_size\), got 2"),
+        ("base", {"sample_steps": 0}, "base option sample_steps must be ≥ 1, got 0"),
+        ("refiner", {"sample_steps": -1}, "refiner option sample_steps must be ≥ 1, got -1"),
+        ("base", {"num_train_timesteps": 0}, "base option num_train_timesteps must be ≥ 1, got 0"),
+        ("base", {"beta_end": -1}, "0 < beta_start ≤ beta_end < 1, got 0.00085 and -1.0"),
+        ("stream", {"anchor_frames": 0}, "stream option anchor_frames must be ≥ 1, got 0"),
+    ],
+)
+def test_an_option_out_of_range_is_refused_when_the_recipe_is_made(recipe, option, message):
+    with pytest.raises(ValueError, match=message):
+        make_recipe(recipe, **option)
+
+
+def test_the_default_options_of_every_recipe_are_in_range():
+    for recipe in ("vae", "clip", "base", "stream", "refiner"):
+        make_recipe(recipe)
