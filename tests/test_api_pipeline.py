@@ -35,3 +35,15 @@ def test_a_misspelt_option_or_diffusers_prompt_embeds_is_named_with_the_option_m
         TypeError, match=r"prompts are given as text: pass the prompt \(and negative_prompt=\)\)"
     ):
         pipe.stream("a cat", 16, prompt_embeds=None)
+
+
+def test_a_generate_config_of_stream_settings_in_a_dict_is_refused_naming_streamconfig():
+    """``GenerateConfig(output=..., stream={"num_frames": 16}, ...)`` was taken, and ``generate(cfg)`` failed
+    with "'dict' object has no attribute 'num_frames'"; a saved config.json is read by from_dict."""
+    from streamt2v.pipeline.generate import GenerateConfig
+    from streamt2v.pipeline.stream import StreamConfig
+
+    with pytest.raises(TypeError, match=r"^GenerateConfig's stream must be a StreamConfig, got dict: pass "):
+        GenerateConfig(output="o.mp4", stream={"num_frames": 16}, prompt="a cat")
+    saved = GenerateConfig(output="o.mp4", stream=StreamConfig(num_frames=16), prompt="a cat").to_dict()
+    assert GenerateConfig.from_dict(saved).stream == StreamConfig(num_frames=16)

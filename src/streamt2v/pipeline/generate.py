@@ -222,6 +222,13 @@ class GenerateConfig:
     compile: str | None = None
     schedule_entries: tuple = field(default=(), compare=False)  # resolved schedule (filled by prepare)
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.stream, StreamConfig):  # a dict failed only inside generate(), on an attribute
+            raise TypeError(
+                f"GenerateConfig's stream must be a StreamConfig, got {type(self.stream).__name__}: pass "
+                "StreamConfig(num_frames=N, ...), or GenerateConfig.from_dict(...) for a saved config.json"
+            )
+
     def schedule(self) -> PromptSchedule:
         if self.schedule_entries:
             return PromptSchedule.from_json(list(self.schedule_entries))
