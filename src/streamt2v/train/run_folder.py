@@ -241,6 +241,11 @@ def _changes(saved: dict[str, Any], current: dict[str, Any], recipe: Recipe | No
     return changes
 
 
+# ``TrainConfig`` fields that do not change a run's steps (its samples, draws and updates), only what is written
+# beside them or how the samples are loaded: a resume that changes them continues the uninterrupted run.
+BOOKKEEPING_SETTINGS = ("checkpoint_every", "keep_checkpoints", "sample_every", "log_every", "num_workers")
+
+
 def train_config_changes(saved_run: dict[str, Any], train: dict[str, Any], processes: int) -> list[str]:
     """The loop settings a resume on ``processes`` processes with ``train`` (``TrainConfig`` as a dict)
     changes from the run config ``saved_run`` records, as ``"key: saved -> current"``.
@@ -294,6 +299,13 @@ def check_resumed_config(
             saved["train"]["grad_accum"],
             world,
             grad_accum,
+        )
+    # settings of what is written beside the steps: the resumed steps are still the uninterrupted run's
+    kept = [c for c in loop_changes if c.split(":", 1)[0] in BOOKKEEPING_SETTINGS]
+    loop_changes = [c for c in loop_changes if c not in kept]
+    if kept:
+        logger.info(
+            "resuming %s with other settings that leave its steps unchanged: %s", path, "; ".join(kept)
         )
     if loop_changes:  # legitimate (more steps, another lr), but the run is then not one uninterrupted run
         logger.warning("resuming %s with changed training settings: %s", path, "; ".join(loop_changes))

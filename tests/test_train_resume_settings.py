@@ -1,0 +1,42 @@
+"""What a resume says of the loop settings it changes: a warning for those that change the run's steps, a
+plain line for those that only change what is written beside them."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, replace
+from pathlib import Path
+
+from streamt2v.train.loop import TrainConfig
+from streamt2v.train.recipes import make_recipe
+from streamt2v.train.run_folder import check_resumed_config, recorded_recipe_config
+
+
+def _run_config(recipe, cfg: TrainConfig) -> dict:
+    return {
+        "recipe": recipe.name,
+        "recipe_config": recorded_recipe_config(recipe),
+        "train": asdict(cfg),
+        "processes": 1,
+    }
+
+
+def test_a_resume_warns_only_of_the_settings_that_change_its_steps(caplog):
+    """A run relaunched with more data workers or checkpoints more often takes the steps of the uninterrupted
+    run (sample i depends on (seed, i) alone): it warned "changed training settings" as for another lr."""
+    recipe = make_recipe("vae")
+    cfg = TrainConfig(steps=10)
+    saved = json.loads(json.dumps(_run_config(recipe, cfg)))  # as a checkpoint records it
+    checkpoint = Path("run/checkpoints/step-00000004")
+    bookkeeping = replace(cfg, num_workers=4, checkpoint_every=100, sample_every=5, log_every=2)
+    with caplog.at_level(logging.INFO, logger="streamt2v.train.run_folder"):
+        check_resumed_config(checkpoint, saved, _run_config(recipe, bookkeeping), recipe)
+    assert [r.levelno for r in caplog.records] == [logging.INFO], caplog.text
+    for change in ("num_workers: 0 -> 4", "checkpoint_every: 500 -> 100", "sample_every: 0 -> 5"):
+        assert change in caplog.records[0].getMessage()
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="streamt2v.train.run_folder"):
+        check_resumed_config(checkpoint, saved, _run_config(recipe, replace(bookkeeping, lr=1e-3)), recipe)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and warnings[0].endswith("changed training settings: lr: 0.0001 -> 0.001")
