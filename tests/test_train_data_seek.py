@@ -201,9 +201,9 @@ def test_frames_an_edit_list_drops_are_not_counted_by_the_check(tmp_path, keep, 
         ds = VideoFolderDataset(tmp_path, tmp_path / "caps.csv", spec)
         with pytest.raises(
             ValueError,
-            match=rf"^video {path} has {real} frames \(its container lists 60; an edit list drops "
-            rf"{60 - real}\); a clip needs {real + 1}; move it out of the folder and delete its caption "
-            r"\(line 2 of .*caps.csv\)$",
+            match=rf"^every video in {tmp_path} is too short for a {real + 1}-frame clip: take shorter clips "
+            rf"\(num_frames={real}, the longest video's frames\) or add longer videos: video {path} has {real} "
+            rf"frames \(its container lists 60; an edit list drops {60 - real}\)$",
         ):
             ds.check()
     assert not decoded  # counted from the packets

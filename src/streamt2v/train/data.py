@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from streamt2v.arguments import Arg, ArgumentValueError
 from streamt2v.io.damage import shortfall_hint
 from streamt2v.io.frame_rates import (
     delays_frame_rate,
@@ -441,6 +442,7 @@ class VideoFolderDataset(Dataset):
         rates: dict[float, list[str]] = {}
         checked_rates: dict[str, float] = {}
         small: list[tuple[str, int]] = []  # videos upscaled to the training size: (name, shorter side)
+        short: list[int] = []  # the frames of videos simply too short (not cut short or damaged)
         for f in files:
             try:
                 probe = probe_video(self.paths[f], need, reach)
@@ -450,18 +452,30 @@ class VideoFolderDataset(Dataset):
                 continue
             n, fps = probe.frames, probe.fps
             if n < need:
-                short = f"video {self.paths[f]} has {n} frames"
+                said = f"video {self.paths[f]} has {n} frames"
                 if probe.dropped:  # ffprobe and players' file info count the frames an edit list drops
-                    short += f" (its container lists {n + probe.dropped}; an edit list drops {probe.dropped})"
+                    said += f" (its container lists {n + probe.dropped}; an edit list drops {probe.dropped})"
                 # a file cut short or damaged, not one simply short, says so (its packets read, not decoded)
                 hint = shortfall_hint(self.paths[f], n)
-                bad.append((f"{short}; a clip needs {need}{hint}", short + hint))
+                bad.append((f"{said}; a clip needs {need}{hint}", said + hint))
                 bad_files.append(f)
+                if not hint:
+                    short.append(n)
             rates.setdefault(round(fps, 2), []).append(f)
             checked_rates[f] = fps
             if 0 < probe.side < s.size:
                 small.append((f, probe.side))
         # moving a video out alone stopped the next start at its caption, now naming a missing file
+        if short and len(short) == len(self.files):
+            # every video simply too short: moving them out, as below, would leave nothing to train on
+            details = "; ".join(b for _, b in bad[:5]) + (
+                f"; and {len(bad) - 5} more" if len(bad) > 5 else ""
+            )
+            raise ArgumentValueError(
+                f"every video in {self.folder} is too short for a {need}-frame clip: take shorter clips (",
+                Arg("num_frames", max(short)),
+                f", the longest video's frames) or add longer videos: {details}",
+            )
         where = ", ".join(self.lines[f] for f in bad_files[:5] if f in self.lines)
         where = f"{where} of {self.captions_file}" if where else ""
         if len(bad) == 1:
