@@ -98,7 +98,9 @@ def test_refiner_device_auto_dtype_positional_and_cpu_half_refused(refiner: Refi
     loaded = Refiner.from_pretrained(folder, device="auto")
     assert loaded.device.type == resolve_device("auto").type
     loaded.to("cpu")
+    assert loaded.dtype == torch.float32  # as StreamingT2VModel and the pipeline tell theirs
     assert loaded.to(torch.bfloat16) is loaded  # a dtype alone, positionally, as torch modules take it
+    assert loaded.dtype == torch.bfloat16
     assert {p.dtype for p in loaded.unet.parameters()} == {torch.bfloat16}
     assert {p.dtype for p in loaded.vae.parameters()} == {torch.bfloat16}
     assert {p.dtype for p in loaded.text_encoder.parameters()} == {torch.bfloat16}

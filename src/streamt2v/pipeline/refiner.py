@@ -112,6 +112,11 @@ class Refiner:
         return next(self.unet.parameters()).device
 
     @property
+    def dtype(self) -> torch.dtype:
+        """The UNet's dtype (every part is cast together by :meth:`to`), as ``StreamingT2VModel.dtype``."""
+        return next(self.unet.parameters()).dtype
+
+    @property
     def prediction_type(self) -> str:
         """What the UNet predicts (the scheduler config's ``prediction_type``: ``epsilon``, ``v_prediction``)."""
         return str(self.scheduler_config.get("prediction_type", "epsilon"))
