@@ -11,6 +11,7 @@ import shlex
 import sys
 from collections.abc import Callable
 from contextlib import ExitStack
+from datetime import datetime, timezone
 from pathlib import Path
 
 from streamt2v.arguments import NamesArguments
@@ -94,6 +95,17 @@ def _kept() -> str:
     return "; ".join(parts)
 
 
+# When run() started the benchmark: its results file says so, beside the machine.
+_started: list[datetime] = []
+
+
+def started() -> str:
+    """``Started YYYY-MM-DD HH:MM UTC``: when this benchmark began (:func:`run`; else now), for its results
+    file, which without a date could not be told from an older one of the same machine and settings."""
+    when = _started[0] if _started else datetime.now(timezone.utc)
+    return f"Started {when:%Y-%m-%d %H:%M} UTC"
+
+
 # What quiet_library_bars switched off, switched back on as run() ends (a test runs scripts in its process).
 _bars = ExitStack()
 
@@ -115,6 +127,7 @@ def run(main: Callable[[], object]) -> None:
     still clean up (the training benchmark's temporary run folders); the bars :func:`quiet_library_bars`
     switched off are switched back on."""
     _written.clear()
+    _started[:] = [datetime.now(timezone.utc)]
     with _bars, sigterm_as_interrupt() as terminated:
         try:
             main()

@@ -28,6 +28,7 @@ from _common import (
     plural,
     positive,
     run,
+    started,
     write_results,
 )
 
@@ -202,7 +203,7 @@ def main() -> None:
     header = [
         f"# Enhancer speed ({'GPU' if gpu else 'CPU'})",
         "",
-        f"Machine: {machine(device=device)}.",
+        f"Machine: {machine(device=device)}. {started()}.",
         f"{what}, {args.frames} frames ({layout}), "
         f"{plural(steps, f'{shared.scheduler} step')} from t = {shared.start_step}, {guidance}, "
         f"best of {args.repeats}. Produced by `{command()}`.",

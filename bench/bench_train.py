@@ -38,6 +38,7 @@ from _common import (
     positive,
     quiet_library_bars,
     run,
+    started,
     write_results,
 )
 
@@ -108,7 +109,7 @@ def results_text(args: argparse.Namespace, rows: list[tuple], gpu: bool, done: b
     lines = [
         "# Training speed of the microworld release's runs",
         "",
-        f"Machine: {machine()}. Device {args.device}, mixed precision {args.mixed_precision}, "
+        f"Machine: {machine()}. {started()}. Device {args.device}, mixed precision {args.mixed_precision}, "
         f"torch.compile {args.compile or 'off'}, {plural(args.num_workers, 'data worker')}{preset}; median of "
         f"{plural(args.steps, 'step')} after {plural(args.warmup, 'warm-up step')}, "
         "through `train.loop.train` with each run's recipe options and loop settings "

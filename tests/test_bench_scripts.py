@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import runpy
 import signal
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -45,6 +47,16 @@ def exit_line(monkeypatch, capsys, script: str, *args: str) -> tuple[int, str]:
         run_script(monkeypatch, script, *args)
     err = capsys.readouterr().err.strip().splitlines()
     return stop.value.code, err[-1] if err else ""
+
+
+def dated_since(text: str, before: datetime) -> bool:
+    """Whether a results file says it was started between ``before`` and now: a file had no date, so one
+    could not be told from an older one of the same machine and settings."""
+    stamps = re.findall(r"Started (\d{4}-\d\d-\d\d \d\d:\d\d) UTC\.", text)
+    if len(stamps) != 1:
+        return False
+    when = datetime.strptime(stamps[0], "%Y-%m-%d %H:%M").replace(tzinfo=timezone.utc)
+    return before - timedelta(minutes=1) < when <= datetime.now(timezone.utc)
 
 
 def stop_at_video(monkeypatch, kind: signal.Signals, at: int) -> None:
@@ -232,6 +244,7 @@ def test_library_bars_only_at_a_terminal(monkeypatch, capsys, tmp_path, terminal
     if terminal:
         monkeypatch.setattr(sys, "stderr", TerminalStderr())
     bars_were_on = transformers_logging.is_progress_bar_enabled()
+    before = datetime.now(timezone.utc)
     run_script(
         monkeypatch,
         "bench_generate.py",
@@ -258,6 +271,7 @@ def test_library_bars_only_at_a_terminal(monkeypatch, capsys, tmp_path, terminal
         "Command: `python bench/bench_generate.py --model microworld --steps 1 --lengths 8 --threads 1`."
         in (tmp_path / "g.md").read_text()
     )
+    assert dated_since((tmp_path / "g.md").read_text(), before)
     assert transformers_logging.is_progress_bar_enabled() == bars_were_on
 
 
@@ -359,6 +373,7 @@ def test_the_metrics_results_give_the_command_as_run(monkeypatch, capsys, tmp_pa
     import torch
 
     threads, grad = torch.get_num_threads(), torch.is_grad_enabled()
+    before = datetime.now(timezone.utc)
     out = tmp_path / "m.md"
     args = (
         "--frames",
@@ -382,6 +397,7 @@ def test_the_metrics_results_give_the_command_as_run(monkeypatch, capsys, tmp_pa
         f"Command: `python bench/bench_metrics.py {' '.join(args)}`: one synthetic video of 2 frames" in text
     )
     assert "| probes | - | 64×64 |" in text and "**Incomplete:**" not in text
+    assert dated_since(text, before)
 
 
 ENHANCE = ("--frames", "2", "--size", "4", "--steps", "1", "--repeats", "1", "--threads", "1")
@@ -427,7 +443,7 @@ def test_enhance_other_runs_report_rate_and_memory_the_default_keeps_its_table(m
     """A run other than the default (here bf16 on the CPU) writes its own file, named like bench_generate's,
     with frames/s and the process's max RSS beside the seconds; the default run keeps enhance_cpu.md and the
     columns of the committed one."""
-    threads = torch.get_num_threads()
+    threads, before = torch.get_num_threads(), datetime.now(timezone.utc)
     try:
         run_script(monkeypatch, "bench_enhance.py", *ENHANCE, "--dtype", "bf16", "--out", f"{tmp_path}/")
         run_script(monkeypatch, "bench_enhance.py", *ENHANCE, "--out", f"{tmp_path}/")
@@ -445,6 +461,7 @@ def test_enhance_other_runs_report_rate_and_memory_the_default_keeps_its_table(m
     default = (tmp_path / "enhance_cpu.md").read_text()
     assert "| schedule | max_batch_chunks | seconds | s/frame |\n|---|---|---|---|\n" in default
     assert "frames/s" not in default and "bf16" not in default
+    assert dated_since(default, before) and dated_since("\n".join(lines), before)
 
 
 def test_enhance_stopped_keeps_the_schedules_measured(monkeypatch, capsys, tmp_path):
@@ -508,7 +525,7 @@ def test_the_command_in_the_results_leaves_out_out_however_abbreviated(monkeypat
 
 def test_the_demo_says_each_video_as_it_is_made(monkeypatch, capsys, tmp_path):
     # it printed nothing until its table: minutes of silence at its defaults (3 videos of ~30 s)
-    threads = torch.get_num_threads()
+    threads, before = torch.get_num_threads(), datetime.now(timezone.utc)
     try:
         run_script(monkeypatch, "bench_demo.py", "--frames", "8", "--steps", "1", "--init-steps", "1",
                    "--repeats", "2", "--out", str(tmp_path / "d.md"))  # fmt: skip
@@ -518,3 +535,4 @@ def test_the_demo_says_each_video_as_it_is_made(monkeypatch, capsys, tmp_path):
     assert lines[0].startswith("Machine: ")
     assert [line.split(":")[0] for line in lines[1:3]] == ["video 1/2", "video 2/2"]
     assert "stages 1-2 " in lines[1] and "stage 3 " in lines[1] and lines[3].startswith("# Demo")
+    assert dated_since((tmp_path / "d.md").read_text(), before)

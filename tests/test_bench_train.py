@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import runpy
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -40,6 +42,7 @@ def test_out_of_memory_is_a_row_and_the_rest_is_measured(monkeypatch, tmp_path):
 
     monkeypatch.setattr(loop, "train", train)
     out = tmp_path / "train.md"
+    day = time.strftime("%Y-%m-%d", time.gmtime())
     run_bench(
         monkeypatch,
         "--runs",
@@ -61,6 +64,9 @@ def test_out_of_memory_is_a_row_and_the_rest_is_measured(monkeypatch, tmp_path):
     ]
     assert float(rows[1][4]) > 0  # s/step of the batch that fit
     assert "Incomplete" not in out.read_text()
+    # the date it was measured (there was none): the day the run began (or the next, past midnight)
+    dated = re.search(r"Started (\d{4}-\d\d-\d\d) \d\d:\d\d UTC\. Device cpu", out.read_text())
+    assert dated and dated[1] >= day
 
 
 _BACKEND_CALLS: list[int] = []
