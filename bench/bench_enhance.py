@@ -148,8 +148,9 @@ def main() -> None:
             for label, cap in SCHEDULES
             if label.replace(" ", "-") in args.schedules
         ]
-    except ValueError as err:
-        parser.error(str(err))
+    except ValueError as err:  # the library names its setting: say which flag gave it
+        given = " (--steps sets num_inference_steps)" if "num_inference_steps" in str(err) else ""
+        parser.error(f"{err}{given}")
     try:  # the VAE's factor: the library checks it only once the video is read
         check_resolution(configs[0][2], 8 if full else STAND_IN_VAE_FACTOR)
     except ValueError as err:

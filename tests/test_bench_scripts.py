@@ -421,6 +421,11 @@ NO_CUDA = pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="ne
             "error: --resolution 100x100 (HxW) must have sides divisible by 8, the refiner VAE's scale factor "
             "(e.g. 96x96)",
         ),
+        (  # said in the library's words alone (num_inference_steps), not naming the flag
+            ("--steps", "700"),
+            "error: num_inference_steps (700) must be <= start_step (600): SDEdit runs distinct timesteps "
+            "below the start step (--steps sets num_inference_steps)",
+        ),
         (
             ("--resolution", "0x8"),
             "error: argument --resolution: expected HxW with positive sides such as 720x1280, got '0x8'",
