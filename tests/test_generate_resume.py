@@ -154,10 +154,12 @@ def test_resume_from_another_folder_writes_where_the_run_began(tmp_path, monkeyp
     stale = a / ".out.mp4.segments-dead"
     stale.mkdir()
     (stale / "seg_000000.mp4").write_bytes(b"x")
-    monkeypatch.chdir(b)
-    res = resume_generate(a / "run", model=model)
+    monkeypatch.chdir(tmp_path)
+    res = resume_generate("a/run", model=model)
+    # the run's path absolute, as generate's result gives it (it was 'a/run', as given)
+    assert res.run_dir == a / "run" and res.run_dir.is_absolute()
     assert res.output == a / "out.mp4" and read_video(a / "out.mp4")[0].shape[2] == 24
-    assert (a / "out.gif").exists() and list(b.iterdir()) == []
+    assert (a / "out.gif").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]
     assert sorted(p.name for p in a.iterdir()) == ["out.gif", "out.mp4", "run"]
     # a config written with relative paths (older runs) still resolves them from the current folder
     old = json.loads((a / "run" / "config.json").read_text())
@@ -218,7 +220,10 @@ def test_a_run_stopped_by_nan_keeps_its_chunks_and_does_not_offer_a_futile_resum
     broken = StreamingT2VModel.from_preset("tiny", device="cpu", seed=0)
     with torch.no_grad():  # the stream UNet gives NaN: stage 1 finishes, the first streaming chunk does not
         broken.unet.base.conv_in.weight[0] = float("inf")
-    with caplog.at_level(logging.WARNING), pytest.raises(NonFiniteLatentsError, match=r"^stage 2, chunk 2 \(frames 16-23\)"):
+    with (
+        caplog.at_level(logging.WARNING),
+        pytest.raises(NonFiniteLatentsError, match=r"^stage 2, chunk 2 \(frames 16-23\)"),
+    ):
         generate(cfg_for(tmp_path, "nan", n=24), model=broken)
     run = RunDir.open(tmp_path / "run-nan")
     assert run.num_finished == 1 and run.status == "failed"

@@ -504,7 +504,8 @@ def consume(
     else:
         shield.enter_context(interrupts_held())
         run.set_status("complete", output=str(outputs[0]))
-        result = GenerateResult(outputs[0], run.path, n, outputs[1:])
+        # absolute, as generate's own run paths are: resume_generate('runs/x') returned 'runs/x'
+        result = GenerateResult(outputs[0], run.path.absolute(), n, outputs[1:])
     finally:
         try:
             with shield:
