@@ -194,9 +194,8 @@ def main() -> None:
         )
         guidance = f"CFG {shared.guidance_scale:g} rescaled {shared.guidance_rescale:g}, v-prediction"
     else:
-        what = f"Tiny random-weight refiner at {canvas[0]}x{canvas[1]}" + (
-            f", {args.dtype} on {device.type}" if extended else ""
-        )
+        # the dtype and device said in every file, the default one's too (fp32 on the CPU was left unsaid)
+        what = f"Tiny random-weight refiner at {canvas[0]}x{canvas[1]}, {args.dtype} on {device.type}"
         guidance = f"CFG {shared.guidance_scale:g}"
     columns = ["schedule", "max_batch_chunks", "seconds", "s/frame"]
     if extended:

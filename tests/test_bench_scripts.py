@@ -466,6 +466,7 @@ def test_enhance_other_runs_report_rate_and_memory_the_default_keeps_its_table(m
     default = (tmp_path / "enhance_cpu.md").read_text()
     assert "| schedule | max_batch_chunks | seconds | s/frame |\n|---|---|---|---|\n" in default
     assert "frames/s" not in default and "bf16" not in default
+    assert "Tiny random-weight refiner at 8x8, fp32 on cpu, 2 frames" in default  # its dtype was unsaid
     assert dated_since(default, before) and dated_since("\n".join(lines), before)
 
 
