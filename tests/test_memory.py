@@ -83,3 +83,19 @@ def test_seeded_rng_draws_from_its_seed_and_leaves_the_global_generator():
     with seeded_rng(None):  # no seeding (the meta device): it draws on from the caller's state
         assert torch.equal(torch.rand(3), torch.rand(3, generator=torch.Generator().manual_seed(123)))
     assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_a_dtype_given_for_the_device_or_a_device_for_the_dtype_is_named_as_such():
+    """``model.to("bf16")`` said only "unknown device 'bf16'", and ``from_pretrained(path, "cpu")`` (the second
+    argument is the dtype) "unknown dtype 'cpu'"."""
+    with pytest.raises(
+        ValueError, match=r"^unknown device 'bf16'; .* \('bf16' is a dtype: pass it as dtype=\)$"
+    ):
+        resolve_device("bf16")
+    for device in ("cpu", "cuda:1", "auto"):
+        with pytest.raises(ValueError, match=rf"\('{device}' is a device: pass it as device=\)$"):
+            resolve_dtype(device, None)
+    with pytest.raises(ValueError, match=r"^unknown dtype 'fp8'; use one of \[[^(]*$"):
+        resolve_dtype("fp8", None)
+    with pytest.raises(ValueError, match=r"^unknown device 'gpu'; use auto, cpu, cuda, cuda:N or mps$"):
+        resolve_device("gpu")

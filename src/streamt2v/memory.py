@@ -51,7 +51,9 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as err:
-        raise ValueError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps") from err
+        # model.to("bf16"): a dtype's name where a device goes
+        hint = f" ({device!r} is a dtype: pass it as dtype=)" if str(device).lower() in DTYPES else ""
+        raise ValueError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps{hint}") from err
     name = str(device)  # 'cuda', not device(type='cuda')
     if dev.type == "cuda":
         if not torch.cuda.is_available():
@@ -101,7 +103,9 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device | None) 
         try:
             resolved = DTYPES[str(dtype).lower()]
         except KeyError:
-            raise ValueError(f"unknown dtype {dtype!r}; use one of {list(DTYPE_NAMES)}") from None
+            # from_pretrained(path, "cpu"): a device's name where the dtype goes (its second argument)
+            hint = f" ({dtype!r} is a device: pass it as device=)" if _names_a_device(dtype) else ""
+            raise ValueError(f"unknown dtype {dtype!r}; use one of {list(DTYPE_NAMES)}{hint}") from None
     allowed = supported_dtypes(device) if device is not None else list(DTYPES.values())
     if resolved not in allowed:
         names = [dtype_name(d) for d in allowed]
@@ -109,6 +113,13 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device | None) 
             f"dtype {dtype_name(resolved)} is not supported on device {device}; use one of {names}"
         )
     return resolved
+
+
+def _names_a_device(name: object) -> bool:
+    try:
+        return isinstance(name, str) and (name == "auto" or torch.device(name).type in ("cpu", "cuda", "mps"))
+    except RuntimeError:
+        return False
 
 
 def to_arguments(
