@@ -99,3 +99,12 @@ def test_a_dtype_given_for_the_device_or_a_device_for_the_dtype_is_named_as_such
         resolve_dtype("fp8", None)
     with pytest.raises(ValueError, match=r"^unknown device 'gpu'; use auto, cpu, cuda, cuda:N or mps$"):
         resolve_device("gpu")
+
+
+def test_a_cpu_with_an_index_is_refused():
+    # torch takes cpu:7 and runs on the one CPU device; --device cpu:7 was accepted without a word
+    with pytest.raises(
+        ValueError, match=r"^unknown device 'cpu:7': the CPU is one device, cpu; for a GPU use cuda:7$"
+    ):
+        resolve_device("cpu:7")
+    assert resolve_device("cpu:0") == torch.device("cpu:0") and resolve_device("cpu") == torch.device("cpu")

@@ -83,6 +83,10 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
             )
     elif dev.type != "cpu":
         raise ValueError(f"unsupported device {device!r}; use auto, cpu, cuda, cuda:N or mps")
+    elif dev.index:  # torch takes cpu:7 and runs on the one CPU device: a cuda:7 mistyped, most likely
+        raise ValueError(
+            f"unknown device {name!r}: the CPU is one device, cpu; for a GPU use cuda:{dev.index}"
+        )
     return dev
 
 
