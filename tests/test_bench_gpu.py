@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import runpy
 import subprocess
 import sys
@@ -28,6 +29,23 @@ def measure(monkeypatch: pytest.MonkeyPatch, *args: str) -> None:
 def test_the_shell_scripts_parse(script):
     proc = subprocess.run(["bash", "-n", str(KIT / script)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_a_call_makes_out_when_it_is_new(tmp_path):
+    """The README's dry run (``DEVICE=cpu OUT=/tmp/dry bash bench/gpu/call2_train.sh ...``) names a new
+    folder: step's log could not be opened there, so its benchmark never ran ("exit 1"), and call 2's
+    copies failed after the training. setup.sh's import check is a stub python3 here (seconds of imports)."""
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    (stubs / "python3").write_text("#!/bin/sh\ncat >/dev/null\n")
+    (stubs / "python3").chmod(0o755)
+    out = tmp_path / "dry" / "out"
+    env = {**os.environ, "PATH": f"{stubs}:{os.environ['PATH']}", "DEVICE": "cpu", "OUT": str(out)}
+    script = f"source {KIT / 'setup.sh'} && step 5 probe echo measured"
+    proc = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("probe: exit 0 after ")
+    assert (out / "calls.log").read_text().splitlines()[:2] == ["== probe: echo measured", "measured"]
 
 
 def test_measuring_the_shipped_model_counts_what_each_video_passes(monkeypatch, capsys, tmp_path):

@@ -5,6 +5,9 @@
 # and checks that streamt2v imports and sees the GPU before any work. DEVICE=cpu (a dry run of the calls
 # on a machine without a GPU, with the project's .venv active and no wheels) skips the GPU checks.
 export DEVICE=${DEVICE:-cuda}
+# $OUT (the files that come back) exists on the GPU machine; a dry run here may name a new folder, where
+# step's log and call 2's copies would fail (step's benchmark then did not run at all)
+if [ -n "${OUT:-}" ]; then mkdir -p "$OUT" || return 1; fi
 for wheels in .whl .whl-av; do
   if ls "$wheels"/*.whl >/dev/null 2>&1; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
