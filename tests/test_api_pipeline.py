@@ -47,3 +47,13 @@ def test_a_generate_config_of_stream_settings_in_a_dict_is_refused_naming_stream
         GenerateConfig(output="o.mp4", stream={"num_frames": 16}, prompt="a cat")
     saved = GenerateConfig(output="o.mp4", stream=StreamConfig(num_frames=16), prompt="a cat").to_dict()
     assert GenerateConfig.from_dict(saved).stream == StreamConfig(num_frames=16)
+
+
+def test_a_model_on_the_meta_device_is_refused_before_sampling():
+    """``from_preset(..., device="meta")`` (shapes only) given to the pipeline failed inside torch at the first
+    UNet call (``NotImplementedError`` for nonzero on meta tensors)."""
+    from streamt2v.models.bundle import StreamingT2VModel
+
+    pipe = StreamingT2VPipeline(StreamingT2VModel.from_preset("tiny", device="meta"))
+    with pytest.raises(ValueError, match=r"^the model is on the meta device .* from_pretrained"):
+        pipe("a red circle", 16)
