@@ -116,7 +116,7 @@ def test_run_follows_its_lr_schedule(tmp_path):
     assert logged[0] == logged[1] == pytest.approx(1e-3) and logged[1] > logged[2] > logged[3] > 0
 
 
-def test_resume_is_bit_exact(tmp_path):
+def test_resume_is_bit_exact(tmp_path, caplog):
     recipe = tiny_vae()
     cfg = TrainConfig(steps=6, batch_size=2, lr=1e-3, grad_accum=2, checkpoint_every=3, ema_decay=0.9)
     full = train(recipe, cfg, tmp_path / "a", progress=False, export=False)
@@ -143,8 +143,10 @@ def test_resume_is_bit_exact(tmp_path):
     # nor drop the EMA (final/ would be exported from the raw weights), nor go back before its step
     with pytest.raises(ValueError, match="has an EMA but ema_decay is off"):
         train(recipe, replace(cfg, ema_decay=None), tmp_path / "a", resume=True, progress=False)
-    with pytest.raises(ValueError, match="at step 6 with steps=4"):
+    caplog.clear()
+    with caplog.at_level(logging.WARNING), pytest.raises(ValueError, match="at step 6 with steps=4"):
         train(recipe, replace(cfg, steps=4), tmp_path / "a", resume=True, progress=False)
+    assert "changed training settings" not in caplog.text  # the refusal alone: no warning of the steps first
 
 
 def test_nothing_in_out_dir_is_overwritten_without_resume(tmp_path, caplog):

@@ -355,6 +355,9 @@ class _Run:
         EMA, grad scaler and RNG states, and return its step."""
         cfg = self.cfg
         self.saved = ck["state"]["config"]
+        start = int(ck["state"]["step"])
+        if start > cfg.steps:  # before the settings' check, which would warn of the steps changed first
+            raise ValueError(f"cannot resume {path} at step {start} with steps={cfg.steps}; raise --steps")
         check_resumed_config(path, self.saved, self.run_config, self.recipe)
         trainable = _trainable_state(self.raw)
         if set(ck["model"]) != set(trainable):
@@ -376,9 +379,6 @@ class _Run:
         if scaler is not None and ck["state"].get("scaler"):
             scaler.load_state_dict(ck["state"]["scaler"])
         set_rng_state(ck["rng"], ck["state"]["rng"])
-        start = int(ck["state"]["step"])
-        if start > cfg.steps:
-            raise ValueError(f"cannot resume {path} at step {start} with steps={cfg.steps}; raise --steps")
         self.result.step = self.saved_step = start
         return start
 
