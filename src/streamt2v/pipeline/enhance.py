@@ -114,6 +114,7 @@ def enhance_latents(
     progress: bool = False,
     resume: EnhanceProgress | None = None,
     on_step: Callable[[EnhanceProgress], None] | None = None,
+    compute_dtype: torch.dtype | None = None,
 ) -> torch.Tensor:
     """SDEdit + chunked denoising with shared noise and randomized blending (paper §4.3, eq. 7–8).
 
@@ -124,6 +125,8 @@ def enhance_latents(
 
     ``on_step`` is called after every step with an :class:`EnhanceProgress`; passed back as ``resume`` (same
     latents, settings and denoiser), the run continues from there and gives the same result, bit for bit.
+    ``compute_dtype``: the denoiser's dtype, which a NaN's error names (its output reaches here as float32:
+    a float16 UNet's overflow would be reported as float32's, without the hint to run in bf16 or fp32).
     """
     if latents.ndim != 5:
         raise ValueError(f"latents must be (B, C, T, h, w), got shape {tuple(latents.shape)}")
@@ -211,7 +214,7 @@ def enhance_latents(
         if randomized and not full_state:  # eq. 8 on x_{t-1}, a new cut per overlap per step
             merged = blend_chunks(x.unflatten(0, (n, b)), plan, draw_cuts(plan, generator=generator))
             x = split_chunks(merged, plan).flatten(0, 1)
-        check_finite_latents(x, f"stage 3, step {i} of {len(timesteps)}", out.dtype)
+        check_finite_latents(x, f"stage 3, step {i} of {len(timesteps)}", compute_dtype or out.dtype)
         if on_step is not None:
             on_step(EnhanceProgress(i, x, generator.get_state(), scheduler_state(scheduler)))
         if not progress:  # a batch job's log says how far stage 3 got (once its state is saved)
@@ -505,6 +508,7 @@ def enhance_video(
         progress=progress,
         resume=resume,
         on_step=on_step,
+        compute_dtype=next(refiner.unet.parameters()).dtype,
     )
     decoder = VideoAutoencoder(refiner.vae.vae, frames_per_slice=config.decode_frames_per_slice)
     return _decode_and_crop(out_latents.to(dtype=refiner.vae.dtype), decoder, box, as_uint8)

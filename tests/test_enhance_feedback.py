@@ -1,0 +1,36 @@
+"""What stage 3 tells its user when a run goes wrong or a flag cannot act: a NaN names the precision the
+refiner ran in (with the hint to leave float16)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from conftest import SMALL
+from streamt2v.pipeline.enhance import enhance_latents, enhance_video
+from streamt2v.pipeline.enhance_config import EnhanceConfig
+from streamt2v.pipeline.refiner import DEFAULT_SCHEDULER_CONFIG, Refiner
+from streamt2v.sampling.schedulers import NonFiniteLatentsError, make_scheduler
+
+
+def test_a_nan_in_stage_3_names_the_refiners_dtype_not_float32() -> None:
+    """The UNet's output reaches the step as float32, so a bfloat16 (or float16) refiner's NaN was reported
+    as '(UNet dtype float32)', and a float16 overflow lost its hint to run in bf16 or fp32."""
+    refiner = Refiner.random((16, 16), seed=0).to(torch.bfloat16)
+    with torch.no_grad():  # one infinite weight, as an overflow or a damaged file leaves
+        refiner.unet.conv_in.weight[0] = float("inf")
+    video = torch.rand(1, 3, 4, 8, 8) * 2 - 1
+    with pytest.raises(NonFiniteLatentsError, match=r"\(UNet dtype bfloat16\)$"):
+        enhance_video(video, "a red circle", refiner, EnhanceConfig(**SMALL), seed=0)
+    # a denoiser run in float16 gets the advice to leave it, as stages 1-2 give it
+    with pytest.raises(
+        NonFiniteLatentsError, match=r"UNet dtype float16\); float16 overflows .* bf16 or fp32"
+    ):
+        enhance_latents(
+            torch.randn(1, 4, 4, 4, 4),
+            lambda x, t, chunks: torch.full_like(x, float("nan")),
+            make_scheduler("ddim", DEFAULT_SCHEDULER_CONFIG),
+            EnhanceConfig(**SMALL),
+            generator=torch.Generator().manual_seed(0),
+            compute_dtype=torch.float16,
+        )
