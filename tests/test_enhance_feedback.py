@@ -34,3 +34,37 @@ def test_a_nan_in_stage_3_names_the_refiners_dtype_not_float32() -> None:
             generator=torch.Generator().manual_seed(0),
             compute_dtype=torch.float16,
         )
+
+
+def test_flags_that_cannot_act_are_named_before_the_work(tmp_path, capsys, caplog) -> None:
+    """With the shipped refiner (no CFG: guidance scale 1) --negative-prompt and --guidance-rescale changed
+    nothing, and --blend nothing outside --mode randomized, without a word (the negative prompt's words were
+    even warned about as unread)."""
+    from streamt2v.cli import main
+    from streamt2v.io.video import write_video
+
+    src = write_video(tmp_path / "in.mp4", torch.rand(1, 3, 2, 32, 32) * 2 - 1, fps=8)
+    args = ["enhance", str(src), "--prompt", "a red circle", "--no-progress"]
+    flags = [
+        "--negative-prompt",
+        "zzz",
+        "--guidance-rescale",
+        "0.2",
+        "--blend",
+        "x0",
+        "--mode",
+        "independent",
+    ]
+    assert main([*args, "-o", str(tmp_path / "a.mp4"), *flags]) == 0
+    err = capsys.readouterr().err
+    assert (
+        "warning: ignoring --negative-prompt and --guidance-rescale: they act only with classifier-free "
+        "guidance, which --guidance-scale 1 (the refiner's recommendation) turns off" in err
+    )
+    assert (
+        "warning: ignoring --blend: it acts only with --mode randomized, and this run's is independent" in err
+    )
+    assert "zzz" not in caplog.text  # an unread negative prompt's words are not warned about
+    # where they act, nothing is said
+    assert main([*args, "-o", str(tmp_path / "b.mp4"), *flags[:6], "--guidance-scale", "2"]) == 0
+    assert "ignoring" not in capsys.readouterr().err

@@ -128,6 +128,28 @@ def _check_not_the_input(source: Path, output: Path) -> None:
         )
 
 
+def _flags_without_effect(given: dict, config) -> list[str]:
+    """Warnings for the flags typed (``given``: EnhanceConfig fields) that the settings as they will run
+    (``config``) leave without effect: the negative prompt and the guidance rescale need CFG (a guidance
+    scale above 1; the shipped refiner recommends 1), the blend target the randomized mode."""
+    warnings = []
+    cfg = [FLAGS[k] for k in ("negative_prompt", "guidance_rescale") if k in given]
+    if config.guidance_scale == 1 and cfg:
+        they, them = ("they act", "them") if len(cfg) > 1 else ("it acts", "it")
+        scale = "--guidance-scale 1" + (
+            "" if "guidance_scale" in given else " (the refiner's recommendation)"
+        )
+        warnings.append(
+            f"ignoring {' and '.join(cfg)}: {they} only with classifier-free guidance, which {scale} turns "
+            f"off; set --guidance-scale above 1 to use {them}"
+        )
+    if "blend" in given and config.mode != "randomized":
+        warnings.append(
+            f"ignoring --blend: it acts only with --mode randomized, and this run's is {config.mode}"
+        )
+    return warnings
+
+
 def run(args: argparse.Namespace) -> int:
     from streamt2v.cli.generate import as_flags
     from streamt2v.pipeline.chunking import EnhanceSettingError
@@ -193,6 +215,8 @@ def _run(args: argparse.Namespace) -> int:
         size = tuple(read_video(args.input, max_frames=1)[0].shape[-2:])
         check_default_refiner(size)
         settings = checked_config(given, default_refiner_folder(size))
+    for warning in _flags_without_effect(given, settings):  # before the work, as generate's are
+        print(f"warning: {warning}", file=sys.stderr)
     # the output is written at the input's average rate
     video, fps = read_video(args.input, max_frames=args.max_frames, warn_variable_rate=True)
     if output_kind(Path(args.output)) == "gif":  # before the work, not when its result is written

@@ -473,11 +473,14 @@ def enhance_video(
     latents, box = _upscale_and_encode(video, refiner.vae, canvas, config.pad_to_aspect)  # (B, C, T, h, w)
 
     prompts = chunk_prompts(schedule, plan)
-    warn_unread_prompts(refiner.text_encoder, [*prompts, config.negative_prompt])
+    cfg = (
+        config.guidance_scale != 1
+    )  # without CFG the negative prompt is not read: no warning about its words
+    warn_unread_prompts(refiner.text_encoder, [*prompts, *[config.negative_prompt] * cfg])
     with torch.no_grad():
         # one embedding when every chunk has the same prompt, else one per chunk
         cond = refiner.text_encoder.encode(prompts[:1] if len(set(prompts)) == 1 else prompts)
-        uncond = refiner.text_encoder.encode([config.negative_prompt]) if config.guidance_scale != 1 else None
+        uncond = refiner.text_encoder.encode([config.negative_prompt]) if cfg else None
     denoise_fn = unet_denoise_fn(
         refiner.unet,
         Denoiser.from_scheduler(scheduler),
