@@ -3,6 +3,7 @@ warnings, several videos and folders given, skipped videos, Ctrl-C."""
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import re
@@ -368,7 +369,10 @@ def test_out_is_written_when_no_video_could_be_scored(video_dir, tmp_path, capsy
     data = json.loads((tmp_path / "r.json").read_text())
     assert data["records"] == [] and data["mean"] == {} and data["config"]["metrics"] == ["scuts"]
     assert [s["path"] for s in data["skipped"]] == [broken] and data["skipped"][0]["error"]
-    assert (tmp_path / "r.csv").read_text().splitlines() == ["path", "mean"]
+    # the CSV too holds the skipped video and why (its error column)
+    rows = list(csv.reader((tmp_path / "r.csv").open(newline="")))
+    assert rows[0] == ["path", "error"] and rows[-1] == ["mean", ""]
+    assert rows[1][0] == broken and rows[1][1] == data["skipped"][0]["error"] and len(rows) == 3
 
 
 def test_mawe_coeff_with_the_paper_definition_is_said_to_be_unused(video_dir, capsys):
