@@ -582,27 +582,3 @@ def test_a_video_cut_short_between_frames_is_called_cut_short_not_simply_short(t
         f"video {tmp_path / 'cut.mp4'} has 13 frames; its container lists 16 frames, the file holds 13: it "
         f"was cut short (an unfinished copy, download or recording); video {tmp_path / 'short.mp4'} has 13 frames"
     )
-
-
-def test_a_folder_of_videos_all_too_short_is_told_to_take_shorter_clips(tmp_path):
-    """Every video shorter than the clip (``--num-frames 48`` on 40-frame videos) was met with the advice to
-    move them all out of the folder and delete their captions, which leaves nothing to train on."""
-    from streamt2v.arguments import ArgumentValueError
-
-    for name, frames in (("a.mp4", 3), ("b.mp4", 5)):
-        write_video(tmp_path / name, frames)
-    (tmp_path / "caps.csv").write_text("file,caption\na.mp4,red\nb.mp4,blue\n")
-    with pytest.raises(ArgumentValueError) as err:
-        VideoFolderDataset(tmp_path, tmp_path / "caps.csv", ClipSpec(num_frames=6, size=16)).check()
-    assert str(err.value) == (
-        f"every video in {tmp_path} is too short for a 6-frame clip: take shorter clips (num_frames=5, the "
-        f"longest video's frames) or add longer videos: video {tmp_path / 'a.mp4'} has 3 frames; video "
-        f"{tmp_path / 'b.mp4'} has 5 frames"
-    )
-    assert (
-        err.value.as_flags()
-        .spelled(flags=True)
-        .startswith(
-            f"every video in {tmp_path} is too short for a 6-frame clip: take shorter clips (--num-frames 5, "
-        )
-    )

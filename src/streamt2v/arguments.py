@@ -36,6 +36,15 @@ class Arg(NamedTuple):
         return flag if self.value is NAME_ONLY or isinstance(self.value, bool) else f"{flag} {self.value}"
 
 
+class RecipeOption(Arg):
+    """A training recipe's option: ``name=value`` to the Python API (the recipe's field), ``--set name=value``
+    on the command line (options without a flag of their own)."""
+
+    @property
+    def flag(self) -> str:
+        return f"--set {self.name}" + ("" if self.value is NAME_ONLY else f"={self.value}")
+
+
 class NamesArguments(Exception):
     """An error whose message names arguments of the call that raised it: ``parts`` are text and
     :class:`Arg`. ``str()`` names them as the Python API takes them; after :meth:`as_flags` (the command

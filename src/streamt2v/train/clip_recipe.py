@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
+from streamt2v.arguments import RecipeOption
 from streamt2v.io.folders import atomic_write_file
 from streamt2v.microworld.captions import BOS_TOKEN, EOS_TOKEN, PAD_TOKEN, SPECIAL_TOKENS, VOCABULARY
 from streamt2v.microworld.dataset import ClipSpec
@@ -168,7 +169,8 @@ class ClipRecipe(DataOptions):
         )
 
     def dataset(self, seed: int, progress: bool = False) -> Dataset:
-        return self.make_dataset(ClipSpec(self.frames_per_sample, self.size), seed, progress)
+        frames = RecipeOption("frames_per_sample")
+        return self.make_dataset(ClipSpec(self.frames_per_sample, self.size), seed, progress, frames)
 
     def sample(self, module: nn.Module, step: int, out_dir: Path) -> None:
         """Frame→caption retrieval accuracy on 32 samples of a fixed draw (seed 12345: new scenes on the

@@ -318,6 +318,11 @@ def to_clip_tensor(frames: np.ndarray, size: int) -> torch.Tensor:
     return (x / 127.5 - 1.0).clamp(-1.0, 1.0).permute(1, 0, 2, 3).contiguous()  # (3, T, H, W)
 
 
+# The option of the base, stream and refiner recipes that sets a clip's frames (--num-frames), which the check
+# of a folder of videos all too short names; the VAE and CLIP recipes name theirs.
+NUM_FRAMES = Arg("num_frames")
+
+
 class VideoFolderDataset(Dataset):
     """``ds[i]`` → ``{"video": (3, T, H, W), "caption": str, "index": i[, "anchor": (3, H, W)]}``.
 
@@ -420,7 +425,7 @@ class VideoFolderDataset(Dataset):
             digest.update(f"{f}\t{self.paths[f].stat().st_size}\t{self.captions[f]}\n".encode())
         return {"videos": len(self.files), "digest": digest.hexdigest()[:16]}
 
-    def check(self, progress: bool | None = None) -> None:
+    def check(self, progress: bool | None = None, frames_option: Arg = NUM_FRAMES) -> None:
         """Open every file now: one error naming every unreadable or too-short video (a folder of
         downloads rarely has only one), before a run spends hours to meet them. Each file's packets are
         read (not decoded) as far as a sample can reach, for its frame count and timestamps
@@ -473,7 +478,7 @@ class VideoFolderDataset(Dataset):
             )
             raise ArgumentValueError(
                 f"every video in {self.folder} is too short for a {need}-frame clip: take shorter clips (",
-                Arg("num_frames", max(short)),
+                frames_option._replace(value=max(short)),
                 f", the longest video's frames) or add longer videos: {details}",
             )
         where = ", ".join(self.lines[f] for f in bad_files[:5] if f in self.lines)

@@ -23,6 +23,7 @@ from typing import Any, ClassVar, get_type_hints
 import torch
 from torch.utils.data import Dataset
 
+from streamt2v.arguments import Arg
 from streamt2v.microworld.dataset import ClipSpec, MicroworldDataset
 from streamt2v.microworld.render import FPS
 from streamt2v.train.word_tokenizer import caption_words
@@ -65,20 +66,24 @@ class DataOptions:
     # the videos' frame rate as make_dataset's check read them (not an option: no field, not in config())
     _checked_frame_rate: ClassVar[int | None] = None
 
-    def make_dataset(self, spec: ClipSpec, seed: int, progress: bool = False) -> Dataset:
-        """``progress``: bars for slow preparation (checking a large folder of videos)."""
+    def make_dataset(
+        self, spec: ClipSpec, seed: int, progress: bool = False, frames_option: Arg | None = None
+    ) -> Dataset:
+        """``progress``: bars for slow preparation (checking a large folder of videos); ``frames_option``: the
+        recipe's option that sets ``spec.num_frames``, which the check's advice names (None: ``num_frames``)."""
         if spec.size != self.size:
             raise ValueError(f"clip size {spec.size} != data size {self.size}")
         if self.data == "microworld":
             if self.captions is not None:  # else the run would quietly train on the microworld
                 raise ValueError(f"--captions {self.captions} needs --data FOLDER (the videos it captions)")
             return MicroworldDataset(spec, seed)
-        from streamt2v.train.data import VideoFolderDataset
+        from streamt2v.train.data import NUM_FRAMES, VideoFolderDataset
 
         if self.captions is None:
             raise ValueError(f"--data {self.data!r} is a folder: pass --captions FILE (CSV or JSONL)")
         dataset = VideoFolderDataset(self.data, self.captions, spec, seed=seed)
-        dataset.check(progress)  # every video readable and long enough, before the first step
+        # every video readable and long enough, before the first step
+        dataset.check(progress, frames_option or NUM_FRAMES)
         self._checked_frame_rate = dataset.frame_rate()  # the rates the check read: no file opened again
         return dataset
 

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
+from streamt2v.arguments import RecipeOption
 from streamt2v.microworld.dataset import ClipSpec
 from streamt2v.models.denoiser import weighted_mse
 from streamt2v.train.recipes import DataOptions, check_at_least, check_frames_per_sample
@@ -141,7 +142,8 @@ class VAERecipe(DataOptions):
         return VAETrainer(vae, self.kl_weight, self.edge_weight, self.latent_noise)
 
     def dataset(self, seed: int, progress: bool = False) -> Dataset:
-        return self.make_dataset(ClipSpec(self.frames_per_sample, self.size), seed, progress)
+        frames = RecipeOption("frames_per_sample")
+        return self.make_dataset(ClipSpec(self.frames_per_sample, self.size), seed, progress, frames)
 
     def sample(self, module: nn.Module, step: int, out_dir: Path) -> None:
         from streamt2v.models.autoencoder import VideoAutoencoder

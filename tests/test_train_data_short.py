@@ -1,0 +1,52 @@
+"""A training folder whose videos are all too short for the recipe's clips: the advice names the recipe's
+option that sets the clip's frames, as the command line and the Python API spell it."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import write_video
+from streamt2v.arguments import ArgumentValueError
+from streamt2v.microworld.dataset import ClipSpec
+from streamt2v.train.data import VideoFolderDataset
+
+
+def _short_folder(tmp_path):
+    for name, frames in (("a.mp4", 3), ("b.mp4", 5)):
+        write_video(tmp_path / name, frames)
+    (tmp_path / "caps.csv").write_text("file,caption\na.mp4,red\nb.mp4,blue\n")
+    return tmp_path / "caps.csv"
+
+
+def test_a_folder_of_videos_all_too_short_is_told_to_take_shorter_clips(tmp_path):
+    """Every video shorter than the clip (``--num-frames 48`` on 40-frame videos) was met with the advice to
+    move them all out of the folder and delete their captions, which leaves nothing to train on."""
+    caps = _short_folder(tmp_path)
+    with pytest.raises(ArgumentValueError) as err:
+        VideoFolderDataset(tmp_path, caps, ClipSpec(num_frames=6, size=16)).check()
+    assert str(err.value) == (
+        f"every video in {tmp_path} is too short for a 6-frame clip: take shorter clips (num_frames=5, the "
+        f"longest video's frames) or add longer videos: video {tmp_path / 'a.mp4'} has 3 frames; video "
+        f"{tmp_path / 'b.mp4'} has 5 frames"
+    )
+    assert (
+        err.value.as_flags()
+        .spelled(flags=True)
+        .startswith(
+            f"every video in {tmp_path} is too short for a 6-frame clip: take shorter clips (--num-frames 5, "
+        )
+    )
+
+
+@pytest.mark.parametrize("recipe", ["vae", "clip"])
+def test_the_vae_and_clip_recipes_name_their_own_frames_option(tmp_path, recipe):
+    """They set their clips with frames_per_sample and refuse --num-frames, which the advice named."""
+    from streamt2v.train.recipes import make_recipe
+
+    caps = _short_folder(tmp_path)
+    made = make_recipe(recipe, data=str(tmp_path), captions=str(caps), size=16)
+    made.frames_per_sample = 6
+    with pytest.raises(ArgumentValueError) as err:
+        made.dataset(0)
+    assert "take shorter clips (frames_per_sample=5, the longest video's frames)" in str(err.value)
+    assert "take shorter clips (--set frames_per_sample=5, " in err.value.as_flags().spelled(flags=True)
