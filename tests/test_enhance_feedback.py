@@ -1,5 +1,5 @@
 """What stage 3 tells its user when a run goes wrong or a flag cannot act: a NaN names the precision the
-refiner ran in (with the hint to leave float16)."""
+refiner ran in (with the hint to leave float16); flags the settings leave without effect are named."""
 
 from __future__ import annotations
 
