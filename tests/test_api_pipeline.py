@@ -54,6 +54,10 @@ def test_a_model_on_the_meta_device_is_refused_before_sampling():
     UNet call (``NotImplementedError`` for nonzero on meta tensors)."""
     from streamt2v.models.bundle import StreamingT2VModel
 
-    pipe = StreamingT2VPipeline(StreamingT2VModel.from_preset("tiny", device="meta"))
+    from streamt2v.pipeline.stream import StreamConfig, stream
+
+    meta = StreamingT2VModel.from_preset("tiny", device="meta")
     with pytest.raises(ValueError, match=r"^the model is on the meta device .*from_pretrained"):
-        pipe("a red circle", 16)
+        StreamingT2VPipeline(meta)("a red circle", 16)
+    with pytest.raises(ValueError, match=r"^the model is on the meta device"):  # the function too, at once
+        stream(meta, "a red circle", StreamConfig(num_frames=16, steps=1, init_steps=1))

@@ -166,11 +166,6 @@ class StreamingT2VPipeline:
         unknown = sorted(set(options) - {f.name for f in fields(StreamConfig)})
         if unknown:
             raise TypeError(unknown_options_message(unknown))
-        if self.model.device.type == "meta":  # from_preset(device="meta"): torch failed inside the first UNet
-            raise ValueError(
-                "the model is on the meta device (shapes only, no weights) and cannot sample: load one with "
-                "StreamingT2VModel.from_pretrained(...), or from_preset(..., device='cpu') for random weights"
-            )
         # The model's recommended settings for its weights, overridden by what the caller gives.
         try:
             config = StreamConfig(num_frames=num_frames, **{**self.model.sampler, **options})

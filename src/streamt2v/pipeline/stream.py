@@ -385,6 +385,11 @@ def stream(
         )
     if init_video is not None and init_image is not None:
         raise ValueError("give either init_video or init_image, not both")
+    if model.device.type == "meta":  # from_preset(device="meta"): torch failed inside the first UNet call
+        raise ValueError(
+            "the model is on the meta device (shapes only, no weights) and cannot sample: load one with "
+            "StreamingT2VModel.from_pretrained(...), or from_preset(..., device='cpu') for random weights"
+        )
     if model.dtype not in supported_dtypes(model.device):
         # from_pretrained(torch_dtype=torch.float16) without a device, as diffusers users load before
         # .to("cuda"): on the CPU half precision runs ~8x slower, silently (model.to refuses it there)
