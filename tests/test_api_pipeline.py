@@ -53,7 +53,6 @@ def test_a_model_on_the_meta_device_is_refused_before_sampling():
     """``from_preset(..., device="meta")`` (shapes only) given to the pipeline failed inside torch at the first
     UNet call (``NotImplementedError`` for nonzero on meta tensors)."""
     from streamt2v.models.bundle import StreamingT2VModel
-
     from streamt2v.pipeline.stream import StreamConfig, stream
 
     meta = StreamingT2VModel.from_preset("tiny", device="meta")

@@ -505,7 +505,7 @@ def consume(
         shield.enter_context(interrupts_held())
         run.set_status("complete", output=str(outputs[0]))
         # absolute, as generate's own run paths are: resume_generate('runs/x') returned 'runs/x'
-        result = GenerateResult(outputs[0], run.path.absolute(), n, outputs[1:])
+        result = GenerateResult(outputs[0], run.path.resolve(), n, outputs[1:])
     finally:
         try:
             with shield:
