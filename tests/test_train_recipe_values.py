@@ -36,3 +36,11 @@ def test_an_option_out_of_range_is_refused_when_the_recipe_is_made(recipe, optio
 def test_the_default_options_of_every_recipe_are_in_range():
     for recipe in ("vae", "clip", "base", "stream", "refiner"):
         make_recipe(recipe)
+
+
+def test_an_option_of_another_type_given_to_the_recipe_class_is_named():
+    # the recipe classes take their fields as given: a string failed inside math.isfinite with a bare TypeError
+    from streamt2v.train.vae_recipe import VAERecipe
+
+    with pytest.raises(ValueError, match="vae option kl_weight must be ≥ 0, got '1e-4'"):
+        VAERecipe(kl_weight="1e-4")

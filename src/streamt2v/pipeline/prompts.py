@@ -126,7 +126,7 @@ def _entries_given(entries: Any) -> tuple:
     if isinstance(entries, str):
         raise TypeError(
             f"PromptSchedule takes (frame, prompt) pairs, got the string {entries!r}: pass the string itself as "
-            "the prompt, or parse it with load_schedule(text)"
+            "the prompt, or parse it with streamt2v.pipeline.prompts.load_schedule(text)"
         )
     if isinstance(entries, dict):
         raise TypeError(

@@ -175,7 +175,8 @@ def check_at_least(recipe: object, least: float, *names: str, meaning: str = "")
     library's words, and a resume that corrected it was refused as another recipe."""
     for name in names:
         value = getattr(recipe, name)
-        if not (math.isfinite(value) and value >= least):
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not (number and math.isfinite(value) and value >= least):  # VAERecipe(kl_weight="1e-4") too
             raise ValueError(f"{recipe.name} option {name} must be ≥ {least}{meaning}, got {value!r}")
 
 
