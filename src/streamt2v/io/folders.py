@@ -65,7 +65,9 @@ def remove_atomic_write_leftovers(path: str | os.PathLike) -> list[Path]:
     """Remove the temporaries (``.NAME.tmp-PID``) that processes killed in :func:`atomic_write_file` of
     ``path`` left beside it: those of a PID no process of this machine has now, or this process's own (a
     killed one's whose PID it was given). Another process's that is running may be writing it, and is kept.
-    Returns what was removed."""
+    The names carry no machine, so a writer in another container or on another machine sharing the folder is
+    not seen; and a killed writer's temporary stays while an unrelated process has its PID. Returns what was
+    removed."""
     path = Path(path)
     removed: list[Path] = []
     if not path.parent.is_dir():
