@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import runpy
 import subprocess
 import sys
@@ -55,6 +56,7 @@ def test_measuring_the_shipped_model_counts_what_each_video_passes(monkeypatch, 
     report = json.loads(out.read_text())
     (result,) = report["results"]
     assert report["frames"] == 24 and result["model"] == "microworld"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", report["started"])  # when, beside the machine
     videos = [VideoBehaviour(**v) for v in result["videos"]]
     assert [v.seed for v in videos] == [videos[0].seed, videos[0].seed + 1000]  # the tested seed, one more
     # the CAM ablation runs for the tested seed only

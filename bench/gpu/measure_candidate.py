@@ -20,6 +20,7 @@ import math
 import os
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -120,11 +121,17 @@ def main(argv: list[str] | None = None) -> int:
     from streamt2v.cli import library_bars_off, stderr_is_terminal
 
     logging.basicConfig(level=logging.WARNING)
+    started = datetime.now(timezone.utc)  # the figures say when, as every results file of bench/ does
     with contextlib.ExitStack() as bars:
         if not stderr_is_terminal():  # model loading's bars are noise in a log
             bars.enter_context(library_bars_off())
         results = [measure_model(m, device, args.frames, args.prompts, args.more_seeds) for m in args.models]
-    report = {"machine": describe_machine(device=device), "frames": args.frames, "results": results}
+    report = {
+        "machine": describe_machine(device=device),
+        "started": f"{started:%Y-%m-%d %H:%M} UTC",
+        "frames": args.frames,
+        "results": results,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_file(args.out, lambda tmp: tmp.write_text(json.dumps(report, indent=1) + "\n"))
     print(table(results))
