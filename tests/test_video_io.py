@@ -44,6 +44,19 @@ def test_uint8_round_trip_is_exact_on_grid():
     np.testing.assert_array_equal(to_uint8_frames(v[0]), u)
 
 
+def test_frames_converted_a_few_at_a_time_have_the_values_of_the_whole_conversion():
+    # a read-only array of more frames than one piece (decoders hand out read-only buffers)
+    u = np.random.default_rng(1).integers(0, 256, size=(37, 4, 6, 3), dtype=np.uint8)
+    u.flags.writeable = False
+    whole = torch.from_numpy(u.copy()).permute(3, 0, 1, 2).float().div_(127.5).sub_(1.0).unsqueeze(0)
+    assert torch.equal(from_uint8_frames(u), whole) and torch.equal(
+        from_uint8_frames(torch.from_numpy(u.copy())), whole
+    )
+    assert torch.equal(from_uint8_frames(list(u)), whole)  # a decoder's list of frames, never stacked whole
+    with pytest.raises(ValueError, match=r"expected uint8 frames \(T, H, W, 3\), got float32 \(2, 4, 6, 3\)"):
+        from_uint8_frames(u[:2].astype(np.float32))
+
+
 @pytest.mark.parametrize(
     "suffix,tol",
     [

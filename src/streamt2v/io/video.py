@@ -95,17 +95,30 @@ def check_uint8_frames(frames: np.ndarray) -> np.ndarray:
     return frames
 
 
-def from_uint8_frames(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """``uint8 (T, H, W, 3)`` → ``(1, 3, T, H, W)`` float32 in ``[-1, 1]`` (exact inverse on the grid)."""
-    t = (
-        torch.as_tensor(np.array(frames, copy=True))
-        if isinstance(frames, np.ndarray)
-        else torch.as_tensor(frames)
-    )
-    if t.dtype != torch.uint8 or t.dim() != 4 or t.shape[-1] != 3:
-        raise ValueError(f"expected uint8 frames (T, H, W, 3), got {t.dtype} {tuple(t.shape)}")
-    # in place: one float copy of the video, not three (the same arithmetic, so the same values)
-    return t.permute(3, 0, 1, 2).float().div_(127.5).sub_(1.0).unsqueeze(0)
+def from_uint8_frames(frames: np.ndarray | torch.Tensor | Sequence[np.ndarray]) -> torch.Tensor:
+    """``uint8 (T, H, W, 3)`` (an array, a tensor or a list of ``(H, W, 3)`` frames) → ``(1, 3, T, H, W)``
+    float32 in ``[-1, 1]`` (exact inverse on the grid)."""
+    if isinstance(frames, torch.Tensor):
+        t = frames
+        if t.dtype != torch.uint8 or t.dim() != 4 or t.shape[-1] != 3:
+            raise ValueError(f"expected uint8 frames (T, H, W, 3), got {t.dtype} {tuple(t.shape)}")
+        # in place: one float copy of the video, not three (the same arithmetic, so the same values)
+        return t.permute(3, 0, 1, 2).float().div_(127.5).sub_(1.0).unsqueeze(0)
+    first = np.asarray(frames[0]) if len(frames) else np.asarray(frames)
+    shape = (len(frames), *first.shape) if first.ndim == 3 else np.shape(frames)
+    if first.dtype != np.uint8 or len(shape) != 4 or shape[-1] != 3:
+        raise ValueError(f"expected uint8 frames (T, H, W, 3), got {first.dtype} {tuple(shape)}")
+    # a few frames at a time into the float video: a whole uint8 copy beside the decoded frames and the float
+    # video (torch takes no read-only array; a list of frames was stacked first) made reading peak higher
+    out = torch.empty((1, 3, *shape[:3]), dtype=torch.float32)
+    for start in range(0, shape[0], _CONVERT_FRAMES):
+        piece = torch.from_numpy(np.stack(frames[start : start + _CONVERT_FRAMES]))
+        out[0, :, start : start + _CONVERT_FRAMES] = piece.permute(3, 0, 1, 2).float().div_(127.5).sub_(1.0)
+    return out
+
+
+# Frames :func:`from_uint8_frames` converts at once (16 at 720×1280: 44 MB of uint8).
+_CONVERT_FRAMES = 16
 
 
 def _fps_fraction(fps: float) -> Fraction:
@@ -299,10 +312,10 @@ def read_video(
                 f"the frames in folder {str(path)!r} differ in size: {files[0].name} is "
                 f"{frames[0].shape[1]}x{frames[0].shape[0]}, but {', '.join(odd[:3])}{more}"
             )
-        return from_uint8_frames(np.stack(frames)), 8.0
+        return from_uint8_frames(frames), 8.0
 
-    frames, fps = decode_frames(path, max_frames=max_frames, warn_variable_rate=warn_variable_rate)
-    return from_uint8_frames(frames), fps
+    frames, fps = _decode_frame_list(path, max_frames=max_frames, warn_variable_rate=warn_variable_rate)
+    return from_uint8_frames(frames), fps  # from the list: a stacked copy of them is not needed
 
 
 def decode_frames(
@@ -315,6 +328,14 @@ def decode_frames(
     evenly spaced at the average rate. A file that decodes to fewer frames than its container lists (its
     last frames cut off or damaged: :func:`~streamt2v.io.damage.shortfall_hint`) gives the frames that
     decode, with a warning saying so."""
+    frames, fps = _decode_frame_list(path, max_frames=max_frames, warn_variable_rate=warn_variable_rate)
+    return np.stack(frames), fps
+
+
+def _decode_frame_list(
+    path: str | os.PathLike, *, max_frames: int | None = None, warn_variable_rate: bool = False
+) -> tuple[list[np.ndarray], float]:
+    """:func:`decode_frames`' frames as a list of ``(H, W, 3)`` arrays."""
     path = Path(path)
     arrays: list[np.ndarray] = []
     times: list[float] = []
@@ -343,7 +364,7 @@ def decode_frames(
         fps = variable_rate_mean(times, tick) or fps
     if warn_variable_rate and spread is not None:
         _warn_variable_rate(path, spread, fps)
-    return np.stack(arrays), fps
+    return arrays, fps
 
 
 class DecodedFrames:
