@@ -50,3 +50,25 @@ def test_the_vae_and_clip_recipes_name_their_own_frames_option(tmp_path, recipe)
         made.dataset(0)
     assert "take shorter clips (frames_per_sample=5, the longest video's frames)" in str(err.value)
     assert "take shorter clips (--set frames_per_sample=5, " in err.value.as_flags().spelled(flags=True)
+
+
+def test_the_stream_recipe_asks_for_videos_as_long_as_its_shortest_clip(tmp_path):
+    """Its clips hold the conditioning frames and one more: '--num-frames 5' (the longest video's), as advised,
+    was refused with 'num_frames=5 must exceed num_cond_frames=8'."""
+    from streamt2v.train.recipes import make_recipe
+
+    caps = _short_folder(tmp_path)
+    made = make_recipe("stream", data=str(tmp_path), captions=str(caps), size=16)
+    with pytest.raises(ArgumentValueError) as err:
+        made.clips(0)
+    assert str(err.value).startswith(
+        f"every video in {tmp_path} is too short for a 16-frame clip: add videos of at least 9 frames (the "
+        "recipe's shortest clip): video "
+    )
+    made.num_frames = 5
+    with pytest.raises(
+        ArgumentValueError
+    ) as err:  # the refusal of the clip length itself, in the caller's terms
+        made.streaming_config(None, None, None)
+    assert str(err.value) == "num_frames=5 must exceed the 8 conditioning frames of preset 'tiny'"
+    assert err.value.as_flags().spelled(flags=True).startswith("--num-frames 5 must exceed")

@@ -425,14 +425,18 @@ class VideoFolderDataset(Dataset):
             digest.update(f"{f}\t{self.paths[f].stat().st_size}\t{self.captions[f]}\n".encode())
         return {"videos": len(self.files), "digest": digest.hexdigest()[:16]}
 
-    def check(self, progress: bool | None = None, frames_option: Arg = NUM_FRAMES) -> None:
+    def check(
+        self, progress: bool | None = None, frames_option: Arg = NUM_FRAMES, shortest_clip: int = 1
+    ) -> None:
         """Open every file now: one error naming every unreadable or too-short video (a folder of
         downloads rarely has only one), before a run spends hours to meet them. Each file's packets are
         read (not decoded) as far as a sample can reach, for its frame count and timestamps
         (:func:`probe_video`); only a container that does not count its frames (WebM, MKV) has its first
         clip's frames decoded. A bar shows on
         a terminal (``progress`` None) for 50 files or more; videos of different frame rates are named
-        in a warning (frames are taken as they are, so motion would run at different speeds)."""
+        in a warning (frames are taken as they are, so motion would run at different speeds). Videos all
+        too short are told to take shorter clips (``frames_option``, the recipe's option for them), or where
+        even the longest is under the recipe's ``shortest_clip``, to add longer videos."""
         import sys
 
         from tqdm.auto import tqdm
@@ -476,10 +480,20 @@ class VideoFolderDataset(Dataset):
             details = "; ".join(b for _, b in bad[:5]) + (
                 f"; and {len(bad) - 5} more" if len(bad) > 5 else ""
             )
+            longest = max(short)
+            advice = (
+                (
+                    "take shorter clips (",
+                    frames_option._replace(value=longest),
+                    ", the longest video's frames) or add longer videos",
+                )
+                if longest >= shortest_clip
+                else (f"add videos of at least {shortest_clip} frames (the recipe's shortest clip)",)
+            )
             raise ArgumentValueError(
-                f"every video in {self.folder} is too short for a {need}-frame clip: take shorter clips (",
-                frames_option._replace(value=max(short)),
-                f", the longest video's frames) or add longer videos: {details}",
+                f"every video in {self.folder} is too short for a {need}-frame clip: ",
+                *advice,
+                f": {details}",
             )
         where = ", ".join(self.lines[f] for f in bad_files[:5] if f in self.lines)
         where = f"{where} of {self.captions_file}" if where else ""

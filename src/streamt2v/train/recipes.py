@@ -67,10 +67,16 @@ class DataOptions:
     _checked_frame_rate: ClassVar[int | None] = None
 
     def make_dataset(
-        self, spec: ClipSpec, seed: int, progress: bool = False, frames_option: Arg | None = None
+        self,
+        spec: ClipSpec,
+        seed: int,
+        progress: bool = False,
+        frames_option: Arg | None = None,
+        shortest_clip: int = 1,
     ) -> Dataset:
         """``progress``: bars for slow preparation (checking a large folder of videos); ``frames_option``: the
-        recipe's option that sets ``spec.num_frames``, which the check's advice names (None: ``num_frames``)."""
+        recipe's option that sets ``spec.num_frames``, which the check's advice names (None: ``num_frames``), and
+        ``shortest_clip`` the fewest frames it takes."""
         if spec.size != self.size:
             raise ValueError(f"clip size {spec.size} != data size {self.size}")
         if self.data == "microworld":
@@ -83,7 +89,7 @@ class DataOptions:
             raise ValueError(f"--data {self.data!r} is a folder: pass --captions FILE (CSV or JSONL)")
         dataset = VideoFolderDataset(self.data, self.captions, spec, seed=seed)
         # every video readable and long enough, before the first step
-        dataset.check(progress, frames_option or NUM_FRAMES)
+        dataset.check(progress, frames_option or NUM_FRAMES, shortest_clip)
         self._checked_frame_rate = dataset.frame_rate()  # the rates the check read: no file opened again
         return dataset
 

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from streamt2v.arguments import Arg, ArgumentValueError
 from streamt2v.config import PRESETS, StreamingConfig, get_preset
 from streamt2v.microworld.dataset import ClipSpec
 from streamt2v.train.frozen import load_frozen_clip, load_frozen_vae, need_model_dir
@@ -76,7 +77,10 @@ class StreamRecipe(BaseRecipe):
         ``E_cond`` ladder whose downscale equals the VAE factor (frames → latent grid)."""
         s = get_preset(self.preset).streaming
         if self.num_frames <= s.num_cond_frames:
-            raise ValueError(f"num_frames={self.num_frames} must exceed num_cond_frames={s.num_cond_frames}")
+            raise ArgumentValueError(
+                Arg("num_frames", self.num_frames),
+                f" must exceed the {s.num_cond_frames} conditioning frames of preset {self.preset!r}",
+            )
         levels = vae.scale_factor.bit_length()  # 2**(levels-1) == factor
         ladder = tuple(s.cond_embedding_channels)
         if len(ladder) != levels:
@@ -154,7 +158,8 @@ class StreamRecipe(BaseRecipe):
 
     def clips(self, seed: int, progress: bool = False) -> Dataset:
         spec = ClipSpec(self.num_frames, self.size, self.max_start, anchor_frames=self.anchor_frames)
-        return self.make_dataset(spec, seed, progress)
+        # a clip holds its conditioning frames and at least one to predict
+        return self.make_dataset(spec, seed, progress, shortest_clip=self.cached_pixel_frames() + 1)
 
     def cached_pixel_frames(self) -> int:
         return get_preset(self.preset).streaming.num_cond_frames
