@@ -31,12 +31,32 @@ def test_a_resume_warns_only_of_the_settings_that_change_its_steps(caplog):
     checkpoint = Path("run/checkpoints/step-00000004")
     bookkeeping = replace(cfg, num_workers=4, checkpoint_every=100, sample_every=5, log_every=2)
     with caplog.at_level(logging.INFO, logger="streamt2v.train.run_folder"):
-        check_resumed_config(checkpoint, saved, _run_config(recipe, bookkeeping), recipe)
+        check_resumed_config(checkpoint, saved, _run_config(recipe, bookkeeping), recipe, 4)
     assert [r.levelno for r in caplog.records] == [logging.INFO], caplog.text
     for change in ("num_workers: 0 -> 4", "checkpoint_every: 500 -> 100", "sample_every: 0 -> 5"):
         assert change in caplog.records[0].getMessage()
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="streamt2v.train.run_folder"):
-        check_resumed_config(checkpoint, saved, _run_config(recipe, replace(bookkeeping, lr=1e-3)), recipe)
+        check_resumed_config(checkpoint, saved, _run_config(recipe, replace(bookkeeping, lr=1e-3)), recipe, 4)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and warnings[0].endswith("changed training settings: lr: 0.0001 -> 0.001")
+
+
+def test_too_few_steps_are_refused_after_other_recipe_options_and_before_any_warning(caplog):
+    """The steps check ran first (97b2115): a resume with another kl_weight and too few steps was told to
+    raise --steps, and once it did, that it could not resume with other options at all."""
+    import pytest
+
+    from streamt2v.arguments import ArgumentValueError
+
+    recipe = make_recipe("vae")
+    saved = json.loads(json.dumps(_run_config(recipe, TrainConfig(steps=10))))
+    checkpoint = Path("run/checkpoints/step-00000006")
+    other = make_recipe("vae", kl_weight=0.5)
+    with pytest.raises(ValueError, match=r"other recipe options \(kl_weight: 0.001 -> 0.5\)"):
+        check_resumed_config(checkpoint, saved, _run_config(other, TrainConfig(steps=4, lr=1e-3)), other, 6)
+    with caplog.at_level(logging.INFO), pytest.raises(ArgumentValueError) as err:
+        check_resumed_config(checkpoint, saved, _run_config(recipe, TrainConfig(steps=4, lr=1e-3)), recipe, 6)
+    assert str(err.value) == f"cannot resume {checkpoint} at step 6 with steps=4; give steps=6 or more"
+    assert err.value.as_flags().spelled(flags=True).endswith("with --steps 4; give --steps 6 or more")
+    assert not caplog.records  # no warning of the steps and lr changed before the refusal

@@ -356,9 +356,7 @@ class _Run:
         cfg = self.cfg
         self.saved = ck["state"]["config"]
         start = int(ck["state"]["step"])
-        if start > cfg.steps:  # before the settings' check, which would warn of the steps changed first
-            raise ValueError(f"cannot resume {path} at step {start} with steps={cfg.steps}; raise --steps")
-        check_resumed_config(path, self.saved, self.run_config, self.recipe)
+        check_resumed_config(path, self.saved, self.run_config, self.recipe, start)
         trainable = _trainable_state(self.raw)
         if set(ck["model"]) != set(trainable):
             diff = sorted(set(ck["model"]) ^ set(trainable))

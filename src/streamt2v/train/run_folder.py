@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from streamt2v.arguments import Arg, ArgumentValueError
 from streamt2v.io import locks
 from streamt2v.io.folders import atomic_folder_leftovers, atomic_write_file, remove_leftovers
 from streamt2v.train.checkpoint import remove_stale_temporaries
@@ -266,11 +267,11 @@ def train_config_changes(saved_run: dict[str, Any], train: dict[str, Any], proce
 
 
 def check_resumed_config(
-    path: Path, saved: dict[str, Any], run_config: dict[str, Any], recipe: Recipe
+    path: Path, saved: dict[str, Any], run_config: dict[str, Any], recipe: Recipe, step: int
 ) -> None:
-    """Refuse to continue checkpoint ``path``, whose run config is ``saved``, as a run of another recipe or
-    with other recipe options (``run_config``: this call's); name in a warning the recorded folders that do
-    not exist here and the loop settings the resume changes."""
+    """Refuse to continue checkpoint ``path`` of ``step``, whose run config is ``saved``, as a run of another
+    recipe, with other recipe options (``run_config``: this call's) or with fewer steps than it has taken;
+    name in a warning the recorded folders that do not exist here and the loop settings the resume changes."""
     if saved["recipe"] != recipe.name:
         raise ValueError(f"cannot resume {path}: it is a {saved['recipe']!r} run, this is {recipe.name!r}")
     changes = recipe_config_changes(saved["recipe_config"], run_config["recipe_config"], recipe)
@@ -278,6 +279,15 @@ def check_resumed_config(
         raise ValueError(
             f"cannot resume {path} with other recipe options ({'; '.join(changes)}); "
             "give the run's options or start another --out"
+        )
+    steps = run_config["train"]["steps"]
+    if step > steps:  # before the warning below, which would name the steps as a change it allows
+        raise ArgumentValueError(
+            f"cannot resume {path} at step {step} with ",
+            Arg("steps", steps),
+            "; give ",
+            Arg("steps", step),
+            " or more",
         )
     moved = moved_path_options(saved["recipe_config"], run_config["recipe_config"])
     if moved:  # the run's folders moved, or it resumes on another machine: nothing to compare them with
