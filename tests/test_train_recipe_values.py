@@ -6,6 +6,7 @@ as another recipe. Others silently trained something else (a negative ``kl_weigh
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from streamt2v.train.recipes import make_recipe
@@ -42,5 +43,8 @@ def test_an_option_of_another_type_given_to_the_recipe_class_is_named():
     # the recipe classes take their fields as given: a string failed inside math.isfinite with a bare TypeError
     from streamt2v.train.vae_recipe import VAERecipe
 
-    with pytest.raises(ValueError, match="vae option kl_weight must be ≥ 0, got '1e-4'"):
+    with pytest.raises(ValueError, match="vae option kl_weight must be a number ≥ 0, got '1e-4'"):
         VAERecipe(kl_weight="1e-4")
+    # numpy numbers are numbers, kept as plain ones (the run config is JSON)
+    made = VAERecipe(layers_per_block=np.int64(2), kl_weight=np.float32(1e-4))
+    assert type(made.layers_per_block) is int and type(made.kl_weight) is float and made.layers_per_block == 2

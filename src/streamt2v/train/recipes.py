@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar, get_type_hints
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
@@ -181,8 +183,14 @@ def check_at_least(recipe: object, least: float, *names: str, meaning: str = "")
     library's words, and a resume that corrected it was refused as another recipe."""
     for name in names:
         value = getattr(recipe, name)
-        number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if not (number and math.isfinite(value) and value >= least):  # VAERecipe(kl_weight="1e-4") too
+        if not isinstance(value, numbers.Real) or isinstance(value, bool):  # VAERecipe(kl_weight="1e-4")
+            raise ValueError(
+                f"{recipe.name} option {name} must be a number ≥ {least}{meaning}, got {value!r}"
+            )
+        if isinstance(value, np.generic):  # np.int64(2): a plain number, which the run config's JSON takes
+            value = value.item()
+            setattr(recipe, name, value)
+        if not (math.isfinite(value) and value >= least):
             raise ValueError(f"{recipe.name} option {name} must be ≥ {least}{meaning}, got {value!r}")
 
 
