@@ -59,7 +59,8 @@ def test_flags_that_cannot_act_are_named_before_the_work(tmp_path, capsys, caplo
     err = capsys.readouterr().err
     assert (
         "warning: ignoring --negative-prompt and --guidance-rescale: they act only with classifier-free "
-        "guidance, which --guidance-scale 1 (the refiner's recommendation) turns off" in err
+        "guidance, which --guidance-scale 1 (the refiner's recommendation) turns off; set --guidance-scale to "
+        "another value (7.5 is the official one) to use them" in err
     )
     assert (
         "warning: ignoring --blend: it acts only with --mode randomized, and this run's is independent" in err
@@ -67,4 +68,8 @@ def test_flags_that_cannot_act_are_named_before_the_work(tmp_path, capsys, caplo
     assert "zzz" not in caplog.text  # an unread negative prompt's words are not warned about
     # where they act, nothing is said
     assert main([*args, "-o", str(tmp_path / "b.mp4"), *flags[:6], "--guidance-scale", "2"]) == 0
+    assert "ignoring" not in capsys.readouterr().err
+    # nor of values that change nothing even with CFG
+    nothing = ["--negative-prompt", "", "--guidance-rescale", "0"]
+    assert main([*args, "-o", str(tmp_path / "c.mp4"), *nothing]) == 0
     assert "ignoring" not in capsys.readouterr().err

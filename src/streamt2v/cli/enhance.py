@@ -131,9 +131,10 @@ def _check_not_the_input(source: Path, output: Path) -> None:
 def _flags_without_effect(given: dict, config) -> list[str]:
     """Warnings for the flags typed (``given``: EnhanceConfig fields) that the settings as they will run
     (``config``) leave without effect: the negative prompt and the guidance rescale need CFG (a guidance
-    scale above 1; the shipped refiner recommends 1), the blend target the randomized mode."""
+    scale other than 1; the shipped refiner recommends 1), the blend target the randomized mode."""
     warnings = []
-    cfg = [FLAGS[k] for k in ("negative_prompt", "guidance_rescale") if k in given]
+    # a value that changes nothing even with CFG (an empty negative prompt, rescale 0) is not worth a warning
+    cfg = [FLAGS[k] for k in ("negative_prompt", "guidance_rescale") if given.get(k) not in (None, "", 0)]
     if config.guidance_scale == 1 and cfg:
         they, them = ("they act", "them") if len(cfg) > 1 else ("it acts", "it")
         scale = "--guidance-scale 1" + (
@@ -141,7 +142,7 @@ def _flags_without_effect(given: dict, config) -> list[str]:
         )
         warnings.append(
             f"ignoring {' and '.join(cfg)}: {they} only with classifier-free guidance, which {scale} turns "
-            f"off; set --guidance-scale above 1 to use {them}"
+            f"off; set --guidance-scale to another value (7.5 is the official one) to use {them}"
         )
     if "blend" in given and config.mode != "randomized":
         warnings.append(
