@@ -41,7 +41,7 @@ def test_the_input_video_is_not_copied_whole(refiner, tmp_path, monkeypatch) -> 
     """enhance_video kept a clamped copy of the video for the whole run, and the stage-3 state key made a
     contiguous one of a video as read ((B, 3, T, H, W) over frames stored (T, H, W, 3)): at 1200 frames of
     480x832 two more copies of 5.7 GB beside the caller's."""
-    # laid out as read_video's, longer than a VAE slice (a slice is not the whole video)
+    # channels-last (as read_video's were; a caller's may be), longer than a VAE slice (not the whole video)
     frames = (torch.rand(1, 12, 32, 32, 3) * 2 - 1).permute(0, 4, 1, 2, 3)
     # the key read in pieces smaller than the video, as a long video's are
     monkeypatch.setattr(enhance_state, "_DIGEST_PIECE", 1024, raising=False)

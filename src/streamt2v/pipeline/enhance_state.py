@@ -108,8 +108,8 @@ def _add_values(digest: Any, tensor: torch.Tensor) -> None:
 def _add_bytes(digest: Any, t: torch.Tensor) -> None:
     """Feed ``t``'s values in C order, as its contiguous CPU copy holds them, without copying it whole: a
     contiguous CPU tensor is read in place, any other a piece along its first dimension at a time (a video
-    as read, (B, 3, T, H, W) over frames stored (T, H, W, 3), was copied whole: 5.7 GB of float32 for 1200
-    frames at 480x832, beside the video)."""
+    a caller lays out channels-last, (B, 3, T, H, W) over frames stored (T, H, W, 3), as read_video did
+    before db4a7bf, was copied whole: 5.7 GB of float32 for 1200 frames at 480x832, beside the video)."""
     if (t.is_contiguous() and t.device.type == "cpu") or t.ndim <= 1 or t.numel() <= _DIGEST_PIECE:
         digest.update(t.to("cpu").contiguous().reshape(-1).view(torch.uint8).numpy())
         return
