@@ -504,7 +504,7 @@ def consume(
     else:
         shield.enter_context(interrupts_held())
         run.set_status("complete", output=str(outputs[0]))
-        # absolute, as generate's own run paths are: resume_generate('runs/x') returned 'runs/x'
+        # resolved, as generate's own run paths are (_absolute): resume_generate('runs/x') returned 'runs/x'
         result = GenerateResult(outputs[0], run.path.resolve(), n, outputs[1:])
     finally:
         try:

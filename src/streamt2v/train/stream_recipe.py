@@ -159,7 +159,8 @@ class StreamRecipe(BaseRecipe):
     def clips(self, seed: int, progress: bool = False) -> Dataset:
         spec = ClipSpec(self.num_frames, self.size, self.max_start, anchor_frames=self.anchor_frames)
         # a clip holds its conditioning frames and at least one to predict
-        return self.make_dataset(spec, seed, progress, shortest_clip=self.cached_pixel_frames() + 1)
+        cond_frames = get_preset(self.preset).streaming.num_cond_frames
+        return self.make_dataset(spec, seed, progress, shortest_clip=cond_frames + 1)
 
     def cached_pixel_frames(self) -> int:
         return get_preset(self.preset).streaming.num_cond_frames
