@@ -60,3 +60,47 @@ def test_a_model_on_the_meta_device_is_refused_before_sampling():
         StreamingT2VPipeline(meta)("a red circle", 16)
     with pytest.raises(ValueError, match=r"^the model is on the meta device"):  # the function too, at once
         stream(meta, "a red circle", StreamConfig(num_frames=16, steps=1, init_steps=1))
+
+
+def test_options_for_a_stage_the_video_has_not_are_named_as_unused(model, caplog):
+    """``pipe(prompt, 16, steps=50)`` (a video of one stage-1 chunk) and ``pipe(..., init_image=x,
+    init_steps=50)`` (no stage 1) ignored the option without a word, where the command line warns about its
+    flags; the model's recommended settings and the options of a stage the video has are not named."""
+    import logging
+
+    import torch
+
+    from streamt2v.models.bundle import StreamingT2VModel
+
+    recommending = StreamingT2VModel(
+        model.text_encoder,
+        model.image_encoder,
+        model.vae,
+        model.unet,
+        model.scheduler_config,
+        model.config,
+        init_unet=model.init_unet,
+        sampler={"steps": 2, "chunk_strength": 0.9, "init_steps": 2},
+    )
+    pipe = StreamingT2VPipeline(recommending)
+    image = torch.zeros(1, 3, model.config.frame_size, model.config.frame_size)
+
+    def warned(*args, **options):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="streamt2v.pipeline.generate"):
+            pipe.stream("a red circle", *args, **options)  # warns at once, before any chunk is sampled
+        return [r.getMessage() for r in caplog.records if r.name == "streamt2v.pipeline.generate"]
+
+    assert warned(16, steps=3, guidance=2.0, init_steps=1, seed=1) == [
+        "steps, guidance set the streaming chunks (stage 2), and a video of 16 frames is one stage-1 chunk "
+        "(the init_* options set it); they are not used"
+    ]
+    assert warned(20, init_image=image, init_steps=1, init_guidance=2.0, steps=1) == [
+        "init_steps, init_guidance set stage 1, which init_image takes the place of; they are not used"
+    ]
+    assert warned(20, init_video=image[:, :, None], init_eta=0.5) == [
+        "init_eta set stage 1, which init_video takes the place of; they are not used"
+    ]
+    assert warned(16, init_steps=1, negative_prompt="blue") == []
+    assert warned(24, steps=1, init_steps=1) == []
+    assert warned(16) == [] and warned(20, init_image=image) == []  # recommended: the caller gave none

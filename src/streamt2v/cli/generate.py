@@ -219,23 +219,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _sampling_flags_unused(cfg, given: list[str]) -> str | None:
-    """What is wrong with the sampling flags typed (``given``: their dests, ``init_*`` for stage 1, the rest
-    for stage 2) for a stage the run does not have, or None: ``--steps`` on a video of one chunk (stage 1
-    alone, set by ``--init-steps``), ``--init-steps`` on one continuing an image or a video (no stage 1)."""
+    """What is wrong with the sampling flags typed (``given``: their dests) for a stage the run does not have,
+    or None: ``--steps`` on a video of one chunk (stage 1 alone, set by ``--init-steps``), ``--init-steps`` on
+    one continuing an image or a video (no stage 1); ``pipe(...)`` warns of the same options."""
     from streamt2v.pipeline.chunking import counted
+    from streamt2v.pipeline.sampling_stages import sampling_without_stage
 
-    s = cfg.stream
-    if cfg.init_video or cfg.init_image:
-        unused = [k for k in given if k.startswith("init_")]
+    unused, stage = sampling_without_stage(given, cfg.stream, bool(cfg.init_video or cfg.init_image))
+    if stage == 1:
         why = f"set stage 1, which {'--init-video' if cfg.init_video else '--init-image'} takes the place of"
-    elif s.num_frames <= s.chunk_frames:
-        unused = [k for k in given if not k.startswith("init_")]
-        why = (
-            f"set the streaming chunks (stage 2), and a video of {counted(s.num_frames, 'frame')} is one stage-1 "
-            "chunk (the --init-* flags set it)"
-        )
     else:
-        return None
+        why = (
+            f"set the streaming chunks (stage 2), and a video of {counted(cfg.stream.num_frames, 'frame')} is "
+            "one stage-1 chunk (the --init-* flags set it)"
+        )
     return f"{', '.join('--' + k.replace('_', '-') for k in unused)} {why}" if unused else None
 
 

@@ -44,6 +44,7 @@ from streamt2v.pipeline.rundir import (
     default_run_dir,
     reserve_run_dir,
 )
+from streamt2v.pipeline.sampling_stages import sampling_without_stage
 from streamt2v.pipeline.step_counts import check_step_counts, recommended_note
 from streamt2v.pipeline.stream import Chunk, SettingError, StepCallback, StreamConfig, StreamState, stream
 from streamt2v.sampling.schedulers import NonFiniteLatentsError
@@ -169,7 +170,7 @@ class StreamingT2VPipeline:
         # The model's recommended settings for its weights, overridden by what the caller gives.
         try:
             config = StreamConfig(num_frames=num_frames, **{**self.model.sampler, **options})
-            return stream(
+            chunks = stream(
                 self.model,
                 as_schedule(prompt),
                 config,
@@ -182,6 +183,17 @@ class StreamingT2VPipeline:
         except SettingError as err:  # a constraint from a setting the caller never gave is named as such
             note = recommended_note(err, self.model.sampler, [*options, "num_frames"])
             raise SettingError(f"{err}{note}") from None
+        continues = "init_video" if init_video is not None else "init_image" if init_image is not None else ""
+        unused, stage = sampling_without_stage(list(options), config, bool(continues))
+        if unused and resume is None:  # as the command line warns of its flags (a resume keeps the run's)
+            why = (
+                f"set stage 1, which {continues} takes the place of"
+                if stage == 1
+                else f"set the streaming chunks (stage 2), and a video of {counted(num_frames, 'frame')} is one "
+                "stage-1 chunk (the init_* options set it)"
+            )
+            logger.warning("%s %s; they are not used", ", ".join(unused), why)
+        return chunks
 
     def __call__(self, prompt: str | PromptSchedule, num_frames: int, **kwargs: Any) -> torch.Tensor:
         """The whole video, ``(1, 3, num_frames, H, W)`` float32 in ``[-1, 1]`` on the CPU (the chunks of
