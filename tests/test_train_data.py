@@ -87,8 +87,9 @@ def test_a_recipe_checks_every_video_before_training(tmp_path):
 
 
 def test_joint_images_from_a_video_folder_are_frames_of_the_captioned_videos(tmp_path):
-    from streamt2v.train.data import decode_video, to_clip_tensor
+    from streamt2v.train.data import to_clip_tensor
     from streamt2v.train.recipes import make_recipe
+    from streamt2v.train.video_probe import decode_video
 
     write_video(tmp_path / "a.mp4", 12)
     write_video(tmp_path / "b.mp4", 10, h=32, w=24)
@@ -258,12 +259,12 @@ def test_a_second_check_of_the_same_files_does_not_read_them_again(tmp_path, mon
     """A run's sample videos rebuild the dataset every --sample-every steps, which opened (and, for a WebM
     without a frame count, decoded) every video again, with a bar in the log; a file changed since is
     read again."""
-    from streamt2v.train import data
+    from streamt2v.train import video_probe
 
     decoded = []
-    real_decode = data.decode_video
+    real_decode = video_probe.decode_video
     monkeypatch.setattr(
-        data,
+        video_probe,
         "decode_video",
         lambda path, max_frames=None: decoded.append(path) or real_decode(path, max_frames),
     )

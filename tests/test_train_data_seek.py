@@ -20,7 +20,7 @@ def test_long_videos_are_decoded_only_as_far_as_a_clip_can_reach(tmp_path, monke
     """Checking a WebM (no frame count in its container) and drawing a stream sample (with an anchor)
     decode only the frames a clip or anchor can come from, not the whole video: a long video at full
     resolution would take seconds and gigabytes per sample."""
-    from streamt2v.train import data
+    from streamt2v.train import video_probe
 
     decoded = []
 
@@ -29,8 +29,8 @@ def test_long_videos_are_decoded_only_as_far_as_a_clip_can_reach(tmp_path, monke
         decoded.append(len(frames))
         return frames
 
-    real_decode = data.decode_video
-    monkeypatch.setattr(data, "decode_video", counting_decode)
+    real_decode = video_probe.decode_video
+    monkeypatch.setattr(video_probe, "decode_video", counting_decode)
     write_video(tmp_path / "long.webm", 60)
     (tmp_path / "caps.csv").write_text("file,caption\nlong.webm,red\n")
     spec = ClipSpec(num_frames=6, size=16, max_start=4, anchor_frames=8)
@@ -182,7 +182,7 @@ def test_frames_an_edit_list_drops_are_not_counted_by_the_check(tmp_path, keep, 
     decoded) and names the file, the frames it has and the frames a clip needs."""
     import av
 
-    from streamt2v.train import data
+    from streamt2v.train import video_probe
 
     path = tmp_path / "cut.mp4"
     write_edit_list_mp4(path, keep=keep)
@@ -192,9 +192,11 @@ def test_frames_an_edit_list_drops_are_not_counted_by_the_check(tmp_path, keep, 
     assert len(io_video.decode_frames(path)[0]) == real
     (tmp_path / "caps.csv").write_text("file,caption\ncut.mp4,noise\n")
     decoded = []
-    real_decode = data.decode_video
+    real_decode = video_probe.decode_video
     monkeypatch.setattr(
-        data, "decode_video", lambda p, max_frames=None: decoded.append(p) or real_decode(p, max_frames)
+        video_probe,
+        "decode_video",
+        lambda p, max_frames=None: decoded.append(p) or real_decode(p, max_frames),
     )
     for max_start in (0, 1000):
         spec = ClipSpec(num_frames=real + 1, size=16, max_start=max_start)
@@ -285,7 +287,8 @@ def test_a_gifs_frame_rate_is_that_of_its_delays_as_the_reader_gives_it(tmp_path
     first ones, which the check, its rate warning and the ``assemble --fps`` that ``train`` prints took:
     a GIF written at 8 fps read 8.33 fps, at 24 fps 25, at 30 fps 33.3 (printed as --fps 33). The rate
     is now that of its delays, as ``read_video`` gives it (uniform delays of 12 cs: 8.33 fps)."""
-    from streamt2v.train.data import frame_rate, probe_video, training_frame_rate
+    from streamt2v.train.data import training_frame_rate
+    from streamt2v.train.video_probe import frame_rate, probe_video
 
     path = tmp_path / "a.gif"
     write_gif(path, kind, fps)

@@ -342,7 +342,7 @@ def test_a_variable_frame_rate_reads_at_its_frames_mean_rate(tmp_path, suffix, c
     (record,) = caplog.records
     assert "frames 40-200 ms apart" in record.getMessage()
     assert f"its average {fps:.3g} fps" in record.getMessage()
-    from streamt2v.train.data import frame_rate
+    from streamt2v.train.video_probe import frame_rate
 
     assert frame_rate(path) == pytest.approx(fps)  # training's rate (its warning, assemble --fps) agrees
     constant = (
@@ -430,7 +430,7 @@ def test_an_mp4_cut_inside_its_index_and_an_audio_file_say_why_they_hold_no_vide
     with pytest.raises(ValueError) as err:
         read_video(audio)
     assert str(err.value) == f"{str(audio)!r} contains no video stream (only audio)"
-    from streamt2v.train.data import probe_video  # a training folder's file is told the same
+    from streamt2v.train.video_probe import probe_video  # a training folder's file is told the same
 
     with pytest.raises(ValueError) as err:
         probe_video(audio, need=2, reach=2)
