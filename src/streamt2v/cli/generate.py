@@ -256,6 +256,7 @@ def run(args: argparse.Namespace) -> int:
     from streamt2v.pipeline.preflight import ENHANCE_FLAGS
     from streamt2v.pipeline.prompts import names_a_file
     from streamt2v.pipeline.resume import resume_generate, run_config
+    from streamt2v.pipeline.sampling_stages import STAGE1_SAMPLING, STAGE2_SAMPLING
     from streamt2v.pipeline.step_counts import recommended_note
     from streamt2v.pipeline.stream import StreamConfig
 
@@ -339,23 +340,8 @@ def run(args: argparse.Namespace) -> int:
         unused = [f for f in stage3 if getattr(args, f[2:].replace("-", "_")) is not None]
         if unused and not args.enhance:
             print(f"warning: {', '.join(unused)} only apply with --enhance; ignoring them", file=sys.stderr)
-        sampling = {
-            "steps": args.steps,
-            "guidance": args.guidance,
-            "guidance_rescale": args.guidance_rescale,
-            "scheduler": args.scheduler,
-            "eta": args.eta,
-            "init_steps": args.init_steps,
-            "init_guidance": args.init_guidance,
-            "init_guidance_rescale": args.init_guidance_rescale,
-            "init_scheduler": args.init_scheduler,
-            "init_eta": args.init_eta,
-            "noise_correlation": args.noise_correlation,
-            "init_noise_correlation": args.init_noise_correlation,
-            "cond_replacement": args.cond_replacement,
-            "anchor_colour_match": args.anchor_colour_match,
-            "chunk_strength": args.chunk_strength,
-        }
+        # the sampling flags, named as StreamConfig's fields (their dests)
+        sampling = {k: getattr(args, k) for k in (*STAGE2_SAMPLING, *STAGE1_SAMPLING)}
         recommended = recommended_sampler(args.model)
         given = [k for k, v in sampling.items() if v is not None]
         try:
