@@ -12,7 +12,8 @@ from transformers import CLIPTextConfig, CLIPTextModel, CLIPVisionConfig, CLIPVi
 
 from streamt2v.config import PRESETS, ModelConfig, config_from_json, get_preset
 from streamt2v.io.folders import folder_listing, home_path, read_json_object
-from streamt2v.models.bundle import MODEL_INDEX, component_configs
+from streamt2v.models.bundle import component_configs
+from streamt2v.models.model_index import MODEL_INDEX
 from streamt2v.models.unet import StreamingUNet
 
 

@@ -61,7 +61,7 @@ def schedule_length(spec: str | os.PathLike | None) -> int:
 def recommended_sampler(spec: str | os.PathLike | None) -> dict[str, Any]:
     """The sampler settings a local model folder recommends for its weights (``model.sampler``), read
     without loading weights; ``{}`` for presets and hub ids (their settings apply once loaded)."""
-    from streamt2v.models.bundle import MODEL_INDEX
+    from streamt2v.models.model_index import MODEL_INDEX
 
     index = home_path(model_folder_spec(spec)) / MODEL_INDEX  # ~ as from_pretrained reads it
     if not index.is_file():

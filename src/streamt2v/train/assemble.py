@@ -381,7 +381,7 @@ def _part_sources(parts: dict[str, Path]) -> dict[str, str]:
 def _model_folder_sources(folder: Path) -> dict[str, str]:
     """The ``sources`` a StreamingT2VModel folder's index records ({} for any other folder, or an index
     that cannot be read: loading the part names that, not this note)."""
-    from streamt2v.models.bundle import MODEL_INDEX
+    from streamt2v.models.model_index import MODEL_INDEX
 
     index_file = folder / MODEL_INDEX
     if not index_file.is_file():

@@ -1,0 +1,95 @@
+"""A StreamingT2V model folder's index (``model_index.json``): where the folder is, and what its index
+says: the component classes and the ``streamt2v`` metadata (architecture, fps, sources, sampler), checked,
+with a one-line refusal of folders of other kinds (a part of a model folder, a diffusers pipeline, a
+refiner)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from streamt2v.config import PRESETS, ModelConfig, config_from_json
+from streamt2v.io.folders import read_json_object
+from streamt2v.io.hub import resolve_model_path
+
+FORMAT_VERSION = 1
+MODEL_INDEX = "model_index.json"
+REQUIRED_COMPONENTS = ("text_encoder", "image_encoder", "vae", "unet", "scheduler")
+
+
+def model_folder(spec: object) -> Path:
+    """The folder :meth:`StreamingT2VModel.from_pretrained` loads: None or ``"microworld"`` the shipped model's,
+    a local folder or a hub snapshot (:func:`~streamt2v.io.hub.resolve_model_path`); a wrong type, an empty
+    path and a preset name are refused naming them."""
+    from streamt2v.assets import microworld_model_dir, names_shipped
+
+    if spec is None or names_shipped(spec):
+        return microworld_model_dir()
+    if not isinstance(spec, (str, os.PathLike)):
+        raise TypeError(f"the model must be a folder path or a hub id, got {spec!r} ({type(spec).__name__})")
+    if not str(spec).strip():
+        raise ValueError("the model folder path is empty")
+    if str(spec) in PRESETS and not Path(spec).exists():
+        raise FileNotFoundError(
+            f"{str(spec)!r} is a preset, not a model folder: StreamingT2VModel.from_preset({str(spec)!r}) builds "
+            "it with random weights (StreamingT2VPipeline.from_pretrained takes either)"
+        )
+    return resolve_model_path(
+        spec,
+        instead="a streamt2v model folder; an official checkpoint is converted to one first: streamt2v "
+        "convert CKPT OUT_DIR --init-unet FOLDER",
+    )
+
+
+def other_folder_hint(class_name: object) -> str:
+    """What a folder of another kind than a StreamingT2V model folder is for, by its index's class name."""
+    if class_name in ("TextToVideoSDPipeline", "VideoToVideoSDPipeline"):
+        return (
+            f"; a {class_name} folder (ModelScope T2V, zeroscope) is the stage-1 model that `streamt2v "
+            "convert --init-unet` takes, or a refiner for enhance --model / generate --refiner"
+        )
+    if class_name == "StreamingT2VRefiner":
+        return "; a refiner folder (stage 3): Refiner.from_pretrained loads it"
+    return ""
+
+
+def read_model_index(root: Path) -> tuple[dict[str, Any], ModelConfig]:
+    """``root``'s ``model_index.json`` and the architecture it holds, its ``streamt2v`` metadata checked
+    (``fps``, ``sources``, ``sampler``); a folder that is no StreamingT2V model folder (a part of one, a
+    diffusers pipeline, a refiner) or a damaged index is refused in one line naming the file."""
+    index_path = root / MODEL_INDEX
+    if not index_path.is_file():
+        parent_index = root.parent / MODEL_INDEX
+        if parent_index.is_file() and root.name in (*REQUIRED_COMPONENTS, "init_unet", "tokenizer"):
+            part = f"{str(root)!r} is the {root.name}/ part of"
+            try:
+                kind = read_json_object(parent_index, "model folder index").get("_class_name")
+            except (OSError, ValueError):  # a damaged index: loading that folder names the problem
+                kind = None
+            if kind not in (None, "StreamingT2VModel"):  # "pass that folder" would be refused in turn
+                raise FileNotFoundError(
+                    f"{part} a {kind} folder {str(root.parent)!r}, not of a streamt2v model folder"
+                    f"{other_folder_hint(kind)}"
+                )
+            raise FileNotFoundError(f"{part} model folder {str(root.parent)!r}; pass that folder")
+        raise FileNotFoundError(f"{str(index_path)!r} not found: not a streamt2v model folder")
+    index = read_json_object(index_path, "model folder index")
+    meta = index.get("streamt2v")
+    if index.get("_class_name") != "StreamingT2VModel" or meta is None:
+        got = index.get("_class_name")
+        raise ValueError(
+            f"{str(index_path)!r} is not a StreamingT2VModel index (got {got!r}){other_folder_hint(got)}"
+        )
+    where = f"model folder index {str(index_path)!r}"
+    if not isinstance(meta, dict) or "model_config" not in meta:
+        raise ValueError(f"{where} has no streamt2v.model_config (the architecture save_pretrained writes)")
+    config = config_from_json(ModelConfig, meta["model_config"], where, "streamt2v.model_config.")
+    fps, sources, sampler = meta.get("fps", 8), meta.get("sources"), meta.get("sampler")
+    whole = isinstance(fps, int) or (isinstance(fps, float) and fps.is_integer())  # 8.0 from another writer
+    if isinstance(fps, bool) or not whole or fps <= 0:
+        raise ValueError(f"{where}: streamt2v.fps must be a positive integer, got {fps!r}")
+    for name, value in (("sources", sources), ("sampler", sampler)):
+        if value is not None and not isinstance(value, dict):
+            raise ValueError(f"{where}: streamt2v.{name} must be a JSON object, got {value!r}")
+    return index, config
