@@ -225,6 +225,15 @@ def load_tokenizer(
         ) from err
 
 
+def _parameter_count(module: torch.nn.Module) -> str:
+    """``1.34M`` / ``71.1K`` / ``900``, as a model summary writes them."""
+    n = sum(p.numel() for p in module.parameters())
+    for size, unit in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if n >= size:
+            return f"{n / size:.3g}{unit}"
+    return str(n)
+
+
 class StreamingT2VModel:
     """The networks and metadata of StreamingT2V (stages 1 and 2; paper §4).
 
@@ -317,6 +326,16 @@ class StreamingT2VModel:
         unets = [u for u in (self.init_unet, self.unet) if u is not None]
         compile_modules([*unets, self.vae.vae.encoder, self.vae.vae.decoder], self.unet.device, backend)
         return self
+
+    def __repr__(self) -> str:
+        # one line a notebook can show: a module tree of every component runs to thousands of lines
+        sizes = ", ".join(f"{name} {_parameter_count(m)}" for name, m in self.modules().items())
+        c = self.config
+        return (
+            f"StreamingT2VModel({c.name!r}: {c.frame_size}×{c.frame_size} px, {self.num_frames}-frame chunks with "
+            f"{self.num_cond_frames} conditioning frames, {self.fps} fps; parameters: {sizes}; "
+            f"{self.device}, {str(self.dtype).removeprefix('torch.')})"
+        )
 
     def mismatches(self) -> list[str]:
         """What does not fit between the parts (text width, latent channels, image embedding width), each

@@ -118,6 +118,9 @@ class StreamingT2VPipeline:
             )
         self.model = model
 
+    def __repr__(self) -> str:
+        return f"StreamingT2VPipeline(model={self.model!r})"
+
     @property
     def device(self) -> torch.device:
         return self.model.device
