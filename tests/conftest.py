@@ -277,6 +277,15 @@ def one_torch_thread():
         torch.set_num_threads(threads)
 
 
+def tiny_vae():
+    """The 16×16 two-block VAE recipe of the training-loop tests (a step takes milliseconds)."""
+    from streamt2v.train.vae_recipe import VAERecipe
+
+    return VAERecipe(
+        size=16, block_out_channels=(8, 16), norm_num_groups=4, frames_per_sample=2, scaling_samples=2
+    )
+
+
 def sigterm_when(path: Path, cmd: list[str], log: Path, timeout: float = 120) -> subprocess.Popen:
     """Run ``cmd`` in its own process group (one torch thread, its output in ``log``) until ``path`` exists,
     then send SIGTERM to the whole group, as a job supervisor stops a job; return the ended process (the
