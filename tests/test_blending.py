@@ -115,6 +115,15 @@ def test_zero_overlap_is_plain_concatenation() -> None:
         assert torch.equal(blend_chunks(chunks, plan, cuts), expected)
 
 
+def test_fixed_cuts_fall_in_the_middle_of_each_blended_region() -> None:
+    """The naive modes' cut (Fig. 4a/b) is O // 2 into the blended region, the end-aligned window's too
+    (only O = 0, where every cut is 0, was checked)."""
+    plan = plan_chunks(46, 16, 6)  # windows [0,16), [10,26), [20,36), [30,46): overlaps 6
+    assert fixed_cuts(plan) == (0, 3, 3, 3)
+    plan = plan_chunks(30, 24, 8)  # windows [0,24) and [6,30): overlap 18, blended region its last 8
+    assert plan.cut_ranges == [(10, 18)] and fixed_cuts(plan) == (0, 14)
+
+
 def test_identical_predictions_are_unchanged_by_blending() -> None:
     video = torch.randn(2, 4, 50, 3, 3)
     plan = plan_chunks(50, 16, 6)
