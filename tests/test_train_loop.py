@@ -72,6 +72,20 @@ def test_edge_weights_single_out_edges_whatever_the_contrast():
     assert torch.equal(edge_weights(torch.zeros(1, 3, 4, 4), 4.0), torch.ones(1, 1, 4, 4))  # no edges
 
 
+def test_edge_weight_reaches_only_the_reconstruction_error():
+    """The edge-weighted recipe's ``rec`` is its weighted error, ``mse`` the plain one (the unweighted run's
+    ``rec``), the KL untouched. Only ``edge_weights`` itself was checked: a recipe that dropped the option
+    trained (and passed the fixed-batch test) as the plain VAE."""
+    plain, weighted = tiny_vae().build(), tiny_edge_weighted_vae().build()
+    weighted.load_state_dict(plain.state_dict())
+    batch = {"video": tiny_vae().dataset(0)[0]["video"][None]}
+    _, plain_logs = plain(batch, torch.Generator().manual_seed(1))
+    _, logs = weighted(batch, torch.Generator().manual_seed(1))
+    assert "mse" not in plain_logs
+    assert logs["mse"] == pytest.approx(plain_logs["rec"], rel=1e-6) and logs["kl"] == plain_logs["kl"]
+    assert logs["rec"] != pytest.approx(logs["mse"], rel=1e-3)
+
+
 def test_latent_noise_perturbs_only_the_decoded_latents():
     torch.manual_seed(0)
     trainer = tiny_vae().build()
