@@ -75,7 +75,11 @@ def test_convert_tiny_reference_end_to_end(case: Path, tmp_path: Path) -> None:
     report = convert_official_checkpoint(src, tmp_path / "out", cfg, strict=False, head_width=head_width)
     assert sorted(report.random_components) == ["text_encoder", "vae"]
     assert not report.unmapped and not report.missing and not report.mismatched
-    assert any("--init-unet" in n for n in report.notes)
+    # the notes advise init_unet to a Python caller, --init-unet on the command line
+    (note,) = [n for n in report.notes if "stage-1 model" in n]
+    assert "pass init_unet with" in note and "--" not in note
+    assert "pass --init-unet with" in note.spelled(flags=True)
+    assert "note: no tokenizer in the official checkpoint: pass --tokenizer (" in report.format(flags=True)
     model = StreamingT2VModel.from_pretrained(tmp_path / "out")
     ref = load_file(src)
     ours = model.unet.state_dict()
@@ -181,6 +185,6 @@ def test_a_head_width_that_is_not_positive_is_refused_before_the_checkpoint_is_r
     tmp_path: Path, width: int
 ) -> None:
     """--head-width 0 was a ZeroDivisionError; -16 wrote a folder whose image encoder had -2 heads."""
-    with pytest.raises(ValueError, match=rf"head_width must be a positive .* got {width} \(--head-width"):
+    with pytest.raises(ValueError, match=rf"^head_width must be a positive .* got {width} \(open_clip's"):
         convert_official_checkpoint(garbage_checkpoint(tmp_path), tmp_path / "out", "tiny", head_width=width)
     assert not (tmp_path / "out").exists()

@@ -54,10 +54,11 @@ def test_overwrite_never_replaces_a_folder_that_holds_an_input(tmp_path: Path) -
         convert_official_checkpoint(ckpt, folder, cfg, strict=False, head_width=head_width, overwrite=True)
     assert ckpt.is_file()
     ms = stage1_folder(tmp_path / "ms", cfg)
-    with pytest.raises(ValueError, match=r"--init-unet '.*ms' is inside the output folder"):
+    with pytest.raises(ValueError, match=r"^init_unet '.*ms' is inside the output folder") as info:
         convert_official_checkpoint(
             ckpt, ms, cfg, init_unet=ms, strict=False, head_width=head_width, overwrite=True
         )
+    assert "(overwrite=True replaces it)" in str(info.value)  # the command line's flags: test_convert_cli
     assert (ms / "unet" / "config.json").is_file()
 
 

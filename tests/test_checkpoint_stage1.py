@@ -32,28 +32,34 @@ def test_stage1_folder_problems_are_named_before_the_checkpoint_is_read(tmp_path
 
     no_unet = tmp_path / "no_unet"
     (no_unet / "text_encoder").mkdir(parents=True)
+    # the arguments as a Python caller spells them (the command line's flags: test_convert_cli)
     with pytest.raises(
-        FileNotFoundError, match=r"--init-unet '.*no_unet' has no unet/config.json \(found: text_encoder/\)"
-    ):
+        FileNotFoundError, match=r"^init_unet '.*no_unet' has no unet/config.json \(found: text_encoder/\)"
+    ) as info:
         convert(no_unet)
-    with pytest.raises(NotADirectoryError, match=r"--init-unet '.*never_read\.ckpt' is a file, not a folder"):
+    assert info.value.as_flags().spelled(flags=True).startswith("--init-unet '")
+    with pytest.raises(NotADirectoryError, match=r"^init_unet '.*never_read\.ckpt' is a file, not a folder"):
         convert(ckpt)
     other = stage1_folder(tmp_path / "other", replace(cfg, unet=replace(cfg.unet, cross_attention_dim=64)))
     with pytest.raises(
         ValueError, match=r"its UNet has cross_attention_dim 64 \(the 'official-tiny' architecture: 1024\)"
-    ):
+    ) as info:
         convert(other)
+    assert str(info.value).endswith("is it the right folder, and the right preset?")
+    assert info.value.as_flags().spelled(flags=True).endswith("and the right --preset?")
     ours = StreamingT2VModel.from_preset("tiny", with_init_unet=False).save_pretrained(tmp_path / "ours")
     with pytest.raises(ValueError, match=r"is a streamt2v model folder \(stages 1-2\), not a stage-1 model"):
         convert(ours)
     for f in (good / "unet").glob("*.safetensors"):
         f.unlink()
-    with pytest.raises(FileNotFoundError, match=r"UNet folder '.*unet' has no weights .*found: config.json"):
+    with pytest.raises(
+        FileNotFoundError, match=r"^init_unet UNet folder '.*unet' has no weights .*found: config.json"
+    ):
         convert(good)
     tok_only = tmp_path / "tok"
     (tok_only).mkdir()
     (tok_only / "config.json").write_text("{}")
-    with pytest.raises(FileNotFoundError, match=r"--tokenizer folder '.*tok' holds no tokenizer vocabulary"):
+    with pytest.raises(FileNotFoundError, match=r"^tokenizer folder '.*tok' holds no tokenizer vocabulary"):
         convert_official_checkpoint(ckpt, tmp_path / "out", cfg, tokenizer=tok_only)
     assert not (tmp_path / "out").exists()
 
@@ -73,7 +79,7 @@ def test_a_hub_id_without_network_says_no_download_is_possible_and_what_to_pass(
         )
     msg = str(info.value)
     assert "\n" not in msg
-    assert msg.startswith("--init-unet 'damo-vilab/text-to-video-ms-1.7b' is not a local folder")
+    assert msg.startswith("init_unet 'damo-vilab/text-to-video-ms-1.7b' is not a local folder")
     assert "offline mode is on (HF_HUB_OFFLINE) and it is not in the local hub cache" in msg
     assert "Nothing can be downloaded here" in msg and "pass the local folder DIR" in msg
     assert "unet/ and tokenizer/" in msg
@@ -92,7 +98,7 @@ def test_the_fp16_variant_of_the_stage1_weights_and_its_tokenizer_are_used(tmp_p
     report = convert_official_checkpoint(
         src, tmp_path / "out", cfg, init_unet=ms, strict=False, head_width=head_width
     )
-    assert not any("--init-unet" in n or "--tokenizer" in n for n in report.notes)
+    assert not any("init_unet" in n or "tokenizer" in n for n in report.notes)
     model = StreamingT2VModel.from_pretrained(tmp_path / "out")
     from safetensors.torch import load_file as load
 
@@ -143,7 +149,7 @@ def test_a_hub_stage1_id_fetches_only_what_the_conversion_needs(
     assert all(fetched(n) for n in ("unet/config.json", "unet/diffusion_pytorch_model.fp16.safetensors"))
     assert all(fetched(n) for n in ("tokenizer/vocab.json", "tokenizer/merges.txt", "model_index.json"))
     assert not any(fetched(n) for n in ("text_encoder/model.safetensors", "vae/diffusion_pytorch_model.bin"))
-    assert report.out_dir and not any("--tokenizer" in n for n in report.notes)
+    assert report.out_dir and not any("tokenizer" in n for n in report.notes)
     index = json.loads((tmp_path / "out" / "model_index.json").read_text())
     assert index["streamt2v"]["sources"]["init_unet"] == "damo-vilab/text-to-video-ms-1.7b"
 

@@ -40,11 +40,11 @@ def test_links_to_nothing_in_the_stage1_snapshot_are_named_before_the_checkpoint
     assert error(snapshot).startswith(f"{str(never_read)!r} is not a PyTorch checkpoint")
     copied = tmp_path / "copied"
     shutil.copytree(snapshot, copied, symlinks=True)  # cp -r: the relative links now point to nothing
-    assert error(copied).startswith(f"--init-unet {str(copied)!r} holds 1 link(s) to files that do not exist")
+    assert error(copied).startswith(f"init_unet {str(copied)!r} holds 1 link(s) to files that do not exist")
     for file, what in [
-        ("unet/diffusion_pytorch_model.fp16.safetensors", "--init-unet UNet folder"),
-        ("unet/config.json", "--init-unet UNet folder"),
-        ("tokenizer/tokenizer.json", "--init-unet tokenizer folder"),
+        ("unet/diffusion_pytorch_model.fp16.safetensors", "init_unet UNet folder"),
+        ("unet/config.json", "init_unet UNet folder"),
+        ("tokenizer/tokenizer.json", "init_unet tokenizer folder"),
     ]:
         link = snapshot / file
         blob = link.resolve()
@@ -56,8 +56,6 @@ def test_links_to_nothing_in_the_stage1_snapshot_are_named_before_the_checkpoint
             f"({link.name} -> {str(link.readlink())!r}): {HUB_HINT}"
         ), file
         if file.startswith("tokenizer"):
-            assert error(tokenizer=snapshot).startswith(
-                f"--tokenizer folder {str(link.parent)!r} holds 1 link"
-            )
+            assert error(tokenizer=snapshot).startswith(f"tokenizer folder {str(link.parent)!r} holds 1 link")
         blob.write_bytes(kept)
     assert not out.exists()

@@ -53,6 +53,6 @@ def test_a_missing_shard_is_named_before_the_checkpoint_is_read(tmp_path: Path, 
             garbage_checkpoint(tmp_path), tmp_path / "out", cfg, init_unet=ms, head_width=head_width
         )
     msg = str(info.value)
-    assert msg.startswith(f"--init-unet UNet weight file {str(lost)!r} named in ")
+    assert msg.startswith(f"init_unet UNet weight file {str(lost)!r} named in ")
     assert "is missing" in msg and "download the folder again" in msg
     assert not (tmp_path / "out").exists()

@@ -100,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
         )
     except CheckpointMismatchError as err:
         # the report lists the problems once; the error itself stays one line
-        print(err.report.format(limit=_LISTED_WHEN_MOSTLY_UNFIT if err.report.mostly_unfit else None))
+        limit = _LISTED_WHEN_MOSTLY_UNFIT if err.report.mostly_unfit else None
+        print(err.report.format(limit=limit, flags=True))
         raise err.one_line() from None
-    print(report.format())
+    print(report.format(flags=True))
     return 0

@@ -76,6 +76,21 @@ _LEGACY_POSITION_IDS = re.compile(r"^text_encoder\.(text_model\.)?embeddings\.po
 Shape = tuple[int, ...]
 
 
+class Note(str):
+    """A note of a :class:`ConversionReport` that advises arguments: the text names them as the Python API
+    takes them (``init_unet``); :meth:`spelled` with ``flags`` as the command line's (``--init-unet``)."""
+
+    parts: tuple[object, ...]
+
+    def __new__(cls, *parts: object) -> Note:
+        note = super().__new__(cls, "".join(map(str, parts)))
+        note.parts = parts
+        return note
+
+    def spelled(self, *, flags: bool) -> str:
+        return "".join(p.flag if flags and isinstance(p, Arg) else str(p) for p in self.parts)
+
+
 @dataclass
 class ConversionReport:
     """What a conversion did: every key that was not mapped one-to-one is listed with its shape."""
@@ -141,9 +156,9 @@ class ConversionReport:
             lines.append(f"components absent from the checkpoint: {', '.join(self.random_components)}")
         return "\n".join(lines)
 
-    def format(self, limit: int | None = None) -> str:
+    def format(self, limit: int | None = None, *, flags: bool = False) -> str:
         """A human-readable summary (printed by ``streamt2v convert``); ``limit``: problems listed of each kind
-        (None: all)."""
+        (None: all); ``flags``: the notes name the command line's flags, not the Python API's arguments."""
         lines = [f"source: {self.source}"]
         if self.out_dir:
             lines.append(f"written: {self.out_dir}")
@@ -154,7 +169,7 @@ class ConversionReport:
             )
         problems = self.problems(limit=limit)
         lines.append(problems if problems else "all checkpoint tensors mapped; no model tensor missing")
-        lines += [f"note: {n}" for n in self.notes]
+        lines += [f"note: {n.spelled(flags=flags) if isinstance(n, Note) else n}" for n in self.notes]
         return "\n".join(lines)
 
 
@@ -439,9 +454,10 @@ def convert_official_checkpoint(
     # everything that can be checked without the (minutes-long) read of a real checkpoint comes first
     dtype = resolve_dtype(dtype, None)
     if isinstance(head_width, bool) or not isinstance(head_width, int) or head_width <= 0:
-        raise ValueError(
-            f"head_width must be a positive number of channels per attention head, got {head_width!r} "
-            f"(--head-width: open_clip's per-head width, {VIT_H_HEAD_WIDTH} for ViT-H-14, 64 for ViT-L/B)"
+        raise ArgumentValueError(
+            Arg("head_width"),
+            f" must be a positive number of channels per attention head, got {head_width!r} (open_clip's "
+            f"per-head width, {VIT_H_HEAD_WIDTH} for ViT-H-14, 64 for ViT-L/B)",
         )
     if not os.fspath(out_dir):
         raise ValueError("output folder '' is an empty path; give the folder to write the model to")
@@ -450,9 +466,9 @@ def convert_official_checkpoint(
     out_dir = os.path.expanduser(out_dir)
     if os.fspath(ckpt_path):
         ckpt_path = os.path.expanduser(ckpt_path)
-    # the inputs' message first: it says more, and --overwrite, which the others advise, would not help
+    # the inputs' message first: it says more, and overwrite, which the others advise, would not help
     refuse_inputs_inside(
-        out_dir, {"checkpoint": ckpt_path, "--init-unet": init_unet, "--tokenizer": tokenizer}
+        out_dir, {"checkpoint": ckpt_path, Arg("init_unet"): init_unet, Arg("tokenizer"): tokenizer}
     )
     refuse_existing(out_dir, overwrite)
     check_writable_parent(out_dir, "output folder")
@@ -512,14 +528,21 @@ def convert_official_checkpoint(
         sources["init_unet"] = provenance(init_unet)
     else:
         report.notes.append(
-            "the stage-1 model is not in the official checkpoint: pass --init-unet with a ModelScope "
-            f"diffusers folder or hub id (e.g. {MODELSCOPE_REPO})"
+            Note(
+                "the stage-1 model is not in the official checkpoint: pass ",
+                Arg("init_unet"),
+                f" with a ModelScope diffusers folder or hub id (e.g. {MODELSCOPE_REPO})",
+            )
         )
     if tok is not None:
         sources["tokenizer"] = provenance(tokenizer)
     else:
         report.notes.append(
-            f"no tokenizer in the official checkpoint: pass --tokenizer (e.g. {MODELSCOPE_REPO}) to use prompts"
+            Note(
+                "no tokenizer in the official checkpoint: pass ",
+                Arg("tokenizer"),
+                f" (e.g. {MODELSCOPE_REPO}) to use prompts",
+            )
         )
     model = StreamingT2VModel(
         TextEncoder(tok, modules["text_encoder"], max_length=cfg.streaming.num_text_tokens),

@@ -2,20 +2,24 @@
 (ModelScope T2V: not in the official checkpoint) and the ``--tokenizer`` (not in it either), found locally or
 as a hub snapshot and checked without loading any weights, so that a wrong folder is named before the
 minutes-long read of the checkpoint (:func:`~streamt2v.io.checkpoints.convert_official_checkpoint`); an
-input inside the output folder is refused, and each input is recorded as it was given (``sources``).
+input inside the output folder is refused, and each input is recorded as it was given (``sources``). The errors
+name the inputs as the caller spells them: ``init_unet`` to Python, ``--init-unet`` on the command line.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from transformers import CLIPTokenizer
 
-from streamt2v.arguments import Arg, NamesArguments
+from streamt2v.arguments import Arg, ArgumentValueError, NamesArguments
 from streamt2v.config import ModelConfig
 from streamt2v.io.checkpoint_file import MODELSCOPE_LIBRARY_FOLDER, MODELSCOPE_LIBRARY_WEIGHTS
 from streamt2v.io.folders import folder_listing, home_path, read_json_object
@@ -44,17 +48,47 @@ STAGE1_PATTERNS = [
 ]
 
 
-def refuse_inputs_inside(out_dir: str | os.PathLike[str], inputs: Mapping[str, Any]) -> None:
-    """An input inside the output folder would be deleted when ``--overwrite`` replaces the folder."""
+# An argument's name in a message built before the caller's spelling is known (a helper's ``what``), see
+# naming_arguments; a NUL is in no path, so it is no part of a name that a message quotes.
+_NAME_MARK = re.compile(r"\x00(\w+)\x00")
+
+
+@cache
+def _naming(kind: type[Exception]) -> type[Exception]:
+    """``kind`` (FileNotFoundError, ValueError, ...) as an error naming arguments (:class:`NamesArguments`)."""
+    return type(kind.__name__, (NamesArguments, kind), {"__module__": __name__, "__doc__": kind.__doc__})
+
+
+@contextmanager
+def naming_arguments(*names: str) -> Iterator[tuple[str, ...]]:
+    """Placeholders for the arguments ``names`` in the messages of the errors raised within, by this module or
+    by the helpers it gives them to as their ``what`` (``resolve_model_path``, ``weights_variant``, ...): such an
+    error comes out as the same kind of error naming them as the caller spells them, ``init_unet`` to Python
+    and ``--init-unet`` on the command line (:class:`NamesArguments`)."""
+    try:
+        yield tuple(f"\x00{name}\x00" for name in names)
+    except (OSError, ValueError) as err:
+        pieces = _NAME_MARK.split(str(err))  # text, name, text, name, ..., text
+        if len(pieces) == 1:
+            raise
+        raise _naming(type(err))(*[Arg(p) if i % 2 else p for i, p in enumerate(pieces)]) from err.__cause__
+
+
+def refuse_inputs_inside(out_dir: str | os.PathLike[str], inputs: Mapping[str | Arg, Any]) -> None:
+    """An input inside the output folder would be deleted when ``overwrite`` replaces the folder; ``inputs``:
+    each input by its name in messages (an :class:`Arg`: spelled as the caller spells it)."""
     out = home_path(out_dir).resolve()
-    for flag, spec in inputs.items():
+    for name, spec in inputs.items():
         if spec is None or not home_path(spec).exists():
             continue
         path = home_path(spec).resolve()
         if path == out or out in path.parents:
-            raise ValueError(
-                f"{flag} {str(spec)!r} is inside the output folder {str(out_dir)!r}, which the conversion "
-                "writes as a whole (--overwrite replaces it); write the model folder somewhere else"
+            raise ArgumentValueError(
+                name,
+                f" {str(spec)!r} is inside the output folder {str(out_dir)!r}, which the conversion writes as a "
+                "whole (",
+                Arg("overwrite", True),
+                " replaces it); write the model folder somewhere else",
             )
 
 
@@ -76,62 +110,61 @@ class Stage1Source:
 
 
 def check_stage1_folder(init_unet: str | os.PathLike[str], cfg: ModelConfig) -> Stage1Source:
-    """Check an ``--init-unet`` folder or hub id without loading its weights: a diffusers
+    """Check an ``init_unet`` folder or hub id without loading its weights: a diffusers
     ``UNet3DConditionModel`` (in ``unet/`` or the folder itself) with weights, whose latent channels and text
     width fit ``cfg``. Called before the (minutes-long) read of the checkpoint."""
-    root = resolve_model_path(init_unet, "--init-unet", STAGE1_FOLDER, allow_patterns=STAGE1_PATTERNS)
-    refuse_broken_links(root, "--init-unet", lambda name: name == "model_index.json" or is_model_file(name))
-    refuse_broken_links(root / "unet", "--init-unet UNet folder")
-    if (root / "unet" / "config.json").is_file():
-        unet_dir = root / "unet"
-    elif (root / "config.json").is_file() and not (root / "model_index.json").is_file():
-        unet_dir = root
-    else:
-        what = f": it is {MODELSCOPE_LIBRARY_FOLDER}" if (root / MODELSCOPE_LIBRARY_WEIGHTS).is_file() else ""
-        raise FileNotFoundError(
-            f"--init-unet {str(init_unet)!r} has no unet/config.json (found: {folder_listing(root)}){what}; give "
-            f"{STAGE1_FOLDER}"
-        )
-    config = read_json_object(unet_dir / "config.json", "--init-unet config")
-    got = config.get("_class_name")
-    if got == "StreamingUNet":
-        raise ValueError(
-            f"--init-unet {str(init_unet)!r} is a streamt2v model folder (stages 1-2), not a stage-1 model; "
-            f"give {STAGE1_FOLDER} (the stage-1 UNet of a converted folder is its init_unet/)"
-        )
-    if got != "UNet3DConditionModel":
-        raise ValueError(
-            f"--init-unet {str(init_unet)!r} holds a {got or 'non-diffusers model'}, not a "
-            f"UNet3DConditionModel; give {STAGE1_FOLDER}"
-        )
-    u = cfg.unet
-    problems = [
-        f"{name} {config.get(name)} (the {cfg.name!r} architecture: {want})"
-        for name, want in (
-            ("in_channels", u.in_channels),
-            ("out_channels", u.out_channels),
-            ("cross_attention_dim", u.cross_attention_dim),
-        )
-        if config.get(name, want) != want
-    ]
-    if problems:
-        raise ValueError(
-            f"--init-unet {str(init_unet)!r} does not fit the {cfg.name!r} architecture (its latents and "
-            f"text embeddings): its UNet has {'; '.join(problems)}; is it the right folder, and the right --preset?"
-        )
-    variant = weights_variant(unet_dir, "--init-unet UNet folder")
-    check_weight_files(unet_dir, variant, "--init-unet UNet weight file")
+    with naming_arguments("init_unet", "preset") as (arg, preset):
+        root = resolve_model_path(init_unet, arg, STAGE1_FOLDER, allow_patterns=STAGE1_PATTERNS)
+        refuse_broken_links(root, arg, lambda name: name == "model_index.json" or is_model_file(name))
+        refuse_broken_links(root / "unet", f"{arg} UNet folder")
+        if (root / "unet" / "config.json").is_file():
+            unet_dir = root / "unet"
+        elif (root / "config.json").is_file() and not (root / "model_index.json").is_file():
+            unet_dir = root
+        else:
+            library = (root / MODELSCOPE_LIBRARY_WEIGHTS).is_file()
+            what = f": it is {MODELSCOPE_LIBRARY_FOLDER}" if library else ""
+            raise FileNotFoundError(
+                f"{arg} {str(init_unet)!r} has no unet/config.json (found: {folder_listing(root)}){what}; "
+                f"give {STAGE1_FOLDER}"
+            )
+        config = read_json_object(unet_dir / "config.json", f"{arg} config")
+        got = config.get("_class_name")
+        if got == "StreamingUNet":
+            raise ValueError(
+                f"{arg} {str(init_unet)!r} is a streamt2v model folder (stages 1-2), not a stage-1 model; "
+                f"give {STAGE1_FOLDER} (the stage-1 UNet of a converted folder is its init_unet/)"
+            )
+        if got != "UNet3DConditionModel":
+            raise ValueError(
+                f"{arg} {str(init_unet)!r} holds a {got or 'non-diffusers model'}, not a "
+                f"UNet3DConditionModel; give {STAGE1_FOLDER}"
+            )
+        u = cfg.unet
+        problems = [
+            f"{name} {config.get(name)} (the {cfg.name!r} architecture: {want})"
+            for name, want in (
+                ("in_channels", u.in_channels),
+                ("out_channels", u.out_channels),
+                ("cross_attention_dim", u.cross_attention_dim),
+            )
+            if config.get(name, want) != want
+        ]
+        if problems:
+            raise ValueError(
+                f"{arg} {str(init_unet)!r} does not fit the {cfg.name!r} architecture (its latents and text "
+                f"embeddings): its UNet has {'; '.join(problems)}; is it the right folder, and the right {preset}?"
+            )
+        variant = weights_variant(unet_dir, f"{arg} UNet folder")
+        check_weight_files(unet_dir, variant, f"{arg} UNet weight file")
     tokenizer_root = root / "tokenizer" if (root / "tokenizer").is_dir() else None
     return Stage1Source(unet_dir, variant, tokenizer_root, root)
 
 
-def _tokenizer_folder(tokenizer: str | os.PathLike[str]) -> Path:
-    """The folder of ``--tokenizer`` (its ``tokenizer/`` when it is a pipeline folder)."""
+def _tokenizer_folder(tokenizer: str | os.PathLike[str], arg: str) -> Path:
+    """The folder of ``tokenizer`` (its ``tokenizer/`` when it is a pipeline folder); ``arg``: its name."""
     root = resolve_model_path(
-        tokenizer,
-        "--tokenizer",
-        f"a CLIP tokenizer folder, or {STAGE1_FOLDER}",
-        allow_patterns=TOKENIZER_PATTERNS,
+        tokenizer, arg, f"a CLIP tokenizer folder, or {STAGE1_FOLDER}", allow_patterns=TOKENIZER_PATTERNS
     )
     return root / "tokenizer" if (root / "tokenizer").is_dir() else root  # checked as it is loaded
 
@@ -158,13 +191,15 @@ def conversion_tokenizer(
     cfg: ModelConfig,
     strict: bool,
 ) -> tuple[CLIPTokenizer | None, str | os.PathLike[str] | None]:
-    """The tokenizer of a conversion and where it came from: ``--tokenizer``, else the ``--init-unet``
+    """The tokenizer of a conversion and where it came from: ``tokenizer``, else the ``init_unet``
     folder's ``tokenizer/``, else none (refused when ``strict``: the folder could not read prompts)."""
-    if tokenizer is not None:
-        return _load_clip_tokenizer(_tokenizer_folder(tokenizer), cfg, "--tokenizer folder"), tokenizer
-    if stage1 is not None and stage1.tokenizer_root is not None:
-        what = "--init-unet tokenizer folder"
-        return _load_clip_tokenizer(stage1.tokenizer_root, cfg, what), init_unet
+    with naming_arguments("tokenizer", "init_unet") as (tok_arg, init_arg):
+        if tokenizer is not None:
+            folder = _tokenizer_folder(tokenizer, tok_arg)
+            return _load_clip_tokenizer(folder, cfg, f"{tok_arg} folder"), tokenizer
+        if stage1 is not None and stage1.tokenizer_root is not None:
+            what = f"{init_arg} tokenizer folder"
+            return _load_clip_tokenizer(stage1.tokenizer_root, cfg, what), init_unet
     if stage1 is not None and strict:
         # a folder that cannot read prompts; found only when generating, after a conversion of minutes
         raise NoTokenizerError(
