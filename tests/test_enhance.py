@@ -261,6 +261,28 @@ def test_stage3_continued_from_any_saved_step_equals_the_uninterrupted_run(
         )
 
 
+@pytest.mark.parametrize("blend", ["latents", "x0"])
+def test_randomized_blending_draws_each_cut_of_eq8(blend: str) -> None:
+    """Each chunk's model predicts a clean sample of its own value, so the output tells which chunk each frame
+    came from at the last step: always a window that holds the frame, and over seeds every cut of eq. 8,
+    {0, …, O}, in every overlap. Before, x0 blending at fixed cuts (the naive modes' O // 2) passed."""
+    sched = make_scheduler("ddim", DEFAULT_SCHEDULER_CONFIG)
+    den = Denoiser.from_scheduler(sched)
+
+    def fn(x: torch.Tensor, t: torch.Tensor, chunks: range) -> torch.Tensor:
+        k = torch.tensor([float(i) for i in chunks]).repeat_interleave(x.shape[0] // len(chunks))
+        return den.from_x0((0.5 * k - 0.75).view(-1, 1, 1, 1, 1).expand_as(x), x, t)
+
+    cfg = EnhanceConfig(mode="randomized", blend=blend, chunk_frames=6, overlap=2, num_inference_steps=2)
+    firsts = set()  # the first frame of chunks 1 and 2 (windows [0, 6), [4, 10), [8, 14))
+    for seed in range(12):
+        out = _run(fn, torch.zeros(1, 1, 14, 1, 1), cfg, seed=seed, scheduler="ddim").flatten()
+        chunk = ((out + 0.75) / 0.5).round().long().tolist()
+        assert chunk == sorted(chunk) and set(chunk) == {0, 1, 2}, chunk
+        firsts.add((chunk.index(1), chunk.index(2)))
+    assert {a for a, _ in firsts} == {4, 5, 6} and {b for _, b in firsts} == {8, 9, 10}, firsts
+
+
 def test_randomized_differs_from_shared_noise_with_a_temporal_model() -> None:
     unet = _tiny_unet()
     sched = make_scheduler("ddim", DEFAULT_SCHEDULER_CONFIG)
