@@ -179,6 +179,27 @@ def test_extend_resizes_with_warning_and_custom_anchor(model, caplog):
     assert torch.equal(chunks[-1].anchor, anchor[:, :, None])
 
 
+def test_guidance_gives_the_anchors_apm_tokens_to_the_conditional_branch_and_a_zero_images_to_the_other(
+    model,
+):
+    """§10.1: a streaming chunk's unconditional branch sees the APM tokens of an all-zero image. The tiny
+    model's APM alpha is 0 (image tokens inert), so no video showed which tokens went where: the anchor's
+    tokens in both branches passed every test."""
+    seen = []
+    hook = model.unet.register_forward_hook(
+        lambda _m, _a, kwargs, _o: seen.append(kwargs["image_tokens"].clone()), with_kwargs=True
+    )
+    try:
+        chunks = list(stream(model, "a cat", StreamConfig(num_frames=24, steps=1, init_steps=1)))
+    finally:
+        hook.remove()
+    anchor = chunks[-1].anchor[:, :, 0]
+    with torch.no_grad():
+        zero, own = (model.unet.image_tokens(model.image_encoder.encode(x)) for x in (anchor * 0, anchor))
+    assert not torch.equal(zero, own)
+    assert len(seen) == 1 and torch.equal(seen[0][:1], zero) and torch.equal(seen[0][1:], own)
+
+
 def test_init_image_is_first_frame_and_anchor(model):
     img = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(1)) * 2 - 1
     chunks = list(stream(model, "x", StreamConfig(num_frames=10, **FAST), init_image=img))
