@@ -4,10 +4,14 @@ here; the versions named below were measured by building and running the package
 
 from __future__ import annotations
 
+import ast
+import sys
+from importlib.metadata import packages_distributions
 from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 tomllib = pytest.importorskip("tomllib")  # Python 3.11
 PYPROJECT = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
@@ -52,3 +56,28 @@ TOO_OLD = [
 def test_dependency_ranges_leave_out_versions_that_fail(name, version):
     requirement = _requirement(name, PYPROJECT["project"]["dependencies"])
     assert not requirement.specifier.contains(version), f"{requirement} admits {version}"
+
+
+# Imported only where asked for, behind an ImportError that says what to install (evaluate --flow raft).
+OPTIONAL_IMPORTS = {"torchvision"}
+
+
+def test_every_third_party_import_is_a_declared_dependency():
+    # A module installed only as another dependency's dependency may go when that one changes its own.
+    declared = {canonicalize_name(Requirement(text).name) for text in PYPROJECT["project"]["dependencies"]}
+    providers = packages_distributions()
+    undeclared = {}
+    for path in sorted((Path(__file__).resolve().parents[1] / "src" / "streamt2v").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module]
+            else:
+                continue
+            for top in {name.split(".")[0] for name in names}:
+                if top in sys.stdlib_module_names or top == "streamt2v" or top in OPTIONAL_IMPORTS:
+                    continue
+                if not declared & {canonicalize_name(dist) for dist in providers.get(top, [top])}:
+                    undeclared.setdefault(top, path.name)
+    assert not undeclared, f"imported but not in pyproject's dependencies (module: a file): {undeclared}"
