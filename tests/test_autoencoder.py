@@ -69,7 +69,7 @@ def test_sampling_uses_generator() -> None:
 
 def test_bad_inputs_raise() -> None:
     ae = VideoAutoencoder(_tiny_vae())
-    with pytest.raises(ValueError, match="divisible"):
+    with pytest.raises(ValueError, match="frame size 10x16 is not divisible by the VAE scale factor 4"):
         ae.encode(torch.zeros(1, 3, 1, 10, 16))
     with pytest.raises(ValueError, match=r"\(B, 3, T, H, W\)"):
         ae.encode(torch.zeros(1, 3, 16, 16))

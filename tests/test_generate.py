@@ -145,5 +145,5 @@ def test_a_prompt_in_the_schedule_form_is_a_schedule_as_in_the_pipeline():
     assert cfg(text).schedule().entries == ((0, "a red circle"), (16, "a green square"))
     assert cfg(text).schedule().entries == as_schedule(text).entries
     assert cfg("3 red circles: bouncing").schedule().entries == ((0, "3 red circles: bouncing"),)
-    with pytest.raises(ValueError, match="16"):
+    with pytest.raises(ValueError, match=r"entry at frame 16 is past the end of the video \(16 frames"):
         check_inputs(cfg(text, n=16))  # checked like a --prompt-schedule: 16 is past the end
