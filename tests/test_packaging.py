@@ -81,3 +81,12 @@ def test_every_third_party_import_is_a_declared_dependency():
                 if not declared & {canonicalize_name(dist) for dist in providers.get(top, [top])}:
                     undeclared.setdefault(top, path.name)
     assert not undeclared, f"imported but not in pyproject's dependencies (module: a file): {undeclared}"
+
+
+def test_absent_shipped_weights_are_told_how_a_pip_user_gets_them_back(tmp_path):
+    # the only advice was `make train-microworld`: a Makefile an installed package does not have
+    from streamt2v.assets import _need
+
+    with pytest.raises(FileNotFoundError, match="reinstall streamt2v") as err:
+        _need(tmp_path, "model_index.json", "microworld model")
+    assert repr(str(tmp_path / "model_index.json")) in str(err.value)

@@ -33,7 +33,8 @@ def _need(path: Path, index_file: str, what: str) -> Path:
     if not (path / index_file).is_file():
         raise FileNotFoundError(
             f"the shipped {what} weights are absent: {str(path / index_file)!r} does not exist "
-            "(reproduce them with `make train-microworld`)"
+            "(reinstall streamt2v: its wheel and sdist hold them; in a checkout, `make train-microworld` "
+            "trains them again)"
         )
     return path
 
