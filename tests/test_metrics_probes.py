@@ -110,6 +110,20 @@ def test_colour_change_halfway_lowers_identity():
     assert res.identity == pytest.approx(0.5, abs=0.05)
 
 
+def test_motion_is_the_mean_speed_and_a_jump_inside_a_chunk_leaves_the_jump_ratio():
+    """motion is the mean displacement per frame (an object still for 12 frames, then 1.5 px a frame: 11
+    moves of 1.5 over 23), and jump_ratio divides by the median displacement inside chunks, so one jump
+    between boundaries leaves it as it was. The tests' objects moved at one speed each, so a maximum or a
+    mean in place of those passed."""
+    frames = [
+        draw(background("blue", "plain"), "circle", "red", 12 + 1.5 * max(0, i - 12), 30.0) for i in range(24)
+    ]
+    assert probe_video(np.stack(frames)).motion == pytest.approx(11 * 1.5 / 23, rel=1e-3)
+    clean = probe_video(make_video(OBJS[:1], t=24), boundaries=[8, 16]).jump_ratio
+    jumped = probe_video(make_video(OBJS[:1], t=24, teleport=(12, 14.0)), boundaries=[8, 16]).jump_ratio
+    assert jumped == pytest.approx(clean, rel=1e-3)
+
+
 def test_teleport_at_boundary_gives_large_jump_ratio():
     video = make_video(OBJS, teleport=(24, 14.0))
     res = probe_video(video, boundaries=[16, 24, 32])
