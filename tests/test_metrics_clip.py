@@ -303,6 +303,27 @@ def test_frames_resized_a_few_at_a_time_embed_as_one_batch(monkeypatch):
     assert torch.equal(scorer.embed_frames(frames), whole)
 
 
+def test_frames_are_prepared_as_clips_own_image_processor_prepares_them():
+    """Shortest side resized to the model's size (bicubic, antialiased), centre crop, CLIP's mean and std, as
+    transformers' CLIPImageProcessor (PIL: rounded to uint8, hence the tolerance). Only the scores were
+    checked, so a corner crop, a bilinear resize without antialiasing or no normalisation passed."""
+    from transformers import CLIPImageProcessor
+
+    scorer = load_clip("microworld")
+    size, mean, std = scorer.image_size, scorer.mean.flatten().tolist(), scorer.std.flatten().tolist()
+    blocks = np.random.default_rng(0).integers(0, 256, (2, 6, 10, 3)).astype(np.uint8)
+    frames = np.stack([np.kron(f, np.ones((8, 8, 1), np.uint8)) for f in blocks])  # 48×80: resized, cropped
+    processor = CLIPImageProcessor(
+        size={"shortest_edge": size},
+        crop_size={"height": size, "width": size},
+        image_mean=mean,
+        image_std=std,
+    )
+    expected = torch.from_numpy(np.stack(processor(list(frames), return_tensors="np")["pixel_values"]))
+    error = (scorer._pixel_values(frames) - expected).abs()
+    assert error.shape == (2, 3, size, size) and float(error.mean()) < 0.01 and float(error.max()) < 0.15
+
+
 def test_one_video_with_a_list_of_prompts(tiny_clip, tmp_path):
     """One video (a path, uint8 frames, a (3, T, H, W) tensor) with a list of one prompt is one video: it was
     iterated (a path by its characters: 'got 12 video(s) but 1 prompt(s)'; frames by frame)."""
