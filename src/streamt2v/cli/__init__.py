@@ -102,7 +102,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def user_path(text: str) -> str:
-    """``type=`` of every path flag: ``~`` expanded, since the shell leaves it in ``--output=~/out.mp4``."""
+    """``type=`` of every path flag: ``~`` expanded, since the shell leaves it in ``--output=~/out.mp4``. An
+    empty path is refused (``--init-video "$VIDEO"`` with the variable unset): read as no flag it was dropped
+    without a word (a video made from text alone, ``evaluate --out ''`` writing no file), read as a path it
+    named the working directory."""
+    if not text:
+        raise argparse.ArgumentTypeError("expected a path, got an empty string")
     return os.path.expanduser(text)
 
 
