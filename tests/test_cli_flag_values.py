@@ -1,5 +1,5 @@
 """Values the command line refuses while it parses, naming the flag (exit 2, nothing run): empty paths (an
-unset shell variable)."""
+unset shell variable), seeds outside the range the random generators take."""
 
 from __future__ import annotations
 
@@ -44,3 +44,16 @@ def _refused(argv: list[str], capsys) -> str:
 def test_an_empty_path_is_refused_naming_its_flag(argv, flag, capsys):
     error = _refused(argv, capsys)
     assert error.endswith(f"error: argument {flag}: expected a path, got an empty string"), error
+
+
+@pytest.mark.parametrize(
+    "command", [["generate", PROMPT], ["enhance", "in.mp4", "--prompt", PROMPT, "-o", "o.mp4"]]
+)
+def test_a_seed_past_the_generators_range_is_refused_before_any_work(command, capsys):
+    """torch's generators take seeds below 2**64: enhance (and generate's stage 3) failed after the video was
+    read, the refiner loaded and stages 1-2 done, with "error: Overflow when unpacking long long"."""
+    assert build_parser().parse_args([*command, "--seed", str(2**64 - 1)]).seed == 2**64 - 1
+    error = _refused([*command, "--seed", str(2**64)], capsys)
+    assert error.endswith(
+        f"error: argument --seed: expected an integer from 0 to {2**64 - 1}, got '{2**64}'"
+    ), error

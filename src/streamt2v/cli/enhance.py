@@ -6,7 +6,7 @@ import argparse
 import shlex
 from pathlib import Path
 
-from streamt2v.cli import integer_at_least, user_path
+from streamt2v.cli import SEED_LIMIT, integer_at_least, user_path
 from streamt2v.config import DTYPE_NAMES
 
 # The flag of each EnhanceConfig setting that has one: messages name the settings by these (by its field
@@ -101,7 +101,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--max-frames", type=integer_at_least(1), default=None, help="read at most this many frames"
     )
     p.add_argument("--fps", type=float, default=None, help="output fps (default: the input's)")
-    p.add_argument("--seed", type=integer_at_least(0), default=0, help="random seed, >= 0 (default 0)")
+    p.add_argument(
+        "--seed", type=integer_at_least(0, SEED_LIMIT), default=0, help="random seed, >= 0 (default 0)"
+    )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     p.add_argument("--dtype", default="fp32", choices=DTYPE_NAMES, help="compute dtype (default fp32)")
     p.add_argument(

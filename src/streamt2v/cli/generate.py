@@ -8,7 +8,7 @@ import re
 import shlex
 import sys
 
-from streamt2v.cli import integer_at_least, user_path
+from streamt2v.cli import SEED_LIMIT, integer_at_least, user_path
 from streamt2v.config import DTYPE_NAMES
 from streamt2v.pipeline.chunking import QUOTED
 
@@ -33,7 +33,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--frames", "-n", type=integer_at_least(1), default=80, help="number of output frames (default 80)"
     )
-    p.add_argument("--seed", type=integer_at_least(0), default=33, help="random seed (default 33)")
+    p.add_argument(
+        "--seed", type=integer_at_least(0, SEED_LIMIT), default=33, help="random seed, >= 0 (default 33)"
+    )
     p.add_argument(
         "-o",
         "--output",
