@@ -13,6 +13,7 @@ from dataclasses import replace
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from conftest import tiny_vae, two_process_launch
 from streamt2v.io.folders import _host_tag
@@ -101,6 +102,38 @@ def test_latent_noise_perturbs_only_the_decoded_latents():
     noised, noised_logs = run(0.5)
     assert noised_logs["rec"] != clean_logs["rec"]  # the decoder saw other latents
     assert noised_logs["kl"] == clean_logs["kl"]  # the posterior itself is untouched
+
+
+def test_ema_is_the_moving_average_with_its_warm_up():
+    """shadow ← d·shadow + (1 − d)·weights, d = min(decay, (1 + n) / (10 + n)) after n updates; applied() loads
+    it into the module and puts the weights back. Nothing checked the average: its weights swapped, or no
+    warm-up, passed every test."""
+    from streamt2v.train.ema import EMA
+
+    module = torch.nn.Linear(2, 1)
+    module.bias.requires_grad_(False)  # not trained: not averaged
+    ema = EMA(module, decay=0.9)
+    expected = module.weight.detach().clone()
+    for n in range(4):
+        with torch.no_grad():
+            module.weight.add_(1.0)
+        ema.update(module)
+        d = min(0.9, (1 + n) / (10 + n))
+        expected = d * expected + (1 - d) * module.weight.detach()
+    assert ema.names == ["weight"] and torch.allclose(ema.state_dict()["weight"], expected)
+    weights = module.weight.detach().clone()
+    with ema.applied(module):
+        assert torch.equal(module.weight, ema.state_dict()["weight"])
+    assert torch.equal(module.weight, weights)
+
+
+def test_final_is_exported_from_the_ema_weights(tmp_path):
+    cfg = TrainConfig(steps=2, batch_size=1, checkpoint_every=2, sample_every=0, ema_decay=0.9)
+    train(tiny_vae(), cfg, tmp_path, progress=False)
+    saved = load_checkpoint(latest_checkpoint(tmp_path / "checkpoints"))
+    final = load_file(tmp_path / "final" / "vae" / "diffusion_pytorch_model.safetensors")
+    assert all(torch.equal(final[k], saved["ema"][f"vae.{k}"]) for k in final)
+    assert not all(torch.equal(final[k], saved["model"][f"vae.{k}"]) for k in final)  # the raw weights differ
 
 
 def test_lr_schedule_warms_up_then_decays():
