@@ -1,5 +1,5 @@
-"""Values the command line refuses while it parses, naming the flag (exit 2, nothing run): empty paths (an
-unset shell variable), seeds outside the range the random generators take."""
+"""Values the command line refuses while it parses, naming the flag (exit 2, nothing run): empty paths and
+backends (an unset shell variable), seeds outside the range the random generators take."""
 
 from __future__ import annotations
 
@@ -57,3 +57,12 @@ def test_a_seed_past_the_generators_range_is_refused_before_any_work(command, ca
     assert error.endswith(
         f"error: argument --seed: expected an integer from 0 to {2**64 - 1}, got '{2**64}'"
     ), error
+
+
+def test_an_empty_compile_backend_is_refused(capsys):
+    """``--compile ''`` ran the video uncompiled without a word (the empty name read as no --compile)."""
+    error = _refused(["generate", PROMPT, "--compile", ""], capsys)
+    assert error.endswith(
+        "error: argument --compile: expected a torch.compile backend such as inductor, got an empty string"
+    ), error
+    assert build_parser().parse_args(["generate", PROMPT, "--compile"]).compile == "inductor"
