@@ -3,6 +3,8 @@ backends (an unset shell variable), seeds outside the range the random generator
 
 from __future__ import annotations
 
+import argparse
+
 import pytest
 
 from streamt2v.cli import build_parser
@@ -66,3 +68,24 @@ def test_an_empty_compile_backend_is_refused(capsys):
         "error: argument --compile: expected a torch.compile backend such as inductor, got an empty string"
     ), error
     assert build_parser().parse_args(["generate", PROMPT, "--compile"]).compile == "inductor"
+
+
+def _options(parser: argparse.ArgumentParser, command: str):
+    """(command, option) of every option taking a value, in ``parser`` and its subcommands' parsers."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _options(sub, f"{command} {name}")
+        elif action.option_strings and action.nargs != 0 and action.dest not in ("help", "version"):
+            yield command, action
+
+
+def test_every_option_with_a_default_names_it_in_its_help():
+    """A value used when the flag is left out is said in ``--help``: evaluate's --mawe-definition did not say
+    that the official code's MAWE is scored unless --mawe-definition paper is given."""
+    unsaid = [
+        f"{command} {action.option_strings[-1]} (default {action.default!r})"
+        for command, action in _options(build_parser(), "streamt2v")
+        if action.default not in (None, "", [], argparse.SUPPRESS) and "default" not in (action.help or "")
+    ]
+    assert unsaid == []

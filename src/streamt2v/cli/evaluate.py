@@ -80,7 +80,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--mawe-definition",
         default=MAWE_DEFAULTS["mawe_definition"],
         choices=["official", "paper"],
-        help="official code (W/(c·|flow|), c=9.5) or paper-v2 appendix (W/mean |flow|²)",
+        help="official code (W/(c·|flow|), c=9.5) or paper-v2 appendix (W/mean |flow|²) (default: %(default)s)",
     )
     p.add_argument(
         "--mawe-coeff",
