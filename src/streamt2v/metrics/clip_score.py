@@ -28,6 +28,7 @@ from torch import nn
 from streamt2v.io.folders import home_path
 from streamt2v.memory import resolve_device
 from streamt2v.metrics.flow import VideoLike, as_uint8_frames
+from streamt2v.models.strict_loading import from_pretrained_strict
 
 logger = logging.getLogger(__name__)
 
@@ -213,9 +214,11 @@ def load_clip(model: str | os.PathLike, device: str | torch.device | None = None
             # vocabulary: every prompt would then score the same
             return ClipScorer(
                 load_tokenizer(path / "text", what="CLIP tokenizer folder"),
-                text_model=CLIPTextModelWithProjection.from_pretrained(path / "text", dtype=torch.float32),
-                vision_model=CLIPVisionModelWithProjection.from_pretrained(
-                    path / "vision", dtype=torch.float32
+                text_model=from_pretrained_strict(
+                    CLIPTextModelWithProjection, path / "text", "CLIP text folder", dtype=torch.float32
+                ),
+                vision_model=from_pretrained_strict(
+                    CLIPVisionModelWithProjection, path / "vision", "CLIP vision folder", dtype=torch.float32
                 ),
                 mean=mean,
                 std=std,
@@ -241,7 +244,7 @@ def load_clip(model: str | os.PathLike, device: str | torch.device | None = None
             )
         return ClipScorer(
             load_tokenizer(path, what="CLIP folder"),
-            model=CLIPModel.from_pretrained(path, dtype=torch.float32),
+            model=from_pretrained_strict(CLIPModel, path, "CLIP folder", dtype=torch.float32),
             mean=mean,
             std=std,
             device=device,

@@ -64,6 +64,7 @@ from streamt2v.models.model_index import (
     model_folder,
     read_model_index,
 )
+from streamt2v.models.strict_loading import from_pretrained_strict
 from streamt2v.models.unet import StreamingUNet, build_video_unet
 
 logger = logging.getLogger(__name__)
@@ -507,15 +508,18 @@ class StreamingT2VModel:
 
         tok_entry = index.get("tokenizer")
         tokenizer = load_tokenizer(root / "tokenizer", tok_entry[-1]) if tok_entry else None
-        text = CLIPTextModel.from_pretrained(root / "text_encoder", **kw("text_encoder", "dtype")).eval()
-        vision = CLIPVisionModelWithProjection.from_pretrained(
-            root / "image_encoder", **kw("image_encoder", "dtype")
-        ).eval()
-        vae = AutoencoderKL.from_pretrained(root / "vae", **kw("vae")).eval()
-        unet = StreamingUNet.from_pretrained(root / "unet", **kw("unet")).eval()
-        init_unet = None
-        if index.get("init_unet") is not None:
-            init_unet = UNet3DConditionModel.from_pretrained(root / "init_unet", **kw("init_unet")).eval()
+
+        # from_pretrained_strict: both libraries start weights a file lacks at random, with a log line only
+        def part(cls: type, comp: str, dtype_name: str = "torch_dtype") -> Any:
+            return from_pretrained_strict(
+                cls, root / comp, f"model folder's {comp}/", **kw(comp, dtype_name)
+            ).eval()
+
+        text = part(CLIPTextModel, "text_encoder", "dtype")
+        vision = part(CLIPVisionModelWithProjection, "image_encoder", "dtype")
+        vae = part(AutoencoderKL, "vae")
+        unet = part(StreamingUNet, "unet")
+        init_unet = part(UNet3DConditionModel, "init_unet") if index.get("init_unet") is not None else None
         model = cls(
             TextEncoder(tokenizer, text),
             ImageEncoder(vision),

@@ -163,6 +163,7 @@ class Refiner:
 
         from streamt2v.models.bundle import load_tokenizer
         from streamt2v.models.encoders import TextEncoder
+        from streamt2v.models.strict_loading import from_pretrained_strict
 
         root = check_refiner_folder(path)
         device = resolve_device(device)
@@ -170,13 +171,16 @@ class Refiner:
         sched_file = root / "scheduler" / "scheduler_config.json"
         # a part may hold only the fp16 variant of its weights (as ModelScope T2V ships its UNet)
         variants = {part: weights_variant(root / part, f"refiner {part} folder") for part in WEIGHTED_PARTS}
-        unet = UNet3DConditionModel.from_pretrained(
-            root / "unet", torch_dtype=dtype, variant=variants["unet"]
-        )
-        vae = AutoencoderKL.from_pretrained(root / "vae", torch_dtype=dtype, variant=variants["vae"])
-        text_model = CLIPTextModel.from_pretrained(
-            root / "text_encoder", dtype=dtype, variant=variants["text_encoder"]
-        )
+
+        def part(cls: type, name: str, dtype_name: str = "torch_dtype") -> Any:
+            label = f"refiner {name} folder"
+            return from_pretrained_strict(
+                cls, root / name, label, **{dtype_name: dtype}, variant=variants[name]
+            )
+
+        unet = part(UNet3DConditionModel, "unet")
+        vae = part(AutoencoderKL, "vae")
+        text_model = part(CLIPTextModel, "text_encoder", "dtype")
         index_file = root / "model_index.json"
         meta = json.loads(index_file.read_text()) if index_file.is_file() else {}
         tok_entry = meta.get("tokenizer")

@@ -22,6 +22,7 @@ import torch
 from streamt2v.arguments import Arg, ArgumentValueError
 from streamt2v.io.folders import read_json_object, refuse_existing
 from streamt2v.memory import move_modules
+from streamt2v.models.strict_loading import from_pretrained_strict
 from streamt2v.train.frozen import held, inside_hint, with_article
 from streamt2v.typed_values import typed_value
 
@@ -302,8 +303,10 @@ def assemble_model(
     text, image = load_frozen_clip(str(clip_dir), image=True)
     # diffusers parts load in the target dtype (casting them afterwards warns on every model)
     video_vae = load_frozen_vae(str(vae_dir), dtype)
-    stream = StreamingUNet.from_pretrained(unet_dir, torch_dtype=dtype).eval()
-    stage1 = UNet3DConditionModel.from_pretrained(init_dir, torch_dtype=dtype).eval()
+    stream = from_pretrained_strict(StreamingUNet, unet_dir, "--unet folder", torch_dtype=dtype).eval()
+    stage1 = from_pretrained_strict(
+        UNet3DConditionModel, init_dir, "--init-unet folder", torch_dtype=dtype
+    ).eval()
     move_modules([text, image], dtype=dtype)
     for key, flag, path in (
         ("base_unet", "--init-unet", init_dir),
@@ -460,7 +463,8 @@ def assemble_refiner(
     refuse_existing(dest, overwrite, model_folder=True)  # the inputs' message first: it says more
     text, _ = load_frozen_clip(str(clip_dir))
     video_vae = load_frozen_vae(str(vae_dir), dtype)
-    net = UNet3DConditionModel.from_pretrained(unet_dir, torch_dtype=dtype).eval().requires_grad_(False)
+    net = from_pretrained_strict(UNet3DConditionModel, unet_dir, "--unet folder", torch_dtype=dtype)
+    net = net.eval().requires_grad_(False)
     move_modules([text], dtype=dtype)
     for key, flag, path in (("vae", "--vae", vae_dir), ("clip", "--clip", clip_dir)):
         _warn_if_not_recorded(path, recorded, key, flag, unet_dir)

@@ -9,6 +9,8 @@ from typing import Any
 
 import torch
 
+from streamt2v.models.strict_loading import from_pretrained_strict
+
 
 def need_dir(path: str, what: str, how: str) -> Path:
     if not path:
@@ -70,7 +72,11 @@ def load_frozen_vae(path: str, dtype: torch.dtype = torch.float32) -> Any:
     p = need_model_dir(
         path, "a trained VAE (--vae DIR)", "pass OUT/final/vae of `streamt2v train vae`", "AutoencoderKL"
     )
-    vae = AutoencoderKL.from_pretrained(p, torch_dtype=dtype).requires_grad_(False).eval()
+    vae = (
+        from_pretrained_strict(AutoencoderKL, p, "--vae folder", torch_dtype=dtype)
+        .requires_grad_(False)
+        .eval()
+    )
     return VideoAutoencoder(vae)
 
 
@@ -89,9 +95,16 @@ def load_frozen_clip(path: str, image: bool = False) -> tuple[Any, Any]:
         tokenizer = load_tokenizer(p / "tokenizer", what="--clip tokenizer folder")
         # float32 whatever the saved dtype (transformers 5 keeps it; the shipped encoders are fp16):
         # the training loop's autocast chooses the compute precision
-        text_model = CLIPTextModel.from_pretrained(p / "text_encoder", dtype=torch.float32)
+        text_model = from_pretrained_strict(
+            CLIPTextModel, p / "text_encoder", "--clip text_encoder folder", dtype=torch.float32
+        )
         vision = (
-            CLIPVisionModelWithProjection.from_pretrained(p / "image_encoder", dtype=torch.float32)
+            from_pretrained_strict(
+                CLIPVisionModelWithProjection,
+                p / "image_encoder",
+                "--clip image_encoder folder",
+                dtype=torch.float32,
+            )
             if image
             else None
         )
@@ -120,7 +133,7 @@ def _split_clip_model(path: Path, image: bool) -> tuple[Any, Any]:
     than the model's."""
     from transformers import CLIPModel, CLIPVisionModelWithProjection
 
-    clip = CLIPModel.from_pretrained(path, dtype=torch.float32)
+    clip = from_pretrained_strict(CLIPModel, path, "--clip CLIPModel folder", dtype=torch.float32)
     text = clip.text_model  # a CLIPTextModel in transformers 5
     if not image:
         return text, None

@@ -21,6 +21,7 @@ from torch.utils.data import Dataset
 from streamt2v.arguments import Arg, ArgumentValueError
 from streamt2v.config import PRESETS, StreamingConfig, get_preset
 from streamt2v.microworld.dataset import ClipSpec
+from streamt2v.models.strict_loading import from_pretrained_strict
 from streamt2v.train.frozen import load_frozen_clip, load_frozen_vae, need_model_dir
 from streamt2v.train.recipes import check_at_least
 from streamt2v.train.video_recipes import BaseRecipe, DiffusionTrainer
@@ -109,7 +110,7 @@ class StreamRecipe(BaseRecipe):
             "pass OUT/final/unet of the base run",
             "UNet3DConditionModel",
         )
-        base = UNet3DConditionModel.from_pretrained(p)
+        base = from_pretrained_strict(UNet3DConditionModel, p, "--base-unet folder")
         if base.config.cross_attention_dim != text.hidden_size:
             raise ValueError(
                 f"base UNet cross_attention_dim={base.config.cross_attention_dim} != text encoder "

@@ -18,6 +18,7 @@ from torch.utils.data import Dataset
 from streamt2v.arguments import RecipeOption
 from streamt2v.microworld.dataset import ClipSpec
 from streamt2v.models.denoiser import weighted_mse
+from streamt2v.models.strict_loading import from_pretrained_strict
 from streamt2v.train.recipes import DataOptions, check_at_least, check_frames_per_sample
 
 logger = logging.getLogger(__name__)
@@ -123,7 +124,7 @@ class VAERecipe(DataOptions):
             src = Path(self.decoder_only_from)
             if not (src / "config.json").is_file():
                 raise FileNotFoundError(f"decoder_only_from: {src} is not a saved AutoencoderKL folder")
-            vae = AutoencoderKL.from_pretrained(src)
+            vae = from_pretrained_strict(AutoencoderKL, src, "decoder_only_from folder")
             vae.encoder.requires_grad_(False)
             vae.quant_conv.requires_grad_(False)
             return VAETrainer(vae, self.kl_weight, self.edge_weight, self.latent_noise)

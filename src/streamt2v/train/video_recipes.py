@@ -24,6 +24,7 @@ from torch.utils.data import Dataset
 
 from streamt2v.config import UNetConfig, get_preset
 from streamt2v.microworld.dataset import ClipSpec
+from streamt2v.models.strict_loading import from_pretrained_strict
 from streamt2v.sampling.noise import check_correlation, frame_correlated_noise
 from streamt2v.train.frozen import (
     held,
@@ -376,7 +377,7 @@ class BaseRecipe(DataOptions):
                 f"init_unet {p} holds {held(saved)}; the {self.name} recipe continues {with_article(cls)} "
                 f"(OUT/final/unet of a {self.name} run){inside_hint(p, cls)}"
             )
-        init = type(net).from_pretrained(p)
+        init = from_pretrained_strict(type(net), p, "init_unet folder")
         want, got = net.state_dict(), init.state_dict()
         bad = sorted(k for k in want if k not in got or got[k].shape != want[k].shape)
         if bad or set(got) - set(want):

@@ -1,0 +1,68 @@
+"""A component folder whose weight file lacks some of the model's weights is refused on loading: diffusers and
+transformers start such weights at random with a log line only, and the video then ignores its prompt."""
+
+from pathlib import Path
+
+import pytest
+import safetensors.torch as st
+
+from streamt2v import StreamingT2VModel
+from streamt2v.pipeline.refiner import Refiner
+
+
+def drop_weight(folder: Path) -> str:
+    """Remove one tensor from ``folder``'s safetensors weight file (as a file saved under other key names, or
+    edited, would lack it); returns its name."""
+    (file,) = folder.glob("*.safetensors")
+    tensors = st.load_file(file)
+    name = sorted(tensors)[len(tensors) // 2]
+    del tensors[name]
+    st.save_file(tensors, file, metadata={"format": "pt"})
+    return name
+
+
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory) -> Path:
+    return StreamingT2VModel.from_preset("tiny", with_init_unet=False).save_pretrained(
+        tmp_path_factory.mktemp("m") / "model"
+    )
+
+
+@pytest.mark.parametrize(("part", "library"), [("text_encoder", "transformers"), ("vae", "diffusers")])
+def test_a_model_folder_part_missing_a_weight_is_refused_naming_it(tiny_folder, tmp_path, part, library):
+    import shutil
+
+    folder = Path(shutil.copytree(tiny_folder, tmp_path / "model"))
+    name = drop_weight(folder / part)
+    with pytest.raises(ValueError) as err:
+        StreamingT2VModel.from_pretrained(folder)
+    message = str(err.value)
+    assert message.startswith(f"model folder's {part}/ {str(folder / part)!r} has no weights for 1 of ")
+    assert f"({name}): {library} would start them at random" in message
+    assert f"(this is {library} " in message
+
+
+def test_a_refiner_part_missing_a_weight_is_refused_naming_it(tmp_path):
+    folder = Refiner.random((32, 32), seed=0).save_pretrained(tmp_path / "refiner")
+    name = drop_weight(Path(folder) / "unet")
+    with pytest.raises(
+        ValueError, match=rf"^refiner unet folder '.*' has no weights for 1 of .*\({name}\): diffusers"
+    ):
+        Refiner.from_pretrained(folder)
+
+
+def test_a_frozen_training_vae_missing_a_weight_is_refused(tmp_path):
+    from streamt2v.train.frozen import load_frozen_vae
+
+    StreamingT2VModel.from_preset("tiny", with_init_unet=False).vae.vae.save_pretrained(tmp_path / "vae")
+    name = drop_weight(tmp_path / "vae")
+    with pytest.raises(
+        ValueError, match=rf"^--vae folder '.*' has no weights for 1 of .*\({name}\): diffusers"
+    ):
+        load_frozen_vae(str(tmp_path / "vae"))
+
+
+def test_a_whole_folder_loads_its_saved_weights(tiny_folder):
+    saved = st.load_file(next((tiny_folder / "text_encoder").glob("*.safetensors")))
+    loaded = StreamingT2VModel.from_pretrained(tiny_folder).text_encoder.model.state_dict()
+    assert all(loaded[k].equal(v.to(loaded[k].dtype)) for k, v in saved.items())
