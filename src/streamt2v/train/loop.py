@@ -3,7 +3,8 @@
 The official StreamingT2V release has no training code; this loop follows the paper's appendix
 (AdamW, EMA of weights, mixed precision on GPU) with the usual diffusion-training machinery:
 gradient accumulation, gradient clipping, linear warm-up, checkpoints that carry their config,
-``resume`` with bit-exact continuation, a tqdm progress bar, a JSONL loss log and sample hooks.
+``resume`` with bit-exact continuation, a tqdm progress bar (log lines in a batch job's log,
+:mod:`streamt2v.train.progress`), a JSONL loss log and sample hooks.
 
 Determinism: sample ``i`` of a dataset is a pure function of ``(seed, i)`` and step ``s`` of a run
 consumes the global sample indices ``((s * accum + m) * world + rank) * batch + j``; every random draw
@@ -45,6 +46,7 @@ from streamt2v.train.checkpoint import (
 )
 from streamt2v.train.data_workers import ignore_stop_signals, next_batch, stop_workers
 from streamt2v.train.ema import EMA
+from streamt2v.train.progress import StepProgress
 from streamt2v.train.run_folder import (
     check_out_dir,
     check_resumed_config,
@@ -481,10 +483,8 @@ class _Run:
     def take_steps(self, loader: DataLoader, start: int, progress: bool) -> TrainResult:
         """Steps ``start`` to ``cfg.steps`` with their log rows, checkpoints and samples; Ctrl-C (or SIGTERM)
         is :class:`TrainInterrupted`."""
-        from tqdm.auto import tqdm
-
         cfg, main, result = self.cfg, self.main, self.result
-        bar = tqdm(total=cfg.steps, initial=start, disable=not (progress and main), desc=self.recipe.name)
+        bar = StepProgress(self.recipe.name, cfg.steps, start, bar=progress and main, lines=main)
         batches = None
         try:
             batches = iter(loader)  # starts the workers: inside the try, whose finally ends them
@@ -509,8 +509,7 @@ class _Run:
                     result.losses.append(loss_value)
                     done = step + 1
                     result.step = done
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{loss_value:.4f}")
+                    bar.update(done, loss_value)
                     if main and (done % cfg.log_every == 0 or done == cfg.steps):
                         entry = {
                             "step": done,

@@ -1,0 +1,46 @@
+"""A training run without its bar (``--no-progress``, stderr a log file: a batch job) says how far it got in
+log lines: the first step, then one a minute, and the last; with the bar, none."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import pytest
+
+from conftest import tiny_vae
+from streamt2v.train import progress
+from streamt2v.train.loop import TrainConfig, train
+
+LINE = re.compile(r"^vae: step (\d+)/4, loss (\d\.\d{4}), [\d.e+-]+ s/step(, \d+ s left)?$")
+
+
+def progress_lines(caplog) -> list[re.Match]:
+    records = [r for r in caplog.records if r.name == "streamt2v.train.progress"]
+    return [LINE.match(r.getMessage()) for r in records]
+
+
+def run(tmp_path, caplog, bar: bool):
+    cfg = TrainConfig(steps=4, batch_size=2, ema_decay=None, checkpoint_every=100)
+    with caplog.at_level(logging.INFO, logger="streamt2v.train.progress"):
+        return train(tiny_vae(), cfg, tmp_path, progress=bar, export=False)
+
+
+def test_without_the_bar_the_first_and_last_steps_are_logged_with_loss_and_time(tmp_path, caplog):
+    result = run(tmp_path, caplog, bar=False)
+    lines = progress_lines(caplog)
+    assert all(lines), [r.getMessage() for r in caplog.records]
+    assert [int(m[1]) for m in lines] == [1, 4]  # a step takes milliseconds: no minute passes between
+    assert [float(m[2]) for m in lines] == pytest.approx([result.losses[0], result.losses[3]], abs=1e-4)
+    assert lines[0][3] and not lines[1][3]  # the time left, until the last step
+
+
+def test_a_line_comes_each_time_the_interval_has_passed(tmp_path, caplog, monkeypatch):
+    monkeypatch.setattr(progress, "LINE_SECONDS", 0.0)
+    run(tmp_path, caplog, bar=False)
+    assert [int(m[1]) for m in progress_lines(caplog)] == [1, 2, 3, 4]
+
+
+def test_with_the_bar_no_lines(tmp_path, caplog):
+    run(tmp_path, caplog, bar=True)
+    assert progress_lines(caplog) == []
