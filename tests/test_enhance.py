@@ -393,9 +393,11 @@ def test_enhance_video_refuses_bad_inputs_before_encoding(refiner: Refiner) -> N
         ({"video": one_nan}, ValueError, r"video has 1 NaN or infinite value\(s\) of 3072"),
         ({"prompt": None}, TypeError, "prompt must be a string or a PromptSchedule, got NoneType"),
         ({"prompt": "0: a; 16: b"}, ValueError, "entry at frame 16 is past the end of the video"),
-        ({"seed": -1}, ValueError, "seed must be an integer >= 0, got -1"),
-        ({"seed": 1.7}, ValueError, "seed must be an integer >= 0, got 1.7"),
-        ({"seed": True}, ValueError, "seed must be an integer >= 0, got True"),
+        ({"seed": -1}, ValueError, r"seed must be an integer in \[0, 2\*\*64\), got -1"),
+        ({"seed": 1.7}, ValueError, r"seed must be an integer in \[0, 2\*\*64\), got 1.7"),
+        ({"seed": True}, ValueError, r"seed must be an integer in \[0, 2\*\*64\), got True"),
+        # torch's generators take no larger seed: it failed with "Overflow when unpacking long long"
+        ({"seed": 2**64}, ValueError, r"seed must be an integer in \[0, 2\*\*64\), got 18446744073709551616"),
         ({"seed": 3, "generator": torch.Generator()}, ValueError, "give either seed or generator, not both"),
         # was an AttributeError once the work had begun
         (

@@ -32,6 +32,8 @@ def model():
         (dict(chunk_frames=16.0), "chunk_frames must be an integer, got 16.0"),
         (dict(guidance="7"), "guidance must be a finite number, got '7'"),
         (dict(seed=True), "seed must be an integer, got True"),
+        # stage 3 seeds a torch generator with it, which takes no larger seed
+        (dict(seed=2**64), r"seed must be an integer in \[0, 2\*\*64\), got 18446744073709551616"),
         (dict(negative_prompt=None), "negative_prompt must be a string, got None"),
         (dict(num_frames=10**8), "num_frames must be at most 1,000,000 .*got 100,000,000"),
     ],

@@ -111,11 +111,6 @@ def user_path(text: str) -> str:
     return os.path.expanduser(text)
 
 
-# generate's and enhance's --seed is below it: torch's generators take 64-bit seeds (stage 3 seeds one with
-# --seed as it is; a larger one failed there, after stages 1-2, or after enhance loaded its refiner).
-SEED_LIMIT = 2**64
-
-
 def integer_at_least(minimum: int, below: int | None = None):
     """``type=`` of an integer flag with a lower bound (and ``below``, an upper one it must stay under):
     argparse then names the flag in the error (``argument --steps: expected an integer >= 1, got '0'``),

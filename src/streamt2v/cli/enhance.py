@@ -6,8 +6,9 @@ import argparse
 import shlex
 from pathlib import Path
 
-from streamt2v.cli import SEED_LIMIT, integer_at_least, user_path
+from streamt2v.cli import integer_at_least, user_path
 from streamt2v.config import DTYPE_NAMES
+from streamt2v.pipeline.chunking import SEED_LIMIT
 
 # The flag of each EnhanceConfig setting that has one: messages name the settings by these (by its field
 # names, as Python and ``generate --enhance`` give them, they would be another command's: --enhance-steps).

@@ -8,9 +8,9 @@ import re
 import shlex
 import sys
 
-from streamt2v.cli import SEED_LIMIT, integer_at_least, user_path
+from streamt2v.cli import integer_at_least, user_path
 from streamt2v.config import DTYPE_NAMES
-from streamt2v.pipeline.chunking import QUOTED
+from streamt2v.pipeline.chunking import QUOTED, SEED_LIMIT
 
 # Flags --resume does not ignore (the rest come from the run's config.json).
 _RESUME_FLAGS = {"resume", "no_progress", "overwrite", "func", "parser", "command", "verbose", "argv"}
