@@ -31,6 +31,7 @@ from _common import (
     started,
     write_results,
 )
+from streamt2v.cli import compile_backend_name
 
 # The prompt of every committed result (all of them used this one): kept for --model runs so that new
 # figures measure the same videos. A preset's random text encoder reads only max_length tokens (16 for
@@ -73,7 +74,12 @@ def main() -> None:
     )
     ap.add_argument("--threads", type=positive, help="torch threads (default: torch's)")
     ap.add_argument(
-        "--compile", nargs="?", const="inductor", metavar="BACKEND", help="torch.compile backend (inductor)"
+        "--compile",
+        nargs="?",
+        const="inductor",
+        type=compile_backend_name,
+        metavar="BACKEND",
+        help="torch.compile backend (inductor)",
     )
     ap.add_argument(
         "--out",

@@ -41,6 +41,7 @@ from _common import (
     started,
     write_results,
 )
+from streamt2v.cli import compile_backend_name
 
 UNET_RECIPES = ("base", "stream", "refiner")
 
@@ -179,7 +180,12 @@ def main() -> None:
         help="data-loading worker processes (default 0: main process)",
     )
     ap.add_argument(
-        "--compile", nargs="?", const="inductor", metavar="BACKEND", help="torch.compile backend (inductor)"
+        "--compile",
+        nargs="?",
+        const="inductor",
+        type=compile_backend_name,
+        metavar="BACKEND",
+        help="torch.compile backend (inductor)",
     )
     ap.add_argument(
         "--preset",

@@ -61,13 +61,14 @@ def test_a_seed_past_the_generators_range_is_refused_before_any_work(command, ca
     ), error
 
 
-def test_an_empty_compile_backend_is_refused(capsys):
-    """``--compile ''`` ran the video uncompiled without a word (the empty name read as no --compile)."""
-    error = _refused(["generate", PROMPT, "--compile", ""], capsys)
+@pytest.mark.parametrize("command", [["generate", PROMPT], ["train", "vae", "--out", "o"]])
+def test_an_empty_compile_backend_is_refused(capsys, command):
+    """``--compile ''`` ran uncompiled without a word (the empty name read as no --compile)."""
+    error = _refused([*command, "--compile", ""], capsys)
     assert error.endswith(
         "error: argument --compile: expected a torch.compile backend such as inductor, got an empty string"
     ), error
-    assert build_parser().parse_args(["generate", PROMPT, "--compile"]).compile == "inductor"
+    assert build_parser().parse_args([*command, "--compile"]).compile == "inductor"
 
 
 def _options(parser: argparse.ArgumentParser, command: str):

@@ -111,6 +111,16 @@ def user_path(text: str) -> str:
     return os.path.expanduser(text)
 
 
+def compile_backend_name(text: str) -> str:
+    """``type=`` of an optional-valued ``--compile BACKEND``: an empty backend (``--compile "$BACKEND"`` with
+    the variable unset) is refused; the run took it for no --compile and ran uncompiled without a word."""
+    if not text:
+        raise argparse.ArgumentTypeError(
+            "expected a torch.compile backend such as inductor, got an empty string"
+        )
+    return text
+
+
 def integer_at_least(minimum: int, below: int | None = None):
     """``type=`` of an integer flag with a lower bound (and ``below``, an upper one it must stay under):
     argparse then names the flag in the error (``argument --steps: expected an integer >= 1, got '0'``),

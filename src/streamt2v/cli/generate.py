@@ -8,7 +8,7 @@ import re
 import shlex
 import sys
 
-from streamt2v.cli import integer_at_least, user_path
+from streamt2v.cli import compile_backend_name, integer_at_least, user_path
 from streamt2v.config import DTYPE_NAMES
 from streamt2v.pipeline.chunking import QUOTED, SEED_LIMIT
 
@@ -200,7 +200,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--compile",
         nargs="?",
         const="inductor",
-        type=_backend_name,
+        type=compile_backend_name,
         metavar="BACKEND",
         help="torch.compile the UNets and VAE (backend default inductor; on the CPU it needs a C++ "
         "compiler): a one-off compile in the first steps, then faster steps (docs/generate.md); with --resume "
@@ -219,16 +219,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="no progress bars (the default when stderr is not a terminal)",
     )
     p.set_defaults(func=run, parser=p)  # the parser: its defaults tell which flags --resume ignores
-
-
-def _backend_name(text: str) -> str:
-    """``type=`` of ``--compile``: an empty backend (``--compile "$BACKEND"`` unset) is refused; the run took
-    it for no --compile and ran uncompiled without a word."""
-    if not text:
-        raise argparse.ArgumentTypeError(
-            "expected a torch.compile backend such as inductor, got an empty string"
-        )
-    return text
 
 
 def _sampling_flags_unused(cfg, given: list[str]) -> str | None:

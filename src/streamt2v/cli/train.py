@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from streamt2v.cli import integer_at_least, say, user_path
+from streamt2v.cli import compile_backend_name, integer_at_least, say, user_path
 from streamt2v.cli.interrupts import InterruptSaidElsewhere
 
 # The recipe options that have a flag (FLAG, its type, its help): the flag's dest is the recipe field, passed
@@ -58,7 +58,7 @@ def compile_backend(text: str) -> str:
             f"{text!r} is a recipe, not a torch.compile backend: give the recipe before --compile, "
             "or name the backend (--compile inductor)"
         )
-    return text
+    return compile_backend_name(text)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
