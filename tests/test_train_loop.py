@@ -200,7 +200,9 @@ def test_nothing_in_out_dir_is_overwritten_without_resume(tmp_path, caplog):
     shutil.rmtree(tmp_path / "run" / "checkpoints")
     weights = tmp_path / "run" / "final" / "vae" / "diffusion_pytorch_model.safetensors"
     before, log = weights.read_bytes(), (tmp_path / "run" / "loss.jsonl").read_text()
-    with pytest.raises(FileExistsError, match="is not empty"):
+    with pytest.raises(
+        FileExistsError, match=r"is not empty; pass resume=True to continue the run there, or another out$"
+    ):
         train(recipe, cfg, tmp_path / "run", progress=False)
     assert weights.read_bytes() == before and (tmp_path / "run" / "loss.jsonl").read_text() == log
 
@@ -228,8 +230,14 @@ def test_a_run_that_failed_before_its_first_checkpoint_says_what_can_be_done(tmp
     with pytest.raises(RuntimeError, match="loss is nan at step 2"):
         train(recipe, bad, tmp_path / "run", progress=False)
     assert (tmp_path / "run" / "config.json").is_file()
-    with pytest.raises(FileExistsError, match=r"holds a run stopped before its first checkpoint: .*--resume"):
+    with pytest.raises(
+        FileExistsError, match=r"holds a run stopped before its first checkpoint: pass resume=True "
+    ) as err:
         train(recipe, replace(bad, lr=1e-3), tmp_path / "run", progress=False)
+    # the command line's words: it shows the error after as_flags()
+    assert str(err.value.as_flags()).endswith(" or give another --out") and "pass --resume to start" in str(
+        err.value
+    )
 
 
 def test_a_log_line_that_is_not_ours_is_named(tmp_path):

@@ -15,7 +15,12 @@ from typing import IO, TYPE_CHECKING, Any
 
 from streamt2v.arguments import Arg, ArgumentValueError
 from streamt2v.io import locks
-from streamt2v.io.folders import atomic_folder_leftovers, atomic_write_file, remove_leftovers
+from streamt2v.io.folders import (
+    ExistingOutputError,
+    atomic_folder_leftovers,
+    atomic_write_file,
+    remove_leftovers,
+)
 from streamt2v.train.checkpoint import remove_stale_temporaries
 
 if TYPE_CHECKING:
@@ -360,20 +365,25 @@ def check_out_dir(out: Path, recipe: Recipe, resume: bool) -> None:
             logger.warning("%s does not exist: nothing to resume, starting a new run there", out)
         return
     if not out.is_dir():
-        raise FileExistsError(f"--out {out} is a file, not a run folder")
+        raise ExistingOutputError(Arg("out"), f" {out} is a file, not a run folder")
     if _only_stale_temporaries(out):
         if resume:  # made by lock_run_folder, or left by a run killed before it wrote its config
             logger.warning("%s holds no run yet: nothing to resume, starting a new run there", out)
         return
     if not resume:
         if _run_without_checkpoint(out):
-            raise FileExistsError(
-                f"{out} holds a run stopped before its first checkpoint: pass resume=True (--resume) to start "
-                "it again with the same settings, delete the folder to start with other settings, or give "
-                "another --out"
+            raise ExistingOutputError(
+                f"{out} holds a run stopped before its first checkpoint: pass ",
+                Arg("resume", True),
+                " to start it again with the same settings, delete the folder to start with other settings, "
+                "or give another ",
+                Arg("out"),
             )
-        raise FileExistsError(
-            f"{out} is not empty; pass resume=True (--resume) to continue the run there, or another --out"
+        raise ExistingOutputError(
+            f"{out} is not empty; pass ",
+            Arg("resume", True),
+            " to continue the run there, or another ",
+            Arg("out"),
         )
     config = out / "config.json"
     try:
