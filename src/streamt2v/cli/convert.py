@@ -26,7 +26,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "checkpoint",
         type=user_path,
         help="streaming_t2v.ckpt (weights under state_dict, model or module, with or without a wrapper's "
-        "model./module. prefix) or a .safetensors state dict",
+        "model./module. prefix), a .safetensors state dict, or one saved in shards (its *.index.json, "
+        "or the folder holding it and the shards)",
     )
     p.add_argument("out_dir", type=user_path, help="output model folder (written atomically)")
     p.add_argument(

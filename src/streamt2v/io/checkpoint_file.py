@@ -303,6 +303,13 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tenso
     if not os.fspath(path):
         raise ValueError("checkpoint '' is an empty path; give the checkpoint file (streaming_t2v.ckpt)")
     path = home_path(path)  # as the other inputs of a conversion are read
+    if (index := shard_index(path)) is not None:
+        return _load_shards(index)
+    return _load_file(path)
+
+
+def _load_file(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, list[str]]]:
+    """:func:`load_checkpoint` of one file (a whole checkpoint, or one shard of it)."""
     if path.is_dir():
         raise IsADirectoryError(
             f"checkpoint {str(path)!r} is a folder{_folder_hint(path)}; give the checkpoint file "
@@ -366,6 +373,70 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tenso
     if weights is not obj:
         not_loaded = {str(k): n for k, v in obj.items() if (n := _not_loaded_names(v))}
     return dict(weights), not_loaded
+
+
+# A checkpoint saved in shards (transformers' and diffusers' save_pretrained, huggingface_hub's
+# split_torch_state_dict_into_shards): model-00001-of-00003.safetensors ... and model.safetensors.index.json,
+# whose "weight_map" names each tensor's shard.
+_SHARD_NAME = re.compile(r"-\d{5}-of-\d{5}\.[^.]+$")
+_INDEX_SUFFIX = ".index.json"
+
+
+def shard_index(path: Path) -> Path | None:
+    """The shard index ``path`` stands for: the index itself, a folder holding exactly one, or a shard
+    beside its index; None for anything else (read as one file, or refused naming what it is)."""
+    if path.is_file() and path.name.endswith(_INDEX_SUFFIX):
+        return path
+    if path.is_dir():
+        indexes = sorted(path.glob(f"*{_INDEX_SUFFIX}"))
+        return indexes[0] if len(indexes) == 1 else None
+    if path.is_file() and _SHARD_NAME.search(path.name):
+        indexes = [i for i in path.parent.glob(f"*{_INDEX_SUFFIX}") if path.name in _weight_map(i).values()]
+        if len(indexes) == 1:
+            return indexes[0]
+        raise ValueError(
+            f"checkpoint {str(path)!r} is one shard of a checkpoint saved in several; its index "
+            f"(*{_INDEX_SUFFIX}) is not beside it: give the index, or the folder holding it and every shard"
+        )
+    return None
+
+
+def _weight_map(index: Path) -> dict[str, Any]:
+    """An index's ``weight_map`` (tensor name → shard file); empty when it has none or cannot be read."""
+    try:
+        weight_map = json.loads(index.read_text()).get("weight_map")
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return weight_map if isinstance(weight_map, dict) else {}
+
+
+def _load_shards(index: Path) -> tuple[dict[str, torch.Tensor], dict[str, list[str]]]:
+    """Every shard an index names, each read as :func:`load_checkpoint` reads a whole file, checked to hold the
+    tensors the index gives it."""
+    weight_map = _weight_map(index)
+    shards = sorted(set(weight_map.values()))
+    if not shards or not all(isinstance(name, str) for name in shards):
+        raise ValueError(
+            f"{str(index)!r} is no shard index: a JSON object whose weight_map names each tensor's shard file"
+        )
+    missing = [name for name in shards if not (index.parent / name).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"shard index {str(index)!r} names {len(shards)} shards, of which {len(missing)} are not beside it "
+            f"({_first_names(missing, 3)}; an interrupted download?): fetch the missing shards"
+        )
+    weights: dict[str, torch.Tensor] = {}
+    not_loaded: dict[str, list[str]] = {}
+    for name in shards:
+        shard, shard_not_loaded = _load_file(index.parent / name)
+        weights.update(shard)
+        not_loaded.update(shard_not_loaded)
+    if absent := [k for k, shard in weight_map.items() if k not in weights]:
+        raise ValueError(
+            f"shard index {str(index)!r} names {len(absent)} tensor(s) its shards lack "
+            f"({_first_names(sorted(absent), 3)}): is a shard of another download? fetch the shards again"
+        )
+    return weights, not_loaded
 
 
 def _no_state_dict(name: str, obj: Any) -> ValueError:

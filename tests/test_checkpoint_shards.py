@@ -1,0 +1,81 @@
+"""An official checkpoint saved in shards (``model-00001-of-00002.safetensors`` ... and
+``model.safetensors.index.json``) is read whole from its index, its folder or one of its shards; a missing
+shard, or a shard without its index, is named."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from conftest import first_reference_case, reference_config
+from streamt2v.io.checkpoint_file import load_checkpoint
+from streamt2v.io.checkpoints import convert_official_checkpoint
+from streamt2v.models.bundle import StreamingT2VModel
+
+
+def whole() -> Path:
+    return first_reference_case() / "tiny_state_dict.safetensors"
+
+
+def shard(folder: Path, parts: int = 3) -> list[Path]:
+    """``whole()`` saved in ``parts`` shards with their index in ``folder``; the shard files."""
+    tensors = load_file(whole())
+    names = sorted(tensors)
+    folder.mkdir()
+    files, weight_map = [], {}
+    for k in range(parts):
+        file = folder / f"model-{k + 1:05d}-of-{parts:05d}.safetensors"
+        part = {n: tensors[n] for n in names[k::parts]}
+        save_file(part, file)
+        weight_map.update(dict.fromkeys(part, file.name))
+        files.append(file)
+    index = {"metadata": {"total_size": 0}, "weight_map": weight_map}
+    (folder / "model.safetensors.index.json").write_text(json.dumps(index))
+    return files
+
+
+def test_a_sharded_checkpoint_is_read_whole_from_its_index_folder_or_a_shard(tmp_path):
+    files = shard(tmp_path / "ckpt")
+    want = load_file(whole())
+    for given in (tmp_path / "ckpt", tmp_path / "ckpt" / "model.safetensors.index.json", files[1]):
+        weights, not_loaded = load_checkpoint(given)
+        assert sorted(weights) == sorted(want) and not not_loaded
+        assert all(torch.equal(weights[k], t) for k, t in want.items())
+
+
+def test_a_missing_shard_or_index_is_named(tmp_path):
+    files = shard(tmp_path / "ckpt")
+    files[2].unlink()
+    with pytest.raises(
+        FileNotFoundError, match=r"names 3 shards, of which 1 are not beside it \(model-00003-of"
+    ):
+        load_checkpoint(tmp_path / "ckpt")
+    (tmp_path / "ckpt" / "model.safetensors.index.json").unlink()
+    with pytest.raises(
+        ValueError, match=r"is one shard of a checkpoint saved in several; its index .* not beside"
+    ):
+        load_checkpoint(files[0])
+
+
+def test_a_shard_lacking_a_tensor_its_index_names_is_refused(tmp_path):
+    files = shard(tmp_path / "ckpt")
+    part = load_file(files[0])
+    lost = sorted(part)[0]
+    del part[lost]
+    save_file(part, files[0])
+    with pytest.raises(ValueError, match=rf"names 1 tensor\(s\) its shards lack \({lost}\)"):
+        load_checkpoint(tmp_path / "ckpt")
+
+
+def test_a_sharded_checkpoint_converts_as_the_whole_file_does(tmp_path):
+    cfg, head_width = reference_config(first_reference_case())
+    shard(tmp_path / "ckpt")
+    for name, given in (("whole", whole()), ("sharded", tmp_path / "ckpt")):
+        convert_official_checkpoint(given, tmp_path / name, cfg, strict=False, head_width=head_width)
+    a = StreamingT2VModel.from_pretrained(tmp_path / "whole").unet.state_dict()
+    b = StreamingT2VModel.from_pretrained(tmp_path / "sharded").unet.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
