@@ -90,3 +90,15 @@ def test_absent_shipped_weights_are_told_how_a_pip_user_gets_them_back(tmp_path)
     with pytest.raises(FileNotFoundError, match="reinstall streamt2v") as err:
         _need(tmp_path, "model_index.json", "microworld model")
     assert repr(str(tmp_path / "model_index.json")) in str(err.value)
+
+
+def test_the_version_is_written_once():
+    # pyproject's own version and __version__ could drift apart; the build reads the one in the package
+    assert "version" not in PYPROJECT["project"] and "version" in PYPROJECT["project"]["dynamic"]
+    assert PYPROJECT["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "streamt2v.__version__"}
+
+
+def test_the_licence_the_metadata_declares_ships_with_it():
+    root = Path(__file__).resolve().parents[1]
+    assert PYPROJECT["project"]["license"] == "MIT" and PYPROJECT["project"]["license-files"] == ["LICENSE"]
+    assert (root / "LICENSE").read_text().startswith("MIT License\n")
