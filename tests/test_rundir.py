@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -484,3 +485,16 @@ def test_chunk_files_get_the_usual_permissions(tmp_path):
         if p.is_file()
     }
     assert modes["chunk_000000.safetensors"] == 0o644 and modes["manifest.json"] == 0o644, modes
+
+
+@pytest.mark.skipif(
+    not Path("/proc/self").is_dir(), reason="a folder no file can be created in: Linux's /proc"
+)
+def test_a_run_directory_where_no_file_can_be_created_says_to_choose_another():
+    # the default is runs/ in the working folder: a job started where it may not write was told only that
+    with pytest.raises(
+        PermissionError,
+        match=r"^cannot write run directory '/proc/streamt2v-run': cannot create files in folder '/proc' "
+        r"\(.*\); choose another --run-dir$",
+    ):
+        RunDir.check_new("/proc/streamt2v-run")

@@ -302,7 +302,10 @@ class RunDir:
             )
         RunDir._check_holds_no_run(path)
         RunDir._check_holds_nothing_else(path)
-        check_writable_parent(path, "run directory")
+        try:
+            check_writable_parent(path, "run directory")
+        except PermissionError as err:  # the default, runs/ in the working folder, where one may not write
+            raise PermissionError(f"{err}; choose another --run-dir") from None
         return path
 
     @staticmethod
