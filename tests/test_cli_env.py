@@ -180,6 +180,27 @@ def _evaluated_video(tmp_path: Path) -> Path:
     )
 
 
+def test_a_stdout_that_cannot_encode_the_table_gets_it_escaped_and_the_results_file_first(
+    tmp_path, monkeypatch
+):
+    """A non-UTF-8 stdout (LANG=C, a Windows code page) failed on the table's "SCuts↓" once the videos were
+    scored; the program's stdout escapes what it cannot encode, as stderr does."""
+    import io
+
+    from streamt2v.cli import _run
+
+    video = _evaluated_video(tmp_path)
+    raw = io.BytesIO()
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(raw, encoding="ascii"))
+    out = tmp_path / "r.json"
+    argv = ["evaluate", str(video), "--metrics", "scuts", "--out", str(out), "--no-progress"]
+    assert _run(argv, as_program=True) == 0
+    sys.stdout.flush()
+    text = raw.getvalue().decode("ascii")
+    assert "SCuts\\u2193" in text and text.rstrip().endswith(f"wrote {out}")
+    assert json.loads(out.read_text())
+
+
 def test_no_bars_when_stderr_is_not_a_terminal_and_no_progress_silences_library_bars(tmp_path, capsys):
     video = _evaluated_video(tmp_path)
     (tmp_path / "prompts.txt").write_text("a red circle bouncing on a blue background\n")
@@ -239,25 +260,30 @@ def test_version(capsys):
 
 
 @pytest.mark.parametrize(
-    "argv, flag, minimum",
+    "argv, flag, bound",
     [
-        (["generate", "x", "--frames", "0"], "--frames/-n", 1),
-        (["generate", "x", "--steps", "2.5"], "--steps", 1),
-        (["generate", "x", "--enhance", "--enhance-steps", "0"], "--enhance-steps", 1),
-        (["generate", "x", "--enhance", "--enhance-overlap", "-1"], "--enhance-overlap", 0),
-        (["enhance", "in.mp4", "--prompt", "x", "-o", "o.mp4", "--steps", "0"], "--steps", 1),
-        (["enhance", "in.mp4", "--prompt", "x", "-o", "o.mp4", "--seed", "-2"], "--seed", 0),
-        (["train", "vae", "--out", "run", "--steps", "0"], "--steps", 1),
-        (["train", "vae", "--out", "run", "--batch-size", "-1"], "--batch-size", 1),
-        (["train", "vae", "--out", "run", "--grad-accum", "0"], "--grad-accum", 1),
-        (["train", "vae", "--out", "run", "--checkpoint-every", "0"], "--checkpoint-every", 1),
-        (["train", "vae", "--out", "run", "--warmup-steps", "-1"], "--warmup-steps", 0),
-        (["train", "vae", "--out", "run", "--sample-every", "-1"], "--sample-every", 0),
-        (["train", "vae", "--out", "run", "--num-workers", "-1"], "--num-workers", 0),
+        (["generate", "x", "--frames", "0"], "--frames/-n", ">= 1"),
+        (["generate", "x", "--steps", "2.5"], "--steps", ">= 1"),
+        (["generate", "x", "--enhance", "--enhance-steps", "0"], "--enhance-steps", ">= 1"),
+        (["generate", "x", "--enhance", "--enhance-overlap", "-1"], "--enhance-overlap", ">= 0"),
+        (["enhance", "in.mp4", "--prompt", "x", "-o", "o.mp4", "--steps", "0"], "--steps", ">= 1"),
+        # torch's generators take 64-bit seeds
+        (
+            ["enhance", "in.mp4", "--prompt", "x", "-o", "o.mp4", "--seed", "-2"],
+            "--seed",
+            f"from 0 to {2**64 - 1}",
+        ),
+        (["train", "vae", "--out", "run", "--steps", "0"], "--steps", ">= 1"),
+        (["train", "vae", "--out", "run", "--batch-size", "-1"], "--batch-size", ">= 1"),
+        (["train", "vae", "--out", "run", "--grad-accum", "0"], "--grad-accum", ">= 1"),
+        (["train", "vae", "--out", "run", "--checkpoint-every", "0"], "--checkpoint-every", ">= 1"),
+        (["train", "vae", "--out", "run", "--warmup-steps", "-1"], "--warmup-steps", ">= 0"),
+        (["train", "vae", "--out", "run", "--sample-every", "-1"], "--sample-every", ">= 0"),
+        (["train", "vae", "--out", "run", "--num-workers", "-1"], "--num-workers", ">= 0"),
     ],
 )
 def test_integer_flags_out_of_range_are_refused_naming_the_flag(
-    argv, flag, minimum, tmp_path, capsys, monkeypatch
+    argv, flag, bound, tmp_path, capsys, monkeypatch
 ):
     # the configs they fill name their fields (num_frames, num_inference_steps), not the flags
     monkeypatch.chdir(tmp_path)
@@ -266,8 +292,7 @@ def test_integer_flags_out_of_range_are_refused_naming_the_flag(
     assert stop.value.code == 2
     err = capsys.readouterr().err.splitlines()[-1]
     assert (
-        err
-        == f"streamt2v {argv[0]}: error: argument {flag}: expected an integer >= {minimum}, got {argv[-1]!r}"
+        err == f"streamt2v {argv[0]}: error: argument {flag}: expected an integer {bound}, got {argv[-1]!r}"
     )
     assert list(tmp_path.iterdir()) == []
 

@@ -219,6 +219,10 @@ def entry() -> int:
 
 
 def _run(argv: list[str] | None, *, as_program: bool) -> int:
+    if as_program and hasattr(sys.stdout, "reconfigure"):
+        # as stderr does: a stdout whose encoding lacks a character (LANG=C, a Windows code page) failed on
+        # evaluate's "MAWE↓" or a file name, after the work was done
+        sys.stdout.reconfigure(errors="backslashreplace")
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
