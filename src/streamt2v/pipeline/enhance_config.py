@@ -1,5 +1,5 @@
 """Stage 3's settings (paper §4.3; official-facts §1.5 stage 3): :class:`EnhanceConfig`, whose defaults are
-the official release's, checked as a whole when one is made, so a bad setting (from the command line, a
+the official release's schedule (its blending and guidance rescale follow the paper), checked as a whole when one is made, so a bad setting (from the command line, a
 refiner folder's recommended settings or a generate run's ``config.json``) is refused before any model
 loads; and :func:`check_resolution`, the one check that needs the refiner's VAE.
 
