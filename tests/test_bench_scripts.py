@@ -409,7 +409,7 @@ NO_CUDA = pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="ne
     [
         (
             ("--dtype", "fp16"),
-            "error: dtype fp16 is not supported on device cpu; use one of ['fp32', 'bf16']",
+            "error: dtype fp16 is not supported on device cpu; use one of fp32, bf16",
         ),
         pytest.param(
             ("--device", "cuda"),

@@ -95,7 +95,7 @@ def test_a_dtype_given_for_the_device_or_a_device_for_the_dtype_is_named_as_such
     for device in ("cpu", "cuda:1", "auto"):
         with pytest.raises(ValueError, match=rf"\('{device}' is a device: pass it as device=\)$"):
             resolve_dtype(device, None)
-    with pytest.raises(ValueError, match=r"^unknown dtype 'fp8'; use one of \[[^(]*$"):
+    with pytest.raises(ValueError, match=r"^unknown dtype 'fp8'; use one of fp32, fp16, bf16$"):
         resolve_dtype("fp8", None)
     with pytest.raises(ValueError, match=r"^unknown device 'gpu'; use auto, cpu, cuda, cuda:N or mps$"):
         resolve_device("gpu")

@@ -102,17 +102,17 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device | None) 
     if isinstance(dtype, torch.dtype):
         resolved = dtype
         if resolved not in DTYPES.values():
-            raise ValueError(f"unsupported dtype {dtype}; use one of {list(DTYPE_NAMES)}")
+            raise ValueError(f"unsupported dtype {dtype}; use one of {', '.join(DTYPE_NAMES)}")
     else:
         try:
             resolved = DTYPES[str(dtype).lower()]
         except KeyError:
             # from_pretrained(path, "cpu"): a device's name where the dtype goes (its second argument)
             hint = f" ({dtype!r} is a device: pass it as device=)" if _names_a_device(dtype) else ""
-            raise ValueError(f"unknown dtype {dtype!r}; use one of {list(DTYPE_NAMES)}{hint}") from None
+            raise ValueError(f"unknown dtype {dtype!r}; use one of {', '.join(DTYPE_NAMES)}{hint}") from None
     allowed = supported_dtypes(device) if device is not None else list(DTYPES.values())
     if resolved not in allowed:
-        names = [dtype_name(d) for d in allowed]
+        names = ", ".join(dtype_name(d) for d in allowed)
         raise ValueError(
             f"dtype {dtype_name(resolved)} is not supported on device {device}; use one of {names}"
         )
