@@ -95,15 +95,22 @@ def _kept() -> str:
     return "; ".join(parts)
 
 
-# When run() started the benchmark: its results file says so, beside the machine.
-_started: list[datetime] = []
+# When run() started the benchmark, and the machine's 1-minute load average then: its results file says
+# so, beside the machine.
+_started: list[tuple[datetime, float]] = []
+
+
+def _now() -> tuple[datetime, float]:
+    return datetime.now(timezone.utc), os.getloadavg()[0]
 
 
 def started() -> str:
-    """``Started YYYY-MM-DD HH:MM UTC``: when this benchmark began (:func:`run`; else now), for its results
-    file, which without a date could not be told from an older one of the same machine and settings."""
-    when = _started[0] if _started else datetime.now(timezone.utc)
-    return f"Started {when:%Y-%m-%d %H:%M} UTC"
+    """``Started YYYY-MM-DD HH:MM UTC (load average L on N cores)``: when this benchmark began (:func:`run`;
+    else now), for its results file, which without a date could not be told from an older one of the same
+    machine and settings; and the load the machine had then (other processes: on a shared machine the
+    same benchmark took up to 50 times as long with them)."""
+    when, load = _started[0] if _started else _now()
+    return f"Started {when:%Y-%m-%d %H:%M} UTC (load average {load:.2f} on {plural(os.cpu_count() or 1, 'core')})"
 
 
 # What quiet_library_bars switched off, switched back on as run() ends (a test runs scripts in its process).
@@ -127,7 +134,7 @@ def run(main: Callable[[], object]) -> None:
     still clean up (the training benchmark's temporary run folders); the bars :func:`quiet_library_bars`
     switched off are switched back on."""
     _written.clear()
-    _started[:] = [datetime.now(timezone.utc)]
+    _started[:] = [_now()]
     with _bars, sigterm_as_interrupt() as terminated:
         try:
             main()

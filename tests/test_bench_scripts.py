@@ -52,7 +52,10 @@ def exit_line(monkeypatch, capsys, script: str, *args: str) -> tuple[int, str]:
 def dated_since(text: str, before: datetime) -> bool:
     """Whether a results file says it was started between ``before`` and now: a file had no date, so one
     could not be told from an older one of the same machine and settings."""
-    stamps = re.findall(r"Started (\d{4}-\d\d-\d\d \d\d:\d\d) UTC\.", text)
+    # with the machine's load then (other processes slowed a benchmark up to 50 times)
+    stamps = re.findall(
+        r"Started (\d{4}-\d\d-\d\d \d\d:\d\d) UTC \(load average \d+\.\d\d on \d+ cores?\)\.", text
+    )
     if len(stamps) != 1:
         return False
     when = datetime.strptime(stamps[0], "%Y-%m-%d %H:%M").replace(tzinfo=timezone.utc)
