@@ -97,11 +97,12 @@ def _kept() -> str:
 
 # When run() started the benchmark, and the machine's 1-minute load average then: its results file says
 # so, beside the machine.
-_started: list[tuple[datetime, float]] = []
+_started: list[tuple[datetime, float | None]] = []
 
 
-def _now() -> tuple[datetime, float]:
-    return datetime.now(timezone.utc), os.getloadavg()[0]
+def _now() -> tuple[datetime, float | None]:
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None  # Unix only
+    return datetime.now(timezone.utc), load
 
 
 def started() -> str:
@@ -110,7 +111,10 @@ def started() -> str:
     machine and settings; and the load the machine had then (other processes: on a shared machine the
     same benchmark took up to 50 times as long with them)."""
     when, load = _started[0] if _started else _now()
-    return f"Started {when:%Y-%m-%d %H:%M} UTC (load average {load:.2f} on {plural(os.cpu_count() or 1, 'core')})"
+    average = "unknown" if load is None else f"{load:.2f}"
+    return (
+        f"Started {when:%Y-%m-%d %H:%M} UTC (load average {average} on {plural(os.cpu_count() or 1, 'core')})"
+    )
 
 
 # What quiet_library_bars switched off, switched back on as run() ends (a test runs scripts in its process).
