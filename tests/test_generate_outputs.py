@@ -134,3 +134,15 @@ def test_a_run_directory_in_a_png_output_folder_is_refused_up_front(tmp_path, mo
         assert where in err and how in err and "which is to hold only its frames" in err, err
         assert list(tmp_path.iterdir()) == []  # nothing left behind
     assert main(["generate", "a cat", "--frames", "8", *FAST_CLI, "-o", "f", "--run-dir", "f-run"]) == 0
+
+
+def test_a_run_directory_at_an_output_files_path_is_refused_up_front(tmp_path, monkeypatch, capsys):
+    """``-o x.mp4 --run-dir x.mp4``: the run's folder was made there, then the video refused as 'an existing
+    folder', the folder left behind."""
+    monkeypatch.chdir(tmp_path)
+    for argv, what in ((["-o", "x.mp4"], "output"), (["-o", "o.mp4", "--gif", "x.mp4.gif"], "--gif")):
+        run = argv[-1]
+        assert main(["generate", "a cat", "--frames", "8", *FAST_CLI, *argv, "--run-dir", run]) == 2
+        err = capsys.readouterr().err
+        assert f"error: run directory {run!r} is the {what} path; give --run-dir another folder" in err, err
+        assert list(tmp_path.iterdir()) == []

@@ -77,13 +77,18 @@ def check_outputs(cfg: GenerateConfig, *, overwrite: bool) -> None:
 
 
 def check_run_dir_apart(cfg: GenerateConfig, run_dir: Path, *, chosen: bool) -> None:
-    """Refuse a run directory that is a PNG-folder output or lies in one (``-o frames --run-dir frames/run``,
+    """Refuse a run directory that is an output's path, or a PNG-folder output or lies in one (``-o frames --run-dir frames/run``,
     or ``-o runs`` with the default ``runs/<time>-<prompt>``): such a folder holds nothing but its frames, so
     its writer refused the run's own files as another's, after the model had loaded, leaving the folder
     behind. ``chosen``: the folder was given (``--run-dir``), not the default."""
     run = run_dir.resolve()
     for what, path in output_targets(cfg):
         folder = path.resolve()
+        if run == folder and output_kind(path) != "png-dir":
+            # -o x.mp4 --run-dir x.mp4: the run's folder was made there, then the video refused as a folder
+            raise ValueError(
+                f"run directory {str(run_dir)!r} is the {what} path; give --run-dir another folder"
+            )
         if output_kind(path) == "png-dir" and (run == folder or folder in run.parents):
             how = (
                 "choose a --run-dir outside it"
