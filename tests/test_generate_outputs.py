@@ -146,3 +146,16 @@ def test_a_run_directory_at_an_output_files_path_is_refused_up_front(tmp_path, m
         err = capsys.readouterr().err
         assert f"error: run directory {run!r} is the {what} path; give --run-dir another folder" in err, err
         assert list(tmp_path.iterdir()) == []
+
+
+def test_a_png_dir_with_a_suffix_is_refused_up_front(tmp_path, monkeypatch, capsys):
+    """``--png-dir frames.mp4`` wrote a second mp4 there, no PNG; ``--png-dir out/v.png`` was refused as
+    'cannot write video to ...', --png-dir not named."""
+    monkeypatch.chdir(tmp_path)
+    for png_dir in ("frames.mp4", "out/v.png"):
+        assert (
+            main(["generate", "a cat", "--frames", "8", *FAST_CLI, "-o", "o.mp4", "--png-dir", png_dir]) == 2
+        )
+        err = capsys.readouterr().err
+        assert f"error: --png-dir {png_dir!r} has a suffix: it names the folder of the PNG frames" in err, err
+        assert list(tmp_path.iterdir()) == []

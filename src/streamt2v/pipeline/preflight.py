@@ -51,6 +51,12 @@ def output_targets(cfg: GenerateConfig) -> list[tuple[str, Path]]:
 def check_outputs(cfg: GenerateConfig, *, overwrite: bool) -> None:
     if cfg.gif is not None and Path(cfg.gif).suffix.lower() != ".gif":
         raise ValueError(f"--gif path must end in .gif, got {cfg.gif!r}")
+    if cfg.png_dir and Path(cfg.png_dir).suffix and not Path(cfg.png_dir).is_dir():
+        # output_kind would take frames.mp4 for a video, out/v.png for no kind at all ("cannot write video")
+        raise ValueError(
+            f"--png-dir {cfg.png_dir!r} has a suffix: it names the folder of the PNG frames (frame_00000.png, ...); "
+            "leave the suffix off"
+        )
     seen: dict[Path, str] = {}
     # an output over an input (extending a video in place) would replace the user's file, even with --overwrite
     inputs = {
