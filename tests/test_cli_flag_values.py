@@ -34,7 +34,7 @@ def _refused(argv: list[str], capsys) -> str:
         (["evaluate", "a.mp4", "--out", ""], "--out"),
         (["evaluate", "a.mp4", "--metrics", "probes", "--prompts", ""], "--prompts"),
         # each named the working directory: '.' in the message, or its videos scored
-        (["generate", PROMPT, "-o", ""], "-o/--output"),
+        (["generate", PROMPT, "-o", ""], "-o/--output/--out"),
         (["generate", "--resume", ""], "--resume"),
         (["generate", PROMPT, "--init-image", ""], "--init-image"),
         (["enhance", "", "--prompt", PROMPT, "-o", "o.mp4"], "input"),

@@ -33,8 +33,8 @@ def _refused(line: str, capsys) -> tuple[str, str]:
         ("train --cpu -v", "train", "recipe, --out"),
         ("-v train --steps 3", "train", "recipe, --out"),
         ("train --bogus", "train", "recipe, --out"),  # what is missing first, as argparse does
-        ("enhance", "enhance", "input, --prompt, -o/--output"),
-        ("enhance --prompt p", "enhance", "input, -o/--output"),
+        ("enhance", "enhance", "input, --prompt, -o/--output/--out"),
+        ("enhance --prompt p", "enhance", "input, -o/--output/--out"),
         ("enhance -o o.mp4 --steps 2", "enhance", "input, --prompt"),
         ("assemble model", "assemble model", "out_dir, --unet"),
         ("assemble refiner --dtype fp16", "assemble refiner", "out_dir, --unet"),
@@ -202,3 +202,14 @@ def test_a_one_word_prompt_taken_by_compile_is_explained(word, capsys):
     # a backend's name is a backend: then only the prompt is missing
     assert main(["generate", "--compile", "aot_eager", "--no-progress"]) == 2
     assert capsys.readouterr().err == "error: give a PROMPT or --prompt-schedule\n"
+
+
+def test_generate_and_enhance_take_the_other_commands_names_of_the_same_flags():
+    """``--out`` (train's, evaluate's) was only an abbreviation of ``--output``, which a flag added later
+    could make ambiguous; ``enhance --guidance`` (generate's name) was ambiguous already."""
+    from streamt2v.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["generate", "p", "--out", "v.mp4"]).output == "v.mp4"
+    args = parser.parse_args(["enhance", "in.mp4", "--prompt", "p", "--out", "o.mp4", "--guidance", "3"])
+    assert (args.output, args.guidance_scale) == ("o.mp4", 3.0)

@@ -57,6 +57,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument(
         "-o",
         "--output",
+        "--out",  # train's and evaluate's name (an abbreviation of --output until now)
         type=user_path,
         required=True,
         help="output .mp4, .gif, .mov, .mkv, .webm or .avi, or a folder for PNG frames (written atomically; see --overwrite)",
@@ -86,7 +87,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="blend x_{t-1} after each step (paper, default) or x0 predictions (official code)",
     )
     p.add_argument("--scheduler", help="official default dpmpp-2m-sde")
-    p.add_argument("--guidance-scale", type=float, help="official default 7.5")
+    p.add_argument(
+        "--guidance-scale",
+        "--guidance",
+        type=float,
+        help="official default 7.5 (--guidance: generate's name)",
+    )
     p.add_argument("--guidance-rescale", type=float, help="default 0")
     p.add_argument(
         "--max-batch-chunks", type=integer_at_least(1), help="chunks per UNet call (memory cap, default 8)"

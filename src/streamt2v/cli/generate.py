@@ -39,6 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "-o",
         "--output",
+        "--out",  # train's and evaluate's name (an abbreviation of --output until now)
         type=user_path,
         default="output.mp4",
         help="output .mp4 .gif .mov .mkv .webm .avi, or a folder for PNG frames (default output.mp4)",
