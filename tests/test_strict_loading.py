@@ -28,8 +28,17 @@ def tiny_folder(tmp_path_factory) -> Path:
     )
 
 
-@pytest.mark.parametrize(("part", "library"), [("text_encoder", "transformers"), ("vae", "diffusers")])
-def test_a_model_folder_part_missing_a_weight_is_refused_naming_it(tiny_folder, tmp_path, part, library):
+@pytest.mark.parametrize(
+    ("part", "library", "fills"),
+    [
+        ("text_encoder", "transformers", "start them at random"),
+        ("vae", "diffusers", "leave them without data"),
+        ("unet", "diffusers", "leave them without data"),  # our StreamingUNet, a diffusers model
+    ],
+)
+def test_a_model_folder_part_missing_a_weight_is_refused_naming_it(
+    tiny_folder, tmp_path, part, library, fills
+):
     import shutil
 
     folder = Path(shutil.copytree(tiny_folder, tmp_path / "model"))
@@ -38,7 +47,7 @@ def test_a_model_folder_part_missing_a_weight_is_refused_naming_it(tiny_folder, 
         StreamingT2VModel.from_pretrained(folder)
     message = str(err.value)
     assert message.startswith(f"model folder's {part}/ {str(folder / part)!r} has no weights for 1 of ")
-    assert f"({name}): {library} would start them at random" in message
+    assert f"({name}): {library} would {fills}. Was it saved by another version of {library}" in message
     assert f"(this is {library} " in message
 
 
@@ -66,3 +75,26 @@ def test_a_whole_folder_loads_its_saved_weights(tiny_folder):
     saved = st.load_file(next((tiny_folder / "text_encoder").glob("*.safetensors")))
     loaded = StreamingT2VModel.from_pretrained(tiny_folder).text_encoder.model.state_dict()
     assert all(loaded[k].equal(v.to(loaded[k].dtype)) for k, v in saved.items())
+
+
+def test_a_conversions_stage1_unet_missing_a_weight_is_refused_before_anything_is_written(tmp_path):
+    # it converted the whole checkpoint, then failed saving: "Cannot copy out of meta tensor; no data!"
+    from conftest import first_reference_case, reference_config, stage1_folder
+    from streamt2v.io.checkpoints import convert_official_checkpoint
+
+    case = first_reference_case()
+    cfg, head_width = reference_config(case)
+    ms = stage1_folder(tmp_path / "ms", cfg)
+    name = drop_weight(ms / "unet")
+    with pytest.raises(
+        ValueError, match=rf"^stage-1 UNet folder '.*' has no weights for 1 of .*\({name}\): diffusers"
+    ):
+        convert_official_checkpoint(
+            case / "tiny_state_dict.safetensors",
+            tmp_path / "out",
+            cfg,
+            init_unet=ms,
+            strict=False,
+            head_width=head_width,
+        )
+    assert not (tmp_path / "out").exists()

@@ -61,6 +61,7 @@ from streamt2v.models.encoders import (
     TextEncoder,
     convert_open_clip_visual,
 )
+from streamt2v.models.strict_loading import from_pretrained_strict
 
 logger = logging.getLogger(__name__)
 
@@ -522,8 +523,12 @@ def convert_official_checkpoint(
     sources = {"weights": f"converted from {provenance(ckpt_path)}"}
     if stage1 is not None:
         logger.info("loading the stage-1 UNet from %s", stage1.unet_dir)
-        init = UNet3DConditionModel.from_pretrained(
-            stage1.unet_dir, torch_dtype=dtype, variant=stage1.variant
+        init = from_pretrained_strict(
+            UNet3DConditionModel,
+            stage1.unet_dir,
+            "stage-1 UNet folder",
+            torch_dtype=dtype,
+            variant=stage1.variant,
         ).eval()
         sources["init_unet"] = provenance(init_unet)
     else:

@@ -169,6 +169,7 @@ def clip_quality(clip_dir: str | Path, samples: int = 64, rounds: int = 4) -> di
     from transformers import AutoTokenizer, CLIPModel, CLIPVisionModelWithProjection
 
     from streamt2v.models.encoders import ImageEncoder
+    from streamt2v.models.strict_loading import from_pretrained_strict
 
     _check_count("samples", samples)
     _check_count("rounds", rounds)
@@ -179,11 +180,14 @@ def clip_quality(clip_dir: str | Path, samples: int = 64, rounds: int = 4) -> di
             "final/ folder of a `streamt2v train clip` run (its clip/ and image_encoder/)"
         )
     root = Path(clip_dir) / "clip"
-    model = CLIPModel.from_pretrained(root, dtype=torch.float32).eval()
+    model = from_pretrained_strict(CLIPModel, root, "micro-CLIP folder", dtype=torch.float32).eval()
     tokenizer = AutoTokenizer.from_pretrained(root)
     image = ImageEncoder(
-        CLIPVisionModelWithProjection.from_pretrained(
-            Path(clip_dir) / "image_encoder", dtype=torch.float32
+        from_pretrained_strict(
+            CLIPVisionModelWithProjection,
+            Path(clip_dir) / "image_encoder",
+            "image encoder folder",
+            dtype=torch.float32,
         ).eval()
     )
     length = model.config.text_config.max_position_embeddings

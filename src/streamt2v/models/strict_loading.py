@@ -1,10 +1,11 @@
 """Loading a component folder with diffusers' or transformers' ``from_pretrained``, refusing a weight file that
 lacks some of the model's weights.
 
-Both libraries start such weights at random with only a log line ("newly initialized", a "LOAD REPORT"),
-which a command line run or a notebook passes over: a folder saved under other key names (transformers
-5.0-5.5 read the shipped text encoders so), or a weight file edited or cut at a key boundary, then gives a
-video that ignores its prompt, with exit status 0.
+Both libraries load such a folder with only a log line ("newly initialized", a "LOAD REPORT"), which a
+command line run or a notebook passes over: transformers starts the missing weights at random, diffusers
+leaves them without data (on the meta device). A folder saved under other key names (transformers 5.0-5.5
+read the shipped text encoders so), or a weight file edited or cut at a key boundary, then gave a video that
+ignores its prompt with exit status 0, or failed much later ("Cannot copy out of meta tensor").
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ M = TypeVar("M")
 
 # How many of the missing weights an error names (a version mismatch misses them all: hundreds).
 _NAMED = 3
+# What each library does with the weights a file lacks.
+_FILLS = {"transformers": "start them at random", "diffusers": "leave them without data"}
 
 
 def from_pretrained_strict(cls: type[M], folder: str | os.PathLike[str], what: str, **kwargs: Any) -> M:
@@ -29,10 +32,13 @@ def from_pretrained_strict(cls: type[M], folder: str | os.PathLike[str], what: s
         named = ", ".join(missing[:_NAMED]) + (
             f" and {len(missing) - _NAMED} more" if len(missing) > _NAMED else ""
         )
-        library = cls.__module__.split(".")[0]
+        # the library whose from_pretrained loaded it (StreamingUNet is a diffusers model of ours)
+        library = next(
+            (k.__module__.split(".")[0] for k in cls.__mro__ if k.__module__.split(".")[0] in _FILLS), ""
+        )
         raise ValueError(
             f"{what} {str(folder)!r} has no weights for {len(missing)} of {cls.__name__}'s {total} tensors "
-            f"({named}): {library} would start them at random. Was it saved by another version of {library} "
+            f"({named}): {library} would {_FILLS[library]}. Was it saved by another version of {library} "
             f"(this is {_version(library)}) or is its weight file incomplete? Save it again with this version, "
             "or copy it again"
         )

@@ -244,10 +244,14 @@ def assemble_clip(out: Path, dest: Path) -> Path:
     from transformers import AutoTokenizer, CLIPModel
 
     from streamt2v.io.folders import atomic_folder
+    from streamt2v.models.strict_loading import from_pretrained_strict
 
     src = out / "clip" / "final" / "clip"
     with atomic_folder(dest, overwrite=True) as tmp:
-        CLIPModel.from_pretrained(src, dtype=torch.float16).save_pretrained(tmp, safe_serialization=True)
+        clip = from_pretrained_strict(
+            CLIPModel, src, "micro-CLIP run's final/clip folder", dtype=torch.float16
+        )
+        clip.save_pretrained(tmp, safe_serialization=True)
         AutoTokenizer.from_pretrained(src).save_pretrained(tmp)
     return dest
 
