@@ -15,6 +15,10 @@ class _NameOnly:
     def __repr__(self) -> str:
         return "NAME_ONLY"
 
+    def __reduce__(self) -> str:
+        # the one instance, by its module's name for it: a copied or pickled Arg named a value NAME_ONLY
+        return "NAME_ONLY"
+
 
 NAME_ONLY = _NameOnly()
 
@@ -71,3 +75,42 @@ class NamesArguments(Exception):
 class ArgumentValueError(NamesArguments, ValueError):
     """A ``ValueError`` naming arguments (:class:`NamesArguments`): ``fps must be an integer > 0`` to a
     Python caller, ``--fps must be ...`` on the command line."""
+
+
+# The built-in errors of files and folders as errors naming arguments, for helpers that raise any of them
+# with a name given by the caller (io.conversion_inputs.naming_arguments): module-level classes, so that an
+# error pickles (a worker's, sent to its parent) and its traceback names an importable class.
+class ArgumentOSError(NamesArguments, OSError):
+    """An ``OSError`` naming arguments."""
+
+
+class ArgumentFileNotFoundError(NamesArguments, FileNotFoundError):
+    """A ``FileNotFoundError`` naming arguments."""
+
+
+class ArgumentNotADirectoryError(NamesArguments, NotADirectoryError):
+    """A ``NotADirectoryError`` naming arguments."""
+
+
+class ArgumentIsADirectoryError(NamesArguments, IsADirectoryError):
+    """An ``IsADirectoryError`` naming arguments."""
+
+
+class ArgumentFileExistsError(NamesArguments, FileExistsError):
+    """A ``FileExistsError`` naming arguments."""
+
+
+class ArgumentPermissionError(NamesArguments, PermissionError):
+    """A ``PermissionError`` naming arguments."""
+
+
+# Most derived first: the first a raised error is an instance of gives the class naming arguments.
+ARGUMENT_ERRORS: tuple[tuple[type[Exception], type[NamesArguments]], ...] = (
+    (FileNotFoundError, ArgumentFileNotFoundError),
+    (NotADirectoryError, ArgumentNotADirectoryError),
+    (IsADirectoryError, ArgumentIsADirectoryError),
+    (FileExistsError, ArgumentFileExistsError),
+    (PermissionError, ArgumentPermissionError),
+    (OSError, ArgumentOSError),
+    (ValueError, ArgumentValueError),
+)

@@ -13,13 +13,12 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 from transformers import CLIPTokenizer
 
-from streamt2v.arguments import Arg, ArgumentValueError, NamesArguments
+from streamt2v.arguments import ARGUMENT_ERRORS, Arg, ArgumentValueError, NamesArguments
 from streamt2v.config import ModelConfig
 from streamt2v.io.checkpoint_file import MODELSCOPE_LIBRARY_FOLDER, MODELSCOPE_LIBRARY_WEIGHTS
 from streamt2v.io.folders import folder_listing, home_path, read_json_object
@@ -53,10 +52,14 @@ STAGE1_PATTERNS = [
 _NAME_MARK = re.compile(r"\x00(\w+)\x00")
 
 
-@cache
-def _naming(kind: type[Exception]) -> type[Exception]:
-    """``kind`` (FileNotFoundError, ValueError, ...) as an error naming arguments (:class:`NamesArguments`)."""
-    return type(kind.__name__, (NamesArguments, kind), {"__module__": __name__, "__doc__": kind.__doc__})
+def _naming(err: OSError | ValueError, parts: list[object]) -> NamesArguments:
+    """``err`` as the error of its kind naming arguments (:data:`~streamt2v.arguments.ARGUMENT_ERRORS`:
+    FileNotFoundError, ..., OSError, ValueError), saying ``parts``; an OSError keeps its errno."""
+    kind = next(named for base, named in ARGUMENT_ERRORS if isinstance(err, base))
+    named = kind(*parts)
+    if isinstance(err, OSError):
+        named.errno = err.errno
+    return named
 
 
 @contextmanager
@@ -68,10 +71,12 @@ def naming_arguments(*names: str) -> Iterator[tuple[str, ...]]:
     try:
         yield tuple(f"\x00{name}\x00" for name in names)
     except (OSError, ValueError) as err:
-        pieces = _NAME_MARK.split(str(err))  # text, name, text, name, ..., text
+        # an OSError made with an errno reads "[Errno N] message": the errno is kept as the attribute instead
+        text = str(err) if not isinstance(err, OSError) or err.strerror is None else err.strerror
+        pieces = _NAME_MARK.split(text)  # text, name, text, name, ..., text
         if len(pieces) == 1:
             raise
-        raise _naming(type(err))(*[Arg(p) if i % 2 else p for i, p in enumerate(pieces)]) from err.__cause__
+        raise _naming(err, [Arg(p) if i % 2 else p for i, p in enumerate(pieces)]) from err.__cause__
 
 
 def refuse_inputs_inside(out_dir: str | os.PathLike[str], inputs: Mapping[str | Arg, Any]) -> None:

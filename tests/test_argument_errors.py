@@ -1,0 +1,48 @@
+"""Errors naming arguments made from a helper's error (``naming_arguments``): of an importable class, of the
+helper's kind, picklable, their errno kept as the attribute; an ``Arg`` keeps its spelling when copied."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+
+from streamt2v.arguments import Arg, ArgumentFileNotFoundError, ArgumentValueError, NamesArguments
+from streamt2v.io.checkpoints import Note
+from streamt2v.io.conversion_inputs import naming_arguments
+
+
+def raised_within(make) -> Exception:
+    """What comes out of ``naming_arguments`` when ``make(placeholder)`` is raised inside it."""
+    try:
+        with naming_arguments("init_unet") as (name,):
+            raise make(name)
+    except Exception as err:
+        return err
+    raise AssertionError("nothing was raised")
+
+
+def test_a_helpers_os_error_becomes_the_same_kind_naming_the_argument_and_pickles():
+    err = raised_within(lambda name: FileNotFoundError(2, f"{name} '/x' has no unet/config.json"))
+    assert type(err) is ArgumentFileNotFoundError and isinstance(err, FileNotFoundError)
+    assert str(err) == "init_unet '/x' has no unet/config.json" and err.errno == 2  # no "[Errno 2]" text
+    again = pickle.loads(pickle.dumps(err))  # the on-the-fly classes did not pickle
+    assert type(again) is ArgumentFileNotFoundError and str(again) == str(err)
+    assert str(err.as_flags()) == "--init-unet '/x' has no unet/config.json"
+
+
+def test_a_helpers_value_error_becomes_an_argument_value_error():
+    err = raised_within(lambda name: ValueError(f"{name} folder 'f' cannot be read"))
+    assert type(err) is ArgumentValueError and isinstance(err, NamesArguments)
+    assert str(err.as_flags()) == "--init-unet folder 'f' cannot be read"
+
+
+def test_an_error_without_the_argument_passes_unchanged():
+    err = raised_within(lambda name: PermissionError(13, "Permission denied"))
+    assert type(err) is PermissionError
+
+
+def test_an_arg_naming_no_value_keeps_its_spelling_when_copied_or_pickled():
+    # copies named a value: 'pass --init-unet NAME_ONLY x'
+    note = Note("pass ", Arg("init_unet"), " x")
+    for other in (copy.deepcopy(note), pickle.loads(pickle.dumps(note))):
+        assert other.spelled(flags=True) == "pass --init-unet x" and str(other) == "pass init_unet x"
