@@ -46,3 +46,18 @@ def test_an_arg_naming_no_value_keeps_its_spelling_when_copied_or_pickled():
     note = Note("pass ", Arg("init_unet"), " x")
     for other in (copy.deepcopy(note), pickle.loads(pickle.dumps(note))):
         assert other.spelled(flags=True) == "pass --init-unet x" and str(other) == "pass init_unet x"
+
+
+def test_convert_names_its_preset_argument_as_a_python_caller_spells_it(tmp_path):
+    from streamt2v.io.checkpoints import convert_official_checkpoint
+
+    missing = tmp_path / "missing.json"
+    try:
+        convert_official_checkpoint(tmp_path / "c.ckpt", tmp_path / "out", preset=str(missing))
+    except FileNotFoundError as err:
+        assert str(err).startswith(
+            f"preset file {str(missing)!r} not found; give a preset name"
+        )  # was --preset
+        assert str(err.as_flags()).startswith(f"--preset file {str(missing)!r} not found")
+    else:
+        raise AssertionError("a missing preset file was not refused")

@@ -35,20 +35,21 @@ ARCHITECTURE_FILE = (
 )
 
 
-def read_architecture(path: str | os.PathLike[str]) -> ModelConfig:
+def read_architecture(path: str | os.PathLike[str], what: str = "preset") -> ModelConfig:
     """The :class:`ModelConfig` in a JSON file: a model folder's ``model_index.json`` (or the folder), or the
     object that file holds under ``streamt2v.model_config`` (what :meth:`StreamingT2VModel.save_pretrained`
-    writes), every field given. Checked by building the networks on the meta device (no memory)."""
+    writes), every field given. Checked by building the networks on the meta device (no memory). ``what``: the
+    argument's name in messages (convert's ``preset``)."""
     file = home_path(path)
     if file.is_dir():
         if not (file / MODEL_INDEX).is_file():
             raise FileNotFoundError(
-                f"--preset folder {str(path)!r} has no {MODEL_INDEX} (found: {folder_listing(file)}); give {ARCHITECTURE_FILE}"
+                f"{what} folder {str(path)!r} has no {MODEL_INDEX} (found: {folder_listing(file)}); give {ARCHITECTURE_FILE}"
             )
         file = file / MODEL_INDEX
-    where = f"--preset file {str(file)!r}"
+    where = f"{what} file {str(file)!r}"
     try:
-        data = read_json_object(file, "--preset file")
+        data = read_json_object(file, f"{what} file")
     except OSError as err:
         raise OSError(f"{where} cannot be read ({err.strerror or err})") from None
     if "_class_name" in data or "streamt2v" in data:  # a model folder's index: its architecture
@@ -84,7 +85,7 @@ def read_architecture(path: str | os.PathLike[str]) -> ModelConfig:
     return cfg
 
 
-def resolve_architecture(preset: str | os.PathLike[str] | ModelConfig) -> ModelConfig:
+def resolve_architecture(preset: str | os.PathLike[str] | ModelConfig, what: str = "preset") -> ModelConfig:
     """The architecture of a conversion: a :class:`ModelConfig`, a preset name (``config.PRESETS``) or a JSON
     file (:func:`read_architecture`). A name that is neither is refused naming the presets."""
     if isinstance(preset, ModelConfig):
@@ -94,10 +95,10 @@ def resolve_architecture(preset: str | os.PathLike[str] | ModelConfig) -> ModelC
         return get_preset(text)
     path = home_path(text)
     if path.exists():
-        return read_architecture(path)
+        return read_architecture(path, what)
     if path.suffix.lower() == ".json" or os.sep in text or text.startswith((".", "~")):
         raise FileNotFoundError(
-            f"--preset file {text!r} not found; give a preset name ({', '.join(PRESETS)}) or {ARCHITECTURE_FILE}"
+            f"{what} file {text!r} not found; give a preset name ({', '.join(PRESETS)}) or {ARCHITECTURE_FILE}"
         )
     raise ValueError(
         f"unknown model preset {text!r}; choose one of {sorted(PRESETS)}, or give {ARCHITECTURE_FILE}"

@@ -42,6 +42,7 @@ from streamt2v.io.conversion_inputs import (
     NoTokenizerError,
     check_stage1_folder,
     conversion_tokenizer,
+    naming_arguments,
     provenance,
     refuse_inputs_inside,
 )
@@ -451,7 +452,8 @@ def convert_official_checkpoint(
     random, drawn from ``seed`` alone). ``dtype``: of the saved weights (a torch dtype or ``"fp32"``,
     ``"fp16"``, ``"bf16"``).
     """
-    cfg = resolve_architecture(preset)
+    with naming_arguments("preset") as (preset_name,):  # preset= to Python, --preset on the command line
+        cfg = resolve_architecture(preset, preset_name)
     # everything that can be checked without the (minutes-long) read of a real checkpoint comes first
     dtype = resolve_dtype(dtype, None)
     if isinstance(head_width, bool) or not isinstance(head_width, int) or head_width <= 0:
