@@ -34,9 +34,10 @@ from streamt2v.models.unet import StreamingUNet
 # The timestep's sinusoid is computed in float32 (diffusers, as the official code) with the CPU's exp, whose
 # last bit differs between machines: here one element of time_proj by 1 ulp, 3e-6 of time_proj and 1e-6 of
 # eps. A GroupNorm eps of 1e-5 for the mergers' 1e-6 moves merger outputs by 1e-6, a LayerNorm eps of 1e-6
-# for the APM's 1e-5 its x_cross by 1e-6: caught by the timestep-free vectors.
+# for the APM's 1e-5 its x_cross by 1e-6: caught by the timestep-free vectors. Another CPU's exp, simulated
+# by moving 1 to 32 of the 32 frequencies by 1 ulp, moved time_proj by up to 1.5e-5: hence 5e-5 there.
 RTOL = {"F64": 1e-9, "F32": 2e-7}
-RTOL_TIMESTEP = 2e-5
+RTOL_TIMESTEP = 5e-5
 # Vectors computed through the timestep embedding.
 TIMESTEP_DEPENDENT = re.compile(r"out\.eps_\w+|mid\.base\.time_\w+|mid\.cam\.(down_res\.[1-9]\d*|mid_res)")
 VECTOR_FILES = ("tiny_io.safetensors", "tiny_modules.safetensors")

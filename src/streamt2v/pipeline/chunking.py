@@ -21,12 +21,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# A quoted prompt, path or value in a message (not an apostrophe: "the model's"): text the user typed, where a
-# word that is a setting's name (``unknown scheduler 'fps'``) names no setting.
 # Seeds are below it: torch.Generator.manual_seed takes 64-bit seeds (stage 3 seeds one with the run's seed
 # as it is; a larger one failed there with "Overflow when unpacking long long", after stages 1-2).
 SEED_LIMIT = 2**64
 
+# A quoted prompt, path or value in a message (not an apostrophe: "the model's"): text the user typed, where a
+# word that is a setting's name (``unknown scheduler 'fps'``) names no setting.
 QUOTED = r"(?<!\w)'[^']*'(?!\w)|(?<!\w)\"[^\"]*\"(?!\w)"
 
 
