@@ -13,8 +13,12 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-tomllib = pytest.importorskip("tomllib")  # Python 3.11
-PYPROJECT = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+
+def pyproject() -> dict:
+    """pyproject.toml as the build reads it; the tests that need it skip on Python 3.10 (no tomllib), the
+    others run there too."""
+    tomllib = pytest.importorskip("tomllib")
+    return tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
 
 
 def _requirement(name: str, requirements: list[str]) -> Requirement:
@@ -27,8 +31,8 @@ def test_build_backend_reads_the_license_expression():
     # project.license as an SPDX string (PEP 639) is refused by setuptools before 77.0.3 ("`project.license`
     # must be valid exactly by one definition"; 76.1.0 measured), so a build without isolation, or with an
     # older setuptools pinned, failed although the requirement was met.
-    assert isinstance(PYPROJECT["project"]["license"], str)
-    setuptools = _requirement("setuptools", PYPROJECT["build-system"]["requires"])
+    assert isinstance(pyproject()["project"]["license"], str)
+    setuptools = _requirement("setuptools", pyproject()["build-system"]["requires"])
     assert not setuptools.specifier.contains("76.1.0"), setuptools
     assert setuptools.specifier.contains("77.0.3"), setuptools
 
@@ -54,7 +58,7 @@ TOO_OLD = [
 
 @pytest.mark.parametrize(("name", "version"), TOO_OLD, ids=[" ".join(pin) for pin in TOO_OLD])
 def test_dependency_ranges_leave_out_versions_that_fail(name, version):
-    requirement = _requirement(name, PYPROJECT["project"]["dependencies"])
+    requirement = _requirement(name, pyproject()["project"]["dependencies"])
     assert not requirement.specifier.contains(version), f"{requirement} admits {version}"
 
 
@@ -64,7 +68,7 @@ OPTIONAL_IMPORTS = {"torchvision"}
 
 def test_every_third_party_import_is_a_declared_dependency():
     # A module installed only as another dependency's dependency may go when that one changes its own.
-    declared = {canonicalize_name(Requirement(text).name) for text in PYPROJECT["project"]["dependencies"]}
+    declared = {canonicalize_name(Requirement(text).name) for text in pyproject()["project"]["dependencies"]}
     providers = packages_distributions()
     undeclared = {}
     for path in sorted((Path(__file__).resolve().parents[1] / "src" / "streamt2v").rglob("*.py")):
@@ -94,11 +98,13 @@ def test_absent_shipped_weights_are_told_how_a_pip_user_gets_them_back(tmp_path)
 
 def test_the_version_is_written_once():
     # pyproject's own version and __version__ could drift apart; the build reads the one in the package
-    assert "version" not in PYPROJECT["project"] and "version" in PYPROJECT["project"]["dynamic"]
-    assert PYPROJECT["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "streamt2v.__version__"}
+    assert "version" not in pyproject()["project"] and "version" in pyproject()["project"]["dynamic"]
+    assert pyproject()["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "streamt2v.__version__"}
 
 
 def test_the_licence_the_metadata_declares_ships_with_it():
     root = Path(__file__).resolve().parents[1]
-    assert PYPROJECT["project"]["license"] == "MIT" and PYPROJECT["project"]["license-files"] == ["LICENSE"]
+    assert pyproject()["project"]["license"] == "MIT" and pyproject()["project"]["license-files"] == [
+        "LICENSE"
+    ]
     assert (root / "LICENSE").read_text().startswith("MIT License\n")
