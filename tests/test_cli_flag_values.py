@@ -90,3 +90,16 @@ def test_every_option_with_a_default_names_it_in_its_help():
         if action.default not in (None, "", [], argparse.SUPPRESS) and "default" not in (action.help or "")
     ]
     assert unsaid == []
+
+
+def test_an_empty_prompt_schedule_is_refused_naming_both_forms(capsys):
+    # it is a file or the schedule itself: "expected a path" misled for the inline form
+    error = _refused(["generate", "--prompt-schedule", " "], capsys)
+    assert error.endswith(
+        "error: argument --prompt-schedule: expected a schedule file or an inline schedule "
+        "('0: a cat walks; 120: the cat runs'), got ' '"
+    ), error
+    assert (
+        build_parser().parse_args(["generate", "--prompt-schedule", "0: a; 8: b"]).prompt_schedule
+        == "0: a; 8: b"
+    )

@@ -116,7 +116,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--prompt-schedule",
-        type=user_path,
+        type=_schedule_file_or_text,
         metavar="FILE|INLINE",
         help="prompts over time, e.g. '0: a cat walks; 120: the cat runs'",
     )
@@ -220,6 +220,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="no progress bars (the default when stderr is not a terminal)",
     )
     p.set_defaults(func=run, parser=p)  # the parser: its defaults tell which flags --resume ignores
+
+
+def _schedule_file_or_text(text: str) -> str:
+    """``type=`` of ``--prompt-schedule``: a file (``~`` expanded, as for paths) or an inline schedule; empty
+    (an unset shell variable) refused, naming both forms."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            f"expected a schedule file or an inline schedule ('0: a cat walks; 120: the cat runs'), got {text!r}"
+        )
+    return user_path(text)
 
 
 def _sampling_flags_unused(cfg, given: list[str]) -> str | None:
