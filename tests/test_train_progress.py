@@ -12,7 +12,9 @@ from conftest import tiny_vae
 from streamt2v.train import progress
 from streamt2v.train.loop import TrainConfig, train
 
-LINE = re.compile(r"^vae: step (\d+)/4, loss (\d\.\d{4}), [\d.e+-]+ s/step(, \d+ s left)?$")
+LINE = re.compile(
+    r"^vae: step (\d+)/4, loss (\d\.\d{4}), (first step [\d.e+-]+ s|[\d.e+-]+ s/step(, \d+ s left)?)$"
+)
 
 
 def progress_lines(caplog) -> list[re.Match]:
@@ -32,13 +34,16 @@ def test_without_the_bar_the_first_and_last_steps_are_logged_with_loss_and_time(
     assert all(lines), [r.getMessage() for r in caplog.records]
     assert [int(m[1]) for m in lines] == [1, 4]  # a step takes milliseconds: no minute passes between
     assert [float(m[2]) for m in lines] == pytest.approx([result.losses[0], result.losses[3]], abs=1e-4)
-    assert lines[0][3] and not lines[1][3]  # the time left, until the last step
+    # the first step's own time (it carries the start-up), then the time per step after it
+    assert lines[0][3].startswith("first step ") and lines[1][3].endswith(" s/step")
 
 
 def test_a_line_comes_each_time_the_interval_has_passed(tmp_path, caplog, monkeypatch):
     monkeypatch.setattr(progress, "LINE_SECONDS", 0.0)
     run(tmp_path, caplog, bar=False)
-    assert [int(m[1]) for m in progress_lines(caplog)] == [1, 2, 3, 4]
+    lines = progress_lines(caplog)
+    assert [int(m[1]) for m in lines] == [1, 2, 3, 4]
+    assert [bool(m[4]) for m in lines] == [False, True, True, False]  # the time left, after the first step
 
 
 def test_with_the_bar_no_lines(tmp_path, caplog):

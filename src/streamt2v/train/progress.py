@@ -1,6 +1,7 @@
 """What a training run shows of its steps: a tqdm bar at a terminal; where there is none (``--no-progress``,
-stderr a log file: a batch job), log lines, which a bar would fill with ``\\r`` redraws: the first step, then
-one every :data:`LINE_SECONDS`, and the last, each with the loss, the time per step and the time left."""
+stderr a log file: a batch job), log lines, which a bar would fill with ``\\r`` redraws: the first step with its
+time, then one every :data:`LINE_SECONDS` and the last, each with the loss, the time per step since the
+first and the time left."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ class StepProgress:
         self.bar = tqdm(total=total, initial=start, disable=not bar, desc=name)
         self.lines = lines and not bar
         self.began = time.monotonic()
+        self.first_step_end: float | None = None
         self.last_line: float | None = None
 
     def update(self, done: int, loss: float) -> None:
@@ -31,13 +33,16 @@ class StepProgress:
         if not self.lines:
             return
         now = time.monotonic()
-        if self.last_line is None or done == self.total or now - self.last_line >= LINE_SECONDS:
+        head = f"{self.name}: step {done}/{self.total}, loss {loss:.4f}"
+        if self.first_step_end is None:
+            # the first step carries the data workers' start and any compiling: its time says little of the rest
+            self.first_step_end = self.last_line = now
+            logger.info("%s, first step %.3g s", head, now - self.began)
+        elif done == self.total or now - self.last_line >= LINE_SECONDS:
             self.last_line = now
-            per_step = (now - self.began) / (done - self.start)
+            per_step = (now - self.first_step_end) / (done - self.start - 1)
             left = f", {_duration(per_step * (self.total - done))} left" if done < self.total else ""
-            logger.info(
-                "%s: step %d/%d, loss %.4f, %.3g s/step%s", self.name, done, self.total, loss, per_step, left
-            )
+            logger.info("%s, %.3g s/step%s", head, per_step, left)
 
     def close(self) -> None:
         self.bar.close()
