@@ -197,9 +197,10 @@ def check_writable_parent(path: str | Path, what: str) -> None:
     try:
         _create_a_file_in(parent)
     except OSError as err:
+        # a folder that exists yet says "No such file or directory" (/proc, /sys): its file system makes none
+        why = "its file system takes no new files" if err.errno == errno.ENOENT else (err.strerror or err)
         raise PermissionError(
-            f"cannot write {what} {str(path)!r}: cannot create files in folder {str(parent)!r} "
-            f"({err.strerror or err})"
+            f"cannot write {what} {str(path)!r}: cannot create files in folder {str(parent)!r} ({why})"
         ) from None
 
 
