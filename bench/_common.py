@@ -15,8 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from streamt2v.arguments import NamesArguments
+from streamt2v.cli import compile_backend_name, library_bars_off, sigterm_as_interrupt, stderr_is_terminal
 from streamt2v.cli import integer_at_least as at_least
-from streamt2v.cli import library_bars_off, sigterm_as_interrupt, stderr_is_terminal
 from streamt2v.io.folders import atomic_write_file, check_writable_parent
 
 # Default results folder: beside the scripts, so a script run from outside the repository root still
@@ -162,6 +162,19 @@ def command() -> str:
             continue
         args.append(arg)
     return shlex.join(["python", f"bench/{Path(sys.argv[0]).name}", *args])
+
+
+def add_compile_flag(parser: argparse.ArgumentParser) -> None:
+    """``--compile [BACKEND]`` of the scripts that time compiled models (an empty backend refused, as the
+    command line's)."""
+    parser.add_argument(
+        "--compile",
+        nargs="?",
+        const="inductor",
+        type=compile_backend_name,
+        metavar="BACKEND",
+        help="torch.compile backend (inductor)",
+    )
 
 
 def check_prompt(parser: argparse.ArgumentParser, prompt: str | None) -> None:

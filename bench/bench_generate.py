@@ -20,6 +20,7 @@ from pathlib import Path
 
 from _common import (
     INCOMPLETE,
+    add_compile_flag,
     check_device,
     check_prompt,
     command,
@@ -31,7 +32,6 @@ from _common import (
     started,
     write_results,
 )
-from streamt2v.cli import compile_backend_name
 
 # The prompt of every committed result (all of them used this one): kept for --model runs so that new
 # figures measure the same videos. A preset's random text encoder reads only max_length tokens (16 for
@@ -73,14 +73,7 @@ def main() -> None:
         "--dtype", default="fp32", choices=["fp32", "fp16", "bf16"], help="compute dtype (default fp32)"
     )
     ap.add_argument("--threads", type=positive, help="torch threads (default: torch's)")
-    ap.add_argument(
-        "--compile",
-        nargs="?",
-        const="inductor",
-        type=compile_backend_name,
-        metavar="BACKEND",
-        help="torch.compile backend (inductor)",
-    )
+    add_compile_flag(ap)
     ap.add_argument(
         "--out",
         help="results file, or a folder for the default name "

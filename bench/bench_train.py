@@ -30,6 +30,7 @@ from typing import Any
 
 from _common import (
     INCOMPLETE,
+    add_compile_flag,
     at_least,
     command,
     machine,
@@ -41,7 +42,6 @@ from _common import (
     started,
     write_results,
 )
-from streamt2v.cli import compile_backend_name
 
 UNET_RECIPES = ("base", "stream", "refiner")
 
@@ -179,14 +179,7 @@ def main() -> None:
         default=0,
         help="data-loading worker processes (default 0: main process)",
     )
-    ap.add_argument(
-        "--compile",
-        nargs="?",
-        const="inductor",
-        type=compile_backend_name,
-        metavar="BACKEND",
-        help="torch.compile backend (inductor)",
-    )
+    add_compile_flag(ap)
     ap.add_argument(
         "--preset",
         choices=[p for p in PRESETS if p != "tiny"],
