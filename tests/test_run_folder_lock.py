@@ -70,7 +70,7 @@ def test_train_refuses_an_out_another_run_holds_and_leaves_a_folder_it_refused_a
     assert (out / "loss.jsonl").is_file()
     afile = tmp_path / "notes.txt"  # a file as --out is refused by name, not by mkdir's errno
     afile.write_text("keep")
-    with pytest.raises(FileExistsError, match=r"^out .*notes.txt is a file, not a run folder"):
+    with pytest.raises(FileExistsError, match=r"^out_dir '.*notes.txt' is a file, not a run folder"):
         train(tiny_vae(), cfg, afile, progress=False)
     assert afile.read_text() == "keep"
     mine = tmp_path / "mine"  # a folder refused as not a run's: no lock file is left in it

@@ -201,7 +201,8 @@ def test_nothing_in_out_dir_is_overwritten_without_resume(tmp_path, caplog):
     weights = tmp_path / "run" / "final" / "vae" / "diffusion_pytorch_model.safetensors"
     before, log = weights.read_bytes(), (tmp_path / "run" / "loss.jsonl").read_text()
     with pytest.raises(
-        FileExistsError, match=r"is not empty; pass resume=True to continue the run there, or another out$"
+        FileExistsError,
+        match=r"is not empty; pass resume=True to continue the run there, or another out_dir$",
     ):
         train(recipe, cfg, tmp_path / "run", progress=False)
     assert weights.read_bytes() == before and (tmp_path / "run" / "loss.jsonl").read_text() == log

@@ -356,6 +356,17 @@ def _recipe_of_checkpoints(root: Path) -> str | None:
     return None
 
 
+class _OutDirArg(Arg):
+    """``train()``'s ``out_dir``, the command line's ``--out``."""
+
+    @property
+    def flag(self) -> str:
+        return "--out"
+
+
+OUT_DIR = _OutDirArg("out_dir")
+
+
 def check_out_dir(out: Path, recipe: Recipe, resume: bool) -> None:
     """Refuse an ``out`` that would lose what is there: without ``resume`` any non-empty folder (a run's
     ``final/`` and log, or the user's files); with it, a non-empty folder that is not a run of this
@@ -365,7 +376,7 @@ def check_out_dir(out: Path, recipe: Recipe, resume: bool) -> None:
             logger.warning("%s does not exist: nothing to resume, starting a new run there", out)
         return
     if not out.is_dir():
-        raise ExistingOutputError(Arg("out"), f" {out} is a file, not a run folder")
+        raise ExistingOutputError(OUT_DIR, f" {str(out)!r} is a file, not a run folder")
     if _only_stale_temporaries(out):
         if resume:  # made by lock_run_folder, or left by a run killed before it wrote its config
             logger.warning("%s holds no run yet: nothing to resume, starting a new run there", out)
@@ -377,13 +388,13 @@ def check_out_dir(out: Path, recipe: Recipe, resume: bool) -> None:
                 Arg("resume", True),
                 " to start it again with the same settings, delete the folder to start with other settings, "
                 "or give another ",
-                Arg("out"),
+                OUT_DIR,
             )
         raise ExistingOutputError(
             f"{out} is not empty; pass ",
             Arg("resume", True),
             " to continue the run there, or another ",
-            Arg("out"),
+            OUT_DIR,
         )
     config = out / "config.json"
     try:
