@@ -77,9 +77,9 @@ def test_a_whole_folder_loads_its_saved_weights(tiny_folder):
     assert all(loaded[k].equal(v.to(loaded[k].dtype)) for k, v in saved.items())
 
 
-def test_a_conversions_stage1_unet_missing_a_weight_is_refused_before_anything_is_written(tmp_path):
+def test_a_conversions_stage1_unet_missing_a_weight_is_refused_before_the_checkpoint_is_read(tmp_path):
     # it converted the whole checkpoint, then failed saving: "Cannot copy out of meta tensor; no data!"
-    from conftest import first_reference_case, reference_config, stage1_folder
+    from conftest import first_reference_case, garbage_checkpoint, reference_config, stage1_folder
     from streamt2v.io.checkpoints import convert_official_checkpoint
 
     case = first_reference_case()
@@ -87,14 +87,17 @@ def test_a_conversions_stage1_unet_missing_a_weight_is_refused_before_anything_i
     ms = stage1_folder(tmp_path / "ms", cfg)
     name = drop_weight(ms / "unet")
     with pytest.raises(
-        ValueError, match=rf"^stage-1 UNet folder '.*' has no weights for 1 of .*\({name}\): diffusers"
-    ):
+        ValueError, match=rf"^init_unet UNet folder '.*' has no weights for 1 of .*\({name}\): diffusers"
+    ) as err:
         convert_official_checkpoint(
-            case / "tiny_state_dict.safetensors",
+            garbage_checkpoint(tmp_path),  # never read
             tmp_path / "out",
             cfg,
             init_unet=ms,
             strict=False,
             head_width=head_width,
         )
+        assert str(err.value.as_flags()).startswith(
+            "--init-unet UNet folder "
+        )  # as the command line shows it
     assert not (tmp_path / "out").exists()

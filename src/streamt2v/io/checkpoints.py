@@ -479,6 +479,19 @@ def convert_official_checkpoint(
     leftovers = leftover_temporaries(Path(out_dir))
     stage1 = check_stage1_folder(init_unet, cfg) if init_unet is not None else None
     tok, tokenizer = conversion_tokenizer(tokenizer, init_unet, stage1, cfg, strict)
+    init = None
+    if (
+        stage1 is not None
+    ):  # before the checkpoint's (minutes-long) read: a UNet file lacking a tensor is refused
+        logger.info("loading the stage-1 UNet from %s", stage1.unet_dir)
+        with naming_arguments("init_unet") as (init_name,):
+            init = from_pretrained_strict(
+                UNet3DConditionModel,
+                stage1.unet_dir,
+                f"{init_name} UNet folder",
+                torch_dtype=dtype,
+                variant=stage1.variant,
+            ).eval()
     if Path(ckpt_path).is_file():
         logger.info("reading checkpoint %s (%s)", ckpt_path, format_size(Path(ckpt_path).stat().st_size))
     started = time.monotonic()
@@ -521,17 +534,8 @@ def convert_official_checkpoint(
         )
     _materialize_components(modules, converted, report.random_components, cfg, dtype, seed, ckpt_path)
 
-    init = None
     sources = {"weights": f"converted from {provenance(ckpt_path)}"}
     if stage1 is not None:
-        logger.info("loading the stage-1 UNet from %s", stage1.unet_dir)
-        init = from_pretrained_strict(
-            UNet3DConditionModel,
-            stage1.unet_dir,
-            "stage-1 UNet folder",
-            torch_dtype=dtype,
-            variant=stage1.variant,
-        ).eval()
         sources["init_unet"] = provenance(init_unet)
     else:
         report.notes.append(
