@@ -11,7 +11,8 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 # torch is pinned first on its own so pip takes the CPU build already on the machine (no CUDA download).
-$(STAMP): $(BIN)/python pyproject.toml constraints.txt
+# __init__.py holds the version, which the editable install's metadata records.
+$(STAMP): $(BIN)/python pyproject.toml constraints.txt src/streamt2v/__init__.py
 	$(BIN)/pip install -q "torch==2.13.0"
 	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
 	touch $(STAMP)

@@ -201,6 +201,20 @@ def test_a_stdout_that_cannot_encode_the_table_gets_it_escaped_and_the_results_f
     assert json.loads(out.read_text())
 
 
+def test_evaluate_writes_its_results_file_before_a_stdout_that_fails(tmp_path, monkeypatch, capsys):
+    """The table was printed first: a stdout that failed there (a closed pipe) lost the results file."""
+    import io
+
+    video = _evaluated_video(tmp_path)
+    closed = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+    closed.close()
+    monkeypatch.setattr(sys, "stdout", closed)
+    out = tmp_path / "r.json"
+    assert main(["evaluate", str(video), "--metrics", "scuts", "--out", str(out), "--no-progress"]) == 2
+    assert json.loads(out.read_text())["records"]
+    assert "error: I/O operation on closed file" in capsys.readouterr().err
+
+
 def test_no_bars_when_stderr_is_not_a_terminal_and_no_progress_silences_library_bars(tmp_path, capsys):
     video = _evaluated_video(tmp_path)
     (tmp_path / "prompts.txt").write_text("a red circle bouncing on a blue background\n")

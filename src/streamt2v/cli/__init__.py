@@ -140,14 +140,11 @@ def integer_at_least(minimum: int, below: int | None = None):
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    # the one place it is written (the build reads it too): an editable install's metadata keeps the version
+    # it was installed with
+    from streamt2v import __version__
 
-    try:
-        return version("streamt2v")
-    except PackageNotFoundError:  # run from a source tree that is not installed
-        from streamt2v import __version__
-
-        return __version__
+    return __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -219,9 +216,9 @@ def entry() -> int:
 
 
 def _run(argv: list[str] | None, *, as_program: bool) -> int:
-    if as_program and hasattr(sys.stdout, "reconfigure"):
-        # as stderr does: a stdout whose encoding lacks a character (LANG=C, a Windows code page) failed on
-        # evaluate's "MAWE↓" or a file name, after the work was done
+    if as_program and getattr(sys.stdout, "errors", None) == "strict" and hasattr(sys.stdout, "reconfigure"):
+        # as stderr does: a stdout whose encoding lacks a character (a Windows code page) failed on evaluate's
+        # "MAWE↓" or a file name, after the work was done (one that already escapes, as surrogateescape, is kept)
         sys.stdout.reconfigure(errors="backslashreplace")
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
