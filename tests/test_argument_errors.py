@@ -61,3 +61,22 @@ def test_convert_names_its_preset_argument_as_a_python_caller_spells_it(tmp_path
         assert str(err.as_flags()).startswith(f"--preset file {str(missing)!r} not found")
     else:
         raise AssertionError("a missing preset file was not refused")
+
+
+def test_errors_naming_arguments_keep_their_parts_spelling_and_errno_when_pickled_or_copied():
+    # errno was lost (a constructor of the message alone), and so were a subclass's own attributes
+    from streamt2v.io.checkpoints import CheckpointMismatchError, ConversionReport
+
+    err = raised_within(lambda name: FileNotFoundError(2, f"{name} '/x' has no unet/config.json")).as_flags()
+    for other in (pickle.loads(pickle.dumps(err)), copy.copy(err)):
+        assert type(other) is ArgumentFileNotFoundError and other.errno == 2
+        assert str(other) == "--init-unet '/x' has no unet/config.json" and other.args == (
+            str(err.spelled(flags=False)),
+        )
+    report = ConversionReport(source="c.ckpt", checkpoint_tensors=3)
+    mismatch = pickle.loads(
+        pickle.dumps(CheckpointMismatchError(["bad; pass ", Arg("strict", False)], report, "a"))
+    )
+    assert (
+        mismatch.report.source == "c.ckpt" and str(mismatch.one_line().as_flags()) == "bad; pass --no-strict"
+    )

@@ -71,6 +71,22 @@ class NamesArguments(Exception):
         self.flags = True
         return self
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # pickled or copied (a worker's error sent to its parent) with its parts, spelling and, for an
+        # OSError, its errno, which is no attribute of __dict__
+        message = self.spelled(flags=False)
+        return _made_again, (type(self), message, getattr(self, "errno", None)), self.__dict__
+
+
+def _made_again(kind: type[NamesArguments], message: str, errno: int | None) -> NamesArguments:
+    """A pickled :class:`NamesArguments` made again; its ``__dict__`` (parts, spelling, a subclass's own
+    attributes) is restored after, so a subclass's ``__init__`` (which may take more) is not called."""
+    err = kind.__new__(kind, message)
+    err.args = (message,)  # OSError's __new__ leaves them to an __init__ of its subclass
+    if errno is not None:
+        err.errno = errno  # type: ignore[attr-defined]
+    return err
+
 
 class ArgumentValueError(NamesArguments, ValueError):
     """A ``ValueError`` naming arguments (:class:`NamesArguments`): ``fps must be an integer > 0`` to a
