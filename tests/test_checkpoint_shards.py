@@ -50,9 +50,7 @@ def test_a_sharded_checkpoint_is_read_whole_from_its_index_folder_or_a_shard(tmp
 def test_a_missing_shard_or_index_is_named(tmp_path):
     files = shard(tmp_path / "ckpt")
     files[2].unlink()
-    with pytest.raises(
-        FileNotFoundError, match=r"names 3 shards, of which 1 are not beside it \(model-00003-of"
-    ):
+    with pytest.raises(FileNotFoundError, match=r"names 3 shards; 1 of them not beside it \(model-00003-of"):
         load_checkpoint(tmp_path / "ckpt")
     (tmp_path / "ckpt" / "model.safetensors.index.json").unlink()
     with pytest.raises(
@@ -79,3 +77,26 @@ def test_a_sharded_checkpoint_converts_as_the_whole_file_does(tmp_path):
     a = StreamingT2VModel.from_pretrained(tmp_path / "whole").unet.state_dict()
     b = StreamingT2VModel.from_pretrained(tmp_path / "sharded").unet.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_folder_of_two_indexes_is_told_to_give_one_and_a_single_shard_is_a_whole_file(tmp_path):
+    shard(tmp_path / "ckpt")
+    (tmp_path / "ckpt" / "pytorch_model.bin.index.json").write_text('{"weight_map": {}}')
+    with pytest.raises(
+        IsADirectoryError, match=r"holding 2 shard indexes \(model.safetensors.index.json, pytorch"
+    ):
+        load_checkpoint(tmp_path / "ckpt")
+    # "-00001-of-00001" is how a checkpoint small enough for one shard is named: a whole file
+    one = tmp_path / "model-00001-of-00001.safetensors"
+    one.write_bytes(whole().read_bytes())
+    assert sorted(load_checkpoint(one)[0]) == sorted(load_file(whole()))
+
+
+def test_an_index_naming_a_shard_elsewhere_is_refused(tmp_path):
+    shard(tmp_path / "ckpt")
+    index = tmp_path / "ckpt" / "model.safetensors.index.json"
+    data = json.loads(index.read_text())
+    data["weight_map"] = {k: f"../{v}" for k, v in data["weight_map"].items()}
+    index.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r"is no shard index: .* names each tensor's shard file beside it"):
+        load_checkpoint(index)

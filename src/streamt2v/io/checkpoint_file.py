@@ -378,7 +378,7 @@ def _load_file(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, list[str]
 # A checkpoint saved in shards (transformers' and diffusers' save_pretrained, huggingface_hub's
 # split_torch_state_dict_into_shards): model-00001-of-00003.safetensors ... and model.safetensors.index.json,
 # whose "weight_map" names each tensor's shard.
-_SHARD_NAME = re.compile(r"-\d{5}-of-\d{5}\.[^.]+$")
+_SHARD_NAME = re.compile(r"-\d{5}-of-(\d{5})\.[^.]+$")
 _INDEX_SUFFIX = ".index.json"
 
 
@@ -389,8 +389,14 @@ def shard_index(path: Path) -> Path | None:
         return path
     if path.is_dir():
         indexes = sorted(path.glob(f"*{_INDEX_SUFFIX}"))
-        return indexes[0] if len(indexes) == 1 else None
-    if path.is_file() and _SHARD_NAME.search(path.name):
+        if len(indexes) > 1:  # a hub folder may hold the safetensors and the .bin shards, each with its index
+            names = ", ".join(i.name for i in indexes)
+            raise IsADirectoryError(
+                f"checkpoint {str(path)!r} is a folder holding {len(indexes)} shard indexes ({names}); give one"
+            )
+        return indexes[0] if indexes else None
+    shard = _SHARD_NAME.search(path.name)
+    if path.is_file() and shard and int(shard[1]) > 1:  # "-00001-of-00001": a whole file, read as one
         indexes = [i for i in path.parent.glob(f"*{_INDEX_SUFFIX}") if path.name in _weight_map(i).values()]
         if len(indexes) == 1:
             return indexes[0]
@@ -415,14 +421,16 @@ def _load_shards(index: Path) -> tuple[dict[str, torch.Tensor], dict[str, list[s
     tensors the index gives it."""
     weight_map = _weight_map(index)
     shards = sorted(set(weight_map.values()))
-    if not shards or not all(isinstance(name, str) for name in shards):
+    # a shard is a file beside its index: a name with a folder in it (../x.safetensors) is read from nowhere else
+    if not shards or not all(isinstance(name, str) and Path(name).name == name for name in shards):
         raise ValueError(
-            f"{str(index)!r} is no shard index: a JSON object whose weight_map names each tensor's shard file"
+            f"{str(index)!r} is no shard index: a JSON object whose weight_map names each tensor's shard file "
+            "beside it"
         )
     missing = [name for name in shards if not (index.parent / name).is_file()]
     if missing:
         raise FileNotFoundError(
-            f"shard index {str(index)!r} names {len(shards)} shards, of which {len(missing)} are not beside it "
+            f"shard index {str(index)!r} names {len(shards)} shards; {len(missing)} of them not beside it "
             f"({_first_names(missing, 3)}; an interrupted download?): fetch the missing shards"
         )
     weights: dict[str, torch.Tensor] = {}

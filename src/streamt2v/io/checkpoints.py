@@ -34,6 +34,7 @@ from streamt2v.io.checkpoint_file import (
     format_size,
     load_checkpoint,
     not_loaded_note,
+    shard_index,
     strip_compiled_names,
     strip_wrapper_prefix,
 )
@@ -492,8 +493,12 @@ def convert_official_checkpoint(
                 torch_dtype=dtype,
                 variant=stage1.variant,
             ).eval()
-    if Path(ckpt_path).is_file():
+    if (
+        Path(ckpt_path).is_file() and shard_index(Path(ckpt_path)) is None
+    ):  # a shard index's size is the JSON's
         logger.info("reading checkpoint %s (%s)", ckpt_path, format_size(Path(ckpt_path).stat().st_size))
+    else:
+        logger.info("reading checkpoint %s", ckpt_path)
     started = time.monotonic()
     weights, not_loaded = load_checkpoint(ckpt_path)
     weights, compiled = strip_compiled_names(weights)
