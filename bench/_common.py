@@ -101,7 +101,10 @@ _started: list[tuple[datetime, float | None]] = []
 
 
 def _now() -> tuple[datetime, float | None]:
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None  # Unix only
+    try:
+        load: float | None = os.getloadavg()[0]
+    except (AttributeError, OSError):  # Unix only, and where the system can tell
+        load = None
     return datetime.now(timezone.utc), load
 
 

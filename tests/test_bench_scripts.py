@@ -54,7 +54,8 @@ def dated_since(text: str, before: datetime) -> bool:
     could not be told from an older one of the same machine and settings."""
     # with the machine's load then (other processes slowed a benchmark up to 50 times)
     stamps = re.findall(
-        r"Started (\d{4}-\d\d-\d\d \d\d:\d\d) UTC \(load average \d+\.\d\d on \d+ cores?\)\.", text
+        r"Started (\d{4}-\d\d-\d\d \d\d:\d\d) UTC \(load average (?:\d+\.\d\d|unknown) on \d+ cores?\)\.",
+        text,
     )
     if len(stamps) != 1:
         return False

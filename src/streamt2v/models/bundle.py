@@ -509,7 +509,7 @@ class StreamingT2VModel:
         tok_entry = index.get("tokenizer")
         tokenizer = load_tokenizer(root / "tokenizer", tok_entry[-1]) if tok_entry else None
 
-        # from_pretrained_strict: both libraries start weights a file lacks at random, with a log line only
+        # from_pretrained_strict: both libraries load a file lacking weights with a log line only
         def part(cls: type, comp: str, dtype_name: str = "torch_dtype") -> Any:
             return from_pretrained_strict(
                 cls, root / comp, f"model folder's {comp}/", **kw(comp, dtype_name)

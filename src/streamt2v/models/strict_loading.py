@@ -34,11 +34,12 @@ def from_pretrained_strict(cls: type[M], folder: str | os.PathLike[str], what: s
         )
         # the library whose from_pretrained loaded it (StreamingUNet is a diffusers model of ours)
         library = next(
-            (k.__module__.split(".")[0] for k in cls.__mro__ if k.__module__.split(".")[0] in _FILLS), ""
+            (k.__module__.split(".")[0] for k in cls.__mro__ if k.__module__.split(".")[0] in _FILLS),
+            cls.__module__.split(".")[0],
         )
         raise ValueError(
             f"{what} {str(folder)!r} has no weights for {len(missing)} of {cls.__name__}'s {total} tensors "
-            f"({named}): {library} would {_FILLS[library]}. Was it saved by another version of {library} "
+            f"({named}): {library} would {_FILLS.get(library, 'load it without them')}. Was it saved by another version of {library} "
             f"(this is {_version(library)}) or is its weight file incomplete? Save it again with this version, "
             "or copy it again"
         )
