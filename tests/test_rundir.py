@@ -498,3 +498,9 @@ def test_a_run_directory_where_no_file_can_be_created_says_to_choose_another():
         r"\(its file system takes no new files\); choose another --run-dir$",
     ):
         RunDir.check_new("/proc/streamt2v-run")
+
+
+def test_a_run_directory_under_a_file_says_to_choose_another(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(NotADirectoryError, match=r"is a file, not a folder; choose another --run-dir$"):
+        RunDir.check_new(tmp_path / "notes.txt" / "run")

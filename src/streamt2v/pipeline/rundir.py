@@ -304,8 +304,10 @@ class RunDir:
         RunDir._check_holds_nothing_else(path)
         try:
             check_writable_parent(path, "run directory")
-        except PermissionError as err:  # the default, runs/ in the working folder, where one may not write
-            raise PermissionError(f"{err}; choose another --run-dir") from None
+        except (PermissionError, NotADirectoryError) as err:  # the default is runs/ in the working folder
+            advised = type(err)(f"{err}; choose another --run-dir")
+            advised.errno = err.errno
+            raise advised from None
         return path
 
     @staticmethod
