@@ -159,3 +159,13 @@ def test_a_png_dir_with_a_suffix_is_refused_up_front(tmp_path, monkeypatch, caps
         err = capsys.readouterr().err
         assert f"error: --png-dir {png_dir!r} has a suffix: it names the folder of the PNG frames" in err, err
         assert list(tmp_path.iterdir()) == []
+
+
+def test_the_low_resolution_folder_of_a_png_output_with_a_dot_has_no_suffix(tmp_path):
+    """An existing frames folder "frames.v3" gave "frames.v3-lowres", refused as a file of unknown suffix."""
+    from streamt2v.pipeline.preflight import lowres_path
+
+    (tmp_path / "frames.v3").mkdir()
+    assert lowres_path(tmp_path / "frames.v3") == tmp_path / "frames-v3-lowres"
+    assert lowres_path(tmp_path / "frames") == tmp_path / "frames-lowres"
+    assert lowres_path(tmp_path / "out.mp4") == tmp_path / "out.lowres.mp4"

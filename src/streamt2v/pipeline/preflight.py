@@ -29,10 +29,11 @@ logger = logging.getLogger(__name__)
 
 def lowres_path(output: str | os.PathLike) -> Path:
     """Where ``generate --enhance`` keeps the stage-2 (low-resolution) video: ``out.mp4`` → ``out.lowres.mp4``,
-    a PNG folder ``frames`` → ``frames-lowres`` (``frames.lowres`` would read as a file of unknown suffix)."""
+    a PNG folder ``frames`` → ``frames-lowres`` (``frames.lowres`` would read as a file of unknown suffix; an
+    existing folder ``frames.v3`` → ``frames-v3-lowres`` for the same reason)."""
     out = Path(output)
     if output_kind(out) == "png-dir":
-        return out.with_name(f"{out.name}-lowres")
+        return out.with_name(f"{out.name.replace('.', '-')}-lowres")
     return out.with_name(f"{out.stem}.lowres{out.suffix}")
 
 
@@ -55,7 +56,7 @@ def check_outputs(cfg: GenerateConfig, *, overwrite: bool) -> None:
         # output_kind would take frames.mp4 for a video, out/v.png for no kind at all ("cannot write video")
         raise ValueError(
             f"--png-dir {cfg.png_dir!r} has a suffix: it names the folder of the PNG frames (frame_00000.png, ...); "
-            "leave the suffix off"
+            "leave the suffix off, or make the folder first"
         )
     seen: dict[Path, str] = {}
     # an output over an input (extending a video in place) would replace the user's file, even with --overwrite
