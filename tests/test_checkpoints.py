@@ -222,9 +222,11 @@ def test_the_wrong_file_or_folder_is_named_as_what_it_is(
     ms = stage1_folder(tmp_path / "ms", cfg)
     with pytest.raises(
         IsADirectoryError,
-        match=r"a diffusers TextToVideoSDPipeline folder: the stage-1 model, which --init-unet takes",
-    ):
+        match=r"a diffusers TextToVideoSDPipeline folder: the stage-1 model, which init_unet takes",
+    ) as folder_error:
         convert_official_checkpoint(ms, tmp_path / "out", "tiny")
+    # named as the caller spells it: init_unet to Python, --init-unet on the command line
+    assert "which --init-unet takes" in str(folder_error.value.as_flags())
     ours = StreamingT2VModel.from_preset("tiny", with_init_unet=False).save_pretrained(tmp_path / "ours")
     with pytest.raises(IsADirectoryError, match=r"a streamt2v model folder, converted already"):
         convert_official_checkpoint(ours, tmp_path / "out", "tiny")
@@ -242,9 +244,11 @@ def test_the_wrong_file_or_folder_is_named_as_what_it_is(
     assert "first 10:" in out and len(out.splitlines()) < 20
     [error] = err.strip().splitlines()[-1:]
     assert (
-        "it is the weights of a diffusers UNet3DConditionModel: the unet/ of a ModelScope diffusers folder"
-        in error
+        "it is the weights of a diffusers UNet3DConditionModel: the unet/ of a ModelScope diffusers folder, "
+        "which --init-unet takes as a folder" in error
     )
+    with pytest.raises(CheckpointMismatchError, match=r"diffusers folder, which init_unet takes as a folder"):
+        convert_official_checkpoint(unet_file, tmp_path / "out", "tiny")
     assert not (tmp_path / "out").exists()
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from streamt2v.arguments import Arg, ArgumentIsADirectoryError
 from streamt2v.io.folders import home_path, looks_like_hub_id
 from streamt2v.io.official_unet_keys import STAGE2_PREFIXES
 
@@ -127,9 +128,9 @@ MODELSCOPE_LIBRARY_FOLDER = (
 )
 
 
-def _folder_hint(folder: Path) -> str:
+def _folder_hint(folder: Path) -> list[object]:
     """What a folder given as the checkpoint is, when it says so: a streamt2v model folder (converted
-    already), a diffusers pipeline (the stage-1 model), or one holding checkpoint files."""
+    already), a diffusers pipeline (the stage-1 model), or one holding checkpoint files: parts of a message."""
     index = folder / "model_index.json"
     if index.is_file():
         try:
@@ -137,15 +138,15 @@ def _folder_hint(folder: Path) -> str:
         except (ValueError, AttributeError, OSError):
             name = None
         if name == "StreamingT2VModel":
-            return " (a streamt2v model folder, converted already: load it as it is, generate --model)"
+            return [" (a streamt2v model folder, converted already: load it as it is, generate --model)"]
         if name:
-            return f" (a diffusers {name} folder: the stage-1 model, which --init-unet takes)"
+            return [f" (a diffusers {name} folder: the stage-1 model, which ", Arg("init_unet"), " takes)"]
     if (folder / MODELSCOPE_LIBRARY_WEIGHTS).is_file():
-        return f" ({MODELSCOPE_LIBRARY_FOLDER}; not the StreamingT2V checkpoint)"
+        return [f" ({MODELSCOPE_LIBRARY_FOLDER}; not the StreamingT2V checkpoint)"]
     files = sorted(p.name for p in folder.iterdir() if p.suffix in (".ckpt", ".safetensors", ".pt", ".pth"))
     if files:
-        return f" (it holds {', '.join(files[:3])}{', ...' if len(files) > 3 else ''})"
-    return ""
+        return [f" (it holds {', '.join(files[:3])}{', ...' if len(files) > 3 else ''})"]
+    return []
 
 
 # Where trainers keep the weights inside a checkpoint dict (Lightning: ``state_dict``).
@@ -311,9 +312,10 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tenso
 def _load_file(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, list[str]]]:
     """:func:`load_checkpoint` of one file (a whole checkpoint, or one shard of it)."""
     if path.is_dir():
-        raise IsADirectoryError(
-            f"checkpoint {str(path)!r} is a folder{_folder_hint(path)}; give the checkpoint file "
-            "(streaming_t2v.ckpt or a .safetensors state dict)"
+        raise ArgumentIsADirectoryError(
+            f"checkpoint {str(path)!r} is a folder",
+            *_folder_hint(path),
+            "; give the checkpoint file (streaming_t2v.ckpt or a .safetensors state dict)",
         )
     if not path.is_file():
         text = os.fspath(path)
@@ -523,10 +525,11 @@ def strip_compiled_names(state_dict: Mapping[str, torch.Tensor]) -> tuple[dict[s
     return {renamed[k]: t for k, t in state_dict.items()}, changed
 
 
-def describe_foreign_state_dict(state_dict: Mapping[str, Any]) -> str | None:
+def describe_foreign_state_dict(state_dict: Mapping[str, Any]) -> list[object] | None:
     """What a state dict of which no tensor fits the model is, by its names, when it is a file users give by
     mistake: the StreamingSVD checkpoint, a streamt2v model folder's UNet, or a part of a diffusers folder (the
-    ModelScope ``unet/``, ``vae/``, ``text_encoder/``); None otherwise."""
+    ModelScope ``unet/``, ``vae/``, ``text_encoder/``), as parts of a message (text and the
+    :class:`~streamt2v.arguments.Arg` it advises); None otherwise."""
     keys = list(state_dict)
 
     def share(*prefixes: str) -> float:
@@ -535,30 +538,30 @@ def describe_foreign_state_dict(state_dict: Mapping[str, Any]) -> str | None:
     if any(k.startswith("model.diffusion_model.") for k in keys) and any(
         k.startswith("conditioner.") for k in keys
     ):
-        return (
+        return [
             "it is the StreamingSVD (image-to-video) checkpoint of the official main branch; streamt2v converts "
             "the text-to-video streaming_t2v.ckpt of the StreamingModelscope branch"
-        )
+        ]
     if any(k.startswith("model.diffusion_model.") for k in keys) and any(
         k.startswith(("first_stage_model.", "cond_stage_model.")) for k in keys
     ):
-        return (
+        return [
             "it is a Stable Diffusion (LDM) checkpoint, with model.diffusion_model./first_stage_model. weights, "
             "such as the enhancer's v2-1_512-ema-pruned.ckpt; streamt2v converts the official streaming_t2v.ckpt"
-        )
+        ]
     if share("base.", "cam.", "resampler.", "down_mergers.", "mid_merger.") > 0.9:
-        return "it is the UNet of a streamt2v model folder, converted already: load that folder as it is"
-    folder = "a ModelScope diffusers folder, which --init-unet takes as a folder"
+        return ["it is the UNet of a streamt2v model folder, converted already: load that folder as it is"]
+    folder = ["a ModelScope diffusers folder, which ", Arg("init_unet"), " takes as a folder"]
     if "conv_in.weight" in state_dict and any(
         ".temp_convs." in k or k.startswith("transformer_in.") for k in keys
     ):
-        return f"it is the weights of a diffusers UNet3DConditionModel: the unet/ of {folder}"
+        return ["it is the weights of a diffusers UNet3DConditionModel: the unet/ of ", *folder]
     if any(k.startswith("decoder.") for k in keys) and any(
         k.startswith("encoder.down_blocks.") for k in keys
     ):
-        return f"it is the weights of a diffusers AutoencoderKL: the vae/ of {folder}"
+        return ["it is the weights of a diffusers AutoencoderKL: the vae/ of ", *folder]
     if "embeddings.token_embedding.weight" in {k.removeprefix("text_model.") for k in keys} and (
         share("text_model.", "embeddings.", "encoder.layers.", "final_layer_norm.") > 0.9
     ):
-        return f"it is the weights of a transformers CLIPTextModel: the text_encoder/ of {folder}"
+        return ["it is the weights of a transformers CLIPTextModel: the text_encoder/ of ", *folder]
     return None

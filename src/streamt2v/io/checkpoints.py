@@ -359,14 +359,12 @@ def _refuse_unfit(
     foreign = describe_foreign_state_dict(sd) if report.mostly_unfit else None
     not_strict = Arg("strict", False)
     if not sum(report.fitting.values()):  # strict or not: a folder of random weights is never wanted
-        why = (
-            [foreign] if foreign else ["is it a StreamingT2V checkpoint, and the right ", Arg("preset"), "?"]
-        )
+        why = foreign or ["is it a StreamingT2V checkpoint, and the right ", Arg("preset"), "?"]
         none_fit = f"{where}: none of its {len(sd)} tensors fits a tensor of the model ("
         raise CheckpointMismatchError([none_fit, *why, "); nothing was written"], report, report.problems())
     if foreign or (strict and not report.ok):
         if foreign:
-            advice: list[object] = [foreign]
+            advice: list[object] = foreign
         elif report.mostly_unfit:
             fit = sum(report.fitting.values())
             advice = [f"only {fit} of its {len(sd)} tensors fit: is it the right checkpoint, and the right "]
