@@ -32,6 +32,8 @@ from _common import (
     started,
     write_results,
 )
+from streamt2v.cli import integer_at_least
+from streamt2v.pipeline.chunking import SEED_LIMIT
 
 # What `make demo` runs (Makefile): the goal line of the results applies only to these settings.
 DEMO_PROMPT = "a red circle bouncing on a blue background"
@@ -48,7 +50,10 @@ def main() -> None:
         "--frames", type=positive, default=DEMO_FRAMES, help=f"video length (default {DEMO_FRAMES})"
     )
     ap.add_argument(
-        "--seed", type=int, default=0, help="sampling seed of both stages and stage 3 (default 0)"
+        "--seed",
+        type=integer_at_least(0, SEED_LIMIT),
+        default=0,
+        help="sampling seed of both stages and stage 3 (default 0)",
     )
     ap.add_argument(
         "--threads", type=positive, default=DEMO_THREADS, help=f"torch threads (default {DEMO_THREADS})"

@@ -546,3 +546,11 @@ def test_the_demo_says_each_video_as_it_is_made(monkeypatch, capsys, tmp_path):
     assert [line.split(":")[0] for line in lines[1:3]] == ["video 1/2", "video 2/2"]
     assert "stages 1-2 " in lines[1] and "stage 3 " in lines[1] and lines[3].startswith("# Demo")
     assert dated_since((tmp_path / "d.md").read_text(), before)
+
+
+def test_the_demo_benchmarks_seed_is_checked_by_its_flag(monkeypatch, capsys, tmp_path):
+    # a plain int: a negative seed or one past torch's 64 bits was refused later, by the pipeline, unnamed
+    status, line = exit_line(monkeypatch, capsys, "bench_demo.py", "--seed", "-1", "--out", f"{tmp_path}/")
+    assert status == 2 and line.endswith(
+        f"error: argument --seed: expected an integer from 0 to {2**64 - 1}, got '-1'"
+    ), line

@@ -109,7 +109,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     p.add_argument("--fps", type=float, default=None, help="output fps (default: the input's)")
     p.add_argument(
-        "--seed", type=integer_at_least(0, SEED_LIMIT), default=0, help="random seed, >= 0 (default 0)"
+        "--seed",
+        type=integer_at_least(0, SEED_LIMIT),
+        default=0,
+        help="random seed, 0 to 2**64 - 1 (default 0)",
     )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     p.add_argument("--dtype", default="fp32", choices=DTYPE_NAMES, help="compute dtype (default fp32)")

@@ -34,7 +34,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--frames", "-n", type=integer_at_least(1), default=80, help="number of output frames (default 80)"
     )
     p.add_argument(
-        "--seed", type=integer_at_least(0, SEED_LIMIT), default=33, help="random seed, >= 0 (default 33)"
+        "--seed",
+        type=integer_at_least(0, SEED_LIMIT),
+        default=33,
+        help="random seed, 0 to 2**64 - 1 (default 33)",
     )
     p.add_argument(
         "-o",

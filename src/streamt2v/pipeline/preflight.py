@@ -55,7 +55,7 @@ def check_outputs(cfg: GenerateConfig, *, overwrite: bool) -> None:
     if cfg.png_dir and Path(cfg.png_dir).suffix and not Path(cfg.png_dir).is_dir():
         # output_kind would take frames.mp4 for a video, out/v.png for no kind at all ("cannot write video")
         raise ValueError(
-            f"--png-dir {cfg.png_dir!r} has a suffix: it names the folder of the PNG frames (frame_00000.png, ...); "
+            f"--png-dir {cfg.png_dir!r} has a suffix: it names the folder of the PNG frames (frame_000000.png, ...); "
             "leave the suffix off, or make the folder first"
         )
     seen: dict[Path, str] = {}
