@@ -49,6 +49,12 @@ class RecipeOption(Arg):
         return f"--set {self.name}" + ("" if self.value is NAME_ONLY else f"={self.value}")
 
 
+def spelled(parts: tuple[object, ...], *, flags: bool) -> str:
+    """Text and :class:`Arg` ``parts`` as one message, the arguments named as flags (``flags``) or as the
+    Python API's."""
+    return "".join(p.flag if flags and isinstance(p, Arg) else str(p) for p in parts)
+
+
 class NamesArguments(Exception):
     """An error whose message names arguments of the call that raised it: ``parts`` are text and
     :class:`Arg`. ``str()`` names them as the Python API takes them; after :meth:`as_flags` (the command
@@ -61,7 +67,7 @@ class NamesArguments(Exception):
 
     def spelled(self, *, flags: bool) -> str:
         """The message, the arguments named as flags (``flags``) or as the Python API's."""
-        return "".join(p.flag if flags and isinstance(p, Arg) else str(p) for p in self.parts)
+        return spelled(self.parts, flags=flags)
 
     def __str__(self) -> str:
         return self.spelled(flags=self.flags)

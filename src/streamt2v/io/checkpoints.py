@@ -26,7 +26,7 @@ import torch
 from diffusers import UNet3DConditionModel
 from transformers import CLIPVisionConfig
 
-from streamt2v.arguments import Arg, ArgumentValueError, NamesArguments
+from streamt2v.arguments import Arg, ArgumentValueError, NamesArguments, spelled
 from streamt2v.config import VIT_H_HEAD_WIDTH, ModelConfig
 from streamt2v.io.architecture import build_components, resolve_architecture
 from streamt2v.io.checkpoint_file import (
@@ -86,12 +86,12 @@ class Note(str):
     parts: tuple[object, ...]
 
     def __new__(cls, *parts: object) -> Note:
-        note = super().__new__(cls, "".join(map(str, parts)))
+        note = super().__new__(cls, spelled(parts, flags=False))
         note.parts = parts
         return note
 
     def spelled(self, *, flags: bool) -> str:
-        return "".join(p.flag if flags and isinstance(p, Arg) else str(p) for p in self.parts)
+        return spelled(self.parts, flags=flags)
 
 
 @dataclass
