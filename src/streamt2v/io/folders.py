@@ -184,15 +184,16 @@ def looks_like_hub_id(spec: str | Path) -> bool:
     )
 
 
-def check_writable_parent(path: str | Path, what: str) -> None:
-    """Raise, naming ``what`` and ``path``, unless the nearest existing parent of ``path`` is a folder this
-    process can create files in (checked before slow work that ends by writing ``path``)."""
+def check_writable_parent(path: str | Path, what: str, advice: str = "") -> None:
+    """Raise, naming ``what`` and ``path`` (and ending with ``advice``: ``"; choose another --run-dir"``), unless
+    the nearest existing parent of ``path`` is a folder this process can create files in (checked before slow
+    work that ends by writing ``path``)."""
     parent = Path(path).absolute().parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir():
         raise NotADirectoryError(
-            f"cannot write {what} {str(path)!r}: {str(parent)!r} is a file, not a folder"
+            f"cannot write {what} {str(path)!r}: {str(parent)!r} is a file, not a folder{advice}"
         )
     try:
         _create_a_file_in(parent)
@@ -200,7 +201,7 @@ def check_writable_parent(path: str | Path, what: str) -> None:
         # a folder that exists yet says "No such file or directory" (/proc, /sys): its file system makes none
         why = "its file system takes no new files" if err.errno == errno.ENOENT else (err.strerror or err)
         raise PermissionError(
-            f"cannot write {what} {str(path)!r}: cannot create files in folder {str(parent)!r} ({why})"
+            f"cannot write {what} {str(path)!r}: cannot create files in folder {str(parent)!r} ({why}){advice}"
         ) from None
 
 

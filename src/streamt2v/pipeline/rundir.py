@@ -302,12 +302,8 @@ class RunDir:
             )
         RunDir._check_holds_no_run(path)
         RunDir._check_holds_nothing_else(path)
-        try:
-            check_writable_parent(path, "run directory")
-        except (PermissionError, NotADirectoryError) as err:  # the default is runs/ in the working folder
-            advised = type(err)(f"{err}; choose another --run-dir")
-            advised.errno = err.errno
-            raise advised from None
+        # the default is runs/ in the working folder, which may be one nothing can be written in
+        check_writable_parent(path, "run directory", advice="; choose another --run-dir")
         return path
 
     @staticmethod
