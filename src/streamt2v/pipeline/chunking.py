@@ -19,11 +19,19 @@ conditioning frames are left-padded by repeating its first frame (:func:`cond_fr
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 # Seeds are below it: torch.Generator.manual_seed takes 64-bit seeds (stage 3 seeds one with the run's seed
 # as it is; a larger one failed there with "Overflow when unpacking long long", after stages 1-2).
 SEED_LIMIT = 2**64
+
+
+def check_seed(seed: object) -> None:
+    """Refuse a seed that is not an integer in ``[0, SEED_LIMIT)``, naming it."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < SEED_LIMIT:
+        raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
+
 
 # A quoted prompt, path or value in a message (not an apostrophe: "the model's"): text the user typed, where a
 # word that is a setting's name (``unknown scheduler 'fps'``) names no setting.

@@ -26,7 +26,6 @@ from __future__ import annotations
 import inspect
 import logging
 import math
-import numbers
 import os
 from collections.abc import Callable
 from typing import Any
@@ -48,7 +47,7 @@ from streamt2v.pipeline.blending import (
     shared_noise,
     split_chunks,
 )
-from streamt2v.pipeline.chunking import SEED_LIMIT
+from streamt2v.pipeline.chunking import check_seed
 from streamt2v.pipeline.enhance_config import EnhanceConfig, check_resolution  # documented here too
 from streamt2v.pipeline.enhance_state import (
     EnhanceProgress,
@@ -430,10 +429,8 @@ def enhance_video(
     if min(video.shape) < 1:
         raise ValueError(f"video has an empty batch or frame size: shape {tuple(video.shape)}")
     schedule = prompt_schedule(prompt, video.shape[2])
-    if seed is not None and (
-        isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < SEED_LIMIT
-    ):
-        raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
+    if seed is not None:
+        check_seed(seed)
     if seed is not None and generator is not None:
         raise ValueError("give either seed or generator, not both (the seed would be ignored)")
     if generator is None:

@@ -26,9 +26,9 @@ import torch
 
 from streamt2v.memory import dtype_name, supported_dtypes
 from streamt2v.pipeline.chunking import (
-    SEED_LIMIT,
     ChunkSpec,
     SettingError,
+    check_seed,
     chunk_seed,
     cond_frame_indices,
     counted,
@@ -124,8 +124,7 @@ class StreamConfig:
             raise ValueError(
                 f"num_frames must be at most {MAX_FRAMES:,} (the chunk plan is built up front), got {self.num_frames:,}"
             )
-        if not 0 <= self.seed < SEED_LIMIT:
-            raise ValueError(f"seed must be an integer in [0, 2**64), got {self.seed}")
+        check_seed(self.seed)
         for name in ("steps", "init_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
