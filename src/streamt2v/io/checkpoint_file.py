@@ -11,6 +11,7 @@ of a module the training code compiled (:func:`strip_compiled_names`).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import pickle
 import re
@@ -23,6 +24,8 @@ import torch
 from streamt2v.arguments import Arg, ArgumentIsADirectoryError
 from streamt2v.io.folders import home_path, looks_like_hub_id
 from streamt2v.io.official_unet_keys import STAGE2_PREFIXES
+
+logger = logging.getLogger(__name__)
 
 # What a checkpoint file's name ends in (a missing "dir/file.ckpt" is a mistyped path, not a hub id).
 CHECKPOINT_FILE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".safetensors")
@@ -306,6 +309,8 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tenso
     path = home_path(path)  # as the other inputs of a conversion are read
     if (index := shard_index(path)) is not None:
         return _load_shards(index)
+    if path.is_file():
+        logger.info("reading checkpoint %s (%s)", path, format_size(path.stat().st_size))
     return _load_file(path)
 
 
@@ -435,6 +440,8 @@ def _load_shards(index: Path) -> tuple[dict[str, torch.Tensor], dict[str, list[s
             f"shard index {str(index)!r} names {len(shards)} shards; {len(missing)} of them not beside it "
             f"({_first_names(missing, 3)}; an interrupted download?): fetch the missing shards"
         )
+    size = sum((index.parent / name).stat().st_size for name in shards)
+    logger.info("reading checkpoint %s: %d shards (%s)", index, len(shards), format_size(size))
     weights: dict[str, torch.Tensor] = {}
     not_loaded: dict[str, list[str]] = {}
     for name in shards:

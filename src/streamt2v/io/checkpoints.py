@@ -31,10 +31,8 @@ from streamt2v.config import VIT_H_HEAD_WIDTH, ModelConfig
 from streamt2v.io.architecture import build_components, resolve_architecture
 from streamt2v.io.checkpoint_file import (
     describe_foreign_state_dict,
-    format_size,
     load_checkpoint,
     not_loaded_note,
-    shard_index,
     strip_compiled_names,
     strip_wrapper_prefix,
 )
@@ -479,9 +477,8 @@ def convert_official_checkpoint(
     stage1 = check_stage1_folder(init_unet, cfg) if init_unet is not None else None
     tok, tokenizer = conversion_tokenizer(tokenizer, init_unet, stage1, cfg, strict)
     init = None
-    if (
-        stage1 is not None
-    ):  # before the checkpoint's (minutes-long) read: a UNet file lacking a tensor is refused
+    # before the checkpoint's (minutes-long) read: a UNet file lacking a tensor is refused
+    if stage1 is not None:
         logger.info("loading the stage-1 UNet from %s", stage1.unet_dir)
         with naming_arguments("init_unet") as (init_name,):
             init = from_pretrained_strict(
@@ -491,12 +488,6 @@ def convert_official_checkpoint(
                 torch_dtype=dtype,
                 variant=stage1.variant,
             ).eval()
-    if (
-        Path(ckpt_path).is_file() and shard_index(Path(ckpt_path)) is None
-    ):  # a shard index's size is the JSON's
-        logger.info("reading checkpoint %s (%s)", ckpt_path, format_size(Path(ckpt_path).stat().st_size))
-    else:
-        logger.info("reading checkpoint %s", ckpt_path)
     started = time.monotonic()
     weights, not_loaded = load_checkpoint(ckpt_path)
     weights, compiled = strip_compiled_names(weights)
