@@ -39,9 +39,9 @@ def from_pretrained_strict(cls: type[M], folder: str | os.PathLike[str], what: s
         )
         raise ValueError(
             f"{what} {str(folder)!r} has no weights for {len(missing)} of {cls.__name__}'s {total} tensors "
-            f"({named}): {library} would {_FILLS.get(library, 'load it without them')}. Was it saved by another version of {library} "
-            f"(this is {_version(library)}) or is its weight file incomplete? Save it again with this version, "
-            "or copy it again"
+            f"({named}): {library} would {_FILLS.get(library, 'load it without them')}. Was it saved by "
+            f"another version of {library} (this is {_version(library)}) or is its weight file incomplete? "
+            "Save it again with this version, or copy it again"
         )
     return model
 

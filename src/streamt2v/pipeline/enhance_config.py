@@ -1,7 +1,8 @@
 """Stage 3's settings (paper §4.3; official-facts §1.5 stage 3): :class:`EnhanceConfig`, whose defaults are
-the official release's schedule (its blending and guidance rescale follow the paper), checked as a whole when one is made, so a bad setting (from the command line, a
-refiner folder's recommended settings or a generate run's ``config.json``) is refused before any model
-loads; and :func:`check_resolution`, the one check that needs the refiner's VAE.
+the official release's schedule (its blending and guidance rescale follow the paper), checked as a whole
+when one is made, so a bad setting (from the command line, a refiner folder's recommended settings or a
+generate run's ``config.json``) is refused before any model loads; and :func:`check_resolution`, the one
+check that needs the refiner's VAE.
 
 Apart from the enhancer itself (:mod:`streamt2v.pipeline.enhance`, which still exports
 :class:`EnhanceConfig`, as documented): the refiner folders, the command lines and the training's

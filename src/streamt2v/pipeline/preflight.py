@@ -84,10 +84,11 @@ def check_outputs(cfg: GenerateConfig, *, overwrite: bool) -> None:
 
 
 def check_run_dir_apart(cfg: GenerateConfig, run_dir: Path, *, chosen: bool) -> None:
-    """Refuse a run directory that is an output's path, or a PNG-folder output or lies in one (``-o frames --run-dir frames/run``,
-    or ``-o runs`` with the default ``runs/<time>-<prompt>``): such a folder holds nothing but its frames, so
-    its writer refused the run's own files as another's, after the model had loaded, leaving the folder
-    behind. ``chosen``: the folder was given (``--run-dir``), not the default."""
+    """Refuse a run directory that is an output's path (``-o x.mp4 --run-dir x.mp4``), or a PNG-folder output
+    or lies in one (``-o frames --run-dir frames/run``, or ``-o runs`` with the default
+    ``runs/<time>-<prompt>``): such a folder holds nothing but its frames, so its writer refused the run's own
+    files as another's, after the model had loaded, leaving the folder behind. ``chosen``: the folder was
+    given (``--run-dir``), not the default."""
     run = run_dir.resolve()
     for what, path in output_targets(cfg):
         folder = path.resolve()
