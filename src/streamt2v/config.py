@@ -133,7 +133,9 @@ def get_preset(name: str) -> ModelConfig:
     try:
         return PRESETS[name]
     except KeyError:
-        raise ValueError(f"unknown model preset {name!r}; choose one of {sorted(PRESETS)}") from None
+        raise ValueError(
+            f"unknown model preset {name!r}; choose one of {', '.join(sorted(PRESETS))}"
+        ) from None
 
 
 # --- reading a config from JSON ------------------------------------------------------------------------------

@@ -428,9 +428,11 @@ def evaluate_videos(
     if not videos:
         raise ValueError("no videos to evaluate")
     if flow not in FLOW_BACKENDS:
-        raise ValueError(f"unknown flow backend {flow!r}; choose one of {list(FLOW_BACKENDS)}")
+        raise ValueError(f"unknown flow backend {flow!r}; choose one of {', '.join(FLOW_BACKENDS)}")
     if mawe_definition not in DEFINITIONS:
-        raise ValueError(f"unknown MAWE definition {mawe_definition!r}; choose one of {list(DEFINITIONS)}")
+        raise ValueError(
+            f"unknown MAWE definition {mawe_definition!r}; choose one of {', '.join(DEFINITIONS)}"
+        )
     if "mawe" in chosen:
         check_flow_settings(flow, flow_size)
     else:

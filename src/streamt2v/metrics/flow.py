@@ -290,7 +290,7 @@ def make_flow_fn(
 ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """A function ``(frame_a, frame_b)`` (uint8 ``(H, W, 3)``) → flow ``(2, H, W)`` float32."""
     if backend not in FLOW_BACKENDS:
-        raise ValueError(f"unknown flow backend {backend!r}; choose one of {list(FLOW_BACKENDS)}")
+        raise ValueError(f"unknown flow backend {backend!r}; choose one of {', '.join(FLOW_BACKENDS)}")
     if backend == "raft":
         return _RaftFlow(raft_weights, device)
     return _OpenCVFlow(backend)
@@ -311,7 +311,7 @@ def compute_flows(
     of flow work plus the output).
     """
     if backend not in FLOW_BACKENDS:
-        raise ValueError(f"unknown flow backend {backend!r}; choose one of {list(FLOW_BACKENDS)}")
+        raise ValueError(f"unknown flow backend {backend!r}; choose one of {', '.join(FLOW_BACKENDS)}")
     check_flow_settings(backend, size)  # before a (possibly long) decode
     frames = resize_frames(as_uint8_frames(video, min_frames=2), size)
     fn = make_flow_fn(backend, raft_weights=raft_weights, device=device)

@@ -176,7 +176,7 @@ def check_coeff(coeff: float, name: str = "coeff") -> float:
 
 def _check_args(coeff: float, definition: str) -> None:
     if definition not in DEFINITIONS:
-        raise ValueError(f"unknown MAWE definition {definition!r}; choose one of {list(DEFINITIONS)}")
+        raise ValueError(f"unknown MAWE definition {definition!r}; choose one of {', '.join(DEFINITIONS)}")
     check_coeff(coeff)
 
 
@@ -232,7 +232,7 @@ def mawe(
     check_flow_size(flow_size)  # settings first: decoding a path can take long
     if flows is None:
         if flow not in FLOW_BACKENDS:
-            raise ValueError(f"unknown flow backend {flow!r}; choose one of {list(FLOW_BACKENDS)}")
+            raise ValueError(f"unknown flow backend {flow!r}; choose one of {', '.join(FLOW_BACKENDS)}")
         check_flow_settings(flow, flow_size)
     native = as_uint8_frames(video, min_frames=2)
     if flows is not None:

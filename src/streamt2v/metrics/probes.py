@@ -173,7 +173,9 @@ def segment_frame(frame: np.ndarray, background: str | None = None, min_area: in
             "probe_video and segment_video take videos of any accepted form"
         )
     if background is not None and background not in COLOURS:
-        raise ValueError(f"unknown background colour {background!r}; the palette has {sorted(COLOURS)}")
+        raise ValueError(
+            f"unknown background colour {background!r}; the palette has {', '.join(sorted(COLOURS))}"
+        )
     bg = background or background_colour(frame)
     kb = NAMES.index(bg)
     h, w, _ = frame.shape
@@ -270,7 +272,9 @@ def jump_ratio(segs: list[FrameSegmentation], colours: Sequence[str], boundaries
     bset = {int(b) for b in boundaries}
     bad = [b for b in bset if not 1 <= b < t]
     if bad:
-        raise ValueError(f"chunk boundaries must be frame indices in [1, {t - 1}], got {sorted(bad)}")
+        raise ValueError(
+            f"chunk boundaries must be frame indices in [1, {t - 1}], got {', '.join(map(str, sorted(bad)))}"
+        )
     if not bset or not colours:
         return math.nan
     at, inside = [], []
@@ -315,7 +319,7 @@ def probe_video(
         raise TypeError(f"expected_colours must be a list of colour names, got the str {expected_colours!r}")
     for c in list(expected_colours or []) + ([expected_background] if expected_background else []):
         if c not in COLOURS:
-            raise ValueError(f"unknown colour {c!r}; the palette has {sorted(COLOURS)}")
+            raise ValueError(f"unknown colour {c!r}; the palette has {', '.join(sorted(COLOURS))}")
     if (
         not isinstance(min_area_frac, numbers.Real)
         or isinstance(min_area_frac, bool)

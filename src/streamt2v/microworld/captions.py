@@ -97,7 +97,7 @@ def parse_caption(text: str) -> SceneConstraints:
     if unknown:
         raise ValueError(
             f"caption {text!r} has words outside the microworld vocabulary: {unknown}; "
-            f"known words: {sorted(set(VOCABULARY) - set(SPECIAL_TOKENS))}"
+            f"known words: {', '.join(sorted(set(VOCABULARY) - set(SPECIAL_TOKENS)))}"
         )
     if "on" in words:
         split = words.index("on")

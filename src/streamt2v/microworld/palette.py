@@ -29,7 +29,7 @@ def colour_rgb(name: str) -> tuple[int, int, int]:
     try:
         return COLOURS[name]
     except KeyError:
-        raise ValueError(f"unknown colour {name!r}; the palette has {sorted(COLOURS)}") from None
+        raise ValueError(f"unknown colour {name!r}; the palette has {', '.join(sorted(COLOURS))}") from None
 
 
 # How far a background pattern's second shade moves away from the background colour. Small enough that

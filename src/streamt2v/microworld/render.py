@@ -65,7 +65,7 @@ class ObjectSpec:
 
     def __post_init__(self) -> None:
         if self.shape not in SHAPES:
-            raise ValueError(f"unknown shape {self.shape!r}; allowed: {list(SHAPES)}")
+            raise ValueError(f"unknown shape {self.shape!r}; allowed: {', '.join(SHAPES)}")
         colour_rgb(self.colour)
         if not 0.02 <= self.size < 0.5:
             raise ValueError(f"object size {self.size} must be in [0.02, 0.5) (fraction of the frame)")
@@ -91,7 +91,7 @@ class SceneSpec:
         colour_rgb(self.background)
         _check_pair("pan", self.pan)
         if self.pattern not in BACKGROUND_PATTERNS:
-            raise ValueError(f"unknown pattern {self.pattern!r}; allowed: {list(BACKGROUND_PATTERNS)}")
+            raise ValueError(f"unknown pattern {self.pattern!r}; allowed: {', '.join(BACKGROUND_PATTERNS)}")
         if not 1 <= len(self.objects) <= 2:
             raise ValueError(f"a scene has 1 or 2 objects, got {len(self.objects)}")
         for obj in self.objects:
@@ -102,7 +102,7 @@ class SceneSpec:
             # the probes (metrics/probes.py) tell objects apart by colour
             raise ValueError(f"the objects of a scene need distinct colours, got {colours}")
         if self.speed not in SPEEDS:
-            raise ValueError(f"unknown speed {self.speed!r}; allowed: {list(SPEEDS)}")
+            raise ValueError(f"unknown speed {self.speed!r}; allowed: {', '.join(SPEEDS)}")
 
     @property
     def pan_direction(self) -> str:
@@ -179,7 +179,7 @@ def sample_scene(
             f"{constraints!r}{hint}"
         )
     if constraints is not None and constraints.speed is not None and constraints.speed not in SPEEDS:
-        raise ValueError(f"unknown speed {constraints.speed!r}; allowed: {list(SPEEDS)}")
+        raise ValueError(f"unknown speed {constraints.speed!r}; allowed: {', '.join(SPEEDS)}")
     g = as_numpy_rng(rng)
     c = constraints or SceneConstraints()
     colours = list(COLOURS)
@@ -202,7 +202,7 @@ def sample_scene(
     else:
         pan_dir = "none"
     if pan_dir not in PAN_DIRECTIONS:
-        raise ValueError(f"unknown pan direction {pan_dir!r}; allowed: {list(PAN_DIRECTIONS)}")
+        raise ValueError(f"unknown pan direction {pan_dir!r}; allowed: {', '.join(PAN_DIRECTIONS)}")
     pan_speed = float(g.uniform(*PAN_SPEED_RANGE))
     pan = tuple(pan_speed * d for d in PAN_DIRECTIONS[pan_dir])
 
@@ -257,7 +257,7 @@ def shape_sdf(shape: str, dx: np.ndarray, dy: np.ndarray, r: float) -> np.ndarra
         norm = math.hypot(1.5, 1.0)
         side = (1.5 * np.abs(dx) - dy - r) / norm
         return np.maximum(base, side)
-    raise ValueError(f"unknown shape {shape!r}; allowed: {list(SHAPES)}")
+    raise ValueError(f"unknown shape {shape!r}; allowed: {', '.join(SHAPES)}")
 
 
 def _coverage(sdf: np.ndarray, size: int) -> np.ndarray:
@@ -292,7 +292,7 @@ def _pattern_weight(scene: SceneSpec, t: np.ndarray, xs: np.ndarray, size: int) 
     if scene.pattern == "gradient":  # periodic triangle ramp along the diagonal, period one frame
         u = np.mod((px + py) / 2.0, 1.0)
         return np.broadcast_to((1.0 - np.abs(2.0 * u - 1.0)).astype(np.float32), shape)
-    raise ValueError(f"unknown pattern {scene.pattern!r}; allowed: {list(BACKGROUND_PATTERNS)}")
+    raise ValueError(f"unknown pattern {scene.pattern!r}; allowed: {', '.join(BACKGROUND_PATTERNS)}")
 
 
 @dataclass(frozen=True)

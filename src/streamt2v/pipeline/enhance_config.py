@@ -87,14 +87,18 @@ class EnhanceConfig:
                 f"chunk_frames ({self.chunk_frames}) must be larger than overlap ({self.overlap})"
             )
         if self.mode not in BLEND_MODES:
-            raise ValueError(f"unknown enhancement mode {self.mode!r}; choose one of {list(BLEND_MODES)}")
+            raise ValueError(
+                f"unknown enhancement mode {self.mode!r}; choose one of {', '.join(BLEND_MODES)}"
+            )
         if self.blend not in BLEND_TARGETS:
-            raise ValueError(f"unknown blend target {self.blend!r}; choose one of {list(BLEND_TARGETS)}")
+            raise ValueError(f"unknown blend target {self.blend!r}; choose one of {', '.join(BLEND_TARGETS)}")
         if self.scheduler not in SCHEDULER_NAMES:
-            raise ValueError(f"unknown scheduler {self.scheduler!r}; choose one of {list(SCHEDULER_NAMES)}")
+            raise ValueError(
+                f"unknown scheduler {self.scheduler!r}; choose one of {', '.join(SCHEDULER_NAMES)}"
+            )
         if self.timestep_spacing not in TIMESTEP_SPACINGS:
             raise ValueError(
-                f"unknown timestep_spacing {self.timestep_spacing!r}; choose one of {list(TIMESTEP_SPACINGS)}"
+                f"unknown timestep_spacing {self.timestep_spacing!r}; choose one of {', '.join(TIMESTEP_SPACINGS)}"
             )
         if self.num_inference_steps < 1:
             raise ValueError(f"num_inference_steps must be >= 1, got {self.num_inference_steps}")

@@ -408,13 +408,15 @@ def _scheduler_overrides(overrides: dict[str, Any] | None) -> dict[str, Any]:
     params.pop("self", None)
     unknown = sorted(set(overrides) - set(params))
     if unknown:
-        raise ValueError(f"unknown scheduler option(s) {unknown}; DDIMScheduler takes {sorted(params)}")
+        raise ValueError(
+            f"unknown scheduler option(s) {unknown}; DDIMScheduler takes {', '.join(sorted(params))}"
+        )
     for key, value in overrides.items():  # a value of the wrong type was stored and broke sampling later
         hint = params[key].annotation
         if typing.get_origin(hint) is typing.Literal:
             if value not in typing.get_args(hint):
                 raise ValueError(
-                    f"scheduler option {key}={value!r} must be one of {list(typing.get_args(hint))}"
+                    f"scheduler option {key}={value!r} must be one of {', '.join(map(str, typing.get_args(hint)))}"
                 )
             continue
         try:

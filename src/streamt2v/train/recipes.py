@@ -231,12 +231,12 @@ def make_recipe(name: str, /, **options: Any) -> Any:
     boolean as true/false and a tuple as a list."""
     classes = recipe_classes()
     if name not in classes:
-        raise ValueError(f"unknown recipe {name!r}; choose one of {list(RECIPES)}")
+        raise ValueError(f"unknown recipe {name!r}; choose one of {', '.join(RECIPES)}")
     cls = classes[name]
     allowed = {f.name for f in fields(cls)} - {"name"}
     bad = sorted(set(options) - allowed)
     if bad:
-        raise ValueError(f"recipe {name!r} has no option(s) {bad}; its options: {sorted(allowed)}")
+        raise ValueError(f"recipe {name!r} has no option(s) {bad}; its options: {', '.join(sorted(allowed))}")
     hints = get_type_hints(cls)
     return cls(**{k: _typed_option(name, k, v, hints[k]) for k, v in options.items()})
 

@@ -289,13 +289,13 @@ class BaseRecipe(DataOptions):
             raise ValueError(f"text_drop is a probability, in [0, 1]; got {self.text_drop}")
         if self.timestep_spacing not in TIMESTEP_SPACINGS:
             raise ValueError(
-                f"timestep_spacing must be one of {TIMESTEP_SPACINGS}, got {self.timestep_spacing!r}"
+                f"timestep_spacing must be one of {', '.join(TIMESTEP_SPACINGS)}, got {self.timestep_spacing!r}"
             )
         if self.foreground_weight < 0:
             raise ValueError(f"foreground_weight must be ≥ 0 (0 = plain MSE), got {self.foreground_weight}")
         if self.foreground_weight_from not in FOREGROUND_SOURCES:
             raise ValueError(
-                f"foreground_weight_from must be one of {FOREGROUND_SOURCES}, got {self.foreground_weight_from!r}"
+                f"foreground_weight_from must be one of {', '.join(FOREGROUND_SOURCES)}, got {self.foreground_weight_from!r}"
             )
         if self.image_batch < 0:
             raise ValueError(f"image_batch must be ≥ 0 (0 = videos only), got {self.image_batch}")
