@@ -52,6 +52,20 @@ def test_strength_zero_and_a_matched_video_are_kept(clip_and_drift):
     assert torch.equal(match_colours(clip, clip), clip)
 
 
+def test_strength_moves_each_pixel_that_fraction_of_the_way(clip_and_drift):
+    """The blend is linear in the strength: each pixel moves ``strength`` of the way from the generated
+    colour to the fully matched one (up to the CIELAB round trip and clamping; a strength squared or
+    eased would be off by about a quarter of the full correction)."""
+    clip, drifted = clip_and_drift
+    anchor = clip[:, :, :1]
+    kept, full = match_colours(drifted, anchor, 0.0), match_colours(drifted, anchor, 1.0)
+    correction = (full - kept).abs().mean().item()
+    assert correction > 0.05
+    for strength in (0.25, 0.5):
+        moved = match_colours(drifted, anchor, strength) - kept
+        assert (moved - strength * (full - kept)).abs().mean().item() < 0.1 * correction, strength
+
+
 def test_bad_colour_match_inputs(clip_and_drift):
     clip, _ = clip_and_drift
     with pytest.raises(ValueError, match=r"strength must be in \[0, 1\], got 1.5"):
