@@ -5,7 +5,8 @@ Each subcommand lives in its own module ``streamt2v.cli.<name>`` exposing ``add_
 ``streamt2v --help`` stays fast.
 
 Exit codes: 0 success; 1 ``evaluate`` could score none of the videos; 2 a bad input or a failure (one
-``error: ...`` line); 130 Ctrl-C (SIGINT); 143 SIGTERM, which stops the run the way Ctrl-C does.
+``error: ...`` line); 130 Ctrl-C (SIGINT); 141 the reader of stdout or stderr went away (``| head -1``), as
+coreutils end then, quietly; 143 SIGTERM, which stops the run the way Ctrl-C does.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import copy
 import importlib
 import logging
 import os
+import select
 import signal
 import sys
 import threading
@@ -24,6 +26,11 @@ from typing import NoReturn, TextIO
 
 from streamt2v.arguments import NamesArguments
 from streamt2v.cli.interrupts import InterruptSaidElsewhere, sigterm_as_interrupt
+
+# The exit status of a command whose reader went away (``streamt2v ... | head -1``): a coreutils tool is
+# killed by SIGPIPE there, which a shell reports as 128 + 13. Python ignores SIGPIPE and raises
+# BrokenPipeError instead; its docs' example exits 1, which is evaluate's "none scored" here.
+READER_GONE = 141
 
 # Subcommand modules, in the order ``--help`` lists them.
 COMMANDS: tuple[str, ...] = ("generate", "enhance", "convert", "evaluate", "train", "assemble")
@@ -201,6 +208,37 @@ def say(line: str, stream: TextIO | None = None) -> None:
     (sys.stderr if stream is None else stream).write(line + "\n")
 
 
+def _readers_gone() -> list[TextIO]:
+    """``sys.stdout`` and ``sys.stderr``, those whose reader went away: a pipe whose reading end is closed
+    (poll: POLLERR), a socket whose peer is (POLLHUP). A BrokenPipeError from elsewhere (a pipe to another
+    process) is no reader gone. None where it cannot be asked: no poll (Windows), a stream without a file."""
+    if not hasattr(select, "poll"):
+        return []
+    gone = []
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            fd = stream.fileno()
+        except (AttributeError, ValueError, OSError):  # None, replaced (a StringIO) or closed
+            continue
+        poll = select.poll()
+        poll.register(fd, select.POLLOUT)
+        if any(events & (select.POLLERR | select.POLLHUP) for _, events in poll.poll(0)):
+            gone.append(stream)
+    return gone
+
+
+def _to_devnull(streams: list[TextIO]) -> None:
+    """Point the files of ``streams`` at the null device, as Python's docs advise for a BrokenPipeError: the
+    interpreter flushes them at exit, which failed again ("Exception ignored ... BrokenPipeError") and
+    turned the exit status into 120."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for stream in streams:
+            os.dup2(devnull, stream.fileno())
+    finally:
+        os.close(devnull)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line ``argv`` (default: this process's, ``sys.argv[1:]``) and return its exit code. The
     process's signal handlers are left as they were (SIGTERM's is restored when the command ends)."""
@@ -241,7 +279,10 @@ def _run(argv: list[str] | None, *, as_program: bool) -> int:
     with ExitStack() as stop_signals_ignored, sigterm_as_interrupt() as terminated:
         try:
             with library_bars_off() if libraries_quiet else nullcontext():
-                return int(args.func(args) or 0)
+                code = int(args.func(args) or 0)
+            if sys.stdout is not None:  # a buffered stdout whose reader is gone fails here, not at exit
+                sys.stdout.flush()
+            return code
         except KeyboardInterrupt as err:
             # a subcommand may say what was kept and how to continue (train: the resume command)
             detail = f": {err}" if str(err) else ""
@@ -255,6 +296,11 @@ def _run(argv: list[str] | None, *, as_program: bool) -> int:
                 say(f"interrupted{' (SIGTERM)' if terminated() else ''}{detail}")
             return 143 if terminated() else 130
         except Exception as err:
+            gone = _readers_gone() if isinstance(err, BrokenPipeError) else []
+            if gone:  # not an error of the command: the outputs it wrote are whole, its lines unread
+                if as_program:  # a caller's process (main) keeps its own files
+                    _to_devnull(gone)
+                return READER_GONE
             if args.verbose:
                 raise
             if terminated():

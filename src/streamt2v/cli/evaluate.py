@@ -284,13 +284,15 @@ def run(args: argparse.Namespace) -> int:
         above = "; their results are above" if stop.report.records else ""
         how = "" if kept is None else kept.how_to_continue()
         raise KeyboardInterrupt(f"{stop}{above}{how}") from None
-    # with none scored too: the file holds the skipped videos and why, for a script; written before the table,
-    # so that a stdout that fails (a closed pipe) loses no result
+    # with none scored too: the file holds the skipped videos and why, for a script; written (and the partial
+    # file removed) before the table, so that a stdout that fails (a closed pipe) loses no result and leaves
+    # no partial file that the next run would ask to --resume
     saved = report.save(args.out) if kept is not None else None
+    if kept is not None:
+        kept.finished()
     _report(report)
     if kept is not None:
         print(f"wrote {saved}")
-        kept.finished()
     if not report.records:
         print(f"error: none of the {len(videos)} video(s) could be scored", file=sys.stderr)
         return 1

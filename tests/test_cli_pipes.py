@@ -1,0 +1,50 @@
+"""A command whose reader went away (``streamt2v ... | head -1``, ``| true``): it ends as coreutils do, with
+no error line, exit status 141 (128 + SIGPIPE), its outputs whole."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+
+import pytest
+import torch
+
+from streamt2v.cli import READER_GONE, _run
+from streamt2v.io.video import write_video
+
+
+def _stdout_into_a_closed_pipe(monkeypatch):
+    """``sys.stdout`` writing into a pipe whose reader is gone, line-buffered (as under PYTHONUNBUFFERED or a
+    launcher: the first print fails, not the last flush). Set in the test itself: capsys replaces a stdout
+    set by a fixture when the test starts."""
+    read, write = os.pipe()
+    os.close(read)
+    stdout = open(write, "w", buffering=1)  # noqa: SIM115 (closed at the test's end)
+    monkeypatch.setattr(sys, "stdout", stdout)
+    return stdout
+
+
+@pytest.mark.parametrize("as_program", [False, True])
+def test_evaluate_into_a_closed_pipe_exits_141_quietly_with_its_results_whole(
+    tmp_path, monkeypatch, capsys, as_program
+):
+    """It said "error: [Errno 32] Broken pipe" and exited 2 (with -v, or a buffered stdout, a traceback or
+    "Exception ignored" and 120), and left --out's partial file, which the next run asked to --resume."""
+    video = write_video(
+        tmp_path / "v.mp4", torch.rand(1, 3, 12, 32, 32, generator=torch.Generator().manual_seed(0)), 8
+    )
+    out = tmp_path / "r.json"
+    stdout = _stdout_into_a_closed_pipe(monkeypatch)
+    argv = ["evaluate", str(video), "--metrics", "scuts", "--out", str(out), "--no-progress"]
+    assert _run(argv, as_program=as_program) == READER_GONE == 141
+    assert capsys.readouterr().err == ""
+    assert json.loads(out.read_text())["records"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json", "v.mp4"]  # no r.json.partial
+    if as_program:  # the file now leads nowhere: the interpreter's last flush cannot fail (exit 120)
+        stdout.write("more\n")
+        stdout.flush()
+    monkeypatch.undo()
+    with contextlib.suppress(BrokenPipeError):  # main's caller keeps its files: the table is still held
+        stdout.close()
