@@ -213,3 +213,17 @@ def test_generate_and_enhance_take_the_other_commands_names_of_the_same_flags():
     assert parser.parse_args(["generate", "p", "--out", "v.mp4"]).output == "v.mp4"
     args = parser.parse_args(["enhance", "in.mp4", "--prompt", "p", "--out", "o.mp4", "--guidance", "3"])
     assert (args.output, args.guidance_scale) == ("o.mp4", 3.0)
+
+
+@pytest.mark.parametrize(
+    "line, same_as",
+    [
+        ("generate p --ou v.mp4", "generate p -o v.mp4"),
+        ("enhance in.mp4 --prompt p --ou o.mp4", "enhance in.mp4 --prompt p -o o.mp4"),
+    ],
+)
+def test_an_abbreviation_of_the_names_of_one_option_is_that_option(line, same_as):
+    """``--ou`` matched --output and its alias --out, and argparse called it ambiguous between them."""
+    assert {k: v for k, v in vars(_parse(line)).items() if k not in ("func", "parser")} == {
+        k: v for k, v in vars(_parse(same_as)).items() if k not in ("func", "parser")
+    }

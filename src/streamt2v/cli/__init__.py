@@ -92,6 +92,16 @@ class _Parser(argparse.ArgumentParser):
             return namespace, extras
         return self._intermixed(args, namespace)
 
+    def _get_option_tuples(self, option_string: str) -> list[tuple]:
+        """The options an abbreviation may stand for, one per option: the names of one option all match
+        (``generate --ou`` matched --output and its alias --out, and argparse called it ambiguous), and
+        whichever is taken, the option is the same. (The tuples begin with the option's action in every
+        Python since 3.10; their other fields changed in 3.12.)"""
+        by_action: dict[int, tuple] = {}
+        for match in super()._get_option_tuples(option_string):
+            by_action.setdefault(id(match[0]), match)
+        return list(by_action.values())
+
     def _intermixed(self, args: list[str], namespace):
         self._intermixing = True
         try:
