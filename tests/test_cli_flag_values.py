@@ -31,7 +31,7 @@ def _refused(argv: list[str], capsys) -> str:
         (["generate", PROMPT, "--png-dir", ""], "--png-dir"),
         (["generate", PROMPT, "--run-dir", ""], "--run-dir"),
         # results not written, exit 0; captions scored without prompts (nan)
-        (["evaluate", "a.mp4", "--out", ""], "--out"),
+        (["evaluate", "a.mp4", "--out", ""], "-o/--output/--out"),
         (["evaluate", "a.mp4", "--metrics", "probes", "--prompts", ""], "--prompts"),
         # each named the working directory: '.' in the message, or its videos scored
         (["generate", PROMPT, "-o", ""], "-o/--output/--out"),
@@ -40,7 +40,7 @@ def _refused(argv: list[str], capsys) -> str:
         (["enhance", "", "--prompt", PROMPT, "-o", "o.mp4"], "input"),
         (["evaluate", ""], "VIDEO_OR_DIR"),
         (["assemble", "model", "", "--unet", "u"], "out_dir"),
-        (["train", "vae", "--out", ""], "--out"),
+        (["train", "vae", "--out", ""], "-o/--output/--out"),
     ],
 )
 def test_an_empty_path_is_refused_naming_its_flag(argv, flag, capsys):

@@ -29,10 +29,10 @@ def _refused(line: str, capsys) -> tuple[str, str]:
 @pytest.mark.parametrize(
     "line, prog, missing",
     [
-        ("train", "train", "recipe, --out"),
-        ("train --cpu -v", "train", "recipe, --out"),
-        ("-v train --steps 3", "train", "recipe, --out"),
-        ("train --bogus", "train", "recipe, --out"),  # what is missing first, as argparse does
+        ("train", "train", "recipe, -o/--output/--out"),
+        ("train --cpu -v", "train", "recipe, -o/--output/--out"),
+        ("-v train --steps 3", "train", "recipe, -o/--output/--out"),
+        ("train --bogus", "train", "recipe, -o/--output/--out"),  # what is missing first, as argparse does
         ("enhance", "enhance", "input, --prompt, -o/--output/--out"),
         ("enhance --prompt p", "enhance", "input, -o/--output/--out"),
         ("enhance -o o.mp4 --steps 2", "enhance", "input, --prompt"),
@@ -227,3 +227,66 @@ def test_an_abbreviation_of_the_names_of_one_option_is_that_option(line, same_as
     assert {k: v for k, v in vars(_parse(line)).items() if k not in ("func", "parser")} == {
         k: v for k, v in vars(_parse(same_as)).items() if k not in ("func", "parser")
     }
+
+
+@pytest.mark.parametrize(
+    "line, same_as",
+    [
+        (
+            "enhance in.mp4 --prompt p --ou o.mp4 --guidance-s 3",
+            "enhance in.mp4 --prompt p -o o.mp4 --guidance 3",
+        ),
+        ("evaluate a.mp4 --outp r.json", "evaluate a.mp4 --out r.json"),
+        # a flag spelled as another command spells the same setting
+        ("generate p --num-frames 8", "generate p --frames 8"),
+        ("generate p --guidance-scale 3", "generate p --guidance 3"),
+        ("generate p --cpu", "generate p --device cpu"),
+        (
+            "enhance in.mp4 --prompt p -o o.mp4 --frames 8",
+            "enhance in.mp4 --prompt p -o o.mp4 --max-frames 8",
+        ),
+        ("enhance in.mp4 --prompt p -o o.mp4 -n 8", "enhance in.mp4 --prompt p -o o.mp4 --max-frames 8"),
+        ("enhance in.mp4 --prompt p -o o.mp4 --cpu", "enhance in.mp4 --prompt p -o o.mp4 --device cpu"),
+        ("evaluate a.mp4 -o r.json", "evaluate a.mp4 --out r.json"),
+        ("evaluate a.mp4 --output r.json", "evaluate a.mp4 --out r.json"),
+        ("train vae -o r", "train vae --out r"),
+        ("train vae --output r --device cpu", "train vae --out r --cpu"),
+        ("train vae --out r --cpu --device auto", "train vae --out r"),
+    ],
+)
+def test_one_setting_takes_each_commands_spelling(line, same_as):
+    """A script that learned one command typed its spelling in another and got "unrecognized arguments"
+    (``evaluate -o``, ``train --device cpu``, ``generate --num-frames``, ``enhance --frames``); their
+    abbreviations are the option's too."""
+    assert {k: v for k, v in vars(_parse(line)).items() if k not in ("func", "parser")} == {
+        k: v for k, v in vars(_parse(same_as)).items() if k not in ("func", "parser")
+    }
+
+
+def test_train_device_names_how_to_choose_a_gpu(capsys):
+    _, error = _refused("train vae --out r --device cuda:1", capsys)
+    assert error.endswith(
+        "expected auto or cpu, got 'cuda:1': training runs on the GPUs the launcher gives its "
+        "processes (choose them with CUDA_VISIBLE_DEVICES=N)"
+    ), error
+
+
+def test_generate_prompt_is_enhances_spelling_of_prompt_and_a_file_is_a_schedule(tmp_path, monkeypatch):
+    """``generate --prompt "a cat"`` (enhance's spelling) was the abbreviation of --prompt-schedule and looked
+    for a schedule file named 'a cat'; a file's name keeps being read as the schedule it was."""
+    from streamt2v.cli.generate import _take_prompt_option
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.txt").write_text("0: a cat\n")
+    args = _parse("generate --prompt 'a cat'")
+    _take_prompt_option(args)
+    assert (args.prompt, args.prompt_schedule) == ("a cat", None)
+    args = _parse("generate --prompt s.txt")
+    _take_prompt_option(args)
+    assert (args.prompt, args.prompt_schedule) == (None, "s.txt")
+    for line, other in [
+        ("generate 'a dog' --prompt 'a cat'", "PROMPT"),
+        ("generate --prompt-schedule s.txt --prompt 'a cat'", "--prompt-schedule"),
+    ]:
+        with pytest.raises(ValueError, match=f"give either --prompt or {other}, not both"):
+            _take_prompt_option(_parse(line))

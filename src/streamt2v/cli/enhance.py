@@ -105,7 +105,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="fit frames inside the canvas, pad with black, crop back at the end",
     )
     p.add_argument(
-        "--max-frames", type=integer_at_least(1), default=None, help="read at most this many frames"
+        "--max-frames",
+        "--frames",  # generate's names for the output's length
+        "-n",
+        type=integer_at_least(1),
+        default=None,
+        help="enhance the first N frames of the input (all when it has fewer; default: all)",
     )
     p.add_argument("--fps", type=float, default=None, help="output fps (default: the input's)")
     p.add_argument(
@@ -115,6 +120,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="random seed, 0 to 2**64 - 1 (default 0)",
     )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
+    p.add_argument(
+        "--cpu", dest="device", action="store_const", const="cpu", help="--device cpu (train's name)"
+    )
     p.add_argument("--dtype", default="fp32", choices=DTYPE_NAMES, help="compute dtype (default fp32)")
     p.add_argument(
         "--overwrite",

@@ -97,7 +97,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "(the jump ratio is then nan)",
     )
     p.add_argument(
-        "--out", type=user_path, metavar="FILE", help="write results to .json or .csv (see --overwrite)"
+        "-o",  # generate's and enhance's names, the same messages naming the flag
+        "--output",
+        "--out",
+        dest="out",
+        type=user_path,
+        metavar="FILE",
+        help="write results to .json or .csv (see --overwrite)",
     )
     p.add_argument(
         "--overwrite",

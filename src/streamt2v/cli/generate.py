@@ -31,7 +31,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("prompt", nargs="?", help="the text prompt (or use --prompt-schedule)")
     p.add_argument(
-        "--frames", "-n", type=integer_at_least(1), default=80, help="number of output frames (default 80)"
+        "--prompt",
+        dest="prompt_option",
+        type=_prompt_text,
+        metavar="PROMPT",
+        help="the prompt as enhance takes it, instead of PROMPT; a file's name: as --prompt-schedule FILE",
+    )
+    p.add_argument(
+        "--frames",
+        "-n",
+        "--num-frames",  # the Python API's and diffusers' name (num_frames)
+        type=integer_at_least(1),
+        default=80,
+        help="number of output frames (default 80)",
     )
     p.add_argument(
         "--seed",
@@ -58,7 +70,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--steps", type=integer_at_least(1), help="stage-2 denoising steps (default: the model's, else 50)"
     )
-    p.add_argument("--guidance", type=float, help="stage-2 guidance scale (default: the model's, else 7.5)")
+    p.add_argument(
+        "--guidance",
+        "--guidance-scale",  # enhance's and diffusers' name
+        type=float,
+        help="stage-2 guidance scale (default: the model's, else 7.5)",
+    )
     p.add_argument(
         "--guidance-rescale",
         type=float,
@@ -106,6 +123,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--fps", type=float, help="output frame rate (default: the model's)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
+    p.add_argument(
+        "--cpu", dest="device", action="store_const", const="cpu", help="--device cpu (train's name)"
+    )
     p.add_argument("--dtype", default="fp32", choices=DTYPE_NAMES, help="compute dtype (default fp32)")
     p.add_argument(
         "--run-dir", type=user_path, help="run directory for resume (default: a new folder under ./runs/)"
@@ -225,6 +245,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run, parser=p)  # the parser: its defaults tell which flags --resume ignores
 
 
+def _prompt_text(text: str) -> str:
+    """``type=`` of ``--prompt``: empty (an unset shell variable) refused, as PROMPT's text."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected the prompt's text, got {text!r}")
+    return text
+
+
 def _schedule_file_or_text(text: str) -> str:
     """``type=`` of ``--prompt-schedule``: a file (``~`` expanded, as for paths) or an inline schedule; empty
     (an unset shell variable) refused, naming both forms."""
@@ -320,7 +347,8 @@ def run(args: argparse.Namespace) -> int:
         cfg = run_config(run_dir)
         typed = _typed_with_resume(args)
         resumed_on = {dest: typed.pop(dest) for dest in _CHANGED_ON_RESUME if dest in typed}
-        ignored = ["PROMPT" if dest == "prompt" else "--" + dest.replace("_", "-") for dest in typed]
+        named = {"prompt": "PROMPT", "prompt_option": "--prompt"}
+        ignored = [named.get(dest, "--" + dest.replace("_", "-")) for dest in typed]
         if ignored:
             print(
                 f"warning: --resume continues the run with its stored settings; ignoring {', '.join(ignored)}",
@@ -339,6 +367,8 @@ def run(args: argparse.Namespace) -> int:
                 note = f"has all its chunks; {stage3}its outputs are written from its frames"
             print(f"note: run {str(run_dir.path.resolve())!r} {note}", file=sys.stderr)
     else:
+        if args.prompt_option is not None:
+            _take_prompt_option(args)
         if args.prompt is None and args.prompt_schedule is None:
             if args.compile and not _is_backend(args.compile):  # nargs="?" took the prompt
                 raise ValueError(
@@ -442,6 +472,22 @@ def run(args: argparse.Namespace) -> int:
     if stopped is not None:  # still the stop's exit code (130, SIGTERM 143): a script should not go on
         raise stopped
     return 0
+
+
+def _take_prompt_option(args: argparse.Namespace) -> None:
+    """``--prompt TEXT`` as PROMPT (enhance's spelling), or as ``--prompt-schedule`` where it names a file:
+    before it was a flag of its own, ``--prompt`` was the abbreviation of ``--prompt-schedule``, and
+    plain text there was looked for as a schedule file ("prompt schedule file 'a cat' not found")."""
+    from streamt2v.pipeline.prompts import names_a_file
+
+    if args.prompt is not None or args.prompt_schedule is not None:
+        given = "PROMPT" if args.prompt is not None else "--prompt-schedule"
+        raise ValueError(f"give either --prompt or {given}, not both")
+    path = user_path(args.prompt_option)
+    if names_a_file(path):
+        args.prompt_schedule = path
+    else:
+        args.prompt = args.prompt_option
 
 
 def _is_backend(name: str) -> bool:

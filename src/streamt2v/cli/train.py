@@ -61,6 +61,16 @@ def compile_backend(text: str) -> str:
     return compile_backend_name(text)
 
 
+def _on_the_cpu(text: str) -> bool:
+    """``type=`` of ``--device``, generate's name: ``cpu`` is ``--cpu``; a GPU is not chosen by a flag."""
+    if text not in ("auto", "cpu"):
+        raise argparse.ArgumentTypeError(
+            f"expected auto or cpu, got {text!r}: training runs on the GPUs the launcher gives its processes "
+            "(choose them with CUDA_VISIBLE_DEVICES=N)"
+        )
+    return text == "cpu"
+
+
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "train",
@@ -70,7 +80,13 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     p.add_argument("recipe", help="vae | clip | base | stream | refiner")
     p.add_argument(
-        "--out", type=user_path, required=True, help="run folder: checkpoints/, loss.jsonl, samples/, final/"
+        "-o",  # generate's and enhance's names, the same messages naming the flag
+        "--output",
+        "--out",
+        dest="out",
+        type=user_path,
+        required=True,
+        help="run folder: checkpoints/, loss.jsonl, samples/, final/",
     )
     for flag, kind, text in _RECIPE_FLAGS:
         p.add_argument(flag, type=kind, default=None, help=text)
@@ -150,6 +166,14 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="continue the run in --out from its latest checkpoint (from step 0 if it has none yet)",
     )
     p.add_argument("--cpu", action="store_true", help="train on the CPU even if a GPU is present")
+    p.add_argument(
+        "--device",
+        dest="cpu",
+        type=_on_the_cpu,
+        metavar="{auto,cpu}",
+        help="cpu: --cpu (generate's name); auto: the GPU the launcher gives each process, else the CPU (the "
+        "default; choose the GPUs with CUDA_VISIBLE_DEVICES)",
+    )
     p.add_argument(
         "--compile",
         nargs="?",
