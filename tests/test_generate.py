@@ -111,6 +111,33 @@ def test_a_model_without_tokenizer_is_refused_before_loading(tmp_path, model):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["no-tok"]  # no run directory, no output
 
 
+def test_the_checks_before_loading_read_a_model_folder_given_with_a_tilde(tmp_path, model, monkeypatch):
+    """``GenerateConfig(model="~/mw")`` was refused before loading ("model folder '.../~/mw' does not
+    exist") although loading expands ``~``, as the command line's flags do; the checks made before loading
+    (no tokenizer; stage 3's settings against the refiner the folder's frame size picks) now read it."""
+    import copy
+    import shutil
+
+    from streamt2v.assets import microworld_model_dir
+    from streamt2v.pipeline.chunking import EnhanceSettingError
+    from streamt2v.pipeline.preflight import check_inputs
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    no_tok = copy.deepcopy(model)
+    no_tok.text_encoder.tokenizer = None
+    shutil.rmtree(no_tok.save_pretrained(tmp_path / "home" / "mw") / "unet")
+    with pytest.raises(ValueError, match=r"model folder '~/mw' \(\"tokenizer\": null .*\) has no tokenizer"):
+        generate(cfg_for(tmp_path, "a", model="~/mw"))
+    # a copy of the shipped model's index: its frame size picks the shipped refiner, whose recommended
+    # start step refuses 5 steps before any weights are read
+    (tmp_path / "home" / "copy").mkdir()
+    shutil.copy(microworld_model_dir() / "model_index.json", tmp_path / "home" / "copy")
+    cfg = cfg_for(tmp_path, "e", n=24, enhance=dict(num_inference_steps=5), model="~/copy")
+    with pytest.raises(EnhanceSettingError, match=r"start_step 1 is the recommendation of the refiner"):
+        check_inputs(cfg)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home"]  # no run directory, no output
+
+
 def test_pipeline_names_a_constraint_that_comes_from_the_models_recommended_setting():
     from streamt2v.pipeline.generate import StreamingT2VPipeline
 

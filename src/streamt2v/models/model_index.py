@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from streamt2v.config import PRESETS, ModelConfig, config_from_json
-from streamt2v.io.folders import read_json_object
+from streamt2v.io.folders import home_path, read_json_object
 from streamt2v.io.hub import resolve_model_path
 
 FORMAT_VERSION = 1
@@ -40,6 +40,28 @@ def model_folder(spec: object) -> Path:
         instead="a streamt2v model folder; an official checkpoint is converted to one first: streamt2v "
         "convert CKPT OUT_DIR --init-unet FOLDER",
     )
+
+
+def peek_model_index(spec: object) -> tuple[Path, dict[str, Any]] | None:
+    """The path and contents of ``model_index.json`` in the local model folder ``spec`` names (None or
+    ``"microworld"``: the shipped one; ``~`` expanded as loading expands it), read without loading weights,
+    for the checks made before a model loads; None for a preset, a hub id, a path with no index and absent
+    shipped weights (loading names those). A damaged index raises ValueError naming the file."""
+    from streamt2v.assets import microworld_model_dir, names_shipped
+
+    if spec is None or names_shipped(spec):
+        try:
+            root = microworld_model_dir()
+        except FileNotFoundError:
+            return None
+    elif isinstance(spec, (str, os.PathLike)) and str(spec).strip():
+        root = home_path(spec)
+    else:
+        return None
+    path = root / MODEL_INDEX
+    if not path.is_file():
+        return None
+    return path, read_json_object(path, "model folder index")
 
 
 def other_folder_hint(class_name: object) -> str:

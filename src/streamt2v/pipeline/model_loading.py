@@ -61,16 +61,17 @@ def schedule_length(spec: str | os.PathLike | None) -> int:
 def recommended_sampler(spec: str | os.PathLike | None) -> dict[str, Any]:
     """The sampler settings a local model folder recommends for its weights (``model.sampler``), read
     without loading weights; ``{}`` for presets and hub ids (their settings apply once loaded)."""
-    from streamt2v.models.model_index import MODEL_INDEX
+    from streamt2v.models.model_index import peek_model_index
 
-    index = home_path(model_folder_spec(spec)) / MODEL_INDEX  # ~ as from_pretrained reads it
-    if not index.is_file():
+    found = peek_model_index(spec)
+    if found is None:
         return {}
-    meta = read_json_object(index, "model folder index").get("streamt2v") or {}
+    path, index = found
+    meta = index.get("streamt2v") or {}
     sampler = (meta.get("sampler") if isinstance(meta, dict) else None) or {}
     if not isinstance(sampler, dict):
         raise ValueError(
-            f"model folder index {str(index)!r}: streamt2v.sampler must be a JSON object, got {sampler!r}"
+            f"model folder index {str(path)!r}: streamt2v.sampler must be a JSON object, got {sampler!r}"
         )
     return dict(sampler)
 

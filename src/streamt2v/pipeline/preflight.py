@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING
 from streamt2v.arguments import Arg, ArgumentValueError
 from streamt2v.assets import SHIPPED_NAME, names_shipped
 from streamt2v.config import PRESETS
-from streamt2v.io.folders import looks_like_hub_id, read_json_object
+from streamt2v.io.folders import home_path, looks_like_hub_id
 from streamt2v.io.frame_rates import MAX_FPS, MAX_GIF_FPS, MIN_FPS, check_fps, check_gif_fps
 from streamt2v.io.output_paths import check_output_path, output_kind
 from streamt2v.memory import resolve_device, resolve_dtype
+from streamt2v.models.model_index import peek_model_index
 from streamt2v.pipeline.chunking import EnhanceSettingError, counted
 from streamt2v.pipeline.prompts import PromptSchedule
 from streamt2v.pipeline.rundir import RunDir
@@ -127,27 +128,26 @@ def _check_input_file(flag: str, path: str, *, folder_ok: bool) -> None:
 
 def _default_refiner_folder(model: StreamingT2VModel | None, model_spec: str | None) -> Path | None:
     """The refiner folder stage 3 will load without ``--refiner`` (:func:`default_refiner_folder` for the
-    model's frame size; a model folder's size is only known once loaded)."""
-    from streamt2v.assets import microworld_model_dir
+    model's frame size, read from a model folder's index without loading it; None where no index says it:
+    a preset, a hub id)."""
     from streamt2v.pipeline.refiner import default_refiner_folder
 
     if model is not None:
         size = model.config.frame_size
-    elif model_spec is None or names_shipped(model_spec):  # the shipped model
-        try:
-            path = microworld_model_dir() / "model_index.json"
-            index = read_json_object(path, "model folder index")
-        except FileNotFoundError:
+    else:
+        found = peek_model_index(model_spec)
+        if found is None:
             return None
+        path, index = found
         try:
             size = index["streamt2v"]["model_config"]["frame_size"]
         except (KeyError, TypeError):
+            if model_spec is not None and not names_shipped(model_spec):
+                return None  # not a streamt2v model folder: loading it names the problem
             raise ValueError(
                 f"model folder index {str(path)!r} has no streamt2v.model_config.frame_size (the architecture "
                 "save_pretrained writes)"
             ) from None
-    else:
-        return None
     return default_refiner_folder((size, size))
 
 
@@ -170,15 +170,13 @@ def _check_reads_prompts(model: StreamingT2VModel | None, spec: str | None) -> N
             return
         where = "the model given"
     else:
-        index = Path(spec) / "model_index.json" if spec is not None else None
-        if index is None or not index.is_file():
-            return
         try:
-            if read_json_object(index, "model folder index").get("tokenizer", True) is not None:
-                return
+            found = peek_model_index(spec)
         except ValueError:  # not a model_index.json of ours: loading names the problem
             return
-        where = f'model folder {spec!r} ("tokenizer": null in its model_index.json)'
+        if found is None or found[1].get("tokenizer", True) is not None:
+            return
+        where = f'model folder {str(spec)!r} ("tokenizer": null in its model_index.json)'
     from streamt2v.models.bundle import MODELSCOPE_REPO
 
     raise ValueError(
@@ -251,9 +249,9 @@ def check_inputs(
             raise EnhanceSettingError(f"stage 3: {err.message}", err.unset) from None
     spec = cfg.model
     known = spec is None or spec in PRESETS or names_shipped(spec) or looks_like_hub_id(spec)
-    if not known and not Path(spec).exists():
+    if not known and not home_path(spec).exists():
         raise FileNotFoundError(
-            f"model folder {str(Path(spec).resolve())!r} does not exist (the shipped model: "
+            f"model folder {str(home_path(spec).resolve())!r} does not exist (the shipped model: "
             f"{SHIPPED_NAME!r} or no --model; presets: {', '.join(PRESETS)})"
         )
     _check_reads_prompts(model, spec)
