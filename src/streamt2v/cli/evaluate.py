@@ -298,7 +298,7 @@ def run(args: argparse.Namespace) -> int:
         kept.finished()
     _report(report)
     if kept is not None:
-        print(f"wrote {saved}")
+        print(f"wrote {saved.resolve()}")  # absolute, as generate's and enhance's wrote lines
     if not report.records:
         print(f"error: none of the {len(videos)} video(s) could be scored", file=sys.stderr)
         return 1
