@@ -145,7 +145,7 @@ def test_lr_schedule_warms_up_then_decays():
     assert [lr_at(cos, s) for s in (10, 60, 110)] == pytest.approx([1e-3, 5e-4, 0.0])
     lrs = [lr_at(cos, s) for s in range(10, 110)]
     assert all(a > b for a, b in zip(lrs, lrs[1:]))  # strictly decreasing after warm-up
-    with pytest.raises(ValueError, match="lr_schedule 'step' not in"):
+    with pytest.raises(ValueError, match="^lr_schedule 'step'; choose one of constant, cosine$"):
         TrainConfig(lr_schedule="step")
 
 
@@ -264,12 +264,20 @@ def test_train_config_refuses_negative_counts():
         ({"lr": float("nan")}, "lr must be a finite number > 0, got nan"),
         ({"weight_decay": float("inf")}, "weight_decay must be a finite number ≥ 0, got inf"),
         ({"weight_decay": -0.1}, r"weight_decay must be a finite number ≥ 0, got -0.1"),
+        ({"keep_checkpoints": 0}, "keep_checkpoints must be ≥ 1, got 0"),
+        ({"max_grad_norm": 0.0}, r"max_grad_norm must be a finite number > 0 \(None: no clipping\), got 0.0"),
+        ({"max_grad_norm": -1.0}, "max_grad_norm must be a finite number > 0 .*, got -1.0"),
+        ({"ema_decay": 1.5}, r"ema_decay must be in \(0, 1\) \(None: no EMA\), got 1.5"),
+        ({"betas": (1.5, 0.9)}, r"betas must be two numbers in \[0, 1\), got \(1.5, 0.9\)"),
+        ({"mixed_precision": "fp8"}, "^mixed_precision 'fp8'; choose one of no, fp16, bf16$"),
     ],
 )
-def test_a_learning_rate_or_weight_decay_that_is_not_finite_is_refused_up_front(options, message):
+def test_a_setting_that_would_wreck_the_run_is_refused_up_front(options, message):
     """--lr inf took a step (logged as "lr": Infinity, which is no JSON) and failed at the export with "latent
     std is nan; the VAE did not train"; --lr nan and a negative weight decay got torch's words, naming no
-    setting; --weight-decay inf trained into NaN weights."""
+    setting; --weight-decay inf trained into NaN weights. keep_checkpoints=0 deleted each checkpoint as it
+    was written, max_grad_norm=0 zeroed every gradient and -1 flipped them (the run climbed the loss);
+    ema_decay=1.5 and betas of 1.5 were refused only once the accelerator had started."""
     with pytest.raises(ValueError, match=message):
         TrainConfig(**options)
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from collections.abc import Iterator
 from contextlib import nullcontext, suppress
@@ -58,70 +57,9 @@ from streamt2v.train.run_folder import (
     remove_run_leftovers,
     truncate_log,
 )
+from streamt2v.train.train_config import TrainConfig, lr_at
 
 logger = logging.getLogger(__name__)
-
-MIXED_PRECISION = ("no", "fp16", "bf16")
-LR_SCHEDULES = ("constant", "cosine")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation settings of a run (the recipe holds the model/data settings)."""
-
-    steps: int = 1000
-    batch_size: int = 8
-    lr: float = 1e-4
-    grad_accum: int = 1
-    warmup_steps: int = 0
-    # After warm-up: "constant", or "cosine" (half-cosine decay to 0 at ``steps``; a fine-tune's usual
-    # last phase, and a run's final weights are then those of the lowest learning rate).
-    lr_schedule: str = "constant"
-    weight_decay: float = 0.0
-    betas: tuple[float, float] = (0.9, 0.999)
-    max_grad_norm: float | None = 1.0
-    ema_decay: float | None = 0.999
-    mixed_precision: str = "no"
-    seed: int = 0
-    checkpoint_every: int = 500
-    keep_checkpoints: int = 2
-    sample_every: int = 0  # 0: no sample hooks
-    log_every: int = 1
-    num_workers: int = 0
-    cpu: bool = False  # force CPU even when a GPU is present
-    # torch.compile backend for the module's ``compile_parts()`` (streamt2v.compiling), None: no compile.
-    # A one-off compile in the first step; checkpoints and exports are laid out as an eager run's, and a
-    # run resumes with or without it.
-    compile: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.mixed_precision not in MIXED_PRECISION:
-            raise ValueError(f"mixed_precision {self.mixed_precision!r} not in {MIXED_PRECISION}")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"lr_schedule {self.lr_schedule!r} not in {LR_SCHEDULES}")
-        for name in ("steps", "batch_size", "grad_accum", "checkpoint_every", "log_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)}")
-        for name in ("sample_every", "warmup_steps", "num_workers"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be ≥ 0, got {getattr(self, name)}")
-        # not finite: --lr inf took a step (logged as "lr": Infinity, no JSON) and failed at the export
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr must be a finite number > 0, got {self.lr}")
-        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
-            raise ValueError(f"weight_decay must be a finite number ≥ 0, got {self.weight_decay}")
-
-
-def lr_at(cfg: TrainConfig, step: int) -> float:
-    """Learning rate of optimizer step ``step`` (0-based): linear warm-up, then ``cfg.lr_schedule``.
-
-    A pure function of the step, so a resumed run continues the same schedule."""
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    if cfg.lr_schedule == "cosine":
-        span = max(1, cfg.steps - cfg.warmup_steps)
-        return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - cfg.warmup_steps) / span)))
-    return cfg.lr
 
 
 class Recipe(Protocol):
