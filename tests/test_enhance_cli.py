@@ -24,12 +24,12 @@ def test_cli_enhance_reports_the_output_size_width_x_height(tmp_path, capsys) ->
     args = ["enhance", str(src), "--prompt", "a red circle", "-o", str(out), "--model", str(folder)]
     assert main([*args, "--steps", "1", "--chunk-frames", "2", "--overlap", "0", "--no-progress"]) == 0
     assert read_video(out)[0].shape[3:] == (32, 48)
-    assert "(2 frames, 48x32 width x height)" in capsys.readouterr().out
+    assert capsys.readouterr().out == f"wrote 2 frames of 48x32 (width x height) to {out.resolve()}\n"
     # a still image enhanced is '1 frame', not '1 frames'
     still = write_video(tmp_path / "still.mp4", torch.rand(1, 3, 1, 16, 24) * 2 - 1, fps=8)
     one = ["enhance", str(still), "--prompt", "a red circle", "-o", str(tmp_path / "o1.mp4")]
     assert main([*one, "--model", str(folder), "--steps", "1", "--no-progress"]) == 0
-    assert "(1 frame, 48x32 width x height)" in capsys.readouterr().out
+    assert "wrote 1 frame of 48x32 (width x height) to " in capsys.readouterr().out
 
 
 def test_cli_enhance_end_to_end(refiner: Refiner, tmp_path, caplog) -> None:

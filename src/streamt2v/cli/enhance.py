@@ -272,5 +272,6 @@ def _run(args: argparse.Namespace) -> int:
         path = write_video(args.output, out, config.fps or fps, overwrite=args.overwrite, held_lock=lock)
         remove_state_file(state)
     frames = f"{out.shape[0]} frame{'s' * (out.shape[0] != 1)}"  # a still image enhanced: '1 frame'
-    print(f"wrote {Path(path).resolve()} ({frames}, {out.shape[2]}x{out.shape[1]} width x height)")
+    # generate's form: the path ends the line (README, "Command line")
+    print(f"wrote {frames} of {out.shape[2]}x{out.shape[1]} (width x height) to {Path(path).resolve()}")
     return 0
