@@ -41,3 +41,27 @@ def test_a_checkpoint_that_cannot_be_read_now_is_not_set_aside(tmp_path, monkeyp
     path, ck = resume_checkpoint(root)
     assert path.name == "step-00000004" and ck["state"]["step"] == 4
     assert load_checkpoint(path)["state"]["step"] == 4
+
+
+def test_a_failure_that_is_not_damage_sets_no_checkpoint_aside(tmp_path, monkeypatch):
+    """Any exception while a checkpoint was read counted as damage: a MemoryError (or a bug of ours) set a
+    good newest checkpoint aside as ``.damaged-`` and resumed from the one before. Only what damage raises
+    counts now; anything else stops the resume with its own error, and nothing is moved."""
+    recipe = VAERecipe(
+        size=16, block_out_channels=(8, 16), norm_num_groups=4, frames_per_sample=2, scaling_samples=2
+    )
+    cfg = TrainConfig(steps=4, batch_size=1, checkpoint_every=2, sample_every=0, ema_decay=None)
+    out = tmp_path / "run"
+    train(recipe, cfg, out, progress=False, export=False)
+    root = out / "checkpoints"
+    read_file = checkpoint_module.load_file
+
+    def short_of_memory(path, *args, **kwargs):
+        if str(path).endswith("step-00000004/model.safetensors"):
+            raise MemoryError
+        return read_file(path, *args, **kwargs)
+
+    monkeypatch.setattr(checkpoint_module, "load_file", short_of_memory)
+    with pytest.raises(MemoryError):
+        resume_checkpoint(root)
+    assert sorted(p.name for p in root.iterdir()) == ["latest", "step-00000002", "step-00000004"]

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from streamt2v.io.folders import give_usual_permissions, remove_leftovers
@@ -218,10 +219,12 @@ def _read(path: Path, name: str, read: Any) -> Any:
             f"checkpoint file {file} could not be read ({' '.join(str(err).split())}); it was left as it is: "
             "resume again once it can be read"
         ) from err
-    except Exception as err:  # safetensors' SafetensorError, JSON, a cut-short header: the file is damaged
+    # What damage raises (an empty, cut-short or overwritten file): not a bug of ours or a MemoryError, which
+    # would set a good checkpoint aside as damaged and resume from an older one
+    except (SafetensorError, ValueError, KeyError, IndexError, TypeError, EOFError) as err:
         reason = " ".join(str(err).split()) or type(err).__name__
         size = file.stat().st_size
-        raise ValueError(f"checkpoint file {file} is unreadable ({size} bytes: {reason})") from None
+        raise ValueError(f"checkpoint file {file} is unreadable ({size} bytes: {reason})") from err
 
 
 def _read_state(file: Path) -> dict[str, Any]:
