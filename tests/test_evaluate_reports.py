@@ -8,9 +8,11 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from conftest import write_x264_video as write_video
 from streamt2v.cli import main
+from streamt2v.metrics.evaluate import EvaluationReport
 from test_metrics_probes import OBJS, make_video
 
 
@@ -134,3 +136,20 @@ def test_the_csv_has_a_row_for_each_skipped_video_with_its_error(tmp_path):
         == 0
     )
     assert "error" not in next(csv.reader(out.open(newline="")))
+
+
+def test_a_report_cut_short_by_an_error_leaves_the_old_file_and_no_temporary(tmp_path):
+    """save() wrote a fixed ``.NAME.tmp`` by hand: an error mid-write left it behind (and two runs with one
+    --out shared it), and the file was not flushed to the disk before the rename."""
+
+    class Unprintable(float):
+        def __str__(self) -> str:
+            raise RuntimeError("cannot print")
+
+    out = tmp_path / "r.csv"
+    EvaluationReport(records=[{"path": "a.mp4", "frames": 16}]).save(out)
+    before = out.read_bytes()
+    with pytest.raises(RuntimeError, match="cannot print"):
+        EvaluationReport(records=[{"path": "a.mp4", "frames": Unprintable(3.0)}]).save(out)
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.csv"]

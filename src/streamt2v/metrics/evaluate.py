@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from streamt2v.io.folders import check_writable_parent
+from streamt2v.io.folders import atomic_write_file, check_writable_parent
 from streamt2v.io.video import IMAGE_SUFFIXES, READ_VIDEO_SUFFIXES
 from streamt2v.metrics.flow import (
     DEFAULT_FLOW_SIZE,
@@ -257,23 +257,25 @@ class EvaluationReport:
         if suffix not in (".json", ".csv"):
             raise ValueError(f"output must end in .json or .csv, got {str(path)!r}")
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        with open(tmp, "w", encoding="utf-8", newline="") as fh:
-            if suffix == ".json":
-                json.dump(_json_value(self.as_dict()), fh, indent=1, allow_nan=False)
-            else:
-                writer = csv.writer(fh)
-                # a skipped video gets a row too (its metrics empty, the reason in an error column), so a
-                # table read from the CSV alone shows which videos of the set have no scores
-                error = ["error"] if self.skipped else []
-                writer.writerow(["path", *self.keys, *error])
-                for r in self.records:
-                    writer.writerow([r["path"], *[r.get(k, "") for k in self.keys], *[""] * len(error)])
-                for s in self.skipped:
-                    writer.writerow([s["path"], *[""] * len(self.keys), s["error"]])
-                means = self.means
-                writer.writerow(["mean", *[means[k] for k in self.keys], *[""] * len(error)])
-        os.replace(tmp, path)
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "w", encoding="utf-8", newline="") as fh:
+                if suffix == ".json":
+                    json.dump(_json_value(self.as_dict()), fh, indent=1, allow_nan=False)
+                else:
+                    writer = csv.writer(fh)
+                    # a skipped video gets a row too (its metrics empty, the reason in an error column), so a
+                    # table read from the CSV alone shows which videos of the set have no scores
+                    error = ["error"] if self.skipped else []
+                    writer.writerow(["path", *self.keys, *error])
+                    for r in self.records:
+                        writer.writerow([r["path"], *[r.get(k, "") for k in self.keys], *[""] * len(error)])
+                    for s in self.skipped:
+                        writer.writerow([s["path"], *[""] * len(self.keys), s["error"]])
+                    means = self.means
+                    writer.writerow(["mean", *[means[k] for k in self.keys], *[""] * len(error)])
+
+        atomic_write_file(path, write)
         return path
 
 
