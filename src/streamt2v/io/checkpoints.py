@@ -48,7 +48,7 @@ from streamt2v.io.conversion_inputs import (
 from streamt2v.io.folders import check_writable_parent, refuse_existing
 from streamt2v.io.official_unet_keys import map_official_unet_key
 from streamt2v.io.weight_files import leftover_temporaries
-from streamt2v.memory import resolve_dtype
+from streamt2v.memory import resolve_dtype, seeded_rng
 from streamt2v.models.autoencoder import VideoAutoencoder
 from streamt2v.models.bundle import (
     MODELSCOPE_REPO,
@@ -395,8 +395,7 @@ def _materialize_components(
     that ``dtype`` would turn into inf are refused, naming them."""
     real: dict[str, Any] = {}
     if random_components:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with seeded_rng(seed):
             real = build_components(cfg, converted.vision_config, "cpu")
     beyond: list[tuple[str, float]] = []
     for comp in COMPONENTS:
