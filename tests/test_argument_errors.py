@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+import traceback
 
 from streamt2v.arguments import Arg, ArgumentFileNotFoundError, ArgumentValueError, NamesArguments
 from streamt2v.io.checkpoints import Note
@@ -80,3 +81,18 @@ def test_errors_naming_arguments_keep_their_parts_spelling_and_errno_when_pickle
     assert (
         mismatch.report.source == "c.ckpt" and str(mismatch.one_line().as_flags()) == "bad; pass --no-strict"
     )
+
+
+def test_an_error_naming_arguments_keeps_the_frames_where_it_was_raised():
+    """The error made again was raised ``from`` the original's cause: its traceback began in
+    ``naming_arguments``, and ``-v`` showed nothing of the helper that failed."""
+
+    def helper_that_fails(name: str) -> None:
+        raise ValueError(f"{name} '/x' is damaged")
+
+    try:
+        with naming_arguments("init_unet") as (name,):
+            helper_that_fails(name)
+    except ValueError as err:
+        frames = [frame.name for frame in traceback.extract_tb(err.__traceback__)]
+    assert "helper_that_fails" in frames

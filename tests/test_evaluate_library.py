@@ -3,6 +3,7 @@ bad arguments refused before scoring, progress bars, the package's metric functi
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 
@@ -14,12 +15,16 @@ from test_metrics_clip import save_tiny_clip
 from test_metrics_probes import OBJS, make_video
 
 
-def test_library_bad_videos_are_skipped_with_reasons():
+def test_library_bad_videos_are_skipped_with_reasons(caplog):
     good = make_video(OBJS, t=8)
-    rep = evaluate_videos([good, good[:1], good[:0]], metrics="mawe", flow_size=None)
+    with caplog.at_level(logging.DEBUG, logger="streamt2v.metrics.evaluate"):
+        rep = evaluate_videos([good, good[:1], good[:0]], metrics="mawe", flow_size=None)
     assert len(rep.records) == 1
     reasons = [s["error"] for s in rep.skipped]
     assert "1 frame" in reasons[0] and "0 frame" in reasons[1]
+    # with -v, where each reason came from (a metric's bug is skipped too; its traceback was not shown)
+    skips = [r for r in caplog.records if r.getMessage().startswith("skipping ")]
+    assert len(skips) == 2 and all(r.exc_info for r in skips)
     static = np.repeat(good[:1], 4, axis=0)
     rep = evaluate_videos([static, good], metrics=["mawe"], flow_size=None, names=["static", "moving"])
     assert rep.records[0]["mawe"] == math.inf and rep.means["mawe"] == math.inf

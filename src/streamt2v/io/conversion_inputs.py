@@ -76,7 +76,9 @@ def naming_arguments(*names: str) -> Iterator[tuple[str, ...]]:
         pieces = _NAME_MARK.split(text)  # text, name, text, name, ..., text
         if len(pieces) == 1:
             raise
-        raise _naming(err, [Arg(p) if i % 2 else p for i, p in enumerate(pieces)]) from err.__cause__
+        named = _naming(err, [Arg(p) if i % 2 else p for i, p in enumerate(pieces)])
+        # the frames where it was raised kept (not this one), and its cause as the cause
+        raise named.with_traceback(err.__traceback__) from err.__cause__
 
 
 def refuse_inputs_inside(out_dir: str | os.PathLike[str], inputs: Mapping[str | Arg, Any]) -> None:

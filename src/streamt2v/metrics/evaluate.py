@@ -522,7 +522,7 @@ def evaluate_videos(
                     )
             except (ValueError, FileNotFoundError, OSError, RuntimeError) as err:
                 # Reported by the caller from report.skipped (the CLI prints one line per skipped video).
-                logger.debug("skipping %s: %s", label, err)
+                logger.debug("skipping %s: %s", label, err, exc_info=True)  # -v: where it came from
                 report.skipped.append({"path": label, "error": str(err)})
                 outcome = "skipped"  # why: the caller says it, once
             else:
