@@ -200,8 +200,20 @@ class StreamingT2VPipeline:
 
     def __call__(self, prompt: str | PromptSchedule, num_frames: int, **kwargs: Any) -> torch.Tensor:
         """The whole video, ``(1, 3, num_frames, H, W)`` float32 in ``[-1, 1]`` on the CPU (the chunks of
-        :meth:`stream`, joined); the keyword arguments are :meth:`stream`'s."""
-        return torch.cat([c.frames for c in self.stream(prompt, num_frames, **kwargs)], dim=2)
+        :meth:`stream`, joined); the keyword arguments are :meth:`stream`'s. Each chunk is copied into the
+        video as it comes (the chunks kept to be joined at the end held the video twice)."""
+        video: torch.Tensor | None = None
+        first = 0
+        for chunk in self.stream(prompt, num_frames, **kwargs):
+            if video is None:  # from the resumed chunk on, with resume=
+                first = chunk.start
+                shape = (1, 3, num_frames - first, *chunk.frames.shape[-2:])
+                video = torch.empty(shape, dtype=chunk.frames.dtype)
+            video[:, :, chunk.start - first : chunk.stop - first] = chunk.frames
+        if video is None:  # resumed after its last chunk: no frames are left to make
+            size = self.model.config.frame_size
+            return torch.empty((1, 3, 0, size, size))
+        return video
 
 
 @dataclass(frozen=True)
@@ -548,7 +560,7 @@ def _enhance_stage(
     from streamt2v.pipeline.enhance_state import remove_state_file
     from streamt2v.pipeline.refiner import load_refiner
 
-    video = torch.cat([run.load_chunk(i).frames for i in range(run.num_finished)], dim=2)  # (1, 3, T, H, W)
+    video = run.read_video()  # (1, 3, T, H, W)
     schedule = cfg.schedule()
     # in the run's precision, as stages 1-2 (at full size stage 3 is the larger part of the work)
     refiner = load_refiner(

@@ -527,6 +527,20 @@ class RunDir:
             anchor_prompt=meta["anchor_prompt"],
         )
 
+    def read_video(self) -> torch.Tensor:
+        """The finished chunks' frames as one video ``(1, 3, T, H, W)`` float32 in ``[-1, 1]`` (stage 3's
+        input), read into it a chunk at a time: a list of every chunk's frames joined at the end held the
+        video twice (1.9 GB instead of 0.9 for 1200 frames at 256x256)."""
+        if not self.num_finished:
+            raise ValueError(f"run directory {str(self.path)!r} holds no finished chunk to read")
+        video: torch.Tensor | None = None
+        for i in range(self.num_finished):
+            chunk = self.load_chunk(i)
+            if video is None:
+                video = torch.empty((1, 3, self.num_frames_saved, *chunk.frames.shape[-2:]))
+            video[:, :, chunk.start : chunk.stop] = chunk.frames
+        return video
+
     @property
     def num_frames_saved(self) -> int:
         """Output frames the finished chunks hold (``stop`` of the last one; 0 when none is finished)."""
