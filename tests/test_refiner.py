@@ -278,3 +278,19 @@ def test_a_random_refiner_at_a_preset_is_built_in_the_dtype_asked_for_from_its_s
     assert again.frame_size == (64, 128) and again.unet.dtype == torch.float32
     same, other = (Refiner.from_preset("tiny", seed=seed).unet.conv_in.weight for seed in (3, 4))
     assert torch.equal(same, again.unet.conv_in.weight) and not torch.equal(other, same)
+
+
+def test_a_damaged_scheduler_config_is_named_before_the_weights_load(tmp_path, monkeypatch) -> None:
+    """Refiner.from_pretrained read its scheduler config with json.loads after loading every part: a damaged
+    file was "Unterminated string starting at: line 1 column 2 (char 1)", naming no file, minutes in."""
+    import streamt2v.models.strict_loading as strict_loading
+
+    folder = Refiner.random((32, 32), seed=0).save_pretrained(tmp_path / "ref")
+    (folder / "scheduler" / "scheduler_config.json").write_text('{"beta')
+    loaded = []
+    monkeypatch.setattr(strict_loading, "from_pretrained_strict", lambda *a, **k: loaded.append(a))
+    with pytest.raises(
+        ValueError, match=r"^refiner scheduler config '.*ref/scheduler/scheduler_config.json' is"
+    ):
+        Refiner.from_pretrained(folder)
+    assert loaded == []

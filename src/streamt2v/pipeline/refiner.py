@@ -154,8 +154,6 @@ class Refiner:
         makes, when the folder does not record it (default: the UNet's sample size times the VAE's factor).
         Missing parts, a folder of another kind (a StreamingT2VModel), an unavailable ``device`` or a
         ``dtype`` it does not run (half precision on the CPU) raise before any weights are read."""
-        import json
-
         dtype = one_dtype(torch_dtype, dtype)
         path = refiner_folder(path)
         from diffusers import AutoencoderKL, UNet3DConditionModel
@@ -168,7 +166,12 @@ class Refiner:
         root = check_refiner_folder(path)
         device = resolve_device(device)
         dtype = resolve_dtype(dtype, device)
-        sched_file = root / "scheduler" / "scheduler_config.json"
+        # read before any weights: a damaged file is named now, not after minutes of loading
+        index_file = root / "model_index.json"
+        meta = read_json_object(index_file, "refiner index") if index_file.is_file() else {}
+        scheduler_config = read_json_object(
+            root / "scheduler" / "scheduler_config.json", "refiner scheduler config"
+        )
         # a part may hold only the fp16 variant of its weights (as ModelScope T2V ships its UNet)
         variants = {part: weights_variant(root / part, f"refiner {part} folder") for part in WEIGHTED_PARTS}
 
@@ -181,11 +184,8 @@ class Refiner:
         unet = part(UNet3DConditionModel, "unet")
         vae = part(AutoencoderKL, "vae")
         text_model = part(CLIPTextModel, "text_encoder", "dtype")
-        index_file = root / "model_index.json"
-        meta = json.loads(index_file.read_text()) if index_file.is_file() else {}
         tok_entry = meta.get("tokenizer")
         tokenizer = load_tokenizer(root / "tokenizer", tok_entry[-1] if tok_entry else None)
-        scheduler_config = json.loads(sched_file.read_text())
         autoencoder = VideoAutoencoder(vae)
         if frame_size is None:
             if "streamt2v_frame_size" in meta:
