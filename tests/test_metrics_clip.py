@@ -347,3 +347,27 @@ def test_absent_gpu_is_named_before_loading(tiny_clip):
     # was an AssertionError from torch ('Torch not compiled with CUDA enabled') after the weights loaded
     with pytest.raises(ValueError, match="CUDA is not available; use device='cpu'"):
         load_clip(tiny_clip, device="cuda")
+
+
+def test_a_damaged_preprocessor_config_is_named(tiny_clip, tmp_path):
+    """A damaged preprocessor_config.json was the JSON decoder's words, naming no file."""
+    folder = tmp_path / "clip"
+    shutil.copytree(tiny_clip, folder)
+    (folder / "preprocessor_config.json").write_text('{"image_mean": [0.4')
+    with pytest.raises(ValueError, match=r"^CLIP preprocessor config '.*clip/preprocessor_config.json' is"):
+        load_clip(folder)
+
+
+def test_clip_quality_refuses_a_micro_clip_without_vocabulary(tmp_path):
+    """clip_quality loaded the tokenizer with AutoTokenizer, past the check every other loader makes: a
+    folder without a vocabulary failed in transformers' words ("Couldn't instantiate the backend
+    tokenizer from one of: ..."), naming no folder."""
+    from streamt2v.assets import microworld_clip_dir
+    from streamt2v.microworld import quality
+
+    (tmp_path / "clip").mkdir()
+    for name in ("config.json", "model.safetensors", "tokenizer_config.json"):
+        shutil.copy(microworld_clip_dir() / name, tmp_path / "clip" / name)
+    shutil.copytree(microworld_clip_dir(), tmp_path / "image_encoder")  # refused before it is read
+    with pytest.raises(FileNotFoundError, match=r"micro-CLIP folder '.*clip' holds no tokenizer vocabulary"):
+        quality.clip_quality(tmp_path, samples=2, rounds=1)

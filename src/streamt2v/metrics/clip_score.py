@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from streamt2v.io.folders import home_path
+from streamt2v.io.folders import home_path, read_json_object
 from streamt2v.memory import resolve_device
 from streamt2v.metrics.flow import VideoLike, as_uint8_frames
 from streamt2v.models.strict_loading import from_pretrained_strict
@@ -55,7 +55,7 @@ def check_prompt(prompt: object, name: str = "prompt") -> str:
     return prompt
 
 
-def _features(out: torch.Tensor | object, attr: str) -> torch.Tensor:
+def features_tensor(out: torch.Tensor | object, attr: str = "pooler_output") -> torch.Tensor:
     """transformers ≥ 5 returns model outputs from ``get_*_features``; older versions a tensor."""
     if isinstance(out, torch.Tensor):
         return out
@@ -123,9 +123,9 @@ class ClipScorer:
         )
         tok = {k: v.to(self.device) for k, v in tok.items() if k in ("input_ids", "attention_mask")}
         if self.model is not None:
-            emb = _features(self.model.get_text_features(**tok), "pooler_output")
+            emb = features_tensor(self.model.get_text_features(**tok), "pooler_output")
         else:
-            emb = _features(self.text_model(**tok), "text_embeds")
+            emb = features_tensor(self.text_model(**tok), "text_embeds")
         return F.normalize(emb.float(), dim=-1)
 
     def preprocess(self, frames: torch.Tensor) -> torch.Tensor:
@@ -154,9 +154,9 @@ class ClipScorer:
             x = torch.cat([self._pixel_values(batch[j : j + step]) for j in range(0, len(batch), step)])
             x = x.to(self.device)
             if self.model is not None:
-                emb = _features(self.model.get_image_features(pixel_values=x), "pooler_output")
+                emb = features_tensor(self.model.get_image_features(pixel_values=x), "pooler_output")
             else:
-                emb = _features(self.vision_model(pixel_values=x), "image_embeds")
+                emb = features_tensor(self.vision_model(pixel_values=x), "image_embeds")
             out.append(F.normalize(emb.float(), dim=-1).cpu())
         return torch.cat(out)
 
@@ -207,7 +207,7 @@ def load_clip(model: str | os.PathLike, device: str | torch.device | None = None
         mean, std = OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
         for pre in (path / "preprocessor_config.json", path / "vision" / "preprocessor_config.json"):
             if pre.is_file():
-                cfg = json.loads(pre.read_text())
+                cfg = read_json_object(pre, "CLIP preprocessor config")
                 mean, std = cfg.get("image_mean", mean), cfg.get("image_std", std)
         if (path / "text").is_dir() and (path / "vision").is_dir():
             # transformers builds a tokenizer of special tokens only, silently, from a folder without a

@@ -155,19 +155,14 @@ def refiner_quality(
     return out
 
 
-def _features(out: Any) -> torch.Tensor:
-    """``get_*_features`` output as a tensor (transformers 4 returns one, 5 may return a model output)."""
-    if isinstance(out, torch.Tensor):
-        return out
-    return out.pooler_output
-
-
 @torch.no_grad()
 def clip_quality(clip_dir: str | Path, samples: int = 64, rounds: int = 4) -> dict[str, float]:
     """Top-1 retrieval accuracy among ``samples`` held-out (frame, caption) pairs, averaged over rounds,
     with the exported whole CLIP model (``clip/``: the CLIP-score model) and the APM preprocessing."""
-    from transformers import AutoTokenizer, CLIPModel, CLIPVisionModelWithProjection
+    from transformers import CLIPModel, CLIPVisionModelWithProjection
 
+    from streamt2v.metrics.clip_score import features_tensor
+    from streamt2v.models.bundle import load_tokenizer
     from streamt2v.models.encoders import ImageEncoder
     from streamt2v.models.strict_loading import from_pretrained_strict
 
@@ -181,7 +176,8 @@ def clip_quality(clip_dir: str | Path, samples: int = 64, rounds: int = 4) -> di
         )
     root = Path(clip_dir) / "clip"
     model = from_pretrained_strict(CLIPModel, root, "micro-CLIP folder", dtype=torch.float32).eval()
-    tokenizer = AutoTokenizer.from_pretrained(root)
+    # refused without a vocabulary, where transformers builds one that reads every word as the same token
+    tokenizer = load_tokenizer(root, what="micro-CLIP folder")
     image = ImageEncoder(
         from_pretrained_strict(
             CLIPVisionModelWithProjection,
@@ -198,7 +194,7 @@ def clip_quality(clip_dir: str | Path, samples: int = 64, rounds: int = 4) -> di
         frames = torch.stack([render(s, 1, 32, start_frame=5 * i)[:, 0] for i, s in enumerate(scenes)])
         img = image.encode(frames)
         tok = tokenizer(caps, padding="max_length", max_length=length, truncation=True, return_tensors="pt")
-        txt = _features(
+        txt = features_tensor(
             model.get_text_features(input_ids=tok["input_ids"], attention_mask=tok["attention_mask"])
         )
         sim = (
