@@ -304,6 +304,16 @@ def test_foreground_weight_reaches_the_base_and_stream_losses(tmp_path, encoders
                 assert torch.allclose(seen[0], foreground_weights(z0, strength)), name
     with pytest.raises(ValueError, match="foreground_weight must be ≥ 0.*got -1"):
         make_recipe("base", foreground_weight=-1)
+    # made directly, a text value was Python's "'<' not supported between instances of 'str' and 'int'"
+    from streamt2v.train.stream_recipe import StreamRecipe
+    from streamt2v.train.video_recipes import BaseRecipe
+
+    with pytest.raises(ValueError, match=r"^base option foreground_weight must be a number ≥ 0 .*, got '1'$"):
+        BaseRecipe(foreground_weight="1")
+    with pytest.raises(
+        ValueError, match=r"^stream option cond_noise_aug must be a number ≥ 0 .*, got '0.1'$"
+    ):
+        StreamRecipe(cond_noise_aug="0.1")
 
 
 def test_foreground_weights_from_both_also_weigh_objects_only_the_model_drew(encoders):

@@ -291,7 +291,7 @@ def test_latent_cache_rejects_bad_sizes(tmp_path, encoders):
         LatentCache([], None, 0)
     vae, clip = encoders
     with pytest.raises(ValueError, match="latent_cache must be ≥ 0 .*got -3"):
-        make_recipe("base", size=16, vae=vae, clip=clip, latent_cache=-3).dataset(seed=0)
+        make_recipe("base", size=16, vae=vae, clip=clip, latent_cache=-3)
 
 
 def test_stream_continues_from_a_trained_stream_unet(tmp_path, encoders):

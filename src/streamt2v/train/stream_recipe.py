@@ -64,9 +64,7 @@ class StreamRecipe(BaseRecipe):
             )
         # the APM anchor is drawn from the first anchor_frames frames (0: samples without one, a KeyError at step 1)
         check_at_least(self, 1, "anchor_frames")
-        for name in ("cond_noise_aug", "cond_colour_aug"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be ≥ 0 (0 = off), got {getattr(self, name)}")
+        check_at_least(self, 0, "cond_noise_aug", "cond_colour_aug", meaning=" (0 = off)")
         if self.image_batch:
             raise ValueError(
                 f"image_batch={self.image_batch}: the stream recipe trains on clips only (every sample needs "

@@ -291,16 +291,15 @@ class BaseRecipe(DataOptions):
             raise ValueError(
                 f"timestep_spacing must be one of {', '.join(TIMESTEP_SPACINGS)}, got {self.timestep_spacing!r}"
             )
-        if self.foreground_weight < 0:
-            raise ValueError(f"foreground_weight must be ≥ 0 (0 = plain MSE), got {self.foreground_weight}")
+        check_at_least(self, 0, "foreground_weight", meaning=" (0 = plain MSE)")
         if self.foreground_weight_from not in FOREGROUND_SOURCES:
             raise ValueError(
                 f"foreground_weight_from must be one of {', '.join(FOREGROUND_SOURCES)}, got {self.foreground_weight_from!r}"
             )
-        if self.image_batch < 0:
-            raise ValueError(f"image_batch must be ≥ 0 (0 = videos only), got {self.image_batch}")
-        if self.image_loss_weight < 0:
-            raise ValueError(f"image_loss_weight must be ≥ 0, got {self.image_loss_weight}")
+        check_at_least(self, 0, "image_batch", meaning=" (0 = videos only)")
+        check_at_least(self, 0, "image_loss_weight")
+        # checked here, not when the data is first drawn: after the model was built
+        check_at_least(self, 0, "latent_cache", meaning=" (0 = off)")
         if not 0 <= self.max_train_timestep <= self.num_train_timesteps:
             raise ValueError(
                 f"max_train_timestep must be in [0, {self.num_train_timesteps}] (0 = all timesteps), "
@@ -393,8 +392,6 @@ class BaseRecipe(DataOptions):
         return 0
 
     def dataset(self, seed: int, progress: bool = False) -> Dataset:
-        if self.latent_cache < 0:
-            raise ValueError(f"latent_cache must be ≥ 0 (0 = off), got {self.latent_cache}")
         data = self.clips(seed, progress)
         if self.latent_cache > 0:
             from streamt2v.train.latent_cache import LatentCache
