@@ -46,6 +46,7 @@ from typing import Any
 
 import torch
 
+from streamt2v.io.folders import atomic_write_file
 from streamt2v.train.microworld_notes import NOTES
 from streamt2v.train.microworld_settings import (
     ENHANCE,
@@ -292,7 +293,10 @@ def assemble(out: Path, assets: Path, measure: bool = True) -> None:
             "refiner_through_vae": refiner_quality(refiner, through_vae=shipped_vae_dir(out)),
             "clip": clip_quality(out / "clip" / "final"),
         }
-        (out / "quality.json").write_text(json.dumps(quality, indent=1) + "\n")
+        # minutes of measurement: written whole or not at all
+        atomic_write_file(
+            out / "quality.json", lambda tmp: tmp.write_text(json.dumps(quality, indent=1) + "\n")
+        )
         shipped = StreamingT2VModel.from_pretrained(model, torch_dtype=torch.float32)
         tested = behaviour.behaviour_prompts()
         write_behaviour(assets, behaviour.measure(shipped, tested))
