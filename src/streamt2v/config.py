@@ -187,10 +187,13 @@ def config_from_json(cls: type, data: Any, where: str, prefix: str = "") -> Any:
             )
     for name in names:
         if name not in data:
-            raise ValueError(
-                f"{where}: field {prefix + name!r} is missing (a model folder's model_index.json holds every "
-                "field under streamt2v.model_config)"
+            held = (
+                "a model folder's model_index.json holds every field under streamt2v.model_config"
+                if prefix.startswith("streamt2v.")
+                else "an architecture file gives every field, as save_pretrained writes them under "
+                "streamt2v.model_config"
             )
+            raise ValueError(f"{where}: field {prefix + name!r} is missing ({held})")
     hints = typing.get_type_hints(cls)
     values = {}
     for name in names:
