@@ -89,15 +89,37 @@ def test_streaming_writer_output_is_a_pure_function_of_the_frames(tmp_path, suff
 def test_gif_writer_interrupted_while_encoding_leaves_no_temp_file(tmp_path, monkeypatch):
     import streamt2v.io.streaming_writer as streaming_writer
 
-    def interrupted(path, frames, fps, **kw):
+    def interrupted(body, path):
         path.write_bytes(b"")
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt), StreamingVideoWriter(tmp_path / "x.gif", fps=8) as w:
         w.append(smooth_video(t=2))
-        monkeypatch.setattr(streaming_writer, "encode_gif", interrupted)
+        monkeypatch.setattr(streaming_writer, "finish_gif_copy", interrupted)
         w.append(smooth_video(t=2))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.partial.gif"]
+
+
+def test_a_gif_append_that_failed_leaves_the_gif_as_it_was(tmp_path, monkeypatch):
+    """The frames of an append stopped after they were encoded are taken out again: a later append makes
+    the GIF of the frames counted."""
+    import streamt2v.io.streaming_writer as streaming_writer
+
+    v = smooth_video(t=6)
+    copy = streaming_writer.finish_gif_copy
+
+    def full_disk(body, path):
+        raise OSError(28, "No space left on device")
+
+    with StreamingVideoWriter(tmp_path / "x.gif", fps=8) as w:
+        w.append(v[:, :, :2])
+        monkeypatch.setattr(streaming_writer, "finish_gif_copy", full_disk)
+        with pytest.raises(OSError, match="No space left"):
+            w.append(v[:, :, 2:4])
+        monkeypatch.setattr(streaming_writer, "finish_gif_copy", copy)
+        w.append(v[:, :, 4:6])
+    write_video(tmp_path / "at_once.gif", torch.cat([v[:, :, :2], v[:, :, 4:6]], dim=2), fps=8)
+    assert (tmp_path / "x.gif").read_bytes() == (tmp_path / "at_once.gif").read_bytes()
 
 
 def test_remove_stale_temporaries(tmp_path):

@@ -4,12 +4,16 @@ a chunk at a time (the streaming writer's preview) is byte for byte the GIF writ
 from __future__ import annotations
 
 import math
+import shutil
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
 from streamt2v.io.frame_rates import check_gif_fps
+
+TRAILER = b";"  # what ends a GIF
 
 
 def gif_delays(count: int, fps: float, first: int = 0) -> list[int]:
@@ -22,30 +26,45 @@ def gif_delays(count: int, fps: float, first: int = 0) -> list[int]:
     return [b - a for a, b in zip(starts, starts[1:])]
 
 
-def encode_gif(path: Path, frames: np.ndarray, fps: float, *, first: int = 0, before: bytes = b"") -> bytes:
-    """Every frame, each with its own adaptive palette and its delay from :func:`gif_delays`, looping.
+def gif_frames(frames: np.ndarray, fps: float, first: int = 0) -> Iterator[bytes]:
+    """The bytes of each of ``frames`` (uint8 ``(T, H, W, 3)``) in a GIF, each with its own adaptive palette
+    and its delay from :func:`gif_delays`, the GIF's header (looping) before frame 0; ``first``: the index of
+    ``frames[0]`` in the GIF. The GIF is these bytes for all its frames, then :data:`TRAILER`.
 
     Written a frame at a time with Pillow's GIF frame encoder: ``Image.save(save_all=True)`` merges
     identical consecutive frames into one (summing their delays), which no option turns off, and a video
-    read back must have the frames written.
-
-    Each frame is encoded on its own, so a GIF grows by appending: ``before`` is what an earlier call returned
-    (the GIF so far without its trailer), ``first`` the index of ``frames[0]`` in it; the file is ``before``,
-    then ``frames``, then the trailer, byte for byte the GIF of all the frames written at once. Returns the
-    file's bytes without the trailer, to pass as ``before`` next time."""
+    read back must have the frames written."""
     from PIL import GifImagePlugin, Image
 
-    if bool(first) != bool(before):
-        raise ValueError(f"a GIF continued from frame {first} needs the bytes written before it (before=)")
-    data = bytearray(before)
     for k, (frame, delay) in enumerate(zip(frames, gif_delays(len(frames), fps, first)), start=first):
         image = Image.fromarray(frame).convert("P", palette=Image.Palette.ADAPTIVE)
+        data = b""
         if k == 0:  # the first frame's palette is the global one
             header, _ = GifImagePlugin.getheader(image, None, {"loop": 0})
-            data += b"".join(header)
+            data = b"".join(header)
         # Pillow takes milliseconds and writes whole centiseconds
-        data += b"".join(GifImagePlugin.getdata(image, duration=10 * delay, include_color_table=k > 0))
+        yield data + b"".join(GifImagePlugin.getdata(image, duration=10 * delay, include_color_table=k > 0))
+
+
+def encode_gif(path: Path, frames: np.ndarray, fps: float) -> None:
+    """Write the GIF of ``frames`` (:func:`gif_frames`) to ``path``, a frame at a time (the bytes of the whole
+    GIF are never held)."""
     with open(path, "wb") as fp:
-        fp.write(data)
-        fp.write(b";")  # the GIF trailer
-    return bytes(data)
+        for data in gif_frames(frames, fps):
+            fp.write(data)
+        fp.write(TRAILER)
+
+
+def append_gif_frames(body: Path, frames: np.ndarray, fps: float, first: int) -> None:
+    """Append ``frames`` to ``body``, a GIF without its trailer holding ``first`` frames (none: a new file)."""
+    with open(body, "ab" if first else "wb") as fp:
+        for data in gif_frames(frames, fps, first):
+            fp.write(data)
+
+
+def finish_gif_copy(body: Path, path: Path) -> None:
+    """``path``: a copy of ``body`` (:func:`append_gif_frames`' GIF without its trailer) with the trailer,
+    copied by the kernel without passing through this process (a long GIF's bytes are not held)."""
+    shutil.copyfile(body, path)
+    with open(path, "ab") as fp:
+        fp.write(TRAILER)

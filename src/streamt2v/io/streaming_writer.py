@@ -21,7 +21,7 @@ import torch
 
 from streamt2v.io import locks
 from streamt2v.io.frame_rates import check_fps, check_gif_fps
-from streamt2v.io.gif import encode_gif
+from streamt2v.io.gif import append_gif_frames, finish_gif_copy
 from streamt2v.io.output_paths import (
     check_output_path,
     check_replaceable_dir,
@@ -191,7 +191,6 @@ class StreamingVideoWriter:
         self._delays: list[int] = []  # each segment's reorder delay (_segment_delay)
         self._end = 0  # where the segments end in the preview (the next one's pts offset)
         self._preview_stat: tuple[int, ...] | None = None  # the preview this writer wrote last (_identity)
-        self._gif_data = b""  # the GIF preview so far without its trailer: each chunk appends its frames
         self._size: tuple[int, int] | None = None
         self._closed = False
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -205,7 +204,7 @@ class StreamingVideoWriter:
                 if self.preview_path.exists() or self.preview_path.is_symlink():
                     shutil.rmtree(self.preview_path)
                 self.preview_path.mkdir(parents=True)
-            elif self.kind == "video":
+            else:  # a video's segments; a GIF's frames so far, without the trailer (seg_000000.gif)
                 self._workdir = Path(
                     tempfile.mkdtemp(prefix=f".{self.path.name}.segments-", dir=self.path.parent)
                 )
@@ -235,14 +234,22 @@ class StreamingVideoWriter:
         if self.kind == "png-dir":
             write_pngs(self.preview_path, frames, start=self.num_frames)
         elif self.kind == "gif":
+            assert self._workdir is not None
+            # Only the new frames are encoded (a GIF re-encoded whole took quadratic time), appended to the GIF
+            # so far in the work folder, which the kernel copies to the preview: its bytes, kept in memory and
+            # copied twice after every chunk, grew with the length (a GIF of 1200 frames at 720x1280: ~1 GB).
+            body = self._workdir / f"seg_000000{self.path.suffix}"
+            held = body.stat().st_size if self.num_frames else 0
             tmp = temp_sibling(self.preview_path)
-            try:  # only the new frames are encoded (a GIF re-encoded whole took quadratic time)
-                data = encode_gif(tmp, frames, self.fps, first=self.num_frames, before=self._gif_data)
+            try:
+                append_gif_frames(body, frames, self.fps, first=self.num_frames)
+                finish_gif_copy(body, tmp)
                 os.replace(tmp, self.preview_path)
             except BaseException:
                 tmp.unlink(missing_ok=True)
+                with contextlib.suppress(FileNotFoundError):  # back to the frames counted, for another append
+                    os.truncate(body, held)
                 raise
-            self._gif_data = data
         else:
             assert self._workdir is not None
             seg = self._workdir / f"seg_{len(self._segments):06d}{self.path.suffix}"
