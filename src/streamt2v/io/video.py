@@ -6,7 +6,8 @@ Library layout everywhere else is ``(B, 3, T, H, W)`` float in ``[-1, 1]`` (DESI
   doubled onto its 0-63 scale), ``.gif`` (Pillow), or a directory of PNG frames. Writes are atomic: a
   temporary name in the same folder, renamed at the end.
 - The chunk-by-chunk writer behind ``streamt2v generate`` is :mod:`streamt2v.io.streaming_writer`; the
-  encoders here (``encode_video``, ``write_pngs``) and :func:`streamt2v.io.gif.encode_gif` serve both, and so
+  encoders here (``encode_video``, ``write_pngs``) and :mod:`streamt2v.io.gif`'s serve both, a frame at a
+  time (a long video's converted frames or GIF bytes are never held whole), and so
   do the output checks, temporary names and the one-writer-per-output lock of :mod:`streamt2v.io.output_paths`.
 - The frame rates a video may be written at, and how a file's rate is read: :mod:`streamt2v.io.frame_rates`.
 
