@@ -1,8 +1,8 @@
 """Frozen configuration dataclasses and the named architecture presets.
 
 Architecture configs describe networks (paper §4, appendix Tab. 12; official values in
-``docs/official-facts.md`` §2). Runtime configs (sampler, stream, enhance) live next to the stage that
-reads them and are re-exported here so the CLI has one place to build them from flags.
+``docs/official-facts.md`` §2). Runtime configs (stream, enhance, train) live next to the stage that reads
+them.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ a figure was measured on.
   a model's ``.to`` with the device and dtype checked first; :func:`one_dtype` a loader's dtype argument.
 - :func:`own_aligned_memory`: loaded weights copied to aligned memory (bit-identical reloads on the CPU).
 - :func:`describe_machine`: the CPU, GPU, torch version and thread count, for measured figures.
+- :func:`seeded_rng`: random draws from a seed, every global generator (CPU and CUDA) left as it was.
 """
 
 from __future__ import annotations

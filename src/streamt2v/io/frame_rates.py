@@ -4,7 +4,7 @@ frame delays (:func:`delays_frame_rate`), and a variable-rate recording's mean w
 only a nominal rate (:func:`has_nominal_rate`, :func:`variable_rate_mean`).
 
 Apart from :mod:`streamt2v.io.video` (the frames themselves) because the training data reads a file's rate
-from its packets without decoding it (:mod:`streamt2v.train.data`), and the output checks run before any
+from its packets without decoding it (:mod:`streamt2v.train.video_probe`), and the output checks run before any
 frame exists (:mod:`streamt2v.pipeline.preflight`); numpy only, no torch.
 """
 

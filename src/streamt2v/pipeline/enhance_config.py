@@ -4,8 +4,7 @@ when one is made, so a bad setting (from the command line, a refiner folder's re
 generate run's ``config.json``) is refused before any model loads; and :func:`check_resolution`, the one
 check that needs the refiner's VAE.
 
-Apart from the enhancer itself (:mod:`streamt2v.pipeline.enhance`, which still exports
-:class:`EnhanceConfig`, as documented): the refiner folders, the command lines and the training's
+Apart from the enhancer itself (:mod:`streamt2v.pipeline.enhance`): the refiner folders, the command lines and the training's
 ``assemble`` read and check these settings without running stage 3.
 """
 

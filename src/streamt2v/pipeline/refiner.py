@@ -24,8 +24,8 @@ from streamt2v.io.weight_files import check_weight_files, weights_variant
 from streamt2v.memory import move_checked, one_dtype, resolve_device, resolve_dtype, seeded_rng
 from streamt2v.models.autoencoder import VideoAutoencoder
 from streamt2v.pipeline.chunking import QUOTED, EnhanceSettingError
-from streamt2v.pipeline.enhance import check_start_step
 from streamt2v.pipeline.enhance_config import EnhanceConfig, check_resolution
+from streamt2v.pipeline.step_counts import check_start_step
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,6 @@
-"""Scheduler construction: diffusers schedulers, built fresh for every chunk (DESIGN §3; they hold state).
+"""Schedulers and the loop that steps them: diffusers schedulers built fresh for every chunk (DESIGN §3; they
+hold state), the keyword arguments of a step, :func:`sample_loop` with its known frames (:class:`KnownFrames`)
+and the check that stops a run whose latents went non-finite.
 
 Defaults of the official release (official-facts §1.5): stage 1 uses DPM-Solver++ multistep (50 steps),
 stage 2 DDIM (50 steps, η = 1.0; paper §4, appendix Tab. 12), the enhancer DPM++ 2M SDE.

@@ -1,4 +1,5 @@
-"""SDEdit start for the enhancer (paper §4.3): noise a clean latent to step ``t'`` and denoise from there.
+"""SDEdit starts (paper §4.3): noise a clean latent to step ``t'`` and denoise from there: the enhancer's, and
+stage 2's chunk start from its conditioning frames (``chunk_strength``, :func:`start_step_from_strength`).
 
 The paper and the official ModelScope code start at ``T' = 600`` of 1000 training steps (``t = 599``) and run
 30 DPM-Solver++ steps over ``[599, 0]`` with trailing spacing. With a diffusers scheduler we reproduce that
