@@ -31,13 +31,15 @@ from streamt2v.io.folders import atomic_write_file, check_writable_parent
 from streamt2v.io.video import IMAGE_SUFFIXES, READ_VIDEO_SUFFIXES
 from streamt2v.metrics.flow import (
     DEFAULT_FLOW_SIZE,
-    FLOW_BACKENDS,
     VideoLike,
     as_uint8_frames,
+    check_flow_backend,
     check_flow_settings,
     check_flow_size,
     check_positive,
+    require_raft,
 )
+from streamt2v.metrics.mawe import OFFICIAL_COEFF, check_coeff, check_definition, mawe
 
 logger = logging.getLogger(__name__)
 
@@ -334,19 +336,9 @@ def check_mawe_settings(
     coeff: float, flow: str = "dis", raft_weights: str | os.PathLike | None = None
 ) -> None:
     """Raise (before any video is scored) on a MAWE setting that would fail for every video."""
-    from streamt2v.metrics.mawe import check_coeff
-
     check_coeff(coeff, "mawe_coeff")
     if flow == "raft":
-        try:
-            import torchvision.models.optical_flow  # noqa: F401
-        except ImportError as err:
-            raise RuntimeError(
-                "flow backend 'raft' needs torchvision (RAFT-large), which is not importable here "
-                f"({err}). Install a torchvision build matching your torch, or use --flow dis|farneback."
-            ) from None
-        if raft_weights is not None and not Path(raft_weights).is_file():
-            raise FileNotFoundError(f"RAFT weights not found: {str(raft_weights)!r}")
+        require_raft(raft_weights)
 
 
 def checked_prompts(prompts: Sequence[str], videos: int) -> list[str]:
@@ -364,7 +356,7 @@ def evaluation_config(
     clip_model=None,
     flow: str = "dis",
     flow_size: int | None = DEFAULT_FLOW_SIZE,
-    mawe_coeff: float = 9.5,
+    mawe_coeff: float = OFFICIAL_COEFF,
     mawe_definition: str = "official",
     boundaries: Sequence[int] | None = None,
     raft_weights: str | os.PathLike | None = None,
@@ -392,7 +384,7 @@ def evaluate_videos(
     clip_model=None,
     flow: str = "dis",
     flow_size: int | None = DEFAULT_FLOW_SIZE,
-    mawe_coeff: float = 9.5,
+    mawe_coeff: float = OFFICIAL_COEFF,
     mawe_definition: str = "official",
     boundaries: Sequence[int] | None = None,
     fps: float = 8.0,
@@ -417,7 +409,6 @@ def evaluate_videos(
     reused or skipped) with the report so far.
     """
     from streamt2v.metrics.clip_score import ClipScorer, check_batch_size, check_prompt, load_clip
-    from streamt2v.metrics.mawe import DEFINITIONS, mawe
     from streamt2v.metrics.probes import probe_video
     from streamt2v.metrics.scuts import scuts
 
@@ -429,12 +420,8 @@ def evaluate_videos(
     videos = list(videos)
     if not videos:
         raise ValueError("no videos to evaluate")
-    if flow not in FLOW_BACKENDS:
-        raise ValueError(f"unknown flow backend {flow!r}; choose one of {', '.join(FLOW_BACKENDS)}")
-    if mawe_definition not in DEFINITIONS:
-        raise ValueError(
-            f"unknown MAWE definition {mawe_definition!r}; choose one of {', '.join(DEFINITIONS)}"
-        )
+    check_flow_backend(flow)
+    check_definition(mawe_definition)
     if "mawe" in chosen:
         check_flow_settings(flow, flow_size)
     else:

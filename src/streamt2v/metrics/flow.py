@@ -161,8 +161,30 @@ def check_flow_frame_size(backend: str, height: int, width: int, where: str = "f
         )
 
 
+def check_flow_backend(backend: object) -> None:
+    """Refuse an unknown optical-flow backend, naming the ones there are."""
+    if backend not in FLOW_BACKENDS:
+        raise ValueError(f"unknown flow backend {backend!r}; choose one of {', '.join(FLOW_BACKENDS)}")
+
+
+def require_raft(weights: str | os.PathLike | None) -> None:
+    """Refuse RAFT where torchvision cannot be imported, or a weights file that is not there (before any
+    video is read)."""
+    try:
+        import torchvision.models.optical_flow  # noqa: F401
+    except ImportError as err:
+        raise RuntimeError(
+            "flow backend 'raft' needs torchvision (RAFT-large), which is not importable here "
+            f"({err}). Install a torchvision build matching your torch, or use --flow dis|farneback."
+        ) from err
+    if weights is not None and not Path(weights).is_file():
+        raise FileNotFoundError(f"RAFT weights not found: {str(weights)!r}")
+
+
 def check_flow_settings(backend: str, size: object) -> tuple[int, int] | None:
-    """``check_flow_size(size)``, plus whether ``backend`` can work at that size (before any frame is read)."""
+    """The backend known, ``check_flow_size(size)``, and whether ``backend`` can work at that size (before
+    any frame is read)."""
+    check_flow_backend(backend)
     hw = check_flow_size(size)
     if hw is not None:
         check_flow_frame_size(backend, hw[0], hw[1], "a flow size")
@@ -236,13 +258,9 @@ class _RaftFlow:
     """RAFT-large from torchvision (the official MAWE flow, official-facts §7.1)."""
 
     def __init__(self, weights: str | os.PathLike | None, device: str | torch.device | None) -> None:
-        try:
-            from torchvision.models.optical_flow import Raft_Large_Weights, raft_large
-        except ImportError as err:
-            raise RuntimeError(
-                "flow backend 'raft' needs torchvision (RAFT-large), which is not importable here "
-                f"({err}). Install a torchvision build matching your torch, or use --flow dis|farneback."
-            ) from err
+        require_raft(weights)
+        from torchvision.models.optical_flow import Raft_Large_Weights, raft_large
+
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         model = raft_large(weights=None, progress=False)
         if weights is not None:
@@ -289,8 +307,7 @@ def make_flow_fn(
     device: str | torch.device | None = None,
 ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """A function ``(frame_a, frame_b)`` (uint8 ``(H, W, 3)``) → flow ``(2, H, W)`` float32."""
-    if backend not in FLOW_BACKENDS:
-        raise ValueError(f"unknown flow backend {backend!r}; choose one of {', '.join(FLOW_BACKENDS)}")
+    check_flow_backend(backend)
     if backend == "raft":
         return _RaftFlow(raft_weights, device)
     return _OpenCVFlow(backend)
@@ -310,8 +327,6 @@ def compute_flows(
     ``float32 (T-1, 2, H, W)`` flows. Pairs are processed one at a time (memory stays at two frames
     of flow work plus the output).
     """
-    if backend not in FLOW_BACKENDS:
-        raise ValueError(f"unknown flow backend {backend!r}; choose one of {', '.join(FLOW_BACKENDS)}")
     check_flow_settings(backend, size)  # before a (possibly long) decode
     frames = resize_frames(as_uint8_frames(video, min_frames=2), size)
     fn = make_flow_fn(backend, raft_weights=raft_weights, device=device)

@@ -37,7 +37,6 @@ from tqdm.auto import tqdm
 
 from streamt2v.metrics.flow import (
     DEFAULT_FLOW_SIZE,
-    FLOW_BACKENDS,
     VideoLike,
     as_uint8_frames,
     check_flow_settings,
@@ -174,9 +173,14 @@ def check_coeff(coeff: float, name: str = "coeff") -> float:
     return coeff
 
 
-def _check_args(coeff: float, definition: str) -> None:
+def check_definition(definition: object) -> None:
+    """Refuse an unknown MAWE definition, naming the ones there are."""
     if definition not in DEFINITIONS:
         raise ValueError(f"unknown MAWE definition {definition!r}; choose one of {', '.join(DEFINITIONS)}")
+
+
+def _check_args(coeff: float, definition: str) -> None:
+    check_definition(definition)
     check_coeff(coeff)
 
 
@@ -231,8 +235,6 @@ def mawe(
     _check_args(coeff, definition)
     check_flow_size(flow_size)  # settings first: decoding a path can take long
     if flows is None:
-        if flow not in FLOW_BACKENDS:
-            raise ValueError(f"unknown flow backend {flow!r}; choose one of {', '.join(FLOW_BACKENDS)}")
         check_flow_settings(flow, flow_size)
     native = as_uint8_frames(video, min_frames=2)
     if flows is not None:
