@@ -44,6 +44,7 @@ from tqdm.auto import tqdm
 from streamt2v.metrics.flow import VideoLike, as_uint8_frames
 from streamt2v.microworld.palette import COLOURS, SHAPES
 from streamt2v.microworld.render import shape_sdf
+from streamt2v.pipeline.chunking import plan_chunks
 from streamt2v.typed_values import as_index
 
 logger = logging.getLogger(__name__)
@@ -56,14 +57,12 @@ LIGHT_TINTS = np.linspace(0.0, 0.5, 11, dtype=np.float32)
 BG_TOL = 40.0  # RGB distance to the background family
 OBJ_TOL = 60.0  # RGB distance to an object's palette colour
 _SHAPE_WORDS = {s: s for s in SHAPES} | {s + "s": s for s in SHAPES}
-# StreamingT2V chunk plan (paper §4): a 16-frame first chunk, then 8 new frames per step. The one
-# definition of the default boundaries, for probe_video and evaluate_videos alike.
-FIRST_CHUNK, CHUNK_STEP = 16, 8
 
 
 def default_boundaries(n_frames: int) -> list[int]:
-    """First frame index of every streamed chunk after the first (paper §4: 16 + 8k)."""
-    return list(range(FIRST_CHUNK, n_frames, CHUNK_STEP))
+    """First frame index of every streamed chunk after the first in the pipeline's default plan (paper §4: a
+    16-frame first chunk, then 8 new frames a chunk: 16, 24, 32, ...), for probe_video and evaluate_videos."""
+    return [chunk.start for chunk in plan_chunks(n_frames)[1:]] if n_frames > 0 else []
 
 
 def _family(colour: np.ndarray) -> np.ndarray:
