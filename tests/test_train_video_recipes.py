@@ -357,3 +357,17 @@ def test_a_clip_run_folder_given_as_clip_names_its_final_folder(tmp_path):
         load_frozen_clip(str(run))
     text, _ = load_frozen_clip(str(final))  # what the error names loads
     assert text.encode(["a red circle"]).shape[0] == 1
+
+
+def test_a_frozen_model_given_as_a_file_or_with_a_tilde(tmp_path, monkeypatch):
+    """A file given for a frozen model's folder was "folder F does not exist" (it does: it is a file), and
+    ``~`` was not expanded for Python callers (the command line's flags expand it)."""
+    from streamt2v.train.frozen import load_frozen_vae
+
+    (tmp_path / "vae.safetensors").write_bytes(b"")
+    with pytest.raises(NotADirectoryError, match=r"--vae DIR\) \S+vae.safetensors is a file, not a folder"):
+        load_frozen_vae(str(tmp_path / "vae.safetensors"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home" / "vae").mkdir(parents=True)
+    with pytest.raises(ValueError, match=rf"folder {tmp_path}/home/vae holds no diffusers model"):
+        load_frozen_vae("~/vae")  # found, and named as what it holds

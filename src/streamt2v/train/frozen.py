@@ -9,13 +9,16 @@ from typing import Any
 
 import torch
 
+from streamt2v.io.folders import home_path
 from streamt2v.models.strict_loading import from_pretrained_strict
 
 
 def need_dir(path: str, what: str, how: str) -> Path:
     if not path:
         raise ValueError(f"this recipe needs {what}: {how}")
-    p = Path(path)
+    p = home_path(path)  # ~ as the command line's flags expand it
+    if p.exists() and not p.is_dir():
+        raise NotADirectoryError(f"{what} {p} is a file, not a folder ({how})")
     if not p.is_dir():
         raise FileNotFoundError(f"{what} folder {p} does not exist ({how})")
     return p
