@@ -415,3 +415,15 @@ def test_a_captions_file_in_the_other_format_is_told_the_suffix_it_needs(tmp_pat
     (tmp_path / name).write_text(text)
     with pytest.raises(ValueError, match=message):
         read_captions(tmp_path / name)
+
+
+def test_a_video_folder_without_captions_names_every_format_read(tmp_path):
+    """The refusal said "--captions FILE (CSV or JSONL)", and clip's vocabulary said it again in its own
+    copy, where TSV and JSON are read too."""
+    from streamt2v.train.recipes import make_recipe
+
+    message = rf"^--data '{tmp_path}' is a folder: pass --captions FILE \(CSV, TSV, JSONL or JSON\)$"
+    with pytest.raises(ValueError, match=message):
+        make_recipe("vae", data=str(tmp_path), size=16).dataset(seed=0)
+    with pytest.raises(ValueError, match=message):
+        make_recipe("clip", data=str(tmp_path)).vocabulary()

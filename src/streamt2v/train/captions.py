@@ -28,6 +28,8 @@ def file_key(name: str) -> str:
 
 
 CAPTION_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json")
+#: the formats a captions file may be in, in words
+CAPTION_FORMATS = "CSV, TSV, JSONL or JSON"
 
 
 def read_captions(path: str | Path) -> dict[str, str]:
@@ -47,7 +49,7 @@ def caption_rows(path: str | Path) -> tuple[dict[str, str], dict[str, str]]:
     """:func:`read_captions` and where each file is named (``line 3``, or ``entry 2`` of a JSON document)."""
     p = Path(path)
     if p.is_dir():
-        raise IsADirectoryError(f"captions file {p} is a folder; give the captions file (CSV, JSONL or JSON)")
+        raise IsADirectoryError(f"captions file {p} is a folder; give the captions file ({CAPTION_FORMATS})")
     if not p.is_file():
         raise FileNotFoundError(f"captions file {p} does not exist")
     suffix = p.suffix.lower()

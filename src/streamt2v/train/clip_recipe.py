@@ -118,11 +118,9 @@ class ClipRecipe(DataOptions):
         """The tokenizer's words: the microworld's, or those of the captions of ``--data FOLDER``."""
         if self.data == "microworld":
             return VOCABULARY
-        if self.captions is None:
-            raise ValueError(f"--data {self.data!r} is a folder: pass --captions FILE (CSV or JSONL)")
         from streamt2v.train.captions import read_captions
 
-        vocabulary = caption_vocabulary(read_captions(self.captions).values(), self.min_word_count)
+        vocabulary = caption_vocabulary(read_captions(self.captions_file()).values(), self.min_word_count)
         if len(vocabulary) == len(SPECIAL_TOKENS):
             raise ValueError(f"captions file {self.captions} has no word seen {self.min_word_count}+ times")
         logger.info("clip: %d words from %s", len(vocabulary) - len(SPECIAL_TOKENS), self.captions)

@@ -87,13 +87,19 @@ class DataOptions:
             return MicroworldDataset(spec, seed)
         from streamt2v.train.data import NUM_FRAMES, VideoFolderDataset
 
-        if self.captions is None:
-            raise ValueError(f"--data {self.data!r} is a folder: pass --captions FILE (CSV or JSONL)")
-        dataset = VideoFolderDataset(self.data, self.captions, spec, seed=seed)
+        dataset = VideoFolderDataset(self.data, self.captions_file(), spec, seed=seed)
         # every video readable and long enough, before the first step
         dataset.check(progress, frames_option or NUM_FRAMES, shortest_clip)
         self._checked_frame_rate = dataset.frame_rate()  # the rates the check read: no file opened again
         return dataset
+
+    def captions_file(self) -> str:
+        """The captions file of ``--data FOLDER``, refused when none is given."""
+        if self.captions is None:
+            from streamt2v.train.captions import CAPTION_FORMATS
+
+            raise ValueError(f"--data {self.data!r} is a folder: pass --captions FILE ({CAPTION_FORMATS})")
+        return self.captions
 
     def training_frame_rate(self) -> int | None:
         """The frame rate a model of these samples is made at (``assemble --fps``), which a run records when
