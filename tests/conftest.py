@@ -191,7 +191,7 @@ def stage1_folder(
 
     from diffusers import UNet3DConditionModel
 
-    from streamt2v.models.encoders import byte_level_clip_tokenizer
+    from streamt2v.models.tokenizers import byte_level_clip_tokenizer
 
     torch.manual_seed(5)
     unet = UNet3DConditionModel(**cfg.unet.to_diffusers())

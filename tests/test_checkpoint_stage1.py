@@ -185,7 +185,7 @@ def test_a_strict_conversion_without_a_tokenizer_writes_nothing(tmp_path: Path) 
     asked to convert again); a complete checkpoint is now refused before the write, as a --init-unet folder
     without tokenizer/ is before the read."""
     from streamt2v.io.architecture import build_components
-    from streamt2v.models.encoders import byte_level_clip_tokenizer
+    from streamt2v.models.tokenizers import byte_level_clip_tokenizer
 
     case = first_reference_case()
     cfg, head_width = reference_config(case)

@@ -185,7 +185,7 @@ def _stage1(root: Path) -> Path:
     """A ModelScope-style diffusers folder of CUSTOM's stage-1 UNet, its weights only in the fp16 variant."""
     from diffusers import UNet3DConditionModel
 
-    from streamt2v.models.encoders import byte_level_clip_tokenizer
+    from streamt2v.models.tokenizers import byte_level_clip_tokenizer
 
     torch.manual_seed(2)
     UNet3DConditionModel(**CUSTOM.unet.to_diffusers()).half().save_pretrained(root / "unet", variant="fp16")

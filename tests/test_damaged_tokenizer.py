@@ -14,7 +14,7 @@ import pytest
 from conftest import first_reference_case, garbage_checkpoint, reference_config, stage1_folder
 from streamt2v.io.checkpoints import convert_official_checkpoint
 from streamt2v.models.bundle import StreamingT2VModel
-from streamt2v.models.encoders import byte_level_clip_tokenizer
+from streamt2v.models.tokenizers import byte_level_clip_tokenizer
 from streamt2v.pipeline.refiner import Refiner
 
 LFS_POINTER = (

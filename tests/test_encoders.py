@@ -15,10 +15,10 @@ from conftest import first_reference_case, reference_cases
 from streamt2v.models.encoders import (
     ImageEncoder,
     TextEncoder,
-    byte_level_clip_tokenizer,
     convert_open_clip_visual,
     resize_antialiased_bicubic,
 )
+from streamt2v.models.tokenizers import byte_level_clip_tokenizer
 
 CASES = reference_cases()
 PREFIX = "image_encoder.model.visual."

@@ -103,7 +103,7 @@ def test_unet_recipes_warn_when_the_text_encoder_does_not_know_the_captions(tmp_
     assert "57% of the caption words" in caplog.text  # dog, runs, the, beach of 7
     assert "['beach', 'dog', 'runs', 'the']" in caplog.text
     # a CLIP BPE tokenizer knows every word (its vocabulary holds "dog</w>", not "dog")
-    from streamt2v.models.encoders import byte_level_clip_tokenizer
+    from streamt2v.models.tokenizers import byte_level_clip_tokenizer
 
     recipe = make_recipe("base", vae=str(shipped / "vae"), clip=str(shipped), **options)
     assert recipe.check_caption_words(byte_level_clip_tokenizer()) == 0.0

@@ -24,7 +24,8 @@ from streamt2v.io.checkpoint_file import MODELSCOPE_LIBRARY_FOLDER, MODELSCOPE_L
 from streamt2v.io.folders import folder_listing, home_path, read_json_object
 from streamt2v.io.hub import resolve_model_path
 from streamt2v.io.weight_files import check_weight_files, is_model_file, refuse_broken_links, weights_variant
-from streamt2v.models.bundle import MODELSCOPE_REPO, component_configs, load_tokenizer
+from streamt2v.models.bundle import MODELSCOPE_REPO, component_configs
+from streamt2v.models.tokenizers import load_tokenizer
 
 STAGE1_FOLDER = f"a ModelScope diffusers folder with unet/ and tokenizer/, like {MODELSCOPE_REPO}"
 

@@ -101,7 +101,7 @@ class ClipScorer:
     def prompt_problems(self, prompt: str) -> list[str]:
         """What this CLIP will not read of ``prompt`` (:func:`unread_prompt_parts`); empty when it reads the
         whole prompt."""
-        from streamt2v.models.encoders import unread_prompt_parts
+        from streamt2v.models.tokenizers import unread_prompt_parts
 
         return unread_prompt_parts(self.tokenizer, prompt, self.max_length, "CLIP")
 
@@ -202,7 +202,7 @@ def load_clip(model: str | os.PathLike, device: str | torch.device | None = None
 
         path = microworld_clip_dir()
     if path.is_dir():
-        from streamt2v.models.bundle import load_tokenizer
+        from streamt2v.models.tokenizers import load_tokenizer
 
         mean, std = OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
         for pre in (path / "preprocessor_config.json", path / "vision" / "preprocessor_config.json"):

@@ -162,9 +162,9 @@ def clip_quality(clip_dir: str | Path, samples: int = 64, rounds: int = 4) -> di
     from transformers import CLIPModel, CLIPVisionModelWithProjection
 
     from streamt2v.metrics.clip_score import features_tensor
-    from streamt2v.models.bundle import load_tokenizer
     from streamt2v.models.encoders import ImageEncoder
     from streamt2v.models.strict_loading import from_pretrained_strict
+    from streamt2v.models.tokenizers import load_tokenizer
 
     _check_count("samples", samples)
     _check_count("rounds", rounds)

@@ -29,17 +29,14 @@ from typing import Any
 import torch
 from diffusers import AutoencoderKL, UNet3DConditionModel
 from transformers import (
-    AutoTokenizer,
     CLIPTextConfig,
     CLIPTextModel,
-    CLIPTokenizer,
     CLIPVisionConfig,
     CLIPVisionModelWithProjection,
     PreTrainedTokenizerBase,
 )
 
 from streamt2v.config import PRESETS, ModelConfig, get_preset
-from streamt2v.io.checkpoint_file import weight_file_problem
 from streamt2v.io.folders import atomic_folder, home_path, read_json_object
 from streamt2v.io.weight_files import check_weight_files, refuse_broken_links, weights_variant
 from streamt2v.memory import (
@@ -54,8 +51,6 @@ from streamt2v.models.autoencoder import VideoAutoencoder
 from streamt2v.models.encoders import (
     ImageEncoder,
     TextEncoder,
-    byte_level_clip_tokenizer,
-    check_tokenizer_folder,
 )
 from streamt2v.models.model_index import (
     FORMAT_VERSION,
@@ -65,6 +60,7 @@ from streamt2v.models.model_index import (
     read_model_index,
 )
 from streamt2v.models.strict_loading import from_pretrained_strict
+from streamt2v.models.tokenizers import byte_level_clip_tokenizer, load_tokenizer
 from streamt2v.models.unet import StreamingUNet, build_video_unet
 
 logger = logging.getLogger(__name__)
@@ -177,53 +173,6 @@ def component_configs(cfg: ModelConfig) -> ComponentConfigs:
         scaling_factor=0.18215,
     )
     return ComponentConfigs(text, vision, vae)
-
-
-# What transformers' tokenizers read: BPE (CLIP), WordPiece, SentencePiece, the fast tokenizers' one file
-_TOKENIZER_FILES = (
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "added_tokens.json",
-    "vocab.json",
-    "vocab.txt",
-    "merges.txt",
-)
-
-
-def _is_tokenizer_file(name: str) -> bool:
-    return name in _TOKENIZER_FILES or (name.endswith(".model") and not name.startswith("."))
-
-
-def load_tokenizer(
-    directory: str | os.PathLike[str], class_name: str | None = None, what: str = "tokenizer folder"
-) -> PreTrainedTokenizerBase:
-    """Load a saved tokenizer folder: ``CLIPTokenizer`` when ``class_name`` says so (the ModelScope / test
-    tokenizers), otherwise whatever ``AutoTokenizer`` finds in ``tokenizer_config.json`` (e.g. the
-    micro-CLIP's word-level ``PreTrainedTokenizerFast``). A folder without vocabulary files is refused
-    (transformers would build a tokenizer that reads every word as the same token), and so is one whose
-    files are not whole (a Git LFS pointer, an empty file, a file cut short), naming ``what`` and the file:
-    transformers' own errors name none ('Expecting value: line 1 column 1 (char 0)'), or a link to nothing
-    (:func:`~streamt2v.io.weight_files.refuse_broken_links`)."""
-    refuse_broken_links(Path(directory), what, _is_tokenizer_file)
-    path = check_tokenizer_folder(directory, what)
-    # only the tokenizer's files: a CLIPModel folder also holds weights of other frameworks that a clone
-    # without git-lfs leaves as pointers, and a .gitkeep is empty; none of them is read here
-    for file in sorted(p for p in path.iterdir() if p.is_file() and _is_tokenizer_file(p.name)):
-        if problem := weight_file_problem(file, "tokenizer file"):
-            raise ValueError(problem)
-    try:
-        if class_name == "CLIPTokenizer":
-            return CLIPTokenizer.from_pretrained(path)
-        return AutoTokenizer.from_pretrained(path)
-    except ImportError:  # a tokenizer library not installed: its own message says which
-        raise
-    except Exception as err:  # JSON errors, and the tokenizers library's bare Exception for a bad vocabulary
-        reason = " ".join(str(err).split()) or type(err).__name__
-        raise ValueError(
-            f"{what} {str(path)!r} cannot be read ({reason}): is one of its files damaged or cut short? copy "
-            "the folder again"
-        ) from err
 
 
 def _parameter_count(module: torch.nn.Module) -> str:

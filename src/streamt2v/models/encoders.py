@@ -13,24 +13,21 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import re
 from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import (
     CLIPTextModel,
-    CLIPTokenizer,
     CLIPVisionConfig,
     CLIPVisionModelWithProjection,
     PreTrainedTokenizerBase,
 )
 
 from streamt2v.config import VIT_H_HEAD_WIDTH
+from streamt2v.models.tokenizers import unread_prompt_parts
 
 logger = logging.getLogger(__name__)
 
@@ -46,31 +43,6 @@ OPEN_CLIP_TEXT_LEFTOVERS = (
     "text_projection",
     "logit_scale",
 )
-
-
-def unread_prompt_parts(tokenizer: Any, prompt: str, max_length: int, reader: str) -> list[str]:
-    """What ``reader`` (a text encoder, a CLIP scorer) will not read of ``prompt``: words its ``tokenizer``
-    does not know (a word-level tokenizer such as the microworld's maps them to its unknown token) and
-    tokens past ``max_length`` (cut off). Empty when it reads the whole prompt."""
-    problems = []
-    unk = getattr(tokenizer, "unk_token_id", None)
-    try:
-        enc = tokenizer(prompt, return_offsets_mapping=True, verbose=False)
-    except (NotImplementedError, TypeError, ValueError):  # slow tokenizers have no offsets: length only
-        enc = tokenizer(prompt, verbose=False)
-    ids = list(enc["input_ids"])
-    offsets = enc.get("offset_mapping")
-    if unk is not None and offsets is not None:
-        unknown = list(dict.fromkeys(prompt[a:b] for i, (a, b) in zip(ids, offsets) if i == unk and b > a))
-        if unknown:
-            problems.append(
-                f"words unknown to {reader}'s tokenizer (read as {tokenizer.unk_token}): {unknown}"
-            )
-    if len(ids) > max_length:
-        problems.append(
-            f"{len(ids)} tokens, of which {reader} reads the first {max_length} (the rest is cut off)"
-        )
-    return problems
 
 
 class TextEncoder(nn.Module):
@@ -144,50 +116,6 @@ class TextEncoder(nn.Module):
 
     def forward(self, prompts: Sequence[str] | str) -> torch.Tensor:
         return self.encode(prompts)
-
-
-# Files of which a saved tokenizer needs at least one: transformers builds a tokenizer with only its special
-# tokens, silently, from a folder that has none (every word then reads as the same id).
-TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "vocab.txt", "spiece.model", "tokenizer.model")
-
-
-def check_tokenizer_folder(folder: str | os.PathLike[str], what: str = "tokenizer folder") -> Path:
-    """``folder`` unless it is missing or holds no tokenizer vocabulary (:data:`TOKENIZER_FILES`)."""
-    path = Path(folder)
-    if not path.is_dir():
-        raise FileNotFoundError(f"{what} {str(path)!r} does not exist")
-    if not any((path / name).is_file() for name in TOKENIZER_FILES):
-        found = sorted(p.name for p in path.iterdir())[:8]
-        raise FileNotFoundError(
-            f"{what} {str(path)!r} holds no tokenizer vocabulary (none of {', '.join(TOKENIZER_FILES)}; "
-            f"found: {', '.join(found) or 'nothing'}); a CLIP tokenizer is vocab.json + merges.txt or tokenizer.json"
-        )
-    return path
-
-
-def byte_level_clip_tokenizer(model_max_length: int = 77) -> CLIPTokenizer:
-    """A real CLIP BPE tokenizer with only the 256 byte symbols and no merges (for tiny test models).
-
-    Vocabulary: ``<|startoftext|>``, ``<|endoftext|>`` then each byte symbol and its ``</w>`` form (514
-    entries); every word is tokenized into its characters.
-    """
-    # GPT-2/CLIP byte → printable unicode table.
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
-    bs += list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    symbols = [chr(c) for c in cs]
-    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
-    for s in symbols:
-        vocab[s] = len(vocab)
-    for s in symbols:
-        vocab[s + "</w>"] = len(vocab)
-    return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=model_max_length)
 
 
 def _gaussian_kernel1d(size: int, sigma: float, dtype: torch.dtype) -> torch.Tensor:

@@ -159,9 +159,9 @@ class Refiner:
         from diffusers import AutoencoderKL, UNet3DConditionModel
         from transformers import CLIPTextModel
 
-        from streamt2v.models.bundle import load_tokenizer
         from streamt2v.models.encoders import TextEncoder
         from streamt2v.models.strict_loading import from_pretrained_strict
+        from streamt2v.models.tokenizers import load_tokenizer
 
         root = check_refiner_folder(path)
         device = resolve_device(device)
@@ -257,7 +257,8 @@ class Refiner:
         from transformers import CLIPTextConfig, CLIPTextModel
 
         from streamt2v.models.bundle import component_configs
-        from streamt2v.models.encoders import TextEncoder, byte_level_clip_tokenizer
+        from streamt2v.models.encoders import TextEncoder
+        from streamt2v.models.tokenizers import byte_level_clip_tokenizer
         from streamt2v.models.unet import build_video_unet
 
         cfg = get_preset(preset) if isinstance(preset, str) else preset

@@ -89,8 +89,8 @@ def load_frozen_clip(path: str, image: bool = False) -> tuple[Any, Any]:
     tokenizer (e.g. a local copy of a pretrained CLIP, or a clip run's ``final/clip``)."""
     from transformers import CLIPTextModel, CLIPVisionModelWithProjection
 
-    from streamt2v.models.bundle import load_tokenizer
     from streamt2v.models.encoders import ImageEncoder, TextEncoder
+    from streamt2v.models.tokenizers import load_tokenizer
 
     p = need_dir(path, "a trained micro-CLIP (--clip DIR)", "pass OUT/final of `streamt2v train clip`")
     if (p / "text_encoder").is_dir():

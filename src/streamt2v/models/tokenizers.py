@@ -1,0 +1,129 @@
+"""Tokenizers: loading a saved tokenizer folder, refused where transformers would quietly build a useless one
+(no vocabulary, a file cut short), the byte-level CLIP tokenizer of the tiny test models, and what a
+tokenizer will not read of a prompt (unknown words, tokens past its length)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from transformers import AutoTokenizer, CLIPTokenizer, PreTrainedTokenizerBase
+
+from streamt2v.io.checkpoint_file import weight_file_problem
+from streamt2v.io.weight_files import refuse_broken_links
+
+# Files of which a saved tokenizer needs at least one: transformers builds a tokenizer with only its special
+# tokens, silently, from a folder that has none (every word then reads as the same id).
+VOCABULARY_FILES = ("tokenizer.json", "vocab.json", "vocab.txt", "spiece.model", "tokenizer.model")
+
+
+def check_tokenizer_folder(folder: str | os.PathLike[str], what: str = "tokenizer folder") -> Path:
+    """``folder`` unless it is missing or holds no tokenizer vocabulary (:data:`VOCABULARY_FILES`)."""
+    path = Path(folder)
+    if not path.is_dir():
+        raise FileNotFoundError(f"{what} {str(path)!r} does not exist")
+    if not any((path / name).is_file() for name in VOCABULARY_FILES):
+        found = sorted(p.name for p in path.iterdir())[:8]
+        raise FileNotFoundError(
+            f"{what} {str(path)!r} holds no tokenizer vocabulary (none of {', '.join(VOCABULARY_FILES)}; "
+            f"found: {', '.join(found) or 'nothing'}); a CLIP tokenizer is vocab.json + merges.txt or tokenizer.json"
+        )
+    return path
+
+
+def byte_level_clip_tokenizer(model_max_length: int = 77) -> CLIPTokenizer:
+    """A real CLIP BPE tokenizer with only the 256 byte symbols and no merges (for tiny test models).
+
+    Vocabulary: ``<|startoftext|>``, ``<|endoftext|>`` then each byte symbol and its ``</w>`` form (514
+    entries); every word is tokenized into its characters.
+    """
+    # GPT-2/CLIP byte → printable unicode table.
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
+    bs += list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    symbols = [chr(c) for c in cs]
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for s in symbols:
+        vocab[s] = len(vocab)
+    for s in symbols:
+        vocab[s + "</w>"] = len(vocab)
+    return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=model_max_length)
+
+
+# What transformers' tokenizers read: BPE (CLIP), WordPiece, SentencePiece, the fast tokenizers' one file
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.json",
+    "vocab.txt",
+    "merges.txt",
+)
+
+
+def _is_tokenizer_file(name: str) -> bool:
+    return name in TOKENIZER_FILES or (name.endswith(".model") and not name.startswith("."))
+
+
+def load_tokenizer(
+    directory: str | os.PathLike[str], class_name: str | None = None, what: str = "tokenizer folder"
+) -> PreTrainedTokenizerBase:
+    """Load a saved tokenizer folder: ``CLIPTokenizer`` when ``class_name`` says so (the ModelScope / test
+    tokenizers), otherwise whatever ``AutoTokenizer`` finds in ``tokenizer_config.json`` (e.g. the
+    micro-CLIP's word-level ``PreTrainedTokenizerFast``). A folder without vocabulary files is refused
+    (transformers would build a tokenizer that reads every word as the same token), and so is one whose
+    files are not whole (a Git LFS pointer, an empty file, a file cut short), naming ``what`` and the file:
+    transformers' own errors name none ('Expecting value: line 1 column 1 (char 0)'), or a link to nothing
+    (:func:`~streamt2v.io.weight_files.refuse_broken_links`)."""
+    refuse_broken_links(Path(directory), what, _is_tokenizer_file)
+    path = check_tokenizer_folder(directory, what)
+    # only the tokenizer's files: a CLIPModel folder also holds weights of other frameworks that a clone
+    # without git-lfs leaves as pointers, and a .gitkeep is empty; none of them is read here
+    for file in sorted(p for p in path.iterdir() if p.is_file() and _is_tokenizer_file(p.name)):
+        if problem := weight_file_problem(file, "tokenizer file"):
+            raise ValueError(problem)
+    try:
+        if class_name == "CLIPTokenizer":
+            return CLIPTokenizer.from_pretrained(path)
+        return AutoTokenizer.from_pretrained(path)
+    except ImportError:  # a tokenizer library not installed: its own message says which
+        raise
+    except Exception as err:  # JSON errors, and the tokenizers library's bare Exception for a bad vocabulary
+        reason = " ".join(str(err).split()) or type(err).__name__
+        raise ValueError(
+            f"{what} {str(path)!r} cannot be read ({reason}): is one of its files damaged or cut short? copy "
+            "the folder again"
+        ) from err
+
+
+def unread_prompt_parts(tokenizer: Any, prompt: str, max_length: int, reader: str) -> list[str]:
+    """What ``reader`` (a text encoder, a CLIP scorer) will not read of ``prompt``: words its ``tokenizer``
+    does not know (a word-level tokenizer such as the microworld's maps them to its unknown token) and
+    tokens past ``max_length`` (cut off). Empty when it reads the whole prompt."""
+    problems = []
+    unk = getattr(tokenizer, "unk_token_id", None)
+    try:
+        enc = tokenizer(prompt, return_offsets_mapping=True, verbose=False)
+    except (NotImplementedError, TypeError, ValueError):  # slow tokenizers have no offsets: length only
+        enc = tokenizer(prompt, verbose=False)
+    ids = list(enc["input_ids"])
+    offsets = enc.get("offset_mapping")
+    if unk is not None and offsets is not None:
+        unknown = list(dict.fromkeys(prompt[a:b] for i, (a, b) in zip(ids, offsets) if i == unk and b > a))
+        if unknown:
+            problems.append(
+                f"words unknown to {reader}'s tokenizer (read as {tokenizer.unk_token}): {unknown}"
+            )
+    if len(ids) > max_length:
+        problems.append(
+            f"{len(ids)} tokens, of which {reader} reads the first {max_length} (the rest is cut off)"
+        )
+    return problems
