@@ -128,7 +128,8 @@ def test_batched_equals_sequential(mode: str, blend: str, prediction_type: str) 
 
 
 def test_per_chunk_prompts_condition_their_own_chunks() -> None:
-    from streamt2v.pipeline.enhance import chunk_plan_for, chunk_prompts
+    from streamt2v.pipeline.enhance import chunk_plan_for
+    from streamt2v.pipeline.enhance_prompts import chunk_prompts
     from streamt2v.pipeline.prompts import PromptSchedule
 
     plan = chunk_plan_for(14, EnhanceConfig(**SMALL))  # windows [0, 6), [4, 10), [8, 14)

@@ -10,7 +10,8 @@ import torch
 
 from conftest import SMALL
 from streamt2v.io.video import read_video, write_video
-from streamt2v.pipeline.enhance import enhance_video, fit_and_pad
+from streamt2v.pipeline.enhance import enhance_video
+from streamt2v.pipeline.enhance_canvas import fit_and_pad
 from streamt2v.pipeline.enhance_config import EnhanceConfig
 from streamt2v.pipeline.refiner import Refiner
 
@@ -52,17 +53,17 @@ def test_slice_by_slice_upscale_encode_decode_equal_the_whole_video(refiner: Ref
     video of a long 720p output would be the largest tensor); the values are those of the whole video."""
     from streamt2v.io.video import to_uint8_frames
     from streamt2v.models.autoencoder import VideoAutoencoder
-    from streamt2v.pipeline.enhance import _decode_and_crop, _upscale_and_encode, crop
+    from streamt2v.pipeline.enhance_canvas import crop, decode_and_crop, upscale_and_encode
 
     video = torch.rand(2, 3, 11, 12, 20) * 2 - 1  # 11 frames: a last slice shorter than the others
     vae = VideoAutoencoder(refiner.vae.vae, frames_per_slice=4)
     whole, box = fit_and_pad(video, (32, 64), pad=True)
-    latents, sliced_box = _upscale_and_encode(video, vae, (32, 64), pad=True)
+    latents, sliced_box = upscale_and_encode(video, vae, (32, 64), pad=True)
     assert sliced_box == box and torch.equal(latents, vae.encode(whole).float())
     decoder = VideoAutoencoder(refiner.vae.vae, frames_per_slice=3)
     frames = crop(decoder.decode(latents).float(), box)
-    assert torch.equal(_decode_and_crop(latents, decoder, box, as_uint8=False), frames)
-    frames_u8 = _decode_and_crop(latents, decoder, box, as_uint8=True)
+    assert torch.equal(decode_and_crop(latents, decoder, box, as_uint8=False), frames)
+    frames_u8 = decode_and_crop(latents, decoder, box, as_uint8=True)
     assert frames_u8.dtype == np.uint8 and frames_u8.shape == (2, 11, *frames.shape[-2:], 3)
     for i in range(2):
         np.testing.assert_array_equal(frames_u8[i], to_uint8_frames(frames[i]))
@@ -94,7 +95,7 @@ def test_enhance_video_follows_a_prompt_schedule(refiner: Refiner) -> None:
 
 
 def test_an_inline_schedule_string_is_a_schedule(refiner: Refiner) -> None:
-    from streamt2v.pipeline.enhance import prompt_schedule
+    from streamt2v.pipeline.enhance_prompts import prompt_schedule
     from streamt2v.pipeline.prompts import PromptSchedule
 
     switch = PromptSchedule(((0, "a red circle"), (5, "a blue square")))

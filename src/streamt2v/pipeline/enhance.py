@@ -18,7 +18,9 @@ Differences from the official ModelScope code, on purpose (see ``docs/enhance.md
 The core, :func:`enhance_latents`, depends only on a denoise callable, a diffusers scheduler and tensors.
 :func:`enhance_video` adds the pixel/VAE/text level with a refiner bundle (video UNet + VAE + text encoder +
 scheduler config, :class:`~streamt2v.pipeline.refiner.Refiner`, loadable from a diffusers-format folder).
-The settings, :class:`EnhanceConfig`, are :mod:`streamt2v.pipeline.enhance_config`'s (importable here too).
+The settings, :class:`EnhanceConfig`, are :mod:`streamt2v.pipeline.enhance_config`'s; the canvas (upscaling, padding,
+encoding, decoding and cropping) is :mod:`streamt2v.pipeline.enhance_canvas`'s, the chunks' prompts
+:mod:`streamt2v.pipeline.enhance_prompts`'s.
 """
 
 from __future__ import annotations
@@ -32,7 +34,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from streamt2v.models.autoencoder import VideoAutoencoder
@@ -48,7 +49,9 @@ from streamt2v.pipeline.blending import (
     split_chunks,
 )
 from streamt2v.pipeline.chunking import check_seed
-from streamt2v.pipeline.enhance_config import EnhanceConfig, check_resolution  # documented here too
+from streamt2v.pipeline.enhance_canvas import decode_and_crop, upscale_and_encode, warn_if_smaller
+from streamt2v.pipeline.enhance_config import EnhanceConfig, check_resolution
+from streamt2v.pipeline.enhance_prompts import chunk_prompts, prompt_schedule, warn_unused_entries
 from streamt2v.pipeline.enhance_state import (
     EnhanceProgress,
     EnhanceStateFile,
@@ -59,12 +62,9 @@ from streamt2v.pipeline.enhance_state import (
 )
 from streamt2v.pipeline.prompts import (
     PromptSchedule,
-    as_schedule,
-    nearby_starts,
-    unused_entries,
     warn_unread_prompts,
 )
-from streamt2v.pipeline.step_counts import check_start_step  # here too: its home before
+from streamt2v.pipeline.step_counts import check_start_step
 from streamt2v.sampling.schedulers import check_finite_latents
 from streamt2v.sampling.sdedit import sdedit_noise, sdedit_timesteps
 
@@ -266,89 +266,6 @@ def unet_denoise_fn(
 
 
 # ----------------------------------------------------------------------------------- pixel level
-def fit_and_pad(
-    video: torch.Tensor, canvas: tuple[int, int], pad: bool
-) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
-    """Upscale ``(B, 3, T, H, W)`` to the ``canvas`` ``(H, W)`` (bilinear, antialiased).
-
-    With ``pad``: keep the aspect ratio, fit inside the canvas and pad with black (-1) as the official
-    code does (256² → 720² inside 1280×720). The fitted size is rounded to even numbers of pixels (within the
-    canvas), so the cropped output can be written as H.264 (yuv420p needs even sizes): a 32×50 frame in a
-    64×64 canvas is 40×64, not 41×64, which ``streamt2v enhance -o x.mp4`` could only refuse after all the
-    work. Returns the canvas video and the crop box ``(top, left, height, width)`` of the content, to undo the
-    pad with :func:`crop`.
-    """
-    from streamt2v.io.video import resize_video
-
-    ch, cw = canvas
-    if not pad:
-        return resize_video(video, (ch, cw)), (0, 0, ch, cw)
-    fh, fw = output_size(tuple(video.shape[-2:]), canvas, pad)
-    fitted = resize_video(video, (fh, fw))
-    top, left = (ch - fh) // 2, (cw - fw) // 2
-    out = F.pad(fitted, (left, cw - fw - left, top, ch - fh - top), value=-1.0)
-    return out, (top, left, fh, fw)
-
-
-def output_size(frame: tuple[int, int], canvas: tuple[int, int], pad: bool) -> tuple[int, int]:
-    """The ``(H, W)`` of the output frames for input frames of ``frame`` size: the ``canvas``, or with
-    ``pad`` the frame fitted inside it (:func:`fit_and_pad`'s box)."""
-    (h, w), (ch, cw) = frame, canvas
-    if not pad:
-        return ch, cw
-    scale = min(ch / h, cw / w)
-    return _even_side(h * scale, ch), _even_side(w * scale, cw)
-
-
-def _even_side(size: float, limit: int) -> int:
-    """``size`` rounded to the nearest even number of pixels, at least 2 and at most ``limit`` (the
-    canvas side; an odd canvas side stays odd only where it is the limit)."""
-    return max(1, min(limit, 2 * max(1, round(size / 2))))
-
-
-def crop(video: torch.Tensor, box: tuple[int, int, int, int]) -> torch.Tensor:
-    """Crop ``(B, C, T, H, W)`` to ``box = (top, left, height, width)``."""
-    top, left, hh, ww = box
-    return video[..., top : top + hh, left : left + ww]
-
-
-def chunk_prompt_frames(plan: ChunkPlan) -> list[int]:
-    """The frame whose prompt each enhancer chunk is refined with: its middle frame (within the video)."""
-    last = plan.num_frames - 1
-    return [min(last, s + plan.chunk_frames // 2) for s in plan.starts]
-
-
-def chunk_prompts(prompt: str | PromptSchedule, plan: ChunkPlan) -> list[str]:
-    """The prompt of each enhancer chunk: a schedule's prompt at the chunk's middle frame
-    (:func:`chunk_prompt_frames`)."""
-    if isinstance(prompt, str):
-        return [prompt] * len(plan)
-    return [prompt.prompt_at(frame) for frame in chunk_prompt_frames(plan)]
-
-
-def warn_unused_entries(schedule: PromptSchedule, plan: ChunkPlan) -> None:
-    """Warn about each schedule entry no enhancer chunk is refined with (one followed by another before the
-    next chunk's middle frame), as the stages-1-2 pipeline warns about those no chunk of it uses."""
-    frames = chunk_prompt_frames(plan)
-    for frame, text in unused_entries(schedule, frames):
-        logger.warning(
-            "prompt schedule entry %d: %r is never used by stage 3: each enhancer chunk is refined with the "
-            "prompt active at its middle frame, and the chunks' middle frames are %s",
-            frame,
-            text,
-            nearby_starts(frames, frame),
-        )
-
-
-def prompt_schedule(prompt: str | PromptSchedule, num_frames: int) -> PromptSchedule:
-    """``prompt`` as a schedule checked against a ``num_frames``-frame video. A string is read by
-    :func:`~streamt2v.pipeline.prompts.as_schedule`, as the stages-1-2 pipeline reads it (an inline
-    schedule such as ``"0: a cat; 16: a dog"``, else one prompt), so a prompt means the same in every stage."""
-    schedule = as_schedule(prompt)
-    schedule.validate(num_frames)
-    return schedule
-
-
 #: What :func:`enhance_video` uses of a refiner (:class:`~streamt2v.pipeline.refiner.Refiner`).
 REFINER_ATTRIBUTES: tuple[str, ...] = (
     "unet",
@@ -386,7 +303,8 @@ def enhance_video(
     """Enhance a low-resolution video ``(B, 3, T, H, W)`` in ``[-1, 1]`` (paper §4.3) → ``(B, 3, T, H', W')``.
 
     ``prompt``: one prompt, a :class:`PromptSchedule` over the video's frames or an inline schedule string
-    (:func:`prompt_schedule`; each chunk is refined with the prompt at its middle frame, :func:`chunk_prompts`).
+    (:func:`~streamt2v.pipeline.enhance_prompts.prompt_schedule`; each chunk is refined with the prompt at its middle
+    frame, :func:`~streamt2v.pipeline.enhance_prompts.chunk_prompts`).
     ``refiner``: a :class:`~streamt2v.pipeline.refiner.Refiner` (video UNet + VAE + text encoder + scheduler
     config). ``config``: the settings; None (default) takes the refiner's recommended ones
     (:meth:`~streamt2v.pipeline.refiner.Refiner.config`, the official ones where it recommends none), as the
@@ -466,10 +384,10 @@ def enhance_video(
             w,
             *canvas,
         )
-    _warn_if_smaller((h, w), canvas, config, f)
+    warn_if_smaller((h, w), canvas, config, f)
     plan = chunk_plan_for(video.shape[2], config)
     warn_unused_entries(schedule, plan)
-    latents, box = _upscale_and_encode(video, refiner.vae, canvas, config.pad_to_aspect)  # (B, C, T, h, w)
+    latents, box = upscale_and_encode(video, refiner.vae, canvas, config.pad_to_aspect)  # (B, C, T, h, w)
 
     prompts = chunk_prompts(schedule, plan)
     # without CFG the negative prompt is not read: no warning about its words
@@ -512,7 +430,7 @@ def enhance_video(
         compute_dtype=next(refiner.unet.parameters()).dtype,
     )
     decoder = VideoAutoencoder(refiner.vae.vae, frames_per_slice=config.decode_frames_per_slice)
-    return _decode_and_crop(out_latents.to(dtype=refiner.vae.dtype), decoder, box, as_uint8)
+    return decode_and_crop(out_latents.to(dtype=refiner.vae.dtype), decoder, box, as_uint8)
 
 
 def _checked_video(video: Any) -> torch.Tensor:
@@ -530,66 +448,6 @@ def _checked_video(video: Any) -> torch.Tensor:
 
 
 _NOT_IN_STATE_KEY = ("fps", "decode_frames_per_slice", "max_batch_chunks")
-
-
-def _warn_if_smaller(frame: tuple[int, int], canvas: tuple[int, int], config: EnhanceConfig, f: int) -> None:
-    """Warn when the output frames would be smaller than the input's on a side (a refiner made for smaller
-    frames than these): an enhancer that shrinks the video is rarely what was meant, and nothing else says
-    so until the output is looked at. ``f``: the VAE's scale factor, which a canvas's sides are multiples of."""
-    out = output_size(frame, canvas, config.pad_to_aspect)
-    if out[0] >= frame[0] and out[1] >= frame[1]:
-        return
-    # the smallest canvas holding the input, in multiples of f (with pad_to_aspect, the output fills it)
-    larger = f"{-(-frame[0] // f) * f}x{-(-frame[1] // f) * f}"
-    source = "the resolution setting" if config.resolution is not None else "the refiner's frame size"
-    logger.warning(
-        "the output frames will be %dx%d, smaller than the input's %dx%d (HxW), on a %dx%d canvas (%s); give "
-        "a larger stage-3 resolution, e.g. %s (EnhanceConfig.resolution, `streamt2v enhance --resolution`), "
-        "or use a refiner made for at least this size",
-        *out,
-        *frame,
-        *canvas,
-        source,
-        larger,
-    )
-
-
-def _upscale_and_encode(
-    video: torch.Tensor, vae: VideoAutoencoder, canvas: tuple[int, int], pad: bool
-) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
-    """Float32 latents of ``video`` upscaled to ``canvas`` (:func:`fit_and_pad`) and the content's crop box,
-    a VAE slice of frames at a time: the canvas-sized float video would be the largest tensor of the
-    stage (1200 frames at 720×1280: 13.3 GB). The slices are the VAE's own, so the latents equal those
-    of encoding the whole upscaled video."""
-    parts, box = [], (0, 0, *canvas)
-    for t0 in range(0, video.shape[2], vae.frames_per_slice):
-        x, box = fit_and_pad(video[:, :, t0 : t0 + vae.frames_per_slice].float().cpu(), canvas, pad)
-        parts.append(vae.encode(x.to(device=vae.device, dtype=vae.dtype)).float())
-    return torch.cat(parts, dim=2), box
-
-
-def _decode_and_crop(
-    latents: torch.Tensor, decoder: VideoAutoencoder, box: tuple[int, int, int, int], as_uint8: bool
-) -> torch.Tensor | np.ndarray:
-    """Decoded ``latents`` cropped to ``box``, on the CPU: float32 ``(B, 3, T, H, W)``, or ``uint8
-    (B, T, H, W, 3)`` frames converted slice by slice (the decoder's slices, so the values equal those of
-    converting the whole float video)."""
-    from streamt2v.io.video import to_uint8_frames
-
-    b, t = latents.shape[0], latents.shape[2]
-    step = decoder.frames_per_slice
-    out: torch.Tensor | np.ndarray | None = None
-    for t0 in range(0, t, step):
-        part = crop(decoder.decode(latents[:, :, t0 : t0 + step]).float().cpu(), box)  # (B, 3, n, H, W)
-        if out is None:
-            shape = (b, t, *part.shape[-2:], 3) if as_uint8 else (b, 3, t, *part.shape[-2:])
-            out = np.empty(shape, np.uint8) if as_uint8 else torch.empty(shape)
-        if as_uint8:
-            for i in range(b):
-                out[i, t0 : t0 + part.shape[2]] = to_uint8_frames(part[i])
-        else:
-            out[:, :, t0 : t0 + part.shape[2]] = part
-    return out
 
 
 def chunk_plan_for(num_frames: int, config: EnhanceConfig) -> ChunkPlan:

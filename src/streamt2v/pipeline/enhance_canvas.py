@@ -1,0 +1,122 @@
+"""Stage 3's canvas: the input frames upscaled (or fitted and padded) to the refiner's frame size and
+encoded, and the decoded output cropped back to the content, a VAE slice of frames at a time (paper §4.3;
+``docs/enhance.md``, "What it does", steps 1 and 6)."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from streamt2v.models.autoencoder import VideoAutoencoder
+from streamt2v.pipeline.enhance_config import EnhanceConfig
+
+logger = logging.getLogger(__name__)
+
+
+def fit_and_pad(
+    video: torch.Tensor, canvas: tuple[int, int], pad: bool
+) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+    """Upscale ``(B, 3, T, H, W)`` to the ``canvas`` ``(H, W)`` (bilinear, antialiased).
+
+    With ``pad``: keep the aspect ratio, fit inside the canvas and pad with black (-1) as the official
+    code does (256² → 720² inside 1280×720). The fitted size is rounded to even numbers of pixels (within the
+    canvas), so the cropped output can be written as H.264 (yuv420p needs even sizes): a 32×50 frame in a
+    64×64 canvas is 40×64, not 41×64, which ``streamt2v enhance -o x.mp4`` could only refuse after all the
+    work. Returns the canvas video and the crop box ``(top, left, height, width)`` of the content, to undo the
+    pad with :func:`crop`.
+    """
+    from streamt2v.io.video import resize_video
+
+    ch, cw = canvas
+    if not pad:
+        return resize_video(video, (ch, cw)), (0, 0, ch, cw)
+    fh, fw = output_size(tuple(video.shape[-2:]), canvas, pad)
+    fitted = resize_video(video, (fh, fw))
+    top, left = (ch - fh) // 2, (cw - fw) // 2
+    out = F.pad(fitted, (left, cw - fw - left, top, ch - fh - top), value=-1.0)
+    return out, (top, left, fh, fw)
+
+
+def output_size(frame: tuple[int, int], canvas: tuple[int, int], pad: bool) -> tuple[int, int]:
+    """The ``(H, W)`` of the output frames for input frames of ``frame`` size: the ``canvas``, or with
+    ``pad`` the frame fitted inside it (:func:`fit_and_pad`'s box)."""
+    (h, w), (ch, cw) = frame, canvas
+    if not pad:
+        return ch, cw
+    scale = min(ch / h, cw / w)
+    return _even_side(h * scale, ch), _even_side(w * scale, cw)
+
+
+def _even_side(size: float, limit: int) -> int:
+    """``size`` rounded to the nearest even number of pixels, at least 2 and at most ``limit`` (the
+    canvas side; an odd canvas side stays odd only where it is the limit)."""
+    return max(1, min(limit, 2 * max(1, round(size / 2))))
+
+
+def crop(video: torch.Tensor, box: tuple[int, int, int, int]) -> torch.Tensor:
+    """Crop ``(B, C, T, H, W)`` to ``box = (top, left, height, width)``."""
+    top, left, hh, ww = box
+    return video[..., top : top + hh, left : left + ww]
+
+
+def warn_if_smaller(frame: tuple[int, int], canvas: tuple[int, int], config: EnhanceConfig, f: int) -> None:
+    """Warn when the output frames would be smaller than the input's on a side (a refiner made for smaller
+    frames than these): an enhancer that shrinks the video is rarely what was meant, and nothing else says
+    so until the output is looked at. ``f``: the VAE's scale factor, which a canvas's sides are multiples of."""
+    out = output_size(frame, canvas, config.pad_to_aspect)
+    if out[0] >= frame[0] and out[1] >= frame[1]:
+        return
+    # the smallest canvas holding the input, in multiples of f (with pad_to_aspect, the output fills it)
+    larger = f"{-(-frame[0] // f) * f}x{-(-frame[1] // f) * f}"
+    source = "the resolution setting" if config.resolution is not None else "the refiner's frame size"
+    logger.warning(
+        "the output frames will be %dx%d, smaller than the input's %dx%d (HxW), on a %dx%d canvas (%s); give "
+        "a larger stage-3 resolution, e.g. %s (EnhanceConfig.resolution, `streamt2v enhance --resolution`), "
+        "or use a refiner made for at least this size",
+        *out,
+        *frame,
+        *canvas,
+        source,
+        larger,
+    )
+
+
+def upscale_and_encode(
+    video: torch.Tensor, vae: VideoAutoencoder, canvas: tuple[int, int], pad: bool
+) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+    """Float32 latents of ``video`` upscaled to ``canvas`` (:func:`fit_and_pad`) and the content's crop box,
+    a VAE slice of frames at a time: the canvas-sized float video would be the largest tensor of the
+    stage (1200 frames at 720×1280: 13.3 GB). The slices are the VAE's own, so the latents equal those
+    of encoding the whole upscaled video."""
+    parts, box = [], (0, 0, *canvas)
+    for t0 in range(0, video.shape[2], vae.frames_per_slice):
+        x, box = fit_and_pad(video[:, :, t0 : t0 + vae.frames_per_slice].float().cpu(), canvas, pad)
+        parts.append(vae.encode(x.to(device=vae.device, dtype=vae.dtype)).float())
+    return torch.cat(parts, dim=2), box
+
+
+def decode_and_crop(
+    latents: torch.Tensor, decoder: VideoAutoencoder, box: tuple[int, int, int, int], as_uint8: bool
+) -> torch.Tensor | np.ndarray:
+    """Decoded ``latents`` cropped to ``box``, on the CPU: float32 ``(B, 3, T, H, W)``, or ``uint8
+    (B, T, H, W, 3)`` frames converted slice by slice (the decoder's slices, so the values equal those of
+    converting the whole float video)."""
+    from streamt2v.io.video import to_uint8_frames
+
+    b, t = latents.shape[0], latents.shape[2]
+    step = decoder.frames_per_slice
+    out: torch.Tensor | np.ndarray | None = None
+    for t0 in range(0, t, step):
+        part = crop(decoder.decode(latents[:, :, t0 : t0 + step]).float().cpu(), box)  # (B, 3, n, H, W)
+        if out is None:
+            shape = (b, t, *part.shape[-2:], 3) if as_uint8 else (b, 3, t, *part.shape[-2:])
+            out = np.empty(shape, np.uint8) if as_uint8 else torch.empty(shape)
+        if as_uint8:
+            for i in range(b):
+                out[i, t0 : t0 + part.shape[2]] = to_uint8_frames(part[i])
+        else:
+            out[:, :, t0 : t0 + part.shape[2]] = part
+    return out
