@@ -1,4 +1,4 @@
-"""Chunk plans, shared noise and randomized blending (paper §4.3, eq. 7–8): pure tensor functions."""
+"""Window plans, shared noise and randomized blending (paper §4.3, eq. 7–8): pure tensor functions."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streamt2v.pipeline.blending import (
-    ChunkPlan,
+    WindowPlan,
     blend_chunks,
     check_mode,
     chunk_noise,
     draw_cuts,
     fixed_cuts,
-    plan_chunks,
+    plan_windows,
     split_chunks,
 )
 
@@ -30,9 +30,9 @@ from streamt2v.pipeline.blending import (
 def test_chunk_plan_covers_everything(num_frames: int, chunk: int, overlap: int) -> None:
     if chunk <= overlap:
         with pytest.raises(ValueError, match=f"chunk_frames \\({chunk}\\).*overlap \\({overlap}\\)"):
-            plan_chunks(num_frames, chunk, overlap)
+            plan_windows(num_frames, chunk, overlap)
         return
-    plan = plan_chunks(num_frames, chunk, overlap)
+    plan = plan_windows(num_frames, chunk, overlap)
     covered = torch.zeros(num_frames, dtype=torch.long)
     for s, e in plan.windows:
         assert 0 <= s < e <= num_frames
@@ -57,17 +57,17 @@ def test_chunk_plan_covers_everything(num_frames: int, chunk: int, overlap: int)
 
 def test_errors_name_the_values() -> None:
     with pytest.raises(ValueError, match=r"chunk_frames \(8\) must be larger than overlap \(8\)"):
-        plan_chunks(100, 8, 8)
+        plan_windows(100, 8, 8)
     with pytest.raises(ValueError, match="num_frames must be >= 1, got 0"):
-        plan_chunks(0, 8, 2)
+        plan_windows(0, 8, 2)
     with pytest.raises(ValueError, match="'blurry'"):
         check_mode("blurry")
-    plan = plan_chunks(40, 24, 8)
+    plan = plan_windows(40, 24, 8)
     with pytest.raises(ValueError, match="cut 9 of chunk 1"):
         blend_chunks(torch.zeros(2, 1, 1, 24, 1, 1), plan, (0, 9))
 
 
-def left_mask(plan: ChunkPlan, cuts: tuple[int, ...]) -> torch.Tensor:
+def left_mask(plan: WindowPlan, cuts: tuple[int, ...]) -> torch.Tensor:
     """``(n_chunks - 1, O)`` bool: True where overlap frame ``f`` (0-based) of the blended region of pair
     ``i`` is taken from the left chunk (``f < f_thr``)."""
     rel = torch.tensor([cut - lo for cut, (lo, _) in zip(cuts[1:], plan.cut_ranges)], dtype=torch.long)
@@ -82,7 +82,7 @@ def test_cut_distribution_matches_eq8(overlap: int) -> None:
     1/(O+1) ≥ 0.11 shift an off-by-one range such as the official {0..O-1} would cause.
     """
     chunk = 3 * overlap
-    plan = plan_chunks(10 * (chunk - overlap) + overlap, chunk, overlap)
+    plan = plan_windows(10 * (chunk - overlap) + overlap, chunk, overlap)
     assert len(plan) == 10 and set(plan.overlaps) == {overlap}
     gen = torch.Generator().manual_seed(1234)
     draws = 4000
@@ -96,7 +96,7 @@ def test_cut_distribution_matches_eq8(overlap: int) -> None:
 
 
 def test_cut_distribution_of_end_aligned_last_overlap() -> None:
-    plan = plan_chunks(30, 24, 8)  # windows [0,24) and [6,30): overlap 18, blended region its last 8
+    plan = plan_windows(30, 24, 8)  # windows [0,24) and [6,30): overlap 18, blended region its last 8
     assert plan.overlaps == [18] and plan.cut_ranges == [(10, 18)]
     gen = torch.Generator().manual_seed(0)
     cuts = torch.tensor([draw_cuts(plan, generator=gen)[1] for _ in range(3000)])
@@ -106,7 +106,7 @@ def test_cut_distribution_of_end_aligned_last_overlap() -> None:
 
 
 def test_zero_overlap_is_plain_concatenation() -> None:
-    plan = plan_chunks(12, 4, 0)
+    plan = plan_windows(12, 4, 0)
     assert plan.windows == [(0, 4), (4, 8), (8, 12)]
     chunks = torch.randn(3, 2, 3, 4, 5, 5)
     expected = torch.cat(list(chunks), dim=2)
@@ -118,15 +118,15 @@ def test_zero_overlap_is_plain_concatenation() -> None:
 def test_fixed_cuts_fall_in_the_middle_of_each_blended_region() -> None:
     """The naive modes' cut (Fig. 4a/b) is O // 2 into the blended region, the end-aligned window's too
     (only O = 0, where every cut is 0, was checked)."""
-    plan = plan_chunks(46, 16, 6)  # windows [0,16), [10,26), [20,36), [30,46): overlaps 6
+    plan = plan_windows(46, 16, 6)  # windows [0,16), [10,26), [20,36), [30,46): overlaps 6
     assert fixed_cuts(plan) == (0, 3, 3, 3)
-    plan = plan_chunks(30, 24, 8)  # windows [0,24) and [6,30): overlap 18, blended region its last 8
+    plan = plan_windows(30, 24, 8)  # windows [0,24) and [6,30): overlap 18, blended region its last 8
     assert plan.cut_ranges == [(10, 18)] and fixed_cuts(plan) == (0, 14)
 
 
 def test_identical_predictions_are_unchanged_by_blending() -> None:
     video = torch.randn(2, 4, 50, 3, 3)
-    plan = plan_chunks(50, 16, 6)
+    plan = plan_windows(50, 16, 6)
     gen = torch.Generator().manual_seed(0)
     for _ in range(20):
         assert torch.equal(
@@ -135,7 +135,7 @@ def test_identical_predictions_are_unchanged_by_blending() -> None:
 
 
 def test_blend_takes_left_before_cut_and_right_after() -> None:
-    plan = plan_chunks(16, 10, 4)  # windows [0,10), [6,16)
+    plan = plan_windows(16, 10, 4)  # windows [0,10), [6,16)
     left = torch.zeros(1, 1, 10, 1, 1)
     right = torch.ones(1, 1, 10, 1, 1)
     for cut in range(5):
@@ -145,7 +145,7 @@ def test_blend_takes_left_before_cut_and_right_after() -> None:
 
 
 def test_same_seed_same_cuts_and_noise() -> None:
-    plan = plan_chunks(100, 24, 8)
+    plan = plan_windows(100, 24, 8)
     a = [draw_cuts(plan, generator=torch.Generator().manual_seed(5)) for _ in range(2)]
     assert a[0] == a[1]
     shape = (1, 4, 100, 4, 4)
@@ -155,7 +155,7 @@ def test_same_seed_same_cuts_and_noise() -> None:
 
 
 def test_shared_noise_is_shared_over_overlaps_independent_is_not() -> None:
-    plan = plan_chunks(40, 16, 4)
+    plan = plan_windows(40, 16, 4)
     shape = (1, 4, 40, 2, 2)
     for mode in ("shared-noise", "randomized"):
         noise = chunk_noise(shape, plan, mode, generator=torch.Generator().manual_seed(0))

@@ -1,11 +1,11 @@
-"""Chunk plans, shared noise and randomized blending for the enhancer (paper §4.3, eq. 7–8).
+"""Window plans, shared noise and randomized blending for the enhancer (paper §4.3, eq. 7–8).
 
 Pure tensor functions with an explicit ``torch.Generator``; no models, no schedulers.
 
 The enhancer splits a long video of ``T`` frames into overlapping chunks of ``F`` frames (default 24) that
 overlap by ``O`` frames (default 8):
 
-* **Chunk plan** — windows start every ``F - O`` frames; the last window is aligned to the end of the video
+* **Window plan** — windows start every ``F - O`` frames; the last window is aligned to the end of the video
   so that no frame is dropped (the official code trims the video to a multiple of the stride instead).
   Its overlap with the previous window may therefore be larger than ``O`` (at most ``F - 1``); the extra
   frames are taken from the left window and only the last ``O`` frames of that overlap are blended. A
@@ -40,7 +40,7 @@ def check_mode(mode: str) -> str:
 
 
 @dataclass(frozen=True)
-class ChunkPlan:
+class WindowPlan:
     """Overlapping windows ``[start, start + chunk_frames)`` covering ``num_frames`` frames (paper §4.3)."""
 
     num_frames: int
@@ -71,7 +71,7 @@ class ChunkPlan:
         return [(o - self.overlap, o) for o in self.overlaps]
 
 
-def plan_chunks(num_frames: int, chunk_frames: int = 24, overlap: int = 8) -> ChunkPlan:
+def plan_windows(num_frames: int, chunk_frames: int = 24, overlap: int = 8) -> WindowPlan:
     """Windows of ``chunk_frames`` frames every ``chunk_frames - overlap`` frames, the last one end-aligned.
 
     Nothing is dropped: every frame ``0 … num_frames-1`` lies in at least one window. A video of at most
@@ -87,21 +87,21 @@ def plan_chunks(num_frames: int, chunk_frames: int = 24, overlap: int = 8) -> Ch
             "consecutive chunks would not advance"
         )
     if num_frames <= chunk_frames:
-        return ChunkPlan(num_frames, num_frames, overlap, (0,))
+        return WindowPlan(num_frames, num_frames, overlap, (0,))
     stride = chunk_frames - overlap
     starts = list(range(0, num_frames - chunk_frames, stride))
     starts.append(num_frames - chunk_frames)  # end-aligned last window; > previous start by construction
-    return ChunkPlan(num_frames, chunk_frames, overlap, tuple(starts))
+    return WindowPlan(num_frames, chunk_frames, overlap, tuple(starts))
 
 
-def _check_video(video: torch.Tensor, plan: ChunkPlan, name: str = "video") -> None:
+def _check_video(video: torch.Tensor, plan: WindowPlan, name: str = "video") -> None:
     if video.ndim != 5:
         raise ValueError(f"{name} must be (B, C, T, H, W), got shape {tuple(video.shape)}")
     if video.shape[2] != plan.num_frames:
-        raise ValueError(f"{name} has {video.shape[2]} frames but the chunk plan covers {plan.num_frames}")
+        raise ValueError(f"{name} has {video.shape[2]} frames but the window plan covers {plan.num_frames}")
 
 
-def split_chunks(video: torch.Tensor, plan: ChunkPlan) -> torch.Tensor:
+def split_chunks(video: torch.Tensor, plan: WindowPlan) -> torch.Tensor:
     """``(B, C, T, H, W)`` → ``(n_chunks, B, C, F, H, W)``: each window's frames (a copy)."""
     _check_video(video, plan)
     return torch.stack([video[:, :, s:e] for s, e in plan.windows])
@@ -125,7 +125,7 @@ def shared_noise(
 
 def chunk_noise(
     shape: tuple[int, ...],
-    plan: ChunkPlan,
+    plan: WindowPlan,
     mode: str,
     *,
     generator: torch.Generator,
@@ -147,11 +147,11 @@ def chunk_noise(
     return split_chunks(shared_noise(shape, generator=generator, device=device, dtype=dtype), plan)
 
 
-def draw_cuts(plan: ChunkPlan, *, generator: torch.Generator) -> tuple[int, ...]:
+def draw_cuts(plan: WindowPlan, *, generator: torch.Generator) -> tuple[int, ...]:
     """Random cuts for randomized blending (eq. 8): ``cuts[i] ~ U{0, …, O}`` for ``i ≥ 1``; ``cuts[0] = 0``.
 
     For the end-aligned last window, whose overlap ``O_i`` may exceed ``O``, the cut is shifted by
-    ``O_i - O`` (see :attr:`ChunkPlan.cut_ranges`). Drawn on the (CPU) ``generator``.
+    ``O_i - O`` (see :attr:`WindowPlan.cut_ranges`). Drawn on the (CPU) ``generator``.
     """
     if len(plan) == 1:
         return (0,)
@@ -159,7 +159,7 @@ def draw_cuts(plan: ChunkPlan, *, generator: torch.Generator) -> tuple[int, ...]
     return (0, *(lo + int(d) for (lo, _), d in zip(plan.cut_ranges, draws)))
 
 
-def fixed_cuts(plan: ChunkPlan) -> tuple[int, ...]:
+def fixed_cuts(plan: WindowPlan) -> tuple[int, ...]:
     """Deterministic cuts in the middle of each blended region (``O // 2``): naive concatenation (Fig. 4a/b).
 
     With ``O = 0`` this is plain concatenation of the windows.
@@ -167,7 +167,7 @@ def fixed_cuts(plan: ChunkPlan) -> tuple[int, ...]:
     return (0, *(lo + plan.overlap // 2 for lo, _ in plan.cut_ranges))
 
 
-def blend_chunks(chunks: torch.Tensor, plan: ChunkPlan, cuts: tuple[int, ...]) -> torch.Tensor:
+def blend_chunks(chunks: torch.Tensor, plan: WindowPlan, cuts: tuple[int, ...]) -> torch.Tensor:
     """Merge per-chunk tensors ``(n_chunks, B, C, F, H, W)`` into the video ``(B, C, T, H, W)`` (eq. 8).
 
     Window ``i`` supplies frames ``[start_i + cuts[i], end_i)``, written in chunk order, so in the overlap

@@ -39,12 +39,12 @@ from tqdm.auto import tqdm
 from streamt2v.models.autoencoder import VideoAutoencoder
 from streamt2v.models.denoiser import Denoiser
 from streamt2v.pipeline.blending import (
-    ChunkPlan,
+    WindowPlan,
     blend_chunks,
     chunk_noise,
     draw_cuts,
     fixed_cuts,
-    plan_chunks,
+    plan_windows,
     shared_noise,
     split_chunks,
 )
@@ -134,7 +134,7 @@ def enhance_latents(
     device, dtype = latents.device, torch.float32
     latents = latents.to(dtype)
     b, c, t_frames, h, w = latents.shape
-    plan = plan_chunks(t_frames, config.chunk_frames, config.overlap)
+    plan = chunk_plan_for(t_frames, config)
     n = len(plan)
     timesteps = sdedit_timesteps(scheduler, config.num_inference_steps, config.start_step, device=device)
     noise_policy = _step_noise_policy(scheduler)
@@ -450,6 +450,7 @@ def _checked_video(video: Any) -> torch.Tensor:
 _NOT_IN_STATE_KEY = ("fps", "decode_frames_per_slice", "max_batch_chunks")
 
 
-def chunk_plan_for(num_frames: int, config: EnhanceConfig) -> ChunkPlan:
-    """The chunk plan :func:`enhance_latents` uses for a video of ``num_frames`` frames."""
-    return plan_chunks(num_frames, config.chunk_frames, config.overlap)
+def chunk_plan_for(num_frames: int, config: EnhanceConfig) -> WindowPlan:
+    """The windows (chunks of ``config.chunk_frames`` frames overlapping by ``config.overlap``)
+    :func:`enhance_latents` uses for a video of ``num_frames`` frames."""
+    return plan_windows(num_frames, config.chunk_frames, config.overlap)

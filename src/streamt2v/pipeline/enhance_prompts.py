@@ -5,19 +5,19 @@ from __future__ import annotations
 
 import logging
 
-from streamt2v.pipeline.blending import ChunkPlan
+from streamt2v.pipeline.blending import WindowPlan
 from streamt2v.pipeline.prompts import PromptSchedule, as_schedule, nearby_starts, unused_entries
 
 logger = logging.getLogger(__name__)
 
 
-def chunk_prompt_frames(plan: ChunkPlan) -> list[int]:
+def chunk_prompt_frames(plan: WindowPlan) -> list[int]:
     """The frame whose prompt each enhancer chunk is refined with: its middle frame (within the video)."""
     last = plan.num_frames - 1
     return [min(last, s + plan.chunk_frames // 2) for s in plan.starts]
 
 
-def chunk_prompts(prompt: str | PromptSchedule, plan: ChunkPlan) -> list[str]:
+def chunk_prompts(prompt: str | PromptSchedule, plan: WindowPlan) -> list[str]:
     """The prompt of each enhancer chunk: a schedule's prompt at the chunk's middle frame
     (:func:`chunk_prompt_frames`)."""
     if isinstance(prompt, str):
@@ -25,7 +25,7 @@ def chunk_prompts(prompt: str | PromptSchedule, plan: ChunkPlan) -> list[str]:
     return [prompt.prompt_at(frame) for frame in chunk_prompt_frames(plan)]
 
 
-def warn_unused_entries(schedule: PromptSchedule, plan: ChunkPlan) -> None:
+def warn_unused_entries(schedule: PromptSchedule, plan: WindowPlan) -> None:
     """Warn about each schedule entry no enhancer chunk is refined with (one followed by another before the
     next chunk's middle frame), as the stages-1-2 pipeline warns about those no chunk of it uses."""
     frames = chunk_prompt_frames(plan)
