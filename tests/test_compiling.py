@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from streamt2v.cli import main
 from streamt2v.pipeline.generate import GenerateConfig, generate
 from streamt2v.pipeline.stream import StreamConfig
-from streamt2v.train.checkpoint import latest_checkpoint, load_checkpoint
+from streamt2v.train.checkpoint import latest_checkpoint, load_training_checkpoint
 from streamt2v.train.loop import TrainConfig, train
 from streamt2v.train.recipes import make_recipe
 
@@ -38,8 +38,8 @@ def test_compiled_training_takes_the_steps_of_eager_training(tmp_path, encoders)
     # decomposed kernels (a near-zero gradient's sign decides a ±lr step), so close, not equal
     assert compiled.losses[0] == pytest.approx(eager.losses[0], rel=1e-6)
     assert compiled.losses == pytest.approx(eager.losses, rel=2e-3)
-    a = load_checkpoint(latest_checkpoint(tmp_path / "eager" / "checkpoints"))
-    b = load_checkpoint(latest_checkpoint(tmp_path / "compiled" / "checkpoints"))
+    a = load_training_checkpoint(latest_checkpoint(tmp_path / "eager" / "checkpoints"))
+    b = load_training_checkpoint(latest_checkpoint(tmp_path / "compiled" / "checkpoints"))
     assert set(a["model"]) == set(b["model"])  # compiled in place: no "_orig_mod." names
     exported = load_file(tmp_path / "compiled/final/unet/diffusion_pytorch_model.safetensors")
     assert (

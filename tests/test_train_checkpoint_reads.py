@@ -7,7 +7,7 @@ import errno
 import pytest
 
 import streamt2v.train.checkpoint as checkpoint_module
-from streamt2v.train.checkpoint import latest_checkpoint, load_checkpoint, resume_checkpoint
+from streamt2v.train.checkpoint import latest_checkpoint, load_training_checkpoint, resume_checkpoint
 from streamt2v.train.loop import TrainConfig, train
 from streamt2v.train.vae_recipe import VAERecipe
 
@@ -40,7 +40,7 @@ def test_a_checkpoint_that_cannot_be_read_now_is_not_set_aside(tmp_path, monkeyp
     monkeypatch.undo()  # the file reads again: the resume goes on from the newest
     path, ck = resume_checkpoint(root)
     assert path.name == "step-00000004" and ck["state"]["step"] == 4
-    assert load_checkpoint(path)["state"]["step"] == 4
+    assert load_training_checkpoint(path)["state"]["step"] == 4
 
 
 def test_a_failure_that_is_not_damage_sets_no_checkpoint_aside(tmp_path, monkeypatch):

@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 
 from conftest import tiny_vae, two_process_launch
 from streamt2v.io.folders import _host_tag
-from streamt2v.train.checkpoint import latest_checkpoint, load_checkpoint
+from streamt2v.train.checkpoint import latest_checkpoint, load_training_checkpoint
 from streamt2v.train.clip_recipe import ClipRecipe
 from streamt2v.train.loop import TrainConfig, lr_at, train
 from streamt2v.train.recipes import make_recipe
@@ -130,7 +130,7 @@ def test_ema_is_the_moving_average_with_its_warm_up():
 def test_final_is_exported_from_the_ema_weights(tmp_path):
     cfg = TrainConfig(steps=2, batch_size=1, checkpoint_every=2, sample_every=0, ema_decay=0.9)
     train(tiny_vae(), cfg, tmp_path, progress=False)
-    saved = load_checkpoint(latest_checkpoint(tmp_path / "checkpoints"))
+    saved = load_training_checkpoint(latest_checkpoint(tmp_path / "checkpoints"))
     final = load_file(tmp_path / "final" / "vae" / "diffusion_pytorch_model.safetensors")
     assert all(torch.equal(final[k], saved["ema"][f"vae.{k}"]) for k in final)
     assert not all(torch.equal(final[k], saved["model"][f"vae.{k}"]) for k in final)  # the raw weights differ
@@ -166,8 +166,8 @@ def test_resume_is_bit_exact(tmp_path, caplog):
     )
     rest = train(recipe, cfg, tmp_path / "b", resume=True, progress=False, export=False)
     assert part.losses + rest.losses == full.losses
-    a = load_checkpoint(latest_checkpoint(tmp_path / "a" / "checkpoints"))
-    b = load_checkpoint(latest_checkpoint(tmp_path / "b" / "checkpoints"))
+    a = load_training_checkpoint(latest_checkpoint(tmp_path / "a" / "checkpoints"))
+    b = load_training_checkpoint(latest_checkpoint(tmp_path / "b" / "checkpoints"))
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
     assert all(torch.equal(a["ema"][k], b["ema"][k]) for k in a["ema"])
     steps = [json.loads(ln)["step"] for ln in (tmp_path / "b" / "loss.jsonl").read_text().splitlines()]
@@ -423,8 +423,8 @@ def test_two_processes_take_the_steps_of_one_with_twice_the_accumulation(tmp_pat
         assert b["kl"] == pytest.approx(a["kl"], rel=1e-5)
     # Adam divides by the gradient's running RMS, so float-order differences in near-zero gradients move
     # a weight by up to ~lr per step; the losses above are the sharp check.
-    a = load_checkpoint(latest_checkpoint(tmp_path / "one" / "checkpoints"))["model"]
-    b = load_checkpoint(latest_checkpoint(tmp_path / "two" / "checkpoints"))["model"]
+    a = load_training_checkpoint(latest_checkpoint(tmp_path / "one" / "checkpoints"))["model"]
+    b = load_training_checkpoint(latest_checkpoint(tmp_path / "two" / "checkpoints"))["model"]
     assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=3e-3) for k in a)
 
 

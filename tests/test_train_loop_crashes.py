@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from conftest import one_torch_thread, tiny_vae
-from streamt2v.train.checkpoint import latest_checkpoint, load_checkpoint, resume_checkpoint
+from streamt2v.train.checkpoint import latest_checkpoint, load_training_checkpoint, resume_checkpoint
 from streamt2v.train.loop import TrainConfig, train
 
 # --------------------------------------------------------------------------------------------------
@@ -181,7 +181,7 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(tmp_path, capl
     it and continues from the checkpoint before, repeating the steps since exactly; when none is whole, one
     error names the newest's file. Before: a bare safetensors/JSON error that named no file."""
     out = _finished_run(tmp_path)
-    done = load_checkpoint(latest_checkpoint(out / "checkpoints"))["model"]
+    done = load_training_checkpoint(latest_checkpoint(out / "checkpoints"))["model"]
     damage(out / "checkpoints" / "step-00000004")
     with caplog.at_level(logging.WARNING):
         res = train(
@@ -189,7 +189,7 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(tmp_path, capl
         )
     assert f"step-00000004/{named}" in caplog.text and "resuming from step-00000002" in caplog.text
     assert res.step == 4 and len(res.losses) == 2
-    again = load_checkpoint(latest_checkpoint(out / "checkpoints"))["model"]
+    again = load_training_checkpoint(latest_checkpoint(out / "checkpoints"))["model"]
     assert all(torch.equal(done[k], again[k]) for k in done)
     steps = [json.loads(ln)["step"] for ln in (out / "loss.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3, 4]
@@ -232,7 +232,7 @@ def test_a_damaged_checkpoint_is_set_aside_out_of_the_rotation(tmp_path, caplog)
     assert aside.startswith("step-00000004.damaged-")
     assert [name for name in names if name != aside] == ["step-00000003", "step-00000006"]
     assert (out / "checkpoints" / aside / "model.safetensors").read_bytes() == b""
-    assert load_checkpoint(latest_checkpoint(out / "checkpoints"))["state"]["step"] == 6
+    assert load_training_checkpoint(latest_checkpoint(out / "checkpoints"))["state"]["step"] == 6
     # and `latest` names the checkpoint resumed from until the next is written (a resume stopped before it)
     (out / "checkpoints" / "step-00000006" / "model.safetensors").write_bytes(b"")
     resume_checkpoint(out / "checkpoints")

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from streamt2v.config import get_preset
-from streamt2v.train.checkpoint import latest_checkpoint, load_checkpoint
+from streamt2v.train.checkpoint import latest_checkpoint, load_training_checkpoint
 from streamt2v.train.frozen import load_frozen_clip
 from streamt2v.train.loop import TrainConfig, train
 from streamt2v.train.recipes import make_recipe
@@ -57,7 +57,7 @@ def test_resume_is_bit_exact_with_dropout(tmp_path, encoders):
     part = train(base, replace(cfg, steps=2), tmp_path / "b", progress=False, export=False)
     rest = train(base, cfg, tmp_path / "b", resume=True, progress=False, export=False)
     assert part.losses + rest.losses == full.losses
-    a, b = (load_checkpoint(latest_checkpoint(tmp_path / r / "checkpoints"))["model"] for r in "ab")
+    a, b = (load_training_checkpoint(latest_checkpoint(tmp_path / r / "checkpoints"))["model"] for r in "ab")
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 

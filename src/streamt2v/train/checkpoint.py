@@ -11,8 +11,8 @@ Layout of ``<out>/checkpoints/step-00000100/``::
 A checkpoint is written into a temporary folder, flushed to the disk and renamed into place, and
 ``checkpoints/latest`` (a one-line file naming the newest folder) is replaced atomically after it, so a
 crash never leaves a half-written checkpoint that ``--resume`` could pick. What a killed writer leaves
-(``.tmp-step-*`` folders, ``.latest.*`` files) is removed by the next write (:func:`remove_stale_temporaries`).
-A checkpoint damaged afterwards (a file deleted or cut short) is named by :func:`load_checkpoint`, and
+(``.tmp-step-*`` folders, ``.latest.*`` files) is removed by the next write (:func:`remove_checkpoint_temporaries`).
+A checkpoint damaged afterwards (a file deleted or cut short) is named by :func:`load_training_checkpoint`, and
 :func:`resume_checkpoint` then falls back to the one before it.
 """
 
@@ -43,7 +43,7 @@ _STEP_DIR = re.compile(r"step-(\d{8,})")
 _TEMPORARY = re.compile(r"\.tmp-step-\d{8,}-[0-9a-f]{8}|\.latest\.[0-9a-f]{8}")
 
 
-def remove_stale_temporaries(root: Path) -> list[Path]:
+def remove_checkpoint_temporaries(root: Path) -> list[Path]:
     """Remove the temporary checkpoint folders (``.tmp-step-*``) and ``latest`` pointers (``.latest.*``) a
     process killed while writing a checkpoint (``kill -9``, an OOM kill, a preempted machine) left in
     ``root``; only the run's own writer may call it (one writes at a time). Returns what was removed."""
@@ -125,7 +125,7 @@ def save_checkpoint(
 ) -> Path:
     """Write ``root/step-<8-digit step>`` atomically, point ``root/latest`` at it, keep the newest ``keep``."""
     root.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(root)
+    remove_checkpoint_temporaries(root)
     name = f"step-{step:08d}"
     final = root / name
     tmp = root / f".tmp-{name}-{uuid.uuid4().hex[:8]}"
@@ -192,7 +192,7 @@ def prune_checkpoints(root: Path, keep: int, newest: int) -> list[Path]:
 
 def latest_checkpoint(root: Path) -> Path | None:
     """The folder named by ``root/latest``, or None when there is no checkpoint yet: the reader of the
-    pointer for scripts and tests (``load_checkpoint(latest_checkpoint(root))``), an error when it names no
+    pointer for scripts and tests (``load_training_checkpoint(latest_checkpoint(root))``), an error when it names no
     complete checkpoint. A resume reads it with :func:`resume_checkpoint`, which falls back past a damaged
     one."""
     pointer = root / LATEST
@@ -242,7 +242,7 @@ def _read_optimizer(file: Path) -> dict[str, Any]:
     return _unflatten_optimizer(load_file(file), meta)
 
 
-def load_checkpoint(path: Path) -> dict[str, Any]:
+def load_training_checkpoint(path: Path) -> dict[str, Any]:
     """Read a checkpoint folder: ``model``, ``ema`` (or None), ``optimizer``, ``rng``, ``state``.
 
     A missing or damaged file (deleted, empty, cut short) is a ``ValueError`` naming it."""
@@ -262,7 +262,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 
 
 def resume_checkpoint(root: Path) -> tuple[Path, dict[str, Any]] | None:
-    """The newest checkpoint of ``root`` that reads whole, as ``(folder, load_checkpoint(folder))``; None
+    """The newest checkpoint of ``root`` that reads whole, as ``(folder, load_training_checkpoint(folder))``; None
     when there is none yet (no ``latest``).
 
     ``latest`` names the newest; when it is damaged (a file deleted or cut short after it was written),
@@ -289,7 +289,7 @@ def resume_checkpoint(root: Path) -> tuple[Path, dict[str, Any]] | None:
         first_error = f"{pointer} does not name a checkpoint ({name[:40]!r})"
     for path in candidates:
         try:
-            ck = load_checkpoint(path)
+            ck = load_training_checkpoint(path)
         except ValueError as err:
             first_error = first_error or str(err)
             damaged.append(path)

@@ -21,7 +21,7 @@ from streamt2v.io.folders import (
     atomic_write_file,
     remove_leftovers,
 )
-from streamt2v.train.checkpoint import remove_stale_temporaries
+from streamt2v.train.checkpoint import remove_checkpoint_temporaries
 
 if TYPE_CHECKING:
     from streamt2v.train.loop import Recipe
@@ -112,7 +112,7 @@ def remove_run_leftovers(out: Path) -> list[Path]:
     only copy). Main process only, before it writes anything. Returns what was removed."""
     if not out.is_dir():
         return []
-    from streamt2v.io.streaming_writer import remove_stale_temporaries as remove_stale_video
+    from streamt2v.io.streaming_writer import remove_stale_temporaries
 
     removed = remove_leftovers(out, _RUN_TEMPORARY, folders=True)
     # Another machine's (a preempted job resumed elsewhere) too, as before atomic_folder named its writers:
@@ -122,7 +122,7 @@ def remove_run_leftovers(out: Path) -> list[Path]:
         shutil.rmtree(p, ignore_errors=True)
         logger.info("removed %s, left by a run killed while it exported final/", p)
         removed.append(p)
-    removed += remove_stale_temporaries(out / "checkpoints")
+    removed += remove_checkpoint_temporaries(out / "checkpoints")
     samples = out / "samples"
     removed += remove_leftovers(samples, _SAMPLE_JSON_TEMPORARY)
     if samples.is_dir():
@@ -136,7 +136,7 @@ def remove_run_leftovers(out: Path) -> list[Path]:
             if p.exists():
                 try:
                     # takes the sample's lock: not while one writes
-                    removed += remove_stale_video(samples / target)
+                    removed += remove_stale_temporaries(samples / target)
                 except (OSError, RuntimeError) as err:  # another process writes it (OutputInUseError)
                     logger.warning("%s left as it is: %s", p, err)
         # a lock file alone is removed with the lock released, not in the list
