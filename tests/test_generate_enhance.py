@@ -180,6 +180,26 @@ def test_a_damaged_index_of_the_shipped_model_is_named_when_stage_3_picks_its_re
         check_inputs(cfg)
 
 
+def test_a_damaged_frame_size_in_a_model_folder_is_named_by_loading(tmp_path):
+    """With --enhance, the check before loading read a local folder's frame size unchecked: null or "x" gave
+    Python's "int() argument must be ..." instead of loading's message naming the field."""
+    import json
+    import shutil
+
+    from streamt2v.assets import microworld_model_dir
+
+    for bad in (None, "x", True, [32, 32]):
+        folder = tmp_path / f"m-{bad}"
+        folder.mkdir()
+        shutil.copy(microworld_model_dir() / "model_index.json", folder)
+        index = json.loads((folder / "model_index.json").read_text())
+        index["streamt2v"]["model_config"]["frame_size"] = bad
+        (folder / "model_index.json").write_text(json.dumps(index))
+        cfg = cfg_for(tmp_path, f"o-{bad}", n=24, enhance=dict(num_inference_steps=1), model=str(folder))
+        with pytest.raises(ValueError, match=r"field 'streamt2v.model_config.frame_size' must be a positive"):
+            generate(cfg)
+
+
 def test_stage_3_runs_in_the_runs_dtype(tmp_path):
     """``generate --enhance --dtype bf16`` ran the refiner in float32 whatever --dtype said (at full size
     stage 3 is the larger part of the work and of the memory)."""

@@ -142,12 +142,14 @@ def _default_refiner_folder(model: StreamingT2VModel | None, model_spec: str | N
         try:
             size = index["streamt2v"]["model_config"]["frame_size"]
         except (KeyError, TypeError):
+            size = None
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             if model_spec is not None and not names_shipped(model_spec):
-                return None  # not a streamt2v model folder: loading it names the problem
+                return None  # not a streamt2v model folder, or a damaged index: loading it names the field
             raise ValueError(
                 f"model folder index {str(path)!r} has no streamt2v.model_config.frame_size (the architecture "
                 "save_pretrained writes)"
-            ) from None
+            )
     return default_refiner_folder((size, size))
 
 
