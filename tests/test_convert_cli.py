@@ -3,8 +3,11 @@ folder's model_index.json holds), from the command line."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shlex
+import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -409,3 +412,27 @@ def test_a_lightning_checkpoint_with_objects_in_its_hyper_parameters_converts_fr
     ) in printed
     ours = StreamingT2VModel.from_pretrained(out).unet.state_dict()
     assert all(torch.equal(ours[k], t) for k, t in unet.items())
+
+
+def test_a_failure_printed_into_a_closed_pipe_is_still_reported(
+    custom_checkpoint: tuple[Path, dict[str, torch.Tensor]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """convert prints its report, then fails with one line: with stdout's reader gone (``| head``), the
+    broken pipe of that print was taken for the whole story, exit 141 without the error."""
+    from streamt2v.cli import _run
+
+    read, write = os.pipe()
+    os.close(read)
+    stdout = open(write, "w", buffering=1)  # noqa: SIM115 (closed below)
+    monkeypatch.setattr(sys, "stdout", stdout)
+    ckpt, _ = custom_checkpoint
+    code = _run(["convert", str(ckpt), str(tmp_path / "out"), "--preset", _arch(tmp_path)], as_program=False)
+    monkeypatch.undo()
+    with contextlib.suppress(BrokenPipeError):
+        stdout.close()
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "absent from the checkpoint" in err, err

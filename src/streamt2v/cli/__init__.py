@@ -310,7 +310,15 @@ def _run(argv: list[str] | None, *, as_program: bool) -> int:
             if gone:  # not an error of the command: the outputs it wrote are whole, its lines unread
                 if as_program:  # a caller's process (main) keeps its own files
                     _to_devnull(gone)
-                return READER_GONE
+                # unless the pipe broke while the command printed what it had before it failed or was stopped
+                # (convert's report, evaluate's table): that, not the pipe, is the news
+                stopped_by = err.__context__
+                if isinstance(stopped_by, KeyboardInterrupt):
+                    say(f"interrupted{' (SIGTERM)' if terminated() else ''}")
+                    return 143 if terminated() else 130
+                if not isinstance(stopped_by, Exception) or isinstance(stopped_by, BrokenPipeError):
+                    return READER_GONE
+                err = stopped_by
             if args.verbose:
                 raise
             if terminated():
