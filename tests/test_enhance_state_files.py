@@ -200,3 +200,33 @@ def test_the_stage3_key_holds_the_solver_settings_not_diffusers_bookkeeping() ->
     assert state_key(scheduler_settings(a)) == state_key(scheduler_settings(b))
     c = make_scheduler("dpmpp-2m-sde", DEFAULT_SCHEDULER_CONFIG, solver_order=1)
     assert state_key(scheduler_settings(a)) != state_key(scheduler_settings(c))
+
+
+def test_a_stage3_state_that_cannot_be_read_now_is_an_error_and_kept(tmp_path, monkeypatch, caplog) -> None:
+    """Every error of reading the state was taken for damage: a permission or I/O error started stage 3 over,
+    and its next step replaced the state, losing the run's steps. A file cut short still starts over."""
+    import errno
+
+    from streamt2v.pipeline import enhance_state
+    from streamt2v.pipeline.enhance_state import EnhanceProgress, EnhanceStateFile
+
+    path = tmp_path / "s.pt"
+    EnhanceStateFile(path, "a").save(EnhanceProgress(3, torch.zeros(2), torch.Generator().get_state(), {}))
+    data = path.read_bytes()
+
+    def unreadable(*args, **kwargs):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(enhance_state.torch, "load", unreadable)
+    with pytest.raises(OSError, match=r"cannot read stage 3's saved state .*Input/output error: '.*s\.pt'"):
+        EnhanceStateFile(path, "a").load()
+    assert path.read_bytes() == data  # kept, not set aside or replaced
+    monkeypatch.undo()
+    assert EnhanceStateFile(path, "a").load().steps_done == 3
+    # torch.load: OSError EINVAL (its central directory cut off), RuntimeError, EOFError
+    for damaged in (data[:-100], data[: len(data) // 2], b""):
+        path.write_bytes(damaged)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            assert EnhanceStateFile(path, "a").load() is None
+        assert "stage 3 starts over: cannot read its saved state" in caplog.text

@@ -12,10 +12,12 @@ setting is set aside (kept, for that run to continue) and the stage starts over.
 
 from __future__ import annotations
 
+import errno
 import glob
 import hashlib
 import logging
 import os
+import pickle
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,8 +137,9 @@ class EnhanceStateFile:
         under its own ``NAME.stale-KEY`` (with a warning); this run's state set aside there before (a run with
         another prompt or seed was started in between, and stopped) is taken back, so its steps are not
         lost. A state set aside is removed only when its own run takes it back (its run's output written,
-        :func:`remove_state_file` removes it) or by the user: it is the only copy of that run's steps. An
-        unreadable file is a warning (it is overwritten at the next step)."""
+        :func:`remove_state_file` removes it) or by the user: it is the only copy of that run's steps. A
+        damaged file (cut short, changed, not a state) is a warning (it is overwritten at the next step); one
+        that cannot be read now (an ``OSError``: its permissions, an I/O error) is raised, and it stays."""
         self._rename_legacy_stale()
         current = _read(self.path) if self.path.is_file() else None
         if isinstance(current, tuple) and current[0] == self.key:
@@ -213,10 +216,30 @@ class EnhanceStateFile:
         atomic_write_file(self.path, lambda tmp: torch.save(state, str(tmp)))
 
 
+# What reading a damaged or foreign state file raises, each seen with a saved state whose bytes were flipped one
+# at a time or cut short (torch.load's zip reader and weights-only unpickler, the checks below); an OSError
+# only as EINVAL (a seek before the start of a file cut short). Anything else (a file that cannot be read now:
+# its permissions, an I/O error, no memory) propagates: taken for damage, the state was replaced by the next
+# step's and the run's finished steps were lost.
+_DAMAGED = (
+    RuntimeError,
+    EOFError,
+    pickle.UnpicklingError,
+    LookupError,
+    TypeError,
+    ValueError,
+    AttributeError,
+    AssertionError,
+)
+
+
 def _read(path: Path) -> tuple[str, EnhanceProgress] | Exception:
-    """``(key, progress)`` saved in ``path``, or why it cannot be read."""
+    """``(key, progress)`` saved in ``path``, or why it cannot be read when it is damaged or not a state;
+    an ``OSError`` of reading it is raised, naming it (the file is kept)."""
     try:
         saved = torch.load(str(path), map_location="cpu", weights_only=True)
+        if not isinstance(saved, dict):
+            raise ValueError(f"it holds a {type(saved).__name__}, not a stage-3 state")
         recorded = saved.pop("digest", None)  # None: a file of a version before digests, read as it is
         if recorded is not None and recorded != _contents_digest(saved):
             raise ValueError(
@@ -226,8 +249,16 @@ def _read(path: Path) -> tuple[str, EnhanceProgress] | Exception:
         return key, EnhanceProgress(
             steps_done, saved["x"], saved["generator_state"], dict(saved["scheduler_state"])
         )
-    except Exception as err:  # cut short, not ours
+    except _DAMAGED as err:
         return err
+    except OSError as err:
+        if err.errno == errno.EINVAL:
+            return err
+        raise OSError(
+            err.errno,
+            f"cannot read stage 3's saved state (it is kept: run again once it can be read): {err.strerror}",
+            str(path),
+        ) from err
 
 
 def _contents_digest(state: dict[str, Any]) -> str:
