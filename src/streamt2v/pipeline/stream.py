@@ -150,7 +150,7 @@ class StreamConfig:
         for name in ("scheduler", "init_scheduler"):
             if getattr(self, name) not in SCHEDULER_NAMES:
                 raise ValueError(
-                    f"unknown {name} {getattr(self, name)!r}; choose one of {list(SCHEDULER_NAMES)}"
+                    f"unknown {name} {getattr(self, name)!r}; choose one of {', '.join(SCHEDULER_NAMES)}"
                 )
         validate_sizes(self.chunk_frames, self.cond_frames)
 

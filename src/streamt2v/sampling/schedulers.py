@@ -46,7 +46,7 @@ def make_scheduler(name: str, base_config: Mapping[str, Any], **overrides: Any) 
     try:
         cls, fixed = _SCHEDULERS[name]
     except KeyError:
-        raise ValueError(f"unknown scheduler {name!r}; choose one of {list(SCHEDULER_NAMES)}") from None
+        raise ValueError(f"unknown scheduler {name!r}; choose one of {', '.join(SCHEDULER_NAMES)}") from None
     config = {k: v for k, v in dict(base_config).items() if not k.startswith("_")}
     config.update(fixed)
     config.update(overrides)
