@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from streamt2v.arguments import Arg, ArgumentValueError
+
 MIXED_PRECISION = ("no", "fp16", "bf16")
 LR_SCHEDULES = ("constant", "cosine")
 
@@ -62,9 +64,11 @@ class TrainConfig:
                 raise ValueError(f"{name} must be ≥ 0, got {getattr(self, name)}")
         # not finite: --lr inf took a step (logged as "lr": Infinity, no JSON) and failed at the export
         if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr must be a finite number > 0, got {self.lr}")
+            raise ArgumentValueError(Arg("lr"), f" must be a finite number > 0, got {self.lr}")
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
-            raise ValueError(f"weight_decay must be a finite number ≥ 0, got {self.weight_decay}")
+            raise ArgumentValueError(
+                Arg("weight_decay"), f" must be a finite number ≥ 0, got {self.weight_decay}"
+            )
         # 0 zeroed every gradient and a negative norm flipped their sign (torch scales by it unchecked)
         if self.max_grad_norm is not None and not (
             math.isfinite(self.max_grad_norm) and self.max_grad_norm > 0
@@ -74,7 +78,8 @@ class TrainConfig:
             )
         # refused here rather than by the EMA or the optimizer, after the accelerator has started
         if self.ema_decay is not None and not 0 < self.ema_decay < 1:
-            raise ValueError(f"ema_decay must be in (0, 1) (None: no EMA), got {self.ema_decay}")
+            # (off: None in Python, 0 on the command line)
+            raise ArgumentValueError(Arg("ema_decay"), f" must be in (0, 1) for an EMA, got {self.ema_decay}")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas}")
 
