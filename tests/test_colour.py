@@ -54,8 +54,8 @@ def test_strength_zero_and_a_matched_video_are_kept(clip_and_drift):
 
 def test_strength_moves_each_pixel_that_fraction_of_the_way(clip_and_drift):
     """The blend is linear in the strength: each pixel moves ``strength`` of the way from the generated
-    colour to the fully matched one (up to the CIELAB round trip and clamping; a strength squared or
-    eased would be off by about a quarter of the full correction)."""
+    colour to the fully matched one (up to the CIELAB round trip and clamping: about 0.05 of the full
+    correction; a squared strength is off by about 0.2 of it, a smoothstep by 0.09 at 0.25)."""
     clip, drifted = clip_and_drift
     anchor = clip[:, :, :1]
     kept, full = match_colours(drifted, anchor, 0.0), match_colours(drifted, anchor, 1.0)
@@ -63,7 +63,7 @@ def test_strength_moves_each_pixel_that_fraction_of_the_way(clip_and_drift):
     assert correction > 0.05
     for strength in (0.25, 0.5):
         moved = match_colours(drifted, anchor, strength) - kept
-        assert (moved - strength * (full - kept)).abs().mean().item() < 0.1 * correction, strength
+        assert (moved - strength * (full - kept)).abs().mean().item() < 0.07 * correction, strength
 
 
 def test_bad_colour_match_inputs(clip_and_drift):
