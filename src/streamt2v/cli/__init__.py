@@ -138,6 +138,14 @@ def compile_backend_name(text: str) -> str:
     return text
 
 
+def chosen_device(args: argparse.Namespace) -> str:
+    """The device of ``--device`` and ``--cpu`` (train's name for ``--device cpu``), refused where they disagree
+    (``--cpu --device cuda``: argparse would take the last one given)."""
+    if args.cpu and args.device not in ("auto", "cpu"):
+        raise ValueError(f"--cpu and --device {args.device} disagree: give one of them")
+    return "cpu" if args.cpu else args.device
+
+
 def integer_at_least(minimum: int, below: int | None = None):
     """``type=`` of an integer flag with a lower bound (and ``below``, an upper one it must stay under):
     argparse then names the flag in the error (``argument --steps: expected an integer >= 1, got '0'``),

@@ -8,7 +8,7 @@ import re
 import shlex
 import sys
 
-from streamt2v.cli import compile_backend_name, integer_at_least, user_path
+from streamt2v.cli import chosen_device, compile_backend_name, integer_at_least, user_path
 from streamt2v.config import DTYPE_NAMES
 from streamt2v.pipeline.chunking import QUOTED, SEED_LIMIT
 
@@ -123,9 +123,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--fps", type=float, help="output frame rate (default: the model's)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
-    p.add_argument(
-        "--cpu", dest="device", action="store_const", const="cpu", help="--device cpu (train's name)"
-    )
+    p.add_argument("--cpu", action="store_true", help="--device cpu (train's name)")
     p.add_argument("--dtype", default="fp32", choices=DTYPE_NAMES, help="compute dtype (default fp32)")
     p.add_argument(
         "--run-dir", type=user_path, help="run directory for resume (default: a new folder under ./runs/)"
@@ -416,7 +414,7 @@ def run(args: argparse.Namespace) -> int:
             prompt=args.prompt,
             prompt_schedule=args.prompt_schedule,
             model=args.model,
-            device=args.device,
+            device=chosen_device(args),
             dtype=args.dtype,
             fps=args.fps,
             init_video=args.init_video,
@@ -485,6 +483,10 @@ def _take_prompt_option(args: argparse.Namespace) -> None:
         raise ValueError(f"give either --prompt or {given}, not both")
     path = user_path(args.prompt_option)
     if names_a_file(path):
+        # said, as a file's reading errors would otherwise come from nowhere the user typed
+        print(
+            f"note: --prompt {args.prompt_option!r} names a file: read as --prompt-schedule", file=sys.stderr
+        )
         args.prompt_schedule = path
     else:
         args.prompt = args.prompt_option

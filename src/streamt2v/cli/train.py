@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from streamt2v.cli import compile_backend_name, integer_at_least, say, user_path
+from streamt2v.cli import chosen_device, compile_backend_name, integer_at_least, say, user_path
 from streamt2v.cli.interrupts import InterruptSaidElsewhere
 
 # The recipe options that have a flag (FLAG, its type, its help): the flag's dest is the recipe field, passed
@@ -61,14 +61,14 @@ def compile_backend(text: str) -> str:
     return compile_backend_name(text)
 
 
-def _on_the_cpu(text: str) -> bool:
+def _auto_or_cpu(text: str) -> str:
     """``type=`` of ``--device``, generate's name: ``cpu`` is ``--cpu``; a GPU is not chosen by a flag."""
     if text not in ("auto", "cpu"):
         raise argparse.ArgumentTypeError(
             f"expected auto or cpu, got {text!r}: training runs on the GPUs the launcher gives its processes "
             "(choose them with CUDA_VISIBLE_DEVICES=N)"
         )
-    return text == "cpu"
+    return text
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -168,8 +168,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--cpu", action="store_true", help="train on the CPU even if a GPU is present")
     p.add_argument(
         "--device",
-        dest="cpu",
-        type=_on_the_cpu,
+        type=_auto_or_cpu,
+        default="auto",
         metavar="{auto,cpu}",
         help="cpu: --cpu (generate's name); auto: the GPU the launcher gives each process, else the CPU (the "
         "default; choose the GPUs with CUDA_VISIBLE_DEVICES)",
@@ -257,7 +257,7 @@ def _train(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every,
         sample_every=args.sample_every,
         num_workers=args.num_workers,
-        cpu=args.cpu,
+        cpu=chosen_device(args) == "cpu",
         compile=args.compile,
     )
     try:
