@@ -288,7 +288,7 @@ def test_a_gifs_frame_rate_is_that_of_its_delays_as_the_reader_gives_it(tmp_path
     a GIF written at 8 fps read 8.33 fps, at 24 fps 25, at 30 fps 33.3 (printed as --fps 33). The rate
     is now that of its delays, as ``read_video`` gives it (uniform delays of 12 cs: 8.33 fps)."""
     from streamt2v.train.data import training_frame_rate
-    from streamt2v.train.video_probe import frame_rate, probe_video
+    from streamt2v.train.video_probe import frame_rate, probe_video_file
 
     path = tmp_path / "a.gif"
     write_gif(path, kind, fps)
@@ -298,7 +298,7 @@ def test_a_gifs_frame_rate_is_that_of_its_delays_as_the_reader_gives_it(tmp_path
     assert frame_rate(path) == pytest.approx(fps)
     spec = ClipSpec(num_frames=6, size=16)
     VideoFolderDataset(tmp_path, tmp_path / "caps.csv", spec).check()
-    assert probe_video(path, 6, 206).fps == io_video.decode_frames(path)[1]
+    assert probe_video_file(path, 6, 206).fps == io_video.decode_frames(path)[1]
 
 
 def test_a_gif_and_a_video_of_one_rate_are_not_named_in_the_rate_warning(tmp_path, caplog):

@@ -430,10 +430,10 @@ def test_an_mp4_cut_inside_its_index_and_an_audio_file_say_why_they_hold_no_vide
     with pytest.raises(ValueError) as err:
         read_video(audio)
     assert str(err.value) == f"{str(audio)!r} contains no video stream (only audio)"
-    from streamt2v.train.video_probe import probe_video  # a training folder's file is told the same
+    from streamt2v.train.video_probe import probe_video_file  # a training folder's file is told the same
 
     with pytest.raises(ValueError) as err:
-        probe_video(audio, need=2, reach=2)
+        probe_video_file(audio, need=2, reach=2)
     assert str(err.value) == f"{str(audio)!r} contains no video stream (only audio)"
 
 

@@ -40,7 +40,7 @@ from streamt2v.io.video import (
 from streamt2v.microworld.dataset import ClipSpec
 from streamt2v.train.captions import caption_rows, check_every_video_captioned, file_key
 from streamt2v.train.run_folder import is_run_folder
-from streamt2v.train.video_probe import frame_rate, probe_video
+from streamt2v.train.video_probe import frame_rate, probe_video_file
 
 
 def _relative_to(
@@ -254,8 +254,8 @@ class VideoFolderDataset(Dataset):
         """Open every file now: one error naming every unreadable or too-short video (a folder of
         downloads rarely has only one), before a run spends hours to meet them. Each file's packets are
         read (not decoded) as far as a sample can reach, for its frame count and timestamps
-        (:func:`probe_video`); only a container that does not count its frames (WebM, MKV) has its first
-        clip's frames decoded. A bar shows on
+        (:func:`~streamt2v.train.video_probe.probe_video_file`); only a container that does not count its
+        frames (WebM, MKV) has its first clip's frames decoded. A bar shows on
         a terminal (``progress`` None) for 50 files or more; videos of different frame rates are named
         in a warning (frames are taken as they are, so motion would run at different speeds). Videos all
         too short are told to take shorter clips (``frames_option``, the recipe's option for them), or where
@@ -277,7 +277,7 @@ class VideoFolderDataset(Dataset):
         short: list[int] = []  # the frames of videos simply too short (not cut short or damaged)
         for f in files:
             try:
-                probe = probe_video(self.paths[f], need, reach)
+                probe = probe_video_file(self.paths[f], need, reach)
             except ValueError as err:
                 bad.append((str(err), str(err)))
                 bad_files.append(f)
@@ -394,7 +394,7 @@ class VideoFolderDataset(Dataset):
         # The frames a clip or an anchor can come from are the first `reach`. Where their timestamps name
         # them (the check learnt it, reading packets, not decoding), the sample decodes the first frames
         # for its anchor and seeks to its clip; otherwise it decodes all of them, as far as `reach`.
-        times = probe_video(path, s.num_frames, reach).times
+        times = probe_video_file(path, s.num_frames, reach).times
         with _reading_frames():
             frames = None if times is not None else DecodedFrames(path, max_frames=reach)
         total = times.count if times is not None else len(frames)

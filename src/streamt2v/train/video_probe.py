@@ -1,6 +1,6 @@
 """What a training set needs to know of a video file before it draws samples from it, read cheaply: its
 frame count (from the container's packets, read, not decoded, where the container counts its frames), its
-frame rate (a GIF's from its delays) and the timestamps a sample seeks by (:func:`probe_video`), cached per
+frame rate (a GIF's from its delays) and the timestamps a sample seeks by (:func:`probe_video_file`), cached per
 file (path, size, mtime) for the run's later rebuilds of its dataset."""
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ SEEK_MARGIN = 32
 
 
 class VideoProbe(NamedTuple):
-    """What :func:`probe_video` learns of a video: ``frames`` (how many FFmpeg decodes where the container
+    """What :func:`probe_video_file` learns of a video: ``frames`` (how many FFmpeg decodes where the container
     counts them, else at most ``need``), ``fps``, ``times``: the timestamps of its first ``reach`` frames
     (fewer in a shorter video) where they name the frames, for a sample to seek to its clip; None where they
     do not (the sample then decodes from the start, as far as ``reach``), and ``dropped``: the frames the
@@ -51,7 +51,7 @@ class VideoProbe(NamedTuple):
     side: int = 0
 
 
-def probe_video(path: Path, need: int, reach: int) -> VideoProbe:
+def probe_video_file(path: Path, need: int, reach: int) -> VideoProbe:
     """What a sample that draws from the first ``reach`` frames needs to know of a video, and enough to
     tell whether it gets a clip of ``need``. Where the container counts its frames, the count, once the
     file is seen to hold the packets of the first ``reach`` (read, not decoded), less the packets FFmpeg
@@ -174,7 +174,7 @@ def packets_frame_rate(
 def frame_rate(path: Path) -> float:
     """A video's frame rate (8 where the file gives none), from the check when it probed the file; else from
     its container, and for a GIF or a Matroska/WebM/MP4/MOV file from the packets a sample of the
-    default :class:`ClipSpec` can reach (:func:`probe_video`)."""
+    default :class:`ClipSpec` can reach (:func:`probe_video_file`)."""
     import av
 
     stat = path.stat()
@@ -189,6 +189,6 @@ def frame_rate(path: Path) -> float:
             raise ValueError(f"cannot read video {str(path)!r}: {decode_error_reason(err)}") from err
         if from_packets:  # a GIF's rate is that of its delays, a Matroska/MP4 one's not its frames' mean
             spec = ClipSpec()
-            fps = probe_video(path, 1, spec.max_start + spec.num_frames).fps
+            fps = probe_video_file(path, 1, spec.max_start + spec.num_frames).fps
         _RATES[key] = fps
     return _RATES[key]
