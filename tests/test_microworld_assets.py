@@ -186,9 +186,9 @@ def test_release_assembly_rebuilds_the_shipped_folders_from_their_parts(tmp_path
         saved = json.loads(file.read_text())
         file.write_text(json.dumps({**saved, "_class_name": "DDPMScheduler", "set_alpha_to_one": False}))
     rebuilt = {
-        model: release.assemble_model(runs, tmp_path / "microworld"),
-        refiner: release.assemble_refiner(runs, tmp_path / "microworld-refiner"),
-        assets.microworld_clip_dir(): release.assemble_clip(runs, tmp_path / "microworld-clip"),
+        model: release.assemble_shipped_model(runs, tmp_path / "microworld"),
+        refiner: release.assemble_shipped_refiner(runs, tmp_path / "microworld-refiner"),
+        assets.microworld_clip_dir(): release.assemble_shipped_clip(runs, tmp_path / "microworld-clip"),
     }
     for shipped, new in rebuilt.items():
         files = sorted(f.relative_to(shipped) for f in shipped.rglob("*") if f.is_file())
@@ -325,7 +325,7 @@ def test_skip_train_without_finished_runs_is_refused_before_anything_is_written(
         capsys.readouterr().err
     )
     with pytest.raises(RuntimeError, match=r"^run\(s\) \['base-3', .*'refiner-restore'\] are not finished"):
-        release.assemble(out, dest, measure=False)
+        release.assemble_assets(out, dest, measure=False)
     assert not dest.exists()
     # a final/ folder without the VAE's weights is named, not a StopIteration
     (out / "vae" / "final" / "vae").mkdir()

@@ -201,7 +201,7 @@ def shipped_vae_dir(out: Path, run: str = VAE_RUN) -> Path:
     return dst
 
 
-def assemble_model(out: Path, dest: Path) -> Path:
+def assemble_shipped_model(out: Path, dest: Path) -> Path:
     """``StreamingT2VModel`` folder (fp16) from the base, stream, vae and clip runs."""
     from streamt2v.train import assemble
 
@@ -224,7 +224,7 @@ def assemble_model(out: Path, dest: Path) -> Path:
     )
 
 
-def assemble_refiner(out: Path, dest: Path) -> Path:
+def assemble_shipped_refiner(out: Path, dest: Path) -> Path:
     """``Refiner`` folder (fp16) from the refiner, refiner-decoder and clip runs."""
     from streamt2v.train import assemble
 
@@ -240,7 +240,7 @@ def assemble_refiner(out: Path, dest: Path) -> Path:
     )
 
 
-def assemble_clip(out: Path, dest: Path) -> Path:
+def assemble_shipped_clip(out: Path, dest: Path) -> Path:
     """The clip run's whole micro-CLIP (``CLIPModel`` + tokenizer, fp16): the CLIP-score model."""
     from transformers import AutoTokenizer, CLIPModel
 
@@ -261,7 +261,7 @@ def folder_mb(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
 
 
-def assemble(out: Path, assets: Path, measure: bool = True) -> None:
+def assemble_assets(out: Path, assets: Path, measure: bool = True) -> None:
     """Write both shipped folders, then (``measure``) the quality and behaviour figures and the card."""
     from streamt2v.train.model_card import MORE_SEEDS_FILE, write_behaviour, write_model_card, write_reference
 
@@ -269,9 +269,9 @@ def assemble(out: Path, assets: Path, measure: bool = True) -> None:
     if missing:  # before anything is written
         raise RuntimeError(f"run(s) {missing} are not finished in {out} (no final/ folder)")
     assets.mkdir(parents=True, exist_ok=True)
-    model = assemble_model(out, assets / "microworld")
-    refiner = assemble_refiner(out, assets / "microworld-refiner")
-    clip = assemble_clip(out, assets / "microworld-clip")
+    model = assemble_shipped_model(out, assets / "microworld")
+    refiner = assemble_shipped_refiner(out, assets / "microworld-refiner")
+    clip = assemble_shipped_clip(out, assets / "microworld-clip")
     total = folder_mb(model) + folder_mb(refiner) + folder_mb(clip)
     logger.info(
         "assets: model %.1f MB, refiner %.1f MB, clip %.1f MB",
@@ -374,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
         if not a.skip_train:
             train_all(a.out, a.cores, allow_cpu=a.allow_cpu)
         if a.assets is not None:
-            assemble(a.out, a.assets, measure=not a.no_measure)
+            assemble_assets(a.out, a.assets, measure=not a.no_measure)
     except (RuntimeError, ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
