@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -28,8 +27,6 @@ from transformers import (
 
 from streamt2v.config import VIT_H_HEAD_WIDTH
 from streamt2v.models.tokenizers import unread_prompt_parts
-
-logger = logging.getLogger(__name__)
 
 OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)

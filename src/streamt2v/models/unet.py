@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import asdict
 from typing import Any
 
@@ -27,8 +26,6 @@ from streamt2v.models.cam import (
     run_down_and_mid,
     to_frames,
 )
-
-logger = logging.getLogger(__name__)
 
 # UNet3DConditionModel config entries that also shape the CAM encoder (it mirrors the base encoder).
 _CAM_ARGS = (

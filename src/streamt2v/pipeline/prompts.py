@@ -23,6 +23,8 @@ from streamt2v.typed_values import as_index
 
 logger = logging.getLogger(__name__)
 
+# what separates a schedule's entries given inline (a file's are its lines)
+_SEPARATOR = re.compile(r"[;\n]")
 _ENTRY = re.compile(r"^\s*(-?\d+)\s*:(.*)$", re.DOTALL)
 
 
@@ -170,7 +172,7 @@ def as_schedule(prompt: str | PromptSchedule) -> PromptSchedule:
             prompt,
         )
     # the parts the parser reads: a schedule's text with a '# comment' line first is a schedule too
-    parts = [p for p in re.split(r"[;\n]", prompt) if p.strip() and not p.strip().startswith("#")]
+    parts = [p for p in _SEPARATOR.split(prompt) if p.strip() and not p.strip().startswith("#")]
     if parts and _ENTRY.match(parts[0]):
         return parse_schedule(prompt)
     later = next((p.strip() for p in parts[1:] if _ENTRY.match(p)), None)
@@ -244,10 +246,9 @@ def reanchor_starts(
     return moves
 
 
-def parse_schedule(text: str, *, separators: str = ";\n") -> PromptSchedule:
+def parse_schedule(text: str) -> PromptSchedule:
     """Parse ``"0: a cat walks; 120: the cat runs"`` (see module docstring)."""
-    pattern = "|".join(re.escape(s) for s in separators)
-    return _parse_parts([(None, raw) for raw in re.split(pattern, text)], repr(text))
+    return _parse_parts([(None, raw) for raw in _SEPARATOR.split(text)], repr(text))
 
 
 def _parse_parts(parts: list[tuple[str | None, str]], source: str) -> PromptSchedule:
@@ -306,7 +307,7 @@ def load_schedule(spec: str | os.PathLike) -> PromptSchedule:
             f"prompt schedule {str(spec)!r} is a folder; give a file or an inline schedule"
         )
     text = str(spec)
-    if not any(part.strip() for part in re.split(r"[;\n]", text)):  # only separators: '  ;  '
+    if not any(part.strip() for part in _SEPARATOR.split(text)):  # only separators: '  ;  '
         raise ValueError(
             f"empty prompt schedule {text!r}; give a file or entries like '0: a cat walks; 120: the cat runs'"
         )
@@ -315,7 +316,7 @@ def load_schedule(spec: str | os.PathLike) -> PromptSchedule:
             f"prompt schedule file {text!r} not found (an inline schedule has entries like "
             "'0: a cat walks; 120: the cat runs')"
         )
-    if not any(_ENTRY.match(part) for part in re.split(r"[;\n]", text)):  # e.g. 'C:/schedule.txt'
+    if not any(_ENTRY.match(part) for part in _SEPARATOR.split(text)):  # e.g. 'C:/schedule.txt'
         raise FileNotFoundError(
             f"prompt schedule {text!r} is neither a file (none of that name) nor an inline schedule (entries "
             "like '0: a cat walks; 120: the cat runs')"
