@@ -49,6 +49,10 @@ def test_pipe_copies_each_chunk_into_the_video_as_it_comes(model):
     state = StreamState(last.index + 1, last.tail, last.anchor, last.anchor_prompt)
     rest = pipe("a cat", 40, resume=state, **FAST)
     assert torch.equal(rest, torch.cat([c.frames for c in chunks[2:]], dim=2))
+    # resumed after its last chunk: no frames left to make, an empty video (was torch.cat's error)
+    last = chunks[-1]
+    done = StreamState(last.index + 1, last.tail, last.anchor, last.anchor_prompt)
+    assert pipe("a cat", 40, resume=done, **FAST).shape == (1, 3, 0, *video.shape[3:])
 
 
 @pytest.fixture(scope="module")
