@@ -21,9 +21,13 @@ def test_second_process_on_the_same_out_is_refused_naming_the_holder(tmp_path):
         assert (out / RUN_LOCK).is_file()
         # flock is per open file: a second take in this process conflicts as another process's would
         with pytest.raises(
-            RunFolderInUseError, match=rf"'{out}' is in use by another training process \(pid {os.getpid()}\)"
-        ):
+            RunFolderInUseError,
+            match=rf"^out_dir '{out}' is in use by another training process \(pid {os.getpid()}\)",
+        ) as caught:
             lock_run_folder(out)
+        # named as the caller spells it: --out on the command line (it said --out to Python callers too)
+        assert str(caught.value).endswith("or give another out_dir")
+        assert str(caught.value.as_flags()).startswith(f"--out '{out}' is in use")
     finally:
         locks.release(held)
     locks.release(

@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from streamt2v.arguments import Arg, ArgumentValueError
+from streamt2v.arguments import Arg, ArgumentValueError, NamesArguments
 from streamt2v.io import locks
 from streamt2v.io.folders import (
     ExistingOutputError,
@@ -148,7 +148,7 @@ def remove_run_leftovers(out: Path) -> list[Path]:
 RUN_LOCK = ".lock"
 
 
-class RunFolderInUseError(RuntimeError):
+class RunFolderInUseError(NamesArguments, RuntimeError):
     """Another process trains in the run folder (it holds ``RUN_LOCK``)."""
 
 
@@ -166,8 +166,10 @@ def lock_run_folder(out: Path) -> IO[str] | None:
         return locks.acquire(out / RUN_LOCK)
     except locks.LockedError as err:
         raise RunFolderInUseError(
-            f"--out {str(out)!r} is in use by another training process (pid {err.holder}); wait for it to "
-            "finish, or stop it before resuming, or give another --out"
+            OUT_DIR,
+            f" {str(out)!r} is in use by another training process (pid {err.holder}); wait for it to finish, "
+            "or stop it before resuming, or give another ",
+            OUT_DIR,
         ) from None
 
 
@@ -281,9 +283,10 @@ def check_resumed_config(
         raise ValueError(f"cannot resume {path}: it is a {saved['recipe']!r} run, this is {recipe.name!r}")
     changes = recipe_config_changes(saved["recipe_config"], run_config["recipe_config"], recipe)
     if changes:
-        raise ValueError(
+        raise ArgumentValueError(
             f"cannot resume {path} with other recipe options ({'; '.join(changes)}); "
-            "give the run's options or start another --out"
+            "give the run's options or start another ",
+            OUT_DIR,
         )
     steps = run_config["train"]["steps"]
     if step > steps:  # before the warning below, which would name the steps as a change it allows
@@ -404,8 +407,8 @@ def check_out_dir(out: Path, recipe: Recipe, resume: bool) -> None:
         # checkpoints carry the config too
         saved = _recipe_of_checkpoints(out / "checkpoints")
         if saved is None:
-            raise FileExistsError(
-                f"{out} is not empty and is not a training run (no readable {config.name})"
+            raise ExistingOutputError(
+                OUT_DIR, f" {out} is not empty and is not a training run (no readable {config.name})"
             ) from None
         logger.warning("%s is unreadable: taking the run's recipe from its checkpoints", config)
     if saved != recipe.name:
