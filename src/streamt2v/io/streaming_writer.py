@@ -1,4 +1,6 @@
-"""The incremental writer behind ``streamt2v generate`` (paper §4: the video grows chunk by chunk).
+"""The incremental writers: :class:`StreamingVideoWriter`, behind ``streamt2v generate`` (paper §4: the video
+grows chunk by chunk, a playable preview after each), and :class:`VideoFileWriter`, behind stage 3's output
+(``write_video``'s file given its frames a slice at a time, so the whole video is never held).
 
 Every chunk is encoded to its own closed segment; after every :meth:`~StreamingVideoWriter.append` a playable
 *preview* file holds all frames so far (the segments remuxed without re-encoding), and
@@ -14,14 +16,14 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import torch
 
 from streamt2v.io import locks
 from streamt2v.io.frame_rates import check_fps, check_gif_fps
-from streamt2v.io.gif import append_gif_frames, finish_gif_copy
+from streamt2v.io.gif import TRAILER, append_gif_frames, finish_gif_copy, gif_frames
 from streamt2v.io.output_paths import (
     check_output_path,
     check_replaceable_dir,
@@ -33,8 +35,19 @@ from streamt2v.io.output_paths import (
     remove_stale_files,
     replace_dir,
     temp_sibling,
+    temp_sibling_dir,
 )
-from streamt2v.io.video import BITEXACT, DEFAULT_CRF, encode_video, to_uint8_frames, write_pngs
+from streamt2v.io.video import (
+    BITEXACT,
+    DEFAULT_CRF,
+    add_video_stream,
+    check_uint8_frames,
+    encode_frames,
+    encode_video,
+    take_output,
+    to_uint8_frames,
+    write_pngs,
+)
 
 
 def _segment_delay(seg: Path) -> int:
@@ -305,6 +318,143 @@ class StreamingVideoWriter:
         self._lock = None
 
     def __enter__(self) -> StreamingVideoWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self._closed:
+            return
+        if exc_type is None:
+            self.finish()
+        else:
+            self.abort()
+
+
+class VideoFileWriter:
+    """:func:`~streamt2v.io.video.write_video`'s output given its frames a slice at a time (:meth:`write`), for
+    a video made a slice at a time (stage 3's decoded output), which is then never held whole: the same
+    file, byte for byte, as ``write_video`` of all the frames (one encoder over all of them; no segments or
+    preview, unlike :class:`StreamingVideoWriter`).
+
+    Made, it does what ``write_video`` does before it writes (the same checks of ``path`` and ``fps``, the
+    output's lock taken unless ``held_lock`` is given, a killed writer's temporaries removed). The frames go
+    to a temporary beside ``path``, made with the first of them, which :meth:`finish` renames over ``path``;
+    :meth:`abort` (or an exception leaving a ``with`` block, or in :meth:`write`) removes it: ``path`` never
+    holds a half-written file.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        fps: float,
+        *,
+        crf: int = DEFAULT_CRF,
+        overwrite: bool = False,
+        held_lock: IO[str] | None = None,
+    ) -> None:
+        self.path, self._lock = take_output(path, fps, overwrite=overwrite, held_lock=held_lock)
+        self._own_lock = held_lock is None
+        self.kind = output_kind(self.path)
+        self.fps, self.crf = fps, crf
+        self.num_frames = 0
+        self.frame_size: tuple[int, int] | None = None  # (H, W)
+        self._tmp: Path | None = None
+        self._sink: Any = None  # the video's (container, stream), or the GIF's open file
+        self._closed = False
+
+    def write(self, frames: np.ndarray | torch.Tensor) -> None:
+        """Add ``frames``: ``uint8 (t, H, W, 3)`` (:func:`~streamt2v.io.video.to_uint8_frames`' layout) or a
+        ``[-1, 1]`` video ``(1, 3, t, H, W)`` / ``(3, t, H, W)``."""
+        if self._closed:
+            raise RuntimeError("VideoFileWriter is closed")
+        frames = check_uint8_frames(frames) if isinstance(frames, np.ndarray) else to_uint8_frames(frames)
+        size = tuple(frames.shape[1:3])
+        if self.frame_size is not None and size != self.frame_size:
+            raise ValueError(
+                f"frames of {size[1]}x{size[0]} differ from the {self.frame_size[1]}x{self.frame_size[0]} "
+                f"(width x height) ones written to {str(self.path)!r}"
+            )
+        if frames.shape[0] == 0:
+            return
+        try:
+            with naming_write_errors(f"output {str(self.path)!r}"):
+                if self._tmp is None:
+                    self._open(size)
+                if self.kind == "png-dir":
+                    write_pngs(self._tmp, frames, start=self.num_frames)
+                elif self.kind == "gif":
+                    for data in gif_frames(frames, self.fps, first=self.num_frames):
+                        self._sink.write(data)
+                else:
+                    encode_frames(*self._sink, frames)
+        except BaseException:  # a slice half encoded cannot be taken back
+            self.abort()
+            raise
+        self.frame_size = size
+        self.num_frames += frames.shape[0]
+
+    def _open(self, size: tuple[int, int]) -> None:
+        import av
+
+        if self.kind == "png-dir":
+            self._tmp = temp_sibling_dir(self.path)
+            return
+        self._tmp = temp_sibling(self.path)
+        if self.kind == "gif":
+            self._sink = open(self._tmp, "wb")  # noqa: SIM115 (closed by finish or abort)
+            return
+        container = av.open(str(self._tmp), "w", options=BITEXACT)
+        try:
+            self._sink = (container, add_video_stream(container, size, self.fps, self.crf))
+        except BaseException:
+            container.close()
+            raise
+
+    def finish(self) -> Path:
+        """End the file and rename it to :attr:`path` atomically; release the lock taken. Returns the path."""
+        if self._closed:
+            raise RuntimeError("VideoFileWriter is closed")
+        if self.num_frames == 0:
+            self.abort()
+            raise ValueError(f"cannot write a video with 0 frames to {str(self.path)!r}")
+        try:
+            with naming_write_errors(f"output {str(self.path)!r}"):
+                sink, self._sink = self._sink, None
+                if self.kind == "gif":
+                    with sink:
+                        sink.write(TRAILER)
+                elif self.kind == "video":
+                    with sink[0]:
+                        encode_frames(*sink, None)
+                if self.kind == "png-dir":
+                    replace_dir(self._tmp, self.path)
+                else:
+                    os.replace(self._tmp, self.path)
+                self._tmp = None
+        finally:
+            self.abort()
+        return self.path
+
+    def abort(self) -> None:
+        """Stop without finishing: the temporary is removed, :attr:`path` is not touched."""
+        if self._closed:
+            return
+        self._closed = True
+        sink, self._sink = self._sink, None
+        with contextlib.suppress(Exception):  # an abandoned file: its encoder's complaints do not matter
+            if self.kind == "gif" and sink is not None:
+                sink.close()
+            elif sink is not None:
+                sink[0].close()
+        if self._tmp is not None:
+            if self.kind == "png-dir":
+                shutil.rmtree(self._tmp, ignore_errors=True)
+            else:
+                self._tmp.unlink(missing_ok=True)
+        if self._own_lock:
+            locks.release(self._lock, remove=True)
+        self._lock = None
+
+    def __enter__(self) -> VideoFileWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -5,9 +5,9 @@ Library layout everywhere else is ``(B, 3, T, H, W)`` float in ``[-1, 1]`` (DESI
 - :func:`read_video` / :func:`write_video`: mp4 / mov / mkv / avi (H.264 via PyAV) / webm (VP9, ``crf``
   doubled onto its 0-63 scale), ``.gif`` (Pillow), or a directory of PNG frames. Writes are atomic: a
   temporary name in the same folder, renamed at the end.
-- The chunk-by-chunk writer behind ``streamt2v generate`` is :mod:`streamt2v.io.streaming_writer`; the
-  encoders here (``encode_video``, ``write_pngs``) and :mod:`streamt2v.io.gif`'s serve both, a frame at a
-  time (a long video's converted frames or GIF bytes are never held whole), and so
+- The incremental writers (``generate``'s chunk by chunk, stage 3's slice by slice) are in
+  :mod:`streamt2v.io.streaming_writer`; the encoders here (``encode_video``, ``write_pngs``) and :mod:`streamt2v.io.gif`'s
+  serve all, a frame at a time (a long video's converted frames or GIF bytes are never held whole), and so
   do the output checks, temporary names and the one-writer-per-output lock of :mod:`streamt2v.io.output_paths`.
 - The frame rates a video may be written at, and how a file's rate is read: :mod:`streamt2v.io.frame_rates`.
 
@@ -144,34 +144,52 @@ def _rgb_to_yuv420p(rgb: np.ndarray) -> np.ndarray:
     return np.concatenate([q(y), np.concatenate([q(u).ravel(), q(v).ravel()]).reshape(h // 2, w)], axis=0)
 
 
-def encode_video(path: Path, frames: np.ndarray, fps: float, crf: int) -> None:
-    import av
-
-    t, h, w, _ = frames.shape
-    webm = path.suffix.lower() == ".webm"  # WebM holds VP8/VP9/AV1 only: VP9 there, H.264 elsewhere
+def add_video_stream(container: Any, size: tuple[int, int], fps: float, crf: int) -> Any:
+    """:func:`encode_video`'s H.264 stream (VP9 in a ``.webm``) for frames of ``size`` ``(H, W)``, added to a
+    PyAV output ``container``; :func:`encode_frames` encodes them, a slice at a time if need be (same bytes)."""
+    h, w = size
+    webm = Path(container.name).suffix.lower() == ".webm"  # WebM holds VP8/VP9/AV1 only: VP9 there
     if h % 2 or w % 2:
         raise ValueError(
             f"{'VP9' if webm else 'H.264'} video (yuv420p) needs an even width and height, got {w}x{h}: crop "
             "or pad the frames to even sizes, or write a .gif or a folder of PNG frames"
         )
-    with av.open(str(path), "w", options=BITEXACT) as container:
-        stream = container.add_stream("libvpx-vp9" if webm else "libx264", rate=_fps_fraction(fps))
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        # The output must be a pure function of the frames (a resumed run is byte-identical): one encoder
-        # thread, and no macroblock tree, whose look-ahead made ~1 in 40 encodes of the same frames differ
-        # with the heap layout (measured: 6 distinct outputs in 250 encodes with it, 1 without).
-        if webm:  # constant quality (b:v 0), crf on VP9's 0-63 scale
-            stream.options = {"crf": str(min(63, int(crf) * 2)), "b:v": "0", "threads": "1", "row-mt": "0"}
-        else:
-            stream.options = {"crf": str(int(crf)), "threads": "1", "x264-params": "mbtree=0"}
-        stream.codec_context.thread_count = 1
-        # a frame converted at a time: all of them converted first held another half of the uint8 frames
-        # (yuv420p is 1.5 bytes a pixel: 1.7 GB more for 1200 frames at 720x1280)
-        for rgb in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(_rgb_to_yuv420p(rgb), format="yuv420p")):
-                container.mux(packet)
+    stream = container.add_stream("libvpx-vp9" if webm else "libx264", rate=_fps_fraction(fps))
+    stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+    # The output must be a pure function of the frames (a resumed run is byte-identical): one encoder
+    # thread, and no macroblock tree, whose look-ahead made ~1 in 40 encodes of the same frames differ
+    # with the heap layout (measured: 6 distinct outputs in 250 encodes with it, 1 without).
+    if webm:  # constant quality (b:v 0), crf on VP9's 0-63 scale
+        stream.options = {"crf": str(min(63, int(crf) * 2)), "b:v": "0", "threads": "1", "row-mt": "0"}
+    else:
+        stream.options = {"crf": str(int(crf)), "threads": "1", "x264-params": "mbtree=0"}
+    stream.codec_context.thread_count = 1
+    return stream
+
+
+def encode_frames(container: Any, stream: Any, frames: np.ndarray | None) -> None:
+    """Encode uint8 ``frames`` ``(t, H, W, 3)`` into :func:`add_video_stream`'s ``stream``; None: the last
+    packets, which end the video (then close the container)."""
+    import av
+
+    if frames is None:
         for packet in stream.encode():
             container.mux(packet)
+        return
+    # a frame converted at a time: all of them converted first held another half of the uint8 frames
+    # (yuv420p is 1.5 bytes a pixel: 1.7 GB more for 1200 frames at 720x1280)
+    for rgb in frames:
+        for packet in stream.encode(av.VideoFrame.from_ndarray(_rgb_to_yuv420p(rgb), format="yuv420p")):
+            container.mux(packet)
+
+
+def encode_video(path: Path, frames: np.ndarray, fps: float, crf: int) -> None:
+    import av
+
+    with av.open(str(path), "w", options=BITEXACT) as container:
+        stream = add_video_stream(container, tuple(frames.shape[1:3]), fps, crf)
+        encode_frames(container, stream, frames)
+        encode_frames(container, stream, None)
 
 
 def write_pngs(folder: Path, frames: np.ndarray, start: int = 0) -> None:
@@ -209,16 +227,28 @@ def write_video(
             "video must be a torch.Tensor (1, 3, T, H, W) or (3, T, H, W) in [-1, 1], or a uint8 numpy "
             f"array (T, H, W, 3); got a {type(video).__name__}"
         )
-    if (
-        isinstance(video, torch.Tensor)
-        and video.dtype == torch.uint8
-        and video.dim() == 4
-        and video.shape[-1] == 3
-    ):
+    uint8_tensor = isinstance(video, torch.Tensor) and video.dtype == torch.uint8
+    if uint8_tensor and video.dim() == 4 and video.shape[-1] == 3:
         video = video.cpu().numpy()  # frames as torchvision and PyAV-to-torch code hold them
     frames = check_uint8_frames(video) if isinstance(video, np.ndarray) else to_uint8_frames(video)
     if frames.shape[0] == 0:
         raise ValueError("cannot write a video with 0 frames")
+    path, lock = take_output(path, fps, overwrite=overwrite, held_lock=held_lock)
+    try:
+        # a full disk is named by the output it stopped (the encoders' own errors name none, or a temporary)
+        with naming_write_errors(f"output {str(path)!r}"):
+            _write_to_temporary(path, frames, fps, crf)
+    finally:
+        if held_lock is None:
+            locks.release(lock, remove=True)
+    return path
+
+
+def take_output(
+    path: str | os.PathLike, fps: float, *, overwrite: bool = False, held_lock: IO[str] | None = None
+) -> tuple[Path, IO[str] | None]:
+    """:func:`write_video`'s checks and lock (``held_lock``, else taken: the caller releases it once written),
+    and what a writer of ``path`` killed mid-write left removed. Returns the checked path and the lock."""
     if held_lock is not None and Path(held_lock.name).absolute() != output_lock_path(path).absolute():
         raise ValueError(f"held_lock {held_lock.name!r} is not the lock of {str(path)!r}")
     # everything but what is there already first (a folder of the user's is refused, overwrite or not)
@@ -233,17 +263,11 @@ def write_video(
             refuse_existing_output(path)
         # what a writer of it killed mid-write (kill -9) left: this one holds the lock
         remove_stale_files(path)
-        _write_atomically(path, frames, fps, crf)
-    finally:
+    except BaseException:
         if held_lock is None:
             locks.release(lock, remove=True)
-    return path
-
-
-def _write_atomically(path: Path, frames: np.ndarray, fps: float, crf: int) -> None:
-    # a full disk is named by the output it stopped (the encoders' own errors name none, or a temporary)
-    with naming_write_errors(f"output {str(path)!r}"):
-        _write_to_temporary(path, frames, fps, crf)
+        raise
+    return path, lock
 
 
 def _write_to_temporary(path: Path, frames: np.ndarray, fps: float, crf: int) -> None:

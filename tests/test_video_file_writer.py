@@ -1,0 +1,58 @@
+"""``VideoFileWriter``: write_video's file given its frames a slice at a time (stage 3's output, written as it
+is decoded), byte for byte, under a temporary name until complete."""
+
+from __future__ import annotations
+
+import pytest
+
+from streamt2v.io.video import read_video, to_uint8_frames, write_video
+from test_video_io import smooth_video
+
+
+def _contents(path) -> bytes | list[tuple[str, bytes]]:
+    if path.is_dir():
+        return [(p.name, p.read_bytes()) for p in sorted(path.iterdir())]
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("name", ["v.mp4", "v.gif", "frames"])
+def test_a_video_written_a_slice_at_a_time_is_write_video_s_file(tmp_path, name) -> None:
+    from streamt2v.io.streaming_writer import VideoFileWriter
+
+    frames = to_uint8_frames(smooth_video(t=11))
+    whole = write_video(tmp_path / "whole" / name, frames, fps=8)
+    with VideoFileWriter(tmp_path / name, fps=8) as writer:
+        for a, b in [(0, 3), (3, 4), (4, 4), (4, 11)]:  # uneven slices, an empty one
+            writer.write(frames[a:b])
+            # written as it comes, under a temporary name: the output itself appears only when complete
+            assert not (tmp_path / name).exists()
+    assert _contents(writer.path) == _contents(whole) and writer.num_frames == 11
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, "whole"])  # no temporary, no lock
+    # refused as write_video refuses: an existing output, before anything is written
+    with pytest.raises(FileExistsError):
+        VideoFileWriter(tmp_path / name, fps=8)
+
+
+def test_a_video_writer_stopped_leaves_no_output(tmp_path) -> None:
+    from streamt2v.io.streaming_writer import VideoFileWriter
+
+    frames = to_uint8_frames(smooth_video(t=4))
+    with pytest.raises(KeyboardInterrupt), VideoFileWriter(tmp_path / "v.mp4", fps=8) as writer:
+        writer.write(frames)
+        raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []  # no output, temporary or lock
+    with VideoFileWriter(tmp_path / "v.gif", fps=8) as writer:
+        writer.write(frames)
+        with pytest.raises(ValueError, match=r"frames of 24x16 differ from the 48x32 \(width x height\)"):
+            writer.write(frames[:, :16, :24])  # refused before anything is written: the GIF goes on
+    assert read_video(tmp_path / "v.gif")[0].shape[2] == 4
+    (tmp_path / "v.gif").unlink()
+    writer = VideoFileWriter(tmp_path / "odd.mp4", fps=8)
+    with pytest.raises(ValueError, match="H.264 video .* needs an even width and height, got 24x15"):
+        writer.write(frames[:, :15, :24])
+    assert list(tmp_path.iterdir()) == []  # a failed write stops the writer: nothing half written
+    with pytest.raises(RuntimeError, match="VideoFileWriter is closed"):
+        writer.write(frames)
+    with pytest.raises(ValueError, match=r"cannot write a video with 0 frames to '.*empty\.mp4'"):
+        VideoFileWriter(tmp_path / "empty.mp4", fps=8).finish()
+    assert list(tmp_path.iterdir()) == []
