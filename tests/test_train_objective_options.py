@@ -9,7 +9,8 @@ import torch
 
 from streamt2v.train.loop import TrainConfig, train
 from streamt2v.train.recipes import make_recipe
-from streamt2v.train.video_recipes import colour_shift, foreground_weights
+from streamt2v.train.stream_recipe import colour_shift
+from streamt2v.train.video_recipes import foreground_weights
 
 
 def record_training_draws(

@@ -32,6 +32,63 @@ logger = logging.getLogger(__name__)
 TEMPORAL_LAYER_KEYS = ("temp_convs", "temp_attentions", "transformer_in")
 
 
+def noise_augment(frames: torch.Tensor, max_std: float, generator: torch.Generator) -> torch.Tensor:
+    """``frames`` (B, ...) plus Gaussian noise of a per-sample std ~ U(0, max_std), drawn on the CPU
+    ``generator``."""
+    b = frames.shape[0]
+    std = torch.rand(b, generator=generator) * max_std
+    eps = torch.randn(frames.shape, generator=generator)
+    return frames + (std.view(b, *([1] * (frames.dim() - 1))) * eps).to(frames)
+
+
+def colour_shift(frames: torch.Tensor, max_shift: float, generator: torch.Generator) -> torch.Tensor:
+    """``frames`` (B, 3, F, H, W) in [-1, 1] with one offset per sample and colour channel, shared by all
+    its frames, drawn from U(-max_shift, max_shift) on the CPU ``generator``; clamped to [-1, 1]."""
+    b, c = frames.shape[:2]
+    offset = (torch.rand(b, c, generator=generator) * 2 - 1) * max_shift
+    return (frames + offset.view(b, c, *([1] * (frames.dim() - 2))).to(frames)).clamp(-1, 1)
+
+
+class StreamTrainer(DiffusionTrainer):
+    """The stream recipe's training step (paper §4, appendix): the base UNet's step with CAM and APM
+    conditioning, the conditions dropped as the recipe says."""
+
+    def objective(
+        self,
+        batch: dict[str, Any],
+        z0: torch.Tensor,
+        u: torch.Tensor,
+        noise: torch.Tensor,
+        t: torch.Tensor,
+        generator: torch.Generator,
+    ) -> tuple[torch.Tensor, dict]:
+        """The stream objective: text only / anchor only / both dropped, CAM on the clip's first frames."""
+        r = self.recipe
+        video = batch["video"]
+        a, c = r.text_drop, r.anchor_drop
+        drop_text = (u < a) | ((u >= a + c) & (u < a + c + r.both_drop))
+        drop_anchor = u >= a
+        drop_anchor &= u < a + c + r.both_drop
+        emb = self.text.encode(["" if d else cap for d, cap in zip(drop_text, batch["caption"])])
+        # A dropped anchor is an all-zero image in [-1, 1], exactly the unconditional branch at sampling
+        # time (official: the image encoder applied to zeros_like(anchor); paper §10.1).
+        anchor = torch.where(drop_anchor.to(video.device)[:, None, None, None], 0.0, batch["anchor"])
+        img = self.image.encode(anchor).float()  # (B, E)
+        tokens = self.net.image_tokens(img.to(self.net.dtype))
+        cond = video[:, :, : self.net.streaming_config.num_cond_frames]  # (B, 3, F_cond, H, W)
+        # Drawn after the step's other draws (colour after noise): a run without them draws as before.
+        if r.cond_noise_aug > 0:
+            cond = noise_augment(cond, r.cond_noise_aug, generator)
+        if r.cond_colour_aug > 0:
+            cond = colour_shift(cond, r.cond_colour_aug, generator)
+
+        def model_fn(x: torch.Tensor, tt: torch.Tensor) -> torch.Tensor:
+            return self.net(x, tt, emb.to(x.dtype), image_tokens=tokens, cond_frames=cond.to(x.dtype))
+
+        loss = self.denoiser.loss(model_fn, z0, noise, t, self.loss_weight(z0), x0_space=self.recipe.x0_loss)
+        return loss, {"text_dropped": float(drop_text.float().mean())}
+
+
 @dataclass
 class StreamRecipe(BaseRecipe):
     """Stage-2 streaming UNet (CAM + APM) initialised from a trained base UNet (``--base-unet DIR``)."""
@@ -137,7 +194,7 @@ class StreamRecipe(BaseRecipe):
                 p.requires_grad_(False)
                 frozen += p.numel()
         logger.info("stream: froze %d temporal parameters of the base UNet", frozen)
-        return DiffusionTrainer(net, vae, text, self.make_denoiser(), self, image=image)
+        return StreamTrainer(net, vae, text, self.make_denoiser(), self, image=image)
 
     def check_base_preset(self, path: Any, channels: tuple[int, ...]) -> None:
         """The CAM/APM sizes come from ``preset``, the UNet from the base run: a base of another preset's

@@ -45,23 +45,6 @@ FOREGROUND_SOURCES = ("target", "both")
 TIMESTEP_SPACINGS = ("leading", "trailing", "linspace")
 
 
-def noise_augment(frames: torch.Tensor, max_std: float, generator: torch.Generator) -> torch.Tensor:
-    """``frames`` (B, ...) plus Gaussian noise of a per-sample std ~ U(0, max_std), drawn on the CPU
-    ``generator``."""
-    b = frames.shape[0]
-    std = torch.rand(b, generator=generator) * max_std
-    eps = torch.randn(frames.shape, generator=generator)
-    return frames + (std.view(b, *([1] * (frames.dim() - 1))) * eps).to(frames)
-
-
-def colour_shift(frames: torch.Tensor, max_shift: float, generator: torch.Generator) -> torch.Tensor:
-    """``frames`` (B, 3, F, H, W) in [-1, 1] with one offset per sample and colour channel, shared by all
-    its frames, drawn from U(-max_shift, max_shift) on the CPU ``generator``; clamped to [-1, 1]."""
-    b, c = frames.shape[:2]
-    offset = (torch.rand(b, c, generator=generator) * 2 - 1) * max_shift
-    return (frames + offset.view(b, c, *([1] * (frames.dim() - 2))).to(frames)).clamp(-1, 1)
-
-
 def foreground_weights(z0: torch.Tensor, strength: float) -> torch.Tensor:
     """Loss weights ``1 + strength · d / mean d``, ``(B, 1, F, h, w)``, of clean latents ``(B, c, F, h, w)``.
 
@@ -77,7 +60,8 @@ def foreground_weights(z0: torch.Tensor, strength: float) -> torch.Tensor:
 
 
 class DiffusionTrainer(nn.Module):
-    """DDPM training step of a video UNet with frozen VAE/text (and image) encoders."""
+    """DDPM training step of a video UNet with frozen VAE/text (and image) encoders: the base and refiner
+    objective (:meth:`objective`; the stream's is :class:`~streamt2v.train.stream_recipe.StreamTrainer`'s)."""
 
     def __init__(
         self,
@@ -115,11 +99,21 @@ class DiffusionTrainer(nn.Module):
     def forward(self, batch: dict[str, Any], generator: torch.Generator) -> tuple[torch.Tensor, dict]:
         video = batch["video"]  # (B, 3, F, H, W); only the CAM's frames with a latent cache
         z0 = batch["latents"].float() if "latents" in batch else self.encode(video)  # (B, c, F, h, w)
-        draws = self.draw(z0, generator)
-        if self.image is not None:
-            return self.stream_loss(batch, z0, *draws, generator=generator)
-        source = self.degraded_latents(video)
-        loss, drop_text = self.text_to_video_loss(z0, batch["caption"], *draws, source=source)
+        return self.objective(batch, z0, *self.draw(z0, generator), generator=generator)
+
+    def objective(
+        self,
+        batch: dict[str, Any],
+        z0: torch.Tensor,
+        u: torch.Tensor,
+        noise: torch.Tensor,
+        t: torch.Tensor,
+        generator: torch.Generator,
+    ) -> tuple[torch.Tensor, dict]:
+        """``(loss, logs)`` of the base / refiner objective (text dropped at ``text_drop``; joint images
+        and restoration where the recipe has them) on clean latents ``z0`` with the step's draws."""
+        source = self.degraded_latents(batch["video"])
+        loss, drop_text = self.text_to_video_loss(z0, batch["caption"], u, noise, t, source=source)
         logs = {"text_dropped": float(drop_text.float().mean())}
         if "images" in batch:  # joint image-video training (train/joint_images.py): 1-frame videos
             images = batch["images"].flatten(0, 1).unsqueeze(2)  # (B K, 3, 1, H, W)
@@ -187,41 +181,6 @@ class DiffusionTrainer(nn.Module):
         if self.recipe.foreground_weight_from == "target":
             return target_weights
         return lambda x0_pred: torch.maximum(target_weights, foreground_weights(x0_pred, strength))
-
-    def stream_loss(
-        self,
-        batch: dict[str, Any],
-        z0: torch.Tensor,
-        u: torch.Tensor,
-        noise: torch.Tensor,
-        t: torch.Tensor,
-        generator: torch.Generator,
-    ) -> tuple[torch.Tensor, dict]:
-        """The stream objective: text only / anchor only / both dropped, CAM on the clip's first frames."""
-        r = self.recipe
-        video = batch["video"]
-        a, c = r.text_drop, r.anchor_drop
-        drop_text = (u < a) | ((u >= a + c) & (u < a + c + r.both_drop))
-        drop_anchor = u >= a
-        drop_anchor &= u < a + c + r.both_drop
-        emb = self.text.encode(["" if d else cap for d, cap in zip(drop_text, batch["caption"])])
-        # A dropped anchor is an all-zero image in [-1, 1], exactly the unconditional branch at sampling
-        # time (official: the image encoder applied to zeros_like(anchor); paper §10.1).
-        anchor = torch.where(drop_anchor.to(video.device)[:, None, None, None], 0.0, batch["anchor"])
-        img = self.image.encode(anchor).float()  # (B, E)
-        tokens = self.net.image_tokens(img.to(self.net.dtype))
-        cond = video[:, :, : self.net.streaming_config.num_cond_frames]  # (B, 3, F_cond, H, W)
-        # Drawn after the step's other draws (colour after noise): a run without them draws as before.
-        if r.cond_noise_aug > 0:
-            cond = noise_augment(cond, r.cond_noise_aug, generator)
-        if r.cond_colour_aug > 0:
-            cond = colour_shift(cond, r.cond_colour_aug, generator)
-
-        def model_fn(x: torch.Tensor, tt: torch.Tensor) -> torch.Tensor:
-            return self.net(x, tt, emb.to(x.dtype), image_tokens=tokens, cond_frames=cond.to(x.dtype))
-
-        loss = self.denoiser.loss(model_fn, z0, noise, t, self.loss_weight(z0), x0_space=self.recipe.x0_loss)
-        return loss, {"text_dropped": float(drop_text.float().mean())}
 
 
 @dataclass
