@@ -244,7 +244,11 @@ def test_after_nan_a_float16_run_is_told_to_continue_in_another_precision(tmp_pa
     assert advice_after_nan(run, b16, [f32, f16, b16]).startswith("a resume would stop at the same chunk")
 
 
-def test_a_resume_may_continue_on_another_dtype_and_records_it(tmp_path, monkeypatch, capsys, caplog, model):
+@pytest.mark.parametrize("on_the_cpu", [["--device", "cpu"], ["--cpu"]], ids=["device", "cpu"])
+def test_a_resume_may_continue_on_another_dtype_and_records_it(
+    tmp_path, monkeypatch, capsys, caplog, model, on_the_cpu
+):
+    """``--cpu`` is ``--device cpu`` for a resume too (not a stored setting it ignores)."""
     import logging
 
     monkeypatch.chdir(tmp_path)
@@ -262,10 +266,7 @@ def test_a_resume_may_continue_on_another_dtype_and_records_it(tmp_path, monkeyp
             on_chunk=crash,
         )
     with caplog.at_level(logging.INFO):
-        assert (
-            main(["generate", "--resume", "run-h", "--dtype", "bf16", "--device", "cpu", "--no-progress"])
-            == 0
-        )
+        assert main(["generate", "--resume", "run-h", "--dtype", "bf16", *on_the_cpu, "--no-progress"]) == 0
     assert "ignoring" not in capsys.readouterr().err
     assert "with device cpu instead of auto, dtype bf16 instead of fp32 from chunk 2 on" in caplog.text
     assert json.loads((tmp_path / "run-h" / "config.json").read_text())["dtype"] == "bf16"

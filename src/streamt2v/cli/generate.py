@@ -20,6 +20,17 @@ _CHANGED_ON_RESUME = ("device", "dtype", "compile")
 _OTHER_FLAGS = {"num_frames": "--frames", "anchor_image": "--anchor"}
 
 
+#: generate's flag for each stage-3 setting (:class:`~streamt2v.pipeline.enhance_config.EnhanceConfig` field) that
+#: has one; the command line names stage 3's settings by these (their own names are also stage 2's).
+ENHANCE_FLAGS = {
+    "num_inference_steps": "--enhance-steps",
+    "start_step": "--enhance-start-step",
+    "chunk_frames": "--enhance-chunk-frames",
+    "overlap": "--enhance-overlap",
+    "negative_prompt": "--negative-prompt",  # stage 3's too
+}
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "generate",
@@ -295,7 +306,6 @@ def run(args: argparse.Namespace) -> int:
     from streamt2v.pipeline.chunking import EnhanceSettingError, SettingError, counted, num_chunks
     from streamt2v.pipeline.generate import GenerateConfig, StoppedWhenComplete, generate
     from streamt2v.pipeline.model_loading import recommended_sampler
-    from streamt2v.pipeline.preflight import ENHANCE_FLAGS
     from streamt2v.pipeline.prompts import names_a_file
     from streamt2v.pipeline.resume import resume_generate, run_config
     from streamt2v.pipeline.sampling_stages import STAGE1_SAMPLING, STAGE2_SAMPLING
@@ -344,6 +354,8 @@ def run(args: argparse.Namespace) -> int:
         run_dir = RunDir.open(args.resume)  # a folder that is no run is named before the flags typed with it
         cfg = run_config(run_dir)
         typed = _typed_with_resume(args)
+        if typed.pop("cpu", False):  # --cpu is --device cpu, which a resume takes
+            typed["device"] = chosen_device(args)
         resumed_on = {dest: typed.pop(dest) for dest in _CHANGED_ON_RESUME if dest in typed}
         named = {"prompt": "PROMPT", "prompt_option": "--prompt"}
         ignored = [named.get(dest, "--" + dest.replace("_", "-")) for dest in typed]

@@ -187,17 +187,6 @@ def _check_reads_prompts(model: StreamingT2VModel | None, spec: str | None) -> N
     )
 
 
-#: generate's flag for each stage-3 setting (:class:`~streamt2v.pipeline.enhance_config.EnhanceConfig` field) that
-#: has one; the command line names stage 3's settings by these (their own names are also stage 2's).
-ENHANCE_FLAGS = {
-    "num_inference_steps": "--enhance-steps",
-    "start_step": "--enhance-start-step",
-    "chunk_frames": "--enhance-chunk-frames",
-    "overlap": "--enhance-overlap",
-    "negative_prompt": "--negative-prompt",  # stage 3's too
-}
-
-
 def check_inputs(
     cfg: GenerateConfig,
     *,
