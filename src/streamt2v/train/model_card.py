@@ -39,7 +39,7 @@ def _params(folder: Path) -> int:
     return n
 
 
-def _architecture(out: Path, name: str, recipe: str) -> str:
+def _architecture(out: Path, name: str, recipe: str, preset: str) -> str:
     final = out / name / "final"
     if recipe == "vae":
         cfg = json.loads((final / "vae" / "config.json").read_text())
@@ -58,7 +58,7 @@ def _architecture(out: Path, name: str, recipe: str) -> str:
     cfg = json.loads((final / "unet" / "config.json").read_text())
     base = cfg.get("unet", cfg)
     arch = (
-        f"UNet3DConditionModel (`tiny` preset), blocks {base.get('block_out_channels')}, "
+        f"UNet3DConditionModel (`{preset}` preset), blocks {base.get('block_out_channels')}, "
         f"latent {base.get('sample_size')}×{base.get('sample_size')}"
     )
     if recipe == "stream":
@@ -111,7 +111,8 @@ def recipe_rows(out: Path, runs: Mapping[str, Any]) -> list[str]:
         losses = ", ".join(f"{k} {sum(r[k] for r in tail) / len(tail):.4g}" for k in keys) if tail else "n/a"
         t = run.train
         rows.append(
-            f"| {name} | {_architecture(out, name, run.recipe)} | {log[-1]['step'] if log else 0} | {t['batch_size']} | "
+            f"| {name} | {_architecture(out, name, run.recipe, run.options.get('preset', 'tiny'))} | "
+            f"{log[-1]['step'] if log else 0} | {t['batch_size']} | "
             f"{t['lr']:g} | {t.get('ema_decay', 0.999)} | {'GPU' if run.gpu else run.threads} | "
             f"{60 * wall / max(1, len(log)):.2f} | "
             f"{wall:.1f} min | {losses} |"
