@@ -188,7 +188,7 @@ def test_cli_enhance_keeps_the_state_of_another_run_it_set_aside(refiner: Refine
 def test_cli_enhance_checks_everything_before_reading_or_loading(
     refiner: Refiner, tmp_path, monkeypatch, capsys
 ):
-    import streamt2v.pipeline.enhance as enh
+    import streamt2v.pipeline.enhance_output as enh
     import streamt2v.pipeline.refiner as ref
     from streamt2v.cli import main
 
@@ -197,7 +197,9 @@ def test_cli_enhance_checks_everything_before_reading_or_loading(
     (tmp_path / "taken.mp4").write_bytes(b"mine")
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "thesis.txt").write_text("x")
-    monkeypatch.setattr(enh, "enhance_video", lambda *a, **k: pytest.fail("enhanced despite a bad setting"))
+    monkeypatch.setattr(
+        enh, "enhance_to_files", lambda *a, **k: pytest.fail("enhanced despite a bad setting")
+    )
     monkeypatch.setattr(ref, "load_refiner", lambda *a, **k: pytest.fail("loaded despite a bad setting"))
     cuda = torch.cuda.is_available()
     for argv, match in [

@@ -53,7 +53,7 @@ def test_slice_by_slice_upscale_encode_decode_equal_the_whole_video(refiner: Ref
     video of a long 720p output would be the largest tensor); the values are those of the whole video."""
     from streamt2v.io.video import to_uint8_frames
     from streamt2v.models.autoencoder import VideoAutoencoder
-    from streamt2v.pipeline.enhance_canvas import crop, decode_and_crop, upscale_and_encode
+    from streamt2v.pipeline.enhance_canvas import crop, decoded_slices, gather_slices, upscale_and_encode
 
     video = torch.rand(2, 3, 11, 12, 20) * 2 - 1  # 11 frames: a last slice shorter than the others
     vae = VideoAutoencoder(refiner.vae.vae, frames_per_slice=4)
@@ -62,8 +62,9 @@ def test_slice_by_slice_upscale_encode_decode_equal_the_whole_video(refiner: Ref
     assert sliced_box == box and torch.equal(latents, vae.encode(whole).float())
     decoder = VideoAutoencoder(refiner.vae.vae, frames_per_slice=3)
     frames = crop(decoder.decode(latents).float(), box)
-    assert torch.equal(decode_and_crop(latents, decoder, box, as_uint8=False), frames)
-    frames_u8 = decode_and_crop(latents, decoder, box, as_uint8=True)
+    sliced = decoded_slices(latents, decoder, box, as_uint8=False)
+    assert torch.equal(gather_slices(sliced, 11, as_uint8=False), frames)
+    frames_u8 = gather_slices(decoded_slices(latents, decoder, box, as_uint8=True), 11, as_uint8=True)
     assert frames_u8.dtype == np.uint8 and frames_u8.shape == (2, 11, *frames.shape[-2:], 3)
     for i in range(2):
         np.testing.assert_array_equal(frames_u8[i], to_uint8_frames(frames[i]))

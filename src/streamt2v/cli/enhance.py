@@ -188,9 +188,9 @@ def _run(args: argparse.Namespace) -> int:
 
     from streamt2v.io.frame_rates import check_gif_fps
     from streamt2v.io.output_paths import check_output_path, output_kind, outputs_locked
-    from streamt2v.io.video import read_video, write_video
+    from streamt2v.io.video import read_video
     from streamt2v.memory import resolve_device, resolve_dtype
-    from streamt2v.pipeline.enhance import enhance_video
+    from streamt2v.pipeline.enhance_output import enhance_to_files
     from streamt2v.pipeline.enhance_state import remove_stale_state_temporaries, remove_state_file
     from streamt2v.pipeline.prompts import names_a_file
     from streamt2v.pipeline.refiner import (
@@ -250,17 +250,20 @@ def _run(args: argparse.Namespace) -> int:
     with outputs_locked([args.output]) as (lock,):
         state = Path(args.output).with_name(f".{Path(args.output).name}.stage3.pt")
         remove_stale_state_temporaries(state)
-        try:
-            out = enhance_video(
+        try:  # written as it is decoded, a slice at a time (the whole video is never held)
+            (writer,) = enhance_to_files(
                 video,
                 args.prompt,
                 refiner,
                 config,
+                [args.output],
+                config.fps or fps,
+                locks=[lock],
+                overwrite=args.overwrite,
                 generator=torch.Generator().manual_seed(args.seed),
                 progress=not args.no_progress,
-                as_uint8=True,
                 state_file=state,
-            )[0]  # (T, H, W, 3)
+            )
         except KeyboardInterrupt:
             if state.is_file():
                 print(
@@ -269,9 +272,9 @@ def _run(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
             raise
-        path = write_video(args.output, out, config.fps or fps, overwrite=args.overwrite, held_lock=lock)
         remove_state_file(state)
-    frames = f"{out.shape[0]} frame{'s' * (out.shape[0] != 1)}"  # a still image enhanced: '1 frame'
+    n, (h, w) = writer.num_frames, writer.frame_size
+    frames = f"{n} frame{'s' * (n != 1)}"  # a still image enhanced: '1 frame'
     # generate's form: the path ends the line (README, "Command line")
-    print(f"wrote {frames} of {out.shape[2]}x{out.shape[1]} (width x height) to {Path(path).resolve()}")
+    print(f"wrote {frames} of {w}x{h} (width x height) to {writer.path.resolve()}")
     return 0

@@ -29,7 +29,7 @@ import inspect
 import logging
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -49,7 +49,12 @@ from streamt2v.pipeline.blending import (
     split_chunks,
 )
 from streamt2v.pipeline.chunking import check_seed
-from streamt2v.pipeline.enhance_canvas import decode_and_crop, upscale_and_encode, warn_if_smaller
+from streamt2v.pipeline.enhance_canvas import (
+    decoded_slices,
+    gather_slices,
+    upscale_and_encode,
+    warn_if_smaller,
+)
 from streamt2v.pipeline.enhance_config import EnhanceConfig, check_resolution
 from streamt2v.pipeline.enhance_prompts import chunk_prompts, prompt_schedule, warn_unused_entries
 from streamt2v.pipeline.enhance_state import (
@@ -299,7 +304,8 @@ def enhance_video(
     progress: bool = False,
     as_uint8: bool = False,
     state_file: str | os.PathLike | None = None,
-) -> torch.Tensor | np.ndarray:
+    on_frames: Callable[[torch.Tensor | np.ndarray], None] | None = None,
+) -> torch.Tensor | np.ndarray | None:
     """Enhance a low-resolution video ``(B, 3, T, H, W)`` in ``[-1, 1]`` (paper §4.3) → ``(B, 3, T, H', W')``.
 
     ``prompt``: one prompt, a :class:`PromptSchedule` over the video's frames or an inline schedule string
@@ -316,6 +322,14 @@ def enhance_video(
     layout, what a video file holds), a quarter of the memory: a float32 copy of a long high-resolution
     output never exists (1200 frames at 720×1280: 3.3 GB instead of 13.3). Frames are upscaled and encoded,
     and decoded and converted, a slice at a time. Every argument is checked before the VAE or the UNet runs.
+
+    ``on_frames``: a callable given the output a slice of frames at a time, in order, instead of returning it
+    (None is returned): ``(B, 3, n, H', W')`` float32 or, with ``as_uint8``, ``uint8 (B, n, H', W', 3)``
+    slices of the decoder's ``config.decode_frames_per_slice`` frames (the last may be shorter). The whole
+    output is then never held, only the latents and a slice: a writer such as
+    :class:`~streamt2v.io.streaming_writer.VideoFileWriter` (``on_frames=lambda f: writer.write(f[0])``)
+    writes the same file as ``write_video`` of the returned video. The decode shows a bar with ``progress``,
+    else a log line at each tenth of the frames.
 
     ``state_file``: where the state after each denoising step is kept (written atomically,
     :mod:`~streamt2v.pipeline.enhance_state`). If it holds the state of this same enhancement (video,
@@ -335,6 +349,8 @@ def enhance_video(
 
     if config is not None and not isinstance(config, EnhanceConfig):
         raise TypeError(f"config must be an EnhanceConfig or None, got {type(config).__name__}")
+    if on_frames is not None and not callable(on_frames):
+        raise TypeError(f"on_frames must be a callable or None, got {type(on_frames).__name__}")
     check_refiner(refiner)
     if config is None:  # the refiner's recommendation, as `streamt2v enhance` and generate's stage 3 use
         recommend = getattr(refiner, "config", None)
@@ -429,8 +445,32 @@ def enhance_video(
         on_step=on_step,
         compute_dtype=next(refiner.unet.parameters()).dtype,
     )
+    del latents  # the input's: the output's are decoded now
     decoder = VideoAutoencoder(refiner.vae.vae, frames_per_slice=config.decode_frames_per_slice)
-    return decode_and_crop(out_latents.to(dtype=refiner.vae.dtype), decoder, box, as_uint8)
+    slices = decoded_slices(out_latents.to(dtype=refiner.vae.dtype), decoder, box, as_uint8)
+    slices = _decode_progress(slices, video.shape[2], progress)
+    if on_frames is None:
+        return gather_slices(slices, video.shape[2], as_uint8)
+    for part in slices:
+        on_frames(part)
+    return None
+
+
+def _decode_progress(
+    slices: Iterator[torch.Tensor | np.ndarray], num_frames: int, progress: bool
+) -> Iterator[torch.Tensor | np.ndarray]:
+    """``slices`` (of the ``num_frames`` output frames), with a tqdm bar over the frames decoded, or without
+    ``progress`` a log line at each tenth of them: at full size the decode takes minutes."""
+    bar = tqdm(total=num_frames, desc="decode", unit="frame", disable=not progress)
+    done = 0
+    with bar:
+        for part in slices:
+            yield part
+            n = part.shape[1] if isinstance(part, np.ndarray) else part.shape[2]
+            bar.update(n)
+            if not progress and ((done + n) * 10 // num_frames > done * 10 // num_frames):
+                logger.info("stage 3: %d/%d frame(s) decoded", done + n, num_frames)
+            done += n
 
 
 def _checked_video(video: Any) -> torch.Tensor:

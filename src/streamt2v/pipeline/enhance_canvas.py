@@ -5,6 +5,7 @@ encoded, and the decoded output cropped back to the content, a VAE slice of fram
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -98,25 +99,41 @@ def upscale_and_encode(
     return torch.cat(parts, dim=2), box
 
 
-def decode_and_crop(
+def decoded_slices(
     latents: torch.Tensor, decoder: VideoAutoencoder, box: tuple[int, int, int, int], as_uint8: bool
-) -> torch.Tensor | np.ndarray:
-    """Decoded ``latents`` cropped to ``box``, on the CPU: float32 ``(B, 3, T, H, W)``, or ``uint8
-    (B, T, H, W, 3)`` frames converted slice by slice (the decoder's slices, so the values equal those of
-    converting the whole float video)."""
+) -> Iterator[torch.Tensor | np.ndarray]:
+    """``latents`` decoded and cropped to ``box`` a decoder slice of frames at a time, in order, on the CPU:
+    float32 ``(B, 3, n, H, W)``, or ``uint8 (B, n, H, W, 3)`` frames (the decoder's own slices, so the values
+    equal those of decoding and converting the whole video)."""
     from streamt2v.io.video import to_uint8_frames
 
-    b, t = latents.shape[0], latents.shape[2]
     step = decoder.frames_per_slice
-    out: torch.Tensor | np.ndarray | None = None
-    for t0 in range(0, t, step):
+    for t0 in range(0, latents.shape[2], step):
         part = crop(decoder.decode(latents[:, :, t0 : t0 + step]).float().cpu(), box)  # (B, 3, n, H, W)
-        if out is None:
-            shape = (b, t, *part.shape[-2:], 3) if as_uint8 else (b, 3, t, *part.shape[-2:])
-            out = np.empty(shape, np.uint8) if as_uint8 else torch.empty(shape)
-        if as_uint8:
-            for i in range(b):
-                out[i, t0 : t0 + part.shape[2]] = to_uint8_frames(part[i])
+        if not as_uint8:
+            yield part
+        elif len(part) == 1:  # one video (the command line's): its frames, not a stacked copy of them
+            yield to_uint8_frames(part[0])[None]
         else:
-            out[:, :, t0 : t0 + part.shape[2]] = part
+            yield np.stack([to_uint8_frames(p) for p in part])
+
+
+def gather_slices(
+    slices: Iterable[torch.Tensor | np.ndarray], num_frames: int, as_uint8: bool
+) -> torch.Tensor | np.ndarray:
+    """:func:`decoded_slices`' slices of a ``num_frames``-frame video in one array (frames on axis 1 of a
+    uint8 one, 2 of a float one), made as the first arrives: the slices are never held all at once."""
+    out: torch.Tensor | np.ndarray | None = None
+    t0 = 0
+    for part in slices:
+        if out is None:
+            b, size = part.shape[0], (part.shape[2:4] if as_uint8 else part.shape[-2:])
+            shape = (b, num_frames, *size, 3) if as_uint8 else (b, 3, num_frames, *size)
+            out = np.empty(shape, np.uint8) if as_uint8 else torch.empty(shape)
+        n = part.shape[1 if as_uint8 else 2]
+        if as_uint8:
+            out[:, t0 : t0 + n] = part
+        else:
+            out[:, :, t0 : t0 + n] = part
+        t0 += n
     return out

@@ -555,8 +555,7 @@ def _enhance_stage(
     progress: bool,
 ) -> list[Path]:
     """Stage 3 (paper §4.3) on the finished low-resolution video, read back from the run directory."""
-    from streamt2v.io.video import write_video
-    from streamt2v.pipeline.enhance import enhance_video
+    from streamt2v.pipeline.enhance_output import enhance_to_files
     from streamt2v.pipeline.enhance_state import remove_state_file
     from streamt2v.pipeline.refiner import load_refiner
 
@@ -573,19 +572,19 @@ def _enhance_stage(
     logger.info("stage 3: enhancing %s with randomized blending", counted(video.shape[2], "frame"))
     # its state after each step is kept in the run: a resume continues from the last finished step
     state = run.path / STAGE3_STATE
-    hi = enhance_video(
+    # each output written as the video is decoded, a slice at a time (the whole video is never held)
+    writers = enhance_to_files(
         video,
         schedule,
         refiner,
         config,
+        targets,
+        config.fps or fps,
+        locks=target_locks,
+        overwrite=True,
         seed=cfg.stream.seed,
         progress=progress,
-        as_uint8=True,
         state_file=state,
     )
-    written = [
-        write_video(path, hi[0], config.fps or fps, overwrite=True, held_lock=lock)
-        for path, lock in zip(targets, target_locks, strict=True)
-    ]
     remove_state_file(state)
-    return written
+    return [writer.path for writer in writers]
