@@ -245,7 +245,6 @@ def test_an_abbreviation_of_the_names_of_one_option_is_that_option(line, same_as
             "enhance in.mp4 --prompt p -o o.mp4 --max-frames 8",
         ),
         ("enhance in.mp4 --prompt p -o o.mp4 -n 8", "enhance in.mp4 --prompt p -o o.mp4 --max-frames 8"),
-        ("enhance in.mp4 --prompt p -o o.mp4 --cpu", "enhance in.mp4 --prompt p -o o.mp4 --device cpu"),
         ("evaluate a.mp4 -o r.json", "evaluate a.mp4 --out r.json"),
         ("evaluate a.mp4 --output r.json", "evaluate a.mp4 --out r.json"),
         ("train vae -o r", "train vae --out r"),
@@ -271,6 +270,8 @@ def test_one_setting_takes_each_commands_spelling(line, same_as):
         ("train vae --out r --cpu", "cpu"),
         ("train vae --out r --device auto --cpu", "cpu"),
         ("train vae --out r", "auto"),
+        ("enhance in.mp4 --prompt p -o o.mp4 --cpu", "cpu"),
+        ("enhance in.mp4 --prompt p -o o.mp4 --device cpu", "cpu"),
     ],
 )
 def test_cpu_is_device_cpu(line, device):
@@ -280,7 +281,11 @@ def test_cpu_is_device_cpu(line, device):
 def test_cpu_and_another_device_are_refused_naming_both():
     """``--cpu --device cuda`` ran on the GPU (argparse took the last one given), ``--device cuda --cpu`` on
     the CPU."""
-    for line in ("generate p --cpu --device cuda", "generate p --device cuda:1 --cpu"):
+    for line in (
+        "generate p --cpu --device cuda",
+        "generate p --device cuda:1 --cpu",
+        "enhance i --prompt p -o o --cpu --device cuda",
+    ):
         with pytest.raises(ValueError, match=r"^--cpu and --device cuda(:1)? disagree: give one of them$"):
             chosen_device(_parse(line))
 

@@ -6,7 +6,7 @@ import argparse
 import shlex
 from pathlib import Path
 
-from streamt2v.cli import integer_at_least, user_path
+from streamt2v.cli import chosen_device, integer_at_least, user_path
 from streamt2v.config import DTYPE_NAMES
 from streamt2v.pipeline.chunking import SEED_LIMIT
 
@@ -120,9 +120,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="random seed, 0 to 2**64 - 1 (default 0)",
     )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
-    p.add_argument(
-        "--cpu", dest="device", action="store_const", const="cpu", help="--device cpu (train's name)"
-    )
+    p.add_argument("--cpu", action="store_true", help="--device cpu (train's name)")
     p.add_argument("--dtype", default="fp32", choices=DTYPE_NAMES, help="compute dtype (default fp32)")
     p.add_argument(
         "--overwrite",
@@ -226,7 +224,7 @@ def _run(args: argparse.Namespace) -> int:
             f"--prompt {args.prompt!r} is a file, not a prompt: give the prompt's text, or a prompt schedule "
             f'inline (--prompt "$(cat {shlex.quote(args.prompt)})" for a file of FRAME: prompt lines)'
         )
-    device = resolve_device(args.device)
+    device = resolve_device(chosen_device(args))
     dtype = resolve_dtype(args.dtype, device)  # fp16 on a CPU refused before the video is read
     if args.model is not None:
         settings = checked_config(given, args.model)

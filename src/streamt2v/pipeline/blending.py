@@ -35,7 +35,7 @@ BLEND_MODES: tuple[str, ...] = ("independent", "shared-noise", "randomized")
 def check_mode(mode: str) -> str:
     """Return ``mode`` if it is one of :data:`BLEND_MODES`, else raise naming the allowed values."""
     if mode not in BLEND_MODES:
-        raise ValueError(f"unknown enhancement mode {mode!r}; choose one of {list(BLEND_MODES)}")
+        raise ValueError(f"unknown enhancement mode {mode!r}; choose one of {', '.join(BLEND_MODES)}")
     return mode
 
 
