@@ -17,8 +17,6 @@ from streamt2v.pipeline.blending import BLEND_MODES
 from streamt2v.pipeline.chunking import EnhanceSettingError
 
 BLEND_TARGETS: tuple[str, ...] = ("latents", "x0")
-# diffusers' timestep spacings, which every scheduler of streamt2v.sampling.schedulers accepts
-TIMESTEP_SPACINGS: tuple[str, ...] = ("leading", "trailing", "linspace")
 
 
 # The largest canvas side: 8K video is 7680x4320; a larger one is a typo that fails in the allocator later.
@@ -53,7 +51,7 @@ class EnhanceConfig:
             raise err if isinstance(err, EnhanceSettingError) else EnhanceSettingError(str(err)) from None
 
     def _check(self) -> None:
-        from streamt2v.sampling.schedulers import SCHEDULER_NAMES
+        from streamt2v.sampling.schedulers import SCHEDULER_NAMES, TIMESTEP_SPACINGS
         from streamt2v.typed_values import type_fields
 
         # Type checks first: the settings also come from JSON (a generate run's config.json, a refiner's

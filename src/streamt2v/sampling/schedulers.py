@@ -34,6 +34,8 @@ _SCHEDULERS: dict[str, tuple[type[SchedulerMixin], dict[str, Any]]] = {
     "ddpm": (DDPMScheduler, {}),
 }
 SCHEDULER_NAMES: tuple[str, ...] = tuple(_SCHEDULERS)
+# diffusers' spacings of the sampling timesteps over the training schedule, which every scheduler above takes
+TIMESTEP_SPACINGS: tuple[str, ...] = ("leading", "trailing", "linspace")
 
 
 def make_scheduler(name: str, base_config: Mapping[str, Any], **overrides: Any) -> SchedulerMixin:

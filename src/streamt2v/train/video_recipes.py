@@ -41,8 +41,6 @@ logger = logging.getLogger(__name__)
 
 # What the foreground loss weights follow (``foreground_weight_from``).
 FOREGROUND_SOURCES = ("target", "both")
-# diffusers schedulers' spacings of the sampling timesteps over the training schedule
-TIMESTEP_SPACINGS = ("leading", "trailing", "linspace")
 
 
 def foreground_weights(z0: torch.Tensor, strength: float) -> torch.Tensor:
@@ -237,6 +235,8 @@ class BaseRecipe(DataOptions):
     x0_loss: bool = False
 
     def __post_init__(self) -> None:
+        from streamt2v.sampling.schedulers import TIMESTEP_SPACINGS
+
         check_correlation(self.noise_correlation)
         check_at_least(self, 1, "sample_steps", "num_train_timesteps")
         if not 0 < self.beta_start <= self.beta_end < 1:
