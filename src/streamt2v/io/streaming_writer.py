@@ -16,7 +16,7 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import numpy as np
 import torch
@@ -158,7 +158,34 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
         locks.release(lock, remove=True)
 
 
-class StreamingVideoWriter:
+_Writer = TypeVar("_Writer", bound="_FinishedOrAborted")
+
+
+class _FinishedOrAborted:
+    """A writer used as a context manager: its output finished when the block ends normally, aborted (no
+    output, no temporary) when it ends by an exception; nothing more once it is closed."""
+
+    _closed: bool
+
+    def finish(self) -> Any:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _Writer) -> _Writer:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self._closed:
+            return
+        if exc_type is None:
+            self.finish()
+        else:
+            self.abort()
+
+
+class StreamingVideoWriter(_FinishedOrAborted):
     """Write a video chunk by chunk (paper §4: the long video is produced 8 frames at a time).
 
     ``append(chunk)`` takes ``(1, 3, t, H, W)`` / ``(3, t, H, W)`` in ``[-1, 1]``. After each append the
@@ -317,19 +344,8 @@ class StreamingVideoWriter:
         locks.release(self._lock, remove=True)
         self._lock = None
 
-    def __enter__(self) -> StreamingVideoWriter:
-        return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if self._closed:
-            return
-        if exc_type is None:
-            self.finish()
-        else:
-            self.abort()
-
-
-class VideoFileWriter:
+class VideoFileWriter(_FinishedOrAborted):
     """:func:`~streamt2v.io.video.write_video`'s output given its frames a slice at a time (:meth:`write`), for
     a video made a slice at a time (stage 3's decoded output), which is then never held whole: the same
     file, byte for byte, as ``write_video`` of all the frames (one encoder over all of them; no segments or
@@ -453,14 +469,3 @@ class VideoFileWriter:
         if self._own_lock:
             locks.release(self._lock, remove=True)
         self._lock = None
-
-    def __enter__(self) -> VideoFileWriter:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if self._closed:
-            return
-        if exc_type is None:
-            self.finish()
-        else:
-            self.abort()
