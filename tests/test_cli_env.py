@@ -276,7 +276,7 @@ def test_version(capsys):
 @pytest.mark.parametrize(
     "argv, flag, bound",
     [
-        (["generate", "x", "--frames", "0"], "--frames/-n", ">= 1"),
+        (["generate", "x", "--frames", "0"], "--frames/-n/--num-frames", ">= 1"),
         (["generate", "x", "--steps", "2.5"], "--steps", ">= 1"),
         (["generate", "x", "--enhance", "--enhance-steps", "0"], "--enhance-steps", ">= 1"),
         (["generate", "x", "--enhance", "--enhance-overlap", "-1"], "--enhance-overlap", ">= 0"),
