@@ -230,3 +230,27 @@ def test_a_stage3_state_that_cannot_be_read_now_is_an_error_and_kept(tmp_path, m
         with caplog.at_level(logging.WARNING):
             assert EnhanceStateFile(path, "a").load() is None
         assert "stage 3 starts over: cannot read its saved state" in caplog.text
+
+
+def test_an_old_state_set_aside_that_cannot_be_read_now_stops_nothing(tmp_path, monkeypatch, caplog) -> None:
+    """53126eb made a permission or I/O error reading the state an error; it also stopped the run when the
+    file was an earlier version's ``NAME.stale``, which is not this run's state: it is left, with a warning."""
+    import errno
+
+    from streamt2v.pipeline import enhance_state
+    from streamt2v.pipeline.enhance_state import EnhanceProgress, EnhanceStateFile
+
+    path = tmp_path / "s.pt"
+    EnhanceStateFile(path, "a").save(EnhanceProgress(3, torch.zeros(2), torch.Generator().get_state(), {}))
+    (tmp_path / "s.pt.stale").write_bytes(path.read_bytes())
+    load = enhance_state.torch.load
+
+    def denied_for_the_old_one(file, *args, **kwargs):
+        if str(file).endswith(".stale"):
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return load(file, *args, **kwargs)
+
+    monkeypatch.setattr(enhance_state.torch, "load", denied_for_the_old_one)
+    with caplog.at_level(logging.WARNING):
+        assert EnhanceStateFile(path, "a").load().steps_done == 3
+    assert "cannot read the stage-3 state" in caplog.text and (tmp_path / "s.pt.stale").exists()

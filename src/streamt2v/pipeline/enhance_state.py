@@ -182,7 +182,10 @@ class EnhanceStateFile:
         legacy = self.path.with_name(self.path.name + LEGACY_STALE_SUFFIX)
         if not legacy.is_file():
             return
-        saved = _read(legacy)
+        try:
+            saved = _read(legacy)
+        except OSError as err:  # not this run's state: an old file that cannot be read now stops nothing
+            saved = err
         if isinstance(saved, Exception):
             logger.warning(
                 "cannot read the stage-3 state %s set aside by an earlier version (%s)", legacy, saved
