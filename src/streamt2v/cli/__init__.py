@@ -295,13 +295,8 @@ def _run(argv: list[str] | None, *, as_program: bool) -> int:
     # SIGTERM (docker stop, systemd, Slurm) takes the Ctrl-C path: runs are marked interrupted and
     # temporaries removed.
     with ExitStack() as stop_signals_ignored, sigterm_as_interrupt() as terminated:
-        try:
-            with library_bars_off() if libraries_quiet else nullcontext():
-                code = int(args.func(args) or 0)
-            if sys.stdout is not None:  # a buffered stdout whose reader is gone fails here, not at exit
-                sys.stdout.flush()
-            return code
-        except KeyboardInterrupt as err:
+
+        def interrupted(err: KeyboardInterrupt) -> int:
             # a subcommand may say what was kept and how to continue (train: the resume command)
             detail = f": {err}" if str(err) else ""
             if as_program and threading.current_thread() is threading.main_thread():
@@ -313,6 +308,15 @@ def _run(argv: list[str] | None, *, as_program: bool) -> int:
             if not isinstance(err, InterruptSaidElsewhere):
                 say(f"interrupted{' (SIGTERM)' if terminated() else ''}{detail}")
             return 143 if terminated() else 130
+
+        try:
+            with library_bars_off() if libraries_quiet else nullcontext():
+                code = int(args.func(args) or 0)
+            if sys.stdout is not None:  # a buffered stdout whose reader is gone fails here, not at exit
+                sys.stdout.flush()
+            return code
+        except KeyboardInterrupt as err:
+            return interrupted(err)
         except Exception as err:
             gone = _readers_gone() if isinstance(err, BrokenPipeError) else []
             if gone:  # not an error of the command: the outputs it wrote are whole, its lines unread
@@ -322,8 +326,7 @@ def _run(argv: list[str] | None, *, as_program: bool) -> int:
                 # (convert's report, evaluate's table): that, not the pipe, is the news
                 stopped_by = err.__context__
                 if isinstance(stopped_by, KeyboardInterrupt):
-                    say(f"interrupted{' (SIGTERM)' if terminated() else ''}")
-                    return 143 if terminated() else 130
+                    return interrupted(stopped_by)
                 if not isinstance(stopped_by, Exception) or isinstance(stopped_by, BrokenPipeError):
                     return READER_GONE
                 err = stopped_by
