@@ -422,8 +422,11 @@ def test_a_video_folder_without_captions_names_every_format_read(tmp_path):
     copy, where TSV and JSON are read too."""
     from streamt2v.train.recipes import make_recipe
 
-    message = rf"^--data '{tmp_path}' is a folder: pass --captions FILE \(CSV, TSV, JSONL or JSON\)$"
+    message = (
+        rf"^data '{tmp_path}' is a folder: pass captions, its captions file \(CSV, TSV, JSONL or JSON\)$"
+    )
     with pytest.raises(ValueError, match=message):
         make_recipe("vae", data=str(tmp_path), size=16).dataset(seed=0)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=message) as caught:
         make_recipe("clip", data=str(tmp_path)).vocabulary()
+    assert str(caught.value.as_flags()).startswith(f"--data '{tmp_path}' is a folder: pass --captions, its")

@@ -1,6 +1,6 @@
 """The model card's notes on the shipped microworld models (``assets/MODEL_CARD.md``, "Notes"): the
 measured reasons behind the release's settings and the runs measured and not shipped. Written into the
-card by :func:`streamt2v.train.microworld_release.assemble`."""
+card by :func:`streamt2v.train.microworld_release.assemble_assets`."""
 
 NOTES: tuple[str, ...] = (
     "- This is the second release. The first (4 latent channels, ε-prediction then v-prediction on the "

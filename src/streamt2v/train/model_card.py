@@ -99,6 +99,8 @@ def _gpu_runs(runs: Mapping[str, Any]) -> str:
 
 
 def recipe_rows(out: Path, runs: Mapping[str, Any]) -> list[str]:
+    from streamt2v.train.video_recipes import BaseRecipe
+
     rows = [
         "| run | architecture | steps | batch | lr | EMA | threads | s/step | wall time | final loss (last 100) |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
@@ -111,7 +113,7 @@ def recipe_rows(out: Path, runs: Mapping[str, Any]) -> list[str]:
         losses = ", ".join(f"{k} {sum(r[k] for r in tail) / len(tail):.4g}" for k in keys) if tail else "n/a"
         t = run.train
         rows.append(
-            f"| {name} | {_architecture(out, name, run.recipe, run.options.get('preset', 'tiny'))} | "
+            f"| {name} | {_architecture(out, name, run.recipe, run.options.get('preset', BaseRecipe.preset))} | "
             f"{log[-1]['step'] if log else 0} | {t['batch_size']} | "
             f"{t['lr']:g} | {t.get('ema_decay', 0.999)} | {'GPU' if run.gpu else run.threads} | "
             f"{60 * wall / max(1, len(log)):.2f} | "

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from streamt2v.arguments import Arg
+from streamt2v.arguments import Arg, ArgumentValueError
 from streamt2v.microworld.dataset import ClipSpec, MicroworldDataset
 from streamt2v.microworld.render import FPS
 from streamt2v.train.word_tokenizer import caption_words
@@ -98,7 +98,12 @@ class DataOptions:
         if self.captions is None:
             from streamt2v.train.captions import CAPTION_FORMATS
 
-            raise ValueError(f"--data {self.data!r} is a folder: pass --captions FILE ({CAPTION_FORMATS})")
+            raise ArgumentValueError(
+                Arg("data"),
+                f" {self.data!r} is a folder: pass ",
+                Arg("captions"),
+                f", its captions file ({CAPTION_FORMATS})",
+            )
         return self.captions
 
     def training_frame_rate(self) -> int | None:
