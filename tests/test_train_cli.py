@@ -93,7 +93,7 @@ def test_cli_refuses_settings_that_would_train_the_wrong_thing_before_writing(tm
         assert f"argument --seed: expected an integer from 0 to 2147483647, got '{seed}'" in err
     # the optimisation settings by their flags (they said ema_decay, lr: the Python API's names)
     for flag, value, said in [
-        ("--ema-decay", "1.5", "--ema-decay must be in (0, 1) for an EMA, got 1.5"),
+        ("--ema-decay", "1.5", "--ema-decay must be in (0, 1) for an EMA, got 1.5; no EMA: --ema-decay 0"),
         ("--lr", "inf", "--lr must be a finite number > 0, got inf"),
         ("--weight-decay", "-1", "--weight-decay must be a finite number ≥ 0, got -1.0"),
     ]:

@@ -267,7 +267,7 @@ def test_train_config_refuses_negative_counts():
         ({"keep_checkpoints": 0}, "keep_checkpoints must be ≥ 1, got 0"),
         ({"max_grad_norm": 0.0}, r"max_grad_norm must be a finite number > 0 \(None: no clipping\), got 0.0"),
         ({"max_grad_norm": -1.0}, "max_grad_norm must be a finite number > 0 .*, got -1.0"),
-        ({"ema_decay": 1.5}, r"^ema_decay must be in \(0, 1\) for an EMA, got 1.5$"),
+        ({"ema_decay": 1.5}, r"^ema_decay must be in \(0, 1\) for an EMA, got 1.5; no EMA: ema_decay=None$"),
         ({"betas": (1.5, 0.9)}, r"betas must be two numbers in \[0, 1\), got \(1.5, 0.9\)"),
         ({"mixed_precision": "fp8"}, "^mixed_precision 'fp8'; choose one of no, fp16, bf16$"),
     ],

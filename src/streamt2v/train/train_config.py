@@ -12,6 +12,17 @@ MIXED_PRECISION = ("no", "fp16", "bf16")
 LR_SCHEDULES = ("constant", "cosine")
 
 
+class _NoEmaArg(Arg):
+    """No EMA, as each caller spells it: ``ema_decay=None`` in Python, ``--ema-decay 0`` on the command line."""
+
+    @property
+    def flag(self) -> str:
+        return "--ema-decay 0"
+
+
+_NO_EMA = _NoEmaArg("ema_decay", None)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Optimisation settings of a run (the recipe holds the model/data settings)."""
@@ -78,8 +89,9 @@ class TrainConfig:
             )
         # refused here rather than by the EMA or the optimizer, after the accelerator has started
         if self.ema_decay is not None and not 0 < self.ema_decay < 1:
-            # (off: None in Python, 0 on the command line)
-            raise ArgumentValueError(Arg("ema_decay"), f" must be in (0, 1) for an EMA, got {self.ema_decay}")
+            raise ArgumentValueError(
+                Arg("ema_decay"), f" must be in (0, 1) for an EMA, got {self.ema_decay}; no EMA: ", _NO_EMA
+            )
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas}")
 
