@@ -39,10 +39,8 @@ def test_enhance_video_hands_out_its_output_a_slice_at_a_time(refiner: Refiner, 
     config = EnhanceConfig(
         chunk_frames=16, overlap=4, num_inference_steps=1, resolution=(64, 64), decode_frames_per_slice=4
     )
-    whole, peak_whole = _peak_numpy_bytes(
-        lambda: enhance_video(video, "a red circle", refiner, config, as_uint8=True)
-    )
-    assert whole.shape == (1, 24, 64, 64, 3) and peak_whole >= whole.nbytes
+    whole = enhance_video(video, "a red circle", refiner, config, as_uint8=True)
+    assert whole.shape == (1, 24, 64, 64, 3)
     shapes, digest = [], hashlib.sha256()
 
     def keep_nothing(part: np.ndarray) -> None:  # as a writer: encodes the frames, keeps none
@@ -98,3 +96,20 @@ def test_cli_enhance_writes_each_slice_as_it_is_decoded_and_a_stop_there_continu
         assert main([*args, "-o", str(out)]) == 0
     assert "stage 3 continues after step 1 of 1" in caplog.text
     assert _contents(out) == _contents(tmp_path / "whole") and len(_contents(out)) == 20
+
+
+def test_enhance_to_files_refuses_no_output_and_one_given_twice_before_any_work(tmp_path, refiner) -> None:
+    """No path ran the whole enhancement for nothing; a path given twice was refused as "being written by
+    another process" (this one)."""
+    import pytest
+
+    from streamt2v.pipeline.enhance_output import enhance_to_files
+
+    video = torch.zeros(1, 3, 2, 16, 16)
+    with pytest.raises(ValueError, match="^paths is empty: give the output file"):
+        enhance_to_files(video, "a red circle", refiner, None, [], 8)
+    with pytest.raises(ValueError, match=r"^paths names '.*a\.mp4' more than once$"):
+        enhance_to_files(
+            video, "a red circle", refiner, None, [tmp_path / "a.mp4", str(tmp_path / "a.mp4")], 8
+        )
+    assert list(tmp_path.iterdir()) == []

@@ -56,3 +56,19 @@ def test_a_video_writer_stopped_leaves_no_output(tmp_path) -> None:
     with pytest.raises(ValueError, match=r"cannot write a video with 0 frames to '.*empty\.mp4'"):
         VideoFileWriter(tmp_path / "empty.mp4", fps=8).finish()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_video_writer_takes_what_write_video_takes_and_names_the_rest(tmp_path) -> None:
+    """A uint8 tensor (t, H, W, 3), which write_video writes, was refused as "pixels are floats"; a list was
+    an AttributeError naming no value."""
+    import torch
+
+    from streamt2v.io.streaming_writer import VideoFileWriter
+
+    frames = to_uint8_frames(smooth_video(t=4))
+    with VideoFileWriter(tmp_path / "v.mp4", fps=8) as writer:
+        writer.write(torch.from_numpy(frames[:2]))
+        writer.write(frames[2:])
+        with pytest.raises(TypeError, match=r"^frames must be a uint8 array .*; got a list$"):
+            writer.write([1, 2])
+    assert writer.path.read_bytes() == write_video(tmp_path / "w.mp4", frames, fps=8).read_bytes()

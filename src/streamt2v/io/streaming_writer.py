@@ -354,8 +354,9 @@ class VideoFileWriter(_FinishedOrAborted):
     Made, it does what ``write_video`` does before it writes (the same checks of ``path`` and ``fps``, the
     output's lock taken unless ``held_lock`` is given, a killed writer's temporaries removed). The frames go
     to a temporary beside ``path``, made with the first of them, which :meth:`finish` renames over ``path``;
-    :meth:`abort` (or an exception leaving a ``with`` block, or in :meth:`write`) removes it: ``path`` never
-    holds a half-written file.
+    :meth:`abort` (or an exception leaving a ``with`` block, or one while a slice is written) removes it:
+    ``path`` never holds a half-written file. A slice refused before any of it is written (another frame
+    size, not pixels) leaves the writer as it was.
     """
 
     def __init__(
@@ -382,6 +383,18 @@ class VideoFileWriter(_FinishedOrAborted):
         ``[-1, 1]`` video ``(1, 3, t, H, W)`` / ``(3, t, H, W)``."""
         if self._closed:
             raise RuntimeError("VideoFileWriter is closed")
+        if not isinstance(frames, (torch.Tensor, np.ndarray)):  # as write_video refuses it
+            raise TypeError(
+                "frames must be a uint8 array (t, H, W, 3) or a torch.Tensor (1, 3, t, H, W) or (3, t, H, W) in "
+                f"[-1, 1]; got a {type(frames).__name__}"
+            )
+        if (
+            isinstance(frames, torch.Tensor)
+            and frames.dtype == torch.uint8
+            and frames.dim() == 4
+            and frames.shape[-1] == 3
+        ):
+            frames = frames.cpu().numpy()  # frames as write_video takes them
         frames = check_uint8_frames(frames) if isinstance(frames, np.ndarray) else to_uint8_frames(frames)
         size = tuple(frames.shape[1:3])
         if self.frame_size is not None and size != self.frame_size:

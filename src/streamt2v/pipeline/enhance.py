@@ -18,13 +18,14 @@ Differences from the official ModelScope code, on purpose (see ``docs/enhance.md
 The core, :func:`enhance_latents`, depends only on a denoise callable, a diffusers scheduler and tensors.
 :func:`enhance_video` adds the pixel/VAE/text level with a refiner bundle (video UNet + VAE + text encoder +
 scheduler config, :class:`~streamt2v.pipeline.refiner.Refiner`, loadable from a diffusers-format folder).
-The settings, :class:`EnhanceConfig`, are :mod:`streamt2v.pipeline.enhance_config`'s; the canvas (upscaling, padding,
-encoding, decoding and cropping) is :mod:`streamt2v.pipeline.enhance_canvas`'s, the chunks' prompts
-:mod:`streamt2v.pipeline.enhance_prompts`'s.
+The settings, :class:`EnhanceConfig`, are :mod:`streamt2v.pipeline.enhance_config`'s; the canvas
+(upscaling, padding, encoding, decoding and cropping) is :mod:`streamt2v.pipeline.enhance_canvas`'s, the
+chunks' prompts :mod:`streamt2v.pipeline.enhance_prompts`'s.
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import math
@@ -309,8 +310,8 @@ def enhance_video(
     """Enhance a low-resolution video ``(B, 3, T, H, W)`` in ``[-1, 1]`` (paper §4.3) → ``(B, 3, T, H', W')``.
 
     ``prompt``: one prompt, a :class:`PromptSchedule` over the video's frames or an inline schedule string
-    (:func:`~streamt2v.pipeline.enhance_prompts.prompt_schedule`; each chunk is refined with the prompt at its middle
-    frame, :func:`~streamt2v.pipeline.enhance_prompts.chunk_prompts`).
+    (:func:`~streamt2v.pipeline.enhance_prompts.prompt_schedule`; each chunk is refined with the prompt at its
+    middle frame, :func:`~streamt2v.pipeline.enhance_prompts.chunk_prompts`).
     ``refiner``: a :class:`~streamt2v.pipeline.refiner.Refiner` (video UNet + VAE + text encoder + scheduler
     config). ``config``: the settings; None (default) takes the refiner's recommended ones
     (:meth:`~streamt2v.pipeline.refiner.Refiner.config`, the official ones where it recommends none), as the
@@ -329,7 +330,8 @@ def enhance_video(
     output is then never held, only the latents and a slice: a writer such as
     :class:`~streamt2v.io.streaming_writer.VideoFileWriter` (``on_frames=lambda f: writer.write(f[0])``)
     writes the same file as ``write_video`` of the returned video. The decode shows a bar with ``progress``,
-    else a log line at each tenth of the frames.
+    else a log line at each tenth of the frames. An error raised by ``on_frames`` ends the call (the slices
+    handed out are the caller's to discard); with ``state_file`` a rerun then redoes only the decode.
 
     ``state_file``: where the state after each denoising step is kept (written atomically,
     :mod:`~streamt2v.pipeline.enhance_state`). If it holds the state of this same enhancement (video,
@@ -341,9 +343,9 @@ def enhance_video(
 
     Warnings, before any work: a schedule entry no chunk is refined with, output frames smaller than the
     input's (a canvas smaller than the video), input frames stretched to another aspect ratio.
-    ``progress``: a tqdm bar over the denoising steps on stderr; off by default, as the stages-1-2
-    pipeline's ``pipe(...)`` shows none and the metrics' bars are off: a library call draws nothing unasked
-    (``streamt2v enhance`` turns it on when stderr is a terminal, unless ``--no-progress``).
+    ``progress``: tqdm bars over the denoising steps and the decode on stderr; off by default, as the
+    stages-1-2 pipeline's ``pipe(...)`` shows none and the metrics' bars are off: a library call draws
+    nothing unasked (``streamt2v enhance`` turns it on when stderr is a terminal, unless ``--no-progress``).
     """
     from streamt2v.sampling.schedulers import make_scheduler
 
@@ -448,11 +450,13 @@ def enhance_video(
     del latents  # the input's: the output's are decoded now
     decoder = VideoAutoencoder(refiner.vae.vae, frames_per_slice=config.decode_frames_per_slice)
     slices = decoded_slices(out_latents.to(dtype=refiner.vae.dtype), decoder, box, as_uint8)
-    slices = _decode_progress(slices, video.shape[2], progress)
-    if on_frames is None:
-        return gather_slices(slices, video.shape[2], as_uint8)
-    for part in slices:
-        on_frames(part)
+    # closed as soon as it stops: an error or Ctrl-C in on_frames (a writer) would otherwise leave the bar
+    # open until the traceback is collected, redrawn after the command's own last line
+    with contextlib.closing(_decode_progress(slices, video.shape[2], progress)) as slices:
+        if on_frames is None:
+            return gather_slices(slices, video.shape[2], as_uint8)
+        for part in slices:
+            on_frames(part)
     return None
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import IO, Any
 
 import torch
@@ -40,6 +41,14 @@ def enhance_to_files(
     """
     if video.ndim == 5 and video.shape[0] != 1:
         raise ValueError(f"only one video is written to files, got a batch of {video.shape[0]}")
+    # before any work: no output would make the whole enhancement for nothing, one given twice would be
+    # refused as in use by this very process
+    if not paths:
+        raise ValueError("paths is empty: give the output file(s) to write")
+    resolved = [Path(p).resolve() for p in paths]
+    twice = sorted({str(p) for p in resolved if resolved.count(p) > 1})
+    if twice:
+        raise ValueError(f"paths names {', '.join(map(repr, twice))} more than once")
     locks = [None] * len(paths) if locks is None else list(locks)
     if len(locks) != len(paths):
         raise ValueError(f"{len(paths)} output(s) but {len(locks)} lock(s)")

@@ -185,7 +185,7 @@ class EnhanceStateFile:
         try:
             saved = _read(legacy)
         except OSError as err:  # not this run's state: an old file that cannot be read now stops nothing
-            saved = err
+            saved = err.__cause__ or err  # the reason alone, not the advice to run again
         if isinstance(saved, Exception):
             logger.warning(
                 "cannot read the stage-3 state %s set aside by an earlier version (%s)", legacy, saved
