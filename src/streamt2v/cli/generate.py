@@ -143,8 +143,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--resume",
         type=user_path,
         metavar="DIR",
-        help="continue an interrupted run with its stored settings; --device (--cpu), --dtype and --compile/--no-compile "
-        "may change them (e.g. bf16 after a float16 overflow), other options are ignored with a warning",
+        help="continue an interrupted run with its stored settings; --device (--cpu), --dtype and "
+        "--compile/--no-compile may change them (e.g. bf16 after a float16 overflow), other options are "
+        "ignored with a warning",
     )
     p.add_argument(
         "--prompt-schedule",

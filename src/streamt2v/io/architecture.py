@@ -101,5 +101,6 @@ def resolve_architecture(preset: str | os.PathLike[str] | ModelConfig, what: str
             f"{what} file {text!r} not found; give a preset name ({', '.join(PRESETS)}) or {ARCHITECTURE_FILE}"
         )
     raise ValueError(
-        f"unknown model preset {text!r}; choose one of {', '.join(sorted(PRESETS))}, or give {ARCHITECTURE_FILE}"
+        f"unknown model preset {text!r}; choose one of {', '.join(sorted(PRESETS))}, "
+        f"or give {ARCHITECTURE_FILE}"
     )

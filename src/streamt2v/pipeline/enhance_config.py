@@ -4,8 +4,8 @@ when one is made, so a bad setting (from the command line, a refiner folder's re
 generate run's ``config.json``) is refused before any model loads; and :func:`check_resolution`, the one
 check that needs the refiner's VAE.
 
-Apart from the enhancer itself (:mod:`streamt2v.pipeline.enhance`): the refiner folders, the command lines and the training's
-``assemble`` read and check these settings without running stage 3.
+Apart from the enhancer itself (:mod:`streamt2v.pipeline.enhance`): the refiner folders, the command lines and
+the training's ``assemble`` read and check these settings without running stage 3.
 """
 
 from __future__ import annotations
@@ -95,7 +95,8 @@ class EnhanceConfig:
             )
         if self.timestep_spacing not in TIMESTEP_SPACINGS:
             raise ValueError(
-                f"unknown timestep_spacing {self.timestep_spacing!r}; choose one of {', '.join(TIMESTEP_SPACINGS)}"
+                f"unknown timestep_spacing {self.timestep_spacing!r}; "
+                f"choose one of {', '.join(TIMESTEP_SPACINGS)}"
             )
         if self.num_inference_steps < 1:
             raise ValueError(f"num_inference_steps must be >= 1, got {self.num_inference_steps}")

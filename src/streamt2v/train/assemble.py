@@ -416,7 +416,8 @@ def _scheduler_overrides(overrides: dict[str, Any] | None) -> dict[str, Any]:
         if typing.get_origin(hint) is typing.Literal:
             if value not in typing.get_args(hint):
                 raise ValueError(
-                    f"scheduler option {key}={value!r} must be one of {', '.join(map(str, typing.get_args(hint)))}"
+                    f"scheduler option {key}={value!r} must be one of "
+                    f"{', '.join(map(str, typing.get_args(hint)))}"
                 )
             continue
         try:

@@ -253,7 +253,8 @@ class BaseRecipe(DataOptions):
         check_at_least(self, 0, "foreground_weight", meaning=" (0 = plain MSE)")
         if self.foreground_weight_from not in FOREGROUND_SOURCES:
             raise ValueError(
-                f"foreground_weight_from must be one of {', '.join(FOREGROUND_SOURCES)}, got {self.foreground_weight_from!r}"
+                f"foreground_weight_from must be one of {', '.join(FOREGROUND_SOURCES)}, "
+                f"got {self.foreground_weight_from!r}"
             )
         check_at_least(self, 0, "image_batch", meaning=" (0 = videos only)")
         check_at_least(self, 0, "image_loss_weight")
