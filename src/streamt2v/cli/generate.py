@@ -238,7 +238,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="BACKEND",
         help="torch.compile the UNets and VAE (backend default inductor; on the CPU it needs a C++ "
         "compiler): a one-off compile in the first steps, then faster steps (docs/generate.md); with --resume "
-        "it changes the run's",
+        "it changes the run's setting",
     )
     p.add_argument(
         "--no-compile",
