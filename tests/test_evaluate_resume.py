@@ -3,6 +3,7 @@ continues from them (MAWE takes minutes per long video on a CPU: a stop lost hou
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -165,3 +166,27 @@ def test_scores_taken_back_must_hold_the_metrics_asked_for(video_dir):
         evaluate_videos(
             [video], metrics="mawe,scuts", reuse={video: {"path": video, "frames": 40, "mawe": 1.0}}
         )
+
+
+def test_a_stop_whose_table_meets_a_closed_pipe_still_says_how_to_continue(
+    three_videos, tmp_path, monkeypatch, capsys, scuts_calls
+):
+    """Ctrl-C prints the table of the videos scored, then the stop: with stdout's reader gone the table's
+    broken pipe was the whole story (141, nothing said), then only "interrupted", without how to continue."""
+    from streamt2v.cli import _run
+    from test_cli_pipes import _stdout_into_a_closed_pipe
+
+    _, stop_at = scuts_calls
+    stop_at[0] = 3
+    out = tmp_path / "r.json"
+    stdout = _stdout_into_a_closed_pipe(monkeypatch)
+    argv = ["evaluate", str(three_videos), "--metrics", "scuts", "--no-progress", "--out", str(out)]
+    assert _run(argv, as_program=False) == 130
+    assert (
+        capsys.readouterr()
+        .err.splitlines()[-1]
+        .startswith("interrupted: stopped after 2 of 3 video(s); their results are above;")
+    )
+    monkeypatch.undo()
+    with contextlib.suppress(BrokenPipeError):
+        stdout.close()

@@ -268,7 +268,12 @@ def entry() -> int:
     that once the command is interrupted a further Ctrl-C is ignored, as the process is about to end anyway
     (one while the interpreter shuts down, in torch's exit handlers, printed a traceback or ended the process
     by SIGINT instead of with 130). Only a program may do that: ``main`` in a caller's process must not."""
-    return _run(None, as_program=True)
+    try:
+        return _run(None, as_program=True)
+    finally:
+        # however the command ended (a stop or an error reported after the table's reader went away), the
+        # interpreter's last flush must not fail on a stream that leads nowhere ("Exception ignored", 120)
+        _to_devnull(_readers_gone())
 
 
 def _run(argv: list[str] | None, *, as_program: bool) -> int:

@@ -286,10 +286,13 @@ def run(args: argparse.Namespace) -> int:
             )
     except EvaluationInterrupted as stop:
         # the videos scored before Ctrl-C are printed, and kept in --out's partial file for --resume
-        _report(stop.report)
         above = "; their results are above" if stop.report.records else ""
         how = "" if kept is None else kept.how_to_continue()
-        raise KeyboardInterrupt(f"{stop}{above}{how}") from None
+        said = KeyboardInterrupt(f"{stop}{above}{how}")
+        try:
+            _report(stop.report)
+        finally:  # also when the table's reader is gone: the stop, and how to continue, are the news
+            raise said from None
     # with none scored too: the file holds the skipped videos and why, for a script; written (and the partial
     # file removed) before the table, so that a stdout that fails (a closed pipe) loses no result and leaves
     # no partial file that the next run would ask to --resume
