@@ -48,3 +48,17 @@ def test_evaluate_into_a_closed_pipe_exits_141_quietly_with_its_results_whole(
     monkeypatch.undo()
     with contextlib.suppress(BrokenPipeError):  # main's caller keeps its files: the table is still held
         stdout.close()
+
+
+def test_evaluate_scoring_none_into_a_closed_pipe_still_fails_with_its_line(tmp_path, monkeypatch, capsys):
+    """No video scored is exit 1 with an error line; with stdout's reader gone its wrote line's broken pipe
+    made it 141 without the error."""
+    junk = tmp_path / "bad.mp4"
+    junk.write_text("not a video")
+    stdout = _stdout_into_a_closed_pipe(monkeypatch)
+    argv = ["evaluate", str(junk), "--metrics", "scuts", "--out", str(tmp_path / "r.json"), "--no-progress"]
+    assert _run(argv, as_program=False) == 1
+    assert "error: none of the 1 video(s) could be scored" in capsys.readouterr().err
+    monkeypatch.undo()
+    with contextlib.suppress(BrokenPipeError):
+        stdout.close()

@@ -318,7 +318,12 @@ def _run(argv: list[str] | None, *, as_program: bool) -> int:
             with library_bars_off() if libraries_quiet else nullcontext():
                 code = int(args.func(args) or 0)
             if sys.stdout is not None:  # a buffered stdout whose reader is gone fails here, not at exit
-                sys.stdout.flush()
+                try:
+                    sys.stdout.flush()
+                except BrokenPipeError:
+                    if code == 0:
+                        raise
+                    # a command that failed (evaluate scoring none) and said so on stderr: its code stands
             return code
         except KeyboardInterrupt as err:
             return interrupted(err)

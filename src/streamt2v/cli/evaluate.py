@@ -9,6 +9,7 @@ the videos scored so far (``--out`` is written for complete runs only).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from contextlib import nullcontext
 from pathlib import Path
@@ -299,12 +300,17 @@ def run(args: argparse.Namespace) -> int:
     saved = report.save(args.out) if kept is not None else None
     if kept is not None:
         kept.finished()
+    if not report.records:
+        _report(report)  # the skipped videos, on stderr
+        print(f"error: none of the {len(videos)} video(s) could be scored", file=sys.stderr)
+        # the failure is the news, also when the reader of stdout is gone (it was exit 141, no error line)
+        with contextlib.suppress(BrokenPipeError):
+            if kept is not None:
+                print(f"wrote {saved.resolve()}", flush=True)
+        return 1
     _report(report)
     if kept is not None:
         print(f"wrote {saved.resolve()}")  # absolute, as generate's and enhance's wrote lines
-    if not report.records:
-        print(f"error: none of the {len(videos)} video(s) could be scored", file=sys.stderr)
-        return 1
     return 0
 
 
