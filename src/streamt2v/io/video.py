@@ -6,9 +6,10 @@ Library layout everywhere else is ``(B, 3, T, H, W)`` float in ``[-1, 1]`` (DESI
   doubled onto its 0-63 scale), ``.gif`` (Pillow), or a directory of PNG frames. Writes are atomic: a
   temporary name in the same folder, renamed at the end.
 - The incremental writers (``generate``'s chunk by chunk, stage 3's slice by slice) are in
-  :mod:`streamt2v.io.streaming_writer`; the encoders here (``encode_video``, ``write_pngs``) and :mod:`streamt2v.io.gif`'s
-  serve all, a frame at a time (a long video's converted frames or GIF bytes are never held whole), and so
-  do the output checks, temporary names and the one-writer-per-output lock of :mod:`streamt2v.io.output_paths`.
+  :mod:`streamt2v.io.streaming_writer`; the encoders here (``encode_video``, ``write_pngs``) and
+  :mod:`streamt2v.io.gif`'s serve all, a frame at a time (a long video's converted frames or GIF bytes are
+  never held whole), and so do the output checks, temporary names and the one-writer-per-output lock of
+  :mod:`streamt2v.io.output_paths`.
 - The frame rates a video may be written at, and how a file's rate is read: :mod:`streamt2v.io.frame_rates`.
 
 Float → uint8 conversion rounds ``(x + 1) * 127.5`` and saturates at 0 / 255 (decoders overshoot ``[-1, 1]``
