@@ -104,7 +104,7 @@ def test_max_train_timestep_limits_the_training_timesteps(encoders, monkeypatch,
 
 
 def test_low_resolution_degradation_is_the_enhancers_down_and_up_resize(encoders):
-    from streamt2v.io.video import resize_video
+    from streamt2v.pixels import resize_video
     from streamt2v.train.degradation import LowResolutionDegradation
     from streamt2v.train.frozen import load_frozen_vae
 

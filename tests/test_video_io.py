@@ -16,10 +16,10 @@ from streamt2v.io.video import (
     from_uint8_frames,
     read_image,
     read_video,
-    resize_video,
     to_uint8_frames,
     write_video,
 )
+from streamt2v.pixels import resize_video
 
 
 def smooth_video(t=6, h=32, w=48, seed=0):

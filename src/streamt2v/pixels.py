@@ -5,15 +5,18 @@ floating dtype with values in ``[-1, 1]``.
 the metrics): it refuses what is plainly another convention — integer frames (uint8 0–255), NaN or
 infinite values, values far outside the range — with a message that names the input and the conversion,
 instead of producing a silently wrong video. ``[0, 1]`` floats cannot be told apart from a bright
-``[-1, 1]`` video and pass.
+``[-1, 1]`` video and pass. :func:`resize_video` resizes such videos (the inputs of stages 2 and 3, the
+restoration training's degraded clips).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 # Decoded frames overshoot [-1, 1] (VAE outputs are not clamped: the shipped VAE reaches 1.07 on training
 # clips); beyond this margin the values are another convention (0-255 floats reach far beyond).
@@ -47,3 +50,19 @@ def check_pixel_values(video: torch.Tensor, name: str) -> None:
         raise ValueError(f"{name} has {bad} NaN or infinite value(s) of {x.numel()}")
     if lo < -1 - RANGE_MARGIN or hi > 1 + RANGE_MARGIN:
         raise ValueError(f"{name} has values in [{lo:.4g}, {hi:.4g}]; pixels are in [-1, 1] ({CONVERSIONS})")
+
+
+def resize_video(video: torch.Tensor, size: int | Sequence[int]) -> torch.Tensor:
+    """Antialiased bilinear resize of ``(B, 3, T, H, W)`` to ``size`` (``int`` = square, or ``(H, W)``)."""
+    if video.dim() != 5:
+        raise ValueError(f"expected (B, C, T, H, W), got shape {tuple(video.shape)}")
+    h, w = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    if h < 1 or w < 1:
+        raise ValueError(f"size must be positive, got {size!r}")
+    b, c, t, H, W = video.shape
+    if (h, w) == (H, W):
+        return video
+    x = video.permute(0, 2, 1, 3, 4).reshape(b * t, c, H, W)
+    dtype = x.dtype
+    x = F.interpolate(x.float(), size=(h, w), mode="bilinear", antialias=True, align_corners=False)
+    return x.to(dtype).reshape(b, t, c, h, w).permute(0, 2, 1, 3, 4).contiguous()

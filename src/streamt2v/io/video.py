@@ -29,7 +29,6 @@ from typing import IO, Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from streamt2v.io import locks
 from streamt2v.io.damage import damage_hint, shortfall_hint
@@ -582,19 +581,3 @@ def read_image(path: str | os.PathLike) -> torch.Tensor:
     if not path.is_file():
         raise FileNotFoundError(f"image not found: {str(path)!r}")
     return from_uint8_frames(_load_rgb(path, _IMAGE_HINT)[None])[:, :, 0]
-
-
-def resize_video(video: torch.Tensor, size: int | Sequence[int]) -> torch.Tensor:
-    """Antialiased bilinear resize of ``(B, 3, T, H, W)`` to ``size`` (``int`` = square, or ``(H, W)``)."""
-    if video.dim() != 5:
-        raise ValueError(f"expected (B, C, T, H, W), got shape {tuple(video.shape)}")
-    h, w = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
-    if h < 1 or w < 1:
-        raise ValueError(f"size must be positive, got {size!r}")
-    b, c, t, H, W = video.shape
-    if (h, w) == (H, W):
-        return video
-    x = video.permute(0, 2, 1, 3, 4).reshape(b * t, c, H, W)
-    dtype = x.dtype
-    x = F.interpolate(x.float(), size=(h, w), mode="bilinear", antialias=True, align_corners=False)
-    return x.to(dtype).reshape(b, t, c, h, w).permute(0, 2, 1, 3, 4).contiguous()

@@ -29,7 +29,7 @@ def fit_and_pad(
     work. Returns the canvas video and the crop box ``(top, left, height, width)`` of the content, to undo the
     pad with :func:`crop`.
     """
-    from streamt2v.io.video import resize_video
+    from streamt2v.pixels import resize_video
 
     ch, cw = canvas
     if not pad:

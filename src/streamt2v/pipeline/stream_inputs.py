@@ -7,8 +7,7 @@ import logging
 
 import torch
 
-from streamt2v.io.video import resize_video
-from streamt2v.pixels import check_pixels
+from streamt2v.pixels import check_pixels, resize_video
 
 # the stream's logger: its warnings are the stream's, and the command line names their flags (cli/generate.py)
 logger = logging.getLogger("streamt2v.pipeline.stream")

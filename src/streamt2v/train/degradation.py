@@ -27,7 +27,7 @@ class LowResolutionDegradation(nn.Module):
 
     @torch.no_grad()
     def forward(self, video: torch.Tensor) -> torch.Tensor:
-        from streamt2v.io.video import resize_video
+        from streamt2v.pixels import resize_video
 
         h, w = video.shape[-2:]
         if h % self.scale or w % self.scale:
