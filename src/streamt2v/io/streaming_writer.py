@@ -41,11 +41,11 @@ from streamt2v.io.video import (
     BITEXACT,
     DEFAULT_CRF,
     add_video_stream,
-    check_uint8_frames,
     encode_frames,
     encode_video,
     take_output,
     to_uint8_frames,
+    writable_frames,
     write_pngs,
 )
 
@@ -383,19 +383,7 @@ class VideoFileWriter(_FinishedOrAborted):
         ``[-1, 1]`` video ``(1, 3, t, H, W)`` / ``(3, t, H, W)``."""
         if self._closed:
             raise RuntimeError("VideoFileWriter is closed")
-        if not isinstance(frames, (torch.Tensor, np.ndarray)):  # as write_video refuses it
-            raise TypeError(
-                "frames must be a uint8 array (t, H, W, 3) or a torch.Tensor (1, 3, t, H, W) or (3, t, H, W) in "
-                f"[-1, 1]; got a {type(frames).__name__}"
-            )
-        if (
-            isinstance(frames, torch.Tensor)
-            and frames.dtype == torch.uint8
-            and frames.dim() == 4
-            and frames.shape[-1] == 3
-        ):
-            frames = frames.cpu().numpy()  # frames as write_video takes them
-        frames = check_uint8_frames(frames) if isinstance(frames, np.ndarray) else to_uint8_frames(frames)
+        frames = writable_frames(frames, "frames")
         size = tuple(frames.shape[1:3])
         if self.frame_size is not None and size != self.frame_size:
             raise ValueError(

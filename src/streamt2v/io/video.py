@@ -96,6 +96,22 @@ def check_uint8_frames(frames: np.ndarray) -> np.ndarray:
     return frames
 
 
+def writable_frames(video: torch.Tensor | np.ndarray, what: str = "video") -> np.ndarray:
+    """``video`` (``what`` in messages) as the ``uint8 (T, H, W, 3)`` frames a file holds: from
+    ``(1, 3, T, H, W)`` or ``(3, T, H, W)`` in ``[-1, 1]`` (:func:`to_uint8_frames`, which refuses other
+    conventions: uint8 or 0–255 float videos, NaN), or frames already converted, a numpy array or a tensor
+    (a quarter of the memory). What :func:`write_video` and the incremental writers take."""
+    if not isinstance(video, (torch.Tensor, np.ndarray)):  # e.g. a list of videos or of frames
+        raise TypeError(
+            f"{what} must be a torch.Tensor (1, 3, T, H, W) or (3, T, H, W) in [-1, 1], or a uint8 numpy "
+            f"array (T, H, W, 3); got a {type(video).__name__}"
+        )
+    uint8_tensor = isinstance(video, torch.Tensor) and video.dtype == torch.uint8
+    if uint8_tensor and video.dim() == 4 and video.shape[-1] == 3:
+        video = video.cpu().numpy()  # frames as torchvision and PyAV-to-torch code hold them
+    return check_uint8_frames(video) if isinstance(video, np.ndarray) else to_uint8_frames(video)
+
+
 def from_uint8_frames(frames: np.ndarray | torch.Tensor | Sequence[np.ndarray]) -> torch.Tensor:
     """``uint8 (T, H, W, 3)`` (an array, a tensor or a list of ``(H, W, 3)`` frames) → ``(1, 3, T, H, W)``
     float32 in ``[-1, 1]`` (exact inverse on the grid)."""
@@ -208,9 +224,7 @@ def write_video(
     overwrite: bool = False,
     held_lock: IO[str] | None = None,
 ) -> Path:
-    """Write ``video`` (``(1, 3, T, H, W)`` or ``(3, T, H, W)`` in ``[-1, 1]``, or frames already converted
-    by :func:`to_uint8_frames`: ``uint8 (T, H, W, 3)``, a numpy array or a tensor, a quarter of the memory)
-    atomically. Other conventions (uint8 or 0–255 float videos, NaN) are refused by :func:`to_uint8_frames`.
+    """Write ``video`` (what :func:`writable_frames` takes) atomically.
 
     The format follows ``path``: a video suffix (H.264 mp4 via PyAV, ``crf`` quality), ``.gif``, or a path
     without suffix / an existing directory for PNG frames ``frame_000000.png …``. Returns the final path.
@@ -222,15 +236,7 @@ def write_video(
     The output's lock is taken for the write; a caller that took it earlier, to keep the output from other
     writers during its own long work (:func:`lock_output`), passes it as ``held_lock`` and releases it.
     """
-    if not isinstance(video, (torch.Tensor, np.ndarray)):  # e.g. a list of videos or of frames
-        raise TypeError(
-            "video must be a torch.Tensor (1, 3, T, H, W) or (3, T, H, W) in [-1, 1], or a uint8 numpy "
-            f"array (T, H, W, 3); got a {type(video).__name__}"
-        )
-    uint8_tensor = isinstance(video, torch.Tensor) and video.dtype == torch.uint8
-    if uint8_tensor and video.dim() == 4 and video.shape[-1] == 3:
-        video = video.cpu().numpy()  # frames as torchvision and PyAV-to-torch code hold them
-    frames = check_uint8_frames(video) if isinstance(video, np.ndarray) else to_uint8_frames(video)
+    frames = writable_frames(video)
     if frames.shape[0] == 0:
         raise ValueError("cannot write a video with 0 frames")
     path, lock = take_output(path, fps, overwrite=overwrite, held_lock=held_lock)
