@@ -14,6 +14,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -161,17 +162,19 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
 _Writer = TypeVar("_Writer", bound="_FinishedOrAborted")
 
 
-class _FinishedOrAborted:
+class _FinishedOrAborted(ABC):
     """A writer used as a context manager: its output finished when the block ends normally, aborted (no
     output, no temporary) when it ends by an exception; nothing more once it is closed."""
 
     _closed: bool
 
+    @abstractmethod
     def finish(self) -> Any:
-        raise NotImplementedError
+        """Complete the output (renamed over its path)."""
 
+    @abstractmethod
     def abort(self) -> None:
-        raise NotImplementedError
+        """Stop without an output; the temporaries removed."""
 
     def __enter__(self: _Writer) -> _Writer:
         return self
