@@ -19,7 +19,7 @@ from streamt2v.microworld.dataset import (
     eval_scene,
     scene_seed,
 )
-from streamt2v.microworld.palette import COLOURS, nearest_colour, pattern_shade
+from streamt2v.microworld.palette import COLOURS, pattern_shade
 from streamt2v.microworld.render import (
     ObjectSpec,
     SceneConstraints,
@@ -28,6 +28,11 @@ from streamt2v.microworld.render import (
     render_with_truth,
     sample_scene,
 )
+
+
+def _nearest_colour(rgb) -> str:
+    """The palette colour nearest (Euclidean RGB) to ``rgb`` given in 0-255."""
+    return min(COLOURS, key=lambda n: sum((a - b) ** 2 for a, b in zip(COLOURS[n], rgb)))
 
 
 def test_render_is_deterministic_and_start_frame_consistent():
@@ -91,8 +96,8 @@ def test_palette_colours_present_in_rendered_frames():
         for ax in (0, 1):  # 3×3 dilation
             near = near | np.roll(near, 1, axis=ax) | np.roll(near, -1, axis=ax)
         bgpx = px[~near.reshape(-1)]  # away from antialiased object edges
-        assert all(nearest_colour(tuple(p)) == bg for p in bgpx[::7])
-        assert nearest_colour(pattern_shade(colour)) == colour
+        assert all(_nearest_colour(tuple(p)) == bg for p in bgpx[::7])
+        assert _nearest_colour(pattern_shade(colour)) == colour
 
 
 def test_objects_never_share_the_background_colour():

@@ -47,8 +47,3 @@ def pattern_shade(name: str) -> tuple[int, int, int]:
     if max(r, g, b) < 64:  # too dark to darken: lighten towards white instead
         return tuple(round(c + PATTERN_SHADE_AMOUNT * (255 - c)) for c in (r, g, b))  # type: ignore[return-value]
     return tuple(round(c * (1.0 - PATTERN_SHADE_AMOUNT)) for c in (r, g, b))  # type: ignore[return-value]
-
-
-def nearest_colour(rgb: tuple[float, float, float]) -> str:
-    """The palette colour nearest (Euclidean RGB) to ``rgb`` given in 0–255."""
-    return min(COLOURS, key=lambda n: sum((a - b) ** 2 for a, b in zip(COLOURS[n], rgb)))
