@@ -154,8 +154,8 @@ def test_a_canvas_the_vae_cannot_encode_is_a_setting_error_naming_resolution(ref
     setting, refused as one (and by ``checked_config`` before the video is read)."""
     import pytest
 
-    from streamt2v.pipeline.chunking import EnhanceSettingError
     from streamt2v.pipeline.refiner import checked_config
+    from streamt2v.pipeline.setting_checks import EnhanceSettingError
 
     video = torch.rand(1, 3, 2, 16, 16) * 2 - 1
     bad = EnhanceConfig(resolution=(34, 32), **SMALL)

@@ -119,8 +119,8 @@ def test_the_checks_before_loading_read_a_model_folder_given_with_a_tilde(tmp_pa
     import shutil
 
     from streamt2v.assets import microworld_model_dir
-    from streamt2v.pipeline.chunking import EnhanceSettingError
     from streamt2v.pipeline.preflight import check_inputs
+    from streamt2v.pipeline.setting_checks import EnhanceSettingError
 
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     no_tok = copy.deepcopy(model)

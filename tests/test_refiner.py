@@ -9,10 +9,10 @@ import logging
 import pytest
 import torch
 
-from streamt2v.pipeline.chunking import EnhanceSettingError
 from streamt2v.pipeline.enhance import enhance_video
 from streamt2v.pipeline.enhance_config import EnhanceConfig
 from streamt2v.pipeline.refiner import Refiner
+from streamt2v.pipeline.setting_checks import EnhanceSettingError
 
 
 def test_refiner_folder_roundtrip(refiner: Refiner, tmp_path) -> None:

@@ -394,7 +394,7 @@ def test_no_run_is_made_inside_another(tmp_path, monkeypatch):
 
 
 def test_a_chunk_saved_out_of_order_names_the_finished_chunks_counted(tmp_path):
-    """The count of finished chunks in the out-of-order error, singular and plural (chunking.counted)."""
+    """The count of finished chunks in the out-of-order error, singular and plural (wording.counted)."""
     g = torch.Generator().manual_seed(0)
     run = RunDir.create(tmp_path / "r", {}, num_chunks=4)
     for finished, said in enumerate(["0 finished chunks", "1 finished chunk", "2 finished chunks"]):

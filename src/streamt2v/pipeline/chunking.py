@@ -19,56 +19,17 @@ conditioning frames are left-padded by repeating its first frame (:func:`cond_fr
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 
-# Seeds are below it: torch.Generator.manual_seed takes 64-bit seeds (stage 3 seeds one with the run's seed
-# as it is; a larger one failed there with "Overflow when unpacking long long", after stages 1-2).
-SEED_LIMIT = 2**64
-
-
-def check_seed(seed: object) -> None:
-    """Refuse a seed that is not an integer in ``[0, SEED_LIMIT)``, naming it."""
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < SEED_LIMIT:
-        raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
-
-
-# A quoted prompt, path or value in a message (not an apostrophe: "the model's"): text the user typed, where a
-# word that is a setting's name (``unknown scheduler 'fps'``) names no setting.
-QUOTED = r"(?<!\w)'[^']*'(?!\w)|(?<!\w)\"[^\"]*\"(?!\w)"
-
-
-class SettingError(ValueError):
-    """A stage-1/2 setting refused (:class:`~streamt2v.pipeline.stream.StreamConfig`, the chunk plan, the
-    step counts): the message names the settings by their field names, which the command line shows as
-    its flags (``num_frames`` as ``--frames``). Stage 3 refuses its settings with :class:`EnhanceSettingError`."""
-
-
-class EnhanceSettingError(SettingError):
-    """A stage-3 setting refused (:class:`~streamt2v.pipeline.enhance_config.EnhanceConfig`, its start step against a
-    refiner's noise schedule), named by its field names, which each command shows as its own flags
-    (``chunk_frames``: ``generate --enhance-chunk-frames``, ``enhance --chunk-frames``; also stage 2's name).
-
-    :attr:`message` is the refusal alone; :attr:`unset` holds the settings it names that the caller did not
-    give, ``name: (value, where it came from)`` (``"the official default"``, a refiner's recommendation), and
-    :meth:`note` says so. ``str()`` is the message and the note (or ``note``, when given)."""
-
-    def __init__(
-        self, message: str, unset: dict[str, tuple[object, str]] | None = None, note: str | None = None
-    ) -> None:
-        self.message, self.unset = message, dict(unset or {})
-        super().__init__(message + (self.note() if note is None else note))
-
-    def note(self, names: dict[str, str] | None = None, *, settable: bool = True) -> str:
-        """The end of the message naming each setting of :attr:`unset`, as ``names`` shows it (a command's
-        flags; by default the field name), and how to set it: not for one without a name there, nor with
-        ``settable`` False (the settings come from elsewhere: a stored run)."""
-        parts = []
-        for field, (value, source) in self.unset.items():
-            name = field if names is None else names.get(field)
-            how = f" (set {name} to change it)" if name and settable else ""
-            parts.append(f"; {name or field} {value!r} is {source}{how}")
-        return "".join(parts)
+# EnhanceSettingError, QUOTED, SEED_LIMIT and check_seed moved to setting_checks, counted to wording: the
+# callers outside the pipeline's orchestration (stage 3, the command line, bench) still import them from
+# here until they import them from there.
+from streamt2v.pipeline.setting_checks import QUOTED as QUOTED
+from streamt2v.pipeline.setting_checks import SEED_LIMIT as SEED_LIMIT
+from streamt2v.pipeline.setting_checks import EnhanceSettingError as EnhanceSettingError
+from streamt2v.pipeline.setting_checks import SettingError
+from streamt2v.pipeline.setting_checks import check_seed as check_seed
+from streamt2v.pipeline.wording import counted
 
 
 @dataclass(frozen=True)
@@ -144,11 +105,6 @@ def cond_frame_indices(num_available: int, cond_frames: int) -> list[int]:
         raise ValueError("the CAM needs at least one frame of the video so far")
     last = list(range(max(0, num_available - cond_frames), num_available))
     return [last[0]] * (cond_frames - len(last)) + last
-
-
-def counted(count: int, noun: str) -> str:
-    """``"1 chunk"``, ``"2 chunks"``: a count and its noun for messages (the noun given singular)."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def chunk_seed(seed: int, index: int) -> int:

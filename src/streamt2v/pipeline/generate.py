@@ -27,7 +27,7 @@ from streamt2v.io.output_paths import output_kind, outputs_locked
 from streamt2v.io.streaming_writer import StreamingVideoWriter
 from streamt2v.io.video import read_image, read_video
 from streamt2v.memory import dtype_name, one_dtype, resolve_device, resolve_dtype, supported_dtypes
-from streamt2v.pipeline.chunking import counted, plan_chunks
+from streamt2v.pipeline.chunking import plan_chunks
 from streamt2v.pipeline.model_loading import load_model, schedule_length
 from streamt2v.pipeline.preflight import (
     check_default_refiner_for,
@@ -45,8 +45,10 @@ from streamt2v.pipeline.rundir import (
     reserve_run_dir,
 )
 from streamt2v.pipeline.sampling_stages import sampling_without_stage
+from streamt2v.pipeline.setting_checks import SettingError
 from streamt2v.pipeline.step_counts import check_step_counts, recommended_note
-from streamt2v.pipeline.stream import Chunk, SettingError, StepCallback, StreamConfig, StreamState, stream
+from streamt2v.pipeline.stream import Chunk, StepCallback, StreamConfig, StreamState, stream
+from streamt2v.pipeline.wording import counted
 from streamt2v.sampling.schedulers import NonFiniteLatentsError
 from streamt2v.signals import interrupts_held
 

@@ -17,9 +17,10 @@ from streamt2v.io.frame_rates import MAX_FPS, MAX_GIF_FPS, MIN_FPS, check_fps, c
 from streamt2v.io.output_paths import check_output_path, output_kind
 from streamt2v.memory import resolve_device, resolve_dtype
 from streamt2v.models.model_index import peek_model_index
-from streamt2v.pipeline.chunking import EnhanceSettingError, counted
 from streamt2v.pipeline.prompts import PromptSchedule
 from streamt2v.pipeline.rundir import RunDir
+from streamt2v.pipeline.setting_checks import EnhanceSettingError
+from streamt2v.pipeline.wording import counted
 
 if TYPE_CHECKING:
     from streamt2v.models.bundle import StreamingT2VModel

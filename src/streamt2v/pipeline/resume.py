@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from streamt2v.io.streaming_writer import remove_stale_temporaries
 from streamt2v.io.video import read_image, read_video
-from streamt2v.pipeline.chunking import counted, plan_chunks
+from streamt2v.pipeline.chunking import plan_chunks
 from streamt2v.pipeline.generate import (
     ChunkCallback,
     GenerateConfig,
@@ -28,6 +28,7 @@ from streamt2v.pipeline.generate import (
 from streamt2v.pipeline.preflight import check_inputs, output_targets
 from streamt2v.pipeline.rundir import RunDir
 from streamt2v.pipeline.stream import Chunk, StepCallback, StreamState, stream
+from streamt2v.pipeline.wording import counted
 
 if TYPE_CHECKING:
     from streamt2v.models.bundle import StreamingT2VModel

@@ -46,7 +46,7 @@ from safetensors.torch import load, save
 from streamt2v.io import locks
 from streamt2v.io.folders import atomic_write_file, check_writable_parent, read_json_object, remove_leftovers
 from streamt2v.io.video import from_uint8_frames, to_uint8_frames
-from streamt2v.pipeline.chunking import counted
+from streamt2v.pipeline.wording import counted
 
 FORMAT_VERSION = 1
 CONFIG = "config.json"

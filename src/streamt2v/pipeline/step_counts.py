@@ -1,7 +1,7 @@
 r"""How many denoising steps a chunk may take: stage 1 within the noise schedule, stage 2 within what its
 SDEdit start (``chunk_strength``) leaves, checked before any chunk is sampled; stage 3's start step within
 the refiner's schedule (:func:`check_start_step`). Refusals are
-:class:`~streamt2v.pipeline.chunking.SettingError`\ s, and :func:`recommended_note` says when a refused
+:class:`~streamt2v.pipeline.setting_checks.SettingError`\ s, and :func:`recommended_note` says when a refused
 value is one the model recommended and the caller never gave."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from streamt2v.pipeline.chunking import ChunkSpec, EnhanceSettingError, SettingError
+from streamt2v.pipeline.chunking import ChunkSpec
+from streamt2v.pipeline.setting_checks import EnhanceSettingError, SettingError
 from streamt2v.sampling.sdedit import start_step_from_strength
 
 if TYPE_CHECKING:

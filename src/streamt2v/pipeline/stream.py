@@ -27,11 +27,8 @@ import torch
 from streamt2v.memory import dtype_name, supported_dtypes
 from streamt2v.pipeline.chunking import (
     ChunkSpec,
-    SettingError,
-    check_seed,
     chunk_seed,
     cond_frame_indices,
-    counted,
     plan_chunks,
     validate_sizes,
 )
@@ -44,8 +41,10 @@ from streamt2v.pipeline.prompts import (
     unused_entries,
     warn_unread_prompts,
 )
+from streamt2v.pipeline.setting_checks import SettingError, check_seed
 from streamt2v.pipeline.step_counts import check_step_counts, stage2_start_step
 from streamt2v.pipeline.stream_inputs import check_frames
+from streamt2v.pipeline.wording import counted
 from streamt2v.sampling.noise import check_correlation, frame_correlated_noise
 from streamt2v.sampling.schedulers import (
     SCHEDULER_NAMES,
