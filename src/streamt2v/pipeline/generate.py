@@ -16,7 +16,7 @@ import os
 import shlex
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from difflib import get_close_matches
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -326,7 +326,7 @@ def _absolute(cfg: GenerateConfig) -> GenerateConfig:
         value = getattr(cfg, name)
         if value and Path(value).exists():
             changes[name] = str(Path(value).resolve())
-    return GenerateConfig(**{**{f.name: getattr(cfg, f.name) for f in fields(cfg)}, **changes})
+    return replace(cfg, **changes)
 
 
 def generate(
@@ -344,9 +344,7 @@ def generate(
     config, so ``--resume`` works from any folder. ``progress``: stage 3's progress bar (stages 1–2 report
     through ``on_step``/``on_chunk``)."""
     schedule = check_inputs(cfg, model=model)
-    cfg = GenerateConfig(
-        **{**{f.name: getattr(cfg, f.name) for f in fields(cfg)}, "schedule_entries": tuple(schedule.entries)}
-    )
+    cfg = replace(cfg, schedule_entries=tuple(schedule.entries))
     prefix_len = 0
     init_video = init_image = anchor = init_fps = None
     if cfg.init_video:
@@ -396,9 +394,7 @@ def generate(
     )
     if not cfg.run_dir:  # the default name: taken now, atomically (another run may have chosen it too)
         run_path = reserve_run_dir(run_path)
-    cfg = _absolute(
-        GenerateConfig(**{**{f.name: getattr(cfg, f.name) for f in fields(cfg)}, "run_dir": str(run_path)})
-    )
+    cfg = _absolute(replace(cfg, run_dir=str(run_path)))
     run_path = Path(cfg.run_dir)  # absolute, as the outputs: the result and the messages name it so
     run = RunDir.create(run_path, cfg.to_dict(), num_chunks=len(plan))
     logger.info(
