@@ -208,7 +208,7 @@ def segment_video(video: VideoLike, progress: bool = False) -> list[FrameSegment
     ]
 
 
-def parse_caption(caption: str) -> list[tuple[str, str | None, bool]]:
+def caption_claims(caption: str) -> list[tuple[str, str | None, bool]]:
     """Claims ``(colour, shape or None, is_background)`` from a microworld caption, e.g.
     "a red circle and a yellow square on a blue striped background"."""
     words = re.findall(r"[a-z]+", caption.lower())
@@ -334,7 +334,7 @@ def probe_video(
     segs = segment_video(video, progress=progress)
     if boundaries is None:
         boundaries = default_boundaries(len(segs))
-    claims = parse_caption(caption) if caption else []
+    claims = caption_claims(caption) if caption else []
     if caption and not claims:  # e.g. another language, or a prompt of another world: say why it is nan
         logger.warning(
             "caption %r names no microworld colour (%s), so probe_caption_agreement is nan and the colours "

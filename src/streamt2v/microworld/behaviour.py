@@ -30,8 +30,8 @@ import numpy as np
 import torch
 
 from streamt2v.metrics.flow import as_uint8_frames
-from streamt2v.metrics.probes import FrameSegmentation, jump_ratio, mean_speed, parse_caption, segment_frame
-from streamt2v.microworld.captions import parse_caption as parse_scene_caption
+from streamt2v.metrics.probes import FrameSegmentation, caption_claims, jump_ratio, mean_speed, segment_frame
+from streamt2v.microworld.captions import parse_caption
 from streamt2v.microworld.dataset import EVAL_PROMPTS, eval_scene
 from streamt2v.microworld.render import SPEEDS, render
 
@@ -85,7 +85,7 @@ def check_prompt(prompt: str) -> None:
     colour for every object (the probes find objects and background by colour). Before any generation:
     without a background it was a bare StopIteration, an object without colour 'min() arg is an empty
     sequence', after the video was made."""
-    constraints = parse_scene_caption(prompt)  # unknown words, contradictions: named there
+    constraints = parse_caption(prompt)  # unknown words, contradictions: named there
     if constraints.background is None:
         raise ValueError(
             f"behaviour prompt {prompt!r} names no background colour; the checks measure prompts "
@@ -100,7 +100,7 @@ def check_prompt(prompt: str) -> None:
 
 def implied_speed(prompt: str, size: int) -> float:
     """Object speed (px/frame) a caption implies: the middle of its speed class (slow when unsaid)."""
-    speed = parse_scene_caption(prompt).speed or "slow"
+    speed = parse_caption(prompt).speed or "slow"
     lo, hi = SPEEDS[speed]
     return 0.5 * (lo + hi) * size
 
@@ -230,7 +230,7 @@ def measure_video(video: torch.Tensor, prompt: str, seed: int, boundaries: Seque
     check_prompt(prompt)
     frames = as_uint8_frames(video[0] if video.dim() == 5 else video, min_frames=2)
     size = frames.shape[1]
-    claims = parse_caption(prompt)
+    claims = caption_claims(prompt)
     objects = [(c, s) for c, s, is_bg in claims if not is_bg]
     background = next(c for c, _, is_bg in claims if is_bg)
     own, segs = _segmentations(frames, background)
