@@ -265,7 +265,7 @@ def mean_speed(segs: Sequence[FrameSegmentation], colours: Sequence[str]) -> flo
     return float(np.mean(speeds)) if speeds else math.nan
 
 
-def jump_ratio(segs: list[FrameSegmentation], colours: Sequence[str], boundaries: Sequence[int]) -> float:
+def jump_ratio(segs: Sequence[FrameSegmentation], colours: Sequence[str], boundaries: Sequence[int]) -> float:
     """Mean centre displacement into each boundary frame over the median displacement inside chunks."""
     t = len(segs)
     bset = {int(b) for b in boundaries}
@@ -331,7 +331,27 @@ def probe_video(
         boundaries = list(boundaries)
         if any(as_index(b) is None for b in boundaries):
             raise TypeError(f"boundaries must be frame indices (ints), got {boundaries!r}")
-    segs = segment_video(video, progress=progress)
+    return probe_segmentations(
+        segment_video(video, progress=progress),
+        caption,
+        boundaries,
+        expected_colours=expected_colours,
+        expected_background=expected_background,
+        min_area_frac=min_area_frac,
+    )
+
+
+def probe_segmentations(
+    segs: Sequence[FrameSegmentation],
+    caption: str | None = None,
+    boundaries: Sequence[int] | None = None,
+    expected_colours: Sequence[str] | None = None,
+    expected_background: str | None = None,
+    min_area_frac: float = 0.3,
+) -> ProbeResult:
+    """:func:`probe_video`'s probes from its segmentation ``segs`` (:func:`segment_video`: every frame on its
+    own background), for a caller that segments a video once for several measures; the arguments as there,
+    checked by it."""
     if boundaries is None:
         boundaries = default_boundaries(len(segs))
     claims = caption_claims(caption) if caption else []

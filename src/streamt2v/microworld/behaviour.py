@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from streamt2v.metrics.flow import as_uint8_frames
-from streamt2v.metrics.probes import FrameSegmentation, caption_claims, jump_ratio, mean_speed, segment_frame
+from streamt2v.metrics.probes import FrameSegmentation, caption_claims, probe_segmentations, segment_frame
 from streamt2v.microworld.captions import parse_caption
 from streamt2v.microworld.dataset import EVAL_PROMPTS, eval_scene
 from streamt2v.microworld.render import SPEEDS, render
@@ -213,18 +213,6 @@ def _segmentations(
     return own, prompted
 
 
-def _probe_figures(
-    segs: Sequence[FrameSegmentation], colours: Sequence[str], background: str, boundaries: Sequence[int]
-) -> tuple[float, float, float]:
-    """``(background_identity, motion, jump_ratio)``, as :func:`~streamt2v.metrics.probes.probe_video`
-    computes them with these ``expected_colours`` and ``expected_background``, from its segmentation
-    ``segs`` (every frame on its own background), so that measuring a video segments it once."""
-    colours = list(dict.fromkeys(colours))
-    background_identity = float(np.mean([s.background == background for s in segs]))
-    ratio = jump_ratio(list(segs), colours, boundaries) if len(segs) > 1 else math.nan
-    return background_identity, mean_speed(segs, colours), ratio
-
-
 def measure_video(video: torch.Tensor, prompt: str, seed: int, boundaries: Sequence[int]) -> VideoBehaviour:
     """Probe one generated video against its prompt."""
     check_prompt(prompt)
@@ -234,7 +222,10 @@ def measure_video(video: torch.Tensor, prompt: str, seed: int, boundaries: Seque
     objects = [(c, s) for c, s, is_bg in claims if not is_bg]
     background = next(c for c, _, is_bg in claims if is_bg)
     own, segs = _segmentations(frames, background)
-    bg_identity, motion, jumps = _probe_figures(own, [c for c, _ in objects], background, boundaries)
+    # the figures probe_video gives with these expected colours and background
+    probes = probe_segmentations(
+        own, boundaries=boundaries, expected_colours=[c for c, _ in objects], expected_background=background
+    )
     # reference area: the rendered object's area at this size (the generated frame 0 may be off)
     ref_area = {
         c: max(4.0, 0.3 * float(np.median([s.objects[c].area for s in segs if c in s.objects] or [4])))
@@ -254,11 +245,11 @@ def measure_video(video: torch.Tensor, prompt: str, seed: int, boundaries: Seque
         colour_presence=min(colour_frac),
         shape_presence=min(shape_frac),
         colours_first_last=bool(first_last),
-        background=bg_identity,
-        jump_ratio=jumps,
-        speed=motion,
+        background=probes.background_identity,
+        jump_ratio=probes.jump_ratio,
+        speed=probes.motion,
         implied_speed=implied,
-        speed_ratio=motion / implied,
+        speed_ratio=probes.motion / implied,
     )
 
 
