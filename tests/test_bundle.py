@@ -227,6 +227,24 @@ def test_a_replaced_part_that_does_not_fit_fails_on_loading(tiny: StreamingT2VMo
     assert "init_unet/ attends to text of width 32" in str(info.value)
 
 
+def test_parts_that_do_not_fit_are_named_from_their_configs_before_any_weights(
+    tiny: StreamingT2VModel, tmp_path: Path
+) -> None:
+    """The fit was checked once every part had loaded (minutes on real weights): a folder whose parts do not
+    fit is named from the configs, even when no weight file could be read."""
+    out = tiny.save_pretrained(tmp_path / "model")
+    config = out / "image_encoder" / "config.json"
+    config.write_text(json.dumps(json.loads(config.read_text()) | {"projection_dim": 40}))
+    for weights in out.glob("*/*.safetensors"):  # no LFS pointer, empty or short file: only reading tells
+        weights.write_bytes(b"garbage" * 1000)
+    with pytest.raises(ValueError, match=r"do not fit together") as info:
+        StreamingT2VModel.from_pretrained(out)
+    width = tiny.unet.streaming_config.image_embed_dim
+    assert str(info.value).endswith(
+        f": unet/ takes image embeddings of width {width}, image_encoder/ gives 40"
+    )
+
+
 def test_a_damaged_architecture_in_model_index_is_one_line_naming_the_file_and_the_field(
     tiny: StreamingT2VModel, tmp_path: Path
 ) -> None:

@@ -136,6 +136,13 @@ def test_refiner_parts_that_do_not_fit_are_refused_before_any_weights(refiner: R
     vae.write_text(json.dumps({**vae_config, "latent_channels": vae_config["latent_channels"] + 1}))
     with pytest.raises(ValueError, match=r"unet/ has \d+ in / \d+ out channels, vae/ \d+ latent channels"):
         Refiner.from_pretrained(folder)
+    vae.write_text(json.dumps(vae_config))
+    # a config that leaves a value out gets the library's default (CLIPTextConfig's width 512) on loading
+    config.write_text(json.dumps({k: v for k, v in text.items() if k != "hidden_size"}))
+    with pytest.raises(
+        ValueError, match=rf"unet/ attends to text of width {width}, text_encoder/ gives 512$"
+    ):
+        check_refiner_folder(folder)
 
 
 def test_a_setting_that_clashes_with_a_recommendation_names_the_recommendation() -> None:

@@ -48,10 +48,8 @@ from streamt2v.memory import (
     seeded_rng,
 )
 from streamt2v.models.autoencoder import VideoAutoencoder
-from streamt2v.models.encoders import (
-    ImageEncoder,
-    TextEncoder,
-)
+from streamt2v.models.encoders import ImageEncoder, TextEncoder
+from streamt2v.models.folder_parts import refuse_misfits
 from streamt2v.models.model_index import (
     FORMAT_VERSION,
     MODEL_INDEX,
@@ -287,33 +285,6 @@ class StreamingT2VModel:
             f"{self.device}, {str(self.dtype).removeprefix('torch.')})"
         )
 
-    def mismatches(self) -> list[str]:
-        """What does not fit between the parts (text width, latent channels, image embedding width), each
-        naming the subfolders; empty when they fit. Checked by :meth:`from_pretrained`, so that a replaced
-        part fails on loading, not with a shape error in the middle of a video."""
-        text = self.text_encoder.model.config.hidden_size
-        latent = self.vae.latent_channels
-        problems = []
-        unets = [("unet/", self.unet.base.config)]
-        if self.init_unet is not None:
-            unets.append(("init_unet/", self.init_unet.config))
-        for name, c in unets:
-            if c.cross_attention_dim != text:
-                problems.append(
-                    f"{name} attends to text of width {c.cross_attention_dim}, text_encoder/ gives {text}"
-                )
-            if c.in_channels != latent or c.out_channels != latent:
-                problems.append(
-                    f"{name} has {c.in_channels} in / {c.out_channels} out channels, vae/ {latent} latent channels"
-                )
-        image = self.image_encoder.projection_dim
-        if image != self.unet.streaming_config.image_embed_dim:
-            problems.append(
-                f"unet/ takes image embeddings of width {self.unet.streaming_config.image_embed_dim}, "
-                f"image_encoder/ gives {image}"
-            )
-        return problems
-
     # --- construction -------------------------------------------------------------------------------
     @classmethod
     def from_preset(
@@ -438,13 +409,11 @@ class StreamingT2VModel:
             root / "scheduler", "model folder's scheduler/", lambda name: name.endswith(".json")
         )
         scheduler_config = read_json_object(root / "scheduler" / "scheduler_config.json", "scheduler config")
+        weighted = [comp for comp in needed if comp not in ("tokenizer", "scheduler")]
+        refuse_misfits(root, "model folder", weighted)
         # Every part's weights are found before any is read (diffusers would say 'no file named
         # diffusion_pytorch_model.bin' after a warning about unsafe serialization); an fp16-only variant is read
-        variants = {
-            comp: weights_variant(root / comp, f"model folder's {comp}/")
-            for comp in needed
-            if comp not in ("tokenizer", "scheduler")
-        }
+        variants = {comp: weights_variant(root / comp, f"model folder's {comp}/") for comp in weighted}
         for comp, variant in variants.items():  # a clone without git-lfs: pointer text, named with the fix
             check_weight_files(root / comp, variant, f"model folder's {comp}/ weight file")
         # None means float32 for every component: diffusers casts to it by default, but transformers 5
@@ -481,12 +450,6 @@ class StreamingT2VModel:
             sources=meta.get("sources"),
             sampler=meta.get("sampler"),
         )
-        problems = model.mismatches()
-        if problems:
-            raise ValueError(
-                f"the parts of model folder {str(root)!r} do not fit together (was one replaced?): "
-                + "; ".join(problems)
-            )
         for module in model.modules().values():
             own_aligned_memory(module)
         if device is not None:

@@ -23,6 +23,7 @@ from streamt2v.io.folders import home_path, looks_like_hub_id, read_json_object
 from streamt2v.io.weight_files import check_weight_files, weights_variant
 from streamt2v.memory import move_checked, one_dtype, resolve_device, resolve_dtype, seeded_rng
 from streamt2v.models.autoencoder import VideoAutoencoder
+from streamt2v.models.folder_parts import refuse_misfits
 from streamt2v.pipeline.chunking import QUOTED, EnhanceSettingError
 from streamt2v.pipeline.enhance_config import EnhanceConfig, check_resolution
 from streamt2v.pipeline.step_counts import check_start_step
@@ -400,6 +401,7 @@ def check_refiner_folder(path: str | os.PathLike, config: EnhanceConfig | None =
                 f"refiner folder {str(path)!r} has no {part}/ (expected a diffusers-format video model with "
                 "unet/ vae/ text_encoder/ tokenizer/ scheduler/)"
             )
+    refuse_misfits(root, "refiner folder", WEIGHTED_PARTS)
     for part in WEIGHTED_PARTS:
         # a clone without git-lfs holds pointer text: named here, not in diffusers' words after minutes
         variant = weights_variant(root / part, f"refiner {part} folder")
@@ -409,36 +411,9 @@ def check_refiner_folder(path: str | os.PathLike, config: EnhanceConfig | None =
         raise FileNotFoundError(
             f"refiner folder {str(path)!r} is missing its scheduler config {str(sched_file)!r}"
         )
-    problems = _part_mismatches(root)
-    if problems:
-        raise ValueError(
-            f"the parts of refiner folder {str(path)!r} do not fit together (was one replaced?): "
-            + "; ".join(problems)
-        )
     if config is not None:
         check_start_step(config, read_json_object(sched_file, "refiner scheduler config"))
     return root
-
-
-def _part_mismatches(root: Path) -> list[str]:
-    """What does not fit between the refiner's parts, read from their configs (text width, latent channels),
-    each naming the subfolders: caught here, not as a shape error in the middle of a video."""
-    configs = {}
-    for part in ("unet", "vae", "text_encoder"):
-        file = root / part / "config.json"
-        configs[part] = read_json_object(file, f"refiner {part}/ config") if file.is_file() else {}
-    unet, vae, text = configs["unet"], configs["vae"], configs["text_encoder"]
-    problems = []
-    width, attends = text.get("hidden_size"), unet.get("cross_attention_dim")
-    if width is not None and attends is not None and width != attends:
-        problems.append(f"unet/ attends to text of width {attends}, text_encoder/ gives {width}")
-    latent = vae.get("latent_channels")
-    channels = (unet.get("in_channels"), unet.get("out_channels"))
-    if latent is not None and None not in channels and channels != (latent, latent):
-        problems.append(
-            f"unet/ has {channels[0]} in / {channels[1]} out channels, vae/ {latent} latent channels"
-        )
-    return problems
 
 
 def load_refiner(

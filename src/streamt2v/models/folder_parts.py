@@ -1,0 +1,85 @@
+"""Whether the parts of a folder of several models (a :class:`~streamt2v.models.bundle.StreamingT2VModel`'s
+``unet/ text_encoder/ vae/ ...``, a :class:`~streamt2v.pipeline.refiner.Refiner`'s) fit together, read from
+their ``config.json`` before any weights are: a part replaced by one of another width was otherwise named after
+every weight had loaded, or as a shape error in the middle of a video.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from streamt2v.io.folders import read_json_object
+
+
+def _value(config: Mapping[str, Any] | None, key: str, built_by: Callable[..., Any]) -> Any:
+    """``config[key]``, else the default of ``built_by``'s parameter ``key`` (what the library builds from a
+    config that leaves it out); None without a config or a default."""
+    if config is None:
+        return None
+    if key in config:
+        return config[key]
+    param = inspect.signature(built_by).parameters.get(key)
+    return None if param is None or param.default is param.empty else param.default
+
+
+def _section(config: Mapping[str, Any] | None, name: str) -> Mapping[str, Any] | None:
+    """A whole CLIP model's config holds the text or vision model's in a section, which transformers reads."""
+    inner = config.get(name) if config is not None else None
+    return inner if isinstance(inner, Mapping) else config
+
+
+def fit_problems(configs: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """What does not fit between the parts whose ``config.json`` contents ``configs`` holds by subfolder name,
+    each naming the subfolders; empty when they fit. The video UNets (``unet``, ``init_unet``; a
+    StreamingUNet's holds its base UNet's under ``unet`` and the CAM/APM settings under ``streaming``) against
+    the text width of ``text_encoder``, the latent channels of ``vae`` and the image embedding width of
+    ``image_encoder``. A part not in ``configs`` is not compared; a value a config leaves out is the library's
+    default, as the loaded model has it."""
+    from diffusers import AutoencoderKL, UNet3DConditionModel
+    from transformers import CLIPTextConfig, CLIPVisionConfig
+
+    from streamt2v.config import StreamingConfig
+
+    text = _value(_section(configs.get("text_encoder"), "text_config"), "hidden_size", CLIPTextConfig)
+    latent = _value(configs.get("vae"), "latent_channels", AutoencoderKL)
+    image = _value(
+        _section(configs.get("image_encoder"), "vision_config"), "projection_dim", CLIPVisionConfig
+    )
+    problems = []
+    for name in ("unet", "init_unet"):
+        config = configs.get(name)
+        if config is None:
+            continue
+        base, streaming = config.get("unet"), config.get("streaming")
+        if not (isinstance(base, Mapping) and isinstance(streaming, Mapping)):  # a plain video UNet's
+            base, streaming = config, None
+        width, ins, outs = (
+            _value(base, key, UNet3DConditionModel)
+            for key in ("cross_attention_dim", "in_channels", "out_channels")
+        )
+        if None not in (width, text) and width != text:
+            problems.append(f"{name}/ attends to text of width {width}, text_encoder/ gives {text}")
+        if None not in (ins, outs, latent) and (ins, outs) != (latent, latent):
+            problems.append(f"{name}/ has {ins} in / {outs} out channels, vae/ {latent} latent channels")
+        takes = _value(streaming, "image_embed_dim", StreamingConfig)
+        if None not in (takes, image) and takes != image:
+            problems.append(f"{name}/ takes image embeddings of width {takes}, image_encoder/ gives {image}")
+    return problems
+
+
+def refuse_misfits(root: Path, kind: str, parts: Iterable[str]) -> None:
+    """Refuse, naming ``kind``, ``root`` and the subfolders, the ``parts`` of the folder ``root`` (a ``kind`` of
+    folder: ``"model folder"``) that do not fit together (:func:`fit_problems`), from their configs alone."""
+    configs = {}
+    for part in parts:  # a part without a config.json is named by its loading
+        file = root / part / "config.json"
+        if file.is_file():
+            configs[part] = read_json_object(file, f"{kind}'s {part}/ config")
+    if problems := fit_problems(configs):
+        raise ValueError(
+            f"the parts of {kind} {str(root)!r} do not fit together (was one replaced?): "
+            + "; ".join(problems)
+        )
