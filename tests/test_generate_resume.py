@@ -233,7 +233,7 @@ def test_a_run_stopped_by_nan_keeps_its_chunks_and_does_not_offer_a_futile_resum
 
 
 def test_after_nan_a_float16_run_is_told_to_continue_in_another_precision(tmp_path):
-    from streamt2v.pipeline.generate import advice_after_nan
+    from streamt2v.pipeline.run_writing import advice_after_nan
 
     f32, f16, b16 = torch.float32, torch.float16, torch.bfloat16
     run = tmp_path / "my run"

@@ -430,7 +430,8 @@ def test_a_run_stopped_in_stage_3_says_that_stage_3s_last_step_is_kept(tmp_path,
 
     from streamt2v.config import get_preset
     from streamt2v.models.bundle import StreamingT2VModel
-    from streamt2v.pipeline.generate import GenerateConfig, generate, resume_command
+    from streamt2v.pipeline.generate import GenerateConfig, generate
+    from streamt2v.pipeline.run_writing import resume_command
     from streamt2v.pipeline.rundir import STAGE3_STATE
     from streamt2v.pipeline.stream import StreamConfig
 

@@ -17,6 +17,7 @@ from streamt2v.memory import resolve_device, resolve_dtype
 
 if TYPE_CHECKING:
     from streamt2v.models.bundle import StreamingT2VModel
+    from streamt2v.pipeline.generate import GenerateConfig
 
 logger = logging.getLogger(__name__)
 
@@ -98,3 +99,9 @@ def load_model(
         model = StreamingT2VModel.from_preset(name, device="cpu", seed=0)
         return model.to(device=dev, dtype=None if dt == torch.float32 else dt)
     return StreamingT2VModel.from_pretrained(name, torch_dtype=dt, device=dev)
+
+
+def load_compiled(cfg: GenerateConfig) -> StreamingT2VModel:
+    """``cfg``'s model, compiled when ``cfg.compile`` says so (a model passed in is the caller's to compile)."""
+    model = load_model(cfg.model, device=cfg.device, dtype=cfg.dtype)
+    return model.compile(cfg.compile) if cfg.compile is not None else model

@@ -2,9 +2,8 @@
 back, the device or precision changed where asked, the run's inputs checked again, and the stream started
 after the last finished chunk, so that the result equals an uninterrupted run's
 (:func:`resume_generate`). The finished chunks and the rest are written by
-:func:`~streamt2v.pipeline.generate.consume`, as for a new run.
-
-Apart from :mod:`streamt2v.pipeline.generate` (a new run), which it builds on.
+:func:`~streamt2v.pipeline.run_writing.consume`, as for a new run
+(:func:`~streamt2v.pipeline.generate.generate`).
 """
 
 from __future__ import annotations
@@ -18,14 +17,10 @@ from typing import TYPE_CHECKING, Any
 from streamt2v.io.streaming_writer import remove_stale_temporaries
 from streamt2v.io.video import read_image, read_video
 from streamt2v.pipeline.chunking import plan_chunks
-from streamt2v.pipeline.generate import (
-    ChunkCallback,
-    GenerateConfig,
-    GenerateResult,
-    consume,
-    load_compiled,
-)
+from streamt2v.pipeline.generate import GenerateConfig
+from streamt2v.pipeline.model_loading import load_compiled
 from streamt2v.pipeline.preflight import check_inputs, output_targets
+from streamt2v.pipeline.run_writing import ChunkCallback, GenerateResult, consume
 from streamt2v.pipeline.rundir import RunDir
 from streamt2v.pipeline.stream import Chunk, StepCallback, StreamState, stream
 from streamt2v.pipeline.wording import counted

@@ -1,0 +1,231 @@
+"""A run's chunks written (stages 1-2, then stage 3): each finished chunk stored in the run directory, then
+appended to the outputs, whose preview files are playable after every chunk; the final files appear only
+when the video is complete (atomic rename). On an error or Ctrl-C the run is marked, the finished chunks
+stay saved and the log says how to continue (:func:`resume_command`). For a new run
+(:func:`~streamt2v.pipeline.generate.generate`) and a resumed one (:mod:`streamt2v.pipeline.resume`)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from streamt2v.io.output_paths import outputs_locked
+from streamt2v.io.streaming_writer import StreamingVideoWriter
+from streamt2v.memory import dtype_name, resolve_device, resolve_dtype, supported_dtypes
+from streamt2v.pipeline.preflight import lowres_path
+from streamt2v.pipeline.rundir import STAGE3_STATE, RunDir
+from streamt2v.pipeline.stream import Chunk
+from streamt2v.pipeline.wording import counted
+from streamt2v.sampling.schedulers import NonFiniteLatentsError
+from streamt2v.signals import interrupts_held
+
+if TYPE_CHECKING:
+    from streamt2v.models.bundle import StreamingT2VModel
+    from streamt2v.pipeline.generate import GenerateConfig
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class GenerateResult:
+    output: Path
+    run_dir: Path
+    num_frames: int
+    extra_outputs: list[Path]
+
+
+class StoppedWhenComplete(KeyboardInterrupt):
+    """A Ctrl-C (or a SIGTERM the caller turns into KeyboardInterrupt) that came while the finished run was
+    being marked complete: it is held until the run is marked and unlocked, then taken. Every output is
+    whole; ``result`` is what the call would have returned."""
+
+    def __init__(self, result: GenerateResult) -> None:
+        super().__init__("once the run was complete; its outputs are whole")
+        self.result = result
+
+
+ChunkCallback = Callable[[Chunk], None]
+
+
+def resume_command(run_dir: str | os.PathLike) -> str:
+    """The command that continues a run, to paste into a shell: the folder absolute (it may be run from
+    elsewhere) and quoted (a name with spaces)."""
+    return f"streamt2v generate --resume {shlex.quote(str(Path(run_dir).resolve()))}"
+
+
+def advice_after_nan(run_dir: str | os.PathLike, dtype: torch.dtype, supported: list[torch.dtype]) -> str:
+    """What to do about a run that sampling stopped with NaN latents: float16 overflows, so its run may
+    continue in one of the device's other ``supported`` dtypes; any other run's settings would give NaN
+    again at the same chunk."""
+    others = [dtype_name(d) for d in reversed(supported) if d != torch.float16]  # bf16 first where it runs
+    if dtype != torch.float16 or not others:
+        return "a resume would stop at the same chunk; run again with other settings"
+    also = f" (or {' or '.join(others[1:])})" if others[1:] else ""
+    return f"continue in another precision with: {resume_command(run_dir)} --dtype {others[0]}{also}"
+
+
+def consume(
+    cfg: GenerateConfig,
+    run: RunDir,
+    model: StreamingT2VModel,
+    chunks: Iterator[Chunk],
+    stored: int,
+    on_chunk: ChunkCallback | None,
+    *,
+    new_run: bool = False,
+    progress: bool = True,
+) -> GenerateResult:
+    """Store each of ``chunks`` in ``run`` and append it to the outputs (after the ``stored`` chunks the run
+    holds already), then run stage 3 if ``cfg`` has it; on an error or Ctrl-C mark the run and log how to
+    continue. For a new run (``new_run``) and a resumed one (:mod:`streamt2v.pipeline.resume`)."""
+    fps = cfg.fps or float(model.fps)
+    extras = [Path(p) for p in (cfg.png_dir, cfg.gif) if p]
+    # With stage 3 the chunks stream into the low-resolution video; the final outputs come after it.
+    targets = [lowres_path(cfg.output)] if cfg.enhance is not None else [Path(cfg.output), *extras]
+    # Outputs were checked before any work (a resumed run replaces its own); here they are replaced.
+    finals = [Path(cfg.output), *extras]
+    writers: list[StreamingVideoWriter] = []
+    n = 0
+    in_stage3 = False
+    held = ExitStack()  # with stage 3, the final outputs' locks: no other writer starts on them meanwhile
+    shield = ExitStack()  # once the work ends, Ctrl-C and SIGTERM held until the run is marked and unlocked
+    result: GenerateResult | None = None  # once the run is marked complete
+    try:
+        final_locks = held.enter_context(outputs_locked(finals)) if cfg.enhance is not None else []
+        for p in targets:
+            writers.append(StreamingVideoWriter(p, fps, crf=cfg.crf, overwrite=True))
+        for i in range(stored):  # re-encode finished chunks from the run directory, one at a time
+            s = run.load_chunk(i)
+            for w in writers:
+                w.append(s.frames)
+            n = s.stop
+        run.set_status("running")
+        for chunk in chunks:
+            run.save_chunk(
+                index=chunk.index,
+                stage=chunk.stage,
+                start=chunk.start,
+                stop=chunk.stop,
+                prompt=chunk.prompt,
+                frames=chunk.frames,
+                tail=chunk.tail,
+                anchor=chunk.anchor,
+                anchor_prompt=chunk.anchor_prompt,
+            )
+            for w in writers:
+                w.append(chunk.frames)
+            n = chunk.stop
+            # without a progress bar (a batch job's log) the log says how far the run got
+            logger.log(
+                logging.DEBUG if progress else logging.INFO,
+                "chunk %d/%d done: frames %d-%d, prompt %r",
+                chunk.index + 1,
+                chunk.num_chunks,
+                chunk.start,
+                chunk.stop - 1,
+                chunk.prompt,
+            )
+            if on_chunk is not None:
+                on_chunk(chunk)
+        if n != cfg.stream.num_frames:
+            raise RuntimeError(f"internal error: produced {n} frames, expected {cfg.stream.num_frames}")
+        outputs = [w.finish() for w in writers]
+        if cfg.enhance is not None:
+            in_stage3 = True
+            outputs = _enhance_stage(cfg, run, model, fps, finals, final_locks, progress) + outputs
+    except BaseException as err:
+        # a Ctrl-C now (an impatient user's second) waits until the run is marked and unlocked
+        shield.enter_context(interrupts_held())
+        interrupted = isinstance(err, KeyboardInterrupt)
+        for w in writers:
+            w.abort()
+        if new_run and not interrupted and run.remove_if_empty():
+            raise  # nothing was finished: no run directory is left to resume
+        run.set_status("interrupted" if interrupted else "failed", error=repr(err))
+        if isinstance(err, NonFiniteLatentsError):
+            dtype = resolve_dtype(cfg.dtype, None)
+            how = advice_after_nan(run.path, dtype, supported_dtypes(resolve_device(cfg.device)))
+        else:
+            how = f"continue with: {resume_command(run.path)}"
+        kept = ""
+        if in_stage3:  # stage 3 keeps its state after each step in the run: a resume continues from there
+            kept = "; stage 3's last finished step is kept there too"
+            if not (run.path / STAGE3_STATE).is_file():
+                kept = "; stage 3 had finished no step yet"
+        logger.warning(
+            "stopped %safter %s (%s saved in the run directory%s); %s",
+            "in stage 3 " if in_stage3 else "",
+            counted(run.num_finished, "finished chunk"),
+            counted(run.num_frames_saved, "frame"),
+            kept,
+            how,
+        )
+        raise
+    else:
+        shield.enter_context(interrupts_held())
+        run.set_status("complete", output=str(outputs[0]))
+        # resolved, as generate's own run paths are (_absolute): resume_generate('runs/x') returned 'runs/x'
+        result = GenerateResult(outputs[0], run.path.resolve(), n, outputs[1:])
+    finally:
+        try:
+            with shield:
+                held.close()
+                run.unlock()
+        except KeyboardInterrupt as stop:  # held, and taken as the shield ends
+            if result is None:
+                raise
+            raise StoppedWhenComplete(result) from stop
+    return result
+
+
+def _enhance_stage(
+    cfg: GenerateConfig,
+    run: RunDir,
+    model: StreamingT2VModel,
+    fps: float,
+    targets: list[Path],
+    target_locks: list,
+    progress: bool,
+) -> list[Path]:
+    """Stage 3 (paper §4.3) on the finished low-resolution video, read back from the run directory."""
+    from streamt2v.pipeline.enhance_output import enhance_to_files
+    from streamt2v.pipeline.enhance_state import remove_state_file
+    from streamt2v.pipeline.refiner import load_refiner
+
+    video = run.read_video()  # (1, 3, T, H, W)
+    schedule = cfg.schedule()
+    # in the run's precision, as stages 1-2 (at full size stage 3 is the larger part of the work)
+    refiner = load_refiner(
+        cfg.refiner, tuple(video.shape[-2:]), device=resolve_device(cfg.device), dtype=cfg.dtype
+    )
+    if cfg.compile is not None:
+        refiner.compile(cfg.compile)
+    # The user's settings over the refiner's recommended ones (over the official defaults).
+    config = refiner.config(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.enhance.items()})
+    logger.info("stage 3: enhancing %s with randomized blending", counted(video.shape[2], "frame"))
+    # its state after each step is kept in the run: a resume continues from the last finished step
+    state = run.path / STAGE3_STATE
+    # each output written as the video is decoded, a slice at a time (the whole video is never held)
+    writers = enhance_to_files(
+        video,
+        schedule,
+        refiner,
+        config,
+        targets,
+        config.fps or fps,
+        locks=target_locks,
+        overwrite=True,
+        seed=cfg.stream.seed,
+        progress=progress,
+        state_file=state,
+    )
+    remove_state_file(state)
+    return [writer.path for writer in writers]
