@@ -11,8 +11,8 @@ import av
 import numpy as np
 import pytest
 
+from streamt2v.io.decoding import decode_frames
 from streamt2v.io.frame_seek import FrameTimes, frame_times, pick_frames
-from streamt2v.io.video import decode_frames
 from test_video_io import write_gop_video, write_noise_video
 
 

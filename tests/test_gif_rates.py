@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from streamt2v.io.decoding import decode_frames
 from streamt2v.io.streaming_writer import StreamingVideoWriter
-from streamt2v.io.video import decode_frames, from_uint8_frames, read_video, write_video
+from streamt2v.io.video import from_uint8_frames, read_video, write_video
 
 
 def gif_delays_cs(path) -> list[int]:
@@ -38,7 +39,7 @@ def test_a_gif_plays_and_reads_at_the_fps_it_was_written_at(tmp_path, fps, caplo
     starts = np.cumsum([0, *delays])
     assert starts.tolist() == [int(k * 100 / fps + 0.5) for k in range(41)]
     assert 40 / (starts[-1] / 100) == pytest.approx(fps, rel=0.01)  # as players show it
-    with caplog.at_level(logging.WARNING, logger="streamt2v.io.video"):
+    with caplog.at_level(logging.WARNING, logger="streamt2v.io.decoding"):
         video, read_fps = read_video(gif, warn_variable_rate=True)
     assert not caplog.records and video.shape[2] == 40
     expected = fps if fps == int(fps) else pytest.approx(fps, rel=0.01)  # a whole fps exactly
@@ -92,7 +93,7 @@ def test_gifs_from_other_tools_read_at_the_mean_of_their_delays(tmp_path, caplog
         for packet in stream.encode():
             container.mux(packet)
     assert set(gif_delays_cs(tmp_path / "ffmpeg24.gif")) == {4, 5}
-    with caplog.at_level(logging.WARNING, logger="streamt2v.io.video"):
+    with caplog.at_level(logging.WARNING, logger="streamt2v.io.decoding"):
         assert read_video(pillow_gif("u40.gif", 40), warn_variable_rate=True)[1] == 25.0
         assert read_video(pillow_gif("u30.gif", 30), warn_variable_rate=True)[1] == pytest.approx(100 / 3)
         assert read_video(tmp_path / "ffmpeg24.gif", warn_variable_rate=True)[1] == 24.0

@@ -121,7 +121,7 @@ import resource, sys
 import torch
 torch.set_num_threads(1)
 from streamt2v.metrics.flow import as_uint8_frames
-from streamt2v.io.video import decode_frames
+from streamt2v.io.decoding import decode_frames
 decode_frames(sys.argv[1], max_frames=1)  # the decoder's libraries and buffers, before the baseline
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 frames = as_uint8_frames(sys.argv[1])

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from conftest import write_video
-from streamt2v.io import frame_seek
+from streamt2v.io import decoding, frame_seek
 from streamt2v.io import video as io_video
 from streamt2v.microworld.dataset import ClipSpec
 from streamt2v.train.data import VideoFolderDataset
@@ -57,7 +57,7 @@ def sample_decoded_from_the_start(path, spec: ClipSpec, seed: int, index: int) -
     decoded from the start, the clip start and anchor drawn from their count."""
     from streamt2v.train.data import to_clip_tensor
 
-    frames = io_video.DecodedFrames(
+    frames = decoding.DecodedFrames(
         path, max_frames=max(spec.max_start + spec.num_frames, spec.anchor_frames)
     )
     total = len(frames)
@@ -189,7 +189,7 @@ def test_frames_an_edit_list_drops_are_not_counted_by_the_check(tmp_path, keep, 
     real = 57 if keep is None else 48
     with av.open(str(path)) as container:
         assert container.streams.video[0].frames == 60
-    assert len(io_video.decode_frames(path)[0]) == real
+    assert len(decoding.decode_frames(path)[0]) == real
     (tmp_path / "caps.csv").write_text("file,caption\ncut.mp4,noise\n")
     decoded = []
     real_decode = video_probe.decode_video
@@ -293,12 +293,12 @@ def test_a_gifs_frame_rate_is_that_of_its_delays_as_the_reader_gives_it(tmp_path
     path = tmp_path / "a.gif"
     write_gif(path, kind, fps)
     (tmp_path / "caps.csv").write_text("file,caption\na.gif,noise\n")
-    assert io_video.decode_frames(path)[1] == pytest.approx(fps)
+    assert decoding.decode_frames(path)[1] == pytest.approx(fps)
     assert training_frame_rate(tmp_path, tmp_path / "caps.csv") == round(fps)  # before any check
     assert frame_rate(path) == pytest.approx(fps)
     spec = ClipSpec(num_frames=6, size=16)
     VideoFolderDataset(tmp_path, tmp_path / "caps.csv", spec).check()
-    assert probe_video_file(path, 6, 206).fps == io_video.decode_frames(path)[1]
+    assert probe_video_file(path, 6, 206).fps == decoding.decode_frames(path)[1]
 
 
 def test_a_gif_and_a_video_of_one_rate_are_not_named_in_the_rate_warning(tmp_path, caplog):

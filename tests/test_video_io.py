@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 import torch
 
+from streamt2v.io.decoding import DecodedFrames, decode_frames
 from streamt2v.io.video import (
-    DecodedFrames,
-    decode_frames,
     from_uint8_frames,
     read_image,
     read_video,
@@ -248,7 +247,7 @@ def test_a_variable_frame_rate_is_warned_about_where_timing_is_kept(tmp_path, ca
 
     write_timed(tmp_path / "vfr.mp4", [100, 100, 200, 50, 100, 100])
     write_timed(tmp_path / "cfr.mp4", [100] * 6)
-    with caplog.at_level(logging.WARNING, logger="streamt2v.io.video"):
+    with caplog.at_level(logging.WARNING, logger="streamt2v.io.decoding"):
         assert read_video(tmp_path / "vfr.mp4")[0].shape[2] == 7
         assert not caplog.records  # off by default: generate --init-video and training ignore timing
         read_video(tmp_path / "cfr.mp4", warn_variable_rate=True)
@@ -331,7 +330,7 @@ def test_a_variable_frame_rate_reads_at_its_frames_mean_rate(tmp_path, suffix, c
 
     codec = "libvpx-vp9" if suffix == ".webm" else "libx264"  # H.264 is not allowed in WebM
     path = write_timed(tmp_path / f"vfr{suffix}", [40, 40, 200] * 3, rate=25, codec=codec)
-    with caplog.at_level(logging.WARNING, logger="streamt2v.io.video"):
+    with caplog.at_level(logging.WARNING, logger="streamt2v.io.decoding"):
         video, fps = read_video(path, warn_variable_rate=True)
     if suffix == ".mp4":
         import av
@@ -536,7 +535,7 @@ def test_a_video_whose_last_frames_are_missing_or_damaged_says_so(tmp_path, capl
 
     cut = tmp_path / "cut.mp4"  # ends where frame 14's packet starts
     cut.write_bytes(data[: starts[13]])
-    with caplog.at_level("WARNING", logger="streamt2v.io.video"):
+    with caplog.at_level("WARNING", logger="streamt2v.io.decoding"):
         assert read_video(cut)[0].shape[2] == 13
     assert caplog.messages == [
         f"video {str(cut)!r} decodes to 13 frames; its container lists 16 frames, the file holds 13: it was cut "
@@ -565,7 +564,7 @@ def test_a_video_whose_last_frames_are_missing_or_damaged_says_so(tmp_path, capl
     write_edit_list_mp4(edited, frames=24, drop=3)
     timed = tmp_path / "timed.avi"  # a variable rate: the AVI lists its length in 1 ms ticks, 950 "frames"
     write_timed(timed, [100, 100, 250, 100, 100, 300, 100])
-    with caplog.at_level("WARNING", logger="streamt2v.io.video"):
+    with caplog.at_level("WARNING", logger="streamt2v.io.decoding"):
         assert len(decode_frames(edited)[0]) == 21
         assert len(decode_frames(path)[0]) == 16
         assert len(decode_frames(timed)[0]) == 8

@@ -3,7 +3,7 @@ instead of from the start, with the same pixels (a training sample's clip, :mod:
 
 :func:`frame_times` tells from packet timestamps (read, not decoded) whether a video's timestamps name its
 frames; :func:`pick_frames` then seeks, and says None wherever seeking cannot be trusted, for the caller to
-decode from the start (:class:`~streamt2v.io.video.DecodedFrames`).
+decode from the start (:class:`~streamt2v.io.decoding.DecodedFrames`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from streamt2v.io.damage import damage_hint
-from streamt2v.io.video import (
+from streamt2v.io.decoding import (
     RgbConverter,
     check_decoded_frames,
     check_frame_size,

@@ -47,7 +47,8 @@ def read_video_file(path: str | os.PathLike) -> tuple[np.ndarray, float]:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"video file not found: {str(path)!r}")
-    from streamt2v.io.video import decode_frames, read_video  # lazy: the I/O room owns decoding
+    from streamt2v.io.decoding import decode_frames  # lazy: the I/O room owns decoding
+    from streamt2v.io.video import read_video
 
     if path.is_dir():
         video, fps = read_video(path)

@@ -47,7 +47,7 @@ def scene_cuts_from_file(path: str | os.PathLike) -> list[int]:
     ``ValueError`` naming the file when it is no readable video."""
     from scenedetect import AdaptiveDetector, SceneManager, VideoOpenFailure, open_video
 
-    from streamt2v.io.video import decode_frames
+    from streamt2v.io.decoding import decode_frames
 
     if not os.path.isfile(path):
         raise FileNotFoundError(f"video file not found: {str(path)!r}")

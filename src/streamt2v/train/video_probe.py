@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from streamt2v.io.decoding import decode_error_reason, decode_frames, no_video_stream
 from streamt2v.io.frame_rates import (
     delays_frame_rate,
     has_nominal_rate,
@@ -19,7 +20,6 @@ from streamt2v.io.frame_rates import (
     variable_rate_mean,
 )
 from streamt2v.io.frame_seek import FrameTimes, frame_times
-from streamt2v.io.video import decode_error_reason, decode_frames, no_video_stream
 from streamt2v.microworld.dataset import ClipSpec
 
 
@@ -145,7 +145,7 @@ def probe_video_file(path: Path, need: int, reach: int) -> VideoProbe:
 def packets_frame_rate(
     stream: Any, stamps: list[int | None], durations: list[int | None]
 ) -> tuple[float, Fraction | None]:
-    """A PyAV video stream's frame rate, as :func:`~streamt2v.io.video.decode_frames` reports it, and for a
+    """A PyAV video stream's frame rate, as :func:`~streamt2v.io.decoding.decode_frames` reports it, and for a
     GIF the step between its frames' timestamps at that rate (None otherwise). ``stamps`` and
     ``durations``: the timestamps and durations (stream time base) of its first packets, in file order. A
     GIF states no rate, only each frame's delay, and FFmpeg's rate for it is a guess from the first delays
