@@ -55,7 +55,7 @@ def test_a_refiner_folder_with_only_fp16_weights_loads(refiner: Refiner, tmp_pat
         assert torch.equal(a, b)
     (folder / "vae" / "diffusion_pytorch_model.safetensors").unlink()
     with pytest.raises(
-        FileNotFoundError, match=r"refiner vae folder '.*vae' has no weights .*found: config.json\)$"
+        FileNotFoundError, match=r"refiner folder's vae/ '.*vae' has no weights .*found: config.json\)$"
     ):
         Refiner.from_pretrained(folder)  # before the other parts' weights are read
     # a hub id is not downloaded for the refiner: the message says how to fetch it
@@ -246,7 +246,7 @@ def test_a_refiner_cloned_without_git_lfs_is_named_before_any_weights(refiner: R
         whole = weights.read_bytes()
         weights.write_bytes(LFS_POINTER)
         match = (
-            rf"^refiner {part} weight file '{re.escape(str(weights))}' is a Git LFS pointer \({len(LFS_POINTER)} bytes "
+            rf"^refiner folder's {part}/ weight file '{re.escape(str(weights))}' is a Git LFS pointer \({len(LFS_POINTER)} bytes "
             r"standing for a "
             r"1\.2 GB file\), not the file itself: the repository was cloned without git-lfs; run `git lfs pull`"
         )
@@ -256,7 +256,8 @@ def test_a_refiner_cloned_without_git_lfs_is_named_before_any_weights(refiner: R
             Refiner.from_pretrained(folder)
         weights.write_bytes(whole[: len(whole) // 2])  # an interrupted download
         with pytest.raises(
-            ValueError, match=rf"^refiner {part} weight file '{re.escape(str(weights))}' is cut short: "
+            ValueError,
+            match=rf"^refiner folder's {part}/ weight file '{re.escape(str(weights))}' is cut short: ",
         ):
             Refiner.from_pretrained(folder)
         weights.write_bytes(whole)
@@ -290,12 +291,12 @@ def test_a_random_refiner_at_a_preset_is_built_in_the_dtype_asked_for_from_its_s
 def test_a_damaged_scheduler_config_is_named_before_the_weights_load(tmp_path, monkeypatch) -> None:
     """Refiner.from_pretrained read its scheduler config with json.loads after loading every part: a damaged
     file was "Unterminated string starting at: line 1 column 2 (char 1)", naming no file, minutes in."""
-    import streamt2v.models.strict_loading as strict_loading
+    import streamt2v.models.folder_parts as folder_parts
 
     folder = Refiner.random((32, 32), seed=0).save_pretrained(tmp_path / "ref")
     (folder / "scheduler" / "scheduler_config.json").write_text('{"beta')
     loaded = []
-    monkeypatch.setattr(strict_loading, "from_pretrained_strict", lambda *a, **k: loaded.append(a))
+    monkeypatch.setattr(folder_parts, "from_pretrained_strict", lambda *a, **k: loaded.append(a))
     with pytest.raises(
         ValueError, match=r"^refiner scheduler config '.*ref/scheduler/scheduler_config.json' is"
     ):

@@ -55,7 +55,7 @@ def test_a_refiner_part_missing_a_weight_is_refused_naming_it(tmp_path):
     folder = Refiner.random((32, 32), seed=0).save_pretrained(tmp_path / "refiner")
     name = drop_weight(Path(folder) / "unet")
     with pytest.raises(
-        ValueError, match=rf"^refiner unet folder '.*' has no weights for 1 of .*\({name}\): diffusers"
+        ValueError, match=rf"^refiner folder's unet/ '.*' has no weights for 1 of .*\({name}\): diffusers"
     ):
         Refiner.from_pretrained(folder)
 

@@ -38,7 +38,7 @@ from transformers import (
 
 from streamt2v.config import PRESETS, ModelConfig, get_preset
 from streamt2v.io.folders import atomic_folder, home_path, read_json_object
-from streamt2v.io.weight_files import check_weight_files, refuse_broken_links, weights_variant
+from streamt2v.io.weight_files import refuse_broken_links
 from streamt2v.memory import (
     move_checked,
     one_dtype,
@@ -49,7 +49,7 @@ from streamt2v.memory import (
 )
 from streamt2v.models.autoencoder import VideoAutoencoder
 from streamt2v.models.encoders import ImageEncoder, TextEncoder
-from streamt2v.models.folder_parts import refuse_misfits
+from streamt2v.models.folder_parts import FolderParts
 from streamt2v.models.model_index import (
     FORMAT_VERSION,
     MODEL_INDEX,
@@ -57,7 +57,6 @@ from streamt2v.models.model_index import (
     model_folder,
     read_model_index,
 )
-from streamt2v.models.strict_loading import from_pretrained_strict
 from streamt2v.models.tokenizers import byte_level_clip_tokenizer, load_tokenizer
 from streamt2v.models.unet import StreamingUNet, build_video_unet
 
@@ -409,35 +408,18 @@ class StreamingT2VModel:
             root / "scheduler", "model folder's scheduler/", lambda name: name.endswith(".json")
         )
         scheduler_config = read_json_object(root / "scheduler" / "scheduler_config.json", "scheduler config")
-        weighted = [comp for comp in needed if comp not in ("tokenizer", "scheduler")]
-        refuse_misfits(root, "model folder", weighted)
-        # Every part's weights are found before any is read (diffusers would say 'no file named
-        # diffusion_pytorch_model.bin' after a warning about unsafe serialization); an fp16-only variant is read
-        variants = {comp: weights_variant(root / comp, f"model folder's {comp}/") for comp in weighted}
-        for comp, variant in variants.items():  # a clone without git-lfs: pointer text, named with the fix
-            check_weight_files(root / comp, variant, f"model folder's {comp}/ weight file")
+        # the parts fit together, and each one's weights are there and can be whole, before any is read
+        parts = FolderParts(root, "model folder", [c for c in needed if c not in ("tokenizer", "scheduler")])
         # None means float32 for every component: diffusers casts to it by default, but transformers 5
         # keeps the dtype the files were saved in (the shipped fp16), which would mix dtypes.
         dtype = torch.float32 if torch_dtype is None else torch_dtype
-
-        def kw(comp: str, name: str = "torch_dtype") -> dict[str, Any]:
-            variant = {"variant": variants[comp]} if variants[comp] else {}
-            return {name: dtype, **variant}
-
         tok_entry = index.get("tokenizer")
         tokenizer = load_tokenizer(root / "tokenizer", tok_entry[-1]) if tok_entry else None
-
-        # from_pretrained_strict: both libraries load a file lacking weights with a log line only
-        def part(cls: type, comp: str, dtype_name: str = "torch_dtype") -> Any:
-            return from_pretrained_strict(
-                cls, root / comp, f"model folder's {comp}/", **kw(comp, dtype_name)
-            ).eval()
-
-        text = part(CLIPTextModel, "text_encoder", "dtype")
-        vision = part(CLIPVisionModelWithProjection, "image_encoder", "dtype")
-        vae = part(AutoencoderKL, "vae")
-        unet = part(StreamingUNet, "unet")
-        init_unet = part(UNet3DConditionModel, "init_unet") if index.get("init_unet") is not None else None
+        text = parts.load(CLIPTextModel, "text_encoder", dtype)
+        vision = parts.load(CLIPVisionModelWithProjection, "image_encoder", dtype)
+        vae = parts.load(AutoencoderKL, "vae", dtype)
+        unet = parts.load(StreamingUNet, "unet", dtype)
+        init_unet = parts.load(UNet3DConditionModel, "init_unet", dtype) if "init_unet" in needed else None
         model = cls(
             TextEncoder(tokenizer, text),
             ImageEncoder(vision),

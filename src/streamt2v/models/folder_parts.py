@@ -1,7 +1,12 @@
-"""Whether the parts of a folder of several models (a :class:`~streamt2v.models.bundle.StreamingT2VModel`'s
-``unet/ text_encoder/ vae/ ...``, a :class:`~streamt2v.pipeline.refiner.Refiner`'s) fit together, read from
-their ``config.json`` before any weights are: a part replaced by one of another width was otherwise named after
-every weight had loaded, or as a shape error in the middle of a video.
+"""The parts of a folder of several models (a :class:`~streamt2v.models.bundle.StreamingT2VModel`'s ``unet/
+text_encoder/ vae/ ...``, a :class:`~streamt2v.pipeline.refiner.Refiner`'s), checked before any weights are
+read, then loaded.
+
+Checked first, from files of a few kilobytes: that the parts fit together (:func:`fit_problems`, from their
+``config.json``: a part replaced by one of another width was otherwise named after every weight had loaded, or
+as a shape error in the middle of a video), then that each part's weight files are there and can be whole
+(:mod:`~streamt2v.io.weight_files`, headers only: a Git LFS pointer, a file cut short). Then each part loads
+strictly (:func:`~streamt2v.models.strict_loading.from_pretrained_strict`) in the dtype asked for.
 """
 
 from __future__ import annotations
@@ -9,9 +14,15 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+import torch
 
 from streamt2v.io.folders import read_json_object
+from streamt2v.io.weight_files import check_weight_files, weights_variant
+from streamt2v.models.strict_loading import from_pretrained_strict
+
+M = TypeVar("M", bound=torch.nn.Module)
 
 
 def _value(config: Mapping[str, Any] | None, key: str, built_by: Callable[..., Any]) -> Any:
@@ -70,16 +81,42 @@ def fit_problems(configs: Mapping[str, Mapping[str, Any]]) -> list[str]:
     return problems
 
 
-def refuse_misfits(root: Path, kind: str, parts: Iterable[str]) -> None:
-    """Refuse, naming ``kind``, ``root`` and the subfolders, the ``parts`` of the folder ``root`` (a ``kind`` of
-    folder: ``"model folder"``) that do not fit together (:func:`fit_problems`), from their configs alone."""
-    configs = {}
-    for part in parts:  # a part without a config.json is named by its loading
-        file = root / part / "config.json"
-        if file.is_file():
-            configs[part] = read_json_object(file, f"{kind}'s {part}/ config")
-    if problems := fit_problems(configs):
-        raise ValueError(
-            f"the parts of {kind} {str(root)!r} do not fit together (was one replaced?): "
-            + "; ".join(problems)
-        )
+class FolderParts:
+    """The weighted parts of the folder ``root`` (a ``kind`` of folder: ``"model folder"``), checked on
+    construction without reading any weights: their configs fit together (:func:`fit_problems`) and their weight
+    files are there and can be whole (which variant each holds: the full-precision files, or only the ``fp16``
+    ones some hub repos ship). :meth:`load` then loads one. Errors name ``kind``, the part and the file."""
+
+    def __init__(self, root: Path, kind: str, parts: Iterable[str]) -> None:
+        self.root, self.kind = root, kind
+        parts = list(parts)
+        configs = {}
+        for part in parts:  # a part without a config.json is named by its loading
+            file = root / part / "config.json"
+            if file.is_file():
+                configs[part] = read_json_object(file, f"{self.label(part)} config")
+        if problems := fit_problems(configs):
+            raise ValueError(
+                f"the parts of {kind} {str(root)!r} do not fit together (was one replaced?): "
+                + "; ".join(problems)
+            )
+        self.variants: dict[str, str | None] = {}
+        for part in parts:
+            variant = weights_variant(root / part, self.label(part))
+            check_weight_files(root / part, variant, f"{self.label(part)} weight file")
+            self.variants[part] = variant
+
+    def label(self, part: str) -> str:
+        """How errors name ``part``: ``model folder's unet/``."""
+        return f"{self.kind}'s {part}/"
+
+    def load(self, cls: type[M], part: str, dtype: torch.dtype) -> M:
+        """``part`` loaded as ``cls`` in ``dtype`` (the variant its weight files are), in eval mode; refused,
+        naming it, when its weights do not cover the model."""
+        from transformers import PreTrainedModel
+
+        # transformers 5 names the dtype argument ``dtype``, diffusers ``torch_dtype``
+        kwargs: dict[str, Any] = {"dtype" if issubclass(cls, PreTrainedModel) else "torch_dtype": dtype}
+        if self.variants[part]:
+            kwargs["variant"] = self.variants[part]
+        return from_pretrained_strict(cls, self.root / part, self.label(part), **kwargs).eval()

@@ -20,10 +20,9 @@ import torch
 
 from streamt2v.config import ModelConfig, get_preset
 from streamt2v.io.folders import home_path, looks_like_hub_id, read_json_object
-from streamt2v.io.weight_files import check_weight_files, weights_variant
 from streamt2v.memory import move_checked, one_dtype, resolve_device, resolve_dtype, seeded_rng
 from streamt2v.models.autoencoder import VideoAutoencoder
-from streamt2v.models.folder_parts import refuse_misfits
+from streamt2v.models.folder_parts import FolderParts
 from streamt2v.pipeline.chunking import QUOTED, EnhanceSettingError
 from streamt2v.pipeline.enhance_config import EnhanceConfig, check_resolution
 from streamt2v.pipeline.step_counts import check_start_step
@@ -161,10 +160,10 @@ class Refiner:
         from transformers import CLIPTextModel
 
         from streamt2v.models.encoders import TextEncoder
-        from streamt2v.models.strict_loading import from_pretrained_strict
         from streamt2v.models.tokenizers import load_tokenizer
 
-        root = check_refiner_folder(path)
+        parts = _checked_refiner(path)
+        root = parts.root
         device = resolve_device(device)
         dtype = resolve_dtype(dtype, device)
         # read before any weights: a damaged file is named now, not after minutes of loading
@@ -173,18 +172,9 @@ class Refiner:
         scheduler_config = read_json_object(
             root / "scheduler" / "scheduler_config.json", "refiner scheduler config"
         )
-        # a part may hold only the fp16 variant of its weights (as ModelScope T2V ships its UNet)
-        variants = {part: weights_variant(root / part, f"refiner {part} folder") for part in WEIGHTED_PARTS}
-
-        def part(cls: type, name: str, dtype_name: str = "torch_dtype") -> Any:
-            label = f"refiner {name} folder"
-            return from_pretrained_strict(
-                cls, root / name, label, **{dtype_name: dtype}, variant=variants[name]
-            )
-
-        unet = part(UNet3DConditionModel, "unet")
-        vae = part(AutoencoderKL, "vae")
-        text_model = part(CLIPTextModel, "text_encoder", "dtype")
+        unet = parts.load(UNet3DConditionModel, "unet", dtype)
+        vae = parts.load(AutoencoderKL, "vae", dtype)
+        text_model = parts.load(CLIPTextModel, "text_encoder", dtype)
         tok_entry = meta.get("tokenizer")
         tokenizer = load_tokenizer(root / "tokenizer", tok_entry[-1] if tok_entry else None)
         autoencoder = VideoAutoencoder(vae)
@@ -196,7 +186,7 @@ class Refiner:
                 size = (size, size) if isinstance(size, int) else tuple(size)
                 frame_size = (size[0] * autoencoder.scale_factor, size[1] * autoencoder.scale_factor)
         refiner = cls(
-            unet.eval(),
+            unet,
             autoencoder.eval(),
             TextEncoder(tokenizer, text_model).eval(),
             scheduler_config,
@@ -373,6 +363,12 @@ def check_refiner_folder(path: str | os.PathLike, config: EnhanceConfig | None =
     or cut-short file: :func:`~streamt2v.io.weight_files.check_weight_files`, headers only) is refused.
     With ``config``: its start step must fit the folder's noise schedule
     (:func:`~streamt2v.pipeline.step_counts.check_start_step`)."""
+    return _checked_refiner(path, config).root
+
+
+def _checked_refiner(path: str | os.PathLike, config: EnhanceConfig | None = None) -> FolderParts:
+    """:func:`check_refiner_folder`'s checks, returning the weighted parts they checked (loaded by
+    :meth:`Refiner.from_pretrained` without checking them again)."""
     root = refiner_folder(path)
     if not root.exists():
         text = str(path)
@@ -401,11 +397,8 @@ def check_refiner_folder(path: str | os.PathLike, config: EnhanceConfig | None =
                 f"refiner folder {str(path)!r} has no {part}/ (expected a diffusers-format video model with "
                 "unet/ vae/ text_encoder/ tokenizer/ scheduler/)"
             )
-    refuse_misfits(root, "refiner folder", WEIGHTED_PARTS)
-    for part in WEIGHTED_PARTS:
-        # a clone without git-lfs holds pointer text: named here, not in diffusers' words after minutes
-        variant = weights_variant(root / part, f"refiner {part} folder")
-        check_weight_files(root / part, variant, f"refiner {part} weight file")
+    # a clone without git-lfs holds pointer text: named here, not in diffusers' words after minutes
+    parts = FolderParts(root, "refiner folder", WEIGHTED_PARTS)
     sched_file = root / "scheduler" / "scheduler_config.json"
     if not sched_file.is_file():
         raise FileNotFoundError(
@@ -413,7 +406,7 @@ def check_refiner_folder(path: str | os.PathLike, config: EnhanceConfig | None =
         )
     if config is not None:
         check_start_step(config, read_json_object(sched_file, "refiner scheduler config"))
-    return root
+    return parts
 
 
 def load_refiner(
