@@ -416,3 +416,41 @@ def test_a_folder_of_frames_given_itself_is_not_called_a_folder_s_video(video_di
     assert capsys.readouterr().err == (
         f"error: video {frames!r} is given twice as {frames!r} and as a video of the folder {folder!r}\n"
     )
+
+
+def test_device_and_cpu_choose_where_clip_runs_with_generate_s_rules(
+    video_dir, tmp_path, capsys, monkeypatch
+):
+    """evaluate had no --device (nor --cpu): its CLIP ran on the CPU whatever the machine, RAFT on the GPU
+    when there was one. Now both run on the device chosen, refused as generate refuses it."""
+    import importlib
+
+    # the module: the package's clip_score is the function
+    clip_score = importlib.import_module("streamt2v.metrics.clip_score")
+    load, devices = clip_score.load_clip, []
+
+    def loading(model, device=None):
+        devices.append(device)
+        return load(model, device)
+
+    monkeypatch.setattr(clip_score, "load_clip", loading)
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("a red circle\n")
+    video = str(video_dir / "a_clean.mp4")
+    argv = ["evaluate", video, "--metrics", "clip", "--clip-model", "microworld", "--prompts", str(prompts)]
+    assert main([*argv, "--cpu", "--no-progress"]) == 0
+    assert [str(d) for d in devices] == ["cpu"] and "CLIP" in capsys.readouterr().out
+    assert exit_status([*argv, "--cpu", "--device", "cuda"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "error: --cpu and --device cuda disagree: give one of them"
+    ]
+    assert main([*argv, "--device", "cuda:99"]) == 2  # no such GPU here, whatever the machine
+    [line] = capsys.readouterr().err.splitlines()
+    # the advice names the flag (--device cpu without a GPU, cuda:0 with one)
+    assert line.startswith("error: device 'cuda:99' requested but ") and line.endswith(" or --device auto")
+    assert len(devices) == 1  # refused before the CLIP was loaded
+    # given to metrics that run on no device: said, as the other flags they do not use
+    assert main(["evaluate", video, "--metrics", "scuts", "--cpu", "--no-progress"]) == 0
+    assert "warning: not used by the metric(s) scuts: --cpu (clip and mawe with --flow raft run on it)\n" in (
+        capsys.readouterr().err
+    )

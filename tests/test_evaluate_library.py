@@ -39,12 +39,17 @@ def test_package_exports_functions_not_modules():
 
 
 def test_library_bad_arguments_raise_before_scoring(monkeypatch, tmp_path):
+    import torch
+
     import streamt2v.metrics.evaluate as ev
+    from streamt2v.metrics.clip_score import load_clip
 
     scored = []
     monkeypatch.setattr(ev, "as_uint8_frames", lambda *a, **k: scored.append(a) or 1 / 0)
     good = make_video(OBJS, t=8)
     folder = save_tiny_clip(tmp_path / "clip")
+    elsewhere = load_clip(folder)
+    elsewhere.device = torch.device("cuda:1")  # as if loaded there (a machine without one cannot)
     for kwargs, error, message in [
         (dict(videos="a.mp4"), TypeError, "got the single path 'a.mp4'; wrap it in a list"),
         (dict(prompts="a red circle", metrics="probes"), TypeError, "got the single str 'a red circle'"),
@@ -77,6 +82,13 @@ def test_library_bad_arguments_raise_before_scoring(monkeypatch, tmp_path):
             dict(prompts=["x"], metrics="clip", clip_model=folder, clip_batch_size=0),
             ValueError,
             "clip_batch_size must be an int >= 1, got 0",
+        ),
+        # where the CLIP and RAFT run (it had no device=: the CLIP ran on the CPU, RAFT on a GPU if any)
+        (dict(device="gpu"), ValueError, "unknown device 'gpu'; use auto, cpu, cuda, cuda:N or mps"),
+        (
+            dict(prompts=["x"], metrics="clip", clip_model=elsewhere, device="cpu"),
+            ValueError,
+            "clip_model is a ClipScorer on cuda:1, not on device 'cpu': load it there (load_clip(..., device=))",
         ),
     ]:
         kwargs = {"videos": [good], **kwargs}

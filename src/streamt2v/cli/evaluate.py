@@ -14,7 +14,7 @@ import sys
 from contextlib import nullcontext
 from pathlib import Path
 
-from streamt2v.cli import library_bars_off, user_path
+from streamt2v.cli import chosen_device, library_bars_off, user_path
 
 # The MAWE flags' defaults: one given otherwise while MAWE is not asked for is said to be unused.
 MAWE_DEFAULTS = {"flow": "dis", "flow_size": 720, "mawe_definition": "official", "mawe_coeff": 9.5}
@@ -97,6 +97,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="chunk-boundary frame indices for the probes (default 16,24,32,...); 'none': no chunks "
         "(the jump ratio is then nan)",
     )
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="where the CLIP and RAFT networks run: auto, cpu, cuda, cuda:N or mps (default auto: the GPU when "
+        "there is one); the other metrics run on the CPU",
+    )
+    p.add_argument("--cpu", action="store_true", help="--device cpu (train's name)")
     p.add_argument(
         "-o",  # generate's and enhance's names, the same messages naming the flag
         "--output",
@@ -183,6 +190,7 @@ def _boundaries(text: str) -> list[int]:
 
 def run(args: argparse.Namespace) -> int:
     from streamt2v.io.folders import refuse_existing
+    from streamt2v.memory import resolve_device
     from streamt2v.metrics.evaluate import (
         EvaluationInterrupted,
         check_report_path,
@@ -195,6 +203,8 @@ def run(args: argparse.Namespace) -> int:
     from streamt2v.metrics.partial_report import partial_path
     from streamt2v.metrics.prompts_file import read_prompts
 
+    device = chosen_device(args)
+    resolve_device(device)  # an absent GPU named before any file is read or written
     if args.resume and not args.out:
         raise ValueError("--resume continues a stopped run from its --out FILE.partial: give the same --out")
     if args.out:  # before any scoring, as generate and enhance check their outputs
@@ -248,6 +258,11 @@ def run(args: argparse.Namespace) -> int:
                 args.raft_weights and ("mawe" not in metrics or args.flow != "raft"),
                 "mawe with --flow raft uses them",
             ),
+            (
+                "--cpu" if args.cpu else "--device",
+                device != "auto" and "clip" not in metrics and ("mawe" not in metrics or args.flow != "raft"),
+                "clip and mawe with --flow raft run on it",
+            ),
         )
         if given
     ]
@@ -282,6 +297,7 @@ def run(args: argparse.Namespace) -> int:
                 prompts=prompts,
                 **settings,
                 progress=not args.no_progress,
+                device=device,
                 reuse=reuse,
                 on_video=None if kept is None else kept.save,
             )

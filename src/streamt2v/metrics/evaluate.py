@@ -22,7 +22,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -40,6 +40,9 @@ from streamt2v.metrics.flow import (
     require_raft,
 )
 from streamt2v.metrics.mawe import OFFICIAL_COEFF, check_coeff, check_definition, mawe
+
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -394,6 +397,7 @@ def evaluate_videos(
     names: Sequence[str] | None = None,
     reuse: Mapping[str, dict] | None = None,
     on_video: Callable[[EvaluationReport], None] | None = None,
+    device: str | torch.device | None = None,
 ) -> EvaluationReport:
     """Score ``videos`` (paths, uint8 ``(T, H, W, 3)`` arrays or ``[-1, 1]`` tensors).
 
@@ -406,7 +410,10 @@ def evaluate_videos(
     :class:`EvaluationInterrupted` (a ``KeyboardInterrupt``) whose ``report`` holds the videos scored so far.
     ``reuse``: records already scored, by their ``path``: those videos are not read again (a resumed run,
     :mod:`streamt2v.metrics.partial_report`); ``on_video(report)`` is called after each video (scored,
-    reused or skipped) with the report so far.
+    reused or skipped) with the report so far. ``device`` (``"auto"``, ``"cpu"``, ``"cuda:1"``, a
+    ``torch.device``): where the CLIP and RAFT networks run (the other metrics run on the CPU); None, each
+    one's default: CLIP on the CPU, RAFT on the GPU when there is one. A ``ClipScorer`` given keeps its own
+    device (one on another is refused).
     """
     from streamt2v.metrics.clip_score import ClipScorer, check_batch_size, check_prompt, load_clip
     from streamt2v.metrics.probes import probe_video
@@ -445,6 +452,10 @@ def evaluate_videos(
     if prompts is not None and {"clip", "probes"} & set(chosen):  # the metrics that read them
         for j, p in enumerate(prompts):
             check_prompt(p, f"prompts[{j}]")
+    if device is not None:  # an absent GPU named before any model is loaded or video read
+        from streamt2v.memory import resolve_device
+
+        device = resolve_device(device)
     scorer = None
     if "clip" in chosen:
         if prompts is None:
@@ -452,7 +463,16 @@ def evaluate_videos(
         if clip_model is None:
             raise ValueError("the clip metric needs a CLIP model (a local folder or a hub id)")
         check_batch_size(clip_batch_size, "clip_batch_size")
-        scorer = clip_model if isinstance(clip_model, ClipScorer) else load_clip(clip_model)
+        if (
+            isinstance(clip_model, ClipScorer)
+            and device is not None
+            and not _same_device(clip_model.device, device)
+        ):
+            raise ValueError(
+                f"clip_model is a ClipScorer on {clip_model.device}, not on device {str(device)!r}: load it "
+                "there (load_clip(..., device=)) or leave device out"
+            )
+        scorer = clip_model if isinstance(clip_model, ClipScorer) else load_clip(clip_model, device)
 
     report = EvaluationReport(
         config=evaluation_config(
@@ -493,6 +513,7 @@ def evaluate_videos(
                         flow=flow,
                         flow_size=flow_size,
                         raft_weights=raft_weights,
+                        device=device,
                         progress=progress,  # a 240-frame video at 720x720 takes minutes: a bar per video
                         name=label,  # an infinite MAWE is logged naming the video
                     )
@@ -522,6 +543,12 @@ def evaluate_videos(
     except KeyboardInterrupt:  # the videos scored so far are not lost with the rest (the CLI prints them)
         raise EvaluationInterrupted(report, len(videos)) from None
     return report
+
+
+def _same_device(a: torch.device, b: torch.device) -> bool:
+    """Whether ``a`` and ``b`` are one device (``cuda`` is the current GPU, ``cuda:0`` too where no index
+    is given to tell them apart)."""
+    return a.type == b.type and (a.index is None or b.index is None or a.index == b.index)
 
 
 def _json_value(value: Any) -> Any:
