@@ -100,9 +100,13 @@ def run(args: argparse.Namespace) -> int:
             dtype=args.dtype,
         )
     except CheckpointMismatchError as err:
-        # the report lists the problems once; the error itself stays one line
+        # the report lists the problems once; the error itself stays one line, also when the report's print
+        # fails (a closed pipe: the error then stands, and was shown whole, its problems listed again)
         limit = _LISTED_WHEN_MOSTLY_UNFIT if err.report.mostly_unfit else None
-        print(err.report.format(limit=limit, flags=True))
-        raise err.one_line() from None
+        short = err.one_line()
+        try:
+            print(err.report.format(limit=limit, flags=True))
+        finally:
+            raise short from None
     print(report.format(flags=True))
     return 0
