@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from streamt2v.arguments import Arg, ArgumentIsADirectoryError
-from streamt2v.io.folders import home_path, looks_like_hub_id
+from streamt2v.io.folders import home_path, looks_like_hub_id, saved_class_name
 from streamt2v.io.official_unet_keys import STAGE2_PREFIXES
 
 logger = logging.getLogger(__name__)
@@ -134,16 +134,11 @@ MODELSCOPE_LIBRARY_FOLDER = (
 def _folder_hint(folder: Path) -> list[object]:
     """What a folder given as the checkpoint is, when it says so: a streamt2v model folder (converted
     already), a diffusers pipeline (the stage-1 model), or one holding checkpoint files: parts of a message."""
-    index = folder / "model_index.json"
-    if index.is_file():
-        try:
-            name = json.loads(index.read_text()).get("_class_name")
-        except (ValueError, AttributeError, OSError):
-            name = None
-        if name == "StreamingT2VModel":
-            return [" (a streamt2v model folder, converted already: load it as it is, generate --model)"]
-        if name:
-            return [f" (a diffusers {name} folder: the stage-1 model, which ", Arg("init_unet"), " takes)"]
+    name = saved_class_name(folder / "model_index.json")
+    if name == "StreamingT2VModel":
+        return [" (a streamt2v model folder, converted already: load it as it is, generate --model)"]
+    if name:
+        return [f" (a diffusers {name} folder: the stage-1 model, which ", Arg("init_unet"), " takes)"]
     if (folder / MODELSCOPE_LIBRARY_WEIGHTS).is_file():
         return [f" ({MODELSCOPE_LIBRARY_FOLDER}; not the StreamingT2V checkpoint)"]
     files = sorted(p.name for p in folder.iterdir() if p.suffix in (".ckpt", ".safetensors", ".pt", ".pth"))

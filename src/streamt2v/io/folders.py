@@ -172,6 +172,22 @@ def read_json_object(path: str | Path, what: str) -> dict[str, Any]:
     return data
 
 
+def saved_class_name(file: Path, what: str | None = None) -> str | None:
+    """The class a diffusers or transformers JSON ``file`` (a model's ``config.json``, a pipeline's
+    ``model_index.json``) records as ``_class_name``, which tells what a folder holds; None when the file is
+    absent or records no class name. A damaged file is refused naming ``what`` (:func:`read_json_object`), or
+    without ``what`` is None: for a hint, where what goes on to read the file names the damage."""
+    if not file.is_file():
+        return None
+    try:
+        name = read_json_object(file, what or "config").get("_class_name")
+    except (OSError, ValueError):
+        if what is not None:
+            raise
+        return None
+    return name if isinstance(name, str) else None
+
+
 def looks_like_hub_id(spec: str | Path) -> bool:
     """``org/name`` that is not a local path (no leading ``/``, ``.`` or ``~``, exactly one ``/``, nothing
     there on disk): what a model argument names on the hub."""

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from streamt2v.config import PRESETS, ModelConfig, config_from_json
-from streamt2v.io.folders import home_path, read_json_object
+from streamt2v.io.folders import home_path, read_json_object, saved_class_name
 from streamt2v.io.hub import resolve_model_path
 
 FORMAT_VERSION = 1
@@ -85,10 +85,8 @@ def read_model_index(root: Path) -> tuple[dict[str, Any], ModelConfig]:
         parent_index = root.parent / MODEL_INDEX
         if parent_index.is_file() and root.name in (*REQUIRED_COMPONENTS, "init_unet", "tokenizer"):
             part = f"{str(root)!r} is the {root.name}/ part of"
-            try:
-                kind = read_json_object(parent_index, "model folder index").get("_class_name")
-            except (OSError, ValueError):  # a damaged index: loading that folder names the problem
-                kind = None
+            # a damaged index is None: loading that folder names the problem
+            kind = saved_class_name(parent_index)
             if kind not in (None, "StreamingT2VModel"):  # "pass that folder" would be refused in turn
                 raise FileNotFoundError(
                     f"{part} a {kind} folder {str(root.parent)!r}, not of a streamt2v model folder"

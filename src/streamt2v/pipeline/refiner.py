@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from streamt2v.config import ModelConfig, get_preset
-from streamt2v.io.folders import home_path, looks_like_hub_id, read_json_object
+from streamt2v.io.folders import home_path, looks_like_hub_id, read_json_object, saved_class_name
 from streamt2v.memory import move_checked, one_dtype, resolve_device, resolve_dtype, seeded_rng
 from streamt2v.models.autoencoder import VideoAutoencoder
 from streamt2v.models.folder_parts import FolderParts
@@ -385,8 +385,7 @@ def _checked_refiner(path: str | os.PathLike, config: EnhanceConfig | None = Non
     if not root.is_dir():
         raise NotADirectoryError(f"refiner {str(path)!r} is a file; give a diffusers-format model folder")
     for name, cls_name in NOT_A_REFINER.items():
-        file = root / name
-        if file.is_file() and read_json_object(file, "refiner config").get("_class_name") == cls_name:
+        if saved_class_name(root / name, "refiner config") == cls_name:
             raise ValueError(
                 f"{str(path)!r} is a StreamingT2VModel folder (stages 1-2; {name} names {cls_name}), not a "
                 "refiner; give a refiner folder (video UNet3DConditionModel, e.g. the shipped microworld-refiner)"
