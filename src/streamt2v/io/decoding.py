@@ -16,11 +16,11 @@ import numpy as np
 
 from streamt2v.io.damage import damage_hint, shortfall_hint
 from streamt2v.io.frame_rates import (
-    delays_frame_rate,
+    DEFAULT_FPS,
     has_nominal_rate,
     stream_frame_rate,
     uneven_steps,
-    variable_rate_mean,
+    video_frame_rate,
 )
 
 logger = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ def decode_frames(
     path: str | os.PathLike, *, max_frames: int | None = None, warn_variable_rate: bool = False
 ) -> tuple[np.ndarray, float]:
     """``uint8 (T, H, W, 3)`` frames of a video file (the first ``max_frames`` if given), turned upright as
-    its display matrix says (phone videos), and its frame rate (8 where the file gives none); a
+    its display matrix says (phone videos), and its frame rate (:data:`~streamt2v.io.frame_rates.DEFAULT_FPS` where the file gives none); a
     ``ValueError`` naming the file when it cannot be read. ``warn_variable_rate``: log a warning when the
     frames are unevenly spaced in time (a phone's variable frame rate), since they are then used as if
     evenly spaced at the average rate. A file that decodes to fewer frames than its container lists (its
@@ -48,7 +48,7 @@ def decode_frame_list(
     arrays: list[np.ndarray] = []
     times: list[float] = []
     ends: list[float] = []  # where each frame's display ends (its time plus its duration), where known
-    rate: float | None = 8.0
+    rate: float | None = None
     nominal = False
     tick = 0.0  # the timestamps' unit (seconds)
     to_rgb = RgbConverter()
@@ -66,10 +66,8 @@ def decode_frame_list(
         if hint:
             logger.warning("video %r decodes to %d frames%s", str(path), len(arrays), hint)
     timed = len(times) == len(arrays)
-    fps = rate if rate is not None else (delays_frame_rate(times, ends) if timed else None) or 8.0
+    fps = video_frame_rate(rate, nominal, times if timed else None, ends, tick) or float(DEFAULT_FPS)
     spread = uneven_steps(times, tick) if timed else None
-    if spread is not None and rate is not None and nominal:
-        fps = variable_rate_mean(times, tick) or fps
     if warn_variable_rate and spread is not None:
         _warn_variable_rate(path, spread, fps)
     return arrays, fps

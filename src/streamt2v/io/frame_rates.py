@@ -1,7 +1,8 @@
 """Frame rates: the ones a video may be written at (:func:`check_fps`; a GIF's limit, :func:`check_gif_fps`)
 and the one a video file has when read: its container's rate (:func:`stream_frame_rate`), a GIF's from its
 frame delays (:func:`delays_frame_rate`), and a variable-rate recording's mean where its container states
-only a nominal rate (:func:`has_nominal_rate`, :func:`variable_rate_mean`).
+only a nominal rate (:func:`has_nominal_rate`, :func:`variable_rate_mean`), put together by
+:func:`video_frame_rate` for decoded frames and read packets alike.
 
 Apart from :mod:`streamt2v.io.video` (the frames themselves) because the training data reads a file's rate
 from its packets without decoding it (:mod:`streamt2v.train.video_probe`), and the output checks run before any
@@ -17,6 +18,8 @@ from typing import Any
 import numpy as np
 
 MIN_FPS, MAX_FPS = 0.01, 1000.0
+#: The model's native frame rate: what a file that states none, or a folder of frames, is read at.
+DEFAULT_FPS = 8
 
 
 def check_fps(fps: float, what: str = "fps") -> float:
@@ -47,10 +50,31 @@ def check_gif_fps(fps: float, what: str = "fps") -> float:
 
 
 def stream_frame_rate(stream: Any) -> float:
-    """A PyAV video stream's frame rate: its average, else FFmpeg's guess, else its base rate, else 8 (the
-    model's native rate) where the file gives none."""
+    """A PyAV video stream's frame rate: its average, else FFmpeg's guess, else its base rate, else
+    :data:`DEFAULT_FPS` where the file gives none."""
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-    return float(rate) if rate else 8.0
+    return float(rate) if rate else float(DEFAULT_FPS)
+
+
+def video_frame_rate(
+    stream_rate: float | None,
+    nominal: bool,
+    times: Sequence[float] | None,
+    ends: Sequence[float] = (),
+    tick: float = 0.0,
+) -> float | None:
+    """The frame rate a video file is read at, from its first video stream and its first frames' (or
+    packets') start ``times`` in seconds (None where some are unknown), ``ends`` (where each one's display
+    ends, where known) and ``tick`` (the timestamps' unit). ``stream_rate`` (:func:`stream_frame_rate`) is
+    None for a GIF, which states only each frame's delay: its rate is then its delays'
+    (:func:`delays_frame_rate`), None where its frames span no time (the caller reads it at
+    :data:`DEFAULT_FPS`). Otherwise the stream's rate, unless it is only nominal (``nominal``:
+    :func:`has_nominal_rate`) and the frames are unevenly spaced: their mean rate (:func:`variable_rate_mean`)."""
+    if stream_rate is None:
+        return delays_frame_rate(times, ends) if times else None
+    if nominal and times:
+        return variable_rate_mean(times, tick) or stream_rate
+    return stream_rate
 
 
 def delays_frame_rate(times: Sequence[float], ends: Sequence[float]) -> float | None:

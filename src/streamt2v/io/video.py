@@ -35,7 +35,7 @@ from streamt2v.io.decoding import (
     DecodedFrames,  # noqa: F401 (train/data.py imports it from here for now)
     decode_frame_list,
 )
-from streamt2v.io.frame_rates import check_fps, check_gif_fps
+from streamt2v.io.frame_rates import DEFAULT_FPS, check_fps, check_gif_fps
 from streamt2v.io.gif import encode_gif
 from streamt2v.io.output_paths import (
     VIDEO_SUFFIXES,
@@ -300,7 +300,7 @@ def read_video(
     """Read a video file (any container PyAV/FFmpeg can decode, a GIF) or a folder of images.
 
     Returns ``(video, fps)`` with ``video`` shaped ``(1, 3, T, H, W)`` float32 in ``[-1, 1]``; at most
-    ``max_frames`` frames from the start. A folder of images reports 8 fps (the model's native rate).
+    ``max_frames`` frames from the start. A folder of images reports :data:`~streamt2v.io.frame_rates.DEFAULT_FPS` (the model's native rate).
     ``warn_variable_rate``: see :func:`~streamt2v.io.decoding.decode_frames` (for callers whose output keeps the input's timing).
     """
     path = Path(path)
@@ -337,7 +337,7 @@ def read_video(
                 f"the frames in folder {str(path)!r} differ in size: {files[0].name} is "
                 f"{frames[0].shape[1]}x{frames[0].shape[0]}, but {', '.join(odd[:3])}{more}"
             )
-        return from_uint8_frames(frames), 8.0
+        return from_uint8_frames(frames), float(DEFAULT_FPS)
 
     frames, fps = decode_frame_list(path, max_frames=max_frames, warn_variable_rate=warn_variable_rate)
     return from_uint8_frames(frames), fps  # from the list: a stacked copy of them is not needed

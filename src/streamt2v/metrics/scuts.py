@@ -17,12 +17,13 @@ import os
 
 import cv2
 
+from streamt2v.io.frame_rates import DEFAULT_FPS
 from streamt2v.metrics.flow import VideoLike, as_uint8_frames, check_positive
 
 logger = logging.getLogger(__name__)
 
 
-def scene_cuts_from_frames(frames: VideoLike, fps: float = 8.0) -> list[int]:
+def scene_cuts_from_frames(frames: VideoLike, fps: float = DEFAULT_FPS) -> list[int]:
     """Frame indices at which ``AdaptiveDetector`` (default parameters) detects a cut."""
     from scenedetect import AdaptiveDetector, FrameTimecode
     from scenedetect.scene_manager import compute_downscale_factor
@@ -65,7 +66,7 @@ def scene_cuts_from_file(path: str | os.PathLike) -> list[int]:
     return [int(c.frame_num) for c in manager.get_cut_list(show_warning=False)]
 
 
-def scuts(video: VideoLike, fps: float = 8.0) -> int:
+def scuts(video: VideoLike, fps: float = DEFAULT_FPS) -> int:
     """Number of scene cuts in one video (paper §5.1; lower is better). ``fps`` is used for frames in
     memory only (it does not change the count for the default, frame-based parameters)."""
     check_positive(fps, "fps")  # checked for files too: a bad value is a bug wherever it goes

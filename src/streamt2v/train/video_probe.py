@@ -13,12 +13,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from streamt2v.io.decoding import decode_error_reason, decode_frames, no_video_stream
-from streamt2v.io.frame_rates import (
-    delays_frame_rate,
-    has_nominal_rate,
-    stream_frame_rate,
-    variable_rate_mean,
-)
+from streamt2v.io.frame_rates import DEFAULT_FPS, has_nominal_rate, stream_frame_rate, video_frame_rate
 from streamt2v.io.frame_seek import FrameTimes, frame_times
 from streamt2v.microworld.dataset import ClipSpec
 
@@ -152,27 +147,26 @@ def packets_frame_rate(
     (a 30 fps GIF's 3, 4, 3 cs read 33.3 fps, an 8 fps GIF's 13, 12, 13 cs 7.69 or 8.33): its rate is the
     one :func:`~streamt2v.io.frame_rates.delays_frame_rate` gives from those packets' times and ends, as
     ``decode_frames`` gives it from the same frames' (the same for a GIF that ends there, and for any
-    whose frames keep their spacing), 8 where they give none. A Matroska/WebM/MP4/MOV rate is, as there,
-    the packets' mean rate where they are unevenly spaced (:func:`variable_rate_mean`)."""
-    if stream.codec_context.name != "gif":
-        rate = stream_frame_rate(stream)
-        if has_nominal_rate(stream.container) and stamps and None not in stamps and stream.time_base:
-            tick = float(stream.time_base)
-            rate = variable_rate_mean([t * tick for t in stamps], tick) or rate
-        return rate, None
-    if not stamps or any(t is None for t in stamps) or not stream.time_base:
-        return 8.0, None
-    tick = float(stream.time_base)
-    times = [t * tick for t in stamps]
-    ends = [(t + d) * tick for t, d in zip(stamps, durations) if d]
-    fps = delays_frame_rate(times, ends)
+    whose frames keep their spacing), :data:`DEFAULT_FPS` where they give none. A Matroska/WebM/MP4/MOV rate
+    is, as there, the packets' mean rate where they are unevenly spaced (both:
+    :func:`~streamt2v.io.frame_rates.video_frame_rate`)."""
+    gif = stream.codec_context.name == "gif"
+    times, ends, tick = None, [], 0.0
+    if stamps and None not in stamps and stream.time_base:
+        tick = float(stream.time_base)
+        times = [t * tick for t in stamps]
+        ends = [(t + d) * tick for t, d in zip(stamps, durations) if d]
+    fps = video_frame_rate(
+        None if gif else stream_frame_rate(stream), has_nominal_rate(stream.container), times, ends, tick
+    )
     if fps is None:
-        return 8.0, None
-    return fps, (1 / (Fraction(fps) * stream.time_base)).limit_denominator(1000)
+        return float(DEFAULT_FPS), None
+    step = (1 / (Fraction(fps) * stream.time_base)).limit_denominator(1000) if gif else None
+    return fps, step
 
 
 def frame_rate(path: Path) -> float:
-    """A video's frame rate (8 where the file gives none), from the check when it probed the file; else from
+    """A video's frame rate (:data:`DEFAULT_FPS` where the file gives none), from the check when it probed the file; else from
     its container, and for a GIF or a Matroska/WebM/MP4/MOV file from the packets a sample of the
     default :class:`ClipSpec` can reach (:func:`probe_video_file`)."""
     import av
