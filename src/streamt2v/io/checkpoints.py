@@ -29,13 +29,7 @@ from transformers import CLIPVisionConfig
 from streamt2v.arguments import Arg, ArgumentValueError, NamesArguments, spelled
 from streamt2v.config import VIT_H_HEAD_WIDTH, ModelConfig
 from streamt2v.io.architecture import build_components, resolve_architecture
-from streamt2v.io.checkpoint_file import (
-    describe_foreign_state_dict,
-    load_checkpoint,
-    not_loaded_note,
-    strip_compiled_names,
-    strip_wrapper_prefix,
-)
+from streamt2v.io.checkpoint_file import load_checkpoint, not_loaded_note
 from streamt2v.io.conversion_inputs import (
     STAGE1_FOLDER,
     NoTokenizerError,
@@ -47,6 +41,11 @@ from streamt2v.io.conversion_inputs import (
 )
 from streamt2v.io.folders import check_writable_parent, refuse_existing
 from streamt2v.io.official_unet_keys import map_official_unet_key
+from streamt2v.io.state_dict_names import (
+    describe_foreign_state_dict,
+    strip_compiled_names,
+    strip_wrapper_prefix,
+)
 from streamt2v.io.weight_files import leftover_temporaries
 from streamt2v.memory import resolve_dtype, seeded_rng
 from streamt2v.models.autoencoder import VideoAutoencoder
