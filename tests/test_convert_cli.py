@@ -56,7 +56,9 @@ def test_a_json_architecture_converts_from_the_command_line(
     out = tmp_path / "out"
     assert main(["convert", str(ckpt), str(out), "--preset", str(arch), "--no-strict"]) == 0
     printed = capsys.readouterr().out
-    assert f"written: {out}" in printed and f"mapped tensors: unet {len(unet)}," in printed
+    assert f"mapped tensors: unet {len(unet)}," in printed
+    # every command's wrote line, its absolute path ending it (it was "written: PATH" as typed, mid-report)
+    assert printed.splitlines()[-1] == f"wrote model folder {out.resolve()}" and "written" not in printed
     assert "components absent from the checkpoint: image_encoder, text_encoder, vae" in printed
     model = StreamingT2VModel.from_pretrained(out)
     assert model.config == CUSTOM

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
+from pathlib import Path
 
 from streamt2v.cli import user_path
 from streamt2v.config import DTYPE_NAMES, PRESETS, VIT_H_HEAD_WIDTH
@@ -108,5 +110,8 @@ def run(args: argparse.Namespace) -> int:
             print(err.report.format(limit=limit, flags=True))
         finally:
             raise short from None
-    print(report.format(flags=True))
+    # the folder in the wrote line that ends every command's output (README, "Command line"), not the report's
+    # "written:" line with the path as typed
+    print(replace(report, out_dir=None).format(flags=True))
+    print(f"wrote model folder {Path(report.out_dir).resolve()}")
     return 0
