@@ -227,10 +227,6 @@ def test_videos_of_different_frame_rates_are_named_in_a_warning(tmp_path, caplog
     with caplog.at_level("WARNING"):
         VideoFolderDataset(tmp_path, tmp_path / "caps.csv", ClipSpec(num_frames=4, size=16)).check()
     assert "have 2 frame rates (8 fps: 1 (e.g. a.mp4), 24 fps: 1 (e.g. b.mp4))" in caplog.text
-    caplog.clear()  # the check of a run's sample videos does not repeat it
-    with caplog.at_level("WARNING"):
-        VideoFolderDataset(tmp_path, tmp_path / "caps.csv", ClipSpec(num_frames=4, size=16)).check()
-    assert "frame rate" not in caplog.text
 
 
 def test_sample_videos_of_a_run_on_videos_play_at_their_frame_rate(tmp_path):
@@ -253,6 +249,43 @@ def test_sample_videos_of_a_run_on_videos_play_at_their_frame_rate(tmp_path):
     train(recipe, TrainConfig(steps=1, batch_size=1, sample_every=1, ema_decay=None), out, progress=False)
     with av.open(str(out / "samples" / "vae-00000001.mp4")) as container:
         assert container.streams.video[0].average_rate == 24
+
+
+def test_a_run_checks_its_videos_once_and_each_run_says_what_it_found(tmp_path, caplog, monkeypatch):
+    """Every sample video of a run made the dataset again, checking the whole folder each --sample-every
+    steps, and module-level sets kept its warnings from being repeated, for as long as the process lived:
+    a second run in the process (a test, a notebook) was not told its videos' frame rates differ."""
+    from streamt2v.train.loop import TrainConfig, train
+    from streamt2v.train.recipes import make_recipe
+
+    checks = []
+    real_check = VideoFolderDataset.check
+    monkeypatch.setattr(
+        VideoFolderDataset, "check", lambda ds, *a, **k: checks.append(1) or real_check(ds, *a, **k)
+    )
+    write_video(tmp_path / "a.mp4", 4)
+    io_video.write_video(
+        tmp_path / "b.mp4", io_video.from_uint8_frames(np.zeros((4, 16, 16, 3), np.uint8)), 24
+    )
+    (tmp_path / "caps.csv").write_text("file,caption\na.mp4,red\nb.mp4,blue\n")
+    recipe = make_recipe(
+        "vae",
+        data=str(tmp_path),
+        captions=str(tmp_path / "caps.csv"),
+        size=16,
+        block_out_channels=[8, 16],
+        norm_num_groups=4,
+        frames_per_sample=1,
+    )
+    cfg = TrainConfig(steps=1, batch_size=1, sample_every=1, ema_decay=None)
+    for run in ("run", "another run"):
+        caplog.clear()
+        with caplog.at_level("INFO", logger="streamt2v.train.data"):
+            train(recipe, cfg, tmp_path / run, progress=False, export=False)
+        assert caplog.text.count("have 2 frame rates") == 1
+        assert caplog.text.count(f"2 videos in {tmp_path}, captioned by") == 1
+        assert len(list((tmp_path / run / "samples").iterdir())) == 1
+    assert len(checks) == 2  # one per run, not one per sample
 
 
 def test_a_second_check_of_the_same_files_does_not_read_them_again(tmp_path, monkeypatch, capsys):
@@ -297,9 +330,10 @@ def test_hidden_files_need_no_caption_and_what_the_scan_leaves_out_is_counted(tm
     write_video(tmp_path / ".ipynb_checkpoints" / "b.mp4", 4)
     (tmp_path / "notes.txt").write_text("shot list")
     (tmp_path / "caps.csv").write_text("file,caption\na.mp4,red\n")
-    with caplog.at_level(logging.INFO, logger="streamt2v.train.data"):
-        ds = VideoFolderDataset(tmp_path, tmp_path / "caps.csv", ClipSpec(num_frames=2, size=16))
+    ds = VideoFolderDataset(tmp_path, tmp_path / "caps.csv", ClipSpec(num_frames=2, size=16))
     assert ds.files == ["a.mp4"]
+    with caplog.at_level(logging.INFO, logger="streamt2v.train.data"):
+        ds.check()  # a run's check, once before its first step, says it
     assert (
         f"1 video in {tmp_path}, captioned by {tmp_path / 'caps.csv'}; not used: 2 hidden video files without "
         "a caption ('._a.mp4', '.ipynb_checkpoints/b.mp4') and 1 file that is not a video ('notes.txt')"
@@ -330,10 +364,10 @@ def test_a_run_inside_its_video_folder_does_not_read_its_own_files_as_videos(tmp
     assert sorted(p.name for p in (out / "samples").iterdir()) == ["vae-00000001.mp4", "vae-00000002.mp4"]
     result = train(make_recipe("vae", **options), replace(cfg, steps=3), out, resume=True, progress=False)
     assert result.step == 3 and (out / "samples" / "vae-00000003.mp4").is_file()
-    # the log line of the scan names them (said once per folder: the run's own scans said it already)
-    (tmp_path / "caps.tsv").write_text("file\tcaption\na.mp4\tred\nb.mp4\tblue\n")
+    # the check's log line names them
     with caplog.at_level(logging.INFO, logger="streamt2v.train.data"):
-        ds = VideoFolderDataset(tmp_path, tmp_path / "caps.tsv", ClipSpec(num_frames=2, size=16))
+        ds = VideoFolderDataset(tmp_path, tmp_path / "caps.csv", ClipSpec(num_frames=2, size=16))
+        ds.check()
     assert ds.files == ["a.mp4", "b.mp4"]
     assert "files in training runs' folders ('runs/vae/.lock', 'runs/vae/checkpoints/latest', " in caplog.text
 
@@ -473,9 +507,10 @@ def test_links_to_missing_files_are_named_as_links(tmp_path, caplog):
     ):
         VideoFolderDataset(tmp_path / "videos", tmp_path / "caps.csv", ClipSpec(num_frames=2, size=16))
     (tmp_path / "caps.csv").write_text("file,caption\na.mp4,red\n")
-    with caplog.at_level(logging.INFO, logger="streamt2v.train.data"):
-        ds = VideoFolderDataset(tmp_path / "videos", tmp_path / "caps.csv", ClipSpec(num_frames=2, size=16))
+    ds = VideoFolderDataset(tmp_path / "videos", tmp_path / "caps.csv", ClipSpec(num_frames=2, size=16))
     assert ds.files == ["a.mp4"]
+    with caplog.at_level(logging.INFO, logger="streamt2v.train.data"):
+        ds.check()
     assert "; not used: 1 link to a missing file ('b.mp4')" in caplog.text
     # a linked folder that is gone, while another video lacks its caption: the link is named all the same
     (tmp_path / "videos" / "b.mp4").unlink()

@@ -21,7 +21,7 @@ from streamt2v.arguments import RecipeOption
 from streamt2v.io.folders import atomic_write_file
 from streamt2v.microworld.captions import BOS_TOKEN, EOS_TOKEN, PAD_TOKEN, SPECIAL_TOKENS, VOCABULARY
 from streamt2v.microworld.dataset import ClipSpec
-from streamt2v.train.recipes import DataOptions, check_at_least, check_frames_per_sample
+from streamt2v.train.recipes import DataOptions, SampleInputs, check_at_least, check_frames_per_sample
 from streamt2v.train.word_tokenizer import build_word_tokenizer, caption_vocabulary
 
 logger = logging.getLogger(__name__)
@@ -166,16 +166,23 @@ class ClipRecipe(DataOptions):
             self.max_length,
         )
 
+    def clip_spec(self) -> ClipSpec:
+        """What one training sample holds."""
+        return ClipSpec(self.frames_per_sample, self.size)
+
     def dataset(self, seed: int, progress: bool = False) -> Dataset:
         frames = RecipeOption("frames_per_sample")
-        return self.make_dataset(ClipSpec(self.frames_per_sample, self.size), seed, progress, frames)
+        return self.make_dataset(self.clip_spec(), seed, progress, frames)
 
-    def sample(self, module: nn.Module, step: int, out_dir: Path) -> None:
-        """Frame→caption retrieval accuracy on 32 samples of a fixed draw (seed 12345: new scenes on the
-        microworld, clips of the training videos on a video folder), logged and written to
+    def sample_inputs(self) -> SampleInputs:
+        """32 samples of a fixed draw (new scenes on the microworld, clips of the training videos on a video
+        folder), made once per run (:meth:`DataOptions.held_aside`)."""
+        return self.held_aside(self.clip_spec(), 32)
+
+    def sample(self, module: nn.Module, step: int, out_dir: Path, inputs: SampleInputs) -> None:
+        """Frame→caption retrieval accuracy on the samples of ``inputs``, logged and written to
         ``clip-<step>.json``: a contrastive model has no picture to show."""
-        ds = self.dataset(seed=12345)
-        items = [ds[i] for i in range(32)]
+        items = inputs.items
         frames = torch.stack([it["video"][:, 0] for it in items]).to(module.logit_scale.device)
         sim = module.embed_frames(frames) @ module.embed_text([it["caption"] for it in items]).t()
         caps = [it["caption"] for it in items]

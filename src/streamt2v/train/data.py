@@ -90,12 +90,6 @@ def folder_files(folder: Path) -> Iterator[Path]:
             yield Path(root) / name
 
 
-# What a folder's scan said already: a run's sample videos build the dataset again every --sample-every steps.
-_WARNED_RATES: set[tuple[str, tuple[float, ...]]] = set()  # (folder, its rates) named in the warning already
-_WARNED_SMALL: set[tuple[str, int, int]] = set()  # (folder, size, how many) named in the warning already
-_SAID_FOLDERS: set[tuple[Any, ...]] = set()  # (folder, captions, counts) the scan's log line was given for
-
-
 def training_frame_rate(folder: str | Path, captions: str | Path) -> int:
     """The frame rate most of a folder's captioned videos have, rounded (``assemble --fps`` of a model
     trained on them; 29.97 is 30). A checked dataset knows it already
@@ -210,24 +204,8 @@ class VideoFolderDataset(Dataset):
             )
             if names
         ]
-        said = (
-            os.path.abspath(self.folder),
-            os.path.abspath(captions),
-            len(caps),
-            *map(
-                len, (hidden, others, broken)
-            ),  # not the runs': a run inside the folder adds files as it goes
-        )
-        if said not in _SAID_FOLDERS:  # once: sample videos build the dataset again
-            _SAID_FOLDERS.add(said)
-            logging.getLogger(__name__).info(
-                "%d video%s in %s, captioned by %s%s",
-                len(caps),
-                "s" if len(caps) > 1 else "",
-                self.folder,
-                captions,
-                f"; not used: {' and '.join(not_used)}" if not_used else "",
-            )
+        # what the scan left out, said by check(): a run checks its folder once, before its first step
+        self._left_out = f"; not used: {' and '.join(not_used)}" if not_used else ""
         self.files = sorted(caps)
         self.captions = caps
         self.captions_file = Path(captions)
@@ -252,7 +230,8 @@ class VideoFolderDataset(Dataset):
         self, progress: bool | None = None, frames_option: Arg = NUM_FRAMES, shortest_clip: int = 1
     ) -> None:
         """Open every file now: one error naming every unreadable or too-short video (a folder of
-        downloads rarely has only one), before a run spends hours to meet them. Each file's packets are
+        downloads rarely has only one), before a run spends hours to meet them; a log line says how many
+        videos the run trains on and what the scan left out. Each file's packets are
         read (not decoded) as far as a sample can reach, for its frame count and timestamps
         (:func:`~streamt2v.train.video_probe.probe_video_file`); only a container that does not count its
         frames (WebM, MKV) has its first clip's frames decoded. A bar shows on
@@ -266,6 +245,14 @@ class VideoFolderDataset(Dataset):
 
         s = self.spec
         need, reach = s.num_frames, max(s.max_start + s.num_frames, s.anchor_frames)
+        logging.getLogger(__name__).info(
+            "%d video%s in %s, captioned by %s%s",
+            len(self.files),
+            "s" if len(self.files) > 1 else "",
+            self.folder,
+            self.captions_file,
+            self._left_out,
+        )
         if progress is None:
             progress = bool(getattr(sys.stderr, "isatty", lambda: False)())
         files = tqdm(self.files, desc="checking videos", disable=not progress or len(self.files) < 50)
@@ -331,9 +318,7 @@ class VideoFolderDataset(Dataset):
                 f"{'; '.join(b for _, b in bad[:5])}{more}"
             )
         self.frame_rates = checked_rates
-        warned_small = (os.path.abspath(self.folder), s.size, len(small))
-        if small and warned_small not in _WARNED_SMALL:  # once, as the rates below
-            _WARNED_SMALL.add(warned_small)
+        if small:
             logging.getLogger(__name__).warning(
                 "%d of %d videos in %s are smaller than the training size %d and are upscaled (blurred): %s",
                 len(small),
@@ -343,9 +328,7 @@ class VideoFolderDataset(Dataset):
                 ", ".join(f"{name} ({side} px)" for name, side in small[:3])
                 + (", ..." if len(small) > 3 else ""),
             )
-        warned = (os.path.abspath(self.folder), tuple(sorted(rates)))
-        if len(rates) > 1 and warned not in _WARNED_RATES:  # once: sample videos check the folder again
-            _WARNED_RATES.add(warned)
+        if len(rates) > 1:
             by_count = sorted(rates.items(), key=lambda kv: (-len(kv[1]), kv[0]))
             logging.getLogger(__name__).warning(
                 "the videos in %s have %d frame rates (%s): frames are taken as they are, not resampled, "

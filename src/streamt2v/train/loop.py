@@ -69,8 +69,11 @@ class Recipe(Protocol):
     parameters with ``requires_grad`` are trained (frozen helpers such as the VAE live inside it with
     ``requires_grad=False``). ``build`` must be deterministic given the global torch seed. For
     ``TrainConfig.compile`` the module also has ``compile_parts()``: the submodules whose forwards a step
-    calls, compiled in place. A recipe with ``training_frame_rate()`` (an int, or None) has the frame rate
-    of its videos recorded in the run config (``"fps"``, for ``assemble --fps``).
+    calls, compiled in place. ``sample(module, step, out_dir, inputs)`` writes the samples of ``step``
+    from ``inputs``, what ``sample_inputs()`` made at the run's first sample (once per run: the held-aside
+    clips are not drawn from the videos again every ``sample_every`` steps). A recipe with
+    ``training_frame_rate()`` (an int, or None) has the frame rate of its videos recorded in the run
+    config (``"fps"``, for ``assemble --fps``).
     """
 
     name: str
@@ -81,7 +84,9 @@ class Recipe(Protocol):
 
     def dataset(self, seed: int, progress: bool = False) -> Dataset: ...
 
-    def sample(self, module: nn.Module, step: int, out_dir: Path) -> None: ...
+    def sample_inputs(self) -> Any: ...
+
+    def sample(self, module: nn.Module, step: int, out_dir: Path, inputs: Any) -> None: ...
 
     def export(self, module: nn.Module, out_dir: Path) -> None: ...
 
@@ -267,6 +272,7 @@ class _Run:
         self._build()
         self.result = TrainResult(out, 0)
         self.saved_step = 0  # the step a resume would start from (the checkpoint resumed from, else 0)
+        self.sample_inputs: Any = None  # the recipe's, made at the first sample
 
     def _build(self) -> None:
         """The module (from the run's seed), its optimizer, the compiled parts and the EMA."""
@@ -396,7 +402,16 @@ class _Run:
             f.write(json.dumps(entry) + "\n")
 
     def sample(self, step: int) -> None:
-        _run_hook(self.recipe.sample, self.raw, self.ema, step, self.out / "samples")
+        if self.sample_inputs is None:
+            self.sample_inputs = self.recipe.sample_inputs()
+        inputs = self.sample_inputs
+        _run_hook(
+            lambda m, s, d: self.recipe.sample(m, s, d, inputs),
+            self.raw,
+            self.ema,
+            step,
+            self.out / "samples",
+        )
 
     def export(self, step: int) -> None:
         # written beside final/ and renamed: a stop during the export leaves no half-written final/ (which

@@ -9,7 +9,8 @@
 This module holds what they share (where samples come from, sample videos) and the registry.
 Each recipe is a dataclass of its model/data settings (saved in every checkpoint), with ``build()``
 (a module whose ``forward(batch, generator)`` returns ``(loss, logs)``), ``dataset(seed)``,
-``sample(...)`` and ``export(...)`` (writes loadable ``save_pretrained`` folders under ``final/``).
+``sample_inputs()`` (what its sample videos show, made once per run), ``sample(...)`` and ``export(...)``
+(writes loadable ``save_pretrained`` folders under ``final/``).
 """
 
 from __future__ import annotations
@@ -58,6 +59,20 @@ def is_path_option(key: str, value: Any) -> bool:
     )
 
 
+# The seed of the samples a run's sample videos show (new scenes on the microworld, other clips of a folder).
+SAMPLE_SEED = 12345
+
+
+@dataclass
+class SampleInputs:
+    """What a recipe's sample hook shows (:meth:`DataOptions.held_aside`), made once per run: ``items``,
+    samples of a fixed draw, and ``fps``, the frame rate its sample videos are written at (the training
+    videos': a sample of 24 fps videos played at the microworld's 8 fps ran three times too slow)."""
+
+    items: list[dict[str, Any]]
+    fps: int
+
+
 @dataclass
 class DataOptions:
     """Where samples come from: ``"microworld"`` or a folder of videos with a captions file."""
@@ -75,10 +90,13 @@ class DataOptions:
         progress: bool = False,
         frames_option: Arg | None = None,
         shortest_clip: int = 1,
+        *,
+        check: bool = True,
     ) -> Dataset:
         """``progress``: bars for slow preparation (checking a large folder of videos); ``frames_option``: the
         recipe's option that sets ``spec.num_frames``, which the check's advice names (None: ``num_frames``), and
-        ``shortest_clip`` the fewest frames it takes."""
+        ``shortest_clip`` the fewest frames it takes. ``check=False``: a folder of videos is not checked (nor
+        its rate recorded), for a second dataset of a run whose training clips' check covers it."""
         if spec.size != self.size:
             raise ValueError(f"clip size {spec.size} != data size {self.size}")
         if self.data == "microworld":
@@ -88,10 +106,17 @@ class DataOptions:
         from streamt2v.train.data import NUM_FRAMES, VideoFolderDataset
 
         dataset = VideoFolderDataset(self.data, self.captions_file(), spec, seed=seed)
-        # every video readable and long enough, before the first step
-        dataset.check(progress, frames_option or NUM_FRAMES, shortest_clip)
-        self._checked_frame_rate = dataset.frame_rate()  # the rates the check read: no file opened again
+        if check:  # every video readable and long enough, before the first step
+            dataset.check(progress, frames_option or NUM_FRAMES, shortest_clip)
+            self._checked_frame_rate = dataset.frame_rate()  # the rates the check read: no file opened again
         return dataset
+
+    def held_aside(self, spec: ClipSpec, count: int) -> SampleInputs:
+        """The first ``count`` samples of ``spec`` of a fixed draw (:data:`SAMPLE_SEED`) and the frame rate
+        to write them at: what a run's sample videos show, made once per run. The folder is not checked
+        again: the run's training clips, of the same spec, were."""
+        dataset = self.make_dataset(spec, SAMPLE_SEED, check=False)
+        return SampleInputs([dataset[i] for i in range(count)], self.training_frame_rate() or FPS)
 
     def captions_file(self) -> str:
         """The captions file of ``--data FOLDER``, refused when none is given."""
@@ -118,11 +143,6 @@ class DataOptions:
         from streamt2v.train.data import training_frame_rate
 
         return training_frame_rate(self.data, self.captions)
-
-    def write_sample(self, path: Path, video: torch.Tensor) -> None:
-        """Write a sample video (values in [-1, 1]) at the training videos' frame rate (the microworld's on
-        it): a sample of 24 fps videos played at the microworld's 8 fps ran three times too slow."""
-        write_sample(path, video, fps=self.training_frame_rate() or FPS)
 
     def check_caption_words(self, tokenizer: Any, warn_above: float = 0.05) -> float:
         """The share of the captions' words ``tokenizer`` reads as unknown (0 on the microworld), with a
@@ -205,8 +225,8 @@ def check_at_least(recipe: object, least: float, *names: str, meaning: str = "")
             raise ValueError(f"{recipe.name} option {name} must be ≥ {least}{meaning}, got {value!r}")
 
 
-def write_sample(path: Path, video: torch.Tensor, fps: int = FPS) -> None:
-    """Write a sample video of a training run (values in [-1, 1]) at ``fps`` (the world's by default),
+def write_sample(path: Path, video: torch.Tensor, fps: int) -> None:
+    """Write a sample video of a training run (values in [-1, 1]) at ``fps`` (:class:`SampleInputs`'),
     replacing the run's own of that step: a resumed run writes its checkpoint's samples again (the train
     loop)."""
     from streamt2v.io.video import write_video

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from streamt2v.train.frozen import load_frozen_vae, need_dir
+from streamt2v.train.recipes import SampleInputs, write_sample
 from streamt2v.train.video_recipes import BaseRecipe
 
 
@@ -56,13 +57,13 @@ class RefinerRecipe(BaseRecipe):
         return LowResolutionDegradation(self.degrade_scale, vae)
 
     @torch.no_grad()
-    def sample(self, module: nn.Module, step: int, out_dir: Path) -> None:
+    def sample(self, module: nn.Module, step: int, out_dir: Path, inputs: SampleInputs) -> None:
         """A low-noise refiner cannot sample from noise: one denoising step from the middle of its
-        trained noise levels on a held-aside clip (degraded as in training, if it is), written as the
-        clip, the refiner's input and its x̂0 side by side."""
+        trained noise levels on the held-aside clip of ``inputs`` (degraded as in training, if it is),
+        written as the clip, the refiner's input and its x̂0 side by side."""
         if not (self.max_train_timestep or self.degrade_scale):
-            return super().sample(module, step, out_dir)
-        item = self.clips(seed=12345)[0]
+            return super().sample(module, step, out_dir, inputs)
+        item = inputs.items[0]
         device = next(module.net.parameters()).device
         video = item["video"][None].to(device)
         given = module.degradation(video) if module.degradation is not None else video
@@ -73,6 +74,6 @@ class RefinerRecipe(BaseRecipe):
         emb = module.text.encode([item["caption"]])
         pred = module.net(x_t, t, encoder_hidden_states=emb.to(x_t.dtype)).sample
         restored = module.vae.decode(module.denoiser.to_x0(pred, x_t, t))
-        self.write_sample(
-            out_dir / f"{self.name}-{step:08d}.mp4", torch.cat([video, given, restored], dim=-1)
+        write_sample(
+            out_dir / f"{self.name}-{step:08d}.mp4", torch.cat([video, given, restored], dim=-1), inputs.fps
         )

@@ -23,7 +23,7 @@ from streamt2v.config import PRESETS, StreamingConfig, get_preset
 from streamt2v.microworld.dataset import ClipSpec
 from streamt2v.models.strict_loading import from_pretrained_strict
 from streamt2v.train.frozen import load_frozen_clip, load_frozen_vae, need_model_dir
-from streamt2v.train.recipes import check_at_least
+from streamt2v.train.recipes import SampleInputs, check_at_least, write_sample
 from streamt2v.train.video_recipes import BaseRecipe, DiffusionTrainer
 
 logger = logging.getLogger(__name__)
@@ -212,11 +212,13 @@ class StreamRecipe(BaseRecipe):
             f"base UNet {str(path)!r} has block channels {channels}, the preset {self.preset!r} {expected}: {hint}"
         )
 
+    def clip_spec(self) -> ClipSpec:
+        return ClipSpec(self.num_frames, self.size, self.max_start, anchor_frames=self.anchor_frames)
+
     def clips(self, seed: int, progress: bool = False) -> Dataset:
-        spec = ClipSpec(self.num_frames, self.size, self.max_start, anchor_frames=self.anchor_frames)
         # a clip holds its conditioning frames and at least one to predict
         cond_frames = get_preset(self.preset).streaming.num_cond_frames
-        return self.make_dataset(spec, seed, progress, shortest_clip=cond_frames + 1)
+        return self.make_dataset(self.clip_spec(), seed, progress, shortest_clip=cond_frames + 1)
 
     def cached_pixel_frames(self) -> int:
         return get_preset(self.preset).streaming.num_cond_frames
@@ -232,11 +234,11 @@ class StreamRecipe(BaseRecipe):
         return super().dataset(seed, progress)
 
     @torch.no_grad()
-    def sample(self, module: nn.Module, step: int, out_dir: Path) -> None:
-        """One chunk continuing the conditioning frames of a clip of a fixed draw (seed 12345), beside it."""
+    def sample(self, module: nn.Module, step: int, out_dir: Path, inputs: SampleInputs) -> None:
+        """One chunk continuing the conditioning frames of the clip of ``inputs``, beside it."""
         from streamt2v.sampling.schedulers import make_scheduler, sample_loop
 
-        item = self.clips(seed=12345)[0]
+        item = inputs.items[0]
         device = next(module.net.parameters()).device
         net, vae = module.net, module.vae
         emb = module.text.encode([item["caption"]])
@@ -254,4 +256,6 @@ class StreamRecipe(BaseRecipe):
             sched, torch.randn(shape, generator=gen).to(device), model_fn, num_steps=self.sample_steps
         )
         video = vae.decode(z).cpu()
-        self.write_sample(out_dir / f"stream-{step:08d}.mp4", torch.cat([item["video"][None], video], dim=-1))
+        write_sample(
+            out_dir / f"stream-{step:08d}.mp4", torch.cat([item["video"][None], video], dim=-1), inputs.fps
+        )

@@ -19,7 +19,13 @@ from streamt2v.arguments import RecipeOption
 from streamt2v.microworld.dataset import ClipSpec
 from streamt2v.models.denoiser import weighted_mse
 from streamt2v.models.strict_loading import from_pretrained_strict
-from streamt2v.train.recipes import DataOptions, check_at_least, check_frames_per_sample
+from streamt2v.train.recipes import (
+    DataOptions,
+    SampleInputs,
+    check_at_least,
+    check_frames_per_sample,
+    write_sample,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -142,22 +148,32 @@ class VAERecipe(DataOptions):
         )
         return VAETrainer(vae, self.kl_weight, self.edge_weight, self.latent_noise)
 
+    def clip_spec(self) -> ClipSpec:
+        """What one training sample holds."""
+        return ClipSpec(self.frames_per_sample, self.size)
+
     def dataset(self, seed: int, progress: bool = False) -> Dataset:
         frames = RecipeOption("frames_per_sample")
-        return self.make_dataset(ClipSpec(self.frames_per_sample, self.size), seed, progress, frames)
+        return self.make_dataset(self.clip_spec(), seed, progress, frames)
 
-    def sample(self, module: nn.Module, step: int, out_dir: Path) -> None:
+    def sample_inputs(self) -> SampleInputs:
+        """One sample of a fixed draw, made once per run (:meth:`DataOptions.held_aside`)."""
+        return self.held_aside(self.clip_spec(), 1)
+
+    def sample(self, module: nn.Module, step: int, out_dir: Path, inputs: SampleInputs) -> None:
+        """The sample of ``inputs`` beside its reconstruction."""
         from streamt2v.models.autoencoder import VideoAutoencoder
 
-        video = self.dataset(seed=12345)[0]["video"][None]  # (1, 3, T, H, W)
+        video = inputs.items[0]["video"][None]  # (1, 3, T, H, W)
         ae = VideoAutoencoder(module.vae)
         rec = ae.decode(ae.encode(video.to(ae.device, ae.dtype)))
-        self.write_sample(out_dir / f"vae-{step:08d}.mp4", torch.cat([video, rec.cpu()], dim=-1))
+        write_sample(out_dir / f"vae-{step:08d}.mp4", torch.cat([video, rec.cpu()], dim=-1), inputs.fps)
 
     @torch.no_grad()
     def measure_scaling_factor(self, vae: nn.Module, seed: int = 99991) -> float:
-        """``1 / std`` of the posterior-mode latents over ``scaling_samples`` held-aside samples."""
-        ds = self.dataset(seed)
+        """``1 / std`` of the posterior-mode latents over ``scaling_samples`` held-aside samples (of the
+        training data, not checked again)."""
+        ds = self.make_dataset(self.clip_spec(), seed, check=False)
         device, dtype = vae.device, vae.dtype
         zs = []
         for i in range(self.scaling_samples):

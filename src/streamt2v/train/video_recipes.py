@@ -35,7 +35,7 @@ from streamt2v.train.frozen import (
     saved_class,
     with_article,
 )
-from streamt2v.train.recipes import DataOptions, check_at_least
+from streamt2v.train.recipes import DataOptions, SampleInputs, check_at_least, write_sample
 
 logger = logging.getLogger(__name__)
 
@@ -343,9 +343,13 @@ class BaseRecipe(DataOptions):
             raise ValueError(f"init_unet {p} does not match the {self.preset!r} architecture: {bad[:3]}")
         net.load_state_dict(got)
 
+    def clip_spec(self) -> ClipSpec:
+        """What one training clip holds."""
+        return ClipSpec(self.num_frames, self.size, self.max_start)
+
     def clips(self, seed: int, progress: bool = False) -> Dataset:
         """The training clips in pixels (``dataset`` serves them, from the latent cache if enabled)."""
-        return self.make_dataset(ClipSpec(self.num_frames, self.size, self.max_start), seed, progress)
+        return self.make_dataset(self.clip_spec(), seed, progress)
 
     def cached_pixel_frames(self) -> int:
         """Leading frames a cached sample keeps in pixels (the stream's CAM conditioning frames)."""
@@ -369,15 +373,21 @@ class BaseRecipe(DataOptions):
             return data
         from streamt2v.train.joint_images import IMAGE_SEED_OFFSET, WithImages
 
-        frames = self.make_dataset(ClipSpec(1, self.size, self.max_start), seed + IMAGE_SEED_OFFSET, progress)
+        # not checked again: the clips' check read the frames these 1-frame clips are drawn from
+        spec = ClipSpec(1, self.size, self.max_start)
+        frames = self.make_dataset(spec, seed + IMAGE_SEED_OFFSET, check=False)
         return WithImages(data, frames, self.image_batch)
 
+    def sample_inputs(self) -> SampleInputs:
+        """One clip of a fixed draw, made once per run (:meth:`DataOptions.held_aside`)."""
+        return self.held_aside(self.clip_spec(), 1)
+
     @torch.no_grad()
-    def sample(self, module: nn.Module, step: int, out_dir: Path) -> None:
-        """One guided DDIM sample for the caption of a clip of a fixed draw (seed 12345), beside that clip."""
+    def sample(self, module: nn.Module, step: int, out_dir: Path, inputs: SampleInputs) -> None:
+        """One guided DDIM sample for the caption of the clip of ``inputs``, beside that clip."""
         from streamt2v.sampling.schedulers import make_scheduler, sample_loop
 
-        item = self.clips(seed=12345)[0]
+        item = inputs.items[0]
         device = next(module.net.parameters()).device
         cond = module.text.encode([item["caption"]])
         uncond = module.text.encode([""])
@@ -401,8 +411,10 @@ class BaseRecipe(DataOptions):
         sched = make_scheduler("ddim", self.scheduler_config())
         z = sample_loop(sched, noise, model_fn, num_steps=self.sample_steps, generator=gen)
         video = vae.decode(z).cpu()
-        self.write_sample(
-            out_dir / f"{self.name}-{step:08d}.mp4", torch.cat([item["video"][None], video], dim=-1)
+        write_sample(
+            out_dir / f"{self.name}-{step:08d}.mp4",
+            torch.cat([item["video"][None], video], dim=-1),
+            inputs.fps,
         )
 
     def export(self, module: nn.Module, out_dir: Path) -> None:
