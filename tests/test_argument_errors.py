@@ -8,8 +8,8 @@ import pickle
 import traceback
 
 from streamt2v.arguments import Arg, ArgumentFileNotFoundError, ArgumentValueError, NamesArguments
-from streamt2v.io.checkpoints import Note
 from streamt2v.io.conversion_inputs import naming_arguments
+from streamt2v.io.conversion_report import Note
 
 
 def raised_within(make) -> Exception:
@@ -66,7 +66,7 @@ def test_convert_names_its_preset_argument_as_a_python_caller_spells_it(tmp_path
 
 def test_errors_naming_arguments_keep_their_parts_spelling_and_errno_when_pickled_or_copied():
     # errno was lost (a constructor of the message alone), and so were a subclass's own attributes
-    from streamt2v.io.checkpoints import CheckpointMismatchError, ConversionReport
+    from streamt2v.io.conversion_report import CheckpointMismatchError, ConversionReport
 
     err = raised_within(lambda name: FileNotFoundError(2, f"{name} '/x' has no unet/config.json")).as_flags()
     for other in (pickle.loads(pickle.dumps(err)), copy.copy(err)):

@@ -21,12 +21,11 @@ from conftest import (
 from streamt2v.config import get_preset
 from streamt2v.io.checkpoints import (
     IGNORED_OFFICIAL_KEYS,
-    CheckpointMismatchError,
-    ConversionReport,
     check_converted,
     convert_official_checkpoint,
     convert_state_dict,
 )
+from streamt2v.io.conversion_report import CheckpointMismatchError, ConversionReport
 from streamt2v.io.official_unet_keys import map_official_unet_key
 from streamt2v.models.bundle import StreamingT2VModel
 

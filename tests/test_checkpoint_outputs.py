@@ -12,7 +12,8 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import first_reference_case, garbage_checkpoint, reference_config, stage1_folder
-from streamt2v.io.checkpoints import CheckpointMismatchError, convert_official_checkpoint
+from streamt2v.io.checkpoints import convert_official_checkpoint
+from streamt2v.io.conversion_report import CheckpointMismatchError
 from streamt2v.io.official_unet_keys import unmap_official_unet_key
 from streamt2v.models.bundle import StreamingT2VModel
 

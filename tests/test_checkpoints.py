@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from conftest import first_reference_case, reference_config, stage1_folder, tiny_reference_sd
-from streamt2v.io.checkpoints import CheckpointMismatchError, convert_official_checkpoint
+from streamt2v.io.checkpoints import convert_official_checkpoint
+from streamt2v.io.conversion_report import CheckpointMismatchError
 from streamt2v.io.official_unet_keys import map_official_unet_key
 from streamt2v.models.bundle import StreamingT2VModel
 

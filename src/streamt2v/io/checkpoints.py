@@ -17,8 +17,8 @@ import logging
 import os
 import re
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ import torch
 from diffusers import UNet3DConditionModel
 from transformers import CLIPVisionConfig
 
-from streamt2v.arguments import Arg, ArgumentValueError, NamesArguments, spelled
+from streamt2v.arguments import Arg, ArgumentValueError
 from streamt2v.config import VIT_H_HEAD_WIDTH, ModelConfig
 from streamt2v.io.architecture import build_components, resolve_architecture
 from streamt2v.io.checkpoint_file import load_checkpoint, not_loaded_note
@@ -39,6 +39,7 @@ from streamt2v.io.conversion_inputs import (
     provenance,
     refuse_inputs_inside,
 )
+from streamt2v.io.conversion_report import CheckpointMismatchError, ConversionReport, Note, Shape
 from streamt2v.io.folders import check_writable_parent, refuse_existing
 from streamt2v.io.official_unet_keys import map_official_unet_key
 from streamt2v.io.state_dict_names import (
@@ -69,134 +70,8 @@ OPEN_CLIP_PREFIX = "image_encoder.model."
 VISUAL_PREFIX = OPEN_CLIP_PREFIX + "visual."
 # Keys of the image encoder's open_clip CLIP that the APM does not use (its text transformer was deleted).
 IGNORED_OFFICIAL_KEYS = tuple(OPEN_CLIP_PREFIX + k for k in OPEN_CLIP_TEXT_LEFTOVERS)
-_MAX_LISTED = 10
 # transformers < 4.31 saved CLIPTextModel's position ids (0, 1, ..., 76) as a tensor; later versions build them
 _LEGACY_POSITION_IDS = re.compile(r"^text_encoder\.(text_model\.)?embeddings\.position_ids$")
-
-Shape = tuple[int, ...]
-
-
-class Note(str):
-    """A note of a :class:`ConversionReport` that advises arguments: the text names them as the Python API
-    takes them (``init_unet``); :meth:`spelled` with ``flags`` as the command line's (``--init-unet``)."""
-
-    parts: tuple[object, ...]
-
-    def __new__(cls, *parts: object) -> Note:
-        note = super().__new__(cls, spelled(parts, flags=False))
-        note.parts = parts
-        return note
-
-    def spelled(self, *, flags: bool) -> str:
-        return spelled(self.parts, flags=flags)
-
-
-@dataclass
-class ConversionReport:
-    """What a conversion did: every key that was not mapped one-to-one is listed with its shape."""
-
-    source: str
-    out_dir: str | None = None
-    mapped: dict[str, int] = field(default_factory=dict)  # component -> number of tensors
-    fitting: dict[str, int] = field(default_factory=dict)  # component -> tensors that load (name + shape)
-    unmapped: list[tuple[str, Shape]] = field(default_factory=list)  # official keys with no target
-    ignored: list[tuple[str, Shape]] = field(default_factory=list)  # known-unused official keys
-    missing: list[tuple[str, str, Shape]] = field(default_factory=list)  # (component, our key, shape)
-    mismatched: list[tuple[str, str, Shape, Shape]] = field(
-        default_factory=list
-    )  # (official, ours, got, want)
-    random_components: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    checkpoint_tensors: int = 0  # tensors in the checkpoint's state dict
-
-    @property
-    def mostly_unfit(self) -> bool:
-        """Fewer than half of the checkpoint's tensors fit the model: the wrong file or the wrong preset (its
-        problems are then listed in part, not in thousands of lines)."""
-        return 2 * sum(self.fitting.values()) < self.checkpoint_tensors
-
-    @property
-    def ok(self) -> bool:
-        return not (self.unmapped or self.missing or self.mismatched or self.random_components)
-
-    def summary(self) -> str:
-        """The problems counted on one line (``problems`` lists them)."""
-        parts = []
-        if self.mismatched:
-            parts.append(f"{len(self.mismatched)} shape mismatches")
-        if self.unmapped:
-            parts.append(f"{len(self.unmapped)} checkpoint keys with no place in the model")
-        if self.missing:
-            parts.append(f"{len(self.missing)} model tensors not in the checkpoint")
-        if self.random_components:
-            parts.append(f"components absent from the checkpoint: {', '.join(self.random_components)}")
-        return "; ".join(parts) if parts else "no problems"
-
-    def problems(self, limit: int | None = _MAX_LISTED) -> str:
-        """The problems listed, at most ``limit`` of each kind (None: all)."""
-        lines = []
-
-        def head(items: list[Any], what: str) -> list[Any]:
-            cut = limit is not None and len(items) > limit
-            lines.append(f"{len(items)} {what}" + (f", first {limit}:" if cut else ":"))
-            return items[:limit] if cut else items
-
-        if self.mismatched:
-            shown = head(self.mismatched, "shape mismatches")
-            lines += [f"  {o} -> {c}: checkpoint {g}, model {w}" for o, c, g, w in shown]
-        if self.unmapped:
-            lines += [
-                f"  {k} {s}" for k, s in head(self.unmapped, "checkpoint keys with no place in the model")
-            ]
-        if self.missing:
-            lines += [
-                f"  {c}: {k} {s}" for c, k, s in head(self.missing, "model tensors not in the checkpoint")
-            ]
-        if self.random_components:
-            lines.append(f"components absent from the checkpoint: {', '.join(self.random_components)}")
-        return "\n".join(lines)
-
-    def format(self, limit: int | None = None, *, flags: bool = False) -> str:
-        """A human-readable summary (printed by ``streamt2v convert``); ``limit``: problems listed of each kind
-        (None: all); ``flags``: the notes name the command line's flags, not the Python API's arguments."""
-        lines = [f"source: {self.source}"]
-        if self.out_dir:
-            lines.append(f"written: {self.out_dir}")
-        lines.append("mapped tensors: " + ", ".join(f"{c} {n}" for c, n in self.mapped.items()))
-        if self.ignored:
-            lines.append(
-                f"ignored (unused open_clip text params, saved text position ids): {len(self.ignored)}"
-            )
-        problems = self.problems(limit=limit)
-        lines.append(problems if problems else "all checkpoint tensors mapped; no model tensor missing")
-        lines += [f"note: {n.spelled(flags=flags) if isinstance(n, Note) else n}" for n in self.notes]
-        return "\n".join(lines)
-
-
-class CheckpointMismatchError(NamesArguments, ValueError):
-    """The checkpoint's keys or shapes do not match the model; ``report`` has the details.
-
-    ``headline``: the error on one line, text and :class:`~streamt2v.arguments.Arg` parts (the arguments
-    it advises, spelled for the Python API or the command line); the message adds ``problems`` (the
-    listed problems) below it. :meth:`one_line` is the error without them.
-    """
-
-    def __init__(
-        self, headline: str | Sequence[object], report: ConversionReport, problems: str = ""
-    ) -> None:
-        self.headline_parts = (headline,) if isinstance(headline, str) else tuple(headline)
-        super().__init__(*self.headline_parts, *([f"\n{problems}"] if problems else []))
-        self.report = report
-
-    def one_line(self) -> CheckpointMismatchError:
-        """This error without the listed problems (the command line prints the report once, above it)."""
-        short = CheckpointMismatchError(self.headline_parts, self.report)
-        short.flags = self.flags
-        return short
-
-    @property
-    def headline(self) -> str:
-        return str(self.one_line())
 
 
 @dataclass
