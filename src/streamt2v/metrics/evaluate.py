@@ -79,7 +79,8 @@ def parse_metrics(spec: str | Sequence[str]) -> tuple[str, ...]:
 def find_videos(target: str | os.PathLike) -> list[Path]:
     """A video file; a folder of frame images (one video); or a folder of videos: its video files and its
     subfolders of frame images (``generate --png-dir`` outputs), sorted by name, not recursive, hidden
-    entries (``.name``: temporaries) and ``generate``'s unfinished previews left out (a warning names them).
+    entries (``.name``: temporaries), subfolders that cannot be read and ``generate``'s unfinished previews
+    left out (a warning names the last two).
     A preview named directly (a shell glob passes them) is scored, with a warning."""
     path = Path(target)
     if path.is_file() or (path.is_dir() and _is_preview(path)):
@@ -106,6 +107,14 @@ def find_videos(target: str | os.PathLike) -> list[Path]:
                 gone[0].name,
                 os.readlink(gone[0]),
                 ", ..." if len(gone) > 1 else "",
+            )
+        unreadable = [p for p in entries if p.is_dir() and _listing(p) is None]
+        if unreadable:  # left out, as they were, but no longer unseen: one may hold the videos looked for
+            logger.warning(
+                "folder %r: left out %d subfolder(s) that cannot be read (%s: permission denied)",
+                str(path),
+                len(unreadable),
+                _names(unreadable),
             )
         # an interrupted or running `generate` leaves them: half a video each, not one of the set
         previews = [p for p in entries if _is_preview(p)]
@@ -179,20 +188,20 @@ def _is_video_file(path: Path) -> bool:
 
 
 def _holds_videos(folder: Path) -> bool:
-    return any(_is_video_file(p) for p in _listing(folder))
+    return any(_is_video_file(p) for p in _listing(folder) or ())
 
 
 def _holds_frames(folder: Path) -> bool:
-    return any(p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() for p in _listing(folder))
+    return any(p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() for p in _listing(folder) or ())
 
 
-def _listing(folder: Path) -> list[Path]:
-    """The entries of ``folder``; none where it cannot be read (a ``lost+found`` beside the videos stopped
-    the whole evaluation with a bare 'Permission denied')."""
+def _listing(folder: Path) -> list[Path] | None:
+    """The entries of ``folder``; None where it cannot be read (a ``lost+found`` beside the videos stopped
+    the whole evaluation with a bare 'Permission denied'; :func:`find_videos` names it in a warning)."""
     try:
         return list(folder.iterdir())
     except PermissionError:
-        return []
+        return None
 
 
 @dataclass
