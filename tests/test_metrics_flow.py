@@ -70,6 +70,8 @@ def test_uint8_tensor_is_read_as_0_255_not_clamped_to_white():
     assert np.array_equal(as_uint8_frames(u), expected)
     assert np.array_equal(as_uint8_frames(u[0]), expected)  # (3, T, H, W) too
     assert np.array_equal(as_uint8_frames(x), expected)  # and the float form agrees
+    # frames (T, H, W, 3) as a tensor, as write_video takes them: 3 frames, not a video 3 pixels wide
+    assert np.array_equal(as_uint8_frames(torch.from_numpy(expected)), expected)
 
 
 def test_float_tensors_go_through_check_pixels():

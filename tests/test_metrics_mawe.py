@@ -185,7 +185,8 @@ def test_mawe_does_not_depend_on_the_torch_thread_count():
     """QA: one video's MAWE was 0.679 with one torch thread and 0.675 with two. The float32 resize to the
     flow size (``F.interpolate``) differed by ~5e-5 with the thread count, which flipped the rounding of
     some pixels, and DIS flow is sensitive to them; the float32 sums of the warp error moved too."""
-    from streamt2v.metrics.flow import resize_frames, tensor_to_uint8
+    from streamt2v.io.video import video_frames
+    from streamt2v.metrics.flow import resize_frames
     from streamt2v.microworld.dataset import eval_scene
     from streamt2v.microworld.render import render
 
@@ -194,7 +195,7 @@ def test_mawe_does_not_depend_on_the_torch_thread_count():
     try:
         for n in (1, 2):
             torch.set_num_threads(n)
-            results.append((resize_frames(tensor_to_uint8(video), 720), mawe(video)))
+            results.append((resize_frames(video_frames(video), 720), mawe(video)))
     finally:
         torch.set_num_threads(threads)
     (frames_1, one), (frames_2, two) = results

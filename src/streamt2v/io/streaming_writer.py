@@ -46,7 +46,7 @@ from streamt2v.io.video import (
     encode_video,
     take_output,
     to_uint8_frames,
-    writable_frames,
+    video_frames,
     write_pngs,
 )
 
@@ -382,11 +382,11 @@ class VideoFileWriter(_FinishedOrAborted):
         self._closed = False
 
     def write(self, frames: np.ndarray | torch.Tensor) -> None:
-        """Add ``frames``: ``uint8 (t, H, W, 3)`` (:func:`~streamt2v.io.video.to_uint8_frames`' layout) or a
-        ``[-1, 1]`` video ``(1, 3, t, H, W)`` / ``(3, t, H, W)``."""
+        """Add ``frames``: any form :func:`~streamt2v.io.video.video_frames` takes (``uint8 (t, H, W, 3)``, a
+        ``[-1, 1]`` video ``(1, 3, t, H, W)`` / ``(3, t, H, W)``...)."""
         if self._closed:
             raise RuntimeError("VideoFileWriter is closed")
-        frames = writable_frames(frames, "frames")
+        frames = video_frames(frames, "frames")
         size = tuple(frames.shape[1:3])
         if self.frame_size is not None and size != self.frame_size:
             raise ValueError(

@@ -64,20 +64,35 @@ DEFAULT_CRF = 18
 
 
 # ----------------------------------------------------------------------------- tensor <-> uint8
-def to_uint8_frames(video: torch.Tensor) -> np.ndarray:
+def to_uint8_frames(video: torch.Tensor, what: str = "video") -> np.ndarray:
     """``(1, 3, T, H, W)`` or ``(3, T, H, W)`` float in ``[-1, 1]`` → ``uint8 (T, H, W, 3)``. Frames of
-    another convention (an integer dtype, 0–255 floats, NaN or inf) are a ValueError with the conversion
-    to use: saturated, they would be written as a white or black video without a word."""
-    if video.dim() == 5:
-        if video.shape[0] != 1:
-            raise ValueError(f"expected one video (batch size 1), got shape {tuple(video.shape)}")
-        video = video[0]
-    if video.dim() != 4 or video.shape[0] != 3:
-        raise ValueError(f"expected a video shaped (1, 3, T, H, W) or (3, T, H, W), got {tuple(video.shape)}")
-    check_pixel_values(video, "video")
+    another convention (an integer dtype, 0–255 floats, NaN or inf) are a ValueError naming ``what``, with
+    the conversion to use: saturated, they would be written as a white or black video without a word."""
+    video = _channels_first(video)
+    check_pixel_values(video, what)
     x = video.detach().to("cpu", torch.float32)
     x = (x + 1.0).mul_(127.5).round_().clamp_(0, 255).to(torch.uint8)  # in place after one float copy
     return x.permute(1, 2, 3, 0).contiguous().numpy()  # (T, H, W, 3)
+
+
+def _channels_first(video: torch.Tensor) -> torch.Tensor:
+    """One video ``(1, 3, T, H, W)`` or ``(3, T, H, W)`` as ``(3, T, H, W)``; a ValueError naming the shape
+    as given, and the permute to use for the usual other layouts."""
+    shape = tuple(video.shape)
+    if video.dim() == 5:
+        if video.shape[0] != 1:
+            raise ValueError(
+                f"expected one video (batch size 1), got a batch of shape {shape}; give videos one at a time"
+            )
+        video = video[0]
+    if video.dim() != 4 or video.shape[0] != 3:
+        hint = ""
+        if video.dim() == 4 and video.shape[-1] == 3:
+            hint = "; frames (T, H, W, 3) are a tensor's .permute(3, 0, 1, 2)"
+        elif video.dim() == 4 and video.shape[1] == 3:
+            hint = "; frames (T, 3, H, W) are a tensor's .permute(1, 0, 2, 3)"
+        raise ValueError(f"expected a video tensor (1, 3, T, H, W) or (3, T, H, W), got {shape}{hint}")
+    return video
 
 
 def check_uint8_frames(frames: np.ndarray) -> np.ndarray:
@@ -89,20 +104,31 @@ def check_uint8_frames(frames: np.ndarray) -> np.ndarray:
     return frames
 
 
-def writable_frames(video: torch.Tensor | np.ndarray, what: str = "video") -> np.ndarray:
-    """``video`` (``what`` in messages) as the ``uint8 (T, H, W, 3)`` frames a file holds: from
-    ``(1, 3, T, H, W)`` or ``(3, T, H, W)`` in ``[-1, 1]`` (:func:`to_uint8_frames`, which refuses other
-    conventions: uint8 or 0–255 float videos, NaN), or frames already converted, a numpy array or a tensor
-    (a quarter of the memory). What :func:`write_video` and the incremental writers take."""
-    if not isinstance(video, (torch.Tensor, np.ndarray)):  # e.g. a list of videos or of frames
+def video_frames(video: torch.Tensor | np.ndarray, what: str = "video") -> np.ndarray:
+    """One video (``what`` in messages) in any form the library takes, as the ``uint8 (T, H, W, 3)`` frames a
+    file holds: what :func:`write_video`, the incremental writers and the metrics take.
+
+    - a float tensor ``(1, 3, T, H, W)`` or ``(3, T, H, W)`` in ``[-1, 1]`` (:func:`to_uint8_frames`, which
+      refuses other conventions: 0–255 floats, NaN);
+    - a uint8 tensor in ``0..255`` (never clamped as if in ``[-1, 1]``, which made it white), as frames
+      ``(T, H, W, 3)`` (as torchvision and PyAV-to-torch code hold them; ``(3, H, W, 3)``, which reads both
+      ways, is 3 frames) or channels first ``(1, 3, T, H, W)`` / ``(3, T, H, W)``;
+    - a uint8 numpy array ``(T, H, W, 3)``.
+    """
+    if isinstance(video, np.ndarray):
+        return check_uint8_frames(video)
+    if not isinstance(video, torch.Tensor):  # e.g. a list of videos or of frames
         raise TypeError(
             f"{what} must be a torch.Tensor (1, 3, T, H, W) or (3, T, H, W) in [-1, 1], or a uint8 numpy "
             f"array (T, H, W, 3); got a {type(video).__name__}"
         )
-    uint8_tensor = isinstance(video, torch.Tensor) and video.dtype == torch.uint8
-    if uint8_tensor and video.dim() == 4 and video.shape[-1] == 3:
-        video = video.cpu().numpy()  # frames as torchvision and PyAV-to-torch code hold them
-    return check_uint8_frames(video) if isinstance(video, np.ndarray) else to_uint8_frames(video)
+    if video.is_floating_point():
+        return to_uint8_frames(video, what)
+    if video.dtype != torch.uint8:
+        raise ValueError(f"{what} has dtype {video.dtype}; give floats in [-1, 1] or uint8 in 0..255")
+    if video.dim() == 4 and video.shape[-1] == 3:  # (3, H, W, 3) too: 3 frames, not a video 3 pixels wide
+        return video.detach().cpu().numpy()
+    return _channels_first(video).detach().cpu().permute(1, 2, 3, 0).contiguous().numpy()
 
 
 def from_uint8_frames(frames: np.ndarray | torch.Tensor | Sequence[np.ndarray]) -> torch.Tensor:
@@ -217,7 +243,7 @@ def write_video(
     overwrite: bool = False,
     held_lock: IO[str] | None = None,
 ) -> Path:
-    """Write ``video`` (what :func:`writable_frames` takes) atomically.
+    """Write ``video`` (what :func:`video_frames` takes) atomically.
 
     The format follows ``path``: a video suffix (H.264 mp4 via PyAV, ``crf`` quality), ``.gif``, or a path
     without suffix / an existing directory for PNG frames ``frame_000000.png …``. Returns the final path.
@@ -229,7 +255,7 @@ def write_video(
     The output's lock is taken for the write; a caller that took it earlier, to keep the output from other
     writers during its own long work (:func:`lock_output`), passes it as ``held_lock`` and releases it.
     """
-    frames = writable_frames(video)
+    frames = video_frames(video)
     if frames.shape[0] == 0:
         raise ValueError("cannot write a video with 0 frames")
     path, lock = take_output(path, fps, overwrite=overwrite, held_lock=held_lock)

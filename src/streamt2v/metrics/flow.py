@@ -6,9 +6,9 @@ available too. Flows are ``float32`` arrays ``(T-1, 2, H, W)``: channel 0 = dx, 
 at the working resolution, flow ``t`` maps frame ``t`` to frame ``t + 1``.
 
 Inputs accepted everywhere in ``streamt2v.metrics`` ("a video"):
-- a tensor ``(B, 3, T, H, W)`` with ``B == 1`` or ``(3, T, H, W)``: float in ``[-1, 1]`` (checked by
-  ``streamt2v.pixels.check_pixels``: 0–255 floats, NaN and inf are refused), or uint8 in ``0..255``;
-- a uint8 array ``(T, H, W, 3)`` (RGB);
+- a tensor or array as ``streamt2v.io.video.video_frames`` takes it: a float tensor ``(1, 3, T, H, W)`` or
+  ``(3, T, H, W)`` in ``[-1, 1]`` (0–255 floats, NaN and inf are refused), a uint8 tensor in ``0..255``
+  as those or as frames ``(T, H, W, 3)``, a uint8 array ``(T, H, W, 3)`` (RGB);
 - a path to a video file (read with ``streamt2v.io.video.read_video`` at call time).
 
 Float ``[0, 1]`` frames cannot be told apart from a bright ``[-1, 1]`` video: convert them (``x * 2 - 1``).
@@ -28,8 +28,6 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from streamt2v.pixels import check_pixels
-
 logger = logging.getLogger(__name__)
 
 VideoLike = torch.Tensor | np.ndarray | str | os.PathLike  # see the module docstring
@@ -48,54 +46,25 @@ def read_video_file(path: str | os.PathLike) -> tuple[np.ndarray, float]:
     if not path.exists():
         raise FileNotFoundError(f"video file not found: {str(path)!r}")
     from streamt2v.io.decoding import decode_frames  # lazy: the I/O room owns decoding
-    from streamt2v.io.video import read_video
+    from streamt2v.io.video import read_video, video_frames
 
     if path.is_dir():
         video, fps = read_video(path)
-        return tensor_to_uint8(video), float(fps)
+        return video_frames(video), float(fps)
     # uint8 straight from the decoder: through read_video's float32 video a 20-frame 4K file (500 MB of
     # frames) peaked at 8.3 GB. SCuts and the flow assume even spacing, hence the variable-rate warning.
     frames, fps = decode_frames(path, warn_variable_rate=True)
     return frames, float(fps)
 
 
-def tensor_to_uint8(video: torch.Tensor, name: str = "video") -> np.ndarray:
-    """``(1, 3, T, H, W)`` or ``(3, T, H, W)`` float in ``[-1, 1]`` or uint8 in ``0..255`` →
-    ``uint8 (T, H, W, 3)``. Other dtypes, NaN/inf and floats far outside ``[-1, 1]`` raise, naming ``name``."""
-    shape = tuple(video.shape)  # as given, for the messages
-    if video.ndim == 5:
-        if video.shape[0] != 1:
-            raise ValueError(
-                f"expected one video (batch size 1), got a batch of shape {shape}; score videos one at a time"
-            )
-        video = video[0]
-    if video.ndim != 4 or video.shape[0] != 3:
-        hint = ""
-        if video.ndim == 4 and video.shape[-1] == 3:
-            hint = "; frames (T, H, W, 3) are a tensor's .permute(3, 0, 1, 2)"
-        elif video.ndim == 4 and video.shape[1] == 3:
-            hint = "; frames (T, 3, H, W) are a tensor's .permute(1, 0, 2, 3)"
-        raise ValueError(f"expected a video tensor (1, 3, T, H, W) or (3, T, H, W), got {shape}{hint}")
-    if video.dtype == torch.uint8:  # already 0-255: clamping it to [-1, 1] would make it all white
-        x = video.detach().cpu()
-    elif not video.is_floating_point():
-        raise ValueError(f"{name} has dtype {video.dtype}; give floats in [-1, 1] or uint8 in 0..255")
-    else:  # refuses integer dtypes, NaN/inf and 0-255 floats, with the conversion to use
-        x = check_pixels(video, name).to("cpu", torch.float32)  # a new tensor: in place from here
-        x = x.add_(1).mul_(127.5).round_().to(torch.uint8)  # (3, T, H, W)
-    return x.permute(1, 2, 3, 0).contiguous().numpy()  # (T, H, W, 3)
-
-
 def as_uint8_frames(video: VideoLike, min_frames: int = 1) -> np.ndarray:
     """Any accepted video form → ``uint8 (T, H, W, 3)`` RGB, with at least ``min_frames`` frames."""
     if isinstance(video, (str, os.PathLike)):
         frames, _ = read_video_file(video)
-    elif isinstance(video, torch.Tensor):
-        frames = tensor_to_uint8(video)
-    elif isinstance(video, np.ndarray):
-        from streamt2v.io.video import check_uint8_frames
+    elif isinstance(video, (torch.Tensor, np.ndarray)):
+        from streamt2v.io.video import video_frames
 
-        frames = check_uint8_frames(video)
+        frames = video_frames(video)
     else:
         raise TypeError(f"expected a video tensor, a uint8 array or a path, got {type(video).__name__}")
     if frames.shape[0] < min_frames:
