@@ -153,8 +153,10 @@ def test_unfinished_generate_previews_in_a_folder_are_left_out_and_named(video_d
     shutil.copy(video_dir / "a_clean.mp4", tmp_path / "b.partial.mp4")
     (tmp_path / "frames.partial").mkdir()
     write_pngs(tmp_path / "frames.partial", make_video(OBJS, t=3))
+    # named so, but generate writes no .m4v (nor previews of one): a video of the set, once left out too
+    shutil.copy(video_dir / "a_clean.mp4", tmp_path / "take.partial.m4v")
     with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.evaluate"):
-        assert find_videos(tmp_path) == [tmp_path / "a.mp4"]
+        assert find_videos(tmp_path) == [tmp_path / "a.mp4", tmp_path / "take.partial.m4v"]
     [warning] = [r.getMessage() for r in caplog.records]
     assert "left out 2 unfinished `generate` preview(s) (b.partial.mp4, frames.partial)" in warning
     # named by its path, a preview is scored

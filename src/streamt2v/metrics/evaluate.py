@@ -28,6 +28,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from streamt2v.io.folders import atomic_write_file, check_writable_parent
+from streamt2v.io.output_paths import output_kind, preview_path_for
 from streamt2v.io.video import IMAGE_SUFFIXES, READ_VIDEO_SUFFIXES
 from streamt2v.metrics.flow import (
     DEFAULT_FLOW_SIZE,
@@ -175,12 +176,20 @@ def _names(paths: Sequence[Path]) -> str:
 
 
 def _is_preview(path: Path) -> bool:
-    """Named like ``generate``'s playable preview of an unfinished output (``io.output_paths.preview_path_for``):
-    ``out.partial.mp4`` for ``out.mp4``, a ``frames.partial`` folder of frames for a PNG output ``frames``.
-    By its name only: an interrupted ``generate`` leaves the preview alone, without the final output."""
-    if path.is_dir():
-        return path.suffix == ".partial" and _holds_frames(path)
-    return path.suffix.lower() in READ_VIDEO_SUFFIXES and Path(path.stem).suffix == ".partial"
+    """Named as ``generate``'s playable preview of an unfinished output is (``preview_path_for``, whose rule
+    it asks): ``out.partial.mp4`` for ``out.mp4``, a ``frames.partial`` folder of frames for a PNG output
+    ``frames``. By its name only: an interrupted ``generate`` leaves the preview alone, without the output."""
+    head, mark, tail = path.name.rpartition(".partial")
+    if not mark:
+        return False
+    output = path.with_name(head + tail) if head + tail else None
+    try:
+        named = output is not None and preview_path_for(output) == path
+        # a folder for a PNG output, a file for the others (a folder named out.partial.mp4 is no preview)
+        named = named and (output_kind(output) == "png-dir") == path.is_dir()
+    except ValueError:  # the output it would be the preview of is none generate writes (out.partial.txt)
+        return False
+    return named and (_holds_frames(path) if path.is_dir() else path.suffix.lower() in READ_VIDEO_SUFFIXES)
 
 
 def _is_video_file(path: Path) -> bool:
