@@ -200,8 +200,7 @@ def test_cli_reads_an_init_video_once_and_its_bar_counts_the_chunks_made(
     it again, and counted the chunks of a text-only run when it had moved (3 steps instead of 2)."""
     import streamt2v.cli as cli
     import streamt2v.io.video as video_io
-    import streamt2v.pipeline.generate as pipeline_generate
-    import streamt2v.pipeline.resume as pipeline_resume
+    import streamt2v.pipeline.run_inputs as run_inputs
     from streamt2v.io.video import write_video
 
     monkeypatch.chdir(tmp_path)
@@ -213,8 +212,7 @@ def test_cli_reads_an_init_video_once_and_its_bar_counts_the_chunks_made(
         return real_read(path, *args, **kwargs)
 
     monkeypatch.setattr(video_io, "read_video", counted_read)
-    monkeypatch.setattr(pipeline_generate, "read_video", counted_read)
-    monkeypatch.setattr(pipeline_resume, "read_video", counted_read)
+    monkeypatch.setattr(run_inputs, "read_video", counted_read)
     write_video("in.mp4", torch.zeros(3, 10, 64, 64), fps=8)
     argv = [
         "generate",

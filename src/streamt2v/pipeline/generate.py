@@ -21,9 +21,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from streamt2v.io.output_paths import output_kind
-from streamt2v.io.video import read_image, read_video
 from streamt2v.memory import one_dtype
-from streamt2v.pipeline.chunking import plan_chunks
 from streamt2v.pipeline.model_loading import load_compiled, load_model, schedule_length
 from streamt2v.pipeline.preflight import (
     check_default_refiner_for,
@@ -33,6 +31,7 @@ from streamt2v.pipeline.preflight import (
     warn_rate_change,
 )
 from streamt2v.pipeline.prompts import PromptSchedule, as_schedule, load_schedule
+from streamt2v.pipeline.run_inputs import read_run_inputs
 from streamt2v.pipeline.run_writing import ChunkCallback, GenerateResult, consume, resume_command
 
 # StoppedWhenComplete moved to run_writing with the code raising it: the command line and docs/generate.md
@@ -317,23 +316,9 @@ def generate(
     through ``on_step``/``on_chunk``)."""
     schedule = check_inputs(cfg, model=model)
     cfg = replace(cfg, schedule_entries=tuple(schedule.entries))
-    prefix_len = 0
-    init_video = init_image = anchor = init_fps = None
-    if cfg.init_video:
-        init_video, init_fps = read_video(cfg.init_video)
-        prefix_len = init_video.shape[2]
-    if cfg.init_image:
-        init_image = read_image(cfg.init_image)
-        prefix_len = 1
-    if cfg.anchor:
-        anchor = read_image(cfg.anchor)
-    plan = plan_chunks(
-        cfg.stream.num_frames,
-        chunk_frames=cfg.stream.chunk_frames,
-        cond_frames=cfg.stream.cond_frames,
-        prefix_frames=prefix_len,
-    )
-    if anchor is not None and not any(spec.stage == 2 for spec in plan):
+    inputs = read_run_inputs(cfg)
+    plan, anchor = inputs.plan, inputs.anchor
+    if anchor is not None and not inputs.streams:
         logger.warning(
             "--anchor is not used: the APM anchor conditions streaming chunks only, and %s need none",
             counted(cfg.stream.num_frames, "frame"),
@@ -351,16 +336,16 @@ def generate(
     if model is None:
         model = load_compiled(cfg)
     check_default_refiner_for(cfg, model)
-    if init_fps is not None and cfg.fps is None:
+    if inputs.init_fps is not None and cfg.fps is None:
         gif = any(output_kind(path) == "gif" for _, path in output_targets(cfg))
-        warn_rate_change(cfg.init_video, init_fps, float(model.fps), prefix_len, gif=gif)
+        warn_rate_change(cfg.init_video, inputs.init_fps, float(model.fps), inputs.prefix_frames, gif=gif)
     # Checks that need the model (conditioning frames, frame sizes) raise here, before the run directory.
     chunks = stream(
         model,
         schedule,
         cfg.stream,
-        init_video=init_video,
-        init_image=init_image,
+        init_video=inputs.init_video,
+        init_image=inputs.init_image,
         anchor_image=anchor,
         on_step=on_step,
     )

@@ -15,11 +15,11 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from streamt2v.io.streaming_writer import remove_stale_temporaries
-from streamt2v.io.video import read_image, read_video
-from streamt2v.pipeline.chunking import plan_chunks
 from streamt2v.pipeline.generate import GenerateConfig
 from streamt2v.pipeline.model_loading import load_compiled
 from streamt2v.pipeline.preflight import check_inputs, output_targets
+from streamt2v.pipeline.prompts import PromptSchedule
+from streamt2v.pipeline.run_inputs import read_run_inputs
 from streamt2v.pipeline.run_writing import ChunkCallback, GenerateResult, consume
 from streamt2v.pipeline.rundir import RunDir
 from streamt2v.pipeline.stream import Chunk, StepCallback, StreamState, stream
@@ -105,7 +105,7 @@ def _prepare_resume(
     an input video's chunk 0 are read here: the rest are read one at a time when they are written again, so
     a resume holds no more of a long video in memory than the run did."""
     # Once a chunk is finished the run holds the input frames and the anchor: the input files may be gone.
-    check_inputs(cfg, resume=True, model=model, read_inputs=run.num_finished == 0)
+    schedule = check_inputs(cfg, resume=True, model=model, read_inputs=run.num_finished == 0)
     for _, path in output_targets(cfg):
         for stale in remove_stale_temporaries(path):
             logger.info("removed %s left by an earlier run", stale)
@@ -119,7 +119,7 @@ def _prepare_resume(
         counted(run.manifest["num_chunks"], "chunk"),
     )
     if not stored:  # nothing finished: start over with the same settings
-        chunks = _restart_stream(cfg, model, on_step)
+        chunks = _restart_stream(cfg, schedule, model, on_step)
     else:
         last = run.load_chunk(stored - 1)
         state = StreamState(
@@ -132,31 +132,20 @@ def _prepare_resume(
             kw["init_image"] = prefix[:, :, 0]
         elif prefix is not None:
             kw["init_video"] = prefix
-        chunks = stream(model, cfg.schedule(), cfg.stream, resume=state, on_step=on_step, **kw)
+        chunks = stream(model, schedule, cfg.stream, resume=state, on_step=on_step, **kw)
     return model, chunks, stored
 
 
 def _restart_stream(
-    cfg: GenerateConfig, model: StreamingT2VModel, on_step: StepCallback | None
+    cfg: GenerateConfig, schedule: PromptSchedule, model: StreamingT2VModel, on_step: StepCallback | None
 ) -> Iterator[Chunk]:
-    init_video = read_video(cfg.init_video)[0] if cfg.init_video else None
-    init_image = read_image(cfg.init_image) if cfg.init_image else None
-    anchor = read_image(cfg.anchor) if cfg.anchor else None
-    prefix_len = init_video.shape[2] if init_video is not None else int(init_image is not None)
-    plan = plan_chunks(
-        cfg.stream.num_frames,
-        chunk_frames=cfg.stream.chunk_frames,
-        cond_frames=cfg.stream.cond_frames,
-        prefix_frames=prefix_len,
-    )
-    if not any(spec.stage == 2 for spec in plan):
-        anchor = None  # unused, as generate() warned when the run began
+    inputs = read_run_inputs(cfg)
     return stream(
         model,
-        cfg.schedule(),
+        schedule,
         cfg.stream,
-        init_video=init_video,
-        init_image=init_image,
-        anchor_image=anchor,
+        init_video=inputs.init_video,
+        init_image=inputs.init_image,
+        anchor_image=inputs.anchor if inputs.streams else None,  # unused, as generate() warned when it began
         on_step=on_step,
     )
