@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from streamt2v.metrics.flow import as_uint8_frames, compute_flows, resize_frames
+from streamt2v.metrics.flow import compute_flows, resize_frames
+from streamt2v.metrics.inputs import as_uint8_frames
 from streamt2v.metrics.mawe import mawe
 
 
@@ -122,7 +123,7 @@ _PEAK_SCRIPT = """
 import resource, sys
 import torch
 torch.set_num_threads(1)
-from streamt2v.metrics.flow import as_uint8_frames
+from streamt2v.metrics.inputs import as_uint8_frames
 from streamt2v.io.decoding import decode_frames
 decode_frames(sys.argv[1], max_frames=1)  # the decoder's libraries and buffers, before the baseline
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

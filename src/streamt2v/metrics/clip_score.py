@@ -27,7 +27,7 @@ from torch import nn
 
 from streamt2v.io.folders import home_path, read_json_object
 from streamt2v.memory import resolve_device
-from streamt2v.metrics.flow import VideoLike, as_uint8_frames
+from streamt2v.metrics.inputs import VideoLike, as_uint8_frames
 from streamt2v.models.strict_loading import from_pretrained_strict
 
 logger = logging.getLogger(__name__)

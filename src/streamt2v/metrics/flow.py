@@ -1,23 +1,15 @@
-"""Frames for the metrics, and optical flow between consecutive frames (paper §5.1, appendix "MAWE").
+"""Optical flow between consecutive frames (paper §5.1, appendix "MAWE").
 
 The paper computes its flow metrics at 720×720 with RAFT-large (official-facts §7.1). Here the default
 backend is OpenCV DIS (no weights needed); OpenCV Farneback and RAFT-large (torchvision, optional) are
 available too. Flows are ``float32`` arrays ``(T-1, 2, H, W)``: channel 0 = dx, channel 1 = dy, in pixels
-at the working resolution, flow ``t`` maps frame ``t`` to frame ``t + 1``.
-
-Inputs accepted everywhere in ``streamt2v.metrics`` ("a video"):
-- a tensor or array as ``streamt2v.io.video.video_frames`` takes it: a float tensor ``(1, 3, T, H, W)`` or
-  ``(3, T, H, W)`` in ``[-1, 1]`` (0–255 floats, NaN and inf are refused), a uint8 tensor in ``0..255``
-  as those or as frames ``(T, H, W, 3)``, a uint8 array ``(T, H, W, 3)`` (RGB);
-- a path to a video file (read with ``streamt2v.io.video.read_video`` at call time).
-
-Float ``[0, 1]`` frames cannot be told apart from a bright ``[-1, 1]`` video: convert them (``x * 2 - 1``).
+at the working resolution, flow ``t`` maps frame ``t`` to frame ``t + 1``. The videos the metrics take:
+:mod:`streamt2v.metrics.inputs`.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import numbers
 import os
 from collections.abc import Callable
@@ -28,50 +20,19 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-logger = logging.getLogger(__name__)
+from streamt2v.metrics.inputs import (
+    VideoLike,
+    as_uint8_frames,
+    check_positive,  # noqa: F401 (metrics/evaluate.py imports it from here for now)
+)
 
-VideoLike = torch.Tensor | np.ndarray | str | os.PathLike  # see the module docstring
+logger = logging.getLogger(__name__)
 
 FLOW_BACKENDS: tuple[str, ...] = ("dis", "farneback", "raft")
 # Paper §5.1 / official mawe.py: flow metrics at 720×720.
 DEFAULT_FLOW_SIZE = 720
 # The Farneback parameters used for the official MAWE reference vectors (reference README §3).
 FARNEBACK_PARAMS = dict(pyr_scale=0.5, levels=3, winsize=15, iterations=3, poly_n=5, poly_sigma=1.2, flags=0)
-
-
-def read_video_file(path: str | os.PathLike) -> tuple[np.ndarray, float]:
-    """Decode a video file (or a folder of frame images) to ``uint8 (T, H, W, 3)`` RGB and its fps via
-    ``streamt2v.io.video``."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"video file not found: {str(path)!r}")
-    from streamt2v.io.decoding import decode_frames  # lazy: the I/O room owns decoding
-    from streamt2v.io.video import read_video, video_frames
-
-    if path.is_dir():
-        video, fps = read_video(path)
-        return video_frames(video), float(fps)
-    # uint8 straight from the decoder: through read_video's float32 video a 20-frame 4K file (500 MB of
-    # frames) peaked at 8.3 GB. SCuts and the flow assume even spacing, hence the variable-rate warning.
-    frames, fps = decode_frames(path, warn_variable_rate=True)
-    return frames, float(fps)
-
-
-def as_uint8_frames(video: VideoLike, min_frames: int = 1) -> np.ndarray:
-    """Any accepted video form → ``uint8 (T, H, W, 3)`` RGB, with at least ``min_frames`` frames."""
-    if isinstance(video, (str, os.PathLike)):
-        frames, _ = read_video_file(video)
-    elif isinstance(video, (torch.Tensor, np.ndarray)):
-        from streamt2v.io.video import video_frames
-
-        frames = video_frames(video)
-    else:
-        raise TypeError(f"expected a video tensor, a uint8 array or a path, got {type(video).__name__}")
-    if frames.shape[0] < min_frames:
-        raise ValueError(f"the video has {frames.shape[0]} frame(s); this metric needs at least {min_frames}")
-    if frames.shape[1] < 1 or frames.shape[2] < 1:
-        raise ValueError(f"the video has empty frames of shape {frames.shape[1:]}")
-    return frames
 
 
 def _is_int(x: object) -> bool:
@@ -106,15 +67,6 @@ def check_flow_size(size: object) -> tuple[int, int] | None:
             "(the paper's is 720; None, --flow-size 0 on the command line, keeps the video's own size)"
         )
     return h, w
-
-
-def check_positive(value: object, name: str) -> float:
-    """``value`` as a float; raises unless it is a finite real number > 0 (``name`` in the message)."""
-    if not isinstance(value, numbers.Real) or isinstance(value, bool):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
 
 
 #: OpenCV's DIS refuses frames whose larger side is under 12 pixels (``dis_flow.cpp``: "width or height >= 12").

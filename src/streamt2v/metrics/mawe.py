@@ -37,14 +37,12 @@ from tqdm.auto import tqdm
 
 from streamt2v.metrics.flow import (
     DEFAULT_FLOW_SIZE,
-    VideoLike,
-    as_uint8_frames,
     check_flow_settings,
     check_flow_size,
-    check_positive,
     make_flow_fn,
     resize_frames,
 )
+from streamt2v.metrics.inputs import VideoLike, as_uint8_frames, check_positive
 
 logger = logging.getLogger(__name__)
 

@@ -41,7 +41,7 @@ import cv2
 import numpy as np
 from tqdm.auto import tqdm
 
-from streamt2v.metrics.flow import VideoLike, as_uint8_frames
+from streamt2v.metrics.inputs import VideoLike, as_uint8_frames
 from streamt2v.microworld.palette import COLOURS, SHAPES
 from streamt2v.microworld.render import shape_sdf
 from streamt2v.pipeline.chunking import plan_chunks

@@ -18,7 +18,7 @@ import os
 import cv2
 
 from streamt2v.io.frame_rates import DEFAULT_FPS
-from streamt2v.metrics.flow import VideoLike, as_uint8_frames, check_positive
+from streamt2v.metrics.inputs import VideoLike, as_uint8_frames, check_positive
 
 logger = logging.getLogger(__name__)
 

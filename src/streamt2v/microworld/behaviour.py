@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from streamt2v.metrics.flow import as_uint8_frames
+from streamt2v.metrics.inputs import as_uint8_frames
 from streamt2v.metrics.probes import FrameSegmentation, caption_claims, probe_segmentations, segment_frame
 from streamt2v.microworld.captions import parse_caption
 from streamt2v.microworld.dataset import EVAL_PROMPTS, eval_scene
