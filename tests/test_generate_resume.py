@@ -44,9 +44,11 @@ def test_resume_is_bit_identical(tmp_path, model, crash_after, exc):
     assert (tmp_path / "b.mp4").read_bytes() == ref.output.read_bytes()
 
 
-def test_completed_resume_drops_the_stop_error(tmp_path, model):
+def test_completed_resume_drops_the_stop_error(tmp_path, model, monkeypatch):
     """A run stopped by Ctrl-C records ``error: KeyboardInterrupt()``; once resumed and complete the manifest
-    read ``status: complete`` with that error still beside it."""
+    read ``status: complete`` with that error still beside it. The run is given opened, as the command line
+    opens it to read its settings: it is not opened again (which hashed every chunk file a second time)."""
+    from streamt2v.pipeline.rundir import RunDir
 
     def stop(chunk):
         raise KeyboardInterrupt
@@ -55,7 +57,9 @@ def test_completed_resume_drops_the_stop_error(tmp_path, model):
         generate(cfg_for(tmp_path, "b", n=24), model=model, on_chunk=stop)
     manifest = tmp_path / "run-b" / "manifest.json"
     assert json.loads(manifest.read_text())["error"] == "KeyboardInterrupt()"
-    resume_generate(tmp_path / "run-b", model=model)
+    run = RunDir.open(tmp_path / "run-b")
+    monkeypatch.setattr(RunDir, "open", None)  # a second opening fails
+    resume_generate(run, model=model)
     done = json.loads(manifest.read_text())
     assert done["status"] == "complete"
     assert "error" not in done
@@ -169,8 +173,10 @@ def test_resume_from_another_folder_writes_where_the_run_began(tmp_path, monkeyp
 def test_cli_resume_warns_about_ignored_flags(tmp_path, monkeypatch, capsys, model):
     monkeypatch.chdir(tmp_path)
     generate(cfg_for(tmp_path, "w", n=8, model="tiny"), model=model)  # the resume loads the same preset
-    assert main(["generate", "--resume", str(tmp_path / "run-w"), "--frames", "99", "--no-progress"]) == 0
-    assert "ignoring --frames" in capsys.readouterr().err
+    argv = ["generate", "--resume", str(tmp_path / "run-w"), "--no-progress"]
+    # each flag named as typed: the aliases were named by the first name (--frames, --guidance)
+    assert main([*argv, "--num-frames", "99", "--guidance-scale", "3", "--neg=x"]) == 0
+    assert "ignoring --num-frames, --guidance-scale, --negative-prompt\n" in capsys.readouterr().err
     # a typed value equal to the default is ignored as well, and said so (it was not named)
     argv = [
         "-v",
@@ -183,7 +189,7 @@ def test_cli_resume_warns_about_ignored_flags(tmp_path, monkeypatch, capsys, mod
         "--no-progress",
     ]
     assert main([*argv, "-o", "output.mp4", "--overwrite"]) == 0
-    assert "ignoring --frames, --seed, --output" in capsys.readouterr().err
+    assert "ignoring --frames, --seed, -o\n" in capsys.readouterr().err
     assert main(["generate", "--resume", str(tmp_path / "run-w"), "--overwrite", "--no-progress"]) == 0
     assert "ignoring" not in capsys.readouterr().err
 

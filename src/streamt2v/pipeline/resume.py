@@ -40,7 +40,7 @@ def run_config(run: RunDir) -> GenerateConfig:
 
 
 def resume_generate(
-    run_dir: str | os.PathLike,
+    run_dir: str | os.PathLike | RunDir,
     *,
     model: StreamingT2VModel | None = None,
     on_step: StepCallback | None = None,
@@ -51,6 +51,8 @@ def resume_generate(
     compile: str | bool | None = None,
 ) -> GenerateResult:
     """Continue the run in ``run_dir`` from its last finished chunk; the result equals an uninterrupted run.
+    ``run_dir`` may be the run already opened (:meth:`RunDir.open`, which reads its settings and checks every
+    chunk file's digest): it is not opened again.
 
     ``device`` / ``dtype``: continue on another device or in another precision (e.g. bf16 after a float16
     overflow stopped the run); ``compile``: another torch.compile backend, or ``False`` for none (a GPU run's
@@ -59,7 +61,7 @@ def resume_generate(
     stage 3 only.
     The run's own outputs may be replaced; a folder output holding files the user put there is refused.
     Temporary files a killed writer of the same outputs left behind are removed."""
-    run = RunDir.open(run_dir)
+    run = run_dir if isinstance(run_dir, RunDir) else RunDir.open(run_dir)
     cfg = run_config(run)
     asked: dict[str, str | None] = {k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None}
     if compile is not None:
