@@ -176,7 +176,7 @@ def test_cli_resume_warns_about_ignored_flags(tmp_path, monkeypatch, capsys, mod
     argv = ["generate", "--resume", str(tmp_path / "run-w"), "--no-progress"]
     # each flag named as typed: the aliases were named by the first name (--frames, --guidance)
     assert main([*argv, "--num-frames", "99", "--guidance-scale", "3", "--neg=x"]) == 0
-    assert "ignoring --num-frames, --guidance-scale, --negative-prompt\n" in capsys.readouterr().err
+    assert "ignoring --num-frames, --negative-prompt, --guidance-scale\n" in capsys.readouterr().err
     # a typed value equal to the default is ignored as well, and said so (it was not named)
     argv = [
         "-v",

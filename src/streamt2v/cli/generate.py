@@ -301,6 +301,23 @@ def _typed_with_resume(args: argparse.Namespace) -> dict[str, object]:
     return {dest: value for dest, value in typed.items() if dest not in _RESUME_FLAGS and value is not unset}
 
 
+def _spellings(parser: argparse.ArgumentParser, argv: list[str]) -> dict[str, str]:
+    """The flag each setting was typed as in ``argv`` (the command's own arguments): an alias as typed
+    (``--num-frames``, ``-n``, ``--out``), ``--frames=9`` and ``-n9`` as ``--frames`` and ``-n``, an
+    abbreviation (``--num-f``) as the flag it stands for; the last one typed where there are several."""
+    flags = parser._option_string_actions  # argparse's own table of flag -> action (it has no public one)
+    spelled: dict[str, str] = {}
+    for token in argv:
+        if token == "--":  # positionals only from here
+            break
+        name = token.split("=", 1)[0] if token.startswith("--") else token[:2]
+        if token.startswith("--") and name not in flags:  # an abbreviation: argparse took it as one flag
+            name = next((flag for flag in flags if flag.startswith(name)), name)
+        if token.startswith("-") and name in flags:
+            spelled[flags[name].dest] = name
+    return spelled
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -358,7 +375,8 @@ def run(args: argparse.Namespace) -> int:
         if typed.pop("cpu", False):  # --cpu is --device cpu, which a resume takes
             typed["device"] = chosen_device(args)
         resumed_on = {dest: typed.pop(dest) for dest in _CHANGED_ON_RESUME if dest in typed}
-        named = {"prompt": "PROMPT", "prompt_option": "--prompt"}
+        # each flag as typed (--num-frames, -o: the warning named --frames, --output)
+        named = {"prompt": "PROMPT", **_spellings(args.parser, args.argv[args.argv.index("generate") + 1 :])}
         ignored = [named.get(dest, "--" + dest.replace("_", "-")) for dest in typed]
         if ignored:
             print(
