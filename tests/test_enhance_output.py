@@ -113,3 +113,25 @@ def test_enhance_to_files_refuses_no_output_and_one_given_twice_before_any_work(
             video, "a red circle", refiner, None, [tmp_path / "a.mp4", str(tmp_path / "a.mp4")], 8
         )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_decode_bar_is_closed_when_the_output_fails_midway(refiner: Refiner) -> None:
+    """An error in on_frames (a full disk under the writer) left the decode bar open for as long as its
+    traceback was held (the command's error handling): redrawn after the command's own last line."""
+    import pytest
+    from tqdm.auto import tqdm
+
+    video = torch.zeros(1, 3, 8, 16, 16)
+    config = EnhanceConfig(chunk_frames=8, overlap=2, num_inference_steps=1, decode_frames_per_slice=2)
+    written = []
+
+    def full_disk(part: torch.Tensor) -> None:
+        written.append(part.shape[2])
+        if len(written) == 2:
+            raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left") as failed:
+        enhance_video(video, "a red circle", refiner, config, on_frames=full_disk, progress=True)
+    assert written == [2, 2]  # midway through the decode
+    # the traceback, which holds the decode's generator, is still alive here, as in the command's handler
+    assert failed.tb is not None and [b for b in tqdm._instances if b.desc == "decode"] == []
