@@ -62,3 +62,28 @@ def test_evaluate_scoring_none_into_a_closed_pipe_still_fails_with_its_line(tmp_
     monkeypatch.undo()
     with contextlib.suppress(BrokenPipeError):
         stdout.close()
+
+
+def test_the_program_points_a_stdout_whose_reader_is_gone_at_the_null_device_however_it_ended(
+    tmp_path, monkeypatch, capsys
+):
+    """A command that failed after its stdout's reader went away (evaluate scoring none: its wrote line's
+    broken pipe is no news then) left stdout leading into the closed pipe: the interpreter's last flush
+    failed ("Exception ignored ... BrokenPipeError") and the exit status became 120. ``entry`` points it at
+    the null device whatever the command's end; ``main``, in a caller's process, leaves it as it is."""
+    from streamt2v.cli import entry
+
+    junk = tmp_path / "bad.mp4"
+    junk.write_text("not a video")
+    read, write = os.pipe()
+    os.close(read)
+    stdout = open(write, "w")  # noqa: SIM115 (block-buffered, as a pipe's is; closed below)
+    monkeypatch.setattr(sys, "stdout", stdout)
+    out = str(tmp_path / "r.json")
+    monkeypatch.setattr(sys, "argv", ["streamt2v", "evaluate", str(junk), "--out", out, "--no-progress"])
+    assert entry() == 1
+    assert "error: none of the 1 video(s) could be scored" in capsys.readouterr().err
+    stdout.write("what the interpreter flushes at exit\n")
+    stdout.flush()  # into the null device: no BrokenPipeError
+    monkeypatch.undo()
+    stdout.close()
