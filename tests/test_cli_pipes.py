@@ -70,7 +70,7 @@ def test_the_program_points_a_stdout_whose_reader_is_gone_at_the_null_device_how
     """A command that failed after its stdout's reader went away (evaluate scoring none: its wrote line's
     broken pipe is no news then) left stdout leading into the closed pipe: the interpreter's last flush
     failed ("Exception ignored ... BrokenPipeError") and the exit status became 120. ``entry`` points it at
-    the null device whatever the command's end; ``main``, in a caller's process, leaves it as it is."""
+    the null device whatever the command's end."""
     from streamt2v.cli import entry
 
     junk = tmp_path / "bad.mp4"
