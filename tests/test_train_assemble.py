@@ -216,21 +216,24 @@ def test_assemble_refuses_a_bad_fps_and_sampler_values_of_the_wrong_type(tmp_pat
     assert main(["assemble", "model", str(tmp_path / "m"), "--unet", str(stream_unet), "--fps", "0"]) == 2
     assert capsys.readouterr().err.strip() == "error: --fps must be an integer > 0, got 0"
     wrong = [
-        ({"steps": "many"}, "'steps' must be an integer, got 'many'"),
-        ({"init_steps": 2.5}, "'init_steps' must be an integer, got 2.5"),
-        ({"guidance": "high"}, "'guidance' must be a finite number, got 'high'"),
-        ({"eta": float("nan")}, "'eta' must be a finite number, got nan"),
-        ({"reanchor": 1}, "'reanchor' must be true or false, got 1"),
-        ({"scheduler": 3}, "'scheduler' must be a string, got 3"),
-        ({"chunk_frames": None}, "'chunk_frames' must be an integer, got None"),
+        ({"steps": "many"}, "steps must be an integer, got 'many'"),
+        ({"init_steps": 2.5}, "init_steps must be an integer, got 2.5"),
+        ({"guidance": "high"}, "guidance must be a finite number, got 'high'"),
+        ({"eta": float("nan")}, "eta must be a finite number, got nan"),
+        ({"reanchor": 1}, "reanchor must be true or false, got 1"),
+        ({"scheduler": 3}, "scheduler must be a string, got 3"),
+        ({"chunk_frames": None}, "chunk_frames must be an integer, got None"),
     ]
-    for sampler, message in wrong:
+    for sampler, message in wrong:  # StreamConfig's own words, after the settings given
         with pytest.raises(ValueError) as err:
             assemble_model(tmp_path / "m", unet=stream_unet, sampler=sampler)
-        assert str(err.value) == f"sampler setting {message}"
+        assert str(err.value) == f"sampler {sampler}: {message}"
     args = ["assemble", "model", str(tmp_path / "m"), "--unet", str(stream_unet)]
     assert main([*args, "--sampler", '{"steps": "many"}']) == 2
-    assert capsys.readouterr().err.strip() == "error: sampler setting 'steps' must be an integer, got 'many'"
+    assert (
+        capsys.readouterr().err.strip()
+        == "error: sampler {'steps': 'many'}: steps must be an integer, got 'many'"
+    )
     assert not (tmp_path / "m").exists()
 
 

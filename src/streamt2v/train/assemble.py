@@ -200,29 +200,21 @@ def _text_and_latent_problems(unet: Any, name: str, vae: Any, text: Any) -> list
 
 
 def _sampler(sampler: dict[str, Any] | None, num_frames: int) -> dict[str, Any]:
-    """``sampler`` checked as :class:`StreamConfig` settings (names, value types, then values)."""
+    """``sampler`` checked by :class:`StreamConfig` itself (names, value types, then values), its values as
+    StreamConfig types them (``"true"`` a bool)."""
     from streamt2v.pipeline.stream import StreamConfig
 
     sampler = dict(sampler or {})
-    hints = typing.get_type_hints(StreamConfig)
     # what a sampler may set: the sampling fields, not the video's length, seed or prompt
-    settable = sorted(set(hints) - {"num_frames", "seed", "negative_prompt"})
+    settable = sorted(set(StreamConfig.__dataclass_fields__) - {"num_frames", "seed", "negative_prompt"})
     unknown = sorted(set(sampler) - set(settable))
     if unknown:
         raise ValueError(f"sampler setting(s) {unknown} unknown; the settings: {', '.join(settable)}")
-    for key, value in sampler.items():
-        if key in hints:
-            try:
-                sampler[key] = typed_value(value, hints[key])
-            except ValueError as err:
-                raise ValueError(f"sampler setting {key!r} {err}, got {value!r}") from None
     try:
-        StreamConfig(num_frames=num_frames, **sampler)
-    except TypeError as err:
-        raise ValueError(f"sampler {sampler}: {err} (names are StreamConfig fields)") from None
+        config = StreamConfig(num_frames=num_frames, **sampler)
     except ValueError as err:
         raise ValueError(f"sampler {sampler}: {err}") from None
-    return sampler
+    return {key: getattr(config, key) for key in sampler}
 
 
 def _fps(fps: Any) -> int | None:
