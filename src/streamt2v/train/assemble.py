@@ -217,10 +217,15 @@ def _sampler(sampler: dict[str, Any] | None, num_frames: int) -> dict[str, Any]:
     return {key: getattr(config, key) for key in sampler}
 
 
+def _is_frame_rate(value: Any) -> bool:
+    """Whether ``value`` can be a model folder's frame rate, given or recorded by a run: ``generate`` writes
+    videos at it, so an integer > 0."""
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
 def _fps(fps: Any) -> int | None:
-    """The model folder's frame rate as given (None: not given): ``generate`` writes videos at it, so it must
-    be an integer > 0."""
-    if fps is not None and (isinstance(fps, bool) or not isinstance(fps, int) or fps <= 0):
+    """The model folder's frame rate as given (None: not given), refused unless :func:`_is_frame_rate`."""
+    if fps is not None and not _is_frame_rate(fps):
         raise ArgumentValueError(Arg("fps"), f" must be an integer > 0, got {fps!r}")
     return fps
 
@@ -234,7 +239,7 @@ def _recorded_fps(unet_dir: Path) -> int:
     fps = config.get("fps")
     if fps is None:
         return FPS
-    if isinstance(fps, bool) or not isinstance(fps, int) or fps <= 0:
+    if not _is_frame_rate(fps):
         raise ArgumentValueError(
             f"the frame rate {fps!r} recorded by the run of {unet_dir} ('fps' in "
             f"{unet_dir.parent.parent / 'config.json'}) is not an integer > 0; pass ",
