@@ -352,7 +352,7 @@ def test_assemble_warns_when_a_given_part_is_not_the_one_the_run_recorded(tmp_pa
 
     # a part of another kind is refused, without first a warning that it may be fine as a VAE
     caplog.clear()
-    not_a_vae = r"folder \S+ holds no diffusers model .*, not an AutoencoderKL"
+    not_a_vae = r"folder \S+ holds no diffusers model .*; it takes an AutoencoderKL"
     with (
         caplog.at_level(logging.WARNING, logger="streamt2v.train.assemble"),
         pytest.raises(ValueError, match=not_a_vae),

@@ -74,7 +74,7 @@ def test_stream_inputs_of_the_wrong_kind_are_named(tmp_path, encoders):
         (vae, "holds an AutoencoderKL"),
         (str(tmp_path / "stream" / "final" / "unet"), "holds a StreamingUNet"),
     ]:
-        with pytest.raises(ValueError, match=f"base UNet .*{held}, not a UNet3DConditionModel"):
+        with pytest.raises(ValueError, match=f"base UNet .*{held}; it takes a UNet3DConditionModel"):
             make_recipe("stream", **{**common, "base_unet": wrong}).build()
     run_dir = str(tmp_path / "base")  # the run folder instead of its final/vae
     with pytest.raises(ValueError, match="VAE .*holds no diffusers model") as err:

@@ -23,7 +23,7 @@ from streamt2v.arguments import Arg, ArgumentValueError
 from streamt2v.io.folders import read_json_object, refuse_existing
 from streamt2v.memory import move_modules
 from streamt2v.models.strict_loading import from_pretrained_strict
-from streamt2v.train.frozen import held, inside_hint, with_article
+from streamt2v.train.frozen import inside_hint, refuse_other_class
 from streamt2v.typed_values import typed_value
 
 logger = logging.getLogger(__name__)
@@ -139,11 +139,7 @@ def _unet_folder(path: str | Path, cls: str, flag: str, what: str) -> tuple[Path
             f"{flag} folder {p} has no config.json (pass OUT/final/unet of {what}){inside_hint(p, cls)}"
         )
     saved_config = read_json_object(config, f"{flag} config")
-    saved = saved_config.get("_class_name")
-    if saved != cls:
-        raise ValueError(
-            f"{flag} {p} holds {held(saved)}; it takes {with_article(cls)} ({what}){inside_hint(p, cls)}"
-        )
+    refuse_other_class(p, cls, saved_config.get("_class_name"), named=flag, why=what)
     return p, saved_config
 
 

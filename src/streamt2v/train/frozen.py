@@ -54,16 +54,25 @@ def inside_hint(folder: Path, class_name: str) -> str:
     return ""
 
 
-def need_model_dir(path: str, what: str, how: str, class_name: str) -> Path:
-    """:func:`need_dir` for a diffusers model folder that must hold a ``class_name`` (a run folder or
-    another model's folder given by mistake is named as such, before diffusers' own errors)."""
-    p = need_dir(path, what, how)
-    saved = saved_class(p)
+def refuse_other_class(
+    folder: Path, class_name: str, saved: str | None, *, named: str, why: str, takes: str = "it takes"
+) -> None:
+    """A ValueError unless ``saved``, the class ``folder`` holds (:func:`saved_class`), is ``class_name``: a
+    run folder or another model's folder given by mistake is named as such, before diffusers' own errors.
+    It says ``named`` (how the caller names the folder), what it holds, what ``takes`` it (``"the stream
+    recipe continues"``), ``why`` (where one is found) and a subfolder holding one."""
     if saved != class_name:
-        hint = inside_hint(p, class_name)
         raise ValueError(
-            f"{what} folder {p} holds {held(saved)}, not {with_article(class_name)} ({how}){hint}"
+            f"{named} {folder} holds {held(saved)}; {takes} {with_article(class_name)} ({why})"
+            f"{inside_hint(folder, class_name)}"
         )
+
+
+def need_model_dir(path: str, what: str, how: str, class_name: str) -> Path:
+    """:func:`need_dir` for a diffusers model folder that must hold a ``class_name``
+    (:func:`refuse_other_class`)."""
+    p = need_dir(path, what, how)
+    refuse_other_class(p, class_name, saved_class(p), named=f"{what} folder", why=how)
     return p
 
 

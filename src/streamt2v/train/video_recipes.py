@@ -27,13 +27,11 @@ from streamt2v.microworld.dataset import ClipSpec
 from streamt2v.models.strict_loading import from_pretrained_strict
 from streamt2v.sampling.noise import check_correlation, frame_correlated_noise
 from streamt2v.train.frozen import (
-    held,
-    inside_hint,
     load_frozen_clip,
     load_frozen_vae,
     need_dir,
+    refuse_other_class,
     saved_class,
-    with_article,
 )
 from streamt2v.train.recipes import DataOptions, SampleInputs, check_at_least, write_sample
 
@@ -329,13 +327,14 @@ class BaseRecipe(DataOptions):
         if not self.init_unet:
             return
         p = need_dir(self.init_unet, "the initial UNet (init_unet)", "pass OUT/final/unet of a run")
-        saved = saved_class(p)
-        if saved != type(net).__name__:
-            cls = type(net).__name__
-            raise ValueError(
-                f"init_unet {p} holds {held(saved)}; the {self.name} recipe continues {with_article(cls)} "
-                f"(OUT/final/unet of a {self.name} run){inside_hint(p, cls)}"
-            )
+        refuse_other_class(
+            p,
+            type(net).__name__,
+            saved_class(p),
+            named="init_unet",
+            why=f"OUT/final/unet of a {self.name} run",
+            takes=f"the {self.name} recipe continues",
+        )
         init = from_pretrained_strict(type(net), p, "init_unet folder")
         want, got = net.state_dict(), init.state_dict()
         bad = sorted(k for k in want if k not in got or got[k].shape != want[k].shape)
