@@ -132,14 +132,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    out = _assemble(args)
-    if args.kind == "model":
-        # the folder quoted in the command (a space would split it when pasted)
-        print(f"model folder {out}: streamt2v generate PROMPT --model {shlex.quote(str(out))}")
-    else:
-        print(
-            f"refiner folder {out}: streamt2v enhance VIDEO --prompt PROMPT --model {shlex.quote(str(out))}"
-        )
+    out = Path(_assemble(args)).resolve()
+    # every command's wrote line (README, "Command line"): the absolute path ends it
+    print(f"wrote {args.kind} folder {out}")
+    # the folder quoted in the command (a space would split it when pasted)
+    use = "generate PROMPT" if args.kind == "model" else "enhance VIDEO --prompt PROMPT"
+    print(f"use it: streamt2v {use} --model {shlex.quote(str(out))}")
     return 0
 
 
