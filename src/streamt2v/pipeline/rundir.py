@@ -6,10 +6,7 @@ Layout::
     RUN/config.json                 the full generation config (JSON), written once
     RUN/manifest.json               finished chunks + status, replaced atomically after every chunk
     RUN/chunks/chunk_000003.safetensors
-        frames  uint8 (n, H, W, 3)  the chunk's new frames, exactly as written to the video
-        tail    float (1, 3, <=F_cond, H, W)  the last F_cond frames of the video so far (CAM input)
-        anchor  float (1, 3, 1, H, W)         the APM anchor frame for the next chunk
-      metadata: index, start, stop, stage, prompt, anchor_prompt
+                                    a finished chunk's frames and CAM/APM state (pipeline.run_chunks)
 
 A chunk file is written (temp name, fsync, rename) before the manifest names it, so after a crash, a
 ``kill -9`` or Ctrl-C the manifest lists only complete chunks. The manifest records each chunk file's sha256,
@@ -35,17 +32,24 @@ import json
 import os
 import re
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load, save
 
 from streamt2v.io import locks
 from streamt2v.io.folders import atomic_write_file, check_writable_parent, read_json_object, remove_leftovers
-from streamt2v.io.video import from_uint8_frames, to_uint8_frames
+from streamt2v.pipeline.run_chunks import (
+    CHUNK_FILE,
+    DIGEST,
+    DamagedChunkError,
+    StoredChunk,
+    check_chunk_file,
+    chunk_file_bytes,
+    chunk_file_name,
+    read_chunk_file,
+)
 from streamt2v.pipeline.wording import counted
 
 FORMAT_VERSION = 1
@@ -58,15 +62,6 @@ class RunInUseError(RuntimeError):
     """Another process is working on the run directory."""
 
 
-class DamagedChunkError(ValueError):
-    """A finished chunk's file in the run directory cannot be read (cut short, overwritten) or its bytes
-    changed since it was written (its sha256 in the manifest). The run stops; its resume goes on from the
-    chunks before it (:meth:`RunDir.open`, :meth:`RunDir.drop_damaged_chunks`)."""
-
-
-_CHUNK_FILE = re.compile(r"chunk_(\d{6})\.safetensors")
-
-
 def _goes_on_from(index: int) -> str:
     """Where a run with a missing or damaged chunk file ``index`` goes on from."""
     if index == 0:
@@ -74,54 +69,6 @@ def _goes_on_from(index: int) -> str:
     return (
         f"the run goes on from its {counted(index, 'finished chunk')} before it, making the later ones again"
     )
-
-
-#: What a chunk file holds (module docstring).
-_CHUNK_TENSORS = ("frames", "tail", "anchor")
-_CHUNK_METADATA = ("index", "stage", "start", "stop", "prompt", "anchor_prompt")
-
-
-def _damaged(file: Path, reason: object) -> DamagedChunkError:
-    return DamagedChunkError(f"chunk file {str(file)!r} of the run is damaged ({reason})")
-
-
-def _read_chunk_header(file: Path) -> dict[str, str]:
-    """``file``'s metadata, from its header alone (not its tensors): :class:`DamagedChunkError` naming it when
-    it is cut short or lacks what a chunk file holds."""
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(file), "pt") as fh:
-            meta = fh.metadata() or {}
-            keys = set(fh.keys())
-    except SafetensorError as err:  # e.g. 'incomplete metadata, file not fully covered': cut short
-        raise _damaged(file, err) from None
-    missing = [k for k in _CHUNK_TENSORS if k not in keys] + [k for k in _CHUNK_METADATA if k not in meta]
-    if missing:
-        raise _damaged(file, f"it holds no {', '.join(missing)}")
-    return meta
-
-
-#: The manifest entry's key for the chunk file's sha256 (hex); entries of earlier versions have none.
-_DIGEST = "sha256"
-
-
-def _file_sha256(file: Path) -> str:
-    digest = hashlib.sha256()
-    with open(file, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _check_digest(file: Path, entry: dict[str, Any], actual: str) -> None:
-    """:class:`DamagedChunkError` naming ``file`` when its sha256 ``actual`` is not the one the manifest
-    ``entry`` recorded when it was written (none recorded: a run of an earlier version, not checked)."""
-    expected = entry.get(_DIGEST)
-    if expected is not None and actual != expected:
-        raise _damaged(
-            file, "its content does not match what was written: its sha256 is not the one in the manifest"
-        )
 
 
 #: Stage 3's state after its last finished step (pipeline.enhance_state), kept in the run until its outputs
@@ -220,19 +167,6 @@ def _where_the_runs_are(path: Path) -> str:
     shown = ", ".join(repr(str(p)) for p in runs[-3:])
     more = f"{len(runs) - 3} more and " if len(runs) > 3 else ""
     return f"; it holds {len(runs)} run director{'y' if len(runs) == 1 else 'ies'} ({more}{shown}): give one of them"
-
-
-@dataclass
-class StoredChunk:
-    index: int
-    stage: int
-    start: int
-    stop: int
-    prompt: str
-    frames: torch.Tensor  # (1, 3, n, H, W) float32 in [-1, 1] (from the stored uint8)
-    tail: torch.Tensor  # (1, 3, <=F_cond, H, W)
-    anchor: torch.Tensor  # (1, 3, 1, H, W)
-    anchor_prompt: str
 
 
 class RunDir:
@@ -418,10 +352,8 @@ class RunDir:
             if not file.is_file():
                 run.damaged = (index, f"chunk file {str(file)!r} of the run is missing")
             else:
-                try:  # a damaged file is named before any work: the header first, which says why
-                    _read_chunk_header(file)
-                    if _DIGEST in entry:  # the whole file, once (chunk files are a few MB)
-                        _check_digest(file, entry, _file_sha256(file))
+                try:  # a damaged file is named before any work
+                    check_chunk_file(file, entry)
                 except DamagedChunkError as err:
                     run.damaged = (index, str(err))
             if run.damaged:
@@ -442,7 +374,7 @@ class RunDir:
         chunks = self.path / "chunks"
         chunks.mkdir(exist_ok=True)  # a copy stopped before it reached the folder
         for file in chunks.iterdir():
-            number = _CHUNK_FILE.fullmatch(file.name)
+            number = CHUNK_FILE.fullmatch(file.name)
             if number and int(number[1]) >= index and file.is_file():
                 file.unlink()
         (self.path / STAGE3_STATE).unlink(missing_ok=True)
@@ -476,22 +408,19 @@ class RunDir:
             raise ValueError(
                 f"chunk {index} saved out of order: the run has {counted(self.num_finished, 'finished chunk')}"
             )
-        name = f"chunks/chunk_{index:06d}.safetensors"
-        tensors = {
-            "frames": torch.from_numpy(to_uint8_frames(frames)),
-            "tail": tail.detach().to("cpu").contiguous(),
-            "anchor": anchor.detach().to("cpu").contiguous(),
-        }
-        meta = {
-            "index": str(index),
-            "stage": str(stage),
-            "start": str(start),
-            "stop": str(stop),
-            "prompt": prompt,
-            "anchor_prompt": anchor_prompt,
-        }
-        try:  # the bytes in memory (a few MB): hashed for the manifest without reading the file back
-            data = save(tensors, metadata=meta)
+        name = chunk_file_name(index)
+        try:
+            data = chunk_file_bytes(
+                index=index,
+                stage=stage,
+                start=start,
+                stop=stop,
+                prompt=prompt,
+                frames=frames,
+                tail=tail,
+                anchor=anchor,
+                anchor_prompt=anchor_prompt,
+            )
             atomic_write_file(self.path / name, lambda tmp: tmp.write_bytes(data))
         except (OSError, SafetensorError) as err:  # a full disk: safetensors' error names no file
             reason = err.strerror if isinstance(err, OSError) and err.strerror else err
@@ -499,7 +428,7 @@ class RunDir:
                 f"cannot save chunk {index} in the run directory {str(self.path)!r}: {reason}"
             ) from err
         entry = {"index": index, "stage": stage, "start": start, "stop": stop, "prompt": prompt, "file": name}
-        entry[_DIGEST] = hashlib.sha256(data).hexdigest()
+        entry[DIGEST] = hashlib.sha256(data).hexdigest()
         self.manifest["chunks"].append(entry)
         _atomic_write_json(self.path / MANIFEST, self.manifest)
 
@@ -507,25 +436,7 @@ class RunDir:
         """Finished chunk ``index``; :class:`DamagedChunkError` naming its file when it cannot be read or its
         bytes changed since it was written (a chunk read back at the end of a long run, for stage 3)."""
         entry = self.manifest["chunks"][index]
-        file = self.path / entry["file"]
-        meta = _read_chunk_header(file)
-        data = file.read_bytes()  # read once: checked against its digest and loaded from the same bytes
-        _check_digest(file, entry, hashlib.sha256(data).hexdigest())
-        try:
-            t = load(data)
-        except SafetensorError as err:  # changed since it was checked
-            raise _damaged(file, err) from None
-        return StoredChunk(
-            index=int(meta["index"]),
-            stage=int(meta["stage"]),
-            start=int(meta["start"]),
-            stop=int(meta["stop"]),
-            prompt=meta["prompt"],
-            frames=from_uint8_frames(t["frames"].numpy()),
-            tail=t["tail"],
-            anchor=t["anchor"],
-            anchor_prompt=meta["anchor_prompt"],
-        )
+        return read_chunk_file(self.path / entry["file"], entry)
 
     def read_video(self) -> torch.Tensor:
         """The finished chunks' frames as one video ``(1, 3, T, H, W)`` float32 in ``[-1, 1]`` (stage 3's
