@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
 
 import pytest
 import torch
@@ -213,12 +214,12 @@ def test_prompt_schedule_and_reanchor(model):
     chunks = list(stream(model, sched, cfg))
     assert [c.prompt for c in chunks] == ["a cat", "a cat", "a dog", "a dog"]
     assert all(torch.equal(c.anchor, chunks[0].frames[:, :, :1]) for c in chunks)
-    re = list(stream(model, sched, cfg.replace(reanchor=True)))
+    re = list(stream(model, sched, replace(cfg, reanchor=True)))
     # the last frame of the first chunk under the new prompt: its first ones still show the old scene
     assert torch.equal(re[2].anchor, re[2].frames[:, :, -1:]) and re[2].anchor_prompt == "a dog"
     assert torch.equal(re[3].anchor, re[2].frames[:, :, -1:])
     with pytest.raises(ValueError, match="past the end"):
-        list(stream(model, sched, cfg.replace(num_frames=20)))
+        list(stream(model, sched, replace(cfg, num_frames=20)))
 
 
 def test_reanchor_that_no_chunk_uses_is_named(model, caplog):
@@ -247,15 +248,13 @@ def test_reanchor_that_no_chunk_uses_is_named(model, caplog):
         "re-anchoring" not in caplog.text
     )  # it said it re-anchored there, after the warning it was not used
     caplog.clear()
-    list(stream(model, "0: a cat; 8: a dog", cfg.replace(num_frames=32)))  # the chunk at 24 uses it
+    list(stream(model, "0: a cat; 8: a dog", replace(cfg, num_frames=32)))  # the chunk at 24 uses it
     assert "re-anchoring at frame 23 for 'a dog'" in caplog.text  # the last of the chunk at 16
     assert "reanchor is not used" not in caplog.text
     caplog.clear()
-    stream(model, "0: a cat; 8: a dog", cfg.replace(num_frames=32))  # the chunk at 24 uses the anchor from 16
-    stream(
-        model, "0: a cat; 16: a dog; 24: a bird", cfg.replace(num_frames=32)
-    )  # the last one moves it again
-    stream(model, "a cat", cfg.replace(reanchor=False))
+    stream(model, "0: a cat; 8: a dog", replace(cfg, num_frames=32))  # the chunk at 24: the anchor from 16
+    stream(model, "0: a cat; 16: a dog; 24: a bird", replace(cfg, num_frames=32))  # the last one moves it
+    stream(model, "a cat", replace(cfg, reanchor=False))
     assert "reanchor" not in caplog.text
 
 
@@ -265,15 +264,15 @@ def test_only_chunks_under_the_anchors_prompt_are_colour_matched(model):
     sched = parse_schedule("0: a cat; 16: a dog")
     cfg = StreamConfig(num_frames=32, reanchor=True, **FAST)
     plain = list(stream(model, sched, cfg))
-    matched = list(stream(model, sched, cfg.replace(anchor_colour_match=1.0)))
+    matched = list(stream(model, sched, replace(cfg, anchor_colour_match=1.0)))
     assert torch.equal(matched[1].frames, plain[1].frames)
     assert torch.equal(matched[1].anchor, plain[1].frames[:, :, -1:]) and matched[1].anchor_prompt == "a dog"
     assert not torch.equal(matched[2].frames, plain[2].frames)  # matching goes on from the new anchor
     # Without reanchor the anchor stays, and chunks under another prompt are not matched to it (they were:
     # a new prompt's colours were pulled back to the old scene's); back under the anchor's prompt they are.
     sched = parse_schedule("0: a cat; 16: a dog; 24: a cat")
-    plain = list(stream(model, sched, cfg.replace(reanchor=False)))
-    kept = list(stream(model, sched, cfg.replace(reanchor=False, anchor_colour_match=1.0)))
+    plain = list(stream(model, sched, replace(cfg, reanchor=False)))
+    kept = list(stream(model, sched, replace(cfg, reanchor=False, anchor_colour_match=1.0)))
     assert [c.anchor_prompt for c in kept] == ["a cat"] * 3 and torch.equal(kept[1].frames, plain[1].frames)
     assert not torch.equal(kept[2].frames, plain[2].frames)
 

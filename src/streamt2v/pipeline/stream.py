@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -152,12 +152,6 @@ class StreamConfig:
                     f"unknown {name} {getattr(self, name)!r}; choose one of {', '.join(SCHEDULER_NAMES)}"
                 )
         validate_sizes(self.chunk_frames, self.cond_frames)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def replace(self, **changes: Any) -> StreamConfig:
-        return replace(self, **changes)
 
 
 @dataclass
