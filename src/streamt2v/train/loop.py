@@ -36,6 +36,7 @@ from streamt2v.compiling import compile_modules
 from streamt2v.io import locks
 from streamt2v.io.folders import atomic_folder, atomic_write_file
 from streamt2v.microworld.dataset import collate
+from streamt2v.pipeline.wording import counted
 from streamt2v.signals import interrupts_held
 from streamt2v.train.checkpoint import (
     prune_checkpoints,
@@ -234,7 +235,7 @@ def _train_locked(
     if run.main and start < cfg.steps:  # a launcher that starts fewer processes than asked says nothing
         b, a, w = cfg.batch_size, cfg.grad_accum, run.world
         processes = f"{w} process" + ("es" if w > 1 else "")
-        each = f"{_count(b * a * w, 'sample')} each (--batch-size {b} × --grad-accum {a} × {processes})"
+        each = f"{counted(b * a * w, 'sample')} each (--batch-size {b} × --grad-accum {a} × {processes})"
         logger.info("%s: steps %d to %d, %s", recipe.name, start + 1, cfg.steps, each)
     result = run.take_steps(loader, start, progress=progress)
     if export and run.main:
@@ -361,9 +362,9 @@ class _Run:
         done: list[str] = []
         self.out.mkdir(parents=True, exist_ok=True)
         if removed := remove_run_leftovers(self.out):
-            done.append(f"removed {_count(len(removed), 'leftover')} of a killed run")
+            done.append(f"removed {counted(len(removed), 'leftover')} of a killed run")
         if start and (pruned := prune_checkpoints(self.checkpoints, self.cfg.keep_checkpoints, start)):
-            done.append(f"removed {_count(len(pruned), 'older checkpoint')}")
+            done.append(f"removed {counted(len(pruned), 'older checkpoint')}")
         done += truncate_log(self.log_path, start)
         config_text = json.dumps(self.run_config, indent=1, sort_keys=True)
         config = self.out / "config.json"
@@ -526,10 +527,6 @@ class _Run:
         if not np.isfinite(loss_value):
             raise RuntimeError(f"loss is {loss_value} at step {step + 1}; lower --lr or check the data")
         return loss_value, dict(zip(names, means[1:]))
-
-
-def _count(n: int, what: str) -> str:
-    return f"{n} {what}{'' if n == 1 else 's'}"
 
 
 def _run_hook(fn: Any, raw: nn.Module, ema: EMA | None, step: int, out_dir: Path) -> None:
