@@ -59,17 +59,17 @@ def test_an_existing_output_is_replaced_only_with_overwrite(tmp_path):
     import re
 
     def refused(path, what):
-        return rf"^output '{re.escape(str(path))}' is an existing {what}; pass overwrite=True to replace it"
+        return rf"^output '{re.escape(str(path))}' {what}; pass overwrite=True to replace it"
 
     files = {tmp_path / "mine.mp4": b"the user's video", tmp_path / "mine.gif": b"GIF89a the user's"}
     for path, data in files.items():
         path.write_bytes(data)
-        with pytest.raises(FileExistsError, match=refused(path, "file") + "$"):
+        with pytest.raises(FileExistsError, match=refused(path, "already exists") + "$"):
             write_video(path, smooth_video(t=2), fps=8)
         assert path.read_bytes() == data
     frames = write_video(tmp_path / "frames", smooth_video(t=3), fps=8)
     with pytest.raises(
-        FileExistsError, match=refused(frames, "folder holding the frames of an earlier output")
+        FileExistsError, match=refused(frames, "already holds the frames of an earlier output")
     ):
         write_video(frames, smooth_video(t=2), fps=8)
     assert len(list(frames.iterdir())) == 3
@@ -92,7 +92,7 @@ def test_the_streaming_writer_keeps_an_existing_output_unless_overwrite(tmp_path
     import re
 
     def refused(named, what):
-        return rf"^{named} is an existing {what}; pass overwrite=True to replace it$"
+        return rf"^{named} {what}; pass overwrite=True to replace it$"
 
     def output(path):
         return f"output '{re.escape(str(path))}'"
@@ -100,23 +100,29 @@ def test_the_streaming_writer_keeps_an_existing_output_unless_overwrite(tmp_path
     mine = {tmp_path / "mine.mp4": b"the user's video", tmp_path / "mine.gif": b"GIF89a the user's"}
     for path, data in mine.items():
         path.write_bytes(data)
-        with pytest.raises(FileExistsError, match=refused(output(path), "file")):
+        with pytest.raises(FileExistsError, match=refused(output(path), "already exists")):
             StreamingVideoWriter(path, fps=8)
         assert path.read_bytes() == data
     preview = tmp_path / "clip.partial.mp4"  # a stopped writer's preview, or the user's file of that name
     preview.write_bytes(b"the user's clip")
-    named = rf"preview '{re.escape(str(preview))}' of output '{re.escape(str(tmp_path / 'clip.mp4'))}'"
-    with pytest.raises(FileExistsError, match=refused(named, "file")):
+    named = (
+        rf"'{re.escape(str(preview))}', where the preview of output '{re.escape(str(tmp_path / 'clip.mp4'))}' "
+        r"is written during the run,"
+    )
+    stopped = r"already exists \(a stopped run's preview\? --resume continues that run\)"
+    with pytest.raises(FileExistsError, match=refused(named, stopped)):
         StreamingVideoWriter(tmp_path / "clip.mp4", fps=8)
     assert preview.read_bytes() == b"the user's clip"
     frames = write_video(tmp_path / "frames", smooth_video(t=3), fps=8)
     with pytest.raises(
-        FileExistsError, match=refused(output(frames), "folder holding the frames of an earlier output")
+        FileExistsError, match=refused(output(frames), "already holds the frames of an earlier output")
     ):
         StreamingVideoWriter(frames, fps=8)
     assert len(list(frames.iterdir())) == 3
     (tmp_path / "dir.partial.mp4").mkdir()
-    with pytest.raises(IsADirectoryError, match=r"dir\.partial\.mp4' of output .*dir\.mp4' is a folder"):
+    with pytest.raises(
+        IsADirectoryError, match=r"dir\.partial\.mp4', where the preview of output .*dir\.mp4' .* is a folder"
+    ):
         StreamingVideoWriter(tmp_path / "dir.mp4", fps=8, overwrite=True)
     # nothing was left beside them (no segments, no lock)
     names = ["clip.partial.mp4", "dir.partial.mp4", "frames", "mine.gif", "mine.mp4"]
@@ -282,19 +288,17 @@ def test_a_write_removes_what_a_killed_write_of_it_left(tmp_path):
 def test_an_output_another_writer_finished_before_the_lock_is_not_replaced(tmp_path, monkeypatch, writer):
     """The existing-output check ran before the lock only: a writer that finished the same output between
     the two had its new video replaced without overwrite=True."""
-    import streamt2v.io.streaming_writer as streaming_writer
-    import streamt2v.io.video as video_module
+    import streamt2v.io.output_paths as output_paths
 
     out = tmp_path / "o.mp4"
-    module = video_module if writer == "write_video" else streaming_writer
-    real_lock = module.lock_output
+    real_lock = output_paths.lock_output
 
     def lock_after_the_other_writer(path):
         out.write_bytes(b"the other writer's video")  # it finished just before this one's lock
         return real_lock(path)
 
-    monkeypatch.setattr(module, "lock_output", lock_after_the_other_writer)
-    with pytest.raises(FileExistsError, match="is an existing file; pass overwrite=True"):
+    monkeypatch.setattr(output_paths, "lock_output", lock_after_the_other_writer)
+    with pytest.raises(FileExistsError, match="o.mp4' already exists; pass overwrite=True"):
         if writer == "write_video":
             write_video(out, torch.zeros(3, 2, 8, 8), fps=8)
         else:
@@ -398,3 +402,18 @@ def test_a_write_error_named_pickles_as_its_class_with_its_errno_and_message():
             type(again).__mro__[1] is type(err)
             and str(again) == f"cannot write run 'r': cannot write chunk 1: {err.strerror}"
         )
+
+
+def test_the_streaming_writer_removes_what_a_killed_writer_of_its_output_left(tmp_path):
+    """write_video removed what a writer of its output killed mid-write left beside it (it holds the output's
+    lock, so those files are stale); the streaming writer, which claimed its output in its own code, left
+    them. Both claim an output in one place now (output_paths.claim_output)."""
+    segments = tmp_path / ".clip.mp4.segments-x1y2"
+    segments.mkdir()
+    (segments / "seg_000000.mp4").write_bytes(b"a killed writer's segment")
+    temporary = tmp_path / ".clip.partial.tmp-x1y2.mp4"
+    temporary.write_bytes(b"a killed writer's preview, half written")
+    with StreamingVideoWriter(tmp_path / "clip.mp4", fps=8) as writer:
+        assert not segments.exists() and not temporary.exists()
+        writer.append(smooth_video(t=2))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]

@@ -1,6 +1,7 @@
 """Where a video is written: output kinds by suffix, the checks before any work (an existing output, a folder
 that is the user's, a name too long for the names written beside it), the temporary names beside an output,
-replacing an earlier PNG output, and the one-writer-per-output lock (``.NAME.lock``, :mod:`streamt2v.io.locks`).
+replacing an earlier PNG output, and the one-writer-per-output lock (``.NAME.lock``, :mod:`streamt2v.io.locks`),
+which every writer claims an output through (:func:`claim_output`).
 The writers themselves are :mod:`streamt2v.io.video` and :mod:`streamt2v.io.streaming_writer`."""
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import IO, Any
 from streamt2v.arguments import Arg
 from streamt2v.io import locks
 from streamt2v.io.folders import ExistingOutputError, check_writable_parent, current_umask, give_mode
+from streamt2v.io.frame_rates import check_fps, check_gif_fps
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi")
 # The most bytes the names written beside an output add to its name: the temporary of the preview
@@ -227,17 +229,15 @@ def _check_name_length(path: Path, what: str) -> None:
         )
 
 
-def refuse_existing_output(path: Path, named: str | None = None) -> None:
-    """The refusal of a writer given no ``overwrite``: what is at ``path`` is kept, an existing file or a
-    folder holding anything (the frames of an earlier PNG output: :func:`check_output_path` refuses the
-    rest); an empty folder holds nothing to lose. ``named``: what it is, with its path, for the message
-    (default ``output 'PATH'``)."""
+def refuse_existing_output(path: Path, named: str | None = None, why: str = "") -> None:
+    """The refusal of a writer given no ``overwrite``, in one wording: what is at ``path`` is kept, an
+    existing file or a folder holding anything (the frames of an earlier PNG output: :func:`check_output_path`
+    refuses the rest); an empty folder holds nothing to lose. ``named``: what it is, with its path, for the
+    message (default ``output 'PATH'``); ``why``: what it may be, said after "already exists"."""
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        kind = "folder holding the frames of an earlier output" if path.is_dir() else "file"
         named = named or f"output {str(path)!r}"
-        raise ExistingOutputError(
-            f"{named} is an existing {kind}; pass ", Arg("overwrite", True), " to replace it"
-        )
+        held = "already holds the frames of an earlier output" if path.is_dir() else f"already exists{why}"
+        raise ExistingOutputError(f"{named} {held}; pass ", Arg("overwrite", True), " to replace it")
 
 
 def check_output_path(
@@ -276,41 +276,72 @@ def check_output_path(
     if path.exists():
         if kind == "png-dir":
             check_replaceable_dir(path, f"{what} folder")
-            if any(path.iterdir()) and not overwrite:
-                raise ExistingOutputError(
-                    f"{what} folder {str(path)!r} already holds the frames of an earlier output; pass ",
-                    Arg("overwrite", True),
-                    " to replace it",
-                )
         elif path.is_dir():
             raise IsADirectoryError(f"{what} {str(path)!r} is an existing folder, not a {path.suffix} file")
-        elif not overwrite:
-            raise ExistingOutputError(
-                f"{what} {str(path)!r} already exists; pass ", Arg("overwrite", True), " to replace it"
-            )
+        if not overwrite:
+            refuse_existing_output(path, f"{what} {str(path)!r}")
     if preview:
-        _check_preview_path(path, kind, what, overwrite)
+        _check_preview_path(path, preview_path_for(path), kind, what, overwrite)
     check_writable_parent(path, what)
     return path
 
 
-def _check_preview_path(path: Path, kind: str, what: str, overwrite: bool) -> None:
-    partial = preview_path_for(path)
+def claim_output(
+    path: str | os.PathLike,
+    fps: float,
+    *,
+    overwrite: bool = False,
+    held_lock: IO[str] | None = None,
+    preview: bool | str | os.PathLike = False,
+) -> tuple[Path, IO[str] | None]:
+    """What every writer of ``path`` does before it writes (``write_video`` and the incremental writers):
+    ``path`` checked (:func:`check_output_path`; with ``preview``, the streaming writer's preview too: at
+    :func:`preview_path_for` if True, else at that path), ``fps`` checked for its kind, nothing there
+    replaced unless ``overwrite``, the output's lock taken (``held_lock``: the caller's, taken earlier), and
+    what a writer of it killed mid-write left removed.
+    Returns the checked path and the lock, which the caller releases unless it passed it."""
+    if held_lock is not None and Path(held_lock.name).absolute() != output_lock_path(path).absolute():
+        raise ValueError(f"held_lock {held_lock.name!r} is not the lock of {str(path)!r}")
+    # everything but what is there already first (a folder of the user's is refused, overwrite or not)
+    path = check_output_path(path, overwrite=True, lock_held=held_lock is not None)
+    kind = output_kind(path)
+    partial = None if preview is False else preview_path_for(path) if preview is True else Path(preview)
+    if partial is not None:
+        _check_preview_path(path, partial, kind, "output", overwrite=True)
+    check_gif_fps(fps) if kind == "gif" else check_fps(fps)
+
+    def refuse_existing() -> None:
+        if not overwrite:
+            refuse_existing_output(path)
+            if partial is not None:
+                _check_preview_path(path, partial, kind, "output", overwrite=False)
+
+    refuse_existing()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = held_lock if held_lock is not None else lock_output(path)
+    try:
+        refuse_existing()  # again: another writer may have finished it between the check and the lock
+        # what a writer of it killed mid-write (kill -9) left: this one holds the lock
+        remove_stale_files(path)
+    except BaseException:
+        if held_lock is None:
+            locks.release(lock, remove=True)
+        raise
+    return path, lock
+
+
+def _check_preview_path(path: Path, partial: Path, kind: str, what: str, overwrite: bool) -> None:
+    """The checks of ``partial``, where the streaming writer keeps the preview of ``path`` (a ``kind``
+    output): a PNG output's preview folder is replaced if it holds frames alone, whatever ``overwrite``
+    says (it is the writer's own); a file output's is never a folder, and a file only with ``overwrite``."""
+    named = f"{str(partial)!r}, where the preview of {what} {str(path)!r} is written during the run,"
     if kind == "png-dir":
         if partial.exists() or partial.is_symlink():
             check_replaceable_dir(partial, f"{what} preview folder")
     elif partial.is_dir():  # never replaced (a file there is; this failed after the first chunk)
-        raise IsADirectoryError(
-            f"{str(partial)!r}, where the preview of {what} {str(path)!r} is written during the run, is a "
-            "folder; move it or choose another output"
-        )
-    elif partial.is_file() and not overwrite:
-        raise ExistingOutputError(
-            f"{str(partial)!r}, where the preview of {what} {str(path)!r} is written during the run, "
-            "already exists (a stopped run's preview? --resume continues that run); pass ",
-            Arg("overwrite", True),
-            " to replace it",
-        )
+        raise IsADirectoryError(f"{named} is a folder; move it or choose another output")
+    elif not overwrite:
+        refuse_existing_output(partial, named, " (a stopped run's preview? --resume continues that run)")
 
 
 def replace_dir(tmp: Path, final: Path) -> None:

@@ -23,16 +23,13 @@ import numpy as np
 import torch
 
 from streamt2v.io import locks
-from streamt2v.io.frame_rates import check_fps, check_gif_fps
 from streamt2v.io.gif import TRAILER, append_gif_frames, finish_gif_copy, gif_frames
 from streamt2v.io.output_paths import (
-    check_output_path,
-    check_replaceable_dir,
+    claim_output,
     lock_output,
     naming_write_errors,
     output_kind,
     preview_path_for,
-    refuse_existing_output,
     remove_stale_files,
     replace_dir,
     temp_sibling,
@@ -44,7 +41,6 @@ from streamt2v.io.video import (
     add_video_stream,
     encode_frames,
     encode_video,
-    take_output,
     to_uint8_frames,
     video_frames,
     write_pngs,
@@ -214,21 +210,12 @@ class StreamingVideoWriter(_FinishedOrAborted):
         preview_path: str | os.PathLike | None = None,
         overwrite: bool = False,
     ) -> None:
-        # everything but what is there already first (a folder of the user's is refused, overwrite or not)
-        self.path = check_output_path(path, overwrite=True)
+        # Held until finish/abort: a second writer of the same path would replace this one's preview.
+        preview = True if preview_path is None else preview_path
+        self.path, self._lock = claim_output(path, fps, overwrite=overwrite, preview=preview)
         self.kind = output_kind(self.path)
         self.preview_path = Path(preview_path) if preview_path is not None else preview_path_for(self.path)
-        preview = f"preview {str(self.preview_path)!r} of output {str(self.path)!r}"
-        if self.kind != "png-dir" and self.preview_path.is_dir():  # never replaced (failed after a chunk)
-            raise IsADirectoryError(f"{preview} is a folder; move it or choose another output")
-        if not overwrite:
-            refuse_existing_output(self.path)
-            if self.kind != "png-dir":  # a PNG preview folder is checked below: frames only, replaced
-                refuse_existing_output(self.preview_path, preview)
-        self.fps = check_gif_fps(fps) if self.kind == "gif" else check_fps(fps)
-        self.crf = crf
-        if self.kind == "png-dir" and (self.preview_path.exists() or self.preview_path.is_symlink()):
-            check_replaceable_dir(self.preview_path, "preview folder")
+        self.fps, self.crf = float(fps), crf
         self.num_frames = 0
         self._segments: list[Path] = []
         self._delays: list[int] = []  # each segment's reorder delay (_segment_delay)
@@ -236,13 +223,8 @@ class StreamingVideoWriter(_FinishedOrAborted):
         self._preview_stat: tuple[int, ...] | None = None  # the preview this writer wrote last (_identity)
         self._size: tuple[int, int] | None = None
         self._closed = False
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._workdir: Path | None = None
-        # Held until finish/abort: a second writer of the same path would replace this one's preview.
-        self._lock = lock_output(self.path)
         try:
-            if not overwrite:  # again: another writer may have finished it between the check and the lock
-                refuse_existing_output(self.path)
             if self.kind == "png-dir":
                 if self.preview_path.exists() or self.preview_path.is_symlink():
                     shutil.rmtree(self.preview_path)
@@ -371,7 +353,7 @@ class VideoFileWriter(_FinishedOrAborted):
         overwrite: bool = False,
         held_lock: IO[str] | None = None,
     ) -> None:
-        self.path, self._lock = take_output(path, fps, overwrite=overwrite, held_lock=held_lock)
+        self.path, self._lock = claim_output(path, fps, overwrite=overwrite, held_lock=held_lock)
         self._own_lock = held_lock is None
         self.kind = output_kind(self.path)
         self.fps, self.crf = fps, crf

@@ -35,18 +35,14 @@ from streamt2v.io.decoding import (
     DecodedFrames,  # noqa: F401 (train/data.py imports it from here for now)
     decode_frame_list,
 )
-from streamt2v.io.frame_rates import DEFAULT_FPS, check_fps, check_gif_fps
+from streamt2v.io.frame_rates import DEFAULT_FPS, check_fps
 from streamt2v.io.gif import encode_gif
 from streamt2v.io.output_paths import (
     VIDEO_SUFFIXES,
-    check_output_path,
+    claim_output,
     list_names,
-    lock_output,
     naming_write_errors,
     output_kind,
-    output_lock_path,
-    refuse_existing_output,
-    remove_stale_files,
     replace_dir,
     temp_sibling,
     temp_sibling_dir,
@@ -258,7 +254,7 @@ def write_video(
     frames = video_frames(video)
     if frames.shape[0] == 0:
         raise ValueError("cannot write a video with 0 frames")
-    path, lock = take_output(path, fps, overwrite=overwrite, held_lock=held_lock)
+    path, lock = claim_output(path, fps, overwrite=overwrite, held_lock=held_lock)
     try:
         # a full disk is named by the output it stopped (the encoders' own errors name none, or a temporary)
         with naming_write_errors(f"output {str(path)!r}"):
@@ -267,32 +263,6 @@ def write_video(
         if held_lock is None:
             locks.release(lock, remove=True)
     return path
-
-
-def take_output(
-    path: str | os.PathLike, fps: float, *, overwrite: bool = False, held_lock: IO[str] | None = None
-) -> tuple[Path, IO[str] | None]:
-    """:func:`write_video`'s checks and lock (``held_lock``, else taken: the caller releases it once written),
-    and what a writer of ``path`` killed mid-write left removed. Returns the checked path and the lock."""
-    if held_lock is not None and Path(held_lock.name).absolute() != output_lock_path(path).absolute():
-        raise ValueError(f"held_lock {held_lock.name!r} is not the lock of {str(path)!r}")
-    # everything but what is there already first (a folder of the user's is refused, overwrite or not)
-    path = check_output_path(path, overwrite=True, lock_held=held_lock is not None)
-    if not overwrite:
-        refuse_existing_output(path)
-    check_gif_fps(fps) if output_kind(path) == "gif" else check_fps(fps)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock = held_lock if held_lock is not None else lock_output(path)
-    try:
-        if not overwrite:  # again: another writer may have finished it between the check and the lock
-            refuse_existing_output(path)
-        # what a writer of it killed mid-write (kill -9) left: this one holds the lock
-        remove_stale_files(path)
-    except BaseException:
-        if held_lock is None:
-            locks.release(lock, remove=True)
-        raise
-    return path, lock
 
 
 def _write_to_temporary(path: Path, frames: np.ndarray, fps: float, crf: int) -> None:
