@@ -347,6 +347,29 @@ def _check_resume(state: StreamState, num_chunks: int, cond_frames: int, size: i
         raise ValueError(f"resume state anchor_prompt must be a string, got {state.anchor_prompt!r}")
 
 
+def _check_model(model: StreamingT2VModel, config: StreamConfig) -> None:
+    """Refuse a model that cannot sample ``config``: one without weights, in a dtype its device runs very
+    slowly or not at all, or whose CAM takes another number of conditioning frames."""
+    if model.device.type == "meta":  # from_preset(device="meta"): torch failed inside the first UNet call
+        raise ValueError(
+            "the model is on the meta device (shapes only, no weights) and cannot sample: load one with "
+            "StreamingT2VModel.from_pretrained(...), or from_preset(..., device='cpu') for random weights"
+        )
+    if model.dtype not in supported_dtypes(model.device):
+        # from_pretrained(torch_dtype=torch.float16) without a device, as diffusers users load before
+        # .to("cuda"): on the CPU half precision runs ~8x slower, silently (model.to refuses it there)
+        allowed = [dtype_name(d) for d in supported_dtypes(model.device)]
+        raise ValueError(
+            f"the model is {dtype_name(model.dtype)} on {model.device}, which runs it very slowly or not at "
+            f"all: move it first, to a GPU (model.to('cuda')) or to one of {allowed} (model.to(torch.float32))"
+        )
+    if config.cond_frames != model.num_cond_frames:
+        raise SettingError(
+            f"cond_frames={config.cond_frames} does not match the model's CAM, which was built for "
+            f"{model.num_cond_frames} conditioning frames"
+        )
+
+
 def stream(
     model: StreamingT2VModel,
     prompt: str | PromptSchedule,
@@ -378,24 +401,7 @@ def stream(
         )
     if init_video is not None and init_image is not None:
         raise ValueError("give either init_video or init_image, not both")
-    if model.device.type == "meta":  # from_preset(device="meta"): torch failed inside the first UNet call
-        raise ValueError(
-            "the model is on the meta device (shapes only, no weights) and cannot sample: load one with "
-            "StreamingT2VModel.from_pretrained(...), or from_preset(..., device='cpu') for random weights"
-        )
-    if model.dtype not in supported_dtypes(model.device):
-        # from_pretrained(torch_dtype=torch.float16) without a device, as diffusers users load before
-        # .to("cuda"): on the CPU half precision runs ~8x slower, silently (model.to refuses it there)
-        allowed = [dtype_name(d) for d in supported_dtypes(model.device)]
-        raise ValueError(
-            f"the model is {dtype_name(model.dtype)} on {model.device}, which runs it very slowly or not at "
-            f"all: move it first, to a GPU (model.to('cuda')) or to one of {allowed} (model.to(torch.float32))"
-        )
-    if config.cond_frames != model.num_cond_frames:
-        raise SettingError(
-            f"cond_frames={config.cond_frames} does not match the model's CAM, which was built for "
-            f"{model.num_cond_frames} conditioning frames"
-        )
+    _check_model(model, config)
     size = model.config.frame_size
     prefix: torch.Tensor | None = None
     if init_image is not None:
@@ -427,26 +433,10 @@ def stream(
     ):
         raise ValueError(NO_STAGE1)
     warn_unread_prompts(model.text_encoder, [text for _, text in schedule.entries] + [config.negative_prompt])
-    starts = [spec.start for spec in plan if spec.stage]  # an input video's frames (stage 0) take no prompt
-    for frame, text in unused_entries(schedule, starts):
-        logger.warning(
-            "prompt schedule entry %d: %r is never used: each chunk takes the prompt active at its first new "
-            "frame, and %s %s",
-            frame,
-            text,
-            "the chunks start at frames" if len(starts) > 1 else "the only chunk starts at frame",
-            nearby_starts(starts, frame),
-        )
+    _warn_unused_prompts(schedule, plan)
     _log_plan(plan, schedule, config)
-    moves = reanchor_starts(schedule, [spec.start for spec in plan if spec.stage == 2])
-    if config.reanchor and resume is None and moves in ([], [plan[-1].start]):  # a new anchor no chunk uses
-        logger.warning(
-            "reanchor is not used: %s (it moves the APM anchor to the first chunk made under a new prompt of a "
-            "schedule, e.g. '0: a cat walks; 120: the cat runs', for the chunks after it)",
-            f"only the last of the {len(plan)} chunks, at frame {moves[0]}, starts under a new prompt"
-            if moves
-            else "no streaming chunk starts under a new prompt",
-        )
+    if config.reanchor and resume is None:
+        _warn_if_reanchor_unused(schedule, plan)
     if resume is not None:
         _check_resume(resume, len(plan), config.cond_frames, size)
         if anchor_image is not None and any(spec.stage == 2 for spec in plan):
@@ -462,6 +452,34 @@ def stream(
     return _chunks(
         model, schedule, config, plan[first:], len(plan), prefix, tail, anchor, anchor_prompt, on_step
     )
+
+
+def _warn_unused_prompts(schedule: PromptSchedule, plan: Sequence[ChunkSpec]) -> None:
+    """Warn of each schedule entry no chunk takes (a chunk takes the prompt at its first new frame)."""
+    starts = [spec.start for spec in plan if spec.stage]  # an input video's frames (stage 0) take no prompt
+    for frame, text in unused_entries(schedule, starts):
+        logger.warning(
+            "prompt schedule entry %d: %r is never used: each chunk takes the prompt active at its first new "
+            "frame, and %s %s",
+            frame,
+            text,
+            "the chunks start at frames" if len(starts) > 1 else "the only chunk starts at frame",
+            nearby_starts(starts, frame),
+        )
+
+
+def _warn_if_reanchor_unused(schedule: PromptSchedule, plan: Sequence[ChunkSpec]) -> None:
+    """Warn when ``reanchor`` would move the anchor for no chunk: no streaming chunk, or only the last one,
+    starts under a new prompt."""
+    moves = reanchor_starts(schedule, [spec.start for spec in plan if spec.stage == 2])
+    if moves in ([], [plan[-1].start]):
+        logger.warning(
+            "reanchor is not used: %s (it moves the APM anchor to the first chunk made under a new prompt of a "
+            "schedule, e.g. '0: a cat walks; 120: the cat runs', for the chunks after it)",
+            f"only the last of the {len(plan)} chunks, at frame {moves[0]}, starts under a new prompt"
+            if moves
+            else "no streaming chunk starts under a new prompt",
+        )
 
 
 def _log_plan(plan: Sequence[ChunkSpec], schedule: PromptSchedule, config: StreamConfig) -> None:
