@@ -150,24 +150,7 @@ def consume(
         if new_run and not interrupted and run.remove_if_empty():
             raise  # nothing was finished: no run directory is left to resume
         run.set_status("interrupted" if interrupted else "failed", error=repr(err))
-        if isinstance(err, NonFiniteLatentsError):
-            dtype = resolve_dtype(cfg.dtype, None)
-            how = advice_after_nan(run.path, dtype, supported_dtypes(resolve_device(cfg.device)))
-        else:
-            how = f"continue with: {resume_command(run.path)}"
-        kept = ""
-        if in_stage3:  # stage 3 keeps its state after each step in the run: a resume continues from there
-            kept = "; stage 3's last finished step is kept there too"
-            if not (run.path / STAGE3_STATE).is_file():
-                kept = "; stage 3 had finished no step yet"
-        logger.warning(
-            "stopped %safter %s (%s saved in the run directory%s); %s",
-            "in stage 3 " if in_stage3 else "",
-            counted(run.num_finished, "finished chunk"),
-            counted(run.num_frames_saved, "frame"),
-            kept,
-            how,
-        )
+        _log_how_to_continue(cfg, run, err, in_stage3)
         raise
     else:
         shield.enter_context(interrupts_held())
@@ -184,6 +167,29 @@ def consume(
                 raise
             raise StoppedWhenComplete(result) from stop
     return result
+
+
+def _log_how_to_continue(cfg: GenerateConfig, run: RunDir, err: BaseException, in_stage3: bool) -> None:
+    """Say what a stopped run holds and how to continue it: the ``--resume`` command, or after NaN latents
+    another precision (or other settings, where a resume would stop at the same chunk)."""
+    if isinstance(err, NonFiniteLatentsError):
+        dtype = resolve_dtype(cfg.dtype, None)
+        how = advice_after_nan(run.path, dtype, supported_dtypes(resolve_device(cfg.device)))
+    else:
+        how = f"continue with: {resume_command(run.path)}"
+    kept = ""
+    if in_stage3:  # stage 3 keeps its state after each step in the run: a resume continues from there
+        kept = "; stage 3's last finished step is kept there too"
+        if not (run.path / STAGE3_STATE).is_file():
+            kept = "; stage 3 had finished no step yet"
+    logger.warning(
+        "stopped %safter %s (%s saved in the run directory%s); %s",
+        "in stage 3 " if in_stage3 else "",
+        counted(run.num_finished, "finished chunk"),
+        counted(run.num_frames_saved, "frame"),
+        kept,
+        how,
+    )
 
 
 def _enhance_stage(
