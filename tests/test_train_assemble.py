@@ -205,6 +205,16 @@ def test_assemble_refuses_parts_that_do_not_fit(tmp_path, runs, encoders, capsys
     assert not (model / "notes.txt").exists() and (model / "model_index.json").is_file()
 
 
+def test_a_unet_folder_whose_class_name_is_no_string_holds_no_model(tmp_path):
+    """A config.json whose ``_class_name`` is not a string (a hand edit) failed with a TypeError of the
+    refusal's own wording; it is a folder holding no diffusers model."""
+    unet = tmp_path / "unet"
+    unet.mkdir()
+    (unet / "config.json").write_text('{"_class_name": ["StreamingUNet"]}')
+    with pytest.raises(ValueError, match=r"holds no diffusers model .*; it takes a StreamingUNet"):
+        assemble_model(tmp_path / "m", unet=unet)
+
+
 def test_assemble_refuses_a_bad_fps_and_sampler_values_of_the_wrong_type(tmp_path, runs, capsys):
     """Checked before anything is loaded or written, as one line naming the setting and its value (a
     zero fps used to be stored and fail only at ``generate``; a string step count failed on a comparison)."""

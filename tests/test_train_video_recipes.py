@@ -371,3 +371,17 @@ def test_a_frozen_model_given_as_a_file_or_with_a_tilde(tmp_path, monkeypatch):
     (tmp_path / "home" / "vae").mkdir(parents=True)
     with pytest.raises(ValueError, match=rf"folder {tmp_path}/home/vae holds no diffusers model"):
         load_frozen_vae("~/vae")  # found, and named as what it holds
+
+
+def test_a_damaged_config_of_a_frozen_model_or_init_unet_is_named_as_damaged(tmp_path):
+    """A frozen VAE or ``init_unet`` folder whose config.json is cut short was said to hold "no diffusers model
+    (no config.json with a _class_name)": it has one, and that file is named as damaged."""
+    from streamt2v.train.frozen import load_frozen_vae
+
+    for name in ("vae", "unet"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text('{"_class_name": "Autoenc')
+    with pytest.raises(ValueError, match=r"config '\S+/vae/config.json' is not valid JSON \("):
+        load_frozen_vae(str(tmp_path / "vae"))
+    with pytest.raises(ValueError, match=r"^init_unet config '\S+/unet/config.json' is not valid JSON \("):
+        make_recipe("base", init_unet=str(tmp_path / "unet")).load_init_unet(torch.nn.Linear(1, 1))

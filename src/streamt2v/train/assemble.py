@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from streamt2v.arguments import Arg, ArgumentValueError
-from streamt2v.io.folders import read_json_object, refuse_existing
+from streamt2v.io.folders import read_json_object, refuse_existing, saved_class_name
 from streamt2v.memory import move_modules
 from streamt2v.models.strict_loading import from_pretrained_strict
 from streamt2v.train.frozen import inside_hint, refuse_other_class
@@ -126,8 +126,8 @@ def _part(given: str | Path | None, recorded: dict[str, Any], key: str, flag: st
     return path
 
 
-def _unet_folder(path: str | Path, cls: str, flag: str, what: str) -> tuple[Path, dict[str, Any]]:
-    """The folder and its saved config, after checking it holds a ``cls``."""
+def _unet_folder(path: str | Path, cls: str, flag: str, what: str) -> Path:
+    """The folder, after checking it holds a ``cls``."""
     p = Path(path)
     config = p / "config.json"
     if p.is_file():
@@ -138,9 +138,8 @@ def _unet_folder(path: str | Path, cls: str, flag: str, what: str) -> tuple[Path
         raise FileNotFoundError(
             f"{flag} folder {p} has no config.json (pass OUT/final/unet of {what}){inside_hint(p, cls)}"
         )
-    saved_config = read_json_object(config, f"{flag} config")
-    refuse_other_class(p, cls, saved_config.get("_class_name"), named=flag, why=what)
-    return p, saved_config
+    refuse_other_class(p, cls, saved_class_name(config, f"{flag} config"), named=flag, why=what)
+    return p
 
 
 def _scheduler_dir(unet_dir: Path, scheduler: str | Path | None) -> Path:
@@ -277,12 +276,13 @@ def assemble_model(
     dest = Path(dest)
     fps = _fps(fps)
     refuse_existing(dest, overwrite)
-    unet_dir, saved = _unet_folder(unet, "StreamingUNet", "--unet", "a stream run")
+    unet_dir = _unet_folder(unet, "StreamingUNet", "--unet", "a stream run")
+    saved = read_json_object(unet_dir / "config.json", "--unet config")
     sampler = _sampler(sampler, int(saved["streaming"]["num_frames"]))
     if fps is None:
         fps = _recorded_fps(unet_dir)
     recorded = recorded_inputs(unet_dir)
-    init_dir, _ = _unet_folder(
+    init_dir = _unet_folder(
         _part(init_unet, recorded, "base_unet", "--init-unet", unet_dir),
         "UNet3DConditionModel",
         "--init-unet",
@@ -380,13 +380,9 @@ def _model_folder_sources(folder: Path) -> dict[str, str]:
     from streamt2v.models.model_index import MODEL_INDEX
 
     index_file = folder / MODEL_INDEX
-    if not index_file.is_file():
+    if saved_class_name(index_file) != "StreamingT2VModel":  # absent, damaged or of another kind
         return {}
-    try:
-        index = read_json_object(index_file, "model folder index")
-    except (OSError, ValueError):
-        return {}
-    meta = index.get("streamt2v") if index.get("_class_name") == "StreamingT2VModel" else None
+    meta = read_json_object(index_file, "model folder index").get("streamt2v")
     sources = meta.get("sources") if isinstance(meta, dict) else None
     if not isinstance(sources, dict):
         return {}
@@ -443,7 +439,7 @@ def assemble_refiner(
 
     dest = Path(dest)
     refuse_existing(dest, overwrite)
-    unet_dir, _ = _unet_folder(unet, "UNet3DConditionModel", "--unet", "a refiner or base run")
+    unet_dir = _unet_folder(unet, "UNet3DConditionModel", "--unet", "a refiner or base run")
     enhance = dict(enhance or {})
     check_enhance_names(enhance)
     try:

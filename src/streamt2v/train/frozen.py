@@ -3,13 +3,12 @@ the folder checks that name the flag to fix."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from streamt2v.io.folders import home_path
+from streamt2v.io.folders import home_path, saved_class_name
 from streamt2v.models.strict_loading import from_pretrained_strict
 
 
@@ -24,21 +23,14 @@ def need_dir(path: str, what: str, how: str) -> Path:
     return p
 
 
-def saved_class(folder: Path) -> str | None:
-    """The ``_class_name`` a diffusers ``save_pretrained`` folder records (None: not such a folder)."""
-    try:
-        return json.loads((folder / "config.json").read_text()).get("_class_name")
-    except (OSError, ValueError, AttributeError):
-        return None
-
-
 def with_article(class_name: str) -> str:
     """``class_name`` with its article: an AutoencoderKL, a UNet3DConditionModel (a "you")."""
     return f"{'an' if class_name[:1] in 'AEIO' else 'a'} {class_name}"
 
 
 def held(saved: str | None) -> str:
-    """What a folder holds, by the class :func:`saved_class` read: ``an AutoencoderKL``, or no model."""
+    """What a folder holds, by the class its ``config.json`` records (``saved_class_name``): ``an
+    AutoencoderKL``, or no model."""
     return with_article(saved) if saved else "no diffusers model (no config.json with a _class_name)"
 
 
@@ -49,7 +41,7 @@ def inside_hint(folder: Path, class_name: str) -> str:
         return ""
     for pattern in ("*/config.json", "final/*/config.json"):
         for config in sorted(folder.glob(pattern)):
-            if saved_class(config.parent) == class_name:
+            if saved_class_name(config) == class_name:  # a damaged one is no hint
                 return f"; {config.parent} holds one: pass that"
     return ""
 
@@ -57,7 +49,7 @@ def inside_hint(folder: Path, class_name: str) -> str:
 def refuse_other_class(
     folder: Path, class_name: str, saved: str | None, *, named: str, why: str, takes: str = "it takes"
 ) -> None:
-    """A ValueError unless ``saved``, the class ``folder`` holds (:func:`saved_class`), is ``class_name``: a
+    """A ValueError unless ``saved``, the class ``folder`` holds (``saved_class_name``), is ``class_name``: a
     run folder or another model's folder given by mistake is named as such, before diffusers' own errors.
     It says ``named`` (how the caller names the folder), what it holds, what ``takes`` it (``"the stream
     recipe continues"``), ``why`` (where one is found) and a subfolder holding one."""
@@ -72,7 +64,9 @@ def need_model_dir(path: str, what: str, how: str, class_name: str) -> Path:
     """:func:`need_dir` for a diffusers model folder that must hold a ``class_name``
     (:func:`refuse_other_class`)."""
     p = need_dir(path, what, how)
-    refuse_other_class(p, class_name, saved_class(p), named=f"{what} folder", why=how)
+    # a damaged config.json is named as such, not as a folder holding no model
+    saved = saved_class_name(p / "config.json", f"{what} config")
+    refuse_other_class(p, class_name, saved, named=f"{what} folder", why=how)
     return p
 
 

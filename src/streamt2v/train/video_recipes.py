@@ -23,16 +23,11 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from streamt2v.config import UNetConfig, get_preset
+from streamt2v.io.folders import saved_class_name
 from streamt2v.microworld.dataset import ClipSpec
 from streamt2v.models.strict_loading import from_pretrained_strict
 from streamt2v.sampling.noise import check_correlation, frame_correlated_noise
-from streamt2v.train.frozen import (
-    load_frozen_clip,
-    load_frozen_vae,
-    need_dir,
-    refuse_other_class,
-    saved_class,
-)
+from streamt2v.train.frozen import load_frozen_clip, load_frozen_vae, need_dir, refuse_other_class
 from streamt2v.train.recipes import DataOptions, SampleInputs, check_at_least, write_sample
 
 logger = logging.getLogger(__name__)
@@ -330,7 +325,7 @@ class BaseRecipe(DataOptions):
         refuse_other_class(
             p,
             type(net).__name__,
-            saved_class(p),
+            saved_class_name(p / "config.json", "init_unet config"),
             named="init_unet",
             why=f"OUT/final/unet of a {self.name} run",
             takes=f"the {self.name} recipe continues",
