@@ -250,7 +250,8 @@ def test_assemble_refuses_a_bad_fps_and_sampler_values_of_the_wrong_type(tmp_pat
 def test_the_model_runs_at_the_frame_rate_its_stream_run_recorded(tmp_path, runs, capsys):
     """A run on a folder of videos records their frame rate ('fps' in its config.json); assemble took 8 (the
     microworld's) unless --fps was given, so a model of 24 fps videos played them at a third of their speed.
-    A microworld run records none: 8. A recorded value that is no frame rate is named with its file."""
+    A microworld run records none: 8. A recorded value that is no frame rate is named with its file; 24.0
+    is one (it was refused as no integer, though a model folder's index may hold it)."""
     run = tmp_path / "stream24"
     shutil.copytree(runs / "stream" / "final", run / "final")
     config = json.loads((runs / "stream" / "config.json").read_text())
@@ -264,6 +265,10 @@ def test_the_model_runs_at_the_frame_rate_its_stream_run_recorded(tmp_path, runs
     assert main(args) == 0 and fps(tmp_path / "m24") == 24
     assert main([*args, "--fps", "12", "--overwrite"]) == 0 and fps(tmp_path / "m24") == 12
     assert fps(assemble_model(tmp_path / "m8", unet=runs / "stream" / "final" / "unet")) == 8
+    # a whole number written as a float (another JSON writer) is that frame rate, as a model folder's is
+    (run / "config.json").write_text(json.dumps({**config, "fps": 24.0}))
+    assert main([*args, "--overwrite"]) == 0 and repr(fps(tmp_path / "m24")) == "24"
+    assert repr(fps(assemble_model(tmp_path / "m12", unet=run / "final" / "unet", fps=12.0))) == "12"
     capsys.readouterr()
     with pytest.raises(SystemExit):
         main(["assemble", "model", "--help"])

@@ -76,6 +76,13 @@ def other_folder_hint(class_name: object) -> str:
     return ""
 
 
+def is_frame_rate(value: object) -> bool:
+    """Whether ``value`` can be a model folder's frame rate, which generate writes its videos at: a whole
+    number > 0, an int or a float such as 8.0 (as another JSON writer may store it); a bool is none."""
+    whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    return whole and not isinstance(value, bool) and value > 0
+
+
 def read_model_index(root: Path) -> tuple[dict[str, Any], ModelConfig]:
     """``root``'s ``model_index.json`` and the architecture it holds, its ``streamt2v`` metadata checked
     (``fps``, ``sources``, ``sampler``); a folder that is no StreamingT2V model folder (a part of one, a
@@ -106,8 +113,7 @@ def read_model_index(root: Path) -> tuple[dict[str, Any], ModelConfig]:
         raise ValueError(f"{where} has no streamt2v.model_config (the architecture save_pretrained writes)")
     config = config_from_json(ModelConfig, meta["model_config"], where, "streamt2v.model_config.")
     fps, sources, sampler = meta.get("fps", 8), meta.get("sources"), meta.get("sampler")
-    whole = isinstance(fps, int) or (isinstance(fps, float) and fps.is_integer())  # 8.0 from another writer
-    if isinstance(fps, bool) or not whole or fps <= 0:
+    if not is_frame_rate(fps):
         raise ValueError(f"{where}: streamt2v.fps must be a positive integer, got {fps!r}")
     for name, value in (("sources", sources), ("sampler", sampler)):
         if value is not None and not isinstance(value, dict):

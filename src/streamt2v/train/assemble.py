@@ -22,6 +22,7 @@ import torch
 from streamt2v.arguments import Arg, ArgumentValueError
 from streamt2v.io.folders import read_json_object, refuse_existing, saved_class_name
 from streamt2v.memory import move_modules
+from streamt2v.models.model_index import MODEL_INDEX, is_frame_rate
 from streamt2v.models.strict_loading import from_pretrained_strict
 from streamt2v.train.frozen import inside_hint, refuse_other_class
 from streamt2v.typed_values import typed_value
@@ -212,17 +213,14 @@ def _sampler(sampler: dict[str, Any] | None, num_frames: int) -> dict[str, Any]:
     return {key: getattr(config, key) for key in sampler}
 
 
-def _is_frame_rate(value: Any) -> bool:
-    """Whether ``value`` can be a model folder's frame rate, given or recorded by a run: ``generate`` writes
-    videos at it, so an integer > 0."""
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
 def _fps(fps: Any) -> int | None:
-    """The model folder's frame rate as given (None: not given), refused unless :func:`_is_frame_rate`."""
-    if fps is not None and not _is_frame_rate(fps):
+    """The model folder's frame rate as given (None: not given), refused unless it can be one
+    (``is_frame_rate``)."""
+    if fps is None:
+        return None
+    if not is_frame_rate(fps):
         raise ArgumentValueError(Arg("fps"), f" must be an integer > 0, got {fps!r}")
-    return fps
+    return int(fps)
 
 
 def _recorded_fps(unet_dir: Path) -> int:
@@ -234,7 +232,7 @@ def _recorded_fps(unet_dir: Path) -> int:
     fps = config.get("fps")
     if fps is None:
         return FPS
-    if not _is_frame_rate(fps):
+    if not is_frame_rate(fps):
         raise ArgumentValueError(
             f"the frame rate {fps!r} recorded by the run of {unet_dir} ('fps' in "
             f"{unet_dir.parent.parent / 'config.json'}) is not an integer > 0; pass ",
@@ -242,7 +240,7 @@ def _recorded_fps(unet_dir: Path) -> int:
             " to give the videos' frame rate",
         )
     logger.info("fps: %d, as recorded by the run of %s", fps, unet_dir)
-    return fps
+    return int(fps)
 
 
 def assemble_model(
@@ -377,8 +375,6 @@ def _part_sources(parts: dict[str, Path]) -> dict[str, str]:
 def _model_folder_sources(folder: Path) -> dict[str, str]:
     """The ``sources`` a StreamingT2VModel folder's index records ({} for any other folder, or an index
     that cannot be read: loading the part names that, not this note)."""
-    from streamt2v.models.model_index import MODEL_INDEX
-
     index_file = folder / MODEL_INDEX
     if saved_class_name(index_file) != "StreamingT2VModel":  # absent, damaged or of another kind
         return {}
