@@ -1,5 +1,6 @@
 """The lines naming what a command wrote, one form for every command (README, "Command line"): ``wrote``,
-then what, and the absolute path ending the line, whatever path was typed."""
+then what, and the absolute path ending the line, whatever path was typed. (assemble's, on folders it
+assembles for real: test_train_assemble.py.)"""
 
 from __future__ import annotations
 
@@ -17,22 +18,3 @@ def test_evaluate_names_its_results_file_absolute(tmp_path, monkeypatch, capsys)
     )
     assert main(["evaluate", "v.mp4", "--metrics", "scuts", "-o", "r.json", "--no-progress"]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == f"wrote {(tmp_path / 'r.json').resolve()}"
-
-
-def test_assemble_names_the_folder_it_wrote_absolute_then_how_to_use_it(tmp_path, monkeypatch, capsys):
-    """It printed ``model folder m: streamt2v generate PROMPT --model m``, the path as typed, where every
-    other command's wrote line ends with the absolute path. (The assembly itself: test_train_assemble.py.)"""
-    import shlex
-    from pathlib import Path
-
-    import streamt2v.cli.assemble as assemble
-
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(assemble, "_assemble", lambda args: Path(args.out_dir))  # the folder it would write
-    for kind, use in (("model", "generate PROMPT"), ("refiner", "enhance VIDEO --prompt PROMPT")):
-        assert main(["assemble", kind, f"my {kind}s", "--unet", "runs/x/final/unet"]) == 0
-        folder = tmp_path / f"my {kind}s"
-        assert capsys.readouterr().out.splitlines() == [
-            f"wrote {kind} folder {folder}",
-            f"use it: streamt2v {use} --model {shlex.quote(str(folder))}",
-        ]

@@ -95,17 +95,27 @@ def test_assembled_runs_generate_and_enhance_from_the_command_line(tmp_path, run
     assert read_video(enhanced)[0].shape[2:] == (16, 32, 32)
 
 
-def test_the_printed_commands_name_the_assembled_folders_as_the_shell_reads_them(tmp_path, runs, capsys):
+def test_the_printed_commands_name_the_assembled_folders_as_the_shell_reads_them(
+    tmp_path, runs, monkeypatch, capsys
+):
     """``model folder my models/m: streamt2v generate PROMPT --model my models/m``: the folder was printed
-    unquoted, so the command as printed gave generate the prompt 'models/m' and no model."""
+    unquoted, so the command as printed gave generate the prompt 'models/m' and no model; and as typed,
+    where every other command's wrote line ends with the absolute path (README, "Command line")."""
     import shlex
 
-    for kind, run, command in (("model", "stream", "generate"), ("refiner", "refiner", "enhance")):
-        dest = tmp_path / "my models" / kind
-        assert main(["assemble", kind, str(dest), "--unet", str(runs / run / "final" / "unet")]) == 0
-        line = capsys.readouterr().out.strip().splitlines()[-1]
-        printed = shlex.split(line.split(": ", 1)[1])
-        assert printed[:2] == ["streamt2v", command] and printed[-2:] == ["--model", str(dest)], line
+    monkeypatch.chdir(tmp_path)
+    for kind, run, use in (
+        ("model", "stream", "generate PROMPT"),
+        ("refiner", "refiner", "enhance VIDEO --prompt PROMPT"),
+    ):
+        typed = f"my models/{kind}"
+        assert main(["assemble", kind, typed, "--unet", str(runs / run / "final" / "unet")]) == 0
+        folder = (tmp_path / typed).resolve()
+        wrote, command = capsys.readouterr().out.splitlines()
+        assert wrote == f"wrote {kind} folder {folder}"
+        assert command == f"use it: streamt2v {use} --model {shlex.quote(str(folder))}"
+        printed = shlex.split(command.split(": ", 1)[1])
+        assert printed[:2] == ["streamt2v", use.split()[0]] and printed[-2:] == ["--model", str(folder)]
 
 
 def test_assemble_refuses_parts_that_do_not_fit(tmp_path, runs, encoders, capsys):
