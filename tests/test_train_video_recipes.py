@@ -32,9 +32,10 @@ def test_base_and_stream_recipes_run_two_steps(tmp_path, encoders, preset):
     base_unet = str(tmp_path / "base" / "final" / "unet")
     other = "small" if preset == "tiny" else "tiny"  # the CAM's sizes come from the preset: it must fit
     with pytest.raises(
-        ValueError, match=rf"has block channels .* the preset '{other}' .*: pass --preset {preset},"
-    ):
+        ValueError, match=rf"has block channels .* the preset '{other}' .*: pass preset='{preset}',"
+    ) as err:
         make_recipe("stream", base_unet=base_unet, **{**common, "preset": other}).build()
+    assert f": pass --preset {preset}, the preset" in str(err.value.as_flags())  # the command line's
     stream = make_recipe("stream", base_unet=base_unet, **common)
     res = train(stream, cfg, tmp_path / "stream", progress=False)
     assert len(res.losses) == 2 and all(torch.isfinite(torch.tensor(res.losses)))
@@ -116,11 +117,22 @@ def test_a_stream_at_another_size_than_its_base_is_refused_before_training(tmp_p
     common = dict(vae=vae, clip=clip, num_frames=12, max_start=10)
     base = tmp_path / "base"
     make_recipe("base", size=16, **common).build().net.save_pretrained(base, safe_serialization=True)
-    with pytest.raises(
-        ValueError, match=r"^--size 32: the base UNet .* was trained at 16 px \(latents 4×4, VAE "
-    ):
+    with pytest.raises(ValueError) as err:
         make_recipe("stream", size=32, base_unet=str(base), **common).build()
+    # the Python caller's arguments (it said --size, a flag it never typed), and the command line's flags
+    said = (
+        "{size}32: the base UNet {base} was trained at 16 px (latents 4×4, VAE factor 4), the size the model "
+        "generates at; train the stream at {size}16, or on a base trained at {size}32"
+    )
+    assert str(err.value) == said.format(size="size=", base=base)
+    assert str(err.value.as_flags()) == said.format(size="--size ", base=base)
     make_recipe("stream", size=16, base_unet=str(base), **common).build()
+    # a base UNet not given: named as the recipe's base_unet (it said --base-unet DIR)
+    with pytest.raises(
+        ValueError, match=r"^this recipe needs a trained base UNet \(base_unet DIR\): pass"
+    ) as err:
+        make_recipe("stream", size=16, **common).build()
+    assert "(--base-unet DIR)" in str(err.value.as_flags())
 
 
 def test_frozen_encoders_saved_in_fp16_load_as_float32_and_run_under_bf16_autocast():
@@ -209,9 +221,13 @@ def test_stream_freezes_base_temporal_layers(tmp_path, encoders):
 
 
 def test_missing_inputs_are_named(tmp_path):
-    with pytest.raises(ValueError, match="--vae"):
+    """As the Python caller's arguments (vae), as the command line's flags there (--vae DIR)."""
+    with pytest.raises(
+        ValueError, match=r"^this recipe needs a trained VAE \(vae DIR\): pass OUT/final/vae "
+    ) as err:
         make_recipe("base").build()
-    with pytest.raises(FileNotFoundError, match="nowhere"):
+    assert str(err.value.as_flags()).startswith("this recipe needs a trained VAE (--vae DIR): pass")
+    with pytest.raises(FileNotFoundError, match=r"^a trained VAE \(vae DIR\) folder \S+nowhere does not"):
         make_recipe("base", vae=str(tmp_path / "nowhere")).build()
 
 
@@ -327,12 +343,12 @@ def test_a_clip_folder_without_tokenizer_vocabulary_is_refused(tmp_path):
     root = tmp_path / "clip"
     shutil.copytree(microworld_model_dir(), root)
     (root / "tokenizer" / "tokenizer.json").unlink()
-    with pytest.raises(FileNotFoundError, match=r"--clip tokenizer folder .*holds no tokenizer vocabulary"):
+    with pytest.raises(FileNotFoundError, match=r"^clip tokenizer folder .*holds no tokenizer vocabulary"):
         load_frozen_clip(str(root))
     whole = shutil.copytree(microworld_clip_dir(), tmp_path / "whole")
     load_frozen_clip(str(whole))  # a whole CLIPModel folder with its tokenizer loads
     (whole / "tokenizer.json").unlink()
-    with pytest.raises(FileNotFoundError, match="--clip CLIPModel folder .*holds no tokenizer vocabulary"):
+    with pytest.raises(FileNotFoundError, match="^clip CLIPModel folder .*holds no tokenizer vocabulary"):
         load_frozen_clip(str(whole))
 
 
@@ -352,7 +368,7 @@ def test_a_clip_run_folder_given_as_clip_names_its_final_folder(tmp_path):
         shutil.copytree(microworld_model_dir() / part, final / part)
     with pytest.raises(
         FileNotFoundError,
-        match=rf"^--clip {run} is a micro-CLIP training run.s folder; pass its final/ folder: {final}$",
+        match=rf"^clip {run} is a micro-CLIP training run.s folder; pass its final/ folder: {final}$",
     ):
         load_frozen_clip(str(run))
     text, _ = load_frozen_clip(str(final))  # what the error names loads
@@ -365,7 +381,7 @@ def test_a_frozen_model_given_as_a_file_or_with_a_tilde(tmp_path, monkeypatch):
     from streamt2v.train.frozen import load_frozen_vae
 
     (tmp_path / "vae.safetensors").write_bytes(b"")
-    with pytest.raises(NotADirectoryError, match=r"--vae DIR\) \S+vae.safetensors is a file, not a folder"):
+    with pytest.raises(NotADirectoryError, match=r"\(vae DIR\) \S+vae.safetensors is a file, not a folder"):
         load_frozen_vae(str(tmp_path / "vae.safetensors"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     (tmp_path / "home" / "vae").mkdir(parents=True)

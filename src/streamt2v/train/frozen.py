@@ -1,5 +1,6 @@
 """The frozen parts a training recipe starts from: a trained VAE, a micro-CLIP or pretrained CLIP, and
-the folder checks that name the flag to fix."""
+the folder checks that name the argument to fix (``vae`` to a Python caller, ``--vae`` on the command
+line: ``io.conversion_inputs.naming_arguments``)."""
 
 from __future__ import annotations
 
@@ -71,75 +72,84 @@ def need_model_dir(path: str, what: str, how: str, class_name: str) -> Path:
 
 
 def load_frozen_vae(path: str, dtype: torch.dtype = torch.float32) -> Any:
+    """The frozen VAE of a ``vae`` run's ``final/vae`` folder (a recipe's or assemble's ``vae``)."""
     from diffusers import AutoencoderKL
 
+    from streamt2v.io.conversion_inputs import naming_arguments
     from streamt2v.models.autoencoder import VideoAutoencoder
 
-    p = need_model_dir(
-        path, "a trained VAE (--vae DIR)", "pass OUT/final/vae of `streamt2v train vae`", "AutoencoderKL"
-    )
-    vae = (
-        from_pretrained_strict(AutoencoderKL, p, "--vae folder", torch_dtype=dtype)
-        .requires_grad_(False)
-        .eval()
-    )
-    return VideoAutoencoder(vae)
+    with naming_arguments("vae") as (vae_arg,):
+        how = "pass OUT/final/vae of `streamt2v train vae`"
+        p = need_model_dir(path, f"a trained VAE ({vae_arg} DIR)", how, "AutoencoderKL")
+        vae = from_pretrained_strict(AutoencoderKL, p, f"{vae_arg} folder", torch_dtype=dtype)
+    return VideoAutoencoder(vae.requires_grad_(False).eval())
 
 
 def load_frozen_clip(path: str, image: bool = False) -> tuple[Any, Any]:
     """``(TextEncoder, ImageEncoder | None)`` from a ``clip`` recipe's ``final/`` folder (``tokenizer/``,
     ``text_encoder/``, ``image_encoder/``) or from a whole transformers ``CLIPModel`` folder with its
-    tokenizer (e.g. a local copy of a pretrained CLIP, or a clip run's ``final/clip``)."""
-    from transformers import CLIPTextModel, CLIPVisionModelWithProjection
-
+    tokenizer (e.g. a local copy of a pretrained CLIP, or a clip run's ``final/clip``): a recipe's or
+    assemble's ``clip``."""
+    from streamt2v.io.conversion_inputs import naming_arguments
     from streamt2v.models.encoders import ImageEncoder, TextEncoder
-    from streamt2v.models.tokenizers import load_tokenizer
 
-    p = need_dir(path, "a trained micro-CLIP (--clip DIR)", "pass OUT/final of `streamt2v train clip`")
-    if (p / "text_encoder").is_dir():
-        # transformers builds a 2-token tokenizer from a folder without vocabulary: every word one id
-        tokenizer = load_tokenizer(p / "tokenizer", what="--clip tokenizer folder")
-        # float32 whatever the saved dtype (transformers 5 keeps it; the shipped encoders are fp16):
-        # the training loop's autocast chooses the compute precision
-        text_model = from_pretrained_strict(
-            CLIPTextModel, p / "text_encoder", "--clip text_encoder folder", dtype=torch.float32
-        )
-        vision = (
-            from_pretrained_strict(
-                CLIPVisionModelWithProjection,
-                p / "image_encoder",
-                "--clip image_encoder folder",
-                dtype=torch.float32,
-            )
-            if image
-            else None
-        )
-    elif (p / "final" / "text_encoder").is_dir():
-        # the clip run's own folder: its config.json is the run's, not a CLIPModel's
-        raise FileNotFoundError(
-            f"--clip {p} is a micro-CLIP training run's folder; pass its final/ folder: {p / 'final'}"
-        )
-    elif (p / "config.json").is_file():
-        tokenizer = load_tokenizer(p, what="--clip CLIPModel folder")
-        text_model, vision = _split_clip_model(p, image)
-    else:
-        raise FileNotFoundError(
-            f"--clip {p} is neither a micro-CLIP run's final/ (tokenizer/, text_encoder/, image_encoder/) "
-            "nor a transformers CLIPModel folder (config.json, weights, tokenizer files)"
-        )
+    with naming_arguments("clip") as (clip_arg,):
+        tokenizer, text_model, vision = _clip_parts(path, image, clip_arg)
     text = TextEncoder(tokenizer, text_model.requires_grad_(False).eval())
     img = ImageEncoder(vision.requires_grad_(False).eval()) if image else None
     return text, img
 
 
-def _split_clip_model(path: Path, image: bool) -> tuple[Any, Any]:
+def _clip_parts(path: str, image: bool, clip_arg: str) -> tuple[Any, Any, Any]:
+    """:func:`load_frozen_clip`'s tokenizer, text model and vision model (None unless ``image``), in
+    float32; its errors name the folder by ``clip_arg``."""
+    from transformers import CLIPTextModel, CLIPVisionModelWithProjection
+
+    from streamt2v.models.tokenizers import load_tokenizer
+
+    p = need_dir(path, f"a trained micro-CLIP ({clip_arg} DIR)", "pass OUT/final of `streamt2v train clip`")
+    if (p / "text_encoder").is_dir():
+        # transformers builds a 2-token tokenizer from a folder without vocabulary: every word one id
+        tokenizer = load_tokenizer(p / "tokenizer", what=f"{clip_arg} tokenizer folder")
+        # float32 whatever the saved dtype (transformers 5 keeps it; the shipped encoders are fp16):
+        # the training loop's autocast chooses the compute precision
+        text_model = from_pretrained_strict(
+            CLIPTextModel, p / "text_encoder", f"{clip_arg} text_encoder folder", dtype=torch.float32
+        )
+        vision = (
+            from_pretrained_strict(
+                CLIPVisionModelWithProjection,
+                p / "image_encoder",
+                f"{clip_arg} image_encoder folder",
+                dtype=torch.float32,
+            )
+            if image
+            else None
+        )
+        return tokenizer, text_model, vision
+    if (p / "final" / "text_encoder").is_dir():
+        # the clip run's own folder: its config.json is the run's, not a CLIPModel's
+        raise FileNotFoundError(
+            f"{clip_arg} {p} is a micro-CLIP training run's folder; pass its final/ folder: {p / 'final'}"
+        )
+    if not (p / "config.json").is_file():
+        raise FileNotFoundError(
+            f"{clip_arg} {p} is neither a micro-CLIP run's final/ (tokenizer/, text_encoder/, image_encoder/) "
+            "nor a transformers CLIPModel folder (config.json, weights, tokenizer files)"
+        )
+    what = f"{clip_arg} CLIPModel folder"
+    tokenizer = load_tokenizer(p, what=what)
+    return (tokenizer, *_split_clip_model(p, image, what))
+
+
+def _split_clip_model(path: Path, image: bool, what: str) -> tuple[Any, Any]:
     """A ``CLIPModel`` folder's text tower (``CLIPTextModel``) and, with ``image``, its vision tower with
-    the projection (``CLIPVisionModelWithProjection``; else None), in float32. Loading the towers' classes
-    from the folder directly would take the vision projection width from the vision sub-config rather
-    than the model's."""
+    the projection (``CLIPVisionModelWithProjection``; else None), in float32; ``what``: the folder as
+    errors name it. Loading the towers' classes from the folder directly would take the vision projection
+    width from the vision sub-config rather than the model's."""
     from transformers import CLIPModel, CLIPVisionModelWithProjection
 
-    clip = from_pretrained_strict(CLIPModel, path, "--clip CLIPModel folder", dtype=torch.float32)
+    clip = from_pretrained_strict(CLIPModel, path, what, dtype=torch.float32)
     text = clip.text_model  # a CLIPTextModel in transformers 5
     if not image:
         return text, None

@@ -91,7 +91,7 @@ class StreamTrainer(DiffusionTrainer):
 
 @dataclass
 class StreamRecipe(BaseRecipe):
-    """Stage-2 streaming UNet (CAM + APM) initialised from a trained base UNet (``--base-unet DIR``)."""
+    """Stage-2 streaming UNet (CAM + APM) initialised from a trained base UNet (``base_unet``)."""
 
     name: str = "stream"
     base_unet: str = ""
@@ -153,37 +153,45 @@ class StreamRecipe(BaseRecipe):
     def build(self) -> nn.Module:
         from diffusers import UNet3DConditionModel
 
+        from streamt2v.io.conversion_inputs import naming_arguments
         from streamt2v.models.unet import StreamingUNet
 
         vae = load_frozen_vae(self.vae)
         text, image = load_frozen_clip(self.clip, image=True)
         self.check_caption_words(text.tokenizer)
         self.check_caption_lengths(text.tokenizer, text.max_length)
-        p = need_model_dir(
-            self.base_unet,
-            "a trained base UNet (--base-unet DIR)",
-            "pass OUT/final/unet of the base run",
-            "UNet3DConditionModel",
-        )
-        base = from_pretrained_strict(UNet3DConditionModel, p, "--base-unet folder")
+        with naming_arguments("base_unet") as (base_arg,):
+            p = need_model_dir(
+                self.base_unet,
+                f"a trained base UNet ({base_arg} DIR)",
+                "pass OUT/final/unet of the base run",
+                "UNet3DConditionModel",
+            )
+            base = from_pretrained_strict(UNet3DConditionModel, p, f"{base_arg} folder")
         if base.config.cross_attention_dim != text.hidden_size:
-            raise ValueError(
+            raise ArgumentValueError(
                 f"base UNet cross_attention_dim={base.config.cross_attention_dim} != text encoder "
-                f"hidden size {text.hidden_size}; train the base with the same --clip"
+                f"hidden size {text.hidden_size}; train the base with the same ",
+                Arg("clip"),
             )
         if base.config.in_channels != vae.latent_channels:
-            raise ValueError(
+            raise ArgumentValueError(
                 f"base UNet {p} takes {base.config.in_channels} latent channels, the VAE {self.vae} makes "
-                f"{vae.latent_channels}; give the --vae the base was trained with"
+                f"{vae.latent_channels}; give the ",
+                Arg("vae"),
+                " the base was trained with",
             )
         latent, f = base.config.sample_size, vae.scale_factor
         if isinstance(latent, int) and self.size != latent * f:
             # the stream takes the base's latent size, which assemble and generate make its videos at: a stream
-            # trained at another --size was trained at a size it never generates at
-            raise ValueError(
-                f"--size {self.size}: the base UNet {p} was trained at {latent * f} px (latents {latent}×{latent}, "
-                f"VAE factor {f}), the size the model generates at; train the stream at --size {latent * f}, "
-                f"or on a base trained at --size {self.size}"
+            # trained at another size was trained at a size it never generates at
+            raise ArgumentValueError(
+                Arg("size", self.size),
+                f": the base UNet {p} was trained at {latent * f} px (latents {latent}×{latent}, VAE factor "
+                f"{f}), the size the model generates at; train the stream at ",
+                Arg("size", latent * f),
+                ", or on a base trained at ",
+                Arg("size", self.size),
             )
         self.check_base_preset(p, tuple(base.config.block_out_channels))
         net = StreamingUNet.from_base(base, self.streaming_config(vae, text, image))
@@ -204,12 +212,13 @@ class StreamRecipe(BaseRecipe):
             return
         fits = [name for name, cfg in PRESETS.items() if tuple(cfg.unet.block_out_channels) == channels]
         hint = (
-            f"pass --preset {fits[0]}, the preset the base was trained with"
+            ("pass ", Arg("preset", fits[0]), ", the preset the base was trained with")
             if fits
-            else "train the base with this preset"
+            else ("train the base with this preset",)
         )
-        raise ValueError(
-            f"base UNet {str(path)!r} has block channels {channels}, the preset {self.preset!r} {expected}: {hint}"
+        raise ArgumentValueError(
+            f"base UNet {str(path)!r} has block channels {channels}, the preset {self.preset!r} {expected}: ",
+            *hint,
         )
 
     def clip_spec(self) -> ClipSpec:
