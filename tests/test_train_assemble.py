@@ -144,12 +144,12 @@ def test_assemble_refuses_parts_that_do_not_fit(tmp_path, runs, encoders, capsys
             assemble_model(tmp_path / "m", unet=wrong)
 
     # a folder that does not exist is named as such (was "has no config.json")
-    with pytest.raises(FileNotFoundError, match=r"^--unet folder \S+nope/unet does not exist \(pass OUT/"):
+    with pytest.raises(FileNotFoundError, match=r"^unet folder \S+nope/unet does not exist \(pass OUT/"):
         assemble_model(tmp_path / "m", unet=tmp_path / "nope" / "unet")
-    # a UNet outside its run folder records nothing: the missing part's flag is named
+    # a UNet outside its run folder records nothing: the missing part's argument is named
     loose = tmp_path / "loose" / "unet"
     shutil.copytree(stream_unet, loose)
-    with pytest.raises(ValueError, match="--init-unet is needed"):
+    with pytest.raises(ValueError, match="^init_unet is needed"):
         assemble_model(tmp_path / "m", unet=loose, scheduler=stream_unet.parent / "scheduler")
 
     # settings are checked by name and value before anything is loaded or written
@@ -223,6 +223,32 @@ def test_a_unet_folder_whose_class_name_is_no_string_holds_no_model(tmp_path):
     (unet / "config.json").write_text('{"_class_name": ["StreamingUNet"]}')
     with pytest.raises(ValueError, match=r"holds no diffusers model .*; it takes a StreamingUNet"):
         assemble_model(tmp_path / "m", unet=unet)
+
+
+def test_assemble_names_its_arguments_to_python_and_its_flags_on_the_command_line(tmp_path, capsys):
+    """Its errors named flags (--unet, --init-unet) that a Python caller never typed: ``unet``,
+    ``init_unet`` there, and the flags, as before, on the command line."""
+    nope = tmp_path / "nope" / "unet"
+    missing = "{unet} folder " + str(nope) + " does not exist (pass OUT/final/unet of a stream run)"
+    with pytest.raises(FileNotFoundError) as err:
+        assemble_model(tmp_path / "m", unet=nope)
+    assert str(err.value) == missing.format(unet="unet")
+    assert main(["assemble", "model", str(tmp_path / "m"), "--unet", str(nope)]) == 2
+    assert capsys.readouterr().err.strip() == "error: " + missing.format(unet="--unet")
+    # a stream UNet outside a run folder (its config alone: nothing is loaded before the refusal)
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    (loose / "config.json").write_text(
+        json.dumps({"_class_name": "StreamingUNet", "streaming": {"num_frames": 16}})
+    )
+    needed = (
+        "{init_unet} is needed: " + str(loose) + " is not the final/unet of a run that recorded its base_unet"
+    )
+    with pytest.raises(ValueError) as err:
+        assemble_model(tmp_path / "m", unet=loose)
+    assert str(err.value) == needed.format(init_unet="init_unet")
+    assert main(["assemble", "model", str(tmp_path / "m"), "--unet", str(loose)]) == 2
+    assert capsys.readouterr().err.strip() == "error: " + needed.format(init_unet="--init-unet")
 
 
 def test_assemble_refuses_a_bad_fps_and_sampler_values_of_the_wrong_type(tmp_path, runs, capsys):
@@ -353,10 +379,18 @@ def test_assemble_warns_when_a_given_part_is_not_the_one_the_run_recorded(tmp_pa
         return [r.getMessage() for r in caplog.records if r.name == "streamt2v.train.assemble"]
 
     [warning] = warnings(vae=other)
-    assert f"--vae {other} is not the VAE the UNet's run recorded ({vae}" in warning
+    assert warning.startswith(f"vae {other} is not the VAE the UNet's run recorded ({vae}")
     assert "holds other weights" in warning
-    assert "(fine if it has the recorded VAE's encoder, e.g. a fine-tuned decoder; leave --vae out" in warning
+    assert "(fine if it has the recorded VAE's encoder, e.g. a fine-tuned decoder; leave vae out" in warning
     assert (tmp_path / "m" / "model_index.json").is_file()  # a warning, not an error
+    # the command line names the flags typed
+    caplog.clear()
+    args = ["assemble", "model", str(tmp_path / "m"), "--unet", str(stream_unet), "--vae", str(other)]
+    with caplog.at_level(logging.WARNING, logger="streamt2v.train.assemble"):
+        assert main([*args, "--overwrite"]) == 0
+    [warning] = [r.getMessage() for r in caplog.records if r.name == "streamt2v.train.assemble"]
+    assert warning.startswith(f"--vae {other} is not the VAE the UNet's run recorded ({vae}")
+    assert "; leave --vae out to use the recorded one)" in warning
     assert warnings(vae=copy) == []
     assert warnings(vae=vae, clip=encoders[1], init_unet=runs / "base" / "final" / "unet") == []
 
@@ -370,9 +404,9 @@ def test_assemble_warns_when_a_given_part_is_not_the_one_the_run_recorded(tmp_pa
     ):
         save_file({k: v + 0.01 for k, v in load_file(weights).items()}, weights)
     stage1, clip = warnings(init_unet=other_base, clip=other_clip)
-    assert stage1.startswith(f"--init-unet {other_base} is not the stage-1 UNet the UNet's run recorded")
-    assert "(fine if it is, e.g., the recorded stage-1 UNet trained further; leave --init-unet out" in stage1
-    assert clip.startswith(f"--clip {other_clip} is not the CLIP the UNet's run recorded")
+    assert stage1.startswith(f"init_unet {other_base} is not the stage-1 UNet the UNet's run recorded")
+    assert "(fine if it is, e.g., the recorded stage-1 UNet trained further; leave init_unet out" in stage1
+    assert clip.startswith(f"clip {other_clip} is not the CLIP the UNet's run recorded")
     assert "(its embeddings mean little to the UNet unless it is a copy of the recorded CLIP; leave" in clip
 
     # a part of another kind is refused, without first a warning that it may be fine as a VAE
@@ -453,12 +487,15 @@ def test_overwrite_never_replaces_a_folder_that_holds_an_input(tmp_path, runs, c
     config = json.loads((run / "config.json").read_text())
     config["recipe_config"]["base_unet"] = str(base / "final" / "unet")
     (run / "config.json").write_text(json.dumps(config))
-    with pytest.raises(ValueError, match=r"^--init-unet '.*base.final.unet' is inside the output folder"):
+    with pytest.raises(ValueError, match=r"^init_unet '.*base.final.unet' is inside the output folder"):
         assemble_model(base, unet=run / "final" / "unet", overwrite=True)
     assert (base / "final" / "unet" / "config.json").is_file()
     refiner = tmp_path / "refiner"
     shutil.copytree(runs / "refiner", refiner)
-    with pytest.raises(ValueError, match=r"^--unet '.*refiner.final.unet' is inside the output folder"):
+    with pytest.raises(
+        ValueError,
+        match=r"^unet '.*refiner.final.unet' is inside the output folder .*, which overwrite=True replaces",
+    ):
         assemble_refiner(refiner / "final", unet=refiner / "final" / "unet", overwrite=True)
     assert (refiner / "final" / "unet" / "config.json").is_file()
 

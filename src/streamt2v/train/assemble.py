@@ -19,7 +19,8 @@ from typing import Any
 
 import torch
 
-from streamt2v.arguments import Arg, ArgumentValueError
+from streamt2v.arguments import Arg, ArgumentFileNotFoundError, ArgumentValueError
+from streamt2v.io.conversion_inputs import naming_arguments
 from streamt2v.io.folders import read_json_object, refuse_existing, saved_class_name
 from streamt2v.memory import move_modules
 from streamt2v.models.model_index import MODEL_INDEX, is_frame_rate
@@ -74,9 +75,10 @@ def _same_weights(a: Path, b: Path) -> bool:
     return _weights_digest(a) == _weights_digest(b)
 
 
-def _warn_if_not_recorded(path: Path, recorded: dict[str, Any], key: str, flag: str, unet_dir: Path) -> None:
-    """Warn when a part (checked to be of its kind: the warning's advice would mislead before an error
-    saying it is none) is not the one the UNet's run recorded (and trained against).
+def _warn_if_not_recorded(path: Path, recorded: dict[str, Any], key: str, arg: Arg, unet_dir: Path) -> None:
+    """Warn when a part (checked to be of its kind: the warning's advice would mislead before an error saying
+    it is none) is not the one the UNet's run recorded (and trained against), naming the argument ``arg``
+    that gave it (an :class:`Arg` among the record's arguments, which the command line spells as its flag).
 
     A warning, not an error: a fine-tuned decoder or a stage-1 UNet trained further is a legitimate choice.
     """
@@ -94,53 +96,67 @@ def _warn_if_not_recorded(path: Path, recorded: dict[str, Any], key: str, flag: 
     logger.warning(
         "%s %s is not the %s the UNet's run recorded (%s, in %s) %s: the UNet was trained against the "
         "recorded one (%s; leave %s out to use the recorded one)",
-        flag,
+        arg,
         path,
         _NOUNS.get(key, key),
         want,
         unet_dir.parent.parent / "config.json",
         why,
         _OTHER_PART_NOTES[key],
-        flag,
+        arg,
     )
 
 
-def _part(given: str | Path | None, recorded: dict[str, Any], key: str, flag: str, unet_dir: Path) -> Path:
-    """``given``, else the folder the UNet's run recorded under ``key`` (``recorded``); it must exist. One
-    given is checked against the recorded one by :func:`_warn_if_not_recorded` once it is known to be a
+def _part(given: str | Path | None, recorded: dict[str, Any], key: str, arg: Arg, unet_dir: Path) -> Path:
+    """``given`` (the argument ``arg``), else the folder the UNet's run recorded under ``key`` (``recorded``);
+    it must exist. One given is checked against the recorded one by :func:`_warn_if_not_recorded` once it is known to be a
     part of its kind (loaded)."""
     if given:
-        path, origin = Path(given), ""
+        path, origin = Path(given), ()
     else:
         if not recorded.get(key):
-            raise ValueError(
-                f"{flag} is needed: {unet_dir} is not the final/unet of a run that recorded its {key}"
+            raise ArgumentValueError(
+                arg, f" is needed: {unet_dir} is not the final/unet of a run that recorded its {key}"
             )
         path = Path(recorded[key])
         # runs record absolute paths; one recorded before that holds the path as typed, relative to the
         # folder `train` ran in
         where = "" if path.is_absolute() else ", relative to the folder the run was started in"
-        origin = f" (recorded as {key} by the run of {unet_dir}{where}; pass {flag} to choose)"
-        logger.info("%s: %s, as recorded by the run of %s", flag, path, unet_dir)
+        origin = (f" (recorded as {key} by the run of {unet_dir}{where}; pass ", arg, " to choose)")
+        logger.info("%s: %s, as recorded by the run of %s", arg, path, unet_dir)
     if not path.is_dir():
-        raise FileNotFoundError(f"{flag} folder {path} does not exist{origin}")
+        raise ArgumentFileNotFoundError(arg, f" folder {path} does not exist", *origin)
     return path
 
 
-def _unet_folder(path: str | Path, cls: str, flag: str, what: str) -> Path:
-    """The folder, after checking it holds a ``cls``."""
+def _unet_folder(path: str | Path, cls: str, name: str, what: str) -> Path:
+    """The folder ``path`` (the argument ``name``: ``unet``, ``init_unet``), after checking it holds a
+    ``cls``, the UNet of ``what``."""
     p = Path(path)
     config = p / "config.json"
-    if p.is_file():
-        raise NotADirectoryError(f"{flag} {p} is a file; it takes a folder (OUT/final/unet of {what})")
-    if not p.exists():
-        raise FileNotFoundError(f"{flag} folder {p} does not exist (pass OUT/final/unet of {what})")
-    if not config.is_file():
-        raise FileNotFoundError(
-            f"{flag} folder {p} has no config.json (pass OUT/final/unet of {what}){inside_hint(p, cls)}"
-        )
-    refuse_other_class(p, cls, saved_class_name(config, f"{flag} config"), named=flag, why=what)
+    with naming_arguments(name) as (arg,):
+        if p.is_file():
+            raise NotADirectoryError(f"{arg} {p} is a file; it takes a folder (OUT/final/unet of {what})")
+        if not p.exists():
+            raise FileNotFoundError(f"{arg} folder {p} does not exist (pass OUT/final/unet of {what})")
+        if not config.is_file():
+            raise FileNotFoundError(
+                f"{arg} folder {p} has no config.json (pass OUT/final/unet of {what}){inside_hint(p, cls)}"
+            )
+        refuse_other_class(p, cls, saved_class_name(config, f"{arg} config"), named=arg, why=what)
     return p
+
+
+def _stream_frames(unet_dir: Path) -> int:
+    """The frames of a chunk of the stream UNet in ``unet_dir`` (checked by :func:`_unet_folder`)."""
+    with naming_arguments("unet") as (arg,):
+        return int(read_json_object(unet_dir / "config.json", f"{arg} config")["streaming"]["num_frames"])
+
+
+def _load_unet(cls: type, folder: Path, name: str, dtype: torch.dtype) -> Any:
+    """The ``cls`` UNet in ``folder`` in ``dtype``, for inference; its errors name the argument ``name``."""
+    with naming_arguments(name) as (arg,):
+        return from_pretrained_strict(cls, folder, f"{arg} folder", torch_dtype=dtype).eval()
 
 
 def _scheduler_dir(unet_dir: Path, scheduler: str | Path | None) -> Path:
@@ -152,26 +168,28 @@ def training_scheduler(unet_dir: Path, scheduler: str | Path | None = None) -> d
     config of the DDIM sampler the folders name (sampling picks its solver by name from the same betas)."""
     file = _scheduler_dir(unet_dir, scheduler) / "scheduler_config.json"
     if not file.is_file():
-        raise FileNotFoundError(
-            f"no scheduler config {file} (pass --scheduler, a run's final/scheduler folder)"
+        raise ArgumentFileNotFoundError(
+            f"no scheduler config {file} (pass ", Arg("scheduler"), ", a run's final/scheduler folder)"
         )
     saved = read_json_object(file, "scheduler config")
     return {"_class_name": "DDIMScheduler", **{k: v for k, v in saved.items() if not k.startswith("_")}}
 
 
-def _refuse_inputs_inside(dest: Path, inputs: dict[str, Path]) -> None:
-    """Raise when one of ``inputs`` (``{flag: folder}``) is ``dest`` or inside it: ``--overwrite`` replaces
+def _refuse_inputs_inside(dest: Path, inputs: dict[Arg, Path]) -> None:
+    """Raise when one of ``inputs`` (``{argument: folder}``) is ``dest`` or inside it: ``overwrite`` replaces
     the whole folder, so ``assemble model runs/stream --unet runs/stream/final/unet --overwrite`` deleted the
     training run (its checkpoints, loss log and config) it was assembling."""
     if not dest.exists():
         return
     out = dest.resolve()
-    for flag, path in inputs.items():
+    for arg, path in inputs.items():
         resolved = path.resolve()
         if resolved == out or out in resolved.parents:
-            raise ValueError(
-                f"{flag} {str(path)!r} is inside the output folder {str(dest)!r}, which --overwrite replaces "
-                "with everything in it; write the model folder somewhere else"
+            raise ArgumentValueError(
+                arg,
+                f" {str(path)!r} is inside the output folder {str(dest)!r}, which ",
+                Arg("overwrite", True),
+                " replaces with everything in it; write the model folder somewhere else",
             )
 
 
@@ -274,37 +292,34 @@ def assemble_model(
     dest = Path(dest)
     fps = _fps(fps)
     refuse_existing(dest, overwrite)
-    unet_dir = _unet_folder(unet, "StreamingUNet", "--unet", "a stream run")
-    saved = read_json_object(unet_dir / "config.json", "--unet config")
-    sampler = _sampler(sampler, int(saved["streaming"]["num_frames"]))
+    unet_dir = _unet_folder(unet, "StreamingUNet", "unet", "a stream run")
+    sampler = _sampler(sampler, _stream_frames(unet_dir))
     if fps is None:
         fps = _recorded_fps(unet_dir)
     recorded = recorded_inputs(unet_dir)
     init_dir = _unet_folder(
-        _part(init_unet, recorded, "base_unet", "--init-unet", unet_dir),
+        _part(init_unet, recorded, "base_unet", Arg("init_unet"), unet_dir),
         "UNet3DConditionModel",
-        "--init-unet",
+        "init_unet",
         "a base run",
     )
-    vae_dir = _part(vae, recorded, "vae", "--vae", unet_dir)
-    clip_dir = _part(clip, recorded, "clip", "--clip", unet_dir)
-    inputs = {"--unet": unet_dir, "--init-unet": init_dir, "--vae": vae_dir, "--clip": clip_dir}
-    _refuse_inputs_inside(dest, {**inputs, "--scheduler": _scheduler_dir(unet_dir, scheduler)})
+    vae_dir = _part(vae, recorded, "vae", Arg("vae"), unet_dir)
+    clip_dir = _part(clip, recorded, "clip", Arg("clip"), unet_dir)
+    inputs = {Arg("unet"): unet_dir, Arg("init_unet"): init_dir, Arg("vae"): vae_dir, Arg("clip"): clip_dir}
+    _refuse_inputs_inside(dest, {**inputs, Arg("scheduler"): _scheduler_dir(unet_dir, scheduler)})
     refuse_existing(dest, overwrite, model_folder=True)  # the inputs' message first: it says more
     text, image = load_frozen_clip(str(clip_dir), image=True)
     # diffusers parts load in the target dtype (casting them afterwards warns on every model)
     video_vae = load_frozen_vae(str(vae_dir), dtype)
-    stream = from_pretrained_strict(StreamingUNet, unet_dir, "--unet folder", torch_dtype=dtype).eval()
-    stage1 = from_pretrained_strict(
-        UNet3DConditionModel, init_dir, "--init-unet folder", torch_dtype=dtype
-    ).eval()
+    stream = _load_unet(StreamingUNet, unet_dir, "unet", dtype)
+    stage1 = _load_unet(UNet3DConditionModel, init_dir, "init_unet", dtype)
     move_modules([text, image], dtype=dtype)
-    for key, flag, path in (
-        ("base_unet", "--init-unet", init_dir),
-        ("vae", "--vae", vae_dir),
-        ("clip", "--clip", clip_dir),
+    for key, arg, path in (
+        ("base_unet", Arg("init_unet"), init_dir),
+        ("vae", Arg("vae"), vae_dir),
+        ("clip", Arg("clip"), clip_dir),
     ):
-        _warn_if_not_recorded(path, recorded, key, flag, unet_dir)
+        _warn_if_not_recorded(path, recorded, key, arg, unet_dir)
 
     s, base = stream.streaming_config, stream.base.config
     problems = _text_and_latent_problems(stream.base, "the stream UNet", video_vae, text)
@@ -435,7 +450,7 @@ def assemble_refiner(
 
     dest = Path(dest)
     refuse_existing(dest, overwrite)
-    unet_dir = _unet_folder(unet, "UNet3DConditionModel", "--unet", "a refiner or base run")
+    unet_dir = _unet_folder(unet, "UNet3DConditionModel", "unet", "a refiner or base run")
     enhance = dict(enhance or {})
     check_enhance_names(enhance)
     try:
@@ -444,18 +459,17 @@ def assemble_refiner(
         raise ValueError(f"enhance settings {enhance}: {err}") from None
     overrides = _scheduler_overrides(scheduler_overrides)
     recorded = recorded_inputs(unet_dir)
-    vae_dir = _part(vae, recorded, "vae", "--vae", unet_dir)
-    clip_dir = _part(clip, recorded, "clip", "--clip", unet_dir)
-    inputs = {"--unet": unet_dir, "--vae": vae_dir, "--clip": clip_dir}
-    _refuse_inputs_inside(dest, {**inputs, "--scheduler": _scheduler_dir(unet_dir, scheduler)})
+    vae_dir = _part(vae, recorded, "vae", Arg("vae"), unet_dir)
+    clip_dir = _part(clip, recorded, "clip", Arg("clip"), unet_dir)
+    inputs = {Arg("unet"): unet_dir, Arg("vae"): vae_dir, Arg("clip"): clip_dir}
+    _refuse_inputs_inside(dest, {**inputs, Arg("scheduler"): _scheduler_dir(unet_dir, scheduler)})
     refuse_existing(dest, overwrite, model_folder=True)  # the inputs' message first: it says more
     text, _ = load_frozen_clip(str(clip_dir))
     video_vae = load_frozen_vae(str(vae_dir), dtype)
-    net = from_pretrained_strict(UNet3DConditionModel, unet_dir, "--unet folder", torch_dtype=dtype)
-    net = net.eval().requires_grad_(False)
+    net = _load_unet(UNet3DConditionModel, unet_dir, "unet", dtype).requires_grad_(False)
     move_modules([text], dtype=dtype)
-    for key, flag, path in (("vae", "--vae", vae_dir), ("clip", "--clip", clip_dir)):
-        _warn_if_not_recorded(path, recorded, key, flag, unet_dir)
+    for key, arg, path in (("vae", Arg("vae"), vae_dir), ("clip", Arg("clip"), clip_dir)):
+        _warn_if_not_recorded(path, recorded, key, arg, unet_dir)
     _check(_text_and_latent_problems(net, "the refiner UNet", video_vae, text), "refiner")
     sched = {k: v for k, v in training_scheduler(unet_dir, scheduler).items() if k != "_class_name"}
     sched.update(overrides)
