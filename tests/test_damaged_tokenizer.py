@@ -84,7 +84,7 @@ def test_a_damaged_clip_tokenizer_is_named_by_the_metric_and_the_training_recipe
     (clip / "tokenizer.json").write_text(whole[: len(whole) // 2])
     with pytest.raises(ValueError, match=r"CLIP folder '.*clip' cannot be read \(.*\): is one of its files"):
         load_clip(clip)
-    with pytest.raises(ValueError, match=r"--clip CLIPModel folder '.*clip' cannot be read"):
+    with pytest.raises(ValueError, match=r"^clip CLIPModel folder '.*clip' cannot be read"):
         load_frozen_clip(str(clip))
 
 

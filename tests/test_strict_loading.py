@@ -66,7 +66,7 @@ def test_a_frozen_training_vae_missing_a_weight_is_refused(tmp_path):
     StreamingT2VModel.from_preset("tiny", with_init_unet=False).vae.vae.save_pretrained(tmp_path / "vae")
     name = drop_weight(tmp_path / "vae")
     with pytest.raises(
-        ValueError, match=rf"^--vae folder '.*' has no weights for 1 of .*\({name}\): diffusers"
+        ValueError, match=rf"^vae folder '.*' has no weights for 1 of .*\({name}\): diffusers"
     ):
         load_frozen_vae(str(tmp_path / "vae"))
 
