@@ -38,6 +38,7 @@ from transformers import (
 
 from streamt2v.config import PRESETS, ModelConfig, get_preset
 from streamt2v.io.folders import atomic_folder, home_path, read_json_object
+from streamt2v.io.frame_rates import DEFAULT_FPS
 from streamt2v.io.weight_files import refuse_broken_links
 from streamt2v.memory import (
     move_checked,
@@ -201,7 +202,7 @@ class StreamingT2VModel:
         scheduler_config: dict[str, Any],
         config: ModelConfig,
         init_unet: UNet3DConditionModel | None = None,
-        fps: int = 8,
+        fps: int = DEFAULT_FPS,
         sources: dict[str, str] | None = None,
         sampler: dict[str, Any] | None = None,
     ) -> None:
@@ -292,7 +293,7 @@ class StreamingT2VModel:
         device: str | torch.device = "cpu",
         seed: int = 0,
         with_init_unet: bool = True,
-        fps: int = 8,
+        fps: int = DEFAULT_FPS,
     ) -> StreamingT2VModel:
         """A :class:`StreamingT2VModel` with random components at a preset (a name of
         :data:`~streamt2v.config.PRESETS` or a :class:`ModelConfig`) on ``device`` (``"auto"``: a GPU if there is
@@ -428,7 +429,7 @@ class StreamingT2VModel:
             scheduler_config,
             config,
             init_unet=init_unet,
-            fps=meta.get("fps", 8),
+            fps=meta.get("fps", DEFAULT_FPS),
             sources=meta.get("sources"),
             sampler=meta.get("sampler"),
         )

@@ -11,6 +11,7 @@ from typing import Any
 
 from streamt2v.config import PRESETS, ModelConfig, config_from_json
 from streamt2v.io.folders import home_path, read_json_object, saved_class_name
+from streamt2v.io.frame_rates import DEFAULT_FPS
 from streamt2v.io.hub import resolve_model_path
 
 FORMAT_VERSION = 1
@@ -112,7 +113,7 @@ def read_model_index(root: Path) -> tuple[dict[str, Any], ModelConfig]:
     if not isinstance(meta, dict) or "model_config" not in meta:
         raise ValueError(f"{where} has no streamt2v.model_config (the architecture save_pretrained writes)")
     config = config_from_json(ModelConfig, meta["model_config"], where, "streamt2v.model_config.")
-    fps, sources, sampler = meta.get("fps", 8), meta.get("sources"), meta.get("sampler")
+    fps, sources, sampler = meta.get("fps", DEFAULT_FPS), meta.get("sources"), meta.get("sampler")
     if not is_frame_rate(fps):
         raise ValueError(f"{where}: streamt2v.fps must be a positive integer, got {fps!r}")
     for name, value in (("sources", sources), ("sampler", sampler)):
