@@ -1,7 +1,6 @@
 """Helpers shared by the bench scripts: argument checks that fail in one line before any work, output paths,
 results files written atomically, Ctrl-C and SIGTERM said in one line, the libraries' progress bars off in a
-log, plural wording. Not a benchmark
-itself (``run_all.py`` runs only ``bench_*.py``)."""
+log. Not a benchmark itself (``run_all.py`` runs only ``bench_*.py``)."""
 
 from __future__ import annotations
 
@@ -18,6 +17,7 @@ from streamt2v.arguments import NamesArguments
 from streamt2v.cli import compile_backend_name, library_bars_off, sigterm_as_interrupt, stderr_is_terminal
 from streamt2v.cli import integer_at_least as at_least
 from streamt2v.io.folders import atomic_write_file, check_writable_parent
+from streamt2v.wording import counted
 
 # Default results folder: beside the scripts, so a script run from outside the repository root still
 # writes where the committed results are (and not into a bench/results/ under the current folder).
@@ -25,10 +25,6 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 positive = at_least(1)
-
-
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def output_path(
@@ -91,7 +87,7 @@ def _kept() -> str:
         if rows < 0:
             parts.append(f"{path} was written")
         else:
-            parts.append(f"{path} keeps the {plural(rows, 'row')} measured so far, marked incomplete")
+            parts.append(f"{path} keeps the {counted(rows, 'row')} measured so far, marked incomplete")
     return "; ".join(parts)
 
 
@@ -115,9 +111,7 @@ def started() -> str:
     same benchmark took up to 50 times as long with them)."""
     when, load = _started[0] if _started else _now()
     average = "unknown" if load is None else f"{load:.2f}"
-    return (
-        f"Started {when:%Y-%m-%d %H:%M} UTC (load average {average} on {plural(os.cpu_count() or 1, 'core')})"
-    )
+    return f"Started {when:%Y-%m-%d %H:%M} UTC (load average {average} on {counted(os.cpu_count() or 1, 'core')})"
 
 
 # What quiet_library_bars switched off, switched back on as run() ends (a test runs scripts in its process).

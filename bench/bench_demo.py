@@ -25,7 +25,6 @@ from _common import (
     command,
     machine,
     output_path,
-    plural,
     positive,
     quiet_library_bars,
     run,
@@ -33,7 +32,8 @@ from _common import (
     write_results,
 )
 from streamt2v.cli import integer_at_least
-from streamt2v.pipeline.chunking import SEED_LIMIT
+from streamt2v.pipeline.setting_checks import SEED_LIMIT
+from streamt2v.wording import counted
 
 # What `make demo` runs (Makefile): the goal line of the results applies only to these settings.
 DEMO_PROMPT = "a red circle bouncing on a blue background"
@@ -168,7 +168,7 @@ def main() -> None:
         "",
         f"Sampler: `{json.dumps(sampler)}`; enhancer: `{json.dumps(enhance)}`. Command: `{command()}`.",
         "",
-        f"Seconds over {plural(args.repeats, 'video')} (the models loaded once):",
+        f"Seconds over {counted(args.repeats, 'video')} (the models loaded once):",
         "",
         "| phase | median | fastest | slowest |",
         "|---|---:|---:|---:|",

@@ -25,12 +25,12 @@ from _common import (
     command,
     machine,
     output_path,
-    plural,
     positive,
     run,
     started,
     write_results,
 )
+from streamt2v.wording import counted
 
 # max_batch_chunks of each timed schedule (1000: every chunk of these videos in one batch)
 SCHEDULES = (("chunk-sequential", 1), ("batched 2", 2), ("batched all", 1000))
@@ -175,7 +175,7 @@ def main() -> None:
     video = video * 2 - 1
     shared = configs[0][2]  # the schedules differ only in max_batch_chunks
     plan = chunk_plan_for(args.frames, shared)  # the same plan for every schedule
-    chunks = plural(len(plan.starts), "chunk")
+    chunks = counted(len(plan.starts), "chunk")
     # a video shorter than a chunk is one chunk of its own length, without overlap
     layout = f"{chunks} of {plan.chunk_frames}" + (
         f", overlap {plan.overlap}" if len(plan.starts) > 1 else ""
@@ -205,7 +205,7 @@ def main() -> None:
         "",
         f"Machine: {machine(device=device)}. {started()}.",
         f"{what}, {args.frames} frames ({layout}), "
-        f"{plural(steps, f'{shared.scheduler} step')} from t = {shared.start_step}, {guidance}, "
+        f"{counted(steps, f'{shared.scheduler} step')} from t = {shared.start_step}, {guidance}, "
         f"best of {args.repeats}. Produced by `{command()}`.",
         "",
         "| " + " | ".join(columns) + " |",

@@ -35,13 +35,13 @@ from _common import (
     command,
     machine,
     output_path,
-    plural,
     positive,
     quiet_library_bars,
     run,
     started,
     write_results,
 )
+from streamt2v.wording import counted
 
 UNET_RECIPES = ("base", "stream", "refiner")
 
@@ -111,8 +111,8 @@ def results_text(args: argparse.Namespace, rows: list[tuple], gpu: bool, done: b
         "# Training speed of the microworld release's runs",
         "",
         f"Machine: {machine()}. {started()}. Device {args.device}, mixed precision {args.mixed_precision}, "
-        f"torch.compile {args.compile or 'off'}, {plural(args.num_workers, 'data worker')}{preset}; median of "
-        f"{plural(args.steps, 'step')} after {plural(args.warmup, 'warm-up step')}, "
+        f"torch.compile {args.compile or 'off'}, {counted(args.num_workers, 'data worker')}{preset}; median of "
+        f"{counted(args.steps, 'step')} after {counted(args.warmup, 'warm-up step')}, "
         "through `train.loop.train` with each run's recipe options and loop settings "
         f"(`{command()}`). Samples/s = batch / (s/step); a sample is a 16-frame clip for "
         "the UNet runs, `frames_per_sample` frames (4, or 1 for the decoder runs) for the VAE runs and a "

@@ -26,6 +26,7 @@ from torch import nn
 
 from streamt2v.arguments import Arg, ArgumentValueError
 from streamt2v.config import DTYPE_NAMES
+from streamt2v.wording import counted
 
 logger = logging.getLogger(__name__)
 
@@ -239,11 +240,10 @@ def describe_machine(threads: bool = True, device: str | torch.device | None = N
     # a container or `taskset` may hold the process to fewer cores than the machine has
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else machine_cores
 
-    def count(n: int, what: str) -> str:
-        return f"{n} {what}" + ("" if n == 1 else "s")
-
     cores = (
-        count(usable, "core") if usable >= machine_cores else f"{usable} of {count(machine_cores, 'core')}"
+        counted(usable, "core")
+        if usable >= machine_cores
+        else f"{usable} of {counted(machine_cores, 'core')}"
     )
     parts = [f"{cpu}, {cores}"]
     gpu = torch.device(device) if device is not None else None
@@ -254,7 +254,7 @@ def describe_machine(threads: bool = True, device: str | torch.device | None = N
         several = torch.cuda.device_count() > 1
         parts.append(f"GPU {torch.cuda.get_device_name(index)}" + (f" (cuda:{index})" if several else ""))
     parts.append(
-        f"torch {torch.__version__}" + (f", {count(torch.get_num_threads(), 'thread')}" if threads else "")
+        f"torch {torch.__version__}" + (f", {counted(torch.get_num_threads(), 'thread')}" if threads else "")
     )
     return "; ".join(parts)
 

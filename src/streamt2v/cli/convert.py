@@ -87,7 +87,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from streamt2v.io.checkpoints import CheckpointMismatchError, convert_official_checkpoint
+    from streamt2v.io.checkpoints import convert_official_checkpoint
+    from streamt2v.io.conversion_report import CheckpointMismatchError
 
     try:
         report = convert_official_checkpoint(

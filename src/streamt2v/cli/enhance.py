@@ -8,7 +8,7 @@ from pathlib import Path
 
 from streamt2v.cli import chosen_device, integer_at_least, user_path
 from streamt2v.config import DTYPE_NAMES
-from streamt2v.pipeline.chunking import SEED_LIMIT
+from streamt2v.pipeline.setting_checks import SEED_LIMIT
 
 # The flag of each EnhanceConfig setting that has one: messages name the settings by these (by its field
 # names, as Python and ``generate --enhance`` give them, they would be another command's: --enhance-steps).
@@ -171,7 +171,7 @@ def _flags_without_effect(given: dict, config) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from streamt2v.cli.generate import as_flags
-    from streamt2v.pipeline.chunking import EnhanceSettingError
+    from streamt2v.pipeline.setting_checks import EnhanceSettingError
 
     try:
         return _run(args)

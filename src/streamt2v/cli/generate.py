@@ -10,7 +10,7 @@ import sys
 
 from streamt2v.cli import chosen_device, compile_backend_name, integer_at_least, user_path
 from streamt2v.config import DTYPE_NAMES
-from streamt2v.pipeline.chunking import QUOTED, SEED_LIMIT
+from streamt2v.pipeline.setting_checks import QUOTED, SEED_LIMIT
 
 # Flags --resume does not ignore (the rest come from the run's config.json).
 _RESUME_FLAGS = {"resume", "no_progress", "overwrite", "func", "parser", "command", "verbose", "argv"}
@@ -276,8 +276,8 @@ def _sampling_flags_unused(cfg, given: list[str]) -> str | None:
     """What is wrong with the sampling flags typed (``given``: their dests) for a stage the run does not have,
     or None: ``--steps`` on a video of one chunk (stage 1 alone, set by ``--init-steps``), ``--init-steps`` on
     one continuing an image or a video (no stage 1); ``pipe(...)`` warns of the same options."""
-    from streamt2v.pipeline.chunking import counted
     from streamt2v.pipeline.sampling_stages import sampling_without_stage
+    from streamt2v.wording import counted
 
     unused, stage = sampling_without_stage(given, cfg.stream, bool(cfg.init_video or cfg.init_image))
     if stage == 1:
@@ -321,14 +321,16 @@ def _spellings(parser: argparse.ArgumentParser, argv: list[str]) -> dict[str, st
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from streamt2v.pipeline.chunking import EnhanceSettingError, SettingError, counted, num_chunks
+    from streamt2v.pipeline.chunking import num_chunks
     from streamt2v.pipeline.generate import GenerateConfig, StoppedWhenComplete, generate
     from streamt2v.pipeline.model_loading import recommended_sampler
     from streamt2v.pipeline.prompts import names_a_file
     from streamt2v.pipeline.resume import resume_generate, run_config
     from streamt2v.pipeline.sampling_stages import STAGE1_SAMPLING, STAGE2_SAMPLING
+    from streamt2v.pipeline.setting_checks import EnhanceSettingError, SettingError
     from streamt2v.pipeline.step_counts import recommended_note
     from streamt2v.pipeline.stream import StreamConfig
+    from streamt2v.wording import counted
 
     bar = None
     # Denoising steps of each chunk (the bar's total); None until the number of chunks is known: an
@@ -480,8 +482,8 @@ def run(args: argparse.Namespace) -> int:
     stopped = None  # a Ctrl-C or SIGTERM that came as the finished run was marked complete
     try:
         if args.resume:
-            result = resume_generate(
-                args.resume, on_step=on_step, on_chunk=on_chunk, progress=not args.no_progress, **resumed_on
+            result = resume_generate(  # the run opened above: opening again would hash every chunk again
+                run_dir, on_step=on_step, on_chunk=on_chunk, progress=not args.no_progress, **resumed_on
             )
         else:
             result = generate(cfg, on_step=on_step, on_chunk=on_chunk, progress=not args.no_progress)

@@ -32,7 +32,6 @@ import torch
 
 from streamt2v.io import locks
 from streamt2v.io.decoding import (
-    DecodedFrames,  # noqa: F401 (train/data.py imports it from here for now)
     decode_frame_list,
 )
 from streamt2v.io.frame_rates import DEFAULT_FPS, check_fps

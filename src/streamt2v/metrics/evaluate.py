@@ -28,18 +28,17 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from streamt2v.io.folders import atomic_write_file, check_writable_parent
+from streamt2v.io.frame_rates import DEFAULT_FPS
 from streamt2v.io.output_paths import output_kind, preview_path_for
 from streamt2v.io.video import IMAGE_SUFFIXES, READ_VIDEO_SUFFIXES
 from streamt2v.metrics.flow import (
     DEFAULT_FLOW_SIZE,
-    VideoLike,
-    as_uint8_frames,
     check_flow_backend,
     check_flow_settings,
     check_flow_size,
-    check_positive,
     require_raft,
 )
+from streamt2v.metrics.inputs import VideoLike, as_uint8_frames, check_positive
 from streamt2v.metrics.mawe import OFFICIAL_COEFF, check_coeff, check_definition, mawe
 
 if TYPE_CHECKING:
@@ -408,7 +407,7 @@ def evaluate_videos(
     mawe_coeff: float = OFFICIAL_COEFF,
     mawe_definition: str = "official",
     boundaries: Sequence[int] | None = None,
-    fps: float = 8.0,
+    fps: float = DEFAULT_FPS,
     progress: bool = False,
     raft_weights: str | os.PathLike | None = None,
     clip_batch_size: int = 32,

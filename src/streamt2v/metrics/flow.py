@@ -20,11 +20,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from streamt2v.metrics.inputs import (
-    VideoLike,
-    as_uint8_frames,
-    check_positive,  # noqa: F401 (metrics/evaluate.py imports it from here for now)
-)
+from streamt2v.metrics.inputs import VideoLike, as_uint8_frames
 
 logger = logging.getLogger(__name__)
 

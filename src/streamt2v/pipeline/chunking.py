@@ -21,15 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# EnhanceSettingError, QUOTED, SEED_LIMIT and check_seed moved to setting_checks, counted to wording: the
-# callers outside the pipeline's orchestration (stage 3, the command line, bench) still import them from
-# here until they import them from there.
-from streamt2v.pipeline.setting_checks import QUOTED as QUOTED
-from streamt2v.pipeline.setting_checks import SEED_LIMIT as SEED_LIMIT
-from streamt2v.pipeline.setting_checks import EnhanceSettingError as EnhanceSettingError
 from streamt2v.pipeline.setting_checks import SettingError
-from streamt2v.pipeline.setting_checks import check_seed as check_seed
-from streamt2v.pipeline.wording import counted
+from streamt2v.wording import counted
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,6 @@ from streamt2v.pipeline.blending import (
     shared_noise,
     split_chunks,
 )
-from streamt2v.pipeline.chunking import check_seed
 from streamt2v.pipeline.enhance_canvas import (
     decoded_slices,
     gather_slices,
@@ -70,6 +69,7 @@ from streamt2v.pipeline.prompts import (
     PromptSchedule,
     warn_unread_prompts,
 )
+from streamt2v.pipeline.setting_checks import check_seed
 from streamt2v.pipeline.step_counts import check_start_step
 from streamt2v.sampling.schedulers import check_finite_latents
 from streamt2v.sampling.sdedit import sdedit_noise, sdedit_timesteps

@@ -14,7 +14,7 @@ import numbers
 from dataclasses import dataclass
 
 from streamt2v.pipeline.blending import BLEND_MODES
-from streamt2v.pipeline.chunking import EnhanceSettingError
+from streamt2v.pipeline.setting_checks import EnhanceSettingError
 
 BLEND_TARGETS: tuple[str, ...] = ("latents", "x0")
 

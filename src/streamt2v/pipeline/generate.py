@@ -34,15 +34,14 @@ from streamt2v.pipeline.prompts import PromptSchedule, as_schedule, load_schedul
 from streamt2v.pipeline.run_inputs import read_run_inputs
 from streamt2v.pipeline.run_writing import ChunkCallback, GenerateResult, consume, resume_command
 
-# StoppedWhenComplete moved to run_writing with the code raising it: the command line and docs/generate.md
-# still name it here.
+# generate() raises it (a stop that came as the run finished): importable with it, as docs/generate.md says
 from streamt2v.pipeline.run_writing import StoppedWhenComplete as StoppedWhenComplete
 from streamt2v.pipeline.rundir import RunDir, default_run_dir, reserve_run_dir
 from streamt2v.pipeline.sampling_stages import sampling_without_stage
 from streamt2v.pipeline.setting_checks import SettingError
 from streamt2v.pipeline.step_counts import check_step_counts, recommended_note
 from streamt2v.pipeline.stream import Chunk, StepCallback, StreamConfig, StreamState, stream
-from streamt2v.pipeline.wording import counted
+from streamt2v.wording import counted
 
 if TYPE_CHECKING:
     from streamt2v.models.bundle import StreamingT2VModel

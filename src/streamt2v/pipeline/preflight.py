@@ -20,7 +20,7 @@ from streamt2v.models.model_index import peek_model_index
 from streamt2v.pipeline.prompts import PromptSchedule
 from streamt2v.pipeline.rundir import RunDir
 from streamt2v.pipeline.setting_checks import EnhanceSettingError
-from streamt2v.pipeline.wording import counted
+from streamt2v.wording import counted
 
 if TYPE_CHECKING:
     from streamt2v.models.bundle import StreamingT2VModel

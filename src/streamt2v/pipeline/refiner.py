@@ -23,8 +23,8 @@ from streamt2v.io.folders import home_path, looks_like_hub_id, read_json_object,
 from streamt2v.memory import move_checked, one_dtype, resolve_device, resolve_dtype, seeded_rng
 from streamt2v.models.autoencoder import VideoAutoencoder
 from streamt2v.models.folder_parts import FolderParts
-from streamt2v.pipeline.chunking import QUOTED, EnhanceSettingError
 from streamt2v.pipeline.enhance_config import EnhanceConfig, check_resolution
+from streamt2v.pipeline.setting_checks import QUOTED, EnhanceSettingError
 from streamt2v.pipeline.step_counts import check_start_step
 
 logger = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from streamt2v.pipeline.run_inputs import read_run_inputs
 from streamt2v.pipeline.run_writing import ChunkCallback, GenerateResult, consume
 from streamt2v.pipeline.rundir import RunDir
 from streamt2v.pipeline.stream import Chunk, StepCallback, StreamState, stream
-from streamt2v.pipeline.wording import counted
+from streamt2v.wording import counted
 
 if TYPE_CHECKING:
     from streamt2v.models.bundle import StreamingT2VModel

@@ -23,9 +23,9 @@ from streamt2v.memory import dtype_name, resolve_device, resolve_dtype, supporte
 from streamt2v.pipeline.preflight import lowres_path
 from streamt2v.pipeline.rundir import STAGE3_STATE, RunDir
 from streamt2v.pipeline.stream import Chunk
-from streamt2v.pipeline.wording import counted
 from streamt2v.sampling.schedulers import NonFiniteLatentsError
 from streamt2v.signals import interrupts_held
+from streamt2v.wording import counted
 
 if TYPE_CHECKING:
     from streamt2v.models.bundle import StreamingT2VModel

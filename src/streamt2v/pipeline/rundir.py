@@ -50,7 +50,7 @@ from streamt2v.pipeline.run_chunks import (
     chunk_file_name,
     read_chunk_file,
 )
-from streamt2v.pipeline.wording import counted
+from streamt2v.wording import counted
 
 FORMAT_VERSION = 1
 CONFIG = "config.json"

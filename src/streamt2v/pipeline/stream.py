@@ -44,7 +44,6 @@ from streamt2v.pipeline.prompts import (
 from streamt2v.pipeline.setting_checks import SettingError, check_seed
 from streamt2v.pipeline.step_counts import check_step_counts, stage2_start_step
 from streamt2v.pipeline.stream_inputs import check_frames
-from streamt2v.pipeline.wording import counted
 from streamt2v.sampling.noise import check_correlation, frame_correlated_noise
 from streamt2v.sampling.schedulers import (
     SCHEDULER_NAMES,
@@ -54,6 +53,7 @@ from streamt2v.sampling.schedulers import (
     sample_loop,
 )
 from streamt2v.typed_values import type_fields
+from streamt2v.wording import counted
 
 if TYPE_CHECKING:
     from streamt2v.models.bundle import StreamingT2VModel

@@ -32,11 +32,9 @@ from torch.utils.data import Dataset
 
 from streamt2v.arguments import Arg, ArgumentValueError
 from streamt2v.io.damage import shortfall_hint
+from streamt2v.io.decoding import DecodedFrames
 from streamt2v.io.frame_seek import pick_frames
-from streamt2v.io.video import (
-    READ_VIDEO_SUFFIXES,
-    DecodedFrames,
-)
+from streamt2v.io.video import READ_VIDEO_SUFFIXES
 from streamt2v.microworld.dataset import ClipSpec
 from streamt2v.train.captions import caption_rows, check_every_video_captioned, file_key
 from streamt2v.train.run_folder import is_run_folder

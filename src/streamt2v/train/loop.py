@@ -36,7 +36,6 @@ from streamt2v.compiling import compile_modules
 from streamt2v.io import locks
 from streamt2v.io.folders import atomic_folder, atomic_write_file
 from streamt2v.microworld.dataset import collate
-from streamt2v.pipeline.wording import counted
 from streamt2v.signals import interrupts_held
 from streamt2v.train.checkpoint import (
     prune_checkpoints,
@@ -59,6 +58,7 @@ from streamt2v.train.run_folder import (
     truncate_log,
 )
 from streamt2v.train.train_config import TrainConfig, lr_at
+from streamt2v.wording import counted
 
 logger = logging.getLogger(__name__)
 
