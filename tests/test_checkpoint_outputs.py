@@ -35,7 +35,7 @@ def test_an_existing_output_folder_is_refused_before_the_checkpoint_is_read(tmp_
     (out / "mine.txt").write_text("keep")
     never_read = tmp_path / "garbage.ckpt"  # reading it would fail otherwise: the folder is checked first
     never_read.write_text("garbage")
-    with pytest.raises(FileExistsError, match=r"already exists \(pass overwrite=True to replace it\)$"):
+    with pytest.raises(FileExistsError, match="already exists; pass overwrite=True to replace it$"):
         convert_official_checkpoint(never_read, out, "tiny")
     assert (out / "mine.txt").read_text() == "keep"
 

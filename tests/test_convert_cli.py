@@ -305,7 +305,7 @@ def test_the_command_line_names_its_flags_not_the_python_arguments(
     out = tmp_path / "out"
     out.mkdir()
     line = _error(["convert", str(ckpt), str(out), "--preset", _arch(tmp_path)], capsys)
-    assert line == f"error: {str(out)!r} already exists (pass --overwrite to replace it)"
+    assert line == f"error: {str(out)!r} already exists; pass --overwrite to replace it"
     line = _error(["convert", str(ckpt), str(tmp_path / "new"), "--preset", _arch(tmp_path)], capsys)
     assert line.endswith("(pass --no-strict to convert anyway)") and "strict=False" not in line
 

@@ -37,10 +37,10 @@ def test_an_existing_output_names_the_python_argument_or_the_flag_not_both(tmp_p
     out.write_text("kept")
     with pytest.raises(FileExistsError) as info:
         refuse_existing(out)
-    assert str(info.value) == f"{str(out)!r} already exists (pass overwrite=True to replace it)"
+    assert str(info.value) == f"{str(out)!r} already exists; pass overwrite=True to replace it"
     again = pickle.loads(pickle.dumps(info.value))  # e.g. from a worker process: the message travels
-    assert str(info.value.as_flags()) == f"{str(out)!r} already exists (pass --overwrite to replace it)"
-    assert str(again) == f"{str(out)!r} already exists (pass overwrite=True to replace it)"
+    assert str(info.value.as_flags()) == f"{str(out)!r} already exists; pass --overwrite to replace it"
+    assert str(again) == f"{str(out)!r} already exists; pass overwrite=True to replace it"
     refuse_existing(out, overwrite=True)
     assert out.read_text() == "kept"
 

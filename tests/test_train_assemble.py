@@ -193,9 +193,9 @@ def test_assemble_refuses_parts_that_do_not_fit(tmp_path, runs, encoders, capsys
     err = capsys.readouterr().err
     assert (
         err.strip().splitlines()[-1]
-        == f"error: {str(existing)!r} already exists (pass --overwrite to replace it)"
+        == f"error: {str(existing)!r} already exists; pass --overwrite to replace it"
     )
-    with pytest.raises(FileExistsError, match=r"already exists \(pass overwrite=True to replace it\)$"):
+    with pytest.raises(FileExistsError, match="already exists; pass overwrite=True to replace it$"):
         assemble_model(existing, unet=stream_unet)
     assert (existing / "mine.txt").read_text() == "keep"
     # and even with it when the folder is not a model folder: --overwrite replaced it with the user's files

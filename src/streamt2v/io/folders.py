@@ -246,6 +246,15 @@ class ExistingOutputError(NamesArguments, FileExistsError):
     """An output that exists, refused without ``overwrite``: the message names ``overwrite=True``, or
     ``--overwrite`` once the command line has called :meth:`~streamt2v.arguments.NamesArguments.as_flags`."""
 
+    @classmethod
+    def advising_overwrite(
+        cls, named: str, held: str = "already exists", why: tuple[object, ...] = ()
+    ) -> ExistingOutputError:
+        """The refusal of every writer given no ``overwrite``, in one wording: ``NAMED already exists;
+        pass overwrite=True to replace it``. ``held``: what is there, said after ``named``; ``why``: what it
+        may be, text and :class:`~streamt2v.arguments.Arg` parts said after ``held``."""
+        return cls(f"{named} {held}", *why, "; pass ", Arg("overwrite", True), " to replace it")
+
 
 def refuse_existing(out: str | Path, overwrite: bool = False, *, model_folder: bool = False) -> None:
     """Raise :class:`ExistingOutputError` if ``out`` exists and ``overwrite`` is not set; call it before any
@@ -254,9 +263,7 @@ def refuse_existing(out: str | Path, overwrite: bool = False, *, model_folder: b
     user's files), is refused."""
     out = Path(out)
     if out.exists() and not overwrite:
-        raise ExistingOutputError(
-            f"{str(out)!r} already exists (pass ", Arg("overwrite", True), " to replace it)"
-        )
+        raise ExistingOutputError.advising_overwrite(repr(str(out)))
     if model_folder and out.exists() and not out.is_dir() and not out.is_symlink():
         raise FileExistsError(
             f"{str(out)!r} is a file, not a model folder: overwriting replaces only a model folder or an empty "

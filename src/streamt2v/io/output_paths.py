@@ -17,7 +17,6 @@ from glob import escape as glob_escape
 from pathlib import Path
 from typing import IO, Any
 
-from streamt2v.arguments import Arg
 from streamt2v.io import locks
 from streamt2v.io.folders import ExistingOutputError, check_writable_parent, current_umask, give_mode
 from streamt2v.io.frame_rates import check_fps, check_gif_fps
@@ -229,15 +228,19 @@ def _check_name_length(path: Path, what: str) -> None:
         )
 
 
-def refuse_existing_output(path: Path, named: str | None = None, why: str = "") -> None:
-    """The refusal of a writer given no ``overwrite``, in one wording: what is at ``path`` is kept, an
-    existing file or a folder holding anything (the frames of an earlier PNG output: :func:`check_output_path`
-    refuses the rest); an empty folder holds nothing to lose. ``named``: what it is, with its path, for the
-    message (default ``output 'PATH'``); ``why``: what it may be, said after "already exists"."""
+def refuse_existing_output(path: Path, named: str | None = None, why: tuple[object, ...] = ()) -> None:
+    """The refusal of a writer given no ``overwrite`` (:meth:`ExistingOutputError.advising_overwrite`): what
+    is at ``path`` is kept, an existing file or a folder holding anything (the frames of an earlier PNG
+    output: :func:`check_output_path` refuses the rest); an empty folder holds nothing to lose. ``named``:
+    what it is, with its path, for the message (default ``output 'PATH'``); ``why``: what a file there may
+    be, said after "already exists"."""
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         named = named or f"output {str(path)!r}"
-        held = "already holds the frames of an earlier output" if path.is_dir() else f"already exists{why}"
-        raise ExistingOutputError(f"{named} {held}; pass ", Arg("overwrite", True), " to replace it")
+        if path.is_dir():
+            raise ExistingOutputError.advising_overwrite(
+                named, "already holds the frames of an earlier output"
+            )
+        raise ExistingOutputError.advising_overwrite(named, why=why)
 
 
 def check_output_path(
@@ -341,7 +344,7 @@ def _check_preview_path(path: Path, partial: Path, kind: str, what: str, overwri
     elif partial.is_dir():  # never replaced (a file there is; this failed after the first chunk)
         raise IsADirectoryError(f"{named} is a folder; move it or choose another output")
     elif not overwrite:
-        refuse_existing_output(partial, named, " (a stopped run's preview? --resume continues that run)")
+        refuse_existing_output(partial, named, (" (a stopped run's preview? --resume continues that run)",))
 
 
 def replace_dir(tmp: Path, final: Path) -> None:
