@@ -109,7 +109,7 @@ def test_the_streaming_writer_keeps_an_existing_output_unless_overwrite(tmp_path
         rf"'{re.escape(str(preview))}', where the preview of output '{re.escape(str(tmp_path / 'clip.mp4'))}' "
         r"is written during the run,"
     )
-    stopped = r"already exists \(a stopped run's preview\? --resume continues that run\)"
+    stopped = r"already exists \(a stopped run's preview\? resume_generate continues that run\)"
     with pytest.raises(FileExistsError, match=refused(named, stopped)):
         StreamingVideoWriter(tmp_path / "clip.mp4", fps=8)
     assert preview.read_bytes() == b"the user's clip"
@@ -137,6 +137,35 @@ def test_the_streaming_writer_keeps_an_existing_output_unless_overwrite(tmp_path
     with StreamingVideoWriter(empty, fps=8) as w:
         w.append(smooth_video(t=2))
     assert len(list(empty.iterdir())) == 2
+
+
+def test_a_stopped_runs_preview_is_refused_naming_how_to_resume_as_the_caller_does(
+    tmp_path, monkeypatch, capsys
+):
+    """A file where a preview goes was refused with '--resume continues that run' to a Python caller too,
+    who continues a run with resume_generate. The advice names resume_generate and overwrite=True to
+    Python, --resume and --overwrite on the command line (as the error's other arguments are)."""
+    import pickle
+
+    from conftest import FAST_CLI
+    from streamt2v.cli import main
+
+    monkeypatch.chdir(tmp_path)  # generate's default run folder: runs/
+    out = tmp_path / "clip.mp4"
+    (tmp_path / "clip.partial.mp4").write_bytes(b"a stopped run's preview")
+    with pytest.raises(FileExistsError) as info:
+        check_output_path(out, preview=True)
+    python = (
+        "(a stopped run's preview? resume_generate continues that run); pass overwrite=True to replace it"
+    )
+    assert str(info.value).endswith(python) and "--" not in str(info.value)
+    assert str(pickle.loads(pickle.dumps(info.value))).endswith(python)  # from a worker process too
+    assert main(["generate", "x", "--frames", "8", *FAST_CLI, "-o", str(out)]) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.endswith(
+        "(a stopped run's preview? --resume continues that run); pass --overwrite to replace it"
+    )
+    assert not out.exists() and not (tmp_path / "runs").exists()
 
 
 def test_check_output_path_refuses_existing_files_and_bad_parents(tmp_path):

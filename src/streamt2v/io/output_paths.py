@@ -17,6 +17,7 @@ from glob import escape as glob_escape
 from pathlib import Path
 from typing import IO, Any
 
+from streamt2v.arguments import Arg
 from streamt2v.io import locks
 from streamt2v.io.folders import ExistingOutputError, check_writable_parent, current_umask, give_mode
 from streamt2v.io.frame_rates import check_fps, check_gif_fps
@@ -32,6 +33,18 @@ FRAME_FILE = re.compile(r"frame_\d{6}\.png")
 
 class OutputInUseError(RuntimeError):
     """Another process is writing the same output (its lock file ``.NAME.lock`` is held)."""
+
+
+class _ResumingARun(Arg):
+    """What continues a stopped ``generate`` run, as an error's advice names it: ``resume_generate`` to a
+    Python caller (:func:`streamt2v.pipeline.resume.resume_generate`), ``--resume`` on the command line."""
+
+    def __str__(self) -> str:
+        return "resume_generate"
+
+    @property
+    def flag(self) -> str:
+        return "--resume"
 
 
 # ----------------------------------------------------------------------------- atomic paths
@@ -344,7 +357,8 @@ def _check_preview_path(path: Path, partial: Path, kind: str, what: str, overwri
     elif partial.is_dir():  # never replaced (a file there is; this failed after the first chunk)
         raise IsADirectoryError(f"{named} is a folder; move it or choose another output")
     elif not overwrite:
-        refuse_existing_output(partial, named, (" (a stopped run's preview? --resume continues that run)",))
+        stopped = (" (a stopped run's preview? ", _ResumingARun("resume"), " continues that run)")
+        refuse_existing_output(partial, named, stopped)
 
 
 def replace_dir(tmp: Path, final: Path) -> None:
