@@ -4,6 +4,7 @@ folder's model_index.json holds), from the command line."""
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import shlex
@@ -440,3 +441,25 @@ def test_a_failure_printed_into_a_closed_pipe_is_still_reported(
     # one line, as with a reader: the error shown was the whole one, its problems listed below it
     [line] = capsys.readouterr().err.splitlines()
     assert line.startswith("error: ") and "absent from the checkpoint" in line, line
+
+
+def test_a_ctrl_c_while_the_failure_report_prints_stays_an_interruption(
+    custom_checkpoint: tuple[Path, dict[str, torch.Tensor]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The one-line error was raised whatever the report's print raised: a Ctrl-C during a long report
+    became exit 2 and an ``error:`` line instead of 130."""
+    from streamt2v.cli import _run
+
+    class InterruptedTerminal(io.StringIO):
+        def write(self, text: str) -> int:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(sys, "stdout", InterruptedTerminal())
+    ckpt, _ = custom_checkpoint
+    code = _run(["convert", str(ckpt), str(tmp_path / "out"), "--preset", _arch(tmp_path)], as_program=False)
+    monkeypatch.undo()
+    assert code == 130
+    assert "error:" not in capsys.readouterr().err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 from dataclasses import replace
 from pathlib import Path
 
@@ -103,14 +104,13 @@ def run(args: argparse.Namespace) -> int:
             dtype=args.dtype,
         )
     except CheckpointMismatchError as err:
-        # the report lists the problems once; the error itself stays one line, also when the report's print
-        # fails (a closed pipe: the error then stands, and was shown whole, its problems listed again)
+        # the report lists the problems once; the error itself stays one line, also when the reader went away
+        # during the report (it was shown whole, its problems listed again). Only a closed pipe is passed over:
+        # a Ctrl-C during a long report stays an interruption
         limit = _LISTED_WHEN_MOSTLY_UNFIT if err.report.mostly_unfit else None
-        short = err.one_line()
-        try:
+        with contextlib.suppress(BrokenPipeError):
             print(err.report.format(limit=limit, flags=True))
-        finally:
-            raise short from None
+        raise err.one_line() from None
     # the folder in the wrote line that ends every command's output (README, "Command line"), not the report's
     # "written:" line with the path as typed
     print(replace(report, out_dir=None).format(flags=True))
