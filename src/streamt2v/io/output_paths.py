@@ -308,29 +308,29 @@ def claim_output(
     *,
     overwrite: bool = False,
     held_lock: IO[str] | None = None,
-    preview: bool | str | os.PathLike = False,
+    preview: bool = False,
 ) -> tuple[Path, IO[str] | None]:
     """What every writer of ``path`` does before it writes (``write_video`` and the incremental writers):
-    ``path`` checked (:func:`check_output_path`; with ``preview``, the streaming writer's preview too: at
-    :func:`preview_path_for` if True, else at that path), ``fps`` checked for its kind, nothing there
-    replaced unless ``overwrite``, the output's lock taken (``held_lock``: the caller's, taken earlier), and
-    what a writer of it killed mid-write left removed.
+    ``path`` checked (:func:`check_output_path`; with ``preview``, the streaming writer's preview at
+    :func:`preview_path_for` too), ``fps`` checked for its kind, nothing there replaced unless
+    ``overwrite``, the output's lock taken (``held_lock``: the caller's, taken earlier), and what a writer
+    of it killed mid-write left removed.
     Returns the checked path and the lock, which the caller releases unless it passed it."""
     if held_lock is not None and Path(held_lock.name).absolute() != output_lock_path(path).absolute():
         raise ValueError(f"held_lock {held_lock.name!r} is not the lock of {str(path)!r}")
     # everything but what is there already first (a folder of the user's is refused, overwrite or not)
-    path = check_output_path(path, overwrite=True, lock_held=held_lock is not None)
+    path = check_output_path(path, overwrite=True, preview=preview, lock_held=held_lock is not None)
     kind = output_kind(path)
-    partial = None if preview is False else preview_path_for(path) if preview is True else Path(preview)
-    if partial is not None:
-        _check_preview_path(path, partial, kind, "output", overwrite=True)
-    check_gif_fps(fps) if kind == "gif" else check_fps(fps)
+    if kind == "gif":
+        check_gif_fps(fps)
+    else:
+        check_fps(fps)
 
     def refuse_existing() -> None:
         if not overwrite:
             refuse_existing_output(path)
-            if partial is not None:
-                _check_preview_path(path, partial, kind, "output", overwrite=False)
+            if preview:
+                _check_preview_path(path, preview_path_for(path), kind, "output", overwrite=False)
 
     refuse_existing()
     path.parent.mkdir(parents=True, exist_ok=True)

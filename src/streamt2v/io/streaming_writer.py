@@ -188,10 +188,12 @@ class StreamingVideoWriter(_FinishedOrAborted):
     """Write a video chunk by chunk (paper §4: the long video is produced 8 frames at a time).
 
     ``append(chunk)`` takes ``(1, 3, t, H, W)`` / ``(3, t, H, W)`` in ``[-1, 1]``. After each append the
-    :attr:`preview_path` (default ``<stem>.partial<suffix>`` beside ``path``; a ``.partial`` folder for PNGs)
-    is a complete, playable file with every frame so far, replaced atomically. :meth:`finish` renames the
-    preview to ``path``; leaving the context manager with an exception (or :meth:`abort`) removes the
-    temporary segments but keeps the preview, so the final path never holds a half-written file.
+    :attr:`preview_path` (``<stem>.partial<suffix>`` beside ``path``, a ``.partial`` folder for PNGs:
+    :func:`~streamt2v.io.output_paths.preview_path_for`, where ``generate``'s checks before a run and
+    ``evaluate`` look for it) is a complete, playable file with every frame so far, replaced atomically.
+    :meth:`finish` renames the preview to ``path``; leaving the context manager with an exception (or
+    :meth:`abort`) removes the temporary segments but keeps the preview, so the final path never holds a
+    half-written file.
 
     Nothing there is replaced by default, as with :func:`~streamt2v.io.video.write_video`: an existing file
     at ``path`` or at a file output's preview path (a stopped writer's preview too), or a folder holding the
@@ -207,14 +209,12 @@ class StreamingVideoWriter(_FinishedOrAborted):
         fps: float,
         *,
         crf: int = DEFAULT_CRF,
-        preview_path: str | os.PathLike | None = None,
         overwrite: bool = False,
     ) -> None:
         # Held until finish/abort: a second writer of the same path would replace this one's preview.
-        preview = True if preview_path is None else preview_path
-        self.path, self._lock = claim_output(path, fps, overwrite=overwrite, preview=preview)
+        self.path, self._lock = claim_output(path, fps, overwrite=overwrite, preview=True)
         self.kind = output_kind(self.path)
-        self.preview_path = Path(preview_path) if preview_path is not None else preview_path_for(self.path)
+        self.preview_path = preview_path_for(self.path)
         self.fps, self.crf = float(fps), crf
         self.num_frames = 0
         self._segments: list[Path] = []
