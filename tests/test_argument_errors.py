@@ -7,8 +7,13 @@ import copy
 import pickle
 import traceback
 
-from streamt2v.arguments import Arg, ArgumentFileNotFoundError, ArgumentValueError, NamesArguments
-from streamt2v.io.conversion_inputs import naming_arguments
+from streamt2v.arguments import (
+    Arg,
+    ArgumentFileNotFoundError,
+    ArgumentValueError,
+    NamesArguments,
+    naming_arguments,
+)
 from streamt2v.io.conversion_report import Note
 
 

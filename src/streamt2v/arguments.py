@@ -1,11 +1,15 @@
 """Errors whose advice names an argument of the call that raised them: ``pass overwrite=True`` to a Python
 caller, ``pass --overwrite`` on the command line. The message is kept in parts, the arguments as
-:class:`Arg`, so each reader gets one spelling and neither is rewritten out of the other's text. (The
+:class:`Arg`, so each reader gets one spelling and neither is rewritten out of the other's text; a helper
+that names an argument in plain text (its ``what``) is given a placeholder by :func:`naming_arguments`. (The
 settings errors of generate and enhance, which name fields of their configs by the dozen, are put in flags
 by ``cli.generate.as_flags``'s table instead: their field names are not their flags' names.)"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import NamedTuple
 
 
@@ -100,7 +104,7 @@ class ArgumentValueError(NamesArguments, ValueError):
 
 
 # The built-in errors of files and folders as errors naming arguments, for helpers that raise any of them
-# with a name given by the caller (io.conversion_inputs.naming_arguments): module-level classes, so that an
+# with a name given by the caller (naming_arguments, below): module-level classes, so that an
 # error pickles (a worker's, sent to its parent) and its traceback names an importable class.
 class ArgumentOSError(NamesArguments, OSError):
     """An ``OSError`` naming arguments."""
@@ -136,3 +140,37 @@ ARGUMENT_ERRORS: tuple[tuple[type[Exception], type[NamesArguments]], ...] = (
     (OSError, ArgumentOSError),
     (ValueError, ArgumentValueError),
 )
+
+
+# An argument's name in a message built before the caller's spelling is known (a helper's ``what``), see
+# naming_arguments; a NUL is in no path, so it is no part of a name that a message quotes.
+_NAME_MARK = re.compile(r"\x00(\w+)\x00")
+
+
+def _naming(err: OSError | ValueError, parts: list[object]) -> NamesArguments:
+    """``err`` as the error of its kind naming arguments (:data:`ARGUMENT_ERRORS`:
+    FileNotFoundError, ..., OSError, ValueError), saying ``parts``; an OSError keeps its errno."""
+    kind = next(named for base, named in ARGUMENT_ERRORS if isinstance(err, base))
+    named = kind(*parts)
+    if isinstance(err, OSError):
+        named.errno = err.errno
+    return named
+
+
+@contextmanager
+def naming_arguments(*names: str) -> Iterator[tuple[str, ...]]:
+    """Placeholders for the arguments ``names`` in the messages of the errors raised within, by the code there
+    or by the helpers it gives them to as their ``what`` (``resolve_model_path``, ``weights_variant``, ...): such an
+    error comes out as the same kind of error naming them as the caller spells them, ``init_unet`` to Python
+    and ``--init-unet`` on the command line (:class:`NamesArguments`)."""
+    try:
+        yield tuple(f"\x00{name}\x00" for name in names)
+    except (OSError, ValueError) as err:
+        # an OSError made with an errno reads "[Errno N] message": the errno is kept as the attribute instead
+        text = str(err) if not isinstance(err, OSError) or err.strerror is None else err.strerror
+        pieces = _NAME_MARK.split(text)  # text, name, text, name, ..., text
+        if len(pieces) == 1:
+            raise
+        named = _naming(err, [Arg(p) if i % 2 else p for i, p in enumerate(pieces)])
+        # the frames where it was raised kept (not this one), and its cause as the cause
+        raise named.with_traceback(err.__traceback__) from err.__cause__

@@ -26,7 +26,7 @@ import torch
 from diffusers import UNet3DConditionModel
 from transformers import CLIPVisionConfig
 
-from streamt2v.arguments import Arg, ArgumentValueError
+from streamt2v.arguments import Arg, ArgumentValueError, naming_arguments
 from streamt2v.config import VIT_H_HEAD_WIDTH, ModelConfig
 from streamt2v.io.architecture import build_components, resolve_architecture
 from streamt2v.io.checkpoint_file import load_checkpoint, not_loaded_note
@@ -35,7 +35,6 @@ from streamt2v.io.conversion_inputs import (
     NoTokenizerError,
     check_stage1_folder,
     conversion_tokenizer,
-    naming_arguments,
     provenance,
     refuse_inputs_inside,
 )

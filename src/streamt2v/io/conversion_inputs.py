@@ -9,16 +9,14 @@ name the inputs as the caller spells them: ``init_unet`` to Python, ``--init-une
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from transformers import CLIPTokenizer
 
-from streamt2v.arguments import ARGUMENT_ERRORS, Arg, ArgumentValueError, NamesArguments
+from streamt2v.arguments import Arg, ArgumentValueError, NamesArguments, naming_arguments
 from streamt2v.config import ModelConfig
 from streamt2v.io.checkpoint_file import MODELSCOPE_LIBRARY_FOLDER, MODELSCOPE_LIBRARY_WEIGHTS
 from streamt2v.io.folders import folder_listing, home_path, read_json_object
@@ -46,40 +44,6 @@ STAGE1_PATTERNS = [
     "diffusion_pytorch_model*",
     *TOKENIZER_PATTERNS,
 ]
-
-
-# An argument's name in a message built before the caller's spelling is known (a helper's ``what``), see
-# naming_arguments; a NUL is in no path, so it is no part of a name that a message quotes.
-_NAME_MARK = re.compile(r"\x00(\w+)\x00")
-
-
-def _naming(err: OSError | ValueError, parts: list[object]) -> NamesArguments:
-    """``err`` as the error of its kind naming arguments (:data:`~streamt2v.arguments.ARGUMENT_ERRORS`:
-    FileNotFoundError, ..., OSError, ValueError), saying ``parts``; an OSError keeps its errno."""
-    kind = next(named for base, named in ARGUMENT_ERRORS if isinstance(err, base))
-    named = kind(*parts)
-    if isinstance(err, OSError):
-        named.errno = err.errno
-    return named
-
-
-@contextmanager
-def naming_arguments(*names: str) -> Iterator[tuple[str, ...]]:
-    """Placeholders for the arguments ``names`` in the messages of the errors raised within, by this module or
-    by the helpers it gives them to as their ``what`` (``resolve_model_path``, ``weights_variant``, ...): such an
-    error comes out as the same kind of error naming them as the caller spells them, ``init_unet`` to Python
-    and ``--init-unet`` on the command line (:class:`NamesArguments`)."""
-    try:
-        yield tuple(f"\x00{name}\x00" for name in names)
-    except (OSError, ValueError) as err:
-        # an OSError made with an errno reads "[Errno N] message": the errno is kept as the attribute instead
-        text = str(err) if not isinstance(err, OSError) or err.strerror is None else err.strerror
-        pieces = _NAME_MARK.split(text)  # text, name, text, name, ..., text
-        if len(pieces) == 1:
-            raise
-        named = _naming(err, [Arg(p) if i % 2 else p for i, p in enumerate(pieces)])
-        # the frames where it was raised kept (not this one), and its cause as the cause
-        raise named.with_traceback(err.__traceback__) from err.__cause__
 
 
 def refuse_inputs_inside(out_dir: str | os.PathLike[str], inputs: Mapping[str | Arg, Any]) -> None:

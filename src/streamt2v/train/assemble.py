@@ -19,8 +19,7 @@ from typing import Any
 
 import torch
 
-from streamt2v.arguments import Arg, ArgumentFileNotFoundError, ArgumentValueError
-from streamt2v.io.conversion_inputs import naming_arguments
+from streamt2v.arguments import Arg, ArgumentFileNotFoundError, ArgumentValueError, naming_arguments
 from streamt2v.io.folders import read_json_object, refuse_existing, saved_class_name
 from streamt2v.memory import move_modules
 from streamt2v.models.model_index import MODEL_INDEX, is_frame_rate

@@ -1,6 +1,6 @@
 """The frozen parts a training recipe starts from: a trained VAE, a micro-CLIP or pretrained CLIP, and
 the folder checks that name the argument to fix (``vae`` to a Python caller, ``--vae`` on the command
-line: ``io.conversion_inputs.naming_arguments``)."""
+line: ``arguments.naming_arguments``)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from streamt2v.arguments import naming_arguments
 from streamt2v.io.folders import home_path, saved_class_name
 from streamt2v.models.strict_loading import from_pretrained_strict
 
@@ -75,7 +76,6 @@ def load_frozen_vae(path: str, dtype: torch.dtype = torch.float32) -> Any:
     """The frozen VAE of a ``vae`` run's ``final/vae`` folder (a recipe's or assemble's ``vae``)."""
     from diffusers import AutoencoderKL
 
-    from streamt2v.io.conversion_inputs import naming_arguments
     from streamt2v.models.autoencoder import VideoAutoencoder
 
     with naming_arguments("vae") as (vae_arg,):
@@ -90,7 +90,6 @@ def load_frozen_clip(path: str, image: bool = False) -> tuple[Any, Any]:
     ``text_encoder/``, ``image_encoder/``) or from a whole transformers ``CLIPModel`` folder with its
     tokenizer (e.g. a local copy of a pretrained CLIP, or a clip run's ``final/clip``): a recipe's or
     assemble's ``clip``."""
-    from streamt2v.io.conversion_inputs import naming_arguments
     from streamt2v.models.encoders import ImageEncoder, TextEncoder
 
     with naming_arguments("clip") as (clip_arg,):

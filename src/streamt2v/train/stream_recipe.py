@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from streamt2v.arguments import Arg, ArgumentValueError
+from streamt2v.arguments import Arg, ArgumentValueError, naming_arguments
 from streamt2v.config import PRESETS, StreamingConfig, get_preset
 from streamt2v.microworld.dataset import ClipSpec
 from streamt2v.models.strict_loading import from_pretrained_strict
@@ -153,7 +153,6 @@ class StreamRecipe(BaseRecipe):
     def build(self) -> nn.Module:
         from diffusers import UNet3DConditionModel
 
-        from streamt2v.io.conversion_inputs import naming_arguments
         from streamt2v.models.unet import StreamingUNet
 
         vae = load_frozen_vae(self.vae)
