@@ -351,7 +351,7 @@ def test_a_resume_goes_on_from_the_chunks_before_a_damaged_chunk_file_and_makes_
     import logging
 
     from streamt2v.io.streaming_writer import StreamingVideoWriter
-    from streamt2v.pipeline.rundir import DamagedChunkError
+    from streamt2v.pipeline.run_chunks import DamagedChunkError
 
     ref = generate(cfg_for(tmp_path, "ref", n=40, model="tiny"), model=model)
 

@@ -11,7 +11,7 @@ import pytest
 from conftest import Crash, cfg_for
 from streamt2v.pipeline.generate import generate
 from streamt2v.pipeline.resume import resume_generate
-from streamt2v.pipeline.rundir import StoredChunk
+from streamt2v.pipeline.run_chunks import StoredChunk
 
 
 def _chunks_in_memory() -> int:

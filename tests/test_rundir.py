@@ -127,7 +127,7 @@ def test_a_run_copied_without_its_chunks_folder_starts_again_from_its_first_chun
 def test_a_chunk_file_damaged_after_the_run_was_opened_is_named(tmp_path):
     from safetensors.torch import save_file
 
-    from streamt2v.pipeline.rundir import DamagedChunkError
+    from streamt2v.pipeline.run_chunks import DamagedChunkError
 
     g = torch.Generator().manual_seed(0)
     run = RunDir.create(tmp_path / "r", {}, num_chunks=3)
@@ -158,7 +158,7 @@ def test_a_chunk_file_whose_bytes_changed_is_damaged_and_the_run_goes_on_before_
 
     from safetensors.torch import load_file
 
-    from streamt2v.pipeline.rundir import DamagedChunkError
+    from streamt2v.pipeline.run_chunks import DamagedChunkError
 
     g = torch.Generator().manual_seed(0)
     run = RunDir.create(tmp_path / "r", {}, num_chunks=4)
