@@ -200,13 +200,20 @@ def looks_like_hub_id(spec: str | Path) -> bool:
     )
 
 
+def nearest_existing_parent(path: str | Path) -> Path:
+    """The nearest parent of ``path`` that exists (absolute): the folder that a write of ``path``, making the
+    folders between, creates its entries in; the root where none does."""
+    parent = Path(path).absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    return parent
+
+
 def check_writable_parent(path: str | Path, what: str, advice: str = "") -> None:
     """Raise, naming ``what`` and ``path`` (and ending with ``advice``: ``"; choose another --run-dir"``), unless
     the nearest existing parent of ``path`` is a folder this process can create files in (checked before slow
     work that ends by writing ``path``)."""
-    parent = Path(path).absolute().parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
+    parent = nearest_existing_parent(path)
     if not parent.is_dir():
         raise NotADirectoryError(
             f"cannot write {what} {str(path)!r}: {str(parent)!r} is a file, not a folder{advice}"

@@ -19,7 +19,13 @@ from typing import IO, Any
 
 from streamt2v.arguments import Arg
 from streamt2v.io import locks
-from streamt2v.io.folders import ExistingOutputError, check_writable_parent, current_umask, give_mode
+from streamt2v.io.folders import (
+    ExistingOutputError,
+    check_writable_parent,
+    current_umask,
+    give_mode,
+    nearest_existing_parent,
+)
 from streamt2v.io.frame_rates import check_fps, check_gif_fps
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi")
@@ -225,11 +231,8 @@ def _in_use(path: Path, what: str, pid: str) -> OutputInUseError:
 
 
 def _check_name_length(path: Path, what: str) -> None:
-    parent = path.absolute().parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
     try:
-        name_max = os.pathconf(parent, "PC_NAME_MAX")
+        name_max = os.pathconf(nearest_existing_parent(path), "PC_NAME_MAX")
     except (OSError, ValueError, AttributeError):  # not POSIX, or the folder cannot tell
         name_max = 255
     limit = name_max - DERIVED_NAME_EXTRA
