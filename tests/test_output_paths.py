@@ -446,3 +446,20 @@ def test_the_streaming_writer_removes_what_a_killed_writer_of_its_output_left(tm
         assert not segments.exists() and not temporary.exists()
         writer.append(smooth_video(t=2))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+
+
+def test_an_earlier_png_output_stays_in_place_when_its_replacement_cannot_be_put_there(tmp_path):
+    """replace_dir moved the earlier output aside (.NAME.old-PID), then put the new folder in its place: when
+    that failed (the preview folder removed meanwhile) the output was gone from its path, hidden where the
+    next write removes it as a killed writer's. It is put back, and the error raised."""
+    import shutil
+
+    frames = write_video(tmp_path / "frames", smooth_video(t=3), fps=8)
+    writer = StreamingVideoWriter(frames, fps=8, overwrite=True)
+    writer.append(smooth_video(t=2))
+    shutil.rmtree(writer.preview_path)
+    with pytest.raises(FileNotFoundError):
+        writer.finish()
+    writer.abort()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]
+    assert read_video(frames)[0].shape[2] == 3

@@ -365,14 +365,21 @@ def _check_preview_path(path: Path, partial: Path, kind: str, what: str, overwri
 
 
 def replace_dir(tmp: Path, final: Path) -> None:
-    """Put folder ``tmp`` at ``final``; an existing ``final`` is moved aside first, then removed. Only a folder
-    holding nothing but frame files (an earlier PNG output) is ever replaced (:func:`check_replaceable_dir`)."""
+    """Put folder ``tmp`` at ``final``; an existing ``final`` is moved aside first, then removed (put back
+    when ``tmp`` cannot be put there). Only a folder holding nothing but frame files (an earlier PNG output)
+    is ever replaced (:func:`check_replaceable_dir`)."""
     old = None
     if final.exists() or final.is_symlink():
         check_replaceable_dir(final)
         old = final.with_name(f".{final.name}.old-{os.getpid()}")
         os.replace(final, old)
-    os.replace(tmp, final)
+    try:
+        os.replace(tmp, final)
+    except BaseException:
+        # left aside, the earlier output would be gone from its path, and removed by the next write as stale
+        if old is not None and not (final.exists() or final.is_symlink()):
+            os.replace(old, final)
+        raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 
