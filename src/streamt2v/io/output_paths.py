@@ -98,6 +98,7 @@ def _foreign_entries(folder: Path) -> list[str]:
 
 
 def list_names(names: Sequence[str], limit: int = 5) -> str:
+    """The first ``limit`` of ``names`` quoted, for a message: ``'a', 'b' and 3 more``."""
     shown = ", ".join(repr(n) for n in names[:limit])
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
@@ -385,8 +386,12 @@ def replace_dir(tmp: Path, final: Path) -> None:
 
 
 def remove_stale_files(path: Path) -> list[Path]:
-    """Remove what a killed writer of ``path`` left beside it (the caller holds its lock): see
-    :func:`streamt2v.io.streaming_writer.remove_stale_temporaries`; returns what was removed."""
+    """Remove what a writer of ``path`` killed mid-write (``kill -9``) left beside it; the caller holds the
+    output's lock (:func:`lock_output`), so no writer is using them. Its segment folders ``.NAME.segments-*``
+    and temporary files ``.STEM.tmp-*SUFFIX`` / ``.STEM.partial.tmp-*SUFFIX``; for a PNG folder ``NAME``, the
+    folders ``.NAME.tmp-*`` (a folder being written) and ``.NAME.old-*`` (an earlier output moved aside to be
+    replaced). Only entries with exactly those names (and, for folders, only segment or frame files inside)
+    are touched; the preview (``STEM.partial.SUFFIX``, ``NAME.partial``) stays. Returns what was removed."""
     folder = path.parent
     removed: list[Path] = []
     seg_file = re.compile(r"seg_\d{6}" + re.escape(path.suffix))

@@ -5,7 +5,8 @@ grows chunk by chunk, a playable preview after each), and :class:`VideoFileWrite
 Every chunk is encoded to its own closed segment; after every :meth:`~StreamingVideoWriter.append` a playable
 *preview* file holds all frames so far (the segments remuxed without re-encoding), and
 :meth:`~StreamingVideoWriter.finish` renames it to the final path, so the final file never exists
-half-written. A writer holds its output's lock (:func:`streamt2v.io.output_paths.lock_output`) until it finishes.
+half-written. A writer claims its output (:func:`streamt2v.io.output_paths.claim_output`: the checks, the
+output's lock) when it is made, and holds the lock until it finishes or aborts.
 """
 
 from __future__ import annotations
@@ -137,13 +138,10 @@ def _identity(path: Path) -> tuple[int, ...]:
 
 
 def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
-    """Remove what an earlier writer of ``path`` that was killed (``kill -9``) left beside it: its segment
-    folders ``.NAME.segments-*`` and temporary files ``.STEM.tmp-*SUFFIX`` / ``.STEM.partial.tmp-*SUFFIX``;
-    for a PNG folder ``NAME``, the folders ``.NAME.tmp-*`` (a folder being written) and ``.NAME.old-*`` (an
-    earlier output moved aside to be replaced). Only entries with exactly those names (and, for folders, only
-    segment or frame files inside) are touched; the preview (``STEM.partial.SUFFIX``, ``NAME.partial``)
-    stays. Returns what was removed; :class:`OutputInUseError` while another process is writing ``path``
-    (its files are not stale)."""
+    """Remove what an earlier writer of ``path`` that was killed (``kill -9``) left beside it
+    (:func:`~streamt2v.io.output_paths.remove_stale_files`), holding the output's lock meanwhile; the preview
+    stays. Returns what was removed; :class:`~streamt2v.io.output_paths.OutputInUseError` while another
+    process is writing ``path`` (its files are not stale)."""
     path = Path(path)
     folder = path.parent
     if not folder.is_dir():
