@@ -264,8 +264,12 @@ def test_the_folder_and_the_captions_file_swapped_or_mistaken_are_named_as_such(
         read_captions(tmp_path)
     with pytest.raises(IsADirectoryError, match="is a folder"):
         VideoFolderDataset(tmp_path, tmp_path, ClipSpec(num_frames=2, size=16))
-    with pytest.raises(NotADirectoryError, match=rf"^video folder {caps} is a file; --data takes the folder"):
+    # the recipes' parameter to a Python caller, its flag on the command line
+    with pytest.raises(
+        NotADirectoryError, match=rf"^video folder {caps} is a file; data takes the folder"
+    ) as err:
         VideoFolderDataset(caps, caps, ClipSpec(num_frames=2, size=16))
+    assert str(err.value.as_flags()) == f"video folder {caps} is a file; --data takes the folder of videos"
     with pytest.raises(FileNotFoundError, match="does not exist"):
         read_captions(tmp_path / "gone.csv")
 

@@ -67,11 +67,15 @@ def test_cli_refuses_settings_that_would_train_the_wrong_thing_before_writing(tm
     """``--captions`` without ``--data`` (the run would quietly train on the microworld) and a VAE size
     that is not a multiple of its downsampling factor (a shape error at step 1, leaving a folder that
     then needs ``--resume``) are one-line errors before anything is written."""
+    from streamt2v.train.recipes import make_recipe
+
     out = tmp_path / "run"
     caps = tmp_path / "caps.csv"
     caps.write_text("file,caption\na.mp4,red\n")
     assert main(["train", "vae", "--out", str(out), "--captions", str(caps), "--steps", "1"]) == 2
     assert f"--captions {caps} needs --data FOLDER" in capsys.readouterr().err
+    with pytest.raises(ValueError, match=rf"^captions {caps} needs data FOLDER \(the videos it captions\)$"):
+        make_recipe("vae", captions=str(caps)).dataset(0)  # the Python caller's parameters, no flags
     args = ["train", "vae", "--out", str(out), "--size", "18", "--set", "block_out_channels=[8,16,16]"]
     assert main([*args, "--set", "norm_num_groups=4", "--steps", "1", "--batch-size", "1"]) == 2
     err = capsys.readouterr().err

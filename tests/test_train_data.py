@@ -401,9 +401,10 @@ def test_a_video_whose_frames_are_damaged_is_named_at_its_sample_with_what_to_do
         ValueError,
         match=r"^cannot read video '.*a.mp4': .* \(sample 0; the check before the first step reads packets, "
         r"not frames: move the video out of the folder and delete its caption line \(line 3 of "
-        r".*caps.csv\), then --resume\)$",
-    ):
+        r".*caps.csv\), then resume=True\)$",
+    ) as err:
         ds[0]
+    assert str(err.value.as_flags()).endswith("caps.csv), then --resume)")  # the command line's flag
 
 
 def test_a_video_whose_frame_size_changes_past_the_check_is_named_with_what_to_do(tmp_path):
@@ -433,7 +434,7 @@ def test_a_video_whose_frame_size_changes_past_the_check_is_named_with_what_to_d
         ValueError,
         match=r"^video '.*a.ts' changes frame size mid-stream: \(32, 32\) to \(16, 16\) at frame \d+ \(sample 1; "
         r"the check .* reads packets, not frames: move the video out of the folder and delete its caption "
-        r"line \(line 2 of .*caps.csv\), then --resume\)$",
+        r"line \(line 2 of .*caps.csv\), then resume=True\)$",
     ):
         ds[1]
 

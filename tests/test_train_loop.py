@@ -149,9 +149,12 @@ def test_lr_schedule_warms_up_then_decays():
         TrainConfig(lr_schedule="step")
 
 
-def test_run_follows_its_lr_schedule(tmp_path):
+def test_run_follows_its_lr_schedule(tmp_path, caplog):
     cfg = TrainConfig(steps=4, batch_size=2, lr=1e-3, warmup_steps=1, lr_schedule="cosine", ema_decay=None)
-    train(tiny_vae(), cfg, tmp_path, progress=False, export=False)
+    with caplog.at_level(logging.INFO, logger="streamt2v.train.loop"):
+        train(tiny_vae(), cfg, tmp_path, progress=False, export=False)
+    # the Python caller's parameters (the command line's flags: test_train_distributed_resume)
+    assert "vae: steps 1 to 4, 2 samples each (batch_size=2 × grad_accum=1 × 1 process)" in caplog.text
     logged = [json.loads(ln)["lr"] for ln in (tmp_path / "loss.jsonl").read_text().splitlines()]
     assert logged == pytest.approx([lr_at(cfg, s) for s in range(4)])
     assert logged[0] == logged[1] == pytest.approx(1e-3) and logged[1] > logged[2] > logged[3] > 0
@@ -182,8 +185,13 @@ def test_resume_is_bit_exact(tmp_path, caplog):
     with pytest.raises(ValueError, match=r"cannot resume .*\(kl_weight: 0.001 -> 0.5\)"):
         train(other, cfg, tmp_path / "a", resume=True, progress=False, export=False)
     # nor drop the EMA (final/ would be exported from the raw weights), nor go back before its step
-    with pytest.raises(ValueError, match="has an EMA but ema_decay is off"):
+    with pytest.raises(
+        ValueError, match="has an EMA but ema_decay is off; resume with the run's ema_decay$"
+    ) as err:
         train(recipe, replace(cfg, ema_decay=None), tmp_path / "a", resume=True, progress=False)
+    assert str(err.value.as_flags()).endswith(
+        "has an EMA but --ema-decay is off; resume with the run's --ema-decay"
+    )
     caplog.clear()
     with caplog.at_level(logging.WARNING), pytest.raises(ValueError, match="at step 6 with steps=4"):
         train(recipe, replace(cfg, steps=4), tmp_path / "a", resume=True, progress=False)
@@ -228,8 +236,9 @@ def test_a_run_that_failed_before_its_first_checkpoint_says_what_can_be_done(tmp
     bad = TrainConfig(
         steps=3, batch_size=2, checkpoint_every=5, lr=1e30
     )  # weights overflow at step 1: nan at 2
-    with pytest.raises(RuntimeError, match="loss is nan at step 2"):
+    with pytest.raises(RuntimeError, match="^loss is nan at step 2; lower lr or check the data$") as lost:
         train(recipe, bad, tmp_path / "run", progress=False)
+    assert str(lost.value.as_flags()).endswith("; lower --lr or check the data")  # the command line's flag
     assert (tmp_path / "run" / "config.json").is_file()
     with pytest.raises(
         FileExistsError, match=r"holds a run stopped before its first checkpoint: pass resume=True "

@@ -7,6 +7,7 @@ by ``cli.generate.as_flags``'s table instead: their field names are not their fl
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,6 +52,27 @@ class RecipeOption(Arg):
     @property
     def flag(self) -> str:
         return f"--set {self.name}" + ("" if self.value is NAME_ONLY else f"={self.value}")
+
+
+def flags_in_record(record: logging.LogRecord) -> bool:
+    """A logging filter: each :class:`Arg` among the record's arguments spelled as its flag."""
+    if isinstance(record.args, tuple):
+        record.args = tuple(arg.flag if isinstance(arg, Arg) else arg for arg in record.args)
+    return True
+
+
+@contextmanager
+def logs_naming_flags(*loggers: str) -> Iterator[None]:
+    """While within, the log lines of the library's ``loggers`` name the :class:`Arg` they carry as the
+    command line's flags (``--batch-size 8``; ``batch_size=8`` to a Python caller): a command that runs the
+    library says its flags, as its errors do (:meth:`NamesArguments.as_flags`)."""
+    for name in loggers:
+        logging.getLogger(name).addFilter(flags_in_record)
+    try:
+        yield
+    finally:
+        for name in loggers:
+            logging.getLogger(name).removeFilter(flags_in_record)
 
 
 def spelled(parts: tuple[object, ...], *, flags: bool) -> str:
@@ -101,6 +123,11 @@ def _made_again(kind: type[NamesArguments], message: str, errno: int | None) -> 
 class ArgumentValueError(NamesArguments, ValueError):
     """A ``ValueError`` naming arguments (:class:`NamesArguments`): ``fps must be an integer > 0`` to a
     Python caller, ``--fps must be ...`` on the command line."""
+
+
+class ArgumentRuntimeError(NamesArguments, RuntimeError):
+    """A ``RuntimeError`` naming arguments: ``lower lr`` to a Python caller, ``lower --lr`` on the command
+    line."""
 
 
 # The built-in errors of files and folders as errors naming arguments, for helpers that raise any of them

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from streamt2v.arguments import logs_naming_flags
 from streamt2v.cli import chosen_device, compile_backend_name, integer_at_least, say, user_path
 from streamt2v.cli.interrupts import InterruptSaidElsewhere
 
@@ -194,7 +195,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    with _main_process_logs():
+    # the loop's log lines name the flags typed (--batch-size), not the Python API's arguments
+    with _main_process_logs(), logs_naming_flags("streamt2v.train.loop"):
         return _train(args)
 
 

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from streamt2v.arguments import Arg, ArgumentValueError
+from streamt2v.arguments import Arg, ArgumentNotADirectoryError, ArgumentValueError
 from streamt2v.io.damage import shortfall_hint
 from streamt2v.io.decoding import DecodedFrames
 from streamt2v.io.frame_seek import pick_frames
@@ -148,8 +148,8 @@ class VideoFolderDataset(Dataset):
     def __init__(self, folder: str | Path, captions: str | Path, spec: ClipSpec, seed: int = 0) -> None:
         self.folder = Path(folder)
         if self.folder.is_file():
-            raise NotADirectoryError(
-                f"video folder {self.folder} is a file; --data takes the folder of videos"
+            raise ArgumentNotADirectoryError(
+                f"video folder {self.folder} is a file; ", Arg("data"), " takes the folder of videos"
             )
         if not self.folder.is_dir():
             raise FileNotFoundError(f"video folder {self.folder} does not exist")
@@ -362,9 +362,11 @@ class VideoFolderDataset(Dataset):
                 if where
                 else "its caption"
             )
-            raise ValueError(
+            raise ArgumentValueError(
                 f"{err} (sample {index}; the check before the first step reads packets, not frames: move the "
-                f"video out of the folder and delete {caption}, then --resume)"
+                f"video out of the folder and delete {caption}, then ",
+                Arg("resume", True),
+                ")",
             ) from err
 
     def _sample(self, index: int, name: str) -> dict[str, Any]:

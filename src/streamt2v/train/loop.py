@@ -32,6 +32,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from streamt2v.arguments import Arg, ArgumentRuntimeError, ArgumentValueError
 from streamt2v.compiling import compile_modules
 from streamt2v.io import locks
 from streamt2v.io.folders import atomic_folder, atomic_write_file
@@ -235,8 +236,17 @@ def _train_locked(
     if run.main and start < cfg.steps:  # a launcher that starts fewer processes than asked says nothing
         b, a, w = cfg.batch_size, cfg.grad_accum, run.world
         processes = f"{w} process" + ("es" if w > 1 else "")
-        each = f"{counted(b * a * w, 'sample')} each (--batch-size {b} × --grad-accum {a} × {processes})"
-        logger.info("%s: steps %d to %d, %s", recipe.name, start + 1, cfg.steps, each)
+        # the Args are spelled as flags by the command line's filter (cli/train)
+        logger.info(
+            "%s: steps %d to %d, %s each (%s × %s × %s)",
+            recipe.name,
+            start + 1,
+            cfg.steps,
+            counted(b * a * w, "sample"),
+            Arg("batch_size", b),
+            Arg("grad_accum", a),
+            processes,
+        )
     result = run.take_steps(loader, start, progress=progress)
     if export and run.main:
         run.export(result.step)
@@ -314,11 +324,16 @@ class _Run:
         self.optimizer.load_state_dict(ck["optimizer"])
         if self.ema is not None:
             if ck["ema"] is None:
-                raise ValueError(f"checkpoint {path} has no EMA but ema_decay={cfg.ema_decay}")
+                raise ArgumentValueError(
+                    f"checkpoint {path} has no EMA but ", Arg("ema_decay", cfg.ema_decay)
+                )
             self.ema.load_state_dict(ck["ema"], ck["state"]["ema_updates"])
         elif ck["ema"] is not None:  # it would be dropped, and final/ exported from the raw weights
-            raise ValueError(
-                f"checkpoint {path} has an EMA but ema_decay is off; resume with the run's --ema-decay"
+            raise ArgumentValueError(
+                f"checkpoint {path} has an EMA but ",
+                Arg("ema_decay"),
+                " is off; resume with the run's ",
+                Arg("ema_decay"),
             )
         scaler = self.accelerator.scaler
         if scaler is not None and ck["state"].get("scaler"):
@@ -525,7 +540,9 @@ class _Run:
         means = self.accelerator.reduce(values, reduction="mean").tolist()
         loss_value = means[0]
         if not np.isfinite(loss_value):
-            raise RuntimeError(f"loss is {loss_value} at step {step + 1}; lower --lr or check the data")
+            raise ArgumentRuntimeError(
+                f"loss is {loss_value} at step {step + 1}; lower ", Arg("lr"), " or check the data"
+            )
         return loss_value, dict(zip(names, means[1:]))
 
 

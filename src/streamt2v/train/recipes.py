@@ -101,7 +101,12 @@ class DataOptions:
             raise ValueError(f"clip size {spec.size} != data size {self.size}")
         if self.data == "microworld":
             if self.captions is not None:  # else the run would quietly train on the microworld
-                raise ValueError(f"--captions {self.captions} needs --data FOLDER (the videos it captions)")
+                raise ArgumentValueError(
+                    Arg("captions"),
+                    f" {self.captions} needs ",
+                    Arg("data"),
+                    " FOLDER (the videos it captions)",
+                )
             return MicroworldDataset(spec, seed)
         from streamt2v.train.data import NUM_FRAMES, VideoFolderDataset
 
