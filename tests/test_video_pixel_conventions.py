@@ -57,3 +57,20 @@ def test_a_uint8_video_is_written_as_its_0_255_values(tmp_path):
     write_video(tmp_path / "b", as_uint8[0], fps=8)  # (3, T, H, W) too
     for name in ("a", "b"):
         np.testing.assert_array_equal(to_uint8_frames(read_video(tmp_path / name)[0]), to_uint8_frames(video))
+
+
+@pytest.mark.parametrize(
+    "bad, said",
+    [
+        # uint8 is taken as frames too: the refusal listed only the channels-first layouts
+        (torch.zeros(5, 6, 3, dtype=torch.uint8), "expected uint8 frames (T, H, W, 3) or a video tensor"),
+        # an integer video that is not uint8: said what to give, not how
+        (torch.zeros(3, 2, 4, 4, dtype=torch.int64), "(0-255 integers: x.to(torch.uint8))"),
+        # a float numpy array: which convention it holds is the caller's to say, with the conversion
+        (np.zeros((2, 4, 4, 3), np.float32), "0-255 floats: x.round().astype(np.uint8)"),
+    ],
+)
+def test_a_video_of_the_wrong_form_is_refused_with_the_form_to_give(tmp_path, bad, said):
+    with pytest.raises(ValueError, match=re.escape(said)):
+        write_video(tmp_path / "v.mp4", bad, 8)
+    assert not (tmp_path / "v.mp4").exists()

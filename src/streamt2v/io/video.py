@@ -31,9 +31,7 @@ import numpy as np
 import torch
 
 from streamt2v.io import locks
-from streamt2v.io.decoding import (
-    decode_frame_list,
-)
+from streamt2v.io.decoding import decode_frame_list
 from streamt2v.io.frame_rates import DEFAULT_FPS, check_fps
 from streamt2v.io.gif import encode_gif
 from streamt2v.io.output_paths import (
@@ -70,9 +68,12 @@ def to_uint8_frames(video: torch.Tensor, what: str = "video") -> np.ndarray:
     return x.permute(1, 2, 3, 0).contiguous().numpy()  # (T, H, W, 3)
 
 
-def _channels_first(video: torch.Tensor) -> torch.Tensor:
+_CHANNELS_FIRST = "a video tensor (1, 3, T, H, W) or (3, T, H, W)"
+
+
+def _channels_first(video: torch.Tensor, accepted: str = _CHANNELS_FIRST) -> torch.Tensor:
     """One video ``(1, 3, T, H, W)`` or ``(3, T, H, W)`` as ``(3, T, H, W)``; a ValueError naming the shape
-    as given, and the permute to use for the usual other layouts."""
+    as given, the layouts ``accepted`` and the permute to use for the usual other layouts."""
     shape = tuple(video.shape)
     if video.dim() == 5:
         if video.shape[0] != 1:
@@ -86,15 +87,20 @@ def _channels_first(video: torch.Tensor) -> torch.Tensor:
             hint = "; frames (T, H, W, 3) are a tensor's .permute(3, 0, 1, 2)"
         elif video.dim() == 4 and video.shape[1] == 3:
             hint = "; frames (T, 3, H, W) are a tensor's .permute(1, 0, 2, 3)"
-        raise ValueError(f"expected a video tensor (1, 3, T, H, W) or (3, T, H, W), got {shape}{hint}")
+        raise ValueError(f"expected {accepted}, got {shape}{hint}")
     return video
 
 
 def check_uint8_frames(frames: np.ndarray) -> np.ndarray:
     """``frames`` if it is a ``uint8 (T, H, W, 3)`` array, else a ValueError naming its dtype and shape."""
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+        hint = ""
+        if frames.dtype.kind == "f":  # which float convention it holds is not ours to guess
+            hint = (
+                "; 0-255 floats: x.round().astype(np.uint8); [-1, 1] floats: give a torch tensor (3, T, H, W)"
+            )
         raise ValueError(
-            f"expected uint8 frames (T, H, W, 3), got {frames.dtype} of shape {tuple(frames.shape)}"
+            f"expected uint8 frames (T, H, W, 3), got {frames.dtype} of shape {tuple(frames.shape)}{hint}"
         )
     return frames
 
@@ -114,16 +120,20 @@ def video_frames(video: torch.Tensor | np.ndarray, what: str = "video") -> np.nd
         return check_uint8_frames(video)
     if not isinstance(video, torch.Tensor):  # e.g. a list of videos or of frames
         raise TypeError(
-            f"{what} must be a torch.Tensor (1, 3, T, H, W) or (3, T, H, W) in [-1, 1], or a uint8 numpy "
-            f"array (T, H, W, 3); got a {type(video).__name__}"
+            f"{what} must be a torch.Tensor ((1, 3, T, H, W) or (3, T, H, W) in [-1, 1], or uint8 frames "
+            f"(T, H, W, 3)) or a uint8 numpy array (T, H, W, 3); got a {type(video).__name__}"
         )
     if video.is_floating_point():
         return to_uint8_frames(video, what)
     if video.dtype != torch.uint8:
-        raise ValueError(f"{what} has dtype {video.dtype}; give floats in [-1, 1] or uint8 in 0..255")
+        raise ValueError(
+            f"{what} has dtype {video.dtype}; give floats in [-1, 1] or uint8 in 0..255 (0-255 integers: "
+            "x.to(torch.uint8))"
+        )
     if video.dim() == 4 and video.shape[-1] == 3:  # (3, H, W, 3) too: 3 frames, not a video 3 pixels wide
         return video.detach().cpu().numpy()
-    return _channels_first(video).detach().cpu().permute(1, 2, 3, 0).contiguous().numpy()
+    channels_first = _channels_first(video, f"uint8 frames (T, H, W, 3) or {_CHANNELS_FIRST}")
+    return channels_first.detach().cpu().permute(1, 2, 3, 0).contiguous().numpy()
 
 
 def from_uint8_frames(frames: np.ndarray | torch.Tensor | Sequence[np.ndarray]) -> torch.Tensor:
@@ -295,8 +305,9 @@ def read_video(
     """Read a video file (any container PyAV/FFmpeg can decode, a GIF) or a folder of images.
 
     Returns ``(video, fps)`` with ``video`` shaped ``(1, 3, T, H, W)`` float32 in ``[-1, 1]``; at most
-    ``max_frames`` frames from the start. A folder of images reports :data:`~streamt2v.io.frame_rates.DEFAULT_FPS` (the model's native rate).
-    ``warn_variable_rate``: see :func:`~streamt2v.io.decoding.decode_frames` (for callers whose output keeps the input's timing).
+    ``max_frames`` frames from the start. A folder of images reports
+    :data:`~streamt2v.io.frame_rates.DEFAULT_FPS` (the model's native rate). ``warn_variable_rate``: see
+    :func:`~streamt2v.io.decoding.decode_frames` (for callers whose output keeps the input's timing).
     """
     path = Path(path)
     if not path.exists():
