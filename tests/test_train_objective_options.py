@@ -167,6 +167,14 @@ def test_restoration_options_are_checked(tmp_path):
         make_recipe("refiner", degrade_scale=2, latent_cache=8)
     with pytest.raises(FileNotFoundError, match="degradation VAE"):
         make_recipe("refiner", degrade_scale=2, degrade_vae=str(tmp_path / "none")).build()
+    # a folder holding no VAE is named as degrade_vae (it was named vae, --vae on the command line), on the
+    # command line as the option's --set
+    with pytest.raises(
+        ValueError,
+        match=r"^the degradation VAE \(degrade_vae\) folder \S+ holds no diffusers model .*; it takes an AutoencoderKL",
+    ) as err:
+        make_recipe("refiner", degrade_scale=2, degrade_vae=str(tmp_path)).build()
+    assert str(err.value.as_flags()).startswith("the degradation VAE (--set degrade_vae) folder ")
 
 
 def test_joint_images_come_from_other_videos_and_train(tmp_path, encoders, monkeypatch):

@@ -185,19 +185,22 @@ def _naming(err: OSError | ValueError, parts: list[object]) -> NamesArguments:
 
 
 @contextmanager
-def naming_arguments(*names: str) -> Iterator[tuple[str, ...]]:
+def naming_arguments(*names: str | Arg) -> Iterator[tuple[str, ...]]:
     """Placeholders for the arguments ``names`` in the messages of the errors raised within, by the code there
     or by the helpers it gives them to as their ``what`` (``resolve_model_path``, ``weights_variant``, ...): such an
     error comes out as the same kind of error naming them as the caller spells them, ``init_unet`` to Python
-    and ``--init-unet`` on the command line (:class:`NamesArguments`)."""
+    and ``--init-unet`` on the command line (:class:`NamesArguments`). A name is an argument's, or an
+    :class:`Arg` spelled its own way (a :class:`RecipeOption`: ``--set degrade_vae``)."""
+    args = [name if isinstance(name, Arg) else Arg(name) for name in names]
+    by_name = {arg.name: arg for arg in args}
     try:
-        yield tuple(f"\x00{name}\x00" for name in names)
+        yield tuple(f"\x00{arg.name}\x00" for arg in args)
     except (OSError, ValueError) as err:
         # an OSError made with an errno reads "[Errno N] message": the errno is kept as the attribute instead
         text = str(err) if not isinstance(err, OSError) or err.strerror is None else err.strerror
         pieces = _NAME_MARK.split(text)  # text, name, text, name, ..., text
         if len(pieces) == 1:
             raise
-        named = _naming(err, [Arg(p) if i % 2 else p for i, p in enumerate(pieces)])
+        named = _naming(err, [by_name.get(p, Arg(p)) if i % 2 else p for i, p in enumerate(pieces)])
         # the frames where it was raised kept (not this one), and its cause as the cause
         raise named.with_traceback(err.__traceback__) from err.__cause__

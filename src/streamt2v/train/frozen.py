@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from streamt2v.arguments import naming_arguments
+from streamt2v.arguments import Arg, naming_arguments
 from streamt2v.io.folders import home_path, saved_class_name
 from streamt2v.models.strict_loading import from_pretrained_strict
 
@@ -72,16 +72,24 @@ def need_model_dir(path: str, what: str, how: str, class_name: str) -> Path:
     return p
 
 
-def load_frozen_vae(path: str, dtype: torch.dtype = torch.float32) -> Any:
-    """The frozen VAE of a ``vae`` run's ``final/vae`` folder (a recipe's or assemble's ``vae``)."""
+def load_frozen_vae(
+    path: str,
+    dtype: torch.dtype = torch.float32,
+    *,
+    option: str | Arg = "vae",
+    what: str = "a trained VAE ({} DIR)",
+    how: str = "pass OUT/final/vae of `streamt2v train vae`",
+) -> Any:
+    """The frozen VAE of a ``vae`` run's ``final/vae`` folder (a recipe's or assemble's ``vae``). Its errors
+    name the folder as ``option`` (another recipe option: ``RecipeOption("degrade_vae")``), by ``what``
+    (``{}``: the option) and end with ``how`` to find one."""
     from diffusers import AutoencoderKL
 
     from streamt2v.models.autoencoder import VideoAutoencoder
 
-    with naming_arguments("vae") as (vae_arg,):
-        how = "pass OUT/final/vae of `streamt2v train vae`"
-        p = need_model_dir(path, f"a trained VAE ({vae_arg} DIR)", how, "AutoencoderKL")
-        vae = from_pretrained_strict(AutoencoderKL, p, f"{vae_arg} folder", torch_dtype=dtype)
+    with naming_arguments(option) as (arg,):
+        p = need_model_dir(path, what.format(arg), how, "AutoencoderKL")
+        vae = from_pretrained_strict(AutoencoderKL, p, f"{arg} folder", torch_dtype=dtype)
     return VideoAutoencoder(vae.requires_grad_(False).eval())
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from streamt2v.train.frozen import load_frozen_vae, need_dir
+from streamt2v.arguments import RecipeOption
+from streamt2v.train.frozen import load_frozen_vae
 from streamt2v.train.recipes import SampleInputs, write_sample
 from streamt2v.train.video_recipes import BaseRecipe
 
@@ -52,8 +53,12 @@ class RefinerRecipe(BaseRecipe):
 
         vae = None
         if self.degrade_vae:
-            need_dir(self.degrade_vae, "the degradation VAE (degrade_vae)", "pass the stage-1/2 model's vae/")
-            vae = load_frozen_vae(self.degrade_vae)
+            vae = load_frozen_vae(
+                self.degrade_vae,
+                option=RecipeOption("degrade_vae"),
+                what="the degradation VAE ({})",
+                how="pass the stage-1/2 model's vae/",
+            )
         return LowResolutionDegradation(self.degrade_scale, vae)
 
     @torch.no_grad()
