@@ -477,8 +477,8 @@ def test_overwrite_never_replaces_a_folder_that_holds_an_input(tmp_path, runs, c
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err == (
-        f"error: --unet {str(run / 'final' / 'unet')!r} is inside the output folder {str(run)!r}, which "
-        "--overwrite replaces with everything in it; write the model folder somewhere else"
+        f"error: --unet {str(run / 'final' / 'unet')!r} is inside the output folder {str(run)!r}, which is "
+        "written as a whole (--overwrite replaces it); write the model folder somewhere else"
     )
     assert sorted(p.relative_to(run) for p in run.rglob("*")) == before
     # the stage-1 UNet the stream run recorded (not given), inside the output folder
@@ -494,7 +494,8 @@ def test_overwrite_never_replaces_a_folder_that_holds_an_input(tmp_path, runs, c
     shutil.copytree(runs / "refiner", refiner)
     with pytest.raises(
         ValueError,
-        match=r"^unet '.*refiner.final.unet' is inside the output folder .*, which overwrite=True replaces",
+        match=r"^unet '.*refiner.final.unet' is inside the output folder .*, which is written as a whole "
+        r"\(overwrite=True replaces it\)",
     ):
         assemble_refiner(refiner / "final", unet=refiner / "final" / "unet", overwrite=True)
     assert (refiner / "final" / "unet" / "config.json").is_file()

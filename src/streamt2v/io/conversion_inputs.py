@@ -47,8 +47,11 @@ STAGE1_PATTERNS = [
 
 
 def refuse_inputs_inside(out_dir: str | os.PathLike[str], inputs: Mapping[str | Arg, Any]) -> None:
-    """An input inside the output folder would be deleted when ``overwrite`` replaces the folder; ``inputs``:
-    each input by its name in messages (an :class:`Arg`: spelled as the caller spells it)."""
+    """Refuse an input inside the output folder, which ``overwrite`` would delete with the folder it replaces
+    (``convert models/x/streaming_t2v.ckpt models/x --overwrite`` deleted the checkpoint, ``assemble model
+    runs/stream --unet runs/stream/final/unet --overwrite`` the training run it assembled). ``inputs``: each
+    input (a path, or None: not given) by its name in messages (an :class:`Arg`: as the caller spells it),
+    for a conversion and for assemble alike."""
     out = home_path(out_dir).resolve()
     for name, spec in inputs.items():
         if spec is None or not home_path(spec).exists():
@@ -57,8 +60,7 @@ def refuse_inputs_inside(out_dir: str | os.PathLike[str], inputs: Mapping[str | 
         if path == out or out in path.parents:
             raise ArgumentValueError(
                 name,
-                f" {str(spec)!r} is inside the output folder {str(out_dir)!r}, which the conversion writes as a "
-                "whole (",
+                f" {str(spec)!r} is inside the output folder {str(out_dir)!r}, which is written as a whole (",
                 Arg("overwrite", True),
                 " replaces it); write the model folder somewhere else",
             )

@@ -174,24 +174,6 @@ def training_scheduler(unet_dir: Path, scheduler: str | Path | None = None) -> d
     return {"_class_name": "DDIMScheduler", **{k: v for k, v in saved.items() if not k.startswith("_")}}
 
 
-def _refuse_inputs_inside(dest: Path, inputs: dict[Arg, Path]) -> None:
-    """Raise when one of ``inputs`` (``{argument: folder}``) is ``dest`` or inside it: ``overwrite`` replaces
-    the whole folder, so ``assemble model runs/stream --unet runs/stream/final/unet --overwrite`` deleted the
-    training run (its checkpoints, loss log and config) it was assembling."""
-    if not dest.exists():
-        return
-    out = dest.resolve()
-    for arg, path in inputs.items():
-        resolved = path.resolve()
-        if resolved == out or out in resolved.parents:
-            raise ArgumentValueError(
-                arg,
-                f" {str(path)!r} is inside the output folder {str(dest)!r}, which ",
-                Arg("overwrite", True),
-                " replaces with everything in it; write the model folder somewhere else",
-            )
-
-
 def _check(problems: list[str], what: str) -> None:
     if problems:
         raise ValueError(f"these parts do not make one {what}: " + "; ".join(problems))
@@ -284,6 +266,7 @@ def assemble_model(
     from diffusers import UNet3DConditionModel
 
     from streamt2v.config import ModelConfig, UNetConfig
+    from streamt2v.io.conversion_inputs import refuse_inputs_inside  # loads transformers, as the CLIP does
     from streamt2v.models.bundle import StreamingT2VModel
     from streamt2v.models.unet import StreamingUNet
     from streamt2v.train.frozen import load_frozen_clip, load_frozen_vae
@@ -305,7 +288,7 @@ def assemble_model(
     vae_dir = _part(vae, recorded, "vae", Arg("vae"), unet_dir)
     clip_dir = _part(clip, recorded, "clip", Arg("clip"), unet_dir)
     inputs = {Arg("unet"): unet_dir, Arg("init_unet"): init_dir, Arg("vae"): vae_dir, Arg("clip"): clip_dir}
-    _refuse_inputs_inside(dest, {**inputs, Arg("scheduler"): _scheduler_dir(unet_dir, scheduler)})
+    refuse_inputs_inside(dest, {**inputs, Arg("scheduler"): _scheduler_dir(unet_dir, scheduler)})
     refuse_existing(dest, overwrite, model_folder=True)  # the inputs' message first: it says more
     text, image = load_frozen_clip(str(clip_dir), image=True)
     # diffusers parts load in the target dtype (casting them afterwards warns on every model)
@@ -443,6 +426,7 @@ def assemble_refiner(
     ``scheduler_overrides``: DDIM options over the training schedule (e.g. ``set_alpha_to_one``)."""
     from diffusers import UNet3DConditionModel
 
+    from streamt2v.io.conversion_inputs import refuse_inputs_inside  # loads transformers, as the CLIP does
     from streamt2v.pipeline.enhance_config import EnhanceConfig
     from streamt2v.pipeline.refiner import Refiner, check_enhance_names
     from streamt2v.train.frozen import load_frozen_clip, load_frozen_vae
@@ -461,7 +445,7 @@ def assemble_refiner(
     vae_dir = _part(vae, recorded, "vae", Arg("vae"), unet_dir)
     clip_dir = _part(clip, recorded, "clip", Arg("clip"), unet_dir)
     inputs = {Arg("unet"): unet_dir, Arg("vae"): vae_dir, Arg("clip"): clip_dir}
-    _refuse_inputs_inside(dest, {**inputs, Arg("scheduler"): _scheduler_dir(unet_dir, scheduler)})
+    refuse_inputs_inside(dest, {**inputs, Arg("scheduler"): _scheduler_dir(unet_dir, scheduler)})
     refuse_existing(dest, overwrite, model_folder=True)  # the inputs' message first: it says more
     text, _ = load_frozen_clip(str(clip_dir))
     video_vae = load_frozen_vae(str(vae_dir), dtype)
