@@ -19,7 +19,7 @@ from transformers import CLIPTokenizer
 from streamt2v.arguments import Arg, ArgumentValueError, NamesArguments, naming_arguments
 from streamt2v.config import ModelConfig
 from streamt2v.io.checkpoint_file import MODELSCOPE_LIBRARY_FOLDER, MODELSCOPE_LIBRARY_WEIGHTS
-from streamt2v.io.folders import folder_listing, home_path, read_json_object
+from streamt2v.io.folders import folder_listing, home_path, read_json_object, saved_class_name
 from streamt2v.io.hub import resolve_model_path
 from streamt2v.io.weight_files import check_weight_files, is_model_file, refuse_broken_links, weights_variant
 from streamt2v.models.bundle import MODELSCOPE_REPO, component_configs
@@ -102,8 +102,8 @@ def check_stage1_folder(init_unet: str | os.PathLike[str], cfg: ModelConfig) -> 
                 f"{arg} {str(init_unet)!r} has no unet/config.json (found: {folder_listing(root)}){what}; "
                 f"give {STAGE1_FOLDER}"
             )
-        config = read_json_object(unet_dir / "config.json", f"{arg} config")
-        got = config.get("_class_name")
+        config_file = unet_dir / "config.json"
+        got = saved_class_name(config_file, f"{arg} config")  # a damaged file is named as such
         if got == "StreamingUNet":
             raise ValueError(
                 f"{arg} {str(init_unet)!r} is a streamt2v model folder (stages 1-2), not a stage-1 model; "
@@ -114,6 +114,7 @@ def check_stage1_folder(init_unet: str | os.PathLike[str], cfg: ModelConfig) -> 
                 f"{arg} {str(init_unet)!r} holds a {got or 'non-diffusers model'}, not a "
                 f"UNet3DConditionModel; give {STAGE1_FOLDER}"
             )
+        config = read_json_object(config_file, f"{arg} config")
         u = cfg.unet
         problems = [
             f"{name} {config.get(name)} (the {cfg.name!r} architecture: {want})"
