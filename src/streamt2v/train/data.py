@@ -38,7 +38,7 @@ from streamt2v.io.video import READ_VIDEO_SUFFIXES
 from streamt2v.microworld.dataset import ClipSpec
 from streamt2v.train.captions import caption_rows, check_every_video_captioned, file_key
 from streamt2v.train.run_folder import is_run_folder
-from streamt2v.train.video_probe import frame_rate, probe_video_file
+from streamt2v.train.video_probe import VideoProbe, frame_rate, probe_video_file
 
 
 def _relative_to(
@@ -212,9 +212,31 @@ class VideoFolderDataset(Dataset):
         self.spec = spec
         self.seed = int(seed)
         self.frame_rates: dict[str, float] = {}  # file -> fps, as check() read them
+        # file -> (size, mtime, what probe_video_file learnt of it), for the samples after check(): a few
+        # numbers a file, as the dataset goes to each DataLoader worker
+        self._probes: dict[str, tuple[int, int, VideoProbe]] = {}
 
     def __len__(self) -> int:
         return len(self.files)
+
+    def _reach(self) -> int:
+        """How many of a video's first frames a sample's clip or anchor can come from."""
+        s = self.spec
+        return max(s.max_start + s.num_frames, s.anchor_frames)
+
+    def _probe(self, name: str) -> VideoProbe:
+        """What :func:`~streamt2v.train.video_probe.probe_video_file` learns of the video ``name`` for this
+        dataset's clips, read once while the file keeps its size and modification time: :meth:`check` reads
+        every file, the samples use what it learnt."""
+        path = self.paths[name]
+        stat = path.stat() if path.is_file() else None  # else the probe names what the path is
+        known = self._probes.get(name)
+        if stat is not None and known is not None and known[:2] == (stat.st_size, stat.st_mtime_ns):
+            return known[2]
+        probe = probe_video_file(path, self.spec.num_frames, self._reach())
+        if stat is not None:
+            self._probes[name] = (stat.st_size, stat.st_mtime_ns, probe)
+        return probe
 
     def fingerprint(self) -> dict[str, Any]:
         """What the samples are drawn from, for a resume to compare: the number of videos and a digest of
@@ -242,7 +264,7 @@ class VideoFolderDataset(Dataset):
         from tqdm.auto import tqdm
 
         s = self.spec
-        need, reach = s.num_frames, max(s.max_start + s.num_frames, s.anchor_frames)
+        need = s.num_frames
         logging.getLogger(__name__).info(
             "%d video%s in %s, captioned by %s%s",
             len(self.files),
@@ -262,7 +284,7 @@ class VideoFolderDataset(Dataset):
         short: list[int] = []  # the frames of videos simply too short (not cut short or damaged)
         for f in files:
             try:
-                probe = probe_video_file(self.paths[f], need, reach)
+                probe = self._probe(f)
             except ValueError as err:
                 bad.append((str(err), str(err)))
                 bad_files.append(f)
@@ -373,11 +395,11 @@ class VideoFolderDataset(Dataset):
         """Sample ``index``, of the video ``name``."""
         path = self.paths[name]
         s = self.spec
-        reach = max(s.max_start + s.num_frames, s.anchor_frames)
+        reach = self._reach()
         # The frames a clip or an anchor can come from are the first `reach`. Where their timestamps name
         # them (the check learnt it, reading packets, not decoding), the sample decodes the first frames
         # for its anchor and seeks to its clip; otherwise it decodes all of them, as far as `reach`.
-        times = probe_video_file(path, s.num_frames, reach).times
+        times = self._probe(name).times
         with _reading_frames():
             frames = None if times is not None else DecodedFrames(path, max_frames=reach)
         total = times.count if times is not None else len(frames)

@@ -1,7 +1,7 @@
 """What a training set needs to know of a video file before it draws samples from it, read cheaply: its
 frame count (from the container's packets, read, not decoded, where the container counts its frames), its
-frame rate (a GIF's from its delays) and the timestamps a sample seeks by (:func:`probe_video_file`), cached per
-file (path, size, mtime) for the run's later rebuilds of its dataset."""
+frame rate (a GIF's from its delays) and the timestamps a sample seeks by (:func:`probe_video_file`). Nothing is
+kept here: a dataset keeps what it probed (:class:`~streamt2v.train.data.VideoFolderDataset`)."""
 
 from __future__ import annotations
 
@@ -23,10 +23,6 @@ def decode_video(path: Path, max_frames: int | None = None) -> np.ndarray:
     return decode_frames(path, max_frames=max_frames)[0]
 
 
-# What is known of files already probed, keyed by (path, size, mtime): a run's sample videos build the
-# dataset again every --sample-every steps, which would otherwise open every video again.
-_PROBED: dict[tuple[str, int, int, int, int], VideoProbe] = {}  # (..., need, reach) -> what was learnt
-_RATES: dict[tuple[str, int, int], float] = {}  # -> fps
 # Packets read past a sample's reach: B-frames store a frame's packet up to a few after later frames'.
 SEEK_MARGIN = 32
 
@@ -62,11 +58,7 @@ def probe_video_file(path: Path, need: int, reach: int) -> VideoProbe:
     (:func:`~streamt2v.io.frame_seek.frame_times`), and a GIF's rate (:func:`packets_frame_rate`)."""
     import av
 
-    stat = path.stat() if path.is_file() else None
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, need, reach) if stat else None
-    if key in _PROBED:
-        return _PROBED[key]
-    if stat is not None and stat.st_size == 0:
+    if path.is_file() and path.stat().st_size == 0:
         decode_video(path)  # refused there, saying the file is empty
     stamps: list[int | None] = []  # of the packets that decode to a frame, in file order
     durations: list[int | None] = []  # theirs (a GIF's frame delays)
@@ -130,11 +122,7 @@ def probe_video_file(path: Path, need: int, reach: int) -> VideoProbe:
                 f"file holds {kept + dropped}: cut short?)"
             ) from None
         times = None
-    probe = VideoProbe(n, fps, times, dropped, side)
-    if key is not None:
-        _PROBED[key] = probe
-        _RATES[key[:3]] = fps
-    return probe
+    return VideoProbe(n, fps, times, dropped, side)
 
 
 def packets_frame_rate(
@@ -166,23 +154,20 @@ def packets_frame_rate(
 
 
 def frame_rate(path: Path) -> float:
-    """A video's frame rate (:data:`DEFAULT_FPS` where the file gives none), from the check when it probed the file; else from
-    its container, and for a GIF or a Matroska/WebM/MP4/MOV file from the packets a sample of the
-    default :class:`ClipSpec` can reach (:func:`probe_video_file`)."""
+    """A video's frame rate (:data:`DEFAULT_FPS` where the file gives none), from its container, and for a GIF
+    or a Matroska/WebM/MP4/MOV file from the packets a sample of the default :class:`ClipSpec` can reach
+    (:func:`probe_video_file`). A checked dataset knows its videos' rates already
+    (:meth:`~streamt2v.train.data.VideoFolderDataset.frame_rate`)."""
     import av
 
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    if key not in _RATES:
-        try:
-            with av.open(str(path)) as container:
-                stream = container.streams.video[0]
-                from_packets = stream.codec_context.name == "gif" or has_nominal_rate(container)
-                fps = stream_frame_rate(stream)
-        except (av.error.FFmpegError, OSError, IndexError) as err:
-            raise ValueError(f"cannot read video {str(path)!r}: {decode_error_reason(err)}") from err
-        if from_packets:  # a GIF's rate is that of its delays, a Matroska/MP4 one's not its frames' mean
-            spec = ClipSpec()
-            fps = probe_video_file(path, 1, spec.max_start + spec.num_frames).fps
-        _RATES[key] = fps
-    return _RATES[key]
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            from_packets = stream.codec_context.name == "gif" or has_nominal_rate(container)
+            fps = stream_frame_rate(stream)
+    except (av.error.FFmpegError, OSError, IndexError) as err:
+        raise ValueError(f"cannot read video {str(path)!r}: {decode_error_reason(err)}") from err
+    if from_packets:  # a GIF's rate is that of its delays, a Matroska/MP4 one's not its frames' mean
+        spec = ClipSpec()
+        fps = probe_video_file(path, 1, spec.max_start + spec.num_frames).fps
+    return fps
