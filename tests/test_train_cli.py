@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -318,7 +319,7 @@ def test_a_finished_run_resumed_with_its_steps_says_so_and_writes_nothing(tmp_pa
     assert not [r.getMessage() for r in caplog.records if "scaling_factor" in r.getMessage()]
 
     assert main([*args, "--steps", "3", "--resume"]) == 0  # more steps continue the run
-    assert "vae: step 3, last loss " in capsys.readouterr().out
+    assert "wrote the vae run's models (step 3, last loss " in capsys.readouterr().out
     assert [json.loads(x)["step"] for x in (out / "loss.jsonl").read_text().splitlines()] == [1, 2, 3]
     # trained to step 4 without an export, as a run stopped after its last checkpoint: final/ is step 3's
     recipe = make_recipe(
@@ -329,7 +330,7 @@ def test_a_finished_run_resumed_with_its_steps_says_so_and_writes_nothing(tmp_pa
     weights = out / "final" / "vae" / "diffusion_pytorch_model.safetensors"
     step_3 = weights.read_bytes()
     assert main([*args, "--steps", "4", "--resume"]) == 0
-    assert "vae: step 4, last loss n/a" in capsys.readouterr().out
+    assert f"wrote the vae run's models (step 4, last loss n/a) to {out / 'final'}" in capsys.readouterr().out
     assert weights.read_bytes() != step_3
     assert main([*args, "--steps", "4", "--resume"]) == 0
     assert "already finished at step 4" in capsys.readouterr().out
@@ -368,16 +369,21 @@ def test_each_result_line_is_written_in_one_call(tmp_path, monkeypatch):
     """print() wrote a result line and its newline in two calls: on a write-through stdout (a launcher's,
     PYTHONUNBUFFERED) another process's output could land between them, glued to the line. Under
     torch.distributed.run the main process alone prints these; each process's "interrupted" line is main's
-    (one call, tests/test_cli_interrupts.py)."""
+    (one call, tests/test_cli_interrupts.py). A trained run's line is a wrote line, as every command's, ending
+    with the absolute path of its models (it ended "; models in run/final", the --out as typed)."""
 
-    out = tmp_path / "run"
-    args = ["train", "vae", "--out", str(out), *TINY_VAE, "--steps", "1", "--no-progress"]
+    monkeypatch.chdir(tmp_path)
+    args = ["train", "vae", "--out", "run", *TINY_VAE, "--steps", "1", "--no-progress"]
     stdout = WriteCalls()
     monkeypatch.setattr(sys, "stdout", stdout)
     assert main(args) == 0
     assert main([*args, "--resume"]) == 0  # finished: the other result line
     assert len(stdout.calls) == 2, stdout.calls
-    assert stdout.calls[0].startswith("vae: step 1, last loss ")
+    final = (tmp_path / "run" / "final").resolve()
+    assert re.fullmatch(
+        rf"wrote the vae run's models \(step 1, last loss \d\.\d{{4}}\) to {re.escape(str(final))}\n",
+        stdout.calls[0],
+    )
     assert "already finished at step 1" in stdout.calls[1]
     assert all(call.count("\n") == 1 and call.endswith("\n") for call in stdout.calls), stdout.calls
 

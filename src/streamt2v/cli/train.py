@@ -285,7 +285,9 @@ def _train(args: argparse.Namespace) -> int:
         )
     else:
         last = f"{result.losses[-1]:.4f}" if result.losses else "n/a"
-        say(f"{args.recipe}: step {result.step}, last loss {last}; models in {final}", sys.stdout)
+        # every command's wrote line (README, "Command line"): the absolute path ends it
+        trained = f"wrote the {args.recipe} run's models (step {result.step}, last loss {last})"
+        say(f"{trained} to {final.resolve()}", sys.stdout)
     kind = {"stream": "model", "refiner": "refiner"}.get(args.recipe)
     if kind:  # the folders generate / enhance load
         # quoted: a run folder with a space ("my runs/stream") split into two arguments when pasted
