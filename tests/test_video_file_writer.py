@@ -71,7 +71,7 @@ def test_a_video_writer_takes_what_write_video_takes_and_names_the_rest(tmp_path
         writer.write(frames[2:])
         with pytest.raises(
             TypeError,
-            match=r"^frames must be a torch\.Tensor .*, or a uint8 numpy array \(T, H, W, 3\); got a list$",
+            match=r"^frames must be a torch\.Tensor .* or a uint8 numpy array \(T, H, W, 3\); got a list$",
         ):
             writer.write([1, 2])
     assert writer.path.read_bytes() == write_video(tmp_path / "w.mp4", frames, fps=8).read_bytes()
