@@ -51,7 +51,7 @@ def test_a_run_stopped_by_sigterm_and_resumed_at_its_checkpoint_step_exports_tha
     assert not (out / "final").exists()
     with one_torch_thread():
         assert main([*argv, "--steps", str(step), "--resume"]) == 0
-        assert f"vae: step {step}, " in capsys.readouterr().out
+        assert f"wrote the vae run's models (step {step}, " in capsys.readouterr().out
         fresh = tmp_path / "fresh"
         assert main([*[str(fresh) if a == str(out) else a for a in argv], "--steps", str(step)]) == 0
     rows = [json.loads(x)["step"] for x in (out / "loss.jsonl").read_text().splitlines()]
