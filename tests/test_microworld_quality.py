@@ -152,3 +152,15 @@ def test_bad_counts_and_a_folder_of_another_kind_are_named_before_loading(tmp_pa
     (tmp_path / "image_encoder").mkdir()
     with pytest.raises(FileNotFoundError, match=r"has no clip/ folder: .*`streamt2v train clip` run"):
         quality.clip_quality(tmp_path, samples=2, rounds=1)
+
+
+def test_the_vae_folders_are_named_by_their_parameters(tmp_path: Path) -> None:
+    # vae_dir and through_vae were named vae, load_frozen_vae's default, which neither function takes
+    with pytest.raises(
+        ValueError, match=r"^the VAE measured \(vae_dir\) folder \S+ holds no diffusers model"
+    ):
+        quality.vae_quality(tmp_path)
+    # named before the refiner loads (there is none here)
+    missing = r"^the stage-1/2 VAE \(through_vae\) folder \S+/none does not exist \(pass the stage-1/2 model's vae/\)$"
+    with pytest.raises(FileNotFoundError, match=missing):
+        quality.refiner_quality(tmp_path / "ref", through_vae=tmp_path / "none")

@@ -81,7 +81,12 @@ def vae_quality(vae_dir: str | Path, sizes: tuple[int, ...] = (32, 64), scenes: 
     _check_count("scenes", scenes)
     if isinstance(sizes, (int, np.integer)) or not sizes:
         raise ValueError(f"sizes must be a non-empty tuple of frame sizes, got {sizes!r}")
-    vae = load_frozen_vae(str(vae_dir))
+    vae = load_frozen_vae(
+        str(vae_dir),
+        option="vae_dir",
+        what="the VAE measured ({})",
+        how="pass a vae run's final/vae or a model folder's vae/",
+    )
     out: dict[str, float] = {"palette_half_separation": palette_half_separation()}
     for size in sizes:
         errs, flips = [], []
@@ -127,9 +132,16 @@ def refiner_quality(
 
     _check_count("scenes", scenes)
     _check_count("frames", frames)
+    low_vae = None
+    if through_vae is not None:  # the cheaper load first: a wrong folder is named before the refiner loads
+        low_vae = load_frozen_vae(
+            str(through_vae),
+            option="through_vae",
+            what="the stage-1/2 VAE ({})",
+            how="pass the stage-1/2 model's vae/",
+        )
     refiner = Refiner.from_pretrained(refiner_dir)
     size, cfg = refiner.frame_size[0], refiner.config(**settings)
-    low_vae = load_frozen_vae(str(through_vae)) if through_vae is not None else None
     vae = refiner.vae
     errors: dict[str, list[np.ndarray]] = {k: [] for k in ("refined", "bilinear", "round_trip")}
     edge_errors: dict[str, list[np.ndarray]] = {k: [] for k in errors}
