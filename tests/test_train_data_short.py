@@ -72,3 +72,24 @@ def test_the_stream_recipe_asks_for_videos_as_long_as_its_shortest_clip(tmp_path
         made.streaming_config(None, None, None)
     assert str(err.value) == "num_frames=5 must exceed the 8 conditioning frames of preset 'tiny'"
     assert err.value.as_flags().spelled(flags=True).startswith("--num-frames 5 must exceed")
+
+
+def test_a_run_given_its_own_dataset_checks_the_recipes_folder_where_its_samples_come_from(tmp_path, caplog):
+    """A run given a dataset (``train(dataset=...)``) makes none of the recipe's, whose check its sample videos
+    and the VAE's scaling samples counted on ("the training clips were checked"): the recipe's folder was
+    never checked, and a video too short failed at its sample. It is checked there, once."""
+    from streamt2v.train.recipes import make_recipe
+
+    caps = _short_folder(tmp_path)
+    made = make_recipe("vae", data=str(tmp_path), captions=str(caps), size=16)
+    made.frames_per_sample = 6
+    advice = r"take shorter clips \(frames_per_sample=5, the longest video's frames\)"
+    with pytest.raises(ArgumentValueError, match=advice):
+        made.sample_inputs()
+    with pytest.raises(ArgumentValueError, match=advice):
+        made.measure_scaling_factor(vae=None)  # the check comes before the VAE is used
+    made.frames_per_sample = 3  # every video long enough: checked once, by the run's training clips
+    with caplog.at_level("INFO", logger="streamt2v.train.data"):
+        made.dataset(0)
+        made.sample_inputs()
+    assert caplog.text.count(f"2 videos in {tmp_path}") == 1

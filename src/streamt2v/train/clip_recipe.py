@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
-from streamt2v.arguments import RecipeOption
+from streamt2v.arguments import Arg, RecipeOption
 from streamt2v.io.folders import atomic_write_file
 from streamt2v.microworld.captions import BOS_TOKEN, EOS_TOKEN, PAD_TOKEN, SPECIAL_TOKENS, VOCABULARY
 from streamt2v.microworld.dataset import ClipSpec
@@ -171,8 +171,10 @@ class ClipRecipe(DataOptions):
         return ClipSpec(self.frames_per_sample, self.size)
 
     def dataset(self, seed: int, progress: bool = False) -> Dataset:
-        frames = RecipeOption("frames_per_sample")
-        return self.make_dataset(self.clip_spec(), seed, progress, frames)
+        return self.make_dataset(self.clip_spec(), seed, progress)
+
+    def short_videos_advice(self) -> tuple[Arg, int]:
+        return RecipeOption("frames_per_sample"), 1
 
     def sample_inputs(self) -> SampleInputs:
         """32 samples of a fixed draw (new scenes on the microworld, clips of the training videos on a video

@@ -84,19 +84,11 @@ class DataOptions:
     _checked_frame_rate: ClassVar[int | None] = None
 
     def make_dataset(
-        self,
-        spec: ClipSpec,
-        seed: int,
-        progress: bool = False,
-        frames_option: Arg | None = None,
-        shortest_clip: int = 1,
-        *,
-        check: bool = True,
+        self, spec: ClipSpec, seed: int, progress: bool = False, *, check: bool = True
     ) -> Dataset:
-        """``progress``: bars for slow preparation (checking a large folder of videos); ``frames_option``: the
-        recipe's option that sets ``spec.num_frames``, which the check's advice names (None: ``num_frames``), and
-        ``shortest_clip`` the fewest frames it takes. ``check=False``: a folder of videos is not checked (nor
-        its rate recorded), for a second dataset of a run whose training clips' check covers it."""
+        """``progress``: bars for slow preparation (checking a large folder of videos). A folder of videos is
+        checked (its advice for videos too short: :meth:`short_videos_advice`) and its frame rate recorded;
+        ``check=False`` leaves the check out, for a dataset of the same videos made after one checked."""
         if spec.size != self.size:
             raise ValueError(f"clip size {spec.size} != data size {self.size}")
         if self.data == "microworld":
@@ -108,19 +100,32 @@ class DataOptions:
                     " FOLDER (the videos it captions)",
                 )
             return MicroworldDataset(spec, seed)
-        from streamt2v.train.data import NUM_FRAMES, VideoFolderDataset
+        from streamt2v.train.data import VideoFolderDataset
 
         dataset = VideoFolderDataset(self.data, self.captions_file(), spec, seed=seed)
         if check:  # every video readable and long enough, before the first step
-            dataset.check(progress, frames_option or NUM_FRAMES, shortest_clip)
+            dataset.check(progress, *self.short_videos_advice())
             self._checked_frame_rate = dataset.frame_rate()  # the rates the check read: no file opened again
         return dataset
 
+    def short_videos_advice(self) -> tuple[Arg, int]:
+        """What the check of a folder whose videos are all too short for a clip advises: the recipe's option
+        that sets its clips' frames, and the fewest frames a clip of the recipe holds."""
+        from streamt2v.train.data import NUM_FRAMES
+
+        return NUM_FRAMES, 1
+
+    def folder_checked(self) -> bool:
+        """Whether :meth:`make_dataset` checked the folder of videos (always true of the microworld): a run
+        checks its training clips', unless it was given a dataset of its own (``train(dataset=...)``)."""
+        return self.data == "microworld" or self._checked_frame_rate is not None
+
     def held_aside(self, spec: ClipSpec, count: int) -> SampleInputs:
         """The first ``count`` samples of ``spec`` of a fixed draw (:data:`SAMPLE_SEED`) and the frame rate
-        to write them at: what a run's sample videos show, made once per run. The folder is not checked
-        again: the run's training clips, of the same spec, were."""
-        dataset = self.make_dataset(spec, SAMPLE_SEED, check=False)
+        to write them at: what a run's sample videos show, made once per run. The folder is checked here
+        only when it was not (a run given its own dataset): the run's training clips, of the same spec,
+        are checked before its first step."""
+        dataset = self.make_dataset(spec, SAMPLE_SEED, check=not self.folder_checked())
         return SampleInputs([dataset[i] for i in range(count)], self.training_frame_rate() or FPS)
 
     def captions_file(self) -> str:

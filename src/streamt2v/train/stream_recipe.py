@@ -223,10 +223,10 @@ class StreamRecipe(BaseRecipe):
     def clip_spec(self) -> ClipSpec:
         return ClipSpec(self.num_frames, self.size, self.max_start, anchor_frames=self.anchor_frames)
 
-    def clips(self, seed: int, progress: bool = False) -> Dataset:
+    def short_videos_advice(self) -> tuple[Arg, int]:
         # a clip holds its conditioning frames and at least one to predict
-        cond_frames = get_preset(self.preset).streaming.num_cond_frames
-        return self.make_dataset(self.clip_spec(), seed, progress, shortest_clip=cond_frames + 1)
+        frames_option, _ = super().short_videos_advice()
+        return frames_option, get_preset(self.preset).streaming.num_cond_frames + 1
 
     def cached_pixel_frames(self) -> int:
         return get_preset(self.preset).streaming.num_cond_frames

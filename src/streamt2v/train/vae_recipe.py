@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
-from streamt2v.arguments import RecipeOption
+from streamt2v.arguments import Arg, RecipeOption
 from streamt2v.microworld.dataset import ClipSpec
 from streamt2v.models.denoiser import weighted_mse
 from streamt2v.models.strict_loading import from_pretrained_strict
@@ -153,8 +153,10 @@ class VAERecipe(DataOptions):
         return ClipSpec(self.frames_per_sample, self.size)
 
     def dataset(self, seed: int, progress: bool = False) -> Dataset:
-        frames = RecipeOption("frames_per_sample")
-        return self.make_dataset(self.clip_spec(), seed, progress, frames)
+        return self.make_dataset(self.clip_spec(), seed, progress)
+
+    def short_videos_advice(self) -> tuple[Arg, int]:
+        return RecipeOption("frames_per_sample"), 1
 
     def sample_inputs(self) -> SampleInputs:
         """One sample of a fixed draw, made once per run (:meth:`DataOptions.held_aside`)."""
@@ -171,9 +173,9 @@ class VAERecipe(DataOptions):
 
     @torch.no_grad()
     def measure_scaling_factor(self, vae: nn.Module, seed: int = 99991) -> float:
-        """``1 / std`` of the posterior-mode latents over ``scaling_samples`` held-aside samples (of the
-        training data, not checked again)."""
-        ds = self.make_dataset(self.clip_spec(), seed, check=False)
+        """``1 / std`` of the posterior-mode latents over ``scaling_samples`` held-aside samples of the
+        training data (checked here only when the run was given a dataset of its own: :meth:`held_aside`)."""
+        ds = self.make_dataset(self.clip_spec(), seed, check=not self.folder_checked())
         device, dtype = vae.device, vae.dtype
         zs = []
         for i in range(self.scaling_samples):
