@@ -215,3 +215,16 @@ def test_a_strict_conversion_without_a_tokenizer_writes_nothing(tmp_path: Path) 
     assert report.ok
     model = StreamingT2VModel.from_pretrained(tmp_path / "out")
     assert model.text_encoder.encode(["a red circle"]).shape[0] == 1
+
+
+def test_a_stage1_folder_of_another_model_is_named_by_what_it_holds(tmp_path: Path) -> None:
+    """Named before any weight is looked for: its class with the right article (it read "holds a AutoencoderKL")."""
+    from streamt2v.config import get_preset
+    from streamt2v.io.conversion_inputs import check_stage1_folder
+
+    (tmp_path / "unet").mkdir()
+    (tmp_path / "unet" / "config.json").write_text(json.dumps({"_class_name": "AutoencoderKL"}))
+    with pytest.raises(
+        ValueError, match=r"^init_unet '\S+' holds an AutoencoderKL, not a UNet3DConditionModel; "
+    ):
+        check_stage1_folder(tmp_path, get_preset("tiny"))

@@ -12,6 +12,7 @@ import torch
 from streamt2v.arguments import Arg, naming_arguments
 from streamt2v.io.folders import home_path, saved_class_name
 from streamt2v.models.strict_loading import from_pretrained_strict
+from streamt2v.wording import with_article
 
 
 def need_dir(path: str, what: str, how: str) -> Path:
@@ -23,11 +24,6 @@ def need_dir(path: str, what: str, how: str) -> Path:
     if not p.is_dir():
         raise FileNotFoundError(f"{what} folder {p} does not exist ({how})")
     return p
-
-
-def with_article(class_name: str) -> str:
-    """``class_name`` with its article: an AutoencoderKL, a UNet3DConditionModel (a "you")."""
-    return f"{'an' if class_name[:1] in 'AEIO' else 'a'} {class_name}"
 
 
 def held(saved: str | None) -> str:
