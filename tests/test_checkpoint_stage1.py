@@ -218,13 +218,19 @@ def test_a_strict_conversion_without_a_tokenizer_writes_nothing(tmp_path: Path) 
 
 
 def test_a_stage1_folder_of_another_model_is_named_by_what_it_holds(tmp_path: Path) -> None:
-    """Named before any weight is looked for: its class with the right article (it read "holds a AutoencoderKL")."""
+    """Named before any weight is looked for: its class with the right article (it read "holds a
+    AutoencoderKL"), and a _class_name that is no string as no diffusers model, as every folder check says it
+    (it read "holds a ['UNet3DConditionModel'], not a UNet3DConditionModel")."""
     from streamt2v.config import get_preset
     from streamt2v.io.conversion_inputs import check_stage1_folder
 
     (tmp_path / "unet").mkdir()
-    (tmp_path / "unet" / "config.json").write_text(json.dumps({"_class_name": "AutoencoderKL"}))
-    with pytest.raises(
-        ValueError, match=r"^init_unet '\S+' holds an AutoencoderKL, not a UNet3DConditionModel; "
+    for saved, held in (
+        ("AutoencoderKL", "an AutoencoderKL"),
+        (["UNet3DConditionModel"], "no diffusers model "),
     ):
-        check_stage1_folder(tmp_path, get_preset("tiny"))
+        (tmp_path / "unet" / "config.json").write_text(json.dumps({"_class_name": saved}))
+        with pytest.raises(
+            ValueError, match=rf"^init_unet '\S+' holds {held}.*, not a UNet3DConditionModel; "
+        ):
+            check_stage1_folder(tmp_path, get_preset("tiny"))

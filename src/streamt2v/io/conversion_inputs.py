@@ -19,12 +19,11 @@ from transformers import CLIPTokenizer
 from streamt2v.arguments import Arg, ArgumentValueError, NamesArguments, naming_arguments
 from streamt2v.config import ModelConfig
 from streamt2v.io.checkpoint_file import MODELSCOPE_LIBRARY_FOLDER, MODELSCOPE_LIBRARY_WEIGHTS
-from streamt2v.io.folders import folder_listing, home_path, read_json_object, saved_class_name
+from streamt2v.io.folders import folder_listing, home_path, read_json_object, saved_class_name, what_it_holds
 from streamt2v.io.hub import resolve_model_path
 from streamt2v.io.weight_files import check_weight_files, is_model_file, refuse_broken_links, weights_variant
 from streamt2v.models.bundle import MODELSCOPE_REPO, component_configs
 from streamt2v.models.tokenizers import load_tokenizer
-from streamt2v.wording import with_article
 
 STAGE1_FOLDER = f"a ModelScope diffusers folder with unet/ and tokenizer/, like {MODELSCOPE_REPO}"
 
@@ -112,7 +111,7 @@ def check_stage1_folder(init_unet: str | os.PathLike[str], cfg: ModelConfig) -> 
             )
         if got != "UNet3DConditionModel":
             raise ValueError(
-                f"{arg} {str(init_unet)!r} holds {with_article(got or 'non-diffusers model')}, not a "
+                f"{arg} {str(init_unet)!r} holds {what_it_holds(got)}, not a "
                 f"UNet3DConditionModel; give {STAGE1_FOLDER}"
             )
         config = read_json_object(config_file, f"{arg} config")

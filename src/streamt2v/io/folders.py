@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from streamt2v.arguments import Arg, NamesArguments
+from streamt2v.wording import with_article
 
 
 def home_path(path: str | os.PathLike) -> Path:
@@ -186,6 +187,12 @@ def saved_class_name(file: Path, what: str | None = None) -> str | None:
             raise
         return None
     return name if isinstance(name, str) else None
+
+
+def what_it_holds(saved: str | None) -> str:
+    """What a folder holds by the class its ``config.json`` records (:func:`saved_class_name`): ``an
+    AutoencoderKL``, or no model."""
+    return with_article(saved) if saved else "no diffusers model (no config.json with a _class_name)"
 
 
 def looks_like_hub_id(spec: str | Path) -> bool:

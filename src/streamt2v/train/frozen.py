@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from streamt2v.arguments import Arg, naming_arguments
-from streamt2v.io.folders import home_path, saved_class_name
+from streamt2v.io.folders import home_path, saved_class_name, what_it_holds
 from streamt2v.models.strict_loading import from_pretrained_strict
 from streamt2v.wording import with_article
 
@@ -24,12 +24,6 @@ def need_dir(path: str, what: str, how: str) -> Path:
     if not p.is_dir():
         raise FileNotFoundError(f"{what} folder {p} does not exist ({how})")
     return p
-
-
-def held(saved: str | None) -> str:
-    """What a folder holds, by the class its ``config.json`` records (``saved_class_name``): ``an
-    AutoencoderKL``, or no model."""
-    return with_article(saved) if saved else "no diffusers model (no config.json with a _class_name)"
 
 
 def inside_hint(folder: Path, class_name: str) -> str:
@@ -53,7 +47,7 @@ def refuse_other_class(
     recipe continues"``), ``why`` (where one is found) and a subfolder holding one."""
     if saved != class_name:
         raise ValueError(
-            f"{named} {folder} holds {held(saved)}; {takes} {with_article(class_name)} ({why})"
+            f"{named} {folder} holds {what_it_holds(saved)}; {takes} {with_article(class_name)} ({why})"
             f"{inside_hint(folder, class_name)}"
         )
 
