@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import shlex
 from pathlib import Path
 from typing import Any
 
-from streamt2v.arguments import Arg
+from streamt2v.arguments import logs_naming_flags
 from streamt2v.cli import user_path
 from streamt2v.cli.train import key_value
 from streamt2v.config import DTYPE_NAMES
@@ -135,26 +134,14 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     # the library's log lines name its arguments (vae); here they name the flags typed (--vae)
-    log = logging.getLogger("streamt2v.train.assemble")
-    log.addFilter(_flags_in_record)
-    try:
+    with logs_naming_flags("streamt2v.train.assemble"):
         out = Path(_assemble(args)).resolve()
-    finally:
-        log.removeFilter(_flags_in_record)
     # every command's wrote line (README, "Command line"): the absolute path ends it
     print(f"wrote {args.kind} folder {out}")
     # the folder quoted in the command (a space would split it when pasted)
     use = "generate PROMPT" if args.kind == "model" else "enhance VIDEO --prompt PROMPT"
     print(f"use it: streamt2v {use} --model {shlex.quote(str(out))}")
     return 0
-
-
-def _flags_in_record(record: logging.LogRecord) -> bool:
-    """A logging filter: each :class:`~streamt2v.arguments.Arg` among the record's arguments spelled as
-    its flag."""
-    if isinstance(record.args, tuple):
-        record.args = tuple(arg.flag if isinstance(arg, Arg) else arg for arg in record.args)
-    return True
 
 
 def _assemble(args: argparse.Namespace) -> Path:
