@@ -39,6 +39,7 @@ from streamt2v.microworld.dataset import ClipSpec
 from streamt2v.train.captions import caption_rows, check_every_video_captioned, file_key
 from streamt2v.train.run_folder import is_run_folder
 from streamt2v.train.video_probe import VideoProbe, frame_rate, probe_video_file
+from streamt2v.wording import counted
 
 
 def _relative_to(
@@ -266,9 +267,8 @@ class VideoFolderDataset(Dataset):
         s = self.spec
         need = s.num_frames
         logging.getLogger(__name__).info(
-            "%d video%s in %s, captioned by %s%s",
-            len(self.files),
-            "s" if len(self.files) > 1 else "",
+            "%s in %s, captioned by %s%s",
+            counted(len(self.files), "video"),
             self.folder,
             self.captions_file,
             self._left_out,

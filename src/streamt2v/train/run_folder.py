@@ -22,6 +22,7 @@ from streamt2v.io.folders import (
     remove_leftovers,
 )
 from streamt2v.train.checkpoint import remove_checkpoint_temporaries
+from streamt2v.wording import counted
 
 if TYPE_CHECKING:
     from streamt2v.train.loop import Recipe
@@ -66,13 +67,13 @@ def truncate_log(path: Path, step: int) -> list[str]:
     # every rewrite is said (a resume of a finished run that changed the file said "nothing to do")
     done = []
     if dropped:
-        done.append(f"trimmed {dropped} loss-log row{'' if dropped == 1 else 's'} past step {step}")
+        done.append(f"trimmed {counted(dropped, 'loss-log row')} past step {step}")
     if cut_short:
         done.append("dropped the loss log's half-written last row")
     if completed:
         done.append("completed the loss log's last line (its newline)")
     if blank:
-        done.append(f"removed {blank} blank loss-log line{'' if blank == 1 else 's'}")
+        done.append(f"removed {counted(blank, 'blank loss-log line')}")
     return done or [f"rewrote {path.name}"]  # none of those: not expected (read_text reads \r\n as \n)
 
 
