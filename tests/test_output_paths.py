@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from streamt2v.io.frame_rates import check_fps
-from streamt2v.io.output_paths import check_output_path
-from streamt2v.io.streaming_writer import StreamingVideoWriter, remove_stale_temporaries
+from streamt2v.io.output_paths import check_output_path, remove_stale_temporaries
+from streamt2v.io.streaming_writer import StreamingVideoWriter
 from streamt2v.io.video import read_video, write_video
 from test_video_io import smooth_video
 

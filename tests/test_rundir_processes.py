@@ -139,7 +139,7 @@ def test_resumed_writers_remove_the_png_folders_a_killed_writer_left(tmp_path):
     import subprocess
     import sys
 
-    from streamt2v.io.streaming_writer import remove_stale_temporaries
+    from streamt2v.io.output_paths import remove_stale_temporaries
     from streamt2v.io.video import write_video
 
     out = tmp_path / "pngs"

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from streamt2v.io.streaming_writer import StreamingVideoWriter, remove_stale_temporaries
+from streamt2v.io.output_paths import remove_stale_temporaries
+from streamt2v.io.streaming_writer import StreamingVideoWriter
 from streamt2v.io.video import read_video, write_video
 from test_video_io import smooth_video
 

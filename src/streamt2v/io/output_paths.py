@@ -414,5 +414,20 @@ def remove_stale_files(path: Path) -> list[Path]:
     return removed
 
 
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Remove what an earlier writer of ``path`` that was killed (``kill -9``) left beside it
+    (:func:`remove_stale_files`), holding the output's lock meanwhile; the preview stays. Returns what was
+    removed; :class:`OutputInUseError` while another process is writing ``path`` (its files are not stale)."""
+    path = Path(path)
+    folder = path.parent
+    if not folder.is_dir():
+        return []
+    lock = lock_output(path)  # a writer still going elsewhere: its files are not stale (OutputInUseError)
+    try:
+        return remove_stale_files(path)
+    finally:
+        locks.release(lock, remove=True)
+
+
 def _is_frame_file(p: Path) -> bool:
     return FRAME_FILE.fullmatch(p.name) is not None and p.is_file() and not p.is_symlink()

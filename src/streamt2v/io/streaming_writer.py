@@ -27,11 +27,9 @@ from streamt2v.io import locks
 from streamt2v.io.gif import TRAILER, append_gif_frames, finish_gif_copy, gif_frames
 from streamt2v.io.output_paths import (
     claim_output,
-    lock_output,
     naming_write_errors,
     output_kind,
     preview_path_for,
-    remove_stale_files,
     replace_dir,
     temp_sibling,
     temp_sibling_dir,
@@ -135,22 +133,6 @@ def _identity(path: Path) -> tuple[int, ...]:
     """What tells the file at ``path`` from another put there since (device, inode, size, mtime)."""
     st = path.stat()
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-
-
-def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
-    """Remove what an earlier writer of ``path`` that was killed (``kill -9``) left beside it
-    (:func:`~streamt2v.io.output_paths.remove_stale_files`), holding the output's lock meanwhile; the preview
-    stays. Returns what was removed; :class:`~streamt2v.io.output_paths.OutputInUseError` while another
-    process is writing ``path`` (its files are not stale)."""
-    path = Path(path)
-    folder = path.parent
-    if not folder.is_dir():
-        return []
-    lock = lock_output(path)  # a writer still going elsewhere: its files are not stale (OutputInUseError)
-    try:
-        return remove_stale_files(path)
-    finally:
-        locks.release(lock, remove=True)
 
 
 _Writer = TypeVar("_Writer", bound="_FinishedOrAborted")

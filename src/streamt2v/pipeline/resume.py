@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from streamt2v.io.streaming_writer import remove_stale_temporaries
+from streamt2v.io.output_paths import remove_stale_temporaries
 from streamt2v.pipeline.generate import GenerateConfig
 from streamt2v.pipeline.model_loading import load_compiled
 from streamt2v.pipeline.preflight import check_inputs, output_targets

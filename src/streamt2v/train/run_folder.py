@@ -21,6 +21,7 @@ from streamt2v.io.folders import (
     atomic_write_file,
     remove_leftovers,
 )
+from streamt2v.io.output_paths import remove_stale_temporaries
 from streamt2v.train.checkpoint import remove_checkpoint_temporaries
 from streamt2v.wording import counted
 
@@ -113,8 +114,6 @@ def remove_run_leftovers(out: Path) -> list[Path]:
     only copy). Main process only, before it writes anything. Returns what was removed."""
     if not out.is_dir():
         return []
-    from streamt2v.io.streaming_writer import remove_stale_temporaries
-
     removed = remove_leftovers(out, _RUN_TEMPORARY, folders=True)
     # Another machine's (a preempted job resumed elsewhere) too, as before atomic_folder named its writers:
     # two runs never share a run folder, so no writer of final/ there is running elsewhere.
