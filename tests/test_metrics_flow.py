@@ -154,8 +154,14 @@ def test_a_wrong_layout_is_named_as_given_with_the_permute_to_use():
     """A (1, 1, T, H, W) tensor was reported as (1, T, H, W), the shape after the batch was dropped."""
     with pytest.raises(ValueError, match=re.escape("got (1, 1, 4, 16, 16)")):
         as_uint8_frames(torch.zeros(1, 1, 4, 16, 16))
-    with pytest.raises(ValueError, match=re.escape("got (1, 4, 16, 16, 3); frames (T, H, W, 3) are")):
+    batched = "got (1, 4, 16, 16, 3); frames (1, T, H, W, 3) are x[0].permute(3, 0, 1, 2)"
+    with pytest.raises(ValueError, match=re.escape(batched)):
         as_uint8_frames(torch.zeros(1, 4, 16, 16, 3))
+    # uint8 frames are taken as they are: a batch of one needs only its index (the permute was wrong advice)
+    with pytest.raises(
+        ValueError, match=re.escape("got (1, 4, 16, 16, 3); frames (1, T, H, W, 3) are x[0]") + "$"
+    ):
+        as_uint8_frames(torch.zeros(1, 4, 16, 16, 3, dtype=torch.uint8))
     with pytest.raises(ValueError, match=re.escape("got (4, 3, 16, 16); frames (T, 3, H, W) are")):
         as_uint8_frames(torch.zeros(4, 3, 16, 16, dtype=torch.uint8))
 

@@ -67,7 +67,7 @@ def test_a_uint8_video_is_written_as_its_0_255_values(tmp_path):
         # an integer video that is not uint8: said what to give, not how
         (torch.zeros(3, 2, 4, 4, dtype=torch.int64), "(0-255 integers: x.to(torch.uint8))"),
         # a float numpy array: which convention it holds is the caller's to say, with the conversion
-        (np.zeros((2, 4, 4, 3), np.float32), "0-255 floats: x.round().astype(np.uint8)"),
+        (np.zeros((2, 4, 4, 3), np.float32), "[-1, 1] floats: torch.from_numpy(x).permute(3, 0, 1, 2)"),
     ],
 )
 def test_a_video_of_the_wrong_form_is_refused_with_the_form_to_give(tmp_path, bad, said):

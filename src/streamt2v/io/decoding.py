@@ -33,9 +33,9 @@ def decode_frames(
     its display matrix says (phone videos), and its frame rate (:data:`~streamt2v.io.frame_rates.DEFAULT_FPS`
     where the file gives none); a ``ValueError`` naming the file when it cannot be read.
     ``warn_variable_rate``: log a warning when the frames are unevenly spaced in time (a phone's variable
-    frame rate), since they are then used as if evenly spaced at the average rate. A file that decodes to fewer frames than its container lists (its
-    last frames cut off or damaged: :func:`~streamt2v.io.damage.shortfall_hint`) gives the frames that
-    decode, with a warning saying so."""
+    frame rate), since they are then used as if evenly spaced at the average rate. A file that decodes to
+    fewer frames than its container lists (its last frames cut off or damaged:
+    :func:`~streamt2v.io.damage.shortfall_hint`) gives the frames that decode, with a warning saying so."""
     frames, fps = decode_frame_list(path, max_frames=max_frames, warn_variable_rate=warn_variable_rate)
     return np.stack(frames), fps
 

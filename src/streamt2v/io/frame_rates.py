@@ -4,9 +4,10 @@ frame delays (:func:`delays_frame_rate`), and a variable-rate recording's mean w
 only a nominal rate (:func:`has_nominal_rate`, :func:`variable_rate_mean`), put together by
 :func:`video_frame_rate` for decoded frames and read packets alike.
 
-Apart from the frames themselves (:mod:`streamt2v.io.decoding`, :mod:`streamt2v.io.video`) because the training data reads a file's rate
-from its packets without decoding it (:mod:`streamt2v.train.video_probe`), and the output checks run before any
-frame exists (:mod:`streamt2v.pipeline.preflight`); numpy only, no torch.
+Apart from the frames themselves (:mod:`streamt2v.io.decoding`, :mod:`streamt2v.io.video`) because the
+training data reads a file's rate from its packets without decoding it (:mod:`streamt2v.train.video_probe`),
+and the output checks run before any frame exists (:mod:`streamt2v.pipeline.preflight`); numpy only, no
+torch.
 """
 
 from __future__ import annotations

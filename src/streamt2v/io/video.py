@@ -75,7 +75,8 @@ def _channels_first(video: torch.Tensor, accepted: str = _CHANNELS_FIRST) -> tor
     """One video ``(1, 3, T, H, W)`` or ``(3, T, H, W)`` as ``(3, T, H, W)``; a ValueError naming the shape
     as given, the layouts ``accepted`` and the permute to use for the usual other layouts."""
     shape = tuple(video.shape)
-    if video.dim() == 5:
+    batched = video.dim() == 5
+    if batched:
         if video.shape[0] != 1:
             raise ValueError(
                 f"expected one video (batch size 1), got a batch of shape {shape}; give videos one at a time"
@@ -83,10 +84,14 @@ def _channels_first(video: torch.Tensor, accepted: str = _CHANNELS_FIRST) -> tor
         video = video[0]
     if video.dim() != 4 or video.shape[0] != 3:
         hint = ""
+        first = "[0]" if batched else ""  # the one video of a batch of one
         if video.dim() == 4 and video.shape[-1] == 3:
-            hint = "; frames (T, H, W, 3) are a tensor's .permute(3, 0, 1, 2)"
+            if "(T, H, W, 3)" in accepted:  # frames are taken as they are, outside a batch
+                hint = "; frames (1, T, H, W, 3) are x[0]"
+            else:
+                hint = f"; frames {'(1, ' if batched else '('}T, H, W, 3) are x{first}.permute(3, 0, 1, 2)"
         elif video.dim() == 4 and video.shape[1] == 3:
-            hint = "; frames (T, 3, H, W) are a tensor's .permute(1, 0, 2, 3)"
+            hint = f"; frames {'(1, ' if batched else '('}T, 3, H, W) are x{first}.permute(1, 0, 2, 3)"
         raise ValueError(f"expected {accepted}, got {shape}{hint}")
     return video
 
@@ -97,7 +102,8 @@ def check_uint8_frames(frames: np.ndarray) -> np.ndarray:
         hint = ""
         if frames.dtype.kind == "f":  # which float convention it holds is not ours to guess
             hint = (
-                "; 0-255 floats: x.round().astype(np.uint8); [-1, 1] floats: give a torch tensor (3, T, H, W)"
+                "; 0-255 floats: x.round().astype(np.uint8); [0, 1] floats: (x * 255).round().astype(np.uint8); "
+                "[-1, 1] floats: torch.from_numpy(x).permute(3, 0, 1, 2)"
             )
         raise ValueError(
             f"expected uint8 frames (T, H, W, 3), got {frames.dtype} of shape {tuple(frames.shape)}{hint}"
