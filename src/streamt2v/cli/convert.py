@@ -105,10 +105,10 @@ def run(args: argparse.Namespace) -> int:
         )
     except CheckpointMismatchError as err:
         # the report lists the problems once; the error itself stays one line, also when the reader went away
-        # during the report (it was shown whole, its problems listed again). Only a closed pipe is passed over:
-        # a Ctrl-C during a long report stays an interruption
+        # during the report (it was shown whole, its problems listed again) or the print failed otherwise (a
+        # full disk under stdout); a Ctrl-C during a long report stays an interruption (no Exception)
         limit = _LISTED_WHEN_MOSTLY_UNFIT if err.report.mostly_unfit else None
-        with contextlib.suppress(BrokenPipeError):
+        with contextlib.suppress(Exception):
             print(err.report.format(limit=limit, flags=True))
         raise err.one_line() from None
     # the folder in the wrote line that ends every command's output (README, "Command line"), not the report's
