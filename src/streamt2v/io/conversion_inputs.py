@@ -1,25 +1,31 @@
 """The inputs of an official-checkpoint conversion besides the checkpoint: the ``--init-unet`` stage-1 folder
 (ModelScope T2V: not in the official checkpoint) and the ``--tokenizer`` (not in it either), found locally or
 as a hub snapshot and checked without loading any weights, so that a wrong folder is named before the
-minutes-long read of the checkpoint (:func:`~streamt2v.io.checkpoints.convert_official_checkpoint`); an
-input inside the output folder is refused, and each input is recorded as it was given (``sources``). The errors
-name the inputs as the caller spells them: ``init_unet`` to Python, ``--init-unet`` on the command line.
+minutes-long read of the checkpoint (:func:`~streamt2v.io.checkpoints.convert_official_checkpoint`), and
+each input is recorded as it was given (``sources``). The errors name the inputs as the caller spells them:
+``init_unet`` to Python, ``--init-unet`` on the command line.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from transformers import CLIPTokenizer
 
-from streamt2v.arguments import Arg, ArgumentValueError, NamesArguments, naming_arguments
+from streamt2v.arguments import Arg, NamesArguments, naming_arguments
 from streamt2v.config import ModelConfig
 from streamt2v.io.checkpoint_file import MODELSCOPE_LIBRARY_FOLDER, MODELSCOPE_LIBRARY_WEIGHTS
-from streamt2v.io.folders import folder_listing, home_path, read_json_object, saved_class_name, what_it_holds
+from streamt2v.io.folders import (
+    folder_listing,
+    home_path,
+    read_json_object,
+    # not used here: io/checkpoints imports it from here until its import names io.folders (then it goes)
+    refuse_inputs_inside,  # noqa: F401
+    saved_class_name,
+    what_it_holds,
+)
 from streamt2v.io.hub import resolve_model_path
 from streamt2v.io.weight_files import check_weight_files, is_model_file, refuse_broken_links, weights_variant
 from streamt2v.models.bundle import MODELSCOPE_REPO, component_configs
@@ -44,26 +50,6 @@ STAGE1_PATTERNS = [
     "diffusion_pytorch_model*",
     *TOKENIZER_PATTERNS,
 ]
-
-
-def refuse_inputs_inside(out_dir: str | os.PathLike[str], inputs: Mapping[str | Arg, Any]) -> None:
-    """Refuse an input inside the output folder, which ``overwrite`` would delete with the folder it replaces
-    (``convert models/x/streaming_t2v.ckpt models/x --overwrite`` deleted the checkpoint, ``assemble model
-    runs/stream --unet runs/stream/final/unet --overwrite`` the training run it assembled). ``inputs``: each
-    input (a path, or None: not given) by its name in messages (an :class:`Arg`: as the caller spells it),
-    for a conversion and for assemble alike."""
-    out = home_path(out_dir).resolve()
-    for name, spec in inputs.items():
-        if spec is None or not home_path(spec).exists():
-            continue
-        path = home_path(spec).resolve()
-        if path == out or out in path.parents:
-            raise ArgumentValueError(
-                name,
-                f" {str(spec)!r} is inside the output folder {str(out_dir)!r}, which is written as a whole (",
-                Arg("overwrite", True),
-                " replaces it); write the model folder somewhere else",
-            )
 
 
 def provenance(spec: str | os.PathLike[str]) -> str:

@@ -15,12 +15,12 @@ import socket
 import stat
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from streamt2v.arguments import Arg, NamesArguments
+from streamt2v.arguments import Arg, ArgumentValueError, NamesArguments
 from streamt2v.wording import with_article
 
 
@@ -290,6 +290,26 @@ def refuse_existing(out: str | Path, overwrite: bool = False, *, model_folder: b
             raise FileExistsError(
                 f"{str(out)!r} is not a model folder (no model_index.json) but holds {shown}: overwriting "
                 "replaces only a model folder or an empty one; give another path"
+            )
+
+
+def refuse_inputs_inside(out_dir: str | os.PathLike[str], inputs: Mapping[str | Arg, Any]) -> None:
+    """Refuse an input inside the output folder, which ``overwrite`` would delete with the folder it replaces
+    (``convert models/x/streaming_t2v.ckpt models/x --overwrite`` deleted the checkpoint, ``assemble model
+    runs/stream --unet runs/stream/final/unet --overwrite`` the training run it assembled). ``inputs``: each
+    input (a path, or None: not given) by its name in messages (an :class:`Arg`: as the caller spells it),
+    for a conversion and for assemble alike."""
+    out = home_path(out_dir).resolve()
+    for name, spec in inputs.items():
+        if spec is None or not home_path(spec).exists():
+            continue
+        path = home_path(spec).resolve()
+        if path == out or out in path.parents:
+            raise ArgumentValueError(
+                name,
+                f" {str(spec)!r} is inside the output folder {str(out_dir)!r}, which is written as a whole (",
+                Arg("overwrite", True),
+                " replaces it); write the model folder somewhere else",
             )
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from streamt2v.arguments import Arg, ArgumentFileNotFoundError, ArgumentValueError, naming_arguments
-from streamt2v.io.folders import read_json_object, refuse_existing, saved_class_name
+from streamt2v.io.folders import read_json_object, refuse_existing, refuse_inputs_inside, saved_class_name
 from streamt2v.memory import move_modules
 from streamt2v.models.model_index import MODEL_INDEX, is_frame_rate
 from streamt2v.models.strict_loading import from_pretrained_strict
@@ -266,7 +266,6 @@ def assemble_model(
     from diffusers import UNet3DConditionModel
 
     from streamt2v.config import ModelConfig, UNetConfig
-    from streamt2v.io.conversion_inputs import refuse_inputs_inside  # loads transformers, as the CLIP does
     from streamt2v.models.bundle import StreamingT2VModel
     from streamt2v.models.unet import StreamingUNet
     from streamt2v.train.frozen import load_frozen_clip, load_frozen_vae
@@ -426,7 +425,6 @@ def assemble_refiner(
     ``scheduler_overrides``: DDIM options over the training schedule (e.g. ``set_alpha_to_one``)."""
     from diffusers import UNet3DConditionModel
 
-    from streamt2v.io.conversion_inputs import refuse_inputs_inside  # loads transformers, as the CLIP does
     from streamt2v.pipeline.enhance_config import EnhanceConfig
     from streamt2v.pipeline.refiner import Refiner, check_enhance_names
     from streamt2v.train.frozen import load_frozen_clip, load_frozen_vae
