@@ -279,8 +279,8 @@ def _train(args: argparse.Namespace) -> int:
     if result.already_finished:  # no step, no export; the resume's bookkeeping may have tidied the folder
         done = f"no step taken, but {', '.join(result.tidied)}" if result.tidied else "nothing to do"
         say(
-            f"{args.recipe}: the run in {result.out_dir} already finished at step {result.step}, its models in "
-            f"{final}; {done} (a larger --steps trains it further)",
+            f"{args.recipe}: the run in {result.out_dir} already finished at step {result.step}, its models "
+            f"in {final}; {done} (a larger --steps trains it further)",
             sys.stdout,
         )
     else:
@@ -292,7 +292,10 @@ def _train(args: argparse.Namespace) -> int:
     if kind:  # the folders generate / enhance load
         # quoted: a run folder with a space ("my runs/stream") split into two arguments when pasted
         unet_arg = shlex.quote(str(final / "unet"))
-        hint = f"loadable folder: streamt2v assemble {kind} OUT_DIR --unet {unet_arg}{_fps_flag(args, kind, result.fps)}"
+        hint = (
+            f"loadable folder: streamt2v assemble {kind} OUT_DIR --unet "
+            f"{unet_arg}{_fps_flag(args, kind, result.fps)}"
+        )
         say(hint, sys.stdout)
     return 0
 

@@ -114,7 +114,8 @@ def check_stage1_folder(init_unet: str | os.PathLike[str], cfg: ModelConfig) -> 
         if problems:
             raise ValueError(
                 f"{arg} {str(init_unet)!r} does not fit the {cfg.name!r} architecture (its latents and text "
-                f"embeddings): its UNet has {'; '.join(problems)}; is it the right folder, and the right {preset}?"
+                f"embeddings): its UNet has {'; '.join(problems)}; is it the right folder, and the right "
+                f"{preset}?"
             )
         variant = weights_variant(unet_dir, f"{arg} UNet folder")
         check_weight_files(unet_dir, variant, f"{arg} UNet weight file")
@@ -165,8 +166,8 @@ def conversion_tokenizer(
         # a folder that cannot read prompts; found only when generating, after a conversion of minutes
         raise NoTokenizerError(
             Arg("init_unet"),
-            f" {str(init_unet)!r} has no tokenizer/ (found: {folder_listing(stage1.root or stage1.unet_dir)}), "
-            "and the official checkpoint has none: pass ",
+            f" {str(init_unet)!r} has no tokenizer/ (found: "
+            f"{folder_listing(stage1.root or stage1.unet_dir)}), and the official checkpoint has none: pass ",
             Arg("tokenizer"),
             f" with a CLIP tokenizer folder (the tokenizer/ of {MODELSCOPE_REPO}), or ",
             Arg("strict", False),

@@ -217,9 +217,9 @@ def nearest_existing_parent(path: str | Path) -> Path:
 
 
 def check_writable_parent(path: str | Path, what: str, advice: str = "") -> None:
-    """Raise, naming ``what`` and ``path`` (and ending with ``advice``: ``"; choose another --run-dir"``), unless
-    the nearest existing parent of ``path`` is a folder this process can create files in (checked before slow
-    work that ends by writing ``path``)."""
+    """Raise, naming ``what`` and ``path`` (and ending with ``advice``: ``"; choose another --run-dir"``),
+    unless the nearest existing parent of ``path`` is a folder this process can create files in (checked
+    before slow work that ends by writing ``path``)."""
     parent = nearest_existing_parent(path)
     if not parent.is_dir():
         raise NotADirectoryError(
@@ -231,7 +231,8 @@ def check_writable_parent(path: str | Path, what: str, advice: str = "") -> None
         # a folder that exists yet says "No such file or directory" (/proc, /sys): its file system makes none
         why = "its file system takes no new files" if err.errno == errno.ENOENT else (err.strerror or err)
         raise PermissionError(
-            f"cannot write {what} {str(path)!r}: cannot create files in folder {str(parent)!r} ({why}){advice}"
+            f"cannot write {what} {str(path)!r}: cannot create files in folder {str(parent)!r} "
+            f"({why}){advice}"
         ) from None
 
 
@@ -280,8 +281,8 @@ def refuse_existing(out: str | Path, overwrite: bool = False, *, model_folder: b
         raise ExistingOutputError.advising_overwrite(repr(str(out)))
     if model_folder and out.exists() and not out.is_dir() and not out.is_symlink():
         raise FileExistsError(
-            f"{str(out)!r} is a file, not a model folder: overwriting replaces only a model folder or an empty "
-            "one; give another path"
+            f"{str(out)!r} is a file, not a model folder: overwriting replaces only a model folder or an "
+            "empty one; give another path"
         )
     if model_folder and out.is_dir() and not out.is_symlink() and not (out / "model_index.json").is_file():
         held = sorted(p.name for p in out.iterdir())
@@ -315,7 +316,8 @@ def refuse_inputs_inside(out_dir: str | os.PathLike[str], inputs: Mapping[str | 
 
 # atomic_folder's temporary folders beside ``out``: ``.NAME.tmp-PID-HOST-RANDOM`` (the folder being filled)
 # and ``.NAME.old-PID-HOST-RANDOM`` (the replaced folder, moved aside between the two renames). HOST tells
-# this machine's (or container's) writers from those of another sharing the folder, whose pid says nothing here.
+# this machine's (or container's) writers from those of another sharing the folder, whose pid says
+# nothing here.
 _ATOMIC_TEMPORARY = r"\.{name}\.(?P<tag>tmp|old)-(?P<pid>[1-9]\d*)-(?P<host>[0-9a-f]{{8}})-[0-9a-f]{{8}}"
 # the names of this process's atomic_folder temporaries now in use (one with this pid and not here is a dead
 # process's: a container's writer often has the same small pid each time); the random part makes them unique
@@ -324,7 +326,8 @@ _ACTIVE: set[str] = set()
 
 def _host_tag() -> str:
     """This machine and PID namespace: a pid is asked after only within its own. A container sharing the
-    host's name (``--network host``) has its own pids, and judging its live writer by ours deleted its folder."""
+    host's name (``--network host``) has its own pids, and judging its live writer by ours deleted its
+    folder."""
     ident = socket.gethostname()
     with contextlib.suppress(OSError):  # no /proc (macOS, Windows): no PID namespaces to tell apart
         ident += f"/pidns:{os.stat('/proc/self/ns/pid').st_ino}"

@@ -1,7 +1,7 @@
 """Where a video is written: output kinds by suffix, the checks before any work (an existing output, a folder
 that is the user's, a name too long for the names written beside it), the temporary names beside an output,
-replacing an earlier PNG output, and the one-writer-per-output lock (``.NAME.lock``, :mod:`streamt2v.io.locks`),
-which every writer claims an output through (:func:`claim_output`).
+replacing an earlier PNG output, and the one-writer-per-output lock (``.NAME.lock``,
+:mod:`streamt2v.io.locks`), which every writer claims an output through (:func:`claim_output`).
 The writers themselves are :mod:`streamt2v.io.video` and :mod:`streamt2v.io.streaming_writer`."""
 
 from __future__ import annotations
@@ -125,7 +125,8 @@ def check_replaceable_dir(folder: Path, what: str = "output folder") -> None:
 
 def preview_path_for(path: str | os.PathLike) -> Path:
     """Where :class:`~streamt2v.io.streaming_writer.StreamingVideoWriter` keeps the playable preview of
-    ``path`` by default: ``out.partial.mp4`` for ``out.mp4``, ``frames.partial`` for a PNG folder ``frames``."""
+    ``path`` by default: ``out.partial.mp4`` for ``out.mp4``, ``frames.partial`` for a PNG folder
+    ``frames``."""
     path = Path(path)
     if output_kind(path) == "png-dir":
         return path.with_name(f"{path.name}.partial")
@@ -152,8 +153,8 @@ def outputs_locked(
     paths: Sequence[str | os.PathLike], what: str = "output"
 ) -> Iterator[list[IO[str] | None]]:
     """Hold the locks of ``paths`` (their folders made) for this process while the block runs, e.g. during
-    the slow work that ends by writing them; pass each to :func:`~streamt2v.io.video.write_video` as ``held_lock``.
-    :class:`OutputInUseError` naming the other process when one is writing any of them."""
+    the slow work that ends by writing them; pass each to :func:`~streamt2v.io.video.write_video` as
+    ``held_lock``. :class:`OutputInUseError` naming the other process when one is writing any of them."""
     held: list[IO[str] | None] = []
     try:
         for path in map(Path, paths):
@@ -167,11 +168,11 @@ def outputs_locked(
 
 @contextmanager
 def naming_write_errors(what: str) -> Iterator[None]:
-    """Re-raise an ``OSError`` of the block as one naming ``what`` is being written (e.g. ``output 'out.gif'``):
-    a full disk or a failing drive reaches the writers as ``[Errno 28] No space left on device``, with no
-    file name (Pillow, the GIF encoder) or with a hidden temporary's (``.out.partial.tmp-x1y2.mp4``).
-    The error keeps its class (a caller catching ``PermissionError`` or PyAV's classes still can) and errno,
-    also pickled (a worker process's error sent to its parent)."""
+    """Re-raise an ``OSError`` of the block as one naming ``what`` is being written (e.g. ``output
+    'out.gif'``): a full disk or a failing drive reaches the writers as ``[Errno 28] No space left on
+    device``, with no file name (Pillow, the GIF encoder) or with a hidden temporary's
+    (``.out.partial.tmp-x1y2.mp4``). The error keeps its class (a caller catching ``PermissionError`` or
+    PyAV's classes still can) and errno, also pickled (a worker process's error sent to its parent)."""
     try:
         yield
     except OSError as err:
@@ -241,7 +242,8 @@ def _check_name_length(path: Path, what: str) -> None:
     if size > limit:
         raise ValueError(
             f"{what} name {path.name!r} is {size} bytes long; this folder allows {name_max}, and the "
-            f"temporary and preview files written beside it need {DERIVED_NAME_EXTRA} more: use at most {limit}"
+            f"temporary and preview files written beside it need {DERIVED_NAME_EXTRA} more: use at most "
+            f"{limit}"
         )
 
 

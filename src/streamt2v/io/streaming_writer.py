@@ -240,9 +240,10 @@ class StreamingVideoWriter(_FinishedOrAborted):
             write_pngs(self.preview_path, frames, start=self.num_frames)
         elif self.kind == "gif":
             assert self._workdir is not None
-            # Only the new frames are encoded (a GIF re-encoded whole took quadratic time), appended to the GIF
-            # so far in the work folder, which the kernel copies to the preview: its bytes, kept in memory and
-            # copied twice after every chunk, grew with the length (a GIF of 1200 frames at 720x1280: ~1 GB).
+            # Only the new frames are encoded (a GIF re-encoded whole took quadratic time), appended to the
+            # GIF so far in the work folder, which the kernel copies to the preview: its bytes, kept in
+            # memory and copied twice after every chunk, grew with the length (a GIF of 1200 frames at
+            # 720x1280: ~1 GB).
             body = self._workdir / f"seg_000000{self.path.suffix}"
             held = body.stat().st_size if self.num_frames else 0
             tmp = temp_sibling(self.preview_path)
@@ -311,8 +312,8 @@ class StreamingVideoWriter(_FinishedOrAborted):
 
 
 class VideoFileWriter(_FinishedOrAborted):
-    """:func:`~streamt2v.io.video.write_video`'s output given its frames a slice at a time (:meth:`write`), for
-    a video made a slice at a time (stage 3's decoded output), which is then never held whole: the same
+    """:func:`~streamt2v.io.video.write_video`'s output given its frames a slice at a time (:meth:`write`),
+    for a video made a slice at a time (stage 3's decoded output), which is then never held whole: the same
     file, byte for byte, as ``write_video`` of all the frames (one encoder over all of them; no segments or
     preview, unlike :class:`StreamingVideoWriter`).
 

@@ -55,7 +55,8 @@ def _rgb_error(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
 
 
 def _nearest_palette(video: torch.Tensor) -> np.ndarray:
-    """``(T, H, W)`` index of each pixel's nearest palette colour; ``video`` ``(3, T, H, W)`` in ``[-1, 1]``."""
+    """``(T, H, W)`` index of each pixel's nearest palette colour; ``video`` ``(3, T, H, W)`` in
+    ``[-1, 1]``."""
     rgb = ((video.clamp(-1, 1) + 1) * 127.5).permute(1, 2, 3, 0).numpy()
     return np.linalg.norm(rgb[..., None, :] - PALETTE, axis=-1).argmin(-1)
 

@@ -108,8 +108,8 @@ def _warn_if_not_recorded(path: Path, recorded: dict[str, Any], key: str, arg: A
 
 def _part(given: str | Path | None, recorded: dict[str, Any], key: str, arg: Arg, unet_dir: Path) -> Path:
     """``given`` (the argument ``arg``), else the folder the UNet's run recorded under ``key`` (``recorded``);
-    it must exist. One given is checked against the recorded one by :func:`_warn_if_not_recorded` once it is known to be a
-    part of its kind (loaded)."""
+    it must exist. One given is checked against the recorded one by :func:`_warn_if_not_recorded` once it is
+    known to be a part of its kind (loaded)."""
     if given:
         path, origin = Path(given), ()
     else:
@@ -189,7 +189,8 @@ def _text_and_latent_problems(unet: Any, name: str, vae: Any, text: Any) -> list
         )
     if c.cross_attention_dim != text.hidden_size:
         problems.append(
-            f"{name} attends to text of width {c.cross_attention_dim}, the text encoder's is {text.hidden_size}"
+            f"{name} attends to text of width {c.cross_attention_dim}, the text encoder's is "
+            f"{text.hidden_size}"
         )
     return problems
 

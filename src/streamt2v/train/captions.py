@@ -123,7 +123,10 @@ def check_every_video_captioned(
         spelt = {a.lower(): a for a in absent}
         cased = [(m, spelt[m.lower()]) for m in missing if m.lower() in spelt]
         if cased:
-            also += f" (file names are case-sensitive: {cased[0][0]!r} in the folder, {cased[0][1]!r} in the captions)"
+            also += (
+                f" (file names are case-sensitive: {cased[0][0]!r} in the folder, "
+                f"{cased[0][1]!r} in the captions)"
+            )
         raise ValueError(
             f"no caption for video(s) {missing[:5]} in {captions} ({len(missing)} in all){also}"
             + _broken_link(folder, absent)
@@ -145,7 +148,10 @@ def _broken_link(folder: Path, absent: list[str]) -> str:
         for k in range(1, len(parts) + 1):
             link = folder.joinpath(*parts[:k])
             if link.is_symlink() and not link.exists():
-                return f"; {Path(*parts[:k]).as_posix()!r} is a link to {os.readlink(link)}, which does not exist"
+                return (
+                    f"; {Path(*parts[:k]).as_posix()!r} is a link to {os.readlink(link)}, which does not "
+                    "exist"
+                )
             if not link.exists():
                 break
     return ""

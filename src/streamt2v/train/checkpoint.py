@@ -11,9 +11,9 @@ Layout of ``<out>/checkpoints/step-00000100/``::
 A checkpoint is written into a temporary folder, flushed to the disk and renamed into place, and
 ``checkpoints/latest`` (a one-line file naming the newest folder) is replaced atomically after it, so a
 crash never leaves a half-written checkpoint that ``--resume`` could pick. What a killed writer leaves
-(``.tmp-step-*`` folders, ``.latest.*`` files) is removed by the next write (:func:`remove_checkpoint_temporaries`).
-A checkpoint damaged afterwards (a file deleted or cut short) is named by :func:`load_training_checkpoint`, and
-:func:`resume_checkpoint` then falls back to the one before it.
+(``.tmp-step-*`` folders, ``.latest.*`` files) is removed by the next write
+(:func:`remove_checkpoint_temporaries`). A checkpoint damaged afterwards (a file deleted or cut short) is
+named by :func:`load_training_checkpoint`, and :func:`resume_checkpoint` then falls back to the one before it.
 """
 
 from __future__ import annotations
@@ -123,7 +123,8 @@ def save_checkpoint(
     extra: dict[str, Any] | None = None,
     keep: int = 2,
 ) -> Path:
-    """Write ``root/step-<8-digit step>`` atomically, point ``root/latest`` at it, keep the newest ``keep``."""
+    """Write ``root/step-<8-digit step>`` atomically, point ``root/latest`` at it, keep the newest
+    ``keep``."""
     root.mkdir(parents=True, exist_ok=True)
     remove_checkpoint_temporaries(root)
     name = f"step-{step:08d}"
@@ -192,9 +193,9 @@ def prune_checkpoints(root: Path, keep: int, newest: int) -> list[Path]:
 
 def latest_checkpoint(root: Path) -> Path | None:
     """The folder named by ``root/latest``, or None when there is no checkpoint yet: the reader of the
-    pointer for scripts and tests (``load_training_checkpoint(latest_checkpoint(root))``), an error when it names no
-    complete checkpoint. A resume reads it with :func:`resume_checkpoint`, which falls back past a damaged
-    one."""
+    pointer for scripts and tests (``load_training_checkpoint(latest_checkpoint(root))``), an error when it
+    names no complete checkpoint. A resume reads it with :func:`resume_checkpoint`, which falls back past a
+    damaged one."""
     pointer = root / LATEST
     if not pointer.exists():
         return None
@@ -262,8 +263,8 @@ def load_training_checkpoint(path: Path) -> dict[str, Any]:
 
 
 def resume_checkpoint(root: Path) -> tuple[Path, dict[str, Any]] | None:
-    """The newest checkpoint of ``root`` that reads whole, as ``(folder, load_training_checkpoint(folder))``; None
-    when there is none yet (no ``latest``).
+    """The newest checkpoint of ``root`` that reads whole, as ``(folder, load_training_checkpoint(folder))``;
+    None when there is none yet (no ``latest``).
 
     ``latest`` names the newest; when it is damaged (a file deleted or cut short after it was written),
     the checkpoints before it are tried, newest first, with a warning naming the damaged file (a resume
@@ -307,8 +308,8 @@ def resume_checkpoint(root: Path) -> tuple[Path, dict[str, Any]] | None:
             _point_latest_at(root, path.name)
         return path, ck
     raise ValueError(
-        f"cannot resume: {first_error or f'{pointer} names no checkpoint'}, and no earlier checkpoint in {root} "
-        "is complete; delete the folder's checkpoints/ to start over"
+        f"cannot resume: {first_error or f'{pointer} names no checkpoint'}, and no earlier checkpoint in "
+        f"{root} is complete; delete the folder's checkpoints/ to start over"
     )
 
 
@@ -317,7 +318,8 @@ def resume_main_first(accelerator: Any, root: Path) -> tuple[Path, dict[str, Any
     after it: the main process holds the folder (the others of a second launch on it must not read the
     checkpoints another launch writes), and it alone sets a damaged checkpoint aside (two renames failed).
     An error is raised after the block, so a main process that fails still reaches the barrier the others
-    wait at: they then read the same files and fail alike, naming the cause (not a peer's closed connection)."""
+    wait at: they then read the same files and fail alike, naming the cause (not a peer's closed
+    connection)."""
     found, failed = None, None
     with accelerator.main_process_first():
         try:

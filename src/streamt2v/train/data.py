@@ -107,7 +107,8 @@ def most_common_rate(rates: Iterable[float]) -> int:
 
 class _FramesUnreadable(Exception):
     """A sample's frames failing to decode, or decoding to frames no clip can be cut from (a frame size that
-    changes): what the check, which reads packets, cannot see. Its ``__cause__`` is the reader's ValueError."""
+    changes): what the check, which reads packets, cannot see. Its ``__cause__`` is the reader's
+    ValueError."""
 
 
 @contextmanager

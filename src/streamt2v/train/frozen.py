@@ -131,8 +131,8 @@ def _clip_parts(path: str, image: bool, clip_arg: str) -> tuple[Any, Any, Any]:
         )
     if not (p / "config.json").is_file():
         raise FileNotFoundError(
-            f"{clip_arg} {p} is neither a micro-CLIP run's final/ (tokenizer/, text_encoder/, image_encoder/) "
-            "nor a transformers CLIPModel folder (config.json, weights, tokenizer files)"
+            f"{clip_arg} {p} is neither a micro-CLIP run's final/ (tokenizer/, text_encoder/, "
+            "image_encoder/) nor a transformers CLIPModel folder (config.json, weights, tokenizer files)"
         )
     what = f"{clip_arg} CLIPModel folder"
     tokenizer = load_tokenizer(p, what=what)

@@ -10,9 +10,9 @@ Determinism: sample ``i`` of a dataset is a pure function of ``(seed, i)`` and s
 consumes the global sample indices ``((s * accum + m) * world + rank) * batch + j``; every random draw
 of a micro-batch (noise, timesteps, condition dropout) comes from a CPU generator seeded by
 ``(seed, s, m * world + rank)``, the micro-batch's place in the step, and the global torch RNG, which
-dropout layers draw from, is reseeded from the same triple before each micro-batch. A resumed run therefore repeats
-the uninterrupted one exactly, and a run on ``world`` processes with ``grad_accum = A`` takes the steps
-of a one-process run with ``grad_accum = world * A`` (same samples, draws and averaged gradient, up to
+dropout layers draw from, is reseeded from the same triple before each micro-batch. A resumed run therefore
+repeats the uninterrupted one exactly, and a run on ``world`` processes with ``grad_accum = A`` takes the
+steps of a one-process run with ``grad_accum = world * A`` (same samples, draws and averaged gradient, up to
 float summation order), so a multi-GPU run can be checked, or continued, on fewer devices.
 """
 
@@ -371,7 +371,8 @@ class _Run:
     def prepare_folder(self, start: int) -> list[str]:
         """Clear what a killed run left, the checkpoints and log rows after ``start``, and write config.json
         (when it differs). Returns what it did, in words (nothing: an empty list; other processes: too)."""
-        self.accelerator.wait_for_everyone()  # every process has checked out_dir before the main one writes there
+        # every process has checked out_dir before the main one writes there
+        self.accelerator.wait_for_everyone()
         if not self.main:
             return []
         done: list[str] = []

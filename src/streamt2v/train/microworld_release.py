@@ -89,13 +89,14 @@ def check_gpu_runs(names: list[str], runs: dict[str, RecipeRun], allow_cpu: bool
     if cpu_only and not allow_cpu and not torch.cuda.is_available():
         raise RuntimeError(
             f"run(s) {cpu_only} are sized for a GPU and no CUDA device is available here; on 2 CPU cores "
-            "they take many hours (see their entries in microworld_settings.release_runs). Train on a machine "
-            "with a GPU, or pass --allow-cpu to run them on the CPU anyway."
+            "they take many hours (see their entries in microworld_settings.release_runs). Train on a "
+            "machine with a GPU, or pass --allow-cpu to run them on the CPU anyway."
         )
 
 
 def train_one(out: Path, name: str, allow_cpu: bool = False) -> None:
-    """Train (or resume) run ``name`` of :func:`release_runs` into ``out/NAME``; a finished run is left alone."""
+    """Train (or resume) run ``name`` of :func:`release_runs` into ``out/NAME``; a finished run is left
+    alone."""
     from streamt2v.train.loop import TrainConfig, train
     from streamt2v.train.recipes import make_recipe
 

@@ -102,7 +102,8 @@ def recipe_rows(out: Path, runs: Mapping[str, Any]) -> list[str]:
     from streamt2v.train.video_recipes import BaseRecipe
 
     rows = [
-        "| run | architecture | steps | batch | lr | EMA | threads | s/step | wall time | final loss (last 100) |",
+        "| run | architecture | steps | batch | lr | EMA | threads | s/step | wall time | "
+        "final loss (last 100) |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for name, run in runs.items():
@@ -113,11 +114,11 @@ def recipe_rows(out: Path, runs: Mapping[str, Any]) -> list[str]:
         losses = ", ".join(f"{k} {sum(r[k] for r in tail) / len(tail):.4g}" for k in keys) if tail else "n/a"
         t = run.train
         rows.append(
-            f"| {name} | {_architecture(out, name, run.recipe, run.options.get('preset', BaseRecipe.preset))} | "
-            f"{log[-1]['step'] if log else 0} | {t['batch_size']} | "
-            f"{t['lr']:g} | {t.get('ema_decay', 0.999)} | {'GPU' if run.gpu else run.threads} | "
-            f"{60 * wall / max(1, len(log)):.2f} | "
-            f"{wall:.1f} min | {losses} |"
+            f"| {name} | "
+            f"{_architecture(out, name, run.recipe, run.options.get('preset', BaseRecipe.preset))} | "
+            f"{log[-1]['step'] if log else 0} | {t['batch_size']} | {t['lr']:g} | "
+            f"{t.get('ema_decay', 0.999)} | {'GPU' if run.gpu else run.threads} | "
+            f"{60 * wall / max(1, len(log)):.2f} | {wall:.1f} min | {losses} |"
         )
     return rows
 
@@ -172,8 +173,9 @@ def behaviour_section(
         if r.cam_jump_ratio is not None:
             ablated += f" (vs {r.cam_jump_ratio:.2f} with the CAM alone)"
         lines.append(
-            f"| {r.prompt} | {r.seed} | {r.colour_presence:.2f} | {r.shape_presence:.2f} | {r.background:.2f} | "
-            f"{r.jump_ratio:.2f} | {ablated} | {r.speed:.2f} (implied {r.implied_speed:.2f}) |"
+            f"| {r.prompt} | {r.seed} | {r.colour_presence:.2f} | {r.shape_presence:.2f} | "
+            f"{r.background:.2f} | {r.jump_ratio:.2f} | {ablated} | {r.speed:.2f} (implied "
+            f"{r.implied_speed:.2f}) |"
         )
     if more:
         lines += seed_spread_lines(rs + [VideoBehaviour(**r) for r in more], len(more) // len(rs))
@@ -214,10 +216,10 @@ def reference_lines(
     n = len(cols[0])
     lines = [
         "",
-        f"Reachable: the ground truth of the same {n} (prompt, seed) pairs, each held-out scene rendered by the "
-        "microworld and that video after the shipped VAE's round trip (encode, decode), measured the same way "
-        "(`behaviour.measure_reference`). A threshold the rendered scenes miss is beyond the probes; one the round "
-        "trip misses is beyond this VAE, whatever the UNets learn.",
+        f"Reachable: the ground truth of the same {n} (prompt, seed) pairs, each held-out scene rendered by "
+        "the microworld and that video after the shipped VAE's round trip (encode, decode), measured the "
+        "same way (`behaviour.measure_reference`). A threshold the rendered scenes miss is beyond the "
+        "probes; one the round trip misses is beyond this VAE, whatever the UNets learn.",
         "",
         "| figure | threshold | rendered: worst | passing | through the VAE: worst | passing |",
         "|---|---|---:|---:|---:|---:|",
@@ -241,10 +243,10 @@ def long_video_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     lines = [
         "",
         f"Long videos: the same {n} (prompt, seed) pairs at {frames} frames (stage 1 + "
-        f"{(frames - 16 + 7) // 8} streaming chunks, recommended settings), each {window}-frame window measured "
-        "as one of the videos above, with the chunk boundaries inside it (`behaviour.measure_long`; "
-        f"`python -m streamt2v.train.microworld_release --assets ... --measure-long {frames}`). Videos passing "
-        "each per-video threshold, of "
+        f"{(frames - 16 + 7) // 8} streaming chunks, recommended settings), each {window}-frame window "
+        "measured as one of the videos above, with the chunk boundaries inside it (`behaviour.measure_long`; "
+        f"`python -m streamt2v.train.microworld_release --assets ... --measure-long {frames}`). Videos "
+        "passing each per-video threshold, of "
         f"{n}:",
         "",
         "| frames | colour presence (mean) | colours ≥ 0.9 | shape presence (mean) | background ≥ 0.9 "
@@ -274,7 +276,8 @@ def quality_section(out: Path, vae_run: str) -> list[str]:
         "## VAE, refiner and micro-CLIP quality (held-out scenes, `microworld/quality.py`)",
         "",
         "VAE reconstruction of rendered frames, per-pixel RGB error in 0–255 units (palette half-separation "
-        f"{q['vae']['palette_half_separation']:.1f}: a smaller error cannot turn one palette colour into another):",
+        f"{q['vae']['palette_half_separation']:.1f}: a smaller error cannot turn one palette colour into "
+        "another):",
         "",
         "| VAE | size | mean | 99th pct | 99.9th pct | object pixels whose nearest palette colour changes |",
         "|---|---|---:|---:|---:|---:|",
@@ -316,17 +319,17 @@ def quality_section(out: Path, vae_run: str) -> list[str]:
             " The refiner VAE's round trip of the bilinear video, i.e. stage 3 with a UNet that changes "
             "nothing: "
             + "; ".join(
-                f"{'through the stage-1/2 VAE' if k.endswith('vae') else 'rendered'} {r['round_trip_mean']:.1f} "
-                f"(edge pixels {100 * r['round_trip_edge_errors']:.1f}%)"
+                f"{'through the stage-1/2 VAE' if k.endswith('vae') else 'rendered'} "
+                f"{r['round_trip_mean']:.1f} (edge pixels {100 * r['round_trip_edge_errors']:.1f}%)"
                 for k, r in rounds
             )
             + "."
         )
     lines += [
         "",
-        f"micro-CLIP top-1 retrieval among {int(c['samples'])} held-out (frame, caption) pairs: frame → caption "
-        f"{100 * c['frame_to_caption_top1']:.1f}%, caption → frame {100 * c['caption_to_frame_top1']:.1f}% "
-        "(a hit = the identical caption).",
+        f"micro-CLIP top-1 retrieval among {int(c['samples'])} held-out (frame, caption) pairs: frame → "
+        f"caption {100 * c['frame_to_caption_top1']:.1f}%, caption → frame "
+        f"{100 * c['caption_to_frame_top1']:.1f}% (a hit = the identical caption).",
         "",
     ]
     return lines
@@ -396,14 +399,15 @@ def write_model_card(
         "Every model of StreamingT2V trained from scratch on the procedural microworld (DESIGN.md §6, "
         "docs/microworld.md) with the project's own training code (`streamt2v train`, docs/training.md). "
         "Reproduce with `make train-microworld` "
-        "(`python -m streamt2v.train.microworld_release --out runs/microworld --assets src/streamt2v/assets`).",
+        "(`python -m streamt2v.train.microworld_release --out runs/microworld --assets "
+        "src/streamt2v/assets`).",
         "",
         "- `microworld/`: StreamingT2VModel folder — stage-1 `init_unet` (base run), stage-2 `unet` "
         "(stream run: base + CAM + APM), VAE, micro-CLIP text encoder + tokenizer + image encoder (APM), "
         "DDIM scheduler config; 32×32 frames, 8 fps.",
         "- `microworld-refiner/`: Refiner folder (stage 3, 64×64), same VAE and text encoder.",
-        "- `microworld-clip/`: the whole micro-CLIP (transformers `CLIPModel` + tokenizer, both projections): "
-        "the CLIP-score model (`streamt2v evaluate --metrics clip --clip-model microworld`).",
+        "- `microworld-clip/`: the whole micro-CLIP (transformers `CLIPModel` + tokenizer, both "
+        "projections): the CLIP-score model (`streamt2v evaluate --metrics clip --clip-model microworld`).",
         f"- fp16 safetensors: {', '.join(f'{k} {v:.1f} MB' for k, v in sizes.items())} "
         f"({sum(sizes.values()):.1f} MB in all).",
         "",
@@ -412,10 +416,11 @@ def write_model_card(
         "",
         "## Training",
         "",
-        f"Hardware: {describe_machine(threads=False)}{_gpu_runs(runs)}; each run with the torch threads of its row, "
-        "runs sharing the 2 cores only while their threads fit (see Notes); wall time = the sum of the step times. "
-        f"DDPM objective, scaled-linear betas 0.00085→0.012 (1000 steps); {_objectives(runs)}; AdamW, "
-        f"{describe_lr_schedules(runs)}, grad-norm clip 1.0, exported weights = EMA.",
+        f"Hardware: {describe_machine(threads=False)}{_gpu_runs(runs)}; each run with the torch threads of "
+        "its row, runs sharing the 2 cores only while their threads fit (see Notes); wall time = the sum of "
+        "the step times. DDPM objective, scaled-linear betas 0.00085→0.012 (1000 steps); "
+        f"{_objectives(runs)}; AdamW, {describe_lr_schedules(runs)}, grad-norm clip 1.0, exported weights = "
+        "EMA.",
         "",
         *recipe_rows(out, runs),
         "",

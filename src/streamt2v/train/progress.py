@@ -1,6 +1,6 @@
 """What a training run shows of its steps: a tqdm bar at a terminal; where there is none (``--no-progress``,
-stderr a log file: a batch job), log lines, which a bar would fill with ``\\r`` redraws: the first step with its
-time, then one every :data:`LINE_SECONDS` and the last, each with the loss, the time per step since the
+stderr a log file: a batch job), log lines, which a bar would fill with ``\\r`` redraws: the first step with
+its time, then one every :data:`LINE_SECONDS` and the last, each with the loss, the time per step since the
 first and the time left."""
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ class StepProgress:
         now = time.monotonic()
         head = f"{self.name}: step {done}/{self.total}, loss {loss:.4f}"
         if self.first_step_end is None:
-            # the first step carries the data workers' start and any compiling: its time says little of the rest
+            # the first step carries the data workers' start and any compiling: its time says little
+            # of the rest
             self.first_step_end = self.last_line = now
             logger.info("%s, first step %.3g s", head, now - self.began)
         elif done == self.total or now - self.last_line >= LINE_SECONDS:

@@ -3,8 +3,9 @@
 - ``vae``: the frame autoencoder (:mod:`streamt2v.train.vae_recipe`);
 - ``clip``: micro-CLIP, the text encoder, APM image encoder and CLIP-score model
   (:mod:`streamt2v.train.clip_recipe`);
-- ``base``, ``stream``, ``refiner``: the video UNets of stages 1, 2 and 3 (:mod:`streamt2v.train.video_recipes`,
-  :mod:`~streamt2v.train.stream_recipe`, :mod:`~streamt2v.train.refiner_recipe`).
+- ``base``, ``stream``, ``refiner``: the video UNets of stages 1, 2 and 3
+  (:mod:`streamt2v.train.video_recipes`, :mod:`~streamt2v.train.stream_recipe`,
+  :mod:`~streamt2v.train.refiner_recipe`).
 
 This module holds what they share (where samples come from, sample videos) and the registry.
 Each recipe is a dataclass of its model/data settings (saved in every checkpoint), with ``build()``

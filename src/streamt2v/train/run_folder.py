@@ -249,8 +249,9 @@ def _changes(saved: dict[str, Any], current: dict[str, Any], recipe: Recipe | No
     return changes
 
 
-# ``TrainConfig`` fields that do not change a run's steps (its samples, draws and updates), only what is written
-# beside them or how the samples are loaded: a resume that changes them continues the uninterrupted run.
+# ``TrainConfig`` fields that do not change a run's steps (its samples, draws and updates), only what is
+# written beside them or how the samples are loaded: a resume that changes them continues the
+# uninterrupted run.
 BOOKKEEPING_SETTINGS = ("checkpoint_every", "keep_checkpoints", "sample_every", "log_every", "num_workers")
 
 

@@ -119,7 +119,8 @@ class StreamRecipe(BaseRecipe):
                 "text_drop, anchor_drop and both_drop are probabilities of disjoint events: each ≥ 0, "
                 f"together ≤ 1; got {drops}"
             )
-        # the APM anchor is drawn from the first anchor_frames frames (0: samples without one, a KeyError at step 1)
+        # the APM anchor is drawn from the first anchor_frames frames (0: samples without one, a
+        # KeyError at step 1)
         check_at_least(self, 1, "anchor_frames")
         check_at_least(self, 0, "cond_noise_aug", "cond_colour_aug", meaning=" (0 = off)")
         if self.image_batch:
@@ -182,8 +183,8 @@ class StreamRecipe(BaseRecipe):
             )
         latent, f = base.config.sample_size, vae.scale_factor
         if isinstance(latent, int) and self.size != latent * f:
-            # the stream takes the base's latent size, which assemble and generate make its videos at: a stream
-            # trained at another size was trained at a size it never generates at
+            # the stream takes the base's latent size, which assemble and generate make its videos at: a
+            # stream trained at another size was trained at a size it never generates at
             raise ArgumentValueError(
                 Arg("size", self.size),
                 f": the base UNet {p} was trained at {latent * f} px (latents {latent}×{latent}, VAE factor "

@@ -13,7 +13,8 @@ LR_SCHEDULES = ("constant", "cosine")
 
 
 class _NoEmaArg(Arg):
-    """No EMA, as each caller spells it: ``ema_decay=None`` in Python, ``--ema-decay 0`` on the command line."""
+    """No EMA, as each caller spells it: ``ema_decay=None`` in Python, ``--ema-decay 0`` on the command
+    line."""
 
     @property
     def flag(self) -> str:

@@ -1,7 +1,7 @@
 """What a training set needs to know of a video file before it draws samples from it, read cheaply: its
 frame count (from the container's packets, read, not decoded, where the container counts its frames), its
-frame rate (a GIF's from its delays) and the timestamps a sample seeks by (:func:`probe_video_file`). Nothing is
-kept here: a dataset keeps what it probed (:class:`~streamt2v.train.data.VideoFolderDataset`)."""
+frame rate (a GIF's from its delays) and the timestamps a sample seeks by (:func:`probe_video_file`). Nothing
+is kept here: a dataset keeps what it probed (:class:`~streamt2v.train.data.VideoFolderDataset`)."""
 
 from __future__ import annotations
 
@@ -28,12 +28,12 @@ SEEK_MARGIN = 32
 
 
 class VideoProbe(NamedTuple):
-    """What :func:`probe_video_file` learns of a video: ``frames`` (how many FFmpeg decodes where the container
-    counts them, else at most ``need``), ``fps``, ``times``: the timestamps of its first ``reach`` frames
-    (fewer in a shorter video) where they name the frames, for a sample to seek to its clip; None where they
-    do not (the sample then decodes from the start, as far as ``reach``), and ``dropped``: the frames the
-    container counts that FFmpeg does not decode (an edit list's), as far as they were counted; ``side``:
-    the shorter side of its frames in pixels (0 where the container does not say)."""
+    """What :func:`probe_video_file` learns of a video: ``frames`` (how many FFmpeg decodes where the
+    container counts them, else at most ``need``), ``fps``, ``times``: the timestamps of its first ``reach``
+    frames (fewer in a shorter video) where they name the frames, for a sample to seek to its clip; None
+    where they do not (the sample then decodes from the start, as far as ``reach``), and ``dropped``: the
+    frames the container counts that FFmpeg does not decode (an edit list's), as far as they were counted;
+    ``side``: the shorter side of its frames in pixels (0 where the container does not say)."""
 
     frames: int
     fps: float

@@ -241,7 +241,8 @@ class BaseRecipe(DataOptions):
             raise ValueError(f"text_drop is a probability, in [0, 1]; got {self.text_drop}")
         if self.timestep_spacing not in TIMESTEP_SPACINGS:
             raise ValueError(
-                f"timestep_spacing must be one of {', '.join(TIMESTEP_SPACINGS)}, got {self.timestep_spacing!r}"
+                f"timestep_spacing must be one of {', '.join(TIMESTEP_SPACINGS)}, got "
+                f"{self.timestep_spacing!r}"
             )
         check_at_least(self, 0, "foreground_weight", meaning=" (0 = plain MSE)")
         if self.foreground_weight_from not in FOREGROUND_SOURCES:
