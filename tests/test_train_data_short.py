@@ -75,9 +75,9 @@ def test_the_stream_recipe_asks_for_videos_as_long_as_its_shortest_clip(tmp_path
 
 
 def test_a_run_given_its_own_dataset_checks_the_recipes_folder_where_its_samples_come_from(tmp_path, caplog):
-    """A run given a dataset (``train(dataset=...)``) makes none of the recipe's, whose check its sample videos
-    and the VAE's scaling samples counted on ("the training clips were checked"): the recipe's folder was
-    never checked, and a video too short failed at its sample. It is checked there, once."""
+    """A run given a dataset (``train(dataset=...)``) makes none of the recipe's, whose check its sample
+    videos and the VAE's scaling samples counted on ("the training clips were checked"): the recipe's folder
+    was never checked, and a video too short failed at its sample. It is checked there, once."""
     from streamt2v.train.recipes import make_recipe
 
     caps = _short_folder(tmp_path)
