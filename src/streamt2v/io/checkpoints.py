@@ -36,10 +36,9 @@ from streamt2v.io.conversion_inputs import (
     check_stage1_folder,
     conversion_tokenizer,
     provenance,
-    refuse_inputs_inside,
 )
 from streamt2v.io.conversion_report import CheckpointMismatchError, ConversionReport, Note, Shape
-from streamt2v.io.folders import check_writable_parent, refuse_existing
+from streamt2v.io.folders import check_writable_parent, refuse_existing, refuse_inputs_inside
 from streamt2v.io.official_unet_keys import map_official_unet_key
 from streamt2v.io.state_dict_names import (
     describe_foreign_state_dict,

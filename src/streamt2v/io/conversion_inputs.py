@@ -21,8 +21,6 @@ from streamt2v.io.folders import (
     folder_listing,
     home_path,
     read_json_object,
-    # not used here: io/checkpoints imports it from here until its import names io.folders (then it goes)
-    refuse_inputs_inside,  # noqa: F401
     saved_class_name,
     what_it_holds,
 )
