@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -376,14 +377,12 @@ def test_a_run_inside_its_video_folder_does_not_read_its_own_files_as_videos(tmp
     assert "files in training runs' folders ('runs/vae/.lock', 'runs/vae/checkpoints/latest', " in caplog.text
 
 
-def test_a_video_whose_frames_are_damaged_is_named_at_its_sample_with_what_to_do(tmp_path):
-    """The check reads packets, not frames: a file damaged inside its frame data (not cut short) passes it
-    and fails at its first sample. That error said only 'cannot read video', mid-run; it now says why the
-    check let it through and what to do (the same sample would fail again on a plain resume)."""
+def _write_video_damaged_inside_its_frames(path: Path) -> None:
+    """24 frames of noise whose frame data is damaged a third of the way in, the container whole."""
     import av
 
     rng = np.random.default_rng(0)
-    with av.open(str(tmp_path / "a.mp4"), "w") as container:
+    with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=8)
         stream.width = stream.height = 64
         stream.pix_fmt = "yuv420p"
@@ -393,10 +392,17 @@ def test_a_video_whose_frames_are_damaged_is_named_at_its_sample_with_what_to_do
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
-    data = bytearray((tmp_path / "a.mp4").read_bytes())
+    data = bytearray(path.read_bytes())
     for k in range(len(data) // 3, len(data) // 3 + 3000):
         data[k] = (data[k] * 7 + 13) % 256
-    (tmp_path / "a.mp4").write_bytes(bytes(data))
+    path.write_bytes(bytes(data))
+
+
+def test_a_video_whose_frames_are_damaged_is_named_at_its_sample_with_what_to_do(tmp_path):
+    """The check reads packets, not frames: a file damaged inside its frame data (not cut short) passes it
+    and fails at its first sample. That error said only 'cannot read video', mid-run; it now says why the
+    check let it through and what to do (the same sample would fail again on a plain resume)."""
+    _write_video_damaged_inside_its_frames(tmp_path / "a.mp4")
     (tmp_path / "caps.csv").write_text("file,caption\n\na.mp4,noise\n")
     ds = VideoFolderDataset(tmp_path, tmp_path / "caps.csv", ClipSpec(num_frames=16, size=16, max_start=8))
     ds.check()
@@ -409,6 +415,20 @@ def test_a_video_whose_frames_are_damaged_is_named_at_its_sample_with_what_to_do
     ) as err:
         ds[0]
     assert str(err.value.as_flags()).endswith("caps.csv), then --resume)")  # the command line's flag
+
+
+def test_a_damaged_video_met_in_a_data_worker_names_the_flag_on_the_command_line(tmp_path, capsys):
+    """torch raises a worker's error again from its text alone: with --num-workers the command line told
+    the user 'then resume=True', the Python spelling, where without workers it says --resume."""
+    from streamt2v.cli import main
+
+    _write_video_damaged_inside_its_frames(tmp_path / "a.mp4")
+    (tmp_path / "caps.csv").write_text("file,caption\n\na.mp4,noise\n")
+    argv = ["train", "vae", "--data", str(tmp_path), "--captions", str(tmp_path / "caps.csv"), "--size", "16"]
+    argv += ["--steps", "2", "--batch-size", "1", "--cpu", "--no-progress", "--out", str(tmp_path / "run")]
+    assert main([*argv, "--num-workers", "1"]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("error: cannot read video ") and last.endswith("caps.csv), then --resume)"), last
 
 
 def test_a_video_whose_frame_size_changes_past_the_check_is_named_with_what_to_do(tmp_path):

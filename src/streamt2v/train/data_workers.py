@@ -4,8 +4,12 @@ an error inside one reaches the user."""
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
+
+from torch.utils.data import Dataset
+
+from streamt2v.arguments import NamesArguments
 
 
 def ignore_stop_signals(_worker_id: int) -> None:
@@ -33,12 +37,46 @@ def stop_workers(batches: Iterator[Any]) -> None:
         shutdown()
 
 
+class _RaisedInWorker:
+    """An error a sample raised in a worker, carried to the main process in place of its batch."""
+
+    def __init__(self, error: NamesArguments) -> None:
+        self.error = error
+
+
+class ErrorsTravelWhole(Dataset):
+    """``dataset`` for the DataLoader workers: a sample's error that names arguments (:class:`NamesArguments`:
+    "then resume=True", ``--resume`` on the command line) comes back as itself, not rebuilt from its text
+    as torch does for a worker's error, which lost the parts the command line spells as flags."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __getitem__(self, index: Any) -> Any:
+        try:
+            return self.dataset[index]
+        except NamesArguments as err:
+            return _RaisedInWorker(err)
+
+
+class CollateOrError:
+    """``collate_fn`` beside :class:`ErrorsTravelWhole`: a batch holding a sample's error is that error."""
+
+    def __init__(self, collate: Callable[[Sequence[Any]], Any]) -> None:
+        self.collate = collate
+
+    def __call__(self, samples: Sequence[Any]) -> Any:
+        raised = next((s for s in samples if isinstance(s, _RaisedInWorker)), None)
+        return raised if raised is not None else self.collate(samples)
+
+
 def next_batch(batches: Iterator[Any]) -> Any:
     """The next batch. An error raised in a worker is raised again with its own message: torch's holds the
     worker's whole traceback ("Caught ValueError in DataLoader worker process 0. Original Traceback ...
-    ValueError: MESSAGE"), many lines where the dataset's errors are written as one."""
+    ValueError: MESSAGE"), many lines where the dataset's errors are written as one; one that names
+    arguments is raised as itself (:class:`ErrorsTravelWhole`)."""
     try:
-        return next(batches)
+        batch = next(batches)
     except Exception as err:
         message = worker_error_message(err)
         if message is None:
@@ -48,6 +86,9 @@ def next_batch(batches: Iterator[Any]) -> Any:
         except Exception:  # an exception type that takes other arguments: torch's message it is
             raise err from None
         raise plain from err
+    if isinstance(batch, _RaisedInWorker):
+        raise batch.error
+    return batch
 
 
 def worker_error_message(err: BaseException) -> str | None:

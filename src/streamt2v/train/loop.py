@@ -44,7 +44,13 @@ from streamt2v.train.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from streamt2v.train.data_workers import ignore_stop_signals, next_batch, stop_workers
+from streamt2v.train.data_workers import (
+    CollateOrError,
+    ErrorsTravelWhole,
+    ignore_stop_signals,
+    next_batch,
+    stop_workers,
+)
 from streamt2v.train.ema import EMA
 from streamt2v.train.progress import StepProgress
 from streamt2v.train.run_folder import (
@@ -441,11 +447,12 @@ class _Run:
 
     def loader(self, ds: Dataset, start: int) -> DataLoader:
         cfg = self.cfg
+        workers = cfg.num_workers > 0  # a worker's error would reach us as its text alone
         return DataLoader(
-            ds,
+            ErrorsTravelWhole(ds) if workers else ds,
             batch_size=cfg.batch_size,
             sampler=_IndexStream(start, cfg, self.rank, self.world),
-            collate_fn=collate,
+            collate_fn=CollateOrError(collate) if workers else collate,
             num_workers=cfg.num_workers,
             worker_init_fn=ignore_stop_signals if cfg.num_workers else None,
         )
