@@ -74,8 +74,10 @@ def test_cli_refuses_settings_that_would_train_the_wrong_thing_before_writing(tm
     caps = tmp_path / "caps.csv"
     caps.write_text("file,caption\na.mp4,red\n")
     assert main(["train", "vae", "--out", str(out), "--captions", str(caps), "--steps", "1"]) == 2
-    assert f"--captions {caps} needs --data FOLDER" in capsys.readouterr().err
-    with pytest.raises(ValueError, match=rf"^captions {caps} needs data FOLDER \(the videos it captions\)$"):
+    assert f"--captions {caps} needs --data, the folder of the videos it captions" in capsys.readouterr().err
+    with pytest.raises(
+        ValueError, match=rf"^captions='{caps}' needs data, the folder of the videos it captions$"
+    ):
         make_recipe("vae", captions=str(caps)).dataset(0)  # the Python caller's parameters, no flags
     args = ["train", "vae", "--out", str(out), "--size", "18", "--set", "block_out_channels=[8,16,16]"]
     assert main([*args, "--set", "norm_num_groups=4", "--steps", "1", "--batch-size", "1"]) == 2

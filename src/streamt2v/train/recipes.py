@@ -95,10 +95,10 @@ class DataOptions:
         if self.data == "microworld":
             if self.captions is not None:  # else the run would quietly train on the microworld
                 raise ArgumentValueError(
-                    Arg("captions"),
-                    f" {self.captions} needs ",
+                    Arg("captions", str(self.captions)),
+                    " needs ",
                     Arg("data"),
-                    " FOLDER (the videos it captions)",
+                    ", the folder of the videos it captions",
                 )
             return MicroworldDataset(spec, seed)
         from streamt2v.train.data import VideoFolderDataset
