@@ -137,6 +137,30 @@ def test_resuming_a_run_that_is_still_going_is_refused_and_harms_nothing(tmp_pat
     resume_generate(tmp_path / "run-live", model=model)  # once it has ended, the run can be taken again
 
 
+def test_a_resume_goes_on_from_the_run_as_another_resume_left_it_before_the_lock(tmp_path, model, caplog):
+    """A resume opened the run (the command line does, to read its settings), and another resume, started a
+    moment earlier, finished it in bf16 before this one took the lock: this one went on from the run as it
+    had opened it, made the chunks the other had finished again, and took the dtype it was asked for as a
+    change from fp32. It goes on from the run as the lock finds it: nothing is left to make."""
+    import logging
+
+    from streamt2v.pipeline.rundir import RunDir
+
+    def crash(chunk):
+        raise Crash()
+
+    with pytest.raises(Crash):
+        generate(cfg_for(tmp_path, "b", n=24), model=model, on_chunk=crash)
+    opened = RunDir.open(tmp_path / "run-b")
+    resume_generate(tmp_path / "run-b", model=model, dtype="bf16")  # the other resume
+    chunks = {p.name: p.read_bytes() for p in (tmp_path / "run-b" / "chunks").iterdir()}
+    steps = []
+    with caplog.at_level(logging.INFO):
+        resume_generate(opened, model=model, dtype="bf16", on_step=lambda *step: steps.append(step))
+    assert steps == [] and "instead of" not in caplog.text
+    assert {p.name: p.read_bytes() for p in (tmp_path / "run-b" / "chunks").iterdir()} == chunks
+
+
 def test_resume_from_another_folder_writes_where_the_run_began(tmp_path, monkeypatch, model, capsys):
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir(), b.mkdir()

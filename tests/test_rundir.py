@@ -282,6 +282,44 @@ def test_a_resume_that_opened_a_run_removed_before_its_lock_finds_no_run(tmp_pat
     assert not (path / ".lock").exists() and opened._lock is None
 
 
+def test_a_run_another_process_changed_between_open_and_lock_is_taken_as_it_is_now(tmp_path):
+    """open() reads the run without its lock, and lock() did not read it again: when another process (a second
+    --resume started a moment earlier) held the run in between, the resume went on from the state opened. It
+    made the chunks the other had finished again, and drop_damaged_chunks removed the other's fresh chunk
+    files as damaged; the settings the other changed (its dtype) were not seen either."""
+    g = torch.Generator().manual_seed(0)
+    path = tmp_path / "r"
+    run = RunDir.create(path, {"dtype": "float16"}, num_chunks=3)
+    for i in range(2):
+        _save(run, i, g)
+    run.unlock()
+    damaged = path / "chunks" / "chunk_000001.safetensors"
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    stale = RunDir.open(path)
+    assert stale.num_finished == 1 and stale.damaged[0] == 1
+    other = RunDir.open(path).lock()  # took the run first, and finished it
+    other.drop_damaged_chunks()
+    other.save_config({"dtype": "bfloat16"})
+    for i in (1, 2):
+        _save(other, i, g)
+    other.set_status("complete")
+    other.unlock()
+    chunks = {p.name: p.read_bytes() for p in (path / "chunks").iterdir()}
+    stale.lock()
+    assert (stale.num_finished, stale.status, stale.damaged) == (3, "complete", None)
+    assert stale.config == {"dtype": "bfloat16"} and stale.manifest == other.manifest
+    assert stale.drop_damaged_chunks() is None
+    assert {p.name: p.read_bytes() for p in (path / "chunks").iterdir()} == chunks
+    stale.unlock()
+    # the settings alone changed (a resume in another dtype stopped before its first chunk)
+    stale = RunDir.open(path)
+    other = RunDir.open(path).lock()
+    other.save_config({"dtype": "float32"})
+    other.unlock()
+    assert stale.lock().config == {"dtype": "float32"} and stale.num_finished == 3
+    stale.unlock()
+
+
 def test_reserved_run_dirs_never_collide(tmp_path):
     from streamt2v.pipeline.rundir import reserve_run_dir
 

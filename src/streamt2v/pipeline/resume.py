@@ -52,7 +52,8 @@ def resume_generate(
 ) -> GenerateResult:
     """Continue the run in ``run_dir`` from its last finished chunk; the result equals an uninterrupted run.
     ``run_dir`` may be the run already opened (:meth:`RunDir.open`, which reads its settings and checks every
-    chunk file's digest): it is not opened again.
+    chunk file's digest): it is not opened again, but read again under its lock if another process changed it
+    since (a resume of the same run that took it first).
 
     ``device`` / ``dtype``: continue on another device or in another precision (e.g. bf16 after a float16
     overflow stopped the run); ``compile``: another torch.compile backend, or ``False`` for none (a GPU run's
@@ -62,15 +63,18 @@ def resume_generate(
     The run's own outputs may be replaced; a folder output holding files the user put there is refused.
     Temporary files a killed writer of the same outputs left behind are removed."""
     run = run_dir if isinstance(run_dir, RunDir) else RunDir.open(run_dir)
-    cfg = run_config(run)
+    run_config(run)  # settings that cannot be read are named before the lock is asked for
     asked: dict[str, str | None] = {k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None}
     if compile is not None:
         asked["compile"] = compile or None  # False: eager from here on
-    changes = {k: v for k, v in asked.items() if v != getattr(cfg, k)}
-    said = ", ".join(f"{k} {v or 'off'} instead of {getattr(cfg, k) or 'off'}" for k, v in changes.items())
-    # First: a run still going elsewhere is refused as such (its outputs, also in use, come second).
-    run.lock()
+    # Then: a run still going elsewhere is refused as such (its outputs, also in use, come second).
+    run.lock()  # reads the run again if another process changed it since it was opened
     try:
+        cfg = run_config(run)
+        changes = {k: v for k, v in asked.items() if v != getattr(cfg, k)}
+        said = ", ".join(
+            f"{k} {v or 'off'} instead of {getattr(cfg, k) or 'off'}" for k, v in changes.items()
+        )
         if changes:
             cfg = replace(cfg, **changes)
         try:

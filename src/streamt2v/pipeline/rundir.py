@@ -15,18 +15,20 @@ flipped on the disk or in a copy, same size) is damaged, as one cut short is; th
 versions hold no digests, and their chunks are checked by their header alone. The process working on a run
 holds an exclusive lock on ``RUN/.lock`` (``flock``, released by the system when the process ends, however
 it ends), so a second ``--resume`` of a run that is still going is refused instead of removing its live
-files; a new run is locked before its first file is written, so two processes creating the same run
-directory never both write it. :meth:`RunDir.create` writes ``manifest.json`` before ``config.json``: a
-folder holding both is a run, and one killed in between (a manifest without a config and without chunks)
-holds nothing to resume and takes a new run. The temporary files a killed process left (``.*.tmp-PID``) are
-removed when the run is next taken. Chunk noise depends only on (seed, chunk index)
-(:func:`~streamt2v.pipeline.chunking.chunk_seed`) and the CAM/APM state is stored in full precision, so
-continuing from the last chunk reproduces the uninterrupted run exactly.
+files, and a run that another process changed between its opening and its lock is read again under the lock
+(the resume goes on from the run as it is, not as it was opened); a new run is locked before its first file
+is written, so two processes creating the same run directory never both write it. :meth:`RunDir.create`
+writes ``manifest.json`` before ``config.json``: a folder holding both is a run, and one killed in between (a
+manifest without a config and without chunks) holds nothing to resume and takes a new run. The temporary
+files a killed process left (``.*.tmp-PID``) are removed when the run is next taken. Chunk noise depends only
+on (seed, chunk index) (:func:`~streamt2v.pipeline.chunking.chunk_seed`) and the CAM/APM state is stored in
+full precision, so continuing from the last chunk reproduces the uninterrupted run exactly.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import json
 import os
@@ -148,6 +150,24 @@ def _created_without_config(path: Path) -> bool:
     )
 
 
+def _read_run_files(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The config and manifest of the run in ``path``; a manifest that names no chunks, or is of another
+    format, is refused naming it."""
+    config = read_json_object(path / CONFIG, "run config")
+    manifest = read_json_object(path / MANIFEST, "run manifest")
+    if not isinstance(manifest.get("chunks"), list) or not isinstance(manifest.get("num_chunks"), int):
+        raise ValueError(
+            f"{str(path / MANIFEST)!r} is damaged: it has no list of chunks and number of chunks; "
+            "this run cannot be resumed"
+        )
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"run directory {str(path)!r} has format {manifest.get('format_version')!r}, "
+            f"expected {FORMAT_VERSION}"
+        )
+    return config, manifest
+
+
 def _is_run(path: Path) -> bool:
     return (path / CONFIG).is_file() and (path / MANIFEST).is_file()
 
@@ -179,12 +199,15 @@ class RunDir:
         self._lock: Any = None  # the open lock file while this process holds the run
         # (chunk index, why) of the first finished chunk whose file is missing or damaged (:meth:`open`)
         self.damaged: tuple[int, str] | None = None
+        # config and manifest as last read from the run's files (:meth:`open`); None for a run created here
+        self._as_read: tuple[dict[str, Any], dict[str, Any]] | None = None
 
     # -- ownership -------------------------------------------------------------------------------
     def lock(self, *, existing: bool = True) -> RunDir:
         """Take the run for this process (see module docstring); :class:`RunInUseError` naming the other
         process when one holds it. Held until :meth:`unlock` or the process ends. ``existing``: the run was
-        opened, and is refused if it was removed meanwhile (stopped before its first chunk, by its holder)."""
+        opened, and is refused if it was removed meanwhile (stopped before its first chunk, by its holder);
+        its state is read again if another process changed it meanwhile (:meth:`_read_again_if_changed`)."""
         if self._lock is not None:
             return self
         gone = FileNotFoundError(
@@ -199,10 +222,16 @@ class RunDir:
             if not existing:
                 raise
             raise gone from None
-        if existing and not (self.path / CONFIG).is_file():
+        if existing and not _is_run(self.path):
             locks.release(self._lock, remove=True)
             self._lock = None
             raise gone
+        try:
+            if existing and self._as_read is not None:
+                self._read_again_if_changed()
+        except BaseException:
+            self.unlock()
+            raise
         self._remove_stale_temporaries()
         return self
 
@@ -333,33 +362,44 @@ class RunDir:
                     f"{str(path / name)!r} not found: {str(path)!r} is not a streamt2v run directory"
                     f"{_where_the_runs_are(path)}"
                 )
-        config = read_json_object(path / CONFIG, "run config")
-        manifest = read_json_object(path / MANIFEST, "run manifest")
-        if not isinstance(manifest.get("chunks"), list) or not isinstance(manifest.get("num_chunks"), int):
-            raise ValueError(
-                f"{str(path / MANIFEST)!r} is damaged: it has no list of chunks and number of chunks; "
-                "this run cannot be resumed"
-            )
-        if manifest.get("format_version") != FORMAT_VERSION:
-            raise ValueError(
-                f"run directory {str(path)!r} has format {manifest.get('format_version')!r}, expected {FORMAT_VERSION}"
-            )
-        run = cls(path, config, manifest)
-        # Each chunk file holds what the next chunk needs: the run continues after the last one readable
-        # before a missing or damaged one (a copy stopped half way), which drop_damaged_chunks makes so.
-        for index, entry in enumerate(run.manifest["chunks"]):
-            file = path / entry["file"]
+        run = cls(path, *_read_run_files(path))
+        run._take_state(run.config, run.manifest)
+        return run
+
+    def _take_state(self, config: dict[str, Any], manifest: dict[str, Any]) -> None:
+        """Hold ``config`` and ``manifest`` as read from the run's files, and check the chunk files the
+        manifest names (a damaged file is named before any work). Each chunk file holds what the next chunk
+        needs: the run continues after the last one readable before a missing or damaged one (a copy stopped
+        half way), which :meth:`drop_damaged_chunks` makes so."""
+        self._as_read = copy.deepcopy((config, manifest))  # what lock() compares the files with
+        self.config, self.manifest, self.damaged = config, manifest, None
+        for index, entry in enumerate(manifest["chunks"]):
+            file = self.path / entry["file"]
             if not file.is_file():
-                run.damaged = (index, f"chunk file {str(file)!r} of the run is missing")
+                self.damaged = (index, f"chunk file {str(file)!r} of the run is missing")
             else:
-                try:  # a damaged file is named before any work
+                try:
                     check_chunk_file(file, entry)
                 except DamagedChunkError as err:
-                    run.damaged = (index, str(err))
-            if run.damaged:
-                del run.manifest["chunks"][index:]
+                    self.damaged = (index, str(err))
+            if self.damaged:
+                del manifest["chunks"][index:]
                 break
-        return run
+
+    def _read_again_if_changed(self) -> None:
+        """With the lock held: take the run's state from its files again when they changed since
+        :meth:`open` read them without the lock, so that what the resume goes on from is what the run holds
+        now. Another process that held the run meanwhile (a second ``--resume`` started a moment earlier) may
+        have finished chunks, dropped damaged ones or changed the dtype; from the state read before, the
+        resume made those chunks again, or removed the other's fresh chunk files as damaged. The chunk files
+        are checked again only when the manifest changed."""
+        config, manifest = _read_run_files(self.path)
+        if manifest != self._as_read[1]:
+            self._take_state(config, manifest)
+        elif (
+            config != self._as_read[0]
+        ):  # settings alone (another resume's dtype): the chunks stand as checked
+            self.config, self._as_read = config, (copy.deepcopy(config), self._as_read[1])
 
     def drop_damaged_chunks(self) -> str | None:
         """With the lock held, after :meth:`open` found a missing or damaged chunk file and once the resume is
