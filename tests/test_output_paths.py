@@ -448,6 +448,47 @@ def test_the_streaming_writer_removes_what_a_killed_writer_of_its_output_left(tm
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
 
 
+def test_a_writer_claiming_its_output_leaves_another_live_writers_temporary_alone(tmp_path):
+    """The preview's temporaries of 'a.gif' (.a.partial.tmp-*.gif) are named as those of the output
+    'a.partial.gif': the streaming writer claiming 'a.gif' removed the temporary of a writer of that other
+    output, still going, as a killed writer's, and its finish failed with FileNotFoundError."""
+    from streamt2v.io.streaming_writer import VideoFileWriter
+
+    other = VideoFileWriter(tmp_path / "a.partial.gif", fps=10)
+    other.write(smooth_video(t=2))
+    StreamingVideoWriter(tmp_path / "a.gif", fps=10).abort()
+    other.write(smooth_video(t=2))
+    assert read_video(other.finish())[0].shape[2] == 4
+
+
+@pytest.mark.parametrize(
+    "cleaned, live, temporary",
+    [
+        ("a.mp4", "a.partial.mp4", ".a.partial.tmp-x1y2.mp4"),  # a.partial.mp4's own temporary
+        ("a.partial.mp4", "a.mp4", ".a.partial.tmp-x1y2.mp4"),  # a.mp4's preview's temporary
+        ("a.mp4", None, ".a.tmp-1.tmp-x1y2.mp4"),  # a temporary of a.tmp-1.mp4, whose name begins the same
+        ("frames", None, ".frames.tmp-1.mp4.segments-x1y2"),  # a writer of frames.tmp-1.mp4 begins
+    ],
+)
+def test_the_temporaries_another_output_may_own_are_not_removed_as_stale(tmp_path, cleaned, live, temporary):
+    """remove_stale_files took every name its patterns matched for a killed writer's of its output: the same
+    names may be another output's temporaries, of a writer still going (its lock held: they are left to it
+    until it ends), or derived from a name that begins like this output's (never this output's)."""
+    from streamt2v.io import locks
+    from streamt2v.io.output_paths import lock_output
+
+    if temporary.endswith(".mp4"):
+        (tmp_path / temporary).write_bytes(b"being written")
+    else:
+        (tmp_path / temporary).mkdir()  # no segment in it yet
+    held = lock_output(tmp_path / live) if live else None
+    assert remove_stale_temporaries(tmp_path / cleaned) == []
+    assert (tmp_path / temporary).exists()
+    if held is not None:  # once that writer is gone, what it left is stale
+        locks.release(held, remove=True)
+        assert remove_stale_temporaries(tmp_path / cleaned) == [tmp_path / temporary]
+
+
 def test_an_earlier_png_output_stays_in_place_when_its_replacement_cannot_be_put_there(tmp_path):
     """replace_dir moved the earlier output aside (.NAME.old-PID), then put the new folder in its place: when
     that failed (the preview folder removed meanwhile) the output was gone from its path, hidden where the

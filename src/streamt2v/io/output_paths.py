@@ -389,31 +389,48 @@ def replace_dir(tmp: Path, final: Path) -> None:
 
 def remove_stale_files(path: Path) -> list[Path]:
     """Remove what a writer of ``path`` killed mid-write (``kill -9``) left beside it; the caller holds the
-    output's lock (:func:`lock_output`), so no writer is using them. Its segment folders ``.NAME.segments-*``
-    and temporary files ``.STEM.tmp-*SUFFIX`` / ``.STEM.partial.tmp-*SUFFIX``; for a PNG folder ``NAME``, the
-    folders ``.NAME.tmp-*`` (a folder being written) and ``.NAME.old-*`` (an earlier output moved aside to be
-    replaced). Only entries with exactly those names (and, for folders, only segment or frame files inside)
-    are touched; the preview (``STEM.partial.SUFFIX``, ``NAME.partial``) stays. Returns what was removed."""
+    output's lock (:func:`lock_output`), so no writer of ``path`` is using them. Its segment folders
+    ``.NAME.segments-*`` and temporary files ``.STEM.tmp-*SUFFIX`` / ``.STEM.partial.tmp-*SUFFIX``; for a
+    PNG folder ``NAME``, the folders ``.NAME.tmp-*`` (a folder being written) and ``.NAME.old-*`` (an
+    earlier output moved aside to be replaced). Only entries with exactly those names, ``*`` a temporary's
+    random part or pid (no dot), are touched, and, for folders, only those holding nothing but segment or
+    frame files; the preview (``STEM.partial.SUFFIX``, ``NAME.partial``) stays. Returns what was removed.
+
+    The preview's temporaries ``.STEM.partial.tmp-*SUFFIX`` are also the temporaries of the output
+    ``STEM.partial.SUFFIX`` (the preview's own name) written on its own; and for a ``STEM`` ending in
+    ``.partial`` the temporaries ``.STEM.tmp-*SUFFIX`` are also those of the preview of the output without it.
+    While that other output's lock is held its writer may be using them: they are left to it."""
     folder = path.parent
     removed: list[Path] = []
     seg_file = re.compile(r"seg_\d{6}" + re.escape(path.suffix))
-    for d in folder.glob(f".{glob_escape(path.name)}.segments-*"):
+    for d in _named_like_temporaries(folder, f".{path.name}.segments-"):
         if d.is_dir() and not d.is_symlink() and all(seg_file.fullmatch(p.name) for p in d.iterdir()):
             shutil.rmtree(d, ignore_errors=True)
             removed.append(d)
     if output_kind(path) == "png-dir":
         for tag in ("tmp", "old"):
-            for d in folder.glob(f".{glob_escape(path.name)}.{tag}-*"):
+            for d in _named_like_temporaries(folder, f".{path.name}.{tag}-"):
                 if d.is_dir() and not d.is_symlink() and all(_is_frame_file(p) for p in d.iterdir()):
                     shutil.rmtree(d, ignore_errors=True)
                     removed.append(d)
     elif path.suffix:
-        for tag in ("tmp", "partial.tmp"):
-            for f in folder.glob(f".{glob_escape(path.stem)}.{tag}-*{glob_escape(path.suffix)}"):
+        previewed = path.with_name(path.stem.removesuffix(".partial") + path.suffix)
+        for tag, also_of in (("tmp", previewed), ("partial.tmp", preview_path_for(path))):
+            if also_of != path and locks.holder(output_lock_path(also_of)) is not None:
+                continue
+            for f in _named_like_temporaries(folder, f".{path.stem}.{tag}-", path.suffix):
                 if f.is_file() and not f.is_symlink():
                     f.unlink(missing_ok=True)
                     removed.append(f)
     return removed
+
+
+def _named_like_temporaries(folder: Path, prefix: str, suffix: str = "") -> list[Path]:
+    """The entries of ``folder`` named ``prefix`` + a random part or pid + ``suffix`` (the temporaries of
+    mkstemp, mkdtemp and :func:`replace_dir`). The random part holds no dot: the temporaries of another output
+    whose name begins the same (``a.tmp-1.mp4``'s ``.a.tmp-1.tmp-x1y2.mp4``) are not taken for ``a.mp4``'s."""
+    name = re.compile(re.escape(prefix) + r"[A-Za-z0-9_]+" + re.escape(suffix))
+    return [p for p in folder.glob(f"{glob_escape(prefix)}*{glob_escape(suffix)}") if name.fullmatch(p.name)]
 
 
 def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
