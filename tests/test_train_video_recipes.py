@@ -206,7 +206,11 @@ def test_mixed_precision_on_the_cpu(tmp_path, encoders):
     assert hint in out  # how to get a folder generate loads
     assert [first_loss("base-bf16"), first_loss("stream-bf16")] == pytest.approx(fp32, rel=0.05)
     code, _, err = finished(fp16)
-    assert code != 0 and "mixed_precision='fp16' needs a GPU" in err
+    # the command line's flags (it said mixed_precision='fp16', the Python spelling)
+    assert (
+        code != 0
+        and "--mixed-precision fp16 needs a GPU (this run is on the CPU); use --mixed-precision bf16" in err
+    )
 
 
 def test_stream_freezes_base_temporal_layers(tmp_path, encoders):

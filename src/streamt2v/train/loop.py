@@ -272,8 +272,13 @@ class _Run:
         self.accelerator = accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=cfg.cpu)
         if cfg.mixed_precision == "fp16" and accelerator.device.type == "cpu":
             # accelerate would silently train in fp32 while the run config says fp16
-            raise ValueError(
-                "mixed_precision='fp16' needs a GPU (this run is on the CPU); use 'bf16' or 'no' on the CPU"
+            raise ArgumentValueError(
+                Arg("mixed_precision", "fp16"),
+                " needs a GPU (this run is on the CPU); use ",
+                Arg("mixed_precision", "bf16"),
+                " or ",
+                Arg("mixed_precision", "no"),
+                " on the CPU",
             )
         self.main = accelerator.is_main_process
         self.rank, self.world = accelerator.process_index, accelerator.num_processes
