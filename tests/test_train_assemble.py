@@ -261,6 +261,15 @@ def test_assemble_refuses_a_bad_fps_and_sampler_values_of_the_wrong_type(tmp_pat
     # the command line names its flag (the message named the Python argument alone)
     assert main(["assemble", "model", str(tmp_path / "m"), "--unet", str(stream_unet), "--fps", "0"]) == 2
     assert capsys.readouterr().err.strip() == "error: --fps must be an integer > 0, got 0"
+    # a whole number written as a float is that number, as the library takes it (argparse's int refused it)
+    assert (
+        main(["assemble", "model", str(tmp_path / "m24"), "--unet", str(stream_unet), "--fps", "24.0"]) == 0
+    )
+    assert json.loads((tmp_path / "m24" / "model_index.json").read_text())["streamt2v"]["fps"] == 24
+    assert (
+        main(["assemble", "model", str(tmp_path / "m"), "--unet", str(stream_unet), "--fps", "23.976"]) == 2
+    )
+    assert capsys.readouterr().err.strip().endswith("--fps must be an integer > 0, got 23.976")
     wrong = [
         ({"steps": "many"}, "steps must be an integer, got 'many'"),
         ({"init_steps": 2.5}, "init_steps must be an integer, got 2.5"),

@@ -29,6 +29,16 @@ def _looks_like_path(text: str) -> bool:
     return text.endswith(".json") or any(sep in text for sep in separators)
 
 
+def _whole_frame_rate(text: str) -> int | float:
+    """``--fps``: a number, ``24.0`` read as the whole number it is; the library refuses what cannot be a model
+    folder's frame rate (``23.976``, ``0``) naming the flag, as argparse's ``int`` took only ``24``."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    return int(value) if value.is_integer() else value
+
+
 def _settings(text: str) -> dict[str, Any]:
     """A JSON object given inline or as a file path (a path that does not exist is named as such)."""
     path = Path(os.path.expanduser(text))
@@ -111,7 +121,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     m.add_argument(
         "--fps",
-        type=int,
+        type=_whole_frame_rate,
         help="frame rate of the training videos, which generate writes the model's videos at (default: the "
         "one the stream run recorded, a run on a folder of videos; else 8, the microworld's)",
     )
