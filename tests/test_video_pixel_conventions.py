@@ -66,6 +66,8 @@ def test_a_uint8_video_is_written_as_its_0_255_values(tmp_path):
         (torch.zeros(5, 6, 3, dtype=torch.uint8), "expected uint8 frames (T, H, W, 3) or a video tensor"),
         # an integer video that is not uint8: said what to give, not how
         (torch.zeros(3, 2, 4, 4, dtype=torch.int64), "(0-255 integers: x.to(torch.uint8))"),
+        # a bool mask: the integer conversion would write True as 1 of 255, nearly black
+        (torch.zeros(3, 2, 4, 4, dtype=torch.bool), "(masks: x.to(torch.uint8) * 255)"),
         # a float numpy array: which convention it holds is the caller's to say, with the conversion
         (np.zeros((2, 4, 4, 3), np.float32), "[-1, 1] floats: torch.from_numpy(x).permute(3, 0, 1, 2)"),
     ],

@@ -132,10 +132,13 @@ def video_frames(video: torch.Tensor | np.ndarray, what: str = "video") -> np.nd
     if video.is_floating_point():
         return to_uint8_frames(video, what)
     if video.dtype != torch.uint8:
-        raise ValueError(
-            f"{what} has dtype {video.dtype}; give floats in [-1, 1] or uint8 in 0..255 (0-255 integers: "
-            "x.to(torch.uint8))"
+        # a mask's True must be white: x.to(torch.uint8) would make it 1 of 255
+        how = (
+            "masks: x.to(torch.uint8) * 255"
+            if video.dtype == torch.bool
+            else "0-255 integers: x.to(torch.uint8)"
         )
+        raise ValueError(f"{what} has dtype {video.dtype}; give floats in [-1, 1] or uint8 in 0..255 ({how})")
     if video.dim() == 4 and video.shape[-1] == 3:  # (3, H, W, 3) too: 3 frames, not a video 3 pixels wide
         return video.detach().cpu().numpy()
     channels_first = _channels_first(video, f"uint8 frames (T, H, W, 3) or {_CHANNELS_FIRST}")
