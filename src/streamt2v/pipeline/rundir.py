@@ -396,9 +396,8 @@ class RunDir:
         config, manifest = _read_run_files(self.path)
         if manifest != self._as_read[1]:
             self._take_state(config, manifest)
-        elif (
-            config != self._as_read[0]
-        ):  # settings alone (another resume's dtype): the chunks stand as checked
+        elif config != self._as_read[0]:
+            # the settings alone changed (another resume's dtype): the chunks stand as checked
             self.config, self._as_read = config, (copy.deepcopy(config), self._as_read[1])
 
     def drop_damaged_chunks(self) -> str | None:
