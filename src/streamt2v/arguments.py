@@ -186,11 +186,11 @@ def _naming(err: OSError | ValueError, parts: list[object]) -> NamesArguments:
 
 @contextmanager
 def naming_arguments(*names: str | Arg) -> Iterator[tuple[str, ...]]:
-    """Placeholders for the arguments ``names`` in the messages of the errors raised within, by the code there
-    or by the helpers it gives them to as their ``what`` (``resolve_model_path``, ``weights_variant``, ...): such an
-    error comes out as the same kind of error naming them as the caller spells them, ``init_unet`` to Python
-    and ``--init-unet`` on the command line (:class:`NamesArguments`). A name is an argument's, or an
-    :class:`Arg` spelled its own way (a :class:`RecipeOption`: ``--set degrade_vae``)."""
+    """Placeholders for the arguments ``names`` in the messages of the errors raised within, by the code
+    there or by the helpers it gives them to as their ``what`` (``resolve_model_path``, ``weights_variant``,
+    ...): such an error comes out as the same kind of error naming them as the caller spells them,
+    ``init_unet`` to Python and ``--init-unet`` on the command line (:class:`NamesArguments`). A name is an
+    argument's, or an :class:`Arg` spelled its own way (a :class:`RecipeOption`: ``--set degrade_vae``)."""
     args = [name if isinstance(name, Arg) else Arg(name) for name in names]
     by_name = {arg.name: arg for arg in args}
     try:

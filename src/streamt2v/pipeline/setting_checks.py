@@ -29,8 +29,8 @@ class SettingError(ValueError):
 
 
 class EnhanceSettingError(SettingError):
-    """A stage-3 setting refused (:class:`~streamt2v.pipeline.enhance_config.EnhanceConfig`, its start step against a
-    refiner's noise schedule), named by its field names, which each command shows as its own flags
+    """A stage-3 setting refused (:class:`~streamt2v.pipeline.enhance_config.EnhanceConfig`, its start step
+    against a refiner's noise schedule), named by its field names, which each command shows as its own flags
     (``chunk_frames``: ``generate --enhance-chunk-frames``, ``enhance --chunk-frames``; also stage 2's name).
 
     :attr:`message` is the refusal alone; :attr:`unset` holds the settings it names that the caller did not
