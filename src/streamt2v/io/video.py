@@ -71,9 +71,11 @@ def to_uint8_frames(video: torch.Tensor, what: str = "video") -> np.ndarray:
 _CHANNELS_FIRST = "a video tensor (1, 3, T, H, W) or (3, T, H, W)"
 
 
-def _channels_first(video: torch.Tensor, accepted: str = _CHANNELS_FIRST) -> torch.Tensor:
+def _channels_first(video: torch.Tensor, *, frames_taken: bool = False) -> torch.Tensor:
     """One video ``(1, 3, T, H, W)`` or ``(3, T, H, W)`` as ``(3, T, H, W)``; a ValueError naming the shape
-    as given, the layouts ``accepted`` and the permute to use for the usual other layouts."""
+    as given, the layouts taken (``frames_taken``: uint8 frames ``(T, H, W, 3)`` too) and the permute to use
+    for the usual other layouts."""
+    accepted = f"uint8 frames (T, H, W, 3) or {_CHANNELS_FIRST}" if frames_taken else _CHANNELS_FIRST
     shape = tuple(video.shape)
     batched = video.dim() == 5
     if batched:
@@ -86,7 +88,7 @@ def _channels_first(video: torch.Tensor, accepted: str = _CHANNELS_FIRST) -> tor
         hint = ""
         first = "[0]" if batched else ""  # the one video of a batch of one
         if video.dim() == 4 and video.shape[-1] == 3:
-            if "(T, H, W, 3)" in accepted:  # frames are taken as they are, outside a batch
+            if frames_taken:  # as they are, once out of the batch
                 hint = "; frames (1, T, H, W, 3) are x[0]"
             else:
                 hint = f"; frames {'(1, ' if batched else '('}T, H, W, 3) are x{first}.permute(3, 0, 1, 2)"
@@ -141,7 +143,7 @@ def video_frames(video: torch.Tensor | np.ndarray, what: str = "video") -> np.nd
         raise ValueError(f"{what} has dtype {video.dtype}; give floats in [-1, 1] or uint8 in 0..255 ({how})")
     if video.dim() == 4 and video.shape[-1] == 3:  # (3, H, W, 3) too: 3 frames, not a video 3 pixels wide
         return video.detach().cpu().numpy()
-    channels_first = _channels_first(video, f"uint8 frames (T, H, W, 3) or {_CHANNELS_FIRST}")
+    channels_first = _channels_first(video, frames_taken=True)
     return channels_first.detach().cpu().permute(1, 2, 3, 0).contiguous().numpy()
 
 
