@@ -97,6 +97,24 @@ def test_library_bad_arguments_raise_before_scoring(monkeypatch, tmp_path):
     assert scored == []
 
 
+def test_a_clip_scorer_elsewhere_is_refused_naming_the_device_given_and_what_it_resolved_to(tmp_path):
+    """device='auto' was named by what it resolved to ('cuda'), which the caller never wrote."""
+    import torch
+
+    from streamt2v.memory import resolve_device
+    from streamt2v.metrics.clip_score import load_clip
+
+    here = resolve_device("auto")
+    scorer = load_clip(save_tiny_clip(tmp_path / "clip"))
+    scorer.device = torch.device("cuda:1" if here.type == "cpu" else "cpu")  # as if loaded elsewhere
+    video = make_video(OBJS, t=2)
+    message = (
+        f"clip_model is a ClipScorer on {scorer.device}, not on device 'auto' (here {here}): load it there"
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        evaluate_videos([video], prompts=["x"], metrics="clip", clip_model=scorer, device="auto")
+
+
 def test_library_uint8_and_bad_float_tensors():
     import torch
 

@@ -4,11 +4,11 @@ continues from them (MAWE takes minutes per long video on a CPU: a stop lost hou
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import logging
 import os
 import shutil
-import sys
 
 import pytest
 
@@ -28,7 +28,8 @@ def three_videos(video_dir, tmp_path):
 @pytest.fixture
 def scuts_calls(monkeypatch):
     """The videos SCuts scores, by frame count; ``stop_at[0] = k`` makes the k-th call a Ctrl-C."""
-    scuts_module = sys.modules["streamt2v.metrics.scuts"]  # the package attribute is the function
+    # the module (the package attribute is the function), imported here where no fixture did before
+    scuts_module = importlib.import_module("streamt2v.metrics.scuts")
     real, calls, stop_at = scuts_module.scuts, [], [0]
 
     def counted(frames, *args, **kwargs):
@@ -190,3 +191,45 @@ def test_a_stop_whose_table_meets_a_closed_pipe_still_says_how_to_continue(
     monkeypatch.undo()
     with contextlib.suppress(BrokenPipeError):
         stdout.close()
+
+
+def test_a_resume_refuses_scores_made_on_another_device(tmp_path, capsys, scuts_calls):
+    """The report did not say where the CLIP (and RAFT) ran, so a resume on a GPU of a run begun on the CPU
+    mixed scores that differ in the last digits, unsaid: the config records the devices, and a resume on
+    another one is refused, naming both and the --device to give."""
+    from conftest import write_video
+    from streamt2v.metrics.evaluate import evaluation_config
+
+    calls, stop_at = scuts_calls
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for name in ("a.mp4", "b.mp4"):
+        write_video(videos / name, 4)
+    out = tmp_path / "r.json"
+    partial = tmp_path / "r.json.partial"
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("a red circle\n" * 2)
+    argv = ["evaluate", str(videos), "--metrics", "scuts,clip", "--clip-model", "microworld"]
+    argv += ["--prompts", str(prompts), "--cpu", "--no-progress", "--out", str(out)]
+    stop_at[0] = 2
+    assert main(argv) == 130
+    kept = json.loads(partial.read_text())
+    assert kept["config"]["devices"] == {"clip": "cpu"}
+    kept["config"]["devices"] = {"clip": "cuda (NVIDIA H200)"}  # as if begun on a GPU
+    partial.write_text(json.dumps(kept))
+    capsys.readouterr()
+    assert main([*argv, "--resume"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: cannot resume from {str(partial)!r}: its scores were computed on another device (clip on cuda "
+        "(NVIDIA H200), this run on cpu), and the two give scores that differ in the last digits; give --device "
+        "cuda to continue there, or start over with --overwrite instead of --resume\n"
+    )
+    kept["config"]["devices"] = {"clip": "cpu"}
+    partial.write_text(json.dumps(kept))
+    calls.clear()
+    stop_at[0] = 0
+    assert main([*argv, "--resume"]) == 0 and len(calls) == 1
+    assert json.loads(out.read_text())["config"]["devices"] == {"clip": "cpu"}
+    # RAFT's device too; the other metrics run on the CPU whatever --device says
+    assert evaluation_config(metrics="mawe", flow="raft", device="cpu")["devices"] == {"raft": "cpu"}
+    assert evaluation_config(metrics="mawe,scuts,probes", device="cpu")["devices"] == {}

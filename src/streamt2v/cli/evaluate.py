@@ -279,6 +279,7 @@ def run(args: argparse.Namespace) -> int:
         mawe_definition=args.mawe_definition,
         boundaries=args.boundaries,
         raft_weights=args.raft_weights,
+        device=device,  # recorded in the config (where CLIP and RAFT ran), and compared by --resume
     )
     if prompts is not None:  # before the stamps kept with the scores pair them with the videos
         prompts = checked_prompts(prompts, len(videos))
@@ -297,7 +298,6 @@ def run(args: argparse.Namespace) -> int:
                 prompts=prompts,
                 **settings,
                 progress=not args.no_progress,
-                device=device,
                 reuse=reuse,
                 on_video=None if kept is None else kept.save,
             )

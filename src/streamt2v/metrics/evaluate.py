@@ -380,10 +380,15 @@ def evaluation_config(
     mawe_definition: str = "official",
     boundaries: Sequence[int] | None = None,
     raft_weights: str | os.PathLike | None = None,
+    device: str | torch.device | None = None,
 ) -> dict[str, Any]:
-    """The settings a report's scores depend on, as :func:`evaluate_videos` records them in its ``config``."""
+    """The settings a report's scores depend on, as :func:`evaluate_videos` records them in its ``config``;
+    ``devices``: where its networks ran (:func:`~streamt2v.metrics.devices.network_devices`)."""
+    from streamt2v.metrics.devices import network_devices
+
+    metrics = parse_metrics(metrics)
     return dict(
-        metrics=list(parse_metrics(metrics)),
+        metrics=list(metrics),
         flow=flow,
         # None (the CLI's --flow-size 0) is the videos' own size: "native", since null in the config means
         # a setting left at its default (720), at which the MAWE differs
@@ -394,6 +399,7 @@ def evaluation_config(
         clip_model=None if clip_model is None else str(clip_model),
         # the probes' jump ratio depends on them; None: the StreamingT2V plan 16, 24, 32, ...
         boundaries=None if boundaries is None else list(boundaries),
+        devices=network_devices(metrics, flow, clip_model, device),
     )
 
 
@@ -469,6 +475,7 @@ def evaluate_videos(
     if prompts is not None and {"clip", "probes"} & set(chosen):  # the metrics that read them
         for j, p in enumerate(prompts):
             check_prompt(p, f"prompts[{j}]")
+    given_device = device  # named in errors as the caller gave it ('auto'), beside what it resolved to
     if device is not None:  # an absent GPU named before any model is loaded or video read
         from streamt2v.memory import resolve_device
 
@@ -485,9 +492,10 @@ def evaluate_videos(
             and device is not None
             and not _same_device(clip_model.device, device)
         ):
+            resolved = "" if str(given_device) == str(device) else f" (here {device})"
             raise ValueError(
-                f"clip_model is a ClipScorer on {clip_model.device}, not on device {str(device)!r}: load it "
-                "there (load_clip(..., device=)) or leave device out"
+                f"clip_model is a ClipScorer on {clip_model.device}, not on device {str(given_device)!r}{resolved}: "
+                "load it there (load_clip(..., device=)) or leave device out"
             )
         scorer = clip_model if isinstance(clip_model, ClipScorer) else load_clip(clip_model, device)
 
@@ -501,6 +509,7 @@ def evaluate_videos(
             mawe_definition=mawe_definition,
             boundaries=boundaries,
             raft_weights=raft_weights,
+            device=device,
         )
     )
     try:

@@ -179,7 +179,9 @@ class _RaftFlow:
         require_raft(weights)
         from torchvision.models.optical_flow import Raft_Large_Weights, raft_large
 
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        from streamt2v.metrics.devices import raft_device
+
+        self.device = raft_device(device)  # where a report says it ran
         model = raft_large(weights=None, progress=False)
         if weights is not None:
             wpath = Path(weights)

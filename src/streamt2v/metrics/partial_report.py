@@ -3,8 +3,8 @@
 MAWE takes minutes per long video on a CPU (bench/results/metrics_cpu.md), so a comparison set takes hours,
 and a Ctrl-C, a SIGTERM or a crash lost every score. The scores are written to ``FILE.partial`` after every
 video (atomically); ``--resume`` takes them back, each only while its video (size and modification time;
-for a folder of frames, its files') and its prompt are as they were, and the settings are the same. The
-partial file is removed once ``FILE`` is written. Skipped videos are tried again on a resume.
+for a folder of frames, its files') and its prompt are as they were, and the settings and the devices the
+networks ran on are the same. The partial file is removed once ``FILE`` is written. Skipped videos are tried again on a resume.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from streamt2v.io.folders import atomic_write_file, remove_atomic_write_leftovers
+from streamt2v.metrics.devices import check_same_devices
 
 PARTIAL_FORMAT = 1
 
@@ -64,7 +65,8 @@ def load_partial(
 ) -> tuple[dict[str, dict], int]:
     """The records of ``out``'s partial file that still hold: ``(records by path, how many were left out)``
     (a video changed, removed from the set or given another prompt). Raises if there is no partial file,
-    it is unreadable, or it was made with other settings than ``config`` (naming them)."""
+    it is unreadable, or it was made with other settings than ``config`` (naming them) or its networks
+    ran on other devices."""
     path = partial_path(out)
     if not path.is_file():
         raise FileNotFoundError(
@@ -81,9 +83,13 @@ def load_partial(
             f"cannot resume from {str(path)!r}: it is not a partial evaluation this version reads ({err}); "
             "start over with --overwrite instead of --resume"
         ) from None
+    # where the networks ran: refused apart below, saying which device to give (a partial file of a version that
+    # did not record it has no "devices": not compared)
+    kept_devices = kept.pop("devices", {})
     # the metrics as a set: the order given only orders the report's columns
     kept["metrics"] = sorted(kept.get("metrics") or [])
-    now = {**config, "metrics": sorted(config.get("metrics") or [])}
+    now = {k: v for k, v in config.items() if k != "devices"}
+    now["metrics"] = sorted(config.get("metrics") or [])
     changed = [
         f"{k}: {kept.get(k)!r} -> {now.get(k)!r}" for k in sorted({*kept, *now}) if kept.get(k) != now.get(k)
     ]
@@ -92,6 +98,7 @@ def load_partial(
             f"cannot resume from {str(path)!r}: it was scored with other settings ({'; '.join(changed)}); give "
             "the same ones, or start over with --overwrite instead of --resume"
         )
+    check_same_devices(kept_devices, config.get("devices", {}), str(path))
     # another set's scores (the same --out for another folder): not dropped unsaid
     if records and not any(str(r.get("path")) in stamps for r in records):
         raise ValueError(
