@@ -17,6 +17,7 @@ import torch
 
 from streamt2v.io.streaming_writer import StreamingVideoWriter
 from streamt2v.io.video import write_video
+from streamt2v.pipeline.run_chunks import StoredChunk
 from streamt2v.pipeline.rundir import RunDir
 
 
@@ -65,16 +66,15 @@ def test_a_full_disk_while_an_output_is_written_at_once_names_it_and_leaves_noth
 def test_a_full_disk_while_a_chunk_is_saved_names_the_chunk_and_the_run_directory(tmp_path):
     run = RunDir.create(tmp_path / "run", {"a": 1}, num_chunks=2)
     video = _noise(8)
-    chunk = {"stage": 1, "start": 0, "stop": 8, "prompt": "p", "anchor_prompt": "p"}
-    tensors = {"frames": video, "tail": video, "anchor": video[:, :, :1]}
+    chunk = StoredChunk(0, 1, 0, 8, "p", frames=video, tail=video, anchor=video[:, :, :1], anchor_prompt="p")
     with (
         file_size_limit(4096),
         pytest.raises(OSError, match=r"^cannot save chunk 0 in the run directory ") as caught,
     ):
-        run.save_chunk(index=0, **chunk, **tensors)
+        run.save_chunk(chunk)
     assert repr(str(tmp_path / "run")) in str(caught.value) and "\n" not in str(caught.value)
     run.unlock()
     again = RunDir.open(tmp_path / "run")  # the run holds no half-written chunk: it takes the chunk again
     assert again.num_finished == 0
-    again.lock().save_chunk(index=0, **chunk, **tensors)
+    again.lock().save_chunk(chunk)
     assert torch.equal(RunDir.open(tmp_path / "run").load_chunk(0).tail, video)

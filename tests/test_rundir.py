@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from streamt2v.pipeline.run_chunks import StoredChunk
 from streamt2v.pipeline.rundir import STAGE3_STATE, RunDir, default_run_dir
 
 
@@ -17,17 +18,7 @@ def _save(run, i, g):
     frames = torch.rand(1, 3, 4, 8, 8, generator=g) * 2 - 1
     tail = torch.randn(1, 3, 2, 8, 8, generator=g)
     anchor = torch.randn(1, 3, 1, 8, 8, generator=g)
-    run.save_chunk(
-        index=i,
-        stage=1 if i == 0 else 2,
-        start=4 * i,
-        stop=4 * i + 4,
-        prompt=f"p{i}",
-        frames=frames,
-        tail=tail,
-        anchor=anchor,
-        anchor_prompt="p0",
-    )
+    run.save_chunk(StoredChunk(i, 1 if i == 0 else 2, 4 * i, 4 * i + 4, f"p{i}", frames, tail, anchor, "p0"))
     return frames, tail, anchor
 
 

@@ -16,6 +16,7 @@ from streamt2v.pipeline.rundir import RunDir
 _KILLED_CHILDREN = """
 import os, signal, sys, traceback
 import torch
+from streamt2v.pipeline.run_chunks import StoredChunk
 from streamt2v.pipeline.rundir import RunDir
 
 def killed_before_rename(path, k):
@@ -32,8 +33,8 @@ def killed_before_rename(path, k):
     run = RunDir.create(path, {"prompt": "a cat"}, num_chunks=3)
     for i in range(2):
         x = torch.zeros(1, 3, 4, 8, 8)
-        run.save_chunk(index=i, stage=1 if i == 0 else 2, start=4 * i, stop=4 * i + 4, prompt="a cat",
-                       frames=x, tail=x[:, :, :2], anchor=x[:, :, :1], anchor_prompt="a cat")
+        run.save_chunk(StoredChunk(i, 1 if i == 0 else 2, 4 * i, 4 * i + 4, "a cat", x, x[:, :, :2], x[:, :, :1],
+                                   "a cat"))
 
 for path, k in zip(sys.argv[1::2], sys.argv[2::2]):
     pid = os.fork()

@@ -15,13 +15,16 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load, save
 
 from streamt2v.io.video import from_uint8_frames, to_uint8_frames
+
+if TYPE_CHECKING:
+    from streamt2v.pipeline.stream import Chunk
 
 
 class DamagedChunkError(ValueError):
@@ -43,6 +46,8 @@ _CHUNK_METADATA = ("index", "stage", "start", "stop", "prompt", "anchor_prompt")
 
 @dataclass
 class StoredChunk:
+    """A chunk as its file holds it: :class:`~streamt2v.pipeline.stream.Chunk`'s fields but its count."""
+
     index: int
     stage: int
     start: int
@@ -106,33 +111,15 @@ def check_chunk_file(file: Path, entry: dict[str, Any]) -> None:
         _check_digest(file, entry, _file_sha256(file))
 
 
-def chunk_file_bytes(
-    *,
-    index: int,
-    stage: int,
-    start: int,
-    stop: int,
-    prompt: str,
-    frames: torch.Tensor,
-    tail: torch.Tensor,
-    anchor: torch.Tensor,
-    anchor_prompt: str,
-) -> bytes:
+def chunk_file_bytes(chunk: StoredChunk | Chunk) -> bytes:
     """The bytes of a chunk file (module docstring): kept in memory (a few MB) so that they are hashed for the
     manifest without reading the file back."""
     tensors = {
-        "frames": torch.from_numpy(to_uint8_frames(frames)),
-        "tail": tail.detach().to("cpu").contiguous(),
-        "anchor": anchor.detach().to("cpu").contiguous(),
+        "frames": torch.from_numpy(to_uint8_frames(chunk.frames)),
+        "tail": chunk.tail.detach().to("cpu").contiguous(),
+        "anchor": chunk.anchor.detach().to("cpu").contiguous(),
     }
-    meta = {
-        "index": str(index),
-        "stage": str(stage),
-        "start": str(start),
-        "stop": str(stop),
-        "prompt": prompt,
-        "anchor_prompt": anchor_prompt,
-    }
+    meta = {name: str(getattr(chunk, name)) for name in _CHUNK_METADATA}
     return save(tensors, metadata=meta)
 
 

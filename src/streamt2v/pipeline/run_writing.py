@@ -109,17 +109,7 @@ def consume(
             n = s.stop
         run.set_status("running")
         for chunk in chunks:
-            run.save_chunk(
-                index=chunk.index,
-                stage=chunk.stage,
-                start=chunk.start,
-                stop=chunk.stop,
-                prompt=chunk.prompt,
-                frames=chunk.frames,
-                tail=chunk.tail,
-                anchor=chunk.anchor,
-                anchor_prompt=chunk.anchor_prompt,
-            )
+            run.save_chunk(chunk)
             for w in writers:
                 w.append(chunk.frames)
             n = chunk.stop

@@ -35,7 +35,7 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors import SafetensorError
@@ -53,6 +53,9 @@ from streamt2v.pipeline.run_chunks import (
     read_chunk_file,
 )
 from streamt2v.wording import counted
+
+if TYPE_CHECKING:
+    from streamt2v.pipeline.stream import Chunk
 
 FORMAT_VERSION = 1
 CONFIG = "config.json"
@@ -429,44 +432,23 @@ class RunDir:
     def status(self) -> str:
         return self.manifest["status"]
 
-    def save_chunk(
-        self,
-        *,
-        index: int,
-        stage: int,
-        start: int,
-        stop: int,
-        prompt: str,
-        frames: torch.Tensor,
-        tail: torch.Tensor,
-        anchor: torch.Tensor,
-        anchor_prompt: str,
-    ) -> None:
-        """Store chunk ``index`` (must be the next one) and then record it in the manifest."""
+    def save_chunk(self, chunk: StoredChunk | Chunk) -> None:
+        """Store ``chunk`` (must be the next one) and then record it in the manifest."""
+        index = chunk.index
         if index != self.num_finished:
             raise ValueError(
                 f"chunk {index} saved out of order: the run has {counted(self.num_finished, 'finished chunk')}"
             )
         name = chunk_file_name(index)
         try:
-            data = chunk_file_bytes(
-                index=index,
-                stage=stage,
-                start=start,
-                stop=stop,
-                prompt=prompt,
-                frames=frames,
-                tail=tail,
-                anchor=anchor,
-                anchor_prompt=anchor_prompt,
-            )
+            data = chunk_file_bytes(chunk)
             atomic_write_file(self.path / name, lambda tmp: tmp.write_bytes(data))
         except (OSError, SafetensorError) as err:  # a full disk: safetensors' error names no file
             reason = err.strerror if isinstance(err, OSError) and err.strerror else err
             raise OSError(
                 f"cannot save chunk {index} in the run directory {str(self.path)!r}: {reason}"
             ) from err
-        entry = {"index": index, "stage": stage, "start": start, "stop": stop, "prompt": prompt, "file": name}
+        entry = {k: getattr(chunk, k) for k in ("index", "stage", "start", "stop", "prompt")} | {"file": name}
         entry[DIGEST] = hashlib.sha256(data).hexdigest()
         self.manifest["chunks"].append(entry)
         _atomic_write_json(self.path / MANIFEST, self.manifest)
