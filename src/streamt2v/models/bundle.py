@@ -410,7 +410,8 @@ class StreamingT2VModel:
         )
         scheduler_config = read_json_object(root / "scheduler" / "scheduler_config.json", "scheduler config")
         # the parts fit together, and each one's weights are there and can be whole, before any is read
-        parts = FolderParts(root, "model folder", [c for c in needed if c not in ("tokenizer", "scheduler")])
+        weighted = [c for c in needed if c not in ("tokenizer", "scheduler")]
+        parts = FolderParts(root, "model folder", weighted, (config.frame_size, config.vae_scale_factor))
         # None means float32 for every component: diffusers casts to it by default, but transformers 5
         # keeps the dtype the files were saved in (the shipped fp16), which would mix dtypes.
         dtype = torch.float32 if torch_dtype is None else torch_dtype

@@ -42,24 +42,58 @@ def _section(config: Mapping[str, Any] | None, name: str) -> Mapping[str, Any] |
     return inner if isinstance(inner, Mapping) else config
 
 
-def fit_problems(configs: Mapping[str, Mapping[str, Any]]) -> list[str]:
+def _image_width(config: Mapping[str, Any] | None) -> tuple[Any, str]:
+    """The image embedding width ``CLIPVisionModelWithProjection`` loads from ``image_encoder/config.json``'s
+    contents ``config``, and, for a whole ``CLIPModel``'s config whose top-level ``projection_dim`` says
+    another, why that one is not it (transformers reads the vision model's from its ``vision_config``)."""
+    from transformers import CLIPVisionConfig
+
+    section = _section(config, "vision_config")
+    width = _value(section, "projection_dim", CLIPVisionConfig)
+    top = None if config is None or section is config else config.get("projection_dim")
+    if top is None or top == width:
+        return width, ""
+    read = (
+        f"vision_config.projection_dim, {width}"
+        if "projection_dim" in section
+        else f"vision_config, which leaves projection_dim out (default {width})"
+    )
+    return width, (
+        f" (its config.json is a whole CLIPModel's: projection_dim {top} at its top level is the CLIP model's, "
+        f"the vision model reads {read}; set vision_config.projection_dim to {top} there)"
+    )
+
+
+def fit_problems(
+    configs: Mapping[str, Mapping[str, Any]], latents: tuple[int, int] | None = None
+) -> list[str]:
     """What does not fit between the parts whose ``config.json`` contents ``configs`` holds by subfolder name,
     each naming the subfolders; empty when they fit. The video UNets (``unet``, ``init_unet``; a
     StreamingUNet's holds its base UNet's under ``unet`` and the CAM/APM settings under ``streaming``) against
     the text width of ``text_encoder``, the latent channels of ``vae`` and the image embedding width of
-    ``image_encoder``. A part not in ``configs`` is not compared; a value a config leaves out is the library's
-    default, as the loaded model has it."""
+    ``image_encoder``; with ``latents``, the ``(frame_size, vae_scale_factor)`` of the folder's
+    ``model_index.json`` (which sizes the latents), the downsampling of ``vae`` against that factor. A part not
+    in ``configs`` is not compared; a value a config leaves out is the library's default, as the loaded model
+    has it."""
     from diffusers import AutoencoderKL, UNet3DConditionModel
-    from transformers import CLIPTextConfig, CLIPVisionConfig
+    from transformers import CLIPTextConfig
 
     from streamt2v.config import StreamingConfig
 
     text = _value(_section(configs.get("text_encoder"), "text_config"), "hidden_size", CLIPTextConfig)
     latent = _value(configs.get("vae"), "latent_channels", AutoencoderKL)
-    image = _value(
-        _section(configs.get("image_encoder"), "vision_config"), "projection_dim", CLIPVisionConfig
-    )
+    image, why_image = _image_width(configs.get("image_encoder"))
     problems = []
+    levels = _value(configs.get("vae"), "block_out_channels", AutoencoderKL)
+    if latents is not None and isinstance(levels, (list, tuple)) and levels:
+        # the VAE halves the frame once per level but the last (VideoAutoencoder.scale_factor)
+        (size, factor), scales = latents, 2 ** (len(levels) - 1)
+        if scales != factor:
+            problems.append(
+                f"vae/ scales frames by {scales} (block_out_channels in vae/config.json has {len(levels)} "
+                f"levels), model_index.json's streamt2v.model_config.vae_scale_factor is {factor} (its "
+                f"{size}-pixel frames would come out at {size // factor * scales})"
+            )
     for name in ("unet", "init_unet"):
         config = configs.get(name)
         if config is None:
@@ -77,7 +111,9 @@ def fit_problems(configs: Mapping[str, Mapping[str, Any]]) -> list[str]:
             problems.append(f"{name}/ has {ins} in / {outs} out channels, vae/ {latent} latent channels")
         takes = _value(streaming, "image_embed_dim", StreamingConfig)
         if None not in (takes, image) and takes != image:
-            problems.append(f"{name}/ takes image embeddings of width {takes}, image_encoder/ gives {image}")
+            problems.append(
+                f"{name}/ takes image embeddings of width {takes}, image_encoder/ gives {image}{why_image}"
+            )
     return problems
 
 
@@ -85,9 +121,12 @@ class FolderParts:
     """The weighted parts of the folder ``root`` (a ``kind`` of folder: ``"model folder"``), checked on
     construction without reading any weights: their configs fit together (:func:`fit_problems`) and their weight
     files are there and can be whole (which variant each holds: the full-precision files, or only the ``fp16``
-    ones some hub repos ship). :meth:`load` then loads one. Errors name ``kind``, the part and the file."""
+    ones some hub repos ship). ``latents``: the ``(frame_size, vae_scale_factor)`` the folder's index sizes
+    latents by, checked against ``vae/``. :meth:`load` then loads one. Errors name ``kind``, the part and the file."""
 
-    def __init__(self, root: Path, kind: str, parts: Iterable[str]) -> None:
+    def __init__(
+        self, root: Path, kind: str, parts: Iterable[str], latents: tuple[int, int] | None = None
+    ) -> None:
         self.root, self.kind = root, kind
         parts = list(parts)
         configs = {}
@@ -95,7 +134,7 @@ class FolderParts:
             file = root / part / "config.json"
             if file.is_file():
                 configs[part] = read_json_object(file, f"{self.label(part)} config")
-        if problems := fit_problems(configs):
+        if problems := fit_problems(configs, latents):
             raise ValueError(
                 f"the parts of {kind} {str(root)!r} do not fit together (was one replaced?): "
                 + "; ".join(problems)
