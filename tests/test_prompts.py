@@ -51,7 +51,7 @@ def test_unordered_or_not_starting_at_zero_rejected(frames):
     if ok:
         assert parse_schedule(text).entries[0][0] == 0
     else:
-        with pytest.raises(ValueError, match="start at frame 0|strictly increase"):
+        with pytest.raises(ValueError, match="start at frame 0|out of frame order|is given twice"):
             parse_schedule(text)
 
 
@@ -59,8 +59,13 @@ def test_unordered_or_not_starting_at_zero_rejected(frames):
     "text,match",
     [
         ("5: late start", "start at frame 0, the first entry is at frame 5"),
-        ("0: a; 50: b; 20: c", "frame 20 follows frame 50"),
-        ("0: a; 0: b", "frame 0 follows frame 0"),
+        (
+            "0: a; 50: b; 20: c",
+            "out of frame order: frame 20 follows frame 50 \\(frames given: 0, 50, 20\\); list the entries in",
+        ),
+        # out of order, not late: it has a frame 0, which it was told to start at
+        ("40: b; 0: a; 20: c", "out of frame order: frame 0 follows frame 40"),
+        ("0: a; 0: b", "frame 0 is given twice \\('a' and 'b'\\); give each frame one prompt"),
         ("0: a; 10:   ", "empty prompt at frame 10"),
         ("a cat without frame", "expected 'FRAME: prompt'"),
         ("-3: negative", "must be >= 0"),
@@ -103,10 +108,14 @@ def test_schedule_file_errors_name_the_file(tmp_path, monkeypatch):
         ),
         (
             "0: a\n\n16: b\n8: c\n",
-            r"'p.txt', line 4: prompt schedule frames must strictly increase; frame 8 follows frame 16",
+            r"'p.txt', line 4: prompt schedule entries are out of frame order: frame 8 follows frame 16",
         ),
         ("0: a\r\n1: b\r\n16: c\r\n1: d\r\n", r"'p.txt', line 4: .*frame 1 follows frame 16"),
         ("\n# intro\n5: late\n", r"'p.txt', line 3: a prompt schedule must start at frame 0"),
+        (
+            "40: x\n0: a red circle\n20: y\n",
+            r"'p.txt', line 2: .* out of frame order: frame 0 follows frame 40",
+        ),
         ("0: a\n16:   \n", r"'p.txt', line 2: empty prompt at frame 16"),
         ("0: a\n-4: b\n", r"'p.txt', line 2: prompt schedule frame must be >= 0, got -4"),
         ("# only a comment\n\n", r"empty prompt schedule in file '.*p.txt'"),

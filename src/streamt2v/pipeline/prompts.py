@@ -3,8 +3,8 @@ its own text; the APM anchor keeps the scene unless re-anchored).
 
 Syntax, inline or in a text file: entries ``FRAME: prompt`` separated by ``;`` or newlines, e.g.
 ``0: a cat walks; 120: the cat runs``. In a file, only newlines separate entries (so prompts may contain
-``;``), blank lines and lines starting with ``#`` are ignored. The first entry must be at frame 0, frames must
-strictly increase and lie inside the video. Each chunk uses the prompt active at its first new frame.
+``;``), blank lines and lines starting with ``#`` are ignored. The entries must be in increasing frame order
+(each frame once), the first at frame 0, all inside the video. Each chunk uses the prompt active at its first new frame.
 """
 
 from __future__ import annotations
@@ -65,16 +65,26 @@ class PromptSchedule:
                 )
             entries.append((frame, entry[1]))
         object.__setattr__(self, "entries", tuple(entries))
+        # the order first: '40: b; 0: a' has its frame 0, and was told to start at frame 0
+        for i, ((f0, p0), (f1, p1)) in enumerate(zip(self.entries, self.entries[1:]), 1):
+            if f1 == f0:
+                raise ScheduleEntryError(
+                    f"prompt schedule frame {f1} is given twice ({p0!r} and {p1!r}); give each frame one prompt",
+                    i,
+                )
+            if f1 < f0:
+                frames = [str(f) for f, _ in self.entries]
+                shown = ", ".join(frames[:12]) + (", ..." if len(frames) > 12 else "")
+                raise ScheduleEntryError(
+                    f"prompt schedule entries are out of frame order: frame {f1} follows frame {f0} (frames "
+                    f"given: {shown}); list the entries in increasing frame order",
+                    i,
+                )
         if self.entries[0][0] != 0:
             raise ScheduleEntryError(
                 f"a prompt schedule must start at frame 0, the first entry is at frame {self.entries[0][0]}",
                 0,
             )
-        for i, ((f0, _), (f1, _)) in enumerate(zip(self.entries, self.entries[1:]), 1):
-            if f1 <= f0:
-                raise ScheduleEntryError(
-                    f"prompt schedule frames must strictly increase; frame {f1} follows frame {f0}", i
-                )
         for i, (frame, prompt) in enumerate(self.entries):
             if not prompt.strip():
                 raise ScheduleEntryError(f"empty prompt at frame {frame} of the prompt schedule", i)
