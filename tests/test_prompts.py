@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
 import pytest
@@ -236,3 +237,15 @@ def test_a_schedule_of_numpy_frames_or_pairs_zipped_is_taken_and_other_forms_are
             PromptSchedule(bad)
     with pytest.raises(ValueError, match="at least one entry"):
         PromptSchedule(())
+
+
+def test_entries_separated_by_a_bar_are_named_in_a_warning(caplog):
+    """'0: a cat|40: a dog' (another tool's separator) was one prompt, entries and all, unsaid (a CLIP
+    tokenizer knows '|' and the digits)."""
+    with caplog.at_level(logging.WARNING, logger="streamt2v.pipeline.prompts"):
+        assert parse_schedule("0:a red circle|40:x| 20: y").entries == ((0, "a red circle|40:x| 20: y"),)
+        assert parse_schedule("0: a red circle; 40: a blue | square").entries[1] == (40, "a blue | square")
+    assert [r.getMessage() for r in caplog.records] == [
+        "the prompt at frame 0 is 'a red circle|40:x| 20: y', entries and all: a schedule's entries are "
+        "separated by ';' or new lines, not '|' (e.g. '0: a red circle; 40:x; 20: y')"
+    ]

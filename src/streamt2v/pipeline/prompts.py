@@ -26,6 +26,8 @@ logger = logging.getLogger(__name__)
 # what separates a schedule's entries given inline (a file's are its lines)
 _SEPARATOR = re.compile(r"[;\n]")
 _ENTRY = re.compile(r"^\s*(-?\d+)\s*:(.*)$", re.DOTALL)
+# '|' before what reads as an entry ('0: a cat|40: a dog'): another tool's separator, taken into the prompt
+_BAR_ENTRY = re.compile(r"\s*\|\s*(?=\d+\s*:)")
 
 
 class ScheduleEntryError(ValueError):
@@ -280,6 +282,16 @@ def _parse_parts(parts: list[tuple[str | None, str]], source: str) -> PromptSche
             raise ValueError(f"{at}prompt schedule frame must be >= 0, got {frame}")
         entries.append((frame, m.group(2).strip()))
         wheres.append(where)
+        if _BAR_ENTRY.search(entries[-1][1]):
+            logger.warning(
+                "%sthe prompt at frame %d is %r, entries and all: a schedule's entries are separated by ';' or "
+                "new lines, not '|' (e.g. '%d: %s')",
+                at,
+                frame,
+                entries[-1][1],
+                frame,
+                _BAR_ENTRY.sub("; ", entries[-1][1]),
+            )
     if not entries:
         raise ValueError(
             f"empty prompt schedule {source}; expected entries like '0: a cat walks; 120: the cat runs'"
