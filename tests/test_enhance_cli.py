@@ -178,7 +178,7 @@ def test_cli_enhance_keeps_the_state_of_another_run_it_set_aside(refiner: Refine
         kept = [p.name for p in tmp_path.glob(".o.mp4.stage3.pt*")]
         assert len(kept) == 1 and kept[0].startswith(".o.mp4.stage3.pt.stale-")
         assert f"that run's state is set aside in turn, in {kept[0]}" in caplog.text
-        assert f"kept 1 stage-3 state(s) of other runs set aside in {tmp_path} ({kept[0]})" in caplog.text
+        assert f"kept 1 stage-3 state of other runs set aside in {tmp_path} ({kept[0]})" in caplog.text
         calls.count = 0
         assert main([*b, "--overwrite"]) == 0
         assert calls.count == 2  # B continued after its step 1 too
@@ -282,7 +282,7 @@ def test_cli_enhance_overwrite_and_auto_device(refiner: Refiner, tmp_path, caplo
     with caplog.at_level(logging.INFO):
         assert main(args) == 0
     assert read_video(out)[0].shape[2] == 3
-    assert "1 step(s) from t=" in caplog.text and "SDEdit start t'=" in caplog.text
+    assert "1 step from t=" in caplog.text and "SDEdit start t'=" in caplog.text
 
 
 def test_odd_sized_input_without_model_is_one_error_in_width_x_height(caplog):

@@ -23,7 +23,7 @@ def test_a_stage3_state_of_another_run_is_set_aside_and_an_unreadable_one_ignore
     with caplog.at_level(logging.WARNING):
         assert EnhanceStateFile(path, "b").load() is None
     assert (
-        "is of another video, prompt, seed or setting (after 1 step(s)); it is kept as s.pt.stale-a"
+        "is of another video, prompt, seed or setting (after 1 step); it is kept as s.pt.stale-a"
         in caplog.text
     )
     assert not path.exists() and (tmp_path / "s.pt.stale-a").is_file()
@@ -115,7 +115,7 @@ def test_stage3_states_set_aside_are_kept_until_their_own_run_takes_them_back(tm
         kept = remove_state_file(path)
     assert [p.name for p in kept] == ["s.pt.stale-B", "s.pt.stale-C"]
     assert (
-        "kept 2 stage-3 state(s) of other runs" in caplog.text and "s.pt.stale-B, s.pt.stale-C" in caplog.text
+        "kept 2 stage-3 states of other runs" in caplog.text and "s.pt.stale-B, s.pt.stale-C" in caplog.text
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.pt.stale-B", "s.pt.stale-C"]
     for key, steps in (("B", 3), ("C", 4)):  # each continues from its own steps, then finishes

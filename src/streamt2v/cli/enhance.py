@@ -9,6 +9,7 @@ from pathlib import Path
 from streamt2v.cli import chosen_device, integer_at_least, user_path
 from streamt2v.config import DTYPE_NAMES
 from streamt2v.pipeline.setting_checks import SEED_LIMIT
+from streamt2v.wording import counted
 
 # The flag of each EnhanceConfig setting that has one: messages name the settings by these (by its field
 # names, as Python and ``generate --enhance`` give them, they would be another command's: --enhance-steps).
@@ -272,7 +273,7 @@ def _run(args: argparse.Namespace) -> int:
             raise
         remove_state_file(state)
     n, (h, w) = writer.num_frames, writer.frame_size
-    frames = f"{n} frame{'s' * (n != 1)}"  # a still image enhanced: '1 frame'
+    frames = counted(n, "frame")  # a still image enhanced: "1 frame"
     # generate's form: the path ends the line (README, "Command line")
     print(f"wrote {frames} of {w}x{h} (width x height) to {writer.path.resolve()}")
     return 0

@@ -73,6 +73,7 @@ from streamt2v.pipeline.setting_checks import check_seed
 from streamt2v.pipeline.step_counts import check_start_step
 from streamt2v.sampling.schedulers import check_finite_latents
 from streamt2v.sampling.sdedit import sdedit_noise, sdedit_timesteps
+from streamt2v.wording import counted
 
 logger = logging.getLogger(__name__)
 
@@ -159,10 +160,10 @@ def enhance_latents(
         else "as one chunk"
     )
     logger.info(
-        "enhancing %d frame(s) %s, %d step(s) from t=%d (SDEdit start t'=%d)",
-        t_frames,
+        "enhancing %s %s, %s from t=%d (SDEdit start t'=%d)",
+        counted(t_frames, "frame"),
         chunking,
-        len(timesteps),
+        counted(len(timesteps), "step"),
         int(timesteps[0]),
         config.start_step,
     )
@@ -171,7 +172,7 @@ def enhance_latents(
         state_shape = latents.shape if full_state else (n * b, c, plan.chunk_frames, h, w)
         if tuple(resume.x.shape) != tuple(state_shape) or not 0 <= resume.steps_done <= len(timesteps):
             raise ValueError(
-                f"cannot resume stage 3 from {resume.steps_done} step(s) of a state shaped "
+                f"cannot resume stage 3 from {counted(resume.steps_done, 'step')} of a state shaped "
                 f"{tuple(resume.x.shape)}: this run has {len(timesteps)} steps and a state {tuple(state_shape)}"
             )
         x = resume.x.to(device=device, dtype=dtype)
@@ -473,7 +474,7 @@ def _decode_progress(
             n = part.shape[1] if isinstance(part, np.ndarray) else part.shape[2]
             bar.update(n)
             if not progress and ((done + n) * 10 // num_frames > done * 10 // num_frames):
-                logger.info("stage 3: %d/%d frame(s) decoded", done + n, num_frames)
+                logger.info("stage 3: %d/%s decoded", done + n, counted(num_frames, "frame"))
             done += n
 
 

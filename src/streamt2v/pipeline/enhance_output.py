@@ -15,6 +15,7 @@ from streamt2v.io.streaming_writer import VideoFileWriter
 from streamt2v.pipeline.enhance import enhance_video
 from streamt2v.pipeline.enhance_config import EnhanceConfig
 from streamt2v.pipeline.prompts import PromptSchedule
+from streamt2v.wording import counted
 
 
 def enhance_to_files(
@@ -51,7 +52,7 @@ def enhance_to_files(
         raise ValueError(f"paths names {', '.join(map(repr, twice))} more than once")
     locks = [None] * len(paths) if locks is None else list(locks)
     if len(locks) != len(paths):
-        raise ValueError(f"{len(paths)} output(s) but {len(locks)} lock(s)")
+        raise ValueError(f"{counted(len(paths), 'output')} but {counted(len(locks), 'lock')}")
     writers: list[VideoFileWriter] = []
 
     def write(part: Any) -> None:  # uint8 (1, n, H, W, 3)

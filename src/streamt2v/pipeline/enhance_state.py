@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from streamt2v.io.folders import atomic_write_file, remove_atomic_write_leftovers
+from streamt2v.wording import counted
 
 logger = logging.getLogger(__name__)
 
@@ -167,9 +168,9 @@ class EnhanceStateFile:
             os.replace(self.path, other)
             logger.warning(
                 "stage 3 starts over: its saved state %s is of another video, prompt, seed or setting (after "
-                "%d step(s)); it is kept as %s, from which that run continues when run again",
+                "%s); it is kept as %s, from which that run continues when run again",
                 self.path,
-                current[1].steps_done,
+                counted(current[1].steps_done, "step"),
                 other.name,
             )
         return None
@@ -309,9 +310,9 @@ def remove_state_file(path: str | os.PathLike) -> list[Path]:
     kept += [legacy] if legacy.is_file() else []
     if kept:
         logger.warning(
-            "kept %d stage-3 state(s) of other runs set aside in %s (%s): each is continued by its own run "
-            "when that is started again; delete them if those runs are not wanted",
-            len(kept),
+            "kept %s of other runs set aside in %s (%s): each is continued by its own run when that is "
+            "started again; delete them if those runs are not wanted",
+            counted(len(kept), "stage-3 state"),
             path.parent,
             ", ".join(p.name for p in kept),
         )
