@@ -218,6 +218,8 @@ def test_cli_enhance_checks_everything_before_reading_or_loading(
         (["--model", "/nonexistent"], "refiner folder '/nonexistent' does not exist"),
         (["-o", "e.txt"], "unknown suffix"),
         (["-o", "taken.mp4"], "'taken.mp4' already exists; pass --overwrite"),
+        # the usual name of standard output: made a folder of PNG frames named '-'
+        (["-o", "-"], "-o -: enhance writes a file or a folder, not standard output; give a path such as"),
         (["-o", "docs"], "thesis.txt"),
         (["-o", "/proc/x.mp4"], "cannot write output '/proc/x.mp4'"),
         (["-o", "in.mp4", "--overwrite"], "-o 'in.mp4' would replace the input 'in.mp4'; write the enhanced"),

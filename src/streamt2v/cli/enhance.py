@@ -225,6 +225,11 @@ def _run(args: argparse.Namespace) -> int:
             f"--prompt {args.prompt!r} is a file, not a prompt: give the prompt's text, or a prompt schedule "
             f'inline (--prompt "$(cat {shlex.quote(args.prompt)})" for a file of FRAME: prompt lines)'
         )
+    if args.output == "-":  # the usual "standard output": it made a folder of PNG frames named '-'
+        raise ValueError(
+            "-o -: enhance writes a file or a folder, not standard output; give a path such as out.mp4 (or ./- "
+            "for a folder named '-')"
+        )
     device = resolve_device(chosen_device(args))
     dtype = resolve_dtype(args.dtype, device)  # fp16 on a CPU refused before the video is read
     if args.model is not None:
