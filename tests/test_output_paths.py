@@ -4,6 +4,7 @@ names too long refused, one writer per output (its lock), and a killed write's l
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -448,17 +449,37 @@ def test_the_streaming_writer_removes_what_a_killed_writer_of_its_output_left(tm
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
 
 
-def test_a_writer_claiming_its_output_leaves_another_live_writers_temporary_alone(tmp_path):
-    """The preview's temporaries of 'a.gif' (.a.partial.tmp-*.gif) are named as those of the output
-    'a.partial.gif': the streaming writer claiming 'a.gif' removed the temporary of a writer of that other
-    output, still going, as a killed writer's, and its finish failed with FileNotFoundError."""
+def test_a_streaming_writer_and_a_writer_of_its_previews_name_are_refused_together(tmp_path):
+    """The preview of 'a.gif' is 'a.partial.gif', also an output's name: a streaming writer of 'a.gif' moved
+    that output, written meanwhile, to 'a.gif' at its finish (or wrote over it), and removed its writer's
+    temporary as a killed writer's. Whichever comes second is refused, naming both; the first goes on."""
+    from streamt2v.io.output_paths import OutputInUseError
     from streamt2v.io.streaming_writer import VideoFileWriter
 
     other = VideoFileWriter(tmp_path / "a.partial.gif", fps=10)
     other.write(smooth_video(t=2))
-    StreamingVideoWriter(tmp_path / "a.gif", fps=10).abort()
+    with pytest.raises(OutputInUseError) as caught:
+        StreamingVideoWriter(tmp_path / "a.gif", fps=10)
+    assert str(caught.value) == (
+        f"the preview {str(tmp_path / 'a.partial.gif')!r} of output {str(tmp_path / 'a.gif')!r} would be "
+        f"written over an output of that name, which process {os.getpid()} is writing; choose another output, "
+        "or wait for that process to finish"
+    )
     other.write(smooth_video(t=2))
     assert read_video(other.finish())[0].shape[2] == 4
+    assert not (tmp_path / ".a.gif.lock").exists()  # the refused writer's lock is given back
+
+    (tmp_path / "a.partial.gif").unlink()
+    streaming = StreamingVideoWriter(tmp_path / "a.gif", fps=10)
+    streaming.append(smooth_video(t=2))
+    with pytest.raises(OutputInUseError) as caught:
+        write_video(tmp_path / "a.partial.gif", smooth_video(t=3), fps=10, overwrite=True)
+    assert str(caught.value) == (
+        f"output {str(tmp_path / 'a.partial.gif')!r} is the name of the preview of output "
+        f"{str(tmp_path / 'a.gif')!r}, which process {os.getpid()} is writing; choose another name for this output"
+    )
+    assert read_video(streaming.finish())[0].shape[2] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.gif"]
 
 
 @pytest.mark.parametrize(

@@ -133,6 +133,31 @@ def preview_path_for(path: str | os.PathLike) -> Path:
     return path.with_name(f"{path.stem}.partial{path.suffix}")
 
 
+def previewed_output(path: str | os.PathLike) -> Path | None:
+    """The output whose preview is named ``path`` (:func:`preview_path_for`): ``out.mp4`` for
+    ``out.partial.mp4``, ``frames`` for ``frames.partial``; None for a name no preview has."""
+    path = Path(path)
+    head, mark, tail = path.name.rpartition(".partial")
+    if not mark or not head + tail:
+        return None
+    output = path.with_name(head + tail)
+    try:
+        return output if preview_path_for(output) == path else None
+    except ValueError:  # the output it would preview is none a writer writes (out.partial.txt)
+        return None
+
+
+def lock_preview(path: Path, what: str = "output") -> IO[str] | None:
+    """Take the preview of ``path`` (:func:`preview_path_for`) for this process's streaming writer, as a
+    writer of an output of that name takes it (``.NAME.lock``), so that neither writes over the other's
+    file; :class:`OutputInUseError` naming both while another writer of that name holds it."""
+    partial = preview_path_for(path)
+    try:
+        return locks.acquire(output_lock_path(partial))
+    except locks.LockedError as err:
+        raise _preview_in_use(path, partial, what, err.holder) from None
+
+
 def output_lock_path(path: str | os.PathLike) -> Path:
     """The lock file a writer of ``path`` holds while it writes (``.NAME.lock`` beside it)."""
     path = Path(path)
@@ -226,9 +251,23 @@ def _saying(kind: type[OSError], errno: int | None, message: str) -> OSError:
 
 
 def _in_use(path: Path, what: str, pid: str) -> OutputInUseError:
+    owner = previewed_output(path)
+    if owner is not None and locks.holder(output_lock_path(owner)) == pid:
+        # held with `owner`'s by one process: a streaming writer of it (lock_preview), whose preview this is
+        return OutputInUseError(
+            f"{what} {str(path)!r} is the name of the preview of output {str(owner)!r}, which process {pid} is "
+            f"writing; choose another name for this {what}"
+        )
     return OutputInUseError(
         f"{what} {str(path)!r} is being written by another process (pid {pid}); wait for it to finish or "
         "choose another output"
+    )
+
+
+def _preview_in_use(path: Path, partial: Path, what: str, pid: str) -> OutputInUseError:
+    return OutputInUseError(
+        f"the preview {str(partial)!r} of {what} {str(path)!r} would be written over an output of that name, "
+        f"which process {pid} is writing; choose another {what}, or wait for that process to finish"
     )
 
 
@@ -356,6 +395,9 @@ def _check_preview_path(path: Path, partial: Path, kind: str, what: str, overwri
     """The checks of ``partial``, where the streaming writer keeps the preview of ``path`` (a ``kind``
     output): a PNG output's preview folder is replaced if it holds frames alone, whatever ``overwrite``
     says (it is the writer's own); a file output's is never a folder, and a file only with ``overwrite``."""
+    pid = locks.holder(output_lock_path(partial))
+    if pid is not None:  # another writer's output of that name, being written (see lock_preview)
+        raise _preview_in_use(path, partial, what, pid)
     named = f"{str(partial)!r}, where the preview of {what} {str(path)!r} is written during the run,"
     if kind == "png-dir":
         if partial.exists() or partial.is_symlink():

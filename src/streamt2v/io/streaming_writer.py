@@ -27,6 +27,7 @@ from streamt2v.io import locks
 from streamt2v.io.gif import TRAILER, append_gif_frames, finish_gif_copy, gif_frames
 from streamt2v.io.output_paths import (
     claim_output,
+    lock_preview,
     naming_write_errors,
     output_kind,
     preview_path_for,
@@ -180,7 +181,9 @@ class StreamingVideoWriter(_FinishedOrAborted):
     frames of an earlier PNG output, is a ``FileExistsError`` naming it, raised before anything is written and
     replaced only with ``overwrite=True`` (as the command line's ``--overwrite``); a folder holding anything
     else is never replaced (:func:`~streamt2v.io.output_paths.check_output_path`). A PNG output's preview
-    folder is replaced whatever ``overwrite`` says, if it holds only frames: it is this class's own.
+    folder is replaced whatever ``overwrite`` says, if it holds only frames: it is this class's own. The
+    preview's name is locked as an output's (:func:`~streamt2v.io.output_paths.lock_preview`): a writer of an
+    output of that name (``a.partial.mp4``) and this one are not let write at once.
     """
 
     def __init__(
@@ -193,6 +196,13 @@ class StreamingVideoWriter(_FinishedOrAborted):
     ) -> None:
         # Held until finish/abort: a second writer of the same path would replace this one's preview.
         self.path, self._lock = claim_output(path, fps, overwrite=overwrite, preview=True)
+        # the preview's name is an output's too (a.partial.mp4): its lock keeps a writer of it off this one's
+        # preview, and this one off that output (after claim_output, whose cleanup asks who holds it)
+        try:
+            self._preview_lock = lock_preview(self.path)
+        except BaseException:
+            locks.release(self._lock, remove=True)
+            raise
         self.kind = output_kind(self.path)
         self.preview_path = preview_path_for(self.path)
         self.fps, self.crf = float(fps), crf
@@ -214,6 +224,7 @@ class StreamingVideoWriter(_FinishedOrAborted):
                     tempfile.mkdtemp(prefix=f".{self.path.name}.segments-", dir=self.path.parent)
                 )
         except BaseException:
+            locks.release(self._preview_lock, remove=True)
             locks.release(self._lock, remove=True)
             raise
 
@@ -307,8 +318,9 @@ class StreamingVideoWriter(_FinishedOrAborted):
         self._closed = True
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
+        locks.release(self._preview_lock, remove=True)
         locks.release(self._lock, remove=True)
-        self._lock = None
+        self._lock = self._preview_lock = None
 
 
 class VideoFileWriter(_FinishedOrAborted):
