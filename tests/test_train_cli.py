@@ -56,6 +56,54 @@ def test_cli_unknown_recipe_is_a_clear_error(tmp_path, capsys):
     assert "unknown recipe 'unet'" in err and "vae" in err
 
 
+def test_recipe_option_errors_name_the_flag_as_typed(tmp_path, capsys):
+    """A recipe option is named on the command line as it was typed (its flag, or --set KEY=VALUE), with the
+    recipes that take an option the recipe lacks; to Python as the recipe's field. They said
+    'ClipSpec max_start' and "recipe 'vae' has no option(s) ['base_unet']" to both."""
+    from streamt2v.cli.train import _RECIPE_FIELDS
+    from streamt2v.train.recipes import FLAGGED_OPTIONS, make_recipe
+
+    assert FLAGGED_OPTIONS == _RECIPE_FIELDS  # the options errors name by a flag of their own have one
+    out = str(tmp_path / "run")
+    cases = [
+        (
+            ["vae", "--base-unet", "b"],
+            "recipe 'vae' takes no --base-unet (an option of the stream recipe); its "
+            "options: --data, --captions, --size, and by --set KEY=VALUE block_out_channels, decoder_only_from",
+        ),
+        (
+            ["vae", "--set", "max_start=3"],
+            "takes no --set max_start (an option of the base, stream and refiner recipes)",
+        ),
+        (["clip", "--set", "nope=1"], "takes no --set nope (no recipe's option)"),
+        (["base", "--set", "max_start=-1"], "error: --set max_start must be an integer ≥ 0, got -1"),
+        (
+            ["base", "--set", "max_start=1.5"],
+            "error: recipe 'base' option --set max_start=1.5 must be an integer",
+        ),
+        (
+            ["stream", "--set", "text_drop=0.95"],
+            "error: --set text_drop, --set anchor_drop and --set both_drop",
+        ),
+        (
+            ["refiner", "--set", "degrade_scale=2", "--set", "latent_cache=3"],
+            "error: --set degrade_scale=2 needs every clip in pixels; --set latent_cache=3 keeps only latents (use "
+            "--set latent_cache=0)",
+        ),
+    ]
+    for args, said in cases:
+        assert main(["train", *args, "--out", out, "--steps", "1"]) == 2
+        assert said in capsys.readouterr().err
+    with pytest.raises(
+        ValueError,
+        match=r"^recipe 'vae' takes no base_unet \(an option of the stream recipe\); "
+        "its options: block_out_channels, captions, data, decoder_only_from,",
+    ):
+        make_recipe("vae", base_unet="b")
+    with pytest.raises(ValueError, match=r"^max_start must be an integer ≥ 0, got -1$"):
+        make_recipe("base", max_start=-1)
+
+
 def test_python_dash_m_runs_the_command_for_launchers():
     """``python -m streamt2v`` is the command (``accelerate launch -m streamt2v train ...``)."""
     run = subprocess.run(
@@ -82,14 +130,17 @@ def test_cli_refuses_settings_that_would_train_the_wrong_thing_before_writing(tm
     args = ["train", "vae", "--out", str(out), "--size", "18", "--set", "block_out_channels=[8,16,16]"]
     assert main([*args, "--set", "norm_num_groups=4", "--steps", "1", "--batch-size", "1"]) == 2
     err = capsys.readouterr().err
-    assert "vae size 18 must be a multiple of the VAE's downsampling factor 4" in err
+    assert (
+        "vae --size 18 must be a multiple of the VAE's downsampling factor 4 (--set block_out_channels" in err
+    )
     assert err.count("\n") == 1 and not out.exists()
     # clip sizes are named by their flags, not by the internal class holding them
     assert main(["train", "vae", "--out", str(out), "--set", "size=0", "--steps", "1"]) == 2
     assert capsys.readouterr().err.strip().endswith("error: --size must be an int ≥ 4, got 0")
     for recipe in ("vae", "clip"):  # their option, not the video recipes' --num-frames, which they refuse
         assert main(["train", recipe, "--out", str(out), "--set", "frames_per_sample=0", "--steps", "1"]) == 2
-        assert capsys.readouterr().err.strip().endswith("error: frames_per_sample must be an int ≥ 1, got 0")
+        said = "error: --set frames_per_sample must be an int ≥ 1, got 0"
+        assert capsys.readouterr().err.strip().endswith(said)
     # a negative seed: numpy's draws would take it modulo 2**32 (the data of another seed)
     # one at 2**31 or above: the data's seed (+ an offset for joint images) must stay under 2**32
     for seed in ("-1", "2147483648"):

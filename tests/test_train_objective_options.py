@@ -159,7 +159,7 @@ def test_refiner_restoration_run_trains_and_writes_samples(tmp_path, encoders):
 def test_restoration_options_are_checked(tmp_path):
     with pytest.raises(ValueError, match="degrade_scale must be 0 \\(off\\) or an integer ≥ 2, got 1"):
         make_recipe("refiner", degrade_scale=1)
-    with pytest.raises(ValueError, match="size 64 is not divisible by degrade_scale 3"):
+    with pytest.raises(ValueError, match="^size=64 is not divisible by degrade_scale=3$"):
         make_recipe("refiner", degrade_scale=3)
     with pytest.raises(ValueError, match="degrade_vae='v' needs degrade_scale ≥ 2"):
         make_recipe("refiner", degrade_vae="v")

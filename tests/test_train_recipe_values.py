@@ -25,7 +25,11 @@ from streamt2v.train.recipes import make_recipe
         ("base", {"sample_steps": 0}, "base option sample_steps must be ≥ 1, got 0"),
         ("refiner", {"sample_steps": -1}, "refiner option sample_steps must be ≥ 1, got -1"),
         ("base", {"num_train_timesteps": 0}, "base option num_train_timesteps must be ≥ 1, got 0"),
-        ("base", {"beta_end": -1}, "0 < beta_start ≤ beta_end < 1, got 0.00085 and -1.0"),
+        (
+            "base",
+            {"beta_end": -1},
+            "^beta_start and beta_end must satisfy 0 < start ≤ end < 1, got 0.00085 and -1.0",
+        ),
         ("stream", {"anchor_frames": 0}, "stream option anchor_frames must be ≥ 1, got 0"),
     ],
 )

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from streamt2v.arguments import Arg, ArgumentValueError
+from streamt2v.arguments import NAME_ONLY, Arg, ArgumentValueError, RecipeOption
 from streamt2v.microworld.dataset import ClipSpec, MicroworldDataset
 from streamt2v.microworld.render import FPS
 from streamt2v.train.word_tokenizer import caption_words
@@ -48,6 +48,26 @@ PATH_OPTIONS: tuple[str, ...] = (
     "decoder_only_from",
     "degrade_vae",
 )
+
+
+# The recipe options with a flag of their own on the command line (``cli/train.py``'s table): the others are
+# set there by ``--set KEY=VALUE``.
+FLAGGED_OPTIONS: tuple[str, ...] = (
+    "data",
+    "captions",
+    "size",
+    "num_frames",
+    "preset",
+    "vae",
+    "clip",
+    "base_unet",
+)
+
+
+def option_arg(name: str, value: object = NAME_ONLY) -> Arg:
+    """Recipe option ``name`` (given ``value``) as an error names it: ``max_start=-1`` to a Python caller;
+    on the command line its flag (``--size 8``), or ``--set max_start=-1`` for an option without one."""
+    return (Arg if name in FLAGGED_OPTIONS else RecipeOption)(name, value)
 
 
 def is_path_option(key: str, value: Any) -> bool:
@@ -215,7 +235,7 @@ def check_frames_per_sample(value: object) -> None:
     """The ``frames_per_sample`` option of the image recipes (vae, clip), named as the option is: the clip
     it becomes (``ClipSpec``) would call it ``num_frames``, the video recipes' flag."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"frames_per_sample must be an int ≥ 1, got {value!r}")
+        raise ArgumentValueError(option_arg("frames_per_sample"), f" must be an int ≥ 1, got {value!r}")
 
 
 def check_at_least(recipe: object, least: float, *names: str, meaning: str = "") -> None:
@@ -226,14 +246,18 @@ def check_at_least(recipe: object, least: float, *names: str, meaning: str = "")
     for name in names:
         value = getattr(recipe, name)
         if not isinstance(value, numbers.Real) or isinstance(value, bool):  # VAERecipe(kl_weight="1e-4")
-            raise ValueError(
-                f"{recipe.name} option {name} must be a number ≥ {least}{meaning}, got {value!r}"
+            raise ArgumentValueError(
+                f"{recipe.name} option ",
+                option_arg(name),
+                f" must be a number ≥ {least}{meaning}, got {value!r}",
             )
         if isinstance(value, np.generic):  # np.int64(2): a plain number, which the run config's JSON takes
             value = value.item()
             setattr(recipe, name, value)
         if not (math.isfinite(value) and value >= least):
-            raise ValueError(f"{recipe.name} option {name} must be ≥ {least}{meaning}, got {value!r}")
+            raise ArgumentValueError(
+                f"{recipe.name} option ", option_arg(name), f" must be ≥ {least}{meaning}, got {value!r}"
+            )
 
 
 def write_sample(path: Path, video: torch.Tensor, fps: int) -> None:
@@ -275,16 +299,49 @@ def make_recipe(name: str, /, **options: Any) -> Any:
     if name not in classes:
         raise ValueError(f"unknown recipe {name!r}; choose one of {', '.join(RECIPES)}")
     cls = classes[name]
-    allowed = {f.name for f in fields(cls)} - {"name"}
-    bad = sorted(set(options) - allowed)
+    bad = sorted(set(options) - set(recipe_options(cls)))
     if bad:
-        raise ValueError(f"recipe {name!r} has no option(s) {bad}; its options: {', '.join(sorted(allowed))}")
+        parts: list[object] = [f"recipe {name!r} takes no "]
+        for i, key in enumerate(bad):
+            parts += [", " if i else "", option_arg(key), f" ({_whose(key, classes)})"]
+        raise ArgumentValueError(*parts, "; its options: ", _OptionsOf(name))
     hints = get_type_hints(cls)
     return cls(**{k: _typed_option(name, k, v, hints[k]) for k, v in options.items()})
+
+
+def recipe_options(cls: type) -> list[str]:
+    """The options of recipe class ``cls``, sorted: its dataclass fields but ``name``."""
+    return sorted(f.name for f in fields(cls) if f.name != "name")
+
+
+def _whose(key: str, classes: dict[str, type]) -> str:
+    """Which recipes take option ``key``: ``"an option of the stream recipe"``, ``"... of the base, stream and
+    refiner recipes"``, ``"no recipe's option"``."""
+    takers = [name for name, cls in classes.items() if key in recipe_options(cls)]
+    if not takers:
+        return "no recipe's option"
+    if len(takers) == 1:
+        return f"an option of the {takers[0]} recipe"
+    return f"an option of the {', '.join(takers[:-1])} and {takers[-1]} recipes"
+
+
+class _OptionsOf(Arg):
+    """The options of recipe ``name`` as each caller gives them: their names to Python, on the command line
+    the flags and then the options ``--set`` takes."""
+
+    def __str__(self) -> str:
+        return ", ".join(recipe_options(recipe_classes()[self.name]))
+
+    @property
+    def flag(self) -> str:
+        names = recipe_options(recipe_classes()[self.name])
+        flags = [option_arg(n).flag for n in FLAGGED_OPTIONS if n in names]
+        others = ", ".join(n for n in names if n not in FLAGGED_OPTIONS)
+        return f"{', '.join(flags)}, and by --set KEY=VALUE {others}"
 
 
 def _typed_option(recipe: str, key: str, value: Any, hint: Any) -> Any:
     try:
         return typed_value(value, hint)
     except ValueError as err:
-        raise ValueError(f"recipe {recipe!r} option {key}={value!r} {err}") from None
+        raise ArgumentValueError(f"recipe {recipe!r} option ", option_arg(key, value), f" {err}") from None

@@ -9,9 +9,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from streamt2v.arguments import RecipeOption
+from streamt2v.arguments import ArgumentValueError, RecipeOption
 from streamt2v.train.frozen import load_frozen_vae
-from streamt2v.train.recipes import SampleInputs, write_sample
+from streamt2v.train.recipes import SampleInputs, option_arg, write_sample
 from streamt2v.train.video_recipes import BaseRecipe
 
 
@@ -34,16 +34,25 @@ class RefinerRecipe(BaseRecipe):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        scale = option_arg("degrade_scale", self.degrade_scale)
         if self.degrade_scale < 0 or self.degrade_scale == 1:
-            raise ValueError(f"degrade_scale must be 0 (off) or an integer ≥ 2, got {self.degrade_scale}")
+            raise ArgumentValueError(
+                option_arg("degrade_scale"), f" must be 0 (off) or an integer ≥ 2, got {self.degrade_scale}"
+            )
         if self.degrade_scale and self.size % self.degrade_scale:
-            raise ValueError(f"size {self.size} is not divisible by degrade_scale {self.degrade_scale}")
+            raise ArgumentValueError(option_arg("size", self.size), " is not divisible by ", scale)
         if self.degrade_vae and not self.degrade_scale:
-            raise ValueError(f"degrade_vae={self.degrade_vae!r} needs degrade_scale ≥ 2")
+            raise ArgumentValueError(
+                option_arg("degrade_vae", self.degrade_vae), " needs ", option_arg("degrade_scale"), " ≥ 2"
+            )
         if self.degrade_scale and self.latent_cache:
-            raise ValueError(
-                f"degrade_scale={self.degrade_scale} needs every clip in pixels; latent_cache="
-                f"{self.latent_cache} keeps only latents (set latent_cache=0)"
+            raise ArgumentValueError(
+                scale,
+                " needs every clip in pixels; ",
+                option_arg("latent_cache", self.latent_cache),
+                " keeps only latents (use ",
+                option_arg("latent_cache", 0),
+                ")",
             )
 
     def make_degradation(self) -> nn.Module | None:

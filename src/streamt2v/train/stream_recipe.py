@@ -21,9 +21,10 @@ from torch.utils.data import Dataset
 from streamt2v.arguments import Arg, ArgumentValueError, naming_arguments
 from streamt2v.config import PRESETS, StreamingConfig, get_preset
 from streamt2v.microworld.dataset import ClipSpec
+from streamt2v.microworld.render import FRAME_LIMIT
 from streamt2v.models.strict_loading import from_pretrained_strict
 from streamt2v.train.frozen import load_frozen_clip, load_frozen_vae, need_model_dir
-from streamt2v.train.recipes import SampleInputs, check_at_least, write_sample
+from streamt2v.train.recipes import SampleInputs, check_at_least, option_arg, write_sample
 from streamt2v.train.video_recipes import BaseRecipe, DiffusionTrainer
 
 logger = logging.getLogger(__name__)
@@ -115,18 +116,27 @@ class StreamRecipe(BaseRecipe):
         super().__post_init__()
         drops = (self.text_drop, self.anchor_drop, self.both_drop)
         if min(drops) < 0 or sum(drops) > 1:
-            raise ValueError(
-                "text_drop, anchor_drop and both_drop are probabilities of disjoint events: each ≥ 0, "
-                f"together ≤ 1; got {drops}"
+            raise ArgumentValueError(
+                option_arg("text_drop"),
+                ", ",
+                option_arg("anchor_drop"),
+                " and ",
+                option_arg("both_drop"),
+                f" are probabilities of disjoint events: each ≥ 0, together ≤ 1; got {drops}",
             )
         # the APM anchor is drawn from the first anchor_frames frames (0: samples without one, a
         # KeyError at step 1)
         check_at_least(self, 1, "anchor_frames")
+        if self.anchor_frames > FRAME_LIMIT:  # ClipSpec would refuse it naming its field, after the build
+            raise ArgumentValueError(
+                option_arg("anchor_frames"), f" must be ≤ 2**53, got {self.anchor_frames}"
+            )
         check_at_least(self, 0, "cond_noise_aug", "cond_colour_aug", meaning=" (0 = off)")
         if self.image_batch:
-            raise ValueError(
-                f"image_batch={self.image_batch}: the stream recipe trains on clips only (every sample needs "
-                "the CAM's conditioning frames); joint image training is for base and refiner"
+            raise ArgumentValueError(
+                option_arg("image_batch", self.image_batch),
+                ": the stream recipe trains on clips only (every sample needs the CAM's conditioning frames); "
+                "joint image training is for base and refiner",
             )
 
     def streaming_config(self, vae: Any, text: Any, image: Any) -> StreamingConfig:

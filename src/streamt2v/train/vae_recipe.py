@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
-from streamt2v.arguments import Arg, RecipeOption
+from streamt2v.arguments import Arg, ArgumentValueError, RecipeOption
 from streamt2v.microworld.dataset import ClipSpec
 from streamt2v.models.denoiser import weighted_mse
 from streamt2v.models.strict_loading import from_pretrained_strict
@@ -24,6 +24,7 @@ from streamt2v.train.recipes import (
     SampleInputs,
     check_at_least,
     check_frames_per_sample,
+    option_arg,
     write_sample,
 )
 
@@ -115,9 +116,12 @@ class VAERecipe(DataOptions):
         check_at_least(self, 0, "edge_weight", "latent_noise", meaning=" (0 = off)")
         factor = 2 ** (len(self.block_out_channels) - 1)
         if not self.decoder_only_from and self.size % factor:  # else the decoder's output is smaller
-            raise ValueError(
-                f"vae size {self.size} must be a multiple of the VAE's downsampling factor {factor} "
-                f"(block_out_channels {tuple(self.block_out_channels)})"
+            raise ArgumentValueError(
+                "vae ",
+                option_arg("size", self.size),
+                f" must be a multiple of the VAE's downsampling factor {factor} (",
+                option_arg("block_out_channels"),
+                f" {tuple(self.block_out_channels)})",
             )
 
     def config(self) -> dict[str, Any]:

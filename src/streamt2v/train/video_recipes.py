@@ -22,13 +22,16 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from streamt2v.arguments import ArgumentValueError, naming_arguments
 from streamt2v.config import UNetConfig, get_preset
 from streamt2v.io.folders import saved_class_name
 from streamt2v.microworld.dataset import ClipSpec
+from streamt2v.microworld.render import FRAME_LIMIT
 from streamt2v.models.strict_loading import from_pretrained_strict
 from streamt2v.sampling.noise import check_correlation, frame_correlated_noise
 from streamt2v.train.frozen import load_frozen_clip, load_frozen_vae, need_dir, refuse_other_class
-from streamt2v.train.recipes import DataOptions, SampleInputs, check_at_least, write_sample
+from streamt2v.train.recipes import DataOptions, SampleInputs, check_at_least, option_arg, write_sample
+from streamt2v.typed_values import as_index
 
 logger = logging.getLogger(__name__)
 
@@ -230,34 +233,51 @@ class BaseRecipe(DataOptions):
     def __post_init__(self) -> None:
         from streamt2v.sampling.schedulers import TIMESTEP_SPACINGS
 
-        check_correlation(self.noise_correlation)
+        with naming_arguments(option_arg("noise_correlation")) as (correlation,):
+            check_correlation(self.noise_correlation, correlation)
         check_at_least(self, 1, "sample_steps", "num_train_timesteps")
+        # ClipSpec's own check would name its fields, after the model was built
+        for name, least in (("num_frames", 1), ("max_start", 0)):
+            value = getattr(self, name)
+            if as_index(value) is None or value < least:
+                raise ArgumentValueError(option_arg(name), f" must be an integer ≥ {least}, got {value!r}")
+        if self.max_start + self.num_frames > FRAME_LIMIT:  # numpy draws the start in int64
+            raise ArgumentValueError(
+                option_arg("max_start"),
+                " + ",
+                option_arg("num_frames"),
+                f" must be ≤ 2**53, got {self.max_start} + {self.num_frames}",
+            )
         if not 0 < self.beta_start <= self.beta_end < 1:
-            raise ValueError(
-                f"beta_start and beta_end must satisfy 0 < beta_start ≤ beta_end < 1, got {self.beta_start} "
-                f"and {self.beta_end}"
+            raise ArgumentValueError(
+                option_arg("beta_start"),
+                " and ",
+                option_arg("beta_end"),
+                f" must satisfy 0 < start ≤ end < 1, got {self.beta_start} and {self.beta_end}",
             )
         if not 0 <= self.text_drop <= 1:
-            raise ValueError(f"text_drop is a probability, in [0, 1]; got {self.text_drop}")
+            raise ArgumentValueError(
+                option_arg("text_drop"), f" is a probability, in [0, 1]; got {self.text_drop}"
+            )
         if self.timestep_spacing not in TIMESTEP_SPACINGS:
-            raise ValueError(
-                f"timestep_spacing must be one of {', '.join(TIMESTEP_SPACINGS)}, got "
-                f"{self.timestep_spacing!r}"
+            raise ArgumentValueError(
+                option_arg("timestep_spacing"),
+                f" must be one of {', '.join(TIMESTEP_SPACINGS)}, got {self.timestep_spacing!r}",
             )
         check_at_least(self, 0, "foreground_weight", meaning=" (0 = plain MSE)")
         if self.foreground_weight_from not in FOREGROUND_SOURCES:
-            raise ValueError(
-                f"foreground_weight_from must be one of {', '.join(FOREGROUND_SOURCES)}, "
-                f"got {self.foreground_weight_from!r}"
+            raise ArgumentValueError(
+                option_arg("foreground_weight_from"),
+                f" must be one of {', '.join(FOREGROUND_SOURCES)}, got {self.foreground_weight_from!r}",
             )
         check_at_least(self, 0, "image_batch", meaning=" (0 = videos only)")
         check_at_least(self, 0, "image_loss_weight")
         # checked here, not when the data is first drawn: after the model was built
         check_at_least(self, 0, "latent_cache", meaning=" (0 = off)")
         if not 0 <= self.max_train_timestep <= self.num_train_timesteps:
-            raise ValueError(
-                f"max_train_timestep must be in [0, {self.num_train_timesteps}] (0 = all timesteps), "
-                f"got {self.max_train_timestep}"
+            raise ArgumentValueError(
+                option_arg("max_train_timestep"),
+                f" must be in [0, {self.num_train_timesteps}] (0 = all timesteps), got {self.max_train_timestep}",
             )
 
     def timestep_limit(self) -> int:
@@ -291,7 +311,9 @@ class BaseRecipe(DataOptions):
     def unet_config(self, vae: Any, text: Any) -> UNetConfig:
         f = vae.scale_factor
         if self.size % f:
-            raise ValueError(f"frame size {self.size} is not divisible by the VAE factor {f}")
+            raise ArgumentValueError(
+                "frame size ", option_arg("size", self.size), f" is not divisible by the VAE factor {f}"
+            )
         c = vae.latent_channels
         return replace(
             get_preset(self.preset).unet,
