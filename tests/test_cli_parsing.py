@@ -87,14 +87,32 @@ def test_unknown_options_among_intermixed_positionals_are_named_alone(capsys):
     """Where only intermixed parsing places the positionals, what is left over is the unknown option (and a
     word after it that no positional takes), not the positionals a plain parse could not place."""
     assert _refused("evaluate a.mp4 --metrics scuts b.mp4 --bogus", capsys)[1] == (
-        "streamt2v: error: unrecognized arguments: --bogus"
+        "streamt2v evaluate: error: unrecognized arguments: --bogus"
     )
     assert _refused("evaluate a.mp4 --bogus b.mp4", capsys)[1] == (
-        "streamt2v: error: unrecognized arguments: --bogus b.mp4"
+        "streamt2v evaluate: error: unrecognized arguments: --bogus b.mp4"
     )
     assert _refused("train --out o vae --metrics m extra", capsys)[1] == (
-        "streamt2v: error: unrecognized arguments: --metrics m extra"
+        "streamt2v train: error: unrecognized arguments: --metrics m extra"
     )
+
+
+@pytest.mark.parametrize(
+    "line, command",
+    [
+        ("generate --frobnicate", "generate"),
+        ("train vae --out o --frobnicate", "train"),
+        ("assemble model out --unet u --frobnicate", "assemble model"),
+        ("--frobnicate generate", None),  # before any command: the top level's
+    ],
+)
+def test_an_unknown_option_is_the_error_of_its_command(line, command, capsys):
+    """argparse gives what a command leaves over back to the parser above, which showed the top-level usage
+    and named no command (``streamt2v: error: unrecognized arguments: --frobnicate`` after ``generate``)."""
+    err, last = _refused(line, capsys)
+    prog = f"streamt2v {command}" if command else "streamt2v"
+    assert last == f"{prog}: error: unrecognized arguments: --frobnicate"
+    assert err.startswith(f"usage: {prog} [-h]")
 
 
 @pytest.mark.parametrize(

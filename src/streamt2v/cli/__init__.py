@@ -40,6 +40,18 @@ class _ParseError(Exception):
     """An argparse error held back (``_Parser``) while another way of parsing the command line is tried."""
 
 
+class _Commands(argparse._SubParsersAction):
+    """The subcommands of a parser (``generate``, ``assemble model``): an argument its command does not take
+    is that command's error, with its usage (``streamt2v generate: error: unrecognized arguments: --x``).
+    argparse hands it back to the parser above, which showed its own usage and named no command."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        super().__call__(parser, namespace, values, option_string)
+        extras = vars(namespace).pop(argparse._UNRECOGNIZED_ARGS_ATTR, None)
+        if extras:
+            self.choices[values[0]].error(f"unrecognized arguments: {' '.join(extras)}")
+
+
 class _Parser(argparse.ArgumentParser):
     """Every parser, the subcommands' (and theirs: ``assemble model``) included, takes ``-v``, so it works
     before or after the subcommand. ``SUPPRESS``: a subcommand without ``-v`` leaves the top level's value.
@@ -57,6 +69,7 @@ class _Parser(argparse.ArgumentParser):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.register("action", "parsers", _Commands)
         self._intermixing = False
         self._holding_errors = False
         self.add_argument(
