@@ -525,3 +525,26 @@ def test_an_earlier_png_output_stays_in_place_when_its_replacement_cannot_be_put
     writer.abort()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]
     assert read_video(frames)[0].shape[2] == 3
+
+
+def test_a_png_outputs_preview_folder_that_is_a_link_is_refused_naming_it(tmp_path):
+    """A 'frames.partial' that is a symbolic link to a folder failed the writer (after generate's model had
+    loaded) with 'Cannot call rmtree on a symbolic link', naming no path; refused before, naming it."""
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    (target / "frame_000000.png").write_bytes(b"a frame")
+    (tmp_path / "frames.partial").symlink_to(target)
+    message = (
+        f"{str(tmp_path / 'frames.partial')!r}, where the preview of output {str(tmp_path / 'frames')!r} is "
+        f"written during the run, is a symbolic link (to {str(target)!r}); the preview is a folder of its own, "
+        f"renamed to {str(tmp_path / 'frames')!r} at the end: remove the link (what it points to stays), or "
+        "choose another output"
+    )
+    for make in (
+        lambda: check_output_path(tmp_path / "frames", preview=True),  # generate's checks before any work
+        lambda: StreamingVideoWriter(tmp_path / "frames", fps=8),
+    ):
+        with pytest.raises(FileExistsError, match=re.escape(message)):
+            make()
+    assert [p.name for p in target.iterdir()] == ["frame_000000.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere", "frames.partial"]

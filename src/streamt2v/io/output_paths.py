@@ -400,7 +400,13 @@ def _check_preview_path(path: Path, partial: Path, kind: str, what: str, overwri
         raise _preview_in_use(path, partial, what, pid)
     named = f"{str(partial)!r}, where the preview of {what} {str(path)!r} is written during the run,"
     if kind == "png-dir":
-        if partial.exists() or partial.is_symlink():
+        if partial.is_symlink():  # the preview folder is made and renamed, not written through a link
+            raise FileExistsError(
+                f"{named} is a symbolic link (to {os.readlink(partial)!r}); the preview is a folder of its own, "
+                f"renamed to {str(path)!r} at the end: remove the link (what it points to stays), or choose "
+                "another output"
+            )
+        if partial.exists():
             check_replaceable_dir(partial, f"{what} preview folder")
     elif partial.is_dir():  # never replaced (a file there is; this failed after the first chunk)
         raise IsADirectoryError(f"{named} is a folder; move it or choose another output")
