@@ -266,6 +266,16 @@ def test_help_gives_the_default_of_every_option_that_has_one():
     assert unsaid == [], unsaid
 
 
+def test_help_lists_the_presets(capsys):
+    """``--preset``'s help ended "(config.PRESETS)", a Python name, where it named two presets of three."""
+    from streamt2v.config import PRESETS
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    preset = " ".join(capsys.readouterr().out.split("--preset PRESET", 1)[1].split("--vae")[0].split())
+    assert all(name in preset for name in PRESETS) and "config." not in preset, preset
+
+
 @pytest.mark.parametrize(
     "argv", [["--compile", "vae", "--out", "run"], ["stream", "--out", "run", "--compile", "clip"]]
 )

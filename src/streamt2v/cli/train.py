@@ -19,6 +19,7 @@ from typing import Any
 from streamt2v.arguments import logs_naming_flags
 from streamt2v.cli import chosen_device, compile_backend_name, integer_at_least, say, user_path
 from streamt2v.cli.interrupts import InterruptSaidElsewhere
+from streamt2v.config import PRESETS
 
 # The recipe options that have a flag (FLAG, its type, its help): the flag's dest is the recipe field, passed
 # only when given. Any other option: --set KEY=VALUE.
@@ -27,7 +28,11 @@ _RECIPE_FLAGS: tuple[tuple[str, Any, str], ...] = (
     ("--captions", user_path, "captions file for --data FOLDER (CSV/TSV file,caption; JSONL or JSON)"),
     ("--size", int, "frame size in pixels (square; default 32, refiner 64)"),
     ("--num-frames", int, "frames per clip (base, stream: default 16; refiner: 24)"),
-    ("--preset", str, "architecture preset of the UNet: tiny (default), small, ... (config.PRESETS)"),
+    (
+        "--preset",
+        str,
+        f"architecture preset of the UNet (base, stream, refiner): {', '.join(PRESETS)} (default tiny)",
+    ),
     ("--vae", user_path, "trained VAE folder (OUT/final/vae of the vae run)"),
     ("--clip", user_path, "trained micro-CLIP folder (OUT/final of the clip run)"),
     ("--base-unet", user_path, "trained base UNet folder (stream recipe)"),
