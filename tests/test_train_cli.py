@@ -272,7 +272,8 @@ def test_help_lists_the_presets(capsys):
 
     with pytest.raises(SystemExit):
         main(["train", "--help"])
-    preset = " ".join(capsys.readouterr().out.split("--preset PRESET", 1)[1].split("--vae")[0].split())
+    help_text = re.search(r"\n  --preset PRESET (.*?)\n  --vae", capsys.readouterr().out, re.S)[1]
+    preset = " ".join(help_text.split())
     assert all(name in preset for name in PRESETS) and "config." not in preset, preset
 
 
