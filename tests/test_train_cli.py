@@ -357,17 +357,21 @@ def _files(folder) -> dict[str, tuple[int, bytes]]:
     }
 
 
-def test_a_finished_run_resumed_with_its_steps_says_so_and_writes_nothing(tmp_path, capsys, caplog):
+def test_a_finished_run_resumed_with_its_steps_says_so_and_writes_nothing(
+    tmp_path, capsys, caplog, monkeypatch
+):
     """``--resume`` of a finished run with its ``--steps`` exported final/ again (the VAE's scale measured
     again), rewrote config.json and printed "last loss n/a". One line now says the run is finished and where
-    its models are, and nothing in the folder is written. A larger ``--steps`` still continues the run, and a
+    its models are (absolute, as every line naming what a command wrote: a relative --out was printed as
+    given), and nothing in the folder is written. A larger ``--steps`` still continues the run, and a
     final/ older than the checkpoint at ``--steps`` (the run trained further, then stopped before its
     export) is still exported from that checkpoint."""
     from streamt2v.train.loop import TrainConfig, train
     from streamt2v.train.recipes import make_recipe
 
     out = tmp_path / "run"
-    args = ["train", "vae", "--out", str(out), *TINY_VAE, "--checkpoint-every", "2", "--no-progress"]
+    monkeypatch.chdir(tmp_path)
+    args = ["train", "vae", "--out", "run", *TINY_VAE, "--checkpoint-every", "2", "--no-progress"]
     assert main([*args, "--steps", "2"]) == 0
     capsys.readouterr()
     before = _files(out)

@@ -280,19 +280,20 @@ def _train(args: argparse.Namespace) -> int:
         ) from None
     if not PartialState().is_main_process:  # says it once, under a multi-process launcher
         return 0
-    final = result.out_dir / "final"
+    # absolute, as every command's lines name what they wrote (README, "Command line")
+    run_dir = result.out_dir.resolve()
+    final = run_dir / "final"
     if result.already_finished:  # no step, no export; the resume's bookkeeping may have tidied the folder
         done = f"no step taken, but {', '.join(result.tidied)}" if result.tidied else "nothing to do"
         say(
-            f"{args.recipe}: the run in {result.out_dir} already finished at step {result.step}, its models "
+            f"{args.recipe}: the run in {run_dir} already finished at step {result.step}, its models "
             f"in {final}; {done} (a larger --steps trains it further)",
             sys.stdout,
         )
     else:
         last = f"{result.losses[-1]:.4f}" if result.losses else "n/a"
-        # every command's wrote line (README, "Command line"): the absolute path ends it
         trained = f"wrote the {args.recipe} run's models (step {result.step}, last loss {last})"
-        say(f"{trained} to {final.resolve()}", sys.stdout)
+        say(f"{trained} to {final}", sys.stdout)
     kind = {"stream": "model", "refiner": "refiner"}.get(args.recipe)
     if kind:  # the folders generate / enhance load
         # quoted: a run folder with a space ("my runs/stream") split into two arguments when pasted
