@@ -32,7 +32,7 @@ def test_cli_enhance_reports_the_output_size_width_x_height(tmp_path, capsys) ->
     assert "wrote 1 frame of 48x32 (width x height) to " in capsys.readouterr().out
 
 
-def test_cli_enhance_end_to_end(refiner: Refiner, tmp_path, caplog) -> None:
+def test_cli_enhance_end_to_end(refiner: Refiner, tmp_path, caplog, capsys) -> None:
     from streamt2v.cli import main
 
     src = write_video(tmp_path / "in.mp4", torch.rand(1, 3, 7, 16, 16) * 2 - 1, fps=8)
@@ -43,11 +43,20 @@ def test_cli_enhance_end_to_end(refiner: Refiner, tmp_path, caplog) -> None:
     assert main([*args, "--model", str(folder)]) == 0
     video, fps = read_video(out)
     assert video.shape[1:] == (3, 7, 32, 32) and fps == pytest.approx(8)
-    # no --model: the embedded default at twice the input resolution; the shipped refiner works at 64x64,
-    # so for this 16x16 input a random-weight one stands in, and says so
+    # no --model: the shipped refiner works on 32x32 inputs, so this 16x16 one is refused (a random-weight
+    # stand-in ran, with a warning: minutes of work for a noise video), unless --random-refiner lets one in
     out2 = tmp_path / "out2.mp4"
+    capsys.readouterr()  # the saves' bars
+    assert main([*args[:5], str(out2), *args[6:]]) == 2
+    assert capsys.readouterr().err == (
+        "error: input frames are 16x16 (width x height) and the shipped refiner works on 32x32 inputs: pass a "
+        "refiner folder for this size (--model DIR) or resize the video to 32x32; --random-refiner lets a "
+        "random-weight refiner stand in (it shows the pipeline working; its output is noise, not an "
+        "enhancement)\n"
+    )
+    assert not out2.exists()
     with caplog.at_level(logging.WARNING):
-        assert main([*args[:5], str(out2), *args[6:]]) == 0
+        assert main([*args[:5], str(out2), *args[6:], "--random-refiner"]) == 0
     assert "random" in caplog.text.lower()
     assert (
         "the shipped refiner makes 64x64 frames from 32x32 ones (width x height); this input is 16x16"
@@ -193,7 +202,8 @@ def test_cli_enhance_checks_everything_before_reading_or_loading(
     from streamt2v.cli import main
 
     monkeypatch.chdir(tmp_path)
-    write_video(tmp_path / "in.mp4", torch.rand(1, 3, 3, 16, 16) * 2 - 1, fps=8)
+    # the shipped refiner's size: a size it is not for is refused without --model (the end-to-end test)
+    write_video(tmp_path / "in.mp4", torch.rand(1, 3, 3, 32, 32) * 2 - 1, fps=8)
     (tmp_path / "taken.mp4").write_bytes(b"mine")
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "thesis.txt").write_text("x")
@@ -220,6 +230,7 @@ def test_cli_enhance_checks_everything_before_reading_or_loading(
         (["-o", "taken.mp4"], "'taken.mp4' already exists; pass --overwrite"),
         # the usual name of standard output: made a folder of PNG frames named '-'
         (["-o", "-"], "-o -: enhance writes a file or a folder, not standard output; give a path such as"),
+        (["--random-refiner", "--model", "microworld"], "give either it or --model"),
         (["-o", "docs"], "thesis.txt"),
         (["-o", "/proc/x.mp4"], "cannot write output '/proc/x.mp4'"),
         (["-o", "in.mp4", "--overwrite"], "-o 'in.mp4' would replace the input 'in.mp4'; write the enhanced"),
@@ -243,7 +254,7 @@ def test_cli_enhance_checks_everything_before_reading_or_loading(
         err = capsys.readouterr().err
         assert match in err and err.count("error:") == 1, (argv, err)
     # a GIF at the input's rate, when a GIF cannot play it: before the work, not when the result is written
-    write_video(tmp_path / "in60.mp4", torch.rand(1, 3, 3, 16, 16) * 2 - 1, fps=60)
+    write_video(tmp_path / "in60.mp4", torch.rand(1, 3, 3, 32, 32) * 2 - 1, fps=60)
     assert main(["enhance", "in60.mp4", "--prompt", "a cat", "-o", "e.gif", "--no-progress"]) == 2
     assert "the input's frame rate 60.0 is too high for a GIF" in capsys.readouterr().err
     assert (tmp_path / "taken.mp4").read_bytes() == b"mine" and (tmp_path / "docs" / "thesis.txt").exists()

@@ -68,8 +68,14 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         type=user_path,
         default=None,
         help="diffusers-format refiner folder (unet/ vae/ text_encoder/ tokenizer/ scheduler/), or "
-        "'microworld' for the shipped one; default: the embedded microworld refiner at twice the input "
-        "resolution",
+        "'microworld' for the shipped one; default: the shipped microworld refiner, for 32x32 inputs (it "
+        "makes 64x64); other sizes need a refiner folder, or --random-refiner",
+    )
+    p.add_argument(
+        "--random-refiner",
+        action="store_true",
+        help="without --model, for an input the shipped refiner is not for: a tiny random-weight refiner at "
+        "twice its size (even sides up to 256) stands in; it shows the pipeline working, its output is noise",
     )
     # Unset sampling options take the refiner's recommended settings, else the official defaults.
     p.add_argument(
@@ -233,12 +239,14 @@ def _run(args: argparse.Namespace) -> int:
     device = resolve_device(chosen_device(args))
     dtype = resolve_dtype(args.dtype, device)  # fp16 on a CPU refused before the video is read
     if args.model is not None:
+        if args.random_refiner:
+            raise ValueError("--random-refiner stands in for a refiner folder: give either it or --model")
         settings = checked_config(given, args.model)
     check_output_path(args.output, overwrite=args.overwrite)
     _check_not_the_input(Path(args.input), Path(args.output))
     if args.model is None:  # from the first frame: a size no default refiner is for fails before the read
         size = tuple(read_video(args.input, max_frames=1)[0].shape[-2:])
-        check_default_refiner(size)
+        check_default_refiner(size, stand_in=args.random_refiner)
         settings = checked_config(given, default_refiner_folder(size))
     for warning in _flags_without_effect(given, settings):  # before the work, as generate's are
         print(f"warning: {warning}", file=sys.stderr)

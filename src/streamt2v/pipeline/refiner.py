@@ -461,9 +461,12 @@ def default_refiner_folder(base_frame_size: tuple[int, int]) -> Path | None:
 STAND_IN_MAX_SIDE = 256
 
 
-def check_default_refiner(base_frame_size: tuple[int, int]) -> None:
+def check_default_refiner(base_frame_size: tuple[int, int], *, stand_in: bool = True) -> None:
     """Refuse frames of ``base_frame_size`` that neither the shipped refiner nor the random-weight stand-in
-    (even sides up to :data:`STAND_IN_MAX_SIDE` pixels) is for: a refiner folder is needed."""
+    (even sides up to :data:`STAND_IN_MAX_SIDE` pixels) is for: a refiner folder is needed. Without
+    ``stand_in`` (``streamt2v enhance`` without ``--random-refiner``) any size the shipped refiner is not for
+    is refused: the stand-in's output is noise, and the shipped refiner at another size does worse than
+    bilinear upscaling."""
     h, w = int(base_frame_size[0]), int(base_frame_size[1])
     if h % 2 or w % 2:  # neither the shipped refiner (32x32 inputs) nor a stand-in (twice the size, by 4)
         raise ValueError(
@@ -471,17 +474,26 @@ def check_default_refiner(base_frame_size: tuple[int, int]) -> None:
             "size, which must be divisible by 4, so both sides must be even; resize the video or pass a "
             "refiner folder (--model)"
         )
-    if default_refiner_folder((h, w)) is not None or max(h, w) <= STAND_IN_MAX_SIDE:
+    if default_refiner_folder((h, w)) is not None:
         return
     try:
         _, (sh, sw) = shipped_refiner()
-        shipped = f"the shipped refiner works on {sw // 2}x{sh // 2} inputs and "
+        shipped = f"the shipped refiner works on {sw // 2}x{sh // 2} inputs"
+        resize = f" or resize the video to {sw // 2}x{sh // 2}"
     except FileNotFoundError:
-        shipped = ""
+        shipped, resize = "the shipped refiner is not installed", ""
+    if not stand_in:
+        raise ValueError(
+            f"input frames are {w}x{h} (width x height) and {shipped}: pass a refiner folder for this size "
+            f"(--model DIR){resize}; --random-refiner lets a random-weight refiner stand in (it shows the "
+            "pipeline working; its output is noise, not an enhancement)"
+        )
+    if max(h, w) <= STAND_IN_MAX_SIDE:
+        return
     raise ValueError(
-        f"input frames are {w}x{h} (width x height): {shipped}a random-weight stand-in is only made up to "
-        f"{STAND_IN_MAX_SIDE}x{STAND_IN_MAX_SIDE}; pass a refiner folder for this size (--model, or --refiner "
-        "with generate)"
+        f"input frames are {w}x{h} (width x height): {shipped} and a random-weight stand-in is only made up "
+        f"to {STAND_IN_MAX_SIDE}x{STAND_IN_MAX_SIDE}; pass a refiner folder for this size (--model, or "
+        "--refiner with generate)"
     )
 
 
