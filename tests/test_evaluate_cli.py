@@ -148,6 +148,16 @@ def test_the_info_line_of_an_infinite_mawe_names_the_video(tmp_path, capsys, cap
     assert "inf" in capsys.readouterr().out
 
 
+def test_farnebacks_warning_on_upscaled_frames_names_the_flags(tmp_path, caplog):
+    """MAWE ~1e5 by Farneback on a microworld video at 720, unexplained: a warning says why, in flags."""
+    write_video(tmp_path / "a.mp4", make_video(OBJS, t=2))  # 64x64
+    caplog.set_level("WARNING", logger="streamt2v.metrics.flow")
+    argv = ["evaluate", str(tmp_path), "--metrics", "mawe", "--flow", "farneback", "--flow-size", "192"]
+    assert main([*argv, "--no-progress"]) == 0
+    [line] = [r.getMessage() for r in caplog.records]
+    assert line.endswith("; use --flow dis, or --flow-size at most twice the video's side (said once)"), line
+
+
 def test_cli_clip_metric_without_its_flags_names_the_flags(video_dir, tmp_path, capsys):
     # was "the clip metric needs a CLIP model (a local folder or a hub id)": the library's words, no flag
     prompts = tmp_path / "p.txt"

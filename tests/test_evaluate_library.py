@@ -115,6 +115,23 @@ def test_a_clip_scorer_elsewhere_is_refused_naming_the_device_given_and_what_it_
         evaluate_videos([video], prompts=["x"], metrics="clip", clip_model=scorer, device="auto")
 
 
+def test_farneback_on_frames_upscaled_past_twice_their_size_is_named_once(caplog):
+    """Farneback finds next to no motion in frames upscaled far (a 32x32 microworld video at 720: MAWE ~1e5,
+    DIS 0.8), and nothing said why: a warning names the first such video and what to use."""
+    videos = [make_video(OBJS, t=2), make_video(OBJS, t=2)]  # 64x64
+    with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.flow"):
+        evaluate_videos(videos, metrics="mawe", flow="farneback", flow_size=128)  # 2x: still finds the motion
+        evaluate_videos(videos, metrics="mawe", flow="dis", flow_size=160)
+        assert caplog.records == []
+        evaluate_videos(videos, metrics="mawe", flow="farneback", flow_size=(160, 200))
+    assert [r.getMessage() for r in caplog.records] == [
+        "MAWE by Farneback of 'video_0': its 64x64 frames are upscaled 2.5x to the flow size, where Farneback "
+        "finds next to no motion (an upscaled frame is too smooth at its window's scale), so the MAWE comes out "
+        "orders of magnitude too large (microworld videos at 720: ~1e5, by DIS ~0.8); use flow='dis', or "
+        "flow_size at most twice the video's side (said once)"
+    ]
+
+
 def test_library_uint8_and_bad_float_tensors():
     import torch
 

@@ -189,6 +189,7 @@ def _boundaries(text: str) -> list[int]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from streamt2v.arguments import logs_naming_flags
     from streamt2v.io.folders import refuse_existing
     from streamt2v.memory import resolve_device
     from streamt2v.metrics.evaluate import (
@@ -292,7 +293,11 @@ def run(args: argparse.Namespace) -> int:
     # CLIP (transformers, maybe a hub download) is the only model loaded here
     quiet_clip = args.no_progress and "clip" in metrics
     try:
-        with library_bars_off(("transformers",)) if quiet_clip else nullcontext():
+        # the library's log lines name the flags (--flow dis), as its errors do
+        with (
+            library_bars_off(("transformers",)) if quiet_clip else nullcontext(),
+            logs_naming_flags("streamt2v.metrics.flow"),
+        ):
             report = evaluate_videos(
                 [str(v) for v in videos],
                 prompts=prompts,

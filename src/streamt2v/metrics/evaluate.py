@@ -36,6 +36,7 @@ from streamt2v.metrics.flow import (
     check_flow_backend,
     check_flow_settings,
     check_flow_size,
+    note_farneback_upscale,
     require_raft,
 )
 from streamt2v.metrics.inputs import VideoLike, as_uint8_frames, check_positive
@@ -512,6 +513,7 @@ def evaluate_videos(
             device=device,
         )
     )
+    noted = flow != "farneback"  # Farneback's failing on upscaled frames, said once (note_farneback_upscale)
     try:
         for i, video in enumerate(tqdm(videos, desc="evaluate", unit="video", disable=not progress)):
             label = (
@@ -532,6 +534,7 @@ def evaluate_videos(
                     )
                 record: dict = {"path": label, "frames": int(frames.shape[0])}
                 if "mawe" in chosen:
+                    noted = noted or note_farneback_upscale(*frames.shape[1:3], flow_size, label)
                     res = mawe(
                         frames,
                         coeff=mawe_coeff,

@@ -152,6 +152,36 @@ def resize_frames(frames: np.ndarray, size: int | tuple[int, int] | None) -> np.
     return out
 
 
+#: The most Farneback's flow may upscale a frame by (per side) and still find its motion: beyond it the frame
+#: is too smooth at the polynomial expansion's scale and the flow next to zero (a 32x32 microworld video at
+#: 720: mean |flow| 1e-4 px against DIS's 16, MAWE ~1e5 against 0.8; docs/metrics.md).
+FARNEBACK_MAX_UPSCALE = 2.0
+
+
+def note_farneback_upscale(height: int, width: int, size: int | tuple[int, int] | None, name: str) -> bool:
+    """Warn (and return True) when Farneback's flow would see ``height`` x ``width`` frames (of the video
+    ``name``) upscaled to ``size`` by more than :data:`FARNEBACK_MAX_UPSCALE`: its MAWE is then far too large."""
+    from streamt2v.arguments import Arg
+
+    target = check_flow_size(size)
+    factor = 0.0 if target is None else min(target[0] / height, target[1] / width)
+    if factor <= FARNEBACK_MAX_UPSCALE:
+        return False
+    logger.warning(
+        "MAWE by Farneback of %r: its %dx%d frames are upscaled %.3gx to the flow size, where Farneback finds next "
+        "to no motion (an upscaled frame is too smooth at its window's scale), so the MAWE comes out orders of "
+        "magnitude too large (microworld videos at 720: ~1e5, by DIS ~0.8); use %s, or %s at most twice the "
+        "video's side (said once)",
+        name,
+        width,
+        height,
+        factor,
+        Arg("flow", "dis"),
+        Arg("flow_size"),
+    )
+    return True
+
+
 def _gray(frame: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
 
