@@ -287,8 +287,23 @@ def test_assemble_refuses_a_bad_fps_and_sampler_values_of_the_wrong_type(tmp_pat
     assert main([*args, "--sampler", '{"steps": "many"}']) == 2
     assert (
         capsys.readouterr().err.strip()
-        == "error: sampler {'steps': 'many'}: steps must be an integer, got 'many'"
+        == "error: --sampler {'steps': 'many'}: steps must be an integer, got 'many'"
     )
+    # what every generate of the folder refuses (pipeline.step_counts, the CAM's frames): it was stored
+    refused = [
+        (
+            {"chunk_strength": 0.5, "steps": 600},
+            "chunk_strength 0.5 starts stage 2 at step 500 of 1000, too close to the end for steps=600; lower "
+            "steps to 500 or less, or raise chunk_strength to 0.6 or more",
+        ),
+        ({"init_steps": 1001}, "init_steps=1001 is more than the 1000 timesteps of the noise schedule"),
+        ({"cond_frames": 4}, "cond_frames=4 does not match the stream UNet's CAM, which was built for 8"),
+    ]
+    for sampler, message in refused:
+        with pytest.raises(ValueError, match=f"^sampler {re.escape(str(sampler))}: {message}"):
+            assemble_model(tmp_path / "m", unet=stream_unet, sampler=sampler)
+    assert main([*args, "--sampler", json.dumps(refused[0][0])]) == 2
+    assert capsys.readouterr().err.startswith(f"error: --sampler {refused[0][0]}: {refused[0][1]}")
     assert not (tmp_path / "m").exists()
 
 

@@ -146,10 +146,10 @@ def _unet_folder(path: str | Path, cls: str, name: str, what: str) -> Path:
     return p
 
 
-def _stream_frames(unet_dir: Path) -> int:
-    """The frames of a chunk of the stream UNet in ``unet_dir`` (checked by :func:`_unet_folder`)."""
+def _stream_config(unet_dir: Path) -> dict[str, Any]:
+    """The streaming config (CAM, APM) of the stream UNet in ``unet_dir`` (checked by :func:`_unet_folder`)."""
     with naming_arguments("unet") as (arg,):
-        return int(read_json_object(unet_dir / "config.json", f"{arg} config")["streaming"]["num_frames"])
+        return dict(read_json_object(unet_dir / "config.json", f"{arg} config")["streaming"])
 
 
 def _load_unet(cls: type, folder: Path, name: str, dtype: torch.dtype) -> Any:
@@ -195,9 +195,13 @@ def _text_and_latent_problems(unet: Any, name: str, vae: Any, text: Any) -> list
     return problems
 
 
-def _sampler(sampler: dict[str, Any] | None, num_frames: int) -> dict[str, Any]:
-    """``sampler`` checked by :class:`StreamConfig` itself (names, value types, then values), its values as
-    StreamConfig types them (``"true"`` a bool)."""
+def _sampler(sampler: dict[str, Any] | None, unet_dir: Path, scheduler: str | Path | None) -> dict[str, Any]:
+    """``sampler`` checked by :class:`StreamConfig` itself (names, value types, then values) and as ``generate``
+    checks it with the stream UNet in ``unet_dir`` and its noise schedule (``scheduler``): the step counts
+    the schedule has room for, the CAM's conditioning frames; its values as StreamConfig types them
+    (``"true"`` a bool). What every ``generate`` of the folder would refuse is refused here."""
+    from streamt2v.pipeline.chunking import plan_chunks
+    from streamt2v.pipeline.step_counts import check_step_counts
     from streamt2v.pipeline.stream import StreamConfig
 
     sampler = dict(sampler or {})
@@ -205,11 +209,25 @@ def _sampler(sampler: dict[str, Any] | None, num_frames: int) -> dict[str, Any]:
     settable = sorted(set(StreamConfig.__dataclass_fields__) - {"num_frames", "seed", "negative_prompt"})
     unknown = sorted(set(sampler) - set(settable))
     if unknown:
-        raise ValueError(f"sampler setting(s) {unknown} unknown; the settings: {', '.join(settable)}")
+        raise ArgumentValueError(
+            Arg("sampler"), f" setting(s) {unknown} unknown; the settings: {', '.join(settable)}"
+        )
+    streaming = _stream_config(unet_dir)
     try:
-        config = StreamConfig(num_frames=num_frames, **sampler)
+        config = StreamConfig(num_frames=int(streaming["num_frames"]), **sampler)
+        # a video of two chunks, one of each stage: the steps of both within the schedule
+        plan = plan_chunks(
+            config.chunk_frames + 1, chunk_frames=config.chunk_frames, cond_frames=config.cond_frames
+        )
+        timesteps = int(training_scheduler(unet_dir, scheduler).get("num_train_timesteps", 1000))
+        check_step_counts(config, plan, timesteps)
+        if config.cond_frames != streaming["num_cond_frames"]:
+            raise ValueError(
+                f"cond_frames={config.cond_frames} does not match the stream UNet's CAM, which was built for "
+                f"{streaming['num_cond_frames']} conditioning frames"
+            )
     except ValueError as err:
-        raise ValueError(f"sampler {sampler}: {err}") from None
+        raise ArgumentValueError(Arg("sampler"), f" {sampler}: {err}") from None
     return {key: getattr(config, key) for key in sampler}
 
 
@@ -275,7 +293,7 @@ def assemble_model(
     fps = _fps(fps)
     refuse_existing(dest, overwrite)
     unet_dir = _unet_folder(unet, "StreamingUNet", "unet", "a stream run")
-    sampler = _sampler(sampler, _stream_frames(unet_dir))
+    sampler = _sampler(sampler, unet_dir, scheduler)
     if fps is None:
         fps = _recorded_fps(unet_dir)
     recorded = recorded_inputs(unet_dir)
