@@ -483,7 +483,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.resume:
             result = resume_generate(  # the run opened above: opening again would hash every chunk again
-                run_dir, on_step=on_step, on_chunk=on_chunk, progress=not args.no_progress, **resumed_on
+                run_dir,
+                on_step=on_step,
+                on_chunk=on_chunk,
+                progress=not args.no_progress,
+                overwrite=args.overwrite,
+                **resumed_on,
             )
         else:
             result = generate(cfg, on_step=on_step, on_chunk=on_chunk, progress=not args.no_progress)

@@ -233,7 +233,7 @@ class GenerateConfig:
     gif: str | None = None
     run_dir: str | None = None
     crf: int = 18
-    overwrite: bool = False  # replace existing output files (a resumed run always replaces its own)
+    overwrite: bool = False  # replace existing output files (a resume takes its own: resume_generate)
     # Stage 3 (paper §4.3): EnhanceConfig fields, or None for stages 1-2 only. With it, the low-resolution
     # video is kept as ``<output stem>.lowres<suffix>`` and ``output`` receives the enhanced video.
     enhance: dict[str, Any] | None = None

@@ -20,7 +20,7 @@ from streamt2v.pipeline.model_loading import load_compiled
 from streamt2v.pipeline.preflight import check_inputs, output_targets
 from streamt2v.pipeline.prompts import PromptSchedule
 from streamt2v.pipeline.run_inputs import read_run_inputs
-from streamt2v.pipeline.run_writing import ChunkCallback, GenerateResult, consume
+from streamt2v.pipeline.run_writing import ChunkCallback, GenerateResult, check_replaces_its_own, consume
 from streamt2v.pipeline.rundir import RunDir
 from streamt2v.pipeline.stream import Chunk, StepCallback, StreamState, stream
 from streamt2v.wording import counted
@@ -49,6 +49,7 @@ def resume_generate(
     device: str | None = None,
     dtype: str | None = None,
     compile: str | bool | None = None,
+    overwrite: bool = False,
 ) -> GenerateResult:
     """Continue the run in ``run_dir`` from its last finished chunk; the result equals an uninterrupted run.
     ``run_dir`` may be the run already opened (:meth:`RunDir.open`, which reads its settings and checks every
@@ -60,7 +61,9 @@ def resume_generate(
     inductor where no C++ compiler is). The run records them, and the chunks made from here on differ from an
     uninterrupted run's by that precision's (or compiler's) rounding. With ``model`` given they apply to
     stage 3 only.
-    The run's own outputs may be replaced; a folder output holding files the user put there is refused.
+    The run replaces what it left at its outputs and previews (its manifest records that); anything else there
+    (a later run's output, a file put there since; anything, for a run of an earlier version, which recorded
+    nothing) only with ``overwrite``, and a folder output holding files the user put there never.
     Temporary files a killed writer of the same outputs left behind are removed."""
     run = run_dir if isinstance(run_dir, RunDir) else RunDir.open(run_dir)
     run_config(run)  # settings that cannot be read are named before the lock is asked for
@@ -78,7 +81,7 @@ def resume_generate(
         if changes:
             cfg = replace(cfg, **changes)
         try:
-            model, chunks, stored = _prepare_resume(run, cfg, model, on_step)
+            model, chunks, stored = _prepare_resume(run, cfg, model, on_step, overwrite)
         except FileNotFoundError as err:
             if run.damaged is None or run.num_finished:
                 raise
@@ -100,11 +103,15 @@ def resume_generate(
     except BaseException:
         run.unlock()  # consume releases it from here on
         raise
-    return consume(cfg, run, model, chunks, stored, on_chunk, progress=progress)
+    return consume(cfg, run, model, chunks, stored, on_chunk, overwrite=overwrite, progress=progress)
 
 
 def _prepare_resume(
-    run: RunDir, cfg: GenerateConfig, model: StreamingT2VModel | None, on_step: StepCallback | None
+    run: RunDir,
+    cfg: GenerateConfig,
+    model: StreamingT2VModel | None,
+    on_step: StepCallback | None,
+    overwrite: bool,
 ) -> tuple[StreamingT2VModel, Iterator[Chunk], int]:
     """Check the run's inputs, remove what a killed writer left, load the model, and start the stream where
     the run stopped; returns the number of finished chunks. Of those only the last (the stream's state) and
@@ -112,6 +119,7 @@ def _prepare_resume(
     a resume holds no more of a long video in memory than the run did."""
     # Once a chunk is finished the run holds the input frames and the anchor: the input files may be gone.
     schedule = check_inputs(cfg, resume=True, model=model, read_inputs=run.num_finished == 0)
+    check_replaces_its_own(cfg, run, overwrite=overwrite)
     for _, path in output_targets(cfg):
         for stale in remove_stale_temporaries(path):
             logger.info("removed %s left by an earlier run", stale)

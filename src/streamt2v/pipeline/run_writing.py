@@ -10,14 +10,16 @@ import logging
 import os
 import shlex
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 
-from streamt2v.io.output_paths import outputs_locked
+from streamt2v.arguments import Arg
+from streamt2v.io.folders import ExistingOutputError
+from streamt2v.io.output_paths import output_kind, outputs_locked, preview_path_for
 from streamt2v.io.streaming_writer import StreamingVideoWriter
 from streamt2v.memory import dtype_name, resolve_device, resolve_dtype, supported_dtypes
 from streamt2v.pipeline.preflight import lowres_path
@@ -72,6 +74,43 @@ def advice_after_nan(run_dir: str | os.PathLike, dtype: torch.dtype, supported: 
     return f"continue in another precision with: {resume_command(run_dir)} --dtype {others[0]}{also}"
 
 
+def _replaced(cfg: GenerateConfig) -> list[tuple[tuple[object, ...], Path]]:
+    """What a run writes over, each named for a message: its outputs, and the file previews of those written
+    chunk by chunk (a PNG output's preview folder is the writer's own whenever it holds only frames)."""
+    finals: list[tuple[object, Path]] = [("output", Path(cfg.output))]
+    finals += [(Arg(name), Path(getattr(cfg, name))) for name in ("png_dir", "gif") if getattr(cfg, name)]
+    streamed = [("low-resolution output", lowres_path(cfg.output))] if cfg.enhance is not None else finals
+    outputs = [*streamed, *finals] if cfg.enhance is not None else finals
+    named = [((what, f" {str(path)!r}"), path) for what, path in outputs]
+    for what, path in streamed:
+        if output_kind(path) != "png-dir":
+            preview = preview_path_for(path)
+            named.append((("the preview ", f"{str(preview)!r} of ", what, f" {str(path)!r}"), preview))
+    return named
+
+
+def check_replaces_its_own(cfg: GenerateConfig, run: RunDir, *, overwrite: bool) -> None:
+    """Refuse, unless ``overwrite``, to let a resumed run write over an output or preview that is not what it
+    left there (:meth:`RunDir.wrote`): a later run's, or a file the user put there since. A run of an earlier
+    version recorded nothing: what is there may be anyone's, so it is refused the same way."""
+    if overwrite:
+        return
+    for what, path in _replaced(cfg):
+        if not path.exists() or (path.is_dir() and not any(path.iterdir())):  # nothing there to lose
+            continue
+        wrote = run.wrote(path)
+        if wrote:
+            continue
+        if wrote is None:
+            why = (
+                " exists, and this run, made by an earlier version of streamt2v, recorded nothing of what it "
+                "wrote; if it is this run's, pass "
+            )
+        else:
+            why = " is not what this run wrote there (another run, or someone, wrote it since); pass "
+        raise ExistingOutputError(*what, why, Arg("overwrite", True), " to replace it")
+
+
 def consume(
     cfg: GenerateConfig,
     run: RunDir,
@@ -81,17 +120,25 @@ def consume(
     on_chunk: ChunkCallback | None,
     *,
     new_run: bool = False,
+    overwrite: bool = False,
     progress: bool = True,
 ) -> GenerateResult:
     """Store each of ``chunks`` in ``run`` and append it to the outputs (after the ``stored`` chunks the run
     holds already), then run stage 3 if ``cfg`` has it; on an error or Ctrl-C mark the run and log how to
-    continue. For a new run (``new_run``) and a resumed one (:mod:`streamt2v.pipeline.resume`)."""
+    continue. For a new run (``new_run``) and a resumed one (:mod:`streamt2v.pipeline.resume`), which writes
+    over what is not its own only with ``overwrite`` (:func:`check_replaces_its_own`). The run records what
+    it leaves at each output and preview (:meth:`RunDir.record_outputs`)."""
     fps = cfg.fps or float(model.fps)
     extras = [Path(p) for p in (cfg.png_dir, cfg.gif) if p]
     # With stage 3 the chunks stream into the low-resolution video; the final outputs come after it.
     targets = [lowres_path(cfg.output)] if cfg.enhance is not None else [Path(cfg.output), *extras]
     # Outputs were checked before any work (a resumed run replaces its own); here they are replaced.
     finals = [Path(cfg.output), *extras]
+
+    def record_previews() -> None:
+        # those the writers wrote (the rest hold what was there); a PNG preview folder is the writer's own
+        run.record_outputs([w.preview_path for w in writers if w.num_frames and w.kind != "png-dir"])
+
     writers: list[StreamingVideoWriter] = []
     n = 0
     in_stage3 = False
@@ -100,6 +147,8 @@ def consume(
     result: GenerateResult | None = None  # once the run is marked complete
     try:
         final_locks = held.enter_context(outputs_locked(finals)) if cfg.enhance is not None else []
+        if not new_run:  # checked before the model loaded; again now, as another run may have written since
+            check_replaces_its_own(cfg, run, overwrite=overwrite)
         for p in targets:
             writers.append(StreamingVideoWriter(p, fps, crf=cfg.crf, overwrite=True))
         for i in range(stored):  # re-encode finished chunks from the run directory, one at a time
@@ -107,11 +156,13 @@ def consume(
             for w in writers:
                 w.append(s.frames)
             n = s.stop
+        record_previews()
         run.set_status("running")
         for chunk in chunks:
             run.save_chunk(chunk)
             for w in writers:
                 w.append(chunk.frames)
+            record_previews()
             n = chunk.stop
             # without a progress bar (a batch job's log) the log says how far the run got
             logger.log(
@@ -128,15 +179,20 @@ def consume(
         if n != cfg.stream.num_frames:
             raise RuntimeError(f"internal error: produced {n} frames, expected {cfg.stream.num_frames}")
         outputs = [w.finish() for w in writers]
+        run.record_outputs([*(w.preview_path for w in writers), *outputs])  # the previews renamed to these
         if cfg.enhance is not None:
             in_stage3 = True
-            outputs = _enhance_stage(cfg, run, model, fps, finals, final_locks, progress) + outputs
+            enhanced = _enhance_stage(cfg, run, model, fps, finals, final_locks, progress)
+            run.record_outputs(enhanced)
+            outputs = enhanced + outputs
     except BaseException as err:
         # a Ctrl-C now (an impatient user's second) waits until the run is marked and unlocked
         shield.enter_context(interrupts_held())
         interrupted = isinstance(err, KeyboardInterrupt)
         for w in writers:
             w.abort()
+        with suppress(OSError):  # a full disk: the error said is the one that stopped the run
+            record_previews()  # a Ctrl-C may have come between a preview's rename and its record
         if new_run and not interrupted and run.remove_if_empty():
             raise  # nothing was finished: no run directory is left to resume
         run.set_status("interrupted" if interrupted else "failed", error=repr(err))

@@ -61,6 +61,9 @@ FORMAT_VERSION = 1
 CONFIG = "config.json"
 MANIFEST = "manifest.json"
 LOCK = ".lock"
+#: The manifest's record of the outputs the run left: absolute path -> :func:`output_identity`, so that a resume
+#: replaces only those (:meth:`RunDir.wrote`); the manifests of earlier versions hold none.
+OUTPUTS = "outputs"
 
 
 class RunInUseError(RuntimeError):
@@ -87,6 +90,25 @@ _STALE_TEMPORARY = re.compile(
     r"\.(config\.json|manifest\.json|chunk_\d{6}\.safetensors|stage3_state\.pt)\.tmp-\d+"
     r"|\.chunk_\d{6}\.tmp-\d+\.safetensors"
 )
+
+
+def _size_and_time(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
+
+
+def output_identity(path: Path) -> list[int | str] | None:
+    """What tells the file or folder at ``path`` from another put there since: a file's size and modification
+    time (ns); a folder's (PNG frames) number of entries and a sha256 of their names, sizes and modification
+    times (its own modification time changes with a file put in and taken out again); None where nothing is.
+    Cheap, unlike a hash of a long video's bytes."""
+    try:
+        if not path.is_dir():
+            return list(_size_and_time(path))
+        entries = sorted((p.name, *_size_and_time(p)) for p in path.iterdir())
+    except OSError:
+        return None
+    return [len(entries), hashlib.sha256(repr(entries).encode()).hexdigest()]
 
 
 def _atomic_write_json(path: Path, obj: Any) -> None:
@@ -318,6 +340,7 @@ class RunDir:
             "num_chunks": num_chunks,
             "status": "running",
             "chunks": [],
+            OUTPUTS: {},
         }
         # Locked before anything is written: another process creating a run here at the same moment is
         # refused (RunInUseError) instead of both writing config.json.
@@ -505,6 +528,30 @@ class RunDir:
         with contextlib.suppress(OSError):  # another process's lock file, made since: the folder is its now
             self.path.rmdir()
         return True
+
+    def record_outputs(self, paths: list[Path]) -> None:
+        """Record in the manifest what the run has just left at ``paths`` (outputs and previews it wrote), and
+        that it left nothing where nothing is: a resume replaces what the run left there, and nothing else
+        without ``overwrite`` (:meth:`wrote`)."""
+        record = self.manifest.setdefault(OUTPUTS, {})
+        before = dict(record)
+        for path in paths:
+            key, identity = str(path.absolute()), output_identity(path)
+            if identity is None:
+                record.pop(key, None)
+            else:
+                record[key] = identity
+        if record != before:
+            _atomic_write_json(self.path / MANIFEST, self.manifest)
+
+    def wrote(self, path: Path) -> bool | None:
+        """Whether what exists at ``path`` is what the run left there (:meth:`record_outputs`), not a file
+        written since by another run or by hand; None for a run of an earlier version, which recorded nothing."""
+        record = self.manifest.get(OUTPUTS)
+        if not isinstance(record, dict):
+            return None
+        recorded = record.get(str(path.absolute()))
+        return recorded is not None and recorded == output_identity(path)
 
     def save_config(self, config: dict[str, Any]) -> None:
         """Replace the run's settings (a resume on another device or dtype records them), written atomically."""
