@@ -129,10 +129,10 @@ def test_a_stream_at_another_size_than_its_base_is_refused_before_training(tmp_p
     make_recipe("stream", size=16, base_unet=str(base), **common).build()
     # a base UNet not given: named as the recipe's base_unet (it said --base-unet DIR)
     with pytest.raises(
-        ValueError, match=r"^this recipe needs a trained base UNet \(base_unet DIR\): pass"
+        ValueError, match=r"^this recipe needs a trained base UNet \(base_unet=DIR\): pass"
     ) as err:
         make_recipe("stream", size=16, **common).build()
-    assert "(--base-unet DIR)" in str(err.value.as_flags())
+    assert "(--base-unet=DIR)" in str(err.value.as_flags())
 
 
 def test_frozen_encoders_saved_in_fp16_load_as_float32_and_run_under_bf16_autocast():
@@ -224,15 +224,25 @@ def test_stream_freezes_base_temporal_layers(tmp_path, encoders):
     assert not any(p.requires_grad for p in module.vae.parameters())
 
 
-def test_missing_inputs_are_named(tmp_path):
-    """As the Python caller's arguments (vae), as the command line's flags there (--vae DIR)."""
+def test_missing_inputs_are_named(tmp_path, encoders):
+    vae, clip = encoders
+    """As the Python caller's arguments (vae=DIR), as the command line's flags there (--vae=DIR); the
+    Python caller read "(vae DIR)", the flag's spelling stripped of its dashes. An option without a flag
+    of its own is named as --set gives it (it said init_unet on the command line)."""
     with pytest.raises(
-        ValueError, match=r"^this recipe needs a trained VAE \(vae DIR\): pass OUT/final/vae "
+        ValueError, match=r"^this recipe needs a trained VAE \(vae=DIR\): pass OUT/final/vae "
     ) as err:
         make_recipe("base").build()
-    assert str(err.value.as_flags()).startswith("this recipe needs a trained VAE (--vae DIR): pass")
-    with pytest.raises(FileNotFoundError, match=r"^a trained VAE \(vae DIR\) folder \S+nowhere does not"):
+    assert str(err.value.as_flags()).startswith("this recipe needs a trained VAE (--vae=DIR): pass")
+    with pytest.raises(FileNotFoundError, match=r"^a trained VAE \(vae=DIR\) folder \S+nowhere does not"):
         make_recipe("base", vae=str(tmp_path / "nowhere")).build()
+    with pytest.raises(ValueError, match=r"^this recipe needs a trained micro-CLIP \(clip=DIR\): pass"):
+        make_recipe("base", vae=vae).build()
+    with pytest.raises(
+        FileNotFoundError, match=r"^the initial UNet \(init_unet\) folder \S+nowhere does"
+    ) as err:
+        make_recipe("base", vae=vae, clip=clip, size=16, init_unet=str(tmp_path / "nowhere")).build()
+    assert str(err.value.as_flags()).startswith("the initial UNet (--set init_unet) folder ")
 
 
 def test_refiner_recipe_runs_at_twice_the_size(tmp_path, encoders):

@@ -67,7 +67,7 @@ def load_frozen_vae(
     dtype: torch.dtype = torch.float32,
     *,
     option: str | Arg = "vae",
-    what: str = "a trained VAE ({} DIR)",
+    what: str = "a trained VAE ({}=DIR)",
     how: str = "pass OUT/final/vae of `streamt2v train vae`",
 ) -> Any:
     """The frozen VAE of a ``vae`` run's ``final/vae`` folder (a recipe's or assemble's ``vae``). Its errors
@@ -104,7 +104,7 @@ def _clip_parts(path: str, image: bool, clip_arg: str) -> tuple[Any, Any, Any]:
 
     from streamt2v.models.tokenizers import load_tokenizer
 
-    p = need_dir(path, f"a trained micro-CLIP ({clip_arg} DIR)", "pass OUT/final of `streamt2v train clip`")
+    p = need_dir(path, f"a trained micro-CLIP ({clip_arg}=DIR)", "pass OUT/final of `streamt2v train clip`")
     if (p / "text_encoder").is_dir():
         # transformers builds a 2-token tokenizer from a folder without vocabulary: every word one id
         tokenizer = load_tokenizer(p / "tokenizer", what=f"{clip_arg} tokenizer folder")

@@ -173,7 +173,7 @@ class StreamRecipe(BaseRecipe):
         with naming_arguments("base_unet") as (base_arg,):
             p = need_model_dir(
                 self.base_unet,
-                f"a trained base UNet ({base_arg} DIR)",
+                f"a trained base UNet ({base_arg}=DIR)",
                 "pass OUT/final/unet of the base run",
                 "UNet3DConditionModel",
             )

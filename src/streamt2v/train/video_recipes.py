@@ -344,20 +344,22 @@ class BaseRecipe(DataOptions):
         """Copy the weights of ``init_unet`` (a trained UNet folder of ``net``'s class and architecture)."""
         if not self.init_unet:
             return
-        p = need_dir(self.init_unet, "the initial UNet (init_unet)", "pass OUT/final/unet of a run")
-        refuse_other_class(
-            p,
-            type(net).__name__,
-            saved_class_name(p / "config.json", "init_unet config"),
-            named="init_unet",
-            why=f"OUT/final/unet of a {self.name} run",
-            takes=f"the {self.name} recipe continues",
-        )
-        init = from_pretrained_strict(type(net), p, "init_unet folder")
-        want, got = net.state_dict(), init.state_dict()
-        bad = sorted(k for k in want if k not in got or got[k].shape != want[k].shape)
-        if bad or set(got) - set(want):
-            raise ValueError(f"init_unet {p} does not match the {self.preset!r} architecture: {bad[:3]}")
+        # named as the caller gave it: init_unet to Python, --set init_unet on the command line
+        with naming_arguments(option_arg("init_unet")) as (arg,):
+            p = need_dir(self.init_unet, f"the initial UNet ({arg})", "pass OUT/final/unet of a run")
+            refuse_other_class(
+                p,
+                type(net).__name__,
+                saved_class_name(p / "config.json", f"{arg} config"),
+                named=arg,
+                why=f"OUT/final/unet of a {self.name} run",
+                takes=f"the {self.name} recipe continues",
+            )
+            init = from_pretrained_strict(type(net), p, f"{arg} folder")
+            want, got = net.state_dict(), init.state_dict()
+            bad = sorted(k for k in want if k not in got or got[k].shape != want[k].shape)
+            if bad or set(got) - set(want):
+                raise ValueError(f"{arg} {p} does not match the {self.preset!r} architecture: {bad[:3]}")
         net.load_state_dict(got)
 
     def clip_spec(self) -> ClipSpec:
