@@ -291,6 +291,22 @@ def test_a_setting_that_would_wreck_the_run_is_refused_up_front(options, message
         TrainConfig(**options)
 
 
+def test_a_second_run_in_the_process_with_another_precision_is_refused_naming_both(tmp_path):
+    """accelerate keeps a process's first precision (its AcceleratorState): a second run with another one
+    failed in accelerate's words ("restart your runtime completely and pass `mixed_precision='bf16'` to
+    `Accelerator()`"), after the run folder was made."""
+    cfg = TrainConfig(steps=1, batch_size=1)
+    train(tiny_vae(), cfg, tmp_path / "a", progress=False, export=False)  # this process's first, if none ran
+    said = (
+        r"^an earlier run in this process trained with mixed_precision='no', which accelerate keeps to the "
+        r"end of the process: train with mixed_precision='no' here, or with mixed_precision='bf16' in a "
+        r"process of its own$"
+    )
+    with pytest.raises(RuntimeError, match=said):
+        train(tiny_vae(), replace(cfg, mixed_precision="bf16"), tmp_path / "b", progress=False)
+    assert not (tmp_path / "b").exists()
+
+
 def test_recipe_options_are_typed_and_named_when_wrong():
     """`--set` values arrive as JSON or text: booleans may be spelt true/false, lists become tuples; any
     other mismatch is one error naming the option and value (not a traceback at step 1)."""
@@ -302,7 +318,7 @@ def test_recipe_options_are_typed_and_named_when_wrong():
         ({"latent_channels": 4.5}, "latent_channels=4.5 must be an integer"),
         ({"latent_channels": True}, "latent_channels=True must be an integer"),
         ({"block_out_channels": 16}, "block_out_channels=16 must be a list of ints"),
-        ({"name": "foo"}, r"has no option\(s\) \['name'\]"),
+        ({"name": "foo"}, r"^recipe 'vae' takes no name \(no recipe's option\); its options: "),
     ]:
         with pytest.raises(ValueError, match=message):
             make_recipe("vae", **option)
@@ -378,7 +394,7 @@ def test_word_tokenizer_and_unknown_recipe():
     assert tok("a red dragon").input_ids[3] == tok.unk_token_id
     with pytest.raises(ValueError, match="unknown recipe 'vea'"):
         make_recipe("vea")
-    with pytest.raises(ValueError, match="no option"):
+    with pytest.raises(ValueError, match=r"^recipe 'vae' takes no bogus \(no recipe's option\)"):
         make_recipe("vae", bogus=1)
 
 

@@ -64,7 +64,7 @@ from streamt2v.train.run_folder import (
     remove_run_leftovers,
     truncate_log,
 )
-from streamt2v.train.train_config import TrainConfig, lr_at
+from streamt2v.train.train_config import TrainConfig, check_process_state, lr_at
 from streamt2v.wording import counted
 
 logger = logging.getLogger(__name__)
@@ -269,6 +269,7 @@ class _Run:
 
         self.recipe, self.cfg, self.out = recipe, cfg, out
         self.checkpoints, self.log_path = out / "checkpoints", out / "loss.jsonl"
+        check_process_state(cfg)
         self.accelerator = accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=cfg.cpu)
         if cfg.mixed_precision == "fp16" and accelerator.device.type == "cpu":
             # accelerate would silently train in fp32 while the run config says fp16

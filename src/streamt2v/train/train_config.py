@@ -3,13 +3,16 @@ wreck the run is refused before anything starts) and the learning-rate schedule 
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 
-from streamt2v.arguments import Arg, ArgumentValueError
+from streamt2v.arguments import Arg, ArgumentRuntimeError, ArgumentValueError
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
 LR_SCHEDULES = ("constant", "cosine")
+
+logger = logging.getLogger(__name__)
 
 
 class _NoEmaArg(Arg):
@@ -107,3 +110,40 @@ def lr_at(cfg: TrainConfig, step: int) -> float:
         span = max(1, cfg.steps - cfg.warmup_steps)
         return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - cfg.warmup_steps) / span)))
     return cfg.lr
+
+
+def check_process_state(cfg: TrainConfig) -> None:
+    """Refuse ``cfg`` where an earlier run in this process fixed another precision or device: accelerate makes
+    its state (``AcceleratorState``) once per process and keeps it, and has no public way to make it again,
+    so a second run with another ``mixed_precision`` failed in its words ("restart your runtime"); one
+    without ``cpu`` after one with it trains on the CPU though a GPU is there, with a warning saying so."""
+    import torch
+    from accelerate.state import AcceleratorState, is_initialized
+
+    if not is_initialized():
+        return
+    state = AcceleratorState()
+    was = state.mixed_precision
+    if was != cfg.mixed_precision:
+        raise ArgumentRuntimeError(
+            "an earlier run in this process trained with ",
+            Arg("mixed_precision", was),
+            ", which accelerate keeps to the end of the process: train with ",
+            Arg("mixed_precision", was),
+            " here, or with ",
+            Arg("mixed_precision", cfg.mixed_precision),
+            " in a process of its own",
+        )
+    if cfg.cpu and state.device.type != "cpu":
+        raise ArgumentRuntimeError(
+            f"an earlier run in this process trained on {state.device}, which accelerate keeps to the end of "
+            "the process: train on it here, or with ",
+            Arg("cpu", True),
+            " in a process of its own",
+        )
+    if not cfg.cpu and state.device.type == "cpu" and torch.cuda.is_available():
+        logger.warning(
+            "training on the CPU, as an earlier run in this process did (%s; accelerate keeps it to the end "
+            "of the process): to train on the GPU, run it in a process of its own",
+            Arg("cpu", True),
+        )
