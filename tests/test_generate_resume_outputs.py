@@ -56,3 +56,49 @@ def test_the_preview_of_a_stopped_run_of_an_earlier_version_is_refused_on_the_co
     )
     assert preview.read_bytes() == before
     assert list(recorded) == [str(preview)]  # recorded after the chunk was appended
+
+
+def test_a_run_whose_model_folder_was_moved_is_resumed_with_its_new_place(tmp_path, caplog, capsys):
+    """The run's model folder moved: a resume names it gone and asks for its new place (model=, --model),
+    which must hold the same weights (the fingerprint the run recorded); a run of an earlier version, which
+    recorded none, takes the folder given with a warning naming both. --model was ignored with --resume."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from streamt2v.assets import microworld_model_dir
+
+    first, moved, other = tmp_path / "m1", tmp_path / "m2", tmp_path / "m3"
+    shutil.copytree(microworld_model_dir(), first)
+
+    def stop(chunk):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        generate(cfg_for(tmp_path, "b", n=24, model=str(first)), on_chunk=stop)
+    run = tmp_path / "run-b"
+    first.rename(moved)
+    with pytest.raises(FileNotFoundError) as gone:
+        resume_generate(run)
+    assert str(gone.value) == (
+        f"the run's model folder {str(first)!r} is gone (moved or removed); if it was moved, give its new "
+        "place: pass model='FOLDER'"
+    )
+    shutil.copytree(moved, other)
+    weights = other / "unet" / "diffusion_pytorch_model.safetensors"
+    save_file({k: v + 1 for k, v in load_file(weights).items()}, weights)
+    with pytest.raises(
+        ValueError, match=r"model folder '.*m3' does not hold the weights of the run's model folder"
+    ):
+        resume_generate(run, model=other)
+    config_file = run / "config.json"
+    config = json.loads(config_file.read_text())
+    del config["model_fingerprint"]  # as a run of an earlier version
+    config_file.write_text(json.dumps(config))
+    assert main(["generate", "--resume", str(run), "--model", str(moved), "--no-progress"]) == 0
+    assert "wrote 24 frames" in capsys.readouterr().out
+    assert f"recorded no fingerprint of its model folder {first}, so {moved} is not checked" in caplog.text
+    config = json.loads(config_file.read_text())
+    assert config["model"] == str(moved) and config["model_fingerprint"]  # a later resume checks it
+    with pytest.raises(ValueError, match="does not hold the weights"):
+        resume_generate(run, model=other)

@@ -14,8 +14,9 @@ from streamt2v.pipeline.setting_checks import QUOTED, SEED_LIMIT
 
 # Flags --resume does not ignore (the rest come from the run's config.json).
 _RESUME_FLAGS = {"resume", "no_progress", "overwrite", "func", "parser", "command", "verbose", "argv"}
-# Flags --resume takes to continue on another device or in another precision (resume_generate).
-_CHANGED_ON_RESUME = ("device", "dtype", "compile")
+# Flags --resume takes to continue on another device or in another precision, or with the run's model folder
+# moved (resume_generate).
+_CHANGED_ON_RESUME = ("device", "dtype", "compile", "model")
 # The flags of the stage-1/2 settings whose name is not the flag's (the rest: --name-with-dashes).
 _OTHER_FLAGS = {"num_frames": "--frames", "anchor_image": "--anchor"}
 
@@ -144,8 +145,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=user_path,
         metavar="DIR",
         help="continue an interrupted run with its stored settings; --device (--cpu), --dtype and "
-        "--compile/--no-compile may change them (e.g. bf16 after a float16 overflow), other options are "
-        "ignored with a warning",
+        "--compile/--no-compile may change them (e.g. bf16 after a float16 overflow), --model gives the new "
+        "place of the run's model folder (moved, same weights), other options are ignored with a warning",
     )
     p.add_argument(
         "--prompt-schedule",

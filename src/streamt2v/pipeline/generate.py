@@ -31,7 +31,7 @@ from streamt2v.pipeline.preflight import (
     warn_rate_change,
 )
 from streamt2v.pipeline.prompts import PromptSchedule, as_schedule, load_schedule
-from streamt2v.pipeline.run_inputs import read_run_inputs
+from streamt2v.pipeline.run_inputs import local_model_folder, model_fingerprint, read_run_inputs
 from streamt2v.pipeline.run_writing import ChunkCallback, GenerateResult, consume, resume_command
 
 # generate() raises it (a stop that came as the run finished): importable with it, as docs/generate.md says
@@ -241,6 +241,9 @@ class GenerateConfig:
     # torch.compile backend for the models this run loads (streamt2v.compiling), None: eager
     compile: str | None = None
     schedule_entries: tuple = field(default=(), compare=False)  # resolved schedule (filled by prepare)
+    # the model folder's weights (run_inputs.model_fingerprint), filled by generate(): a resume given the
+    # folder's new place (it was moved) checks that it holds them
+    model_fingerprint: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.stream, StreamConfig):  # a dict failed only inside generate(), on an attribute
@@ -314,6 +317,7 @@ def generate(
     config, so ``--resume`` works from any folder. ``progress``: stage 3's progress bar (stages 1–2 report
     through ``on_step``/``on_chunk``)."""
     schedule = check_inputs(cfg, model=model)
+    given_model = model
     cfg = replace(cfg, schedule_entries=tuple(schedule.entries))
     inputs = read_run_inputs(cfg)
     plan, anchor = inputs.plan, inputs.anchor
@@ -352,6 +356,9 @@ def generate(
         run_path = reserve_run_dir(run_path)
     cfg = _absolute(replace(cfg, run_dir=str(run_path)))
     run_path = Path(cfg.run_dir)  # absolute, as the outputs: the result and the messages name it so
+    folder = local_model_folder(cfg.model) if given_model is None else None  # a model given may be any
+    if folder is not None:
+        cfg = replace(cfg, model_fingerprint=model_fingerprint(folder))
     run = RunDir.create(run_path, cfg.to_dict(), num_chunks=len(plan))
     logger.info(
         "run directory %s (%s); continue an interrupted run with: %s",

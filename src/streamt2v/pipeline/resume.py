@@ -12,14 +12,17 @@ import logging
 import os
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from streamt2v.arguments import Arg, ArgumentFileNotFoundError, ArgumentValueError
+from streamt2v.assets import names_shipped
 from streamt2v.io.output_paths import remove_stale_temporaries
 from streamt2v.pipeline.generate import GenerateConfig
 from streamt2v.pipeline.model_loading import load_compiled
 from streamt2v.pipeline.preflight import check_inputs, output_targets
 from streamt2v.pipeline.prompts import PromptSchedule
-from streamt2v.pipeline.run_inputs import read_run_inputs
+from streamt2v.pipeline.run_inputs import local_model_folder, model_fingerprint, read_run_inputs
 from streamt2v.pipeline.run_writing import ChunkCallback, GenerateResult, check_replaces_its_own, consume
 from streamt2v.pipeline.rundir import RunDir
 from streamt2v.pipeline.stream import Chunk, StepCallback, StreamState, stream
@@ -42,7 +45,7 @@ def run_config(run: RunDir) -> GenerateConfig:
 def resume_generate(
     run_dir: str | os.PathLike | RunDir,
     *,
-    model: StreamingT2VModel | None = None,
+    model: StreamingT2VModel | str | os.PathLike | None = None,
     on_step: StepCallback | None = None,
     on_chunk: ChunkCallback | None = None,
     progress: bool = True,
@@ -60,7 +63,9 @@ def resume_generate(
     overflow stopped the run); ``compile``: another torch.compile backend, or ``False`` for none (a GPU run's
     inductor where no C++ compiler is). The run records them, and the chunks made from here on differ from an
     uninterrupted run's by that precision's (or compiler's) rounding. With ``model`` given they apply to
-    stage 3 only.
+    stage 3 only. ``model``: the model (already placed), or the folder the run's model folder was moved to,
+    which must hold the same weights (a run of an earlier version recorded none to compare: taken with a
+    warning); the run records it.
     The run replaces what it left at its outputs and previews (its manifest records that); anything else there
     (a later run's output, a file put there since; anything, for a run of an earlier version, which recorded
     nothing) only with ``overwrite``, and a folder output holding files the user put there never.
@@ -80,6 +85,11 @@ def resume_generate(
         )
         if changes:
             cfg = replace(cfg, **changes)
+        moved = _model_folder(cfg, model if isinstance(model, (str, os.PathLike)) else None)
+        if isinstance(model, (str, os.PathLike)):
+            model = None  # loaded from cfg.model
+        if moved:
+            cfg = replace(cfg, **moved)
         try:
             model, chunks, stored = _prepare_resume(run, cfg, model, on_step, overwrite)
         except FileNotFoundError as err:
@@ -93,8 +103,9 @@ def resume_generate(
         dropped = run.drop_damaged_chunks()
         if dropped:
             logger.warning("%s", dropped)
-        if changes:  # checked and loaded: a later plain resume continues with them too
+        if changes or moved:  # checked and loaded: a later plain resume continues with them too
             run.save_config(cfg.to_dict())
+        if changes:
             if stored < run.manifest["num_chunks"]:
                 where = f"from chunk {stored + 1} on"
             else:  # every chunk was finished before: only stage 3 and the outputs are left to do
@@ -104,6 +115,62 @@ def resume_generate(
         run.unlock()  # consume releases it from here on
         raise
     return consume(cfg, run, model, chunks, stored, on_chunk, overwrite=overwrite, progress=progress)
+
+
+def _model_folder(cfg: GenerateConfig, given: str | os.PathLike | None) -> dict[str, str | None] | None:
+    """The changes to ``cfg`` when its model folder was moved to ``given`` (``model=``, ``--model``), which
+    must hold the weights the run recorded (:func:`model_fingerprint`); None where the run goes on with the
+    model it names. Without ``given`` a model folder the run names must still be there."""
+    recorded = local_model_folder(cfg.model)  # None: moved or removed, or not a folder (a hub id, a preset)
+    # generate() records a folder by its absolute path (a hub id or a preset name is none)
+    was_folder = cfg.model is not None and (recorded is not None or Path(cfg.model).is_absolute())
+    was_folder = was_folder and not names_shipped(cfg.model)
+    if given is None:
+        if was_folder and recorded is None:
+            raise ArgumentFileNotFoundError(
+                f"the run's model folder {cfg.model!r} is gone (moved or removed); if it was moved, give its new "
+                "place: pass ",
+                Arg("model", "FOLDER"),
+            )
+        if recorded is not None and cfg.model_fingerprint not in (None, model_fingerprint(recorded)):
+            logger.warning(
+                "model folder %s holds other weights than when the run began; the chunks from here on are made "
+                "with them",
+                recorded,
+            )
+        return None
+    folder = local_model_folder(given)
+    if folder is None:
+        raise ArgumentFileNotFoundError(
+            f"model folder {str(given)!r} does not exist (",
+            Arg("model"),
+            " with a resume gives the new place of the run's model folder, moved since the run began)",
+        )
+    if folder == recorded:
+        return None
+    if not was_folder:
+        used = "the shipped model" if cfg.model is None or names_shipped(cfg.model) else repr(cfg.model)
+        raise ArgumentValueError(
+            f"the run used {used}, not a model folder of its own: ",
+            Arg("model"),
+            " with a resume gives the new place of the run's model folder, moved since the run began; leave it out",
+        )
+    fingerprint = model_fingerprint(folder)
+    if cfg.model_fingerprint is None:
+        logger.warning(
+            "the run (of an earlier version) recorded no fingerprint of its model folder %s, so %s is not checked "
+            "to hold the same weights: continuing with it (the chunks from here on differ if it holds others)",
+            cfg.model,
+            folder,
+        )
+    elif fingerprint != cfg.model_fingerprint:
+        raise ArgumentValueError(
+            f"model folder {str(folder)!r} does not hold the weights of the run's model folder {cfg.model!r} "
+            "(their fingerprints differ); give the folder the run's model was moved to, or start a new run with it"
+        )
+    else:
+        logger.info("continuing with the model folder %s, where the run's %s was moved", folder, cfg.model)
+    return {"model": str(folder), "model_fingerprint": fingerprint}
 
 
 def _prepare_resume(

@@ -1,13 +1,18 @@
 """A run's input files read once, with the chunk plan they make: what :func:`~streamt2v.pipeline.generate.
-generate` streams from, and a resume that starts over (no chunk finished) as well."""
+generate` streams from, and a resume that starts over (no chunk finished) as well; and the fingerprint of its
+model folder, which tells a resume that a folder given as the moved model's new place holds the same weights."""
 
 from __future__ import annotations
 
+import hashlib
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 
+from streamt2v.io.folders import home_path
 from streamt2v.io.video import read_image, read_video
 from streamt2v.pipeline.chunking import ChunkSpec, plan_chunks
 
@@ -47,3 +52,43 @@ def read_run_inputs(cfg: GenerateConfig) -> RunInputs:
         prefix_frames=prefix,
     )
     return RunInputs(init_video, init_fps, init_image, anchor, prefix, plan)
+
+
+# The files a model folder's weights are in (diffusers', transformers' and torch's), and how much of each the
+# fingerprint reads at its start, middle and end.
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
+_SAMPLE = 1 << 20
+
+
+def local_model_folder(spec: str | os.PathLike | None) -> Path | None:
+    """The local folder a model spec loads (the shipped model's for None or ``"microworld"``); None for a hub
+    id, a preset or a folder that is not there."""
+    from streamt2v.pipeline.model_loading import model_folder_spec
+
+    folder = home_path(model_folder_spec(spec))
+    return folder.resolve() if folder.is_dir() else None
+
+
+def model_fingerprint(folder: Path) -> str | None:
+    """A sha256 telling the weights in model ``folder`` from others' without reading them whole (a 1.7B
+    model's are gigabytes): each weight file's path in the folder and size, and its first, middle and last
+    MiB (a safetensors file's header, which names every tensor, and values of several of them). None for a
+    folder holding no weights."""
+    files = sorted(
+        p
+        for p in folder.rglob("*")
+        if p.suffix in _WEIGHT_SUFFIXES
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)  # caches, temporaries
+        and p.is_file()
+    )
+    if not files:
+        return None
+    digest = hashlib.sha256()
+    for file in files:
+        size = file.stat().st_size
+        digest.update(f"{file.relative_to(folder).as_posix()}\0{size}\0".encode())
+        with open(file, "rb") as fh:
+            for start in sorted({0, max(size // 2 - _SAMPLE // 2, 0), max(size - _SAMPLE, 0)}):
+                fh.seek(start)
+                digest.update(fh.read(_SAMPLE))
+    return digest.hexdigest()
