@@ -84,8 +84,8 @@ def test_sigterm_stops_train_with_the_resume_command_and_the_steps_lost(tmp_path
     assert rc == 143, text
     line = next(x for x in text.splitlines() if x.startswith("interrupted"))
     found = re.fullmatch(
-        r"interrupted \(SIGTERM\): at step (\d+); the (\d+) step\(s\) since the checkpoint at step (\d+) "
-        r"are lost; continue with: (.+)",
+        r"interrupted \(SIGTERM\): at step (\d+); a resume repeats the (\d+) steps? since the checkpoint at "
+        r"step (\d+); continue with: (.+)",
         line,
     )
     assert found, line
@@ -118,7 +118,7 @@ def test_a_train_run_stopped_before_any_checkpoint_says_all_its_steps_are_lost(t
     with pytest.raises(TrainInterrupted) as err:
         train(recipe, cfg, tmp_path / "run", dataset=StopAtSample(), progress=False)
     assert (err.value.step, err.value.checkpoint_step) == (2, 0)
-    assert str(err.value) == "at step 2; the 2 step(s) since the start (no checkpoint yet) are lost"
+    assert str(err.value) == "at step 2; a resume repeats the 2 steps since the start (no checkpoint yet)"
 
 
 @pytest.mark.parametrize("kind", [signal.SIGINT, signal.SIGTERM])

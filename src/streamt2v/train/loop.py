@@ -130,7 +130,7 @@ class TrainInterrupted(KeyboardInterrupt):
             if checkpoint_step
             else "the start (no checkpoint yet)"
         )
-        super().__init__(f"at step {step}; the {lost} step(s) since {where} are lost")
+        super().__init__(f"at step {step}; a resume repeats the {counted(lost, 'step')} since {where}")
 
 
 class _IndexStream(Sampler[int]):
