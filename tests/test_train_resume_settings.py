@@ -60,3 +60,24 @@ def test_too_few_steps_are_refused_after_other_recipe_options_and_before_any_war
     assert str(err.value) == f"cannot resume {checkpoint} at step 6 with steps=4; give steps=6 or more"
     assert err.value.as_flags().spelled(flags=True).endswith("with --steps 4; give --steps 6 or more")
     assert not caplog.records  # no warning of the steps and lr changed before the refusal
+
+
+def test_a_resume_on_other_processes_with_the_same_samples_names_the_flags_on_the_command_line(caplog):
+    """The line of a resume that keeps the samples per step (2 processes × grad_accum 1 as 1 × 2) named
+    grad_accum, the Python spelling, on the command line too."""
+    from streamt2v.arguments import logs_naming_flags
+
+    recipe = make_recipe("vae")
+    saved = json.loads(json.dumps({**_run_config(recipe, TrainConfig(steps=10)), "processes": 2}))
+    now = _run_config(recipe, TrainConfig(steps=10, grad_accum=2))
+    checkpoint = Path("run/checkpoints/step-00000004")
+    said = "resuming run/checkpoints/step-00000004, a run of 2 process(es) with {}, on 1 with {}: the same "
+    said += "samples per step"
+    with caplog.at_level(logging.INFO, logger="streamt2v.train.run_folder"):
+        check_resumed_config(checkpoint, saved, now, recipe, 4)
+        with logs_naming_flags("streamt2v.train.run_folder"):
+            check_resumed_config(checkpoint, saved, now, recipe, 4)
+    assert [r.getMessage() for r in caplog.records] == [
+        said.format("grad_accum=1", "grad_accum=2"),
+        said.format("--grad-accum 1", "--grad-accum 2"),
+    ]

@@ -201,7 +201,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     # the loop's log lines name the flags typed (--batch-size), not the Python API's arguments
-    with _main_process_logs(), logs_naming_flags("streamt2v.train.loop", "streamt2v.train.train_config"):
+    with (
+        _main_process_logs(),
+        logs_naming_flags(
+            "streamt2v.train.loop", "streamt2v.train.train_config", "streamt2v.train.run_folder"
+        ),
+    ):
         return _train(args)
 
 

@@ -310,14 +310,14 @@ def check_resumed_config(
     loop_changes = train_config_changes(saved, run_config["train"], world)
     was_world = int(saved.get("processes", world))
     if was_world != world and not any(c.startswith(("processes:", "grad_accum:")) for c in loop_changes):
+        # the Args are spelled as flags by the command line's filter (cli/train)
         logger.info(
-            "resuming %s, a run of %d process(es) with grad_accum %d, on %d with grad_accum %d: the same "
-            "samples per step",
+            "resuming %s, a run of %d process(es) with %s, on %d with %s: the same samples per step",
             path,
             was_world,
-            saved["train"]["grad_accum"],
+            Arg("grad_accum", saved["train"]["grad_accum"]),
             world,
-            grad_accum,
+            Arg("grad_accum", grad_accum),
         )
     # settings of what is written beside the steps: the resumed steps are still the uninterrupted run's
     kept = [c for c in loop_changes if c.split(":", 1)[0] in BOOKKEEPING_SETTINGS]
