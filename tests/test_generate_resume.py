@@ -535,3 +535,25 @@ def test_a_damaged_first_chunk_needs_the_inputs_again_and_the_run_changes_only_o
     assert {p: p.read_bytes() for p in [run / "manifest.json", *(run / "chunks").iterdir()]} == before
     (tmp_path / "moved.png").rename(image)
     assert resume_generate(run, model=model).num_frames == 40
+
+
+def test_the_cli_counts_what_is_left_from_the_run_as_its_lock_finds_it(tmp_path, monkeypatch, capsys):
+    """Another resume finished the run between the command's opening of it and its lock: the note and the
+    progress bar counted the chunks as opened (1 of 2 finished) instead of as the resume goes on (all)."""
+    from streamt2v.pipeline.rundir import RunDir
+
+    def stop(chunk):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        generate(cfg_for(tmp_path, "b", n=24), on_chunk=stop)  # the shipped model, which the command loads
+    run, opened = tmp_path / "run-b", RunDir.open
+
+    def opened_then_finished_elsewhere(path):
+        stale = opened(path)
+        resume_generate(opened(path))
+        return stale
+
+    monkeypatch.setattr(RunDir, "open", opened_then_finished_elsewhere)
+    assert main(["generate", "--resume", str(run), "--no-progress"]) == 0
+    assert f"note: run {str(run)!r} is already finished; writing its outputs again" in capsys.readouterr().err

@@ -386,6 +386,9 @@ def run(args: argparse.Namespace) -> int:
                 f"warning: --resume continues the run with its stored settings; ignoring {', '.join(ignored)}",
                 file=sys.stderr,
             )
+        # Counted from the run as its lock finds it (read again if another resume changed it since it was
+        # opened): resume_generate goes on from there, and takes the lock held.
+        cfg = run_config(run_dir.lock())
         per_chunk, done = _steps_per_chunk(cfg, run_dir.manifest["num_chunks"]), run_dir.num_finished
         if done >= run_dir.manifest["num_chunks"]:
             # a plain --enhance stores {}: stage 3 runs whenever it is not None

@@ -57,7 +57,8 @@ def resume_generate(
     """Continue the run in ``run_dir`` from its last finished chunk; the result equals an uninterrupted run.
     ``run_dir`` may be the run already opened (:meth:`RunDir.open`, which reads its settings and checks every
     chunk file's digest): it is not opened again, but read again under its lock if another process changed it
-    since (a resume of the same run that took it first).
+    since (a resume of the same run that took it first); or already locked (:meth:`RunDir.lock`, as the
+    command line does to count the chunks left), and then taken as it is.
 
     ``device`` / ``dtype``: continue on another device or in another precision (e.g. bf16 after a float16
     overflow stopped the run); ``compile``: another torch.compile backend, or ``False`` for none (a GPU run's
