@@ -362,13 +362,18 @@ def test_what_is_no_run_is_named_for_what_it_is(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match=r"it lies inside the run directory '.*runs/a': give that$"):
         RunDir.open("runs/a/chunks")
     with pytest.raises(
-        FileNotFoundError, match=r"it holds 2 run directories \('runs/a', 'runs/b'\): give one of them$"
+        FileNotFoundError, match=r"it holds 2 runs \('runs/a' and 'runs/b'\): give one of them$"
     ):
         RunDir.open("runs")
+    (tmp_path / "one").mkdir()
+    shutil.copytree(tmp_path / "runs" / "a", tmp_path / "one" / "a")
+    with pytest.raises(FileNotFoundError, match=r"it holds the run directory 'one/a': give that$"):
+        RunDir.open("one")
     for name in "cdef":
         RunDir.create(tmp_path / "runs" / name, {}, num_chunks=2).unlock()
     with pytest.raises(
-        FileNotFoundError, match=r"6 run directories \(3 more and 'runs/d', 'runs/e', 'runs/f'\)"
+        FileNotFoundError,
+        match=r"it holds 6 runs \(the last by name: 'runs/d', 'runs/e' and 'runs/f'\): give one of them$",
     ):
         RunDir.open("runs")
     (tmp_path / "runs" / "a" / "config.json").write_text('{"stream": ')  # truncated
@@ -395,7 +400,14 @@ def test_a_folder_holding_other_files_takes_no_run(tmp_path, monkeypatch):
         RunDir.create(".", {}, num_chunks=2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
     RunDir.create(tmp_path / "runs" / "a", {}, num_chunks=2).unlock()
-    with pytest.raises(FileExistsError, match=r"'runs' is a folder holding other files \(1 run directory\)"):
+    with pytest.raises(
+        FileExistsError, match=r"'runs' is a folder holding 1 run; a run keeps its own folder"
+    ):
+        RunDir.check_new("runs")
+    (tmp_path / "runs" / "notes.txt").write_text("mine")
+    with pytest.raises(
+        FileExistsError, match=r"'runs' is a folder holding 1 run and other files \('notes.txt'\);"
+    ):
         RunDir.check_new("runs")
     (tmp_path / "empty").mkdir()
     RunDir.create("empty", {"a": 1}, num_chunks=2).unlock()

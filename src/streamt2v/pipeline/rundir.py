@@ -42,6 +42,7 @@ from safetensors import SafetensorError
 
 from streamt2v.io import locks
 from streamt2v.io.folders import atomic_write_file, check_writable_parent, read_json_object, remove_leftovers
+from streamt2v.io.output_paths import list_names
 from streamt2v.pipeline.run_chunks import (
     CHUNK_FILE,
     DIGEST,
@@ -209,9 +210,12 @@ def _where_the_runs_are(path: Path) -> str:
         return ""
     if not runs:
         return ""
-    shown = ", ".join(repr(str(p)) for p in runs[-3:])
-    more = f"{len(runs) - 3} more and " if len(runs) > 3 else ""
-    return f"; it holds {len(runs)} run director{'y' if len(runs) == 1 else 'ies'} ({more}{shown}): give one of them"
+    if len(runs) == 1:
+        return f"; it holds the run directory {str(runs[0])!r}: give that"
+    shown = [repr(str(p)) for p in runs[-3:]]  # named by their start time: the latest last
+    listed = f"{', '.join(shown[:-1])} and {shown[-1]}"
+    which = f"the last by name: {listed}" if len(runs) > 3 else listed
+    return f"; it holds {counted(len(runs), 'run')} ({which}): give one of them"
 
 
 class RunDir:
@@ -312,15 +316,12 @@ class RunDir:
             return
         runs = [name for name in others if _is_run(path / name)]
         rest = [name for name in others if name not in runs]
-        parts = [f"{len(runs)} run director{'y' if len(runs) == 1 else 'ies'}"] if runs else []
+        held = [counted(len(runs), "run")] if runs else []
         if rest:
-            parts.append(
-                ", ".join(repr(n) for n in rest[:3]) + (f" and {len(rest) - 3} more" if rest[3:] else "")
-            )
-        held = "; ".join(parts)
+            held.append(f"other files ({list_names(rest, limit=3)})")
         raise FileExistsError(
-            f"run directory {str(path)!r} is a folder holding other files ({held}); a run keeps its "
-            f"own folder: give a new or empty one (e.g. --run-dir {str(path / 'my-run')!r})"
+            f"run directory {str(path)!r} is a folder holding {' and '.join(held)}; a run keeps its own folder: "
+            f"give a new or empty one (e.g. --run-dir {str(path / 'my-run')!r})"
         )
 
     @staticmethod
