@@ -159,6 +159,20 @@ def test_bad_inputs_catalogue(tmp_path, monkeypatch, capsys, argv, match):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.mp4", "v3.mp4"]
 
 
+@pytest.mark.parametrize("flag", ["-o", "--png-dir"])
+def test_a_dash_for_stdout_is_refused_naming_the_flag(tmp_path, monkeypatch, capsys, flag):
+    """``-o -`` (a command's usual stdout) wrote a folder named '-'."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_:
+        main(["generate", "a cat", flag, "-", *FAST_CLI])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.endswith(
+        f"error: argument {'-o/--output/--out' if flag == '-o' else flag}: writing to stdout ('-') is not "
+        "supported: give a path (./- for one named '-')\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_cli_default_is_the_shipped_model_with_its_recommended_sampler(tmp_path, monkeypatch, caplog):
     """No --model: the shipped microworld model, sampled with the settings its folder recommends; an
     explicit flag still wins."""
