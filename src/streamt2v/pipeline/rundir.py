@@ -4,7 +4,8 @@ chunk by chunk, so a run can continue from its last finished chunk).
 Layout::
 
     RUN/config.json                 the full generation config (JSON), written once
-    RUN/manifest.json               finished chunks + status, replaced atomically after every chunk
+    RUN/manifest.json               finished chunks + status + what the run left at its outputs, replaced
+                                    atomically after every chunk
     RUN/chunks/chunk_000003.safetensors
                                     a finished chunk's frames and CAM/APM state (pipeline.run_chunks)
 
