@@ -215,16 +215,23 @@ def _sampler(sampler: dict[str, Any] | None, unet_dir: Path, scheduler: str | Pa
     streaming = _stream_config(unet_dir)
     try:
         config = StreamConfig(num_frames=int(streaming["num_frames"]), **sampler)
+    except ValueError as err:
+        raise ArgumentValueError(Arg("sampler"), f" {sampler}: {err}") from None
+    if not sampler:  # the defaults: the model's own schedule and CAM are not the sampler's to check
+        return {}
+    # outside the try: a damaged schedule is named as such, not as the sampler's fault
+    timesteps = int(training_scheduler(unet_dir, scheduler).get("num_train_timesteps", 1000))
+    cam_frames = streaming.get("num_cond_frames")
+    try:
         # a video of two chunks, one of each stage: the steps of both within the schedule
         plan = plan_chunks(
             config.chunk_frames + 1, chunk_frames=config.chunk_frames, cond_frames=config.cond_frames
         )
-        timesteps = int(training_scheduler(unet_dir, scheduler).get("num_train_timesteps", 1000))
         check_step_counts(config, plan, timesteps)
-        if config.cond_frames != streaming["num_cond_frames"]:
+        if "cond_frames" in sampler and config.cond_frames != cam_frames:
             raise ValueError(
                 f"cond_frames={config.cond_frames} does not match the stream UNet's CAM, which was built for "
-                f"{streaming['num_cond_frames']} conditioning frames"
+                f"{cam_frames} conditioning frames"
             )
     except ValueError as err:
         raise ArgumentValueError(Arg("sampler"), f" {sampler}: {err}") from None
