@@ -324,7 +324,7 @@ def test_a_run_stopped_under_a_launcher_says_once_how_to_continue_with_its_batch
     )
     command = shlex.split(lines[0].split("(the same steps): ", 1)[1])
     assert command[0] == "streamt2v" and command[-2:] == ["--grad-accum", "2"]
-    stopped_at = int(lines[0].split("checkpoint at step ")[1].split()[0])
+    stopped_at = int(re.search(r"checkpoint at step (\d+)", lines[0])[1])
     command[command.index("--steps") + 1] = str(stopped_at + 1)
     shutil.copytree(out, tmp_path / "copy")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -46,7 +47,7 @@ def test_a_run_stopped_by_sigterm_and_resumed_at_its_checkpoint_step_exports_tha
     cmd = [sys.executable, "-m", "streamt2v", *argv, "--steps", "100000"]
     assert sigterm_when(out / "checkpoints" / "latest", cmd, log).returncode == 143, log.read_text()
     line = next(x for x in log.read_text().splitlines() if x.startswith("interrupted (SIGTERM): at step"))
-    step = int(line.split("checkpoint at step ")[1].split()[0])
+    step = int(re.search(r"checkpoint at step (\d+)", line)[1])
     checkpoints = sorted(p.name for p in (out / "checkpoints").iterdir())
     assert not (out / "final").exists()
     with one_torch_thread():

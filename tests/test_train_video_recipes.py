@@ -395,7 +395,7 @@ def test_a_frozen_model_given_as_a_file_or_with_a_tilde(tmp_path, monkeypatch):
     from streamt2v.train.frozen import load_frozen_vae
 
     (tmp_path / "vae.safetensors").write_bytes(b"")
-    with pytest.raises(NotADirectoryError, match=r"\(vae DIR\) \S+vae.safetensors is a file, not a folder"):
+    with pytest.raises(NotADirectoryError, match=r"\(vae=DIR\) \S+vae.safetensors is a file, not a folder"):
         load_frozen_vae(str(tmp_path / "vae.safetensors"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     (tmp_path / "home" / "vae").mkdir(parents=True)
