@@ -328,7 +328,7 @@ def test_what_a_killed_conversion_left_beside_the_output_is_named(
     printed = capsys.readouterr().out
     [note] = [ln for ln in printed.splitlines() if "temporary folder" in ln]
     assert note.startswith(
-        "note: 1 temporary folder(s) of an interrupted conversion or save are beside the output"
+        "note: 1 temporary folder of an interrupted conversion or save is beside the output"
     )
     assert note.endswith(f"rm -r {shlex.quote(str(left.absolute()))}") and ".other" not in note
     assert left.is_dir()  # another conversion into the same folder may be writing it
@@ -349,12 +349,12 @@ def test_fp16_refuses_weights_beyond_its_range_instead_of_saving_inf(
     save_file(sd, big)
     argv = ["convert", str(big), str(tmp_path / "out"), "--preset", _arch(tmp_path), "--no-strict"]
     assert _error([*argv, "--dtype", "fp16"], capsys) == (
-        f"error: --dtype fp16: 1 tensor(s) of {str(big)!r} hold values beyond its range (±65504), which would be "
+        f"error: --dtype fp16: 1 tensor of {str(big)!r} holds values beyond its range (±65504), which would be "
         f"saved as inf: {key} (up to 1e+05); use --dtype bf16 (float32's range) or --dtype fp32; nothing was written"
     )
     with pytest.raises(ValueError) as info:  # a Python caller is told the argument as it spells it
         convert_official_checkpoint(big, tmp_path / "out", _arch(tmp_path), strict=False, dtype="fp16")
-    assert str(info.value).startswith("dtype='fp16': 1 tensor(s)")
+    assert str(info.value).startswith("dtype='fp16': 1 tensor of")
     assert "use dtype='bf16' (float32's range) or dtype='fp32'; nothing" in str(info.value)
     assert not (tmp_path / "out").exists()
     assert main([*argv, "--dtype", "bf16"]) == 0

@@ -40,7 +40,7 @@ def test_links_to_nothing_in_the_stage1_snapshot_are_named_before_the_checkpoint
     assert error(snapshot).startswith(f"{str(never_read)!r} is not a PyTorch checkpoint")
     copied = tmp_path / "copied"
     shutil.copytree(snapshot, copied, symlinks=True)  # cp -r: the relative links now point to nothing
-    assert error(copied).startswith(f"init_unet {str(copied)!r} holds 1 link(s) to files that do not exist")
+    assert error(copied).startswith(f"init_unet {str(copied)!r} holds 1 link to files that do not exist")
     for file, what in [
         ("unet/diffusion_pytorch_model.fp16.safetensors", "init_unet UNet folder"),
         ("unet/config.json", "init_unet UNet folder"),
@@ -52,7 +52,7 @@ def test_links_to_nothing_in_the_stage1_snapshot_are_named_before_the_checkpoint
         blob.unlink()
         msg = error(snapshot)
         assert msg == (
-            f"{what} {str(link.parent)!r} holds 1 link(s) to files that do not exist "
+            f"{what} {str(link.parent)!r} holds 1 link to files that do not exist "
             f"({link.name} -> {str(link.readlink())!r}): {HUB_HINT}"
         ), file
         if file.startswith("tokenizer"):

@@ -16,13 +16,13 @@ def test_a_cuda_index_past_the_gpus_present_says_which_to_use(monkeypatch):
     with pytest.raises(ValueError) as refused:
         resolve_device("cuda:2")
     assert str(refused.value) == (
-        "device 'cuda:2' requested but only 2 CUDA device(s) are present (cuda:0 to cuda:1); "
+        "device 'cuda:2' requested but only 2 CUDA devices are present (cuda:0 to cuda:1); "
         "use device='cuda:0' or device='auto'"
     )
     assert str(refused.value.as_flags()).endswith("; use --device cuda:0 or --device auto")  # the CLI's
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     with pytest.raises(
-        ValueError, match=r"only 1 CUDA device\(s\) are present \(cuda:0\); use device='cuda:0'"
+        ValueError, match=r"only 1 CUDA device is present \(cuda:0\); use device='cuda:0'"
     ):
         resolve_device(torch.device("cuda", 1))
 

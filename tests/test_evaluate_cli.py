@@ -87,7 +87,7 @@ def test_cli_errors(video_dir, tmp_path, capsys):
     prompts = tmp_path / "p.txt"
     prompts.write_text("only one\n")
     assert main(["evaluate", str(video_dir), "--prompts", str(prompts), "--metrics", "probes"]) == 2
-    assert "3 video(s) but 1 prompt(s)" in capsys.readouterr().err
+    assert "3 videos but 1 prompt" in capsys.readouterr().err
     two = tmp_path / "two.txt"
     two.write_text("a\nb\nc\n")
     assert (
@@ -96,7 +96,7 @@ def test_cli_errors(video_dir, tmp_path, capsys):
     assert "CLIP weights folder not found" in capsys.readouterr().err
     assert main(["evaluate", str(video_dir / "c_broken.mp4"), "--metrics", "scuts", "--no-progress"]) == 1
     err = capsys.readouterr().err
-    assert "none of the 1 video(s) could be scored" in err, repr(err)
+    assert "none of the 1 video could be scored" in err, repr(err)
     assert main(["evaluate", str(video_dir), "--metrics", "mawe,fvd"]) == 2
     assert "unknown metric" in capsys.readouterr().err
 
@@ -233,7 +233,7 @@ def test_ctrl_c_keeps_the_videos_already_scored(video_dir, tmp_path, capsys, mon
     rows = [line.split()[0] for line in captured.out.splitlines() if line and line[0] != "-"]
     assert rows == ["video", "a_clean.mp4", "mean"], captured.out
     assert captured.err.splitlines()[-1] == (
-        f"interrupted: stopped after 1 of 3 video(s); their results are above; {str(out)!r} not written, "
+        f"interrupted: stopped after 1 of 3 videos; their results are above; {str(out)!r} not written, "
         f"the 1 scored kept in {str(out) + '.partial'!r}: continue with the same command and --resume"
     )
     assert not out.exists()
@@ -375,7 +375,7 @@ def test_out_is_written_when_no_video_could_be_scored(video_dir, tmp_path, capsy
         assert main(["evaluate", broken, "--metrics", "scuts", "--no-progress", "--out", str(out)]) == 1
         printed = capsys.readouterr()
         assert printed.out == f"wrote {out}\n"
-        assert "error: none of the 1 video(s) could be scored" in printed.err
+        assert "error: none of the 1 video could be scored" in printed.err
     data = json.loads((tmp_path / "r.json").read_text())
     assert data["records"] == [] and data["mean"] == {} and data["config"]["metrics"] == ["scuts"]
     assert [s["path"] for s in data["skipped"]] == [broken] and data["skipped"][0]["error"]

@@ -73,7 +73,7 @@ def test_loose_frames_beside_videos_are_named_and_a_nested_folder_is_pointed_to(
         assert find_videos(mixed) == [mixed / "a_clean.mp4"]
     [warning] = [r.getMessage() for r in caplog.records]
     assert warning.startswith(
-        f"folder {str(mixed)!r} holds videos and 3 loose frame image(s) (frame_000000.png"
+        f"folder {str(mixed)!r} holds videos and 3 loose frame images (frame_000000.png"
     )
     nested = tmp_path / "nested"
     for method in ("sub", "other"):  # every one named: the error named only the first
@@ -82,7 +82,7 @@ def test_loose_frames_beside_videos_are_named_and_a_nested_folder_is_pointed_to(
     with pytest.raises(ValueError) as err:
         find_videos(nested)
     assert str(err.value).endswith(
-        "; the search is not recursive: 2 subfolder(s) hold videos (other, sub); pass them, e.g. "
+        "; the search is not recursive: 2 subfolders hold videos (other, sub); pass them, e.g. "
         f"{str(nested / 'other')!r}"
     )
 
@@ -105,7 +105,7 @@ def test_subfolders_of_videos_beside_a_folders_own_videos_are_named(video_dir, t
     with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.evaluate"):
         assert find_videos(tmp_path) == [tmp_path / "frames", tmp_path / "top.mp4"]
     assert [r.getMessage() for r in caplog.records] == [
-        f"folder {str(tmp_path)!r}: left out 2 subfolder(s) holding videos (diffusers, framepack), which are "
+        f"folder {str(tmp_path)!r}: left out 2 subfolders holding videos (diffusers, framepack), which are "
         f"not scored: the search is not recursive; pass them too, e.g. {str(tmp_path / 'diffusers')!r}"
     ]
 
@@ -135,8 +135,8 @@ def test_links_to_missing_videos_and_unreadable_subfolders_do_not_stop_a_folder(
     with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.evaluate"):
         assert find_videos(tmp_path) == [tmp_path / "a.mp4"]
     assert [r.getMessage() for r in caplog.records] == [
-        f"folder {str(tmp_path)!r}: left out 1 link(s) to missing files (b.mp4 -> {tmp_path / 'gone' / 'b.mp4'})",
-        f"folder {str(tmp_path)!r}: left out 1 subfolder(s) that cannot be read (lost+found: permission denied)",
+        f"folder {str(tmp_path)!r}: left out 1 link to missing files (b.mp4 -> {tmp_path / 'gone' / 'b.mp4'})",
+        f"folder {str(tmp_path)!r}: left out 1 subfolder that cannot be read (lost+found: permission denied)",
     ]
 
 
@@ -158,7 +158,7 @@ def test_unfinished_generate_previews_in_a_folder_are_left_out_and_named(video_d
     with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.evaluate"):
         assert find_videos(tmp_path) == [tmp_path / "a.mp4", tmp_path / "take.partial.m4v"]
     [warning] = [r.getMessage() for r in caplog.records]
-    assert "left out 2 unfinished `generate` preview(s) (b.partial.mp4, frames.partial)" in warning
+    assert "left out 2 unfinished `generate` previews (b.partial.mp4, frames.partial)" in warning
     # named by its path, a preview is scored
     assert find_videos(tmp_path / "b.partial.mp4") == [tmp_path / "b.partial.mp4"]
     assert find_videos(tmp_path / "frames.partial") == [tmp_path / "frames.partial"]
@@ -198,7 +198,7 @@ def test_a_folder_of_only_previews_is_refused_naming_them(video_dir, tmp_path, c
     only.mkdir()
     shutil.copy(video_dir / "a_clean.mp4", only / "take.partial.mp4")
     message = (
-        f"folder {str(only)!r} holds only unfinished `generate` preview(s) ({str(only / 'take.partial.mp4')!r}); "
+        f"folder {str(only)!r} holds only unfinished `generate` previews ({str(only / 'take.partial.mp4')!r}); "
         "pass them by their paths to score them"
     )
     with pytest.raises(ValueError, match=re.escape(message)):

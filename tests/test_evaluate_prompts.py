@@ -106,7 +106,7 @@ def test_json_prompt_keys_that_match_no_video_are_said(tmp_path, monkeypatch, ca
     with pytest.raises(ValueError) as err:
         read_prompts(p, [Path("v/a.mp4"), Path("v/b.mp4")])
     assert str(err.value) == (
-        f"prompts file {str(p)!r}: no prompt for 1 of the 2 video(s) ('v/b.mp4'); a video is keyed by its "
+        f"prompts file {str(p)!r}: no prompt for 1 of 2 videos ('v/b.mp4'); a video is keyed by its "
         "path, file name or name without the extension; 1 of its 2 keys matches no video scored here "
         "('bb.mp4'): a typo?"
     )

@@ -57,7 +57,7 @@ def test_a_stopped_evaluation_resumes_from_the_videos_it_scored(
     stop_at[0] = 3  # Ctrl-C while the third video is scored
     assert main([*argv, "--out", str(out)]) == 130
     assert capsys.readouterr().err.splitlines()[-1] == (
-        f"interrupted: stopped after 2 of 3 video(s); their results are above; {str(out)!r} not written, "
+        f"interrupted: stopped after 2 of 3 videos; their results are above; {str(out)!r} not written, "
         f"the 2 scored kept in {str(partial)!r}: continue with the same command and --resume"
     )
     assert not out.exists() and partial.is_file()
@@ -73,7 +73,7 @@ def test_a_stopped_evaluation_resumes_from_the_videos_it_scored(
     assert len(calls) == 1  # the third video alone is read and scored
     # without a progress bar (a batch job's log) each video scored is a log line
     assert [r.getMessage() for r in caplog.records] == [f"video 3/3 done: {three_videos / 'c_clean.mp4'}"]
-    assert f"resuming from {partial}: 2 video(s) already scored" in capsys.readouterr().err
+    assert f"resuming from {partial}: 2 videos already scored" in capsys.readouterr().err
     assert not partial.exists()
     assert json.loads(out.read_text()) == json.loads(whole.read_text())
 
@@ -100,7 +100,7 @@ def test_a_resume_scores_again_what_changed_and_refuses_other_settings(
     shutil.copy2(three_videos / "b_cut.mp4", other / "d.mp4")
     assert main([argv[0], str(other), *argv[2:], "--resume"]) == 2
     assert (
-        "it holds the scores of 2 other video(s) (such as "
+        "it holds the scores of 2 other videos (such as "
         f"{str(three_videos / 'a_clean.mp4')!r}), none of those given" in capsys.readouterr().err
     )
     assert main([*argv[:5], "--resume"]) == 2
@@ -111,12 +111,12 @@ def test_a_resume_scores_again_what_changed_and_refuses_other_settings(
     calls.clear()
     stop_at[0] = 2  # stopped again after scoring the changed one: b's score, taken back, is kept too
     assert main([*argv, "--resume"]) == 130
-    assert "1 video(s) already scored; 1 scored for a video since changed" in capsys.readouterr().err
+    assert "1 video already scored; 1 scored for a video since changed" in capsys.readouterr().err
     calls.clear()
     stop_at[0] = 0
     assert main([*argv, "--resume"]) == 0
     assert len(calls) == 1  # the one never scored
-    assert "2 video(s) already scored" in capsys.readouterr().err
+    assert "2 videos already scored" in capsys.readouterr().err
 
     # starting over (--overwrite without --resume) drops the kept scores, even if stopped before its first
     calls.clear()
@@ -186,7 +186,7 @@ def test_a_stop_whose_table_meets_a_closed_pipe_still_says_how_to_continue(
     assert (
         capsys.readouterr()
         .err.splitlines()[-1]
-        .startswith("interrupted: stopped after 2 of 3 video(s); their results are above;")
+        .startswith("interrupted: stopped after 2 of 3 videos; their results are above;")
     )
     monkeypatch.undo()
     with contextlib.suppress(BrokenPipeError):

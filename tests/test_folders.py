@@ -191,11 +191,11 @@ def test_the_conversion_note_names_only_the_leftovers_it_does_not_remove(tmp_pat
         note = leftover_temporaries(out)
     assert not left.exists() and earlier.is_dir() and elsewhere.is_dir()
     assert note == (
-        "2 temporary folder(s) of an interrupted conversion or save are beside the output (0.3 MB): "
+        "2 temporary folders of an interrupted conversion or save are beside the output (0.3 MB): "
         f"remove them when none is running: rm -r {shlex.join([str(earlier), str(elsewhere)])}"
     )
     [removed] = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
-    assert removed.startswith("removed 1 temporary folder(s) (0.2 MB) a killed conversion or save left")
+    assert removed.startswith("removed 1 temporary folder (0.2 MB) a killed conversion or save left")
     assert removed.endswith(repr(str(left)))
 
 

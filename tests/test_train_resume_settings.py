@@ -71,7 +71,7 @@ def test_a_resume_on_other_processes_with_the_same_samples_names_the_flags_on_th
     saved = json.loads(json.dumps({**_run_config(recipe, TrainConfig(steps=10)), "processes": 2}))
     now = _run_config(recipe, TrainConfig(steps=10, grad_accum=2))
     checkpoint = Path("run/checkpoints/step-00000004")
-    said = "resuming run/checkpoints/step-00000004, a run of 2 process(es) with {}, on 1 with {}: the same "
+    said = "resuming run/checkpoints/step-00000004, a run of 2 processes with {}, on 1 with {}: the same "
     said += "samples per step"
     with caplog.at_level(logging.INFO, logger="streamt2v.train.run_folder"):
         check_resumed_config(checkpoint, saved, now, recipe, 4)

@@ -69,7 +69,8 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
         if dev.index is not None and dev.index >= count:
             present = "cuda:0" + (f" to cuda:{count - 1}" if count > 1 else "")
             raise ArgumentValueError(
-                f"device {name!r} requested but only {count} CUDA device(s) are present ({present}); use ",
+                f"device {name!r} requested but only {counted(count, 'CUDA device')} "
+                f"{'is' if count == 1 else 'are'} present ({present}); use ",
                 Arg("device", "cuda:0"),
                 " or ",
                 Arg("device", "auto"),

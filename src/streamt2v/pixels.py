@@ -18,6 +18,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from streamt2v.wording import counted
+
 # Decoded frames overshoot [-1, 1] (VAE outputs are not clamped: the shipped VAE reaches 1.07 on training
 # clips); beyond this margin the values are another convention (0-255 floats reach far beyond).
 RANGE_MARGIN = 0.5
@@ -47,7 +49,7 @@ def check_pixel_values(video: torch.Tensor, name: str) -> None:
     lo, hi = (float(v) for v in torch.aminmax(x))  # NaN propagates to both
     if not (math.isfinite(lo) and math.isfinite(hi)):
         bad = int((~torch.isfinite(x)).sum())
-        raise ValueError(f"{name} has {bad} NaN or infinite value(s) of {x.numel()}")
+        raise ValueError(f"{name} has {counted(bad, 'NaN or infinite value')} of {x.numel()}")
     if lo < -1 - RANGE_MARGIN or hi > 1 + RANGE_MARGIN:
         raise ValueError(f"{name} has values in [{lo:.4g}, {hi:.4g}]; pixels are in [-1, 1] ({CONVERSIONS})")
 

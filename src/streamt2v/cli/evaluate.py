@@ -15,6 +15,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from streamt2v.cli import chosen_device, library_bars_off, user_path
+from streamt2v.wording import counted
 
 # The MAWE flags' defaults: one given otherwise while MAWE is not asked for is said to be unused.
 MAWE_DEFAULTS = {"flow": "dis", "flow_size": 720, "mawe_definition": "official", "mawe_coeff": 9.5}
@@ -323,7 +324,7 @@ def run(args: argparse.Namespace) -> int:
         kept.finished()
     if not report.records:
         _report(report)  # the skipped videos, on stderr
-        print(f"error: none of the {len(videos)} video(s) could be scored", file=sys.stderr)
+        print(f"error: none of the {counted(len(videos), 'video')} could be scored", file=sys.stderr)
         # the failure is the news, also when the reader of stdout is gone (it was exit 141, no error line)
         with contextlib.suppress(BrokenPipeError):
             if kept is not None:
@@ -361,7 +362,7 @@ class _KeptScores:
             else ""
         )
         print(
-            f"resuming from {partial_path(self.out)}: {len(reuse)} video(s) already scored{again}",
+            f"resuming from {partial_path(self.out)}: {counted(len(reuse), 'video')} already scored{again}",
             file=sys.stderr,
         )
         return reuse

@@ -22,6 +22,7 @@ import torch
 
 from streamt2v.arguments import Arg, ArgumentIsADirectoryError
 from streamt2v.io.folders import home_path, looks_like_hub_id, saved_class_name
+from streamt2v.wording import counted
 
 logger = logging.getLogger(__name__)
 
@@ -443,7 +444,7 @@ def _load_shards(index: Path) -> tuple[dict[str, torch.Tensor], dict[str, list[s
         not_loaded.update(shard_not_loaded)
     if absent := [k for k, shard in weight_map.items() if k not in weights]:
         raise ValueError(
-            f"shard index {str(index)!r} names {len(absent)} tensor(s) its shards lack "
+            f"shard index {str(index)!r} names {counted(len(absent), 'tensor')} its shards lack "
             f"({_first_names(sorted(absent), 3)}): is a shard of another download? fetch the shards again"
         )
     return weights, not_loaded

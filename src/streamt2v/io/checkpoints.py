@@ -60,6 +60,7 @@ from streamt2v.models.encoders import (
     convert_open_clip_visual,
 )
 from streamt2v.models.strict_loading import from_pretrained_strict
+from streamt2v.wording import counted
 
 logger = logging.getLogger(__name__)
 
@@ -285,7 +286,8 @@ def _materialize_components(
         )
         raise ArgumentValueError(
             Arg("dtype", _DTYPE_FLAGS.get(dtype, str(dtype))),
-            f": {len(beyond)} tensor(s) of {str(ckpt_path)!r} hold values beyond its range "
+            f": {counted(len(beyond), 'tensor')} of {str(ckpt_path)!r} {'holds' if len(beyond) == 1 else 'hold'} "
+            "values beyond its range "
             f"(±{torch.finfo(dtype).max:.0f}), which would be saved as inf: {shown}; use ",
             Arg("dtype", "bf16"),
             " (float32's range) or ",

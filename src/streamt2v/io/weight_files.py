@@ -16,6 +16,7 @@ from pathlib import Path
 
 from streamt2v.io.checkpoint_file import format_size, weight_file_problem
 from streamt2v.io.folders import atomic_folder_leftovers, folder_listing, read_json_object
+from streamt2v.wording import counted
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ def refuse_broken_links(folder: Path, what: str, read: Callable[[str], bool] = i
     else:
         why = "were the files moved or removed? put them back, or copy the folder with its files (cp -rL)"
     raise FileNotFoundError(
-        f"{what} {str(folder)!r} holds {len(broken)} link(s) to files that do not exist ({shown}): {why}"
+        f"{what} {str(folder)!r} holds {counted(len(broken), 'link')} to files that do not exist ({shown}): {why}"
     )
 
 
@@ -166,8 +167,8 @@ def leftover_temporaries(out: Path) -> str | None:
         for p in found.dead:
             shutil.rmtree(p, ignore_errors=True)
         logger.info(
-            "removed %d temporary folder(s) (%s) a killed conversion or save left beside the output: %s",
-            len(found.dead),
+            "removed %s (%s) a killed conversion or save left beside the output: %s",
+            counted(len(found.dead), "temporary folder"),
             shown,
             _named(found.dead),
         )
@@ -179,7 +180,8 @@ def leftover_temporaries(out: Path) -> str | None:
     notes = []
     if unknown:
         notes.append(
-            f"{len(unknown)} temporary folder(s) of an interrupted conversion or save are beside the output "
+            f"{counted(len(unknown), 'temporary folder')} of an interrupted conversion or save "
+            f"{'is' if len(unknown) == 1 else 'are'} beside the output "
             f"({_size(unknown)}): remove them when none is running: rm -r {shlex.join(str(p) for p in unknown)}"
         )
     if found.replaced:

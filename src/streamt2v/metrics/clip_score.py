@@ -29,6 +29,7 @@ from streamt2v.io.folders import home_path, read_json_object
 from streamt2v.memory import resolve_device
 from streamt2v.metrics.inputs import VideoLike, as_uint8_frames
 from streamt2v.models.strict_loading import from_pretrained_strict
+from streamt2v.wording import counted
 
 logger = logging.getLogger(__name__)
 
@@ -309,7 +310,7 @@ def clip_score(
     videos, prompts = list(videos), list(prompts)
     if len(videos) != len(prompts):
         raise ValueError(
-            f"got {len(videos)} video(s) but {len(prompts)} prompt(s); give one prompt per video"
+            f"got {counted(len(videos), 'video')} but {counted(len(prompts), 'prompt')}; give one prompt per video"
         )
     # before loading the model and scoring anything
     for i, p in enumerate(prompts):

@@ -41,6 +41,7 @@ from streamt2v.metrics.flow import (
 )
 from streamt2v.metrics.inputs import VideoLike, as_uint8_frames, check_positive
 from streamt2v.metrics.mawe import OFFICIAL_COEFF, check_coeff, check_definition, mawe
+from streamt2v.wording import counted
 
 if TYPE_CHECKING:
     import torch
@@ -102,9 +103,9 @@ def find_videos(target: str | os.PathLike) -> list[Path]:
         ]
         if gone:
             logger.warning(
-                "folder %r: left out %d link(s) to missing files (%s -> %s%s)",
+                "folder %r: left out %s to missing files (%s -> %s%s)",
                 str(path),
-                len(gone),
+                counted(len(gone), "link"),
                 gone[0].name,
                 os.readlink(gone[0]),
                 ", ..." if len(gone) > 1 else "",
@@ -112,9 +113,9 @@ def find_videos(target: str | os.PathLike) -> list[Path]:
         unreadable = [p for p in entries if p.is_dir() and _listing(p) is None]
         if unreadable:  # left out, as they were, but no longer unseen: one may hold the videos looked for
             logger.warning(
-                "folder %r: left out %d subfolder(s) that cannot be read (%s: permission denied)",
+                "folder %r: left out %s that cannot be read (%s: permission denied)",
                 str(path),
-                len(unreadable),
+                counted(len(unreadable), "subfolder"),
                 _names(unreadable),
             )
         # an interrupted or running `generate` leaves them: half a video each, not one of the set
@@ -123,34 +124,34 @@ def find_videos(target: str | os.PathLike) -> list[Path]:
         videos = [p for p in entries if _is_video_file(p) or (p.is_dir() and _holds_frames(p))]
         if not videos and previews and not _holds_frames(path):
             raise ValueError(
-                f"folder {str(path)!r} holds only unfinished `generate` preview(s) "
+                f"folder {str(path)!r} holds only unfinished `generate` previews "
                 f"({', '.join(repr(str(p)) for p in previews)}); pass them by their paths to score them"
             )
         if previews:
             logger.warning(
-                "folder %r: left out %d unfinished `generate` preview(s) (%s); pass one by its path to score it",
+                "folder %r: left out %s (%s); pass one by its path to score it",
                 str(path),
-                len(previews),
+                counted(len(previews), "unfinished `generate` preview"),
                 _names(previews),
             )
         if videos:
             loose = [p for p in entries if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
             if loose:  # the folder's own frames are no video of the set: say so rather than drop them unseen
                 logger.warning(
-                    "folder %r holds videos and %d loose frame image(s) (%s, ...), which are not scored; put "
+                    "folder %r holds videos and %s (%s, ...), which are not scored; put "
                     "the frames of a video in a folder of their own",
                     str(path),
-                    len(loose),
+                    counted(len(loose), "loose frame image"),
                     loose[0].name,
                 )
             # a method's subfolder beside the folder's own videos was dropped unseen: the search is not recursive
             nested = [p for p in entries if p.is_dir() and p not in videos and _holds_videos(p)]
             if nested:
                 logger.warning(
-                    "folder %r: left out %d subfolder(s) holding videos (%s), which are not scored: the search is "
+                    "folder %r: left out %s holding videos (%s), which are not scored: the search is "
                     "not recursive; pass them too, e.g. %r",
                     str(path),
-                    len(nested),
+                    counted(len(nested), "subfolder"),
                     _names(nested),
                     str(nested[0]),
                 )
@@ -159,7 +160,8 @@ def find_videos(target: str | os.PathLike) -> list[Path]:
             return [path]
         deeper = [p for p in entries if p.is_dir() and _holds_videos(p)]
         hint = (
-            f"; the search is not recursive: {len(deeper)} subfolder(s) hold videos ({_names(deeper)}); pass "
+            f"; the search is not recursive: {counted(len(deeper), 'subfolder')} "
+            f"{'holds' if len(deeper) == 1 else 'hold'} videos ({_names(deeper)}); pass "
             f"them, e.g. {str(deeper[0])!r}"
             if deeper
             else ""
@@ -308,7 +310,7 @@ class EvaluationInterrupted(KeyboardInterrupt):
 
     def __init__(self, report: EvaluationReport, total: int) -> None:
         done = len(report.records) + len(report.skipped)
-        super().__init__(f"stopped after {done} of {total} video(s)")
+        super().__init__(f"stopped after {done} of {counted(total, 'video')}")
         self.report, self.total = report, total
 
 
@@ -368,7 +370,9 @@ def checked_prompts(prompts: Sequence[str], videos: int) -> list[str]:
         raise TypeError(f"prompts must be a list (one per video), got the single str {prompts!r}")
     prompts = list(prompts)
     if len(prompts) != videos:
-        raise ValueError(f"got {videos} video(s) but {len(prompts)} prompt(s); give one prompt per video")
+        raise ValueError(
+            f"got {counted(videos, 'video')} but {counted(len(prompts), 'prompt')}; give one prompt per video"
+        )
     return prompts
 
 
@@ -472,7 +476,7 @@ def evaluate_videos(
     if prompts is not None:
         prompts = checked_prompts(prompts, len(videos))
     if names is not None and len(names) != len(videos):
-        raise ValueError(f"got {len(videos)} video(s) but {len(names)} name(s)")
+        raise ValueError(f"got {counted(len(videos), 'video')} but {counted(len(names), 'name')}")
     if prompts is not None and {"clip", "probes"} & set(chosen):  # the metrics that read them
         for j, p in enumerate(prompts):
             check_prompt(p, f"prompts[{j}]")

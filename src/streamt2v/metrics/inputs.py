@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from streamt2v.wording import counted
+
 VideoLike = torch.Tensor | np.ndarray | str | os.PathLike  # see the module docstring
 
 
@@ -51,7 +53,9 @@ def as_uint8_frames(video: VideoLike, min_frames: int = 1) -> np.ndarray:
     else:
         raise TypeError(f"expected a video tensor, a uint8 array or a path, got {type(video).__name__}")
     if frames.shape[0] < min_frames:
-        raise ValueError(f"the video has {frames.shape[0]} frame(s); this metric needs at least {min_frames}")
+        raise ValueError(
+            f"the video has {counted(frames.shape[0], 'frame')}; this metric needs at least {min_frames}"
+        )
     if frames.shape[1] < 1 or frames.shape[2] < 1:
         raise ValueError(f"the video has empty frames of shape {frames.shape[1:]}")
     return frames

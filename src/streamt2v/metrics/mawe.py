@@ -43,6 +43,7 @@ from streamt2v.metrics.flow import (
     resize_frames,
 )
 from streamt2v.metrics.inputs import VideoLike, as_uint8_frames, check_positive
+from streamt2v.wording import counted
 
 logger = logging.getLogger(__name__)
 
@@ -204,7 +205,7 @@ def mawe_from_flows(
     _check_shapes(frames, flows)
     bad = int((~np.isfinite(flows)).sum())
     if bad:  # a NaN flow splats nowhere and would give a meaningless number, not an error
-        raise ValueError(f"flows have {bad} NaN or infinite value(s) of {flows.size}")
+        raise ValueError(f"flows have {counted(bad, 'NaN or infinite value')} of {flows.size}")
     stats = np.array([pair_stats(frames[i], frames[i + 1], flows[i]) for i in range(len(flows))])
     return _result(stats, coeff, definition, name)
 

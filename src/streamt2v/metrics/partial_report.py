@@ -17,6 +17,7 @@ from typing import Any
 
 from streamt2v.io.folders import atomic_write_file, remove_atomic_write_leftovers
 from streamt2v.metrics.devices import check_same_devices
+from streamt2v.wording import counted
 
 PARTIAL_FORMAT = 1
 
@@ -102,7 +103,7 @@ def load_partial(
     # another set's scores (the same --out for another folder): not dropped unsaid
     if records and not any(str(r.get("path")) in stamps for r in records):
         raise ValueError(
-            f"cannot resume from {str(path)!r}: it holds the scores of {len(records)} other video(s) (such as "
+            f"cannot resume from {str(path)!r}: it holds the scores of {counted(len(records), 'other video')} (such as "
             f"{str(records[0].get('path'))!r}), none of those given; give those videos, or start over with "
             "--overwrite instead of --resume"
         )

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from streamt2v.io.folders import read_text_file
+from streamt2v.wording import counted
 
 logger = logging.getLogger(__name__)
 
@@ -210,7 +211,7 @@ def _keyed(path: Path, entries: dict[str, tuple[object, str]], videos: Sequence[
     missing = [str(v) for v, k in zip(videos, keys) if k is None]
     if missing:
         raise ValueError(
-            f"prompts file {str(path)!r}: no prompt for {len(missing)} of the {len(videos)} video(s) "
+            f"prompts file {str(path)!r}: no prompt for {len(missing)} of {counted(len(videos), 'video')} "
             f"({_quoted(missing)}); a video is keyed by its path, file name or name without the "
             "extension" + (f"; {unmatched}: a typo?" if unused else "")
         )

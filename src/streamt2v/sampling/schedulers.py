@@ -24,6 +24,7 @@ from diffusers import (
 
 from streamt2v.arguments import Arg, NamesArguments
 from streamt2v.sampling.sdedit import sdedit_noise, sdedit_timesteps
+from streamt2v.wording import counted
 
 # name -> (class, fixed arguments that define the method)
 _SCHEDULERS: dict[str, tuple[type[SchedulerMixin], dict[str, Any]]] = {
@@ -175,7 +176,7 @@ def check_finite_latents(x: torch.Tensor, where: str, compute_dtype: torch.dtype
     dtype = compute_dtype or x.dtype
     hint = ("; float16 overflows in large UNets: use bf16 or fp32 (", Arg("dtype"), ")")
     raise NonFiniteLatentsError(
-        f"{where}: sampling produced {bad} NaN or infinite latent value(s) of {x.numel()} "
+        f"{where}: sampling produced {counted(bad, 'NaN or infinite latent value')} of {x.numel()} "
         f"(UNet dtype {str(dtype).removeprefix('torch.')})",
         *(hint if dtype == torch.float16 else ()),
     )

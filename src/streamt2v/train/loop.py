@@ -241,7 +241,7 @@ def _train_locked(
     run.prepare_folder(start)
     if run.main and start < cfg.steps:  # a launcher that starts fewer processes than asked says nothing
         b, a, w = cfg.batch_size, cfg.grad_accum, run.world
-        processes = f"{w} process" + ("es" if w > 1 else "")
+        processes = counted(w, "process", "processes")
         # the Args are spelled as flags by the command line's filter (cli/train)
         logger.info(
             "%s: steps %d to %d, %s each (%s × %s × %s)",

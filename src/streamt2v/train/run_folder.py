@@ -312,9 +312,9 @@ def check_resumed_config(
     if was_world != world and not any(c.startswith(("processes:", "grad_accum:")) for c in loop_changes):
         # the Args are spelled as flags by the command line's filter (cli/train)
         logger.info(
-            "resuming %s, a run of %d process(es) with %s, on %d with %s: the same samples per step",
+            "resuming %s, a run of %s with %s, on %d with %s: the same samples per step",
             path,
-            was_world,
+            counted(was_world, "process", "processes"),
             Arg("grad_accum", saved["train"]["grad_accum"]),
             world,
             Arg("grad_accum", grad_accum),
