@@ -133,7 +133,7 @@ def test_cli_end_to_end(tmp_path, monkeypatch, capsys, caplog):
             ["x", "--init-image", "v3.mp4", "--model", "/nonexistent"],
             "error: --init-image: cannot read image 'v3.mp4': cannot identify image file",
         ),
-        (["x", "--anchor", "bad.mp4"], "or video is not an image: read it with read_video (on the command"),
+        (["x", "--anchor", "bad.mp4"], "or video is not an image: --init-video continues one (in Python"),
         (["x", "-o", "bad.mp4/out.mp4"], "'bad.mp4/out.mp4': "),
         (["x", "-o", "/proc/out.mp4"], "cannot write output '/proc/out.mp4'"),
         (["x", "-o", "."], "working directory"),

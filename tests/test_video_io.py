@@ -163,8 +163,7 @@ def test_an_animation_is_refused_as_an_image_and_as_a_folder_frame(tmp_path):
         read_image(tmp_path / "anim.gif")
     assert str(err.value).startswith(
         f"cannot read image {str(tmp_path / 'anim.gif')!r}: it is an animation of 3 frames, not one image; "
-        "an animation or video is not an image: read it with read_video (on the command line, --init-video "
-        "continues it)"
+        "an animation or video is not an image: --init-video continues one (in Python, read it with read_video)"
     )
     write_video(tmp_path / "clip.mp4", smooth_video(t=2, h=16, w=16), fps=8)  # a video given for an image
     with pytest.raises(

@@ -376,9 +376,10 @@ def _refuse_animation(path: Path, im: Any, animation_hint: str) -> None:
         )
 
 
+# the command line's way first: this reaches `--init-image clip.mp4` through generate's checks
 _IMAGE_HINT = (
-    "; an animation or video is not an image: read it with read_video (on the command line, --init-video "
-    "continues it), or save the one frame wanted as a still image"
+    "; an animation or video is not an image: --init-video continues one (in Python, read it with "
+    "read_video), or save the one frame wanted as a still image"
 )
 
 
