@@ -249,3 +249,18 @@ def test_entries_separated_by_a_bar_are_named_in_a_warning(caplog):
         "the prompt at frame 0 is 'a red circle|40:x| 20: y', entries and all: a schedule's entries are "
         "separated by ';' or new lines, not '|' (e.g. '0: a red circle; 40:x; 20: y')"
     ]
+
+
+def test_the_bar_warning_of_a_file_says_lines_and_a_time_after_a_bar_is_no_entry(tmp_path, caplog):
+    """In a file ';' is part of the prompt, so the ';' form the warning gave was one prompt again, unwarned; a
+    time or ratio after a '|' ('|2:1 final') was taken for an entry."""
+    schedule = tmp_path / "p.txt"
+    schedule.write_text("0: a red circle|40: x\n")
+    with caplog.at_level(logging.WARNING, logger="streamt2v.pipeline.prompts"):
+        load_schedule(str(schedule))
+        parse_schedule("0: score board |2:1 final; 8: a ratio |16:9")
+    assert [r.getMessage() for r in caplog.records] == [
+        f"prompt schedule file {str(schedule)!r}, line 1: the prompt at frame 0 is 'a red circle|40: x', "
+        "entries and all: a schedule file's entries are separated by new lines, not '|' (e.g. "
+        "'0: a red circle\\n40: x')"
+    ]

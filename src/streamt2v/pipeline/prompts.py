@@ -26,8 +26,9 @@ logger = logging.getLogger(__name__)
 # what separates a schedule's entries given inline (a file's are its lines)
 _SEPARATOR = re.compile(r"[;\n]")
 _ENTRY = re.compile(r"^\s*(-?\d+)\s*:(.*)$", re.DOTALL)
-# '|' before what reads as an entry ('0: a cat|40: a dog'): another tool's separator, taken into the prompt
-_BAR_ENTRY = re.compile(r"\s*\|\s*(?=\d+\s*:)")
+# '|' before what reads as an entry ('0: a cat|40: a dog'): another tool's separator, taken into the prompt;
+# not before a time or ratio ('|2:1 final', '|16:9'), whose colon a digit follows
+_BAR_ENTRY = re.compile(r"\s*\|\s*(?=\d+\s*:(?!\d))")
 
 
 class ScheduleEntryError(ValueError):
@@ -283,14 +284,19 @@ def _parse_parts(parts: list[tuple[str | None, str]], source: str) -> PromptSche
         entries.append((frame, m.group(2).strip()))
         wheres.append(where)
         if _BAR_ENTRY.search(entries[-1][1]):
+            # a file's entries are its lines: a ';' there is part of the prompt
+            separated = (
+                "a schedule file's entries are separated by new lines"
+                if where
+                else "a schedule's entries are separated by ';' or new lines"
+            )
             logger.warning(
-                "%sthe prompt at frame %d is %r, entries and all: a schedule's entries are separated by ';' or "
-                "new lines, not '|' (e.g. '%d: %s')",
+                "%sthe prompt at frame %d is %r, entries and all: %s, not '|' (e.g. %r)",
                 at,
                 frame,
                 entries[-1][1],
-                frame,
-                _BAR_ENTRY.sub("; ", entries[-1][1]),
+                separated,
+                f"{frame}: " + _BAR_ENTRY.sub("\n" if where else "; ", entries[-1][1]),
             )
     if not entries:
         raise ValueError(
