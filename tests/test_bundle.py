@@ -241,7 +241,9 @@ def test_parts_that_do_not_fit_are_named_from_their_configs_before_any_weights(
         StreamingT2VModel.from_pretrained(out)
     width = tiny.unet.streaming_config.image_embed_dim
     assert str(info.value).endswith(
-        f": unet/ takes image embeddings of width {width}, image_encoder/ gives 40"
+        f": unet/ takes image embeddings of width {width}, image_encoder/ gives 40; put back the part the "
+        "folder was saved with, or save the folder again from parts made together (save_pretrained, or "
+        "streamt2v assemble for trained runs)"
     )
 
 

@@ -21,6 +21,7 @@ import torch
 from streamt2v.io.folders import read_json_object
 from streamt2v.io.weight_files import check_weight_files, weights_variant
 from streamt2v.models.strict_loading import from_pretrained_strict
+from streamt2v.wording import counted
 
 M = TypeVar("M", bound=torch.nn.Module)
 
@@ -90,8 +91,8 @@ def fit_problems(
         (size, factor), scales = latents, 2 ** (len(levels) - 1)
         if scales != factor:
             problems.append(
-                f"vae/ scales frames by {scales} (block_out_channels in vae/config.json has {len(levels)} "
-                f"levels), model_index.json's streamt2v.model_config.vae_scale_factor is {factor} (its "
+                f"vae/ scales frames by {scales} (block_out_channels in vae/config.json has "
+                f"{counted(len(levels), 'level')}), model_index.json's streamt2v.model_config.vae_scale_factor is {factor} (its "
                 f"{size}-pixel frames would come out at {size // factor * scales})"
             )
     for name in ("unet", "init_unet"):
@@ -117,6 +118,13 @@ def fit_problems(
     return problems
 
 
+# what a user whose folder's parts do not fit can do, whichever part it is
+_FIT_ADVICE = (
+    "put back the part the folder was saved with, or save the folder again from parts made together "
+    "(save_pretrained, or streamt2v assemble for trained runs)"
+)
+
+
 class FolderParts:
     """The weighted parts of the folder ``root`` (a ``kind`` of folder: ``"model folder"``), checked on
     construction without reading any weights: their configs fit together (:func:`fit_problems`) and their weight
@@ -138,6 +146,7 @@ class FolderParts:
             raise ValueError(
                 f"the parts of {kind} {str(root)!r} do not fit together (was one replaced?): "
                 + "; ".join(problems)
+                + f"; {_FIT_ADVICE}"
             )
         self.variants: dict[str, str | None] = {}
         for part in parts:
