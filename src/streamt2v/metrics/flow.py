@@ -164,7 +164,7 @@ def note_farneback_upscale(height: int, width: int, size: int | tuple[int, int] 
     from streamt2v.arguments import Arg
 
     target = check_flow_size(size)
-    factor = 0.0 if target is None else min(target[0] / height, target[1] / width)
+    factor = 0.0 if target is None else max(target[0] / height, target[1] / width)
     if factor <= FARNEBACK_MAX_UPSCALE:
         return False
     logger.warning(
