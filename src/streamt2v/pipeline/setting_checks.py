@@ -1,6 +1,7 @@
 """The settings' shared checks and errors: :class:`SettingError` for stages 1-2 and
 :class:`EnhanceSettingError` for stage 3 (their messages name fields, which the command line turns into
-flags outside :data:`QUOTED` text), and the run's seed range (:func:`check_seed`)."""
+flags outside :data:`QUOTED` text), the run's seed range (:func:`check_seed`) and the conditioning frames a
+CAM takes (:func:`check_cam_frames`)."""
 
 from __future__ import annotations
 
@@ -53,3 +54,14 @@ class EnhanceSettingError(SettingError):
             how = f" (set {name} to change it)" if name and settable else ""
             parts.append(f"; {name or field} {value!r} is {source}{how}")
         return "".join(parts)
+
+
+def check_cam_frames(cond_frames: int, cam_frames: int, cam: str = "the model's CAM") -> None:
+    """Refuse ``cond_frames`` other than the ``cam_frames`` conditioning frames the CAM (``cam``, as the message
+    names it) was built for: the stream UNet's conditioning layers are sized for them (generate refuses the
+    setting; assemble a sampler that recommends it)."""
+    if cond_frames != cam_frames:
+        raise SettingError(
+            f"cond_frames={cond_frames} does not match {cam}, which was built for {cam_frames} conditioning "
+            "frames"
+        )

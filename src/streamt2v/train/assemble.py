@@ -201,6 +201,7 @@ def _sampler(sampler: dict[str, Any] | None, unet_dir: Path, scheduler: str | Pa
     the schedule has room for, the CAM's conditioning frames; its values as StreamConfig types them
     (``"true"`` a bool). What every ``generate`` of the folder would refuse is refused here."""
     from streamt2v.pipeline.chunking import plan_chunks
+    from streamt2v.pipeline.setting_checks import check_cam_frames
     from streamt2v.pipeline.step_counts import check_step_counts
     from streamt2v.pipeline.stream import StreamConfig
 
@@ -228,11 +229,8 @@ def _sampler(sampler: dict[str, Any] | None, unet_dir: Path, scheduler: str | Pa
             config.chunk_frames + 1, chunk_frames=config.chunk_frames, cond_frames=config.cond_frames
         )
         check_step_counts(config, plan, timesteps)
-        if "cond_frames" in sampler and config.cond_frames != cam_frames:
-            raise ValueError(
-                f"cond_frames={config.cond_frames} does not match the stream UNet's CAM, which was built for "
-                f"{cam_frames} conditioning frames"
-            )
+        if "cond_frames" in sampler:
+            check_cam_frames(config.cond_frames, cam_frames, "the stream UNet's CAM")
     except ValueError as err:
         raise ArgumentValueError(Arg("sampler"), f" {sampler}: {err}") from None
     return {key: getattr(config, key) for key in sampler}
