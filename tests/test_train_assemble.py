@@ -289,7 +289,7 @@ def test_assemble_refuses_a_bad_fps_and_sampler_values_of_the_wrong_type(tmp_pat
         capsys.readouterr().err.strip()
         == "error: --sampler {'steps': 'many'}: steps must be an integer, got 'many'"
     )
-    # what every generate of the folder refuses (pipeline.step_counts, the CAM's frames): it was stored
+    # what generate refuses when it uses the settings (pipeline.step_counts, the CAM's frames): were stored
     refused = [
         (
             {"chunk_strength": 0.5, "steps": 600},

@@ -147,7 +147,8 @@ def _unet_folder(path: str | Path, cls: str, name: str, what: str) -> Path:
 
 
 def _stream_config(unet_dir: Path) -> dict[str, Any]:
-    """The streaming config (CAM, APM) of the stream UNet in ``unet_dir`` (checked by :func:`_unet_folder`)."""
+    """The streaming config (CAM, APM) of the stream UNet in ``unet_dir`` (checked by
+    :func:`_unet_folder`)."""
     with naming_arguments("unet") as (arg,):
         return dict(read_json_object(unet_dir / "config.json", f"{arg} config")["streaming"])
 
@@ -195,14 +196,12 @@ def _text_and_latent_problems(unet: Any, name: str, vae: Any, text: Any) -> list
     return problems
 
 
-def _sampler(sampler: dict[str, Any] | None, unet_dir: Path, scheduler: str | Path | None) -> dict[str, Any]:
-    """``sampler`` checked by :class:`StreamConfig` itself (names, value types, then values) and as ``generate``
-    checks it with the stream UNet in ``unet_dir`` and its noise schedule (``scheduler``): the step counts
-    the schedule has room for, the CAM's conditioning frames; its values as StreamConfig types them
-    (``"true"`` a bool). What every ``generate`` of the folder would refuse is refused here."""
-    from streamt2v.pipeline.chunking import plan_chunks
+def _sampler(sampler: dict[str, Any] | None, unet_dir: Path) -> dict[str, Any]:
+    """``sampler`` checked by :class:`StreamConfig` itself (names, value types, then values) and a
+    ``cond_frames`` it sets against the CAM of the stream UNet in ``unet_dir`` (generate's default, which
+    does not fit, is a warning); its values as StreamConfig types them (``"true"`` a bool). Its step counts
+    are checked against the noise schedule by :func:`_check_step_counts`, once the parts are known."""
     from streamt2v.pipeline.setting_checks import check_cam_frames
-    from streamt2v.pipeline.step_counts import check_step_counts
     from streamt2v.pipeline.stream import StreamConfig
 
     sampler = dict(sampler or {})
@@ -216,24 +215,65 @@ def _sampler(sampler: dict[str, Any] | None, unet_dir: Path, scheduler: str | Pa
     streaming = _stream_config(unet_dir)
     try:
         config = StreamConfig(num_frames=int(streaming["num_frames"]), **sampler)
-    except ValueError as err:
-        raise ArgumentValueError(Arg("sampler"), f" {sampler}: {err}") from None
-    if not sampler:  # the defaults: the model's own schedule and CAM are not the sampler's to check
-        return {}
-    # outside the try: a damaged schedule is named as such, not as the sampler's fault
-    timesteps = int(training_scheduler(unet_dir, scheduler).get("num_train_timesteps", 1000))
-    cam_frames = streaming.get("num_cond_frames")
-    try:
-        # a video of two chunks, one of each stage: the steps of both within the schedule
-        plan = plan_chunks(
-            config.chunk_frames + 1, chunk_frames=config.chunk_frames, cond_frames=config.cond_frames
-        )
-        check_step_counts(config, plan, timesteps)
         if "cond_frames" in sampler:
-            check_cam_frames(config.cond_frames, cam_frames, "the stream UNet's CAM")
+            check_cam_frames(config.cond_frames, streaming.get("num_cond_frames"), "the stream UNet's CAM")
     except ValueError as err:
         raise ArgumentValueError(Arg("sampler"), f" {sampler}: {err}") from None
+    try:  # generate's default, not the sampler's to answer for (a generate's --cond-frames can set it)
+        check_cam_frames(config.cond_frames, streaming.get("num_cond_frames"), "the stream UNet's CAM")
+    except ValueError as err:
+        cam = streaming.get("num_cond_frames")
+        logger.warning("generate's default %s: store cond_frames %s with %s", err, cam, Arg("sampler"))
     return {key: getattr(config, key) for key in sampler}
+
+
+# The step counts of each stage (check_step_counts' two checks): the sampler answers for a stage's refusal
+# when it sets one of them.
+_STAGE_COUNTS = {1: ("init_steps",), 2: ("steps", "chunk_strength")}
+
+
+def _check_step_counts(sampler: dict[str, Any], unet_dir: Path, scheduler: str | Path | None) -> None:
+    """Refuse the step counts ``sampler`` sets that ``generate`` refuses on the UNet's noise schedule (its
+    checks, :func:`check_step_counts`): ``init_steps`` past the schedule (for any video stage 1 makes),
+    ``steps`` past what ``chunk_strength`` leaves of it (for any video of more than one chunk); generate's
+    defaults for the counts it leaves out are named as such. Where generate's defaults alone do not fit the
+    schedule (one trained with fewer timesteps), a warning says to store counts that do."""
+    import re
+
+    from streamt2v.pipeline.chunking import plan_chunks
+    from streamt2v.pipeline.step_counts import check_step_counts
+    from streamt2v.pipeline.stream import StreamConfig
+
+    timesteps = int(training_scheduler(unet_dir, scheduler).get("num_train_timesteps", 1000))
+    config = StreamConfig(num_frames=int(_stream_config(unet_dir)["num_frames"]), **sampler)
+    # a video of two chunks, one of each stage
+    plan = plan_chunks(
+        config.chunk_frames + 1, chunk_frames=config.chunk_frames, cond_frames=config.cond_frames
+    )
+    unfit = []  # generate's defaults' refusals
+    for stage, counts in _STAGE_COUNTS.items():
+        try:
+            check_step_counts(config, [spec for spec in plan if spec.stage == stage], timesteps)
+        except ValueError as err:
+            if not any(k in sampler for k in counts):
+                unfit.append(str(err))
+                continue
+            parts: list[object] = [Arg("sampler"), f" {sampler}: {err}"]
+            for k in counts:  # a default in the message is named as one
+                if k not in sampler and re.search(rf"\b{k}\b", str(err)):
+                    parts += [
+                        f"; {k} {getattr(config, k)!r} is generate's default (set it in ",
+                        Arg("sampler"),
+                        ")",
+                    ]
+            raise ArgumentValueError(*parts) from None
+    if unfit:
+        logger.warning(
+            "generate's default settings do not fit this model's noise schedule (%s): store counts that do "
+            "with %s (a generate's own flags can set them too)",
+            "; ".join(unfit),
+            Arg("sampler"),
+        )
 
 
 def _fps(fps: Any) -> int | None:
@@ -298,7 +338,7 @@ def assemble_model(
     fps = _fps(fps)
     refuse_existing(dest, overwrite)
     unet_dir = _unet_folder(unet, "StreamingUNet", "unet", "a stream run")
-    sampler = _sampler(sampler, unet_dir, scheduler)
+    sampler = _sampler(sampler, unet_dir)
     if fps is None:
         fps = _recorded_fps(unet_dir)
     recorded = recorded_inputs(unet_dir)
@@ -313,6 +353,8 @@ def assemble_model(
     inputs = {Arg("unet"): unet_dir, Arg("init_unet"): init_dir, Arg("vae"): vae_dir, Arg("clip"): clip_dir}
     refuse_inputs_inside(dest, {**inputs, Arg("scheduler"): _scheduler_dir(unet_dir, scheduler)})
     refuse_existing(dest, overwrite, model_folder=True)  # the inputs' message first: it says more
+    # after the parts: a missing --init-unet is named before the schedule of a UNet outside a run
+    _check_step_counts(sampler, unet_dir, scheduler)
     text, image = load_frozen_clip(str(clip_dir), image=True)
     # diffusers parts load in the target dtype (casting them afterwards warns on every model)
     video_vae = load_frozen_vae(str(vae_dir), dtype)
