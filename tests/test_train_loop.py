@@ -21,6 +21,7 @@ from streamt2v.train.checkpoint import latest_checkpoint, load_training_checkpoi
 from streamt2v.train.clip_recipe import ClipRecipe
 from streamt2v.train.loop import TrainConfig, lr_at, train
 from streamt2v.train.recipes import make_recipe
+from streamt2v.train.train_config import check_process_state
 from streamt2v.train.vae_recipe import VAERecipe, edge_weights
 from streamt2v.train.word_tokenizer import build_word_tokenizer
 
@@ -302,9 +303,30 @@ def test_a_second_run_in_the_process_with_another_precision_is_refused_naming_bo
         r"end of the process: train with mixed_precision='no' here, or with mixed_precision='bf16' in a "
         r"process of its own$"
     )
-    with pytest.raises(RuntimeError, match=said):
+    with pytest.raises(ValueError, match=said):  # accelerate's was a ValueError: a caller may catch one
         train(tiny_vae(), replace(cfg, mixed_precision="bf16"), tmp_path / "b", progress=False)
     assert not (tmp_path / "b").exists()
+
+
+def test_a_second_run_is_told_what_its_own_process_would_tell_it(tmp_path, monkeypatch, caplog):
+    """After a run on the CPU, fp16 was told to run in a process of its own, where it is refused as needing a
+    GPU: that refusal comes first. The warning of a run kept on the CPU looked for CUDA alone (MPS: none)."""
+    from accelerate.state import AcceleratorState, PartialState
+
+    cfg = TrainConfig(steps=1, batch_size=1)
+    train(tiny_vae(), cfg, tmp_path / "a", progress=False, export=False)  # this process's first, if none ran
+    if AcceleratorState().device.type != "cpu":
+        pytest.skip("this process trains on a GPU")
+    with pytest.raises(ValueError, match=r"^mixed_precision='fp16' needs a GPU \(this run is on the CPU\)"):
+        train(tiny_vae(), replace(cfg, mixed_precision="fp16"), tmp_path / "b", progress=False)
+    assert not (tmp_path / "b").exists()
+    monkeypatch.setattr(PartialState, "default_device", property(lambda self: torch.device("mps")))
+    with caplog.at_level(logging.WARNING, logger="streamt2v.train.train_config"):
+        check_process_state(cfg)
+    assert [r.getMessage() for r in caplog.records] == [
+        "training on the CPU, as an earlier run in this process did (cpu=True; accelerate keeps it to the end of "
+        "the process): to train on mps, run it in a process of its own"
+    ]
 
 
 def test_recipe_options_are_typed_and_named_when_wrong():

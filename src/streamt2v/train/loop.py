@@ -64,7 +64,7 @@ from streamt2v.train.run_folder import (
     remove_run_leftovers,
     truncate_log,
 )
-from streamt2v.train.train_config import TrainConfig, check_process_state, lr_at
+from streamt2v.train.train_config import TrainConfig, check_process_state, fp16_needs_a_gpu, lr_at
 from streamt2v.wording import counted
 
 logger = logging.getLogger(__name__)
@@ -272,15 +272,7 @@ class _Run:
         check_process_state(cfg)
         self.accelerator = accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=cfg.cpu)
         if cfg.mixed_precision == "fp16" and accelerator.device.type == "cpu":
-            # accelerate would silently train in fp32 while the run config says fp16
-            raise ArgumentValueError(
-                Arg("mixed_precision", "fp16"),
-                " needs a GPU (this run is on the CPU); use ",
-                Arg("mixed_precision", "bf16"),
-                " or ",
-                Arg("mixed_precision", "no"),
-                " on the CPU",
-            )
+            raise fp16_needs_a_gpu()
         self.main = accelerator.is_main_process
         self.rank, self.world = accelerator.process_index, accelerator.num_processes
         # folders absolute: the record reads from any working folder (assemble, --resume); the process count,

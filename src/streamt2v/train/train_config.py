@@ -7,7 +7,7 @@ import logging
 import math
 from dataclasses import dataclass
 
-from streamt2v.arguments import Arg, ArgumentRuntimeError, ArgumentValueError
+from streamt2v.arguments import Arg, ArgumentValueError
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
 LR_SCHEDULES = ("constant", "cosine")
@@ -112,20 +112,35 @@ def lr_at(cfg: TrainConfig, step: int) -> float:
     return cfg.lr
 
 
+def fp16_needs_a_gpu() -> ArgumentValueError:
+    """The refusal of ``mixed_precision='fp16'`` on the CPU, where accelerate would quietly train in fp32 while
+    the run config says fp16."""
+    return ArgumentValueError(
+        Arg("mixed_precision", "fp16"),
+        " needs a GPU (this run is on the CPU); use ",
+        Arg("mixed_precision", "bf16"),
+        " or ",
+        Arg("mixed_precision", "no"),
+        " on the CPU",
+    )
+
+
 def check_process_state(cfg: TrainConfig) -> None:
     """Refuse ``cfg`` where an earlier run in this process fixed another precision or device: accelerate makes
     its state (``AcceleratorState``) once per process and keeps it, and has no public way to make it again,
     so a second run with another ``mixed_precision`` failed in its words ("restart your runtime"); one
-    without ``cpu`` after one with it trains on the CPU though a GPU is there, with a warning saying so."""
-    import torch
-    from accelerate.state import AcceleratorState, is_initialized
+    without ``cpu`` after one with it trains on the CPU though a GPU is there, with a warning saying so.
+    ValueErrors, as accelerate's own refusal was."""
+    from accelerate.state import AcceleratorState, PartialState, is_initialized
 
     if not is_initialized():
         return
     state = AcceleratorState()
+    if cfg.mixed_precision == "fp16" and (cfg.cpu or state.device.type == "cpu"):
+        raise fp16_needs_a_gpu()  # first: a process of its own on the CPU would refuse it too
     was = state.mixed_precision
     if was != cfg.mixed_precision:
-        raise ArgumentRuntimeError(
+        raise ArgumentValueError(
             "an earlier run in this process trained with ",
             Arg("mixed_precision", was),
             ", which accelerate keeps to the end of the process: train with ",
@@ -135,15 +150,18 @@ def check_process_state(cfg: TrainConfig) -> None:
             " in a process of its own",
         )
     if cfg.cpu and state.device.type != "cpu":
-        raise ArgumentRuntimeError(
+        raise ArgumentValueError(
             f"an earlier run in this process trained on {state.device}, which accelerate keeps to the end of "
             "the process: train on it here, or with ",
             Arg("cpu", True),
             " in a process of its own",
         )
-    if not cfg.cpu and state.device.type == "cpu" and torch.cuda.is_available():
+    # the device a fresh state would take (a CUDA GPU, Apple's MPS, ...)
+    device = PartialState().default_device
+    if not cfg.cpu and state.device.type == "cpu" and device.type != "cpu":
         logger.warning(
             "training on the CPU, as an earlier run in this process did (%s; accelerate keeps it to the end "
-            "of the process): to train on the GPU, run it in a process of its own",
+            "of the process): to train on %s, run it in a process of its own",
             Arg("cpu", True),
+            device.type,
         )
