@@ -68,9 +68,15 @@ def test_recipe_option_errors_name_the_flag_as_typed(tmp_path, capsys):
     cases = [
         (
             ["vae", "--base-unet", "b"],
-            "recipe 'vae' takes no --base-unet (an option of the stream recipe); its "
-            "options: --data, --captions, --size, and by --set KEY=VALUE block_out_channels, decoder_only_from",
+            "recipe 'vae' takes no --base-unet (an option of the stream recipe); its options: --data, "
+            "--captions, --size, and by --set KEY=VALUE block_out_channels, decoder_only_from",
         ),
+        # an option with a flag given by --set is named as given (it was named --size 18, --num-frames abc)
+        (
+            ["vae", "--set", "size=18"],
+            "error: vae --set size=18 must be a multiple of the VAE's downsampling",
+        ),
+        (["base", "--set", "num_frames=abc"], "error: recipe 'base' option --set num_frames=abc must be"),
         (
             ["vae", "--set", "max_start=3"],
             "takes no --set max_start (an option of the base, stream and refiner recipes)",
@@ -87,8 +93,8 @@ def test_recipe_option_errors_name_the_flag_as_typed(tmp_path, capsys):
         ),
         (
             ["refiner", "--set", "degrade_scale=2", "--set", "latent_cache=3"],
-            "error: --set degrade_scale=2 needs every clip in pixels; --set latent_cache=3 keeps only latents (use "
-            "--set latent_cache=0)",
+            "error: --set degrade_scale=2 needs every clip in pixels; --set latent_cache=3 keeps only "
+            "latents (use --set latent_cache=0)",
         ),
     ]
     for args, said in cases:

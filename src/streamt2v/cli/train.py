@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from streamt2v.arguments import logs_naming_flags
+from streamt2v.arguments import Arg, NamesArguments, RecipeOption, logs_naming_flags
 from streamt2v.cli import chosen_device, compile_backend_name, integer_at_least, say, user_path
 from streamt2v.cli.interrupts import InterruptSaidElsewhere
 from streamt2v.config import PRESETS
@@ -207,7 +207,15 @@ def run(args: argparse.Namespace) -> int:
             "streamt2v.train.loop", "streamt2v.train.train_config", "streamt2v.train.run_folder"
         ),
     ):
-        return _train(args)
+        try:
+            return _train(args)
+        except NamesArguments as err:
+            # an option with a flag given by --set (--set size=18) is named as given, not by its flag
+            by_set = {key for key, _ in args.options if key in _RECIPE_FIELDS}
+            err.parts = tuple(
+                RecipeOption(*p) if type(p) is Arg and p.name in by_set else p for p in err.parts
+            )
+            raise
 
 
 class _MainProcessOnly(logging.Filter):
