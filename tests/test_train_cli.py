@@ -272,6 +272,20 @@ def test_help_gives_the_default_of_every_option_that_has_one():
     assert unsaid == [], unsaid
 
 
+def test_the_loop_settings_named_by_their_flags_have_one():
+    """A resume's changes name these settings by their flags on the command line (--grad-accum 1 -> 4)."""
+    import argparse
+    from dataclasses import fields
+
+    from streamt2v.cli import build_parser
+    from streamt2v.train.train_config import FLAGGED_SETTINGS, TrainConfig
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    flags = {flag for action in sub.choices["train"]._actions for flag in action.option_strings}
+    named = {f"--{f.name.replace('_', '-')}": f.name in FLAGGED_SETTINGS for f in fields(TrainConfig)}
+    assert {flag: flag in flags for flag in named} == named
+
+
 def test_help_lists_the_presets(capsys):
     """``--preset``'s help ended "(config.PRESETS)", a Python name, where it named two presets of three."""
     from streamt2v.config import PRESETS
@@ -341,13 +355,13 @@ def test_a_run_stopped_under_a_launcher_says_once_how_to_continue_with_its_batch
         return [r.getMessage() for r in caplog.records if "changed training settings" in r.getMessage()]
 
     [warning] = changed_settings(command[1:])  # --steps was lowered, and nothing else changed
-    assert warning.endswith(f"changed training settings: steps: 100000 -> {stopped_at + 1}"), warning
+    assert warning.endswith(f"changed training settings: --steps 100000 -> {stopped_at + 1}"), warning
     run = json.loads((out / "config.json").read_text())
     assert run["train"]["batch_size"] * run["train"]["grad_accum"] == 2 and run["processes"] == 1
     # the command without the launcher's --grad-accum: half the samples per step, named
     copy = [str(tmp_path / "copy") if a == str(out) else a for a in command[1:-2]]
     [warning] = changed_settings(copy)
-    assert warning.endswith(f"processes: 2 -> 1; steps: 100000 -> {stopped_at + 1}"), warning
+    assert warning.endswith(f"processes: 2 -> 1; --steps 100000 -> {stopped_at + 1}"), warning
 
 
 TINY_VAE = ["--size", "16", "--set", "block_out_channels=[8,16]", "--set", "norm_num_groups=4"]

@@ -49,7 +49,7 @@ def test_two_processes_resume_past_a_damaged_checkpoint(tmp_path):
         "trying the checkpoint before it",
         "resuming from step-00000001 instead",
         "resumed from",
-        "steps: 2 -> 3",
+        "--steps 2 -> 3",
         "vae: steps 2 to 3, 2 samples each (--batch-size 1 × --grad-accum 1 × 2 processes)",
     ):
         assert sum(message in line for line in said) == 1, (message, said)

@@ -62,22 +62,37 @@ def test_too_few_steps_are_refused_after_other_recipe_options_and_before_any_war
     assert not caplog.records  # no warning of the steps and lr changed before the refusal
 
 
-def test_a_resume_on_other_processes_with_the_same_samples_names_the_flags_on_the_command_line(caplog):
-    """The line of a resume that keeps the samples per step (2 processes × grad_accum 1 as 1 × 2) named
-    grad_accum, the Python spelling, on the command line too."""
-    from streamt2v.arguments import logs_naming_flags
+def test_a_resume_on_other_processes_names_the_flags_on_the_command_line(caplog, monkeypatch):
+    """The lines of a resume on other processes named grad_accum, the Python spelling, on the command line
+    too: that of one that keeps the samples per step (2 processes × grad_accum 1 as 1 × 2), and the changes
+    of one that does not. The command's own path (cli/train.run) spells them as flags."""
+    import argparse
+
+    from streamt2v.cli import train as train_command
 
     recipe = make_recipe("vae")
     saved = json.loads(json.dumps({**_run_config(recipe, TrainConfig(steps=10)), "processes": 2}))
-    now = _run_config(recipe, TrainConfig(steps=10, grad_accum=2))
     checkpoint = Path("run/checkpoints/step-00000004")
-    said = "resuming run/checkpoints/step-00000004, a run of 2 processes with {}, on 1 with {}: the same "
-    said += "samples per step"
+
+    def resume(args: argparse.Namespace) -> int:  # train's check of the checkpoint it resumes, alone
+        check_resumed_config(checkpoint, saved, args.now, recipe, 4)
+        return 0
+
+    monkeypatch.setattr(train_command, "_train", resume)
     with caplog.at_level(logging.INFO, logger="streamt2v.train.run_folder"):
-        check_resumed_config(checkpoint, saved, now, recipe, 4)
-        with logs_naming_flags("streamt2v.train.run_folder"):
+        for cfg in (TrainConfig(steps=10, grad_accum=2), TrainConfig(steps=10, grad_accum=4, num_workers=2)):
+            now = _run_config(recipe, cfg)
             check_resumed_config(checkpoint, saved, now, recipe, 4)
+            assert train_command.run(argparse.Namespace(now=now, options=[])) == 0
+    resuming = "resuming run/checkpoints/step-00000004"
+    same = f"{resuming}, a run of 2 processes with {{}}, on 1 with {{}}: the same samples per step"
+    kept = f"{resuming} with other settings that leave its steps unchanged: {{}}"
+    changed = f"{resuming} with changed training settings: {{}}"
     assert [r.getMessage() for r in caplog.records] == [
-        said.format("grad_accum=1", "grad_accum=2"),
-        said.format("--grad-accum 1", "--grad-accum 2"),
+        same.format("grad_accum=1", "grad_accum=2"),
+        same.format("--grad-accum 1", "--grad-accum 2"),
+        kept.format("num_workers: 0 -> 2"),
+        changed.format("grad_accum: 1 -> 4; processes: 2 -> 1"),
+        kept.format("--num-workers 0 -> 2"),
+        changed.format("--grad-accum 1 -> 4; processes: 2 -> 1"),
     ]

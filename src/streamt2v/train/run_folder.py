@@ -23,6 +23,7 @@ from streamt2v.io.folders import (
 )
 from streamt2v.io.output_paths import remove_stale_temporaries
 from streamt2v.train.checkpoint import remove_checkpoint_temporaries
+from streamt2v.train.train_config import FLAGGED_SETTINGS
 from streamt2v.wording import counted
 
 if TYPE_CHECKING:
@@ -324,10 +325,27 @@ def check_resumed_config(
     loop_changes = [c for c in loop_changes if c not in kept]
     if kept:
         logger.info(
-            "resuming %s with other settings that leave its steps unchanged: %s", path, "; ".join(kept)
+            "resuming %s with other settings that leave its steps unchanged: %s", path, _Changes("", kept)
         )
     if loop_changes:  # legitimate (more steps, another lr), but the run is then not one uninterrupted run
-        logger.warning("resuming %s with changed training settings: %s", path, "; ".join(loop_changes))
+        logger.warning("resuming %s with changed training settings: %s", path, _Changes("", loop_changes))
+
+
+class _Changes(Arg):
+    """The loop settings a resume changes (``value``: ``"key: saved -> current"`` each) as each caller names
+    them: ``grad_accum: 1 -> 4`` to Python, ``--grad-accum 1 -> 4`` on the command line, where a setting
+    without a flag reads as to Python (``processes``: the launcher's count)."""
+
+    def __str__(self) -> str:
+        return "; ".join(self.value)
+
+    @property
+    def flag(self) -> str:
+        spelled = []
+        for change in self.value:
+            key, values = change.split(": ", 1)
+            spelled.append(f"{Arg(key).flag} {values}" if key in FLAGGED_SETTINGS else change)
+        return "; ".join(spelled)
 
 
 def is_run_folder(folder: Path) -> bool:

@@ -11,6 +11,25 @@ from streamt2v.arguments import Arg, ArgumentValueError
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
 LR_SCHEDULES = ("constant", "cosine")
+# The TrainConfig fields with a flag of their name on the command line (cli/train.py: --grad-accum); the
+# others (betas, max_grad_norm, keep_checkpoints, log_every) are set from Python alone.
+FLAGGED_SETTINGS: tuple[str, ...] = (
+    "steps",
+    "batch_size",
+    "lr",
+    "grad_accum",
+    "warmup_steps",
+    "lr_schedule",
+    "weight_decay",
+    "ema_decay",
+    "mixed_precision",
+    "seed",
+    "checkpoint_every",
+    "sample_every",
+    "num_workers",
+    "cpu",
+    "compile",
+)
 
 logger = logging.getLogger(__name__)
 
