@@ -73,7 +73,7 @@ def test_sigterm_stops_generate_like_ctrl_c_and_the_run_resumes(tmp_path, capsys
     assert read_video(tmp_path / "out.mp4")[0].shape[2] == 80
 
 
-def test_sigterm_stops_train_with_the_resume_command_and_the_steps_lost(tmp_path):
+def test_sigterm_stops_train_with_the_resume_command_and_the_steps_it_repeats(tmp_path):
     out = tmp_path / "vae run"  # a space: the printed command is quoted for a shell
     argv = ["train", "vae", "--out", str(out), *TINY_VAE, "--steps", "100000", "--checkpoint-every", "3"]
     log = tmp_path / "log.txt"
@@ -84,12 +84,12 @@ def test_sigterm_stops_train_with_the_resume_command_and_the_steps_lost(tmp_path
     assert rc == 143, text
     line = next(x for x in text.splitlines() if x.startswith("interrupted"))
     found = re.fullmatch(
-        r"interrupted \(SIGTERM\): at step (\d+); a resume repeats the (\d+) steps? since the checkpoint at "
-        r"step (\d+); continue with: (.+)",
+        r"interrupted \(SIGTERM\): at step (\d+); (?:a resume repeats the (\d+) steps? since|nothing to "
+        r"repeat: a resume continues from) the checkpoint at step (\d+); continue with: (.+)",
         line,
     )
     assert found, line
-    step, lost, saved = (int(found[i]) for i in (1, 2, 3))
+    step, lost, saved = (int(found[i] or 0) for i in (1, 2, 3))
     assert saved >= 3 and saved % 3 == 0 and step - saved == lost and 0 <= lost < 3
     command = shlex.split(found[4])
     assert command == ["streamt2v", *argv, "--resume"]
@@ -98,7 +98,7 @@ def test_sigterm_stops_train_with_the_resume_command_and_the_steps_lost(tmp_path
     assert json.loads((out / "loss.jsonl").read_text().splitlines()[-1])["step"] == saved + 1
 
 
-def test_a_train_run_stopped_before_any_checkpoint_says_all_its_steps_are_lost(tmp_path, capsys):
+def test_a_train_run_stopped_before_any_checkpoint_says_a_resume_repeats_all_its_steps(tmp_path, capsys):
     from streamt2v.train.loop import TrainConfig, TrainInterrupted, train
     from streamt2v.train.vae_recipe import VAERecipe
 
@@ -119,6 +119,9 @@ def test_a_train_run_stopped_before_any_checkpoint_says_all_its_steps_are_lost(t
         train(recipe, cfg, tmp_path / "run", dataset=StopAtSample(), progress=False)
     assert (err.value.step, err.value.checkpoint_step) == (2, 0)
     assert str(err.value) == "at step 2; a resume repeats the 2 steps since the start (no checkpoint yet)"
+    # stopped right after a checkpoint: it said "a resume repeats the 0 steps since ..."
+    said = "at step 6; nothing to repeat: a resume continues from the checkpoint at step 6"
+    assert str(TrainInterrupted(6, 6)) == said
 
 
 @pytest.mark.parametrize("kind", [signal.SIGINT, signal.SIGTERM])
@@ -527,7 +530,8 @@ def test_a_stored_stage_3_setting_refused_on_resume_asks_for_no_flag(tmp_path, c
     --enhance-overlap to change it'."""
     _finished_tiny_run(tmp_path)
     config = tmp_path / "run" / "config.json"
-    config.write_text(json.dumps({**json.loads(config.read_text()), "enhance": {"chunk_frames": 3}}))
+    stage3 = {"enhance": {"chunk_frames": 3}, "random_refiner": True}  # the tiny preset makes 64x64 frames
+    config.write_text(json.dumps({**json.loads(config.read_text()), **stage3}))
     assert main(["generate", "--resume", str(tmp_path / "run"), "--no-progress"]) == 2
     assert capsys.readouterr().err.endswith(
         "error: stage 3: --enhance-chunk-frames (3) must be larger than --enhance-overlap (8); --enhance-overlap 8 "

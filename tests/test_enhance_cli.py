@@ -334,8 +334,14 @@ def test_no_default_refiner_for_large_frames_is_refused_before_the_work(tmp_path
         run_dir=str(tmp_path / "run"),
         enhance={},
     )
-    with pytest.raises(ValueError, match="input frames are 512x512"):
+    with pytest.raises(ValueError, match="^the model makes 512x512 frames and the shipped refiner works on"):
         generate(cfg, model=big)
+    with pytest.raises(
+        ValueError,
+        match=r"^the model makes 512x512 frames: a random-weight refiner stands in only up to 256x256; pass a "
+        r"refiner folder for this size \(refiner='DIR'\)$",
+    ):
+        generate(replace(cfg, random_refiner=True), model=big)
     assert not (tmp_path / "run").exists()
 
 

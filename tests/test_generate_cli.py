@@ -126,6 +126,27 @@ def test_cli_end_to_end(tmp_path, monkeypatch, capsys, caplog):
         (["x", "--fps", "51", "--gif", "side.gif"], "--fps 51.0 is too high for a GIF"),
         (["x", "--enhance", "--refiner", "/nonexistent"], "refiner folder '/nonexistent' does not exist"),
         (["x", "--enhance", "--refiner", "models/mine-hr"], "refiner folder 'models/mine-hr' does not exist"),
+        # the shipped refiner is for 32x32 frames: a random-weight stand-in wrote noise, after stages 1-2
+        (
+            [
+                "x",
+                "--model",
+                "tiny",
+                "--enhance",
+                "--frames",
+                "8",
+                "--init-steps",
+                "1",
+                "--enhance-steps",
+                "1",
+            ],
+            "error: the model makes 64x64 frames and the shipped refiner works on 32x32 frames: stage 3 needs a "
+            "refiner folder for this size, pass --refiner DIR, or --random-refiner to let a random-weight",
+        ),
+        (
+            ["x", "--enhance", "--random-refiner", "--refiner", "microworld"],
+            "error: --random-refiner stands in for a refiner folder: give either it or --refiner\n",
+        ),
         (["x", "--model", "/nonexistent"], "does not exist"),
         (["x", "--init-image", "."], "is a folder"),
         # a video or a damaged file for an image: refused before the model (here: one that does not exist)
@@ -410,7 +431,8 @@ def test_without_a_progress_bar_the_log_says_how_far_the_run_got(tmp_path, monke
 
     monkeypatch.chdir(tmp_path)
     with caplog.at_level(logging.INFO):
-        argv = ["generate", "a cat", "--frames", "24", *FAST_CLI, "--enhance", "--enhance-steps", "2"]
+        stage3 = ["--enhance", "--random-refiner", "--enhance-steps", "2"]  # tiny's 64x64: the stand-in
+        argv = ["generate", "a cat", "--frames", "24", *FAST_CLI, *stage3]
         assert main([*argv, "-o", "o.mp4"]) == 0
     said = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
     assert "chunk 1/2 done: frames 0-15, prompt 'a cat'" in said

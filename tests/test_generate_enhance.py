@@ -68,13 +68,13 @@ def test_enhance_runs_stage_3_and_keeps_the_lowres_video(tmp_path, model32):
     assert not (tmp_path / "e.partial.mp4").exists() and not (tmp_path / "e.lowres.partial.mp4").exists()
 
 
-def test_enhance_into_a_png_folder_keeps_the_lowres_frames_beside_it(tmp_path, model):
+def test_enhance_into_a_png_folder_keeps_the_lowres_frames_beside_it(tmp_path, model32):
     """``-o frames --enhance``: was refused before any work ('frames.lowres': unknown suffix '.lowres')."""
     from streamt2v.io.video import read_image
 
     cfg = cfg_for(tmp_path, "f", n=17, enhance=dict(num_inference_steps=1, chunk_frames=16, overlap=4))
     cfg = dataclasses.replace(cfg, output=str(tmp_path / "frames"))
-    res = generate(cfg, model=model)
+    res = generate(cfg, model=model32)
     assert res.output == tmp_path / "frames"
     hi = sorted((tmp_path / "frames").iterdir())
     lo = sorted((tmp_path / "frames-lowres").iterdir())
@@ -157,6 +157,33 @@ def test_bad_enhance_settings_fail_before_loading_a_model(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_model_the_shipped_refiner_is_not_for_needs_a_refiner_folder_or_random_refiner(tmp_path):
+    """Without a refiner folder, stage 3 of a model making other frames than the shipped refiner's took a
+    random-weight stand-in with a warning, and wrote noise after stages 1-2: refused before the model loads
+    unless random_refiner=True (``--random-refiner``) asks for it. A run of an earlier version, which took it
+    unasked, is resumed as it began."""
+    from streamt2v.pipeline.generate import GenerateConfig
+
+    cfg = cfg_for(tmp_path, "t", n=16, model="tiny", enhance={})
+    with pytest.raises(
+        ValueError,
+        match=r"^the model makes 64x64 frames and the shipped refiner works on 32x32 frames: stage 3 needs a "
+        r"refiner folder for this size, pass refiner='DIR', or random_refiner=True to let a random-weight "
+        r"refiner stand in \(it shows",
+    ):
+        generate(cfg)
+    with pytest.raises(
+        ValueError, match="^random_refiner=True stands in for a refiner folder: give either it"
+    ):
+        generate(dataclasses.replace(cfg, random_refiner=True, refiner="microworld"))
+    assert list(tmp_path.iterdir()) == []
+    stored = cfg.to_dict()
+    assert GenerateConfig.from_dict(stored).random_refiner is False
+    del stored["random_refiner"]  # as an earlier version wrote config.json
+    assert GenerateConfig.from_dict(stored).random_refiner is True
+    assert GenerateConfig.from_dict({**stored, "refiner": "/r"}).random_refiner is False
+
+
 def test_a_damaged_index_of_the_shipped_model_is_named_when_stage_3_picks_its_refiner(tmp_path, monkeypatch):
     """--enhance without --refiner reads the shipped model's frame size from its model_index.json: a damaged
     file gave the JSON decoder's message naming no file, one without the size a bare KeyError."""
@@ -215,7 +242,8 @@ def test_stage_3_runs_in_the_runs_dtype(tmp_path):
     hook = register_module_forward_hook(record)
     try:
         enhance = dict(num_inference_steps=1, chunk_frames=16, overlap=0)
-        generate(cfg_for(tmp_path, "b", n=16, model="tiny", dtype="bf16", device="cpu", enhance=enhance))
+        cfg = cfg_for(tmp_path, "b", n=16, model="tiny", dtype="bf16", device="cpu", enhance=enhance)
+        generate(dataclasses.replace(cfg, random_refiner=True))  # the shipped refiner is for 32x32 frames
     finally:
         hook.remove()
     assert dtypes == {torch.bfloat16}  # stage 1 and stage 3 alike

@@ -201,8 +201,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--refiner",
         type=user_path,
-        help="stage-3 refiner folder, local, or 'microworld' for the shipped one (default: the embedded "
-        "refiner for the model's frame size)",
+        help="stage-3 refiner folder, local, or 'microworld' for the shipped one (default: the shipped "
+        "refiner, for a model making 32x32 frames; other sizes need a refiner folder, or --random-refiner)",
+    )
+    p.add_argument(
+        "--random-refiner",
+        action="store_true",
+        help="without --refiner, for a model whose frame size the shipped refiner is not for: a tiny "
+        "random-weight refiner at twice its size (up to 256) stands in; it shows the pipeline working, its "
+        "output is noise",
     )
     p.add_argument(
         "--enhance-steps",
@@ -430,6 +437,7 @@ def run(args: argparse.Namespace) -> int:
             )
         stage3 = ["--refiner", *(f for f in ENHANCE_FLAGS.values() if f.startswith("--enhance-"))]
         unused = [f for f in stage3 if getattr(args, f[2:].replace("-", "_")) is not None]
+        unused += ["--random-refiner"] if args.random_refiner else []
         if unused and not args.enhance:
             print(f"warning: {', '.join(unused)} only apply with --enhance; ignoring them", file=sys.stderr)
         # the sampling flags, named as StreamConfig's fields (their dests)
@@ -472,6 +480,7 @@ def run(args: argparse.Namespace) -> int:
             run_dir=args.run_dir,
             enhance={k: v for k, v in enhance.items() if v is not None} if args.enhance else None,
             refiner=args.refiner,
+            random_refiner=args.random_refiner,
             compile=args.compile or None,  # --no-compile: eager, as without the flag
             overwrite=args.overwrite,
         )

@@ -237,7 +237,10 @@ class GenerateConfig:
     # Stage 3 (paper §4.3): EnhanceConfig fields, or None for stages 1-2 only. With it, the low-resolution
     # video is kept as ``<output stem>.lowres<suffix>`` and ``output`` receives the enhanced video.
     enhance: dict[str, Any] | None = None
-    refiner: str | None = None  # local refiner folder; None = the embedded default
+    refiner: str | None = None  # local refiner folder; None = the shipped one, for the model's frame size
+    # without a refiner folder, for a model whose frame size the shipped refiner is not for: a random-weight
+    # refiner stands in (its output is noise); False refuses such a run before the model loads
+    random_refiner: bool = False
     # torch.compile backend for the models this run loads (streamt2v.compiling), None: eager
     compile: str | None = None
     schedule_entries: tuple = field(default=(), compare=False)  # resolved schedule (filled by prepare)
@@ -251,6 +254,8 @@ class GenerateConfig:
                 f"GenerateConfig's stream must be a StreamConfig, got {type(self.stream).__name__}: pass "
                 "StreamConfig(num_frames=N, ...), or GenerateConfig.from_dict(...) for a saved config.json"
             )
+        if not isinstance(self.random_refiner, bool):
+            raise TypeError(f"random_refiner must be True or False, got {self.random_refiner!r}")
 
     def schedule(self) -> PromptSchedule:
         if self.schedule_entries:
@@ -283,6 +288,9 @@ class GenerateConfig:
             raise ValueError(f"unknown stream setting(s) {unknown} in the generate config")
         # Runs saved before stage 1 had its own η sampled it with stage 2's: resume them as they began.
         stream.setdefault("init_eta", stream.get("eta", StreamConfig.eta))
+        # Runs saved before random_refiner took the random-weight stand-in, unasked, wherever no refiner
+        # folder was given and the shipped one was not for their size: resume them as they began.
+        d.setdefault("random_refiner", d.get("refiner") is None)
         d["stream"] = StreamConfig(**stream)
         d["schedule_entries"] = tuple(tuple(e) for e in d.get("schedule_entries", ()))
         return cls(**d)

@@ -127,41 +127,76 @@ def _check_input_file(flag: str, path: str, *, folder_ok: bool) -> None:
             raise ValueError(f"{flag}: {err}") from None
 
 
+def _model_frame_size(model: StreamingT2VModel | None, model_spec: str | None) -> int | None:
+    """The frame size of the model a run loads, without loading it: the model given, a preset's, a model
+    folder's index; None where none says it (a hub id, a folder that is no streamt2v model: loading names it)."""
+    if model is not None:
+        return model.config.frame_size
+    if model_spec in PRESETS and not Path(model_spec).exists():  # as load_model takes a preset name
+        return PRESETS[model_spec].frame_size
+    found = peek_model_index(model_spec)
+    if found is None:
+        return None
+    path, index = found
+    try:
+        size = index["streamt2v"]["model_config"]["frame_size"]
+    except (KeyError, TypeError):
+        size = None
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        if model_spec is not None and not names_shipped(model_spec):
+            return None  # not a streamt2v model folder, or a damaged index: loading it names the field
+        raise ValueError(
+            f"model folder index {str(path)!r} has no streamt2v.model_config.frame_size (the architecture "
+            "save_pretrained writes)"
+        )
+    return size
+
+
 def _default_refiner_folder(model: StreamingT2VModel | None, model_spec: str | None) -> Path | None:
     """The refiner folder stage 3 will load without ``--refiner`` (:func:`default_refiner_folder` for the
-    model's frame size, read from a model folder's index without loading it; None where no index says it:
-    a preset, a hub id)."""
+    model's frame size; None where it is not known before loading, or no folder is for it)."""
     from streamt2v.pipeline.refiner import default_refiner_folder
 
-    if model is not None:
-        size = model.config.frame_size
-    else:
-        found = peek_model_index(model_spec)
-        if found is None:
-            return None
-        path, index = found
-        try:
-            size = index["streamt2v"]["model_config"]["frame_size"]
-        except (KeyError, TypeError):
-            size = None
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            if model_spec is not None and not names_shipped(model_spec):
-                return None  # not a streamt2v model folder, or a damaged index: loading it names the field
-            raise ValueError(
-                f"model folder index {str(path)!r} has no streamt2v.model_config.frame_size (the architecture "
-                "save_pretrained writes)"
-            )
-    return default_refiner_folder((size, size))
+    size = _model_frame_size(model, model_spec)
+    return None if size is None else default_refiner_folder((size, size))
 
 
-def check_default_refiner_for(cfg: GenerateConfig, model: StreamingT2VModel) -> None:
-    """With ``--enhance`` and no ``--refiner``: refuse, before any sampling, a model frame size that no
-    embedded refiner is for (:func:`~streamt2v.pipeline.refiner.check_default_refiner`)."""
-    if cfg.enhance is not None and cfg.refiner is None:
-        from streamt2v.pipeline.refiner import check_default_refiner
+def check_default_refiner_for(cfg: GenerateConfig, model: StreamingT2VModel | None) -> None:
+    """With stage 3 and no refiner folder: refuse a model whose frame size the shipped refiner is not for
+    unless ``random_refiner`` (``--random-refiner``) lets a random-weight one stand in (its output is noise:
+    a run that said nothing wrote a noise video after its stages 1-2), and sizes no stand-in is made for
+    (:func:`~streamt2v.pipeline.refiner.check_default_refiner`). Before loading where the size is known
+    without the model, and again, before any sampling, once it is loaded."""
+    if cfg.enhance is None or cfg.refiner is not None:
+        return
+    from streamt2v.pipeline.refiner import STAND_IN_MAX_SIDE, default_refiner_folder, shipped_refiner
 
-        size = model.config.frame_size
-        check_default_refiner((size, size))
+    size = _model_frame_size(model, cfg.model)
+    if size is None or default_refiner_folder((size, size)) is not None:
+        return
+    if cfg.random_refiner and size <= STAND_IN_MAX_SIDE:
+        return
+    if cfg.random_refiner:
+        raise ArgumentValueError(
+            f"the model makes {size}x{size} frames: a random-weight refiner stands in only up to "
+            f"{STAND_IN_MAX_SIDE}x{STAND_IN_MAX_SIDE}; pass a refiner folder for this size (",
+            Arg("refiner", "DIR"),
+            ")",
+        )
+    try:
+        _, (sh, sw) = shipped_refiner()
+        shipped = f"the shipped refiner works on {sw // 2}x{sh // 2} frames"
+    except FileNotFoundError:
+        shipped = "the shipped refiner is not installed"
+    raise ArgumentValueError(
+        f"the model makes {size}x{size} frames and {shipped}: stage 3 needs a refiner folder for this size, "
+        "pass ",
+        Arg("refiner", "DIR"),
+        ", or ",
+        Arg("random_refiner", True),
+        " to let a random-weight refiner stand in (it shows the pipeline working; its output is noise, not an "
+        "enhancement)",
+    )
 
 
 def _check_reads_prompts(model: StreamingT2VModel | None, spec: str | None) -> None:
@@ -226,8 +261,14 @@ def check_inputs(
                 f"the run was compiled with {cfg.compile}: {err}; to continue it without compiling, pass ",
                 Arg("compile", False),
             ) from None
+    if cfg.random_refiner and cfg.refiner is not None:
+        raise ArgumentValueError(
+            Arg("random_refiner", True), " stands in for a refiner folder: give either it or ", Arg("refiner")
+        )
     if cfg.enhance is not None:
         from streamt2v.pipeline.refiner import check_enhance_names, checked_config
+
+        check_default_refiner_for(cfg, model)
 
         # Every stage-3 setting as stage 3 will run it (the user's over the refiner's recommended ones, as
         # Refiner.config merges them), before any model is loaded.

@@ -492,8 +492,7 @@ def check_default_refiner(base_frame_size: tuple[int, int], *, stand_in: bool = 
         return
     raise ValueError(
         f"input frames are {w}x{h} (width x height): {shipped} and a random-weight stand-in is only made up "
-        f"to {STAND_IN_MAX_SIDE}x{STAND_IN_MAX_SIDE}; pass a refiner folder for this size (--model, or "
-        "--refiner with generate)"
+        f"to {STAND_IN_MAX_SIDE}x{STAND_IN_MAX_SIDE}; pass a refiner folder for this size (--model DIR)"
     )
 
 
@@ -521,7 +520,7 @@ def default_refiner(base_frame_size: tuple[int, int], *, seed: int = 0) -> Refin
         )
     logger.warning(
         "using a tiny RANDOM-WEIGHT refiner making %dx%d frames (the output shows the pipeline, not an "
-        "enhancement; pass a refiner folder with --model)",
+        "enhancement; a refiner folder for this size enhances: enhance --model, generate --refiner)",
         w,
         h,
     )

@@ -20,7 +20,7 @@ from streamt2v.assets import names_shipped
 from streamt2v.io.output_paths import remove_stale_temporaries
 from streamt2v.pipeline.generate import GenerateConfig
 from streamt2v.pipeline.model_loading import load_compiled
-from streamt2v.pipeline.preflight import check_inputs, output_targets
+from streamt2v.pipeline.preflight import check_default_refiner_for, check_inputs, output_targets
 from streamt2v.pipeline.prompts import PromptSchedule
 from streamt2v.pipeline.run_inputs import local_model_folder, model_fingerprint, read_run_inputs
 from streamt2v.pipeline.run_writing import ChunkCallback, GenerateResult, check_replaces_its_own, consume
@@ -193,6 +193,7 @@ def _prepare_resume(
             logger.info("removed %s left by an earlier run", stale)
     if model is None:
         model = load_compiled(cfg)
+    check_default_refiner_for(cfg, model)  # a hub id's frame size is known only now
     stored = run.num_finished
     logger.info(
         "resuming %s: %d of %s already finished",
