@@ -130,7 +130,11 @@ class TrainInterrupted(KeyboardInterrupt):
             if checkpoint_step
             else "the start (no checkpoint yet)"
         )
-        super().__init__(f"at step {step}; a resume repeats the {counted(lost, 'step')} since {where}")
+        if lost == 0:  # stopped right after a checkpoint ("repeats the 0 steps" read as a count of a loss)
+            said = f"nothing to repeat: a resume continues from {where}"
+        else:
+            said = f"a resume repeats the {counted(lost, 'step')} since {where}"
+        super().__init__(f"at step {step}; {said}")
 
 
 class _IndexStream(Sampler[int]):
