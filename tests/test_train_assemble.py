@@ -293,8 +293,8 @@ def test_assemble_refuses_a_bad_fps_and_sampler_values_of_the_wrong_type(tmp_pat
     refused = [
         (
             {"chunk_strength": 0.5, "steps": 600},
-            "chunk_strength 0.5 starts stage 2 at step 500 of 1000, too close to the end for steps=600; lower "
-            "steps to 500 or less, or raise chunk_strength to 0.6 or more",
+            "chunk_strength 0.5 starts stage 2 at step 500 of 1000, too close to the end for steps=600; "
+            "lower steps to 500 or less, or raise chunk_strength to 0.6 or more",
         ),
         ({"init_steps": 1001}, "init_steps=1001 is more than the 1000 timesteps of the noise schedule"),
         ({"cond_frames": 4}, "cond_frames=4 does not match the stream UNet's CAM, which was built for 8"),

@@ -63,8 +63,8 @@ def test_a_sampler_answers_only_for_the_step_counts_it_sets(tmp_path, caplog, ca
         .err.strip()
         .endswith(
             "error: --sampler {'chunk_strength': 0.5}: chunk_strength 0.5 starts stage 2 at step 20 of 40, "
-            "too close to the end for steps=50; lower steps to 20 or less (chunk_strength 1 allows 40); steps "
-            "50 is generate's default (set it in --sampler)"
+            "too close to the end for steps=50; lower steps to 20 or less (chunk_strength 1 allows 40); "
+            "steps 50 is generate's default (set it in --sampler)"
         )
     )
     assert not (tmp_path / "m").exists()

@@ -324,8 +324,8 @@ def test_a_second_run_is_told_what_its_own_process_would_tell_it(tmp_path, monke
     with caplog.at_level(logging.WARNING, logger="streamt2v.train.train_config"):
         check_process_state(cfg)
     assert [r.getMessage() for r in caplog.records] == [
-        "training on the CPU, as an earlier run in this process did (cpu=True; accelerate keeps it to the end of "
-        "the process): to train on mps, run it in a process of its own"
+        "training on the CPU, as an earlier run in this process did (cpu=True; accelerate keeps it to the end "
+        "of the process): to train on mps, run it in a process of its own"
     ]
 
 

@@ -225,10 +225,10 @@ def test_stream_freezes_base_temporal_layers(tmp_path, encoders):
 
 
 def test_missing_inputs_are_named(tmp_path, encoders):
-    vae, clip = encoders
     """As the Python caller's arguments (vae=DIR), as the command line's flags there (--vae=DIR); the
     Python caller read "(vae DIR)", the flag's spelling stripped of its dashes. An option without a flag
     of its own is named as --set gives it (it said init_unet on the command line)."""
+    vae, clip = encoders
     with pytest.raises(
         ValueError, match=r"^this recipe needs a trained VAE \(vae=DIR\): pass OUT/final/vae "
     ) as err:

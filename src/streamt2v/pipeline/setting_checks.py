@@ -26,7 +26,8 @@ QUOTED = r"(?<!\w)'[^']*'(?!\w)|(?<!\w)\"[^\"]*\"(?!\w)"
 class SettingError(ValueError):
     """A stage-1/2 setting refused (:class:`~streamt2v.pipeline.stream.StreamConfig`, the chunk plan, the
     step counts): the message names the settings by their field names, which the command line shows as
-    its flags (``num_frames`` as ``--frames``). Stage 3 refuses its settings with :class:`EnhanceSettingError`."""
+    its flags (``num_frames`` as ``--frames``). Stage 3 refuses its settings with
+    :class:`EnhanceSettingError`."""
 
 
 class EnhanceSettingError(SettingError):
@@ -57,9 +58,9 @@ class EnhanceSettingError(SettingError):
 
 
 def check_cam_frames(cond_frames: int, cam_frames: int, cam: str = "the model's CAM") -> None:
-    """Refuse ``cond_frames`` other than the ``cam_frames`` conditioning frames the CAM (``cam``, as the message
-    names it) was built for: the stream UNet's conditioning layers are sized for them (generate refuses the
-    setting; assemble a sampler that recommends it)."""
+    """Refuse ``cond_frames`` other than the ``cam_frames`` conditioning frames the CAM (``cam``, as the
+    message names it) was built for: the stream UNet's conditioning layers are sized for them (generate
+    refuses the setting; assemble a sampler that recommends it)."""
     if cond_frames != cam_frames:
         raise SettingError(
             f"cond_frames={cond_frames} does not match {cam}, which was built for {cam_frames} conditioning "

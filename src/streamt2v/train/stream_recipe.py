@@ -135,8 +135,8 @@ class StreamRecipe(BaseRecipe):
         if self.image_batch:
             raise ArgumentValueError(
                 option_arg("image_batch", self.image_batch),
-                ": the stream recipe trains on clips only (every sample needs the CAM's conditioning frames); "
-                "joint image training is for base and refiner",
+                ": the stream recipe trains on clips only (every sample needs the CAM's conditioning "
+                "frames); joint image training is for base and refiner",
             )
 
     def streaming_config(self, vae: Any, text: Any, image: Any) -> StreamingConfig:

@@ -132,8 +132,8 @@ def lr_at(cfg: TrainConfig, step: int) -> float:
 
 
 def fp16_needs_a_gpu() -> ArgumentValueError:
-    """The refusal of ``mixed_precision='fp16'`` on the CPU, where accelerate would quietly train in fp32 while
-    the run config says fp16."""
+    """The refusal of ``mixed_precision='fp16'`` on the CPU, where accelerate would quietly train in fp32
+    while the run config says fp16."""
     return ArgumentValueError(
         Arg("mixed_precision", "fp16"),
         " needs a GPU (this run is on the CPU); use ",

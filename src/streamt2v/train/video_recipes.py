@@ -277,7 +277,8 @@ class BaseRecipe(DataOptions):
         if not 0 <= self.max_train_timestep <= self.num_train_timesteps:
             raise ArgumentValueError(
                 option_arg("max_train_timestep"),
-                f" must be in [0, {self.num_train_timesteps}] (0 = all timesteps), got {self.max_train_timestep}",
+                f" must be in [0, {self.num_train_timesteps}] (0 = all timesteps), got "
+                f"{self.max_train_timestep}",
             )
 
     def timestep_limit(self) -> int:
