@@ -140,9 +140,9 @@ def test_cli_refuses_settings_that_would_train_the_wrong_thing_before_writing(tm
         "vae --size 18 must be a multiple of the VAE's downsampling factor 4 (--set block_out_channels" in err
     )
     assert err.count("\n") == 1 and not out.exists()
-    # clip sizes are named by their flags, not by the internal class holding them
+    # clip sizes are named as given, not by the internal class holding them
     assert main(["train", "vae", "--out", str(out), "--set", "size=0", "--steps", "1"]) == 2
-    assert capsys.readouterr().err.strip().endswith("error: --size must be an int ≥ 4, got 0")
+    assert capsys.readouterr().err.strip().endswith("error: --set size must be an int ≥ 4, got 0")
     for recipe in ("vae", "clip"):  # their option, not the video recipes' --num-frames, which they refuse
         assert main(["train", recipe, "--out", str(out), "--set", "frames_per_sample=0", "--steps", "1"]) == 2
         said = "error: --set frames_per_sample must be an int ≥ 1, got 0"
