@@ -41,7 +41,7 @@ from streamt2v.pipeline.prompts import (
     unused_entries,
     warn_unread_prompts,
 )
-from streamt2v.pipeline.setting_checks import SettingError, check_seed
+from streamt2v.pipeline.setting_checks import SettingError, check_cam_frames, check_seed
 from streamt2v.pipeline.step_counts import check_step_counts, stage2_start_step
 from streamt2v.pipeline.stream_inputs import check_frames
 from streamt2v.sampling.noise import check_correlation, frame_correlated_noise
@@ -363,11 +363,7 @@ def _check_model(model: StreamingT2VModel, config: StreamConfig) -> None:
             f"the model is {dtype_name(model.dtype)} on {model.device}, which runs it very slowly or not at "
             f"all: move it first, to a GPU (model.to('cuda')) or to one of {allowed} (model.to(torch.float32))"
         )
-    if config.cond_frames != model.num_cond_frames:
-        raise SettingError(
-            f"cond_frames={config.cond_frames} does not match the model's CAM, which was built for "
-            f"{model.num_cond_frames} conditioning frames"
-        )
+    check_cam_frames(config.cond_frames, model.num_cond_frames)
 
 
 def stream(
