@@ -110,7 +110,7 @@ def main() -> None:
         sampler["init_steps"] = args.init_steps
     enhance = dict(refiner.recommended)
     if args.enhance_steps is not None:
-        enhance["num_inference_steps"] = args.enhance_steps
+        enhance["steps"] = args.enhance_steps
     # Both stages' settings checked now (e.g. more stage-3 steps than its start step allows), not after
     # the first video's stages 1-2.
     try:
@@ -122,7 +122,7 @@ def main() -> None:
     try:
         enhance_config = refiner.config(**enhance)
     except ValueError as err:
-        ap.error(f"{err} (--enhance-steps sets num_inference_steps; the others are the refiner's)")
+        ap.error(f"{err} (--enhance-steps sets stage 3's steps; the others are the refiner's)")
 
     # each video takes ~30 s at the demo's settings: a line per video, not minutes of silence until the table
     print(f"Machine: {machine()}.", flush=True)  # as in the results file, for a log of the run

@@ -139,7 +139,7 @@ def main() -> None:
                 label,
                 cap,
                 EnhanceConfig(
-                    num_inference_steps=steps,
+                    steps=steps,
                     max_batch_chunks=cap,
                     resolution=canvas if full else args.resolution,
                     **official,
@@ -148,9 +148,8 @@ def main() -> None:
             for label, cap in SCHEDULES
             if label.replace(" ", "-") in args.schedules
         ]
-    except ValueError as err:  # the library names its setting: say which flag gave it
-        given = " (--steps sets num_inference_steps)" if "num_inference_steps" in str(err) else ""
-        parser.error(f"{err}{given}")
+    except ValueError as err:  # the library names its setting as the flag that gave it (steps: --steps)
+        parser.error(str(err))
     try:  # the VAE's factor: the library checks it only once the video is read
         check_resolution(configs[0][2], 8 if full else STAND_IN_VAE_FACTOR)
     except ValueError as err:
@@ -181,7 +180,7 @@ def main() -> None:
         f", overlap {plan.overlap}" if len(plan.starts) > 1 else ""
     )
     if gpu:  # CUDA's start (context, kernels) not in the first timed row: one step on one chunk's frames
-        warm = replace(shared, num_inference_steps=1)
+        warm = replace(shared, steps=1)
         enhance_video(
             video[:, :, : shared.chunk_frames], "a red circle", refiner, warm, seed=0, progress=False
         )
@@ -192,11 +191,11 @@ def main() -> None:
             f"{args.dtype} on {device.type}: {size}x{size} input fitted and padded into a "
             f"{canvas[0]}x{canvas[1]} canvas (HxW; cropped back after)"
         )
-        guidance = f"CFG {shared.guidance_scale:g} rescaled {shared.guidance_rescale:g}, v-prediction"
+        guidance = f"CFG {shared.guidance:g} rescaled {shared.guidance_rescale:g}, v-prediction"
     else:
         # the dtype and device said in every file, the default one's too (fp32 on the CPU was left unsaid)
         what = f"Tiny random-weight refiner at {canvas[0]}x{canvas[1]}, {args.dtype} on {device.type}"
-        guidance = f"CFG {shared.guidance_scale:g}"
+        guidance = f"CFG {shared.guidance:g}"
     columns = ["schedule", "max_batch_chunks", "seconds", "s/frame"]
     if extended:
         columns += ["frames/s", "process max RSS (MiB)"] + (["GPU peak allocated (MiB)"] if gpu else [])

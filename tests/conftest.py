@@ -92,7 +92,7 @@ def write_video(path, frames: int, h: int = 24, w: int = 32) -> None:
 
 
 # Stage-3 enhancer settings of a few small chunks (tests/test_enhance*.py).
-SMALL = dict(chunk_frames=6, overlap=2, num_inference_steps=3)
+SMALL = dict(chunk_frames=6, overlap=2, steps=3)
 
 
 @pytest.fixture(scope="module")

@@ -425,10 +425,9 @@ NO_CUDA = pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="ne
             "error: --resolution 100x100 (HxW) must have sides divisible by 8, the refiner VAE's scale factor "
             "(e.g. 96x96)",
         ),
-        (  # said in the library's words alone (num_inference_steps), not naming the flag
+        (  # said in the library's words, whose steps is the flag's name
             ("--steps", "700"),
-            "error: num_inference_steps (700) must be <= start_step (600): SDEdit runs distinct timesteps "
-            "below the start step (--steps sets num_inference_steps)",
+            "error: steps (700) must be <= start_step (600): SDEdit runs distinct timesteps below the start step",
         ),
         (
             ("--resolution", "0x8"),

@@ -302,7 +302,7 @@ def test_version(capsys):
 def test_integer_flags_out_of_range_are_refused_naming_the_flag(
     argv, flag, bound, tmp_path, capsys, monkeypatch
 ):
-    # the configs they fill name their fields (num_frames, num_inference_steps), not the flags
+    # the configs they fill name their fields (num_frames, steps: --enhance-steps), not the flags
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as stop:
         main(argv)
@@ -337,9 +337,9 @@ def test_stage_3_settings_of_generate_are_named_as_stage_3s(tmp_path, capsys):
         ("--enhance-steps", "20", "--enhance-start-step", "10"): "stage 3: --enhance-steps (20) must be <= "
         "--enhance-start-step (10): SDEdit runs distinct timesteps below the start step",
         ("--enhance-start-step", "2000"): "stage 3: --enhance-start-step 2000 is past the refiner's noise "
-        "schedule of 1000 training steps; use 1..1000",
+        "schedule of 1000 training timesteps; use 1..1000",
         ("--refiner", "microworld", "--enhance-start-step", "2000"): "stage 3: --enhance-start-step 2000 is "
-        "past the refiner's noise schedule of 1000 training steps; use 1..1000",
+        "past the refiner's noise schedule of 1000 training timesteps; use 1..1000",
     }
     for flags, message in refused.items():
         assert main(["generate", "x", "--enhance", *flags, "-o", out]) == 2, flags
@@ -362,7 +362,7 @@ def test_the_settings_of_enhance_are_named_by_its_flags(tmp_path, capsys):
         ("--steps", "5", "--model", "microworld"): "--steps (5) must be <= --start-step (1): SDEdit runs "
         f"distinct timesteps below the start step{shipped}",
         ("--start-step", "2000"): "--start-step 2000 is past the refiner's noise schedule of 1000 training "
-        "steps; use 1..1000",
+        "timesteps; use 1..1000",
         ("--guidance-scale", "0.5"): "--guidance-scale must be >= 1, got 0.5",
         ("--guidance-rescale", "2"): "--guidance-rescale must be in [0, 1], got 2.0",
         ("--scheduler", "heun"): "unknown --scheduler 'heun'; choose one of ddim, dpm-multistep, "

@@ -65,7 +65,7 @@ def test_a_final_ddim_step_ends_on_the_clean_sample_only_with_set_alpha_to_one(p
     """One DDIM step from t = 0 lands on ᾱ_0 unless ``set_alpha_to_one``: the SDEdit input comes back
     as it went in, noised, whatever the model predicts; with it, the step returns the model's x̂0."""
     latents, wanted = torch.randn(1, 4, 6, 4, 4), torch.randn(1, 4, 6, 4, 4)
-    cfg = EnhanceConfig(chunk_frames=6, overlap=0, start_step=1, num_inference_steps=1, scheduler="ddim")
+    cfg = EnhanceConfig(chunk_frames=6, overlap=0, start_step=1, steps=1, scheduler="ddim")
     outs = {}
     for alpha_one in (False, True):
         config = {
@@ -163,7 +163,7 @@ def _framewise_fn(x: torch.Tensor, t: torch.Tensor, chunks: range) -> torch.Tens
 
 def test_shared_noise_modes_agree_with_one_chunk_and_independent_differs() -> None:
     latents = torch.randn(1, 4, 20, 3, 3)
-    steps = {"num_inference_steps": 4}
+    steps = {"steps": 4}
     # DPM++ 2M SDE: initial and per-step noise shared ⇒ overlapping frames identical in every chunk
     single = _run(_framewise_fn, latents, EnhanceConfig(mode="shared-noise", chunk_frames=64, **steps))
     shared = _run(
@@ -183,11 +183,11 @@ def test_shared_noise_modes_agree_with_one_chunk_and_independent_differs() -> No
 
 def test_the_log_names_chunks_and_overlap_only_when_there_are_several(caplog) -> None:
     with caplog.at_level(logging.INFO, logger="streamt2v.pipeline.enhance"):
-        _run(_framewise_fn, torch.randn(1, 4, 1, 3, 3), EnhanceConfig(num_inference_steps=2))
+        _run(_framewise_fn, torch.randn(1, 4, 1, 3, 3), EnhanceConfig(steps=2))
         _run(
             _framewise_fn,
             torch.randn(1, 4, 20, 3, 3),
-            EnhanceConfig(chunk_frames=8, overlap=3, num_inference_steps=2),
+            EnhanceConfig(chunk_frames=8, overlap=3, steps=2),
         )
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("enhancing")]
     # was "1 chunk(s) of 1 (overlap 8)", then "1 frame(s)", "2 step(s)"
@@ -231,7 +231,7 @@ def test_stage3_continued_from_any_saved_step_equals_the_uninterrupted_run(
         1.0,
     )
     latents = torch.randn(1, 4, 14, 8, 8)  # 4 chunks of 6, last end-aligned
-    cfg = EnhanceConfig(mode=mode, blend=blend, chunk_frames=6, overlap=2, num_inference_steps=4)
+    cfg = EnhanceConfig(mode=mode, blend=blend, chunk_frames=6, overlap=2, steps=4)
     files = []
 
     def keep(progress) -> None:  # every step's state, each through a file as a stopped run leaves it
@@ -271,7 +271,7 @@ def test_randomized_blending_draws_each_cut_of_eq8(blend: str) -> None:
         k = torch.tensor([float(i) for i in chunks]).repeat_interleave(x.shape[0] // len(chunks))
         return den.from_x0((0.5 * k - 0.75).view(-1, 1, 1, 1, 1).expand_as(x), x, t)
 
-    cfg = EnhanceConfig(mode="randomized", blend=blend, chunk_frames=6, overlap=2, num_inference_steps=2)
+    cfg = EnhanceConfig(mode="randomized", blend=blend, chunk_frames=6, overlap=2, steps=2)
     firsts = set()  # the first frame of chunks 1 and 2 (windows [0, 6), [4, 10), [8, 14))
     # each cut is drawn with probability 1/3 per seed: missing one by chance takes (2/3)**40, 1e-7
     for seed in range(40):
@@ -299,7 +299,7 @@ def test_config_errors_name_values() -> None:
         EnhanceConfig(mode="naive")
     with pytest.raises(ValueError, match="max_batch_chunks must be >= 1, got 0"):
         EnhanceConfig(max_batch_chunks=0)
-    for name in ("guidance_scale", "guidance_rescale", "fps"):
+    for name in ("guidance", "guidance_rescale", "fps"):
         for bad in (float("nan"), float("inf")):
             with pytest.raises(ValueError, match=f"{name} must be a finite number"):
                 EnhanceConfig(**{name: bad})
@@ -314,14 +314,14 @@ def test_config_errors_name_values() -> None:
         ({"scheduler": "foo"}, "unknown scheduler 'foo'; choose one of"),
         ({"timestep_spacing": "x"}, "unknown timestep_spacing 'x'; choose one of"),
         (
-            {"start_step": 5, "num_inference_steps": 50},
-            r"num_inference_steps \(50\) must be <= start_step \(5\)",
+            {"start_step": 5, "steps": 50},
+            r"steps \(50\) must be <= start_step \(5\)",
         ),
-        ({"num_inference_steps": 2.5}, "num_inference_steps must be an integer, got 2.5"),
+        ({"steps": 2.5}, "steps must be an integer, got 2.5"),
         ({"chunk_frames": 16.0}, "chunk_frames must be an integer, got 16.0"),
         ({"overlap": True}, "overlap must be an integer, got True"),
         ({"start_step": True}, "start_step must be an integer, got True"),
-        ({"guidance_scale": "7"}, "guidance_scale must be a finite number, got '7'"),
+        ({"guidance": "7"}, "guidance must be a finite number, got '7'"),
         ({"mode": None}, "mode must be a string, got None"),
         ({"pad_to_aspect": 1}, "pad_to_aspect must be true or false, got 1"),
         ({"fps": True}, "fps must be a number, got True"),
@@ -337,9 +337,9 @@ def test_config_refuses_bad_names_types_and_step_counts(settings: dict, match: s
 
 
 def test_config_normalizes_json_values() -> None:
-    cfg = EnhanceConfig(resolution=[64, 96], guidance_scale=7)  # as read back from a run's config.json
-    assert cfg.resolution == (64, 96) and cfg.guidance_scale == 7.0 and type(cfg.guidance_scale) is float
-    assert EnhanceConfig(start_step=5, num_inference_steps=5).num_inference_steps == 5
+    cfg = EnhanceConfig(resolution=[64, 96], guidance=7)  # as read back from a run's config.json
+    assert cfg.resolution == (64, 96) and cfg.guidance == 7.0 and type(cfg.guidance) is float
+    assert EnhanceConfig(start_step=5, steps=5).steps == 5
 
 
 class _NoEncodeVAE:
@@ -359,15 +359,15 @@ def test_schedule_limits_fail_before_the_video_is_encoded(refiner: Refiner, tmp_
 
     guarded = replace(refiner, vae=_NoEncodeVAE())
     video = torch.rand(1, 3, 4, 16, 16) * 2 - 1
-    past = EnhanceConfig(start_step=5000, num_inference_steps=2)
-    match = "start_step 5000 is past the refiner's noise schedule of 1000 training steps"
+    past = EnhanceConfig(start_step=5000, steps=2)
+    match = "start_step 5000 is past the refiner's noise schedule of 1000 training timesteps"
     with pytest.raises(ValueError, match=match):
         enhance_video(video, "a", guarded, past, progress=False)
     sched = make_scheduler("ddim", DEFAULT_SCHEDULER_CONFIG)
     with pytest.raises(ValueError, match=match):
         enhance_latents(torch.zeros(1, 4, 4, 2, 2), _framewise_fn, sched, past, generator=torch.Generator())
     # a limit of this scheduler's spacing (DPM linspace ends at t = 999: 5 steps do not fit below 5)
-    tight = EnhanceConfig(start_step=5, num_inference_steps=5, timestep_spacing="linspace")
+    tight = EnhanceConfig(start_step=5, steps=5, timestep_spacing="linspace")
     with pytest.raises(ValueError, match="cannot place 5 steps below start step 5"):
         enhance_video(video, "a", guarded, tight, progress=False)
     # the folder check knows the schedule too (generate / the CLI can refuse before stages 1-2)
@@ -433,8 +433,38 @@ def test_a_unet_that_produces_nan_stops_stage_3_before_its_state_is_saved() -> N
             torch.randn(1, 4, 10, 8, 8),
             fn,
             make_scheduler("ddim", sched_config),
-            EnhanceConfig(chunk_frames=6, overlap=2, num_inference_steps=3),
+            EnhanceConfig(chunk_frames=6, overlap=2, steps=3),
             generator=torch.Generator().manual_seed(0),
             on_step=saved.append,
         )
     assert saved == []  # a resume would continue from NaN
+
+
+def test_diffusers_names_are_refused_naming_ours_and_read_where_an_earlier_version_stored_them() -> None:
+    """EnhanceConfig took num_inference_steps and guidance_scale where StreamConfig takes steps and guidance.
+    Given now, they are refused naming ours; stored by an earlier version they read; and a stage-3 state's
+    key is the one the earlier version computed for the same settings, so its stopped run continues."""
+    from streamt2v.pipeline.enhance import state_settings
+    from streamt2v.pipeline.enhance_config import read_stored
+    from streamt2v.pipeline.enhance_state import state_key
+
+    with pytest.raises(
+        TypeError,
+        match=r"^EnhanceConfig takes the sampler's settings by StreamConfig's names, not diffusers' "
+        r"\(num_inference_steps: pass steps=; guidance_scale: pass guidance=\)$",
+    ):
+        EnhanceConfig(num_inference_steps=3, guidance_scale=2.0)
+    stored = {"num_inference_steps": 3, "overlap": 2, "guidance_scale": 2.0}
+    assert read_stored(stored, "f.json") == {"steps": 3, "overlap": 2, "guidance": 2.0}
+    with pytest.raises(
+        ValueError, match=r"^f.json gives the setting steps twice, as steps and as num_inference_steps \(its"
+    ):
+        read_stored({"steps": 3, "num_inference_steps": 3}, "f.json")
+    # the keys of the code before the rename: state_key of vars(config) without _NOT_IN_STATE_KEY's settings
+    assert state_key(state_settings(EnhanceConfig())) == (
+        "3c65921440619edafc1184ca7e3980d62f4b2b0e95187bef65f338407ddaa138"
+    )
+    cfg = EnhanceConfig(steps=3, guidance=2.0, chunk_frames=6, overlap=2, resolution=(64, 96), fps=12.0)
+    assert (
+        state_key(state_settings(cfg)) == "ae458a35001af7d1b473e646df72e475c0eb7ba96fe749f55c22fd2d41a802df"
+    )

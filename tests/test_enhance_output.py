@@ -37,7 +37,7 @@ def test_enhance_video_hands_out_its_output_a_slice_at_a_time(refiner: Refiner, 
     whole (the memory peaks at about a slice, not at the whole uint8 video), and a log line per tenth."""
     video = torch.rand(1, 3, 24, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
     config = EnhanceConfig(
-        chunk_frames=16, overlap=4, num_inference_steps=1, resolution=(64, 64), decode_frames_per_slice=4
+        chunk_frames=16, overlap=4, steps=1, resolution=(64, 64), decode_frames_per_slice=4
     )
     whole = enhance_video(video, "a red circle", refiner, config, as_uint8=True)
     assert whole.shape == (1, 24, 64, 64, 3)
@@ -122,7 +122,7 @@ def test_the_decode_bar_is_closed_when_the_output_fails_midway(refiner: Refiner)
     from tqdm.auto import tqdm
 
     video = torch.zeros(1, 3, 8, 16, 16)
-    config = EnhanceConfig(chunk_frames=8, overlap=2, num_inference_steps=1, decode_frames_per_slice=2)
+    config = EnhanceConfig(chunk_frames=8, overlap=2, steps=1, decode_frames_per_slice=2)
     written = []
 
     def full_disk(part: torch.Tensor) -> None:

@@ -41,7 +41,7 @@ def test_without_a_config_the_refiner_recommendation_is_used() -> None:
     """Like the command line: a refiner trained for little noise is not run at the official 30 steps from
     t = 599 because the caller left the config out."""
     refiner = Refiner.random((32, 32), seed=0)
-    refiner.recommended = {"start_step": 1, "num_inference_steps": 1, "chunk_frames": 6, "overlap": 2}
+    refiner.recommended = {"start_step": 1, "steps": 1, "chunk_frames": 6, "overlap": 2}
     video = torch.rand(1, 3, 6, 16, 16) * 2 - 1
     out = enhance_video(video, "a red circle", refiner, seed=1)
     assert torch.equal(out, enhance_video(video, "a red circle", refiner, refiner.config(), seed=1))
@@ -111,7 +111,7 @@ def test_an_inline_schedule_string_is_a_schedule(refiner: Refiner) -> None:
 
 def test_a_stretched_aspect_ratio_is_warned_about(refiner: Refiner, caplog) -> None:
     video = torch.rand(1, 3, 3, 16, 24) * 2 - 1
-    cfg = EnhanceConfig(chunk_frames=3, overlap=1, num_inference_steps=1)
+    cfg = EnhanceConfig(chunk_frames=3, overlap=1, steps=1)
     with caplog.at_level(logging.WARNING, logger="streamt2v.pipeline.enhance"):
         out = enhance_video(video, "a", refiner, cfg, progress=False)
     assert out.shape[-2:] == (32, 32)
@@ -119,7 +119,7 @@ def test_a_stretched_aspect_ratio_is_warned_about(refiner: Refiner, caplog) -> N
     assert "pad_to_aspect" in caplog.text
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="streamt2v.pipeline.enhance"):
-        padded = EnhanceConfig(chunk_frames=3, overlap=1, num_inference_steps=1, pad_to_aspect=True)
+        padded = EnhanceConfig(chunk_frames=3, overlap=1, steps=1, pad_to_aspect=True)
         enhance_video(video, "a", refiner, padded, progress=False)
         enhance_video(video[..., :16], "a", refiner, cfg, progress=False)  # same aspect: no warning
     assert "stretched" not in caplog.text
@@ -134,7 +134,7 @@ def test_pad_to_aspect_keeps_even_sizes_so_an_mp4_can_be_written(refiner: Refine
     video = torch.rand(1, 3, 3, 16, 22) * 2 - 1
     out, box = fit_and_pad(video, (32, 32), pad=True)
     assert box == (4, 0, 24, 32) and torch.all(out[..., :4, :] == -1) and torch.all(out[..., 28:, :] == -1)
-    cfg = EnhanceConfig(chunk_frames=4, overlap=1, num_inference_steps=1, pad_to_aspect=True)
+    cfg = EnhanceConfig(chunk_frames=4, overlap=1, steps=1, pad_to_aspect=True)
     assert enhance_video(video, "a", refiner, cfg, progress=False).shape == (1, 3, 3, 24, 32)
     # the canvas is the limit, and a frame of the canvas' own aspect fills it
     assert fit_and_pad(video[..., :16], (32, 32), pad=True)[1] == (0, 0, 32, 32)
@@ -170,7 +170,7 @@ def test_schedule_entries_no_chunk_is_refined_with_are_warned_about(refiner: Ref
     """A 24-frame video is one chunk, refined with the prompt at its middle frame (12): the entry at frame 16
     was never used, without a word (generate warns about entries none of its chunks use)."""
     video = torch.rand(1, 3, 24, 16, 16) * 2 - 1
-    cfg = EnhanceConfig(num_inference_steps=1, start_step=1)  # F = 24: one chunk
+    cfg = EnhanceConfig(steps=1, start_step=1)  # F = 24: one chunk
     schedule = "0: a red circle; 16: a green square"
     with caplog.at_level(logging.WARNING, logger="streamt2v.pipeline.enhance"):
         enhance_video(video, schedule, refiner, cfg)
@@ -178,7 +178,7 @@ def test_schedule_entries_no_chunk_is_refined_with_are_warned_about(refiner: Ref
     assert "middle frame, and the chunks' middle frames are 12" in caplog.text
     assert "entry 0:" not in caplog.text
     caplog.clear()
-    two = EnhanceConfig(num_inference_steps=1, start_step=1, chunk_frames=12, overlap=0)  # middles 6, 18
+    two = EnhanceConfig(steps=1, start_step=1, chunk_frames=12, overlap=0)  # middles 6, 18
     with caplog.at_level(logging.WARNING, logger="streamt2v.pipeline.enhance"):
         enhance_video(video, schedule, refiner, two)  # each entry refines a chunk: no warning
     assert "never used" not in caplog.text
@@ -188,7 +188,7 @@ def test_an_output_smaller_than_the_input_is_warned_about(refiner: Refiner, capl
     """A refiner whose canvas is smaller than the frames (32x32 here, for 48x40 input) shrank the video
     with no warning (only a stretched aspect ratio was warned about)."""
     video = torch.rand(1, 3, 2, 48, 40) * 2 - 1
-    cfg = EnhanceConfig(num_inference_steps=1, start_step=1)
+    cfg = EnhanceConfig(steps=1, start_step=1)
     with caplog.at_level(logging.WARNING, logger="streamt2v.pipeline.enhance"):
         assert enhance_video(video, "a", refiner, cfg).shape[-2:] == (32, 32)
     assert (
@@ -198,7 +198,7 @@ def test_an_output_smaller_than_the_input_is_warned_about(refiner: Refiner, capl
     )
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="streamt2v.pipeline.enhance"):  # fitted into 64x32: 38x32
-        padded = EnhanceConfig(num_inference_steps=1, start_step=1, resolution=(64, 32), pad_to_aspect=True)
+        padded = EnhanceConfig(steps=1, start_step=1, resolution=(64, 32), pad_to_aspect=True)
         enhance_video(video, "a", refiner, padded)
     assert (
         "will be 38x32, smaller than the input's 48x40 (HxW), on a 64x32 canvas (the resolution"
@@ -206,9 +206,7 @@ def test_an_output_smaller_than_the_input_is_warned_about(refiner: Refiner, capl
     )
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="streamt2v.pipeline.enhance"):  # as large: no warning
-        enhance_video(
-            video, "a", refiner, EnhanceConfig(num_inference_steps=1, start_step=1, resolution=(48, 40))
-        )
+        enhance_video(video, "a", refiner, EnhanceConfig(steps=1, start_step=1, resolution=(48, 40)))
         enhance_video(video[..., :32, :32], "a", refiner, cfg)
     assert "smaller than the input" not in caplog.text
 
@@ -217,7 +215,7 @@ def test_enhance_video_draws_no_progress_bar_unless_asked(refiner: Refiner, capf
     """enhance_video drew a tqdm bar on stderr by default, even into a pipe or a log file, where the
     stages-1-2 pipeline's pipe(...) draws none."""
     video = torch.rand(1, 3, 2, 16, 16) * 2 - 1
-    cfg = EnhanceConfig(num_inference_steps=2, start_step=2)
+    cfg = EnhanceConfig(steps=2, start_step=2)
     capfd.readouterr()
     enhance_video(video, "a", refiner, cfg)
     assert "enhance" not in capfd.readouterr().err

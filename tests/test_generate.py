@@ -132,7 +132,7 @@ def test_the_checks_before_loading_read_a_model_folder_given_with_a_tilde(tmp_pa
     # start step refuses 5 steps before any weights are read
     (tmp_path / "home" / "copy").mkdir()
     shutil.copy(microworld_model_dir() / "model_index.json", tmp_path / "home" / "copy")
-    cfg = cfg_for(tmp_path, "e", n=24, enhance=dict(num_inference_steps=5), model="~/copy")
+    cfg = cfg_for(tmp_path, "e", n=24, enhance=dict(steps=5), model="~/copy")
     with pytest.raises(EnhanceSettingError, match=r"start_step 1 is the recommendation of the refiner"):
         check_inputs(cfg)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["home"]  # no run directory, no output

@@ -27,7 +27,7 @@ def model32():
 
 # Stage 3 as the stand-in runs it (EnhanceConfig's defaults) instead of the shipped refiner's recommended
 # single DDIM step without CFG: a multistep sampler, whose history a resume must restore, and CFG.
-STAGE3 = dict(start_step=600, scheduler="dpmpp-2m-sde", guidance_scale=7.5)
+STAGE3 = dict(start_step=600, scheduler="dpmpp-2m-sde", guidance=7.5)
 
 
 def test_enhance_runs_stage_3_and_keeps_the_lowres_video(tmp_path, model32):
@@ -38,7 +38,7 @@ def test_enhance_runs_stage_3_and_keeps_the_lowres_video(tmp_path, model32):
 
     from streamt2v.io.output_paths import OutputInUseError, check_output_path
 
-    enhance = dict(STAGE3, num_inference_steps=2, chunk_frames=16, overlap=4)
+    enhance = dict(STAGE3, steps=2, chunk_frames=16, overlap=4)
     cfg = cfg_for(tmp_path, "e", n=24, enhance=enhance, png_dir=str(tmp_path / "e-png"))
     in_use, hooks = [], []
 
@@ -72,7 +72,7 @@ def test_enhance_into_a_png_folder_keeps_the_lowres_frames_beside_it(tmp_path, m
     """``-o frames --enhance``: was refused before any work ('frames.lowres': unknown suffix '.lowres')."""
     from streamt2v.io.video import read_image
 
-    cfg = cfg_for(tmp_path, "f", n=17, enhance=dict(num_inference_steps=1, chunk_frames=16, overlap=4))
+    cfg = cfg_for(tmp_path, "f", n=17, enhance=dict(steps=1, chunk_frames=16, overlap=4))
     cfg = dataclasses.replace(cfg, output=str(tmp_path / "frames"))
     res = generate(cfg, model=model32)
     assert res.output == tmp_path / "frames"
@@ -84,15 +84,16 @@ def test_enhance_into_a_png_folder_keeps_the_lowres_frames_beside_it(tmp_path, m
 
 def test_a_run_stopped_in_stage_3_continues_from_its_last_finished_step(tmp_path, model32):
     """Stage 3 keeps its state after each step in the run directory; ``--resume`` continues from there (the
-    same output, bit for bit) and removes it once the outputs are written."""
+    same output, bit for bit) and removes it once the outputs are written. The run's config.json as an
+    earlier version wrote it (stage 3's settings by diffusers' names) reads, and keys the same state."""
+    import json
+
     from diffusers import UNet3DConditionModel
     from torch.nn.modules.module import register_module_forward_hook
 
     from streamt2v.pipeline.rundir import STAGE3_STATE
 
-    enhance = dict(
-        STAGE3, num_inference_steps=3, chunk_frames=16, overlap=4
-    )  # 2 chunks: one UNet call a step
+    enhance = dict(STAGE3, steps=3, chunk_frames=16, overlap=4)  # 2 chunks: one UNet call a step
     ref = generate(cfg_for(tmp_path, "ref", n=24, enhance=enhance), model=model32)
     calls, hooks = [], []
 
@@ -115,6 +116,12 @@ def test_a_run_stopped_in_stage_3_continues_from_its_last_finished_step(tmp_path
     assert len(calls) == 2 and not (tmp_path / "s.mp4").exists()
     state = tmp_path / "run-s" / STAGE3_STATE
     assert torch.load(state, weights_only=True)["steps_done"] == 1
+    config = tmp_path / "run-s" / "config.json"
+    stored = json.loads(config.read_text())
+    assert {"steps", "guidance"} <= set(stored["enhance"])
+    renamed = {"steps": "num_inference_steps", "guidance": "guidance_scale"}
+    stored["enhance"] = {renamed.get(k, k): v for k, v in stored["enhance"].items()}
+    config.write_text(json.dumps(stored))
     calls.clear()
     count = register_module_forward_hook(
         lambda module, args, output: calls.append(1) if isinstance(module, UNet3DConditionModel) else None
@@ -142,18 +149,25 @@ def test_bad_enhance_settings_fail_before_loading_a_model(tmp_path):
         with pytest.raises(ValueError, match="start_step 5000 is past the refiner's noise schedule of 1000"):
             generate(cfg)
     # a setting that only clashes with the shipped refiner's recommended start step (1): also before stage 1
-    cfg = cfg_for(tmp_path, "bad", enhance=dict(num_inference_steps=8))
+    cfg = cfg_for(tmp_path, "bad", enhance=dict(steps=8))
     with pytest.raises(
         ValueError,
-        match=r"num_inference_steps \(8\) must be <= start_step \(1\).*; start_step 1 is the recommendation "
+        match=r"steps \(8\) must be <= start_step \(1\).*; start_step 1 is the recommendation "
         r"of the refiner 'microworld-refiner' \(set start_step to change it\)$",
     ):
         generate(cfg)
     # a misspelt setting is named with the settings there are (was EnhanceConfig's raw TypeError)
     with pytest.raises(
-        ValueError, match=r"^stage 3: enhance setting\(s\) \['stepz'\] unknown; the settings: blend,"
+        ValueError,
+        match=r"^stage 3: enhance setting\(s\) \['stepz'\] unknown \(stepz: steps\?\); the settings: blend,",
     ):
         generate(cfg_for(tmp_path, "bad", enhance=dict(stepz=3)))
+    # diffusers' name, which earlier versions took, names ours (a config.json of theirs reads: test_rundir)
+    with pytest.raises(
+        ValueError,
+        match=r"^stage 3: enhance setting\(s\) \['guidance_scale'\] unknown \(guidance_scale: pass guidance=\);",
+    ):
+        generate(cfg_for(tmp_path, "bad", enhance=dict(guidance_scale=3.0)))
     assert list(tmp_path.iterdir()) == []
 
 
@@ -193,7 +207,7 @@ def test_a_damaged_index_of_the_shipped_model_is_named_when_stage_3_picks_its_re
     shipped = tmp_path / "shipped"
     shipped.mkdir()
     monkeypatch.setattr(streamt2v.assets, "microworld_model_dir", lambda: shipped)
-    cfg = cfg_for(tmp_path, "e", n=24, enhance=dict(num_inference_steps=1))
+    cfg = cfg_for(tmp_path, "e", n=24, enhance=dict(steps=1))
     cfg = dataclasses.replace(cfg, model=None)
     (shipped / "model_index.json").write_text('{"streamt2v": ')
     with pytest.raises(
@@ -222,7 +236,7 @@ def test_a_damaged_frame_size_in_a_model_folder_is_named_by_loading(tmp_path):
         index = json.loads((folder / "model_index.json").read_text())
         index["streamt2v"]["model_config"]["frame_size"] = bad
         (folder / "model_index.json").write_text(json.dumps(index))
-        cfg = cfg_for(tmp_path, f"o-{bad}", n=24, enhance=dict(num_inference_steps=1), model=str(folder))
+        cfg = cfg_for(tmp_path, f"o-{bad}", n=24, enhance=dict(steps=1), model=str(folder))
         with pytest.raises(ValueError, match=r"field 'streamt2v.model_config.frame_size' must be a positive"):
             generate(cfg)
 
@@ -241,7 +255,7 @@ def test_stage_3_runs_in_the_runs_dtype(tmp_path):
 
     hook = register_module_forward_hook(record)
     try:
-        enhance = dict(num_inference_steps=1, chunk_frames=16, overlap=0)
+        enhance = dict(steps=1, chunk_frames=16, overlap=0)
         cfg = cfg_for(tmp_path, "b", n=16, model="tiny", dtype="bf16", device="cpu", enhance=enhance)
         generate(dataclasses.replace(cfg, random_refiner=True))  # the shipped refiner is for 32x32 frames
     finally:

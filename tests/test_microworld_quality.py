@@ -57,7 +57,7 @@ def test_refiner_quality_compares_with_bilinear(tmp_path: Path) -> None:
 
     Refiner.random((32, 32), seed=0).save_pretrained(tmp_path / "ref")
     # 3 of the official 30 enhance steps: no figure checked below depends on the step count
-    small = dict(scenes=2, frames=8, num_inference_steps=3)
+    small = dict(scenes=2, frames=8, steps=3)
     q = quality.refiner_quality(tmp_path / "ref", **small)
     assert q["size"] == 32
     # the bilinear figure is plain upscaling of the half-size render against the full-size render

@@ -20,7 +20,7 @@ def test_refiner_folder_roundtrip(refiner: Refiner, tmp_path) -> None:
     loaded = Refiner.from_pretrained(tmp_path / "ref")
     assert loaded.frame_size == (32, 32) and loaded.prediction_type == "epsilon"
     video = torch.rand(1, 3, 4, 16, 16) * 2 - 1
-    cfg = EnhanceConfig(chunk_frames=4, overlap=1, num_inference_steps=2)
+    cfg = EnhanceConfig(chunk_frames=4, overlap=1, steps=2)
     a = enhance_video(video, "blue", refiner, cfg, seed=0, progress=False)
     b = enhance_video(video, "blue", loaded, cfg, seed=0, progress=False)
     assert torch.allclose(a, b, atol=1e-5)
@@ -147,14 +147,14 @@ def test_refiner_parts_that_do_not_fit_are_refused_before_any_weights(refiner: R
 
 def test_a_setting_that_clashes_with_a_recommendation_names_the_recommendation() -> None:
     """``enhance --steps 40`` with the shipped refiner (which recommends start_step=1) said only
-    'num_inference_steps (40) must be <= start_step (1)', a start step the user never gave."""
+    'steps (40) must be <= start_step (1)', a start step the user never gave."""
     ref = Refiner.random((32, 32), seed=0)
-    ref.recommended = {"start_step": 1, "num_inference_steps": 1, "scheduler": "ddim"}
+    ref.recommended = {"start_step": 1, "steps": 1, "scheduler": "ddim"}
     with pytest.raises(EnhanceSettingError) as caught:
-        ref.config(num_inference_steps=40)
+        ref.config(steps=40)
     # only the recommendation the refusal names (the scheduler has no part in it), by its field name
     assert str(caught.value) == (
-        "num_inference_steps (40) must be <= start_step (1): SDEdit runs distinct timesteps below the start "
+        "steps (40) must be <= start_step (1): SDEdit runs distinct timesteps below the start "
         "step; start_step 1 is the recommendation of this refiner (set start_step to change it)"
     )
     assert caught.value.unset == {"start_step": (1, "the recommendation of this refiner")}
@@ -162,7 +162,7 @@ def test_a_setting_that_clashes_with_a_recommendation_names_the_recommendation()
         ValueError, match=r"\(24\) must be larger than overlap \(30\); chunk_frames 24 is the "
     ):
         ref.config(overlap=30)  # a default, not a recommendation: "the official default"
-    assert ref.config(num_inference_steps=40, start_step=600).num_inference_steps == 40
+    assert ref.config(steps=40, start_step=600).steps == 40
     with pytest.raises(ValueError, match=r"^overlap must be >= 0, got -1$"):  # wrong alone: the plain error
         ref.config(overlap=-1)
 
@@ -183,16 +183,14 @@ def test_an_unknown_setting_name_lists_the_settings() -> None:
     """``refiner.config(stepz=3)`` raised EnhanceConfig's raw "__init__() got an unexpected keyword argument";
     it now says what ``assemble refiner --enhance`` says of an unknown name (the same helper)."""
     ref = Refiner.random((32, 32), seed=0)
-    message = (
-        r"^enhance setting\(s\) \['stepz'\] unknown; the settings: blend, .*num_inference_steps, .*start_step"
-    )
+    message = r"^enhance setting\(s\) \['stepz'\] unknown \(stepz: steps\?\); the settings: blend, .*start_step, steps"
     with pytest.raises(ValueError, match=message + ", timestep_spacing$"):
         ref.config(stepz=3, start_step=600)
     ref.recommended = {"start_step": 1, "foo": 2}  # a folder's recommendation is named as the folder's
     with pytest.raises(
         ValueError, match=r"^this refiner's recommended enhance setting\(s\) \['foo'\] unknown"
     ):
-        ref.config(num_inference_steps=1)
+        ref.config(steps=1)
 
 
 def test_refiner_from_pretrained_takes_torch_dtype_as_diffusers_names_it(refiner: Refiner, tmp_path) -> None:
@@ -302,3 +300,26 @@ def test_a_damaged_scheduler_config_is_named_before_the_weights_load(tmp_path, m
     ):
         Refiner.from_pretrained(folder)
     assert loaded == []
+
+
+def test_a_refiner_folder_of_an_earlier_version_recommends_by_our_names(refiner: Refiner, tmp_path) -> None:
+    """The shipped refiner's model_index.json stores its recommended settings by the names EnhanceConfig
+    took before (num_inference_steps, guidance_scale): loaded, and checked before loading, they read as
+    steps and guidance; a folder giving one setting by both names is refused, naming its index."""
+    import json
+
+    from streamt2v.assets import microworld_refiner_dir
+    from streamt2v.pipeline.refiner import checked_config, recommended_enhance
+
+    ours = {"start_step": 1, "steps": 1, "scheduler": "ddim", "guidance": 1.0}
+    assert Refiner.from_pretrained().recommended == ours == recommended_enhance(microworld_refiner_dir())
+    assert checked_config({}, microworld_refiner_dir()) == EnhanceConfig(**ours)
+    folder = refiner.save_pretrained(tmp_path / "r")
+    index = json.loads((folder / "model_index.json").read_text())
+    index["streamt2v_enhance"] = {"steps": 2, "num_inference_steps": 2}
+    (folder / "model_index.json").write_text(json.dumps(index))
+    for read in (Refiner.from_pretrained, recommended_enhance):
+        with pytest.raises(
+            ValueError, match=r"^refiner index '.*/r/model_index.json' \(streamt2v_enhance\) gives"
+        ):
+            read(folder)

@@ -483,7 +483,7 @@ def test_a_run_stopped_in_stage_3_says_that_stage_3s_last_step_is_kept(tmp_path,
         stream=StreamConfig(num_frames=24, seed=7, steps=1, init_steps=1),
         prompt="a red circle",
         run_dir=str(tmp_path / "run"),
-        enhance=dict(num_inference_steps=3, chunk_frames=16, overlap=4, start_step=600, scheduler="ddim"),
+        enhance=dict(steps=3, chunk_frames=16, overlap=4, start_step=600, scheduler="ddim"),
     )
     calls, hooks = [], []
 

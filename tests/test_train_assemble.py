@@ -51,7 +51,7 @@ def test_assembled_runs_generate_and_enhance_from_the_command_line(tmp_path, run
     sampler = {"steps": 2, "init_steps": 2, "guidance": 1.0, "init_guidance": 2.0}
     args = ["assemble", "model", str(model_dir), "--unet", str(runs / "stream" / "final" / "unet")]
     assert main([*args, "--dtype", "fp16", "--sampler", json.dumps(sampler)]) == 0
-    enhance = {"start_step": 50, "num_inference_steps": 2, "scheduler": "ddim", "guidance_scale": 1.0}
+    enhance = {"start_step": 50, "steps": 2, "scheduler": "ddim", "guidance": 1.0}
     args = ["assemble", "refiner", str(refiner_dir), "--unet", str(runs / "refiner" / "final" / "unet")]
     assert main([*args, "--enhance", json.dumps(enhance), "--scheduler-option", "set_alpha_to_one=true"]) == 0
 
@@ -167,12 +167,15 @@ def test_assemble_refuses_parts_that_do_not_fit(tmp_path, runs, encoders, capsys
             unet=runs / "refiner" / "final" / "unet",
             scheduler_overrides={"set_alpha_to_1": 1},
         )
-    # enhance settings by name, as the sampler's (was "EnhanceConfig.__init__() got an unexpected keyword ...")
+    # enhance settings by name, as the sampler's (was "EnhanceConfig.__init__() got an unexpected keyword ..."):
+    # diffusers' name, which earlier versions took, is refused naming ours
     with pytest.raises(
         ValueError,
-        match=r"^enhance setting\(s\) \['steps'\] unknown \(steps: num_inference_steps\?\); the settings: ",
+        match=r"^enhance setting\(s\) \['num_inference_steps'\] unknown \(num_inference_steps: pass steps=\); "
+        r"the settings: ",
     ):
-        assemble_refiner(tmp_path / "r", unet=runs / "refiner" / "final" / "unet", enhance={"steps": 3})
+        enhance = {"num_inference_steps": 3}
+        assemble_refiner(tmp_path / "r", unet=runs / "refiner" / "final" / "unet", enhance=enhance)
     # and by value: `--scheduler-option set_alpha_to_one=maybe` was stored as the string "maybe"
     for option, message in [
         ({"set_alpha_to_one": "maybe"}, "set_alpha_to_one must be true or false, got 'maybe'"),

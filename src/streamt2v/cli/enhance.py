@@ -19,9 +19,9 @@ FLAGS = {
     "mode": "--mode",
     "blend": "--blend",
     "start_step": "--start-step",
-    "num_inference_steps": "--steps",
+    "steps": "--steps",
     "scheduler": "--scheduler",
-    "guidance_scale": "--guidance-scale",
+    "guidance": "--guidance-scale",
     "guidance_rescale": "--guidance-rescale",
     "negative_prompt": "--negative-prompt",
     "max_batch_chunks": "--max-batch-chunks",
@@ -160,11 +160,9 @@ def _flags_without_effect(given: dict, config) -> list[str]:
     warnings = []
     # a value that changes nothing even with CFG (an empty negative prompt, rescale 0) is not worth a warning
     cfg = [FLAGS[k] for k in ("negative_prompt", "guidance_rescale") if given.get(k) not in (None, "", 0)]
-    if config.guidance_scale == 1 and cfg:
+    if config.guidance == 1 and cfg:
         they, them = ("they act", "them") if len(cfg) > 1 else ("it acts", "it")
-        scale = "--guidance-scale 1" + (
-            "" if "guidance_scale" in given else " (the refiner's recommendation)"
-        )
+        scale = "--guidance-scale 1" + ("" if "guidance" in given else " (the refiner's recommendation)")
         warnings.append(
             f"ignoring {' and '.join(cfg)}: {they} only with classifier-free guidance, which {scale} turns "
             f"off; set --guidance-scale to another value (7.5 is the official one) to use {them}"
@@ -211,9 +209,9 @@ def _run(args: argparse.Namespace) -> int:
         "mode": args.mode,
         "blend": args.blend,
         "start_step": args.start_step,
-        "num_inference_steps": args.steps,
+        "steps": args.steps,
         "scheduler": args.scheduler,
-        "guidance_scale": args.guidance_scale,
+        "guidance": args.guidance_scale,
         "guidance_rescale": args.guidance_rescale,
         "negative_prompt": args.negative_prompt,
         "max_batch_chunks": args.max_batch_chunks,

@@ -24,7 +24,7 @@ _OTHER_FLAGS = {"num_frames": "--frames", "anchor_image": "--anchor"}
 #: generate's flag for each stage-3 setting (:class:`~streamt2v.pipeline.enhance_config.EnhanceConfig` field) that
 #: has one; the command line names stage 3's settings by these (their own names are also stage 2's).
 ENHANCE_FLAGS = {
-    "num_inference_steps": "--enhance-steps",
+    "steps": "--enhance-steps",
     "start_step": "--enhance-start-step",
     "chunk_frames": "--enhance-chunk-frames",
     "overlap": "--enhance-overlap",
@@ -457,7 +457,7 @@ def run(args: argparse.Namespace) -> int:
         except SettingError as err:
             raise flags_error(err) from None
         enhance = {
-            "num_inference_steps": args.enhance_steps,
+            "steps": args.enhance_steps,
             "start_step": args.enhance_start_step,
             "chunk_frames": args.enhance_chunk_frames,
             "overlap": args.enhance_overlap,

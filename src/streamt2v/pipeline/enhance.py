@@ -55,7 +55,7 @@ from streamt2v.pipeline.enhance_canvas import (
     upscale_and_encode,
     warn_if_smaller,
 )
-from streamt2v.pipeline.enhance_config import EnhanceConfig, check_resolution
+from streamt2v.pipeline.enhance_config import EnhanceConfig, check_resolution, stored_form
 from streamt2v.pipeline.enhance_prompts import chunk_prompts, prompt_schedule, warn_unused_entries
 from streamt2v.pipeline.enhance_state import (
     EnhanceProgress,
@@ -143,7 +143,7 @@ def enhance_latents(
     b, c, t_frames, h, w = latents.shape
     plan = chunk_plan_for(t_frames, config)
     n = len(plan)
-    timesteps = sdedit_timesteps(scheduler, config.num_inference_steps, config.start_step, device=device)
+    timesteps = sdedit_timesteps(scheduler, config.steps, config.start_step, device=device)
     noise_policy = _step_noise_policy(scheduler)
     if noise_policy == "generator" and config.mode != "independent" and n > 1:
         logger.warning(
@@ -237,7 +237,7 @@ def unet_denoise_fn(
     denoiser: Denoiser,
     cond: torch.Tensor,
     uncond: torch.Tensor | None,
-    guidance_scale: float,
+    guidance: float,
     guidance_rescale: float = 0.0,
 ) -> DenoiseFn:
     """A :data:`DenoiseFn` for a diffusers ``UNet3DConditionModel``-like video UNet with batched CFG.
@@ -265,7 +265,7 @@ def unet_denoise_fn(
             uncond_kwargs = {"encoder_hidden_states": uncond.expand(nb, *uncond.shape[1:])}
         with torch.no_grad():
             out = denoiser.guided_output(
-                model_fn, x, t, cond_kwargs, uncond_kwargs, guidance_scale, guidance_rescale
+                model_fn, x, t, cond_kwargs, uncond_kwargs, guidance, guidance_rescale
             )
         return out.to(x.device)
 
@@ -393,7 +393,7 @@ def enhance_video(
     )
     # the schedule's own limits (start step inside it, room for the steps) fail here, not after the encode
     check_start_step(config, scheduler.config)
-    sdedit_timesteps(scheduler, config.num_inference_steps, config.start_step)
+    sdedit_timesteps(scheduler, config.steps, config.start_step)
     h, w = video.shape[-2:]
     if not config.pad_to_aspect and not math.isclose(h * canvas[1], w * canvas[0], rel_tol=0.01):
         logger.warning(
@@ -410,7 +410,7 @@ def enhance_video(
 
     prompts = chunk_prompts(schedule, plan)
     # without CFG the negative prompt is not read: no warning about its words
-    cfg = config.guidance_scale != 1
+    cfg = config.guidance != 1
     warn_unread_prompts(refiner.text_encoder, [*prompts, *([config.negative_prompt] if cfg else [])])
     with torch.no_grad():
         # one embedding when every chunk has the same prompt, else one per chunk
@@ -421,19 +421,21 @@ def enhance_video(
         Denoiser.from_scheduler(scheduler),
         cond,
         uncond,
-        config.guidance_scale,
+        config.guidance,
         config.guidance_rescale,
     )
     resume, on_step = None, None
     if state_file is not None:
-        # settings that leave the latents as they are (or, for the batching, equal up to float rounding:
-        # a run stopped by running out of memory may continue with fewer chunks per batch) are not in it
-        settings = {k: v for k, v in vars(config).items() if k not in _NOT_IN_STATE_KEY}
         # the input video, not its latents or the prompts' embeddings: those change with the refiner's
         # precision, and a run stopped in stage 3 may continue in another (--resume --dtype bf16 after a
         # float16 overflow) from its saved float32 latents
         key = state_key(
-            video, canvas, generator.get_state(), settings, scheduler_settings(scheduler), prompts
+            video,
+            canvas,
+            generator.get_state(),
+            state_settings(config),
+            scheduler_settings(scheduler),
+            prompts,
         )
         saved = EnhanceStateFile(state_file, key)
         resume, on_step = saved.load(), saved.save
@@ -493,6 +495,15 @@ def _checked_video(video: Any) -> torch.Tensor:
 
 
 _NOT_IN_STATE_KEY = ("fps", "decode_frames_per_slice", "max_batch_chunks")
+
+
+def state_settings(config: EnhanceConfig) -> dict[str, Any]:
+    """The settings a stage-3 state's key hashes: those the latents depend on (settings that leave them as
+    they are, or, for the batching, equal up to float rounding, are not: a run stopped by running out of
+    memory may continue with fewer chunks per batch), named as earlier versions named them
+    (``num_inference_steps``, :func:`~streamt2v.pipeline.enhance_config.stored_form`), so that a state they
+    saved keeps its key and is continued."""
+    return stored_form({k: v for k, v in vars(config).items() if k not in _NOT_IN_STATE_KEY})
 
 
 def chunk_plan_for(num_frames: int, config: EnhanceConfig) -> WindowPlan:

@@ -11,7 +11,9 @@ the training's ``assemble`` read and check these settings without running stage 
 from __future__ import annotations
 
 import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from streamt2v.pipeline.blending import BLEND_MODES
 from streamt2v.pipeline.setting_checks import EnhanceSettingError
@@ -22,20 +24,56 @@ BLEND_TARGETS: tuple[str, ...] = ("latents", "x0")
 # The largest canvas side: 8K video is 7680x4320; a larger one is a typo that fails in the allocator later.
 MAX_RESOLUTION_SIDE = 8192
 
+# The settings' earlier names (diffusers'), which StreamConfig never had: a setting given by one is refused
+# naming ours, and one stored by an earlier version (a run directory's config.json, a refiner folder's
+# streamt2v_enhance: the shipped refiner's) is read by it (:func:`read_stored`).
+EARLIER_NAMES = {"num_inference_steps": "steps", "guidance_scale": "guidance"}
+
+
+def earlier_name_hint(name: str) -> str:
+    """What to pass for the setting an earlier name (``num_inference_steps``) stands for."""
+    return f"{name}: pass {EARLIER_NAMES[name]}="
+
+
+def read_stored(settings: Mapping[str, Any], what: str) -> dict[str, Any]:
+    """Stage-3 settings as any version stored them (``what`` names where: a file), in :class:`EnhanceConfig`'s
+    names: an earlier name (:data:`EARLIER_NAMES`) read as the setting's; both names of one setting refused."""
+    read: dict[str, Any] = {}
+    for name, value in settings.items():
+        current = EARLIER_NAMES.get(name, name)
+        if current in read:
+            earlier = next(k for k, v in EARLIER_NAMES.items() if v == current)
+            raise ValueError(
+                f"{what} gives the setting {current} twice, as {current} and as {earlier} (its earlier name); "
+                "keep one"
+            )
+        read[current] = value
+    return read
+
+
+def stored_form(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """``settings`` under the names earlier versions stored, in the same order: what a stage-3 state's key
+    hashes, so that a state saved by an earlier version is continued (its key is unchanged)."""
+    earlier = {v: k for k, v in EARLIER_NAMES.items()}
+    return {earlier.get(name, name): value for name, value in settings.items()}
+
 
 @dataclass(frozen=True)
 class EnhanceConfig:
-    """Stage-3 settings; defaults follow the paper / official release (official-facts §1.5 stage 3)."""
+    """Stage-3 settings; defaults follow the paper / official release (official-facts §1.5 stage 3). The
+    sampler's settings are named as :class:`~streamt2v.pipeline.stream.StreamConfig` names stage 2's
+    (``steps``, ``guidance``); diffusers' names (``num_inference_steps``, ``guidance_scale``, this class's
+    before) are refused, naming ours."""
 
     chunk_frames: int = 24  # F
     overlap: int = 8  # O
     mode: str = "randomized"  # "independent" | "shared-noise" | "randomized" (Fig. 4 a/b/c)
     blend: str = "latents"  # "latents": x_{t-1} after each step (paper); "x0": x0 predictions (official)
     start_step: int = 600  # SDEdit start t' of 1000 training steps (official: t = 599)
-    num_inference_steps: int = 30
+    steps: int = 30
     scheduler: str = "dpmpp-2m-sde"  # a name of streamt2v.sampling.schedulers.make_scheduler
     timestep_spacing: str = "trailing"
-    guidance_scale: float = 7.5
+    guidance: float = 7.5  # classifier-free guidance scale; 1 = off
     guidance_rescale: float = 0.0  # official: 0.2
     negative_prompt: str = ""
     max_batch_chunks: int = 8  # memory cap: chunks per UNet forward (each with its CFG pair)
@@ -43,6 +81,16 @@ class EnhanceConfig:
     pad_to_aspect: bool = False  # fit the frame inside the canvas, pad with black, crop back at the end
     decode_frames_per_slice: int = 8
     fps: float | None = None  # output fps for the CLI; None = the input's
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> EnhanceConfig:
+        # a TypeError naming ours, where the generated __init__ said "unexpected keyword argument"
+        earlier = [name for name in kwargs if name in EARLIER_NAMES]
+        if earlier:
+            raise TypeError(
+                "EnhanceConfig takes the sampler's settings by StreamConfig's names, not diffusers' "
+                f"({'; '.join(map(earlier_name_hint, earlier))})"
+            )
+        return super().__new__(cls)
 
     def __post_init__(self) -> None:
         try:
@@ -98,21 +146,21 @@ class EnhanceConfig:
                 f"unknown timestep_spacing {self.timestep_spacing!r}; "
                 f"choose one of {', '.join(TIMESTEP_SPACINGS)}"
             )
-        if self.num_inference_steps < 1:
-            raise ValueError(f"num_inference_steps must be >= 1, got {self.num_inference_steps}")
+        if self.steps < 1:
+            raise ValueError(f"steps must be >= 1, got {self.steps}")
         if self.start_step < 1:
             raise ValueError(f"start_step must be >= 1, got {self.start_step}")
         # sdedit_timesteps runs distinct timesteps below start_step; the upper bound of start_step is the
         # refiner's num_train_timesteps, checked by check_start_step once its scheduler config is known
-        if self.num_inference_steps > self.start_step:
+        if self.steps > self.start_step:
             raise ValueError(
-                f"num_inference_steps ({self.num_inference_steps}) must be <= start_step "
-                f"({self.start_step}): SDEdit runs distinct timesteps below the start step"
+                f"steps ({self.steps}) must be <= start_step ({self.start_step}): SDEdit runs distinct "
+                "timesteps below the start step"
             )
         if self.max_batch_chunks < 1:
             raise ValueError(f"max_batch_chunks must be >= 1, got {self.max_batch_chunks}")
-        if self.guidance_scale < 1.0:
-            raise ValueError(f"guidance_scale must be >= 1, got {self.guidance_scale}")
+        if self.guidance < 1.0:
+            raise ValueError(f"guidance must be >= 1, got {self.guidance}")
         if not 0.0 <= self.guidance_rescale <= 1.0:
             raise ValueError(f"guidance_rescale must be in [0, 1], got {self.guidance_rescale}")
         if self.decode_frames_per_slice < 1:

@@ -291,6 +291,10 @@ class GenerateConfig:
         # Runs saved before random_refiner took the random-weight stand-in, unasked, wherever no refiner
         # folder was given and the shipped one was not for their size: resume them as they began.
         d.setdefault("random_refiner", d.get("refiner") is None)
+        if isinstance(d.get("enhance"), dict):  # stage 3's settings as any version stored them
+            from streamt2v.pipeline.enhance_config import read_stored
+
+            d["enhance"] = read_stored(d["enhance"], "the generate config's enhance settings")
         d["stream"] = StreamConfig(**stream)
         d["schedule_entries"] = tuple(tuple(e) for e in d.get("schedule_entries", ()))
         return cls(**d)

@@ -23,7 +23,13 @@ from streamt2v.io.folders import home_path, looks_like_hub_id, read_json_object,
 from streamt2v.memory import move_checked, one_dtype, resolve_device, resolve_dtype, seeded_rng
 from streamt2v.models.autoencoder import VideoAutoencoder
 from streamt2v.models.folder_parts import FolderParts
-from streamt2v.pipeline.enhance_config import EnhanceConfig, check_resolution
+from streamt2v.pipeline.enhance_config import (
+    EARLIER_NAMES,
+    EnhanceConfig,
+    check_resolution,
+    earlier_name_hint,
+    read_stored,
+)
 from streamt2v.pipeline.setting_checks import QUOTED, EnhanceSettingError
 from streamt2v.pipeline.step_counts import check_start_step
 
@@ -41,21 +47,19 @@ DEFAULT_SCHEDULER_CONFIG: dict[str, Any] = {
 }
 
 
-# The stages-1-2 options (StreamConfig) a stage-3 setting is easily taken for: stage 3 names them as diffusers does
-_STAGE2_NAMES = {"steps": "num_inference_steps", "guidance": "guidance_scale"}
-
-
 def check_enhance_names(settings: Mapping[str, Any], what: str = "enhance setting(s)") -> None:
     """Refuse names in ``settings`` that are no :class:`EnhanceConfig` field, in one line listing the fields
     (was EnhanceConfig's "__init__() got an unexpected keyword argument 'stepz'")."""
     names = sorted(f.name for f in fields(EnhanceConfig))
     unknown = sorted(set(settings) - set(names))
     if unknown:
-        meant = {
-            name: _STAGE2_NAMES.get(name) or next(iter(difflib.get_close_matches(name, names, n=1)), None)
+        hints = [
+            earlier_name_hint(name)
+            if name in EARLIER_NAMES
+            else next((f"{name}: {m}?" for m in difflib.get_close_matches(name, names, n=1)), "")
             for name in unknown
-        }
-        hint = "".join(f" ({name}: {m}?)" for name, m in meant.items() if m)
+        ]
+        hint = "".join(f" ({h})" for h in hints if h)
         raise ValueError(f"{what} {unknown} unknown{hint}; the settings: {', '.join(names)}")
 
 
@@ -169,6 +173,7 @@ class Refiner:
         # read before any weights: a damaged file is named now, not after minutes of loading
         index_file = root / "model_index.json"
         meta = read_json_object(index_file, "refiner index") if index_file.is_file() else {}
+        recommended = _stored_enhance(meta, index_file)
         scheduler_config = read_json_object(
             root / "scheduler" / "scheduler_config.json", "refiner scheduler config"
         )
@@ -191,7 +196,7 @@ class Refiner:
             TextEncoder(tokenizer, text_model).eval(),
             scheduler_config,
             (int(frame_size[0]), int(frame_size[1])),
-            dict(meta.get("streamt2v_enhance") or {}),
+            recommended,
         )
         return refiner.to(device=device)
 
@@ -319,7 +324,17 @@ def recommended_enhance(path: str | os.PathLike) -> dict[str, Any]:
     index = refiner_folder(path) / "model_index.json"
     if not index.is_file():
         return {}
-    return dict(read_json_object(index, "refiner index").get("streamt2v_enhance") or {})
+    return _stored_enhance(read_json_object(index, "refiner index"), index)
+
+
+def _stored_enhance(meta: Mapping[str, Any], index: Path) -> dict[str, Any]:
+    """``streamt2v_enhance`` of a refiner folder's index ``meta`` (read from ``index``) in
+    :class:`EnhanceConfig`'s names: earlier versions stored diffusers' (the shipped refiner's index, which
+    keeps them)."""
+    stored = meta.get("streamt2v_enhance") or {}
+    if not isinstance(stored, Mapping):
+        raise ValueError(f"refiner index {str(index)!r}: streamt2v_enhance must be an object, got {stored!r}")
+    return read_stored(stored, f"refiner index {str(index)!r} (streamt2v_enhance)")
 
 
 def checked_config(settings: Mapping[str, Any], folder: str | os.PathLike | None) -> EnhanceConfig:

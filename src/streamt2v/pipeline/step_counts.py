@@ -75,6 +75,7 @@ def check_start_step(config: EnhanceConfig, scheduler_config: Mapping[str, Any])
     num_train = int(scheduler_config.get("num_train_timesteps", 1000))
     if config.start_step > num_train:
         raise EnhanceSettingError(
+            # timesteps: "steps" is a setting's name, which the command lines spell as their flags
             f"start_step {config.start_step} is past the refiner's noise schedule of {num_train} training "
-            f"steps; use 1..{num_train}"
+            f"timesteps; use 1..{num_train}"
         )

@@ -251,14 +251,15 @@ SAMPLER: dict[str, Any] = {
     # objects and colours carry over; lower strengths slow fast objects under the speed threshold)
     "chunk_strength": 0.9,
 }
-# Recommended enhancer settings for the shipped refiner (EnhanceConfig fields).
+# Recommended enhancer settings for the shipped refiner (EnhanceConfig fields; its folder, written before
+# their rename, stores num_inference_steps and guidance_scale, which loading reads as these).
 ENHANCE: dict[str, Any] = {
     # the least noise, one step (MODEL_CARD.md notes): from more noise the under-trained refiner UNet
     # only adds error; the sharper edges come from the refiner VAE's decoder
     "start_step": 1,
-    "num_inference_steps": 1,
+    "steps": 1,
     "scheduler": "ddim",
-    "guidance_scale": 1.0,
+    "guidance": 1.0,
 }
 
 # Overrides of the refiner run's scheduler config in the refiner folder. The final DDIM step of stage 3
