@@ -161,8 +161,8 @@ def chosen_device(args: argparse.Namespace) -> str:
 
 def integer_at_least(minimum: int, below: int | None = None):
     """``type=`` of an integer flag with a lower bound (and ``below``, an upper one it must stay under):
-    argparse then names the flag in the error (``argument --steps: expected an integer >= 1, got '0'``),
-    where the config it fills would name its field (``num_inference_steps``)."""
+    argparse then names the flag in the error (``argument --enhance-steps: expected an integer >= 1, got
+    '0'``), where the config it fills would name its field (``EnhanceConfig``'s ``steps``)."""
 
     def parse(text: str) -> int:
         try:
