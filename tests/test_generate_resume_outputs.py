@@ -11,8 +11,11 @@ import pytest
 from conftest import FAST_CLI, cfg_for
 from streamt2v.cli import main
 from streamt2v.io.folders import ExistingOutputError
+from streamt2v.io.streaming_writer import StreamingVideoWriter
 from streamt2v.pipeline.generate import generate
-from streamt2v.pipeline.resume import resume_generate
+from streamt2v.pipeline.resume import resume_generate, run_config
+from streamt2v.pipeline.run_writing import consume
+from streamt2v.pipeline.rundir import RunDir
 
 
 def test_a_resume_replaces_its_own_output_but_not_one_written_since(tmp_path, model):
@@ -23,8 +26,8 @@ def test_a_resume_replaces_its_own_output_but_not_one_written_since(tmp_path, mo
     with pytest.raises(ExistingOutputError) as refused:
         resume_generate(run, model=model)
     assert str(refused.value) == (
-        f"output {str(out)!r} is not what this run wrote there (another run, or someone, wrote it since); "
-        "pass overwrite=True to replace it"
+        f"output {str(out)!r} is not what this run last left there (another run, or someone, may have written it "
+        "since); pass overwrite=True to replace it"
     )
     assert out.read_bytes() == b"another run's video"
     assert resume_generate(run, model=model, overwrite=True).num_frames == 16
@@ -56,6 +59,128 @@ def test_the_preview_of_a_stopped_run_of_an_earlier_version_is_refused_on_the_co
     )
     assert preview.read_bytes() == before
     assert list(recorded) == [str(preview)]  # recorded after the chunk was appended
+
+
+def test_a_run_started_with_overwrite_is_resumed_without_it(tmp_path, model):
+    """A run told to overwrite an output, a GIF and another run's previews, stopped before its first chunk,
+    resumes without overwrite: what was there when it began was its to replace (recorded then)."""
+
+    def stop(chunk, step, steps):
+        raise KeyboardInterrupt
+
+    cfg = cfg_for(tmp_path, "b", n=16, gif=str(tmp_path / "b.gif"), overwrite=True)
+    for name in ("b.mp4", "b.gif", "b.partial.mp4", "b.partial.gif"):
+        (tmp_path / name).write_bytes(b"an earlier video")
+    with pytest.raises(KeyboardInterrupt):
+        generate(cfg, model=model, on_step=stop)
+    assert resume_generate(tmp_path / "run-b", model=model).num_frames == 16
+    assert (tmp_path / "b.mp4").read_bytes() != b"an earlier video"
+
+
+class Killed(Exception):
+    """A ``kill -9`` at a chosen point: the test puts the manifest back as it was then (no handler runs)."""
+
+
+def test_a_run_killed_between_its_writers_or_while_a_resume_encodes_again_finds_its_previews(
+    tmp_path, model, monkeypatch
+):
+    """Killed after the mp4 preview took a chunk and before the GIF's did, and then a resume killed after
+    its first stored chunk was encoded again into a new preview: each preview is recorded once written, so
+    the next resume takes them as the run's own."""
+    run, kept = tmp_path / "run-b", {}
+    manifest = run / "manifest.json"
+    append = StreamingVideoWriter.append
+
+    def killed_in_the_gifs_second_append(self, frames):
+        if self.kind == "gif" and self.num_frames:
+            kept["manifest"] = manifest.read_bytes()
+            raise Killed
+        append(self, frames)
+
+    monkeypatch.setattr(StreamingVideoWriter, "append", killed_in_the_gifs_second_append)
+    with pytest.raises(Killed):
+        generate(cfg_for(tmp_path, "b", n=40, gif=str(tmp_path / "b.gif")), model=model)
+    manifest.write_bytes(kept["manifest"])
+
+    def killed_in_the_second_append(self, frames):  # the GIF's, after the mp4 preview was made anew
+        if self.kind == "gif":
+            kept["manifest"] = manifest.read_bytes()
+            raise Killed
+        append(self, frames)
+
+    monkeypatch.setattr(StreamingVideoWriter, "append", killed_in_the_second_append)
+    with pytest.raises(Killed):
+        resume_generate(run, model=model)
+    manifest.write_bytes(kept["manifest"])
+    monkeypatch.undo()
+    assert resume_generate(run, model=model).num_frames == 40
+
+
+def test_a_run_stopped_as_its_outputs_are_renamed_finds_them(tmp_path, model, monkeypatch):
+    """Killed once both previews were renamed to the outputs, before the GIF's was recorded; Ctrl-C as the GIF
+    is finished, after the mp4 was: the resume takes the outputs as the run's own (an output is its preview
+    renamed, which keeps its size and time)."""
+    finish, kept = StreamingVideoWriter.finish, {}
+
+    def killed_after_the_gifs_finish(self):
+        path = finish(self)
+        if self.kind == "gif":
+            kept["manifest"] = (tmp_path / "run-b" / "manifest.json").read_bytes()
+            raise Killed
+        return path
+
+    def ctrl_c_at_the_gifs_finish(self):
+        if self.kind == "gif":
+            raise KeyboardInterrupt
+        return finish(self)
+
+    monkeypatch.setattr(StreamingVideoWriter, "finish", killed_after_the_gifs_finish)
+    with pytest.raises(Killed):
+        generate(cfg_for(tmp_path, "b", n=16, gif=str(tmp_path / "b.gif")), model=model)
+    (tmp_path / "run-b" / "manifest.json").write_bytes(kept["manifest"])
+    monkeypatch.setattr(StreamingVideoWriter, "finish", ctrl_c_at_the_gifs_finish)
+    with pytest.raises(KeyboardInterrupt):
+        generate(cfg_for(tmp_path, "c", n=16, gif=str(tmp_path / "c.gif")), model=model)
+    monkeypatch.undo()
+    for name in ("b", "c"):
+        assert resume_generate(tmp_path / f"run-{name}", model=model).num_frames == 16
+
+
+def test_a_refusal_under_the_lock_leaves_the_run_as_it_was(tmp_path, model):
+    """The check made again once the run is locked (another run may have written since the first): refused,
+    the run is left interrupted and unlocked, not marked failed with advice to resume it."""
+
+    def stop(chunk):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        generate(cfg_for(tmp_path, "b", n=24), model=model, on_chunk=stop)
+    run = RunDir.open(tmp_path / "run-b").lock()
+    (tmp_path / "b.partial.mp4").write_bytes(b"another run's preview")
+    with pytest.raises(ExistingOutputError, match="is not what this run"):
+        consume(run_config(run), run, model, iter(()), run.num_finished, None)
+    assert json.loads((run.path / "manifest.json").read_text())["status"] == "interrupted"
+    RunDir.open(run.path).lock().unlock()
+
+
+def test_a_run_stopped_as_stage_3_renames_its_outputs_finds_them(tmp_path, model, monkeypatch):
+    """Ctrl-C as stage 3 finishes the GIF, after it renamed the mp4 into place: the mp4 is the run's own to a
+    resume (the outputs stage 3 changed are recorded as it stops). Stage 3 stands in: only its outputs count."""
+    from streamt2v.pipeline import run_writing
+
+    def stage_3_stopped_after_the_mp4(cfg, run, model, fps, targets, locks, progress):
+        targets[0].write_bytes(b"the enhanced video")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_writing, "_enhance_stage", stage_3_stopped_after_the_mp4)
+    cfg = cfg_for(tmp_path, "e", n=16, enhance={}, random_refiner=True, gif=str(tmp_path / "e.gif"))
+    with pytest.raises(KeyboardInterrupt):
+        generate(cfg, model=model)
+    run = RunDir.open(tmp_path / "run-e")
+    run_writing.check_replaces_its_own(run_config(run), run, overwrite=False)  # refused before
+    (tmp_path / "e.gif").write_bytes(b"a file put there since")
+    with pytest.raises(ExistingOutputError, match="^gif '.*' is not what this run last left there"):
+        run_writing.check_replaces_its_own(run_config(run), run, overwrite=False)
 
 
 def test_a_run_whose_model_folder_was_moved_is_resumed_with_its_new_place(tmp_path, caplog, capsys):

@@ -32,7 +32,7 @@ from streamt2v.pipeline.preflight import (
 )
 from streamt2v.pipeline.prompts import PromptSchedule, as_schedule, load_schedule
 from streamt2v.pipeline.run_inputs import local_model_folder, model_fingerprint, read_run_inputs
-from streamt2v.pipeline.run_writing import ChunkCallback, GenerateResult, consume, resume_command
+from streamt2v.pipeline.run_writing import ChunkCallback, GenerateResult, consume, replaced, resume_command
 
 # generate() raises it (a stop that came as the run finished): importable with it, as docs/generate.md says
 from streamt2v.pipeline.run_writing import StoppedWhenComplete as StoppedWhenComplete
@@ -371,7 +371,13 @@ def generate(
     folder = local_model_folder(cfg.model) if given_model is None else None  # a model given may be any
     if folder is not None:
         cfg = replace(cfg, model_fingerprint=model_fingerprint(folder))
-    run = RunDir.create(run_path, cfg.to_dict(), num_chunks=len(plan))
+    run = RunDir.create(
+        run_path,
+        cfg.to_dict(),
+        num_chunks=len(plan),
+        # what is there now is the run's to replace (the checks above let it be there): its resume takes it
+        outputs=[path for _, path, _ in replaced(cfg)],
+    )
     logger.info(
         "run directory %s (%s); continue an interrupted run with: %s",
         run_path,

@@ -23,6 +23,7 @@ from streamt2v.io.output_paths import output_kind, outputs_locked, preview_path_
 from streamt2v.io.streaming_writer import StreamingVideoWriter
 from streamt2v.memory import dtype_name, resolve_device, resolve_dtype, supported_dtypes
 from streamt2v.pipeline.preflight import lowres_path
+from streamt2v.pipeline.run_outputs import output_identity
 from streamt2v.pipeline.rundir import STAGE3_STATE, RunDir
 from streamt2v.pipeline.stream import Chunk
 from streamt2v.sampling.schedulers import NonFiniteLatentsError
@@ -74,31 +75,36 @@ def advice_after_nan(run_dir: str | os.PathLike, dtype: torch.dtype, supported: 
     return f"continue in another precision with: {resume_command(run_dir)} --dtype {others[0]}{also}"
 
 
-def _replaced(cfg: GenerateConfig) -> list[tuple[tuple[object, ...], Path]]:
-    """What a run writes over, each named for a message: its outputs, and the file previews of those written
-    chunk by chunk (a PNG output's preview folder is the writer's own whenever it holds only frames)."""
+def replaced(cfg: GenerateConfig) -> list[tuple[tuple[object, ...], Path, Path | None]]:
+    """What a run writes over, each named for a message, with the preview renamed to it (a streamed output's;
+    else None): its outputs, and the file previews of those written chunk by chunk (a PNG output's preview
+    folder is the writer's own whenever it holds only frames)."""
     finals: list[tuple[object, Path]] = [("output", Path(cfg.output))]
     finals += [(Arg(name), Path(getattr(cfg, name))) for name in ("png_dir", "gif") if getattr(cfg, name)]
     streamed = [("low-resolution output", lowres_path(cfg.output))] if cfg.enhance is not None else finals
     outputs = [*streamed, *finals] if cfg.enhance is not None else finals
-    named = [((what, f" {str(path)!r}"), path) for what, path in outputs]
+    renamed = {path for _, path in streamed}  # from their previews, once complete
+    named = [
+        ((what, f" {str(path)!r}"), path, preview_path_for(path) if path in renamed else None)
+        for what, path in outputs
+    ]
     for what, path in streamed:
         if output_kind(path) != "png-dir":
             preview = preview_path_for(path)
-            named.append((("the preview ", f"{str(preview)!r} of ", what, f" {str(path)!r}"), preview))
+            named.append((("the preview ", f"{str(preview)!r} of ", what, f" {str(path)!r}"), preview, None))
     return named
 
 
 def check_replaces_its_own(cfg: GenerateConfig, run: RunDir, *, overwrite: bool) -> None:
     """Refuse, unless ``overwrite``, to let a resumed run write over an output or preview that is not what it
-    left there (:meth:`RunDir.wrote`): a later run's, or a file the user put there since. A run of an earlier
-    version recorded nothing: what is there may be anyone's, so it is refused the same way."""
+    last left there (:meth:`RunDir.wrote`): a later run's, or a file the user put there since. A run of an
+    earlier version recorded nothing: what is there may be anyone's, so it is refused the same way."""
     if overwrite:
         return
-    for what, path in _replaced(cfg):
+    for what, path, preview in replaced(cfg):
         if not path.exists() or (path.is_dir() and not any(path.iterdir())):  # nothing there to lose
             continue
-        wrote = run.wrote(path)
+        wrote = run.wrote(path, preview)
         if wrote:
             continue
         if wrote is None:
@@ -107,7 +113,10 @@ def check_replaces_its_own(cfg: GenerateConfig, run: RunDir, *, overwrite: bool)
                 "wrote; if it is this run's, pass "
             )
         else:
-            why = " is not what this run wrote there (another run, or someone, wrote it since); pass "
+            why = (
+                " is not what this run last left there (another run, or someone, may have written it since); "
+                "pass "
+            )
         raise ExistingOutputError(*what, why, Arg("overwrite", True), " to replace it")
 
 
@@ -135,9 +144,15 @@ def consume(
     # Outputs were checked before any work (a resumed run replaces its own); here they are replaced.
     finals = [Path(cfg.output), *extras]
 
+    def append(frames: torch.Tensor) -> None:
+        for w in writers:
+            w.append(frames)
+            # at once, not after every writer's append: a kill meanwhile finds this preview recorded
+            run.record_outputs([w.preview_path])
+
     def record_previews() -> None:
-        # those the writers wrote (the rest hold what was there); a PNG preview folder is the writer's own
-        run.record_outputs([w.preview_path for w in writers if w.num_frames and w.kind != "png-dir"])
+        # those the writers left (the rest hold what was there; a finished one's was renamed to its output)
+        run.record_outputs([w.preview_path for w in writers if w.num_frames and w.preview_path.exists()])
 
     writers: list[StreamingVideoWriter] = []
     n = 0
@@ -145,24 +160,25 @@ def consume(
     held = ExitStack()  # with stage 3, the final outputs' locks: no other writer starts on them meanwhile
     shield = ExitStack()  # once the work ends, Ctrl-C and SIGTERM held until the run is marked and unlocked
     result: GenerateResult | None = None  # once the run is marked complete
+    before_stage3: dict[Path, object] = {}  # the final outputs as stage 3 found them
+    if not new_run:  # checked before the model loaded; again now, as another run may have written since
+        try:  # before the run is marked: refused, it stays as it was
+            check_replaces_its_own(cfg, run, overwrite=overwrite)
+        except BaseException:
+            run.unlock()
+            raise
     try:
         final_locks = held.enter_context(outputs_locked(finals)) if cfg.enhance is not None else []
-        if not new_run:  # checked before the model loaded; again now, as another run may have written since
-            check_replaces_its_own(cfg, run, overwrite=overwrite)
         for p in targets:
             writers.append(StreamingVideoWriter(p, fps, crf=cfg.crf, overwrite=True))
         for i in range(stored):  # re-encode finished chunks from the run directory, one at a time
             s = run.load_chunk(i)
-            for w in writers:
-                w.append(s.frames)
+            append(s.frames)
             n = s.stop
-        record_previews()
         run.set_status("running")
         for chunk in chunks:
             run.save_chunk(chunk)
-            for w in writers:
-                w.append(chunk.frames)
-            record_previews()
+            append(chunk.frames)
             n = chunk.stop
             # without a progress bar (a batch job's log) the log says how far the run got
             logger.log(
@@ -178,10 +194,13 @@ def consume(
                 on_chunk(chunk)
         if n != cfg.stream.num_frames:
             raise RuntimeError(f"internal error: produced {n} frames, expected {cfg.stream.num_frames}")
-        outputs = [w.finish() for w in writers]
-        run.record_outputs([*(w.preview_path for w in writers), *outputs])  # the previews renamed to these
+        outputs = []
+        for w in writers:  # each recorded once renamed (killed before, its preview's record stands for it)
+            outputs.append(w.finish())
+            run.record_outputs([w.preview_path, w.path])
         if cfg.enhance is not None:
             in_stage3 = True
+            before_stage3 = {p: output_identity(p) for p in finals}
             enhanced = _enhance_stage(cfg, run, model, fps, finals, final_locks, progress)
             run.record_outputs(enhanced)
             outputs = enhanced + outputs
@@ -193,6 +212,8 @@ def consume(
             w.abort()
         with suppress(OSError):  # a full disk: the error said is the one that stopped the run
             record_previews()  # a Ctrl-C may have come between a preview's rename and its record
+            # what stage 3 finished before it stopped (the outputs are locked by this run through it)
+            run.record_outputs([p for p, was in before_stage3.items() if output_identity(p) != was])
         if new_run and not interrupted and run.remove_if_empty():
             raise  # nothing was finished: no run directory is left to resume
         run.set_status("interrupted" if interrupted else "failed", error=repr(err))

@@ -4,8 +4,8 @@ chunk by chunk, so a run can continue from its last finished chunk).
 Layout::
 
     RUN/config.json                 the full generation config (JSON), written once
-    RUN/manifest.json               finished chunks + status + what the run left at its outputs, replaced
-                                    atomically after every chunk
+    RUN/manifest.json               finished chunks + status + what the run left at its outputs
+                                    (pipeline.run_outputs), replaced atomically after every chunk
     RUN/chunks/chunk_000003.safetensors
                                     a finished chunk's frames and CAM/APM state (pipeline.run_chunks)
 
@@ -35,6 +35,7 @@ import json
 import os
 import re
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,7 @@ from safetensors import SafetensorError
 from streamt2v.io import locks
 from streamt2v.io.folders import atomic_write_file, check_writable_parent, read_json_object, remove_leftovers
 from streamt2v.io.output_paths import list_names
+from streamt2v.pipeline import run_outputs
 from streamt2v.pipeline.run_chunks import (
     CHUNK_FILE,
     DIGEST,
@@ -63,9 +65,6 @@ FORMAT_VERSION = 1
 CONFIG = "config.json"
 MANIFEST = "manifest.json"
 LOCK = ".lock"
-#: The manifest's record of the outputs the run left: absolute path -> :func:`output_identity`, so that a resume
-#: replaces only those (:meth:`RunDir.wrote`); the manifests of earlier versions hold none.
-OUTPUTS = "outputs"
 
 
 class RunInUseError(RuntimeError):
@@ -92,25 +91,6 @@ _STALE_TEMPORARY = re.compile(
     r"\.(config\.json|manifest\.json|chunk_\d{6}\.safetensors|stage3_state\.pt)\.tmp-\d+"
     r"|\.chunk_\d{6}\.tmp-\d+\.safetensors"
 )
-
-
-def _size_and_time(path: Path) -> tuple[int, int]:
-    st = path.stat()
-    return st.st_size, st.st_mtime_ns
-
-
-def output_identity(path: Path) -> list[int | str] | None:
-    """What tells the file or folder at ``path`` from another put there since: a file's size and modification
-    time (ns); a folder's (PNG frames) number of entries and a sha256 of their names, sizes and modification
-    times (its own modification time changes with a file put in and taken out again); None where nothing is.
-    Cheap, unlike a hash of a long video's bytes."""
-    try:
-        if not path.is_dir():
-            return list(_size_and_time(path))
-        entries = sorted((p.name, *_size_and_time(p)) for p in path.iterdir())
-    except OSError:
-        return None
-    return [len(entries), hashlib.sha256(repr(entries).encode()).hexdigest()]
 
 
 def _atomic_write_json(path: Path, obj: Any) -> None:
@@ -334,7 +314,17 @@ class RunDir:
             )
 
     @classmethod
-    def create(cls, path: str | os.PathLike, config: dict[str, Any], *, num_chunks: int) -> RunDir:
+    def create(
+        cls,
+        path: str | os.PathLike,
+        config: dict[str, Any],
+        *,
+        num_chunks: int,
+        outputs: Sequence[Path] = (),
+    ) -> RunDir:
+        """A new run at ``path`` (:meth:`check_new`), locked. ``outputs``: what it may write over, whose
+        state now its manifest records as its own (the run's checks let a file be there only when it is the
+        run's to replace: ``overwrite``)."""
         path = cls.check_new(path)
         path.mkdir(parents=True, exist_ok=True)
         manifest = {
@@ -342,8 +332,8 @@ class RunDir:
             "num_chunks": num_chunks,
             "status": "running",
             "chunks": [],
-            OUTPUTS: {},
         }
+        run_outputs.record(manifest, list(outputs))
         # Locked before anything is written: another process creating a run here at the same moment is
         # refused (RunInUseError) instead of both writing config.json.
         run = cls(path, config, manifest).lock(existing=False)
@@ -533,27 +523,15 @@ class RunDir:
 
     def record_outputs(self, paths: list[Path]) -> None:
         """Record in the manifest what the run has just left at ``paths`` (outputs and previews it wrote), and
-        that it left nothing where nothing is: a resume replaces what the run left there, and nothing else
-        without ``overwrite`` (:meth:`wrote`)."""
-        record = self.manifest.setdefault(OUTPUTS, {})
-        before = dict(record)
-        for path in paths:
-            key, identity = str(path.absolute()), output_identity(path)
-            if identity is None:
-                record.pop(key, None)
-            else:
-                record[key] = identity
-        if record != before:
+        that it left nothing where nothing is (:mod:`~streamt2v.pipeline.run_outputs`)."""
+        if run_outputs.record(self.manifest, paths):
             _atomic_write_json(self.path / MANIFEST, self.manifest)
 
-    def wrote(self, path: Path) -> bool | None:
-        """Whether what exists at ``path`` is what the run left there (:meth:`record_outputs`), not a file
-        written since by another run or by hand; None for a run of an earlier version, which recorded nothing."""
-        record = self.manifest.get(OUTPUTS)
-        if not isinstance(record, dict):
-            return None
-        recorded = record.get(str(path.absolute()))
-        return recorded is not None and recorded == output_identity(path)
+    def wrote(self, path: Path, preview: Path | None = None) -> bool | None:
+        """Whether what exists at ``path`` is what the run last left there (:meth:`record_outputs`; for an
+        output, its ``preview`` renamed to it), not a file written since by another run or by hand; None for
+        a run of an earlier version, which recorded nothing."""
+        return run_outputs.left_there(self.manifest, path, preview)
 
     def save_config(self, config: dict[str, Any]) -> None:
         """Replace the run's settings (a resume on another device or dtype records them), written atomically."""

@@ -1,0 +1,65 @@
+"""What a run left at its outputs and previews, recorded in its manifest (``outputs``: absolute path ->
+:func:`output_identity`), so that a resume replaces those and nothing else without ``overwrite``
+(:meth:`~streamt2v.pipeline.rundir.RunDir.wrote`).
+
+The record is taken when the run is created (what is there then is the run's to replace: its checks let a
+file stay only with ``overwrite``), after each writer's append, and after each output is finished. A
+streaming output is its preview renamed, which keeps its size and modification time: at an output's path the
+identity recorded for its preview is taken too, so a run stopped between the rename and its record still
+finds its own output. A run of an earlier version recorded nothing."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+#: The manifest's key of the record; the manifests of earlier versions hold none.
+OUTPUTS = "outputs"
+
+
+def _size_and_time(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
+
+
+def output_identity(path: Path) -> list[int | str] | None:
+    """What tells the file or folder at ``path`` from another put there since: a file's size and modification
+    time (ns); a folder's (PNG frames) number of entries and a sha256 of their names, sizes and modification
+    times (its own modification time changes with a file put in and taken out again); None where nothing is.
+    Cheap, unlike a hash of a long video's bytes."""
+    try:
+        if not path.is_dir():
+            return list(_size_and_time(path))
+        entries = sorted((p.name, *_size_and_time(p)) for p in path.iterdir())
+    except OSError:
+        return None
+    return [len(entries), hashlib.sha256(repr(entries).encode()).hexdigest()]
+
+
+def record(manifest: dict[str, Any], paths: list[Path]) -> bool:
+    """Record in ``manifest`` what is now at ``paths``, and that nothing is where nothing is; returns whether
+    the record changed (the manifest is then to be written)."""
+    recorded = manifest.setdefault(OUTPUTS, {})
+    before = dict(recorded)
+    for path in paths:
+        key, identity = str(path.absolute()), output_identity(path)
+        if identity is None:
+            recorded.pop(key, None)
+        else:
+            recorded[key] = identity
+    return recorded != before
+
+
+def left_there(manifest: dict[str, Any], path: Path, preview: Path | None) -> bool | None:
+    """Whether what is at ``path`` is what the run last left there (the identity recorded for it, or for
+    ``preview``, the streaming writer's preview that is renamed to ``path``); None for a run of an earlier
+    version, which recorded nothing."""
+    recorded = manifest.get(OUTPUTS)
+    if not isinstance(recorded, dict):
+        return None
+    identity = output_identity(path)
+    if identity is None:
+        return False
+    keys = [path] if preview is None else [path, preview]
+    return any(recorded.get(str(p.absolute())) == identity for p in keys)
