@@ -5,6 +5,7 @@ version (which recorded nothing) writes, is refused unless ``overwrite``."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -34,11 +35,10 @@ def test_a_resume_replaces_its_own_output_but_not_one_written_since(tmp_path, mo
     assert out.read_bytes() != b"another run's video"
 
 
-def test_the_preview_of_a_stopped_run_of_an_earlier_version_is_refused_on_the_command_line(
-    tmp_path, model, capsys
-):
-    """A run of an earlier version recorded nothing: its preview may be a later run's, so it is refused
-    unless --overwrite (the command line's spelling); a stopped run's own preview is written over."""
+def test_a_run_of_an_earlier_version_takes_what_is_no_newer_than_its_manifest(tmp_path, model, capsys):
+    """A run of an earlier version recorded nothing: a preview newer than its manifest may be a later run's, so
+    it is refused unless --overwrite (the command line's spelling); one no newer is the run's own (a run
+    stopped by Ctrl-C wrote its manifest after its last preview) and is written over."""
 
     def stop(chunk):
         raise KeyboardInterrupt
@@ -48,17 +48,21 @@ def test_the_preview_of_a_stopped_run_of_an_earlier_version_is_refused_on_the_co
     manifest_file = tmp_path / "run-b" / "manifest.json"
     manifest = json.loads(manifest_file.read_text())
     preview = tmp_path / "b.partial.mp4"
-    recorded = manifest.pop("outputs", None)
+    assert list(manifest.pop("outputs")) == [str(preview)]  # recorded after the chunk was appended
+    written = preview.stat().st_mtime_ns
     manifest_file.write_text(json.dumps(manifest))
+    later = manifest_file.stat().st_mtime_ns + 10**9
+    os.utime(preview, ns=(later, later))
     before = preview.read_bytes()
     assert main(["generate", "--resume", str(tmp_path / "run-b"), *FAST_CLI[-1:]]) == 2
     assert capsys.readouterr().err.endswith(
-        f"error: the preview {str(preview)!r} of output {str(tmp_path / 'b.mp4')!r} exists, and this run, made "
-        "by an earlier version of streamt2v, recorded nothing of what it wrote; if it is this run's, pass "
-        "--overwrite to replace it\n"
+        f"error: the preview {str(preview)!r} of output {str(tmp_path / 'b.mp4')!r} exists, is newer than the "
+        "run's manifest, and this run, made by an earlier version of streamt2v, recorded nothing of what it "
+        "wrote; if it is this run's, pass --overwrite to replace it\n"
     )
     assert preview.read_bytes() == before
-    assert list(recorded) == [str(preview)]  # recorded after the chunk was appended
+    os.utime(preview, ns=(written, written))
+    assert resume_generate(tmp_path / "run-b", model=model).num_frames == 24
 
 
 def test_a_run_started_with_overwrite_is_resumed_without_it(tmp_path, model):

@@ -6,7 +6,9 @@ The record is taken when the run is created (what is there then is the run's to 
 file stay only with ``overwrite``), after each writer's append, and after each output is finished. A
 streaming output is its preview renamed, which keeps its size and modification time: at an output's path the
 identity recorded for its preview is taken too, so a run stopped between the rename and its record still
-finds its own output. A run of an earlier version recorded nothing."""
+finds its own output. A run of an earlier version recorded nothing; a file no newer than its
+``manifest.json`` is taken as its own (a run stopped by Ctrl-C, SIGTERM or an error, or a complete one, wrote
+the manifest after its last output)."""
 
 from __future__ import annotations
 
@@ -37,6 +39,17 @@ def output_identity(path: Path) -> list[int | str] | None:
     return [len(entries), hashlib.sha256(repr(entries).encode()).hexdigest()]
 
 
+def _newest_change(path: Path) -> int | None:
+    """The latest modification time (ns) of the file at ``path``, or of a folder and its entries."""
+    try:
+        times = [path.stat().st_mtime_ns]
+        if path.is_dir():
+            times += [p.stat().st_mtime_ns for p in path.iterdir()]
+    except OSError:
+        return None
+    return max(times)
+
+
 def record(manifest: dict[str, Any], paths: list[Path]) -> bool:
     """Record in ``manifest`` what is now at ``paths``, and that nothing is where nothing is; returns whether
     the record changed (the manifest is then to be written)."""
@@ -51,13 +64,16 @@ def record(manifest: dict[str, Any], paths: list[Path]) -> bool:
     return recorded != before
 
 
-def left_there(manifest: dict[str, Any], path: Path, preview: Path | None) -> bool | None:
+def left_there(
+    manifest: dict[str, Any], manifest_file: Path, path: Path, preview: Path | None
+) -> bool | None:
     """Whether what is at ``path`` is what the run last left there (the identity recorded for it, or for
-    ``preview``, the streaming writer's preview that is renamed to ``path``); None for a run of an earlier
-    version, which recorded nothing."""
+    ``preview``, the streaming writer's preview that is renamed to ``path``); for a run of an earlier version,
+    which recorded nothing, whether it is no newer than ``manifest_file``, else None."""
     recorded = manifest.get(OUTPUTS)
     if not isinstance(recorded, dict):
-        return None
+        newest, written = _newest_change(path), _newest_change(manifest_file)
+        return True if newest is not None and written is not None and newest <= written else None
     identity = output_identity(path)
     if identity is None:
         return False

@@ -98,7 +98,8 @@ def replaced(cfg: GenerateConfig) -> list[tuple[tuple[object, ...], Path, Path |
 def check_replaces_its_own(cfg: GenerateConfig, run: RunDir, *, overwrite: bool) -> None:
     """Refuse, unless ``overwrite``, to let a resumed run write over an output or preview that is not what it
     last left there (:meth:`RunDir.wrote`): a later run's, or a file the user put there since. A run of an
-    earlier version recorded nothing: what is there may be anyone's, so it is refused the same way."""
+    earlier version recorded nothing: what is there and newer than its manifest may be anyone's, so it is
+    refused the same way."""
     if overwrite:
         return
     for what, path, preview in replaced(cfg):
@@ -109,8 +110,8 @@ def check_replaces_its_own(cfg: GenerateConfig, run: RunDir, *, overwrite: bool)
             continue
         if wrote is None:
             why = (
-                " exists, and this run, made by an earlier version of streamt2v, recorded nothing of what it "
-                "wrote; if it is this run's, pass "
+                " exists, is newer than the run's manifest, and this run, made by an earlier version of "
+                "streamt2v, recorded nothing of what it wrote; if it is this run's, pass "
             )
         else:
             why = (

@@ -529,9 +529,10 @@ class RunDir:
 
     def wrote(self, path: Path, preview: Path | None = None) -> bool | None:
         """Whether what exists at ``path`` is what the run last left there (:meth:`record_outputs`; for an
-        output, its ``preview`` renamed to it), not a file written since by another run or by hand; None for
-        a run of an earlier version, which recorded nothing."""
-        return run_outputs.left_there(self.manifest, path, preview)
+        output, its ``preview`` renamed to it), not a file written since by another run or by hand; for a run
+        of an earlier version, which recorded nothing, True when it is no newer than the run's manifest, else
+        None (:func:`~streamt2v.pipeline.run_outputs.left_there`)."""
+        return run_outputs.left_there(self.manifest, self.path / MANIFEST, path, preview)
 
     def save_config(self, config: dict[str, Any]) -> None:
         """Replace the run's settings (a resume on another device or dtype records them), written atomically."""
