@@ -310,6 +310,29 @@ def test_odd_sized_input_without_model_is_one_error_in_width_x_height(caplog):
     assert caplog.records == []
 
 
+def test_random_refiner_is_said_ignored_at_the_shipped_size_and_an_odd_size_is_told_the_shipped_one(
+    tmp_path, capsys
+):
+    """--random-refiner on a 32x32 input ran the shipped refiner without a word on the flag; without it, an
+    odd-sized input was told to make its sides even, and once resized to 30x30 was refused again for not
+    being 32x32."""
+    from streamt2v.cli import main
+    from streamt2v.pipeline.refiner import check_default_refiner
+
+    src = write_video(tmp_path / "in.mp4", torch.zeros(1, 3, 2, 32, 32), fps=8)
+    args = ["enhance", str(src), "--prompt", "a red circle", "-o", str(tmp_path / "o.mp4"), "--no-progress"]
+    assert main([*args, "--random-refiner", "--chunk-frames", "1", "--overlap", "1"]) == 2  # before the work
+    assert capsys.readouterr().err.startswith(
+        "warning: ignoring --random-refiner: the shipped refiner is for this 32x32 input\nerror: --chunk-frames"
+    )
+    with pytest.raises(
+        ValueError, match=r"^input frames are 33x47 \(width x height\) and the shipped refiner "
+    ):
+        check_default_refiner((47, 33), stand_in=False)
+    with pytest.raises(ValueError, match="both sides must be even"):  # a stand-in: twice the size, by 4
+        check_default_refiner((47, 33))
+
+
 def test_no_default_refiner_for_large_frames_is_refused_before_the_work(tmp_path, capsys):
     """A 1080p input without --model made a random-weight stand-in at 2160x3840 (CPU-hours in one
     attention call); a size neither the shipped refiner nor the stand-in is for needs a refiner folder."""

@@ -245,7 +245,13 @@ def _run(args: argparse.Namespace) -> int:
     if args.model is None:  # from the first frame: a size no default refiner is for fails before the read
         size = tuple(read_video(args.input, max_frames=1)[0].shape[-2:])
         check_default_refiner(size, stand_in=args.random_refiner)
-        settings = checked_config(given, default_refiner_folder(size))
+        folder = default_refiner_folder(size)
+        if args.random_refiner and folder is not None:  # the shipped refiner runs: the flag changes nothing
+            print(
+                f"warning: ignoring --random-refiner: the shipped refiner is for this {size[1]}x{size[0]} input",
+                file=sys.stderr,
+            )
+        settings = checked_config(given, folder)
     for warning in _flags_without_effect(given, settings):  # before the work, as generate's are
         print(f"warning: {warning}", file=sys.stderr)
     # the output is written at the input's average rate

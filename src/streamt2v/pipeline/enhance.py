@@ -173,7 +173,7 @@ def enhance_latents(
         if tuple(resume.x.shape) != tuple(state_shape) or not 0 <= resume.steps_done <= len(timesteps):
             raise ValueError(
                 f"cannot resume stage 3 from {counted(resume.steps_done, 'step')} of a state shaped "
-                f"{tuple(resume.x.shape)}: this run has {len(timesteps)} steps and a state {tuple(state_shape)}"
+                f"{tuple(resume.x.shape)}: this run has {counted(len(timesteps), 'step')} and a state {tuple(state_shape)}"
             )
         x = resume.x.to(device=device, dtype=dtype)
         generator.set_state(resume.generator_state)

@@ -483,14 +483,16 @@ def check_default_refiner(base_frame_size: tuple[int, int], *, stand_in: bool = 
     is refused: the stand-in's output is noise, and the shipped refiner at another size does worse than
     bilinear upscaling."""
     h, w = int(base_frame_size[0]), int(base_frame_size[1])
-    if h % 2 or w % 2:  # neither the shipped refiner (32x32 inputs) nor a stand-in (twice the size, by 4)
+    if default_refiner_folder((h, w)) is not None:
+        return
+    # without a stand-in an odd size is one more size the shipped refiner is not for: the refusal below
+    # names the size to resize to (this one asked for even sides, and a resize to 30x30 met the next)
+    if stand_in and (h % 2 or w % 2):  # a stand-in works at twice the input, which must be divisible by 4
         raise ValueError(
             f"input frames are {w}x{h} (width x height): the default refiner works at twice the input "
             "size, which must be divisible by 4, so both sides must be even; resize the video or pass a "
             "refiner folder (--model)"
         )
-    if default_refiner_folder((h, w)) is not None:
-        return
     try:
         _, (sh, sw) = shipped_refiner()
         shipped = f"the shipped refiner works on {sw // 2}x{sh // 2} inputs"
