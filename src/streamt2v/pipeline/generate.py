@@ -244,9 +244,6 @@ class GenerateConfig:
     # torch.compile backend for the models this run loads (streamt2v.compiling), None: eager
     compile: str | None = None
     schedule_entries: tuple = field(default=(), compare=False)  # resolved schedule (filled by prepare)
-    # the model folder's weights (run_inputs.model_fingerprint), filled by generate(): a resume given the
-    # folder's new place (it was moved) checks that it holds them
-    model_fingerprint: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.stream, StreamConfig):  # a dict failed only inside generate(), on an attribute
@@ -274,10 +271,12 @@ class GenerateConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> GenerateConfig:
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
+        # The runs of one earlier version kept their model folder's fingerprint here, of another kind than the
+        # one the manifest holds now (rundir.MODEL_FINGERPRINT): as runs that recorded none, they resume.
+        unknown = sorted(set(d) - known - {"model_fingerprint"})
         if unknown:
             raise ValueError(f"unknown generate config keys {unknown}")
-        d = dict(d)
+        d = {k: v for k, v in d.items() if k in known}
         if not isinstance(d.get("stream"), dict):
             raise ValueError(
                 f"the generate config has no stream settings (an object), got {d.get('stream')!r}"
@@ -369,14 +368,13 @@ def generate(
     cfg = _absolute(replace(cfg, run_dir=str(run_path)))
     run_path = Path(cfg.run_dir)  # absolute, as the outputs: the result and the messages name it so
     folder = local_model_folder(cfg.model) if given_model is None else None  # a model given may be any
-    if folder is not None:
-        cfg = replace(cfg, model_fingerprint=model_fingerprint(folder))
     run = RunDir.create(
         run_path,
         cfg.to_dict(),
         num_chunks=len(plan),
         # what is there now is the run's to replace (the checks above let it be there): its resume takes it
         outputs=[path for _, path, _ in replaced(cfg)],
+        model_fingerprint=None if folder is None else model_fingerprint(folder),
     )
     logger.info(
         "run directory %s (%s); continue an interrupted run with: %s",

@@ -24,7 +24,7 @@ from streamt2v.pipeline.preflight import check_default_refiner_for, check_inputs
 from streamt2v.pipeline.prompts import PromptSchedule
 from streamt2v.pipeline.run_inputs import local_model_folder, model_fingerprint, read_run_inputs
 from streamt2v.pipeline.run_writing import ChunkCallback, GenerateResult, check_replaces_its_own, consume
-from streamt2v.pipeline.rundir import RunDir
+from streamt2v.pipeline.rundir import MODEL_FINGERPRINT, RunDir
 from streamt2v.pipeline.stream import Chunk, StepCallback, StreamState, stream
 from streamt2v.wording import counted
 
@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from streamt2v.models.bundle import StreamingT2VModel
 
 logger = logging.getLogger(__name__)
+
+_EARLIER = object()  # a manifest without a model fingerprint: of a version that recorded none
 
 
 def run_config(run: RunDir) -> GenerateConfig:
@@ -66,10 +68,11 @@ def resume_generate(
     uninterrupted run's by that precision's (or compiler's) rounding. With ``model`` given they apply to
     stage 3 only. ``model``: the model (already placed), or the folder the run's model folder was moved to,
     which must hold the same weights (a run of an earlier version recorded none to compare: taken with a
-    warning); the run records it.
-    The run replaces what it left at its outputs and previews (its manifest records that); anything else there
-    (a later run's output, a file put there since; anything, for a run of an earlier version, which recorded
-    nothing) only with ``overwrite``, and a folder output holding files the user put there never.
+    warning); the run records it. The run's own model as the run named it (its preset, hub id) is taken too.
+    The run replaces what it last left at its outputs and previews (its manifest records that); anything else
+    there (a later run's output, a file put there since; for a run of an earlier version, which recorded
+    nothing, anything newer than its manifest) only with ``overwrite``, and a folder output holding files the
+    user put there never.
     Temporary files a killed writer of the same outputs left behind are removed."""
     run = run_dir if isinstance(run_dir, RunDir) else RunDir.open(run_dir)
     run_config(run)  # settings that cannot be read are named before the lock is asked for
@@ -86,11 +89,12 @@ def resume_generate(
         )
         if changes:
             cfg = replace(cfg, **changes)
-        moved = _model_folder(cfg, model if isinstance(model, (str, os.PathLike)) else None)
-        if isinstance(model, (str, os.PathLike)):
+        moved = None
+        if model is None or isinstance(model, (str, os.PathLike)):  # a model given loaded is the one used
+            moved = _model_folder(run, cfg, model)
             model = None  # loaded from cfg.model
         if moved:
-            cfg = replace(cfg, **moved)
+            cfg = replace(cfg, **moved[0])
         try:
             model, chunks, stored = _prepare_resume(run, cfg, model, on_step, overwrite)
         except FileNotFoundError as err:
@@ -106,6 +110,8 @@ def resume_generate(
             logger.warning("%s", dropped)
         if changes or moved:  # checked and loaded: a later plain resume continues with them too
             run.save_config(cfg.to_dict())
+        if moved:
+            run.record_model_fingerprint(moved[1])
         if changes:
             if stored < run.manifest["num_chunks"]:
                 where = f"from chunk {stored + 1} on"
@@ -118,14 +124,26 @@ def resume_generate(
     return consume(cfg, run, model, chunks, stored, on_chunk, overwrite=overwrite, progress=progress)
 
 
-def _model_folder(cfg: GenerateConfig, given: str | os.PathLike | None) -> dict[str, str | None] | None:
-    """The changes to ``cfg`` when its model folder was moved to ``given`` (``model=``, ``--model``), which
-    must hold the weights the run recorded (:func:`model_fingerprint`); None where the run goes on with the
-    model it names. Without ``given`` a model folder the run names must still be there."""
+def _runs_model(cfg: GenerateConfig, given: str | os.PathLike) -> bool:
+    """Whether ``given`` names the run's own model as the run named it (its preset, hub id, ``microworld``):
+    a script that resumes with its first command's ``--model`` gives it."""
+    shipped = cfg.model is None or names_shipped(cfg.model)
+    return str(given) == cfg.model or (shipped and names_shipped(given))
+
+
+def _model_folder(
+    run: RunDir, cfg: GenerateConfig, given: str | os.PathLike | None
+) -> tuple[dict[str, str], str | None] | None:
+    """The change to ``cfg`` and the fingerprint to record when its model folder was moved to ``given``
+    (``model=``, ``--model``), which must hold the weights the run recorded (:func:`model_fingerprint`, in the
+    manifest); None where the run goes on with the model it names. Without ``given`` a model folder the run
+    names must still be there."""
     recorded = local_model_folder(cfg.model)  # None: moved or removed, or not a folder (a hub id, a preset)
     # generate() records a folder by its absolute path (a hub id or a preset name is none)
     was_folder = cfg.model is not None and (recorded is not None or Path(cfg.model).is_absolute())
     was_folder = was_folder and not names_shipped(cfg.model)
+    # absent: a run of an earlier version; None: the run's model was given loaded (generate(cfg, model=...))
+    fingerprint = run.manifest.get(MODEL_FINGERPRINT, _EARLIER)
     if given is None:
         if was_folder and recorded is None:
             raise ArgumentFileNotFoundError(
@@ -133,45 +151,54 @@ def _model_folder(cfg: GenerateConfig, given: str | os.PathLike | None) -> dict[
                 "place: pass ",
                 Arg("model", "FOLDER"),
             )
-        if recorded is not None and cfg.model_fingerprint not in (None, model_fingerprint(recorded)):
+        if (
+            recorded is not None
+            and isinstance(fingerprint, str)
+            and fingerprint != model_fingerprint(recorded)
+        ):
             logger.warning(
                 "model folder %s holds other weights than when the run began; the chunks from here on are made "
                 "with them",
                 recorded,
             )
         return None
+    if _runs_model(cfg, given):
+        return None
+    used = "the shipped model" if cfg.model is None or names_shipped(cfg.model) else repr(cfg.model)
     folder = local_model_folder(given)
     if folder is None:
-        raise ArgumentFileNotFoundError(
-            f"model folder {str(given)!r} does not exist (",
+        raise ArgumentValueError(
+            "",
             Arg("model"),
-            " with a resume gives the new place of the run's model folder, moved since the run began)",
+            " with a resume takes a folder, the new place of the run's model folder if it was moved since the run "
+            f"began (the run used {used}), and there is no folder {str(given)!r}",
         )
     if folder == recorded:
         return None
     if not was_folder:
-        used = "the shipped model" if cfg.model is None or names_shipped(cfg.model) else repr(cfg.model)
         raise ArgumentValueError(
             f"the run used {used}, not a model folder of its own: ",
             Arg("model"),
             " with a resume gives the new place of the run's model folder, moved since the run began; leave it out",
         )
-    fingerprint = model_fingerprint(folder)
-    if cfg.model_fingerprint is None:
-        logger.warning(
-            "the run (of an earlier version) recorded no fingerprint of its model folder %s, so %s is not checked "
-            "to hold the same weights: continuing with it (the chunks from here on differ if it holds others)",
-            cfg.model,
-            folder,
-        )
-    elif fingerprint != cfg.model_fingerprint:
+    found = model_fingerprint(folder)
+    if isinstance(fingerprint, str) and found != fingerprint:
         raise ArgumentValueError(
             f"model folder {str(folder)!r} does not hold the weights of the run's model folder {cfg.model!r} "
             "(their fingerprints differ); give the folder the run's model was moved to, or start a new run with it"
         )
-    else:
+    if isinstance(fingerprint, str):
         logger.info("continuing with the model folder %s, where the run's %s was moved", folder, cfg.model)
-    return {"model": str(folder), "model_fingerprint": fingerprint}
+    else:
+        why = "was given its model loaded and" if fingerprint is None else "is of an earlier version and"
+        logger.warning(
+            "the run %s recorded no fingerprint of its model folder %s, so %s is not checked to hold the same "
+            "weights: continuing with it (the chunks from here on differ if it holds others)",
+            why,
+            cfg.model,
+            folder,
+        )
+    return {"model": str(folder)}, found
 
 
 def _prepare_resume(

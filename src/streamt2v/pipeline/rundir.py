@@ -5,7 +5,8 @@ Layout::
 
     RUN/config.json                 the full generation config (JSON), written once
     RUN/manifest.json               finished chunks + status + what the run left at its outputs
-                                    (pipeline.run_outputs), replaced atomically after every chunk
+                                    (pipeline.run_outputs) + its model folder's fingerprint, replaced
+                                    atomically after every chunk
     RUN/chunks/chunk_000003.safetensors
                                     a finished chunk's frames and CAM/APM state (pipeline.run_chunks)
 
@@ -65,6 +66,10 @@ FORMAT_VERSION = 1
 CONFIG = "config.json"
 MANIFEST = "manifest.json"
 LOCK = ".lock"
+#: The manifest's fingerprint of the run's model folder (run_inputs.model_fingerprint; None: the model was not
+#: a local folder, or was given loaded), which a resume given the folder's new place compares; the manifests of
+#: earlier versions hold none.
+MODEL_FINGERPRINT = "model_fingerprint"
 
 
 class RunInUseError(RuntimeError):
@@ -321,10 +326,11 @@ class RunDir:
         *,
         num_chunks: int,
         outputs: Sequence[Path] = (),
+        model_fingerprint: str | None = None,
     ) -> RunDir:
         """A new run at ``path`` (:meth:`check_new`), locked. ``outputs``: what it may write over, whose
         state now its manifest records as its own (the run's checks let a file be there only when it is the
-        run's to replace: ``overwrite``)."""
+        run's to replace: ``overwrite``); ``model_fingerprint``: its model folder's (:data:`MODEL_FINGERPRINT`)."""
         path = cls.check_new(path)
         path.mkdir(parents=True, exist_ok=True)
         manifest = {
@@ -332,6 +338,7 @@ class RunDir:
             "num_chunks": num_chunks,
             "status": "running",
             "chunks": [],
+            MODEL_FINGERPRINT: model_fingerprint,
         }
         run_outputs.record(manifest, list(outputs))
         # Locked before anything is written: another process creating a run here at the same moment is
@@ -533,6 +540,12 @@ class RunDir:
         of an earlier version, which recorded nothing, True when it is no newer than the run's manifest, else
         None (:func:`~streamt2v.pipeline.run_outputs.left_there`)."""
         return run_outputs.left_there(self.manifest, self.path / MANIFEST, path, preview)
+
+    def record_model_fingerprint(self, fingerprint: str | None) -> None:
+        """Record the fingerprint of the model folder the run goes on with (moved: its new place)."""
+        if self.manifest.get(MODEL_FINGERPRINT, ...) != fingerprint:
+            self.manifest[MODEL_FINGERPRINT] = fingerprint
+            _atomic_write_json(self.path / MANIFEST, self.manifest)
 
     def save_config(self, config: dict[str, Any]) -> None:
         """Replace the run's settings (a resume on another device or dtype records them), written atomically."""
