@@ -7,6 +7,7 @@ import json
 import shutil
 
 import pytest
+import torch
 from safetensors.torch import load_file, save_file
 
 from conftest import cfg_for
@@ -104,3 +105,51 @@ def test_a_model_given_loaded_is_the_one_used(tmp_path, model, caplog):
     assert f"the run was given its model loaded and recorded no fingerprint of its model folder {folder}" in (
         caplog.text
     )
+
+
+def _change_bytes(file, begin: int, n: int = 64) -> None:
+    with open(file, "r+b") as fh:
+        fh.seek(begin)
+        data = fh.read(n)
+        fh.seek(begin)
+        fh.write(bytes(255 - b for b in data))
+
+
+def test_the_fingerprint_tells_any_tensor_changed_and_ignores_the_files_loading_leaves(tmp_path):
+    """A tensor changed in the middle of the UNet's file (outside the first, middle and last MiB the
+    fingerprint read before), a pickled model's tensor or a scheduler setting changes it; the copies loading
+    does not read (a .bin beside a .safetensors, an fp16 variant beside the full-precision one, an
+    optimizer.pt, a .git folder) do not."""
+    folder = tmp_path / "m"
+    shutil.copytree(microworld_model_dir(), folder)
+    before = model_fingerprint(folder)
+    unet = folder / "unet"
+    for name in ("diffusion_pytorch_model.bin", "diffusion_pytorch_model.fp16.safetensors", "optimizer.pt"):
+        (unet / name).write_bytes(b"not read")
+    (folder / ".git").mkdir()
+    (folder / ".git" / "model.safetensors").write_bytes(b"not read")
+    assert model_fingerprint(folder) == before
+    weights = unet / "diffusion_pytorch_model.safetensors"
+    size, mib = weights.stat().st_size, 1 << 20
+    n = int.from_bytes(weights.read_bytes()[:8], "little")
+    header = json.loads(weights.read_bytes()[8 : 8 + n])
+    begin = next(
+        8 + n + entry["data_offsets"][0]
+        for name, entry in header.items()
+        if name != "__metadata__" and mib < 8 + n + entry["data_offsets"][0] < size // 2 - mib
+    )
+    _change_bytes(weights, begin)
+    changed = model_fingerprint(folder)
+    assert changed != before
+    schedule = folder / "scheduler" / "scheduler_config.json"
+    schedule.write_text(schedule.read_text().replace("1000", "999"))
+    assert model_fingerprint(folder) not in (before, changed)
+    pickled = tmp_path / "p"
+    (pickled / "unet").mkdir(parents=True)
+    torch.save({"w": torch.zeros(3 << 20)}, pickled / "unet" / "diffusion_pytorch_model.bin")
+    before = model_fingerprint(pickled)
+    torch.save(
+        {"w": torch.zeros(3 << 20).index_fill_(0, torch.tensor([5 << 18]), 1.0)},
+        pickled / "unet" / "diffusion_pytorch_model.bin",
+    )
+    assert model_fingerprint(pickled) != before

@@ -122,14 +122,21 @@ def check_weight_files(folder: Path, variant: str | None, what: str) -> None:
     before work of minutes."""
     if problem := _missing_shard(folder, variant, what):
         raise FileNotFoundError(problem)
+    for p in weight_files_read(folder, variant):
+        if problem := weight_file_problem(p, what):
+            raise ValueError(problem)
+
+
+def weight_files_read(folder: Path, variant: str | None) -> list[Path]:
+    """The weight files of ``variant`` that ``from_pretrained`` reads in ``folder`` (every shard): the
+    safetensors ones where there are any (read first), else the pickled ones; not the other variant's, nor
+    files of other names (an ``optimizer.pt``)."""
     files = []
     for p in sorted(folder.iterdir()):
         m = _WEIGHT_FILE.fullmatch(p.name)
         if m and p.is_file() and bool(m[1] or m[2]) == (variant == FP16):
             files.append(p)
-    for p in [p for p in files if p.suffix == ".safetensors"] or files:  # safetensors are read first
-        if problem := weight_file_problem(p, what):
-            raise ValueError(problem)
+    return [p for p in files if p.suffix == ".safetensors"] or files
 
 
 def _disk_use(file: Path) -> int:
