@@ -21,9 +21,7 @@ def test_a_cuda_index_past_the_gpus_present_says_which_to_use(monkeypatch):
     )
     assert str(refused.value.as_flags()).endswith("; use --device cuda:0 or --device auto")  # the CLI's
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
-    with pytest.raises(
-        ValueError, match=r"only 1 CUDA device is present \(cuda:0\); use device='cuda:0'"
-    ):
+    with pytest.raises(ValueError, match=r"only 1 CUDA device is present \(cuda:0\); use device='cuda:0'"):
         resolve_device(torch.device("cuda", 1))
 
 
