@@ -146,7 +146,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="continue an interrupted run with its stored settings; --device (--cpu), --dtype and "
         "--compile/--no-compile may change them (e.g. bf16 after a float16 overflow), --model gives the new "
-        "place of the run's model folder (moved, same weights), other options are ignored with a warning",
+        "place of the run's model folder (moved, same weights) or names the run's own model, other options "
+        "are ignored with a warning",
     )
     p.add_argument(
         "--prompt-schedule",
