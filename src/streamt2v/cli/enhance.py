@@ -248,7 +248,8 @@ def _run(args: argparse.Namespace) -> int:
         folder = default_refiner_folder(size)
         if args.random_refiner and folder is not None:  # the shipped refiner runs: the flag changes nothing
             print(
-                f"warning: ignoring --random-refiner: the shipped refiner is for this {size[1]}x{size[0]} input",
+                "warning: ignoring --random-refiner: the shipped refiner is for this "
+                f"{size[1]}x{size[0]} input",
                 file=sys.stderr,
             )
         settings = checked_config(given, folder)

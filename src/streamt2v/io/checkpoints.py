@@ -286,7 +286,8 @@ def _materialize_components(
         )
         raise ArgumentValueError(
             Arg("dtype", _DTYPE_FLAGS.get(dtype, str(dtype))),
-            f": {counted(len(beyond), 'tensor')} of {str(ckpt_path)!r} {'holds' if len(beyond) == 1 else 'hold'} "
+            f": {counted(len(beyond), 'tensor')} of {str(ckpt_path)!r} "
+            f"{'holds' if len(beyond) == 1 else 'hold'} "
             "values beyond its range "
             f"(±{torch.finfo(dtype).max:.0f}), which would be saved as inf: {shown}; use ",
             Arg("dtype", "bf16"),

@@ -54,7 +54,8 @@ def refuse_broken_links(folder: Path, what: str, read: Callable[[str], bool] = i
     else:
         why = "were the files moved or removed? put them back, or copy the folder with its files (cp -rL)"
     raise FileNotFoundError(
-        f"{what} {str(folder)!r} holds {counted(len(broken), 'link')} to files that do not exist ({shown}): {why}"
+        f"{what} {str(folder)!r} holds {counted(len(broken), 'link')} to files that do not exist "
+        f"({shown}): {why}"
     )
 
 

@@ -310,7 +310,8 @@ def clip_score(
     videos, prompts = list(videos), list(prompts)
     if len(videos) != len(prompts):
         raise ValueError(
-            f"got {counted(len(videos), 'video')} but {counted(len(prompts), 'prompt')}; give one prompt per video"
+            f"got {counted(len(videos), 'video')} but {counted(len(prompts), 'prompt')}; "
+            "give one prompt per video"
         )
     # before loading the model and scoring anything
     for i, p in enumerate(prompts):
