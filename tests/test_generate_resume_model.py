@@ -153,3 +153,25 @@ def test_the_fingerprint_tells_any_tensor_changed_and_ignores_the_files_loading_
         pickled / "unet" / "diffusion_pytorch_model.bin",
     )
     assert model_fingerprint(pickled) != before
+
+
+def test_a_copy_given_while_the_runs_folder_is_there_is_not_called_a_move(tmp_path, caplog):
+    """--model m2, a copy of the run's m1 that is still there, was logged as where m1 'was moved' (and the
+    run then uses m2 unsaid): a warning says m1 is still there and that the run uses m2 from here on."""
+    import logging
+    from types import SimpleNamespace
+
+    from streamt2v.pipeline.resume import _model_folder
+
+    first, copy = tmp_path / "m1", tmp_path / "m2"
+    shutil.copytree(microworld_model_dir(), first)
+    shutil.copytree(first, copy)
+    run = SimpleNamespace(manifest={"model_fingerprint": model_fingerprint(first)})  # what a run records
+    cfg = cfg_for(tmp_path, "c", n=16, model=str(first))
+    with caplog.at_level(logging.INFO, logger="streamt2v.pipeline.resume"):
+        change, _ = _model_folder(run, cfg, copy)
+    assert change == {"model": str(copy)}
+    assert [r.getMessage() for r in caplog.records] == [
+        f"continuing with the model folder {copy}, which holds the weights of the run's {first} (still there): "
+        f"the run uses {copy} from here on"
+    ]

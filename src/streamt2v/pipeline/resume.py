@@ -187,7 +187,15 @@ def _model_folder(
             f"model folder {str(folder)!r} does not hold the weights of the run's model folder {cfg.model!r} "
             "(their fingerprints differ); give the folder the run's model was moved to, or start a new run with it"
         )
-    if isinstance(fingerprint, str):
+    if isinstance(fingerprint, str) and recorded is not None:  # no move: a copy, which the run takes from now
+        logger.warning(
+            "continuing with the model folder %s, which holds the weights of the run's %s (still there): the run "
+            "uses %s from here on",
+            folder,
+            cfg.model,
+            folder,
+        )
+    elif isinstance(fingerprint, str):
         logger.info("continuing with the model folder %s, where the run's %s was moved", folder, cfg.model)
     else:
         why = "was given its model loaded and" if fingerprint is None else "is of an earlier version and"
