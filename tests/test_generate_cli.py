@@ -319,7 +319,7 @@ def test_silently_ignored_inputs_are_named(tmp_path, monkeypatch, capsys, caplog
         == 0
     )
     err = capsys.readouterr().err
-    assert "--enhance-steps only apply with --enhance" in err
+    assert "--enhance-steps only applies with --enhance; ignoring it" in err
     assert caplog.text.count("--anchor is not used") == 1
     assert "anchor_image is not used" not in caplog.text  # named once, by its flag
     # a stage's sampling flags where the run has no such stage (FAST_CLI gives --steps and --init-steps)

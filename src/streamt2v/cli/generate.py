@@ -440,7 +440,10 @@ def run(args: argparse.Namespace) -> int:
         unused = [f for f in stage3 if getattr(args, f[2:].replace("-", "_")) is not None]
         unused += ["--random-refiner"] if args.random_refiner else []
         if unused and not args.enhance:
-            print(f"warning: {', '.join(unused)} only apply with --enhance; ignoring them", file=sys.stderr)
+            verb, them = ("applies", "it") if len(unused) == 1 else ("apply", "them")
+            print(
+                f"warning: {', '.join(unused)} only {verb} with --enhance; ignoring {them}", file=sys.stderr
+            )
         # the sampling flags, named as StreamConfig's fields (their dests)
         sampling = {k: getattr(args, k) for k in (*STAGE2_SAMPLING, *STAGE1_SAMPLING)}
         recommended = recommended_sampler(args.model)
