@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import pytest
 
@@ -51,8 +52,10 @@ def test_a_run_of_an_earlier_version_takes_what_is_no_newer_than_its_manifest(tm
     assert list(manifest.pop("outputs")) == [str(preview)]  # recorded after the chunk was appended
     written = preview.stat().st_mtime_ns
     manifest_file.write_text(json.dumps(manifest))
-    later = manifest_file.stat().st_mtime_ns + 10**9
-    os.utime(preview, ns=(later, later))
+    # put there since with the run's old time, as `cp -p` or `mv` keep it: its change time is now (a tick of
+    # the file system's clock later than the manifest's)
+    time.sleep(0.05)
+    os.utime(preview, ns=(written, written))
     before = preview.read_bytes()
     assert main(["generate", "--resume", str(tmp_path / "run-b"), *FAST_CLI[-1:]]) == 2
     assert capsys.readouterr().err.endswith(
@@ -61,7 +64,8 @@ def test_a_run_of_an_earlier_version_takes_what_is_no_newer_than_its_manifest(tm
         "wrote; if it is this run's, pass --overwrite to replace it\n"
     )
     assert preview.read_bytes() == before
-    os.utime(preview, ns=(written, written))
+    time.sleep(0.05)
+    manifest_file.write_text(json.dumps(manifest))  # as a stop writes it, after the run's last preview
     assert resume_generate(tmp_path / "run-b", model=model).num_frames == 24
 
 

@@ -39,12 +39,18 @@ def output_identity(path: Path) -> list[int | str] | None:
     return [len(entries), hashlib.sha256(repr(entries).encode()).hexdigest()]
 
 
+def _changed(path: Path) -> int:
+    # the inode's change time too: `cp -p`, `mv` and `tar` keep an older modification time, never this one
+    stat = path.stat()
+    return max(stat.st_mtime_ns, stat.st_ctime_ns)
+
+
 def _newest_change(path: Path) -> int | None:
-    """The latest modification time (ns) of the file at ``path``, or of a folder and its entries."""
+    """The latest change (ns) of the file at ``path``, or of a folder and its entries."""
     try:
-        times = [path.stat().st_mtime_ns]
+        times = [_changed(path)]
         if path.is_dir():
-            times += [p.stat().st_mtime_ns for p in path.iterdir()]
+            times += [_changed(p) for p in path.iterdir()]
     except OSError:
         return None
     return max(times)
