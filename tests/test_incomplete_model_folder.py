@@ -55,9 +55,7 @@ def test_a_link_to_nothing_is_named_with_its_target(tmp_path: Path, file: str) -
     with pytest.raises(FileNotFoundError) as info:
         StreamingT2VModel.from_pretrained(snapshot)
     msg = str(info.value)
-    assert (
-        f"{str(link.parent)!r} holds 1 link to files that do not exist ({link.name} -> {target!r})" in msg
-    )
+    assert f"{str(link.parent)!r} holds 1 link to files that do not exist ({link.name} -> {target!r})" in msg
     assert msg.endswith(
         "a hub cache snapshot copied without the blobs/ its links point into? copy it with cp -rL (the files, "
         "not the links), or download it again"
