@@ -175,3 +175,24 @@ def test_a_copy_given_while_the_runs_folder_is_there_is_not_called_a_move(tmp_pa
         f"continuing with the model folder {copy}, which holds the weights of the run's {first} (still there): "
         f"the run uses {copy} from here on"
     ]
+
+
+def test_the_runs_own_folder_given_again_is_checked_as_a_plain_resume_checks_it(tmp_path, caplog):
+    """--model naming the run's own folder skipped the check a plain resume makes: weights changed since the
+    run began were used without the warning."""
+    import logging
+    from types import SimpleNamespace
+
+    from streamt2v.pipeline.resume import _model_folder
+
+    folder = tmp_path / "m1"
+    shutil.copytree(microworld_model_dir(), folder)
+    run = SimpleNamespace(manifest={"model_fingerprint": model_fingerprint(folder)})
+    weights = folder / "unet" / "diffusion_pytorch_model.safetensors"
+    save_file({k: v + 1 for k, v in load_file(weights).items()}, weights)
+    cfg = cfg_for(tmp_path, "c", n=16, model=str(folder))
+    with caplog.at_level(logging.WARNING, logger="streamt2v.pipeline.resume"):
+        assert _model_folder(run, cfg, None) is None
+        assert _model_folder(run, cfg, folder) is None
+    said = f"model folder {folder} holds other weights than when the run began"
+    assert [r.getMessage().startswith(said) for r in caplog.records] == [True, True]

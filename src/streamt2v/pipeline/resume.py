@@ -144,7 +144,10 @@ def _model_folder(
     was_folder = was_folder and not names_shipped(cfg.model)
     # absent: a run of an earlier version; None: the run's model was given loaded (generate(cfg, model=...))
     fingerprint = run.manifest.get(MODEL_FINGERPRINT, _EARLIER)
-    if given is None:
+    # the model the run names, not given or given again (its preset, hub id or folder): checked as it stands
+    named = given is None or _runs_model(cfg, given)
+    folder = None if named else local_model_folder(given)
+    if named or (folder is not None and folder == recorded):
         if was_folder and recorded is None:
             raise ArgumentFileNotFoundError(
                 f"the run's model folder {cfg.model!r} is gone (moved or removed); if it was moved, give its new "
@@ -162,10 +165,7 @@ def _model_folder(
                 recorded,
             )
         return None
-    if _runs_model(cfg, given):
-        return None
     used = "the shipped model" if cfg.model is None or names_shipped(cfg.model) else repr(cfg.model)
-    folder = local_model_folder(given)
     if folder is None:
         raise ArgumentValueError(
             "",
@@ -173,8 +173,6 @@ def _model_folder(
             " with a resume takes a folder, the new place of the run's model folder if it was moved since the run "
             f"began (the run used {used}), and there is no folder {str(given)!r}",
         )
-    if folder == recorded:
-        return None
     if not was_folder:
         raise ArgumentValueError(
             f"the run used {used}, not a model folder of its own: ",
