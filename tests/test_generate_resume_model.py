@@ -119,7 +119,7 @@ def test_the_fingerprint_tells_any_tensor_changed_and_ignores_the_files_loading_
     """A tensor changed in the middle of the UNet's file (outside the first, middle and last MiB the
     fingerprint read before), a pickled model's tensor or a scheduler setting changes it; the copies loading
     does not read (a .bin beside a .safetensors, an fp16 variant beside the full-precision one, an
-    optimizer.pt, a .git folder) do not."""
+    optimizer.pt, a .git folder, a folder the index does not name, a hidden file) do not."""
     folder = tmp_path / "m"
     shutil.copytree(microworld_model_dir(), folder)
     before = model_fingerprint(folder)
@@ -128,6 +128,10 @@ def test_the_fingerprint_tells_any_tensor_changed_and_ignores_the_files_loading_
         (unet / name).write_bytes(b"not read")
     (folder / ".git").mkdir()
     (folder / ".git" / "model.safetensors").write_bytes(b"not read")
+    # folders model_index.json does not name, hidden files: loading reads none of them
+    for name in ("samples/prompts.json", "checkpoint-500/model.safetensors", "tokenizer/.DS_Store"):
+        (folder / name).parent.mkdir(exist_ok=True)
+        (folder / name).write_bytes(b"not read")
     assert model_fingerprint(folder) == before
     weights = unet / "diffusion_pytorch_model.safetensors"
     size, mib = weights.stat().st_size, 1 << 20

@@ -73,18 +73,33 @@ def local_model_folder(spec: str | os.PathLike | None) -> Path | None:
     return folder.resolve() if folder.is_dir() else None
 
 
+def _parts(folder: Path) -> list[Path]:
+    """The part folders ``model_index.json`` names (``"unet": ["streamt2v", "StreamingUNet"]``), which loading
+    reads; every folder but hidden ones where the index cannot be read (loading names it)."""
+    try:
+        index = json.loads((folder / "model_index.json").read_text())
+        named = [k for k, v in index.items() if isinstance(v, list) and v and v[0] is not None]
+    except (OSError, ValueError, AttributeError):
+        named = [p.name for p in folder.iterdir() if not p.name.startswith(".")]
+    return sorted(folder / name for name in named if (folder / name).is_dir())
+
+
 def _files_read(folder: Path) -> list[Path]:
     """The files of model ``folder`` its loading reads: ``model_index.json``, each part's configuration
     (``*.json``; every file of ``tokenizer/``) and the weight files of the variant it loads; not the copies
     it leaves (a ``.bin`` beside a ``.safetensors``, an ``fp16`` variant beside the full-precision one, an
-    ``optimizer.pt``), nor hidden folders (``.git``, caches)."""
+    ``optimizer.pt``), nor folders the index does not name (``samples/``, ``.git``) or hidden files."""
     files = [folder / "model_index.json"]
-    for part in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for part in _parts(folder):
         # no weights (scheduler/, tokenizer/), or links to nothing, which loading names
         with contextlib.suppress(FileNotFoundError):
             files += weight_files_read(part, weights_variant(part, "part"))
         files += sorted(
-            p for p in part.iterdir() if p.is_file() and (p.suffix == ".json" or part.name == "tokenizer")
+            p
+            for p in part.iterdir()
+            if p.is_file()
+            and not p.name.startswith(".")
+            and (p.suffix == ".json" or part.name == "tokenizer")
         )
     return [p for p in files if p.is_file()]
 
