@@ -191,6 +191,10 @@ def test_a_model_the_shipped_refiner_is_not_for_needs_a_refiner_folder_or_random
     ):
         generate(dataclasses.replace(cfg, random_refiner=True, refiner="microworld"))
     assert list(tmp_path.iterdir()) == []
+    # without stage 3 neither is used (the command line says it ignores them): no conflict to refuse
+    from streamt2v.pipeline.preflight import check_inputs
+
+    check_inputs(dataclasses.replace(cfg, enhance=None, random_refiner=True, refiner="microworld"))
     stored = cfg.to_dict()
     assert GenerateConfig.from_dict(stored).random_refiner is False
     del stored["random_refiner"]  # as an earlier version wrote config.json

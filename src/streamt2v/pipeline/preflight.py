@@ -261,7 +261,7 @@ def check_inputs(
                 f"the run was compiled with {cfg.compile}: {err}; to continue it without compiling, pass ",
                 Arg("compile", False),
             ) from None
-    if cfg.random_refiner and cfg.refiner is not None:
+    if cfg.enhance is not None and cfg.random_refiner and cfg.refiner is not None:  # else both unused
         raise ArgumentValueError(
             Arg("random_refiner", True), " stands in for a refiner folder: give either it or ", Arg("refiner")
         )
