@@ -434,12 +434,13 @@ def test_path_flags_expand_the_home_folder(tmp_path, monkeypatch):
 
 def test_an_unexpected_error_is_one_line_and_verbose_shows_its_traceback(tmp_path, capsys, monkeypatch):
     """Only ValueError/OSError/RuntimeError were one line; anything else printed a whole traceback."""
-    import streamt2v.metrics.evaluate as evaluate
+    import streamt2v.metrics.video_search as video_search
 
     def broken(target):
         raise KeyError("codec_name")
 
-    monkeypatch.setattr(evaluate, "find_videos", broken)  # stands for a library failing in an unforeseen way
+    # stands for a library failing in an unforeseen way
+    monkeypatch.setattr(video_search, "find_videos", broken)
     assert main(["evaluate", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err == "error: KeyError: 'codec_name' (unexpected; run again with -v for the traceback)\n"
@@ -451,7 +452,7 @@ def test_an_unexpected_error_is_one_line_and_verbose_shows_its_traceback(tmp_pat
     def opencv_fails(target):  # cv2.error is named "error", its message spans lines
         cv2.resize(numpy.zeros((0, 0), numpy.uint8), (4, 4))
 
-    monkeypatch.setattr(evaluate, "find_videos", opencv_fails)
+    monkeypatch.setattr(video_search, "find_videos", opencv_fails)
     assert main(["evaluate", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: cv2.error: OpenCV") and err.count("\n") == 1, err

@@ -191,12 +191,12 @@ def test_a_second_stop_while_the_interrupted_command_exits_is_ignored(tmp_path, 
 def test_the_final_line_is_written_in_one_call(tmp_path, monkeypatch, stop):
     """print() wrote the line and its newline in two calls: under a launcher, whose stderr writes through,
     another process's line could be glued to the resume line or the error."""
-    import streamt2v.metrics.evaluate as evaluate
+    import streamt2v.metrics.video_search as video_search
 
     def failing(target):
         raise stop("the reason")
 
-    monkeypatch.setattr(evaluate, "find_videos", failing)
+    monkeypatch.setattr(video_search, "find_videos", failing)
     out = WriteCalls()
     monkeypatch.setattr(sys, "stderr", out)
     assert main(["evaluate", str(tmp_path)]) == (130 if stop is KeyboardInterrupt else 2)

@@ -22,7 +22,7 @@ def test_a_folder_of_videos_and_png_frame_folders(tmp_path, capsys):
     import threading
 
     from streamt2v.io.video import write_video as write_frames
-    from streamt2v.metrics.evaluate import find_videos
+    from streamt2v.metrics.video_search import find_videos
     from test_video_io import smooth_video
 
     write_video(tmp_path / "a.mp4", make_video(OBJS, t=12))
@@ -63,13 +63,13 @@ def test_loose_frames_beside_videos_are_named_and_a_nested_folder_is_pointed_to(
     import logging
 
     from streamt2v.io.video import write_pngs
-    from streamt2v.metrics.evaluate import find_videos
+    from streamt2v.metrics.video_search import find_videos
 
     mixed = tmp_path / "mixed"
     mixed.mkdir()
     shutil.copy(video_dir / "a_clean.mp4", mixed)
     write_pngs(mixed, make_video(OBJS, t=3))
-    with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.evaluate"):
+    with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.video_search"):
         assert find_videos(mixed) == [mixed / "a_clean.mp4"]
     [warning] = [r.getMessage() for r in caplog.records]
     assert warning.startswith(
@@ -93,7 +93,7 @@ def test_subfolders_of_videos_beside_a_folders_own_videos_are_named(video_dir, t
     import logging
 
     from streamt2v.io.video import write_pngs
-    from streamt2v.metrics.evaluate import find_videos
+    from streamt2v.metrics.video_search import find_videos
 
     shutil.copy(video_dir / "a_clean.mp4", tmp_path / "top.mp4")
     for method in ("framepack", "diffusers"):
@@ -102,7 +102,7 @@ def test_subfolders_of_videos_beside_a_folders_own_videos_are_named(video_dir, t
     (tmp_path / "frames").mkdir()
     write_pngs(tmp_path / "frames", make_video(OBJS, t=3))  # a video itself, and none left out
     (tmp_path / "notes").mkdir()
-    with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.evaluate"):
+    with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.video_search"):
         assert find_videos(tmp_path) == [tmp_path / "frames", tmp_path / "top.mp4"]
     assert [r.getMessage() for r in caplog.records] == [
         f"folder {str(tmp_path)!r}: left out 2 subfolders holding videos (diffusers, framepack), which are "
@@ -119,7 +119,7 @@ def test_links_to_missing_videos_and_unreadable_subfolders_do_not_stop_a_folder(
     import logging
     from pathlib import Path
 
-    from streamt2v.metrics.evaluate import find_videos
+    from streamt2v.metrics.video_search import find_videos
 
     shutil.copy(video_dir / "a_clean.mp4", tmp_path / "a.mp4")
     (tmp_path / "b.mp4").symlink_to(tmp_path / "gone" / "b.mp4")
@@ -132,7 +132,7 @@ def test_links_to_missing_videos_and_unreadable_subfolders_do_not_stop_a_folder(
         return iterdir(folder)
 
     monkeypatch.setattr(Path, "iterdir", unreadable)
-    with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.evaluate"):
+    with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.video_search"):
         assert find_videos(tmp_path) == [tmp_path / "a.mp4"]
     assert [r.getMessage() for r in caplog.records] == [
         f"folder {str(tmp_path)!r}: left out 1 link to missing files (b.mp4 -> {tmp_path / 'gone' / 'b.mp4'})",
@@ -147,7 +147,7 @@ def test_unfinished_generate_previews_in_a_folder_are_left_out_and_named(video_d
     import logging
 
     from streamt2v.io.video import write_pngs
-    from streamt2v.metrics.evaluate import find_videos
+    from streamt2v.metrics.video_search import find_videos
 
     shutil.copy(video_dir / "a_clean.mp4", tmp_path / "a.mp4")
     shutil.copy(video_dir / "a_clean.mp4", tmp_path / "b.partial.mp4")
@@ -155,7 +155,7 @@ def test_unfinished_generate_previews_in_a_folder_are_left_out_and_named(video_d
     write_pngs(tmp_path / "frames.partial", make_video(OBJS, t=3))
     # named so, but generate writes no .m4v (nor previews of one): a video of the set, once left out too
     shutil.copy(video_dir / "a_clean.mp4", tmp_path / "take.partial.m4v")
-    with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.evaluate"):
+    with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.video_search"):
         assert find_videos(tmp_path) == [tmp_path / "a.mp4", tmp_path / "take.partial.m4v"]
     [warning] = [r.getMessage() for r in caplog.records]
     assert "left out 2 unfinished `generate` previews (b.partial.mp4, frames.partial)" in warning
@@ -176,7 +176,7 @@ def test_a_generate_preview_named_directly_is_scored_with_a_warning(video_dir, t
     (tmp_path / "frames.partial").mkdir()
     write_pngs(tmp_path / "frames.partial", make_video(OBJS, t=3))
     argv = ["evaluate", *(str(tmp_path / n) for n in ("a.mp4", "a.partial.mp4", "frames.partial"))]
-    with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.evaluate"):
+    with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.video_search"):
         assert main([*argv, "--metrics", "scuts", "--no-progress"]) == 0
     rows = [line.split()[0] for line in capsys.readouterr().out.splitlines() if line and line[0] != "-"]
     assert rows == ["video", "a.mp4", "a.partial.mp4", "frames.partial", "mean"]  # still scored, as asked
@@ -192,7 +192,7 @@ def test_a_folder_of_only_previews_is_refused_naming_them(video_dir, tmp_path, c
     a ``notes.partial`` folder without frames (no preview of ``generate``) was left out as one."""
     import logging
 
-    from streamt2v.metrics.evaluate import find_videos
+    from streamt2v.metrics.video_search import find_videos
 
     only = tmp_path / "only"
     only.mkdir()
@@ -207,6 +207,6 @@ def test_a_folder_of_only_previews_is_refused_naming_them(video_dir, tmp_path, c
     (mixed / "notes.partial").mkdir(parents=True)
     (mixed / "notes.partial" / "todo.txt").write_text("x")
     shutil.copy(video_dir / "a_clean.mp4", mixed / "a.mp4")
-    with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.evaluate"):
+    with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.video_search"):
         assert find_videos(mixed) == [mixed / "a.mp4"]
     assert caplog.records == []

@@ -199,11 +199,11 @@ def run(args: argparse.Namespace) -> int:
         checked_prompts,
         evaluate_videos,
         evaluation_config,
-        find_videos,
         parse_metrics,
     )
     from streamt2v.metrics.partial_report import partial_path
     from streamt2v.metrics.prompts_file import read_prompts
+    from streamt2v.metrics.video_search import find_videos
 
     device = chosen_device(args)
     resolve_device(device)  # an absent GPU named before any file is read or written
