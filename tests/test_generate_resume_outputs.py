@@ -85,6 +85,27 @@ def test_a_run_started_with_overwrite_is_resumed_without_it(tmp_path, model):
     assert (tmp_path / "b.mp4").read_bytes() != b"an earlier video"
 
 
+def test_what_a_resume_of_an_earlier_version_took_as_its_own_stays_its_own(tmp_path, model, monkeypatch):
+    """A complete run of an earlier version (no record) whose output a resume took as its own, stopped by
+    Ctrl-C as it encodes the video again (the preview recorded, not the output): the next resume takes the
+    output too, as the first did."""
+    run = generate(cfg_for(tmp_path, "b", n=16), model=model).run_dir
+    manifest = json.loads((run / "manifest.json").read_text())
+    del manifest["outputs"]
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    append = StreamingVideoWriter.append
+
+    def stopped_after_the_first_append(self, frames):
+        append(self, frames)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(StreamingVideoWriter, "append", stopped_after_the_first_append)
+    with pytest.raises(KeyboardInterrupt):
+        resume_generate(run, model=model)
+    monkeypatch.undo()
+    assert resume_generate(run, model=model).num_frames == 16
+
+
 class Killed(Exception):
     """A ``kill -9`` at a chosen point: the test puts the manifest back as it was then (no handler runs)."""
 

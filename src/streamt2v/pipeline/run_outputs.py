@@ -3,12 +3,12 @@
 (:meth:`~streamt2v.pipeline.rundir.RunDir.wrote`).
 
 The record is taken when the run is created (what is there then is the run's to replace: its checks let a
-file stay only with ``overwrite``), after each writer's append, and after each output is finished. A
-streaming output is its preview renamed, which keeps its size and modification time: at an output's path the
-identity recorded for its preview is taken too, so a run stopped between the rename and its record still
-finds its own output. A run of an earlier version recorded nothing; a file no newer than its
-``manifest.json`` is taken as its own (a run stopped by Ctrl-C, SIGTERM or an error, or a complete one, wrote
-the manifest after its last output)."""
+file stay only with ``overwrite``), when a resume has taken what is there as its own (its check, under the
+run's lock), after each writer's append, and after each output is finished. A streaming output is its
+preview renamed, which keeps its size and modification time: at an output's path the identity recorded for
+its preview is taken too, so a run stopped between the rename and its record still finds its own output. A
+run of an earlier version recorded nothing; a file no newer than its ``manifest.json`` is taken as its own (a
+run stopped by Ctrl-C, SIGTERM or an error, or a complete one, wrote the manifest after its last output)."""
 
 from __future__ import annotations
 

@@ -165,6 +165,9 @@ def consume(
     if not new_run:  # checked before the model loaded; again now, as another run may have written since
         try:  # before the run is marked: refused, it stays as it was
             check_replaces_its_own(cfg, run, overwrite=overwrite)
+            # what it took as its own recorded at once: a run of an earlier version, stopped before its
+            # writers record theirs, would find a record naming only them and refuse the rest next time
+            run.record_outputs([path for _, path, _ in replaced(cfg)])
         except BaseException:
             run.unlock()
             raise
