@@ -58,7 +58,7 @@ def test_evaluate_scoring_none_into_a_closed_pipe_still_fails_with_its_line(tmp_
     stdout = _stdout_into_a_closed_pipe(monkeypatch)
     argv = ["evaluate", str(junk), "--metrics", "scuts", "--out", str(tmp_path / "r.json"), "--no-progress"]
     assert _run(argv, as_program=False) == 1
-    assert "error: none of the 1 video could be scored" in capsys.readouterr().err
+    assert "error: the video could not be scored" in capsys.readouterr().err
     monkeypatch.undo()
     with contextlib.suppress(BrokenPipeError):
         stdout.close()
@@ -82,7 +82,7 @@ def test_the_program_points_a_stdout_whose_reader_is_gone_at_the_null_device_how
     out = str(tmp_path / "r.json")
     monkeypatch.setattr(sys, "argv", ["streamt2v", "evaluate", str(junk), "--out", out, "--no-progress"])
     assert entry() == 1
-    assert "error: none of the 1 video could be scored" in capsys.readouterr().err
+    assert "error: the video could not be scored" in capsys.readouterr().err
     stdout.write("what the interpreter flushes at exit\n")
     stdout.flush()  # into the null device: no BrokenPipeError
     monkeypatch.undo()

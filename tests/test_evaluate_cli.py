@@ -96,9 +96,26 @@ def test_cli_errors(video_dir, tmp_path, capsys):
     assert "CLIP weights folder not found" in capsys.readouterr().err
     assert main(["evaluate", str(video_dir / "c_broken.mp4"), "--metrics", "scuts", "--no-progress"]) == 1
     err = capsys.readouterr().err
-    assert "none of the 1 video could be scored" in err, repr(err)
+    assert err.endswith("error: the video could not be scored\n"), repr(err)  # was "none of the 1 video"
+    shutil.copy(video_dir / "c_broken.mp4", tmp_path / "d_broken.mp4")
+    assert (
+        main(
+            [
+                "evaluate",
+                str(video_dir / "c_broken.mp4"),
+                str(tmp_path / "d_broken.mp4"),
+                "--metrics",
+                "scuts",
+            ]
+        )
+        == 1
+    )
+    assert capsys.readouterr().err.endswith("error: none of the 2 videos could be scored\n")
+    # the names as typed, not a Python list's repr ("unknown metric(s) ['fvd']")
     assert main(["evaluate", str(video_dir), "--metrics", "mawe,fvd"]) == 2
-    assert "unknown metric" in capsys.readouterr().err
+    assert capsys.readouterr().err == "error: unknown metric fvd; choose from mawe,scuts,clip,probes\n"
+    assert main(["evaluate", str(video_dir), "--metrics", "fvd,mawe,is"]) == 2
+    assert capsys.readouterr().err == "error: unknown metrics fvd, is; choose from mawe,scuts,clip,probes\n"
 
 
 def test_cli_bad_settings_fail_once_before_scoring(video_dir, tmp_path, capsys, monkeypatch):
@@ -297,20 +314,20 @@ def test_flags_the_chosen_metrics_do_not_use_are_said(video_dir, tmp_path, capsy
     assert main([*argv, "--metrics", "scuts", "--clip-model", "microworld", "--boundaries", "none"]) == 0
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
     assert warnings == [
-        "warning: not used by the metric(s) scuts: --prompts (clip and probes use it); --clip-model (clip uses "
+        "warning: not used by the metric scuts: --prompts (clip and probes use it); --clip-model (clip uses "
         "it); --boundaries (probes use it)"
     ]
     # a prompts file said to be unused is not read: one with no prompt for the video no longer stops the run
     unmatched = tmp_path / "p.json"
     unmatched.write_text('{"bb.mp4": "a red circle"}')
     assert main(["evaluate", video, "--no-progress", "--metrics", "scuts", "--prompts", str(unmatched)]) == 0
-    assert "warning: not used by the metric(s) scuts: --prompts" in capsys.readouterr().err
+    assert "warning: not used by the metric scuts: --prompts" in capsys.readouterr().err
     assert main([*argv, "--metrics", "scuts,probes", "--flow-size", "0", "--mawe-coeff", "2"]) == 0
     err = capsys.readouterr().err
-    assert "warning: not used by the metric(s) scuts,probes: --flow-size (mawe uses it); --mawe-coeff" in err
+    assert "warning: not used by the metrics scuts, probes: --flow-size (mawe uses it); --mawe-coeff" in err
     # the default metrics without --clip-model take no prompts; each flag used: nothing said
     assert main([*argv, "--flow-size", "64"]) == 0
-    assert "warning: not used by the metric(s) mawe,scuts: --prompts (clip and probes use it)\n" in (
+    assert "warning: not used by the metrics mawe, scuts: --prompts (clip and probes use it)\n" in (
         capsys.readouterr().err
     )
     assert main([*argv, "--metrics", "mawe,probes", "--flow-size", "64", "--boundaries", "12"]) == 0
@@ -375,7 +392,7 @@ def test_out_is_written_when_no_video_could_be_scored(video_dir, tmp_path, capsy
         assert main(["evaluate", broken, "--metrics", "scuts", "--no-progress", "--out", str(out)]) == 1
         printed = capsys.readouterr()
         assert printed.out == f"wrote {out}\n"
-        assert "error: none of the 1 video could be scored" in printed.err
+        assert "error: the video could not be scored" in printed.err
     data = json.loads((tmp_path / "r.json").read_text())
     assert data["records"] == [] and data["mean"] == {} and data["config"]["metrics"] == ["scuts"]
     assert [s["path"] for s in data["skipped"]] == [broken] and data["skipped"][0]["error"]
@@ -399,7 +416,7 @@ def test_mawe_coeff_with_the_paper_definition_is_said_to_be_unused(video_dir, ca
     assert main([*argv, "--mawe-definition", "paper", "--mawe-coeff", "2"]) == 0
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
     assert warnings == [
-        "warning: not used by the metric(s) mawe: --mawe-coeff (the official MAWE definition uses it, not "
+        "warning: not used by the metric mawe: --mawe-coeff (the official MAWE definition uses it, not "
         "--mawe-definition paper)"
     ]
     for more in (["--mawe-definition", "paper"], ["--mawe-coeff", "2"]):  # each used: nothing said
@@ -461,6 +478,6 @@ def test_device_and_cpu_choose_where_clip_runs_with_generate_s_rules(
     assert len(devices) == 1  # refused before the CLIP was loaded
     # given to metrics that run on no device: said, as the other flags they do not use
     assert main(["evaluate", video, "--metrics", "scuts", "--cpu", "--no-progress"]) == 0
-    assert "warning: not used by the metric(s) scuts: --cpu (clip and mawe with --flow raft run on it)\n" in (
+    assert "warning: not used by the metric scuts: --cpu (clip and mawe with --flow raft run on it)\n" in (
         capsys.readouterr().err
     )

@@ -269,7 +269,8 @@ def run(args: argparse.Namespace) -> int:
         if given
     ]
     if unused:  # given for nothing: a metric left out of --metrics by mistake, or a stale flag
-        print(f"warning: not used by the metric(s) {','.join(metrics)}: {'; '.join(unused)}", file=sys.stderr)
+        chosen = f"metric{'s' if len(metrics) > 1 else ''} {', '.join(metrics)}"
+        print(f"warning: not used by the {chosen}: {'; '.join(unused)}", file=sys.stderr)
     # read only for the metrics that use them: a file said to be unused cannot stop the run
     prompts = read_prompts(args.prompts, videos) if args.prompts and uses_prompts else None
     settings = dict(
@@ -324,7 +325,12 @@ def run(args: argparse.Namespace) -> int:
         kept.finished()
     if not report.records:
         _report(report)  # the skipped videos, on stderr
-        print(f"error: none of the {counted(len(videos), 'video')} could be scored", file=sys.stderr)
+        failed = (
+            "the video could not be scored"
+            if len(videos) == 1
+            else f"none of the {counted(len(videos), 'video')} could be scored"
+        )
+        print(f"error: {failed}", file=sys.stderr)
         # the failure is the news, also when the reader of stdout is gone (it was exit 141, no error line)
         with contextlib.suppress(BrokenPipeError):
             if kept is not None:

@@ -72,7 +72,9 @@ def parse_metrics(spec: str | Sequence[str]) -> tuple[str, ...]:
         raise ValueError(f"no metric given ({spec!r}); choose one or more of {','.join(METRICS)}")
     bad = [n for n in names if n not in METRICS]
     if bad:
-        raise ValueError(f"unknown metric(s) {bad!r}; choose from {','.join(METRICS)}")
+        # the names as typed in --metrics, not a Python list's repr
+        unknown = f"unknown metric{'s' if len(bad) > 1 else ''} {', '.join(bad)}"
+        raise ValueError(f"{unknown}; choose from {','.join(METRICS)}")
     return tuple(dict.fromkeys(names))
 
 
