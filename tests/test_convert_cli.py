@@ -463,3 +463,23 @@ def test_a_ctrl_c_while_the_failure_report_prints_stays_an_interruption(
     monkeypatch.undo()
     assert code == 130
     assert "error:" not in capsys.readouterr().err
+
+
+def test_a_word_level_tokenizer_is_saved_as_it_reads_prompts(
+    custom_checkpoint: tuple[Path, dict[str, torch.Tensor]], tmp_path: Path
+) -> None:
+    """--tokenizer with the microworld's word-level tokenizer was saved as a CLIPTokenizer, which reads each
+    word as unknown letters: the converted folder's tokenizer reads a prompt as the source folder does."""
+    import shutil
+
+    import streamt2v
+    from streamt2v.models.tokenizers import load_tokenizer
+
+    source = tmp_path / "tokenizer"
+    shutil.copytree(Path(streamt2v.__file__).parent / "assets" / "microworld" / "tokenizer", source)
+    out = tmp_path / "out"
+    flags = ["--preset", _arch(tmp_path), "--no-strict", "--tokenizer", str(source)]
+    assert main(["convert", str(custom_checkpoint[0]), str(out), *flags]) == 0
+    prompt = "A red ball rolls left, then a blue square"
+    expected = load_tokenizer(source)(prompt).input_ids
+    assert StreamingT2VModel.from_pretrained(out).tokenizer(prompt).input_ids == expected

@@ -56,7 +56,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=user_path,
         default=None,
         metavar="PATH_OR_HUB_ID",
-        help="folder or hub id with the CLIP tokenizer (default: the --init-unet folder's tokenizer/)",
+        help="folder or hub id with the tokenizer, as its files name it (a CLIP tokenizer, or a word-level one "
+        "such as the microworld's; default: the --init-unet folder's tokenizer/)",
     )
     p.add_argument(
         "--head-width",

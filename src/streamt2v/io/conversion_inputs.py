@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from transformers import CLIPTokenizer
+from transformers import PreTrainedTokenizerBase
 
 from streamt2v.arguments import Arg, NamesArguments, naming_arguments
 from streamt2v.config import ModelConfig
@@ -129,8 +129,22 @@ def _tokenizer_folder(tokenizer: str | os.PathLike[str], arg: str) -> Path:
     return root / "tokenizer" if (root / "tokenizer").is_dir() else root  # checked as it is loaded
 
 
-def _load_clip_tokenizer(folder: Path, cfg: ModelConfig, what: str) -> CLIPTokenizer:
-    tok = load_tokenizer(folder, "CLIPTokenizer", what)
+def _recorded_tokenizer_class(folder: Path) -> str | None:
+    """The class ``folder``'s ``tokenizer_config.json`` names; None where it names none or cannot be read
+    (:func:`load_tokenizer` names the damage)."""
+    config = folder / "tokenizer_config.json"
+    try:
+        recorded = read_json_object(config, "tokenizer config").get("tokenizer_class")
+    except (OSError, ValueError):
+        return None
+    return recorded if isinstance(recorded, str) else None
+
+
+def _load_tokenizer(folder: Path, cfg: ModelConfig, what: str) -> PreTrainedTokenizerBase:
+    # the class the folder records: read as a CLIPTokenizer, a word-level one (the microworld's) split each
+    # word into letters it does not know, and was saved so; CLIP's where none is recorded (vocab.json +
+    # merges.txt alone)
+    tok = load_tokenizer(folder, None if _recorded_tokenizer_class(folder) else "CLIPTokenizer", what)
     vocab = component_configs(cfg).text["vocab_size"]
     if len(tok) > vocab:
         raise ValueError(
@@ -150,16 +164,16 @@ def conversion_tokenizer(
     stage1: Stage1Source | None,
     cfg: ModelConfig,
     strict: bool,
-) -> tuple[CLIPTokenizer | None, str | os.PathLike[str] | None]:
+) -> tuple[PreTrainedTokenizerBase | None, str | os.PathLike[str] | None]:
     """The tokenizer of a conversion and where it came from: ``tokenizer``, else the ``init_unet``
     folder's ``tokenizer/``, else none (refused when ``strict``: the folder could not read prompts)."""
     with naming_arguments("tokenizer", "init_unet") as (tok_arg, init_arg):
         if tokenizer is not None:
             folder = _tokenizer_folder(tokenizer, tok_arg)
-            return _load_clip_tokenizer(folder, cfg, f"{tok_arg} folder"), tokenizer
+            return _load_tokenizer(folder, cfg, f"{tok_arg} folder"), tokenizer
         if stage1 is not None and stage1.tokenizer_root is not None:
             what = f"{init_arg} tokenizer folder"
-            return _load_clip_tokenizer(stage1.tokenizer_root, cfg, what), init_unet
+            return _load_tokenizer(stage1.tokenizer_root, cfg, what), init_unet
     if stage1 is not None and strict:
         # a folder that cannot read prompts; found only when generating, after a conversion of minutes
         raise NoTokenizerError(
