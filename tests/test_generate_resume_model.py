@@ -15,8 +15,8 @@ from streamt2v.arguments import ArgumentValueError
 from streamt2v.assets import microworld_model_dir
 from streamt2v.cli import main
 from streamt2v.pipeline.generate import generate
+from streamt2v.pipeline.model_fingerprint import model_fingerprint
 from streamt2v.pipeline.resume import resume_generate
-from streamt2v.pipeline.run_inputs import model_fingerprint
 
 
 def _stop(chunk):

@@ -22,6 +22,7 @@ import torch
 
 from streamt2v.io.output_paths import output_kind
 from streamt2v.memory import one_dtype
+from streamt2v.pipeline.model_fingerprint import local_model_folder, model_fingerprint
 from streamt2v.pipeline.model_loading import load_compiled, load_model, schedule_length
 from streamt2v.pipeline.preflight import (
     check_default_refiner_for,
@@ -31,7 +32,7 @@ from streamt2v.pipeline.preflight import (
     warn_rate_change,
 )
 from streamt2v.pipeline.prompts import PromptSchedule, as_schedule, load_schedule
-from streamt2v.pipeline.run_inputs import local_model_folder, model_fingerprint, read_run_inputs
+from streamt2v.pipeline.run_inputs import read_run_inputs
 from streamt2v.pipeline.run_writing import ChunkCallback, GenerateResult, consume, replaced, resume_command
 
 # generate() raises it (a stop that came as the run finished): importable with it, as docs/generate.md says

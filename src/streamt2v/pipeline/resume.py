@@ -19,10 +19,11 @@ from streamt2v.arguments import Arg, ArgumentFileNotFoundError, ArgumentValueErr
 from streamt2v.assets import names_shipped
 from streamt2v.io.output_paths import remove_stale_temporaries
 from streamt2v.pipeline.generate import GenerateConfig
+from streamt2v.pipeline.model_fingerprint import local_model_folder, model_fingerprint
 from streamt2v.pipeline.model_loading import load_compiled
 from streamt2v.pipeline.preflight import check_default_refiner_for, check_inputs, output_targets
 from streamt2v.pipeline.prompts import PromptSchedule
-from streamt2v.pipeline.run_inputs import local_model_folder, model_fingerprint, read_run_inputs
+from streamt2v.pipeline.run_inputs import read_run_inputs
 from streamt2v.pipeline.run_writing import ChunkCallback, GenerateResult, check_replaces_its_own, consume
 from streamt2v.pipeline.rundir import MODEL_FINGERPRINT, RunDir
 from streamt2v.pipeline.stream import Chunk, StepCallback, StreamState, stream

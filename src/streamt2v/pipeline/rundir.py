@@ -66,7 +66,7 @@ FORMAT_VERSION = 1
 CONFIG = "config.json"
 MANIFEST = "manifest.json"
 LOCK = ".lock"
-#: The manifest's fingerprint of the run's model folder (run_inputs.model_fingerprint; None: the model was not
+#: The manifest's fingerprint of the run's model folder (pipeline.model_fingerprint; None: the model was not
 #: a local folder, or was given loaded), which a resume given the folder's new place compares; the manifests of
 #: earlier versions hold none.
 MODEL_FINGERPRINT = "model_fingerprint"
