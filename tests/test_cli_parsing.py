@@ -197,6 +197,23 @@ def test_a_line_only_intermixed_parsing_reads_is_read_and_the_namespace_given_is
     assert vars(given) == {"kept": 1, "first": "a", "more": ["b"], "tag": ["t"]}
 
 
+def test_the_help_says_where_the_docs_files_it_names_are(capsys):
+    """generate's and train's help named docs/generate.md and docs/training.md, which an installed package
+    (the wheel) does not hold, without saying where they are: that help and the top level's now say it."""
+    shown = {}
+    for line in ["--help", "generate --help", "train --help", "convert --help"]:
+        with pytest.raises(SystemExit):
+            _parse(line)
+        shown[line] = " ".join(capsys.readouterr().out.split())
+    assert "docs/generate.md" in shown["generate --help"] and "docs/training.md" in shown["train --help"]
+    note = (
+        "The docs/*.md files that the help and some errors name are the documentation in streamt2v's source "
+    )
+    for line in ["--help", "generate --help", "train --help"]:
+        assert note in shown[line] and shown[line].endswith("an installed package does not hold them.")
+    assert "docs/" not in shown["convert --help"]  # a help naming none is left as it was
+
+
 @pytest.mark.parametrize("line", ["--help", "generate --help", "evaluate -h", "assemble model --help"])
 def test_help_is_argparses(line, capsys, monkeypatch):
     with pytest.raises(SystemExit) as exit_:

@@ -35,6 +35,14 @@ READER_GONE = 141
 # Subcommand modules, in the order ``--help`` lists them.
 COMMANDS: tuple[str, ...] = ("generate", "enhance", "convert", "evaluate", "train", "assemble")
 
+# The end of ``streamt2v --help``, and of a command's help that names a docs/ file: the wheel holds the package
+# and its models, not docs/ (written for the repository, whose bench/ and tests/ they cite), so an installed
+# user is told where the files named are.
+DOCS_NOTE = (
+    "The docs/*.md files that the help and some errors name are the documentation in streamt2v's source "
+    "repository, beside its README.md; an installed package does not hold them."
+)
+
 
 class _ParseError(Exception):
     """An argparse error held back (``_Parser``) while another way of parsing the command line is tried."""
@@ -189,12 +197,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="streamt2v",
         description="StreamingT2V: long text-to-video generation (arXiv 2403.14773).",
+        epilog=DOCS_NOTE,
     )
     parser.set_defaults(verbose=False)
     parser.add_argument("--version", action="version", version=f"streamt2v {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
     for name in COMMANDS:
         importlib.import_module(f"{__name__}.{name}").add_parser(sub)
+    for command in sub.choices.values():
+        if any(
+            "docs/" in (text or "") for text in [command.description, *(a.help for a in command._actions)]
+        ):
+            command.epilog = DOCS_NOTE
     return parser
 
 
