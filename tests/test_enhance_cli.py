@@ -49,9 +49,9 @@ def test_cli_enhance_end_to_end(refiner: Refiner, tmp_path, caplog, capsys) -> N
     capsys.readouterr()  # the saves' bars
     assert main([*args[:5], str(out2), *args[6:]]) == 2
     assert capsys.readouterr().err == (
-        "error: input frames are 16x16 (width x height) and the shipped refiner works on 32x32 inputs: pass a "
-        "refiner folder for this size (--model DIR) or resize the video to 32x32; --random-refiner lets a "
-        "random-weight refiner stand in (it shows the pipeline working; its output is noise, not an "
+        "error: input frames are 16x16 (width x height) and the shipped refiner works on 32x32 frames: stage 3 "
+        "needs a refiner folder for this size (pass --model DIR, or resize the video to 32x32); --random-refiner "
+        "lets a random-weight refiner stand in (it shows the pipeline working; its output is noise, not an "
         "enhancement)\n"
     )
     assert not out2.exists()
@@ -305,8 +305,8 @@ def test_odd_sized_input_without_model_is_one_error_in_width_x_height(caplog):
 
     with caplog.at_level(logging.WARNING), pytest.raises(ValueError) as err:
         default_refiner((47, 33))
-    assert str(err.value).startswith("input frames are 33x47 (width x height): ")
-    assert "both sides must be even" in str(err.value)
+    assert str(err.value).startswith("input frames are 33x47 (width x height) and the shipped refiner works ")
+    assert "a random-weight refiner stands in only where both sides are even" in str(err.value)
     assert caplog.records == []
 
 
@@ -329,7 +329,8 @@ def test_random_refiner_is_said_ignored_at_the_shipped_size_and_an_odd_size_is_t
         ValueError, match=r"^input frames are 33x47 \(width x height\) and the shipped refiner "
     ):
         check_default_refiner((47, 33), stand_in=False)
-    with pytest.raises(ValueError, match="both sides must be even"):  # a stand-in: twice the size, by 4
+    # a stand-in works at twice the size, which must be divisible by 4
+    with pytest.raises(ValueError, match="only where both sides are even"):
         check_default_refiner((47, 33))
 
 
@@ -361,8 +362,9 @@ def test_no_default_refiner_for_large_frames_is_refused_before_the_work(tmp_path
         generate(cfg, model=big)
     with pytest.raises(
         ValueError,
-        match=r"^the model makes 512x512 frames: a random-weight refiner stands in only up to 256x256; pass a "
-        r"refiner folder for this size \(refiner='DIR'\)$",
+        match=r"^the model makes 512x512 frames and the shipped refiner works on 32x32 frames: stage 3 needs a "
+        r"refiner folder for this size \(pass refiner='DIR'\); a random-weight refiner stands in only up to "
+        r"256x256$",
     ):
         generate(replace(cfg, random_refiner=True), model=big)
     assert not (tmp_path / "run").exists()

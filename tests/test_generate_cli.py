@@ -141,7 +141,7 @@ def test_cli_end_to_end(tmp_path, monkeypatch, capsys, caplog):
                 "1",
             ],
             "error: the model makes 64x64 frames and the shipped refiner works on 32x32 frames: stage 3 needs a "
-            "refiner folder for this size, pass --refiner DIR, or --random-refiner to let a random-weight",
+            "refiner folder for this size (pass --refiner DIR); --random-refiner lets a random-weight refiner",
         ),
         (
             ["x", "--enhance", "--random-refiner", "--refiner", "microworld"],

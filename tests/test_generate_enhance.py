@@ -182,7 +182,7 @@ def test_a_model_the_shipped_refiner_is_not_for_needs_a_refiner_folder_or_random
     with pytest.raises(
         ValueError,
         match=r"^the model makes 64x64 frames and the shipped refiner works on 32x32 frames: stage 3 needs a "
-        r"refiner folder for this size, pass refiner='DIR', or random_refiner=True to let a random-weight "
+        r"refiner folder for this size \(pass refiner='DIR'\); random_refiner=True lets a random-weight "
         r"refiner stand in \(it shows",
     ):
         generate(cfg)

@@ -196,12 +196,7 @@ def _run(args: argparse.Namespace) -> int:
     from streamt2v.pipeline.enhance_output import enhance_to_files
     from streamt2v.pipeline.enhance_state import remove_stale_state_temporaries, remove_state_file
     from streamt2v.pipeline.prompts import names_a_file
-    from streamt2v.pipeline.refiner import (
-        check_default_refiner,
-        checked_config,
-        default_refiner_folder,
-        load_refiner,
-    )
+    from streamt2v.pipeline.refiner import check_default_refiner, checked_config, load_refiner
 
     given = {
         "chunk_frames": args.chunk_frames,
@@ -244,8 +239,7 @@ def _run(args: argparse.Namespace) -> int:
     _check_not_the_input(Path(args.input), Path(args.output))
     if args.model is None:  # from the first frame: a size no default refiner is for fails before the read
         size = tuple(read_video(args.input, max_frames=1)[0].shape[-2:])
-        check_default_refiner(size, stand_in=args.random_refiner)
-        folder = default_refiner_folder(size)
+        folder = check_default_refiner(size, stand_in=args.random_refiner)
         if args.random_refiner and folder is not None:  # the shipped refiner runs: the flag changes nothing
             print(
                 "warning: ignoring --random-refiner: the shipped refiner is for this "

@@ -152,50 +152,26 @@ def _model_frame_size(model: StreamingT2VModel | None, model_spec: str | None) -
     return size
 
 
-def _default_refiner_folder(model: StreamingT2VModel | None, model_spec: str | None) -> Path | None:
-    """The refiner folder stage 3 will load without ``--refiner`` (:func:`default_refiner_folder` for the
-    model's frame size; None where it is not known before loading, or no folder is for it)."""
-    from streamt2v.pipeline.refiner import default_refiner_folder
-
-    size = _model_frame_size(model, model_spec)
-    return None if size is None else default_refiner_folder((size, size))
-
-
-def check_default_refiner_for(cfg: GenerateConfig, model: StreamingT2VModel | None) -> None:
-    """With stage 3 and no refiner folder: refuse a model whose frame size the shipped refiner is not for
-    unless ``random_refiner`` (``--random-refiner``) lets a random-weight one stand in (its output is noise:
-    a run that said nothing wrote a noise video after its stages 1-2), and sizes no stand-in is made for
-    (:func:`~streamt2v.pipeline.refiner.check_default_refiner`). Before loading where the size is known
-    without the model, and again, before any sampling, once it is loaded."""
+def check_default_refiner_for(cfg: GenerateConfig, model: StreamingT2VModel | None) -> Path | None:
+    """With stage 3 and no refiner folder: the refiner folder stage 3 will load for the model's frame size
+    (:func:`~streamt2v.pipeline.refiner.check_default_refiner`, the decision ``streamt2v enhance`` takes too:
+    the shipped refiner, else a random-weight stand-in where ``random_refiner`` (``--random-refiner``) lets
+    it in, else refused: a run that said nothing wrote a noise video after its stages 1-2). Before loading
+    where the size is known without the model, and again, before any sampling, once it is loaded. None: the
+    stand-in, a refiner folder given, or a size not known before loading."""
     if cfg.enhance is None or cfg.refiner is not None:
-        return
-    from streamt2v.pipeline.refiner import STAND_IN_MAX_SIDE, default_refiner_folder, shipped_refiner
+        return None
+    from streamt2v.pipeline.refiner import check_default_refiner
 
     size = _model_frame_size(model, cfg.model)
-    if size is None or default_refiner_folder((size, size)) is not None:
-        return
-    if cfg.random_refiner and size <= STAND_IN_MAX_SIDE:
-        return
-    if cfg.random_refiner:
-        raise ArgumentValueError(
-            f"the model makes {size}x{size} frames: a random-weight refiner stands in only up to "
-            f"{STAND_IN_MAX_SIDE}x{STAND_IN_MAX_SIDE}; pass a refiner folder for this size (",
-            Arg("refiner", "DIR"),
-            ")",
-        )
-    try:
-        _, (sh, sw) = shipped_refiner()
-        shipped = f"the shipped refiner works on {sw // 2}x{sh // 2} frames"
-    except FileNotFoundError:
-        shipped = "the shipped refiner is not installed"
-    raise ArgumentValueError(
-        f"the model makes {size}x{size} frames and {shipped}: stage 3 needs a refiner folder for this size, "
-        "pass ",
-        Arg("refiner", "DIR"),
-        ", or ",
-        Arg("random_refiner", True),
-        " to let a random-weight refiner stand in (it shows the pipeline working; its output is noise, not an "
-        "enhancement)",
+    if size is None:
+        return None
+    return check_default_refiner(
+        (size, size),
+        stand_in=cfg.random_refiner,
+        subject=f"the model makes {size}x{size} frames",
+        folder_arg=Arg("refiner", "DIR"),
+        resize=False,
     )
 
 
@@ -268,11 +244,10 @@ def check_inputs(
     if cfg.enhance is not None:
         from streamt2v.pipeline.refiner import check_enhance_names, checked_config
 
-        check_default_refiner_for(cfg, model)
-
+        default_folder = check_default_refiner_for(cfg, model)
         # Every stage-3 setting as stage 3 will run it (the user's over the refiner's recommended ones, as
         # Refiner.config merges them), before any model is loaded.
-        folder = cfg.refiner if cfg.refiner is not None else _default_refiner_folder(model, cfg.model)
+        folder = cfg.refiner if cfg.refiner is not None else default_folder
         check_enhance_names(cfg.enhance, "stage 3: enhance setting(s)")
         # a refusal names stage 3's settings by their field names, some also stage 2's (chunk_frames, overlap):
         # say which stage (the command line shows them as its flags: cli.generate)

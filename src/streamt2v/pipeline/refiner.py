@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from streamt2v.arguments import Arg, ArgumentValueError
 from streamt2v.config import ModelConfig, get_preset
 from streamt2v.io.folders import home_path, looks_like_hub_id, read_json_object, saved_class_name
 from streamt2v.memory import move_checked, one_dtype, resolve_device, resolve_dtype, seeded_rng
@@ -474,43 +475,64 @@ def default_refiner_folder(base_frame_size: tuple[int, int]) -> Path | None:
 # The largest input side the random-weight stand-in is made for: it shows the pipeline working, and above
 # this its attention over a full-HD frame would take CPU-hours and tens of GB for nothing.
 STAND_IN_MAX_SIDE = 256
+# The arguments ``streamt2v enhance`` (and its library) gives a refiner folder and lets the stand-in in by.
+ENHANCE_FOLDER_ARG = Arg("model", "DIR")
+STAND_IN_ARG = Arg("random_refiner", True)
 
 
-def check_default_refiner(base_frame_size: tuple[int, int], *, stand_in: bool = True) -> None:
-    """Refuse frames of ``base_frame_size`` that neither the shipped refiner nor the random-weight stand-in
-    (even sides up to :data:`STAND_IN_MAX_SIDE` pixels) is for: a refiner folder is needed. Without
-    ``stand_in`` (``streamt2v enhance`` without ``--random-refiner``) any size the shipped refiner is not for
-    is refused: the stand-in's output is noise, and the shipped refiner at another size does worse than
-    bilinear upscaling."""
+def check_default_refiner(
+    base_frame_size: tuple[int, int],
+    *,
+    stand_in: bool = True,
+    subject: str | None = None,
+    folder_arg: Arg = ENHANCE_FOLDER_ARG,
+    stand_in_arg: Arg = STAND_IN_ARG,
+    resize: bool = True,
+) -> Path | None:
+    """The one decision of which refiner stage 3 runs without a refiner folder, for frames of
+    ``base_frame_size`` (``streamt2v enhance`` and ``generate --enhance`` both ask it, so they cannot drift):
+    the shipped refiner's folder where it is for that size, else None, a random-weight stand-in, where
+    ``stand_in`` lets one in (``--random-refiner``) and one is made for the size (even sides up to
+    :data:`STAND_IN_MAX_SIDE` pixels). Any other size is refused (an :class:`ArgumentValueError`): the
+    stand-in's output is noise, and the shipped refiner at another size does worse than bilinear upscaling.
+
+    The refusal is in the caller's words: ``subject`` names the frames (default ``input frames are WxH
+    (width x height)``), ``folder_arg`` and ``stand_in_arg`` the arguments that give a refiner folder and let
+    the stand-in in (default: ``streamt2v enhance``'s ``--model DIR`` and ``--random-refiner``), ``resize``
+    whether resizing the frames is advice (an input video: yes; a model's frames: no)."""
     h, w = int(base_frame_size[0]), int(base_frame_size[1])
-    if default_refiner_folder((h, w)) is not None:
-        return
-    # without a stand-in an odd size is one more size the shipped refiner is not for: the refusal below
-    # names the size to resize to (this one asked for even sides, and a resize to 30x30 met the next)
-    if stand_in and (h % 2 or w % 2):  # a stand-in works at twice the input, which must be divisible by 4
-        raise ValueError(
-            f"input frames are {w}x{h} (width x height): the default refiner works at twice the input "
-            "size, which must be divisible by 4, so both sides must be even; resize the video or pass a "
-            "refiner folder (--model)"
-        )
+    folder = default_refiner_folder((h, w))
+    if folder is not None:
+        return folder
+    limits = []  # what keeps the stand-in out
+    if h % 2 or w % 2:  # it works at twice the input, which its VAE needs divisible by 4
+        limits.append("where both sides are even (it works at twice the size, which must be divisible by 4)")
+    if max(h, w) > STAND_IN_MAX_SIDE:
+        limits.append(f"up to {STAND_IN_MAX_SIDE}x{STAND_IN_MAX_SIDE}")
+    if stand_in and not limits:
+        return None
     try:
         _, (sh, sw) = shipped_refiner()
-        shipped = f"the shipped refiner works on {sw // 2}x{sh // 2} inputs"
-        resize = f" or resize the video to {sw // 2}x{sh // 2}"
+        shipped = f"the shipped refiner works on {sw // 2}x{sh // 2} frames"
+        resized = f", or resize the video to {sw // 2}x{sh // 2}" if resize else ""
     except FileNotFoundError:
-        shipped, resize = "the shipped refiner is not installed", ""
-    if not stand_in:
-        raise ValueError(
-            f"input frames are {w}x{h} (width x height) and {shipped}: pass a refiner folder for this size "
-            f"(--model DIR){resize}; --random-refiner lets a random-weight refiner stand in (it shows the "
-            "pipeline working; its output is noise, not an enhancement)"
-        )
-    if max(h, w) <= STAND_IN_MAX_SIDE:
-        return
-    raise ValueError(
-        f"input frames are {w}x{h} (width x height): {shipped} and a random-weight stand-in is only made up "
-        f"to {STAND_IN_MAX_SIDE}x{STAND_IN_MAX_SIDE}; pass a refiner folder for this size (--model DIR)"
-    )
+        shipped, resized = "the shipped refiner is not installed", ""
+    subject = subject or f"input frames are {w}x{h} (width x height)"
+    parts: list[object] = [
+        f"{subject} and {shipped}: stage 3 needs a refiner folder for this size (pass ",
+        folder_arg,
+        f"{resized})",
+    ]
+    if stand_in:
+        parts.append(f"; a random-weight refiner stands in only {' and '.join(limits)}")
+    else:
+        parts += [
+            "; ",
+            stand_in_arg,
+            " lets a random-weight refiner stand in (it shows the pipeline working; its output is noise, not an "
+            "enhancement)",
+        ]
+    raise ArgumentValueError(*parts)
 
 
 def default_refiner(base_frame_size: tuple[int, int], *, seed: int = 0) -> Refiner:
