@@ -168,6 +168,27 @@ def test_train_out_under_a_file_names_the_folder(tmp_path, capsys):
     assert len(err.splitlines()) == 1
 
 
+def test_an_error_every_process_of_a_training_launch_meets_is_said_by_the_main_one(
+    tmp_path, capsys, monkeypatch
+):
+    """Under a launcher (WORLD_SIZE > 1) every process printed the same error, of the command line or of the
+    checks the run makes before its processes join their group: the main process (RANK 0) alone says it now,
+    the others end with the same exit status. evaluate, which each process of a launch runs whole on its own,
+    still says its errors in each."""
+    (tmp_path / "f.txt").write_text("")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    for rank, said in [("0", True), ("1", False)]:
+        monkeypatch.setenv("RANK", rank)
+        assert main(["train", "vae", "--out", str(tmp_path / "f.txt" / "run"), "--no-progress"]) == 2
+        assert capsys.readouterr().err.startswith("error: cannot write --out") == said
+        with pytest.raises(SystemExit) as exit_:
+            main(["train", "vae", "--out", str(tmp_path / "run"), "--stepz", "1"])
+        assert exit_.value.code == 2
+        assert ("error: unrecognized arguments: --stepz 1" in capsys.readouterr().err) == said
+        assert main(["evaluate", str(tmp_path / "missing.mp4")]) == 2
+        assert capsys.readouterr().err.startswith("error: video or folder not found")
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
 def test_train_out_under_a_read_only_folder_names_the_folder(tmp_path, capsys):
     ro = tmp_path / "ro"

@@ -35,6 +35,10 @@ READER_GONE = 141
 # Subcommand modules, in the order ``--help`` lists them.
 COMMANDS: tuple[str, ...] = ("generate", "enhance", "convert", "evaluate", "train", "assemble")
 
+# The commands whose processes under a launcher (accelerate launch, torchrun) make one run: the others, started
+# there, each run the whole command on their own.
+LAUNCHED_TOGETHER: tuple[str, ...] = ("train",)
+
 # The end of ``streamt2v --help``, and of a command's help that names a docs/ file: the wheel holds the package
 # and its models, not docs/ (written for the repository, whose bench/ and tests/ they cite), so an installed
 # user is told where the files named are.
@@ -91,6 +95,8 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         if self._holding_errors:
             raise _ParseError(message)
+        if _another_process_of_a_launch():  # every process parsed the same command line: the main one says it
+            self.exit(2)
         super().error(message)
 
     def parse_known_args(self, args=None, namespace=None):
@@ -137,6 +143,26 @@ class _Parser(argparse.ArgumentParser):
             return parse(*args)
         finally:
             self._holding_errors = False
+
+
+def _another_process_of_a_launch() -> bool:
+    """Whether this process is one of a launcher's (accelerate launch, torchrun: ``WORLD_SIZE`` > 1) other than
+    the main one (``RANK`` 0). A ``RANK`` left in a job's environment without a ``WORLD_SIZE`` > 1 is a single
+    process, the main one."""
+    several = os.environ.get("WORLD_SIZE", "1").strip() not in ("", "0", "1")
+    return several and os.environ.get("RANK", "0").strip() not in ("", "0")
+
+
+def _said_by_the_main_process(command: str | None) -> bool:
+    """Whether the main process of the launch says this process's error: a run made by several processes
+    (:data:`LAUNCHED_TOGETHER`) that failed before they joined their process group, where every one checked
+    the same command line and files and failed alike (it was printed once per process). Once joined, each
+    says its own: one may fail alone (a damaged video that only its samples read)."""
+    if command not in LAUNCHED_TOGETHER or not _another_process_of_a_launch():
+        return False
+    import torch.distributed as dist
+
+    return not (dist.is_available() and dist.is_initialized())
 
 
 def user_path(text: str) -> str:
@@ -374,6 +400,8 @@ def _run(argv: list[str] | None, *, as_program: bool) -> int:
                 # (RecursionError, "cannot load module more than once"): the stop, not the error, is the news.
                 say(f"interrupted (SIGTERM); the command then failed: {err}")
                 return 143
+            if _said_by_the_main_process(args.command):
+                return 2
             if isinstance(err, NamesArguments):
                 err.as_flags()  # its advice names this command's flags (--overwrite), not Python's arguments
             if isinstance(err, (ValueError, OSError, RuntimeError)):
