@@ -119,7 +119,8 @@ def test_the_fingerprint_tells_any_tensor_changed_and_ignores_the_files_loading_
     """A tensor changed in the middle of the UNet's file (outside the first, middle and last MiB the
     fingerprint read before), a pickled model's tensor or a scheduler setting changes it; the copies loading
     does not read (a .bin beside a .safetensors, an fp16 variant beside the full-precision one, an
-    optimizer.pt, a .git folder, a folder the index does not name, a hidden file) do not."""
+    optimizer.pt, a .git folder, a folder the index does not name, a hidden file, a JSON file that is no
+    configuration) do not."""
     folder = tmp_path / "m"
     shutil.copytree(microworld_model_dir(), folder)
     before = model_fingerprint(folder)
@@ -129,7 +130,12 @@ def test_the_fingerprint_tells_any_tensor_changed_and_ignores_the_files_loading_
     (folder / ".git").mkdir()
     (folder / ".git" / "model.safetensors").write_bytes(b"not read")
     # folders model_index.json does not name, hidden files: loading reads none of them
-    for name in ("samples/prompts.json", "checkpoint-500/model.safetensors", "tokenizer/.DS_Store"):
+    for name in (
+        "samples/prompts.json",
+        "checkpoint-500/model.safetensors",
+        "tokenizer/.DS_Store",
+        "unet/training_args.json",  # a JSON file beside the configuration loading reads
+    ):
         (folder / name).parent.mkdir(exist_ok=True)
         (folder / name).write_bytes(b"not read")
     assert model_fingerprint(folder) == before
@@ -200,3 +206,40 @@ def test_the_runs_own_folder_given_again_is_checked_as_a_plain_resume_checks_it(
         assert _model_folder(run, cfg, folder) is None
     said = f"model folder {folder} holds other weights than when the run began"
     assert [r.getMessage().startswith(said) for r in caplog.records] == [True, True]
+
+
+def test_a_folder_refused_as_the_runs_moved_model_is_told_by_the_files_that_differ(tmp_path):
+    """--model NEW holding other weights than the run's moved folder was refused naming no file: the refusal
+    names the files that differ, are missing or are new; a run of the version before, which recorded one
+    digest of the whole folder, is still compared (whole)."""
+    from types import SimpleNamespace
+
+    from streamt2v.pipeline.resume import _model_folder
+
+    first, other = tmp_path / "m1", tmp_path / "m2"
+    shutil.copytree(microworld_model_dir(), first)
+    shutil.copytree(first, other)
+    recorded = model_fingerprint(first)
+    cfg = cfg_for(tmp_path, "c", n=16, model=str(first))
+    first.rename(tmp_path / "gone")
+    weights = other / "unet" / "diffusion_pytorch_model.safetensors"
+    save_file({k: v + 1 for k, v in load_file(weights).items()}, weights)
+    (other / "vae" / "config.json").unlink()
+    (other / "image_encoder" / "preprocessor_config.json").write_text("{}")
+    with pytest.raises(ArgumentValueError) as refused:
+        _model_folder(SimpleNamespace(manifest={"model_fingerprint": recorded}), cfg, other)
+    assert str(refused.value) == (
+        f"model folder {str(other)!r} does not hold the weights of the run's model folder {str(first)!r} "
+        "('unet/diffusion_pytorch_model.safetensors' differs, 'vae/config.json' is missing, "
+        "'image_encoder/preprocessor_config.json' is new); give the folder the run's model was moved to, or "
+        "start a new run with it"
+    )
+    from streamt2v.pipeline.model_fingerprint import _fingerprints
+
+    whole = _fingerprints(tmp_path / "gone")[1]  # what the version before recorded
+    with pytest.raises(ArgumentValueError, match=r"\(their fingerprints differ\)"):
+        _model_folder(SimpleNamespace(manifest={"model_fingerprint": whole}), cfg, other)
+    change, found = _model_folder(
+        SimpleNamespace(manifest={"model_fingerprint": whole}), cfg, tmp_path / "gone"
+    )
+    assert change == {"model": str(tmp_path / "gone")} and found == recorded  # recorded file by file from now

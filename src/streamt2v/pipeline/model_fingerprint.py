@@ -9,12 +9,14 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import zipfile
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from streamt2v.io.folders import home_path
-from streamt2v.io.weight_files import weight_files_read, weights_variant
+from streamt2v.io.output_paths import list_names
+from streamt2v.io.weight_files import FP16, weight_files_read, weights_variant
 
 # What the fingerprint reads of each tensor's bytes in a safetensors file (its start and its end), and how many
 # evenly spaced pieces of that size of a pickled file that is no zip archive (torch's legacy format).
@@ -42,24 +44,40 @@ def _parts(folder: Path) -> list[Path]:
     return sorted(folder / name for name in named if (folder / name).is_dir())
 
 
+# The configurations loading reads in a part folder (a model's, the scheduler's, an image processor's); every
+# file of tokenizer/ is read. Other JSON files there (training_args.json, notes) leave the weights as they are.
+_CONFIGS = ("config.json", "scheduler_config.json", "preprocessor_config.json")
+_SHARD_INDEX = re.compile(r"[\w-]+(\.fp16)?\.(?:safetensors|bin)\.index(\.fp16)?\.json")
+
+
 def _files_read(folder: Path) -> list[Path]:
     """The files of model ``folder`` its loading reads: ``model_index.json``, each part's configuration
-    (``*.json``; every file of ``tokenizer/``) and the weight files of the variant it loads; not the copies
-    it leaves (a ``.bin`` beside a ``.safetensors``, an ``fp16`` variant beside the full-precision one, an
-    ``optimizer.pt``), nor folders the index does not name (``samples/``, ``.git``) or hidden files."""
+    (:data:`_CONFIGS`; every file of ``tokenizer/``) and the weight files of the variant it loads, with their
+    shard index; not the copies it leaves (a ``.bin`` beside a ``.safetensors``, an ``fp16`` variant beside
+    the full-precision one, an ``optimizer.pt``), nor other JSON files, folders the index does not name
+    (``samples/``, ``.git``) or hidden files."""
     files = [folder / "model_index.json"]
     for part in _parts(folder):
+        variant = None
         # no weights (scheduler/, tokenizer/), or links to nothing, which loading names
         with contextlib.suppress(FileNotFoundError):
-            files += weight_files_read(part, weights_variant(part, "part"))
+            variant = weights_variant(part, "part")
+            files += weight_files_read(part, variant)
         files += sorted(
             p
             for p in part.iterdir()
             if p.is_file()
             and not p.name.startswith(".")
-            and (p.suffix == ".json" or part.name == "tokenizer")
+            and (part.name == "tokenizer" or p.name in _CONFIGS or _is_shard_index(p.name, variant))
         )
     return [p for p in files if p.is_file()]
+
+
+def _is_shard_index(name: str, variant: str | None) -> bool:
+    """Whether ``name`` is the index of sharded weights of ``variant`` (``...safetensors.index.json``; of
+    ``fp16``: ``...safetensors.index.fp16.json``, or ``model.fp16.safetensors.index.json``)."""
+    index = _SHARD_INDEX.fullmatch(name)
+    return index is not None and bool(index[1] or index[2]) == (variant == FP16)
 
 
 def _tensor_spans(fh: BinaryIO, size: int) -> list[tuple[int, int]] | None:
@@ -105,19 +123,64 @@ def _digest_file(digest: Any, file: Path, size: int) -> None:
             digest.update(fh.read(end - begin))
 
 
-def model_fingerprint(folder: Path) -> str | None:
-    """A sha256 telling the model in ``folder`` from others without reading its weights whole (a 1.7B model's
-    are gigabytes; this reads a few MiB): each file its loading reads (:func:`_files_read`) by its path in the
-    folder and size, a configuration whole, a safetensors file's header (every tensor's name, shape and
-    offsets) and the first and last 4 KiB of every tensor, a torch zip archive's CRC-32 of every tensor, other
-    files 1024 evenly spaced pieces. None for a folder holding no weights. A copy of the folder (moved) has the
-    same; weights changed in any tensor's first or last values (fine-tuning changes them all) do not."""
+def _fingerprints(folder: Path) -> tuple[dict[str, str], str] | None:
+    """:func:`model_fingerprint` of ``folder`` and the one sha256 of all it reads that the version before
+    this one recorded instead (a string in the manifest), in one pass; None for a folder holding no weights."""
     files = _files_read(folder)
     if not any(p.suffix in (".safetensors", ".bin") for p in files):
         return None
-    digest = hashlib.sha256()
+    whole, each = hashlib.sha256(), {}
     for file in files:
-        size = file.stat().st_size
-        digest.update(f"{file.relative_to(folder).as_posix()}\0{size}\0".encode())
-        _digest_file(digest, file, size)
-    return digest.hexdigest()
+        size, name = file.stat().st_size, file.relative_to(folder).as_posix()
+        one = hashlib.sha256()
+        for digest in (whole, one):
+            digest.update(f"{name}\0{size}\0".encode())
+        _digest_file(_Both(whole, one), file, size)
+        each[name] = one.hexdigest()
+    return each, whole.hexdigest()
+
+
+class _Both:
+    """Two digests updated as one."""
+
+    def __init__(self, *digests: Any) -> None:
+        self.digests = digests
+
+    def update(self, data: bytes) -> None:
+        for digest in self.digests:
+            digest.update(data)
+
+
+def model_fingerprint(folder: Path) -> dict[str, str] | None:
+    """What tells the model in ``folder`` from others without reading its weights whole (a 1.7B model's are
+    gigabytes; this reads a few MiB): for each file its loading reads (:func:`_files_read`), by its path in
+    the folder, a sha256 of its path, its size and what is read of it: a configuration whole, a safetensors
+    file's header (every tensor's name, shape and offsets) and the first and last 4 KiB of every tensor, a
+    torch zip archive's CRC-32 of every tensor, other files 1024 evenly spaced pieces. None for a folder
+    holding no weights. A copy of the folder (moved) has the same; weights changed in any tensor's first or
+    last values (fine-tuning changes them all) do not, and :func:`compared` names the files that differ."""
+    found = _fingerprints(folder)
+    return None if found is None else found[0]
+
+
+def compared(recorded: str | dict[str, str], folder: Path) -> tuple[dict[str, str] | None, str | None]:
+    """``folder``'s :func:`model_fingerprint` and how it differs from ``recorded``, a run's (the one string of
+    the version before this one: compared whole), for a message (``'unet/config.json' differs``); None where
+    ``folder`` holds the weights recorded."""
+    found = _fingerprints(folder)
+    files, whole = found if found is not None else ({}, None)
+    if isinstance(recorded, str):
+        return files or None, None if whole == recorded else "their fingerprints differ"
+    changed = [name for name, digest in recorded.items() if files.get(name, digest) != digest]
+    missing = [name for name in recorded if name not in files]
+    new = [name for name in files if name not in recorded]
+    said = [
+        f"{list_names(names, limit=3)} {one if len(names) == 1 else many}"
+        for names, one, many in (
+            (changed, "differs", "differ"),
+            (missing, "is missing", "are missing"),
+            (new, "is new", "are new"),
+        )
+        if names
+    ]
+    return files or None, ", ".join(said) or None

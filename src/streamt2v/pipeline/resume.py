@@ -19,7 +19,7 @@ from streamt2v.arguments import Arg, ArgumentFileNotFoundError, ArgumentValueErr
 from streamt2v.assets import names_shipped
 from streamt2v.io.output_paths import remove_stale_temporaries
 from streamt2v.pipeline.generate import GenerateConfig
-from streamt2v.pipeline.model_fingerprint import local_model_folder, model_fingerprint
+from streamt2v.pipeline.model_fingerprint import compared, local_model_folder, model_fingerprint
 from streamt2v.pipeline.model_loading import load_compiled
 from streamt2v.pipeline.preflight import check_default_refiner_for, check_inputs, output_targets
 from streamt2v.pipeline.prompts import PromptSchedule
@@ -134,7 +134,7 @@ def _runs_model(cfg: GenerateConfig, given: str | os.PathLike) -> bool:
 
 def _model_folder(
     run: RunDir, cfg: GenerateConfig, given: str | os.PathLike | None
-) -> tuple[dict[str, str], str | None] | None:
+) -> tuple[dict[str, str], dict[str, str] | None] | None:
     """The change to ``cfg`` and the fingerprint to record when its model folder was moved to ``given``
     (``model=``, ``--model``), which must hold the weights the run recorded (:func:`model_fingerprint`, in the
     manifest); None where the run goes on with the model it names. Without ``given`` a model folder the run
@@ -145,6 +145,7 @@ def _model_folder(
     was_folder = was_folder and not names_shipped(cfg.model)
     # absent: a run of an earlier version; None: the run's model was given loaded (generate(cfg, model=...))
     fingerprint = run.manifest.get(MODEL_FINGERPRINT, _EARLIER)
+    checked = isinstance(fingerprint, (str, dict))  # a dict of its files; one string: the version before
     # the model the run names, not given or given again (its preset, hub id or folder): checked as it stands
     named = given is None or _runs_model(cfg, given)
     folder = None if named else local_model_folder(given)
@@ -155,15 +156,13 @@ def _model_folder(
                 "place: pass ",
                 Arg("model", "FOLDER"),
             )
-        if (
-            recorded is not None
-            and isinstance(fingerprint, str)
-            and fingerprint != model_fingerprint(recorded)
-        ):
+        differs = compared(fingerprint, recorded)[1] if recorded is not None and checked else None
+        if differs:
             logger.warning(
-                "model folder %s holds other weights than when the run began; the chunks from here on are made "
-                "with them",
+                "model folder %s holds other weights than when the run began (%s); the chunks from here on are "
+                "made with them",
                 recorded,
+                differs,
             )
         return None
     used = "the shipped model" if cfg.model is None or names_shipped(cfg.model) else repr(cfg.model)
@@ -180,13 +179,13 @@ def _model_folder(
             Arg("model"),
             " with a resume gives the new place of the run's model folder, moved since the run began; leave it out",
         )
-    found = model_fingerprint(folder)
-    if isinstance(fingerprint, str) and found != fingerprint:
+    found, differs = compared(fingerprint, folder) if checked else (model_fingerprint(folder), None)
+    if differs:
         raise ArgumentValueError(
             f"model folder {str(folder)!r} does not hold the weights of the run's model folder {cfg.model!r} "
-            "(their fingerprints differ); give the folder the run's model was moved to, or start a new run with it"
+            f"({differs}); give the folder the run's model was moved to, or start a new run with it"
         )
-    if isinstance(fingerprint, str) and recorded is not None:  # no move: a copy, which the run takes from now
+    if checked and recorded is not None:  # no move: a copy, which the run takes from now
         logger.warning(
             "continuing with the model folder %s, which holds the weights of the run's %s (still there): the run "
             "uses %s from here on",
@@ -194,7 +193,7 @@ def _model_folder(
             cfg.model,
             folder,
         )
-    elif isinstance(fingerprint, str):
+    elif checked:
         logger.info("continuing with the model folder %s, where the run's %s was moved", folder, cfg.model)
     else:
         why = "was given its model loaded and" if fingerprint is None else "is of an earlier version and"

@@ -66,9 +66,9 @@ FORMAT_VERSION = 1
 CONFIG = "config.json"
 MANIFEST = "manifest.json"
 LOCK = ".lock"
-#: The manifest's fingerprint of the run's model folder (pipeline.model_fingerprint; None: the model was not
-#: a local folder, or was given loaded), which a resume given the folder's new place compares; the manifests of
-#: earlier versions hold none.
+#: The manifest's fingerprint of the run's model folder (pipeline.model_fingerprint: a digest of each file its
+#: loading reads; None: the model was not a local folder, or was given loaded), which a resume given the
+#: folder's new place compares; the version before this one recorded one digest of them all, earlier ones none.
 MODEL_FINGERPRINT = "model_fingerprint"
 
 
@@ -326,7 +326,7 @@ class RunDir:
         *,
         num_chunks: int,
         outputs: Sequence[Path] = (),
-        model_fingerprint: str | None = None,
+        model_fingerprint: dict[str, str] | None = None,
     ) -> RunDir:
         """A new run at ``path`` (:meth:`check_new`), locked. ``outputs``: what it may write over, whose
         state now its manifest records as its own (the run's checks let a file be there only when it is the
@@ -541,7 +541,7 @@ class RunDir:
         None (:func:`~streamt2v.pipeline.run_outputs.left_there`)."""
         return run_outputs.left_there(self.manifest, self.path / MANIFEST, path, preview)
 
-    def record_model_fingerprint(self, fingerprint: str | None) -> None:
+    def record_model_fingerprint(self, fingerprint: dict[str, str] | None) -> None:
         """Record the fingerprint of the model folder the run goes on with (moved: its new place)."""
         if self.manifest.get(MODEL_FINGERPRINT, ...) != fingerprint:
             self.manifest[MODEL_FINGERPRINT] = fingerprint
