@@ -325,10 +325,12 @@ def test_random_refiner_is_said_ignored_at_the_shipped_size_and_an_odd_size_is_t
     assert capsys.readouterr().err.startswith(
         "warning: ignoring --random-refiner: the shipped refiner is for this 32x32 input\nerror: --chunk-frames"
     )
+    # without the flag, an odd size is not told to pass it: the stand-in refuses odd sizes
     with pytest.raises(
         ValueError, match=r"^input frames are 33x47 \(width x height\) and the shipped refiner "
-    ):
+    ) as err:
         check_default_refiner((47, 33), stand_in=False)
+    assert "random" not in str(err.value)
     # a stand-in works at twice the size, which must be divisible by 4
     with pytest.raises(ValueError, match="only where both sides are even"):
         check_default_refiner((47, 33))
@@ -348,7 +350,9 @@ def test_no_default_refiner_for_large_frames_is_refused_before_the_work(tmp_path
     src = write_video(tmp_path / "big.mp4", torch.zeros(1, 3, 2, 264, 300), fps=8)
     out = tmp_path / "out.mp4"
     assert main(["enhance", str(src), "--prompt", "a red circle", "-o", str(out), "--no-progress"]) == 2
-    assert "input frames are 300x264 (width x height)" in capsys.readouterr().err and not out.exists()
+    err = capsys.readouterr().err
+    assert "input frames are 300x264 (width x height)" in err and not out.exists()
+    assert "--random-refiner" not in err  # which would refuse it: the stand-in is made up to 256x256
     # generate --enhance without --refiner: refused once the model's frame size is known, before sampling
     big = StreamingT2VModel.from_preset(replace(get_preset("tiny"), frame_size=512), device="meta")
     cfg = GenerateConfig(

@@ -523,8 +523,9 @@ def check_default_refiner(
         folder_arg,
         f"{resized})",
     ]
-    if stand_in:
-        parts.append(f"; a random-weight refiner stands in only {' and '.join(limits)}")
+    if limits:  # the stand-in is named only where it would be taken: an odd size was told to ask for it
+        if stand_in:
+            parts.append(f"; a random-weight refiner stands in only {' and '.join(limits)}")
     else:
         parts += [
             "; ",
