@@ -202,6 +202,23 @@ def test_a_model_the_shipped_refiner_is_not_for_needs_a_refiner_folder_or_random
     assert GenerateConfig.from_dict({**stored, "refiner": "/r"}).random_refiner is False
 
 
+def test_random_refiner_is_said_ignored_where_the_shipped_refiner_runs(tmp_path, caplog):
+    """``generate --enhance --random-refiner`` with a model the shipped refiner is for ran it without a word
+    on the flag (``enhance`` says it ignores it): said once, before the model loads; not when a run resumes
+    (its own setting, which an earlier version's runs have unasked)."""
+    import logging
+
+    from streamt2v.pipeline.preflight import check_inputs
+
+    cfg = cfg_for(tmp_path, "r", n=16, enhance={}, random_refiner=True)  # the shipped model: 32x32 frames
+    with caplog.at_level(logging.WARNING):
+        check_inputs(cfg)
+        check_inputs(cfg, resume=True, read_inputs=False)
+        check_inputs(dataclasses.replace(cfg, random_refiner=False))
+    said = [r.getMessage() for r in caplog.records if "random" in r.getMessage()]
+    assert said == ["ignoring --random-refiner: the shipped refiner is for this model's 32x32 frames"]
+
+
 def test_a_damaged_index_of_the_shipped_model_is_named_when_stage_3_picks_its_refiner(tmp_path, monkeypatch):
     """--enhance without --refiner reads the shipped model's frame size from its model_index.json: a damaged
     file gave the JSON decoder's message naming no file, one without the size a bare KeyError."""

@@ -152,13 +152,16 @@ def _model_frame_size(model: StreamingT2VModel | None, model_spec: str | None) -
     return size
 
 
-def check_default_refiner_for(cfg: GenerateConfig, model: StreamingT2VModel | None) -> Path | None:
+def check_default_refiner_for(
+    cfg: GenerateConfig, model: StreamingT2VModel | None, *, warn_unused: bool = False
+) -> Path | None:
     """With stage 3 and no refiner folder: the refiner folder stage 3 will load for the model's frame size
     (:func:`~streamt2v.pipeline.refiner.check_default_refiner`, the decision ``streamt2v enhance`` takes too:
     the shipped refiner, else a random-weight stand-in where ``random_refiner`` (``--random-refiner``) lets
     it in, else refused: a run that said nothing wrote a noise video after its stages 1-2). Before loading
     where the size is known without the model, and again, before any sampling, once it is loaded. None: the
-    stand-in, a refiner folder given, or a size not known before loading."""
+    stand-in, a refiner folder given, or a size not known before loading. ``warn_unused``: warn that
+    ``--random-refiner`` changes nothing where the shipped refiner is for the size (as ``enhance`` does)."""
     if cfg.enhance is None or cfg.refiner is not None:
         return None
     from streamt2v.pipeline.refiner import check_default_refiner
@@ -166,13 +169,19 @@ def check_default_refiner_for(cfg: GenerateConfig, model: StreamingT2VModel | No
     size = _model_frame_size(model, cfg.model)
     if size is None:
         return None
-    return check_default_refiner(
+    folder = check_default_refiner(
         (size, size),
         stand_in=cfg.random_refiner,
         subject=f"the model makes {size}x{size} frames",
         folder_arg=Arg("refiner", "DIR"),
         resize=False,
     )
+    if warn_unused and cfg.random_refiner and folder is not None:
+        # named by its flag, as generate's other warnings name GenerateConfig's fields (--anchor, --fps)
+        logger.warning(
+            "ignoring --random-refiner: the shipped refiner is for this model's %dx%d frames", size, size
+        )
+    return folder
 
 
 def _check_reads_prompts(model: StreamingT2VModel | None, spec: str | None) -> None:
@@ -244,7 +253,9 @@ def check_inputs(
     if cfg.enhance is not None:
         from streamt2v.pipeline.refiner import check_enhance_names, checked_config
 
-        default_folder = check_default_refiner_for(cfg, model)
+        # a run's own setting is not warned about again when it resumes (an earlier version's runs have it
+        # unasked); a size known only once the model is loaded (a hub id's) is checked then, without a word
+        default_folder = check_default_refiner_for(cfg, model, warn_unused=not resume)
         # Every stage-3 setting as stage 3 will run it (the user's over the refiner's recommended ones, as
         # Refiner.config merges them), before any model is loaded.
         folder = cfg.refiner if cfg.refiner is not None else default_folder
