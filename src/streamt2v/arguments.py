@@ -2,14 +2,16 @@
 caller, ``pass --overwrite`` on the command line. The message is kept in parts, the arguments as
 :class:`Arg`, so each reader gets one spelling and neither is rewritten out of the other's text; a helper
 that names an argument in plain text (its ``what``) is given a placeholder by :func:`naming_arguments`. (The
-settings errors of generate and enhance, which name fields of their configs by the dozen, are put in flags
-by ``cli.generate.as_flags``'s table instead: their field names are not their flags' names.)"""
+settings errors and log lines of generate and enhance, which name fields of their configs by the dozen, are
+put in flags by ``cli.generate.as_flags``'s table instead: their field names are not their flags' names; the
+log lines through :func:`logs_naming_flags` too.)"""
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import NamedTuple
 
@@ -54,25 +56,31 @@ class RecipeOption(Arg):
         return f"--set {self.name}" + ("" if self.value is NAME_ONLY else f"={self.value}")
 
 
-def flags_in_record(record: logging.LogRecord) -> bool:
-    """A logging filter: each :class:`Arg` among the record's arguments spelled as its flag."""
+def flags_in_record(record: logging.LogRecord, rename: Callable[[str], str] | None = None) -> bool:
+    """A logging filter: each :class:`Arg` among the record's arguments spelled as its flag; with ``rename``,
+    the message then given to it (see :func:`logs_naming_flags`)."""
     if isinstance(record.args, tuple):
         record.args = tuple(arg.flag if isinstance(arg, Arg) else arg for arg in record.args)
+    if rename is not None:
+        record.msg, record.args = rename(record.getMessage()), None
     return True
 
 
 @contextmanager
-def logs_naming_flags(*loggers: str) -> Iterator[None]:
+def logs_naming_flags(*loggers: str, rename: Callable[[str], str] | None = None) -> Iterator[None]:
     """While within, the log lines of the library's ``loggers`` name the :class:`Arg` they carry as the
     command line's flags (``--batch-size 8``; ``batch_size=8`` to a Python caller): a command that runs the
-    library says its flags, as its errors do (:meth:`NamesArguments.as_flags`)."""
+    library says its flags, as its errors do (:meth:`NamesArguments.as_flags`). ``rename``: how the command
+    names what those lines name by a setting's field name in plain text (generate's ``cli.generate.as_flags``:
+    ``init_video is 64x64`` as ``--init-video is 64x64``), applied to each whole message."""
+    spell = functools.partial(flags_in_record, rename=rename)
     for name in loggers:
-        logging.getLogger(name).addFilter(flags_in_record)
+        logging.getLogger(name).addFilter(spell)
     try:
         yield
     finally:
         for name in loggers:
-            logging.getLogger(name).removeFilter(flags_in_record)
+            logging.getLogger(name).removeFilter(spell)
 
 
 def spelled(parts: tuple[object, ...], *, flags: bool) -> str:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import re
 import shlex
 import sys
 
+from streamt2v.arguments import logs_naming_flags
 from streamt2v.cli import chosen_device, compile_backend_name, integer_at_least, user_path
 from streamt2v.config import DTYPE_NAMES
 from streamt2v.pipeline.setting_checks import QUOTED, SEED_LIMIT
@@ -503,28 +503,26 @@ def run(args: argparse.Namespace) -> int:
             except SettingError:  # generate() reports it
                 n = None
             per_chunk = _steps_per_chunk(cfg, n) if n else None
-    # Stage-1/2 messages name the settings by their field names; here they name the flags typed instead.
-    stream_log = logging.getLogger("streamt2v.pipeline.stream")  # its warnings: "init_video is 64x64; ..."
-    stream_log.addFilter(_flags_in_record)
     stopped = None  # a Ctrl-C or SIGTERM that came as the finished run was marked complete
     try:
-        if args.resume:
-            result = resume_generate(  # the run opened above: opening again would hash every chunk again
-                run_dir,
-                on_step=on_step,
-                on_chunk=on_chunk,
-                progress=not args.no_progress,
-                overwrite=args.overwrite,
-                **resumed_on,
-            )
-        else:
-            result = generate(cfg, on_step=on_step, on_chunk=on_chunk, progress=not args.no_progress)
+        # stage-1/2 messages name settings by their field names ("init_video is 64x64; ..."): here, by flags
+        with logs_naming_flags("streamt2v.pipeline.stream", rename=as_flags):
+            if args.resume:
+                result = resume_generate(  # the run opened above: opening again would hash every chunk again
+                    run_dir,
+                    on_step=on_step,
+                    on_chunk=on_chunk,
+                    progress=not args.no_progress,
+                    overwrite=args.overwrite,
+                    **resumed_on,
+                )
+            else:
+                result = generate(cfg, on_step=on_step, on_chunk=on_chunk, progress=not args.no_progress)
     except SettingError as err:
         raise flags_error(err) from None
     except StoppedWhenComplete as stop:
         result, stopped = stop.result, stop
     finally:
-        stream_log.removeFilter(_flags_in_record)
         if bar is not None:
             bar.close()
     print(f"wrote {counted(result.num_frames, 'frame')} to {result.output}")
@@ -591,9 +589,3 @@ def as_flags(message: str, flags: dict[str, str] | None = None) -> str:
     names = "|".join(sorted(flags, key=len, reverse=True))
     pattern = re.compile(rf"({QUOTED})|\b({names})\b(=?)")
     return pattern.sub(lambda m: m[1] or flags[m[2]] + " " * bool(m[3]), message)
-
-
-def _flags_in_record(record: logging.LogRecord) -> bool:
-    """A logging filter: the record's message :func:`as_flags`."""
-    record.msg, record.args = as_flags(record.getMessage()), None
-    return True
