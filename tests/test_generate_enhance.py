@@ -5,6 +5,7 @@ settings refused before any model is loaded."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import pytest
 import torch
@@ -200,6 +201,30 @@ def test_a_model_the_shipped_refiner_is_not_for_needs_a_refiner_folder_or_random
     del stored["random_refiner"]  # as an earlier version wrote config.json
     assert GenerateConfig.from_dict(stored).random_refiner is True
     assert GenerateConfig.from_dict({**stored, "refiner": "/r"}).random_refiner is False
+
+
+def test_random_refiner_is_stored_only_where_earlier_versions_would_not_infer_it(tmp_path):
+    """Every config.json held random_refiner, which the versions before it refuse ('unknown generate config
+    keys'), so no run of this one, even without stage 3, could be resumed by them: it is written only where
+    stage 3 runs without a refiner folder and without the stand-in (where an earlier version would take the
+    stand-in unasked). Each config reads back as it runs, by this version and by the previous one's rule
+    (unused without stage 3 or with a refiner folder, it reads back as False)."""
+    from dataclasses import fields
+
+    from streamt2v.pipeline.generate import GenerateConfig
+
+    before = {f.name for f in fields(GenerateConfig)} - {"random_refiner"} | {"model_fingerprint"}
+    for enhance, refiner, random_refiner in itertools.product([None, {}], [None, "/r"], [False, True]):
+        cfg = cfg_for(tmp_path, "s", enhance=enhance, refiner=refiner, random_refiner=random_refiner)
+        stored = cfg.to_dict()
+        used = enhance is not None and refiner is None
+        assert GenerateConfig.from_dict(stored) == dataclasses.replace(
+            cfg, random_refiner=used and random_refiner
+        )
+        needed = used and not random_refiner
+        assert set(stored) <= before | ({"random_refiner"} if needed else set()), cfg
+        if used:  # the previous version's default: True without a refiner folder
+            assert stored.get("random_refiner", True) == random_refiner
 
 
 def test_random_refiner_is_said_ignored_where_the_shipped_refiner_runs(tmp_path, caplog):

@@ -267,6 +267,11 @@ class GenerateConfig:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["schedule_entries"] = [list(e) for e in self.schedule_entries]
+        # written only where it refuses the stand-in from_dict would infer (stage 3 without a refiner folder):
+        # the versions before it refuse the key, so the other runs stay resumable by them; elsewhere it is
+        # the inferred True, or unused (no stage 3, or a refiner folder) and read back as False
+        if d["random_refiner"] or not _random_refiner_unstored(d):
+            del d["random_refiner"]
         return d
 
     @classmethod
@@ -288,9 +293,7 @@ class GenerateConfig:
             raise ValueError(f"unknown stream setting(s) {unknown} in the generate config")
         # Runs saved before stage 1 had its own η sampled it with stage 2's: resume them as they began.
         stream.setdefault("init_eta", stream.get("eta", StreamConfig.eta))
-        # Runs saved before random_refiner took the random-weight stand-in, unasked, wherever no refiner
-        # folder was given and the shipped one was not for their size: resume them as they began.
-        d.setdefault("random_refiner", d.get("refiner") is None)
+        d.setdefault("random_refiner", _random_refiner_unstored(d))
         if isinstance(d.get("enhance"), dict):  # stage 3's settings as any version stored them
             from streamt2v.pipeline.enhance_config import read_stored
 
@@ -298,6 +301,13 @@ class GenerateConfig:
         d["stream"] = StreamConfig(**stream)
         d["schedule_entries"] = tuple(tuple(e) for e in d.get("schedule_entries", ()))
         return cls(**d)
+
+
+def _random_refiner_unstored(d: dict[str, Any]) -> bool:
+    """``random_refiner`` of a stored config ``d`` without the key. Runs saved before it took the
+    random-weight stand-in, unasked, wherever stage 3 ran without a refiner folder and the shipped one was not
+    for their size: resumed as they began. Elsewhere it is unused (False, the default)."""
+    return d.get("enhance") is not None and d.get("refiner") is None
 
 
 def _absolute(cfg: GenerateConfig) -> GenerateConfig:
