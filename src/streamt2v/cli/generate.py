@@ -67,7 +67,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "-o",
         "--output",
         "--out",  # train's and evaluate's name (an abbreviation of --output until now)
-        type=_written_path,
+        type=user_path,
         default="output.mp4",
         help="output .mp4 .gif .mov .mkv .webm .avi, or a folder for PNG frames (default output.mp4)",
     )
@@ -232,7 +232,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=integer_at_least(0),
         help="stage-3 chunk overlap (default: the refiner's, else 8)",
     )
-    p.add_argument("--png-dir", type=_written_path, help="also write the frames as PNGs into this folder")
+    p.add_argument("--png-dir", type=user_path, help="also write the frames as PNGs into this folder")
     p.add_argument("--gif", type=user_path, help="also write a GIF")
     p.add_argument(
         "--overwrite",
@@ -269,16 +269,6 @@ def _prompt_text(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError(f"expected the prompt's text, got {text!r}")
     return text
-
-
-def _written_path(text: str) -> str:
-    """``type=`` of ``-o`` and ``--png-dir``: ``-``, a command's usual name for stdout, is refused (it wrote a
-    folder named ``-``): a video is written to a file, which its preview and final rename need."""
-    if text == "-":
-        raise argparse.ArgumentTypeError(
-            "writing to stdout ('-') is not supported: give a path (./- for one named '-')"
-        )
-    return user_path(text)
 
 
 def _schedule_file_or_text(text: str) -> str:
@@ -387,6 +377,14 @@ def run(args: argparse.Namespace) -> int:
             bar.set_description(f"chunk {index + 1}", refresh=False)
             bar.update(1)
 
+    # "-", a command's usual name for stdout, wrote a folder named '-': a video is written to a file, which its
+    # preview and final rename need (said in one line, as enhance says it, not after argparse's usage)
+    for flag, path, example in (("-o", args.output, "out.mp4"), ("--png-dir", args.png_dir, "frames")):
+        if path == "-":
+            raise ValueError(
+                f"{flag} -: generate writes files, not standard output; give a path such as {example} (or ./- "
+                "for a folder named '-')"
+            )
     if args.resume:
         from streamt2v.pipeline.rundir import RunDir
 
