@@ -302,6 +302,24 @@ def test_a_damaged_scheduler_config_is_named_before_the_weights_load(tmp_path, m
     assert loaded == []
 
 
+def test_a_saved_refiner_folder_stores_its_recommendation_by_the_names_every_version_reads(
+    refiner: Refiner, tmp_path
+) -> None:
+    """save_pretrained (and so ``assemble refiner``) stored the recommended settings by EnhanceConfig's names
+    (steps, guidance), which earlier versions refuse: stored by the earlier ones, as the shipped refiner
+    keeps them, and read back as ours."""
+    import dataclasses
+    import json
+
+    from streamt2v.pipeline.refiner import recommended_enhance
+
+    ours = {"start_step": 2, "steps": 2, "guidance": 1.0}
+    folder = dataclasses.replace(refiner, recommended=ours).save_pretrained(tmp_path / "r")
+    stored = json.loads((folder / "model_index.json").read_text())["streamt2v_enhance"]
+    assert stored == {"start_step": 2, "num_inference_steps": 2, "guidance_scale": 1.0}
+    assert recommended_enhance(folder) == ours
+
+
 def test_a_refiner_folder_of_an_earlier_version_recommends_by_our_names(refiner: Refiner, tmp_path) -> None:
     """The shipped refiner's model_index.json stores its recommended settings by the names EnhanceConfig
     took before (num_inference_steps, guidance_scale): loaded, and checked before loading, they read as

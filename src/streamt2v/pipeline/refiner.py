@@ -30,6 +30,7 @@ from streamt2v.pipeline.enhance_config import (
     check_resolution,
     earlier_name_hint,
     read_stored,
+    stored_form,
 )
 from streamt2v.pipeline.setting_checks import QUOTED, EnhanceSettingError
 from streamt2v.pipeline.step_counts import check_start_step
@@ -203,7 +204,9 @@ class Refiner:
 
     def save_pretrained(self, path: str | Any, overwrite: bool = False) -> Any:
         """Write the diffusers-format folder :meth:`from_pretrained` reads (safetensors weights),
-        atomically; an existing folder is replaced only with ``overwrite``."""
+        atomically; an existing folder is replaced only with ``overwrite``. :attr:`recommended` is stored by
+        the settings' earlier names (``num_inference_steps``, ``guidance_scale``:
+        :func:`~streamt2v.pipeline.enhance_config.stored_form`), which every version reads."""
         import json
 
         from streamt2v.io.folders import atomic_folder
@@ -225,7 +228,8 @@ class Refiner:
                 "tokenizer": ["transformers", type(self.text_encoder.tokenizer).__name__],
                 "scheduler": ["diffusers", "DDIMScheduler"],
                 "streamt2v_frame_size": list(self.frame_size),
-                "streamt2v_enhance": dict(self.recommended),
+                # by the names every version reads (earlier ones refuse steps/guidance), as the shipped refiner's
+                "streamt2v_enhance": stored_form(self.recommended),
             }
             (tmp / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
         return root
