@@ -70,7 +70,8 @@ def test_a_run_whose_model_folder_was_moved_is_resumed_with_its_new_place(tmp_pa
 
 def test_a_resume_takes_the_runs_own_model_named_as_the_run_named_it(tmp_path, capsys):
     """A script resuming with its first command's --model (a preset, a hub id) goes on with that model; a
-    name of no folder that is not the run's own is refused, saying what --model takes with a resume."""
+    name of no folder that is not the run's own is refused, and so is a folder where the run used none, each
+    saying what model= (--model) takes when resuming, in the caller's words."""
     with pytest.raises(KeyboardInterrupt):
         generate(cfg_for(tmp_path, "t", n=16, model="tiny"), on_chunk=_stop)
     run = tmp_path / "run-t"
@@ -79,8 +80,14 @@ def test_a_resume_takes_the_runs_own_model_named_as_the_run_named_it(tmp_path, c
     with pytest.raises(ArgumentValueError) as refused:
         resume_generate(run, model="tiny-typo")
     assert str(refused.value) == (
-        "model with a resume takes a folder, the new place of the run's model folder if it was moved since the "
-        "run began (the run used 'tiny'), and there is no folder 'tiny-typo'"
+        "model='tiny-typo' names no folder: resuming, it names the new place of the run's model folder, if it was "
+        "moved since the run began, or the run's own model (the run used 'tiny')"
+    )
+    folder = microworld_model_dir()
+    assert main(["generate", "--resume", str(run), "--model", str(folder), "--no-progress"]) == 2
+    assert capsys.readouterr().err.endswith(
+        f"error: --model {folder} names the new place of a run's model folder that was moved, and the run used "
+        "'tiny', not a model folder of its own: leave it out (the run goes on with 'tiny')\n"
     )
 
 

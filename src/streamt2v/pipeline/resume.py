@@ -166,18 +166,18 @@ def _model_folder(
             )
         return None
     used = "the shipped model" if cfg.model is None or names_shipped(cfg.model) else repr(cfg.model)
+    # named as the caller gives it: model='m2' to resume_generate, --model m2 on the command line
     if folder is None:
         raise ArgumentValueError(
-            "",
-            Arg("model"),
-            " with a resume takes a folder, the new place of the run's model folder if it was moved since the run "
-            f"began (the run used {used}), and there is no folder {str(given)!r}",
+            Arg("model", str(given)),
+            " names no folder: resuming, it names the new place of the run's model folder, if it was moved since "
+            f"the run began, or the run's own model (the run used {used})",
         )
     if not was_folder:
         raise ArgumentValueError(
-            f"the run used {used}, not a model folder of its own: ",
-            Arg("model"),
-            " with a resume gives the new place of the run's model folder, moved since the run began; leave it out",
+            Arg("model", str(given)),
+            f" names the new place of a run's model folder that was moved, and the run used {used}, not a model "
+            f"folder of its own: leave it out (the run goes on with {used})",
         )
     found, differs = compared(fingerprint, folder) if checked else (model_fingerprint(folder), None)
     if differs:
