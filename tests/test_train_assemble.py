@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import shlex
 import shutil
 from pathlib import Path
 
@@ -156,12 +157,16 @@ def test_assemble_refuses_parts_that_do_not_fit(tmp_path, runs, encoders, capsys
     with pytest.raises(ValueError, match="chunk_strength"):
         assemble_model(tmp_path / "m", unet=stream_unet, sampler={"chunk_strength": 3})
     # an unknown name lists the settings (was StreamConfig's "unexpected keyword argument 'stepz'")
-    with pytest.raises(ValueError, match=r"\['stepz'\] unknown; the settings: anchor_colour_match, .*steps"):
+    # (close ones hinted)
+    match = r"^unknown sampler setting: stepz \(steps\?\); the settings: anchor_colour_match, .*steps$"
+    with pytest.raises(ValueError, match=match):
         assemble_model(tmp_path / "m", unet=stream_unet, sampler={"stepz": 3})
     # the seed is the user's, not a recommendation: a stored one would clash with every --seed
-    with pytest.raises(ValueError, match=r"\['seed'\] unknown"):
+    with pytest.raises(ValueError, match=r"^unknown sampler setting: seed; "):
         assemble_model(tmp_path / "m", unet=stream_unet, sampler={"seed": 3})
-    with pytest.raises(ValueError, match=r"unknown scheduler option\(s\) \['set_alpha_to_1'\]"):
+    with pytest.raises(
+        ValueError, match=r"^unknown scheduler option: set_alpha_to_1 \(set_alpha_to_one\?\);"
+    ):
         assemble_refiner(
             tmp_path / "r",
             unet=runs / "refiner" / "final" / "unet",
@@ -171,8 +176,7 @@ def test_assemble_refuses_parts_that_do_not_fit(tmp_path, runs, encoders, capsys
     # diffusers' name, which earlier versions took, is refused naming ours
     with pytest.raises(
         ValueError,
-        match=r"^enhance setting\(s\) \['num_inference_steps'\] unknown \(num_inference_steps: pass steps=\); "
-        r"the settings: ",
+        match=r"^unknown enhance setting: num_inference_steps \(use steps\); the settings: ",
     ):
         enhance = {"num_inference_steps": 3}
         assemble_refiner(tmp_path / "r", unet=runs / "refiner" / "final" / "unet", enhance=enhance)
@@ -254,6 +258,41 @@ def test_assemble_names_its_arguments_to_python_and_its_flags_on_the_command_lin
     assert capsys.readouterr().err.strip() == "error: " + needed.format(init_unet="--init-unet")
 
 
+def test_sampler_and_enhance_refusals_name_the_flag_the_json_as_typed_and_the_names_to_use(tmp_path, capsys):
+    """``--enhance '{"guidance_scale": 2}'`` read "enhance setting(s) ['guidance_scale'] unknown
+    (guidance_scale: pass guidance=)", ``--enhance '{"steps": 2000}'`` "enhance settings {'steps': 2000}:
+    ... <= start_step (600)" (a default never typed), and ``--sampler '{"num_inference_steps": 4}'`` gave no
+    hint: the flag, the JSON as typed, the name to use and the default are said (nothing is loaded)."""
+    refiner_unet, stream_unet = tmp_path / "refiner", tmp_path / "stream"
+    for unet, config in (
+        (refiner_unet, {"_class_name": "UNet3DConditionModel"}),
+        (stream_unet, {"_class_name": "StreamingUNet", "streaming": {"num_frames": 16}}),
+    ):
+        unet.mkdir()
+        (unet / "config.json").write_text(json.dumps(config))
+
+    def error(kind: str, unet: Path, *flags: str) -> str:
+        assert main(["assemble", kind, str(tmp_path / "out"), "--unet", str(unet), *flags]) == 2
+        return capsys.readouterr().err.strip()
+
+    assert error("refiner", refiner_unet, "--enhance", '{"guidance_scale": 2, "stepz": 3}').startswith(
+        "error: unknown --enhance settings: guidance_scale (use guidance), stepz (steps?); the settings: blend, "
+    )
+    assert error("refiner", refiner_unet, "--enhance", '{"steps": 2000}') == (
+        """error: --enhance '{"steps": 2000}': steps (2000) must be <= start_step (600): SDEdit runs distinct """
+        "timesteps below the start step; start_step 600 is the official default (set it in --enhance)"
+    )
+    with pytest.raises(ValueError, match=r"^enhance=\{'steps': 2000\}: .*default \(set it in enhance\)$"):
+        assemble_refiner(tmp_path / "out", unet=refiner_unet, enhance={"steps": 2000})
+    assert error("model", stream_unet, "--sampler", '{"num_inference_steps": 4}').startswith(
+        "error: unknown --sampler setting: num_inference_steps (use steps); the settings: anchor_colour_match, "
+    )
+    assert error("model", stream_unet, "--sampler", '{"eta": -1}').startswith(
+        """error: --sampler '{"eta": -1}': eta"""
+    )
+    assert not (tmp_path / "out").exists()
+
+
 def test_assemble_refuses_a_bad_fps_and_sampler_values_of_the_wrong_type(tmp_path, runs, capsys):
     """Checked before anything is loaded or written, as one line naming the setting and its value (a
     zero fps used to be stored and fail only at ``generate``; a string step count failed on a comparison)."""
@@ -285,12 +324,12 @@ def test_assemble_refuses_a_bad_fps_and_sampler_values_of_the_wrong_type(tmp_pat
     for sampler, message in wrong:  # StreamConfig's own words, after the settings given
         with pytest.raises(ValueError) as err:
             assemble_model(tmp_path / "m", unet=stream_unet, sampler=sampler)
-        assert str(err.value) == f"sampler {sampler}: {message}"
+        assert str(err.value) == f"sampler={sampler}: {message}"
     args = ["assemble", "model", str(tmp_path / "m"), "--unet", str(stream_unet)]
     assert main([*args, "--sampler", '{"steps": "many"}']) == 2
     assert (
         capsys.readouterr().err.strip()
-        == "error: --sampler {'steps': 'many'}: steps must be an integer, got 'many'"
+        == """error: --sampler '{"steps": "many"}': steps must be an integer, got 'many'"""
     )
     # what generate refuses when it uses the settings (pipeline.step_counts, the CAM's frames): were stored
     refused = [
@@ -303,10 +342,11 @@ def test_assemble_refuses_a_bad_fps_and_sampler_values_of_the_wrong_type(tmp_pat
         ({"cond_frames": 4}, "cond_frames=4 does not match the stream UNet's CAM, which was built for 8"),
     ]
     for sampler, message in refused:
-        with pytest.raises(ValueError, match=f"^sampler {re.escape(str(sampler))}: {message}"):
+        with pytest.raises(ValueError, match=f"^sampler={re.escape(str(sampler))}: {message}"):
             assemble_model(tmp_path / "m", unet=stream_unet, sampler=sampler)
     assert main([*args, "--sampler", json.dumps(refused[0][0])]) == 2
-    assert capsys.readouterr().err.startswith(f"error: --sampler {refused[0][0]}: {refused[0][1]}")
+    typed = shlex.quote(json.dumps(refused[0][0]))  # the JSON as typed on the command line
+    assert capsys.readouterr().err.startswith(f"error: --sampler {typed}: {refused[0][1]}")
     assert not (tmp_path / "m").exists()
 
 

@@ -48,7 +48,7 @@ def test_a_sampler_answers_only_for_the_step_counts_it_sets(tmp_path, caplog, ca
     with pytest.raises(ValueError) as err:
         assemble_model(tmp_path / "m", sampler={"init_steps": 41, "steps": 20}, **parts)
     assert str(err.value) == (
-        "sampler {'init_steps': 41, 'steps': 20}: init_steps=41 is more than the 40 timesteps of the noise "
+        "sampler={'init_steps': 41, 'steps': 20}: init_steps=41 is more than the 40 timesteps of the noise "
         "schedule: lower init_steps to 40 or less"
     )
     args = [
@@ -62,7 +62,7 @@ def test_a_sampler_answers_only_for_the_step_counts_it_sets(tmp_path, caplog, ca
         capsys.readouterr()
         .err.strip()
         .endswith(
-            "error: --sampler {'chunk_strength': 0.5}: chunk_strength 0.5 starts stage 2 at step 20 of 40, "
+            "error: --sampler '{\"chunk_strength\": 0.5}': chunk_strength 0.5 starts stage 2 at step 20 of 40, "
             "too close to the end for steps=50; lower steps to 20 or less (chunk_strength 1 allows 40); "
             "steps 50 is generate's default (set it in --sampler)"
         )
@@ -89,7 +89,7 @@ def test_the_sampler_is_not_blamed_for_the_schedule_or_a_missing_part(tmp_path, 
     with pytest.raises(ValueError) as err:
         assemble_model(tmp_path / "m", sampler={"cond_frames": 8}, **parts)
     assert str(err.value) == (
-        "sampler {'cond_frames': 8}: cond_frames=8 does not match the stream UNet's CAM, which was built for "
+        "sampler={'cond_frames': 8}: cond_frames=8 does not match the stream UNet's CAM, which was built for "
         "4 conditioning frames"
     )
     loose = tmp_path / "loose"

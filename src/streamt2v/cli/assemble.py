@@ -144,7 +144,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     # the library's log lines name its arguments (vae); here they name the flags typed (--vae)
-    with logs_naming_flags("streamt2v.train.assemble"):
+    with logs_naming_flags("streamt2v.train.assemble", "streamt2v.train.assemble_settings"):
         out = Path(_assemble(args)).resolve()
     # every command's wrote line (README, "Command line"): the absolute path ends it
     print(f"wrote {args.kind} folder {out}")

@@ -11,9 +11,7 @@ channels, text width and length, image embedding width, latent size) before anyt
 from __future__ import annotations
 
 import hashlib
-import inspect
 import logging
-import typing
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +22,13 @@ from streamt2v.io.folders import read_json_object, refuse_existing, refuse_input
 from streamt2v.memory import move_modules
 from streamt2v.models.model_index import MODEL_INDEX, is_frame_rate
 from streamt2v.models.strict_loading import from_pretrained_strict
+from streamt2v.train.assemble_settings import (
+    check_sampler_step_counts,
+    checked_enhance,
+    checked_sampler,
+    checked_scheduler_options,
+)
 from streamt2v.train.frozen import inside_hint, refuse_other_class
-from streamt2v.typed_values import typed_value
 
 logger = logging.getLogger(__name__)
 
@@ -196,86 +199,6 @@ def _text_and_latent_problems(unet: Any, name: str, vae: Any, text: Any) -> list
     return problems
 
 
-def _sampler(sampler: dict[str, Any] | None, unet_dir: Path) -> dict[str, Any]:
-    """``sampler`` checked by :class:`StreamConfig` itself (names, value types, then values) and a
-    ``cond_frames`` it sets against the CAM of the stream UNet in ``unet_dir`` (generate's default, which
-    does not fit, is a warning); its values as StreamConfig types them (``"true"`` a bool). Its step counts
-    are checked against the noise schedule by :func:`_check_step_counts`, once the parts are known."""
-    from streamt2v.pipeline.setting_checks import check_cam_frames
-    from streamt2v.pipeline.stream import StreamConfig
-
-    sampler = dict(sampler or {})
-    # what a sampler may set: the sampling fields, not the video's length, seed or prompt
-    settable = sorted(set(StreamConfig.__dataclass_fields__) - {"num_frames", "seed", "negative_prompt"})
-    unknown = sorted(set(sampler) - set(settable))
-    if unknown:
-        raise ArgumentValueError(
-            Arg("sampler"), f" setting(s) {unknown} unknown; the settings: {', '.join(settable)}"
-        )
-    streaming = _stream_config(unet_dir)
-    try:
-        config = StreamConfig(num_frames=int(streaming["num_frames"]), **sampler)
-        if "cond_frames" in sampler:
-            check_cam_frames(config.cond_frames, streaming.get("num_cond_frames"), "the stream UNet's CAM")
-    except ValueError as err:
-        raise ArgumentValueError(Arg("sampler"), f" {sampler}: {err}") from None
-    try:  # generate's default, not the sampler's to answer for (a generate's --cond-frames can set it)
-        check_cam_frames(config.cond_frames, streaming.get("num_cond_frames"), "the stream UNet's CAM")
-    except ValueError as err:
-        cam = streaming.get("num_cond_frames")
-        logger.warning("generate's default %s: store cond_frames %s with %s", err, cam, Arg("sampler"))
-    return {key: getattr(config, key) for key in sampler}
-
-
-# The step counts of each stage (check_step_counts' two checks): the sampler answers for a stage's refusal
-# when it sets one of them.
-_STAGE_COUNTS = {1: ("init_steps",), 2: ("steps", "chunk_strength")}
-
-
-def _check_step_counts(sampler: dict[str, Any], unet_dir: Path, scheduler: str | Path | None) -> None:
-    """Refuse the step counts ``sampler`` sets that ``generate`` refuses on the UNet's noise schedule (its
-    checks, :func:`check_step_counts`): ``init_steps`` past the schedule (for any video stage 1 makes),
-    ``steps`` past what ``chunk_strength`` leaves of it (for any video of more than one chunk); generate's
-    defaults for the counts it leaves out are named as such. Where generate's defaults alone do not fit the
-    schedule (one trained with fewer timesteps), a warning says to store counts that do."""
-    import re
-
-    from streamt2v.pipeline.chunking import plan_chunks
-    from streamt2v.pipeline.step_counts import check_step_counts
-    from streamt2v.pipeline.stream import StreamConfig
-
-    timesteps = int(training_scheduler(unet_dir, scheduler).get("num_train_timesteps", 1000))
-    config = StreamConfig(num_frames=int(_stream_config(unet_dir)["num_frames"]), **sampler)
-    # a video of two chunks, one of each stage
-    plan = plan_chunks(
-        config.chunk_frames + 1, chunk_frames=config.chunk_frames, cond_frames=config.cond_frames
-    )
-    unfit = []  # generate's defaults' refusals
-    for stage, counts in _STAGE_COUNTS.items():
-        try:
-            check_step_counts(config, [spec for spec in plan if spec.stage == stage], timesteps)
-        except ValueError as err:
-            if not any(k in sampler for k in counts):
-                unfit.append(str(err))
-                continue
-            parts: list[object] = [Arg("sampler"), f" {sampler}: {err}"]
-            for k in counts:  # a default in the message is named as one
-                if k not in sampler and re.search(rf"\b{k}\b", str(err)):
-                    parts += [
-                        f"; {k} {getattr(config, k)!r} is generate's default (set it in ",
-                        Arg("sampler"),
-                        ")",
-                    ]
-            raise ArgumentValueError(*parts) from None
-    if unfit:
-        logger.warning(
-            "generate's default settings do not fit this model's noise schedule (%s): store counts that do "
-            "with %s (a generate's own flags can set them too)",
-            "; ".join(unfit),
-            Arg("sampler"),
-        )
-
-
 def _fps(fps: Any) -> int | None:
     """The model folder's frame rate as given (None: not given), refused unless it can be one
     (``is_frame_rate``)."""
@@ -338,7 +261,7 @@ def assemble_model(
     fps = _fps(fps)
     refuse_existing(dest, overwrite)
     unet_dir = _unet_folder(unet, "StreamingUNet", "unet", "a stream run")
-    sampler = _sampler(sampler, unet_dir)
+    sampler = checked_sampler(sampler, _stream_config(unet_dir))
     if fps is None:
         fps = _recorded_fps(unet_dir)
     recorded = recorded_inputs(unet_dir)
@@ -354,7 +277,8 @@ def assemble_model(
     refuse_inputs_inside(dest, {**inputs, Arg("scheduler"): _scheduler_dir(unet_dir, scheduler)})
     refuse_existing(dest, overwrite, model_folder=True)  # the inputs' message first: it says more
     # after the parts: a missing --init-unet is named before the schedule of a UNet outside a run
-    _check_step_counts(sampler, unet_dir, scheduler)
+    timesteps = int(training_scheduler(unet_dir, scheduler).get("num_train_timesteps", 1000))
+    check_sampler_step_counts(sampler, int(_stream_config(unet_dir)["num_frames"]), timesteps)
     text, image = load_frozen_clip(str(clip_dir), image=True)
     # diffusers parts load in the target dtype (casting them afterwards warns on every model)
     video_vae = load_frozen_vae(str(vae_dir), dtype)
@@ -447,33 +371,6 @@ def _model_folder_sources(folder: Path) -> dict[str, str]:
     return {k: v for k, v in sources.items() if isinstance(k, str) and isinstance(v, str) and v}
 
 
-def _scheduler_overrides(overrides: dict[str, Any] | None) -> dict[str, Any]:
-    from diffusers import DDIMScheduler
-
-    overrides = dict(overrides or {})
-    params = dict(inspect.signature(DDIMScheduler.__init__).parameters)
-    params.pop("self", None)
-    unknown = sorted(set(overrides) - set(params))
-    if unknown:
-        raise ValueError(
-            f"unknown scheduler option(s) {unknown}; DDIMScheduler takes {', '.join(sorted(params))}"
-        )
-    for key, value in overrides.items():  # a value of the wrong type was stored and broke sampling later
-        hint = params[key].annotation
-        if typing.get_origin(hint) is typing.Literal:
-            if value not in typing.get_args(hint):
-                raise ValueError(
-                    f"scheduler option {key}={value!r} must be one of "
-                    f"{', '.join(map(str, typing.get_args(hint)))}"
-                )
-            continue
-        try:
-            overrides[key] = typed_value(value, hint)
-        except ValueError as err:
-            raise ValueError(f"scheduler option {key} {err}, got {value!r}") from None
-    return overrides
-
-
 def assemble_refiner(
     dest: str | Path,
     *,
@@ -491,20 +388,14 @@ def assemble_refiner(
     ``scheduler_overrides``: DDIM options over the training schedule (e.g. ``set_alpha_to_one``)."""
     from diffusers import UNet3DConditionModel
 
-    from streamt2v.pipeline.enhance_config import EnhanceConfig
-    from streamt2v.pipeline.refiner import Refiner, check_enhance_names
+    from streamt2v.pipeline.refiner import Refiner
     from streamt2v.train.frozen import load_frozen_clip, load_frozen_vae
 
     dest = Path(dest)
     refuse_existing(dest, overwrite)
     unet_dir = _unet_folder(unet, "UNet3DConditionModel", "unet", "a refiner or base run")
-    enhance = dict(enhance or {})
-    check_enhance_names(enhance)
-    try:
-        EnhanceConfig(**enhance)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"enhance settings {enhance}: {err}") from None
-    overrides = _scheduler_overrides(scheduler_overrides)
+    enhance = checked_enhance(enhance)
+    overrides = checked_scheduler_options(scheduler_overrides)
     recorded = recorded_inputs(unet_dir)
     vae_dir = _part(vae, recorded, "vae", Arg("vae"), unet_dir)
     clip_dir = _part(clip, recorded, "clip", Arg("clip"), unet_dir)

@@ -1,0 +1,185 @@
+"""The settings an assembled folder stores for its users (:mod:`streamt2v.train.assemble`): a model folder's
+recommended sampler (``assemble model --sampler``), a refiner folder's recommended enhancer settings
+(``assemble refiner --enhance``) and the DDIM options over its noise schedule (``--scheduler-option``),
+each checked before anything is loaded or written, as ``generate`` and ``enhance`` would check them.
+
+Their errors name the argument as the caller spells it (:class:`SettingsArg`): ``sampler={'steps': 2000}``
+to the Python API, ``--sampler '{"steps": 2000}'`` (the JSON as it is typed) on the command line.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import json
+import logging
+import re
+import shlex
+import typing
+from dataclasses import fields
+from typing import Any
+
+from streamt2v.arguments import NAME_ONLY, Arg, ArgumentValueError
+from streamt2v.typed_values import typed_value
+
+logger = logging.getLogger(__name__)
+
+
+class SettingsArg(Arg):
+    """Settings given to an argument as a dict: ``sampler={'steps': 2000}`` to the Python API, on the command
+    line the flag and the JSON as it is typed there (``--sampler '{"steps": 2000}'``)."""
+
+    @property
+    def flag(self) -> str:
+        if self.value is NAME_ONLY:
+            return super().flag
+        return f"--{self.name} {shlex.quote(json.dumps(self.value))}"
+
+
+def unknown_names(given: Any, known: list[str]) -> list[str]:
+    """The names of ``given`` that are not ``known``, each with a hint where there is one: the name it stands
+    for where it is an earlier (diffusers') one (``num_inference_steps (use steps)``), else a close name
+    (``stepz (steps?)``)."""
+    from streamt2v.pipeline.enhance_config import EARLIER_NAMES
+
+    named = []
+    for name in sorted(set(given) - set(known)):
+        if EARLIER_NAMES.get(name) in known:
+            named.append(f"{name} (use {EARLIER_NAMES[name]})")
+        elif close := difflib.get_close_matches(name, known, n=1):
+            named.append(f"{name} ({close[0]}?)")
+        else:
+            named.append(name)
+    return named
+
+
+def _refuse_unknown(given: dict[str, Any], known: list[str], arg: str) -> None:
+    """An :class:`ArgumentValueError` naming the settings of ``given`` (the argument ``arg``'s) that are not
+    ``known`` (:func:`unknown_names`), and the settings."""
+    if unknown := unknown_names(given, known):
+        noun = "setting" if len(unknown) == 1 else "settings"
+        raise ArgumentValueError(
+            "unknown ", Arg(arg), f" {noun}: {', '.join(unknown)}; the settings: {', '.join(known)}"
+        )
+
+
+def checked_sampler(sampler: dict[str, Any] | None, streaming: dict[str, Any]) -> dict[str, Any]:
+    """``sampler`` checked by :class:`StreamConfig` itself (names, value types, then values) and a
+    ``cond_frames`` it sets against the CAM of the stream UNet whose ``streaming`` config is given
+    (generate's default, which does not fit, is a warning); its values as StreamConfig types them (``"true"``
+    a bool). Its step counts are checked against the noise schedule by :func:`check_sampler_step_counts`,
+    once the parts are known."""
+    from streamt2v.pipeline.setting_checks import check_cam_frames
+    from streamt2v.pipeline.stream import StreamConfig
+
+    sampler = dict(sampler or {})
+    # what a sampler may set: the sampling fields, not the video's length, seed or prompt
+    settable = sorted(set(StreamConfig.__dataclass_fields__) - {"num_frames", "seed", "negative_prompt"})
+    _refuse_unknown(sampler, settable, "sampler")
+    try:
+        config = StreamConfig(num_frames=int(streaming["num_frames"]), **sampler)
+        if "cond_frames" in sampler:
+            check_cam_frames(config.cond_frames, streaming.get("num_cond_frames"), "the stream UNet's CAM")
+    except ValueError as err:
+        raise ArgumentValueError(SettingsArg("sampler", sampler), f": {err}") from None
+    try:  # generate's default, not the sampler's to answer for (a generate's --cond-frames can set it)
+        check_cam_frames(config.cond_frames, streaming.get("num_cond_frames"), "the stream UNet's CAM")
+    except ValueError as err:
+        cam = streaming.get("num_cond_frames")
+        logger.warning("generate's default %s: store cond_frames %s with %s", err, cam, Arg("sampler"))
+    return {key: getattr(config, key) for key in sampler}
+
+
+# The step counts of each stage (check_step_counts' two checks): the sampler answers for a stage's refusal
+# when it sets one of them.
+_STAGE_COUNTS = {1: ("init_steps",), 2: ("steps", "chunk_strength")}
+
+
+def check_sampler_step_counts(sampler: dict[str, Any], num_frames: int, timesteps: int) -> None:
+    """Refuse the step counts ``sampler`` sets that ``generate`` refuses on a noise schedule of ``timesteps``
+    (its checks, :func:`check_step_counts`): ``init_steps`` past the schedule (for any video stage 1 makes),
+    ``steps`` past what ``chunk_strength`` leaves of it (for any video of more than one chunk); generate's
+    defaults for the counts it leaves out are named as such. Where generate's defaults alone do not fit the
+    schedule (one trained with fewer timesteps), a warning says to store counts that do."""
+    from streamt2v.pipeline.chunking import plan_chunks
+    from streamt2v.pipeline.step_counts import check_step_counts
+    from streamt2v.pipeline.stream import StreamConfig
+
+    config = StreamConfig(num_frames=num_frames, **sampler)
+    # a video of two chunks, one of each stage
+    plan = plan_chunks(
+        config.chunk_frames + 1, chunk_frames=config.chunk_frames, cond_frames=config.cond_frames
+    )
+    unfit = []  # generate's defaults' refusals
+    for stage, counts in _STAGE_COUNTS.items():
+        try:
+            check_step_counts(config, [spec for spec in plan if spec.stage == stage], timesteps)
+        except ValueError as err:
+            if not any(k in sampler for k in counts):
+                unfit.append(str(err))
+                continue
+            parts: list[object] = [SettingsArg("sampler", sampler), f": {err}"]
+            for k in counts:  # a default in the message is named as one
+                if k not in sampler and re.search(rf"\b{k}\b", str(err)):
+                    parts += [
+                        f"; {k} {getattr(config, k)!r} is generate's default (set it in ",
+                        Arg("sampler"),
+                        ")",
+                    ]
+            raise ArgumentValueError(*parts) from None
+    if unfit:
+        logger.warning(
+            "generate's default settings do not fit this model's noise schedule (%s): store counts that do "
+            "with %s (a generate's own flags can set them too)",
+            "; ".join(unfit),
+            Arg("sampler"),
+        )
+
+
+def checked_enhance(enhance: dict[str, Any] | None) -> dict[str, Any]:
+    """``enhance`` (a refiner folder's recommended settings) unless :class:`EnhanceConfig` refuses it: an
+    unknown name (an earlier one named with ours), or a value; a limit from a setting not given (start_step's
+    600 for ``steps`` 2000) is named as the default it is."""
+    from streamt2v.pipeline.enhance_config import EnhanceConfig
+    from streamt2v.pipeline.refiner import explained
+    from streamt2v.pipeline.setting_checks import EnhanceSettingError
+
+    enhance = dict(enhance or {})
+    _refuse_unknown(enhance, sorted(f.name for f in fields(EnhanceConfig)), "enhance")
+    try:
+        EnhanceConfig(**enhance)
+    except EnhanceSettingError as err:
+        parts: list[object] = [SettingsArg("enhance", enhance), f": {err.message}"]
+        for name, (value, source) in explained(err, enhance, {}, "").unset.items():
+            parts += [f"; {name} {value!r} is {source} (set it in ", Arg("enhance"), ")"]
+        raise ArgumentValueError(*parts) from None
+    return enhance
+
+
+def checked_scheduler_options(overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """DDIM options over a refiner's training schedule (``set_alpha_to_one``), typed as DDIMScheduler takes
+    them, unless one is unknown to it or of the wrong type."""
+    from diffusers import DDIMScheduler
+
+    overrides = dict(overrides or {})
+    params = dict(inspect.signature(DDIMScheduler.__init__).parameters)
+    params.pop("self", None)
+    if unknown := unknown_names(overrides, sorted(params)):
+        raise ValueError(
+            f"unknown scheduler {'option' if len(unknown) == 1 else 'options'}: {', '.join(unknown)}; "
+            f"DDIMScheduler takes {', '.join(sorted(params))}"
+        )
+    for key, value in overrides.items():  # a value of the wrong type was stored and broke sampling later
+        hint = params[key].annotation
+        if typing.get_origin(hint) is typing.Literal:
+            if value not in typing.get_args(hint):
+                raise ValueError(
+                    f"scheduler option {key}={value!r} must be one of "
+                    f"{', '.join(map(str, typing.get_args(hint)))}"
+                )
+            continue
+        try:
+            overrides[key] = typed_value(value, hint)
+        except ValueError as err:
+            raise ValueError(f"scheduler option {key} {err}, got {value!r}") from None
+    return overrides
