@@ -36,6 +36,25 @@ def test_a_nan_in_stage_3_names_the_refiners_dtype_not_float32() -> None:
         )
 
 
+def test_the_random_weight_stand_in_says_nothing_of_its_prompt_reading(refiner, caplog) -> None:
+    """The stand-in (``--random-refiner``) warned that its byte-level tokenizer cut a prompt off: nothing a
+    user who asked for random weights can act on. A refiner of trained weights still says it."""
+    import dataclasses
+    import logging
+
+    video = torch.zeros(1, 3, 2, 16, 16)
+    cfg = EnhanceConfig(chunk_frames=2, overlap=1, steps=1, start_step=1, guidance=1.0)
+    prompt = "a red circle bouncing on a blue background, camera panning left"
+    with caplog.at_level(logging.WARNING, logger="streamt2v.pipeline.prompts"):
+        enhance_video(video, prompt, refiner, cfg, seed=0, progress=False)
+        assert caplog.records == []
+        trained = dataclasses.replace(refiner, random_weights=False)  # as a refiner folder loads
+        enhance_video(video, prompt, trained, cfg, seed=0, progress=False)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"prompt {prompt!r}: 55 tokens, of which the text encoder reads the first 16 (the rest is cut off)"
+    ]
+
+
 def test_flags_that_cannot_act_are_named_before_the_work(tmp_path, capsys, caplog) -> None:
     """With the shipped refiner (no CFG: guidance scale 1) --negative-prompt and --guidance-rescale changed
     nothing, and --blend nothing outside --mode randomized, without a word (the negative prompt's words were

@@ -409,9 +409,10 @@ def enhance_video(
     latents, box = upscale_and_encode(video, refiner.vae, canvas, config.pad_to_aspect)  # (B, C, T, h, w)
 
     prompts = chunk_prompts(schedule, plan)
-    # without CFG the negative prompt is not read: no warning about its words
+    # without CFG the negative prompt is not read: no warning about its words; random weights read none
     cfg = config.guidance != 1
-    warn_unread_prompts(refiner.text_encoder, [*prompts, *([config.negative_prompt] if cfg else [])])
+    if not refiner.random_weights:
+        warn_unread_prompts(refiner.text_encoder, [*prompts, *([config.negative_prompt] if cfg else [])])
     with torch.no_grad():
         # one embedding when every chunk has the same prompt, else one per chunk
         cond = refiner.text_encoder.encode(prompts[:1] if len(set(prompts)) == 1 else prompts)

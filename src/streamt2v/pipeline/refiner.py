@@ -99,6 +99,9 @@ class Refiner:
     # EnhanceConfig fields these weights are meant to run with (``streamt2v_enhance`` in model_index.json);
     # explicit settings override them, and anything unset falls back to the official defaults.
     recommended: dict[str, Any] = field(default_factory=dict)
+    # made with random weights (from_preset, random: the stand-in): it reads nothing of a prompt, so what its
+    # byte-level tokenizer cuts off is not worth a warning the user can do nothing about
+    random_weights: bool = False
 
     def config(self, **settings: Any) -> EnhanceConfig:
         """The :class:`EnhanceConfig` for this refiner: ``settings`` over :attr:`recommended`. A refusal that
@@ -283,6 +286,7 @@ class Refiner:
             TextEncoder(tokenizer, text_model).eval(),
             {**DEFAULT_SCHEDULER_CONFIG, "prediction_type": prediction_type},
             frame_size or (cfg.frame_size, cfg.frame_size),
+            random_weights=True,
         )
 
     @classmethod
