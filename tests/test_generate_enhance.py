@@ -160,13 +160,13 @@ def test_bad_enhance_settings_fail_before_loading_a_model(tmp_path):
     # a misspelt setting is named with the settings there are (was EnhanceConfig's raw TypeError)
     with pytest.raises(
         ValueError,
-        match=r"^stage 3: enhance setting\(s\) \['stepz'\] unknown \(stepz: steps\?\); the settings: blend,",
+        match=r"^stage 3: unknown enhance setting: stepz \(steps\?\); the settings: blend,",
     ):
         generate(cfg_for(tmp_path, "bad", enhance=dict(stepz=3)))
     # diffusers' name, which earlier versions took, names ours (a config.json of theirs reads: test_rundir)
     with pytest.raises(
         ValueError,
-        match=r"^stage 3: enhance setting\(s\) \['guidance_scale'\] unknown \(guidance_scale: pass guidance=\);",
+        match=r"^stage 3: unknown enhance setting: guidance_scale \(pass guidance=\);",
     ):
         generate(cfg_for(tmp_path, "bad", enhance=dict(guidance_scale=3.0)))
     assert list(tmp_path.iterdir()) == []
@@ -225,6 +225,8 @@ def test_random_refiner_is_stored_only_where_earlier_versions_would_not_infer_it
         assert set(stored) <= before | ({"random_refiner"} if needed else set()), cfg
         if used:  # the previous version's default: True without a refiner folder
             assert stored.get("random_refiner", True) == random_refiner
+    with pytest.raises(ValueError, match="^unknown generate config key: bogus$"):
+        GenerateConfig.from_dict({**stored, "bogus": 1})
 
 
 def test_random_refiner_is_said_ignored_where_the_shipped_refiner_runs(tmp_path, caplog):

@@ -359,7 +359,7 @@ def test_cli_resume_of_no_run_names_it_before_the_flags_typed_with_it(tmp_path, 
     (tmp_path / "run-k" / "config.json").write_text(json.dumps(config))
     assert main(["generate", "--resume", "run-k", "--no-progress"]) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        "error: 'run-k/config.json' cannot be resumed: unknown stream setting(s) ['stepz'] in the generate config"
+        "error: 'run-k/config.json' cannot be resumed: unknown stream setting in the generate config: stepz"
     )
     with pytest.raises(ValueError, match=r"'.*run-k/config.json' cannot be resumed: unknown stream setting"):
         resume_generate(tmp_path / "run-k", model=model)

@@ -181,14 +181,14 @@ def test_a_setting_name_typed_as_a_value_is_not_named_as_unset() -> None:
 
 def test_an_unknown_setting_name_lists_the_settings() -> None:
     """``refiner.config(stepz=3)`` raised EnhanceConfig's raw "__init__() got an unexpected keyword argument";
-    it now says what ``assemble refiner --enhance`` says of an unknown name (the same helper)."""
+    it now names the unknown setting (a close name, or ours for diffusers') and lists the settings."""
     ref = Refiner.random((32, 32), seed=0)
-    message = r"^enhance setting\(s\) \['stepz'\] unknown \(stepz: steps\?\); the settings: blend, .*start_step, steps"
+    message = r"^unknown enhance setting: stepz \(steps\?\); the settings: blend, .*start_step, steps"
     with pytest.raises(ValueError, match=message + ", timestep_spacing$"):
         ref.config(stepz=3, start_step=600)
     ref.recommended = {"start_step": 1, "foo": 2}  # a folder's recommendation is named as the folder's
     with pytest.raises(
-        ValueError, match=r"^this refiner's recommended enhance setting\(s\) \['foo'\] unknown"
+        ValueError, match=r"^unknown enhance setting this refiner recommends: foo; the settings: blend,"
     ):
         ref.config(steps=1)
 

@@ -86,7 +86,8 @@ def unknown_options_message(unknown: list[str]) -> str:
         hint = OPTION_HINTS.get(name) or (f"{name}: did you mean {close[0]}=?" if close else None)
         hints += [hint] if hint else []
     hint = f" ({'; '.join(hints)})" if hints else ""
-    return f"unknown sampling option(s) {unknown}{hint}; see StreamConfig for the options"
+    noun = "option" if len(unknown) == 1 else "options"
+    return f"unknown sampling {noun}: {', '.join(unknown)}{hint}; see StreamConfig for the options"
 
 
 class StreamingT2VPipeline:
@@ -281,7 +282,8 @@ class GenerateConfig:
         # one the manifest holds now (rundir.MODEL_FINGERPRINT): as runs that recorded none, they resume.
         unknown = sorted(set(d) - known - {"model_fingerprint"})
         if unknown:
-            raise ValueError(f"unknown generate config keys {unknown}")
+            noun = "key" if len(unknown) == 1 else "keys"
+            raise ValueError(f"unknown generate config {noun}: {', '.join(unknown)}")
         d = {k: v for k, v in d.items() if k in known}
         if not isinstance(d.get("stream"), dict):
             raise ValueError(
@@ -290,7 +292,8 @@ class GenerateConfig:
         stream = dict(d["stream"])
         unknown = sorted(set(stream) - {f.name for f in fields(StreamConfig)})
         if unknown:
-            raise ValueError(f"unknown stream setting(s) {unknown} in the generate config")
+            noun = "setting" if len(unknown) == 1 else "settings"
+            raise ValueError(f"unknown stream {noun} in the generate config: {', '.join(unknown)}")
         # Runs saved before stage 1 had its own η sampled it with stage 2's: resume them as they began.
         stream.setdefault("init_eta", stream.get("eta", StreamConfig.eta))
         d.setdefault("random_refiner", _random_refiner_unstored(d))

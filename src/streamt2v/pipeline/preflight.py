@@ -259,7 +259,7 @@ def check_inputs(
         # Every stage-3 setting as stage 3 will run it (the user's over the refiner's recommended ones, as
         # Refiner.config merges them), before any model is loaded.
         folder = cfg.refiner if cfg.refiner is not None else default_folder
-        check_enhance_names(cfg.enhance, "stage 3: enhance setting(s)")
+        check_enhance_names(cfg.enhance, where="stage 3: ")
         # a refusal names stage 3's settings by their field names, some also stage 2's (chunk_frames, overlap):
         # say which stage (the command line shows them as its flags: cli.generate)
         try:

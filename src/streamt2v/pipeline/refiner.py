@@ -28,7 +28,6 @@ from streamt2v.pipeline.enhance_config import (
     EARLIER_NAMES,
     EnhanceConfig,
     check_resolution,
-    earlier_name_hint,
     read_stored,
     stored_form,
 )
@@ -49,20 +48,24 @@ DEFAULT_SCHEDULER_CONFIG: dict[str, Any] = {
 }
 
 
-def check_enhance_names(settings: Mapping[str, Any], what: str = "enhance setting(s)") -> None:
+def check_enhance_names(settings: Mapping[str, Any], *, where: str = "", whose: str = "") -> None:
     """Refuse names in ``settings`` that are no :class:`EnhanceConfig` field, in one line listing the fields
-    (was EnhanceConfig's "__init__() got an unexpected keyword argument 'stepz'")."""
+    (was EnhanceConfig's "__init__() got an unexpected keyword argument 'stepz'"): ``unknown enhance
+    setting: stepz (steps?); the settings: ...``, ``where`` before it (``stage 3: ``), ``whose`` after its
+    noun (`` this refiner recommends``)."""
     names = sorted(f.name for f in fields(EnhanceConfig))
-    unknown = sorted(set(settings) - set(names))
+    unknown = []
+    for name in sorted(set(settings) - set(names)):
+        close = difflib.get_close_matches(name, names, n=1)
+        if name in EARLIER_NAMES:  # diffusers' name, which this class took before
+            unknown.append(f"{name} (pass {EARLIER_NAMES[name]}=)")
+        else:
+            unknown.append(f"{name} ({close[0]}?)" if close else name)
     if unknown:
-        hints = [
-            earlier_name_hint(name)
-            if name in EARLIER_NAMES
-            else next((f"{name}: {m}?" for m in difflib.get_close_matches(name, names, n=1)), "")
-            for name in unknown
-        ]
-        hint = "".join(f" ({h})" for h in hints if h)
-        raise ValueError(f"{what} {unknown} unknown{hint}; the settings: {', '.join(names)}")
+        noun = "setting" if len(unknown) == 1 else "settings"
+        raise ValueError(
+            f"{where}unknown enhance {noun}{whose}: {', '.join(unknown)}; the settings: {', '.join(names)}"
+        )
 
 
 def explained(
@@ -109,7 +112,7 @@ class Refiner:
         recommends ``start_step=1``: the recommendation, to set too; :func:`explained`); unknown names are
         refused (:func:`check_enhance_names`)."""
         check_enhance_names(settings)
-        check_enhance_names(self.recommended, "this refiner's recommended enhance setting(s)")
+        check_enhance_names(self.recommended, whose=" this refiner recommends")
         try:
             return EnhanceConfig(**{**self.recommended, **settings})
         except EnhanceSettingError as err:
@@ -358,7 +361,7 @@ def checked_config(settings: Mapping[str, Any], folder: str | os.PathLike | None
     if folder is not None:
         root = check_refiner_folder(folder)
         recommended = recommended_enhance(root)
-        check_enhance_names(recommended, f"the recommended enhance setting(s) of refiner {str(folder)!r}")
+        check_enhance_names(recommended, whose=f" refiner {str(folder)!r} recommends")
         refiner = f"the refiner {root.name!r}"
         schedule = read_json_object(root / "scheduler" / "scheduler_config.json", "refiner scheduler config")
         vae_factor = vae_scale_factor(root)
