@@ -136,8 +136,10 @@ def test_cli_refuses_settings_that_would_train_the_wrong_thing_before_writing(tm
     args = ["train", "vae", "--out", str(out), "--size", "18", "--set", "block_out_channels=[8,16,16]"]
     assert main([*args, "--set", "norm_num_groups=4", "--steps", "1", "--batch-size", "1"]) == 2
     err = capsys.readouterr().err
+    # the channels as --set takes them (was the Python tuple "--set block_out_channels (8, 16, 16)")
     assert (
-        "vae --size 18 must be a multiple of the VAE's downsampling factor 4 (--set block_out_channels" in err
+        "vae --size 18 must be a multiple of the VAE's downsampling factor 4 (--set block_out_channels=[8,16,16])"
+        in err
     )
     assert err.count("\n") == 1 and not out.exists()
     # clip sizes are named as given, not by the internal class holding them

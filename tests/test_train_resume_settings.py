@@ -52,9 +52,13 @@ def test_too_few_steps_are_refused_after_other_recipe_options_and_before_any_war
     recipe = make_recipe("vae")
     saved = json.loads(json.dumps(_run_config(recipe, TrainConfig(steps=10))))
     checkpoint = Path("run/checkpoints/step-00000006")
-    other = make_recipe("vae", kl_weight=0.5)
-    with pytest.raises(ValueError, match=r"other recipe options \(kl_weight: 0.001 -> 0.5\)"):
+    other = make_recipe("vae", kl_weight=0.5, size=64)
+    with pytest.raises(ArgumentValueError) as err:
         check_resumed_config(checkpoint, saved, _run_config(other, TrainConfig(steps=4, lr=1e-3)), other, 6)
+    assert "other recipe options (kl_weight: 0.001 -> 0.5; size: 32 -> 64);" in str(err.value)
+    # on the command line by the flags that set them, as the loop's settings in the same lines (was "size:")
+    said = err.value.as_flags().spelled(flags=True)
+    assert "other recipe options (--set kl_weight 0.001 -> 0.5; --size 32 -> 64); " in said
     with caplog.at_level(logging.INFO), pytest.raises(ArgumentValueError) as err:
         check_resumed_config(checkpoint, saved, _run_config(recipe, TrainConfig(steps=4, lr=1e-3)), recipe, 6)
     assert str(err.value) == f"cannot resume {checkpoint} at step 6 with steps=4; give steps=6 or more"

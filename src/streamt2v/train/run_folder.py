@@ -286,8 +286,9 @@ def check_resumed_config(
     changes = recipe_config_changes(saved["recipe_config"], run_config["recipe_config"], recipe)
     if changes:
         raise ArgumentValueError(
-            f"cannot resume {path} with other recipe options ({'; '.join(changes)}); "
-            "give the run's options or start another ",
+            f"cannot resume {path} with other recipe options (",
+            _Changes("recipe", changes),
+            "); give the run's options or start another ",
             OUT_DIR,
         )
     steps = run_config["train"]["steps"]
@@ -325,26 +326,33 @@ def check_resumed_config(
     loop_changes = [c for c in loop_changes if c not in kept]
     if kept:
         logger.info(
-            "resuming %s with other settings that leave its steps unchanged: %s", path, _Changes("", kept)
+            "resuming %s with other settings that leave its steps unchanged: %s", path, _Changes("loop", kept)
         )
     if loop_changes:  # legitimate (more steps, another lr), but the run is then not one uninterrupted run
-        logger.warning("resuming %s with changed training settings: %s", path, _Changes("", loop_changes))
+        logger.warning("resuming %s with changed training settings: %s", path, _Changes("loop", loop_changes))
 
 
 class _Changes(Arg):
-    """The loop settings a resume changes (``value``: ``"key: saved -> current"`` each) as each caller names
-    them: ``grad_accum: 1 -> 4`` to Python, ``--grad-accum 1 -> 4`` on the command line, where a setting
-    without a flag reads as to Python (``processes``: the launcher's count)."""
+    """The settings a resume changes (``value``: ``"key: saved -> current"`` each; ``name``: ``"recipe"``
+    options or ``"loop"`` settings) as each caller names them: ``size: 16 -> 32``, ``grad_accum: 1 -> 4`` to
+    Python, their flags on the command line (``--size 16 -> 32``, ``--set kl_weight 0.001 -> 0.01`` for a
+    recipe option without a flag of its own, ``--grad-accum 1 -> 4``), where a loop setting without a flag
+    reads as to Python (``processes``: the launcher's count)."""
 
     def __str__(self) -> str:
         return "; ".join(self.value)
 
     @property
     def flag(self) -> str:
+        from streamt2v.train.recipes import option_arg
+
         spelled = []
         for change in self.value:
             key, values = change.split(": ", 1)
-            spelled.append(f"{Arg(key).flag} {values}" if key in FLAGGED_SETTINGS else change)
+            if self.name == "recipe":
+                spelled.append(f"{option_arg(key).flag} {values}")
+            else:
+                spelled.append(f"{Arg(key).flag} {values}" if key in FLAGGED_SETTINGS else change)
         return "; ".join(spelled)
 
 

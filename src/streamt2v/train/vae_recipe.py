@@ -120,8 +120,8 @@ class VAERecipe(DataOptions):
                 "vae ",
                 option_arg("size", self.size),
                 f" must be a multiple of the VAE's downsampling factor {factor} (",
-                option_arg("block_out_channels"),
-                f" {tuple(self.block_out_channels)})",
+                option_arg("block_out_channels", tuple(self.block_out_channels)),
+                ")",
             )
 
     def config(self) -> dict[str, Any]:
