@@ -16,7 +16,7 @@ from streamt2v.io.folders import ExistingOutputError
 from streamt2v.io.streaming_writer import StreamingVideoWriter
 from streamt2v.pipeline.generate import generate
 from streamt2v.pipeline.resume import resume_generate, run_config
-from streamt2v.pipeline.run_writing import consume
+from streamt2v.pipeline.run_writing import check_replaces_its_own, consume
 from streamt2v.pipeline.rundir import RunDir
 
 
@@ -210,3 +210,51 @@ def test_a_run_stopped_as_stage_3_renames_its_outputs_finds_them(tmp_path, model
     (tmp_path / "e.gif").write_bytes(b"a file put there since")
     with pytest.raises(ExistingOutputError, match="^gif '.*' is not what this run last left there"):
         run_writing.check_replaces_its_own(run_config(run), run, overwrite=False)
+
+
+def test_a_run_killed_between_a_rename_and_its_record_finds_its_file(tmp_path, model, monkeypatch):
+    """``kill -9`` once a chunk's preview was renamed into place, before the manifest recorded it: what a
+    writer renames to a preview is recorded before the rename, so the next resume takes the preview as the
+    run's own (it was refused as 'not what this run last left there')."""
+    manifest, kept = tmp_path / "run-b" / "manifest.json", {}
+    record_outputs = RunDir.record_outputs
+
+    def killed_at_the_second_chunks_record(self, paths):
+        kept["calls"] = kept.get("calls", 0) + 1
+        if kept["calls"] == 2:  # chunk 0's preview recorded; chunk 1's renamed into place
+            kept["manifest"] = manifest.read_bytes()
+            raise Killed
+        record_outputs(self, paths)
+
+    monkeypatch.setattr(RunDir, "record_outputs", killed_at_the_second_chunks_record)
+    with pytest.raises(Killed):
+        generate(cfg_for(tmp_path, "b", n=40), model=model)
+    manifest.write_bytes(kept["manifest"])
+    monkeypatch.undo()
+    assert resume_generate(tmp_path / "run-b", model=model).num_frames == 40
+
+
+def test_a_run_killed_as_stage_3_renamed_its_outputs_finds_them(tmp_path, monkeypatch):
+    """``kill -9`` once stage 3 renamed its outputs into place, before the manifest recorded them: each was
+    recorded before its rename, so the resume takes them as the run's own."""
+    from streamt2v.config import get_preset
+    from streamt2v.models.bundle import StreamingT2VModel
+
+    model32 = StreamingT2VModel.from_preset(get_preset("tiny").replace(frame_size=32), device="cpu", seed=0)
+    manifest, kept = tmp_path / "run-e" / "manifest.json", {}
+    record_outputs = RunDir.record_outputs
+
+    def killed_at_stage_3s_record(self, paths):
+        if paths == [tmp_path / "e.mp4"]:  # what _enhance_stage returned: renamed, not recorded
+            kept["manifest"] = manifest.read_bytes()
+            raise Killed
+        record_outputs(self, paths)
+
+    monkeypatch.setattr(RunDir, "record_outputs", killed_at_stage_3s_record)
+    cfg = cfg_for(tmp_path, "e", n=16, enhance=dict(steps=1, chunk_frames=16, overlap=4))
+    with pytest.raises(Killed):
+        generate(cfg, model=model32)
+    manifest.write_bytes(kept["manifest"])
+    monkeypatch.undo()
+    run = RunDir.open(tmp_path / "run-e")
+    check_replaces_its_own(run_config(run), run, overwrite=False)

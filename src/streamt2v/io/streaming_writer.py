@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -183,7 +183,9 @@ class StreamingVideoWriter(_FinishedOrAborted):
     else is never replaced (:func:`~streamt2v.io.output_paths.check_output_path`). A PNG output's preview
     folder is replaced whatever ``overwrite`` says, if it holds only frames: it is this class's own. The
     preview's name is locked as an output's (:func:`~streamt2v.io.output_paths.lock_preview`): a writer of an
-    output of that name (``a.partial.mp4``) and this one are not let write at once.
+    output of that name (``a.partial.mp4``) and this one are not let write at once. ``before_replace(source,
+    dest)`` is called before each file is renamed to the preview (a run records what comes there first, so a
+    ``kill -9`` between the rename and its record still finds its own preview: pipeline.run_outputs).
     """
 
     def __init__(
@@ -193,6 +195,7 @@ class StreamingVideoWriter(_FinishedOrAborted):
         *,
         crf: int = DEFAULT_CRF,
         overwrite: bool = False,
+        before_replace: Callable[[Path, Path], None] | None = None,
     ) -> None:
         # Held until finish/abort: a second writer of the same path would replace this one's preview.
         self.path, self._lock = claim_output(path, fps, overwrite=overwrite, preview=True)
@@ -206,6 +209,7 @@ class StreamingVideoWriter(_FinishedOrAborted):
         self.kind = output_kind(self.path)
         self.preview_path = preview_path_for(self.path)
         self.fps, self.crf = float(fps), crf
+        self._before_replace = before_replace
         self.num_frames = 0
         self._segments: list[Path] = []
         self._delays: list[int] = []  # each segment's reorder delay (_segment_delay)
@@ -261,7 +265,7 @@ class StreamingVideoWriter(_FinishedOrAborted):
             try:
                 append_gif_frames(body, frames, self.fps, first=self.num_frames)
                 finish_gif_copy(body, tmp)
-                os.replace(tmp, self.preview_path)
+                self._replace(tmp, self.preview_path)
             except BaseException:
                 tmp.unlink(missing_ok=True)
                 with contextlib.suppress(FileNotFoundError):  # back to the frames counted, for another append
@@ -284,12 +288,17 @@ class StreamingVideoWriter(_FinishedOrAborted):
                         end = _append_segment(self.preview_path, seg, tmp, self._end, shift, segments[0])
                 if end is None:
                     end = _remux(segments, tmp, delays)
-                os.replace(tmp, self.preview_path)
+                self._replace(tmp, self.preview_path)
             except BaseException:
                 tmp.unlink(missing_ok=True)
                 raise
             self._segments, self._delays, self._end = segments, delays, end
             self._preview_stat = _identity(self.preview_path)
+
+    def _replace(self, source: Path, dest: Path) -> None:
+        if self._before_replace is not None:
+            self._before_replace(source, dest)
+        os.replace(source, dest)
 
     def _preview_is_ours(self) -> bool:
         try:
@@ -334,7 +343,8 @@ class VideoFileWriter(_FinishedOrAborted):
     to a temporary beside ``path``, made with the first of them, which :meth:`finish` renames over ``path``;
     :meth:`abort` (or an exception leaving a ``with`` block, or one while a slice is written) removes it:
     ``path`` never holds a half-written file. A slice refused before any of it is written (another frame
-    size, not pixels) leaves the writer as it was.
+    size, not pixels) leaves the writer as it was. ``before_replace(source, dest)`` is called before the
+    temporary is renamed to ``path``, as :class:`StreamingVideoWriter`'s is.
     """
 
     def __init__(
@@ -345,9 +355,11 @@ class VideoFileWriter(_FinishedOrAborted):
         crf: int = DEFAULT_CRF,
         overwrite: bool = False,
         held_lock: IO[str] | None = None,
+        before_replace: Callable[[Path, Path], None] | None = None,
     ) -> None:
         self.path, self._lock = claim_output(path, fps, overwrite=overwrite, held_lock=held_lock)
         self._own_lock = held_lock is None
+        self._before_replace = before_replace
         self.kind = output_kind(self.path)
         self.fps, self.crf = fps, crf
         self.num_frames = 0
@@ -420,6 +432,8 @@ class VideoFileWriter(_FinishedOrAborted):
                 elif self.kind == "video":
                     with sink[0]:
                         encode_frames(*sink, None)
+                if self._before_replace is not None:
+                    self._before_replace(self._tmp, self.path)
                 if self.kind == "png-dir":
                     replace_dir(self._tmp, self.path)
                 else:

@@ -5,7 +5,7 @@ and ``generate --enhance`` hold at the end is the latents and a slice, not the w
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -28,12 +28,14 @@ def enhance_to_files(
     *,
     locks: Sequence[IO[str] | None] | None = None,
     overwrite: bool = False,
+    before_replace: Callable[[Path, Path], None] | None = None,
     **kwargs: Any,
 ) -> list[VideoFileWriter]:
     """:func:`~streamt2v.pipeline.enhance.enhance_video` of a one-video batch written to each of ``paths`` (any
     :func:`~streamt2v.io.video.write_video` output) at ``fps``, as it is decoded: the same files, byte for
     byte, as ``write_video`` of the video returned. ``locks``: the outputs' locks, held by the caller (else
-    each writer takes its own); ``overwrite`` as ``write_video``'s; ``kwargs``: ``enhance_video``'s (not
+    each writer takes its own); ``overwrite`` as ``write_video``'s; ``before_replace``: each writer's
+    (:class:`~streamt2v.io.streaming_writer.VideoFileWriter`); ``kwargs``: ``enhance_video``'s (not
     ``as_uint8``, ``on_frames``).
 
     Each output is checked (and locked) before any work, written under a temporary name and renamed once
@@ -61,7 +63,9 @@ def enhance_to_files(
 
     try:
         for path, lock in zip(paths, locks):
-            writers.append(VideoFileWriter(path, fps, overwrite=overwrite, held_lock=lock))
+            writers.append(
+                VideoFileWriter(path, fps, overwrite=overwrite, held_lock=lock, before_replace=before_replace)
+            )
         enhance_video(video, prompt, refiner, config, as_uint8=True, on_frames=write, **kwargs)
         for writer in writers:
             writer.finish()

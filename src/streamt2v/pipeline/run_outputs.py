@@ -6,9 +6,12 @@ The record is taken when the run is created (what is there then is the run's to 
 file stay only with ``overwrite``), when a resume has taken what is there as its own (its check, under the
 run's lock), after each writer's append, and after each output is finished. A streaming output is its
 preview renamed, which keeps its size and modification time: at an output's path the identity recorded for
-its preview is taken too, so a run stopped between the rename and its record still finds its own output. A
-run of an earlier version recorded nothing; a file no newer than its ``manifest.json`` is taken as its own (a
-run stopped by Ctrl-C, SIGTERM or an error, or a complete one, wrote the manifest after its last output)."""
+its preview is taken too, so a run stopped between the rename and its record still finds its own output.
+What a writer renames to a preview (with a new chunk), and stage 3 to an output, is recorded before the
+rename as coming there (:func:`record_coming`), so a ``kill -9`` between the rename and its record finds it
+too. A run of an earlier version recorded nothing; a file no newer than its ``manifest.json`` is taken as its
+own (a run stopped by Ctrl-C, SIGTERM or an error, or a complete one, wrote the manifest after its last
+output)."""
 
 from __future__ import annotations
 
@@ -18,6 +21,9 @@ from typing import Any
 
 #: The manifest's key of the record; the manifests of earlier versions hold none.
 OUTPUTS = "outputs"
+#: What a writer is about to rename to an output or preview (path -> identity): recorded before the rename, so a
+#: run killed between the rename and its record finds its own file (:func:`record_coming`).
+COMING = "outputs_coming"
 
 
 def _size_and_time(path: Path) -> tuple[int, int]:
@@ -59,15 +65,23 @@ def _newest_change(path: Path) -> int | None:
 def record(manifest: dict[str, Any], paths: list[Path]) -> bool:
     """Record in ``manifest`` what is now at ``paths``, and that nothing is where nothing is; returns whether
     the record changed (the manifest is then to be written)."""
-    recorded = manifest.setdefault(OUTPUTS, {})
-    before = dict(recorded)
+    recorded, coming = manifest.setdefault(OUTPUTS, {}), manifest.get(COMING, {})
+    before = dict(recorded), dict(coming)
     for path in paths:
         key, identity = str(path.absolute()), output_identity(path)
+        coming.pop(key, None)  # what came is recorded now (or never came: what is there is)
         if identity is None:
             recorded.pop(key, None)
         else:
             recorded[key] = identity
-    return recorded != before
+    return (recorded, coming) != before
+
+
+def record_coming(manifest: dict[str, Any], source: Path, dest: Path) -> None:
+    """Record in ``manifest`` that the file or folder at ``source`` is about to be renamed to ``dest`` (which
+    keeps its identity): until :func:`record` records ``dest``, either what was there or what comes is the
+    run's."""
+    manifest.setdefault(COMING, {})[str(dest.absolute())] = output_identity(source)
 
 
 def left_there(
@@ -83,5 +97,6 @@ def left_there(
     identity = output_identity(path)
     if identity is None:
         return False
-    keys = [path] if preview is None else [path, preview]
-    return any(recorded.get(str(p.absolute())) == identity for p in keys)
+    keys = [str(p.absolute()) for p in ([path] if preview is None else [path, preview])]
+    coming = manifest.get(COMING, {})
+    return any(identity in (recorded.get(key), coming.get(key)) for key in keys)

@@ -174,7 +174,10 @@ def consume(
     try:
         final_locks = held.enter_context(outputs_locked(finals)) if cfg.enhance is not None else []
         for p in targets:
-            writers.append(StreamingVideoWriter(p, fps, crf=cfg.crf, overwrite=True))
+            # what a writer renames to its preview is recorded first: killed after the rename, the run's still
+            writers.append(
+                StreamingVideoWriter(p, fps, crf=cfg.crf, overwrite=True, before_replace=run.record_coming)
+            )
         for i in range(stored):  # re-encode finished chunks from the run directory, one at a time
             s = run.load_chunk(i)
             append(s.frames)
@@ -300,6 +303,7 @@ def _enhance_stage(
         config.fps or fps,
         locks=target_locks,
         overwrite=True,
+        before_replace=run.record_coming,  # each output recorded before it is renamed into place
         seed=cfg.stream.seed,
         progress=progress,
         state_file=state,

@@ -534,6 +534,12 @@ class RunDir:
         if run_outputs.record(self.manifest, paths):
             _atomic_write_json(self.path / MANIFEST, self.manifest)
 
+    def record_coming(self, source: Path, dest: Path) -> None:
+        """Record in the manifest that what is at ``source`` is about to be renamed to ``dest``, an output or
+        preview (a writer's hook, :func:`~streamt2v.pipeline.run_outputs.record_coming`)."""
+        run_outputs.record_coming(self.manifest, source, dest)
+        _atomic_write_json(self.path / MANIFEST, self.manifest)
+
     def wrote(self, path: Path, preview: Path | None = None) -> bool | None:
         """Whether what exists at ``path`` is what the run last left there (:meth:`record_outputs`; for an
         output, its ``preview`` renamed to it), not a file written since by another run or by hand; for a run
