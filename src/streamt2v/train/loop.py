@@ -52,6 +52,7 @@ from streamt2v.train.data_workers import (
     stop_workers,
 )
 from streamt2v.train.ema import EMA
+from streamt2v.train.memory_needs import available_memory, check_training_memory, processes_on_this_machine
 from streamt2v.train.progress import StepProgress
 from streamt2v.train.run_folder import (
     check_out_dir,
@@ -277,6 +278,9 @@ class _Run:
         self.accelerator = accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=cfg.cpu)
         if cfg.mixed_precision == "fp16" and accelerator.device.type == "cpu":
             raise fp16_needs_a_gpu()
+        if accelerator.device.type == "cpu":  # before the build: the kernel kills a run that does not fit
+            processes = processes_on_this_machine(accelerator.num_processes)
+            check_training_memory(recipe, cfg, available_memory(), processes)
         self.main = accelerator.is_main_process
         self.rank, self.world = accelerator.process_index, accelerator.num_processes
         # folders absolute: the record reads from any working folder (assemble, --resume); the process count,

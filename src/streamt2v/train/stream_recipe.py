@@ -161,6 +161,22 @@ class StreamRecipe(BaseRecipe):
             image_embed_dim=image.projection_dim,
         )
 
+    def parameter_counts(self) -> tuple[int, int]:
+        """:meth:`BaseRecipe.parameter_counts` of the stream's UNet (base, CAM and APM) and of those it trains
+        (all but the base's temporal layers), from ``preset``, whose channels the base run's must have."""
+        from dataclasses import asdict
+
+        from streamt2v.models.unet import StreamingUNet
+
+        preset = get_preset(self.preset)
+        with torch.device("meta"):
+            net = StreamingUNet(preset.unet.to_diffusers(), asdict(preset.streaming))
+        count = sum(p.numel() for p in net.parameters())
+        temporal = (
+            p for name, p in net.base.named_parameters() if any(k in name for k in TEMPORAL_LAYER_KEYS)
+        )
+        return count, count - sum(p.numel() for p in temporal)
+
     def build(self) -> nn.Module:
         from diffusers import UNet3DConditionModel
 

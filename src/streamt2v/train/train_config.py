@@ -43,7 +43,7 @@ class _NoEmaArg(Arg):
         return "--ema-decay 0"
 
 
-_NO_EMA = _NoEmaArg("ema_decay", None)
+NO_EMA = _NoEmaArg("ema_decay", None)
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ class TrainConfig:
         # refused here rather than by the EMA or the optimizer, after the accelerator has started
         if self.ema_decay is not None and not 0 < self.ema_decay < 1:
             raise ArgumentValueError(
-                Arg("ema_decay"), f" must be in (0, 1) for an EMA, got {self.ema_decay}; no EMA: ", _NO_EMA
+                Arg("ema_decay"), f" must be in (0, 1) for an EMA, got {self.ema_decay}; no EMA: ", NO_EMA
             )
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas}")

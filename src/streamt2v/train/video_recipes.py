@@ -324,6 +324,16 @@ class BaseRecipe(DataOptions):
             sample_size=self.size // f,
         )
 
+    def parameter_counts(self) -> tuple[int, int]:
+        """The parameters of the UNet :meth:`build` makes and of those it trains, counted on the meta device
+        from ``preset`` (the encoders' widths, which size a few layers, as the preset's): for the loop's
+        memory check, before anything is built."""
+        from streamt2v.models.unet import build_video_unet
+
+        with torch.device("meta"):
+            count = sum(p.numel() for p in build_video_unet(get_preset(self.preset).unet).parameters())
+        return count, count
+
     def build(self) -> nn.Module:
         from streamt2v.models.unet import build_video_unet
 
