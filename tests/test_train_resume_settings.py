@@ -100,3 +100,28 @@ def test_a_resume_on_other_processes_names_the_flags_on_the_command_line(caplog,
         kept.format("--num-workers 0 -> 2"),
         changed.format("--grad-accum 1 -> 4; processes: 2 -> 1"),
     ]
+
+
+def test_the_sample_guidance_is_named_as_the_samplers_and_runs_that_recorded_guidance_scale_resume():
+    """The recipes' sample videos took ``guidance_scale`` where the rest says ``guidance``: now
+    ``sample_guidance`` beside ``sample_steps``, the earlier name refused naming it, and a run that recorded
+    it resumes as before (a change of it is still one)."""
+    import pytest
+
+    from streamt2v.arguments import ArgumentValueError
+
+    with pytest.raises(ArgumentValueError) as err:
+        make_recipe("base", guidance_scale=3.0)
+    assert str(err.value).startswith("recipe 'base' takes no guidance_scale (now sample_guidance); ")
+    said = err.value.as_flags().spelled(flags=True)
+    assert said.startswith("recipe 'base' takes no --set guidance_scale (now --set sample_guidance); ")
+    checkpoint = Path("run/checkpoints/step-00000004")
+    for name in ("stream", "refiner", "base"):
+        recipe = make_recipe(name)
+        saved = json.loads(json.dumps(_run_config(recipe, TrainConfig(steps=10))))
+        # as recorded before
+        saved["recipe_config"]["guidance_scale"] = saved["recipe_config"].pop("sample_guidance")
+        check_resumed_config(checkpoint, saved, _run_config(recipe, TrainConfig(steps=10)), recipe, 4)
+    other = make_recipe("base", sample_guidance=3.0)  # the base's record, last
+    with pytest.raises(ValueError, match=r"other recipe options \(sample_guidance: 5.0 -> 3.0\)"):
+        check_resumed_config(checkpoint, saved, _run_config(other, TrainConfig(steps=10)), other, 4)

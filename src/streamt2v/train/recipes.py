@@ -77,6 +77,12 @@ class _SetOption(RecipeOption):
         return f"--set {self.name}={json.dumps(self.value, separators=(',', ':'), default=str)}"
 
 
+# Recipe options by their earlier names: given now, the name is refused naming the current one; a run that
+# recorded it is compared by the current one (train --resume, run_folder.check_resumed_config). The sample
+# videos' guidance is named as the sampler's (guidance), beside sample_steps.
+EARLIER_OPTION_NAMES = {"guidance_scale": "sample_guidance"}
+
+
 def option_arg(name: str, value: object = NAME_ONLY) -> Arg:
     """Recipe option ``name`` (given ``value``) as an error names it: ``max_start=-1`` to a Python caller;
     on the command line its flag (``--size 8``), or ``--set max_start=-1`` for an option without one."""
@@ -316,7 +322,11 @@ def make_recipe(name: str, /, **options: Any) -> Any:
     if bad:
         parts: list[object] = [f"recipe {name!r} takes no "]
         for i, key in enumerate(bad):
-            parts += [", " if i else "", option_arg(key), f" ({_whose(key, classes)})"]
+            parts += [", " if i else "", option_arg(key)]
+            if (current := EARLIER_OPTION_NAMES.get(key)) in recipe_options(cls):
+                parts += [" (now ", option_arg(current), ")"]
+            else:
+                parts.append(f" ({_whose(key, classes)})")
         raise ArgumentValueError(*parts, "; its options: ", _OptionsOf(name))
     hints = get_type_hints(cls)
     return cls(**{k: _typed_option(name, k, v, hints[k]) for k, v in options.items()})

@@ -275,6 +275,13 @@ def train_config_changes(saved_run: dict[str, Any], train: dict[str, Any], proce
     return recipe_config_changes(was, now, recipe=None)
 
 
+def _current_names(recorded: dict[str, Any]) -> dict[str, Any]:
+    """A run's recorded recipe options by their current names (``EARLIER_OPTION_NAMES``)."""
+    from streamt2v.train.recipes import EARLIER_OPTION_NAMES
+
+    return {EARLIER_OPTION_NAMES.get(key, key): value for key, value in recorded.items()}
+
+
 def check_resumed_config(
     path: Path, saved: dict[str, Any], run_config: dict[str, Any], recipe: Recipe, step: int
 ) -> None:
@@ -283,7 +290,8 @@ def check_resumed_config(
     name in a warning the recorded folders that do not exist here and the loop settings the resume changes."""
     if saved["recipe"] != recipe.name:
         raise ValueError(f"cannot resume {path}: it is a {saved['recipe']!r} run, this is {recipe.name!r}")
-    changes = recipe_config_changes(saved["recipe_config"], run_config["recipe_config"], recipe)
+    recorded = _current_names(saved["recipe_config"])
+    changes = recipe_config_changes(recorded, run_config["recipe_config"], recipe)
     if changes:
         raise ArgumentValueError(
             f"cannot resume {path} with other recipe options (",
@@ -300,7 +308,7 @@ def check_resumed_config(
             Arg("steps", step),
             " or more",
         )
-    moved = moved_path_options(saved["recipe_config"], run_config["recipe_config"])
+    moved = moved_path_options(recorded, run_config["recipe_config"])
     if moved:  # the run's folders moved, or it resumes on another machine: nothing to compare them with
         logger.warning(
             "resuming %s with files or folders the run recorded at paths that do not exist here (%s): "

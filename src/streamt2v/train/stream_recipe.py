@@ -100,7 +100,7 @@ class StreamRecipe(BaseRecipe):
     anchor_drop: float = 0.05
     both_drop: float = 0.05
     anchor_frames: int = 16
-    guidance_scale: float = 1.0
+    sample_guidance: float = 1.0  # not read: the stream's samples run unguided
     # > 0: conditioning augmentation (Ho et al. 2022, cascaded diffusion): the CAM's training frames get
     # Gaussian noise of a per-sample std drawn from U(0, cond_noise_aug) (pixels in [-1, 1]), so it learns
     # to continue frames that are not clean renders, as its own generated frames are at sampling time;

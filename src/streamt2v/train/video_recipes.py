@@ -200,7 +200,7 @@ class BaseRecipe(DataOptions):
     rescale_betas_zero_snr: bool = False
     timestep_spacing: str = "leading"
     sample_steps: int = 20
-    guidance_scale: float = 5.0
+    sample_guidance: float = 5.0  # the sample videos' classifier-free guidance (guidance_scale before)
     # A trained UNet folder to start from (e.g. continue a base run with another ``prediction_type``);
     # its architecture must equal the one ``preset`` gives for this VAE / text encoder / size. For the
     # stream: a trained stream run's UNet (the base/CAM/APM weights all come from it).
@@ -435,7 +435,7 @@ class BaseRecipe(DataOptions):
                 t,
                 {"encoder_hidden_states": cond},
                 {"encoder_hidden_states": uncond},
-                self.guidance_scale,
+                self.sample_guidance,
             )
 
         sched = make_scheduler("ddim", self.scheduler_config())
