@@ -290,7 +290,7 @@ def test_gpu_runs_are_refused_up_front_without_cuda(
     # `make train-microworld`: one line, exit 2, and not even the --out folder is created
     out = tmp_path / "runs"
     assert release.main(["--out", str(out), "--assets", str(tmp_path / "assets")]) == 2
-    assert "error: run(s) ['refiner-restore'] are sized for a GPU" in capsys.readouterr().err
+    assert "error: run refiner-restore is sized for a GPU" in capsys.readouterr().err
     assert not out.exists() and not (tmp_path / "assets").exists()
     # CPU runs and --allow-cpu pass the check
     runs = release.release_runs(tmp_path)
@@ -320,16 +320,16 @@ def test_skip_train_without_finished_runs_is_refused_before_anything_is_written(
         "refiner-decoder",
         "refiner-restore",
     ]
-    assert err == f"error: --skip-train: run(s) {shipped} are not finished in {out}\n", err
+    assert err == f"error: --skip-train: runs {', '.join(shipped)} are not finished in {out}\n", err
     assert not (tmp_path / "rel").exists()
     # a finished run (its final/ folder) is no longer named; the assembly itself refuses the same way
     for name in ("vae", "clip"):
         (out / name / "final").mkdir(parents=True)
     assert release.main(argv) == 2
-    assert "['base-3', 'stream-aug', 'vae-decoder-edges', 'refiner-decoder', 'refiner-restore']" in (
+    assert "runs base-3, stream-aug, vae-decoder-edges, refiner-decoder, refiner-restore are" in (
         capsys.readouterr().err
     )
-    with pytest.raises(RuntimeError, match=r"^run\(s\) \['base-3', .*'refiner-restore'\] are not finished"):
+    with pytest.raises(RuntimeError, match=r"^runs base-3, .*, refiner-restore are not finished"):
         release.assemble_assets(out, dest, measure=False)
     assert not dest.exists()
     # a final/ folder without the VAE's weights is named, not a StopIteration

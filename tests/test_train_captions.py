@@ -173,7 +173,7 @@ def test_caption_names_match_the_files_however_the_export_spelled_them(tmp_path)
     assert {ds[i]["caption"] for i in range(2)} == {"green", "blue"}
     (tmp_path / "caps.csv").write_text(f"file,caption\n{name},green\nsub/B.mp4,blue\n", encoding="utf-8")
     with pytest.raises(
-        ValueError, match=r"no caption for video\(s\) \['sub/b.mp4'\].*not in .*\['sub/B.mp4'\]"
+        ValueError, match=r"no caption for a video in .*: 'sub/b.mp4'; it names a file not in .*: 'sub/B.mp4'"
     ):
         VideoFolderDataset(tmp_path, tmp_path / "caps.csv", ClipSpec(num_frames=4, size=16))
 
@@ -357,12 +357,12 @@ def test_captions_of_missing_files_name_their_lines(tmp_path):
     that differs from a video's only in case says so."""
     write_video(tmp_path / "A.MP4", 4)
     (tmp_path / "caps.csv").write_text("file,caption\nA.MP4,red\ngone.mp4,blue\n")
-    with pytest.raises(FileNotFoundError, match=r"names file\(s\) not in .*: \['gone.mp4'\] \(line 3\)$"):
+    with pytest.raises(FileNotFoundError, match=r"names a file not in .*: 'gone.mp4' \(line 3\)$"):
         VideoFolderDataset(tmp_path, tmp_path / "caps.csv", ClipSpec(num_frames=2, size=16))
     (tmp_path / "caps.jsonl").write_text(json.dumps({"file": "a.mp4", "caption": "red"}) + "\n")
     with pytest.raises(
         ValueError,
-        match=r"no caption for video\(s\) \['A.MP4'\] .*: \['a.mp4'\] \(line 1\) \(file names are "
+        match=r"no caption for a video in .*: 'A.MP4'; .*: 'a.mp4' \(line 1\) \(file names are "
         r"case-sensitive: 'A.MP4' in the folder, 'a.mp4' in the captions\)$",
     ):
         VideoFolderDataset(tmp_path, tmp_path / "caps.jsonl", ClipSpec(num_frames=2, size=16))

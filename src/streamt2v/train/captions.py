@@ -93,10 +93,15 @@ def caption_rows(path: str | Path) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def named_at(names: list[str], lines: dict[str, str]) -> str:
-    """``['a.mp4', 'b.mp4'] (line 3, line 7)``: the first five of ``names`` and where the captions file
+    """``'a.mp4', 'b.mp4' (line 3, line 7)``: the first five of ``names`` and where the captions file
     names them."""
     where = [lines[f] for f in names[:5] if f in lines]
-    return f"{names[:5]}" + (f" ({', '.join(where)})" if where else "")
+    return ", ".join(map(repr, names[:5])) + (f" ({', '.join(where)})" if where else "")
+
+
+def _files(count: int, noun: str = "file") -> str:
+    """``a file`` or ``3 files``: how many of a list the message names (its first five)."""
+    return f"a {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def check_every_video_captioned(
@@ -109,7 +114,9 @@ def check_every_video_captioned(
     absent = [f for f in caps if f not in videos and not (folder / f).is_file()]
     if missing:
         # a misspelt name shows up in both lists: name both, so the two spellings can be compared
-        also = f"; it names file(s) not in {folder}: {named_at(absent, lines)}" if absent else ""
+        also = (
+            f"; it names {_files(len(absent))} not in {folder}: {named_at(absent, lines)}" if absent else ""
+        )
         for a in absent:  # videos/a.mp4 for --data videos: a name from the working folder
             parts = a.split("/")
             tail = next(
@@ -128,13 +135,14 @@ def check_every_video_captioned(
                 f"{cased[0][1]!r} in the captions)"
             )
         raise ValueError(
-            f"no caption for video(s) {missing[:5]} in {captions} ({len(missing)} in all){also}"
+            f"no caption for {_files(len(missing), 'video')} in {captions}: "
+            f"{', '.join(map(repr, missing[:5]))}{', ...' if len(missing) > 5 else ''}{also}"
             + _broken_link(folder, absent)
         )
     if absent:
         raise FileNotFoundError(
-            f"{captions} names file(s) not in {folder}: {named_at(absent, lines)}"
-            + (f" ({len(absent)} in all)" if len(absent) > 5 else "")
+            f"{captions} names {_files(len(absent))} not in {folder}: {named_at(absent, lines)}"
+            + (", ..." if len(absent) > 5 else "")
             + _broken_link(folder, absent)
         )
 

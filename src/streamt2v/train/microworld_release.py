@@ -83,14 +83,19 @@ def unfinished_assembly_runs(out: Path) -> list[str]:
     return [n for n in ASSEMBLY_RUNS if not run_done(out, n)]
 
 
+def runs_are(names: list[str]) -> str:
+    """``run refiner-restore is`` or ``runs vae, clip are``: the subject of a message about ``names``."""
+    return f"run {names[0]} is" if len(names) == 1 else f"runs {', '.join(names)} are"
+
+
 def check_gpu_runs(names: list[str], runs: dict[str, RecipeRun], allow_cpu: bool) -> None:
     """Refuse, before anything starts, to train GPU runs (``RecipeRun.gpu``) on a machine without CUDA."""
     cpu_only = [n for n in names if runs[n].gpu]
     if cpu_only and not allow_cpu and not torch.cuda.is_available():
         raise RuntimeError(
-            f"run(s) {cpu_only} are sized for a GPU and no CUDA device is available here; on 2 CPU cores "
-            "they take many hours (see their entries in microworld_settings.release_runs). Train on a "
-            "machine with a GPU, or pass --allow-cpu to run them on the CPU anyway."
+            f"{runs_are(cpu_only)} sized for a GPU and no CUDA device is available here; on 2 CPU cores "
+            "that takes many hours (see microworld_settings.release_runs). Train on a machine with a GPU, or "
+            "pass --allow-cpu to train on the CPU anyway."
         )
 
 
@@ -268,7 +273,7 @@ def assemble_assets(out: Path, assets: Path, measure: bool = True) -> None:
 
     missing = unfinished_assembly_runs(out)
     if missing:  # before anything is written
-        raise RuntimeError(f"run(s) {missing} are not finished in {out} (no final/ folder)")
+        raise RuntimeError(f"{runs_are(missing)} not finished in {out} (no final/ folder)")
     assets.mkdir(parents=True, exist_ok=True)
     model = assemble_shipped_model(out, assets / "microworld")
     refiner = assemble_shipped_refiner(out, assets / "microworld-refiner")
@@ -366,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         elif unfinished_assembly_runs(a.out):  # refused before --out is created
             raise RuntimeError(
-                f"--skip-train: run(s) {unfinished_assembly_runs(a.out)} are not finished in {a.out}"
+                f"--skip-train: {runs_are(unfinished_assembly_runs(a.out))} not finished in {a.out}"
             )
         a.out.mkdir(parents=True, exist_ok=True)
         if a.only:
