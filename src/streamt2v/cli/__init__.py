@@ -95,7 +95,7 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         if self._holding_errors:
             raise _ParseError(message)
-        if _another_process_of_a_launch():  # every process parsed the same command line: the main one says it
+        if another_process_of_a_launch():  # every process parsed the same command line: the main one says it
             self.exit(2)
         super().error(message)
 
@@ -145,7 +145,7 @@ class _Parser(argparse.ArgumentParser):
             self._holding_errors = False
 
 
-def _another_process_of_a_launch() -> bool:
+def another_process_of_a_launch() -> bool:
     """Whether this process is one of a launcher's (accelerate launch, torchrun: ``WORLD_SIZE`` > 1) other than
     the main one (``RANK`` 0). A ``RANK`` left in a job's environment without a ``WORLD_SIZE`` > 1 is a single
     process, the main one."""
@@ -158,7 +158,7 @@ def _said_by_the_main_process(command: str | None) -> bool:
     (:data:`LAUNCHED_TOGETHER`) that failed before they joined their process group, where every one checked
     the same command line and files and failed alike (it was printed once per process). Once joined, each
     says its own: one may fail alone (a damaged video that only its samples read)."""
-    if command not in LAUNCHED_TOGETHER or not _another_process_of_a_launch():
+    if command not in LAUNCHED_TOGETHER or not another_process_of_a_launch():
         return False
     import torch.distributed as dist
 

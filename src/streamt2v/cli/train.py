@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import shlex
 import sys
 from collections.abc import Iterator
@@ -17,7 +16,14 @@ from contextlib import contextmanager
 from typing import Any
 
 from streamt2v.arguments import Arg, NamesArguments, RecipeOption, logs_naming_flags
-from streamt2v.cli import chosen_device, compile_backend_name, integer_at_least, say, user_path
+from streamt2v.cli import (
+    another_process_of_a_launch,
+    chosen_device,
+    compile_backend_name,
+    integer_at_least,
+    say,
+    user_path,
+)
 from streamt2v.cli.interrupts import InterruptSaidElsewhere
 from streamt2v.config import PRESETS
 
@@ -229,10 +235,7 @@ class _MainProcessOnly(logging.Filter):
             return True
         if dist.is_available() and dist.is_initialized():
             return dist.get_rank() == 0
-        # the launcher's RANK until the process group is made (torchrun and accelerate launch set both); a
-        # RANK left in a job's environment without a WORLD_SIZE > 1 is a single process, which says all
-        several = os.environ.get("WORLD_SIZE", "1").strip() not in ("", "0", "1")
-        return not several or os.environ.get("RANK", "0").strip() == "0"
+        return not another_process_of_a_launch()  # the launcher's RANK until the process group is made
 
 
 @contextmanager
