@@ -160,6 +160,23 @@ def test_shipped_assets_carry_the_release_sampler_and_notes() -> None:
     assert card.endswith("## Notes\n\n" + "\n".join(NOTES) + "\n")
 
 
+def test_card_writer_quotes_the_sampling_settings_as_the_folders_store_them(tmp_path: Path) -> None:
+    """The card's 'Recommended sampling (stored in model_index.json)' quotes the shipped folders' settings as
+    stored: the refiner's under the earlier names (num_inference_steps, guidance_scale), not ENHANCE's (it
+    quoted steps/guidance, which a release rebuild would have written into the card)."""
+    from streamt2v.train.microworld_release import ENHANCE, SAMPLER
+    from streamt2v.train.model_card import write_model_card
+
+    card = write_model_card(tmp_path, tmp_path, {}, SAMPLER, ENHANCE, "vae").read_text()
+    sampler = json.loads((assets.microworld_model_dir() / "model_index.json").read_text())["streamt2v"][
+        "sampler"
+    ]
+    stored = json.loads((assets.microworld_refiner_dir() / "model_index.json").read_text())[
+        "streamt2v_enhance"
+    ]
+    assert f"`{json.dumps(sampler)}`" in card and f"`{json.dumps(stored)}`" in card
+
+
 def test_release_assembly_rebuilds_the_shipped_folders_from_their_parts(tmp_path: Path) -> None:
     """The release's assembly (``train.assemble`` with the release's runs and settings), fed the shipped
     parts as its runs' outputs, writes the shipped folders again: same tensors and dtypes, same configs

@@ -251,8 +251,9 @@ SAMPLER: dict[str, Any] = {
     # objects and colours carry over; lower strengths slow fast objects under the speed threshold)
     "chunk_strength": 0.9,
 }
-# Recommended enhancer settings for the shipped refiner (EnhanceConfig fields; its folder, written before
-# their rename, stores num_inference_steps and guidance_scale, which loading reads as these).
+# Recommended enhancer settings for the shipped refiner (EnhanceConfig fields). Its folder, as every refiner
+# folder, stores them under the earlier names (num_inference_steps, guidance_scale;
+# enhance_config.stored_form), which every version reads; the model card quotes them as stored.
 ENHANCE: dict[str, Any] = {
     # the least noise, one step (MODEL_CARD.md notes): from more noise the under-trained refiner UNet
     # only adds error; the sharper edges come from the refiner VAE's decoder

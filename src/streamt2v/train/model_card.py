@@ -19,6 +19,7 @@ import numpy as np
 from streamt2v.io.folders import atomic_write_file
 from streamt2v.memory import describe_machine
 from streamt2v.microworld.behaviour import THRESHOLDS, VideoBehaviour, summary, video_passes
+from streamt2v.pipeline.enhance_config import stored_form
 
 
 def _log(run: Path) -> list[dict[str, Any]]:
@@ -444,7 +445,7 @@ def write_model_card(
         "## Recommended sampling (stored in `model_index.json`)",
         "",
         f"- stages 1–2 (`streamt2v.sampler`): `{json.dumps(dict(sampler))}`",
-        f"- stage 3 (`streamt2v_enhance` of the refiner): `{json.dumps(dict(enhance))}`",
+        f"- stage 3 (`streamt2v_enhance` of the refiner): `{json.dumps(stored_form(enhance))}`",
         "",
         "## Behaviour (held-out prompts and seeds)",
         "",
