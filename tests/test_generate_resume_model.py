@@ -241,12 +241,34 @@ def test_a_folder_refused_as_the_runs_moved_model_is_told_by_the_files_that_diff
         "'image_encoder/preprocessor_config.json' is new); give the folder the run's model was moved to, or "
         "start a new run with it"
     )
-    from streamt2v.pipeline.model_fingerprint import _fingerprints
+    from streamt2v.pipeline.model_fingerprint import _digest_before
 
-    whole = _fingerprints(tmp_path / "gone")[1]  # what the version before recorded
+    whole = _digest_before(tmp_path / "gone")  # what the version before recorded
     with pytest.raises(ArgumentValueError, match=r"\(their fingerprints differ\)"):
         _model_folder(SimpleNamespace(manifest={"model_fingerprint": whole}), cfg, other)
     change, found = _model_folder(
         SimpleNamespace(manifest={"model_fingerprint": whole}), cfg, tmp_path / "gone"
     )
     assert change == {"model": str(tmp_path / "gone")} and found == recorded  # recorded file by file from now
+
+
+def test_a_run_of_the_version_before_is_compared_by_the_files_it_read(tmp_path):
+    """The version before recorded one sha256 of every JSON file of each part (training_args.json, another
+    variant's shard index): rebuilt from the files counted now it differed, and the run's own folder was
+    said to hold other weights. The digest is the one 2febea6's model_fingerprint gives this folder."""
+    from streamt2v.pipeline.model_fingerprint import compared
+
+    folder = tmp_path / "m"
+    for name, text in {
+        "model_index.json": '{"unet": ["streamt2v", "StreamingUNet"]}',
+        "unet/config.json": '{"sample_size": 4}',
+        "unet/diffusion_pytorch_model.safetensors": "weights",
+        "unet/training_args.json": '{"learning_rate": 0.0001}',
+        "unet/diffusion_pytorch_model.safetensors.index.fp16.json": '{"weight_map": {}}',
+    }.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+    before = "3b256ba1b6cff62a678a14b8170479656d44cba69ac923fa7893c9912b2aad95"
+    assert compared(before, folder) == (model_fingerprint(folder), None)
+    (folder / "unet" / "diffusion_pytorch_model.safetensors").write_text("weight5")
+    assert compared(before, folder)[1] == "their fingerprints differ"

@@ -50,12 +50,13 @@ _CONFIGS = ("config.json", "scheduler_config.json", "preprocessor_config.json")
 _SHARD_INDEX = re.compile(r"[\w-]+(\.fp16)?\.(?:safetensors|bin)\.index(\.fp16)?\.json")
 
 
-def _files_read(folder: Path) -> list[Path]:
+def _files_read(folder: Path, every_json: bool = False) -> list[Path]:
     """The files of model ``folder`` its loading reads: ``model_index.json``, each part's configuration
     (:data:`_CONFIGS`; every file of ``tokenizer/``) and the weight files of the variant it loads, with their
     shard index; not the copies it leaves (a ``.bin`` beside a ``.safetensors``, an ``fp16`` variant beside
     the full-precision one, an ``optimizer.pt``), nor other JSON files, folders the index does not name
-    (``samples/``, ``.git``) or hidden files."""
+    (``samples/``, ``.git``) or hidden files. With ``every_json``, every JSON file of a part counts, as the
+    version before this one read them (the files, in the same order, of which those without it are a part)."""
     files = [folder / "model_index.json"]
     for part in _parts(folder):
         variant = None
@@ -68,7 +69,12 @@ def _files_read(folder: Path) -> list[Path]:
             for p in part.iterdir()
             if p.is_file()
             and not p.name.startswith(".")
-            and (part.name == "tokenizer" or p.name in _CONFIGS or _is_shard_index(p.name, variant))
+            and (
+                part.name == "tokenizer"
+                or p.name in _CONFIGS
+                or _is_shard_index(p.name, variant)
+                or (every_json and p.suffix == ".json")
+            )
         )
     return [p for p in files if p.is_file()]
 
@@ -123,32 +129,23 @@ def _digest_file(digest: Any, file: Path, size: int) -> None:
             digest.update(fh.read(end - begin))
 
 
-def _fingerprints(folder: Path) -> tuple[dict[str, str], str] | None:
-    """:func:`model_fingerprint` of ``folder`` and the one sha256 of all it reads that the version before
-    this one recorded instead (a string in the manifest), in one pass; None for a folder holding no weights."""
-    files = _files_read(folder)
+def _digest(folder: Path, files: list[Path], digest: Any) -> Any:
+    """``digest`` updated with each of ``files`` (of model ``folder``): its path in the folder, its size and
+    what the fingerprint reads of it (:func:`_digest_file`)."""
+    for file in files:
+        size = file.stat().st_size
+        digest.update(f"{file.relative_to(folder).as_posix()}\0{size}\0".encode())
+        _digest_file(digest, file, size)
+    return digest
+
+
+def _digest_before(folder: Path) -> str | None:
+    """The one sha256 the version before this one recorded of model ``folder`` (a string in the manifest):
+    of all it read, every JSON file of a part included; None for a folder holding no weights."""
+    files = _files_read(folder, every_json=True)
     if not any(p.suffix in (".safetensors", ".bin") for p in files):
         return None
-    whole, each = hashlib.sha256(), {}
-    for file in files:
-        size, name = file.stat().st_size, file.relative_to(folder).as_posix()
-        one = hashlib.sha256()
-        for digest in (whole, one):
-            digest.update(f"{name}\0{size}\0".encode())
-        _digest_file(_Both(whole, one), file, size)
-        each[name] = one.hexdigest()
-    return each, whole.hexdigest()
-
-
-class _Both:
-    """Two digests updated as one."""
-
-    def __init__(self, *digests: Any) -> None:
-        self.digests = digests
-
-    def update(self, data: bytes) -> None:
-        for digest in self.digests:
-            digest.update(data)
+    return _digest(folder, files, hashlib.sha256()).hexdigest()
 
 
 def model_fingerprint(folder: Path) -> dict[str, str] | None:
@@ -159,18 +156,24 @@ def model_fingerprint(folder: Path) -> dict[str, str] | None:
     torch zip archive's CRC-32 of every tensor, other files 1024 evenly spaced pieces. None for a folder
     holding no weights. A copy of the folder (moved) has the same; weights changed in any tensor's first or
     last values (fine-tuning changes them all) do not, and :func:`compared` names the files that differ."""
-    found = _fingerprints(folder)
-    return None if found is None else found[0]
+    files = _files_read(folder)
+    if not any(p.suffix in (".safetensors", ".bin") for p in files):
+        return None
+    return {
+        file.relative_to(folder).as_posix(): _digest(folder, [file], hashlib.sha256()).hexdigest()
+        for file in files
+    }
 
 
 def compared(recorded: str | dict[str, str], folder: Path) -> tuple[dict[str, str] | None, str | None]:
     """``folder``'s :func:`model_fingerprint` and how it differs from ``recorded``, a run's (the one string of
     the version before this one: compared whole), for a message (``'unet/config.json' differs``); None where
     ``folder`` holds the weights recorded."""
-    found = _fingerprints(folder)
-    files, whole = found if found is not None else ({}, None)
-    if isinstance(recorded, str):
-        return files or None, None if whole == recorded else "their fingerprints differ"
+    found = model_fingerprint(folder)
+    files = found or {}
+    if isinstance(recorded, str):  # the version before's, by its own rule: other JSON files counted
+        same = found is not None and _digest_before(folder) == recorded
+        return found, None if same else "their fingerprints differ"
     changed = [name for name, digest in recorded.items() if files.get(name, digest) != digest]
     missing = [name for name in recorded if name not in files]
     new = [name for name in files if name not in recorded]
