@@ -272,3 +272,19 @@ def test_a_run_of_the_version_before_is_compared_by_the_files_it_read(tmp_path):
     assert compared(before, folder) == (model_fingerprint(folder), None)
     (folder / "unet" / "diffusion_pytorch_model.safetensors").write_text("weight5")
     assert compared(before, folder)[1] == "their fingerprints differ"
+
+
+def test_the_index_of_weights_not_loaded_is_neither_counted_nor_checked(tmp_path):
+    """A pytorch_model.bin.index.json beside model.safetensors (hub folders ship both sets) is not read:
+    a copy without it was refused as the run's moved folder ('... is missing'), and a shard it names
+    missing was refused as an interrupted download."""
+    from streamt2v.io.weight_files import check_weight_files
+    from streamt2v.pipeline.model_fingerprint import compared
+
+    first, copy = tmp_path / "m1", tmp_path / "m2"
+    shutil.copytree(microworld_model_dir(), first)
+    shutil.copytree(first, copy)
+    index = first / "text_encoder" / "pytorch_model.bin.index.json"
+    index.write_text(json.dumps({"weight_map": {"w": "pytorch_model-00001-of-00002.bin"}}))
+    assert compared(model_fingerprint(first), copy)[1] is None
+    check_weight_files(index.parent, None, "text encoder")

@@ -93,12 +93,7 @@ _SHARD_INDEX = re.compile(
 def _missing_shard(folder: Path, variant: str | None, what: str) -> str | None:
     """Why a sharded model cannot load: a shard its index names is not in ``folder`` (an interrupted download
     or copy; ``from_pretrained`` says so only after the work that precedes it); None when none is missing."""
-    indexes = {}
-    for p in sorted(folder.iterdir()):
-        m = _SHARD_INDEX.fullmatch(p.name)
-        if m and p.is_file() and bool(m[1] or m[3]) == (variant == FP16):
-            indexes[m[2]] = p
-    index = indexes.get("safetensors") or indexes.get("bin")  # the file from_pretrained reads
+    index = shard_index_read(folder, variant)
     if index is None:
         return None
     try:
@@ -114,6 +109,21 @@ def _missing_shard(folder: Path, variant: str | None, what: str) -> str | None:
         f"({len(missing)} of its {len(shards)} shards; found: {folder_listing(folder)}): an interrupted "
         "download or copy? download the folder again"
     )
+
+
+def shard_index_read(folder: Path, variant: str | None) -> Path | None:
+    """The index of sharded weights of ``variant`` that ``from_pretrained`` reads in ``folder``: the safetensors
+    set's where the weights are safetensors or that index is there (its shards missing, it is still read; a
+    ``pytorch_model.bin.index.json`` beside a ``model.safetensors`` is not), else the pickled set's; None for
+    weights in one file."""
+    indexes = {}
+    for p in sorted(folder.iterdir()):
+        m = _SHARD_INDEX.fullmatch(p.name)
+        if m and p.is_file() and bool(m[1] or m[3]) == (variant == FP16):
+            indexes[m[2]] = p
+    read = weight_files_read(folder, variant)
+    safetensors = "safetensors" in indexes or any(p.suffix == ".safetensors" for p in read)
+    return indexes.get("safetensors" if safetensors else "bin")
 
 
 def check_weight_files(folder: Path, variant: str | None, what: str) -> None:

@@ -9,14 +9,13 @@ import contextlib
 import hashlib
 import json
 import os
-import re
 import zipfile
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from streamt2v.io.folders import home_path
 from streamt2v.io.output_paths import list_names
-from streamt2v.io.weight_files import FP16, weight_files_read, weights_variant
+from streamt2v.io.weight_files import shard_index_read, weight_files_read, weights_variant
 
 # What the fingerprint reads of each tensor's bytes in a safetensors file (its start and its end), and how many
 # evenly spaced pieces of that size of a pickled file that is no zip archive (torch's legacy format).
@@ -47,23 +46,24 @@ def _parts(folder: Path) -> list[Path]:
 # The configurations loading reads in a part folder (a model's, the scheduler's, an image processor's); every
 # file of tokenizer/ is read. Other JSON files there (training_args.json, notes) leave the weights as they are.
 _CONFIGS = ("config.json", "scheduler_config.json", "preprocessor_config.json")
-_SHARD_INDEX = re.compile(r"[\w-]+(\.fp16)?\.(?:safetensors|bin)\.index(\.fp16)?\.json")
 
 
 def _files_read(folder: Path, every_json: bool = False) -> list[Path]:
     """The files of model ``folder`` its loading reads: ``model_index.json``, each part's configuration
     (:data:`_CONFIGS`; every file of ``tokenizer/``) and the weight files of the variant it loads, with their
-    shard index; not the copies it leaves (a ``.bin`` beside a ``.safetensors``, an ``fp16`` variant beside
-    the full-precision one, an ``optimizer.pt``), nor other JSON files, folders the index does not name
-    (``samples/``, ``.git``) or hidden files. With ``every_json``, every JSON file of a part counts, as the
-    version before this one read them (the files, in the same order, of which those without it are a part)."""
+    shard index (:func:`~streamt2v.io.weight_files.shard_index_read`); not the copies it leaves (a ``.bin``
+    beside a ``.safetensors``, an ``fp16`` variant beside the full-precision one, an ``optimizer.pt``), nor
+    other JSON files, folders the index does not name (``samples/``, ``.git``) or hidden files. With
+    ``every_json``, every JSON file of a part counts, as the version before this one read them (the files, in
+    the same order, of which those without it are a part)."""
     files = [folder / "model_index.json"]
     for part in _parts(folder):
-        variant = None
+        index = None
         # no weights (scheduler/, tokenizer/), or links to nothing, which loading names
         with contextlib.suppress(FileNotFoundError):
             variant = weights_variant(part, "part")
             files += weight_files_read(part, variant)
+            index = shard_index_read(part, variant)
         files += sorted(
             p
             for p in part.iterdir()
@@ -72,18 +72,11 @@ def _files_read(folder: Path, every_json: bool = False) -> list[Path]:
             and (
                 part.name == "tokenizer"
                 or p.name in _CONFIGS
-                or _is_shard_index(p.name, variant)
+                or p == index
                 or (every_json and p.suffix == ".json")
             )
         )
     return [p for p in files if p.is_file()]
-
-
-def _is_shard_index(name: str, variant: str | None) -> bool:
-    """Whether ``name`` is the index of sharded weights of ``variant`` (``...safetensors.index.json``; of
-    ``fp16``: ``...safetensors.index.fp16.json``, or ``model.fp16.safetensors.index.json``)."""
-    index = _SHARD_INDEX.fullmatch(name)
-    return index is not None and bool(index[1] or index[2]) == (variant == FP16)
 
 
 def _tensor_spans(fh: BinaryIO, size: int) -> list[tuple[int, int]] | None:
