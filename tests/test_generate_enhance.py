@@ -85,8 +85,8 @@ def test_enhance_into_a_png_folder_keeps_the_lowres_frames_beside_it(tmp_path, m
 
 def test_a_run_stopped_in_stage_3_continues_from_its_last_finished_step(tmp_path, model32):
     """Stage 3 keeps its state after each step in the run directory; ``--resume`` continues from there (the
-    same output, bit for bit) and removes it once the outputs are written. The run's config.json as an
-    earlier version wrote it (stage 3's settings by diffusers' names) reads, and keys the same state."""
+    same output, bit for bit) and removes it once the outputs are written. The run's config.json keeps stage
+    3's settings by diffusers' names, as earlier versions wrote them, and they key the same state."""
     import json
 
     from diffusers import UNet3DConditionModel
@@ -118,11 +118,7 @@ def test_a_run_stopped_in_stage_3_continues_from_its_last_finished_step(tmp_path
     state = tmp_path / "run-s" / STAGE3_STATE
     assert torch.load(state, weights_only=True)["steps_done"] == 1
     config = tmp_path / "run-s" / "config.json"
-    stored = json.loads(config.read_text())
-    assert {"steps", "guidance"} <= set(stored["enhance"])
-    renamed = {"steps": "num_inference_steps", "guidance": "guidance_scale"}
-    stored["enhance"] = {renamed.get(k, k): v for k, v in stored["enhance"].items()}
-    config.write_text(json.dumps(stored))
+    assert {"num_inference_steps", "guidance_scale"} <= set(json.loads(config.read_text())["enhance"])
     calls.clear()
     count = register_module_forward_hook(
         lambda module, args, output: calls.append(1) if isinstance(module, UNet3DConditionModel) else None
@@ -227,6 +223,23 @@ def test_random_refiner_is_stored_only_where_earlier_versions_would_not_infer_it
             assert stored.get("random_refiner", True) == random_refiner
     with pytest.raises(ValueError, match="^unknown generate config key: bogus$"):
         GenerateConfig.from_dict({**stored, "bogus": 1})
+
+
+def test_stage_3_settings_are_stored_by_the_names_every_version_reads(tmp_path):
+    """config.json held stage 3's settings by their new names (steps, guidance), which the versions before the
+    rename refuse ('enhance setting(s) ['steps'] unknown'), so no stage-3 run, even one with a refiner folder,
+    could be resumed by them: stored by the earlier names (num_inference_steps, guidance_scale), read back as
+    given."""
+    from streamt2v.pipeline.generate import GenerateConfig
+
+    cfg = cfg_for(tmp_path, "s", enhance={"steps": 2, "guidance": 1.5, "start_step": 10}, refiner="/r")
+    stored = cfg.to_dict()
+    assert stored["enhance"] == {"num_inference_steps": 2, "guidance_scale": 1.5, "start_step": 10}
+    assert GenerateConfig.from_dict(stored) == cfg and cfg.enhance == {
+        "steps": 2,
+        "guidance": 1.5,
+        "start_step": 10,
+    }
 
 
 def test_random_refiner_is_said_ignored_where_the_shipped_refiner_runs(tmp_path, caplog):

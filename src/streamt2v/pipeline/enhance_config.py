@@ -25,8 +25,9 @@ BLEND_TARGETS: tuple[str, ...] = ("latents", "x0")
 MAX_RESOLUTION_SIDE = 8192
 
 # The settings' earlier names (diffusers'), which StreamConfig never had: a setting given by one is refused
-# naming ours, and one stored by an earlier version (a run directory's config.json, a refiner folder's
-# streamt2v_enhance: the shipped refiner's) is read by it (:func:`read_stored`).
+# naming ours, but stored settings keep them (a run directory's config.json, a refiner folder's
+# streamt2v_enhance: :func:`stored_form`), so that earlier versions read them too, and are read as ours
+# (:func:`read_stored`).
 EARLIER_NAMES = {"num_inference_steps": "steps", "guidance_scale": "guidance"}
 
 
@@ -52,8 +53,10 @@ def read_stored(settings: Mapping[str, Any], what: str) -> dict[str, Any]:
 
 
 def stored_form(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """``settings`` under the names earlier versions stored, in the same order: what a stage-3 state's key
-    hashes, so that a state saved by an earlier version is continued (its key is unchanged)."""
+    """``settings`` under the names earlier versions stored, in the same order, so that what this version
+    stores every version reads: a refiner folder's ``streamt2v_enhance`` (and the model card quoting it), a
+    generate run's ``config.json``, and what a stage-3 state's key hashes (a state saved by an earlier
+    version is continued: its key is unchanged)."""
     earlier = {v: k for k, v in EARLIER_NAMES.items()}
     return {earlier.get(name, name): value for name, value in settings.items()}
 

@@ -266,11 +266,19 @@ class GenerateConfig:
         return as_schedule(self.prompt)  # "0: a cat; 120: a dog" is a schedule, as in pipe(...)
 
     def to_dict(self) -> dict[str, Any]:
+        from streamt2v.pipeline.enhance_config import stored_form
+
         d = asdict(self)
         d["schedule_entries"] = [list(e) for e in self.schedule_entries]
-        # written only where it refuses the stand-in from_dict would infer (stage 3 without a refiner folder):
+        if self.enhance is not None:  # by the earlier names, which every version reads (as read_stored)
+            d["enhance"] = stored_form(self.enhance)
+        # Written only where it refuses the stand-in from_dict would infer (stage 3 without a refiner folder):
         # the versions before it refuse the key, so the other runs stay resumable by them; elsewhere it is
-        # the inferred True, or unused (no stage 3, or a refiner folder) and read back as False
+        # the inferred True, or unused (no stage 3, or a refiner folder) and read back as False. Where it is
+        # written, the run was checked to be at the shipped refiner's frame size, where True would run the
+        # same refiner: it is kept (at the cost of the version before it) so that a resume by a version whose
+        # shipped refiner is for another size refuses the run, as its start would, instead of finishing it
+        # with a random-weight refiner (noise).
         if d["random_refiner"] or not _random_refiner_unstored(d):
             del d["random_refiner"]
         return d
