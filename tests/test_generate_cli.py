@@ -180,16 +180,22 @@ def test_bad_inputs_catalogue(tmp_path, monkeypatch, capsys, argv, match):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.mp4", "v3.mp4"]
 
 
-@pytest.mark.parametrize("flag", ["-o", "--png-dir"])
-def test_a_dash_for_stdout_is_refused_naming_the_flag(tmp_path, monkeypatch, capsys, flag):
-    """``-o -`` (a command's usual stdout) wrote a folder named '-'; refused, it is said in one line, as
-    enhance says it (not after the whole usage)."""
+@pytest.mark.parametrize("typed", ["-o", "--out", "--output=", "--png-dir"])
+def test_a_dash_for_stdout_is_refused_by_the_flag_as_typed(tmp_path, monkeypatch, capsys, typed):
+    """``-o -`` (a command's usual stdout) wrote a folder named '-': refused, it is said in one line, as enhance
+    says it (not after the whole usage), by the flag as typed (``--out -`` was named ``-o -``), and before the
+    pipeline's imports of seconds."""
+    import sys
+
     monkeypatch.chdir(tmp_path)
-    assert main(["generate", "a cat", flag, "-", *FAST_CLI]) == 2
-    example = "out.mp4" if flag == "-o" else "frames"
+    monkeypatch.delitem(sys.modules, "streamt2v.pipeline.generate")
+    given = [typed + "-"] if typed.endswith("=") else [typed, "-"]
+    assert main(["generate", "a cat", *given, *FAST_CLI]) == 2
+    assert "streamt2v.pipeline.generate" not in sys.modules
+    example = "frames" if typed == "--png-dir" else "out.mp4"
     assert capsys.readouterr().err == (
-        f"error: {flag} -: generate writes files, not standard output; give a path such as {example} (or ./- "
-        "for a folder named '-')\n"
+        f"error: {typed.rstrip('=')} -: generate writes files, not standard output; give a path such as "
+        f"{example} (or ./- for a folder named '-')\n"
     )
     assert list(tmp_path.iterdir()) == []
 

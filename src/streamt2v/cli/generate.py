@@ -327,7 +327,24 @@ def _spellings(parser: argparse.ArgumentParser, argv: list[str]) -> dict[str, st
     return spelled
 
 
+def _refuse_standard_output(args: argparse.Namespace) -> None:
+    """Refuse "-", a command's usual name for standard output, as ``-o`` or ``--png-dir`` (a folder
+    named '-' was written; a video is written to a file, which its preview and final rename need): in one line,
+    as enhance says it, by the flag as typed (``--out -``), before the imports of seconds."""
+    typed = _spellings(args.parser, args.argv[args.argv.index("generate") + 1 :])
+    for dest, flag, example in (
+        ("output", "-o", "out.mp4"),
+        ("png_dir", "--png-dir", "frames"),
+    ):
+        if getattr(args, dest) == "-":
+            raise ValueError(
+                f"{typed.get(dest, flag)} -: generate writes files, not standard output; give a path such as "
+                f"{example} (or ./- for a folder named '-')"
+            )
+
+
 def run(args: argparse.Namespace) -> int:
+    _refuse_standard_output(args)
     from tqdm import tqdm
 
     from streamt2v.pipeline.chunking import num_chunks
@@ -377,14 +394,6 @@ def run(args: argparse.Namespace) -> int:
             bar.set_description(f"chunk {index + 1}", refresh=False)
             bar.update(1)
 
-    # "-", a command's usual name for stdout, wrote a folder named '-': a video is written to a file, which its
-    # preview and final rename need (said in one line, as enhance says it, not after argparse's usage)
-    for flag, path, example in (("-o", args.output, "out.mp4"), ("--png-dir", args.png_dir, "frames")):
-        if path == "-":
-            raise ValueError(
-                f"{flag} -: generate writes files, not standard output; give a path such as {example} (or ./- "
-                "for a folder named '-')"
-            )
     if args.resume:
         from streamt2v.pipeline.rundir import RunDir
 
