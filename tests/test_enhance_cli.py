@@ -310,6 +310,25 @@ def test_odd_sized_input_without_model_is_one_error_in_width_x_height(caplog):
     assert caplog.records == []
 
 
+def test_python_callers_of_the_default_refiner_are_told_their_own_arguments():
+    """default_refiner((47, 33)) and load_refiner(None, ...) were told to 'pass model='DIR'', and
+    check_default_refiner(..., stand_in=False) that 'random_refiner=True' lets the stand-in in: arguments of
+    the enhance command line, which none of them takes."""
+    from streamt2v.pipeline.refiner import check_default_refiner, load_refiner
+
+    folder = (
+        "(load one with load_refiner(DIR, ...) or Refiner.from_pretrained(DIR), or resize the video to 32x32)"
+    )
+    with pytest.raises(ValueError) as err:
+        load_refiner(None, (300, 300))
+    assert folder in str(err.value) and "model=" not in str(err.value)
+    with pytest.raises(ValueError) as err:
+        check_default_refiner((20, 20), stand_in=False)
+    assert folder in str(err.value) and "; stand_in=True lets a random-weight refiner stand in" in str(
+        err.value
+    )
+
+
 def test_random_refiner_is_said_ignored_at_the_shipped_size_and_an_odd_size_is_told_the_shipped_one(
     tmp_path, capsys
 ):

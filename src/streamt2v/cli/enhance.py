@@ -6,6 +6,7 @@ import argparse
 import shlex
 from pathlib import Path
 
+from streamt2v.arguments import Arg
 from streamt2v.cli import chosen_device, integer_at_least, user_path
 from streamt2v.config import DTYPE_NAMES
 from streamt2v.pipeline.setting_checks import SEED_LIMIT
@@ -196,7 +197,7 @@ def _run(args: argparse.Namespace) -> int:
     from streamt2v.pipeline.enhance_output import enhance_to_files
     from streamt2v.pipeline.enhance_state import remove_stale_state_temporaries, remove_state_file
     from streamt2v.pipeline.prompts import names_a_file
-    from streamt2v.pipeline.refiner import check_default_refiner, checked_config, load_refiner
+    from streamt2v.pipeline.refiner import STAND_IN_ARG, check_default_refiner, checked_config, load_refiner
 
     given = {
         "chunk_frames": args.chunk_frames,
@@ -239,7 +240,9 @@ def _run(args: argparse.Namespace) -> int:
     _check_not_the_input(Path(args.input), Path(args.output))
     if args.model is None:  # from the first frame: a size no default refiner is for fails before the read
         size = tuple(read_video(args.input, max_frames=1)[0].shape[-2:])
-        folder = check_default_refiner(size, stand_in=args.random_refiner)
+        folder = check_default_refiner(
+            size, stand_in=args.random_refiner, folder_arg=Arg("model", "DIR"), stand_in_arg=STAND_IN_ARG
+        )
         if args.random_refiner and folder is not None:  # the shipped refiner runs: the flag changes nothing
             print(
                 "warning: ignoring --random-refiner: the shipped refiner is for this "

@@ -164,7 +164,7 @@ def check_default_refiner_for(
     ``--random-refiner`` changes nothing where the shipped refiner is for the size (as ``enhance`` does)."""
     if cfg.enhance is None or cfg.refiner is not None:
         return None
-    from streamt2v.pipeline.refiner import check_default_refiner
+    from streamt2v.pipeline.refiner import STAND_IN_ARG, check_default_refiner
 
     size = _model_frame_size(model, cfg.model)
     if size is None:
@@ -174,6 +174,7 @@ def check_default_refiner_for(
         stand_in=cfg.random_refiner,
         subject=f"the model makes {size}x{size} frames",
         folder_arg=Arg("refiner", "DIR"),
+        stand_in_arg=STAND_IN_ARG,
         resize=False,
     )
     if warn_unused and cfg.random_refiner and folder is not None:

@@ -486,9 +486,10 @@ def default_refiner_folder(base_frame_size: tuple[int, int]) -> Path | None:
 # The largest input side the random-weight stand-in is made for: it shows the pipeline working, and above
 # this its attention over a full-HD frame would take CPU-hours and tens of GB for nothing.
 STAND_IN_MAX_SIDE = 256
-# The arguments ``streamt2v enhance`` (and its library) gives a refiner folder and lets the stand-in in by.
-ENHANCE_FOLDER_ARG = Arg("model", "DIR")
+# The argument that lets the stand-in in: GenerateConfig's and ``--random-refiner`` of generate and enhance;
+# to a Python caller of check_default_refiner, its own.
 STAND_IN_ARG = Arg("random_refiner", True)
+_OWN_STAND_IN_ARG = Arg("stand_in", True)
 
 
 def check_default_refiner(
@@ -496,8 +497,8 @@ def check_default_refiner(
     *,
     stand_in: bool = True,
     subject: str | None = None,
-    folder_arg: Arg = ENHANCE_FOLDER_ARG,
-    stand_in_arg: Arg = STAND_IN_ARG,
+    folder_arg: Arg | None = None,
+    stand_in_arg: Arg = _OWN_STAND_IN_ARG,
     resize: bool = True,
 ) -> Path | None:
     """The one decision of which refiner stage 3 runs without a refiner folder, for frames of
@@ -509,8 +510,10 @@ def check_default_refiner(
 
     The refusal is in the caller's words: ``subject`` names the frames (default ``input frames are WxH
     (width x height)``), ``folder_arg`` and ``stand_in_arg`` the arguments that give a refiner folder and let
-    the stand-in in (default: ``streamt2v enhance``'s ``--model DIR`` and ``--random-refiner``), ``resize``
-    whether resizing the frames is advice (an input video: yes; a model's frames: no)."""
+    the stand-in in (``streamt2v enhance``: ``--model DIR`` and ``--random-refiner``; default: a Python
+    caller's, loading a folder with :func:`load_refiner` or :meth:`Refiner.from_pretrained`, and this
+    function's ``stand_in=True``), ``resize`` whether resizing the frames is advice (an input video: yes; a
+    model's frames: no)."""
     h, w = int(base_frame_size[0]), int(base_frame_size[1])
     folder = default_refiner_folder((h, w))
     if folder is not None:
@@ -529,9 +532,13 @@ def check_default_refiner(
     except FileNotFoundError:
         shipped, resized = "the shipped refiner is not installed", ""
     subject = subject or f"input frames are {w}x{h} (width x height)"
+    if folder_arg is not None:
+        how: list[object] = ["pass ", folder_arg]
+    else:  # a Python caller of this, default_refiner or load_refiner(None, ...): no argument takes a folder
+        how = ["load one with load_refiner(DIR, ...) or Refiner.from_pretrained(DIR)"]
     parts: list[object] = [
-        f"{subject} and {shipped}: stage 3 needs a refiner folder for this size (pass ",
-        folder_arg,
+        f"{subject} and {shipped}: stage 3 needs a refiner folder for this size (",
+        *how,
         f"{resized})",
     ]
     if limits:  # the stand-in is named only where it would be taken: an odd size was told to ask for it
