@@ -231,13 +231,14 @@ def test_a_folder_refused_as_the_runs_moved_model_is_told_by_the_files_that_diff
     first.rename(tmp_path / "gone")
     weights = other / "unet" / "diffusion_pytorch_model.safetensors"
     save_file({k: v + 1 for k, v in load_file(weights).items()}, weights)
+    (other / "unet" / "config.json").write_text((other / "unet" / "config.json").read_text() + "\n")
     (other / "vae" / "config.json").unlink()
     (other / "image_encoder" / "preprocessor_config.json").write_text("{}")
     with pytest.raises(ArgumentValueError) as refused:
         _model_folder(SimpleNamespace(manifest={"model_fingerprint": recorded}), cfg, other)
     assert str(refused.value) == (
         f"model folder {str(other)!r} does not hold the weights of the run's model folder {str(first)!r} "
-        "('unet/diffusion_pytorch_model.safetensors' differs, 'vae/config.json' is missing, "
+        "('unet/diffusion_pytorch_model.safetensors' and 'unet/config.json' differ, 'vae/config.json' is missing, "
         "'image_encoder/preprocessor_config.json' is new); give the folder the run's model was moved to, or "
         "start a new run with it"
     )

@@ -2,9 +2,9 @@
 caller, ``pass --overwrite`` on the command line. The message is kept in parts, the arguments as
 :class:`Arg`, so each reader gets one spelling and neither is rewritten out of the other's text; a helper
 that names an argument in plain text (its ``what``) is given a placeholder by :func:`naming_arguments`. (The
-settings errors and log lines of generate and enhance, which name fields of their configs by the dozen, are
-put in flags by ``cli.generate.as_flags``'s table instead: their field names are not their flags' names; the
-log lines through :func:`logs_naming_flags` too.)"""
+settings errors of generate and enhance, which name fields of their configs by the dozen, are put in flags by
+``cli.generate.as_flags``'s tables instead: their field names are not their flags' names; so are generate's
+stage-1/2 log lines, through :func:`logs_naming_flags`'s ``rename``.)"""
 
 from __future__ import annotations
 

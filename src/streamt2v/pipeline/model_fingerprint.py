@@ -171,7 +171,7 @@ def compared(recorded: str | dict[str, str], folder: Path) -> tuple[dict[str, st
     missing = [name for name in recorded if name not in files]
     new = [name for name in files if name not in recorded]
     said = [
-        f"{list_names(names, limit=3)} {one if len(names) == 1 else many}"
+        f"{_subject(names)} {one if len(names) == 1 else many}"
         for names, one, many in (
             (changed, "differs", "differ"),
             (missing, "is missing", "are missing"),
@@ -180,3 +180,10 @@ def compared(recorded: str | dict[str, str], folder: Path) -> tuple[dict[str, st
         if names
     ]
     return files or None, ", ".join(said) or None
+
+
+def _subject(names: list[str]) -> str:
+    """``names`` as a message's subject: ``'a' and 'b'``, ``'a', 'b', 'c' and 2 more``."""
+    if 1 < len(names) <= 3:
+        return f"{list_names(names[:-1])} and {names[-1]!r}"
+    return list_names(names, limit=3)
