@@ -28,12 +28,20 @@ def test_a_full_size_preset_is_refused_on_a_machine_of_23_gb_naming_both_figures
         "this machine has 23.0 GB available (free RAM and swap): train it on a GPU, or choose a smaller "
         in said
     )
-    assert said.endswith("preset (tiny or small); without the EMA (ema_decay=None) at least 22.6 GB")
+    assert said.endswith(
+        "preset (tiny or small); without the EMA (ema_decay=None) at least 22.6 GB; to try anyway: "
+        "memory_check=False"
+    )
     flags = err.value.as_flags().spelled(flags=True)
-    assert "a smaller --preset (tiny or small); without the EMA (--ema-decay 0) at least 22.6 GB" in flags
-    # the stream's temporal base layers are frozen: counted as weights alone
-    with pytest.raises(ArgumentRuntimeError, match=r"\(2\.12 billion parameters, 1\.58 billion trained\)"):
+    assert (
+        "a smaller --preset (tiny or small); without the EMA (--ema-decay 0) at least 22.6 GB; to try anyway: "
+        "--no-memory-check" in flags
+    )
+    # the stream's temporal base layers are frozen: counted as weights alone; its base is a base run's
+    with pytest.raises(ArgumentRuntimeError) as err:
         check_training_memory(make_recipe("stream", preset="modelscope-1.7b"), TrainConfig(), 23 * 10**9)
+    assert "(2.12 billion parameters, 1.58 billion trained)" in str(err.value)
+    assert "smaller preset (tiny or small) and train a base run of that preset first;" in str(err.value)
     # each process of a launch on the machine holds its own
     check_training_memory(make_recipe("base"), TrainConfig(), available=50 * 10**6)
     with pytest.raises(ArgumentRuntimeError, match=", 2 processes each holding their own"):
@@ -42,14 +50,75 @@ def test_a_full_size_preset_is_refused_on_a_machine_of_23_gb_naming_both_figures
 
 
 def test_available_memory_is_free_ram_and_swap(tmp_path: Path):
-    meminfo = tmp_path / "meminfo"
+    meminfo, none = tmp_path / "meminfo", tmp_path / "absent"
     meminfo.write_text(
         "MemTotal:       24000000 kB\nMemAvailable:   20000000 kB\nSwapFree:        1000000 kB\n"
     )
-    assert available_memory(meminfo) == 21_000_000 * 1024
+    assert available_memory(meminfo, none, none) == 21_000_000 * 1024
     meminfo.write_text("MemTotal:       24000000 kB\n")  # a kernel before 3.14
-    assert available_memory(meminfo) is None
-    assert available_memory(tmp_path / "absent") is None
+    assert available_memory(meminfo, none, none) is None
+    assert available_memory(none, none, none) is None
+
+
+def _cgroup(folder: Path, files: dict[str, str]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (folder / name).write_text(text)
+
+
+def test_available_memory_is_at_most_what_the_containers_memory_cgroup_allows(tmp_path: Path):
+    """A container's limit, which /proc/meminfo does not show: its limit less its use, the inactive file
+    cache not counted as used, the least of the cgroup's and those above it; swap on top."""
+    meminfo, proc, root = tmp_path / "meminfo", tmp_path / "cgroup", tmp_path / "fs"
+    meminfo.write_text("MemAvailable:   20000000 kB\nSwapFree:        1000 kB\n")
+    gib = 2**30
+    # v2: the job's cgroup allows 8 GiB, uses 5 of which 2 are inactive file cache: 5 GiB left
+    proc.write_text("0::/jobs/one\n")
+    _cgroup(
+        root / "jobs" / "one",
+        {
+            "memory.max": f"{8 * gib}\n",
+            "memory.current": f"{5 * gib}\n",
+            "memory.stat": f"anon 1\ninactive_file {2 * gib}\n",
+        },
+    )
+    assert available_memory(meminfo, proc, root) == 5 * gib + 1000 * 1024
+    _cgroup(
+        root / "jobs",
+        {
+            "memory.max": f"{4 * gib}\n",
+            "memory.current": f"{5 * gib}\n",
+            "memory.stat": f"inactive_file {2 * gib}\n",
+        },
+    )
+    assert available_memory(meminfo, proc, root) == 1 * gib + 1000 * 1024  # the parent allows less
+    _cgroup(root / "jobs", {"memory.max": "max\n"})
+    _cgroup(root / "jobs" / "one", {"memory.max": "max\n"})
+    assert available_memory(meminfo, proc, root) == 20_001_000 * 1024  # no limit: the machine's
+    # v1, the host's path of a container whose own cgroup is mounted at the root
+    proc.write_text("5:cpu,cpuacct:/docker/x\n4:memory:/docker/x\n0::/\n")
+    _cgroup(
+        root / "memory",
+        {
+            "memory.limit_in_bytes": f"{3 * gib}\n",
+            "memory.usage_in_bytes": f"{2 * gib}\n",
+            "memory.stat": f"inactive_file 5\ntotal_inactive_file {gib}\n",
+        },
+    )
+    assert available_memory(meminfo, proc, root) == 2 * gib + 1000 * 1024
+    (root / "memory" / "memory.limit_in_bytes").write_text("9223372036854771712\n")  # v1's no limit
+    assert available_memory(meminfo, proc, root) == 20_001_000 * 1024
+
+
+def test_the_estimate_counts_the_text_encoders_width_not_the_presets():
+    """The cross-attention layers take the micro-CLIP's width (64), not the preset's 1024."""
+    import streamt2v
+
+    clip = str(Path(streamt2v.__file__).parent / "assets" / "microworld")
+    preset, micro = (
+        make_recipe("base", preset="modelscope-1.7b", clip=c).parameter_counts()[0] for c in ("", clip)
+    )
+    assert (preset, micro) == (1_411_233_860, 1_387_272_260)
 
 
 def test_train_refuses_before_building_or_writing_anything(tmp_path, monkeypatch, capsys):
@@ -57,7 +126,12 @@ def test_train_refuses_before_building_or_writing_anything(tmp_path, monkeypatch
 
     monkeypatch.setattr(loop, "available_memory", lambda: 10**6)  # 1 MB: the tiny preset needs more
     out = tmp_path / "run"
-    assert main(["train", "base", "--out", str(out), "--vae", "nope", "--clip", "nope", "--steps", "1"]) == 2
+    # --cpu: a GPU run is not checked
+    command = ["train", "base", "--out", str(out), "--vae", "nope", "--clip", "nope", "--steps", "1", "--cpu"]
+    assert main(command) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("error: the base network of preset 'tiny' (") and "this machine has 0.0 GB" in err
+    assert err.endswith("; to try anyway: --no-memory-check")
     assert not out.exists()  # refused before the missing --vae would be found, at the build
+    assert main([*command, "--no-memory-check"]) == 2  # not checked: the build finds no --vae
+    assert "--vae" in capsys.readouterr().err.strip().splitlines()[-1]

@@ -179,6 +179,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     p.add_argument("--cpu", action="store_true", help="train on the CPU even if a GPU is present")
     p.add_argument(
+        "--no-memory-check",
+        dest="memory_check",
+        action="store_false",
+        help="start a CPU run even where its network and training state seem not to fit in the free memory",
+    )
+    p.add_argument(
         "--device",
         type=_auto_or_cpu,
         default="auto",
@@ -284,7 +290,14 @@ def _train(args: argparse.Namespace) -> int:
         compile=args.compile,
     )
     try:
-        result = train(recipe, cfg, args.out, resume=args.resume, progress=not args.no_progress)
+        result = train(
+            recipe,
+            cfg,
+            args.out,
+            resume=args.resume,
+            progress=not args.no_progress,
+            memory_check=args.memory_check,
+        )
     except KeyboardInterrupt as err:
         state = PartialState()
         if not state.is_main_process:  # under a launcher the main process alone says how to continue

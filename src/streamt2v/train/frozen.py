@@ -4,6 +4,7 @@ line: ``arguments.naming_arguments``)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +138,21 @@ def _clip_parts(path: str, image: bool, clip_arg: str) -> tuple[Any, Any, Any]:
     what = f"{clip_arg} CLIPModel folder"
     tokenizer = load_tokenizer(p, what=what)
     return (tokenizer, *_split_clip_model(p, image, what))
+
+
+def clip_text_width(path: str | None) -> int | None:
+    """The text encoder's width (``hidden_size``) of the ``clip`` folder ``path`` (a micro-CLIP run's final/
+    or a CLIPModel folder) as its config.json records it, read without loading anything; None where it
+    cannot be read (no such folder yet: the build says so)."""
+    if not path:
+        return None
+    p = home_path(path)
+    try:
+        if (p / "text_encoder").is_dir():
+            return int(json.loads((p / "text_encoder" / "config.json").read_text())["hidden_size"])
+        return int(json.loads((p / "config.json").read_text())["text_config"]["hidden_size"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _split_clip_model(path: Path, image: bool, what: str) -> tuple[Any, Any]:

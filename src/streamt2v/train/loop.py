@@ -185,6 +185,7 @@ def train(
     resume: bool = False,
     progress: bool = True,
     export: bool = True,
+    memory_check: bool = True,
 ) -> TrainResult:
     """Train ``recipe`` into ``out_dir`` (``checkpoints/``, ``loss.jsonl``, ``samples/``, ``final/``).
 
@@ -192,9 +193,11 @@ def train(
     ``resume=True`` the run continues from ``out_dir/checkpoints/latest`` if there is one; a run that
     finished at ``cfg.steps`` (its checkpoint and ``final/`` of that step) takes no step and is not exported
     again (its folder is cleaned up as a resume's is: the log cut back to the step, config.json rewritten).
+    ``memory_check=False``: a CPU run is not refused where its network and training state seem not to fit
+    in the free memory (:func:`~streamt2v.train.memory_needs.check_training_memory`).
     """
     out = Path(out_dir)
-    run = _Run(recipe, cfg, out)
+    run = _Run(recipe, cfg, out, memory_check)
     # two runs on one --out (a job relaunched with --resume while the first still runs) would both write it
     created = not out.exists()
     held = lock_run_folder(out) if run.main else None
@@ -269,7 +272,7 @@ class _Run:
     """One call of :func:`train`: the accelerator, the trained module with its optimizer and EMA, the run
     config it records, and what it writes in its folder (log, checkpoints, samples, ``final/``)."""
 
-    def __init__(self, recipe: Recipe, cfg: TrainConfig, out: Path) -> None:
+    def __init__(self, recipe: Recipe, cfg: TrainConfig, out: Path, memory_check: bool = True) -> None:
         from accelerate import Accelerator
 
         self.recipe, self.cfg, self.out = recipe, cfg, out
@@ -278,7 +281,8 @@ class _Run:
         self.accelerator = accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=cfg.cpu)
         if cfg.mixed_precision == "fp16" and accelerator.device.type == "cpu":
             raise fp16_needs_a_gpu()
-        if accelerator.device.type == "cpu":  # before the build: the kernel kills a run that does not fit
+        # before the build: the kernel kills a run that does not fit, without a word
+        if memory_check and accelerator.device.type == "cpu":
             processes = processes_on_this_machine(accelerator.num_processes)
             check_training_memory(recipe, cfg, available_memory(), processes)
         self.main = accelerator.is_main_process

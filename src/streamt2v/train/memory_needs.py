@@ -5,9 +5,11 @@ partway into its first step (the optimizer's moments are made there), without a 
 The figure is a floor, from the recipe's ``parameter_counts()`` (counted on the meta device, nothing
 allocated): every weight, and for each trained one its gradient, AdamW's two moments and the EMA's copy, all
 in float32 (mixed precision keeps float32 masters); the frozen encoders and the activations come on top. It
-is compared with what the machine can still give (``MemAvailable`` and ``SwapFree`` of ``/proc/meminfo``),
-shared by the processes of a launch on it. A GPU run is not checked here: CUDA's own out-of-memory error
-says so, where the kernel's killer says nothing.
+is compared with what the machine can still give (``MemAvailable`` of ``/proc/meminfo``, or less where the
+container's memory cgroup allows less, and ``SwapFree``), shared by the processes of a launch on it. A GPU
+run is not checked here: CUDA's own out-of-memory error says so, where the kernel's killer says nothing. The
+check can be turned off (``memory_check=False``, ``--no-memory-check``): a floor from the free memory of a
+moment may still misjudge a machine.
 """
 
 from __future__ import annotations
@@ -21,24 +23,90 @@ from streamt2v.train.train_config import NO_EMA
 
 FLOAT32_BYTES = 4
 _MEMINFO = Path("/proc/meminfo")
+_PROC_CGROUP = Path("/proc/self/cgroup")
+_CGROUP_ROOT = Path("/sys/fs/cgroup")
+# cgroup v1 writes "no limit" as the largest page-aligned 64-bit number
+_NO_LIMIT = 2**62
 
 
-def available_memory(meminfo: Path = _MEMINFO) -> int | None:
-    """Bytes of memory this machine can still give a process (``MemAvailable`` + ``SwapFree``); None where
-    there is no ``/proc/meminfo`` to read it from (not Linux): nothing is checked there."""
+def available_memory(
+    meminfo: Path = _MEMINFO, proc_cgroup: Path = _PROC_CGROUP, cgroup_root: Path = _CGROUP_ROOT
+) -> int | None:
+    """Bytes of memory this machine can still give a process: ``MemAvailable`` (or what its memory cgroups
+    still allow, :func:`cgroup_memory_left`, where less: a container's limit, which ``/proc/meminfo`` does not
+    show) and ``SwapFree``; None where there is no ``/proc/meminfo`` to read it from (not Linux): nothing is
+    checked there."""
     try:
         lines = meminfo.read_text().splitlines()
     except OSError:
         return None
-    fields = {}
-    for line in lines:
-        name, _, value = line.partition(":")
-        parts = value.split()
-        if parts and parts[0].isdigit():
-            fields[name] = int(parts[0]) * 1024  # kB
+    fields = _numbers(lines, ":")
     if "MemAvailable" not in fields:
         return None
-    return fields["MemAvailable"] + fields.get("SwapFree", 0)
+    ram = fields["MemAvailable"] * 1024  # kB
+    left = cgroup_memory_left(proc_cgroup, cgroup_root)
+    if left is not None:
+        ram = min(ram, left)
+    return ram + fields.get("SwapFree", 0) * 1024
+
+
+def cgroup_memory_left(proc_cgroup: Path = _PROC_CGROUP, root: Path = _CGROUP_ROOT) -> int | None:
+    """Bytes this process's memory cgroups still let it take: the least, over its cgroup and those above it
+    that set a limit, of the limit less what they use, the inactive file cache (which the kernel reclaims
+    before it kills) not counted as used; cgroup v2 (``memory.max``, ``memory.current``) or v1
+    (``memory.limit_in_bytes``, ``memory.usage_in_bytes``). None: no limit, or none readable."""
+    try:
+        lines = proc_cgroup.read_text().splitlines()
+    except OSError:
+        return None
+    lefts = []
+    for line in lines:  # "0::/path" (v2), "4:memory:/path" (v1)
+        _, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+        if controllers == "":
+            base, files = root, ("memory.max", "memory.current", "inactive_file")
+        elif "memory" in controllers.split(","):
+            base, files = (
+                root / "memory",
+                ("memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file"),
+            )
+        else:
+            continue
+        folder = base / path.strip("/")
+        # inside a container the path may be the host's, its own cgroup mounted at the root: each level that
+        # exists is read, up to the root
+        while True:
+            left = _cgroup_left(folder, *files)
+            if left is not None:
+                lefts.append(left)
+            if folder == base or base not in folder.parents:
+                break
+            folder = folder.parent
+    return min(lefts) if lefts else None
+
+
+def _cgroup_left(folder: Path, limit_file: str, usage_file: str, cache_field: str) -> int | None:
+    """What the cgroup ``folder`` still allows (its limit less its use, the inactive file cache not counted
+    as used); None: no limit, or its files unreadable."""
+    try:
+        limit_text = (folder / limit_file).read_text().strip()
+        if not limit_text.isdigit() or int(limit_text) >= _NO_LIMIT:  # v2's "max"
+            return None
+        used = int((folder / usage_file).read_text().strip())
+        stat = _numbers((folder / "memory.stat").read_text().splitlines(), " ")
+    except (OSError, ValueError):
+        return None
+    return max(0, int(limit_text) - max(0, used - stat.get(cache_field, 0)))
+
+
+def _numbers(lines: list[str], separator: str) -> dict[str, int]:
+    """The ``name<separator> number ...`` lines of ``/proc/meminfo`` or ``memory.stat`` as a dict."""
+    fields = {}
+    for line in lines:
+        name, _, value = line.partition(separator)
+        parts = value.split()
+        if parts and parts[0].isdigit():
+            fields[name.strip()] = int(parts[0])
+    return fields
 
 
 def training_memory(parameters: int, trained: int, ema: bool) -> int:
@@ -54,7 +122,8 @@ def _gb(size: int) -> str:
 def check_training_memory(recipe: Any, cfg: Any, available: int | None, processes: int = 1) -> None:
     """Refuse a CPU run of ``recipe`` with ``cfg`` (``TrainConfig``) whose training memory
     (:func:`training_memory`, for each of the ``processes`` on this machine) exceeds ``available`` bytes,
-    naming both and what to do; nothing where either is unknown (a recipe without ``parameter_counts``)."""
+    naming both and what to do (among it ``memory_check=False``, :func:`~streamt2v.train.loop.train`'s, which
+    skips this check); nothing where either is unknown (a recipe without ``parameter_counts``)."""
     counts = getattr(recipe, "parameter_counts", None)
     if counts is None or available is None:
         return
@@ -75,9 +144,12 @@ def check_training_memory(recipe: Any, cfg: Any, available: int | None, processe
     ]
     if preset:
         parts += [", or choose a smaller ", Arg("preset"), " (tiny or small)"]
+        if recipe.name == "stream":  # its base layers are the base run's, of the same preset
+            parts += [" and train a base run of that preset first"]
     without_ema = training_memory(parameters, trained, False) * processes
     if ema and without_ema <= available:
         parts += ["; without the EMA (", NO_EMA, f") at least {_gb(without_ema)}"]
+    parts += ["; to try anyway: ", Arg("memory_check", False)]
     raise ArgumentRuntimeError(*parts)
 
 

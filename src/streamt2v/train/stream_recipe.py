@@ -170,7 +170,7 @@ class StreamRecipe(BaseRecipe):
 
         preset = get_preset(self.preset)
         with torch.device("meta"):
-            net = StreamingUNet(preset.unet.to_diffusers(), asdict(preset.streaming))
+            net = StreamingUNet(self.counted_unet().to_diffusers(), asdict(preset.streaming))
         count = sum(p.numel() for p in net.parameters())
         temporal = (
             p for name, p in net.base.named_parameters() if any(k in name for k in TEMPORAL_LAYER_KEYS)
