@@ -176,11 +176,22 @@ def test_an_error_every_process_of_a_training_launch_meets_is_said_by_the_main_o
     the others end with the same exit status. evaluate, which each process of a launch runs whole on its own,
     still says its errors in each."""
     (tmp_path / "f.txt").write_text("")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "notes.txt").write_text("mine")
+
+    def joined(*args, **kwargs):  # the accelerator joins the launch's processes: no check comes after it here
+        raise RuntimeError("joined the process group")
+
+    monkeypatch.setattr("accelerate.Accelerator", joined)
     monkeypatch.setenv("WORLD_SIZE", "2")
     for rank, said in [("0", True), ("1", False)]:
         monkeypatch.setenv("RANK", rank)
         assert main(["train", "vae", "--out", str(tmp_path / "f.txt" / "run"), "--no-progress"]) == 2
         assert capsys.readouterr().err.startswith("error: cannot write --out") == said
+        # an --out that is not empty and holds no run, found before the processes join
+        assert main(["train", "vae", "--out", str(tmp_path / "full"), "--cpu", "--no-progress"]) == 2
+        assert ("is not empty; pass --resume" in capsys.readouterr().err) == said
+        assert (tmp_path / "full" / "notes.txt").read_text() == "mine"
         with pytest.raises(SystemExit) as exit_:
             main(["train", "vae", "--out", str(tmp_path / "run"), "--stepz", "1"])
         assert exit_.value.code == 2

@@ -197,6 +197,9 @@ def train(
     in the free memory (:func:`~streamt2v.train.memory_needs.check_training_memory`).
     """
     out = Path(out_dir)
+    # before the accelerator joins a launch's processes: each would say the refusal, the main one alone does
+    # before then (cli); and before the network is built
+    check_out_dir(out, recipe, resume)
     run = _Run(recipe, cfg, out, memory_check)
     # two runs on one --out (a job relaunched with --resume while the first still runs) would both write it
     created = not out.exists()
@@ -223,7 +226,6 @@ def _train_locked(
     export: bool,
 ) -> TrainResult:
     """:func:`train`, its run folder held."""
-    check_out_dir(out, recipe, resume)
     found = resume_main_first(run.accelerator, run.checkpoints) if resume else None
     start, resumed = 0, None
     if found is not None:
