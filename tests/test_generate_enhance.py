@@ -223,6 +223,10 @@ def test_random_refiner_is_stored_only_where_earlier_versions_would_not_infer_it
             assert stored.get("random_refiner", True) == random_refiner
     with pytest.raises(ValueError, match="^unknown generate config key: bogus$"):
         GenerateConfig.from_dict({**stored, "bogus": 1})
+    with pytest.raises(ValueError, match="^unknown generate config keys: bogus, other$"):
+        GenerateConfig.from_dict({**stored, "other": 2, "bogus": 1})
+    with pytest.raises(ValueError, match="^unknown stream settings in the generate config: stepz, stepzz$"):
+        GenerateConfig.from_dict({**stored, "stream": {**stored["stream"], "stepzz": 1, "stepz": 1}})
 
 
 def test_stage_3_settings_are_stored_by_the_names_every_version_reads(tmp_path):

@@ -341,3 +341,29 @@ def test_a_refiner_folder_of_an_earlier_version_recommends_by_our_names(refiner:
             ValueError, match=r"^refiner index '.*/r/model_index.json' \(streamt2v_enhance\) gives"
         ):
             read(folder)
+
+
+def test_unknown_settings_a_refiner_folder_recommends_name_where_they_are_and_how_to_fix_them(
+    refiner: Refiner, tmp_path
+) -> None:
+    """A refiner folder recommending unknown settings read 'unknown enhance settings refiner 'r' recommends:
+    foo, stepz (steps?)': which refiner, where they are (streamt2v_enhance in its model_index.json) and what
+    to do said plainly; one setting or several."""
+    import json
+
+    from streamt2v.pipeline.refiner import checked_config
+
+    folder = refiner.save_pretrained(tmp_path / "r")
+    index_file = folder / "model_index.json"
+    index = json.loads(index_file.read_text())
+    for unknown, said in (({"stepz": 2}, "setting"), ({"foo": 1, "stepz": 2}, "settings")):
+        index["streamt2v_enhance"] = unknown
+        index_file.write_text(json.dumps(index))
+        with pytest.raises(ValueError) as err:
+            checked_config({}, folder)
+        names, them = ("stepz (steps?)", "it") if len(unknown) == 1 else ("foo, stepz (steps?)", "them")
+        assert str(err.value).startswith(
+            f"unknown enhance {said} the refiner {str(folder)!r} recommends (streamt2v_enhance in its "
+            f"model_index.json): {names}; the settings: blend, "
+        )
+        assert str(err.value).endswith(f", timestep_spacing; correct or remove {them} in {str(index_file)!r}")

@@ -48,11 +48,13 @@ DEFAULT_SCHEDULER_CONFIG: dict[str, Any] = {
 }
 
 
-def check_enhance_names(settings: Mapping[str, Any], *, where: str = "", whose: str = "") -> None:
+def check_enhance_names(
+    settings: Mapping[str, Any], *, where: str = "", whose: str = "", stored_in: str = ""
+) -> None:
     """Refuse names in ``settings`` that are no :class:`EnhanceConfig` field, in one line listing the fields
     (was EnhanceConfig's "__init__() got an unexpected keyword argument 'stepz'"): ``unknown enhance
     setting: stepz (steps?); the settings: ...``, ``where`` before it (``stage 3: ``), ``whose`` after its
-    noun (`` this refiner recommends``)."""
+    noun (`` this refiner recommends``), and ``stored_in``, the file that holds them, where to correct them."""
     names = sorted(f.name for f in fields(EnhanceConfig))
     unknown = []
     for name in sorted(set(settings) - set(names)):
@@ -62,9 +64,10 @@ def check_enhance_names(settings: Mapping[str, Any], *, where: str = "", whose: 
         else:
             unknown.append(f"{name} ({close[0]}?)" if close else name)
     if unknown:
-        noun = "setting" if len(unknown) == 1 else "settings"
+        noun, them = ("setting", "it") if len(unknown) == 1 else ("settings", "them")
+        fix = f"; correct or remove {them} in {stored_in}" if stored_in else ""
         raise ValueError(
-            f"{where}unknown enhance {noun}{whose}: {', '.join(unknown)}; the settings: {', '.join(names)}"
+            f"{where}unknown enhance {noun}{whose}: {', '.join(unknown)}; the settings: {', '.join(names)}{fix}"
         )
 
 
@@ -361,7 +364,11 @@ def checked_config(settings: Mapping[str, Any], folder: str | os.PathLike | None
     if folder is not None:
         root = check_refiner_folder(folder)
         recommended = recommended_enhance(root)
-        check_enhance_names(recommended, whose=f" refiner {str(folder)!r} recommends")
+        check_enhance_names(
+            recommended,
+            whose=f" the refiner {str(folder)!r} recommends (streamt2v_enhance in its model_index.json)",
+            stored_in=repr(str(root / "model_index.json")),
+        )
         refiner = f"the refiner {root.name!r}"
         schedule = read_json_object(root / "scheduler" / "scheduler_config.json", "refiner scheduler config")
         vae_factor = vae_scale_factor(root)
