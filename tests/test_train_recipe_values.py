@@ -52,3 +52,21 @@ def test_an_option_of_another_type_given_to_the_recipe_class_is_named():
     # numpy numbers are numbers, kept as plain ones (the run config is JSON)
     made = VAERecipe(layers_per_block=np.int64(2), kl_weight=np.float32(1e-4))
     assert type(made.layers_per_block) is int and type(made.kl_weight) is float and made.layers_per_block == 2
+
+
+def test_the_vaes_channels_are_checked_against_its_norm_groups_naming_both_options(capsys, tmp_path):
+    """torch refused them at the build, naming no option: 'num_channels (8) must be divisible by num_groups
+    (16)'."""
+    from streamt2v.cli import main
+
+    with pytest.raises(
+        ValueError, match=r"vae option block_out_channels=\(8, 16, -1\) must be whole numbers ≥ 1"
+    ):
+        make_recipe("vae", block_out_channels=(8, 16, -1))
+    out = str(tmp_path / "run")
+    assert main(["train", "vae", "-o", out, "--cpu", "--set", "block_out_channels=[8,16,24]"]) == 2
+    assert capsys.readouterr().err == (
+        "error: vae option --set block_out_channels=[8,16,24] must be multiples of --set norm_num_groups=16 "
+        "(its normalisations split each level's channels in that many groups): change either\n"
+    )
+    make_recipe("vae", block_out_channels=(8, 16), norm_num_groups=8)

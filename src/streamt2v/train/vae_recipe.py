@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,31 @@ class VAERecipe(DataOptions):
                 f" must be a multiple of the VAE's downsampling factor {factor} (",
                 option_arg("block_out_channels", tuple(self.block_out_channels)),
                 ")",
+            )
+        self._check_channels()
+
+    def _check_channels(self) -> None:
+        """``block_out_channels``: whole numbers ≥ 1, each a multiple of ``norm_num_groups`` (the group norms
+        of each level split its channels in that many groups): torch refused them at the build, naming no
+        option ("num_channels (8) must be divisible by num_groups (16)")."""
+        channels = self.block_out_channels
+        if not (
+            isinstance(channels, (tuple, list))
+            and channels
+            and all(isinstance(c, numbers.Integral) and not isinstance(c, bool) and c >= 1 for c in channels)
+        ):
+            raise ArgumentValueError(
+                "vae option ",
+                option_arg("block_out_channels", channels),
+                " must be whole numbers ≥ 1, the channels of each level",
+            )
+        if any(c % self.norm_num_groups for c in channels):
+            raise ArgumentValueError(
+                "vae option ",
+                option_arg("block_out_channels", tuple(channels)),
+                " must be multiples of ",
+                option_arg("norm_num_groups", self.norm_num_groups),
+                " (its normalisations split each level's channels in that many groups): change either",
             )
 
     def config(self) -> dict[str, Any]:
