@@ -3,8 +3,8 @@ caller, ``pass --overwrite`` on the command line. The message is kept in parts, 
 :class:`Arg`, so each reader gets one spelling and neither is rewritten out of the other's text; a helper
 that names an argument in plain text (its ``what``) is given a placeholder by :func:`naming_arguments`. (The
 settings errors of generate and enhance, which name fields of their configs by the dozen, are put in flags by
-``cli.generate.as_flags``'s tables instead: their field names are not their flags' names; so are generate's
-stage-1/2 log lines, through :func:`logs_naming_flags`'s ``rename``.)"""
+``cli.setting_flags.as_flags``'s tables instead: their field names are not their flags' names; so are
+generate's stage-1/2 log lines, through :func:`logs_naming_flags`'s ``rename``.)"""
 
 from __future__ import annotations
 
@@ -71,8 +71,9 @@ def logs_naming_flags(*loggers: str, rename: Callable[[str], str] | None = None)
     """While within, the log lines of the library's ``loggers`` name the :class:`Arg` they carry as the
     command line's flags (``--batch-size 8``; ``batch_size=8`` to a Python caller): a command that runs the
     library says its flags, as its errors do (:meth:`NamesArguments.as_flags`). ``rename``: how the command
-    names what those lines name by a setting's field name in plain text (generate's ``cli.generate.as_flags``:
-    ``init_video is 64x64`` as ``--init-video is 64x64``), applied to each whole message."""
+    names what those lines name by a setting's field name in plain text (generate's
+    ``cli.setting_flags.as_flags``: ``init_video is 64x64`` as ``--init-video is 64x64``), applied to each
+    whole message."""
     spell = functools.partial(flags_in_record, rename=rename)
     for name in loggers:
         logging.getLogger(name).addFilter(spell)

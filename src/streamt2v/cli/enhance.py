@@ -176,7 +176,7 @@ def _flags_without_effect(given: dict, config) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from streamt2v.cli.generate import as_flags
+    from streamt2v.cli.setting_flags import as_flags
     from streamt2v.pipeline.setting_checks import EnhanceSettingError
 
     try:

@@ -3,33 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import re
 import shlex
 import sys
 
 from streamt2v.arguments import logs_naming_flags
 from streamt2v.cli import chosen_device, compile_backend_name, integer_at_least, user_path
+from streamt2v.cli.setting_flags import ENHANCE_FLAGS, as_flags
 from streamt2v.config import DTYPE_NAMES
-from streamt2v.pipeline.setting_checks import QUOTED, SEED_LIMIT
+from streamt2v.pipeline.setting_checks import SEED_LIMIT
 
 # Flags --resume does not ignore (the rest come from the run's config.json).
 _RESUME_FLAGS = {"resume", "no_progress", "overwrite", "func", "parser", "command", "verbose", "argv"}
 # Flags --resume takes to continue on another device or in another precision, or with the run's model folder
 # moved (resume_generate).
 _CHANGED_ON_RESUME = ("device", "dtype", "compile", "model")
-# The flags of the stage-1/2 settings whose name is not the flag's (the rest: --name-with-dashes).
-_OTHER_FLAGS = {"num_frames": "--frames", "anchor_image": "--anchor"}
-
-
-#: generate's flag for each stage-3 setting (:class:`~streamt2v.pipeline.enhance_config.EnhanceConfig` field) that
-#: has one; the command line names stage 3's settings by these (their own names are also stage 2's).
-ENHANCE_FLAGS = {
-    "steps": "--enhance-steps",
-    "start_step": "--enhance-start-step",
-    "chunk_frames": "--enhance-chunk-frames",
-    "overlap": "--enhance-overlap",
-    "negative_prompt": "--negative-prompt",  # stage 3's too
-}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -579,22 +566,3 @@ def _steps_per_chunk(cfg, num_chunks: int) -> list[int]:
     s = cfg.stream
     first = 0 if cfg.init_video or cfg.init_image else s.init_steps
     return [first] + [s.steps] * (num_chunks - 1)
-
-
-def _flag_names() -> dict[str, str]:
-    """generate's flag for each stage-1/2 setting (:class:`StreamConfig` field) and input a message names."""
-    from dataclasses import fields
-
-    from streamt2v.pipeline.stream import StreamConfig
-
-    names = [f.name for f in fields(StreamConfig)] + ["init_video", "init_image", "anchor_image"]
-    return {name: _OTHER_FLAGS.get(name, "--" + name.replace("_", "-")) for name in names}
-
-
-def as_flags(message: str, flags: dict[str, str] | None = None) -> str:
-    """A message with the settings named as a command's ``flags`` (setting: flag; default: generate's
-    stage-1/2 ones) — ``steps=10`` as ``--steps 10`` — quoted prompts and paths left as they are."""
-    flags = _flag_names() if flags is None else flags
-    names = "|".join(sorted(flags, key=len, reverse=True))
-    pattern = re.compile(rf"({QUOTED})|\b({names})\b(=?)")
-    return pattern.sub(lambda m: m[1] or flags[m[2]] + " " * bool(m[3]), message)

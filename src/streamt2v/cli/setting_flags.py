@@ -1,0 +1,42 @@
+"""Settings named by the command line's flags: :func:`as_flags` puts a message of generate or enhance that
+names settings by their fields (``steps=10``, ``init_video``) in the command's flags (``--steps 10``,
+``--init-video``), by generate's tables or the command's own."""
+
+from __future__ import annotations
+
+import re
+
+from streamt2v.pipeline.setting_checks import QUOTED
+
+# The flags of the stage-1/2 settings whose name is not the flag's (the rest: --name-with-dashes).
+_OTHER_FLAGS = {"num_frames": "--frames", "anchor_image": "--anchor"}
+
+
+#: generate's flag for each stage-3 setting (:class:`~streamt2v.pipeline.enhance_config.EnhanceConfig` field) that
+#: has one; the command line names stage 3's settings by these (their own names are also stage 2's).
+ENHANCE_FLAGS = {
+    "steps": "--enhance-steps",
+    "start_step": "--enhance-start-step",
+    "chunk_frames": "--enhance-chunk-frames",
+    "overlap": "--enhance-overlap",
+    "negative_prompt": "--negative-prompt",  # stage 3's too
+}
+
+
+def _flag_names() -> dict[str, str]:
+    """generate's flag for each stage-1/2 setting (:class:`StreamConfig` field) and input a message names."""
+    from dataclasses import fields
+
+    from streamt2v.pipeline.stream import StreamConfig
+
+    names = [f.name for f in fields(StreamConfig)] + ["init_video", "init_image", "anchor_image"]
+    return {name: _OTHER_FLAGS.get(name, "--" + name.replace("_", "-")) for name in names}
+
+
+def as_flags(message: str, flags: dict[str, str] | None = None) -> str:
+    """A message with the settings named as a command's ``flags`` (setting: flag; default: generate's
+    stage-1/2 ones) — ``steps=10`` as ``--steps 10`` — quoted prompts and paths left as they are."""
+    flags = _flag_names() if flags is None else flags
+    names = "|".join(sorted(flags, key=len, reverse=True))
+    pattern = re.compile(rf"({QUOTED})|\b({names})\b(=?)")
+    return pattern.sub(lambda m: m[1] or flags[m[2]] + " " * bool(m[3]), message)
