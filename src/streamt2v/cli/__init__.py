@@ -95,7 +95,7 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         if self._holding_errors:
             raise _ParseError(message)
-        if another_process_of_a_launch():  # every process parsed the same command line: the main one says it
+        if _said_by_another_process_here(None, None):  # each process parsed the same command line
             self.exit(2)
         super().error(message)
 
@@ -145,20 +145,38 @@ class _Parser(argparse.ArgumentParser):
             self._holding_errors = False
 
 
-def another_process_of_a_launch() -> bool:
-    """Whether this process is one of a launcher's (accelerate launch, torchrun: ``WORLD_SIZE`` > 1) other than
-    the main one (``RANK`` 0). A ``RANK`` left in a job's environment without a ``WORLD_SIZE`` > 1 is a single
-    process, the main one."""
+def _launch_rank(variable: str) -> int | None:
+    """This process's ``variable`` (``RANK``: in the launch, ``LOCAL_RANK``: on its machine) where a launcher
+    started it (torchrun and accelerate launch set ``LOCAL_RANK`` and a ``WORLD_SIZE`` > 1); None for a single
+    process. Some job platforms leave ``WORLD_SIZE`` and ``RANK`` (of their nodes) in every container, where
+    a command run by hand is a single process and must say all it has to say."""
     several = os.environ.get("WORLD_SIZE", "1").strip() not in ("", "0", "1")
-    return several and os.environ.get("RANK", "0").strip() not in ("", "0")
+    if not several or not os.environ.get("LOCAL_RANK", "").strip():
+        return None
+    try:
+        return int(os.environ.get(variable, "0").strip() or "0")
+    except ValueError:
+        return None
 
 
-def _said_by_the_main_process(command: str | None) -> bool:
-    """Whether the main process of the launch says this process's error: a run made by several processes
-    (:data:`LAUNCHED_TOGETHER`) that failed before they joined their process group, where every one checked
-    the same command line and files and failed alike (it was printed once per process). Once joined, each
-    says its own: one may fail alone (a damaged video that only its samples read)."""
-    if command not in LAUNCHED_TOGETHER or not another_process_of_a_launch():
+def another_process_of_a_launch() -> bool:
+    """Whether a launcher started this process and it is not the launch's main one (``RANK`` 0): its log lines,
+    the main one's again, are left to the main one."""
+    return bool(_launch_rank("RANK"))
+
+
+def _said_by_another_process_here(command: str | None, err: BaseException | None) -> bool:
+    """Whether another process of this launch on this machine (``LOCAL_RANK`` 0) says this process's error, it
+    being one every process of the machine met alike, so that it was printed once per process: an error of
+    the command line (``err`` None), and, for a run made by several processes (:data:`LAUNCHED_TOGETHER`), a
+    bad value or a file it cannot use (``ValueError``, ``OSError``) before the processes joined their group.
+    Each machine says its own (another's files may differ); anything else, and anything once the processes
+    joined (one may fail alone), each process says."""
+    if not _launch_rank("LOCAL_RANK"):
+        return False
+    if err is None:
+        return True
+    if command not in LAUNCHED_TOGETHER or not isinstance(err, (ValueError, OSError)):
         return False
     import torch.distributed as dist
 
@@ -400,7 +418,7 @@ def _run(argv: list[str] | None, *, as_program: bool) -> int:
                 # (RecursionError, "cannot load module more than once"): the stop, not the error, is the news.
                 say(f"interrupted (SIGTERM); the command then failed: {err}")
                 return 143
-            if _said_by_the_main_process(args.command):
+            if _said_by_another_process_here(args.command, err):
                 return 2
             if isinstance(err, NamesArguments):
                 err.as_flags()  # its advice names this command's flags (--overwrite), not Python's arguments
