@@ -125,3 +125,24 @@ def test_the_sample_guidance_is_named_as_the_samplers_and_runs_that_recorded_gui
     other = make_recipe("base", sample_guidance=3.0)  # the base's record, last
     with pytest.raises(ValueError, match=r"other recipe options \(sample_guidance: 5.0 -> 3.0\)"):
         check_resumed_config(checkpoint, saved, _run_config(other, TrainConfig(steps=10)), other, 4)
+
+
+def test_the_streams_unread_sample_guidance_is_refused_and_other_recipes_are_pointed_to_it():
+    """The stream inherited the base's sample_guidance, which its unguided samples never read: set, it did
+    nothing without a word. vae and clip given guidance_scale were told 'no recipe's option'."""
+    import pytest
+
+    from streamt2v.arguments import ArgumentValueError
+
+    with pytest.raises(ArgumentValueError) as err:
+        make_recipe("stream", sample_guidance=3.0)
+    said = err.value.as_flags().spelled(flags=True)
+    assert said.startswith(
+        "recipe 'stream' takes no --set sample_guidance (the stream's sample videos run unguided); "
+    )
+    assert "sample_guidance" not in said.split("; its options: ")[1]
+    with pytest.raises(ArgumentValueError) as err:
+        make_recipe("vae", guidance_scale=3.0)
+    assert str(err.value).startswith(
+        "recipe 'vae' takes no guidance_scale (now sample_guidance, an option of the base and refiner recipes); "
+    )

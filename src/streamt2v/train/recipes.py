@@ -321,10 +321,16 @@ def make_recipe(name: str, /, **options: Any) -> Any:
     bad = sorted(set(options) - set(recipe_options(cls)))
     if bad:
         parts: list[object] = [f"recipe {name!r} takes no "]
+        unread = getattr(cls, "unread_options", {})
         for i, key in enumerate(bad):
             parts += [", " if i else "", option_arg(key)]
-            if (current := EARLIER_OPTION_NAMES.get(key)) in recipe_options(cls):
+            current = EARLIER_OPTION_NAMES.get(key)
+            if current in recipe_options(cls):
                 parts += [" (now ", option_arg(current), ")"]
+            elif key in unread:
+                parts.append(f" ({unread[key]})")
+            elif current is not None:  # another recipe's, by its earlier name
+                parts += [" (now ", option_arg(current), f", {_whose(current, classes)})"]
             else:
                 parts.append(f" ({_whose(key, classes)})")
         raise ArgumentValueError(*parts, "; its options: ", _OptionsOf(name))
@@ -333,8 +339,10 @@ def make_recipe(name: str, /, **options: Any) -> Any:
 
 
 def recipe_options(cls: type) -> list[str]:
-    """The options of recipe class ``cls``, sorted: its dataclass fields but ``name``."""
-    return sorted(f.name for f in fields(cls) if f.name != "name")
+    """The options of recipe class ``cls``, sorted: its dataclass fields but ``name`` and those it inherits
+    and does not read (its ``unread_options``: the stream's ``sample_guidance``)."""
+    unread = getattr(cls, "unread_options", {})
+    return sorted(f.name for f in fields(cls) if f.name != "name" and f.name not in unread)
 
 
 def _whose(key: str, classes: dict[str, type]) -> str:

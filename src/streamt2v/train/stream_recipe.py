@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -100,7 +100,9 @@ class StreamRecipe(BaseRecipe):
     anchor_drop: float = 0.05
     both_drop: float = 0.05
     anchor_frames: int = 16
-    sample_guidance: float = 1.0  # not read: the stream's samples run unguided
+    sample_guidance: float = 1.0  # not read (recorded as a base's): the stream's samples run unguided
+    # the base options the stream does not read, refused by make_recipe saying why
+    unread_options: ClassVar[dict[str, str]] = {"sample_guidance": "the stream's sample videos run unguided"}
     # > 0: conditioning augmentation (Ho et al. 2022, cascaded diffusion): the CAM's training frames get
     # Gaussian noise of a per-sample std drawn from U(0, cond_noise_aug) (pixels in [-1, 1]), so it learns
     # to continue frames that are not clean renders, as its own generated frames are at sampling time;
