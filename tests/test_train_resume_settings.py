@@ -146,3 +146,44 @@ def test_the_streams_unread_sample_guidance_is_refused_and_other_recipes_are_poi
     assert str(err.value).startswith(
         "recipe 'vae' takes no guidance_scale (now sample_guidance, an option of the base and refiner recipes); "
     )
+
+
+def test_a_resumes_changes_show_each_value_as_its_flag_takes_it(monkeypatch):
+    """The refusal of other recipe options showed Python's values on the command line (--set
+    rescale_betas_zero_snr False -> True, --set beta_schedule 'linear' -> ...), and an option with a flag
+    given by --set (--set size=64) read as --size 32 -> 64. The loop's changes likewise (--ema-decay 0)."""
+    import argparse
+
+    import pytest
+
+    from streamt2v.arguments import ArgumentValueError
+    from streamt2v.cli import train as train_command
+    from streamt2v.train.run_folder import SettingChanges, train_config_changes
+
+    recipe = make_recipe("base")
+    saved = json.loads(json.dumps(_run_config(recipe, TrainConfig(steps=10))))
+    checkpoint = Path("run/checkpoints/step-00000004")
+    other = make_recipe("base", rescale_betas_zero_snr=True, beta_schedule="linear", size=64, preset="small")
+    now = _run_config(other, TrainConfig(steps=10))
+
+    def resume(args: argparse.Namespace) -> int:  # train's check of the checkpoint it resumes, alone
+        check_resumed_config(checkpoint, saved, now, other, 4)
+        return 0
+
+    monkeypatch.setattr(train_command, "_train", resume)
+    with pytest.raises(ArgumentValueError) as err:
+        train_command.run(argparse.Namespace(options=[("size", 64), ("rescale_betas_zero_snr", True)]))
+    assert str(err.value).startswith(
+        f"cannot resume {checkpoint} with other recipe options (beta_schedule: 'scaled_linear' -> 'linear'; "
+        "preset: 'tiny' -> 'small'; rescale_betas_zero_snr: False -> True; size: 32 -> 64); "
+    )
+    assert (
+        err.value.as_flags()
+        .spelled(flags=True)
+        .startswith(
+            f"cannot resume {checkpoint} with other recipe options (--set beta_schedule scaled_linear -> linear; "
+            "--preset tiny -> small; --set rescale_betas_zero_snr false -> true; --set size 32 -> 64); "
+        )
+    )
+    loop = train_config_changes(saved, asdict(TrainConfig(steps=10, ema_decay=None, cpu=True)), 1)
+    assert SettingChanges("loop", tuple(loop)).flag == "--cpu (not given) -> (given); --ema-decay 0.999 -> 0"

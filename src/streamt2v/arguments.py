@@ -9,6 +9,7 @@ generate's stage-1/2 log lines, through :func:`logs_naming_flags`'s ``rename``.)
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import re
 from collections.abc import Callable, Iterator
@@ -49,11 +50,20 @@ class Arg(NamedTuple):
 
 class RecipeOption(Arg):
     """A training recipe's option: ``name=value`` to the Python API (the recipe's field), ``--set name=value``
-    on the command line (options without a flag of their own)."""
+    on the command line (options without a flag of their own, or given by ``--set``), the value as ``--set``
+    reads it (:meth:`as_set`)."""
 
     @property
     def flag(self) -> str:
-        return f"--set {self.name}" + ("" if self.value is NAME_ONLY else f"={self.value}")
+        return f"--set {self.name}" + ("" if self.value is NAME_ONLY else f"={self.as_set(self.value)}")
+
+    @staticmethod
+    def as_set(value: object) -> str:
+        """``value`` as ``--set`` reads it: JSON (``[32,64,64]``, not the Python tuple ``(32, 64, 64)``;
+        ``true``, ``null``), a string as it is."""
+        if isinstance(value, str):
+            return value
+        return json.dumps(value, separators=(",", ":"), default=str)
 
 
 def flags_in_record(record: logging.LogRecord, rename: Callable[[str], str] | None = None) -> bool:

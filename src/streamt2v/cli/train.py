@@ -224,10 +224,19 @@ def run(args: argparse.Namespace) -> int:
         except NamesArguments as err:
             # an option with a flag given by --set (--set size=18) is named as given, not by its flag
             by_set = {key for key, _ in args.options if key in _RECIPE_FIELDS}
-            err.parts = tuple(
-                RecipeOption(*p) if type(p) is Arg and p.name in by_set else p for p in err.parts
-            )
+            err.parts = tuple(_given_by_set(p, by_set) for p in err.parts)
             raise
+
+
+def _given_by_set(part: object, by_set: set[str]) -> object:
+    """An error's ``part`` naming the recipe options ``by_set`` (with a flag, given by --set) as --set."""
+    from streamt2v.train.run_folder import SettingChanges
+
+    if type(part) is Arg and part.name in by_set:
+        return RecipeOption(*part)
+    if isinstance(part, SettingChanges):  # a resume's refusal of other options
+        return part.given_by_set(by_set)
+    return part
 
 
 class _MainProcessOnly(logging.Filter):

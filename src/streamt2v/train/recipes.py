@@ -16,7 +16,6 @@ Each recipe is a dataclass of its model/data settings (saved in every checkpoint
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import numbers
@@ -65,18 +64,6 @@ FLAGGED_OPTIONS: tuple[str, ...] = (
 )
 
 
-class _SetOption(RecipeOption):
-    """A recipe option without a flag of its own, its value on the command line as ``--set`` reads it: JSON
-    (``--set block_out_channels=[32,64,64]``, not the Python tuple ``(32, 64, 64)``; ``true``, ``null``),
-    a string as it is."""
-
-    @property
-    def flag(self) -> str:
-        if self.value is NAME_ONLY or isinstance(self.value, str):
-            return super().flag
-        return f"--set {self.name}={json.dumps(self.value, separators=(',', ':'), default=str)}"
-
-
 # Recipe options by their earlier names: given now, the name is refused naming the current one; a run that
 # recorded it is compared by the current one (train --resume, run_folder.check_resumed_config). The sample
 # videos' guidance is named as the sampler's (guidance), beside sample_steps.
@@ -86,7 +73,7 @@ EARLIER_OPTION_NAMES = {"guidance_scale": "sample_guidance"}
 def option_arg(name: str, value: object = NAME_ONLY) -> Arg:
     """Recipe option ``name`` (given ``value``) as an error names it: ``max_start=-1`` to a Python caller;
     on the command line its flag (``--size 8``), or ``--set max_start=-1`` for an option without one."""
-    return (Arg if name in FLAGGED_OPTIONS else _SetOption)(name, value)
+    return (Arg if name in FLAGGED_OPTIONS else RecipeOption)(name, value)
 
 
 def is_path_option(key: str, value: Any) -> bool:

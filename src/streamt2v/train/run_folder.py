@@ -9,11 +9,12 @@ import json
 import logging
 import os
 import re
+import shlex
 import shutil
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from streamt2v.arguments import Arg, ArgumentValueError, NamesArguments
+from streamt2v.arguments import Arg, ArgumentValueError, NamesArguments, RecipeOption
 from streamt2v.io import locks
 from streamt2v.io.folders import (
     ExistingOutputError,
@@ -223,6 +224,26 @@ def moved_path_options(saved: dict[str, Any], current: dict[str, Any]) -> list[s
     return _changes(saved, current, None, moved=True)
 
 
+class Change(str):
+    """One setting a resume changes, ``"key: saved -> current"`` as Python spells the values (``(absent)``:
+    not recorded, or not given now); its ``key``, ``old`` and ``new`` kept for the command line's spelling
+    (:class:`SettingChanges`)."""
+
+    ABSENT: Any = object()
+
+    key: str
+    old: Any
+    new: Any
+    where: str
+    by_set: bool  # a recipe option with a flag given by --set (--set size=64): named so on the command line
+
+    def __new__(cls, key: str, old: Any, new: Any, where: str = "", by_set: bool = False) -> Change:
+        show = ["(absent)" if v is cls.ABSENT else repr(v) for v in (old, new)]
+        change = super().__new__(cls, f"{key}: {show[0]} -> {show[1]}{where}")
+        change.key, change.old, change.new, change.where, change.by_set = key, old, new, where, by_set
+        return change
+
+
 def _changes(saved: dict[str, Any], current: dict[str, Any], recipe: Recipe | None, moved: bool) -> list[str]:
     cur = json.loads(json.dumps(current))
     defaults: dict[str, Any] = {}
@@ -230,8 +251,8 @@ def _changes(saved: dict[str, Any], current: dict[str, Any], recipe: Recipe | No
         for f in dataclasses.fields(recipe):
             if f.default is not dataclasses.MISSING:
                 defaults[f.name] = json.loads(json.dumps(f.default))
-    missing = object()
-    changes = []
+    missing = Change.ABSENT
+    changes: list[str] = []
     for key in sorted(set(saved) | set(cur)):
         old, new = saved.get(key, defaults.get(key, missing)), cur.get(key, missing)
         path = _path_change(key, old, new)
@@ -240,13 +261,12 @@ def _changes(saved: dict[str, Any], current: dict[str, Any], recipe: Recipe | No
         else:
             differs = path == "changed" or (path is None and (old is missing or new is missing or old != new))
         if differs:
-            show = [("(absent)" if v is missing else repr(v)) for v in (old, new)]
             # a run from before paths were recorded absolute: its path reads from the folder train ran in,
             # not from the one the resume runs in (the relative path given again here names another folder)
             where = ""
             if path == "changed" and not os.path.isabs(old):
                 where = " (recorded relative to the folder train ran in: resume from there)"
-            changes.append(f"{key}: {show[0]} -> {show[1]}{where}")
+            changes.append(Change(key, old, new, where))
     return changes
 
 
@@ -295,7 +315,7 @@ def check_resumed_config(
     if changes:
         raise ArgumentValueError(
             f"cannot resume {path} with other recipe options (",
-            _Changes("recipe", changes),
+            SettingChanges("recipe", tuple(changes)),
             "); give the run's options or start another ",
             OUT_DIR,
         )
@@ -334,21 +354,37 @@ def check_resumed_config(
     loop_changes = [c for c in loop_changes if c not in kept]
     if kept:
         logger.info(
-            "resuming %s with other settings that leave its steps unchanged: %s", path, _Changes("loop", kept)
+            "resuming %s with other settings that leave its steps unchanged: %s",
+            path,
+            SettingChanges("loop", tuple(kept)),
         )
     if loop_changes:  # legitimate (more steps, another lr), but the run is then not one uninterrupted run
-        logger.warning("resuming %s with changed training settings: %s", path, _Changes("loop", loop_changes))
+        logger.warning(
+            "resuming %s with changed training settings: %s",
+            path,
+            SettingChanges("loop", tuple(loop_changes)),
+        )
 
 
-class _Changes(Arg):
-    """The settings a resume changes (``value``: ``"key: saved -> current"`` each; ``name``: ``"recipe"``
-    options or ``"loop"`` settings) as each caller names them: ``size: 16 -> 32``, ``grad_accum: 1 -> 4`` to
-    Python, their flags on the command line (``--size 16 -> 32``, ``--set kl_weight 0.001 -> 0.01`` for a
-    recipe option without a flag of its own, ``--grad-accum 1 -> 4``), where a loop setting without a flag
-    reads as to Python (``processes``: the launcher's count)."""
+class SettingChanges(Arg):
+    """The settings a resume changes (``value``: a tuple of :class:`Change`; ``name``: ``"recipe"`` options or
+    ``"loop"`` settings) as each caller names them: ``size: 16 -> 32``, ``grad_accum: 1 -> 4`` to Python,
+    their flags on the command line, each value as the flag takes it (``--size 16 -> 32``, ``--grad-accum 1 ->
+    4``, ``--ema-decay 0.999 -> 0``; ``--set rescale_betas_zero_snr false -> true`` for a recipe option without
+    a flag of its own, or given by ``--set``: :meth:`given_by_set`), where a loop setting without a flag reads
+    as to Python (``processes``: the launcher's count)."""
 
     def __str__(self) -> str:
         return "; ".join(self.value)
+
+    def given_by_set(self, keys: set[str]) -> SettingChanges:
+        """These changes, the recipe options ``keys`` (given by ``--set size=64``) spelled as ``--set``."""
+        return SettingChanges(
+            self.name,
+            tuple(
+                Change(c.key, c.old, c.new, c.where, by_set=True) if c.key in keys else c for c in self.value
+            ),
+        )
 
     @property
     def flag(self) -> str:
@@ -356,12 +392,31 @@ class _Changes(Arg):
 
         spelled = []
         for change in self.value:
-            key, values = change.split(": ", 1)
+            key, values = change.key, (change.old, change.new)
             if self.name == "recipe":
-                spelled.append(f"{option_arg(key).flag} {values}")
+                arg = RecipeOption(key) if change.by_set else option_arg(key)
+                show = [_as_flag_value(v, set_option=isinstance(arg, RecipeOption)) for v in values]
+                spelled.append(f"{arg.flag} {show[0]} -> {show[1]}{change.where}")
+            elif key in FLAGGED_SETTINGS:
+                show = [_as_flag_value(v, key=key) for v in values]
+                spelled.append(f"{Arg(key).flag} {show[0]} -> {show[1]}")
             else:
-                spelled.append(f"{Arg(key).flag} {values}" if key in FLAGGED_SETTINGS else change)
+                spelled.append(change)
         return "; ".join(spelled)
+
+
+def _as_flag_value(value: Any, *, set_option: bool = False, key: str = "") -> str:
+    """A recorded setting's ``value`` as its flag takes it: ``--set``'s JSON (``true``, ``[8,16]``), a switch
+    given or not, no EMA as ``--ema-decay 0``, a path quoted as a shell reads it."""
+    if value is Change.ABSENT:
+        return "(absent)"
+    if set_option:
+        return shlex.quote(RecipeOption.as_set(value))
+    if key == "ema_decay" and value is None:
+        return "0"
+    if isinstance(value, bool) or value is None:  # --cpu, --compile
+        return "(given)" if value else "(not given)"
+    return shlex.quote(str(value))
 
 
 def is_run_folder(folder: Path) -> bool:
