@@ -434,3 +434,20 @@ def test_a_video_folder_without_captions_names_every_format_read(tmp_path):
     with pytest.raises(ValueError, match=message) as caught:
         make_recipe("clip", data=str(tmp_path)).vocabulary()
     assert str(caught.value.as_flags()).startswith(f"--data '{tmp_path}' is a folder: pass --captions, its")
+
+
+def test_more_than_five_names_end_in_an_ellipsis_before_their_line_numbers(tmp_path):
+    """The ', ...' of a list cut at five came after the parenthesis of line numbers ('... (line 2, ...,
+    line 6), ...'), and 'it names 7 files' had none."""
+    from streamt2v.train.captions import check_every_video_captioned
+
+    names = [f"v{i}.mp4" for i in range(7)]
+    lines = {n: f"line {i + 2}" for i, n in enumerate(names)}
+    shown = "'v0.mp4', 'v1.mp4', 'v2.mp4', 'v3.mp4', 'v4.mp4', ... (line 2, line 3, line 4, line 5, line 6)"
+    with pytest.raises(FileNotFoundError) as err:
+        check_every_video_captioned(tmp_path, {}, dict.fromkeys(names, "a cat"), lines, "caps.csv")
+    assert str(err.value) == f"caps.csv names 7 files not in {tmp_path}: {shown}"
+    with pytest.raises(ValueError) as err:
+        videos = {"x.mp4": tmp_path / "x.mp4"}
+        check_every_video_captioned(tmp_path, videos, dict.fromkeys(names, "a cat"), lines, "caps.csv")
+    assert str(err.value).endswith(f"'x.mp4'; it names 7 files not in {tmp_path}: {shown}")

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 
-def counted(count: int, noun: str, plural: str | None = None) -> str:
+def counted(count: int, noun: str, plural: str | None = None, *, one: str = "1") -> str:
     """``"1 chunk"``, ``"2 chunks"``: a count and its noun for messages (the noun given singular; ``plural``
-    where adding an s is not English: ``counted(2, "process", "processes")``)."""
+    where adding an s is not English: ``counted(2, "process", "processes")``; ``one``: the word for a count
+    of 1, ``counted(1, "file", one="a")`` is ``"a file"``)."""
+    return f"{one if count == 1 else count} {singular_or_plural(count, noun, plural)}"
+
+
+def singular_or_plural(count: int, noun: str, plural: str | None = None) -> str:
+    """``noun`` for a ``count`` of 1, its plural (``noun`` and an s, or ``plural``) for any other: the noun of
+    a list whose length a message does not say (``unknown settings: a, b``)."""
     if count == 1:
-        return f"{count} {noun}"
-    return f"{count} {plural if plural is not None else noun + 's'}"
+        return noun
+    return plural if plural is not None else noun + "s"
 
 
 def with_article(word: str) -> str:

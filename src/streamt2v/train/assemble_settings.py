@@ -21,6 +21,7 @@ from typing import Any
 
 from streamt2v.arguments import NAME_ONLY, Arg, ArgumentValueError
 from streamt2v.typed_values import typed_value
+from streamt2v.wording import singular_or_plural
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def _refuse_unknown(given: dict[str, Any], known: list[str], arg: str) -> None:
     """An :class:`ArgumentValueError` naming the settings of ``given`` (the argument ``arg``'s) that are not
     ``known`` (:func:`unknown_names`), and the settings."""
     if unknown := unknown_names(given, known):
-        noun = "setting" if len(unknown) == 1 else "settings"
+        noun = singular_or_plural(len(unknown), "setting")
         raise ArgumentValueError(
             "unknown ", Arg(arg), f" {noun}: {', '.join(unknown)}; the settings: {', '.join(known)}"
         )
@@ -166,7 +167,7 @@ def checked_scheduler_options(overrides: dict[str, Any] | None) -> dict[str, Any
     params.pop("self", None)
     if unknown := unknown_names(overrides, sorted(params)):
         raise ValueError(
-            f"unknown scheduler {'option' if len(unknown) == 1 else 'options'}: {', '.join(unknown)}; "
+            f"unknown scheduler {singular_or_plural(len(unknown), 'option')}: {', '.join(unknown)}; "
             f"DDIMScheduler takes {', '.join(sorted(params))}"
         )
     for key, value in overrides.items():  # a value of the wrong type was stored and broke sampling later

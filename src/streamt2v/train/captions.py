@@ -18,6 +18,7 @@ from typing import Any
 
 from streamt2v.io.folders import read_text_file
 from streamt2v.io.video import READ_VIDEO_SUFFIXES
+from streamt2v.wording import counted
 
 
 def file_key(name: str) -> str:
@@ -93,15 +94,11 @@ def caption_rows(path: str | Path) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def named_at(names: list[str], lines: dict[str, str]) -> str:
-    """``'a.mp4', 'b.mp4' (line 3, line 7)``: the first five of ``names`` and where the captions file
-    names them."""
+    """``'a.mp4', 'b.mp4' (line 3, line 7)``: the first five of ``names``, ``...`` where there are more, and
+    where the captions file names them."""
     where = [lines[f] for f in names[:5] if f in lines]
-    return ", ".join(map(repr, names[:5])) + (f" ({', '.join(where)})" if where else "")
-
-
-def _files(count: int, noun: str = "file") -> str:
-    """``a file`` or ``3 files``: how many of a list the message names (its first five)."""
-    return f"a {noun}" if count == 1 else f"{count} {noun}s"
+    more = ", ..." if len(names) > 5 else ""
+    return ", ".join(map(repr, names[:5])) + more + (f" ({', '.join(where)})" if where else "")
 
 
 def check_every_video_captioned(
@@ -115,7 +112,9 @@ def check_every_video_captioned(
     if missing:
         # a misspelt name shows up in both lists: name both, so the two spellings can be compared
         also = (
-            f"; it names {_files(len(absent))} not in {folder}: {named_at(absent, lines)}" if absent else ""
+            f"; it names {counted(len(absent), 'file', one='a')} not in {folder}: {named_at(absent, lines)}"
+            if absent
+            else ""
         )
         for a in absent:  # videos/a.mp4 for --data videos: a name from the working folder
             parts = a.split("/")
@@ -135,14 +134,13 @@ def check_every_video_captioned(
                 f"{cased[0][1]!r} in the captions)"
             )
         raise ValueError(
-            f"no caption for {_files(len(missing), 'video')} in {captions}: "
+            f"no caption for {counted(len(missing), 'video', one='a')} in {captions}: "
             f"{', '.join(map(repr, missing[:5]))}{', ...' if len(missing) > 5 else ''}{also}"
             + _broken_link(folder, absent)
         )
     if absent:
         raise FileNotFoundError(
-            f"{captions} names {_files(len(absent))} not in {folder}: {named_at(absent, lines)}"
-            + (", ..." if len(absent) > 5 else "")
+            f"{captions} names {counted(len(absent), 'file', one='a')} not in {folder}: {named_at(absent, lines)}"
             + _broken_link(folder, absent)
         )
 

@@ -60,6 +60,7 @@ from streamt2v.train.microworld_settings import (
     RecipeRun,
     release_runs,
 )
+from streamt2v.wording import singular_or_plural
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +86,8 @@ def unfinished_assembly_runs(out: Path) -> list[str]:
 
 def runs_are(names: list[str]) -> str:
     """``run refiner-restore is`` or ``runs vae, clip are``: the subject of a message about ``names``."""
-    return f"run {names[0]} is" if len(names) == 1 else f"runs {', '.join(names)} are"
+    run, verb = (singular_or_plural(len(names), *words) for words in (("run",), ("is", "are")))
+    return f"{run} {', '.join(names)} {verb}"
 
 
 def check_gpu_runs(names: list[str], runs: dict[str, RecipeRun], allow_cpu: bool) -> None:
