@@ -258,41 +258,6 @@ def test_assemble_names_its_arguments_to_python_and_its_flags_on_the_command_lin
     assert capsys.readouterr().err.strip() == "error: " + needed.format(init_unet="--init-unet")
 
 
-def test_sampler_and_enhance_refusals_name_the_flag_the_json_as_typed_and_the_names_to_use(tmp_path, capsys):
-    """``--enhance '{"guidance_scale": 2}'`` read "enhance setting(s) ['guidance_scale'] unknown
-    (guidance_scale: pass guidance=)", ``--enhance '{"steps": 2000}'`` "enhance settings {'steps': 2000}:
-    ... <= start_step (600)" (a default never typed), and ``--sampler '{"num_inference_steps": 4}'`` gave no
-    hint: the flag, the JSON as typed, the name to use and the default are said (nothing is loaded)."""
-    refiner_unet, stream_unet = tmp_path / "refiner", tmp_path / "stream"
-    for unet, config in (
-        (refiner_unet, {"_class_name": "UNet3DConditionModel"}),
-        (stream_unet, {"_class_name": "StreamingUNet", "streaming": {"num_frames": 16}}),
-    ):
-        unet.mkdir()
-        (unet / "config.json").write_text(json.dumps(config))
-
-    def error(kind: str, unet: Path, *flags: str) -> str:
-        assert main(["assemble", kind, str(tmp_path / "out"), "--unet", str(unet), *flags]) == 2
-        return capsys.readouterr().err.strip()
-
-    assert error("refiner", refiner_unet, "--enhance", '{"guidance_scale": 2, "stepz": 3}').startswith(
-        "error: unknown --enhance settings: guidance_scale (use guidance), stepz (steps?); the settings: blend, "
-    )
-    assert error("refiner", refiner_unet, "--enhance", '{"steps": 2000}') == (
-        """error: --enhance '{"steps": 2000}': steps (2000) must be <= start_step (600): SDEdit runs distinct """
-        "timesteps below the start step; start_step 600 is the official default (set it in --enhance)"
-    )
-    with pytest.raises(ValueError, match=r"^enhance=\{'steps': 2000\}: .*default \(set it in enhance\)$"):
-        assemble_refiner(tmp_path / "out", unet=refiner_unet, enhance={"steps": 2000})
-    assert error("model", stream_unet, "--sampler", '{"num_inference_steps": 4}').startswith(
-        "error: unknown --sampler setting: num_inference_steps (use steps); the settings: anchor_colour_match, "
-    )
-    assert error("model", stream_unet, "--sampler", '{"eta": -1}').startswith(
-        """error: --sampler '{"eta": -1}': eta"""
-    )
-    assert not (tmp_path / "out").exists()
-
-
 def test_assemble_refuses_a_bad_fps_and_sampler_values_of_the_wrong_type(tmp_path, runs, capsys):
     """Checked before anything is loaded or written, as one line naming the setting and its value (a
     zero fps used to be stored and fail only at ``generate``; a string step count failed on a comparison)."""
@@ -383,45 +348,6 @@ def test_the_model_runs_at_the_frame_rate_its_stream_run_recorded(tmp_path, runs
         f"error: the frame rate '24' recorded by the run of {run / 'final' / 'unet'} ('fps' in "
         f"{run / 'config.json'}) is not an integer > 0; pass --fps to give the videos' frame rate"
     )
-
-
-def test_sampler_and_enhance_name_a_settings_file_that_does_not_exist(tmp_path, monkeypatch, capsys):
-    """``--sampler``/``--enhance`` take inline JSON or a file; a path that is not there is named as a missing
-    file (was "expected a JSON object or a JSON file, got 'nope.json' (Expecting value: line 1 column 1 ...)")."""
-    from streamt2v.cli import build_parser
-
-    monkeypatch.chdir(tmp_path)
-    for kind, flag in (("model", "--sampler"), ("refiner", "--enhance")):
-        args = ["assemble", kind, "out", "--unet", "runs/x/final/unet", flag]
-        for value in ("nope.json", "settings/sampler"):
-            with pytest.raises(SystemExit):
-                main([*args, value])
-            last = capsys.readouterr().err.strip().splitlines()[-1]
-            assert last.endswith(f"error: argument {flag}: file {value!r} not found"), last
-        # a folder, a file of bad JSON or of no object: named as such
-        Path("settings").mkdir(exist_ok=True)
-        Path("bad.json").write_text('{"steps": 2,}')
-        Path("list.json").write_text("[2]")
-        for value, message in [
-            ("settings", "'settings' is a folder; expected a JSON file or a JSON object"),
-            ("bad.json", "file 'bad.json' is not valid JSON (Expecting property name"),
-            ("list.json", "file 'list.json' holds no JSON object"),
-        ]:
-            with pytest.raises(SystemExit):
-                main([*args, value])
-            assert f"error: argument {flag}: {message}" in capsys.readouterr().err
-        # inline JSON (a "/" inside it included) and an existing file still work
-        Path("good.json").write_text('{"steps": 2}')
-        for value, want in [
-            ('{"negative_prompt": "a/b.json"}', {"negative_prompt": "a/b.json"}),
-            ("good.json", {"steps": 2}),
-            (str(tmp_path / "good.json"), {"steps": 2}),
-        ]:
-            parsed = build_parser().parse_args([*args, value])
-            assert getattr(parsed, flag[2:]) == want
-        with pytest.raises(SystemExit):  # inline JSON that does not parse keeps its message
-            main([*args, '{"steps": 2'])
-        assert f"error: argument {flag}: expected a JSON object or a JSON file" in capsys.readouterr().err
 
 
 def test_assemble_warns_when_a_given_part_is_not_the_one_the_run_recorded(tmp_path, runs, encoders, caplog):

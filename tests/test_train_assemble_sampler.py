@@ -1,6 +1,7 @@
-"""``assemble model --sampler``: what the sampler answers for against the UNet's noise schedule and CAM.
-Fake part folders (configs alone): the checks run before any part loads, and an accepted sampler goes on to
-fail on the empty micro-CLIP folder."""
+"""``assemble model --sampler`` and ``assemble refiner --enhance``: how the settings are read (inline JSON or a
+file) and refused, naming the flag and the settings as typed, and what the sampler answers for against the
+UNet's noise schedule and CAM. Fake part folders (configs alone): the checks run before any part loads, and
+an accepted sampler goes on to fail on the empty micro-CLIP folder."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from streamt2v.cli import main
-from streamt2v.train.assemble import assemble_model
+from streamt2v.train.assemble import assemble_model, assemble_refiner
 
 
 def _parts(root: Path, timesteps: int = 40, cam_frames: int = 8) -> dict[str, Path]:
@@ -97,3 +98,93 @@ def test_the_sampler_is_not_blamed_for_the_schedule_or_a_missing_part(tmp_path, 
     (loose / "config.json").write_text(json.dumps(json.loads((parts["unet"] / "config.json").read_text())))
     with pytest.raises(ValueError, match="^init_unet is needed: "):
         assemble_model(tmp_path / "m", unet=loose, sampler={"guidance": 7.0})
+
+
+def test_sampler_and_enhance_refusals_name_the_flag_the_json_as_typed_and_the_names_to_use(tmp_path, capsys):
+    """``--enhance '{"guidance_scale": 2}'`` read "enhance setting(s) ['guidance_scale'] unknown
+    (guidance_scale: pass guidance=)", ``--enhance '{"steps": 2000}'`` "enhance settings {'steps': 2000}:
+    ... <= start_step (600)" (a default never typed), and ``--sampler '{"num_inference_steps": 4}'`` gave no
+    hint: the flag, the JSON as typed, the name to use and the default are said (nothing is loaded)."""
+    refiner_unet, stream_unet = tmp_path / "refiner", tmp_path / "stream"
+    for unet, config in (
+        (refiner_unet, {"_class_name": "UNet3DConditionModel"}),
+        (stream_unet, {"_class_name": "StreamingUNet", "streaming": {"num_frames": 16}}),
+    ):
+        unet.mkdir()
+        (unet / "config.json").write_text(json.dumps(config))
+
+    def error(kind: str, unet: Path, *flags: str) -> str:
+        assert main(["assemble", kind, str(tmp_path / "out"), "--unet", str(unet), *flags]) == 2
+        return capsys.readouterr().err.strip()
+
+    assert error("refiner", refiner_unet, "--enhance", '{"guidance_scale": 2, "stepz": 3}').startswith(
+        "error: unknown --enhance settings: guidance_scale (use guidance), stepz (steps?); the settings: blend, "
+    )
+    assert error("refiner", refiner_unet, "--enhance", '{"steps": 2000}') == (
+        """error: --enhance '{"steps": 2000}': steps (2000) must be <= start_step (600): SDEdit runs distinct """
+        "timesteps below the start step; start_step 600 is the official default (set it in --enhance)"
+    )
+    with pytest.raises(ValueError, match=r"^enhance=\{'steps': 2000\}: .*default \(set it in enhance\)$"):
+        assemble_refiner(tmp_path / "out", unet=refiner_unet, enhance={"steps": 2000})
+    assert error("model", stream_unet, "--sampler", '{"num_inference_steps": 4}').startswith(
+        "error: unknown --sampler setting: num_inference_steps (use steps); the settings: anchor_colour_match, "
+    )
+    assert error("model", stream_unet, "--sampler", '{"eta": -1}').startswith(
+        """error: --sampler '{"eta": -1}': eta"""
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_sampler_and_enhance_name_a_settings_file_that_does_not_exist(tmp_path, monkeypatch, capsys):
+    """``--sampler``/``--enhance`` take inline JSON or a file; a path that is not there is named as a missing
+    file (was "expected a JSON object or a JSON file, got 'nope.json' (Expecting value: line 1 column 1 ...)")."""
+    from streamt2v.cli import build_parser
+
+    monkeypatch.chdir(tmp_path)
+    for kind, flag in (("model", "--sampler"), ("refiner", "--enhance")):
+        args = ["assemble", kind, "out", "--unet", "runs/x/final/unet", flag]
+        for value in ("nope.json", "settings/sampler"):
+            with pytest.raises(SystemExit):
+                main([*args, value])
+            last = capsys.readouterr().err.strip().splitlines()[-1]
+            assert last.endswith(f"error: argument {flag}: file {value!r} not found"), last
+        # a folder, a file of bad JSON or of no object: named as such
+        Path("settings").mkdir(exist_ok=True)
+        Path("bad.json").write_text('{"steps": 2,}')
+        Path("list.json").write_text("[2]")
+        for value, message in [
+            ("settings", "'settings' is a folder; expected a JSON file or a JSON object"),
+            ("bad.json", "file 'bad.json' is not valid JSON (Expecting property name"),
+            ("list.json", "file 'list.json' holds no JSON object"),
+        ]:
+            with pytest.raises(SystemExit):
+                main([*args, value])
+            assert f"error: argument {flag}: {message}" in capsys.readouterr().err
+        # inline JSON (a "/" inside it included) and an existing file still work
+        Path("good.json").write_text('{"steps": 2}')
+        for value, want in [
+            ('{"negative_prompt": "a/b.json"}', {"negative_prompt": "a/b.json"}),
+            ("good.json", {"steps": 2}),
+            (str(tmp_path / "good.json"), {"steps": 2}),
+        ]:
+            parsed = build_parser().parse_args([*args, value])
+            assert getattr(parsed, flag[2:]) == want
+        with pytest.raises(SystemExit):  # inline JSON that does not parse keeps its message
+            main([*args, '{"steps": 2'])
+        assert f"error: argument {flag}: expected a JSON object or a JSON file" in capsys.readouterr().err
+
+
+def test_a_refusal_shows_the_settings_as_typed_a_file_by_its_name(tmp_path, monkeypatch, capsys):
+    """ "The JSON as typed" was the parsed settings dumped again: --sampler s.json showed --sampler
+    '{"eta": -1}', not the file, and a step count given as 1 read 1.0 once StreamConfig had typed it."""
+    parts = _parts(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    Path("s.json").write_text('{\n  "eta": -1\n}\n')
+    args = ["assemble", "model", "m", *(f"--{k.replace('_', '-')}={v}" for k, v in parts.items())]
+    assert main([*args, "--sampler", "s.json"]) == 2
+    assert capsys.readouterr().err.startswith("error: --sampler s.json: eta ")
+    assert main([*args, "--sampler", '{"chunk_strength": 1, "steps": 41}']) == 2
+    assert capsys.readouterr().err.startswith(
+        """error: --sampler '{"chunk_strength": 1, "steps": 41}': steps=41 is more than the 40 timesteps"""
+    )
+    assert not Path("m").exists()

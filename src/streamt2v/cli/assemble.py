@@ -14,7 +14,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from streamt2v.arguments import logs_naming_flags
+from streamt2v.arguments import NAME_ONLY, NamesArguments, logs_naming_flags
 from streamt2v.cli import user_path
 from streamt2v.cli.train import key_value
 from streamt2v.config import DTYPE_NAMES
@@ -39,7 +39,16 @@ def _whole_frame_rate(text: str) -> int | float:
     return int(value) if value.is_integer() else value
 
 
-def _settings(text: str) -> dict[str, Any]:
+class _TypedSettings(dict):
+    """``--sampler``/``--enhance``'s settings, with the text typed for them (the JSON, or the file's name) that
+    the command's refusals of them show (``--sampler s.json``: the settings re-dumped read as typed inline)."""
+
+    def __init__(self, settings: dict[str, Any], typed: str) -> None:
+        super().__init__(settings)
+        self.typed = typed
+
+
+def _settings(text: str) -> _TypedSettings:
     """A JSON object given inline or as a file path (a path that does not exist is named as such)."""
     path = Path(os.path.expanduser(text))
     if path.is_file():
@@ -67,7 +76,7 @@ def _settings(text: str) -> dict[str, Any]:
         if what:
             raise argparse.ArgumentTypeError(f"{what} holds no JSON object")
         raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
-    return value
+    return _TypedSettings(value, text)
 
 
 def _common(p: argparse.ArgumentParser, unet_help: str) -> None:
@@ -145,13 +154,28 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     # the library's log lines name its arguments (vae); here they name the flags typed (--vae)
     with logs_naming_flags("streamt2v.train.assemble", "streamt2v.train.assemble_settings"):
-        out = Path(_assemble(args)).resolve()
+        try:
+            out = Path(_assemble(args)).resolve()
+        except NamesArguments as err:
+            err.parts = tuple(_as_typed(part, args) for part in err.parts)
+            raise
     # every command's wrote line (README, "Command line"): the absolute path ends it
     print(f"wrote {args.kind} folder {out}")
     # the folder quoted in the command (a space would split it when pasted)
     use = "generate PROMPT" if args.kind == "model" else "enhance VIDEO --prompt PROMPT"
     print(f"use it: streamt2v {use} --model {shlex.quote(str(out))}")
     return 0
+
+
+def _as_typed(part: object, args: argparse.Namespace) -> object:
+    """An error's ``part`` showing settings of ``--sampler``/``--enhance`` as they were typed."""
+    from streamt2v.train.assemble_settings import SettingsArg
+
+    if isinstance(part, SettingsArg) and part.value is not NAME_ONLY:
+        given = getattr(args, part.name, None)
+        if isinstance(given, _TypedSettings):
+            return SettingsArg(part.name, given.typed)
+    return part
 
 
 def _assemble(args: argparse.Namespace) -> Path:

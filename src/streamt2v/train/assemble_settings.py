@@ -4,7 +4,8 @@ recommended sampler (``assemble model --sampler``), a refiner folder's recommend
 each checked before anything is loaded or written, as ``generate`` and ``enhance`` would check them.
 
 Their errors name the argument as the caller spells it (:class:`SettingsArg`): ``sampler={'steps': 2000}``
-to the Python API, ``--sampler '{"steps": 2000}'`` (the JSON as it is typed) on the command line.
+to the Python API, ``--sampler '{"steps": 2000}'`` (as it was typed: the JSON, or the file's name) on the command
+line.
 """
 
 from __future__ import annotations
@@ -28,13 +29,15 @@ logger = logging.getLogger(__name__)
 
 class SettingsArg(Arg):
     """Settings given to an argument as a dict: ``sampler={'steps': 2000}`` to the Python API, on the command
-    line the flag and the JSON as it is typed there (``--sampler '{"steps": 2000}'``)."""
+    line the flag and the JSON (``--sampler '{"steps": 2000}'``); a string ``value``: the text typed for the
+    flag (the command line's, ``cli.assemble``: inline JSON or a file's name), shown as it is."""
 
     @property
     def flag(self) -> str:
         if self.value is NAME_ONLY:
             return super().flag
-        return f"--{self.name} {shlex.quote(json.dumps(self.value))}"
+        typed = self.value if isinstance(self.value, str) else json.dumps(self.value)
+        return f"--{self.name} {shlex.quote(typed)}"
 
 
 def unknown_names(given: Any, known: list[str]) -> list[str]:
