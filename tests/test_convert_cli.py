@@ -477,9 +477,41 @@ def test_a_word_level_tokenizer_is_saved_as_it_reads_prompts(
 
     source = tmp_path / "tokenizer"
     shutil.copytree(Path(streamt2v.__file__).parent / "assets" / "microworld" / "tokenizer", source)
-    out = tmp_path / "out"
-    flags = ["--preset", _arch(tmp_path), "--no-strict", "--tokenizer", str(source)]
-    assert main(["convert", str(custom_checkpoint[0]), str(out), *flags]) == 0
     prompt = "A red ball rolls left, then a blue square"
     expected = load_tokenizer(source)(prompt).input_ids
-    assert StreamingT2VModel.from_pretrained(out).tokenizer(prompt).input_ids == expected
+    config = source / "tokenizer_config.json"
+    recorded = json.loads(config.read_text())
+    # the class recorded; none recorded, or no config at all (tokenizers' Tokenizer.save writes tokenizer.json
+    # alone): read as a CLIPTokenizer, every word was unknown, or it failed on CLIP's '<|endoftext|>'
+    for name, settings in [
+        ("recorded", recorded),
+        ("no-class", {k: v for k, v in recorded.items() if k != "tokenizer_class"}),
+        ("no-config", None),
+    ]:
+        if settings is None:
+            config.unlink()
+        else:
+            config.write_text(json.dumps(settings))
+        out = tmp_path / name
+        flags = ["--preset", _arch(tmp_path), "--no-strict", "--tokenizer", str(source)]
+        assert main(["convert", str(custom_checkpoint[0]), str(out), *flags]) == 0
+        assert StreamingT2VModel.from_pretrained(out).tokenizer(prompt).input_ids == expected, name
+
+
+def test_a_tokenizer_class_transformers_lacks_is_named(tmp_path: Path) -> None:
+    """A recorded class transformers cannot import, on CLIP's vocab.json + merges.txt, was refused as
+    'cannot be read (...): is one of its files damaged or cut short? copy the folder again'."""
+    from streamt2v.models.tokenizers import byte_level_clip_tokenizer, load_tokenizer
+
+    folder = tmp_path / "tok"
+    folder.mkdir()
+    (folder / "vocab.json").write_text(json.dumps(byte_level_clip_tokenizer().get_vocab()))
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+    (folder / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "FooTokenizer"}))
+    with pytest.raises(ValueError) as err:
+        load_tokenizer(folder, what="--tokenizer folder")
+    assert (
+        f"--tokenizer folder '{folder}' records the tokenizer class 'FooTokenizer' (tokenizer_class in"
+        in str(err.value)
+    )
+    assert "damaged" not in str(err.value)

@@ -27,7 +27,7 @@ from streamt2v.io.folders import (
 from streamt2v.io.hub import resolve_model_path
 from streamt2v.io.weight_files import check_weight_files, is_model_file, refuse_broken_links, weights_variant
 from streamt2v.models.bundle import MODELSCOPE_REPO, component_configs
-from streamt2v.models.tokenizers import load_tokenizer
+from streamt2v.models.tokenizers import load_tokenizer, recorded_tokenizer_class
 
 STAGE1_FOLDER = f"a ModelScope diffusers folder with unet/ and tokenizer/, like {MODELSCOPE_REPO}"
 
@@ -129,22 +129,12 @@ def _tokenizer_folder(tokenizer: str | os.PathLike[str], arg: str) -> Path:
     return root / "tokenizer" if (root / "tokenizer").is_dir() else root  # checked as it is loaded
 
 
-def _recorded_tokenizer_class(folder: Path) -> str | None:
-    """The class ``folder``'s ``tokenizer_config.json`` names; None where it names none or cannot be read
-    (:func:`load_tokenizer` names the damage)."""
-    config = folder / "tokenizer_config.json"
-    try:
-        recorded = read_json_object(config, "tokenizer config").get("tokenizer_class")
-    except (OSError, ValueError):
-        return None
-    return recorded if isinstance(recorded, str) else None
-
-
 def _load_tokenizer(folder: Path, cfg: ModelConfig, what: str) -> PreTrainedTokenizerBase:
-    # the class the folder records: read as a CLIPTokenizer, a word-level one (the microworld's) split each
-    # word into letters it does not know, and was saved so; CLIP's where none is recorded (vocab.json +
-    # merges.txt alone)
-    tok = load_tokenizer(folder, None if _recorded_tokenizer_class(folder) else "CLIPTokenizer", what)
+    # CLIP's where the folder says nothing else (vocab.json + merges.txt, no class recorded); the class it
+    # records, or a tokenizer.json without one (tokenizers' Tokenizer.save), as AutoTokenizer reads them: a
+    # word-level one (the microworld's) read as a CLIPTokenizer split each word into letters it did not know
+    clip = recorded_tokenizer_class(folder) is None and not (folder / "tokenizer.json").is_file()
+    tok = load_tokenizer(folder, "CLIPTokenizer" if clip else None, what)
     vocab = component_configs(cfg).text["vocab_size"]
     if len(tok) > vocab:
         raise ValueError(

@@ -4,6 +4,7 @@ tokenizer will not read of a prompt (unknown words, tokens past its length)."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -97,11 +98,39 @@ def load_tokenizer(
     except ImportError:  # a tokenizer library not installed: its own message says which
         raise
     except Exception as err:  # JSON errors, and the tokenizers library's bare Exception for a bad vocabulary
+        if class_name is None and (unknown := _class_unknown_to_transformers(path)):
+            # its files are whole: the class is what this transformers cannot read them as
+            import transformers
+
+            raise ValueError(
+                f"{what} {str(path)!r} records the tokenizer class {unknown!r} (tokenizer_class in its "
+                f"tokenizer_config.json), which this transformers ({transformers.__version__}) does not have: "
+                "read it with a transformers that has it, or correct the class there"
+            ) from err
         reason = " ".join(str(err).split()) or type(err).__name__
         raise ValueError(
             f"{what} {str(path)!r} cannot be read ({reason}): is one of its files damaged or cut short? copy "
             "the folder again"
         ) from err
+
+
+def recorded_tokenizer_class(folder: Path) -> str | None:
+    """The class ``folder``'s ``tokenizer_config.json`` names (``tokenizer_class``); None where it names none
+    or cannot be read (:func:`load_tokenizer` names the damage)."""
+    try:
+        recorded = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    name = recorded.get("tokenizer_class") if isinstance(recorded, dict) else None
+    return name if isinstance(name, str) else None
+
+
+def _class_unknown_to_transformers(folder: Path) -> str | None:
+    """The tokenizer class ``folder`` records where transformers has no class of that name, else None."""
+    from transformers.models.auto.tokenization_auto import tokenizer_class_from_name
+
+    name = recorded_tokenizer_class(folder)
+    return name if name is not None and tokenizer_class_from_name(name) is None else None
 
 
 def unread_prompt_parts(tokenizer: Any, prompt: str, max_length: int, reader: str) -> list[str]:
