@@ -113,9 +113,19 @@ def test_cli_errors(video_dir, tmp_path, capsys):
     assert capsys.readouterr().err.endswith("error: none of the 2 videos could be scored\n")
     # the names as typed, not a Python list's repr ("unknown metric(s) ['fvd']")
     assert main(["evaluate", str(video_dir), "--metrics", "mawe,fvd"]) == 2
-    assert capsys.readouterr().err == "error: unknown metric fvd; choose from mawe,scuts,clip,probes\n"
-    assert main(["evaluate", str(video_dir), "--metrics", "fvd,mawe,is"]) == 2
-    assert capsys.readouterr().err == "error: unknown metrics fvd, is; choose from mawe,scuts,clip,probes\n"
+    assert capsys.readouterr().err == "error: unknown metric: fvd; choose from mawe,scuts,clip,probes\n"
+    assert main(["evaluate", str(video_dir), "--metrics", "fvd,mawe,scut"]) == 2
+    assert capsys.readouterr().err == (
+        "error: unknown metrics: fvd, scut (scuts?); choose from mawe,scuts,clip,probes\n"
+    )
+
+
+def test_a_python_list_item_naming_two_metrics_is_shown_as_one_name():
+    """metrics=["mawe,scuts"] is one unknown name: shown quoted, not as what looks like two known ones."""
+    from streamt2v.metrics.evaluate import parse_metrics
+
+    with pytest.raises(ValueError, match=r"^unknown metric: 'mawe,scuts' \(scuts\?\); choose from "):
+        parse_metrics(["mawe,scuts"])
 
 
 def test_cli_bad_settings_fail_once_before_scoring(video_dir, tmp_path, capsys, monkeypatch):

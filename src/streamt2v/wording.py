@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+
 
 def counted(count: int, noun: str, plural: str | None = None, *, one: str = "1") -> str:
     """``"1 chunk"``, ``"2 chunks"``: a count and its noun for messages (the noun given singular; ``plural``
@@ -22,3 +26,26 @@ def with_article(word: str) -> str:
     """``word`` with its indefinite article: ``"an AutoencoderKL"``, ``"a UNet3DConditionModel"`` (a "you"
     sound: no word starting with U is given an)."""
     return f"{'an' if word[:1].upper() in 'AEIO' else 'a'} {word}"
+
+
+def unknown_names(
+    given: Iterable[str],
+    known: Sequence[str],
+    *,
+    renamed: Mapping[str, str] | None = None,
+    use: str = "use {}",
+) -> list[str]:
+    """The names of ``given`` that are not ``known``, sorted, each with a hint where there is one: the name it
+    stands for where ``renamed`` says it is an earlier one (``num_inference_steps (use steps)``; ``use`` words
+    the hint: ``"pass {}="`` to a Python caller), else a close name (``stepz (steps?)``). A name that is no
+    plain word is quoted (``'mawe,scuts'``: one name, given as a list's item)."""
+    named = []
+    for name in sorted(set(given) - set(known)):
+        shown = name if re.fullmatch(r"[\w.-]+", name) else repr(name)
+        if renamed and renamed.get(name) in known:
+            named.append(f"{shown} ({use.format(renamed[name])})")
+        elif close := difflib.get_close_matches(name, known, n=1):
+            named.append(f"{shown} ({close[0]}?)")
+        else:
+            named.append(shown)
+    return named

@@ -39,7 +39,7 @@ from streamt2v.metrics.flow import (
 )
 from streamt2v.metrics.inputs import VideoLike, as_uint8_frames, check_positive
 from streamt2v.metrics.mawe import OFFICIAL_COEFF, check_coeff, check_definition, mawe
-from streamt2v.wording import counted
+from streamt2v.wording import counted, singular_or_plural, unknown_names
 
 if TYPE_CHECKING:
     import torch
@@ -70,11 +70,10 @@ def parse_metrics(spec: str | Sequence[str]) -> tuple[str, ...]:
     names = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
     if not names:
         raise ValueError(f"no metric given ({spec!r}); choose one or more of {','.join(METRICS)}")
-    bad = [n for n in names if n not in METRICS]
-    if bad:
-        # the names as typed in --metrics, not a Python list's repr
-        unknown = f"unknown metric{'s' if len(bad) > 1 else ''} {', '.join(bad)}"
-        raise ValueError(f"{unknown}; choose from {','.join(METRICS)}")
+    if bad := unknown_names(names, METRICS):  # as typed in --metrics, not a Python list's repr
+        raise ValueError(
+            f"unknown {singular_or_plural(len(bad), 'metric')}: {', '.join(bad)}; choose from {','.join(METRICS)}"
+        )
     return tuple(dict.fromkeys(names))
 
 

@@ -7,7 +7,6 @@ default (:func:`default_refiner`: the shipped microworld refiner, else a tiny ra
 from __future__ import annotations
 
 import contextlib
-import difflib
 import logging
 import os
 import re
@@ -33,6 +32,7 @@ from streamt2v.pipeline.enhance_config import (
 )
 from streamt2v.pipeline.setting_checks import QUOTED, EnhanceSettingError
 from streamt2v.pipeline.step_counts import check_start_step
+from streamt2v.wording import unknown_names
 
 logger = logging.getLogger(__name__)
 
@@ -56,13 +56,8 @@ def check_enhance_names(
     setting: stepz (steps?); the settings: ...``, ``where`` before it (``stage 3: ``), ``whose`` after its
     noun (`` this refiner recommends``), and ``stored_in``, the file that holds them, where to correct them."""
     names = sorted(f.name for f in fields(EnhanceConfig))
-    unknown = []
-    for name in sorted(set(settings) - set(names)):
-        close = difflib.get_close_matches(name, names, n=1)
-        if name in EARLIER_NAMES:  # diffusers' name, which this class took before
-            unknown.append(f"{name} (pass {EARLIER_NAMES[name]}=)")
-        else:
-            unknown.append(f"{name} ({close[0]}?)" if close else name)
+    # diffusers' names, which this class took before, hint the current one
+    unknown = unknown_names(settings, names, renamed=EARLIER_NAMES, use="pass {}=")
     if unknown:
         noun, them = ("setting", "it") if len(unknown) == 1 else ("settings", "them")
         fix = f"; correct or remove {them} in {stored_in}" if stored_in else ""

@@ -10,7 +10,6 @@ line.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import json
 import logging
@@ -22,7 +21,7 @@ from typing import Any
 
 from streamt2v.arguments import NAME_ONLY, Arg, ArgumentValueError
 from streamt2v.typed_values import typed_value
-from streamt2v.wording import singular_or_plural
+from streamt2v.wording import singular_or_plural, unknown_names
 
 logger = logging.getLogger(__name__)
 
@@ -40,27 +39,12 @@ class SettingsArg(Arg):
         return f"--{self.name} {shlex.quote(typed)}"
 
 
-def unknown_names(given: Any, known: list[str]) -> list[str]:
-    """The names of ``given`` that are not ``known``, each with a hint where there is one: the name it stands
-    for where it is an earlier (diffusers') one (``num_inference_steps (use steps)``), else a close name
-    (``stepz (steps?)``)."""
-    from streamt2v.pipeline.enhance_config import EARLIER_NAMES
-
-    named = []
-    for name in sorted(set(given) - set(known)):
-        if EARLIER_NAMES.get(name) in known:
-            named.append(f"{name} (use {EARLIER_NAMES[name]})")
-        elif close := difflib.get_close_matches(name, known, n=1):
-            named.append(f"{name} ({close[0]}?)")
-        else:
-            named.append(name)
-    return named
-
-
 def _refuse_unknown(given: dict[str, Any], known: list[str], arg: str) -> None:
     """An :class:`ArgumentValueError` naming the settings of ``given`` (the argument ``arg``'s) that are not
-    ``known`` (:func:`unknown_names`), and the settings."""
-    if unknown := unknown_names(given, known):
+    ``known`` (:func:`~streamt2v.wording.unknown_names`: earlier names hint the current one), and the settings."""
+    from streamt2v.pipeline.enhance_config import EARLIER_NAMES
+
+    if unknown := unknown_names(given, known, renamed=EARLIER_NAMES):
         noun = singular_or_plural(len(unknown), "setting")
         raise ArgumentValueError(
             "unknown ", Arg(arg), f" {noun}: {', '.join(unknown)}; the settings: {', '.join(known)}"
