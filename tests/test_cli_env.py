@@ -168,46 +168,6 @@ def test_train_out_under_a_file_names_the_folder(tmp_path, capsys):
     assert len(err.splitlines()) == 1
 
 
-def test_an_error_every_process_of_a_training_launch_meets_is_said_once_a_machine(
-    tmp_path, capsys, monkeypatch
-):
-    """Under a launcher (torchrun, accelerate launch: LOCAL_RANK and a WORLD_SIZE > 1) every process printed
-    the same error, of the command line or of the checks the run makes before its processes join their group:
-    the machine's first process (LOCAL_RANK 0) alone says it now, the others end with the same exit status.
-    What one process may meet alone (an error of the accelerator joining them) each says; evaluate, which each
-    process of a launch runs whole on its own, says its errors in each; and a WORLD_SIZE and RANK a job
-    platform left without a launcher's LOCAL_RANK silence nothing."""
-    (tmp_path / "f.txt").write_text("")
-    (tmp_path / "full").mkdir()
-    (tmp_path / "full" / "notes.txt").write_text("mine")
-
-    def joined(*args, **kwargs):  # the accelerator joins the launch's processes: no check comes after it here
-        raise RuntimeError("could not join the process group")
-
-    monkeypatch.setattr("accelerate.Accelerator", joined)
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    for rank, said in [("0", True), ("1", False), ("1", True)]:
-        monkeypatch.setenv("RANK", rank)
-        if said and rank == "1":  # the platform's node rank, no launcher
-            monkeypatch.delenv("LOCAL_RANK")
-        else:
-            monkeypatch.setenv("LOCAL_RANK", rank)
-        assert main(["train", "vae", "--out", str(tmp_path / "f.txt" / "run"), "--no-progress"]) == 2
-        assert capsys.readouterr().err.startswith("error: cannot write --out") == said
-        # an --out that is not empty and holds no run, found before the processes join
-        assert main(["train", "vae", "--out", str(tmp_path / "full"), "--cpu", "--no-progress"]) == 2
-        assert ("is not empty; pass --resume" in capsys.readouterr().err) == said
-        assert (tmp_path / "full" / "notes.txt").read_text() == "mine"
-        with pytest.raises(SystemExit) as exit_:
-            main(["train", "vae", "--out", str(tmp_path / "run"), "--stepz", "1"])
-        assert exit_.value.code == 2
-        assert ("error: unrecognized arguments: --stepz 1" in capsys.readouterr().err) == said
-        assert main(["train", "vae", "--out", str(tmp_path / "run"), "--cpu", "--no-progress"]) == 2
-        assert "error: could not join the process group" in capsys.readouterr().err
-        assert main(["evaluate", str(tmp_path / "missing.mp4")]) == 2
-        assert capsys.readouterr().err.startswith("error: video or folder not found")
-
-
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
 def test_train_out_under_a_read_only_folder_names_the_folder(tmp_path, capsys):
     ro = tmp_path / "ro"

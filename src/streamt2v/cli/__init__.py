@@ -20,6 +20,7 @@ import select
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, nullcontext
 from typing import NoReturn, TextIO
@@ -38,6 +39,9 @@ COMMANDS: tuple[str, ...] = ("generate", "enhance", "convert", "evaluate", "trai
 # The commands whose processes under a launcher (accelerate launch, torchrun) make one run: the others, started
 # there, each run the whole command on their own.
 LAUNCHED_TOGETHER: tuple[str, ...] = ("train",)
+# How long a launch's process that leaves its error to its machine's first one waits before it exits: torchrun
+# stops the other processes as soon as one has failed, and the first one could be stopped before it said it.
+LEFT_TO_THE_FIRST_WAIT_S = 1.0
 
 # The end of ``streamt2v --help``, and of a command's help that names a docs/ file: the wheel holds the package
 # and its models, not docs/ (written for the repository, whose bench/ and tests/ they cite), so an installed
@@ -96,6 +100,7 @@ class _Parser(argparse.ArgumentParser):
         if self._holding_errors:
             raise _ParseError(message)
         if _said_by_another_process_here(None, None):  # each process parsed the same command line
+            time.sleep(LEFT_TO_THE_FIRST_WAIT_S)
             self.exit(2)
         super().error(message)
 
@@ -419,6 +424,7 @@ def _run(argv: list[str] | None, *, as_program: bool) -> int:
                 say(f"interrupted (SIGTERM); the command then failed: {err}")
                 return 143
             if _said_by_another_process_here(args.command, err):
+                time.sleep(LEFT_TO_THE_FIRST_WAIT_S)
                 return 2
             if isinstance(err, NamesArguments):
                 err.as_flags()  # its advice names this command's flags (--overwrite), not Python's arguments

@@ -197,8 +197,8 @@ def train(
     in the free memory (:func:`~streamt2v.train.memory_needs.check_training_memory`).
     """
     out = Path(out_dir)
-    # before the accelerator joins a launch's processes: each would say the refusal, the main one alone does
-    # before then (cli); and before the network is built
+    # before the accelerator joins a launch's processes: each would say the refusal, the first of each machine
+    # alone does before then (cli); and before the network is built
     check_out_dir(out, recipe, resume)
     run = _Run(recipe, cfg, out, memory_check)
     # two runs on one --out (a job relaunched with --resume while the first still runs) would both write it
