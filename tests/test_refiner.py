@@ -348,7 +348,8 @@ def test_unknown_settings_a_refiner_folder_recommends_name_where_they_are_and_ho
 ) -> None:
     """A refiner folder recommending unknown settings read 'unknown enhance settings refiner 'r' recommends:
     foo, stepz (steps?)': which refiner, where they are (streamt2v_enhance in its model_index.json) and what
-    to do said plainly; one setting or several."""
+    to do said plainly; one setting or several; from Python, as the folder loads (``config()`` named no
+    file)."""
     import json
 
     from streamt2v.pipeline.refiner import checked_config
@@ -359,11 +360,14 @@ def test_unknown_settings_a_refiner_folder_recommends_name_where_they_are_and_ho
     for unknown, said in (({"stepz": 2}, "setting"), ({"foo": 1, "stepz": 2}, "settings")):
         index["streamt2v_enhance"] = unknown
         index_file.write_text(json.dumps(index))
-        with pytest.raises(ValueError) as err:
-            checked_config({}, folder)
         names, them = ("stepz (steps?)", "it") if len(unknown) == 1 else ("foo, stepz (steps?)", "them")
-        assert str(err.value).startswith(
-            f"unknown enhance {said} the refiner {str(folder)!r} recommends (streamt2v_enhance in its "
-            f"model_index.json): {names}; the settings: blend, "
-        )
-        assert str(err.value).endswith(f", timestep_spacing; correct or remove {them} in {str(index_file)!r}")
+        for check in (lambda: checked_config({}, folder), lambda: Refiner.from_pretrained(folder)):
+            with pytest.raises(ValueError) as err:
+                check()
+            assert str(err.value).startswith(
+                f"unknown enhance {said} the refiner {str(folder)!r} recommends (streamt2v_enhance): {names}; "
+                "the settings: blend, "
+            )
+            assert str(err.value).endswith(
+                f", timestep_spacing; correct or remove {them} in {str(index_file)!r}"
+            )

@@ -180,6 +180,7 @@ class Refiner:
         index_file = root / "model_index.json"
         meta = read_json_object(index_file, "refiner index") if index_file.is_file() else {}
         recommended = _stored_enhance(meta, index_file)
+        _check_recommended(recommended, path, index_file)
         scheduler_config = read_json_object(
             root / "scheduler" / "scheduler_config.json", "refiner scheduler config"
         )
@@ -347,6 +348,16 @@ def _stored_enhance(meta: Mapping[str, Any], index: Path) -> dict[str, Any]:
     return read_stored(stored, f"refiner index {str(index)!r} (streamt2v_enhance)")
 
 
+def _check_recommended(recommended: Mapping[str, Any], folder: str | os.PathLike, index: Path) -> None:
+    """Refuse a refiner folder's recommended settings naming no :class:`EnhanceConfig` field, saying which
+    folder, where they are and what to do (:func:`check_enhance_names`)."""
+    check_enhance_names(
+        recommended,
+        whose=f" the refiner {str(folder)!r} recommends (streamt2v_enhance)",
+        stored_in=repr(str(index)),
+    )
+
+
 def checked_config(settings: Mapping[str, Any], folder: str | os.PathLike | None) -> EnhanceConfig:
     """The :class:`EnhanceConfig` stage 3 will run with the refiner in ``folder`` (None: one without a
     folder, the random-weight stand-in: no recommendation, a 1000-step schedule): ``settings`` over the
@@ -359,11 +370,7 @@ def checked_config(settings: Mapping[str, Any], folder: str | os.PathLike | None
     if folder is not None:
         root = check_refiner_folder(folder)
         recommended = recommended_enhance(root)
-        check_enhance_names(
-            recommended,
-            whose=f" the refiner {str(folder)!r} recommends (streamt2v_enhance in its model_index.json)",
-            stored_in=repr(str(root / "model_index.json")),
-        )
+        _check_recommended(recommended, folder, root / "model_index.json")
         refiner = f"the refiner {root.name!r}"
         schedule = read_json_object(root / "scheduler" / "scheduler_config.json", "refiner scheduler config")
         vae_factor = vae_scale_factor(root)
