@@ -100,8 +100,8 @@ def test_generate_refuses_an_unknown_compile_backend_before_loading(tmp_path, ca
 
 def test_compiled_refiner_enhances_as_the_eager_one():
     """Stage 3 with the shipped microworld refiner (``Refiner.compile``, used by ``generate --compile --enhance``)."""
+    from streamt2v.pipeline.default_refiner import default_refiner
     from streamt2v.pipeline.enhance import enhance_video
-    from streamt2v.pipeline.refiner import default_refiner
 
     torch._dynamo.reset()
     video = torch.rand((1, 3, 24, 32, 32), generator=torch.Generator().manual_seed(0)) * 2 - 1

@@ -198,7 +198,7 @@ def test_cli_enhance_checks_everything_before_reading_or_loading(
     refiner: Refiner, tmp_path, monkeypatch, capsys
 ):
     import streamt2v.pipeline.enhance_output as enh
-    import streamt2v.pipeline.refiner as ref
+    import streamt2v.pipeline.default_refiner as ref
     from streamt2v.cli import main
 
     monkeypatch.chdir(tmp_path)
@@ -301,7 +301,7 @@ def test_cli_enhance_overwrite_and_auto_device(refiner: Refiner, tmp_path, caplo
 def test_odd_sized_input_without_model_is_one_error_in_width_x_height(caplog):
     """A 33-wide, 47-high input said 'this input is 47x33 (it would need 94x66)' as a warning, then
     'input frames are 47x33' as the error: height first, and two lines for one problem."""
-    from streamt2v.pipeline.refiner import default_refiner
+    from streamt2v.pipeline.default_refiner import default_refiner
 
     with caplog.at_level(logging.WARNING), pytest.raises(ValueError) as err:
         default_refiner((47, 33))
@@ -314,7 +314,7 @@ def test_python_callers_of_the_default_refiner_are_told_their_own_arguments():
     """default_refiner((47, 33)) and load_refiner(None, ...) were told to 'pass model='DIR'', and
     check_default_refiner(..., stand_in=False) that 'random_refiner=True' lets the stand-in in: arguments of
     the enhance command line, which none of them takes."""
-    from streamt2v.pipeline.refiner import check_default_refiner, load_refiner
+    from streamt2v.pipeline.default_refiner import check_default_refiner, load_refiner
 
     folder = (
         "(load one with load_refiner(DIR, ...) or Refiner.from_pretrained(DIR), or resize the video to 32x32)"
@@ -336,7 +336,7 @@ def test_random_refiner_is_said_ignored_at_the_shipped_size_and_an_odd_size_is_t
     odd-sized input was told to make its sides even, and once resized to 30x30 was refused again for not
     being 32x32."""
     from streamt2v.cli import main
-    from streamt2v.pipeline.refiner import check_default_refiner
+    from streamt2v.pipeline.default_refiner import check_default_refiner
 
     src = write_video(tmp_path / "in.mp4", torch.zeros(1, 3, 2, 32, 32), fps=8)
     args = ["enhance", str(src), "--prompt", "a red circle", "-o", str(tmp_path / "o.mp4"), "--no-progress"]

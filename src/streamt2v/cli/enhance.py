@@ -194,10 +194,11 @@ def _run(args: argparse.Namespace) -> int:
     from streamt2v.io.output_paths import check_output_path, output_kind, outputs_locked
     from streamt2v.io.video import read_video
     from streamt2v.memory import resolve_device, resolve_dtype
+    from streamt2v.pipeline.default_refiner import STAND_IN_ARG, check_default_refiner, load_refiner
     from streamt2v.pipeline.enhance_output import enhance_to_files
     from streamt2v.pipeline.enhance_state import remove_stale_state_temporaries, remove_state_file
     from streamt2v.pipeline.prompts import names_a_file
-    from streamt2v.pipeline.refiner import STAND_IN_ARG, check_default_refiner, checked_config, load_refiner
+    from streamt2v.pipeline.refiner import checked_config
 
     given = {
         "chunk_frames": args.chunk_frames,

@@ -156,7 +156,7 @@ def check_default_refiner_for(
     cfg: GenerateConfig, model: StreamingT2VModel | None, *, warn_unused: bool = False
 ) -> Path | None:
     """With stage 3 and no refiner folder: the refiner folder stage 3 will load for the model's frame size
-    (:func:`~streamt2v.pipeline.refiner.check_default_refiner`, the decision ``streamt2v enhance`` takes too:
+    (:func:`~streamt2v.pipeline.default_refiner.check_default_refiner`, the decision ``streamt2v enhance`` takes too:
     the shipped refiner, else a random-weight stand-in where ``random_refiner`` (``--random-refiner``) lets
     it in, else refused: a run that said nothing wrote a noise video after its stages 1-2). Before loading
     where the size is known without the model, and again, before any sampling, once it is loaded. None: the
@@ -164,7 +164,7 @@ def check_default_refiner_for(
     ``--random-refiner`` changes nothing where the shipped refiner is for the size (as ``enhance`` does)."""
     if cfg.enhance is None or cfg.refiner is not None:
         return None
-    from streamt2v.pipeline.refiner import STAND_IN_ARG, check_default_refiner
+    from streamt2v.pipeline.default_refiner import STAND_IN_ARG, check_default_refiner
 
     size = _model_frame_size(model, cfg.model)
     if size is None:

@@ -276,9 +276,9 @@ def _enhance_stage(
     progress: bool,
 ) -> list[Path]:
     """Stage 3 (paper §4.3) on the finished low-resolution video, read back from the run directory."""
+    from streamt2v.pipeline.default_refiner import load_refiner
     from streamt2v.pipeline.enhance_output import enhance_to_files
     from streamt2v.pipeline.enhance_state import remove_state_file
-    from streamt2v.pipeline.refiner import load_refiner
 
     video = run.read_video()  # (1, 3, T, H, W)
     schedule = cfg.schedule()
