@@ -70,7 +70,7 @@ def parse_metrics(spec: str | Sequence[str]) -> tuple[str, ...]:
     names = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
     if not names:
         raise ValueError(f"no metric given ({spec!r}); choose one or more of {','.join(METRICS)}")
-    if bad := unknown_names(names, METRICS):  # as typed in --metrics, not a Python list's repr
+    if bad := unknown_names(names, METRICS):  # names, not a Python list's repr
         raise ValueError(
             f"unknown {singular_or_plural(len(bad), 'metric')}: {', '.join(bad)}; choose from {','.join(METRICS)}"
         )
