@@ -37,15 +37,28 @@ def test_second_process_on_the_same_out_is_refused_naming_the_holder(tmp_path):
 
 def test_a_folder_holding_only_the_lock_is_an_empty_one(tmp_path, caplog):
     out = tmp_path / "vae"
+    locks.release(lock_run_folder(out))  # the lock file a killed run leaves, free again
+    assert (out / RUN_LOCK).is_file()
+    check_out_dir(out, RECIPE, resume=False)  # a new run there: not "not empty"
+    with caplog.at_level(logging.WARNING):
+        check_out_dir(out, RECIPE, resume=True)  # a preempted job's first launch with --resume
+    assert "holds no run yet: nothing to resume, starting a new run there" in caplog.text
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="is not empty"):
+        check_out_dir(out, RECIPE, resume=False)
+
+
+@pytest.mark.parametrize("left", ["notes.txt", "config.json"])
+@pytest.mark.parametrize("resume", [False, True])
+def test_an_out_another_run_holds_is_refused_as_in_use_before_its_contents_are_judged(tmp_path, left, resume):
+    """A second train --out DIR while the first still ran was told 'DIR is not empty; pass --resume' (or 'holds
+    a run stopped before its first checkpoint'): advice leading only to the lock's refusal."""
+    out = tmp_path / "vae"
     held = lock_run_folder(out)
     try:
-        check_out_dir(out, RECIPE, resume=False)  # a new run there: not "not empty"
-        with caplog.at_level(logging.WARNING):
-            check_out_dir(out, RECIPE, resume=True)  # a preempted job's first launch with --resume
-        assert "holds no run yet: nothing to resume, starting a new run there" in caplog.text
-        (out / "notes.txt").write_text("mine")
-        with pytest.raises(FileExistsError, match="is not empty"):
-            check_out_dir(out, RECIPE, resume=False)
+        (out / left).write_text('{"recipe": "vae"}')
+        with pytest.raises(RunFolderInUseError, match=rf"'{out}' is in use by another training process"):
+            check_out_dir(out, RECIPE, resume=resume)
     finally:
         locks.release(held)
 
