@@ -498,6 +498,38 @@ def test_a_word_level_tokenizer_is_saved_as_it_reads_prompts(
         assert StreamingT2VModel.from_pretrained(out).tokenizer(prompt).input_ids == expected, name
 
 
+def test_a_clip_tokenizer_json_without_its_config_is_read_as_clip(
+    custom_checkpoint: tuple[Path, dict[str, torch.Tensor]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A CLIP tokenizer.json saved without its tokenizer_config.json was read by AutoTokenizer, recorded as
+    TokenizersBackend with no padding token: convert succeeded, generate failed ('Asking to pad but the
+    tokenizer does not have a padding token'). A tokenizer without one is refused at convert time."""
+    from streamt2v.models.tokenizers import byte_level_clip_tokenizer
+
+    source = tmp_path / "clip"
+    byte_level_clip_tokenizer().save_pretrained(source)
+    (source / "tokenizer_config.json").unlink()
+    out = tmp_path / "out"
+    flags = ["--preset", _arch(tmp_path), "--no-strict", "--tokenizer", str(source)]
+    assert main(["convert", str(custom_checkpoint[0]), str(out), *flags]) == 0
+    tokenizer = StreamingT2VModel.from_pretrained(out).tokenizer
+    assert type(tokenizer).__name__ == "CLIPTokenizer" and tokenizer.pad_token == "<|endoftext|>"
+    # a word-level tokenizer.json alone (tokenizers' Tokenizer.save) says no padding token: refused by name
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+
+    words = tmp_path / "words"
+    words.mkdir()
+    Tokenizer(WordLevel({"<unk>": 0, "ball": 1}, unk_token="<unk>")).save(str(words / "tokenizer.json"))
+    argv = ["convert", str(custom_checkpoint[0]), str(tmp_path / "out2"), *flags[:-1], str(words)]
+    capsys.readouterr()
+    assert main(argv) == 2
+    assert f"error: --tokenizer folder '{words}' has no padding token: record" in capsys.readouterr().err
+    assert not (tmp_path / "out2").exists()
+
+
 def test_a_tokenizer_class_transformers_lacks_is_named(tmp_path: Path) -> None:
     """A recorded class transformers cannot import, on CLIP's vocab.json + merges.txt, was refused as
     'cannot be read (...): is one of its files damaged or cut short? copy the folder again'."""
@@ -515,3 +547,5 @@ def test_a_tokenizer_class_transformers_lacks_is_named(tmp_path: Path) -> None:
         in str(err.value)
     )
     assert "damaged" not in str(err.value)
+    with pytest.raises(ValueError, match="records the tokenizer class 'FooTokenizer'"):
+        load_tokenizer(folder, "FooTokenizer")  # as a model folder's model_index.json records it

@@ -27,7 +27,7 @@ from streamt2v.io.folders import (
 from streamt2v.io.hub import resolve_model_path
 from streamt2v.io.weight_files import check_weight_files, is_model_file, refuse_broken_links, weights_variant
 from streamt2v.models.bundle import MODELSCOPE_REPO, component_configs
-from streamt2v.models.tokenizers import load_tokenizer, recorded_tokenizer_class
+from streamt2v.models.tokenizers import load_tokenizer, reads_as_clip
 
 STAGE1_FOLDER = f"a ModelScope diffusers folder with unet/ and tokenizer/, like {MODELSCOPE_REPO}"
 
@@ -130,11 +130,13 @@ def _tokenizer_folder(tokenizer: str | os.PathLike[str], arg: str) -> Path:
 
 
 def _load_tokenizer(folder: Path, cfg: ModelConfig, what: str) -> PreTrainedTokenizerBase:
-    # CLIP's where the folder says nothing else (vocab.json + merges.txt, no class recorded); the class it
-    # records, or a tokenizer.json without one (tokenizers' Tokenizer.save), as AutoTokenizer reads them: a
-    # word-level one (the microworld's) read as a CLIPTokenizer split each word into letters it did not know
-    clip = recorded_tokenizer_class(folder) is None and not (folder / "tokenizer.json").is_file()
-    tok = load_tokenizer(folder, "CLIPTokenizer" if clip else None, what)
+    tok = load_tokenizer(folder, "CLIPTokenizer" if reads_as_clip(folder) else None, what)
+    if tok.pad_token is None:  # the text encoder pads each prompt to its length: generate would fail
+        raise ValueError(
+            f"{what} {str(folder)!r} has no padding token: record its class and pad_token in its "
+            "tokenizer_config.json (a tokenizer.json alone does not say them), e.g. as transformers' "
+            "save_pretrained writes them"
+        )
     vocab = component_configs(cfg).text["vocab_size"]
     if len(tok) > vocab:
         raise ValueError(

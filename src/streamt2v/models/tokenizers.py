@@ -98,7 +98,7 @@ def load_tokenizer(
     except ImportError:  # a tokenizer library not installed: its own message says which
         raise
     except Exception as err:  # JSON errors, and the tokenizers library's bare Exception for a bad vocabulary
-        if class_name is None and (unknown := _class_unknown_to_transformers(path)):
+        if class_name != "CLIPTokenizer" and (unknown := _class_unknown_to_transformers(path)):
             # its files are whole: the class is what this transformers cannot read them as
             import transformers
 
@@ -123,6 +123,23 @@ def recorded_tokenizer_class(folder: Path) -> str | None:
         return None
     name = recorded.get("tokenizer_class") if isinstance(recorded, dict) else None
     return name if isinstance(name, str) else None
+
+
+def reads_as_clip(folder: Path) -> bool:
+    """Whether ``folder``'s tokenizer is read as a ``CLIPTokenizer``: where it records no class and its files
+    are CLIP's BPE (vocab.json + merges.txt, or a tokenizer.json of a BPE model, as a CLIP tokenizer saved
+    without its tokenizer_config.json is). A tokenizer.json of another model (the microworld's word-level
+    one) is left to ``AutoTokenizer``: as CLIP it split each word into letters it did not know; and a CLIP
+    one left to it had no padding token, which the text encoder needs (refused as it was loaded)."""
+    if recorded_tokenizer_class(folder) is not None:
+        return False
+    try:
+        model = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))["model"]["type"]
+    except FileNotFoundError:
+        return True
+    except (OSError, ValueError, KeyError, TypeError):  # damaged: load_tokenizer names the file
+        return False
+    return model == "BPE"
 
 
 def _class_unknown_to_transformers(folder: Path) -> str | None:
