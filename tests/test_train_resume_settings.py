@@ -158,7 +158,10 @@ def test_a_resumes_changes_show_each_value_as_its_flag_takes_it(monkeypatch):
 
     from streamt2v.arguments import ArgumentValueError
     from streamt2v.cli import train as train_command
-    from streamt2v.train.run_folder import SettingChanges, train_config_changes
+    import copy
+    import pickle
+
+    from streamt2v.train.run_folder import Change, SettingChanges, train_config_changes
 
     recipe = make_recipe("base")
     saved = json.loads(json.dumps(_run_config(recipe, TrainConfig(steps=10))))
@@ -187,3 +190,11 @@ def test_a_resumes_changes_show_each_value_as_its_flag_takes_it(monkeypatch):
     )
     loop = train_config_changes(saved, asdict(TrainConfig(steps=10, ema_decay=None, cpu=True)), 1)
     assert SettingChanges("loop", tuple(loop)).flag == "--cpu (not given) -> (given); --ema-decay 0.999 -> 0"
+    # errors cross a launch's processes pickled (Change's __new__ took three arguments: TypeError) and are
+    # copied: each keeps both spellings, (absent) included
+    absent = ArgumentValueError("(", SettingChanges("recipe", (Change("size", Change.ABSENT, 32),)), ")")
+    for original in (err.value, absent):
+        for again in (pickle.loads(pickle.dumps(original)), copy.deepcopy(original)):
+            for flags in (False, True):
+                assert again.spelled(flags=flags) == original.spelled(flags=flags)
+    assert absent.spelled(flags=True) == "(--size (absent) -> 32)"

@@ -5,6 +5,7 @@ checkpoint a run resumes from, and the step whose models ``final/`` holds."""
 from __future__ import annotations
 
 import dataclasses
+import enum
 import json
 import logging
 import os
@@ -251,12 +252,18 @@ def moved_path_options(saved: dict[str, Any], current: dict[str, Any]) -> list[s
     return _changes(saved, current, None, moved=True)
 
 
+class _Absent(enum.Enum):
+    """A value not recorded, or not given now; an enum member, so it stays itself through pickle."""
+
+    ABSENT = "(absent)"
+
+
 class Change(str):
     """One setting a resume changes, ``"key: saved -> current"`` as Python spells the values (``(absent)``:
     not recorded, or not given now); its ``key``, ``old`` and ``new`` kept for the command line's spelling
     (:class:`SettingChanges`)."""
 
-    ABSENT: Any = object()
+    ABSENT: Any = _Absent.ABSENT
 
     key: str
     old: Any
@@ -269,6 +276,9 @@ class Change(str):
         change = super().__new__(cls, f"{key}: {show[0]} -> {show[1]}{where}")
         change.key, change.old, change.new, change.where, change.by_set = key, old, new, where, by_set
         return change
+
+    def __getnewargs__(self) -> tuple[Any, ...]:  # pickle and deepcopy: errors carrying it cross processes
+        return self.key, self.old, self.new, self.where, self.by_set
 
 
 def _changes(saved: dict[str, Any], current: dict[str, Any], recipe: Recipe | None, moved: bool) -> list[str]:
