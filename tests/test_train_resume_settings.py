@@ -153,14 +153,13 @@ def test_a_resumes_changes_show_each_value_as_its_flag_takes_it(monkeypatch):
     rescale_betas_zero_snr False -> True, --set beta_schedule 'linear' -> ...), and an option with a flag
     given by --set (--set size=64) read as --size 32 -> 64. The loop's changes likewise (--ema-decay 0)."""
     import argparse
+    import copy
+    import pickle
 
     import pytest
 
     from streamt2v.arguments import ArgumentValueError
     from streamt2v.cli import train as train_command
-    import copy
-    import pickle
-
     from streamt2v.train.run_folder import Change, SettingChanges, train_config_changes
 
     recipe = make_recipe("base")
