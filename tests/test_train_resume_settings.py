@@ -141,6 +141,17 @@ def test_the_streams_unread_sample_guidance_is_refused_and_other_recipes_are_poi
         "recipe 'stream' takes no --set sample_guidance (the stream's sample videos run unguided); "
     )
     assert "sample_guidance" not in said.split("; its options: ")[1]
+    with pytest.raises(
+        ArgumentValueError
+    ) as err:  # by its earlier name: not pointed to --set sample_guidance
+        make_recipe("stream", guidance_scale=3.0)
+    assert (
+        err.value.as_flags()
+        .spelled(flags=True)
+        .startswith(
+            "recipe 'stream' takes no --set guidance_scale (the stream's sample videos run unguided); "
+        )
+    )
     with pytest.raises(ArgumentValueError) as err:
         make_recipe("vae", guidance_scale=3.0)
     assert str(err.value).startswith(

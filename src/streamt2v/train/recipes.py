@@ -314,8 +314,8 @@ def make_recipe(name: str, /, **options: Any) -> Any:
             current = EARLIER_OPTION_NAMES.get(key)
             if current in recipe_options(cls):
                 parts += [" (now ", option_arg(current), ")"]
-            elif key in unread:
-                parts.append(f" ({unread[key]})")
+            elif key in unread or current in unread:  # by its earlier name too: the current one is refused
+                parts.append(f" ({unread.get(key) or unread[current]})")
             elif current is not None:  # another recipe's, by its earlier name
                 parts += [" (now ", option_arg(current), f", {_whose(current, classes)})"]
             else:
