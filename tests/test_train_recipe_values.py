@@ -60,13 +60,16 @@ def test_the_vaes_channels_are_checked_against_its_norm_groups_naming_both_optio
     from streamt2v.cli import main
 
     with pytest.raises(
-        ValueError, match=r"vae option block_out_channels=\(8, 16, -1\) must be whole numbers ≥ 1"
+        ValueError, match=r"^recipe 'vae' option block_out_channels=\(8, 16, -1\) must be whole numbers ≥ 1"
     ):
         make_recipe("vae", block_out_channels=(8, 16, -1))
+    # an empty list was told its numbers must be ≥ 1
+    with pytest.raises(ValueError, match=r"^recipe 'vae' option block_out_channels=\(\) is empty: give the"):
+        make_recipe("vae", block_out_channels=[])
     out = str(tmp_path / "run")
     assert main(["train", "vae", "-o", out, "--cpu", "--set", "block_out_channels=[8,16,24]"]) == 2
     assert capsys.readouterr().err == (
-        "error: vae option --set block_out_channels=[8,16,24] must be multiples of --set norm_num_groups=16 "
+        "error: recipe 'vae' option --set block_out_channels=[8,16,24] must be multiples of --set norm_num_groups=16 "
         "(its normalisations split each level's channels in that many groups): change either\n"
     )
     make_recipe("vae", block_out_channels=(8, 16), norm_num_groups=8)

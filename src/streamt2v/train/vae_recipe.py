@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import math
-import numbers
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -130,20 +129,17 @@ class VAERecipe(DataOptions):
         """``block_out_channels``: whole numbers ≥ 1, each a multiple of ``norm_num_groups`` (the group norms
         of each level split its channels in that many groups): torch refused them at the build, naming no
         option ("num_channels (8) must be divisible by num_groups (16)")."""
-        channels = self.block_out_channels
-        if not (
-            isinstance(channels, (tuple, list))
-            and channels
-            and all(isinstance(c, numbers.Integral) and not isinstance(c, bool) and c >= 1 for c in channels)
-        ):
+        channels = self.block_out_channels  # a list of whole numbers: make_recipe checks the type
+        if not channels or min(channels) < 1:
             raise ArgumentValueError(
-                "vae option ",
+                f"recipe {self.name!r} option ",
                 option_arg("block_out_channels", channels),
-                " must be whole numbers ≥ 1, the channels of each level",
+                " is empty: give" if not channels else " must be whole numbers ≥ 1:",
+                " the channels of each level, e.g. [32,64,64]",
             )
         if any(c % self.norm_num_groups for c in channels):
             raise ArgumentValueError(
-                "vae option ",
+                f"recipe {self.name!r} option ",
                 option_arg("block_out_channels", tuple(channels)),
                 " must be multiples of ",
                 option_arg("norm_num_groups", self.norm_num_groups),
