@@ -8,11 +8,14 @@ import importlib
 import json
 import logging
 import os
+import re
 import shutil
 
 import pytest
 
 from streamt2v.cli import main
+from streamt2v.metrics.evaluate import evaluation_config
+from streamt2v.metrics.partial_report import load_partial
 
 
 @pytest.fixture
@@ -88,12 +91,20 @@ def test_a_resume_scores_again_what_changed_and_refuses_other_settings(
     assert main(argv) == 130
     capsys.readouterr()
 
-    assert main([*argv[:2], "--metrics", "scuts,probes", *argv[4:], "--resume"]) == 2
-    assert capsys.readouterr().err == (
-        f"error: cannot resume from {str(out) + '.partial'!r}: it was scored with other settings (metrics: "
-        "['scuts'] -> ['probes', 'scuts']); give the same ones, or start over with --overwrite instead of "
-        "--resume\n"
+    # the changes as the flags take them (a list comma-separated, the videos' own size 0), not as Python
+    changed = [*argv[:2], "--metrics", "scuts,probes", *argv[4:], "--flow-size", "0", "--boundaries", "8,16"]
+    assert main([*changed, "--resume"]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (  # after the warning that --flow-size is unused
+        f"error: cannot resume from {str(out) + '.partial'!r}: it was scored with other settings (--boundaries "
+        "(not given) -> 8,16; --flow-size 720 -> 0; --metrics scuts -> probes,scuts); give the same ones, or "
+        "start over with --overwrite instead of --resume"
     )
+    # to a Python caller, the config's fields
+    config = evaluation_config(metrics="scuts,probes", flow_size=None, boundaries=[8, 16])
+    with pytest.raises(
+        ValueError, match=re.escape("(boundaries: None -> [8, 16]; flow_size: 720 -> 'native';")
+    ):
+        load_partial(out, config, {})
     # the same --out for another set of videos: its scores are not dropped unsaid
     other = tmp_path / "other"
     other.mkdir()

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from streamt2v.arguments import Arg, ArgumentValueError
 from streamt2v.io.folders import atomic_write_file, remove_atomic_write_leftovers
 from streamt2v.metrics.devices import check_same_devices
+from streamt2v.metrics.evaluate import NATIVE_FLOW_SIZE
 from streamt2v.wording import counted
 
 PARTIAL_FORMAT = 1
@@ -91,13 +94,12 @@ def load_partial(
     kept["metrics"] = sorted(kept.get("metrics") or [])
     now = {k: v for k, v in config.items() if k != "devices"}
     now["metrics"] = sorted(config.get("metrics") or [])
-    changed = [
-        f"{k}: {kept.get(k)!r} -> {now.get(k)!r}" for k in sorted({*kept, *now}) if kept.get(k) != now.get(k)
-    ]
+    changed = tuple((k, kept.get(k), now.get(k)) for k in sorted({*kept, *now}) if kept.get(k) != now.get(k))
     if changed:
-        raise ValueError(
-            f"cannot resume from {str(path)!r}: it was scored with other settings ({'; '.join(changed)}); give "
-            "the same ones, or start over with --overwrite instead of --resume"
+        raise ArgumentValueError(
+            f"cannot resume from {str(path)!r}: it was scored with other settings (",
+            ChangedSettings("settings", changed),
+            "); give the same ones, or start over with --overwrite instead of --resume",
         )
     check_same_devices(kept_devices, config.get("devices", {}), str(path))
     # another set's scores (the same --out for another folder): not dropped unsaid
@@ -113,6 +115,35 @@ def load_partial(
         if str(r.get("path")) in stamps and old_stamps.get(str(r["path"])) == stamps[str(r["path"])]
     }
     return reuse, len(records) - len(reuse)
+
+
+class ChangedSettings(Arg):
+    """The settings a resume changes (``value``: ``(key, kept, now)`` of :func:`evaluation_config`'s fields)
+    as each caller names them: ``metrics: ['mawe', 'scuts'] -> ['mawe']`` to Python, the flags with their
+    values as typed on the command line (``--metrics mawe,scuts -> mawe``, ``--flow-size 64 -> 0``)."""
+
+    def __str__(self) -> str:
+        return "; ".join(f"{key}: {old!r} -> {new!r}" for key, old, new in self.value)
+
+    @property
+    def flag(self) -> str:
+        return "; ".join(
+            f"{Arg(key).flag} {_as_typed(old)} -> {_as_typed(new)}" for key, old, new in self.value
+        )
+
+
+def _as_typed(value: Any) -> str:
+    """A recorded setting as its flag takes it: a list comma-separated (``--boundaries []``: ``none``), the
+    videos' own size as ``--flow-size 0``, a number as short as typed (``9.5``, not ``9.50``)."""
+    if value is None:
+        return "(not given)"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value) or "none"
+    if value == NATIVE_FLOW_SIZE:
+        return "0"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return shlex.quote(str(value))
 
 
 def remove_partial(out: str | os.PathLike) -> None:
