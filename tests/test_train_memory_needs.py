@@ -11,14 +11,14 @@ import pytest
 from streamt2v.arguments import ArgumentRuntimeError
 from streamt2v.cli import main
 from streamt2v.train.loop import TrainConfig
-from streamt2v.train.memory_needs import available_memory, check_training_memory
+from streamt2v.train.memory_needs import Available, available_memory, check_training_memory
 from streamt2v.train.recipes import make_recipe
 
 
 def test_a_full_size_preset_is_refused_on_a_machine_of_23_gb_naming_both_figures():
     full = make_recipe("base", preset="modelscope-1.7b")
     with pytest.raises(ArgumentRuntimeError) as err:
-        check_training_memory(full, TrainConfig(), available=23 * 10**9)
+        check_training_memory(full, TrainConfig(), available=Available(23 * 10**9))
     said = str(err.value)
     assert said.startswith(
         "the base network of preset 'modelscope-1.7b' (1.41 billion parameters, all trained)"
@@ -39,13 +39,17 @@ def test_a_full_size_preset_is_refused_on_a_machine_of_23_gb_naming_both_figures
     )
     # the stream's temporal base layers are frozen: counted as weights alone; its base is a base run's
     with pytest.raises(ArgumentRuntimeError) as err:
-        check_training_memory(make_recipe("stream", preset="modelscope-1.7b"), TrainConfig(), 23 * 10**9)
+        check_training_memory(
+            make_recipe("stream", preset="modelscope-1.7b"), TrainConfig(), Available(23 * 10**9)
+        )
     assert "(2.12 billion parameters, 1.58 billion trained)" in str(err.value)
     assert "smaller preset (tiny or small) and train a base run of that preset first;" in str(err.value)
     # each process of a launch on the machine holds its own
-    check_training_memory(make_recipe("base"), TrainConfig(), available=50 * 10**6)
+    check_training_memory(make_recipe("base"), TrainConfig(), available=Available(50 * 10**6))
     with pytest.raises(ArgumentRuntimeError, match=", 2 processes each holding their own"):
-        check_training_memory(make_recipe("base"), TrainConfig(), available=50 * 10**6, processes=2)
+        check_training_memory(
+            make_recipe("base"), TrainConfig(), available=Available(50 * 10**6), processes=2
+        )
     check_training_memory(full, TrainConfig(), available=None)  # unknown (not Linux): not checked
 
 
@@ -54,7 +58,7 @@ def test_available_memory_is_free_ram_and_swap(tmp_path: Path):
     meminfo.write_text(
         "MemTotal:       24000000 kB\nMemAvailable:   20000000 kB\nSwapFree:        1000000 kB\n"
     )
-    assert available_memory(meminfo, none, none) == 21_000_000 * 1024
+    assert available_memory(meminfo, none, none).size == 21_000_000 * 1024
     meminfo.write_text("MemTotal:       24000000 kB\n")  # a kernel before 3.14
     assert available_memory(meminfo, none, none) is None
     assert available_memory(none, none, none) is None
@@ -82,7 +86,7 @@ def test_available_memory_is_at_most_what_the_containers_memory_cgroup_allows(tm
             "memory.stat": f"anon 1\ninactive_file {2 * gib}\n",
         },
     )
-    assert available_memory(meminfo, proc, root) == 5 * gib + 1000 * 1024
+    assert available_memory(meminfo, proc, root).size == 5 * gib + 1000 * 1024
     _cgroup(
         root / "jobs",
         {
@@ -91,10 +95,10 @@ def test_available_memory_is_at_most_what_the_containers_memory_cgroup_allows(tm
             "memory.stat": f"inactive_file {2 * gib}\n",
         },
     )
-    assert available_memory(meminfo, proc, root) == 1 * gib + 1000 * 1024  # the parent allows less
+    assert available_memory(meminfo, proc, root).size == 1 * gib + 1000 * 1024  # the parent allows less
     _cgroup(root / "jobs", {"memory.max": "max\n"})
     _cgroup(root / "jobs" / "one", {"memory.max": "max\n"})
-    assert available_memory(meminfo, proc, root) == 20_001_000 * 1024  # no limit: the machine's
+    assert available_memory(meminfo, proc, root).size == 20_001_000 * 1024  # no limit: the machine's
     # v1, the host's path of a container whose own cgroup is mounted at the root
     proc.write_text("5:cpu,cpuacct:/docker/x\n4:memory:/docker/x\n0::/\n")
     _cgroup(
@@ -105,9 +109,21 @@ def test_available_memory_is_at_most_what_the_containers_memory_cgroup_allows(tm
             "memory.stat": f"inactive_file 5\ntotal_inactive_file {gib}\n",
         },
     )
-    assert available_memory(meminfo, proc, root) == 2 * gib + 1000 * 1024
+    assert available_memory(meminfo, proc, root).size == 2 * gib + 1000 * 1024
+    # the refusal says the figure is the container's (it said 'free RAM and swap')
+    with pytest.raises(
+        ArgumentRuntimeError, match=r"2\.1 GB available \(what this container's memory limit "
+    ):
+        check_training_memory(
+            make_recipe("base", preset="modelscope-1.7b"),
+            TrainConfig(),
+            available_memory(meminfo, proc, root),
+        )
+    # a level whose memory.stat cannot be read keeps its limit (it was ignored): its use counted whole
+    (root / "memory" / "memory.stat").unlink()
+    assert available_memory(meminfo, proc, root).size == 1 * gib + 1000 * 1024
     (root / "memory" / "memory.limit_in_bytes").write_text("9223372036854771712\n")  # v1's no limit
-    assert available_memory(meminfo, proc, root) == 20_001_000 * 1024
+    assert available_memory(meminfo, proc, root) == (20_001_000 * 1024, "free RAM and swap")
 
 
 def test_the_estimate_counts_the_text_encoders_width_not_the_presets():
@@ -124,7 +140,9 @@ def test_the_estimate_counts_the_text_encoders_width_not_the_presets():
 def test_train_refuses_before_building_or_writing_anything(tmp_path, monkeypatch, capsys):
     from streamt2v.train import loop
 
-    monkeypatch.setattr(loop, "available_memory", lambda: 10**6)  # 1 MB: the tiny preset needs more
+    monkeypatch.setattr(
+        loop, "available_memory", lambda: Available(10**6)
+    )  # 1 MB: the tiny preset needs more
     out = tmp_path / "run"
     # --cpu: a GPU run is not checked
     command = ["train", "base", "--out", str(out), "--vae", "nope", "--clip", "nope", "--steps", "1", "--cpu"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from streamt2v.arguments import Arg, ArgumentRuntimeError
 from streamt2v.train.train_config import NO_EMA
@@ -29,11 +29,18 @@ _CGROUP_ROOT = Path("/sys/fs/cgroup")
 _NO_LIMIT = 2**62
 
 
+class Available(NamedTuple):
+    """Bytes of memory a process can still take, and what they are, as the refusal names them."""
+
+    size: int
+    what: str = "free RAM and swap"
+
+
 def available_memory(
     meminfo: Path = _MEMINFO, proc_cgroup: Path = _PROC_CGROUP, cgroup_root: Path = _CGROUP_ROOT
-) -> int | None:
-    """Bytes of memory this machine can still give a process: ``MemAvailable`` (or what its memory cgroups
-    still allow, :func:`cgroup_memory_left`, where less: a container's limit, which ``/proc/meminfo`` does not
+) -> Available | None:
+    """Memory this machine can still give a process: ``MemAvailable`` (or what its memory cgroups still
+    allow, :func:`cgroup_memory_left`, where less: a container's limit, which ``/proc/meminfo`` does not
     show) and ``SwapFree``; None where there is no ``/proc/meminfo`` to read it from (not Linux): nothing is
     checked there."""
     try:
@@ -43,11 +50,11 @@ def available_memory(
     fields = _numbers(lines, ":")
     if "MemAvailable" not in fields:
         return None
-    ram = fields["MemAvailable"] * 1024  # kB
+    ram, what = fields["MemAvailable"] * 1024, "free RAM and swap"  # kB
     left = cgroup_memory_left(proc_cgroup, cgroup_root)
-    if left is not None:
-        ram = min(ram, left)
-    return ram + fields.get("SwapFree", 0) * 1024
+    if left is not None and left < ram:
+        ram, what = left, "what this container's memory limit still allows, and swap"
+    return Available(ram + fields.get("SwapFree", 0) * 1024, what)
 
 
 def cgroup_memory_left(proc_cgroup: Path = _PROC_CGROUP, root: Path = _CGROUP_ROOT) -> int | None:
@@ -92,9 +99,12 @@ def _cgroup_left(folder: Path, limit_file: str, usage_file: str, cache_field: st
         if not limit_text.isdigit() or int(limit_text) >= _NO_LIMIT:  # v2's "max"
             return None
         used = int((folder / usage_file).read_text().strip())
-        stat = _numbers((folder / "memory.stat").read_text().splitlines(), " ")
     except (OSError, ValueError):
         return None
+    try:
+        stat = _numbers((folder / "memory.stat").read_text().splitlines(), " ")
+    except OSError:  # its limit holds all the same: its use counted whole, as if it cached nothing
+        stat = {}
     return max(0, int(limit_text) - max(0, used - stat.get(cache_field, 0)))
 
 
@@ -119,9 +129,9 @@ def _gb(size: int) -> str:
     return f"{size / 1e9:.1f} GB"
 
 
-def check_training_memory(recipe: Any, cfg: Any, available: int | None, processes: int = 1) -> None:
+def check_training_memory(recipe: Any, cfg: Any, available: Available | None, processes: int = 1) -> None:
     """Refuse a CPU run of ``recipe`` with ``cfg`` (``TrainConfig``) whose training memory
-    (:func:`training_memory`, for each of the ``processes`` on this machine) exceeds ``available`` bytes,
+    (:func:`training_memory`, for each of the ``processes`` on this machine) exceeds ``available``,
     naming both and what to do (among it ``memory_check=False``, :func:`~streamt2v.train.loop.train`'s, which
     skips this check); nothing where either is unknown (a recipe without ``parameter_counts``)."""
     counts = getattr(recipe, "parameter_counts", None)
@@ -130,7 +140,7 @@ def check_training_memory(recipe: Any, cfg: Any, available: int | None, processe
     parameters, trained = counts()
     ema = bool(cfg.ema_decay)
     need = training_memory(parameters, trained, ema) * processes
-    if need <= available:
+    if need <= available.size:
         return
     preset = getattr(recipe, "preset", None)
     network = f"the {recipe.name} network" + (f" of preset {preset!r}" if preset else "")
@@ -140,14 +150,14 @@ def check_training_memory(recipe: Any, cfg: Any, available: int | None, processe
         f"{network} ({parameters / 1e9:.2f} billion parameters, {of_them} trained) needs at "
         f"least {_gb(need)} of memory to train on the CPU{each} (its weights, and the gradients, AdamW's two "
         f"moments{' and the EMA' if ema else ''} of the trained ones, in float32, before the activations); "
-        f"this machine has {_gb(available)} available (free RAM and swap): train it on a GPU",
+        f"this machine has {_gb(available.size)} available ({available.what}): train it on a GPU",
     ]
     if preset:
         parts += [", or choose a smaller ", Arg("preset"), " (tiny or small)"]
         if recipe.name == "stream":  # its base layers are the base run's, of the same preset
             parts += [" and train a base run of that preset first"]
     without_ema = training_memory(parameters, trained, False) * processes
-    if ema and without_ema <= available:
+    if ema and without_ema <= available.size:
         parts += ["; without the EMA (", NO_EMA, f") at least {_gb(without_ema)}"]
     parts += ["; to try anyway: ", Arg("memory_check", False)]
     raise ArgumentRuntimeError(*parts)
