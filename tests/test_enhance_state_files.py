@@ -54,6 +54,14 @@ def test_a_stage3_state_whose_bytes_changed_is_not_continued(tmp_path, caplog) -
     assert "cannot read its saved state" in caplog.text and "changed or damaged" in caplog.text
 
 
+def test_a_stage3_state_of_another_scheduler_names_the_attributes_as_words() -> None:
+    from streamt2v.pipeline.enhance_state import restore_scheduler_state
+
+    scheduler = make_scheduler("ddim", DEFAULT_SCHEDULER_CONFIG)
+    with pytest.raises(ValueError, match=r"attributes a, b, this DDIMScheduler has \w+, \w+"):
+        restore_scheduler_state(scheduler, {"b": 1, "a": 2}, torch.device("cpu"))
+
+
 def test_a_stage3_state_saved_before_digests_is_continued(tmp_path) -> None:
     from streamt2v.pipeline.enhance_state import EnhanceStateFile
 

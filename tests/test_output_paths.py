@@ -178,7 +178,9 @@ def test_check_output_path_refuses_existing_files_and_bad_parents(tmp_path):
     assert check_output_path(out, overwrite=True) == out
     with pytest.raises(NotADirectoryError, match=r"out\.mp4/x\.mp4.*is a file"):
         check_output_path(out / "x.mp4")
-    with pytest.raises(ValueError, match="suffix"):
+    with pytest.raises(
+        ValueError, match=r"use one of \.mp4, \.mov, .*, \.gif, or a folder"
+    ):  # not a list's repr
         check_output_path(tmp_path / "e.txt")
     (tmp_path / "d.mp4").mkdir()
     with pytest.raises(IsADirectoryError, match="d.mp4"):

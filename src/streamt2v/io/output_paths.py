@@ -88,7 +88,7 @@ def output_kind(path: Path) -> str:
         return "png-dir"
     raise ValueError(
         f"cannot write video to {str(path)!r}: unknown suffix {path.suffix!r}; use one of "
-        f"{list(VIDEO_SUFFIXES) + ['.gif']} or a directory (no suffix) for PNG frames"
+        f"{', '.join(VIDEO_SUFFIXES)}, .gif, or a folder (no suffix) for PNG frames"
     )
 
 

@@ -72,8 +72,8 @@ def restore_scheduler_state(scheduler: Any, state: dict[str, Any], device: torch
     (diffusers keeps some on the CPU on purpose), a list's tensors (earlier model outputs) to ``device``."""
     if sorted(state) != sorted(scheduler_state(scheduler)):
         raise ValueError(
-            f"the saved stage-3 state is of another scheduler: attributes {sorted(state)}, this "
-            f"{type(scheduler).__name__} has {sorted(scheduler_state(scheduler))}"
+            f"the saved stage-3 state is of another scheduler: attributes {', '.join(sorted(state))}, this "
+            f"{type(scheduler).__name__} has {', '.join(sorted(scheduler_state(scheduler)))}"
         )
     for name, value in state.items():
         current = getattr(scheduler, name)
