@@ -197,8 +197,8 @@ def test_cli_enhance_keeps_the_state_of_another_run_it_set_aside(refiner: Refine
 def test_cli_enhance_checks_everything_before_reading_or_loading(
     refiner: Refiner, tmp_path, monkeypatch, capsys
 ):
-    import streamt2v.pipeline.enhance_output as enh
     import streamt2v.pipeline.default_refiner as ref
+    import streamt2v.pipeline.enhance_output as enh
     from streamt2v.cli import main
 
     monkeypatch.chdir(tmp_path)
@@ -353,6 +353,24 @@ def test_random_refiner_is_said_ignored_at_the_shipped_size_and_an_odd_size_is_t
     # a stand-in works at twice the size, which must be divisible by 4
     with pytest.raises(ValueError, match="only where both sides are even"):
         check_default_refiner((47, 33))
+
+
+def test_the_shipped_refiner_given_by_model_is_refused_for_another_size(tmp_path, capsys):
+    """--model microworld (or the shipped folder's path) enhanced a 64x40 input at 64x64 with a warning about
+    the aspect alone, where leaving --model out was refused and advised giving a folder."""
+    from streamt2v.cli import main
+    from streamt2v.pipeline.refiner import shipped_refiner
+
+    write_video(tmp_path / "in.mp4", torch.rand(1, 3, 3, 40, 64) * 2 - 1, fps=8)
+    for model in ("microworld", str(shipped_refiner()[0])):
+        argv = ["enhance", str(tmp_path / "in.mp4"), "--prompt", "a cat", "-o", str(tmp_path / "o.mp4")]
+        assert main([*argv, "--model", model]) == 2
+        assert capsys.readouterr().err == (
+            f"error: input frames are 64x40 and the shipped refiner works on 32x32 frames (--model {model}): at "
+            "another size it does worse than bilinear upscaling; pass a refiner folder for this size, or resize "
+            "the video to 32x32\n"
+        )
+    assert not (tmp_path / "o.mp4").exists()
 
 
 def test_no_default_refiner_for_large_frames_is_refused_before_the_work(tmp_path, capsys):

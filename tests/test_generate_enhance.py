@@ -199,6 +199,23 @@ def test_a_model_the_shipped_refiner_is_not_for_needs_a_refiner_folder_or_random
     assert GenerateConfig.from_dict({**stored, "refiner": "/r"}).random_refiner is False
 
 
+def test_the_shipped_refiner_given_as_the_refiner_folder_is_refused_for_another_size(tmp_path):
+    """refiner="microworld" (or the shipped folder's path) took the shipped refiner at a size it is not for
+    without a word, where leaving it out was refused (it does worse than bilinear upscaling there), and that
+    refusal advised giving a folder."""
+    from streamt2v.pipeline.refiner import shipped_refiner
+
+    for refiner in ("microworld", str(shipped_refiner()[0])):
+        cfg = cfg_for(tmp_path, "t", n=16, model="tiny", enhance={}, refiner=refiner)
+        with pytest.raises(
+            ValueError,
+            match=r"^the model makes 64x64 frames and the shipped refiner works on 32x32 frames \(refiner='.*"
+            r"microworld.*'\): at another size it does worse than bilinear upscaling; pass a refiner folder",
+        ):
+            generate(cfg)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_random_refiner_is_stored_only_where_earlier_versions_would_not_infer_it(tmp_path):
     """Every config.json held random_refiner, which the versions before it refuse ('unknown generate config
     keys'), so no run of this one, even without stage 3, could be resumed by them: it is written only where

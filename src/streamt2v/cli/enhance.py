@@ -194,7 +194,13 @@ def _run(args: argparse.Namespace) -> int:
     from streamt2v.io.output_paths import check_output_path, output_kind, outputs_locked
     from streamt2v.io.video import read_video
     from streamt2v.memory import resolve_device, resolve_dtype
-    from streamt2v.pipeline.default_refiner import STAND_IN_ARG, check_default_refiner, load_refiner
+    from streamt2v.pipeline.default_refiner import (
+        STAND_IN_ARG,
+        check_default_refiner,
+        check_shipped_refiner_fits,
+        load_refiner,
+        names_shipped_refiner,
+    )
     from streamt2v.pipeline.enhance_output import enhance_to_files
     from streamt2v.pipeline.enhance_state import remove_stale_state_temporaries, remove_state_file
     from streamt2v.pipeline.prompts import names_a_file
@@ -236,6 +242,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.model is not None:
         if args.random_refiner:
             raise ValueError("--random-refiner stands in for a refiner folder: give either it or --model")
+        if names_shipped_refiner(args.model):  # for one input size: checked on the first frame
+            size = tuple(read_video(args.input, max_frames=1)[0].shape[-2:])
+            check_shipped_refiner_fits(
+                args.model, size, subject=f"input frames are {size[1]}x{size[0]}", folder_arg=Arg("model")
+            )
         settings = checked_config(given, args.model)
     check_output_path(args.output, overwrite=args.overwrite)
     _check_not_the_input(Path(args.input), Path(args.output))

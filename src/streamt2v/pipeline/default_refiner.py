@@ -83,12 +83,7 @@ def check_default_refiner(
         limits.append(f"up to {STAND_IN_MAX_SIDE}x{STAND_IN_MAX_SIDE}")
     if stand_in and not limits:
         return None
-    try:
-        _, (sh, sw) = shipped_refiner()
-        shipped = f"the shipped refiner works on {sw // 2}x{sh // 2} frames"
-        resized = f", or resize the video to {sw // 2}x{sh // 2}" if resize else ""
-    except FileNotFoundError:
-        shipped, resized = "the shipped refiner is not installed", ""
+    shipped, resized = _shipped_words(resize)
     subject = subject or f"input frames are {w}x{h} (width x height)"
     if folder_arg is not None:
         how: list[object] = ["pass ", folder_arg]
@@ -110,6 +105,54 @@ def check_default_refiner(
             "enhancement)",
         ]
     raise ArgumentValueError(*parts)
+
+
+def _shipped_words(resize: bool) -> tuple[str, str]:
+    """What the shipped refiner works on (``the shipped refiner works on 32x32 frames``), and the resize
+    advice (``, or resize the video to 32x32``; empty without ``resize``)."""
+    try:
+        _, (sh, sw) = shipped_refiner()
+    except FileNotFoundError:
+        return "the shipped refiner is not installed", ""
+    resized = f", or resize the video to {sw // 2}x{sh // 2}" if resize else ""
+    return f"the shipped refiner works on {sw // 2}x{sh // 2} frames", resized
+
+
+def names_shipped_refiner(spec: str | os.PathLike | None) -> bool:
+    """Whether the refiner folder ``spec`` is the shipped refiner's (``microworld``, or its folder's path)."""
+    from streamt2v.assets import names_shipped
+    from streamt2v.io.folders import home_path
+
+    if spec is None:
+        return False
+    if names_shipped(spec):
+        return True
+    try:
+        return home_path(spec).resolve() == shipped_refiner()[0].resolve()
+    except (OSError, TypeError):  # no shipped refiner, or a spec of no path: not the shipped one
+        return False
+
+
+def check_shipped_refiner_fits(
+    spec: str | os.PathLike | None,
+    base_frame_size: tuple[int, int],
+    *,
+    subject: str,
+    folder_arg: Arg,
+    resize: bool = True,
+) -> None:
+    """Refuse the shipped refiner given as a refiner folder ``spec`` (``--model microworld``, its path) for
+    frames it is not for, as :func:`check_default_refiner` refuses it unasked: at another size it does worse
+    than bilinear upscaling, and the refusal without a folder advised giving one."""
+    if not names_shipped_refiner(spec) or default_refiner_folder(base_frame_size) is not None:
+        return
+    shipped, resized = _shipped_words(resize)
+    raise ArgumentValueError(
+        f"{subject} and {shipped} (",
+        Arg(folder_arg.name, spec),
+        "): at another size it does worse than bilinear upscaling; pass a refiner folder for this size",
+        f"{resized}",
+    )
 
 
 def default_refiner(base_frame_size: tuple[int, int], *, seed: int = 0) -> Refiner:

@@ -160,14 +160,31 @@ def check_default_refiner_for(
     the shipped refiner, else a random-weight stand-in where ``random_refiner`` (``--random-refiner``) lets
     it in, else refused: a run that said nothing wrote a noise video after its stages 1-2). Before loading
     where the size is known without the model, and again, before any sampling, once it is loaded. None: the
-    stand-in, a refiner folder given, or a size not known before loading. ``warn_unused``: warn that
+    stand-in, a refiner folder given, or a size not known before loading. The shipped refiner given as the
+    refiner folder (``--refiner microworld``) is refused for another size as it is unasked
+    (:func:`~streamt2v.pipeline.default_refiner.check_shipped_refiner_fits`). ``warn_unused``: warn that
     ``--random-refiner`` changes nothing where the shipped refiner is for the size (as ``enhance`` does)."""
-    if cfg.enhance is None or cfg.refiner is not None:
+    if cfg.enhance is None:
         return None
-    from streamt2v.pipeline.default_refiner import STAND_IN_ARG, check_default_refiner
+    from streamt2v.pipeline.default_refiner import (
+        STAND_IN_ARG,
+        check_default_refiner,
+        check_shipped_refiner_fits,
+        names_shipped_refiner,
+    )
 
-    size = _model_frame_size(model, cfg.model)
+    size = (
+        _model_frame_size(model, cfg.model)
+        if cfg.refiner is None or names_shipped_refiner(cfg.refiner)
+        else None
+    )
     if size is None:
+        return None
+    if cfg.refiner is not None:  # the shipped refiner given by name or path: for its size alone too
+        subject = f"the model makes {size}x{size} frames"
+        check_shipped_refiner_fits(
+            cfg.refiner, (size, size), subject=subject, folder_arg=Arg("refiner"), resize=False
+        )
         return None
     folder = check_default_refiner(
         (size, size),
