@@ -261,7 +261,7 @@ def test_ctrl_c_keeps_the_videos_already_scored(video_dir, tmp_path, capsys, mon
     assert rows == ["video", "a_clean.mp4", "mean"], captured.out
     assert captured.err.splitlines()[-1] == (
         f"interrupted: stopped after 1 of 3 videos; their results are above; {str(out)!r} not written, "
-        f"the 1 scored kept in {str(out) + '.partial'!r}: continue with the same command and --resume"
+        f"the one video scored is kept in {str(out) + '.partial'!r}: continue with the same command and --resume"
     )
     assert not out.exists()
     calls.clear()

@@ -61,7 +61,7 @@ def test_a_stopped_evaluation_resumes_from_the_videos_it_scored(
     assert main([*argv, "--out", str(out)]) == 130
     assert capsys.readouterr().err.splitlines()[-1] == (
         f"interrupted: stopped after 2 of 3 videos; their results are above; {str(out)!r} not written, "
-        f"the 2 scored kept in {str(partial)!r}: continue with the same command and --resume"
+        f"the 2 videos scored are kept in {str(partial)!r}: continue with the same command and --resume"
     )
     assert not out.exists() and partial.is_file()
 
@@ -161,7 +161,9 @@ def test_a_resume_writes_the_kept_scores_again_only_with_a_new_one(
     assert (
         capsys.readouterr()
         .err.splitlines()[-1]
-        .endswith(f"the 2 scored kept in {str(partial)!r}: continue with the same command and --resume")
+        .endswith(
+            f"the 2 videos scored are kept in {str(partial)!r}: continue with the same command and --resume"
+        )
     )
     (tmp_path / f".{partial.name}.tmp-999999").write_text("{")  # a writer killed mid-write
     calls.clear()

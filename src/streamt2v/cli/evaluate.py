@@ -392,7 +392,8 @@ class _KeptScores:
         if not self.kept:
             return f"; {str(self.out)!r} not written"
         return (
-            f"; {str(self.out)!r} not written, the {self.kept} scored kept in {str(partial_path(self.out))!r}: "
+            f"; {str(self.out)!r} not written, the {counted(self.kept, 'video', one='one')} scored "
+            f"{'is' if self.kept == 1 else 'are'} kept in {str(partial_path(self.out))!r}: "
             "continue with the same command and --resume"
         )
 
