@@ -54,6 +54,18 @@ def test_a_stage3_state_whose_bytes_changed_is_not_continued(tmp_path, caplog) -
     assert "cannot read its saved state" in caplog.text and "changed or damaged" in caplog.text
 
 
+def test_the_states_kept_of_other_runs_are_named_in_their_absolute_folder(
+    tmp_path, caplog, monkeypatch
+) -> None:
+    from streamt2v.pipeline.enhance_state import remove_state_file
+
+    monkeypatch.chdir(tmp_path)  # an output in the working folder: its states' folder was "."
+    (tmp_path / "s.pt.stale-a").write_bytes(b"")
+    with caplog.at_level(logging.WARNING):
+        remove_state_file("s.pt")
+    assert f"kept 1 stage-3 state of other runs set aside in {tmp_path} (s.pt.stale-a)" in caplog.text
+
+
 def test_a_stage3_state_of_another_scheduler_names_the_attributes_as_words() -> None:
     from streamt2v.pipeline.enhance_state import restore_scheduler_state
 

@@ -313,7 +313,7 @@ def remove_state_file(path: str | os.PathLike) -> list[Path]:
             "kept %s of other runs set aside in %s (%s): each is continued by its own run when that is "
             "started again; delete them if those runs are not wanted",
             counted(len(kept), "stage-3 state"),
-            path.parent,
+            path.parent.absolute(),  # "." (an output in the working folder) says nothing in a log
             ", ".join(p.name for p in kept),
         )
     return kept
