@@ -57,11 +57,10 @@ def test_cli_enhance_end_to_end(refiner: Refiner, tmp_path, caplog, capsys) -> N
     assert not out2.exists()
     with caplog.at_level(logging.WARNING):
         assert main([*args[:5], str(out2), *args[6:], "--random-refiner"]) == 0
-    assert "random" in caplog.text.lower()
-    assert (
-        "the shipped refiner makes 64x64 frames from 32x32 ones (width x height); this input is 16x16"
-        in caplog.text
-    )
+    # one warning, of the stand-in asked for (it said again why the shipped refiner was not used)
+    assert [r.getMessage()[:41] for r in caplog.records if r.levelno == logging.WARNING] == [
+        "using a tiny RANDOM-WEIGHT refiner making"
+    ]
     assert read_video(out2)[0].shape[1:] == (3, 7, 32, 32)
     # --dtype (stage 3 in half precision: the larger part of a full-size run's work) reaches the refiner
     out3 = tmp_path / "out3.mp4"

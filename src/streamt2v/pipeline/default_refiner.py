@@ -161,22 +161,11 @@ def default_refiner(base_frame_size: tuple[int, int], *, seed: int = 0) -> Refin
     check_default_refiner(base_frame_size)  # odd sizes and sizes no default is for: one error, no warning
     in_h, in_w = int(base_frame_size[0]), int(base_frame_size[1])
     h, w = 2 * in_h, 2 * in_w
-    try:
-        folder, size = shipped_refiner()
-    except FileNotFoundError as err:
-        logger.warning("%s", err)
-    else:
-        if size == (h, w):
-            return Refiner.from_pretrained(folder)
-        logger.warning(
-            "the shipped refiner makes %dx%d frames from %dx%d ones (width x height); this input is %dx%d",
-            size[1],
-            size[0],
-            size[1] // 2,
-            size[0] // 2,
-            in_w,
-            in_h,
-        )
+    folder = default_refiner_folder((in_h, in_w))
+    if folder is not None:
+        return Refiner.from_pretrained(folder)
+    # one warning: the stand-in was asked for (--random-refiner) or a Python caller's default; why the shipped
+    # refiner is not used is the refusal's news without it, not a second warning here
     logger.warning(
         "using a tiny RANDOM-WEIGHT refiner making %dx%d frames (the output shows the pipeline, not an "
         "enhancement; a refiner folder for this size enhances: enhance --model, generate --refiner)",
