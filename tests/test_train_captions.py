@@ -451,3 +451,14 @@ def test_more_than_five_names_end_in_an_ellipsis_before_their_line_numbers(tmp_p
         videos = {"x.mp4": tmp_path / "x.mp4"}
         check_every_video_captioned(tmp_path, videos, dict.fromkeys(names, "a cat"), lines, "caps.csv")
     assert str(err.value).endswith(f"'x.mp4'; it names 7 files not in {tmp_path}: {shown}")
+
+
+def test_a_count_of_one_given_as_a_takes_the_nouns_article():
+    """``counted(1, "image", one="a")`` read 'a image'."""
+    from streamt2v.wording import counted
+
+    assert [counted(1, "image", one="a"), counted(1, "file", one="a"), counted(2, "image", one="a")] == [
+        "an image",
+        "a file",
+        "2 images",
+    ]

@@ -10,7 +10,9 @@ from collections.abc import Iterable, Mapping, Sequence
 def counted(count: int, noun: str, plural: str | None = None, *, one: str = "1") -> str:
     """``"1 chunk"``, ``"2 chunks"``: a count and its noun for messages (the noun given singular; ``plural``
     where adding an s is not English: ``counted(2, "process", "processes")``; ``one``: the word for a count
-    of 1, ``counted(1, "file", one="a")`` is ``"a file"``)."""
+    of 1, ``counted(1, "file", one="a")`` is ``"a file"``, and ``"an image"``: :func:`with_article`)."""
+    if count == 1 and one == "a":
+        return with_article(noun)
     return f"{one if count == 1 else count} {singular_or_plural(count, noun, plural)}"
 
 

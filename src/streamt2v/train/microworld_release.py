@@ -86,7 +86,7 @@ def unfinished_assembly_runs(out: Path) -> list[str]:
 
 def runs_are(names: list[str]) -> str:
     """``run refiner-restore is`` or ``runs vae, clip are``: the subject of a message about ``names``."""
-    run, verb = (singular_or_plural(len(names), *words) for words in (("run",), ("is", "are")))
+    run, verb = singular_or_plural(len(names), "run"), singular_or_plural(len(names), "is", "are")
     return f"{run} {', '.join(names)} {verb}"
 
 
