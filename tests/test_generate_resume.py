@@ -338,6 +338,13 @@ def test_a_resume_may_drop_the_runs_compile(tmp_path, monkeypatch, capsys, caplo
     )
     with pytest.raises(ValueError, match="to continue it without compiling, pass compile=False$"):
         resume_generate(tmp_path / "run-c", device="cpu")
+    # a backend typed now is named as such, not as the one the run was compiled with (QA)
+    assert (
+        main(["generate", "--resume", "run-c", "--compile", "nope", "--device", "cpu", "--no-progress"]) == 2
+    )
+    assert capsys.readouterr().err.startswith("error: --compile nope: unknown torch.compile backend 'nope'")
+    with pytest.raises(ValueError, match=r"^compile='nope': unknown torch.compile backend 'nope'"):
+        resume_generate(tmp_path / "run-c", device="cpu", compile="nope")
     with caplog.at_level(logging.INFO):
         assert (
             main(["generate", "--resume", "run-c", "--no-compile", "--device", "cpu", "--no-progress"]) == 0

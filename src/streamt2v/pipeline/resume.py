@@ -90,6 +90,8 @@ def resume_generate(
         )
         if changes:
             cfg = replace(cfg, **changes)
+        if changes.get("compile"):  # a backend typed now is named as such, not as the run's (preflight)
+            _check_compile_asked(cfg)
         moved = None
         if model is None or isinstance(model, (str, os.PathLike)):  # a model given loaded is the one used
             moved = _model_folder(run, cfg, model)
@@ -265,3 +267,15 @@ def _restart_stream(
         anchor_image=inputs.anchor if inputs.streams else None,  # unused, as generate() warned when it began
         on_step=on_step,
     )
+
+
+def _check_compile_asked(cfg: GenerateConfig) -> None:
+    """Refuse a torch.compile backend given to the resume that cannot run here, naming it as given
+    (``--compile nope``): preflight would say the run was compiled with it."""
+    from streamt2v.compiling import check_compile_support
+    from streamt2v.memory import resolve_device
+
+    try:
+        check_compile_support(resolve_device(cfg.device), cfg.compile)
+    except (ValueError, RuntimeError) as err:
+        raise ArgumentValueError(Arg("compile", cfg.compile), f": {err}") from None
