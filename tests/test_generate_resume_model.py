@@ -204,15 +204,24 @@ def test_the_runs_own_folder_given_again_is_checked_as_a_plain_resume_checks_it(
 
     folder = tmp_path / "m1"
     shutil.copytree(microworld_model_dir(), folder)
-    run = SimpleNamespace(manifest={"model_fingerprint": model_fingerprint(folder)})
+    recorded = {"model_fingerprint": model_fingerprint(folder), "num_chunks": 2}
+    run = SimpleNamespace(manifest=recorded, num_finished=1)
     weights = folder / "unet" / "diffusion_pytorch_model.safetensors"
     save_file({k: v + 1 for k, v in load_file(weights).items()}, weights)
     cfg = cfg_for(tmp_path, "c", n=16, model=str(folder))
     with caplog.at_level(logging.WARNING, logger="streamt2v.pipeline.resume"):
         assert _model_folder(run, cfg, None) is None
         assert _model_folder(run, cfg, folder) is None
-    said = f"model folder {folder} holds other weights than when the run began"
-    assert [r.getMessage().startswith(said) for r in caplog.records] == [True, True]
+        run.num_finished = 2  # a finished run: its outputs written again, no chunk made
+        assert _model_folder(run, cfg, None) is None
+    said = (
+        f"model folder {folder} holds other weights than when the run began "
+        "('unet/diffusion_pytorch_model.safetensors' differs); "
+    )
+    assert [r.getMessage() for r in caplog.records] == [
+        *[said + "the chunks from here on are made with them"] * 2,
+        said + "all the run's chunks were made before, with its weights then",
+    ]
 
 
 def test_a_folder_refused_as_the_runs_moved_model_is_told_by_the_files_that_differ(tmp_path):

@@ -160,11 +160,15 @@ def _model_folder(
             )
         differs = compared(fingerprint, recorded)[1] if recorded is not None and checked else None
         if differs:
+            # a finished run (its outputs written again, or stage 3 left) makes no chunk with them
+            made = run.num_finished >= run.manifest["num_chunks"]
             logger.warning(
-                "model folder %s holds other weights than when the run began (%s); the chunks from here on are "
-                "made with them",
+                "model folder %s holds other weights than when the run began (%s); %s",
                 recorded,
                 differs,
+                "all the run's chunks were made before, with its weights then"
+                if made
+                else "the chunks from here on are made with them",
             )
         return None
     used = "the shipped model" if cfg.model is None or names_shipped(cfg.model) else repr(cfg.model)
