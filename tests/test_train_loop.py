@@ -332,7 +332,7 @@ def test_a_second_run_is_told_what_its_own_process_would_tell_it(tmp_path, monke
 def test_recipe_options_are_typed_and_named_when_wrong():
     """`--set` values arrive as JSON or text: booleans may be spelt true/false, lists become tuples; any
     other mismatch is one error naming the option and value (not a traceback at step 1)."""
-    assert make_recipe("vae", kl_weight=1, block_out_channels=[8, 16]).kl_weight == 1.0
+    assert make_recipe("vae", kl_weight=1, block_out_channels=[16, 32]).kl_weight == 1.0
     base = make_recipe("base", x0_loss="False", rescale_betas_zero_snr="true", prediction_type="v_prediction")
     assert base.x0_loss is False and base.rescale_betas_zero_snr is True
     for option, message in [
