@@ -180,7 +180,7 @@ def test_bad_inputs_catalogue(tmp_path, monkeypatch, capsys, argv, match):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.mp4", "v3.mp4"]
 
 
-@pytest.mark.parametrize("typed", ["-o", "--out", "--output=", "--png-dir", "--gif"])
+@pytest.mark.parametrize("typed", ["-o", "--out", "--output=", "--png-dir", "--gif", "--run-dir"])
 def test_a_dash_for_stdout_is_refused_by_the_flag_as_typed(tmp_path, monkeypatch, capsys, typed):
     """``-o -`` (a command's usual stdout) wrote a folder named '-' (``--gif -`` was refused late, as no .gif):
     refused, it is said in one line, as enhance says it (not after the whole usage), by the flag as typed
@@ -192,7 +192,7 @@ def test_a_dash_for_stdout_is_refused_by_the_flag_as_typed(tmp_path, monkeypatch
     given = [typed + "-"] if typed.endswith("=") else [typed, "-"]
     assert main(["generate", "a cat", *given, *FAST_CLI]) == 2
     assert "streamt2v.pipeline.generate" not in sys.modules
-    example = {"--png-dir": "frames", "--gif": "out.gif"}.get(typed, "out.mp4")
+    example = {"--png-dir": "frames", "--gif": "out.gif", "--run-dir": "runs/r1"}.get(typed, "out.mp4")
     folder = "" if typed == "--gif" else " (or ./- for a folder named '-')"
     assert capsys.readouterr().err == (
         f"error: {typed.rstrip('=')} -: generate writes files, not standard output; give a path such as "

@@ -315,14 +315,16 @@ def _spellings(parser: argparse.ArgumentParser, argv: list[str]) -> dict[str, st
 
 
 def _refuse_standard_output(args: argparse.Namespace) -> None:
-    """Refuse "-", a command's usual name for standard output, as ``-o``, ``--png-dir`` or ``--gif`` (a folder
-    named '-' was written; a video is written to a file, which its preview and final rename need): in one line,
-    as enhance says it, by the flag as typed (``--out -``), before the imports of seconds."""
+    """Refuse "-", a command's usual name for standard output, as ``-o``, ``--png-dir``, ``--gif`` or
+    ``--run-dir`` (a folder named '-' was written; a video is written to a file, which its preview and final
+    rename need): in one line, as enhance says it, by the flag as typed (``--out -``), before the imports of
+    seconds."""
     typed = _spellings(args.parser, args.argv[args.argv.index("generate") + 1 :])
     for dest, flag, example in (
         ("output", "-o", "out.mp4"),
         ("png_dir", "--png-dir", "frames"),
         ("gif", "--gif", "out.gif"),
+        ("run_dir", "--run-dir", "runs/r1"),
     ):
         if getattr(args, dest) == "-":
             folder = "" if dest == "gif" else " (or ./- for a folder named '-')"
