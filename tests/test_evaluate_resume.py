@@ -79,6 +79,13 @@ def test_a_stopped_evaluation_resumes_from_the_videos_it_scored(
     assert f"resuming from {partial}: 2 videos already scored" in capsys.readouterr().err
     assert not partial.exists()
     assert json.loads(out.read_text()) == json.loads(whole.read_text())
+    # a finished run resumed again: said to be finished, not "exists; pass --overwrite" as if that continued it
+    assert main([*argv, "--out", str(out), "--resume"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: nothing to resume: {str(out)!r} exists and no stopped run's scores are kept beside it "
+        f"({str(partial)!r}; an evaluation that finished removes it); to score the videos again and replace it, "
+        "pass --overwrite instead of --resume\n"
+    )
 
 
 def test_a_resume_scores_again_what_changed_and_refuses_other_settings(

@@ -211,6 +211,18 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--resume continues a stopped run from its --out FILE.partial: give the same --out")
     if args.out:  # before any scoring, as generate and enhance check their outputs
         check_report_path(args.out)
+        if (
+            args.resume
+            and not args.overwrite
+            and Path(args.out).exists()
+            and not partial_path(args.out).exists()
+        ):
+            # a finished run: "pass --overwrite" alone read as the way to continue it
+            raise FileExistsError(
+                f"nothing to resume: {str(args.out)!r} exists and no stopped run's scores are kept beside it "
+                f"({str(partial_path(args.out))!r}; an evaluation that finished removes it); to score the videos "
+                "again and replace it, pass --overwrite instead of --resume"
+            )
         refuse_existing(args.out, args.overwrite)
         if partial_path(args.out).exists() and not (args.resume or args.overwrite):
             raise FileExistsError(
