@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -232,9 +233,11 @@ def check_inputs(
     resume: bool = False,
     model: StreamingT2VModel | None = None,
     read_inputs: bool = True,
+    given_now: Collection[str] = (),
 ) -> PromptSchedule:
     """Cheap checks before any model is loaded (bad inputs fail in milliseconds). ``read_inputs`` False:
-    the input video/images will not be read (a resumed run holds them in its finished chunks)."""
+    the input video/images will not be read (a resumed run holds them in its finished chunks).
+    ``given_now``: the settings a resume was given (``compile``), named as given, not as the run's."""
     if not resume and cfg.prompt is not None and cfg.prompt_schedule is not None:
         raise ValueError("give either a PROMPT or --prompt-schedule, not both")
     schedule = cfg.schedule()
@@ -259,6 +262,8 @@ def check_inputs(
         except (ValueError, RuntimeError) as err:
             if not resume:
                 raise
+            if "compile" in given_now:  # typed now (--compile nope), not the run's
+                raise ArgumentValueError(Arg("compile", cfg.compile), f": {err}") from None
             # the run's own setting, not one typed now: say how to continue it without
             raise ArgumentValueError(
                 f"the run was compiled with {cfg.compile}: {err}; to continue it without compiling, pass ",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -90,8 +90,6 @@ def resume_generate(
         )
         if changes:
             cfg = replace(cfg, **changes)
-        if changes.get("compile"):  # a backend typed now is named as such, not as the run's (preflight)
-            _check_compile_asked(cfg)
         moved = None
         if model is None or isinstance(model, (str, os.PathLike)):  # a model given loaded is the one used
             moved = _model_folder(run, cfg, model)
@@ -99,7 +97,9 @@ def resume_generate(
         if moved:
             cfg = replace(cfg, **moved[0])
         try:
-            model, chunks, stored = _prepare_resume(run, cfg, model, on_step, overwrite)
+            model, chunks, stored = _prepare_resume(
+                run, cfg, model, on_step, overwrite, given_now=set(changes)
+            )
         except FileNotFoundError as err:
             if run.damaged is None or run.num_finished:
                 raise
@@ -219,13 +219,16 @@ def _prepare_resume(
     model: StreamingT2VModel | None,
     on_step: StepCallback | None,
     overwrite: bool,
+    given_now: Collection[str] = (),
 ) -> tuple[StreamingT2VModel, Iterator[Chunk], int]:
     """Check the run's inputs, remove what a killed writer left, load the model, and start the stream where
     the run stopped; returns the number of finished chunks. Of those only the last (the stream's state) and
     an input video's chunk 0 are read here: the rest are read one at a time when they are written again, so
     a resume holds no more of a long video in memory than the run did."""
     # Once a chunk is finished the run holds the input frames and the anchor: the input files may be gone.
-    schedule = check_inputs(cfg, resume=True, model=model, read_inputs=run.num_finished == 0)
+    schedule = check_inputs(
+        cfg, resume=True, model=model, read_inputs=run.num_finished == 0, given_now=given_now
+    )
     check_replaces_its_own(cfg, run, overwrite=overwrite)
     for _, path in output_targets(cfg):
         for stale in remove_stale_temporaries(path):
@@ -271,15 +274,3 @@ def _restart_stream(
         anchor_image=inputs.anchor if inputs.streams else None,  # unused, as generate() warned when it began
         on_step=on_step,
     )
-
-
-def _check_compile_asked(cfg: GenerateConfig) -> None:
-    """Refuse a torch.compile backend given to the resume that cannot run here, naming it as given
-    (``--compile nope``): preflight would say the run was compiled with it."""
-    from streamt2v.compiling import check_compile_support
-    from streamt2v.memory import resolve_device
-
-    try:
-        check_compile_support(resolve_device(cfg.device), cfg.compile)
-    except (ValueError, RuntimeError) as err:
-        raise ArgumentValueError(Arg("compile", cfg.compile), f": {err}") from None
