@@ -342,9 +342,9 @@ class BaseRecipe(DataOptions):
 
     def counted_unet(self) -> UNetConfig:
         """``preset``'s UNet with the cross-attention width of ``clip``'s text encoder, read from its
-        config.json (the preset's 1024 counted 24 million weights too many for modelscope-1.7b with the micro-CLIP's 64, 0.48 GB of
-        training memory);
-        the preset's where it cannot be read. The VAE's latent channels size two convolutions alone."""
+        config.json (the preset's 1024 counted 24 million weights too many for modelscope-1.7b with the
+        micro-CLIP's 64, 0.48 GB of training memory); the preset's where it cannot be read. The VAE's latent
+        channels size two convolutions alone."""
         unet = get_preset(self.preset).unet
         width = clip_text_width(self.clip)
         return unet if width is None else replace(unet, cross_attention_dim=width)
