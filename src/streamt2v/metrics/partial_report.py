@@ -105,8 +105,9 @@ def load_partial(
     # another set's scores (the same --out for another folder): not dropped unsaid
     if records and not any(str(r.get("path")) in stamps for r in records):
         raise ValueError(
-            f"cannot resume from {str(path)!r}: it holds the scores of {counted(len(records), 'other video')} (such as "
-            f"{str(records[0].get('path'))!r}), none of those given; give those videos, or start over with "
+            f"cannot resume from {str(path)!r}: it holds the scores of "
+            f"{counted(len(records), 'other video')} (such as {str(records[0].get('path'))!r}), none of those "
+            "given; give those videos, or start over with "
             "--overwrite instead of --resume"
         )
     reuse = {
