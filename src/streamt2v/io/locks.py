@@ -73,13 +73,18 @@ def release(fh: IO[str] | None, *, remove: bool = False) -> None:
 
 def holder(path: str | os.PathLike) -> str | None:
     """The pid (as written) of the process holding ``path``, or None when no process holds it (a missing
-    file is a free lock and is not created)."""
+    file is a free lock and is not created). Read-only, by a shared lock: probes at once (a launch's processes
+    checking one folder) do not see each other as holders, and none writes its pid into the file."""
     path = Path(path)
-    if not path.is_file():
+    if fcntl is None or not path.is_file():
         return None
     try:
-        fh = acquire(path)
-    except LockedError as err:
-        return err.holder
-    release(fh)
+        fh = open(path)  # noqa: SIM115 -- closing it releases the probe's lock
+    except OSError:  # gone since: free
+        return None
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return fh.read().strip() or "unknown"
     return None

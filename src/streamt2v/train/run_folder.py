@@ -15,11 +15,6 @@ import shutil
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-try:  # POSIX
-    import fcntl
-except ImportError:  # pragma: no cover
-    fcntl = None  # type: ignore[assignment]
-
 from streamt2v.arguments import Arg, ArgumentValueError, NamesArguments, RecipeOption
 from streamt2v.io import locks
 from streamt2v.io.folders import (
@@ -183,24 +178,6 @@ def _in_use(out: Path, holder: str) -> RunFolderInUseError:
         "or stop it before resuming, or give another ",
         OUT_DIR,
     )
-
-
-def _lock_holder(out: Path) -> str | None:
-    """The pid (as written) of the process training in ``out``, or None. Read-only, with a shared lock: a
-    launch's processes all probe at once, and a probe taking the lock (``locks.holder``) would make another
-    process's probe see it held."""
-    if fcntl is None:  # pragma: no cover
-        return None
-    try:
-        fh = open(out / RUN_LOCK)  # noqa: SIM115 -- closing it releases the probe's lock
-    except OSError:  # no lock file: no process trains there
-        return None
-    with fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return fh.read().strip() or "unknown"
-    return None
 
 
 def _only_stale_temporaries(out: Path) -> bool:
@@ -507,7 +484,7 @@ def check_out_dir(out: Path, recipe: Recipe, resume: bool) -> None:
         return
     if not out.is_dir():
         raise ExistingOutputError(OUT_DIR, f" {str(out)!r} is a file, not a run folder")
-    holder = _lock_holder(out)
+    holder = locks.holder(out / RUN_LOCK)
     if holder is not None:  # before the others: their advice (--resume) would lead only to this refusal
         raise _in_use(out, holder)
     if _only_stale_temporaries(out):
