@@ -239,8 +239,12 @@ def test_prompts_the_text_encoder_cannot_read_are_warned_about(caplog):
     shipped = StreamingT2VModel.from_pretrained(microworld_model_dir())
     text = shipped.text_encoder
     assert text.prompt_problems("a red circle bouncing on a blue background") == []
+    # said as words, not a Python list; one that is no word (a lone apostrophe, a '!') quoted
     assert text.prompt_problems("a cat walking on the red beach") == [
-        "words unknown to the text encoder's tokenizer (read as <unk>): ['cat', 'walking', 'the', 'beach']"
+        "words unknown to the text encoder's tokenizer (read as <unk>): cat, walking, the, beach"
+    ]
+    assert text.prompt_problems("a dog's ball!") == [
+        "words unknown to the text encoder's tokenizer (read as <unk>): dog, \"'\", s, ball, '!'"
     ]
     long = "a red circle and a yellow square bouncing fast on a blue striped background, camera panning left"
     assert text.prompt_problems(f"{long}, {long}") == [
@@ -254,8 +258,8 @@ def test_prompts_the_text_encoder_cannot_read_are_warned_about(caplog):
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert warned == [
         "prompt 'a cat walking on the red beach': words unknown to the text encoder's tokenizer (read as "
-        "<unk>): ['cat', 'walking', 'the', 'beach']",
-        "prompt 'a dog': words unknown to the text encoder's tokenizer (read as <unk>): ['dog']",
+        "<unk>): cat, walking, the, beach",
+        "prompt 'a dog': word unknown to the text encoder's tokenizer (read as <unk>): dog",
     ]
 
 
