@@ -263,12 +263,14 @@ def test_stage_3_settings_are_stored_by_the_names_every_version_reads(tmp_path):
     }
 
 
-def test_random_refiner_is_said_ignored_where_the_shipped_refiner_runs(tmp_path, caplog):
+def test_random_refiner_is_said_ignored_where_the_shipped_refiner_runs(tmp_path, caplog, capsys):
     """``generate --enhance --random-refiner`` with a model the shipped refiner is for ran it without a word
     on the flag (``enhance`` says it ignores it): said once, before the model loads; not when a run resumes
-    (its own setting, which an earlier version's runs have unasked)."""
+    (its own setting, which an earlier version's runs have unasked). Named as each caller gives it: the
+    command line's flag, a Python caller's argument (both read --random-refiner before)."""
     import logging
 
+    from streamt2v.cli import main
     from streamt2v.pipeline.preflight import check_inputs
 
     cfg = cfg_for(tmp_path, "r", n=16, enhance={}, random_refiner=True)  # the shipped model: 32x32 frames
@@ -277,7 +279,15 @@ def test_random_refiner_is_said_ignored_where_the_shipped_refiner_runs(tmp_path,
         check_inputs(cfg, resume=True, read_inputs=False)
         check_inputs(dataclasses.replace(cfg, random_refiner=False))
     said = [r.getMessage() for r in caplog.records if "random" in r.getMessage()]
+    assert said == ["ignoring random_refiner=True: the shipped refiner is for this model's 32x32 frames"]
+    caplog.clear()
+    (tmp_path / "taken.mp4").write_bytes(b"")  # refused after the warning, before any model loads
+    with caplog.at_level(logging.WARNING):
+        argv = ["generate", "x", "--enhance", "--random-refiner", "-o", str(tmp_path / "taken.mp4")]
+        assert main(argv) != 0
+    said = [r.getMessage() for r in caplog.records if "random" in r.getMessage()]
     assert said == ["ignoring --random-refiner: the shipped refiner is for this model's 32x32 frames"]
+    assert "already exists" in capsys.readouterr().err
 
 
 def test_a_damaged_index_of_the_shipped_model_is_named_when_stage_3_picks_its_refiner(tmp_path, monkeypatch):

@@ -503,8 +503,12 @@ def run(args: argparse.Namespace) -> int:
             per_chunk = _steps_per_chunk(cfg, n) if n else None
     stopped = None  # a Ctrl-C or SIGTERM that came as the finished run was marked complete
     try:
-        # stage-1/2 messages name settings by their field names ("init_video is 64x64; ..."): here, by flags
-        with logs_naming_flags("streamt2v.pipeline.stream", rename=as_flags):
+        # stage-1/2 messages name settings by their field names ("init_video is 64x64; ..."), the checks before
+        # any work the arguments they carry (random_refiner=True): here, by flags
+        with (
+            logs_naming_flags("streamt2v.pipeline.stream", rename=as_flags),
+            logs_naming_flags("streamt2v.pipeline.preflight"),
+        ):
             if args.resume:
                 result = resume_generate(  # the run opened above: opening again would hash every chunk again
                     run_dir,

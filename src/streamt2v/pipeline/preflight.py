@@ -164,7 +164,7 @@ def check_default_refiner_for(
     stand-in, a refiner folder given, or a size not known before loading. The shipped refiner given as the
     refiner folder (``--refiner microworld``) is refused for another size as it is unasked
     (:func:`~streamt2v.pipeline.default_refiner.check_shipped_refiner_fits`). ``warn_unused``: warn that
-    ``--random-refiner`` changes nothing where the shipped refiner is for the size (as ``enhance`` does)."""
+    ``random_refiner`` changes nothing where the shipped refiner is for the size (as ``enhance`` does)."""
     if cfg.enhance is None:
         return None
     from streamt2v.pipeline.default_refiner import (
@@ -196,9 +196,9 @@ def check_default_refiner_for(
         resize=False,
     )
     if warn_unused and cfg.random_refiner and folder is not None:
-        # named by its flag, as generate's other warnings name GenerateConfig's fields (--anchor, --fps)
+        # random_refiner=True to a Python caller, --random-refiner on the command line (logs_naming_flags)
         logger.warning(
-            "ignoring --random-refiner: the shipped refiner is for this model's %dx%d frames", size, size
+            "ignoring %s: the shipped refiner is for this model's %dx%d frames", STAND_IN_ARG, size, size
         )
     return folder
 
