@@ -82,6 +82,9 @@ def test_recipe_option_errors_name_the_flag_as_typed(tmp_path, capsys):
             "takes no --set max_start (an option of the base, stream and refiner recipes)",
         ),
         (["clip", "--set", "nope=1"], "takes no --set nope (no recipe's option)"),
+        # a misspelling is pointed to the option it is close to, by its flag (or --set) as typed
+        (["vae", "--set", "kl_wieght=0.01"], "recipe 'vae' takes no --set kl_wieght (--set kl_weight?); "),
+        (["vae", "--set", "szie=16"], "recipe 'vae' takes no --set szie (--size?); "),
         (["base", "--set", "max_start=-1"], "error: --set max_start must be an integer ≥ 0, got -1"),
         (
             ["base", "--set", "max_start=1.5"],
@@ -106,6 +109,8 @@ def test_recipe_option_errors_name_the_flag_as_typed(tmp_path, capsys):
         "its options: block_out_channels, captions, data, decoder_only_from,",
     ):
         make_recipe("vae", base_unet="b")
+    with pytest.raises(ValueError, match=r"^recipe 'vae' takes no kl_wieght \(kl_weight\?\); its options: "):
+        make_recipe("vae", kl_wieght=0.01)
     with pytest.raises(ValueError, match=r"^max_start must be an integer ≥ 0, got -1$"):
         make_recipe("base", max_start=-1)
 

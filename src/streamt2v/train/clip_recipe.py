@@ -220,6 +220,9 @@ class ClipRecipe(DataOptions):
         state = {**text_sd, **module.vision.state_dict(), "logit_scale": module.logit_scale.detach()}
         missing, unexpected = clip.load_state_dict(state, strict=False)
         if missing or unexpected:
-            raise RuntimeError(f"micro-CLIP export: missing {missing}, unexpected {unexpected}")
+            raise RuntimeError(
+                f"micro-CLIP export: missing {', '.join(missing) or 'none'}, "
+                f"unexpected {', '.join(unexpected) or 'none'}"
+            )
         clip.save_pretrained(out_dir / "clip", safe_serialization=True)
         module.tokenizer.save_pretrained(out_dir / "clip")

@@ -62,7 +62,7 @@ class EMA:
     def load_state_dict(self, state: dict[str, torch.Tensor], num_updates: int) -> None:
         missing = sorted(set(self.names) - set(state))
         if missing:
-            raise ValueError(f"EMA state lacks {len(missing)} parameters, e.g. {missing[:3]}")
+            raise ValueError(f"EMA state lacks {len(missing)} parameters, e.g. {', '.join(missing[:3])}")
         for n in self.names:
             self.shadow[n] = state[n].to(self.shadow[n].device, torch.float32).clone()
         self.num_updates = int(num_updates)

@@ -335,7 +335,9 @@ class _Run:
         trainable = _trainable_state(self.raw)
         if set(ck["model"]) != set(trainable):
             diff = sorted(set(ck["model"]) ^ set(trainable))
-            raise ValueError(f"checkpoint {path} does not match the model's trainable parameters: {diff[:5]}")
+            raise ValueError(
+                f"checkpoint {path} does not match the model's trainable parameters: {', '.join(diff[:5])}"
+            )
         with torch.no_grad():
             for n, p in trainable.items():
                 p.copy_(ck["model"][n])

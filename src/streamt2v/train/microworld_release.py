@@ -205,7 +205,9 @@ def shipped_vae_dir(out: Path, run: str = VAE_RUN) -> Path:
     frozen = [k for k in a if k.startswith(("encoder.", "quant_conv."))]
     changed = [k for k in frozen if not torch.equal(a[k], b[k])]
     if not frozen or changed:
-        raise RuntimeError(f"{dst} does not share the encoder of {src} (differing: {changed[:3]})")
+        raise RuntimeError(
+            f"{dst} does not share the encoder of {src} (differing: {', '.join(changed[:3]) or 'none'})"
+        )
     return dst
 
 

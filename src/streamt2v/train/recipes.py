@@ -16,6 +16,7 @@ Each recipe is a dataclass of its model/data settings (saved in every checkpoint
 
 from __future__ import annotations
 
+import difflib
 import logging
 import math
 import numbers
@@ -204,7 +205,7 @@ class DataOptions:
                 "train micro-CLIP on these captions (`streamt2v train clip --data ... --captions ...`)",
                 100 * share,
                 self.captions,
-                examples,
+                ", ".join(examples),
             )
         return share
 
@@ -318,8 +319,12 @@ def make_recipe(name: str, /, **options: Any) -> Any:
                 parts.append(f" ({unread.get(key) or unread[current]})")
             elif current is not None:  # another recipe's, by its earlier name
                 parts += [" (now ", option_arg(current), f", {_whose(current, classes)})"]
-            else:
+            elif any(key in recipe_options(other) for other in classes.values()):
                 parts.append(f" ({_whose(key, classes)})")
+            elif close := difflib.get_close_matches(key, recipe_options(cls), n=1):  # a misspelling
+                parts += [" (", option_arg(close[0]), "?)"]
+            else:
+                parts.append(" (no recipe's option)")
         raise ArgumentValueError(*parts, "; its options: ", _OptionsOf(name))
     hints = get_type_hints(cls)
     return cls(**{k: _typed_option(name, k, v, hints[k]) for k, v in options.items()})

@@ -384,8 +384,11 @@ class BaseRecipe(DataOptions):
             init = from_pretrained_strict(type(net), p, f"{arg} folder")
             want, got = net.state_dict(), init.state_dict()
             bad = sorted(k for k in want if k not in got or got[k].shape != want[k].shape)
-            if bad or set(got) - set(want):
-                raise ValueError(f"{arg} {p} does not match the {self.preset!r} architecture: {bad[:3]}")
+            bad += sorted(set(got) - set(want))  # weights the architecture has no place for
+            if bad:
+                raise ValueError(
+                    f"{arg} {p} does not match the {self.preset!r} architecture: {', '.join(bad[:3])}"
+                )
         net.load_state_dict(got)
 
     def clip_spec(self) -> ClipSpec:
