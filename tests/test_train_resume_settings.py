@@ -141,6 +141,15 @@ def test_the_streams_unread_sample_guidance_is_refused_and_other_recipes_are_poi
         "recipe 'stream' takes no --set sample_guidance (the stream's sample videos run unguided); "
     )
     assert "sample_guidance" not in said.split("; its options: ")[1]
+    # made directly in Python, by the same table: refused by the recipe itself, naming the argument
+    from streamt2v.train.stream_recipe import StreamRecipe
+
+    with pytest.raises(ArgumentValueError) as err:
+        StreamRecipe(sample_guidance=3)
+    assert str(err.value) == (
+        "recipe 'stream' takes no sample_guidance (the stream's sample videos run unguided)"
+    )
+    assert StreamRecipe(sample_guidance=1.0).sample_guidance == 1.0  # its default, which runs record
     with pytest.raises(
         ArgumentValueError
     ) as err:  # by its earlier name: not pointed to --set sample_guidance

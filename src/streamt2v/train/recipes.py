@@ -330,6 +330,16 @@ def make_recipe(name: str, /, **options: Any) -> Any:
     return cls(**{k: _typed_option(name, k, v, hints[k]) for k, v in options.items()})
 
 
+def refuse_unread_options(recipe: Any) -> None:
+    """Refuse an option of ``recipe`` that it inherits and does not read (its class's ``unread_options``) set
+    to other than its default, as :func:`make_recipe` refuses the option given at all: a recipe made
+    directly (``StreamRecipe(sample_guidance=3)``) took it without a word."""
+    defaults = {f.name: f.default for f in fields(recipe)}
+    for key, why in getattr(recipe, "unread_options", {}).items():
+        if getattr(recipe, key) != defaults[key]:
+            raise ArgumentValueError(f"recipe {recipe.name!r} takes no ", option_arg(key), f" ({why})")
+
+
 def recipe_options(cls: type) -> list[str]:
     """The options of recipe class ``cls``, sorted: its dataclass fields but ``name`` and those it inherits
     and does not read (its ``unread_options``: the stream's ``sample_guidance``)."""

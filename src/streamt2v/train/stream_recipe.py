@@ -24,7 +24,13 @@ from streamt2v.microworld.dataset import ClipSpec
 from streamt2v.microworld.render import FRAME_LIMIT
 from streamt2v.models.strict_loading import from_pretrained_strict
 from streamt2v.train.frozen import load_frozen_clip, load_frozen_vae, need_model_dir
-from streamt2v.train.recipes import SampleInputs, check_at_least, option_arg, write_sample
+from streamt2v.train.recipes import (
+    SampleInputs,
+    check_at_least,
+    option_arg,
+    refuse_unread_options,
+    write_sample,
+)
 from streamt2v.train.video_recipes import BaseRecipe, DiffusionTrainer
 
 logger = logging.getLogger(__name__)
@@ -116,6 +122,7 @@ class StreamRecipe(BaseRecipe):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        refuse_unread_options(self)  # StreamRecipe(sample_guidance=3): make_recipe refuses the name itself
         drops = (self.text_drop, self.anchor_drop, self.both_drop)
         if min(drops) < 0 or sum(drops) > 1:
             raise ArgumentValueError(
