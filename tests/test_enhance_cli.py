@@ -32,6 +32,27 @@ def test_cli_enhance_reports_the_output_size_width_x_height(tmp_path, capsys) ->
     assert "wrote 1 frame of 48x32 (width x height) to " in capsys.readouterr().out
 
 
+def test_cli_enhance_canvas_warnings_name_its_flags(refiner: Refiner, tmp_path, caplog) -> None:
+    """The canvas warnings (a stretched aspect ratio, an output smaller than the input) advised both names
+    at once, 'set pad_to_aspect (--pad-to-aspect)': the command line reads its flags alone (a Python caller
+    its arguments: test_enhance_video)."""
+    from streamt2v.cli import main
+
+    folder = refiner.save_pretrained(tmp_path / "ref")  # a 32x32 canvas
+    src = write_video(tmp_path / "in.mp4", torch.rand(1, 3, 2, 16, 24) * 2 - 1, fps=8)
+    args = ["enhance", str(src), "--prompt", "a", "--model", str(folder), "--steps", "1", "--no-progress"]
+    with caplog.at_level(logging.WARNING):
+        assert main([*args, "-o", str(tmp_path / "a.mp4")]) == 0
+        assert main([*args, "-o", str(tmp_path / "b.mp4"), "--resolution", "8x8", "--pad-to-aspect"]) == 0
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert said == [
+        "input frames are 16x24 but the enhancer canvas is 32x32 (HxW): they are stretched to its aspect "
+        "ratio; pass --pad-to-aspect to fit and pad them instead",
+        "the output frames will be 6x8, smaller than the input's 16x24 (HxW), on a 8x8 canvas (--resolution); "
+        "pass a larger canvas, e.g. --resolution 16x24, or use a refiner made for at least this size",
+    ]
+
+
 def test_cli_enhance_end_to_end(refiner: Refiner, tmp_path, caplog, capsys) -> None:
     from streamt2v.cli import main
 

@@ -116,7 +116,9 @@ def test_a_stretched_aspect_ratio_is_warned_about(refiner: Refiner, caplog) -> N
         out = enhance_video(video, "a", refiner, cfg, progress=False)
     assert out.shape[-2:] == (32, 32)
     assert "input frames are 16x24 but the enhancer canvas is 32x32" in caplog.text
-    assert "pad_to_aspect" in caplog.text
+    assert "stretched to its aspect ratio; pass pad_to_aspect=True to fit and pad them" in caplog.text
+    # a Python caller's own name (the command line's: test_enhance_cli)
+    assert "--pad-to-aspect" not in caplog.text
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="streamt2v.pipeline.enhance"):
         padded = EnhanceConfig(chunk_frames=3, overlap=1, steps=1, pad_to_aspect=True)
@@ -193,16 +195,16 @@ def test_an_output_smaller_than_the_input_is_warned_about(refiner: Refiner, capl
         assert enhance_video(video, "a", refiner, cfg).shape[-2:] == (32, 32)
     assert (
         "the output frames will be 32x32, smaller than the input's 48x40 (HxW), on a 32x32 canvas (the "
-        "refiner's frame size); give a larger stage-3 resolution, e.g. 48x40 (EnhanceConfig.resolution, "
-        "`streamt2v enhance --resolution`)" in caplog.text
+        "refiner's frame size); pass a larger canvas, e.g. resolution=(48, 40), or use a refiner"
+        in caplog.text
     )
+    assert "--resolution" not in caplog.text  # a Python caller's own name
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="streamt2v.pipeline.enhance"):  # fitted into 64x32: 38x32
         padded = EnhanceConfig(steps=1, start_step=1, resolution=(64, 32), pad_to_aspect=True)
         enhance_video(video, "a", refiner, padded)
     assert (
-        "will be 38x32, smaller than the input's 48x40 (HxW), on a 64x32 canvas (the resolution"
-        in caplog.text
+        "will be 38x32, smaller than the input's 48x40 (HxW), on a 64x32 canvas (resolution); " in caplog.text
     )
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="streamt2v.pipeline.enhance"):  # as large: no warning

@@ -176,11 +176,14 @@ def _flags_without_effect(given: dict, config) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from streamt2v.arguments import logs_naming_flags
     from streamt2v.cli.setting_flags import as_flags
     from streamt2v.pipeline.setting_checks import EnhanceSettingError
 
     try:
-        return _run(args)
+        # stage 3's warnings name the arguments they advise (pad_to_aspect=True) as this command's flags
+        with logs_naming_flags("streamt2v.pipeline.enhance", "streamt2v.pipeline.enhance_canvas"):
+            return _run(args)
     except EnhanceSettingError as err:  # named by this command's flags, not EnhanceConfig's fields
         raise ValueError(as_flags(err.message, FLAGS) + err.note(FLAGS)) from None
 

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from streamt2v.arguments import Arg
 from streamt2v.models.autoencoder import VideoAutoencoder
 from streamt2v.models.denoiser import Denoiser
 from streamt2v.pipeline.blending import (
@@ -396,12 +397,13 @@ def enhance_video(
     sdedit_timesteps(scheduler, config.steps, config.start_step)
     h, w = video.shape[-2:]
     if not config.pad_to_aspect and not math.isclose(h * canvas[1], w * canvas[0], rel_tol=0.01):
-        logger.warning(
+        logger.warning(  # pad_to_aspect=True in Python, --pad-to-aspect on enhance's command line
             "input frames are %dx%d but the enhancer canvas is %dx%d (HxW): they are stretched to its "
-            "aspect ratio; set pad_to_aspect (--pad-to-aspect) to fit and pad them instead",
+            "aspect ratio; pass %s to fit and pad them instead",
             h,
             w,
             *canvas,
+            Arg("pad_to_aspect", True),
         )
     warn_if_smaller((h, w), canvas, config, f)
     plan = chunk_plan_for(video.shape[2], config)

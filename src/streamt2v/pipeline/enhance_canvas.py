@@ -11,10 +11,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from streamt2v.arguments import Arg
 from streamt2v.models.autoencoder import VideoAutoencoder
 from streamt2v.pipeline.enhance_config import EnhanceConfig
 
 logger = logging.getLogger(__name__)
+
+
+class SizeArg(Arg):
+    """A frame size an advice names: ``resolution=(64, 64)`` to a Python caller, ``--resolution 64x64`` on the
+    command line (``HxW``, as the flag takes it)."""
+
+    @property
+    def flag(self) -> str:
+        height, width = self.value
+        return f"--{self.name.replace('_', '-')} {height}x{width}"
 
 
 def fit_and_pad(
@@ -71,12 +82,12 @@ def warn_if_smaller(frame: tuple[int, int], canvas: tuple[int, int], config: Enh
     if out[0] >= frame[0] and out[1] >= frame[1]:
         return
     # the smallest canvas holding the input, in multiples of f (with pad_to_aspect, the output fills it)
-    larger = f"{-(-frame[0] // f) * f}x{-(-frame[1] // f) * f}"
-    source = "the resolution setting" if config.resolution is not None else "the refiner's frame size"
+    larger = SizeArg("resolution", (-(-frame[0] // f) * f, -(-frame[1] // f) * f))
+    source = Arg("resolution") if config.resolution is not None else "the refiner's frame size"
+    # each caller reads its own names: resolution=(H, W) in Python, --resolution HxW on enhance's command line
     logger.warning(
-        "the output frames will be %dx%d, smaller than the input's %dx%d (HxW), on a %dx%d canvas (%s); give "
-        "a larger stage-3 resolution, e.g. %s (EnhanceConfig.resolution, `streamt2v enhance --resolution`), "
-        "or use a refiner made for at least this size",
+        "the output frames will be %dx%d, smaller than the input's %dx%d (HxW), on a %dx%d canvas (%s); pass "
+        "a larger canvas, e.g. %s, or use a refiner made for at least this size",
         *out,
         *frame,
         *canvas,
