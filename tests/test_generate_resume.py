@@ -214,6 +214,9 @@ def test_cli_resume_warns_about_ignored_flags(tmp_path, monkeypatch, capsys, mod
     ]
     assert main([*argv, "-o", "output.mp4", "--overwrite"]) == 0
     assert "ignoring --frames, --seed, -o\n" in capsys.readouterr().err
+    # "-" is ignored as any other value: refused as standard output, it was the one flag a resume checked
+    assert main([*argv, "--out", "-", "--run-dir", "-"]) == 0
+    assert "ignoring --frames, --seed, --out, --run-dir\n" in capsys.readouterr().err
     assert main(["generate", "--resume", str(tmp_path / "run-w"), "--overwrite", "--no-progress"]) == 0
     assert "ignoring" not in capsys.readouterr().err
 

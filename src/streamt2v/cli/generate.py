@@ -335,7 +335,8 @@ def _refuse_standard_output(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    _refuse_standard_output(args)
+    if not args.resume:  # a resume writes where the run began: -o - is ignored with the other flags typed
+        _refuse_standard_output(args)
     from tqdm import tqdm
 
     from streamt2v.pipeline.chunking import num_chunks
