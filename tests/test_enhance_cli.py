@@ -441,3 +441,17 @@ def test_cli_enhance_help_explains_every_option() -> None:
     enhance = sub.choices["enhance"]
     bare = [a.option_strings or [a.dest] for a in enhance._actions if not a.help]
     assert bare == [], bare
+
+
+@pytest.mark.parametrize("resume", [["--resume"], ["--resume", "out.mp4"], ["--resu=runs/x"]])
+def test_resume_typed_to_enhance_says_how_enhance_continues(resume, capsys) -> None:
+    """``enhance --resume`` (generate's flag) was an unrecognized argument, saying nothing of how a stopped
+    enhance continues: running the same command again."""
+    from streamt2v.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["enhance", "in.mp4", "--prompt", "a", "-o", "out.mp4", *resume])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "streamt2v enhance: error: enhance has no --resume: a stopped enhance continues after its " in err
+    assert "when the same command is run again" in err and "generate --resume DIR" in err
