@@ -298,3 +298,32 @@ def test_the_index_of_weights_not_loaded_is_neither_counted_nor_checked(tmp_path
     index.write_text(json.dumps({"weight_map": {"w": "pytorch_model-00001-of-00002.bin"}}))
     assert compared(model_fingerprint(first), copy)[1] is None
     check_weight_files(index.parent, None, "text encoder")
+
+
+def test_a_finished_run_is_resumed_without_loading_its_model(tmp_path, caplog, capsys):
+    """A resume of a run with every chunk finished loaded the stage-1/2 model (seconds and gigabytes at full
+    size) and used nothing of it but its frame rate, read now from the preset (or its folder's index): the
+    tiny preset, whose loading says it has RANDOM weights, is not loaded, and the output is written again
+    alike. A run with a chunk left loads it."""
+    import logging
+
+    from streamt2v.io.video import read_video
+
+    cfg = cfg_for(tmp_path, "f", n=8, model="tiny")
+    generate(cfg)
+    before, fps = read_video(cfg.output)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert main(["generate", "--resume", cfg.run_dir, "--no-progress"]) == 0
+    assert "RANDOM" not in caplog.text
+    assert "is already finished; writing its outputs again from its frames" in capsys.readouterr().err
+    again, fps_again = read_video(cfg.output)
+    assert torch.equal(again, before) and fps_again == fps
+    # the model is loaded where a chunk is left to make
+    stopped = cfg_for(tmp_path, "s", n=24, model="tiny")
+    with pytest.raises(KeyboardInterrupt):
+        generate(stopped, on_chunk=_stop)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert main(["generate", "--resume", stopped.run_dir, "--no-progress"]) == 0
+    assert "using the 'tiny' preset with RANDOM weights" in caplog.text

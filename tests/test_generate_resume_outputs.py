@@ -197,7 +197,7 @@ def test_a_run_stopped_as_stage_3_renames_its_outputs_finds_them(tmp_path, model
     resume (the outputs stage 3 changed are recorded as it stops). Stage 3 stands in: only its outputs count."""
     from streamt2v.pipeline import run_writing
 
-    def stage_3_stopped_after_the_mp4(cfg, run, model, fps, targets, locks, progress):
+    def stage_3_stopped_after_the_mp4(cfg, run, fps, targets, locks, progress):
         targets[0].write_bytes(b"the enhanced video")
         raise KeyboardInterrupt
 

@@ -77,6 +77,25 @@ def recommended_sampler(spec: str | os.PathLike | None) -> dict[str, Any]:
     return dict(sampler)
 
 
+def model_fps(spec: str | os.PathLike | None) -> float | None:
+    """The frame rate ``spec``'s model writes its videos at (``model.fps``), read without loading it: a
+    preset's (:data:`~streamt2v.io.frame_rates.DEFAULT_FPS`, as ``from_preset`` makes it), a local model
+    folder's index (``streamt2v.fps``, the same default where it records none); None for a hub id, absent
+    shipped weights (the preset loading falls back to, with its warning) and an index whose rate loading
+    refuses (it names the field)."""
+    from streamt2v.io.frame_rates import DEFAULT_FPS
+    from streamt2v.models.model_index import is_frame_rate, peek_model_index
+
+    found = peek_model_index(spec)
+    if found is None:
+        # a preset name as load_model takes it (a folder of that name is the folder)
+        preset = spec is not None and str(spec) in PRESETS and not Path(spec).exists()
+        return float(DEFAULT_FPS) if preset else None
+    meta = found[1].get("streamt2v")
+    fps = meta.get("fps", DEFAULT_FPS) if isinstance(meta, dict) else None
+    return float(fps) if is_frame_rate(fps) else None
+
+
 def load_model(
     spec: str | os.PathLike | None = None,
     *,

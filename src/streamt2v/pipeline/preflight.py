@@ -128,7 +128,7 @@ def _check_input_file(flag: str, path: str, *, folder_ok: bool) -> None:
             raise ValueError(f"{flag}: {err}") from None
 
 
-def _model_frame_size(model: StreamingT2VModel | None, model_spec: str | None) -> int | None:
+def model_frame_size(model: StreamingT2VModel | None, model_spec: str | None) -> int | None:
     """The frame size of the model a run loads, without loading it: the model given, a preset's, a model
     folder's index; None where none says it (a hub id, a folder that is no streamt2v model: loading names it)."""
     if model is not None:
@@ -175,7 +175,7 @@ def check_default_refiner_for(
     )
 
     size = (
-        _model_frame_size(model, cfg.model)
+        model_frame_size(model, cfg.model)
         if cfg.refiner is None or names_shipped_refiner(cfg.refiner)
         else None
     )

@@ -20,8 +20,13 @@ from streamt2v.assets import names_shipped
 from streamt2v.io.output_paths import remove_stale_temporaries
 from streamt2v.pipeline.generate import GenerateConfig
 from streamt2v.pipeline.model_fingerprint import compared, local_model_folder, model_fingerprint
-from streamt2v.pipeline.model_loading import load_compiled
-from streamt2v.pipeline.preflight import check_default_refiner_for, check_inputs, output_targets
+from streamt2v.pipeline.model_loading import load_compiled, model_fps
+from streamt2v.pipeline.preflight import (
+    check_default_refiner_for,
+    check_inputs,
+    model_frame_size,
+    output_targets,
+)
 from streamt2v.pipeline.prompts import PromptSchedule
 from streamt2v.pipeline.run_inputs import read_run_inputs
 from streamt2v.pipeline.run_writing import ChunkCallback, GenerateResult, check_replaces_its_own, consume
@@ -220,11 +225,12 @@ def _prepare_resume(
     on_step: StepCallback | None,
     overwrite: bool,
     given_now: Collection[str] = (),
-) -> tuple[StreamingT2VModel, Iterator[Chunk], int]:
+) -> tuple[StreamingT2VModel | None, Iterator[Chunk], int]:
     """Check the run's inputs, remove what a killed writer left, load the model, and start the stream where
     the run stopped; returns the number of finished chunks. Of those only the last (the stream's state) and
     an input video's chunk 0 are read here: the rest are read one at a time when they are written again, so
-    a resume holds no more of a long video in memory than the run did."""
+    a resume holds no more of a long video in memory than the run did. A run with every chunk finished has
+    no stream to start, and loads no model where :func:`_known_unloaded` (None is returned)."""
     # Once a chunk is finished the run holds the input frames and the anchor: the input files may be gone.
     schedule = check_inputs(
         cfg, resume=True, model=model, read_inputs=run.num_finished == 0, given_now=given_now
@@ -233,17 +239,20 @@ def _prepare_resume(
     for _, path in output_targets(cfg):
         for stale in remove_stale_temporaries(path):
             logger.info("removed %s left by an earlier run", stale)
-    if model is None:
+    stored = run.num_finished
+    finished = stored >= run.manifest["num_chunks"]
+    if model is None and not (finished and _known_unloaded(cfg)):
         model = load_compiled(cfg)
     check_default_refiner_for(cfg, model)  # a hub id's frame size is known only now
-    stored = run.num_finished
     logger.info(
         "resuming %s: %d of %s already finished",
         run.path.resolve(),  # absolute, as the outputs are named
         stored,
         counted(run.manifest["num_chunks"], "chunk"),
     )
-    if not stored:  # nothing finished: start over with the same settings
+    if finished:  # nothing to make: the outputs (and stage 3) come from the run's frames
+        chunks: Iterator[Chunk] = iter(())
+    elif not stored:  # nothing finished: start over with the same settings
         chunks = _restart_stream(cfg, schedule, model, on_step)
     else:
         last = run.load_chunk(stored - 1)
@@ -259,6 +268,14 @@ def _prepare_resume(
             kw["init_video"] = prefix
         chunks = stream(model, schedule, cfg.stream, resume=state, on_step=on_step, **kw)
     return model, chunks, stored
+
+
+def _known_unloaded(cfg: GenerateConfig) -> bool:
+    """Whether a run whose chunks are all finished needs no model loaded: what it still takes of it, its frame
+    rate (the outputs') and frame size (stage 3's default refiner), is read from its model folder's index or
+    its preset (seconds and gigabytes of loading at full size, for outputs written from the run's frames).
+    A hub id's says neither: it is loaded, as before."""
+    return model_fps(cfg.model) is not None and model_frame_size(None, cfg.model) is not None
 
 
 def _restart_stream(

@@ -22,6 +22,7 @@ from streamt2v.io.folders import ExistingOutputError
 from streamt2v.io.output_paths import output_kind, outputs_locked, preview_path_for
 from streamt2v.io.streaming_writer import StreamingVideoWriter
 from streamt2v.memory import dtype_name, resolve_device, resolve_dtype, supported_dtypes
+from streamt2v.pipeline.model_loading import model_fps
 from streamt2v.pipeline.preflight import lowres_path
 from streamt2v.pipeline.run_outputs import output_identity
 from streamt2v.pipeline.rundir import STAGE3_STATE, RunDir
@@ -124,7 +125,7 @@ def check_replaces_its_own(cfg: GenerateConfig, run: RunDir, *, overwrite: bool)
 def consume(
     cfg: GenerateConfig,
     run: RunDir,
-    model: StreamingT2VModel,
+    model: StreamingT2VModel | None,
     chunks: Iterator[Chunk],
     stored: int,
     on_chunk: ChunkCallback | None,
@@ -137,8 +138,10 @@ def consume(
     holds already), then run stage 3 if ``cfg`` has it; on an error or Ctrl-C mark the run and log how to
     continue. For a new run (``new_run``) and a resumed one (:mod:`streamt2v.pipeline.resume`), which writes
     over what is not its own only with ``overwrite`` (:func:`check_replaces_its_own`). The run records what
-    it leaves at each output and preview (:meth:`RunDir.record_outputs`)."""
-    fps = cfg.fps or float(model.fps)
+    it leaves at each output and preview (:meth:`RunDir.record_outputs`). ``model`` None: a resumed run with
+    every chunk finished, whose model was not loaded (:func:`~streamt2v.pipeline.resume.resume_generate`)."""
+    # without the model, the rate its model folder or preset records (model_fps: known, or it was loaded)
+    fps = cfg.fps or (float(model.fps) if model is not None else model_fps(cfg.model))
     extras = [Path(p) for p in (cfg.png_dir, cfg.gif) if p]
     # With stage 3 the chunks stream into the low-resolution video; the final outputs come after it.
     targets = [lowres_path(cfg.output)] if cfg.enhance is not None else [Path(cfg.output), *extras]
@@ -208,7 +211,7 @@ def consume(
         if cfg.enhance is not None:
             in_stage3 = True
             before_stage3 = {p: output_identity(p) for p in finals}
-            enhanced = _enhance_stage(cfg, run, model, fps, finals, final_locks, progress)
+            enhanced = _enhance_stage(cfg, run, fps, finals, final_locks, progress)
             run.record_outputs(enhanced)
             outputs = enhanced + outputs
     except BaseException as err:
@@ -269,7 +272,6 @@ def _log_how_to_continue(cfg: GenerateConfig, run: RunDir, err: BaseException, i
 def _enhance_stage(
     cfg: GenerateConfig,
     run: RunDir,
-    model: StreamingT2VModel,
     fps: float,
     targets: list[Path],
     target_locks: list,
