@@ -328,8 +328,9 @@ def test_a_run_stopped_under_a_launcher_says_once_how_to_continue_with_its_batch
     (``--batch-size`` is per process), and nothing warned. The main process alone gives the command, with
     the one-process run of the same steps (``--grad-accum`` 2), which resumes the run without the warning
     of changed training settings it gave ("grad_accum: 1 -> 2"), since the run records its process count;
-    the command without ``--grad-accum`` 2 resumes with a warning naming the change ("processes: 2 -> 1"). The
-    other process printed a bare "interrupted (SIGTERM)" line of its own."""
+    the command without ``--grad-accum`` 2 resumed with half the samples per step ("processes: 2 -> 1"): not
+    typed, --grad-accum now takes the run's samples per step. The other process printed a bare "interrupted
+    (SIGTERM)" line of its own."""
     import logging
     import shlex
     import shutil
@@ -365,10 +366,11 @@ def test_a_run_stopped_under_a_launcher_says_once_how_to_continue_with_its_batch
     assert warning.endswith(f"changed training settings: --steps 100000 -> {stopped_at + 1}"), warning
     run = json.loads((out / "config.json").read_text())
     assert run["train"]["batch_size"] * run["train"]["grad_accum"] == 2 and run["processes"] == 1
-    # the command without the launcher's --grad-accum: half the samples per step, named
+    # the command without the launcher's --grad-accum: not typed, it takes the run's samples per step
     copy = [str(tmp_path / "copy") if a == str(out) else a for a in command[1:-2]]
     [warning] = changed_settings(copy)
-    assert warning.endswith(f"processes: 2 -> 1; --steps 100000 -> {stopped_at + 1}"), warning
+    assert warning.endswith(f"changed training settings: --steps 100000 -> {stopped_at + 1}"), warning
+    assert json.loads((tmp_path / "copy" / "config.json").read_text())["train"]["grad_accum"] == 2
 
 
 TINY_VAE = ["--size", "16", "--set", "block_out_channels=[8,16]", "--set", "norm_num_groups=4"]

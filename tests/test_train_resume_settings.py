@@ -217,3 +217,44 @@ def test_a_resumes_changes_show_each_value_as_its_flag_takes_it(monkeypatch):
             for flags in (False, True):
                 assert again.spelled(flags=flags) == original.spelled(flags=flags)
     assert absent.spelled(flags=True) == "(--size (absent) -> 32)"
+
+
+def test_a_resume_takes_the_runs_value_of_every_flag_not_typed(tmp_path, capsys, caplog):
+    """``train vae --size 16 ...`` then ``--resume --set kl_weight=0.01`` was refused naming ``--size 16 -> 32``
+    (32, the default, for --size not typed), and a resume without ``--batch-size 2`` trained on at 8 with a
+    warning: every recipe option and loop setting left out takes the run's value; a typed one is compared."""
+    from streamt2v.cli import main
+
+    out = str(tmp_path / "run")
+    tiny = ["--set", "block_out_channels=[8,16]", "--set", "norm_num_groups=4", "--set", "scaling_samples=1"]
+    first = [
+        "train",
+        "vae",
+        "--out",
+        out,
+        "--size",
+        "16",
+        *tiny,
+        "--set",
+        "kl_weight=0.01",
+        "--batch-size",
+        "2",
+    ]
+    assert main([*first, "--lr", "1e-3", "--checkpoint-every", "1", "--steps", "1", "--no-progress"]) == 0
+    with caplog.at_level(logging.INFO):
+        assert main(["train", "vae", "--out", out, "--resume", "--steps", "2", "--no-progress"]) == 0
+    assert "step 2" in capsys.readouterr().out
+    assert "other settings" not in caplog.text  # the typed --steps, alone, is a change
+    assert "changed training settings: --steps 1 -> 2\n" in caplog.text
+    record = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert record["recipe_config"]["size"] == 16 and record["recipe_config"]["kl_weight"] == 0.01
+    assert record["train"]["batch_size"] == 2 and record["train"]["lr"] == 1e-3
+    assert record["train"]["checkpoint_every"] == 1
+    # typed, the default is a change all the same (refused for a recipe option, named as typed)
+    resume = ["train", "vae", "--out", out, "--resume", "--steps", "3", "--no-progress"]
+    assert main([*resume, "--size", "32", "--set", "kl_weight=0.001"]) == 2
+    assert "other recipe options (--set kl_weight 0.01 -> 0.001; --size 16 -> 32)" in capsys.readouterr().err
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        assert main([*resume, "--batch-size", "8"]) == 0
+    assert "changed training settings: --batch-size 2 -> 8" in caplog.text

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shlex
 import sys
 from collections.abc import Iterator
@@ -175,7 +176,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument(
         "--resume",
         action="store_true",
-        help="continue the run in --out from its latest checkpoint (from step 0 if it has none yet)",
+        help="continue the run in --out from its latest checkpoint (from step 0 if it has none yet); the flags "
+        "not typed take the run's values",
     )
     p.add_argument("--cpu", action="store_true", help="train on the CPU even if a GPU is present")
     p.add_argument(
@@ -207,7 +209,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         action="store_true",
         help="no progress bars (the default when stderr is not a terminal)",
     )
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, parser=p)  # the parser: its defaults tell which flags a --resume typed
     return p
 
 
@@ -276,6 +278,8 @@ def _train(args: argparse.Namespace) -> int:
 
     # before the models are built: otherwise the first write fails with the OS's bare message
     check_writable_parent(args.out, "--out")
+    if args.resume:
+        _take_the_runs_settings(args)
     options = {k: getattr(args, k) for k in _RECIPE_FIELDS if getattr(args, k) is not None}
     # a folder given by --set (init_unet=~/runs/base/final/unet) has its ~ expanded as the path flags' have
     # (zsh, and bash in quotes, leave it after the '='; it was then a folder named '~' in the working one)
@@ -342,6 +346,72 @@ def _train(args: argparse.Namespace) -> int:
         )
         say(hint, sys.stdout)
     return 0
+
+
+# The loop settings a resume does not take from the run when they are not typed: how this machine runs it
+# (compile or not: a run resumes with or without it, docs/training.md), not what its steps are.
+_NOT_TAKEN_ON_RESUME = ("compile",)
+
+
+def _typed_dests(args: argparse.Namespace) -> set[str]:
+    """The dests of the flags typed on this command line, whatever their values: a value compared with the
+    default would take ``--size 32`` (the default) typed to change a run of 16 for one not typed."""
+    unset = object()
+    # a repeatable flag's (--set) default is None: argparse appends to a list it makes for the first one
+    left_out = {dest: None if isinstance(value, list) else unset for dest, value in vars(args).items()}
+    parser = args.parser  # built for this one command: its defaults may be changed
+    parser.set_defaults(**{dest: value for dest, value in left_out.items() if dest not in ("func", "parser")})
+    typed = vars(parser.parse_args(args.argv[args.argv.index("train") + 1 :]))
+    return {dest for dest, value in typed.items() if value is not left_out.get(dest, unset)}
+
+
+def _take_the_runs_settings(args: argparse.Namespace) -> None:
+    """With ``--resume``: every recipe option and loop setting not typed takes the value the run recorded (the
+    checkpoint it continues from; :func:`~streamt2v.train.run_folder.resumed_run_config`), so that a flag left
+    out is neither a change nor refused as one (``--size`` of a run of 16 was its default, 32); typed ones
+    stay as typed, a change the resume compares. Nothing where ``--out`` holds no run of this recipe (the
+    resume says so)."""
+    from pathlib import Path
+
+    from streamt2v.train.recipes import EARLIER_OPTION_NAMES, recipe_classes, recipe_options
+    from streamt2v.train.run_folder import resumed_run_config
+    from streamt2v.train.train_config import FLAGGED_SETTINGS
+
+    saved = resumed_run_config(Path(args.out))
+    if saved is None or saved.get("recipe") != args.recipe or args.recipe not in recipe_classes():
+        return
+    typed = _typed_dests(args)
+    recorded = {EARLIER_OPTION_NAMES.get(k, k): v for k, v in saved["recipe_config"].items()}
+    options = recipe_options(recipe_classes()[args.recipe])  # not one a version since dropped
+    by_set = {key for key, _ in args.options}
+    for key in _RECIPE_FIELDS:
+        if key in recorded and key in options and key not in typed and key not in by_set:
+            setattr(args, key, recorded[key])
+    kept = [
+        (k, v) for k, v in recorded.items() if k in options and k not in _RECIPE_FIELDS and k not in by_set
+    ]
+    args.options = kept + args.options
+    world = _launch_size()
+    for key, value in saved["train"].items():
+        if key not in FLAGGED_SETTINGS or key in _NOT_TAKEN_ON_RESUME or key in typed:
+            continue
+        if key == "cpu":  # --device auto typed asks for the GPU where the run trained on the CPU
+            args.cpu = bool(value) if "device" not in typed else args.cpu
+        elif key == "grad_accum":  # on another process count: the run's samples per step, where they divide
+            samples = int(saved.get("processes", world)) * int(value)
+            args.grad_accum = samples // world if samples % world == 0 else value
+        elif key == "ema_decay":
+            args.ema_decay = value or 0  # the run's None (no EMA) is --ema-decay 0
+        else:
+            setattr(args, key, value)
+
+
+def _launch_size() -> int:
+    """The processes of the launch this process is one of (``WORLD_SIZE``, where a launcher set ``LOCAL_RANK``
+    too, as torchrun and accelerate launch do; 1 otherwise), known before they join their group."""
+    size = os.environ.get("WORLD_SIZE", "").strip()
+    launched = size.isdigit() and int(size) > 1 and os.environ.get("LOCAL_RANK", "").strip()
+    return int(size) if launched else 1
 
 
 def _fps_flag(args: argparse.Namespace, kind: str, recorded: int | None) -> str:

@@ -24,7 +24,7 @@ from streamt2v.io.folders import (
     remove_leftovers,
 )
 from streamt2v.io.output_paths import remove_stale_temporaries
-from streamt2v.train.checkpoint import remove_checkpoint_temporaries
+from streamt2v.train.checkpoint import LATEST, remove_checkpoint_temporaries
 from streamt2v.train.train_config import FLAGGED_SETTINGS
 from streamt2v.wording import counted
 
@@ -431,6 +431,23 @@ def _as_flag_value(value: Any, *, set_option: bool = False, key: str = "") -> st
     if isinstance(value, bool) or value is None:  # --cpu, --compile
         return "(given)" if value else "(not given)"
     return shlex.quote(str(value))
+
+
+def resumed_run_config(out: Path) -> dict[str, Any] | None:
+    """The run config a resume of the run in ``out`` continues: its latest checkpoint's (``state.json``), else
+    its ``config.json`` (a run stopped before its first checkpoint starts again with its settings); None where
+    neither reads (no run there). What the command line takes for the settings not typed with ``--resume``."""
+    checkpoints = out / "checkpoints"
+    try:
+        state = checkpoints / (checkpoints / LATEST).read_text().strip() / "state.json"
+        config = json.loads(state.read_text())["config"]
+    except (OSError, ValueError, KeyError, TypeError):  # none yet, or damaged: the run's own record
+        try:
+            config = json.loads((out / "config.json").read_text())
+        except (OSError, ValueError):
+            return None
+    ok = isinstance(config, dict) and isinstance(config.get("recipe_config"), dict)
+    return config if ok and isinstance(config.get("train"), dict) else None
 
 
 def is_run_folder(folder: Path) -> bool:
