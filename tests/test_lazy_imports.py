@@ -1,6 +1,7 @@
 """Heavy libraries are imported where they are used: ``import streamt2v.metrics`` loads no PySceneDetect
 (nor the PyAV it loads), and ``streamt2v evaluate`` into a log (stderr not a terminal) loads neither
-diffusers nor transformers, which it used to import only to switch their progress bars off (seconds).
+diffusers nor transformers, which it used to import only to switch their progress bars off (seconds), nor
+does a command failing before it loads a model import transformers: its bars follow huggingface_hub's switch.
 
 Each check runs in a fresh interpreter, since this test process has imported everything already."""
 
@@ -18,15 +19,18 @@ from streamt2v.io.video import write_video
 HEAVY = ("scenedetect", "av", "diffusers", "transformers", "accelerate")
 
 
-def _loaded_after(code: str, cwd: Path | None = None) -> set[str]:
+def _loaded_after(code: str, cwd: Path | None = None, err: list[str] | None = None) -> set[str]:
     """The modules of :data:`HEAVY` that ``code`` leaves imported, run in a new interpreter whose stderr
-    is a pipe (not a terminal)."""
+    is a pipe (not a terminal); what it wrote there is appended to ``err``."""
     code += f"\nimport sys; print('loaded:', *(m for m in {HEAVY!r} if m in sys.modules))"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("HF_HUB_DISABLE_PROGRESS_BARS", None)  # the bars start on, as a user's do
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr
+    if err is not None:
+        err.append(done.stderr)
     last = done.stdout.splitlines()[-1].split()
     assert last[0] == "loaded:", done.stdout
     return set(last[1:])
@@ -58,3 +62,30 @@ def test_evaluate_into_a_log_loads_neither_diffusers_nor_transformers(tmp_path):
     )
     # (PyAV decodes the video: it is used here)
     assert _loaded_after(code, cwd=tmp_path) - {"av"} == set()
+
+
+def test_a_command_failing_into_a_log_before_its_model_imports_no_transformers(tmp_path):
+    """The command line imported diffusers and transformers before any command to switch their bars off,
+    when stderr is not a terminal: transformers took its seconds even where the command failed before
+    loading a model. Diffusers is still imported there, as generate imports it for its pipeline anyway."""
+    err: list[str] = []
+    code = (
+        "from streamt2v.cli import main\n"
+        f"assert main(['generate', 'a red circle', '--model', {str(tmp_path / 'missing')!r}]) == 2\n"
+    )
+    assert "transformers" not in _loaded_after(code, cwd=tmp_path, err=err)
+    assert "error: model folder" in err[0]
+
+
+def test_transformers_imported_while_library_bars_are_off_has_its_bars_off_and_on_again_after():
+    """What lets the command line leave transformers unimported: imported while huggingface_hub's bars are
+    off, its bars are off (it reads hub's switch as it is imported); they are on again after the command, as
+    they were before it (``main`` may run again in this process)."""
+    code = (
+        "from streamt2v.cli import library_bars_off\n"
+        "with library_bars_off():\n"
+        "    import transformers.utils.logging as bars\n"
+        "    assert not bars.is_progress_bar_enabled()\n"
+        "assert bars.is_progress_bar_enabled()\n"
+    )
+    assert "transformers" in _loaded_after(code)

@@ -261,25 +261,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The libraries whose bars start as huggingface_hub's switch is when they are imported (transformers >= 5.6,
+# pyproject's floor): switching hub's off before is enough, and importing one for its switch takes seconds.
+_FOLLOWING_HUB: tuple[str, ...] = ("transformers",)
+
+
 @contextmanager
 def library_bars_off(libraries: tuple[str, ...] = ("diffusers", "transformers")) -> Iterator[None]:
     """Silence the progress bars of ``libraries`` (diffusers, transformers) and huggingface_hub (model
     loading: "Loading weights", downloads), restoring them afterwards (``main`` may run more than once in a
-    process). Importing a library for its switch costs as much as using it (diffusers: seconds), so a command
-    that loads no model of a library leaves it out (``evaluate``)."""
+    process). Importing a library for its switch costs as much as using it (diffusers: seconds): one that
+    follows hub's switch (transformers) and is not imported yet is left to follow it, and switched on
+    again afterwards where hub's bars were on; a command that loads no model of a library leaves it out
+    (``evaluate``)."""
     import huggingface_hub.utils as hub_utils
 
-    loggings = [importlib.import_module(f"{name}.utils.logging") for name in libraries]
-    were_on = [lib.is_progress_bar_enabled() for lib in loggings]
     hub_was_on = not hub_utils.are_progress_bars_disabled()
+    later = [
+        name for name in libraries if name in _FOLLOWING_HUB and f"{name}.utils.logging" not in sys.modules
+    ]
+    loggings = [importlib.import_module(f"{name}.utils.logging") for name in libraries if name not in later]
+    were_on = [lib.is_progress_bar_enabled() for lib in loggings]
+    hub_utils.disable_progress_bars()
     for lib in loggings:
         lib.disable_progress_bar()
-    hub_utils.disable_progress_bars()
     try:
         yield
     finally:
         for lib, on in zip(loggings, were_on):
             if on:
+                lib.enable_progress_bar()
+        for name in later:  # imported while hub's bars were off, its own came off with them
+            lib = sys.modules.get(f"{name}.utils.logging")
+            if lib is not None and hub_was_on:
                 lib.enable_progress_bar()
         if hub_was_on:
             hub_utils.enable_progress_bars()
@@ -370,7 +384,9 @@ def _run(argv: list[str] | None, *, as_program: bool) -> int:
     if hasattr(args, "no_progress"):
         args.no_progress = quiet
     # The libraries' bars go off around the whole command, unless it sets own_library_bars and switches them
-    # off itself around the models it loads (evaluate, whose only model is an optional CLIP).
+    # off itself around the models it loads (evaluate, whose only model is an optional CLIP). Diffusers is
+    # imported for its switch: the others import it (for their pipelines) before their first check anyway;
+    # transformers is not (it follows hub's switch), which a command failing early then never imports.
     libraries_quiet = quiet and not getattr(args, "own_library_bars", False)
 
     # SIGTERM (docker stop, systemd, Slurm) takes the Ctrl-C path: runs are marked interrupted and
