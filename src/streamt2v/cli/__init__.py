@@ -254,9 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMANDS:
         importlib.import_module(f"{__name__}.{name}").add_parser(sub)
     for command in sub.choices.values():
-        if any(
-            "docs/" in (text or "") for text in [command.description, *(a.help for a in command._actions)]
-        ):
+        # the help as shown, its line breaks taken out: a narrow terminal may break a long path within itself
+        if "docs/" in "".join(command.format_help().split()):
             command.epilog = DOCS_NOTE
     return parser
 
