@@ -24,8 +24,7 @@ def test_an_error_every_process_of_a_training_launch_meets_is_said_once_a_machin
     """Every process of a launch printed the same error, of the command line or of the checks the run makes
     before its processes join their group: the machine's first process (LOCAL_RANK 0) alone says it now, the
     others end with the same exit status. What one process may meet alone (an error of the accelerator joining
-    them) each says; evaluate, which each process of a launch runs whole on its own, says its errors in each;
-    and a WORLD_SIZE and RANK a job platform left without a launcher's LOCAL_RANK silence nothing."""
+    them) each says; and a WORLD_SIZE and RANK a job platform left without a launcher's LOCAL_RANK silence nothing."""
     (tmp_path / "f.txt").write_text("")
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "notes.txt").write_text("mine")
@@ -53,5 +52,37 @@ def test_an_error_every_process_of_a_training_launch_meets_is_said_once_a_machin
     assert ("error: unrecognized arguments: --stepz 1" in capsys.readouterr().err) == said
     assert main(["train", "vae", "--out", str(tmp_path / "run"), "--cpu", "--no-progress"]) == 2
     assert "error: could not join the process group" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "rank, local_rank, said",
+    [("0", "0", True), ("1", "1", False), ("3", "0", True), ("3", "1", False)],
+)
+def test_evaluate_under_a_launcher_is_refused_once_a_machine(
+    tmp_path, capsys, monkeypatch, rank, local_rank, said
+):
+    """Each process of a launch ran the whole evaluation and wrote the same --out: it is refused before any
+    video is read, saying how to run it, by the first process of each machine."""
+    monkeypatch.setattr("streamt2v.cli.LEFT_TO_THE_FIRST_WAIT_S", 0.0)
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("RANK", rank)
+    monkeypatch.setenv("LOCAL_RANK", local_rank)
+    out = tmp_path / "r.json"
+    assert main(["evaluate", str(tmp_path / "missing.mp4"), "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    expected = (
+        "error: evaluate runs as one process, and a launcher (torchrun, accelerate launch) started it as 4 "
+        "(WORLD_SIZE=4): each process would score every video and write the same --out; run it without the "
+        "launcher, choosing its GPU with --device cuda:N\n"
+    )
+    assert err == (expected if said else "")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_evaluate_with_a_job_platforms_world_size_and_no_launcher_runs(tmp_path, capsys, monkeypatch):
+    """A WORLD_SIZE and RANK left by a job platform, without a launcher's LOCAL_RANK: one process, run."""
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
     assert main(["evaluate", str(tmp_path / "missing.mp4")]) == 2
     assert capsys.readouterr().err.startswith("error: video or folder not found")

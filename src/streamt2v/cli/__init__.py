@@ -170,16 +170,33 @@ def another_process_of_a_launch() -> bool:
     return bool(_launch_rank("RANK"))
 
 
+class LaunchRefused(ValueError):
+    """A command that runs as one process, started by a launcher as several (:func:`refuse_a_launch`)."""
+
+
+def refuse_a_launch(command: str, why: str) -> None:
+    """Refuse ``command`` where a launcher started this process as one of several: it is not split between
+    them, and each would do all of it (``why``). Every process meets it alike, so the first one of each
+    machine says it (:func:`_said_by_another_process_here`)."""
+    if _launch_rank("LOCAL_RANK") is None:
+        return
+    processes = os.environ["WORLD_SIZE"].strip()
+    raise LaunchRefused(
+        f"{command} runs as one process, and a launcher (torchrun, accelerate launch) started it as {processes} "
+        f"(WORLD_SIZE={processes}): {why}"
+    )
+
+
 def _said_by_another_process_here(command: str | None, err: BaseException | None) -> bool:
     """Whether another process of this launch on this machine (``LOCAL_RANK`` 0) says this process's error, it
     being one every process of the machine met alike, so that it was printed once per process: an error of
-    the command line (``err`` None), and, for a run made by several processes (:data:`LAUNCHED_TOGETHER`), a
+    the command line (``err`` None), a command refused under a launcher (:class:`LaunchRefused`), and, for a run made by several processes (:data:`LAUNCHED_TOGETHER`), a
     bad value or a file it cannot use (``ValueError``, ``OSError``) before the processes joined their group.
     Each machine says its own (another's files may differ); anything else, and anything once the processes
     joined (one may fail alone), each process says."""
     if not _launch_rank("LOCAL_RANK"):
         return False
-    if err is None:
+    if err is None or isinstance(err, LaunchRefused):
         return True
     if command not in LAUNCHED_TOGETHER or not isinstance(err, (ValueError, OSError)):
         return False

@@ -14,7 +14,7 @@ import sys
 from contextlib import nullcontext
 from pathlib import Path
 
-from streamt2v.cli import chosen_device, library_bars_off, user_path
+from streamt2v.cli import chosen_device, library_bars_off, refuse_a_launch, user_path
 from streamt2v.wording import counted
 
 # The MAWE flags' defaults: one given otherwise while MAWE is not asked for is said to be unused.
@@ -190,6 +190,13 @@ def _boundaries(text: str) -> list[int]:
 
 
 def run(args: argparse.Namespace) -> int:
+    # not split between a launch's processes (one --out, one partial file for --resume): refused rather than
+    # run whole by each
+    refuse_a_launch(
+        "evaluate",
+        "each process would score every video and write the same --out; run it without the launcher, "
+        "choosing its GPU with --device cuda:N",
+    )
     from streamt2v.arguments import logs_naming_flags
     from streamt2v.io.folders import refuse_existing
     from streamt2v.memory import resolve_device
