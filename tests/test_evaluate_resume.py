@@ -102,14 +102,17 @@ def test_a_resume_scores_again_what_changed_and_refuses_other_settings(
     changed = [*argv[:2], "--metrics", "scuts,probes", *argv[4:], "--flow-size", "0", "--boundaries", "8,16"]
     assert main([*changed, "--resume"]) == 2
     assert capsys.readouterr().err.splitlines()[-1] == (  # after the warning that --flow-size is unused
-        f"error: cannot resume from {str(out) + '.partial'!r}: it was scored with other settings (--boundaries "
-        "(not given) -> 8,16; --flow-size 720 -> 0; --metrics scuts -> probes,scuts); give the same ones, or "
+        f"error: cannot resume from {str(out) + '.partial'!r}: it was scored with other settings (--metrics "
+        "scuts -> scuts,probes; --flow-size 720 -> 0; --boundaries (not given) -> 8,16); give the same ones, or "
         "start over with --overwrite instead of --resume"
     )
-    # to a Python caller, the config's fields
-    config = evaluation_config(metrics="scuts,probes", flow_size=None, boundaries=[8, 16])
+    # to a Python caller, the config's fields; the metrics in the order given, as the report's columns are
+    config = evaluation_config(metrics="probes,scuts", flow_size=None, boundaries=[8, 16])
     with pytest.raises(
-        ValueError, match=re.escape("(boundaries: None -> [8, 16]; flow_size: 720 -> 'native';")
+        ValueError,
+        match=re.escape(
+            "(metrics: ['scuts'] -> ['probes', 'scuts']; flow_size: 720 -> 'native'; boundaries: None"
+        ),
     ):
         load_partial(out, config, {})
     # the same --out for another set of videos: its scores are not dropped unsaid

@@ -90,11 +90,13 @@ def load_partial(
     # where the networks ran: refused apart below, saying which device to give (a partial file of a version that
     # did not record it has no "devices": not compared)
     kept_devices = kept.pop("devices", {})
-    # the metrics as a set: the order given only orders the report's columns
-    kept["metrics"] = sorted(kept.get("metrics") or [])
     now = {k: v for k, v in config.items() if k != "devices"}
-    now["metrics"] = sorted(config.get("metrics") or [])
-    changed = tuple((k, kept.get(k), now.get(k)) for k in sorted({*kept, *now}) if kept.get(k) != now.get(k))
+    # in the config's order (the results file's), each side's metrics in the order given
+    changed = tuple(
+        (k, kept.get(k), now.get(k))
+        for k in dict.fromkeys([*now, *kept])
+        if not _same(k, kept.get(k), now.get(k))
+    )
     if changed:
         raise ArgumentValueError(
             f"cannot resume from {str(path)!r}: it was scored with other settings (",
@@ -116,6 +118,14 @@ def load_partial(
         if str(r.get("path")) in stamps and old_stamps.get(str(r["path"])) == stamps[str(r["path"])]
     }
     return reuse, len(records) - len(reuse)
+
+
+def _same(key: str, kept: Any, now: Any) -> bool:
+    """Whether a setting is unchanged; the metrics as a set: the order given only orders the report's
+    columns."""
+    if key == "metrics":
+        return sorted(kept or []) == sorted(now or [])
+    return kept == now
 
 
 class ChangedSettings(Arg):
