@@ -475,6 +475,39 @@ def test_two_processes_take_the_steps_of_one_with_twice_the_accumulation(tmp_pat
     assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=3e-3) for k in a)
 
 
+_REFUSED_THEN_TRAINED = """
+import sys
+from streamt2v.train.loop import TrainConfig, train
+from streamt2v.train.vae_recipe import VAERecipe
+
+recipe = VAERecipe(size=16, block_out_channels=(8, 16), norm_num_groups=4, frames_per_sample=2, scaling_samples=2)
+cfg = dict(steps=1, batch_size=1, cpu=True)
+try:
+    train(recipe, TrainConfig(mixed_precision="fp16", **cfg), sys.argv[1] + "/a", progress=False)
+except ValueError as e:
+    print(e)
+else:
+    raise SystemExit("fp16 on the CPU trained")
+print(train(recipe, TrainConfig(**cfg), sys.argv[1] + "/b", progress=False, export=False).step)
+"""
+
+
+def test_a_refused_run_does_not_hold_its_precision_over_the_next(tmp_path):
+    """fp16 on the CPU was refused once accelerate had made its state with fp16, which it keeps to the end of
+    the process: the next run, in fp32, was refused as "an earlier run in this process trained with
+    mixed_precision='fp16'". A process of its own: this one's state is that of the tests before."""
+    script = tmp_path / "run.py"
+    script.write_text(_REFUSED_THEN_TRAINED)
+    done = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.splitlines() == [
+        "mixed_precision='fp16' needs a GPU (this run is on the CPU); use mixed_precision='bf16' or "
+        "mixed_precision='no' on the CPU",
+        "1",
+    ]
+    assert not (tmp_path / "a").exists()
+
+
 @pytest.mark.parametrize("make", [tiny_vae, tiny_clip], ids=["vae", "clip"])
 def test_every_file_a_run_writes_gets_the_umask_permissions(tmp_path, make):
     """safetensors makes its files 0600: a run's checkpoint weights, EMA, optimizer and RNG state and the

@@ -65,7 +65,7 @@ from streamt2v.train.run_folder import (
     remove_run_leftovers,
     truncate_log,
 )
-from streamt2v.train.train_config import TrainConfig, check_process_state, fp16_needs_a_gpu, lr_at
+from streamt2v.train.train_config import TrainConfig, check_process_state, lr_at
 from streamt2v.wording import counted
 
 logger = logging.getLogger(__name__)
@@ -281,8 +281,6 @@ class _Run:
         self.checkpoints, self.log_path = out / "checkpoints", out / "loss.jsonl"
         check_process_state(cfg)
         self.accelerator = accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=cfg.cpu)
-        if cfg.mixed_precision == "fp16" and accelerator.device.type == "cpu":
-            raise fp16_needs_a_gpu()
         # before the build: the kernel kills a run that does not fit, without a word
         if memory_check and accelerator.device.type == "cpu":
             processes = processes_on_this_machine(accelerator.num_processes)

@@ -149,10 +149,16 @@ def check_process_state(cfg: TrainConfig) -> None:
     its state (``AcceleratorState``) once per process and keeps it, and has no public way to make it again,
     so a second run with another ``mixed_precision`` failed in its words ("restart your runtime"); one
     without ``cpu`` after one with it trains on the CPU though a GPU is there, with a warning saying so.
-    ValueErrors, as accelerate's own refusal was."""
+    ValueErrors, as accelerate's own refusal was. fp16 on the CPU is refused before accelerate makes its state:
+    made with fp16, it refused the next run of the process, in fp32, as trained with fp16 before."""
     from accelerate.state import AcceleratorState, PartialState, is_initialized
+    from accelerate.utils import parse_flag_from_env
 
     if not is_initialized():
+        # the device accelerate's state will take (PartialState holds no precision: the run makes it anyway)
+        cpu = cfg.cpu or parse_flag_from_env("ACCELERATE_USE_CPU")
+        if cfg.mixed_precision == "fp16" and (cpu or PartialState(cpu=cpu).device.type == "cpu"):
+            raise fp16_needs_a_gpu()
         return
     state = AcceleratorState()
     if cfg.mixed_precision == "fp16" and (cfg.cpu or state.device.type == "cpu"):
