@@ -11,6 +11,7 @@ import subprocess
 import sys
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -290,6 +291,35 @@ def test_a_setting_that_would_wreck_the_run_is_refused_up_front(options, message
     ema_decay=1.5 and betas of 1.5 were refused only once the accelerator had started."""
     with pytest.raises(ValueError, match=message):
         TrainConfig(**options)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"steps": 2.5}, r"^steps must be an integer, got 2.5$"),
+        ({"batch_size": True}, r"^batch_size must be an integer, got True$"),
+        ({"grad_accum": "2"}, r"^grad_accum must be an integer, got '2'$"),
+        ({"checkpoint_every": 10.0}, r"^checkpoint_every must be an integer, got 10.0$"),
+        ({"sample_every": None}, r"^sample_every must be an integer, got None$"),
+        ({"seed": 1.5}, r"^seed must be an integer, got 1.5$"),
+        ({"lr": "1e-3"}, r"^lr must be a number, got '1e-3'$"),
+        ({"lr": True}, r"^lr must be a number, got True$"),
+        ({"ema_decay": "0.9"}, r"^ema_decay must be a number or None, got '0.9'$"),
+        ({"betas": (0.9, "0.99")}, r"^betas must be two numbers in \[0, 1\), got \(0.9, '0.99'\)$"),
+        ({"cpu": "no"}, r"^cpu must be True or False, got 'no'$"),
+        ({"compile": True}, r"^compile must be a torch.compile backend's name or None, got True$"),
+    ],
+)
+def test_a_setting_of_the_wrong_type_is_refused_when_made(options, message):
+    """steps=2.5 was taken and train() failed in range() with a TypeError naming no setting; cpu="no" trained
+    on the CPU; a bool passed for a number."""
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**options)
+
+
+def test_numpy_numbers_are_taken_as_pythons():
+    cfg = TrainConfig(steps=np.int64(3), lr=np.float32(0.5), betas=[0, 0.9])
+    assert (type(cfg.steps), type(cfg.lr), cfg.betas) == (int, float, (0.0, 0.9))
 
 
 def test_a_second_run_in_the_process_with_another_precision_is_refused_naming_both(tmp_path):

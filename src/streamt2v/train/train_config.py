@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 from dataclasses import dataclass
 
 from streamt2v.arguments import Arg, ArgumentValueError
+from streamt2v.typed_values import as_index
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
 LR_SCHEDULES = ("constant", "cosine")
@@ -76,6 +78,7 @@ class TrainConfig:
     compile: str | None = None
 
     def __post_init__(self) -> None:
+        self._check_types()
         if self.mixed_precision not in MIXED_PRECISION:
             raise ValueError(
                 f"mixed_precision {self.mixed_precision!r}; choose one of {', '.join(MIXED_PRECISION)}"
@@ -117,6 +120,53 @@ class TrainConfig:
             )
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas}")
+
+    def _check_types(self) -> None:
+        """Each field of the type it is used as (numpy numbers taken as Python's): steps=2.5 was taken and
+        failed in range() at the start of training; a bool is no number, nor "no" a bool."""
+        for name in _INTEGERS:
+            value = getattr(self, name)
+            if (index := as_index(value)) is None:
+                raise ArgumentValueError(Arg(name), f" must be an integer, got {value!r}")
+            object.__setattr__(self, name, index)
+        for name in _NUMBERS:
+            value = getattr(self, name)
+            if value is None and name in _OPTIONAL:
+                continue
+            if not _is_number(value):
+                which = "a number or None" if name in _OPTIONAL else "a number"
+                raise ArgumentValueError(Arg(name), f" must be {which}, got {value!r}")
+            object.__setattr__(self, name, float(value))
+        betas = self.betas
+        if not (isinstance(betas, (tuple, list)) and all(_is_number(b) for b in betas)):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
+        object.__setattr__(self, "betas", tuple(float(b) for b in betas))
+        if not isinstance(self.cpu, bool):
+            raise ArgumentValueError(Arg("cpu"), f" must be True or False, got {self.cpu!r}")
+        if self.compile is not None and not isinstance(self.compile, str):
+            raise ArgumentValueError(
+                Arg("compile"), f" must be a torch.compile backend's name or None, got {self.compile!r}"
+            )
+
+
+_INTEGERS = (
+    "steps",
+    "batch_size",
+    "grad_accum",
+    "warmup_steps",
+    "seed",
+    "checkpoint_every",
+    "keep_checkpoints",
+    "sample_every",
+    "log_every",
+    "num_workers",
+)
+_NUMBERS = ("lr", "weight_decay", "max_grad_norm", "ema_decay")
+_OPTIONAL = ("max_grad_norm", "ema_decay")  # None: no clipping, no EMA
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def lr_at(cfg: TrainConfig, step: int) -> float:
