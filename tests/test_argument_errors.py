@@ -47,6 +47,19 @@ def test_an_error_without_the_argument_passes_unchanged():
     assert type(err) is PermissionError
 
 
+def test_an_error_already_naming_arguments_keeps_its_kind_and_its_own_arguments():
+    """A helper's refusal that names an argument of its own (an existing output's ``overwrite=True``) was made
+    an error of the built-in kind with that argument as text: the command line said ``pass overwrite=True``,
+    and ``except ExistingOutputError`` missed it."""
+    from streamt2v.io.folders import ExistingOutputError
+
+    err = raised_within(lambda name: ExistingOutputError.advising_overwrite(f"{name} 'x'"))
+    assert type(err) is ExistingOutputError
+    assert str(err) == "init_unet 'x' already exists; pass overwrite=True to replace it"
+    assert str(pickle.loads(pickle.dumps(err))) == str(err)
+    assert str(err.as_flags()) == "--init-unet 'x' already exists; pass --overwrite to replace it"
+
+
 def test_an_arg_naming_no_value_keeps_its_spelling_when_copied_or_pickled():
     # copies named a value: 'pass --init-unet NAME_ONLY x'
     note = Note("pass ", Arg("init_unet"), " x")

@@ -215,6 +215,15 @@ def naming_arguments(*names: str | Arg) -> Iterator[tuple[str, ...]]:
     try:
         yield tuple(f"\x00{arg.name}\x00" for arg in args)
     except (OSError, ValueError) as err:
+        if isinstance(err, NamesArguments):
+            # already naming arguments (an ExistingOutputError's overwrite=True): its own kind and Arg parts
+            # kept, the names in its text parts made Arg too
+            parts: list[object] = []
+            for part in err.parts:
+                pieces = _NAME_MARK.split(part) if isinstance(part, str) else [part]
+                parts += [by_name.get(p, Arg(p)) if i % 2 else p for i, p in enumerate(pieces)]
+            err.parts, err.args = tuple(parts), (spelled(tuple(parts), flags=False),)
+            raise
         # an OSError made with an errno reads "[Errno N] message": the errno is kept as the attribute instead
         text = str(err) if not isinstance(err, OSError) or err.strerror is None else err.strerror
         pieces = _NAME_MARK.split(text)  # text, name, text, name, ..., text
