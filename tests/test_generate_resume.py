@@ -95,10 +95,10 @@ def test_resume_needs_no_input_files_once_a_chunk_is_finished(tmp_path, model):
     manifest = json.loads(m.read_text())
     manifest["chunks"] = []
     m.write_text(json.dumps(manifest))
-    with pytest.raises(FileNotFoundError, match="--init-video file not found"):
+    with pytest.raises(FileNotFoundError, match="^init_video file not found"):
         resume_generate(tmp_path / "run-c", model=model)
     (tmp_path / "in-moved.mp4").rename(src)
-    with pytest.raises(FileNotFoundError, match="--anchor file not found"):
+    with pytest.raises(FileNotFoundError, match="^anchor file not found"):
         resume_generate(tmp_path / "run-c", model=model)
 
 

@@ -10,7 +10,13 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from streamt2v.arguments import Arg, ArgumentValueError
+from streamt2v.arguments import (
+    Arg,
+    ArgumentFileNotFoundError,
+    ArgumentIsADirectoryError,
+    ArgumentValueError,
+    naming_arguments,
+)
 from streamt2v.assets import SHIPPED_NAME, names_shipped
 from streamt2v.config import PRESETS
 from streamt2v.io.folders import home_path, looks_like_hub_id
@@ -30,6 +36,31 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+class _PromptArg(Arg):
+    """:class:`GenerateConfig`'s ``prompt`` to a Python caller, the positional ``PROMPT`` on the command line."""
+
+    @property
+    def flag(self) -> str:
+        return "PROMPT"
+
+
+_PROMPT_ARG = _PromptArg("prompt")
+
+
+class _OutputArg(Arg):
+    """:class:`GenerateConfig`'s ``output`` to a Python caller, ``-o`` on the command line."""
+
+    @property
+    def flag(self) -> str:
+        return "-o"
+
+
+OUTPUT_ARG = _OutputArg("output")
+# The fields of GenerateConfig that name files the checks below name by argument: init_video= to a Python
+# caller, --init-video on the command line.
+_INPUTS = ("init_video", "init_image", "anchor")
+
+
 def lowres_path(output: str | os.PathLike) -> Path:
     """Where ``generate --enhance`` keeps the stage-2 (low-resolution) video: ``out.mp4`` → ``out.lowres.mp4``,
     a PNG folder ``frames`` → ``frames-lowres`` (``frames.lowres`` would read as a file of unknown suffix; an
@@ -40,50 +71,56 @@ def lowres_path(output: str | os.PathLike) -> Path:
     return out.with_name(f"{out.stem}.lowres{out.suffix}")
 
 
-def output_targets(cfg: GenerateConfig) -> list[tuple[str, Path]]:
-    """``(what, path)`` of every file or folder a run writes (with stage 3 the low-resolution video first)."""
-    targets = [("output", Path(cfg.output))]
+def output_targets(cfg: GenerateConfig) -> list[tuple[str | Arg, Path]]:
+    """``(what, path)`` of every file or folder a run writes (with stage 3 the low-resolution video first);
+    ``what`` is an :class:`Arg` for the outputs named by their argument (``png_dir``, ``--png-dir``)."""
+    targets: list[tuple[str | Arg, Path]] = [("output", Path(cfg.output))]
     if cfg.enhance is not None:
         targets.insert(0, ("low-resolution output", lowres_path(cfg.output)))
     if cfg.png_dir:
-        targets.append(("--png-dir", Path(cfg.png_dir)))
+        targets.append((Arg("png_dir"), Path(cfg.png_dir)))
     if cfg.gif:
-        targets.append(("--gif", Path(cfg.gif)))
+        targets.append((Arg("gif"), Path(cfg.gif)))
     return targets
 
 
 def check_outputs(cfg: GenerateConfig, *, overwrite: bool) -> None:
+    """Every output path of a run (:func:`output_targets`) checked before any work; the messages name the
+    arguments as the caller spells them (``png_dir`` to Python, ``--png-dir`` on the command line)."""
     if cfg.gif is not None and Path(cfg.gif).suffix.lower() != ".gif":
-        raise ValueError(f"--gif path must end in .gif, got {cfg.gif!r}")
+        raise ArgumentValueError(Arg("gif"), f" path must end in .gif, got {cfg.gif!r}")
     if cfg.png_dir and Path(cfg.png_dir).suffix and not Path(cfg.png_dir).is_dir():
         # output_kind would take frames.mp4 for a video, out/v.png for no kind at all ("cannot write video")
-        raise ValueError(
-            f"--png-dir {cfg.png_dir!r} has a suffix: it names the folder of the PNG frames (frame_000000.png, ...); "
-            "leave the suffix off, or make the folder first"
+        raise ArgumentValueError(
+            Arg("png_dir"),
+            f" {cfg.png_dir!r} has a suffix: it names the folder of the PNG frames (frame_000000.png, ...); "
+            "leave the suffix off, or make the folder first",
         )
-    seen: dict[Path, str] = {}
+    seen: dict[Path, str | Arg] = {}
     # an output over an input (extending a video in place) would replace the user's file, even with --overwrite
-    inputs = {
-        Path(p).resolve(): f"--{name.replace('_', '-')}"
-        for name in ("init_video", "init_image", "anchor")
-        if (p := getattr(cfg, name)) is not None
-    }
+    inputs = {Path(p).resolve(): Arg(name) for name in _INPUTS if (p := getattr(cfg, name)) is not None}
     # The outputs streamed chunk by chunk, with a preview beside each (with stage 3, the low-resolution one;
     # the final outputs are written once, after it).
     streamed = {path for _, path in output_targets(cfg)[: 1 if cfg.enhance is not None else None]}
-    for what, path in output_targets(cfg):
-        key = path.resolve()
-        if key in inputs:  # before the existing-output refusal, whose advice (--overwrite) would not do
-            raise ValueError(
-                f"{what} {str(path)!r} is the {inputs[key]} input; give another output path (writing it "
-                "would replace the input)"
-            )
-        check_output_path(path, overwrite=overwrite, what=what, preview=path in streamed)
-        if key in seen:
-            raise ValueError(
-                f"{what} {str(path)!r} is the same path as the {seen[key]}; give different paths"
-            )
-        seen[key] = what
+    with naming_arguments("png_dir", "gif") as marks:
+        # check_output_path words its messages from a plain-text what: the arguments' placeholders
+        placeholder = dict(zip(("png_dir", "gif"), marks))
+        for what, path in output_targets(cfg):
+            key = path.resolve()
+            if key in inputs:  # before the existing-output refusal, whose advice (--overwrite) would not do
+                raise ArgumentValueError(
+                    what,
+                    f" {str(path)!r} is the ",
+                    inputs[key],
+                    " input; give another output path (writing it would replace the input)",
+                )
+            named = placeholder[what.name] if isinstance(what, Arg) else what
+            check_output_path(path, overwrite=overwrite, what=named, preview=path in streamed)
+            if key in seen:
+                raise ArgumentValueError(
+                    what, f" {str(path)!r} is the same path as the ", seen[key], "; give different paths"
+                )
+            seen[key] = what
 
 
 def check_run_dir_apart(cfg: GenerateConfig, run_dir: Path, *, chosen: bool) -> None:
@@ -97,35 +134,41 @@ def check_run_dir_apart(cfg: GenerateConfig, run_dir: Path, *, chosen: bool) -> 
         folder = path.resolve()
         if run == folder and output_kind(path) != "png-dir":
             # -o x.mp4 --run-dir x.mp4: the run's folder was made there, then the video refused as a folder
-            raise ValueError(
-                f"run directory {str(run_dir)!r} is the {what} path; give --run-dir another folder"
+            raise ArgumentValueError(
+                f"run directory {str(run_dir)!r} is the ",
+                what,
+                " path; give ",
+                Arg("run_dir"),
+                " another folder",
             )
         if output_kind(path) == "png-dir" and (run == folder or folder in run.parents):
-            how = (
-                "choose a --run-dir outside it"
-                if chosen
-                else f"the default run directory is under {str(run_dir.parent)!r}: choose a --run-dir outside it"
-            )
-            flag = "--png-dir" if what == "--png-dir" else "-o"  # the low-resolution folder is -o's
-            raise ValueError(
-                f"run directory {str(run_dir)!r} is in the {what} folder {str(path)!r}, which is to hold only "
-                f"its frames; {how}, or give {flag} another folder"
+            where = "" if chosen else f"the default run directory is under {str(run_dir.parent)!r}: "
+            # the low-resolution folder is the output's
+            arg = what if isinstance(what, Arg) else OUTPUT_ARG
+            raise ArgumentValueError(
+                f"run directory {str(run_dir)!r} is in the ",
+                what,
+                f" folder {str(path)!r}, which is to hold only its frames; {where}choose a ",
+                Arg("run_dir"),
+                " outside it, or give ",
+                arg,
+                " another folder",
             )
 
 
-def _check_input_file(flag: str, path: str, *, folder_ok: bool) -> None:
+def _check_input_file(arg: Arg, path: str, *, folder_ok: bool) -> None:
     p = Path(path)
     if not p.exists():
-        raise FileNotFoundError(f"{flag} file not found: {path!r}")
+        raise ArgumentFileNotFoundError(arg, f" file not found: {path!r}")
     if p.is_dir() and not folder_ok:
-        raise IsADirectoryError(f"{flag} {path!r} is a folder; give an image file")
-    if flag != "--init-video" and p.is_file():
+        raise ArgumentIsADirectoryError(arg, f" {path!r} is a folder; give an image file")
+    if arg.name != "init_video" and p.is_file():
         from streamt2v.io.video import check_image
 
         try:  # an animation, a video or a damaged file: said now, not after the model has loaded
             check_image(p)
         except ValueError as err:
-            raise ValueError(f"{flag}: {err}") from None
+            raise ArgumentValueError(arg, f": {err}") from None
 
 
 def model_frame_size(model: StreamingT2VModel | None, model_spec: str | None) -> int | None:
@@ -239,19 +282,21 @@ def check_inputs(
     the input video/images will not be read (a resumed run holds them in its finished chunks).
     ``given_now``: the settings a resume was given (``compile``), named as given, not as the run's."""
     if not resume and cfg.prompt is not None and cfg.prompt_schedule is not None:
-        raise ValueError("give either a PROMPT or --prompt-schedule, not both")
+        # the command line's PROMPT is the prompt= field
+        raise ArgumentValueError("give either ", _PROMPT_ARG, " or ", Arg("prompt_schedule"), ", not both")
     schedule = cfg.schedule()
     schedule.validate(cfg.stream.num_frames)
     if cfg.fps is not None:
-        check_fps(cfg.fps, "--fps")
-        if any(output_kind(path) == "gif" for _, path in output_targets(cfg)):
-            check_gif_fps(cfg.fps, "--fps")
+        with naming_arguments("fps") as (fps,):
+            check_fps(cfg.fps, fps)
+            if any(output_kind(path) == "gif" for _, path in output_targets(cfg)):
+                check_gif_fps(cfg.fps, fps)
     if cfg.init_video and cfg.init_image:
-        raise ValueError("give either --init-video or --init-image, not both")
-    for name in ("init_video", "init_image", "anchor"):
+        raise ArgumentValueError("give either ", Arg("init_video"), " or ", Arg("init_image"), ", not both")
+    for name in _INPUTS:
         p = getattr(cfg, name)
         if p is not None and read_inputs:
-            _check_input_file(f"--{name.replace('_', '-')}", p, folder_ok=name == "init_video")
+            _check_input_file(Arg(name), p, folder_ok=name == "init_video")
     device = resolve_device(cfg.device)
     resolve_dtype(cfg.dtype, device)
     if cfg.compile is not None:
@@ -292,9 +337,11 @@ def check_inputs(
     spec = cfg.model
     known = spec is None or spec in PRESETS or names_shipped(spec) or looks_like_hub_id(spec)
     if not known and not home_path(spec).exists():
-        raise FileNotFoundError(
+        raise ArgumentFileNotFoundError(
             f"model folder {str(home_path(spec).resolve())!r} does not exist (the shipped model: "
-            f"{SHIPPED_NAME!r} or no --model; presets: {', '.join(PRESETS)})"
+            f"{SHIPPED_NAME!r} or no ",
+            Arg("model"),
+            f"; presets: {', '.join(PRESETS)})",
         )
     _check_reads_prompts(model, spec)
     check_outputs(cfg, overwrite=resume or cfg.overwrite)
@@ -309,9 +356,8 @@ def warn_rate_change(path: str, input_fps: float, output_fps: float, frames: int
     ``--fps`` the same command accepts (:func:`check_inputs` refuses one over 50 when an output is a GIF,
     ``gif``).
 
-    The message names the flag (``--fps``, ``--init-video``), as :func:`check_inputs`' and ``generate``'s do
-    for Python callers too (:class:`~streamt2v.pipeline.generate.GenerateConfig` has the fields of those
-    names). A single frame (a still image given as the video, whose rate PyAV makes up as 25 fps) has no
+    The message names the flags (``--fps``, ``--init-video``) to Python callers too (unlike
+    :func:`check_inputs`' errors: its advice is worded around them). A single frame (a still image given as the video, whose rate PyAV makes up as 25 fps) has no
     motion to play faster or slower."""
     if abs(input_fps - output_fps) <= 0.01 * output_fps or not Path(path).is_file() or frames < 2:
         return

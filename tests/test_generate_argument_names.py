@@ -1,0 +1,111 @@
+"""The checks generate() makes before any model loads name what they refuse as each caller spells it: the
+fields of GenerateConfig to a Python caller (``png_dir``, ``fps``), the flags on the command line
+(``--png-dir``, ``--fps``). They named the flags to both."""
+
+from __future__ import annotations
+
+import pytest
+
+from streamt2v.cli import main
+from streamt2v.pipeline.generate import GenerateConfig, generate
+from streamt2v.pipeline.stream import StreamConfig
+
+# (GenerateConfig's fields, the command line's arguments, what Python is told, what the command line is told)
+CASES = [
+    (
+        {"prompt_schedule": "0: a"},
+        ["--prompt-schedule", "0: a"],
+        "give either prompt or prompt_schedule, not both",
+        "give either a PROMPT or --prompt-schedule, not both",  # the command line's own check
+    ),
+    (
+        {"init_video": "nope.mp4"},
+        ["--init-video", "nope.mp4"],
+        "init_video file not found: 'nope.mp4'",
+        "--init-video file not found: 'nope.mp4'",
+    ),
+    (
+        {"init_video": "nope.mp4", "init_image": "nope.png"},
+        ["--init-video", "nope.mp4", "--init-image", "nope.png"],
+        "give either init_video or init_image, not both",
+        "give either --init-video or --init-image, not both",
+    ),
+    (
+        {"anchor": "frames"},
+        ["--anchor", "frames"],
+        "anchor 'frames' is a folder",
+        "--anchor 'frames' is a folder",
+    ),
+    ({"fps": 0}, ["--fps", "0"], "fps must be a finite number", "--fps must be a finite number"),
+    ({"fps": 60, "gif": "g.gif"}, ["--fps", "60", "--gif", "g.gif"], "fps 60 is too high", "--fps 60"),
+    (
+        {"png_dir": "f.png"},
+        ["--png-dir", "f.png"],
+        "png_dir 'f.png' has a suffix",
+        "--png-dir 'f.png' has a suffix",
+    ),
+    ({"gif": "f.mp4"}, ["--gif", "f.mp4"], "gif path must end in .gif", "--gif path must end in .gif"),
+    (
+        {"model": "nope"},
+        ["--model", "nope"],
+        "or no model; presets: ",
+        "or no --model; presets: ",
+    ),
+    (
+        {"png_dir": "frames"},
+        ["--png-dir", "frames"],
+        "png_dir 'frames' already holds the frames of an earlier output; pass overwrite=True to replace it",
+        "--png-dir 'frames' already holds the frames of an earlier output; pass --overwrite to replace it",
+    ),
+    (
+        {"init_video": "in.mp4", "gif": "in.mp4.gif", "output": "in.mp4"},
+        ["--init-video", "in.mp4", "--gif", "in.mp4.gif", "-o", "in.mp4"],
+        "output 'in.mp4' is the init_video input",
+        "output 'in.mp4' is the --init-video input",
+    ),
+    (
+        {"png_dir": "p", "gif": "p"},
+        ["--png-dir", "p", "--gif", "p"],
+        "gif path must end in .gif",
+        "--gif path must end in .gif",
+    ),
+    (
+        {"png_dir": "p", "run_dir": "p/run"},
+        ["--png-dir", "p", "--run-dir", "p/run"],
+        "in the png_dir folder 'p', which is to hold only its frames; choose a run_dir outside it, or give "
+        "png_dir another folder",
+        "in the --png-dir folder 'p', which is to hold only its frames; choose a --run-dir outside it, or give "
+        "--png-dir another folder",
+    ),
+    (
+        {"output": "f", "run_dir": "f/run"},
+        ["-o", "f", "--run-dir", "f/run"],
+        "choose a run_dir outside it, or give output another folder",
+        "choose a --run-dir outside it, or give -o another folder",
+    ),
+    (
+        {"output": "x.mp4", "run_dir": "x.mp4"},
+        ["-o", "x.mp4", "--run-dir", "x.mp4"],
+        "run directory 'x.mp4' is the output path; give run_dir another folder",
+        "run directory 'x.mp4' is the output path; give --run-dir another folder",
+    ),
+]
+
+
+@pytest.mark.parametrize(("fields", "argv", "python", "cli"), CASES)
+def test_the_checks_before_loading_name_arguments_as_each_caller_spells_them(
+    tmp_path, monkeypatch, capsys, fields, argv, python, cli
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "frames").mkdir()
+    (tmp_path / "frames" / "frame_000000.png").write_bytes(b"")  # an earlier PNG output
+    (tmp_path / "in.mp4").write_bytes(b"")
+    given = {"output": "o.mp4", "prompt": "a cat", **fields}
+    with pytest.raises((ValueError, OSError)) as caught:
+        generate(GenerateConfig(stream=StreamConfig(num_frames=16), **given))
+    assert python in str(caught.value)
+    assert "--" not in str(caught.value), str(caught.value)
+    assert main(["generate", "a cat", "--frames", "16", "-o", "o.mp4", *argv]) == 2
+    err = capsys.readouterr().err
+    assert cli in err, err
+    assert not (tmp_path / "o.mp4").exists() and not (tmp_path / "p").exists()
