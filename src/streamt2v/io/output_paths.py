@@ -24,6 +24,7 @@ from streamt2v.io.folders import (
     check_writable_parent,
     current_umask,
     give_mode,
+    home_path,
     nearest_existing_parent,
 )
 from streamt2v.io.frame_rates import check_fps, check_gif_fps
@@ -321,7 +322,7 @@ def check_output_path(
     (the user's to give up).
     ``lock_held``: this process holds the output's lock (:func:`lock_output`), so its holder is not asked.
     """
-    path = Path(path)
+    path = home_path(path)  # ~/out.mp4, as the command line's flags take it
     if str(path).strip() == "":
         raise ValueError(f"{what} path is empty")
     kind = output_kind(path)
@@ -360,7 +361,9 @@ def claim_output(
     :func:`preview_path_for` too), ``fps`` checked for its kind, nothing there replaced unless
     ``overwrite``, the output's lock taken (``held_lock``: the caller's, taken earlier), and what a writer
     of it killed mid-write left removed.
-    Returns the checked path and the lock, which the caller releases unless it passed it."""
+    Returns the checked path (a leading ``~`` as the home folder) and the lock, which the caller releases
+    unless it passed it."""
+    path = home_path(path)
     if held_lock is not None and Path(held_lock.name).absolute() != output_lock_path(path).absolute():
         raise ValueError(f"held_lock {held_lock.name!r} is not the lock of {str(path)!r}")
     # everything but what is there already first (a folder of the user's is refused, overwrite or not)

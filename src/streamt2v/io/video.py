@@ -32,6 +32,7 @@ import torch
 
 from streamt2v.io import locks
 from streamt2v.io.decoding import decode_frame_list
+from streamt2v.io.folders import home_path
 from streamt2v.io.frame_rates import DEFAULT_FPS, check_fps
 from streamt2v.io.gif import encode_gif
 from streamt2v.io.output_paths import (
@@ -320,7 +321,7 @@ def read_video(
     :data:`~streamt2v.io.frame_rates.DEFAULT_FPS` (the model's native rate). ``warn_variable_rate``: see
     :func:`~streamt2v.io.decoding.decode_frames` (for callers whose output keeps the input's timing).
     """
-    path = Path(path)
+    path = home_path(path)
     if not path.exists():
         raise FileNotFoundError(f"video not found: {str(path)!r}")
     if max_frames is not None and max_frames < 1:
@@ -386,7 +387,7 @@ _IMAGE_HINT = (
 def check_image(path: str | os.PathLike) -> None:
     """Raise as :func:`read_image` would for a file that is not one still image (an animation, a video, a
     damaged or unknown file), without making its float tensor (4 bytes a value)."""
-    _load_rgb(Path(path), _IMAGE_HINT)
+    _load_rgb(home_path(path), _IMAGE_HINT)
 
 
 def _load_rgb(path: Path, animation_hint: str = "") -> np.ndarray:
@@ -411,7 +412,7 @@ def read_image(path: str | os.PathLike) -> torch.Tensor:
     """Read an image as ``(1, 3, H, W)`` float32 in ``[-1, 1]`` (alpha dropped, greyscale expanded). An
     animation (GIF, APNG, WebP) is refused, naming the file: who gives one (``--init-image anim.gif``)
     expects its motion, which its first frame alone loses; a video file is told to go to read_video."""
-    path = Path(path)
+    path = home_path(path)
     if not path.is_file():
         raise FileNotFoundError(f"image not found: {str(path)!r}")
     return from_uint8_frames(_load_rgb(path, _IMAGE_HINT)[None])[:, :, 0]

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from streamt2v.io.folders import atomic_write_file, check_writable_parent
+from streamt2v.io.folders import atomic_write_file, check_writable_parent, home_path
 from streamt2v.io.frame_rates import DEFAULT_FPS
 from streamt2v.metrics.flow import (
     DEFAULT_FLOW_SIZE,
@@ -139,7 +139,7 @@ class EvaluationReport:
         of objects that move only at chunk boundaries), ``"nan"`` one that could not be measured (a probe
         without objects, chunk boundaries or a caption naming a colour; a mean over no value); ``null`` is
         only a config setting left at its default, and a metric not asked for has no key."""
-        path = Path(path)
+        path = home_path(path)  # ~/report.json, as the command line's --out takes it
         suffix = path.suffix.lower()
         if suffix not in (".json", ".csv"):
             raise ValueError(f"output must end in .json or .csv, got {str(path)!r}")
@@ -208,7 +208,7 @@ def check_report_path(path: str | os.PathLike) -> Path:
     """Raise (before any scoring) unless :meth:`EvaluationReport.save` can write ``path``: a ``.json`` or
     ``.csv`` name that is not a folder, whose nearest existing parent is a writable folder."""
 
-    path = Path(path)
+    path = home_path(path)
     if path.suffix.lower() not in (".json", ".csv"):
         raise ValueError(f"--out must end in .json or .csv, got {str(path)!r}")
     if path.is_dir():

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from streamt2v.io.folders import home_path
 from streamt2v.io.output_paths import output_kind
 from streamt2v.memory import one_dtype
 from streamt2v.pipeline.model_fingerprint import local_model_folder, model_fingerprint
@@ -321,17 +322,32 @@ def _random_refiner_unstored(d: dict[str, Any]) -> bool:
     return d.get("enhance") is not None and d.get("refiner") is None
 
 
+# GenerateConfig's fields that are paths of files or folders (the model and the refiner may be names too)
+_PATHS = ("output", "png_dir", "gif", "init_video", "init_image", "anchor", "run_dir")
+
+
+def _home_expanded(cfg: GenerateConfig) -> GenerateConfig:
+    """``cfg`` with a leading ``~`` of its paths as the home folder, as the command line's flags take it
+    (``output="~/g.mp4"`` wrote ``./~/g.mp4``); the model and the refiner are expanded by their loaders."""
+    changes: dict[str, Any] = {}
+    for name in _PATHS:  # a prompt_schedule file's name: load_schedule's
+        value = getattr(cfg, name)
+        if value and os.fspath(value).startswith("~"):
+            changes[name] = os.path.expanduser(os.fspath(value))
+    return replace(cfg, **changes) if changes else cfg
+
+
 def _absolute(cfg: GenerateConfig) -> GenerateConfig:
     """``cfg`` with its local paths made absolute, so ``--resume`` from another folder finds them."""
     changes: dict[str, Any] = {}
-    for name in ("output", "png_dir", "gif", "init_video", "init_image", "anchor", "run_dir"):
+    for name in _PATHS:
         value = getattr(cfg, name)
         if value:
-            changes[name] = str(Path(value).resolve())
+            changes[name] = str(home_path(value).resolve())
     for name in ("model", "refiner"):
         value = getattr(cfg, name)
-        if value and Path(value).exists():
-            changes[name] = str(Path(value).resolve())
+        if value and home_path(value).exists():
+            changes[name] = str(home_path(value).resolve())
     return replace(cfg, **changes)
 
 
@@ -349,6 +365,7 @@ def generate(
     output file is replaced only with ``cfg.overwrite``. The outputs are stored as absolute paths in the run
     config, so ``--resume`` works from any folder. ``progress``: stage 3's progress bar (stages 1–2 report
     through ``on_step``/``on_chunk``)."""
+    cfg = _home_expanded(cfg)
     schedule = check_inputs(cfg, model=model)
     given_model = model
     cfg = replace(cfg, schedule_entries=tuple(schedule.entries))

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from streamt2v.io.folders import read_text_file
+from streamt2v.io.folders import home_path, read_text_file
 from streamt2v.typed_values import as_index
 
 logger = logging.getLogger(__name__)
@@ -320,7 +320,7 @@ def load_schedule(spec: str | os.PathLike) -> PromptSchedule:
         raise ValueError(
             f"empty prompt schedule {spec!r}; give a file or entries like '0: a cat walks; 120: the cat runs'"
         )
-    path = Path(spec)
+    path = home_path(spec)  # ~/schedule.txt, as the command line's flag takes it
     try:
         is_file, is_dir = path.is_file(), path.is_dir()
     except OSError:  # e.g. an inline schedule too long to be a file name

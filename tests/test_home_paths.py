@@ -1,0 +1,69 @@
+"""The Python API takes a leading ``~`` in a path as the home folder, as the command line's flags do (the
+shell leaves it in ``--output=~/x.mp4``): ``write_video("~/x.mp4", ...)`` wrote ``./~/x.mp4``,
+``generate(GenerateConfig(output="~/g.mp4"))`` and ``EvaluationReport.save("~/r.json")`` too. HOME is a
+temporary folder here: nothing is written into the real home."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from streamt2v.io.video import read_image, read_video, write_video
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """A home folder of the test's own, and a working directory apart from it (where ./~ would land)."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    yield tmp_path / "home"
+    assert not (tmp_path / "work" / "~").exists()
+
+
+def test_the_video_writers_and_readers_take_a_tilde_as_the_home_folder(home):
+    from PIL import Image
+
+    from streamt2v.io.streaming_writer import StreamingVideoWriter, VideoFileWriter
+
+    video = torch.zeros(3, 4, 16, 16)
+    assert write_video("~/x.mp4", video, fps=8) == home / "x.mp4"
+    assert read_video("~/x.mp4")[0].shape[2] == 4
+    write_video("~/frames", video, fps=8)
+    assert read_video("~/frames")[0].shape[2] == 4
+    with VideoFileWriter("~/w.gif", 8) as writer:
+        writer.write(video)
+    with StreamingVideoWriter("~/s.mp4", 8) as writer:
+        writer.append(video)
+    assert (home / "w.gif").is_file() and (home / "s.mp4").is_file()
+    Image.new("RGB", (8, 8)).save(home / "a.png")
+    assert read_image("~/a.png").shape == (1, 3, 8, 8)
+
+
+def test_a_prompt_schedule_file_and_an_evaluation_report_take_a_tilde(home):
+    from streamt2v.metrics.evaluate import evaluate_videos
+    from streamt2v.pipeline.prompts import load_schedule
+
+    (home / "s.txt").write_text("0: a cat\n8: a dog\n")
+    assert load_schedule("~/s.txt").entries == ((0, "a cat"), (8, "a dog"))
+    frames = np.zeros((4, 16, 16, 3), np.uint8)
+    write_video(home / "v.mp4", frames, fps=8)
+    report = evaluate_videos(["~/v.mp4"], metrics="scuts", progress=False)
+    assert not report.skipped and report.records[0]["path"] == "~/v.mp4"  # named as given
+    assert report.save("~/r.json") == home / "r.json" and (home / "r.json").is_file()
+
+
+def test_generate_takes_a_tilde_in_its_paths(home, model):
+    from conftest import cfg_for
+    from streamt2v.pipeline.generate import generate
+
+    cfg = replace(
+        cfg_for(home, "g", n=8), output="~/g.mp4", run_dir="~/run", png_dir="~/frames", gif="~/g.gif"
+    )
+    result = generate(cfg, model=model)
+    assert result.output == home / "g.mp4" and result.run_dir == home / "run"
+    assert (home / "g.mp4").is_file() and (home / "g.gif").is_file() and (home / "frames").is_dir()
