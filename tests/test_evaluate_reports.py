@@ -79,8 +79,8 @@ def test_the_mean_frame_count_prints_like_the_column(tmp_path):
     from streamt2v.metrics.evaluate import EvaluationReport
 
     def saved(report):
-        report.save(tmp_path / "r.csv")
-        report.save(tmp_path / "r.json")
+        report.save(tmp_path / "r.csv", overwrite=True)
+        report.save(tmp_path / "r.json", overwrite=True)
         csv_mean = (tmp_path / "r.csv").read_text().splitlines()[-1].split(",")
         return csv_mean, json.loads((tmp_path / "r.json").read_text())["mean"]
 
@@ -150,6 +150,22 @@ def test_a_report_cut_short_by_an_error_leaves_the_old_file_and_no_temporary(tmp
     EvaluationReport(records=[{"path": "a.mp4", "frames": 16}]).save(out)
     before = out.read_bytes()
     with pytest.raises(RuntimeError, match="cannot print"):
-        EvaluationReport(records=[{"path": "a.mp4", "frames": Unprintable(3.0)}]).save(out)
+        EvaluationReport(records=[{"path": "a.mp4", "frames": Unprintable(3.0)}]).save(out, overwrite=True)
     assert out.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.csv"]
+
+
+def test_a_report_is_not_saved_over_an_existing_file_without_overwrite(tmp_path):
+    """save() replaced an existing file without a word, where every other writer (write_video,
+    save_pretrained, evaluate --out) refuses it without overwrite."""
+    from streamt2v.io.folders import ExistingOutputError
+
+    out = tmp_path / "r.json"
+    out.write_text("mine")
+    report = EvaluationReport(records=[{"path": "a.mp4", "frames": 16}])
+    with pytest.raises(ExistingOutputError) as err:
+        report.save(out)
+    assert str(err.value) == f"report {str(out)!r} already exists; pass overwrite=True to replace it"
+    assert out.read_text() == "mine"
+    report.save(out, overwrite=True)
+    assert json.loads(out.read_text())["records"][0]["frames"] == 16

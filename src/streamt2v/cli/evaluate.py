@@ -339,7 +339,8 @@ def run(args: argparse.Namespace) -> int:
     # with none scored too: the file holds the skipped videos and why, for a script; written (and the partial
     # file removed) before the table, so that a stdout that fails (a closed pipe) loses no result and leaves
     # no partial file that the next run would ask to --resume
-    saved = report.save(args.out) if kept is not None else None
+    # --out was checked before any scoring (refused without --overwrite, or a stopped run's to --resume)
+    saved = report.save(args.out, overwrite=args.overwrite or args.resume) if kept is not None else None
     if kept is not None:
         kept.finished()
     if not report.records:

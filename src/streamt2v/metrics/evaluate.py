@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from streamt2v.io.folders import atomic_write_file, check_writable_parent, home_path
+from streamt2v.io.folders import ExistingOutputError, atomic_write_file, check_writable_parent, home_path
 from streamt2v.io.frame_rates import DEFAULT_FPS
 from streamt2v.metrics.flow import (
     DEFAULT_FLOW_SIZE,
@@ -130,10 +130,11 @@ class EvaluationReport:
         sep = "-" * len(line(head))
         return "\n".join([line(head), sep, *map(line, rows[:-1]), sep, line(rows[-1])])
 
-    def save(self, path: str | os.PathLike) -> Path:
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Write ``.json`` (records, mean, skipped, config) or ``.csv`` (one row per video + ``mean``; with
         skipped videos, their rows too and an ``error`` column),
-        atomically. Non-finite values are written ``inf``, ``-inf`` and ``nan`` in both: in JSON as the
+        atomically. An existing file is a ``FileExistsError`` naming it, replaced only with
+        ``overwrite=True``, as every writer of the library does. Non-finite values are written ``inf``, ``-inf`` and ``nan`` in both: in JSON as the
         strings ``"inf"``, ``"-inf"``, ``"nan"`` (strict JSON: jq and JavaScript reject a bare ``Infinity``
         or ``NaN``; ``float()`` reads them back). ``"inf"`` is a value (a static video's MAWE, a jump ratio
         of objects that move only at chunk boundaries), ``"nan"`` one that could not be measured (a probe
@@ -143,6 +144,8 @@ class EvaluationReport:
         suffix = path.suffix.lower()
         if suffix not in (".json", ".csv"):
             raise ValueError(f"output must end in .json or .csv, got {str(path)!r}")
+        if path.exists() and not overwrite:
+            raise ExistingOutputError.advising_overwrite(f"report {str(path)!r}")
         path.parent.mkdir(parents=True, exist_ok=True)
 
         def write(tmp: Path) -> None:
