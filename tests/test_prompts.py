@@ -264,3 +264,33 @@ def test_the_bar_warning_of_a_file_says_lines_and_a_time_after_a_bar_is_no_entry
         "entries and all: a schedule file's entries are separated by new lines, not '|' (e.g. "
         "'0: a red circle\\n40: x')"
     ]
+
+
+def test_entries_separated_by_commas_are_named_in_a_warning_to_both_callers(
+    tmp_path, monkeypatch, caplog, capsys
+):
+    """``pipe.stream("0: a red circle, 16: a green square", 24)`` ran the whole text as one prompt, unsaid, as
+    ``streamt2v generate`` did; a comma before no entry (a list, a ratio ', 16:9') is part of the prompt."""
+    from streamt2v.cli import main
+    from streamt2v.pipeline.prompts import as_schedule
+
+    text = "0: a red circle, 16: a green square"
+    warning = (
+        f"the prompt at frame 0 is {text[3:]!r}, entries and all: a schedule's entries are separated by ';' or "
+        "new lines, not ',' (e.g. '0: a red circle; 16: a green square')"
+    )
+    with caplog.at_level(logging.WARNING, logger="streamt2v.pipeline.prompts"):
+        assert as_schedule(text).entries == ((0, text[3:]),)
+        as_schedule("0: red, green and blue circles, 3 of them, ratio 16:9; 8: x")
+        assert parse_schedule("0: a cat, 8: a dog|16: a bird").entries == ((0, "a cat, 8: a dog|16: a bird"),)
+    assert [r.getMessage() for r in caplog.records] == [
+        warning,
+        "the prompt at frame 0 is 'a cat, 8: a dog|16: a bird', entries and all: a schedule's entries are "
+        "separated by ';' or new lines, not '|' or ',' (e.g. '0: a cat; 8: a dog; 16: a bird')",
+    ]
+    monkeypatch.chdir(tmp_path)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="streamt2v.pipeline.prompts"):
+        assert main(["generate", text, "--frames", "24", "--model", str(tmp_path / "missing")]) == 2
+    assert caplog.messages == [warning]
+    assert "does not exist" in capsys.readouterr().err

@@ -26,9 +26,10 @@ logger = logging.getLogger(__name__)
 # what separates a schedule's entries given inline (a file's are its lines)
 _SEPARATOR = re.compile(r"[;\n]")
 _ENTRY = re.compile(r"^\s*(-?\d+)\s*:(.*)$", re.DOTALL)
-# '|' before what reads as an entry ('0: a cat|40: a dog'): another tool's separator, taken into the prompt;
-# not before a time or ratio ('|2:1 final', '|16:9'), whose colon a digit follows
-_BAR_ENTRY = re.compile(r"\s*\|\s*(?=\d+\s*:(?!\d))")
+# '|' or ',' before what reads as an entry ('0: a cat|40: a dog', '0: a cat, 40: a dog'): another tool's
+# separator or a list's, taken into the prompt; not before a time or ratio ('|2:1 final', ', 16:9'), whose
+# colon a digit follows
+_STRAY_SEPARATOR = re.compile(r"\s*([|,])\s*(?=\d+\s*:(?!\d))")
 
 
 class ScheduleEntryError(ValueError):
@@ -283,7 +284,8 @@ def _parse_parts(parts: list[tuple[str | None, str]], source: str) -> PromptSche
             raise ValueError(f"{at}prompt schedule frame must be >= 0, got {frame}")
         entries.append((frame, m.group(2).strip()))
         wheres.append(where)
-        if _BAR_ENTRY.search(entries[-1][1]):
+        stray = {m.group(1) for m in _STRAY_SEPARATOR.finditer(entries[-1][1])}
+        if stray:
             # a file's entries are its lines: a ';' there is part of the prompt
             separated = (
                 "a schedule file's entries are separated by new lines"
@@ -291,12 +293,13 @@ def _parse_parts(parts: list[tuple[str | None, str]], source: str) -> PromptSche
                 else "a schedule's entries are separated by ';' or new lines"
             )
             logger.warning(
-                "%sthe prompt at frame %d is %r, entries and all: %s, not '|' (e.g. %r)",
+                "%sthe prompt at frame %d is %r, entries and all: %s, not %s (e.g. %r)",
                 at,
                 frame,
                 entries[-1][1],
                 separated,
-                f"{frame}: " + _BAR_ENTRY.sub("\n" if where else "; ", entries[-1][1]),
+                " or ".join(f"'{c}'" for c in "|," if c in stray),
+                f"{frame}: " + _STRAY_SEPARATOR.sub("\n" if where else "; ", entries[-1][1]),
             )
     if not entries:
         raise ValueError(
