@@ -109,3 +109,24 @@ def test_the_checks_before_loading_name_arguments_as_each_caller_spells_them(
     err = capsys.readouterr().err
     assert cli in err, err
     assert not (tmp_path / "o.mp4").exists() and not (tmp_path / "p").exists()
+
+
+def test_a_model_name_close_to_a_presets_is_given_the_preset_as_a_hint(tmp_path, monkeypatch, capsys):
+    """``from_pretrained("tinyy")`` said only "model folder '.../tinyy' does not exist"; a folder path, or a
+    name close to none, is not given one."""
+    from streamt2v.pipeline.generate import StreamingT2VPipeline
+
+    monkeypatch.chdir(tmp_path)
+    for name, hint in [("tinyy", " (tiny?)"), ("microwold", " (microworld?)"), ("nope", ""), ("./tinyy", "")]:
+        with pytest.raises(FileNotFoundError) as err:
+            StreamingT2VPipeline.from_pretrained(name, device="cpu")
+        folder = str(tmp_path / name.removeprefix("./"))
+        assert str(err.value) == f"model folder {folder!r} does not exist{hint}"
+    with pytest.raises(
+        FileNotFoundError, match=r"does not exist \(tiny\?; the shipped model: 'microworld' or no model;"
+    ):
+        generate(
+            GenerateConfig(output="o.mp4", prompt="a", stream=StreamConfig(num_frames=16), model="tinyy")
+        )
+    assert main(["generate", "a", "--model", "tinyy"]) == 2
+    assert "does not exist (tiny?; the shipped model: 'microworld' or no --model;" in capsys.readouterr().err

@@ -4,6 +4,7 @@ read without loading its weights."""
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 from pathlib import Path
@@ -46,6 +47,18 @@ def model_folder_spec(spec: str | os.PathLike | None) -> str:
     from streamt2v.assets import names_shipped
 
     return default_model_spec() if spec is None or names_shipped(spec) else str(spec)
+
+
+def close_model_name(spec: str | os.PathLike) -> str | None:
+    """The preset or shipped model's name ``spec`` is likely a typo of (``tinyy``: ``tiny``), where it is a
+    bare name (no folder in it) that names nothing here; else None."""
+    from streamt2v.assets import SHIPPED_NAME
+
+    text = os.fspath(spec)
+    if "/" in text or os.sep in text or home_path(text).exists():
+        return None
+    close = difflib.get_close_matches(text, [*PRESETS, SHIPPED_NAME], n=1)
+    return close[0] if close else None
 
 
 def schedule_length(spec: str | os.PathLike | None) -> int:
@@ -117,7 +130,13 @@ def load_model(
         logger.warning(RANDOM_WEIGHTS_WARNING.format(name=name))
         model = StreamingT2VModel.from_preset(name, device="cpu", seed=0)
         return model.to(device=dev, dtype=None if dt == torch.float32 else dt)
-    return StreamingT2VModel.from_pretrained(name, torch_dtype=dt, device=dev)
+    try:
+        return StreamingT2VModel.from_pretrained(name, torch_dtype=dt, device=dev)
+    except FileNotFoundError as err:
+        close = close_model_name(name)
+        if close is None:
+            raise
+        raise FileNotFoundError(f"{err} ({close}?)") from None
 
 
 def load_compiled(cfg: GenerateConfig) -> StreamingT2VModel:

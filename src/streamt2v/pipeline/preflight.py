@@ -24,6 +24,7 @@ from streamt2v.io.frame_rates import MAX_FPS, MAX_GIF_FPS, MIN_FPS, check_fps, c
 from streamt2v.io.output_paths import check_output_path, output_kind
 from streamt2v.memory import resolve_device, resolve_dtype
 from streamt2v.models.model_index import peek_model_index
+from streamt2v.pipeline.model_loading import close_model_name
 from streamt2v.pipeline.prompts import PromptSchedule
 from streamt2v.pipeline.rundir import RunDir
 from streamt2v.pipeline.setting_checks import EnhanceSettingError
@@ -337,8 +338,10 @@ def check_inputs(
     spec = cfg.model
     known = spec is None or spec in PRESETS or names_shipped(spec) or looks_like_hub_id(spec)
     if not known and not home_path(spec).exists():
+        close = close_model_name(spec)
+        hint = f"{close}?; " if close is not None else ""  # a typo of a preset's name (tinyy)
         raise ArgumentFileNotFoundError(
-            f"model folder {str(home_path(spec).resolve())!r} does not exist (the shipped model: "
+            f"model folder {str(home_path(spec).resolve())!r} does not exist ({hint}the shipped model: "
             f"{SHIPPED_NAME!r} or no ",
             Arg("model"),
             f"; presets: {', '.join(PRESETS)})",
