@@ -130,3 +130,15 @@ def test_a_model_name_close_to_a_presets_is_given_the_preset_as_a_hint(tmp_path,
         )
     assert main(["generate", "a", "--model", "tinyy"]) == 2
     assert "does not exist (tiny?; the shipped model: 'microworld' or no --model;" in capsys.readouterr().err
+
+
+def test_a_crf_off_the_h264_scale_is_refused_before_loading(tmp_path, monkeypatch):
+    """``GenerateConfig(crf=-1)`` was taken: libx264 clipped it when the first chunk was written."""
+    monkeypatch.chdir(tmp_path)
+    for crf in (-1, 52, 18.5):
+        cfg = GenerateConfig(output="o.mp4", prompt="a", stream=StreamConfig(num_frames=16), crf=crf)
+        with pytest.raises(
+            ValueError, match=rf"^crf must be an integer from 0 \(lossless\) to 51 .*, got {crf}"
+        ):
+            generate(cfg)
+    assert list(tmp_path.iterdir()) == []

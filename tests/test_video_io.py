@@ -6,6 +6,8 @@ seeking test_seek_frames.py."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -568,3 +570,18 @@ def test_a_video_whose_last_frames_are_missing_or_damaged_says_so(tmp_path, capl
         assert len(decode_frames(path)[0]) == 16
         assert len(decode_frames(timed)[0]) == 8
     assert caplog.messages == []
+
+
+@pytest.mark.parametrize("crf", [99, -1, 2.5, True, "18"])
+def test_a_crf_off_the_h264_scale_is_refused_before_anything_is_written(tmp_path, crf):
+    """``write_video(..., crf=99)`` wrote a video (libx264 clipped it without a word; VP9 took a float)."""
+    from streamt2v.io.streaming_writer import StreamingVideoWriter, VideoFileWriter
+
+    message = rf"^crf must be an integer from 0 \(lossless\) to 51 \(the lowest quality\), got {re.escape(repr(crf))}"
+    with pytest.raises(ValueError, match=message):
+        write_video(tmp_path / "a.mp4", torch.zeros(3, 2, 16, 16), fps=8, crf=crf)
+    for writer in (StreamingVideoWriter, VideoFileWriter):
+        with pytest.raises(ValueError, match=message):
+            writer(tmp_path / "b.webm", 8, crf=crf)
+    assert list(tmp_path.iterdir()) == []
+    write_video(tmp_path / "c.mp4", torch.zeros(3, 2, 16, 16), fps=8, crf=51)

@@ -39,6 +39,7 @@ from streamt2v.io.video import (
     BITEXACT,
     DEFAULT_CRF,
     add_video_stream,
+    check_crf,
     encode_frames,
     encode_video,
     to_uint8_frames,
@@ -197,6 +198,7 @@ class StreamingVideoWriter(_FinishedOrAborted):
         overwrite: bool = False,
         before_replace: Callable[[Path, Path], None] | None = None,
     ) -> None:
+        crf = check_crf(crf)
         # Held until finish/abort: a second writer of the same path would replace this one's preview.
         self.path, self._lock = claim_output(path, fps, overwrite=overwrite, preview=True)
         # the preview's name is an output's too (a.partial.mp4): its lock keeps a writer of it off this one's
@@ -357,6 +359,7 @@ class VideoFileWriter(_FinishedOrAborted):
         held_lock: IO[str] | None = None,
         before_replace: Callable[[Path, Path], None] | None = None,
     ) -> None:
+        crf = check_crf(crf)
         self.path, self._lock = claim_output(path, fps, overwrite=overwrite, held_lock=held_lock)
         self._own_lock = held_lock is None
         self._before_replace = before_replace

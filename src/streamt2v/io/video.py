@@ -46,6 +46,7 @@ from streamt2v.io.output_paths import (
     temp_sibling_dir,
 )
 from streamt2v.pixels import check_pixel_values
+from streamt2v.typed_values import as_index
 
 # Container settings that keep a file a pure function of its frames: Matroska/WebM otherwise write a random
 # segment UID and the date (mp4 and mov already carry neither).
@@ -55,6 +56,19 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 # PyAV/FFmpeg decodes. A file named explicitly is read whatever its suffix.
 READ_VIDEO_SUFFIXES = (*VIDEO_SUFFIXES, ".gif", ".m4v", ".mpg", ".mpeg", ".ts", ".wmv", ".flv", ".3gp")
 DEFAULT_CRF = 18
+MAX_CRF = 51  # libx264's quality scale, 0 (lossless) to 51; a WebM's VP9 takes it doubled, on its 0-63
+
+
+def check_crf(crf: int, what: str = "crf") -> int:
+    """``crf`` if it is an integer on H.264's quality scale (0 to :data:`MAX_CRF`): libx264 clipped one
+    outside it without a word, and VP9 took a float."""
+    value = as_index(crf)
+    if value is None or not 0 <= value <= MAX_CRF:
+        raise ValueError(
+            f"{what} must be an integer from 0 (lossless) to {MAX_CRF} (the lowest quality), got {crf!r}; the "
+            f"default is {DEFAULT_CRF}"
+        )
+    return value
 
 
 # ----------------------------------------------------------------------------- tensor <-> uint8
@@ -262,7 +276,7 @@ def write_video(
 ) -> Path:
     """Write ``video`` (what :func:`video_frames` takes) atomically.
 
-    The format follows ``path``: a video suffix (H.264 mp4 via PyAV, ``crf`` quality), ``.gif``, or a path
+    The format follows ``path``: a video suffix (H.264 mp4 via PyAV, ``crf`` quality 0-51), ``.gif``, or a path
     without suffix / an existing directory for PNG frames ``frame_000000.png …``. Returns the final path.
     Nothing there is replaced by default: an existing file, or a folder holding the frames of an earlier PNG
     output, is a ``FileExistsError`` naming it, replaced only with ``overwrite=True`` (as the command line's
@@ -272,6 +286,7 @@ def write_video(
     The output's lock is taken for the write; a caller that took it earlier, to keep the output from other
     writers during its own long work (:func:`lock_output`), passes it as ``held_lock`` and releases it.
     """
+    crf = check_crf(crf)
     frames = video_frames(video)
     if frames.shape[0] == 0:
         raise ValueError("cannot write a video with 0 frames")

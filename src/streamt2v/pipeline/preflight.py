@@ -22,6 +22,7 @@ from streamt2v.config import PRESETS
 from streamt2v.io.folders import home_path, looks_like_hub_id
 from streamt2v.io.frame_rates import MAX_FPS, MAX_GIF_FPS, MIN_FPS, check_fps, check_gif_fps
 from streamt2v.io.output_paths import check_output_path, output_kind
+from streamt2v.io.video import check_crf
 from streamt2v.memory import resolve_device, resolve_dtype
 from streamt2v.models.model_index import peek_model_index
 from streamt2v.pipeline.model_loading import close_model_name
@@ -292,6 +293,7 @@ def check_inputs(
             check_fps(cfg.fps, fps)
             if any(output_kind(path) == "gif" for _, path in output_targets(cfg)):
                 check_gif_fps(cfg.fps, fps)
+    check_crf(cfg.crf)  # GenerateConfig's alone: the command line has no flag for it
     if cfg.init_video and cfg.init_image:
         raise ArgumentValueError("give either ", Arg("init_video"), " or ", Arg("init_image"), ", not both")
     for name in _INPUTS:
