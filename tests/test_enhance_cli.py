@@ -443,7 +443,9 @@ def test_cli_enhance_help_explains_every_option() -> None:
     assert bare == [], bare
 
 
-@pytest.mark.parametrize("resume", [["--resume"], ["--resume", "out.mp4"], ["--resu=runs/x"]])
+@pytest.mark.parametrize(
+    "resume", [["--resume"], ["--resume", "out.mp4"], ["--resu=runs/x"], ["--bogus", "--resume=runs/x"]]
+)
 def test_resume_typed_to_enhance_says_how_enhance_continues(resume, capsys) -> None:
     """``enhance --resume`` (generate's flag) was an unrecognized argument, saying nothing of how a stopped
     enhance continues: running the same command again."""
@@ -455,3 +457,23 @@ def test_resume_typed_to_enhance_says_how_enhance_continues(resume, capsys) -> N
     err = capsys.readouterr().err
     assert "streamt2v enhance: error: enhance has no --resume: a stopped enhance continues after its " in err
     assert "when the same command is run again" in err and "generate --resume DIR" in err
+
+
+def test_enhances_own_flags_abbreviate_as_before_resume_was_advised_on() -> None:
+    """``--resume`` was made a hidden option to advise on it, and argparse matched abbreviations to it too:
+    ``--res 64x64`` was refused as ambiguous between --resolution and --resume, a flag --help does not show."""
+    from streamt2v.cli import build_parser
+
+    line = ["enhance", "in.mp4", "--prompt", "a", "-o", "out.mp4"]
+    assert build_parser().parse_args([*line, "--res", "8x8"]).resolution == (8, 8)
+    assert build_parser().parse_args([*line, "--reso=8x16"]).resolution == (8, 16)
+
+
+def test_a_flag_near_resume_that_is_none_of_its_abbreviations_is_an_unrecognized_argument(capsys) -> None:
+    from streamt2v.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["enhance", "in.mp4", "--prompt", "a", "-o", "out.mp4", "--resumed"])
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "streamt2v enhance: error: unrecognized arguments: --resumed"
+    )

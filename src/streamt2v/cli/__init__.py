@@ -65,7 +65,7 @@ class _Commands(argparse._SubParsersAction):
         super().__call__(parser, namespace, values, option_string)
         extras = vars(namespace).pop(argparse._UNRECOGNIZED_ARGS_ATTR, None)
         if extras:
-            self.choices[values[0]].error(f"unrecognized arguments: {' '.join(extras)}")
+            self.choices[values[0]].refuse_unrecognized(extras)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -88,6 +88,7 @@ class _Parser(argparse.ArgumentParser):
         self.register("action", "parsers", _Commands)
         self._intermixing = False
         self._holding_errors = False
+        self._lacked: dict[str, str] = {}
         self.add_argument(
             "-v",
             "--verbose",
@@ -103,6 +104,23 @@ class _Parser(argparse.ArgumentParser):
             time.sleep(LEFT_TO_THE_FIRST_WAIT_S)
             self.exit(2)
         super().error(message)
+
+    def lacks(self, flag: str, message: str) -> None:
+        """Refuse ``flag``, another command's that this one does not take, with ``message`` (how this command does
+        what the flag does there) rather than as an unrecognized argument. The flag is not made an option:
+        argparse would then match abbreviations to it too, and one of this command's own became ambiguous
+        (``enhance --res`` could match --resolution and a hidden --resume)."""
+        self._lacked[flag] = message
+
+    def refuse_unrecognized(self, extras: list[str]) -> NoReturn:
+        """Refuse ``extras``, the arguments no option or positional took; a flag this command lacks
+        (:meth:`lacks`), typed whole or abbreviated, with or without ``=VALUE``, with what it says."""
+        for arg in extras:
+            typed = arg.split("=", 1)[0]
+            for flag, message in self._lacked.items():
+                if len(typed) > 2 and typed.startswith("--") and flag.startswith(typed):
+                    self.error(message)
+        self.error(f"unrecognized arguments: {' '.join(extras)}")
 
     def parse_known_args(self, args=None, namespace=None):
         args = sys.argv[1:] if args is None else list(args)

@@ -140,22 +140,14 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         action="store_true",
         help="no progress bars (the default when stderr is not a terminal)",
     )
-    p.add_argument("--resume", nargs="?", action=_NoResume, help=argparse.SUPPRESS)
+    p.lacks(
+        "--resume",
+        "enhance has no --resume: a stopped enhance continues after its last finished step when the same "
+        "command is run again (the same input, prompt, settings and -o: its state is kept beside the output, in "
+        ".NAME.stage3.pt); generate --resume DIR continues a generate run, stage 3 included",
+    )
     p.set_defaults(func=run)
     return p
-
-
-class _NoResume(argparse.Action):
-    """``--resume``, generate's flag, typed to enhance: argparse called it an unrecognized argument, and said
-    nothing of how enhance continues a stopped run."""
-
-    def __call__(self, parser, namespace, values, option_string=None) -> None:
-        parser.error(
-            f"enhance has no {option_string}: a stopped enhance continues after its last finished "
-            "step when the same command is run again (the same input, prompt, settings and -o: its state is "
-            "kept beside the output, in .NAME.stage3.pt); generate --resume DIR continues a generate run, "
-            "stage 3 included"
-        )
 
 
 def _check_not_the_input(source: Path, output: Path) -> None:
