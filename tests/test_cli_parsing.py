@@ -8,7 +8,7 @@ import shlex
 
 import pytest
 
-from streamt2v.cli import _Parser, build_parser, chosen_device, main
+from streamt2v.cli import DOCS_NOTE, HELP_NAMES_DOCS, _Parser, build_parser, chosen_device, main
 
 
 def _parse(line: str) -> argparse.Namespace:
@@ -212,6 +212,24 @@ def test_the_help_says_where_the_docs_files_it_names_are(capsys):
     for line in ["--help", "generate --help", "train --help"]:
         assert note in shown[line] and shown[line].endswith("an installed package does not hold them.")
     assert "docs/" not in shown["convert --help"]  # a help naming none is left as it was
+
+
+def test_the_commands_given_the_docs_note_are_those_whose_help_names_docs(monkeypatch):
+    """HELP_NAMES_DOCS names the commands whose help names a docs/ file; the parser is built without
+    formatting any help to find them (which took ~40 ms at every start)."""
+    monkeypatch.setattr(_Parser, "format_help", lambda self: pytest.fail(f"{self.prog}'s help formatted"))
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    monkeypatch.undo()
+    note = "".join(DOCS_NOTE.split())
+    naming = set()
+    for name, command in commands.items():
+        # the help as shown, the note and line breaks taken out: a narrow terminal may break a long path
+        shown = "".join(command.format_help().split())
+        assert shown.endswith(note) == (name in HELP_NAMES_DOCS), name
+        if "docs/" in shown.removesuffix(note):
+            naming.add(name)
+    assert naming == set(HELP_NAMES_DOCS)
 
 
 @pytest.mark.parametrize("line", ["--help", "generate --help", "evaluate -h", "assemble model --help"])

@@ -50,6 +50,9 @@ DOCS_NOTE = (
     "The docs/*.md files that the help and some errors name are the documentation in streamt2v's source "
     "repository, beside its README.md; an installed package does not hold them."
 )
+# The commands whose help names a docs/ file, and so ends with DOCS_NOTE: named here, since formatting every
+# command's help at each start to find them took ~40 ms (test_cli_parsing checks them against the help).
+HELP_NAMES_DOCS: tuple[str, ...] = ("generate", "train")
 
 
 class _ParseError(Exception):
@@ -288,10 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
     for name in COMMANDS:
         importlib.import_module(f"{__name__}.{name}").add_parser(sub)
-    for command in sub.choices.values():
-        # the help as shown, its line breaks taken out: a narrow terminal may break a long path within itself
-        if "docs/" in "".join(command.format_help().split()):
-            command.epilog = DOCS_NOTE
+    for name in HELP_NAMES_DOCS:
+        sub.choices[name].epilog = DOCS_NOTE
     return parser
 
 
