@@ -585,3 +585,21 @@ def test_a_crf_off_the_h264_scale_is_refused_before_anything_is_written(tmp_path
             writer(tmp_path / "b.webm", 8, crf=crf)
     assert list(tmp_path.iterdir()) == []
     write_video(tmp_path / "c.mp4", torch.zeros(3, 2, 16, 16), fps=8, crf=51)
+
+
+def test_a_single_image_reads_at_the_rate_of_a_folder_of_images(tmp_path):
+    """``read_video("anchor.png")`` said 25 fps (FFmpeg's made-up rate for an image), a folder of the same
+    image 8 (DEFAULT_FPS); an animated PNG keeps the rate it states."""
+    from PIL import Image
+
+    from streamt2v.io.frame_rates import DEFAULT_FPS
+
+    (tmp_path / "frames").mkdir()
+    for name in ("a.png", "a.jpg", "a.webp", "frames/f0.png"):
+        Image.new("RGB", (16, 16), (200, 10, 10)).save(tmp_path / name)
+    for name in ("a.png", "a.jpg", "a.webp", "frames"):
+        video, fps = read_video(tmp_path / name)
+        assert video.shape[2] == 1 and fps == DEFAULT_FPS, (name, fps)
+    images = [Image.new("RGB", (16, 16), (50 * i, 0, 0)) for i in range(3)]
+    images[0].save(tmp_path / "anim.png", save_all=True, append_images=images[1:], duration=100)
+    assert read_video(tmp_path / "anim.png")[1] == 10

@@ -18,6 +18,7 @@ from streamt2v.io.damage import damage_hint, shortfall_hint
 from streamt2v.io.frame_rates import (
     DEFAULT_FPS,
     has_nominal_rate,
+    is_still_image,
     stream_frame_rate,
     uneven_steps,
     video_frame_rate,
@@ -136,6 +137,8 @@ def _decoded(path: Path, max_frames: int | None) -> Iterator[tuple[float | None,
             stream = container.streams.video[0]
             # A GIF states no rate, only each frame's delay: FFmpeg's rate is a guess from the first ones
             fps = None if stream.codec_context.name == "gif" else stream_frame_rate(stream)
+            if is_still_image(container):  # FFmpeg's rate for it is made up
+                fps = float(DEFAULT_FPS)
             nominal = has_nominal_rate(container)
             for frame in container.decode(stream):
                 count += 1

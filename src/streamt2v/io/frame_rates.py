@@ -19,8 +19,17 @@ from typing import Any
 import numpy as np
 
 MIN_FPS, MAX_FPS = 0.01, 1000.0
-#: The model's native frame rate: what a file that states none, or a folder of frames, is read at.
+#: The model's native frame rate: what a file that states none, a still image or a folder of frames is
+#: read at.
 DEFAULT_FPS = 8
+
+
+def is_still_image(container: Any) -> bool:
+    """Whether a PyAV container is an image file (PNG, JPEG, WebP, ...: FFmpeg's ``*_pipe`` and ``image2``
+    demuxers), whose frame rate FFmpeg makes up (25 fps): it is read at :data:`DEFAULT_FPS`, as a folder of
+    images is. An animated PNG (``apng``) states its own."""
+    name = container.format.name.split(",")[0]
+    return name == "image2" or name.endswith("_pipe")
 
 
 def check_fps(fps: float, what: str = "fps") -> float:

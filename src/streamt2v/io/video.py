@@ -332,8 +332,9 @@ def read_video(
     """Read a video file (any container PyAV/FFmpeg can decode, a GIF) or a folder of images.
 
     Returns ``(video, fps)`` with ``video`` shaped ``(1, 3, T, H, W)`` float32 in ``[-1, 1]``; at most
-    ``max_frames`` frames from the start. A folder of images reports
-    :data:`~streamt2v.io.frame_rates.DEFAULT_FPS` (the model's native rate). ``warn_variable_rate``: see
+    ``max_frames`` frames from the start. A folder of images, or a single image (whose rate FFmpeg makes up
+    as 25 fps), reports :data:`~streamt2v.io.frame_rates.DEFAULT_FPS` (the model's native rate).
+    ``warn_variable_rate``: see
     :func:`~streamt2v.io.decoding.decode_frames` (for callers whose output keeps the input's timing).
     """
     path = home_path(path)
