@@ -134,7 +134,8 @@ class EvaluationReport:
         """Write ``.json`` (records, mean, skipped, config) or ``.csv`` (one row per video + ``mean``; with
         skipped videos, their rows too and an ``error`` column),
         atomically. An existing file is a ``FileExistsError`` naming it, replaced only with
-        ``overwrite=True``, as every writer of the library does. Non-finite values are written ``inf``, ``-inf`` and ``nan`` in both: in JSON as the
+        ``overwrite=True``, as every writer of the library does. Non-finite values are written ``inf``,
+        ``-inf`` and ``nan`` in both: in JSON as the
         strings ``"inf"``, ``"-inf"``, ``"nan"`` (strict JSON: jq and JavaScript reject a bare ``Infinity``
         or ``NaN``; ``float()`` reads them back). ``"inf"`` is a value (a static video's MAWE, a jump ratio
         of objects that move only at chunk boundaries), ``"nan"`` one that could not be measured (a probe
