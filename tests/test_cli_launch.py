@@ -24,7 +24,8 @@ def test_an_error_every_process_of_a_training_launch_meets_is_said_once_a_machin
     """Every process of a launch printed the same error, of the command line or of the checks the run makes
     before its processes join their group: the machine's first process (LOCAL_RANK 0) alone says it now, the
     others end with the same exit status. What one process may meet alone (an error of the accelerator joining
-    them) each says; and a WORLD_SIZE and RANK a job platform left without a launcher's LOCAL_RANK silence nothing."""
+    them) each says; and a WORLD_SIZE and RANK a job platform left without a launcher's LOCAL_RANK silence
+    nothing."""
     (tmp_path / "f.txt").write_text("")
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "notes.txt").write_text("mine")

@@ -461,7 +461,8 @@ def test_resume_typed_to_enhance_says_how_enhance_continues(resume, capsys) -> N
 
 def test_enhances_own_flags_abbreviate_as_before_resume_was_advised_on() -> None:
     """``--resume`` was made a hidden option to advise on it, and argparse matched abbreviations to it too:
-    ``--res 64x64`` was refused as ambiguous between --resolution and --resume, a flag --help does not show."""
+    ``--res 64x64`` was refused as ambiguous between --resolution and --resume, a flag --help does not
+    show."""
     from streamt2v.cli import build_parser
 
     line = ["enhance", "in.mp4", "--prompt", "a", "-o", "out.mp4"]

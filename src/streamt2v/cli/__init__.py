@@ -203,18 +203,19 @@ def refuse_a_launch(command: str, why: str) -> None:
         return
     processes = os.environ["WORLD_SIZE"].strip()
     raise LaunchRefused(
-        f"{command} runs as one process, and a launcher (torchrun, accelerate launch) started it as {processes} "
-        f"(WORLD_SIZE={processes}): {why}"
+        f"{command} runs as one process, and a launcher (torchrun, accelerate launch) started it as "
+        f"{processes} (WORLD_SIZE={processes}): {why}"
     )
 
 
 def _said_by_another_process_here(command: str | None, err: BaseException | None) -> bool:
     """Whether another process of this launch on this machine (``LOCAL_RANK`` 0) says this process's error, it
     being one every process of the machine met alike, so that it was printed once per process: an error of
-    the command line (``err`` None), a command refused under a launcher (:class:`LaunchRefused`), and, for a run made by several processes (:data:`LAUNCHED_TOGETHER`), a
-    bad value or a file it cannot use (``ValueError``, ``OSError``) before the processes joined their group.
-    Each machine says its own (another's files may differ); anything else, and anything once the processes
-    joined (one may fail alone), each process says."""
+    the command line (``err`` None), a command refused under a launcher (:class:`LaunchRefused`), and, for a
+    run made by several processes (:data:`LAUNCHED_TOGETHER`), a bad value or a file it cannot use
+    (``ValueError``, ``OSError``) before the processes joined their group. Each machine says its own
+    (another's files may differ); anything else, and anything once the processes joined (one may fail alone),
+    each process says."""
     if not _launch_rank("LOCAL_RANK"):
         return False
     if err is None or isinstance(err, LaunchRefused):

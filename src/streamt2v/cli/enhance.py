@@ -62,7 +62,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--out",  # train's and evaluate's name (an abbreviation of --output until now)
         type=user_path,
         required=True,
-        help="output .mp4, .gif, .mov, .mkv, .webm or .avi, or a folder for PNG frames (written atomically; see --overwrite)",
+        help="output .mp4, .gif, .mov, .mkv, .webm or .avi, or a folder for PNG frames (written atomically; "
+        "see --overwrite)",
     )
     p.add_argument(
         "--model",
@@ -143,8 +144,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.lacks(
         "--resume",
         "enhance has no --resume: a stopped enhance continues after its last finished step when the same "
-        "command is run again (the same input, prompt, settings and -o: its state is kept beside the output, in "
-        ".NAME.stage3.pt); generate --resume DIR continues a generate run, stage 3 included",
+        "command is run again (the same input, prompt, settings and -o: its state is kept beside the output, "
+        "in .NAME.stage3.pt); generate --resume DIR continues a generate run, stage 3 included",
     )
     p.set_defaults(func=run)
     return p
