@@ -80,6 +80,27 @@ def test_evaluate_under_a_launcher_is_refused_once_a_machine(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("rank, local_rank, said", [("0", "0", True), ("1", "1", False)])
+def test_enhance_under_a_launcher_is_refused_once_a_machine(
+    tmp_path, capsys, monkeypatch, rank, local_rank, said
+):
+    """Each process of a launch enhanced the whole video and wrote the same -o: it is refused before the video
+    is read, as evaluate is."""
+    monkeypatch.setattr("streamt2v.cli.LEFT_TO_THE_FIRST_WAIT_S", 0.0)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", rank)
+    monkeypatch.setenv("LOCAL_RANK", local_rank)
+    line = ["enhance", str(tmp_path / "missing.mp4"), "--prompt", "a", "-o", str(tmp_path / "o.mp4")]
+    assert main([*line, "--no-progress"]) == 2
+    expected = (
+        "error: enhance runs as one process, and a launcher (torchrun, accelerate launch) started it as 2 "
+        "(WORLD_SIZE=2): each process would enhance the whole video and write the same -o; run it without the "
+        "launcher, choosing its GPU with --device cuda:N\n"
+    )
+    assert capsys.readouterr().err == (expected if said else "")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_evaluate_with_a_job_platforms_world_size_and_no_launcher_runs(tmp_path, capsys, monkeypatch):
     """A WORLD_SIZE and RANK left by a job platform, without a launcher's LOCAL_RANK: one process, run."""
     monkeypatch.setenv("WORLD_SIZE", "4")

@@ -7,7 +7,7 @@ import shlex
 from pathlib import Path
 
 from streamt2v.arguments import Arg
-from streamt2v.cli import chosen_device, integer_at_least, user_path
+from streamt2v.cli import chosen_device, integer_at_least, refuse_a_launch, user_path
 from streamt2v.config import DTYPE_NAMES
 from streamt2v.pipeline.setting_checks import SEED_LIMIT
 from streamt2v.wording import counted
@@ -183,6 +183,12 @@ def _flags_without_effect(given: dict, config) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    # stage 3 is not split between a launch's processes: refused rather than run whole by each
+    refuse_a_launch(
+        "enhance",
+        "each process would enhance the whole video and write the same -o; run it without the launcher, "
+        "choosing its GPU with --device cuda:N",
+    )
     from streamt2v.arguments import logs_naming_flags
     from streamt2v.cli.setting_flags import as_flags
     from streamt2v.pipeline.setting_checks import EnhanceSettingError
