@@ -25,3 +25,14 @@ def test_model_repr_is_one_line_naming_geometry_parameters_device_and_dtype():
 def test_pipeline_repr_shows_its_model(model):
     assert repr(StreamingT2VPipeline(model)) == f"StreamingT2VPipeline(model={model!r})"
     assert "init_unet" in repr(model)
+
+
+def test_refiner_repr_is_one_line_naming_size_parameters_device_and_dtype():
+    """A Refiner printed every module of its UNet, VAE and text encoder (hundreds of lines)."""
+    from streamt2v.pipeline.refiner import Refiner
+
+    refiner = Refiner.random((32, 48), seed=0)
+    text = repr(refiner)
+    assert "\n" not in text
+    assert text.startswith("Refiner(48×32 px, epsilon, random weights; parameters: unet ")
+    assert re.search(r"vae [\d.]+K, text_encoder [\d.]+K; cpu, float32\)$", text)

@@ -100,6 +100,20 @@ class Refiner:
     # byte-level tokenizer cuts off is not worth a warning the user can do nothing about
     random_weights: bool = False
 
+    def __repr__(self) -> str:
+        # one line a notebook can show, as StreamingT2VModel's: the dataclass's printed every module's tree
+        from streamt2v.models.bundle import _parameter_count
+
+        parts = {"unet": self.unet, "vae": self.vae, "text_encoder": self.text_encoder}
+        sizes = ", ".join(
+            f"{k} {_parameter_count(m)}" for k, m in parts.items() if isinstance(m, torch.nn.Module)
+        )
+        (h, w), weights = self.frame_size, "random weights; " if self.random_weights else ""
+        return (
+            f"Refiner({w}×{h} px, {self.prediction_type}, {weights}parameters: {sizes}; {self.device}, "
+            f"{str(self.dtype).removeprefix('torch.')})"
+        )
+
     def config(self, **settings: Any) -> EnhanceConfig:
         """The :class:`EnhanceConfig` for this refiner: ``settings`` over :attr:`recommended`. A refusal that
         names a setting not given says where its value came from (``--steps 40`` where the refiner
