@@ -205,7 +205,7 @@ def train(
     created = not out.exists()
     held = lock_run_folder(out) if run.main else None
     try:
-        return _train_locked(run, recipe, cfg, out, dataset, resume, progress, export)
+        result = _train_locked(run, recipe, cfg, out, dataset, resume, progress, export)
     finally:
         # a folder that holds no run (the user's, refused; a start that failed) is left as it was found
         leave = held is not None and not is_run_folder(out)
@@ -213,6 +213,10 @@ def train(
         if leave and created:
             with suppress(OSError):  # not empty: something else was put there meanwhile
                 out.rmdir()
+    # the folder given back before any process returns: the others' next train() there (a resume in the same
+    # script) found it still held by the main process, and refused it as in use
+    run.accelerator.wait_for_everyone()
+    return result
 
 
 def _train_locked(
