@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shlex
 import shutil
@@ -94,6 +95,37 @@ def test_assembled_runs_generate_and_enhance_from_the_command_line(tmp_path, run
     ]
     assert main([*enh, "--no-progress"]) == 0
     assert read_video(enhanced)[0].shape[2:] == (16, 32, 32)
+
+
+def test_every_path_argument_takes_a_leading_tilde_as_the_home_folder(tmp_path, runs, encoders, monkeypatch):
+    """assemble_model("~/models/m", unet="~/runs/stream/final/unet") looked for the UNet in a folder named ~
+    in the working one: the Python API takes ~ as the command line's path flags do."""
+    home, work = tmp_path.parent, tmp_path / "work"  # the runs' and encoders' temporary folders are beside
+    work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+
+    def tilde(path: str | Path) -> str:
+        return "~/" + os.path.relpath(path, home)
+
+    vae, clip = (tilde(p) for p in encoders)
+    model = assemble_model(
+        tilde(tmp_path / "model"),
+        unet=tilde(runs / "stream" / "final" / "unet"),
+        init_unet=tilde(runs / "base" / "final" / "unet"),
+        vae=vae,
+        clip=clip,
+        scheduler=tilde(runs / "stream" / "final" / "scheduler"),
+    )
+    refiner = assemble_refiner(
+        tilde(tmp_path / "refiner"),
+        unet=tilde(runs / "refiner" / "final" / "unet"),
+        vae=vae,
+        clip=clip,
+        scheduler=tilde(runs / "refiner" / "final" / "scheduler"),
+    )
+    assert (model, refiner) == (tmp_path / "model", tmp_path / "refiner")
+    assert (model / "model_index.json").is_file() and not (work / "~").exists()
 
 
 def test_the_printed_commands_name_the_assembled_folders_as_the_shell_reads_them(

@@ -505,6 +505,27 @@ def test_two_processes_take_the_steps_of_one_with_twice_the_accumulation(tmp_pat
     assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=3e-3) for k in a)
 
 
+def test_a_leading_tilde_is_the_home_folder_as_on_the_command_line(tmp_path, monkeypatch):
+    """train(..., "~/runs/x") made a folder named "~" in the working one, and a recipe's data="~/videos" read
+    from there: the Python API takes ~ as the command line's path flags do."""
+    from streamt2v.train.recipes import PATH_OPTIONS, recipe_classes, recipe_options
+
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    result = train(tiny_vae(), TrainConfig(steps=1, batch_size=1), "~/runs/x", progress=False, export=False)
+    assert result.out_dir == home / "runs" / "x" and (home / "runs" / "x" / "config.json").is_file()
+    assert not (work / "~").exists()
+    for name, cls in recipe_classes().items():
+        paths = {key: f"~/{key}" for key in PATH_OPTIONS if key in recipe_options(cls)}
+        extra = {"degrade_scale": 2} if "degrade_vae" in paths else {}
+        recipe = make_recipe(name, **paths, **extra)
+        assert {key: getattr(recipe, key) for key in paths} == {key: str(home / key) for key in paths}, name
+    assert tiny_vae().__class__(data="./~/videos").data == "./~/videos"  # a folder named ~ stays itself
+
+
 _REFUSED_THEN_TRAINED = """
 import sys
 from streamt2v.train.loop import TrainConfig, train

@@ -18,7 +18,13 @@ from typing import Any
 import torch
 
 from streamt2v.arguments import Arg, ArgumentFileNotFoundError, ArgumentValueError, naming_arguments
-from streamt2v.io.folders import read_json_object, refuse_existing, refuse_inputs_inside, saved_class_name
+from streamt2v.io.folders import (
+    home_path,
+    read_json_object,
+    refuse_existing,
+    refuse_inputs_inside,
+    saved_class_name,
+)
 from streamt2v.memory import move_modules
 from streamt2v.models.model_index import MODEL_INDEX, is_frame_rate
 from streamt2v.models.strict_loading import from_pretrained_strict
@@ -114,7 +120,7 @@ def _part(given: str | Path | None, recorded: dict[str, Any], key: str, arg: Arg
     it must exist. One given is checked against the recorded one by :func:`_warn_if_not_recorded` once it is
     known to be a part of its kind (loaded)."""
     if given:
-        path, origin = Path(given), ()
+        path, origin = home_path(given), ()
     else:
         if not recorded.get(key):
             raise ArgumentValueError(
@@ -134,7 +140,7 @@ def _part(given: str | Path | None, recorded: dict[str, Any], key: str, arg: Arg
 def _unet_folder(path: str | Path, cls: str, name: str, what: str) -> Path:
     """The folder ``path`` (the argument ``name``: ``unet``, ``init_unet``), after checking it holds a
     ``cls``, the UNet of ``what``."""
-    p = Path(path)
+    p = home_path(path)
     config = p / "config.json"
     with naming_arguments(name) as (arg,):
         if p.is_file():
@@ -163,7 +169,7 @@ def _load_unet(cls: type, folder: Path, name: str, dtype: torch.dtype) -> Any:
 
 
 def _scheduler_dir(unet_dir: Path, scheduler: str | Path | None) -> Path:
-    return Path(scheduler) if scheduler else unet_dir.parent / "scheduler"
+    return home_path(scheduler) if scheduler else unet_dir.parent / "scheduler"
 
 
 def training_scheduler(unet_dir: Path, scheduler: str | Path | None = None) -> dict[str, Any]:
@@ -257,7 +263,7 @@ def assemble_model(
     from streamt2v.models.unet import StreamingUNet
     from streamt2v.train.frozen import load_frozen_clip, load_frozen_vae
 
-    dest = Path(dest)
+    dest = home_path(dest)  # every path argument takes ~ as the command line does
     fps = _fps(fps)
     refuse_existing(dest, overwrite)
     unet_dir = _unet_folder(unet, "StreamingUNet", "unet", "a stream run")
@@ -391,7 +397,7 @@ def assemble_refiner(
     from streamt2v.pipeline.refiner import Refiner
     from streamt2v.train.frozen import load_frozen_clip, load_frozen_vae
 
-    dest = Path(dest)
+    dest = home_path(dest)  # every path argument takes ~ as the command line does
     refuse_existing(dest, overwrite)
     unet_dir = _unet_folder(unet, "UNet3DConditionModel", "unet", "a refiner or base run")
     enhance = checked_enhance(enhance)

@@ -21,7 +21,13 @@ from streamt2v.arguments import Arg, RecipeOption
 from streamt2v.io.folders import atomic_write_file
 from streamt2v.microworld.captions import BOS_TOKEN, EOS_TOKEN, PAD_TOKEN, SPECIAL_TOKENS, VOCABULARY
 from streamt2v.microworld.dataset import ClipSpec
-from streamt2v.train.recipes import DataOptions, SampleInputs, check_at_least, check_frames_per_sample
+from streamt2v.train.recipes import (
+    DataOptions,
+    SampleInputs,
+    check_at_least,
+    check_frames_per_sample,
+    expand_home_in_paths,
+)
 from streamt2v.train.word_tokenizer import build_word_tokenizer, caption_vocabulary
 
 logger = logging.getLogger(__name__)
@@ -97,6 +103,7 @@ class ClipRecipe(DataOptions):
     min_word_count: int = 1
 
     def __post_init__(self) -> None:
+        expand_home_in_paths(self)
         check_frames_per_sample(self.frames_per_sample)
         sizes = (
             "hidden_size",

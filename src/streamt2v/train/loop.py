@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from streamt2v.arguments import Arg, ArgumentRuntimeError, ArgumentValueError
 from streamt2v.compiling import compile_modules
 from streamt2v.io import locks
-from streamt2v.io.folders import atomic_folder, atomic_write_file
+from streamt2v.io.folders import atomic_folder, atomic_write_file, home_path
 from streamt2v.microworld.dataset import collate
 from streamt2v.signals import interrupts_held
 from streamt2v.train.checkpoint import (
@@ -196,7 +196,7 @@ def train(
     ``memory_check=False``: a CPU run is not refused where its network and training state seem not to fit
     in the free memory (:func:`~streamt2v.train.memory_needs.check_training_memory`).
     """
-    out = Path(out_dir)
+    out = home_path(out_dir)
     # before the accelerator joins a launch's processes: each would say the refusal, the first of each machine
     # alone does before then (cli); and before the network is built
     check_out_dir(out, recipe, resume)

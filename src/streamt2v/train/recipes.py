@@ -20,6 +20,7 @@ import difflib
 import logging
 import math
 import numbers
+import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar, get_type_hints
@@ -85,6 +86,15 @@ def is_path_option(key: str, value: Any) -> bool:
         and value != ""
         and not (key == "data" and value == "microworld")
     )
+
+
+def expand_home_in_paths(recipe: Any) -> None:
+    """A leading ``~`` of each path option of ``recipe`` as the home folder, as the command line's path flags
+    take it: ``data="~/videos"`` read a folder named ``~`` in the working one. For ``__post_init__``."""
+    for key in PATH_OPTIONS:
+        value = getattr(recipe, key, None)
+        if isinstance(value, (str, os.PathLike)) and os.fspath(value).startswith("~"):
+            setattr(recipe, key, os.path.expanduser(os.fspath(value)))
 
 
 # The seed of the samples a run's sample videos show (new scenes on the microworld, other clips of a folder).

@@ -36,7 +36,14 @@ from streamt2v.train.frozen import (
     need_dir,
     refuse_other_class,
 )
-from streamt2v.train.recipes import DataOptions, SampleInputs, check_at_least, option_arg, write_sample
+from streamt2v.train.recipes import (
+    DataOptions,
+    SampleInputs,
+    check_at_least,
+    expand_home_in_paths,
+    option_arg,
+    write_sample,
+)
 from streamt2v.typed_values import as_index
 
 logger = logging.getLogger(__name__)
@@ -239,6 +246,7 @@ class BaseRecipe(DataOptions):
     def __post_init__(self) -> None:
         from streamt2v.sampling.schedulers import TIMESTEP_SPACINGS
 
+        expand_home_in_paths(self)
         with naming_arguments(option_arg("noise_correlation")) as (correlation,):
             check_correlation(self.noise_correlation, correlation)
         check_at_least(self, 1, "sample_steps", "num_train_timesteps")
