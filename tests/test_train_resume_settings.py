@@ -258,3 +258,31 @@ def test_a_resume_takes_the_runs_value_of_every_flag_not_typed(tmp_path, capsys,
     with caplog.at_level(logging.INFO):
         assert main([*resume, "--batch-size", "8"]) == 0
     assert "changed training settings: --batch-size 2 -> 8" in caplog.text
+
+
+_TINY = ["--set", "block_out_channels=[8,16]", "--set", "norm_num_groups=4", "--set", "scaling_samples=1"]
+
+
+def _vae_run(out: str, *flags: str) -> list[str]:
+    return ["train", "vae", "--out", out, "--size", "16", *_TINY, *flags, "--no-progress"]
+
+
+def test_a_resume_past_a_damaged_checkpoint_takes_the_settings_of_the_one_it_reads(tmp_path, caplog):
+    """The latest checkpoint cut short, a resume continues from the one before: it took the settings not
+    typed from the damaged one (``--batch-size 4``), and warned of "--batch-size 2 -> 4", a change it made
+    itself. They are the checkpoint's it reads."""
+    from streamt2v.cli import main
+
+    out = str(tmp_path / "run")
+    assert main(_vae_run(out, "--batch-size", "2", "--checkpoint-every", "1", "--steps", "2")) == 0
+    resume = ["train", "vae", "--out", out, "--resume", "--no-progress"]
+    assert main([*resume, "--steps", "3", "--batch-size", "4"]) == 0
+    model = tmp_path / "run" / "checkpoints" / "step-00000003" / "model.safetensors"
+    with open(model, "r+b") as f:
+        f.truncate(100)
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        assert main([*resume, "--steps", "4"]) == 0
+    assert "resuming from step-00000002 instead" in caplog.text
+    assert "changed training settings: --steps 2 -> 4\n" in caplog.text, caplog.text
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["batch_size"] == 2

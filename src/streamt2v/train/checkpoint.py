@@ -26,7 +26,7 @@ import re
 import shutil
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -262,15 +262,21 @@ def load_training_checkpoint(path: Path) -> dict[str, Any]:
     }
 
 
-def resume_checkpoint(root: Path) -> tuple[Path, dict[str, Any]] | None:
-    """The newest checkpoint of ``root`` that reads whole, as ``(folder, load_training_checkpoint(folder))``;
-    None when there is none yet (no ``latest``).
+class ResumeChoice(NamedTuple):
+    """The checkpoint a resume reads (:func:`checkpoint_a_resume_reads`) and what it passes over on the way."""
 
-    ``latest`` names the newest; when it is damaged (a file deleted or cut short after it was written),
-    the checkpoints before it are tried, newest first, with a warning naming the damaged file (a resume
-    from an earlier step repeats the steps since, exactly), and each damaged one is set aside as
-    ``step-N.damaged-`` + 8 random hex digits (kept, out of the checkpoints the run keeps and prunes). When
-    none reads, one error names the file of the newest that does not, and nothing is moved."""
+    path: Path | None  # None: none reads
+    checkpoint: dict[str, Any] | None  # load_training_checkpoint(path)
+    damaged: list[tuple[Path, str]]  # the newer ones that do not read, newest first, each with its error
+    first_error: str | None  # why ``latest``'s checkpoint is not the one read (None: it is)
+
+
+def checkpoint_a_resume_reads(root: Path) -> ResumeChoice | None:
+    """The checkpoint of ``root`` a resume continues from: the newest that reads whole, at or before the one
+    ``latest`` names (``path`` None where none does); None when there is none yet (no ``latest``). Nothing
+    is said, moved or written: the command line asks it for the settings a resume takes, and
+    :func:`resume_checkpoint` acts on its answer. An ``OSError`` (a file that cannot be read now, not
+    damaged) stops the search."""
     pointer = root / LATEST
     if not pointer.exists():
         return None
@@ -290,27 +296,43 @@ def resume_checkpoint(root: Path) -> tuple[Path, dict[str, Any]] | None:
         first_error = f"{pointer} does not name a checkpoint ({name[:40]!r})"
     for path in candidates:
         try:
-            ck = load_training_checkpoint(path)
+            return ResumeChoice(path, load_training_checkpoint(path), damaged, first_error)
         except ValueError as err:
             first_error = first_error or str(err)
-            damaged.append(path)
-            logger.warning("%s; trying the checkpoint before it", err)
-            continue
-        if first_error is not None:
-            logger.warning("resuming from %s instead (%s)", path.name, first_error)
-        for bad in damaged:
-            # Out of the rotation, which counted it among the checkpoints kept and so removed a whole one,
-            # and kept (a file may be repaired, or looked at), under a name no resume reads.
-            aside = bad.with_name(f"{bad.name}.damaged-{uuid.uuid4().hex[:8]}")
-            os.replace(bad, aside)
-            logger.warning("the damaged checkpoint %s is set aside as %s", bad.name, aside.name)
-        if damaged:  # `latest` named one set aside: a resume before the next checkpoint would call it missing
-            _point_latest_at(root, path.name)
-        return path, ck
-    raise ValueError(
-        f"cannot resume: {first_error or f'{pointer} names no checkpoint'}, and no earlier checkpoint in "
-        f"{root} is complete; delete the folder's checkpoints/ to start over"
-    )
+            damaged.append((path, str(err)))
+    return ResumeChoice(None, None, damaged, first_error or f"{pointer} names no checkpoint")
+
+
+def resume_checkpoint(root: Path) -> tuple[Path, dict[str, Any]] | None:
+    """The newest checkpoint of ``root`` that reads whole, as ``(folder, load_training_checkpoint(folder))``;
+    None when there is none yet (no ``latest``). Which one: :func:`checkpoint_a_resume_reads`.
+
+    ``latest`` names the newest; when it is damaged (a file deleted or cut short after it was written),
+    the checkpoints before it are tried, newest first, with a warning naming the damaged file (a resume
+    from an earlier step repeats the steps since, exactly), and each damaged one is set aside as
+    ``step-N.damaged-`` + 8 random hex digits (kept, out of the checkpoints the run keeps and prunes). When
+    none reads, one error names the file of the newest that does not, and nothing is moved."""
+    choice = checkpoint_a_resume_reads(root)
+    if choice is None:
+        return None
+    for _, err in choice.damaged:
+        logger.warning("%s; trying the checkpoint before it", err)
+    if choice.path is None or choice.checkpoint is None:
+        raise ValueError(
+            f"cannot resume: {choice.first_error}, and no earlier checkpoint in {root} is complete; delete the "
+            "folder's checkpoints/ to start over"
+        )
+    if choice.first_error is not None:
+        logger.warning("resuming from %s instead (%s)", choice.path.name, choice.first_error)
+    for bad, _ in choice.damaged:
+        # Out of the rotation, which counted it among the checkpoints kept and so removed a whole one,
+        # and kept (a file may be repaired, or looked at), under a name no resume reads.
+        aside = bad.with_name(f"{bad.name}.damaged-{uuid.uuid4().hex[:8]}")
+        os.replace(bad, aside)
+        logger.warning("the damaged checkpoint %s is set aside as %s", bad.name, aside.name)
+    if choice.damaged:  # `latest` named one set aside: a resume before the next checkpoint calls it missing
+        _point_latest_at(root, choice.path.name)
+    return choice.path, choice.checkpoint
 
 
 def resume_main_first(accelerator: Any, root: Path) -> tuple[Path, dict[str, Any]] | None:

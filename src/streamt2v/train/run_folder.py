@@ -24,7 +24,7 @@ from streamt2v.io.folders import (
     remove_leftovers,
 )
 from streamt2v.io.output_paths import remove_stale_temporaries
-from streamt2v.train.checkpoint import LATEST, remove_checkpoint_temporaries
+from streamt2v.train.checkpoint import checkpoint_a_resume_reads, remove_checkpoint_temporaries
 from streamt2v.train.train_config import FLAGGED_SETTINGS
 from streamt2v.wording import counted
 
@@ -434,14 +434,17 @@ def _as_flag_value(value: Any, *, set_option: bool = False, key: str = "") -> st
 
 
 def resumed_run_config(out: Path) -> dict[str, Any] | None:
-    """The run config a resume of the run in ``out`` continues: its latest checkpoint's (``state.json``), else
-    its ``config.json`` (a run stopped before its first checkpoint starts again with its settings); None where
-    neither reads (no run there). What the command line takes for the settings not typed with ``--resume``."""
-    checkpoints = out / "checkpoints"
+    """The run config a resume of the run in ``out`` continues: that of the checkpoint it reads
+    (:func:`~streamt2v.train.checkpoint.checkpoint_a_resume_reads`: past a damaged latest one, the one before
+    it), else its ``config.json`` (a run stopped before its first checkpoint starts again with its settings);
+    None where neither reads (no run there). What the command line takes for the settings not typed with
+    ``--resume``."""
     try:
-        state = checkpoints / (checkpoints / LATEST).read_text().strip() / "state.json"
-        config = json.loads(state.read_text())["config"]
-    except (OSError, ValueError, KeyError, TypeError):  # none yet, or damaged: the run's own record
+        choice = checkpoint_a_resume_reads(out / "checkpoints")
+        config = choice.checkpoint["state"]["config"] if choice and choice.checkpoint else None
+    except OSError:  # a checkpoint that cannot be read now: the resume stops on it, naming it
+        config = None
+    if config is None:  # none yet, or none reads (the resume says so): the run's own record
         try:
             config = json.loads((out / "config.json").read_text())
         except (OSError, ValueError):
