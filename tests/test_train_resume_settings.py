@@ -286,3 +286,76 @@ def test_a_resume_past_a_damaged_checkpoint_takes_the_settings_of_the_one_it_rea
     assert "resuming from step-00000002 instead" in caplog.text
     assert "changed training settings: --steps 2 -> 4\n" in caplog.text, caplog.text
     assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["batch_size"] == 2
+
+
+def _record(run: Path, **train: object) -> None:
+    """Set loop settings in the run's record, as a run on another machine (a GPU's, one with a C++ compiler)
+    would have written them: config.json and the latest checkpoint's state.json."""
+    config = json.loads((run / "config.json").read_text())
+    config["train"].update(train)
+    (run / "config.json").write_text(json.dumps(config))
+    state_file = run / "checkpoints" / (run / "checkpoints" / "latest").read_text().strip() / "state.json"
+    state = json.loads(state_file.read_text())
+    state["config"]["train"].update(train)
+    state_file.write_text(json.dumps(state))
+
+
+def test_a_resume_takes_what_this_machine_can_run_of_the_runs_settings(tmp_path, caplog, capsys):
+    """The run's fp16 taken on the CPU was refused as typed ("--mixed-precision fp16 needs a GPU"): it is not
+    taken there, and the resume warns of the change as before (fp16 -> no). Its compile is not taken, said on
+    the line of settings that leave its steps unchanged, not as a warning. Its ``--cpu`` is taken unless
+    ``--device auto`` is typed; its ``ema_decay`` None (no EMA) is ``--ema-decay 0``; a recipe option with a
+    flag given by ``--set`` is taken as any other."""
+    from streamt2v.cli import main
+
+    run = tmp_path / "run"
+    out = str(run)
+    first = ["train", "vae", "--out", out, "--set", "size=16", *_TINY, "--cpu", "--ema-decay", "0"]
+    assert (
+        main([*first, "--checkpoint-every", "1", "--steps", "1", "--batch-size", "2", "--no-progress"]) == 0
+    )
+    _record(run, mixed_precision="fp16", compile="inductor")
+    resume = ["train", "vae", "--out", out, "--resume", "--no-progress"]
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        assert main([*resume, "--steps", "2"]) == 0, capsys.readouterr().err
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and warnings[0].endswith(
+        "changed training settings: --mixed-precision fp16 -> no; --steps 1 -> 2"
+    ), warnings
+    assert "other settings that leave its steps unchanged: --compile inductor -> (not given)" in caplog.text
+    train = json.loads((run / "config.json").read_text())["train"]
+    assert train["cpu"] is True and train["ema_decay"] is None and train["batch_size"] == 2
+    assert json.loads((run / "config.json").read_text())["recipe_config"]["size"] == 16
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        assert main([*resume, "--steps", "3", "--device", "auto"]) == 0
+    assert "changed training settings: --cpu (given) -> (not given); --steps 2 -> 3" in caplog.text
+    assert json.loads((run / "config.json").read_text())["train"]["cpu"] is False
+
+
+def test_a_resume_refuses_the_runs_folders_that_moved_naming_them_as_the_runs(tmp_path, capsys):
+    """A recorded ``--data`` folder since moved failed "video folder X does not exist" after "resumed from",
+    as if typed: it is refused first, as the run's, with the flag that gives its new place."""
+    import numpy as np
+
+    from streamt2v.cli import main
+    from streamt2v.io.video import from_uint8_frames, write_video
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for name in ("a.mp4", "b.mp4"):
+        write_video(videos / name, from_uint8_frames(np.full((4, 16, 16, 3), 100, np.uint8)), 8)
+    captions = tmp_path / "caps.csv"
+    captions.write_text("file,caption\na.mp4,red\nb.mp4,blue\n")
+    out = str(tmp_path / "run")
+    data = ["--data", str(videos), "--captions", str(captions), "--batch-size", "1"]
+    assert main(_vae_run(out, *data, "--checkpoint-every", "1", "--steps", "1")) == 0
+    videos.rename(tmp_path / "moved")
+    resume = ["train", "vae", "--out", out, "--resume", "--steps", "2", "--no-progress"]
+    capsys.readouterr()
+    assert main(resume) == 2
+    err = capsys.readouterr().err
+    assert f"the run's --data {videos} does not exist here" in err, err
+    assert "give --data with its new place" in err and "resumed from" not in err
+    assert main([*resume, "--data", str(tmp_path / "moved")]) == 0

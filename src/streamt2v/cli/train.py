@@ -349,7 +349,8 @@ def _train(args: argparse.Namespace) -> int:
 
 
 # The loop settings a resume does not take from the run when they are not typed: how this machine runs it
-# (compile or not: a run resumes with or without it, docs/training.md), not what its steps are.
+# (compile or not: a run resumes with or without it, and says so on the line of settings that leave its
+# steps unchanged; docs/training.md), not what its steps are.
 _NOT_TAKEN_ON_RESUME = ("compile",)
 
 
@@ -375,7 +376,7 @@ def _take_the_runs_settings(args: argparse.Namespace) -> None:
 
     from streamt2v.train.recipes import EARLIER_OPTION_NAMES, recipe_classes, recipe_options
     from streamt2v.train.run_folder import resumed_run_config
-    from streamt2v.train.train_config import FLAGGED_SETTINGS
+    from streamt2v.train.train_config import FLAGGED_SETTINGS, trains_on_the_cpu
 
     saved = resumed_run_config(Path(args.out))
     if saved is None or saved.get("recipe") != args.recipe or args.recipe not in recipe_classes():
@@ -391,12 +392,15 @@ def _take_the_runs_settings(args: argparse.Namespace) -> None:
         (k, v) for k, v in recorded.items() if k in options and k not in _RECIPE_FIELDS and k not in by_set
     ]
     args.options = kept + args.options
+    _refuse_moved_paths(args, typed | by_set, kept)
     world = _launch_size()
     for key, value in saved["train"].items():
         if key not in FLAGGED_SETTINGS or key in _NOT_TAKEN_ON_RESUME or key in typed:
             continue
         if key == "cpu":  # --device auto typed asks for the GPU where the run trained on the CPU
             args.cpu = bool(value) if "device" not in typed else args.cpu
+        elif key == "mixed_precision" and value == "fp16":  # GPU only: below, once --cpu is taken
+            continue
         elif key == "grad_accum":  # on another process count: the run's samples per step, where they divide
             samples = int(saved.get("processes", world)) * int(value)
             args.grad_accum = samples // world if samples % world == 0 else value
@@ -404,6 +408,32 @@ def _take_the_runs_settings(args: argparse.Namespace) -> None:
             args.ema_decay = value or 0  # the run's None (no EMA) is --ema-decay 0
         else:
             setattr(args, key, value)
+    if saved["train"].get("mixed_precision") == "fp16" and "mixed_precision" not in typed:
+        # not on the CPU, where it would be refused as if typed: the resume warns of the change (fp16 -> no)
+        args.mixed_precision = "no" if trains_on_the_cpu(chosen_device(args) == "cpu") else "fp16"
+
+
+def _refuse_moved_paths(args: argparse.Namespace, typed: set[str], kept: list[tuple[str, Any]]) -> None:
+    """Refuse the files and folders taken from the run's record (not ``typed``) that do not exist here (the
+    run's folders moved, or it resumes on another machine), naming them as the run's and the flag that gives
+    their new place: read later, they were called missing as if typed, after "resumed from"."""
+    from streamt2v.train.recipes import is_path_option
+
+    taken = [(key, getattr(args, key), False) for key in _RECIPE_FIELDS if key not in typed]
+    taken += [(key, value, True) for key, value in kept]
+    moved = [(key, v, by_set) for key, v, by_set in taken if is_path_option(key, v) and not os.path.exists(v)]
+    if not moved:
+        return
+    spelled = [
+        f"--set {key}={shlex.quote(v)}" if by_set else f"--{key.replace('_', '-')} {shlex.quote(v)}"
+        for key, v, by_set in moved
+    ]
+    flags = [f"--set {key}=..." if by_set else f"--{key.replace('_', '-')}" for key, _, by_set in moved]
+    several = len(moved) > 1
+    raise ValueError(
+        f"the run's {' and '.join(spelled)} {'do' if several else 'does'} not exist here (moved, or another "
+        f"machine): give {' and '.join(flags)} with {'their new places' if several else 'its new place'}"
+    )
 
 
 def _launch_size() -> int:

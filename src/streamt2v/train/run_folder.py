@@ -285,9 +285,16 @@ def _changes(saved: dict[str, Any], current: dict[str, Any], recipe: Recipe | No
 
 
 # ``TrainConfig`` fields that do not change a run's steps (its samples, draws and updates), only what is
-# written beside them or how the samples are loaded: a resume that changes them continues the
-# uninterrupted run.
-BOOKKEEPING_SETTINGS = ("checkpoint_every", "keep_checkpoints", "sample_every", "log_every", "num_workers")
+# written beside them, how the samples are loaded or how this machine runs the steps (``compile``: a run
+# resumes with or without it): a resume that changes them continues the uninterrupted run.
+BOOKKEEPING_SETTINGS = (
+    "checkpoint_every",
+    "keep_checkpoints",
+    "sample_every",
+    "log_every",
+    "num_workers",
+    "compile",
+)
 
 
 def train_config_changes(saved_run: dict[str, Any], train: dict[str, Any], processes: int) -> list[str]:

@@ -194,6 +194,20 @@ def fp16_needs_a_gpu() -> ArgumentValueError:
     )
 
 
+def trains_on_the_cpu(cpu: bool) -> bool:
+    """Whether a run given ``cpu`` trains on the CPU, told without making accelerate's state (which joins a
+    launch's processes): ``cpu``, ``ACCELERATE_USE_CPU``, or no GPU torch can use; the device of the state
+    where an earlier run of the process made it."""
+    import torch
+    from accelerate.state import AcceleratorState, is_initialized
+    from accelerate.utils import parse_flag_from_env
+
+    if is_initialized():
+        return cpu or AcceleratorState().device.type == "cpu"
+    gpu = torch.cuda.is_available() or torch.backends.mps.is_available()
+    return cpu or parse_flag_from_env("ACCELERATE_USE_CPU") or not gpu
+
+
 def check_process_state(cfg: TrainConfig) -> None:
     """Refuse ``cfg`` where an earlier run in this process fixed another precision or device: accelerate makes
     its state (``AcceleratorState``) once per process and keeps it, and has no public way to make it again,
