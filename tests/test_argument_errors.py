@@ -10,6 +10,7 @@ import traceback
 from streamt2v.arguments import (
     Arg,
     ArgumentFileNotFoundError,
+    ArgumentRuntimeError,
     ArgumentValueError,
     NamesArguments,
     naming_arguments,
@@ -40,6 +41,25 @@ def test_a_helpers_value_error_becomes_an_argument_value_error():
     err = raised_within(lambda name: ValueError(f"{name} folder 'f' cannot be read"))
     assert type(err) is ArgumentValueError and isinstance(err, NamesArguments)
     assert str(err.as_flags()) == "--init-unet folder 'f' cannot be read"
+
+
+def test_a_helpers_runtime_error_becomes_an_argument_runtime_error():
+    """A RuntimeError passed through with its placeholder: ``\\x00init_unet\\x00 'x' is in use``."""
+    err = raised_within(lambda name: RuntimeError(f"{name} 'x' is in use"))
+    assert type(err) is ArgumentRuntimeError and str(err) == "init_unet 'x' is in use"
+    assert str(pickle.loads(pickle.dumps(err))) == str(err)
+    assert str(err.as_flags()) == "--init-unet 'x' is in use"
+
+
+def test_an_output_in_use_keeps_its_kind_naming_the_argument():
+    from streamt2v.io.output_paths import OutputInUseError
+
+    err = raised_within(lambda name: OutputInUseError(f"{name} 'x' is being written by another process"))
+    assert type(err) is OutputInUseError and isinstance(err, RuntimeError)
+    assert str(err) == "init_unet 'x' is being written by another process"
+    again = pickle.loads(pickle.dumps(err))
+    assert type(again) is OutputInUseError and str(again) == str(err)
+    assert str(err.as_flags()) == "--init-unet 'x' is being written by another process"
 
 
 def test_an_error_without_the_argument_passes_unchanged():

@@ -142,3 +142,39 @@ def test_a_crf_off_the_h264_scale_is_refused_before_loading(tmp_path, monkeypatc
         ):
             generate(cfg)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("fields", "argv", "held", "said"),
+    [
+        ({"png_dir": "frames"}, ["--png-dir", "frames"], "frames", "{png_dir} 'frames' is being written by"),
+        ({"gif": "g.gif"}, ["--gif", "g.gif"], "g.gif", "{gif} 'g.gif' is being written by"),
+        (
+            {"png_dir": "frames"},
+            ["--png-dir", "frames"],
+            "frames.partial",
+            "the preview 'frames.partial' of {png_dir} 'frames' would be written over",
+        ),
+    ],
+)
+def test_an_output_in_use_is_named_as_each_caller_spells_it(
+    tmp_path, monkeypatch, capsys, fields, argv, held, said
+):
+    """The refusal of an output another writer holds showed the placeholder of its argument
+    (``\\x00png_dir\\x00 'frames' is being written ...``, ``^@png_dir^@`` on the command line)."""
+    from streamt2v.io import locks
+    from streamt2v.io.output_paths import OutputInUseError, lock_output
+
+    monkeypatch.chdir(tmp_path)
+    lock = lock_output(tmp_path / held)  # a lock is taken per open file: this process's checks see it held
+    try:
+        with pytest.raises(OutputInUseError) as caught:
+            generate(
+                GenerateConfig(output="o.mp4", prompt="a cat", stream=StreamConfig(num_frames=16), **fields)
+            )
+        assert str(caught.value).startswith(said.format(png_dir="png_dir", gif="gif")), str(caught.value)
+        assert main(["generate", "a cat", "--frames", "16", "-o", "o.mp4", *argv]) == 2
+        err = capsys.readouterr().err
+        assert "error: " + said.format(png_dir="--png-dir", gif="--gif") in err, err
+    finally:
+        locks.release(lock, remove=True)

@@ -185,6 +185,7 @@ ARGUMENT_ERRORS: tuple[tuple[type[Exception], type[NamesArguments]], ...] = (
     (PermissionError, ArgumentPermissionError),
     (OSError, ArgumentOSError),
     (ValueError, ArgumentValueError),
+    (RuntimeError, ArgumentRuntimeError),
 )
 
 
@@ -193,9 +194,10 @@ ARGUMENT_ERRORS: tuple[tuple[type[Exception], type[NamesArguments]], ...] = (
 _NAME_MARK = re.compile(r"\x00(\w+)\x00")
 
 
-def _naming(err: OSError | ValueError, parts: list[object]) -> NamesArguments:
+def _naming(err: OSError | ValueError | RuntimeError, parts: list[object]) -> NamesArguments:
     """``err`` as the error of its kind naming arguments (:data:`ARGUMENT_ERRORS`:
-    FileNotFoundError, ..., OSError, ValueError), saying ``parts``; an OSError keeps its errno."""
+    FileNotFoundError, ..., OSError, ValueError, RuntimeError), saying ``parts``; an OSError keeps its
+    errno."""
     kind = next(named for base, named in ARGUMENT_ERRORS if isinstance(err, base))
     named = kind(*parts)
     if isinstance(err, OSError):
@@ -207,14 +209,15 @@ def _naming(err: OSError | ValueError, parts: list[object]) -> NamesArguments:
 def naming_arguments(*names: str | Arg) -> Iterator[tuple[str, ...]]:
     """Placeholders for the arguments ``names`` in the messages of the errors raised within, by the code
     there or by the helpers it gives them to as their ``what`` (``resolve_model_path``, ``weights_variant``,
-    ...): such an error comes out as the same kind of error naming them as the caller spells them,
-    ``init_unet`` to Python and ``--init-unet`` on the command line (:class:`NamesArguments`). A name is an
-    argument's, or an :class:`Arg` spelled its own way (a :class:`RecipeOption`: ``--set degrade_vae``)."""
+    ...): such an error (an OSError, ValueError or RuntimeError) comes out as the same kind of error naming
+    them as the caller spells them, ``init_unet`` to Python and ``--init-unet`` on the command line
+    (:class:`NamesArguments`). A name is an argument's, or an :class:`Arg` spelled its own way (a
+    :class:`RecipeOption`: ``--set degrade_vae``)."""
     args = [name if isinstance(name, Arg) else Arg(name) for name in names]
     by_name = {arg.name: arg for arg in args}
     try:
         yield tuple(f"\x00{arg.name}\x00" for arg in args)
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, RuntimeError) as err:
         if isinstance(err, NamesArguments):
             # already naming arguments (an ExistingOutputError's overwrite=True): its own kind and Arg parts
             # kept, the names in its text parts made Arg too

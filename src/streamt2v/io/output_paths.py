@@ -17,7 +17,7 @@ from glob import escape as glob_escape
 from pathlib import Path
 from typing import IO, Any
 
-from streamt2v.arguments import Arg
+from streamt2v.arguments import Arg, NamesArguments
 from streamt2v.io import locks
 from streamt2v.io.folders import (
     ExistingOutputError,
@@ -38,8 +38,9 @@ DERIVED_NAME_EXTRA = 22
 FRAME_FILE = re.compile(r"frame_\d{6}\.png")
 
 
-class OutputInUseError(RuntimeError):
-    """Another process is writing the same output (its lock file ``.NAME.lock`` is held)."""
+class OutputInUseError(NamesArguments, RuntimeError):
+    """Another process is writing the same output (its lock file ``.NAME.lock`` is held). Naming arguments:
+    its ``what`` may be one (``png_dir`` to a Python caller, ``--png-dir`` on the command line)."""
 
 
 class _ResumingARun(Arg):
