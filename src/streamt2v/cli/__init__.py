@@ -185,6 +185,17 @@ def _launch_rank(variable: str) -> int | None:
         return None
 
 
+def launch_size() -> int:
+    """The processes of the launch this process is one of (``WORLD_SIZE``, where a launcher started it as
+    :func:`_launch_rank` tells), 1 for a single process: known before they join their group."""
+    if _launch_rank("LOCAL_RANK") is None:
+        return 1
+    try:
+        return int(os.environ["WORLD_SIZE"].strip())
+    except ValueError:
+        return 1
+
+
 def another_process_of_a_launch() -> bool:
     """Whether a launcher started this process and it is not the launch's main one (``RANK`` 0): its log lines,
     the main one's again, are left to the main one."""

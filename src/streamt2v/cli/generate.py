@@ -8,7 +8,7 @@ import sys
 
 from streamt2v.arguments import logs_naming_flags
 from streamt2v.cli import chosen_device, compile_backend_name, integer_at_least, user_path
-from streamt2v.cli.setting_flags import ENHANCE_FLAGS, as_flags
+from streamt2v.cli.setting_flags import ENHANCE_FLAGS, as_flags, typed_flags
 from streamt2v.config import DTYPE_NAMES
 from streamt2v.pipeline.setting_checks import SEED_LIMIT
 
@@ -287,14 +287,9 @@ def _sampling_flags_unused(cfg, given: list[str]) -> str | None:
 
 
 def _typed_with_resume(args: argparse.Namespace) -> dict[str, object]:
-    """The settings typed with --resume and their values, whatever those are: a value compared with the
-    default would hide ``--frames 80`` (the default) typed to change a 40-frame run."""
-    unset = object()
-    parser = args.parser  # built for this one command: its defaults may be changed
-    parser.set_defaults(**{dest: unset for dest in vars(args) if dest not in _RESUME_FLAGS})
-    argv = args.argv[args.argv.index("generate") + 1 :]  # what the generate parser read
-    typed = vars(parser.parse_args(argv))
-    return {dest: value for dest, value in typed.items() if dest not in _RESUME_FLAGS and value is not unset}
+    """The settings typed with --resume and their values, whatever those are (:func:`typed_flags`): a value
+    compared with the default would hide ``--frames 80`` (the default) typed to change a 40-frame run."""
+    return {dest: value for dest, value in typed_flags(args, "generate").items() if dest not in _RESUME_FLAGS}
 
 
 def _spellings(parser: argparse.ArgumentParser, argv: list[str]) -> dict[str, str]:

@@ -1,9 +1,10 @@
 """Settings named by the command line's flags: :func:`as_flags` puts a message of generate or enhance that
 names settings by their fields (``steps=10``, ``init_video``) in the command's flags (``--steps 10``,
-``--init-video``), by generate's tables or the command's own."""
+``--init-video``), by generate's tables or the command's own; :func:`typed_flags`: the flags a command line typed."""
 
 from __future__ import annotations
 
+import argparse
 import re
 
 from streamt2v.pipeline.setting_checks import QUOTED
@@ -40,3 +41,20 @@ def as_flags(message: str, flags: dict[str, str] | None = None) -> str:
     names = "|".join(sorted(flags, key=len, reverse=True))
     pattern = re.compile(rf"({QUOTED})|\b({names})\b(=?)")
     return pattern.sub(lambda m: m[1] or flags[m[2]] + " " * bool(m[3]), message)
+
+
+def typed_flags(args: argparse.Namespace, command: str) -> dict[str, object]:
+    """The dests of the flags typed on ``command``'s line (``args.argv``) and their values, whatever those
+    are: a value compared with the default would take ``--size 32`` (the default) typed to change a run of
+    16 for one not typed. ``args.parser``, the command's, is made for this one call: its defaults are
+    changed to read the line again."""
+    unset = object()
+    # a repeatable flag's (--set) default is None: argparse appends to a list it makes for the first one
+    left_out = {
+        dest: None if isinstance(value, list) else unset
+        for dest, value in vars(args).items()
+        if dest not in ("func", "parser")
+    }
+    args.parser.set_defaults(**left_out)
+    typed = vars(args.parser.parse_args(args.argv[args.argv.index(command) + 1 :]))
+    return {dest: value for dest, value in typed.items() if dest in left_out and value is not left_out[dest]}

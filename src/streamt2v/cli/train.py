@@ -22,10 +22,12 @@ from streamt2v.cli import (
     chosen_device,
     compile_backend_name,
     integer_at_least,
+    launch_size,
     say,
     user_path,
 )
 from streamt2v.cli.interrupts import InterruptSaidElsewhere
+from streamt2v.cli.setting_flags import typed_flags
 from streamt2v.config import PRESETS
 
 # The recipe options that have a flag (FLAG, its type, its help): the flag's dest is the recipe field, passed
@@ -354,18 +356,6 @@ def _train(args: argparse.Namespace) -> int:
 _NOT_TAKEN_ON_RESUME = ("compile",)
 
 
-def _typed_dests(args: argparse.Namespace) -> set[str]:
-    """The dests of the flags typed on this command line, whatever their values: a value compared with the
-    default would take ``--size 32`` (the default) typed to change a run of 16 for one not typed."""
-    unset = object()
-    # a repeatable flag's (--set) default is None: argparse appends to a list it makes for the first one
-    left_out = {dest: None if isinstance(value, list) else unset for dest, value in vars(args).items()}
-    parser = args.parser  # built for this one command: its defaults may be changed
-    parser.set_defaults(**{dest: value for dest, value in left_out.items() if dest not in ("func", "parser")})
-    typed = vars(parser.parse_args(args.argv[args.argv.index("train") + 1 :]))
-    return {dest for dest, value in typed.items() if value is not left_out.get(dest, unset)}
-
-
 def _take_the_runs_settings(args: argparse.Namespace) -> None:
     """With ``--resume``: every recipe option and loop setting not typed takes the value the run recorded (the
     checkpoint it continues from; :func:`~streamt2v.train.run_folder.resumed_run_config`), so that a flag left
@@ -381,7 +371,7 @@ def _take_the_runs_settings(args: argparse.Namespace) -> None:
     saved = resumed_run_config(Path(args.out))
     if saved is None or saved.get("recipe") != args.recipe or args.recipe not in recipe_classes():
         return
-    typed = _typed_dests(args)
+    typed = set(typed_flags(args, "train"))
     recorded = {EARLIER_OPTION_NAMES.get(k, k): v for k, v in saved["recipe_config"].items()}
     options = recipe_options(recipe_classes()[args.recipe])  # not one a version since dropped
     by_set = {key for key, _ in args.options}
@@ -393,7 +383,7 @@ def _take_the_runs_settings(args: argparse.Namespace) -> None:
     ]
     args.options = kept + args.options
     _refuse_moved_paths(args, typed | by_set, kept)
-    world = _launch_size()
+    world = launch_size()
     for key, value in saved["train"].items():
         if key not in FLAGGED_SETTINGS or key in _NOT_TAKEN_ON_RESUME or key in typed:
             continue
@@ -434,14 +424,6 @@ def _refuse_moved_paths(args: argparse.Namespace, typed: set[str], kept: list[tu
         f"the run's {' and '.join(spelled)} {'do' if several else 'does'} not exist here (moved, or another "
         f"machine): give {' and '.join(flags)} with {'their new places' if several else 'its new place'}"
     )
-
-
-def _launch_size() -> int:
-    """The processes of the launch this process is one of (``WORLD_SIZE``, where a launcher set ``LOCAL_RANK``
-    too, as torchrun and accelerate launch do; 1 otherwise), known before they join their group."""
-    size = os.environ.get("WORLD_SIZE", "").strip()
-    launched = size.isdigit() and int(size) > 1 and os.environ.get("LOCAL_RANK", "").strip()
-    return int(size) if launched else 1
 
 
 def _fps_flag(args: argparse.Namespace, kind: str, recorded: int | None) -> str:
