@@ -8,7 +8,8 @@ import numbers
 import operator
 import os
 from dataclasses import fields
-from typing import Any, get_args, get_origin, get_type_hints
+from types import UnionType
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 _BOOL_WORDS = {"true": True, "false": False}
 
@@ -28,7 +29,12 @@ def typed_value(value: Any, hint: Any) -> Any:
     """``value`` as the type ``hint`` (bool, int, float, str, ``str | None``, ``tuple[int, ...]``), or a
     ValueError saying what it must be. Text spellings are accepted where they are unambiguous: a boolean
     as true/false, a tuple as a list, a path object for a string; an int for a float; numpy scalars as the
-    Python number they hold. A bool is never taken for a number."""
+    Python number they hold. A bool is never taken for a number. ``X | None`` takes None or an ``X``."""
+    options = get_args(hint)
+    if get_origin(hint) in (Union, UnionType) and len(options) == 2 and type(None) in options:
+        if value is None:
+            return None
+        hint = next(option for option in options if option is not type(None))
     if hint is bool:
         if isinstance(value, bool):
             return value

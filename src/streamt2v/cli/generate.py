@@ -450,8 +450,8 @@ def run(args: argparse.Namespace) -> int:
                 chunk_frames=args.chunk_frames,
                 cond_frames=args.cond_frames,
                 reanchor=args.reanchor,
-                **{**recommended, **{k: sampling[k] for k in given}},
-            )
+                **{k: sampling[k] for k in given},
+            ).resolved(recommended)  # the model's recommended settings where no flag is given, as generate()
         except SettingError as err:
             raise flags_error(err) from None
         enhance = {

@@ -24,7 +24,7 @@ from streamt2v.io.folders import home_path
 from streamt2v.io.output_paths import output_kind
 from streamt2v.memory import one_dtype
 from streamt2v.pipeline.model_fingerprint import local_model_folder, model_fingerprint
-from streamt2v.pipeline.model_loading import load_compiled, load_model, schedule_length
+from streamt2v.pipeline.model_loading import load_compiled, load_model, recommended_sampler, schedule_length
 from streamt2v.pipeline.preflight import (
     check_default_refiner_for,
     check_inputs,
@@ -42,7 +42,14 @@ from streamt2v.pipeline.rundir import RunDir, default_run_dir, reserve_run_dir
 from streamt2v.pipeline.sampling_stages import sampling_without_stage
 from streamt2v.pipeline.setting_checks import SettingError
 from streamt2v.pipeline.step_counts import check_step_counts, recommended_note
-from streamt2v.pipeline.stream import Chunk, StepCallback, StreamConfig, StreamState, stream
+from streamt2v.pipeline.stream import (
+    OFFICIAL_SAMPLING,
+    Chunk,
+    StepCallback,
+    StreamConfig,
+    StreamState,
+    stream,
+)
 from streamt2v.wording import counted
 
 if TYPE_CHECKING:
@@ -216,10 +223,9 @@ class StreamingT2VPipeline:
 class GenerateConfig:
     """Everything ``streamt2v generate`` needs; stored as ``config.json`` in the run directory.
 
-    ``stream`` is used exactly as given (:class:`StreamConfig`'s defaults are the official release's). The
-    settings a model folder recommends for its weights apply through the command line and
-    :class:`StreamingT2VPipeline`; here, start from ``StreamConfig(num_frames=N, **{**recommended_sampler(
-    model), ...})`` to use them."""
+    ``stream``'s sampling settings left None take the model's recommended ones (a model folder's, read before
+    it loads; a ``model=`` given to :func:`generate`, its ``sampler``), else the official release's, as on the
+    command line and in ``pipe(...)``; the values given are kept. ``config.json`` stores them all."""
 
     output: str
     stream: StreamConfig
@@ -304,7 +310,9 @@ class GenerateConfig:
             noun = "setting" if len(unknown) == 1 else "settings"
             raise ValueError(f"unknown stream {noun} in the generate config: {', '.join(unknown)}")
         # Runs saved before stage 1 had its own η sampled it with stage 2's: resume them as they began.
-        stream.setdefault("init_eta", stream.get("eta", StreamConfig.eta))
+        stream.setdefault("init_eta", stream.get("eta", OFFICIAL_SAMPLING["eta"]))
+        # A setting added since the run was saved: it ran with the official value (a run stores them all).
+        stream = {**OFFICIAL_SAMPLING, **stream}
         d.setdefault("random_refiner", _random_refiner_unstored(d))
         if isinstance(d.get("enhance"), dict):  # stage 3's settings as any version stored them
             from streamt2v.pipeline.enhance_config import read_stored
@@ -351,6 +359,17 @@ def _absolute(cfg: GenerateConfig) -> GenerateConfig:
     return replace(cfg, **changes)
 
 
+def _recommended_stream(cfg: GenerateConfig, model: StreamingT2VModel | None) -> StreamConfig:
+    """``cfg.stream`` with the settings left None set to the model's recommended ones, as the command line
+    sets them (:meth:`StreamConfig.resolved`); a refusal of one says it was the model's."""
+    recommended = recommended_sampler(cfg.model) if model is None else model.sampler
+    try:
+        return cfg.stream.resolved(recommended)
+    except SettingError as err:
+        given = [f.name for f in fields(StreamConfig) if getattr(cfg.stream, f.name) is not None]
+        raise SettingError(f"{err}{recommended_note(err, recommended, given)}") from None
+
+
 def generate(
     cfg: GenerateConfig,
     *,
@@ -359,7 +378,8 @@ def generate(
     on_chunk: ChunkCallback | None = None,
     progress: bool = True,
 ) -> GenerateResult:
-    """Run a new generation (see module docstring). ``model`` overrides ``cfg.model`` (already placed).
+    """Run a new generation (see module docstring). ``model`` overrides ``cfg.model`` (already placed). The
+    sampling settings ``cfg.stream`` leaves None take the model's recommended ones (:class:`GenerateConfig`).
 
     Every input, output path and the run directory are checked before any model is loaded; an existing
     output file is replaced only with ``cfg.overwrite``. The outputs are stored as absolute paths in the run
@@ -367,6 +387,7 @@ def generate(
     through ``on_step``/``on_chunk``)."""
     cfg = _home_expanded(cfg)
     schedule = check_inputs(cfg, model=model)
+    cfg = replace(cfg, stream=_recommended_stream(cfg, model))
     given_model = model
     cfg = replace(cfg, schedule_entries=tuple(schedule.entries))
     inputs = read_run_inputs(cfg)

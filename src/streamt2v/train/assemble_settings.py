@@ -93,7 +93,7 @@ def check_sampler_step_counts(sampler: dict[str, Any], num_frames: int, timestep
     from streamt2v.pipeline.step_counts import check_step_counts
     from streamt2v.pipeline.stream import StreamConfig
 
-    config = StreamConfig(num_frames=num_frames, **sampler)
+    config = StreamConfig(num_frames=num_frames, **sampler).resolved()  # generate's defaults elsewhere
     # a video of two chunks, one of each stage
     plan = plan_chunks(
         config.chunk_frames + 1, chunk_frames=config.chunk_frames, cond_frames=config.cond_frames
