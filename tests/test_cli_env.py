@@ -474,11 +474,12 @@ def _finished_tiny_run(tmp_path) -> None:
     generate(cfg, model=StreamingT2VModel.from_preset("tiny", device="cpu", seed=0))
 
 
-def test_resume_of_a_finished_run_says_it_only_writes_the_outputs_again(tmp_path, capsys):
+def test_resume_of_a_finished_run_says_it_only_writes_the_outputs_again(tmp_path, capsys, caplog):
+    caplog.set_level("INFO", logger="streamt2v.pipeline.resume")
     _finished_tiny_run(tmp_path)
     (tmp_path / "out.mp4").unlink()
     assert main(["generate", "--resume", str(tmp_path / "run"), "--no-progress"]) == 0
-    assert "is already finished; writing its outputs again from its frames" in capsys.readouterr().err
+    assert f"writing again what is not there as it left it: {tmp_path / 'out.mp4'}" in caplog.text
     assert read_video(tmp_path / "out.mp4")[0].shape[2] == 8
 
 

@@ -64,9 +64,9 @@ def test_cli_end_to_end(tmp_path, monkeypatch, capsys, caplog):
     assert config["stream"]["seed"] == 3 and config["schedule_entries"] == [[0, "a cat"], [16, "a dog"]]
     assert "wrote 20 frames" in capsys.readouterr().out
     (tmp_path / "out.mp4").unlink()
-    assert main(["generate", "--resume", str(run), "--no-progress"]) == 0  # complete run: rewrites outputs
+    assert main(["generate", "--resume", str(run), "--no-progress"]) == 0  # complete run: writes what is gone
     assert read_video(tmp_path / "out.mp4")[0].shape[2] == 20
-    assert "is already finished; writing its outputs again from its frames" in capsys.readouterr().err
+    assert "wrote 20 frames" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -424,11 +424,13 @@ def test_the_run_directory_line_names_it_absolute_as_the_wrote_lines(tmp_path, m
     assert capsys.readouterr().out.splitlines() == expected
     assert f"run directory {tmp_path / 'r'} (1 chunk)" in caplog.text
     caplog.set_level(logging.INFO, logger="streamt2v.pipeline.resume")
-    assert main(["generate", "--resume", "r", "--no-progress"]) == 0  # complete: writes its outputs again
-    printed = capsys.readouterr()
-    assert printed.out.splitlines() == expected
-    assert f"note: run {str(tmp_path / 'r')!r} is already finished" in printed.err
+    (tmp_path / "o.mp4").unlink()
+    assert main(["generate", "--resume", "r", "--no-progress"]) == 0  # complete: writes its missing output
+    assert capsys.readouterr().out.splitlines() == expected
     assert f"resuming {tmp_path / 'r'}: 1 of 1 chunk already finished" in caplog.text
+    assert main(["generate", "--resume", "r", "--no-progress"]) == 0  # complete, its output there: no work
+    assert capsys.readouterr().out.splitlines() == expected[1:]
+    assert f"run {tmp_path / 'r'} is finished: nothing to resume" in caplog.text
 
 
 def test_without_a_progress_bar_the_log_says_how_far_the_run_got(tmp_path, monkeypatch, caplog):

@@ -88,11 +88,12 @@ def test_a_run_started_with_overwrite_is_resumed_without_it(tmp_path, model):
 def test_what_a_resume_of_an_earlier_version_took_as_its_own_stays_its_own(tmp_path, model, monkeypatch):
     """A complete run of an earlier version (no record) whose output a resume took as its own, stopped by
     Ctrl-C as it encodes the video again (the preview recorded, not the output): the next resume takes the
-    output too, as the first did."""
-    run = generate(cfg_for(tmp_path, "b", n=16), model=model).run_dir
+    output too, as the first did. (Its GIF is removed: a complete run with its outputs there writes nothing.)"""
+    run = generate(cfg_for(tmp_path, "b", n=16, gif=str(tmp_path / "b.gif")), model=model).run_dir
     manifest = json.loads((run / "manifest.json").read_text())
     del manifest["outputs"]
     (run / "manifest.json").write_text(json.dumps(manifest))
+    (tmp_path / "b.gif").unlink()
     append = StreamingVideoWriter.append
 
     def stopped_after_the_first_append(self, frames):

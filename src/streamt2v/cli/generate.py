@@ -402,16 +402,12 @@ def run(args: argparse.Namespace) -> int:
         # opened): resume_generate goes on from there, and takes the lock held.
         cfg = run_config(run_dir.lock())
         per_chunk, done = _steps_per_chunk(cfg, run_dir.manifest["num_chunks"]), run_dir.num_finished
-        if done >= run_dir.manifest["num_chunks"]:
+        # stopped in stage 3 or while its outputs were written (a complete run: resume_generate says what it
+        # writes again, only what is missing, if anything)
+        if done >= run_dir.manifest["num_chunks"] and run_dir.status != "complete":
             # a plain --enhance stores {}: stage 3 runs whenever it is not None
-            if run_dir.status == "complete":
-                again = "enhancing and writing" if cfg.enhance is not None else "writing"
-                note = f"is already finished; {again} its outputs again from its frames"
-            else:  # stopped in stage 3 or while its outputs were written
-                stage3 = (
-                    "stage 3 continues from its last finished step, then " if cfg.enhance is not None else ""
-                )
-                note = f"has all its chunks; {stage3}its outputs are written from its frames"
+            stage3 = "stage 3 continues from its last finished step, then " if cfg.enhance is not None else ""
+            note = f"has all its chunks; {stage3}its outputs are written from its frames"
             print(f"note: run {str(run_dir.path.resolve())!r} {note}", file=sys.stderr)
     else:
         if args.prompt_option is not None:
@@ -523,9 +519,11 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
-    print(f"wrote {counted(result.num_frames, 'frame')} to {result.output}")
+    if result.output in result.rewritten:  # a finished run resumed keeps what is there as it left it
+        print(f"wrote {counted(result.num_frames, 'frame')} to {result.output}")
     for extra in result.extra_outputs:
-        print(f"wrote {extra}")
+        if extra in result.rewritten:
+            print(f"wrote {extra}")
     # absolute, as the wrote lines' paths (a run resumed by a relative path is opened by it)
     print(f"run directory: {result.run_dir.resolve()}")
     if stopped is not None:  # still the stop's exit code (130, SIGTERM 143): a script should not go on

@@ -29,7 +29,14 @@ from streamt2v.pipeline.preflight import (
 )
 from streamt2v.pipeline.prompts import PromptSchedule
 from streamt2v.pipeline.run_inputs import read_run_inputs
-from streamt2v.pipeline.run_writing import ChunkCallback, GenerateResult, check_replaces_its_own, consume
+from streamt2v.pipeline.run_writing import (
+    ChunkCallback,
+    GenerateResult,
+    check_replaces_its_own,
+    consume,
+    final_outputs,
+    outputs_left,
+)
 from streamt2v.pipeline.rundir import MODEL_FINGERPRINT, RunDir
 from streamt2v.pipeline.stream import Chunk, StepCallback, StreamState, stream
 from streamt2v.wording import counted
@@ -79,7 +86,10 @@ def resume_generate(
     there (a later run's output, a file put there since; for a run of an earlier version, which recorded
     nothing, anything newer than its manifest) only with ``overwrite``, and a folder output holding files the
     user put there never.
-    Temporary files a killed writer of the same outputs left behind are removed."""
+    Temporary files a killed writer of the same outputs left behind are removed. A complete run writes again
+    only its outputs that are missing (or, with ``overwrite``, changed), running stage 3 again only for one of
+    its own; with all of them there as it left them it says it is finished and returns at once
+    (``result.rewritten`` empty)."""
     run = run_dir if isinstance(run_dir, RunDir) else RunDir.open(run_dir)
     run_config(run)  # settings that cannot be read are named before the lock is asked for
     asked: dict[str, str | None] = {k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None}
@@ -89,6 +99,8 @@ def resume_generate(
     run.lock()  # reads the run again if another process changed it since it was opened
     try:
         cfg = run_config(run)
+        # a complete run's outputs not there as it left them (none: nothing to do, once its arguments are checked)
+        left = outputs_left(cfg, run) if run.status == "complete" else None
         changes = {k: v for k, v in asked.items() if v != getattr(cfg, k)}
         said = ", ".join(
             f"{k} {v or 'off'} instead of {getattr(cfg, k) or 'off'}" for k, v in changes.items()
@@ -102,9 +114,13 @@ def resume_generate(
         if moved:
             cfg = replace(cfg, **moved[0])
         try:
-            model, chunks, stored = _prepare_resume(
-                run, cfg, model, on_step, overwrite, given_now=set(changes)
+            prepared = _prepare_resume(
+                run, cfg, model, on_step, overwrite, given_now=set(changes), finished=left == []
             )
+            if prepared is None:  # finished, its outputs as it left them (stage 3 took hours at full size)
+                run.unlock()
+                return _finished(cfg, run)
+            model, chunks, stored = prepared
         except FileNotFoundError as err:
             if run.damaged is None or run.num_finished:
                 raise
@@ -116,6 +132,12 @@ def resume_generate(
         dropped = run.drop_damaged_chunks()
         if dropped:
             logger.warning("%s", dropped)
+        if left:
+            logger.info(
+                "run %s is finished; writing again what is not there as it left it: %s",
+                run.path.resolve(),
+                ", ".join(str(p) for p in left),
+            )
         if changes or moved:  # checked and loaded: a later plain resume continues with them too
             run.save_config(cfg.to_dict())
         if moved:
@@ -129,7 +151,21 @@ def resume_generate(
     except BaseException:
         run.unlock()  # consume releases it from here on
         raise
-    return consume(cfg, run, model, chunks, stored, on_chunk, overwrite=overwrite, progress=progress)
+    return consume(
+        cfg, run, model, chunks, stored, on_chunk, overwrite=overwrite, progress=progress, only=left
+    )
+
+
+def _finished(cfg: GenerateConfig, run: RunDir) -> GenerateResult:
+    """The result of a complete run whose outputs are all as it left them, said: a resume has nothing to do."""
+    outputs = final_outputs(cfg)
+    logger.warning(
+        "run %s is finished: nothing to resume; its outputs are as it wrote them: %s (remove one to have it "
+        "written again)",
+        run.path.resolve(),
+        ", ".join(str(p) for p in outputs),
+    )
+    return GenerateResult(outputs[0], run.path.resolve(), cfg.stream.num_frames, outputs[1:], rewritten=[])
 
 
 def _runs_model(cfg: GenerateConfig, given: str | os.PathLike) -> bool:
@@ -225,16 +261,20 @@ def _prepare_resume(
     on_step: StepCallback | None,
     overwrite: bool,
     given_now: Collection[str] = (),
-) -> tuple[StreamingT2VModel | None, Iterator[Chunk], int]:
+    finished: bool = False,
+) -> tuple[StreamingT2VModel | None, Iterator[Chunk], int] | None:
     """Check the run's inputs, remove what a killed writer left, load the model, and start the stream where
     the run stopped; returns the number of finished chunks. Of those only the last (the stream's state) and
     an input video's chunk 0 are read here: the rest are read one at a time when they are written again, so
     a resume holds no more of a long video in memory than the run did. A run with every chunk finished has
-    no stream to start, and loads no model where :func:`_known_unloaded` (None is returned)."""
+    no stream to start, and loads no model where :func:`_known_unloaded` (None is returned as the model).
+    ``finished``: a complete run with nothing to write, checked only (None is returned)."""
     # Once a chunk is finished the run holds the input frames and the anchor: the input files may be gone.
     schedule = check_inputs(
         cfg, resume=True, model=model, read_inputs=run.num_finished == 0, given_now=given_now
     )
+    if finished:
+        return None
     check_replaces_its_own(cfg, run, overwrite=overwrite)
     for _, path in output_targets(cfg):
         for stale in remove_stale_temporaries(path):

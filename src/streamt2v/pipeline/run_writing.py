@@ -40,10 +40,32 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class GenerateResult:
+    """What a run wrote: ``output`` and the ``extra_outputs`` (PNG folder, GIF, the low-resolution video of a
+    run with stage 3), in ``run_dir``; ``rewritten``: those this call wrote (all of them for a new run; none
+    where a finished run was resumed with its outputs there as it left them)."""
+
     output: Path
     run_dir: Path
     num_frames: int
     extra_outputs: list[Path]
+    rewritten: list[Path] | None = None
+
+    def __post_init__(self) -> None:
+        if self.rewritten is None:
+            self.rewritten = [self.output, *self.extra_outputs]
+
+
+def final_outputs(cfg: GenerateConfig) -> list[Path]:
+    """A finished run's outputs in the order :class:`GenerateResult` names them: the output, the PNG folder
+    and GIF, then with stage 3 the low-resolution video (made from the run's chunks; the others by stage 3)."""
+    finals = [Path(cfg.output), *(Path(p) for p in (cfg.png_dir, cfg.gif) if p)]
+    return finals + ([lowres_path(cfg.output)] if cfg.enhance is not None else [])
+
+
+def outputs_left(cfg: GenerateConfig, run: RunDir) -> list[Path]:
+    """Of a complete run's outputs, those not as the run left them (missing, or changed since: replaced
+    only with ``overwrite``, :func:`check_replaces_its_own`), which a resume writes again."""
+    return [path for path in final_outputs(cfg) if not run.wrote(path)]
 
 
 class StoppedWhenComplete(KeyboardInterrupt):
@@ -133,13 +155,16 @@ def consume(
     new_run: bool = False,
     overwrite: bool = False,
     progress: bool = True,
+    only: list[Path] | None = None,
 ) -> GenerateResult:
     """Store each of ``chunks`` in ``run`` and append it to the outputs (after the ``stored`` chunks the run
     holds already), then run stage 3 if ``cfg`` has it; on an error or Ctrl-C mark the run and log how to
     continue. For a new run (``new_run``) and a resumed one (:mod:`streamt2v.pipeline.resume`), which writes
     over what is not its own only with ``overwrite`` (:func:`check_replaces_its_own`). The run records what
     it leaves at each output and preview (:meth:`RunDir.record_outputs`). ``model`` None: a resumed run with
-    every chunk finished, whose model was not loaded (:func:`~streamt2v.pipeline.resume.resume_generate`)."""
+    every chunk finished, whose model was not loaded (:func:`~streamt2v.pipeline.resume.resume_generate`).
+    ``only``: the outputs to write (a complete run's missing ones, :func:`outputs_left`), the others kept;
+    stage 3 runs again only for a missing output of its own."""
     # without the model, the rate its model folder or preset records (model_fps: known, or it was loaded)
     fps = cfg.fps or (float(model.fps) if model is not None else model_fps(cfg.model))
     extras = [Path(p) for p in (cfg.png_dir, cfg.gif) if p]
@@ -147,6 +172,10 @@ def consume(
     targets = [lowres_path(cfg.output)] if cfg.enhance is not None else [Path(cfg.output), *extras]
     # Outputs were checked before any work (a resumed run replaces its own); here they are replaced.
     finals = [Path(cfg.output), *extras]
+    kept: list[Path] = []
+    if only is not None:  # a complete run: what is there as it left it is kept
+        kept = [p for p in final_outputs(cfg) if p not in only]
+        targets, finals = [p for p in targets if p in only], [p for p in finals if p in only]
 
     def append(frames: torch.Tensor) -> None:
         for w in writers:
@@ -181,7 +210,7 @@ def consume(
             writers.append(
                 StreamingVideoWriter(p, fps, crf=cfg.crf, overwrite=True, before_replace=run.record_coming)
             )
-        for i in range(stored):  # re-encode finished chunks from the run directory, one at a time
+        for i in range(stored if writers else 0):  # re-encode finished chunks from the run, one at a time
             s = run.load_chunk(i)
             append(s.frames)
             n = s.stop
@@ -202,13 +231,14 @@ def consume(
             )
             if on_chunk is not None:
                 on_chunk(chunk)
+        n = n if writers else cfg.stream.num_frames  # a complete run writing stage 3's outputs alone
         if n != cfg.stream.num_frames:
             raise RuntimeError(f"internal error: produced {n} frames, expected {cfg.stream.num_frames}")
         outputs = []
         for w in writers:  # each recorded once renamed (killed before, its preview's record stands for it)
             outputs.append(w.finish())
             run.record_outputs([w.preview_path, w.path])
-        if cfg.enhance is not None:
+        if cfg.enhance is not None and finals:
             in_stage3 = True
             before_stage3 = {p: output_identity(p) for p in finals}
             enhanced = _enhance_stage(cfg, run, fps, finals, final_locks, progress)
@@ -231,9 +261,13 @@ def consume(
         raise
     else:
         shield.enter_context(interrupts_held())
-        run.set_status("complete", output=str(outputs[0]))
         # resolved, as generate's own run paths are (_absolute): resume_generate('runs/x') returned 'runs/x'
-        result = GenerateResult(outputs[0], run.path.resolve(), n, outputs[1:])
+        if kept:  # named in their usual order, the kept ones with those written again
+            every = final_outputs(cfg)
+            result = GenerateResult(every[0], run.path.resolve(), n, every[1:], rewritten=outputs)
+        else:
+            result = GenerateResult(outputs[0], run.path.resolve(), n, outputs[1:])
+        run.set_status("complete", output=str(result.output))
     finally:
         try:
             with shield:
