@@ -60,9 +60,10 @@ def test_a_finished_run_with_its_outputs_is_not_written_again(tmp_path, model, c
     assert _identity(done.output) == before[done.output]
 
 
-def test_stage_3_runs_again_only_for_a_missing_output_of_its_own(tmp_path, model32):
+def test_stage_3_runs_again_only_for_a_missing_output_of_its_own(tmp_path, model32, capsys):
     enhance = dict(steps=1, chunk_frames=16, overlap=4)
     done = generate(cfg_for(tmp_path, "e", n=24, enhance=enhance), model=model32)
+    assert "%|" not in capsys.readouterr().err  # a library call draws no bar of its own unasked
     lowres = lowres_path(done.output)
     before = {p: _identity(p) for p in (done.output, lowres)}
     calls, hook = _stage3_calls()

@@ -376,15 +376,15 @@ def generate(
     model: StreamingT2VModel | None = None,
     on_step: StepCallback | None = None,
     on_chunk: ChunkCallback | None = None,
-    progress: bool = True,
+    progress: bool = False,
 ) -> GenerateResult:
     """Run a new generation (see module docstring). ``model`` overrides ``cfg.model`` (already placed). The
     sampling settings ``cfg.stream`` leaves None take the model's recommended ones (:class:`GenerateConfig`).
 
     Every input, output path and the run directory are checked before any model is loaded; an existing
     output file is replaced only with ``cfg.overwrite``. The outputs are stored as absolute paths in the run
-    config, so ``--resume`` works from any folder. ``progress``: stage 3's progress bar (stages 1–2 report
-    through ``on_step``/``on_chunk``)."""
+    config, so ``--resume`` works from any folder. ``progress=True``: stage 3's progress bars (none unasked, as
+    for every library call; stages 1–2 report through ``on_step``/``on_chunk``)."""
     cfg = _home_expanded(cfg)
     schedule = check_inputs(cfg, model=model)
     cfg = replace(cfg, stream=_recommended_stream(cfg, model))

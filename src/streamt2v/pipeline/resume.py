@@ -63,7 +63,7 @@ def resume_generate(
     model: StreamingT2VModel | str | os.PathLike | None = None,
     on_step: StepCallback | None = None,
     on_chunk: ChunkCallback | None = None,
-    progress: bool = True,
+    progress: bool = False,
     device: str | None = None,
     dtype: str | None = None,
     compile: str | bool | None = None,
@@ -75,9 +75,10 @@ def resume_generate(
     since (a resume of the same run that took it first); or already locked (:meth:`RunDir.lock`, as the
     command line does to count the chunks left), and then taken as it is.
 
-    ``device`` / ``dtype``: continue on another device or in another precision (e.g. bf16 after a float16
-    overflow stopped the run); ``compile``: another torch.compile backend, or ``False`` for none (a GPU run's
-    inductor where no C++ compiler is). The run records them, and the chunks made from here on differ from an
+    ``progress=True``: stage 3's progress bars (none unasked, as :func:`generate`). ``device`` / ``dtype``:
+    continue on another device or in another precision (e.g. bf16 after a float16 overflow stopped the run);
+    ``compile``: another torch.compile backend, or ``False`` for none (a GPU run's inductor where no C++
+    compiler is). The run records them, and the chunks made from here on differ from an
     uninterrupted run's by that precision's (or compiler's) rounding. With ``model`` given they apply to
     stage 3 only. ``model``: the model (already placed), or the folder the run's model folder was moved to,
     which must hold the same weights (a run of an earlier version recorded none to compare: taken with a
