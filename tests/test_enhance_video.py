@@ -223,3 +223,22 @@ def test_enhance_video_draws_no_progress_bar_unless_asked(refiner: Refiner, capf
     assert "enhance" not in capfd.readouterr().err
     enhance_video(video, "a", refiner, cfg, progress=True)
     assert "enhance: 100%" in capfd.readouterr().err
+
+
+def test_the_shipped_refiner_on_frames_it_is_not_for_is_warned_about_once(caplog):
+    """The command line refuses the shipped refiner at another size (worse than bilinear upscaling there);
+    from Python it ran without a word. A refiner it is for, or one of another folder, is not warned about."""
+    shipped = Refiner.from_pretrained()
+    h, w = shipped.frame_size
+    video = torch.zeros(1, 3, 4, h, w)  # the refiner's output size: twice what it is for
+    with caplog.at_level(logging.WARNING, logger="streamt2v.pipeline.enhance"):
+        enhance_video(video, "a red circle", shipped, seed=0, progress=False)
+    said = [r.getMessage() for r in caplog.records if "the shipped refiner" in r.getMessage()]
+    assert said == [
+        f"the shipped refiner works on {w // 2}x{h // 2} frames (making {w}x{h}) and this video's are {w}x{h}: "
+        "at another size it does worse than bilinear upscaling; a refiner folder for this size enhances"
+    ]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="streamt2v.pipeline.enhance"):
+        enhance_video(video[..., : h // 2, : w // 2], "a red circle", shipped, seed=0, progress=False)
+    assert "the shipped refiner" not in caplog.text

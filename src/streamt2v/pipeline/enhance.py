@@ -296,6 +296,28 @@ def check_refiner(refiner: Any) -> None:
         )
 
 
+def _warn_if_shipped_elsewhere(refiner: Any, size: tuple[int, int]) -> None:
+    """Warn (once a call) where ``refiner`` is the shipped one and the video not at the size it is for: there it
+    does worse than bilinear upscaling. The command line refuses it (``check_shipped_refiner_fits``); a Python
+    caller may be experimenting."""
+    from streamt2v.pipeline.default_refiner import names_shipped_refiner
+
+    source = getattr(refiner, "source", None)
+    fh, fw = refiner.frame_size
+    if source is None or not names_shipped_refiner(source) or tuple(size) == (fh // 2, fw // 2):
+        return
+    logger.warning(
+        "the shipped refiner works on %dx%d frames (making %dx%d) and this video's are %dx%d: at another size "
+        "it does worse than bilinear upscaling; a refiner folder for this size enhances",
+        fw // 2,
+        fh // 2,
+        fw,
+        fh,
+        size[1],
+        size[0],
+    )
+
+
 def enhance_video(
     video: torch.Tensor,
     prompt: str | PromptSchedule,
@@ -406,6 +428,7 @@ def enhance_video(
             Arg("pad_to_aspect", True),
         )
     warn_if_smaller((h, w), canvas, config, f)
+    _warn_if_shipped_elsewhere(refiner, (h, w))
     plan = chunk_plan_for(video.shape[2], config)
     warn_unused_entries(schedule, plan)
     latents, box = upscale_and_encode(video, refiner.vae, canvas, config.pad_to_aspect)  # (B, C, T, h, w)

@@ -99,6 +99,9 @@ class Refiner:
     # made with random weights (from_preset, random: the stand-in): it reads nothing of a prompt, so what its
     # byte-level tokenizer cuts off is not worth a warning the user can do nothing about
     random_weights: bool = False
+    # the folder from_pretrained read (None: made in memory): enhance_video warns where it is the shipped one
+    # and the video is not at the size it is for, which the command line refuses
+    source: str | None = None
 
     def __repr__(self) -> str:
         # one line a notebook can show, as StreamingT2VModel's: the dataclass's printed every module's tree
@@ -214,6 +217,7 @@ class Refiner:
             scheduler_config,
             (int(frame_size[0]), int(frame_size[1])),
             recommended,
+            source=str(root),
         )
         return refiner.to(device=device)
 
