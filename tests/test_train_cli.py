@@ -324,16 +324,17 @@ def test_a_recipe_taken_by_compile_is_named(argv, tmp_path, capsys, monkeypatch)
 
 def test_a_run_stopped_under_a_launcher_says_once_how_to_continue_with_its_batch(tmp_path, caplog):
     """Stopped under ``torch.distributed.run`` (2 processes), each process printed ``continue with:
-    streamt2v train ... --resume``: pasted, that resumed on one process with half the run's batch
-    (``--batch-size`` is per process), and nothing warned. The main process alone gives the command, with
-    the one-process run of the same steps (``--grad-accum`` 2), which resumes the run without the warning
-    of changed training settings it gave ("grad_accum: 1 -> 2"), since the run records its process count;
-    the command without ``--grad-accum`` 2 resumed with half the samples per step ("processes: 2 -> 1"): not
-    typed, --grad-accum now takes the run's samples per step. The other process printed a bare "interrupted
-    (SIGTERM)" line of its own."""
+    streamt2v train ... --resume``; the main process alone now gives the command, which resumes the run on
+    one process with the run's samples per step (``--batch-size`` is per process; ``--grad-accum`` not typed
+    takes the run's 2 processes × 1) and no change but the lowered ``--steps``. Where ``--grad-accum`` was
+    typed, the command gives the one-process ``--grad-accum`` after it, which the resume takes as the same
+    steps. The other process printed a bare "interrupted (SIGTERM)" line of its own."""
     import logging
     import shlex
     import shutil
+
+    from streamt2v.cli import build_parser
+    from streamt2v.cli.train import _resume_command
 
     out = tmp_path / "run"
     argv = ["train", "vae", "--out", str(out), "--cpu", "--size", "16", "--set", "block_out_channels=[8,16]"]
@@ -351,7 +352,7 @@ def test_a_run_stopped_under_a_launcher_says_once_how_to_continue_with_its_batch
         in (lines[0])
     )
     command = shlex.split(lines[0].split("(the same steps): ", 1)[1])
-    assert command[0] == "streamt2v" and command[-2:] == ["--grad-accum", "2"]
+    assert command[0] == "streamt2v" and command[-1] == "--resume" and "--grad-accum" not in command
     stopped_at = int(re.search(r"checkpoint at step (\d+)", lines[0])[1])
     command[command.index("--steps") + 1] = str(stopped_at + 1)
     shutil.copytree(out, tmp_path / "copy")
@@ -366,9 +367,13 @@ def test_a_run_stopped_under_a_launcher_says_once_how_to_continue_with_its_batch
     assert warning.endswith(f"changed training settings: --steps 100000 -> {stopped_at + 1}"), warning
     run = json.loads((out / "config.json").read_text())
     assert run["train"]["batch_size"] * run["train"]["grad_accum"] == 2 and run["processes"] == 1
-    # the command without the launcher's --grad-accum: not typed, it takes the run's samples per step
-    copy = [str(tmp_path / "copy") if a == str(out) else a for a in command[1:-2]]
-    [warning] = changed_settings(copy)
+    # --grad-accum typed: the command gives the one-process one after it, which the resume takes
+    copy = [str(tmp_path / "copy") if a == str(out) else a for a in command[1:]]
+    args = build_parser().parse_args([*copy, "--grad-accum", "1"])
+    args.argv = [*copy, "--grad-accum", "1"]
+    printed = _resume_command(args, processes=2).split("(the same steps): ", 1)[1]
+    assert shlex.split(printed)[-2:] == ["--grad-accum", "2"], printed
+    [warning] = changed_settings(shlex.split(printed)[1:])
     assert warning.endswith(f"changed training settings: --steps 100000 -> {stopped_at + 1}"), warning
     assert json.loads((tmp_path / "copy" / "config.json").read_text())["train"]["grad_accum"] == 2
 

@@ -447,14 +447,16 @@ def _fps_flag(args: argparse.Namespace, kind: str, recorded: int | None) -> str:
 def _resume_command(args: argparse.Namespace, processes: int = 1) -> str:
     """The command that was run, with ``--resume`` (the recipe options must be the same to resume).
 
-    Under a launcher of ``processes`` > 1 the command alone would resume on one process with 1/N of the
-    run's batch (``--batch-size`` is per process; the resume warns, ``processes: N -> 1``): the launch
-    again, or the one-process run of the same steps (``--grad-accum`` N·A, docs/training.md), which the
-    resume takes as the same settings."""
+    Under a launcher of ``processes`` > 1: the launch again, or the command alone on one process, which
+    takes the run's samples per step (``--grad-accum`` not typed takes N·A, the run's process count N
+    times its A: docs/training.md); where ``--grad-accum`` A was typed, the command gives ``--grad-accum``
+    N·A after it, or it would resume with 1/N of the run's batch (``--batch-size`` is per process)."""
     argv = list(args.argv)
     if not args.resume:
         argv.append("--resume")
     if processes == 1:
         return shlex.join(["streamt2v", *argv])
-    one = shlex.join(["streamt2v", *argv, "--grad-accum", str(processes * args.grad_accum)])
+    if "grad_accum" in typed_flags(args, "train"):
+        argv += ["--grad-accum", str(processes * args.grad_accum)]
+    one = shlex.join(["streamt2v", *argv])
     return f"the same launch ({processes} processes) with --resume, or on one process (the same steps): {one}"
