@@ -120,6 +120,21 @@ def test_unet_recipes_warn_when_the_text_encoder_does_not_know_the_captions(tmp_
     assert "caption words" not in caplog.text
 
 
+def test_unknown_punctuation_of_the_captions_is_quoted_in_the_warning(tmp_path, caplog):
+    """The warning listed punctuation bare (``e.g. !, ;, beach``; a comma would read ``,, beach``): one that
+    is no plain word is quoted, as the prompt's warning quotes it (``words_as_typed``)."""
+    from streamt2v.assets import microworld_model_dir
+    from streamt2v.train.recipes import make_recipe
+
+    write_video(tmp_path / "a.mp4", 12)
+    (tmp_path / "caps.csv").write_text('file,caption\na.mp4,"a dog; on the beach!"\n')
+    shipped = microworld_model_dir()
+    options = dict(data=str(tmp_path), captions=str(tmp_path / "caps.csv"), size=16, num_frames=6)
+    with caplog.at_level("WARNING"):
+        make_recipe("base", vae=str(shipped / "vae"), clip=str(shipped), **options).build()
+    assert "(e.g. '!', ';', beach, dog, the)" in caplog.text, caplog.text
+
+
 def test_captions_longer_than_the_text_encoder_reads_are_counted(tmp_path, caplog):
     """A caption past the text encoder's tokens was cut in training without a word (clip, base, stream);
     counting them also logged transformers' warning that such a sequence 'will result in indexing errors'."""

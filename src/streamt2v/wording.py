@@ -51,3 +51,9 @@ def unknown_names(
         else:
             named.append(shown)
     return named
+
+
+def words_as_typed(words: Iterable[str]) -> str:
+    """``words`` listed for a message (``cat, walking``), one that is no plain word quoted as it is read
+    (``','``, ``"'"``, ``'!'``): a bare comma or space in the list reads as its separator."""
+    return ", ".join(w if re.fullmatch(r"\w+(?:['-]\w+)*", w) else repr(w) for w in words)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ from transformers import AutoTokenizer, CLIPTokenizer, PreTrainedTokenizerBase
 
 from streamt2v.io.checkpoint_file import weight_file_problem
 from streamt2v.io.weight_files import refuse_broken_links
-from streamt2v.wording import singular_or_plural
+from streamt2v.wording import singular_or_plural, words_as_typed
 
 # Files of which a saved tokenizer needs at least one: transformers builds a tokenizer with only its special
 # tokens, silently, from a folder that has none (every word then reads as the same id).
@@ -168,7 +167,7 @@ def unread_prompt_parts(tokenizer: Any, prompt: str, max_length: int, reader: st
         unknown = list(dict.fromkeys(prompt[a:b] for i, (a, b) in zip(ids, offsets) if i == unk and b > a))
         if unknown:
             # as words, not a Python list; one that is no plain word (a comma, a space) quoted, as it is read
-            shown = ", ".join(w if re.fullmatch(r"\w+(?:['-]\w+)*", w) else repr(w) for w in unknown)
+            shown = words_as_typed(unknown)
             word = singular_or_plural(len(unknown), "word")
             problems.append(
                 f"{word} unknown to {reader}'s tokenizer (read as {tokenizer.unk_token}): {shown}"

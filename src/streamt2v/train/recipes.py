@@ -34,6 +34,7 @@ from streamt2v.microworld.dataset import ClipSpec, MicroworldDataset
 from streamt2v.microworld.render import FPS
 from streamt2v.train.word_tokenizer import caption_words
 from streamt2v.typed_values import typed_value
+from streamt2v.wording import words_as_typed
 
 logger = logging.getLogger(__name__)
 
@@ -215,7 +216,7 @@ class DataOptions:
                 "train micro-CLIP on these captions (`streamt2v train clip --data ... --captions ...`)",
                 100 * share,
                 self.captions,
-                ", ".join(examples),
+                words_as_typed(examples),
             )
         return share
 
