@@ -459,6 +459,24 @@ def test_resume_typed_to_enhance_says_how_enhance_continues(resume, capsys) -> N
     assert "when the same command is run again" in err and "generate --resume DIR" in err
 
 
+@pytest.mark.parametrize(
+    "line", [["enhance", "--resume", "runs/x"], ["enhance", "in.mp4", "--prompt", "a", "--resume"]]
+)
+def test_resume_typed_to_an_enhance_that_lacks_required_arguments_still_says_how_it_continues(
+    line, capsys
+) -> None:
+    """The advice was given only after a parse that succeeded: ``enhance --resume runs/x``, typed by the user
+    it is for, was told that --prompt and -o were required instead."""
+    from streamt2v.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(line)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "streamt2v enhance: error: enhance has no --resume: a stopped enhance continues after its " in err
+    assert "required" not in err
+
+
 def test_enhances_own_flags_abbreviate_as_before_resume_was_advised_on() -> None:
     """``--resume`` was made a hidden option to advise on it, and argparse matched abbreviations to it too:
     ``--res 64x64`` was refused as ambiguous between --resolution and --resume, a flag --help does not

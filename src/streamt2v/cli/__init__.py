@@ -116,17 +116,30 @@ class _Parser(argparse.ArgumentParser):
         self._lacked[flag] = message
 
     def refuse_unrecognized(self, extras: list[str]) -> NoReturn:
-        """Refuse ``extras``, the arguments no option or positional took; a flag this command lacks
-        (:meth:`lacks`), typed whole or abbreviated, with or without ``=VALUE``, with what it says."""
-        for arg in extras:
-            typed = arg.split("=", 1)[0]
-            for flag, message in self._lacked.items():
-                if len(typed) > 2 and typed.startswith("--") and flag.startswith(typed):
-                    self.error(message)
+        """Refuse ``extras``, the arguments no option or positional took."""
         self.error(f"unrecognized arguments: {' '.join(extras)}")
+
+    def _refuse_lacked(self, args: list[str]) -> None:
+        """Refuse a flag this command lacks (:meth:`lacks`) among ``args``, typed whole or abbreviated, with
+        or without ``=VALUE``, with what it says. Before parsing: a parse that fails first (``enhance --resume
+        runs/x`` lacks --prompt) would name the missing arguments instead, to the very user the advice is
+        for. A token that is (an abbreviation of) one of the command's own options is left to them."""
+        for arg in args:
+            if arg == "--":  # what follows is positional
+                return
+            typed = arg.split("=", 1)[0]
+            if len(typed) <= 2 or not typed.startswith("--"):
+                continue
+            if typed in self._option_string_actions or self._get_option_tuples(typed):
+                continue
+            for flag, message in self._lacked.items():
+                if flag.startswith(typed):
+                    self.error(message)
 
     def parse_known_args(self, args=None, namespace=None):
         args = sys.argv[1:] if args is None else list(args)
+        if self._lacked and not self._intermixing:
+            self._refuse_lacked(args)
         # parse_known_intermixed_args calls this again for each of its passes (before Python 3.13)
         if self._intermixing or self._subparsers is not None or "--" in args:
             return super().parse_known_args(args, namespace)
