@@ -101,6 +101,46 @@ def test_enhance_under_a_launcher_is_refused_once_a_machine(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("rank, local_rank, said", [("0", "0", True), ("1", "1", False)])
+@pytest.mark.parametrize(
+    "line, why",
+    [
+        (
+            ["generate", "a red circle", "--model", "tiny", "--frames", "8", "-o", "g.mp4"],
+            "each process would make the whole video and write the same files; run it without the launcher, "
+            "choosing its GPU with --device cuda:N",
+        ),
+        (
+            ["generate", "--resume", "run"],
+            "each process would make the whole video and write the same files; run it without the launcher, "
+            "choosing its GPU with --device cuda:N",
+        ),
+        (
+            ["convert", "streaming_t2v.ckpt", "model"],
+            "each process would convert the whole checkpoint and write the same folder; run it without the "
+            "launcher",
+        ),
+    ],
+)
+def test_generate_and_convert_under_a_launcher_are_refused_once_a_machine(
+    tmp_path, capsys, monkeypatch, rank, local_rank, said, line, why
+):
+    """Each process of a launch generated the whole video (or converted the whole checkpoint) and wrote the
+    same files: refused before anything is read, as enhance and evaluate are."""
+    monkeypatch.setattr("streamt2v.cli.LEFT_TO_THE_FIRST_WAIT_S", 0.0)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", rank)
+    monkeypatch.setenv("LOCAL_RANK", local_rank)
+    assert main([*line, "--no-progress"]) == 2
+    expected = (
+        f"error: {line[0]} runs as one process, and a launcher (torchrun, accelerate launch) started it as 2 "
+        f"(WORLD_SIZE=2): {why}\n"
+    )
+    assert capsys.readouterr().err == (expected if said else "")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_evaluate_with_a_job_platforms_world_size_and_no_launcher_runs(tmp_path, capsys, monkeypatch):
     """A WORLD_SIZE and RANK left by a job platform, without a launcher's LOCAL_RANK: one process, run."""
     monkeypatch.setenv("WORLD_SIZE", "4")

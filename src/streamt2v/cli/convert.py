@@ -7,7 +7,7 @@ import contextlib
 from dataclasses import replace
 from pathlib import Path
 
-from streamt2v.cli import user_path
+from streamt2v.cli import refuse_a_launch, user_path
 from streamt2v.config import DTYPE_NAMES, PRESETS, VIT_H_HEAD_WIDTH
 
 # problems of each kind listed when most of the checkpoint does not fit (a wrong file or preset: the full list
@@ -89,6 +89,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # a conversion is not split between a launch's processes: refused rather than done whole by each
+    refuse_a_launch(
+        "convert",
+        "each process would convert the whole checkpoint and write the same folder; run it without the "
+        "launcher",
+    )
     from streamt2v.io.checkpoints import convert_official_checkpoint
     from streamt2v.io.conversion_report import CheckpointMismatchError
 

@@ -7,7 +7,7 @@ import shlex
 import sys
 
 from streamt2v.arguments import logs_naming_flags
-from streamt2v.cli import chosen_device, compile_backend_name, integer_at_least, user_path
+from streamt2v.cli import chosen_device, compile_backend_name, integer_at_least, refuse_a_launch, user_path
 from streamt2v.cli.setting_flags import ENHANCE_FLAGS, as_flags, typed_flags
 from streamt2v.config import DTYPE_NAMES
 from streamt2v.pipeline.setting_checks import SEED_LIMIT
@@ -330,6 +330,12 @@ def _refuse_standard_output(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # a run is not split between a launch's processes: refused rather than made whole by each
+    refuse_a_launch(
+        "generate",
+        "each process would make the whole video and write the same files; run it without the launcher, "
+        "choosing its GPU with --device cuda:N",
+    )
     if not args.resume:  # a resume writes where the run began: -o - is ignored with the other flags typed
         _refuse_standard_output(args)
     from tqdm import tqdm
