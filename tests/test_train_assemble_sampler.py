@@ -129,8 +129,8 @@ def test_sampler_and_enhance_refusals_name_the_flag_the_json_as_typed_and_the_na
     assert error("model", stream_unet, "--sampler", '{"num_inference_steps": 4}').startswith(
         "error: unknown --sampler setting: num_inference_steps (use steps); the settings: anchor_colour_match, "
     )
-    assert error("model", stream_unet, "--sampler", '{"eta": -1}').startswith(
-        """error: --sampler '{"eta": -1}': eta"""
+    assert error("model", stream_unet, "--sampler", '{"eta": -1}') == (
+        "error: --sampler eta must be in [0, 1] (0 = deterministic DDIM), got -1"
     )
     assert not (tmp_path / "out").exists()
 
@@ -176,15 +176,86 @@ def test_sampler_and_enhance_name_a_settings_file_that_does_not_exist(tmp_path, 
 
 def test_a_refusal_shows_the_settings_as_typed_a_file_by_its_name(tmp_path, monkeypatch, capsys):
     """ "The JSON as typed" was the parsed settings dumped again: --sampler s.json showed --sampler
-    '{"eta": -1}', not the file, and a step count given as 1 read 1.0 once StreamConfig had typed it."""
+    '{"eta": -1}', not the file, and a step count given as 1 read 1.0 once StreamConfig had typed it. (A
+    refusal of one setting's value names it alone: --sampler eta.)"""
     parts = _parts(tmp_path)
     monkeypatch.chdir(tmp_path)
     Path("s.json").write_text('{\n  "eta": -1\n}\n')
     args = ["assemble", "model", "m", *(f"--{k.replace('_', '-')}={v}" for k, v in parts.items())]
     assert main([*args, "--sampler", "s.json"]) == 2
-    assert capsys.readouterr().err.startswith("error: --sampler s.json: eta ")
+    assert capsys.readouterr().err.startswith("error: --sampler eta must be in [0, 1] ")
     assert main([*args, "--sampler", '{"chunk_strength": 1, "steps": 41}']) == 2
     assert capsys.readouterr().err.startswith(
         """error: --sampler '{"chunk_strength": 1, "steps": 41}': steps=41 is more than the 40 timesteps"""
     )
     assert not Path("m").exists()
+
+
+def test_a_refused_value_is_named_by_its_key_as_each_caller_wrote_it(tmp_path, capsys):
+    """A setting's value was shown the Python way on the command line (``--sampler '{"steps": null}'``:
+    "got None", ``{"guidance": -1}``: "got -1.0", ``--scheduler-option set_alpha_to_one=null`` "scheduler
+    option set_alpha_to_one ..., got None", naming no flag): the command line names the flag and the key
+    and the value as typed (JSON), Python the argument and its repr. A null in a sampler is refused: None
+    is StreamConfig's "the model's", and a sampler is the model's (it was stored as such)."""
+    parts = _parts(tmp_path)
+    refiner = tmp_path / "refiner"
+    refiner.mkdir()
+    (refiner / "config.json").write_text(json.dumps({"_class_name": "UNet3DConditionModel"}))
+    common = [f"--vae={parts['vae']}", f"--clip={parts['clip']}"]
+    model = ["assemble", "model", str(tmp_path / "m"), f"--unet={parts['unet']}", *common]
+    model += [f"--init-unet={parts['init_unet']}"]
+    refiner_args = ["assemble", "refiner", str(tmp_path / "r"), f"--unet={refiner}", *common]
+    cases = [
+        (
+            "sampler",
+            '{"steps": null}',
+            "--sampler steps must be an integer, got null (leave steps out for generate's default)",
+            "sampler={'steps': None}: steps must be an integer, got None (leave steps out for generate's "
+            "default)",
+        ),
+        (
+            "sampler",
+            '{"guidance": -1}',
+            "--sampler guidance must be >= 0, got -1",
+            "sampler={'guidance': -1}: guidance must be >= 0, got -1",
+        ),
+        (
+            "sampler",
+            '{"reanchor": "yes"}',
+            '--sampler reanchor must be true or false, got "yes"',
+            "sampler={'reanchor': 'yes'}: reanchor must be true or false, got 'yes'",
+        ),
+        (
+            "enhance",
+            '{"overlap": true}',
+            "--enhance overlap must be an integer, got true",
+            "enhance={'overlap': True}: overlap must be an integer, got True",
+        ),
+    ]
+    for name, typed, flagged, python in cases:
+        args = model if name == "sampler" else refiner_args
+        assert main([*args, f"--{name}", typed]) == 2
+        assert capsys.readouterr().err.strip() == f"error: {flagged}"
+        call = assemble_model if name == "sampler" else assemble_refiner
+        unet = parts["unet"] if name == "sampler" else refiner
+        others = {k: v for k, v in parts.items() if k != "unet" and (name == "sampler" or k != "init_unet")}
+        with pytest.raises(ValueError) as err:
+            call(tmp_path / "m", unet=unet, **others, **{name: json.loads(typed)})
+        assert str(err.value) == python
+    for typed, shown in (("null", "null"), ("yes", "yes")):
+        assert main([*refiner_args, "--scheduler-option", f"set_alpha_to_one={typed}"]) == 2
+        assert capsys.readouterr().err.strip() == (
+            f"error: --scheduler-option set_alpha_to_one must be true or false, got {shown}"
+        )
+    with pytest.raises(ValueError) as err:
+        assemble_refiner(
+            tmp_path / "r",
+            unet=refiner,
+            vae=parts["vae"],
+            clip=parts["clip"],
+            scheduler_overrides={"set_alpha_to_one": None},
+        )
+    assert str(err.value) == (
+        "scheduler_overrides={'set_alpha_to_one': None}: set_alpha_to_one must be true or false, got None"
+    )
+    assert not (tmp_path / "m").exists() and not (tmp_path / "r").exists()

@@ -19,7 +19,7 @@ import typing
 from dataclasses import fields
 from typing import Any
 
-from streamt2v.arguments import NAME_ONLY, Arg, ArgumentValueError
+from streamt2v.arguments import NAME_ONLY, Arg, ArgumentValueError, RecipeOption
 from streamt2v.typed_values import typed_value
 from streamt2v.wording import singular_or_plural, unknown_names
 
@@ -37,6 +37,63 @@ class SettingsArg(Arg):
             return super().flag
         typed = self.value if isinstance(self.value, str) else json.dumps(self.value)
         return f"--{self.name} {shlex.quote(typed)}"
+
+
+# The flag of each argument whose flag is not made from its name.
+_FLAGS = {"scheduler_overrides": "--scheduler-option"}
+
+
+class SettingKey(Arg):
+    """One setting of a dict argument, ``value`` ``(settings, key)``: ``sampler={'steps': None}: steps`` to the
+    Python API (the argument as given, then the key), ``--sampler steps`` on the command line."""
+
+    def __str__(self) -> str:
+        settings, key = self.value  # type: ignore[misc]
+        return f"{self.name}={settings!r}: {key}"
+
+    @property
+    def flag(self) -> str:
+        flag = _FLAGS.get(self.name, "--" + self.name.replace("_", "-"))
+        return f"{flag} {self.value[1]}"  # type: ignore[index]
+
+
+class GivenValue(Arg):
+    """A value given for a setting of the dict argument ``name``, as each caller wrote it: Python's repr
+    (``None``, ``True``, ``'yes'``) to the Python API; on the command line the JSON typed (``null``,
+    ``true``, ``"yes"``), ``--scheduler-option``'s as it reads it (a string as it is)."""
+
+    def __str__(self) -> str:
+        return repr(self.value)
+
+    @property
+    def flag(self) -> str:
+        if self.name == "scheduler_overrides":
+            return RecipeOption.as_set(self.value)
+        return json.dumps(self.value)
+
+
+# A config's refusal of one setting's value: "guidance must be >= 0, got -1.0" (the value as the config
+# typed it, in Python's words), the value quoted or a word
+_ONE_VALUE = re.compile(r"(?P<key>\w+) (?P<rule>.+), got (?P<shown>'[^']*'|\"[^\"]*\"|[^\s;,]+)", re.DOTALL)
+
+
+def _value_refused(
+    arg: str, settings: dict[str, Any], key: str, rule: str, after: str = ""
+) -> ArgumentValueError:
+    """The refusal of ``settings[key]`` (the dict argument ``arg``'s): ``--sampler steps must be an integer,
+    got null`` on the command line, ``sampler={'steps': None}: steps must be ..., got None`` to Python."""
+    return ArgumentValueError(
+        SettingKey(arg, (settings, key)), f" {rule}, got ", GivenValue(arg, settings[key]), after
+    )
+
+
+def _refusal(arg: str, settings: dict[str, Any], message: str, as_is: Arg) -> ArgumentValueError:
+    """``message`` (a config's refusal of ``settings``, given to the argument ``arg``) naming what it refuses
+    as each caller spells it: one setting's value by its key and the value as given (``--sampler guidance
+    must be >= 0, got -1``: the config said -1.0); else after ``as_is``, the argument as given."""
+    if (match := _ONE_VALUE.fullmatch(message)) and match["key"] in settings:
+        return _value_refused(arg, settings, match["key"], match["rule"])
+    return ArgumentValueError(as_is, f": {message}")
 
 
 def _refuse_unknown(given: dict[str, Any], known: list[str], arg: str) -> None:
@@ -64,12 +121,21 @@ def checked_sampler(sampler: dict[str, Any] | None, streaming: dict[str, Any]) -
     # what a sampler may set: the sampling fields, not the video's length, seed or prompt
     settable = sorted(set(StreamConfig.__dataclass_fields__) - {"num_frames", "seed", "negative_prompt"})
     _refuse_unknown(sampler, settable, "sampler")
+    hints = typing.get_type_hints(StreamConfig)
+    for key, value in sampler.items():
+        # None is StreamConfig's "the model's": a sampler is the model's, and records values
+        if value is None:
+            try:
+                typed_value(None, next(t for t in typing.get_args(hints[key]) if t is not type(None)))
+            except ValueError as err:
+                after = f" (leave {key} out for generate's default)"
+                raise _value_refused("sampler", sampler, key, str(err), after) from None
     try:
         config = StreamConfig(num_frames=int(streaming["num_frames"]), **sampler)
         if "cond_frames" in sampler:
             check_cam_frames(config.cond_frames, streaming.get("num_cond_frames"), "the stream UNet's CAM")
     except ValueError as err:
-        raise ArgumentValueError(SettingsArg("sampler", sampler), f": {err}") from None
+        raise _refusal("sampler", sampler, str(err), SettingsArg("sampler", sampler)) from None
     try:  # generate's default, not the sampler's to answer for (a generate's --cond-frames can set it)
         check_cam_frames(config.cond_frames, streaming.get("num_cond_frames"), "the stream UNet's CAM")
     except ValueError as err:
@@ -137,7 +203,8 @@ def checked_enhance(enhance: dict[str, Any] | None) -> dict[str, Any]:
     try:
         EnhanceConfig(**enhance)
     except EnhanceSettingError as err:
-        parts: list[object] = [SettingsArg("enhance", enhance), f": {err.message}"]
+        refusal = _refusal("enhance", enhance, err.message, SettingsArg("enhance", enhance))
+        parts = list(refusal.parts)
         for name, (value, source) in explained(err, enhance, {}, "").unset.items():
             parts += [f"; {name} {value!r} is {source} (set it in ", Arg("enhance"), ")"]
         raise ArgumentValueError(*parts) from None
@@ -161,13 +228,11 @@ def checked_scheduler_options(overrides: dict[str, Any] | None) -> dict[str, Any
         hint = params[key].annotation
         if typing.get_origin(hint) is typing.Literal:
             if value not in typing.get_args(hint):
-                raise ValueError(
-                    f"scheduler option {key}={value!r} must be one of "
-                    f"{', '.join(map(str, typing.get_args(hint)))}"
-                )
+                rule = f"must be one of {', '.join(map(str, typing.get_args(hint)))}"
+                raise _value_refused("scheduler_overrides", overrides, key, rule)
             continue
         try:
             overrides[key] = typed_value(value, hint)
         except ValueError as err:
-            raise ValueError(f"scheduler option {key} {err}, got {value!r}") from None
+            raise _value_refused("scheduler_overrides", overrides, key, str(err)) from None
     return overrides
