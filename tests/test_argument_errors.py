@@ -12,6 +12,7 @@ from streamt2v.arguments import (
     ArgumentFileNotFoundError,
     ArgumentRuntimeError,
     ArgumentValueError,
+    FlaggedArg,
     NamesArguments,
     naming_arguments,
 )
@@ -85,6 +86,14 @@ def test_an_arg_naming_no_value_keeps_its_spelling_when_copied_or_pickled():
     note = Note("pass ", Arg("init_unet"), " x")
     for other in (copy.deepcopy(note), pickle.loads(pickle.dumps(note))):
         assert other.spelled(flags=True) == "pass --init-unet x" and str(other) == "pass init_unet x"
+
+
+def test_an_arg_of_a_flag_of_its_own_keeps_it_when_copied_or_pickled():
+    for arg in (FlaggedArg("output", flag="-o"), FlaggedArg("ema_decay", None, flag="--ema-decay 0")):
+        for again in (copy.copy(arg), copy.deepcopy(arg), pickle.loads(pickle.dumps(arg))):
+            assert type(again) is FlaggedArg and again == arg and again.flag == arg.flag
+    err = pickle.loads(pickle.dumps(ArgumentValueError("give ", FlaggedArg("output", flag="-o"), " a name")))
+    assert str(err) == "give output a name" and str(err.as_flags()) == "give -o a name"
 
 
 def test_convert_names_its_preset_argument_as_a_python_caller_spells_it(tmp_path):

@@ -48,6 +48,28 @@ class Arg(NamedTuple):
         return flag if self.value is NAME_ONLY or isinstance(self.value, bool) else f"{flag} {self.value}"
 
 
+class FlaggedArg(Arg):
+    """An argument whose flag is not made from its name: ``FlaggedArg("output", flag="-o")`` (``output`` to
+    the Python API, ``-o`` on the command line), ``FlaggedArg("prompt", flag="PROMPT")`` (a positional),
+    ``FlaggedArg("ema_decay", None, flag="--ema-decay 0")`` (another value), ``FlaggedArg("resume_generate",
+    flag="--resume")`` (a function's call, not an argument). Copied and pickled with its flag."""
+
+    _flag: str  # in the instance's __dict__, which a subclass of the NamedTuple has
+
+    def __new__(cls, name: str, value: object = NAME_ONLY, *, flag: str) -> FlaggedArg:
+        arg = super().__new__(cls, name, value)
+        arg._flag = flag
+        return arg
+
+    def __getnewargs_ex__(self) -> tuple[tuple[object, ...], dict[str, object]]:
+        # copy and pickle make it again with its flag (the NamedTuple's __getnewargs__ has name and value)
+        return tuple(self), {"flag": self.flag}
+
+    @property
+    def flag(self) -> str:
+        return self._flag
+
+
 class RecipeOption(Arg):
     """A training recipe's option: ``name=value`` to the Python API (the recipe's field), ``--set name=value``
     on the command line (options without a flag of their own, or given by ``--set``), the value as ``--set``

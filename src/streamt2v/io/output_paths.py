@@ -17,7 +17,7 @@ from glob import escape as glob_escape
 from pathlib import Path
 from typing import IO, Any
 
-from streamt2v.arguments import Arg, NamesArguments
+from streamt2v.arguments import FlaggedArg, NamesArguments
 from streamt2v.io import locks
 from streamt2v.io.folders import (
     ExistingOutputError,
@@ -43,16 +43,9 @@ class OutputInUseError(NamesArguments, RuntimeError):
     its ``what`` may be one (``png_dir`` to a Python caller, ``--png-dir`` on the command line)."""
 
 
-class _ResumingARun(Arg):
-    """What continues a stopped ``generate`` run, as an error's advice names it: ``resume_generate`` to a
-    Python caller (:func:`streamt2v.pipeline.resume.resume_generate`), ``--resume`` on the command line."""
-
-    def __str__(self) -> str:
-        return "resume_generate"
-
-    @property
-    def flag(self) -> str:
-        return "--resume"
+# What continues a stopped ``generate`` run, as an error's advice names it: ``resume_generate`` to a Python
+# caller (streamt2v.pipeline.resume.resume_generate), ``--resume`` on the command line.
+_RESUMING_A_RUN = FlaggedArg("resume_generate", flag="--resume")
 
 
 # ----------------------------------------------------------------------------- atomic paths
@@ -415,7 +408,7 @@ def _check_preview_path(path: Path, partial: Path, kind: str, what: str, overwri
     elif partial.is_dir():  # never replaced (a file there is; this failed after the first chunk)
         raise IsADirectoryError(f"{named} is a folder; move it or choose another output")
     elif not overwrite:
-        stopped = (" (a stopped run's preview? ", _ResumingARun("resume"), " continues that run)")
+        stopped = (" (a stopped run's preview? ", _RESUMING_A_RUN, " continues that run)")
         refuse_existing_output(partial, named, stopped)
 
 

@@ -15,6 +15,7 @@ from streamt2v.arguments import (
     ArgumentFileNotFoundError,
     ArgumentIsADirectoryError,
     ArgumentValueError,
+    FlaggedArg,
     naming_arguments,
 )
 from streamt2v.assets import SHIPPED_NAME, names_shipped
@@ -38,26 +39,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-class _PromptArg(Arg):
-    """:class:`GenerateConfig`'s ``prompt`` to a Python caller, the positional ``PROMPT`` on the command line."""
-
-    @property
-    def flag(self) -> str:
-        return "PROMPT"
-
-
-_PROMPT_ARG = _PromptArg("prompt")
-
-
-class _OutputArg(Arg):
-    """:class:`GenerateConfig`'s ``output`` to a Python caller, ``-o`` on the command line."""
-
-    @property
-    def flag(self) -> str:
-        return "-o"
-
-
-OUTPUT_ARG = _OutputArg("output")
+# GenerateConfig's prompt and output to a Python caller, the positional PROMPT and -o on the command line
+_PROMPT_ARG = FlaggedArg("prompt", flag="PROMPT")
+_OUTPUT_ARG = FlaggedArg("output", flag="-o")
 # The fields of GenerateConfig that name files the checks below name by argument: init_video= to a Python
 # caller, --init-video on the command line.
 _INPUTS = ("init_video", "init_image", "anchor")
@@ -146,7 +130,7 @@ def check_run_dir_apart(cfg: GenerateConfig, run_dir: Path, *, chosen: bool) -> 
         if output_kind(path) == "png-dir" and (run == folder or folder in run.parents):
             where = "" if chosen else f"the default run directory is under {str(run_dir.parent)!r}: "
             # the low-resolution folder is the output's
-            arg = what if isinstance(what, Arg) else OUTPUT_ARG
+            arg = what if isinstance(what, Arg) else _OUTPUT_ARG
             raise ArgumentValueError(
                 f"run directory {str(run_dir)!r} is in the ",
                 what,
