@@ -89,6 +89,30 @@ CASES = [
         "run directory 'x.mp4' is the output path; give run_dir another folder",
         "run directory 'x.mp4' is the output path; give --run-dir another folder",
     ),
+    (
+        {"run_dir": "in.mp4"},
+        ["--run-dir", "in.mp4"],
+        "run directory 'in.mp4' is an existing file, not a folder; choose another run_dir",
+        "run directory 'in.mp4' is an existing file, not a folder; choose another --run-dir",
+    ),
+    (
+        {"run_dir": "old"},
+        ["--run-dir", "old"],
+        "'old' already holds a run; continue it with resume_generate('old') or choose another run_dir",
+        "'old' already holds a run; continue it with --resume old or choose another --run-dir",
+    ),
+    (
+        {"run_dir": "old/chunks/new"},
+        ["--run-dir", "old/chunks/new"],
+        "lies inside the run directory '{tmp}/old'; choose another run_dir, outside it",
+        "lies inside the run directory '{tmp}/old'; choose another --run-dir, outside it",
+    ),
+    (
+        {"run_dir": "in.mp4/run"},
+        ["--run-dir", "in.mp4/run"],
+        "'in.mp4/run': '{tmp}/in.mp4' is a file, not a folder; choose another run_dir",
+        "'in.mp4/run': '{tmp}/in.mp4' is a file, not a folder; choose another --run-dir",
+    ),
 ]
 
 
@@ -100,6 +124,10 @@ def test_the_checks_before_loading_name_arguments_as_each_caller_spells_them(
     (tmp_path / "frames").mkdir()
     (tmp_path / "frames" / "frame_000000.png").write_bytes(b"")  # an earlier PNG output
     (tmp_path / "in.mp4").write_bytes(b"")
+    (tmp_path / "old" / "chunks").mkdir(parents=True)  # a run's folder
+    (tmp_path / "old" / "config.json").write_text("{}")
+    (tmp_path / "old" / "manifest.json").write_text('{"format_version": 1, "chunks": [], "num_chunks": 1}')
+    python, cli = python.format(tmp=tmp_path), cli.format(tmp=tmp_path)
     given = {"output": "o.mp4", "prompt": "a cat", **fields}
     with pytest.raises((ValueError, OSError)) as caught:
         generate(GenerateConfig(stream=StreamConfig(num_frames=16), **given))

@@ -60,6 +60,7 @@ def test_a_prompt_schedule_file_and_an_evaluation_report_take_a_tilde(home):
 def test_generate_takes_a_tilde_in_its_paths(home, model):
     from conftest import cfg_for
     from streamt2v.pipeline.generate import generate
+    from streamt2v.pipeline.resume import resume_generate
 
     cfg = replace(
         cfg_for(home, "g", n=8), output="~/g.mp4", run_dir="~/run", png_dir="~/frames", gif="~/g.gif"
@@ -67,3 +68,6 @@ def test_generate_takes_a_tilde_in_its_paths(home, model):
     result = generate(cfg, model=model)
     assert result.output == home / "g.mp4" and result.run_dir == home / "run"
     assert (home / "g.mp4").is_file() and (home / "g.gif").is_file() and (home / "frames").is_dir()
+    # the run_dir generate took is the one resume_generate takes ("run directory '~/run' does not exist")
+    resumed = resume_generate("~/run", model=model)
+    assert resumed.run_dir == home / "run" and resumed.output == home / "g.mp4"

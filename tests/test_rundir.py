@@ -53,8 +53,11 @@ def test_a_stage3_state_temporary_a_killed_run_left_is_removed_when_the_run_is_t
 def test_errors(tmp_path):
     g = torch.Generator().manual_seed(0)
     run = RunDir.create(tmp_path / "r", {}, num_chunks=3)
-    with pytest.raises(FileExistsError, match="--resume"):
+    with pytest.raises(FileExistsError, match=r"continue it with resume_generate\('.*/r'\)") as err:
         RunDir.create(tmp_path / "r", {}, num_chunks=3)
+    assert f"continue it with --resume {tmp_path / 'r'} or choose another --run-dir" in str(
+        err.value.as_flags()
+    )
     with pytest.raises(ValueError, match="out of order"):
         _save(run, 1, g)
     _save(run, 0, g)
@@ -395,9 +398,10 @@ def test_a_folder_holding_other_files_takes_no_run(tmp_path, monkeypatch):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(
         FileExistsError,
-        match=r"^run directory '\.' is a folder holding other files \('notes.txt'\); .*--run-dir 'my-run'\)$",
-    ):
+        match=r"^run directory '\.' is a folder holding other files \('notes.txt'\); .*\(e.g. run_dir='my-run'\)$",
+    ) as err:
         RunDir.create(".", {}, num_chunks=2)
+    assert str(err.value.as_flags()).endswith("(e.g. --run-dir my-run)")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
     RunDir.create(tmp_path / "runs" / "a", {}, num_chunks=2).unlock()
     with pytest.raises(
@@ -423,8 +427,9 @@ def test_no_run_is_made_inside_another(tmp_path, monkeypatch):
             RunDir.check_new(inner)
         assert str(err.value) == (
             f"run directory {inner!r} lies inside the run directory {str(tmp_path / 'r')!r}; choose another "
-            "--run-dir, outside it"
+            "run_dir, outside it"
         )
+        assert str(err.value.as_flags()).endswith("choose another --run-dir, outside it")
     assert sorted(p.name for p in (tmp_path / "r").iterdir()) == [
         ".lock",
         "chunks",
@@ -537,12 +542,14 @@ def test_a_run_directory_where_no_file_can_be_created_says_to_choose_another():
     with pytest.raises(
         PermissionError,
         match=r"^cannot write run directory '/proc/streamt2v-run': cannot create files in folder '/proc' "
-        r"\(its file system takes no new files\); choose another --run-dir$",
-    ):
+        r"\(its file system takes no new files\); choose another run_dir$",
+    ) as err:
         RunDir.check_new("/proc/streamt2v-run")
+    assert str(err.value.as_flags()).endswith("; choose another --run-dir")
 
 
 def test_a_run_directory_under_a_file_says_to_choose_another(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
-    with pytest.raises(NotADirectoryError, match=r"is a file, not a folder; choose another --run-dir$"):
+    with pytest.raises(NotADirectoryError, match=r"is a file, not a folder; choose another run_dir$") as err:
         RunDir.check_new(tmp_path / "notes.txt" / "run")
+    assert str(err.value.as_flags()).endswith("is a file, not a folder; choose another --run-dir")

@@ -64,7 +64,9 @@ def test_a_run_killed_at_any_step_resumes_or_takes_a_new_run_and_keeps_no_tempor
         try:
             run = RunDir.open(path).lock()
         except FileNotFoundError as err:  # killed before the run existed: said so, and the folder takes one
-            assert "nothing to resume" in str(err) and f"--run-dir {path}" in str(err), (k, str(err))
+            said = str(err)
+            assert "nothing to resume" in said and f"(run_dir={str(path)!r} takes it)" in said, (k, said)
+            assert f"(--run-dir {path} takes it)" in str(err.as_flags()), (k, said)
             run = RunDir.create(path, {"prompt": "a cat"}, num_chunks=3)
             assert run.num_finished == 0
         else:
@@ -98,8 +100,11 @@ def test_a_run_being_created_by_another_process_is_refused_before_anything_is_wr
         from streamt2v.pipeline.rundir import RunInUseError
 
         pid = rf"\(pid {holder.pid}\)"
-        with pytest.raises(RunInUseError, match=rf"'{path}' is in use by another process {pid}.*--run-dir"):
+        with pytest.raises(
+            RunInUseError, match=rf"'{path}' is in use by another process {pid}.* run_dir$"
+        ) as err:
             RunDir.check_new(path)  # before any slow work
+        assert str(err.value.as_flags()).endswith("choose another --run-dir")
         with pytest.raises(RunInUseError, match=pid):
             RunDir.create(path, {"mine": 1}, num_chunks=2)
         assert sorted(p.name for p in path.iterdir()) == [".lock"]  # its config.json is not overwritten

@@ -43,8 +43,23 @@ from typing import TYPE_CHECKING, Any
 import torch
 from safetensors import SafetensorError
 
+from streamt2v.arguments import (
+    Arg,
+    ArgumentFileExistsError,
+    ArgumentFileNotFoundError,
+    ArgumentNotADirectoryError,
+    FlaggedArg,
+    NamesArguments,
+    naming_arguments,
+)
 from streamt2v.io import locks
-from streamt2v.io.folders import atomic_write_file, check_writable_parent, read_json_object, remove_leftovers
+from streamt2v.io.folders import (
+    atomic_write_file,
+    check_writable_parent,
+    home_path,
+    read_json_object,
+    remove_leftovers,
+)
 from streamt2v.io.output_paths import list_names
 from streamt2v.pipeline import run_outputs
 from streamt2v.pipeline.run_chunks import (
@@ -72,8 +87,18 @@ LOCK = ".lock"
 MODEL_FINGERPRINT = "model_fingerprint"
 
 
-class RunInUseError(RuntimeError):
-    """Another process is working on the run directory."""
+class RunInUseError(NamesArguments, RuntimeError):
+    """Another process is working on the run directory (its advice may name ``run_dir``, ``--run-dir``)."""
+
+
+# The run directory a new run is given: generate's run_dir= to a Python caller, --run-dir on the command line
+_RUN_DIR = Arg("run_dir")
+
+
+def _resuming(path: Path) -> FlaggedArg:
+    """What continues the run at ``path``: ``resume_generate('PATH')`` to a Python caller, ``--resume PATH``
+    on the command line."""
+    return FlaggedArg(f"resume_generate({str(path)!r})", flag=f"--resume {path}")
 
 
 def _goes_on_from(index: int) -> str:
@@ -130,10 +155,11 @@ def reserve_run_dir(base: str | os.PathLike) -> Path:
             path = base.with_name(f"{base.name}-{n}")
 
 
-def _in_use(path: Path, holder: str, advice: str = "stop it before resuming") -> RunInUseError:
+def _in_use(path: Path, holder: str, *advice: object) -> RunInUseError:
+    """The refusal of a run another process holds; ``advice``: text and :class:`Arg` parts."""
     return RunInUseError(
-        f"run directory {str(path)!r} is in use by another process (pid {holder}); wait for it to finish or "
-        f"{advice}"
+        f"run directory {str(path)!r} is in use by another process (pid {holder}); wait for it to finish or ",
+        *(advice or ("stop it before resuming",)),
     )
 
 
@@ -262,26 +288,29 @@ class RunDir:
     # -- construction ----------------------------------------------------------------------------
     @staticmethod
     def check_new(path: str | os.PathLike) -> Path:
-        """Raise unless a new run can be created at ``path`` (cheap; call it before any slow work)."""
-        path = Path(path)
+        """Raise unless a new run can be created at ``path`` (cheap; call it before any slow work); the
+        advice names ``run_dir`` to a Python caller, ``--run-dir`` on the command line."""
+        path = home_path(path)
         if path.exists() and not path.is_dir():
-            raise NotADirectoryError(
-                f"run directory {str(path)!r} is an existing file, not a folder; choose another --run-dir"
+            raise ArgumentNotADirectoryError(
+                f"run directory {str(path)!r} is an existing file, not a folder; choose another ", _RUN_DIR
             )
         holder = locks.holder(path / LOCK) if path.is_dir() else None
         if holder is not None and holder != str(os.getpid()):  # a run going on, or being created, elsewhere
-            raise _in_use(path, holder, "choose another --run-dir")
+            raise _in_use(path, holder, "choose another ", _RUN_DIR)
         # RUN/chunks was offered "--run-dir RUN/chunks/my-run": a run inside another goes with its files
         inside = next((parent for parent in path.resolve().parents if _is_run(parent)), None)
         if inside is not None:
-            raise FileExistsError(
-                f"run directory {str(path)!r} lies inside the run directory {str(inside)!r}; choose another "
-                "--run-dir, outside it"
+            raise ArgumentFileExistsError(
+                f"run directory {str(path)!r} lies inside the run directory {str(inside)!r}; choose another ",
+                _RUN_DIR,
+                ", outside it",
             )
         RunDir._check_holds_no_run(path)
         RunDir._check_holds_nothing_else(path)
         # the default is runs/ in the working folder, which may be one nothing can be written in
-        check_writable_parent(path, "run directory", advice="; choose another --run-dir")
+        with naming_arguments(_RUN_DIR) as (run_dir,):
+            check_writable_parent(path, "run directory", advice=f"; choose another {run_dir}")
         return path
 
     @staticmethod
@@ -305,17 +334,21 @@ class RunDir:
         held = [counted(len(runs), "run")] if runs else []
         if rest:
             held.append(f"other files ({list_names(rest, limit=3)})")
-        raise FileExistsError(
+        raise ArgumentFileExistsError(
             f"run directory {str(path)!r} is a folder holding {' and '.join(held)}; a run keeps its own folder: "
-            f"give a new or empty one (e.g. --run-dir {str(path / 'my-run')!r})"
+            "give a new or empty one (e.g. ",
+            Arg("run_dir", str(path / "my-run")),
+            ")",
         )
 
     @staticmethod
     def _check_holds_no_run(path: Path) -> None:
         if (path / CONFIG).exists() or ((path / MANIFEST).exists() and not _created_without_config(path)):
-            raise FileExistsError(
-                f"run directory {str(path)!r} already holds a run; continue it with --resume {path} "
-                "or choose another --run-dir"
+            raise ArgumentFileExistsError(
+                f"run directory {str(path)!r} already holds a run; continue it with ",
+                _resuming(path),
+                " or choose another ",
+                _RUN_DIR,
             )
 
     @classmethod
@@ -363,23 +396,25 @@ class RunDir:
 
     @classmethod
     def open(cls, path: str | os.PathLike) -> RunDir:
-        path = Path(path)
+        path = home_path(path)  # ~/run, as generate takes run_dir and the command line --resume
         if not path.exists():
             raise FileNotFoundError(f"run directory {str(path)!r} does not exist")
         if not path.is_dir():
             hint = f"; give its folder {str(path.parent)!r}" if _is_run(path.parent) else ""
             raise NotADirectoryError(f"{str(path)!r} is a file, not a run directory{hint}")
         if _created_without_config(path):  # killed while create() wrote it: nothing to resume
-            raise FileNotFoundError(
+            raise ArgumentFileNotFoundError(
                 f"run directory {str(path)!r} holds no {CONFIG}: its run was stopped while it was being created, "
-                f"before any chunk was finished, so there is nothing to resume; start the run again (--run-dir "
-                f"{path} takes it)"
+                "before any chunk was finished, so there is nothing to resume; start the run again (",
+                Arg("run_dir", str(path)),
+                " takes it)",
             )
         if (path / CONFIG).is_file() and not (path / MANIFEST).exists() and not _holds_chunks(path):
-            raise FileNotFoundError(  # what older versions left when killed there (they wrote config.json first)
+            raise ArgumentFileNotFoundError(  # what older versions left when killed there (config.json first)
                 f"run directory {str(path)!r} holds {CONFIG} but no {MANIFEST}: it is not a streamt2v run "
                 "directory, or its run was stopped while it was being created, before any chunk was finished; "
-                "either way there is nothing to resume: start the run again with another --run-dir"
+                "either way there is nothing to resume: start the run again with another ",
+                _RUN_DIR,
             )
         for name in (CONFIG, MANIFEST):
             if not (path / name).is_file():
