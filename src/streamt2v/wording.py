@@ -30,6 +30,14 @@ def with_article(word: str) -> str:
     return f"{'an' if word[:1].upper() in 'AEIO' else 'a'} {word}"
 
 
+def close_name(name: str, known: Iterable[str], *, cutoff: float = 0.6) -> str | None:
+    """The one of ``known`` that ``name`` is likely a typo of (``stepz``: ``steps``), or None; ``cutoff``:
+    how alike they must be (difflib's ratio; 0.8 where a wrong hint costs more, e.g. a model name whose
+    closest preset is one of random weights)."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=cutoff)
+    return close[0] if close else None
+
+
 def unknown_names(
     given: Iterable[str],
     known: Sequence[str],
@@ -46,8 +54,8 @@ def unknown_names(
         shown = name if re.fullmatch(r"[\w.-]+", name) else repr(name)
         if renamed and renamed.get(name) in known:
             named.append(f"{shown} ({use.format(renamed[name])})")
-        elif close := difflib.get_close_matches(name, known, n=1):
-            named.append(f"{shown} ({close[0]}?)")
+        elif close := close_name(name, known):
+            named.append(f"{shown} ({close}?)")
         else:
             named.append(shown)
     return named

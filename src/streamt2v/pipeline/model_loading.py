@@ -4,7 +4,6 @@ read without loading its weights."""
 
 from __future__ import annotations
 
-import difflib
 import logging
 import os
 from pathlib import Path
@@ -12,9 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from streamt2v.arguments import NamesArguments
 from streamt2v.config import PRESETS
 from streamt2v.io.folders import home_path, read_json_object
 from streamt2v.memory import resolve_device, resolve_dtype
+from streamt2v.wording import close_name
 
 if TYPE_CHECKING:
     from streamt2v.models.bundle import StreamingT2VModel
@@ -51,14 +52,15 @@ def model_folder_spec(spec: str | os.PathLike | None) -> str:
 
 def close_model_name(spec: str | os.PathLike) -> str | None:
     """The preset or shipped model's name ``spec`` is likely a typo of (``tinyy``: ``tiny``), where it is a
-    bare name (no folder in it) that names nothing here; else None."""
+    bare name (no folder in it, no suffix) that names nothing here; else None. Only a close one: a folder
+    ``tiny-run`` or a checkpoint ``microworld.ckpt`` that is missing is no preset's typo (``tiny`` has random
+    weights)."""
     from streamt2v.assets import SHIPPED_NAME
 
     text = os.fspath(spec)
-    if "/" in text or os.sep in text or home_path(text).exists():
+    if "/" in text or os.sep in text or Path(text).suffix or home_path(text).exists():
         return None
-    close = difflib.get_close_matches(text, [*PRESETS, SHIPPED_NAME], n=1)
-    return close[0] if close else None
+    return close_name(text, [*PRESETS, SHIPPED_NAME], cutoff=0.8)
 
 
 def schedule_length(spec: str | os.PathLike | None) -> int:
@@ -134,9 +136,20 @@ def load_model(
         return StreamingT2VModel.from_pretrained(name, torch_dtype=dt, device=dev)
     except FileNotFoundError as err:
         close = close_model_name(name)
-        if close is None:
-            raise
-        raise FileNotFoundError(f"{err} ({close}?)") from None
+        if close is not None:
+            _add_hint(err, f" ({close}?)")
+        raise
+
+
+def _add_hint(err: OSError, hint: str) -> None:
+    """``hint`` added to the end of ``err``'s message, the error itself kept (its class, errno, frames)."""
+    if isinstance(err, NamesArguments):
+        err.parts += (hint,)
+        err.args = (err.spelled(flags=False),)
+    elif err.strerror is not None:  # made with an errno: "[Errno 2] MESSAGE"
+        err.strerror += hint
+    else:
+        err.args = (f"{err}{hint}", *err.args[1:])
 
 
 def load_compiled(cfg: GenerateConfig) -> StreamingT2VModel:
