@@ -126,7 +126,8 @@ def checked_sampler(sampler: dict[str, Any] | None, streaming: dict[str, Any]) -
         # None is StreamConfig's "the model's": a sampler is the model's, and records values
         if value is None:
             try:
-                typed_value(None, next(t for t in typing.get_args(hints[key]) if t is not type(None)))
+                hint = next((t for t in typing.get_args(hints[key]) if t is not type(None)), hints[key])
+                typed_value(None, hint)
             except ValueError as err:
                 after = f" (leave {key} out for generate's default)"
                 raise _value_refused("sampler", sampler, key, str(err), after) from None
