@@ -169,3 +169,16 @@ def test_a_report_is_not_saved_over_an_existing_file_without_overwrite(tmp_path)
     assert out.read_text() == "mine"
     report.save(out, overwrite=True)
     assert json.loads(out.read_text())["records"][0]["frames"] == 16
+
+
+def test_a_report_is_not_saved_over_a_folder_even_with_overwrite(tmp_path):
+    """A folder named r.json was refused with 'pass overwrite=True', which then failed with a raw
+    IsADirectoryError: it is refused first, as evaluate's check of --out does."""
+    out = tmp_path / "r.json"
+    out.mkdir()
+    report = EvaluationReport(records=[{"path": "a.mp4", "frames": 16}])
+    for overwrite in (False, True):
+        with pytest.raises(IsADirectoryError) as err:
+            report.save(out, overwrite=overwrite)
+        assert str(err.value) == f"report {str(out)!r} is a folder; give a .json or .csv file name"
+    assert out.is_dir() and list(out.iterdir()) == []

@@ -132,19 +132,20 @@ class EvaluationReport:
 
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Write ``.json`` (records, mean, skipped, config) or ``.csv`` (one row per video + ``mean``; with
-        skipped videos, their rows too and an ``error`` column),
-        atomically. An existing file is a ``FileExistsError`` naming it, replaced only with
-        ``overwrite=True``, as every writer of the library does. Non-finite values are written ``inf``,
-        ``-inf`` and ``nan`` in both: in JSON as the
-        strings ``"inf"``, ``"-inf"``, ``"nan"`` (strict JSON: jq and JavaScript reject a bare ``Infinity``
-        or ``NaN``; ``float()`` reads them back). ``"inf"`` is a value (a static video's MAWE, a jump ratio
-        of objects that move only at chunk boundaries), ``"nan"`` one that could not be measured (a probe
-        without objects, chunk boundaries or a caption naming a colour; a mean over no value); ``null`` is
-        only a config setting left at its default, and a metric not asked for has no key."""
+        skipped videos, their rows too and an ``error`` column), atomically. An existing file is a
+        ``FileExistsError`` naming it, replaced only with ``overwrite=True``, as every writer of the library
+        does; a folder is never replaced. Non-finite values are written ``inf``, ``-inf`` and ``nan`` in both:
+        in JSON as the strings ``"inf"``, ``"-inf"``, ``"nan"`` (strict JSON: jq and JavaScript reject a bare
+        ``Infinity`` or ``NaN``; ``float()`` reads them back). ``"inf"`` is a value (a static video's MAWE, a
+        jump ratio of objects that move only at chunk boundaries), ``"nan"`` one that could not be measured (a
+        probe without objects, chunk boundaries or a caption naming a colour; a mean over no value); ``null``
+        is only a config setting left at its default, and a metric not asked for has no key."""
         path = home_path(path)  # ~/report.json, as the command line's --out takes it
         suffix = path.suffix.lower()
         if suffix not in (".json", ".csv"):
             raise ValueError(f"output must end in .json or .csv, got {str(path)!r}")
+        if path.is_dir():  # before the existing-file refusal, whose overwrite=True would not do
+            raise IsADirectoryError(f"report {str(path)!r} is a folder; give a .json or .csv file name")
         if path.exists() and not overwrite:
             raise ExistingOutputError.advising_overwrite(f"report {str(path)!r}")
         path.parent.mkdir(parents=True, exist_ok=True)
