@@ -46,6 +46,14 @@ def test_a_line_comes_each_time_the_interval_has_passed(tmp_path, caplog, monkey
     assert [bool(m[4]) for m in lines] == [False, True, True, False]  # the time left, after the first step
 
 
+def test_a_library_call_draws_no_bar_unasked_and_logs_its_steps(tmp_path, caplog, capfd):
+    cfg = TrainConfig(steps=4, batch_size=2, ema_decay=None, checkpoint_every=100)
+    with caplog.at_level(logging.INFO, logger="streamt2v.train.progress"):
+        train(tiny_vae(), cfg, tmp_path, export=False)
+    assert [int(m[1]) for m in progress_lines(caplog)] == [1, 4]
+    assert "4/4" not in capfd.readouterr().err  # tqdm's count, as the bar of progress=True draws it
+
+
 def test_with_the_bar_no_lines(tmp_path, caplog):
     run(tmp_path, caplog, bar=True)
     assert progress_lines(caplog) == []

@@ -183,7 +183,7 @@ def train(
     *,
     dataset: Dataset | None = None,
     resume: bool = False,
-    progress: bool = True,
+    progress: bool = False,
     export: bool = True,
     memory_check: bool = True,
 ) -> TrainResult:
@@ -193,7 +193,9 @@ def train(
     ``resume=True`` the run continues from ``out_dir/checkpoints/latest`` if there is one; a run that
     finished at ``cfg.steps`` (its checkpoint and ``final/`` of that step) takes no step and is not exported
     again (its folder is cleaned up as a resume's is: the log cut back to the step, config.json rewritten).
-    ``memory_check=False``: a CPU run is not refused where its network and training state seem not to fit
+    ``progress=True`` draws a progress bar; without it (a library call draws no bar unasked, as
+    ``generate`` and ``enhance_video``) the run logs its first and last steps and one a minute
+    (``streamt2v.train.progress``). ``memory_check=False``: a CPU run is not refused where its network and training state seem not to fit
     in the free memory (:func:`~streamt2v.train.memory_needs.check_training_memory`).
     """
     out = home_path(out_dir)
