@@ -269,8 +269,8 @@ def test_the_bar_warning_of_a_file_says_lines_and_a_time_after_a_bar_is_no_entry
 def test_entries_separated_by_commas_are_named_in_a_warning_to_both_callers(
     tmp_path, monkeypatch, caplog, capsys
 ):
-    """``pipe.stream("0: a red circle, 16: a green square", 24)`` ran the whole text as one prompt, unsaid, as
-    ``streamt2v generate`` did; a comma before no entry (a list, a ratio ', 16:9') is part of the prompt."""
+    """``pipe.stream("0: a red circle, 16: a green square", 24)`` ran the whole text as one prompt, unsaid,
+    as ``streamt2v generate`` did; a comma before no entry (a list, a ratio ', 16:9') is part of the prompt."""
     from streamt2v.cli import main
     from streamt2v.pipeline.prompts import as_schedule
 
@@ -294,3 +294,22 @@ def test_entries_separated_by_commas_are_named_in_a_warning_to_both_callers(
         assert main(["generate", text, "--frames", "24", "--model", str(tmp_path / "missing")]) == 2
     assert caplog.messages == [warning]
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_a_comma_before_a_number_and_colon_that_reads_as_no_later_entry_is_not_warned_about(caplog):
+    """'0: the countdown goes 3, 2, 1: liftoff' was warned about, and the fix it suggested ('...3, 2; 1:
+    liftoff') made an entry at frame 1. A comma is taken for a separator only before a frame past the entry's
+    (or the separated one's before it), and where no number comes before it: a list of entries."""
+    with caplog.at_level(logging.WARNING, logger="streamt2v.pipeline.prompts"):
+        for text in (
+            "0: the countdown goes 3, 2, 1: liftoff",
+            "0: scenes 1, 2: the chase",
+            "0: a dog; 8: a cat, 4: two cats",  # back to frame 4: no list of entries
+        ):
+            assert parse_schedule(text).entries[-1][1] == text.rpartition(";")[2].partition(": ")[2]
+        assert caplog.messages == []
+        parse_schedule("0: a cat, 8: a dog, 4: two dogs, 16: a bird")
+    assert caplog.messages == [
+        "the prompt at frame 0 is 'a cat, 8: a dog, 4: two dogs, 16: a bird', entries and all: a schedule's "
+        "entries are separated by ';' or new lines, not ',' (e.g. '0: a cat; 8: a dog, 4: two dogs; 16: a bird')"
+    ]

@@ -28,8 +28,31 @@ _SEPARATOR = re.compile(r"[;\n]")
 _ENTRY = re.compile(r"^\s*(-?\d+)\s*:(.*)$", re.DOTALL)
 # '|' or ',' before what reads as an entry ('0: a cat|40: a dog', '0: a cat, 40: a dog'): another tool's
 # separator or a list's, taken into the prompt; not before a time or ratio ('|2:1 final', ', 16:9'), whose
-# colon a digit follows
-_STRAY_SEPARATOR = re.compile(r"\s*([|,])\s*(?=\d+\s*:(?!\d))")
+# colon a digit follows (see _stray_separators for the commas)
+_STRAY_SEPARATOR = re.compile(r"\s*([|,])\s*(?=(\d+)\s*:(?!\d))")
+
+
+def _stray_separators(prompt: str, frame: int) -> list[re.Match[str]]:
+    """The separators in the prompt of the entry at ``frame`` that stand before what reads as another entry
+    (:data:`_STRAY_SEPARATOR`): each '|', and a ',' before a frame past the one before it that follows no
+    number, as a list of entries would; '0: the countdown goes 3, 2, 1: liftoff' counts down."""
+    found = []
+    last = frame
+    for m in _STRAY_SEPARATOR.finditer(prompt):
+        at = int(m.group(2))
+        after_number = prompt[: m.start()].rstrip()[-1:].isdigit()
+        if m.group(1) == "," and (at <= last or after_number):
+            continue
+        found.append(m)
+        last = at
+    return found
+
+
+def _split_at(prompt: str, separators: list[re.Match[str]], by: str) -> str:
+    """``prompt`` with each of ``separators`` (matches in it) replaced by ``by``."""
+    for m in reversed(separators):
+        prompt = prompt[: m.start()] + by + prompt[m.end() :]
+    return prompt
 
 
 class ScheduleEntryError(ValueError):
@@ -284,7 +307,8 @@ def _parse_parts(parts: list[tuple[str | None, str]], source: str) -> PromptSche
             raise ValueError(f"{at}prompt schedule frame must be >= 0, got {frame}")
         entries.append((frame, m.group(2).strip()))
         wheres.append(where)
-        stray = {m.group(1) for m in _STRAY_SEPARATOR.finditer(entries[-1][1])}
+        found = _stray_separators(entries[-1][1], frame)
+        stray = {m.group(1) for m in found}
         if stray:
             # a file's entries are its lines: a ';' there is part of the prompt
             separated = (
@@ -299,7 +323,7 @@ def _parse_parts(parts: list[tuple[str | None, str]], source: str) -> PromptSche
                 entries[-1][1],
                 separated,
                 " or ".join(f"'{c}'" for c in "|," if c in stray),
-                f"{frame}: " + _STRAY_SEPARATOR.sub("\n" if where else "; ", entries[-1][1]),
+                f"{frame}: " + _split_at(entries[-1][1], found, "\n" if where else "; "),
             )
     if not entries:
         raise ValueError(
