@@ -318,8 +318,30 @@ def test_a_setting_of_the_wrong_type_is_refused_when_made(options, message):
 
 
 def test_numpy_numbers_are_taken_as_pythons():
+    """cpu=np.bool_(True) and betas=np.array([0.9, 0.99]) were refused though numpy values are taken as
+    Python's."""
     cfg = TrainConfig(steps=np.int64(3), lr=np.float32(0.5), betas=[0, 0.9])
     assert (type(cfg.steps), type(cfg.lr), cfg.betas) == (int, float, (0.0, 0.9))
+    cfg = TrainConfig(cpu=np.bool_(True), betas=np.array([0.9, 0.99]))
+    assert (cfg.cpu, type(cfg.cpu), cfg.betas, type(cfg.betas[0])) == (True, bool, (0.9, 0.99), float)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        # the command line refuses --compile "" (compile_backend_name); Python ran the run uncompiled unsaid
+        (
+            {"compile": ""},
+            r"^compile must be a torch.compile backend such as inductor, or None, got an empty",
+        ),
+        # a bare OverflowError ("int too large to convert to float") named no setting
+        ({"lr": 10**400}, r"^lr must be a finite number, got an integer of 401 digits$"),
+        ({"cpu": np.array([True])}, r"^cpu must be True or False, got array"),
+    ],
+)
+def test_an_empty_backend_and_an_integer_no_float_holds_are_refused_naming_the_setting(options, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**options)
 
 
 def test_a_second_run_in_the_process_with_another_precision_is_refused_naming_both(tmp_path):

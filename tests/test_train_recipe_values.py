@@ -73,3 +73,15 @@ def test_the_vaes_channels_are_checked_against_its_norm_groups_naming_both_optio
         "(its normalisations split each level's channels in that many groups): change either\n"
     )
     make_recipe("vae", block_out_channels=(8, 16), norm_num_groups=8)
+
+
+def test_a_typed_value_takes_numpys_bool_and_refuses_an_integer_no_float_holds():
+    """typed_values.typed_value (recipe options, sampler settings): kl_weight=10**400 failed with a bare
+    OverflowError naming no option; np.bool_(True), which numpy comparisons give, was "must be true or
+    false" though numpy numbers are taken as Python's."""
+    from streamt2v.pipeline.stream import StreamConfig
+
+    with pytest.raises(ValueError, match="^recipe 'vae' option kl_weight=1000.* must be a finite number$"):
+        make_recipe("vae", kl_weight=10**400)
+    config = StreamConfig(num_frames=16, reanchor=np.bool_(True))
+    assert config.reanchor is True

@@ -25,6 +25,30 @@ def as_index(value: object) -> int | None:
         return None
 
 
+def is_number(value: object) -> bool:
+    """Whether ``value`` is a real number: a Python or numpy int or float, not a bool (Python's or numpy's)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def as_bool(value: object) -> bool | None:
+    """``value`` as a Python bool when it is one, or a numpy bool (``np.bool_``, which is not an int); None
+    for anything else (0 and 1 are no booleans here)."""
+    if isinstance(value, bool):
+        return value
+    # numpy's bool (numpy 2 names it bool, 1.x bool_), told without importing numpy
+    if type(value).__module__ == "numpy" and type(value).__name__ in ("bool", "bool_"):
+        return bool(value)
+    return None
+
+
+def is_finite(value: object) -> bool:
+    """Whether the number ``value`` is finite as a float: an int too large for one (``10**400``) is not."""
+    try:
+        return math.isfinite(value)  # type: ignore[arg-type]
+    except OverflowError:
+        return False
+
+
 def typed_value(value: Any, hint: Any) -> Any:
     """``value`` as the type ``hint`` (bool, int, float, str, ``str | None``, ``tuple[int, ...]``), or a
     ValueError saying what it must be. Text spellings are accepted where they are unambiguous: a boolean
@@ -36,18 +60,17 @@ def typed_value(value: Any, hint: Any) -> Any:
             return None
         hint = next(option for option in options if option is not type(None))
     if hint is bool:
-        if isinstance(value, bool):
-            return value
+        if (flag := as_bool(value)) is not None:
+            return flag
         if isinstance(value, str) and value.lower() in _BOOL_WORDS:
             return _BOOL_WORDS[value.lower()]
         raise ValueError("must be true or false")
-    is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
     if hint is int:
-        if is_number and isinstance(value, numbers.Integral):
+        if is_number(value) and isinstance(value, numbers.Integral):
             return int(value)
         raise ValueError("must be an integer")
     if hint is float:
-        if is_number and math.isfinite(value):
+        if is_number(value) and is_finite(value):
             return float(value)
         raise ValueError("must be a finite number")
     if hint in (str, str | None):

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import logging
 import math
-import numbers
 from dataclasses import dataclass
 
 from streamt2v.arguments import Arg, ArgumentValueError
-from streamt2v.typed_values import as_index
+from streamt2v.typed_values import as_bool, as_index, is_number
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
 LR_SCHEDULES = ("constant", "cosine")
@@ -122,8 +121,8 @@ class TrainConfig:
             raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas}")
 
     def _check_types(self) -> None:
-        """Each field of the type it is used as (numpy numbers taken as Python's): steps=2.5 was taken and
-        failed in range() at the start of training; a bool is no number, nor "no" a bool."""
+        """Each field of the type it is used as (numpy numbers, bools and arrays taken as Python's): steps=2.5
+        was taken and failed in range() at the start of training; a bool is no number, nor "no" a bool."""
         for name in _INTEGERS:
             value = getattr(self, name)
             if (index := as_index(value)) is None:
@@ -133,19 +132,35 @@ class TrainConfig:
             value = getattr(self, name)
             if value is None and name in _OPTIONAL:
                 continue
-            if not _is_number(value):
+            if not is_number(value):
                 which = "a number or None" if name in _OPTIONAL else "a number"
                 raise ArgumentValueError(Arg(name), f" must be {which}, got {value!r}")
-            object.__setattr__(self, name, float(value))
+            try:
+                object.__setattr__(self, name, float(value))
+            except OverflowError:  # lr=10**400: no float holds it
+                digits = len(str(abs(value)))
+                raise ArgumentValueError(
+                    Arg(name), f" must be a finite number, got an integer of {digits} digits"
+                ) from None
         betas = self.betas
-        if not (isinstance(betas, (tuple, list)) and all(_is_number(b) for b in betas)):
+        listed = betas.tolist() if hasattr(betas, "tolist") else betas  # a numpy array's (or tensor's) items
+        if not (isinstance(listed, (tuple, list)) and all(is_number(b) for b in listed)):
             raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
-        object.__setattr__(self, "betas", tuple(float(b) for b in betas))
-        if not isinstance(self.cpu, bool):
+        try:
+            object.__setattr__(self, "betas", tuple(float(b) for b in listed))
+        except OverflowError:
+            raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}") from None
+        if (cpu := as_bool(self.cpu)) is None:
             raise ArgumentValueError(Arg("cpu"), f" must be True or False, got {self.cpu!r}")
+        object.__setattr__(self, "cpu", cpu)
         if self.compile is not None and not isinstance(self.compile, str):
             raise ArgumentValueError(
                 Arg("compile"), f" must be a torch.compile backend's name or None, got {self.compile!r}"
+            )
+        if self.compile == "":  # as --compile "" (cli.compile_backend_name): the run went uncompiled unsaid
+            raise ArgumentValueError(
+                Arg("compile"),
+                " must be a torch.compile backend such as inductor, or None, got an empty string",
             )
 
 
@@ -163,10 +178,6 @@ _INTEGERS = (
 )
 _NUMBERS = ("lr", "weight_decay", "max_grad_norm", "ema_decay")
 _OPTIONAL = ("max_grad_norm", "ema_decay")  # None: no clipping, no EMA
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def lr_at(cfg: TrainConfig, step: int) -> float:
