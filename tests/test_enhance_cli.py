@@ -47,9 +47,9 @@ def test_cli_enhance_canvas_warnings_name_its_flags(refiner: Refiner, tmp_path, 
     said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert said == [
         "input frames are 16x24 but the enhancer canvas is 32x32 (HxW): they are stretched to its aspect "
-        "ratio; pass --pad-to-aspect to fit and pad them instead",
+        "ratio; to fit and pad them instead, pass --pad-to-aspect",
         "the output frames will be 6x8, smaller than the input's 16x24 (HxW), on a 8x8 canvas (--resolution); "
-        "pass a larger canvas, e.g. --resolution 16x24, or use a refiner made for at least this size",
+        "use a refiner made for at least this size, or pass a larger canvas, e.g. --resolution 16x24",
     ]
 
 

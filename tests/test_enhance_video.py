@@ -116,7 +116,9 @@ def test_a_stretched_aspect_ratio_is_warned_about(refiner: Refiner, caplog) -> N
         out = enhance_video(video, "a", refiner, cfg, progress=False)
     assert out.shape[-2:] == (32, 32)
     assert "input frames are 16x24 but the enhancer canvas is 32x32" in caplog.text
-    assert "stretched to its aspect ratio; pass pad_to_aspect=True to fit and pad them" in caplog.text
+    assert (
+        "stretched to its aspect ratio; to fit and pad them instead, pass pad_to_aspect=True" in caplog.text
+    )
     # a Python caller's own name (the command line's: test_enhance_cli)
     assert "--pad-to-aspect" not in caplog.text
     caplog.clear()
@@ -195,8 +197,8 @@ def test_an_output_smaller_than_the_input_is_warned_about(refiner: Refiner, capl
         assert enhance_video(video, "a", refiner, cfg).shape[-2:] == (32, 32)
     assert (
         "the output frames will be 32x32, smaller than the input's 48x40 (HxW), on a 32x32 canvas (the "
-        "refiner's frame size); pass a larger canvas, e.g. resolution=(48, 40), or use a refiner"
-        in caplog.text
+        "refiner's frame size); use a refiner made for at least this size, or pass a larger canvas, e.g. "
+        "resolution=(48, 40)" in caplog.text
     )
     assert "--resolution" not in caplog.text  # a Python caller's own name
     caplog.clear()

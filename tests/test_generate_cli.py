@@ -450,3 +450,36 @@ def test_without_a_progress_bar_the_log_says_how_far_the_run_got(tmp_path, monke
         "stage 3: step 1/2 done",
         "stage 3: step 2/2 done",
     ]
+
+
+def test_stage_3_canvas_warnings_advise_what_generate_s_user_can_run(tmp_path, monkeypatch, caplog):
+    """Stage 3's canvas warnings told a ``generate --enhance`` user to 'pass pad_to_aspect=True' or 'e.g.
+    resolution=(64, 64)', which generate takes no flag for: its command line names the enhance command that
+    takes them, on the run's low-resolution video."""
+    from streamt2v.pipeline.refiner import Refiner
+
+    monkeypatch.chdir(tmp_path)
+    Refiner.random((16, 24), seed=0).save_pretrained(tmp_path / "ref")  # smaller than tiny's 64x64, wider
+    argv = [
+        "generate",
+        "a cat",
+        "--frames",
+        "8",
+        *FAST_CLI,
+        "--enhance",
+        "--refiner",
+        "ref",
+        "--enhance-steps",
+        "1",
+    ]
+    with caplog.at_level(logging.WARNING):
+        assert main([*argv, "-o", "o.mp4"]) == 0
+    said = [r.getMessage() for r in caplog.records if r.name.startswith("streamt2v.pipeline.enhance")]
+    assert said == [
+        "input frames are 64x64 but the enhancer canvas is 16x24 (HxW): they are stretched to its aspect "
+        "ratio; to fit and pad them instead, pass --pad-to-aspect to `streamt2v enhance` on the "
+        "low-resolution video o.lowres.mp4",
+        "the output frames will be 16x24, smaller than the input's 64x64 (HxW), on a 16x24 canvas (the "
+        "refiner's frame size); use a refiner made for at least this size, or pass a larger canvas, e.g. "
+        "--resolution 64x64 to `streamt2v enhance` on the low-resolution video o.lowres.mp4",
+    ]

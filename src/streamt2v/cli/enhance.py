@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import shlex
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from streamt2v.arguments import Arg
+from streamt2v.arguments import NAME_ONLY, Arg
 from streamt2v.cli import chosen_device, integer_at_least, refuse_a_launch, user_path
 from streamt2v.config import DTYPE_NAMES
 from streamt2v.pipeline.setting_checks import SEED_LIMIT
@@ -199,6 +203,39 @@ def run(args: argparse.Namespace) -> int:
             return _run(args)
     except EnhanceSettingError as err:  # named by this command's flags, not EnhanceConfig's fields
         raise ValueError(as_flags(err.message, FLAGS) + err.note(FLAGS)) from None
+
+
+@contextmanager
+def logs_advising_enhance(output: str | os.PathLike) -> Iterator[None]:
+    """While within, stage 3's warnings on ``generate --enhance``'s command line advise a setting generate has
+    no flag for (``pad_to_aspect``, ``resolution``) as this command's flag, passed to it on the low-resolution
+    video of the run writing ``output``: ``pass --pad-to-aspect to `streamt2v enhance` on the low-resolution
+    video out.lowres.mp4``. A setting named without a value (one a Python caller gave the run) keeps its
+    name."""
+
+    def advise(record: logging.LogRecord) -> bool:
+        # the path made here, at a warning: an -o generate refuses (-o .) has none, and is refused first
+        from streamt2v.pipeline.preflight import lowres_path
+
+        where = f" to `streamt2v enhance` on the low-resolution video {lowres_path(output)}"
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                (str(arg) if arg.value is NAME_ONLY else arg.flag + where) if isinstance(arg, Arg) else arg
+                for arg in record.args
+            )
+        return True
+
+    loggers = [
+        logging.getLogger(name)
+        for name in ("streamt2v.pipeline.enhance", "streamt2v.pipeline.enhance_canvas")
+    ]
+    for logger in loggers:
+        logger.addFilter(advise)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(advise)
 
 
 def _run(args: argparse.Namespace) -> int:

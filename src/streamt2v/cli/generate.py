@@ -340,6 +340,7 @@ def run(args: argparse.Namespace) -> int:
         _refuse_standard_output(args)
     from tqdm import tqdm
 
+    from streamt2v.cli.enhance import logs_advising_enhance
     from streamt2v.pipeline.chunking import num_chunks
     from streamt2v.pipeline.generate import GenerateConfig, StoppedWhenComplete, generate
     from streamt2v.pipeline.model_loading import recommended_sampler
@@ -502,10 +503,12 @@ def run(args: argparse.Namespace) -> int:
     stopped = None  # a Ctrl-C or SIGTERM that came as the finished run was marked complete
     try:
         # stage-1/2 messages name settings by their field names ("init_video is 64x64; ..."), the checks before
-        # any work the arguments they carry (random_refiner=True): here, by flags
+        # any work the arguments they carry (random_refiner=True): here, by flags; stage 3's advice a setting
+        # generate has no flag for (pad_to_aspect) as the enhance command that takes it
         with (
             logs_naming_flags("streamt2v.pipeline.stream", rename=as_flags),
             logs_naming_flags("streamt2v.pipeline.preflight"),
+            logs_advising_enhance(cfg.output),
         ):
             if args.resume:
                 result = resume_generate(  # the run opened above: opening again would hash every chunk again

@@ -419,9 +419,11 @@ def enhance_video(
     sdedit_timesteps(scheduler, config.steps, config.start_step)
     h, w = video.shape[-2:]
     if not config.pad_to_aspect and not math.isclose(h * canvas[1], w * canvas[0], rel_tol=0.01):
-        logger.warning(  # pad_to_aspect=True in Python, --pad-to-aspect on enhance's command line
+        # pad_to_aspect=True in Python, --pad-to-aspect on enhance's command line (and on generate's, with the
+        # enhance command to pass it to): the advice ends the line, where generate's says where it goes
+        logger.warning(
             "input frames are %dx%d but the enhancer canvas is %dx%d (HxW): they are stretched to its "
-            "aspect ratio; pass %s to fit and pad them instead",
+            "aspect ratio; to fit and pad them instead, pass %s",
             h,
             w,
             *canvas,
