@@ -74,8 +74,8 @@ CASES = [
         ["--png-dir", "p", "--run-dir", "p/run"],
         "in the png_dir folder 'p', which is to hold only its frames; choose a run_dir outside it, or give "
         "png_dir another folder",
-        "in the --png-dir folder 'p', which is to hold only its frames; choose a --run-dir outside it, or give "
-        "--png-dir another folder",
+        "in the --png-dir folder 'p', which is to hold only its frames; choose a --run-dir outside it, or "
+        "give --png-dir another folder",
     ),
     (
         {"output": "f", "run_dir": "f/run"},

@@ -270,14 +270,15 @@ def test_entries_separated_by_commas_are_named_in_a_warning_to_both_callers(
     tmp_path, monkeypatch, caplog, capsys
 ):
     """``pipe.stream("0: a red circle, 16: a green square", 24)`` ran the whole text as one prompt, unsaid,
-    as ``streamt2v generate`` did; a comma before no entry (a list, a ratio ', 16:9') is part of the prompt."""
+    as ``streamt2v generate`` did; a comma before no entry (a list, a ratio ', 16:9') is part of the
+    prompt."""
     from streamt2v.cli import main
     from streamt2v.pipeline.prompts import as_schedule
 
     text = "0: a red circle, 16: a green square"
     warning = (
-        f"the prompt at frame 0 is {text[3:]!r}, entries and all: a schedule's entries are separated by ';' or "
-        "new lines, not ',' (e.g. '0: a red circle; 16: a green square')"
+        f"the prompt at frame 0 is {text[3:]!r}, entries and all: a schedule's entries are separated by ';' "
+        "or new lines, not ',' (e.g. '0: a red circle; 16: a green square')"
     )
     with caplog.at_level(logging.WARNING, logger="streamt2v.pipeline.prompts"):
         assert as_schedule(text).entries == ((0, text[3:]),)
@@ -311,5 +312,6 @@ def test_a_comma_before_a_number_and_colon_that_reads_as_no_later_entry_is_not_w
         parse_schedule("0: a cat, 8: a dog, 4: two dogs, 16: a bird")
     assert caplog.messages == [
         "the prompt at frame 0 is 'a cat, 8: a dog, 4: two dogs, 16: a bird', entries and all: a schedule's "
-        "entries are separated by ';' or new lines, not ',' (e.g. '0: a cat; 8: a dog, 4: two dogs; 16: a bird')"
+        "entries are separated by ';' or new lines, not ',' (e.g. '0: a cat; 8: a dog, 4: two dogs; "
+        "16: a bird')"
     ]

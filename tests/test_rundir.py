@@ -398,7 +398,8 @@ def test_a_folder_holding_other_files_takes_no_run(tmp_path, monkeypatch):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(
         FileExistsError,
-        match=r"^run directory '\.' is a folder holding other files \('notes.txt'\); .*\(e.g. run_dir='my-run'\)$",
+        match=r"^run directory '\.' is a folder holding other files \('notes.txt'\); "
+        r".*\(e.g. run_dir='my-run'\)$",
     ) as err:
         RunDir.create(".", {}, num_chunks=2)
     assert str(err.value.as_flags()).endswith("(e.g. --run-dir my-run)")

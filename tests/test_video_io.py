@@ -577,7 +577,8 @@ def test_a_crf_off_the_h264_scale_is_refused_before_anything_is_written(tmp_path
     """``write_video(..., crf=99)`` wrote a video (libx264 clipped it without a word; VP9 took a float)."""
     from streamt2v.io.streaming_writer import StreamingVideoWriter, VideoFileWriter
 
-    message = rf"^crf must be an integer from 0 \(lossless\) to 51 \(the lowest quality\), got {re.escape(repr(crf))}"
+    got = re.escape(repr(crf))
+    message = rf"^crf must be an integer from 0 \(lossless\) to 51 \(the lowest quality\), got {got}"
     with pytest.raises(ValueError, match=message):
         write_video(tmp_path / "a.mp4", torch.zeros(3, 2, 16, 16), fps=8, crf=crf)
     for writer in (StreamingVideoWriter, VideoFileWriter):

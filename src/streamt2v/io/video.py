@@ -65,8 +65,8 @@ def check_crf(crf: int, what: str = "crf") -> int:
     value = as_index(crf)
     if value is None or not 0 <= value <= MAX_CRF:
         raise ValueError(
-            f"{what} must be an integer from 0 (lossless) to {MAX_CRF} (the lowest quality), got {crf!r}; the "
-            f"default is {DEFAULT_CRF}"
+            f"{what} must be an integer from 0 (lossless) to {MAX_CRF} (the lowest quality), got {crf!r}; "
+            f"the default is {DEFAULT_CRF}"
         )
     return value
 
@@ -276,8 +276,8 @@ def write_video(
 ) -> Path:
     """Write ``video`` (what :func:`video_frames` takes) atomically.
 
-    The format follows ``path``: a video suffix (H.264 mp4 via PyAV, ``crf`` quality 0-51), ``.gif``, or a path
-    without suffix / an existing directory for PNG frames ``frame_000000.png …``. Returns the final path.
+    The format follows ``path``: a video suffix (H.264 mp4 via PyAV, ``crf`` quality 0-51), ``.gif``, or a
+    path without suffix / an existing directory for PNG frames ``frame_000000.png …``. Returns the final path.
     Nothing there is replaced by default: an existing file, or a folder holding the frames of an earlier PNG
     output, is a ``FileExistsError`` naming it, replaced only with ``overwrite=True`` (as the command line's
     ``--overwrite``); a folder holding anything else is never replaced (:func:`check_output_path`).

@@ -346,8 +346,8 @@ def warn_rate_change(path: str, input_fps: float, output_fps: float, frames: int
     ``gif``).
 
     The message names the flags (``--fps``, ``--init-video``) to Python callers too (unlike
-    :func:`check_inputs`' errors: its advice is worded around them). A single frame (a still image given as
-    the video) has no motion to play faster or slower."""
+    :func:`check_inputs`' errors: its advice is worded around them). A single frame (a still image given
+    as the video) has no motion to play faster or slower."""
     if abs(input_fps - output_fps) <= 0.01 * output_fps or not Path(path).is_file() or frames < 2:
         return
     advice = _rate_advice(input_fps, output_fps, gif=gif)
