@@ -48,7 +48,7 @@ def test_cli_enhance_canvas_warnings_name_its_flags(refiner: Refiner, tmp_path, 
     assert said == [
         "input frames are 16x24 but the enhancer canvas is 32x32 (HxW): they are stretched to its aspect "
         "ratio; to fit and pad them instead, pass --pad-to-aspect",
-        "the output frames will be 6x8, smaller than the input's 16x24 (HxW), on a 8x8 canvas (--resolution); "
+        "the output frames will be 6x8, smaller than the input's 16x24 (HxW), on the 8x8 canvas (--resolution); "
         "use a refiner made for at least this size, or pass a larger canvas, e.g. --resolution 16x24",
     ]
 

@@ -196,7 +196,7 @@ def test_an_output_smaller_than_the_input_is_warned_about(refiner: Refiner, capl
     with caplog.at_level(logging.WARNING, logger="streamt2v.pipeline.enhance"):
         assert enhance_video(video, "a", refiner, cfg).shape[-2:] == (32, 32)
     assert (
-        "the output frames will be 32x32, smaller than the input's 48x40 (HxW), on a 32x32 canvas (the "
+        "the output frames will be 32x32, smaller than the input's 48x40 (HxW), on the 32x32 canvas (the "
         "refiner's frame size); use a refiner made for at least this size, or pass a larger canvas, e.g. "
         "resolution=(48, 40)" in caplog.text
     )
@@ -206,7 +206,8 @@ def test_an_output_smaller_than_the_input_is_warned_about(refiner: Refiner, capl
         padded = EnhanceConfig(steps=1, start_step=1, resolution=(64, 32), pad_to_aspect=True)
         enhance_video(video, "a", refiner, padded)
     assert (
-        "will be 38x32, smaller than the input's 48x40 (HxW), on a 64x32 canvas (resolution); " in caplog.text
+        "will be 38x32, smaller than the input's 48x40 (HxW), on the 64x32 canvas (resolution); "
+        in caplog.text
     )
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="streamt2v.pipeline.enhance"):  # as large: no warning

@@ -479,7 +479,7 @@ def test_stage_3_canvas_warnings_advise_what_generate_s_user_can_run(tmp_path, m
         "input frames are 64x64 but the enhancer canvas is 16x24 (HxW): they are stretched to its aspect "
         "ratio; to fit and pad them instead, pass --pad-to-aspect to `streamt2v enhance` on the "
         "low-resolution video o.lowres.mp4",
-        "the output frames will be 16x24, smaller than the input's 64x64 (HxW), on a 16x24 canvas (the "
+        "the output frames will be 16x24, smaller than the input's 64x64 (HxW), on the 16x24 canvas (the "
         "refiner's frame size); use a refiner made for at least this size, or pass a larger canvas, e.g. "
         "--resolution 64x64 to `streamt2v enhance` on the low-resolution video o.lowres.mp4",
     ]

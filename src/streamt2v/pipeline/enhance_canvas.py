@@ -87,7 +87,7 @@ def warn_if_smaller(frame: tuple[int, int], canvas: tuple[int, int], config: Enh
     # each caller reads its own names: resolution=(H, W) in Python, --resolution HxW on enhance's command line
     # (and on generate's, with the enhance command to pass it to: the advice ends the line)
     logger.warning(
-        "the output frames will be %dx%d, smaller than the input's %dx%d (HxW), on a %dx%d canvas (%s); use a "
+        "the output frames will be %dx%d, smaller than the input's %dx%d (HxW), on the %dx%d canvas (%s); use a "
         "refiner made for at least this size, or pass a larger canvas, e.g. %s",
         *out,
         *frame,
