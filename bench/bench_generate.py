@@ -81,7 +81,7 @@ def main() -> None:
     )
     args = ap.parse_args()
     check_prompt(ap, args.prompt)
-    from streamt2v.pipeline.stream import MAX_FRAMES  # seconds to import: not for --help
+    from streamt2v.pipeline.stream_config import MAX_FRAMES  # seconds to import: not for --help
 
     if max(args.lengths) > MAX_FRAMES:
         ap.error(f"--lengths must be at most {MAX_FRAMES:,} frames, got {max(args.lengths):,}")

@@ -10,7 +10,8 @@ import pytest
 
 from streamt2v.models.bundle import StreamingT2VModel
 from streamt2v.pipeline.generate import GenerateConfig, generate
-from streamt2v.pipeline.stream import OFFICIAL_SAMPLING, StreamConfig
+from streamt2v.pipeline.stream import StreamConfig
+from streamt2v.pipeline.stream_config import OFFICIAL_SAMPLING
 
 
 def _run(tmp_path, stream: StreamConfig, model=None):

@@ -12,13 +12,8 @@ import torch
 
 from streamt2v.pipeline.generate import StreamingT2VPipeline
 from streamt2v.pipeline.prompts import PromptSchedule, parse_schedule
-from streamt2v.pipeline.stream import (
-    OFFICIAL_SAMPLING,
-    StreamConfig,
-    StreamState,
-    continuation_latents,
-    stream,
-)
+from streamt2v.pipeline.stream import StreamConfig, StreamState, continuation_latents, stream
+from streamt2v.pipeline.stream_config import OFFICIAL_SAMPLING
 
 FAST = dict(steps=2, init_steps=2)
 

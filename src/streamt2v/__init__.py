@@ -23,7 +23,7 @@ _PUBLIC: dict[str, str] = {
     "GenerateConfig": "streamt2v.pipeline.generate",
     "generate": "streamt2v.pipeline.generate",
     "resume_generate": "streamt2v.pipeline.resume",
-    "StreamConfig": "streamt2v.pipeline.stream",
+    "StreamConfig": "streamt2v.pipeline.stream_config",
     "Chunk": "streamt2v.pipeline.stream",
     "StreamState": "streamt2v.pipeline.stream",
     "PromptSchedule": "streamt2v.pipeline.prompts",

@@ -42,14 +42,8 @@ from streamt2v.pipeline.rundir import RunDir, default_run_dir, reserve_run_dir
 from streamt2v.pipeline.sampling_stages import sampling_without_stage
 from streamt2v.pipeline.setting_checks import SettingError
 from streamt2v.pipeline.step_counts import check_step_counts, recommended_note
-from streamt2v.pipeline.stream import (
-    OFFICIAL_SAMPLING,
-    Chunk,
-    StepCallback,
-    StreamConfig,
-    StreamState,
-    stream,
-)
+from streamt2v.pipeline.stream import Chunk, StepCallback, StreamConfig, StreamState, stream
+from streamt2v.pipeline.stream_config import OFFICIAL_SAMPLING
 from streamt2v.wording import counted
 
 if TYPE_CHECKING:
