@@ -399,7 +399,10 @@ def test_a_stop_while_the_run_is_marked_complete_still_says_what_it_wrote(
     assert f"{said}: once the run was complete; its outputs are whole" in err.splitlines()
     assert json.loads((run / "manifest.json").read_text())["status"] == "complete"
     assert read_video(tmp_path / "out.mp4")[0].shape[2] == 8
-    # its resume (which writes the outputs again), stopped the same way: the run folder as given
+    # its resume, which writes the outputs removed again (a finished run's whole ones it leaves), stopped the
+    # same way: the run folder as given
+    (tmp_path / "out.mp4").unlink()
+    (tmp_path / "o.gif").unlink()
     assert main(["generate", "--resume", str(run), "--no-progress"]) == code
     assert capsys.readouterr().out.splitlines() == [*wrote, f"run directory: {run}"]
 
