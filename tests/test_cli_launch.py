@@ -120,13 +120,17 @@ def test_enhance_under_a_launcher_is_refused_once_a_machine(
             "each process would convert the whole checkpoint and write the same folder; run it without the "
             "launcher",
         ),
+        (
+            ["assemble", "model", "--unet", "runs/stream", "model"],
+            "each process would assemble the whole model and write the same folder; run it without the launcher",
+        ),
     ],
 )
-def test_generate_and_convert_under_a_launcher_are_refused_once_a_machine(
+def test_generate_convert_and_assemble_under_a_launcher_are_refused_once_a_machine(
     tmp_path, capsys, monkeypatch, rank, local_rank, said, line, why
 ):
-    """Each process of a launch generated the whole video (or converted the whole checkpoint) and wrote the
-    same files: refused before anything is read, as enhance and evaluate are."""
+    """Each process of a launch generated the whole video (or converted the whole checkpoint, or assembled
+    the whole model) and wrote the same files: refused before anything is read, as enhance and evaluate are."""
     monkeypatch.setattr("streamt2v.cli.LEFT_TO_THE_FIRST_WAIT_S", 0.0)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("WORLD_SIZE", "2")

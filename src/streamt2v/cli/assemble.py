@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from streamt2v.arguments import NAME_ONLY, NamesArguments, logs_naming_flags
-from streamt2v.cli import user_path
+from streamt2v.cli import refuse_a_launch, user_path
 from streamt2v.cli.train import key_value
 from streamt2v.config import DTYPE_NAMES
 
@@ -152,6 +152,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    # assembling is not split between a launch's processes: refused rather than done whole by each
+    refuse_a_launch(
+        "assemble",
+        "each process would assemble the whole model and write the same folder; run it without the launcher",
+    )
     # the library's log lines name its arguments (vae); here they name the flags typed (--vae)
     with logs_naming_flags("streamt2v.train.assemble", "streamt2v.train.assemble_settings"):
         try:
