@@ -189,6 +189,20 @@ def test_a_crf_off_the_h264_scale_is_refused_before_loading(tmp_path, monkeypatc
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_crf_of_numpys_integers_is_taken_as_pythons(tmp_path, monkeypatch):
+    """``crf=np.int64(20)`` passed the check, then writing the run's config.json failed ("Object of type int64
+    is not JSON serializable"), naming no setting."""
+    import json
+
+    import numpy as np
+
+    monkeypatch.chdir(tmp_path)
+    stream = StreamConfig(num_frames=8, steps=1, init_steps=1)
+    cfg = GenerateConfig(output="o.mp4", prompt="a", model="tiny", stream=stream, crf=np.int64(20))
+    result = generate(cfg)
+    assert json.loads((result.run_dir / "config.json").read_text())["crf"] == 20
+
+
 @pytest.mark.parametrize(
     ("fields", "argv", "held", "said"),
     [

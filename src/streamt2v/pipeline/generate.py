@@ -22,6 +22,7 @@ import torch
 
 from streamt2v.io.folders import home_path
 from streamt2v.io.output_paths import output_kind
+from streamt2v.io.video import check_crf
 from streamt2v.memory import one_dtype
 from streamt2v.pipeline.model_fingerprint import local_model_folder, model_fingerprint
 from streamt2v.pipeline.model_loading import load_compiled, load_model, recommended_sampler, schedule_length
@@ -383,7 +384,8 @@ def generate(
     schedule = check_inputs(cfg, model=model)
     cfg = replace(cfg, stream=_recommended_stream(cfg, model))
     given_model = model
-    cfg = replace(cfg, schedule_entries=tuple(schedule.entries))
+    # numpy's integers are taken as Python's (check_crf), which the run's config.json can store
+    cfg = replace(cfg, schedule_entries=tuple(schedule.entries), crf=check_crf(cfg.crf))
     inputs = read_run_inputs(cfg)
     plan, anchor = inputs.plan, inputs.anchor
     if anchor is not None and not inputs.streams:
