@@ -105,9 +105,6 @@ class EnhanceConfig:
         from streamt2v.sampling.schedulers import SCHEDULER_NAMES, TIMESTEP_SPACINGS
         from streamt2v.typed_values import type_fields
 
-        # Type checks first: the settings also come from JSON (a generate run's config.json, a refiner's
-        # model_index.json), where 16.0 or true would otherwise fail, or be truncated, at the first use.
-        type_fields(self)
         if self.fps is not None:
             from streamt2v.io.frame_rates import check_fps
 
@@ -128,6 +125,10 @@ class EnhanceConfig:
                     f"resolution must be at most {MAX_RESOLUTION_SIDE} pixels a side, got {res[0]}x{res[1]}"
                 )
             object.__setattr__(self, "resolution", (int(res[0]), int(res[1])))  # a JSON list -> a tuple
+        # The type checks, after fps's and resolution's own (which say their range and form): the settings
+        # also come from JSON (a generate run's config.json, a refiner's model_index.json), where 16.0 or true
+        # would otherwise fail, or be truncated, at the first use.
+        type_fields(self)
         if self.overlap < 0:
             raise ValueError(f"overlap must be >= 0, got {self.overlap}")
         if self.chunk_frames <= self.overlap:
