@@ -243,22 +243,34 @@ def _read_optimizer(file: Path) -> dict[str, Any]:
     return _unflatten_optimizer(load_file(file), meta)
 
 
-def load_training_checkpoint(path: Path) -> dict[str, Any]:
+def _check_tensor_file(file: Path) -> None:
+    """Read ``file``'s safetensors header only: an empty or cut-short file fails here as it fails to load
+    (the header must cover the whole file), without reading its tensors."""
+    from safetensors import safe_open
+
+    with safe_open(str(file), "pt") as f:
+        f.keys()
+
+
+def load_training_checkpoint(path: Path, *, tensors: bool = True) -> dict[str, Any]:
     """Read a checkpoint folder: ``model``, ``ema`` (or None), ``optimizer``, ``rng``, ``state``.
 
-    A missing or damaged file (deleted, empty, cut short) is a ``ValueError`` naming it."""
+    A missing or damaged file (deleted, empty, cut short) is a ``ValueError`` naming it. ``tensors=False``:
+    the tensor files' headers are checked, not read (their entries None), for what only the state needs."""
     path = Path(path)
     state = _read(path, "state.json", _read_state)
     match = _STEP_DIR.fullmatch(path.name)
     if match and int(match.group(1)) != state["step"]:
         raise ValueError(f"checkpoint file {path / 'state.json'} is of step {state['step']}, not {path.name}")
     ema_file = path / "ema.safetensors"
+    read = load_file if tensors else _check_tensor_file
+    read_optimizer = _read_optimizer if tensors else _check_tensor_file
     return {
         "state": state,
-        "model": _read(path, "model.safetensors", load_file),
-        "ema": _read(path, "ema.safetensors", load_file) if ema_file.exists() else None,
-        "optimizer": _read(path, "optimizer.safetensors", _read_optimizer),
-        "rng": _read(path, "rng.safetensors", load_file),
+        "model": _read(path, "model.safetensors", read),
+        "ema": _read(path, "ema.safetensors", read) if ema_file.exists() else None,
+        "optimizer": _read(path, "optimizer.safetensors", read_optimizer),
+        "rng": _read(path, "rng.safetensors", read),
     }
 
 
@@ -271,12 +283,13 @@ class ResumeChoice(NamedTuple):
     first_error: str | None  # why ``latest``'s checkpoint is not the one read (None: it is)
 
 
-def checkpoint_a_resume_reads(root: Path) -> ResumeChoice | None:
+def checkpoint_a_resume_reads(root: Path, *, tensors: bool = True) -> ResumeChoice | None:
     """The checkpoint of ``root`` a resume continues from: the newest that reads whole, at or before the one
     ``latest`` names (``path`` None where none does); None when there is none yet (no ``latest``). Nothing
     is said, moved or written: the command line asks it for the settings a resume takes, and
     :func:`resume_checkpoint` acts on its answer. An ``OSError`` (a file that cannot be read now, not
-    damaged) stops the search."""
+    damaged) stops the search. ``tensors=False``: the checkpoints are checked and their states read, not
+    their tensors (:func:`load_training_checkpoint`), for one that asks only which and its settings."""
     pointer = root / LATEST
     if not pointer.exists():
         return None
@@ -296,7 +309,7 @@ def checkpoint_a_resume_reads(root: Path) -> ResumeChoice | None:
         first_error = f"{pointer} does not name a checkpoint ({name[:40]!r})"
     for path in candidates:
         try:
-            return ResumeChoice(path, load_training_checkpoint(path), damaged, first_error)
+            return ResumeChoice(path, load_training_checkpoint(path, tensors=tensors), damaged, first_error)
         except ValueError as err:
             first_error = first_error or str(err)
             damaged.append((path, str(err)))

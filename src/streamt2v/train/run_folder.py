@@ -447,7 +447,8 @@ def resumed_run_config(out: Path) -> dict[str, Any] | None:
     None where neither reads (no run there). What the command line takes for the settings not typed with
     ``--resume``."""
     try:
-        choice = checkpoint_a_resume_reads(out / "checkpoints")
+        # its state only: the resume reads the tensors (a full-size run's model, EMA, optimizer: tens of GB)
+        choice = checkpoint_a_resume_reads(out / "checkpoints", tensors=False)
         config = choice.checkpoint["state"]["config"] if choice and choice.checkpoint else None
     except OSError:  # a checkpoint that cannot be read now: the resume stops on it, naming it
         config = None
