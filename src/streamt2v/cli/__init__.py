@@ -223,9 +223,9 @@ def refuse_a_launch(command: str, why: str) -> None:
     """Refuse ``command`` where a launcher started this process as one of several: it is not split between
     them, and each would do all of it (``why``). Every process meets it alike, so the first one of each
     machine says it (:func:`_said_by_another_process_here`)."""
-    if _launch_rank("LOCAL_RANK") is None:
+    processes = launch_size()
+    if processes == 1:
         return
-    processes = os.environ["WORLD_SIZE"].strip()
     raise LaunchRefused(
         f"{command} runs as one process, and a launcher (torchrun, accelerate launch) started it as "
         f"{processes} (WORLD_SIZE={processes}): {why}"
