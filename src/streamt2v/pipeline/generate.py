@@ -14,7 +14,6 @@ import logging
 import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
-from difflib import get_close_matches
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +44,7 @@ from streamt2v.pipeline.setting_checks import SettingError
 from streamt2v.pipeline.step_counts import check_step_counts, recommended_note
 from streamt2v.pipeline.stream import Chunk, StepCallback, StreamConfig, StreamState, stream
 from streamt2v.pipeline.stream_config import OFFICIAL_SAMPLING
-from streamt2v.wording import counted
+from streamt2v.wording import close_name, counted
 
 if TYPE_CHECKING:
     from streamt2v.models.bundle import StreamingT2VModel
@@ -85,8 +84,8 @@ def unknown_options_message(unknown: list[str]) -> str:
     ]
     hints = []
     for name in unknown:
-        close = get_close_matches(name, known, n=1, cutoff=0.8)
-        hint = OPTION_HINTS.get(name) or (f"{name}: did you mean {close[0]}=?" if close else None)
+        close = close_name(name, known, cutoff=0.8)
+        hint = OPTION_HINTS.get(name) or (f"{name}: did you mean {close}=?" if close else None)
         hints += [hint] if hint else []
     hint = f" ({'; '.join(hints)})" if hints else ""
     noun = "option" if len(unknown) == 1 else "options"

@@ -16,7 +16,6 @@ Each recipe is a dataclass of its model/data settings (saved in every checkpoint
 
 from __future__ import annotations
 
-import difflib
 import logging
 import math
 import numbers
@@ -34,7 +33,7 @@ from streamt2v.microworld.dataset import ClipSpec, MicroworldDataset
 from streamt2v.microworld.render import FPS
 from streamt2v.train.word_tokenizer import caption_words
 from streamt2v.typed_values import typed_value
-from streamt2v.wording import words_as_typed
+from streamt2v.wording import close_name, words_as_typed
 
 logger = logging.getLogger(__name__)
 
@@ -332,8 +331,8 @@ def make_recipe(name: str, /, **options: Any) -> Any:
                 parts += [" (now ", option_arg(current), f", {_whose(current, classes)})"]
             elif any(key in recipe_options(other) for other in classes.values()):
                 parts.append(f" ({_whose(key, classes)})")
-            elif close := difflib.get_close_matches(key, recipe_options(cls), n=1):  # a misspelling
-                parts += [" (", option_arg(close[0]), "?)"]
+            elif close := close_name(key, recipe_options(cls)):  # a misspelling
+                parts += [" (", option_arg(close), "?)"]
             else:
                 parts.append(" (no recipe's option)")
         raise ArgumentValueError(*parts, "; its options: ", _OptionsOf(name))
