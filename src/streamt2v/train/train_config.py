@@ -227,17 +227,13 @@ def check_process_state(cfg: TrainConfig) -> None:
     ValueErrors, as accelerate's own refusal was. fp16 on the CPU is refused before accelerate makes its state:
     made with fp16, it refused the next run of the process, in fp32, as trained with fp16 before."""
     from accelerate.state import AcceleratorState, PartialState, is_initialized
-    from accelerate.utils import parse_flag_from_env
 
+    # first, and without making accelerate's state: a process of its own on the CPU would refuse it too
+    if cfg.mixed_precision == "fp16" and trains_on_the_cpu(cfg.cpu):
+        raise fp16_needs_a_gpu()
     if not is_initialized():
-        # the device accelerate's state will take (PartialState holds no precision: the run makes it anyway)
-        cpu = cfg.cpu or parse_flag_from_env("ACCELERATE_USE_CPU")
-        if cfg.mixed_precision == "fp16" and (cpu or PartialState(cpu=cpu).device.type == "cpu"):
-            raise fp16_needs_a_gpu()
         return
     state = AcceleratorState()
-    if cfg.mixed_precision == "fp16" and (cfg.cpu or state.device.type == "cpu"):
-        raise fp16_needs_a_gpu()  # first: a process of its own on the CPU would refuse it too
     was = state.mixed_precision
     if was != cfg.mixed_precision:
         raise ArgumentValueError(
