@@ -95,12 +95,6 @@ class RunInUseError(NamesArguments, RuntimeError):
 _RUN_DIR = Arg("run_dir")
 
 
-def _resuming(path: Path) -> FlaggedArg:
-    """What continues the run at ``path``: ``resume_generate('PATH')`` to a Python caller, ``--resume PATH``
-    on the command line."""
-    return FlaggedArg(f"resume_generate({str(path)!r})", flag=f"--resume {path}")
-
-
 def _goes_on_from(index: int) -> str:
     """Where a run with a missing or damaged chunk file ``index`` goes on from."""
     if index == 0:
@@ -346,7 +340,8 @@ class RunDir:
         if (path / CONFIG).exists() or ((path / MANIFEST).exists() and not _created_without_config(path)):
             raise ArgumentFileExistsError(
                 f"run directory {str(path)!r} already holds a run; continue it with ",
-                _resuming(path),
+                # resume_generate('PATH') to a Python caller, --resume PATH on the command line
+                FlaggedArg(f"resume_generate({str(path)!r})", flag=f"--resume {path}"),
                 " or choose another ",
                 _RUN_DIR,
             )
