@@ -9,6 +9,7 @@ after the last finished chunk, so that the result equals an uninterrupted run's
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Collection, Iterator
 from dataclasses import replace
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from streamt2v.arguments import Arg, ArgumentFileNotFoundError, ArgumentValueError
 from streamt2v.assets import names_shipped
 from streamt2v.io.output_paths import remove_stale_temporaries
+from streamt2v.io.video import MAX_CRF, check_crf
 from streamt2v.pipeline.generate import GenerateConfig
 from streamt2v.pipeline.model_fingerprint import compared, local_model_folder, model_fingerprint
 from streamt2v.pipeline.model_loading import load_compiled, model_fps
@@ -39,6 +41,7 @@ from streamt2v.pipeline.run_writing import (
 )
 from streamt2v.pipeline.rundir import MODEL_FINGERPRINT, RunDir
 from streamt2v.pipeline.stream import Chunk, StepCallback, StreamState, stream
+from streamt2v.typed_values import is_number
 from streamt2v.wording import counted
 
 if TYPE_CHECKING:
@@ -50,11 +53,46 @@ _EARLIER = object()  # a manifest without a model fingerprint: of a version that
 
 
 def run_config(run: RunDir) -> GenerateConfig:
-    """The settings a run directory holds; one that cannot be read (a hand-edited ``config.json``) is named."""
+    """The settings a run directory holds; one that cannot be read (a hand-edited ``config.json``) is named.
+    Its ``crf`` is the one its outputs are written at (:func:`_taken_crf`)."""
     try:
-        return GenerateConfig.from_dict(run.config)
+        cfg = GenerateConfig.from_dict(run.config)
+        return replace(cfg, crf=_taken_crf(cfg.crf)[0])
     except (ValueError, TypeError) as err:
         raise ValueError(f"{str(run.path / 'config.json')!r} cannot be resumed: {err}") from None
+
+
+def _taken_crf(stored: object) -> tuple[int, str | None]:
+    """The crf a run's outputs are written at, and why where it is not the one it stored. A crf a new run is
+    refused now (off 0 to MAX_CRF, or a float: earlier versions took them, and a resume cannot change it) is
+    the one the encoder used when the run began: its whole part (the writers took ``int(crf)``), clipped as
+    libx264 clipped it. Anything else stored (a string, a bool) cannot be resumed."""
+    try:
+        return check_crf(stored), None
+    except ValueError:
+        if not is_number(stored) or not math.isfinite(stored):
+            raise
+    whole = int(stored)
+    if whole > MAX_CRF:
+        return MAX_CRF, f"crf {MAX_CRF} (the lowest quality), which the encoder clipped it to"
+    if whole < 0:
+        return 0, "crf 0 (lossless), the nearest on the scale"
+    return whole, f"crf {whole}, the whole part the encoder took"
+
+
+def _warn_of_stored_crf(run: RunDir) -> None:
+    """Say that a run goes on with a crf a new run is refused (:func:`_taken_crf`), and at which."""
+    stored = run.config.get("crf")
+    how = _taken_crf(stored)[1] if stored is not None else None
+    if how is not None:
+        logger.warning(
+            "run %s stored crf %r, which a new run is refused now (crf takes an integer from 0 to %d): continuing "
+            "at %s, rather than refuse a setting a resume does not change",
+            run.path.resolve(),
+            stored,
+            MAX_CRF,
+            how,
+        )
 
 
 def resume_generate(
@@ -100,6 +138,7 @@ def resume_generate(
     run.lock()  # reads the run again if another process changed it since it was opened
     try:
         cfg = run_config(run)
+        _warn_of_stored_crf(run)
         # a complete run's outputs not there as it left them (none: nothing to do, once its arguments are checked)
         left = outputs_left(cfg, run) if run.status == "complete" else None
         changes = {k: v for k, v in asked.items() if v != getattr(cfg, k)}

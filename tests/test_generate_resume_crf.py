@@ -1,0 +1,73 @@
+"""Resuming a run whose stored ``crf`` a new run is refused now (off 0–51, or a float an earlier version's
+WebM writer took): the run goes on at the crf its encoder used, with a warning, instead of failing on a
+setting a resume cannot change."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+
+import pytest
+
+from conftest import Crash, cfg_for
+from streamt2v.cli import main
+from streamt2v.pipeline.generate import generate
+from streamt2v.pipeline.resume import resume_generate
+
+
+def _stopped_run(tmp_path, loaded, name, stored_crf, **kw):
+    """A run stopped after its first chunk, its ``config.json`` then given ``crf`` ``stored_crf``."""
+
+    def crash(chunk):
+        raise Crash
+
+    with pytest.raises(Crash):
+        generate(cfg_for(tmp_path, name, n=24, **kw), model=loaded, on_chunk=crash)
+    (tmp_path / f"{name}.partial.mp4").unlink(missing_ok=True)  # the preview of the first chunk
+    path = tmp_path / f"run-{name}" / "config.json"
+    config = json.loads(path.read_text())
+    path.write_text(json.dumps({**config, "crf": stored_crf}))
+    return tmp_path / f"run-{name}"
+
+
+@pytest.mark.parametrize("stored,taken,suffix", [(99, 51, ".mp4"), (23.5, 23, ".webm")])
+def test_a_run_stored_with_a_crf_refused_now_is_resumed_at_the_crf_its_encoder_used(
+    tmp_path, model, caplog, stored, taken, suffix
+):
+    """crf 99 (libx264 clipped it to 51) or 23.5 (an earlier WebM writer took its whole part): the resume
+    failed on it (crf must be an integer from 0 to 51); the video is now the one a run at that crf makes."""
+    ref = cfg_for(tmp_path, "ref", n=24, crf=taken)
+    ref = generate(dataclasses.replace(ref, output=str(tmp_path / f"ref{suffix}")), model=model)
+    run = _stopped_run(tmp_path, model, "b", stored)
+    config = json.loads((run / "config.json").read_text())
+    config["output"] = str(tmp_path / f"b{suffix}")
+    (run / "config.json").write_text(json.dumps(config))
+    with caplog.at_level(logging.WARNING):
+        res = resume_generate(run, model=model)
+    assert res.output.read_bytes() == ref.output.read_bytes()
+    assert (
+        f"stored crf {stored}, which a new run is refused now (crf takes an integer from 0 to 51)"
+        in caplog.text
+    )
+    assert f"continuing at crf {taken}" in caplog.text
+
+
+def test_cli_resume_takes_a_stored_crf_refused_now_and_names_one_that_is_no_number(
+    tmp_path, model, monkeypatch, capsys, caplog
+):
+    monkeypatch.chdir(tmp_path)
+    run = _stopped_run(tmp_path, model, "c", "high", model="tiny")  # a hand-edited config
+    argv = ["generate", "--resume", "run-c", "--no-progress"]
+    assert main(argv) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "error: 'run-c/config.json' cannot be resumed: crf must be an integer from 0 (lossless) to 51 (the "
+        "lowest quality), got 'high'; the default is 18"
+    )
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "crf": -3}))
+    with caplog.at_level(logging.WARNING):
+        assert main(argv) == 0
+    assert "stored crf -3, which a new run is refused now" in caplog.text
+    assert "continuing at crf 0 (lossless), the nearest on the scale" in caplog.text
+    assert (tmp_path / "c.mp4").is_file()
