@@ -11,7 +11,12 @@ import pytest
 from streamt2v.arguments import ArgumentRuntimeError
 from streamt2v.cli import main
 from streamt2v.train.loop import TrainConfig
-from streamt2v.train.memory_needs import Available, available_memory, check_training_memory
+from streamt2v.train.memory_needs import (
+    Available,
+    available_memory,
+    check_training_memory,
+    processes_on_this_machine,
+)
 from streamt2v.train.recipes import make_recipe
 
 
@@ -153,3 +158,103 @@ def test_train_refuses_before_building_or_writing_anything(tmp_path, monkeypatch
     assert not out.exists()  # refused before the missing --vae would be found, at the build
     assert main([*command, "--no-memory-check"]) == 2  # not checked: the build finds no --vae
     assert "--vae" in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_swap_counts_no_more_than_the_containers_swap_limit_allows(tmp_path: Path):
+    """SwapFree is the machine's: a container's cgroup may allow less of it (v2's memory.swap.max, each level
+    that sets one), or less of RAM and swap together (v1's memory.memsw.limit_in_bytes)."""
+    meminfo, proc, root = tmp_path / "meminfo", tmp_path / "cgroup", tmp_path / "fs"
+    meminfo.write_text("MemAvailable:   20000000 kB\nSwapFree:        8000000 kB\n")
+    ram, gib = 20_000_000 * 1024, 2**30
+    proc.write_text("0::/jobs/one\n")
+    _cgroup(root / "jobs" / "one", {"memory.swap.max": f"{3 * gib}\n", "memory.swap.current": f"{gib}\n"})
+    assert available_memory(meminfo, proc, root) == (
+        ram + 2 * gib,
+        "free RAM and what this container's swap limit still allows",
+    )
+    _cgroup(root / "jobs", {"memory.swap.max": f"{gib}\n", "memory.swap.current": f"{gib // 2}\n"})
+    assert available_memory(meminfo, proc, root).size == ram + gib // 2  # the parent allows less
+    _cgroup(root / "jobs", {"memory.swap.max": "0\n", "memory.swap.current": "0\n"})  # no swap at all
+    assert available_memory(meminfo, proc, root).size == ram
+    _cgroup(root / "jobs", {"memory.max": f"{4 * gib}\n", "memory.current": f"{gib}\n"})
+    assert available_memory(meminfo, proc, root) == (
+        3 * gib,
+        "what this container's memory and swap limits still allow",
+    )
+    for level in (root / "jobs", root / "jobs" / "one"):  # "max": no limit
+        _cgroup(level, {"memory.max": "max\n", "memory.swap.max": "max\n"})
+    assert available_memory(meminfo, proc, root) == (ram + 8_000_000 * 1024, "free RAM and swap")
+    # v1: memory.memsw caps RAM and swap together, the inactive file cache not counted as used
+    proc.write_text("4:memory:/docker/x\n")
+    _cgroup(
+        root / "memory" / "docker" / "x",
+        {
+            "memory.limit_in_bytes": f"{4 * gib}\n",
+            "memory.usage_in_bytes": f"{gib}\n",
+            "memory.memsw.limit_in_bytes": f"{6 * gib}\n",
+            "memory.memsw.usage_in_bytes": f"{2 * gib}\n",
+            "memory.stat": f"total_inactive_file {gib}\n",
+        },
+    )
+    assert available_memory(meminfo, proc, root) == (
+        5 * gib,
+        "what this container's memory and swap limit still allows",
+    )
+    # a RAM and swap limit that leaves more than RAM and swap: the RAM limit alone counts
+    (root / "memory" / "docker" / "x" / "memory.memsw.limit_in_bytes").write_text(f"{100 * gib}\n")
+    assert available_memory(meminfo, proc, root) == (
+        4 * gib + 8_000_000 * 1024,
+        "what this container's memory limit still allows, and swap",
+    )
+
+
+@pytest.mark.parametrize(
+    "environment, processes",
+    [
+        ({}, 1),
+        ({"WORLD_SIZE": "8", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "4"}, 4),
+        ({"WORLD_SIZE": "8", "LOCAL_RANK": "1"}, 8),  # a launcher that does not say: all of them
+        ({"WORLD_SIZE": "8", "LOCAL_WORLD_SIZE": "4"}, 1),  # a job platform's, no launcher: one process
+        ({"WORLD_SIZE": "1", "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "1"}, 1),
+    ],
+)
+def test_the_processes_on_this_machine_are_counted_before_they_join(monkeypatch, environment, processes):
+    for name in ("WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert processes_on_this_machine() == processes
+
+
+@pytest.mark.parametrize(
+    "rank, local_rank, said",
+    [("0", "0", True), ("1", "1", False), ("2", "0", True), ("3", "1", False)],
+)
+def test_a_launchs_refusal_is_said_once_a_machine_before_its_processes_join(
+    tmp_path, monkeypatch, capsys, rank, local_rank, said
+):
+    """Checked after the accelerator joined a launch's processes, each process said the refusal; it is now
+    checked before they join, counting the processes of the machine (LOCAL_WORLD_SIZE), and the first of each
+    machine alone says it."""
+    from streamt2v.train import loop
+
+    def joined(*args, **kwargs):  # the accelerator joins the launch's processes
+        raise RuntimeError("could not join the process group")
+
+    monkeypatch.setattr("accelerate.Accelerator", joined)
+    monkeypatch.setattr("streamt2v.cli.LEFT_TO_THE_FIRST_WAIT_S", 0.0)
+    # 50 MB: the tiny base run fits once, not twice
+    monkeypatch.setattr(loop, "available_memory", lambda: Available(50 * 10**6))
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", rank)
+    monkeypatch.setenv("LOCAL_RANK", local_rank)
+    command = ["train", "base", "--out", str(tmp_path / "run"), "--steps", "1", "--cpu", "--no-progress"]
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert (", 2 processes each holding their own" in err) == said
+    assert "could not join" not in err
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")  # fits: the accelerator is made
+    assert main(command) == 2
+    assert "error: could not join the process group" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

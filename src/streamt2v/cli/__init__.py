@@ -236,15 +236,17 @@ def _said_by_another_process_here(command: str | None, err: BaseException | None
     """Whether another process of this launch on this machine (``LOCAL_RANK`` 0) says this process's error, it
     being one every process of the machine met alike, so that it was printed once per process: an error of
     the command line (``err`` None), a command refused under a launcher (:class:`LaunchRefused`), and, for a
-    run made by several processes (:data:`LAUNCHED_TOGETHER`), a bad value or a file it cannot use
-    (``ValueError``, ``OSError``) before the processes joined their group. Each machine says its own
-    (another's files may differ); anything else, and anything once the processes joined (one may fail alone),
-    each process says."""
+    run made by several processes (:data:`LAUNCHED_TOGETHER`), a bad value, a file it cannot use or a CPU
+    run's memory the machine lacks (``ValueError``, ``OSError``, ``TrainingMemoryRefused``) before the
+    processes joined their group. Each machine says its own (another's files may differ); anything else, and
+    anything once the processes joined (one may fail alone), each process says."""
     if not _launch_rank("LOCAL_RANK"):
         return False
     if err is None or isinstance(err, LaunchRefused):
         return True
-    if command not in LAUNCHED_TOGETHER or not isinstance(err, (ValueError, OSError)):
+    from streamt2v.train.memory_needs import TrainingMemoryRefused
+
+    if command not in LAUNCHED_TOGETHER or not isinstance(err, (ValueError, OSError, TrainingMemoryRefused)):
         return False
     import torch.distributed as dist
 

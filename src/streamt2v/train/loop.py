@@ -65,7 +65,7 @@ from streamt2v.train.run_folder import (
     remove_run_leftovers,
     truncate_log,
 )
-from streamt2v.train.train_config import TrainConfig, check_process_state, lr_at
+from streamt2v.train.train_config import TrainConfig, check_process_state, lr_at, trains_on_the_cpu
 from streamt2v.wording import counted
 
 logger = logging.getLogger(__name__)
@@ -195,14 +195,18 @@ def train(
     again (its folder is cleaned up as a resume's is: the log cut back to the step, config.json rewritten).
     ``progress=True`` draws a progress bar; without it (a library call draws no bar unasked, as
     ``generate`` and ``enhance_video``) the run logs its first and last steps and one a minute
-    (``streamt2v.train.progress``). ``memory_check=False``: a CPU run is not refused where its network and training state seem not to fit
-    in the free memory (:func:`~streamt2v.train.memory_needs.check_training_memory`).
+    (``streamt2v.train.progress``). ``memory_check=False``: a CPU run is not refused where its network and
+    training state seem not to fit in the free memory
+    (:func:`~streamt2v.train.memory_needs.check_training_memory`).
     """
     out = home_path(out_dir)
     # before the accelerator joins a launch's processes: each would say the refusal, the first of each machine
-    # alone does before then (cli); and before the network is built
+    # alone does before then (cli); and before the network is built (a CPU run that does not fit the memory
+    # was killed by the kernel, without a word)
     check_out_dir(out, recipe, resume)
-    run = _Run(recipe, cfg, out, memory_check)
+    if memory_check and trains_on_the_cpu(cfg.cpu):
+        check_training_memory(recipe, cfg, available_memory(), processes_on_this_machine())
+    run = _Run(recipe, cfg, out)
     # two runs on one --out (a job relaunched with --resume while the first still runs) would both write it
     created = not out.exists()
     held = lock_run_folder(out) if run.main else None
@@ -280,17 +284,13 @@ class _Run:
     """One call of :func:`train`: the accelerator, the trained module with its optimizer and EMA, the run
     config it records, and what it writes in its folder (log, checkpoints, samples, ``final/``)."""
 
-    def __init__(self, recipe: Recipe, cfg: TrainConfig, out: Path, memory_check: bool = True) -> None:
+    def __init__(self, recipe: Recipe, cfg: TrainConfig, out: Path) -> None:
         from accelerate import Accelerator
 
         self.recipe, self.cfg, self.out = recipe, cfg, out
         self.checkpoints, self.log_path = out / "checkpoints", out / "loss.jsonl"
         check_process_state(cfg)
         self.accelerator = accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=cfg.cpu)
-        # before the build: the kernel kills a run that does not fit, without a word
-        if memory_check and accelerator.device.type == "cpu":
-            processes = processes_on_this_machine(accelerator.num_processes)
-            check_training_memory(recipe, cfg, available_memory(), processes)
         self.main = accelerator.is_main_process
         self.rank, self.world = accelerator.process_index, accelerator.num_processes
         # folders absolute: the record reads from any working folder (assemble, --resume); the process count,

@@ -5,16 +5,21 @@ partway into its first step (the optimizer's moments are made there), without a 
 The figure is a floor, from the recipe's ``parameter_counts()`` (counted on the meta device, nothing
 allocated): every weight, and for each trained one its gradient, AdamW's two moments and the EMA's copy, all
 in float32 (mixed precision keeps float32 masters); the frozen encoders and the activations come on top. It
-is compared with what the machine can still give (``MemAvailable`` of ``/proc/meminfo``, or less where the
-container's memory cgroup allows less, and ``SwapFree``), shared by the processes of a launch on it. A GPU
-run is not checked here: CUDA's own out-of-memory error says so, where the kernel's killer says nothing. The
-check can be turned off (``memory_check=False``, ``--no-memory-check``): a floor from the free memory of a
-moment may still misjudge a machine.
+is compared with what the machine can still give: ``MemAvailable`` of ``/proc/meminfo`` and its
+``SwapFree``, each no more than the container's memory cgroups still allow (cgroup v2: ``memory.max`` and
+``memory.swap.max``, less what they use; v1: ``memory.limit_in_bytes``, and ``memory.memsw.limit_in_bytes``
+for RAM and swap together; each level of the cgroup's path that sets one), shared by the processes of a
+launch on the machine (``LOCAL_WORLD_SIZE``). The check runs before the processes of a launch join their
+group, so the first of each machine alone says the refusal (the command line's rule). A GPU run is not checked
+here: CUDA's own out-of-memory error says so, where the kernel's killer says nothing. The check can be turned
+off (``memory_check=False``, ``--no-memory-check``): a floor from the free memory of a moment may still
+misjudge a machine.
 """
 
 from __future__ import annotations
 
 import os
+from contextlib import suppress
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -36,13 +41,28 @@ class Available(NamedTuple):
     what: str = "free RAM and swap"
 
 
+class CgroupLeft(NamedTuple):
+    """Bytes this process's memory cgroups still let it take (:func:`cgroup_memory_left`), None where none
+    of them limits it: of RAM, of swap (cgroup v2's ``memory.swap.max``), of both together (v1's
+    ``memory.memsw.limit_in_bytes``)."""
+
+    ram: int | None = None
+    swap: int | None = None
+    ram_and_swap: int | None = None
+
+
+class TrainingMemoryRefused(ArgumentRuntimeError):
+    """:func:`check_training_memory`'s refusal. Every process of a launch on the machine meets it alike, before
+    they join their group: the command line has the first of each machine say it."""
+
+
 def available_memory(
     meminfo: Path = _MEMINFO, proc_cgroup: Path = _PROC_CGROUP, cgroup_root: Path = _CGROUP_ROOT
 ) -> Available | None:
-    """Memory this machine can still give a process: ``MemAvailable`` (or what its memory cgroups still
-    allow, :func:`cgroup_memory_left`, where less: a container's limit, which ``/proc/meminfo`` does not
-    show) and ``SwapFree``; None where there is no ``/proc/meminfo`` to read it from (not Linux): nothing is
-    checked there."""
+    """Memory this machine can still give a process: ``MemAvailable`` and ``SwapFree``, each no more than
+    its memory cgroups still allow (:func:`cgroup_memory_left`: a container's limits, which
+    ``/proc/meminfo`` does not show); None where there is no ``/proc/meminfo`` to read it from (not Linux):
+    nothing is checked there."""
     try:
         lines = meminfo.read_text().splitlines()
     except OSError:
@@ -50,50 +70,68 @@ def available_memory(
     fields = _numbers(lines, ":")
     if "MemAvailable" not in fields:
         return None
-    ram, what = fields["MemAvailable"] * 1024, "free RAM and swap"  # kB
+    ram, swap = fields["MemAvailable"] * 1024, fields.get("SwapFree", 0) * 1024  # kB
     left = cgroup_memory_left(proc_cgroup, cgroup_root)
-    if left is not None and left < ram:
-        ram, what = left, "what this container's memory limit still allows, and swap"
-    return Available(ram + fields.get("SwapFree", 0) * 1024, what)
+    ram_capped = left.ram is not None and left.ram < ram
+    swap_capped = left.swap is not None and left.swap < swap
+    ram, swap = min(ram, left.ram) if ram_capped else ram, min(swap, left.swap) if swap_capped else swap
+    if left.ram_and_swap is not None and left.ram_and_swap < ram + swap:
+        return Available(left.ram_and_swap, "what this container's memory and swap limit still allows")
+    if ram_capped and swap_capped:
+        what = "what this container's memory and swap limits still allow"
+    elif ram_capped:
+        what = "what this container's memory limit still allows, and swap"
+    elif swap_capped:
+        what = "free RAM and what this container's swap limit still allows"
+    else:
+        what = "free RAM and swap"
+    return Available(ram + swap, what)
 
 
-def cgroup_memory_left(proc_cgroup: Path = _PROC_CGROUP, root: Path = _CGROUP_ROOT) -> int | None:
-    """Bytes this process's memory cgroups still let it take: the least, over its cgroup and those above it
-    that set a limit, of the limit less what they use, the inactive file cache (which the kernel reclaims
-    before it kills) not counted as used; cgroup v2 (``memory.max``, ``memory.current``) or v1
-    (``memory.limit_in_bytes``, ``memory.usage_in_bytes``). None: no limit, or none readable."""
+# The files of each kind of limit: cgroup v2's, v1's (under its memory/ folder), and the memory.stat field
+# of the inactive file cache, which the kernel reclaims before it kills (None: nothing to reclaim)
+_V2_RAM = ("memory.max", "memory.current", "inactive_file")
+_V2_SWAP = ("memory.swap.max", "memory.swap.current", None)
+_V1_RAM = ("memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file")
+_V1_RAM_AND_SWAP = ("memory.memsw.limit_in_bytes", "memory.memsw.usage_in_bytes", "total_inactive_file")
+
+
+def cgroup_memory_left(proc_cgroup: Path = _PROC_CGROUP, root: Path = _CGROUP_ROOT) -> CgroupLeft:
+    """What this process's memory cgroups still let it take (:class:`CgroupLeft`): of each kind, the least,
+    over its cgroup and those above it that set a limit (each level that has the files), of the limit less
+    what they use, the inactive file cache not counted as used; cgroup v2 (``memory.max`` and
+    ``memory.current``, ``memory.swap.max`` and ``memory.swap.current``) or v1 (``memory.limit_in_bytes``
+    and ``memory.usage_in_bytes``, ``memory.memsw.limit_in_bytes`` and ``memory.memsw.usage_in_bytes``)."""
     try:
         lines = proc_cgroup.read_text().splitlines()
     except OSError:
-        return None
-    lefts = []
+        return CgroupLeft()
+    lefts: dict[str, list[int]] = {"ram": [], "swap": [], "ram_and_swap": []}
     for line in lines:  # "0::/path" (v2), "4:memory:/path" (v1)
         _, controllers, path = (line.split(":", 2) + ["", ""])[:3]
         if controllers == "":
-            base, files = root, ("memory.max", "memory.current", "inactive_file")
+            base, kinds = root, {"ram": _V2_RAM, "swap": _V2_SWAP}
         elif "memory" in controllers.split(","):
-            base, files = (
-                root / "memory",
-                ("memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file"),
-            )
+            base, kinds = root / "memory", {"ram": _V1_RAM, "ram_and_swap": _V1_RAM_AND_SWAP}
         else:
             continue
         folder = base / path.strip("/")
         # inside a container the path may be the host's, its own cgroup mounted at the root: each level that
         # exists is read, up to the root
         while True:
-            left = _cgroup_left(folder, *files)
-            if left is not None:
-                lefts.append(left)
+            for kind, files in kinds.items():
+                left = _cgroup_left(folder, *files)
+                if left is not None:
+                    lefts[kind].append(left)
             if folder == base or base not in folder.parents:
                 break
             folder = folder.parent
-    return min(lefts) if lefts else None
+    return CgroupLeft(**{kind: min(found) if found else None for kind, found in lefts.items()})
 
 
-def _cgroup_left(folder: Path, limit_file: str, usage_file: str, cache_field: str) -> int | None:
-    """What the cgroup ``folder`` still allows (its limit less its use, the inactive file cache not counted
-    as used); None: no limit, or its files unreadable."""
+def _cgroup_left(folder: Path, limit_file: str, usage_file: str, cache_field: str | None) -> int | None:
+    """What the cgroup ``folder`` still allows of one kind (its limit less its use, the inactive file cache
+    not counted as used); None: no limit, or its files unreadable."""
     try:
         limit_text = (folder / limit_file).read_text().strip()
         if not limit_text.isdigit() or int(limit_text) >= _NO_LIMIT:  # v2's "max"
@@ -101,11 +139,12 @@ def _cgroup_left(folder: Path, limit_file: str, usage_file: str, cache_field: st
         used = int((folder / usage_file).read_text().strip())
     except (OSError, ValueError):
         return None
-    try:
-        stat = _numbers((folder / "memory.stat").read_text().splitlines(), " ")
-    except OSError:  # its limit holds all the same: its use counted whole, as if it cached nothing
-        stat = {}
-    return max(0, int(limit_text) - max(0, used - stat.get(cache_field, 0)))
+    cached = 0
+    if cache_field is not None:
+        # unreadable, its limit holds all the same: its use counted whole, as if it cached nothing
+        with suppress(OSError):
+            cached = _numbers((folder / "memory.stat").read_text().splitlines(), " ").get(cache_field, 0)
+    return max(0, int(limit_text) - max(0, used - cached))
 
 
 def _numbers(lines: list[str], separator: str) -> dict[str, int]:
@@ -160,11 +199,20 @@ def check_training_memory(recipe: Any, cfg: Any, available: Available | None, pr
     if ema and without_ema <= available.size:
         parts += ["; without the EMA (", NO_EMA, f") at least {_gb(without_ema)}"]
     parts += ["; to try anyway: ", Arg("memory_check", False)]
-    raise ArgumentRuntimeError(*parts)
+    raise TrainingMemoryRefused(*parts)
 
 
-def processes_on_this_machine(processes: int) -> int:
-    """How many of a launch's ``processes`` run on this machine (its ``LOCAL_WORLD_SIZE``, which torchrun and
-    accelerate launch set; all of them without it)."""
-    local = os.environ.get("LOCAL_WORLD_SIZE", "").strip()
-    return int(local) if local.isdigit() and int(local) > 0 else processes
+def processes_on_this_machine() -> int:
+    """How many processes of this run's launch run on this machine, known before they join their group:
+    its ``LOCAL_WORLD_SIZE`` (which torchrun and accelerate launch set), else all of them (``WORLD_SIZE``);
+    1 where no launcher started this process (no ``LOCAL_RANK``: a ``WORLD_SIZE`` a job platform left is
+    its nodes')."""
+    world = _positive(os.environ.get("WORLD_SIZE", ""))
+    if world is None or world == 1 or not os.environ.get("LOCAL_RANK", "").strip():
+        return 1
+    return _positive(os.environ.get("LOCAL_WORLD_SIZE", "")) or world
+
+
+def _positive(text: str) -> int | None:
+    text = text.strip()
+    return int(text) if text.isdigit() and int(text) > 0 else None
