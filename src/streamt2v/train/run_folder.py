@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from streamt2v.arguments import Arg, ArgumentValueError, NamesArguments, RecipeOption
+from streamt2v.arguments import Arg, ArgumentValueError, FlaggedArg, NamesArguments, RecipeOption
 from streamt2v.io import locks
 from streamt2v.io.folders import (
     ExistingOutputError,
@@ -491,15 +491,8 @@ def _recipe_of_checkpoints(root: Path) -> str | None:
     return None
 
 
-class _OutDirArg(Arg):
-    """``train()``'s ``out_dir``, the command line's ``--out``."""
-
-    @property
-    def flag(self) -> str:
-        return "--out"
-
-
-OUT_DIR = _OutDirArg("out_dir")
+# train()'s out_dir, the command line's --out
+OUT_DIR = FlaggedArg("out_dir", flag="--out")
 
 
 def check_out_dir(out: Path, recipe: Recipe, resume: bool) -> None:

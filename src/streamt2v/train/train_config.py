@@ -7,7 +7,7 @@ import logging
 import math
 from dataclasses import dataclass
 
-from streamt2v.arguments import Arg, ArgumentValueError
+from streamt2v.arguments import Arg, ArgumentValueError, FlaggedArg
 from streamt2v.typed_values import as_bool, as_index, is_number
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
@@ -35,16 +35,8 @@ FLAGGED_SETTINGS: tuple[str, ...] = (
 logger = logging.getLogger(__name__)
 
 
-class _NoEmaArg(Arg):
-    """No EMA, as each caller spells it: ``ema_decay=None`` in Python, ``--ema-decay 0`` on the command
-    line."""
-
-    @property
-    def flag(self) -> str:
-        return "--ema-decay 0"
-
-
-NO_EMA = _NoEmaArg("ema_decay", None)
+# no EMA, as each caller spells it: ema_decay=None in Python, --ema-decay 0 on the command line
+NO_EMA = FlaggedArg("ema_decay", None, flag="--ema-decay 0")
 
 
 @dataclass(frozen=True)
