@@ -1,6 +1,7 @@
 """The Python API takes a leading ``~`` in a path as the home folder, as the command line's flags do (the
 shell leaves it in ``--output=~/x.mp4``): ``write_video("~/x.mp4", ...)`` wrote ``./~/x.mp4``,
-``generate(GenerateConfig(output="~/g.mp4"))`` and ``EvaluationReport.save("~/r.json")`` too. HOME is a
+``generate(GenerateConfig(output="~/g.mp4"))``, ``EvaluationReport.save("~/r.json")``, ``scuts("~/v.mp4")``,
+``enhance_video(state_file="~/s.pt")`` and RAFT's ``raft_weights="~/raft.pt"`` too. HOME is a
 temporary folder here: nothing is written into the real home."""
 
 from __future__ import annotations
@@ -71,3 +72,38 @@ def test_generate_takes_a_tilde_in_its_paths(home, model):
     # the run_dir generate took is the one resume_generate takes ("run directory '~/run' does not exist")
     resumed = resume_generate("~/run", model=model)
     assert resumed.run_dir == home / "run" and resumed.output == home / "g.mp4"
+
+
+def test_scene_cuts_and_the_evaluate_inputs_take_a_tilde(home):
+    """scuts read ``~/v.mp4`` as ``./~/v.mp4`` (video file not found), as did the prompts file and the videos
+    ``evaluate`` looks for."""
+    from streamt2v.metrics import scuts
+    from streamt2v.metrics.prompts_file import read_prompts
+    from streamt2v.metrics.video_search import find_videos
+
+    write_video(home / "v.mp4", np.zeros((4, 16, 16, 3), np.uint8), fps=8)
+    assert scuts("~/v.mp4") == 0
+    assert find_videos("~/v.mp4") == [home / "v.mp4"]
+    (home / "p.txt").write_text("a cat\n")
+    assert read_prompts("~/p.txt") == ["a cat"]
+
+
+def test_enhance_video_keeps_its_state_file_under_a_tilde(home, refiner):
+    from conftest import SMALL
+    from streamt2v.pipeline.enhance import enhance_video
+    from streamt2v.pipeline.enhance_config import EnhanceConfig
+
+    video = torch.rand(1, 3, 4, 32, 32) * 2 - 1
+    enhance_video(video, "a red circle", refiner, EnhanceConfig(**SMALL), seed=0, state_file="~/s.pt")
+    assert (home / "s.pt").is_file()
+
+
+def test_raft_weights_take_a_tilde(home):
+    pytest.importorskip("torchvision")
+    from torchvision.models.optical_flow import raft_large
+
+    from streamt2v.metrics.flow import make_flow_fn
+
+    torch.save(raft_large(weights=None).state_dict(), home / "raft.pt")
+    flow = make_flow_fn("raft", raft_weights="~/raft.pt", device="cpu")
+    assert flow(np.zeros((64, 64, 3), np.uint8), np.zeros((64, 64, 3), np.uint8)).shape == (2, 64, 64)

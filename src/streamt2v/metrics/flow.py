@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from streamt2v.io.folders import home_path
 from streamt2v.metrics.inputs import VideoLike, as_uint8_frames
 
 logger = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ def require_raft(weights: str | os.PathLike | None) -> None:
             "flow backend 'raft' needs torchvision (RAFT-large), which is not importable here "
             f"({err}). Install a torchvision build matching your torch, or use --flow dis|farneback."
         ) from err
-    if weights is not None and not Path(weights).is_file():
+    if weights is not None and not home_path(weights).is_file():
         raise FileNotFoundError(f"RAFT weights not found: {str(weights)!r}")
 
 
@@ -214,7 +215,7 @@ class _RaftFlow:
         self.device = raft_device(device)  # where a report says it ran
         model = raft_large(weights=None, progress=False)
         if weights is not None:
-            wpath = Path(weights)
+            wpath = home_path(weights)
             if not wpath.is_file():
                 raise FileNotFoundError(f"RAFT weights not found: {str(wpath)!r}")
             if wpath.suffix == ".safetensors":

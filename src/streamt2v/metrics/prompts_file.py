@@ -24,7 +24,7 @@ import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
-from streamt2v.io.folders import read_text_file
+from streamt2v.io.folders import home_path, read_text_file
 from streamt2v.wording import counted
 
 logger = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ def read_prompts(path: str | os.PathLike, videos: Sequence[Path] | None = None) 
     relative to the working folder or absolute), file name or name without the extension, compared in
     Unicode NFC. A key that two videos would share, such as ``out.mp4`` of ``runA/`` and ``runB/``, a video
     no key matches and a file named twice are refused; keys matching no video are a warning."""
-    path = Path(path)
+    path = home_path(path)
     if not path.exists():  # a pipe (``--prompts <(...)``) is not a regular file, and is welcome
         raise FileNotFoundError(f"prompts file not found: {str(path)!r}")
     if path.is_dir():

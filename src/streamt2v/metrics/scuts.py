@@ -17,6 +17,7 @@ import os
 
 import cv2
 
+from streamt2v.io.folders import home_path
 from streamt2v.io.frame_rates import DEFAULT_FPS
 from streamt2v.metrics.inputs import VideoLike, as_uint8_frames, check_positive
 
@@ -50,7 +51,8 @@ def scene_cuts_from_file(path: str | os.PathLike) -> list[int]:
 
     from streamt2v.io.decoding import decode_frames
 
-    if not os.path.isfile(path):
+    path = home_path(path)  # ~/v.mp4, as the other metrics take it
+    if not path.is_file():
         raise FileNotFoundError(f"video file not found: {str(path)!r}")
     # One frame through our decoder first: PySceneDetect's failure names no file, ends in a newline and
     # comes after OpenCV's own lines on stderr.
@@ -70,7 +72,7 @@ def scuts(video: VideoLike, fps: float = DEFAULT_FPS) -> int:
     """Number of scene cuts in one video (paper §5.1; lower is better). ``fps`` is used for frames in
     memory only (it does not change the count for the default, frame-based parameters)."""
     check_positive(fps, "fps")  # checked for files too: a bad value is a bug wherever it goes
-    if isinstance(video, (str, os.PathLike)) and not os.path.isdir(video):
+    if isinstance(video, (str, os.PathLike)) and not home_path(video).is_dir():
         return len(scene_cuts_from_file(video))
     # frames in memory, or a folder of frame images (read as the other metrics read it)
     return len(scene_cuts_from_frames(video, fps=fps))

@@ -9,6 +9,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from streamt2v.io.folders import home_path
 from streamt2v.io.output_paths import output_kind, preview_path_for
 from streamt2v.io.video import IMAGE_SUFFIXES, READ_VIDEO_SUFFIXES
 from streamt2v.wording import counted
@@ -22,7 +23,7 @@ def find_videos(target: str | os.PathLike) -> list[Path]:
     entries (``.name``: temporaries), subfolders that cannot be read and ``generate``'s unfinished previews
     left out (a warning names the last two).
     A preview named directly (a shell glob passes them) is scored, with a warning."""
-    path = Path(target)
+    path = home_path(target)
     if path.is_file() or (path.is_dir() and _is_preview(path)):
         if _is_preview(path):  # `evaluate g/*.mp4` passes them too: scored as asked, but not unseen
             logger.warning(
