@@ -49,6 +49,9 @@ def test_an_option_of_another_type_given_to_the_recipe_class_is_named():
 
     with pytest.raises(ValueError, match="vae option kl_weight must be a number ≥ 0, got '1e-4'"):
         VAERecipe(kl_weight="1e-4")
+    # an int too large for a float failed in math.isfinite with a bare OverflowError
+    with pytest.raises(ValueError, match=r"^vae option layers_per_block must be ≥ 1, got 1000"):
+        VAERecipe(layers_per_block=10**400)
     # numpy numbers are numbers, kept as plain ones (the run config is JSON)
     made = VAERecipe(layers_per_block=np.int64(2), kl_weight=np.float32(1e-4))
     assert type(made.layers_per_block) is int and type(made.kl_weight) is float and made.layers_per_block == 2

@@ -17,8 +17,6 @@ Each recipe is a dataclass of its model/data settings (saved in every checkpoint
 from __future__ import annotations
 
 import logging
-import math
-import numbers
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -32,7 +30,7 @@ from streamt2v.arguments import NAME_ONLY, Arg, ArgumentValueError, RecipeOption
 from streamt2v.microworld.dataset import ClipSpec, MicroworldDataset
 from streamt2v.microworld.render import FPS
 from streamt2v.train.word_tokenizer import caption_words
-from streamt2v.typed_values import typed_value
+from streamt2v.typed_values import is_finite, is_number, typed_value
 from streamt2v.wording import close_name, words_as_typed
 
 logger = logging.getLogger(__name__)
@@ -262,7 +260,7 @@ def check_at_least(recipe: object, least: float, *names: str, meaning: str = "")
     library's words, and a resume that corrected it was refused as another recipe."""
     for name in names:
         value = getattr(recipe, name)
-        if not isinstance(value, numbers.Real) or isinstance(value, bool):  # VAERecipe(kl_weight="1e-4")
+        if not is_number(value):  # VAERecipe(kl_weight="1e-4")
             raise ArgumentValueError(
                 f"{recipe.name} option ",
                 option_arg(name),
@@ -271,7 +269,7 @@ def check_at_least(recipe: object, least: float, *names: str, meaning: str = "")
         if isinstance(value, np.generic):  # np.int64(2): a plain number, which the run config's JSON takes
             value = value.item()
             setattr(recipe, name, value)
-        if not (math.isfinite(value) and value >= least):
+        if not (is_finite(value) and value >= least):  # an int too large for a float failed in math
             raise ArgumentValueError(
                 f"{recipe.name} option ", option_arg(name), f" must be ≥ {least}{meaning}, got {value!r}"
             )
