@@ -197,7 +197,8 @@ def test_assemble_refuses_parts_that_do_not_fit(tmp_path, runs, encoders, capsys
     with pytest.raises(ValueError, match=r"^unknown sampler setting: seed; "):
         assemble_model(tmp_path / "m", unet=stream_unet, sampler={"seed": 3})
     with pytest.raises(
-        ValueError, match=r"^unknown scheduler option: set_alpha_to_1 \(set_alpha_to_one\?\);"
+        ValueError,
+        match=r"^scheduler_overrides=\{'set_alpha_to_1': 1\}: set_alpha_to_1 \(set_alpha_to_one\?\) is not a ",
     ):
         assemble_refiner(
             tmp_path / "r",

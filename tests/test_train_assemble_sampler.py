@@ -259,3 +259,37 @@ def test_a_refused_value_is_named_by_its_key_as_each_caller_wrote_it(tmp_path, c
         "scheduler_overrides={'set_alpha_to_one': None}: set_alpha_to_one must be true or false, got None"
     )
     assert not (tmp_path / "m").exists() and not (tmp_path / "r").exists()
+
+
+def test_an_unknown_scheduler_option_is_named_as_each_caller_gave_it(tmp_path, capsys):
+    """``--scheduler-option nosuch=1`` was refused as an "unknown scheduler option: nosuch", naming neither
+    the flag nor ``scheduler_overrides=``: the command line names the flag and the key, Python the argument
+    as given and the key, each with a close name's hint."""
+    parts = _parts(tmp_path)
+    refiner = tmp_path / "refiner"
+    refiner.mkdir()
+    (refiner / "config.json").write_text(json.dumps({"_class_name": "UNet3DConditionModel"}))
+    line = ["assemble", "refiner", str(tmp_path / "r"), f"--unet={refiner}"]
+    line += [f"--vae={parts['vae']}", f"--clip={parts['clip']}"]
+    assert main([*line, "--scheduler-option", "nosuch=1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(
+        "error: --scheduler-option nosuch is not a DDIMScheduler option; the options: beta_end, "
+    )
+    assert main([*line, "--scheduler-option", "set_alpha_to_1=1", "--scheduler-option", "nosuch=1"]) == 2
+    assert capsys.readouterr().err.startswith(
+        "error: --scheduler-option nosuch, set_alpha_to_1 (set_alpha_to_one?) are not DDIMScheduler options;"
+    )
+    with pytest.raises(ValueError) as err:
+        assemble_refiner(
+            tmp_path / "r",
+            unet=refiner,
+            vae=parts["vae"],
+            clip=parts["clip"],
+            scheduler_overrides={"set_alpha_to_1": 1},
+        )
+    assert str(err.value).startswith(
+        "scheduler_overrides={'set_alpha_to_1': 1}: set_alpha_to_1 (set_alpha_to_one?) is not a DDIMScheduler "
+        "option; the options: beta_end, "
+    )
+    assert not (tmp_path / "r").exists()

@@ -221,10 +221,10 @@ def checked_scheduler_options(overrides: dict[str, Any] | None) -> dict[str, Any
     params = dict(inspect.signature(DDIMScheduler.__init__).parameters)
     params.pop("self", None)
     if unknown := unknown_names(overrides, sorted(params)):
-        raise ValueError(
-            f"unknown scheduler {singular_or_plural(len(unknown), 'option')}: {', '.join(unknown)}; "
-            f"DDIMScheduler takes {', '.join(sorted(params))}"
-        )
+        # --scheduler-option nosuch on the command line, scheduler_overrides={'nosuch': 1}: nosuch to Python
+        keys = SettingKey("scheduler_overrides", (overrides, ", ".join(unknown)))
+        what = "is not a DDIMScheduler option" if len(unknown) == 1 else "are not DDIMScheduler options"
+        raise ArgumentValueError(keys, f" {what}; the options: {', '.join(sorted(params))}")
     for key, value in overrides.items():  # a value of the wrong type was stored and broke sampling later
         hint = params[key].annotation
         if typing.get_origin(hint) is typing.Literal:
