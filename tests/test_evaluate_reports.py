@@ -182,3 +182,24 @@ def test_a_report_is_not_saved_over_a_folder_even_with_overwrite(tmp_path):
             report.save(out, overwrite=overwrite)
         assert str(err.value) == f"report {str(out)!r} is a folder; give a .json or .csv file name"
     assert out.is_dir() and list(out.iterdir()) == []
+
+
+def test_the_report_path_is_named_as_the_python_caller_gives_it(tmp_path):
+    """save() said 'output must end in .json or .csv' and check_report_path '--out ...' to Python callers:
+    both take path= (the command line's --out: test_cli_bad_settings_fail_once_before_scoring)."""
+    from streamt2v.metrics.evaluate import check_report_path
+
+    report = EvaluationReport(records=[{"path": "a.mp4", "frames": 16}])
+    txt = tmp_path / "r.txt"
+    for call in (lambda: report.save(txt), lambda: check_report_path(txt)):
+        with pytest.raises(ValueError) as err:
+            call()
+        assert str(err.value) == f"path must end in .json or .csv, got {str(txt)!r}"
+    (tmp_path / "d.json").mkdir()
+    with pytest.raises(IsADirectoryError, match=r"^path '.*d\.json' is a folder; give a \.json or \.csv"):
+        check_report_path(tmp_path / "d.json")
+    txt.write_text("")
+    with pytest.raises(
+        NotADirectoryError, match=r"^cannot write path '.*r\.txt/r\.json': '.*r\.txt' is a file"
+    ):
+        check_report_path(txt / "r.json")

@@ -63,7 +63,7 @@ def test_an_init_video_at_another_rate_is_warned_about_without_fps(tmp_path, mod
     assert (
         "plays at 24 fps and the output at the model's 8 fps, so its 16 frames play 3x slower" in caplog.text
     )
-    assert "pass --fps 24 to keep the input's rate" in caplog.text
+    assert "pass fps=24 to keep the input's rate" in caplog.text  # GenerateConfig's fps=
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="streamt2v"):
         generate(cfg_for(tmp_path, "b", n=24, init_video=str(tmp_path / "in24.mp4"), fps=24), model=model)
@@ -76,8 +76,8 @@ def test_an_init_video_at_another_rate_is_warned_about_without_fps(tmp_path, mod
             tmp_path, "c", n=24, init_video=str(tmp_path / "in60.mp4"), gif=str(tmp_path / "c.gif")
         )
         generate(config, model=model)
-    assert "a GIF plays at most 50 fps, so --fps 50 comes closest" in caplog.text
-    assert "pass --fps 60" not in caplog.text
+    assert "a GIF plays at most 50 fps, so fps=50 comes closest" in caplog.text
+    assert "pass fps=60" not in caplog.text
 
 
 def test_one_frame_init_video_has_no_rate_warning(tmp_path, model, caplog):

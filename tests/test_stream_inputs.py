@@ -445,7 +445,9 @@ def test_a_prompt_that_names_a_schedule_file_is_taken_as_the_prompt_with_a_warni
 
 def test_the_rate_advice_for_an_init_video_names_only_an_fps_the_command_accepts(tmp_path, caplog):
     """The advice was '--fps <the input's rate>' whatever the outputs: --fps 60 for a 60 fps input, which a
-    GIF output refuses (at most 50 fps), and a rate outside 0.01..1000 that every output refuses."""
+    GIF output refuses (at most 50 fps), and a rate outside 0.01..1000 that every output refuses. It named
+    the flags to a Python caller too, who reads init_video and fps=24; the command line its flags."""
+    from streamt2v.arguments import logs_naming_flags
     from streamt2v.io.frame_rates import check_fps, check_gif_fps
     from streamt2v.pipeline.preflight import warn_rate_change
 
@@ -456,6 +458,15 @@ def test_the_rate_advice_for_an_init_video_names_only_an_fps_the_command_accepts
         for fps in (0.005, 4.0, 24.0, 50.0, 50.04, 60.0, 1200.0):
             caplog.clear()
             with caplog.at_level(logging.WARNING, logger="streamt2v"):
+                warn_rate_change(str(path), fps, 8.0, 16, gif=gif)
+            said["python", gif, fps] = caplog.text
+            assert "--" not in caplog.text
+            caplog.clear()
+            # as cli.generate runs the library
+            with (
+                caplog.at_level(logging.WARNING, logger="streamt2v"),
+                logs_naming_flags("streamt2v.pipeline.preflight"),
+            ):
                 warn_rate_change(str(path), fps, 8.0, 16, gif=gif)
             said[gif, fps] = caplog.text
             for value in re.findall(r"--fps (\d[\d.]*)", caplog.text):
@@ -477,3 +488,9 @@ def test_the_rate_advice_for_an_init_video_names_only_an_fps_the_command_accepts
     # an input slower than the output plays faster, by output / input (it said '0.5x faster')
     assert "its 16 frames play 2x faster; pass --fps 4 to keep" in said[False, 4.0]
     assert "--fps 0.01 comes closest, where they play 2x faster" in said[False, 0.005]
+    assert f"--init-video {str(path)!r} plays at 24 fps" in said[False, 24.0]
+    # a Python caller reads the arguments of generate's GenerateConfig
+    assert f"init_video {str(path)!r} plays at 24 fps" in said["python", False, 24.0]
+    assert "pass fps=24 to keep the input's rate" in said["python", False, 24.0]
+    assert "fps takes 0.01 to 1000, so fps=1000 comes closest" in said["python", False, 1200.0]
+    assert "fps=50 comes closest, within 1% of the input's rate" in said["python", True, 50.04]

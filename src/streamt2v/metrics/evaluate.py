@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from streamt2v.arguments import ArgumentIsADirectoryError, ArgumentValueError, FlaggedArg, naming_arguments
 from streamt2v.io.folders import ExistingOutputError, atomic_write_file, check_writable_parent, home_path
 from streamt2v.io.frame_rates import DEFAULT_FPS
 from streamt2v.metrics.flow import (
@@ -142,8 +143,7 @@ class EvaluationReport:
         is only a config setting left at its default, and a metric not asked for has no key."""
         path = home_path(path)  # ~/report.json, as the command line's --out takes it
         suffix = path.suffix.lower()
-        if suffix not in (".json", ".csv"):
-            raise ValueError(f"output must end in .json or .csv, got {str(path)!r}")
+        _check_report_suffix(path)
         if path.is_dir():  # before the existing-file refusal, whose overwrite=True would not do
             raise IsADirectoryError(f"report {str(path)!r} is a folder; give a .json or .csv file name")
         if path.exists() and not overwrite:
@@ -214,12 +214,23 @@ def check_report_path(path: str | os.PathLike) -> Path:
     ``.csv`` name that is not a folder, whose nearest existing parent is a writable folder."""
 
     path = home_path(path)
-    if path.suffix.lower() not in (".json", ".csv"):
-        raise ValueError(f"--out must end in .json or .csv, got {str(path)!r}")
+    _check_report_suffix(path)
     if path.is_dir():
-        raise IsADirectoryError(f"--out {str(path)!r} is a folder; give a .json or .csv file name")
-    check_writable_parent(path, "--out")
+        raise ArgumentIsADirectoryError(
+            _REPORT_PATH, f" {str(path)!r} is a folder; give a .json or .csv file name"
+        )
+    with naming_arguments(_REPORT_PATH) as (name,):
+        check_writable_parent(path, name)
     return path
+
+
+# The report's file: save()'s and check_report_path's path=, the command line's --out.
+_REPORT_PATH = FlaggedArg("path", flag="--out")
+
+
+def _check_report_suffix(path: Path) -> None:
+    if path.suffix.lower() not in (".json", ".csv"):
+        raise ArgumentValueError(_REPORT_PATH, f" must end in .json or .csv, got {str(path)!r}")
 
 
 def check_mawe_settings(

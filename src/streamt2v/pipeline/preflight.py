@@ -340,25 +340,25 @@ def check_inputs(
 
 
 def warn_rate_change(path: str, input_fps: float, output_fps: float, frames: int, *, gif: bool) -> None:
-    """The output plays at the model's rate without ``--fps``: an ``--init-video`` made at another rate (a
-    folder of frames has none) would play faster or slower in it without a word. The advice names only an
-    ``--fps`` the same command accepts (:func:`check_inputs` refuses one over 50 when an output is a GIF,
-    ``gif``).
+    """The output plays at the model's rate without ``fps``: an ``init_video`` made at another rate (a folder
+    of frames has none) would play faster or slower in it without a word. The advice names only an ``fps``
+    the same call accepts (:func:`check_inputs` refuses one over 50 when an output is a GIF, ``gif``).
 
-    The message names the flags (``--fps``, ``--init-video``) to Python callers too (unlike
-    :func:`check_inputs`' errors: its advice is worded around them). A single frame (a still image given
-    as the video) has no motion to play faster or slower."""
+    The record carries the arguments as :class:`Arg`: ``init_video``/``fps=24`` to a Python caller,
+    ``--init-video``/``--fps 24`` on the command line (:func:`~streamt2v.arguments.logs_naming_flags`). A
+    single frame (a still image given as the video) has no motion to play faster or slower."""
     if abs(input_fps - output_fps) <= 0.01 * output_fps or not Path(path).is_file() or frames < 2:
         return
-    advice = _rate_advice(input_fps, output_fps, gif=gif)
+    advice, args = _rate_advice(input_fps, output_fps, gif=gif)
     logger.warning(
-        "--init-video %r plays at %.4g fps and the output at the model's %.4g fps, so its %s play %s; %s",
+        "%s %r plays at %.4g fps and the output at the model's %.4g fps, so its %s play %s; " + advice,
+        Arg("init_video"),
         path,
         input_fps,
         output_fps,
         counted(frames, "frame"),
         _pace(input_fps, output_fps),
-        advice,
+        *args,
     )
 
 
@@ -370,30 +370,37 @@ def _pace(input_fps: float, output_fps: float) -> str:
     )
 
 
-def _rate_advice(input_fps: float, output_fps: float, *, gif: bool) -> str:
-    """The ``--fps`` that keeps an input's rate, or, where the command would refuse it (a GIF plays at most
+def _rate_advice(input_fps: float, output_fps: float, *, gif: bool) -> tuple[str, tuple[object, ...]]:
+    """The ``fps`` that keeps an input's rate, or, where the call would refuse it (a GIF plays at most
     :data:`~streamt2v.io.frame_rates.MAX_GIF_FPS`; every output needs ``MIN_FPS``..``MAX_FPS``), the closest one
-    it accepts and how the input plays at it."""
+    it accepts and how the input plays at it: a log format (``%`` escaped) and its arguments, each ``fps``
+    an :class:`Arg`."""
     wanted = float(f"{input_fps:.4g}")  # the value the message shows
     try:
         (check_gif_fps if gif else check_fps)(wanted)
-        return f"pass --fps {wanted:g} to keep the input's rate"
+        return "pass %s to keep the input's rate", (_fps_arg(wanted),)
     except ValueError:
         pass
     over_gif = gif and wanted > MAX_GIF_FPS
     closest = min(max(wanted, MIN_FPS), MAX_GIF_FPS if gif else MAX_FPS)
     if abs(closest - output_fps) <= 0.01 * output_fps:
-        said = "no --fps plays them closer to the input's rate"
+        said, args = "no %s plays them closer to the input's rate", (Arg("fps"),)
     elif abs(closest - input_fps) <= 0.01 * input_fps:  # e.g. 50.04 fps in a GIF
-        said = f"--fps {closest:g} comes closest, within 1% of the input's rate"
+        said, args = "%s comes closest, within 1%% of the input's rate", (_fps_arg(closest),)
     else:
-        said = f"--fps {closest:g} comes closest, where they play {_pace(input_fps, closest)}"
-    limit = (
-        f"a GIF plays at most {MAX_GIF_FPS:g} fps" if over_gif else f"--fps takes {MIN_FPS:g} to {MAX_FPS:g}"
-    )
+        said = f"%s comes closest, where they play {_pace(input_fps, closest)}"
+        args = (_fps_arg(closest),)
+    limit = f"a GIF plays at most {MAX_GIF_FPS:g} fps"
+    if not over_gif:
+        limit, args = f"%s takes {MIN_FPS:g} to {MAX_FPS:g}", (Arg("fps"), *args)
     keep = (
         "; a video output (.mp4) without a GIF keeps the input's rate"
         if over_gif and wanted <= MAX_FPS
         else ""
     )
-    return f"{limit}, so {said}{keep}"
+    return f"{limit}, so {said}{keep}", args
+
+
+def _fps_arg(fps: float) -> Arg:
+    """``fps`` as an :class:`Arg` spelled as the message shows it (``fps=24``, ``--fps 24``, not 24.0)."""
+    return Arg("fps", int(fps) if fps.is_integer() else fps)
