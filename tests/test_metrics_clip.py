@@ -92,6 +92,11 @@ def test_scores_in_range_and_batched(tiny_clip):
     assert clip_score(flat, "a red circle", scorer) != pytest.approx(s, abs=1e-3)
 
 
+def test_a_scorer_s_repr_is_one_line(tiny_clip):
+    """It printed as <...ClipScorer object at 0x...>."""
+    assert repr(load_clip(tiny_clip)) == "ClipScorer(one CLIPModel, 32x32 px, cpu)"
+
+
 def test_errors(tiny_clip, tmp_path):
     video = np.zeros((2, 32, 32, 3), np.uint8)
     with pytest.raises(ValueError, match="2 video.*1 prompt"):

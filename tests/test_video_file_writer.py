@@ -75,3 +75,33 @@ def test_a_video_writer_takes_what_write_video_takes_and_names_the_rest(tmp_path
         ):
             writer.write([1, 2])
     assert writer.path.read_bytes() == write_video(tmp_path / "w.mp4", frames, fps=8).read_bytes()
+
+
+def test_the_writers_repr_says_what_they_write_and_how_far_they_got(tmp_path) -> None:
+    """Both writers printed as <...VideoFileWriter object at 0x...>."""
+    from streamt2v.io.streaming_writer import StreamingVideoWriter, VideoFileWriter
+
+    frames = to_uint8_frames(smooth_video(t=4))
+    writer = VideoFileWriter(tmp_path / "v.mp4", fps=8)
+    writer.write(frames)
+    path = repr(str(tmp_path / "v.mp4"))
+    assert repr(writer) == f"VideoFileWriter({path}, H.264 crf 18, 8 fps, 4 frames written, open)"
+    writer.finish()
+    assert repr(writer).endswith("4 frames written, finished)")
+    with pytest.raises(KeyError), VideoFileWriter(tmp_path / "v.gif", fps=12.5) as gif:
+        raise KeyError
+    assert (
+        repr(gif) == f"VideoFileWriter({str(tmp_path / 'v.gif')!r}, GIF, 12.5 fps, 0 frames written, aborted)"
+    )
+    with StreamingVideoWriter(tmp_path / "s.webm", fps=8, crf=30) as stream:
+        stream.append(smooth_video(t=1))
+        assert repr(stream) == (
+            f"StreamingVideoWriter({str(tmp_path / 's.webm')!r}, VP9 crf 30, 8 fps, 1 frame written, open)"
+        )
+    assert repr(stream).endswith(", finished)")
+    pngs = VideoFileWriter(tmp_path / "frames", fps=8)
+    assert (
+        repr(pngs)
+        == f"VideoFileWriter({str(tmp_path / 'frames')!r}, PNG frames, 8 fps, 0 frames written, open)"
+    )
+    pngs.abort()

@@ -46,6 +46,7 @@ from streamt2v.io.video import (
     video_frames,
     write_pngs,
 )
+from streamt2v.wording import counted
 
 
 def _segment_delay(seg: Path) -> int:
@@ -145,6 +146,24 @@ class _FinishedOrAborted(ABC):
     output, no temporary) when it ends by an exception; nothing more once it is closed."""
 
     _closed: bool
+    _finished = False  # closed by finish(), not abort()
+    path: Path
+    kind: str
+    fps: float
+    crf: int
+    num_frames: int
+
+    def __repr__(self) -> str:
+        # one line, as repr(Refiner): a writer held in a notebook says what it writes and how far it got
+        if self.kind == "video":
+            codec = f"{'VP9' if self.path.suffix.lower() == '.webm' else 'H.264'} crf {self.crf}"
+        else:
+            codec = "GIF" if self.kind == "gif" else "PNG frames"
+        state = "finished" if self._finished else "aborted" if self._closed else "open"
+        return (
+            f"{type(self).__name__}({str(self.path)!r}, {codec}, {float(self.fps):g} fps, "
+            f"{counted(self.num_frames, 'frame')} written, {state})"
+        )
 
     @abstractmethod
     def finish(self) -> Any:
@@ -318,6 +337,7 @@ class StreamingVideoWriter(_FinishedOrAborted):
             replace_dir(self.preview_path, self.path)
         else:
             os.replace(self.preview_path, self.path)
+        self._finished = True
         self._cleanup()
         return self.path
 
@@ -442,6 +462,7 @@ class VideoFileWriter(_FinishedOrAborted):
                 else:
                     os.replace(self._tmp, self.path)
                 self._tmp = None
+                self._finished = True
         finally:
             self.abort()
         return self.path

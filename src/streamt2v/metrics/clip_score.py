@@ -99,6 +99,11 @@ class ClipScorer:
         self.std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
         self._checked_prompts: set[str] = set()
 
+    def __repr__(self) -> str:
+        # one line, as repr(Refiner): which form of CLIP, its input size and device
+        parts = "one CLIPModel" if self.model is not None else "text and vision models"
+        return f"ClipScorer({parts}, {self.image_size}x{self.image_size} px, {self.device})"
+
     def prompt_problems(self, prompt: str) -> list[str]:
         """What this CLIP will not read of ``prompt`` (:func:`unread_prompt_parts`); empty when it reads the
         whole prompt."""
