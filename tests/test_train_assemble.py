@@ -449,52 +449,6 @@ def test_assemble_warns_when_a_given_part_is_not_the_one_the_run_recorded(tmp_pa
     assert [r.getMessage() for r in caplog.records if r.name == "streamt2v.train.assemble"] == []
 
 
-def test_a_pretrained_clip_folder_conditions_training_and_ships_in_the_model(tmp_path, encoders):
-    """``--clip`` also takes a whole transformers ``CLIPModel`` folder with its tokenizer (a local copy of
-    a pretrained CLIP; here tiny random weights): the base and stream recipes train on its towers, and the
-    assembled model carries its text tower and projected vision tower unchanged."""
-    from transformers import CLIPConfig, CLIPModel
-
-    from streamt2v.microworld.captions import VOCABULARY
-    from streamt2v.models.bundle import StreamingT2VModel
-    from streamt2v.train.word_tokenizer import build_word_tokenizer
-
-    vae, _ = encoders
-    tower = dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2)
-    ids = dict(vocab_size=len(VOCABULARY), pad_token_id=0, bos_token_id=2, eos_token_id=3)
-    config = CLIPConfig(
-        text_config={**tower, **ids, "max_position_embeddings": 20},
-        vision_config={**tower, "image_size": 16, "patch_size": 4},
-        projection_dim=24,  # ≠ the vision sub-config's default: the towers must take the model's
-    )
-    clip = CLIPModel(config).eval()
-    folder = tmp_path / "pretrained-clip"
-    clip.save_pretrained(folder)
-    build_word_tokenizer(20).save_pretrained(folder)
-
-    common = dict(size=16, vae=vae, clip=str(folder), num_frames=12, max_start=10)
-    cfg = TrainConfig(steps=1, batch_size=1, lr=1e-4)
-    train(make_recipe("base", **common), cfg, tmp_path / "base", progress=False)
-    stream = make_recipe("stream", base_unet=str(tmp_path / "base" / "final" / "unet"), **common)
-    train(stream, cfg, tmp_path / "stream", progress=False)
-    out = assemble_model(tmp_path / "model", unet=tmp_path / "stream" / "final" / "unet")
-
-    model = StreamingT2VModel.from_pretrained(out)
-    assert model.unet.streaming_config.image_embed_dim == 24 and model.text_encoder.max_length == 20
-    text = model.text_encoder.model.state_dict()
-    assert all(torch.equal(v, clip.text_model.state_dict()[k]) for k, v in text.items())
-    vision = model.image_encoder.model
-    assert torch.equal(vision.visual_projection.weight, clip.visual_projection.weight)
-    assert all(
-        torch.equal(v, clip.vision_model.state_dict()[k]) for k, v in vision.vision_model.state_dict().items()
-    )
-    frames = torch.rand(2, 3, 16, 16) * 2 - 1
-    with torch.no_grad():
-        pooled = clip.vision_model(pixel_values=model.image_encoder.preprocess(frames)).pooler_output
-        want = clip.visual_projection(pooled)  # CLIP's image embedding
-        assert torch.allclose(model.image_encoder.encode(frames), want, atol=1e-5)
-
-
 def test_overwrite_never_replaces_a_folder_that_holds_an_input(tmp_path, runs, capsys):
     """``assemble model runs/stream --unet runs/stream/final/unet --overwrite`` replaced the training run it
     was assembling (checkpoints, loss log, config: all lost) by the model folder; now it is one error, before
@@ -553,47 +507,6 @@ def test_a_damaged_config_is_one_error_naming_the_file(tmp_path, runs, capsys):
         f"error: --unet {unet / 'config.json'} is a file; it takes a folder (OUT/final/unet of a stream run)"
     )
     assert not (tmp_path / "m").exists()
-
-
-def test_parts_taken_from_a_converted_folder_keep_the_source_it_records(tmp_path):
-    """Assembling from a converted folder recorded its parts as 'trained: models/streamingt2v/unet', losing
-    the 'converted from CHECKPOINT' (and stage-1 and tokenizer sources) the folder records."""
-    from dataclasses import asdict
-
-    from safetensors.torch import save_file
-
-    from streamt2v.assets import microworld_model_dir
-    from streamt2v.io.official_unet_keys import unmap_official_unet_key
-    from streamt2v.models.bundle import StreamingT2VModel
-
-    shipped = microworld_model_dir()
-    model = StreamingT2VModel.from_pretrained(shipped)
-    ckpt = tmp_path / "streaming_t2v.safetensors"  # the shipped stream UNet as an official checkpoint
-    save_file({unmap_official_unet_key(k): t.contiguous() for k, t in model.unet.state_dict().items()}, ckpt)
-    arch = tmp_path / "arch.json"
-    arch.write_text(json.dumps(asdict(model.config)))
-    converted = tmp_path / "models" / "streamingt2v"
-    args = ["convert", str(ckpt), str(converted), "--preset", str(arch), "--no-strict"]
-    args += ["--init-unet", str(shipped / "init_unet"), "--tokenizer", str(shipped / "tokenizer")]
-    assert main(args) == 0
-    recorded = StreamingT2VModel.from_pretrained(converted).sources
-    assert recorded["weights"] == f"converted from {ckpt.resolve()}"
-
-    parts = dict(unet=converted / "unet", init_unet=converted / "init_unet", vae=converted / "vae")
-    out = assemble_model(tmp_path / "assembled", clip=converted, **parts)
-    assert StreamingT2VModel.from_pretrained(out).sources == {
-        "unet": recorded["weights"],
-        "init_unet": recorded["init_unet"],
-        "vae": recorded["weights"],
-        "clip": recorded["weights"],
-        "tokenizer": recorded["tokenizer"],
-    }
-    # the shipped model's note likewise; given sources still replace them all
-    parts = dict(unet=shipped / "unet", init_unet=shipped / "init_unet", vae=shipped / "vae")
-    out = assemble_model(tmp_path / "from-shipped", clip=shipped, **parts)
-    assert set(StreamingT2VModel.from_pretrained(out).sources.values()) == {model.sources["weights"]}
-    out = assemble_model(tmp_path / "given", clip=shipped, sources={"weights": "mine"}, **parts)
-    assert StreamingT2VModel.from_pretrained(out).sources == {"weights": "mine"}
 
 
 def test_parts_of_an_assembled_folder_keep_the_runs_it_records(tmp_path, runs):
