@@ -1,5 +1,6 @@
 """The training loop on tiny vae and clip recipes: learning, resume, checkpoints (appendix training).
-Runs killed (kill -9) and resumed, damaged checkpoints and logs: ``test_train_loop_crashes.py``."""
+Runs killed (kill -9) and resumed, damaged checkpoints and logs: ``test_train_loop_crashes.py``; the
+settings' checks when made: ``test_train_config_values.py``."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import subprocess
 import sys
 from dataclasses import replace
 
-import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -260,88 +260,6 @@ def test_a_log_line_that_is_not_ours_is_named(tmp_path):
         f.write("my notes\n")
     with pytest.raises(ValueError, match=r"loss.jsonl line 2 is not a loss-log entry"):
         train(recipe, replace(cfg, steps=2), tmp_path, resume=True, progress=False, export=False)
-
-
-def test_train_config_refuses_negative_counts():
-    for name in ("sample_every", "warmup_steps", "num_workers"):
-        with pytest.raises(ValueError, match=f"{name} must be ≥ 0, got -1"):
-            TrainConfig(**{name: -1})
-
-
-@pytest.mark.parametrize(
-    ("options", "message"),
-    [
-        ({"lr": float("inf")}, "lr must be a finite number > 0, got inf"),
-        ({"lr": float("nan")}, "lr must be a finite number > 0, got nan"),
-        ({"weight_decay": float("inf")}, "weight_decay must be a finite number ≥ 0, got inf"),
-        ({"weight_decay": -0.1}, r"weight_decay must be a finite number ≥ 0, got -0.1"),
-        ({"keep_checkpoints": 0}, "keep_checkpoints must be ≥ 1, got 0"),
-        ({"max_grad_norm": 0.0}, r"max_grad_norm must be a finite number > 0 \(None: no clipping\), got 0.0"),
-        ({"max_grad_norm": -1.0}, "max_grad_norm must be a finite number > 0 .*, got -1.0"),
-        ({"ema_decay": 1.5}, r"^ema_decay must be in \(0, 1\) for an EMA, got 1.5; no EMA: ema_decay=None$"),
-        ({"betas": (1.5, 0.9)}, r"betas must be two numbers in \[0, 1\), got \(1.5, 0.9\)"),
-        ({"mixed_precision": "fp8"}, "^mixed_precision 'fp8'; choose one of no, fp16, bf16$"),
-    ],
-)
-def test_a_setting_that_would_wreck_the_run_is_refused_up_front(options, message):
-    """--lr inf took a step (logged as "lr": Infinity, which is no JSON) and failed at the export with "latent
-    std is nan; the VAE did not train"; --lr nan and a negative weight decay got torch's words, naming no
-    setting; --weight-decay inf trained into NaN weights. keep_checkpoints=0 deleted each checkpoint as it
-    was written, max_grad_norm=0 zeroed every gradient and -1 flipped them (the run climbed the loss);
-    ema_decay=1.5 and betas of 1.5 were refused only once the accelerator had started."""
-    with pytest.raises(ValueError, match=message):
-        TrainConfig(**options)
-
-
-@pytest.mark.parametrize(
-    ("options", "message"),
-    [
-        ({"steps": 2.5}, r"^steps must be an integer, got 2.5$"),
-        ({"batch_size": True}, r"^batch_size must be an integer, got True$"),
-        ({"grad_accum": "2"}, r"^grad_accum must be an integer, got '2'$"),
-        ({"checkpoint_every": 10.0}, r"^checkpoint_every must be an integer, got 10.0$"),
-        ({"sample_every": None}, r"^sample_every must be an integer, got None$"),
-        ({"seed": 1.5}, r"^seed must be an integer, got 1.5$"),
-        ({"lr": "1e-3"}, r"^lr must be a number, got '1e-3'$"),
-        ({"lr": True}, r"^lr must be a number, got True$"),
-        ({"ema_decay": "0.9"}, r"^ema_decay must be a number or None, got '0.9'$"),
-        ({"betas": (0.9, "0.99")}, r"^betas must be two numbers in \[0, 1\), got \(0.9, '0.99'\)$"),
-        ({"cpu": "no"}, r"^cpu must be True or False, got 'no'$"),
-        ({"compile": True}, r"^compile must be a torch.compile backend's name or None, got True$"),
-    ],
-)
-def test_a_setting_of_the_wrong_type_is_refused_when_made(options, message):
-    """steps=2.5 was taken and train() failed in range() with a TypeError naming no setting; cpu="no" trained
-    on the CPU; a bool passed for a number."""
-    with pytest.raises(ValueError, match=message):
-        TrainConfig(**options)
-
-
-def test_numpy_numbers_are_taken_as_pythons():
-    """cpu=np.bool_(True) and betas=np.array([0.9, 0.99]) were refused though numpy values are taken as
-    Python's."""
-    cfg = TrainConfig(steps=np.int64(3), lr=np.float32(0.5), betas=[0, 0.9])
-    assert (type(cfg.steps), type(cfg.lr), cfg.betas) == (int, float, (0.0, 0.9))
-    cfg = TrainConfig(cpu=np.bool_(True), betas=np.array([0.9, 0.99]))
-    assert (cfg.cpu, type(cfg.cpu), cfg.betas, type(cfg.betas[0])) == (True, bool, (0.9, 0.99), float)
-
-
-@pytest.mark.parametrize(
-    ("options", "message"),
-    [
-        # the command line refuses --compile "" (compile_backend_name); Python ran the run uncompiled unsaid
-        (
-            {"compile": ""},
-            r"^compile must be a torch.compile backend such as inductor, or None, got an empty",
-        ),
-        # a bare OverflowError ("int too large to convert to float") named no setting
-        ({"lr": 10**400}, r"^lr must be a finite number, got an integer of 401 digits$"),
-        ({"cpu": np.array([True])}, r"^cpu must be True or False, got array"),
-    ],
-)
-def test_an_empty_backend_and_an_integer_no_float_holds_are_refused_naming_the_setting(options, message):
-    with pytest.raises(ValueError, match=message):
-        TrainConfig(**options)
 
 
 def test_a_second_run_in_the_process_with_another_precision_is_refused_naming_both(tmp_path):
