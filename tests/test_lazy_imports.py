@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from streamt2v.io.video import write_video
@@ -19,11 +20,14 @@ from streamt2v.io.video import write_video
 HEAVY = ("scenedetect", "av", "diffusers", "transformers", "accelerate")
 
 
-def _loaded_after(code: str, cwd: Path | None = None, err: list[str] | None = None) -> set[str]:
+def _loaded_after(
+    code: str, cwd: Path | None = None, err: list[str] | None = None, env: dict[str, str] | None = None
+) -> set[str]:
     """The modules of :data:`HEAVY` that ``code`` leaves imported, run in a new interpreter whose stderr
-    is a pipe (not a terminal); what it wrote there is appended to ``err``."""
+    is a pipe (not a terminal) and whose environment has ``env`` added; what it wrote there is appended to
+    ``err``."""
     code += f"\nimport sys; print('loaded:', *(m for m in {HEAVY!r} if m in sys.modules))"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
     env.pop("HF_HUB_DISABLE_PROGRESS_BARS", None)  # the bars start on, as a user's do
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
@@ -75,6 +79,39 @@ def test_a_command_failing_into_a_log_before_its_model_imports_no_transformers(t
     )
     assert "transformers" not in _loaded_after(code, cwd=tmp_path, err=err)
     assert "error: model folder" in err[0]
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "said"),
+    [
+        (["generate"], {}, "error: give a PROMPT or --prompt-schedule"),
+        (["generate", "a cat", "-o", "-"], {}, "error: -o -: generate writes files"),
+        (
+            ["enhance", "in.mp4", "--prompt", " ", "-o", "o.mp4"],
+            {},
+            "error: --prompt must be a non-empty text",
+        ),
+        # a launch's process, refused before the conversion's imports
+        (
+            ["convert", "missing.ckpt", "out"],
+            {"WORLD_SIZE": "2", "LOCAL_RANK": "0"},
+            "error: convert runs as one process",
+        ),
+    ],
+)
+def test_a_command_refusing_its_arguments_into_a_log_imports_no_torch(tmp_path, argv, env, said):
+    """The command line imported diffusers (and so torch) before any command into a log (stderr not a
+    terminal), to switch its bars off: a refusal of the arguments waited seconds for it. Generate, enhance
+    and convert switch the bars off themselves, after their first checks, made before their imports."""
+    err: list[str] = []
+    code = (
+        "import sys\n"
+        "from streamt2v.cli import main\n"
+        f"assert main({argv!r}) == 2\n"
+        "assert 'torch' not in sys.modules\n"
+    )
+    assert _loaded_after(code, cwd=tmp_path, err=err, env=env) == set()
+    assert said in err[0]
 
 
 def test_transformers_imported_while_library_bars_are_off_has_its_bars_off_and_on_again_after():

@@ -446,9 +446,10 @@ def _run(argv: list[str] | None, *, as_program: bool) -> int:
     if hasattr(args, "no_progress"):
         args.no_progress = quiet
     # The libraries' bars go off around the whole command, unless it sets own_library_bars and switches them
-    # off itself around the models it loads (evaluate, whose only model is an optional CLIP). Diffusers is
-    # imported for its switch: the others import it (for their pipelines) before their first check anyway;
-    # transformers is not (it follows hub's switch), which a command failing early then never imports.
+    # off itself after its first checks (generate, enhance, convert, evaluate): diffusers is imported for its
+    # switch (seconds, with torch), which a command refusing its arguments must not wait for. Train and
+    # assemble import it for their recipes before their first check anyway; transformers is not imported
+    # (it follows hub's switch).
     libraries_quiet = quiet and not getattr(args, "own_library_bars", False)
 
     # SIGTERM (docker stop, systemd, Slurm) takes the Ctrl-C path: runs are marked interrupted and

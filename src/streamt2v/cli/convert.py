@@ -7,7 +7,7 @@ import contextlib
 from dataclasses import replace
 from pathlib import Path
 
-from streamt2v.cli import refuse_a_launch, user_path
+from streamt2v.cli import library_bars_off, refuse_a_launch, user_path
 from streamt2v.config import DTYPE_NAMES, PRESETS, VIT_H_HEAD_WIDTH
 
 # problems of each kind listed when most of the checkpoint does not fit (a wrong file or preset: the full list
@@ -85,7 +85,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="no progress bars (the default when stderr is not a terminal)",
     )
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, own_library_bars=True)  # run switches the libraries' bars
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,18 +98,20 @@ def run(args: argparse.Namespace) -> int:
     from streamt2v.io.checkpoints import convert_official_checkpoint
     from streamt2v.io.conversion_report import CheckpointMismatchError
 
+    # the libraries' bars (the tokenizer's, the models') off into a log; imported for it after the refusal above
     try:
-        report = convert_official_checkpoint(
-            args.checkpoint,
-            args.out_dir,
-            preset=args.preset,
-            init_unet=args.init_unet,
-            tokenizer=args.tokenizer,
-            strict=not args.no_strict,
-            head_width=args.head_width,
-            overwrite=args.overwrite,
-            dtype=args.dtype,
-        )
+        with library_bars_off() if args.no_progress else contextlib.nullcontext():
+            report = convert_official_checkpoint(
+                args.checkpoint,
+                args.out_dir,
+                preset=args.preset,
+                init_unet=args.init_unet,
+                tokenizer=args.tokenizer,
+                strict=not args.no_strict,
+                head_width=args.head_width,
+                overwrite=args.overwrite,
+                dtype=args.dtype,
+            )
     except CheckpointMismatchError as err:
         # the report lists the problems once; the error itself stays one line, also when the reader went away
         # during the report (it was shown whole, its problems listed again) or the print failed otherwise (a

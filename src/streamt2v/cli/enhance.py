@@ -7,11 +7,11 @@ import logging
 import os
 import shlex
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from streamt2v.arguments import NAME_ONLY, Arg
-from streamt2v.cli import chosen_device, integer_at_least, refuse_a_launch, user_path
+from streamt2v.cli import chosen_device, integer_at_least, library_bars_off, refuse_a_launch, user_path
 from streamt2v.config import DTYPE_NAMES
 from streamt2v.pipeline.setting_checks import SEED_LIMIT
 from streamt2v.wording import counted
@@ -151,7 +151,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "command is run again (the same input, prompt, settings and -o: its state is kept beside the output, "
         "in .NAME.stage3.pt); generate --resume DIR continues a generate run, stage 3 included",
     )
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, own_library_bars=True)  # run switches the libraries' bars
     return p
 
 
@@ -195,11 +195,29 @@ def run(args: argparse.Namespace) -> int:
     )
     from streamt2v.arguments import logs_naming_flags
     from streamt2v.cli.setting_flags import as_flags
+    from streamt2v.pipeline.prompts import names_a_file
     from streamt2v.pipeline.setting_checks import EnhanceSettingError
 
+    # checked before the imports of seconds
+    if not args.prompt.strip():
+        raise ValueError(f"--prompt must be a non-empty text, got {args.prompt!r}")
+    if names_a_file(args.prompt):  # a schedule file's name: the library would take it as the prompt's text
+        raise ValueError(
+            f"--prompt {args.prompt!r} is a file, not a prompt: give the prompt's text, or a prompt schedule "
+            f'inline (--prompt "$(cat {shlex.quote(args.prompt)})" for a file of FRAME: prompt lines)'
+        )
+    if args.output == "-":  # the usual "standard output": it made a folder of PNG frames named '-'
+        raise ValueError(
+            "-o -: enhance writes a file or a folder, not standard output; give a path such as out.mp4 (or ./- "
+            "for a folder named '-')"
+        )
     try:
-        # stage 3's warnings name the arguments they advise (pad_to_aspect=True) as this command's flags
-        with logs_naming_flags("streamt2v.pipeline.enhance", "streamt2v.pipeline.enhance_canvas"):
+        # stage 3's warnings name the arguments they advise (pad_to_aspect=True) as this command's flags; model
+        # loading's bars are off into a log (the libraries imported for it after the checks above)
+        with (
+            logs_naming_flags("streamt2v.pipeline.enhance", "streamt2v.pipeline.enhance_canvas"),
+            library_bars_off() if args.no_progress else nullcontext(),
+        ):
             return _run(args)
     except EnhanceSettingError as err:  # named by this command's flags, not EnhanceConfig's fields
         raise ValueError(as_flags(err.message, FLAGS) + err.note(FLAGS)) from None
@@ -256,7 +274,6 @@ def _run(args: argparse.Namespace) -> int:
     )
     from streamt2v.pipeline.enhance_output import enhance_to_files
     from streamt2v.pipeline.enhance_state import remove_stale_state_temporaries, remove_state_file
-    from streamt2v.pipeline.prompts import names_a_file
     from streamt2v.pipeline.refiner import checked_config
 
     given = {
@@ -278,18 +295,6 @@ def _run(args: argparse.Namespace) -> int:
     given = {k: v for k, v in given.items() if v is not None}
     # Bad values fail before anything is read or loaded: the settings as they will run (over the refiner's
     # recommended ones), against the refiner folder's noise schedule.
-    if not args.prompt.strip():
-        raise ValueError(f"--prompt must be a non-empty text, got {args.prompt!r}")
-    if names_a_file(args.prompt):  # a schedule file's name: the library would take it as the prompt's text
-        raise ValueError(
-            f"--prompt {args.prompt!r} is a file, not a prompt: give the prompt's text, or a prompt schedule "
-            f'inline (--prompt "$(cat {shlex.quote(args.prompt)})" for a file of FRAME: prompt lines)'
-        )
-    if args.output == "-":  # the usual "standard output": it made a folder of PNG frames named '-'
-        raise ValueError(
-            "-o -: enhance writes a file or a folder, not standard output; give a path such as out.mp4 (or ./- "
-            "for a folder named '-')"
-        )
     device = resolve_device(chosen_device(args))
     dtype = resolve_dtype(args.dtype, device)  # fp16 on a CPU refused before the video is read
     if args.model is not None:

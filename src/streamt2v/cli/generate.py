@@ -5,9 +5,17 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from contextlib import nullcontext
 
 from streamt2v.arguments import logs_naming_flags
-from streamt2v.cli import chosen_device, compile_backend_name, integer_at_least, refuse_a_launch, user_path
+from streamt2v.cli import (
+    chosen_device,
+    compile_backend_name,
+    integer_at_least,
+    library_bars_off,
+    refuse_a_launch,
+    user_path,
+)
 from streamt2v.cli.setting_flags import ENHANCE_FLAGS, as_flags, typed_flags
 from streamt2v.config import DTYPE_NAMES
 from streamt2v.pipeline.setting_checks import SEED_LIMIT
@@ -248,7 +256,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="no progress bars (the default when stderr is not a terminal)",
     )
-    p.set_defaults(func=run, parser=p)  # the parser: its defaults tell which flags --resume ignores
+    # the parser: its defaults tell which flags --resume ignores; the libraries' bars: run switches them
+    p.set_defaults(func=run, parser=p, own_library_bars=True)
 
 
 def _prompt_text(text: str) -> str:
@@ -338,13 +347,19 @@ def run(args: argparse.Namespace) -> int:
     )
     if not args.resume:  # a resume writes where the run began: -o - is ignored with the other flags typed
         _refuse_standard_output(args)
+        _check_prompt(args)
+    # model loading's bars off into a log: the libraries imported for it after the checks that need none
+    with library_bars_off() if args.no_progress else nullcontext():
+        return _generate(args)
+
+
+def _generate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from streamt2v.cli.enhance import logs_advising_enhance
     from streamt2v.pipeline.chunking import num_chunks
     from streamt2v.pipeline.generate import GenerateConfig, StoppedWhenComplete, generate
     from streamt2v.pipeline.model_loading import recommended_sampler
-    from streamt2v.pipeline.prompts import names_a_file
     from streamt2v.pipeline.resume import resume_generate, run_config
     from streamt2v.pipeline.sampling_stages import STAGE1_SAMPLING, STAGE2_SAMPLING
     from streamt2v.pipeline.setting_checks import EnhanceSettingError, SettingError
@@ -417,22 +432,6 @@ def run(args: argparse.Namespace) -> int:
             note = f"has all its chunks; {stage3}its outputs are written from its frames"
             print(f"note: run {str(run_dir.path.resolve())!r} {note}", file=sys.stderr)
     else:
-        if args.prompt_option is not None:
-            _take_prompt_option(args)
-        if args.prompt is None and args.prompt_schedule is None:
-            if args.compile and not _is_backend(args.compile):  # nargs="?" took the prompt
-                raise ValueError(
-                    f"--compile took {args.compile!r} as its backend and no PROMPT is left; put the prompt "
-                    "before --compile or name the backend (--compile inductor)"
-                )
-            raise ValueError("give a PROMPT or --prompt-schedule")
-        if args.prompt is not None and args.prompt_schedule is not None:
-            raise ValueError("give either a PROMPT or --prompt-schedule, not both")
-        if args.prompt is not None and names_a_file(args.prompt):  # a schedule file given as the PROMPT
-            raise ValueError(
-                f"PROMPT {args.prompt!r} is a file, not a prompt: a prompt schedule file goes to "
-                f"--prompt-schedule {shlex.quote(args.prompt)}"
-            )
         stage3 = ["--refiner", *(f for f in ENHANCE_FLAGS.values() if f.startswith("--enhance-"))]
         unused = [f for f in stage3 if getattr(args, f[2:].replace("-", "_")) is not None]
         unused += ["--random-refiner"] if args.random_refiner else []
@@ -538,6 +537,28 @@ def run(args: argparse.Namespace) -> int:
     if stopped is not None:  # still the stop's exit code (130, SIGTERM 143): a script should not go on
         raise stopped
     return 0
+
+
+def _check_prompt(args: argparse.Namespace) -> None:
+    """Refuse a new run's missing or doubled prompt before the pipeline's imports of seconds."""
+    from streamt2v.pipeline.prompts import names_a_file
+
+    if args.prompt_option is not None:
+        _take_prompt_option(args)
+    if args.prompt is None and args.prompt_schedule is None:
+        if args.compile and not _is_backend(args.compile):  # nargs="?" took the prompt
+            raise ValueError(
+                f"--compile took {args.compile!r} as its backend and no PROMPT is left; put the prompt "
+                "before --compile or name the backend (--compile inductor)"
+            )
+        raise ValueError("give a PROMPT or --prompt-schedule")
+    if args.prompt is not None and args.prompt_schedule is not None:
+        raise ValueError("give either a PROMPT or --prompt-schedule, not both")
+    if args.prompt is not None and names_a_file(args.prompt):  # a schedule file given as the PROMPT
+        raise ValueError(
+            f"PROMPT {args.prompt!r} is a file, not a prompt: a prompt schedule file goes to "
+            f"--prompt-schedule {shlex.quote(args.prompt)}"
+        )
 
 
 def _take_prompt_option(args: argparse.Namespace) -> None:
