@@ -91,6 +91,7 @@ def test_a_command_failing_into_a_log_before_its_model_imports_no_transformers(t
             {},
             "error: --prompt must be a non-empty text",
         ),
+        (["evaluate", "v.mp4", "--resume"], {}, "error: --resume continues a stopped run"),
         # a launch's process, refused before the conversion's imports
         (
             ["convert", "missing.ckpt", "out"],
@@ -102,7 +103,8 @@ def test_a_command_failing_into_a_log_before_its_model_imports_no_transformers(t
 def test_a_command_refusing_its_arguments_into_a_log_imports_no_torch(tmp_path, argv, env, said):
     """The command line imported diffusers (and so torch) before any command into a log (stderr not a
     terminal), to switch its bars off: a refusal of the arguments waited seconds for it. Generate, enhance
-    and convert switch the bars off themselves, after their first checks, made before their imports."""
+    and convert switch the bars off themselves, after their first checks, made before their imports (as
+    evaluate's check of --resume now is)."""
     err: list[str] = []
     code = (
         "import sys\n"

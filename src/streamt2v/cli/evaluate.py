@@ -197,6 +197,8 @@ def run(args: argparse.Namespace) -> int:
         "each process would score every video and write the same --out; run it without the launcher, "
         "choosing its GPU with --device cuda:N",
     )
+    if args.resume and not args.out:  # before the imports of seconds
+        raise ValueError("--resume continues a stopped run from its --out FILE.partial: give the same --out")
     from streamt2v.arguments import logs_naming_flags
     from streamt2v.io.folders import refuse_existing
     from streamt2v.memory import resolve_device
@@ -214,8 +216,6 @@ def run(args: argparse.Namespace) -> int:
 
     device = chosen_device(args)
     resolve_device(device)  # an absent GPU named before any file is read or written
-    if args.resume and not args.out:
-        raise ValueError("--resume continues a stopped run from its --out FILE.partial: give the same --out")
     if args.out:  # before any scoring, as generate and enhance check their outputs
         check_report_path(args.out)
         if (
