@@ -114,7 +114,7 @@ def main() -> None:
     # Both stages' settings checked now (e.g. more stage-3 steps than its start step allows), not after
     # the first video's stages 1-2.
     try:
-        cfg = StreamConfig(num_frames=args.frames, seed=args.seed, **sampler)
+        cfg = StreamConfig(num_frames=args.frames, seed=args.seed, **sampler).resolved()
         plan = plan_chunks(cfg.num_frames, chunk_frames=cfg.chunk_frames, cond_frames=cfg.cond_frames)
         check_step_counts(cfg, plan, int(model.scheduler_config.get("num_train_timesteps", 1000)))
     except ValueError as err:

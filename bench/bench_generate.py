@@ -134,10 +134,10 @@ def main() -> None:
         sampler.update(steps=args.steps, init_steps=args.steps)
     timesteps = int(model.scheduler_config.get("num_train_timesteps", 1000))
     try:  # every length's settings, step counts too, checked before the first timed video
-        configs = [StreamConfig(num_frames=n, **sampler) for n in args.lengths]
+        configs = [StreamConfig(num_frames=n, **sampler).resolved() for n in args.lengths]
         # an untimed first video (stages 1 and 2) for the compile, and on a GPU for its one-time costs (the
         # CUDA context, kernel loading, cuDNN's autotuning), which the first timed length would carry
-        warmup = [StreamConfig(num_frames=24, **sampler)] if args.compile or gpu else []
+        warmup = [StreamConfig(num_frames=24, **sampler).resolved()] if args.compile or gpu else []
         for cfg in configs + warmup:
             plan = plan_chunks(cfg.num_frames, chunk_frames=cfg.chunk_frames, cond_frames=cfg.cond_frames)
             check_step_counts(cfg, plan, timesteps)

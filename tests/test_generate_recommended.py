@@ -7,6 +7,7 @@ import json
 from collections import Counter
 
 import pytest
+import torch
 
 from streamt2v.models.bundle import StreamingT2VModel
 from streamt2v.pipeline.generate import GenerateConfig, generate
@@ -72,3 +73,75 @@ def test_a_run_saved_before_a_setting_existed_resumes_with_the_official_value():
 def test_other_pipelines_option_names_are_pointed_to_ours():
     with pytest.raises(TypeError, match=r"num_inference_steps \(pass steps= for stage 2"):
         StreamConfig(num_frames=24, num_inference_steps=3)
+
+
+def _cam_of_4_frames_folder(tmp_path):
+    """A random-weight model whose CAM takes 4 conditioning frames, saved with a sampler recommending them and
+    12-frame chunks (the tiny preset's are 8 and 16: generate's official values do not fit it)."""
+    from dataclasses import replace
+
+    from streamt2v.config import get_preset
+
+    preset = get_preset("tiny")
+    config = replace(preset, streaming=replace(preset.streaming, num_cond_frames=4))
+    model = StreamingT2VModel.from_preset(config, device="cpu", seed=0)
+    model.sampler = {"cond_frames": 4, "chunk_frames": 12, "steps": 1, "init_steps": 1}
+    return model.save_pretrained(tmp_path / "cam4")
+
+
+def test_generate_and_pipe_take_a_models_recommended_chunk_and_conditioning_frames(tmp_path):
+    """A folder's sampler may recommend chunk_frames, cond_frames and reanchor (assemble model --sampler):
+    pipe(...) took them and generate() kept its own 16 / 8, refusing a model whose CAM takes 4 frames."""
+    from streamt2v.pipeline.generate import StreamingT2VPipeline
+
+    folder = _cam_of_4_frames_folder(tmp_path)
+    chunks = []
+    cfg = GenerateConfig(
+        output=str(tmp_path / "v.mp4"),
+        stream=StreamConfig(num_frames=16, seed=3),
+        prompt="a red circle",
+        run_dir=str(tmp_path / "run"),
+        model=str(folder),
+        device="cpu",
+    )
+    result = generate(cfg, on_chunk=chunks.append)
+    stored = json.loads((result.run_dir / "config.json").read_text())["stream"]
+    assert (stored["chunk_frames"], stored["cond_frames"], stored["reanchor"]) == (12, 4, False)
+    assert [(c.start, c.stop) for c in chunks] == [(0, 12), (12, 16)]
+    pipe = StreamingT2VPipeline.from_pretrained(folder, device="cpu")
+    video = pipe("a red circle", 16, seed=3)
+    assert torch.equal(video, torch.cat([c.frames for c in chunks], dim=2))  # one rule: the same video
+    # a value given wins over the model's, in both
+    assert pipe("a red circle", 16, seed=3, chunk_frames=8).shape[2] == 16
+
+
+def test_a_hub_ids_recommended_settings_are_the_downloaded_models(tmp_path):
+    """A hub id's recommendation cannot be read before it loads (it may not be downloaded yet): generate() took
+    the official values for it (50 + 50 steps), not the downloaded folder's. A folder in the hub cache stands in
+    for the download (offline, so nothing is fetched)."""
+    import os
+    import subprocess
+    import sys
+
+    from test_incomplete_model_folder import as_hub_snapshot
+
+    model = StreamingT2VModel.from_preset("tiny", device="cpu", seed=0)
+    model.sampler = {"steps": 2, "init_steps": 1, "chunk_frames": 12}
+    snapshot = as_hub_snapshot(model.save_pretrained(tmp_path / "m"), tmp_path / "hub")
+    (snapshot.parent.parent / "refs").mkdir()
+    (snapshot.parent.parent / "refs" / "main").write_text(snapshot.name)
+    script = (
+        "from streamt2v.pipeline.generate import GenerateConfig, generate\n"
+        "from streamt2v.pipeline.stream import StreamConfig\n"
+        "generate(GenerateConfig(output='v.mp4', stream=StreamConfig(num_frames=20, steps=3), prompt='a red circle',"
+        " run_dir='run', model='org/name', device='cpu'))\n"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "hub"), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    stored = json.loads((tmp_path / "run" / "config.json").read_text())["stream"]
+    assert (stored["steps"], stored["init_steps"], stored["chunk_frames"]) == (3, 1, 12)  # given, the model's
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["num_chunks"] == 3  # 12 + 4 + 4 frames (the official 16-frame chunks: 16 + 4)

@@ -120,13 +120,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="stage-1 initial-noise correlation across frames, in [0, 1) (default: the model's, else 0)",
     )
     p.add_argument(
-        "--chunk-frames", type=integer_at_least(1), default=16, help="frames per chunk F (default 16)"
+        "--chunk-frames", type=integer_at_least(1), help="frames per chunk F (default: the model's, else 16)"
     )
     p.add_argument(
         "--cond-frames",
         type=integer_at_least(1),
-        default=8,
-        help="CAM conditioning frames F_cond (default 8)",
+        help="CAM conditioning frames F_cond (default: the model's, else 8)",
     )
     p.add_argument("--fps", type=float, help="output frame rate (default: the model's)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
@@ -163,7 +162,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--anchor", type=user_path, metavar="IMAGE", help="APM anchor image (default: the first frame)"
     )
     p.add_argument(
-        "--reanchor", action="store_true", help="re-anchor the APM when the scheduled prompt changes"
+        "--reanchor",
+        action="store_true",
+        default=None,  # unset: the model's, else off
+        help="re-anchor the APM when the scheduled prompt changes",
     )
     p.add_argument(
         "--cond-replacement",

@@ -153,7 +153,7 @@ def regenerate_streaming(
 
     options = sampler_options(model, **options)
     num_frames = video.shape[2]
-    cfg = StreamConfig(num_frames=num_frames, seed=seed, **options)
+    cfg = StreamConfig(num_frames=num_frames, seed=seed, **options).resolved()  # the official rest
     starts = chunk_boundaries(num_frames, cfg.chunk_frames, cfg.cond_frames)
     if not starts:  # stage 1 only
         return video.clone()
@@ -184,7 +184,7 @@ def generate_without_cam(
     from streamt2v.pipeline.stream import StreamConfig, StreamState, stream
 
     options = sampler_options(model, **{**options, **CAM_ONLY})
-    cfg = StreamConfig(num_frames=video.shape[2], seed=seed, **options)
+    cfg = StreamConfig(num_frames=video.shape[2], seed=seed, **options).resolved()
     f_cond = cfg.cond_frames
     out = [video[:, :, : cfg.chunk_frames]]
     anchor = video[:, :, :1].clone()

@@ -23,6 +23,7 @@ from streamt2v.io.folders import home_path
 from streamt2v.io.output_paths import output_kind
 from streamt2v.io.video import check_crf
 from streamt2v.memory import one_dtype
+from streamt2v.pipeline.chunking import plan_chunks
 from streamt2v.pipeline.model_fingerprint import local_model_folder, model_fingerprint
 from streamt2v.pipeline.model_loading import load_compiled, load_model, recommended_sampler, schedule_length
 from streamt2v.pipeline.preflight import (
@@ -167,9 +168,9 @@ class StreamingT2VPipeline:
         unknown = sorted(set(options) - {f.name for f in fields(StreamConfig)})
         if unknown:
             raise TypeError(unknown_options_message(unknown))
-        # The model's recommended settings for its weights, overridden by what the caller gives.
+        # The model's recommended settings for its weights where the caller gives none, as generate() takes them.
         try:
-            config = StreamConfig(num_frames=num_frames, **{**self.model.sampler, **options})
+            config = StreamConfig(num_frames=num_frames, **options).resolved(self.model.sampler)
             chunks = stream(
                 self.model,
                 as_schedule(prompt),
@@ -217,9 +218,10 @@ class StreamingT2VPipeline:
 class GenerateConfig:
     """Everything ``streamt2v generate`` needs; stored as ``config.json`` in the run directory.
 
-    ``stream``'s sampling settings left None take the model's recommended ones (a model folder's, read before
-    it loads; a ``model=`` given to :func:`generate`, its ``sampler``), else the official release's, as on the
-    command line and in ``pipe(...)``; the values given are kept. ``config.json`` stores them all."""
+    ``stream``'s sampling settings left None take the model's recommended ones (a local folder's, read before
+    it loads for the checks; a hub id's once it is loaded; a ``model=`` given to :func:`generate`, its
+    ``sampler``), else the official release's, as in ``pipe(...)``; the values given are kept. ``config.json``
+    stores them all."""
 
     output: str
     stream: StreamConfig
@@ -353,14 +355,13 @@ def _absolute(cfg: GenerateConfig) -> GenerateConfig:
     return replace(cfg, **changes)
 
 
-def _recommended_stream(cfg: GenerateConfig, model: StreamingT2VModel | None) -> StreamConfig:
-    """``cfg.stream`` with the settings left None set to the model's recommended ones, as the command line
-    sets them (:meth:`StreamConfig.resolved`); a refusal of one says it was the model's."""
-    recommended = recommended_sampler(cfg.model) if model is None else model.sampler
+def _recommended_stream(stream: StreamConfig, recommended: dict[str, Any]) -> StreamConfig:
+    """``stream`` with the settings left None set to the ``recommended`` ones (a model's), as the command
+    line sets them (:meth:`StreamConfig.resolved`); a refusal of one says it was the model's."""
     try:
-        return cfg.stream.resolved(recommended)
+        return stream.resolved(recommended)
     except SettingError as err:
-        given = [f.name for f in fields(StreamConfig) if getattr(cfg.stream, f.name) is not None]
+        given = [f.name for f in fields(StreamConfig) if getattr(stream, f.name) is not None]
         raise SettingError(f"{err}{recommended_note(err, recommended, given)}") from None
 
 
@@ -381,11 +382,38 @@ def generate(
     for every library call; stages 1–2 report through ``on_step``/``on_chunk``)."""
     cfg = _home_expanded(cfg)
     schedule = check_inputs(cfg, model=model)
-    cfg = replace(cfg, stream=_recommended_stream(cfg, model))
-    given_model = model
+    given_stream, given_model = cfg.stream, model
+    # Before loading, what a local folder recommends (a hub id's is read once it is loaded, below).
+    recommended = recommended_sampler(cfg.model) if model is None else model.sampler
     # numpy's integers are taken as Python's (check_crf), which the run's config.json can store
-    cfg = replace(cfg, schedule_entries=tuple(schedule.entries), crf=check_crf(cfg.crf))
+    cfg = replace(
+        cfg,
+        stream=_recommended_stream(given_stream, recommended),
+        schedule_entries=tuple(schedule.entries),
+        crf=check_crf(cfg.crf),
+    )
     inputs = read_run_inputs(cfg)
+    timesteps = (
+        schedule_length(cfg.model)
+        if model is None
+        else int(model.scheduler_config.get("num_train_timesteps", 1000))
+    )
+    check_step_counts(cfg.stream, inputs.plan, timesteps)  # before loading the model; stream() checks again
+    run_path = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(schedule.entries[0][1])
+    RunDir.check_new(run_path)
+    check_run_dir_apart(cfg, run_path, chosen=bool(cfg.run_dir))
+    if model is None:
+        model = load_compiled(cfg)
+        if model.sampler != recommended:  # a hub id's (or a folder changed meanwhile): the model's own
+            cfg = replace(cfg, stream=_recommended_stream(given_stream, model.sampler))
+            s = cfg.stream
+            plan = plan_chunks(
+                s.num_frames,
+                chunk_frames=s.chunk_frames,
+                cond_frames=s.cond_frames,
+                prefix_frames=inputs.prefix_frames,
+            )
+            inputs = replace(inputs, plan=plan)
     plan, anchor = inputs.plan, inputs.anchor
     if anchor is not None and not inputs.streams:
         logger.warning(
@@ -393,17 +421,6 @@ def generate(
             counted(cfg.stream.num_frames, "frame"),
         )
         anchor = None  # named here with its flag; stream() would name it again as anchor_image
-    timesteps = (
-        schedule_length(cfg.model)
-        if model is None
-        else int(model.scheduler_config.get("num_train_timesteps", 1000))
-    )
-    check_step_counts(cfg.stream, plan, timesteps)  # before loading the model; stream() checks again
-    run_path = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(schedule.entries[0][1])
-    RunDir.check_new(run_path)
-    check_run_dir_apart(cfg, run_path, chosen=bool(cfg.run_dir))
-    if model is None:
-        model = load_compiled(cfg)
     check_default_refiner_for(cfg, model)
     if inputs.init_fps is not None and cfg.fps is None:
         gif = any(output_kind(path) == "gif" for _, path in output_targets(cfg))

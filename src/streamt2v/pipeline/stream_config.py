@@ -18,7 +18,8 @@ from streamt2v.typed_values import type_fields
 MAX_FRAMES = 1_000_000
 
 
-# The official release's sampling settings: what a setting left None takes where the model recommends none.
+# The official release's sampling settings: what a setting left None takes where the model recommends none
+# (a model folder's sampler may set any of them: assemble model --sampler).
 OFFICIAL_SAMPLING: dict[str, Any] = {
     "steps": 50,
     "guidance": 7.5,
@@ -35,6 +36,9 @@ OFFICIAL_SAMPLING: dict[str, Any] = {
     "cond_replacement": False,
     "anchor_colour_match": 0.0,
     "chunk_strength": 1.0,
+    "chunk_frames": 16,
+    "cond_frames": 8,
+    "reanchor": False,
 }
 
 
@@ -59,7 +63,8 @@ class StreamConfig:
       2022), ``anchor_colour_match`` (0..1, colour-match chunks to the anchor frame), ``chunk_strength``
       (SDEdit strength of a chunk's start, 1 = pure noise); all off in the official release.
     - ``chunk_frames`` / ``cond_frames``: frames per chunk (``F``) and conditioning frames the CAM sees
-      (``F_cond``), the model's 16 / 8; ``reanchor``: a prompt change moves the APM anchor to its chunk.
+      (``F_cond``; official 16 / 8, a model whose CAM takes other counts recommends its own); ``reanchor``: a
+      prompt change moves the APM anchor to its chunk (False).
     """
 
     num_frames: int
@@ -82,9 +87,9 @@ class StreamConfig:
     # prior): 0 = independent frames as in the official release; match what the UNet was trained with.
     noise_correlation: float | None = None  # stage 2
     init_noise_correlation: float | None = None  # stage 1
-    chunk_frames: int = 16
-    cond_frames: int = 8
-    reanchor: bool = False
+    chunk_frames: int | None = None
+    cond_frames: int | None = None
+    reanchor: bool | None = None
     # Stage 2: hold the chunk's first F_cond latents at the noised latents of the conditioning frames at
     # every step (sampling.KnownFrames, Ho et al. 2022's replacement method) on top of the CAM, so the new
     # frames continue the real frames rather than the model's regeneration of them. Not in the official
@@ -119,10 +124,6 @@ class StreamConfig:
             if getattr(self, name) is None
         }
         return replace(self, **unset) if unset else self
-
-    def left_unset(self) -> list[str]:
-        """The sampling settings left None (to the model's recommendation)."""
-        return [name for name in OFFICIAL_SAMPLING if getattr(self, name) is None]
 
     def __post_init__(self) -> None:
         try:
@@ -172,4 +173,7 @@ class StreamConfig:
                 raise ValueError(
                     f"unknown {name} {self._setting(name)!r}; choose one of {', '.join(SCHEDULER_NAMES)}"
                 )
-        validate_sizes(self.chunk_frames, self.cond_frames)
+        if self.cond_frames is not None and self.cond_frames < 1:
+            raise ValueError(f"cond_frames must be >= 1, got {self.cond_frames}")
+        if None not in (self.chunk_frames, self.cond_frames):  # else once the model's value is known
+            validate_sizes(self.chunk_frames, self.cond_frames)

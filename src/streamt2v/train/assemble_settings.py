@@ -132,7 +132,8 @@ def checked_sampler(sampler: dict[str, Any] | None, streaming: dict[str, Any]) -
                 after = f" (leave {key} out for generate's default)"
                 raise _value_refused("sampler", sampler, key, str(err), after) from None
     try:
-        config = StreamConfig(num_frames=int(streaming["num_frames"]), **sampler)
+        # generate's defaults where it sets none (the CAM check below takes its cond_frames)
+        config = StreamConfig(num_frames=int(streaming["num_frames"]), **sampler).resolved()
         if "cond_frames" in sampler:
             check_cam_frames(config.cond_frames, streaming.get("num_cond_frames"), "the stream UNet's CAM")
     except ValueError as err:
