@@ -237,3 +237,20 @@ def test_an_output_in_use_is_named_as_each_caller_spells_it(
         assert "error: " + said.format(png_dir="--png-dir", gif="--gif") in err, err
     finally:
         locks.release(lock, remove=True)
+
+
+def test_an_unused_anchor_is_named_as_a_python_caller_gave_it(tmp_path, monkeypatch, caplog, model):
+    """generate(GenerateConfig(anchor=...)) on a one-chunk video warns of anchor, its field: it named the
+    command line's --anchor to Python callers (the command line's own test: test_generate_cli)."""
+    from PIL import Image
+
+    monkeypatch.chdir(tmp_path)
+    Image.new("RGB", (32, 32), "red").save("a.png")
+    cfg = GenerateConfig(
+        output="v.mp4", stream=StreamConfig(num_frames=8, steps=1, init_steps=1), prompt="a", anchor="a.png"
+    )
+    generate(cfg, model=model)
+    assert "anchor is not used: the APM anchor conditions streaming chunks only, and 8 frames need none" in (
+        caplog.text
+    )
+    assert "--anchor" not in caplog.text and "anchor_image" not in caplog.text

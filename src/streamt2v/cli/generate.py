@@ -508,7 +508,7 @@ def _generate(args: argparse.Namespace) -> int:
         # generate has no flag for (pad_to_aspect) as the enhance command that takes it
         with (
             logs_naming_flags("streamt2v.pipeline.stream", rename=as_flags),
-            logs_naming_flags("streamt2v.pipeline.preflight"),
+            logs_naming_flags("streamt2v.pipeline.preflight", "streamt2v.pipeline.generate"),
             logs_advising_enhance(cfg.output),
         ):
             if args.resume:

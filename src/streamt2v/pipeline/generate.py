@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from streamt2v.arguments import Arg
 from streamt2v.io.folders import home_path
 from streamt2v.io.output_paths import output_kind
 from streamt2v.io.video import check_crf
@@ -417,10 +418,11 @@ def generate(
     plan, anchor = inputs.plan, inputs.anchor
     if anchor is not None and not inputs.streams:
         logger.warning(
-            "--anchor is not used: the APM anchor conditions streaming chunks only, and %s need none",
+            "%s is not used: the APM anchor conditions streaming chunks only, and %s need none",
+            Arg("anchor"),  # GenerateConfig's anchor=; --anchor on the command line (logs_naming_flags)
             counted(cfg.stream.num_frames, "frame"),
         )
-        anchor = None  # named here with its flag; stream() would name it again as anchor_image
+        anchor = None  # named here as the caller gave it; stream() would name it again
     check_default_refiner_for(cfg, model)
     if inputs.init_fps is not None and cfg.fps is None:
         gif = any(output_kind(path) == "gif" for _, path in output_targets(cfg))
