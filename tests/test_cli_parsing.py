@@ -112,7 +112,36 @@ def test_an_unknown_option_is_the_error_of_its_command(line, command, capsys):
     err, last = _refused(line, capsys)
     prog = f"streamt2v {command}" if command else "streamt2v"
     assert last == f"{prog}: error: unrecognized arguments: --frobnicate"
-    assert err.startswith(f"usage: {prog} [-h]")
+    assert err.startswith(f"usage: {prog} [options]")
+
+
+@pytest.mark.parametrize(
+    "line, usage, error",
+    [
+        (
+            "generate x --frames abc",
+            "streamt2v generate [options] [prompt]",
+            "argument --frames/-n/--num-frames: expected an integer >= 1, got 'abc'",
+        ),
+        (
+            "enhance in.mp4 -o x.mp4 -n 8",
+            "streamt2v enhance [options] --prompt PROMPT -o OUTPUT input",
+            "the following arguments are required: --prompt",
+        ),
+        (
+            "assemble model out",
+            "streamt2v assemble model [options] --unet UNET out_dir",
+            "the following arguments are required: --unet",
+        ),
+        ("", "streamt2v [options] COMMAND ...", "the following arguments are required: COMMAND"),
+    ],
+)
+def test_a_parse_error_is_a_usage_line_and_the_error(line, usage, error, capsys):
+    """argparse printed the whole usage before the error (~30 lines for generate, off a terminal's screen):
+    one line of usage, with what the command requires and where its options are, then the error, last."""
+    err, _ = _refused(line, capsys)
+    prog = usage.split(" [options]")[0]
+    assert err.splitlines() == [f"usage: {usage} (see {prog} --help)", f"{prog}: error: {error}"]
 
 
 @pytest.mark.parametrize(

@@ -106,7 +106,18 @@ class _Parser(argparse.ArgumentParser):
         if _said_by_another_process_here(None, None):  # each process parsed the same command line
             time.sleep(LEFT_TO_THE_FIRST_WAIT_S)
             self.exit(2)
-        super().error(message)
+        # argparse prints the whole usage first (~30 lines for generate), which pushed the error off a
+        # terminal's screen: one usage line instead, the error last, where the other errors are.
+        self.exit(2, f"{self.short_usage()}\n{self.prog}: error: {message}\n")
+
+    def short_usage(self) -> str:
+        """One line: the command, what it requires and where all its options are listed
+        (``usage: streamt2v enhance [options] --prompt PROMPT -o OUTPUT input (...)``)."""
+        formatter = self._get_formatter()
+        needed = [action for action in self._actions if action.required or not action.option_strings]
+        formatter.add_usage(None, needed, [], prefix="")
+        line = " ".join(formatter.format_help().split()).removeprefix(self.prog)
+        return f"usage: {self.prog} [options]{line} (see {self.prog} --help)"
 
     def lacks(self, flag: str, message: str) -> None:
         """Refuse ``flag``, another command's that this one does not take, with ``message`` (how this command does
