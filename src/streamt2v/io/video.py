@@ -60,8 +60,9 @@ MAX_CRF = 51  # libx264's quality scale, 0 (lossless) to 51; a WebM's VP9 takes 
 
 
 def check_crf(crf: int, what: str = "crf") -> int:
-    """``crf`` if it is an integer on H.264's quality scale (0 to :data:`MAX_CRF`): libx264 clipped one
-    outside it without a word, and VP9 took a float."""
+    """``crf`` if it is an integer on H.264's quality scale (0 to :data:`MAX_CRF`). Unchecked, libx264 clipped
+    one above it to 51 and took -1 for unset (its default, 23) without a word, and the writers took a float's
+    whole part; below -1 (below 0 for a WebM's VP9) the encoder refused it with a bare OverflowError."""
     value = as_index(crf)
     if value is None or not 0 <= value <= MAX_CRF:
         raise ValueError(

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from streamt2v.arguments import Arg, ArgumentFileNotFoundError, ArgumentValueError
 from streamt2v.assets import names_shipped
-from streamt2v.io.output_paths import remove_stale_temporaries
-from streamt2v.io.video import MAX_CRF, check_crf
+from streamt2v.io.output_paths import VIDEO_SUFFIXES, remove_stale_temporaries
+from streamt2v.io.video import DEFAULT_CRF, MAX_CRF, check_crf
 from streamt2v.pipeline.generate import GenerateConfig
 from streamt2v.pipeline.model_fingerprint import compared, local_model_folder, model_fingerprint
 from streamt2v.pipeline.model_loading import load_compiled, model_fps
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _EARLIER = object()  # a manifest without a model fingerprint: of a version that recorded none
+_X264_DEFAULT_CRF = 23  # what libx264 encodes at with its crf unset (-1)
 
 
 def run_config(run: RunDir) -> GenerateConfig:
@@ -57,33 +58,45 @@ def run_config(run: RunDir) -> GenerateConfig:
     Its ``crf`` is the one its outputs are written at (:func:`_taken_crf`)."""
     try:
         cfg = GenerateConfig.from_dict(run.config)
-        return replace(cfg, crf=_taken_crf(cfg.crf)[0])
+        return replace(cfg, crf=_taken_crf(cfg.crf, cfg.output)[0])
     except (ValueError, TypeError) as err:
         raise ValueError(f"{str(run.path / 'config.json')!r} cannot be resumed: {err}") from None
 
 
-def _taken_crf(stored: object) -> tuple[int, str | None]:
+def _taken_crf(stored: object, output: str) -> tuple[int, str | None]:
     """The crf a run's outputs are written at, and why where it is not the one it stored. A crf a new run is
     refused now (off 0 to MAX_CRF, or a float: earlier versions took them, and a resume cannot change it) is
-    the one the encoder used when the run began: its whole part (the writers took ``int(crf)``), clipped as
-    libx264 clipped it. Anything else stored (a string, a bool) cannot be resumed."""
+    the one the encoder used when the run began: the writers gave libx264 ``int(crf)``, which it clipped to
+    51 and took -1 for unset (its default, 23), and VP9 (a WebM) ``min(63, 2 * int(crf))``. One the encoder
+    refused (libx264 below -1, VP9 below 0) wrote no video, and is refused again. A run that writes no
+    video (a GIF, PNG frames) used no crf: any number is taken. Anything else stored (a string, a bool)
+    cannot be resumed."""
     try:
         return check_crf(stored), None
     except ValueError:
         if not is_number(stored) or not math.isfinite(stored):
             raise
+    suffix = Path(output).suffix.lower()
+    if suffix not in VIDEO_SUFFIXES:
+        return DEFAULT_CRF, None  # the same GIF or PNG frames at any crf
     whole = int(stored)
     if whole > MAX_CRF:
         return MAX_CRF, f"crf {MAX_CRF} (the lowest quality), which the encoder clipped it to"
+    if whole == -1 and suffix != ".webm":
+        return _X264_DEFAULT_CRF, f"crf {_X264_DEFAULT_CRF}, which libx264 used for -1 (unset: its default)"
     if whole < 0:
-        return 0, "crf 0 (lossless), the nearest on the scale"
+        raise ValueError(
+            f"crf {stored!r} is one the video encoder refused when the run began (libx264 takes none below -1, "
+            "a WebM's VP9 none below 0), so no video was written at it: set it to an integer from 0 (lossless) "
+            f"to {MAX_CRF} (the lowest quality), which the run's video is written at from the start"
+        )
     return whole, f"crf {whole}, the whole part the encoder took"
 
 
-def _warn_of_stored_crf(run: RunDir) -> None:
+def _warn_of_stored_crf(run: RunDir, cfg: GenerateConfig) -> None:
     """Say that a run goes on with a crf a new run is refused (:func:`_taken_crf`), and at which."""
     stored = run.config.get("crf")
-    how = _taken_crf(stored)[1] if stored is not None else None
+    how = _taken_crf(stored, cfg.output)[1] if stored is not None else None
     if how is not None:
         logger.warning(
             "run %s stored crf %r, which a new run is refused now (crf takes an integer from 0 to %d): continuing "
@@ -138,7 +151,6 @@ def resume_generate(
     run.lock()  # reads the run again if another process changed it since it was opened
     try:
         cfg = run_config(run)
-        _warn_of_stored_crf(run)
         # a complete run's outputs not there as it left them (none: nothing to do, once its arguments are checked)
         left = outputs_left(cfg, run) if run.status == "complete" else None
         changes = {k: v for k, v in asked.items() if v != getattr(cfg, k)}
@@ -172,6 +184,8 @@ def resume_generate(
         dropped = run.drop_damaged_chunks()
         if dropped:
             logger.warning("%s", dropped)
+        if left is None or any(p.suffix.lower() in VIDEO_SUFFIXES for p in left):  # a video is written
+            _warn_of_stored_crf(run, cfg)
         if left:
             logger.info(
                 "run %s is finished; writing again what is not there as it left it: %s",
