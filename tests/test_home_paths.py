@@ -92,10 +92,15 @@ def test_enhance_video_keeps_its_state_file_under_a_tilde(home, refiner):
     from conftest import SMALL
     from streamt2v.pipeline.enhance import enhance_video
     from streamt2v.pipeline.enhance_config import EnhanceConfig
+    from streamt2v.pipeline.enhance_state import remove_state_file
 
     video = torch.rand(1, 3, 4, 32, 32) * 2 - 1
     enhance_video(video, "a red circle", refiner, EnhanceConfig(**SMALL), seed=0, state_file="~/s.pt")
     assert (home / "s.pt").is_file()
+    # its output written, the state file is removed where it is (remove_state_file read ./~/s.pt: kept)
+    (home / "s.pt.stale-0123456789abcdef").write_bytes(b"")  # another run's, set aside: kept
+    assert remove_state_file("~/s.pt") == [home / "s.pt.stale-0123456789abcdef"]
+    assert not (home / "s.pt").exists()
 
 
 def test_raft_weights_take_a_tilde(home):

@@ -38,7 +38,6 @@ import torch
 from tqdm.auto import tqdm
 
 from streamt2v.arguments import Arg
-from streamt2v.io.folders import home_path
 from streamt2v.models.autoencoder import VideoAutoencoder
 from streamt2v.models.denoiser import Denoiser
 from streamt2v.pipeline.blending import (
@@ -466,7 +465,7 @@ def enhance_video(
             scheduler_settings(scheduler),
             prompts,
         )
-        saved = EnhanceStateFile(home_path(state_file), key)  # ~/s.pt, as the command line takes it
+        saved = EnhanceStateFile(state_file, key)
         resume, on_step = saved.load(), saved.save
     out_latents = enhance_latents(
         latents,

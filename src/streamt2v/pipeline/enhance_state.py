@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from streamt2v.io.folders import atomic_write_file, remove_atomic_write_leftovers
+from streamt2v.io.folders import atomic_write_file, home_path, remove_atomic_write_leftovers
 from streamt2v.wording import counted
 
 logger = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ class EnhanceStateFile:
     """The latest :class:`EnhanceProgress` of one stage-3 run in ``path``, under ``key``."""
 
     def __init__(self, path: str | os.PathLike, key: str) -> None:
-        self.path = Path(path)
+        self.path = home_path(path)  # ~/s.pt, as the command line takes it
         self.key = key
 
     def stale_path(self, key: str | None = None) -> Path:
@@ -295,7 +295,7 @@ def remove_stale_state_temporaries(path: str | os.PathLike) -> list[Path]:
     """Remove the temporaries (``.NAME.tmp-PID``, :func:`~streamt2v.io.folders.atomic_write_file`) that a
     process killed while saving the state file ``path`` left; call it holding the lock of what the state
     is for (no other process is saving it then). Returns what was removed."""
-    return remove_atomic_write_leftovers(path)
+    return remove_atomic_write_leftovers(home_path(path))
 
 
 def remove_state_file(path: str | os.PathLike) -> list[Path]:
@@ -303,7 +303,7 @@ def remove_state_file(path: str | os.PathLike) -> list[Path]:
     it (``NAME.stale-KEY``, :meth:`EnhanceStateFile.load`; an earlier version's ``NAME.stale``) are kept,
     with a warning naming them: each holds the steps of a run that was stopped, and only that run, run
     again, or the user knows whether they are still wanted. Returns those kept."""
-    path = Path(path)
+    path = home_path(path)
     path.unlink(missing_ok=True)
     kept = sorted(path.parent.glob(glob.escape(path.name + STALE_INFIX) + "*"))
     legacy = path.with_name(path.name + LEGACY_STALE_SUFFIX)  # one load() could not rename (unreadable)
