@@ -267,13 +267,15 @@ def assemble_shipped_clip(out: Path, dest: Path) -> Path:
     return dest
 
 
-def folder_mb(path: Path) -> float:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
-
-
 def assemble_assets(out: Path, assets: Path, measure: bool = True) -> None:
     """Write both shipped folders, then (``measure``) the quality and behaviour figures and the card."""
-    from streamt2v.train.model_card import MORE_SEEDS_FILE, write_behaviour, write_model_card, write_reference
+    from streamt2v.train.model_card import (
+        MORE_SEEDS_FILE,
+        folder_mb,
+        write_behaviour,
+        write_model_card,
+        write_reference,
+    )
 
     missing = unfinished_assembly_runs(out)
     if missing:  # before anything is written
