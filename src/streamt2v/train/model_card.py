@@ -414,8 +414,10 @@ def write_model_card(
     lines = [
         "# Microworld models (the shipped default)",
         "",
-        "Every model of StreamingT2V trained from scratch on the procedural microworld (DESIGN.md §6, "
-        "docs/microworld.md) with the project's own training code (`streamt2v train`, docs/training.md). "
+        "Every model of StreamingT2V trained from scratch on the procedural microworld (coloured shapes "
+        "bouncing over plain or patterned backgrounds with camera pans, captioned by a grammar; rendered by "
+        "`streamt2v.microworld`, described in docs/microworld.md of streamt2v's source repository) with the "
+        "project's own training code (`streamt2v train`, docs/training.md there). "
         "Reproduce with `make train-microworld` "
         "(`python -m streamt2v.train.microworld_release --out runs/microworld --assets "
         "src/streamt2v/assets`).",
