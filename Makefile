@@ -19,6 +19,8 @@ $(STAMP): $(BIN)/python pyproject.toml constraints.txt src/streamt2v/__init__.py
 
 install: $(STAMP)
 
+# demo.mp4 (stages 1-3), beside it demo.lowres.mp4 (stages 1-2, kept by --enhance) and a run folder under
+# ./runs/ (every generate keeps one, for --resume)
 demo: $(STAMP)
 	$(BIN)/streamt2v generate "a red circle bouncing on a blue background" --frames 240 --seed 0 --enhance --overwrite -o demo.mp4
 
