@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from streamt2v.metrics.flow import compute_flows, resize_frames
+from streamt2v.cli import main
+from streamt2v.io.video import write_video
+from streamt2v.metrics.flow import compute_flows, make_flow_fn, resize_frames
 from streamt2v.metrics.inputs import as_uint8_frames
 from streamt2v.metrics.mawe import mawe
 
@@ -58,9 +60,60 @@ def test_input_forms_and_errors():
 
 
 @pytest.mark.skipif(importlib.util.find_spec("torchvision") is not None, reason="torchvision is installed")
-def test_raft_without_torchvision_says_how_to_get_it():
-    with pytest.raises(RuntimeError, match="torchvision"):
+def test_raft_without_torchvision_says_how_to_get_it(tmp_path, capsys):
+    """The advice named the command line's --flow to Python callers: each reads its own argument."""
+    with pytest.raises(RuntimeError, match="torchvision") as err:
         compute_flows(np.zeros((2, 16, 16, 3), np.uint8), backend="raft", size=None)
+    assert str(err.value).endswith("or use backend='dis' or backend='farneback'.")
+    with pytest.raises(RuntimeError) as err:
+        mawe(np.zeros((2, 16, 16, 3), np.uint8), flow="raft")
+    assert str(err.value).endswith("or use flow='dis' or flow='farneback'.")
+    video = tmp_path / "v.mp4"
+    write_video(video, np.zeros((2, 16, 16, 3), np.uint8), fps=8)
+    assert main(["evaluate", str(video), "--metrics", "mawe", "--flow", "raft", "--no-progress"]) == 2
+    assert capsys.readouterr().err.strip().endswith("or use --flow dis or --flow farneback.")
+
+
+def test_the_dis_size_advice_names_the_callers_arguments(tmp_path, capsys):
+    """DIS refuses frames under 12 pixels a side; the advice said --flow-size / --flow farneback to Python
+    callers too."""
+    tiny = np.zeros((2, 8, 8, 3), np.uint8)
+    good = _translation(1, 0, t=2, size=32)
+    cases = [
+        (
+            lambda: mawe(good, flow_size=8),
+            "a flow size",
+            "a larger flow size (flow_size) or flow='farneback'",
+        ),
+        (
+            lambda: mawe(tiny, flow_size=None),
+            "the video's frames",
+            "a larger flow size (flow_size) or flow='farneback'",
+        ),
+        (
+            lambda: compute_flows(good, size=8),
+            "a flow size",
+            "a larger flow size (size) or backend='farneback'",
+        ),
+        (
+            lambda: compute_flows(tiny, size=None),
+            "the video's frames",
+            "a larger flow size (size) or backend='farneback'",
+        ),
+        (lambda: make_flow_fn("dis")(tiny[0], tiny[1]), "frames", "larger frames or backend='farneback'"),
+    ]
+    for call, where, advice in cases:
+        with pytest.raises(ValueError) as err:
+            call()
+        assert str(err.value) == (
+            f"DIS optical flow needs {where} with a side of at least 12 pixels, got 8x8 (WxH); use {advice}"
+        )
+    video = tmp_path / "v.mp4"
+    write_video(video, good, fps=8)
+    assert main(["evaluate", str(video), "--metrics", "mawe", "--flow-size", "8", "--no-progress"]) == 2
+    assert (
+        capsys.readouterr().err.strip().endswith("use a larger flow size (--flow-size) or --flow farneback")
+    )
 
 
 def test_uint8_tensor_is_read_as_0_255_not_clamped_to_white():

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from streamt2v.arguments import Arg, ArgumentRuntimeError, ArgumentValueError
 from streamt2v.io.folders import home_path
 from streamt2v.metrics.inputs import VideoLike, as_uint8_frames
 
@@ -70,13 +71,26 @@ def check_flow_size(size: object) -> tuple[int, int] | None:
 DIS_MIN_SIDE = 12
 
 
-def check_flow_frame_size(backend: str, height: int, width: int, where: str = "frames") -> None:
+def check_flow_frame_size(
+    backend: str,
+    height: int,
+    width: int,
+    where: str = "frames",
+    names: tuple[str, str | None] = ("flow", "flow_size"),
+) -> None:
     """Raise a ``ValueError`` naming the size when ``backend`` cannot compute flow on ``height × width``
-    frames (DIS needs one side of at least :data:`DIS_MIN_SIDE` pixels; OpenCV's error is not one line)."""
+    frames (DIS needs one side of at least :data:`DIS_MIN_SIDE` pixels; OpenCV's error is not one line).
+    ``names``: the caller's arguments for the backend and the flow size (None: it takes no size), which the
+    advice names (``flow_size`` to Python, ``--flow-size`` on the command line)."""
     if backend == "dis" and max(height, width) < DIS_MIN_SIDE:
-        raise ValueError(
+        backend_arg, size_arg = names
+        larger = ("a larger flow size (", Arg(size_arg), ")") if size_arg else ("larger frames",)
+        raise ArgumentValueError(
             f"DIS optical flow needs {where} with a side of at least {DIS_MIN_SIDE} pixels, got "
-            f"{width}x{height} (WxH); use a larger flow size (--flow-size) or --flow farneback"
+            f"{width}x{height} (WxH); use ",
+            *larger,
+            " or ",
+            Arg(backend_arg, "farneback"),
         )
 
 
@@ -86,27 +100,33 @@ def check_flow_backend(backend: object) -> None:
         raise ValueError(f"unknown flow backend {backend!r}; choose one of {', '.join(FLOW_BACKENDS)}")
 
 
-def require_raft(weights: str | os.PathLike | None) -> None:
+def require_raft(weights: str | os.PathLike | None, name: str = "flow") -> None:
     """Refuse RAFT where torchvision cannot be imported, or a weights file that is not there (before any
-    video is read)."""
+    video is read). ``name``: the caller's argument for the backend, which the advice names."""
     try:
         import torchvision.models.optical_flow  # noqa: F401
     except ImportError as err:
-        raise RuntimeError(
+        raise ArgumentRuntimeError(
             "flow backend 'raft' needs torchvision (RAFT-large), which is not importable here "
-            f"({err}). Install a torchvision build matching your torch, or use --flow dis|farneback."
+            f"({err}). Install a torchvision build matching your torch, or use ",
+            Arg(name, "dis"),
+            " or ",
+            Arg(name, "farneback"),
+            ".",
         ) from err
     if weights is not None and not home_path(weights).is_file():
         raise FileNotFoundError(f"RAFT weights not found: {str(weights)!r}")
 
 
-def check_flow_settings(backend: str, size: object) -> tuple[int, int] | None:
+def check_flow_settings(
+    backend: str, size: object, names: tuple[str, str] = ("flow", "flow_size")
+) -> tuple[int, int] | None:
     """The backend known, ``check_flow_size(size)``, and whether ``backend`` can work at that size (before
-    any frame is read)."""
+    any frame is read); ``names``: the caller's arguments for them (:func:`check_flow_frame_size`)."""
     check_flow_backend(backend)
     hw = check_flow_size(size)
     if hw is not None:
-        check_flow_frame_size(backend, hw[0], hw[1], "a flow size")
+        check_flow_frame_size(backend, hw[0], hw[1], "a flow size", names)
     return hw
 
 
@@ -162,8 +182,6 @@ FARNEBACK_MAX_UPSCALE = 2.0
 def note_farneback_upscale(height: int, width: int, size: int | tuple[int, int] | None, name: str) -> bool:
     """Warn (and return True) when Farneback's flow would see ``height`` x ``width`` frames (of the video
     ``name``) upscaled to ``size`` by more than :data:`FARNEBACK_MAX_UPSCALE`: its MAWE is then far too large."""
-    from streamt2v.arguments import Arg
-
     target = check_flow_size(size)
     factor = 0.0 if target is None else max(target[0] / height, target[1] / width)
     if factor <= FARNEBACK_MAX_UPSCALE:
@@ -195,7 +213,8 @@ class _OpenCVFlow:
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         ga, gb = _gray(a), _gray(b)
-        check_flow_frame_size(self.backend, *ga.shape[:2])
+        # make_flow_fn's frames (mawe and compute_flows check theirs first, naming their arguments)
+        check_flow_frame_size(self.backend, *ga.shape[:2], names=("backend", None))
         if self.backend == "dis":
             flow = self._dis.calc(ga, gb, None)
         else:
@@ -207,7 +226,7 @@ class _RaftFlow:
     """RAFT-large from torchvision (the official MAWE flow, official-facts §7.1)."""
 
     def __init__(self, weights: str | os.PathLike | None, device: str | torch.device | None) -> None:
-        require_raft(weights)
+        require_raft(weights, "backend")  # make_flow_fn's (mawe and compute_flows check first)
         from torchvision.models.optical_flow import Raft_Large_Weights, raft_large
 
         from streamt2v.metrics.devices import raft_device
@@ -278,8 +297,12 @@ def compute_flows(
     ``float32 (T-1, 2, H, W)`` flows. Pairs are processed one at a time (memory stays at two frames
     of flow work plus the output).
     """
-    check_flow_settings(backend, size)  # before a (possibly long) decode
+    names = ("backend", "size")
+    check_flow_settings(backend, size, names)  # before a (possibly long) decode
+    if backend == "raft":
+        require_raft(raft_weights, "backend")
     frames = resize_frames(as_uint8_frames(video, min_frames=2), size)
+    check_flow_frame_size(backend, *frames.shape[1:3], "the video's frames", names)  # at their own size
     fn = make_flow_fn(backend, raft_weights=raft_weights, device=device)
     t, h, w, _ = frames.shape
     flows = np.empty((t - 1, 2, h, w), dtype=np.float32)

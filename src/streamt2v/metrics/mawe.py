@@ -37,9 +37,11 @@ from tqdm.auto import tqdm
 
 from streamt2v.metrics.flow import (
     DEFAULT_FLOW_SIZE,
+    check_flow_frame_size,
     check_flow_settings,
     check_flow_size,
     make_flow_fn,
+    require_raft,
     resize_frames,
 )
 from streamt2v.metrics.inputs import VideoLike, as_uint8_frames, check_positive
@@ -235,11 +237,15 @@ def mawe(
     check_flow_size(flow_size)  # settings first: decoding a path can take long
     if flows is None:
         check_flow_settings(flow, flow_size)
+        if flow == "raft":
+            require_raft(raft_weights)
     native = as_uint8_frames(video, min_frames=2)
     if flows is not None:
         return mawe_from_flows(
             resize_frames(native, flow_size), flows, coeff=coeff, definition=definition, name=name
         )
+    if flow_size is None:  # the video's own size, which its flows may not work at
+        check_flow_frame_size(flow, *native.shape[1:3], "the video's frames")
     # One pair at a time, each frame resized as it is reached: 240 flows at 720×720 would need ~1 GB if kept,
     # and the resized video 1.5 MB a frame (2.2 GB for 1200 frames). The resize is per frame: the same bytes.
     fn = make_flow_fn(flow, raft_weights=raft_weights, device=device)
