@@ -303,6 +303,37 @@ def test_cli_enhance_checks_the_settings_over_the_refiners_recommendation(tmp_pa
     )
 
 
+def test_a_refiner_recording_a_frame_size_its_vae_cannot_make_names_resolution_per_caller(tmp_path, capsys):
+    """A refiner folder recording 30x32 frames (its VAE makes multiples of 4): the advice said 'set resolution
+    (--resolution)' to Python callers too; each now reads its own name for the setting."""
+    from dataclasses import replace
+
+    from streamt2v.cli import main
+    from streamt2v.pipeline.enhance import enhance_video
+    from streamt2v.pipeline.enhance_config import EnhanceConfig
+
+    refiner = replace(Refiner.random((32, 32), seed=0), frame_size=(30, 32))
+    said = "the refiner's frame size 30x32 (HxW) is not divisible by its VAE scale factor 4; set {} to a size that is"
+    with pytest.raises(ValueError) as err:
+        enhance_video(torch.rand(1, 3, 2, 16, 16) * 2 - 1, "a red circle", refiner, EnhanceConfig(steps=1))
+    assert str(err.value) == said.format("resolution")
+    src = write_video(tmp_path / "in.mp4", torch.rand(1, 3, 2, 16, 16) * 2 - 1, fps=8)
+    folder = refiner.save_pretrained(tmp_path / "r")
+    capsys.readouterr()  # its progress bar
+    args = [
+        "enhance",
+        str(src),
+        "--prompt",
+        "a red circle",
+        "--model",
+        str(folder),
+        "-o",
+        str(tmp_path / "o.mp4"),
+    ]
+    assert main([*args, "--steps", "1", "--no-progress"]) == 2
+    assert capsys.readouterr().err == f"error: {said.format('--resolution')}\n"
+
+
 def test_cli_enhance_overwrite_and_auto_device(refiner: Refiner, tmp_path, caplog) -> None:
     from streamt2v.cli import main
 

@@ -70,7 +70,7 @@ from streamt2v.pipeline.prompts import (
     PromptSchedule,
     warn_unread_prompts,
 )
-from streamt2v.pipeline.setting_checks import check_seed
+from streamt2v.pipeline.setting_checks import EnhanceSettingError, check_seed
 from streamt2v.pipeline.step_counts import check_start_step
 from streamt2v.sampling.schedulers import check_finite_latents
 from streamt2v.sampling.sdedit import sdedit_noise, sdedit_timesteps
@@ -407,9 +407,10 @@ def enhance_video(
     check_resolution(config, refiner.vae.scale_factor)
     f = refiner.vae.scale_factor
     if canvas[0] % f or canvas[1] % f:  # the refiner's own frame size (a folder recording a wrong one)
-        raise ValueError(
+        # a setting error: each command names resolution as its flag (enhance's --resolution), Python the field
+        raise EnhanceSettingError(
             f"the refiner's frame size {canvas[0]}x{canvas[1]} (HxW) is not divisible by its VAE scale "
-            f"factor {f}; set resolution (--resolution) to a size that is"
+            f"factor {f}; set resolution to a size that is"
         )
     scheduler = make_scheduler(
         config.scheduler, refiner.scheduler_config, timestep_spacing=config.timestep_spacing
