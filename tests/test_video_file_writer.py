@@ -96,7 +96,9 @@ def test_the_writers_repr_says_what_they_write_and_how_far_they_got(tmp_path) ->
     with StreamingVideoWriter(tmp_path / "s.webm", fps=8, crf=30) as stream:
         stream.append(smooth_video(t=1))
         assert repr(stream) == (
-            f"StreamingVideoWriter({str(tmp_path / 's.webm')!r}, VP9 crf 30, 8 fps, 1 frame written, open)"
+            # the crf VP9 is given (it said 'VP9 crf 30', where VP9 was given 60), and the one asked
+            f"StreamingVideoWriter({str(tmp_path / 's.webm')!r}, VP9 crf 60 (crf=30 on H.264's scale), 8 fps, "
+            "1 frame written, open)"
         )
     assert repr(stream).endswith(", finished)")
     pngs = VideoFileWriter(tmp_path / "frames", fps=8)

@@ -44,6 +44,7 @@ from streamt2v.io.video import (
     encode_video,
     to_uint8_frames,
     video_frames,
+    vp9_crf,
     write_pngs,
 )
 from streamt2v.wording import counted
@@ -155,8 +156,11 @@ class _FinishedOrAborted(ABC):
 
     def __repr__(self) -> str:
         # one line, as repr(Refiner): a writer held in a notebook says what it writes and how far it got
-        if self.kind == "video":
-            codec = f"{'VP9' if self.path.suffix.lower() == '.webm' else 'H.264'} crf {self.crf}"
+        webm = self.path.suffix.lower() == ".webm"
+        if self.kind == "video" and webm:  # the crf VP9 is given, and the one asked
+            codec = f"VP9 crf {vp9_crf(self.crf)} (crf={self.crf} on H.264's scale)"
+        elif self.kind == "video":
+            codec = f"H.264 crf {self.crf}"
         else:
             codec = "GIF" if self.kind == "gif" else "PNG frames"
         state = "finished" if self._finished else "aborted" if self._closed else "open"

@@ -211,6 +211,11 @@ def _rgb_to_yuv420p(rgb: np.ndarray) -> np.ndarray:
     return np.concatenate([q(y), np.concatenate([q(u).ravel(), q(v).ravel()]).reshape(h // 2, w)], axis=0)
 
 
+def vp9_crf(crf: int) -> int:
+    """The crf a WebM's VP9 encoder is given for ``crf`` on H.264's 0-51 scale: doubled, on VP9's 0-63."""
+    return min(63, int(crf) * 2)
+
+
 def add_video_stream(container: Any, size: tuple[int, int], fps: float, crf: int) -> Any:
     """:func:`encode_video`'s H.264 stream (VP9 in a ``.webm``) for frames of ``size`` ``(H, W)``, added to a
     PyAV output ``container``; :func:`encode_frames` encodes them, a slice at a time if need be (same bytes)."""
@@ -227,7 +232,7 @@ def add_video_stream(container: Any, size: tuple[int, int], fps: float, crf: int
     # thread, and no macroblock tree, whose look-ahead made ~1 in 40 encodes of the same frames differ
     # with the heap layout (measured: 6 distinct outputs in 250 encodes with it, 1 without).
     if webm:  # constant quality (b:v 0), crf on VP9's 0-63 scale
-        stream.options = {"crf": str(min(63, int(crf) * 2)), "b:v": "0", "threads": "1", "row-mt": "0"}
+        stream.options = {"crf": str(vp9_crf(crf)), "b:v": "0", "threads": "1", "row-mt": "0"}
     else:
         stream.options = {"crf": str(int(crf)), "threads": "1", "x264-params": "mbtree=0"}
     stream.codec_context.thread_count = 1
