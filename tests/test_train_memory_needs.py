@@ -4,19 +4,18 @@ its first step, without a word), naming both figures and what to do."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
+from conftest import two_process_launch
 from streamt2v.arguments import ArgumentRuntimeError
 from streamt2v.cli import main
+from streamt2v.launcher import processes_on_this_machine
 from streamt2v.train.loop import TrainConfig
-from streamt2v.train.memory_needs import (
-    Available,
-    available_memory,
-    check_training_memory,
-    processes_on_this_machine,
-)
+from streamt2v.train.memory_needs import Available, available_memory, check_training_memory
 from streamt2v.train.recipes import make_recipe
 
 
@@ -227,15 +226,17 @@ def test_the_processes_on_this_machine_are_counted_before_they_join(monkeypatch,
 
 
 @pytest.mark.parametrize(
-    "rank, local_rank, said",
+    "rank, local_rank, first",
     [("0", "0", True), ("1", "1", False), ("2", "0", True), ("3", "1", False)],
 )
-def test_a_launchs_refusal_is_said_once_a_machine_before_its_processes_join(
-    tmp_path, monkeypatch, capsys, rank, local_rank, said
+def test_a_launchs_memory_is_checked_by_the_first_process_of_each_machine_before_they_join(
+    tmp_path, monkeypatch, capsys, rank, local_rank, first
 ):
-    """Checked after the accelerator joined a launch's processes, each process said the refusal; it is now
-    checked before they join, counting the processes of the machine (LOCAL_WORLD_SIZE), and the first of each
-    machine alone says it."""
+    """Checked after the accelerator joined a launch's processes, each process said the refusal. It is checked
+    before they join, counting the processes of the machine (LOCAL_WORLD_SIZE), by the first of each machine
+    alone: each reading the free memory itself, another refused alone left the first waiting to join (until
+    the launcher killed it, without a word). The others go on to join, and the launcher stops them when the
+    first exits."""
     from streamt2v.train import loop
 
     def joined(*args, **kwargs):  # the accelerator joins the launch's processes
@@ -252,9 +253,45 @@ def test_a_launchs_refusal_is_said_once_a_machine_before_its_processes_join(
     command = ["train", "base", "--out", str(tmp_path / "run"), "--steps", "1", "--cpu", "--no-progress"]
     assert main(command) == 2
     err = capsys.readouterr().err
-    assert (", 2 processes each holding their own" in err) == said
-    assert "could not join" not in err
+    assert (", 2 processes each holding their own" in err) == first
+    assert ("error: could not join the process group" in err) != first
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")  # fits: the accelerator is made
     assert main(command) == 2
     assert "error: could not join the process group" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+_LESS_MEMORY_IN_ONE = """
+import os
+import sys
+
+from streamt2v.cli import main
+from streamt2v.train import loop
+from streamt2v.train.memory_needs import Available
+
+# this process reads less free memory than the other (as a moment later, when the other took some)
+if os.environ["LOCAL_RANK"] == sys.argv[1]:
+    loop.available_memory = lambda: Available(1000)
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def test_a_launch_trains_where_its_first_process_finds_the_memory(tmp_path, encoders):
+    """Each process of a launch read the free memory itself: the second, refused alone, left the refusal to the
+    first and exited, and the first waited to join it until the launcher killed it, without a word. The
+    first process of each machine checks for them all: another's reading is not the run's to refuse."""
+    script = tmp_path / "launch.py"
+    script.write_text(_LESS_MEMORY_IN_ONE)
+    vae, clip = encoders
+    command = ["train", "base", "--out", str(tmp_path / "run"), "--vae", vae, "--clip", clip, "--size", "16"]
+    command += ["--steps", "1", "--batch-size", "1", "--cpu", "--no-progress"]
+    done = subprocess.run(
+        [*two_process_launch(), str(script), "1", *command],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "run" / "final").is_dir()
+

@@ -27,6 +27,8 @@ from typing import NoReturn, TextIO
 
 from streamt2v.arguments import NamesArguments
 from streamt2v.cli.interrupts import InterruptSaidElsewhere, sigterm_as_interrupt
+from streamt2v.launcher import first_on_this_machine, launch_size
+from streamt2v.launcher import launch_rank as _launch_rank
 
 # The exit status of a command whose reader went away (``streamt2v ... | head -1``): a coreutils tool is
 # killed by SIGPIPE there, which a shell reports as 128 + 13. Python ignores SIGPIPE and raises
@@ -195,31 +197,6 @@ class _Parser(argparse.ArgumentParser):
             self._holding_errors = False
 
 
-def _launch_rank(variable: str) -> int | None:
-    """This process's ``variable`` (``RANK``: in the launch, ``LOCAL_RANK``: on its machine) where a launcher
-    started it (torchrun and accelerate launch set ``LOCAL_RANK`` and a ``WORLD_SIZE`` > 1); None for a single
-    process. Some job platforms leave ``WORLD_SIZE`` and ``RANK`` (of their nodes) in every container, where
-    a command run by hand is a single process and must say all it has to say."""
-    several = os.environ.get("WORLD_SIZE", "1").strip() not in ("", "0", "1")
-    if not several or not os.environ.get("LOCAL_RANK", "").strip():
-        return None
-    try:
-        return int(os.environ.get(variable, "0").strip() or "0")
-    except ValueError:
-        return None
-
-
-def launch_size() -> int:
-    """The processes of the launch this process is one of (``WORLD_SIZE``, where a launcher started it as
-    :func:`_launch_rank` tells), 1 for a single process: known before they join their group."""
-    if _launch_rank("LOCAL_RANK") is None:
-        return 1
-    try:
-        return int(os.environ["WORLD_SIZE"].strip())
-    except ValueError:
-        return 1
-
-
 def another_process_of_a_launch() -> bool:
     """Whether a launcher started this process and it is not the launch's main one (``RANK`` 0): its log lines,
     the main one's again, are left to the main one."""
@@ -247,17 +224,16 @@ def _said_by_another_process_here(command: str | None, err: BaseException | None
     """Whether another process of this launch on this machine (``LOCAL_RANK`` 0) says this process's error, it
     being one every process of the machine met alike, so that it was printed once per process: an error of
     the command line (``err`` None), a command refused under a launcher (:class:`LaunchRefused`), and, for a
-    run made by several processes (:data:`LAUNCHED_TOGETHER`), a bad value, a file it cannot use or a CPU
-    run's memory the machine lacks (``ValueError``, ``OSError``, ``TrainingMemoryRefused``) before the
-    processes joined their group. Each machine says its own (another's files may differ); anything else, and
-    anything once the processes joined (one may fail alone), each process says."""
-    if not _launch_rank("LOCAL_RANK"):
+    run made by several processes (:data:`LAUNCHED_TOGETHER`), a bad value or a file it cannot use
+    (``ValueError``, ``OSError``) before the processes joined their group. Each machine says its own
+    (another's files may differ); anything else, and anything once the processes joined (one may fail alone),
+    each process says. (A CPU run's memory check runs in the machine's first process alone: the others'
+    free memory, read a moment later, may differ.)"""
+    if first_on_this_machine():
         return False
     if err is None or isinstance(err, LaunchRefused):
         return True
-    from streamt2v.train.memory_needs import TrainingMemoryRefused
-
-    if command not in LAUNCHED_TOGETHER or not isinstance(err, (ValueError, OSError, TrainingMemoryRefused)):
+    if command not in LAUNCHED_TOGETHER or not isinstance(err, (ValueError, OSError)):
         return False
     import torch.distributed as dist
 

@@ -36,6 +36,7 @@ from streamt2v.arguments import Arg, ArgumentRuntimeError, ArgumentValueError
 from streamt2v.compiling import compile_modules
 from streamt2v.io import locks
 from streamt2v.io.folders import atomic_folder, atomic_write_file, home_path
+from streamt2v.launcher import first_on_this_machine, processes_on_this_machine
 from streamt2v.microworld.dataset import collate
 from streamt2v.signals import interrupts_held
 from streamt2v.train.checkpoint import (
@@ -52,7 +53,7 @@ from streamt2v.train.data_workers import (
     stop_workers,
 )
 from streamt2v.train.ema import EMA
-from streamt2v.train.memory_needs import available_memory, check_training_memory, processes_on_this_machine
+from streamt2v.train.memory_needs import available_memory, check_training_memory
 from streamt2v.train.progress import StepProgress
 from streamt2v.train.run_folder import (
     check_out_dir,
@@ -204,7 +205,8 @@ def train(
     # alone does before then (cli); and before the network is built (a CPU run that does not fit the memory
     # was killed by the kernel, without a word)
     check_out_dir(out, recipe, resume)
-    if memory_check and trains_on_the_cpu(cfg.cpu):
+    # the machine's first process alone, for them all: another, refused alone, left it waiting to join
+    if memory_check and first_on_this_machine() and trains_on_the_cpu(cfg.cpu):
         check_training_memory(recipe, cfg, available_memory(), processes_on_this_machine())
     run = _Run(recipe, cfg, out)
     # two runs on one --out (a job relaunched with --resume while the first still runs) would both write it

@@ -10,15 +10,15 @@ is compared with what the machine can still give: ``MemAvailable`` of ``/proc/me
 ``memory.swap.max``, less what they use; v1: ``memory.limit_in_bytes``, and ``memory.memsw.limit_in_bytes``
 for RAM and swap together; each level of the cgroup's path that sets one), shared by the processes of a
 launch on the machine (``LOCAL_WORLD_SIZE``). The check runs before the processes of a launch join their
-group, so the first of each machine alone says the refusal (the command line's rule). A GPU run is not checked
-here: CUDA's own out-of-memory error says so, where the kernel's killer says nothing. The check can be turned
-off (``memory_check=False``, ``--no-memory-check``): a floor from the free memory of a moment may still
-misjudge a machine.
+group, in the first of each machine alone (:func:`streamt2v.train.loop.train`): its figure is the whole
+machine's, and another process, reading the free memory a moment later, could be refused alone and leave the
+first waiting for it to join. A GPU run is not checked here: CUDA's own out-of-memory error says so, where
+the kernel's killer says nothing. The check can be turned off (``memory_check=False``,
+``--no-memory-check``): a floor from the free memory of a moment may still misjudge a machine.
 """
 
 from __future__ import annotations
 
-import os
 from contextlib import suppress
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -49,11 +49,6 @@ class CgroupLeft(NamedTuple):
     ram: int | None = None
     swap: int | None = None
     ram_and_swap: int | None = None
-
-
-class TrainingMemoryRefused(ArgumentRuntimeError):
-    """:func:`check_training_memory`'s refusal. Every process of a launch on the machine meets it alike, before
-    they join their group: the command line has the first of each machine say it."""
 
 
 def available_memory(
@@ -199,20 +194,4 @@ def check_training_memory(recipe: Any, cfg: Any, available: Available | None, pr
     if ema and without_ema <= available.size:
         parts += ["; without the EMA (", NO_EMA, f") at least {_gb(without_ema)}"]
     parts += ["; to try anyway: ", Arg("memory_check", False)]
-    raise TrainingMemoryRefused(*parts)
-
-
-def processes_on_this_machine() -> int:
-    """How many processes of this run's launch run on this machine, known before they join their group:
-    its ``LOCAL_WORLD_SIZE`` (which torchrun and accelerate launch set), else all of them (``WORLD_SIZE``);
-    1 where no launcher started this process (no ``LOCAL_RANK``: a ``WORLD_SIZE`` a job platform left is
-    its nodes')."""
-    world = _positive(os.environ.get("WORLD_SIZE", ""))
-    if world is None or world == 1 or not os.environ.get("LOCAL_RANK", "").strip():
-        return 1
-    return _positive(os.environ.get("LOCAL_WORLD_SIZE", "")) or world
-
-
-def _positive(text: str) -> int | None:
-    text = text.strip()
-    return int(text) if text.isdigit() and int(text) > 0 else None
+    raise ArgumentRuntimeError(*parts)
