@@ -295,3 +295,43 @@ def test_a_launch_trains_where_its_first_process_finds_the_memory(tmp_path, enco
     assert done.returncode == 0, done.stderr[-3000:]
     assert (tmp_path / "run" / "final").is_dir()
 
+
+def test_what_an_earlier_run_of_the_process_fixed_is_told_before_the_memory(tmp_path, monkeypatch):
+    """The memory check came before the check of what an earlier run in the process fixed (its precision, its
+    device): a second run was refused for the memory, and with it resized, for its precision after all."""
+    from accelerate.state import AcceleratorState
+
+    from conftest import tiny_vae
+    from streamt2v.train import loop
+    from streamt2v.train.loop import train
+
+    train(tiny_vae(), TrainConfig(steps=1, batch_size=1), tmp_path / "a", progress=False, export=False)
+    was = AcceleratorState().mixed_precision  # this process's first run's, if none ran before
+    other = "bf16" if was == "no" else "no"
+    monkeypatch.setattr(loop, "available_memory", lambda: Available(1000))
+    base = make_recipe("base", vae="nope", clip="nope")
+    with pytest.raises(
+        ValueError, match=f"^an earlier run in this process trained with mixed_precision='{was}'"
+    ):
+        train(base, TrainConfig(steps=1, mixed_precision=other, cpu=True), tmp_path / "b", progress=False)
+
+
+@pytest.mark.parametrize("accelerator", ["xpu", "npu"])
+def test_a_run_on_another_accelerator_than_cuda_is_not_the_cpus(monkeypatch, accelerator):
+    """trains_on_the_cpu knew CUDA and MPS alone: on Intel's XPU or Ascend's NPU, which accelerate trains on, a
+    run was checked for the CPU's memory and fp16 was refused as needing a GPU."""
+    import accelerate.state
+    import accelerate.utils
+    import torch
+
+    from streamt2v.train.train_config import trains_on_the_cpu
+
+    monkeypatch.setattr(accelerate.state, "is_initialized", lambda: False)  # no earlier run's state
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.delenv("ACCELERATE_USE_CPU", raising=False)
+    for name in ("mps", "mlu", "sdaa", "musa", "npu", "hpu", "xpu", "neuron"):
+        monkeypatch.setattr(accelerate.utils, f"is_{name}_available", lambda *a, **k: False, raising=False)
+    assert trains_on_the_cpu(False)
+    monkeypatch.setattr(accelerate.utils, f"is_{accelerator}_available", lambda *a, **k: True)
+    assert not trains_on_the_cpu(False)
+    assert trains_on_the_cpu(True)

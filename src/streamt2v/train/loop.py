@@ -205,6 +205,8 @@ def train(
     # alone does before then (cli); and before the network is built (a CPU run that does not fit the memory
     # was killed by the kernel, without a word)
     check_out_dir(out, recipe, resume)
+    # what an earlier run of the process fixed comes first: a run it keeps on a GPU is not the CPU's to check
+    check_process_state(cfg)
     # the machine's first process alone, for them all: another, refused alone, left it waiting to join
     if memory_check and first_on_this_machine() and trains_on_the_cpu(cfg.cpu):
         check_training_memory(recipe, cfg, available_memory(), processes_on_this_machine())
@@ -291,7 +293,6 @@ class _Run:
 
         self.recipe, self.cfg, self.out = recipe, cfg, out
         self.checkpoints, self.log_path = out / "checkpoints", out / "loss.jsonl"
-        check_process_state(cfg)
         self.accelerator = accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=cfg.cpu)
         self.main = accelerator.is_main_process
         self.rank, self.world = accelerator.process_index, accelerator.num_processes

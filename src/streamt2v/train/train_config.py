@@ -197,18 +197,28 @@ def fp16_needs_a_gpu() -> ArgumentValueError:
     )
 
 
+# The accelerators besides CUDA a fresh accelerate state takes (PartialState.default_device), each told by
+# accelerate.utils.is_<name>_available without making the state; a name this accelerate lacks is skipped.
+_OTHER_ACCELERATORS = ("mps", "mlu", "sdaa", "musa", "npu", "hpu", "xpu", "neuron")
+
+
 def trains_on_the_cpu(cpu: bool) -> bool:
     """Whether a run given ``cpu`` trains on the CPU, told without making accelerate's state (which joins a
-    launch's processes): ``cpu``, ``ACCELERATE_USE_CPU``, or no GPU torch can use; the device of the state
-    where an earlier run of the process made it."""
+    launch's processes): ``cpu``, ``ACCELERATE_USE_CPU``, or no accelerator torch can use (CUDA, or one of
+    :data:`_OTHER_ACCELERATORS` accelerate knows); the device of the state where an earlier run of the process
+    made it."""
+    import accelerate.utils
     import torch
     from accelerate.state import AcceleratorState, is_initialized
-    from accelerate.utils import parse_flag_from_env
 
     if is_initialized():
         return cpu or AcceleratorState().device.type == "cpu"
-    gpu = torch.cuda.is_available() or torch.backends.mps.is_available()
-    return cpu or parse_flag_from_env("ACCELERATE_USE_CPU") or not gpu
+    if cpu or accelerate.utils.parse_flag_from_env("ACCELERATE_USE_CPU"):
+        return True
+    if torch.cuda.is_available():
+        return False
+    available = (getattr(accelerate.utils, f"is_{name}_available", None) for name in _OTHER_ACCELERATORS)
+    return not any(check is not None and check() for check in available)
 
 
 def check_process_state(cfg: TrainConfig) -> None:
