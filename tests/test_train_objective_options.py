@@ -317,10 +317,12 @@ def test_foreground_weight_reaches_the_base_and_stream_losses(tmp_path, encoders
     from streamt2v.train.stream_recipe import StreamRecipe
     from streamt2v.train.video_recipes import BaseRecipe
 
-    with pytest.raises(ValueError, match=r"^base option foreground_weight must be a number ≥ 0 .*, got '1'$"):
+    with pytest.raises(
+        ValueError, match=r"^base option foreground_weight must be a finite number ≥ 0 .*, got '1'$"
+    ):
         BaseRecipe(foreground_weight="1")
     with pytest.raises(
-        ValueError, match=r"^stream option cond_noise_aug must be a number ≥ 0 .*, got '0.1'$"
+        ValueError, match=r"^stream option cond_noise_aug must be a finite number ≥ 0 .*, got '0.1'$"
     ):
         StreamRecipe(cond_noise_aug="0.1")
 

@@ -47,11 +47,17 @@ def test_an_option_of_another_type_given_to_the_recipe_class_is_named():
     # the recipe classes take their fields as given: a string failed inside math.isfinite with a bare TypeError
     from streamt2v.train.vae_recipe import VAERecipe
 
-    with pytest.raises(ValueError, match="vae option kl_weight must be a number ≥ 0, got '1e-4'"):
+    with pytest.raises(ValueError, match="vae option kl_weight must be a finite number ≥ 0, got '1e-4'"):
         VAERecipe(kl_weight="1e-4")
-    # an int too large for a float failed in math.isfinite with a bare OverflowError
-    with pytest.raises(ValueError, match=r"^vae option layers_per_block must be ≥ 1, got 1000"):
-        VAERecipe(layers_per_block=10**400)
+    # an int too large for a float failed in math.isfinite with a bare OverflowError, then was refused as
+    # "must be ≥ 1, got 1000…" (its 401 digits); over 4300 digits Python refuses to write it at all
+    for value, shown in [
+        (10**400, "an integer of 401 digits"),
+        (-(10**5000), "a negative integer of 5001 digits"),
+    ]:
+        with pytest.raises(ValueError) as err:
+            VAERecipe(layers_per_block=value)
+        assert str(err.value) == f"vae option layers_per_block must be a finite number ≥ 1, got {shown}"
     # numpy numbers are numbers, kept as plain ones (the run config is JSON)
     made = VAERecipe(layers_per_block=np.int64(2), kl_weight=np.float32(1e-4))
     assert type(made.layers_per_block) is int and type(made.kl_weight) is float and made.layers_per_block == 2

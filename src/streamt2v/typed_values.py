@@ -49,6 +49,21 @@ def is_finite(value: object) -> bool:
         return False
 
 
+def shown_number(value: object) -> str:
+    """``value`` as an error shows it: its repr, but for an int too large for a float (``10**400``)
+    ``an integer of 401 digits``, counted without ``str()``, which refuses ints over 4300 digits and would
+    make a message of hundreds of characters."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and not is_finite(value):
+        size = abs(int(value))
+        digits = int(math.log10(size)) + 1  # log10 rounds near a power of ten: set right below
+        if size < 10 ** (digits - 1):
+            digits -= 1
+        elif size >= 10**digits:
+            digits += 1
+        return f"{'a negative' if value < 0 else 'an'} integer of {digits} digits"
+    return repr(value)
+
+
 def typed_value(value: Any, hint: Any) -> Any:
     """``value`` as the type ``hint`` (bool, int, float, str, ``str | None``, ``tuple[int, ...]``), or a
     ValueError saying what it must be. Text spellings are accepted where they are unambiguous: a boolean

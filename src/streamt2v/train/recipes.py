@@ -30,7 +30,7 @@ from streamt2v.arguments import NAME_ONLY, Arg, ArgumentValueError, RecipeOption
 from streamt2v.microworld.dataset import ClipSpec, MicroworldDataset
 from streamt2v.microworld.render import FPS
 from streamt2v.train.word_tokenizer import caption_words
-from streamt2v.typed_values import is_finite, is_number, typed_value
+from streamt2v.typed_values import is_finite, is_number, shown_number, typed_value
 from streamt2v.wording import close_name, words_as_typed
 
 logger = logging.getLogger(__name__)
@@ -260,18 +260,16 @@ def check_at_least(recipe: object, least: float, *names: str, meaning: str = "")
     library's words, and a resume that corrected it was refused as another recipe."""
     for name in names:
         value = getattr(recipe, name)
-        if not is_number(value):  # VAERecipe(kl_weight="1e-4")
+        if isinstance(value, np.generic) and is_number(value):  # np.int64(2): a plain number, as JSON takes
+            value = value.item()
+            setattr(recipe, name, value)
+        # not a number: VAERecipe(kl_weight="1e-4"); not finite: an int too large for a float failed in math
+        if not (is_number(value) and is_finite(value) and value >= least):
+            kind = "" if is_number(value) and is_finite(value) else "a finite number "
             raise ArgumentValueError(
                 f"{recipe.name} option ",
                 option_arg(name),
-                f" must be a number ≥ {least}{meaning}, got {value!r}",
-            )
-        if isinstance(value, np.generic):  # np.int64(2): a plain number, which the run config's JSON takes
-            value = value.item()
-            setattr(recipe, name, value)
-        if not (is_finite(value) and value >= least):  # an int too large for a float failed in math
-            raise ArgumentValueError(
-                f"{recipe.name} option ", option_arg(name), f" must be ≥ {least}{meaning}, got {value!r}"
+                f" must be {kind}≥ {least}{meaning}, got {shown_number(value)}",
             )
 
 

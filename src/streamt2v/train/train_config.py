@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass
 
 from streamt2v.arguments import Arg, ArgumentValueError, FlaggedArg
-from streamt2v.typed_values import as_bool, as_index, is_number
+from streamt2v.typed_values import as_bool, as_index, is_number, shown_number
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
 LR_SCHEDULES = ("constant", "cosine")
@@ -86,10 +86,10 @@ class TrainConfig:
             "log_every",
         ):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)}")
+                raise ValueError(f"{name} must be ≥ 1, got {shown_number(getattr(self, name))}")
         for name in ("sample_every", "warmup_steps", "num_workers"):
             if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be ≥ 0, got {getattr(self, name)}")
+                raise ValueError(f"{name} must be ≥ 0, got {shown_number(getattr(self, name))}")
         # not finite: --lr inf took a step (logged as "lr": Infinity, no JSON) and failed at the export
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ArgumentValueError(Arg("lr"), f" must be a finite number > 0, got {self.lr}")
@@ -130,9 +130,8 @@ class TrainConfig:
             try:
                 object.__setattr__(self, name, float(value))
             except OverflowError:  # lr=10**400: no float holds it
-                digits = len(str(abs(value)))
                 raise ArgumentValueError(
-                    Arg(name), f" must be a finite number, got an integer of {digits} digits"
+                    Arg(name), f" must be a finite number, got {shown_number(value)}"
                 ) from None
         betas = self.betas
         listed = betas.tolist() if hasattr(betas, "tolist") else betas  # a numpy array's (or tensor's) items
@@ -140,8 +139,9 @@ class TrainConfig:
             raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
         try:
             object.__setattr__(self, "betas", tuple(float(b) for b in listed))
-        except OverflowError:
-            raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}") from None
+        except OverflowError:  # an int no float holds, whose repr may be too long to make
+            shown = ", ".join(shown_number(b) for b in listed)
+            raise ValueError(f"betas must be two numbers in [0, 1), got ({shown})") from None
         if (cpu := as_bool(self.cpu)) is None:
             raise ArgumentValueError(Arg("cpu"), f" must be True or False, got {self.cpu!r}")
         object.__setattr__(self, "cpu", cpu)
