@@ -198,7 +198,7 @@ def test_assemble_refuses_parts_that_do_not_fit(tmp_path, runs, encoders, capsys
         assemble_model(tmp_path / "m", unet=stream_unet, sampler={"seed": 3})
     with pytest.raises(
         ValueError,
-        match=r"^scheduler_overrides=\{'set_alpha_to_1': 1\}: set_alpha_to_1 \(set_alpha_to_one\?\) is not a ",
+        match=r"^unknown scheduler_overrides setting: set_alpha_to_1 \(set_alpha_to_one\?\); the settings ",
     ):
         assemble_refiner(
             tmp_path / "r",

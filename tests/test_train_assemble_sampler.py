@@ -263,8 +263,9 @@ def test_a_refused_value_is_named_by_its_key_as_each_caller_wrote_it(tmp_path, c
 
 def test_an_unknown_scheduler_option_is_named_as_each_caller_gave_it(tmp_path, capsys):
     """``--scheduler-option nosuch=1`` was refused as an "unknown scheduler option: nosuch", naming neither
-    the flag nor ``scheduler_overrides=``: the command line names the flag and the key, Python the argument
-    as given and the key, each with a close name's hint."""
+    the flag nor ``scheduler_overrides=``: the command line names the flag, Python the argument, each with a
+    close name's hint, in the shape of an unknown --sampler or --enhance setting (it had one of its own), the
+    names in the order typed (they were sorted). A key that is no string failed with a bare TypeError."""
     parts = _parts(tmp_path)
     refiner = tmp_path / "refiner"
     refiner.mkdir()
@@ -274,22 +275,25 @@ def test_an_unknown_scheduler_option_is_named_as_each_caller_gave_it(tmp_path, c
     assert main([*line, "--scheduler-option", "nosuch=1"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(
-        "error: --scheduler-option nosuch is not a DDIMScheduler option; the options: beta_end, "
+        "error: unknown --scheduler-option setting: nosuch; the settings (DDIMScheduler's options): beta_end, "
     )
     assert main([*line, "--scheduler-option", "set_alpha_to_1=1", "--scheduler-option", "nosuch=1"]) == 2
     assert capsys.readouterr().err.startswith(
-        "error: --scheduler-option nosuch, set_alpha_to_1 (set_alpha_to_one?) are not DDIMScheduler options;"
+        "error: unknown --scheduler-option settings: set_alpha_to_1 (set_alpha_to_one?), nosuch; the settings "
     )
-    with pytest.raises(ValueError) as err:
-        assemble_refiner(
-            tmp_path / "r",
-            unet=refiner,
-            vae=parts["vae"],
-            clip=parts["clip"],
-            scheduler_overrides={"set_alpha_to_1": 1},
-        )
-    assert str(err.value).startswith(
-        "scheduler_overrides={'set_alpha_to_1': 1}: set_alpha_to_1 (set_alpha_to_one?) is not a DDIMScheduler "
-        "option; the options: beta_end, "
-    )
+    assert main([*line, "--enhance", '{"zzz": 1, "stepz": 2}']) == 2
+    assert capsys.readouterr().err.startswith("error: unknown --enhance settings: zzz, stepz (steps?); ")
+    for overrides, said in [
+        ({"set_alpha_to_1": 1}, "unknown scheduler_overrides setting: set_alpha_to_1 (set_alpha_to_one?); "),
+        ({1: 2}, "scheduler_overrides={1: 2}: its keys must be setting names (strings), got 1"),
+    ]:
+        with pytest.raises(ValueError) as err:
+            assemble_refiner(
+                tmp_path / "r",
+                unet=refiner,
+                vae=parts["vae"],
+                clip=parts["clip"],
+                scheduler_overrides=overrides,
+            )
+        assert str(err.value).startswith(said)
     assert not (tmp_path / "r").exists()

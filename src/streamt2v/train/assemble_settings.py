@@ -19,7 +19,7 @@ import typing
 from dataclasses import fields
 from typing import Any
 
-from streamt2v.arguments import NAME_ONLY, Arg, ArgumentValueError, RecipeOption
+from streamt2v.arguments import NAME_ONLY, Arg, ArgumentValueError, FlaggedArg, RecipeOption
 from streamt2v.typed_values import typed_value
 from streamt2v.wording import singular_or_plural, unknown_names
 
@@ -96,15 +96,28 @@ def _refusal(arg: str, settings: dict[str, Any], message: str, as_is: Arg) -> Ar
     return ArgumentValueError(as_is, f": {message}")
 
 
-def _refuse_unknown(given: dict[str, Any], known: list[str], arg: str) -> None:
+def _refuse_unknown(
+    given: dict[Any, Any],
+    known: list[str],
+    arg: Arg,
+    listed: str = "the settings",
+    renamed: dict[str, str] | None = None,
+) -> None:
     """An :class:`ArgumentValueError` naming the settings of ``given`` (the argument ``arg``'s) that are not
-    ``known`` (:func:`~streamt2v.wording.unknown_names`: earlier names hint the current one), and the settings."""
-    from streamt2v.pipeline.enhance_config import EARLIER_NAMES
-
-    if unknown := unknown_names(given, known, renamed=EARLIER_NAMES):
+    ``known``, in the order given (:func:`~streamt2v.wording.unknown_names`: a ``renamed`` earlier name hints
+    the current one, else a close name), then ``listed`` and the known settings: ``unknown --sampler setting:
+    seed; the settings: ...``; a key that is no string (``scheduler_overrides={1: 2}``), naming the argument
+    as given."""
+    for key in given:
+        if not isinstance(key, str):
+            raise ArgumentValueError(
+                SettingsArg(arg.name, given), f": its keys must be setting names (strings), got {key!r}"
+            )
+    unknown = [shown for key in given for shown in unknown_names([key], known, renamed=renamed)]
+    if unknown:
         noun = singular_or_plural(len(unknown), "setting")
         raise ArgumentValueError(
-            "unknown ", Arg(arg), f" {noun}: {', '.join(unknown)}; the settings: {', '.join(known)}"
+            "unknown ", arg, f" {noun}: {', '.join(unknown)}; {listed}: {', '.join(known)}"
         )
 
 
@@ -114,13 +127,14 @@ def checked_sampler(sampler: dict[str, Any] | None, streaming: dict[str, Any]) -
     (generate's default, which does not fit, is a warning); its values as StreamConfig types them (``"true"``
     a bool). Its step counts are checked against the noise schedule by :func:`check_sampler_step_counts`,
     once the parts are known."""
+    from streamt2v.pipeline.enhance_config import EARLIER_NAMES
     from streamt2v.pipeline.setting_checks import check_cam_frames
     from streamt2v.pipeline.stream import StreamConfig
 
     sampler = dict(sampler or {})
     # what a sampler may set: the sampling fields, not the video's length, seed or prompt
     settable = sorted(set(StreamConfig.__dataclass_fields__) - {"num_frames", "seed", "negative_prompt"})
-    _refuse_unknown(sampler, settable, "sampler")
+    _refuse_unknown(sampler, settable, Arg("sampler"), renamed=EARLIER_NAMES)
     hints = typing.get_type_hints(StreamConfig)
     for key, value in sampler.items():
         # None is StreamConfig's "the model's": a sampler is the model's, and records values
@@ -196,12 +210,14 @@ def checked_enhance(enhance: dict[str, Any] | None) -> dict[str, Any]:
     """``enhance`` (a refiner folder's recommended settings) unless :class:`EnhanceConfig` refuses it: an
     unknown name (an earlier one named with ours), or a value; a limit from a setting not given (start_step's
     600 for ``steps`` 2000) is named as the default it is."""
-    from streamt2v.pipeline.enhance_config import EnhanceConfig
+    from streamt2v.pipeline.enhance_config import EARLIER_NAMES, EnhanceConfig
     from streamt2v.pipeline.refiner import explained
     from streamt2v.pipeline.setting_checks import EnhanceSettingError
 
     enhance = dict(enhance or {})
-    _refuse_unknown(enhance, sorted(f.name for f in fields(EnhanceConfig)), "enhance")
+    _refuse_unknown(
+        enhance, sorted(f.name for f in fields(EnhanceConfig)), Arg("enhance"), renamed=EARLIER_NAMES
+    )
     try:
         EnhanceConfig(**enhance)
     except EnhanceSettingError as err:
@@ -221,11 +237,8 @@ def checked_scheduler_options(overrides: dict[str, Any] | None) -> dict[str, Any
     overrides = dict(overrides or {})
     params = dict(inspect.signature(DDIMScheduler.__init__).parameters)
     params.pop("self", None)
-    if unknown := unknown_names(overrides, sorted(params)):
-        # --scheduler-option nosuch on the command line, scheduler_overrides={'nosuch': 1}: nosuch to Python
-        keys = SettingKey("scheduler_overrides", (overrides, ", ".join(unknown)))
-        what = "is not a DDIMScheduler option" if len(unknown) == 1 else "are not DDIMScheduler options"
-        raise ArgumentValueError(keys, f" {what}; the options: {', '.join(sorted(params))}")
+    arg = FlaggedArg("scheduler_overrides", flag=_FLAGS["scheduler_overrides"])
+    _refuse_unknown(overrides, sorted(params), arg, "the settings (DDIMScheduler's options)")
     for key, value in overrides.items():  # a value of the wrong type was stored and broke sampling later
         hint = params[key].annotation
         if typing.get_origin(hint) is typing.Literal:
