@@ -98,13 +98,18 @@ def test_a_command_failing_into_a_log_before_its_model_imports_no_transformers(t
             {"WORLD_SIZE": "2", "LOCAL_RANK": "0"},
             "error: convert runs as one process",
         ),
+        (
+            ["assemble", "model", "out", "--unet", "missing"],
+            {"WORLD_SIZE": "2", "LOCAL_RANK": "0"},
+            "error: assemble runs as one process",
+        ),
     ],
 )
 def test_a_command_refusing_its_arguments_into_a_log_imports_no_torch(tmp_path, argv, env, said):
     """The command line imported diffusers (and so torch) before any command into a log (stderr not a
-    terminal), to switch its bars off: a refusal of the arguments waited seconds for it. Generate, enhance
-    and convert switch the bars off themselves, after their first checks, made before their imports (as
-    evaluate's check of --resume now is)."""
+    terminal), to switch its bars off: a refusal of the arguments waited seconds for it. Generate, enhance,
+    convert and assemble switch the bars off themselves, after their first checks, made before their imports
+    (as evaluate's check of --resume now is)."""
     err: list[str] = []
     code = (
         "import sys\n"

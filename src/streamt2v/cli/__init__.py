@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from typing import NoReturn, TextIO
 
 from streamt2v.arguments import NamesArguments
@@ -348,6 +348,16 @@ def library_bars_off(libraries: tuple[str, ...] = ("diffusers", "transformers"))
             hub_utils.enable_progress_bars()
 
 
+def library_bars_off_if_quiet(
+    args: argparse.Namespace, libraries: tuple[str, ...] = ("diffusers", "transformers")
+) -> AbstractContextManager[None]:
+    """:func:`library_bars_off` of ``libraries`` where the command runs without bars (``args.no_progress``:
+    ``--no-progress``, or a stderr that is no terminal), else nothing; none where ``libraries`` is empty (a
+    command loading no model there). A command that sets ``own_library_bars`` wraps its model loading in it
+    after its first checks, so that a refusal of its arguments imports none of them."""
+    return library_bars_off(libraries) if args.no_progress and libraries else nullcontext()
+
+
 def stderr_is_terminal() -> bool:
     """Whether ``sys.stderr`` is a terminal, where progress bars are shown; False for a log file or a pipe,
     and for a stderr replaced by an object without ``isatty`` or closed (no error). The command line and
@@ -433,10 +443,10 @@ def _run(argv: list[str] | None, *, as_program: bool) -> int:
     if hasattr(args, "no_progress"):
         args.no_progress = quiet
     # The libraries' bars go off around the whole command, unless it sets own_library_bars and switches them
-    # off itself after its first checks (generate, enhance, convert, evaluate): diffusers is imported for its
-    # switch (seconds, with torch), which a command refusing its arguments must not wait for. Train and
-    # assemble import it for their recipes before their first check anyway; transformers is not imported
-    # (it follows hub's switch).
+    # off itself after its first checks (library_bars_off_if_quiet: generate, enhance, convert, evaluate,
+    # assemble): diffusers is imported for its switch (seconds, with torch), which a command refusing its
+    # arguments must not wait for. Train imports it for its recipes before its first check anyway;
+    # transformers is not imported (it follows hub's switch).
     libraries_quiet = quiet and not getattr(args, "own_library_bars", False)
 
     # SIGTERM (docker stop, systemd, Slurm) takes the Ctrl-C path: runs are marked interrupted and

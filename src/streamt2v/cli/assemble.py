@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from streamt2v.arguments import NAME_ONLY, NamesArguments, logs_naming_flags
-from streamt2v.cli import refuse_a_launch, user_path
+from streamt2v.cli import library_bars_off_if_quiet, refuse_a_launch, user_path
 from streamt2v.cli.train import key_value
 from streamt2v.config import DTYPE_NAMES
 
@@ -135,7 +135,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "one the stream run recorded, a run on a folder of videos; else 8, the microworld's)",
     )
     m.add_argument("--name", help="model name in its config (default: the folder's name)")
-    m.set_defaults(func=run)
+    m.set_defaults(func=run, own_library_bars=True)  # run switches the libraries' bars
     r = kinds.add_parser("refiner", help="stage 3: refiner UNet + VAE + text encoder")
     _common(r, "the refiner run's UNet, e.g. runs/refiner/final/unet")
     r.add_argument("--enhance", type=_settings, help="recommended enhancer settings, JSON or a JSON file")
@@ -147,7 +147,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="DDIM option over the training schedule, e.g. set_alpha_to_one=true (repeatable)",
     )
-    r.set_defaults(func=run)
+    r.set_defaults(func=run, own_library_bars=True)
     return p
 
 
@@ -157,8 +157,12 @@ def run(args: argparse.Namespace) -> int:
         "assemble",
         "each process would assemble the whole model and write the same folder; run it without the launcher",
     )
-    # the library's log lines name its arguments (vae); here they name the flags typed (--vae)
-    with logs_naming_flags("streamt2v.train.assemble", "streamt2v.train.assemble_settings"):
+    # the library's log lines name its arguments (vae); here they name the flags typed (--vae); the libraries'
+    # bars (model loading) off into a log, imported for it after the refusal above
+    with (
+        logs_naming_flags("streamt2v.train.assemble", "streamt2v.train.assemble_settings"),
+        library_bars_off_if_quiet(args),
+    ):
         try:
             out = Path(_assemble(args)).resolve()
         except NamesArguments as err:
