@@ -7,7 +7,7 @@ import contextlib
 from dataclasses import replace
 from pathlib import Path
 
-from streamt2v.cli import library_bars_off, refuse_a_launch, user_path
+from streamt2v.cli import library_bars_off_if_quiet, refuse_a_launch, user_path
 from streamt2v.config import DTYPE_NAMES, PRESETS, VIT_H_HEAD_WIDTH
 
 # problems of each kind listed when most of the checkpoint does not fit (a wrong file or preset: the full list
@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
 
     # the libraries' bars (the tokenizer's, the models') off into a log; imported for it after the refusal above
     try:
-        with library_bars_off() if args.no_progress else contextlib.nullcontext():
+        with library_bars_off_if_quiet(args):
             report = convert_official_checkpoint(
                 args.checkpoint,
                 args.out_dir,

@@ -7,11 +7,17 @@ import logging
 import os
 import shlex
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 
 from streamt2v.arguments import NAME_ONLY, Arg
-from streamt2v.cli import chosen_device, integer_at_least, library_bars_off, refuse_a_launch, user_path
+from streamt2v.cli import (
+    chosen_device,
+    integer_at_least,
+    library_bars_off_if_quiet,
+    refuse_a_launch,
+    user_path,
+)
 from streamt2v.config import DTYPE_NAMES
 from streamt2v.pipeline.setting_checks import SEED_LIMIT
 from streamt2v.wording import counted
@@ -216,7 +222,7 @@ def run(args: argparse.Namespace) -> int:
         # loading's bars are off into a log (the libraries imported for it after the checks above)
         with (
             logs_naming_flags("streamt2v.pipeline.enhance", "streamt2v.pipeline.enhance_canvas"),
-            library_bars_off() if args.no_progress else nullcontext(),
+            library_bars_off_if_quiet(args),
         ):
             return _run(args)
     except EnhanceSettingError as err:  # named by this command's flags, not EnhanceConfig's fields

@@ -11,10 +11,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-from contextlib import nullcontext
 from pathlib import Path
 
-from streamt2v.cli import chosen_device, library_bars_off, refuse_a_launch, user_path
+from streamt2v.cli import chosen_device, library_bars_off_if_quiet, refuse_a_launch, user_path
 from streamt2v.wording import counted
 
 # The MAWE flags' defaults: one given otherwise while MAWE is not asked for is said to be unused.
@@ -312,11 +311,11 @@ def run(args: argparse.Namespace) -> int:
         # starting over, every argument checked: a stop before the first score must not leave the old ones
         partial_path(args.out).unlink(missing_ok=True)
     # CLIP (transformers, maybe a hub download) is the only model loaded here
-    quiet_clip = args.no_progress and "clip" in metrics
+    loading = ("transformers",) if "clip" in metrics else ()
     try:
         # the library's log lines name the flags (--flow dis), as its errors do
         with (
-            library_bars_off(("transformers",)) if quiet_clip else nullcontext(),
+            library_bars_off_if_quiet(args, loading),
             logs_naming_flags("streamt2v.metrics.flow"),
         ):
             report = evaluate_videos(
