@@ -549,3 +549,17 @@ def test_a_tokenizer_class_transformers_lacks_is_named(tmp_path: Path) -> None:
     assert "damaged" not in str(err.value)
     with pytest.raises(ValueError, match="records the tokenizer class 'FooTokenizer'"):
         load_tokenizer(folder, "FooTokenizer")  # as a model folder's model_index.json records it
+
+
+def test_convert_into_a_log_draws_no_library_bars(
+    custom_checkpoint: tuple[Path, dict[str, torch.Tensor]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Into a log (capsys: stderr is no terminal) the text encoders' save drew transformers' 'Writing model
+    shards' bars, redrawn with carriage returns, unless convert switches the libraries' bars off itself."""
+    ckpt, _ = custom_checkpoint
+    argv = ["convert", str(ckpt), str(tmp_path / "out"), "--preset", _arch(tmp_path), "--no-strict"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "%|" not in err and "\r" not in err and "Writing model shards" not in err

@@ -462,6 +462,20 @@ def test_no_default_refiner_for_large_frames_is_refused_before_the_work(tmp_path
     assert not (tmp_path / "run").exists()
 
 
+def test_cli_enhance_into_a_log_draws_no_library_bars(tmp_path, capsys) -> None:
+    """Into a log (capsys: stderr is no terminal) loading the shipped refiner's text encoder drew
+    transformers' 'Loading weights' bar, redrawn with carriage returns, unless enhance switches the
+    libraries' bars off itself."""
+    from streamt2v.cli import main
+
+    src = write_video(tmp_path / "in.mp4", torch.zeros(1, 3, 1, 32, 32), fps=8)
+    out = tmp_path / "out.mp4"
+    assert main(["enhance", str(src), "--prompt", "a red circle", "-o", str(out), "--steps", "1"]) == 0
+    captured = capsys.readouterr()
+    assert "%|" not in captured.err and "\r" not in captured.err and "Loading weights" not in captured.err
+    assert captured.out == f"wrote 1 frame of 64x64 (width x height) to {out.resolve()}\n"
+
+
 def test_cli_enhance_help_explains_every_option() -> None:
     # `--negative-prompt NEGATIVE_PROMPT` was listed without a word on what it does
     import argparse
