@@ -412,6 +412,27 @@ def test_out_is_written_when_no_video_could_be_scored(video_dir, tmp_path, capsy
     assert rows[1][0] == broken and rows[1][1] == data["skipped"][0]["error"] and len(rows) == 3
 
 
+def test_a_video_too_small_for_dis_is_skipped_naming_each_readers_arguments(tmp_path, capsys):
+    """A video too small for DIS at its own size (--flow-size 0) is skipped, its reason naming how to score
+    it: since the flow's advice names the caller's arguments, the command line's skipped line and --out
+    said Python's (flow_size, flow='farneback'); they say its flags, and a Python caller's report its own."""
+    video = tmp_path / "small.mp4"
+    write_video(video, np.random.default_rng(0).integers(0, 256, (3, 8, 8, 3), dtype=np.uint8))
+    out = tmp_path / "r.json"
+    argv = ["evaluate", str(video), "--metrics", "mawe", "--flow-size", "0", "--out", str(out)]
+    assert main(argv) == 1
+    advice = "got 8x8 (WxH); use a larger flow size (--flow-size) or --flow farneback"
+    [skipped] = [line for line in capsys.readouterr().err.splitlines() if line.startswith("skipped ")]
+    assert skipped.startswith(f"skipped {video}: DIS optical flow needs") and skipped.endswith(advice)
+    [stored] = json.loads(out.read_text())["skipped"]
+    assert stored["error"].endswith(advice)
+    report = evaluate_videos([str(video)], metrics=["mawe"], flow_size=None)
+    [reason] = [s["error"] for s in report.skipped]
+    assert reason.endswith("use a larger flow size (flow_size) or flow='farneback'")
+    report.save(tmp_path / "py.json")
+    assert json.loads((tmp_path / "py.json").read_text())["skipped"][0]["error"] == reason
+
+
 def test_mawe_coeff_with_the_paper_definition_is_said_to_be_unused(video_dir, capsys):
     """QA: ``--mawe-coeff`` with ``--mawe-definition paper`` (which has no c) was ignored without a word."""
     argv = [

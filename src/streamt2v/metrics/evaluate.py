@@ -27,7 +27,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from streamt2v.arguments import ArgumentIsADirectoryError, ArgumentValueError, FlaggedArg, naming_arguments
+from streamt2v.arguments import (
+    ArgumentIsADirectoryError,
+    ArgumentValueError,
+    FlaggedArg,
+    NamesArguments,
+    naming_arguments,
+)
 from streamt2v.io.folders import ExistingOutputError, atomic_write_file, check_writable_parent, home_path
 from streamt2v.io.frame_rates import DEFAULT_FPS
 from streamt2v.metrics.flow import (
@@ -80,11 +86,31 @@ def parse_metrics(spec: str | Sequence[str]) -> tuple[str, ...]:
 
 @dataclass
 class EvaluationReport:
-    """Per-video records, their means and the skipped videos (``(path, reason)``)."""
+    """Per-video records, their means and the skipped videos (``{"path": ..., "error": reason}``)."""
 
     records: list[dict] = field(default_factory=list)
     skipped: list[dict] = field(default_factory=list)
     config: dict = field(default_factory=dict)
+    # each entry of skipped with its error, whose reason as_flags spells for the command line; never saved
+    _skip_errors: list[tuple[dict, Exception]] = field(
+        default_factory=list, init=False, repr=False, compare=False
+    )
+
+    def _skip(self, path: str, err: Exception) -> None:
+        """Record the video ``path`` as skipped, its reason ``err``'s message (naming Python's arguments)."""
+        entry = {"path": path, "error": str(err)}
+        self.skipped.append(entry)
+        self._skip_errors.append((entry, err))
+
+    def as_flags(self) -> EvaluationReport:
+        """This report, the reasons of its skipped videos naming the command line's flags where they name
+        arguments (``use a larger flow size (--flow-size) or --flow farneback``, where a Python caller reads
+        ``flow_size`` and ``flow='farneback'``): for the reader of a command line, in its lines and the file
+        it writes, as :meth:`~streamt2v.arguments.NamesArguments.as_flags` is for an error."""
+        for entry, err in self._skip_errors:
+            if isinstance(err, NamesArguments):
+                entry["error"] = err.spelled(flags=True)
+        return self
 
     @property
     def keys(self) -> list[str]:
@@ -442,7 +468,7 @@ def evaluate_videos(
             except (ValueError, FileNotFoundError, OSError, RuntimeError) as err:
                 # Reported by the caller from report.skipped (the CLI prints one line per skipped video).
                 logger.debug("skipping %s: %s", label, err, exc_info=True)  # -v: where it came from
-                report.skipped.append({"path": label, "error": str(err)})
+                report._skip(label, err)
                 outcome = "skipped"  # why: the caller says it, once
             else:
                 report.records.append(record)
