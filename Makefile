@@ -24,9 +24,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/streamt2v generate "a red circle bouncing on a blue background" --frames 240 --seed 0 --enhance --overwrite -o demo.mp4
 
-# Reproduce the shipped microworld models (src/streamt2v/assets) from scratch: ~4 h 20 min on 2 CPU cores, then
-# the one GPU run (refiner-restore, 7 min on an H200); without CUDA it is refused unless ARGS=--allow-cpu (~13 h
-# in all: refiner-restore alone ~9 h, 12.3 s per step in bench/results/train_cpu.md).
+# Reproduce the shipped microworld models (src/streamt2v/assets) from scratch: ~4 h 20 min on 2 CPU cores,
+# then the one GPU run (refiner-restore, 7 min on an H200); without CUDA it is refused unless ARGS=--allow-cpu
+# (~13 h in all: refiner-restore alone ~9 h, in fp32 on the CPU, 12.3 s per step in
+# bench/results/train_cpu.md).
 train-microworld: $(STAMP)
 	$(BIN)/python -m streamt2v.train.microworld_release --out runs/microworld --assets src/streamt2v/assets $(ARGS)
 

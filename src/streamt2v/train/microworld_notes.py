@@ -403,10 +403,10 @@ NOTES: tuple[str, ...] = (
     "bilinear 6.7%). One step from t = 10 instead of t = 1 gives 5.52 through the VAE but 4.59 on clean "
     "renders, so stage 3 keeps t = 1. `tests/test_microworld_behaviour.py` now checks that the shipped UNet "
     "removes at least 5% of the round trip's error (on its 4 scenes it leaves 0.87 of it; "
-    "`refiner-low-noise` 0.99). The same run on 2 CPU cores takes about 9 hours (12.3 s per step at 2 "
-    "threads on 2 AMD EPYC cores, the median `bench/bench_train.py` measured: 523 min), so "
-    "`make train-microworld` refuses it without CUDA unless "
-    "`ARGS=--allow-cpu`.",
+    "`refiner-low-noise` 0.99). The same run on 2 CPU cores takes about 9 hours in fp32, which the release "
+    "trains it in on the CPU (bf16 autocast is about 10 times slower there): 12.3 s per step at 2 threads "
+    "on 2 AMD EPYC cores, the median `bench/bench_train.py` measured (523 min); so `make train-microworld` "
+    "refuses it without CUDA unless `ARGS=--allow-cpu`.",
     "- Measured on the same H200 and not shipped: the stage-1 and stage-2 UNets continued from the shipped "
     "fp16 weights at batch 64 (bf16, cosine lr 3e-4 → 0, EMA 0.999), side by side with two other runs: "
     "`base-3` + 850 steps (`image_batch` 4; 54,400 clips, as many as the three CPU base runs together; loss "

@@ -101,13 +101,36 @@ def check_gpu_runs(names: list[str], runs: dict[str, RecipeRun], allow_cpu: bool
         )
 
 
-def train_one(out: Path, name: str, allow_cpu: bool = False) -> None:
-    """Train (or resume) run ``name`` of :func:`release_runs` into ``out/NAME``; a finished run is left
-    alone."""
+def train_settings(name: str, run: RecipeRun) -> dict[str, Any]:
+    """The loop settings run ``name`` trains with here: ``run.train``, but in fp32 (``mixed_precision``
+    "no") where it asks for mixed precision and trains on the CPU: bf16 autocast on a CPU without bf16
+    instructions is about 10× slower than fp32 (refiner-restore's steps, sized for a GPU; 2 AMD EPYC cores),
+    and the CPU times the docs give are fp32's (bench/results/train_cpu.md). Decided at each start: a run
+    resumed on the other kind of machine takes that machine's precision (its weights and optimizer state are
+    fp32 either way), and the loop warns of the change as of any other changed setting."""
+    from streamt2v.train.train_config import trains_on_the_cpu
+
+    settings = dict(run.train)
+    asked = settings.get("mixed_precision", "no")
+    if asked != "no" and trains_on_the_cpu(bool(settings.get("cpu", False))):
+        logger.info(
+            "%s: trains in fp32 on the CPU (mixed_precision 'no', not its %r: many times slower there)",
+            name,
+            asked,
+        )
+        settings["mixed_precision"] = "no"
+    return settings
+
+
+def train_one(
+    out: Path, name: str, allow_cpu: bool = False, runs: dict[str, RecipeRun] | None = None
+) -> None:
+    """Train (or resume) run ``name`` of ``runs`` (:func:`release_runs` of ``out`` if not given) into
+    ``out/NAME`` with :func:`train_settings`; a finished run is left alone."""
     from streamt2v.train.loop import TrainConfig, train
     from streamt2v.train.recipes import make_recipe
 
-    runs = release_runs(out)
+    runs = release_runs(out) if runs is None else runs
     run = runs[name]
     if run_done(out, name):
         logger.info("%s: already finished (%s)", name, out / name / "final")
@@ -120,7 +143,7 @@ def train_one(out: Path, name: str, allow_cpu: bool = False) -> None:
     t0 = time.perf_counter()
     result = train(
         make_recipe(run.recipe, **run.options),
-        TrainConfig(**run.train),
+        TrainConfig(**train_settings(name, run)),
         out / name,
         resume=True,
         progress=False,

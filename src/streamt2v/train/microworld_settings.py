@@ -169,7 +169,8 @@ def release_runs(out: Path) -> dict[str, RecipeRun]:
         # stage-1/2 VAE's round trip, as generated videos reach stage 3. On held-out scenes passed through
         # that VAE, the UNet removes 13% of the error its VAE's round trip leaves (refiner-low-noise: 1%;
         # MODEL_CARD.md notes). A GPU run: 6.7 min on an H200; the same steps at 2 CPU threads would take
-        # about 9 hours (12.3 s per step, bench/results/train_cpu.md).
+        # about 9 hours (12.3 s per step, bench/results/train_cpu.md), in fp32, which train_settings gives it
+        # on the CPU (its bf16 is about 10 times slower there).
         "refiner-restore": RecipeRun(
             "refiner",
             {
