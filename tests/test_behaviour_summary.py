@@ -106,8 +106,9 @@ def test_card_reachable_figures_of_the_tested_seeds_are_said_apart_from_the_tabl
     text = "\n".join(reference_lines(rendered, through_vae, 2))
     assert "| ≥ 0.9 | 0.800 | 2 of 3 | 0.600 | 2 of 3 |" in text
     assert text.endswith(
-        "The first 2 pairs are the per-video table's tested seeds: 2 of 2 pass every threshold rendered, 2 of 2 "
-        "through the VAE (there, worst: colours 1.000, shapes 0.950, jump ratio 1.500, speed ratio 1.000)."
+        "The first 2 pairs are the per-video table's tested seeds: 2 of 2 pass every threshold rendered, "
+        "2 of 2 through the VAE (there, worst: colours 1.000, shapes 0.950, jump ratio 1.500, "
+        "speed ratio 1.000)."
     )
     assert "tested seeds" not in "\n".join(reference_lines(rendered, through_vae))  # none named
 

@@ -161,8 +161,8 @@ def test_shipped_assets_carry_the_release_sampler_and_notes() -> None:
 
 
 def test_card_gives_the_shipped_folders_sizes_in_mb_of_10_to_the_6_bytes() -> None:
-    """The card said 9.1/4.6/0.3 "MB" (14.0 in all), which were MiB: the folders hold 9.5/4.8/0.3 MB. The card,
-    the release's 40 MB budget and this check count the same unit."""
+    """The card said 9.1/4.6/0.3 "MB" (14.0 in all), which were MiB: the folders hold 9.5/4.8/0.3 MB. The
+    card, the release's 40 MB budget and this check count the same unit."""
     from streamt2v.train.model_card import folder_mb
 
     shipped = assets.microworld_model_dir().parent
@@ -172,8 +172,8 @@ def test_card_gives_the_shipped_folders_sizes_in_mb_of_10_to_the_6_bytes() -> No
     assert round(sizes[0], 1) == round(byte_count / 1e6, 1)
     card = (shipped / "MODEL_CARD.md").read_text()
     assert (
-        f"microworld {sizes[0]:.1f} MB, microworld-refiner {sizes[1]:.1f} MB, microworld-clip {sizes[2]:.1f} MB "
-        f"({sum(sizes):.1f} MB in all)" in card
+        f"microworld {sizes[0]:.1f} MB, microworld-refiner {sizes[1]:.1f} MB, "
+        f"microworld-clip {sizes[2]:.1f} MB ({sum(sizes):.1f} MB in all)" in card
     )
 
 

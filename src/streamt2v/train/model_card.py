@@ -30,8 +30,8 @@ def _log(run: Path) -> list[dict[str, Any]]:
 
 
 def folder_mb(path: Path) -> float:
-    """The size of the files under ``path`` in MB (10^6 bytes), the unit of the card and of the release's 40 MB
-    budget (the card said MB of 2^20 bytes)."""
+    """The size of the files under ``path`` in MB (10^6 bytes), the unit of the card and of the release's
+    40 MB budget (the card said MB of 2^20 bytes)."""
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
 
 
