@@ -123,6 +123,11 @@ def test_an_unknown_option_is_the_error_of_its_command(line, command, capsys):
             "streamt2v generate [options] [prompt]",
             "argument --frames/-n/--num-frames: expected an integer >= 1, got 'abc'",
         ),
+        (  # -v shows a traceback for the other errors; a parse error has none (README)
+            "-v generate x --frames abc",
+            "streamt2v generate [options] [prompt]",
+            "argument --frames/-n/--num-frames: expected an integer >= 1, got 'abc'",
+        ),
         (
             "enhance in.mp4 -o x.mp4 -n 8",
             "streamt2v enhance [options] --prompt PROMPT -o OUTPUT input",
@@ -133,7 +138,33 @@ def test_an_unknown_option_is_the_error_of_its_command(line, command, capsys):
             "streamt2v assemble model [options] --unet UNET out_dir",
             "the following arguments are required: --unet",
         ),
+        (
+            "convert a b --dtype fp8",
+            "streamt2v convert [options] checkpoint out_dir",
+            "argument --dtype: invalid choice: 'fp8' (choose from 'fp32', 'fp16', 'bf16')",
+        ),
+        (
+            "evaluate",
+            "streamt2v evaluate [options] VIDEO_OR_DIR [VIDEO_OR_DIR ...]",
+            "the following arguments are required: VIDEO_OR_DIR",
+        ),
+        (
+            "train vae",
+            "streamt2v train [options] -o OUT recipe",
+            "the following arguments are required: -o/--output/--out",
+        ),
+        (
+            "assemble refiner out",
+            "streamt2v assemble refiner [options] --unet UNET out_dir",
+            "the following arguments are required: --unet",
+        ),
         ("", "streamt2v [options] COMMAND ...", "the following arguments are required: COMMAND"),
+        (
+            "nosuch p",
+            "streamt2v [options] COMMAND ...",
+            "argument COMMAND: invalid choice: 'nosuch' (choose from 'generate', 'enhance', 'convert', "
+            "'evaluate', 'train', 'assemble')",
+        ),
     ],
 )
 def test_a_parse_error_is_a_usage_line_and_the_error(line, usage, error, capsys):
