@@ -111,8 +111,9 @@ def test_generate_and_pipe_take_a_models_recommended_chunk_and_conditioning_fram
     pipe = StreamingT2VPipeline.from_pretrained(folder, device="cpu")
     video = pipe("a red circle", 16, seed=3)
     assert torch.equal(video, torch.cat([c.frames for c in chunks], dim=2))  # one rule: the same video
-    # a value given wins over the model's, in both
-    assert pipe("a red circle", 16, seed=3, chunk_frames=8).shape[2] == 16
+    # a value given wins over the model's: 8-frame chunks, each after the first adding 8 - 4 frames
+    spans = [(c.start, c.stop) for c in pipe.stream("a red circle", 16, seed=3, chunk_frames=8)]
+    assert spans == [(0, 8), (8, 12), (12, 16)]
 
 
 def test_a_hub_ids_recommended_settings_are_the_downloaded_models(tmp_path):
@@ -145,3 +146,66 @@ def test_a_hub_ids_recommended_settings_are_the_downloaded_models(tmp_path):
     assert (stored["steps"], stored["init_steps"], stored["chunk_frames"]) == (3, 1, 12)  # given, the model's
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["num_chunks"] == 3  # 12 + 4 + 4 frames (the official 16-frame chunks: 16 + 4)
+
+
+def _hub_model(tmp_path, sampler):
+    """A model folder of a 4-frame CAM with ``sampler``, as a hub id's download (``org/name`` in the hub cache
+    ``tmp_path / "hub"``) and the environment that reads it offline (a subprocess: the hub reads it at import)."""
+    import os
+
+    from test_incomplete_model_folder import as_hub_snapshot
+
+    folder = _cam_of_4_frames_folder(tmp_path)
+    index = json.loads((folder / "model_index.json").read_text())
+    index["streamt2v"]["sampler"] = sampler
+    (folder / "model_index.json").write_text(json.dumps(index))
+    snapshot = as_hub_snapshot(folder, tmp_path / "hub")
+    (snapshot.parent.parent / "refs").mkdir()
+    (snapshot.parent.parent / "refs" / "main").write_text(snapshot.name)
+    return {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_HUB_CACHE": str(tmp_path / "hub"),
+        "OMP_NUM_THREADS": "1",
+    }
+
+
+def test_a_hub_ids_recommendation_is_the_command_lines_and_checked_once_it_is_loaded(tmp_path):
+    """A hub id's recommended settings are known once it is loaded: the command line filled every flag not typed
+    with the official values before (--cond-frames 8, refused by this model's 4-frame CAM, and 50 + 50 steps),
+    and generate() refused before loading what only the official values forbid (chunk_frames=6 with 8
+    conditioning frames); --no-reanchor turns off a model's reanchor (the flag could only turn it on)."""
+    import subprocess
+    import sys
+
+    env = _hub_model(
+        tmp_path, {"cond_frames": 4, "chunk_frames": 12, "steps": 1, "init_steps": 1, "reanchor": True}
+    )
+    script = (
+        "import sys\n"
+        "from streamt2v.cli import main\n"
+        "from streamt2v.pipeline.generate import GenerateConfig, generate\n"
+        "from streamt2v.pipeline.stream import StreamConfig\n"
+        "code = main(['generate', 'a red circle', '--model', 'org/name', '--frames', '20', '--device', 'cpu',"
+        " '--no-reanchor', '--run-dir', 'cli', '-o', 'cli.mp4', '--no-progress'])\n"
+        "assert code == 0, code\n"
+        "generate(GenerateConfig(output='py.mp4', stream=StreamConfig(num_frames=20, chunk_frames=6),"
+        " prompt='a red circle', run_dir='py', model='org/name', device='cpu'))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    for run, expected, chunks in [("cli", (12, 4, False, 1, 1), 2), ("py", (6, 4, True, 1, 1), 8)]:
+        stored = json.loads((tmp_path / run / "config.json").read_text())["stream"]
+        keys = ("chunk_frames", "cond_frames", "reanchor", "steps", "init_steps")
+        assert tuple(stored[k] for k in keys) == expected, run
+        # 12 + 4 + 4 frames; 6 + 2 * 7
+        assert json.loads((tmp_path / run / "manifest.json").read_text())["num_chunks"] == chunks, run
+
+
+@pytest.mark.parametrize("chunk_frames", [0, -3, 1])
+def test_a_chunk_of_fewer_than_two_frames_is_refused_when_given(chunk_frames):
+    """Accepted until the model's cond_frames resolved it, then refused as 'greater than cond_frames'."""
+    with pytest.raises(ValueError, match=rf"chunk_frames must be >= 2, got {chunk_frames}"):
+        StreamConfig(num_frames=20, chunk_frames=chunk_frames)

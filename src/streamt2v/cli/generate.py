@@ -120,7 +120,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="stage-1 initial-noise correlation across frames, in [0, 1) (default: the model's, else 0)",
     )
     p.add_argument(
-        "--chunk-frames", type=integer_at_least(1), help="frames per chunk F (default: the model's, else 16)"
+        "--chunk-frames", type=integer_at_least(2), help="frames per chunk F (default: the model's, else 16)"
     )
     p.add_argument(
         "--cond-frames",
@@ -163,9 +163,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--reanchor",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
         default=None,  # unset: the model's, else off
-        help="re-anchor the APM when the scheduled prompt changes",
+        help="re-anchor the APM when the scheduled prompt changes (default: the model's, else off)",
     )
     p.add_argument(
         "--cond-replacement",
@@ -356,54 +356,25 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from streamt2v.cli.enhance import logs_advising_enhance
-    from streamt2v.pipeline.chunking import num_chunks
+    from streamt2v.cli.generate_progress import StepBar
     from streamt2v.pipeline.generate import GenerateConfig, StoppedWhenComplete, generate
-    from streamt2v.pipeline.model_loading import recommended_sampler
     from streamt2v.pipeline.resume import resume_generate, run_config
     from streamt2v.pipeline.sampling_stages import STAGE1_SAMPLING, STAGE2_SAMPLING
     from streamt2v.pipeline.setting_checks import EnhanceSettingError, SettingError
-    from streamt2v.pipeline.step_counts import recommended_note
     from streamt2v.pipeline.stream import StreamConfig
     from streamt2v.wording import counted
 
-    bar = None
-    # Denoising steps of each chunk (the bar's total); None until the number of chunks is known: an
-    # --init-video run learns it from its first chunk, the video as generate() read it (not read twice).
-    per_chunk: list[int] | None = None
-    done = 0
-    # The model's recommended settings a new run takes where no flag is given: a message about one says so.
-    recommended: dict[str, object] = {}
-    given: list[str] = []
+    bar = StepBar(shown=not args.no_progress)
 
     def flags_error(err: SettingError) -> ValueError:
-        """A refusal as the command line says it: its flags, and a value the user did not type named (the
-        model's or the refiner's recommendation, stage 3's official default). Stage 3's settings are named
-        by its own flags (ENHANCE_FLAGS: chunk_frames is --enhance-chunk-frames there)."""
+        """A refusal as the command line says it: its flags (a value the user did not type, the model's or
+        the refiner's recommendation, stage 3's official default, is named so by the library). Stage 3's
+        settings are named by its own flags (ENHANCE_FLAGS: chunk_frames is --enhance-chunk-frames there)."""
         if isinstance(err, EnhanceSettingError):  # --resume: the run's settings, no flag changes them
             note = err.note(ENHANCE_FLAGS, settable=not args.resume)
             return ValueError(as_flags(err.message, ENHANCE_FLAGS) + note)
-        return ValueError(as_flags(f"{err}{recommended_note(err, recommended, given)}"))
-
-    def on_chunk(chunk) -> None:
-        nonlocal per_chunk
-        if per_chunk is None:
-            per_chunk = _steps_per_chunk(cfg, chunk.num_chunks)
-        if bar is not None:
-            bar.set_postfix_str(f"{counted(chunk.stop, 'frame')} done", refresh=False)
-
-    def on_step(index: int, step: int, steps: int) -> None:
-        nonlocal bar
-        if bar is None and not args.no_progress:  # created at the first step: errors come without a bar
-            bar = tqdm(
-                total=sum(per_chunk) if per_chunk else None, unit="step", file=sys.stderr, dynamic_ncols=True
-            )
-            bar.update(sum(per_chunk[:done]) if per_chunk else 0)
-        if bar is not None:
-            bar.set_description(f"chunk {index + 1}", refresh=False)
-            bar.update(1)
+        return ValueError(as_flags(str(err)))
 
     if args.resume:
         from streamt2v.pipeline.rundir import RunDir
@@ -425,10 +396,10 @@ def _generate(args: argparse.Namespace) -> int:
         # Counted from the run as its lock finds it (read again if another resume changed it since it was
         # opened): resume_generate goes on from there, and takes the lock held.
         cfg = run_config(run_dir.lock())
-        per_chunk, done = _steps_per_chunk(cfg, run_dir.manifest["num_chunks"]), run_dir.num_finished
+        bar.start(cfg, run_dir.manifest["num_chunks"], done=run_dir.num_finished)
         # stopped in stage 3 or while its outputs were written (a complete run: resume_generate says what it
         # writes again, only what is missing, if anything)
-        if done >= run_dir.manifest["num_chunks"] and run_dir.status != "complete":
+        if run_dir.num_finished >= run_dir.manifest["num_chunks"] and run_dir.status != "complete":
             # a plain --enhance stores {}: stage 3 runs whenever it is not None
             stage3 = "stage 3 continues from its last finished step, then " if cfg.enhance is not None else ""
             note = f"has all its chunks; {stage3}its outputs are written from its frames"
@@ -442,9 +413,9 @@ def _generate(args: argparse.Namespace) -> int:
             print(
                 f"warning: {', '.join(unused)} only {verb} with --enhance; ignoring {them}", file=sys.stderr
             )
-        # the sampling flags, named as StreamConfig's fields (their dests)
+        # the sampling flags typed, named as StreamConfig's fields (their dests); the rest are left None for
+        # generate() to take the model's recommended ones (a hub id's are known once it is loaded)
         sampling = {k: getattr(args, k) for k in (*STAGE2_SAMPLING, *STAGE1_SAMPLING)}
-        recommended = recommended_sampler(args.model)
         given = [k for k, v in sampling.items() if v is not None]
         try:
             stream_cfg = StreamConfig(
@@ -455,7 +426,7 @@ def _generate(args: argparse.Namespace) -> int:
                 cond_frames=args.cond_frames,
                 reanchor=args.reanchor,
                 **{k: sampling[k] for k in given},
-            ).resolved(recommended)  # the model's recommended settings where no flag is given, as generate()
+            )
         except SettingError as err:
             raise flags_error(err) from None
         enhance = {
@@ -486,21 +457,15 @@ def _generate(args: argparse.Namespace) -> int:
             compile=args.compile or None,  # --no-compile: eager, as without the flag
             overwrite=args.overwrite,
         )
-        unused_sampling = _sampling_flags_unused(cfg, given)
+
+    def on_start(resolved: GenerateConfig, num_chunks: int) -> None:
+        """A new run's plan, its settings resolved (the model loaded): the bar's total, and the sampling
+        flags typed for a stage the run does not have."""
+        bar.start(resolved, num_chunks)
+        unused_sampling = _sampling_flags_unused(resolved, given)
         if unused_sampling:
             print(f"warning: {unused_sampling}; ignoring them", file=sys.stderr)
-        if not cfg.init_video:  # an --init-video run learns its length from the video (on_chunk)
-            s = cfg.stream
-            try:
-                n = num_chunks(
-                    s.num_frames,
-                    chunk_frames=s.chunk_frames,
-                    cond_frames=s.cond_frames,
-                    prefix_frames=int(bool(cfg.init_image)),
-                )
-            except SettingError:  # generate() reports it
-                n = None
-            per_chunk = _steps_per_chunk(cfg, n) if n else None
+
     stopped = None  # a Ctrl-C or SIGTERM that came as the finished run was marked complete
     try:
         # stage-1/2 messages name settings by their field names ("init_video is 64x64; ..."), the checks before
@@ -514,21 +479,26 @@ def _generate(args: argparse.Namespace) -> int:
             if args.resume:
                 result = resume_generate(  # the run opened above: opening again would hash every chunk again
                     run_dir,
-                    on_step=on_step,
-                    on_chunk=on_chunk,
+                    on_step=bar.on_step,
+                    on_chunk=bar.on_chunk,
                     progress=not args.no_progress,
                     overwrite=args.overwrite,
                     **resumed_on,
                 )
             else:
-                result = generate(cfg, on_step=on_step, on_chunk=on_chunk, progress=not args.no_progress)
+                result = generate(
+                    cfg,
+                    on_step=bar.on_step,
+                    on_chunk=bar.on_chunk,
+                    on_start=on_start,
+                    progress=not args.no_progress,
+                )
     except SettingError as err:
         raise flags_error(err) from None
     except StoppedWhenComplete as stop:
         result, stopped = stop.result, stop
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     if result.output in result.rewritten:  # a finished run resumed keeps what is there as it left it
         print(f"wrote {counted(result.num_frames, 'frame')} to {result.output}")
     for extra in result.extra_outputs:
@@ -590,11 +560,3 @@ def _is_backend(name: str) -> bool:
 
     offered, others = compile_backends()
     return name in offered or name in others
-
-
-def _steps_per_chunk(cfg, num_chunks: int) -> list[int]:
-    """Denoising steps of each of a run's ``num_chunks`` chunks (the progress bar's total): chunk 0 is the
-    input (none) or a stage-1 chunk, every later one a stage-2 chunk."""
-    s = cfg.stream
-    first = 0 if cfg.init_video or cfg.init_image else s.init_steps
-    return [first] + [s.steps] * (num_chunks - 1)

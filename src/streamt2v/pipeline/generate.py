@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,9 +24,13 @@ from streamt2v.io.folders import home_path
 from streamt2v.io.output_paths import output_kind
 from streamt2v.io.video import check_crf
 from streamt2v.memory import one_dtype
-from streamt2v.pipeline.chunking import plan_chunks
 from streamt2v.pipeline.model_fingerprint import local_model_folder, model_fingerprint
-from streamt2v.pipeline.model_loading import load_compiled, load_model, recommended_sampler, schedule_length
+from streamt2v.pipeline.model_loading import (
+    load_compiled,
+    load_model,
+    sampler_before_loading,
+    schedule_length,
+)
 from streamt2v.pipeline.preflight import (
     check_default_refiner_for,
     check_inputs,
@@ -35,7 +39,7 @@ from streamt2v.pipeline.preflight import (
     warn_rate_change,
 )
 from streamt2v.pipeline.prompts import PromptSchedule, as_schedule, load_schedule
-from streamt2v.pipeline.run_inputs import read_run_inputs
+from streamt2v.pipeline.run_inputs import RunInputs, read_run_inputs
 from streamt2v.pipeline.run_writing import ChunkCallback, GenerateResult, consume, replaced, resume_command
 
 # generate() raises it (a stop that came as the run finished): importable with it, as docs/generate.md says
@@ -320,6 +324,10 @@ class GenerateConfig:
         return cls(**d)
 
 
+# generate()'s on_start(cfg, num_chunks): the run's settings resolved and its number of chunks, before the first
+StartCallback = Callable[[GenerateConfig, int], None]
+
+
 def _random_refiner_unstored(d: dict[str, Any]) -> bool:
     """``random_refiner`` of a stored config ``d`` without the key. Runs saved before it took the
     random-weight stand-in, unasked, wherever stage 3 ran without a refiner folder and the shipped one was not
@@ -356,14 +364,28 @@ def _absolute(cfg: GenerateConfig) -> GenerateConfig:
     return replace(cfg, **changes)
 
 
-def _recommended_stream(stream: StreamConfig, recommended: dict[str, Any]) -> StreamConfig:
-    """``stream`` with the settings left None set to the ``recommended`` ones (a model's), as the command
-    line sets them (:meth:`StreamConfig.resolved`); a refusal of one says it was the model's."""
+def _given(stream: StreamConfig) -> list[str]:
+    """The settings of ``stream`` the caller gave (the rest are left None to the model)."""
+    return [f.name for f in fields(StreamConfig) if getattr(stream, f.name) is not None]
+
+
+def _planned(
+    cfg: GenerateConfig,
+    given: StreamConfig,
+    inputs: RunInputs,
+    recommended: dict[str, Any],
+    timesteps: int,
+) -> tuple[GenerateConfig, RunInputs]:
+    """``cfg`` with the settings ``given`` leaves None set to the ``recommended`` ones (a model's, as
+    :meth:`StreamConfig.resolved` sets them), and ``inputs`` with their chunk plan, its step counts checked on
+    a noise schedule of ``timesteps``; a refusal of a value the model recommended says so."""
     try:
-        return stream.resolved(recommended)
+        cfg = replace(cfg, stream=given.resolved(recommended))
+        inputs = inputs.planned(cfg.stream)
+        check_step_counts(cfg.stream, inputs.plan, timesteps)  # stream() checks again
     except SettingError as err:
-        given = [f.name for f in fields(StreamConfig) if getattr(stream, f.name) is not None]
-        raise SettingError(f"{err}{recommended_note(err, recommended, given)}") from None
+        raise SettingError(f"{err}{recommended_note(err, recommended, _given(given))}") from None
+    return cfg, inputs
 
 
 def generate(
@@ -372,50 +394,44 @@ def generate(
     model: StreamingT2VModel | None = None,
     on_step: StepCallback | None = None,
     on_chunk: ChunkCallback | None = None,
+    on_start: StartCallback | None = None,
     progress: bool = False,
 ) -> GenerateResult:
     """Run a new generation (see module docstring). ``model`` overrides ``cfg.model`` (already placed). The
     sampling settings ``cfg.stream`` leaves None take the model's recommended ones (:class:`GenerateConfig`).
 
-    Every input, output path and the run directory are checked before any model is loaded; an existing
-    output file is replaced only with ``cfg.overwrite``. The outputs are stored as absolute paths in the run
-    config, so ``--resume`` works from any folder. ``progress=True``: stage 3's progress bars (none unasked, as
-    for every library call; stages 1–2 report through ``on_step``/``on_chunk``)."""
+    Every input, output path and the run directory are checked before any model is loaded (the chunk plan
+    and step counts too, where the model's recommended settings are known before it loads: not a hub id's);
+    an existing output file is replaced only with ``cfg.overwrite``. The outputs are stored as absolute paths
+    in the run config, so ``--resume`` works from any folder. ``on_start(cfg, num_chunks)`` is called once
+    before the first chunk, with the run's settings resolved (``cfg.stream``) and its number of chunks.
+    ``progress=True``: stage 3's progress bars (none unasked, as for every library call; stages 1–2 report
+    through ``on_step``/``on_chunk``)."""
     cfg = _home_expanded(cfg)
     schedule = check_inputs(cfg, model=model)
-    given_stream, given_model = cfg.stream, model
-    # Before loading, what a local folder recommends (a hub id's is read once it is loaded, below).
-    recommended = recommended_sampler(cfg.model) if model is None else model.sampler
+    given, given_model = cfg.stream, model
+    # What the model recommends, where it is known before loading (a hub id's is read once it is loaded)
+    recommended = sampler_before_loading(cfg.model) if model is None else model.sampler
     # numpy's integers are taken as Python's (check_crf), which the run's config.json can store
-    cfg = replace(
-        cfg,
-        stream=_recommended_stream(given_stream, recommended),
-        schedule_entries=tuple(schedule.entries),
-        crf=check_crf(cfg.crf),
-    )
-    inputs = read_run_inputs(cfg)
-    timesteps = (
-        schedule_length(cfg.model)
-        if model is None
-        else int(model.scheduler_config.get("num_train_timesteps", 1000))
-    )
-    check_step_counts(cfg.stream, inputs.plan, timesteps)  # before loading the model; stream() checks again
+    cfg = replace(cfg, schedule_entries=tuple(schedule.entries), crf=check_crf(cfg.crf))
+    inputs = read_run_inputs(cfg, plan=False)
+    if recommended is not None:  # planned and checked before loading the model
+        timesteps = (
+            schedule_length(cfg.model)
+            if model is None
+            else int(model.scheduler_config.get("num_train_timesteps", 1000))
+        )
+        cfg, inputs = _planned(cfg, given, inputs, recommended, timesteps)
     run_path = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(schedule.entries[0][1])
     RunDir.check_new(run_path)
     check_run_dir_apart(cfg, run_path, chosen=bool(cfg.run_dir))
     if model is None:
         model = load_compiled(cfg)
         if model.sampler != recommended:  # a hub id's (or a folder changed meanwhile): the model's own
-            cfg = replace(cfg, stream=_recommended_stream(given_stream, model.sampler))
-            s = cfg.stream
-            plan = plan_chunks(
-                s.num_frames,
-                chunk_frames=s.chunk_frames,
-                cond_frames=s.cond_frames,
-                prefix_frames=inputs.prefix_frames,
-            )
-            inputs = replace(inputs, plan=plan)
+            timesteps = int(model.scheduler_config.get("num_train_timesteps", 1000))
+            cfg, inputs = _planned(cfg, given, inputs, model.sampler, timesteps)
     plan, anchor = inputs.plan, inputs.anchor
+    assert plan is not None  # planned above, before or after loading
     if anchor is not None and not inputs.streams:
         logger.warning(
             "%s is not used: the APM anchor conditions streaming chunks only, and %s need none",
@@ -428,15 +444,20 @@ def generate(
         gif = any(output_kind(path) == "gif" for _, path in output_targets(cfg))
         warn_rate_change(cfg.init_video, inputs.init_fps, float(model.fps), inputs.prefix_frames, gif=gif)
     # Checks that need the model (conditioning frames, frame sizes) raise here, before the run directory.
-    chunks = stream(
-        model,
-        schedule,
-        cfg.stream,
-        init_video=inputs.init_video,
-        init_image=inputs.init_image,
-        anchor_image=anchor,
-        on_step=on_step,
-    )
+    try:
+        chunks = stream(
+            model,
+            schedule,
+            cfg.stream,
+            init_video=inputs.init_video,
+            init_image=inputs.init_image,
+            anchor_image=anchor,
+            on_step=on_step,
+        )
+    except SettingError as err:  # a constraint from a setting the caller never gave is named as such
+        raise SettingError(f"{err}{recommended_note(err, model.sampler, _given(given))}") from None
+    if on_start is not None:
+        on_start(cfg, len(plan))
     if not cfg.run_dir:  # the default name: taken now, atomically (another run may have chosen it too)
         run_path = reserve_run_dir(run_path)
     cfg = _absolute(replace(cfg, run_dir=str(run_path)))

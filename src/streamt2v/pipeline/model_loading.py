@@ -92,6 +92,22 @@ def recommended_sampler(spec: str | os.PathLike | None) -> dict[str, Any]:
     return dict(sampler)
 
 
+def sampler_before_loading(spec: str | os.PathLike | None) -> dict[str, Any] | None:
+    """What ``spec``'s model recommends for sampling as far as it is known before it loads: a local folder's
+    sampler (:func:`recommended_sampler`), a preset's (none: ``{}``); None where only the loaded model says (a
+    hub id, whose folder may not be downloaded yet; a path that is missing, which loading names)."""
+    from streamt2v.assets import names_shipped
+
+    if spec is None or names_shipped(spec):  # the shipped folder, or the preset standing in for it
+        return recommended_sampler(spec)
+    text = os.fspath(spec)
+    if text in PRESETS and not Path(text).exists():  # as load_model takes a preset name
+        return {}
+    from streamt2v.models.model_index import peek_model_index
+
+    return recommended_sampler(spec) if peek_model_index(spec) is not None else None
+
+
 def model_fps(spec: str | os.PathLike | None) -> float | None:
     """The frame rate ``spec``'s model writes its videos at (``model.fps``), read without loading it: a
     preset's (:data:`~streamt2v.io.frame_rates.DEFAULT_FPS`, as ``from_preset`` makes it), a local model
@@ -133,12 +149,13 @@ def load_model(
         model = StreamingT2VModel.from_preset(name, device="cpu", seed=0)
         return model.to(device=dev, dtype=None if dt == torch.float32 else dt)
     try:
-        return StreamingT2VModel.from_pretrained(name, torch_dtype=dt, device=dev)
+        model = StreamingT2VModel.from_pretrained(name, torch_dtype=dt, device=dev)
     except FileNotFoundError as err:
         close = close_model_name(name)
         if close is not None:
             _add_hint(err, f" ({close}?)")
         raise
+    return model
 
 
 def _add_hint(err: OSError, hint: str) -> None:

@@ -175,5 +175,8 @@ class StreamConfig:
                 )
         if self.cond_frames is not None and self.cond_frames < 1:
             raise ValueError(f"cond_frames must be >= 1, got {self.cond_frames}")
+        # a chunk holds at least one conditioning frame and one new one, whatever cond_frames the model's is
+        if self.chunk_frames is not None and self.chunk_frames < 2:
+            raise ValueError(f"chunk_frames must be >= 2, got {self.chunk_frames}")
         if None not in (self.chunk_frames, self.cond_frames):  # else once the model's value is known
             validate_sizes(self.chunk_frames, self.cond_frames)
