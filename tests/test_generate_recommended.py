@@ -204,6 +204,23 @@ def test_a_hub_ids_recommendation_is_the_command_lines_and_checked_once_it_is_lo
         assert json.loads((tmp_path / run / "manifest.json").read_text())["num_chunks"] == chunks, run
 
 
+def test_a_misspelt_sampler_key_is_named_once_when_the_model_loads(tmp_path, caplog):
+    """A sampler key that is no setting (stepz) was ignored without a word; one of a newer version is ignored
+    with the same warning, not refused."""
+    from streamt2v.pipeline.generate import StreamingT2VPipeline
+
+    model = StreamingT2VModel.from_preset("tiny", device="cpu", seed=0)
+    model.sampler = {"stepz": 2, "init_steps": 1, "future_setting": True}
+    folder = model.save_pretrained(tmp_path / "m")
+    pipe = StreamingT2VPipeline.from_pretrained(folder, device="cpu")
+    warnings = [r.getMessage() for r in caplog.records if "sampler" in r.getMessage()]
+    assert warnings == [
+        f"the sampler model {str(folder)!r} recommends has unknown settings, which sampling ignores: "
+        "future_setting, stepz (steps?) (misspelt, or from a newer streamt2v)"
+    ]
+    assert pipe("a red circle", 8, seed=1).shape[2] == 8  # made, the unknown keys ignored
+
+
 @pytest.mark.parametrize("chunk_frames", [0, -3, 1])
 def test_a_chunk_of_fewer_than_two_frames_is_refused_when_given(chunk_frames):
     """Accepted until the model's cond_frames resolved it, then refused as 'greater than cond_frames'."""
