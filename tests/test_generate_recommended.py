@@ -221,6 +221,40 @@ def test_a_misspelt_sampler_key_is_named_once_when_the_model_loads(tmp_path, cap
     assert pipe("a red circle", 8, seed=1).shape[2] == 8  # made, the unknown keys ignored
 
 
+def test_a_run_storing_null_for_a_sampling_setting_starts_over_with_the_official_value(tmp_path):
+    """A run's config.json holding null for chunk_frames (edited by hand: runs store values) left it None, and a
+    resume that started over (no chunk finished) failed planning its chunks with a TypeError."""
+    from streamt2v.pipeline.resume import resume_generate
+
+    model = StreamingT2VModel.from_preset("tiny", device="cpu", seed=0)
+    model.sampler = {"steps": 1, "init_steps": 1, "chunk_frames": 12}
+    folder = model.save_pretrained(tmp_path / "m")
+
+    def stop(chunk, step, steps):
+        raise KeyboardInterrupt
+
+    cfg = GenerateConfig(
+        output=str(tmp_path / "v.mp4"),
+        stream=StreamConfig(num_frames=20),
+        prompt="a red circle",
+        run_dir=str(tmp_path / "run"),
+        model=str(folder),
+        device="cpu",
+    )
+    with pytest.raises(KeyboardInterrupt):
+        generate(cfg, on_step=stop)  # in the first chunk: none finished
+    config = tmp_path / "run" / "config.json"
+    stored = json.loads(config.read_text())
+    stored["stream"]["chunk_frames"] = None
+    config.write_text(json.dumps(stored))
+    chunks = []
+    resume_generate(tmp_path / "run", on_chunk=chunks.append)
+    assert [(c.start, c.stop) for c in chunks] == [
+        (0, 16),
+        (16, 20),
+    ]  # the official 16, as a setting unstored
+
+
 @pytest.mark.parametrize("chunk_frames", [0, -3, 1])
 def test_a_chunk_of_fewer_than_two_frames_is_refused_when_given(chunk_frames):
     """Accepted until the model's cond_frames resolved it, then refused as 'greater than cond_frames'."""

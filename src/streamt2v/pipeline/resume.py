@@ -55,10 +55,12 @@ _X264_DEFAULT_CRF = 23  # what libx264 encodes at with its crf unset (-1)
 
 def run_config(run: RunDir) -> GenerateConfig:
     """The settings a run directory holds; one that cannot be read (a hand-edited ``config.json``) is named.
-    Its ``crf`` is the one its outputs are written at (:func:`_taken_crf`)."""
+    Its ``crf`` is the one its outputs are written at (:func:`_taken_crf`). A sampling setting it holds as
+    null (runs store values: a hand edit) is the official value, as one it lacks (a resume that started over
+    could not plan its chunks with it left None)."""
     try:
         cfg = GenerateConfig.from_dict(run.config)
-        return replace(cfg, crf=_taken_crf(cfg.crf, cfg.output)[0])
+        return replace(cfg, stream=cfg.stream.resolved(), crf=_taken_crf(cfg.crf, cfg.output)[0])
     except (ValueError, TypeError) as err:
         raise ValueError(f"{str(run.path / 'config.json')!r} cannot be resumed: {err}") from None
 
