@@ -148,13 +148,14 @@ def checked_sampler(sampler: dict[str, Any] | None, streaming: dict[str, Any]) -
     try:
         # generate's defaults where it sets none (the CAM check below takes its cond_frames)
         config = StreamConfig(num_frames=int(streaming["num_frames"]), **sampler).resolved()
-        if "cond_frames" in sampler:
-            check_cam_frames(config.cond_frames, streaming.get("num_cond_frames"), "the stream UNet's CAM")
     except ValueError as err:
         raise _refusal("sampler", sampler, str(err), SettingsArg("sampler", sampler)) from None
-    try:  # generate's default, not the sampler's to answer for (a generate's --cond-frames can set it)
+    try:
         check_cam_frames(config.cond_frames, streaming.get("num_cond_frames"), "the stream UNet's CAM")
     except ValueError as err:
+        if "cond_frames" in sampler:  # the sampler's own value
+            raise _refusal("sampler", sampler, str(err), SettingsArg("sampler", sampler)) from None
+        # generate's default, not the sampler's to answer for (a generate's --cond-frames can set it)
         cam = streaming.get("num_cond_frames")
         logger.warning("generate's default %s: store cond_frames %s with %s", err, cam, Arg("sampler"))
     return {key: getattr(config, key) for key in sampler}
