@@ -353,3 +353,32 @@ def test_stage_3_runs_in_the_runs_dtype(tmp_path):
     finally:
         hook.remove()
     assert dtypes == {torch.bfloat16}  # stage 1 and stage 3 alike
+
+
+def test_generate_advises_enhances_resolution_for_a_refiner_frame_size_its_vae_cannot_make(tmp_path, capsys):
+    """A refiner folder recording 30x32 frames (its VAE makes multiples of 4): generate --enhance said 'set
+    resolution', a setting it has no flag for; it names enhance's --resolution on the low-resolution video kept."""
+    from streamt2v.cli import main
+    from streamt2v.pipeline.refiner import Refiner
+
+    refiner = dataclasses.replace(Refiner.random((32, 32), seed=0), frame_size=(30, 32))
+    folder = refiner.save_pretrained(tmp_path / "r")
+    out = tmp_path / "o.mp4"
+    args = [
+        "generate",
+        "a red circle",
+        "--frames",
+        "8",
+        "--init-steps",
+        "1",
+        "--enhance",
+        "--refiner",
+        str(folder),
+    ]
+    capsys.readouterr()  # the refiner's saving bar
+    assert main([*args, "--enhance-steps", "1", "-o", str(out), "--run-dir", str(tmp_path / "run")]) == 2
+    assert capsys.readouterr().err.endswith(
+        "error: the refiner's frame size 30x32 (HxW) is not divisible by its VAE scale factor 4; set --resolution "
+        f"HxW (of streamt2v enhance on {tmp_path / 'o.lowres.mp4'}) to a size that is\n"
+    )
+    assert read_video(tmp_path / "o.lowres.mp4")[0].shape[2] == 8  # the video it names is there

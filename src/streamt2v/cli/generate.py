@@ -372,8 +372,13 @@ def _generate(args: argparse.Namespace) -> int:
         the refiner's recommendation, stage 3's official default, is named so by the library). Stage 3's
         settings are named by its own flags (ENHANCE_FLAGS: chunk_frames is --enhance-chunk-frames there)."""
         if isinstance(err, EnhanceSettingError):  # --resume: the run's settings, no flag changes them
+            from streamt2v.pipeline.preflight import lowres_path
+
             note = err.note(ENHANCE_FLAGS, settable=not args.resume)
-            return ValueError(as_flags(err.message, ENHANCE_FLAGS) + note)
+            # a stage-3 setting generate has no flag for: enhance's, on the stage-2 video kept
+            lowres = lowres_path(cfg.output)
+            flags = {**ENHANCE_FLAGS, "resolution": f"--resolution HxW (of streamt2v enhance on {lowres})"}
+            return ValueError(as_flags(err.message, flags) + note)
         return ValueError(as_flags(str(err)))
 
     if args.resume:
