@@ -86,6 +86,7 @@ def test_numpy_numbers_are_taken_as_pythons():
         # over 4300 digits, Python refuses to write an int: its refusal named no setting
         ({"lr": 10**5000}, r"^lr must be a finite number, got an integer of 5001 digits$"),
         ({"steps": -(10**5000)}, r"^steps must be ≥ 1, got a negative integer of 5001 digits$"),
+        ({"steps": 10**5000}, r"^steps must be a finite number, got an integer of 5001 digits$"),
         (
             {"betas": (10**5000, 0.9)},
             r"^betas must be two numbers in \[0, 1\), got \(an integer of 5001 digits, 0.9\)$",

@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass
 
 from streamt2v.arguments import Arg, ArgumentValueError, FlaggedArg
-from streamt2v.typed_values import as_bool, as_index, is_number, shown_number
+from streamt2v.typed_values import as_bool, as_index, is_finite, is_number, shown_number
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
 LR_SCHEDULES = ("constant", "cosine")
@@ -119,6 +119,9 @@ class TrainConfig:
             value = getattr(self, name)
             if (index := as_index(value)) is None:
                 raise ArgumentValueError(Arg(name), f" must be an integer, got {value!r}")
+            # steps=10**5000 passed and failed at writing the run's config (a negative one fails the range)
+            if index > 0 and not is_finite(index):
+                raise ArgumentValueError(Arg(name), f" must be a finite number, got {shown_number(index)}")
             object.__setattr__(self, name, index)
         for name in _NUMBERS:
             value = getattr(self, name)
