@@ -4,13 +4,10 @@ its first step, without a word), naming both figures and what to do."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import two_process_launch
 from streamt2v.arguments import ArgumentRuntimeError
 from streamt2v.cli import main
 from streamt2v.launcher import processes_on_this_machine
@@ -259,41 +256,6 @@ def test_a_launchs_memory_is_checked_by_the_first_process_of_each_machine_before
     assert main(command) == 2
     assert "error: could not join the process group" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
-
-
-_LESS_MEMORY_IN_ONE = """
-import os
-import sys
-
-from streamt2v.cli import main
-from streamt2v.train import loop
-from streamt2v.train.memory_needs import Available
-
-# this process reads less free memory than the other (as a moment later, when the other took some)
-if os.environ["LOCAL_RANK"] == sys.argv[1]:
-    loop.available_memory = lambda: Available(1000)
-sys.exit(main(sys.argv[2:]))
-"""
-
-
-def test_a_launch_trains_where_its_first_process_finds_the_memory(tmp_path, encoders):
-    """Each process of a launch read the free memory itself: the second, refused alone, left the refusal to the
-    first and exited, and the first waited to join it until the launcher killed it, without a word. The
-    first process of each machine checks for them all: another's reading is not the run's to refuse."""
-    script = tmp_path / "launch.py"
-    script.write_text(_LESS_MEMORY_IN_ONE)
-    vae, clip = encoders
-    command = ["train", "base", "--out", str(tmp_path / "run"), "--vae", vae, "--clip", clip, "--size", "16"]
-    command += ["--steps", "1", "--batch-size", "1", "--cpu", "--no-progress"]
-    done = subprocess.run(
-        [*two_process_launch(), str(script), "1", *command],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert (tmp_path / "run" / "final").is_dir()
 
 
 def test_what_an_earlier_run_of_the_process_fixed_is_told_before_the_memory(tmp_path, monkeypatch):
