@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-from contextlib import nullcontext
 
 from streamt2v.arguments import logs_naming_flags
 from streamt2v.cli import (
     chosen_device,
     compile_backend_name,
     integer_at_least,
-    library_bars_off,
+    library_bars_off_if_quiet,
     refuse_a_launch,
     user_path,
 )
@@ -351,7 +350,7 @@ def run(args: argparse.Namespace) -> int:
         _refuse_standard_output(args)
         _check_prompt(args)
     # model loading's bars off into a log: the libraries imported for it after the checks that need none
-    with library_bars_off() if args.no_progress else nullcontext():
+    with library_bars_off_if_quiet(args):
         return _generate(args)
 
 
