@@ -260,3 +260,26 @@ def test_a_chunk_of_fewer_than_two_frames_is_refused_when_given(chunk_frames):
     """Accepted until the model's cond_frames resolved it, then refused as 'greater than cond_frames'."""
     with pytest.raises(ValueError, match=rf"chunk_frames must be >= 2, got {chunk_frames}"):
         StreamConfig(num_frames=20, chunk_frames=chunk_frames)
+
+
+def test_on_start_is_told_the_plan_before_a_check_that_needs_the_model_refuses(tmp_path):
+    """``on_start`` came after stream()'s checks, so a run they refused (a CAM built for other conditioning
+    frames) never told it its plan: the command line's warning of a flag typed for a stage the run does not
+    have was lost with it. It is called once the run is planned, with the settings resolved."""
+    from streamt2v.pipeline.setting_checks import SettingError
+
+    model = StreamingT2VModel.from_preset("tiny", device="cpu", seed=0)
+    model.sampler = {"steps": 3, "init_steps": 2}
+    started = []
+    cfg = GenerateConfig(
+        output=str(tmp_path / "v.mp4"),
+        stream=StreamConfig(num_frames=24, cond_frames=4),  # the tiny CAM takes 8
+        prompt="a red circle",
+        run_dir=str(tmp_path / "run"),
+        device="cpu",
+    )
+    with pytest.raises(SettingError, match="cond_frames"):
+        generate(
+            cfg, model=model, on_start=lambda c, n: started.append((c.stream.steps, c.stream.init_steps, n))
+        )
+    assert started == [(3, 2, 2)]  # 24 frames: a 16-frame chunk, then one of 12 new frames after 4

@@ -404,7 +404,9 @@ def generate(
     and step counts too, where the model's recommended settings are known before it loads: not a hub id's);
     an existing output file is replaced only with ``cfg.overwrite``. The outputs are stored as absolute paths
     in the run config, so ``--resume`` works from any folder. ``on_start(cfg, num_chunks)`` is called once
-    before the first chunk, with the run's settings resolved (``cfg.stream``) and its number of chunks.
+    the run is planned, with its settings resolved (``cfg.stream``) and its number of chunks: before the model
+    loads where its recommendation is known before (after, for a hub id; again should the loaded model
+    recommend other settings than its folder did), and before the checks that need the model.
     ``progress=True``: stage 3's progress bars (none unasked, as for every library call; stages 1–2 report
     through ``on_step``/``on_chunk``)."""
     cfg = _home_expanded(cfg)
@@ -422,6 +424,8 @@ def generate(
             else int(model.scheduler_config.get("num_train_timesteps", 1000))
         )
         cfg, inputs = _planned(cfg, given, inputs, recommended, timesteps)
+        if on_start is not None:  # told now: a check after this may refuse the run
+            on_start(cfg, len(inputs.plan))
     run_path = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(schedule.entries[0][1])
     RunDir.check_new(run_path)
     check_run_dir_apart(cfg, run_path, chosen=bool(cfg.run_dir))
@@ -430,6 +434,8 @@ def generate(
         if model.sampler != recommended:  # a hub id's (or a folder changed meanwhile): the model's own
             timesteps = int(model.scheduler_config.get("num_train_timesteps", 1000))
             cfg, inputs = _planned(cfg, given, inputs, model.sampler, timesteps)
+            if on_start is not None:
+                on_start(cfg, len(inputs.plan))
     plan, anchor = inputs.plan, inputs.anchor
     assert plan is not None  # planned above, before or after loading
     if anchor is not None and not inputs.streams:
@@ -456,8 +462,6 @@ def generate(
         )
     except SettingError as err:  # a constraint from a setting the caller never gave is named as such
         raise SettingError(f"{err}{recommended_note(err, model.sampler, _given(given))}") from None
-    if on_start is not None:
-        on_start(cfg, len(plan))
     if not cfg.run_dir:  # the default name: taken now, atomically (another run may have chosen it too)
         run_path = reserve_run_dir(run_path)
     cfg = _absolute(replace(cfg, run_dir=str(run_path)))
