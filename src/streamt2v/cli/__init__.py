@@ -27,8 +27,7 @@ from typing import NoReturn, TextIO
 
 from streamt2v.arguments import NamesArguments
 from streamt2v.cli.interrupts import InterruptSaidElsewhere, sigterm_as_interrupt
-from streamt2v.launcher import first_on_this_machine, launch_size
-from streamt2v.launcher import launch_rank as _launch_rank
+from streamt2v.launcher import first_on_this_machine, launch_rank, launch_size
 
 # The exit status of a command whose reader went away (``streamt2v ... | head -1``): a coreutils tool is
 # killed by SIGPIPE there, which a shell reports as 128 + 13. Python ignores SIGPIPE and raises
@@ -200,7 +199,7 @@ class _Parser(argparse.ArgumentParser):
 def another_process_of_a_launch() -> bool:
     """Whether a launcher started this process and it is not the launch's main one (``RANK`` 0): its log lines,
     the main one's again, are left to the main one."""
-    return bool(_launch_rank("RANK"))
+    return bool(launch_rank("RANK"))
 
 
 class LaunchRefused(ValueError):

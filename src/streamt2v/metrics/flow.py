@@ -234,9 +234,7 @@ class _RaftFlow:
         self.device = raft_device(device)  # where a report says it ran
         model = raft_large(weights=None, progress=False)
         if weights is not None:
-            wpath = home_path(weights)
-            if not wpath.is_file():
-                raise FileNotFoundError(f"RAFT weights not found: {str(wpath)!r}")
+            wpath = home_path(weights)  # there: require_raft refused a missing file
             if wpath.suffix == ".safetensors":
                 from safetensors.torch import load_file
 

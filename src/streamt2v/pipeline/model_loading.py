@@ -80,9 +80,11 @@ def recommended_sampler(spec: str | os.PathLike | None) -> dict[str, Any]:
     from streamt2v.models.model_index import peek_model_index
 
     found = peek_model_index(spec)
-    if found is None:
-        return {}
-    path, index = found
+    return {} if found is None else _sampler_in(*found)
+
+
+def _sampler_in(path: Path, index: dict[str, Any]) -> dict[str, Any]:
+    """The sampler settings of the model folder index ``index`` read from ``path``."""
     meta = index.get("streamt2v") or {}
     sampler = (meta.get("sampler") if isinstance(meta, dict) else None) or {}
     if not isinstance(sampler, dict):
@@ -97,15 +99,15 @@ def sampler_before_loading(spec: str | os.PathLike | None) -> dict[str, Any] | N
     sampler (:func:`recommended_sampler`), a preset's (none: ``{}``); None where only the loaded model says (a
     hub id, whose folder may not be downloaded yet; a path that is missing, which loading names)."""
     from streamt2v.assets import names_shipped
-
-    if spec is None or names_shipped(spec):  # the shipped folder, or the preset standing in for it
-        return recommended_sampler(spec)
-    text = os.fspath(spec)
-    if text in PRESETS and not Path(text).exists():  # as load_model takes a preset name
-        return {}
     from streamt2v.models.model_index import peek_model_index
 
-    return recommended_sampler(spec) if peek_model_index(spec) is not None else None
+    found = peek_model_index(spec)  # read once: a local folder's (the shipped one's too)
+    if found is not None:
+        return _sampler_in(*found)
+    if spec is None or names_shipped(spec):  # the shipped weights absent: the preset standing in, none
+        return {}
+    text = os.fspath(spec)
+    return {} if text in PRESETS and not Path(text).exists() else None  # as load_model takes a preset name
 
 
 def warn_unknown_sampler_keys(model: StreamingT2VModel, where: str) -> None:
