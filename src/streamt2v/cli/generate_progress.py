@@ -44,8 +44,10 @@ class StepBar:
             from tqdm import tqdm
 
             total = sum(self.per_chunk) if self.per_chunk else None
-            self.bar = tqdm(total=total, unit="step", file=sys.stderr, dynamic_ncols=True)
-            self.bar.update(sum(self.per_chunk[: self.done]) if self.per_chunk else 0)
+            # a resume's bar starts at the steps already done (shown so from its first line, and left out
+            # of its rate: update() drew it at 0 first and counted them as this process's)
+            before = sum(self.per_chunk[: self.done]) if self.per_chunk else 0
+            self.bar = tqdm(total=total, initial=before, unit="step", file=sys.stderr, dynamic_ncols=True)
         if self.bar is not None:
             self.bar.set_description(f"chunk {index + 1}", refresh=False)
             self.bar.update(1)

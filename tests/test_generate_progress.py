@@ -1,0 +1,59 @@
+"""``streamt2v generate``'s progress bar: its total counts every chunk's denoising steps (stage 1's for the
+first), and a resume's bar starts at the steps of the chunks finished before."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from conftest import Crash
+from streamt2v.cli import main
+from streamt2v.pipeline.generate import GenerateConfig, generate
+from streamt2v.pipeline.stream import StreamConfig
+
+# 28 frames: chunks of 16, 8 and 8 new frames (the tiny preset's 16-frame chunks, 8 conditioning frames);
+# 2 stage-1 steps for the first, 3 stage-2 steps for each later one: 2 + 3 + 3
+SETTINGS = ["--frames", "28", "--init-steps", "2", "--steps", "3"]
+TOTAL = 8
+
+
+def _positions(err: str) -> list[str]:
+    """The ``n/total`` of each line the bar drew."""
+    return re.findall(r"\| (\d+/\d+) \[", err)
+
+
+@pytest.fixture
+def bars_on(tmp_path, monkeypatch):
+    import streamt2v.cli as cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli, "stderr_is_terminal", lambda: True)  # as at a terminal: the bar is shown
+
+
+def test_a_new_runs_bar_counts_every_chunks_steps(bars_on, capsys):
+    assert main(["generate", "a cat", "--model", "tiny", *SETTINGS, "-o", "a.mp4"]) == 0
+    shown = _positions(capsys.readouterr().err)
+    assert shown[0] == f"0/{TOTAL}" and shown[-1] == f"{TOTAL}/{TOTAL}"
+
+
+def test_a_resumed_runs_bar_starts_at_the_steps_done_before(bars_on, tmp_path, capsys, model):
+    """Stopped after chunk 1 (2 + 3 steps done): the bar drew 0/8 first and counted those 5 steps as this
+    process's; it starts at 5/8."""
+    cfg = GenerateConfig(
+        output=str(tmp_path / "b.mp4"),
+        stream=StreamConfig(num_frames=28, steps=3, init_steps=2),
+        prompt="a cat",
+        model="tiny",
+        run_dir=str(tmp_path / "run-b"),
+    )
+
+    def crash(chunk):
+        if chunk.index == 1:
+            raise Crash
+
+    with pytest.raises(Crash):
+        generate(cfg, model=model, on_chunk=crash)
+    assert main(["generate", "--resume", "run-b"]) == 0
+    shown = _positions(capsys.readouterr().err)
+    assert shown[0] == f"5/{TOTAL}" and shown[-1] == f"{TOTAL}/{TOTAL}"
