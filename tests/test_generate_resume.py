@@ -121,7 +121,7 @@ def test_resume_after_kill_mid_chunk(tmp_path, model):
 
 
 def test_resuming_a_run_that_is_still_going_is_refused_and_harms_nothing(tmp_path, model):
-    from streamt2v.pipeline.rundir import RunInUseError
+    from streamt2v.pipeline.run_folders import RunInUseError
 
     ref = generate(cfg_for(tmp_path, "ref", n=24), model=model)
     refused = []

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from streamt2v.pipeline.run_chunks import StoredChunk
-from streamt2v.pipeline.rundir import STAGE3_STATE, RunDir, default_run_dir
+from streamt2v.pipeline.run_folders import default_run_dir
+from streamt2v.pipeline.rundir import STAGE3_STATE, RunDir
 
 
 def _save(run, i, g):
@@ -315,7 +316,7 @@ def test_a_run_another_process_changed_between_open_and_lock_is_taken_as_it_is_n
 
 
 def test_reserved_run_dirs_never_collide(tmp_path):
-    from streamt2v.pipeline.rundir import reserve_run_dir
+    from streamt2v.pipeline.run_folders import reserve_run_dir
 
     base = tmp_path / "runs" / "20261124-031015-a-cat"
     got = [reserve_run_dir(base) for _ in range(3)]  # as two runs naming the same second would

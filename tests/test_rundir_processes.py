@@ -97,7 +97,7 @@ def test_a_run_being_created_by_another_process_is_refused_before_anything_is_wr
     )
     try:
         assert holder.stdout.readline().strip() == "held"
-        from streamt2v.pipeline.rundir import RunInUseError
+        from streamt2v.pipeline.run_folders import RunInUseError
 
         pid = rf"\(pid {holder.pid}\)"
         with pytest.raises(

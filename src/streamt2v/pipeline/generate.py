@@ -39,12 +39,13 @@ from streamt2v.pipeline.preflight import (
     warn_rate_change,
 )
 from streamt2v.pipeline.prompts import PromptSchedule, as_schedule, load_schedule
+from streamt2v.pipeline.run_folders import default_run_dir, reserve_run_dir
 from streamt2v.pipeline.run_inputs import RunInputs, read_run_inputs
 from streamt2v.pipeline.run_writing import ChunkCallback, GenerateResult, consume, replaced, resume_command
 
 # generate() raises it (a stop that came as the run finished): importable with it, as docs/generate.md says
 from streamt2v.pipeline.run_writing import StoppedWhenComplete as StoppedWhenComplete
-from streamt2v.pipeline.rundir import RunDir, default_run_dir, reserve_run_dir
+from streamt2v.pipeline.rundir import RunDir
 from streamt2v.pipeline.sampling_stages import sampling_without_stage
 from streamt2v.pipeline.setting_checks import SettingError
 from streamt2v.pipeline.step_counts import check_step_counts, recommended_note

@@ -10,6 +10,8 @@ Layout::
     RUN/chunks/chunk_000003.safetensors
                                     a finished chunk's frames and CAM/APM state (pipeline.run_chunks)
 
+Which folders hold a run, and which can take a new one: :mod:`~streamt2v.pipeline.run_folders`.
+
 A chunk file is written (temp name, fsync, rename) before the manifest names it, so after a crash, a
 ``kill -9`` or Ctrl-C the manifest lists only complete chunks. The manifest records each chunk file's sha256,
 checked when the run is opened and whenever a chunk is read back: a file whose bytes changed since (bits
@@ -34,8 +36,6 @@ import copy
 import hashlib
 import json
 import os
-import re
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,24 +43,9 @@ from typing import TYPE_CHECKING, Any
 import torch
 from safetensors import SafetensorError
 
-from streamt2v.arguments import (
-    Arg,
-    ArgumentFileExistsError,
-    ArgumentFileNotFoundError,
-    ArgumentNotADirectoryError,
-    FlaggedArg,
-    NamesArguments,
-    naming_arguments,
-)
+from streamt2v.arguments import Arg, ArgumentFileNotFoundError
 from streamt2v.io import locks
-from streamt2v.io.folders import (
-    atomic_write_file,
-    check_writable_parent,
-    home_path,
-    read_json_object,
-    remove_leftovers,
-)
-from streamt2v.io.output_paths import list_names
+from streamt2v.io.folders import atomic_write_file, home_path, read_json_object, remove_leftovers
 from streamt2v.pipeline import run_outputs
 from streamt2v.pipeline.run_chunks import (
     CHUNK_FILE,
@@ -72,27 +57,30 @@ from streamt2v.pipeline.run_chunks import (
     chunk_file_name,
     read_chunk_file,
 )
+from streamt2v.pipeline.run_folders import (
+    CONFIG,
+    FORMAT_VERSION,
+    LOCK,
+    MANIFEST,
+    RUN_DIR,
+    STALE_TEMPORARY,
+    check_holds_no_run,
+    check_new_run_dir,
+    created_without_config,
+    holds_chunks,
+    in_use,
+    is_run,
+    where_the_runs_are,
+)
 from streamt2v.wording import counted
 
 if TYPE_CHECKING:
     from streamt2v.pipeline.stream import Chunk
 
-FORMAT_VERSION = 1
-CONFIG = "config.json"
-MANIFEST = "manifest.json"
-LOCK = ".lock"
 #: The manifest's fingerprint of the run's model folder (pipeline.model_fingerprint: a digest of each file its
 #: loading reads; None: the model was not a local folder, or was given loaded), which a resume given the
 #: folder's new place compares; the version before this one recorded one digest of them all, earlier ones none.
 MODEL_FINGERPRINT = "model_fingerprint"
-
-
-class RunInUseError(NamesArguments, RuntimeError):
-    """Another process is working on the run directory (its advice may name ``run_dir``, ``--run-dir``)."""
-
-
-# The run directory a new run is given: generate's run_dir= to a Python caller, --run-dir on the command line
-_RUN_DIR = Arg("run_dir")
 
 
 def _goes_on_from(index: int) -> str:
@@ -108,78 +96,10 @@ def _goes_on_from(index: int) -> str:
 #: are written.
 STAGE3_STATE = "stage3_state.pt"
 
-# What is written in a run under a temporary name before renaming it (``.NAME.tmp-PID``, io.folders.
-# atomic_write_file): left behind only by a process that was killed (an error or Ctrl-C removes its own).
-# ``.chunk_NNNNNN.tmp-PID.safetensors``: the chunk temporaries of earlier versions.
-_STALE_TEMPORARY = re.compile(
-    r"\.(config\.json|manifest\.json|chunk_\d{6}\.safetensors|stage3_state\.pt)\.tmp-\d+"
-    r"|\.chunk_\d{6}\.tmp-\d+\.safetensors"
-)
-
 
 def _atomic_write_json(path: Path, obj: Any) -> None:
     data = (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()
     atomic_write_file(path, lambda tmp: tmp.write_bytes(data))
-
-
-def default_run_dir(prompt: str, root: str | os.PathLike = "runs") -> Path:
-    """A new folder name ``runs/YYYYmmdd-HHMMSS-<prompt-slug>`` (suffixed if it exists)."""
-    slug = re.sub(r"[^a-z0-9]+", "-", prompt.lower()).strip("-")[:40] or "run"
-    base = Path(root) / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}"
-    path, n = base, 1
-    while path.exists():
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    return path
-
-
-def reserve_run_dir(base: str | os.PathLike) -> Path:
-    """Create the empty folder ``base``, or ``base-2``, ``base-3``… when it is taken, atomically (``mkdir``
-    fails for all but one process): two runs started in the same second with the same prompt, whose
-    :func:`default_run_dir` names agree, still get a folder each."""
-    base = Path(base)
-    base.parent.mkdir(parents=True, exist_ok=True)
-    path, n = base, 1
-    while True:
-        try:
-            path.mkdir()
-            return path
-        except FileExistsError:
-            n += 1
-            path = base.with_name(f"{base.name}-{n}")
-
-
-def _in_use(path: Path, holder: str, *advice: object) -> RunInUseError:
-    """The refusal of a run another process holds; ``advice``: text and :class:`Arg` parts."""
-    return RunInUseError(
-        f"run directory {str(path)!r} is in use by another process (pid {holder}); wait for it to finish or ",
-        *(advice or ("stop it before resuming",)),
-    )
-
-
-def _holds_chunks(path: Path) -> bool:
-    chunks = path / "chunks"
-    return chunks.is_dir() and any(
-        p.name.endswith(".safetensors") and not _STALE_TEMPORARY.fullmatch(p.name) for p in chunks.iterdir()
-    )
-
-
-def _created_without_config(path: Path) -> bool:
-    """Whether ``path`` holds only what :meth:`RunDir.create` writes before ``config.json`` (the lock, an empty
-    ``chunks/``, the manifest of a run with no finished chunk): a creation that was killed, no run."""
-    if (path / CONFIG).exists() or _holds_chunks(path):
-        return False
-    if not (path / MANIFEST).exists():
-        return (path / LOCK).is_file()
-    try:
-        manifest = json.loads((path / MANIFEST).read_text())
-    except (OSError, ValueError):
-        return False
-    return (
-        isinstance(manifest, dict)
-        and manifest.get("format_version") == FORMAT_VERSION
-        and not manifest.get("chunks")
-    )
 
 
 def _read_run_files(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -200,30 +120,6 @@ def _read_run_files(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     return config, manifest
 
 
-def _is_run(path: Path) -> bool:
-    return (path / CONFIG).is_file() and (path / MANIFEST).is_file()
-
-
-def _where_the_runs_are(path: Path) -> str:
-    """For a folder given to ``--resume`` that is no run: the run it lies in (``RUN/chunks``), or the runs it
-    holds (the ``runs/`` folder itself), as the end of the error message."""
-    for parent in path.resolve().parents:
-        if _is_run(parent):
-            return f"; it lies inside the run directory {str(parent)!r}: give that"
-    try:
-        runs = sorted(p for p in path.iterdir() if p.is_dir() and _is_run(p))
-    except OSError:
-        return ""
-    if not runs:
-        return ""
-    if len(runs) == 1:
-        return f"; it holds the run directory {str(runs[0])!r}: give that"
-    shown = [repr(str(p)) for p in runs[-3:]]  # named by their start time: the latest last
-    listed = f"{', '.join(shown[:-1])} and {shown[-1]}"
-    which = f"the last by name: {listed}" if len(runs) > 3 else listed
-    return f"; it holds {counted(len(runs), 'run')} ({which}): give one of them"
-
-
 class RunDir:
     """A run directory (see module docstring). Create with :meth:`create`, reopen with :meth:`open`."""
 
@@ -239,8 +135,8 @@ class RunDir:
 
     # -- ownership -------------------------------------------------------------------------------
     def lock(self, *, existing: bool = True) -> RunDir:
-        """Take the run for this process (see module docstring); :class:`RunInUseError` naming the other
-        process when one holds it. Held until :meth:`unlock` or the process ends. ``existing``: the run was
+        """Take the run for this process (see module docstring); :class:`.run_folders.RunInUseError` naming
+        the other process when one holds it. Held until :meth:`unlock` or the process ends. ``existing``: the run was
         opened, and is refused if it was removed meanwhile (stopped before its first chunk, by its holder);
         its state is read again if another process changed it meanwhile (:meth:`_read_again_if_changed`)."""
         if self._lock is not None:
@@ -252,12 +148,12 @@ class RunDir:
         try:
             self._lock = locks.acquire(self.path / LOCK)
         except locks.LockedError as err:
-            raise _in_use(self.path, err.holder) from None
+            raise in_use(self.path, err.holder) from None
         except FileNotFoundError:  # the folder itself is gone
             if not existing:
                 raise
             raise gone from None
-        if existing and not _is_run(self.path):
+        if existing and not is_run(self.path):
             locks.release(self._lock, remove=True)
             self._lock = None
             raise gone
@@ -273,7 +169,7 @@ class RunDir:
     def _remove_stale_temporaries(self) -> list[Path]:
         """Remove the temporary files (``.*.tmp-PID``) a killed process left in the run; call with the lock held
         (no other process can be writing them). Returns what was removed."""
-        return [p for d in (self.path, self.path / "chunks") for p in remove_leftovers(d, _STALE_TEMPORARY)]
+        return [p for d in (self.path, self.path / "chunks") for p in remove_leftovers(d, STALE_TEMPORARY)]
 
     def unlock(self) -> None:
         locks.release(self._lock)
@@ -282,69 +178,9 @@ class RunDir:
     # -- construction ----------------------------------------------------------------------------
     @staticmethod
     def check_new(path: str | os.PathLike) -> Path:
-        """Raise unless a new run can be created at ``path`` (cheap; call it before any slow work); the
-        advice names ``run_dir`` to a Python caller, ``--run-dir`` on the command line."""
-        path = home_path(path)
-        if path.exists() and not path.is_dir():
-            raise ArgumentNotADirectoryError(
-                f"run directory {str(path)!r} is an existing file, not a folder; choose another ", _RUN_DIR
-            )
-        holder = locks.holder(path / LOCK) if path.is_dir() else None
-        if holder is not None and holder != str(os.getpid()):  # a run going on, or being created, elsewhere
-            raise _in_use(path, holder, "choose another ", _RUN_DIR)
-        # RUN/chunks was offered "--run-dir RUN/chunks/my-run": a run inside another goes with its files
-        inside = next((parent for parent in path.resolve().parents if _is_run(parent)), None)
-        if inside is not None:
-            raise ArgumentFileExistsError(
-                f"run directory {str(path)!r} lies inside the run directory {str(inside)!r}; choose another ",
-                _RUN_DIR,
-                ", outside it",
-            )
-        RunDir._check_holds_no_run(path)
-        RunDir._check_holds_nothing_else(path)
-        # the default is runs/ in the working folder, which may be one nothing can be written in
-        with naming_arguments(_RUN_DIR) as (run_dir,):
-            check_writable_parent(path, "run directory", advice=f"; choose another {run_dir}")
-        return path
-
-    @staticmethod
-    def _check_holds_nothing_else(path: Path) -> None:
-        """Refuse an existing folder holding anything but what :meth:`create` writes (a creation that was
-        killed, or an empty folder): ``--run-dir .`` or ``--run-dir runs`` made the working directory or the
-        folder of all runs into a run, its files among the user's."""
-        if not path.is_dir():
-            return
-        others = sorted(
-            p.name
-            for p in path.iterdir()
-            if p.name not in (LOCK, MANIFEST)
-            and not (p.name == "chunks" and p.is_dir() and not any(p.iterdir()))
-            and not _STALE_TEMPORARY.fullmatch(p.name)
-        )
-        if not others:
-            return
-        runs = [name for name in others if _is_run(path / name)]
-        rest = [name for name in others if name not in runs]
-        held = [counted(len(runs), "run")] if runs else []
-        if rest:
-            held.append(f"other files ({list_names(rest, limit=3)})")
-        raise ArgumentFileExistsError(
-            f"run directory {str(path)!r} is a folder holding {' and '.join(held)}; a run keeps its own folder: "
-            "give a new or empty one (e.g. ",
-            Arg("run_dir", str(path / "my-run")),
-            ")",
-        )
-
-    @staticmethod
-    def _check_holds_no_run(path: Path) -> None:
-        if (path / CONFIG).exists() or ((path / MANIFEST).exists() and not _created_without_config(path)):
-            raise ArgumentFileExistsError(
-                f"run directory {str(path)!r} already holds a run; continue it with ",
-                # resume_generate('PATH') to a Python caller, --resume PATH on the command line
-                FlaggedArg(f"resume_generate({str(path)!r})", flag=f"--resume {path}"),
-                " or choose another ",
-                _RUN_DIR,
-            )
+        """Raise unless a new run can be created at ``path`` (see :func:`.run_folders.check_new_run_dir`);
+        returns it, ``~`` expanded."""
+        return check_new_run_dir(path)
 
     @classmethod
     def create(
@@ -373,7 +209,7 @@ class RunDir:
         # refused (RunInUseError) instead of both writing config.json.
         run = cls(path, config, manifest).lock(existing=False)
         try:
-            cls._check_holds_no_run(path)  # again, now that no other process can be creating it
+            check_holds_no_run(path)  # again, now that no other process can be creating it
         except BaseException:
             run.unlock()
             raise
@@ -395,27 +231,27 @@ class RunDir:
         if not path.exists():
             raise FileNotFoundError(f"run directory {str(path)!r} does not exist")
         if not path.is_dir():
-            hint = f"; give its folder {str(path.parent)!r}" if _is_run(path.parent) else ""
+            hint = f"; give its folder {str(path.parent)!r}" if is_run(path.parent) else ""
             raise NotADirectoryError(f"{str(path)!r} is a file, not a run directory{hint}")
-        if _created_without_config(path):  # killed while create() wrote it: nothing to resume
+        if created_without_config(path):  # killed while create() wrote it: nothing to resume
             raise ArgumentFileNotFoundError(
                 f"run directory {str(path)!r} holds no {CONFIG}: its run was stopped while it was being created, "
                 "before any chunk was finished, so there is nothing to resume; start the run again (",
                 Arg("run_dir", str(path)),
                 " takes it)",
             )
-        if (path / CONFIG).is_file() and not (path / MANIFEST).exists() and not _holds_chunks(path):
+        if (path / CONFIG).is_file() and not (path / MANIFEST).exists() and not holds_chunks(path):
             raise ArgumentFileNotFoundError(  # what older versions left when killed there (config.json first)
                 f"run directory {str(path)!r} holds {CONFIG} but no {MANIFEST}: it is not a streamt2v run "
                 "directory, or its run was stopped while it was being created, before any chunk was finished; "
                 "either way there is nothing to resume: start the run again with another ",
-                _RUN_DIR,
+                RUN_DIR,
             )
         for name in (CONFIG, MANIFEST):
             if not (path / name).is_file():
                 raise FileNotFoundError(
                     f"{str(path / name)!r} not found: {str(path)!r} is not a streamt2v run directory"
-                    f"{_where_the_runs_are(path)}"
+                    f"{where_the_runs_are(path)}"
                 )
         run = cls(path, *_read_run_files(path))
         run._take_state(run.config, run.manifest)
