@@ -555,3 +555,21 @@ def test_a_run_directory_under_a_file_says_to_choose_another(tmp_path):
     with pytest.raises(NotADirectoryError, match=r"is a file, not a folder; choose another run_dir$") as err:
         RunDir.check_new(tmp_path / "notes.txt" / "run")
     assert str(err.value.as_flags()).endswith("is a file, not a folder; choose another --run-dir")
+
+
+def test_a_run_shows_its_folder_and_state(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    run = RunDir.create(tmp_path / "r", {"a": 1}, num_chunks=3)
+    for i in range(2):
+        _save(run, i, g)
+    path = repr(str(tmp_path / "r"))
+    assert repr(run) == (
+        f"<RunDir {path}: 2 of 3 chunks finished (8 frames), status 'running', held by this process>"
+    )
+    run.set_status("complete")
+    run.unlock()
+    assert repr(run) == f"<RunDir {path}: 2 of 3 chunks finished (8 frames), status 'complete'>"
+    (tmp_path / "r" / "chunks" / "chunk_000001.safetensors").unlink()
+    assert repr(RunDir.open(tmp_path / "r")) == (
+        f"<RunDir {path}: 1 of 3 chunks finished (4 frames), status 'complete', chunk 1 missing or damaged>"
+    )

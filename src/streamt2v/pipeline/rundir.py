@@ -133,6 +133,16 @@ class RunDir:
         # config and manifest as last read from the run's files (:meth:`open`); None for a run created here
         self._as_read: tuple[dict[str, Any], dict[str, Any]] | None = None
 
+    def __repr__(self) -> str:
+        # from the manifest in memory (no file is read): what a debugger or a log line wants to know
+        finished = f"{self.num_finished} of {counted(self.manifest['num_chunks'], 'chunk')} finished"
+        state = [f"{finished} ({counted(self.num_frames_saved, 'frame')})", f"status {self.status!r}"]
+        if self.damaged is not None:
+            state.append(f"chunk {self.damaged[0]} missing or damaged")
+        if self._lock is not None:
+            state.append("held by this process")
+        return f"<RunDir {str(self.path)!r}: {', '.join(state)}>"
+
     # -- ownership -------------------------------------------------------------------------------
     def lock(self, *, existing: bool = True) -> RunDir:
         """Take the run for this process (see module docstring); :class:`.run_folders.RunInUseError` naming
