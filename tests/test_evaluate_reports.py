@@ -203,3 +203,21 @@ def test_the_report_path_is_named_as_the_python_caller_gives_it(tmp_path):
         NotADirectoryError, match=r"^cannot write path '.*r\.txt/r\.json': '.*r\.txt' is a file"
     ):
         check_report_path(txt / "r.json")
+
+
+def test_as_flags_gives_a_new_report_and_leaves_the_callers_as_it_was(tmp_path):
+    """as_flags rewrote the skipped videos' reasons of the report it was called on, so a Python caller's
+    report named the command line's flags from then on; it gives a copy, as its name says."""
+    from streamt2v.metrics.evaluate import evaluate_videos
+
+    video = tmp_path / "small.mp4"  # too small for DIS at its own size: skipped with advice naming arguments
+    write_video(video, np.random.default_rng(0).integers(0, 256, (3, 8, 8, 3), dtype=np.uint8))
+    report = evaluate_videos([str(video)], metrics=["mawe"], flow_size=None)
+    [python_reason] = [s["error"] for s in report.skipped]
+    flagged = report.as_flags()
+    assert flagged is not report and flagged.config == report.config and flagged.records == report.records
+    assert flagged.skipped[0]["error"].endswith("use a larger flow size (--flow-size) or --flow farneback")
+    assert report.skipped[0]["error"] == python_reason and python_reason.endswith(
+        "(flow_size) or flow='farneback'"
+    )
+    assert flagged.as_flags().skipped == flagged.skipped  # spelled for the command line once is enough

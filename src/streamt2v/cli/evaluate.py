@@ -327,17 +327,16 @@ def run(args: argparse.Namespace) -> int:
                 on_video=None if kept is None else kept.save,
             )
     except EvaluationInterrupted as stop:
-        stop.report.as_flags()  # the skipped videos' reasons name this command's flags (--flow-size)
         # the videos scored before Ctrl-C are printed, and kept in --out's partial file for --resume
         above = "; their results are above" if stop.report.records else ""
         how = "" if kept is None else kept.how_to_continue()
         said = KeyboardInterrupt(f"{stop}{above}{how}")
         try:
-            _report(stop.report)
+            _report(stop.report.as_flags())  # the skipped videos' reasons name this command's flags
         finally:  # also when the table's reader is gone: the stop, and how to continue, are the news
             raise said from None
     # the skipped videos' reasons name this command's flags (--flow-size, not flow_size), on stderr and in --out
-    report.as_flags()
+    report = report.as_flags()
     # with none scored too: the file holds the skipped videos and why, for a script; written (and the partial
     # file removed) before the table, so that a stdout that fails (a closed pipe) loses no result and leaves
     # no partial file that the next run would ask to --resume

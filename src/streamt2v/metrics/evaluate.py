@@ -13,6 +13,7 @@ video's MAWE, and not measured, such as a probe without objects, stay apart).
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import logging
@@ -103,14 +104,22 @@ class EvaluationReport:
         self._skip_errors.append((entry, err))
 
     def as_flags(self) -> EvaluationReport:
-        """This report, the reasons of its skipped videos naming the command line's flags where they name
+        """A copy of this report whose skipped videos' reasons name the command line's flags where they name
         arguments (``use a larger flow size (--flow-size) or --flow farneback``, where a Python caller reads
         ``flow_size`` and ``flow='farneback'``): for the reader of a command line, in its lines and the file
-        it writes, as :meth:`~streamt2v.arguments.NamesArguments.as_flags` is for an error."""
-        for entry, err in self._skip_errors:
+        it writes, as :meth:`~streamt2v.arguments.NamesArguments.as_flags` is for an error. This report is
+        left as it is."""
+        flagged = EvaluationReport(copy.deepcopy(self.records), config=copy.deepcopy(self.config))
+        errors = {id(entry): err for entry, err in self._skip_errors}
+        for entry in self.skipped:
+            err = errors.get(id(entry))  # None: an entry put in by hand, whose reason is only its text
+            said = dict(entry)
             if isinstance(err, NamesArguments):
-                entry["error"] = err.spelled(flags=True)
-        return self
+                said["error"] = err.spelled(flags=True)
+            flagged.skipped.append(said)
+            if err is not None:
+                flagged._skip_errors.append((said, err))
+        return flagged
 
     @property
     def keys(self) -> list[str]:
