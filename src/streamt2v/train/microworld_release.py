@@ -17,8 +17,9 @@ skipped; an interrupted one resumes from its latest checkpoint (the same samples
 ``train/loop.py``).
 ``--cores 2`` starts each run in its own process, with the torch threads its :class:`RecipeRun` asks for,
 as soon as the runs it needs are finished and its threads fit beside the running ones (the release: one
-thread per run, two runs at a time on a 2-core CPU, the last two runs on both). Then the models are assembled
-as fp16 safetensors:
+thread per run, two runs at a time on a 2-core CPU, the last two runs on both); ``--cores 1`` trains them one
+at a time, each in its own process too (a process keeps its first run's precision: :func:`train_alone`).
+Then the models are assembled as fp16 safetensors:
 
 - ``ASSETS/microworld/``: a :class:`~streamt2v.models.bundle.StreamingT2VModel` folder (stage-2 UNet =
   the stream-aug run, ``init_unet`` = the base-3 run, the vae-decoder-edges run's VAE, micro-CLIP
@@ -37,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -166,17 +168,46 @@ def startable(
     return start
 
 
-def train_all(out: Path, cores: int = 2, poll_s: float = 5.0, allow_cpu: bool = False) -> None:
+def train_alone(out: Path, name: str, allow_cpu: bool, runs: dict[str, RecipeRun] | None) -> None:
+    """:func:`train_one` in a process of its own (:func:`train_all` at one core), its messages on the console:
+    accelerate keeps the precision and device of a process's first run to the end of the process, so one
+    process training every run refused refiner-restore's bf16 after the fp32 runs (``check_process_state``)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        train_one(out, name, allow_cpu, runs)
+    except (RuntimeError, ValueError, OSError) as err:  # as main() says them
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def train_all(
+    out: Path,
+    cores: int = 2,
+    poll_s: float = 5.0,
+    allow_cpu: bool = False,
+    runs: dict[str, RecipeRun] | None = None,
+) -> None:
     """Train every unfinished recipe, each in its own process, starting it as soon as the runs it needs
     are finished and its torch threads fit in ``cores`` beside the running ones (a run asking for more
-    threads than ``cores`` runs alone). ``cores <= 1`` trains them one after another in this process.
-    GPU runs on a machine without CUDA are refused up front unless ``allow_cpu`` (:func:`check_gpu_runs`)."""
-    runs = release_runs(out)
-    pending = [n for n in ORDER if not run_done(out, n)]
+    threads than ``cores`` runs alone). ``cores <= 1`` trains them one after another, each in a process of
+    its own too (:func:`train_alone`). GPU runs on a machine without CUDA are refused up front unless
+    ``allow_cpu`` (:func:`check_gpu_runs`). ``runs``: the runs to train, :func:`release_runs` of ``out`` if
+    not given (in :data:`ORDER`); others, in their order, only with ``cores <= 1`` (at more cores each
+    process is a ``--only`` command line, which trains the release's)."""
+    if runs is not None and cores > 1:
+        raise ValueError(f"runs= other than the release's train only with cores=1, got cores={cores}")
+    order = ORDER if runs is None else tuple(runs)  # the release's in ORDER, others as given
+    runs = release_runs(out) if runs is None else runs
+    pending = [n for n in order if not run_done(out, n)]
     check_gpu_runs(pending, runs, allow_cpu)
     if cores <= 1:
+        spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no accelerate state inherited
         for n in pending:
-            train_one(out, n, allow_cpu)
+            proc = spawn.Process(target=train_alone, args=(out, n, allow_cpu, runs), name=f"train {n}")
+            proc.start()
+            proc.join()
+            if proc.exitcode != 0:
+                raise RuntimeError(f"training {n!r} failed (exit {proc.exitcode})")
         return
     running: dict[str, tuple[subprocess.Popen, Any]] = {}
     while pending or running:
@@ -362,7 +393,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=Path("runs/microworld"), help="folder of the training runs")
     p.add_argument("--assets", type=Path, default=None, help="write the shipped folders + model card here")
-    p.add_argument("--cores", type=int, default=2, help="CPU cores to share among the training runs")
+    p.add_argument(
+        "--cores",
+        type=int,
+        default=2,
+        help="CPU cores to share among the training runs (1: one run at a time)",
+    )
     p.add_argument(
         "--only",
         choices=sorted(release_runs(Path("."))),
