@@ -173,14 +173,22 @@ def test_a_report_is_not_saved_over_an_existing_file_without_overwrite(tmp_path)
 
 def test_a_report_is_not_saved_over_a_folder_even_with_overwrite(tmp_path):
     """A folder named r.json was refused with 'pass overwrite=True', which then failed with a raw
-    IsADirectoryError: it is refused first, as evaluate's check of --out does."""
+    IsADirectoryError: it is refused first, in the words of evaluate's check of --out (save said 'report
+    ... is a folder', check_report_path 'path ... is a folder')."""
+    from streamt2v.metrics.evaluate import check_report_path
+
     out = tmp_path / "r.json"
     out.mkdir()
     report = EvaluationReport(records=[{"path": "a.mp4", "frames": 16}])
-    for overwrite in (False, True):
+    for call in (
+        lambda: report.save(out),
+        lambda: report.save(out, overwrite=True),
+        lambda: check_report_path(out),
+    ):
         with pytest.raises(IsADirectoryError) as err:
-            report.save(out, overwrite=overwrite)
-        assert str(err.value) == f"report {str(out)!r} is a folder; give a .json or .csv file name"
+            call()
+        assert str(err.value) == f"path {str(out)!r} is a folder; give a .json or .csv file name"
+        assert str(err.value.as_flags()).startswith(f"--out {str(out)!r} is a folder")
     assert out.is_dir() and list(out.iterdir()) == []
 
 

@@ -178,9 +178,7 @@ class EvaluationReport:
         is only a config setting left at its default, and a metric not asked for has no key."""
         path = home_path(path)  # ~/report.json, as the command line's --out takes it
         suffix = path.suffix.lower()
-        _check_report_suffix(path)
-        if path.is_dir():  # before the existing-file refusal, whose overwrite=True would not do
-            raise IsADirectoryError(f"report {str(path)!r} is a folder; give a .json or .csv file name")
+        _check_report_name(path)  # a folder first: the existing-file refusal's overwrite=True would not do
         if path.exists() and not overwrite:
             raise ExistingOutputError.advising_overwrite(f"report {str(path)!r}")
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -249,11 +247,7 @@ def check_report_path(path: str | os.PathLike) -> Path:
     ``.csv`` name that is not a folder, whose nearest existing parent is a writable folder."""
 
     path = home_path(path)
-    _check_report_suffix(path)
-    if path.is_dir():
-        raise ArgumentIsADirectoryError(
-            _REPORT_PATH, f" {str(path)!r} is a folder; give a .json or .csv file name"
-        )
+    _check_report_name(path)
     with naming_arguments(_REPORT_PATH) as (name,):
         check_writable_parent(path, name)
     return path
@@ -263,9 +257,15 @@ def check_report_path(path: str | os.PathLike) -> Path:
 _REPORT_PATH = FlaggedArg("path", flag="--out")
 
 
-def _check_report_suffix(path: Path) -> None:
+def _check_report_name(path: Path) -> None:
+    """Refuse a report path that is no ``.json`` or ``.csv`` file name, or is a folder (save's and
+    :func:`check_report_path`'s one wording)."""
     if path.suffix.lower() not in (".json", ".csv"):
         raise ArgumentValueError(_REPORT_PATH, f" must end in .json or .csv, got {str(path)!r}")
+    if path.is_dir():
+        raise ArgumentIsADirectoryError(
+            _REPORT_PATH, f" {str(path)!r} is a folder; give a .json or .csv file name"
+        )
 
 
 def check_mawe_settings(
