@@ -221,6 +221,20 @@ def test_a_misspelt_sampler_key_is_named_once_when_the_model_loads(tmp_path, cap
     assert pipe("a red circle", 8, seed=1).shape[2] == 8  # made, the unknown keys ignored
 
 
+def test_a_misspelt_sampler_key_is_named_when_the_model_class_loads_the_folder(tmp_path, caplog):
+    """``StreamingT2VModel.from_pretrained`` called directly loaded it without a word: only load_model
+    warned."""
+    model = StreamingT2VModel.from_preset("tiny", device="cpu", seed=0)
+    model.sampler = {"stepz": 2}
+    folder = model.save_pretrained(tmp_path / "m")
+    assert StreamingT2VModel.from_pretrained(folder).sampler == {"stepz": 2}
+    warnings = [r.getMessage() for r in caplog.records if "sampler" in r.getMessage()]
+    assert warnings == [
+        f"the sampler model {str(folder)!r} recommends has unknown setting, which sampling ignores: "
+        "stepz (steps?) (misspelt, or from a newer streamt2v)"
+    ]
+
+
 def test_a_run_storing_null_for_a_sampling_setting_starts_over_with_the_official_value(tmp_path):
     """A run's config.json holding null for chunk_frames (edited by hand: runs store values) left it None, and a
     resume that started over (no chunk finished) failed planning its chunks with a TypeError."""

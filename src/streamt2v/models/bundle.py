@@ -57,6 +57,7 @@ from streamt2v.models.model_index import (
     REQUIRED_COMPONENTS,
     model_folder,
     read_model_index,
+    warn_of_unknown_sampler_keys,
 )
 from streamt2v.models.tokenizers import byte_level_clip_tokenizer, load_tokenizer
 from streamt2v.models.unet import StreamingUNet, build_video_unet
@@ -438,4 +439,8 @@ class StreamingT2VModel:
             own_aligned_memory(module)
         if device is not None:
             model.to(device=device)
+        # said here, not by load_model: a direct call is told too
+        warn_of_unknown_sampler_keys(
+            model.sampler, str(root) if path_or_hub_id is None else os.fspath(path_or_hub_id)
+        )
         return model

@@ -5,7 +5,9 @@ refiner)."""
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,8 @@ from streamt2v.config import PRESETS, ModelConfig, config_from_json
 from streamt2v.io.folders import home_path, read_json_object, saved_class_name
 from streamt2v.io.frame_rates import DEFAULT_FPS
 from streamt2v.io.hub import resolve_model_path
+
+logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 MODEL_INDEX = "model_index.json"
@@ -63,6 +67,24 @@ def peek_model_index(spec: object) -> tuple[Path, dict[str, Any]] | None:
     if not path.is_file():
         return None
     return path, read_json_object(path, "model folder index")
+
+
+def warn_of_unknown_sampler_keys(sampler: Mapping[str, Any], where: str) -> None:
+    """Warn of the keys of the sampler a model folder recommends (``where``: the folder as given) that are no
+    sampling setting: a misspelt one (``stepz``) or one of a newer version, which sampling ignores (not
+    refused: the folder still loads). Said where the folder's index is read for loading, once a load."""
+    from streamt2v.pipeline.stream_config import OFFICIAL_SAMPLING
+    from streamt2v.wording import singular_or_plural, unknown_names
+
+    unknown = unknown_names([str(key) for key in sampler], list(OFFICIAL_SAMPLING))
+    if unknown:
+        logger.warning(
+            "the sampler model %r recommends has unknown %s, which sampling ignores: %s (misspelt, or from a "
+            "newer streamt2v)",
+            where,
+            singular_or_plural(len(unknown), "setting"),
+            ", ".join(unknown),
+        )
 
 
 def other_folder_hint(class_name: object) -> str:

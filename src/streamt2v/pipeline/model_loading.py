@@ -110,24 +110,6 @@ def sampler_before_loading(spec: str | os.PathLike | None) -> dict[str, Any] | N
     return {} if text in PRESETS and not Path(text).exists() else None  # as load_model takes a preset name
 
 
-def warn_unknown_sampler_keys(model: StreamingT2VModel, where: str) -> None:
-    """Warn of the keys of the loaded ``model``'s sampler (read from ``where``) that are no sampling setting:
-    a misspelt one (``stepz``) or one of a newer version, which sampling ignores (not refused: the folder
-    still loads)."""
-    from streamt2v.pipeline.stream_config import OFFICIAL_SAMPLING
-    from streamt2v.wording import singular_or_plural, unknown_names
-
-    unknown = unknown_names([str(key) for key in model.sampler], list(OFFICIAL_SAMPLING))
-    if unknown:
-        logger.warning(
-            "the sampler model %s recommends has unknown %s, which sampling ignores: %s (misspelt, or from a "
-            "newer streamt2v)",
-            where,
-            singular_or_plural(len(unknown), "setting"),
-            ", ".join(unknown),
-        )
-
-
 def model_fps(spec: str | os.PathLike | None) -> float | None:
     """The frame rate ``spec``'s model writes its videos at (``model.fps``), read without loading it: a
     preset's (:data:`~streamt2v.io.frame_rates.DEFAULT_FPS`, as ``from_preset`` makes it), a local model
@@ -175,7 +157,6 @@ def load_model(
         if close is not None:
             _add_hint(err, f" ({close}?)")
         raise
-    warn_unknown_sampler_keys(model, repr(name))
     return model
 
 
