@@ -235,9 +235,10 @@ def test_a_misspelt_sampler_key_is_named_when_the_model_class_loads_the_folder(t
     ]
 
 
-def test_a_run_storing_null_for_a_sampling_setting_starts_over_with_the_official_value(tmp_path):
-    """A run's config.json holding null for chunk_frames (edited by hand: runs store values) left it None, and a
-    resume that started over (no chunk finished) failed planning its chunks with a TypeError."""
+def test_a_run_storing_null_for_a_sampling_setting_is_refused_naming_it(tmp_path):
+    """A run's config.json holding null for chunk_frames (edited by hand: runs store values) resumed with the
+    official 16 where generate() takes None as the model's recommendation (12 here), and a null init_eta
+    became the official 0 where a missing one takes the run's eta: refused, naming the file and the keys."""
     from streamt2v.pipeline.resume import resume_generate
 
     model = StreamingT2VModel.from_preset("tiny", device="cpu", seed=0)
@@ -259,14 +260,27 @@ def test_a_run_storing_null_for_a_sampling_setting_starts_over_with_the_official
         generate(cfg, on_step=stop)  # in the first chunk: none finished
     config = tmp_path / "run" / "config.json"
     stored = json.loads(config.read_text())
-    stored["stream"]["chunk_frames"] = None
+    for nulls, message in [
+        (
+            ["chunk_frames"],
+            "stream setting chunk_frames is null, where a run stores the value it was made with: set it to "
+            "that value (the model's recommendation, else the official 16)",
+        ),
+        (
+            ["init_eta", "reanchor"],
+            "stream settings init_eta, reanchor are null, where a run stores the value it was made with: set "
+            "them to those values (the model's recommendations, else the official init_eta 0.0, reanchor "
+            "false)",
+        ),
+    ]:
+        config.write_text(json.dumps({**stored, "stream": {**stored["stream"], **dict.fromkeys(nulls)}}))
+        with pytest.raises(ValueError) as err:
+            resume_generate(tmp_path / "run")
+        assert str(err.value) == f"{str(config)!r} cannot be resumed: {message}"
     config.write_text(json.dumps(stored))
     chunks = []
     resume_generate(tmp_path / "run", on_chunk=chunks.append)
-    assert [(c.start, c.stop) for c in chunks] == [
-        (0, 16),
-        (16, 20),
-    ]  # the official 16, as a setting unstored
+    assert [(c.start, c.stop) for c in chunks] == [(0, 12), (12, 16), (16, 20)]  # the stored 12 (the model's)
 
 
 @pytest.mark.parametrize("chunk_frames", [0, -3, 1])

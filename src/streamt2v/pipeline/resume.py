@@ -8,6 +8,7 @@ after the last finished chunk, so that the result equals an uninterrupted run's
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -41,6 +42,7 @@ from streamt2v.pipeline.run_writing import (
 )
 from streamt2v.pipeline.rundir import MODEL_FINGERPRINT, RunDir
 from streamt2v.pipeline.stream import Chunk, StepCallback, StreamState, stream
+from streamt2v.pipeline.stream_config import OFFICIAL_SAMPLING
 from streamt2v.typed_values import is_number
 from streamt2v.wording import counted
 
@@ -55,14 +57,34 @@ _X264_DEFAULT_CRF = 23  # what libx264 encodes at with its crf unset (-1)
 
 def run_config(run: RunDir) -> GenerateConfig:
     """The settings a run directory holds; one that cannot be read (a hand-edited ``config.json``) is named.
-    Its ``crf`` is the one its outputs are written at (:func:`_taken_crf`). A sampling setting it holds as
-    null (runs store values: a hand edit) is the official value, as one it lacks (a resume that started over
-    could not plan its chunks with it left None)."""
+    Its ``crf`` is the one its outputs are written at (:func:`_taken_crf`). A sampling setting it lacks (a
+    run saved before the setting existed) is the official value, which the run was made with."""
     try:
         cfg = GenerateConfig.from_dict(run.config)
+        _refuse_nulls(run.config["stream"])
         return replace(cfg, stream=cfg.stream.resolved(), crf=_taken_crf(cfg.crf, cfg.output)[0])
     except (ValueError, TypeError) as err:
         raise ValueError(f"{str(run.path / 'config.json')!r} cannot be resumed: {err}") from None
+
+
+def _refuse_nulls(stored: dict[str, Any]) -> None:
+    """Refuse the sampling settings a run's config holds as null (a hand edit: runs store every value they
+    sample with). In generate() None is the model's recommendation, which a resume may not know before the
+    model loads (a hub id) nor share with the run's start (a moved folder's sampler), and the official value
+    may not be the one the run's chunks were made with: the user is asked for the value."""
+    nulls = [name for name in OFFICIAL_SAMPLING if name in stored and stored[name] is None]
+    if not nulls:
+        return
+    # as config.json writes them (16, "ddim", false)
+    official = [json.dumps(OFFICIAL_SAMPLING[name]) for name in nulls]
+    if len(nulls) == 1:
+        said = f"setting {nulls[0]} is null"
+        asked = f"set it to that value (the model's recommendation, else the official {official[0]})"
+    else:
+        said = f"settings {', '.join(nulls)} are null"
+        listed = ", ".join(f"{name} {value}" for name, value in zip(nulls, official))
+        asked = f"set them to those values (the model's recommendations, else the official {listed})"
+    raise ValueError(f"stream {said}, where a run stores the value it was made with: {asked}")
 
 
 def _taken_crf(stored: object, output: str) -> tuple[int, str | None]:
