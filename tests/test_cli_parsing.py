@@ -103,7 +103,7 @@ def test_unknown_options_among_intermixed_positionals_are_named_alone(capsys):
         ("generate --frobnicate", "generate"),
         ("train vae --out o --frobnicate", "train"),
         ("assemble model out --unet u --frobnicate", "assemble model"),
-        ("--frobnicate generate", None),  # before any command: the top level's
+        ("--frobnicate generate", None),  # before any command: the top level's, with what it takes there
     ],
 )
 def test_an_unknown_option_is_the_error_of_its_command(line, command, capsys):
@@ -111,7 +111,8 @@ def test_an_unknown_option_is_the_error_of_its_command(line, command, capsys):
     and named no command (``streamt2v: error: unrecognized arguments: --frobnicate`` after ``generate``)."""
     err, last = _refused(line, capsys)
     prog = f"streamt2v {command}" if command else "streamt2v"
-    assert last == f"{prog}: error: unrecognized arguments: --frobnicate"
+    assert last.startswith(f"{prog}: error: unrecognized arguments: --frobnicate")
+    assert (last == f"{prog}: error: unrecognized arguments: --frobnicate") == (command is not None)
     assert err.startswith(f"usage: {prog} [options]")
 
 
@@ -164,6 +165,32 @@ def test_an_unknown_option_is_the_error_of_its_command(line, command, capsys):
             "streamt2v [options] COMMAND ...",
             "argument COMMAND: invalid choice: 'nosuch' (choose from 'generate', 'enhance', 'convert', "
             "'evaluate', 'train', 'assemble')",
+        ),
+        # a command's typo or start: the command it is likely for
+        (
+            "generat p",
+            "streamt2v [options] COMMAND ...",
+            "argument COMMAND: invalid choice: 'generat' (choose from 'generate', 'enhance', 'convert', "
+            "'evaluate', 'train', 'assemble'); did you mean generate?",
+        ),
+        (
+            "assemble ref out",
+            "streamt2v assemble [options] KIND ...",
+            "argument KIND: invalid choice: 'ref' (choose from 'model', 'refiner'); did you mean refiner?",
+        ),
+        # an option before the command that the top level does not take: named (was "the following
+        # arguments are required: COMMAND"; "--frames 8 generate" was "invalid choice: '8'")
+        (
+            "-x",
+            "streamt2v [options] COMMAND ...",
+            "unrecognized arguments: -x (streamt2v takes -h/--help, -v/--verbose, --version before its COMMAND; "
+            "a command's own options go after it: streamt2v COMMAND --help lists them)",
+        ),
+        (
+            "-v --frames 8 generate a",
+            "streamt2v [options] COMMAND ...",
+            "unrecognized arguments: --frames (streamt2v takes -h/--help, -v/--verbose, --version before its "
+            "COMMAND; a command's own options go after it: streamt2v COMMAND --help lists them)",
         ),
     ],
 )

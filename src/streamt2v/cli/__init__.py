@@ -131,6 +131,41 @@ class _Parser(argparse.ArgumentParser):
         """Refuse ``extras``, the arguments no option or positional took."""
         self.error(f"unrecognized arguments: {' '.join(extras)}")
 
+    def _refuse_options_before_command(self, args: list[str]) -> None:
+        """Refuse the options among ``args`` before the command (``streamt2v -x``, ``streamt2v --frames 8
+        generate``) that this parser does not take, naming them: argparse set them aside and then said the
+        command was missing, or took an option's value for the command (``invalid choice: '8'``)."""
+        unknown = []
+        for arg in args:
+            if arg == "--" or arg == "-" or not arg.startswith("-"):  # the command (or what stands for it)
+                break
+            typed = arg.split("=", 1)[0]
+            if typed not in self._option_string_actions and not self._get_option_tuples(typed):
+                unknown.append(arg)
+        if unknown:
+            command = next(a.metavar for a in self._actions if isinstance(a, _Commands))
+            own = ", ".join("/".join(a.option_strings) for a in self._actions if a.option_strings)
+            self.error(
+                f"unrecognized arguments: {' '.join(unknown)} ({self.prog} takes {own} before its {command}; "
+                f"a {command.lower()}'s own options go after it: {self.prog} {command} --help lists them)"
+            )
+
+    def _check_value(self, action: argparse.Action, value) -> None:
+        """argparse's check of a choice, a command's typo (``generat``) or start (``gen``) with the command it is
+        likely for."""
+        try:
+            super()._check_value(action, value)
+        except argparse.ArgumentError as err:
+            from streamt2v.wording import close_name
+
+            if not isinstance(action, _Commands):
+                raise
+            starting = [name for name in action.choices if name.startswith(value)]
+            close = starting[0] if len(starting) == 1 else close_name(value, action.choices)
+            if close is None:
+                raise
+            raise argparse.ArgumentError(action, f"{err.message}; did you mean {close}?") from None
+
     def _refuse_lacked(self, args: list[str]) -> None:
         """Refuse a flag this command lacks (:meth:`lacks`) among ``args``, typed whole or abbreviated, with
         or without ``=VALUE``, with what it says. Before parsing: a parse that fails first (``enhance --resume
@@ -152,6 +187,8 @@ class _Parser(argparse.ArgumentParser):
         args = sys.argv[1:] if args is None else list(args)
         if self._lacked and not self._intermixing:
             self._refuse_lacked(args)
+        if self._subparsers is not None:
+            self._refuse_options_before_command(args)
         # parse_known_intermixed_args calls this again for each of its passes (before Python 3.13)
         if self._intermixing or self._subparsers is not None or "--" in args:
             return super().parse_known_args(args, namespace)
