@@ -16,6 +16,7 @@ from streamt2v.train.checkpoint import latest_checkpoint, load_training_checkpoi
 from streamt2v.train.frozen import load_frozen_clip
 from streamt2v.train.loop import TrainConfig, train
 from streamt2v.train.recipes import make_recipe
+from streamt2v.train.train_config import cpu_has_bf16
 
 
 @pytest.mark.parametrize("preset", ["tiny", "small"])
@@ -202,6 +203,9 @@ def test_mixed_precision_on_the_cpu(tmp_path, encoders):
 
     code, out, err = finished(bf16)
     assert code == 0, err[-2000:]
+    # each run warned of bf16 on a CPU without bf16 instructions, naming the flag
+    slow = "--mixed-precision bf16 on a CPU without bf16 instructions"
+    assert err.count(slow) == (2 if cpu_has_bf16() is False else 0), err[-2000:]
     hint = f"streamt2v assemble model OUT_DIR --unet {tmp_path / 'stream-bf16' / 'final' / 'unet'}"
     assert hint in out  # how to get a folder generate loads
     assert [first_loss("base-bf16"), first_loss("stream-bf16")] == pytest.approx(fp32, rel=0.05)

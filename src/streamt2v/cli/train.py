@@ -149,7 +149,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--mixed-precision",
         default="no",
         choices=["no", "fp16", "bf16"],
-        help="default no (fp32); fp16: GPU only; bf16: GPU or CPU (on the CPU not faster for small models)",
+        help="default no (fp32); fp16: GPU only; bf16: GPU or CPU (on the CPU slower than fp32: many times "
+        "slower without bf16 instructions, warned of at the start)",
     )
     p.add_argument(
         "--seed",

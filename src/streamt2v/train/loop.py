@@ -66,7 +66,13 @@ from streamt2v.train.run_folder import (
     remove_run_leftovers,
     truncate_log,
 )
-from streamt2v.train.train_config import TrainConfig, check_process_state, lr_at, trains_on_the_cpu
+from streamt2v.train.train_config import (
+    TrainConfig,
+    check_process_state,
+    lr_at,
+    trains_on_the_cpu,
+    warn_of_slow_bf16,
+)
 from streamt2v.wording import counted
 
 logger = logging.getLogger(__name__)
@@ -207,6 +213,7 @@ def train(
     check_out_dir(out, recipe, resume)
     # what an earlier run of the process fixed comes first: a run it keeps on a GPU is not the CPU's to check
     check_process_state(cfg)
+    warn_of_slow_bf16(cfg)
     # the machine's first process alone, for them all: another, refused alone, left it waiting to join
     if memory_check and first_on_this_machine() and trains_on_the_cpu(cfg.cpu):
         check_training_memory(recipe, cfg, available_memory(), processes_on_this_machine())
