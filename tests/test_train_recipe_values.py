@@ -90,7 +90,34 @@ def test_a_typed_value_takes_numpys_bool_and_refuses_an_integer_no_float_holds()
     false" though numpy numbers are taken as Python's."""
     from streamt2v.pipeline.stream import StreamConfig
 
-    with pytest.raises(ValueError, match="^recipe 'vae' option kl_weight=1000.* must be a finite number$"):
+    with pytest.raises(
+        ValueError, match="^recipe 'vae' option kl_weight=an integer .* must be a finite number$"
+    ):
         make_recipe("vae", kl_weight=10**400)
     config = StreamConfig(num_frames=16, reanchor=np.bool_(True))
     assert config.reanchor is True
+
+
+@pytest.mark.parametrize("digits", [401, 5001])
+def test_an_integer_no_float_holds_is_shown_by_its_digits(digits):
+    """kl_weight=10**400 was refused in a message of 455 characters (the Arg's repr), 10**5000 with Python's
+    bare "Exceeds the limit (4300 digits)": the value is now shown in words, to both callers."""
+    with pytest.raises(ValueError) as err:
+        make_recipe("vae", kl_weight=10 ** (digits - 1))
+    said = f"recipe 'vae' option kl_weight=an integer of {digits} digits must be a finite number"
+    assert str(err.value) == said
+    assert str(err.value.as_flags()) == said.replace("kl_weight=", "--set kl_weight=")
+
+
+@pytest.mark.parametrize("digits", [401, 5001])
+def test_a_scheduler_option_no_float_holds_is_shown_by_its_digits(digits):
+    from streamt2v.train.assemble_settings import checked_scheduler_options
+
+    with pytest.raises(ValueError) as err:
+        checked_scheduler_options({"beta_start": 10 ** (digits - 1), "num_train_timesteps": 10})
+    huge = f"an integer of {digits} digits"
+    assert str(err.value) == (
+        f"scheduler_overrides={{'beta_start': {huge}, 'num_train_timesteps': 10}}: beta_start must be a finite "
+        f"number, got {huge}"
+    )
+    assert str(err.value.as_flags()) == f"--scheduler-option beta_start must be a finite number, got {huge}"

@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import NamedTuple
 
+from streamt2v.typed_values import shown_value
+
 
 class _NameOnly:
     """:class:`Arg`'s value when the message names the argument, not a value for it."""
@@ -40,12 +42,15 @@ class Arg(NamedTuple):
     value: object = NAME_ONLY
 
     def __str__(self) -> str:
-        return self.name if self.value is NAME_ONLY else f"{self.name}={self.value!r}"
+        # an int no float holds in words (kl_weight=10**400 made a message of 455 characters)
+        return self.name if self.value is NAME_ONLY else f"{self.name}={shown_value(self.value)}"
 
     @property
     def flag(self) -> str:
         flag = "--" + ("no-" if self.value is False else "") + self.name.replace("_", "-")
-        return flag if self.value is NAME_ONLY or isinstance(self.value, bool) else f"{flag} {self.value}"
+        if self.value is NAME_ONLY or isinstance(self.value, bool):
+            return flag
+        return f"{flag} {shown_value(self.value, str)}"
 
 
 class FlaggedArg(Arg):
@@ -85,7 +90,7 @@ class RecipeOption(Arg):
         ``true``, ``null``), a string as it is."""
         if isinstance(value, str):
             return value
-        return json.dumps(value, separators=(",", ":"), default=str)
+        return shown_value(value, lambda v: json.dumps(v, separators=(",", ":"), default=str))
 
 
 def flags_in_record(record: logging.LogRecord, rename: Callable[[str], str] | None = None) -> bool:

@@ -7,6 +7,7 @@ import math
 import numbers
 import operator
 import os
+from collections.abc import Callable
 from dataclasses import fields
 from types import UnionType
 from typing import Any, Union, get_args, get_origin, get_type_hints
@@ -49,11 +50,23 @@ def is_finite(value: object) -> bool:
         return False
 
 
+def is_huge_integer(value: object) -> bool:
+    """Whether ``value`` is an int too large for a float (``10**400``), whose ``str()`` is hundreds of
+    characters long, or refused over 4300 digits."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and not is_finite(value)
+
+
+def shown_value(value: object, spelled: Callable[[object], str] = repr) -> str:
+    """``value`` as a message shows it, ``spelled`` (its repr unless told: ``str``, ``json.dumps``), but an
+    int too large for a float in :func:`shown_number`'s words (``an integer of 401 digits``)."""
+    return shown_number(value) if is_huge_integer(value) else spelled(value)
+
+
 def shown_number(value: object) -> str:
     """``value`` as an error shows it: its repr, but for an int too large for a float (``10**400``)
     ``an integer of 401 digits``, counted without ``str()``, which refuses ints over 4300 digits and would
     make a message of hundreds of characters."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and not is_finite(value):
+    if is_huge_integer(value):
         size = abs(int(value))
         digits = int(math.log10(size)) + 1  # log10 rounds near a power of ten: set right below
         if size < 10 ** (digits - 1):

@@ -20,7 +20,7 @@ from dataclasses import fields
 from typing import Any
 
 from streamt2v.arguments import NAME_ONLY, Arg, ArgumentValueError, FlaggedArg, RecipeOption
-from streamt2v.typed_values import typed_value
+from streamt2v.typed_values import shown_value, typed_value
 from streamt2v.wording import singular_or_plural, unknown_names
 
 logger = logging.getLogger(__name__)
@@ -49,7 +49,9 @@ class SettingKey(Arg):
 
     def __str__(self) -> str:
         settings, key = self.value  # type: ignore[misc]
-        return f"{self.name}={settings!r}: {key}"
+        # each value as typed values are shown (an int no float holds in words: its digits were hundreds)
+        shown = ", ".join(f"{k!r}: {shown_value(v)}" for k, v in settings.items())
+        return f"{self.name}={{{shown}}}: {key}"
 
     @property
     def flag(self) -> str:
@@ -63,13 +65,13 @@ class GivenValue(Arg):
     ``true``, ``"yes"``), ``--scheduler-option``'s as it reads it (a string as it is)."""
 
     def __str__(self) -> str:
-        return repr(self.value)
+        return shown_value(self.value)
 
     @property
     def flag(self) -> str:
         if self.name == "scheduler_overrides":
             return RecipeOption.as_set(self.value)
-        return json.dumps(self.value)
+        return shown_value(self.value, json.dumps)
 
 
 # A config's refusal of one setting's value: "guidance must be >= 0, got -1.0" (the value as the config
