@@ -297,3 +297,25 @@ def test_a_run_on_another_accelerator_than_cuda_is_not_the_cpus(monkeypatch, acc
     monkeypatch.setattr(accelerate.utils, f"is_{accelerator}_available", lambda *a, **k: True)
     assert not trains_on_the_cpu(False)
     assert trains_on_the_cpu(True)
+
+
+def test_only_the_presets_smaller_than_the_runs_are_advised():
+    """The refusal advised "a smaller preset (tiny or small)" whatever the run's preset: for small it named
+    small itself, for tiny two presets no smaller."""
+    from streamt2v.config import PRESETS
+    from streamt2v.train.memory_needs import PRESETS_BY_SIZE, smaller_presets
+
+    assert sorted(PRESETS_BY_SIZE) == sorted(PRESETS)  # every preset is ranked
+    # each preset's network is bigger than the one before it
+    sizes = [make_recipe("base", preset=p).parameter_counts()[0] for p in PRESETS_BY_SIZE]
+    assert sizes == sorted(sizes)
+    assert smaller_presets("modelscope-1.7b") == ["tiny", "small"] and smaller_presets(None) == []
+    for preset, advice in (("small", ", or choose a smaller preset (tiny);"), ("tiny", None)):
+        with pytest.raises(ArgumentRuntimeError) as err:
+            check_training_memory(make_recipe("base", preset=preset), TrainConfig(), Available(10**6))
+        said = str(err.value)
+        assert "train it on a GPU" in said
+        if advice is None:
+            assert "smaller" not in said and "train it on a GPU; to try anyway: memory_check=False" in said
+        else:
+            assert advice in said

@@ -159,6 +159,15 @@ def training_memory(parameters: int, trained: int, ema: bool) -> int:
     return FLOAT32_BYTES * (parameters + trained * (3 + int(ema)))
 
 
+# The model presets (config.PRESETS), smallest first.
+PRESETS_BY_SIZE: tuple[str, ...] = ("tiny", "small", "modelscope-1.7b")
+
+
+def smaller_presets(preset: str | None) -> list[str]:
+    """The presets smaller than ``preset`` (:data:`PRESETS_BY_SIZE`), smallest first; none for another."""
+    return list(PRESETS_BY_SIZE[: PRESETS_BY_SIZE.index(preset)]) if preset in PRESETS_BY_SIZE else []
+
+
 def _gb(size: int) -> str:
     return f"{size / 1e9:.1f} GB"
 
@@ -186,8 +195,8 @@ def check_training_memory(recipe: Any, cfg: Any, available: Available | None, pr
         f"moments{' and the EMA' if ema else ''} of the trained ones, in float32, before the activations); "
         f"this machine has {_gb(available.size)} available ({available.what}): train it on a GPU",
     ]
-    if preset:
-        parts += [", or choose a smaller ", Arg("preset"), " (tiny or small)"]
+    if smaller := smaller_presets(preset):  # none smaller than tiny: no such advice
+        parts += [", or choose a smaller ", Arg("preset"), f" ({' or '.join(smaller)})"]
         if recipe.name == "stream":  # its base layers are the base run's, of the same preset
             parts += [" and train a base run of that preset first"]
     without_ema = training_memory(parameters, trained, False) * processes
