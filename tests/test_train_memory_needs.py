@@ -278,10 +278,10 @@ def test_what_an_earlier_run_of_the_process_fixed_is_told_before_the_memory(tmp_
         train(base, TrainConfig(steps=1, mixed_precision=other, cpu=True), tmp_path / "b", progress=False)
 
 
-@pytest.mark.parametrize("accelerator", ["xpu", "npu"])
+@pytest.mark.parametrize("accelerator", ["xpu", "npu", "torch_xla"])
 def test_a_run_on_another_accelerator_than_cuda_is_not_the_cpus(monkeypatch, accelerator):
     """trains_on_the_cpu knew CUDA and MPS alone: on Intel's XPU or Ascend's NPU, which accelerate trains on, a
-    run was checked for the CPU's memory and fp16 was refused as needing a GPU."""
+    run was checked for the CPU's memory and fp16 was refused as needing a GPU; so it did for XLA (TPUs)."""
     import accelerate.state
     import accelerate.utils
     import torch
@@ -291,7 +291,7 @@ def test_a_run_on_another_accelerator_than_cuda_is_not_the_cpus(monkeypatch, acc
     monkeypatch.setattr(accelerate.state, "is_initialized", lambda: False)  # no earlier run's state
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.delenv("ACCELERATE_USE_CPU", raising=False)
-    for name in ("mps", "mlu", "sdaa", "musa", "npu", "hpu", "xpu", "neuron"):
+    for name in ("mps", "mlu", "sdaa", "musa", "npu", "hpu", "xpu", "neuron", "torch_xla"):
         monkeypatch.setattr(accelerate.utils, f"is_{name}_available", lambda *a, **k: False, raising=False)
     assert trains_on_the_cpu(False)
     monkeypatch.setattr(accelerate.utils, f"is_{accelerator}_available", lambda *a, **k: True)

@@ -201,9 +201,10 @@ def fp16_needs_a_gpu() -> ArgumentValueError:
     )
 
 
-# The accelerators besides CUDA a fresh accelerate state takes (PartialState.default_device), each told by
-# accelerate.utils.is_<name>_available without making the state; a name this accelerate lacks is skipped.
-_OTHER_ACCELERATORS = ("mps", "mlu", "sdaa", "musa", "npu", "hpu", "xpu", "neuron")
+# The accelerators besides CUDA a fresh accelerate state takes (PartialState.default_device, and XLA's TPUs
+# where torch_xla is installed), each told by accelerate.utils.is_<name>_available without making the state;
+# a name this accelerate lacks is skipped.
+_OTHER_ACCELERATORS = ("mps", "mlu", "sdaa", "musa", "npu", "hpu", "xpu", "neuron", "torch_xla")
 
 
 def trains_on_the_cpu(cpu: bool) -> bool:
