@@ -14,7 +14,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from streamt2v.arguments import NAME_ONLY, NamesArguments, logs_naming_flags
+from streamt2v.arguments import NamesArguments, logs_naming_flags
 from streamt2v.cli import library_bars_off_if_quiet, refuse_a_launch, user_path
 from streamt2v.cli.train import key_value
 from streamt2v.config import DTYPE_NAMES
@@ -180,7 +180,7 @@ def _as_typed(part: object, args: argparse.Namespace) -> object:
     """An error's ``part`` showing settings of ``--sampler``/``--enhance`` as they were typed."""
     from streamt2v.train.assemble_settings import SettingsArg
 
-    if isinstance(part, SettingsArg) and part.value is not NAME_ONLY:
+    if isinstance(part, SettingsArg):
         given = getattr(args, part.name, None)
         if isinstance(given, _TypedSettings):
             return SettingsArg(part.name, given.typed)

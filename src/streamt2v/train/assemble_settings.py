@@ -19,7 +19,7 @@ import typing
 from dataclasses import fields
 from typing import Any
 
-from streamt2v.arguments import NAME_ONLY, Arg, ArgumentValueError, FlaggedArg, RecipeOption
+from streamt2v.arguments import Arg, ArgumentValueError, FlaggedArg, RecipeOption
 from streamt2v.typed_values import shown_value, typed_value
 from streamt2v.wording import singular_or_plural, unknown_names
 
@@ -29,12 +29,13 @@ logger = logging.getLogger(__name__)
 class SettingsArg(Arg):
     """Settings given to an argument as a dict: ``sampler={'steps': 2000}`` to the Python API, on the command
     line the flag and the JSON (``--sampler '{"steps": 2000}'``); a string ``value``: the text typed for the
-    flag (the command line's, ``cli.assemble``: inline JSON or a file's name), shown as it is."""
+    flag (the command line's, ``cli.assemble``: inline JSON or a file's name), shown as it is. Always given
+    the settings; its flag is that of a JSON setting (``--sampler``, ``--enhance``): ``--scheduler-option``
+    (``_FLAGS``) takes KEY=VALUE, whose keys are strings, so the one refusal naming scheduler_overrides so
+    (keys that are no strings) is Python's alone."""
 
     @property
     def flag(self) -> str:
-        if self.value is NAME_ONLY:
-            return super().flag
         typed = self.value if isinstance(self.value, str) else json.dumps(self.value)
         return f"--{self.name} {shlex.quote(typed)}"
 
