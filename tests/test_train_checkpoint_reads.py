@@ -65,3 +65,20 @@ def test_a_failure_that_is_not_damage_sets_no_checkpoint_aside(tmp_path, monkeyp
     with pytest.raises(MemoryError):
         resume_checkpoint(root)
     assert sorted(p.name for p in root.iterdir()) == ["latest", "step-00000002", "step-00000004"]
+
+
+def test_a_killed_writers_latest_pointers_are_removed_by_the_next_checkpoint(tmp_path):
+    """latest is written through io.folders.atomic_write_file (its temporary: .latest.tmp-PID); a pointer
+    a killed writer left, of that name or of the earlier .latest.HEX8, goes at the next checkpoint."""
+    import torch
+
+    root = tmp_path / "checkpoints"
+    root.mkdir()
+    for leftover in (".latest.tmp-4321", ".latest.0123abcd"):
+        (root / leftover).write_text("step-00000001\n")
+    (root / ".latest.notes").write_text("not a pointer's temporary\n")  # not the writer's: left
+    weight = torch.nn.Parameter(torch.ones(2))
+    optimizer = torch.optim.SGD([weight], lr=0.1)
+    checkpoint_module.save_checkpoint(root, 3, {"w": weight.detach()}, optimizer.state_dict(), {})
+    assert sorted(p.name for p in root.iterdir()) == [".latest.notes", "latest", "step-00000003"]
+    assert latest_checkpoint(root) == root / "step-00000003"

@@ -33,14 +33,15 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from streamt2v.io.folders import give_usual_permissions, remove_leftovers
+from streamt2v.io.folders import atomic_write_file, give_usual_permissions, remove_leftovers
 
 logger = logging.getLogger(__name__)
 
 LATEST = "latest"
 _STEP_DIR = re.compile(r"step-(\d{8,})")
 # what save_checkpoint writes before renaming: a killed process leaves these behind
-_TEMPORARY = re.compile(r"\.tmp-step-\d{8,}-[0-9a-f]{8}|\.latest\.[0-9a-f]{8}")
+# a pointer's temporary is atomic_write_file's (.latest.tmp-PID); .latest.HEX8 is an earlier version's
+_TEMPORARY = re.compile(r"\.tmp-step-\d{8,}-[0-9a-f]{8}|\.latest\.(?:[0-9a-f]{8}|tmp-\d+)")
 
 
 def remove_checkpoint_temporaries(root: Path) -> list[Path]:
@@ -168,11 +169,8 @@ def save_checkpoint(
 
 def _point_latest_at(root: Path, name: str) -> None:
     """Replace ``root/latest`` atomically by a pointer at the checkpoint folder ``name``."""
-    pointer = root / f".{LATEST}.{uuid.uuid4().hex[:8]}"
-    pointer.write_text(name + "\n")
-    _fsync(pointer)
     _fsync(root)  # the checkpoint's rename before the pointer's
-    os.replace(pointer, root / LATEST)
+    atomic_write_file(root / LATEST, lambda tmp: tmp.write_text(name + "\n"))
     _fsync(root)
 
 
