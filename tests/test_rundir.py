@@ -389,6 +389,14 @@ def test_what_is_no_run_is_named_for_what_it_is(tmp_path, monkeypatch):
     (tmp_path / "runs" / "c" / "manifest.json").write_text('{"format_version": 1, "status": "running"}')
     with pytest.raises(ValueError, match=r"'runs/c/manifest.json' is damaged: it has no list of chunks"):
         RunDir.open("runs/c")
+    # a manifest without its status: refused as damaged (repr and resume read it)
+    (tmp_path / "runs" / "d" / "manifest.json").write_text(
+        '{"format_version": 1, "chunks": [], "num_chunks": 2}'
+    )
+    with pytest.raises(
+        ValueError, match=r"'runs/d/manifest.json' is damaged: its status is None, not running"
+    ):
+        RunDir.open("runs/d")
 
 
 def test_a_folder_holding_other_files_takes_no_run(tmp_path, monkeypatch):

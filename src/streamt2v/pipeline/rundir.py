@@ -103,14 +103,19 @@ def _atomic_write_json(path: Path, obj: Any) -> None:
 
 
 def _read_run_files(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The config and manifest of the run in ``path``; a manifest that names no chunks, or is of another
-    format, is refused naming it."""
+    """The config and manifest of the run in ``path``; a manifest that names no chunks or status, or is of
+    another format, is refused naming it."""
     config = read_json_object(path / CONFIG, "run config")
     manifest = read_json_object(path / MANIFEST, "run manifest")
     if not isinstance(manifest.get("chunks"), list) or not isinstance(manifest.get("num_chunks"), int):
         raise ValueError(
             f"{str(path / MANIFEST)!r} is damaged: it has no list of chunks and number of chunks; "
             "this run cannot be resumed"
+        )
+    if not isinstance(manifest.get("status"), str):  # every manifest written holds one (create, set_status)
+        raise ValueError(
+            f"{str(path / MANIFEST)!r} is damaged: its status is {manifest.get('status')!r}, not running, "
+            "interrupted, failed or complete; this run cannot be resumed"
         )
     if manifest.get("format_version") != FORMAT_VERSION:
         raise ValueError(
@@ -146,9 +151,10 @@ class RunDir:
     # -- ownership -------------------------------------------------------------------------------
     def lock(self, *, existing: bool = True) -> RunDir:
         """Take the run for this process (see module docstring); :class:`.run_folders.RunInUseError` naming
-        the other process when one holds it. Held until :meth:`unlock` or the process ends. ``existing``: the run was
-        opened, and is refused if it was removed meanwhile (stopped before its first chunk, by its holder);
-        its state is read again if another process changed it meanwhile (:meth:`_read_again_if_changed`)."""
+        the other process when one holds it. Held until :meth:`unlock` or the process ends. ``existing``: the
+        run was opened, and is refused if it was removed meanwhile (stopped before its first chunk, by its
+        holder); its state is read again if another process changed it meanwhile
+        (:meth:`_read_again_if_changed`)."""
         if self._lock is not None:
             return self
         gone = FileNotFoundError(
