@@ -31,7 +31,8 @@ from streamt2v.pipeline.preflight import (
     output_targets,
 )
 from streamt2v.pipeline.prompts import PromptSchedule
-from streamt2v.pipeline.run_inputs import read_run_inputs
+from streamt2v.pipeline.resume_plan import check_run_plan, run_prefix_frames
+from streamt2v.pipeline.run_inputs import RunInputs, read_run_inputs
 from streamt2v.pipeline.run_writing import (
     ChunkCallback,
     GenerateResult,
@@ -351,6 +352,10 @@ def _prepare_resume(
     schedule = check_inputs(
         cfg, resume=True, model=model, read_inputs=run.num_finished == 0, given_now=given_now
     )
+    # the plan (config.json's stored values, the model's recommendation among them) against the manifest's
+    prefix = run_prefix_frames(run)
+    inputs = read_run_inputs(cfg, plan=False) if prefix is None else None  # none finished: starts over
+    check_run_plan(run, cfg.stream, inputs.prefix_frames if inputs is not None else prefix)
     if finished:
         return None
     check_replaces_its_own(cfg, run, overwrite=overwrite)
@@ -370,8 +375,8 @@ def _prepare_resume(
     )
     if finished:  # nothing to make: the outputs (and stage 3) come from the run's frames
         chunks: Iterator[Chunk] = iter(())
-    elif not stored:  # nothing finished: start over with the same settings
-        chunks = _restart_stream(cfg, schedule, model, on_step)
+    elif inputs is not None:  # nothing finished: start over with the same settings
+        chunks = _restart_stream(cfg, schedule, model, inputs, on_step)
     else:
         last = run.load_chunk(stored - 1)
         state = StreamState(
@@ -397,9 +402,13 @@ def _known_unloaded(cfg: GenerateConfig) -> bool:
 
 
 def _restart_stream(
-    cfg: GenerateConfig, schedule: PromptSchedule, model: StreamingT2VModel, on_step: StepCallback | None
+    cfg: GenerateConfig,
+    schedule: PromptSchedule,
+    model: StreamingT2VModel,
+    inputs: RunInputs,
+    on_step: StepCallback | None,
 ) -> Iterator[Chunk]:
-    inputs = read_run_inputs(cfg)
+    inputs = inputs.planned(cfg.stream)  # whether any chunk streams (takes the anchor)
     return stream(
         model,
         schedule,

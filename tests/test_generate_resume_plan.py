@@ -1,0 +1,94 @@
+"""A resume whose config.json plans other chunks than the run's manifest holds (a hand edit of num_frames,
+chunk_frames or cond_frames) is refused, naming the file, the setting the finished chunks show changed and
+the manifest's chunks; it went on by the new plan and left frames never made (tiny model, CPU)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from conftest import cfg_for
+from streamt2v.pipeline.generate import generate
+from streamt2v.pipeline.resume import resume_generate
+
+
+def _edited(config, stored, **stream):
+    config.write_text(json.dumps({**stored, "stream": {**stored["stream"], **stream}}))
+
+
+def test_a_run_whose_config_plans_other_chunks_than_its_manifest_is_refused(tmp_path, model):
+    """A 28-frame run in 12-frame chunks (5 chunks: 0-11, 12-15, 16-19, ...) stopped after two: with
+    chunk_frames 16 typed over its 12 it resumed at frames 24-27, frames 16-23 never made."""
+    cfg = cfg_for(tmp_path, "r", n=28)
+    cfg = dataclasses.replace(cfg, stream=dataclasses.replace(cfg.stream, chunk_frames=12))
+
+    def stop(chunk):
+        if chunk.index == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        generate(cfg, model=model, on_chunk=stop)
+    config = tmp_path / "run-r" / "config.json"
+    stored = json.loads(config.read_text())
+    settings = "num_frames {}, chunk_frames {}, cond_frames {}"
+    for edit, said, held, why in [
+        (
+            {"chunk_frames": 16},
+            "3 chunks and its chunk 1 makes frames 0-15",
+            "5 chunks, chunk 1 finished with frames 0-11",
+            "chunk_frames 16 is not the run's: its first chunk made 12 frames; set chunk_frames back to the "
+            "value",
+        ),
+        (
+            {"cond_frames": 4},
+            "3 chunks and its chunk 2 makes frames 12-19",
+            "5 chunks, chunk 2 finished with frames 12-15",
+            "cond_frames 4 is not the run's: its streaming chunks made 4 new frames each (cond_frames 8 with "
+            "chunk_frames 12); set cond_frames back to the value",
+        ),
+        (
+            {"num_frames": 36},
+            "7 chunks",
+            "5 chunks (2 finished as they plan them)",
+            "num_frames 36 is not the run's: 5 chunks of these sizes make 25 to 28 frames; set num_frames back "
+            "to the value",
+        ),
+    ]:
+        _edited(config, stored, **edit)
+        values = {**stored["stream"], **edit}
+        shown = settings.format(values["num_frames"], values["chunk_frames"], values["cond_frames"])
+        with pytest.raises(ValueError) as err:
+            resume_generate(tmp_path / "run-r", model=model)
+        assert str(err.value) == (
+            f"{str(config)!r} cannot be resumed: by its stream settings ({shown}) the run has {said}, where its "
+            f"manifest.json holds {held}; {why} the run was made with"
+        ), edit
+    manifest = json.loads((tmp_path / "run-r" / "manifest.json").read_text())
+    assert len(manifest["chunks"]) == 2  # nothing made by the refused resumes
+    config.write_text(json.dumps(stored))
+    chunks = []
+    resume_generate(tmp_path / "run-r", model=model, on_chunk=chunks.append)
+    assert [(c.start, c.stop) for c in chunks] == [(16, 20), (20, 24), (24, 28)]
+
+
+def test_a_run_with_no_chunk_finished_is_refused_a_plan_of_another_length(tmp_path, model):
+    """Starting over, the run's plan must still be the one its manifest counted (the progress bar's total,
+    and when the run is finished)."""
+
+    def stop(chunk, step, steps):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        generate(cfg_for(tmp_path, "n", n=40), model=model, on_step=stop)  # 16 + 3 * 8: 4 chunks
+    config = tmp_path / "run-n" / "config.json"
+    stored = json.loads(config.read_text())
+    _edited(config, stored, num_frames=20)
+    with pytest.raises(ValueError) as err:
+        resume_generate(tmp_path / "run-n", model=model)
+    assert str(err.value) == (
+        f"{str(config)!r} cannot be resumed: by its stream settings (num_frames 20, chunk_frames 16, "
+        "cond_frames 8) the run has 2 chunks, where its manifest.json holds 4 chunks (none finished); set "
+        "num_frames, chunk_frames and cond_frames back to the values the run was made with"
+    )
