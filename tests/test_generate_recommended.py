@@ -238,7 +238,8 @@ def test_a_misspelt_sampler_key_is_named_when_the_model_class_loads_the_folder(t
 def test_a_run_storing_null_for_a_sampling_setting_is_refused_naming_it(tmp_path):
     """A run's config.json holding null for chunk_frames (edited by hand: runs store values) resumed with the
     official 16 where generate() takes None as the model's recommendation (12 here), and a null init_eta
-    became the official 0 where a missing one takes the run's eta: refused, naming the file and the keys."""
+    became the official 0 where a missing one takes the run's eta: refused, naming the file, the keys and the
+    values a run not given them took, where the model says them before it loads (else where to read them)."""
     from streamt2v.pipeline.resume import resume_generate
 
     model = StreamingT2VModel.from_preset("tiny", device="cpu", seed=0)
@@ -260,20 +261,36 @@ def test_a_run_storing_null_for_a_sampling_setting_is_refused_naming_it(tmp_path
         generate(cfg, on_step=stop)  # in the first chunk: none finished
     config = tmp_path / "run" / "config.json"
     stored = json.loads(config.read_text())
-    for nulls, message in [
+    asked = "where a run stores the value it was made with: set"
+    for nulls, model, message in [
         (
             ["chunk_frames"],
-            "stream setting chunk_frames is null, where a run stores the value it was made with: set it to "
-            "that value (the model's recommendation, else the official 16)",
+            stored["model"],
+            f"stream setting chunk_frames is null, {asked} it to that value (where the run was not given it: "
+            "the model's recommended 12)",
         ),
         (
-            ["init_eta", "reanchor"],
-            "stream settings init_eta, reanchor are null, where a run stores the value it was made with: set "
-            "them to those values (the model's recommendations, else the official init_eta 0.0, reanchor "
-            "false)",
+            ["init_eta"],
+            stored["model"],
+            f"stream setting init_eta is null, {asked} it to that value (where the run was not given it: the "
+            "official 0.0, as the model recommends none)",
+        ),
+        (
+            ["init_eta", "chunk_frames", "reanchor"],
+            stored["model"],
+            f"stream settings init_eta, chunk_frames, reanchor are null, {asked} them to those values (where "
+            "the run was not given them: the model's recommended chunk_frames 12; the official init_eta 0.0, "
+            "reanchor false)",
+        ),
+        (  # a hub id's recommendation is known once it loads: where to read it
+            ["chunk_frames"],
+            "org/name",
+            f"stream setting chunk_frames is null, {asked} it to that value (where the run was not given it: "
+            "the model's recommendation (its model_index.json's streamt2v sampler), else the official 16)",
         ),
     ]:
-        config.write_text(json.dumps({**stored, "stream": {**stored["stream"], **dict.fromkeys(nulls)}}))
+        edited = {**stored, "model": model, "stream": {**stored["stream"], **dict.fromkeys(nulls)}}
+        config.write_text(json.dumps(edited))
         with pytest.raises(ValueError) as err:
             resume_generate(tmp_path / "run")
         assert str(err.value) == f"{str(config)!r} cannot be resumed: {message}"

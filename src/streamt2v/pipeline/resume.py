@@ -23,7 +23,7 @@ from streamt2v.io.output_paths import VIDEO_SUFFIXES, remove_stale_temporaries
 from streamt2v.io.video import DEFAULT_CRF, MAX_CRF, check_crf
 from streamt2v.pipeline.generate import GenerateConfig
 from streamt2v.pipeline.model_fingerprint import compared, local_model_folder, model_fingerprint
-from streamt2v.pipeline.model_loading import load_compiled, model_fps
+from streamt2v.pipeline.model_loading import load_compiled, model_fps, sampler_before_loading
 from streamt2v.pipeline.preflight import (
     check_default_refiner_for,
     check_inputs,
@@ -62,30 +62,59 @@ def run_config(run: RunDir) -> GenerateConfig:
     run saved before the setting existed) is the official value, which the run was made with."""
     try:
         cfg = GenerateConfig.from_dict(run.config)
-        _refuse_nulls(run.config["stream"])
+        _refuse_nulls(run.config["stream"], run.config.get("model"))
         return replace(cfg, stream=cfg.stream.resolved(), crf=_taken_crf(cfg.crf, cfg.output)[0])
     except (ValueError, TypeError) as err:
         raise ValueError(f"{str(run.path / 'config.json')!r} cannot be resumed: {err}") from None
 
 
-def _refuse_nulls(stored: dict[str, Any]) -> None:
+def _refuse_nulls(stored: dict[str, Any], model: object) -> None:
     """Refuse the sampling settings a run's config holds as null (a hand edit: runs store every value they
     sample with). In generate() None is the model's recommendation, which a resume may not know before the
     model loads (a hub id) nor share with the run's start (a moved folder's sampler), and the official value
-    may not be the one the run's chunks were made with: the user is asked for the value."""
+    may not be the one the run's chunks were made with: the user is asked for the value, told the one a run
+    not given it took where the run's ``model`` says it before loading (a local folder, a preset). A wrong
+    one for the chunk plan is refused by the plan's check (:func:`~streamt2v.pipeline.resume_plan.
+    check_run_plan`)."""
     nulls = [name for name in OFFICIAL_SAMPLING if name in stored and stored[name] is None]
     if not nulls:
         return
-    # as config.json writes them (16, "ddim", false)
-    official = [json.dumps(OFFICIAL_SAMPLING[name]) for name in nulls]
-    if len(nulls) == 1:
-        said = f"setting {nulls[0]} is null"
-        asked = f"set it to that value (the model's recommendation, else the official {official[0]})"
-    else:
-        said = f"settings {', '.join(nulls)} are null"
-        listed = ", ".join(f"{name} {value}" for name, value in zip(nulls, official))
-        asked = f"set them to those values (the model's recommendations, else the official {listed})"
-    raise ValueError(f"stream {said}, where a run stores the value it was made with: {asked}")
+    try:
+        recommended = sampler_before_loading(model) if isinstance(model, str) or model is None else None
+    except ValueError:  # a damaged index, which loading names
+        recommended = None
+    said = f"setting {nulls[0]} is null" if len(nulls) == 1 else f"settings {', '.join(nulls)} are null"
+    them = ("it", "that value") if len(nulls) == 1 else ("them", "those values")
+    raise ValueError(
+        f"stream {said}, where a run stores the value it was made with: set {them[0]} to {them[1]} (where the "
+        f"run was not given {them[0]}: {_default_values(nulls, recommended)})"
+    )
+
+
+def _default_values(names: list[str], recommended: dict[str, Any] | None) -> str:
+    """What a run not given the settings ``names`` took: the model's ``recommended`` ones (None: known only once
+    it loads), else the official ones; as config.json writes them (16, "ddim", false), one alone without its
+    name."""
+    one = len(names) == 1
+
+    def listed(chosen: list[str], values: dict[str, Any]) -> str:
+        return ", ".join(json.dumps(values[n]) if one else f"{n} {json.dumps(values[n])}" for n in chosen)
+
+    if recommended is None:
+        known = "recommendation" if one else "recommendations"
+        return (
+            f"the model's {known} (its model_index.json's streamt2v sampler), else the official "
+            f"{listed(names, OFFICIAL_SAMPLING)}"
+        )
+    models = [n for n in names if n in recommended]
+    official = [n for n in names if n not in recommended]
+    parts = [f"the model's recommended {listed(models, recommended)}"] if models else []
+    if official:
+        parts.append(
+            f"the official {listed(official, OFFICIAL_SAMPLING)}"
+            + (", as the model recommends none" if one else "")
+        )
+    return "; ".join(parts)
 
 
 def _taken_crf(stored: object, output: str) -> tuple[int, str | None]:
