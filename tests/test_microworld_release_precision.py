@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -68,45 +66,3 @@ def test_the_shipped_gpu_runs_settings_are_kept_but_for_the_precision_on_the_cpu
     assert on_cpu == {**restore.train, "cpu": True, "mixed_precision": "no"}
     if torch.cuda.is_available():  # a GPU trains it as shipped
         assert release.train_settings("refiner-restore", restore) == restore.train
-
-
-# train_all at one core, then a bf16 run, in a fresh interpreter (this one may hold an earlier test's state)
-_ONE_CORE_THEN_BF16 = """
-import sys
-from pathlib import Path
-from accelerate.state import is_initialized
-from streamt2v.train import microworld_release as release
-from streamt2v.train.loop import TrainConfig, train
-from streamt2v.train.microworld_settings import RecipeRun
-from streamt2v.train.recipes import make_recipe
-
-out, vae = Path(sys.argv[1]), {vae!r}
-settings = {settings!r}
-release.train_all(out, cores=1, runs={{"fp32": RecipeRun("vae", vae, settings)}})
-assert not is_initialized(), "train_all trained in this process"
-train(make_recipe("vae", **vae), TrainConfig(**settings, mixed_precision="bf16"), out / "bf16", progress=False)
-"""
-
-
-def test_one_core_trains_each_run_in_a_process_of_its_own(tmp_path: Path) -> None:
-    """--cores 1 trained every run in the release's process, whose accelerate state keeps the first run's
-    precision: on a GPU, refiner-restore's bf16 after the fp32 runs was refused ("an earlier run in this
-    process trained with mixed_precision='no'"). Each run now has a process of its own, one at a time."""
-    settings = {"steps": 1, "batch_size": 2, "checkpoint_every": 1, "ema_decay": None, "cpu": True}
-    script = _ONE_CORE_THEN_BF16.format(vae=_TINY_VAE, settings=settings)
-    done = subprocess.run(
-        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=600
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert all((tmp_path / n / "final").is_dir() for n in ("fp32", "bf16"))
-    assert _recorded_precision(tmp_path / "bf16") == "bf16"
-
-
-def test_a_failed_run_at_one_core_stops_the_release_naming_it(tmp_path: Path) -> None:
-    runs = {"lonely": RecipeRun("vae", _TINY_VAE, {"steps": 1, "cpu": True}, needs=("missing",))}
-    with pytest.raises(RuntimeError, match=r"^training 'lonely' failed \(exit 2\)$"):
-        release.train_all(tmp_path, cores=1, runs=runs)
-    with pytest.raises(
-        ValueError, match="runs= other than the release's train only with cores=1, got cores=2"
-    ):
-        release.train_all(tmp_path, cores=2, runs=runs)

@@ -15,10 +15,11 @@ restoration training: the shipped refiner UNet), a GPU run, refused on a machine
 (:func:`release_runs`). A recipe whose ``final/`` folder exists is
 skipped; an interrupted one resumes from its latest checkpoint (the same samples and random draws, see
 ``train/loop.py``).
-``--cores 2`` starts each run in its own process, with the torch threads its :class:`RecipeRun` asks for,
-as soon as the runs it needs are finished and its threads fit beside the running ones (the release: one
-thread per run, two runs at a time on a 2-core CPU, the last two runs on both); ``--cores 1`` trains them one
-at a time, each in its own process too (a process keeps its first run's precision: :func:`train_alone`).
+Each run trains in a process of its own (``--only NAME``, its output in ``OUT/NAME.log``), with the torch
+threads its :class:`RecipeRun` asks for; ``--cores 2`` starts it as soon as the runs it needs are finished
+and its threads fit beside the running ones (the release: one thread per run, two runs at a time on a
+2-core CPU, the last two runs on both), ``--cores 1`` trains them one at a time (:func:`train_all`).
+Ctrl-C or SIGTERM stops the running ones the Ctrl-C way, keeping their checkpoints (exit 130, 143).
 Then the models are assembled as fp16 safetensors:
 
 - ``ASSETS/microworld/``: a :class:`~streamt2v.models.bundle.StreamingT2VModel` folder (stage-2 UNet =
@@ -36,18 +37,21 @@ Then the models are assembled as fp16 safetensors:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
-import multiprocessing
 import os
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import torch
 
+from streamt2v.cli.interrupts import sigterm_as_interrupt
 from streamt2v.io.folders import atomic_write_file
 from streamt2v.train.microworld_notes import NOTES
 from streamt2v.train.microworld_settings import (
@@ -168,16 +172,94 @@ def startable(
     return start
 
 
-def train_alone(out: Path, name: str, allow_cpu: bool, runs: dict[str, RecipeRun] | None) -> None:
-    """:func:`train_one` in a process of its own (:func:`train_all` at one core), its messages on the console:
-    accelerate keeps the precision and device of a process's first run to the end of the process, so one
-    process training every run refused refiner-restore's bf16 after the fp32 runs (``check_process_state``)."""
+# How long runs stopped the Ctrl-C way (train_all interrupted, or another run failed) get to write their
+# checkpoint and leave before they are terminated.
+STOP_GRACE_S = 60.0
+
+
+class ReleaseInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM, in :func:`exit_status`) while :func:`train_all` trained: the runs it had started
+    were stopped the Ctrl-C way, each keeping its latest checkpoint, which a rerun resumes."""
+
+
+def exit_status(work: Callable[[], object]) -> int:
+    """Run ``work`` as the command line does: 0; an error (RuntimeError, ValueError, OSError) as one line
+    ``error: ...``, 2; Ctrl-C as one line ``interrupted: ...``, 130, and SIGTERM (a supervisor's stop,
+    ``timeout``) the same way, 143."""
+    with sigterm_as_interrupt() as terminated:
+        try:
+            work()
+        except KeyboardInterrupt as err:
+            detail = f": {err}" if str(err) else ""
+            print(f"interrupted{' (SIGTERM)' if terminated() else ''}{detail}", file=sys.stderr)
+            return 143 if terminated() else 130
+        except (RuntimeError, ValueError, OSError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+    return 0
+
+
+def train_given_run(out: str, name: str, run_json: str, allow_cpu: str) -> int:
+    """The process of a run :func:`train_all` was given (``runs=``): :func:`train_one` of the run whose
+    :class:`RecipeRun` fields are ``run_json``; its messages on its log, as the command line's."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    fields = json.loads(run_json)
+    run = RecipeRun(**{**fields, "needs": tuple(fields["needs"])})
+    return exit_status(lambda: train_one(Path(out), name, allow_cpu == "1", {name: run}))
+
+
+_TRAIN_GIVEN_RUN = (
+    "import sys; from streamt2v.train.microworld_release import train_given_run; "
+    "sys.exit(train_given_run(*sys.argv[1:]))"
+)
+
+
+def run_command(out: Path, name: str, allow_cpu: bool, given: RecipeRun | None) -> list[str]:
+    """The command line of a process training run ``name``: ``--only NAME`` for the release's, the
+    :class:`RecipeRun` ``given`` as JSON for another (:func:`train_given_run`)."""
+    if given is None:
+        only = ["--out", str(out), "--only", name, *(["--allow-cpu"] if allow_cpu else [])]
+        return [sys.executable, "-m", "streamt2v.train.microworld_release", *only]
+    run_json = json.dumps(dataclasses.asdict(given))
+    return [sys.executable, "-c", _TRAIN_GIVEN_RUN, str(out), name, run_json, "1" if allow_cpu else "0"]
+
+
+def ended(returncode: int) -> str:
+    """How a run's process ended, in words: ``killed by signal 9`` or ``failed (exit 2)``."""
+    if returncode < 0:
+        return f"killed by signal {-returncode}"
+    return f"failed (exit {returncode})"
+
+
+def last_error(log: Path) -> str:
+    """The last ``error: ...`` line of a run's log without its ``error: `` (empty: none)."""
     try:
-        train_one(out, name, allow_cpu, runs)
-    except (RuntimeError, ValueError, OSError) as err:  # as main() says them
-        print(f"error: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return next((line[len("error: ") :] for line in reversed(lines) if line.startswith("error: ")), "")
+
+
+def stop_runs(running: dict[str, tuple[subprocess.Popen, IO[str]]], grace_s: float = STOP_GRACE_S) -> None:
+    """Stop the running runs the Ctrl-C way (SIGINT: each writes nothing half and keeps its checkpoint),
+    wait ``grace_s`` for them, then terminate the ones left (and kill those still there 10 s later)."""
+    for proc, _ in running.values():
+        if proc.poll() is None:
+            # Windows takes no SIGINT from another process: terminated there
+            proc.send_signal(signal.SIGINT) if os.name == "posix" else proc.terminate()
+    deadline = time.monotonic() + grace_s
+    for name, (proc, log) in running.items():
+        try:
+            proc.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            logger.warning("%s: not stopped after %.0f s, terminated", name, grace_s)
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        log.close()
 
 
 def train_all(
@@ -187,61 +269,66 @@ def train_all(
     allow_cpu: bool = False,
     runs: dict[str, RecipeRun] | None = None,
 ) -> None:
-    """Train every unfinished recipe, each in its own process, starting it as soon as the runs it needs
-    are finished and its torch threads fit in ``cores`` beside the running ones (a run asking for more
-    threads than ``cores`` runs alone). ``cores <= 1`` trains them one after another, each in a process of
-    its own too (:func:`train_alone`). GPU runs on a machine without CUDA are refused up front unless
-    ``allow_cpu`` (:func:`check_gpu_runs`). ``runs``: the runs to train, :func:`release_runs` of ``out`` if
-    not given (in :data:`ORDER`); others, in their order, only with ``cores <= 1`` (at more cores each
-    process is a ``--only`` command line, which trains the release's)."""
-    if runs is not None and cores > 1:
-        raise ValueError(f"runs= other than the release's train only with cores=1, got cores={cores}")
-    order = ORDER if runs is None else tuple(runs)  # the release's in ORDER, others as given
+    """Train every unfinished recipe, each in a process of its own (its output in ``out/NAME.log``), started
+    as soon as the runs it needs are finished and its torch threads fit in ``cores`` beside the running
+    ones (a run asking for more threads than ``cores`` runs alone; ``cores <= 1``: one run at a time). A
+    process of its own: accelerate keeps the precision and device of a process's first run to its end, so
+    one process training every run refused refiner-restore's bf16 after the fp32 runs. GPU runs on a
+    machine without CUDA are refused up front unless ``allow_cpu`` (:func:`check_gpu_runs`), and so is a
+    run needing one that is neither finished nor to be trained. ``runs``: the runs to train,
+    :func:`release_runs` of ``out`` if not given (in :data:`ORDER`); others in their order. A failed run,
+    or Ctrl-C (:class:`ReleaseInterrupted`), stops the running ones the Ctrl-C way (:func:`stop_runs`)."""
+    given = runs is not None
+    order = tuple(runs) if runs is not None else ORDER  # the release's in ORDER, others as given
     runs = release_runs(out) if runs is None else runs
     pending = [n for n in order if not run_done(out, n)]
     check_gpu_runs(pending, runs, allow_cpu)
-    if cores <= 1:
-        spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no accelerate state inherited
-        for n in pending:
-            proc = spawn.Process(target=train_alone, args=(out, n, allow_cpu, runs), name=f"train {n}")
-            proc.start()
-            proc.join()
-            if proc.exitcode != 0:
-                raise RuntimeError(f"training {n!r} failed (exit {proc.exitcode})")
-        return
-    running: dict[str, tuple[subprocess.Popen, Any]] = {}
-    while pending or running:
-        done = {n for n in runs if run_done(out, n)}
-        for n in startable(pending, list(running), runs, done, cores):
-            env = {**os.environ, "OMP_NUM_THREADS": str(runs[n].threads)}
-            cmd = [
-                sys.executable,
-                "-m",
-                "streamt2v.train.microworld_release",
-                "--out",
-                str(out),
-                "--only",
-                n,
-                *(["--allow-cpu"] if allow_cpu else []),
-            ]
-            log = open(out / f"{n}.log", "a")  # noqa: SIM115 (closed when the process ends)
-            logger.info("starting %s (log %s)", n, out / f"{n}.log")
-            running[n] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), log)
-            pending.remove(n)
-        if not running:
-            raise RuntimeError(f"cannot start {pending}: the runs they need are missing")
-        time.sleep(poll_s)
-        for n, (proc, log) in list(running.items()):
-            if proc.poll() is not None:
+    for n in pending:
+        for need in runs[n].needs:
+            if not run_done(out, need) and need not in pending:
+                raise RuntimeError(f"run {n!r} needs the finished {need!r} run in {out / need}")
+    running: dict[str, tuple[subprocess.Popen, IO[str]]] = {}
+    try:
+        while pending or running:
+            done = {n for n in runs if run_done(out, n)}
+            for n in startable(pending, list(running), runs, done, max(cores, 1)):
+                env = {**os.environ, "OMP_NUM_THREADS": str(runs[n].threads)}
+                cmd = run_command(out, n, allow_cpu, runs[n] if given else None)
+                log = open(out / f"{n}.log", "a")  # noqa: SIM115 (closed when the process ends)
+                logger.info("starting %s (log %s)", n, out / f"{n}.log")
+                # a session of its own: a Ctrl-C at the terminal reaches this process alone, which stops the
+                # runs with one SIGINT each (a second one could cut a run's checkpoint short)
+                proc = subprocess.Popen(
+                    cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+                )
+                running[n] = (proc, log)
+                pending.remove(n)
+            if not running:
+                raise RuntimeError(f"cannot start {', '.join(pending)}: the runs they need are missing")
+            time.sleep(poll_s)
+            for n, (proc, log) in list(running.items()):
+                if proc.poll() is None:
+                    continue
                 log.close()
                 del running[n]
                 if proc.returncode != 0:
-                    for other, _ in running.values():
-                        other.wait()
+                    error = last_error(out / f"{n}.log")
                     raise RuntimeError(
-                        f"training {n!r} failed (exit {proc.returncode}); see {out / f'{n}.log'}"
+                        f"training {n!r} {ended(proc.returncode)}{f': {error}' if error else ''}; "
+                        f"see {out / f'{n}.log'}"
                     )
                 logger.info("%s finished", n)
+    except BaseException as err:
+        stopped = sorted(running)
+        stop_runs(running)
+        if isinstance(err, KeyboardInterrupt) and stopped:
+            k = len(stopped)
+            raise ReleaseInterrupted(
+                f"stopped {singular_or_plural(k, 'run')} {', '.join(stopped)}; a rerun resumes "
+                f"{singular_or_plural(k, 'it', 'them')} from {singular_or_plural(k, 'its', 'their')} latest "
+                "checkpoint"
+            ) from None
+        raise
 
 
 # ------------------------------------------------------------------------------------------ assembly
@@ -428,7 +515,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error(
             "--skip-train needs --assets (it only assembles the shipped folders there from finished runs)"
         )
-    try:
+
+    def work() -> None:
         if not a.skip_train:  # GPU runs on a machine without CUDA: refused before --out is created
             runs = release_runs(a.out)
             check_gpu_runs(
@@ -441,15 +529,13 @@ def main(argv: list[str] | None = None) -> int:
         a.out.mkdir(parents=True, exist_ok=True)
         if a.only:
             train_one(a.out, a.only, a.allow_cpu)
-            return 0
+            return
         if not a.skip_train:
             train_all(a.out, a.cores, allow_cpu=a.allow_cpu)
         if a.assets is not None:
             assemble_assets(a.out, a.assets, measure=not a.no_measure)
-    except (RuntimeError, ValueError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+
+    return exit_status(work)
 
 
 if __name__ == "__main__":

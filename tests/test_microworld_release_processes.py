@@ -1,0 +1,102 @@
+"""train_all trains each run in a process of its own, and stops the runs when it is stopped or one fails."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from streamt2v.io import locks
+from streamt2v.train import microworld_release as release
+from streamt2v.train.microworld_settings import RecipeRun
+from streamt2v.train.run_folder import RUN_LOCK
+
+_TINY_VAE = {"size": 16, "block_out_channels": [8, 16], "norm_num_groups": 4, "scaling_samples": 1}
+_SETTINGS = {"batch_size": 2, "ema_decay": None, "cpu": True}
+
+
+def test_a_failed_run_stops_the_release_with_its_error(tmp_path: Path) -> None:
+    """Its process's error line (in OUT/NAME.log, as at 2 cores) is named with its exit."""
+    runs = {"broken": RecipeRun("vae", {**_TINY_VAE, "bogus": 1}, {**_SETTINGS, "steps": 1})}
+    with pytest.raises(RuntimeError) as caught:
+        release.train_all(tmp_path, cores=1, poll_s=0.2, runs=runs)
+    said = str(caught.value)
+    assert said.startswith("training 'broken' failed (exit 2): recipe 'vae' takes no bogus"), said
+    assert said.endswith(f"; see {tmp_path / 'broken.log'}"), said
+
+
+def test_a_run_whose_prerequisite_is_neither_done_nor_trained_is_refused_up_front(tmp_path: Path) -> None:
+    """At one core it was refused by the process started for it ("training 'lonely' failed (exit 2)")."""
+    runs = {"lonely": RecipeRun("vae", _TINY_VAE, {"steps": 1, "cpu": True}, needs=("missing",))}
+    missing = tmp_path / "missing"
+    with pytest.raises(RuntimeError, match=rf"^run 'lonely' needs the finished 'missing' run in {missing}$"):
+        release.train_all(tmp_path, cores=1, runs=runs)
+    assert not any(tmp_path.iterdir())  # no process, no log
+
+
+def test_ended_says_a_signal_as_a_signal() -> None:
+    assert release.ended(-9) == "killed by signal 9"
+    assert release.ended(2) == "failed (exit 2)"
+
+
+# train_all as main() runs it, in a process of its own, with one long run
+_RELEASE = """
+import sys
+from pathlib import Path
+from streamt2v.train import microworld_release as release
+from streamt2v.train.microworld_settings import RecipeRun
+
+runs = {{"long": RecipeRun("vae", {vae!r}, {settings!r})}}
+sys.exit(release.exit_status(lambda: release.train_all(Path(sys.argv[1]), cores=1, poll_s=0.2, runs=runs)))
+"""
+
+
+def test_a_sigterm_to_the_release_stops_its_run_and_frees_the_run_folder(tmp_path: Path) -> None:
+    """Each run trains in a process of its own (at --cores 1 the release's process trained them all, and its
+    accelerate state kept the first run's precision: on a GPU refiner-restore's bf16 after the fp32 runs was
+    refused). A SIGTERM to the release alone (timeout, kill, docker stop) left that process training with
+    PPID 1, holding the run folder (a rerun failed); a Ctrl-C printed two tracebacks then waited for the
+    whole run. The run is now stopped the Ctrl-C way (its checkpoint kept) and the release says one line,
+    exit 143."""
+    settings = {**_SETTINGS, "steps": 100_000, "checkpoint_every": 2}
+    script = _RELEASE.format(vae=_TINY_VAE, settings=settings)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path)], stderr=subprocess.PIPE, text=True, env=env
+    )
+    run, child = tmp_path / "long", None
+    try:
+        deadline = time.monotonic() + 300
+        while not (run / "checkpoints" / "latest").exists():
+            assert parent.poll() is None and time.monotonic() < deadline, parent.stderr.read()[-3000:]
+            time.sleep(0.2)
+        child = int((run / RUN_LOCK).read_text())
+        assert child != parent.pid
+        parent.send_signal(signal.SIGTERM)
+        _, err = parent.communicate(timeout=120)
+    finally:
+        parent.kill()
+        if child is not None and _alive(child):
+            os.kill(child, signal.SIGKILL)
+            pytest.fail(f"the run's process {child} outlived the release")
+    assert parent.returncode == 143, err[-3000:]
+    assert "Traceback" not in err, err[-3000:]
+    assert err.splitlines()[-1] == (
+        "interrupted (SIGTERM): stopped run long; a rerun resumes it from its latest checkpoint"
+    )
+    log = (tmp_path / "long.log").read_text()
+    assert "vae: steps 1 to 100000" in log and "interrupted: at step" in log, log[-3000:]
+    locks.release(locks.acquire(run / RUN_LOCK))  # not held
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
