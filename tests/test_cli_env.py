@@ -436,7 +436,7 @@ def test_an_unexpected_error_is_one_line_and_verbose_shows_its_traceback(tmp_pat
     """Only ValueError/OSError/RuntimeError were one line; anything else printed a whole traceback."""
     import streamt2v.metrics.video_search as video_search
 
-    def broken(target):
+    def broken(target, also_given=()):
         raise KeyError("codec_name")
 
     # stands for a library failing in an unforeseen way
@@ -449,7 +449,7 @@ def test_an_unexpected_error_is_one_line_and_verbose_shows_its_traceback(tmp_pat
 
     import cv2
 
-    def opencv_fails(target):  # cv2.error is named "error", its message spans lines
+    def opencv_fails(target, also_given=()):  # cv2.error is named "error", its message spans lines
         cv2.resize(numpy.zeros((0, 0), numpy.uint8), (4, 4))
 
     monkeypatch.setattr(video_search, "find_videos", opencv_fails)

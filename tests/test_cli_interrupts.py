@@ -193,7 +193,7 @@ def test_the_final_line_is_written_in_one_call(tmp_path, monkeypatch, stop):
     another process's line could be glued to the resume line or the error."""
     import streamt2v.metrics.video_search as video_search
 
-    def failing(target):
+    def failing(target, also_given=()):
         raise stop("the reason")
 
     monkeypatch.setattr(video_search, "find_videos", failing)

@@ -110,6 +110,27 @@ def test_subfolders_of_videos_beside_a_folders_own_videos_are_named(video_dir, t
     ]
 
 
+def test_a_subfolder_given_as_a_target_too_is_not_said_to_be_left_out(
+    video_dir, tmp_path, monkeypatch, caplog
+):
+    """``evaluate data/videos "data/videos/sub dir"`` (or ``evaluate . "sub dir"`` inside it) scored the
+    subfolder's video, yet warned that the subfolder was left out and should be passed too."""
+    import logging
+
+    shutil.copy(video_dir / "a_clean.mp4", tmp_path / "clip1.mp4")
+    for sub in ("sub dir", "other"):
+        (tmp_path / sub).mkdir()
+        shutil.copy(video_dir / "a_clean.mp4", tmp_path / sub / "clip2.mp4")
+    monkeypatch.chdir(tmp_path)
+    for argv in ([str(tmp_path), str(tmp_path / "sub dir")], [".", "sub dir"], [".", "./sub dir/"]):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.video_search"):
+            assert main(["evaluate", *argv, "--metrics", "scuts", "--no-progress"]) == 0
+        # the subfolder not given is still named, alone
+        [warning] = [r.getMessage() for r in caplog.records if r.name == "streamt2v.metrics.video_search"]
+        assert ": left out 1 subfolder holding videos (other), which are not scored" in warning, warning
+
+
 def test_links_to_missing_videos_and_unreadable_subfolders_do_not_stop_a_folder(
     video_dir, tmp_path, caplog, monkeypatch
 ):

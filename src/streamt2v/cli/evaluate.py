@@ -235,7 +235,8 @@ def run(args: argparse.Namespace) -> int:
                 f"{str(partial_path(args.out))!r} holds the scores of a stopped run into {str(args.out)!r}: "
                 "continue it with --resume, or start over with --overwrite"
             )
-    found = [(v, target) for target in [args.target, *args.more] for v in find_videos(target)]
+    targets = [args.target, *args.more]
+    found = [(v, target) for target in targets for v in find_videos(target, also_given=targets)]
     videos = [v for v, _ in found]
     given_as: dict[Path, tuple[Path, str]] = {}
     for v, target in found:  # one video twice would count twice in the mean (and shift the prompts)

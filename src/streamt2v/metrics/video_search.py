@@ -17,12 +17,14 @@ from streamt2v.wording import counted
 logger = logging.getLogger(__name__)
 
 
-def find_videos(target: str | os.PathLike) -> list[Path]:
+def find_videos(target: str | os.PathLike, also_given: Sequence[str | os.PathLike] = ()) -> list[Path]:
     """A video file; a folder of frame images (one video); or a folder of videos: its video files and its
     subfolders of frame images (``generate --png-dir`` outputs), sorted by name, not recursive, hidden
     entries (``.name``: temporaries), subfolders that cannot be read and ``generate``'s unfinished previews
     left out (a warning names the last two).
-    A preview named directly (a shell glob passes them) is scored, with a warning."""
+    A preview named directly (a shell glob passes them) is scored, with a warning.
+    ``also_given``: the other targets of the same evaluation; a subfolder of videos among them is scored
+    through them, so it is not said to be left out."""
     path = home_path(target)
     if path.is_file() or (path.is_dir() and _is_preview(path)):
         if _is_preview(path):  # `evaluate g/*.mp4` passes them too: scored as asked, but not unseen
@@ -84,7 +86,13 @@ def find_videos(target: str | os.PathLike) -> list[Path]:
                     loose[0].name,
                 )
             # a method's subfolder beside the folder's own videos was dropped unseen: the search is not recursive
-            nested = [p for p in entries if p.is_dir() and p not in videos and _holds_videos(p)]
+            # one given as a target too (`evaluate d "d/sub"`, `evaluate . sub`) is scored: not left out
+            given = {home_path(t).resolve() for t in also_given}
+            nested = [
+                p
+                for p in entries
+                if p.is_dir() and p not in videos and p.resolve() not in given and _holds_videos(p)
+            ]
             if nested:
                 logger.warning(
                     "folder %r: left out %s holding videos (%s), which are not scored: the search is "
