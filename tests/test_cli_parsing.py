@@ -186,10 +186,22 @@ def test_an_unknown_option_is_the_error_of_its_command(line, command, capsys):
             "unrecognized arguments: -x (streamt2v takes -h/--help, -v/--verbose, --version before its COMMAND; "
             "a command's own options go after it: streamt2v COMMAND --help lists them)",
         ),
-        (
+        (  # the command's, typed after them: said so
             "-v --frames 8 generate a",
             "streamt2v [options] COMMAND ...",
             "unrecognized arguments: --frames (streamt2v takes -h/--help, -v/--verbose, --version before its "
+            "COMMAND; --frames is generate's option: put it after generate)",
+        ),
+        (
+            "--steps=2 --seed=3 generate a",
+            "streamt2v [options] COMMAND ...",
+            "unrecognized arguments: --steps=2 --seed=3 (streamt2v takes -h/--help, -v/--verbose, --version "
+            "before its COMMAND; --steps, --seed are generate's options: put them after generate)",
+        ),
+        (  # --unet is assemble model's, not assemble's
+            "--unet u assemble model out",
+            "streamt2v [options] COMMAND ...",
+            "unrecognized arguments: --unet (streamt2v takes -h/--help, -v/--verbose, --version before its "
             "COMMAND; a command's own options go after it: streamt2v COMMAND --help lists them)",
         ),
     ],
@@ -282,6 +294,23 @@ def test_a_line_only_intermixed_parsing_reads_is_read_and_the_namespace_given_is
     given = argparse.Namespace(kept=1)
     assert parser.parse_args(["a", "--tag", "t", "b"], given) is given
     assert vars(given) == {"kept": 1, "first": "a", "more": ["b"], "tag": ["t"]}
+
+
+@pytest.mark.parametrize(
+    "line, shown",
+    [
+        ("-x --help", "usage: streamt2v [-h]"),
+        ("--frobnicate -h generate", "usage: streamt2v [-h]"),
+        ("--frobnicate generate --help", "usage: streamt2v generate [-h]"),
+    ],
+)
+def test_a_help_asked_for_is_printed_whatever_unknown_option_comes_before_the_command(line, shown, capsys):
+    """The refusal of an unknown option before the command came first, where argparse printed the help
+    asked for (exit 0), as before that refusal."""
+    with pytest.raises(SystemExit) as exit_:
+        main(shlex.split(line))
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.startswith(shown)
 
 
 def test_the_help_says_where_the_docs_files_it_names_are(capsys):

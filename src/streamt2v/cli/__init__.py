@@ -133,22 +133,36 @@ class _Parser(argparse.ArgumentParser):
 
     def _refuse_options_before_command(self, args: list[str]) -> None:
         """Refuse the options among ``args`` before the command (``streamt2v -x``, ``streamt2v --frames 8
-        generate``) that this parser does not take, naming them: argparse set them aside and then said the
-        command was missing, or took an option's value for the command (``invalid choice: '8'``)."""
-        unknown = []
-        for arg in args:
+        generate``) that this parser does not take, naming them and, where they are the command's typed after
+        them, saying so: argparse set them aside and then said the command was missing, or took an option's
+        value for the command (``invalid choice: '8'``). A help argparse reaches is left to print (``-x
+        --help``; ``--frobnicate generate --help``), as before."""
+        commands = next(a for a in self._actions if isinstance(a, _Commands))
+        unknown, rest = [], []
+        for at, arg in enumerate(args):
             if arg == "--" or arg == "-" or not arg.startswith("-"):  # the command (or what stands for it)
+                rest = args[at:]
                 break
             typed = arg.split("=", 1)[0]
             if typed not in self._option_string_actions and not self._get_option_tuples(typed):
                 unknown.append(arg)
-        if unknown:
-            command = next(a.metavar for a in self._actions if isinstance(a, _Commands))
-            own = ", ".join("/".join(a.option_strings) for a in self._actions if a.option_strings)
-            self.error(
-                f"unrecognized arguments: {' '.join(unknown)} ({self.prog} takes {own} before its {command}; "
-                f"a {command.lower()}'s own options go after it: {self.prog} {command} --help lists them)"
-            )
+        after = rest[1 : rest.index("--")] if "--" in rest else rest[1:]
+        helped = any(a in ("-h", "--help") for a in args[: len(args) - len(rest)])
+        helped = helped or bool(rest[:1] and rest[0] in commands.choices and {"-h", "--help"} & set(after))
+        if not unknown or helped:
+            return
+        command = commands.metavar
+        own = ", ".join("/".join(a.option_strings) for a in self._actions if a.option_strings)
+        where = f"a {command.lower()}'s own options go after it: {self.prog} {command} --help lists them"
+        typed_command = next((a for a in args if a in commands.choices), None)
+        if typed_command is not None:
+            parser = commands.choices[typed_command]
+            typed = [a.split("=", 1)[0] for a in unknown]
+            if all(t in parser._option_string_actions or parser._get_option_tuples(t) for t in typed):
+                said = "is {}'s option: put it" if len(typed) == 1 else "are {}'s options: put them"
+                where = f"{', '.join(typed)} {said.format(typed_command)} after {typed_command}"
+        where = f"{self.prog} takes {own} before its {command}; {where}"
+        self.error(f"unrecognized arguments: {' '.join(unknown)} ({where})")
 
     def _check_value(self, action: argparse.Action, value) -> None:
         """argparse's check of a choice, a command's typo (``generat``) or start (``gen``) with the command it is
