@@ -204,6 +204,12 @@ def test_an_unknown_option_is_the_error_of_its_command(line, command, capsys):
             "unrecognized arguments: --unet (streamt2v takes -h/--help, -v/--verbose, --version before its "
             "COMMAND; a command's own options go after it: streamt2v COMMAND --help lists them)",
         ),
+        (  # capitals, as a typo is: the command meant (Generate had the hint, GENERATE none)
+            "GENERATE p",
+            "streamt2v [options] COMMAND ...",
+            "argument COMMAND: invalid choice: 'GENERATE' (choose from 'generate', 'enhance', 'convert', "
+            "'evaluate', 'train', 'assemble'); did you mean generate?",
+        ),
     ],
 )
 def test_a_parse_error_is_a_usage_line_and_the_error(line, usage, error, capsys):

@@ -174,8 +174,9 @@ class _Parser(argparse.ArgumentParser):
 
             if not isinstance(action, _Commands):
                 raise
-            starting = [name for name in action.choices if name.startswith(value)]
-            close = starting[0] if len(starting) == 1 else close_name(value, action.choices)
+            typed = value.lower()  # GENERATE as Generate
+            starting = [name for name in action.choices if name.startswith(typed)]
+            close = starting[0] if len(starting) == 1 else close_name(typed, action.choices)
             if close is None:
                 raise
             raise argparse.ArgumentError(action, f"{err.message}; did you mean {close}?") from None
