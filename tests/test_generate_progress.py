@@ -9,12 +9,12 @@ import pytest
 
 from conftest import Crash
 from streamt2v.cli import main
+from streamt2v.cli.generate_progress import StepBar
 from streamt2v.pipeline.generate import GenerateConfig, generate
 from streamt2v.pipeline.stream import StreamConfig
 
 # 28 frames: chunks of 16, 8 and 8 new frames (the tiny preset's 16-frame chunks, 8 conditioning frames);
 # 2 stage-1 steps for the first, 3 stage-2 steps for each later one: 2 + 3 + 3
-SETTINGS = ["--frames", "28", "--init-steps", "2", "--steps", "3"]
 TOTAL = 8
 
 
@@ -31,8 +31,15 @@ def bars_on(tmp_path, monkeypatch):
     monkeypatch.setattr(cli, "stderr_is_terminal", lambda: True)  # as at a terminal: the bar is shown
 
 
-def test_a_new_runs_bar_counts_every_chunks_steps(bars_on, capsys):
-    assert main(["generate", "a cat", "--model", "tiny", *SETTINGS, "-o", "a.mp4"]) == 0
+def test_a_new_runs_bar_counts_every_chunks_steps_from_0(capsys):
+    """The bar itself (a new run's through the command line: test_generate_cli's init-video bar test)."""
+    cfg = GenerateConfig(output="a.mp4", stream=StreamConfig(num_frames=28, steps=3, init_steps=2))
+    bar = StepBar(shown=True)
+    bar.start(cfg, 3)
+    for index, steps in enumerate([2, 3, 3]):
+        for step in range(steps):
+            bar.on_step(index, step, steps)
+    bar.close()
     shown = _positions(capsys.readouterr().err)
     assert shown[0] == f"0/{TOTAL}" and shown[-1] == f"{TOTAL}/{TOTAL}"
 

@@ -44,8 +44,8 @@ class StepBar:
             from tqdm import tqdm
 
             total = sum(self.per_chunk) if self.per_chunk else None
-            # a resume's bar starts at the steps already done (shown so from its first line, and left out
-            # of its rate: update() drew it at 0 first and counted them as this process's)
+            # a resume's bar starts at the steps done before this process: initial= shows them from its
+            # first line and keeps them out of the rate, which is this process's steps a second
             before = sum(self.per_chunk[: self.done]) if self.per_chunk else 0
             self.bar = tqdm(total=total, initial=before, unit="step", file=sys.stderr, dynamic_ncols=True)
         if self.bar is not None:
