@@ -161,9 +161,6 @@ def test_the_vae_folders_are_named_by_their_parameters(tmp_path: Path) -> None:
     ):
         quality.vae_quality(tmp_path)
     # named before the refiner loads (there is none here)
-    missing = (
-        r"^the stage-1/2 VAE \(through_vae\) folder \S+/none does not exist "
-        r"\(pass the stage-1/2 model's vae/\)$"
-    )
+    missing = r"^through_vae='\S+/none' does not exist: pass the stage-1/2 model's vae/$"
     with pytest.raises(FileNotFoundError, match=missing):
         quality.refiner_quality(tmp_path / "ref", through_vae=tmp_path / "none")

@@ -229,24 +229,58 @@ def test_stream_freezes_base_temporal_layers(tmp_path, encoders):
 
 
 def test_missing_inputs_are_named(tmp_path, encoders):
-    """As the Python caller's arguments (vae=DIR), as the command line's flags there (--vae=DIR); the
-    Python caller read "(vae DIR)", the flag's spelling stripped of its dashes. An option without a flag
-    of its own is named as --set gives it (it said init_unet on the command line)."""
+    """As the Python caller's arguments (vae=DIR), as the command line's flags there (--vae DIR: it said
+    --vae=DIR), the folder given named by its argument with the value as typed (it said "a trained micro-CLIP
+    (--clip=DIR) folder microworld does not exist"), the shipped part named among what to give. An option
+    without a flag of its own is named as --set gives it (it said init_unet on the command line)."""
     vae, clip = encoders
     with pytest.raises(
-        ValueError, match=r"^this recipe needs a trained VAE \(vae=DIR\): pass OUT/final/vae "
+        ValueError, match=r"^this recipe needs a trained VAE \(vae=DIR\): give OUT/final/vae "
     ) as err:
         make_recipe("base").build()
-    assert str(err.value.as_flags()).startswith("this recipe needs a trained VAE (--vae=DIR): pass")
-    with pytest.raises(FileNotFoundError, match=r"^a trained VAE \(vae=DIR\) folder \S+nowhere does not"):
-        make_recipe("base", vae=str(tmp_path / "nowhere")).build()
-    with pytest.raises(ValueError, match=r"^this recipe needs a trained micro-CLIP \(clip=DIR\): pass"):
+    assert str(err.value.as_flags()).startswith("this recipe needs a trained VAE (--vae DIR): give")
+    assert str(err.value).endswith(", or microworld (the shipped model's VAE)")
+    nowhere = str(tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError) as err:
+        make_recipe("base", vae=nowhere).build()
+    assert str(err.value).startswith(
+        f"vae={nowhere!r} does not exist: give OUT/final/vae of `streamt2v train"
+    )
+    assert str(err.value.as_flags()).startswith(f"--vae {nowhere!r} does not exist: give")
+    with pytest.raises(NotADirectoryError) as err:
+        make_recipe("base", vae=vae, clip=__file__).build()
+    assert str(err.value.as_flags()) == (
+        f"--clip {__file__!r} is a file, not a folder: give OUT/final of `streamt2v train clip`, or microworld "
+        "(the shipped micro-CLIP)"
+    )
+    with pytest.raises(ValueError, match=r"^this recipe needs a trained micro-CLIP \(clip=DIR\): give"):
         make_recipe("base", vae=vae).build()
     with pytest.raises(
         FileNotFoundError, match=r"^the initial UNet \(init_unet\) folder \S+nowhere does"
     ) as err:
-        make_recipe("base", vae=vae, clip=clip, size=16, init_unet=str(tmp_path / "nowhere")).build()
+        make_recipe("base", vae=vae, clip=clip, size=16, init_unet=nowhere).build()
     assert str(err.value.as_flags()).startswith("the initial UNet (--set init_unet) folder ")
+
+
+def test_microworld_names_the_shipped_vae_and_clip(tmp_path, monkeypatch):
+    """--clip microworld was refused ("folder microworld does not exist"), though the docs speak of using the
+    shipped micro-CLIP and microworld names the shipped models elsewhere (--model, --clip-model). The run
+    records the folders, which assemble reads; a local folder of that name is still taken as given."""
+    from streamt2v.assets import microworld_clip_dir, microworld_model_dir, microworld_refiner_dir
+
+    monkeypatch.chdir(tmp_path)
+    recipe = make_recipe("base", vae="microworld", clip="microworld", size=32, num_frames=8)
+    assert (recipe.vae, recipe.clip) == (str(microworld_model_dir() / "vae"), str(microworld_clip_dir()))
+    module = recipe.build()  # the shipped parts load as a trained VAE and micro-CLIP do
+    assert module.text.hidden_size == recipe.unet_config(module.vae, module.text).cross_attention_dim
+    refiner = make_recipe("refiner", vae="microworld", degrade_vae="microworld", degrade_scale=2)
+    # stage 3's own VAE (its decoder tuned at the refiner's size), the stage-1/2 one for the degradation
+    assert (refiner.vae, refiner.degrade_vae) == (
+        str(microworld_refiner_dir() / "vae"),
+        str(microworld_model_dir() / "vae"),
+    )
+    (tmp_path / "microworld").mkdir()
+    assert make_recipe("base", vae="microworld").vae == "microworld"
 
 
 def test_refiner_recipe_runs_at_twice_the_size(tmp_path, encoders):
@@ -399,7 +433,7 @@ def test_a_frozen_model_given_as_a_file_or_with_a_tilde(tmp_path, monkeypatch):
     from streamt2v.train.frozen import load_frozen_vae
 
     (tmp_path / "vae.safetensors").write_bytes(b"")
-    with pytest.raises(NotADirectoryError, match=r"\(vae=DIR\) \S+vae.safetensors is a file, not a folder"):
+    with pytest.raises(NotADirectoryError, match=r"^vae='\S+vae.safetensors' is a file, not a folder"):
         load_frozen_vae(str(tmp_path / "vae.safetensors"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     (tmp_path / "home" / "vae").mkdir(parents=True)

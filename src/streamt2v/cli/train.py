@@ -42,8 +42,17 @@ _RECIPE_FLAGS: tuple[tuple[str, Any, str], ...] = (
         str,
         f"architecture preset of the UNet (base, stream, refiner): {', '.join(PRESETS)} (default tiny)",
     ),
-    ("--vae", user_path, "trained VAE folder (OUT/final/vae of the vae run)"),
-    ("--clip", user_path, "trained micro-CLIP folder (OUT/final of the clip run)"),
+    (
+        "--vae",
+        user_path,
+        "trained VAE folder (OUT/final/vae of the vae run); 'microworld': the shipped model's (the refiner "
+        "recipe: the shipped refiner's)",
+    ),
+    (
+        "--clip",
+        user_path,
+        "trained micro-CLIP folder (OUT/final of the clip run); 'microworld': the shipped one",
+    ),
     ("--base-unet", user_path, "trained base UNet folder (stream recipe)"),
 )
 _RECIPE_FIELDS = tuple(flag[2:].replace("-", "_") for flag, _, _ in _RECIPE_FLAGS)

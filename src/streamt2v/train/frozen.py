@@ -10,13 +10,50 @@ from typing import Any
 
 import torch
 
-from streamt2v.arguments import Arg, naming_arguments
+from streamt2v.arguments import (
+    Arg,
+    ArgumentFileNotFoundError,
+    ArgumentNotADirectoryError,
+    ArgumentValueError,
+    FlaggedArg,
+    RecipeOption,
+    naming_arguments,
+)
 from streamt2v.io.folders import home_path, saved_class_name, what_it_holds
 from streamt2v.models.strict_loading import from_pretrained_strict
 from streamt2v.wording import with_article
 
+# The recipe options that take the name ``microworld`` for a part of the shipped models, as ``--model`` and
+# ``evaluate --clip-model`` do: ``vae`` (stage 3's own VAE for the refiner recipe: the same encoder, its
+# decoder tuned at the refiner's size), ``clip`` and ``degrade_vae`` (the stage-1/2 VAE stage 3 is given).
+SHIPPED_PART_OPTIONS = ("vae", "clip", "degrade_vae")
 
-def need_dir(path: str, what: str, how: str) -> Path:
+
+def shipped_part(option: str, value: object, recipe: str) -> str | None:
+    """The folder of the shipped part that ``value`` names for recipe option ``option`` of the recipe
+    ``recipe`` (``vae="microworld"``: the shipped model's ``vae/``), unless a local folder has that name
+    (``assets.names_shipped``); None where it names none."""
+    from streamt2v.assets import (
+        microworld_clip_dir,
+        microworld_model_dir,
+        microworld_refiner_dir,
+        names_shipped,
+    )
+
+    if option not in SHIPPED_PART_OPTIONS or not names_shipped(value):
+        return None
+    if option == "clip":
+        return str(microworld_clip_dir())
+    model = microworld_refiner_dir() if (option, recipe) == ("vae", "refiner") else microworld_model_dir()
+    return str(model / "vae")
+
+
+def need_dir(path: str, what: str, how: str, arg: Arg | None = None) -> Path:
+    """The folder ``path``, ``what`` a recipe needs (``how``: where one is found). ``arg``: the argument
+    giving it (``Arg("vae")``, ``RecipeOption("degrade_vae")``); its errors then name it with the value as
+    given (``--vae 'runs/v'``), and ``{}`` in ``what`` as ``vae=DIR`` (``--vae DIR``)."""
+    if arg is not None:
+        return _need_named_dir(path, what, how, arg)
     if not path:
         raise ValueError(f"this recipe needs {what}: {how}")
     p = home_path(path)  # ~ as the command line's flags expand it
@@ -24,6 +61,27 @@ def need_dir(path: str, what: str, how: str) -> Path:
         raise NotADirectoryError(f"{what} {p} is a file, not a folder ({how})")
     if not p.is_dir():
         raise FileNotFoundError(f"{what} folder {p} does not exist ({how})")
+    return p
+
+
+def _need_named_dir(path: str, what: str, how: str, arg: Arg) -> Path:
+    if not path:
+        before, _, after = what.partition("{}")
+        flag = f"{arg.flag}=DIR" if isinstance(arg, RecipeOption) else f"{arg.flag} DIR"
+        raise ArgumentValueError(
+            f"this recipe needs {before}", FlaggedArg(f"{arg.name}=DIR", flag=flag), after, f": {how}"
+        )
+    p = home_path(path)  # ~ as the command line's flags expand it
+    # the value as typed: --vae 'runs/v' on the command line, vae='runs/v' to Python, --set degrade_vae=runs/v
+    given = (
+        RecipeOption(arg.name, str(path))
+        if isinstance(arg, RecipeOption)
+        else FlaggedArg(arg.name, str(path), flag=f"{arg.flag} {str(path)!r}")
+    )
+    if p.exists() and not p.is_dir():
+        raise ArgumentNotADirectoryError(given, f" is a file, not a folder: {how}")
+    if not p.is_dir():
+        raise ArgumentFileNotFoundError(given, f" does not exist: {how}")
     return p
 
 
@@ -68,8 +126,8 @@ def load_frozen_vae(
     dtype: torch.dtype = torch.float32,
     *,
     option: str | Arg = "vae",
-    what: str = "a trained VAE ({}=DIR)",
-    how: str = "pass OUT/final/vae of `streamt2v train vae`",
+    what: str = "a trained VAE ({})",
+    how: str = "give OUT/final/vae of `streamt2v train vae`, or microworld (the shipped model's VAE)",
 ) -> Any:
     """The frozen VAE of a ``vae`` run's ``final/vae`` folder (a recipe's or assemble's ``vae``). Its errors
     name the folder as ``option`` (another recipe option: ``RecipeOption("degrade_vae")``), by ``what``
@@ -78,8 +136,11 @@ def load_frozen_vae(
 
     from streamt2v.models.autoencoder import VideoAutoencoder
 
+    named = option if isinstance(option, Arg) else Arg(option)
     with naming_arguments(option) as (arg,):
-        p = need_model_dir(path, what.format(arg), how, "AutoencoderKL")
+        p = need_dir(path, what, how, named)
+        saved = saved_class_name(p / "config.json", f"{arg} config")
+        refuse_other_class(p, "AutoencoderKL", saved, named=f"{what.format(arg)} folder", why=how)
         vae = from_pretrained_strict(AutoencoderKL, p, f"{arg} folder", torch_dtype=dtype)
     return VideoAutoencoder(vae.requires_grad_(False).eval())
 
@@ -105,7 +166,8 @@ def _clip_parts(path: str, image: bool, clip_arg: str) -> tuple[Any, Any, Any]:
 
     from streamt2v.models.tokenizers import load_tokenizer
 
-    p = need_dir(path, f"a trained micro-CLIP ({clip_arg}=DIR)", "pass OUT/final of `streamt2v train clip`")
+    how = "give OUT/final of `streamt2v train clip`, or microworld (the shipped micro-CLIP)"
+    p = need_dir(path, "a trained micro-CLIP ({})", how, Arg("clip"))
     if (p / "text_encoder").is_dir():
         # transformers builds a 2-token tokenizer from a folder without vocabulary: every word one id
         tokenizer = load_tokenizer(p / "tokenizer", what=f"{clip_arg} tokenizer folder")

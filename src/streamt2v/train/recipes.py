@@ -88,9 +88,17 @@ def is_path_option(key: str, value: Any) -> bool:
 
 def expand_home_in_paths(recipe: Any) -> None:
     """A leading ``~`` of each path option of ``recipe`` as the home folder, as the command line's path flags
-    take it: ``data="~/videos"`` read a folder named ``~`` in the working one. For ``__post_init__``."""
+    take it: ``data="~/videos"`` read a folder named ``~`` in the working one; ``microworld`` for a part of
+    the shipped models as its folder (``frozen.shipped_part``: ``clip="microworld"``), which the run records
+    and ``assemble`` reads. For ``__post_init__``."""
+    from streamt2v.train.frozen import shipped_part
+
     for key in PATH_OPTIONS:
         value = getattr(recipe, key, None)
+        shipped = shipped_part(key, value, getattr(recipe, "name", ""))
+        if shipped is not None:
+            setattr(recipe, key, shipped)
+            continue
         if isinstance(value, (str, os.PathLike)) and os.fspath(value).startswith("~"):
             setattr(recipe, key, os.path.expanduser(os.fspath(value)))
 

@@ -66,7 +66,7 @@ class RefinerRecipe(BaseRecipe):
                 self.degrade_vae,
                 option=RecipeOption("degrade_vae"),
                 what="the degradation VAE ({})",
-                how="pass the stage-1/2 model's vae/",
+                how="give the stage-1/2 model's vae/, or microworld (the shipped one's)",
             )
         return LowResolutionDegradation(self.degrade_scale, vae)
 
