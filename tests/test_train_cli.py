@@ -173,6 +173,26 @@ def test_cli_refuses_settings_that_would_train_the_wrong_thing_before_writing(tm
     assert not out.exists()
 
 
+def test_a_refused_run_leaves_no_parent_of_out_it_made(tmp_path, capsys):
+    """``train vae --out typo_dir/run --captions x.csv`` was refused (exit 2) yet left ``typo_dir/`` behind,
+    empty; the parents that were there, and a made folder something else was put in, stay."""
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    out = tmp_path / "typo_dir" / "deeper" / "run"
+    argv = ["train", "vae", "--data", str(videos), "--captions", str(tmp_path / "x.csv"), "--steps", "1"]
+    assert main([*argv, "--out", str(out)]) == 2
+    assert "captions file" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["videos"]
+    from streamt2v.train.run_folder import folders_to_make, remove_made_folders
+
+    made = folders_to_make(out)
+    assert made == [out, out.parent, out.parent.parent]
+    out.mkdir(parents=True)
+    (out.parent / "notes.txt").write_text("put there meanwhile")
+    remove_made_folders(made)
+    assert not out.exists() and (out.parent / "notes.txt").exists()
+
+
 def test_the_assemble_hint_of_a_stream_on_own_videos_gives_their_frame_rate(tmp_path, capsys, encoders):
     """`assemble --fps` defaults to the microworld's 8: the hint printed after a stream run on a folder of
     24 fps videos gave no --fps, so the folder it led to played them at a third of their speed. The hint is

@@ -22,7 +22,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator
-from contextlib import nullcontext, suppress
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -59,10 +59,12 @@ from streamt2v.train.run_folder import (
     check_out_dir,
     check_resumed_config,
     exported_step,
+    folders_to_make,
     is_run_folder,
     lock_run_folder,
     record_exported_step,
     recorded_recipe_config,
+    remove_made_folders,
     remove_run_leftovers,
     truncate_log,
 )
@@ -219,7 +221,7 @@ def train(
         check_training_memory(recipe, cfg, available_memory(), processes_on_this_machine())
     run = _Run(recipe, cfg, out)
     # two runs on one --out (a job relaunched with --resume while the first still runs) would both write it
-    created = not out.exists()
+    made = folders_to_make(out)  # --out and the parents it is made with
     held = lock_run_folder(out) if run.main else None
     try:
         result = _train_locked(run, recipe, cfg, out, dataset, resume, progress, export)
@@ -227,9 +229,8 @@ def train(
         # a folder that holds no run (the user's, refused; a start that failed) is left as it was found
         leave = held is not None and not is_run_folder(out)
         locks.release(held, remove=leave)
-        if leave and created:
-            with suppress(OSError):  # not empty: something else was put there meanwhile
-                out.rmdir()
+        if leave:
+            remove_made_folders(made)
     # the folder given back before any process returns: the others' next train() there (a resume in the same
     # script) found it still held by the main process, and refused it as in use
     run.accelerator.wait_for_everyone()

@@ -171,6 +171,27 @@ def lock_run_folder(out: Path) -> IO[str] | None:
         raise _in_use(out, err.holder) from None
 
 
+def folders_to_make(out: Path) -> list[Path]:
+    """``out`` and those of its parents that do not exist yet, deepest first: what :func:`lock_run_folder`
+    makes, and all a run refused before it wrote anything removes (:func:`remove_made_folders`)."""
+    made: list[Path] = []
+    folder = Path(out)
+    while not folder.exists() and folder != folder.parent:
+        made.append(folder)
+        folder = folder.parent
+    return made
+
+
+def remove_made_folders(made: list[Path]) -> None:
+    """Remove the folders ``made`` (:func:`folders_to_make`), deepest first, while they are empty: a refused
+    run (a typo in a caption's path) left ``typo_dir/`` of ``--out typo_dir/run`` behind."""
+    for folder in made:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (something else was put there meanwhile), or gone: its parents stay
+            return
+
+
 def _in_use(out: Path, holder: str) -> RunFolderInUseError:
     return RunFolderInUseError(
         OUT_DIR,
