@@ -20,22 +20,26 @@ def _short_folder(tmp_path):
 
 def test_a_folder_of_videos_all_too_short_is_told_to_take_shorter_clips(tmp_path):
     """Every video shorter than the clip (``--num-frames 48`` on 40-frame videos) was met with the advice to
-    move them all out of the folder and delete their captions, which leaves nothing to train on."""
+    move them all out of the folder and delete their captions, which leaves nothing to train on. The longest
+    video's frames alone were then advised: following it, the check refused the shorter videos next; the
+    shortest's keep them all."""
     caps = _short_folder(tmp_path)
     with pytest.raises(ArgumentValueError) as err:
         VideoFolderDataset(tmp_path, caps, ClipSpec(num_frames=6, size=16)).check()
     assert str(err.value) == (
-        f"every video in {tmp_path} is too short for a 6-frame clip: take shorter clips (num_frames=5, the "
-        f"longest video's frames) or add longer videos: video {tmp_path / 'a.mp4'} has 3 frames; video "
-        f"{tmp_path / 'b.mp4'} has 5 frames"
+        f"every video in {tmp_path} is too short for a 6-frame clip: take shorter clips (num_frames=3, the "
+        "shortest video's frames; or num_frames=5, the longest video's frames, with the videos under 5 frames "
+        f"moved out and their captions deleted) or add longer videos: video {tmp_path / 'a.mp4'} has 3 frames; "
+        f"video {tmp_path / 'b.mp4'} has 5 frames"
     )
     assert (
         err.value.as_flags()
         .spelled(flags=True)
         .startswith(
-            f"every video in {tmp_path} is too short for a 6-frame clip: take shorter clips (--num-frames 5, "
+            f"every video in {tmp_path} is too short for a 6-frame clip: take shorter clips (--num-frames 3, "
         )
     )
+    VideoFolderDataset(tmp_path, caps, ClipSpec(num_frames=3, size=16)).check()  # the advice is taken
 
 
 @pytest.mark.parametrize("recipe", ["vae", "clip"])
@@ -48,8 +52,8 @@ def test_the_vae_and_clip_recipes_name_their_own_frames_option(tmp_path, recipe)
     made.frames_per_sample = 6
     with pytest.raises(ArgumentValueError) as err:
         made.dataset(0)
-    assert "take shorter clips (frames_per_sample=5, the longest video's frames)" in str(err.value)
-    assert "take shorter clips (--set frames_per_sample=5, " in err.value.as_flags().spelled(flags=True)
+    assert "take shorter clips (frames_per_sample=3, the shortest video's frames; or" in str(err.value)
+    assert "take shorter clips (--set frames_per_sample=3, " in err.value.as_flags().spelled(flags=True)
 
 
 def test_the_stream_recipe_asks_for_videos_as_long_as_its_shortest_clip(tmp_path):
@@ -83,7 +87,9 @@ def test_a_run_given_its_own_dataset_checks_the_recipes_folder_where_its_samples
     caps = _short_folder(tmp_path)
     made = make_recipe("vae", data=str(tmp_path), captions=str(caps), size=16)
     made.frames_per_sample = 6
-    advice = r"take shorter clips \(frames_per_sample=5, the longest video's frames\)"
+    advice = (
+        r"take shorter clips \(frames_per_sample=3, the shortest video's frames; or frames_per_sample=5, "
+    )
     with pytest.raises(ArgumentValueError, match=advice):
         made.sample_inputs()
     with pytest.raises(ArgumentValueError, match=advice):

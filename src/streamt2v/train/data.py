@@ -140,6 +140,36 @@ def to_clip_tensor(frames: np.ndarray, size: int) -> torch.Tensor:
 NUM_FRAMES = Arg("num_frames")
 
 
+def _shorter_clips_advice(short: list[int], option: Arg, shortest_clip: int) -> tuple[object, ...]:
+    """The advice for a folder whose videos (of ``short`` frames) are all too short: clips of the shortest
+    video's frames, which keep every video, and of the longest's, which keep only the videos that long (the
+    longest's alone was advised: following it, the check refused the shorter videos next); those of at least
+    ``shortest_clip`` frames, the fewest a clip of the recipe holds."""
+    usable = [n for n in short if n >= shortest_clip]
+    if not usable:
+        return (f"add videos of at least {shortest_clip} frames (the recipe's shortest clip)",)
+    low, high = min(usable), max(usable)
+    if low == high == min(short):
+        whose = "the video's frames" if len(short) == 1 else "the videos' frames"
+        return ("take shorter clips (", option._replace(value=high), f", {whose}) or add longer videos")
+    # the shortest video's frames keep them all; else the fewest a clip takes keep the videos that long
+    lowest = (
+        "the shortest video's frames"
+        if low == min(short)
+        else "the longest video's frames"
+        if low == high
+        else f"the frames of the shortest video of {shortest_clip} frames or more"
+    )
+    parts: list[object] = ["take shorter clips ("]
+    for frames, said in ((low, lowest), (high, "the longest video's frames"))[: 1 if low == high else 2]:
+        if parts[1:]:
+            parts.append("; or ")
+        parts += [option._replace(value=frames), f", {said}"]
+        if frames > min(short):  # following it, the check refuses the shorter ones
+            parts.append(f", with the videos under {frames} frames moved out and their captions deleted")
+    return (*parts, ") or add longer videos")
+
+
 class VideoFolderDataset(Dataset):
     """``ds[i]`` → ``{"video": (3, T, H, W), "caption": str, "index": i[, "anchor": (3, H, W)]}``.
 
@@ -311,19 +341,9 @@ class VideoFolderDataset(Dataset):
             details = "; ".join(b for _, b in bad[:5]) + (
                 f"; and {len(bad) - 5} more" if len(bad) > 5 else ""
             )
-            longest = max(short)
-            advice = (
-                (
-                    "take shorter clips (",
-                    frames_option._replace(value=longest),
-                    ", the longest video's frames) or add longer videos",
-                )
-                if longest >= shortest_clip
-                else (f"add videos of at least {shortest_clip} frames (the recipe's shortest clip)",)
-            )
             raise ArgumentValueError(
                 f"every video in {self.folder} is too short for a {need}-frame clip: ",
-                *advice,
+                *_shorter_clips_advice(short, frames_option, shortest_clip),
                 f": {details}",
             )
         where = ", ".join(self.lines[f] for f in bad_files[:5] if f in self.lines)
