@@ -274,7 +274,11 @@ def test_a_run_inside_its_video_folder_does_not_read_its_own_files_as_videos(tmp
     recipe = make_recipe("vae", **options)
     cfg = TrainConfig(steps=2, batch_size=1, sample_every=1, ema_decay=None)
     out = tmp_path / "runs" / "vae"
-    train(recipe, cfg, out, progress=False)
+    with caplog.at_level(logging.INFO, logger="streamt2v.train.data"):
+        train(recipe, cfg, out, progress=False)
+    # the first run's own lock (its folder held, no config.json yet) was "1 file that is not a video"
+    assert "not used: 1 file in a training run's folder ('runs/vae/.lock')" in caplog.text, caplog.text
+    caplog.clear()
     assert sorted(p.name for p in (out / "samples").iterdir()) == ["vae-00000001.mp4", "vae-00000002.mp4"]
     result = train(make_recipe("vae", **options), replace(cfg, steps=3), out, resume=True, progress=False)
     assert result.step == 3 and (out / "samples" / "vae-00000003.mp4").is_file()

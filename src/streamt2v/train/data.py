@@ -37,7 +37,7 @@ from streamt2v.io.frame_seek import pick_frames
 from streamt2v.io.video import READ_VIDEO_SUFFIXES
 from streamt2v.microworld.dataset import ClipSpec
 from streamt2v.train.captions import caption_rows, check_every_video_captioned, file_key
-from streamt2v.train.run_folder import is_run_folder
+from streamt2v.train.run_folder import holds_a_run
 from streamt2v.train.video_probe import VideoProbe, frame_rate, probe_video_file
 from streamt2v.wording import counted
 
@@ -194,7 +194,7 @@ class VideoFolderDataset(Dataset):
         # uncaptioned files in a training run's folder (--data . --out runs/base): its sample videos stopped
         # the run's next sample (which makes the dataset again) and its resumes as videos without a caption
         runs: list[str] = []
-        is_run = functools.cache(is_run_folder)
+        is_run = functools.cache(holds_a_run)
         broken: list[str] = []  # links to files that are gone, unless captioned (then an error says so)
         for path in folder_files(self.folder):
             rel = path.relative_to(self.folder)

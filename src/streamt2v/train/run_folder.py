@@ -491,6 +491,13 @@ def is_run_folder(folder: Path) -> bool:
     return isinstance(config, dict) and "recipe" in config and "train" in config
 
 
+def holds_a_run(folder: Path) -> bool:
+    """Whether ``folder`` is a training run's (:func:`is_run_folder`) or one a run has taken to start in
+    (its lock held, no config.json yet): a first run with ``--out`` inside ``--data`` counted its own lock as
+    a file that is not a video, its resume as a run's file."""
+    return is_run_folder(folder) or locks.holder(folder / RUN_LOCK) is not None
+
+
 def _run_without_checkpoint(out: Path) -> bool:
     """Whether ``out`` holds a run that failed or was stopped before its first checkpoint (its config, no
     checkpoint, no ``final/``): nothing in it can be continued or loaded."""
