@@ -8,6 +8,7 @@ import shlex
 
 import pytest
 
+from streamt2v import __version__
 from streamt2v.cli import DOCS_NOTE, HELP_NAMES_DOCS, _Parser, build_parser, chosen_device, main
 
 
@@ -198,6 +199,12 @@ def test_an_unknown_option_is_the_error_of_its_command(line, command, capsys):
             "unrecognized arguments: --steps=2 --seed=3 (streamt2v takes -h/--help, -v/--verbose, --version "
             "before its COMMAND; --steps, --seed are generate's options: put them after generate)",
         ),
+        (  # a negative value goes with the command's option: -1 was named an unrecognized option too
+            "--seed -1 generate a",
+            "streamt2v [options] COMMAND ...",
+            "unrecognized arguments: --seed (streamt2v takes -h/--help, -v/--verbose, --version before its "
+            "COMMAND; --seed is generate's option: put it after generate)",
+        ),
         (  # --unet is assemble model's, not assemble's
             "--unet u assemble model out",
             "streamt2v [options] COMMAND ...",
@@ -308,6 +315,12 @@ def test_a_line_only_intermixed_parsing_reads_is_read_and_the_namespace_given_is
         ("-x --help", "usage: streamt2v [-h]"),
         ("--frobnicate -h generate", "usage: streamt2v [-h]"),
         ("--frobnicate generate --help", "usage: streamt2v generate [-h]"),
+        # --version too, and either abbreviated: they were refused (exit 2)
+        ("-x --version", f"streamt2v {__version__}\n"),
+        ("--version -x", f"streamt2v {__version__}\n"),
+        ("-x --vers", f"streamt2v {__version__}\n"),
+        ("-x --he", "usage: streamt2v [-h]"),
+        ("-x generate --he", "usage: streamt2v generate [-h]"),
     ],
 )
 def test_a_help_asked_for_is_printed_whatever_unknown_option_comes_before_the_command(line, shown, capsys):

@@ -72,6 +72,28 @@ class _Commands(argparse._SubParsersAction):
             self.choices[values[0]].refuse_unrecognized(extras)
 
 
+def _action_of(parser: argparse.ArgumentParser, arg: str) -> argparse.Action | None:
+    """The option of ``parser`` that ``arg`` (``--he``, ``--out=x``) names, typed whole or as the start of one
+    option alone (argparse's abbreviation rule); None for a value or an unknown or ambiguous option."""
+    typed = arg.split("=", 1)[0]
+    if not typed.startswith(tuple(parser.prefix_chars)):
+        return None
+    if typed in parser._option_string_actions:
+        return parser._option_string_actions[typed]
+    matches = parser._get_option_tuples(typed) if parser.allow_abbrev else []
+    return matches[0][0] if len(matches) == 1 else None
+
+
+# The actions argparse prints as it reaches them, then exits: a help, --version.
+_PRINTS_AND_EXITS = (argparse._HelpAction, argparse._VersionAction)
+
+
+def _a_value_to(parser: argparse.ArgumentParser, arg: str) -> bool:
+    """Whether ``parser`` takes ``arg``, which starts with a dash, as an option's value: a negative number
+    (``--seed -1``), where none of its options looks like one (argparse's rule)."""
+    return bool(parser._negative_number_matcher.match(arg)) and not parser._has_negative_number_optionals
+
+
 class _Parser(argparse.ArgumentParser):
     """Every parser, the subcommands' (and theirs: ``assemble model``) included, takes ``-v``, so it works
     before or after the subcommand. ``SUPPRESS``: a subcommand without ``-v`` leaves the top level's value.
@@ -135,28 +157,34 @@ class _Parser(argparse.ArgumentParser):
         """Refuse the options among ``args`` before the command (``streamt2v -x``, ``streamt2v --frames 8
         generate``) that this parser does not take, naming them and, where they are the command's typed after
         them, saying so: argparse set them aside and then said the command was missing, or took an option's
-        value for the command (``invalid choice: '8'``). A help argparse reaches is left to print (``-x
-        --help``; ``--frobnicate generate --help``), as before."""
+        value for the command (``invalid choice: '8'``). A value that looks like an option (``--seed -1``) goes
+        with the command's option. A help or --version argparse reaches, typed whole or abbreviated, is left
+        to print (``-x --he``; ``--frobnicate generate --help``), as before."""
         commands = next(a for a in self._actions if isinstance(a, _Commands))
-        unknown, rest = [], []
+        typed_command = next((a for a in args if a in commands.choices), None)
+        command_parser = commands.choices.get(typed_command)
+        unknown, rest, takes_value = [], [], False
         for at, arg in enumerate(args):
             if arg == "--" or arg == "-" or not arg.startswith("-"):  # the command (or what stands for it)
                 rest = args[at:]
                 break
+            if takes_value and _a_value_to(command_parser, arg):  # the command's option before it takes it
+                takes_value = False
+                continue
             typed = arg.split("=", 1)[0]
             if typed not in self._option_string_actions and not self._get_option_tuples(typed):
                 unknown.append(arg)
+                action = _action_of(command_parser, arg) if command_parser is not None else None
+                takes_value = action is not None and action.nargs != 0 and "=" not in arg
         after = rest[1 : rest.index("--")] if "--" in rest else rest[1:]
-        helped = any(a in ("-h", "--help") for a in args[: len(args) - len(rest)])
-        helped = helped or bool(rest[:1] and rest[0] in commands.choices and {"-h", "--help"} & set(after))
-        if not unknown or helped:
+        then = commands.choices.get(rest[0]) if rest else None  # the command, whose own help may follow it
+        asked = [(self, a) for a in args[: len(args) - len(rest)]] + [(then, a) for a in after if then]
+        if not unknown or any(isinstance(_action_of(parser, a), _PRINTS_AND_EXITS) for parser, a in asked):
             return
         command = commands.metavar
         own = ", ".join("/".join(a.option_strings) for a in self._actions if a.option_strings)
         where = f"a {command.lower()}'s own options go after it: {self.prog} {command} --help lists them"
-        typed_command = next((a for a in args if a in commands.choices), None)
-        if typed_command is not None:
-            parser = commands.choices[typed_command]
+        if (parser := command_parser) is not None:
             typed = [a.split("=", 1)[0] for a in unknown]
             if all(t in parser._option_string_actions or parser._get_option_tuples(t) for t in typed):
                 said = "is {}'s option: put it" if len(typed) == 1 else "are {}'s options: put them"
