@@ -121,3 +121,56 @@ def test_a_scheduler_option_no_float_holds_is_shown_by_its_digits(digits):
         f"number, got {huge}"
     )
     assert str(err.value.as_flags()) == f"--scheduler-option beta_start must be a finite number, got {huge}"
+
+
+@pytest.mark.parametrize("digits", [401, 5001])
+def test_a_settings_dict_holding_an_integer_no_float_holds_is_shown_by_its_digits(digits):
+    """The dicts of assemble's --enhance and --sampler were shown whole: 10**400 in a message of 972
+    characters, 10**5000 refused with Python's bare "Exceeds the limit (4300 digits)" (repr and json.dumps of
+    the dict). An integer setting that large is refused as one."""
+    from streamt2v.train.assemble_settings import checked_enhance, checked_sampler
+
+    huge = f"an integer of {digits} digits"
+    too_large = "must be an integer no larger than a float holds (about 1.8e308)"
+    with pytest.raises(ValueError) as err:
+        checked_enhance({"steps": 10 ** (digits - 1)})
+    assert str(err.value) == f"enhance={{'steps': {huge}}}: steps {too_large}, got {huge}"
+    assert str(err.value.as_flags()) == f"--enhance '{{\"steps\": {huge}}}': steps {too_large}, got {huge}"
+    streaming = {"num_frames": 16, "num_cond_frames": 8}
+    with pytest.raises(ValueError) as err:
+        checked_sampler({"guidance": 10 ** (digits - 1)}, streaming)
+    assert str(err.value) == f"sampler={{'guidance': {huge}}}: guidance must be a finite number, got {huge}"
+    assert str(err.value.as_flags()) == (
+        f"--sampler '{{\"guidance\": {huge}}}': guidance must be a finite number, got {huge}"
+    )
+    with pytest.raises(ValueError) as err:
+        checked_sampler({"steps": 10 ** (digits - 1)}, streaming)
+    assert str(err.value) == f"sampler={{'steps': {huge}}}: steps {too_large}, got {huge}"
+
+
+def test_an_integer_option_no_float_holds_is_refused_naming_it():
+    """make_recipe("vae", size=10**400) was taken, then the build failed with a bare OverflowError."""
+    with pytest.raises(ValueError) as err:
+        make_recipe("vae", size=10**400)
+    said = (
+        "recipe 'vae' option size=an integer of 401 digits must be an integer no larger than a float holds "
+        "(about 1.8e308)"
+    )
+    assert str(err.value) == said
+    assert str(err.value.as_flags()) == said.replace("size=", "--size ")
+
+
+def test_a_container_is_shown_with_its_huge_integers_in_words():
+    import json
+
+    from streamt2v.typed_values import shown_value
+
+    value = {"a": (10**400,), "b": [1, -(10**5000)], "c": "x"}
+    assert shown_value(value) == (
+        "{'a': (an integer of 401 digits,), 'b': [1, a negative integer of 5001 digits], 'c': 'x'}"
+    )
+    assert shown_value(value, json.dumps) == (
+        '{"a": [an integer of 401 digits], "b": [1, a negative integer of 5001 digits], "c": "x"}'
+    )
+    assert shown_value(value, str) == shown_value(value)
+    assert shown_value({"a": (1, 2)}, json.dumps) == '{"a": [1, 2]}'  # none: as spelled

@@ -58,8 +58,30 @@ def is_huge_integer(value: object) -> bool:
 
 def shown_value(value: object, spelled: Callable[[object], str] = repr) -> str:
     """``value`` as a message shows it, ``spelled`` (its repr unless told: ``str``, ``json.dumps``), but an
-    int too large for a float in :func:`shown_number`'s words (``an integer of 401 digits``)."""
-    return shown_number(value) if is_huge_integer(value) else spelled(value)
+    int too large for a float in :func:`shown_number`'s words (``an integer of 401 digits``), also inside
+    dicts, lists and tuples (a settings dict: ``{'steps': an integer of 401 digits}``)."""
+    if is_huge_integer(value):
+        return shown_number(value)
+    if not _holds_huge_integer(value):
+        return spelled(value)
+    inner = repr if spelled is str else spelled  # str() of a container shows its items' reprs
+    if isinstance(value, dict):
+        opening, closing = spelled({})
+        items = [f"{shown_value(k, inner)}: {shown_value(v, inner)}" for k, v in value.items()]
+    else:  # a list or tuple, in the brackets ``spelled`` gives it (json.dumps: a tuple's too are [])
+        opening, closing = spelled([] if isinstance(value, list) else ())
+        items = [shown_value(v, inner) for v in value]  # type: ignore[attr-defined]
+        if len(items) == 1 and closing == ")":
+            items[0] += ","
+    return f"{opening}{', '.join(items)}{closing}"
+
+
+def _holds_huge_integer(value: object) -> bool:
+    if isinstance(value, dict):
+        return any(_holds_huge_integer(k) or _holds_huge_integer(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_holds_huge_integer(v) for v in value)
+    return is_huge_integer(value)
 
 
 def shown_number(value: object) -> str:
@@ -94,6 +116,8 @@ def typed_value(value: Any, hint: Any) -> Any:
             return _BOOL_WORDS[value.lower()]
         raise ValueError("must be true or false")
     if hint is int:
+        if is_huge_integer(value):  # no count, size or seed of ours is that large: a mistake (10**400)
+            raise ValueError("must be an integer no larger than a float holds (about 1.8e308)")
         if is_number(value) and isinstance(value, numbers.Integral):
             return int(value)
         raise ValueError("must be an integer")
@@ -127,4 +151,4 @@ def type_fields(instance: Any) -> None:
         try:
             object.__setattr__(instance, f.name, typed_value(value, hints[f.name]))
         except ValueError as err:
-            raise ValueError(f"{f.name} {err}, got {value!r}") from None
+            raise ValueError(f"{f.name} {err}, got {shown_value(value)}") from None

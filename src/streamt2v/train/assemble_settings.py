@@ -36,7 +36,8 @@ class SettingsArg(Arg):
 
     @property
     def flag(self) -> str:
-        typed = self.value if isinstance(self.value, str) else json.dumps(self.value)
+        # an int no float holds in words, as shown_value says it (json.dumps refuses one of 4300 digits)
+        typed = self.value if isinstance(self.value, str) else shown_value(self.value, json.dumps)
         return f"--{self.name} {shlex.quote(typed)}"
 
 
