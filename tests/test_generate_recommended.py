@@ -267,7 +267,7 @@ def test_a_run_storing_null_for_a_sampling_setting_is_refused_naming_it(tmp_path
             ["chunk_frames"],
             stored["model"],
             f"stream setting chunk_frames is null, {asked} it to that value (where the run was not given it: "
-            "the model's recommended 12)",
+            "the model's folder recommends 12)",
         ),
         (
             ["init_eta"],
@@ -279,7 +279,7 @@ def test_a_run_storing_null_for_a_sampling_setting_is_refused_naming_it(tmp_path
             ["init_eta", "chunk_frames", "reanchor"],
             stored["model"],
             f"stream settings init_eta, chunk_frames, reanchor are null, {asked} them to those values (where "
-            "the run was not given them: the model's recommended chunk_frames 12; the official init_eta 0.0, "
+            "the run was not given them: the model's folder recommends chunk_frames 12; the official init_eta 0.0, "
             "reanchor false)",
         ),
         (  # a hub id's recommendation is known once it loads: where to read it
@@ -298,6 +298,40 @@ def test_a_run_storing_null_for_a_sampling_setting_is_refused_naming_it(tmp_path
     chunks = []
     resume_generate(tmp_path / "run", on_chunk=chunks.append)
     assert [(c.start, c.stop) for c in chunks] == [(0, 12), (12, 16), (16, 20)]  # the stored 12 (the model's)
+
+
+def test_a_run_given_its_model_loaded_is_not_told_the_shipped_models_recommendation(tmp_path):
+    """A run made with a model given loaded (generate(cfg, model=...)) stores model null and no fingerprint: a
+    null sampling setting was told the shipped model's recommendation ("the model's recommended 10" for steps),
+    another model's. It is told where to read the value: the sampler of the model it was given."""
+    from streamt2v.pipeline.resume import resume_generate
+
+    model = StreamingT2VModel.from_preset("tiny", device="cpu", seed=0)
+    model.sampler = {"steps": 1, "init_steps": 1}
+
+    def stop(chunk, step, steps):
+        raise KeyboardInterrupt
+
+    cfg = GenerateConfig(
+        output=str(tmp_path / "v.mp4"),
+        stream=StreamConfig(num_frames=20),
+        prompt="a red circle",
+        run_dir=str(tmp_path / "run"),
+        device="cpu",
+    )
+    with pytest.raises(KeyboardInterrupt):
+        generate(cfg, model=model, on_step=stop)
+    config = tmp_path / "run" / "config.json"
+    stored = json.loads(config.read_text())
+    assert stored["model"] is None
+    config.write_text(json.dumps({**stored, "stream": {**stored["stream"], "steps": None}}))
+    with pytest.raises(ValueError) as err:
+        resume_generate(tmp_path / "run", model=model)
+    assert str(err.value) == (
+        f"{str(config)!r} cannot be resumed: stream setting steps is null, where a run stores the value it was "
+        "made with: set it to that value (where the run was not given it: the model's recommendation (the "
+        f"sampler of the model the run was given loaded), else the official {OFFICIAL_SAMPLING['steps']})"
+    )
 
 
 @pytest.mark.parametrize("chunk_frames", [0, -3, 1])

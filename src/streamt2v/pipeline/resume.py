@@ -13,6 +13,7 @@ import logging
 import math
 import os
 from collections.abc import Collection, Iterator
+from contextlib import suppress
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,39 +63,53 @@ def run_config(run: RunDir) -> GenerateConfig:
     run saved before the setting existed) is the official value, which the run was made with."""
     try:
         cfg = GenerateConfig.from_dict(run.config)
-        _refuse_nulls(run.config["stream"], run.config.get("model"))
+        _refuse_nulls(run)
         return replace(cfg, stream=cfg.stream.resolved(), crf=_taken_crf(cfg.crf, cfg.output)[0])
     except (ValueError, TypeError) as err:
         raise ValueError(f"{str(run.path / 'config.json')!r} cannot be resumed: {err}") from None
 
 
-def _refuse_nulls(stored: dict[str, Any], model: object) -> None:
+def _given_loaded(run: RunDir) -> bool:
+    """Whether the run may have been given its model loaded (``generate(cfg, model=...)``), a model config.json
+    does not name: its manifest holds no fingerprint, where its model is null (or the shipped weights were
+    absent, the preset standing in) or names a folder there, which generate() fingerprints when it loads it."""
+    model = run.config.get("model")
+    if run.manifest.get(MODEL_FINGERPRINT, _EARLIER) is not None:
+        return False
+    return model is None or (isinstance(model, str) and local_model_folder(model) is not None)
+
+
+def _refuse_nulls(run: RunDir) -> None:
     """Refuse the sampling settings a run's config holds as null (a hand edit: runs store every value they
     sample with). In generate() None is the model's recommendation, which a resume may not know before the
-    model loads (a hub id) nor share with the run's start (a moved folder's sampler), and the official value
-    may not be the one the run's chunks were made with: the user is asked for the value, told the one a run
-    not given it took where the run's ``model`` says it before loading (a local folder, a preset). A wrong
-    one for the chunk plan is refused by the plan's check (:func:`~streamt2v.pipeline.resume_plan.
-    check_run_plan`)."""
+    model loads (a hub id) nor share with the run's start (a moved or edited folder's sampler), and the
+    official value may not be the one the run's chunks were made with: the user is asked for the value, told
+    what the run's ``model`` recommends where it says so before loading (a local folder, a preset), and where
+    to read it otherwise (a hub id; a model the run was given loaded, :func:`_given_loaded`, which config.json
+    does not name). A wrong one for the chunk plan is refused by the plan's check
+    (:func:`~streamt2v.pipeline.resume_plan.check_run_plan`)."""
+    stored, model = run.config["stream"], run.config.get("model")
     nulls = [name for name in OFFICIAL_SAMPLING if name in stored and stored[name] is None]
     if not nulls:
         return
-    try:
-        recommended = sampler_before_loading(model) if isinstance(model, str) or model is None else None
-    except ValueError:  # a damaged index, which loading names
-        recommended = None
+    recommended, read_at = None, "its model_index.json's streamt2v sampler"
+    if _given_loaded(run):
+        read_at = "the sampler of the model the run was given loaded"
+    elif isinstance(model, str) or model is None:
+        with suppress(ValueError):  # a damaged index, which loading names
+            recommended = sampler_before_loading(model)
     said = f"setting {nulls[0]} is null" if len(nulls) == 1 else f"settings {', '.join(nulls)} are null"
     them = ("it", "that value") if len(nulls) == 1 else ("them", "those values")
     raise ValueError(
         f"stream {said}, where a run stores the value it was made with: set {them[0]} to {them[1]} (where the "
-        f"run was not given {them[0]}: {_default_values(nulls, recommended)})"
+        f"run was not given {them[0]}: {_default_values(nulls, recommended, read_at)})"
     )
 
 
-def _default_values(names: list[str], recommended: dict[str, Any] | None) -> str:
-    """What a run not given the settings ``names`` took: the model's ``recommended`` ones (None: known only once
-    it loads), else the official ones; as config.json writes them (16, "ddim", false), one alone without its
-    name."""
+def _default_values(names: list[str], recommended: dict[str, Any] | None, read_at: str) -> str:
+    """What a run not given the settings ``names`` took: the model's recommendation, as its folder (or preset)
+    ``recommended`` it now (None: known only from ``read_at``), else the official values; as config.json
+    writes them (16, "ddim", false), one alone without its name."""
     one = len(names) == 1
 
     def listed(chosen: list[str], values: dict[str, Any]) -> str:
@@ -102,13 +117,11 @@ def _default_values(names: list[str], recommended: dict[str, Any] | None) -> str
 
     if recommended is None:
         known = "recommendation" if one else "recommendations"
-        return (
-            f"the model's {known} (its model_index.json's streamt2v sampler), else the official "
-            f"{listed(names, OFFICIAL_SAMPLING)}"
-        )
+        return f"the model's {known} ({read_at}), else the official {listed(names, OFFICIAL_SAMPLING)}"
     models = [n for n in names if n in recommended]
     official = [n for n in names if n not in recommended]
-    parts = [f"the model's recommended {listed(models, recommended)}"] if models else []
+    # "recommends": what its folder says now, which an edit of its sampler since the run began changed
+    parts = [f"the model's folder recommends {listed(models, recommended)}"] if models else []
     if official:
         parts.append(
             f"the official {listed(official, OFFICIAL_SAMPLING)}"
