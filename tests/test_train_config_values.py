@@ -130,3 +130,38 @@ def test_bf16_on_a_cpu_without_bf16_instructions_is_warned_of(caplog):
         "avx512_bf16, bf16): its steps may be many times slower than in fp32 (about 10 times on 2 AMD EPYC "
         "cores); mixed_precision='no' trains in fp32"
     ]
+
+
+# a bf16 run on the CPU, then its resume at its last step (takes none), in a fresh process: this one's
+# accelerate state may hold another precision
+_BF16_THEN_FINISHED = """
+import sys
+from streamt2v.train.loop import TrainConfig, train
+from streamt2v.train.vae_recipe import VAERecipe
+
+vae = VAERecipe(size=16, block_out_channels=(8, 16), norm_num_groups=4, scaling_samples=1)
+cfg = TrainConfig(steps=1, batch_size=1, ema_decay=None, cpu=True, mixed_precision="bf16")
+train(vae, cfg, sys.argv[1], progress=False)
+assert train(vae, cfg, sys.argv[1], resume=True, progress=False).already_finished
+"""
+
+
+def test_the_bf16_warning_is_shown_only_where_steps_remain(tmp_path):
+    """It was shown at every train() start: before a refusal (the memory's) and on the resume of a finished
+    run, which takes no step; it now comes just before the steps."""
+    import os
+    import subprocess
+    import sys
+
+    from streamt2v.train.train_config import cpu_has_bf16
+
+    done = subprocess.run(
+        [sys.executable, "-c", _BF16_THEN_FINISHED, str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    said = done.stderr.count("on a CPU without bf16 instructions")
+    assert said == (1 if cpu_has_bf16() is False else 0), done.stderr[-3000:]

@@ -39,12 +39,7 @@ from streamt2v.io.folders import atomic_folder, atomic_write_file, home_path
 from streamt2v.launcher import first_on_this_machine, processes_on_this_machine
 from streamt2v.microworld.dataset import collate
 from streamt2v.signals import interrupts_held
-from streamt2v.train.checkpoint import (
-    prune_checkpoints,
-    resume_main_first,
-    save_checkpoint,
-    set_rng_state,
-)
+from streamt2v.train.checkpoint import prune_checkpoints, resume_main_first, save_checkpoint, set_rng_state
 from streamt2v.train.data_workers import (
     CollateOrError,
     ErrorsTravelWhole,
@@ -215,7 +210,6 @@ def train(
     check_out_dir(out, recipe, resume)
     # what an earlier run of the process fixed comes first: a run it keeps on a GPU is not the CPU's to check
     check_process_state(cfg)
-    warn_of_slow_bf16(cfg)
     # the machine's first process alone, for them all: another, refused alone, left it waiting to join
     if memory_check and first_on_this_machine() and trains_on_the_cpu(cfg.cpu):
         check_training_memory(recipe, cfg, available_memory(), processes_on_this_machine())
@@ -272,6 +266,7 @@ def _train_locked(
     loader = run.loader(ds, start)
     run.prepare_folder(start)
     if run.main and start < cfg.steps:  # a launcher that starts fewer processes than asked says nothing
+        warn_of_slow_bf16(cfg)  # after the refusals, and only where steps remain
         b, a, w = cfg.batch_size, cfg.grad_accum, run.world
         processes = counted(w, "process", "processes")
         # the Args are spelled as flags by the command line's filter (cli/train)
