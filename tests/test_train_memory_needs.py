@@ -302,8 +302,8 @@ def test_a_run_on_another_accelerator_than_cuda_is_not_the_cpus(monkeypatch, acc
 def test_only_the_presets_smaller_than_the_runs_are_advised():
     """The refusal advised "a smaller preset (tiny or small)" whatever the run's preset: for small it named
     small itself, for tiny two presets no smaller."""
-    from streamt2v.config import PRESETS
-    from streamt2v.train.memory_needs import PRESETS_BY_SIZE, smaller_presets
+    from streamt2v.config import PRESETS, PRESETS_BY_SIZE
+    from streamt2v.train.memory_needs import smaller_presets
 
     assert sorted(PRESETS_BY_SIZE) == sorted(PRESETS)  # every preset is ranked
     # each preset's network is bigger than the one before it

@@ -126,6 +126,8 @@ PRESETS["small"] = PRESETS["tiny"].replace(
     unet=replace(PRESETS["tiny"].unet, block_out_channels=(48, 96)),
     streaming=replace(PRESETS["tiny"].streaming, merger_head_dim=48),
 )
+# The presets, smallest first (the CPU memory refusal advises the smaller ones): a new preset goes here too.
+PRESETS_BY_SIZE: tuple[str, ...] = ("tiny", "small", "modelscope-1.7b")
 
 
 def get_preset(name: str) -> ModelConfig:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from streamt2v.arguments import Arg, ArgumentRuntimeError
+from streamt2v.config import PRESETS_BY_SIZE
 from streamt2v.train.train_config import NO_EMA
 
 FLOAT32_BYTES = 4
@@ -157,10 +158,6 @@ def training_memory(parameters: int, trained: int, ema: bool) -> int:
     """Bytes at least a run of a network of ``parameters`` weights, ``trained`` of them trained, holds:
     the weights, and per trained one its gradient, AdamW's two moments and (``ema``) the EMA's copy."""
     return FLOAT32_BYTES * (parameters + trained * (3 + int(ema)))
-
-
-# The model presets (config.PRESETS), smallest first.
-PRESETS_BY_SIZE: tuple[str, ...] = ("tiny", "small", "modelscope-1.7b")
 
 
 def smaller_presets(preset: str | None) -> list[str]:
