@@ -397,7 +397,10 @@ def _prepare_resume(
     # the plan (config.json's stored values, the model's recommendation among them) against the manifest's
     prefix = run_prefix_frames(run)
     inputs = read_run_inputs(cfg, plan=False) if prefix is None else None  # none finished: starts over
-    check_run_plan(run, cfg.stream, inputs.prefix_frames if inputs is not None else prefix)
+    if inputs is not None:  # of the input video as it is now, which the run may not have begun with
+        check_run_plan(run, cfg.stream, inputs.prefix_frames, init_video=cfg.init_video)
+    else:
+        check_run_plan(run, cfg.stream, prefix)
     if finished:
         return None
     check_replaces_its_own(cfg, run, overwrite=overwrite)
