@@ -3,6 +3,7 @@ first), and a resume's bar starts at the steps of the chunks finished before."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -13,9 +14,10 @@ from streamt2v.cli.generate_progress import StepBar
 from streamt2v.pipeline.generate import GenerateConfig, generate
 from streamt2v.pipeline.stream import StreamConfig
 
-# 28 frames: chunks of 16, 8 and 8 new frames (the tiny preset's 16-frame chunks, 8 conditioning frames);
+# 28 frames: chunks of 16, 8 and 4 new frames (the tiny preset's 16-frame chunks, 8 conditioning frames);
 # 2 stage-1 steps for the first, 3 stage-2 steps for each later one: 2 + 3 + 3
-TOTAL = 8
+STREAM = StreamConfig(num_frames=28, steps=3, init_steps=2)
+CHUNKS, TOTAL = 3, 8
 
 
 def _positions(err: str) -> list[str]:
@@ -33,9 +35,8 @@ def bars_on(tmp_path, monkeypatch):
 
 def test_a_new_runs_bar_counts_every_chunks_steps_from_0(capsys):
     """The bar itself (a new run's through the command line: test_generate_cli's init-video bar test)."""
-    cfg = GenerateConfig(output="a.mp4", stream=StreamConfig(num_frames=28, steps=3, init_steps=2))
     bar = StepBar(shown=True)
-    bar.start(cfg, 3)
+    bar.start(GenerateConfig(output="a.mp4", stream=STREAM), CHUNKS)  # the steps from STREAM, not its frames
     for index, steps in enumerate([2, 3, 3]):
         for step in range(steps):
             bar.on_step(index, step, steps)
@@ -49,7 +50,7 @@ def test_a_resumed_runs_bar_starts_at_the_steps_done_before(bars_on, tmp_path, c
     process's; it starts at 5/8."""
     cfg = GenerateConfig(
         output=str(tmp_path / "b.mp4"),
-        stream=StreamConfig(num_frames=28, steps=3, init_steps=2),
+        stream=STREAM,
         prompt="a cat",
         model="tiny",
         run_dir=str(tmp_path / "run-b"),
@@ -61,6 +62,7 @@ def test_a_resumed_runs_bar_starts_at_the_steps_done_before(bars_on, tmp_path, c
 
     with pytest.raises(Crash):
         generate(cfg, model=model, on_chunk=crash)
+    assert json.loads((tmp_path / "run-b" / "manifest.json").read_text())["num_chunks"] == CHUNKS
     assert main(["generate", "--resume", "run-b"]) == 0
     shown = _positions(capsys.readouterr().err)
     assert shown[0] == f"5/{TOTAL}" and shown[-1] == f"{TOTAL}/{TOTAL}"
