@@ -98,3 +98,40 @@ def test_parts_taken_from_a_converted_folder_keep_the_source_it_records(tmp_path
     assert set(StreamingT2VModel.from_pretrained(out).sources.values()) == {model.sources["weights"]}
     out = assemble_model(tmp_path / "given", clip=shipped, sources={"weights": "mine"}, **parts)
     assert StreamingT2VModel.from_pretrained(out).sources == {"weights": "mine"}
+
+
+def test_microworld_names_the_shipped_vae_and_clip_unless_a_local_folder_has_that_name(
+    tmp_path, monkeypatch, capsys
+):
+    """``--vae microworld`` / ``--clip microworld`` are the shipped parts, as in the recipes (the advice of a
+    missing VAE offers ``microworld``): assemble refused them as folders that do not exist. A model takes
+    the shipped model's VAE, a refiner the shipped refiner's; a local folder named microworld wins."""
+    from safetensors.torch import load_file
+
+    from streamt2v.assets import microworld_clip_dir, microworld_model_dir, microworld_refiner_dir
+
+    monkeypatch.chdir(tmp_path)
+    model, refiner = microworld_model_dir(), microworld_refiner_dir()
+    shipped = ["--vae", "microworld", "--clip", "microworld"]
+    args = ["assemble", "model", "m", "--unet", str(model / "unet"), "--init-unet", str(model / "init_unet")]
+    assert main([*args, *shipped, "--no-progress"]) == 0, capsys.readouterr().err
+    args_r = ["assemble", "refiner", "r", "--unet", str(refiner / "unet"), *shipped, "--no-progress"]
+    assert main(args_r) == 0, capsys.readouterr().err
+
+    def weights(folder) -> dict[str, torch.Tensor]:
+        return load_file(next(folder.glob("*.safetensors")))
+
+    def same(a, b) -> bool:
+        wa, wb = weights(a), weights(b)
+        return wa.keys() == wb.keys() and all(torch.equal(wa[k].float(), wb[k].float()) for k in wa)
+
+    assert same(tmp_path / "m" / "vae", model / "vae")
+    assert same(tmp_path / "r" / "vae", refiner / "vae") and not same(refiner / "vae", model / "vae")
+    clip = load_file(microworld_clip_dir() / "model.safetensors")
+    text = weights(tmp_path / "r" / "text_encoder")
+    assert text and all(torch.equal(v.float(), clip[f"text_model.{k}"].float()) for k, v in text.items())
+
+    (tmp_path / "microworld").mkdir()  # a local folder of that name is the one meant
+    local = ["--vae", "microworld", "--clip", str(microworld_clip_dir())]
+    assert main(["assemble", "refiner", "r2", "--unet", str(refiner / "unet"), *local, "--no-progress"]) == 2
+    assert "(--vae) folder microworld holds no diffusers model" in capsys.readouterr().err

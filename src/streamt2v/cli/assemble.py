@@ -85,10 +85,14 @@ def _common(p: argparse.ArgumentParser, unet_help: str) -> None:
     p.add_argument(
         "--vae",
         type=user_path,
-        help="VAE folder, e.g. runs/vae/final/vae (default: the one the UNet's run recorded)",
+        help="VAE folder, e.g. runs/vae/final/vae, or microworld for the shipped one (default: the one the "
+        "UNet's run recorded)",
     )
     p.add_argument(
-        "--clip", type=user_path, help="micro-CLIP folder, e.g. runs/clip/final (default: the UNet's run's)"
+        "--clip",
+        type=user_path,
+        help="micro-CLIP folder, e.g. runs/clip/final, or microworld for the shipped one (default: the UNet's "
+        "run's)",
     )
     p.add_argument(
         "--scheduler",

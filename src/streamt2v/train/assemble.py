@@ -34,7 +34,7 @@ from streamt2v.train.assemble_settings import (
     checked_sampler,
     checked_scheduler_options,
 )
-from streamt2v.train.frozen import inside_hint, refuse_other_class
+from streamt2v.train.frozen import inside_hint, refuse_other_class, shipped_part
 
 logger = logging.getLogger(__name__)
 
@@ -115,12 +115,17 @@ def _warn_if_not_recorded(path: Path, recorded: dict[str, Any], key: str, arg: A
     )
 
 
-def _part(given: str | Path | None, recorded: dict[str, Any], key: str, arg: Arg, unet_dir: Path) -> Path:
+def _part(
+    given: str | Path | None, recorded: dict[str, Any], key: str, arg: Arg, unet_dir: Path, kind: str
+) -> Path:
     """``given`` (the argument ``arg``), else the folder the UNet's run recorded under ``key`` (``recorded``);
-    it must exist. One given is checked against the recorded one by :func:`_warn_if_not_recorded` once it is
-    known to be a part of its kind (loaded)."""
+    it must exist. ``microworld`` names the shipped part as in the recipes (``frozen.shipped_part``; the
+    ``kind`` of folder assembled, ``model`` or ``refiner``, picks the VAE), unless a local folder has that
+    name. One given is checked against the recorded one by :func:`_warn_if_not_recorded` once it is known to
+    be a part of its kind (loaded)."""
     if given:
-        path, origin = home_path(given), ()
+        shipped = shipped_part(key, given, kind)
+        path, origin = Path(shipped) if shipped else home_path(given), ()
     else:
         if not recorded.get(key):
             raise ArgumentValueError(
@@ -272,13 +277,13 @@ def assemble_model(
         fps = _recorded_fps(unet_dir)
     recorded = recorded_inputs(unet_dir)
     init_dir = _unet_folder(
-        _part(init_unet, recorded, "base_unet", Arg("init_unet"), unet_dir),
+        _part(init_unet, recorded, "base_unet", Arg("init_unet"), unet_dir, "model"),
         "UNet3DConditionModel",
         "init_unet",
         "a base run",
     )
-    vae_dir = _part(vae, recorded, "vae", Arg("vae"), unet_dir)
-    clip_dir = _part(clip, recorded, "clip", Arg("clip"), unet_dir)
+    vae_dir = _part(vae, recorded, "vae", Arg("vae"), unet_dir, "model")
+    clip_dir = _part(clip, recorded, "clip", Arg("clip"), unet_dir, "model")
     inputs = {Arg("unet"): unet_dir, Arg("init_unet"): init_dir, Arg("vae"): vae_dir, Arg("clip"): clip_dir}
     refuse_inputs_inside(dest, {**inputs, Arg("scheduler"): _scheduler_dir(unet_dir, scheduler)})
     refuse_existing(dest, overwrite, model_folder=True)  # the inputs' message first: it says more
@@ -403,8 +408,8 @@ def assemble_refiner(
     enhance = checked_enhance(enhance)
     overrides = checked_scheduler_options(scheduler_overrides)
     recorded = recorded_inputs(unet_dir)
-    vae_dir = _part(vae, recorded, "vae", Arg("vae"), unet_dir)
-    clip_dir = _part(clip, recorded, "clip", Arg("clip"), unet_dir)
+    vae_dir = _part(vae, recorded, "vae", Arg("vae"), unet_dir, "refiner")
+    clip_dir = _part(clip, recorded, "clip", Arg("clip"), unet_dir, "refiner")
     inputs = {Arg("unet"): unet_dir, Arg("vae"): vae_dir, Arg("clip"): clip_dir}
     refuse_inputs_inside(dest, {**inputs, Arg("scheduler"): _scheduler_dir(unet_dir, scheduler)})
     refuse_existing(dest, overwrite, model_folder=True)  # the inputs' message first: it says more
