@@ -231,3 +231,14 @@ def test_a_folder_of_only_previews_is_refused_naming_them(video_dir, tmp_path, c
     with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.video_search"):
         assert find_videos(mixed) == [mixed / "a.mp4"]
     assert caplog.records == []
+
+
+def test_a_symlink_loop_given_beside_a_folder_is_named_as_not_found(video_dir, tmp_path, monkeypatch, capsys):
+    """``evaluate d loop`` with ``loop`` a link to itself said 'error: Symlink loop from ...' (Path.resolve
+    raising while d's subfolders were checked against the other targets), not that the target is not found."""
+    (tmp_path / "d").mkdir()
+    shutil.copy(video_dir / "a_clean.mp4", tmp_path / "d" / "a.mp4")
+    (tmp_path / "loop").symlink_to("loop")
+    monkeypatch.chdir(tmp_path)
+    assert main(["evaluate", "d", "loop", "--metrics", "scuts", "--no-progress"]) == 2
+    assert "video or folder not found: 'loop'" in capsys.readouterr().err

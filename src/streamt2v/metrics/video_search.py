@@ -87,11 +87,13 @@ def find_videos(target: str | os.PathLike, also_given: Sequence[str | os.PathLik
                 )
             # a method's subfolder beside the folder's own videos was dropped unseen: the search is not recursive
             # one given as a target too (`evaluate d "d/sub"`, `evaluate . sub`) is scored: not left out
-            given = {home_path(t).resolve() for t in also_given}
+            # realpath, not Path.resolve: that raises on a symlink loop (`evaluate d loop`) before Python 3.13,
+            # where the loop's own 'not found' is due
+            given = {os.path.realpath(home_path(t)) for t in also_given}
             nested = [
                 p
                 for p in entries
-                if p.is_dir() and p not in videos and p.resolve() not in given and _holds_videos(p)
+                if p.is_dir() and p not in videos and os.path.realpath(p) not in given and _holds_videos(p)
             ]
             if nested:
                 logger.warning(
