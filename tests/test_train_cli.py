@@ -183,14 +183,27 @@ def test_a_refused_run_leaves_no_parent_of_out_it_made(tmp_path, capsys):
     assert main([*argv, "--out", str(out)]) == 2
     assert "captions file" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["videos"]
-    from streamt2v.train.run_folder import folders_to_make, remove_made_folders
+    from streamt2v.train.run_folder import make_run_folder, remove_made_folders
 
-    made = folders_to_make(out)
-    assert made == [out, out.parent, out.parent.parent]
-    out.mkdir(parents=True)
+    made = make_run_folder(out)
+    assert made == [out, out.parent, out.parent.parent] and out.is_dir()
     (out.parent / "notes.txt").write_text("put there meanwhile")
     remove_made_folders(made)
     assert not out.exists() and (out.parent / "notes.txt").exists()
+
+
+def test_a_refused_run_leaves_the_empty_folder_the_user_had(tmp_path, monkeypatch, capsys):
+    """``mkdir run; train vae ... --out typo/../run`` (refused) removed the user's empty ``run`` and left
+    ``typo/``: the folders to remove were guessed from the path before ``typo`` was made, which made
+    ``typo/../run`` the user's ``run``. Those made are now the ones this process's mkdir made."""
+    (tmp_path / "videos").mkdir()
+    (tmp_path / "run").mkdir()
+    monkeypatch.chdir(tmp_path)
+    argv = ["train", "vae", "--data", "videos", "--captions", "x.csv", "--steps", "1", "--out", "typo/../run"]
+    assert main(argv) == 2
+    assert "captions file" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "videos"]
+    assert list((tmp_path / "run").iterdir()) == []
 
 
 def test_the_assemble_hint_of_a_stream_on_own_videos_gives_their_frame_rate(tmp_path, capsys, encoders):

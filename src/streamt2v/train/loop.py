@@ -54,9 +54,9 @@ from streamt2v.train.run_folder import (
     check_out_dir,
     check_resumed_config,
     exported_step,
-    folders_to_make,
     is_run_folder,
     lock_run_folder,
+    make_run_folder,
     record_exported_step,
     recorded_recipe_config,
     remove_made_folders,
@@ -215,7 +215,7 @@ def train(
         check_training_memory(recipe, cfg, available_memory(), processes_on_this_machine())
     run = _Run(recipe, cfg, out)
     # two runs on one --out (a job relaunched with --resume while the first still runs) would both write it
-    made = folders_to_make(out)  # --out and the parents it is made with
+    made = make_run_folder(out) if run.main else []  # --out and the parents this process made
     held = lock_run_folder(out) if run.main else None
     try:
         result = _train_locked(run, recipe, cfg, out, dataset, resume, progress, export)

@@ -171,19 +171,26 @@ def lock_run_folder(out: Path) -> IO[str] | None:
         raise _in_use(out, err.holder) from None
 
 
-def folders_to_make(out: Path) -> list[Path]:
-    """``out`` and those of its parents that do not exist yet, deepest first: what :func:`lock_run_folder`
-    makes, and all a run refused before it wrote anything removes (:func:`remove_made_folders`)."""
+def make_run_folder(out: Path) -> list[Path]:
+    """Make ``out`` and its missing parents one level at a time, and give back those this call made,
+    deepest first: all a run refused before it wrote anything removes (:func:`remove_made_folders`). Only
+    folders this call's own ``mkdir`` made are named: one another process makes meanwhile is not, nor one
+    the user had (``--out typo/../run``, whose ``run`` exists once ``typo`` does, named ``run`` itself)."""
     made: list[Path] = []
     folder = Path(out)
-    while not folder.exists() and folder != folder.parent:
-        made.append(folder)
-        folder = folder.parent
-    return made
+    for level in [*reversed(folder.parents), folder]:
+        if level.is_dir():
+            continue
+        try:
+            level.mkdir()
+        except FileExistsError:  # made meanwhile by another, or a file: check_out_dir names the latter
+            continue
+        made.append(level)
+    return made[::-1]
 
 
 def remove_made_folders(made: list[Path]) -> None:
-    """Remove the folders ``made`` (:func:`folders_to_make`), deepest first, while they are empty: a refused
+    """Remove the folders ``made`` (:func:`make_run_folder`), deepest first, while they are empty: a refused
     run (a typo in a caption's path) left ``typo_dir/`` of ``--out typo_dir/run`` behind."""
     for folder in made:
         try:
