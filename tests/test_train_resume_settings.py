@@ -359,3 +359,32 @@ def test_a_resume_refuses_the_runs_folders_that_moved_naming_them_as_the_runs(tm
     assert f"the run's --data {videos} does not exist here" in err, err
     assert "give --data with its new place" in err and "resumed from" not in err
     assert main([*resume, "--data", str(tmp_path / "moved")]) == 0
+
+
+def test_a_moved_shipped_part_of_the_run_is_offered_as_microworld_again(tmp_path, capsys):
+    """A run given ``--vae microworld`` records the shipped VAE's folder inside the package; resumed under
+    another install, that folder is gone and the refusal asked for its new place, which the user never
+    typed: it offers ``microworld`` again for the shipped parts, not for a folder of the user's."""
+    from streamt2v.assets import ASSETS_DIR
+    from streamt2v.cli import main
+
+    recipe = make_recipe("base", vae="microworld", clip="microworld", size=16)
+    saved = json.loads(json.dumps(_run_config(recipe, TrainConfig(steps=1))))
+    elsewhere = "/gone/lib/python3.11/site-packages/streamt2v/assets"
+    for key in ("vae", "clip"):
+        assert saved["recipe_config"][key].startswith(str(ASSETS_DIR))
+        saved["recipe_config"][key] = saved["recipe_config"][key].replace(str(ASSETS_DIR), elsewhere)
+    out = tmp_path / "run"
+    out.mkdir()
+    resume = ["train", "base", "--out", str(out), "--resume", "--steps", "2", "--no-progress"]
+    (out / "config.json").write_text(json.dumps(saved))
+    assert main(resume) == 2
+    err = capsys.readouterr().err
+    said = "give --vae and --clip with their new places (--vae microworld and --clip microworld for the shipped ones)"
+    assert err.rstrip().endswith(said), err
+    # a folder of the user's that moved is not one of them
+    saved["recipe_config"]["vae"] = str(tmp_path / "runs" / "vae" / "final" / "vae")
+    (out / "config.json").write_text(json.dumps(saved))
+    assert main(resume) == 2
+    err = capsys.readouterr().err
+    assert err.rstrip().endswith("with their new places (--clip microworld for the shipped one)"), err

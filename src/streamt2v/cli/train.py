@@ -430,10 +430,40 @@ def _refuse_moved_paths(args: argparse.Namespace, typed: set[str], kept: list[tu
     ]
     flags = [f"--set {key}=..." if by_set else f"--{key.replace('_', '-')}" for key, _, by_set in moved]
     several = len(moved) > 1
+    # a shipped part the run was given as microworld, recorded inside another install's package
+    shipped = [
+        f"--set {key}=microworld" if by_set else f"--{key.replace('_', '-')} microworld"
+        for key, v, by_set in moved
+        if _names_a_shipped_part(key, v, args.recipe)
+    ]
+    again = (
+        f" ({' and '.join(shipped)} for the shipped {'ones' if len(shipped) > 1 else 'one'})"
+        if shipped
+        else ""
+    )
     raise ValueError(
         f"the run's {' and '.join(spelled)} {'do' if several else 'does'} not exist here (moved, or another "
         f"machine): give {' and '.join(flags)} with {'their new places' if several else 'its new place'}"
+        f"{again}"
     )
+
+
+def _names_a_shipped_part(key: str, value: str, recipe: str) -> bool:
+    """Whether ``value``, the recorded path of recipe option ``key``, is where ``microworld`` puts that
+    option's shipped part in an installed package (``frozen.shipped_part``), wherever that package was."""
+    from pathlib import Path
+
+    from streamt2v.assets import ASSETS_DIR, CLIP_DIR_NAME, MODEL_DIR_NAME, REFINER_DIR_NAME
+    from streamt2v.train.frozen import SHIPPED_PART_OPTIONS
+
+    if key not in SHIPPED_PART_OPTIONS:
+        return False
+    if key == "clip":
+        part: tuple[str, ...] = (CLIP_DIR_NAME,)
+    else:
+        part = (REFINER_DIR_NAME if (key, recipe) == ("vae", "refiner") else MODEL_DIR_NAME, "vae")
+    tail = (ASSETS_DIR.parent.name, ASSETS_DIR.name, *part)
+    return Path(value).parts[-len(tail) :] == tail
 
 
 def _fps_flag(args: argparse.Namespace, kind: str, recorded: int | None) -> str:
