@@ -34,7 +34,7 @@ def test_an_error_every_process_of_a_training_launch_meets_is_said_once_a_machin
         raise RuntimeError("could not join the process group")
 
     monkeypatch.setattr("accelerate.Accelerator", joined)
-    monkeypatch.setattr("streamt2v.cli.LEFT_TO_THE_FIRST_WAIT_S", 0.0)
+    monkeypatch.setattr("streamt2v.cli.launched.LEFT_TO_THE_FIRST_WAIT_S", 0.0)
     monkeypatch.setenv("WORLD_SIZE", "4")
     monkeypatch.setenv("RANK", rank)
     if local_rank is None:
@@ -64,7 +64,7 @@ def test_evaluate_under_a_launcher_is_refused_once_a_machine(
 ):
     """Each process of a launch ran the whole evaluation and wrote the same --out: it is refused before any
     video is read, saying how to run it, by the first process of each machine."""
-    monkeypatch.setattr("streamt2v.cli.LEFT_TO_THE_FIRST_WAIT_S", 0.0)
+    monkeypatch.setattr("streamt2v.cli.launched.LEFT_TO_THE_FIRST_WAIT_S", 0.0)
     monkeypatch.setenv("WORLD_SIZE", "4")
     monkeypatch.setenv("RANK", rank)
     monkeypatch.setenv("LOCAL_RANK", local_rank)
@@ -86,7 +86,7 @@ def test_enhance_under_a_launcher_is_refused_once_a_machine(
 ):
     """Each process of a launch enhanced the whole video and wrote the same -o: it is refused before the video
     is read, as evaluate is."""
-    monkeypatch.setattr("streamt2v.cli.LEFT_TO_THE_FIRST_WAIT_S", 0.0)
+    monkeypatch.setattr("streamt2v.cli.launched.LEFT_TO_THE_FIRST_WAIT_S", 0.0)
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", rank)
     monkeypatch.setenv("LOCAL_RANK", local_rank)
@@ -131,7 +131,7 @@ def test_generate_convert_and_assemble_under_a_launcher_are_refused_once_a_machi
 ):
     """Each process of a launch generated the whole video (or converted the whole checkpoint, or assembled
     the whole model) and wrote the same files: refused before anything is read, as enhance and evaluate are."""
-    monkeypatch.setattr("streamt2v.cli.LEFT_TO_THE_FIRST_WAIT_S", 0.0)
+    monkeypatch.setattr("streamt2v.cli.launched.LEFT_TO_THE_FIRST_WAIT_S", 0.0)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", rank)

@@ -240,7 +240,7 @@ def test_a_launchs_memory_is_checked_by_the_first_process_of_each_machine_before
         raise RuntimeError("could not join the process group")
 
     monkeypatch.setattr("accelerate.Accelerator", joined)
-    monkeypatch.setattr("streamt2v.cli.LEFT_TO_THE_FIRST_WAIT_S", 0.0)
+    monkeypatch.setattr("streamt2v.cli.launched.LEFT_TO_THE_FIRST_WAIT_S", 0.0)
     # 50 MB: the tiny base run fits once, not twice
     monkeypatch.setattr(loop, "available_memory", lambda: Available(50 * 10**6))
     monkeypatch.setenv("WORLD_SIZE", "4")

@@ -7,7 +7,8 @@ import contextlib
 from dataclasses import replace
 from pathlib import Path
 
-from streamt2v.cli import library_bars_off_if_quiet, refuse_a_launch, user_path
+from streamt2v.cli import library_bars_off_if_quiet, user_path
+from streamt2v.cli.launched import refuse_a_launch
 from streamt2v.config import DTYPE_NAMES, PRESETS, VIT_H_HEAD_WIDTH
 
 # problems of each kind listed when most of the checkpoint does not fit (a wrong file or preset: the full list

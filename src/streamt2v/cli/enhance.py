@@ -15,9 +15,9 @@ from streamt2v.cli import (
     chosen_device,
     integer_at_least,
     library_bars_off_if_quiet,
-    refuse_a_launch,
     user_path,
 )
+from streamt2v.cli.launched import refuse_a_launch
 from streamt2v.config import DTYPE_NAMES
 from streamt2v.pipeline.setting_checks import SEED_LIMIT
 from streamt2v.wording import counted

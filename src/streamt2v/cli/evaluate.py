@@ -13,7 +13,8 @@ import contextlib
 import sys
 from pathlib import Path
 
-from streamt2v.cli import chosen_device, library_bars_off_if_quiet, refuse_a_launch, user_path
+from streamt2v.cli import chosen_device, library_bars_off_if_quiet, user_path
+from streamt2v.cli.launched import refuse_a_launch
 from streamt2v.wording import counted
 
 # The MAWE flags' defaults: one given otherwise while MAWE is not asked for is said to be unused.

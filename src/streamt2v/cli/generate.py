@@ -12,9 +12,9 @@ from streamt2v.cli import (
     compile_backend_name,
     integer_at_least,
     library_bars_off_if_quiet,
-    refuse_a_launch,
     user_path,
 )
+from streamt2v.cli.launched import refuse_a_launch
 from streamt2v.cli.setting_flags import ENHANCE_FLAGS, as_flags, typed_flags
 from streamt2v.config import DTYPE_NAMES
 from streamt2v.pipeline.setting_checks import SEED_LIMIT

@@ -18,17 +18,17 @@ from typing import Any
 
 from streamt2v.arguments import Arg, NamesArguments, RecipeOption, logs_naming_flags
 from streamt2v.cli import (
-    another_process_of_a_launch,
     chosen_device,
     compile_backend_name,
     integer_at_least,
-    launch_size,
     say,
     user_path,
 )
 from streamt2v.cli.interrupts import InterruptSaidElsewhere
+from streamt2v.cli.launched import another_process_of_a_launch
 from streamt2v.cli.setting_flags import typed_flags
 from streamt2v.config import PRESETS
+from streamt2v.launcher import launch_size
 
 # The recipe options that have a flag (FLAG, its type, its help): the flag's dest is the recipe field, passed
 # only when given. Any other option: --set KEY=VALUE.
