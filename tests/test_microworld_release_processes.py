@@ -62,12 +62,17 @@ def test_a_sigterm_to_the_release_stops_its_run_and_frees_the_run_folder(tmp_pat
     refused). A SIGTERM to the release alone (timeout, kill, docker stop) left that process training with
     PPID 1, holding the run folder (a rerun failed); a Ctrl-C printed two tracebacks then waited for the
     whole run. The run is now stopped the Ctrl-C way (its checkpoint kept) and the release says one line,
-    exit 143."""
+    exit 143. The release is started with SIGINT ignored, as ``cmd &`` in a script does: its runs inherited
+    that, so the SIGINT it stopped them with did nothing and they trained on for the 60 s grace."""
     settings = {**_SETTINGS, "steps": 100_000, "checkpoint_every": 2}
     script = _RELEASE.format(vae=_TINY_VAE, settings=settings)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     parent = subprocess.Popen(
-        [sys.executable, "-c", script, str(tmp_path)], stderr=subprocess.PIPE, text=True, env=env
+        [sys.executable, "-c", script, str(tmp_path)],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     run, child = tmp_path / "long", None
     try:
@@ -78,7 +83,7 @@ def test_a_sigterm_to_the_release_stops_its_run_and_frees_the_run_folder(tmp_pat
         child = int((run / RUN_LOCK).read_text())
         assert child != parent.pid
         parent.send_signal(signal.SIGTERM)
-        _, err = parent.communicate(timeout=120)
+        _, err = parent.communicate(timeout=release.STOP_GRACE_S - 15)
     finally:
         parent.kill()
         if child is not None and _alive(child):
@@ -90,7 +95,7 @@ def test_a_sigterm_to_the_release_stops_its_run_and_frees_the_run_folder(tmp_pat
         "interrupted (SIGTERM): stopped run long; a rerun resumes it from its latest checkpoint"
     )
     log = (tmp_path / "long.log").read_text()
-    assert "vae: steps 1 to 100000" in log and "interrupted: at step" in log, log[-3000:]
+    assert "vae: steps 1 to 100000" in log and "interrupted (SIGTERM): at step" in log, log[-3000:]
     locks.release(locks.acquire(run / RUN_LOCK))  # not held
 
 
@@ -100,3 +105,20 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_stop_runs_names_only_the_runs_it_stopped(tmp_path: Path) -> None:
+    """A run whose process ends with exit 0 during the grace finished: the release said it was stopped."""
+    code = {
+        "finishing": "import signal, sys, time; signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))",
+        "training": "import time",
+    }
+    running = {}
+    for name, start in code.items():
+        log = open(tmp_path / f"{name}.log", "w")  # noqa: SIM115 (closed by stop_runs)
+        ready = f"{start}; print('ready', flush=True); time.sleep(60)"
+        proc = subprocess.Popen([sys.executable, "-c", ready], stdout=subprocess.PIPE, text=True)
+        assert proc.stdout.readline() == "ready\n"
+        running[name] = (proc, log)
+    assert release.stop_runs(running, grace_s=30) == ["training"]
+    assert [proc.returncode for proc, _ in running.values()] == [0, -signal.SIGTERM]

@@ -41,7 +41,6 @@ import dataclasses
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -173,7 +172,7 @@ def startable(
 
 
 # How long runs stopped the Ctrl-C way (train_all interrupted, or another run failed) get to write their
-# checkpoint and leave before they are terminated.
+# checkpoint and leave before they are killed.
 STOP_GRACE_S = 60.0
 
 
@@ -240,26 +239,31 @@ def last_error(log: Path) -> str:
     return next((line[len("error: ") :] for line in reversed(lines) if line.startswith("error: ")), "")
 
 
-def stop_runs(running: dict[str, tuple[subprocess.Popen, IO[str]]], grace_s: float = STOP_GRACE_S) -> None:
-    """Stop the running runs the Ctrl-C way (SIGINT: each writes nothing half and keeps its checkpoint),
-    wait ``grace_s`` for them, then terminate the ones left (and kill those still there 10 s later)."""
+def stop_runs(
+    running: dict[str, tuple[subprocess.Popen, IO[str]]], grace_s: float = STOP_GRACE_S
+) -> list[str]:
+    """Stop the running runs the Ctrl-C way, wait ``grace_s`` for them, then kill the ones left; the names
+    of those that did not end with exit 0 (a run finishing meanwhile was not stopped). SIGTERM, not SIGINT:
+    each run's process takes it as its Ctrl-C (:func:`exit_status`: it writes nothing half and keeps its
+    checkpoint), and a release started with SIGINT ignored (``cmd &`` in a script) passes that on to its
+    runs, which then went on until terminated after the grace. A second SIGTERM is ignored there, so one
+    still running after the grace is killed."""
     for proc, _ in running.values():
         if proc.poll() is None:
-            # Windows takes no SIGINT from another process: terminated there
-            proc.send_signal(signal.SIGINT) if os.name == "posix" else proc.terminate()
+            proc.terminate()
     deadline = time.monotonic() + grace_s
+    stopped = []
     for name, (proc, log) in running.items():
         try:
             proc.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            logger.warning("%s: not stopped after %.0f s, terminated", name, grace_s)
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            logger.warning("%s: not stopped after %.0f s, killed", name, grace_s)
+            proc.kill()
+            proc.wait()
         log.close()
+        if proc.returncode != 0:
+            stopped.append(name)
+    return stopped
 
 
 def train_all(
@@ -297,7 +301,7 @@ def train_all(
                 log = open(out / f"{n}.log", "a")  # noqa: SIM115 (closed when the process ends)
                 logger.info("starting %s (log %s)", n, out / f"{n}.log")
                 # a session of its own: a Ctrl-C at the terminal reaches this process alone, which stops the
-                # runs with one SIGINT each (a second one could cut a run's checkpoint short)
+                # runs with one SIGTERM each (stop_runs)
                 proc = subprocess.Popen(
                     cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
                 )
@@ -319,8 +323,7 @@ def train_all(
                     )
                 logger.info("%s finished", n)
     except BaseException as err:
-        stopped = sorted(running)
-        stop_runs(running)
+        stopped = sorted(stop_runs(running))
         if isinstance(err, KeyboardInterrupt) and stopped:
             k = len(stopped)
             raise ReleaseInterrupted(
