@@ -122,3 +122,13 @@ def test_stop_runs_names_only_the_runs_it_stopped(tmp_path: Path) -> None:
         running[name] = (proc, log)
     assert release.stop_runs(running, grace_s=30) == ["training"]
     assert [proc.returncode for proc, _ in running.values()] == [0, -signal.SIGTERM]
+
+
+def test_a_failed_run_is_not_named_with_an_earlier_attempts_error(tmp_path: Path) -> None:
+    """The log is appended to by each attempt: its error line of an earlier attempt was named as this one's."""
+    (tmp_path / "broken.log").write_text("error: an earlier attempt's failure\n")
+    runs = {"broken": RecipeRun("vae", _TINY_VAE, {**_SETTINGS, "steps": 1, "bogus_setting": 1})}
+    with pytest.raises(RuntimeError) as caught:
+        release.train_all(tmp_path, cores=1, poll_s=0.2, runs=runs)
+    said = str(caught.value)
+    assert said == f"training 'broken' failed (exit 1); see {tmp_path / 'broken.log'}", said

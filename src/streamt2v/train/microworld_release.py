@@ -230,10 +230,13 @@ def ended(returncode: int) -> str:
     return f"failed (exit {returncode})"
 
 
-def last_error(log: Path) -> str:
-    """The last ``error: ...`` line of a run's log without its ``error: `` (empty: none)."""
+def last_error(log: Path, start: int = 0) -> str:
+    """The last ``error: ...`` line of a run's log from byte ``start`` on (where this attempt's output
+    begins: a rerun appends) without its ``error: `` (empty: none)."""
     try:
-        lines = log.read_text(errors="replace").splitlines()
+        with open(log, "rb") as f:
+            f.seek(start)
+            lines = f.read().decode(errors="replace").splitlines()
     except OSError:
         return ""
     return next((line[len("error: ") :] for line in reversed(lines) if line.startswith("error: ")), "")
@@ -292,6 +295,7 @@ def train_all(
             if not run_done(out, need) and need not in pending:
                 raise RuntimeError(f"run {n!r} needs the finished {need!r} run in {out / need}")
     running: dict[str, tuple[subprocess.Popen, IO[str]]] = {}
+    starts: dict[str, int] = {}  # where each run's output of this attempt begins in its log
     try:
         while pending or running:
             done = {n for n in runs if run_done(out, n)}
@@ -299,6 +303,7 @@ def train_all(
                 env = {**os.environ, "OMP_NUM_THREADS": str(runs[n].threads)}
                 cmd = run_command(out, n, allow_cpu, runs[n] if given else None)
                 log = open(out / f"{n}.log", "a")  # noqa: SIM115 (closed when the process ends)
+                starts[n] = log.tell()
                 logger.info("starting %s (log %s)", n, out / f"{n}.log")
                 # a session of its own: a Ctrl-C at the terminal reaches this process alone, which stops the
                 # runs with one SIGTERM each (stop_runs)
@@ -316,7 +321,7 @@ def train_all(
                 log.close()
                 del running[n]
                 if proc.returncode != 0:
-                    error = last_error(out / f"{n}.log")
+                    error = last_error(out / f"{n}.log", starts[n])
                     raise RuntimeError(
                         f"training {n!r} {ended(proc.returncode)}{f': {error}' if error else ''}; "
                         f"see {out / f'{n}.log'}"
