@@ -132,3 +132,12 @@ def test_a_failed_run_is_not_named_with_an_earlier_attempts_error(tmp_path: Path
         release.train_all(tmp_path, cores=1, poll_s=0.2, runs=runs)
     said = str(caught.value)
     assert said == f"training 'broken' failed (exit 1); see {tmp_path / 'broken.log'}", said
+
+
+def test_the_release_makes_its_folder(tmp_path: Path) -> None:
+    """From Python into a folder not there yet: the open of the run's log raised FileNotFoundError."""
+    out = tmp_path / "not" / "yet"
+    runs = {"broken": RecipeRun("vae", {**_TINY_VAE, "bogus": 1}, {**_SETTINGS, "steps": 1})}
+    with pytest.raises(RuntimeError, match="^training 'broken' failed"):
+        release.train_all(out, cores=1, poll_s=0.2, runs=runs)
+    assert (out / "broken.log").is_file()

@@ -294,6 +294,7 @@ def train_all(
         for need in runs[n].needs:
             if not run_done(out, need) and need not in pending:
                 raise RuntimeError(f"run {n!r} needs the finished {need!r} run in {out / need}")
+    out.mkdir(parents=True, exist_ok=True)  # for the logs (main makes it; a Python caller may not have)
     running: dict[str, tuple[subprocess.Popen, IO[str]]] = {}
     starts: dict[str, int] = {}  # where each run's output of this attempt begins in its log
     try:
