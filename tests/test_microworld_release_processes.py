@@ -44,7 +44,7 @@ def test_ended_says_a_signal_as_a_signal() -> None:
     assert release.ended(2) == "failed (exit 2)"
 
 
-# train_all as main() runs it, in a process of its own, with one long run
+# train_all in a process of its own with one long run: as main() runs it (under exit_status), or plainly
 _RELEASE = """
 import sys
 from pathlib import Path
@@ -52,29 +52,25 @@ from streamt2v.train import microworld_release as release
 from streamt2v.train.microworld_settings import RecipeRun
 
 runs = {{"long": RecipeRun("vae", {vae!r}, {settings!r})}}
-sys.exit(release.exit_status(lambda: release.train_all(Path(sys.argv[1]), cores=1, poll_s=0.2, runs=runs)))
+train = lambda: release.train_all(Path(sys.argv[1]), cores=1, poll_s=0.2, runs=runs)
+sys.exit(release.exit_status(train)) if {as_main!r} else train()
 """
 
 
-def test_a_sigterm_to_the_release_stops_its_run_and_frees_the_run_folder(tmp_path: Path) -> None:
-    """Each run trains in a process of its own (at --cores 1 the release's process trained them all, and its
-    accelerate state kept the first run's precision: on a GPU refiner-restore's bf16 after the fp32 runs was
-    refused). A SIGTERM to the release alone (timeout, kill, docker stop) left that process training with
-    PPID 1, holding the run folder (a rerun failed); a Ctrl-C printed two tracebacks then waited for the
-    whole run. The run is now stopped the Ctrl-C way (its checkpoint kept) and the release says one line,
-    exit 143. The release is started with SIGINT ignored, as ``cmd &`` in a script does: its runs inherited
-    that, so the SIGINT it stopped them with did nothing and they trained on for the 60 s grace."""
+def _sigterm_the_release(out: Path, as_main: bool) -> tuple[int, str]:
+    """Start the release with SIGINT ignored (as ``cmd &`` in a script does), SIGTERM it once its run has a
+    checkpoint, and return its exit code and stderr, failing if the run's process outlives it."""
     settings = {**_SETTINGS, "steps": 100_000, "checkpoint_every": 2}
-    script = _RELEASE.format(vae=_TINY_VAE, settings=settings)
+    script = _RELEASE.format(vae=_TINY_VAE, settings=settings, as_main=as_main)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     parent = subprocess.Popen(
-        [sys.executable, "-c", script, str(tmp_path)],
+        [sys.executable, "-c", script, str(out)],
         stderr=subprocess.PIPE,
         text=True,
         env=env,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
-    run, child = tmp_path / "long", None
+    run, child = out / "long", None
     try:
         deadline = time.monotonic() + 300
         while not (run / "checkpoints" / "latest").exists():
@@ -89,14 +85,35 @@ def test_a_sigterm_to_the_release_stops_its_run_and_frees_the_run_folder(tmp_pat
         if child is not None and _alive(child):
             os.kill(child, signal.SIGKILL)
             pytest.fail(f"the run's process {child} outlived the release")
-    assert parent.returncode == 143, err[-3000:]
+    log = (out / "long.log").read_text()
+    assert "vae: steps 1 to 100000" in log and "interrupted (SIGTERM): at step" in log, log[-3000:]
+    locks.release(locks.acquire(run / RUN_LOCK))  # not held
+    return parent.returncode, err
+
+
+def test_a_sigterm_to_the_release_stops_its_run_and_frees_the_run_folder(tmp_path: Path) -> None:
+    """Each run trains in a process of its own (at --cores 1 the release's process trained them all, and its
+    accelerate state kept the first run's precision: on a GPU refiner-restore's bf16 after the fp32 runs was
+    refused). A SIGTERM to the release alone (timeout, kill, docker stop) left that process training with
+    PPID 1, holding the run folder (a rerun failed); a Ctrl-C printed two tracebacks then waited for the
+    whole run. The run is now stopped the Ctrl-C way (its checkpoint kept) and the release says one line,
+    exit 143. With SIGINT ignored (``cmd &`` in a script) the runs inherited that, so the SIGINT the release
+    stopped them with did nothing and they trained on for the 60 s grace."""
+    returncode, err = _sigterm_the_release(tmp_path, as_main=True)
+    assert returncode == 143, err[-3000:]
     assert "Traceback" not in err, err[-3000:]
     assert err.splitlines()[-1] == (
         "interrupted (SIGTERM): stopped run long; a rerun resumes it from its latest checkpoint"
     )
-    log = (tmp_path / "long.log").read_text()
-    assert "vae: steps 1 to 100000" in log and "interrupted (SIGTERM): at step" in log, log[-3000:]
-    locks.release(locks.acquire(run / RUN_LOCK))  # not held
+
+
+def test_a_sigterm_to_a_python_caller_of_train_all_stops_its_run(tmp_path: Path) -> None:
+    """train_all called from Python, outside exit_status: a SIGTERM ended the caller and left the run (in a
+    session of its own) training as an orphan. train_all takes it as Ctrl-C while it runs."""
+    _, err = _sigterm_the_release(tmp_path, as_main=False)
+    assert err.splitlines()[-1].endswith(
+        "ReleaseInterrupted: stopped run long; a rerun resumes it from its latest checkpoint"
+    ), err[-3000:]
 
 
 def _alive(pid: int) -> bool:

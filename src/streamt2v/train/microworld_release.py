@@ -37,10 +37,12 @@ Then the models are assembled as fp16 safetensors:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -284,7 +286,19 @@ def train_all(
     machine without CUDA are refused up front unless ``allow_cpu`` (:func:`check_gpu_runs`), and so is a
     run needing one that is neither finished nor to be trained. ``runs``: the runs to train,
     :func:`release_runs` of ``out`` if not given (in :data:`ORDER`); others in their order. A failed run,
-    or Ctrl-C (:class:`ReleaseInterrupted`), stops the running ones the Ctrl-C way (:func:`stop_runs`)."""
+    or Ctrl-C (:class:`ReleaseInterrupted`), stops the running ones the Ctrl-C way (:func:`stop_runs`).
+    SIGTERM is taken as Ctrl-C while it runs where the caller left SIGTERM's default (which ended the
+    process and left the runs, each in a session of its own, training); a caller's own handler
+    (:func:`exit_status`) is kept."""
+    # not nested in another sigterm_as_interrupt: that one would not learn the SIGTERM came (exit 143)
+    own_handler = signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    with sigterm_as_interrupt() if own_handler else contextlib.nullcontext():
+        _train_all(out, cores, poll_s, allow_cpu, runs)
+
+
+def _train_all(
+    out: Path, cores: int, poll_s: float, allow_cpu: bool, runs: dict[str, RecipeRun] | None
+) -> None:
     given = runs is not None
     order = tuple(runs) if runs is not None else ORDER  # the release's in ORDER, others as given
     runs = release_runs(out) if runs is None else runs
