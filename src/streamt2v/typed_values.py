@@ -117,7 +117,7 @@ def typed_value(value: Any, hint: Any) -> Any:
         raise ValueError("must be true or false")
     if hint is int:
         if is_huge_integer(value):  # no count, size or seed of ours is that large: a mistake (10**400)
-            raise ValueError("must be an integer no larger than a float holds (about 1.8e308)")
+            raise ValueError("must be a much smaller integer")
         if is_number(value) and isinstance(value, numbers.Integral):
             return int(value)
         raise ValueError("must be an integer")
