@@ -8,7 +8,6 @@ frames, leaving frames between them never made, or made a chunk count its manife
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from streamt2v.arguments import Arg, ArgumentValueError
@@ -32,15 +31,12 @@ def run_prefix_frames(run: RunDir) -> int | None:
 
 def _began_with(run: RunDir) -> int | None:
     """The input frames a run starting over because its chunk 0 is damaged began with: the stop of that
-    stage-0 chunk as manifest.json still holds it (opening the run cut the damaged chunks from
-    ``run.manifest``; the file loses them only once the resume goes ahead). None where it is not known."""
+    stage-0 chunk as the manifest recorded it (:attr:`RunDir.chunks_as_recorded`: opening the run cut the
+    damaged chunks from ``run.manifest``). None where it is not known."""
     if run.num_finished or run.damaged is None or run.damaged[0] != 0:
         return None
-    try:
-        first = json.loads((run.path / MANIFEST).read_text())["chunks"][0]
-        return int(first["stop"]) if first.get("stage") == 0 else None
-    except (OSError, ValueError, LookupError, TypeError):  # changed since it was opened: not known
-        return None
+    first = run.chunks_as_recorded[0]
+    return int(first["stop"]) if first.get("stage") == 0 else None
 
 
 def _refuse_input_frames(run: RunDir, prefix_frames: int, init_video: str, began: int) -> None:

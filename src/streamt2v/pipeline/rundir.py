@@ -333,6 +333,12 @@ class RunDir:
         return len(self.manifest["chunks"])
 
     @property
+    def chunks_as_recorded(self) -> list[dict[str, Any]]:
+        """The manifest's chunks as its file held them when read: with those :meth:`open` cut from a missing or
+        damaged one on (the file loses them in :meth:`drop_damaged_chunks`)."""
+        return (self._as_read[1] if self._as_read is not None else self.manifest)["chunks"]
+
+    @property
     def status(self) -> str:
         return self.manifest["status"]
 
