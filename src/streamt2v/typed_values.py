@@ -56,13 +56,33 @@ def is_huge_integer(value: object) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool) and not is_finite(value)
 
 
+# The most digits a message writes an integer with: every 64-bit one (seeds stop at 2**64, of 20 digits). A
+# longer one is a typo whose digits no one reads (a seed of 300 digits filled the screen): it is counted.
+SPELLED_DIGITS = 20
+
+# The integers a tuple[int, ...] setting's items (a model's channels) may be: torch's sizes are 64-bit, and
+# it refused a larger one with a bare TypeError ("Overflow when unpacking long long") once building began.
+_ITEM_LIMIT = 2**63
+
+
+def is_long_integer(value: object) -> bool:
+    """Whether ``value`` is an int of more than :data:`SPELLED_DIGITS` digits, which a message counts
+    (:func:`shown_number`) rather than writes out."""
+    return (
+        isinstance(value, numbers.Integral)
+        and not isinstance(value, bool)
+        and abs(int(value)) >= 10**SPELLED_DIGITS
+    )
+
+
 def shown_value(value: object, spelled: Callable[[object], str] = repr) -> str:
     """``value`` as a message shows it, ``spelled`` (its repr unless told: ``str``, ``json.dumps``), but an
-    int too large for a float in :func:`shown_number`'s words (``an integer of 401 digits``), also inside
-    dicts, lists and tuples (a settings dict: ``{'steps': an integer of 401 digits}``)."""
-    if is_huge_integer(value):
+    int of more than :data:`SPELLED_DIGITS` digits in :func:`shown_number`'s words (``an integer of 401
+    digits``), also inside dicts, lists and tuples (a settings dict: ``{'steps': an integer of 401
+    digits}``)."""
+    if is_long_integer(value):
         return shown_number(value)
-    if not _holds_huge_integer(value):
+    if not _holds_long_integer(value):
         return spelled(value)
     inner = repr if spelled is str else spelled  # str() of a container shows its items' reprs
     if isinstance(value, dict):
@@ -76,19 +96,19 @@ def shown_value(value: object, spelled: Callable[[object], str] = repr) -> str:
     return f"{opening}{', '.join(items)}{closing}"
 
 
-def _holds_huge_integer(value: object) -> bool:
+def _holds_long_integer(value: object) -> bool:
     if isinstance(value, dict):
-        return any(_holds_huge_integer(k) or _holds_huge_integer(v) for k, v in value.items())
+        return any(_holds_long_integer(k) or _holds_long_integer(v) for k, v in value.items())
     if isinstance(value, (list, tuple)):
-        return any(_holds_huge_integer(v) for v in value)
-    return is_huge_integer(value)
+        return any(_holds_long_integer(v) for v in value)
+    return is_long_integer(value)
 
 
 def shown_number(value: object) -> str:
-    """``value`` as an error shows it: its repr, but for an int too large for a float (``10**400``)
-    ``an integer of 401 digits``, counted without ``str()``, which refuses ints over 4300 digits and would
-    make a message of hundreds of characters."""
-    if is_huge_integer(value):
+    """``value`` as an error shows it: its repr, but for an int of more than :data:`SPELLED_DIGITS` digits
+    (``10**400``) ``an integer of 401 digits``, counted without ``str()``, which refuses ints over 4300
+    digits and would make a message of hundreds of characters."""
+    if is_long_integer(value):
         size = abs(int(value))
         digits = int(math.log10(size)) + 1  # log10 rounds near a power of ten: set right below
         if size < 10 ** (digits - 1):
@@ -97,6 +117,17 @@ def shown_number(value: object) -> str:
             digits += 1
         return f"{'a negative' if value < 0 else 'an'} integer of {digits} digits"
     return repr(value)
+
+
+def shown_text(text: str) -> str:
+    """``text``, a value as the user typed it (a flag's), quoted as a message shows it, but an integer typed
+    with more than :data:`SPELLED_DIGITS` digits in words (``an integer of 301 digits``), as
+    :func:`shown_number` shows the number."""
+    typed = text.strip()
+    digits = typed.removeprefix("-").removeprefix("+").replace("_", "")
+    if digits.isascii() and digits.isdigit() and len(digits) > SPELLED_DIGITS:
+        return f"{'a negative' if typed.startswith('-') else 'an'} integer of {len(digits)} digits"
+    return repr(text)
 
 
 def typed_value(value: Any, hint: Any) -> Any:
@@ -136,6 +167,8 @@ def typed_value(value: Any, hint: Any) -> Any:
         if isinstance(value, (list, tuple)) and all(
             isinstance(v, item) and not isinstance(v, bool) for v in value
         ):
+            if item is int and any(abs(v) >= _ITEM_LIMIT for v in value):
+                raise ValueError("must be a list of much smaller integers")
             return tuple(value)
         raise ValueError(f"must be a list of {item.__name__}s")
     return value  # other annotations are the consumer's to check

@@ -28,6 +28,7 @@ from typing import NoReturn, TextIO
 from streamt2v.arguments import NamesArguments
 from streamt2v.cli import launched
 from streamt2v.cli.interrupts import InterruptSaidElsewhere, sigterm_as_interrupt
+from streamt2v.typed_values import shown_text
 
 # The exit status of a command whose reader went away (``streamt2v ... | head -1``): a coreutils tool is
 # killed by SIGPIPE there, which a shell reports as 128 + 13. Python ignores SIGPIPE and raises
@@ -309,7 +310,7 @@ def integer_at_least(minimum: int, below: int | None = None):
             value = None
         if value is None or value < minimum or (below is not None and value >= below):
             expected = f">= {minimum}" if below is None else f"from {minimum} to {below - 1}"
-            raise argparse.ArgumentTypeError(f"expected an integer {expected}, got {text!r}")
+            raise argparse.ArgumentTypeError(f"expected an integer {expected}, got {shown_text(text)}")
         return value
 
     return parse

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from streamt2v.pipeline.setting_checks import SettingError
+from streamt2v.typed_values import shown_number
 from streamt2v.wording import counted
 
 
@@ -43,10 +44,10 @@ class ChunkSpec:
 def validate_sizes(chunk_frames: int, cond_frames: int) -> None:
     """Raise unless ``0 < cond_frames < chunk_frames`` (each streaming chunk must add frames)."""
     if cond_frames < 1:
-        raise SettingError(f"cond_frames must be >= 1, got {cond_frames}")
+        raise SettingError(f"cond_frames must be >= 1, got {shown_number(cond_frames)}")
     if chunk_frames <= cond_frames:
         raise SettingError(
-            f"chunk_frames ({chunk_frames}) must be greater than cond_frames ({cond_frames}): "
+            f"chunk_frames ({shown_number(chunk_frames)}) must be greater than cond_frames ({shown_number(cond_frames)}): "
             "each streaming chunk keeps the difference as new frames"
         )
 
@@ -68,14 +69,14 @@ def plan_chunks(
     """The chunk plan for exactly ``num_frames`` output frames (``>= 1``; more than ``prefix_frames``)."""
     validate_sizes(chunk_frames, cond_frames)
     if isinstance(num_frames, bool) or not isinstance(num_frames, int) or num_frames < 1:
-        raise SettingError(f"num_frames must be an integer >= 1, got {num_frames!r}")
+        raise SettingError(f"num_frames must be an integer >= 1, got {shown_number(num_frames)}")
     if prefix_frames < 0:
         raise ValueError(f"prefix_frames must be >= 0, got {prefix_frames}")
     step = chunk_frames - cond_frames
     if prefix_frames:
         if num_frames <= prefix_frames:
             raise SettingError(
-                f"num_frames ({num_frames}) must exceed the {counted(prefix_frames, 'input frame')}: it counts "
+                f"num_frames ({shown_number(num_frames)}) must exceed the {counted(prefix_frames, 'input frame')}: it counts "
                 f"the whole output, input frames included, so {prefix_frames + 1} or more"
             )
         plan = [ChunkSpec(0, 0, 0, prefix_frames, 0)]

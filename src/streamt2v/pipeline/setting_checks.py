@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numbers
 
+from streamt2v.typed_values import shown_number, shown_value
+
 # Seeds are below it: torch.Generator.manual_seed takes 64-bit seeds (stage 3 seeds one with the run's seed
 # as it is; a larger one failed there with "Overflow when unpacking long long", after stages 1-2).
 SEED_LIMIT = 2**64
@@ -15,7 +17,7 @@ SEED_LIMIT = 2**64
 def check_seed(seed: object) -> None:
     """Refuse a seed that is not an integer in ``[0, SEED_LIMIT)``, naming it."""
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < SEED_LIMIT:
-        raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
+        raise ValueError(f"seed must be an integer in [0, 2**64), got {shown_value(seed)}")
 
 
 # A quoted prompt, path or value in a message (not an apostrophe: "the model's"): text the user typed, where a
@@ -63,6 +65,6 @@ def check_cam_frames(cond_frames: int, cam_frames: int, cam: str = "the model's 
     refuses the setting; assemble a sampler that recommends it)."""
     if cond_frames != cam_frames:
         raise SettingError(
-            f"cond_frames={cond_frames} does not match {cam}, which was built for {cam_frames} conditioning "
+            f"cond_frames={shown_number(cond_frames)} does not match {cam}, which was built for {cam_frames} conditioning "
             "frames"
         )

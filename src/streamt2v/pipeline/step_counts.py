@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from streamt2v.pipeline.chunking import ChunkSpec
 from streamt2v.pipeline.setting_checks import EnhanceSettingError, SettingError
 from streamt2v.sampling.sdedit import start_step_from_strength
+from streamt2v.typed_values import shown_number
 
 if TYPE_CHECKING:
     from streamt2v.pipeline.enhance_config import EnhanceConfig
@@ -28,7 +29,7 @@ def check_step_counts(
     repeat timesteps)."""
     if any(spec.stage == 1 for spec in plan) and config.init_steps > num_train_timesteps:
         raise SettingError(
-            f"init_steps={config.init_steps} is more than the {num_train_timesteps} timesteps of the noise "
+            f"init_steps={shown_number(config.init_steps)} is more than the {num_train_timesteps} timesteps of the noise "
             f"schedule: lower init_steps to {num_train_timesteps} or less"
         )
     if any(spec.stage == 2 for spec in plan):
@@ -44,7 +45,7 @@ def stage2_start_step(config: StreamConfig, num_train_timesteps: int = 1000) -> 
         return start_step
     if strength == 1:
         raise SettingError(
-            f"steps={steps} is more than the {most} timesteps of the noise schedule: lower steps to {most} "
+            f"steps={shown_number(steps)} is more than the {most} timesteps of the noise schedule: lower steps to {most} "
             "or less"
         )
     if steps <= most:

@@ -11,7 +11,7 @@ from streamt2v.pipeline.chunking import validate_sizes
 from streamt2v.pipeline.setting_checks import SettingError, check_seed
 from streamt2v.sampling.noise import check_correlation
 from streamt2v.sampling.schedulers import SCHEDULER_NAMES
-from streamt2v.typed_values import type_fields
+from streamt2v.typed_values import is_long_integer, shown_number, type_fields
 
 # The chunk plan is built up front (one small record per chunk); a million frames is ~35 hours of video at
 # 8 fps and a plan of ~125,000 chunks, far past any run, while a typo like 10**9 would exhaust memory.
@@ -139,15 +139,16 @@ class StreamConfig:
     def _check(self) -> None:
         type_fields(self)  # a wrong type fails here naming the setting, not inside a scheduler or torch.randn
         if self.num_frames < 1:
-            raise ValueError(f"num_frames must be an integer >= 1, got {self.num_frames}")
+            raise ValueError(f"num_frames must be an integer >= 1, got {shown_number(self.num_frames)}")
         if self.num_frames > MAX_FRAMES:
             raise ValueError(
-                f"num_frames must be at most {MAX_FRAMES:,} (the chunk plan is built up front), got {self.num_frames:,}"
+                f"num_frames must be at most {MAX_FRAMES:,} (the chunk plan is built up front), got "
+                f"{_shown_count(self.num_frames)}"
             )
         check_seed(self.seed)
         for name in ("steps", "init_steps"):
             if self._setting(name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {self._setting(name)}")
+                raise ValueError(f"{name} must be >= 1, got {shown_number(self._setting(name))}")
         for name in ("guidance", "init_guidance"):
             if self._setting(name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {self._setting(name)}")
@@ -174,9 +175,20 @@ class StreamConfig:
                     f"unknown {name} {self._setting(name)!r}; choose one of {', '.join(SCHEDULER_NAMES)}"
                 )
         if self.cond_frames is not None and self.cond_frames < 1:
-            raise ValueError(f"cond_frames must be >= 1, got {self.cond_frames}")
+            raise ValueError(f"cond_frames must be >= 1, got {shown_number(self.cond_frames)}")
         # a chunk holds at least one conditioning frame and one new one, whatever cond_frames the model's is
         if self.chunk_frames is not None and self.chunk_frames < 2:
-            raise ValueError(f"chunk_frames must be >= 2, got {self.chunk_frames}")
+            raise ValueError(f"chunk_frames must be >= 2, got {shown_number(self.chunk_frames)}")
+        # a chunk longer than any video is a typo (10**300 reached torch.randn, whose sizes are 64-bit)
+        if self.chunk_frames is not None and self.chunk_frames > MAX_FRAMES:
+            raise ValueError(
+                f"chunk_frames must be at most {MAX_FRAMES:,}, got {_shown_count(self.chunk_frames)}"
+            )
         if None not in (self.chunk_frames, self.cond_frames):  # else once the model's value is known
             validate_sizes(self.chunk_frames, self.cond_frames)
+
+
+def _shown_count(count: int) -> str:
+    """A frame count above :data:`MAX_FRAMES` as its refusal shows it: with thousands separators, or in words
+    where its digits are too many to read (:func:`~streamt2v.typed_values.shown_number`)."""
+    return shown_number(count) if is_long_integer(count) else f"{count:,}"
