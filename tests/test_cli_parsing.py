@@ -321,6 +321,10 @@ def test_a_line_only_intermixed_parsing_reads_is_read_and_the_namespace_given_is
         ("-x --vers", f"streamt2v {__version__}\n"),
         ("-x --he", "usage: streamt2v [-h]"),
         ("-x generate --he", "usage: streamt2v generate [-h]"),
+        # a help among combined short flags, as argparse reads them: they were refused (exit 2)
+        ("-x -vh", "usage: streamt2v [-h]"),
+        ("-x -hv", "usage: streamt2v [-h]"),
+        ("-x generate -vh", "usage: streamt2v generate [-h]"),
     ],
 )
 def test_a_help_asked_for_is_printed_whatever_unknown_option_comes_before_the_command(line, shown, capsys):
@@ -330,6 +334,14 @@ def test_a_help_asked_for_is_printed_whatever_unknown_option_comes_before_the_co
         main(shlex.split(line))
     assert exit_.value.code == 0
     assert capsys.readouterr().out.startswith(shown)
+
+
+@pytest.mark.parametrize("line", ["-x -vx", "-x generate -o-h"])
+def test_combined_short_flags_ask_no_help_where_argparse_reads_none(line, capsys):
+    """A help only counts where argparse would reach it: not after an unknown flag (-vx), nor as the
+    value of a flag taking one (-o-h: the output path "-h")."""
+    err, _ = _refused(line, capsys)
+    assert "unrecognized arguments: -x (" in err
 
 
 def test_the_help_says_where_the_docs_files_it_names_are(capsys):

@@ -82,6 +82,23 @@ def _action_of(parser: argparse.ArgumentParser, arg: str) -> argparse.Action | N
 _PRINTS_AND_EXITS = (argparse._HelpAction, argparse._VersionAction)
 
 
+def _prints_and_exits(parser: argparse.ArgumentParser, arg: str) -> bool:
+    """Whether ``arg`` asks ``parser`` for a help or its --version: one such option, typed whole or abbreviated
+    (``--he``), or combined short flags reaching one (``-vh``: argparse reads them one by one, each that takes
+    no value leaving the rest to the next; in ``-hv`` the help comes first)."""
+    if isinstance(_action_of(parser, arg), _PRINTS_AND_EXITS):
+        return True
+    if arg[:1] not in parser.prefix_chars or arg[1:2] in parser.prefix_chars:  # no combined short flags
+        return False
+    for char in arg[1:]:
+        action = parser._option_string_actions.get(arg[0] + char)
+        if action is None or isinstance(action, _PRINTS_AND_EXITS):
+            return action is not None
+        if action.nargs != 0:  # what follows is its value (-o-h: the path "-h")
+            return False
+    return False
+
+
 def _a_value_to(parser: argparse.ArgumentParser, arg: str) -> bool:
     """Whether ``parser`` takes ``arg``, which starts with a dash, as an option's value: a negative number
     (``--seed -1``), where none of its options looks like one (argparse's rule)."""
@@ -153,7 +170,7 @@ class _Parser(argparse.ArgumentParser):
         them, saying so: argparse set them aside and then said the command was missing, or took an option's
         value for the command (``invalid choice: '8'``). A value that looks like an option (``--seed -1``) goes
         with the command's option. A help or --version argparse reaches, typed whole or abbreviated, is left
-        to print (``-x --he``; ``--frobnicate generate --help``), as before."""
+        to print (``-x --he``, ``-x -vh``; ``--frobnicate generate --help``), as before."""
         commands = next(a for a in self._actions if isinstance(a, _Commands))
         typed_command = next((a for a in args if a in commands.choices), None)
         command_parser = commands.choices.get(typed_command)
@@ -173,7 +190,7 @@ class _Parser(argparse.ArgumentParser):
         after = rest[1 : rest.index("--")] if "--" in rest else rest[1:]
         then = commands.choices.get(rest[0]) if rest else None  # the command, whose own help may follow it
         asked = [(self, a) for a in args[: len(args) - len(rest)]] + [(then, a) for a in after if then]
-        if not unknown or any(isinstance(_action_of(parser, a), _PRINTS_AND_EXITS) for parser, a in asked):
+        if not unknown or any(_prints_and_exits(parser, a) for parser, a in asked):
             return
         command = commands.metavar
         own = ", ".join("/".join(a.option_strings) for a in self._actions if a.option_strings)
