@@ -31,7 +31,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "target",
         type=user_path,
         metavar="VIDEO_OR_DIR",
-        help="a video file, a folder of frames or a folder of videos (its videos in name order)",
+        help="a video file, a folder of frames, a folder of videos (its videos in name order) or a generate run "
+        "folder (its output, with the chunk boundaries its manifest records)",
     )
     p.add_argument(
         "more",
@@ -95,8 +96,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--boundaries",
         type=_boundaries,
         metavar="I,J,...",
-        help="chunk-boundary frame indices for the probes (default 16,24,32,...); 'none': no chunks "
-        "(the jump ratio is then nan)",
+        help="chunk-boundary frame indices for the probes, for every video (default: a run folder's as its "
+        "manifest records them, else 16,24,32,...); 'none': no chunks (the jump ratio is then nan)",
     )
     p.add_argument(
         "--device",
@@ -154,10 +155,21 @@ def _flow_size(text: str) -> int:
     return value
 
 
-def _given_as(video: Path, target: str) -> str:
-    """How ``video`` came in: the name ``target`` on the command line, or a video of the folder ``target``
-    (a folder of frames given itself is a name), for the twice-given error."""
+def _given_as(video: Path, target: str, runs: dict) -> str:
+    """How ``video`` came in: the name ``target`` on the command line, the output of the run folder ``target``
+    (one of ``runs``), or a video of the folder ``target`` (a folder of frames given itself is a name), for the
+    twice-given error."""
+    if str(target) in runs:
+        return f"the output of the run folder {str(target)!r}"
     return repr(target) if video == Path(target) else f"a video of the folder {target!r}"
+
+
+def _listed(frames: list[int], at_most: int = 8) -> str:
+    """Frame indices for a line of output: ``frames 20, 28, 36``, the first few of many, or ``none``."""
+    if not frames:
+        return "none: one chunk"
+    more = f", ... ({len(frames)} in all)" if len(frames) > at_most else ""
+    return "frames " + ", ".join(map(str, frames[:at_most])) + more
 
 
 def _mawe_coeff(text: str) -> float:
@@ -212,6 +224,7 @@ def run(args: argparse.Namespace) -> int:
     )
     from streamt2v.metrics.partial_report import partial_path
     from streamt2v.metrics.prompts_file import read_prompts
+    from streamt2v.metrics.run_target import is_run_folder, run_output
     from streamt2v.metrics.video_search import find_videos
 
     device = chosen_device(args)
@@ -237,14 +250,20 @@ def run(args: argparse.Namespace) -> int:
                 "continue it with --resume, or start over with --overwrite"
             )
     targets = [args.target, *args.more]
-    found = [(v, target) for target in targets for v in find_videos(target, also_given=targets)]
+    # a run folder stands for its output, whose chunk boundaries its manifest records
+    runs = {str(t): run_output(t) for t in targets if is_run_folder(t)}
+    found = [
+        (v, target)
+        for target in targets
+        for v in find_videos(runs[str(target)][0] if str(target) in runs else target, also_given=targets)
+    ]
     videos = [v for v, _ in found]
     given_as: dict[Path, tuple[Path, str]] = {}
     for v, target in found:  # one video twice would count twice in the mean (and shift the prompts)
         if v.resolve() in given_as:
             first_video, first = given_as[v.resolve()]
             how = (
-                f"as {_given_as(first_video, first)} and as {_given_as(v, target)}"
+                f"as {_given_as(first_video, first, runs)} and as {_given_as(v, target, runs)}"
                 if first != target
                 else f"({first!r})"
             )
@@ -293,6 +312,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: not used by the {chosen}: {'; '.join(unused)}", file=sys.stderr)
     # read only for the metrics that use them: a file said to be unused cannot stop the run
     prompts = read_prompts(args.prompts, videos) if args.prompts and uses_prompts else None
+    # given, the boundaries are every video's; else each video's: its run's, or the default plan
+    boundaries = args.boundaries
+    if boundaries is None and runs and "probes" in metrics:
+        boundaries = [runs[str(target)][1] if str(target) in runs else None for _, target in found]
+        for target, (output, recorded) in runs.items():
+            print(f"{output}: boundaries from {target}'s manifest ({_listed(recorded)})", file=sys.stderr)
     settings = dict(
         metrics=metrics,
         clip_model=args.clip_model,
@@ -300,7 +325,7 @@ def run(args: argparse.Namespace) -> int:
         flow_size=args.flow_size or None,
         mawe_coeff=args.mawe_coeff,
         mawe_definition=args.mawe_definition,
-        boundaries=args.boundaries,
+        boundaries=boundaries,
         raft_weights=args.raft_weights,
         device=device,  # recorded in the config (where CLIP and RAFT ran), and compared by --resume
     )

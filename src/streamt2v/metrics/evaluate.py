@@ -296,7 +296,7 @@ def evaluation_config(
     flow_size: int | None = DEFAULT_FLOW_SIZE,
     mawe_coeff: float = OFFICIAL_COEFF,
     mawe_definition: str = "official",
-    boundaries: Sequence[int] | None = None,
+    boundaries: Sequence[int] | Sequence[Sequence[int] | None] | None = None,
     raft_weights: str | os.PathLike | None = None,
     device: str | torch.device | None = None,
 ) -> dict[str, Any]:
@@ -315,8 +315,13 @@ def evaluation_config(
         mawe_definition=mawe_definition,
         raft_weights=None if raft_weights is None else str(raft_weights),
         clip_model=None if clip_model is None else str(clip_model),
-        # the probes' jump ratio depends on them; None: the StreamingT2V plan 16, 24, 32, ...
-        boundaries=None if boundaries is None else list(boundaries),
+        # the probes' jump ratio depends on them; None: the StreamingT2V plan 16, 24, 32, ...; a list per video
+        # (None for that plan) where videos have their own (run folders given to the command line)
+        boundaries=None
+        if boundaries is None
+        else [None if b is None else list(b) for b in boundaries]
+        if _per_video(boundaries)
+        else list(boundaries),
         devices=network_devices(metrics, flow, clip_model, device),
     )
 
@@ -330,7 +335,7 @@ def evaluate_videos(
     flow_size: int | None = DEFAULT_FLOW_SIZE,
     mawe_coeff: float = OFFICIAL_COEFF,
     mawe_definition: str = "official",
-    boundaries: Sequence[int] | None = None,
+    boundaries: Sequence[int] | Sequence[Sequence[int] | None] | None = None,
     fps: float = DEFAULT_FPS,
     progress: bool = False,
     raft_weights: str | os.PathLike | None = None,
@@ -346,7 +351,8 @@ def evaluate_videos(
     video) and ``clip_model`` (a folder, hub id or :class:`~streamt2v.metrics.clip_score.ClipScorer`).
     ``probes`` use the prompts as captions when given, and chunk ``boundaries`` (default ``None``: the
     StreamingT2V plan 16, 24, 32, … of :func:`~streamt2v.metrics.probes.probe_video`; indices past a
-    video's end are dropped). ``names`` label in-memory videos in the records. Videos of fewer than 2 frames
+    video's end are dropped), one list for all videos or one per video (None for the default plan: a run's
+    recorded plan, :func:`~streamt2v.metrics.run_target.run_output`, beside other videos). ``names`` label in-memory videos in the records. Videos of fewer than 2 frames
     are skipped when MAWE is asked for (it needs a pair), scored otherwise. Ctrl-C raises
     :class:`EvaluationInterrupted` (a ``KeyboardInterrupt``) whose ``report`` holds the videos scored so far.
     ``reuse``: records already scored, by their ``path``: those videos are not read again (a resumed run,
@@ -375,11 +381,19 @@ def evaluate_videos(
     else:
         check_flow_size(flow_size)
     check_positive(fps, "fps")
-    if boundaries is not None:
-        boundaries = list(boundaries)
-        bad = [b for b in boundaries if isinstance(b, bool) or not isinstance(b, numbers.Integral) or b < 1]
-        if bad:  # would otherwise skip every video with the same error
-            raise ValueError(f"chunk boundaries must be frame indices >= 1, got {bad}")
+    per_video = _per_video(boundaries)
+    if per_video:  # one plan a video, None for the default (a run folder's recorded plan beside other videos)
+        if len(boundaries) != len(videos):
+            raise ValueError(
+                f"got {counted(len(videos), 'video')} but boundaries for {len(boundaries)}; give one list (or "
+                "None) per video, or one list for all"
+            )
+        for j, b in enumerate(boundaries):
+            if b is not None and (isinstance(b, str) or not isinstance(b, Sequence)):
+                raise TypeError(f"boundaries[{j}] must be a list of frame indices or None, got {b!r}")
+        boundaries = [None if b is None else _checked_boundaries(b) for b in boundaries]
+    elif boundaries is not None:
+        boundaries = _checked_boundaries(boundaries)
     if "mawe" in chosen:
         check_mawe_settings(mawe_coeff, flow, raft_weights)
     for label, record in (reuse or {}).items():  # scores taken back must be of the metrics asked for
@@ -469,7 +483,8 @@ def evaluate_videos(
                 if scorer is not None:
                     record["clip_score"] = scorer.score(frames, prompts[i], batch_size=clip_batch_size)
                 if "probes" in chosen:
-                    b = None if boundaries is None else [x for x in boundaries if x < len(frames)]
+                    mine = boundaries[i] if per_video else boundaries
+                    b = None if mine is None else [x for x in mine if x < len(frames)]
                     caption = prompts[i] if prompts is not None else None
                     record.update(
                         probe_video(frames, caption=caption, boundaries=b, progress=progress).as_dict()
@@ -489,6 +504,24 @@ def evaluate_videos(
     except KeyboardInterrupt:  # the videos scored so far are not lost with the rest (the CLI prints them)
         raise EvaluationInterrupted(report, len(videos)) from None
     return report
+
+
+def _per_video(boundaries: Sequence | None) -> bool:
+    """Whether ``boundaries`` holds a list (or None) per video rather than one list of frame indices."""
+    return (
+        boundaries is not None
+        and not isinstance(boundaries, (str, bytes))
+        and any(b is None or (isinstance(b, Sequence) and not isinstance(b, str)) for b in boundaries)
+    )
+
+
+def _checked_boundaries(boundaries: Sequence[int]) -> list[int]:
+    """``boundaries`` as a list, refused unless each is a frame index >= 1."""
+    boundaries = list(boundaries)
+    bad = [b for b in boundaries if isinstance(b, bool) or not isinstance(b, numbers.Integral) or b < 1]
+    if bad:  # would otherwise skip every video with the same error
+        raise ValueError(f"chunk boundaries must be frame indices >= 1, got {bad}")
+    return boundaries
 
 
 def _same_device(a: torch.device, b: torch.device) -> bool:
