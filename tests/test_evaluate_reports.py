@@ -165,7 +165,9 @@ def test_a_report_is_not_saved_over_an_existing_file_without_overwrite(tmp_path)
     report = EvaluationReport(records=[{"path": "a.mp4", "frames": 16}])
     with pytest.raises(ExistingOutputError) as err:
         report.save(out)
-    assert str(err.value) == f"report {str(out)!r} already exists; pass overwrite=True to replace it"
+    # in the words of the folder's refusal (path=, --out), the way out as the caller gives it
+    assert str(err.value) == f"path {str(out)!r} already exists; pass overwrite=True to replace it"
+    assert str(err.value.as_flags()) == f"--out {str(out)!r} already exists; pass --overwrite to replace it"
     assert out.read_text() == "mine"
     report.save(out, overwrite=True)
     assert json.loads(out.read_text())["records"][0]["frames"] == 16
@@ -190,6 +192,22 @@ def test_a_report_is_not_saved_over_a_folder_even_with_overwrite(tmp_path):
         assert str(err.value) == f"path {str(out)!r} is a folder; give a .json or .csv file name"
         assert str(err.value.as_flags()).startswith(f"--out {str(out)!r} is a folder")
     assert out.is_dir() and list(out.iterdir()) == []
+
+
+def test_the_report_refusals_name_the_path_as_given(tmp_path, monkeypatch):
+    """save() named an existing report 'report /home/me/r.json', check_report_path a folder 'path
+    /home/me/d.json', both for '~/...': each names path= as the caller wrote it."""
+    from streamt2v.metrics.evaluate import check_report_path
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "r.json").write_text("mine")
+    (tmp_path / "d.json").mkdir()
+    report = EvaluationReport(records=[{"path": "a.mp4", "frames": 16}])
+    with pytest.raises(FileExistsError, match=r"^path '~/r\.json' already exists; pass overwrite=True"):
+        report.save("~/r.json")
+    for call in (lambda: report.save("~/d.json", overwrite=True), lambda: check_report_path("~/d.json")):
+        with pytest.raises(IsADirectoryError, match=r"^path '~/d\.json' is a folder; give a \.json or \.csv"):
+            call()
 
 
 def test_the_report_path_is_named_as_the_python_caller_gives_it(tmp_path):

@@ -29,6 +29,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from streamt2v.arguments import (
+    Arg,
     ArgumentIsADirectoryError,
     ArgumentValueError,
     FlaggedArg,
@@ -176,11 +177,14 @@ class EvaluationReport:
         jump ratio of objects that move only at chunk boundaries), ``"nan"`` one that could not be measured (a
         probe without objects, chunk boundaries or a caption naming a colour; a mean over no value); ``null``
         is only a config setting left at its default, and a metric not asked for has no key."""
-        path = home_path(path)  # ~/report.json, as the command line's --out takes it
+        given, path = str(path), home_path(path)  # ~/report.json, as the command line's --out takes it
         suffix = path.suffix.lower()
-        _check_report_name(path)  # a folder first: the existing-file refusal's overwrite=True would not do
-        if path.exists() and not overwrite:
-            raise ExistingOutputError.advising_overwrite(f"report {str(path)!r}")
+        # a folder first: the existing-file refusal's overwrite=True would not do
+        _check_report_name(path, given)
+        if path.exists() and not overwrite:  # in the words of the folder's refusal: path= (--out) as given
+            raise ExistingOutputError(
+                _REPORT_PATH, f" {given!r} already exists; pass ", Arg("overwrite", True), " to replace it"
+            )
         path.parent.mkdir(parents=True, exist_ok=True)
 
         def write(tmp: Path) -> None:
@@ -246,8 +250,8 @@ def check_report_path(path: str | os.PathLike) -> Path:
     """Raise (before any scoring) unless :meth:`EvaluationReport.save` can write ``path``: a ``.json`` or
     ``.csv`` name that is not a folder, whose nearest existing parent is a writable folder."""
 
-    path = home_path(path)
-    _check_report_name(path)
+    given, path = str(path), home_path(path)
+    _check_report_name(path, given)
     with naming_arguments(_REPORT_PATH) as (name,):
         check_writable_parent(path, name)
     return path
@@ -257,14 +261,14 @@ def check_report_path(path: str | os.PathLike) -> Path:
 _REPORT_PATH = FlaggedArg("path", flag="--out")
 
 
-def _check_report_name(path: Path) -> None:
-    """Refuse a report path that is no ``.json`` or ``.csv`` file name, or is a folder (save's and
-    :func:`check_report_path`'s one wording)."""
+def _check_report_name(path: Path, given: str) -> None:
+    """Refuse a report ``path`` (``given`` so: named as the caller wrote it) that is no ``.json`` or ``.csv``
+    file name, or is a folder (save's and :func:`check_report_path`'s one wording)."""
     if path.suffix.lower() not in (".json", ".csv"):
-        raise ArgumentValueError(_REPORT_PATH, f" must end in .json or .csv, got {str(path)!r}")
+        raise ArgumentValueError(_REPORT_PATH, f" must end in .json or .csv, got {given!r}")
     if path.is_dir():
         raise ArgumentIsADirectoryError(
-            _REPORT_PATH, f" {str(path)!r} is a folder; give a .json or .csv file name"
+            _REPORT_PATH, f" {given!r} is a folder; give a .json or .csv file name"
         )
 
 
