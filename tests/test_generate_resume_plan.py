@@ -99,7 +99,8 @@ def test_a_run_starting_over_from_an_input_video_of_another_length_names_the_inp
     """A 5-frame input video's run whose chunk 0 (holding those frames) is damaged starts over from the video:
     replaced by 13 frames it was told to set num_frames, chunk_frames and cond_frames back (never changed);
     by 30, that num_frames 25 must exceed them. The input is named, with the frames the run began with. A run
-    with no chunk finished, whose input's frames are not recorded, is told the input may have changed."""
+    with no chunk finished, whose input's frames are not recorded, is told the input may have changed, also
+    where the input now holds more frames than the run makes."""
     video = tmp_path / "in.mp4"
     write_video(video, torch.zeros(1, 3, 5, 32, 32).uniform_(-1, 1), 8)
 
@@ -137,3 +138,15 @@ def test_a_run_starting_over_from_an_input_video_of_another_length_names_the_inp
         "set num_frames, chunk_frames and cond_frames back to the values the run was made with; or, if its "
         f"init_video {str(video)!r} changed since (it has 5 frames now), put back the video the run began with"
     )
+    # replaced by more frames than the run's 40: refused as no plan at all, with the hint too (had none)
+    video.unlink()
+    write_video(video, torch.zeros(1, 3, 45, 32, 32).uniform_(-1, 1), 8)
+    with pytest.raises(ValueError) as err:
+        resume_generate(tmp_path / "run-n", model=model)
+    config = tmp_path / "run-n" / "config.json"
+    assert str(err.value) == (
+        f"{str(config)!r} cannot be resumed: num_frames (40) must exceed the 45 input frames: it counts the "
+        "whole output, input frames included, so 46 or more; or, if its init_video "
+        f"{str(video)!r} changed since (it has 45 frames now), put back the video the run began with"
+    )
+    assert f"its --init-video {str(video)!r} changed" in str(err.value.as_flags())

@@ -63,6 +63,14 @@ def check_run_plan(
     began = _began_with(run) if init_video is not None else None
     if init_video is not None and began is not None and began != prefix_frames:
         _refuse_input_frames(run, prefix_frames, init_video, began)
+    input_changed: tuple[object, ...] = ()
+    if init_video is not None and began is None:  # what the run began with is not known: it may have changed
+        input_changed = (
+            "; or, if its ",
+            Arg("init_video"),
+            f" {init_video!r} changed since (it has "
+            f"{counted(prefix_frames, 'frame')} now), put back the video the run began with",
+        )
     try:
         plan = plan_chunks(
             stream.num_frames,
@@ -70,8 +78,9 @@ def check_run_plan(
             cond_frames=stream.cond_frames,
             prefix_frames=prefix_frames,
         )
-    except ValueError as err:  # a hand edit no run could be made with (num_frames within the input's)
-        raise ValueError(f"{config!r} cannot be resumed: {err}") from None
+    except ValueError as err:  # no run could be made so: a hand edit (num_frames within the input's), or
+        # an input replaced by a longer one
+        raise ArgumentValueError(f"{config!r} cannot be resumed: {err}", *input_changed) from None
     made = run.manifest["chunks"]
     num_chunks = run.manifest["num_chunks"]
     differs = next((i for i, entry in enumerate(made) if _frames(entry) != _planned(plan, i)), None)
@@ -100,14 +109,6 @@ def check_run_plan(
     else:
         listed = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
         ask += f"set {listed} back to the {singular_or_plural(len(names), 'value')} the run was made with"
-    input_changed: tuple[object, ...] = ()
-    if init_video is not None and began is None:  # what the run began with is not known: it may have changed
-        input_changed = (
-            "; or, if its ",
-            Arg("init_video"),
-            f" {init_video!r} changed since (it has "
-            f"{counted(prefix_frames, 'frame')} now), put back the video the run began with",
-        )
     raise ArgumentValueError(f"{config!r} cannot be resumed: {said}, {held}; {ask}", *input_changed)
 
 
