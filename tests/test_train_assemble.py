@@ -272,7 +272,13 @@ def test_assemble_names_its_arguments_to_python_and_its_flags_on_the_command_lin
     """Its errors named flags (--unet, --init-unet) that a Python caller never typed: ``unet``,
     ``init_unet`` there, and the flags, as before, on the command line."""
     nope = tmp_path / "nope" / "unet"
-    missing = "{unet} folder " + str(nope) + " does not exist (pass OUT/final/unet of a stream run)"
+    missing = (
+        "{unet} folder "
+        + str(nope)
+        + (
+            " does not exist (pass OUT/final/unet of a stream run, or microworld (the shipped model's stream UNet))"
+        )
+    )
     with pytest.raises(FileNotFoundError) as err:
         assemble_model(tmp_path / "m", unet=nope)
     assert str(err.value) == missing.format(unet="unet")
@@ -504,7 +510,8 @@ def test_a_damaged_config_is_one_error_naming_the_file(tmp_path, runs, capsys):
         damaged.write_text(good)
     assert main(["assemble", "model", str(tmp_path / "m"), "--unet", str(unet / "config.json")]) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        f"error: --unet {unet / 'config.json'} is a file; it takes a folder (OUT/final/unet of a stream run)"
+        f"error: --unet {unet / 'config.json'} is a file; it takes a folder (OUT/final/unet of a stream run, or "
+        "microworld (the shipped model's stream UNet))"
     )
     assert not (tmp_path / "m").exists()
 

@@ -135,3 +135,39 @@ def test_microworld_names_the_shipped_vae_and_clip_unless_a_local_folder_has_tha
     local = ["--vae", "microworld", "--clip", str(microworld_clip_dir())]
     assert main(["assemble", "refiner", "r2", "--unet", str(refiner / "unet"), *local, "--no-progress"]) == 2
     assert "(--vae) folder microworld holds no diffusers model" in capsys.readouterr().err
+
+
+def test_microworld_names_the_shipped_unets(tmp_path, monkeypatch, capsys):
+    """``--unet microworld`` and ``--init-unet microworld`` are the shipped UNets, as the recipes take
+    ``init_unet=microworld`` (they were refused as folders that do not exist): the shipped model assembles
+    again from the name alone, a refiner from the shipped refiner's. A local folder of that name wins, and
+    its refusal gives the shipped UNet's own folder, not microworld again."""
+    from safetensors.torch import load_file
+
+    from streamt2v.assets import microworld_model_dir, microworld_refiner_dir
+
+    monkeypatch.chdir(tmp_path)
+    shipped = ["--unet", "microworld", "--vae", "microworld", "--clip", "microworld", "--no-progress"]
+    assert main(["assemble", "model", "m", *shipped, "--init-unet", "microworld"]) == 0, (
+        capsys.readouterr().err
+    )
+    assert main(["assemble", "refiner", "r", *shipped]) == 0, capsys.readouterr().err
+    for made, part in (
+        ("m/unet", microworld_model_dir() / "unet"),
+        ("m/init_unet", microworld_model_dir() / "init_unet"),
+        ("r/unet", microworld_refiner_dir() / "unet"),
+    ):
+        a = load_file(next((tmp_path / made).glob("*.safetensors")))
+        b = load_file(next(part.glob("*.safetensors")))
+        assert a.keys() == b.keys() and all(torch.equal(a[k].float(), b[k].float()) for k in a), made
+
+    (tmp_path / "microworld").mkdir()
+    assert main(["assemble", "refiner", "r2", *shipped]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "--unet folder microworld has no config.json (pass OUT/final/unet of a refiner or base run, or "
+        in err
+    )
+    assert (
+        f"the shipped refiner's UNet, {microworld_refiner_dir() / 'unet'} (microworld names the folder" in err
+    )

@@ -133,7 +133,7 @@ def test_a_stream_at_another_size_than_its_base_is_refused_before_training(tmp_p
         ValueError, match=r"^this recipe needs a trained base UNet \(base_unet=DIR\): pass"
     ) as err:
         make_recipe("stream", size=16, **common).build()
-    assert "(--base-unet=DIR)" in str(err.value.as_flags())
+    assert "(--base-unet DIR)" in str(err.value.as_flags())
 
 
 def test_frozen_encoders_saved_in_fp16_load_as_float32_and_run_under_bf16_autocast():
@@ -255,11 +255,32 @@ def test_missing_inputs_are_named(tmp_path, encoders):
     )
     with pytest.raises(ValueError, match=r"^this recipe needs a trained micro-CLIP \(clip=DIR\): give"):
         make_recipe("base", vae=vae).build()
-    with pytest.raises(
-        FileNotFoundError, match=r"^the initial UNet \(init_unet\) folder \S+nowhere does"
-    ) as err:
+    with pytest.raises(FileNotFoundError) as err:
         make_recipe("base", vae=vae, clip=clip, size=16, init_unet=nowhere).build()
-    assert str(err.value.as_flags()).startswith("the initial UNet (--set init_unet) folder ")
+    # one style for every folder a recipe takes: the option and the value as typed (it said "the initial
+    # UNet (init_unet) folder ... does not exist (pass ...)", and --base-unet likewise)
+    assert str(err.value) == (
+        f"init_unet={nowhere!r} does not exist: pass OUT/final/unet of a base run, or microworld (the shipped "
+        "model's stage-1 UNet)"
+    )
+    assert str(err.value.as_flags()).startswith(f"--set init_unet={nowhere} does not exist: pass")
+    with pytest.raises(FileNotFoundError) as err:
+        make_recipe("stream", vae=vae, clip=clip, size=16, base_unet=nowhere).build()
+    assert str(err.value.as_flags()) == (
+        f"--base-unet {nowhere!r} does not exist: pass OUT/final/unet of the base run, or microworld (the "
+        "shipped model's stage-1 UNet)"
+    )
+    with pytest.raises(ValueError) as err:
+        make_recipe("stream", vae=vae, clip=clip, size=16).build()
+    assert str(err.value.as_flags()).startswith(
+        "this recipe needs a trained base UNet (--base-unet DIR): pass"
+    )
+    with pytest.raises(FileNotFoundError) as err:
+        make_recipe("vae", decoder_only_from=nowhere).build()
+    assert str(err.value.as_flags()) == (
+        f"--set decoder_only_from={nowhere} does not exist: give OUT/final/vae of a vae run, or microworld "
+        "(the shipped model's VAE)"
+    )
 
 
 def test_microworld_names_the_shipped_vae_and_clip(tmp_path, monkeypatch):
@@ -281,6 +302,58 @@ def test_microworld_names_the_shipped_vae_and_clip(tmp_path, monkeypatch):
     )
     (tmp_path / "microworld").mkdir()
     assert make_recipe("base", vae="microworld").vae == "microworld"
+
+
+def test_microworld_names_the_shipped_unets_and_the_vae_to_tune(tmp_path, monkeypatch):
+    """--base-unet microworld, --set init_unet=microworld and --set decoder_only_from=microworld were refused
+    as folders that do not exist, while --vae microworld and --clip microworld took the shipped parts: each
+    takes the shipped part of its recipe's stage, and the recipe builds from it."""
+    from streamt2v.assets import microworld_model_dir, microworld_refiner_dir
+
+    monkeypatch.chdir(tmp_path)
+    model, refiner = microworld_model_dir(), microworld_refiner_dir()
+    shipped = dict(vae="microworld", clip="microworld", size=32, num_frames=12)
+    stream = make_recipe("stream", base_unet="microworld", init_unet="microworld", **shipped)
+    assert (stream.base_unet, stream.init_unet) == (str(model / "init_unet"), str(model / "unet"))
+    module = stream.build()  # the shipped stream UNet continued from its shipped base
+    from safetensors.torch import load_file
+
+    saved = load_file(next((model / "unet").glob("*.safetensors")))
+    state = module.net.state_dict()
+    assert saved.keys() == state.keys()
+    assert all(torch.equal(state[k], saved[k].float()) for k in saved)
+    base = make_recipe("base", init_unet="microworld", **shipped)
+    assert base.init_unet == str(model / "init_unet")
+    assert make_recipe("refiner", init_unet="microworld").init_unet == str(refiner / "unet")
+    vae = make_recipe("vae", decoder_only_from="microworld", size=64)
+    assert vae.decoder_only_from == str(model / "vae")
+    trainer = vae.build()
+    assert not any(p.requires_grad for p in trainer.vae.encoder.parameters())
+
+
+def test_a_local_microworld_shadowing_the_shipped_part_is_advised_truly(tmp_path, monkeypatch):
+    """A local folder named microworld is the folder meant (as for --model); refused, the advice said "or
+    microworld (the shipped model's VAE)", which named that same folder again: it gives the shipped part's
+    own folder."""
+    from streamt2v.assets import microworld_clip_dir, microworld_model_dir
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "microworld").mkdir()
+    with pytest.raises(ValueError) as err:
+        make_recipe("base", vae="microworld", clip="microworld").build()
+    said = str(err.value.as_flags())
+    assert said.startswith("a trained VAE (--vae) folder microworld holds"), said
+    assert said.endswith(
+        f"or the shipped model's VAE, {microworld_model_dir() / 'vae'} (microworld names the folder "
+        "microworld in the working folder))"
+    ), said
+    parts = dict(vae=str(microworld_model_dir() / "vae"), clip=str(microworld_clip_dir()))
+    with pytest.raises(ValueError) as err:
+        make_recipe("stream", base_unet="microworld", **parts).build()
+    assert str(err.value.as_flags()).endswith(
+        f"or the shipped model's stage-1 UNet, {microworld_model_dir() / 'init_unet'} (microworld names the "
+        "folder microworld in the working folder))"
+    )
 
 
 def test_refiner_recipe_runs_at_twice_the_size(tmp_path, encoders):

@@ -122,11 +122,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
     m = kinds.add_parser("model", help="stages 1-2: stream UNet + stage-1 UNet + VAE + micro-CLIP")
-    _common(m, "the stream run's UNet, e.g. runs/stream/final/unet")
+    _common(m, "the stream run's UNet, e.g. runs/stream/final/unet, or microworld for the shipped one")
     m.add_argument(
         "--init-unet",
         type=user_path,
-        help="stage-1 UNet, e.g. runs/base/final/unet (default: the stream's base)",
+        help="stage-1 UNet, e.g. runs/base/final/unet, or microworld for the shipped one (default: the "
+        "stream's base)",
     )
     m.add_argument(
         "--sampler",
@@ -142,7 +143,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     m.add_argument("--name", help="model name in its config (default: the folder's name)")
     m.set_defaults(func=run, own_library_bars=True)  # run switches the libraries' bars
     r = kinds.add_parser("refiner", help="stage 3: refiner UNet + VAE + text encoder")
-    _common(r, "the refiner run's UNet, e.g. runs/refiner/final/unet")
+    _common(r, "the refiner run's UNet, e.g. runs/refiner/final/unet, or microworld for the shipped one")
     r.add_argument("--enhance", type=_settings, help="recommended enhancer settings, JSON or a JSON file")
     r.add_argument(
         "--scheduler-option",

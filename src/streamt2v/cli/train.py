@@ -53,7 +53,12 @@ _RECIPE_FLAGS: tuple[tuple[str, Any, str], ...] = (
         user_path,
         "trained micro-CLIP folder (OUT/final of the clip run); 'microworld': the shipped one",
     ),
-    ("--base-unet", user_path, "trained base UNet folder (stream recipe)"),
+    (
+        "--base-unet",
+        user_path,
+        "trained base UNet folder (stream recipe: OUT/final/unet of the base run); 'microworld': the shipped "
+        "model's stage-1 UNet",
+    ),
 )
 _RECIPE_FIELDS = tuple(flag[2:].replace("-", "_") for flag, _, _ in _RECIPE_FLAGS)
 
@@ -453,15 +458,12 @@ def _names_a_shipped_part(key: str, value: str, recipe: str) -> bool:
     option's shipped part in an installed package (``frozen.shipped_part``), wherever that package was."""
     from pathlib import Path
 
-    from streamt2v.assets import ASSETS_DIR, CLIP_DIR_NAME, MODEL_DIR_NAME, REFINER_DIR_NAME
-    from streamt2v.train.frozen import SHIPPED_PART_OPTIONS
+    from streamt2v.assets import ASSETS_DIR
+    from streamt2v.train.frozen import shipped_part_path
 
-    if key not in SHIPPED_PART_OPTIONS:
+    part = shipped_part_path(key, recipe)
+    if part is None:
         return False
-    if key == "clip":
-        part: tuple[str, ...] = (CLIP_DIR_NAME,)
-    else:
-        part = (REFINER_DIR_NAME if (key, recipe) == ("vae", "refiner") else MODEL_DIR_NAME, "vae")
     tail = (ASSETS_DIR.parent.name, ASSETS_DIR.name, *part)
     return Path(value).parts[-len(tail) :] == tail
 

@@ -34,7 +34,7 @@ from streamt2v.train.assemble_settings import (
     checked_sampler,
     checked_scheduler_options,
 )
-from streamt2v.train.frozen import inside_hint, refuse_other_class, shipped_part
+from streamt2v.train.frozen import inside_hint, refuse_other_class, shipped_advice, shipped_part
 
 logger = logging.getLogger(__name__)
 
@@ -142,20 +142,20 @@ def _part(
     return path
 
 
-def _unet_folder(path: str | Path, cls: str, name: str, what: str) -> Path:
+def _unet_folder(path: str | Path, cls: str, name: str, what: str, kind: str) -> Path:
     """The folder ``path`` (the argument ``name``: ``unet``, ``init_unet``), after checking it holds a
-    ``cls``, the UNet of ``what``."""
-    p = home_path(path)
+    ``cls``, the UNet of ``what``; ``microworld`` names the shipped one of ``kind`` (``model``, ``refiner``)
+    as in the recipes (``frozen.shipped_part``), unless a local folder has that name."""
+    p = Path(shipped_part(name, path, kind) or home_path(path))
     config = p / "config.json"
+    what = f"OUT/final/unet of {what}, or {shipped_advice(name, kind, path)}"
     with naming_arguments(name) as (arg,):
         if p.is_file():
-            raise NotADirectoryError(f"{arg} {p} is a file; it takes a folder (OUT/final/unet of {what})")
+            raise NotADirectoryError(f"{arg} {p} is a file; it takes a folder ({what})")
         if not p.exists():
-            raise FileNotFoundError(f"{arg} folder {p} does not exist (pass OUT/final/unet of {what})")
+            raise FileNotFoundError(f"{arg} folder {p} does not exist (pass {what})")
         if not config.is_file():
-            raise FileNotFoundError(
-                f"{arg} folder {p} has no config.json (pass OUT/final/unet of {what}){inside_hint(p, cls)}"
-            )
+            raise FileNotFoundError(f"{arg} folder {p} has no config.json (pass {what}){inside_hint(p, cls)}")
         refuse_other_class(p, cls, saved_class_name(config, f"{arg} config"), named=arg, why=what)
     return p
 
@@ -271,7 +271,7 @@ def assemble_model(
     dest = home_path(dest)  # every path argument takes ~ as the command line does
     fps = _fps(fps)
     refuse_existing(dest, overwrite)
-    unet_dir = _unet_folder(unet, "StreamingUNet", "unet", "a stream run")
+    unet_dir = _unet_folder(unet, "StreamingUNet", "unet", "a stream run", "model")
     sampler = checked_sampler(sampler, _stream_config(unet_dir))
     if fps is None:
         fps = _recorded_fps(unet_dir)
@@ -281,6 +281,7 @@ def assemble_model(
         "UNet3DConditionModel",
         "init_unet",
         "a base run",
+        "model",
     )
     vae_dir = _part(vae, recorded, "vae", Arg("vae"), unet_dir, "model")
     clip_dir = _part(clip, recorded, "clip", Arg("clip"), unet_dir, "model")
@@ -292,7 +293,7 @@ def assemble_model(
     check_sampler_step_counts(sampler, int(_stream_config(unet_dir)["num_frames"]), timesteps)
     text, image = load_frozen_clip(str(clip_dir), image=True)
     # diffusers parts load in the target dtype (casting them afterwards warns on every model)
-    video_vae = load_frozen_vae(str(vae_dir), dtype)
+    video_vae = load_frozen_vae(str(vae_dir), dtype, recipe="model")
     stream = _load_unet(StreamingUNet, unet_dir, "unet", dtype)
     stage1 = _load_unet(UNet3DConditionModel, init_dir, "init_unet", dtype)
     move_modules([text, image], dtype=dtype)
@@ -404,7 +405,7 @@ def assemble_refiner(
 
     dest = home_path(dest)  # every path argument takes ~ as the command line does
     refuse_existing(dest, overwrite)
-    unet_dir = _unet_folder(unet, "UNet3DConditionModel", "unet", "a refiner or base run")
+    unet_dir = _unet_folder(unet, "UNet3DConditionModel", "unet", "a refiner or base run", "refiner")
     enhance = checked_enhance(enhance)
     overrides = checked_scheduler_options(scheduler_overrides)
     recorded = recorded_inputs(unet_dir)
@@ -414,7 +415,7 @@ def assemble_refiner(
     refuse_inputs_inside(dest, {**inputs, Arg("scheduler"): _scheduler_dir(unet_dir, scheduler)})
     refuse_existing(dest, overwrite, model_folder=True)  # the inputs' message first: it says more
     text, _ = load_frozen_clip(str(clip_dir))
-    video_vae = load_frozen_vae(str(vae_dir), dtype)
+    video_vae = load_frozen_vae(str(vae_dir), dtype, recipe="refiner")
     net = _load_unet(UNet3DConditionModel, unet_dir, "unet", dtype).requires_grad_(False)
     move_modules([text], dtype=dtype)
     for key, arg, path in (("vae", Arg("vae"), vae_dir), ("clip", Arg("clip"), clip_dir)):

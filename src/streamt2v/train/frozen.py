@@ -19,52 +19,86 @@ from streamt2v.arguments import (
     RecipeOption,
     naming_arguments,
 )
+from streamt2v.assets import (
+    ASSETS_DIR,
+    CLIP_DIR_NAME,
+    MODEL_DIR_NAME,
+    REFINER_DIR_NAME,
+    SHIPPED_NAME,
+    names_shipped,
+)
 from streamt2v.io.folders import home_path, saved_class_name, what_it_holds
 from streamt2v.models.strict_loading import from_pretrained_strict
 from streamt2v.wording import with_article
 
-# The recipe options that take the name ``microworld`` for a part of the shipped models, as ``--model`` and
-# ``evaluate --clip-model`` do: ``vae`` (stage 3's own VAE for the refiner recipe: the same encoder, its
-# decoder tuned at the refiner's size), ``clip`` and ``degrade_vae`` (the stage-1/2 VAE stage 3 is given).
-SHIPPED_PART_OPTIONS = ("vae", "clip", "degrade_vae")
+# The options that take the name ``microworld`` for a part of the shipped models, as ``--model`` and
+# ``evaluate --clip-model`` do, by recipe (``assemble``'s kinds ``model`` and ``refiner`` stand as recipes;
+# None: any other): the part's folder in the package's assets and how advice names it. The refiner's ``vae``
+# is stage 3's own VAE (the same encoder, its decoder tuned at the refiner's size); ``degrade_vae`` and
+# ``decoder_only_from`` the stage-1/2 one; ``init_unet`` continues the shipped UNet of the recipe's stage.
+_MODEL_VAE = ((MODEL_DIR_NAME, "vae"), "the shipped model's VAE")
+_STAGE_1 = ((MODEL_DIR_NAME, "init_unet"), "the shipped model's stage-1 UNet")
+_STREAM = ((MODEL_DIR_NAME, "unet"), "the shipped model's stream UNet")
+_REFINER_UNET = ((REFINER_DIR_NAME, "unet"), "the shipped refiner's UNet")
+_SHIPPED_PARTS: dict[tuple[str, str | None], tuple[tuple[str, ...], str]] = {
+    ("clip", None): ((CLIP_DIR_NAME,), "the shipped micro-CLIP"),
+    ("vae", "refiner"): ((REFINER_DIR_NAME, "vae"), "the shipped refiner's VAE"),
+    ("vae", None): _MODEL_VAE,
+    ("degrade_vae", None): _MODEL_VAE,
+    ("decoder_only_from", None): _MODEL_VAE,
+    ("base_unet", None): _STAGE_1,
+    ("init_unet", "base"): _STAGE_1,
+    ("init_unet", "model"): _STAGE_1,
+    ("init_unet", "stream"): _STREAM,
+    ("init_unet", "refiner"): _REFINER_UNET,
+    ("unet", "model"): _STREAM,
+    ("unet", "refiner"): _REFINER_UNET,
+}
+SHIPPED_PART_OPTIONS = tuple(dict.fromkeys(option for option, _ in _SHIPPED_PARTS))
+
+
+def _shipped_entry(option: str, recipe: str) -> tuple[tuple[str, ...], str] | None:
+    return _SHIPPED_PARTS.get((option, recipe)) or _SHIPPED_PARTS.get((option, None))
+
+
+def shipped_part_path(option: str, recipe: str) -> tuple[str, ...] | None:
+    """The folder, relative to the package's assets, of the shipped part that ``microworld`` names for
+    option ``option`` of the recipe (or assemble kind) ``recipe``; None where it names none."""
+    entry = _shipped_entry(option, recipe)
+    return entry[0] if entry else None
 
 
 def shipped_part(option: str, value: object, recipe: str) -> str | None:
     """The folder of the shipped part that ``value`` names for recipe option ``option`` of the recipe
     ``recipe`` (``vae="microworld"``: the shipped model's ``vae/``), unless a local folder has that name
-    (``assets.names_shipped``); None where it names none."""
-    from streamt2v.assets import (
-        microworld_clip_dir,
-        microworld_model_dir,
-        microworld_refiner_dir,
-        names_shipped,
-    )
+    (``assets.names_shipped``); None where it names none. Shipped weights that are absent are named so."""
+    from streamt2v.assets import microworld_clip_dir, microworld_model_dir, microworld_refiner_dir
 
-    if option not in SHIPPED_PART_OPTIONS or not names_shipped(value):
+    where = shipped_part_path(option, recipe)
+    if where is None or not names_shipped(value):
         return None
-    if option == "clip":
-        return str(microworld_clip_dir())
-    model = microworld_refiner_dir() if (option, recipe) == ("vae", "refiner") else microworld_model_dir()
-    return str(model / "vae")
+    top = {CLIP_DIR_NAME: microworld_clip_dir, REFINER_DIR_NAME: microworld_refiner_dir}
+    return str(top.get(where[0], microworld_model_dir)().joinpath(*where[1:]))
 
 
-def need_dir(path: str, what: str, how: str, arg: Arg | None = None) -> Path:
-    """The folder ``path``, ``what`` a recipe needs (``how``: where one is found). ``arg``: the argument
-    giving it (``Arg("vae")``, ``RecipeOption("degrade_vae")``); its errors then name it with the value as
-    given (``--vae 'runs/v'``), and ``{}`` in ``what`` as ``vae=DIR`` (``--vae DIR``)."""
-    if arg is not None:
-        return _need_named_dir(path, what, how, arg)
-    if not path:
-        raise ValueError(f"this recipe needs {what}: {how}")
-    p = home_path(path)  # ~ as the command line's flags expand it
-    if p.exists() and not p.is_dir():
-        raise NotADirectoryError(f"{what} {p} is a file, not a folder ({how})")
-    if not p.is_dir():
-        raise FileNotFoundError(f"{what} folder {p} does not exist ({how})")
-    return p
+def shipped_advice(option: str, recipe: str, given: object = None) -> str:
+    """How advice offers the shipped part of ``option`` (:func:`shipped_part`): ``microworld (the shipped
+    model's VAE)``; where ``given`` is that name but a local file or folder has it, which it then names,
+    the part's own folder, which that name no longer reaches."""
+    where, what = _shipped_entry(option, recipe) or ((), "")
+    if str(given) == SHIPPED_NAME and Path(SHIPPED_NAME).exists():
+        local = "folder" if Path(SHIPPED_NAME).is_dir() else "file"
+        return (
+            f"{what}, {ASSETS_DIR.joinpath(*where)} ({SHIPPED_NAME} names the {local} {SHIPPED_NAME} in the "
+            "working folder)"
+        )
+    return f"{SHIPPED_NAME} ({what})"
 
 
-def _need_named_dir(path: str, what: str, how: str, arg: Arg) -> Path:
+def need_dir(path: str, what: str, how: str, arg: Arg) -> Path:
+    """The folder ``path``, ``what`` a recipe needs (``how``: where one is found), given by the argument
+    ``arg`` (``Arg("vae")``, ``RecipeOption("degrade_vae")``): its errors name it with the value as given
+    (``--vae 'runs/v'``), and ``{}`` in ``what`` as ``vae=DIR`` (``--vae DIR``)."""
     if not path:
         before, _, after = what.partition("{}")
         flag = f"{arg.flag}=DIR" if isinstance(arg, RecipeOption) else f"{arg.flag} DIR"
@@ -111,13 +145,14 @@ def refuse_other_class(
         )
 
 
-def need_model_dir(path: str, what: str, how: str, class_name: str) -> Path:
+def need_model_dir(path: str, what: str, how: str, class_name: str, arg: Arg) -> Path:
     """:func:`need_dir` for a diffusers model folder that must hold a ``class_name``
-    (:func:`refuse_other_class`)."""
-    p = need_dir(path, what, how)
-    # a damaged config.json is named as such, not as a folder holding no model
-    saved = saved_class_name(p / "config.json", f"{what} config")
-    refuse_other_class(p, class_name, saved, named=f"{what} folder", why=how)
+    (:func:`refuse_other_class`), given by the argument ``arg``."""
+    with naming_arguments(arg) as (name,):
+        p = need_dir(path, what, how, arg)
+        # a damaged config.json is named as such, not as a folder holding no model
+        saved = saved_class_name(p / "config.json", f"{name} config")
+        refuse_other_class(p, class_name, saved, named=f"{what.format(name)} folder", why=how)
     return p
 
 
@@ -126,21 +161,22 @@ def load_frozen_vae(
     dtype: torch.dtype = torch.float32,
     *,
     option: str | Arg = "vae",
+    recipe: str = "",
     what: str = "a trained VAE ({})",
-    how: str = "give OUT/final/vae of `streamt2v train vae`, or microworld (the shipped model's VAE)",
+    source: str = "OUT/final/vae of `streamt2v train vae`",
 ) -> Any:
     """The frozen VAE of a ``vae`` run's ``final/vae`` folder (a recipe's or assemble's ``vae``). Its errors
     name the folder as ``option`` (another recipe option: ``RecipeOption("degrade_vae")``), by ``what``
-    (``{}``: the option) and end with ``how`` to find one."""
+    (``{}``: the option) and end with where to find one: ``source``, or the shipped part of ``option`` for
+    ``recipe`` (the recipe, or assemble's kind: :func:`shipped_advice`)."""
     from diffusers import AutoencoderKL
 
     from streamt2v.models.autoencoder import VideoAutoencoder
 
     named = option if isinstance(option, Arg) else Arg(option)
-    with naming_arguments(option) as (arg,):
-        p = need_dir(path, what, how, named)
-        saved = saved_class_name(p / "config.json", f"{arg} config")
-        refuse_other_class(p, "AutoencoderKL", saved, named=f"{what.format(arg)} folder", why=how)
+    how = f"give {source}, or {shipped_advice(named.name, recipe, path)}"
+    p = need_model_dir(path, what, how, "AutoencoderKL", named)
+    with naming_arguments(named) as (arg,):
         vae = from_pretrained_strict(AutoencoderKL, p, f"{arg} folder", torch_dtype=dtype)
     return VideoAutoencoder(vae.requires_grad_(False).eval())
 
@@ -166,7 +202,7 @@ def _clip_parts(path: str, image: bool, clip_arg: str) -> tuple[Any, Any, Any]:
 
     from streamt2v.models.tokenizers import load_tokenizer
 
-    how = "give OUT/final of `streamt2v train clip`, or microworld (the shipped micro-CLIP)"
+    how = f"give OUT/final of `streamt2v train clip`, or {shipped_advice('clip', '', path)}"
     p = need_dir(path, "a trained micro-CLIP ({})", how, Arg("clip"))
     if (p / "text_encoder").is_dir():
         # transformers builds a 2-token tokenizer from a folder without vocabulary: every word one id

@@ -65,8 +65,9 @@ class RefinerRecipe(BaseRecipe):
             vae = load_frozen_vae(
                 self.degrade_vae,
                 option=RecipeOption("degrade_vae"),
+                recipe=self.name,
                 what="the degradation VAE ({})",
-                how="give the stage-1/2 model's vae/, or microworld (the shipped one's)",
+                source="the stage-1/2 model's vae/",
             )
         return LowResolutionDegradation(self.degrade_scale, vae)
 

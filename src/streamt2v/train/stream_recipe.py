@@ -23,7 +23,7 @@ from streamt2v.config import PRESETS, StreamingConfig, get_preset
 from streamt2v.microworld.dataset import ClipSpec
 from streamt2v.microworld.render import FRAME_LIMIT
 from streamt2v.models.strict_loading import from_pretrained_strict
-from streamt2v.train.frozen import load_frozen_clip, load_frozen_vae, need_model_dir
+from streamt2v.train.frozen import load_frozen_clip, load_frozen_vae, need_model_dir, shipped_advice
 from streamt2v.train.recipes import (
     SampleInputs,
     check_at_least,
@@ -191,16 +191,18 @@ class StreamRecipe(BaseRecipe):
 
         from streamt2v.models.unet import StreamingUNet
 
-        vae = load_frozen_vae(self.vae)
+        vae = load_frozen_vae(self.vae, recipe=self.name)
         text, image = load_frozen_clip(self.clip, image=True)
         self.check_caption_words(text.tokenizer)
         self.check_caption_lengths(text.tokenizer, text.max_length)
+        shipped = shipped_advice("base_unet", self.name, self.base_unet)
         with naming_arguments("base_unet") as (base_arg,):
             p = need_model_dir(
                 self.base_unet,
-                f"a trained base UNet ({base_arg}=DIR)",
-                "pass OUT/final/unet of the base run",
+                "a trained base UNet ({})",
+                f"pass OUT/final/unet of the base run, or {shipped}",
                 "UNet3DConditionModel",
+                Arg("base_unet"),
             )
             base = from_pretrained_strict(UNet3DConditionModel, p, f"{base_arg} folder")
         if base.config.cross_attention_dim != text.hidden_size:

@@ -15,10 +15,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
-from streamt2v.arguments import Arg, ArgumentValueError, RecipeOption
+from streamt2v.arguments import Arg, ArgumentValueError, RecipeOption, naming_arguments
 from streamt2v.microworld.dataset import ClipSpec
 from streamt2v.models.denoiser import weighted_mse
 from streamt2v.models.strict_loading import from_pretrained_strict
+from streamt2v.train.frozen import need_model_dir, shipped_advice
 from streamt2v.train.recipes import (
     DataOptions,
     SampleInputs,
@@ -155,10 +156,12 @@ class VAERecipe(DataOptions):
         from diffusers import AutoencoderKL
 
         if self.decoder_only_from:
-            src = Path(self.decoder_only_from)
-            if not (src / "config.json").is_file():
-                raise FileNotFoundError(f"decoder_only_from: {src} is not a saved AutoencoderKL folder")
-            vae = from_pretrained_strict(AutoencoderKL, src, "decoder_only_from folder")
+            option = RecipeOption("decoder_only_from")
+            where = shipped_advice(option.name, self.name, self.decoder_only_from)
+            how = f"give OUT/final/vae of a vae run, or {where}"
+            src = need_model_dir(self.decoder_only_from, "the VAE to tune ({})", how, "AutoencoderKL", option)
+            with naming_arguments(option) as (arg,):
+                vae = from_pretrained_strict(AutoencoderKL, src, f"{arg} folder")
             vae.encoder.requires_grad_(False)
             vae.quant_conv.requires_grad_(False)
             return VAETrainer(vae, self.kl_weight, self.edge_weight, self.latent_noise)

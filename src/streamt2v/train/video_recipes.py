@@ -35,6 +35,7 @@ from streamt2v.train.frozen import (
     load_frozen_vae,
     need_dir,
     refuse_other_class,
+    shipped_advice,
 )
 from streamt2v.train.recipes import (
     DataOptions,
@@ -361,7 +362,7 @@ class BaseRecipe(DataOptions):
         from streamt2v.models.unet import build_video_unet
 
         degradation = self.make_degradation()
-        vae = load_frozen_vae(self.vae)
+        vae = load_frozen_vae(self.vae, recipe=self.name)
         text, _ = load_frozen_clip(self.clip)
         self.check_caption_words(text.tokenizer)
         self.check_caption_lengths(text.tokenizer, text.max_length)
@@ -379,14 +380,17 @@ class BaseRecipe(DataOptions):
         if not self.init_unet:
             return
         # named as the caller gave it: init_unet to Python, --set init_unet on the command line
-        with naming_arguments(option_arg("init_unet")) as (arg,):
-            p = need_dir(self.init_unet, f"the initial UNet ({arg})", "pass OUT/final/unet of a run")
+        option = option_arg("init_unet")
+        shipped = shipped_advice("init_unet", self.name, self.init_unet)
+        how = f"pass OUT/final/unet of a {self.name} run, or {shipped}"
+        with naming_arguments(option) as (arg,):
+            p = need_dir(self.init_unet, "the initial UNet ({})", how, option)
             refuse_other_class(
                 p,
                 type(net).__name__,
                 saved_class_name(p / "config.json", f"{arg} config"),
                 named=arg,
-                why=f"OUT/final/unet of a {self.name} run",
+                why=how.removeprefix("pass "),
                 takes=f"the {self.name} recipe continues",
             )
             init = from_pretrained_strict(type(net), p, f"{arg} folder")
@@ -416,7 +420,7 @@ class BaseRecipe(DataOptions):
         if self.latent_cache > 0:
             from streamt2v.train.latent_cache import LatentCache
 
-            vae = load_frozen_vae(self.vae)
+            vae = load_frozen_vae(self.vae, recipe=self.name)
             data = LatentCache(
                 data,
                 vae,
