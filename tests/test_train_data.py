@@ -159,6 +159,11 @@ def test_sample_videos_of_a_run_on_videos_play_at_their_frame_rate(tmp_path):
     train(recipe, TrainConfig(steps=1, batch_size=1, sample_every=1, ema_decay=None), out, progress=False)
     with av.open(str(out / "samples" / "vae-00000001.mp4")) as container:
         assert container.streams.video[0].average_rate == 24
+    # which video the sample shows, by its caption beside it
+    assert recipe.sample_inputs().items[0]["caption"] in ("red", "blue")
+    assert (out / "samples" / "vae-00000001.txt").read_text() == recipe.sample_inputs().items[0][
+        "caption"
+    ] + "\n"
 
 
 def test_a_run_checks_its_videos_once_and_each_run_says_what_it_found(tmp_path, caplog, monkeypatch):
@@ -194,7 +199,7 @@ def test_a_run_checks_its_videos_once_and_each_run_says_what_it_found(tmp_path, 
             train(recipe, cfg, tmp_path / run, progress=False, export=False)
         assert caplog.text.count("have 2 frame rates") == 1
         assert caplog.text.count(f"2 videos in {tmp_path}, captioned by") == 1
-        assert len(list((tmp_path / run / "samples").iterdir())) == 1
+        assert len(list((tmp_path / run / "samples").iterdir())) == 2  # the video and its caption
     assert len(checks) == 2  # one per run, not one per sample
 
 
@@ -279,7 +284,8 @@ def test_a_run_inside_its_video_folder_does_not_read_its_own_files_as_videos(tmp
     # the first run's own lock (its folder held, no config.json yet) was "1 file that is not a video"
     assert "not used: 1 file in a training run's folder ('runs/vae/.lock')" in caplog.text, caplog.text
     caplog.clear()
-    assert sorted(p.name for p in (out / "samples").iterdir()) == ["vae-00000001.mp4", "vae-00000002.mp4"]
+    made = ["vae-00000001.mp4", "vae-00000001.txt", "vae-00000002.mp4", "vae-00000002.txt"]
+    assert sorted(p.name for p in (out / "samples").iterdir()) == made
     result = train(make_recipe("vae", **options), replace(cfg, steps=3), out, resume=True, progress=False)
     assert result.step == 3 and (out / "samples" / "vae-00000003.mp4").is_file()
     # the check's log line names them

@@ -154,6 +154,9 @@ def test_refiner_restoration_run_trains_and_writes_samples(tmp_path, encoders):
 
     sample, _ = read_video(next((tmp_path / "samples").glob("refiner-*.mp4")))
     assert sample.shape[-1] == 3 * 16  # the clip, the refiner's input and its output
+    # the caption of the clip shown, beside it: the folder of samples named no prompt
+    caption = recipe.sample_inputs().items[0]["caption"]
+    assert (tmp_path / "samples" / "refiner-00000002.txt").read_text() == caption + "\n"
 
 
 def test_restoration_options_are_checked(tmp_path):

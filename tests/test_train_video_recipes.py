@@ -29,6 +29,9 @@ def test_base_and_stream_recipes_run_two_steps(tmp_path, encoders, preset):
     assert len(res.losses) == 2 and all(torch.isfinite(torch.tensor(res.losses)))
     assert (tmp_path / "base" / "final" / "unet" / "config.json").exists()
     assert list((tmp_path / "base" / "samples").glob("*.mp4"))
+    # the prompt of the sample, beside it
+    caption = base.sample_inputs().items[0]["caption"]
+    assert (tmp_path / "base" / "samples" / "base-00000002.txt").read_text() == caption + "\n"
 
     base_unet = str(tmp_path / "base" / "final" / "unet")
     other = "small" if preset == "tiny" else "tiny"  # the CAM's sizes come from the preset: it must fit
@@ -40,6 +43,8 @@ def test_base_and_stream_recipes_run_two_steps(tmp_path, encoders, preset):
     stream = make_recipe("stream", base_unet=base_unet, **common)
     res = train(stream, cfg, tmp_path / "stream", progress=False)
     assert len(res.losses) == 2 and all(torch.isfinite(torch.tensor(res.losses)))
+    caption = stream.sample_inputs().items[0]["caption"]
+    assert (tmp_path / "stream" / "samples" / "stream-00000002.txt").read_text() == caption + "\n"
     from streamt2v.models.unet import StreamingUNet
 
     net = StreamingUNet.from_pretrained(tmp_path / "stream" / "final" / "unet")

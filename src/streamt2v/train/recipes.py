@@ -281,12 +281,15 @@ def check_at_least(recipe: object, least: float, *names: str, meaning: str = "")
             )
 
 
-def write_sample(path: Path, video: torch.Tensor, fps: int) -> None:
+def write_sample(path: Path, video: torch.Tensor, fps: int, caption: str) -> None:
     """Write a sample video of a training run (values in [-1, 1]) at ``fps`` (:class:`SampleInputs`'),
     replacing the run's own of that step: a resumed run writes its checkpoint's samples again (the train
-    loop)."""
+    loop). ``caption``, the held-aside clip's (the prompt of a sample made from noise), goes beside it as
+    ``NAME.txt``, first: a video is never found without the caption that tells what it shows."""
+    from streamt2v.io.folders import atomic_write_file
     from streamt2v.io.video import write_video
 
+    atomic_write_file(path.with_suffix(".txt"), lambda tmp: tmp.write_text(caption + "\n", encoding="utf-8"))
     write_video(path, video.detach().float().cpu().clamp(-1, 1), fps=fps, overwrite=True)
 
 

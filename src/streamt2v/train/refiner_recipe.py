@@ -90,5 +90,8 @@ class RefinerRecipe(BaseRecipe):
         pred = module.net(x_t, t, encoder_hidden_states=emb.to(x_t.dtype)).sample
         restored = module.vae.decode(module.denoiser.to_x0(pred, x_t, t))
         write_sample(
-            out_dir / f"{self.name}-{step:08d}.mp4", torch.cat([video, given, restored], dim=-1), inputs.fps
+            out_dir / f"{self.name}-{step:08d}.mp4",
+            torch.cat([video, given, restored], dim=-1),
+            inputs.fps,
+            item["caption"],
         )

@@ -303,5 +303,8 @@ class StreamRecipe(BaseRecipe):
         )
         video = vae.decode(z).cpu()
         write_sample(
-            out_dir / f"stream-{step:08d}.mp4", torch.cat([item["video"][None], video], dim=-1), inputs.fps
+            out_dir / f"stream-{step:08d}.mp4",
+            torch.cat([item["video"][None], video], dim=-1),
+            inputs.fps,
+            item["caption"],
         )

@@ -200,7 +200,12 @@ class VAERecipe(DataOptions):
         video = inputs.items[0]["video"][None]  # (1, 3, T, H, W)
         ae = VideoAutoencoder(module.vae)
         rec = ae.decode(ae.encode(video.to(ae.device, ae.dtype)))
-        write_sample(out_dir / f"vae-{step:08d}.mp4", torch.cat([video, rec.cpu()], dim=-1), inputs.fps)
+        write_sample(
+            out_dir / f"vae-{step:08d}.mp4",
+            torch.cat([video, rec.cpu()], dim=-1),
+            inputs.fps,
+            inputs.items[0]["caption"],
+        )
 
     @torch.no_grad()
     def measure_scaling_factor(self, vae: nn.Module, seed: int = 99991) -> float:

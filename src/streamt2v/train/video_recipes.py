@@ -475,6 +475,7 @@ class BaseRecipe(DataOptions):
             out_dir / f"{self.name}-{step:08d}.mp4",
             torch.cat([item["video"][None], video], dim=-1),
             inputs.fps,
+            item["caption"],
         )
 
     def export(self, module: nn.Module, out_dir: Path) -> None:
