@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 
 from streamt2v.io import locks
 from streamt2v.train import microworld_release as release
+from streamt2v.train import release_processes as processes
 from streamt2v.train.microworld_settings import RecipeRun
 from streamt2v.train.run_folder import RUN_LOCK
 
@@ -40,8 +42,57 @@ def test_a_run_whose_prerequisite_is_neither_done_nor_trained_is_refused_up_fron
 
 
 def test_ended_says_a_signal_as_a_signal() -> None:
-    assert release.ended(-9) == "killed by signal 9"
-    assert release.ended(2) == "failed (exit 2)"
+    assert processes.ended(-9) == "killed by signal 9"
+    assert processes.ended(2) == "failed (exit 2)"
+    # a run that took a Ctrl-C or SIGTERM sent to it alone (exit_status's exits) did not fail
+    assert processes.ended(130) == "was interrupted (exit 130: a Ctrl-C sent to it)"
+    assert processes.ended(143) == "was stopped (exit 143: a SIGTERM)"
+
+
+def test_a_failed_run_names_the_runs_its_failure_stopped(tmp_path: Path) -> None:
+    """The error named the failed run alone: the other runs it stopped were not said to be stopped."""
+    settings = {**_SETTINGS, "steps": 100_000, "checkpoint_every": 2}
+    runs = {
+        "long": RecipeRun("vae", _TINY_VAE, settings),
+        "broken": RecipeRun("vae", {**_TINY_VAE, "bogus": 1}, {**_SETTINGS, "steps": 1}),
+    }
+    with pytest.raises(RuntimeError) as caught:
+        release.train_all(tmp_path, cores=2, poll_s=0.2, runs=runs)
+    said = str(caught.value)
+    assert said.startswith("training 'broken' failed (exit 2): recipe 'vae' takes no bogus"), said
+    assert said.endswith(
+        f"; see {tmp_path / 'broken.log'}; stopped run long; a rerun resumes it from its latest checkpoint"
+    ), said
+
+
+def test_an_interrupt_while_the_runs_stop_kills_them_and_says_so(tmp_path: Path) -> None:
+    """A second Ctrl-C while stop_runs waited out the grace raised a bare KeyboardInterrupt ("interrupted")
+    and left the runs it had not waited for yet running: the ones left are killed and named."""
+    ignores_sigterm = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN)"
+    code = f"{ignores_sigterm}; print('ready', flush=True); time.sleep(60)"
+    log = open(tmp_path / "stubborn.log", "w")  # noqa: SIM115 (closed by stop_runs)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "ready\n"
+    interrupt = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
+    interrupt.start()
+    try:
+        with pytest.raises(processes.ReleaseInterrupted) as caught:
+            processes.stop_runs({"stubborn": (proc, log)}, grace_s=30)
+    finally:
+        interrupt.cancel()
+        proc.kill()
+    assert str(caught.value) == (
+        "stopped run stubborn; a rerun resumes it from its latest checkpoint (an interrupt while they stopped "
+        "killed stubborn at once: the steps after that checkpoint are lost)"
+    )
+    assert proc.returncode == -signal.SIGKILL and log.closed
+
+
+def test_measure_long_ends_as_the_command_line_does(tmp_path: Path, capsys) -> None:
+    """--measure-long ran outside exit_status: its error (or a Ctrl-C) was a traceback."""
+    assert release.main(["--measure-long", "8", "--assets", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: ") and "nowhere" in err[-1], err
 
 
 # train_all in a process of its own with one long run: as main() runs it (under exit_status), or plainly
@@ -49,11 +100,12 @@ _RELEASE = """
 import sys
 from pathlib import Path
 from streamt2v.train import microworld_release as release
+from streamt2v.train import release_processes as processes
 from streamt2v.train.microworld_settings import RecipeRun
 
 runs = {{"long": RecipeRun("vae", {vae!r}, {settings!r})}}
 train = lambda: release.train_all(Path(sys.argv[1]), cores=1, poll_s=0.2, runs=runs)
-sys.exit(release.exit_status(train)) if {as_main!r} else train()
+sys.exit(processes.exit_status(train)) if {as_main!r} else train()
 """
 
 
@@ -79,7 +131,7 @@ def _sigterm_the_release(out: Path, as_main: bool) -> tuple[int, str]:
         child = int((run / RUN_LOCK).read_text())
         assert child != parent.pid
         parent.send_signal(signal.SIGTERM)
-        _, err = parent.communicate(timeout=release.STOP_GRACE_S - 15)
+        _, err = parent.communicate(timeout=processes.STOP_GRACE_S - 15)
     finally:
         parent.kill()
         if child is not None and _alive(child):
@@ -137,7 +189,7 @@ def test_stop_runs_names_only_the_runs_it_stopped(tmp_path: Path) -> None:
         proc = subprocess.Popen([sys.executable, "-c", ready], stdout=subprocess.PIPE, text=True)
         assert proc.stdout.readline() == "ready\n"
         running[name] = (proc, log)
-    assert release.stop_runs(running, grace_s=30) == ["training"]
+    assert processes.stop_runs(running, grace_s=30) == ["training"]
     assert [proc.returncode for proc, _ in running.values()] == [0, -signal.SIGTERM]
 
 

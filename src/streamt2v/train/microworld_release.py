@@ -46,7 +46,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -66,6 +65,15 @@ from streamt2v.train.microworld_settings import (
     VAE_RUN,
     RecipeRun,
     release_runs,
+)
+from streamt2v.train.release_processes import (
+    ReleaseInterrupted,
+    RunFailed,
+    ended,
+    exit_status,
+    last_error,
+    stop_runs,
+    stopped_runs,
 )
 from streamt2v.wording import singular_or_plural
 
@@ -173,33 +181,6 @@ def startable(
     return start
 
 
-# How long runs stopped the Ctrl-C way (train_all interrupted, or another run failed) get to write their
-# checkpoint and leave before they are killed.
-STOP_GRACE_S = 60.0
-
-
-class ReleaseInterrupted(KeyboardInterrupt):
-    """Ctrl-C (or SIGTERM, in :func:`exit_status`) while :func:`train_all` trained: the runs it had started
-    were stopped the Ctrl-C way, each keeping its latest checkpoint, which a rerun resumes."""
-
-
-def exit_status(work: Callable[[], object]) -> int:
-    """Run ``work`` as the command line does: 0; an error (RuntimeError, ValueError, OSError) as one line
-    ``error: ...``, 2; Ctrl-C as one line ``interrupted: ...``, 130, and SIGTERM (a supervisor's stop,
-    ``timeout``) the same way, 143."""
-    with sigterm_as_interrupt() as terminated:
-        try:
-            work()
-        except KeyboardInterrupt as err:
-            detail = f": {err}" if str(err) else ""
-            print(f"interrupted{' (SIGTERM)' if terminated() else ''}{detail}", file=sys.stderr)
-            return 143 if terminated() else 130
-        except (RuntimeError, ValueError, OSError) as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-    return 0
-
-
 def train_given_run(out: str, name: str, run_json: str, allow_cpu: str) -> int:
     """The process of a run :func:`train_all` was given (``runs=``): :func:`train_one` of the run whose
     :class:`RecipeRun` fields are ``run_json``; its messages on its log, as the command line's."""
@@ -223,52 +204,6 @@ def run_command(out: Path, name: str, allow_cpu: bool, given: RecipeRun | None) 
         return [sys.executable, "-m", "streamt2v.train.microworld_release", *only]
     run_json = json.dumps(dataclasses.asdict(given))
     return [sys.executable, "-c", _TRAIN_GIVEN_RUN, str(out), name, run_json, "1" if allow_cpu else "0"]
-
-
-def ended(returncode: int) -> str:
-    """How a run's process ended, in words: ``killed by signal 9`` or ``failed (exit 2)``."""
-    if returncode < 0:
-        return f"killed by signal {-returncode}"
-    return f"failed (exit {returncode})"
-
-
-def last_error(log: Path, start: int = 0) -> str:
-    """The last ``error: ...`` line of a run's log from byte ``start`` on (where this attempt's output
-    begins: a rerun appends) without its ``error: `` (empty: none)."""
-    try:
-        with open(log, "rb") as f:
-            f.seek(start)
-            lines = f.read().decode(errors="replace").splitlines()
-    except OSError:
-        return ""
-    return next((line[len("error: ") :] for line in reversed(lines) if line.startswith("error: ")), "")
-
-
-def stop_runs(
-    running: dict[str, tuple[subprocess.Popen, IO[str]]], grace_s: float = STOP_GRACE_S
-) -> list[str]:
-    """Stop the running runs the Ctrl-C way, wait ``grace_s`` for them, then kill the ones left; the names
-    of those that did not end with exit 0 (a run finishing meanwhile was not stopped). SIGTERM, not SIGINT:
-    each run's process takes it as its Ctrl-C (:func:`exit_status`: it writes nothing half and keeps its
-    checkpoint), and a release started with SIGINT ignored (``cmd &`` in a script) passes that on to its
-    runs, which then went on until terminated after the grace. A second SIGTERM is ignored there, so one
-    still running after the grace is killed."""
-    for proc, _ in running.values():
-        if proc.poll() is None:
-            proc.terminate()
-    deadline = time.monotonic() + grace_s
-    stopped = []
-    for name, (proc, log) in running.items():
-        try:
-            proc.wait(max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            logger.warning("%s: not stopped after %.0f s, killed", name, grace_s)
-            proc.kill()
-            proc.wait()
-        log.close()
-        if proc.returncode != 0:
-            stopped.append(name)
-    return stopped
 
 
 def train_all(
@@ -337,7 +272,7 @@ def _train_all(
                 del running[n]
                 if proc.returncode != 0:
                     error = last_error(out / f"{n}.log", starts[n])
-                    raise RuntimeError(
+                    raise RunFailed(
                         f"training {n!r} {ended(proc.returncode)}{f': {error}' if error else ''}; "
                         f"see {out / f'{n}.log'}"
                     )
@@ -345,12 +280,9 @@ def _train_all(
     except BaseException as err:
         stopped = sorted(stop_runs(running))
         if isinstance(err, KeyboardInterrupt) and stopped:
-            k = len(stopped)
-            raise ReleaseInterrupted(
-                f"stopped {singular_or_plural(k, 'run')} {', '.join(stopped)}; a rerun resumes "
-                f"{singular_or_plural(k, 'it', 'them')} from {singular_or_plural(k, 'its', 'their')} latest "
-                "checkpoint"
-            ) from None
+            raise ReleaseInterrupted(stopped_runs(stopped)) from None
+        if isinstance(err, RunFailed) and stopped:  # the runs its failure stopped, which it did not name
+            raise RunFailed(f"{err}; {stopped_runs(stopped)}") from None
         raise
 
 
@@ -532,8 +464,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.measure_long is not None:
         if a.assets is None:
             p.error("--measure-long needs --assets (the folder holding the shipped model)")
-        measure_long(a.assets, a.measure_long)
-        return 0
+        # as the training: an error, Ctrl-C or SIGTERM one line (they were tracebacks)
+        return exit_status(lambda: measure_long(a.assets, a.measure_long))
     if a.skip_train and a.assets is None:
         p.error(
             "--skip-train needs --assets (it only assembles the shipped folders there from finished runs)"
