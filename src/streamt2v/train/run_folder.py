@@ -502,6 +502,9 @@ def holds_a_run(folder: Path) -> bool:
     """Whether ``folder`` is a training run's (:func:`is_run_folder`) or one a run has taken to start in
     (its lock held, no config.json yet): a first run with ``--out`` inside ``--data`` counted its own lock as
     a file that is not a video, its resume as a run's file."""
+    # Without fcntl (not POSIX) locks.acquire makes no lock file and holder() finds none held: a run starting
+    # there leaves no .lock to be counted, so only is_run_folder is needed (a stale copied one counts on any
+    # system as a file, as a free lock does on POSIX).
     return is_run_folder(folder) or locks.holder(folder / RUN_LOCK) is not None
 
 
