@@ -60,3 +60,44 @@ def test_a_link_to_nothing_is_named_with_its_target(tmp_path: Path, file: str) -
         "a hub cache snapshot copied without the blobs/ its links point into? copy it with cp -rL (the files, "
         "not the links), or download it again"
     )
+
+
+@pytest.mark.parametrize("part", ["vae", "unet", "init_unet", "text_encoder", "image_encoder"])
+def test_a_part_without_its_config_is_named_before_any_weights_load(tmp_path: Path, part: str) -> None:
+    """A part whose config.json is gone was diffusers' 'Error no file named config.json found in directory
+    m/vae.', or for a transformers part a table of every weight as mismatched then 'You set
+    `ignore_mismatched_sizes` to `False`'."""
+    folder = StreamingT2VModel.from_preset("tiny").save_pretrained(tmp_path / "m")
+    (folder / part / "config.json").unlink()
+    with pytest.raises(FileNotFoundError) as info:
+        StreamingT2VModel.from_pretrained(folder)
+    weights = "model.safetensors" if part.endswith("encoder") else "diffusion_pytorch_model.safetensors"
+    assert str(info.value) == (
+        f"model folder's {part}/ {str(folder / part)!r} has no config.json (found: {weights}): the folder is "
+        "incomplete (an interrupted copy?); copy the whole folder again, or write it again (streamt2v convert "
+        "or assemble)"
+    )
+
+
+@pytest.mark.parametrize("part", ["unet", "vae", "text_encoder"])
+def test_a_refiner_part_without_its_config_is_named(tmp_path: Path, part: str) -> None:
+    from streamt2v.pipeline.refiner import Refiner
+
+    folder = Refiner.random((32, 32)).save_pretrained(tmp_path / "r")
+    (folder / part / "config.json").unlink()
+    with pytest.raises(FileNotFoundError) as info:
+        Refiner.from_pretrained(folder)
+    assert str(info.value).startswith(f"refiner folder's {part}/ {str(folder / part)!r} has no config.json")
+    assert str(info.value).endswith(
+        "the folder is incomplete (an interrupted copy?); copy the whole folder again"
+    )
+
+
+def test_a_config_linked_to_nothing_is_named_as_a_link(tmp_path: Path) -> None:
+    """Checked for first: a config.json that is a link to nothing is not named as missing."""
+    folder = StreamingT2VModel.from_preset("tiny", with_init_unet=False).save_pretrained(tmp_path / "m")
+    config = folder / "vae" / "config.json"
+    config.unlink()
+    config.symlink_to(tmp_path / "gone.json")
+    with pytest.raises(FileNotFoundError, match=r"holds 1 link to files that do not exist \(config.json -> "):
+        StreamingT2VModel.from_pretrained(folder)

@@ -61,10 +61,14 @@ from streamt2v.models.model_index import (
 )
 from streamt2v.models.tokenizers import byte_level_clip_tokenizer, load_tokenizer
 from streamt2v.models.unet import StreamingUNet, build_video_unet
+from streamt2v.pipeline.setting_checks import check_seed
 
 logger = logging.getLogger(__name__)
 
 MODELSCOPE_REPO = "damo-vilab/text-to-video-ms-1.7b"
+
+# what to do about a model folder missing a part or a part's file
+_REMEDY = "copy the whole folder again, or write it again (streamt2v convert or assemble)"
 
 # ModelScope T2V 1.7B component configs (public damo-vilab/text-to-video-ms-1.7b configs; reference
 # full_build_configs/*.json) and open_clip ViT-H-14 (the official APM image encoder, official-facts §2.3).
@@ -299,7 +303,11 @@ class StreamingT2VModel:
         """A :class:`StreamingT2VModel` with random components at a preset (a name of
         :data:`~streamt2v.config.PRESETS` or a :class:`ModelConfig`) on ``device`` (``"auto"``: a GPU if there is
         one), the weights drawn from ``seed`` on its generator (a CUDA device gives other weights than the CPU).
-        On ``device="meta"`` nothing is allocated (shapes only)."""
+        On ``device="meta"`` nothing is allocated (shapes only). ``seed``: an integer in ``[0, 2**64)``, as
+        ``pipe(...)`` takes it (a torch.Generator is refused: the weights are drawn from the seed)."""
+        if isinstance(seed, torch.Generator):  # failed inside torch; pipe(...) takes no generator either
+            raise TypeError("seed= takes an integer in [0, 2**64), got a torch.Generator: pass its seed")
+        check_seed(seed)  # -1 was taken, where pipe(seed=-1) is refused
         cfg = get_preset(preset) if isinstance(preset, str) else preset
         if str(device) != "meta":  # "auto", and a device not present named, as from_pretrained does
             device = resolve_device(device)
@@ -403,8 +411,7 @@ class StreamingT2VModel:
             if not (root / comp).is_dir():
                 raise FileNotFoundError(
                     f"model folder {str(root)!r} is missing component {comp!r} ({root / comp}), which its "
-                    f"{MODEL_INDEX} names: the folder is incomplete (an interrupted copy?); copy the whole "
-                    "folder again, or write it again (streamt2v convert or assemble)"
+                    f"{MODEL_INDEX} names: the folder is incomplete (an interrupted copy?); {_REMEDY}"
                 )
         refuse_broken_links(
             root / "scheduler", "model folder's scheduler/", lambda name: name.endswith(".json")
@@ -412,7 +419,9 @@ class StreamingT2VModel:
         scheduler_config = read_json_object(root / "scheduler" / "scheduler_config.json", "scheduler config")
         # the parts fit together, and each one's weights are there and can be whole, before any is read
         weighted = [c for c in needed if c not in ("tokenizer", "scheduler")]
-        parts = FolderParts(root, "model folder", weighted, (config.frame_size, config.vae_scale_factor))
+        parts = FolderParts(
+            root, "model folder", weighted, (config.frame_size, config.vae_scale_factor), _REMEDY
+        )
         # None means float32 for every component: diffusers casts to it by default, but transformers 5
         # keeps the dtype the files were saved in (the shipped fp16), which would mix dtypes.
         dtype = torch.float32 if torch_dtype is None else torch_dtype

@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 
 import torch
 
-from streamt2v.io.folders import read_json_object
-from streamt2v.io.weight_files import check_weight_files, weights_variant
+from streamt2v.io.folders import folder_listing, read_json_object
+from streamt2v.io.weight_files import check_weight_files, refuse_broken_links, weights_variant
 from streamt2v.models.strict_loading import from_pretrained_strict
 from streamt2v.wording import counted
 
@@ -127,21 +127,35 @@ _FIT_ADVICE = (
 
 class FolderParts:
     """The weighted parts of the folder ``root`` (a ``kind`` of folder: ``"model folder"``), checked on
-    construction without reading any weights: their configs fit together (:func:`fit_problems`) and their weight
-    files are there and can be whole (which variant each holds: the full-precision files, or only the ``fp16``
-    ones some hub repos ship). ``latents``: the ``(frame_size, vae_scale_factor)`` the folder's index sizes
-    latents by, checked against ``vae/``. :meth:`load` then loads one. Errors name ``kind``, the part and the file."""
+    construction without reading any weights: each has its ``config.json``, and they fit together
+    (:func:`fit_problems`), and their weight files are there and can be whole (which variant each holds: the
+    full-precision files, or only the ``fp16`` ones some hub repos ship). ``latents``: the ``(frame_size,
+    vae_scale_factor)`` the folder's index sizes latents by, checked against ``vae/``. :meth:`load` then loads
+    one. Errors name ``kind``, the part and the file; ``remedy`` is what to do about a part damaged or missing
+    files (``copy the whole folder again``)."""
 
     def __init__(
-        self, root: Path, kind: str, parts: Iterable[str], latents: tuple[int, int] | None = None
+        self,
+        root: Path,
+        kind: str,
+        parts: Iterable[str],
+        latents: tuple[int, int] | None = None,
+        remedy: str = "copy the whole folder again",
     ) -> None:
         self.root, self.kind = root, kind
         parts = list(parts)
         configs = {}
-        for part in parts:  # a part without a config.json is named by its loading
+        for part in parts:
+            refuse_broken_links(root / part, self.label(part))  # a link to nothing is named as one
             file = root / part / "config.json"
-            if file.is_file():
-                configs[part] = read_json_object(file, f"{self.label(part)} config")
+            if not file.is_file():
+                # diffusers said "no file named config.json found in directory"; transformers built a default
+                # model and printed a table of every weight as mismatched
+                raise FileNotFoundError(
+                    f"{self.label(part)} {str(root / part)!r} has no config.json (found: "
+                    f"{folder_listing(root / part)}): the folder is incomplete (an interrupted copy?); {remedy}"
+                )
+            configs[part] = read_json_object(file, f"{self.label(part)} config")
         if problems := fit_problems(configs, latents):
             raise ValueError(
                 f"the parts of {kind} {str(root)!r} do not fit together (was one replaced?): "
