@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from streamt2v.io.video import read_video, to_uint8_frames, write_video
+from streamt2v.io.video import read_video, to_uint8_frames, video_frames, write_video
 
 
 def _video(t: int = 3) -> torch.Tensor:
@@ -76,3 +76,36 @@ def test_a_video_of_the_wrong_form_is_refused_with_the_form_to_give(tmp_path, ba
     with pytest.raises(ValueError, match=re.escape(said)):
         write_video(tmp_path / "v.mp4", bad, 8)
     assert not (tmp_path / "v.mp4").exists()
+
+
+@pytest.mark.parametrize(
+    "shape, said",
+    [
+        # a tensor's layout as numpy (video.numpy()): the hint was the frames' permute, which fails on 5-D
+        ((1, 3, 2, 4, 4), "0-255 floats: x[0].transpose(1, 2, 3, 0).round().astype(np.uint8)"),
+        ((1, 3, 2, 4, 4), "[-1, 1] floats: torch.from_numpy(x)"),
+        ((3, 2, 4, 4), "[-1, 1] floats: torch.from_numpy(x)"),
+        ((1, 2, 4, 4, 3), "[-1, 1] floats: torch.from_numpy(x[0]).permute(3, 0, 1, 2)"),
+        ((2, 3, 4, 4), "[-1, 1] floats: torch.from_numpy(x).permute(1, 0, 2, 3)"),
+    ],
+)
+def test_a_float_array_is_given_the_conversion_for_its_own_layout(tmp_path, shape, said):
+    from streamt2v.metrics.probes import probe_video
+
+    video = np.zeros(shape, np.float32)
+    for call in (lambda: write_video(tmp_path / "v.mp4", video, 8), lambda: probe_video(video)):
+        with pytest.raises(ValueError, match=re.escape(said) + "(;|$)"):  # the whole expression
+            call()
+
+
+def test_each_conversion_a_float_array_is_given_makes_the_same_video(tmp_path):
+    """The hints are code that runs: each one turns the (1, 3, T, H, W) array into the video it holds."""
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 3, 2, 4, 4)).astype(np.float32)
+    expected = to_uint8_frames(torch.from_numpy(x))
+    unit = (x + 1) / 2  # [0, 1]
+    assert np.array_equal(video_frames(torch.from_numpy(x)), expected)
+    assert np.array_equal(
+        video_frames((unit[0].transpose(1, 2, 3, 0) * 255).round().astype(np.uint8)), expected
+    )
+    with pytest.raises(ValueError, match=re.escape("as frames: x[0].transpose(1, 2, 3, 0)")):
+        video_frames(expected.transpose(3, 0, 1, 2)[None])

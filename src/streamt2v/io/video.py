@@ -114,15 +114,35 @@ def _channels_first(video: torch.Tensor, *, frames_taken: bool = False) -> torch
     return video
 
 
+def _array_layout(shape: tuple[int, ...]) -> tuple[str, str] | None:
+    """For a numpy video of ``shape`` in a layout the library knows, the numpy expression of ``x`` that makes
+    it frames ``(T, H, W, 3)`` and the torch one that makes it a video tensor ``(B, 3, T, H, W)`` or ``(3, T,
+    H, W)`` (the same values); None for another shape. ``(3, H, W, 3)`` is frames, as :func:`video_frames`
+    reads it."""
+    frames = "x[0]" if len(shape) == 5 and shape[0] == 1 and shape[-1] == 3 else "x"
+    if frames == "x[0]" or (len(shape) == 4 and shape[-1] == 3):
+        return frames, f"torch.from_numpy({frames}).permute(3, 0, 1, 2)"
+    if (len(shape) == 5 and shape[:2] == (1, 3)) or (len(shape) == 4 and shape[0] == 3):
+        return ("x[0]" if len(shape) == 5 else "x") + ".transpose(1, 2, 3, 0)", "torch.from_numpy(x)"
+    if len(shape) == 4 and shape[1] == 3:  # (T, 3, H, W), as torchvision's frames
+        return "x.transpose(0, 2, 3, 1)", "torch.from_numpy(x).permute(1, 0, 2, 3)"
+    return None
+
+
 def check_uint8_frames(frames: np.ndarray) -> np.ndarray:
-    """``frames`` if it is a ``uint8 (T, H, W, 3)`` array, else a ValueError naming its dtype and shape."""
+    """``frames`` if it is a ``uint8 (T, H, W, 3)`` array, else a ValueError naming its dtype and shape, with
+    the conversion to use for an array of a known layout (:func:`_array_layout`): for floats, of each
+    convention they may hold."""
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
-        hint = ""
-        if frames.dtype.kind == "f":  # which float convention it holds is not ours to guess
+        hint, layout = "", _array_layout(tuple(frames.shape))
+        if layout is not None and frames.dtype.kind == "f":  # which convention it holds is not ours to guess
+            as_frames, as_tensor = layout
             hint = (
-                "; 0-255 floats: x.round().astype(np.uint8); [0, 1] floats: (x * 255).round().astype(np.uint8); "
-                "[-1, 1] floats: torch.from_numpy(x).permute(3, 0, 1, 2)"
+                f"; 0-255 floats: {as_frames}.round().astype(np.uint8); [0, 1] floats: ({as_frames} * 255)"
+                f".round().astype(np.uint8); [-1, 1] floats: {as_tensor}"
             )
+        elif layout is not None and frames.dtype == np.uint8:
+            hint = f"; as frames: {layout[0]}"
         raise ValueError(
             f"expected uint8 frames (T, H, W, 3), got {frames.dtype} of shape {tuple(frames.shape)}{hint}"
         )
