@@ -112,3 +112,21 @@ def test_raft_weights_take_a_tilde(home):
     torch.save(raft_large(weights=None).state_dict(), home / "raft.pt")
     flow = make_flow_fn("raft", raft_weights="~/raft.pt", device="cpu")
     assert flow(np.zeros((64, 64, 3), np.uint8), np.zeros((64, 64, 3), np.uint8)).shape == (2, 64, 64)
+
+
+def test_a_missing_model_or_refiner_folder_is_named_as_given(home):
+    """from_pretrained("~/nothere") named '/HOME/nothere' only; Refiner.from_pretrained too (as 'resolved')."""
+    from streamt2v.models.bundle import StreamingT2VModel
+    from streamt2v.pipeline.refiner import Refiner
+
+    with pytest.raises(FileNotFoundError) as err:
+        StreamingT2VModel.from_pretrained("~/nothere")
+    assert str(err.value) == f"model folder '~/nothere' ({str(home / 'nothere')!r}) does not exist"
+    with pytest.raises(FileNotFoundError) as err:
+        Refiner.from_pretrained("~/nothere")
+    assert str(err.value).startswith(
+        f"refiner folder '~/nothere' does not exist (resolved: {str(home / 'nothere')!r}); "
+    )
+    with pytest.raises(FileNotFoundError) as err:
+        Refiner.from_pretrained("/nothere")
+    assert str(err.value).startswith("refiner folder '/nothere' does not exist; ")  # resolved: the same

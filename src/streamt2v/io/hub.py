@@ -80,4 +80,5 @@ def resolve_model_path(
             return Path(snapshot_download(repo_id=text, allow_patterns=allow_patterns))
         except Exception as err:  # offline, unknown repo, ...: say what was tried and what to pass instead
             raise hub_unavailable_error(text, what, err, instead) from err
-    raise FileNotFoundError(f"{what} {str(path.resolve())!r} does not exist")
+    expanded = f" ({str(path)!r})" if text.startswith("~") else ""  # named as given, then as read
+    raise FileNotFoundError(f"{what} {text!r}{expanded} does not exist")

@@ -178,15 +178,16 @@ class Refiner:
         Missing parts, a folder of another kind (a StreamingT2VModel), an unavailable ``device`` or a
         ``dtype`` it does not run (half precision on the CPU) raise before any weights are read."""
         dtype = one_dtype(torch_dtype, dtype)
-        path = refiner_folder(path)
         from diffusers import AutoencoderKL, UNet3DConditionModel
         from transformers import CLIPTextModel
 
         from streamt2v.models.encoders import TextEncoder
         from streamt2v.models.tokenizers import load_tokenizer
 
-        parts = _checked_refiner(path)
+        # refusals name the folder as given ('~/hr'); None: the shipped one, by its path
+        parts = _checked_refiner(refiner_folder(path) if path is None else path)
         root = parts.root
+        path = root if path is None else path
         device = resolve_device(device)
         dtype = resolve_dtype(dtype, device)
         # read before any weights: a damaged file is named now, not after minutes of loading
@@ -428,9 +429,10 @@ def _checked_refiner(path: str | os.PathLike, config: EnhanceConfig | None = Non
             if looks_like_hub_id(text) and not Path(text.split("/")[0]).exists()
             else ""
         )
+        resolved = str(root.resolve())
+        shown = f" (resolved: {resolved!r})" if resolved != text else ""
         raise FileNotFoundError(
-            f"refiner folder {text!r} does not exist (resolved: {str(root.resolve())!r}); the refiner "
-            f"is loaded from a local folder{fetch}"
+            f"refiner folder {text!r} does not exist{shown}; the refiner is loaded from a local folder{fetch}"
         )
     if not root.is_dir():
         raise NotADirectoryError(f"refiner {str(path)!r} is a file; give a diffusers-format model folder")
