@@ -56,6 +56,12 @@ def test_a_chunk_of_hundreds_of_digits_is_refused_before_any_chunk():
 def test_the_counts_checked_after_the_config_count_the_digits_too():
     with pytest.raises(SettingError, match=f"^steps={DIGITS} is more than the 1000 timesteps"):
         check_step_counts(StreamConfig(num_frames=24, steps=HUGE).resolved(), plan_chunks(24))
+    # the shipped model recommends chunk_strength 0.9, whose refusal says how far stage 2 starts
+    too_many = f"too close to the end for steps={DIGITS}; lower steps"
+    with pytest.raises(SettingError, match=too_many) as refused:
+        config = StreamConfig(num_frames=24, steps=HUGE, chunk_strength=0.9).resolved()
+        check_step_counts(config, plan_chunks(24))
+    assert "0000" not in str(refused.value)
     with pytest.raises(
         SettingError, match=f"^num_frames must be an integer >= 1, got a negative {DIGITS[3:]}$"
     ):

@@ -47,8 +47,8 @@ def validate_sizes(chunk_frames: int, cond_frames: int) -> None:
         raise SettingError(f"cond_frames must be >= 1, got {shown_number(cond_frames)}")
     if chunk_frames <= cond_frames:
         raise SettingError(
-            f"chunk_frames ({shown_number(chunk_frames)}) must be greater than cond_frames ({shown_number(cond_frames)}): "
-            "each streaming chunk keeps the difference as new frames"
+            f"chunk_frames ({shown_number(chunk_frames)}) must be greater than cond_frames "
+            f"({shown_number(cond_frames)}): each streaming chunk keeps the difference as new frames"
         )
 
 
@@ -76,8 +76,9 @@ def plan_chunks(
     if prefix_frames:
         if num_frames <= prefix_frames:
             raise SettingError(
-                f"num_frames ({shown_number(num_frames)}) must exceed the {counted(prefix_frames, 'input frame')}: it counts "
-                f"the whole output, input frames included, so {prefix_frames + 1} or more"
+                f"num_frames ({shown_number(num_frames)}) must exceed the "
+                f"{counted(prefix_frames, 'input frame')}: it counts the whole output, input frames "
+                f"included, so {prefix_frames + 1} or more"
             )
         plan = [ChunkSpec(0, 0, 0, prefix_frames, 0)]
         pos = prefix_frames

@@ -65,6 +65,6 @@ def check_cam_frames(cond_frames: int, cam_frames: int, cam: str = "the model's 
     refuses the setting; assemble a sampler that recommends it)."""
     if cond_frames != cam_frames:
         raise SettingError(
-            f"cond_frames={shown_number(cond_frames)} does not match {cam}, which was built for {cam_frames} conditioning "
-            "frames"
+            f"cond_frames={shown_number(cond_frames)} does not match {cam}, which was built for {cam_frames} "
+            "conditioning frames"
         )

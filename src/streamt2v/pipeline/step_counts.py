@@ -29,8 +29,8 @@ def check_step_counts(
     repeat timesteps)."""
     if any(spec.stage == 1 for spec in plan) and config.init_steps > num_train_timesteps:
         raise SettingError(
-            f"init_steps={shown_number(config.init_steps)} is more than the {num_train_timesteps} timesteps of the noise "
-            f"schedule: lower init_steps to {num_train_timesteps} or less"
+            f"init_steps={shown_number(config.init_steps)} is more than the {num_train_timesteps} "
+            f"timesteps of the noise schedule: lower init_steps to {num_train_timesteps} or less"
         )
     if any(spec.stage == 2 for spec in plan):
         stage2_start_step(config, num_train_timesteps)
@@ -45,8 +45,8 @@ def stage2_start_step(config: StreamConfig, num_train_timesteps: int = 1000) -> 
         return start_step
     if strength == 1:
         raise SettingError(
-            f"steps={shown_number(steps)} is more than the {most} timesteps of the noise schedule: lower steps to {most} "
-            "or less"
+            f"steps={shown_number(steps)} is more than the {most} timesteps of the noise schedule: lower "
+            f"steps to {most} or less"
         )
     if steps <= most:
         more = " or more" if steps < most else ""
@@ -55,7 +55,7 @@ def stage2_start_step(config: StreamConfig, num_train_timesteps: int = 1000) -> 
         fix = f"lower steps to {start_step} or less (chunk_strength 1 allows {most})"
     raise SettingError(
         f"chunk_strength {strength} starts stage 2 at step {start_step} of {most}, too close to the end "
-        f"for steps={steps}; {fix}"
+        f"for steps={shown_number(steps)}; {fix}"
     )
 
 
