@@ -47,10 +47,20 @@ def test_a_stream_setting_of_hundreds_of_digits_is_refused_counting_them(setting
 def test_a_chunk_of_hundreds_of_digits_is_refused_before_any_chunk():
     """chunk_frames=10**300 was taken, and the run failed in torch.randn with a bare TypeError ("Overflow
     when unpacking long long") after its folder was made."""
-    with pytest.raises(SettingError, match=f"chunk_frames must be at most 1,000,000, got {DIGITS}$"):
+    with pytest.raises(SettingError, match=f"chunk_frames must be at most 256, got {DIGITS}: "):
         StreamConfig(num_frames=16, chunk_frames=HUGE)
-    with pytest.raises(SettingError, match="chunk_frames must be at most 1,000,000, got 1,000,001$"):
-        StreamConfig(num_frames=16, chunk_frames=1_000_001)
+
+
+def test_a_chunk_too_long_to_denoise_at_once_is_refused_before_any_chunk():
+    """--chunk-frames 1000000 -n 16 was taken: stage 1 denoises a whole chunk at once, and the run was
+    killed for memory (22 GB) minutes after its folder was made."""
+    with pytest.raises(SettingError, match="^chunk_frames must be at most 256, got 1000000: a chunk's"):
+        StreamConfig(num_frames=16, chunk_frames=1_000_000)
+    with pytest.raises(SettingError, match="got 257: "):
+        StreamConfig(num_frames=16, chunk_frames=257)
+    with pytest.raises(SettingError, match="got 257: "):
+        plan_chunks(16, chunk_frames=257)
+    assert StreamConfig(num_frames=16, chunk_frames=256).chunk_frames == 256
 
 
 def test_the_counts_checked_after_the_config_count_the_digits_too():

@@ -25,6 +25,11 @@ from streamt2v.pipeline.setting_checks import SettingError
 from streamt2v.typed_values import shown_number
 from streamt2v.wording import counted
 
+# The most frames a chunk (stages 1-2) or a refiner window (stage 3) may have: its frames are denoised at once,
+# in memory (a million took 22 GB and was killed), and the temporal attention has no positional embedding to
+# bound them. The models are trained on 16 (stages 1-2) and 24 (the refiner): 256 is far past any of them.
+MAX_CHUNK_FRAMES = 256
+
 
 @dataclass(frozen=True)
 class ChunkSpec:
@@ -41,8 +46,19 @@ class ChunkSpec:
         return self.stop - self.start
 
 
+def check_chunk_frames(chunk_frames: int) -> None:
+    """Refuse a ``chunk_frames`` above :data:`MAX_CHUNK_FRAMES`, before any run folder is made."""
+    if chunk_frames > MAX_CHUNK_FRAMES:
+        raise SettingError(
+            f"chunk_frames must be at most {MAX_CHUNK_FRAMES}, got {shown_number(chunk_frames)}: a chunk's "
+            "frames are denoised at once, in memory (the official models' chunks are 16 frames)"
+        )
+
+
 def validate_sizes(chunk_frames: int, cond_frames: int) -> None:
-    """Raise unless ``0 < cond_frames < chunk_frames`` (each streaming chunk must add frames)."""
+    """Raise unless ``0 < cond_frames < chunk_frames <= MAX_CHUNK_FRAMES`` (each streaming chunk must add
+    frames)."""
+    check_chunk_frames(chunk_frames)
     if cond_frames < 1:
         raise SettingError(f"cond_frames must be >= 1, got {shown_number(cond_frames)}")
     if chunk_frames <= cond_frames:

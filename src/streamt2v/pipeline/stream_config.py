@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from streamt2v.pipeline.chunking import validate_sizes
+from streamt2v.pipeline.chunking import check_chunk_frames, validate_sizes
 from streamt2v.pipeline.setting_checks import SettingError, check_seed
 from streamt2v.sampling.noise import check_correlation
 from streamt2v.sampling.schedulers import SCHEDULER_NAMES
@@ -179,11 +179,8 @@ class StreamConfig:
         # a chunk holds at least one conditioning frame and one new one, whatever cond_frames the model's is
         if self.chunk_frames is not None and self.chunk_frames < 2:
             raise ValueError(f"chunk_frames must be >= 2, got {shown_number(self.chunk_frames)}")
-        # a chunk longer than any video is a typo (10**300 reached torch.randn, whose sizes are 64-bit)
-        if self.chunk_frames is not None and self.chunk_frames > MAX_FRAMES:
-            raise ValueError(
-                f"chunk_frames must be at most {MAX_FRAMES:,}, got {_shown_count(self.chunk_frames)}"
-            )
+        if self.chunk_frames is not None:
+            check_chunk_frames(self.chunk_frames)
         if None not in (self.chunk_frames, self.cond_frames):  # else once the model's value is known
             validate_sizes(self.chunk_frames, self.cond_frames)
 
