@@ -88,6 +88,15 @@ def test_an_arg_naming_no_value_keeps_its_spelling_when_copied_or_pickled():
         assert other.spelled(flags=True) == "pass --init-unet x" and str(other) == "pass init_unet x"
 
 
+def test_an_args_counted_value_reads_as_one_after_its_flag():
+    """``--fps an integer of 401 digits is ...`` ran the value's words into the message's."""
+    assert Arg("fps", 10**400).flag == "--fps (an integer of 401 digits)"
+    assert Arg("fps", -(10**400)).flag == "--fps (a negative integer of 401 digits)"
+    assert str(Arg("fps", 10**400)) == "fps=an integer of 401 digits"
+    assert Arg("sizes", [10**400, 16]).flag == "--sizes [an integer of 401 digits, 16]"
+    assert Arg("fps", 8).flag == "--fps 8"
+
+
 def test_an_arg_of_a_flag_of_its_own_keeps_it_when_copied_or_pickled():
     for arg in (FlaggedArg("output", flag="-o"), FlaggedArg("ema_decay", None, flag="--ema-decay 0")):
         for again in (copy.copy(arg), copy.deepcopy(arg), pickle.loads(pickle.dumps(arg))):

@@ -106,6 +106,15 @@ def test_cli_end_to_end(tmp_path, monkeypatch, capsys, caplog):
         # more steps than the schedule has: refused before any chunk (was a scheduler's error after chunk 1)
         (["x", "--steps", "2000", "--chunk-strength", "1"], "--steps 2000 is more than the 1000 timesteps"),
         (["x", "--init-steps", "1001"], "--init-steps 1001 is more than the 1000 timesteps"),
+        # a counted value reads as one after its flag (was "--init-steps an integer of 25 digits is more ...")
+        (
+            ["x", "--init-steps", "9" * 25],
+            "--init-steps (an integer of 25 digits) is more than the 1000 timesteps",
+        ),
+        (
+            ["x", "--steps", "9" * 25],
+            "too close to the end for --steps (an integer of 25 digits); lower --steps to 900 or less",
+        ),
         (
             ["x", "--init-video", "v3.mp4", "--frames", "3"],
             "error: --frames (3) must exceed the 3 input frames",

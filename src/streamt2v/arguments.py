@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import NamedTuple
 
-from streamt2v.typed_values import shown_value
+from streamt2v.typed_values import flag_value, shown_value
 
 
 class _NameOnly:
@@ -50,7 +50,7 @@ class Arg(NamedTuple):
         flag = "--" + ("no-" if self.value is False else "") + self.name.replace("_", "-")
         if self.value is NAME_ONLY or isinstance(self.value, bool):
             return flag
-        return f"{flag} {shown_value(self.value, str)}"
+        return f"{flag} {flag_value(shown_value(self.value, str))}"
 
 
 class FlaggedArg(Arg):

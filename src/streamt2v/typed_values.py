@@ -7,6 +7,7 @@ import math
 import numbers
 import operator
 import os
+import re
 from collections.abc import Callable
 from dataclasses import fields
 from types import UnionType
@@ -117,6 +118,16 @@ def shown_number(value: object) -> str:
             digits += 1
         return f"{'a negative' if value < 0 else 'an'} integer of {digits} digits"
     return repr(value)
+
+
+# shown_number's words for an integer it counts, which a flag's value shows in parentheses (flag_value)
+COUNTED_INTEGER = r"(?:an|a negative) integer of \d+ digits"
+
+
+def flag_value(shown: str) -> str:
+    """A value as a message shows it (:func:`shown_value`), as it follows a flag: counted integer's words in
+    parentheses (``--steps (an integer of 25 digits)``), which otherwise run on into the message's."""
+    return f"({shown})" if re.fullmatch(COUNTED_INTEGER, shown) else shown
 
 
 def shown_text(text: str) -> str:

@@ -8,6 +8,7 @@ import argparse
 import re
 
 from streamt2v.pipeline.setting_checks import QUOTED
+from streamt2v.typed_values import COUNTED_INTEGER, flag_value
 
 # The flags of the stage-1/2 settings whose name is not the flag's (the rest: --name-with-dashes).
 _OTHER_FLAGS = {"num_frames": "--frames", "anchor_image": "--anchor"}
@@ -39,8 +40,8 @@ def as_flags(message: str, flags: dict[str, str] | None = None) -> str:
     stage-1/2 ones) — ``steps=10`` as ``--steps 10`` — quoted prompts and paths left as they are."""
     flags = _flag_names() if flags is None else flags
     names = "|".join(sorted(flags, key=len, reverse=True))
-    pattern = re.compile(rf"({QUOTED})|\b({names})\b(=?)")
-    return pattern.sub(lambda m: m[1] or flags[m[2]] + " " * bool(m[3]), message)
+    pattern = re.compile(rf"({QUOTED})|\b({names})\b(?:(=)({COUNTED_INTEGER})?)?")
+    return pattern.sub(lambda m: m[1] or flags[m[2]] + " " * bool(m[3]) + flag_value(m[4] or ""), message)
 
 
 def typed_flags(args: argparse.Namespace, command: str) -> dict[str, object]:
