@@ -92,15 +92,16 @@ def test_options_for_a_stage_the_video_has_not_are_named_as_unused(model, caplog
             pipe.stream("a red circle", *args, **options)  # warns at once, before any chunk is sampled
         return [r.getMessage() for r in caplog.records if r.name == "streamt2v.pipeline.generate"]
 
+    # named by the Python arguments as given (docs/generate.md: steps= on a 16-frame video)
     assert warned(16, steps=3, guidance=2.0, init_steps=1, seed=1) == [
-        "steps, guidance set the streaming chunks (stage 2), and a video of 16 frames is one stage-1 chunk "
-        "(the init_* options set it); they are not used"
+        "steps=3, guidance=2.0 set the streaming chunks (stage 2), and a video of 16 frames is one stage-1 "
+        "chunk (the init_* options set it); they are not used"
     ]
     assert warned(20, init_image=image, init_steps=1, init_guidance=2.0, steps=1) == [
-        "init_steps, init_guidance set stage 1, which init_image takes the place of; they are not used"
+        "init_steps=1, init_guidance=2.0 set stage 1, which init_image takes the place of; they are not used"
     ]
     assert warned(20, init_video=image[:, :, None], init_eta=0.5) == [
-        "init_eta set stage 1, which init_video takes the place of; they are not used"
+        "init_eta=0.5 sets stage 1, which init_video takes the place of; it is not used"
     ]
     assert warned(16, init_steps=1, negative_prompt="blue") == []
     assert warned(24, steps=1, init_steps=1) == []

@@ -12,7 +12,7 @@ import shlex
 import pytest
 import torch
 
-from conftest import Crash, cfg_for
+from conftest import FAST_CLI, Crash, cfg_for
 from streamt2v.cli import main
 from streamt2v.io.video import read_video
 from streamt2v.pipeline.generate import GenerateConfig, generate
@@ -238,9 +238,16 @@ def test_interrupt_reports_the_frames_saved_in_the_run_directory(tmp_path, monke
     with pytest.raises(KeyboardInterrupt):
         generate(dataclasses.replace(cfg_for(tmp_path, "i", n=32), run_dir="my run"), model=model)
     assert "stopped after 2 finished chunks (24 frames saved in the run directory)" in caplog.text
-    # the command as printed, pasted into a shell, names the run (quoted, absolute) from anywhere
+    # a Python caller is told the call (it was told the command line's command), the run absolute
     printed = caplog.text.split("continue with: ", 1)[1].splitlines()[0]
-    assert shlex.split(printed) == ["streamt2v", "generate", "--resume", str(tmp_path / "my run")]
+    assert printed == f"resume_generate({str(tmp_path / 'my run')!r})"
+    # the command line: the command as printed, pasted into a shell, names the run (quoted) from anywhere
+    caplog.clear()
+    calls.clear()
+    argv = ["generate", "a red circle", "--frames", "32", "-o", "c.mp4", "--run-dir", "cli run", *FAST_CLI]
+    assert main(argv) == 130
+    printed = caplog.text.split("continue with: ", 1)[1].splitlines()[0]
+    assert shlex.split(printed) == ["streamt2v", "generate", "--resume", str(tmp_path / "cli run")]
 
 
 def test_a_run_stopped_by_nan_keeps_its_chunks_and_does_not_offer_a_futile_resume(tmp_path, caplog):
@@ -266,15 +273,21 @@ def test_a_run_stopped_by_nan_keeps_its_chunks_and_does_not_offer_a_futile_resum
 
 
 def test_after_nan_a_float16_run_is_told_to_continue_in_another_precision(tmp_path):
+    """Told as each caller continues it: a Python caller was told the command line's ``--dtype bf16``."""
+    from streamt2v.arguments import spelled
     from streamt2v.pipeline.run_writing import advice_after_nan
 
     f32, f16, b16 = torch.float32, torch.float16, torch.bfloat16
     run = tmp_path / "my run"
     cuda = advice_after_nan(run, f16, [f32, f16, b16])
-    assert cuda.endswith(f"--resume '{run}' --dtype bf16 (or fp32)")
-    assert advice_after_nan(run, f16, [f32, f16]).endswith(f"--resume '{run}' --dtype fp32")  # no bf16 (MPS)
+    assert spelled(cuda, flags=True).endswith(f"--resume '{run}' --dtype bf16 (or --dtype fp32)")
+    assert spelled(cuda, flags=False).endswith(f"resume_generate('{run}', dtype='bf16') (or dtype='fp32')")
+    no_bf16 = advice_after_nan(run, f16, [f32, f16])  # MPS
+    assert spelled(no_bf16, flags=True).endswith(f"--resume '{run}' --dtype fp32")
+    assert spelled(no_bf16, flags=False).endswith(f"resume_generate('{run}', dtype='fp32')")
     # in fp32 or bf16 the run's settings make the NaN: a resume would stop at the same chunk
-    assert advice_after_nan(run, b16, [f32, f16, b16]).startswith("a resume would stop at the same chunk")
+    said = spelled(advice_after_nan(run, b16, [f32, f16, b16]), flags=False)
+    assert said.startswith("a resume would stop at the same chunk")
 
 
 @pytest.mark.parametrize("on_the_cpu", [["--device", "cpu"], ["--cpu"]], ids=["device", "cpu"])
@@ -411,7 +424,7 @@ def test_a_resume_goes_on_from_the_chunks_before_a_damaged_chunk_file_and_makes_
     monkeypatch.setattr(StreamingVideoWriter, "__init__", damaging_init)
     with caplog.at_level(logging.WARNING), pytest.raises(DamagedChunkError, match="chunk_000001.safetensors"):
         resume_generate(tmp_path / "run-d", model=model)
-    assert "continue with: streamt2v generate --resume" in caplog.text
+    assert "continue with: resume_generate(" in caplog.text  # a Python caller's call
     monkeypatch.undo()
     monkeypatch.chdir(tmp_path)
     caplog.clear()

@@ -487,7 +487,6 @@ def test_a_run_stopped_in_stage_3_says_that_stage_3s_last_step_is_kept(tmp_path,
     from streamt2v.config import get_preset
     from streamt2v.models.bundle import StreamingT2VModel
     from streamt2v.pipeline.generate import GenerateConfig, generate
-    from streamt2v.pipeline.run_writing import resume_command
     from streamt2v.pipeline.rundir import STAGE3_STATE
     from streamt2v.pipeline.stream import StreamConfig
 
@@ -522,7 +521,7 @@ def test_a_run_stopped_in_stage_3_says_that_stage_3s_last_step_is_kept(tmp_path,
             hook.remove()
     assert (tmp_path / "run" / STAGE3_STATE).is_file() == (stop_at == 2)
     [said] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("stopped ")]
-    assert said == f"{expected}; continue with: {resume_command(tmp_path / 'run')}"
+    assert said == f"{expected}; continue with: resume_generate({str(tmp_path / 'run')!r})"
 
 
 def test_chunk_files_get_the_usual_permissions(tmp_path):

@@ -456,8 +456,9 @@ def _generate(args: argparse.Namespace) -> int:
             gif=args.gif,
             run_dir=args.run_dir,
             enhance={k: v for k, v in enhance.items() if v is not None} if args.enhance else None,
-            refiner=args.refiner,
-            random_refiner=args.random_refiner,
+            # without --enhance: ignored, as warned above (generate() would warn of them again)
+            refiner=args.refiner if args.enhance else None,
+            random_refiner=args.random_refiner and args.enhance,
             compile=args.compile or None,  # --no-compile: eager, as without the flag
             overwrite=args.overwrite,
         )
@@ -473,11 +474,16 @@ def _generate(args: argparse.Namespace) -> int:
     stopped = None  # a Ctrl-C or SIGTERM that came as the finished run was marked complete
     try:
         # stage-1/2 messages name settings by their field names ("init_video is 64x64; ..."), the checks before
-        # any work the arguments they carry (random_refiner=True): here, by flags; stage 3's advice a setting
-        # generate has no flag for (pad_to_aspect) as the enhance command that takes it
+        # any work and the advice after a stop the arguments they carry (random_refiner=True, resume_generate):
+        # here, by flags; stage 3's advice a setting generate has no flag for (pad_to_aspect) as the enhance
+        # command that takes it
         with (
             logs_naming_flags("streamt2v.pipeline.stream", rename=as_flags),
-            logs_naming_flags("streamt2v.pipeline.preflight", "streamt2v.pipeline.generate"),
+            logs_naming_flags(
+                "streamt2v.pipeline.preflight",
+                "streamt2v.pipeline.generate",
+                "streamt2v.pipeline.run_writing",
+            ),
             logs_advising_enhance(cfg.output),
         ):
             if args.resume:

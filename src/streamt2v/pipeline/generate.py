@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from streamt2v.arguments import Arg
+from streamt2v.arguments import Arg, ArgumentValueError, FlaggedArg
 from streamt2v.io.folders import home_path
 from streamt2v.io.output_paths import output_kind
 from streamt2v.io.video import check_crf
-from streamt2v.memory import one_dtype
+from streamt2v.memory import dtype_name, one_dtype, resolve_device, resolve_dtype, supported_dtypes
 from streamt2v.pipeline.model_fingerprint import local_model_folder, model_fingerprint
 from streamt2v.pipeline.model_loading import (
     load_compiled,
@@ -31,6 +31,7 @@ from streamt2v.pipeline.model_loading import (
     sampler_before_loading,
     schedule_length,
 )
+from streamt2v.pipeline.option_hints import unknown_options_message
 from streamt2v.pipeline.preflight import (
     check_default_refiner_for,
     check_inputs,
@@ -41,7 +42,7 @@ from streamt2v.pipeline.preflight import (
 from streamt2v.pipeline.prompts import PromptSchedule, as_schedule, load_schedule
 from streamt2v.pipeline.run_folders import default_run_dir, reserve_run_dir
 from streamt2v.pipeline.run_inputs import RunInputs, read_run_inputs
-from streamt2v.pipeline.run_writing import ChunkCallback, GenerateResult, consume, replaced, resume_command
+from streamt2v.pipeline.run_writing import ChunkCallback, GenerateResult, consume, how_to_resume, replaced
 
 # generate() raises it (a stop that came as the run finished): importable with it, as docs/generate.md says
 from streamt2v.pipeline.run_writing import StoppedWhenComplete as StoppedWhenComplete
@@ -51,52 +52,12 @@ from streamt2v.pipeline.setting_checks import SettingError
 from streamt2v.pipeline.step_counts import check_step_counts, recommended_note
 from streamt2v.pipeline.stream import Chunk, StepCallback, StreamConfig, StreamState, stream
 from streamt2v.pipeline.stream_config import OFFICIAL_SAMPLING
-from streamt2v.wording import close_name, counted
+from streamt2v.wording import counted
 
 if TYPE_CHECKING:
     from streamt2v.models.bundle import StreamingT2VModel
 
 logger = logging.getLogger(__name__)
-
-# What the options of other video pipelines (diffusers' names) are called here.
-OPTION_HINTS = {
-    "generator": "chunk noise is drawn from (seed, chunk index): pass seed=",
-    "num_inference_steps": "pass steps= for stage 2 and init_steps= for stage 1",
-    "guidance_scale": "pass guidance= for stage 2 and init_guidance= for stage 1",
-    "callback": "pass on_step=, called as on_step(chunk, step, steps)",
-    "callback_on_step_end": "pass on_step=, called as on_step(chunk, step, steps)",
-    "output_type": "the video is a float tensor (1, 3, T, H, W) in [-1, 1]; "
-    "streamt2v.io.video.to_uint8_frames(video) gives uint8 (T, H, W, 3) frames",
-    "num_videos_per_prompt": "one video per call",
-    "height": "the frame size is the model's (model.config.frame_size)",
-    "width": "the frame size is the model's (model.config.frame_size)",
-    "prompt_embeds": "prompts are given as text: pass the prompt (and negative_prompt=)",
-    "negative_prompt_embeds": "prompts are given as text: pass negative_prompt=",
-    "latents": "the initial noise comes from (seed, chunk index): pass seed=; continue a video with init_video=",
-    "image": "pass init_image= to start from an image, anchor_image= for the APM anchor",
-    "video": "pass init_video= to continue a video",
-    "fps": "the frame rate is write_video's fps= (the model's is model.fps)",
-}
-
-
-def unknown_options_message(unknown: list[str]) -> str:
-    """The error for keyword arguments :meth:`StreamingT2VPipeline.stream` does not take: other pipelines'
-    names with ours (:data:`OPTION_HINTS`), a typo (``negative_promt``) with the name meant."""
-    known = [f.name for f in fields(StreamConfig)] + [
-        "init_video",
-        "init_image",
-        "anchor_image",
-        "on_step",
-        "resume",
-    ]
-    hints = []
-    for name in unknown:
-        close = close_name(name, known, cutoff=0.8)
-        hint = OPTION_HINTS.get(name) or (f"{name}: did you mean {close}=?" if close else None)
-        hints += [hint] if hint else []
-    hint = f" ({'; '.join(hints)})" if hints else ""
-    noun = "option" if len(unknown) == 1 else "options"
-    return f"unknown sampling {noun}: {', '.join(unknown)}{hint}; see StreamConfig for the options"
 
 
 class StreamingT2VPipeline:
@@ -168,9 +129,29 @@ class StreamingT2VPipeline:
         resume: StreamState | None = None,
         **options: Any,
     ) -> Iterator[Chunk]:
-        """The chunks as they are finished (:func:`~streamt2v.pipeline.stream.stream`); ``resume``: continue
-        from a :class:`StreamState` (the ``tail``/``anchor``/``anchor_prompt`` of the last chunk received,
-        ``next_chunk`` = its index + 1) with the same prompt, length and options."""
+        """The chunks (:class:`~streamt2v.pipeline.stream.Chunk`) as they are finished: the video of ``pipe(...)``
+        in pieces, each ``chunk.frames`` ``(1, 3, n, H, W)`` in ``[-1, 1]`` on the CPU, ``chunk.start`` its first
+        frame. Every argument is checked when it is called, before any chunk is sampled.
+
+        ``prompt``: a prompt, or a schedule (``"0: a cat walks; 120: the cat runs"``, a :class:`PromptSchedule`;
+        each chunk takes the prompt at its first new frame); ``num_frames``: the video's length. Keyword
+        arguments:
+
+        - ``init_video`` ``(1, 3, L, H, W)`` or ``init_image`` ``(1, 3, H, W)``, tensors in ``[-1, 1]``: the video
+          continues them (they take stage 1's place; chunk 0 is them, unchanged); ``anchor_image``
+          ``(1, 3, H, W)``: the APM anchor (default: the first frame).
+        - ``on_step(chunk, step, steps)``: called after every denoising step.
+        - ``resume``: continue from a :class:`StreamState` (the ``tail``/``anchor``/``anchor_prompt`` of the last
+          chunk received, ``next_chunk`` = its index + 1) with the same prompt, length and options.
+        - ``**options``: :class:`StreamConfig`'s sampling settings (``help(StreamConfig)``); those not given take
+          the model's recommended values (``model.sampler``), else the official release's: ``seed`` (33),
+          ``negative_prompt``; stage 2 (the streaming chunks) ``steps``, ``guidance``, ``guidance_rescale``,
+          ``scheduler``, ``eta``, ``noise_correlation``, ``cond_replacement``, ``anchor_colour_match``,
+          ``chunk_strength``; stage 1 (the first chunk) ``init_steps``, ``init_guidance``,
+          ``init_guidance_rescale``, ``init_scheduler``, ``init_eta``, ``init_noise_correlation``; the chunk plan
+          ``chunk_frames``, ``cond_frames``, ``reanchor``. An option of a stage the video has not (``steps=`` on
+          a video of one chunk) is named in a warning; an unknown one is refused (diffusers' names with ours).
+        """
         unknown = sorted(set(options) - {f.name for f in fields(StreamConfig)})
         if unknown:
             raise TypeError(unknown_options_message(unknown))
@@ -194,18 +175,27 @@ class StreamingT2VPipeline:
         unused, stage = sampling_without_stage(list(options), config, bool(continues))
         if unused and resume is None:  # as the command line warns of its flags (a resume keeps the run's)
             why = (
-                f"set stage 1, which {continues} takes the place of"
+                f"stage 1, which {continues} takes the place of"
                 if stage == 1
-                else f"set the streaming chunks (stage 2), and a video of {counted(num_frames, 'frame')} is one "
+                else f"the streaming chunks (stage 2), and a video of {counted(num_frames, 'frame')} is one "
                 "stage-1 chunk (the init_* options set it)"
             )
-            logger.warning("%s %s; they are not used", ", ".join(unused), why)
+            # by the arguments as given (steps=3), as the command line names its flags
+            said = ", ".join(str(Arg(name, options[name])) for name in unused)
+            one = len(unused) == 1
+            logger.warning(
+                "%s %s %s; %s not used", said, "sets" if one else "set", why, "it is" if one else "they are"
+            )
         return chunks
 
     def __call__(self, prompt: str | PromptSchedule, num_frames: int, **kwargs: Any) -> torch.Tensor:
-        """The whole video, ``(1, 3, num_frames, H, W)`` float32 in ``[-1, 1]`` on the CPU (the chunks of
-        :meth:`stream`, joined); the keyword arguments are :meth:`stream`'s. Each chunk is copied into the
-        video as it comes (the chunks kept to be joined at the end held the video twice)."""
+        """The whole video, ``(1, 3, num_frames, H, W)`` float32 in ``[-1, 1]`` on the CPU: the chunks of
+        :meth:`stream`, joined (with ``resume=``, the frames from the resumed chunk on).
+
+        The keyword arguments are :meth:`stream`'s (``help(pipe.stream)``): ``init_video``, ``init_image``,
+        ``anchor_image`` (tensors), ``on_step``, ``resume``, and the sampling settings of :class:`StreamConfig`
+        (``seed``, ``negative_prompt``, ``steps``, ``guidance``, ``init_steps``, ``init_guidance``, ...; those not
+        given take the model's recommended values)."""
         video: torch.Tensor | None = None
         first = 0
         for chunk in self.stream(prompt, num_frames, **kwargs):
@@ -222,12 +212,32 @@ class StreamingT2VPipeline:
 
 @dataclass(frozen=True)
 class GenerateConfig:
-    """Everything ``streamt2v generate`` needs; stored as ``config.json`` in the run directory.
+    """Everything ``streamt2v generate`` needs, for :func:`generate`; stored as ``config.json`` in the run
+    directory. Paths are str or os.PathLike (``~`` is the home folder); inputs are files, not tensors (a run
+    reads them again when it resumes): ``pipe(...)`` takes tensors.
 
-    ``stream``'s sampling settings left None take the model's recommended ones (a local folder's, read before
-    it loads for the checks; a hub id's once it is loaded; a ``model=`` given to :func:`generate`, its
-    ``sampler``), else the official release's, as in ``pipe(...)``; the values given are kept. ``config.json``
-    stores them all."""
+    - ``output``: the video (``.mp4 .gif .mov .mkv .webm .avi``), or a folder for PNG frames; ``png_dir``,
+      ``gif``: the frames as PNGs, a GIF, besides; ``overwrite``: replace existing output files.
+    - ``stream``: the :class:`StreamConfig` (``num_frames``, ``seed``, the sampling settings). Its settings left
+      None take the model's recommended ones (a local folder's, read before it loads for the checks; a hub
+      id's once it is loaded; a ``model=`` given to :func:`generate`, its ``sampler``), else the official
+      release's, as in ``pipe(...)``; the values given are kept. ``config.json`` stores them all.
+    - ``prompt``, or ``prompt_schedule``: an inline schedule (``"0: a cat walks; 120: the cat runs"``) or its
+      file's path (read at the start, stored resolved).
+    - ``model``: a model folder, hub id or preset (None: the shipped model); ``device`` (``"auto"``, ``"cpu"``,
+      ``"cuda:1"``, a torch.device); ``dtype``: ``"fp32"``, ``"fp16"``, ``"bf16"`` (or ``"half"``,
+      ``torch.bfloat16``, ...; the run records the name); ``compile``: a torch.compile backend (None: eager).
+    - ``init_video`` (a video file or PNG folder: extend it), ``init_image`` (an image file: start from it),
+      ``anchor`` (an image file: the APM anchor, default the first frame).
+    - ``fps``: the outputs' frame rate (default: the model's); ``crf``: their quality (0 lossless to 51).
+    - ``run_dir``: the run directory (default: a new folder under ``./runs/``), from which
+      :func:`~streamt2v.pipeline.resume.resume_generate` continues the run.
+    - Stage 3 (paper §4.3): ``enhance``, a dict of :class:`~streamt2v.pipeline.enhance_config.EnhanceConfig`'s
+      fields (``{}``: its defaults), or None for stages 1-2 only; ``refiner``: a local refiner folder (None: the
+      shipped one, for the model's frame size); ``random_refiner``: where the shipped refiner is not for the
+      model's frame size and no folder is given, a random-weight one stands in (its output is noise; False
+      refuses such a run). Without ``enhance`` both are ignored, with a warning.
+    """
 
     output: str
     stream: StreamConfig
@@ -235,7 +245,7 @@ class GenerateConfig:
     prompt_schedule: str | None = None  # inline schedule or a file path (read at start, stored resolved)
     model: str | None = None
     device: str = "auto"
-    dtype: str = "fp32"
+    dtype: str = "fp32"  # or a torch dtype: generate() records its name
     fps: float | None = None
     init_video: str | None = None
     init_image: str | None = None
@@ -264,14 +274,23 @@ class GenerateConfig:
             )
         if not isinstance(self.random_refiner, bool):
             raise TypeError(f"random_refiner must be True or False, got {self.random_refiner!r}")
+        if isinstance(self.device, torch.device):  # by its name, as config.json stores it
+            object.__setattr__(self, "device", str(self.device))
+        for name in _NAMED_FILES:
+            value = getattr(self, name)
+            if isinstance(value, os.PathLike):  # as the run's config.json stores it (a Path is no JSON)
+                value = os.fspath(value)
+                object.__setattr__(self, name, value)
+            if value is not None and not isinstance(value, str):
+                raise TypeError(_not_a_path(name, value))
 
     def schedule(self) -> PromptSchedule:
         if self.schedule_entries:
             return PromptSchedule.from_json(list(self.schedule_entries))
         if self.prompt_schedule is not None:
             return load_schedule(self.prompt_schedule)
-        if self.prompt is None:
-            raise ValueError("give a prompt or a prompt schedule")
+        if self.prompt is None:  # the command line refuses its PROMPT missing before this
+            raise ArgumentValueError("give ", _PROMPT, " or ", Arg("prompt_schedule"))
         return as_schedule(self.prompt)  # "0: a cat; 120: a dog" is a schedule, as in pipe(...)
 
     def to_dict(self) -> dict[str, Any]:
@@ -338,6 +357,24 @@ def _random_refiner_unstored(d: dict[str, Any]) -> bool:
 
 # GenerateConfig's fields that are paths of files or folders (the model and the refiner may be names too)
 _PATHS = ("output", "png_dir", "gif", "init_video", "init_image", "anchor", "run_dir")
+# Its fields that name a file, a folder or a model (a schedule's text, or its file): text (an os.PathLike is
+# taken as its path)
+_NAMED_FILES = (*_PATHS, "model", "refiner", "prompt_schedule")
+# what pipe(...) takes as a tensor for each input file
+_TENSOR_ARGUMENTS = {"init_video": "init_video", "init_image": "init_image", "anchor": "anchor_image"}
+_PROMPT = FlaggedArg("prompt", flag="PROMPT")
+
+
+def _not_a_path(name: str, value: object) -> str:
+    """The refusal of GenerateConfig's ``name=`` given ``value``, which is no path (a tensor: pipe's input)."""
+    what = "a schedule ('0: a cat; 120: a dog') or its file's path" if name == "prompt_schedule" else "a path"
+    said = f"GenerateConfig's {name}= takes {what} (a str or os.PathLike), got {type(value).__name__}"
+    if name not in _TENSOR_ARGUMENTS:
+        return said
+    # a run stores its inputs' paths (a resume reads them again before its first chunk is finished)
+    how = " (streamt2v.io.video.write_video(path, video, fps))" if name == "init_video" else ""
+    tensor = _TENSOR_ARGUMENTS[name]
+    return f"{said}: write it to a file first{how}, or pass the tensor to pipe(..., {tensor}=tensor)"
 
 
 def _home_expanded(cfg: GenerateConfig) -> GenerateConfig:
@@ -349,6 +386,38 @@ def _home_expanded(cfg: GenerateConfig) -> GenerateConfig:
         if value and os.fspath(value).startswith("~"):
             changes[name] = os.path.expanduser(os.fspath(value))
     return replace(cfg, **changes) if changes else cfg
+
+
+def checked_dtype(dtype: str | torch.dtype, device: str | torch.device) -> str:
+    """``dtype=`` as a run records it (``"fp32"``, ``"fp16"``, ``"bf16"``): a name (``"half"``, ``"float16"``)
+    or a torch dtype, as the loaders take them (``torch.bfloat16`` reached the run's config.json, which JSON
+    cannot write, once the model was loaded). One ``device`` does not run (half precision on the CPU) is
+    refused naming it as given: ``dtype='half'`` to a Python caller, ``--dtype fp16`` on the command line."""
+    if not isinstance(dtype, (str, torch.dtype)):
+        raise TypeError(
+            f"dtype= takes a name (fp32, fp16, bf16) or a torch dtype, got {type(dtype).__name__}"
+        )
+    resolved = resolve_dtype(dtype, None)  # an unknown name refused, naming it
+    on = resolve_device(device)
+    allowed = supported_dtypes(on)
+    if resolved not in allowed:
+        also = "" if dtype == dtype_name(resolved) else f" ({dtype_name(resolved)})"
+        raise ArgumentValueError(
+            Arg("dtype", dtype),
+            f"{also} is not supported on device {on}; use one of {', '.join(dtype_name(d) for d in allowed)}",
+        )
+    return dtype_name(resolved)
+
+
+def _warn_of_stage3_settings(cfg: GenerateConfig) -> None:
+    """Say that a run without stage 3 (``enhance`` None) does not use its refiner settings, as the command line
+    says of its flags."""
+    unused = [Arg("refiner")] if cfg.refiner is not None else []
+    unused += [Arg("random_refiner", True)] if cfg.random_refiner else []
+    if len(unused) == 1:
+        logger.warning("%s only applies with stage 3 (%s); ignoring it", *unused, Arg("enhance"))
+    elif unused:
+        logger.warning("%s and %s only apply with stage 3 (%s); ignoring them", *unused, Arg("enhance"))
 
 
 def _absolute(cfg: GenerateConfig) -> GenerateConfig:
@@ -411,7 +480,11 @@ def generate(
     ``progress=True``: stage 3's progress bars (none unasked, as for every library call; stages 1–2 report
     through ``on_step``/``on_chunk``)."""
     cfg = _home_expanded(cfg)
+    # the name the run records (checked on its device here, naming the dtype as given)
+    cfg = replace(cfg, dtype=checked_dtype(cfg.dtype, cfg.device))
     schedule = check_inputs(cfg, model=model)
+    if cfg.enhance is None:
+        _warn_of_stage3_settings(cfg)
     given, given_model = cfg.stream, model
     # What the model recommends, where it is known before loading (a hub id's is read once it is loaded)
     recommended = sampler_before_loading(cfg.model) if model is None else model.sampler
@@ -480,6 +553,6 @@ def generate(
         "run directory %s (%s); continue an interrupted run with: %s",
         run_path,
         counted(len(plan), "chunk"),
-        resume_command(run_path),
+        how_to_resume(run_path),  # resume_generate(...) to a Python caller, the command on the command line
     )
     return consume(cfg, run, model, chunks, 0, on_chunk, new_run=True, progress=progress)

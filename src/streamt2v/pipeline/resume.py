@@ -22,7 +22,7 @@ from streamt2v.arguments import Arg, ArgumentFileNotFoundError, ArgumentValueErr
 from streamt2v.assets import names_shipped
 from streamt2v.io.output_paths import VIDEO_SUFFIXES, remove_stale_temporaries
 from streamt2v.io.video import DEFAULT_CRF, MAX_CRF, check_crf
-from streamt2v.pipeline.generate import GenerateConfig
+from streamt2v.pipeline.generate import GenerateConfig, checked_dtype
 from streamt2v.pipeline.model_fingerprint import compared, local_model_folder, model_fingerprint
 from streamt2v.pipeline.model_loading import load_compiled, model_fps, sampler_before_loading
 from streamt2v.pipeline.preflight import (
@@ -49,6 +49,8 @@ from streamt2v.typed_values import is_number
 from streamt2v.wording import counted
 
 if TYPE_CHECKING:
+    import torch
+
     from streamt2v.models.bundle import StreamingT2VModel
 
 logger = logging.getLogger(__name__)
@@ -182,8 +184,8 @@ def resume_generate(
     on_step: StepCallback | None = None,
     on_chunk: ChunkCallback | None = None,
     progress: bool = False,
-    device: str | None = None,
-    dtype: str | None = None,
+    device: str | torch.device | None = None,
+    dtype: str | torch.dtype | None = None,
     compile: str | bool | None = None,
     overwrite: bool = False,
 ) -> GenerateResult:
@@ -194,7 +196,8 @@ def resume_generate(
     command line does to count the chunks left), and then taken as it is.
 
     ``progress=True``: stage 3's progress bars (none unasked, as :func:`generate`). ``device`` / ``dtype``:
-    continue on another device or in another precision (e.g. bf16 after a float16 overflow stopped the run);
+    continue on another device or in another precision (e.g. ``dtype="bf16"`` or ``torch.bfloat16`` after a
+    float16 overflow stopped the run);
     ``compile``: another torch.compile backend, or ``False`` for none (a GPU run's inductor where no C++
     compiler is). The run records them, and the chunks made from here on differ from an
     uninterrupted run's by that precision's (or compiler's) rounding. With ``model`` given they apply to
@@ -210,7 +213,10 @@ def resume_generate(
     its own; with all of them there as it left them it says it is finished and returns at once
     (``result.rewritten`` empty)."""
     run = run_dir if isinstance(run_dir, RunDir) else RunDir.open(run_dir)
-    run_config(run)  # settings that cannot be read are named before the lock is asked for
+    stored = run_config(run)  # settings that cannot be read are named before the lock is asked for
+    device = None if device is None else str(device)  # a torch.device as its name, which config.json stores
+    if dtype is not None:  # as the run records it (torch.bfloat16 too), checked on the device it runs on
+        dtype = checked_dtype(dtype, stored.device if device is None else device)
     asked: dict[str, str | None] = {k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None}
     if compile is not None:
         asked["compile"] = compile or None  # False: eager from here on

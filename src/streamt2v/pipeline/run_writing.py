@@ -1,7 +1,7 @@
 """A run's chunks written (stages 1-2, then stage 3): each finished chunk stored in the run directory, then
 appended to the outputs, whose preview files are playable after every chunk; the final files appear only
 when the video is complete (atomic rename). On an error or Ctrl-C the run is marked, the finished chunks
-stay saved and the log says how to continue (:func:`resume_command`). For a new run
+stay saved and the log says how to continue (:func:`how_to_resume`). For a new run
 (:func:`~streamt2v.pipeline.generate.generate`) and a resumed one (:mod:`streamt2v.pipeline.resume`)."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from streamt2v.arguments import Arg
+from streamt2v.arguments import Arg, FlaggedArg
 from streamt2v.io.folders import ExistingOutputError
 from streamt2v.io.output_paths import output_kind, outputs_locked, preview_path_for
 from streamt2v.io.streaming_writer import StreamingVideoWriter
@@ -81,21 +81,30 @@ class StoppedWhenComplete(KeyboardInterrupt):
 ChunkCallback = Callable[[Chunk], None]
 
 
-def resume_command(run_dir: str | os.PathLike) -> str:
-    """The command that continues a run, to paste into a shell: the folder absolute (it may be run from
-    elsewhere) and quoted (a name with spaces)."""
-    return f"streamt2v generate --resume {shlex.quote(str(Path(run_dir).resolve()))}"
+def how_to_resume(run_dir: str | os.PathLike, dtype: str | None = None) -> FlaggedArg:
+    """What continues a run (in the precision ``dtype``, else its own), as each caller takes it:
+    ``resume_generate('/abs/run')`` to a Python caller, ``streamt2v generate --resume /abs/run`` to paste into
+    a shell (the folder absolute, as it may be run from elsewhere, and quoted: a name with spaces). Logged, the
+    command line names it so (:func:`~streamt2v.arguments.logs_naming_flags`)."""
+    path = str(Path(run_dir).resolve())
+    call = f"resume_generate({path!r}" + (f", dtype={dtype!r})" if dtype else ")")
+    command = f"streamt2v generate --resume {shlex.quote(path)}" + (f" --dtype {dtype}" if dtype else "")
+    return FlaggedArg(call, flag=command)
 
 
-def advice_after_nan(run_dir: str | os.PathLike, dtype: torch.dtype, supported: list[torch.dtype]) -> str:
-    """What to do about a run that sampling stopped with NaN latents: float16 overflows, so its run may
-    continue in one of the device's other ``supported`` dtypes; any other run's settings would give NaN
-    again at the same chunk."""
+def advice_after_nan(
+    run_dir: str | os.PathLike, dtype: torch.dtype, supported: list[torch.dtype]
+) -> tuple[object, ...]:
+    """What to do about a run that sampling stopped with NaN latents, in parts (text and :class:`Arg`, as
+    :func:`~streamt2v.arguments.spelled` joins them): float16 overflows, so its run may continue in one of the
+    device's other ``supported`` dtypes; any other run's settings would give NaN again at the same chunk."""
     others = [dtype_name(d) for d in reversed(supported) if d != torch.float16]  # bf16 first where it runs
     if dtype != torch.float16 or not others:
-        return "a resume would stop at the same chunk; run again with other settings"
-    also = f" (or {' or '.join(others[1:])})" if others[1:] else ""
-    return f"continue in another precision with: {resume_command(run_dir)} --dtype {others[0]}{also}"
+        return ("a resume would stop at the same chunk; run again with other settings",)
+    how: tuple[object, ...] = ("continue in another precision with: ", how_to_resume(run_dir, others[0]))
+    for i, other in enumerate(others[1:]):
+        how += (" (or " if i == 0 else " or ", Arg("dtype", other))
+    return how + ((")",) if others[1:] else ())
 
 
 def replaced(cfg: GenerateConfig) -> list[tuple[tuple[object, ...], Path, Path | None]]:
@@ -281,25 +290,26 @@ def consume(
 
 
 def _log_how_to_continue(cfg: GenerateConfig, run: RunDir, err: BaseException, in_stage3: bool) -> None:
-    """Say what a stopped run holds and how to continue it: the ``--resume`` command, or after NaN latents
+    """Say what a stopped run holds and how to continue it (:func:`how_to_resume`), or after NaN latents in
     another precision (or other settings, where a resume would stop at the same chunk)."""
     if isinstance(err, NonFiniteLatentsError):
         dtype = resolve_dtype(cfg.dtype, None)
         how = advice_after_nan(run.path, dtype, supported_dtypes(resolve_device(cfg.device)))
     else:
-        how = f"continue with: {resume_command(run.path)}"
+        how = ("continue with: ", how_to_resume(run.path))
     kept = ""
     if in_stage3:  # stage 3 keeps its state after each step in the run: a resume continues from there
         kept = "; stage 3's last finished step is kept there too"
         if not (run.path / STAGE3_STATE).is_file():
             kept = "; stage 3 had finished no step yet"
+    # the parts of the advice as arguments: the command line names its Arg as flags (logs_naming_flags)
     logger.warning(
-        "stopped %safter %s (%s saved in the run directory%s); %s",
+        "stopped %safter %s (%s saved in the run directory%s); " + "%s" * len(how),
         "in stage 3 " if in_stage3 else "",
         counted(run.num_finished, "finished chunk"),
         counted(run.num_frames_saved, "frame"),
         kept,
-        how,
+        *how,
     )
 
 

@@ -109,7 +109,7 @@ class StreamConfig:
         # other pipelines' names (num_inference_steps) are pointed to ours, as pipe.stream(...) does
         unknown = sorted(set(kwargs) - {f.name for f in fields(cls)})
         if unknown:
-            from streamt2v.pipeline.generate import unknown_options_message
+            from streamt2v.pipeline.option_hints import unknown_options_message
 
             raise TypeError(unknown_options_message(unknown))
         return super().__new__(cls)

@@ -1,0 +1,144 @@
+"""generate() and resume_generate() as a Python caller uses them (a QA walk of the Python API): torch dtypes
+and paths as every loader takes them, tensors refused where a file is needed, messages naming the Python
+arguments (the command line keeps its flags), refiner settings without stage 3 warned of."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import FAST_CLI, Crash, cfg_for
+from streamt2v.cli import main
+from streamt2v.pipeline.generate import GenerateConfig, StreamingT2VPipeline, generate
+from streamt2v.pipeline.resume import resume_generate
+from streamt2v.pipeline.stream import StreamConfig
+
+
+def test_a_torch_dtype_is_taken_and_the_run_records_its_name(tmp_path, model):
+    """``dtype=torch.bfloat16`` loaded the model, then writing the run's config.json failed ("Object of type
+    dtype is not JSON serializable"); so did ``resume_generate(run, dtype=torch.float32)`` once checked."""
+
+    def stop(chunk):
+        raise Crash
+
+    cfg = cfg_for(tmp_path, "t", n=24, model="tiny", dtype=torch.bfloat16, device=torch.device("cpu"))
+    with pytest.raises(Crash):
+        generate(cfg, on_chunk=stop)
+    stored = json.loads((tmp_path / "run-t" / "config.json").read_text())
+    assert (stored["dtype"], stored["device"]) == ("bf16", "cpu")
+    result = resume_generate(tmp_path / "run-t", model=model, dtype=torch.float32)
+    assert result.output.is_file()
+    assert json.loads((tmp_path / "run-t" / "config.json").read_text())["dtype"] == "fp32"
+
+
+def test_a_dtype_the_device_does_not_run_is_named_as_given(tmp_path, monkeypatch, capsys, model):
+    """``dtype="half"`` on the CPU was told "dtype fp16 is not supported on device cpu", naming neither the
+    argument nor the value given; the command line names its flag."""
+    monkeypatch.chdir(tmp_path)
+    stream = StreamConfig(num_frames=16)
+    for given in ("half", torch.float16):
+        with pytest.raises(ValueError) as caught:
+            generate(GenerateConfig(output="o.mp4", prompt="a", stream=stream, dtype=given, device="cpu"))
+        assert str(caught.value) == (
+            f"dtype={given!r} (fp16) is not supported on device cpu; use one of fp32, bf16"
+        )
+    assert main(["generate", "a", "--dtype", "fp16", "--device", "cpu", *FAST_CLI]) == 2
+    assert (
+        "error: --dtype fp16 is not supported on device cpu; use one of fp32, bf16" in capsys.readouterr().err
+    )
+    assert list(tmp_path.iterdir()) == []
+    generate(cfg_for(tmp_path, "h", n=8), model=model)
+    with pytest.raises(ValueError, match=r"^dtype='float16' \(fp16\) is not supported on device cpu"):
+        resume_generate(tmp_path / "run-h", dtype="float16", device="cpu")
+
+
+@pytest.mark.parametrize(
+    ("field", "said"),
+    [
+        (
+            "init_video",
+            "write it to a file first (streamt2v.io.video.write_video(path, video, fps)), or pass "
+            "the tensor to pipe(..., init_video=tensor)",
+        ),
+        ("init_image", "write it to a file first, or pass the tensor to pipe(..., init_image=tensor)"),
+        ("anchor", "write it to a file first, or pass the tensor to pipe(..., anchor_image=tensor)"),
+    ],
+)
+def test_a_tensor_given_for_an_input_file_is_refused_naming_the_field(field, said):
+    """``GenerateConfig(init_video=tensor)`` failed in generate() with torch's "Boolean value of Tensor with
+    more than one value is ambiguous"."""
+    frames = torch.zeros(1, 3, 8, 32, 32)
+    with pytest.raises(TypeError) as caught:
+        generate(
+            GenerateConfig(output="o.mp4", prompt="a", stream=StreamConfig(num_frames=16), **{field: frames})
+        )
+    assert str(caught.value) == (
+        f"GenerateConfig's {field}= takes a path (a str or os.PathLike), got Tensor: {said}"
+    )
+
+
+def test_paths_are_taken_as_any_os_pathlike_and_other_values_refused(tmp_path, monkeypatch):
+    """A Path for ``prompt_schedule`` (a file) reached the run's config.json, which JSON cannot write; a number
+    for ``output`` failed inside os.fspath."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.txt").write_text("0: a red circle\n")
+    stream = StreamConfig(num_frames=8, steps=1, init_steps=1)
+    cfg = GenerateConfig(
+        output=Path("o.mp4"), prompt_schedule=Path("s.txt"), model=Path("tiny"), stream=stream
+    )
+    result = generate(cfg)
+    stored = json.loads((result.run_dir / "config.json").read_text())
+    assert (stored["prompt_schedule"], stored["output"]) == ("s.txt", str(tmp_path / "o.mp4"))
+    for field, value in (("output", 3), ("run_dir", ["r"]), ("model", 1.5), ("prompt_schedule", 0)):
+        with pytest.raises(
+            TypeError, match=rf"^GenerateConfig's {field}= takes .*, got {type(value).__name__}$"
+        ):
+            GenerateConfig(**{"output": "o.mp4", "prompt": "a", "stream": stream, field: value})
+
+
+def test_a_config_without_a_prompt_names_the_fields(tmp_path, monkeypatch, capsys):
+    """It said "give a prompt or a prompt schedule"; the command line's own check names its PROMPT."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=r"^give prompt or prompt_schedule$"):
+        generate(GenerateConfig(output="o.mp4", stream=StreamConfig(num_frames=16)))
+    assert main(["generate", "--frames", "16"]) == 2
+    assert "error: give a PROMPT or --prompt-schedule" in capsys.readouterr().err
+
+
+def test_refiner_settings_without_stage_3_are_warned_of_once(tmp_path, monkeypatch, capsys, caplog, model):
+    """``GenerateConfig(refiner=...)`` without ``enhance`` was ignored without a word, where the command line
+    warns of ``--refiner``; the command line's own warning is not said twice."""
+    monkeypatch.chdir(tmp_path)
+    stream = StreamConfig(num_frames=8, steps=1, init_steps=1)
+    with caplog.at_level(logging.WARNING, logger="streamt2v.pipeline.generate"):
+        generate(GenerateConfig(output="a.mp4", prompt="a", stream=stream, refiner="r"), model=model)
+        generate(
+            GenerateConfig(output="b.mp4", prompt="a", stream=stream, refiner="r", random_refiner=True),
+            model=model,
+        )
+    assert [r.getMessage() for r in caplog.records] == [
+        "refiner only applies with stage 3 (enhance); ignoring it",
+        "refiner and random_refiner=True only apply with stage 3 (enhance); ignoring them",
+    ]
+    caplog.clear()
+    assert main(["generate", "a", "--frames", "8", "-o", "c.mp4", "--refiner", "r", *FAST_CLI]) == 0
+    assert "warning: --refiner only applies with --enhance; ignoring it" in capsys.readouterr().err
+    assert "stage 3" not in caplog.text
+
+
+def test_help_of_the_pipeline_lists_every_option():
+    """``help(pipe.__call__)`` and ``help(pipe.stream)`` showed ``**options`` and no option."""
+    options = [name for name in StreamConfig.__dataclass_fields__]
+    doc = StreamingT2VPipeline.stream.__doc__
+    missing = [
+        name
+        for name in [*options, "init_video", "init_image", "anchor_image", "on_step", "resume"]
+        if f"``{name}" not in doc
+    ]
+    assert missing == [], missing
+    assert "StreamConfig" in StreamingT2VPipeline.__call__.__doc__
+    assert "help(pipe.stream)" in StreamingT2VPipeline.__call__.__doc__
