@@ -58,6 +58,16 @@ def test_from_preset_takes_auto_and_names_a_device_not_present_as_from_pretraine
         StreamingT2VModel.from_preset("tiny", device="gpu")
 
 
+def test_from_preset_checks_its_seed_as_the_pipeline_does() -> None:
+    """``seed=torch.Generator()`` failed inside torch with a bare TypeError, and ``seed=-1`` was taken where
+    ``pipe(..., seed=-1)`` is refused."""
+    with pytest.raises(TypeError, match=r"^seed= takes an integer in \[0, 2\*\*64\), got a torch.Generator"):
+        StreamingT2VModel.from_preset("tiny", seed=torch.Generator())
+    for seed in (-1, 2**64, 1.5, True):
+        with pytest.raises(ValueError, match=r"^seed must be an integer in \[0, 2\*\*64\), got "):
+            StreamingT2VModel.from_preset("tiny", seed=seed, with_init_unet=False)
+
+
 def test_save_load_roundtrip_is_exact(tiny: StreamingT2VModel, tmp_path: Path) -> None:
     out = tiny.save_pretrained(tmp_path / "model")
     assert sorted(p.name for p in out.iterdir()) == sorted(
