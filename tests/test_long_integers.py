@@ -99,6 +99,22 @@ def test_a_typed_seed_of_hundreds_of_digits_is_refused_counting_them(digits, cap
     )
 
 
+@pytest.mark.parametrize(
+    "typed, said",
+    [
+        ("0" * 20 + "1", "got '000000000000000000001'"),  # was "an integer of 21 digits"
+        ("0" * 300 + "1", "got '1' after 300 leading zeros"),
+        ("-" + "0" * 300 + "1", "got '-1' after 300 leading zeros"),
+        ("-" + "0" * 300 + "9" * 25, "got a negative integer of 25 digits"),
+    ],
+)
+def test_a_typed_integers_leading_zeros_are_not_counted(typed, said, capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["generate", "a cat", "--chunk-frames", typed])
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert error.endswith(f"argument --chunk-frames: expected an integer >= 2, {said}")
+
+
 def test_a_list_settings_item_too_large_for_torch_is_refused_naming_it():
     """block_out_channels=[10**400, 16] was taken, and building the VAE failed in torch with a bare TypeError
     ("Overflow when unpacking long long")."""

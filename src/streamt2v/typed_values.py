@@ -125,20 +125,27 @@ COUNTED_INTEGER = r"(?:an|a negative) integer of \d+ digits"
 
 
 def flag_value(shown: str) -> str:
-    """A value as a message shows it (:func:`shown_value`), as it follows a flag: counted integer's words in
+    """A value as a message shows it (:func:`shown_value`), as it follows a flag: a counted integer's words in
     parentheses (``--steps (an integer of 25 digits)``), which otherwise run on into the message's."""
     return f"({shown})" if re.fullmatch(COUNTED_INTEGER, shown) else shown
 
 
 def shown_text(text: str) -> str:
-    """``text``, a value as the user typed it (a flag's), quoted as a message shows it, but an integer typed
-    with more than :data:`SPELLED_DIGITS` digits in words (``an integer of 301 digits``), as
-    :func:`shown_number` shows the number."""
+    """``text``, a value as the user typed it (a flag's), quoted as a message shows it, but an integer of
+    more than :data:`SPELLED_DIGITS` digits in words (``an integer of 301 digits``), as :func:`shown_number`
+    shows the number, its leading zeros not counted; one of fewer typed with a run of zeros too long to
+    quote is quoted without them (``'1' after 300 leading zeros``)."""
     typed = text.strip()
     digits = typed.removeprefix("-").removeprefix("+").replace("_", "")
-    if digits.isascii() and digits.isdigit() and len(digits) > SPELLED_DIGITS:
-        return f"{'a negative' if typed.startswith('-') else 'an'} integer of {len(digits)} digits"
-    return repr(text)
+    if not (digits.isascii() and digits.isdigit()):
+        return repr(text)
+    significant = digits.lstrip("0") or "0"
+    if len(significant) > SPELLED_DIGITS:
+        return f"{'a negative' if typed.startswith('-') else 'an'} integer of {len(significant)} digits"
+    if len(text) <= 2 * SPELLED_DIGITS:
+        return repr(text)
+    zeros = len(digits) - len(significant)
+    return f"{'-' * typed.startswith('-') + significant!r} after {zeros} leading zeros"
 
 
 def typed_value(value: Any, hint: Any) -> Any:
