@@ -57,6 +57,16 @@ elif point == "sample":  # the first sample (after the checkpoint of its step), 
         kill()
 
     iov.encode_video = encode_video
+elif point == "caption":  # the first sample's caption (written before its video), half written
+    real_write = Path.write_text
+
+    def write_text(self, data, *args, **kwargs):  # the caption's temporary, .vae-STEP.txt.tmp-PID
+        if self.parent.name == "samples" and ".txt.tmp-" in self.name:
+            real_write(self, data[: len(data) // 2], *args, **kwargs)
+            kill()
+        return real_write(self, data, *args, **kwargs)
+
+    Path.write_text = write_text
 elif point in ("config", "log"):  # a file the run writes as it starts, half written
     real_write, name = Path.write_text, "config.json" if point == "config" else "loss.jsonl"
 
@@ -128,15 +138,16 @@ def uninterrupted(tmp_path_factory):
 
 @pytest.mark.parametrize(
     "kills",
-    [["checkpoint"], ["sample"], ["config"], ["export"], ["checkpoint", "log"]],
-    ids=["checkpoint", "sample", "config", "export", "log"],
+    [["checkpoint"], ["sample"], ["caption"], ["config"], ["export"], ["checkpoint", "log"]],
+    ids=["checkpoint", "sample", "caption", "config", "export", "log"],
 )
 def test_a_run_killed_at_any_moment_resumes_to_the_uninterrupted_run(tmp_path, uninterrupted, kills):
-    """SIGKILL while a checkpoint, a sample, config.json, final/ or (at a resume) loss.jsonl is written, then
-    --resume: the same final weights, log rows and samples as the uninterrupted run, and nothing left over.
-    Before: a killed checkpoint write left its .tmp-step-* folder for good, a sample written after its
-    step's checkpoint was lost (with its temporary and lock left in samples/), a half-written config.json
-    or loss.jsonl made every later --resume fail, and a half-written final/ passed for a finished run."""
+    """SIGKILL while a checkpoint, a sample, its caption, config.json, final/ or (at a resume) loss.jsonl is
+    written, then --resume: the same final weights, log rows and samples as the uninterrupted run, and nothing
+    left over. Before: a killed checkpoint write left its .tmp-step-* folder for good, a sample written after
+    its step's checkpoint was lost (with its temporary and lock left in samples/), a half-written config.json
+    or loss.jsonl made every later --resume fail, a half-written final/ passed for a finished run, and a
+    killed caption's temporary (.vae-STEP.txt.tmp-PID) stayed in samples/."""
     out = tmp_path / "run"
     for i, point in enumerate(kills):
         _kill_run(out, point, resume=i > 0)

@@ -88,8 +88,9 @@ _RUN_TEMPORARY = re.compile(r"\.(config\.json|loss\.jsonl)\.tmp-\d+|\.final\.(tm
 # In samples/: write_video's temporary ``.STEM.tmp-*SUFFIX`` and lock ``.NAME.lock`` (io.video).
 _SAMPLE_TEMPORARY = re.compile(r"\.(?P<stem>.+)\.tmp-[A-Za-z0-9_]+(?P<suffix>\.[A-Za-z0-9]+)")
 _SAMPLE_LOCK = re.compile(r"\.(?P<name>.+)\.lock")
-# In samples/: the clip recipe's ``clip-STEP.json`` written by atomic_write_file (``.NAME.tmp-PID``).
-_SAMPLE_JSON_TEMPORARY = re.compile(r"\.clip-\d{8}\.json\.tmp-\d+")
+# In samples/: what atomic_write_file writes there (``.NAME.tmp-PID``): the clip recipe's ``clip-STEP.json``
+# and the caption ``RECIPE-STEP.txt`` written beside each sample video (write_sample).
+_SAMPLE_FILE_TEMPORARY = re.compile(r"\.[a-z]+-\d{8}\.(json|txt)\.tmp-\d+")
 
 
 # In final/: the step of the run whose weights the export holds (a resume at that step has nothing to do).
@@ -127,7 +128,7 @@ def remove_run_leftovers(out: Path) -> list[Path]:
         removed.append(p)
     removed += remove_checkpoint_temporaries(out / "checkpoints")
     samples = out / "samples"
-    removed += remove_leftovers(samples, _SAMPLE_JSON_TEMPORARY)
+    removed += remove_leftovers(samples, _SAMPLE_FILE_TEMPORARY)
     if samples.is_dir():
         stale: list[Path] = []
         for p in sorted(samples.iterdir()):
