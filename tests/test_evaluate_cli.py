@@ -346,7 +346,7 @@ def test_flags_the_chosen_metrics_do_not_use_are_said(video_dir, tmp_path, capsy
 
 def test_bad_numeric_flags_are_refused_naming_the_flag_whatever_the_metrics(video_dir, capsys, monkeypatch):
     """``--flow-size -3 --metrics scuts`` was refused though MAWE, the flow size's one user, was not asked for,
-    by a message naming no flag ('flow size must be at least 8x8 pixels, got -3x-3'); ``--mawe-coeff 0`` was
+    by a message naming no flag ('flow_size must be at least 8x8 pixels, got -3x-3'); ``--mawe-coeff 0`` was
     refused with mawe and taken without; ``--boundaries 0`` named no flag and ``--boundaries ,`` (or an
     empty value) meant no chunks (or the default) unsaid. Each bad value is now argparse's one error naming
     the flag, whether or not the metric that uses it is chosen, before any video is read."""
@@ -381,7 +381,7 @@ def test_bad_numeric_flags_are_refused_naming_the_flag_whatever_the_metrics(vide
     assert scored == []
     # the Python API's error names its parameter, with or without MAWE
     for metrics in ("mawe", "scuts"):
-        with pytest.raises(ValueError, match=re.escape("flow size must be at least 8×8 pixels, got -3×-3")):
+        with pytest.raises(ValueError, match=re.escape("flow_size must be at least 8×8 pixels, got -3×-3")):
             evaluate_videos([make_video(OBJS, t=4)], metrics=metrics, flow_size=-3)
     # good values still work: 0 keeps the native size, several boundaries, 'none'
     monkeypatch.undo()

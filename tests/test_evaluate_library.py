@@ -57,9 +57,9 @@ def test_library_bad_arguments_raise_before_scoring(monkeypatch, tmp_path):
         (
             dict(flow_size=64.0),
             TypeError,
-            "flow size must be an int, a (height, width) pair of ints or None, got 64.0",
+            "flow_size must be an int, a (height, width) pair of ints or None, got 64.0",
         ),
-        (dict(flow_size=4), ValueError, "flow size must be at least 8×8 pixels, got 4×4"),
+        (dict(flow_size=4), ValueError, "flow_size must be at least 8×8 pixels, got 4×4"),
         # --flow-size 0 is the native size on the command line; in Python that is None
         (dict(flow_size=0), ValueError, "at least 8×8 pixels, got 0×0 (None keeps the video's own size)"),
         (
@@ -85,6 +85,17 @@ def test_library_bad_arguments_raise_before_scoring(monkeypatch, tmp_path):
         ),
         # where the CLIP and RAFT run (it had no device=: the CLIP ran on the CPU, RAFT on a GPU if any)
         (dict(device="gpu"), ValueError, "unknown device 'gpu'; use auto, cpu, cuda, cuda:N or mps"),
+        # the arguments named as a Python caller passes them (it said 'needs prompts', 'a CLIP model')
+        (
+            dict(metrics=("clip",), clip_model=folder),
+            ValueError,
+            "the clip metric needs prompts= (one prompt",
+        ),
+        (
+            dict(prompts=["x"], metrics=("clip",)),
+            ValueError,
+            "the clip metric needs clip_model= (a CLIP folder",
+        ),
         (
             dict(prompts=["x"], metrics="clip", clip_model=elsewhere, device="cpu"),
             ValueError,

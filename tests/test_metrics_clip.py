@@ -97,6 +97,23 @@ def test_a_scorer_s_repr_is_one_line(tiny_clip):
     assert repr(load_clip(tiny_clip)) == "ClipScorer(one CLIPModel, 32x32 px, cpu)"
 
 
+def test_clip_score_takes_the_clip_as_evaluate_videos_names_it(tiny_clip):
+    """clip_model= (evaluate_videos' name, the docs') was an unexpected keyword: the argument was model=."""
+    video = np.zeros((2, 32, 32, 3), np.uint8)
+    score = clip_score(video, "a red circle", tiny_clip)
+    assert clip_score(video, "a red circle", clip_model=tiny_clip) == pytest.approx(score)
+    assert clip_score(video, "a red circle", model=tiny_clip) == pytest.approx(score)  # its earlier name
+    with pytest.raises(TypeError, match="as clip_model= or as model= .*not both"):
+        clip_score(video, "a red circle", clip_model=tiny_clip, model=tiny_clip)
+    with pytest.raises(TypeError, match=r"clip_score\(\) needs clip_model="):
+        clip_score(video, "a red circle")
+    # a list of videos with one prompt: said so ('expected a video tensor, ... got list')
+    with pytest.raises(
+        ValueError, match="2 videos in a list need 2 prompts in a list, one per video; got the "
+    ):
+        clip_score([video, video], "a red circle", tiny_clip)
+
+
 def test_errors(tiny_clip, tmp_path):
     video = np.zeros((2, 32, 32, 3), np.uint8)
     with pytest.raises(ValueError, match="2 video.*1 prompt"):

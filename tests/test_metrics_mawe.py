@@ -154,7 +154,7 @@ def test_a_coeff_beyond_float32s_reach_is_refused(coeff):
 def test_bad_flow_size_backend_and_flows():
     frames = np.stack([_textured(16, 16, s) for s in range(3)])
     with pytest.raises(
-        TypeError, match="flow size must be an int, a \\(height, width\\) pair of ints or None, got 64.0"
+        TypeError, match="flow_size must be an int, a \\(height, width\\) pair of ints or None, got 64.0"
     ):
         mawe(frames, flow_size=64.0)  # was "cannot unpack non-iterable float"
     with pytest.raises(ValueError, match="unknown flow backend 'lk'"):

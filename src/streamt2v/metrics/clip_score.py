@@ -296,12 +296,30 @@ def _hub_snapshot(hub_id: str) -> Path:
 def clip_score(
     videos: Sequence[VideoLike] | VideoLike,
     prompts: Sequence[str] | str,
-    model: ClipScorer | str | os.PathLike,
+    clip_model: ClipScorer | str | os.PathLike | None = None,
     batch_size: int = 32,
+    *,
+    model: ClipScorer | str | os.PathLike | None = None,
 ) -> list[float] | float:
     """CLIP score(s) (paper §5.1): one video and one prompt → a float; lists → a list (same length; a
-    ``(B, 3, T, H, W)`` tensor is a list of B videos)."""
+    ``(B, 3, T, H, W)`` tensor is a list of B videos). ``clip_model``: a CLIP folder, hub id, ``"microworld"``
+    or a :class:`ClipScorer`, as :func:`~streamt2v.metrics.evaluate.evaluate_videos` takes it; ``model=`` is
+    its earlier name, still taken."""
+    if model is not None and clip_model is not None:
+        raise TypeError(
+            "clip_score() takes the CLIP as clip_model= or as model= (its earlier name), not both"
+        )
+    clip_model = model if clip_model is None else clip_model
+    if clip_model is None:
+        raise TypeError(
+            "clip_score() needs clip_model= (a CLIP folder, a hub id, 'microworld' or a ClipScorer)"
+        )
     single = isinstance(prompts, str)
+    if single and isinstance(videos, (list, tuple)):  # not one video: wrapped, it read as a list "video"
+        raise ValueError(
+            f"{counted(len(videos), 'video')} in a list need {counted(len(videos), 'prompt')} in a list, one per "
+            f"video; got the single str {prompts!r}"
+        )
     if single:
         videos, prompts = [videos], [prompts]
     elif not isinstance(prompts, Sequence):
@@ -322,6 +340,6 @@ def clip_score(
     for i, p in enumerate(prompts):
         check_prompt(p, "prompt" if single else f"prompts[{i}]")
     check_batch_size(batch_size)
-    scorer = model if isinstance(model, ClipScorer) else load_clip(model)
+    scorer = clip_model if isinstance(clip_model, ClipScorer) else load_clip(clip_model)
     scores = [scorer.score(v, p, batch_size=batch_size) for v, p in zip(videos, prompts)]
     return scores[0] if single else scores

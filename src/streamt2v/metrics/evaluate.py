@@ -419,9 +419,11 @@ def evaluate_videos(
     scorer = None
     if "clip" in chosen:
         if prompts is None:
-            raise ValueError("the clip metric needs prompts (one per video)")
+            raise ValueError("the clip metric needs prompts= (one prompt per video)")
         if clip_model is None:
-            raise ValueError("the clip metric needs a CLIP model (a local folder or a hub id)")
+            raise ValueError(
+                "the clip metric needs clip_model= (a CLIP folder, a hub id, 'microworld' or a ClipScorer)"
+            )
         check_batch_size(clip_batch_size, "clip_batch_size")
         if (
             isinstance(clip_model, ClipScorer)

@@ -52,16 +52,16 @@ def check_flow_size(size: object) -> tuple[int, int] | None:
     elif isinstance(size, (tuple, list)) and len(size) == 2 and all(_is_int(v) for v in size):
         h, w = int(size[0]), int(size[1])
     else:
-        raise TypeError(f"flow size must be an int, a (height, width) pair of ints or None, got {size!r}")
+        raise TypeError(f"flow_size must be an int, a (height, width) pair of ints or None, got {size!r}")
     if h < MIN_FLOW_SIDE or w < MIN_FLOW_SIDE:
         # 0 is the command line's word for the video's own size (--flow-size 0): in Python that is None
         native = " (None keeps the video's own size)" if 0 in (h, w) else ""
         raise ValueError(
-            f"flow size must be at least {MIN_FLOW_SIDE}×{MIN_FLOW_SIDE} pixels, got {h}×{w}{native}"
+            f"flow_size must be at least {MIN_FLOW_SIDE}×{MIN_FLOW_SIDE} pixels, got {h}×{w}{native}"
         )
     if h > MAX_FLOW_SIDE or w > MAX_FLOW_SIDE:
         raise ValueError(
-            f"flow size must be at most {MAX_FLOW_SIDE}×{MAX_FLOW_SIDE} pixels, got {h}×{w} "
+            f"flow_size must be at most {MAX_FLOW_SIDE}×{MAX_FLOW_SIDE} pixels, got {h}×{w} "
             "(the paper's is 720; None, --flow-size 0 on the command line, keeps the video's own size)"
         )
     return h, w
