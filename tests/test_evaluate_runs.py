@@ -3,7 +3,10 @@ chunk boundaries its manifest records (an extended video's, ``--init-video``, ar
 
 from __future__ import annotations
 
+import importlib
 import json
+import os
+import re
 
 import numpy as np
 import pytest
@@ -11,6 +14,7 @@ import torch
 
 from conftest import write_x264_video
 from streamt2v.cli import main
+from streamt2v.io import locks
 from streamt2v.metrics.evaluate import evaluate_videos
 from streamt2v.metrics.inputs import as_uint8_frames
 from streamt2v.metrics.probes import probe_video
@@ -22,18 +26,21 @@ from test_metrics_probes import OBJS, make_video
 PLAN = [(0, 0, 20), (2, 20, 28), (2, 28, 36), (2, 36, 40)]
 
 
-def make_run(tmp_path, *, complete=True):
+def make_run(tmp_path, *, complete=True, name="r1", plan=PLAN):
     """A run folder as generate leaves it, its output a 40-frame video whose objects jump at frame 20 (where
     the run's second chunk starts, not a default boundary)."""
-    out = tmp_path / "out.mp4"
-    run = RunDir.create(tmp_path / "runs" / "r1", {"prompt": "x"}, num_chunks=len(PLAN), outputs=[out])
-    for index, (stage, start, stop) in enumerate(PLAN if complete else PLAN[:2]):
+    out = tmp_path / f"{name}.mp4"
+    preview = tmp_path / f"{name}.partial.mp4"  # what an unfinished run leaves
+    run = RunDir.create(
+        tmp_path / "runs" / name, {"prompt": "x"}, num_chunks=len(plan), outputs=[out, preview]
+    )
+    for index, (stage, start, stop) in enumerate(plan if complete else plan[:2]):
         tiny = torch.zeros(1, 3, stop - start, 4, 4)
         run.save_chunk(
-            Chunk(index, len(PLAN), stage, start, stop, "x", tiny, tiny[:, :, -1:], tiny[:, :, :1], "x")
+            Chunk(index, len(plan), stage, start, stop, "x", tiny, tiny[:, :, -1:], tiny[:, :, :1], "x")
         )
-    write_x264_video(out, make_video(OBJS, t=40, teleport=(20, 10.0)))
-    run.record_outputs([out])
+    write_x264_video(out if complete else preview, make_video(OBJS, t=40, teleport=(20, 10.0)))
+    run.record_outputs([out if complete else preview])
     if complete:
         run.set_status("complete", output=str(out))
     run.unlock()
@@ -47,10 +54,13 @@ def test_a_run_folder_is_scored_at_its_recorded_boundaries(tmp_path, capsys):
     report = tmp_path / "r.json"
     argv = ["evaluate", str(run), "--metrics", "probes", "--no-progress"]
     assert main([*argv, "--out", str(report)]) == 0
-    assert f"{out}: boundaries from {run}'s manifest (frames 20, 28, 36)" in capsys.readouterr().err
+    assert capsys.readouterr().err == (  # the file scored named: an --enhance run's is its stage-3 output
+        f"run folder {run}: scoring its output {str(out)!r} at the chunk boundaries its manifest records "
+        "(frames 20, 28, 36)\n"
+    )
     data = json.loads(report.read_text())
     assert data["records"][0]["path"] == str(out)
-    assert data["config"]["boundaries"] == [[20, 28, 36]]
+    assert data["config"]["boundaries"] == {str(out): [20, 28, 36]}
     frames = as_uint8_frames(out)
     at_the_chunks = probe_video(frames, boundaries=[20, 28, 36]).jump_ratio
     assert data["records"][0]["probe_jump_ratio"] == pytest.approx(at_the_chunks)
@@ -62,31 +72,129 @@ def test_a_run_folder_is_scored_at_its_recorded_boundaries(tmp_path, capsys):
     assert "manifest" not in capsys.readouterr().err
 
 
-def test_a_run_folder_without_its_output_is_refused(tmp_path, capsys):
-    run, out = make_run(tmp_path, complete=False)
-    assert main(["evaluate", str(run), "--metrics", "probes"]) == 2
-    assert f"run folder {str(run)!r} has no finished output to score: its run is 'running'" in (
-        capsys.readouterr().err
+def test_a_run_folder_whose_output_cannot_be_scored_is_skipped_with_its_reason(tmp_path, capsys):
+    """One unfinished, gone or replaced run refused the whole evaluation (`evaluate many/*`), where a video
+    that cannot be read is skipped: such a run is skipped the same way, its reason saying what to do."""
+    video = tmp_path / "v.mp4"
+    write_x264_video(video, make_video(OBJS, t=24))
+    run, out = make_run(tmp_path / "a", complete=False)
+    preview = out.with_name("r1.partial.mp4")
+    assert main(["evaluate", str(run), str(video), "--metrics", "scuts", "--no-progress"]) == 0
+    assert capsys.readouterr().err == (
+        f"skipped {run}: run folder {str(run)!r} has no finished output to score: its run is stopped before "
+        f"finishing, not complete; finish it (streamt2v generate --resume {run}), or score its preview by its "
+        f"path ({str(preview)!r})\n"
     )
+    # gone: its plan given with the path it has now
     run, out = make_run(tmp_path / "b")
-    write_x264_video(out, make_video(OBJS, t=40))  # another video put there since
-    assert main(["evaluate", str(run), "--metrics", "probes"]) == 2
-    assert f"the output {str(out)!r} of run folder {str(run)!r} was replaced since the run wrote it" in (
-        capsys.readouterr().err
+    out.unlink()
+    assert main(["evaluate", str(run), str(video), "--metrics", "scuts", "--no-progress"]) == 0
+    assert capsys.readouterr().err == (
+        f"skipped {run}: the output {str(out)!r} of run folder {str(run)!r} is gone (moved or removed); to score "
+        "it where it is now, pass it by its path with --boundaries 20,28,36 (the run's chunks)\n"
     )
-    # the run and its output given both: one video given twice
     run, out = make_run(tmp_path / "c")
+    write_x264_video(out, make_video(OBJS, t=40))  # another video put there since
+    assert main(["evaluate", str(run), "--metrics", "scuts", "--no-progress"]) == 1
+    assert f"run folder {str(run)!r} was replaced since the run wrote it" in capsys.readouterr().err
+    # one another process is running: not told to finish it itself; its preview named
+    run, out = make_run(tmp_path / "d", complete=False)
+    held = locks.acquire(run / ".lock")  # as the process running it holds it
+    try:
+        assert main(["evaluate", str(run), "--metrics", "scuts", "--no-progress"]) == 1
+    finally:
+        locks.release(held)
+    err = capsys.readouterr().err
+    assert f"its run is still going on (process {os.getpid()}); wait for it to finish" in err
+    assert "--resume" not in err
+    # the run and its output given both: one video given twice
+    run, out = make_run(tmp_path / "e")
     assert main(["evaluate", str(run), str(out), "--metrics", "scuts"]) == 2
     assert f"as the output of the run folder {str(run)!r} and as {str(out)!r}" in capsys.readouterr().err
 
 
+def test_a_folder_with_files_named_as_a_runs_is_a_folder_of_videos(tmp_path, capsys):
+    """A dataset folder carrying its own config.json and manifest.json was taken for a run and refused ('its
+    run is None, not complete')."""
+    data = tmp_path / "data"
+    data.mkdir()
+    write_x264_video(data / "a.mp4", make_video(OBJS, t=24))
+    (data / "config.json").write_text(json.dumps({"fps": 8}))
+    (data / "manifest.json").write_text(json.dumps({"videos": ["a.mp4"]}))
+    assert main(["evaluate", str(data), "--metrics", "scuts", "--no-progress"]) == 0
+    assert "a.mp4" in capsys.readouterr().out
+
+
+def test_a_resume_keeps_each_runs_plan_with_its_video(tmp_path, capsys, monkeypatch):
+    """The plans were kept by the videos' places in the config: a video added to a folder (or the targets given
+    in another order) refused the resume ('--boundaries [16, 24, 32],[40, 48, 56],None -> ...', a flag never
+    typed), and a report with a skipped video could not be matched to its records."""
+    r1, out1 = make_run(tmp_path, name="r1")
+    r2, out2 = make_run(tmp_path, name="r2", plan=[(1, 0, 16), (2, 16, 30), (2, 30, 40)])
+    vids = tmp_path / "vids"
+    vids.mkdir()
+    write_x264_video(vids / "a.mp4", make_video(OBJS, t=24))
+    res = tmp_path / "res.json"
+    argv = ["--metrics", "scuts,probes", "--no-progress", "--out", str(res)]
+    scuts_module = importlib.import_module("streamt2v.metrics.scuts")
+    real, calls = scuts_module.scuts, []
+
+    def stopping_at_the_third(frames, *args, **kwargs):  # Ctrl-C while the third video is scored
+        calls.append(len(frames))
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(frames, *args, **kwargs)
+
+    monkeypatch.setattr(scuts_module, "scuts", stopping_at_the_third)
+    assert main(["evaluate", str(r1), str(r2), str(vids), *argv]) == 130
+    write_x264_video(vids / "b.mp4", make_video(OBJS, t=24))  # a video added since
+    calls.clear()
+    assert main(["evaluate", str(vids), str(r2), str(r1), *argv, "--resume"]) == 0
+    assert "2 videos already scored" in capsys.readouterr().err
+    assert calls == [24, 24]  # the two videos of the folder alone
+    data = json.loads(res.read_text())
+    assert data["config"]["boundaries"] == {
+        str(vids / "a.mp4"): None,
+        str(vids / "b.mp4"): None,
+        str(out2): [16, 30],
+        str(out1): [20, 28, 36],
+    }
+    by_path = {r["path"]: r["probe_jump_ratio"] for r in data["records"]}
+    frames = as_uint8_frames(out2)
+    assert by_path[str(out2)] == pytest.approx(probe_video(frames, boundaries=[16, 30]).jump_ratio)
+
+
 def test_boundaries_per_video_from_python():
-    video = make_video(OBJS, t=40, teleport=(20, 10.0))
-    report = evaluate_videos([video, video], metrics="probes", boundaries=[[20, 28, 36], None])
+    video = make_video(OBJS, t=24, teleport=(12, 10.0))
+    report = evaluate_videos([video, video], metrics="probes", boundaries=[[12, 20], None])
     first, second = (r["probe_jump_ratio"] for r in report.records)
-    assert first == pytest.approx(probe_video(video, boundaries=[20, 28, 36]).jump_ratio)
+    assert first == pytest.approx(probe_video(video, boundaries=[12, 20]).jump_ratio)
     assert second == pytest.approx(probe_video(video).jump_ratio)
-    assert report.config["boundaries"] == [[20, 28, 36], None]
+    assert report.config["boundaries"] == {"video_0": [12, 20], "video_1": None}
     with pytest.raises(ValueError, match="got 2 videos but boundaries for 1"):
         evaluate_videos([video, video], metrics="probes", boundaries=[[20]])
+    with pytest.raises(
+        ValueError, match=re.escape("boundaries[1]: chunk boundaries must be frame indices >= 1")
+    ):
+        evaluate_videos([video, video], metrics="probes", boundaries=[[20], [0]])
     assert np.isnan(evaluate_videos([video], metrics="probes", boundaries=[]).records[0]["probe_jump_ratio"])
+    # an iterator is read once: it was emptied by the look for per-video lists (no records, a nan mean)
+    report = evaluate_videos([video], metrics="probes", boundaries=iter([12, 20]))
+    assert report.records[0]["probe_jump_ratio"] == pytest.approx(first)
+    assert report.config["boundaries"] == [12, 20]
+
+
+def test_a_folder_of_runs_is_said_to_hold_them(tmp_path, capsys):
+    run, out = make_run(tmp_path)
+    out.unlink()
+    assert main(["evaluate", str(run.parent), "--metrics", "scuts"]) == 2
+    assert (
+        f"; it holds 1 generate run folder (r1), each scored as its output when given: pass them, e.g. "
+        f"{str(run.parent / '*')!r}"
+    ) in capsys.readouterr().err
+    # a trailing slash is not kept in the run's name
+    assert main(["evaluate", f"{run}/", "--metrics", "scuts", "--no-progress"]) == 1
+    assert (
+        f"skipped {run}: the output {str(out)!r} of run folder {str(run)!r} is gone"
+        in capsys.readouterr().err
+    )

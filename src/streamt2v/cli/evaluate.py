@@ -216,6 +216,7 @@ def run(args: argparse.Namespace) -> int:
     from streamt2v.memory import resolve_device
     from streamt2v.metrics.evaluate import (
         EvaluationInterrupted,
+        EvaluationReport,
         check_report_path,
         checked_prompts,
         evaluate_videos,
@@ -224,7 +225,7 @@ def run(args: argparse.Namespace) -> int:
     )
     from streamt2v.metrics.partial_report import partial_path
     from streamt2v.metrics.prompts_file import read_prompts
-    from streamt2v.metrics.run_target import is_run_folder, run_output
+    from streamt2v.metrics.run_target import UnscorableRun, is_run_folder, run_name, run_output
     from streamt2v.metrics.video_search import find_videos
 
     device = chosen_device(args)
@@ -250,11 +251,19 @@ def run(args: argparse.Namespace) -> int:
                 "continue it with --resume, or start over with --overwrite"
             )
     targets = [args.target, *args.more]
-    # a run folder stands for its output, whose chunk boundaries its manifest records
-    runs = {str(t): run_output(t) for t in targets if is_run_folder(t)}
+    # a run folder stands for its output, whose chunk boundaries its manifest records; one whose output cannot
+    # be scored so (unfinished, gone, replaced) is skipped with its reason, as a video that cannot be read is
+    runs: dict[str, tuple[Path, list[int]]] = {}
+    unscorable: dict[str, UnscorableRun] = {}
+    for target in filter(is_run_folder, targets):
+        try:
+            runs[str(target)] = run_output(target)
+        except UnscorableRun as err:
+            unscorable[str(target)] = err
     found = [
         (v, target)
         for target in targets
+        if str(target) not in unscorable
         for v in find_videos(runs[str(target)][0] if str(target) in runs else target, also_given=targets)
     ]
     videos = [v for v, _ in found]
@@ -312,12 +321,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: not used by the {chosen}: {'; '.join(unused)}", file=sys.stderr)
     # read only for the metrics that use them: a file said to be unused cannot stop the run
     prompts = read_prompts(args.prompts, videos) if args.prompts and uses_prompts else None
-    # given, the boundaries are every video's; else each video's: its run's, or the default plan
-    boundaries = args.boundaries
-    if boundaries is None and runs and "probes" in metrics:
-        boundaries = [runs[str(target)][1] if str(target) in runs else None for _, target in found]
-        for target, (output, recorded) in runs.items():
-            print(f"{output}: boundaries from {target}'s manifest ({_listed(recorded)})", file=sys.stderr)
+    # given, the boundaries are every video's; else each video's: its run's, or the default plan (None)
+    plans = None
+    if args.boundaries is None and runs and "probes" in metrics:
+        plans = [runs[str(target)][1] if str(target) in runs else None for _, target in found]
+    for target, (output, recorded) in runs.items():  # the file scored, and the plan it is scored at
+        at = f" at the chunk boundaries its manifest records ({_listed(recorded)})" if plans else ""
+        print(f"run folder {run_name(target)}: scoring its output {str(output)!r}{at}", file=sys.stderr)
     settings = dict(
         metrics=metrics,
         clip_model=args.clip_model,
@@ -325,14 +335,17 @@ def run(args: argparse.Namespace) -> int:
         flow_size=args.flow_size or None,
         mawe_coeff=args.mawe_coeff,
         mawe_definition=args.mawe_definition,
-        boundaries=boundaries,
+        boundaries=args.boundaries,  # as given: each video's own plan is kept with it (the stamps)
         raft_weights=args.raft_weights,
         device=device,  # recorded in the config (where CLIP and RAFT ran), and compared by --resume
     )
+    config = evaluation_config(**settings)
+    if plans is not None:
+        settings["boundaries"] = plans
     if prompts is not None:  # before the stamps kept with the scores pair them with the videos
         prompts = checked_prompts(prompts, len(videos))
     # with --out, the scores are kept after every video for --resume (its partial file)
-    kept = _KeptScores(args.out, videos, prompts, evaluation_config(**settings)) if args.out else None
+    kept = _KeptScores(args.out, videos, prompts, config, plans) if args.out else None
     reuse = kept.resume() if kept is not None and args.resume else None
     if kept is not None and args.overwrite and not args.resume:
         # starting over, every argument checked: a stop before the first score must not leave the old ones
@@ -345,23 +358,31 @@ def run(args: argparse.Namespace) -> int:
             library_bars_off_if_quiet(args, loading),
             logs_naming_flags("streamt2v.metrics.flow"),
         ):
-            report = evaluate_videos(
-                [str(v) for v in videos],
-                prompts=prompts,
-                **settings,
-                progress=not args.no_progress,
-                reuse=reuse,
-                on_video=None if kept is None else kept.save,
+            report = (
+                evaluate_videos(
+                    [str(v) for v in videos],
+                    prompts=prompts,
+                    **settings,
+                    progress=not args.no_progress,
+                    reuse=reuse,
+                    on_video=None if kept is None else kept.save,
+                )
+                if videos
+                else EvaluationReport(config=config)  # every target a run that cannot be scored
             )
     except EvaluationInterrupted as stop:
         # the videos scored before Ctrl-C are printed, and kept in --out's partial file for --resume
         above = "; their results are above" if stop.report.records else ""
         how = "" if kept is None else kept.how_to_continue()
         said = KeyboardInterrupt(f"{stop}{above}{how}")
+        for target, err in unscorable.items():
+            stop.report.skip(run_name(target), err)
         try:
             _report(stop.report.as_flags())  # the skipped videos' reasons name this command's flags
         finally:  # also when the table's reader is gone: the stop, and how to continue, are the news
             raise said from None
+    for target, err in unscorable.items():
+        report.skip(run_name(target), err)
     # the skipped videos' reasons name this command's flags (--flow-size, not flow_size), on stderr and in --out
     report = report.as_flags()
     # with none scored too: the file holds the skipped videos and why, for a script; written (and the partial
@@ -373,10 +394,11 @@ def run(args: argparse.Namespace) -> int:
         kept.finished()
     if not report.records:
         _report(report)  # the skipped videos, on stderr
+        given = len(videos) + len(unscorable)
         failed = (
             "the video could not be scored"
-            if len(videos) == 1
-            else f"none of the {counted(len(videos), 'video')} could be scored"
+            if given == 1
+            else f"none of the {counted(given, 'video')} could be scored"
         )
         print(f"error: {failed}", file=sys.stderr)
         # the failure is the news, also when the reader of stdout is gone (it was exit 141, no error line)
@@ -393,12 +415,25 @@ def run(args: argparse.Namespace) -> int:
 class _KeptScores:
     """The scores of a run with ``--out``, kept in its partial file after every video (for ``--resume``)."""
 
-    def __init__(self, out: Path, videos: list[Path], prompts: list[str] | None, config: dict) -> None:
+    def __init__(
+        self,
+        out: Path,
+        videos: list[Path],
+        prompts: list[str] | None,
+        config: dict,
+        plans: list[list[int] | None] | None = None,
+    ) -> None:
         from streamt2v.metrics.partial_report import video_stamp
 
         self.out, self.config = out, config
+        # each video's own chunk plan (its run's; None: the default) is kept with its score, not by its place
+        # in the config: a video added, left out or moved keeps the others' scores, a changed plan drops its own
         self.stamps = {
-            str(v): {"video": video_stamp(v), "prompt": None if prompts is None else prompts[i]}
+            str(v): {
+                "video": video_stamp(v),
+                "prompt": None if prompts is None else prompts[i],
+                "boundaries": None if plans is None else plans[i],
+            }
             for i, v in enumerate(videos)
         }
         self.reused: dict[str, dict] = {}  # the scores the partial file held, by video
@@ -411,7 +446,8 @@ class _KeptScores:
         reuse, dropped = load_partial(self.out, self.config, self.stamps)
         self.reused, self.kept = reuse, len(reuse)
         again = (
-            f"; {dropped} scored for a video since changed, left out of the set or given another prompt"
+            f"; {dropped} scored for a video since changed, left out of the set or given another prompt or "
+            "chunk plan"
             if dropped
             else ""
         )

@@ -98,7 +98,7 @@ class EvaluationReport:
         default_factory=list, init=False, repr=False, compare=False
     )
 
-    def _skip(self, path: str, err: Exception) -> None:
+    def skip(self, path: str, err: Exception) -> None:
         """Record the video ``path`` as skipped, its reason ``err``'s message (naming Python's arguments)."""
         entry = {"path": path, "error": str(err)}
         self.skipped.append(entry)
@@ -300,12 +300,13 @@ def evaluation_config(
     flow_size: int | None = DEFAULT_FLOW_SIZE,
     mawe_coeff: float = OFFICIAL_COEFF,
     mawe_definition: str = "official",
-    boundaries: Sequence[int] | Sequence[Sequence[int] | None] | None = None,
+    boundaries: Sequence[int] | Mapping[str, Sequence[int] | None] | None = None,
     raft_weights: str | os.PathLike | None = None,
     device: str | torch.device | None = None,
 ) -> dict[str, Any]:
     """The settings a report's scores depend on, as :func:`evaluate_videos` records them in its ``config``;
-    ``devices``: where its networks ran (:func:`~streamt2v.metrics.devices.network_devices`)."""
+    ``boundaries``: one list for all videos, or each video's by its record's ``path`` (None: the default
+    plan); ``devices``: where its networks ran (:func:`~streamt2v.metrics.devices.network_devices`)."""
     from streamt2v.metrics.devices import network_devices
 
     metrics = parse_metrics(metrics)
@@ -319,12 +320,12 @@ def evaluation_config(
         mawe_definition=mawe_definition,
         raft_weights=None if raft_weights is None else str(raft_weights),
         clip_model=None if clip_model is None else str(clip_model),
-        # the probes' jump ratio depends on them; None: the StreamingT2V plan 16, 24, 32, ...; a list per video
-        # (None for that plan) where videos have their own (run folders given to the command line)
+        # the probes' jump ratio depends on them; None: the StreamingT2V plan 16, 24, 32, ...; each video's by
+        # its path where videos have their own (run folders): matched to records, a skipped video's too
         boundaries=None
         if boundaries is None
-        else [None if b is None else list(b) for b in boundaries]
-        if _per_video(boundaries)
+        else {str(k): None if b is None else list(b) for k, b in boundaries.items()}
+        if isinstance(boundaries, Mapping)
         else list(boundaries),
         devices=network_devices(metrics, flow, clip_model, device),
     )
@@ -355,8 +356,10 @@ def evaluate_videos(
     video) and ``clip_model`` (a folder, hub id or :class:`~streamt2v.metrics.clip_score.ClipScorer`).
     ``probes`` use the prompts as captions when given, and chunk ``boundaries`` (default ``None``: the
     StreamingT2V plan 16, 24, 32, … of :func:`~streamt2v.metrics.probes.probe_video`; indices past a
-    video's end are dropped), one list for all videos or one per video (None for the default plan: a run's
-    recorded plan, :func:`~streamt2v.metrics.run_target.run_output`, beside other videos). ``names`` label in-memory videos in the records. Videos of fewer than 2 frames
+    video's end are dropped): one list for all videos, or a list per video where each has its own plan (a
+    run's, :func:`~streamt2v.metrics.run_target.run_output`), None in it for a video of the default plan;
+    the report's config then maps each video's ``path`` to its list. ``names`` label in-memory videos in the
+    records. Videos of fewer than 2 frames
     are skipped when MAWE is asked for (it needs a pair), scored otherwise. Ctrl-C raises
     :class:`EvaluationInterrupted` (a ``KeyboardInterrupt``) whose ``report`` holds the videos scored so far.
     ``reuse``: records already scored, by their ``path``: those videos are not read again (a resumed run,
@@ -385,6 +388,8 @@ def evaluate_videos(
     else:
         check_flow_size(flow_size)
     check_positive(fps, "fps")
+    if boundaries is not None and not isinstance(boundaries, (str, bytes)):
+        boundaries = list(boundaries)  # read once: an iterator is empty after the look for per-video lists
     per_video = _per_video(boundaries)
     if per_video:  # one plan a video, None for the default (a run folder's recorded plan beside other videos)
         if len(boundaries) != len(videos):
@@ -395,7 +400,10 @@ def evaluate_videos(
         for j, b in enumerate(boundaries):
             if b is not None and (isinstance(b, str) or not isinstance(b, Sequence)):
                 raise TypeError(f"boundaries[{j}] must be a list of frame indices or None, got {b!r}")
-        boundaries = [None if b is None else _checked_boundaries(b) for b in boundaries]
+        boundaries = [
+            None if b is None else _checked_boundaries(b, f"boundaries[{j}]")
+            for j, b in enumerate(boundaries)
+        ]
     elif boundaries is not None:
         boundaries = _checked_boundaries(boundaries)
     if "mawe" in chosen:
@@ -437,6 +445,10 @@ def evaluate_videos(
             )
         scorer = clip_model if isinstance(clip_model, ClipScorer) else load_clip(clip_model, device)
 
+    labels = [
+        names[i] if names is not None else str(v) if isinstance(v, (str, os.PathLike)) else f"video_{i}"
+        for i, v in enumerate(videos)
+    ]
     report = EvaluationReport(
         config=evaluation_config(
             metrics=chosen,
@@ -445,7 +457,7 @@ def evaluate_videos(
             flow_size=flow_size,
             mawe_coeff=mawe_coeff,
             mawe_definition=mawe_definition,
-            boundaries=boundaries,
+            boundaries=dict(zip(labels, boundaries)) if per_video else boundaries,
             raft_weights=raft_weights,
             device=device,
         )
@@ -453,11 +465,7 @@ def evaluate_videos(
     noted = flow != "farneback"  # Farneback's failing on upscaled frames, said once (note_farneback_upscale)
     try:
         for i, video in enumerate(tqdm(videos, desc="evaluate", unit="video", disable=not progress)):
-            label = (
-                names[i]
-                if names is not None
-                else (str(video) if isinstance(video, (str, os.PathLike)) else f"video_{i}")
-            )
+            label = labels[i]
             if reuse is not None and label in reuse:
                 report.records.append(dict(reuse[label]))
                 if on_video is not None:
@@ -498,7 +506,7 @@ def evaluate_videos(
             except (ValueError, FileNotFoundError, OSError, RuntimeError) as err:
                 # Reported by the caller from report.skipped (the CLI prints one line per skipped video).
                 logger.debug("skipping %s: %s", label, err, exc_info=True)  # -v: where it came from
-                report._skip(label, err)
+                report.skip(label, err)
                 outcome = "skipped"  # why: the caller says it, once
             else:
                 report.records.append(record)
@@ -521,12 +529,13 @@ def _per_video(boundaries: Sequence | None) -> bool:
     )
 
 
-def _checked_boundaries(boundaries: Sequence[int]) -> list[int]:
-    """``boundaries`` as a list, refused unless each is a frame index >= 1."""
+def _checked_boundaries(boundaries: Sequence[int], name: str = "boundaries") -> list[int]:
+    """``boundaries`` as a list, refused unless each is a frame index >= 1 (``name``: the argument, or the
+    item of it, as the error names it)."""
     boundaries = list(boundaries)
     bad = [b for b in boundaries if isinstance(b, bool) or not isinstance(b, numbers.Integral) or b < 1]
     if bad:  # would otherwise skip every video with the same error
-        raise ValueError(f"chunk boundaries must be frame indices >= 1, got {bad}")
+        raise ValueError(f"{name}: chunk boundaries must be frame indices >= 1, got {bad}")
     return boundaries
 
 

@@ -5,53 +5,98 @@ A video file does not name the run that made it (the output and the run folder a
 choosing, and nothing in the video points back), so the plan is taken only where the run folder itself is
 given. The recorded plan is the one that matters for the jump ratio of an extended video (``--init-video``:
 its first chunk is the input's frames) or of other chunk settings, which the default 16, 24, 32, ... misses.
+A run with ``--enhance`` records its stage-3 output, whose frames are stage 2's: the same boundaries.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 from pathlib import Path
 
+from streamt2v.io import locks
 from streamt2v.io.folders import home_path, read_json_object
-from streamt2v.io.output_paths import preview_path_for
-from streamt2v.pipeline.run_folders import MANIFEST, is_run
-from streamt2v.pipeline.run_outputs import left_there
+from streamt2v.io.output_paths import preview_path_for, previewed_output
+from streamt2v.pipeline.run_folders import LOCK, MANIFEST, is_run
+from streamt2v.pipeline.run_outputs import OUTPUTS, left_there
+
+# what every manifest RunDir writes holds (RunDir.create): a dataset's own config.json and manifest.json do not
+_MANIFEST_KEYS = frozenset({"format_version", "num_chunks", "chunks", "status"})
+
+
+class UnscorableRun(ValueError):
+    """A run folder whose output cannot be scored with its plan (unfinished, gone, replaced): ``evaluate`` skips
+    it with this reason, as it skips a video it cannot read."""
 
 
 def is_run_folder(target: str | os.PathLike) -> bool:
-    """Whether ``target`` is a ``generate`` run folder (``config.json`` and ``manifest.json``)."""
+    """Whether ``target`` is a ``generate`` run folder: ``config.json`` beside a ``manifest.json`` as a run
+    writes it (a JSON object with its format version, chunks and status). A folder of videos that carries files
+    of those names (a dataset's) is not one."""
     path = home_path(target)
-    return path.is_dir() and is_run(path)
+    if not (path.is_dir() and is_run(path)):
+        return False
+    try:
+        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and manifest.keys() >= _MANIFEST_KEYS
+
+
+def run_name(run: str | os.PathLike) -> str:
+    """The run folder as given, without a trailing slash (``runs/ext/`` is ``runs/ext``)."""
+    return str(Path(run))
 
 
 def run_output(run: str | os.PathLike) -> tuple[Path, list[int]]:
     """The output of the complete run in the folder ``run`` and its chunk boundaries (the first frame of each
-    chunk after the first, as its manifest records them). Refused, naming the run, when the run is not
-    complete or its output is gone or was replaced since the run wrote it (its plan is then no longer the
-    video's)."""
-    path = home_path(run)
+    chunk after the first, as its manifest records them). :class:`UnscorableRun`, naming the run, when the run
+    is not complete or its output is gone or was replaced since the run wrote it (its plan is then no longer
+    the video's)."""
+    path, name = home_path(run), run_name(run)
     manifest = read_json_object(path / MANIFEST, "run manifest")
     status, output, chunks = manifest.get("status"), manifest.get("output"), manifest.get("chunks")
     if status != "complete":
-        raise ValueError(
-            f"run folder {str(run)!r} has no finished output to score: its run is {status!r}, not complete; "
-            f"finish it (streamt2v generate --resume {str(run)!r}) or pass its preview by its path"
+        raise UnscorableRun(
+            f"run folder {name!r} has no finished output to score: {_unfinished(path, name, manifest)}"
         )
-    starts = [c.get("start") for c in chunks] if isinstance(chunks, list) else []
+    starts = [c.get("start") for c in chunks if isinstance(c, dict)] if isinstance(chunks, list) else []
     if not isinstance(output, str) or not starts or not all(isinstance(s, int) for s in starts):
-        raise ValueError(f"{str(path / MANIFEST)!r} is damaged: it names no output or no chunks' frames")
-    video = Path(output)
+        raise UnscorableRun(f"{str(path / MANIFEST)!r} is damaged: it names no output or no chunks' frames")
+    video, boundaries = Path(output), starts[1:]
+    plan = f"--boundaries {','.join(map(str, boundaries)) or 'none'} (the run's chunks)"
     if not video.exists():
-        raise FileNotFoundError(
-            f"the output {output!r} of run folder {str(run)!r} is gone (moved or removed)"
+        raise UnscorableRun(
+            f"the output {output!r} of run folder {name!r} is gone (moved or removed); to score it where it is "
+            f"now, pass it by its path with {plan}"
         )
     try:
         preview = preview_path_for(video)
     except ValueError:
         preview = None
     if not left_there(manifest, path / MANIFEST, video, preview):
-        raise ValueError(
-            f"the output {output!r} of run folder {str(run)!r} was replaced since the run wrote it, so the "
-            "run's chunks are not its frames; pass the video by its path to score it"
+        raise UnscorableRun(
+            f"the output {output!r} of run folder {name!r} was replaced since the run wrote it, so the run's "
+            f"chunks may not be its frames; if it is still the run's video (copied back, converted), pass it by "
+            f"its path with {plan}"
         )
-    return video, starts[1:]
+    return video, boundaries
+
+
+def _unfinished(path: Path, name: str, manifest: dict) -> str:
+    """Why the run in ``path`` (``name``: as given) has no output yet, and what to do: wait for the process running it, or
+    finish it; its preview, where one is left, can be scored by its path."""
+    preview = next(
+        (p for p in (manifest.get(OUTPUTS) or {}) if previewed_output(p) is not None and Path(p).exists()),
+        None,
+    )
+    or_preview = "" if preview is None else f", or score its preview by its path ({preview!r})"
+    status, holder = manifest.get("status"), locks.holder(path / LOCK)
+    if status == "running" and holder is not None:
+        return f"its run is still going on (process {holder}); wait for it to finish{or_preview}"
+    if not isinstance(status, str):
+        return f"its manifest records no status; {str(path / MANIFEST)!r} is damaged"
+    stopped = "stopped before finishing" if status == "running" else status  # running, no process: killed
+    resume = f"streamt2v generate --resume {shlex.quote(name)}"
+    return f"its run is {stopped}, not complete; finish it ({resume}){or_preview}"
