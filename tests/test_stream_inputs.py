@@ -494,3 +494,66 @@ def test_the_rate_advice_for_an_init_video_names_only_an_fps_the_command_accepts
     assert "pass fps=24 to keep the input's rate" in said["python", False, 24.0]
     assert "fps takes 0.01 to 1000, so fps=1000 comes closest" in said["python", False, 1200.0]
     assert "fps=50 comes closest, within 1% of the input's rate" in said["python", True, 50.04]
+
+
+@pytest.mark.parametrize(
+    "name, given, told",
+    [
+        (
+            "init_video",
+            "uint8 frames",
+            "a uint8 numpy array (T, H, W, 3): streamt2v.io.video.from_uint8_frames(x)",
+        ),
+        ("init_video", "frames list", "a list of (H, W, 3) frames: streamt2v.io.video.from_uint8_frames(x)"),
+        ("init_video", "path", "a video file is read by streamt2v.io.video.read_video(path)[0]"),
+        (
+            "init_image",
+            "PIL",
+            "a PIL image: streamt2v.io.video.from_uint8_frames(np.asarray(img.convert('RGB'))",
+        ),
+        (
+            "init_image",
+            "uint8 image",
+            "a uint8 numpy array (H, W, 3): streamt2v.io.video.from_uint8_frames(x[None])",
+        ),
+        ("anchor_image", "image path", "an image file is read by streamt2v.io.video.read_image(path)"),
+    ],
+)
+def test_frames_that_are_no_tensor_are_refused_with_the_conversion_that_makes_them_one(
+    model, tmp_path, name, given, told
+):
+    """A numpy array, a path or a PIL image was refused 'init_video must be a torch.Tensor of pixels in [-1,
+    1], got ndarray' with no conversion (a uint8 tensor was told from_uint8_frames). The conversion told is
+    code that runs: its result passes the stream's input check."""
+    from PIL import Image
+
+    import streamt2v
+    from streamt2v.io.video import write_video
+    from streamt2v.pipeline.stream_inputs import check_frames
+
+    frames = np.random.default_rng(0).integers(0, 256, (8, 64, 64, 3), dtype=np.uint8)
+    write_video(tmp_path / "v.mp4", frames, fps=8)
+    Image.fromarray(frames[0]).save(tmp_path / "a.png")
+    values = {
+        "uint8 frames": frames,
+        "frames list": list(frames),
+        "path": str(tmp_path / "v.mp4"),
+        "PIL": Image.fromarray(frames[0]),
+        "uint8 image": frames[0],
+        "image path": str(tmp_path / "a.png"),
+    }
+    value = values[given]
+    with pytest.raises(TypeError) as err:
+        stream(model, "a cat", StreamConfig(num_frames=24, **FAST), **{name: value})
+    said = str(err.value)
+    assert said.startswith(
+        f"{name} must be a torch.Tensor of pixels in [-1, 1], got {type(value).__name__}; "
+    )
+    assert told in said
+    code = re.split(r": | by ", said.split("; ", 1)[1], maxsplit=1)[1].split(" (it returns")[0]
+    scope = {"streamt2v": streamt2v, "np": np, "x": value, "img": value, "path": value}
+    converted = eval(code, scope)  # the text told, run
+    image = name != "init_video"
+    assert check_frames(name, converted, 64, image=image).shape == (
+        (1, 3, 1, 64, 64) if image else (1, 3, 8, 64, 64)
+    )

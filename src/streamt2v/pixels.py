@@ -30,11 +30,50 @@ CONVERSIONS = (
 )
 
 
-def check_pixels(video: Any, name: str) -> torch.Tensor:
+def conversion_to_tensor(value: Any, *, image: bool = False) -> str:
+    """How to make ``value``, which is no tensor, the float tensor in ``[-1, 1]`` asked for (``image``: an
+    image ``(1, 3, H, W)``, else a video ``(1, 3, T, H, W)``), for a refusal: ``"; a uint8 numpy array (T,
+    H, W, 3): streamt2v.io.video.from_uint8_frames(x)"``; ``""`` for a value of no usual kind."""
+    import os
+
+    import numpy as np
+
+    io = "streamt2v.io.video."
+    if isinstance(value, (str, os.PathLike)):
+        how = (
+            f"{io}read_image(path)"
+            if image
+            else f"{io}read_video(path)[0] (it returns the video and its fps)"
+        )
+        return f"; {'an image' if image else 'a video'} file is read by {how}"
+    if type(value).__module__.startswith("PIL."):  # a PIL image, without importing PIL here
+        one = f"{io}from_uint8_frames(np.asarray(img.convert('RGB'))[None])"
+        return f"; a PIL image: {one}[:, :, 0]" if image else f"; a PIL image, as a one-frame video: {one}"
+    frames = isinstance(value, np.ndarray) or (
+        isinstance(value, (list, tuple)) and bool(value) and isinstance(value[0], np.ndarray)
+    )
+    if not frames:
+        return ""
+    if (value if isinstance(value, np.ndarray) else value[0]).dtype.kind == "f":
+        array = "torch.from_numpy(x)" if isinstance(value, np.ndarray) else "torch.from_numpy(np.stack(x))"
+        return f"; float numpy frames in [-1, 1]: {array}, in the layout asked for"
+    if image:
+        return f"; a uint8 numpy array (H, W, 3): {io}from_uint8_frames(x[None])[:, :, 0]"
+    what = (
+        "a uint8 numpy array (T, H, W, 3)" if isinstance(value, np.ndarray) else "a list of (H, W, 3) frames"
+    )
+    return f"; {what}: {io}from_uint8_frames(x)"
+
+
+def check_pixels(video: Any, name: str, *, image: bool = False) -> torch.Tensor:
     """``video`` as a float tensor clamped to ``[-1, 1]`` (a new tensor: the caller's is never aliased);
-    a ``TypeError``/``ValueError`` naming ``name`` for anything else (shapes are the caller's to check)."""
+    a ``TypeError``/``ValueError`` naming ``name`` for anything else (shapes are the caller's to check), with
+    the conversion to use (:func:`conversion_to_tensor`; ``image``: ``video`` is to be an image)."""
     if not isinstance(video, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of pixels in [-1, 1], got {type(video).__name__}")
+        raise TypeError(
+            f"{name} must be a torch.Tensor of pixels in [-1, 1], got {type(video).__name__}"
+            + conversion_to_tensor(video, image=image)
+        )
     check_pixel_values(video, name)
     return video.detach().clamp(-1, 1)
 

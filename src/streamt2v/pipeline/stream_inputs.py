@@ -44,7 +44,7 @@ def layout_hint(shape: tuple[int, ...], image: bool) -> str:
 def check_frames(name: str, video: torch.Tensor, size: int, *, image: bool = False) -> torch.Tensor:
     """The user's frames as the stream's own float32 CPU copy in [-1, 1] (never aliasing the caller's),
     shaped ``(1, 3, T, H, W)``; ``image``: the user gave one image ``(1, 3, H, W)`` (returned with T = 1)."""
-    video = check_pixels(video, name)
+    video = check_pixels(video, name, image=image)
     shape = tuple(video.shape)
     if image:
         if video.dim() != 4 or shape[:2] != (1, 3):
