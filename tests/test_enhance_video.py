@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+import pytest
 import torch
 
 from conftest import SMALL
@@ -116,8 +117,9 @@ def test_a_stretched_aspect_ratio_is_warned_about(refiner: Refiner, caplog) -> N
         out = enhance_video(video, "a", refiner, cfg, progress=False)
     assert out.shape[-2:] == (32, 32)
     assert "input frames are 16x24 but the enhancer canvas is 32x32" in caplog.text
-    assert (
-        "stretched to its aspect ratio; to fit and pad them instead, pass pad_to_aspect=True" in caplog.text
+    assert (  # a field of the config, which enhance_video takes no keyword for
+        "stretched to its aspect ratio; to fit and pad them instead, pass pad_to_aspect=True in the "
+        "EnhanceConfig (config=refiner.config(pad_to_aspect=True))" in caplog.text
     )
     # a Python caller's own name (the command line's: test_enhance_cli)
     assert "--pad-to-aspect" not in caplog.text
@@ -198,7 +200,7 @@ def test_an_output_smaller_than_the_input_is_warned_about(refiner: Refiner, capl
     assert (
         "the output frames will be 32x32, smaller than the input's 48x40 (HxW), on the 32x32 canvas (the "
         "refiner's frame size); use a refiner made for at least this size, or pass a larger canvas, e.g. "
-        "resolution=(48, 40)" in caplog.text
+        "resolution=(48, 40) in the EnhanceConfig (config=refiner.config(resolution=(48, 40)))" in caplog.text
     )
     assert "--resolution" not in caplog.text  # a Python caller's own name
     caplog.clear()
@@ -245,3 +247,57 @@ def test_the_shipped_refiner_on_frames_it_is_not_for_is_warned_about_once(caplog
     with caplog.at_level(logging.WARNING, logger="streamt2v.pipeline.enhance"):
         enhance_video(video[..., : h // 2, : w // 2], "a red circle", shipped, seed=0, progress=False)
     assert "the shipped refiner" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    "kwargs, said",
+    [
+        # pipe(...) takes its settings as keywords; enhance_video said "unexpected keyword argument 'steps'"
+        (
+            dict(steps=3),
+            "takes the stage-3 settings in config=, an EnhanceConfig: pass config=refiner.config(steps=3)",
+        ),
+        (
+            dict(num_inference_steps=3),
+            "pass config=refiner.config(steps=3) (num_inference_steps: pass steps=)",
+        ),
+        (dict(config=EnhanceConfig(), steps=3), "pass config=dataclasses.replace(config, steps=3)"),
+        (dict(stepz=3), "enhance_video() got unknown keyword argument: stepz (steps?)"),
+        # seed= named its own range only: "seed must be an integer ..., got <torch._C.Generator ...>"
+        (
+            dict(seed=torch.Generator()),
+            "seed= takes an integer >= 0, got a torch.Generator: pass it as generator=",
+        ),
+    ],
+)
+def test_arguments_enhance_video_takes_otherwise_are_refused_with_where_they_go(
+    refiner, kwargs, said
+) -> None:
+    video = torch.rand(1, 3, 4, 16, 16) * 2 - 1
+    with pytest.raises(TypeError) as err:
+        enhance_video(video, "a", refiner, **kwargs)
+    assert said in str(err.value)
+
+
+def test_a_video_or_refiner_of_another_kind_is_refused_with_what_to_give(refiner) -> None:
+    from streamt2v.models.bundle import StreamingT2VModel
+
+    video = torch.rand(1, 3, 4, 16, 16) * 2 - 1
+    with pytest.raises(
+        ValueError
+    ) as err:  # (T, C, H, W): the permute pipe(...) tells, which was not told here
+        enhance_video(video[0].permute(1, 0, 2, 3), "a", refiner)
+    assert str(err.value) == (
+        "video must be (B, 3, T, H, W), got shape (4, 3, 16, 16) ((T, C, H, W) frames? use x.permute(1, 0, 2, 3)[None])"
+    )
+    with pytest.raises(TypeError) as err:  # a path: the reader to use (was: got str)
+        enhance_video("v.mp4", "a", refiner)
+    assert str(err.value).endswith(
+        "; a video file is read by streamt2v.io.video.read_video(path)[0] (it returns the video and its fps)"
+    )
+    with pytest.raises(TypeError) as err:  # was '... got StreamingT2VModel without frame_size'
+        enhance_video(video, "a", StreamingT2VModel.from_preset("tiny", with_init_unet=False))
+    assert str(err.value).startswith(
+        "refiner must be a Refiner (stage 3), got a StreamingT2VModel, which makes videos (stages 1-2); load a "
+        "refiner with streamt2v.pipeline.refiner.Refiner.from_pretrained()"
+    )

@@ -37,7 +37,6 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from streamt2v.arguments import Arg
 from streamt2v.models.autoencoder import VideoAutoencoder
 from streamt2v.models.denoiser import Denoiser
 from streamt2v.pipeline.blending import (
@@ -51,12 +50,18 @@ from streamt2v.pipeline.blending import (
     split_chunks,
 )
 from streamt2v.pipeline.enhance_canvas import (
+    EnhanceSetting,
     decoded_slices,
     gather_slices,
     upscale_and_encode,
     warn_if_smaller,
 )
-from streamt2v.pipeline.enhance_config import EnhanceConfig, check_resolution, stored_form
+from streamt2v.pipeline.enhance_config import (
+    EnhanceConfig,
+    check_resolution,
+    settings_given_as_keywords,
+    stored_form,
+)
 from streamt2v.pipeline.enhance_prompts import chunk_prompts, prompt_schedule, warn_unused_entries
 from streamt2v.pipeline.enhance_state import (
     EnhanceProgress,
@@ -72,6 +77,7 @@ from streamt2v.pipeline.prompts import (
 )
 from streamt2v.pipeline.setting_checks import EnhanceSettingError, check_seed
 from streamt2v.pipeline.step_counts import check_start_step
+from streamt2v.pipeline.stream_inputs import layout_hint
 from streamt2v.sampling.schedulers import check_finite_latents
 from streamt2v.sampling.sdedit import sdedit_noise, sdedit_timesteps
 from streamt2v.wording import counted
@@ -289,6 +295,12 @@ def check_refiner(refiner: Any) -> None:
     """Raise a ``TypeError`` unless ``refiner`` has what a :class:`~streamt2v.pipeline.refiner.Refiner` has
     (a stage-1/2 ``StreamingT2VModel`` has no ``frame_size`` and would fail deep inside)."""
     missing = [a for a in REFINER_ATTRIBUTES if not hasattr(refiner, a)]
+    if missing and type(refiner).__name__ in ("StreamingT2VModel", "StreamingT2VPipeline"):
+        raise TypeError(
+            f"refiner must be a Refiner (stage 3), got a {type(refiner).__name__}, which makes videos (stages 1-2); "
+            "load a refiner with streamt2v.pipeline.refiner.Refiner.from_pretrained() (the shipped one) or "
+            "Refiner.from_pretrained('path/to/refiner')"
+        )
     if missing:
         raise TypeError(
             f"refiner must be a Refiner (streamt2v.pipeline.refiner; Refiner.from_pretrained loads one), got "
@@ -330,6 +342,7 @@ def enhance_video(
     as_uint8: bool = False,
     state_file: str | os.PathLike | None = None,
     on_frames: Callable[[torch.Tensor | np.ndarray], None] | None = None,
+    **settings: Any,
 ) -> torch.Tensor | np.ndarray | None:
     """Enhance a low-resolution video ``(B, 3, T, H, W)`` in ``[-1, 1]`` (paper §4.3) → ``(B, 3, T, H', W')``.
 
@@ -373,6 +386,9 @@ def enhance_video(
     """
     from streamt2v.sampling.schedulers import make_scheduler
 
+    if settings:  # steps=, num_inference_steps=: pipe(...) takes its settings so, this function in config
+        parameters = inspect.signature(enhance_video).parameters
+        raise settings_given_as_keywords(settings, config, [p for p in parameters if p != "settings"])
     if config is not None and not isinstance(config, EnhanceConfig):
         raise TypeError(f"config must be an EnhanceConfig or None, got {type(config).__name__}")
     if on_frames is not None and not callable(on_frames):
@@ -383,12 +399,15 @@ def enhance_video(
         config = recommend() if callable(recommend) else EnhanceConfig()
     video = _checked_video(video)
     if video.ndim != 5 or video.shape[1] != 3:
-        raise ValueError(f"video must be (B, 3, T, H, W), got shape {tuple(video.shape)}")
+        shape = tuple(video.shape)
+        raise ValueError(f"video must be (B, 3, T, H, W), got shape {shape}{layout_hint(shape, image=False)}")
     if video.shape[2] < 1:
         raise ValueError(f"video has 0 frames (shape {tuple(video.shape)}); enhancing needs at least one")
     if min(video.shape) < 1:
         raise ValueError(f"video has an empty batch or frame size: shape {tuple(video.shape)}")
     schedule = prompt_schedule(prompt, video.shape[2])
+    if isinstance(seed, torch.Generator):
+        raise TypeError("seed= takes an integer >= 0, got a torch.Generator: pass it as generator=")
     if seed is not None:
         check_seed(seed)
     if seed is not None and generator is not None:
@@ -420,15 +439,16 @@ def enhance_video(
     sdedit_timesteps(scheduler, config.steps, config.start_step)
     h, w = video.shape[-2:]
     if not config.pad_to_aspect and not math.isclose(h * canvas[1], w * canvas[0], rel_tol=0.01):
-        # pad_to_aspect=True in Python, --pad-to-aspect on enhance's command line (and on generate's, with the
-        # enhance command to pass it to): the advice ends the line, where generate's says where it goes
+        # pad_to_aspect=True in the EnhanceConfig in Python, --pad-to-aspect on enhance's command line (and on
+        # generate's, with the enhance command to pass it to): the advice ends the line, where generate's says
+        # where it goes
         logger.warning(
             "input frames are %dx%d but the enhancer canvas is %dx%d (HxW): they are stretched to its "
             "aspect ratio; to fit and pad them instead, pass %s",
             h,
             w,
             *canvas,
-            Arg("pad_to_aspect", True),
+            EnhanceSetting("pad_to_aspect", True),
         )
     warn_if_smaller((h, w), canvas, config, f)
     _warn_if_shipped_elsewhere(refiner, (h, w))

@@ -11,14 +11,29 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from streamt2v.arguments import Arg
+from streamt2v.arguments import NAME_ONLY, Arg
 from streamt2v.models.autoencoder import VideoAutoencoder
 from streamt2v.pipeline.enhance_config import EnhanceConfig
 
 logger = logging.getLogger(__name__)
 
 
-class SizeArg(Arg):
+class EnhanceSetting(Arg):
+    """A stage-3 setting an advice names: a field of the :class:`EnhanceConfig` that ``enhance_video`` takes
+    as ``config=`` to a Python caller (``pad_to_aspect=True in the EnhanceConfig (config=refiner.config(
+    pad_to_aspect=True))``: ``pass pad_to_aspect=True`` read as an argument it has not), its flag on the
+    command line (``--pad-to-aspect``)."""
+
+    def __str__(self) -> str:
+        given = super().__str__()
+        return (
+            given
+            if self.value is NAME_ONLY
+            else f"{given} in the EnhanceConfig (config=refiner.config({given}))"
+        )
+
+
+class SizeArg(EnhanceSetting):
     """A frame size an advice names: ``resolution=(64, 64)`` to a Python caller, ``--resolution 64x64`` on the
     command line (``HxW``, as the flag takes it)."""
 

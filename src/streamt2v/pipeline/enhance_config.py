@@ -11,8 +11,8 @@ the training's ``assemble`` read and check these settings without running stage 
 from __future__ import annotations
 
 import numbers
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
 from typing import Any
 
 from streamt2v.pipeline.blending import BLEND_MODES
@@ -183,3 +183,29 @@ def check_resolution(config: EnhanceConfig, vae_scale_factor: int) -> None:
             f"resolution {res[0]}x{res[1]} (HxW) must have sides divisible by {f}, the refiner VAE's scale "
             f"factor (e.g. {near})"
         )
+
+
+def settings_given_as_keywords(
+    settings: Mapping[str, Any], config: EnhanceConfig | None, parameters: Iterable[str]
+) -> TypeError:
+    """The refusal of keyword arguments ``settings`` that :func:`~streamt2v.pipeline.enhance.enhance_video`
+    (whose own ``parameters`` these are) does not take: the settings go in its ``config`` (the one given, else
+    the refiner's, :meth:`~streamt2v.pipeline.refiner.Refiner.config`), an earlier name (``num_inference_steps``)
+    as ours; any other name is named as unknown, with a close one where there is one (``stepz (steps?)``).
+    Python reported 'unexpected keyword argument', where ``pipe(...)`` takes its settings as keywords."""
+    from streamt2v.wording import unknown_names
+
+    known = [f.name for f in fields(EnhanceConfig)]
+    unknown = [name for name in settings if EARLIER_NAMES.get(name, name) not in known]
+    if unknown:
+        named = unknown_names(unknown, [*parameters, *known])
+        return TypeError(
+            f"enhance_video() got unknown keyword argument{'s' if len(named) > 1 else ''}: {', '.join(named)}"
+        )
+    given = ", ".join(f"{EARLIER_NAMES.get(k, k)}={v!r}" for k, v in settings.items())
+    earlier = [earlier_name_hint(name) for name in settings if name in EARLIER_NAMES]
+    to = f"dataclasses.replace(config, {given})" if config is not None else f"refiner.config({given})"
+    return TypeError(
+        f"enhance_video() takes the stage-3 settings in config=, an EnhanceConfig: pass config={to}"
+        + (f" ({'; '.join(earlier)})" if earlier else "")
+    )
