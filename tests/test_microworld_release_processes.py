@@ -65,27 +65,47 @@ def test_a_failed_run_names_the_runs_its_failure_stopped(tmp_path: Path) -> None
     ), said
 
 
-def test_an_interrupt_while_the_runs_stop_kills_them_and_says_so(tmp_path: Path) -> None:
-    """A second Ctrl-C while stop_runs waited out the grace raised a bare KeyboardInterrupt ("interrupted")
-    and left the runs it had not waited for yet running: the ones left are killed and named."""
+def _interrupted_while_stopping(tmp_path: Path, stop) -> processes.ReleaseInterrupted:
+    """``stop({"stubborn": (proc, log)})`` for a run that ignores SIGTERM, a Ctrl-C (SIGINT) coming a second
+    into the grace: what it raised, once the run's process is killed."""
     ignores_sigterm = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN)"
     code = f"{ignores_sigterm}; print('ready', flush=True); time.sleep(60)"
     log = open(tmp_path / "stubborn.log", "w")  # noqa: SIM115 (closed by stop_runs)
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline() == "ready\n"
     interrupt = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
-    interrupt.start()
     try:
+        assert proc.stdout.readline() == "ready\n"
+        interrupt.start()
         with pytest.raises(processes.ReleaseInterrupted) as caught:
-            processes.stop_runs({"stubborn": (proc, log)}, grace_s=30)
+            stop({"stubborn": (proc, log)})
     finally:
         interrupt.cancel()
         proc.kill()
-    assert str(caught.value) == (
-        "stopped run stubborn; a rerun resumes it from its latest checkpoint (an interrupt while they stopped "
+        proc.wait()
+        proc.stdout.close()
+    assert proc.returncode == -signal.SIGKILL and log.closed
+    return caught.value
+
+
+def test_an_interrupt_while_the_runs_stop_kills_them_and_says_so(tmp_path: Path) -> None:
+    """A second Ctrl-C while stop_runs waited out the grace raised a bare KeyboardInterrupt ("interrupted")
+    and left the runs it had not waited for yet running: the ones left are killed and named."""
+    said = _interrupted_while_stopping(tmp_path, lambda running: processes.stop_runs(running, grace_s=30))
+    assert str(said) == (
+        "stopped run stubborn; a rerun resumes it from its latest checkpoint (an interrupt while it stopped "
         "killed stubborn at once: the steps after that checkpoint are lost)"
     )
-    assert proc.returncode == -signal.SIGKILL and log.closed
+
+
+def test_an_interrupt_while_the_runs_stop_after_a_failure_keeps_the_failure(tmp_path: Path) -> None:
+    """A Ctrl-C while the runs a failed run stopped waited out the grace said the interrupt alone: the
+    failure, why the release ended, was lost."""
+    failed = processes.RunFailed("training 'broken' failed (exit 2): recipe 'vae' takes no bogus; see b.log")
+    said = _interrupted_while_stopping(tmp_path, lambda running: processes.stop_runs_for(failed, running))
+    assert str(said) == (
+        f"{failed}; stopped run stubborn; a rerun resumes it from its latest checkpoint (an interrupt while it "
+        "stopped killed stubborn at once: the steps after that checkpoint are lost)"
+    )
 
 
 def test_measure_long_ends_as_the_command_line_does(tmp_path: Path, capsys) -> None:

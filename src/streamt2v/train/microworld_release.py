@@ -67,13 +67,11 @@ from streamt2v.train.microworld_settings import (
     release_runs,
 )
 from streamt2v.train.release_processes import (
-    ReleaseInterrupted,
     RunFailed,
     ended,
     exit_status,
     last_error,
-    stop_runs,
-    stopped_runs,
+    stop_runs_for,
 )
 from streamt2v.wording import singular_or_plural
 
@@ -278,11 +276,7 @@ def _train_all(
                     )
                 logger.info("%s finished", n)
     except BaseException as err:
-        stopped = sorted(stop_runs(running))
-        if isinstance(err, KeyboardInterrupt) and stopped:
-            raise ReleaseInterrupted(stopped_runs(stopped)) from None
-        if isinstance(err, RunFailed) and stopped:  # the runs its failure stopped, which it did not name
-            raise RunFailed(f"{err}; {stopped_runs(stopped)}") from None
+        stop_runs_for(err, running)
         raise
 
 

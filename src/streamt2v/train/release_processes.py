@@ -115,10 +115,28 @@ def stop_runs(
     finally:
         for _, log in running.values():
             log.close()
-    stopped = [name for name, (proc, _) in running.items() if proc.returncode != 0]
+    stopped = sorted(name for name, (proc, _) in running.items() if proc.returncode != 0)
     if hurried:
+        they = singular_or_plural(len(running), "it", "they")
         raise ReleaseInterrupted(
-            f"{stopped_runs(stopped)} (an interrupt while they stopped killed {', '.join(hurried)} at once: "
-            "the steps after that checkpoint are lost)"
+            f"{stopped_runs(stopped)} (an interrupt while {they} stopped killed {', '.join(sorted(hurried))} "
+            "at once: the steps after that checkpoint are lost)"
         )
     return stopped
+
+
+def stop_runs_for(err: BaseException, running: dict[str, tuple[subprocess.Popen, IO[str]]]) -> None:
+    """Stop the running runs (:func:`stop_runs`) because of ``err``, which ended :func:`train_all`'s loop,
+    and raise what says so: a Ctrl-C as :class:`ReleaseInterrupted`, a run's failure or another error with
+    the runs it stopped after its text; returns where it stopped none (the caller raises ``err``). A second
+    Ctrl-C while they stop is :class:`ReleaseInterrupted` after the error's text: it hid the failure."""
+    try:
+        stopped = stop_runs(running)
+    except ReleaseInterrupted as hurried:
+        if isinstance(err, KeyboardInterrupt):
+            raise
+        raise ReleaseInterrupted(f"{err}; {hurried}") from None
+    if isinstance(err, KeyboardInterrupt) and stopped:
+        raise ReleaseInterrupted(stopped_runs(stopped)) from None
+    if isinstance(err, RunFailed) and stopped:  # the runs its failure stopped, which it did not name
+        raise RunFailed(f"{err}; {stopped_runs(stopped)}") from None
