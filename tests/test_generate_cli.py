@@ -124,6 +124,11 @@ def test_cli_end_to_end(tmp_path, monkeypatch, capsys, caplog):
         (["x", "-o", "out.xyz"], "unknown suffix"),
         (["--frames", "20", "--prompt-schedule", "5: late"], "start at frame 0"),
         (["--frames", "20", "--prompt-schedule", "0: a; 30: b"], "past the end"),
+        # Python's int() refused the frame of 5001 digits: "Exceeds the limit (4300 digits) ..."
+        (
+            ["--prompt-schedule", f"0: a cat; 1{'0' * 5000}: a dog"],
+            "error: prompt schedule entry 'a dog' is at a frame of 5001 digits, past the end of any video\n",
+        ),
         (["x", "--prompt-schedule", "0: a"], "give either a PROMPT or --prompt-schedule, not both"),
         (
             ["--prompt-schedule", "schedule_missing.txt"],

@@ -315,3 +315,38 @@ def test_a_comma_before_a_number_and_colon_that_reads_as_no_later_entry_is_not_w
         "entries are separated by ';' or new lines, not ',' (e.g. '0: a cat; 8: a dog, 4: two dogs; "
         "16: a bird')"
     ]
+
+
+@pytest.mark.parametrize("zeros", [300, 5000])
+def test_an_entry_at_a_frame_of_hundreds_of_digits_is_refused_counting_them(zeros):
+    """'0: a cat; 1000...0: a dog' wrote the 301 digits out; with 5001, Python's int() refused it with a bare
+    'Exceeds the limit (4300 digits) for integer string conversion'."""
+    said = f"prompt schedule entry 'a dog' is at a frame of {zeros + 1} digits, past the end of any video"
+    with pytest.raises(ValueError, match=f"^{said}$"):
+        parse_schedule(f"0: a cat; 1{'0' * zeros}: a dog")
+    with pytest.raises(ValueError, match=f"^{said}$"):
+        PromptSchedule(((0, "a cat"), (10**zeros, "a dog")))
+    negative = f"^prompt schedule frame must be >= 0, got a negative integer of {zeros + 1} digits \\(entry 'a dog'\\)$"
+    with pytest.raises(ValueError, match=negative):
+        parse_schedule(f"0: a cat; -1{'0' * zeros}: a dog")
+
+
+def test_an_entry_at_a_frame_of_hundreds_of_digits_names_its_file_line(tmp_path):
+    path = tmp_path / "s.txt"
+    path.write_text("0: a cat\n" + "9" * 5000 + ": a dog\n")
+    with pytest.raises(
+        ValueError, match=r"line 2: prompt schedule entry 'a dog' is at a frame of 5000 digits"
+    ):
+        load_schedule(str(path))
+
+
+def test_a_frame_typed_with_leading_zeros_is_read_as_its_number():
+    assert parse_schedule(f"0: a cat; {'0' * 40}16: a dog").entries == ((0, "a cat"), (16, "a dog"))
+
+
+def test_a_bar_before_a_number_too_long_for_a_frame_reads_as_no_entry(caplog):
+    """'0: a cat|111...1: a dog' (5000 digits) failed in int() ('Exceeds the limit ...') while looking for
+    stray separators; no frame is that long, so the bar stands before no entry and nothing is warned."""
+    with caplog.at_level(logging.WARNING):
+        schedule = parse_schedule(f"0: a cat|{'1' * 5000}: a dog")
+    assert schedule.entries[0][1].startswith("a cat|111") and not caplog.records

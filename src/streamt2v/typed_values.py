@@ -110,14 +110,21 @@ def shown_number(value: object) -> str:
     (``10**400``) ``an integer of 401 digits``, counted without ``str()``, which refuses ints over 4300
     digits and would make a message of hundreds of characters."""
     if is_long_integer(value):
-        size = abs(int(value))
-        digits = int(math.log10(size)) + 1  # log10 rounds near a power of ten: set right below
-        if size < 10 ** (digits - 1):
-            digits -= 1
-        elif size >= 10**digits:
-            digits += 1
-        return f"{'a negative' if value < 0 else 'an'} integer of {digits} digits"
+        return f"{'a negative' if value < 0 else 'an'} integer of {integer_digits(value)} digits"
     return repr(value)
+
+
+def integer_digits(value: int) -> int:
+    """How many digits the int ``value`` is written with, counted without ``str()`` (:func:`shown_number`)."""
+    size = abs(int(value))
+    if size < 10:
+        return 1
+    digits = int(math.log10(size)) + 1  # log10 rounds near a power of ten: set right below
+    if size < 10 ** (digits - 1):
+        digits -= 1
+    elif size >= 10**digits:
+        digits += 1
+    return digits
 
 
 # shown_number's words for an integer it counts, which a flag's value shows in parentheses (flag_value)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from streamt2v.io.folders import home_path, read_text_file
-from streamt2v.typed_values import as_index
+from streamt2v.typed_values import SPELLED_DIGITS, as_index, integer_digits
 
 logger = logging.getLogger(__name__)
 
@@ -28,8 +28,8 @@ _SEPARATOR = re.compile(r"[;\n]")
 _ENTRY = re.compile(r"^\s*(-?\d+)\s*:(.*)$", re.DOTALL)
 # '|' or ',' before what reads as an entry ('0: a cat|40: a dog', '0: a cat, 40: a dog'): another tool's
 # separator or a list's, taken into the prompt; not before a time or ratio ('|2:1 final', ', 16:9'), whose
-# colon a digit follows (see _stray_separators for the commas)
-_STRAY_SEPARATOR = re.compile(r"\s*([|,])\s*(?=(\d+)\s*:(?!\d))")
+# colon a digit follows (see _stray_separators for the commas); nor before a number too long for a frame
+_STRAY_SEPARATOR = re.compile(rf"\s*([|,])\s*(?=(\d{{1,{SPELLED_DIGITS}}})\s*:(?!\d))")
 
 
 def _stray_separators(prompt: str, frame: int) -> list[re.Match[str]]:
@@ -53,6 +53,16 @@ def _split_at(prompt: str, separators: list[re.Match[str]], by: str) -> str:
     for m in reversed(separators):
         prompt = prompt[: m.start()] + by + prompt[m.end() :]
     return prompt
+
+
+def _far_frame(digits: int, negative: bool, prompt: str) -> str:
+    """The refusal of the entry of ``prompt`` at a frame of more than :data:`SPELLED_DIGITS` ``digits``: past
+    the end of any video (a typo, a pasted number), counted rather than written out (Python's ``str()``
+    refuses an int over 4300 digits)."""
+    if negative:
+        got = f"a negative integer of {digits} digits"
+        return f"prompt schedule frame must be >= 0, got {got} (entry {prompt!r})"
+    return f"prompt schedule entry {prompt!r} is at a frame of {digits} digits, past the end of any video"
 
 
 class ScheduleEntryError(ValueError):
@@ -90,6 +100,8 @@ class PromptSchedule:
                 raise ValueError(
                     f"the prompt at frame {frame} of the schedule must be a string, got {entry[1]!r}"
                 )
+            if (digits := integer_digits(frame)) > SPELLED_DIGITS:
+                raise ScheduleEntryError(_far_frame(digits, frame < 0, entry[1]), len(entries))
             entries.append((frame, entry[1]))
         object.__setattr__(self, "entries", tuple(entries))
         # the order first: '40: b; 0: a' has its frame 0, and was told to start at frame 0
@@ -302,7 +314,11 @@ def _parse_parts(parts: list[tuple[str | None, str]], source: str) -> PromptSche
             raise ValueError(
                 f"{at}bad prompt schedule entry {raw.strip()!r}: expected 'FRAME: prompt', e.g. '0: a cat walks'"
             )
-        frame = int(m.group(1))
+        typed = m.group(1)
+        digits = len(typed.removeprefix("-").lstrip("0"))
+        if digits > SPELLED_DIGITS:  # int() refuses over 4300 digits, a bare "Exceeds the limit"
+            raise ValueError(f"{at}{_far_frame(digits, typed.startswith('-'), m.group(2).strip())}")
+        frame = int(typed)
         if frame < 0:
             raise ValueError(f"{at}prompt schedule frame must be >= 0, got {frame}")
         entries.append((frame, m.group(2).strip()))
