@@ -326,7 +326,8 @@ def test_an_entry_at_a_frame_of_hundreds_of_digits_is_refused_counting_them(zero
         parse_schedule(f"0: a cat; 1{'0' * zeros}: a dog")
     with pytest.raises(ValueError, match=f"^{said}$"):
         PromptSchedule(((0, "a cat"), (10**zeros, "a dog")))
-    negative = f"^prompt schedule frame must be >= 0, got a negative integer of {zeros + 1} digits \\(entry 'a dog'\\)$"
+    below = f"a negative integer of {zeros + 1} digits"
+    negative = f"^prompt schedule frame must be >= 0, got {below} \\(entry 'a dog'\\)$"
     with pytest.raises(ValueError, match=negative):
         parse_schedule(f"0: a cat; -1{'0' * zeros}: a dog")
 
