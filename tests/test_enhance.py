@@ -360,7 +360,7 @@ def test_schedule_limits_fail_before_the_video_is_encoded(refiner: Refiner, tmp_
     guarded = replace(refiner, vae=_NoEncodeVAE())
     video = torch.rand(1, 3, 4, 16, 16) * 2 - 1
     past = EnhanceConfig(start_step=5000, steps=2)
-    match = "start_step 5000 is past the refiner's noise schedule of 1000 training timesteps"
+    match = "start_step=5000 is past the refiner's noise schedule of 1000 training timesteps"
     with pytest.raises(ValueError, match=match):
         enhance_video(video, "a", guarded, past, progress=False)
     sched = make_scheduler("ddim", DEFAULT_SCHEDULER_CONFIG)

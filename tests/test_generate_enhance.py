@@ -143,7 +143,7 @@ def test_bad_enhance_settings_fail_before_loading_a_model(tmp_path):
     # the start step against the refiner's schedule (embedded refiner, or a folder's), before stage 1
     for refiner in (None, str(microworld_refiner_dir())):
         cfg = cfg_for(tmp_path, "bad", enhance=dict(start_step=5000), refiner=refiner)
-        with pytest.raises(ValueError, match="start_step 5000 is past the refiner's noise schedule of 1000"):
+        with pytest.raises(ValueError, match="start_step=5000 is past the refiner's noise schedule of 1000"):
             generate(cfg)
     # a setting that only clashes with the shipped refiner's recommended start step (1): also before stage 1
     cfg = cfg_for(tmp_path, "bad", enhance=dict(steps=8))

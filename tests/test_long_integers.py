@@ -7,9 +7,11 @@ from __future__ import annotations
 import pytest
 
 from streamt2v.cli import build_parser
+from streamt2v.cli.setting_flags import ENHANCE_FLAGS, as_flags
 from streamt2v.pipeline.chunking import plan_chunks
-from streamt2v.pipeline.setting_checks import SettingError
-from streamt2v.pipeline.step_counts import check_step_counts
+from streamt2v.pipeline.enhance_config import EnhanceConfig
+from streamt2v.pipeline.setting_checks import EnhanceSettingError, SettingError
+from streamt2v.pipeline.step_counts import check_start_step, check_step_counts
 from streamt2v.pipeline.stream_config import StreamConfig
 from streamt2v.train.recipes import make_recipe
 
@@ -80,6 +82,33 @@ def test_the_counts_checked_after_the_config_count_the_digits_too():
         SettingError, match=f"^chunk_frames \\(16\\) must be greater than cond_frames \\({DIGITS}\\)"
     ):
         plan_chunks(24, chunk_frames=16, cond_frames=HUGE)
+
+
+@pytest.mark.parametrize(
+    "settings, said",
+    [
+        # was taken: the refiner's windows are denoised whole, as stage 1-2's chunks are
+        ({"chunk_frames": HUGE}, f"^chunk_frames must be at most 256, got {DIGITS}: "),
+        ({"chunk_frames": 257}, "^chunk_frames must be at most 256, got 257: "),
+        ({"overlap": HUGE}, f"^chunk_frames \\(24\\) must be larger than overlap \\({DIGITS}\\)$"),
+        ({"overlap": -HUGE}, f"^overlap must be >= 0, got a negative {DIGITS[3:]}$"),
+        ({"steps": 10**30}, "^steps \\(an integer of 31 digits\\) must be <= start_step \\(600\\)"),
+        ({"steps": -HUGE}, f"^steps must be >= 1, got a negative {DIGITS[3:]}$"),
+        ({"start_step": -HUGE}, f"^start_step must be >= 1, got a negative {DIGITS[3:]}$"),
+    ],
+)
+def test_a_stage3_setting_of_hundreds_of_digits_is_refused_counting_them(settings, said):
+    with pytest.raises(EnhanceSettingError, match=said) as refused:
+        EnhanceConfig(**settings)
+    assert "0000" not in str(refused.value)
+
+
+def test_a_refiner_start_step_of_hundreds_of_digits_is_counted_in_either_spelling():
+    with pytest.raises(EnhanceSettingError) as refused:
+        check_start_step(EnhanceConfig(start_step=HUGE, steps=1), {"num_train_timesteps": 1000})
+    assert str(refused.value).startswith(f"start_step={DIGITS} is past the refiner's noise schedule of 1000")
+    flagged = f"--enhance-start-step ({DIGITS}) is past the refiner's noise schedule of 1000"
+    assert as_flags(str(refused.value), ENHANCE_FLAGS).startswith(flagged)
 
 
 def test_a_seed_of_a_20_digit_integer_is_still_written_out():

@@ -25,9 +25,9 @@ from streamt2v.pipeline.setting_checks import SettingError
 from streamt2v.typed_values import shown_number
 from streamt2v.wording import counted
 
-# The most frames a chunk (stages 1-2) or a refiner window (stage 3) may have: its frames are denoised at once,
-# in memory (a million took 22 GB and was killed), and the temporal attention has no positional embedding to
-# bound them. The models are trained on 16 (stages 1-2) and 24 (the refiner): 256 is far past any of them.
+# The most frames a chunk (stages 1-2) or a refiner window (stage 3) may have: its frames are denoised at
+# once, in memory (a million took 22 GB and was killed), and the temporal attention has no positional
+# embedding to bound them. The models are trained on 16 (stages 1-2) and 24 (the refiner): 256 is far past.
 MAX_CHUNK_FRAMES = 256
 
 
@@ -51,7 +51,8 @@ def check_chunk_frames(chunk_frames: int) -> None:
     if chunk_frames > MAX_CHUNK_FRAMES:
         raise SettingError(
             f"chunk_frames must be at most {MAX_CHUNK_FRAMES}, got {shown_number(chunk_frames)}: a chunk's "
-            "frames are denoised at once, in memory (the official models' chunks are 16 frames)"
+            "frames are denoised at once, in memory (the official models' chunks are 16 frames, the "
+            "refiner's 24)"
         )
 
 

@@ -102,8 +102,9 @@ class EnhanceConfig:
             raise err if isinstance(err, EnhanceSettingError) else EnhanceSettingError(str(err)) from None
 
     def _check(self) -> None:
+        from streamt2v.pipeline.chunking import check_chunk_frames
         from streamt2v.sampling.schedulers import SCHEDULER_NAMES, TIMESTEP_SPACINGS
-        from streamt2v.typed_values import type_fields
+        from streamt2v.typed_values import shown_number, type_fields
 
         if self.fps is not None:
             from streamt2v.io.frame_rates import check_fps
@@ -130,11 +131,13 @@ class EnhanceConfig:
         # would otherwise fail, or be truncated, at the first use.
         type_fields(self)
         if self.overlap < 0:
-            raise ValueError(f"overlap must be >= 0, got {self.overlap}")
+            raise ValueError(f"overlap must be >= 0, got {shown_number(self.overlap)}")
         if self.chunk_frames <= self.overlap:
             raise ValueError(
-                f"chunk_frames ({self.chunk_frames}) must be larger than overlap ({self.overlap})"
+                f"chunk_frames ({shown_number(self.chunk_frames)}) must be larger than overlap "
+                f"({shown_number(self.overlap)})"
             )
+        check_chunk_frames(self.chunk_frames)  # a window's frames are denoised at once too
         if self.mode not in BLEND_MODES:
             raise ValueError(
                 f"unknown enhancement mode {self.mode!r}; choose one of {', '.join(BLEND_MODES)}"
@@ -151,15 +154,15 @@ class EnhanceConfig:
                 f"choose one of {', '.join(TIMESTEP_SPACINGS)}"
             )
         if self.steps < 1:
-            raise ValueError(f"steps must be >= 1, got {self.steps}")
+            raise ValueError(f"steps must be >= 1, got {shown_number(self.steps)}")
         if self.start_step < 1:
-            raise ValueError(f"start_step must be >= 1, got {self.start_step}")
+            raise ValueError(f"start_step must be >= 1, got {shown_number(self.start_step)}")
         # sdedit_timesteps runs distinct timesteps below start_step; the upper bound of start_step is the
         # refiner's num_train_timesteps, checked by check_start_step once its scheduler config is known
         if self.steps > self.start_step:
             raise ValueError(
-                f"steps ({self.steps}) must be <= start_step ({self.start_step}): SDEdit runs distinct "
-                "timesteps below the start step"
+                f"steps ({shown_number(self.steps)}) must be <= start_step "
+                f"({shown_number(self.start_step)}): SDEdit runs distinct timesteps below the start step"
             )
         if self.max_batch_chunks < 1:
             raise ValueError(f"max_batch_chunks must be >= 1, got {self.max_batch_chunks}")

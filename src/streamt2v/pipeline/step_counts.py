@@ -77,6 +77,6 @@ def check_start_step(config: EnhanceConfig, scheduler_config: Mapping[str, Any])
     if config.start_step > num_train:
         raise EnhanceSettingError(
             # timesteps: "steps" is a setting's name, which the command lines spell as their flags
-            f"start_step {config.start_step} is past the refiner's noise schedule of {num_train} training "
-            f"timesteps; use 1..{num_train}"
+            f"start_step={shown_number(config.start_step)} is past the refiner's noise schedule of "
+            f"{num_train} training timesteps; use 1..{num_train}"
         )
