@@ -177,7 +177,7 @@ def test_assemble_refuses_parts_that_do_not_fit(tmp_path, runs, encoders, capsys
             assemble_model(tmp_path / "m", unet=wrong)
 
     # a folder that does not exist is named as such (was "has no config.json")
-    with pytest.raises(FileNotFoundError, match=r"^unet folder \S+nope/unet does not exist \(pass OUT/"):
+    with pytest.raises(FileNotFoundError, match=r"^unet='\S+nope/unet' does not exist: pass OUT/"):
         assemble_model(tmp_path / "m", unet=tmp_path / "nope" / "unet")
     # a UNet outside its run folder records nothing: the missing part's argument is named
     loose = tmp_path / "loose" / "unet"
@@ -268,22 +268,25 @@ def test_a_unet_folder_whose_class_name_is_no_string_holds_no_model(tmp_path):
         assemble_model(tmp_path / "m", unet=unet)
 
 
-def test_assemble_names_its_arguments_to_python_and_its_flags_on_the_command_line(tmp_path, capsys):
+def test_assemble_names_its_arguments_to_python_and_its_flags_on_the_command_line(
+    tmp_path, capsys, monkeypatch
+):
     """Its errors named flags (--unet, --init-unet) that a Python caller never typed: ``unet``,
     ``init_unet`` there, and the flags, as before, on the command line."""
     nope = tmp_path / "nope" / "unet"
+    # named as the recipes name a folder: with the value as typed (it said "unet folder /abs/nope/unet")
     missing = (
-        "{unet} folder "
-        + str(nope)
-        + (
-            " does not exist (pass OUT/final/unet of a stream run, or microworld (the shipped model's stream UNet))"
-        )
+        "{unet} does not exist: pass OUT/final/unet of a stream run, or microworld (the shipped model's stream "
+        "UNet)"
     )
     with pytest.raises(FileNotFoundError) as err:
         assemble_model(tmp_path / "m", unet=nope)
-    assert str(err.value) == missing.format(unet="unet")
+    assert str(err.value) == missing.format(unet=f"unet={str(nope)!r}")
     assert main(["assemble", "model", str(tmp_path / "m"), "--unet", str(nope)]) == 2
-    assert capsys.readouterr().err.strip() == "error: " + missing.format(unet="--unet")
+    assert capsys.readouterr().err.strip() == "error: " + missing.format(unet=f"--unet {nope}")
+    monkeypatch.chdir(tmp_path)
+    assert main(["assemble", "model", "m", "--unet", "my runs/s/final/unet"]) == 2
+    assert capsys.readouterr().err.strip() == "error: " + missing.format(unet="--unet 'my runs/s/final/unet'")
     # a stream UNet outside a run folder (its config alone: nothing is loaded before the refusal)
     loose = tmp_path / "loose"
     loose.mkdir()
@@ -510,8 +513,8 @@ def test_a_damaged_config_is_one_error_naming_the_file(tmp_path, runs, capsys):
         damaged.write_text(good)
     assert main(["assemble", "model", str(tmp_path / "m"), "--unet", str(unet / "config.json")]) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        f"error: --unet {unet / 'config.json'} is a file; it takes a folder (OUT/final/unet of a stream run, or "
-        "microworld (the shipped model's stream UNet))"
+        f"error: --unet {unet / 'config.json'} is a file, not a folder: pass OUT/final/unet of a stream run, or "
+        "microworld (the shipped model's stream UNet)"
     )
     assert not (tmp_path / "m").exists()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from streamt2v.cli import main
@@ -171,3 +172,36 @@ def test_microworld_names_the_shipped_unets(tmp_path, monkeypatch, capsys):
     assert (
         f"the shipped refiner's UNet, {microworld_refiner_dir() / 'unet'} (microworld names the folder" in err
     )
+
+
+def test_parts_recorded_inside_a_moved_install_are_offered_as_microworld(tmp_path, monkeypatch, capsys):
+    """A run given the shipped parts records their paths inside the package as installed then; after a
+    reinstall those are gone, and assemble said only 'pass --init-unet to choose', where train --resume
+    offered microworld: it offers the flag with microworld for the shipped part the path was."""
+    import shutil
+
+    from streamt2v.assets import ASSETS_DIR, microworld_model_dir
+
+    monkeypatch.chdir(tmp_path)
+    gone = tmp_path / "gone" / ASSETS_DIR.parent.name / ASSETS_DIR.name / microworld_model_dir().name
+    recorded = {"base_unet": str(gone / "init_unet"), "vae": str(gone / "vae"), "clip": "runs/clip/final"}
+    run = tmp_path / "stream"
+    shutil.copytree(microworld_model_dir() / "unet", run / "final" / "unet")
+    (run / "config.json").write_text(json.dumps({"recipe_config": recorded}))
+    args = ["assemble", "model", "m", "--unet", "stream/final/unet", "--no-progress"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert (
+        f"error: --init-unet folder {gone / 'init_unet'} does not exist (recorded as base_unet by the run of "
+        "stream/final/unet; pass --init-unet to choose, or --init-unet microworld for the shipped model's "
+        "stage-1 UNet)\n"
+    ) in err, err
+    assert main([*args, "--init-unet", "microworld"]) == 2
+    assert (
+        "pass --vae to choose, or --vae microworld for the shipped model's VAE)\n" in capsys.readouterr().err
+    )
+    assert main([*args, "--init-unet", "microworld", "--vae", "microworld"]) == 2
+    relative = "relative to the folder the run was started in; pass --clip to choose)\n"  # no shipped part
+    assert relative in capsys.readouterr().err
+    with pytest.raises(FileNotFoundError, match=r"pass init_unet to choose, or init_unet='microworld' for "):
+        assemble_model(tmp_path / "m", unet=run / "final" / "unet")

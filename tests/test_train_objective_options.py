@@ -168,7 +168,7 @@ def test_restoration_options_are_checked(tmp_path):
         make_recipe("refiner", degrade_vae="v")
     with pytest.raises(ValueError, match="latent_cache=8 keeps only latents"):
         make_recipe("refiner", degrade_scale=2, latent_cache=8)
-    with pytest.raises(FileNotFoundError, match=r"^degrade_vae='\S+none' does not exist: give the stage-1/2"):
+    with pytest.raises(FileNotFoundError, match=r"^degrade_vae='\S+none' does not exist: pass the stage-1/2"):
         make_recipe("refiner", degrade_scale=2, degrade_vae=str(tmp_path / "none")).build()
     # a folder holding no VAE is named as degrade_vae (it was named vae, --vae on the command line), on the
     # command line as the option's --set

@@ -357,7 +357,7 @@ def test_a_resume_refuses_the_runs_folders_that_moved_naming_them_as_the_runs(tm
     assert main(resume) == 2
     err = capsys.readouterr().err
     assert f"the run's --data {videos} does not exist here" in err, err
-    assert "give --data with its new place" in err and "resumed from" not in err
+    assert "pass --data with its new place" in err and "resumed from" not in err
     assert main([*resume, "--data", str(tmp_path / "moved")]) == 0
 
 
@@ -380,7 +380,7 @@ def test_a_moved_shipped_part_of_the_run_is_offered_as_microworld_again(tmp_path
     (out / "config.json").write_text(json.dumps(saved))
     assert main(resume) == 2
     err = capsys.readouterr().err
-    said = "give --vae and --clip with their new places (--vae microworld and --clip microworld for the shipped ones)"
+    said = "pass --vae and --clip with their new places (--vae microworld and --clip microworld for the shipped ones)"
     assert err.rstrip().endswith(said), err
     # a folder of the user's that moved is not one of them
     saved["recipe_config"]["vae"] = str(tmp_path / "runs" / "vae" / "final" / "vae")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 from dataclasses import replace
@@ -130,9 +131,16 @@ def test_a_stream_at_another_size_than_its_base_is_refused_before_training(tmp_p
         "{size}32: the base UNet {base} was trained at 16 px (latents 4×4, VAE factor 4), the size the model "
         "generates at; train the stream at {size}16, or on a base trained at {size}32"
     )
-    assert str(err.value) == said.format(size="size=", base=base)
-    assert str(err.value.as_flags()) == said.format(size="--size ", base=base)
+    assert str(err.value) == said.format(size="size=", base=repr(str(base)))
+    assert str(err.value.as_flags()) == said.format(size="--size ", base=repr(str(base)))
     make_recipe("stream", size=16, base_unet=str(base), **common).build()
+    # the shipped one by the name it was given, not its place inside the installed package
+    shipped = dict(vae="microworld", clip="microworld", base_unet="microworld", num_frames=12, max_start=10)
+    with pytest.raises(ValueError) as err:
+        make_recipe("stream", size=16, **shipped).build()
+    assert str(err.value.as_flags()).startswith(
+        "--size 16: the shipped model's stage-1 UNet (microworld) was trained at 32 px"
+    ), err.value
     # a base UNet not given: named as the recipe's base_unet (it said --base-unet DIR)
     with pytest.raises(
         ValueError, match=r"^this recipe needs a trained base UNet \(base_unet=DIR\): pass"
@@ -240,25 +248,25 @@ def test_missing_inputs_are_named(tmp_path, encoders):
     without a flag of its own is named as --set gives it (it said init_unet on the command line)."""
     vae, clip = encoders
     with pytest.raises(
-        ValueError, match=r"^this recipe needs a trained VAE \(vae=DIR\): give OUT/final/vae "
+        ValueError, match=r"^this recipe needs a trained VAE \(vae=DIR\): pass OUT/final/vae "
     ) as err:
         make_recipe("base").build()
-    assert str(err.value.as_flags()).startswith("this recipe needs a trained VAE (--vae DIR): give")
+    assert str(err.value.as_flags()).startswith("this recipe needs a trained VAE (--vae DIR): pass")
     assert str(err.value).endswith(", or microworld (the shipped model's VAE)")
     nowhere = str(tmp_path / "nowhere")
     with pytest.raises(FileNotFoundError) as err:
         make_recipe("base", vae=nowhere).build()
     assert str(err.value).startswith(
-        f"vae={nowhere!r} does not exist: give OUT/final/vae of `streamt2v train"
+        f"vae={nowhere!r} does not exist: pass OUT/final/vae of `streamt2v train"
     )
-    assert str(err.value.as_flags()).startswith(f"--vae {nowhere!r} does not exist: give")
+    assert str(err.value.as_flags()).startswith(f"--vae {nowhere} does not exist: pass")
     with pytest.raises(NotADirectoryError) as err:
         make_recipe("base", vae=vae, clip=__file__).build()
     assert str(err.value.as_flags()) == (
-        f"--clip {__file__!r} is a file, not a folder: give OUT/final of `streamt2v train clip`, or microworld "
+        f"--clip {shlex.quote(__file__)} is a file, not a folder: pass OUT/final of `streamt2v train clip`, or microworld "
         "(the shipped micro-CLIP)"
     )
-    with pytest.raises(ValueError, match=r"^this recipe needs a trained micro-CLIP \(clip=DIR\): give"):
+    with pytest.raises(ValueError, match=r"^this recipe needs a trained micro-CLIP \(clip=DIR\): pass"):
         make_recipe("base", vae=vae).build()
     with pytest.raises(FileNotFoundError) as err:
         make_recipe("base", vae=vae, clip=clip, size=16, init_unet=nowhere).build()
@@ -269,10 +277,19 @@ def test_missing_inputs_are_named(tmp_path, encoders):
         "model's stage-1 UNet)"
     )
     assert str(err.value.as_flags()).startswith(f"--set init_unet={nowhere} does not exist: pass")
+    # a value shown in flag form is quoted as a shell takes it, whichever flag gives it (--set showed
+    # init_unet=my runs/x bare, --base-unet quoted it as Python does)
+    spaced = str(tmp_path / "my runs" / "x")
+    with pytest.raises(FileNotFoundError) as err:
+        make_recipe("base", vae=vae, clip=clip, size=16, init_unet=spaced).build()
+    assert str(err.value.as_flags()).startswith(f"--set init_unet='{spaced}' does not exist: pass")
+    with pytest.raises(FileNotFoundError) as err:
+        make_recipe("stream", vae=vae, clip=clip, size=16, base_unet=spaced).build()
+    assert str(err.value.as_flags()).startswith(f"--base-unet '{spaced}' does not exist: pass")
     with pytest.raises(FileNotFoundError) as err:
         make_recipe("stream", vae=vae, clip=clip, size=16, base_unet=nowhere).build()
     assert str(err.value.as_flags()) == (
-        f"--base-unet {nowhere!r} does not exist: pass OUT/final/unet of the base run, or microworld (the "
+        f"--base-unet {nowhere} does not exist: pass OUT/final/unet of the base run, or microworld (the "
         "shipped model's stage-1 UNet)"
     )
     with pytest.raises(ValueError) as err:
@@ -283,7 +300,7 @@ def test_missing_inputs_are_named(tmp_path, encoders):
     with pytest.raises(FileNotFoundError) as err:
         make_recipe("vae", decoder_only_from=nowhere).build()
     assert str(err.value.as_flags()) == (
-        f"--set decoder_only_from={nowhere} does not exist: give OUT/final/vae of a vae run, or microworld "
+        f"--set decoder_only_from={nowhere} does not exist: pass OUT/final/vae of a vae run, or microworld "
         "(the shipped model's VAE)"
     )
 

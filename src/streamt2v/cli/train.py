@@ -422,6 +422,7 @@ def _refuse_moved_paths(args: argparse.Namespace, typed: set[str], kept: list[tu
     """Refuse the files and folders taken from the run's record (not ``typed``) that do not exist here (the
     run's folders moved, or it resumes on another machine), naming them as the run's and the flag that gives
     their new place: read later, they were called missing as if typed, after "resumed from"."""
+    from streamt2v.train.frozen import names_a_shipped_part
     from streamt2v.train.recipes import is_path_option
 
     taken = [(key, getattr(args, key), False) for key in _RECIPE_FIELDS if key not in typed]
@@ -439,7 +440,7 @@ def _refuse_moved_paths(args: argparse.Namespace, typed: set[str], kept: list[tu
     shipped = [
         f"--set {key}=microworld" if by_set else f"--{key.replace('_', '-')} microworld"
         for key, v, by_set in moved
-        if _names_a_shipped_part(key, v, args.recipe)
+        if names_a_shipped_part(key, v, args.recipe)
     ]
     again = (
         f" ({' and '.join(shipped)} for the shipped {'ones' if len(shipped) > 1 else 'one'})"
@@ -448,24 +449,9 @@ def _refuse_moved_paths(args: argparse.Namespace, typed: set[str], kept: list[tu
     )
     raise ValueError(
         f"the run's {' and '.join(spelled)} {'do' if several else 'does'} not exist here (moved, or another "
-        f"machine): give {' and '.join(flags)} with {'their new places' if several else 'its new place'}"
+        f"machine): pass {' and '.join(flags)} with {'their new places' if several else 'its new place'}"
         f"{again}"
     )
-
-
-def _names_a_shipped_part(key: str, value: str, recipe: str) -> bool:
-    """Whether ``value``, the recorded path of recipe option ``key``, is where ``microworld`` puts that
-    option's shipped part in an installed package (``frozen.shipped_part``), wherever that package was."""
-    from pathlib import Path
-
-    from streamt2v.assets import ASSETS_DIR
-    from streamt2v.train.frozen import shipped_part_path
-
-    part = shipped_part_path(key, recipe)
-    if part is None:
-        return False
-    tail = (ASSETS_DIR.parent.name, ASSETS_DIR.name, *part)
-    return Path(value).parts[-len(tail) :] == tail
 
 
 def _fps_flag(args: argparse.Namespace, kind: str, recorded: int | None) -> str:

@@ -86,7 +86,7 @@ def vae_quality(vae_dir: str | Path, sizes: tuple[int, ...] = (32, 64), scenes: 
         str(vae_dir),
         option="vae_dir",
         what="the VAE measured ({})",
-        how="pass a vae run's final/vae or a model folder's vae/",
+        source="a vae run's final/vae or a model folder's vae/",
     )
     out: dict[str, float] = {"palette_half_separation": palette_half_separation()}
     for size in sizes:
@@ -139,7 +139,7 @@ def refiner_quality(
             str(through_vae),
             option="through_vae",
             what="the stage-1/2 VAE ({})",
-            how="pass the stage-1/2 model's vae/",
+            source="the stage-1/2 model's vae/",
         )
     refiner = Refiner.from_pretrained(refiner_dir)
     size, cfg = refiner.frame_size[0], refiner.config(**settings)

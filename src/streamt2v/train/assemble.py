@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from streamt2v.arguments import Arg, ArgumentFileNotFoundError, ArgumentValueError, naming_arguments
+from streamt2v.assets import SHIPPED_NAME
 from streamt2v.io.folders import (
     home_path,
     read_json_object,
@@ -34,7 +35,15 @@ from streamt2v.train.assemble_settings import (
     checked_sampler,
     checked_scheduler_options,
 )
-from streamt2v.train.frozen import inside_hint, refuse_other_class, shipped_advice, shipped_part
+from streamt2v.train.frozen import (
+    inside_hint,
+    names_a_shipped_part,
+    need_dir,
+    refuse_other_class,
+    shipped_advice,
+    shipped_part,
+    shipped_what,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +124,14 @@ def _warn_if_not_recorded(path: Path, recorded: dict[str, Any], key: str, arg: A
     )
 
 
+# Where each part assemble takes is found, for its advice (the shipped part: frozen.shipped_advice).
+_SOURCES = {
+    "vae": "OUT/final/vae of `streamt2v train vae`",
+    "clip": "OUT/final of `streamt2v train clip`",
+    "base_unet": "OUT/final/unet of a base run",
+}
+
+
 def _part(
     given: str | Path | None, recorded: dict[str, Any], key: str, arg: Arg, unet_dir: Path, kind: str
 ) -> Path:
@@ -125,38 +142,45 @@ def _part(
     be a part of its kind (loaded)."""
     if given:
         shipped = shipped_part(key, given, kind)
-        path, origin = Path(shipped) if shipped else home_path(given), ()
-    else:
-        if not recorded.get(key):
-            raise ArgumentValueError(
-                arg, f" is needed: {unet_dir} is not the final/unet of a run that recorded its {key}"
-            )
-        path = Path(recorded[key])
-        # runs record absolute paths; one recorded before that holds the path as typed, relative to the
-        # folder `train` ran in
-        where = "" if path.is_absolute() else ", relative to the folder the run was started in"
-        origin = (f" (recorded as {key} by the run of {unet_dir}{where}; pass ", arg, " to choose)")
+        how = f"pass {_SOURCES[key]}, or {shipped_advice(key, kind, given)}"
+        return Path(shipped) if shipped else need_dir(str(given), "", how, arg)
+    if not recorded.get(key):
+        raise ArgumentValueError(
+            arg, f" is needed: {unet_dir} is not the final/unet of a run that recorded its {key}"
+        )
+    path = Path(recorded[key])
+    if path.is_dir():
         logger.info("%s: %s, as recorded by the run of %s", arg, path, unet_dir)
-    if not path.is_dir():
-        raise ArgumentFileNotFoundError(arg, f" folder {path} does not exist", *origin)
-    return path
+        return path
+    # runs record absolute paths; one recorded before that holds the path as typed, relative to the folder
+    # `train` ran in; a shipped part's, inside the package as it was installed then (a reinstall moves it)
+    where = "" if path.is_absolute() else ", relative to the folder the run was started in"
+    again = (", or ", Arg(arg.name, SHIPPED_NAME), f" for {shipped_what(key, kind)}")
+    raise ArgumentFileNotFoundError(
+        arg,
+        f" folder {path} does not exist (recorded as {key} by the run of {unet_dir}{where}; pass ",
+        arg,
+        " to choose",
+        *(again if names_a_shipped_part(key, path, kind) else ()),
+        ")",
+    )
 
 
 def _unet_folder(path: str | Path, cls: str, name: str, what: str, kind: str) -> Path:
     """The folder ``path`` (the argument ``name``: ``unet``, ``init_unet``), after checking it holds a
     ``cls``, the UNet of ``what``; ``microworld`` names the shipped one of ``kind`` (``model``, ``refiner``)
-    as in the recipes (``frozen.shipped_part``), unless a local folder has that name."""
-    p = Path(shipped_part(name, path, kind) or home_path(path))
+    as in the recipes (``frozen.shipped_part``), unless a local folder has that name. Refused as the recipes'
+    folders are (``frozen.need_dir``: the value as typed)."""
+    how = f"pass OUT/final/unet of {what}, or {shipped_advice(name, kind, path)}"
+    shipped = shipped_part(name, path, kind)
+    p = Path(shipped) if shipped else need_dir(str(path), "", how, Arg(name))
     config = p / "config.json"
-    what = f"OUT/final/unet of {what}, or {shipped_advice(name, kind, path)}"
     with naming_arguments(name) as (arg,):
-        if p.is_file():
-            raise NotADirectoryError(f"{arg} {p} is a file; it takes a folder ({what})")
-        if not p.exists():
-            raise FileNotFoundError(f"{arg} folder {p} does not exist (pass {what})")
         if not config.is_file():
-            raise FileNotFoundError(f"{arg} folder {p} has no config.json (pass {what}){inside_hint(p, cls)}")
-        refuse_other_class(p, cls, saved_class_name(config, f"{arg} config"), named=arg, why=what)
+            raise FileNotFoundError(f"{arg} folder {p} has no config.json ({how}){inside_hint(p, cls)}")
+        refuse_other_class(
+            p, cls, saved_class_name(config, f"{arg} config"), named=arg, why=how.removeprefix("pass ")
+        )
     return p
 
 

@@ -5,6 +5,7 @@ line: ``arguments.naming_arguments``)."""
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -54,11 +55,17 @@ _SHIPPED_PARTS: dict[tuple[str, str | None], tuple[tuple[str, ...], str]] = {
     ("unet", "model"): _STREAM,
     ("unet", "refiner"): _REFINER_UNET,
 }
-SHIPPED_PART_OPTIONS = tuple(dict.fromkeys(option for option, _ in _SHIPPED_PARTS))
 
 
 def _shipped_entry(option: str, recipe: str) -> tuple[tuple[str, ...], str] | None:
     return _SHIPPED_PARTS.get((option, recipe)) or _SHIPPED_PARTS.get((option, None))
+
+
+def shipped_what(option: str, recipe: str) -> str:
+    """What ``microworld`` names for ``option`` of ``recipe`` (:func:`shipped_part`), in words: ``the shipped
+    model's VAE``; empty where it names none."""
+    entry = _shipped_entry(option, recipe)
+    return entry[1] if entry else ""
 
 
 def shipped_part_path(option: str, recipe: str) -> tuple[str, ...] | None:
@@ -81,6 +88,26 @@ def shipped_part(option: str, value: object, recipe: str) -> str | None:
     return str(top.get(where[0], microworld_model_dir)().joinpath(*where[1:]))
 
 
+def names_a_shipped_part(option: str, value: object, recipe: str) -> bool:
+    """Whether ``value``, a path a run recorded for option ``option``, is where ``microworld`` put that
+    option's shipped part (:func:`shipped_part`) in an installed package, wherever that package was: after a
+    reinstall the recorded path is gone, and ``microworld`` names the part again."""
+    part = shipped_part_path(option, recipe)
+    if part is None:
+        return False
+    tail = (ASSETS_DIR.parent.name, ASSETS_DIR.name, *part)
+    return Path(str(value)).parts[-len(tail) :] == tail
+
+
+def named_folder(option: str, path: object, recipe: str, what: str) -> str:
+    """How a message names the folder ``path`` of ``option`` (``what``: ``base UNet``): ``base UNet
+    'runs/b/final/unet'``, or for a shipped part (:func:`names_a_shipped_part`), which the user named
+    ``microworld``, ``the shipped model's stage-1 UNet (microworld)`` rather than its place in the package."""
+    if names_a_shipped_part(option, path, recipe):
+        return f"{shipped_what(option, recipe)} ({SHIPPED_NAME})"
+    return f"{what} {str(path)!r}"
+
+
 def shipped_advice(option: str, recipe: str, given: object = None) -> str:
     """How advice offers the shipped part of ``option`` (:func:`shipped_part`): ``microworld (the shipped
     model's VAE)``; where ``given`` is that name but a local file or folder has it, which it then names,
@@ -98,7 +125,7 @@ def shipped_advice(option: str, recipe: str, given: object = None) -> str:
 def need_dir(path: str, what: str, how: str, arg: Arg) -> Path:
     """The folder ``path``, ``what`` a recipe needs (``how``: where one is found), given by the argument
     ``arg`` (``Arg("vae")``, ``RecipeOption("degrade_vae")``): its errors name it with the value as given
-    (``--vae 'runs/v'``), and ``{}`` in ``what`` as ``vae=DIR`` (``--vae DIR``)."""
+    (``--vae 'my runs/v'``), and ``{}`` in ``what`` as ``vae=DIR`` (``--vae DIR``)."""
     if not path:
         before, _, after = what.partition("{}")
         flag = f"{arg.flag}=DIR" if isinstance(arg, RecipeOption) else f"{arg.flag} DIR"
@@ -106,12 +133,14 @@ def need_dir(path: str, what: str, how: str, arg: Arg) -> Path:
             f"this recipe needs {before}", FlaggedArg(f"{arg.name}=DIR", flag=flag), after, f": {how}"
         )
     p = home_path(path)  # ~ as the command line's flags expand it
-    # the value as typed: --vae 'runs/v' on the command line, vae='runs/v' to Python, --set degrade_vae=runs/v
-    given = (
-        RecipeOption(arg.name, str(path))
+    # the value as typed, quoted as a shell takes it: --vae 'my runs/v' (--set degrade_vae='my runs/v') on
+    # the command line, vae='my runs/v' to Python
+    flag = (
+        f"{arg.flag}={shlex.quote(str(path))}"
         if isinstance(arg, RecipeOption)
-        else FlaggedArg(arg.name, str(path), flag=f"{arg.flag} {str(path)!r}")
+        else f"{arg.flag} {shlex.quote(str(path))}"
     )
+    given = FlaggedArg(arg.name, str(path), flag=flag)
     if p.exists() and not p.is_dir():
         raise ArgumentNotADirectoryError(given, f" is a file, not a folder: {how}")
     if not p.is_dir():
@@ -167,14 +196,15 @@ def load_frozen_vae(
 ) -> Any:
     """The frozen VAE of a ``vae`` run's ``final/vae`` folder (a recipe's or assemble's ``vae``). Its errors
     name the folder as ``option`` (another recipe option: ``RecipeOption("degrade_vae")``), by ``what``
-    (``{}``: the option) and end with where to find one: ``source``, or the shipped part of ``option`` for
-    ``recipe`` (the recipe, or assemble's kind: :func:`shipped_advice`)."""
+    (``{}``: the option) and end with where to find one: ``source``, and the shipped part of ``option`` for
+    ``recipe`` where it has one (the recipe, or assemble's kind: :func:`shipped_advice`)."""
     from diffusers import AutoencoderKL
 
     from streamt2v.models.autoencoder import VideoAutoencoder
 
     named = option if isinstance(option, Arg) else Arg(option)
-    how = f"give {source}, or {shipped_advice(named.name, recipe, path)}"
+    shipped = shipped_part_path(named.name, recipe) is not None
+    how = f"pass {source}" + (f", or {shipped_advice(named.name, recipe, path)}" if shipped else "")
     p = need_model_dir(path, what, how, "AutoencoderKL", named)
     with naming_arguments(named) as (arg,):
         vae = from_pretrained_strict(AutoencoderKL, p, f"{arg} folder", torch_dtype=dtype)
@@ -202,7 +232,7 @@ def _clip_parts(path: str, image: bool, clip_arg: str) -> tuple[Any, Any, Any]:
 
     from streamt2v.models.tokenizers import load_tokenizer
 
-    how = f"give OUT/final of `streamt2v train clip`, or {shipped_advice('clip', '', path)}"
+    how = f"pass OUT/final of `streamt2v train clip`, or {shipped_advice('clip', '', path)}"
     p = need_dir(path, "a trained micro-CLIP ({})", how, Arg("clip"))
     if (p / "text_encoder").is_dir():
         # transformers builds a 2-token tokenizer from a folder without vocabulary: every word one id

@@ -23,7 +23,13 @@ from streamt2v.config import PRESETS, StreamingConfig, get_preset
 from streamt2v.microworld.dataset import ClipSpec
 from streamt2v.microworld.render import FRAME_LIMIT
 from streamt2v.models.strict_loading import from_pretrained_strict
-from streamt2v.train.frozen import load_frozen_clip, load_frozen_vae, need_model_dir, shipped_advice
+from streamt2v.train.frozen import (
+    load_frozen_clip,
+    load_frozen_vae,
+    named_folder,
+    need_model_dir,
+    shipped_advice,
+)
 from streamt2v.train.recipes import (
     SampleInputs,
     check_at_least,
@@ -196,6 +202,7 @@ class StreamRecipe(BaseRecipe):
         self.check_caption_words(text.tokenizer)
         self.check_caption_lengths(text.tokenizer, text.max_length)
         shipped = shipped_advice("base_unet", self.name, self.base_unet)
+        base_named = named_folder("base_unet", self.base_unet, self.name, "the base UNet")
         with naming_arguments("base_unet") as (base_arg,):
             p = need_model_dir(
                 self.base_unet,
@@ -213,7 +220,7 @@ class StreamRecipe(BaseRecipe):
             )
         if base.config.in_channels != vae.latent_channels:
             raise ArgumentValueError(
-                f"base UNet {p} takes {base.config.in_channels} latent channels, the VAE {self.vae} makes "
+                f"{base_named} takes {base.config.in_channels} latent channels, the VAE {self.vae} makes "
                 f"{vae.latent_channels}; give the ",
                 Arg("vae"),
                 " the base was trained with",
@@ -224,7 +231,7 @@ class StreamRecipe(BaseRecipe):
             # stream trained at another size was trained at a size it never generates at
             raise ArgumentValueError(
                 Arg("size", self.size),
-                f": the base UNet {p} was trained at {latent * f} px (latents {latent}×{latent}, VAE factor "
+                f": {base_named} was trained at {latent * f} px (latents {latent}×{latent}, VAE factor "
                 f"{f}), the size the model generates at; train the stream at ",
                 Arg("size", latent * f),
                 ", or on a base trained at ",
@@ -254,7 +261,8 @@ class StreamRecipe(BaseRecipe):
             else ("train the base with this preset",)
         )
         raise ArgumentValueError(
-            f"base UNet {str(path)!r} has block channels {channels}, the preset {self.preset!r} {expected}: ",
+            f"{named_folder('base_unet', path, self.name, 'the base UNet')} has block channels {channels}, "
+            f"the preset {self.preset!r} {expected}: ",
             *hint,
         )
 

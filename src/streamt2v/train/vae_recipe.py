@@ -158,7 +158,7 @@ class VAERecipe(DataOptions):
         if self.decoder_only_from:
             option = RecipeOption("decoder_only_from")
             where = shipped_advice(option.name, self.name, self.decoder_only_from)
-            how = f"give OUT/final/vae of a vae run, or {where}"
+            how = f"pass OUT/final/vae of a vae run, or {where}"
             src = need_model_dir(self.decoder_only_from, "the VAE to tune ({})", how, "AutoencoderKL", option)
             with naming_arguments(option) as (arg,):
                 vae = from_pretrained_strict(AutoencoderKL, src, f"{arg} folder")
