@@ -78,6 +78,11 @@ def test_cli_end_to_end(tmp_path, monkeypatch, capsys, caplog):
             ["x", "--frames", "2000000"],
             "error: --frames must be at most 1,000,000",
         ),  # --frames 0: test_cli_env
+        # a flag is named as typed: these named --frames and --guidance
+        (["x", "-n", "2000000"], "error: -n must be at most 1,000,000"),
+        (["x", "--num-frames", "2000000"], "error: --num-frames must be at most 1,000,000"),
+        (["x", "--init-video", "v3.mp4", "-n", "3"], "error: -n (3) must exceed the 3 input frames"),
+        (["x", "--guidance-scale", "nan"], "error: --guidance-scale must be a finite number, got nan"),
         (
             ["x", "--chunk-frames", "8", "--cond-frames", "8"],
             "--chunk-frames (8) must be greater than --cond-frames",

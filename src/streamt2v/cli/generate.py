@@ -319,6 +319,13 @@ def _spellings(parser: argparse.ArgumentParser, argv: list[str]) -> dict[str, st
     return spelled
 
 
+def _aliases_typed(parser: argparse.ArgumentParser, argv: list[str]) -> dict[str, str]:
+    """The flags typed by another of their names in ``argv`` (:func:`_spellings`), by the name a message
+    gives them, their first (``{"--frames": "-n"}``)."""
+    first = {action.dest: action.option_strings[0] for action in parser._option_string_actions.values()}
+    return {first[dest]: flag for dest, flag in _spellings(parser, argv).items() if first[dest] != flag}
+
+
 def _refuse_standard_output(args: argparse.Namespace) -> None:
     """Refuse "-", a command's usual name for standard output, as ``-o``, ``--png-dir``, ``--gif`` or
     ``--run-dir`` (a folder named '-' was written; a video is written to a file, which its preview and final
@@ -365,6 +372,7 @@ def _generate(args: argparse.Namespace) -> int:
     from streamt2v.wording import counted
 
     bar = StepBar(shown=not args.no_progress)
+    generate_argv = args.argv[args.argv.index("generate") + 1 :]
 
     def flags_error(err: SettingError) -> ValueError:
         """A refusal as the command line says it: its flags (a value the user did not type, the model's or
@@ -378,7 +386,8 @@ def _generate(args: argparse.Namespace) -> int:
             lowres = lowres_path(cfg.output)
             flags = {**ENHANCE_FLAGS, "resolution": f"--resolution HxW (of streamt2v enhance on {lowres})"}
             return ValueError(as_flags(err.message, flags) + note)
-        return ValueError(as_flags(str(err)))
+        # a flag by the name typed: -n's refusal named --frames
+        return ValueError(as_flags(str(err), typed=_aliases_typed(args.parser, generate_argv)))
 
     if args.resume:
         from streamt2v.pipeline.rundir import RunDir

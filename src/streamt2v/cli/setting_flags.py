@@ -35,10 +35,12 @@ def _flag_names() -> dict[str, str]:
     return {name: _OTHER_FLAGS.get(name, "--" + name.replace("_", "-")) for name in names}
 
 
-def as_flags(message: str, flags: dict[str, str] | None = None) -> str:
+def as_flags(message: str, flags: dict[str, str] | None = None, typed: dict[str, str] | None = None) -> str:
     """A message with the settings named as a command's ``flags`` (setting: flag; default: generate's
-    stage-1/2 ones) — ``steps=10`` as ``--steps 10`` — quoted prompts and paths left as they are."""
+    stage-1/2 ones) — ``steps=10`` as ``--steps 10`` — quoted prompts and paths left as they are; a flag
+    the user typed by another of its names (``typed``: flag: as typed, ``{"--frames": "-n"}``) by that."""
     flags = _flag_names() if flags is None else flags
+    flags = {name: (typed or {}).get(flag, flag) for name, flag in flags.items()}
     names = "|".join(sorted(flags, key=len, reverse=True))
     pattern = re.compile(rf"({QUOTED})|\b({names})\b(?:(=)({COUNTED_INTEGER})?)?")
     return pattern.sub(lambda m: m[1] or flags[m[2]] + " " * bool(m[3]) + flag_value(m[4] or ""), message)
