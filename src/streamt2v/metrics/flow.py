@@ -42,9 +42,10 @@ def _is_int(x: object) -> bool:
 MIN_FLOW_SIDE, MAX_FLOW_SIDE = 8, 8192
 
 
-def check_flow_size(size: object) -> tuple[int, int] | None:
+def check_flow_size(size: object, name: str = "flow_size") -> tuple[int, int] | None:
     """``size`` (``N``, ``(H, W)`` ints, or ``None``) as ``(H, W)`` or ``None``; raises unless each side is
-    an int in [:data:`MIN_FLOW_SIDE`, :data:`MAX_FLOW_SIDE`]."""
+    an int in [:data:`MIN_FLOW_SIDE`, :data:`MAX_FLOW_SIDE`]. ``name``: the caller's argument, as the error
+    names it (``compute_flows``' and ``resize_frames``' ``size``)."""
     if size is None:
         return None
     if _is_int(size):
@@ -52,16 +53,16 @@ def check_flow_size(size: object) -> tuple[int, int] | None:
     elif isinstance(size, (tuple, list)) and len(size) == 2 and all(_is_int(v) for v in size):
         h, w = int(size[0]), int(size[1])
     else:
-        raise TypeError(f"flow_size must be an int, a (height, width) pair of ints or None, got {size!r}")
+        raise TypeError(f"{name} must be an int, a (height, width) pair of ints or None, got {size!r}")
     if h < MIN_FLOW_SIDE or w < MIN_FLOW_SIDE:
         # 0 is the command line's word for the video's own size (--flow-size 0): in Python that is None
         native = " (None keeps the video's own size)" if 0 in (h, w) else ""
         raise ValueError(
-            f"flow_size must be at least {MIN_FLOW_SIDE}×{MIN_FLOW_SIDE} pixels, got {h}×{w}{native}"
+            f"{name} must be at least {MIN_FLOW_SIDE}×{MIN_FLOW_SIDE} pixels, got {h}×{w}{native}"
         )
     if h > MAX_FLOW_SIDE or w > MAX_FLOW_SIDE:
         raise ValueError(
-            f"flow_size must be at most {MAX_FLOW_SIDE}×{MAX_FLOW_SIDE} pixels, got {h}×{w} "
+            f"{name} must be at most {MAX_FLOW_SIDE}×{MAX_FLOW_SIDE} pixels, got {h}×{w} "
             "(the paper's is 720; None, --flow-size 0 on the command line, keeps the video's own size)"
         )
     return h, w
@@ -124,7 +125,7 @@ def check_flow_settings(
     """The backend known, ``check_flow_size(size)``, and whether ``backend`` can work at that size (before
     any frame is read); ``names``: the caller's arguments for them (:func:`check_flow_frame_size`)."""
     check_flow_backend(backend)
-    hw = check_flow_size(size)
+    hw = check_flow_size(size, names[1])
     if hw is not None:
         check_flow_frame_size(backend, hw[0], hw[1], "a flow size", names)
     return hw
@@ -152,7 +153,7 @@ def resize_frames(frames: np.ndarray, size: int | tuple[int, int] | None) -> np.
     and moved DIS flow, hence MAWE, by ~0.5%; OpenCV's fixed-point ``INTER_LINEAR`` is one level off on
     about 11% of the values.)
     """
-    hw = check_flow_size(size)
+    hw = check_flow_size(size, "size")
     if hw is None:
         return frames
     h, w = hw
