@@ -164,6 +164,60 @@ def test_a_resume_keeps_each_runs_plan_with_its_video(tmp_path, capsys, monkeypa
     assert by_path[str(out2)] == pytest.approx(probe_video(frames, boundaries=[16, 30]).jump_ratio)
 
 
+def _stopped_at_the_third_video(argv, monkeypatch):
+    """``evaluate`` with ``argv``, Ctrl-C while its third video is scored (two scores kept)."""
+    scuts_module = importlib.import_module("streamt2v.metrics.scuts")
+    real, calls = scuts_module.scuts, []
+
+    def stopping(frames, *args, **kwargs):
+        calls.append(len(frames))
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(frames, *args, **kwargs)
+
+    monkeypatch.setattr(scuts_module, "scuts", stopping)
+    assert main(argv) == 130
+    monkeypatch.setattr(scuts_module, "scuts", real)
+
+
+def _as_an_earlier_version_kept_it(partial, boundaries=None):
+    """The partial file ``partial`` as a version before the per-video plans wrote it: no plan in the stamps;
+    ``boundaries``: its config's, each video's plan by its place."""
+    data = json.loads(partial.read_text())
+    for stamp in data["stamps"].values():
+        stamp.pop("boundaries", None)
+    if boundaries is not None:
+        data["config"]["boundaries"] = boundaries
+    partial.write_text(json.dumps(data))
+
+
+def test_a_partial_file_of_an_earlier_version_keeps_its_scores(tmp_path, capsys, monkeypatch):
+    """A partial file written before the plans went into the stamps lost every score on --resume, with no run
+    folder given (its stamps lack the plan); one whose config held the plans by place was refused as
+    '--boundaries [20, 28, 36],None,None -> (not given)', a flag never typed."""
+    vids = tmp_path / "vids"
+    vids.mkdir()
+    for name in "abc":
+        write_x264_video(vids / f"{name}.mp4", make_video(OBJS, t=24))
+    res = tmp_path / "res.json"
+    argv = ["evaluate", str(vids), "--metrics", "scuts,probes", "--no-progress", "--out", str(res)]
+    _stopped_at_the_third_video(argv, monkeypatch)
+    _as_an_earlier_version_kept_it(tmp_path / "res.json.partial")
+    capsys.readouterr()
+    assert main([*argv, "--resume"]) == 0
+    assert "2 videos already scored\n" in capsys.readouterr().err
+    # the plans by place: a run's video is scored again (its plan unknown to the stamp), the others kept
+    run, out = make_run(tmp_path)
+    res.unlink()
+    argv = ["evaluate", str(run), str(vids), "--metrics", "scuts,probes", "--no-progress", "--out", str(res)]
+    _stopped_at_the_third_video(argv, monkeypatch)
+    _as_an_earlier_version_kept_it(tmp_path / "res.json.partial", [[20, 28, 36], None, None, None])
+    capsys.readouterr()
+    assert main([*argv, "--resume"]) == 0
+    assert "1 video already scored; 1 scored for a video since changed" in capsys.readouterr().err
+    assert json.loads(res.read_text())["config"]["boundaries"][str(out)] == [20, 28, 36]
+
+
 def test_boundaries_per_video_from_python():
     video = make_video(OBJS, t=24, teleport=(12, 10.0))
     report = evaluate_videos([video, video], metrics="probes", boundaries=[[12, 20], None])

@@ -428,11 +428,12 @@ class _KeptScores:
         self.out, self.config = out, config
         # each video's own chunk plan (its run's; None: the default) is kept with its score, not by its place
         # in the config: a video added, left out or moved keeps the others' scores, a changed plan drops its own
+        # (only where a video has one: a partial file of a version without plans keeps its other scores)
         self.stamps = {
             str(v): {
                 "video": video_stamp(v),
                 "prompt": None if prompts is None else prompts[i],
-                "boundaries": None if plans is None else plans[i],
+                **({} if plans is None or plans[i] is None else {"boundaries": plans[i]}),
             }
             for i, v in enumerate(videos)
         }

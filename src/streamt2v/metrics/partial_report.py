@@ -50,7 +50,8 @@ def save_partial(
     stamps: Mapping[str, Any],
 ) -> Path:
     """Write the records scored so far (``stamps``: each record's path -> ``{"video": video_stamp, "prompt":
-    its prompt or None}``) to ``out``'s partial file, atomically; returns its path."""
+    its prompt or None}``, and ``"boundaries"``: its own chunk plan where it has one) to ``out``'s partial
+    file, atomically; returns its path."""
     path = partial_path(out)
     data = {
         "format": PARTIAL_FORMAT,
@@ -90,6 +91,8 @@ def load_partial(
     # where the networks ran: refused apart below, saying which device to give (a partial file of a version that
     # did not record it has no "devices": not compared)
     kept_devices = kept.pop("devices", {})
+    if _per_video(kept.get("boundaries")):  # an earlier version's plans by place: each record's stamp decides
+        kept["boundaries"] = None
     now = {k: v for k, v in config.items() if k != "devices"}
     # in the config's order (the results file's), each side's metrics in the order given
     changed = tuple(
@@ -118,6 +121,13 @@ def load_partial(
         if str(r.get("path")) in stamps and old_stamps.get(str(r["path"])) == stamps[str(r["path"])]
     }
     return reuse, len(records) - len(reuse)
+
+
+def _per_video(boundaries: Any) -> bool:
+    """Whether a kept ``boundaries`` is an earlier version's list of each video's plan (a list or None a
+    video, by its place), which no flag typed: the plans are in the stamps now, so the records are kept by
+    them (a run's video, whose stamp now holds its plan, is scored again)."""
+    return isinstance(boundaries, list) and any(b is None or isinstance(b, list) for b in boundaries)
 
 
 def _same(key: str, kept: Any, now: Any) -> bool:
