@@ -7,7 +7,8 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from contextlib import contextmanager
+import sys
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -319,6 +320,31 @@ def wait_for(path: Path, proc, timeout: float = 120, log: Path | None = None) ->
         assert proc.poll() is None, f"the command ended ({proc.returncode}) before {path} appeared\n{said}"
         assert time.monotonic() < end, f"{path} did not appear in {timeout} s"
         time.sleep(0.1)
+
+
+def stderr_at_a_terminal_of_no_size(script: str) -> bytes:
+    """What the Python ``script`` shows on its stderr, a pseudo-terminal that reports 0 columns and 0 lines
+    (as one given no size does: ``script`` in a batch job, some CI runners)."""
+    import fcntl
+    import struct
+    import termios
+
+    main, child_end = os.openpty()
+    try:
+        fcntl.ioctl(child_end, termios.TIOCSWINSZ, struct.pack("HHHH", 0, 0, 0, 0))
+        assert tuple(os.get_terminal_size(child_end)) == (0, 0)
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        env.pop("COLUMNS", None)
+        env.pop("LINES", None)
+        subprocess.run([sys.executable, "-c", script], stderr=child_end, env=env, timeout=120, check=True)
+    finally:
+        os.close(child_end)
+    shown = b""
+    with suppress(OSError):  # EIO once the terminal's other end is closed and read out
+        while chunk := os.read(main, 4096):
+            shown += chunk
+    os.close(main)
+    return shown
 
 
 class WriteCalls:

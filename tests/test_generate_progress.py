@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from conftest import Crash
+from conftest import Crash, stderr_at_a_terminal_of_no_size
 from streamt2v.cli import main
 from streamt2v.cli.generate_progress import StepBar
 from streamt2v.pipeline.generate import GenerateConfig, generate
@@ -66,3 +66,24 @@ def test_a_resumed_runs_bar_starts_at_the_steps_done_before(bars_on, tmp_path, c
     assert main(["generate", "--resume", "run-b"]) == 0
     shown = _positions(capsys.readouterr().err)
     assert shown[0] == f"5/{TOTAL}" and shown[-1] == f"{TOTAL}/{TOTAL}"
+
+
+_BAR_AT_A_TERMINAL_OF_NO_SIZE = """
+from streamt2v.cli.generate_progress import StepBar
+from streamt2v.pipeline.generate import GenerateConfig
+from streamt2v.pipeline.stream import StreamConfig
+
+bar = StepBar(shown=True)
+bar.start(GenerateConfig(output="a.mp4", stream=StreamConfig(num_frames=24, steps=3, init_steps=2)), 2)
+for index, steps in enumerate([2, 3]):
+    for step in range(steps):
+        bar.on_step(index, step, steps)
+bar.close()
+"""
+
+
+def test_the_bar_is_drawn_at_a_terminal_of_no_size():
+    """A pseudo-terminal given no size says 0 columns and 0 lines, where tqdm drew no bar (its dynamic width
+    read 0 at every redraw): the run showed nothing of its steps."""
+    shown = stderr_at_a_terminal_of_no_size(_BAR_AT_A_TERMINAL_OF_NO_SIZE)
+    assert b"5/5" in shown and b"chunk 2" in shown, shown

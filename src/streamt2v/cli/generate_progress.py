@@ -43,11 +43,16 @@ class StepBar:
         if self.bar is None and self.shown:
             from tqdm import tqdm
 
+            from streamt2v.progress_bars import bar_size
+
             total = sum(self.per_chunk) if self.per_chunk else None
             # a resume's bar starts at the steps done before this process: initial= shows them from its
             # first line and keeps them out of the rate, which is this process's steps a second
             before = sum(self.per_chunk[: self.done]) if self.per_chunk else 0
-            self.bar = tqdm(total=total, initial=before, unit="step", file=sys.stderr, dynamic_ncols=True)
+            size = bar_size(sys.stderr)  # a terminal reporting no size: a fixed one, not dynamic (reads 0)
+            self.bar = tqdm(
+                total=total, initial=before, unit="step", file=sys.stderr, dynamic_ncols=not size, **size
+            )
         if self.bar is not None:
             self.bar.set_description(f"chunk {index + 1}", refresh=False)
             self.bar.update(1)

@@ -6,9 +6,9 @@ first and the time left."""
 from __future__ import annotations
 
 import logging
-import os
-import sys
 import time
+
+from streamt2v.progress_bars import bar_size
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ class StepProgress:
         from tqdm.auto import tqdm
 
         self.name, self.total, self.start = name, total, start
-        self.bar = tqdm(total=total, initial=start, disable=not bar, desc=name, **_bar_size())
+        self.bar = tqdm(total=total, initial=start, disable=not bar, desc=name, **bar_size())
         self.lines = lines and not bar
         self.began = time.monotonic()
         self.first_step_end: float | None = None
@@ -49,17 +49,6 @@ class StepProgress:
 
     def close(self) -> None:
         self.bar.close()
-
-
-def _bar_size() -> dict[str, int]:
-    """tqdm's size where stderr's terminal reports 0 columns or lines, a pseudo-terminal given no size
-    (``script`` in a batch job, some CI runners), as ``shutil.get_terminal_size`` falls back: 80 columns,
-    24 lines (tqdm drew nothing at all there: no room, or its bar below the last line); else tqdm's own."""
-    try:
-        columns, lines = os.get_terminal_size(sys.stderr.fileno())
-    except (OSError, ValueError, AttributeError):  # not a terminal, or stderr replaced: tqdm's own way
-        return {}
-    return {**({"ncols": 80} if columns <= 0 else {}), **({"nrows": 24} if lines <= 0 else {})}
 
 
 def _duration(seconds: float) -> str:
