@@ -65,9 +65,13 @@ def test_a_run_folder_is_scored_at_its_recorded_boundaries(tmp_path, capsys):
     at_the_chunks = probe_video(frames, boundaries=[20, 28, 36]).jump_ratio
     assert data["records"][0]["probe_jump_ratio"] == pytest.approx(at_the_chunks)
     assert at_the_chunks > 2.5 > probe_video(frames).jump_ratio  # the default plan misses the jump
-    # --boundaries wins, and the video alone keeps the default plan, unsaid
+    # --boundaries wins, said; and the video alone keeps the default plan, unsaid
     assert main([*argv, "--boundaries", "16,24,32", "--out", str(tmp_path / "b.json")]) == 0
     assert json.loads((tmp_path / "b.json").read_text())["config"]["boundaries"] == [16, 24, 32]
+    assert capsys.readouterr().err == (
+        f"run folder {run}: scoring its output {str(out)!r} at --boundaries 16,24,32, not its manifest's 20, 28, "
+        "36\n"
+    )
     assert main(["evaluate", str(out), "--metrics", "probes", "--no-progress"]) == 0
     assert "manifest" not in capsys.readouterr().err
 
@@ -81,17 +85,18 @@ def test_a_run_folder_whose_output_cannot_be_scored_is_skipped_with_its_reason(t
     preview = out.with_name("r1.partial.mp4")
     assert main(["evaluate", str(run), str(video), "--metrics", "scuts", "--no-progress"]) == 0
     assert capsys.readouterr().err == (
-        f"skipped {run}: run folder {str(run)!r} has no finished output to score: its run is stopped before "
-        f"finishing, not complete; finish it (streamt2v generate --resume {run}), or score its preview by its "
-        f"path ({str(preview)!r})\n"
+        f"skipped {run}: run folder {str(run)!r} has no finished output to score: its run stopped before "
+        f"finishing; finish it (streamt2v generate --resume {run}), or score its preview by its path "
+        f"({str(preview)!r})\n"
     )
-    # gone: its plan given with the path it has now
+    # gone: its plan given in an evaluation of its own (--boundaries is every video's: the others' plans lost)
     run, out = make_run(tmp_path / "b")
     out.unlink()
     assert main(["evaluate", str(run), str(video), "--metrics", "scuts", "--no-progress"]) == 0
     assert capsys.readouterr().err == (
         f"skipped {run}: the output {str(out)!r} of run folder {str(run)!r} is gone (moved or removed); to score "
-        "it where it is now, pass it by its path with --boundaries 20,28,36 (the run's chunks)\n"
+        "it where it is now, score it on its own at the run's chunks: streamt2v evaluate NEW_PATH --boundaries "
+        "20,28,36\n"
     )
     run, out = make_run(tmp_path / "c")
     write_x264_video(out, make_video(OBJS, t=40))  # another video put there since
@@ -111,6 +116,58 @@ def test_a_run_folder_whose_output_cannot_be_scored_is_skipped_with_its_reason(t
     run, out = make_run(tmp_path / "e")
     assert main(["evaluate", str(run), str(out), "--metrics", "scuts"]) == 2
     assert f"as the output of the run folder {str(run)!r} and as {str(out)!r}" in capsys.readouterr().err
+
+
+def test_a_run_that_cannot_be_scored_keeps_its_prompt_line(tmp_path, capsys):
+    """A skipped run was dropped before the prompts were matched, shifting the lines after it ('got 2 videos
+    but 3 prompts', no reason said); it keeps its line, as an unreadable video does."""
+    stopped, _ = make_run(tmp_path, complete=False, name="stopped")
+    done, out = make_run(tmp_path, name="done")
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("a red ball\na blue ball\n")
+    argv = ["evaluate", str(stopped), str(done), "--metrics", "probes", "--no-progress"]
+    assert main([*argv, "--prompts", str(prompts), "--out", str(tmp_path / "r.json")]) == 0
+    assert f"skipped {stopped}: run folder" in capsys.readouterr().err
+    assert json.loads((tmp_path / "r.json").read_text())["records"][0]["path"] == str(out)
+    expected = probe_video(as_uint8_frames(out), caption="a blue ball", boundaries=[20, 28, 36]).as_dict()
+    for key, value in json.loads((tmp_path / "r.json").read_text())["records"][0].items():
+        if key.startswith("probe_"):
+            assert float(value) == pytest.approx(expected[key], nan_ok=True)  # nan written "nan"
+    prompts.write_text("a blue ball\n")  # its line left out: the count says why
+    assert main([*argv, "--prompts", str(prompts)]) == 2
+    assert (
+        f"got 2 videos (with 1 run folder that cannot be scored, which keep their lines: {stopped}) but 1 prompt"
+        in capsys.readouterr().err
+    )
+    keyed = tmp_path / "p.json"  # keyed by video: a skipped run needs no key
+    keyed.write_text(json.dumps({"done.mp4": "a blue ball"}))
+    assert main([*argv, "--prompts", str(keyed)]) == 0
+
+
+def test_a_run_folder_given_to_python_is_scored_as_its_output(tmp_path):
+    """evaluate_videos(['runs/done']) skipped a run folder as holding no image frames; a run that cannot be
+    scored is told the Python calls, not the command line's."""
+    done, out = make_run(tmp_path, name="done")
+    stopped, _ = make_run(tmp_path, complete=False, name="stopped")
+    report = evaluate_videos([str(done), str(stopped)], metrics="probes")
+    assert [r["path"] for r in report.records] == [str(out)]
+    assert report.config["boundaries"] == {str(out): [20, 28, 36], str(stopped): None}
+    assert report.records[0]["probe_jump_ratio"] == pytest.approx(
+        probe_video(as_uint8_frames(out), boundaries=[20, 28, 36]).jump_ratio
+    )
+    assert report.skipped == [
+        {
+            "path": str(stopped),
+            "error": f"run folder {str(stopped)!r} has no finished output to score: its run stopped before "
+            f"finishing; finish it (resume_generate({str(stopped)!r})), or score its preview by its path "
+            f"({str(tmp_path / 'stopped.partial.mp4')!r})",
+        }
+    ]
+    out.unlink()
+    report = evaluate_videos([done], metrics="scuts")
+    assert report.skipped[0]["error"].endswith(
+        "score it on its own at the run's chunks: evaluate_videos(['NEW_PATH'], boundaries=[20, 28, 36])"
+    )
 
 
 def test_a_folder_with_files_named_as_a_runs_is_a_folder_of_videos(tmp_path, capsys):

@@ -164,6 +164,23 @@ def _given_as(video: Path, target: str, runs: dict) -> str:
     return repr(target) if video == Path(target) else f"a video of the folder {target!r}"
 
 
+def _prompts_of(path: Path, places: list, unscorable: dict) -> list[str]:
+    """The prompts file ``path`` read for the videos of ``places`` (``(video, target)``; a run that cannot be
+    scored, one of ``unscorable``, as ``(None, run)``: its line kept, its prompt dropped with it)."""
+    from streamt2v.metrics.prompts_file import read_prompts
+    from streamt2v.metrics.run_target import run_name
+
+    skipped = {i for i, (v, _) in enumerate(places) if v is None}
+    prompts = read_prompts(path, [Path(t) if v is None else v for v, t in places], skipped)
+    if skipped and len(prompts) != len(places):  # a file in order: its lines counted with the runs skipped
+        raise ValueError(
+            f"got {counted(len(places), 'video')} (with {counted(len(skipped), 'run folder')} that cannot be "
+            f"scored, which keep their lines: {', '.join(run_name(t) for t in unscorable)}) but "
+            f"{counted(len(prompts), 'prompt')}; give one prompt per video"
+        )
+    return [p for i, p in enumerate(prompts) if i not in skipped]
+
+
 def _listed(frames: list[int], at_most: int = 8) -> str:
     """Frame indices for a line of output: ``frames 20, 28, 36``, the first few of many, or ``none``."""
     if not frames:
@@ -224,7 +241,6 @@ def run(args: argparse.Namespace) -> int:
         parse_metrics,
     )
     from streamt2v.metrics.partial_report import partial_path
-    from streamt2v.metrics.prompts_file import read_prompts
     from streamt2v.metrics.run_target import UnscorableRun, is_run_folder, run_name, run_output
     from streamt2v.metrics.video_search import find_videos
 
@@ -260,12 +276,17 @@ def run(args: argparse.Namespace) -> int:
             runs[str(target)] = run_output(target)
         except UnscorableRun as err:
             unscorable[str(target)] = err
-    found = [
+    # a run that cannot be scored keeps its place (None) for the prompts in order, as an unreadable video does
+    places = [
         (v, target)
         for target in targets
-        if str(target) not in unscorable
-        for v in find_videos(runs[str(target)][0] if str(target) in runs else target, also_given=targets)
+        for v in (
+            [None]
+            if str(target) in unscorable
+            else find_videos(runs[str(target)][0] if str(target) in runs else target, also_given=targets)
+        )
     ]
+    found = [(v, target) for v, target in places if v is not None]
     videos = [v for v, _ in found]
     given_as: dict[Path, tuple[Path, str]] = {}
     for v, target in found:  # one video twice would count twice in the mean (and shift the prompts)
@@ -320,13 +341,16 @@ def run(args: argparse.Namespace) -> int:
         chosen = f"metric{'s' if len(metrics) > 1 else ''} {', '.join(metrics)}"
         print(f"warning: not used by the {chosen}: {'; '.join(unused)}", file=sys.stderr)
     # read only for the metrics that use them: a file said to be unused cannot stop the run
-    prompts = read_prompts(args.prompts, videos) if args.prompts and uses_prompts else None
+    prompts = _prompts_of(args.prompts, places, unscorable) if args.prompts and uses_prompts else None
     # given, the boundaries are every video's; else each video's: its run's, or the default plan (None)
     plans = None
     if args.boundaries is None and runs and "probes" in metrics:
         plans = [runs[str(target)][1] if str(target) in runs else None for _, target in found]
     for target, (output, recorded) in runs.items():  # the file scored, and the plan it is scored at
         at = f" at the chunk boundaries its manifest records ({_listed(recorded)})" if plans else ""
+        if "probes" in metrics and args.boundaries not in (None, recorded):  # given for every video
+            typed = ",".join(map(str, args.boundaries)) or "none"
+            at = f" at --boundaries {typed}, not its manifest's {_listed(recorded).removeprefix('frames ')}"
         print(f"run folder {run_name(target)}: scoring its output {str(output)!r}{at}", file=sys.stderr)
     settings = dict(
         metrics=metrics,
@@ -395,10 +419,12 @@ def run(args: argparse.Namespace) -> int:
     if not report.records:
         _report(report)  # the skipped videos, on stderr
         given = len(videos) + len(unscorable)
+        what = "run folder" if not videos else "video" if not unscorable else "video and run folder"
         failed = (
-            "the video could not be scored"
+            f"the {what} could not be scored"
             if given == 1
-            else f"none of the {counted(given, 'video')} could be scored"
+            else f"none of the {counted(given, what, 'videos and run folders' if unscorable and videos else None)} "
+            "could be scored"
         )
         print(f"error: {failed}", file=sys.stderr)
         # the failure is the news, also when the reader of stdout is gone (it was exit 141, no error line)

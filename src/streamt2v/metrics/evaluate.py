@@ -48,6 +48,7 @@ from streamt2v.metrics.flow import (
 )
 from streamt2v.metrics.inputs import VideoLike, as_uint8_frames, check_positive
 from streamt2v.metrics.mawe import OFFICIAL_COEFF, check_coeff, check_definition, mawe
+from streamt2v.metrics.run_target import runs_as_outputs
 from streamt2v.wording import counted, singular_or_plural, unknown_names
 
 if TYPE_CHECKING:
@@ -350,17 +351,19 @@ def evaluate_videos(
     on_video: Callable[[EvaluationReport], None] | None = None,
     device: str | torch.device | None = None,
 ) -> EvaluationReport:
-    """Score ``videos`` (paths, uint8 ``(T, H, W, 3)`` arrays or ``[-1, 1]`` tensors).
+    """Score ``videos`` (paths, uint8 ``(T, H, W, 3)`` arrays or ``[-1, 1]`` tensors). A ``generate`` run
+    folder's path stands for its output, recorded by that path, at the chunk boundaries its manifest records
+    (``boundaries`` given win); a run that cannot be scored so (unfinished, its output gone or replaced) is
+    skipped with its reason, as an unreadable video is.
 
     ``metrics``: any of ``mawe``, ``scuts``, ``clip``, ``probes``. ``clip`` needs ``prompts`` (one per
     video) and ``clip_model`` (a folder, hub id or :class:`~streamt2v.metrics.clip_score.ClipScorer`).
     ``probes`` use the prompts as captions when given, and chunk ``boundaries`` (default ``None``: the
     StreamingT2V plan 16, 24, 32, … of :func:`~streamt2v.metrics.probes.probe_video`; indices past a
     video's end are dropped): one list for all videos, or a list per video where each has its own plan (a
-    run's, :func:`~streamt2v.metrics.run_target.run_output`), None in it for a video of the default plan;
-    the report's config then maps each video's ``path`` to its list. ``names`` label in-memory videos in the
-    records. Videos of fewer than 2 frames
-    are skipped when MAWE is asked for (it needs a pair), scored otherwise. Ctrl-C raises
+    run's), None in it for a video of the default plan; the report's config then maps each video's ``path``
+    to its list (one video given twice keeps one). ``names`` label in-memory videos in the records. Videos
+    of fewer than 2 frames are skipped when MAWE is asked for (it needs a pair), scored otherwise. Ctrl-C raises
     :class:`EvaluationInterrupted` (a ``KeyboardInterrupt``) whose ``report`` holds the videos scored so far.
     ``reuse``: records already scored, by their ``path``: those videos are not read again (a resumed run,
     :mod:`streamt2v.metrics.partial_report`); ``on_video(report)`` is called after each video (scored,
@@ -378,7 +381,8 @@ def evaluate_videos(
         raise TypeError(
             f"videos must be a list of videos, got the single path {str(videos)!r}; wrap it in a list"
         )
-    videos = list(videos)
+    # a run folder is its output, at its manifest's chunk boundaries unless boundaries= are given
+    videos, plans, unscorable = runs_as_outputs(list(videos))
     if not videos:
         raise ValueError("no videos to evaluate")
     check_flow_backend(flow)
@@ -388,6 +392,8 @@ def evaluate_videos(
     else:
         check_flow_size(flow_size)
     check_positive(fps, "fps")
+    if boundaries is None and plans and "probes" in chosen:
+        boundaries = [plans.get(i) for i in range(len(videos))]
     if boundaries is not None and not isinstance(boundaries, (str, bytes)):
         boundaries = list(boundaries)  # read once: an iterator is empty after the look for per-video lists
     per_video = _per_video(boundaries)
@@ -472,6 +478,8 @@ def evaluate_videos(
                     on_video(report)
                 continue
             try:
+                if i in unscorable:  # a run folder whose output cannot be scored at its plan
+                    raise unscorable[i]
                 frames = as_uint8_frames(video, min_frames=1)
                 if len(frames) < 2 and "mawe" in chosen:  # SCuts, CLIP and the probes take one frame too
                     raise ValueError(

@@ -21,7 +21,7 @@ import logging
 import os
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from streamt2v.io.folders import home_path, read_text_file
@@ -37,12 +37,16 @@ PROMPT_FIELDS = ("prompt", "caption")
 Row = tuple[str, object, object]
 
 
-def read_prompts(path: str | os.PathLike, videos: Sequence[Path] | None = None) -> list[str]:
+def read_prompts(
+    path: str | os.PathLike, videos: Sequence[Path] | None = None, skipped: Collection[int] = ()
+) -> list[str | None]:
     """The prompt of each of ``videos`` from the prompts file ``path`` (see the module docstring for the
     formats): in the file's order, or matched by each entry's key: a video's path (one with a ``/``,
     relative to the working folder or absolute), file name or name without the extension, compared in
     Unicode NFC. A key that two videos would share, such as ``out.mp4`` of ``runA/`` and ``runB/``, a video
-    no key matches and a file named twice are refused; keys matching no video are a warning."""
+    no key matches and a file named twice are refused; keys matching no video are a warning. ``skipped``: the
+    places in ``videos`` of those that will not be scored (``evaluate``'s unscorable run folders): each keeps
+    its line of a file in order, and needs no key (its prompt None where it has none)."""
     path = home_path(path)
     if not path.exists():  # a pipe (``--prompts <(...)``) is not a regular file, and is welcome
         raise FileNotFoundError(f"prompts file not found: {str(path)!r}")
@@ -61,14 +65,17 @@ def read_prompts(path: str | os.PathLike, videos: Sequence[Path] | None = None) 
             )
             raise ValueError(f"prompts file {str(path)!r} is not valid JSON ({err}){lines}") from None
         if isinstance(data, list):
-            return _from_rows(path, [_row(path, f"entry {i}", e) for i, e in enumerate(data)], videos)
+            return _from_rows(
+                path, [_row(path, f"entry {i}", e) for i, e in enumerate(data)], videos, skipped
+            )
         if isinstance(data, dict):
-            return _keyed(path, {k: (v, f"the entry {k!r}") for k, v in data.items()}, videos)
+            return _keyed(path, {k: (v, f"the entry {k!r}") for k, v in data.items()}, videos, skipped)
         raise ValueError(f"{str(path)!r} must hold a JSON list or object of prompts")
     if suffix in (".jsonl", ".ndjson"):
-        return _from_rows(path, _jsonl_rows(path, text), videos)
+        return _from_rows(path, _jsonl_rows(path, text), videos, skipped)
     if suffix in (".csv", ".tsv"):
-        return _from_rows(path, _csv_rows(path, text, "\t" if suffix == ".tsv" else None), videos)
+        rows = _csv_rows(path, text, "\t" if suffix == ".tsv" else None)
+        return _from_rows(path, rows, videos, skipped)
     return _in_order(path, [line.strip() for line in text.splitlines() if line.strip()], videos)
 
 
@@ -166,7 +173,9 @@ def _csv_rows(path: Path, text: str, delimiter: str | None) -> list[Row]:
     return rows
 
 
-def _from_rows(path: Path, rows: list[Row], videos: Sequence[Path] | None) -> list[str]:
+def _from_rows(
+    path: Path, rows: list[Row], videos: Sequence[Path] | None, skipped: Collection[int] = ()
+) -> list[str | None]:
     """The prompts of ``rows``: in order when none names a file, else matched to ``videos`` by file."""
     if all(file is None for _, file, _ in rows):
         return _in_order(path, [_json_prompt(value, where, path) for where, _, value in rows], videos)
@@ -191,10 +200,15 @@ def _from_rows(path: Path, rows: list[Row], videos: Sequence[Path] | None) -> li
             )
         seen[_nfc(key)] = where
         entries[key] = (value, where)
-    return _keyed(path, entries, videos)
+    return _keyed(path, entries, videos, skipped)
 
 
-def _keyed(path: Path, entries: dict[str, tuple[object, str]], videos: Sequence[Path] | None) -> list[str]:
+def _keyed(
+    path: Path,
+    entries: dict[str, tuple[object, str]],
+    videos: Sequence[Path] | None,
+    skipped: Collection[int] = (),
+) -> list[str | None]:
     """The prompt of each video from ``entries`` (key -> (prompt, where the file gives it))."""
     if videos is None:
         raise ValueError("prompts keyed by video need the list of videos to match names")
@@ -208,15 +222,15 @@ def _keyed(path: Path, entries: dict[str, tuple[object, str]], videos: Sequence[
         f"{len(unused)} of its {len(entries)} key{'s' * (len(entries) != 1)} "
         f"match{'es' * (len(unused) == 1)} no video scored here ({_quoted(unused)})"
     )
-    missing = [str(v) for v, k in zip(videos, keys) if k is None]
+    missing = [str(v) for i, (v, k) in enumerate(zip(videos, keys)) if k is None and i not in skipped]
     if missing:
         raise ValueError(
             f"prompts file {str(path)!r}: no prompt for {len(missing)} of {counted(len(videos), 'video')} "
             f"({_quoted(missing)}); a video is keyed by its path, file name or name without the "
             "extension" + (f"; {unmatched}: a typo?" if unused else "")
         )
-    for key in dict.fromkeys(keys):  # `evaluate runA runB`: both out.mp4 must not share one silently
-        same = [str(v) for v, k in zip(videos, keys) if k == key]
+    for key in dict.fromkeys(k for k in keys if k is not None):  # `evaluate runA runB`: both out.mp4 must
+        same = [str(v) for v, k in zip(videos, keys) if k == key]  # not share one silently
         if len(same) > 1:
             example = same[0] if "/" in same[0] else f"./{same[0]}"  # a key without / is a name
             raise ValueError(
@@ -224,7 +238,7 @@ def _keyed(path: Path, entries: dict[str, tuple[object, str]], videos: Sequence[
                 f"({_quoted(same)}); key each by its path, with a / (relative to the working folder, "
                 f"or as given on the command line), e.g. {example!r}"
             )
-    prompts = [_json_prompt(*entries[k], path) for k in keys]
+    prompts = [None if k is None else _json_prompt(*entries[k], path) for k in keys]
     if unused:  # after the refusals: an error is the one thing said then
         logger.warning(
             "prompts file %r: %s, not used: a typo? A video is keyed by its path, file name or name "

@@ -15,19 +15,18 @@ import os
 import shlex
 from pathlib import Path
 
+from streamt2v.arguments import FlaggedArg, NamesArguments
 from streamt2v.io import locks
 from streamt2v.io.folders import home_path, read_json_object
 from streamt2v.io.output_paths import preview_path_for, previewed_output
-from streamt2v.pipeline.run_folders import LOCK, MANIFEST, is_run
+from streamt2v.pipeline.run_folders import LOCK, MANIFEST, is_run, is_run_manifest
 from streamt2v.pipeline.run_outputs import OUTPUTS, left_there
 
-# what every manifest RunDir writes holds (RunDir.create): a dataset's own config.json and manifest.json do not
-_MANIFEST_KEYS = frozenset({"format_version", "num_chunks", "chunks", "status"})
 
-
-class UnscorableRun(ValueError):
+class UnscorableRun(NamesArguments, ValueError):
     """A run folder whose output cannot be scored with its plan (unfinished, gone, replaced): ``evaluate`` skips
-    it with this reason, as it skips a video it cannot read."""
+    it with this reason, as it skips a video it cannot read; its advice names the command line's commands
+    after :meth:`as_flags`, the Python calls before."""
 
 
 def is_run_folder(target: str | os.PathLike) -> bool:
@@ -41,12 +40,28 @@ def is_run_folder(target: str | os.PathLike) -> bool:
         manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return isinstance(manifest, dict) and manifest.keys() >= _MANIFEST_KEYS
+    return is_run_manifest(manifest)
 
 
 def run_name(run: str | os.PathLike) -> str:
     """The run folder as given, without a trailing slash (``runs/ext/`` is ``runs/ext``)."""
     return str(Path(run))
+
+
+def runs_as_outputs(
+    videos: list[object],
+) -> tuple[list[object], dict[int, list[int]], dict[int, UnscorableRun]]:
+    """``videos`` with each run folder among them (by its path) as its output, as ``evaluate`` takes one:
+    ``(the videos, each run's chunk plan by its place, each run that cannot be scored by its place)``; the
+    latter keep their place, named by the run folder as given."""
+    videos, plans, unscorable = list(videos), {}, {}
+    for i, video in enumerate(videos):
+        if isinstance(video, (str, os.PathLike)) and is_run_folder(video):
+            try:
+                videos[i], plans[i] = run_output(video)
+            except UnscorableRun as err:
+                videos[i], unscorable[i] = run_name(video), err
+    return videos, plans, unscorable
 
 
 def run_output(run: str | os.PathLike) -> tuple[Path, list[int]]:
@@ -59,17 +74,17 @@ def run_output(run: str | os.PathLike) -> tuple[Path, list[int]]:
     status, output, chunks = manifest.get("status"), manifest.get("output"), manifest.get("chunks")
     if status != "complete":
         raise UnscorableRun(
-            f"run folder {name!r} has no finished output to score: {_unfinished(path, name, manifest)}"
+            f"run folder {name!r} has no finished output to score: ", *_unfinished(path, name, manifest)
         )
     starts = [c.get("start") for c in chunks if isinstance(c, dict)] if isinstance(chunks, list) else []
     if not isinstance(output, str) or not starts or not all(isinstance(s, int) for s in starts):
         raise UnscorableRun(f"{str(path / MANIFEST)!r} is damaged: it names no output or no chunks' frames")
     video, boundaries = Path(output), starts[1:]
-    plan = f"--boundaries {','.join(map(str, boundaries)) or 'none'} (the run's chunks)"
     if not video.exists():
         raise UnscorableRun(
             f"the output {output!r} of run folder {name!r} is gone (moved or removed); to score it where it is "
-            f"now, pass it by its path with {plan}"
+            "now, score it on its own at the run's chunks: ",
+            _alone_at(boundaries, "NEW_PATH"),
         )
     try:
         preview = preview_path_for(video)
@@ -78,13 +93,24 @@ def run_output(run: str | os.PathLike) -> tuple[Path, list[int]]:
     if not left_there(manifest, path / MANIFEST, video, preview):
         raise UnscorableRun(
             f"the output {output!r} of run folder {name!r} was replaced since the run wrote it, so the run's "
-            f"chunks may not be its frames; if it is still the run's video (copied back, converted), pass it by "
-            f"its path with {plan}"
+            "chunks may not be its frames; if it is still the run's video (copied back, converted), score it on "
+            "its own at the run's chunks: ",
+            _alone_at(boundaries, output),
         )
     return video, boundaries
 
 
-def _unfinished(path: Path, name: str, manifest: dict) -> str:
+def _alone_at(boundaries: list[int], path: str) -> FlaggedArg:
+    """The call that scores the video ``path`` alone at ``boundaries``: in an evaluation of its own, for the
+    plan given is every video's on the command line (the other runs would lose theirs)."""
+    typed = ",".join(map(str, boundaries)) or "none"
+    return FlaggedArg(
+        f"evaluate_videos([{path!r}], boundaries={boundaries})",
+        flag=f"streamt2v evaluate {shlex.quote(path)} --boundaries {typed}",
+    )
+
+
+def _unfinished(path: Path, name: str, manifest: dict) -> tuple[object, ...]:
     """Why the run in ``path`` (``name``: as given) has no output yet, and what to do: wait for the process running it, or
     finish it; its preview, where one is left, can be scored by its path."""
     preview = next(
@@ -94,9 +120,10 @@ def _unfinished(path: Path, name: str, manifest: dict) -> str:
     or_preview = "" if preview is None else f", or score its preview by its path ({preview!r})"
     status, holder = manifest.get("status"), locks.holder(path / LOCK)
     if status == "running" and holder is not None:
-        return f"its run is still going on (process {holder}); wait for it to finish{or_preview}"
+        return (f"its run is still going on (process {holder}); wait for it to finish{or_preview}",)
     if not isinstance(status, str):
-        return f"its manifest records no status; {str(path / MANIFEST)!r} is damaged"
-    stopped = "stopped before finishing" if status == "running" else status  # running, no process: killed
-    resume = f"streamt2v generate --resume {shlex.quote(name)}"
-    return f"its run is {stopped}, not complete; finish it ({resume}){or_preview}"
+        return (f"its manifest records no status; {str(path / MANIFEST)!r} is damaged",)
+    # running, with no process: killed
+    stopped = {"running": "stopped before finishing", "interrupted": "was interrupted"}.get(status, status)
+    resume = FlaggedArg(f"resume_generate({name!r})", flag=f"streamt2v generate --resume {shlex.quote(name)}")
+    return f"its run {stopped}; finish it (", resume, f"){or_preview}"

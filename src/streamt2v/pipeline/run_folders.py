@@ -83,6 +83,19 @@ def is_run(path: Path) -> bool:
     return (path / CONFIG).is_file() and (path / MANIFEST).is_file()
 
 
+def is_run_manifest(manifest: object) -> bool:
+    """Whether ``manifest`` (a ``manifest.json`` read) is one :meth:`RunDir.create` writes and every write
+    keeps: its format version, list of chunks, number of chunks and status (``rundir`` refuses a run's
+    lacking one, naming it); a dataset's own ``manifest.json`` is not."""
+    return (
+        isinstance(manifest, dict)
+        and "format_version" in manifest
+        and isinstance(manifest.get("chunks"), list)
+        and isinstance(manifest.get("num_chunks"), int)
+        and isinstance(manifest.get("status"), str)
+    )
+
+
 def holds_chunks(path: Path) -> bool:
     chunks = path / "chunks"
     return chunks.is_dir() and any(
