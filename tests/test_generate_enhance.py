@@ -382,3 +382,31 @@ def test_generate_advises_enhances_resolution_for_a_refiner_frame_size_its_vae_c
         f"HxW (of streamt2v enhance on {tmp_path / 'o.lowres.mp4'}) to a size that is\n"
     )
     assert read_video(tmp_path / "o.lowres.mp4")[0].shape[2] == 8  # the video it names is there
+
+
+def test_generate_advises_stage_3_settings_as_keys_of_its_enhance_dict(tmp_path, caplog):
+    """A Python caller of ``generate`` has no refiner object to call ``refiner.config(...)`` on: stage 3's
+    canvas warnings name the setting as a key of ``GenerateConfig(enhance=...)``, and that advice, taken, is
+    run without them."""
+    import logging
+
+    from streamt2v.pipeline.refiner import Refiner
+
+    Refiner.random((16, 24), seed=0).save_pretrained(tmp_path / "ref")  # smaller than tiny's 64x64, wider
+
+    def warnings(name, enhance):
+        caplog.clear()
+        cfg = cfg_for(tmp_path, name, n=8, model="tiny", enhance=enhance, refiner=str(tmp_path / "ref"))
+        with caplog.at_level(logging.WARNING):
+            generate(dataclasses.replace(cfg, stream=dataclasses.replace(cfg.stream, steps=1, init_steps=1)))
+        return [r.getMessage() for r in caplog.records if r.name.startswith("streamt2v.pipeline.enhance")]
+
+    assert warnings("a", {"steps": 1}) == [
+        "input frames are 64x64 but the enhancer canvas is 16x24 (HxW): they are stretched to its aspect "
+        "ratio; to fit and pad them instead, pass pad_to_aspect=True in the run's enhance settings "
+        "(GenerateConfig(enhance={'pad_to_aspect': True}))",
+        "the output frames will be 16x24, smaller than the input's 64x64 (HxW), on the 16x24 canvas (the "
+        "refiner's frame size); use a refiner made for at least this size, or pass a larger canvas, e.g. "
+        "resolution=(64, 64) in the run's enhance settings (GenerateConfig(enhance={'resolution': (64, 64)}))",
+    ]
+    assert warnings("b", {"steps": 1, "pad_to_aspect": True, "resolution": (64, 64)}) == []

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from streamt2v.arguments import NAME_ONLY, Arg
+from streamt2v.arguments import NAME_ONLY, Arg, FlaggedArg
 from streamt2v.models.autoencoder import VideoAutoencoder
 from streamt2v.pipeline.enhance_config import EnhanceConfig
+from streamt2v.typed_values import shown_value
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +43,44 @@ class SizeArg(EnhanceSetting):
     def flag(self) -> str:
         height, width = self.value
         return f"--{self.name.replace('_', '-')} {height}x{width}"
+
+
+class RunEnhanceSetting(FlaggedArg):
+    """A stage-3 setting as :func:`~streamt2v.pipeline.generate.generate`'s advice names it: a key of its
+    config's ``enhance`` dict (``pad_to_aspect=True in the run's enhance settings (GenerateConfig(enhance=
+    {'pad_to_aspect': True}))``), the run having no refiner object to call ``refiner.config(...)`` on; its
+    flag kept for the command line, which names the ``streamt2v enhance`` flag instead."""
+
+    def __str__(self) -> str:
+        given = Arg.__str__(self)
+        if self.value is NAME_ONLY:
+            return given
+        return f"{given} in the run's enhance settings (GenerateConfig(enhance={{{self.name!r}: {shown_value(self.value)}}}))"
+
+
+@contextmanager
+def logs_advising_run_settings() -> Iterator[None]:
+    """While within, stage 3's warnings name a setting they advise as a key of generate's ``enhance`` dict
+    (:class:`RunEnhanceSetting`), not a field of an EnhanceConfig the caller never made."""
+
+    def advise(record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                RunEnhanceSetting(arg.name, arg.value, flag=arg.flag)
+                if isinstance(arg, EnhanceSetting)
+                else arg
+                for arg in record.args
+            )
+        return True
+
+    loggers = [logging.getLogger(name) for name in ("streamt2v.pipeline.enhance", __name__)]
+    for each in loggers:
+        each.addFilter(advise)
+    try:
+        yield
+    finally:
+        for each in loggers:
+            each.removeFilter(advise)
 
 
 def fit_and_pad(

@@ -323,6 +323,7 @@ def _enhance_stage(
 ) -> list[Path]:
     """Stage 3 (paper §4.3) on the finished low-resolution video, read back from the run directory."""
     from streamt2v.pipeline.default_refiner import load_refiner
+    from streamt2v.pipeline.enhance_canvas import logs_advising_run_settings
     from streamt2v.pipeline.enhance_output import enhance_to_files
     from streamt2v.pipeline.enhance_state import remove_state_file
 
@@ -339,20 +340,22 @@ def _enhance_stage(
     logger.info("stage 3: enhancing %s with randomized blending", counted(video.shape[2], "frame"))
     # its state after each step is kept in the run: a resume continues from the last finished step
     state = run.path / STAGE3_STATE
-    # each output written as the video is decoded, a slice at a time (the whole video is never held)
-    writers = enhance_to_files(
-        video,
-        schedule,
-        refiner,
-        config,
-        targets,
-        config.fps or fps,
-        locks=target_locks,
-        overwrite=True,
-        before_replace=run.record_coming,  # each output recorded before it is renamed into place
-        seed=cfg.stream.seed,
-        progress=progress,
-        state_file=state,
-    )
+    # each output written as the video is decoded, a slice at a time (the whole video is never held); its
+    # warnings advise a setting as a key of the run's enhance dict, there being no refiner object to call
+    with logs_advising_run_settings():
+        writers = enhance_to_files(
+            video,
+            schedule,
+            refiner,
+            config,
+            targets,
+            config.fps or fps,
+            locks=target_locks,
+            overwrite=True,
+            before_replace=run.record_coming,  # each output recorded before it is renamed into place
+            seed=cfg.stream.seed,
+            progress=progress,
+            state_file=state,
+        )
     remove_state_file(state)
     return [writer.path for writer in writers]
