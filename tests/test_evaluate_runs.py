@@ -293,6 +293,9 @@ def test_boundaries_per_video_from_python():
     report = evaluate_videos([video], metrics="probes", boundaries=iter([12, 20]))
     assert report.records[0]["probe_jump_ratio"] == pytest.approx(first)
     assert report.config["boundaries"] == [12, 20]
+    # a report's map of boundaries by label read its keys as frame indices ("got ['video_0', ...]")
+    with pytest.raises(TypeError, match=r"not a mapping: give \[boundaries\[path\] for path in videos\]"):
+        evaluate_videos([video], metrics="probes", boundaries={"video_0": [12, 20]})
 
 
 def test_a_folder_of_runs_is_said_to_hold_them(tmp_path, capsys):

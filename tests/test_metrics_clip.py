@@ -109,9 +109,14 @@ def test_clip_score_takes_the_clip_as_evaluate_videos_names_it(tiny_clip):
         clip_score(video, "a red circle")
     # a list of videos with one prompt: said so ('expected a video tensor, ... got list')
     with pytest.raises(
-        ValueError, match="2 videos in a list need 2 prompts in a list, one per video; got the "
+        TypeError, match="2 videos in a list need 2 prompts in a list, one per video; got the "
     ):
         clip_score([video, video], "a red circle", tiny_clip)
+    # one video in a list: 'need' agreed with no count ('1 video in a list need 1 prompt'); none: '0 videos'
+    with pytest.raises(TypeError, match="^1 video in a list needs 1 prompt in a list, one per video"):
+        clip_score([video], "a red circle", tiny_clip)
+    with pytest.raises(ValueError, match="^videos is an empty list: give a video"):
+        clip_score([], "a red circle", tiny_clip)
 
 
 def test_errors(tiny_clip, tmp_path):

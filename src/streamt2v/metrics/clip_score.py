@@ -29,7 +29,7 @@ from streamt2v.io.folders import home_path, read_json_object
 from streamt2v.memory import resolve_device
 from streamt2v.metrics.inputs import VideoLike, as_uint8_frames
 from streamt2v.models.strict_loading import from_pretrained_strict
-from streamt2v.wording import counted
+from streamt2v.wording import counted, singular_or_plural
 
 logger = logging.getLogger(__name__)
 
@@ -315,10 +315,13 @@ def clip_score(
             "clip_score() needs clip_model= (a CLIP folder, a hub id, 'microworld' or a ClipScorer)"
         )
     single = isinstance(prompts, str)
+    if isinstance(videos, (list, tuple)) and not videos:
+        raise ValueError("videos is an empty list: give a video, or a list of at least one")
     if single and isinstance(videos, (list, tuple)):  # not one video: wrapped, it read as a list "video"
-        raise ValueError(
-            f"{counted(len(videos), 'video')} in a list need {counted(len(videos), 'prompt')} in a list, one per "
-            f"video; got the single str {prompts!r}"
+        n = len(videos)
+        raise TypeError(  # as evaluate_videos' checked_prompts refuses a single str for a list
+            f"{counted(n, 'video')} in a list {singular_or_plural(n, 'needs', 'need')} "
+            f"{counted(n, 'prompt')} in a list, one per video; got the single str {prompts!r}"
         )
     if single:
         videos, prompts = [videos], [prompts]

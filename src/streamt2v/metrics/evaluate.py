@@ -394,6 +394,11 @@ def evaluate_videos(
     check_positive(fps, "fps")
     if boundaries is None and plans and "probes" in chosen:
         boundaries = [plans.get(i) for i in range(len(videos))]
+    if isinstance(boundaries, Mapping):  # a report's config["boundaries"] maps its videos' labels
+        raise TypeError(
+            "boundaries= takes one list of frame indices for every video, or a list (or None) per video in the "
+            "videos' order, not a mapping: give [boundaries[path] for path in videos]"
+        )
     if boundaries is not None and not isinstance(boundaries, (str, bytes)):
         boundaries = list(boundaries)  # read once: an iterator is empty after the look for per-video lists
     per_video = _per_video(boundaries)
