@@ -4,14 +4,18 @@ arguments (the command line keeps its flags), refiner settings without stage 3 w
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from conftest import FAST_CLI, Crash, cfg_for
+from streamt2v.arguments import ArgumentValueError
 from streamt2v.cli import main
 from streamt2v.pipeline.generate import GenerateConfig, StreamingT2VPipeline, generate
 from streamt2v.pipeline.resume import resume_generate
@@ -40,12 +44,10 @@ def test_a_dtype_the_device_does_not_run_is_named_as_given(tmp_path, monkeypatch
     argument nor the value given; the command line names its flag."""
     monkeypatch.chdir(tmp_path)
     stream = StreamConfig(num_frames=16)
-    for given in ("half", torch.float16):
+    for given in ("half", torch.float16):  # GenerateConfig keeps the name the run records
         with pytest.raises(ValueError) as caught:
             generate(GenerateConfig(output="o.mp4", prompt="a", stream=stream, dtype=given, device="cpu"))
-        assert str(caught.value) == (
-            f"dtype={given!r} (fp16) is not supported on device cpu; use one of fp32, bf16"
-        )
+        assert str(caught.value) == "dtype='fp16' is not supported on device cpu; use one of fp32, bf16"
     assert main(["generate", "a", "--dtype", "fp16", "--device", "cpu", *FAST_CLI]) == 2
     assert (
         "error: --dtype fp16 is not supported on device cpu; use one of fp32, bf16" in capsys.readouterr().err
@@ -54,6 +56,71 @@ def test_a_dtype_the_device_does_not_run_is_named_as_given(tmp_path, monkeypatch
     generate(cfg_for(tmp_path, "h", n=8), model=model)
     with pytest.raises(ValueError, match=r"^dtype='float16' \(fp16\) is not supported on device cpu"):
         resume_generate(tmp_path / "run-h", dtype="float16", device="cpu")
+
+
+def test_a_dtype_of_none_runs_in_fp32_as_before(tmp_path, model):
+    """``GenerateConfig(dtype=None)`` ran in fp32 until the torch dtypes were taken, then was refused."""
+    result = generate(cfg_for(tmp_path, "n", n=8, dtype=None), model=model)
+    assert json.loads((result.run_dir / "config.json").read_text())["dtype"] == "fp32"
+
+
+def test_the_config_keeps_its_dtype_and_numbers_as_config_json_stores_them(tmp_path):
+    """The dtype was made a name only inside generate(): ``to_dict()`` of ``dtype=torch.bfloat16`` was no
+    JSON, nor was ``fps=np.float32(8)`` when the run wrote config.json; an unknown dtype did not name
+    ``dtype=`` (``--dtype`` on the command line)."""
+    stream = StreamConfig(num_frames=8)
+    cfg = GenerateConfig(
+        output="o.mp4", prompt="a", stream=stream, dtype=torch.bfloat16, fps=np.float32(8), crf=np.int64(20)
+    )
+    stored = json.loads(json.dumps(cfg.to_dict()))
+    assert (stored["dtype"], stored["fps"], stored["crf"]) == ("bf16", 8.0, 20)
+    assert type(cfg.crf) is int and type(cfg.fps) is float
+    assert dataclasses.replace(cfg, dtype=torch.float16).dtype == "fp16"
+    for given, said in (
+        ("fp64", "dtype='fp64' is unknown"),
+        (torch.float64, "dtype=torch.float64 is unsupported"),
+    ):
+        with pytest.raises(ArgumentValueError) as caught:
+            GenerateConfig(output="o.mp4", prompt="a", stream=stream, dtype=given)
+        assert str(caught.value) == f"{said}; use one of fp32, fp16, bf16"
+    assert caught.value.as_flags().spelled(flags=True).startswith("--dtype torch.float64 is unsupported")
+
+
+def _stopped_run(tmp_path, name, **stored):
+    """A run of tiny (on the CPU) stopped after its first chunk, its config.json given the ``stored`` values."""
+
+    def stop(chunk):
+        raise Crash
+
+    with pytest.raises(Crash):
+        generate(cfg_for(tmp_path, name, n=24, model="tiny", device="cpu"), on_chunk=stop)
+    path = tmp_path / f"run-{name}" / "config.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **stored}))
+    return tmp_path / f"run-{name}"
+
+
+def test_a_run_whose_config_holds_no_prompt_is_refused_as_such(tmp_path, capsys):
+    """It was told "give PROMPT or --prompt-schedule", which --resume does not take."""
+    run = _stopped_run(tmp_path, "p", prompt=None, schedule_entries=[])
+    said = f"{str(run / 'config.json')!r} cannot be resumed: the generate config holds no prompt (prompt and "
+    with pytest.raises(ValueError, match="^" + re.escape(said)):
+        resume_generate(run)
+    assert main(["generate", "--resume", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert said in err and "PROMPT" not in err
+
+
+def test_a_run_in_a_dtype_the_device_does_not_run_is_told_how_to_continue(tmp_path, capsys):
+    """An fp16 run resumed on a CPU was told "dtype fp16 is not supported on device cpu; use one of fp32,
+    bf16", as if the dtype were typed, not how to continue it."""
+    run = _stopped_run(tmp_path, "h", dtype="fp16")
+    said = "the run's dtype fp16 is not supported on device cpu; to continue it there, pass {} (supported: fp32, bf16)"
+    with pytest.raises(ValueError) as caught:
+        resume_generate(run)
+    assert str(caught.value) == said.format("dtype='fp32'")
+    assert main(["generate", "--resume", str(run)]) == 2
+    assert f"error: {said.format('--dtype fp32')}" in capsys.readouterr().err
+    resume_generate(run, dtype="fp32")  # as told
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ appends it to the outputs; on Ctrl-C the run can continue with
 from __future__ import annotations
 
 import logging
+import numbers
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from streamt2v.arguments import Arg, ArgumentValueError, FlaggedArg
+from streamt2v.arguments import Arg, ArgumentValueError
 from streamt2v.io.folders import home_path
 from streamt2v.io.output_paths import output_kind
 from streamt2v.io.video import check_crf
@@ -33,6 +34,7 @@ from streamt2v.pipeline.model_loading import (
 )
 from streamt2v.pipeline.option_hints import unknown_options_message
 from streamt2v.pipeline.preflight import (
+    PROMPT_ARG,
     check_default_refiner_for,
     check_inputs,
     check_run_dir_apart,
@@ -242,23 +244,25 @@ class GenerateConfig:
     output: str
     stream: StreamConfig
     prompt: str | None = None
-    prompt_schedule: str | None = None  # inline schedule or a file path (read at start, stored resolved)
-    model: str | None = None
-    device: str = "auto"
-    dtype: str = "fp32"  # or a torch dtype: generate() records its name
+    # inline schedule or a file path (read at start, stored resolved)
+    prompt_schedule: str | os.PathLike | None = None
+    model: str | os.PathLike | None = None
+    device: str | torch.device = "auto"  # a torch.device is kept as its name, which config.json stores
+    dtype: str | torch.dtype | None = "fp32"  # kept as its short name (None: fp32), which config.json stores
     fps: float | None = None
-    init_video: str | None = None
-    init_image: str | None = None
-    anchor: str | None = None
-    png_dir: str | None = None
-    gif: str | None = None
-    run_dir: str | None = None
+    init_video: str | os.PathLike | None = None
+    init_image: str | os.PathLike | None = None
+    anchor: str | os.PathLike | None = None
+    png_dir: str | os.PathLike | None = None
+    gif: str | os.PathLike | None = None
+    run_dir: str | os.PathLike | None = None
     crf: int = 18
     overwrite: bool = False  # replace existing output files (a resume takes its own: resume_generate)
     # Stage 3 (paper §4.3): EnhanceConfig fields, or None for stages 1-2 only. With it, the low-resolution
     # video is kept as ``<output stem>.lowres<suffix>`` and ``output`` receives the enhanced video.
     enhance: dict[str, Any] | None = None
-    refiner: str | None = None  # local refiner folder; None = the shipped one, for the model's frame size
+    # a local refiner folder; None: the shipped one, for the model's frame size
+    refiner: str | os.PathLike | None = None
     # without a refiner folder, for a model whose frame size the shipped refiner is not for: a random-weight
     # refiner stands in (its output is noise); False refuses such a run before the model loads
     random_refiner: bool = False
@@ -276,6 +280,13 @@ class GenerateConfig:
             raise TypeError(f"random_refiner must be True or False, got {self.random_refiner!r}")
         if isinstance(self.device, torch.device):  # by its name, as config.json stores it
             object.__setattr__(self, "device", str(self.device))
+        object.__setattr__(self, "dtype", dtype_field(self.dtype))
+        for name in ("fps", "crf"):  # numpy's numbers as Python's, which config.json stores
+            value = getattr(self, name)
+            if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+                object.__setattr__(self, name, int(value))
+            elif isinstance(value, numbers.Real) and not isinstance(value, bool):
+                object.__setattr__(self, name, float(value))
         for name in _NAMED_FILES:
             value = getattr(self, name)
             if isinstance(value, os.PathLike):  # as the run's config.json stores it (a Path is no JSON)
@@ -290,7 +301,7 @@ class GenerateConfig:
         if self.prompt_schedule is not None:
             return load_schedule(self.prompt_schedule)
         if self.prompt is None:  # the command line refuses its PROMPT missing before this
-            raise ArgumentValueError("give ", _PROMPT, " or ", Arg("prompt_schedule"))
+            raise ArgumentValueError("give ", PROMPT_ARG, " or ", Arg("prompt_schedule"))
         return as_schedule(self.prompt)  # "0: a cat; 120: a dog" is a schedule, as in pipe(...)
 
     def to_dict(self) -> dict[str, Any]:
@@ -341,6 +352,11 @@ class GenerateConfig:
             d["enhance"] = read_stored(d["enhance"], "the generate config's enhance settings")
         d["stream"] = StreamConfig(**stream)
         d["schedule_entries"] = tuple(tuple(e) for e in d.get("schedule_entries", ()))
+        if not d["schedule_entries"] and d.get("prompt") is None and d.get("prompt_schedule") is None:
+            # a run stores its prompts resolved; no prompt= or prompt_schedule= would change it (as resumed)
+            raise ValueError(
+                "the generate config holds no prompt (prompt and prompt_schedule null, schedule_entries empty)"
+            )
         return cls(**d)
 
 
@@ -362,7 +378,6 @@ _PATHS = ("output", "png_dir", "gif", "init_video", "init_image", "anchor", "run
 _NAMED_FILES = (*_PATHS, "model", "refiner", "prompt_schedule")
 # what pipe(...) takes as a tensor for each input file
 _TENSOR_ARGUMENTS = {"init_video": "init_video", "init_image": "init_image", "anchor": "anchor_image"}
-_PROMPT = FlaggedArg("prompt", flag="PROMPT")
 
 
 def _not_a_path(name: str, value: object) -> str:
@@ -388,25 +403,39 @@ def _home_expanded(cfg: GenerateConfig) -> GenerateConfig:
     return replace(cfg, **changes) if changes else cfg
 
 
-def checked_dtype(dtype: str | torch.dtype, device: str | torch.device) -> str:
-    """``dtype=`` as a run records it (``"fp32"``, ``"fp16"``, ``"bf16"``): a name (``"half"``, ``"float16"``)
-    or a torch dtype, as the loaders take them (``torch.bfloat16`` reached the run's config.json, which JSON
-    cannot write, once the model was loaded). One ``device`` does not run (half precision on the CPU) is
-    refused naming it as given: ``dtype='half'`` to a Python caller, ``--dtype fp16`` on the command line."""
+def dtype_field(dtype: str | torch.dtype | None) -> str:
+    """GenerateConfig's ``dtype=`` as a run records it (``"fp32"``, ``"fp16"``, ``"bf16"``): a name
+    (``"half"``, ``"float16"``) or a torch dtype, as the loaders take them (a torch dtype is no JSON for the
+    run's config.json); None is fp32, as the loaders take it. An unknown one is refused naming ``dtype=``
+    (``--dtype`` on the command line)."""
+    if dtype is None:
+        return "fp32"
     if not isinstance(dtype, (str, torch.dtype)):
         raise TypeError(
             f"dtype= takes a name (fp32, fp16, bf16) or a torch dtype, got {type(dtype).__name__}"
         )
-    resolved = resolve_dtype(dtype, None)  # an unknown name refused, naming it
+    try:
+        return dtype_name(resolve_dtype(dtype, None))
+    except ValueError as err:  # "unknown dtype 'fp64'; use one of ...": its advice, after the argument
+        advice = str(err).partition("; ")[2]
+        what = "unsupported" if isinstance(dtype, torch.dtype) else "unknown"
+        raise ArgumentValueError(Arg("dtype", dtype), f" is {what}; {advice}") from None
+
+
+def checked_dtype(dtype: str | torch.dtype, device: str | torch.device) -> str:
+    """``dtype=`` as a run records it (:func:`dtype_field`), refused if ``device`` does not run it (half
+    precision on the CPU), naming it as given: ``dtype='half' (fp16)`` to a Python caller, ``--dtype fp16``
+    on the command line."""
+    name = dtype_field(dtype)
     on = resolve_device(device)
     allowed = supported_dtypes(on)
-    if resolved not in allowed:
-        also = "" if dtype == dtype_name(resolved) else f" ({dtype_name(resolved)})"
+    if resolve_dtype(name, None) not in allowed:
+        also = "" if dtype == name else f" ({name})"
         raise ArgumentValueError(
             Arg("dtype", dtype),
             f"{also} is not supported on device {on}; use one of {', '.join(dtype_name(d) for d in allowed)}",
         )
-    return dtype_name(resolved)
+    return name
 
 
 def _warn_of_stage3_settings(cfg: GenerateConfig) -> None:
@@ -480,8 +509,6 @@ def generate(
     ``progress=True``: stage 3's progress bars (none unasked, as for every library call; stages 1–2 report
     through ``on_step``/``on_chunk``)."""
     cfg = _home_expanded(cfg)
-    # the name the run records (checked on its device here, naming the dtype as given)
-    cfg = replace(cfg, dtype=checked_dtype(cfg.dtype, cfg.device))
     schedule = check_inputs(cfg, model=model)
     if cfg.enhance is None:
         _warn_of_stage3_settings(cfg)

@@ -24,7 +24,7 @@ from streamt2v.io.folders import home_path, looks_like_hub_id
 from streamt2v.io.frame_rates import MAX_FPS, MAX_GIF_FPS, MIN_FPS, check_fps, check_gif_fps
 from streamt2v.io.output_paths import check_output_path, output_kind
 from streamt2v.io.video import check_crf
-from streamt2v.memory import resolve_device, resolve_dtype
+from streamt2v.memory import dtype_name, resolve_device, resolve_dtype, supported_dtypes
 from streamt2v.models.model_index import peek_model_index
 from streamt2v.pipeline.model_loading import close_model_name
 from streamt2v.pipeline.prompts import PromptSchedule
@@ -33,6 +33,8 @@ from streamt2v.pipeline.setting_checks import EnhanceSettingError
 from streamt2v.wording import counted
 
 if TYPE_CHECKING:
+    import torch
+
     from streamt2v.models.bundle import StreamingT2VModel
     from streamt2v.pipeline.generate import GenerateConfig
 
@@ -40,7 +42,7 @@ logger = logging.getLogger(__name__)
 
 
 # GenerateConfig's prompt and output to a Python caller, the positional PROMPT and -o on the command line
-_PROMPT_ARG = FlaggedArg("prompt", flag="PROMPT")
+PROMPT_ARG = FlaggedArg("prompt", flag="PROMPT")
 _OUTPUT_ARG = FlaggedArg("output", flag="-o")
 # The fields of GenerateConfig that name files the checks below name by argument: init_video= to a Python
 # caller, --init-video on the command line.
@@ -256,6 +258,23 @@ def _check_reads_prompts(model: StreamingT2VModel | None, spec: str | None) -> N
     )
 
 
+def _check_dtype_on(dtype: str, device: torch.device, *, the_runs: bool) -> None:
+    """Refuse GenerateConfig's ``dtype`` (its recorded name) where ``device`` does not run it (half precision on
+    the CPU): named as given, or (``the_runs``) as the resumed run's own, with how to continue it there."""
+    allowed = [dtype_name(d) for d in supported_dtypes(device)]
+    if resolve_dtype(dtype, None) in supported_dtypes(device):
+        return
+    if the_runs:  # not typed now: the run was made in it, on another device
+        raise ArgumentValueError(
+            f"the run's dtype {dtype} is not supported on device {device}; to continue it there, pass ",
+            Arg("dtype", allowed[0]),
+            f" (supported: {', '.join(allowed)})",
+        )
+    raise ArgumentValueError(
+        Arg("dtype", dtype), f" is not supported on device {device}; use one of {', '.join(allowed)}"
+    )
+
+
 def check_inputs(
     cfg: GenerateConfig,
     *,
@@ -269,7 +288,7 @@ def check_inputs(
     ``given_now``: the settings a resume was given (``compile``), named as given, not as the run's."""
     if not resume and cfg.prompt is not None and cfg.prompt_schedule is not None:
         # the command line's PROMPT is the prompt= field
-        raise ArgumentValueError("give either ", _PROMPT_ARG, " or ", Arg("prompt_schedule"), ", not both")
+        raise ArgumentValueError("give either ", PROMPT_ARG, " or ", Arg("prompt_schedule"), ", not both")
     schedule = cfg.schedule()
     schedule.validate(cfg.stream.num_frames)
     if cfg.fps is not None:
@@ -285,7 +304,7 @@ def check_inputs(
         if p is not None and read_inputs:
             _check_input_file(Arg(name), p, folder_ok=name == "init_video")
     device = resolve_device(cfg.device)
-    resolve_dtype(cfg.dtype, device)
+    _check_dtype_on(cfg.dtype, device, the_runs=resume and "dtype" not in given_now)
     if cfg.compile is not None:
         from streamt2v.compiling import check_compile_support
 
