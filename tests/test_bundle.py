@@ -12,6 +12,7 @@ import torch
 
 from streamt2v.config import get_preset
 from streamt2v.models.bundle import MODEL_INDEX, StreamingT2VModel
+from streamt2v.pipeline.stream import StreamConfig
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +62,13 @@ def test_from_preset_takes_auto_and_names_a_device_not_present_as_from_pretraine
 def test_from_preset_checks_its_seed_as_the_pipeline_does() -> None:
     """``seed=torch.Generator()`` failed inside torch with a bare TypeError, and ``seed=-1`` was taken where
     ``pipe(..., seed=-1)`` is refused."""
-    with pytest.raises(TypeError, match=r"^seed= takes an integer in \[0, 2\*\*64\), got a torch.Generator"):
+    told = "seed must be an integer in [0, 2**64), got a torch.Generator: pass its seed (gen.initial_seed())"
+    with pytest.raises(ValueError) as caught:
         StreamingT2VModel.from_preset("tiny", seed=torch.Generator())
+    assert str(caught.value) == told
+    with pytest.raises(ValueError) as caught:  # as pipe(seed=) says it (StreamConfig's check)
+        StreamConfig(num_frames=8, seed=torch.Generator())
+    assert str(caught.value) == told
     for seed in (-1, 2**64, 1.5, True):
         with pytest.raises(ValueError, match=r"^seed must be an integer in \[0, 2\*\*64\), got "):
             StreamingT2VModel.from_preset("tiny", seed=seed, with_init_unet=False)

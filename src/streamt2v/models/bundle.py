@@ -305,9 +305,7 @@ class StreamingT2VModel:
         one), the weights drawn from ``seed`` on its generator (a CUDA device gives other weights than the CPU).
         On ``device="meta"`` nothing is allocated (shapes only). ``seed``: an integer in ``[0, 2**64)``, as
         ``pipe(...)`` takes it (a torch.Generator is refused: the weights are drawn from the seed)."""
-        if isinstance(seed, torch.Generator):  # failed inside torch; pipe(...) takes no generator either
-            raise TypeError("seed= takes an integer in [0, 2**64), got a torch.Generator: pass its seed")
-        check_seed(seed)  # -1 was taken, where pipe(seed=-1) is refused
+        check_seed(seed)  # as pipe(seed=) is checked: -1 was taken, a torch.Generator failed inside torch
         cfg = get_preset(preset) if isinstance(preset, str) else preset
         if str(device) != "meta":  # "auto", and a device not present named, as from_pretrained does
             device = resolve_device(device)

@@ -17,7 +17,12 @@ SEED_LIMIT = 2**64
 def check_seed(seed: object) -> None:
     """Refuse a seed that is not an integer in ``[0, SEED_LIMIT)``, naming it."""
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < SEED_LIMIT:
-        raise ValueError(f"seed must be an integer in [0, 2**64), got {shown_value(seed)}")
+        import torch  # loaded by every caller: a generator is no seed, but it holds one
+
+        got = shown_value(seed)
+        if isinstance(seed, torch.Generator):
+            got = "a torch.Generator: pass its seed (gen.initial_seed())"
+        raise ValueError(f"seed must be an integer in [0, 2**64), got {got}")
 
 
 # A quoted prompt, path or value in a message (not an apostrophe: "the model's"): text the user typed, where a

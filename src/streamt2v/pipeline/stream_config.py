@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+import torch
+
 from streamt2v.pipeline.chunking import check_chunk_frames, validate_sizes
 from streamt2v.pipeline.setting_checks import SettingError, check_seed
 from streamt2v.sampling.noise import check_correlation
@@ -137,6 +139,8 @@ class StreamConfig:
         return OFFICIAL_SAMPLING[name] if value is None and name in OFFICIAL_SAMPLING else value
 
     def _check(self) -> None:
+        if isinstance(self.seed, torch.Generator):  # told how to pass its seed, as from_preset(seed=) is
+            check_seed(self.seed)
         type_fields(self)  # a wrong type fails here naming the setting, not inside a scheduler or torch.randn
         if self.num_frames < 1:
             raise ValueError(f"num_frames must be an integer >= 1, got {shown_number(self.num_frames)}")
