@@ -355,15 +355,18 @@ def test_silently_ignored_inputs_are_named(tmp_path, monkeypatch, capsys, caplog
     assert "anchor_image is not used" not in caplog.text  # named once, by its flag
     # a stage's sampling flags where the run has no such stage (FAST_CLI gives --steps and --init-steps)
     assert (
-        "warning: --steps set the streaming chunks (stage 2), and a video of 8 frames is one stage-1 chunk "
-        "(the --init-* flags set it); ignoring them\n"
+        "warning: --steps sets the streaming chunks (stage 2), and a video of 8 frames is one stage-1 chunk "
+        "(the --init-* flags set it); ignoring it\n"
     ) in err
     assert (
         main(["generate", "a cat", "--frames", "9", *FAST_CLI, "--init-image", "a.png", "-o", "i.mp4"]) == 0
     )
     err = capsys.readouterr().err
-    assert "warning: --init-steps set stage 1, which --init-image takes the place of; ignoring them\n" in err
+    assert "warning: --init-steps sets stage 1, which --init-image takes the place of; ignoring it\n" in err
     assert "--steps" not in err
+    argv = ["generate", "a cat", "--frames", "8", *FAST_CLI, "--guidance", "2", "-o", "g.mp4"]
+    assert main(argv) == 0
+    assert "warning: --steps, --guidance set the streaming chunks (stage 2), " in capsys.readouterr().err
 
 
 def test_a_damaged_model_index_is_named_before_any_work(tmp_path, capsys):

@@ -286,14 +286,17 @@ def _sampling_flags_unused(cfg, given: list[str]) -> str | None:
     from streamt2v.wording import counted
 
     unused, stage = sampling_without_stage(given, cfg.stream, bool(cfg.init_video or cfg.init_image))
+    if not unused:
+        return None
+    sets, them = ("sets", "it") if len(unused) == 1 else ("set", "them")
     if stage == 1:
-        why = f"set stage 1, which {'--init-video' if cfg.init_video else '--init-image'} takes the place of"
+        why = f"stage 1, which {'--init-video' if cfg.init_video else '--init-image'} takes the place of"
     else:
         why = (
-            f"set the streaming chunks (stage 2), and a video of {counted(cfg.stream.num_frames, 'frame')} is "
+            f"the streaming chunks (stage 2), and a video of {counted(cfg.stream.num_frames, 'frame')} is "
             "one stage-1 chunk (the --init-* flags set it)"
         )
-    return f"{', '.join('--' + k.replace('_', '-') for k in unused)} {why}" if unused else None
+    return f"{', '.join('--' + k.replace('_', '-') for k in unused)} {sets} {why}; ignoring {them}"
 
 
 def _typed_with_resume(args: argparse.Namespace) -> dict[str, object]:
@@ -478,7 +481,7 @@ def _generate(args: argparse.Namespace) -> int:
         bar.start(resolved, num_chunks)
         unused_sampling = _sampling_flags_unused(resolved, given)
         if unused_sampling:
-            print(f"warning: {unused_sampling}; ignoring them", file=sys.stderr)
+            print(f"warning: {unused_sampling}", file=sys.stderr)
 
     stopped = None  # a Ctrl-C or SIGTERM that came as the finished run was marked complete
     try:
