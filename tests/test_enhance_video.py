@@ -283,13 +283,23 @@ def test_a_video_or_refiner_of_another_kind_is_refused_with_what_to_give(refiner
     from streamt2v.models.bundle import StreamingT2VModel
 
     video = torch.rand(1, 3, 4, 16, 16) * 2 - 1
-    with pytest.raises(
-        ValueError
-    ) as err:  # (T, C, H, W): the permute pipe(...) tells, which was not told here
+    # (T, C, H, W): the permute pipe(...) tells, which was not told here
+    with pytest.raises(ValueError) as err:
         enhance_video(video[0].permute(1, 0, 2, 3), "a", refiner)
     assert str(err.value) == (
-        "video must be (B, 3, T, H, W), got shape (4, 3, 16, 16) ((T, C, H, W) frames? use x.permute(1, 0, 2, 3)[None])"
+        "video must be (B, 3, T, H, W), got shape (4, 3, 16, 16) ((T, C, H, W) frames? use "
+        "x.permute(1, 0, 2, 3)[None])"
     )
+    # channels-last frames (T, H, W, C), as torch.from_numpy of decoded frames holds them: no hint before
+    x = video[0].permute(1, 2, 3, 0)
+    with pytest.raises(ValueError) as err:
+        enhance_video(x, "a", refiner)
+    told = "x.permute(3, 0, 1, 2)[None]"
+    assert str(err.value) == (
+        "video must be (B, 3, T, H, W), got shape (4, 16, 16, 3) "
+        f"(channels last (T, H, W, C) frames? use {told})"
+    )
+    assert torch.equal(eval(told), video)
     with pytest.raises(TypeError) as err:  # a path: the reader to use (was: got str)
         enhance_video("v.mp4", "a", refiner)
     assert str(err.value).endswith(

@@ -502,9 +502,41 @@ def test_the_rate_advice_for_an_init_video_names_only_an_fps_the_command_accepts
         (
             "init_video",
             "uint8 frames",
-            "a uint8 numpy array (T, H, W, 3): streamt2v.io.video.from_uint8_frames(x)",
+            "a uint8 numpy array (8, 64, 64, 3): streamt2v.io.video.from_uint8_frames(x)",
         ),
-        ("init_video", "frames list", "a list of (H, W, 3) frames: streamt2v.io.video.from_uint8_frames(x)"),
+        (
+            "init_video",
+            "frames list",
+            "a list of uint8 numpy frames (64, 64, 3): streamt2v.io.video.from_uint8_frames(x)",
+        ),
+        (
+            "init_video",
+            "uint8 channels first",
+            "a uint8 numpy array (1, 3, 8, 64, 64): "
+            "streamt2v.io.video.from_uint8_frames(x[0].transpose(1, 2, 3, 0))",
+        ),
+        (
+            "init_video",
+            "float frames",
+            "a float numpy array (8, 64, 64, 3) in [-1, 1]: torch.from_numpy(x).permute(3, 0, 1, 2)[None]",
+        ),
+        (
+            "init_video",
+            "float frames list",
+            "a list of float numpy frames (64, 64, 3) in [-1, 1]: "
+            "torch.from_numpy(np.stack(x)).permute(3, 0, 1, 2)[None]",
+        ),
+        (
+            "init_image",
+            "uint8 frames",
+            "a uint8 numpy array (8, 64, 64, 3), the first frame as the image: "
+            "streamt2v.io.video.from_uint8_frames(x[:1])[:, :, 0]",
+        ),
+        (
+            "anchor_image",
+            "float image",
+            "a float numpy array (64, 64, 3) in [-1, 1]: torch.from_numpy(x).permute(2, 0, 1)[None]",
+        ),
         ("init_video", "path", "a video file is read by streamt2v.io.video.read_video(path)[0]"),
         (
             "init_image",
@@ -514,7 +546,7 @@ def test_the_rate_advice_for_an_init_video_names_only_an_fps_the_command_accepts
         (
             "init_image",
             "uint8 image",
-            "a uint8 numpy array (H, W, 3): streamt2v.io.video.from_uint8_frames(x[None])",
+            "a uint8 numpy array (64, 64, 3): streamt2v.io.video.from_uint8_frames(x[None])",
         ),
         ("anchor_image", "image path", "an image file is read by streamt2v.io.video.read_image(path)"),
     ],
@@ -534,9 +566,14 @@ def test_frames_that_are_no_tensor_are_refused_with_the_conversion_that_makes_th
     frames = np.random.default_rng(0).integers(0, 256, (8, 64, 64, 3), dtype=np.uint8)
     write_video(tmp_path / "v.mp4", frames, fps=8)
     Image.fromarray(frames[0]).save(tmp_path / "a.png")
+    floats = frames / 127.5 - 1
     values = {
         "uint8 frames": frames,
         "frames list": list(frames),
+        "uint8 channels first": frames.transpose(3, 0, 1, 2)[None],
+        "float frames": floats,
+        "float frames list": list(floats),
+        "float image": floats[0],
         "path": str(tmp_path / "v.mp4"),
         "PIL": Image.fromarray(frames[0]),
         "uint8 image": frames[0],
@@ -551,7 +588,7 @@ def test_frames_that_are_no_tensor_are_refused_with_the_conversion_that_makes_th
     )
     assert told in said
     code = re.split(r": | by ", said.split("; ", 1)[1], maxsplit=1)[1].split(" (it returns")[0]
-    scope = {"streamt2v": streamt2v, "np": np, "x": value, "img": value, "path": value}
+    scope = {"streamt2v": streamt2v, "np": np, "torch": torch, "x": value, "img": value, "path": value}
     converted = eval(code, scope)  # the text told, run
     image = name != "init_video"
     assert check_frames(name, converted, 64, image=image).shape == (

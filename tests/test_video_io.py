@@ -54,8 +54,26 @@ def test_frames_converted_a_few_at_a_time_have_the_values_of_the_whole_conversio
         from_uint8_frames(torch.from_numpy(u.copy())), whole
     )
     assert torch.equal(from_uint8_frames(list(u)), whole)  # a decoder's list of frames, never stacked whole
-    with pytest.raises(ValueError, match=r"expected uint8 frames \(T, H, W, 3\), got float32 \(2, 4, 6, 3\)"):
-        from_uint8_frames(u[:2].astype(np.float32))
+    with pytest.raises(
+        ValueError, match=r"expected uint8 frames \(T, H, W, 3\), got float32 \(2, 4, 6, 3\)$"
+    ):
+        from_uint8_frames(list(u[:2].astype(np.float32)))
+
+
+def test_from_uint8_frames_refuses_an_array_of_another_layout_with_its_conversion():
+    """An array is refused as check_uint8_frames refuses it, with the conversion for its layout (it was
+    'expected uint8 frames (T, H, W, 3), got uint8 (1, 3, 2, 4, 6)' alone); the conversion told runs."""
+    u = np.random.default_rng(1).integers(0, 256, size=(2, 4, 6, 3), dtype=np.uint8)
+    x = u.transpose(3, 0, 1, 2)[None]  # (1, 3, T, H, W)
+    with pytest.raises(ValueError) as err:
+        from_uint8_frames(x)
+    assert str(err.value) == (
+        "expected uint8 frames (T, H, W, 3), got uint8 of shape (1, 3, 2, 4, 6); as frames: "
+        "x[0].transpose(1, 2, 3, 0)"
+    )
+    assert torch.equal(from_uint8_frames(eval(str(err.value).rsplit(": ", 1)[1])), from_uint8_frames(u))
+    with pytest.raises(ValueError, match=r"got float32 of shape \(2, 4, 6, 3\); 0-255 floats: x.round\(\)"):
+        from_uint8_frames(u.astype(np.float32))
 
 
 @pytest.mark.parametrize(

@@ -54,15 +54,49 @@ def conversion_to_tensor(value: Any, *, image: bool = False) -> str:
     )
     if not frames:
         return ""
-    if (value if isinstance(value, np.ndarray) else value[0]).dtype.kind == "f":
-        array = "torch.from_numpy(x)" if isinstance(value, np.ndarray) else "torch.from_numpy(np.stack(x))"
-        return f"; float numpy frames in [-1, 1]: {array}, in the layout asked for"
-    if image:
-        return f"; a uint8 numpy array (H, W, 3): {io}from_uint8_frames(x[None])[:, :, 0]"
-    what = (
-        "a uint8 numpy array (T, H, W, 3)" if isinstance(value, np.ndarray) else "a list of (H, W, 3) frames"
-    )
-    return f"; {what}: {io}from_uint8_frames(x)"
+    if isinstance(value, np.ndarray):
+        return _numpy_conversion(value.shape, value.dtype.kind == "f", image, listed=False)
+    return _numpy_conversion((len(value), *value[0].shape), value[0].dtype.kind == "f", image, listed=True)
+
+
+def _numpy_conversion(shape: tuple[int, ...], floats: bool, image: bool, *, listed: bool) -> str:
+    """:func:`conversion_to_tensor` of numpy frames ``shape`` (``listed``: a list of frames, stacked), by the
+    layout :func:`~streamt2v.io.video.array_layout` reads in the shape: uint8 frames through
+    ``from_uint8_frames``, floats (taken as in ``[-1, 1]``) by torch, each to the tensor shape asked for."""
+    from streamt2v.io.video import array_layout
+
+    io = "streamt2v.io.video."
+    kind = "float numpy" if floats else "uint8 numpy"
+    what = f"a list of {kind} frames {shape[1:]}" if listed else f"a {kind} array {shape}"
+    if floats:
+        what += " in [-1, 1]"
+    if image and len(shape) == 3 and shape[-1] == 3:  # (H, W, 3), as PIL and imageio give an image
+        how = (
+            "torch.from_numpy(x).permute(2, 0, 1)[None]"
+            if floats
+            else f"{io}from_uint8_frames(x[None])[:, :, 0]"
+        )
+    elif image and len(shape) == 3 and shape[0] == 3:
+        how = (
+            "torch.from_numpy(x)[None]"
+            if floats
+            else f"{io}from_uint8_frames(x.transpose(1, 2, 0)[None])[:, :, 0]"
+        )
+    elif (layout := array_layout(shape)) is None:
+        return ""
+    else:
+        as_frames, as_tensor = layout  # a (1, 3, T, H, W) tensor, or (3, T, H, W) to batch
+        batched = as_tensor if len(shape) == 5 and shape[:2] == (1, 3) else f"{as_tensor}[None]"
+        if image:  # a video given as the image: its first frame
+            what += ", the first frame as the image"
+            how = f"{batched}[:, :, 0]" if floats else f"{io}from_uint8_frames({as_frames}[:1])[:, :, 0]"
+        else:
+            how = batched if floats else f"{io}from_uint8_frames({as_frames})"
+    if listed:  # the stacked frames, where the expression takes an array
+        how = how.replace("torch.from_numpy(x", "torch.from_numpy(np.stack(x)").replace(
+            "(x.", "(np.stack(x)."
+        )
+    return f"; {what}: {how}"
 
 
 def check_pixels(video: Any, name: str, *, image: bool = False) -> torch.Tensor:

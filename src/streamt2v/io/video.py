@@ -114,7 +114,7 @@ def _channels_first(video: torch.Tensor, *, frames_taken: bool = False) -> torch
     return video
 
 
-def _array_layout(shape: tuple[int, ...]) -> tuple[str, str] | None:
+def array_layout(shape: tuple[int, ...]) -> tuple[str, str] | None:
     """For a numpy video of ``shape`` in a layout the library knows, the numpy expression of ``x`` that makes
     it frames ``(T, H, W, 3)`` and the torch one that makes it a video tensor ``(B, 3, T, H, W)`` or ``(3, T,
     H, W)`` (the same values); None for another shape. ``(3, H, W, 3)`` is frames, as :func:`video_frames`
@@ -131,10 +131,10 @@ def _array_layout(shape: tuple[int, ...]) -> tuple[str, str] | None:
 
 def check_uint8_frames(frames: np.ndarray) -> np.ndarray:
     """``frames`` if it is a ``uint8 (T, H, W, 3)`` array, else a ValueError naming its dtype and shape, with
-    the conversion to use for an array of a known layout (:func:`_array_layout`): for floats, of each
+    the conversion to use for an array of a known layout (:func:`array_layout`): for floats, of each
     convention they may hold."""
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
-        hint, layout = "", _array_layout(tuple(frames.shape))
+        hint, layout = "", array_layout(tuple(frames.shape))
         if layout is not None and frames.dtype.kind == "f":  # which convention it holds is not ours to guess
             as_frames, as_tensor = layout
             hint = (
@@ -194,7 +194,9 @@ def from_uint8_frames(frames: np.ndarray | torch.Tensor | Sequence[np.ndarray]) 
         return t.permute(3, 0, 1, 2).float().div_(127.5).sub_(1.0).unsqueeze(0)
     first = np.asarray(frames[0]) if len(frames) else np.asarray(frames)
     shape = (len(frames), *first.shape) if first.ndim == 3 else np.shape(frames)
-    if first.dtype != np.uint8 or len(shape) != 4 or shape[-1] != 3:
+    if isinstance(frames, np.ndarray):  # refused with the conversion for its layout
+        check_uint8_frames(frames)
+    elif first.dtype != np.uint8 or len(shape) != 4 or shape[-1] != 3:
         raise ValueError(f"expected uint8 frames (T, H, W, 3), got {first.dtype} {tuple(shape)}")
     # a few frames at a time into the float video: a whole uint8 copy beside the decoded frames and the float
     # video (torch takes no read-only array; a list of frames was stacked first) made reading peak higher

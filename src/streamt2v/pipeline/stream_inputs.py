@@ -28,6 +28,10 @@ def layout_hint(shape: tuple[int, ...], image: bool) -> str:
         if dims == 4 and shape[0] > 1 and shape[1] == 3:
             return " (one image per call: x[i : i + 1])"
         return ""
+    if (
+        dims == 4 and shape[-1] == 3
+    ):  # before (C, T, H, W): (3, H, W, 3) is 3 frames, as video_frames reads it
+        return " (channels last (T, H, W, C) frames? use x.permute(3, 0, 1, 2)[None])"
     if dims == 4 and shape[0] == 3:
         return " (no batch dimension (C, T, H, W)? use x[None])"
     if dims == 4 and shape[1] == 3:
