@@ -266,7 +266,14 @@ def test_the_shipped_refiner_on_frames_it_is_not_for_is_warned_about_once(caplog
         # seed= named its own range only: "seed must be an integer ..., got <torch._C.Generator ...>"
         (
             dict(seed=torch.Generator()),
-            "seed= takes an integer >= 0, got a torch.Generator: pass it as generator=",
+            "seed must be an integer in [0, 2**64), got a torch.Generator: pass it as generator=",
+        ),
+        # a value no float holds is counted, as every message shows one (it was written out whole)
+        (dict(steps=10**300), "pass config=refiner.config(steps=an integer of 301 digits)"),
+        # a stages-1-2 setting is said to be pipe(...)'s: it was told 'num_frames (on_frames?)'
+        (
+            dict(num_frames=8),
+            "enhance_video() got unknown keyword argument: num_frames (a pipe(...) setting, of stages 1-2)",
         ),
     ],
 )
@@ -277,6 +284,24 @@ def test_arguments_enhance_video_takes_otherwise_are_refused_with_where_they_go(
     with pytest.raises(TypeError) as err:
         enhance_video(video, "a", refiner, **kwargs)
     assert said in str(err.value)
+
+
+def test_enhance_to_files_names_itself_refusing_settings_given_as_keywords(refiner, tmp_path) -> None:
+    """Its keywords go on to enhance_video, which named itself: 'enhance_video() takes the stage-3 ...'."""
+    from streamt2v.pipeline.enhance_output import enhance_to_files
+
+    video = torch.rand(1, 3, 4, 16, 16) * 2 - 1
+    with pytest.raises(TypeError) as err:
+        enhance_to_files(video, "a", refiner, None, [tmp_path / "e.mp4"], 8, steps=1)
+    assert str(err.value) == (
+        "enhance_to_files() takes the stage-3 settings in config=, an EnhanceConfig: pass "
+        "config=refiner.config(steps=1)"
+    )
+    with pytest.raises(
+        TypeError, match=r"^enhance_to_files\(\) got unknown keyword argument: overwrit \(overwrite\?\)$"
+    ):
+        enhance_to_files(video, "a", refiner, None, [tmp_path / "e.mp4"], 8, overwrit=True)
+    assert not (tmp_path / "e.mp4").exists()
 
 
 def test_a_video_or_refiner_of_another_kind_is_refused_with_what_to_give(refiner) -> None:

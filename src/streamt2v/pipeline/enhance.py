@@ -409,7 +409,8 @@ def enhance_video(
         raise ValueError(f"video has an empty batch or frame size: shape {tuple(video.shape)}")
     schedule = prompt_schedule(prompt, video.shape[2])
     if isinstance(seed, torch.Generator):
-        raise TypeError("seed= takes an integer >= 0, got a torch.Generator: pass it as generator=")
+        # check_seed's words, with where a generator goes
+        raise TypeError("seed must be an integer in [0, 2**64), got a torch.Generator: pass it as generator=")
     if seed is not None:
         check_seed(seed)
     if seed is not None and generator is not None:

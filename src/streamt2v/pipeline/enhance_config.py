@@ -189,26 +189,35 @@ def check_resolution(config: EnhanceConfig, vae_scale_factor: int) -> None:
 
 
 def settings_given_as_keywords(
-    settings: Mapping[str, Any], config: EnhanceConfig | None, parameters: Iterable[str]
+    settings: Mapping[str, Any],
+    config: EnhanceConfig | None,
+    parameters: Iterable[str],
+    caller: str = "enhance_video",
 ) -> TypeError:
     """The refusal of keyword arguments ``settings`` that :func:`~streamt2v.pipeline.enhance.enhance_video`
-    (whose own ``parameters`` these are) does not take: the settings go in its ``config`` (the one given, else
-    the refiner's, :meth:`~streamt2v.pipeline.refiner.Refiner.config`), an earlier name (``num_inference_steps``)
-    as ours; any other name is named as unknown, with a close one where there is one (``stepz (steps?)``).
-    Python reported 'unexpected keyword argument', where ``pipe(...)`` takes its settings as keywords."""
-    from streamt2v.wording import unknown_names
+    (whose own ``parameters`` these are; ``caller``: the function called, which passes them on) does not take:
+    the settings go in its ``config`` (the one given, else the refiner's,
+    :meth:`~streamt2v.pipeline.refiner.Refiner.config`), an earlier name (``num_inference_steps``) as ours;
+    a stages-1-2 setting (``num_frames``) is said to be ``pipe(...)``'s; any other name is named as unknown,
+    with a close one where there is one (``stepz (steps?)``). Python reported 'unexpected keyword argument',
+    where ``pipe(...)`` takes its settings as keywords."""
+    from streamt2v.pipeline.stream_config import StreamConfig
+    from streamt2v.typed_values import shown_value
+    from streamt2v.wording import singular_or_plural, unknown_names
 
     known = [f.name for f in fields(EnhanceConfig)]
     unknown = [name for name in settings if EARLIER_NAMES.get(name, name) not in known]
     if unknown:
-        named = unknown_names(unknown, [*parameters, *known])
-        return TypeError(
-            f"enhance_video() got unknown keyword argument{'s' if len(named) > 1 else ''}: {', '.join(named)}"
-        )
-    given = ", ".join(f"{EARLIER_NAMES.get(k, k)}={v!r}" for k, v in settings.items())
+        stages12 = {f.name for f in fields(StreamConfig)}.intersection(unknown)
+        # a stages-1-2 setting is told whose it is: a close name of ours (num_frames: on_frames?) would mislead
+        named = [f"{name} (a pipe(...) setting, of stages 1-2)" for name in sorted(stages12)]
+        named += unknown_names(set(unknown) - stages12, [*parameters, *known])
+        noun = singular_or_plural(len(named), "argument")
+        return TypeError(f"{caller}() got unknown keyword {noun}: {', '.join(named)}")
+    given = ", ".join(f"{EARLIER_NAMES.get(k, k)}={shown_value(v)}" for k, v in settings.items())
     earlier = [earlier_name_hint(name) for name in settings if name in EARLIER_NAMES]
     to = f"dataclasses.replace(config, {given})" if config is not None else f"refiner.config({given})"
     return TypeError(
-        f"enhance_video() takes the stage-3 settings in config=, an EnhanceConfig: pass config={to}"
+        f"{caller}() takes the stage-3 settings in config=, an EnhanceConfig: pass config={to}"
         + (f" ({'; '.join(earlier)})" if earlier else "")
     )

@@ -4,6 +4,7 @@ and ``generate --enhance`` hold at the end is the latents and a slice, not the w
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -13,7 +14,7 @@ import torch
 
 from streamt2v.io.streaming_writer import VideoFileWriter
 from streamt2v.pipeline.enhance import enhance_video
-from streamt2v.pipeline.enhance_config import EnhanceConfig
+from streamt2v.pipeline.enhance_config import EnhanceConfig, settings_given_as_keywords
 from streamt2v.pipeline.prompts import PromptSchedule
 from streamt2v.wording import counted
 
@@ -42,6 +43,11 @@ def enhance_to_files(
     complete; on an error or an interrupt every temporary is removed, so no output is left half written (one
     already renamed stays). Returns the finished writers (their ``path``, ``num_frames`` and ``frame_size``).
     """
+    takes = set(inspect.signature(enhance_video).parameters) - {"settings", "as_uint8", "on_frames"}
+    settings = {name: value for name, value in kwargs.items() if name not in takes}
+    if settings:  # named as this function's (enhance_video would name itself)
+        own = [p for p in inspect.signature(enhance_to_files).parameters if p != "kwargs"]
+        raise settings_given_as_keywords(settings, config, [*own, *takes], caller="enhance_to_files")
     if video.ndim == 5 and video.shape[0] != 1:
         raise ValueError(f"only one video is written to files, got a batch of {video.shape[0]}")
     # before any work: no output would make the whole enhancement for nothing, one given twice would be
