@@ -115,7 +115,8 @@ def test_raft_weights_take_a_tilde(home):
 
 
 def test_a_missing_model_or_refiner_folder_is_named_as_given(home):
-    """from_pretrained("~/nothere") named '/HOME/nothere' only; Refiner.from_pretrained too (as 'resolved')."""
+    """from_pretrained("~/nothere") named '/HOME/nothere' only; Refiner.from_pretrained too (as 'resolved'). Both in
+    one style: as given, then as read where a ``~`` was expanded."""
     from streamt2v.models.bundle import StreamingT2VModel
     from streamt2v.pipeline.refiner import Refiner
 
@@ -125,8 +126,12 @@ def test_a_missing_model_or_refiner_folder_is_named_as_given(home):
     with pytest.raises(FileNotFoundError) as err:
         Refiner.from_pretrained("~/nothere")
     assert str(err.value).startswith(
-        f"refiner folder '~/nothere' does not exist (resolved: {str(home / 'nothere')!r}); "
+        f"refiner folder '~/nothere' ({str(home / 'nothere')!r}) does not exist; "
     )
     with pytest.raises(FileNotFoundError) as err:
         Refiner.from_pretrained("/nothere")
-    assert str(err.value).startswith("refiner folder '/nothere' does not exist; ")  # resolved: the same
+    assert str(err.value).startswith("refiner folder '/nothere' does not exist; ")
+    # a relative name is shown as typed only, as the model's is (it added '(resolved: /cwd/nothere)')
+    with pytest.raises(FileNotFoundError) as err:
+        Refiner.from_pretrained("nothere")
+    assert str(err.value).startswith("refiner folder 'nothere' does not exist; ")

@@ -429,10 +429,11 @@ def _checked_refiner(path: str | os.PathLike, config: EnhanceConfig | None = Non
             if looks_like_hub_id(text) and not Path(text.split("/")[0]).exists()
             else ""
         )
-        resolved = str(root.resolve())
-        shown = f" (resolved: {resolved!r})" if resolved != text else ""
+        # named as given, then as read where a ~ was expanded (as io.hub names a model folder)
+        expanded = f" ({str(root)!r})" if text.startswith("~") else ""
         raise FileNotFoundError(
-            f"refiner folder {text!r} does not exist{shown}; the refiner is loaded from a local folder{fetch}"
+            f"refiner folder {text!r}{expanded} does not exist; the refiner is loaded from a local "
+            f"folder{fetch}"
         )
     if not root.is_dir():
         raise NotADirectoryError(f"refiner {str(path)!r} is a file; give a diffusers-format model folder")
