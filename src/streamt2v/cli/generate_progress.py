@@ -41,17 +41,14 @@ class StepBar:
 
     def on_step(self, index: int, step: int, steps: int) -> None:
         if self.bar is None and self.shown:
-            from tqdm import tqdm
-
-            from streamt2v.progress_bars import bar_size
+            from streamt2v.progress_bars import progress_bar
 
             total = sum(self.per_chunk) if self.per_chunk else None
             # a resume's bar starts at the steps done before this process: initial= shows them from its
             # first line and keeps them out of the rate, which is this process's steps a second
             before = sum(self.per_chunk[: self.done]) if self.per_chunk else 0
-            size = bar_size(sys.stderr)  # a terminal reporting no size: a fixed one, not dynamic (reads 0)
-            self.bar = tqdm(
-                total=total, initial=before, unit="step", file=sys.stderr, dynamic_ncols=not size, **size
+            self.bar = progress_bar(
+                total=total, initial=before, unit="step", file=sys.stderr, dynamic_ncols=True
             )
         if self.bar is not None:
             self.bar.set_description(f"chunk {index + 1}", refresh=False)

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from streamt2v.arguments import (
     Arg,
@@ -49,6 +48,7 @@ from streamt2v.metrics.flow import (
 from streamt2v.metrics.inputs import VideoLike, as_uint8_frames, check_positive
 from streamt2v.metrics.mawe import OFFICIAL_COEFF, check_coeff, check_definition, mawe
 from streamt2v.metrics.run_target import runs_as_outputs
+from streamt2v.progress_bars import progress_bar
 from streamt2v.wording import counted, singular_or_plural, unknown_names
 
 if TYPE_CHECKING:
@@ -475,7 +475,7 @@ def evaluate_videos(
     )
     noted = flow != "farneback"  # Farneback's failing on upscaled frames, said once (note_farneback_upscale)
     try:
-        for i, video in enumerate(tqdm(videos, desc="evaluate", unit="video", disable=not progress)):
+        for i, video in enumerate(progress_bar(videos, desc="evaluate", unit="video", disable=not progress)):
             label = labels[i]
             if reuse is not None and label in reuse:
                 report.records.append(dict(reuse[label]))

@@ -18,11 +18,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from streamt2v.arguments import Arg, ArgumentRuntimeError, ArgumentValueError
 from streamt2v.io.folders import home_path
 from streamt2v.metrics.inputs import VideoLike, as_uint8_frames
+from streamt2v.progress_bars import progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -305,6 +305,6 @@ def compute_flows(
     fn = make_flow_fn(backend, raft_weights=raft_weights, device=device)
     t, h, w, _ = frames.shape
     flows = np.empty((t - 1, 2, h, w), dtype=np.float32)
-    for i in tqdm(range(t - 1), desc=f"flow ({backend})", disable=not progress, leave=False):
+    for i in progress_bar(range(t - 1), desc=f"flow ({backend})", disable=not progress, leave=False):
         flows[i] = fn(frames[i], frames[i + 1])
     return frames, flows

@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from streamt2v.metrics.flow import (
     DEFAULT_FLOW_SIZE,
@@ -45,6 +44,7 @@ from streamt2v.metrics.flow import (
     resize_frames,
 )
 from streamt2v.metrics.inputs import VideoLike, as_uint8_frames, check_positive
+from streamt2v.progress_bars import progress_bar
 from streamt2v.wording import counted
 
 logger = logging.getLogger(__name__)
@@ -250,7 +250,7 @@ def mawe(
     # and the resized video 1.5 MB a frame (2.2 GB for 1200 frames). The resize is per frame: the same bytes.
     fn = make_flow_fn(flow, raft_weights=raft_weights, device=device)
     stats, a = [], resize_frames(native[:1], flow_size)[0]
-    for i in tqdm(range(len(native) - 1), desc=f"MAWE ({flow})", disable=not progress, leave=False):
+    for i in progress_bar(range(len(native) - 1), desc=f"MAWE ({flow})", disable=not progress, leave=False):
         b = resize_frames(native[i + 1 : i + 2], flow_size)[0]
         stats.append(pair_stats(a, b, fn(a, b)))
         a = b

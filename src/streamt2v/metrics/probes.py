@@ -39,12 +39,12 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-from tqdm.auto import tqdm
 
 from streamt2v.metrics.inputs import VideoLike, as_uint8_frames
 from streamt2v.microworld.palette import COLOURS, SHAPES
 from streamt2v.microworld.render import shape_sdf
 from streamt2v.pipeline.chunking import plan_chunks
+from streamt2v.progress_bars import progress_bar
 from streamt2v.typed_values import as_index
 
 logger = logging.getLogger(__name__)
@@ -204,7 +204,8 @@ def segment_video(video: VideoLike, progress: bool = False) -> list[FrameSegment
     bar over the frames (large frames take seconds each)."""
     frames = as_uint8_frames(video, min_frames=1)
     return [
-        segment_frame(f) for f in tqdm(frames, desc="probes", unit="frame", disable=not progress, leave=False)
+        segment_frame(f)
+        for f in progress_bar(frames, desc="probes", unit="frame", disable=not progress, leave=False)
     ]
 
 

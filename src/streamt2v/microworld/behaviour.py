@@ -320,13 +320,13 @@ def measure_long(
 ) -> list[dict[str, Any]]:
     """One ``num_frames``-frame video per ``(prompt, seed)``, measured per window
     (:func:`measure_windows`): ``{"prompt", "seed", "num_frames", "window", "windows": [figures...]}``."""
-    from tqdm.auto import tqdm
+    from streamt2v.progress_bars import progress_bar
 
     prompts = list(prompts)  # iterated twice: a generator would be spent by the check
     for prompt, _ in prompts:
         check_prompt(prompt)
     rows = []
-    for prompt, seed in tqdm(prompts, desc=f"{num_frames}-frame videos"):
+    for prompt, seed in progress_bar(prompts, desc=f"{num_frames}-frame videos"):
         video = generate(model, prompt, seed, num_frames, **options)
         windows = measure_windows(video, prompt, seed, window)
         rows.append(

@@ -35,7 +35,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from streamt2v.models.autoencoder import VideoAutoencoder
 from streamt2v.models.denoiser import Denoiser
@@ -78,7 +77,7 @@ from streamt2v.pipeline.prompts import (
 from streamt2v.pipeline.setting_checks import EnhanceSettingError, check_seed
 from streamt2v.pipeline.step_counts import check_start_step
 from streamt2v.pipeline.stream_inputs import layout_hint
-from streamt2v.progress_bars import bar_size
+from streamt2v.progress_bars import progress_bar
 from streamt2v.sampling.schedulers import check_finite_latents
 from streamt2v.sampling.sdedit import sdedit_noise, sdedit_timesteps
 from streamt2v.wording import counted
@@ -196,14 +195,13 @@ def enhance_latents(
         x0 = split_chunks(latents, plan).flatten(0, 1)
         x, done = sdedit_noise(scheduler, x0, noise.flatten(0, 1), timesteps), 0
 
-    steps = tqdm(
+    steps = progress_bar(
         timesteps[done:],
         desc="enhance",
         unit="step",
         initial=done,
         total=len(timesteps),
         disable=not progress,
-        **bar_size(),
     )
     for i, t in enumerate(steps, start=done + 1):
         x_in = scheduler.scale_model_input(x, t)
@@ -520,7 +518,7 @@ def _decode_progress(
 ) -> Iterator[torch.Tensor | np.ndarray]:
     """``slices`` (of the ``num_frames`` output frames), with a tqdm bar over the frames decoded, or without
     ``progress`` a log line at each tenth of them: at full size the decode takes minutes."""
-    bar = tqdm(total=num_frames, desc="decode", unit="frame", disable=not progress, **bar_size())
+    bar = progress_bar(total=num_frames, desc="decode", unit="frame", disable=not progress)
     done = 0
     with bar:
         for part in slices:

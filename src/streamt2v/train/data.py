@@ -293,7 +293,7 @@ class VideoFolderDataset(Dataset):
         even the longest is under the recipe's ``shortest_clip``, to add longer videos."""
         import sys
 
-        from tqdm.auto import tqdm
+        from streamt2v.progress_bars import progress_bar
 
         s = self.spec
         need = s.num_frames
@@ -306,7 +306,7 @@ class VideoFolderDataset(Dataset):
         )
         if progress is None:
             progress = bool(getattr(sys.stderr, "isatty", lambda: False)())
-        files = tqdm(self.files, desc="checking videos", disable=not progress or len(self.files) < 50)
+        files = progress_bar(self.files, desc="checking videos", disable=not progress or len(self.files) < 50)
         bad: list[tuple[str, str]] = []  # (the error alone, the error in a list of several)
         bad_files: list[str] = []
         rates: dict[float, list[str]] = {}

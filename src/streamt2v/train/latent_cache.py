@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
 
 from streamt2v.microworld.dataset import collate
+from streamt2v.progress_bars import progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class LatentCache(Dataset):
         self._perms: dict[int, np.ndarray] = {}
         t0 = time.perf_counter()
         latents, pixels, extras = [], [], []
-        bar = tqdm(total=num_clips, desc="caching latents", unit="clip", disable=not progress)
+        bar = progress_bar(total=num_clips, desc="caching latents", unit="clip", disable=not progress)
         for start in range(0, num_clips, batch_size):
             batch = collate([source[i] for i in range(start, min(start + batch_size, num_clips))])
             video = batch.pop("video")  # (b, 3, T, H, W)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import time
 
-from streamt2v.progress_bars import bar_size
+from streamt2v.progress_bars import progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -20,10 +20,8 @@ class StepProgress:
     """``bar``: the tqdm bar; ``lines``: the log lines (the main process of a run without the bar)."""
 
     def __init__(self, name: str, total: int, start: int, *, bar: bool, lines: bool) -> None:
-        from tqdm.auto import tqdm
-
         self.name, self.total, self.start = name, total, start
-        self.bar = tqdm(total=total, initial=start, disable=not bar, desc=name, **bar_size())
+        self.bar = progress_bar(total=total, initial=start, disable=not bar, desc=name)
         self.lines = lines and not bar
         self.began = time.monotonic()
         self.first_step_end: float | None = None
