@@ -65,6 +65,23 @@ def test_a_failed_run_names_the_runs_its_failure_stopped(tmp_path: Path) -> None
     ), said
 
 
+def test_another_error_names_the_runs_it_stopped(tmp_path: Path) -> None:
+    """An error other than a run's failure (the second run's log cannot be opened) stopped the first run,
+    which its bare error did not say."""
+    runs = {
+        "long": RecipeRun("vae", _TINY_VAE, {**_SETTINGS, "steps": 100_000, "checkpoint_every": 2}),
+        "blocked": RecipeRun("vae", _TINY_VAE, {**_SETTINGS, "steps": 1}),
+    }
+    (tmp_path / "blocked.log").mkdir()  # its log cannot be opened, once the long run has started
+    with pytest.raises(RuntimeError) as caught:
+        release.train_all(tmp_path, cores=2, poll_s=0.2, runs=runs)
+    assert str(caught.value) == (
+        f"[Errno 21] Is a directory: {str(tmp_path / 'blocked.log')!r}; stopped run long; a rerun resumes it "
+        "from its latest checkpoint"
+    )
+    assert isinstance(caught.value.__cause__, IsADirectoryError)  # the error itself, as its cause
+
+
 def _interrupted_while_stopping(tmp_path: Path, stop) -> processes.ReleaseInterrupted:
     """``stop({"stubborn": (proc, log)})`` for a run that ignores SIGTERM, a Ctrl-C (SIGINT) coming a second
     into the grace: what it raised, once the run's process is killed."""
