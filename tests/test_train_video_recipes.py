@@ -114,6 +114,13 @@ def test_stream_inputs_of_the_wrong_kind_are_named(tmp_path, encoders):
         make_recipe(
             "stream", **{**common, "vae": str(other_vae / "final" / "vae"), "base_unet": base_unet}
         ).build()
+    # the shipped VAE (8 channels) by the name it was given, not its place inside the installed package
+    with pytest.raises(ValueError) as err:
+        make_recipe("stream", **{**common, "vae": "microworld", "base_unet": base_unet}).build()
+    assert str(err.value) == (
+        f"the base UNet {base_unet!r} takes 4 latent channels, the shipped model's VAE (microworld) makes 8; "
+        "give the vae the base was trained with"
+    )
 
 
 def test_a_stream_at_another_size_than_its_base_is_refused_before_training(tmp_path, encoders):

@@ -220,8 +220,8 @@ class StreamRecipe(BaseRecipe):
             )
         if base.config.in_channels != vae.latent_channels:
             raise ArgumentValueError(
-                f"{base_named} takes {base.config.in_channels} latent channels, the VAE {self.vae} makes "
-                f"{vae.latent_channels}; give the ",
+                f"{base_named} takes {base.config.in_channels} latent channels, "
+                f"{named_folder('vae', self.vae, self.name, 'the VAE')} makes {vae.latent_channels}; give the ",
                 Arg("vae"),
                 " the base was trained with",
             )
