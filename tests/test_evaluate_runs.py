@@ -144,6 +144,28 @@ def test_a_run_that_cannot_be_scored_keeps_its_prompt_line(tmp_path, capsys):
     assert main([*argv, "--prompts", str(keyed)]) == 0
 
 
+def test_a_skipped_run_shares_no_key_with_a_video_of_its_name(tmp_path, capsys):
+    """A stopped run runs/a and a video vids/a.mp4 keyed 'a' were refused as 'the key 'a' matches 2 videos':
+    a run that is not scored is keyed only by its exact path."""
+    stopped, _ = make_run(tmp_path, complete=False, name="a")
+    done, out = make_run(tmp_path, name="done")
+    (tmp_path / "vids").mkdir()
+    write_x264_video(tmp_path / "vids" / "a.mp4", make_video(OBJS, t=24))
+    keyed = tmp_path / "k.json"
+    keyed.write_text(json.dumps({"a": "a blue ball", "done": "a red ball"}))
+    vids = str(tmp_path / "vids")
+    argv = ["evaluate", str(stopped), str(done), vids, "--metrics", "probes", "--no-progress"]
+    assert main([*argv, "--prompts", str(keyed), "--out", str(tmp_path / "r.json")]) == 0
+    assert [r["path"] for r in json.loads((tmp_path / "r.json").read_text())["records"]] == [
+        str(out),
+        str(tmp_path / "vids" / "a.mp4"),
+    ]
+    assert "not used" not in capsys.readouterr().err
+    keyed.write_text(json.dumps({str(stopped): "a blue ball", "done": "a red ball", "a": "a red ball"}))
+    assert main([*argv, "--prompts", str(keyed)]) == 0  # its path taken: no key left over
+    assert "not used" not in capsys.readouterr().err
+
+
 def test_a_run_folder_given_to_python_is_scored_as_its_output(tmp_path):
     """evaluate_videos(['runs/done']) skipped a run folder as holding no image frames; a run that cannot be
     scored is told the Python calls, not the command line's."""

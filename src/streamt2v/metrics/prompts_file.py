@@ -46,7 +46,8 @@ def read_prompts(
     Unicode NFC. A key that two videos would share, such as ``out.mp4`` of ``runA/`` and ``runB/``, a video
     no key matches and a file named twice are refused; keys matching no video are a warning. ``skipped``: the
     places in ``videos`` of those that will not be scored (``evaluate``'s unscorable run folders): each keeps
-    its line of a file in order, and needs no key (its prompt None where it has none)."""
+    its line of a file in order, and needs no key (its prompt None where it has none); only its exact path
+    is its key, so that ``a`` (``vids/a.mp4``'s) is not shared with a skipped run ``runs/a``."""
     path = home_path(path)
     if not path.exists():  # a pipe (``--prompts <(...)``) is not a regular file, and is welcome
         raise FileNotFoundError(f"prompts file not found: {str(path)!r}")
@@ -213,7 +214,7 @@ def _keyed(
     if videos is None:
         raise ValueError("prompts keyed by video need the list of videos to match names")
     find = _key_finder(entries)
-    keys = [find(Path(v)) for v in videos]
+    keys = [find(Path(v), exact=i in skipped) for i, v in enumerate(videos)]
     # a key no video took is most likely a typo (`bb.mp4`, `runa/out.mp4`), or names a video that is not
     # scored here: said, naming a few, rather than dropped unseen
     taken = set(keys)
@@ -256,10 +257,10 @@ def _nfc(text: str) -> str:
 
 
 def _key_finder(keys: Sequence[str]):
-    """``video -> its key``: a path key (one with a ``/``, relative to the working folder or absolute), else
-    a relative path key that ends its path (``sub/a.mp4`` of a ``train --captions`` file, relative to the
-    video folder), else its file name, else its name without the extension; None if none is there. The
-    first key wins where two are the same in NFC."""
+    """``(video, exact) -> its key``: a path key (one with a ``/``, relative to the working folder or
+    absolute; the only one taken where ``exact``), else a relative path key that ends its path (``sub/a.mp4``
+    of a ``train --captions`` file, relative to the video folder), else its file name, else its name without
+    the extension; None if none is there. The first key wins where two are the same in NFC."""
     paths: dict[str, str] = {}
     tails: dict[str, str] = {}
     names: dict[str, str] = {}
@@ -270,8 +271,10 @@ def _key_finder(keys: Sequence[str]):
                 tails.setdefault(_nfc(Path(os.path.normpath(key)).as_posix()), key)
         names.setdefault(_nfc(key), key)
 
-    def find(video: Path) -> str | None:
+    def find(video: Path, exact: bool = False) -> str | None:
         here = paths.get(_nfc(os.path.abspath(video)))
+        if exact:
+            return here
         parts = Path(os.path.abspath(video)).parts
         ends = ("/".join(parts[k:]) for k in range(1, len(parts) - 1))  # the longest first, 2 parts at least
         tail = next((tails[t] for t in map(_nfc, ends) if t in tails), None)
