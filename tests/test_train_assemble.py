@@ -287,6 +287,18 @@ def test_assemble_names_its_arguments_to_python_and_its_flags_on_the_command_lin
     monkeypatch.chdir(tmp_path)
     assert main(["assemble", "model", "m", "--unet", "my runs/s/final/unet"]) == 2
     assert capsys.readouterr().err.strip() == "error: " + missing.format(unet="--unet 'my runs/s/final/unet'")
+    # and so are the later refusals of a folder that is there (they said "--unet folder my runs/e has ...")
+    (tmp_path / "my runs" / "e").mkdir(parents=True)
+    how = "OUT/final/unet of a stream run, or microworld (the shipped model's stream UNet)"
+    assert main(["assemble", "model", "m", "--unet", "my runs/e"]) == 2
+    assert capsys.readouterr().err.strip() == f"error: --unet 'my runs/e' has no config.json (pass {how})"
+    (tmp_path / "my runs" / "e" / "config.json").write_text(json.dumps({"_class_name": "AutoencoderKL"}))
+    assert main(["assemble", "model", "m", "--unet", "my runs/e"]) == 2
+    holds = f"holds an AutoencoderKL; it takes a StreamingUNet ({how})"
+    assert capsys.readouterr().err.strip() == f"error: --unet 'my runs/e' {holds}"
+    with pytest.raises(ValueError) as err:
+        assemble_model("m", unet="my runs/e")
+    assert str(err.value) == f"unet='my runs/e' {holds}"
     # a stream UNet outside a run folder (its config alone: nothing is loaded before the refusal)
     loose = tmp_path / "loose"
     loose.mkdir()

@@ -165,10 +165,7 @@ def test_microworld_names_the_shipped_unets(tmp_path, monkeypatch, capsys):
     (tmp_path / "microworld").mkdir()
     assert main(["assemble", "refiner", "r2", *shipped]) == 2
     err = capsys.readouterr().err
-    assert (
-        "--unet folder microworld has no config.json (pass OUT/final/unet of a refiner or base run, or "
-        in err
-    )
+    assert "--unet microworld has no config.json (pass OUT/final/unet of a refiner or base run, or " in err
     assert (
         f"the shipped refiner's UNet, {microworld_refiner_dir() / 'unet'} (microworld names the folder" in err
     )

@@ -36,6 +36,7 @@ from streamt2v.train.assemble_settings import (
     checked_scheduler_options,
 )
 from streamt2v.train.frozen import (
+    as_given,
     inside_hint,
     names_a_shipped_part,
     need_dir,
@@ -175,12 +176,12 @@ def _unet_folder(path: str | Path, cls: str, name: str, what: str, kind: str) ->
     shipped = shipped_part(name, path, kind)
     p = Path(shipped) if shipped else need_dir(str(path), "", how, Arg(name))
     config = p / "config.json"
+    given = as_given(path, Arg(name))  # named as typed, as need_dir names it: --unet 'my runs/e'
+    if not config.is_file():
+        raise ArgumentFileNotFoundError(given, f" has no config.json ({how}){inside_hint(p, cls)}")
     with naming_arguments(name) as (arg,):
-        if not config.is_file():
-            raise FileNotFoundError(f"{arg} folder {p} has no config.json ({how}){inside_hint(p, cls)}")
-        refuse_other_class(
-            p, cls, saved_class_name(config, f"{arg} config"), named=arg, why=how.removeprefix("pass ")
-        )
+        saved = saved_class_name(config, f"{arg} config")
+    refuse_other_class(p, cls, saved, named=given, why=how.removeprefix("pass "))
     return p
 
 

@@ -122,6 +122,14 @@ def shipped_advice(option: str, recipe: str, given: object = None) -> str:
     return f"{SHIPPED_NAME} ({what})"
 
 
+def as_given(path: object, arg: Arg) -> FlaggedArg:
+    """The argument ``arg`` with the folder ``path`` as typed, quoted as a shell takes it: ``--vae 'my
+    runs/v'`` (``--set degrade_vae='my runs/v'``) on the command line, ``vae='my runs/v'`` to Python."""
+    quoted = shlex.quote(str(path))
+    flag = f"{arg.flag}={quoted}" if isinstance(arg, RecipeOption) else f"{arg.flag} {quoted}"
+    return FlaggedArg(arg.name, str(path), flag=flag)
+
+
 def need_dir(path: str, what: str, how: str, arg: Arg) -> Path:
     """The folder ``path``, ``what`` a recipe needs (``how``: where one is found), given by the argument
     ``arg`` (``Arg("vae")``, ``RecipeOption("degrade_vae")``): its errors name it with the value as given
@@ -133,14 +141,7 @@ def need_dir(path: str, what: str, how: str, arg: Arg) -> Path:
             f"this recipe needs {before}", FlaggedArg(f"{arg.name}=DIR", flag=flag), after, f": {how}"
         )
     p = home_path(path)  # ~ as the command line's flags expand it
-    # the value as typed, quoted as a shell takes it: --vae 'my runs/v' (--set degrade_vae='my runs/v') on
-    # the command line, vae='my runs/v' to Python
-    flag = (
-        f"{arg.flag}={shlex.quote(str(path))}"
-        if isinstance(arg, RecipeOption)
-        else f"{arg.flag} {shlex.quote(str(path))}"
-    )
-    given = FlaggedArg(arg.name, str(path), flag=flag)
+    given = as_given(path, arg)
     if p.exists() and not p.is_dir():
         raise ArgumentNotADirectoryError(given, f" is a file, not a folder: {how}")
     if not p.is_dir():
@@ -161,17 +162,22 @@ def inside_hint(folder: Path, class_name: str) -> str:
 
 
 def refuse_other_class(
-    folder: Path, class_name: str, saved: str | None, *, named: str, why: str, takes: str = "it takes"
+    folder: Path, class_name: str, saved: str | None, *, named: str | Arg, why: str, takes: str = "it takes"
 ) -> None:
     """A ValueError unless ``saved``, the class ``folder`` holds (``saved_class_name``), is ``class_name``: a
     run folder or another model's folder given by mistake is named as such, before diffusers' own errors.
-    It says ``named`` (how the caller names the folder), what it holds, what ``takes`` it (``"the stream
-    recipe continues"``), ``why`` (where one is found) and a subfolder holding one."""
-    if saved != class_name:
-        raise ValueError(
-            f"{named} {folder} holds {what_it_holds(saved)}; {takes} {with_article(class_name)} ({why})"
-            f"{inside_hint(folder, class_name)}"
-        )
+    It says ``named`` (how the caller names the folder, followed by ``folder``; an :class:`Arg` given with
+    its value, :func:`as_given`, names it alone), what it holds, what ``takes`` it (``"the stream recipe
+    continues"``), ``why`` (where one is found) and a subfolder holding one."""
+    if saved == class_name:
+        return
+    holds = (
+        f" holds {what_it_holds(saved)}; {takes} {with_article(class_name)} ({why})"
+        f"{inside_hint(folder, class_name)}"
+    )
+    if isinstance(named, Arg):
+        raise ArgumentValueError(named, holds)
+    raise ValueError(f"{named} {folder}{holds}")
 
 
 def need_model_dir(path: str, what: str, how: str, class_name: str, arg: Arg) -> Path:
