@@ -118,6 +118,23 @@ def test_a_run_folder_whose_output_cannot_be_scored_is_skipped_with_its_reason(t
     assert f"as the output of the run folder {str(run)!r} and as {str(out)!r}" in capsys.readouterr().err
 
 
+def test_a_run_whose_manifest_records_no_known_status_is_told_damaged(tmp_path, capsys):
+    """A manifest with "status": null was taken for a folder of videos ('no videos in folder'), and one with
+    status 'weird' read 'its run weird; finish it': both are a damaged run's."""
+    run, _ = make_run(tmp_path, complete=False)
+    manifest = json.loads((run / "manifest.json").read_text())
+    for status, why in [
+        (None, "its manifest records no status"),
+        ("weird", "its status is 'weird', not running, interrupted, failed or complete"),
+    ]:
+        (run / "manifest.json").write_text(json.dumps({**manifest, "status": status}))
+        assert main(["evaluate", str(run), "--metrics", "scuts", "--no-progress"]) == 1
+        assert capsys.readouterr().err == (
+            f"skipped {run}: run folder {str(run)!r} has no finished output to score: {why}; "
+            f"{str(run / 'manifest.json')!r} is damaged\nerror: the run folder could not be scored\n"
+        )
+
+
 def test_a_run_that_cannot_be_scored_keeps_its_prompt_line(tmp_path, capsys):
     """A skipped run was dropped before the prompts were matched, shifting the lines after it ('got 2 videos
     but 3 prompts', no reason said); it keeps its line, as an unreadable video does."""

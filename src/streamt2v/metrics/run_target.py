@@ -121,9 +121,11 @@ def _unfinished(path: Path, name: str, manifest: dict) -> tuple[object, ...]:
     status, holder = manifest.get("status"), locks.holder(path / LOCK)
     if status == "running" and holder is not None:
         return (f"its run is still going on (process {holder}); wait for it to finish{or_preview}",)
-    if not isinstance(status, str):
-        return (f"its manifest records no status; {str(path / MANIFEST)!r} is damaged",)
-    # running, with no process: killed
-    stopped = {"running": "stopped before finishing", "interrupted": "was interrupted"}.get(status, status)
+    stopped = {"running": "stopped before finishing", "interrupted": "was interrupted", "failed": "failed"}
+    if not isinstance(status, str) or status not in stopped:  # every run writes one of these (or complete)
+        damaged = f"{str(path / MANIFEST)!r} is damaged"
+        if status is None:
+            return (f"its manifest records no status; {damaged}",)
+        return (f"its status is {status!r}, not running, interrupted, failed or complete; {damaged}",)
     resume = FlaggedArg(f"resume_generate({name!r})", flag=f"streamt2v generate --resume {shlex.quote(name)}")
-    return f"its run {stopped}; finish it (", resume, f"){or_preview}"
+    return f"its run {stopped[status]}; finish it (", resume, f"){or_preview}"

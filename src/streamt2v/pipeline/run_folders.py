@@ -84,16 +84,14 @@ def is_run(path: Path) -> bool:
 
 
 def is_run_manifest(manifest: object) -> bool:
-    """Whether ``manifest`` (a ``manifest.json`` read) is one :meth:`RunDir.create` writes and every write
-    keeps: its format version, list of chunks, number of chunks and status (``rundir`` refuses a run's
-    lacking one, naming it); a dataset's own ``manifest.json`` is not."""
-    return (
-        isinstance(manifest, dict)
-        and "format_version" in manifest
-        and isinstance(manifest.get("chunks"), list)
-        and isinstance(manifest.get("num_chunks"), int)
-        and isinstance(manifest.get("status"), str)
-    )
+    """Whether ``manifest`` (a ``manifest.json`` read) is one :meth:`RunDir.create` writes: it names a format
+    version, chunks, a number of chunks and a status. Only the keys are looked at, not their values: a run's
+    manifest damaged since (``"status": null``) is still a run's, for its readers to refuse as damaged, not a
+    folder of videos; a dataset's own ``manifest.json`` is not one."""
+    return isinstance(manifest, dict) and manifest.keys() >= _RUN_MANIFEST_KEYS
+
+
+_RUN_MANIFEST_KEYS = frozenset({"format_version", "chunks", "num_chunks", "status"})
 
 
 def holds_chunks(path: Path) -> bool:
