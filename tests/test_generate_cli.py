@@ -87,10 +87,11 @@ def test_cli_end_to_end(tmp_path, monkeypatch, capsys, caplog):
             ["x", "--chunk-frames", "8", "--cond-frames", "8"],
             "--chunk-frames (8) must be greater than --cond-frames",
         ),
-        # stage 1 denoised the million frames at once: killed for memory minutes after the run folder was made
+        # stage 1 denoised a million frames at once: killed for memory minutes after the run folder was made
+        # (257 here: the first refused, which a regression runs in seconds where a million would take 22 GB)
         (
-            ["x", "--chunk-frames", "1000000", "--frames", "16"],
-            "error: --chunk-frames must be at most 256, got 1000000: a chunk's frames are denoised at once",
+            ["x", "--chunk-frames", "257", "--frames", "16"],
+            "error: --chunk-frames must be at most 256, got 257: a chunk's frames are denoised at once",
         ),
         (["x", "--init-video", "bad.mp4"], "cannot read video"),
         (["x", "--init-video", "missing.mp4"], "not found"),

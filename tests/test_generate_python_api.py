@@ -110,6 +110,22 @@ def test_a_run_whose_config_holds_no_prompt_is_refused_as_such(tmp_path, capsys)
     assert said in err and "PROMPT" not in err
 
 
+def test_a_run_of_chunks_longer_than_the_limit_is_told_it_came_from_an_earlier_version(tmp_path, capsys):
+    """A run made before chunks were limited to 256 frames was refused as if its config.json were edited."""
+    run = _stopped_run(tmp_path, "c")
+    stored = json.loads((run / "config.json").read_text())
+    stored["stream"]["chunk_frames"] = 300
+    (run / "config.json").write_text(json.dumps(stored))
+    said = "chunk_frames must be at most 256, got 300: "
+    later = (
+        "; the run was made by an earlier version, which took chunks of more than 256 frames: finish it with"
+    )
+    with pytest.raises(ValueError, match=re.escape(said) + ".*" + re.escape(later)):
+        resume_generate(run)
+    assert main(["generate", "--resume", str(run)]) == 2
+    assert later in capsys.readouterr().err
+
+
 def test_a_run_in_a_dtype_the_device_does_not_run_is_told_how_to_continue(tmp_path, capsys):
     """An fp16 run resumed on a CPU was told "dtype fp16 is not supported on device cpu; use one of fp32,
     bf16", as if the dtype were typed, not how to continue it."""

@@ -68,7 +68,28 @@ def run_config(run: RunDir) -> GenerateConfig:
         _refuse_nulls(run)
         return replace(cfg, stream=cfg.stream.resolved(), crf=_taken_crf(cfg.crf, cfg.output)[0])
     except (ValueError, TypeError) as err:
-        raise ValueError(f"{str(run.path / 'config.json')!r} cannot be resumed: {err}") from None
+        raise ValueError(
+            f"{str(run.path / 'config.json')!r} cannot be resumed: {err}{_longer_chunks(run)}"
+        ) from None
+
+
+def _longer_chunks(run: RunDir) -> str:
+    """What to do with a run whose chunks are longer than :data:`MAX_CHUNK_FRAMES`, a limit later than the
+    version that made it (which took any length): finish it with that version."""
+    from streamt2v.pipeline.chunking import MAX_CHUNK_FRAMES
+
+    stream = run.config.get("stream")
+    chunk_frames = stream.get("chunk_frames") if isinstance(stream, dict) else None
+    if (
+        isinstance(chunk_frames, int)
+        and not isinstance(chunk_frames, bool)
+        and chunk_frames > MAX_CHUNK_FRAMES
+    ):
+        return (
+            f"; the run was made by an earlier version, which took chunks of more than {MAX_CHUNK_FRAMES} "
+            "frames: finish it with that version, or start it again with shorter chunks"
+        )
+    return ""
 
 
 def _given_loaded(run: RunDir) -> bool:
