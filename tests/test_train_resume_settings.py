@@ -380,7 +380,10 @@ def test_a_moved_shipped_part_of_the_run_is_offered_as_microworld_again(tmp_path
     (out / "config.json").write_text(json.dumps(saved))
     assert main(resume) == 2
     err = capsys.readouterr().err
-    said = "pass --vae and --clip with their new places (--vae microworld and --clip microworld for the shipped ones)"
+    said = (
+        "pass --vae and --clip with their new places (--vae microworld and --clip microworld for the shipped "
+        "ones)"
+    )
     assert err.rstrip().endswith(said), err
     # a folder of the user's that moved is not one of them
     saved["recipe_config"]["vae"] = str(tmp_path / "runs" / "vae" / "final" / "vae")

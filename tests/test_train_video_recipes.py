@@ -270,8 +270,8 @@ def test_missing_inputs_are_named(tmp_path, encoders):
     with pytest.raises(NotADirectoryError) as err:
         make_recipe("base", vae=vae, clip=__file__).build()
     assert str(err.value.as_flags()) == (
-        f"--clip {shlex.quote(__file__)} is a file, not a folder: pass OUT/final of `streamt2v train clip`, or microworld "
-        "(the shipped micro-CLIP)"
+        f"--clip {shlex.quote(__file__)} is a file, not a folder: pass OUT/final of `streamt2v train clip`, "
+        "or microworld (the shipped micro-CLIP)"
     )
     with pytest.raises(ValueError, match=r"^this recipe needs a trained micro-CLIP \(clip=DIR\): pass"):
         make_recipe("base", vae=vae).build()
@@ -296,7 +296,7 @@ def test_missing_inputs_are_named(tmp_path, encoders):
     with pytest.raises(FileNotFoundError) as err:
         make_recipe("stream", vae=vae, clip=clip, size=16, base_unet=nowhere).build()
     assert str(err.value.as_flags()) == (
-        f"--base-unet {nowhere} does not exist: pass OUT/final/unet of the base run, or microworld (the "
+        f"--base-unet {nowhere} does not exist: pass OUT/final/unet of a base run, or microworld (the "
         "shipped model's stage-1 UNet)"
     )
     with pytest.raises(ValueError) as err:

@@ -36,6 +36,7 @@ from streamt2v.train.assemble_settings import (
     checked_scheduler_options,
 )
 from streamt2v.train.frozen import (
+    TRAINED_SOURCES,
     as_given,
     inside_hint,
     names_a_shipped_part,
@@ -125,14 +126,6 @@ def _warn_if_not_recorded(path: Path, recorded: dict[str, Any], key: str, arg: A
     )
 
 
-# Where each part assemble takes is found, for its advice (the shipped part: frozen.shipped_advice).
-_SOURCES = {
-    "vae": "OUT/final/vae of `streamt2v train vae`",
-    "clip": "OUT/final of `streamt2v train clip`",
-    "base_unet": "OUT/final/unet of a base run",
-}
-
-
 def _part(
     given: str | Path | None, recorded: dict[str, Any], key: str, arg: Arg, unet_dir: Path, kind: str
 ) -> Path:
@@ -143,7 +136,7 @@ def _part(
     be a part of its kind (loaded)."""
     if given:
         shipped = shipped_part(key, given, kind)
-        how = f"pass {_SOURCES[key]}, or {shipped_advice(key, kind, given)}"
+        how = f"pass {TRAINED_SOURCES[key]}, or {shipped_advice(key, kind, given)}"
         return Path(shipped) if shipped else need_dir(str(given), "", how, arg)
     if not recorded.get(key):
         raise ArgumentValueError(

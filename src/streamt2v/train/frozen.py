@@ -57,6 +57,15 @@ _SHIPPED_PARTS: dict[tuple[str, str | None], tuple[tuple[str, ...], str]] = {
 }
 
 
+# Where a trained part is found, for the advice of the recipes and assemble beside the shipped part
+# (shipped_advice)
+TRAINED_SOURCES = {
+    "vae": "OUT/final/vae of `streamt2v train vae`",
+    "clip": "OUT/final of `streamt2v train clip`",
+    "base_unet": "OUT/final/unet of a base run",
+}
+
+
 def _shipped_entry(option: str, recipe: str) -> tuple[tuple[str, ...], str] | None:
     return _SHIPPED_PARTS.get((option, recipe)) or _SHIPPED_PARTS.get((option, None))
 
@@ -198,7 +207,7 @@ def load_frozen_vae(
     option: str | Arg = "vae",
     recipe: str = "",
     what: str = "a trained VAE ({})",
-    source: str = "OUT/final/vae of `streamt2v train vae`",
+    source: str = TRAINED_SOURCES["vae"],
 ) -> Any:
     """The frozen VAE of a ``vae`` run's ``final/vae`` folder (a recipe's or assemble's ``vae``). Its errors
     name the folder as ``option`` (another recipe option: ``RecipeOption("degrade_vae")``), by ``what``
@@ -238,7 +247,7 @@ def _clip_parts(path: str, image: bool, clip_arg: str) -> tuple[Any, Any, Any]:
 
     from streamt2v.models.tokenizers import load_tokenizer
 
-    how = f"pass OUT/final of `streamt2v train clip`, or {shipped_advice('clip', '', path)}"
+    how = f"pass {TRAINED_SOURCES['clip']}, or {shipped_advice('clip', '', path)}"
     p = need_dir(path, "a trained micro-CLIP ({})", how, Arg("clip"))
     if (p / "text_encoder").is_dir():
         # transformers builds a 2-token tokenizer from a folder without vocabulary: every word one id

@@ -24,6 +24,7 @@ from streamt2v.microworld.dataset import ClipSpec
 from streamt2v.microworld.render import FRAME_LIMIT
 from streamt2v.models.strict_loading import from_pretrained_strict
 from streamt2v.train.frozen import (
+    TRAINED_SOURCES,
     load_frozen_clip,
     load_frozen_vae,
     named_folder,
@@ -203,11 +204,12 @@ class StreamRecipe(BaseRecipe):
         self.check_caption_lengths(text.tokenizer, text.max_length)
         shipped = shipped_advice("base_unet", self.name, self.base_unet)
         base_named = named_folder("base_unet", self.base_unet, self.name, "the base UNet")
+        vae_named = named_folder("vae", self.vae, self.name, "the VAE")
         with naming_arguments("base_unet") as (base_arg,):
             p = need_model_dir(
                 self.base_unet,
                 "a trained base UNet ({})",
-                f"pass OUT/final/unet of the base run, or {shipped}",
+                f"pass {TRAINED_SOURCES['base_unet']}, or {shipped}",
                 "UNet3DConditionModel",
                 Arg("base_unet"),
             )
@@ -220,8 +222,8 @@ class StreamRecipe(BaseRecipe):
             )
         if base.config.in_channels != vae.latent_channels:
             raise ArgumentValueError(
-                f"{base_named} takes {base.config.in_channels} latent channels, "
-                f"{named_folder('vae', self.vae, self.name, 'the VAE')} makes {vae.latent_channels}; give the ",
+                f"{base_named} takes {base.config.in_channels} latent channels, {vae_named} makes "
+                f"{vae.latent_channels}; give the ",
                 Arg("vae"),
                 " the base was trained with",
             )
