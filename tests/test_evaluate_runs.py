@@ -153,7 +153,7 @@ def test_a_run_that_cannot_be_scored_keeps_its_prompt_line(tmp_path, capsys):
     prompts.write_text("a blue ball\n")  # its line left out: the count says why
     assert main([*argv, "--prompts", str(prompts)]) == 2
     assert (
-        f"got 2 videos (with 1 run folder that cannot be scored, which keep their lines: {stopped}) but 1 prompt"
+        f"got 2 videos (with 1 run folder that cannot be scored, which keeps its line: {stopped}) but 1 prompt"
         in capsys.readouterr().err
     )
     keyed = tmp_path / "p.json"  # keyed by video: a skipped run needs no key
@@ -181,6 +181,37 @@ def test_a_skipped_run_shares_no_key_with_a_video_of_its_name(tmp_path, capsys):
     keyed.write_text(json.dumps({str(stopped): "a blue ball", "done": "a red ball", "a": "a red ball"}))
     assert main([*argv, "--prompts", str(keyed)]) == 0  # its path taken: no key left over
     assert "not used" not in capsys.readouterr().err
+
+
+def test_the_command_line_skips_a_run_in_its_place_as_python_does(tmp_path, capsys):
+    """The command line added the runs that cannot be scored after the other skipped videos, and left them out
+    of config['boundaries'], where evaluate_videos keeps the order given; one given twice was accepted."""
+    stopped, _ = make_run(tmp_path, complete=False, name="stopped")
+    done, out = make_run(tmp_path, name="done")
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"no video")
+    targets = [str(stopped), str(bad), str(done)]
+    result = tmp_path / "r.json"
+    assert main(["evaluate", *targets, "--metrics", "probes", "--no-progress", "--out", str(result)]) == 0
+    data = json.loads(result.read_text())
+    python = evaluate_videos(targets, metrics="probes")
+    assert (
+        [s["path"] for s in data["skipped"]]
+        == [s["path"] for s in python.skipped]
+        == [str(stopped), str(bad)]
+    )
+    assert data["config"]["boundaries"] == python.config["boundaries"]
+    assert list(data["config"]["boundaries"]) == [str(stopped), str(bad), str(out)]
+    capsys.readouterr()
+    assert main(["evaluate", str(stopped), f"{stopped}/", "--metrics", "scuts", "--no-progress"]) == 2
+    assert f"run folder {str(stopped)!r} is given twice (as {str(stopped)!r} and as '{stopped}/')" in (
+        capsys.readouterr().err
+    )
+    assert main(["evaluate", str(stopped), "--metrics", "scuts", "--no-progress"]) == 1
+    assert capsys.readouterr().err.endswith("error: the run folder could not be scored\n")
+    other, _ = make_run(tmp_path, complete=False, name="other")
+    assert main(["evaluate", str(stopped), str(other), "--metrics", "scuts", "--no-progress"]) == 1
+    assert capsys.readouterr().err.endswith("error: none of the 2 run folders could be scored\n")
 
 
 def test_a_run_folder_given_to_python_is_scored_as_its_output(tmp_path):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from streamt2v.cli import chosen_device, library_bars_off_if_quiet, user_path
 from streamt2v.cli.launched import refuse_a_launch
-from streamt2v.wording import counted
+from streamt2v.wording import counted, singular_or_plural
 
 # The MAWE flags' defaults: one given otherwise while MAWE is not asked for is said to be unused.
 MAWE_DEFAULTS = {"flow": "dis", "flow_size": 720, "mawe_definition": "official", "mawe_coeff": 9.5}
@@ -175,10 +175,27 @@ def _prompts_of(path: Path, places: list, unscorable: dict) -> list[str]:
     if skipped and len(prompts) != len(places):  # a file in order: its lines counted with the runs skipped
         raise ValueError(
             f"got {counted(len(places), 'video')} (with {counted(len(skipped), 'run folder')} that cannot be "
-            f"scored, which keep their lines: {', '.join(run_name(t) for t in unscorable)}) but "
+            f"scored, which {singular_or_plural(len(skipped), 'keeps its line', 'keep their lines')}: "
+            f"{', '.join(run_name(t) for t in unscorable)}) but "
             f"{counted(len(prompts), 'prompt')}; give one prompt per video"
         )
     return [p for i, p in enumerate(prompts) if i not in skipped]
+
+
+def _skip_in_place(report, places: list, unscorable: dict) -> None:
+    """The runs of ``unscorable`` added to ``report``'s skipped videos, all of them in the order of ``places``
+    (as given), and to a config's plans by video (None: none used), as ``evaluate_videos`` of the run folders
+    records them."""
+    from streamt2v.metrics.run_target import run_name
+
+    labels = [str(v) if v is not None else run_name(t) for v, t in places]
+    for target, err in unscorable.items():
+        report.skip(run_name(target), err)
+    order = {label: i for i, label in reversed(list(enumerate(labels)))}
+    report.skipped.sort(key=lambda s: order.get(str(s["path"]), len(labels)))
+    plans, runs = report.config.get("boundaries"), {run_name(t) for t in unscorable}
+    if isinstance(plans, dict):
+        report.config["boundaries"] = {k: plans.get(k) for k in labels if k in plans or k in runs}
 
 
 def _listed(frames: list[int], at_most: int = 8) -> str:
@@ -229,7 +246,7 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and not args.out:  # before the imports of seconds
         raise ValueError("--resume continues a stopped run from its --out FILE.partial: give the same --out")
     from streamt2v.arguments import logs_naming_flags
-    from streamt2v.io.folders import refuse_existing
+    from streamt2v.io.folders import home_path, refuse_existing
     from streamt2v.memory import resolve_device
     from streamt2v.metrics.evaluate import (
         EvaluationInterrupted,
@@ -276,6 +293,13 @@ def run(args: argparse.Namespace) -> int:
             runs[str(target)] = run_output(target)
         except UnscorableRun as err:
             unscorable[str(target)] = err
+    given_runs: dict[Path, str] = {}  # a run given twice: a video given twice is refused below
+    for target in (str(t) for t in targets if str(t) in unscorable):
+        first = given_runs.get(home_path(target).resolve())
+        if first is not None:
+            how = f" (as {first!r} and as {target!r})" if first != target else ""
+            raise ValueError(f"run folder {run_name(target)!r} is given twice{how}")
+        given_runs[home_path(target).resolve()] = target
     # a run that cannot be scored keeps its place (None) for the prompts in order, as an unreadable video does
     places = [
         (v, target)
@@ -399,14 +423,12 @@ def run(args: argparse.Namespace) -> int:
         above = "; their results are above" if stop.report.records else ""
         how = "" if kept is None else kept.how_to_continue()
         said = KeyboardInterrupt(f"{stop}{above}{how}")
-        for target, err in unscorable.items():
-            stop.report.skip(run_name(target), err)
+        _skip_in_place(stop.report, places, unscorable)
         try:
             _report(stop.report.as_flags())  # the skipped videos' reasons name this command's flags
         finally:  # also when the table's reader is gone: the stop, and how to continue, are the news
             raise said from None
-    for target, err in unscorable.items():
-        report.skip(run_name(target), err)
+    _skip_in_place(report, places, unscorable)
     # the skipped videos' reasons name this command's flags (--flow-size, not flow_size), on stderr and in --out
     report = report.as_flags()
     # with none scored too: the file holds the skipped videos and why, for a script; written (and the partial
