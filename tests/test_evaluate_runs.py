@@ -95,7 +95,7 @@ def test_a_run_folder_whose_output_cannot_be_scored_is_skipped_with_its_reason(t
     assert main(["evaluate", str(run), str(video), "--metrics", "scuts", "--no-progress"]) == 0
     assert capsys.readouterr().err == (
         f"skipped {run}: the output {str(out)!r} of run folder {str(run)!r} is gone (moved or removed); to score "
-        "it where it is now, score it on its own at the run's chunks: streamt2v evaluate NEW_PATH --boundaries "
+        "it where it is now, evaluate it on its own at the run's chunks: streamt2v evaluate NEW_PATH --boundaries "
         "20,28,36\n"
     )
     run, out = make_run(tmp_path / "c")
@@ -236,7 +236,7 @@ def test_a_run_folder_given_to_python_is_scored_as_its_output(tmp_path):
     out.unlink()
     report = evaluate_videos([done], metrics="scuts")
     assert report.skipped[0]["error"].endswith(
-        "score it on its own at the run's chunks: evaluate_videos(['NEW_PATH'], boundaries=[20, 28, 36])"
+        "evaluate it on its own at the run's chunks: evaluate_videos(['NEW_PATH'], boundaries=[20, 28, 36])"
     )
 
 

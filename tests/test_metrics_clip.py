@@ -117,6 +117,8 @@ def test_clip_score_takes_the_clip_as_evaluate_videos_names_it(tiny_clip):
         clip_score([video], "a red circle", tiny_clip)
     with pytest.raises(ValueError, match="^videos is an empty list: give a video"):
         clip_score([], "a red circle", tiny_clip)
+    with pytest.raises(ValueError, match="^videos is an empty tuple: give a video"):
+        clip_score((), "a red circle", tiny_clip)
 
 
 def test_errors(tiny_clip, tmp_path):

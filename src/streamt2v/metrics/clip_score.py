@@ -316,7 +316,9 @@ def clip_score(
         )
     single = isinstance(prompts, str)
     if isinstance(videos, (list, tuple)) and not videos:
-        raise ValueError("videos is an empty list: give a video, or a list of at least one")
+        raise ValueError(
+            f"videos is an empty {type(videos).__name__}: give a video, or a list of at least one"
+        )
     if single and isinstance(videos, (list, tuple)):  # not one video: wrapped, it read as a list "video"
         n = len(videos)
         raise TypeError(  # as evaluate_videos' checked_prompts refuses a single str for a list

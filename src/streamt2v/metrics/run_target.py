@@ -83,7 +83,7 @@ def run_output(run: str | os.PathLike) -> tuple[Path, list[int]]:
     if not video.exists():
         raise UnscorableRun(
             f"the output {output!r} of run folder {name!r} is gone (moved or removed); to score it where it is "
-            "now, score it on its own at the run's chunks: ",
+            "now, evaluate it on its own at the run's chunks: ",
             _alone_at(boundaries, "NEW_PATH"),
         )
     try:
