@@ -39,9 +39,10 @@ def test_a_torch_dtype_is_taken_and_the_run_records_its_name(tmp_path, model):
     assert json.loads((tmp_path / "run-t" / "config.json").read_text())["dtype"] == "fp32"
 
 
-def test_a_dtype_the_device_does_not_run_is_named_as_given(tmp_path, monkeypatch, capsys, model):
-    """``dtype="half"`` on the CPU was told "dtype fp16 is not supported on device cpu", naming neither the
-    argument nor the value given; the command line names its flag."""
+def test_a_dtype_the_device_does_not_run_is_named_with_its_argument(tmp_path, monkeypatch, capsys, model):
+    """``dtype="half"`` on the CPU was told "dtype fp16 is not supported on device cpu", naming no argument;
+    it names ``dtype=`` by the short name the config keeps (and config.json stores), the command line its
+    flag."""
     monkeypatch.chdir(tmp_path)
     stream = StreamConfig(num_frames=16)
     for given in ("half", torch.float16):  # GenerateConfig keeps the name the run records

@@ -82,6 +82,17 @@ def test_another_error_names_the_runs_it_stopped(tmp_path: Path) -> None:
     assert isinstance(caught.value.__cause__, IsADirectoryError)  # the error itself, as its cause
 
 
+def test_a_bugs_error_keeps_its_kind_and_traceback_with_the_runs_it_stopped_as_a_note(tmp_path: Path) -> None:
+    """Only an OSError (a run that cannot be started) becomes a RuntimeError naming the runs it stopped; a
+    bug's TypeError or KeyError became one too, printed as one line without the traceback that finds it."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    log = open(tmp_path / "long.log", "w")  # noqa: SIM115 (closed by stop_runs)
+    bug = KeyError("chunks")
+    assert processes.stop_runs_for(bug, {"long": (proc, log)}) is None  # the caller raises it as it is
+    assert proc.poll() is not None
+    assert bug.__notes__ == ["stopped run long; a rerun resumes it from its latest checkpoint"]
+
+
 def _interrupted_while_stopping(tmp_path: Path, stop) -> processes.ReleaseInterrupted:
     """``stop({"stubborn": (proc, log)})`` for a run that ignores SIGTERM, a Ctrl-C (SIGINT) coming a second
     into the grace: what it raised, once the run's process is killed."""

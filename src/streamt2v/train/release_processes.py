@@ -128,9 +128,10 @@ def stop_runs(
 def stop_runs_for(err: BaseException, running: dict[str, tuple[subprocess.Popen, IO[str]]]) -> None:
     """Stop the running runs (:func:`stop_runs`) because of ``err``, which ended :func:`train_all`'s loop,
     and raise what says so: a Ctrl-C as :class:`ReleaseInterrupted`, a run's failure as :class:`RunFailed`
-    and another error (an OSError starting a run) as a RuntimeError caused by it, each with the runs it
-    stopped after its text; returns where it stopped none (the caller raises ``err``). A second Ctrl-C while
-    they stop is :class:`ReleaseInterrupted` after the error's text: it hid the failure."""
+    and an OSError (starting a run) as a RuntimeError caused by it, each with the runs it stopped after its
+    text; any other error (a bug: its traceback is what helps) gets them as a note and returns, as where it
+    stopped none (the caller raises ``err``). A second Ctrl-C while they stop is :class:`ReleaseInterrupted`
+    after the error's text: it hid the failure."""
     try:
         stopped = stop_runs(running)
     except ReleaseInterrupted as hurried:
@@ -141,5 +142,7 @@ def stop_runs_for(err: BaseException, running: dict[str, tuple[subprocess.Popen,
         raise ReleaseInterrupted(stopped_runs(stopped)) from None
     if isinstance(err, RunFailed) and stopped:  # the runs its failure stopped, which it did not name
         raise RunFailed(f"{err}; {stopped_runs(stopped)}") from None
-    if isinstance(err, Exception) and stopped:  # its own kind cannot be rebuilt with more text: its cause
+    if isinstance(err, OSError) and stopped:  # its own kind cannot be rebuilt with more text: its cause
         raise RuntimeError(f"{err}; {stopped_runs(stopped)}") from err
+    if stopped:
+        err.add_note(stopped_runs(stopped))
