@@ -13,7 +13,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import NamedTuple
 
 from streamt2v.typed_values import flag_value, shown_value
@@ -103,22 +103,38 @@ def flags_in_record(record: logging.LogRecord, rename: Callable[[str], str] | No
     return True
 
 
-@contextmanager
-def logs_naming_flags(*loggers: str, rename: Callable[[str], str] | None = None) -> Iterator[None]:
+def logs_naming_flags(*loggers: str, rename: Callable[[str], str] | None = None) -> AbstractContextManager:
     """While within, the log lines of the library's ``loggers`` name the :class:`Arg` they carry as the
     command line's flags (``--batch-size 8``; ``batch_size=8`` to a Python caller): a command that runs the
     library says its flags, as its errors do (:meth:`NamesArguments.as_flags`). ``rename``: how the command
     names what those lines name by a setting's field name in plain text (generate's
     ``cli.setting_flags.as_flags``: ``init_video is 64x64`` as ``--init-video is 64x64``), applied to each
     whole message."""
-    spell = functools.partial(flags_in_record, rename=rename)
+    return logs_filtered(functools.partial(flags_in_record, rename=rename), *loggers)
+
+
+def logs_with_args(convert: Callable[[object], object], *loggers: str) -> AbstractContextManager:
+    """While within, each argument of the library's ``loggers``' lines (``logger.warning("%s ...", arg)``) as
+    ``convert`` gives it: how a caller's context words the settings a line advises."""
+
+    def each_arg(record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(convert(arg) for arg in record.args)
+        return True
+
+    return logs_filtered(each_arg, *loggers)
+
+
+@contextmanager
+def logs_filtered(rewrite: Callable[[logging.LogRecord], bool], *loggers: str) -> Iterator[None]:
+    """While within, ``rewrite`` filters the lines of the library's ``loggers`` (and may reword them)."""
     for name in loggers:
-        logging.getLogger(name).addFilter(spell)
+        logging.getLogger(name).addFilter(rewrite)
     try:
         yield
     finally:
         for name in loggers:
-            logging.getLogger(name).removeFilter(spell)
+            logging.getLogger(name).removeFilter(rewrite)
 
 
 def spelled(parts: tuple[object, ...], *, flags: bool) -> str:

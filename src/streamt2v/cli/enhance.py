@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import shlex
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
-from streamt2v.arguments import NAME_ONLY, Arg
+from streamt2v.arguments import NAME_ONLY, Arg, logs_with_args
 from streamt2v.cli import (
     chosen_device,
     integer_at_least,
@@ -229,37 +227,24 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(as_flags(err.message, FLAGS) + err.note(FLAGS)) from None
 
 
-@contextmanager
-def logs_advising_enhance(output: str | os.PathLike) -> Iterator[None]:
+def logs_advising_enhance(output: str | os.PathLike) -> AbstractContextManager:
     """While within, stage 3's warnings on ``generate --enhance``'s command line advise a setting generate has
     no flag for (``pad_to_aspect``, ``resolution``) as this command's flag, passed to it on the low-resolution
     video of the run writing ``output``: ``pass --pad-to-aspect to `streamt2v enhance` on the low-resolution
     video out.lowres.mp4``. A setting named without a value (one a Python caller gave the run) keeps its
     name."""
 
-    def advise(record: logging.LogRecord) -> bool:
+    def advise(arg: object) -> object:
+        if not isinstance(arg, Arg):
+            return arg
+        if arg.value is NAME_ONLY:
+            return str(arg)
         # the path made here, at a warning: an -o generate refuses (-o .) has none, and is refused first
         from streamt2v.pipeline.preflight import lowres_path
 
-        where = f" to `streamt2v enhance` on the low-resolution video {lowres_path(output)}"
-        if isinstance(record.args, tuple):
-            record.args = tuple(
-                (str(arg) if arg.value is NAME_ONLY else arg.flag + where) if isinstance(arg, Arg) else arg
-                for arg in record.args
-            )
-        return True
+        return f"{arg.flag} to `streamt2v enhance` on the low-resolution video {lowres_path(output)}"
 
-    loggers = [
-        logging.getLogger(name)
-        for name in ("streamt2v.pipeline.enhance", "streamt2v.pipeline.enhance_canvas")
-    ]
-    for logger in loggers:
-        logger.addFilter(advise)
-    try:
-        yield
-    finally:
-        for logger in loggers:
-            logger.removeFilter(advise)
+    return logs_with_args(advise, "streamt2v.pipeline.enhance", "streamt2v.pipeline.enhance_canvas")
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from streamt2v.arguments import NAME_ONLY, Arg, FlaggedArg
+from streamt2v.arguments import NAME_ONLY, Arg, FlaggedArg, logs_with_args
 from streamt2v.models.autoencoder import VideoAutoencoder
 from streamt2v.pipeline.enhance_config import EnhanceConfig
 from streamt2v.typed_values import shown_value
@@ -58,29 +58,16 @@ class RunEnhanceSetting(FlaggedArg):
         return f"{given} in the run's enhance settings (GenerateConfig(enhance={{{self.name!r}: {shown_value(self.value)}}}))"
 
 
-@contextmanager
-def logs_advising_run_settings() -> Iterator[None]:
+def logs_advising_run_settings() -> AbstractContextManager:
     """While within, stage 3's warnings name a setting they advise as a key of generate's ``enhance`` dict
     (:class:`RunEnhanceSetting`), not a field of an EnhanceConfig the caller never made."""
 
-    def advise(record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(
-                RunEnhanceSetting(arg.name, arg.value, flag=arg.flag)
-                if isinstance(arg, EnhanceSetting)
-                else arg
-                for arg in record.args
-            )
-        return True
+    def advise(arg: object) -> object:
+        if isinstance(arg, EnhanceSetting):
+            return RunEnhanceSetting(arg.name, arg.value, flag=arg.flag)
+        return arg
 
-    loggers = [logging.getLogger(name) for name in ("streamt2v.pipeline.enhance", __name__)]
-    for each in loggers:
-        each.addFilter(advise)
-    try:
-        yield
-    finally:
-        for each in loggers:
-            each.removeFilter(advise)
+    return logs_with_args(advise, "streamt2v.pipeline.enhance", __name__)
 
 
 def fit_and_pad(
