@@ -18,7 +18,6 @@ import csv
 import json
 import logging
 import math
-import numbers
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from streamt2v.arguments import (
 )
 from streamt2v.io.folders import ExistingOutputError, atomic_write_file, check_writable_parent, home_path
 from streamt2v.io.frame_rates import DEFAULT_FPS
+from streamt2v.metrics.boundaries import checked_plans
 from streamt2v.metrics.flow import (
     DEFAULT_FLOW_SIZE,
     check_flow_backend,
@@ -394,29 +394,7 @@ def evaluate_videos(
     check_positive(fps, "fps")
     if boundaries is None and plans and "probes" in chosen:
         boundaries = [plans.get(i) for i in range(len(videos))]
-    if isinstance(boundaries, Mapping):  # a report's config["boundaries"] maps its videos' labels
-        raise TypeError(
-            "boundaries= takes one list of frame indices for every video, or a list (or None) per video in the "
-            "videos' order, not a mapping: give [boundaries[path] for path in videos]"
-        )
-    if boundaries is not None and not isinstance(boundaries, (str, bytes)):
-        boundaries = list(boundaries)  # read once: an iterator is empty after the look for per-video lists
-    per_video = _per_video(boundaries)
-    if per_video:  # one plan a video, None for the default (a run folder's recorded plan beside other videos)
-        if len(boundaries) != len(videos):
-            raise ValueError(
-                f"got {counted(len(videos), 'video')} but boundaries for {len(boundaries)}; give one list (or "
-                "None) per video, or one list for all"
-            )
-        for j, b in enumerate(boundaries):
-            if b is not None and (isinstance(b, str) or not isinstance(b, Sequence)):
-                raise TypeError(f"boundaries[{j}] must be a list of frame indices or None, got {b!r}")
-        boundaries = [
-            None if b is None else _checked_boundaries(b, f"boundaries[{j}]")
-            for j, b in enumerate(boundaries)
-        ]
-    elif boundaries is not None:
-        boundaries = _checked_boundaries(boundaries)
+    boundaries, per_video = checked_plans(boundaries, len(videos))
     if "mawe" in chosen:
         check_mawe_settings(mawe_coeff, flow, raft_weights)
     for label, record in (reuse or {}).items():  # scores taken back must be of the metrics asked for
@@ -531,25 +509,6 @@ def evaluate_videos(
     except KeyboardInterrupt:  # the videos scored so far are not lost with the rest (the CLI prints them)
         raise EvaluationInterrupted(report, len(videos)) from None
     return report
-
-
-def _per_video(boundaries: Sequence | None) -> bool:
-    """Whether ``boundaries`` holds a list (or None) per video rather than one list of frame indices."""
-    return (
-        boundaries is not None
-        and not isinstance(boundaries, (str, bytes))
-        and any(b is None or (isinstance(b, Sequence) and not isinstance(b, str)) for b in boundaries)
-    )
-
-
-def _checked_boundaries(boundaries: Sequence[int], name: str = "boundaries") -> list[int]:
-    """``boundaries`` as a list, refused unless each is a frame index >= 1 (``name``: the argument, or the
-    item of it, as the error names it)."""
-    boundaries = list(boundaries)
-    bad = [b for b in boundaries if isinstance(b, bool) or not isinstance(b, numbers.Integral) or b < 1]
-    if bad:  # would otherwise skip every video with the same error
-        raise ValueError(f"{name}: chunk boundaries must be frame indices >= 1, got {bad}")
-    return boundaries
 
 
 def _same_device(a: torch.device, b: torch.device) -> bool:
