@@ -399,7 +399,7 @@ def test_vae_decoder_only_fine_tuning_keeps_the_encoder(tmp_path: Path) -> None:
 
 def test_resume_accepts_an_option_added_after_the_checkpoint(tmp_path: Path) -> None:
     from streamt2v.train.recipes import make_recipe
-    from streamt2v.train.run_folder import recipe_config_changes
+    from streamt2v.train.resume_settings import recipe_config_changes
 
     recipe = make_recipe("vae", size=16)
     current = recipe.config()

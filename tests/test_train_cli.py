@@ -392,7 +392,7 @@ def test_a_run_stopped_under_a_launcher_says_once_how_to_continue_with_its_batch
 
     def changed_settings(argv: list[str]) -> list[str]:
         caplog.clear()
-        with caplog.at_level(logging.WARNING, logger="streamt2v.train.run_folder"):
+        with caplog.at_level(logging.WARNING, logger="streamt2v.train.resume_settings"):
             assert main(argv) == 0
         return [r.getMessage() for r in caplog.records if "changed training settings" in r.getMessage()]
 

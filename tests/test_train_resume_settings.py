@@ -10,7 +10,7 @@ from pathlib import Path
 
 from streamt2v.train.loop import TrainConfig
 from streamt2v.train.recipes import make_recipe
-from streamt2v.train.run_folder import check_resumed_config, recorded_recipe_config
+from streamt2v.train.resume_settings import check_resumed_config, recorded_recipe_config
 
 
 def _run_config(recipe, cfg: TrainConfig) -> dict:
@@ -30,13 +30,13 @@ def test_a_resume_warns_only_of_the_settings_that_change_its_steps(caplog):
     saved = json.loads(json.dumps(_run_config(recipe, cfg)))  # as a checkpoint records it
     checkpoint = Path("run/checkpoints/step-00000004")
     bookkeeping = replace(cfg, num_workers=4, checkpoint_every=100, sample_every=5, log_every=2)
-    with caplog.at_level(logging.INFO, logger="streamt2v.train.run_folder"):
+    with caplog.at_level(logging.INFO, logger="streamt2v.train.resume_settings"):
         check_resumed_config(checkpoint, saved, _run_config(recipe, bookkeeping), recipe, 4)
     assert [r.levelno for r in caplog.records] == [logging.INFO], caplog.text
     for change in ("num_workers: 0 -> 4", "checkpoint_every: 500 -> 100", "sample_every: 0 -> 5"):
         assert change in caplog.records[0].getMessage()
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="streamt2v.train.run_folder"):
+    with caplog.at_level(logging.INFO, logger="streamt2v.train.resume_settings"):
         check_resumed_config(checkpoint, saved, _run_config(recipe, replace(bookkeeping, lr=1e-3)), recipe, 4)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and warnings[0].endswith("changed training settings: lr: 0.0001 -> 0.001")
@@ -83,7 +83,7 @@ def test_a_resume_on_other_processes_names_the_flags_on_the_command_line(caplog,
         return 0
 
     monkeypatch.setattr(train_command, "_train", resume)
-    with caplog.at_level(logging.INFO, logger="streamt2v.train.run_folder"):
+    with caplog.at_level(logging.INFO, logger="streamt2v.train.resume_settings"):
         for cfg in (TrainConfig(steps=10, grad_accum=2), TrainConfig(steps=10, grad_accum=4, num_workers=2)):
             now = _run_config(recipe, cfg)
             check_resumed_config(checkpoint, saved, now, recipe, 4)
@@ -180,7 +180,7 @@ def test_a_resumes_changes_show_each_value_as_its_flag_takes_it(monkeypatch):
 
     from streamt2v.arguments import ArgumentValueError
     from streamt2v.cli import train as train_command
-    from streamt2v.train.run_folder import Change, SettingChanges, train_config_changes
+    from streamt2v.train.resume_settings import Change, SettingChanges, train_config_changes
 
     recipe = make_recipe("base")
     saved = json.loads(json.dumps(_run_config(recipe, TrainConfig(steps=10))))

@@ -11,7 +11,7 @@ import typing
 
 from streamt2v.cli import main
 from streamt2v.train.recipes import PATH_OPTIONS, make_recipe, recipe_classes
-from streamt2v.train.run_folder import (
+from streamt2v.train.resume_settings import (
     moved_path_options,
     recipe_config_changes,
     recorded_recipe_config,

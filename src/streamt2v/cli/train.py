@@ -235,7 +235,7 @@ def run(args: argparse.Namespace) -> int:
     with (
         _main_process_logs(),
         logs_naming_flags(
-            "streamt2v.train.loop", "streamt2v.train.train_config", "streamt2v.train.run_folder"
+            "streamt2v.train.loop", "streamt2v.train.train_config", "streamt2v.train.resume_settings"
         ),
     ):
         try:
@@ -249,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _given_by_set(part: object, by_set: set[str]) -> object:
     """An error's ``part`` naming the recipe options ``by_set`` (with a flag, given by --set) as --set."""
-    from streamt2v.train.run_folder import SettingChanges
+    from streamt2v.train.resume_settings import SettingChanges
 
     if type(part) is Arg and part.name in by_set:
         return RecipeOption(*part)

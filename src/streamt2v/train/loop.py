@@ -3,17 +3,9 @@
 The official StreamingT2V release has no training code; this loop follows the paper's appendix
 (AdamW, EMA of weights, mixed precision on GPU) with the usual diffusion-training machinery:
 gradient accumulation, gradient clipping, linear warm-up, checkpoints that carry their config,
-``resume`` with bit-exact continuation, a tqdm progress bar (log lines in a batch job's log,
+``resume`` with bit-exact continuation (the samples and draws of each step:
+:mod:`streamt2v.train.step_draws`), a tqdm progress bar (log lines in a batch job's log,
 :mod:`streamt2v.train.progress`), a JSONL loss log and sample hooks.
-
-Determinism: sample ``i`` of a dataset is a pure function of ``(seed, i)`` and step ``s`` of a run
-consumes the global sample indices ``((s * accum + m) * world + rank) * batch + j``; every random draw
-of a micro-batch (noise, timesteps, condition dropout) comes from a CPU generator seeded by
-``(seed, s, m * world + rank)``, the micro-batch's place in the step, and the global torch RNG, which
-dropout layers draw from, is reseeded from the same triple before each micro-batch. A resumed run therefore
-repeats the uninterrupted one exactly, and a run on ``world`` processes with ``grad_accum = A`` takes the
-steps of a one-process run with ``grad_accum = world * A`` (same samples, draws and averaged gradient, up to
-float summation order), so a multi-GPU run can be checked, or continued, on fewer devices.
 """
 
 from __future__ import annotations
@@ -30,7 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset
 
 from streamt2v.arguments import Arg, ArgumentRuntimeError, ArgumentValueError
 from streamt2v.compiling import compile_modules
@@ -50,19 +42,19 @@ from streamt2v.train.data_workers import (
 from streamt2v.train.ema import EMA
 from streamt2v.train.memory_needs import available_memory, check_training_memory
 from streamt2v.train.progress import StepProgress
+from streamt2v.train.resume_settings import check_resumed_config, recorded_recipe_config
 from streamt2v.train.run_folder import (
     check_out_dir,
-    check_resumed_config,
     exported_step,
     is_run_folder,
     lock_run_folder,
     make_run_folder,
     record_exported_step,
-    recorded_recipe_config,
     remove_made_folders,
     remove_run_leftovers,
     truncate_log,
 )
+from streamt2v.train.step_draws import GLOBAL_RNG_STREAM, IndexStream, step_seed
 from streamt2v.train.train_config import (
     TrainConfig,
     check_process_state,
@@ -140,36 +132,6 @@ class TrainInterrupted(KeyboardInterrupt):
         else:
             said = f"a resume repeats the {counted(lost, 'step')} since {where}"
         super().__init__(f"at step {step}; {said}")
-
-
-class _IndexStream(Sampler[int]):
-    """Global sample indices of one process from ``start_step`` on (endless)."""
-
-    def __init__(self, start_step: int, cfg: TrainConfig, rank: int, world: int) -> None:
-        self.start_step, self.cfg, self.rank, self.world = start_step, cfg, rank, world
-
-    def __iter__(self) -> Iterator[int]:
-        c = self.cfg
-        k = self.start_step * c.grad_accum  # micro-batch counter
-        while True:
-            base = (k * self.world + self.rank) * c.batch_size
-            yield from range(base, base + c.batch_size)
-            k += 1
-
-
-def step_seed(seed: int, step: int, micro: int, *, stream: int = 0x5EED) -> int:
-    """Seed of the generator for the random draws of micro-batch ``micro`` of ``step``, numbered across
-    processes (``micro * world + rank``) so the draws do not depend on how the step is split.
-    ``stream`` tells independent seeds of the same micro-batch apart (:data:`GLOBAL_RNG_STREAM`)."""
-    # the 0 keeps the draws of runs made when the rank was a separate entry (one process: rank 0)
-    ss = np.random.SeedSequence([seed & 0xFFFFFFFF, step, micro, 0, stream])
-    return int(ss.generate_state(1, np.uint64)[0] >> 1)
-
-
-# The global torch RNG's seed for a micro-batch: dropout layers of the trained network draw from it, so
-# it is reseeded per micro-batch rather than carried over (whatever else consumed it, e.g. a DataLoader
-# starting after a resume, the masks stay those of the uninterrupted run).
-GLOBAL_RNG_STREAM = 0xD209
 
 
 def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
@@ -475,7 +437,7 @@ class _Run:
         return DataLoader(
             ErrorsTravelWhole(ds) if workers else ds,
             batch_size=cfg.batch_size,
-            sampler=_IndexStream(start, cfg, self.rank, self.world),
+            sampler=IndexStream(start, cfg, self.rank, self.world),
             collate_fn=CollateOrError(collate) if workers else collate,
             num_workers=cfg.num_workers,
             worker_init_fn=ignore_stop_signals if cfg.num_workers else None,

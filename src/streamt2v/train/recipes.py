@@ -36,7 +36,7 @@ from streamt2v.wording import close_name, words_as_typed
 logger = logging.getLogger(__name__)
 
 # Recipe options that name a file or folder (``data`` unless it is ``"microworld"``). A run records them
-# absolute (:func:`streamt2v.train.run_folder.recorded_recipe_config`), so ``assemble`` and
+# absolute (:func:`streamt2v.train.resume_settings.recorded_recipe_config`), so ``assemble`` and
 # ``train --resume`` read its record from any working folder; the recipe itself keeps them as given.
 PATH_OPTIONS: tuple[str, ...] = (
     "data",
@@ -65,8 +65,8 @@ FLAGGED_OPTIONS: tuple[str, ...] = (
 
 
 # Recipe options by their earlier names: given now, the name is refused naming the current one; a run that
-# recorded it is compared by the current one (train --resume, run_folder.check_resumed_config). The sample
-# videos' guidance is named as the sampler's (guidance), beside sample_steps.
+# recorded it is compared by the current one (train --resume, resume_settings.check_resumed_config). The
+# sample videos' guidance is named as the sampler's (guidance), beside sample_steps.
 EARLIER_OPTION_NAMES = {"guidance_scale": "sample_guidance"}
 
 
