@@ -326,6 +326,21 @@ def test_the_loop_settings_named_by_their_flags_have_one():
     assert {flag: flag in flags for flag in named} == named
 
 
+def test_the_help_of_the_trained_parts_says_where_the_recipes_advice_finds_them():
+    """--base-unet's help said 'OUT/final/unet of the base run', --vae's 'of the vae run', where the recipes'
+    advice (part_sources.TRAINED_SOURCES) says 'of a base run' and 'of `streamt2v train vae`'."""
+    import argparse
+
+    from streamt2v.cli import build_parser
+    from streamt2v.train.part_sources import TRAINED_SOURCES, shipped_what
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    helps = {action.dest: action.help for action in sub.choices["train"]._actions}
+    for dest, recipe in (("vae", ""), ("clip", ""), ("base_unet", "stream")):
+        assert f"{TRAINED_SOURCES[dest]})" in helps[dest], helps[dest]
+        assert f"'microworld': {shipped_what(dest, recipe)}" in helps[dest], helps[dest]
+
+
 def test_help_lists_the_presets(capsys):
     """``--preset``'s help ended "(config.PRESETS)", a Python name, where it named two presets of three."""
     from streamt2v.config import PRESETS

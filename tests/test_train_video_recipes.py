@@ -307,8 +307,8 @@ def test_missing_inputs_are_named(tmp_path, encoders):
     with pytest.raises(FileNotFoundError) as err:
         make_recipe("vae", decoder_only_from=nowhere).build()
     assert str(err.value.as_flags()) == (
-        f"--set decoder_only_from={nowhere} does not exist: pass OUT/final/vae of a vae run, or microworld "
-        "(the shipped model's VAE)"
+        f"--set decoder_only_from={nowhere} does not exist: pass OUT/final/vae of `streamt2v train vae`, or "
+        "microworld (the shipped model's VAE)"
     )
 
 

@@ -29,6 +29,7 @@ from streamt2v.cli.launched import another_process_of_a_launch
 from streamt2v.cli.setting_flags import typed_flags
 from streamt2v.config import PRESETS
 from streamt2v.launcher import launch_size
+from streamt2v.train.part_sources import TRAINED_SOURCES, shipped_what
 
 # The recipe options that have a flag (FLAG, its type, its help): the flag's dest is the recipe field, passed
 # only when given. Any other option: --set KEY=VALUE.
@@ -42,22 +43,23 @@ _RECIPE_FLAGS: tuple[tuple[str, Any, str], ...] = (
         str,
         f"architecture preset of the UNet (base, stream, refiner): {', '.join(PRESETS)} (default tiny)",
     ),
+    # where each part is found, and what microworld names: the recipes' advice says them from the same table
     (
         "--vae",
         user_path,
-        "trained VAE folder (OUT/final/vae of the vae run); 'microworld': the shipped model's (the refiner "
-        "recipe: the shipped refiner's)",
+        f"trained VAE folder ({TRAINED_SOURCES['vae']}); 'microworld': {shipped_what('vae', '')} (the "
+        f"refiner recipe: {shipped_what('vae', 'refiner')})",
     ),
     (
         "--clip",
         user_path,
-        "trained micro-CLIP folder (OUT/final of the clip run); 'microworld': the shipped one",
+        f"trained micro-CLIP folder ({TRAINED_SOURCES['clip']}); 'microworld': {shipped_what('clip', '')}",
     ),
     (
         "--base-unet",
         user_path,
-        "trained base UNet folder (stream recipe: OUT/final/unet of the base run); 'microworld': the shipped "
-        "model's stage-1 UNet",
+        f"trained base UNet folder (stream recipe: {TRAINED_SOURCES['base_unet']}); 'microworld': "
+        f"{shipped_what('base_unet', 'stream')}",
     ),
 )
 _RECIPE_FIELDS = tuple(flag[2:].replace("-", "_") for flag, _, _ in _RECIPE_FLAGS)

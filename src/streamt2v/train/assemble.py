@@ -36,7 +36,6 @@ from streamt2v.train.assemble_settings import (
     checked_scheduler_options,
 )
 from streamt2v.train.frozen import (
-    TRAINED_SOURCES,
     as_given,
     inside_hint,
     names_a_shipped_part,
@@ -44,8 +43,8 @@ from streamt2v.train.frozen import (
     refuse_other_class,
     shipped_advice,
     shipped_part,
-    shipped_what,
 )
+from streamt2v.train.part_sources import TRAINED_SOURCES, shipped_what
 
 logger = logging.getLogger(__name__)
 

@@ -23,65 +23,14 @@ from streamt2v.arguments import (
 from streamt2v.assets import (
     ASSETS_DIR,
     CLIP_DIR_NAME,
-    MODEL_DIR_NAME,
     REFINER_DIR_NAME,
     SHIPPED_NAME,
     names_shipped,
 )
 from streamt2v.io.folders import home_path, saved_class_name, what_it_holds
 from streamt2v.models.strict_loading import from_pretrained_strict
+from streamt2v.train.part_sources import TRAINED_SOURCES, shipped_entry, shipped_part_path, shipped_what
 from streamt2v.wording import with_article
-
-# The options that take the name ``microworld`` for a part of the shipped models, as ``--model`` and
-# ``evaluate --clip-model`` do, by recipe (``assemble``'s kinds ``model`` and ``refiner`` stand as recipes;
-# None: any other): the part's folder in the package's assets and how advice names it. The refiner's ``vae``
-# is stage 3's own VAE (the same encoder, its decoder tuned at the refiner's size); ``degrade_vae`` and
-# ``decoder_only_from`` the stage-1/2 one; ``init_unet`` continues the shipped UNet of the recipe's stage.
-_MODEL_VAE = ((MODEL_DIR_NAME, "vae"), "the shipped model's VAE")
-_STAGE_1 = ((MODEL_DIR_NAME, "init_unet"), "the shipped model's stage-1 UNet")
-_STREAM = ((MODEL_DIR_NAME, "unet"), "the shipped model's stream UNet")
-_REFINER_UNET = ((REFINER_DIR_NAME, "unet"), "the shipped refiner's UNet")
-_SHIPPED_PARTS: dict[tuple[str, str | None], tuple[tuple[str, ...], str]] = {
-    ("clip", None): ((CLIP_DIR_NAME,), "the shipped micro-CLIP"),
-    ("vae", "refiner"): ((REFINER_DIR_NAME, "vae"), "the shipped refiner's VAE"),
-    ("vae", None): _MODEL_VAE,
-    ("degrade_vae", None): _MODEL_VAE,
-    ("decoder_only_from", None): _MODEL_VAE,
-    ("base_unet", None): _STAGE_1,
-    ("init_unet", "base"): _STAGE_1,
-    ("init_unet", "model"): _STAGE_1,
-    ("init_unet", "stream"): _STREAM,
-    ("init_unet", "refiner"): _REFINER_UNET,
-    ("unet", "model"): _STREAM,
-    ("unet", "refiner"): _REFINER_UNET,
-}
-
-
-# Where a trained part is found, for the advice of the recipes and assemble beside the shipped part
-# (shipped_advice)
-TRAINED_SOURCES = {
-    "vae": "OUT/final/vae of `streamt2v train vae`",
-    "clip": "OUT/final of `streamt2v train clip`",
-    "base_unet": "OUT/final/unet of a base run",
-}
-
-
-def _shipped_entry(option: str, recipe: str) -> tuple[tuple[str, ...], str] | None:
-    return _SHIPPED_PARTS.get((option, recipe)) or _SHIPPED_PARTS.get((option, None))
-
-
-def shipped_what(option: str, recipe: str) -> str:
-    """What ``microworld`` names for ``option`` of ``recipe`` (:func:`shipped_part`), in words: ``the shipped
-    model's VAE``; empty where it names none."""
-    entry = _shipped_entry(option, recipe)
-    return entry[1] if entry else ""
-
-
-def shipped_part_path(option: str, recipe: str) -> tuple[str, ...] | None:
-    """The folder, relative to the package's assets, of the shipped part that ``microworld`` names for
-    option ``option`` of the recipe (or assemble kind) ``recipe``; None where it names none."""
-    entry = _shipped_entry(option, recipe)
-    return entry[0] if entry else None
 
 
 def shipped_part(option: str, value: object, recipe: str) -> str | None:
@@ -121,7 +70,7 @@ def shipped_advice(option: str, recipe: str, given: object = None) -> str:
     """How advice offers the shipped part of ``option`` (:func:`shipped_part`): ``microworld (the shipped
     model's VAE)``; where ``given`` is that name but a local file or folder has it, which it then names,
     the part's own folder, which that name no longer reaches."""
-    where, what = _shipped_entry(option, recipe) or ((), "")
+    where, what = shipped_entry(option, recipe) or ((), "")
     if str(given) == SHIPPED_NAME and Path(SHIPPED_NAME).exists():
         local = "folder" if Path(SHIPPED_NAME).is_dir() else "file"
         return (

@@ -24,13 +24,13 @@ from streamt2v.microworld.dataset import ClipSpec
 from streamt2v.microworld.render import FRAME_LIMIT
 from streamt2v.models.strict_loading import from_pretrained_strict
 from streamt2v.train.frozen import (
-    TRAINED_SOURCES,
     load_frozen_clip,
     load_frozen_vae,
     named_folder,
     need_model_dir,
     shipped_advice,
 )
+from streamt2v.train.part_sources import TRAINED_SOURCES
 from streamt2v.train.recipes import (
     SampleInputs,
     check_at_least,

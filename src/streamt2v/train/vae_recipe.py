@@ -20,6 +20,7 @@ from streamt2v.microworld.dataset import ClipSpec
 from streamt2v.models.denoiser import weighted_mse
 from streamt2v.models.strict_loading import from_pretrained_strict
 from streamt2v.train.frozen import need_model_dir, shipped_advice
+from streamt2v.train.part_sources import TRAINED_SOURCES
 from streamt2v.train.recipes import (
     DataOptions,
     SampleInputs,
@@ -158,7 +159,7 @@ class VAERecipe(DataOptions):
         if self.decoder_only_from:
             option = RecipeOption("decoder_only_from")
             where = shipped_advice(option.name, self.name, self.decoder_only_from)
-            how = f"pass OUT/final/vae of a vae run, or {where}"
+            how = f"pass {TRAINED_SOURCES['vae']}, or {where}"
             src = need_model_dir(self.decoder_only_from, "the VAE to tune ({})", how, "AutoencoderKL", option)
             with naming_arguments(option) as (arg,):
                 vae = from_pretrained_strict(AutoencoderKL, src, f"{arg} folder")
