@@ -135,3 +135,37 @@ def test_a_missing_model_or_refiner_folder_is_named_as_given(home):
     with pytest.raises(FileNotFoundError) as err:
         Refiner.from_pretrained("nothere")
     assert str(err.value).startswith("refiner folder 'nothere' does not exist; ")
+
+
+def test_generate_names_its_paths_as_typed_then_as_read(home, capsys):
+    """The command line expanded ``~`` while parsing, so its refusals named only the expanded path
+    (``--init-video file not found: '/HOME/nope.mp4'``); the paths are named as typed, then as read."""
+    from streamt2v.cli import main
+
+    read = {name: repr(str(home / name)) for name in ("nope.mp4", "nomodel", "x.avi2", "x.mp4")}
+    (home / "stray.txt").write_text("the user's")
+    for flags, said in (
+        (["--init-video=~/nope.mp4"], f"--init-video file not found: '~/nope.mp4' ({read['nope.mp4']})"),
+        (["--model=~/nomodel"], f"model folder '~/nomodel' ({read['nomodel']}) does not exist ("),
+        (
+            ["--output=~/x.avi2"],
+            f"cannot write video to '~/x.avi2' ({read['x.avi2']}): unknown suffix '.avi2'",
+        ),
+        (["--gif=~/x.mp4"], f"--gif path must end in .gif, got '~/x.mp4' ({read['x.mp4']})"),
+        (["--run-dir=~"], f"run directory '~' ({str(home)!r}) is a folder holding other files ('stray.txt')"),
+    ):
+        assert main(["generate", "a cat", "--frames", "8", *flags, "--no-progress"]) == 2, flags
+        err = capsys.readouterr().err
+        assert said in err, err
+    assert "(e.g. --run-dir ~/my-run)" in err  # advice as typed, as the shell takes it
+
+
+def test_generate_in_python_names_a_tilde_path_as_given(home):
+    """``GenerateConfig(init_image="~/nope.png")`` was refused naming only '/HOME/nope.png'."""
+    from conftest import cfg_for
+    from streamt2v.pipeline.generate import generate
+
+    cfg = replace(cfg_for(home, "g", n=8), init_image="~/nope.png")
+    with pytest.raises(FileNotFoundError) as err:
+        generate(cfg)
+    assert str(err.value) == f"init_image file not found: '~/nope.png' ({str(home / 'nope.png')!r})"

@@ -292,9 +292,15 @@ def user_path(text: str) -> str:
     empty path is refused (``--init-video "$VIDEO"`` with the variable unset): read as no flag it was dropped
     without a word (a video made from text alone, ``evaluate --out ''`` writing no file), read as a path it
     named the working directory."""
+    return os.path.expanduser(typed_path(text))
+
+
+def typed_path(text: str) -> str:
+    """``type=`` of a path flag whose library call expands ``~`` itself (generate's): the path as typed, so its
+    messages name it so (``'~/x.mp4' ('/home/me/x.mp4')``); empty refused as by :func:`user_path`."""
     if not text:
         raise argparse.ArgumentTypeError("expected a path, got an empty string")
-    return os.path.expanduser(text)
+    return text
 
 
 def compile_backend_name(text: str) -> str:

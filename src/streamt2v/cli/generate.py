@@ -12,6 +12,7 @@ from streamt2v.cli import (
     compile_backend_name,
     integer_at_least,
     library_bars_off_if_quiet,
+    typed_path,
     user_path,
 )
 from streamt2v.cli.launched import refuse_a_launch
@@ -61,13 +62,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "-o",
         "--output",
         "--out",  # train's and evaluate's name (an abbreviation of --output until now)
-        type=user_path,
+        type=typed_path,
         default="output.mp4",
         help="output .mp4 .gif .mov .mkv .webm .avi, or a folder for PNG frames (default output.mp4)",
     )
     p.add_argument(
         "--model",
-        type=user_path,
+        type=typed_path,
         help="model folder, hub id or preset (default: the shipped microworld model, also named by microworld)",
     )
     p.add_argument("--negative-prompt", default="", help="negative prompt for both stages")
@@ -131,7 +132,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--cpu", action="store_true", help="--device cpu (train's name)")
     p.add_argument("--dtype", default="fp32", choices=DTYPE_NAMES, help="compute dtype (default fp32)")
     p.add_argument(
-        "--run-dir", type=user_path, help="run directory for resume (default: a new folder under ./runs/)"
+        "--run-dir", type=typed_path, help="run directory for resume (default: a new folder under ./runs/)"
     )
     p.add_argument(
         "--resume",
@@ -150,15 +151,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--init-video",
-        type=user_path,
+        type=typed_path,
         metavar="VIDEO",
         help="extend this video (its last frames condition the CAM)",
     )
     p.add_argument(
-        "--init-image", type=user_path, metavar="IMAGE", help="start from this image (first frame and anchor)"
+        "--init-image", type=typed_path, metavar="IMAGE", help="start from this image (first frame, anchor)"
     )
     p.add_argument(
-        "--anchor", type=user_path, metavar="IMAGE", help="APM anchor image (default: the first frame)"
+        "--anchor", type=typed_path, metavar="IMAGE", help="APM anchor image (default: the first frame)"
     )
     p.add_argument(
         "--reanchor",
@@ -197,7 +198,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--refiner",
-        type=user_path,
+        type=typed_path,
         help="stage-3 refiner folder, local, or 'microworld' for the shipped one (default: the shipped "
         "refiner, for a model making 32x32 frames; other sizes need a refiner folder, or --random-refiner)",
     )
@@ -228,8 +229,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=integer_at_least(0),
         help="stage-3 chunk overlap (default: the refiner's, else 8)",
     )
-    p.add_argument("--png-dir", type=user_path, help="also write the frames as PNGs into this folder")
-    p.add_argument("--gif", type=user_path, help="also write a GIF")
+    p.add_argument("--png-dir", type=typed_path, help="also write the frames as PNGs into this folder")
+    p.add_argument("--gif", type=typed_path, help="also write a GIF")
     p.add_argument(
         "--overwrite",
         action="store_true",

@@ -33,6 +33,14 @@ def home_path(path: str | os.PathLike) -> Path:
     return result.absolute() if result.parts and result.parts[0].startswith("~") else result
 
 
+def named_path(path: str | os.PathLike) -> str:
+    """``path`` quoted for a message as given, then as read where a leading ``~`` was expanded
+    (:func:`home_path`): ``'~/x' ('/home/me/x')``; any other path just quoted (``'x'``)."""
+    text = os.fspath(path)
+    read = str(home_path(text))
+    return f"{text!r} ({read!r})" if text.startswith("~") and read != text else repr(text)
+
+
 def atomic_write_file(path: str | Path, write: Callable[[Path], None]) -> None:
     """Write ``path`` by ``write(tmp)`` into ``.NAME.tmp-PID`` beside it, flushed to the disk, then renamed
     over it: after an error, Ctrl-C, ``kill -9`` or a power cut the file is the old one or the whole new one.

@@ -25,6 +25,7 @@ from streamt2v.io.folders import (
     current_umask,
     give_mode,
     home_path,
+    named_path,
     nearest_existing_parent,
 )
 from streamt2v.io.frame_rates import check_fps, check_gif_fps
@@ -66,23 +67,24 @@ def temp_sibling_dir(path: Path) -> Path:
 
 def output_kind(path: Path) -> str:
     """``"video"`` / ``"gif"`` by suffix, ``"png-dir"`` for a path without suffix or an existing folder whose
-    suffix is not a video one (a folder named ``x.mp4`` is refused by :func:`check_output_path`)."""
+    suffix is not a video one (a folder named ``x.mp4`` is refused by :func:`check_output_path`). A leading
+    ``~`` is the home folder; a refusal names ``path`` as given (``'~/x.avi2' ('/home/me/x.avi2')``)."""
     s = path.suffix.lower()
     if s in VIDEO_SUFFIXES:
         return "video"
     if s == ".gif":
         return "gif"
-    if path.is_dir():
+    if home_path(path).is_dir():
         return "png-dir"
     if path.name.endswith("."):  # `-o out.`: a suffix left off, not a frames folder named "out."
         raise ValueError(
-            f"cannot write video to {str(path)!r}: the name ends with a dot; add a suffix "
+            f"cannot write video to {named_path(path)}: the name ends with a dot; add a suffix "
             f"({', '.join(VIDEO_SUFFIXES)}, .gif) or leave it off for a folder of PNG frames"
         )
     if path.suffix == "":
         return "png-dir"
     raise ValueError(
-        f"cannot write video to {str(path)!r}: unknown suffix {path.suffix!r}; use one of "
+        f"cannot write video to {named_path(path)}: unknown suffix {path.suffix!r}; use one of "
         f"{', '.join(VIDEO_SUFFIXES)}, .gif, or a folder (no suffix) for PNG frames"
     )
 
@@ -316,10 +318,10 @@ def check_output_path(
     (the user's to give up).
     ``lock_held``: this process holds the output's lock (:func:`lock_output`), so its holder is not asked.
     """
-    path = home_path(path)  # ~/out.mp4, as the command line's flags take it
+    given, path = path, home_path(path)  # ~/out.mp4, as the command line's flags take it: named as given
     if str(path).strip() == "":
         raise ValueError(f"{what} path is empty")
-    kind = output_kind(path)
+    kind = output_kind(Path(given))
     # the name's length before anything is looked up beside it (a lock or preview name past the folder's
     # limit is otherwise an unreadable '[Errno 36] File name too long' naming the hidden file)
     _check_name_length(path, what)
@@ -333,9 +335,11 @@ def check_output_path(
         if kind == "png-dir":
             check_replaceable_dir(path, f"{what} folder")
         elif path.is_dir():
-            raise IsADirectoryError(f"{what} {str(path)!r} is an existing folder, not a {path.suffix} file")
+            raise IsADirectoryError(
+                f"{what} {named_path(given)} is an existing folder, not a {path.suffix} file"
+            )
         if not overwrite:
-            refuse_existing_output(path, f"{what} {str(path)!r}")
+            refuse_existing_output(path, f"{what} {named_path(given)}")
     if preview:
         _check_preview_path(path, preview_path_for(path), kind, what, overwrite)
     check_writable_parent(path, what)

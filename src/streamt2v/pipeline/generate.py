@@ -508,8 +508,8 @@ def generate(
     recommend other settings than its folder did), and before the checks that need the model.
     ``progress=True``: stage 3's progress bars (none unasked, as for every library call; stages 1–2 report
     through ``on_step``/``on_chunk``)."""
+    schedule = check_inputs(cfg, model=model)  # its paths named as given (~/x), expanded at use
     cfg = _home_expanded(cfg)
-    schedule = check_inputs(cfg, model=model)
     if cfg.enhance is None:
         _warn_of_stage3_settings(cfg)
     given, given_model = cfg.stream, model

@@ -20,7 +20,7 @@ from streamt2v.arguments import (
 )
 from streamt2v.assets import SHIPPED_NAME, names_shipped
 from streamt2v.config import PRESETS
-from streamt2v.io.folders import home_path, looks_like_hub_id
+from streamt2v.io.folders import home_path, looks_like_hub_id, named_path
 from streamt2v.io.frame_rates import MAX_FPS, MAX_GIF_FPS, MIN_FPS, check_fps, check_gif_fps
 from streamt2v.io.output_paths import check_output_path, output_kind
 from streamt2v.io.video import check_crf
@@ -76,17 +76,17 @@ def check_outputs(cfg: GenerateConfig, *, overwrite: bool) -> None:
     """Every output path of a run (:func:`output_targets`) checked before any work; the messages name the
     arguments as the caller spells them (``png_dir`` to Python, ``--png-dir`` on the command line)."""
     if cfg.gif is not None and Path(cfg.gif).suffix.lower() != ".gif":
-        raise ArgumentValueError(Arg("gif"), f" path must end in .gif, got {cfg.gif!r}")
-    if cfg.png_dir and Path(cfg.png_dir).suffix and not Path(cfg.png_dir).is_dir():
+        raise ArgumentValueError(Arg("gif"), f" path must end in .gif, got {named_path(cfg.gif)}")
+    if cfg.png_dir and Path(cfg.png_dir).suffix and not home_path(cfg.png_dir).is_dir():
         # output_kind would take frames.mp4 for a video, out/v.png for no kind at all ("cannot write video")
         raise ArgumentValueError(
             Arg("png_dir"),
-            f" {cfg.png_dir!r} has a suffix: it names the folder of the PNG frames (frame_000000.png, ...); "
+            f" {named_path(cfg.png_dir)} has a suffix: it names the folder of the PNG frames (frame_000000.png, ...); "
             "leave the suffix off, or make the folder first",
         )
     seen: dict[Path, str | Arg] = {}
     # an output over an input (extending a video in place) would replace the user's file, even with --overwrite
-    inputs = {Path(p).resolve(): Arg(name) for name in _INPUTS if (p := getattr(cfg, name)) is not None}
+    inputs = {home_path(p).resolve(): Arg(name) for name in _INPUTS if (p := getattr(cfg, name)) is not None}
     # The outputs streamed chunk by chunk, with a preview beside each (with stage 3, the low-resolution one;
     # the final outputs are written once, after it).
     streamed = {path for _, path in output_targets(cfg)[: 1 if cfg.enhance is not None else None]}
@@ -94,11 +94,11 @@ def check_outputs(cfg: GenerateConfig, *, overwrite: bool) -> None:
         # check_output_path words its messages from a plain-text what: the arguments' placeholders
         placeholder = dict(zip(("png_dir", "gif"), marks))
         for what, path in output_targets(cfg):
-            key = path.resolve()
+            key = home_path(path).resolve()  # given as typed (~/x.mp4): named so
             if key in inputs:  # before the existing-output refusal, whose advice (--overwrite) would not do
                 raise ArgumentValueError(
                     what,
-                    f" {str(path)!r} is the ",
+                    f" {named_path(path)} is the ",
                     inputs[key],
                     " input; give another output path (writing it would replace the input)",
                 )
@@ -106,7 +106,7 @@ def check_outputs(cfg: GenerateConfig, *, overwrite: bool) -> None:
             check_output_path(path, overwrite=overwrite, what=named, preview=path in streamed)
             if key in seen:
                 raise ArgumentValueError(
-                    what, f" {str(path)!r} is the same path as the ", seen[key], "; give different paths"
+                    what, f" {named_path(path)} is the same path as the ", seen[key], "; give different paths"
                 )
             seen[key] = what
 
@@ -145,11 +145,11 @@ def check_run_dir_apart(cfg: GenerateConfig, run_dir: Path, *, chosen: bool) -> 
 
 
 def _check_input_file(arg: Arg, path: str, *, folder_ok: bool) -> None:
-    p = Path(path)
+    p = home_path(path)  # named as given, then as read (~/x.mp4)
     if not p.exists():
-        raise ArgumentFileNotFoundError(arg, f" file not found: {path!r}")
+        raise ArgumentFileNotFoundError(arg, f" file not found: {named_path(path)}")
     if p.is_dir() and not folder_ok:
-        raise ArgumentIsADirectoryError(arg, f" {path!r} is a folder; give an image file")
+        raise ArgumentIsADirectoryError(arg, f" {named_path(path)} is a folder; give an image file")
     if arg.name != "init_video" and p.is_file():
         from streamt2v.io.video import check_image
 
@@ -346,7 +346,7 @@ def check_inputs(
         close = close_model_name(spec)
         hint = f"{close}?; " if close is not None else ""  # a typo of a preset's name (tinyy)
         raise ArgumentFileNotFoundError(
-            f"model folder {str(home_path(spec).resolve())!r} does not exist ({hint}the shipped model: "
+            f"model folder {named_path(spec)} does not exist ({hint}the shipped model: "
             f"{SHIPPED_NAME!r} or no ",
             Arg("model"),
             f"; presets: {', '.join(PRESETS)})",

@@ -19,7 +19,7 @@ from streamt2v.arguments import (
     naming_arguments,
 )
 from streamt2v.io import locks
-from streamt2v.io.folders import check_writable_parent, home_path
+from streamt2v.io.folders import check_writable_parent, home_path, named_path
 from streamt2v.io.output_paths import list_names
 from streamt2v.wording import counted
 
@@ -142,10 +142,10 @@ def where_the_runs_are(path: Path) -> str:
 def check_new_run_dir(path: str | os.PathLike) -> Path:
     """Raise unless a new run can be created at ``path`` (cheap; call it before any slow work); the
     advice names ``run_dir`` to a Python caller, ``--run-dir`` on the command line."""
-    path = home_path(path)
+    given, path = path, home_path(path)  # named as given (~/runs/r1), then as read
     if path.exists() and not path.is_dir():
         raise ArgumentNotADirectoryError(
-            f"run directory {str(path)!r} is an existing file, not a folder; choose another ", RUN_DIR
+            f"run directory {named_path(given)} is an existing file, not a folder; choose another ", RUN_DIR
         )
     holder = locks.holder(path / LOCK) if path.is_dir() else None
     if holder is not None and holder != str(os.getpid()):  # a run going on, or being created, elsewhere
@@ -154,19 +154,19 @@ def check_new_run_dir(path: str | os.PathLike) -> Path:
     inside = next((parent for parent in path.resolve().parents if is_run(parent)), None)
     if inside is not None:
         raise ArgumentFileExistsError(
-            f"run directory {str(path)!r} lies inside the run directory {str(inside)!r}; choose another ",
+            f"run directory {named_path(given)} lies inside the run directory {str(inside)!r}; choose another ",
             RUN_DIR,
             ", outside it",
         )
     check_holds_no_run(path)
-    _check_holds_nothing_else(path)
+    _check_holds_nothing_else(path, given)
     # the default is runs/ in the working folder, which may be one nothing can be written in
     with naming_arguments(RUN_DIR) as (run_dir,):
         check_writable_parent(path, "run directory", advice=f"; choose another {run_dir}")
     return path
 
 
-def _check_holds_nothing_else(path: Path) -> None:
+def _check_holds_nothing_else(path: Path, given: str | os.PathLike) -> None:
     """Refuse an existing folder holding anything but what :meth:`RunDir.create` writes (a creation that was
     killed, or an empty folder): ``--run-dir .`` or ``--run-dir runs`` made the working directory or the
     folder of all runs into a run, its files among the user's."""
@@ -187,9 +187,9 @@ def _check_holds_nothing_else(path: Path) -> None:
     if rest:
         held.append(f"other files ({list_names(rest, limit=3)})")
     raise ArgumentFileExistsError(
-        f"run directory {str(path)!r} is a folder holding {' and '.join(held)}; a run keeps its own folder: "
-        "give a new or empty one (e.g. ",
-        Arg("run_dir", str(path / "my-run")),
+        f"run directory {named_path(given)} is a folder holding {' and '.join(held)}; a run keeps its own "
+        "folder: give a new or empty one (e.g. ",
+        Arg("run_dir", str(Path(given) / "my-run")),
         ")",
     )
 
