@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -539,8 +540,12 @@ def test_a_frozen_model_given_as_a_file_or_with_a_tilde(tmp_path, monkeypatch):
         load_frozen_vae(str(tmp_path / "vae.safetensors"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     (tmp_path / "home" / "vae").mkdir(parents=True)
-    with pytest.raises(ValueError, match=rf"folder {tmp_path}/home/vae holds no diffusers model"):
-        load_frozen_vae("~/vae")  # found, and named as what it holds
+    # found, and named as what it holds, as typed and as read (it showed the expanded path alone)
+    home_vae = re.escape(f"'~/vae' ('{tmp_path}/home/vae')")
+    with pytest.raises(
+        ValueError, match=rf"^a trained VAE \(vae\) folder {home_vae} holds no diffusers model"
+    ):
+        load_frozen_vae("~/vae")
 
 
 def test_a_damaged_config_of_a_frozen_model_or_init_unet_is_named_as_damaged(tmp_path):

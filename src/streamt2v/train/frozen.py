@@ -27,7 +27,7 @@ from streamt2v.assets import (
     SHIPPED_NAME,
     names_shipped,
 )
-from streamt2v.io.folders import home_path, saved_class_name, what_it_holds
+from streamt2v.io.folders import home_path, named_path, saved_class_name, what_it_holds
 from streamt2v.models.strict_loading import from_pretrained_strict
 from streamt2v.train.part_sources import TRAINED_SOURCES, shipped_entry, shipped_part_path, shipped_what
 from streamt2v.wording import with_article
@@ -120,12 +120,20 @@ def inside_hint(folder: Path, class_name: str) -> str:
 
 
 def refuse_other_class(
-    folder: Path, class_name: str, saved: str | None, *, named: str | Arg, why: str, takes: str = "it takes"
+    folder: Path,
+    class_name: str,
+    saved: str | None,
+    *,
+    named: str | Arg,
+    why: str,
+    takes: str = "it takes",
+    given: str | None = None,
 ) -> None:
     """A ValueError unless ``saved``, the class ``folder`` holds (``saved_class_name``), is ``class_name``: a
     run folder or another model's folder given by mistake is named as such, before diffusers' own errors.
-    It says ``named`` (how the caller names the folder, followed by ``folder``; an :class:`Arg` given with
-    its value, :func:`as_given`, names it alone), what it holds, what ``takes`` it (``"the stream recipe
+    It says ``named`` (how the caller names the folder, followed by ``folder`` as typed, ``given``, shown
+    as read where ``~`` was expanded: ``'~/x' ('/home/me/x')``; an :class:`Arg` given with its value,
+    :func:`as_given`, names it alone), what it holds, what ``takes`` it (``"the stream recipe
     continues"``), ``why`` (where one is found) and a subfolder holding one."""
     if saved == class_name:
         return
@@ -135,7 +143,7 @@ def refuse_other_class(
     )
     if isinstance(named, Arg):
         raise ArgumentValueError(named, holds)
-    raise ValueError(f"{named} {folder}{holds}")
+    raise ValueError(f"{named} {named_path(folder if given is None else given)}{holds}")
 
 
 def need_model_dir(path: str, what: str, how: str, class_name: str, arg: Arg) -> Path:
@@ -145,7 +153,7 @@ def need_model_dir(path: str, what: str, how: str, class_name: str, arg: Arg) ->
         p = need_dir(path, what, how, arg)
         # a damaged config.json is named as such, not as a folder holding no model
         saved = saved_class_name(p / "config.json", f"{name} config")
-        refuse_other_class(p, class_name, saved, named=f"{what.format(name)} folder", why=how)
+        refuse_other_class(p, class_name, saved, named=f"{what.format(name)} folder", why=how, given=path)
     return p
 
 
