@@ -362,3 +362,26 @@ def test_on_start_is_told_the_plan_before_a_check_that_needs_the_model_refuses(t
             cfg, model=model, on_start=lambda c, n: started.append((c.stream.steps, c.stream.init_steps, n))
         )
     assert started == [(3, 2, 2)]  # 24 frames: a 16-frame chunk, then one of 12 new frames after 4
+
+
+def test_too_many_conditioning_frames_for_any_chunk_are_refused_before_a_hub_ids_download(tmp_path):
+    """--cond-frames 300 exceeds every chunk (at most 256 frames, more than its conditioning ones), whatever
+    chunk_frames a hub id's model recommends: the user saw the download fail first (offline here)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "hub"), "OMP_NUM_THREADS": "1"}
+    script = (
+        "import sys\n"
+        "from streamt2v.cli import main\n"
+        "sys.exit(main(['generate', 'a cat', '--model', 'nobody/nomodel', '--cond-frames', '300']))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        "error: --cond-frames must be less than 256, got 300: a chunk holds at most 256 frames, its "
+        "conditioning ones and at least one new one"
+    )

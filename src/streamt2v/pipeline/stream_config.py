@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from streamt2v.pipeline.chunking import check_chunk_frames, validate_sizes
+from streamt2v.pipeline.chunking import MAX_CHUNK_FRAMES, check_chunk_frames, validate_sizes
 from streamt2v.pipeline.setting_checks import SettingError, check_seed
 from streamt2v.sampling.noise import check_correlation
 from streamt2v.sampling.schedulers import SCHEDULER_NAMES
@@ -180,6 +180,16 @@ class StreamConfig:
                 )
         if self.cond_frames is not None and self.cond_frames < 1:
             raise ValueError(f"cond_frames must be >= 1, got {shown_number(self.cond_frames)}")
+        if (
+            self.chunk_frames is None
+            and self.cond_frames is not None
+            and self.cond_frames >= MAX_CHUNK_FRAMES
+        ):
+            # too many whatever chunk_frames the model's is: said before a hub id's download
+            raise ValueError(
+                f"cond_frames must be less than {MAX_CHUNK_FRAMES}, got {shown_number(self.cond_frames)}: a "
+                f"chunk holds at most {MAX_CHUNK_FRAMES} frames, its conditioning ones and at least one new one"
+            )
         # a chunk holds at least one conditioning frame and one new one, whatever cond_frames the model's is
         if self.chunk_frames is not None and self.chunk_frames < 2:
             raise ValueError(f"chunk_frames must be >= 2, got {shown_number(self.chunk_frames)}")
