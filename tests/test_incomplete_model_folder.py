@@ -81,15 +81,19 @@ def test_a_part_without_its_config_is_named_before_any_weights_load(tmp_path: Pa
 
 @pytest.mark.parametrize("part", ["unet", "vae", "text_encoder"])
 def test_a_refiner_part_without_its_config_is_named(tmp_path: Path, part: str) -> None:
+    """Said as a model folder's is, with the command that writes one again (it ended at 'copy the whole
+    folder again')."""
     from streamt2v.pipeline.refiner import Refiner
 
     folder = Refiner.random((32, 32)).save_pretrained(tmp_path / "r")
     (folder / part / "config.json").unlink()
     with pytest.raises(FileNotFoundError) as info:
         Refiner.from_pretrained(folder)
-    assert str(info.value).startswith(f"refiner folder's {part}/ {str(folder / part)!r} has no config.json")
-    assert str(info.value).endswith(
-        "the folder is incomplete (an interrupted copy?); copy the whole folder again"
+    weights = "model.safetensors" if part.endswith("encoder") else "diffusion_pytorch_model.safetensors"
+    assert str(info.value) == (
+        f"refiner folder's {part}/ {str(folder / part)!r} has no config.json (found: {weights}): the folder "
+        "is incomplete (an interrupted copy?); copy the whole folder again, or write it again (streamt2v "
+        "assemble refiner)"
     )
 
 

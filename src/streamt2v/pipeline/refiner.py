@@ -337,6 +337,8 @@ class Refiner:
 
 REFINER_PARTS: tuple[str, ...] = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
 WEIGHTED_PARTS = ("unet", "vae", "text_encoder")
+# what to do about a refiner folder missing a part's file, as a model folder's advice says it (bundle._REMEDY)
+_REMEDY = "copy the whole folder again, or write it again (streamt2v assemble refiner)"
 
 
 # What our own stage-1/2 model folders (models/bundle.py) declare: such a folder has the refiner's parts but
@@ -450,7 +452,7 @@ def _checked_refiner(path: str | os.PathLike, config: EnhanceConfig | None = Non
                 "unet/ vae/ text_encoder/ tokenizer/ scheduler/)"
             )
     # a clone without git-lfs holds pointer text: named here, not in diffusers' words after minutes
-    parts = FolderParts(root, "refiner folder", WEIGHTED_PARTS)
+    parts = FolderParts(root, "refiner folder", WEIGHTED_PARTS, remedy=_REMEDY)
     sched_file = root / "scheduler" / "scheduler_config.json"
     if not sched_file.is_file():
         raise FileNotFoundError(
