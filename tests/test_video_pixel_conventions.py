@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from streamt2v.io.video import read_video, to_uint8_frames, video_frames, write_video
+from streamt2v.io.video import from_uint8_frames, read_video, to_uint8_frames, video_frames, write_video
 
 
 def _video(t: int = 3) -> torch.Tensor:
@@ -109,3 +109,29 @@ def test_each_conversion_a_float_array_is_given_makes_the_same_video(tmp_path):
     )
     with pytest.raises(ValueError, match=re.escape("as frames: x[0].transpose(1, 2, 3, 0)")):
         video_frames(expected.transpose(3, 0, 1, 2)[None])
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        lambda v: v[0].transpose(1, 2, 3, 0),  # frames (T, H, W, 3)
+        lambda v: v[0].transpose(1, 2, 3, 0)[None],  # (1, T, H, W, 3)
+        lambda v: v,  # a video tensor's (1, 3, T, H, W)
+        lambda v: v[0],  # (3, T, H, W)
+        lambda v: v[0].transpose(1, 0, 2, 3),  # (T, 3, H, W)
+    ],
+)
+def test_from_uint8_frames_gives_floats_conversions_that_make_the_video_it_returns(layout):
+    """from_uint8_frames of a float array: each hint, run as written, makes what it returns, a (1, 3, T, H, W)
+    video (the [-1, 1] one made a (3, T, H, W) tensor: '[None]' was missing)."""
+    frames = np.random.default_rng(0).integers(0, 256, (2, 4, 4, 3), dtype=np.uint8)
+    video = from_uint8_frames(frames)
+    x = layout(video.numpy())
+    with pytest.raises(ValueError) as err:
+        from_uint8_frames(x)
+    hints = dict(re.findall(r"; ([^:;]+ floats): ([^;]+)", str(err.value)))
+    assert list(hints) == ["0-255 floats", "[0, 1] floats", "[-1, 1] floats"], str(err.value)
+    held = {"0-255 floats": (x + 1) * 127.5, "[0, 1] floats": (x + 1) / 2, "[-1, 1] floats": x}
+    for convention, code in hints.items():
+        made = eval(code, {"np": np, "torch": torch, "x": held[convention]})
+        assert torch.equal(made if convention == "[-1, 1] floats" else from_uint8_frames(made), video), code

@@ -129,14 +129,17 @@ def array_layout(shape: tuple[int, ...]) -> tuple[str, str] | None:
     return None
 
 
-def check_uint8_frames(frames: np.ndarray) -> np.ndarray:
+def check_uint8_frames(frames: np.ndarray, batched: bool = False) -> np.ndarray:
     """``frames`` if it is a ``uint8 (T, H, W, 3)`` array, else a ValueError naming its dtype and shape, with
     the conversion to use for an array of a known layout (:func:`array_layout`): for floats, of each
-    convention they may hold."""
+    convention they may hold. ``batched``: the caller makes a video ``(1, 3, T, H, W)``
+    (:func:`from_uint8_frames`), which the ``[-1, 1]`` conversion then makes too."""
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
         hint, layout = "", array_layout(tuple(frames.shape))
         if layout is not None and frames.dtype.kind == "f":  # which convention it holds is not ours to guess
             as_frames, as_tensor = layout
+            if batched and not (frames.ndim == 5 and frames.shape[:2] == (1, 3)):  # that one is 5-D as it is
+                as_tensor += "[None]"
             hint = (
                 f"; 0-255 floats: {as_frames}.round().astype(np.uint8); [0, 1] floats: ({as_frames} * 255)"
                 f".round().astype(np.uint8); [-1, 1] floats: {as_tensor}"
@@ -195,7 +198,7 @@ def from_uint8_frames(frames: np.ndarray | torch.Tensor | Sequence[np.ndarray]) 
     first = np.asarray(frames[0]) if len(frames) else np.asarray(frames)
     shape = (len(frames), *first.shape) if first.ndim == 3 else np.shape(frames)
     if isinstance(frames, np.ndarray):  # refused with the conversion for its layout
-        check_uint8_frames(frames)
+        check_uint8_frames(frames, batched=True)
     elif first.dtype != np.uint8 or len(shape) != 4 or shape[-1] != 3:
         raise ValueError(f"expected uint8 frames (T, H, W, 3), got {first.dtype} {tuple(shape)}")
     # a few frames at a time into the float video: a whole uint8 copy beside the decoded frames and the float
