@@ -22,7 +22,8 @@ from streamt2v.arguments import Arg, ArgumentFileNotFoundError, ArgumentValueErr
 from streamt2v.assets import names_shipped
 from streamt2v.io.output_paths import VIDEO_SUFFIXES, remove_stale_temporaries
 from streamt2v.io.video import DEFAULT_CRF, MAX_CRF, check_crf
-from streamt2v.pipeline.generate import GenerateConfig, checked_dtype
+from streamt2v.pipeline.dtype_setting import checked_dtype
+from streamt2v.pipeline.generate import GenerateConfig
 from streamt2v.pipeline.model_fingerprint import compared, local_model_folder, model_fingerprint
 from streamt2v.pipeline.model_loading import load_compiled, model_fps, sampler_before_loading
 from streamt2v.pipeline.preflight import (

@@ -1,0 +1,44 @@
+"""GenerateConfig's ``dtype``: the name a run records (:func:`dtype_field`), and one checked against the device
+that runs it (:func:`checked_dtype`, a resume's)."""
+
+from __future__ import annotations
+
+import torch
+
+from streamt2v.arguments import Arg, ArgumentValueError
+from streamt2v.memory import dtype_name, resolve_device, resolve_dtype, supported_dtypes
+
+
+def dtype_field(dtype: str | torch.dtype | None) -> str:
+    """GenerateConfig's ``dtype=`` as a run records it (``"fp32"``, ``"fp16"``, ``"bf16"``): a name
+    (``"half"``, ``"float16"``) or a torch dtype, as the loaders take them (a torch dtype is no JSON for the
+    run's config.json); None is fp32, as the loaders take it. An unknown one is refused naming ``dtype=``
+    (``--dtype`` on the command line)."""
+    if dtype is None:
+        return "fp32"
+    if not isinstance(dtype, (str, torch.dtype)):
+        raise TypeError(
+            f"dtype= takes a name (fp32, fp16, bf16) or a torch dtype, got {type(dtype).__name__}"
+        )
+    try:
+        return dtype_name(resolve_dtype(dtype, None))
+    except ValueError as err:  # "unknown dtype 'fp64'; use one of ...": its advice, after the argument
+        advice = str(err).partition("; ")[2]
+        what = "unsupported" if isinstance(dtype, torch.dtype) else "unknown"
+        raise ArgumentValueError(Arg("dtype", dtype), f" is {what}; {advice}") from None
+
+
+def checked_dtype(dtype: str | torch.dtype, device: str | torch.device) -> str:
+    """``dtype=`` as a run records it (:func:`dtype_field`), refused if ``device`` does not run it (half
+    precision on the CPU), naming it as given: ``dtype='half' (fp16)`` to a Python caller, ``--dtype fp16``
+    on the command line."""
+    name = dtype_field(dtype)
+    on = resolve_device(device)
+    allowed = supported_dtypes(on)
+    if resolve_dtype(name, None) not in allowed:
+        also = "" if dtype == name else f" ({name})"
+        raise ArgumentValueError(
+            Arg("dtype", dtype),
+            f"{also} is not supported on device {on}; use one of {', '.join(dtype_name(d) for d in allowed)}",
+        )
+    return name
