@@ -268,8 +268,12 @@ def test_the_shipped_refiner_on_frames_it_is_not_for_is_warned_about_once(caplog
             dict(seed=torch.Generator()),
             "seed must be an integer in [0, 2**64), got a torch.Generator: pass it as generator=",
         ),
-        # a value no float holds is counted, as every message shows one (it was written out whole)
-        (dict(steps=10**300), "pass config=refiner.config(steps=an integer of 301 digits)"),
+        # a value no float holds is counted, as every message shows one (it was written out whole), beside the
+        # code, which holds a placeholder: 'refiner.config(steps=an integer of 301 digits)' was no Python
+        (
+            dict(steps=10**300),
+            "pass config=refiner.config(steps=STEPS) (STEPS for steps, given as an integer of 301 digits)",
+        ),
         # a stages-1-2 setting is said to be pipe(...)'s: it was told 'num_frames (on_frames?)'
         (
             dict(num_frames=8),

@@ -11,6 +11,7 @@ the training's ``assemble`` read and check these settings without running stage 
 from __future__ import annotations
 
 import numbers
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -202,7 +203,7 @@ def settings_given_as_keywords(
     with a close one where there is one (``stepz (steps?)``). Python reported 'unexpected keyword argument',
     where ``pipe(...)`` takes its settings as keywords."""
     from streamt2v.pipeline.stream_config import StreamConfig
-    from streamt2v.typed_values import shown_value
+    from streamt2v.typed_values import COUNTED_INTEGER, shown_value
     from streamt2v.wording import singular_or_plural, unknown_names
 
     known = [f.name for f in fields(EnhanceConfig)]
@@ -214,10 +215,19 @@ def settings_given_as_keywords(
         named += unknown_names(set(unknown) - stages12, [*parameters, *known])
         noun = singular_or_plural(len(named), "argument")
         return TypeError(f"{caller}() got unknown keyword {noun}: {', '.join(named)}")
-    given = ", ".join(f"{EARLIER_NAMES.get(k, k)}={shown_value(v)}" for k, v in settings.items())
-    earlier = [earlier_name_hint(name) for name in settings if name in EARLIER_NAMES]
+    code, notes = [], []
+    for key, value in settings.items():
+        name, shown = EARLIER_NAMES.get(key, key), shown_value(value)
+        if not isinstance(value, str) and re.search(COUNTED_INTEGER, shown):
+            # the code is Python to run: an integer counted in words is a placeholder there, said beside it
+            code.append(f"{name}={name.upper()}")
+            notes.append(f"{name.upper()} for {name}, given as {shown}")
+        else:
+            code.append(f"{name}={shown}")
+    given = ", ".join(code)
+    notes += [earlier_name_hint(name) for name in settings if name in EARLIER_NAMES]
     to = f"dataclasses.replace(config, {given})" if config is not None else f"refiner.config({given})"
     return TypeError(
         f"{caller}() takes the stage-3 settings in config=, an EnhanceConfig: pass config={to}"
-        + (f" ({'; '.join(earlier)})" if earlier else "")
+        + (f" ({'; '.join(notes)})" if notes else "")
     )
