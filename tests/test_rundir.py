@@ -386,7 +386,18 @@ def test_what_is_no_run_is_named_for_what_it_is(tmp_path, monkeypatch):
     (tmp_path / "runs" / "b" / "manifest.json").write_text("[1]")
     with pytest.raises(ValueError, match=r"^run manifest 'runs/b/manifest.json' holds no JSON object$"):
         RunDir.open("runs/b")
+    # a manifest without a run's keys is no run's (as evaluate tells a dataset's files from a run), one whose
+    # keys hold no values of a run's is a damaged run's
     (tmp_path / "runs" / "c" / "manifest.json").write_text('{"format_version": 1, "status": "running"}')
+    with pytest.raises(
+        ValueError,
+        match=r"^'runs/c/manifest.json' is no streamt2v run's manifest \(it names no format version and chunks\): "
+        r"'runs/c' is not a run directory, or its manifest was replaced$",
+    ):
+        RunDir.open("runs/c")
+    (tmp_path / "runs" / "c" / "manifest.json").write_text(
+        '{"format_version": 1, "status": "running", "chunks": null, "num_chunks": 2}'
+    )
     with pytest.raises(ValueError, match=r"'runs/c/manifest.json' is damaged: it has no list of chunks"):
         RunDir.open("runs/c")
     # a manifest without its status: refused as damaged (repr and resume read it)

@@ -85,13 +85,14 @@ def is_run(path: Path) -> bool:
 
 def is_run_manifest(manifest: object) -> bool:
     """Whether ``manifest`` (a ``manifest.json`` read) is one :meth:`RunDir.create` writes: it names a format
-    version, chunks, a number of chunks and a status. Only the keys are looked at, not their values: a run's
-    manifest damaged since (``"status": null``) is still a run's, for its readers to refuse as damaged, not a
-    folder of videos; a dataset's own ``manifest.json`` is not one."""
+    version and chunks. The one test of both readers, ``evaluate``'s run folders and :meth:`RunDir.open`. Only
+    those keys are looked at: a run's manifest damaged since (``"status": null``, or none, no number of
+    chunks) is still a run's, for its readers to refuse as damaged, not a folder of videos; a dataset's own
+    ``manifest.json`` is not one."""
     return isinstance(manifest, dict) and manifest.keys() >= _RUN_MANIFEST_KEYS
 
 
-_RUN_MANIFEST_KEYS = frozenset({"format_version", "chunks", "num_chunks", "status"})
+_RUN_MANIFEST_KEYS = frozenset({"format_version", "chunks"})
 
 
 def holds_chunks(path: Path) -> bool:

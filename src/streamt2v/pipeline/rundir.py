@@ -70,6 +70,7 @@ from streamt2v.pipeline.run_folders import (
     holds_chunks,
     in_use,
     is_run,
+    is_run_manifest,
     where_the_runs_are,
 )
 from streamt2v.wording import counted
@@ -103,10 +104,16 @@ def _atomic_write_json(path: Path, obj: Any) -> None:
 
 
 def _read_run_files(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The config and manifest of the run in ``path``; a manifest that names no chunks or status, or is of
-    another format, is refused naming it."""
+    """The config and manifest of the run in ``path``; a manifest that is none a run writes (as ``evaluate``
+    tells a run folder from a dataset's files: :func:`.run_folders.is_run_manifest`), one whose chunks or
+    status are damaged, or one of another format, is refused naming it."""
     config = read_json_object(path / CONFIG, "run config")
     manifest = read_json_object(path / MANIFEST, "run manifest")
+    if not is_run_manifest(manifest):
+        raise ValueError(
+            f"{str(path / MANIFEST)!r} is no streamt2v run's manifest (it names no format version and chunks): "
+            f"{str(path)!r} is not a run directory, or its manifest was replaced"
+        )
     if not isinstance(manifest.get("chunks"), list) or not isinstance(manifest.get("num_chunks"), int):
         raise ValueError(
             f"{str(path / MANIFEST)!r} is damaged: it has no list of chunks and number of chunks; "
