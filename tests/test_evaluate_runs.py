@@ -204,8 +204,9 @@ def test_the_command_line_skips_a_run_in_its_place_as_python_does(tmp_path, caps
     assert list(data["config"]["boundaries"]) == [str(stopped), str(bad), str(out)]
     capsys.readouterr()
     assert main(["evaluate", str(stopped), f"{stopped}/", "--metrics", "scuts", "--no-progress"]) == 2
-    assert f"run folder {str(stopped)!r} is given twice (as {str(stopped)!r} and as '{stopped}/')" in (
-        capsys.readouterr().err
+    assert (
+        f"run folder {str(stopped)!r} is given twice in the command line (as {str(stopped)!r} and as '{stopped}/')"
+        in (capsys.readouterr().err)
     )
     assert main(["evaluate", str(stopped), "--metrics", "scuts", "--no-progress"]) == 1
     assert capsys.readouterr().err.endswith("error: the run folder could not be scored\n")

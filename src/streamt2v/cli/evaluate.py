@@ -48,7 +48,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="prompts: one per line in the order the videos are scored; a JSON list or {path or file name: "
         "prompt}; JSONL or CSV (.csv, .tsv) entries with a file and a prompt (or caption), the file optional; "
-        "used by clip and probes",
+        "used by clip and probes (without it, a run folder of one prompt is scored with its own)",
     )
     p.add_argument(
         "--metrics",
@@ -246,7 +246,7 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and not args.out:  # before the imports of seconds
         raise ValueError("--resume continues a stopped run from its --out FILE.partial: give the same --out")
     from streamt2v.arguments import logs_naming_flags
-    from streamt2v.io.folders import home_path, refuse_existing
+    from streamt2v.io.folders import refuse_existing
     from streamt2v.memory import resolve_device
     from streamt2v.metrics.evaluate import (
         EvaluationInterrupted,
@@ -258,7 +258,7 @@ def run(args: argparse.Namespace) -> int:
         parse_metrics,
     )
     from streamt2v.metrics.partial_report import partial_path
-    from streamt2v.metrics.run_target import UnscorableRun, is_run_folder, run_name, run_output
+    from streamt2v.metrics.run_target import run_name, runs_as_outputs
     from streamt2v.metrics.video_search import find_videos
 
     device = chosen_device(args)
@@ -285,21 +285,12 @@ def run(args: argparse.Namespace) -> int:
             )
     targets = [args.target, *args.more]
     # a run folder stands for its output, whose chunk boundaries its manifest records; one whose output cannot
-    # be scored so (unfinished, gone, replaced) is skipped with its reason, as a video that cannot be read is
-    runs: dict[str, tuple[Path, list[int]]] = {}
-    unscorable: dict[str, UnscorableRun] = {}
-    for target in filter(is_run_folder, targets):
-        try:
-            runs[str(target)] = run_output(target)
-        except UnscorableRun as err:
-            unscorable[str(target)] = err
-    given_runs: dict[Path, str] = {}  # a run given twice: a video given twice is refused below
-    for target in (str(t) for t in targets if str(t) in unscorable):
-        first = given_runs.get(home_path(target).resolve())
-        if first is not None:
-            how = f" (as {first!r} and as {target!r})" if first != target else ""
-            raise ValueError(f"run folder {run_name(target)!r} is given twice{how}")
-        given_runs[home_path(target).resolve()] = target
+    # be scored so (unfinished, gone, replaced) is skipped with its reason, as a video that cannot be read is;
+    # one given twice is refused (evaluate_videos' one reading of run folders)
+    run_targets = runs_as_outputs(targets)
+    runs = {str(targets[i]): (run_targets.videos[i], plan) for i, plan in run_targets.plans.items()}
+    unscorable = {str(targets[i]): err for i, err in run_targets.unscorable.items()}
+    own_prompts = {str(targets[i]): prompt for i, prompt in run_targets.prompts.items()}
     # a run that cannot be scored keeps its place (None) for the prompts in order, as an unreadable video does
     places = [
         (v, target)
@@ -332,8 +323,14 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(
                 "the clip metric needs --clip-model (a CLIP folder, a hub id, or 'microworld' for microworld videos)"
             )
-        if not args.prompts:
-            raise ValueError("the clip metric needs --prompts (one prompt per video)")
+        lacking = run_targets.without_prompt(run_targets.with_own_prompts(None))
+        if not args.prompts and lacking:
+            if not run_targets.runs:
+                raise ValueError("the clip metric needs --prompts (one prompt per video)")
+            raise ValueError(
+                "the clip metric needs --prompts (one prompt per video; a run folder of one prompt brings its "
+                f"own): none for {', '.join(map(repr, lacking[:3]))}{', ...' if len(lacking) > 3 else ''}"
+            )
     uses_prompts = bool({"clip", "probes"} & set(metrics))
     mawe_flags = [("--" + k.replace("_", "-"), getattr(args, k) != v) for k, v in MAWE_DEFAULTS.items()]
     unused = [
@@ -366,6 +363,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: not used by the {chosen}: {'; '.join(unused)}", file=sys.stderr)
     # read only for the metrics that use them: a file said to be unused cannot stop the run
     prompts = _prompts_of(args.prompts, places, unscorable) if args.prompts and uses_prompts else None
+    if prompts is None and uses_prompts and own_prompts:  # no --prompts: each run's own, as in Python
+        prompts = [own_prompts.get(str(target)) for _, target in found]
     # given, the boundaries are every video's; else each video's: its run's, or the default plan (None)
     plans = None
     if args.boundaries is None and runs and "probes" in metrics:
@@ -375,6 +374,8 @@ def run(args: argparse.Namespace) -> int:
         if "probes" in metrics and args.boundaries not in (None, recorded):  # given for every video
             typed = ",".join(map(str, args.boundaries)) or "none"
             at = f" at --boundaries {typed}, not its manifest's {_listed(recorded).removeprefix('frames ')}"
+        if args.prompts is None and uses_prompts and target in own_prompts:  # the caption and CLIP prompt
+            at += f", with the prompt its config records ({own_prompts[target]!r})"
         print(f"run folder {run_name(target)}: scoring its output {str(output)!r}{at}", file=sys.stderr)
     settings = dict(
         metrics=metrics,

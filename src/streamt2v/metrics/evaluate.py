@@ -353,11 +353,13 @@ def evaluate_videos(
 ) -> EvaluationReport:
     """Score ``videos`` (paths, uint8 ``(T, H, W, 3)`` arrays or ``[-1, 1]`` tensors). A ``generate`` run
     folder's path stands for its output, recorded by that path, at the chunk boundaries its manifest records
-    (``boundaries`` given win); a run that cannot be scored so (unfinished, its output gone or replaced) is
-    skipped with its reason, as an unreadable video is.
+    (``boundaries`` given win), and its prompt its config's where it has one and ``prompts`` gives it none;
+    a run that cannot be scored so (unfinished, its output gone or replaced), or a folder of runs, is skipped
+    with its reason, as an unreadable video is; a run given twice, or with its output, is refused (the command
+    line's reading of them: :func:`~streamt2v.metrics.run_target.runs_as_outputs`).
 
     ``metrics``: any of ``mawe``, ``scuts``, ``clip``, ``probes``. ``clip`` needs ``prompts`` (one per
-    video) and ``clip_model`` (a folder, hub id or :class:`~streamt2v.metrics.clip_score.ClipScorer`).
+    video; None in it: a video without one, such as a run folder that brings its own) and ``clip_model`` (a folder, hub id or :class:`~streamt2v.metrics.clip_score.ClipScorer`).
     ``probes`` use the prompts as captions when given, and chunk ``boundaries`` (default ``None``: the
     StreamingT2V plan 16, 24, 32, … of :func:`~streamt2v.metrics.probes.probe_video`; indices past a
     video's end are dropped): one list for all videos, or a list per video where each has its own plan (a
@@ -382,7 +384,9 @@ def evaluate_videos(
             f"videos must be a list of videos, got the single path {str(videos)!r}; wrap it in a list"
         )
     # a run folder is its output, at its manifest's chunk boundaries unless boundaries= are given
-    videos, plans, unscorable = runs_as_outputs(list(videos))
+    targets = runs_as_outputs(list(videos))  # a run folder given twice refused, as on the command line
+    videos, plans = targets.videos, targets.plans
+    unscorable = {**targets.unscorable, **targets.folders_of_runs}  # skipped in their places, with why
     if not videos:
         raise ValueError("no videos to evaluate")
     check_flow_backend(flow)
@@ -405,9 +409,11 @@ def evaluate_videos(
         prompts = checked_prompts(prompts, len(videos))
     if names is not None and len(names) != len(videos):
         raise ValueError(f"got {counted(len(videos), 'video')} but {counted(len(names), 'name')}")
-    if prompts is not None and {"clip", "probes"} & set(chosen):  # the metrics that read them
-        for j, p in enumerate(prompts):
-            check_prompt(p, f"prompts[{j}]")
+    if {"clip", "probes"} & set(chosen):  # the metrics that read them; a run's own prompt where none is given
+        prompts = targets.with_own_prompts(prompts)
+        for j, p in enumerate(prompts or ()):
+            if p is not None:  # None: the video has none (the probes take no caption; clip refuses it)
+                check_prompt(p, f"prompts[{j}]")
     given_device = device  # named in errors as the caller gave it ('auto'), beside what it resolved to
     if device is not None:  # an absent GPU named before any model is loaded or video read
         from streamt2v.memory import resolve_device
@@ -415,8 +421,14 @@ def evaluate_videos(
         device = resolve_device(device)
     scorer = None
     if "clip" in chosen:
-        if prompts is None:
+        if prompts is None and not targets.runs:
             raise ValueError("the clip metric needs prompts= (one prompt per video)")
+        if lacking := targets.without_prompt(prompts):
+            raise ValueError(
+                f"the clip metric needs prompts= (one prompt per video; a run folder of one prompt brings its "
+                f"own): none for {counted(len(lacking), 'video')} ({', '.join(map(repr, lacking[:3]))}"
+                f"{', ...' if len(lacking) > 3 else ''})"
+            )
         if clip_model is None:
             raise ValueError(
                 "the clip metric needs clip_model= (a CLIP folder, a hub id, 'microworld' or a ClipScorer)"

@@ -6,6 +6,13 @@ choosing, and nothing in the video points back), so the plan is taken only where
 given. The recorded plan is the one that matters for the jump ratio of an extended video (``--init-video``:
 its first chunk is the input's frames) or of other chunk settings, which the default 16, 24, 32, ... misses.
 A run with ``--enhance`` records its stage-3 output, whose frames are stage 2's: the same boundaries.
+The command line and :func:`~streamt2v.metrics.evaluate.evaluate_videos` read their targets' run folders
+through :func:`runs_as_outputs`, so the two cannot drift apart.
+
+A run's own prompt (:func:`own_prompt`) is taken where none is given for it: a run records its prompts as
+resolved, and one of a single prompt is scored by it (CLIP, the probes' caption). A run of a prompt schedule
+has none of its own: no one of its prompts describes the whole video. Prompts given (a prompts file) are
+every video's, runs' too: a file and a config never mix for one evaluation's runs unsaid.
 """
 
 from __future__ import annotations
@@ -13,14 +20,18 @@ from __future__ import annotations
 import json
 import os
 import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from streamt2v.arguments import FlaggedArg, NamesArguments
+from streamt2v.arguments import ArgumentValueError, FlaggedArg, NamesArguments
 from streamt2v.io import locks
 from streamt2v.io.folders import home_path, read_json_object
 from streamt2v.io.output_paths import preview_path_for, previewed_output
-from streamt2v.pipeline.run_folders import LOCK, MANIFEST, is_run, is_run_manifest
+from streamt2v.io.video import IMAGE_SUFFIXES
+from streamt2v.pipeline.run_folders import CONFIG, LOCK, MANIFEST, is_run, is_run_manifest
 from streamt2v.pipeline.run_outputs import OUTPUTS, left_there
+from streamt2v.wording import counted
 
 
 class UnscorableRun(NamesArguments, ValueError):
@@ -48,20 +59,127 @@ def run_name(run: str | os.PathLike) -> str:
     return str(Path(run))
 
 
-def runs_as_outputs(
-    videos: list[object],
-) -> tuple[list[object], dict[int, list[int]], dict[int, UnscorableRun]]:
-    """``videos`` with each run folder among them (by its path) as its output, as ``evaluate`` takes one:
-    ``(the videos, each run's chunk plan by its place, each run that cannot be scored by its place)``; the
-    latter keep their place, named by the run folder as given."""
-    videos, plans, unscorable = list(videos), {}, {}
-    for i, video in enumerate(videos):
-        if isinstance(video, (str, os.PathLike)) and is_run_folder(video):
-            try:
-                videos[i], plans[i] = run_output(video)
-            except UnscorableRun as err:
-                videos[i], unscorable[i] = run_name(video), err
-    return videos, plans, unscorable
+# videos= to a Python caller; the command line's targets are its words, typed once
+_VIDEOS = FlaggedArg("videos", flag="the command line")
+
+
+@dataclass
+class RunTargets:
+    """An evaluation's targets, each ``generate`` run folder among them as its output (:func:`runs_as_outputs`);
+    the dicts are by place among the targets."""
+
+    videos: list[object]  # the targets, a run folder as its output (one that cannot be scored: its name)
+    runs: dict[int, str] = field(default_factory=dict)  # each run folder, as given (run_name)
+    plans: dict[int, list[int]] = field(default_factory=dict)  # each scorable run's chunk boundaries
+    unscorable: dict[int, UnscorableRun] = field(default_factory=dict)
+    prompts: dict[int, str] = field(default_factory=dict)  # each scorable run's own prompt (own_prompt)
+    # a folder holding run folders, not videos (`runs/`): why it is no video, naming its runs
+    folders_of_runs: dict[int, ArgumentValueError] = field(default_factory=dict)
+
+    def with_own_prompts(self, prompts: Sequence[str | None] | None) -> list[str | None] | None:
+        """``prompts`` (one per target; None: none given), each run folder's own prompt where it has none."""
+        if not self.prompts:
+            return None if prompts is None else list(prompts)
+        given = [None] * len(self.videos) if prompts is None else list(prompts)
+        return [p if p is not None else self.prompts.get(i) for i, p in enumerate(given)]
+
+    def without_prompt(self, prompts: Sequence[str | None] | None) -> list[str]:
+        """The targets to be scored that ``prompts`` gives no prompt, as an error names them."""
+        skipped = self.unscorable.keys() | self.folders_of_runs.keys()
+        return [
+            str(v) if isinstance(v, (str, os.PathLike)) else f"videos[{i}]"
+            for i, v in enumerate(self.videos)
+            if i not in skipped and (prompts is None or prompts[i] is None)
+        ]
+
+
+def runs_as_outputs(videos: list[object]) -> RunTargets:
+    """``videos`` with each run folder among them (by its path) as its output, as ``evaluate`` (the command
+    line and :func:`~streamt2v.metrics.evaluate.evaluate_videos`) takes one. A run folder given twice, or a
+    run's output given also by its path (or as another run's), is refused: it would count twice in the
+    means."""
+    targets = RunTargets(list(videos))
+    given: dict[str, tuple[str, bool]] = {}  # how each run folder and video was given, by its real path
+    for i, video in enumerate(targets.videos):
+        if not isinstance(video, (str, os.PathLike)):
+            continue
+        if not is_run_folder(video):
+            hint = held_runs(video)
+            if hint is not None:
+                targets.folders_of_runs[i] = ArgumentValueError(
+                    f"no image frames in folder {str(video)!r}", *hint
+                )
+            _once(given, os.path.realpath(home_path(video)), repr(str(video)), "video", str(video), True)
+            continue
+        name = targets.runs[i] = run_name(video)
+        _once(given, os.path.realpath(home_path(video)), repr(str(video)), "run folder", name, False)
+        try:
+            output, targets.plans[i] = run_output(video)
+        except UnscorableRun as err:
+            targets.videos[i], targets.unscorable[i] = name, err
+            continue
+        targets.videos[i] = output
+        own = own_prompt(video)
+        if own is not None:
+            targets.prompts[i] = own
+        how = f"the output of the run folder {name!r}"
+        _once(given, os.path.realpath(output), how, "video", str(output), False)
+    return targets
+
+
+def _once(given: dict[str, tuple[str, bool]], real: str, how: str, what: str, name: str, plain: bool) -> None:
+    """Note the path ``real`` (``name``, a ``what``), given ``how`` (as the message says it), refusing it given
+    before where a run folder is either of them (``plain``: this one is not; a plain video given twice is the
+    caller's to refuse or keep: ``evaluate_videos`` keeps it)."""
+    if real not in given:
+        given[real] = (how, plain)
+        return
+    first, first_plain = given[real]
+    if plain and first_plain:
+        return
+    said = "" if first == how else f" (as {first} and as {how})"
+    raise ArgumentValueError(f"{what} {name!r} is given twice in ", _VIDEOS, said)
+
+
+def own_prompt(run: str | os.PathLike) -> str | None:
+    """The prompt of the run in the folder ``run``, as its ``config.json`` records it: its one prompt; None
+    for a run of a prompt schedule (which of its prompts would score the whole video?) or a config that
+    records none readable."""
+    try:
+        config = json.loads((home_path(run) / CONFIG).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    entries = config.get("schedule_entries") if isinstance(config, dict) else None
+    if (
+        isinstance(entries, list)
+        and len(entries) == 1
+        and isinstance(entries[0], list)
+        and len(entries[0]) == 2
+    ):
+        prompt = entries[0][1]
+        return prompt if isinstance(prompt, str) and prompt.strip() else None
+    return None
+
+
+def held_runs(folder: str | os.PathLike) -> tuple[object, ...] | None:
+    """For a folder given as a video that holds ``generate`` run folders (``runs/``), the end of the message
+    saying so (``; it holds 2 generate run folders (a, b), ...``) and how to give them; None for any other (a
+    folder of frames is a video)."""
+    path = home_path(folder)
+    try:
+        entries = sorted(path.iterdir()) if path.is_dir() else []
+    except OSError:
+        return None
+    runs = [p for p in entries if p.is_dir() and is_run_folder(p)]
+    if not runs or any(p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() for p in entries):
+        return None
+    names = ", ".join(p.name for p in runs[:3]) + (", ..." if len(runs) > 3 else "")
+    pattern = str(Path(folder) / "*")
+    return (
+        f"; it holds {counted(len(runs), 'generate run folder')} ({names}), each scored as its output when "
+        "given: pass them, e.g. ",
+        FlaggedArg(f"sorted(glob.glob({pattern!r}))", flag=repr(pattern)),
+    )
 
 
 def run_output(run: str | os.PathLike) -> tuple[Path, list[int]]:

@@ -9,10 +9,11 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from streamt2v.arguments import ArgumentValueError
 from streamt2v.io.folders import home_path
 from streamt2v.io.output_paths import output_kind, preview_path_for
 from streamt2v.io.video import IMAGE_SUFFIXES, READ_VIDEO_SUFFIXES
-from streamt2v.metrics.run_target import is_run_folder
+from streamt2v.metrics.run_target import held_runs
 from streamt2v.wording import counted
 
 logger = logging.getLogger(__name__)
@@ -109,21 +110,20 @@ def find_videos(target: str | os.PathLike, also_given: Sequence[str | os.PathLik
         if _holds_frames(path):
             return [path]
         deeper = [p for p in entries if p.is_dir() and _holds_videos(p)]
-        runs = [p for p in entries if p.is_dir() and is_run_folder(p)]
-        hint = (
-            f"; the search is not recursive: {counted(len(deeper), 'subfolder')} "
-            f"{'holds' if len(deeper) == 1 else 'hold'} videos ({_names(deeper)}); pass "
-            f"them, e.g. {str(deeper[0])!r}"
+        # a folder of runs (generate's runs/): each run folder is a target, its output scored
+        hint: tuple[object, ...] = (
+            (
+                f"; the search is not recursive: {counted(len(deeper), 'subfolder')} "
+                f"{'holds' if len(deeper) == 1 else 'hold'} videos ({_names(deeper)}); pass "
+                f"them, e.g. {str(deeper[0])!r}",
+            )
             if deeper
-            # a folder of runs (generate's runs/): each run folder is a target, its output scored
-            else f"; it holds {counted(len(runs), 'generate run folder')} ({_names(runs)}), each scored as its "
-            f"output when given: pass them, e.g. {str(Path(target) / '*')!r}"
-            if runs
-            else ""
+            else held_runs(target) or ()
         )
-        raise ValueError(
+        raise ArgumentValueError(
             f"no videos ({', '.join(READ_VIDEO_SUFFIXES)}), frame images or folders of frame images in folder "
-            f"{str(path)!r}{hint}"
+            f"{str(path)!r}",
+            *hint,
         )
     raise FileNotFoundError(f"video or folder not found: {str(path)!r}")
 

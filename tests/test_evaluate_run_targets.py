@@ -1,0 +1,108 @@
+"""Run folders among ``evaluate``'s targets read one way by the command line and ``evaluate_videos``
+(``metrics.run_target.runs_as_outputs``): given twice, a folder holding runs, a run's own prompt."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from conftest import write_x264_video
+from streamt2v.cli import main
+from streamt2v.metrics.evaluate import evaluate_videos
+from streamt2v.metrics.inputs import as_uint8_frames
+from streamt2v.metrics.probes import probe_video
+from streamt2v.pipeline.rundir import RunDir
+from test_evaluate_runs import make_run
+from test_metrics_probes import OBJS, make_video
+
+
+def with_prompts(run, *prompts: str) -> None:
+    """The run's config recording ``prompts`` as generate resolves them (a schedule of one or more)."""
+    config = json.loads((run / "config.json").read_text())
+    config["schedule_entries"] = [[8 * i, p] for i, p in enumerate(prompts)]
+    (run / "config.json").write_text(json.dumps(config))
+
+
+def test_python_refuses_a_run_given_twice_as_the_command_line_does(tmp_path, capsys, monkeypatch):
+    """evaluate_videos([run, run]) scored the run twice (counted twice in the means), where the command line
+    refused it; the command line said "video 'OUT' is given twice ('runs/done')" for a run typed twice."""
+    monkeypatch.chdir(tmp_path)
+    make_run(tmp_path, name="done")
+    run, out = "runs/done", "done.mp4"
+    with pytest.raises(ValueError, match=r"^run folder 'runs/done' is given twice in videos$"):
+        evaluate_videos([run, run], metrics="scuts")
+    with pytest.raises(
+        ValueError,
+        match=r"^run folder 'runs/done' is given twice in videos \(as 'runs/done' and as 'runs/done/'\)$",
+    ):
+        evaluate_videos([run, f"{run}/"], metrics="scuts")
+    with pytest.raises(
+        ValueError,
+        match=r"^video 'done.mp4' is given twice in videos \(as the output of the run folder "
+        r"'runs/done' and as 'done.mp4'\)$",
+    ):
+        evaluate_videos([run, out], metrics="scuts")
+    assert len(evaluate_videos([out, out], metrics="scuts").records) == 2  # plain videos: the caller's choice
+    assert main(["evaluate", run, run, "--metrics", "scuts", "--no-progress"]) == 2
+    assert capsys.readouterr().err == "error: run folder 'runs/done' is given twice in the command line\n"
+
+
+def test_a_folder_of_runs_given_to_python_is_hinted_its_runs(tmp_path):
+    """evaluate_videos(['runs']) was skipped as 'no image frames in folder', where the command line names the
+    runs it holds and how to give them."""
+    run, _ = make_run(tmp_path)
+    report = evaluate_videos([str(run.parent)], metrics="scuts")
+    pattern = str(run.parent / "*")
+    assert report.skipped[0]["error"] == (
+        f"no image frames in folder {str(run.parent)!r}; it holds 1 generate run folder (r1), each scored as its "
+        f"output when given: pass them, e.g. sorted(glob.glob({pattern!r}))"
+    )
+    assert report.as_flags().skipped[0]["error"].endswith(f"pass them, e.g. {pattern!r}")
+
+
+def test_a_run_is_scored_with_its_own_prompt_when_none_is_given(tmp_path, capsys):
+    """A run folder's video was probed without a caption (and refused by clip) unless its prompt was typed
+    again in a prompts file, though its config records it; a run of a prompt schedule has none of its own."""
+    run, out = make_run(tmp_path)
+    with_prompts(run, "a red circle")
+    frames = as_uint8_frames(out)
+    expected = probe_video(frames, caption="a red circle", boundaries=[20, 28, 36]).caption_agreement
+    assert not math.isnan(expected)
+    report = evaluate_videos([str(run)], metrics="probes")
+    assert report.records[0]["probe_caption_agreement"] == pytest.approx(expected)
+    result = tmp_path / "r.json"
+    assert main(["evaluate", str(run), "--metrics", "probes", "--no-progress", "--out", str(result)]) == 0
+    assert capsys.readouterr().err == (
+        f"run folder {run}: scoring its output {str(out)!r} at the chunk boundaries its manifest records (frames "
+        "20, 28, 36), with the prompt its config records ('a red circle')\n"
+    )
+    assert json.loads(result.read_text())["records"][0]["probe_caption_agreement"] == pytest.approx(expected)
+    # a prompt given wins (a prompts file, or prompts=); None in prompts= is a video without one
+    other = evaluate_videos([str(run)], metrics="probes", prompts=["a yellow square"])
+    assert other.records[0]["probe_caption_agreement"] == pytest.approx(
+        probe_video(frames, caption="a yellow square", boundaries=[20, 28, 36]).caption_agreement
+    )
+    # clip: every video needs one; a video beside the run has none
+    video = tmp_path / "v.mp4"
+    write_x264_video(video, make_video(OBJS, t=24))
+    with pytest.raises(ValueError, match=rf"own\): none for 1 video \('{video}'\)$"):
+        evaluate_videos([str(run), str(video)], metrics="clip", clip_model="microworld")
+    assert main(["evaluate", str(run), str(video), "--metrics", "clip", "--clip-model", "microworld"]) == 2
+    assert capsys.readouterr().err.endswith(f"brings its own): none for {str(video)!r}\n")
+    with_prompts(run, "a red circle", "a yellow square")  # which of them would score the whole video?
+    assert math.isnan(evaluate_videos([str(run)], metrics="probes").records[0]["probe_caption_agreement"])
+
+
+def test_a_manifest_without_its_status_is_a_damaged_runs_to_evaluate_as_to_resume(tmp_path, capsys):
+    """evaluate took a run whose manifest had lost its status key for a folder of videos ('no videos in
+    folder'), where a resume told it damaged: both ask run_folders.is_run_manifest now."""
+    run, _ = make_run(tmp_path, complete=False)
+    manifest = json.loads((run / "manifest.json").read_text())
+    del manifest["status"]
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["evaluate", str(run), "--metrics", "scuts", "--no-progress"]) == 1
+    assert "has no finished output to score: its manifest records no status" in capsys.readouterr().err
+    with pytest.raises(ValueError, match=r"manifest.json' is damaged: its status is None"):
+        RunDir.open(run)
