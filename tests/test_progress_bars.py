@@ -74,3 +74,17 @@ def test_an_evaluation_shows_its_bar_at_a_terminal_of_no_size(tmp_path):
         "evaluate_videos([video, video, video], metrics='scuts', progress=True)\n"
     )
     assert b"evaluate" in shown and b"3/3" in shown, shown
+
+
+def test_stage_3_shows_its_bars_at_a_terminal_of_no_size():
+    """enhance_video's bars over the denoising steps and the frames decoded (a tiny random refiner)."""
+    shown = stderr_at_a_terminal_of_no_size(
+        "import torch\n"
+        "from streamt2v.pipeline.enhance import enhance_video\n"
+        "from streamt2v.pipeline.refiner import Refiner\n"
+        "refiner = Refiner.random((32, 32))\n"
+        "video = torch.rand(1, 3, 4, 16, 16) * 2 - 1\n"
+        "enhance_video(video, 'a', refiner, refiner.config(steps=2), seed=0, progress=True)\n"
+    )
+    assert b"enhance: 100%" in shown and b"2/2" in shown, shown
+    assert b"decode: 100%" in shown and b"4/4" in shown, shown
