@@ -372,7 +372,7 @@ def test_a_local_microworld_shadowing_the_shipped_part_is_advised_truly(tmp_path
     with pytest.raises(ValueError) as err:
         make_recipe("base", vae="microworld", clip="microworld").build()
     said = str(err.value.as_flags())
-    assert said.startswith("a trained VAE (--vae) folder microworld holds"), said
+    assert said.startswith("a trained VAE (--vae) folder 'microworld' holds"), said
     assert said.endswith(
         f"or the shipped model's VAE, {microworld_model_dir() / 'vae'} (microworld names the folder "
         "microworld in the working folder))"
