@@ -87,6 +87,39 @@ def test_the_config_keeps_its_dtype_and_numbers_as_config_json_stores_them(tmp_p
     assert caught.value.as_flags().spelled(flags=True).startswith("--dtype torch.float64 is unsupported")
 
 
+def test_an_fps_of_text_is_refused_and_numpy_numbers_in_enhance_are_stored_as_pythons(tmp_path):
+    """``fps="8"`` was stored as text (and passed the rate's check as 8.0); ``enhance={"steps": np.int64(3)}``
+    failed as the run's config.json was written, once the model had loaded (no JSON)."""
+    stream = StreamConfig(num_frames=8)
+    for given in ("8", b"8", True):
+        with pytest.raises(ValueError) as caught:
+            GenerateConfig(output="o.mp4", prompt="a", stream=stream, fps=given)
+        assert str(caught.value) == f"fps must be a number, got {given!r}"
+    enhance = {"steps": np.int64(3), "guidance": np.float32(0.5), "resolution": (np.int64(64), 64)}
+    cfg = GenerateConfig(
+        output="o.mp4", prompt="a", stream=stream, enhance={**enhance, "pad_to_aspect": np.True_}
+    )
+    stored = json.loads(json.dumps(cfg.to_dict()))["enhance"]
+    assert [type(cfg.enhance[k]) for k in ("steps", "guidance", "pad_to_aspect")] == [int, float, bool]
+    # by the earlier names, which every version reads
+    assert (stored["num_inference_steps"], stored["guidance_scale"], stored["resolution"]) == (
+        3,
+        0.5,
+        [64, 64],
+    )
+
+
+def test_a_hand_edited_dtype_is_named_as_the_configs_key(tmp_path, capsys):
+    """An unknown dtype in a run's config.json was refused as ``dtype='fp64'`` (``--dtype fp64``), an argument
+    the user never gave; it is named as the file's key."""
+    run = _stopped_run(tmp_path, "d", dtype="fp64")
+    said = f"{str(run / 'config.json')!r} cannot be resumed: the generate config's dtype 'fp64' is none of fp32, "
+    with pytest.raises(ValueError, match="^" + re.escape(said + "fp16, bf16") + "$"):
+        resume_generate(run)
+    assert main(["generate", "--resume", str(run)]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"error: {said}fp16, bf16"
+
+
 def _stopped_run(tmp_path, name, **stored):
     """A run of tiny (on the CPU) stopped after its first chunk, its config.json given the ``stored`` values."""
 

@@ -43,6 +43,18 @@ def as_bool(value: object) -> bool | None:
     return None
 
 
+def plain_number(value: object) -> object:
+    """``value`` with a numpy scalar as the Python bool, int or float it holds (in a list or tuple too), which
+    JSON stores; anything else as it is (its checks are its consumer's)."""
+    if isinstance(value, (list, tuple)):
+        return type(value)(plain_number(v) for v in value)
+    if (flag := as_bool(value)) is not None:
+        return flag
+    if is_number(value) and type(value).__module__ == "numpy":
+        return int(value) if isinstance(value, numbers.Integral) else float(value)
+    return value
+
+
 def is_finite(value: object) -> bool:
     """Whether the number ``value`` is finite as a float: an int too large for one (``10**400``) is not."""
     try:

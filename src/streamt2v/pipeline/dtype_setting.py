@@ -1,11 +1,12 @@
-"""GenerateConfig's ``dtype``: the name a run records (:func:`dtype_field`), and one checked against the device
-that runs it (:func:`checked_dtype`, a resume's)."""
+"""GenerateConfig's ``dtype``: the name a run records (:func:`dtype_field`), a saved config's
+(:func:`stored_dtype`), and one checked against the device that runs it (:func:`checked_dtype`, a resume's)."""
 
 from __future__ import annotations
 
 import torch
 
 from streamt2v.arguments import Arg, ArgumentValueError
+from streamt2v.config import DTYPE_NAMES
 from streamt2v.memory import dtype_name, resolve_device, resolve_dtype, supported_dtypes
 
 
@@ -26,6 +27,17 @@ def dtype_field(dtype: str | torch.dtype | None) -> str:
         advice = str(err).partition("; ")[2]
         what = "unsupported" if isinstance(dtype, torch.dtype) else "unknown"
         raise ArgumentValueError(Arg("dtype", dtype), f" is {what}; {advice}") from None
+
+
+def stored_dtype(dtype: object) -> str:
+    """A saved generate config's ``dtype`` (its key in config.json) as :func:`dtype_field` takes it, refused
+    naming the key: a hand-edited one was named ``dtype=`` (``--dtype``), which nobody had given."""
+    if dtype is None or isinstance(dtype, str):
+        try:
+            return dtype_field(dtype)
+        except ValueError:
+            pass
+    raise ValueError(f"the generate config's dtype {dtype!r} is none of {', '.join(DTYPE_NAMES)}")
 
 
 def checked_dtype(dtype: str | torch.dtype, device: str | torch.device) -> str:

@@ -25,7 +25,7 @@ from streamt2v.io.folders import home_path
 from streamt2v.io.output_paths import output_kind
 from streamt2v.io.video import check_crf
 from streamt2v.memory import one_dtype
-from streamt2v.pipeline.dtype_setting import dtype_field
+from streamt2v.pipeline.dtype_setting import dtype_field, stored_dtype
 from streamt2v.pipeline.model_fingerprint import local_model_folder, model_fingerprint
 from streamt2v.pipeline.model_loading import (
     load_compiled,
@@ -55,6 +55,7 @@ from streamt2v.pipeline.setting_checks import SettingError
 from streamt2v.pipeline.step_counts import check_step_counts, recommended_note
 from streamt2v.pipeline.stream import Chunk, StepCallback, StreamConfig, StreamState, stream
 from streamt2v.pipeline.stream_config import OFFICIAL_SAMPLING
+from streamt2v.typed_values import plain_number
 from streamt2v.wording import counted
 
 if TYPE_CHECKING:
@@ -288,6 +289,10 @@ class GenerateConfig:
                 object.__setattr__(self, name, int(value))
             elif isinstance(value, numbers.Real) and not isinstance(value, bool):
                 object.__setattr__(self, name, float(value))
+        if isinstance(self.fps, (str, bytes, bool)):  # '8' was stored so, and passed check_fps as 8.0
+            raise ValueError(f"fps must be a number, got {self.fps!r}")
+        if isinstance(self.enhance, dict):  # np.int64(3) failed as the run's config.json was written
+            object.__setattr__(self, "enhance", {k: plain_number(v) for k, v in self.enhance.items()})
         for name in _NAMED_FILES:
             value = getattr(self, name)
             if isinstance(value, os.PathLike):  # as the run's config.json stores it (a Path is no JSON)
@@ -352,6 +357,8 @@ class GenerateConfig:
 
             d["enhance"] = read_stored(d["enhance"], "the generate config's enhance settings")
         d["stream"] = StreamConfig(**stream)
+        if "dtype" in d:  # named as the config's key, not as dtype= given
+            d["dtype"] = stored_dtype(d["dtype"])
         d["schedule_entries"] = tuple(tuple(e) for e in d.get("schedule_entries", ()))
         if not d["schedule_entries"] and d.get("prompt") is None and d.get("prompt_schedule") is None:
             # a run stores its prompts resolved; no prompt= or prompt_schedule= would change it (as resumed)
