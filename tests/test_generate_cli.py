@@ -69,6 +69,12 @@ def test_cli_end_to_end(tmp_path, monkeypatch, capsys, caplog):
     assert "wrote 20 frames" in capsys.readouterr().out
 
 
+def test_a_short_flag_inside_a_combined_one_is_named_as_typed():
+    """``-vn 2000000`` (verbose, then -n) was refused as '--frames must be at most 1,000,000'."""
+    with pytest.raises(ValueError, match=r"^-n must be at most 1,000,000"):  # -v: raised with its traceback
+        main(["generate", "x", "-vn", "2000000", "--no-progress"])
+
+
 @pytest.mark.parametrize(
     "argv,match",
     [

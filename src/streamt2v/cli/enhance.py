@@ -155,7 +155,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "command is run again (the same input, prompt, settings and -o: its state is kept beside the output, "
         "in .NAME.stage3.pt); generate --resume DIR continues a generate run, stage 3 included",
     )
-    p.set_defaults(func=run, own_library_bars=True)  # run switches the libraries' bars
+    # run switches the libraries' bars; the parser reads which flag was typed by which name (flag_spellings)
+    p.set_defaults(func=run, parser=p, own_library_bars=True)
     return p
 
 
@@ -198,6 +199,7 @@ def run(args: argparse.Namespace) -> int:
         "choosing its GPU with --device cuda:N",
     )
     from streamt2v.arguments import logs_naming_flags
+    from streamt2v.cli.flag_spellings import aliases_typed, spellings
     from streamt2v.cli.setting_flags import as_flags
     from streamt2v.pipeline.prompts import names_a_file
     from streamt2v.pipeline.setting_checks import EnhanceSettingError
@@ -210,9 +212,11 @@ def run(args: argparse.Namespace) -> int:
             f"--prompt {args.prompt!r} is a file, not a prompt: give the prompt's text, or a prompt schedule "
             f'inline (--prompt "$(cat {shlex.quote(args.prompt)})" for a file of FRAME: prompt lines)'
         )
+    argv = args.argv[args.argv.index("enhance") + 1 :]
     if args.output == "-":  # the usual "standard output": it made a folder of PNG frames named '-'
         raise ValueError(
-            "-o -: enhance writes a file or a folder, not standard output; give a path such as out.mp4 (or ./- "
+            f"{spellings(args.parser, argv).get('output', '-o')} -: enhance writes a file or a folder, not "
+            "standard output; give a path such as out.mp4 (or ./- "
             "for a folder named '-')"
         )
     try:
@@ -224,7 +228,10 @@ def run(args: argparse.Namespace) -> int:
         ):
             return _run(args)
     except EnhanceSettingError as err:  # named by this command's flags, not EnhanceConfig's fields
-        raise ValueError(as_flags(err.message, FLAGS) + err.note(FLAGS)) from None
+        # each by the name typed (--guidance for --guidance-scale), as generate names its flags
+        typed = aliases_typed(args.parser, argv)
+        flags = {name: typed.get(flag, flag) for name, flag in FLAGS.items()}
+        raise ValueError(as_flags(err.message, flags) + err.note(flags)) from None
 
 
 def logs_advising_enhance(output: str | os.PathLike) -> AbstractContextManager:

@@ -15,6 +15,7 @@ from streamt2v.cli import (
     typed_path,
     user_path,
 )
+from streamt2v.cli.flag_spellings import aliases_typed, spellings
 from streamt2v.cli.launched import refuse_a_launch
 from streamt2v.cli.setting_flags import ENHANCE_FLAGS, as_flags, typed_flags
 from streamt2v.config import DTYPE_NAMES
@@ -306,36 +307,12 @@ def _typed_with_resume(args: argparse.Namespace) -> dict[str, object]:
     return {dest: value for dest, value in typed_flags(args, "generate").items() if dest not in _RESUME_FLAGS}
 
 
-def _spellings(parser: argparse.ArgumentParser, argv: list[str]) -> dict[str, str]:
-    """The flag each setting was typed as in ``argv`` (the command's own arguments): an alias as typed
-    (``--num-frames``, ``-n``, ``--out``), ``--frames=9`` and ``-n9`` as ``--frames`` and ``-n``, an
-    abbreviation (``--num-f``) as the flag it stands for; the last one typed where there are several."""
-    flags = parser._option_string_actions  # argparse's own table of flag -> action (it has no public one)
-    spelled: dict[str, str] = {}
-    for token in argv:
-        if token == "--":  # positionals only from here
-            break
-        name = token.split("=", 1)[0] if token.startswith("--") else token[:2]
-        if token.startswith("--") and name not in flags:  # an abbreviation: argparse took it as one flag
-            name = next((flag for flag in flags if flag.startswith(name)), name)
-        if token.startswith("-") and name in flags:
-            spelled[flags[name].dest] = name
-    return spelled
-
-
-def _aliases_typed(parser: argparse.ArgumentParser, argv: list[str]) -> dict[str, str]:
-    """The flags typed by another of their names in ``argv`` (:func:`_spellings`), by the name a message
-    gives them, their first (``{"--frames": "-n"}``)."""
-    first = {action.dest: action.option_strings[0] for action in parser._option_string_actions.values()}
-    return {first[dest]: flag for dest, flag in _spellings(parser, argv).items() if first[dest] != flag}
-
-
 def _refuse_standard_output(args: argparse.Namespace) -> None:
     """Refuse "-", a command's usual name for standard output, as ``-o``, ``--png-dir``, ``--gif`` or
     ``--run-dir`` (a folder named '-' was written; a video is written to a file, which its preview and final
     rename need): in one line, as enhance says it, by the flag as typed (``--out -``), before the imports of
     seconds."""
-    typed = _spellings(args.parser, args.argv[args.argv.index("generate") + 1 :])
+    typed = spellings(args.parser, args.argv[args.argv.index("generate") + 1 :])
     for dest, flag, example in (
         ("output", "-o", "out.mp4"),
         ("png_dir", "--png-dir", "frames"),
@@ -391,7 +368,7 @@ def _generate(args: argparse.Namespace) -> int:
             flags = {**ENHANCE_FLAGS, "resolution": f"--resolution HxW (of streamt2v enhance on {lowres})"}
             return ValueError(as_flags(err.message, flags) + note)
         # a flag by the name typed: -n's refusal named --frames
-        return ValueError(as_flags(str(err), typed=_aliases_typed(args.parser, generate_argv)))
+        return ValueError(as_flags(str(err), typed=aliases_typed(args.parser, generate_argv)))
 
     if args.resume:
         from streamt2v.pipeline.rundir import RunDir
@@ -403,7 +380,7 @@ def _generate(args: argparse.Namespace) -> int:
             typed["device"] = chosen_device(args)
         resumed_on = {dest: typed.pop(dest) for dest in _CHANGED_ON_RESUME if dest in typed}
         # each flag as typed (--num-frames, -o: the warning named --frames, --output)
-        named = {"prompt": "PROMPT", **_spellings(args.parser, args.argv[args.argv.index("generate") + 1 :])}
+        named = {"prompt": "PROMPT", **spellings(args.parser, args.argv[args.argv.index("generate") + 1 :])}
         ignored = [named.get(dest, "--" + dest.replace("_", "-")) for dest in typed]
         if ignored:
             print(
