@@ -108,6 +108,34 @@ def test_a_schedule_entry_only_an_input_video_covers_is_named_in_a_warning(model
     assert "the chunks start at frames 8, 16" in warned[0]
 
 
+@pytest.mark.parametrize(
+    ("settings", "compared"),
+    [
+        ({"reanchor": True}, "which reanchor compares"),
+        ({"anchor_colour_match": 0.5}, "which anchor_colour_match compares"),
+        ({"reanchor": True, "anchor_colour_match": 0.5}, "which reanchor and anchor_colour_match compare"),
+    ],
+)
+def test_an_entry_only_an_input_covers_is_the_anchors_prompt_where_it_is_compared(
+    model, caplog, settings, compared
+):
+    """Frame 0's entry under an input video was warned "never used", but it is the APM anchor's prompt: reanchor
+    moves the anchor at the first chunk whose prompt differs from it, anchor_colour_match matches only the
+    chunks under it."""
+    prefix = torch.rand(1, 3, 8, 64, 64) * 2 - 1
+    cfg = StreamConfig(num_frames=24, **FAST, **settings)
+    with caplog.at_level(logging.WARNING, logger="streamt2v.pipeline.stream"):
+        chunks = list(stream(model, "0: a red circle; 4: a cat", cfg, init_video=prefix))
+    assert chunks[1].anchor_prompt == ("a cat" if settings.get("reanchor") else "a red circle")  # it counts
+    warned = [r.getMessage() for r in caplog.records]
+    assert len(warned) == 1 and "never used" not in warned[0], warned
+    assert warned[0] == (
+        "prompt schedule entry 0: 'a red circle' is no chunk's prompt: each chunk takes the prompt active at its "
+        f"first new frame, and the chunks start at frames 8, 16; it is the APM anchor's prompt, {compared} each "
+        "chunk's prompt with"
+    )
+
+
 @pytest.mark.parametrize("text", ["3 red circles: bouncing", "4K: a red circle", "a cat: walking"])
 def test_a_plain_prompt_with_a_colon_is_a_prompt(text):
     assert as_schedule(text) == PromptSchedule.constant(text)

@@ -337,7 +337,7 @@ def stream(
     ):
         raise ValueError(NO_STAGE1)
     warn_unread_prompts(model.text_encoder, [text for _, text in schedule.entries] + [config.negative_prompt])
-    _warn_unused_prompts(schedule, plan)
+    _warn_unused_prompts(schedule, plan, config)
     _log_plan(plan, schedule, config)
     if config.reanchor and resume is None:
         _warn_if_reanchor_unused(schedule, plan)
@@ -358,16 +358,39 @@ def stream(
     )
 
 
-def _warn_unused_prompts(schedule: PromptSchedule, plan: Sequence[ChunkSpec]) -> None:
-    """Warn of each schedule entry no chunk takes (a chunk takes the prompt at its first new frame)."""
+def _warn_unused_prompts(schedule: PromptSchedule, plan: Sequence[ChunkSpec], config: StreamConfig) -> None:
+    """Warn of each schedule entry no chunk takes (a chunk takes the prompt at its first new frame). Frame 0's,
+    under an input, is still the APM anchor's prompt where reanchor or anchor_colour_match compare the
+    chunks' prompts with it: said so, not "never used"."""
     starts = [spec.start for spec in plan if spec.stage]  # an input video's frames (stage 0) take no prompt
+    compared = [
+        name
+        for name, on in (
+            ("reanchor", config.reanchor),
+            ("anchor_colour_match", config.anchor_colour_match > 0),
+        )
+        if on
+    ]
     for frame, text in unused_entries(schedule, starts):
+        chunks = "the chunks start at frames" if len(starts) > 1 else "the only chunk starts at frame"
+        if frame == 0 and compared and any(spec.stage == 2 for spec in plan):
+            logger.warning(
+                "prompt schedule entry 0: %r is no chunk's prompt: each chunk takes the prompt active at its "
+                "first new frame, and %s %s; it is the APM anchor's prompt, which %s compare%s each chunk's "
+                "prompt with",
+                text,
+                chunks,
+                nearby_starts(starts, frame),
+                " and ".join(compared),
+                "s" if len(compared) == 1 else "",
+            )
+            continue
         logger.warning(
             "prompt schedule entry %d: %r is never used: each chunk takes the prompt active at its first new "
             "frame, and %s %s",
             frame,
             text,
-            "the chunks start at frames" if len(starts) > 1 else "the only chunk starts at frame",
+            chunks,
             nearby_starts(starts, frame),
         )
 
