@@ -388,11 +388,17 @@ def test_what_is_no_run_is_named_for_what_it_is(tmp_path, monkeypatch):
         RunDir.open("runs/b")
     # a manifest without a run's keys is no run's (as evaluate tells a dataset's files from a run), one whose
     # keys hold no values of a run's is a damaged run's
-    (tmp_path / "runs" / "c" / "manifest.json").write_text('{"format_version": 1, "status": "running"}')
+    # (the keys it lacks named: one without chunks said 'no format version and chunks')
+    (tmp_path / "runs" / "c" / "manifest.json").write_text('{"status": "running"}')
     with pytest.raises(
         ValueError,
         match=r"^'runs/c/manifest.json' is no streamt2v run's manifest \(it names no format version and chunks\): "
         r"'runs/c' is not a run directory, or its manifest was replaced$",
+    ):
+        RunDir.open("runs/c")
+    (tmp_path / "runs" / "c" / "manifest.json").write_text('{"format_version": 1, "status": "running"}')
+    with pytest.raises(
+        ValueError, match=r"^'runs/c/manifest.json' is no streamt2v run's manifest \(it names no chunks\): "
     ):
         RunDir.open("runs/c")
     (tmp_path / "runs" / "c" / "manifest.json").write_text(

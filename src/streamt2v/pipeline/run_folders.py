@@ -89,10 +89,13 @@ def is_run_manifest(manifest: object) -> bool:
     those keys are looked at: a run's manifest damaged since (``"status": null``, or none, no number of
     chunks) is still a run's, for its readers to refuse as damaged, not a folder of videos; a dataset's own
     ``manifest.json`` is not one."""
-    return isinstance(manifest, dict) and manifest.keys() >= _RUN_MANIFEST_KEYS
+    return isinstance(manifest, dict) and not run_manifest_lacks(manifest)
 
 
-_RUN_MANIFEST_KEYS = frozenset({"format_version", "chunks"})
+def run_manifest_lacks(manifest: dict) -> list[str]:
+    """The keys of a run's manifest (:func:`is_run_manifest`) that ``manifest`` has not, in words
+    (``format version``), for the message refusing it."""
+    return [key.replace("_", " ") for key in ("format_version", "chunks") if key not in manifest]
 
 
 def holds_chunks(path: Path) -> bool:
