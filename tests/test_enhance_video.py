@@ -274,6 +274,11 @@ def test_the_shipped_refiner_on_frames_it_is_not_for_is_warned_about_once(caplog
             dict(steps=10**300),
             "pass config=refiner.config(steps=STEPS) (STEPS for steps, given as an integer of 301 digits)",
         ),
+        # one setting under its earlier name and ours: the advice was 'refiner.config(steps=5, steps=3)', no Python
+        (
+            dict(num_inference_steps=5, steps=3),
+            "enhance_video() got one stage-3 setting under two names (num_inference_steps= and steps=): pass it once",
+        ),
         # a stages-1-2 setting is said to be pipe(...)'s: it was told 'num_frames (on_frames?)'
         (
             dict(num_frames=8),

@@ -95,7 +95,7 @@ def shown_value(value: object, spelled: Callable[[object], str] = repr) -> str:
     digits}``)."""
     if is_long_integer(value):
         return shown_number(value)
-    if not _holds_long_integer(value):
+    if not holds_long_integer(value):
         return spelled(value)
     inner = repr if spelled is str else spelled  # str() of a container shows its items' reprs
     if isinstance(value, dict):
@@ -109,11 +109,12 @@ def shown_value(value: object, spelled: Callable[[object], str] = repr) -> str:
     return f"{opening}{', '.join(items)}{closing}"
 
 
-def _holds_long_integer(value: object) -> bool:
+def holds_long_integer(value: object) -> bool:
+    """Whether ``value`` is, or holds in a dict, list or tuple, an int :func:`shown_value` counts in words."""
     if isinstance(value, dict):
-        return any(_holds_long_integer(k) or _holds_long_integer(v) for k, v in value.items())
+        return any(holds_long_integer(k) or holds_long_integer(v) for k, v in value.items())
     if isinstance(value, (list, tuple)):
-        return any(_holds_long_integer(v) for v in value)
+        return any(holds_long_integer(v) for v in value)
     return is_long_integer(value)
 
 

@@ -11,7 +11,6 @@ the training's ``assemble`` read and check these settings without running stage 
 from __future__ import annotations
 
 import numbers
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -203,7 +202,7 @@ def settings_given_as_keywords(
     with a close one where there is one (``stepz (steps?)``). Python reported 'unexpected keyword argument',
     where ``pipe(...)`` takes its settings as keywords."""
     from streamt2v.pipeline.stream_config import StreamConfig
-    from streamt2v.typed_values import COUNTED_INTEGER, shown_value
+    from streamt2v.typed_values import holds_long_integer, shown_value
     from streamt2v.wording import singular_or_plural, unknown_names
 
     known = [f.name for f in fields(EnhanceConfig)]
@@ -215,10 +214,17 @@ def settings_given_as_keywords(
         named += unknown_names(set(unknown) - stages12, [*parameters, *known])
         noun = singular_or_plural(len(named), "argument")
         return TypeError(f"{caller}() got unknown keyword {noun}: {', '.join(named)}")
+    spellings: dict[str, list[str]] = {}
+    for key in settings:
+        spellings.setdefault(EARLIER_NAMES.get(key, key), []).append(key)
+    twice = [keys for keys in spellings.values() if len(keys) > 1]
+    if twice:  # the advice would hold one keyword twice (refiner.config(steps=5, steps=3)), no Python
+        named = "; ".join(" and ".join(f"{key}=" for key in keys) for keys in twice)
+        return TypeError(f"{caller}() got one stage-3 setting under two names ({named}): pass it once")
     code, notes = [], []
     for key, value in settings.items():
         name, shown = EARLIER_NAMES.get(key, key), shown_value(value)
-        if not isinstance(value, str) and re.search(COUNTED_INTEGER, shown):
+        if holds_long_integer(value):
             # the code is Python to run: an integer counted in words is a placeholder there, said beside it
             code.append(f"{name}={name.upper()}")
             notes.append(f"{name.upper()} for {name}, given as {shown}")
