@@ -72,8 +72,9 @@ def test_loose_frames_beside_videos_are_named_and_a_nested_folder_is_pointed_to(
     with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.video_search"):
         assert find_videos(mixed) == [mixed / "a_clean.mp4"]
     [warning] = [r.getMessage() for r in caplog.records]
-    assert warning.startswith(
-        f"folder {str(mixed)!r} holds videos and 3 loose frame images (frame_000000.png"
+    assert warning.startswith(  # all three named, no '...' after them (it said '(frame_000000.png, ...)')
+        f"folder {str(mixed)!r} holds videos and 3 loose frame images (frame_000000.png, frame_000001.png, "
+        "frame_000002.png), which are not scored"
     )
     nested = tmp_path / "nested"
     for method in ("sub", "other"):  # every one named: the error named only the first

@@ -65,3 +65,9 @@ def words_as_typed(words: Iterable[str]) -> str:
     """``words`` listed for a message (``cat, walking``), one that is no plain word quoted as it is read
     (``','``, ``"'"``, ``'!'``): a bare comma or space in the list reads as its separator."""
     return ", ".join(w if re.fullmatch(r"\w+(?:['-]\w+)*", w) else repr(w) for w in words)
+
+
+def first_few(names: Sequence[str], at_most: int = 3) -> str:
+    """The first ``at_most`` of ``names`` for a message, ``...`` for the rest (``a, b, c, ...``); all of them,
+    and no ``...``, where there are no more."""
+    return ", ".join(names[:at_most]) + (", ..." if len(names) > at_most else "")

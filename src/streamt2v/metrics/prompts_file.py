@@ -25,7 +25,7 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from streamt2v.io.folders import home_path, read_text_file
-from streamt2v.wording import counted
+from streamt2v.wording import counted, first_few
 
 logger = logging.getLogger(__name__)
 
@@ -287,7 +287,7 @@ def _key_finder(keys: Sequence[str]):
 
 def _quoted(items: Sequence[str], at_most: int = 3) -> str:
     """The first ``at_most`` of ``items``, quoted, and ``...`` for the rest."""
-    return ", ".join(map(repr, items[:at_most])) + (", ..." if len(items) > at_most else "")
+    return first_few([repr(item) for item in items], at_most)
 
 
 def _json_prompt(value: object, where: str, path: Path) -> str:

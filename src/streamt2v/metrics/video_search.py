@@ -14,7 +14,7 @@ from streamt2v.io.folders import home_path
 from streamt2v.io.output_paths import output_kind, preview_path_for
 from streamt2v.io.video import IMAGE_SUFFIXES, READ_VIDEO_SUFFIXES
 from streamt2v.metrics.run_target import held_runs
-from streamt2v.wording import counted
+from streamt2v.wording import counted, first_few
 
 logger = logging.getLogger(__name__)
 
@@ -81,11 +81,11 @@ def find_videos(target: str | os.PathLike, also_given: Sequence[str | os.PathLik
             loose = [p for p in entries if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
             if loose:  # the folder's own frames are no video of the set: say so rather than drop them unseen
                 logger.warning(
-                    "folder %r holds videos and %s (%s, ...), which are not scored; put "
+                    "folder %r holds videos and %s (%s), which are not scored; put "
                     "the frames of a video in a folder of their own",
                     str(path),
                     counted(len(loose), "loose frame image"),
-                    loose[0].name,
+                    _names(loose),
                 )
             # a method's subfolder beside the folder's own videos was dropped unseen: the search is not recursive
             # one given as a target too (`evaluate d "d/sub"`, `evaluate . sub`) is scored: not left out
@@ -129,7 +129,7 @@ def find_videos(target: str | os.PathLike, also_given: Sequence[str | os.PathLik
 
 
 def _names(paths: Sequence[Path]) -> str:
-    return ", ".join(p.name for p in paths[:3]) + (", ..." if len(paths) > 3 else "")
+    return first_few([p.name for p in paths])
 
 
 def _is_preview(path: Path) -> bool:
