@@ -226,11 +226,12 @@ def test_several_videos_and_folders_on_the_command_line(video_dir, tmp_path, cap
     ]
     assert main(["evaluate", str(video_dir), clean, "--metrics", "scuts", "--no-progress"]) == 2
     assert capsys.readouterr().err == (
-        f"error: video {clean!r} is given twice as a video of the folder {str(video_dir)!r} and as {clean!r}\n"
+        f"error: video {clean!r} is given twice in the command line (as a video of the folder {str(video_dir)!r} "
+        f"and as {clean!r})\n"
     )
     # the same name twice (it guessed "a file and a folder holding it?")
     assert main(["evaluate", clean, clean, "--metrics", "scuts", "--no-progress"]) == 2
-    assert capsys.readouterr().err == f"error: video {clean!r} is given twice ({clean!r})\n"
+    assert capsys.readouterr().err == f"error: video {clean!r} is given twice in the command line\n"
 
 
 def test_ctrl_c_keeps_the_videos_already_scored(video_dir, tmp_path, capsys, monkeypatch):
@@ -468,11 +469,13 @@ def test_a_folder_of_frames_given_itself_is_not_called_a_folder_s_video(video_di
     folder, frames = str(vids), str(vids / "frames")
     assert main(["evaluate", folder, frames, "--metrics", "scuts"]) == 2
     assert capsys.readouterr().err == (
-        f"error: video {frames!r} is given twice as a video of the folder {folder!r} and as {frames!r}\n"
+        f"error: video {frames!r} is given twice in the command line (as a video of the folder {folder!r} and "
+        f"as {frames!r})\n"
     )
     assert main(["evaluate", frames, folder, "--metrics", "scuts"]) == 2
     assert capsys.readouterr().err == (
-        f"error: video {frames!r} is given twice as {frames!r} and as a video of the folder {folder!r}\n"
+        f"error: video {frames!r} is given twice in the command line (as {frames!r} and as a video of the "
+        f"folder {folder!r})\n"
     )
 
 

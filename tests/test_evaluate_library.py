@@ -73,11 +73,11 @@ def test_library_bad_arguments_raise_before_scoring(monkeypatch, tmp_path):
             "chunk boundaries must be frame indices >= 1, got [0]",
         ),
         (dict(prompts=[""], metrics="probes"), ValueError, "prompts[0] must be a non-empty str, got ''"),
-        (  # None: a video without a prompt (a run folder's own is taken), which clip cannot score
+        (  # None: a video without a prompt (a run folder's own is taken), which clip cannot score; no run
+            # folder given, none is spoken of
             dict(prompts=[None], metrics="clip", clip_model=folder),
             ValueError,
-            "the clip metric needs prompts= (one prompt per video; a run folder of one prompt brings its own): "
-            "none for 1 video ('videos[0]')",
+            "the clip metric needs prompts= (one prompt per video): none for 1 video (videos[0])",
         ),
         (
             dict(prompts=["x"], metrics="clip", clip_model=folder, clip_batch_size=0),

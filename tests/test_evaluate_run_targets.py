@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import shutil
 
 import pytest
 
@@ -52,7 +54,7 @@ def test_python_refuses_a_run_given_twice_as_the_command_line_does(tmp_path, cap
 def test_a_folder_of_runs_given_to_python_is_hinted_its_runs(tmp_path):
     """evaluate_videos(['runs']) was skipped as 'no image frames in folder', where the command line names the
     runs it holds and how to give them."""
-    run, _ = make_run(tmp_path)
+    run, out = make_run(tmp_path)
     report = evaluate_videos([str(run.parent)], metrics="scuts")
     pattern = str(run.parent / "*")
     assert report.skipped[0]["error"] == (
@@ -60,6 +62,13 @@ def test_a_folder_of_runs_given_to_python_is_hinted_its_runs(tmp_path):
         f"output when given: pass them, e.g. sorted(glob.glob({pattern!r}))"
     )
     assert report.as_flags().skipped[0]["error"].endswith(f"pass them, e.g. {pattern!r}")
+    # clip without prompts: the hint, not 'needs prompts=' (the runs it holds, given, bring their own)
+    hinted = evaluate_videos([str(run.parent)], metrics="clip", clip_model="microworld")
+    assert hinted.skipped == report.skipped and not hinted.records
+    with pytest.raises(
+        ValueError, match=rf"^no image frames in folder {re.escape(repr(str(run.parent)))}; it"
+    ):
+        evaluate_videos([str(run.parent), str(out)], metrics="clip", clip_model="microworld")
 
 
 def test_a_run_is_scored_with_its_own_prompt_when_none_is_given(tmp_path, capsys):
@@ -90,7 +99,7 @@ def test_a_run_is_scored_with_its_own_prompt_when_none_is_given(tmp_path, capsys
     with pytest.raises(ValueError, match=rf"own\): none for 1 video \('{video}'\)$"):
         evaluate_videos([str(run), str(video)], metrics="clip", clip_model="microworld")
     assert main(["evaluate", str(run), str(video), "--metrics", "clip", "--clip-model", "microworld"]) == 2
-    assert capsys.readouterr().err.endswith(f"brings its own): none for {str(video)!r}\n")
+    assert capsys.readouterr().err.endswith(f"brings its own): none for 1 video ({str(video)!r})\n")
     with_prompts(run, "a red circle", "a yellow square")  # which of them would score the whole video?
     assert math.isnan(evaluate_videos([str(run)], metrics="probes").records[0]["probe_caption_agreement"])
 
@@ -106,3 +115,33 @@ def test_a_manifest_without_its_status_is_a_damaged_runs_to_evaluate_as_to_resum
     assert "has no finished output to score: its manifest records no status" in capsys.readouterr().err
     with pytest.raises(ValueError, match=r"manifest.json' is damaged: its status is None"):
         RunDir.open(run)
+
+
+def test_what_has_no_prompt_or_is_given_twice_is_named_as_typed(tmp_path, capsys, monkeypatch):
+    """A run of a prompt schedule without a prompt was named by its output's absolute path, and a video given
+    before the run whose output it is by that path; the command line said 'none for' without the count Python
+    says; a folder of videos holding a run made the command line say 'needs prompts=' (the library's)."""
+    monkeypatch.chdir(tmp_path)
+    run, out = make_run(tmp_path, name="sched")
+    with_prompts(run, "a red circle", "a yellow square")
+    clip = ["--metrics", "clip", "--clip-model", "microworld", "--no-progress"]
+    none_for = "own): none for 1 video (run folder 'runs/sched' of a prompt schedule)"
+    with pytest.raises(ValueError, match=re.escape(none_for) + "$"):
+        evaluate_videos(["runs/sched"], metrics="clip", clip_model="microworld")
+    assert main(["evaluate", "runs/sched", *clip]) == 2
+    assert capsys.readouterr().err.endswith(none_for + "\n")
+    # the plain video named as typed, before the run or after it
+    twice = "video 'sched.mp4' is given twice in {} (as {} and as {})"
+    output = "the output of the run folder 'runs/sched'"
+    for order in [("sched.mp4", "runs/sched"), ("runs/sched", "sched.mp4")]:
+        hows = ("'sched.mp4'", output) if order[0] == "sched.mp4" else (output, "'sched.mp4'")
+        with pytest.raises(ValueError, match=re.escape(twice.format("videos", *hows)) + "$"):
+            evaluate_videos(list(order), metrics="scuts")
+        assert main(["evaluate", *order, "--metrics", "scuts"]) == 2
+        assert capsys.readouterr().err == f"error: {twice.format('the command line', *hows)}\n"
+    # a folder of videos holding a run: its video has no prompt, said naming the flag
+    (tmp_path / "mix").mkdir()
+    shutil.copy(out, tmp_path / "mix" / "c.mp4")
+    shutil.copytree(run, tmp_path / "mix" / "run1")
+    assert main(["evaluate", "mix", *clip]) == 2
+    assert capsys.readouterr().err == "error: the clip metric needs --prompts (one prompt per video)\n"

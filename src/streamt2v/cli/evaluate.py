@@ -258,7 +258,7 @@ def run(args: argparse.Namespace) -> int:
         parse_metrics,
     )
     from streamt2v.metrics.partial_report import partial_path
-    from streamt2v.metrics.run_target import run_name, runs_as_outputs
+    from streamt2v.metrics.run_target import given_twice, prompts_needed, run_name, runs_as_outputs
     from streamt2v.metrics.video_search import find_videos
 
     device = chosen_device(args)
@@ -307,12 +307,9 @@ def run(args: argparse.Namespace) -> int:
     for v, target in found:  # one video twice would count twice in the mean (and shift the prompts)
         if v.resolve() in given_as:
             first_video, first = given_as[v.resolve()]
-            how = (
-                f"as {_given_as(first_video, first, runs)} and as {_given_as(v, target, runs)}"
-                if first != target
-                else f"({first!r})"
+            raise given_twice(
+                "video", str(v), _given_as(first_video, first, runs), _given_as(v, target, runs)
             )
-            raise ValueError(f"video {str(v)!r} is given twice {how}")
         given_as[v.resolve()] = (v, target)
     if args.metrics is None:
         metrics = ("mawe", "scuts", "clip") if args.clip_model else ("mawe", "scuts")
@@ -323,14 +320,15 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(
                 "the clip metric needs --clip-model (a CLIP folder, a hub id, or 'microworld' for microworld videos)"
             )
-        lacking = run_targets.without_prompt(run_targets.with_own_prompts(None))
-        if not args.prompts and lacking:
-            if not run_targets.runs:
-                raise ValueError("the clip metric needs --prompts (one prompt per video)")
-            raise ValueError(
-                "the clip metric needs --prompts (one prompt per video; a run folder of one prompt brings its "
-                f"own): none for {', '.join(map(repr, lacking[:3]))}{', ...' if len(lacking) > 3 else ''}"
-            )
+        # the videos found (a folder's too), each run's by its name as typed
+        place = {str(t): i for i, t in enumerate(targets)}
+        lacking = [
+            run_targets.named(place[str(t)]) if str(t) in runs else repr(str(v))
+            for v, t in found
+            if str(t) not in own_prompts
+        ]
+        if not args.prompts and lacking:  # every video's, unlisted, where no run could bring one
+            raise prompts_needed(lacking if run_targets.runs else None, bool(run_targets.runs))
     uses_prompts = bool({"clip", "probes"} & set(metrics))
     mawe_flags = [("--" + k.replace("_", "-"), getattr(args, k) != v) for k, v in MAWE_DEFAULTS.items()]
     unused = [

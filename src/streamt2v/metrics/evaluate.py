@@ -47,7 +47,7 @@ from streamt2v.metrics.flow import (
 )
 from streamt2v.metrics.inputs import VideoLike, as_uint8_frames, check_positive
 from streamt2v.metrics.mawe import OFFICIAL_COEFF, check_coeff, check_definition, mawe
-from streamt2v.metrics.run_target import runs_as_outputs
+from streamt2v.metrics.run_target import prompts_needed, runs_as_outputs
 from streamt2v.progress_bars import progress_bar
 from streamt2v.wording import counted, singular_or_plural, unknown_names
 
@@ -359,7 +359,8 @@ def evaluate_videos(
     line's reading of them: :func:`~streamt2v.metrics.run_target.runs_as_outputs`).
 
     ``metrics``: any of ``mawe``, ``scuts``, ``clip``, ``probes``. ``clip`` needs ``prompts`` (one per
-    video; None in it: a video without one, such as a run folder that brings its own) and ``clip_model`` (a folder, hub id or :class:`~streamt2v.metrics.clip_score.ClipScorer`).
+    video; None in it: a video without one, such as a run folder that brings its own) and ``clip_model`` (a
+    folder, hub id or :class:`~streamt2v.metrics.clip_score.ClipScorer`).
     ``probes`` use the prompts as captions when given, and chunk ``boundaries`` (default ``None``: the
     StreamingT2V plan 16, 24, 32, … of :func:`~streamt2v.metrics.probes.probe_video`; indices past a
     video's end are dropped): one list for all videos, or a list per video where each has its own plan (a
@@ -421,14 +422,11 @@ def evaluate_videos(
         device = resolve_device(device)
     scorer = None
     if "clip" in chosen:
-        if prompts is None and not targets.runs:
-            raise ValueError("the clip metric needs prompts= (one prompt per video)")
         if lacking := targets.without_prompt(prompts):
-            raise ValueError(
-                f"the clip metric needs prompts= (one prompt per video; a run folder of one prompt brings its "
-                f"own): none for {counted(len(lacking), 'video')} ({', '.join(map(repr, lacking[:3]))}"
-                f"{', ...' if len(lacking) > 3 else ''})"
-            )
+            if targets.folders_of_runs:  # its runs, given, would bring their prompts: the way out said first
+                raise next(iter(targets.folders_of_runs.values()))
+            every = prompts is None and not targets.runs  # none given: not listed
+            raise prompts_needed(None if every else lacking, bool(targets.runs))
         if clip_model is None:
             raise ValueError(
                 "the clip metric needs clip_model= (a CLIP folder, a hub id, 'microworld' or a ClipScorer)"

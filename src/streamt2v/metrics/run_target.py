@@ -31,7 +31,7 @@ from streamt2v.io.output_paths import preview_path_for, previewed_output
 from streamt2v.io.video import IMAGE_SUFFIXES
 from streamt2v.pipeline.run_folders import CONFIG, LOCK, MANIFEST, is_run, is_run_manifest
 from streamt2v.pipeline.run_outputs import OUTPUTS, left_there
-from streamt2v.wording import counted
+from streamt2v.wording import counted, first_few
 
 
 class UnscorableRun(NamesArguments, ValueError):
@@ -61,6 +61,7 @@ def run_name(run: str | os.PathLike) -> str:
 
 # videos= to a Python caller; the command line's targets are its words, typed once
 _VIDEOS = FlaggedArg("videos", flag="the command line")
+_PROMPTS = FlaggedArg("prompts=", flag="--prompts")
 
 
 @dataclass
@@ -73,6 +74,7 @@ class RunTargets:
     plans: dict[int, list[int]] = field(default_factory=dict)  # each scorable run's chunk boundaries
     unscorable: dict[int, UnscorableRun] = field(default_factory=dict)
     prompts: dict[int, str] = field(default_factory=dict)  # each scorable run's own prompt (own_prompt)
+    schedules: set[int] = field(default_factory=set)  # the scorable runs of a prompt schedule
     # a folder holding run folders, not videos (`runs/`): why it is no video, naming its runs
     folders_of_runs: dict[int, ArgumentValueError] = field(default_factory=dict)
 
@@ -84,13 +86,31 @@ class RunTargets:
         return [p if p is not None else self.prompts.get(i) for i, p in enumerate(given)]
 
     def without_prompt(self, prompts: Sequence[str | None] | None) -> list[str]:
-        """The targets to be scored that ``prompts`` gives no prompt, as an error names them."""
+        """The targets to be scored that ``prompts`` gives no prompt, as :func:`prompts_needed` names them."""
         skipped = self.unscorable.keys() | self.folders_of_runs.keys()
         return [
-            str(v) if isinstance(v, (str, os.PathLike)) else f"videos[{i}]"
-            for i, v in enumerate(self.videos)
+            self.named(i)
+            for i in range(len(self.videos))
             if i not in skipped and (prompts is None or prompts[i] is None)
         ]
+
+    def named(self, i: int) -> str:
+        """The target ``i`` for a message: a run folder as given (its output's path is none the user typed),
+        a path quoted, an array by its place."""
+        if i in self.runs:
+            why = "of a prompt schedule" if i in self.schedules else "whose config records no prompt"
+            return f"run folder {self.runs[i]!r} {why}"
+        video = self.videos[i]
+        return repr(str(video)) if isinstance(video, (str, os.PathLike)) else f"videos[{i}]"
+
+
+def prompts_needed(lacking: Sequence[str] | None, runs: bool) -> ArgumentValueError:
+    """The clip metric's refusal of videos without a prompt (``lacking``, named; None: every video, as no
+    prompts were given), the command line's (``--prompts``) and Python's (``prompts=``); ``runs``: whether
+    run folders were given, one of one prompt bringing its own."""
+    own = "; a run folder of one prompt brings its own" if runs else ""
+    listed = "" if lacking is None else f": none for {counted(len(lacking), 'video')} ({first_few(lacking)})"
+    return ArgumentValueError("the clip metric needs ", _PROMPTS, f" (one prompt per video{own}){listed}")
 
 
 def runs_as_outputs(videos: list[object]) -> RunTargets:
@@ -119,6 +139,8 @@ def runs_as_outputs(videos: list[object]) -> RunTargets:
             targets.videos[i], targets.unscorable[i] = name, err
             continue
         targets.videos[i] = output
+        if len(recorded_prompts(video) or ()) > 1:  # named so where clip lacks a prompt for it
+            targets.schedules.add(i)
         own = own_prompt(video)
         if own is not None:
             targets.prompts[i] = own
@@ -127,38 +149,54 @@ def runs_as_outputs(videos: list[object]) -> RunTargets:
     return targets
 
 
-def _once(given: dict[str, tuple[str, bool]], real: str, how: str, what: str, name: str, plain: bool) -> None:
+def _once(
+    given: dict[str, tuple[str, bool, str]], real: str, how: str, what: str, name: str, plain: bool
+) -> None:
     """Note the path ``real`` (``name``, a ``what``), given ``how`` (as the message says it), refusing it given
     before where a run folder is either of them (``plain``: this one is not; a plain video given twice is the
-    caller's to refuse or keep: ``evaluate_videos`` keeps it)."""
+    caller's to refuse or keep: ``evaluate_videos`` keeps it). A video given plain is named as typed, before
+    or after a run's output (its absolute path, from the manifest)."""
     if real not in given:
-        given[real] = (how, plain)
+        given[real] = (how, plain, name)
         return
-    first, first_plain = given[real]
+    first, first_plain, first_name = given[real]
     if plain and first_plain:
         return
-    said = "" if first == how else f" (as {first} and as {how})"
-    raise ArgumentValueError(f"{what} {name!r} is given twice in ", _VIDEOS, said)
+    raise given_twice(what, first_name if first_plain else name, first, how)
+
+
+def given_twice(what: str, name: str, first: str, then: str) -> ArgumentValueError:
+    """The refusal of the ``what`` ``name`` given twice, ``first`` and ``then`` (how each came in, as the
+    message says it: ``'a.mp4'``, ``a video of the folder 'd'``); one wording for the command line's targets
+    and ``videos=``."""
+    said = "" if first == then else f" (as {first} and as {then})"
+    return ArgumentValueError(f"{what} {name!r} is given twice in ", _VIDEOS, said)
 
 
 def own_prompt(run: str | os.PathLike) -> str | None:
     """The prompt of the run in the folder ``run``, as its ``config.json`` records it: its one prompt; None
     for a run of a prompt schedule (which of its prompts would score the whole video?) or a config that
     records none readable."""
+    recorded = recorded_prompts(run)
+    if recorded is None or len(recorded) != 1:
+        return None
+    prompt = recorded[0]
+    return prompt if isinstance(prompt, str) and prompt.strip() else None
+
+
+def recorded_prompts(run: str | os.PathLike) -> list[object] | None:
+    """The prompts of the run in the folder ``run``, one per entry of its schedule as its ``config.json``
+    records them; None where it records none readable."""
     try:
         config = json.loads((home_path(run) / CONFIG).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     entries = config.get("schedule_entries") if isinstance(config, dict) else None
-    if (
-        isinstance(entries, list)
-        and len(entries) == 1
-        and isinstance(entries[0], list)
-        and len(entries[0]) == 2
-    ):
-        prompt = entries[0][1]
-        return prompt if isinstance(prompt, str) and prompt.strip() else None
-    return None
+    if not isinstance(entries, list) or not entries:
+        return None
+    if not all(isinstance(e, list) and len(e) == 2 for e in entries):
+        return None
+    return [e[1] for e in entries]
 
 
 def held_runs(folder: str | os.PathLike) -> tuple[object, ...] | None:
@@ -173,7 +211,7 @@ def held_runs(folder: str | os.PathLike) -> tuple[object, ...] | None:
     runs = [p for p in entries if p.is_dir() and is_run_folder(p)]
     if not runs or any(p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() for p in entries):
         return None
-    names = ", ".join(p.name for p in runs[:3]) + (", ..." if len(runs) > 3 else "")
+    names = first_few([p.name for p in runs])
     pattern = str(Path(folder) / "*")
     return (
         f"; it holds {counted(len(runs), 'generate run folder')} ({names}), each scored as its output when "
