@@ -121,12 +121,16 @@ def test_each_conversion_a_float_array_is_given_makes_the_same_video(tmp_path):
         lambda v: v[0].transpose(1, 0, 2, 3),  # (T, 3, H, W)
     ],
 )
-def test_from_uint8_frames_gives_floats_conversions_that_make_the_video_it_returns(layout):
+@pytest.mark.parametrize("as_tensor", [False, True])
+def test_from_uint8_frames_gives_floats_conversions_that_make_the_video_it_returns(layout, as_tensor):
     """from_uint8_frames of a float array: each hint, run as written, makes what it returns, a (1, 3, T, H, W)
-    video (the [-1, 1] one made a (3, T, H, W) tensor: '[None]' was missing)."""
+    video (the [-1, 1] one made a (3, T, H, W) tensor: '[None]' was missing). A float tensor is given them in
+    torch (it was given none: review Y)."""
     frames = np.random.default_rng(0).integers(0, 256, (2, 4, 4, 3), dtype=np.uint8)
     video = from_uint8_frames(frames)
     x = layout(video.numpy())
+    if as_tensor:
+        x = torch.from_numpy(np.ascontiguousarray(x))
     with pytest.raises(ValueError) as err:
         from_uint8_frames(x)
     hints = dict(re.findall(r"; ([^:;]+ floats): ([^;]+)", str(err.value)))

@@ -82,11 +82,10 @@ def _numpy_conversion(shape: tuple[int, ...], floats: bool, image: bool, *, list
             if floats
             else f"{io}from_uint8_frames(x.transpose(1, 2, 0)[None])[:, :, 0]"
         )
-    elif (layout := array_layout(shape)) is None:
+    elif (layout := array_layout(shape, batched=True)) is None:
         return ""
     else:
-        as_frames, as_tensor = layout  # a (1, 3, T, H, W) tensor, or (3, T, H, W) to batch
-        batched = as_tensor if len(shape) == 5 and shape[:2] == (1, 3) else f"{as_tensor}[None]"
+        as_frames, batched = layout  # the tensor (1, 3, T, H, W)
         if image:  # a video given as the image: its first frame
             what += ", the first frame as the image"
             how = f"{batched}[:, :, 0]" if floats else f"{io}from_uint8_frames({as_frames}[:1])[:, :, 0]"

@@ -114,37 +114,48 @@ def _channels_first(video: torch.Tensor, *, frames_taken: bool = False) -> torch
     return video
 
 
-def array_layout(shape: tuple[int, ...]) -> tuple[str, str] | None:
-    """For a numpy video of ``shape`` in a layout the library knows, the numpy expression of ``x`` that makes
-    it frames ``(T, H, W, 3)`` and the torch one that makes it a video tensor ``(B, 3, T, H, W)`` or ``(3, T,
-    H, W)`` (the same values); None for another shape. ``(3, H, W, 3)`` is frames, as :func:`video_frames`
-    reads it."""
-    frames = "x[0]" if len(shape) == 5 and shape[0] == 1 and shape[-1] == 3 else "x"
-    if frames == "x[0]" or (len(shape) == 4 and shape[-1] == 3):
-        return frames, f"torch.from_numpy({frames}).permute(3, 0, 1, 2)"
-    if (len(shape) == 5 and shape[:2] == (1, 3)) or (len(shape) == 4 and shape[0] == 3):
-        return ("x[0]" if len(shape) == 5 else "x") + ".transpose(1, 2, 3, 0)", "torch.from_numpy(x)"
-    if len(shape) == 4 and shape[1] == 3:  # (T, 3, H, W), as torchvision's frames
-        return "x.transpose(0, 2, 3, 1)", "torch.from_numpy(x).permute(1, 0, 2, 3)"
-    return None
+def array_layout(
+    shape: tuple[int, ...], *, batched: bool = False, tensor: bool = False
+) -> tuple[str, str] | None:
+    """For a video ``x`` of ``shape`` in a layout the library knows, the expression that makes it frames ``(T,
+    H, W, 3)`` and the torch one that makes it a video tensor ``(3, T, H, W)``, or ``(1, 3, T, H, W)`` (one
+    given so, or ``batched``) (the same values); None for another shape. ``x`` is a numpy array, or with
+    ``tensor`` a torch tensor (``x.permute``, no ``torch.from_numpy``). ``(3, H, W, 3)`` is frames, as
+    :func:`video_frames` reads it."""
+    five = len(shape) == 5
+    if (five and shape[0] == 1 and shape[-1] == 3) or (len(shape) == 4 and shape[-1] == 3):
+        source, frames, to_video = ("x[0]" if five else "x"), "", ".permute(3, 0, 1, 2)"
+    elif (five and shape[:2] == (1, 3)) or (len(shape) == 4 and shape[0] == 3):
+        source, frames, to_video = "x", ("[0]" if five else "") + ".transpose(1, 2, 3, 0)", ""
+    elif len(shape) == 4 and shape[1] == 3:  # (T, 3, H, W), as torchvision's frames
+        source, frames, to_video = "x", ".transpose(0, 2, 3, 1)", ".permute(1, 0, 2, 3)"
+    else:
+        return None
+    if batched and not (five and not to_video):  # only (1, 3, T, H, W) is one as it is
+        to_video += "[None]"
+    if tensor:
+        return source + frames.replace(".transpose(", ".permute("), source + to_video
+    return source + frames, f"torch.from_numpy({source}){to_video}"
 
 
-def check_uint8_frames(frames: np.ndarray, batched: bool = False) -> np.ndarray:
-    """``frames`` if it is a ``uint8 (T, H, W, 3)`` array, else a ValueError naming its dtype and shape, with
-    the conversion to use for an array of a known layout (:func:`array_layout`): for floats, of each
-    convention they may hold. ``batched``: the caller makes a video ``(1, 3, T, H, W)``
-    (:func:`from_uint8_frames`), which the ``[-1, 1]`` conversion then makes too."""
-    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
-        hint, layout = "", array_layout(tuple(frames.shape))
-        if layout is not None and frames.dtype.kind == "f":  # which convention it holds is not ours to guess
+def check_uint8_frames(frames: np.ndarray | torch.Tensor, batched: bool = False) -> np.ndarray | torch.Tensor:
+    """``frames`` if it is a ``uint8 (T, H, W, 3)`` array (or tensor), else a ValueError naming its dtype and
+    shape, with the conversion to use for one of a known layout (:func:`array_layout`, in numpy or torch as
+    it is given): for floats, of each convention they may hold. ``batched``: the caller makes a video ``(1,
+    3, T, H, W)`` (:func:`from_uint8_frames`), which the ``[-1, 1]`` conversion then makes too."""
+    tensor = isinstance(frames, torch.Tensor)
+    uint8 = frames.dtype == (torch.uint8 if tensor else np.uint8)
+    if not uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+        hint, layout = "", array_layout(tuple(frames.shape), batched=batched, tensor=tensor)
+        floats = frames.is_floating_point() if tensor else frames.dtype.kind == "f"
+        if layout is not None and floats:  # which convention it holds is not ours to guess
             as_frames, as_tensor = layout
-            if batched and not (frames.ndim == 5 and frames.shape[:2] == (1, 3)):  # that one is 5-D as it is
-                as_tensor += "[None]"
+            to_uint8 = ".round().to(torch.uint8)" if tensor else ".round().astype(np.uint8)"
             hint = (
-                f"; 0-255 floats: {as_frames}.round().astype(np.uint8); [0, 1] floats: ({as_frames} * 255)"
-                f".round().astype(np.uint8); [-1, 1] floats: {as_tensor}"
+                f"; 0-255 floats: {as_frames}{to_uint8}; [0, 1] floats: ({as_frames} * 255){to_uint8}; "
+                f"[-1, 1] floats: {as_tensor}"
             )
-        elif layout is not None and frames.dtype == np.uint8:
+        elif layout is not None and uint8:
             hint = f"; as frames: {layout[0]}"
         raise ValueError(
             f"expected uint8 frames (T, H, W, 3), got {frames.dtype} of shape {tuple(frames.shape)}{hint}"
@@ -190,9 +201,7 @@ def from_uint8_frames(frames: np.ndarray | torch.Tensor | Sequence[np.ndarray]) 
     """``uint8 (T, H, W, 3)`` (an array, a tensor or a list of ``(H, W, 3)`` frames) → ``(1, 3, T, H, W)``
     float32 in ``[-1, 1]`` (exact inverse on the grid)."""
     if isinstance(frames, torch.Tensor):
-        t = frames
-        if t.dtype != torch.uint8 or t.dim() != 4 or t.shape[-1] != 3:
-            raise ValueError(f"expected uint8 frames (T, H, W, 3), got {t.dtype} {tuple(t.shape)}")
+        t = check_uint8_frames(frames, batched=True)  # refused with the conversion for its layout
         # in place: one float copy of the video, not three (the same arithmetic, so the same values)
         return t.permute(3, 0, 1, 2).float().div_(127.5).sub_(1.0).unsqueeze(0)
     first = np.asarray(frames[0]) if len(frames) else np.asarray(frames)
