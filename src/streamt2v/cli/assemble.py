@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from streamt2v.arguments import NamesArguments, logs_naming_flags
-from streamt2v.cli import library_bars_off_if_quiet, user_path
+from streamt2v.cli import library_bars_off_if_quiet, typed_path
 from streamt2v.cli.launched import refuse_a_launch
 from streamt2v.cli.train import key_value
 from streamt2v.config import DTYPE_NAMES
@@ -81,23 +81,24 @@ def _settings(text: str) -> _TypedSettings:
 
 
 def _common(p: argparse.ArgumentParser, unet_help: str) -> None:
-    p.add_argument("out_dir", type=user_path, help="output folder (written atomically)")
-    p.add_argument("--unet", type=user_path, required=True, help=unet_help)
+    # the folders as typed: the library expands ~ at use, and its refusals name them so ('~/v' ('/home/me/v'))
+    p.add_argument("out_dir", type=typed_path, help="output folder (written atomically)")
+    p.add_argument("--unet", type=typed_path, required=True, help=unet_help)
     p.add_argument(
         "--vae",
-        type=user_path,
+        type=typed_path,
         help="VAE folder, e.g. runs/vae/final/vae, or microworld for the shipped one (default: the one the "
         "UNet's run recorded)",
     )
     p.add_argument(
         "--clip",
-        type=user_path,
+        type=typed_path,
         help="micro-CLIP folder, e.g. runs/clip/final, or microworld for the shipped one (default: the UNet's "
         "run's)",
     )
     p.add_argument(
         "--scheduler",
-        type=user_path,
+        type=typed_path,
         help="noise schedule folder (default: the UNet's run's final/scheduler)",
     )
     p.add_argument(
@@ -125,7 +126,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     _common(m, "the stream run's UNet, e.g. runs/stream/final/unet, or microworld for the shipped one")
     m.add_argument(
         "--init-unet",
-        type=user_path,
+        type=typed_path,
         help="stage-1 UNet, e.g. runs/base/final/unet, or microworld for the shipped one (default: the "
         "stream's base)",
     )

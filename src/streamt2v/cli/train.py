@@ -22,6 +22,7 @@ from streamt2v.cli import (
     compile_backend_name,
     integer_at_least,
     say,
+    typed_path,
     user_path,
 )
 from streamt2v.cli.interrupts import InterruptSaidElsewhere
@@ -46,18 +47,18 @@ _RECIPE_FLAGS: tuple[tuple[str, Any, str], ...] = (
     # where each part is found, and what microworld names: the recipes' advice says them from the same table
     (
         "--vae",
-        user_path,
+        typed_path,
         f"trained VAE folder ({TRAINED_SOURCES['vae']}); 'microworld': {shipped_what('vae', '')} (the "
         f"refiner recipe: {shipped_what('vae', 'refiner')})",
     ),
     (
         "--clip",
-        user_path,
+        typed_path,
         f"trained micro-CLIP folder ({TRAINED_SOURCES['clip']}); 'microworld': {shipped_what('clip', '')}",
     ),
     (
         "--base-unet",
-        user_path,
+        typed_path,
         f"trained base UNet folder (stream recipe: {TRAINED_SOURCES['base_unet']}); 'microworld': "
         f"{shipped_what('base_unet', 'stream')}",
     ),
@@ -293,16 +294,20 @@ def _train(args: argparse.Namespace) -> int:
 
     from streamt2v.io.folders import check_writable_parent
     from streamt2v.train.loop import TrainConfig, TrainInterrupted, train
-    from streamt2v.train.recipes import is_path_option, make_recipe
+    from streamt2v.train.recipes import FOLDER_OPTIONS, is_path_option, make_recipe
 
     # before the models are built: otherwise the first write fails with the OS's bare message
     check_writable_parent(args.out, "--out")
     if args.resume:
         _take_the_runs_settings(args)
     options = {k: getattr(args, k) for k in _RECIPE_FIELDS if getattr(args, k) is not None}
-    # a folder given by --set (init_unet=~/runs/base/final/unet) has its ~ expanded as the path flags' have
-    # (zsh, and bash in quotes, leave it after the '='; it was then a folder named '~' in the working one)
-    options.update({k: user_path(v) if is_path_option(k, v) else v for k, v in args.options})
+    # a path given by --set (captions=~/c.csv) has its ~ expanded as the path flags' have (zsh, and bash in
+    # quotes, leave it after the '='; it was then a file named '~' in the working one); a folder option
+    # (init_unet=~/runs/base/final/unet) is kept as typed, as --vae is: the recipe expands it at use and its
+    # refusals name it as typed
+    options.update(
+        {k: user_path(v) if is_path_option(k, v) and k not in FOLDER_OPTIONS else v for k, v in args.options}
+    )
     recipe = make_recipe(args.recipe, **options)
     cfg = TrainConfig(
         steps=args.steps,

@@ -127,16 +127,24 @@ def _warn_if_not_recorded(path: Path, recorded: dict[str, Any], key: str, arg: A
 
 def _part(
     given: str | Path | None, recorded: dict[str, Any], key: str, arg: Arg, unet_dir: Path, kind: str
-) -> Path:
+) -> tuple[str, Path]:
     """``given`` (the argument ``arg``), else the folder the UNet's run recorded under ``key`` (``recorded``);
-    it must exist. ``microworld`` names the shipped part as in the recipes (``frozen.shipped_part``; the
-    ``kind`` of folder assembled, ``model`` or ``refiner``, picks the VAE), unless a local folder has that
-    name. One given is checked against the recorded one by :func:`_warn_if_not_recorded` once it is known to
-    be a part of its kind (loaded)."""
+    it must exist: ``(as given, as read)``, the first for the loaders, whose refusals name it so (``~/v``),
+    the second for the checks (``~`` expanded). ``microworld`` names the shipped part as in the recipes
+    (``frozen.shipped_part``; the ``kind`` of folder assembled, ``model`` or ``refiner``, picks the VAE),
+    unless a local folder has that name. One given is checked against the recorded one by
+    :func:`_warn_if_not_recorded` once it is known to be a part of its kind (loaded)."""
     if given:
         shipped = shipped_part(key, given, kind)
+        if shipped:
+            return shipped, Path(shipped)
         how = f"pass {TRAINED_SOURCES[key]}, or {shipped_advice(key, kind, given)}"
-        return Path(shipped) if shipped else need_dir(str(given), "", how, arg)
+        return str(given), need_dir(str(given), "", how, arg)
+    return str(path := _recorded_part(recorded, key, arg, unet_dir, kind)), path
+
+
+def _recorded_part(recorded: dict[str, Any], key: str, arg: Arg, unet_dir: Path, kind: str) -> Path:
+    """:func:`_part`'s folder when none is given: the one the UNet's run recorded, which must exist."""
     if not recorded.get(key):
         raise ArgumentValueError(
             arg, f" is needed: {unet_dir} is not the final/unet of a run that recorded its {key}"
@@ -294,23 +302,23 @@ def assemble_model(
         fps = _recorded_fps(unet_dir)
     recorded = recorded_inputs(unet_dir)
     init_dir = _unet_folder(
-        _part(init_unet, recorded, "base_unet", Arg("init_unet"), unet_dir, "model"),
+        _part(init_unet, recorded, "base_unet", Arg("init_unet"), unet_dir, "model")[0],
         "UNet3DConditionModel",
         "init_unet",
         "a base run",
         "model",
     )
-    vae_dir = _part(vae, recorded, "vae", Arg("vae"), unet_dir, "model")
-    clip_dir = _part(clip, recorded, "clip", Arg("clip"), unet_dir, "model")
+    vae_given, vae_dir = _part(vae, recorded, "vae", Arg("vae"), unet_dir, "model")
+    clip_given, clip_dir = _part(clip, recorded, "clip", Arg("clip"), unet_dir, "model")
     inputs = {Arg("unet"): unet_dir, Arg("init_unet"): init_dir, Arg("vae"): vae_dir, Arg("clip"): clip_dir}
     refuse_inputs_inside(dest, {**inputs, Arg("scheduler"): _scheduler_dir(unet_dir, scheduler)})
     refuse_existing(dest, overwrite, model_folder=True)  # the inputs' message first: it says more
     # after the parts: a missing --init-unet is named before the schedule of a UNet outside a run
     timesteps = int(training_scheduler(unet_dir, scheduler).get("num_train_timesteps", 1000))
     check_sampler_step_counts(sampler, int(_stream_config(unet_dir)["num_frames"]), timesteps)
-    text, image = load_frozen_clip(str(clip_dir), image=True)
+    text, image = load_frozen_clip(clip_given, image=True)
     # diffusers parts load in the target dtype (casting them afterwards warns on every model)
-    video_vae = load_frozen_vae(str(vae_dir), dtype, recipe="model")
+    video_vae = load_frozen_vae(vae_given, dtype, recipe="model")
     stream = _load_unet(StreamingUNet, unet_dir, "unet", dtype)
     stage1 = _load_unet(UNet3DConditionModel, init_dir, "init_unet", dtype)
     move_modules([text, image], dtype=dtype)
@@ -426,13 +434,13 @@ def assemble_refiner(
     enhance = checked_enhance(enhance)
     overrides = checked_scheduler_options(scheduler_overrides)
     recorded = recorded_inputs(unet_dir)
-    vae_dir = _part(vae, recorded, "vae", Arg("vae"), unet_dir, "refiner")
-    clip_dir = _part(clip, recorded, "clip", Arg("clip"), unet_dir, "refiner")
+    vae_given, vae_dir = _part(vae, recorded, "vae", Arg("vae"), unet_dir, "refiner")
+    clip_given, clip_dir = _part(clip, recorded, "clip", Arg("clip"), unet_dir, "refiner")
     inputs = {Arg("unet"): unet_dir, Arg("vae"): vae_dir, Arg("clip"): clip_dir}
     refuse_inputs_inside(dest, {**inputs, Arg("scheduler"): _scheduler_dir(unet_dir, scheduler)})
     refuse_existing(dest, overwrite, model_folder=True)  # the inputs' message first: it says more
-    text, _ = load_frozen_clip(str(clip_dir))
-    video_vae = load_frozen_vae(str(vae_dir), dtype, recipe="refiner")
+    text, _ = load_frozen_clip(clip_given)
+    video_vae = load_frozen_vae(vae_given, dtype, recipe="refiner")
     net = _load_unet(UNet3DConditionModel, unet_dir, "unet", dtype).requires_grad_(False)
     move_modules([text], dtype=dtype)
     for key, arg, path in (("vae", Arg("vae"), vae_dir), ("clip", Arg("clip"), clip_dir)):

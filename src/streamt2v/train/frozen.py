@@ -5,6 +5,7 @@ line: ``arguments.naming_arguments``)."""
 from __future__ import annotations
 
 import json
+import os
 import shlex
 from pathlib import Path
 from typing import Any
@@ -80,12 +81,43 @@ def shipped_advice(option: str, recipe: str, given: object = None) -> str:
     return f"{SHIPPED_NAME} ({what})"
 
 
+def shell_named_path(path: str | os.PathLike) -> str:
+    """``path`` for a command line's message, quoted as a shell reads it, then as read where a leading ``~``
+    was expanded: ``'~/x' (/home/me/x)``, ``'my runs/v'``, ``microworld``; :func:`named_path`'s form on the
+    command line."""
+    text = os.fspath(path)
+    read = str(home_path(text))
+    shown = shlex.quote(text)
+    return f"{shown} ({shlex.quote(read)})" if text.startswith("~") and read != text else shown
+
+
+class FolderAsGiven(Arg):
+    """A folder (``name``: its path as given) in an error's message, quoted as its reader takes a value: as
+    Python does to a Python caller (``'~/x' ('/home/me/x')``, :func:`named_path`), as a shell does on the
+    command line (:func:`shell_named_path`), as :func:`as_given` quotes a flag's value."""
+
+    def __str__(self) -> str:
+        return named_path(self.name)
+
+    @property
+    def flag(self) -> str:
+        return shell_named_path(self.name)
+
+
+class ArgAsGiven(FlaggedArg):
+    """:func:`as_given`'s argument: to Python ``vae='~/x' ('/home/me/x')``, its flag given with it."""
+
+    def __str__(self) -> str:
+        return f"{self.name}={named_path(str(self.value))}"
+
+
 def as_given(path: object, arg: Arg) -> FlaggedArg:
-    """The argument ``arg`` with the folder ``path`` as typed, quoted as a shell takes it: ``--vae 'my
-    runs/v'`` (``--set degrade_vae='my runs/v'``) on the command line, ``vae='my runs/v'`` to Python."""
-    quoted = shlex.quote(str(path))
+    """The argument ``arg`` with the folder ``path`` as typed, quoted as a shell takes it (then as read, where
+    ``~`` was expanded: :func:`shell_named_path`): ``--vae 'my runs/v'`` (``--set degrade_vae='my runs/v'``)
+    on the command line, ``vae='my runs/v'`` to Python."""
+    quoted = shell_named_path(str(path))
     flag = f"{arg.flag}={quoted}" if isinstance(arg, RecipeOption) else f"{arg.flag} {quoted}"
-    return FlaggedArg(arg.name, str(path), flag=flag)
+    return ArgAsGiven(arg.name, str(path), flag=flag)
 
 
 def need_dir(path: str, what: str, how: str, arg: Arg) -> Path:
@@ -132,7 +164,7 @@ def refuse_other_class(
     """A ValueError unless ``saved``, the class ``folder`` holds (``saved_class_name``), is ``class_name``: a
     run folder or another model's folder given by mistake is named as such, before diffusers' own errors.
     It says ``named`` (how the caller names the folder, followed by ``folder`` as typed, ``given``, shown
-    as read where ``~`` was expanded: ``'~/x' ('/home/me/x')``; an :class:`Arg` given with its value,
+    as read where ``~`` was expanded: :class:`FolderAsGiven`; an :class:`Arg` given with its value,
     :func:`as_given`, names it alone), what it holds, what ``takes`` it (``"the stream recipe
     continues"``), ``why`` (where one is found) and a subfolder holding one."""
     if saved == class_name:
@@ -143,7 +175,7 @@ def refuse_other_class(
     )
     if isinstance(named, Arg):
         raise ArgumentValueError(named, holds)
-    raise ValueError(f"{named} {named_path(folder if given is None else given)}{holds}")
+    raise ArgumentValueError(f"{named} ", FolderAsGiven(str(folder if given is None else given)), holds)
 
 
 def need_model_dir(path: str, what: str, how: str, class_name: str, arg: Arg) -> Path:
@@ -225,15 +257,18 @@ def _clip_parts(path: str, image: bool, clip_arg: str) -> tuple[Any, Any, Any]:
             else None
         )
         return tokenizer, text_model, vision
+    given = as_given(path, Arg("clip"))  # quoted as need_dir's refusals quote it
     if (p / "final" / "text_encoder").is_dir():
         # the clip run's own folder: its config.json is the run's, not a CLIPModel's
-        raise FileNotFoundError(
-            f"{clip_arg} {p} is a micro-CLIP training run's folder; pass its final/ folder: {p / 'final'}"
+        final = as_given(os.path.join(path, "final"), Arg("clip"))
+        raise ArgumentFileNotFoundError(
+            given, " is a micro-CLIP training run's folder; pass its final/ folder: ", final
         )
     if not (p / "config.json").is_file():
-        raise FileNotFoundError(
-            f"{clip_arg} {p} is neither a micro-CLIP run's final/ (tokenizer/, text_encoder/, "
-            "image_encoder/) nor a transformers CLIPModel folder (config.json, weights, tokenizer files)"
+        raise ArgumentFileNotFoundError(
+            given,
+            " is neither a micro-CLIP run's final/ (tokenizer/, text_encoder/, image_encoder/) nor a "
+            "transformers CLIPModel folder (config.json, weights, tokenizer files)",
         )
     what = f"{clip_arg} CLIPModel folder"
     tokenizer = load_tokenizer(p, what=what)

@@ -86,11 +86,24 @@ def is_path_option(key: str, value: Any) -> bool:
     )
 
 
+# The path options read where they are used (``frozen.need_dir``, which expands ``~``), kept as given so
+# that their refusals name them so (``vae='~/v' ('/home/me/v')``); the others are expanded in the recipe.
+FOLDER_OPTIONS: tuple[str, ...] = (
+    "vae",
+    "clip",
+    "base_unet",
+    "init_unet",
+    "decoder_only_from",
+    "degrade_vae",
+)
+
+
 def expand_home_in_paths(recipe: Any) -> None:
-    """A leading ``~`` of each path option of ``recipe`` as the home folder, as the command line's path flags
-    take it: ``data="~/videos"`` read a folder named ``~`` in the working one; ``microworld`` for a part of
-    the shipped models as its folder (``frozen.shipped_part``: ``clip="microworld"``), which the run records
-    and ``assemble`` reads. For ``__post_init__``."""
+    """A leading ``~`` of each path option of ``recipe`` but the :data:`FOLDER_OPTIONS` (expanded at use) as
+    the home folder, as the command line's path flags take it: ``data="~/videos"`` read a folder named ``~``
+    in the working one; ``microworld`` for a part of the shipped models as its folder
+    (``frozen.shipped_part``: ``clip="microworld"``), which the run records and ``assemble`` reads. A run
+    records every path expanded (``resume_settings.recorded_recipe_config``). For ``__post_init__``."""
     from streamt2v.train.frozen import shipped_part
 
     for key in PATH_OPTIONS:
@@ -98,6 +111,8 @@ def expand_home_in_paths(recipe: Any) -> None:
         shipped = shipped_part(key, value, getattr(recipe, "name", ""))
         if shipped is not None:
             setattr(recipe, key, shipped)
+            continue
+        if key in FOLDER_OPTIONS:
             continue
         if isinstance(value, (str, os.PathLike)) and os.fspath(value).startswith("~"):
             setattr(recipe, key, os.path.expanduser(os.fspath(value)))

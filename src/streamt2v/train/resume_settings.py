@@ -27,13 +27,14 @@ logger = logging.getLogger(__name__)
 
 def recorded_recipe_config(recipe: Recipe) -> dict[str, Any]:
     """``recipe.config()`` as a run records it: the options that name a file or folder (``PATH_OPTIONS``)
-    made absolute, so ``assemble`` and ``train --resume`` find them from any working folder (a relative
-    path reads only from the folder ``train`` ran in). Links are kept as given (``os.path.abspath``): the
-    path the user chose, which a resume compares by the file it names."""
+    made absolute, a leading ``~`` expanded (the recipe keeps a folder as given, for its messages), so
+    ``assemble`` and ``train --resume`` find them from any working folder (a relative path reads only from
+    the folder ``train`` ran in). Links are kept as given (``os.path.abspath``): the path the user chose,
+    which a resume compares by the file it names."""
     from streamt2v.train.recipes import is_path_option
 
     return {
-        key: os.path.abspath(value) if is_path_option(key, value) else value
+        key: os.path.abspath(os.path.expanduser(value)) if is_path_option(key, value) else value
         for key, value in recipe.config().items()
     }
 

@@ -30,6 +30,7 @@ from streamt2v.microworld.render import FRAME_LIMIT
 from streamt2v.models.strict_loading import from_pretrained_strict
 from streamt2v.sampling.noise import check_correlation, frame_correlated_noise
 from streamt2v.train.frozen import (
+    as_given,
     clip_text_width,
     load_frozen_clip,
     load_frozen_vae,
@@ -389,7 +390,7 @@ class BaseRecipe(DataOptions):
                 p,
                 type(net).__name__,
                 saved_class_name(p / "config.json", f"{arg} config"),
-                named=arg,
+                named=as_given(self.init_unet, option),  # quoted as need_dir's refusals quote it
                 why=how.removeprefix("pass "),
                 takes=f"the {self.name} recipe continues",
             )

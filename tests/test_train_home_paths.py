@@ -1,0 +1,96 @@
+"""A frozen part's folder given to ``train`` or ``assemble`` with a leading ``~`` is named as given, then as
+read (``'~/vae' ('/home/me/vae')``), as generate names its paths (review Y): the command line expanded it
+while parsing and the recipes in ``__post_init__``, so the refusals named the expanded path alone. The run
+still records it expanded, so a resume is the same run whichever way it is typed. Each reader quotes a
+folder one way: as Python does to Python (``'microworld'``), as a shell does on the command line
+(``microworld``, ``'~/vae' (/home/me/vae)``). HOME is a temporary folder here."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from streamt2v.cli import main
+from streamt2v.train.recipes import make_recipe
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """A home folder of the test's own, holding an empty ``vae`` folder, and a working folder apart."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home" / "vae").mkdir(parents=True)
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    return tmp_path / "home"
+
+
+def test_train_names_a_frozen_folder_given_with_a_tilde_as_given(home, capsys):
+    holds = "holds no diffusers model (no config.json with a _class_name); it takes an AutoencoderKL"
+    with pytest.raises(ValueError) as err:
+        make_recipe("base", vae="~/vae", clip="microworld").build()
+    assert str(err.value).startswith(f"a trained VAE (vae) folder '~/vae' ('{home}/vae') {holds}"), err.value
+    assert main(["train", "base", "-o", "o", "--vae", "~/vae", "--clip", "microworld"]) == 2
+    said = capsys.readouterr().err
+    assert f"error: a trained VAE (--vae) folder '~/vae' ({home}/vae) {holds}" in said, said
+    assert main(["train", "base", "-o", "o", "--vae", "~/missing", "--clip", "microworld"]) == 2
+    said = capsys.readouterr().err
+    assert f"error: --vae '~/missing' ({home}/missing) does not exist: pass OUT/final/vae" in said, said
+    # a folder option given by --set is named so too, quoted as --set takes it
+    args = ["--vae", "microworld", "--clip", "microworld", "--set", "init_unet=~/vae", "--steps", "1"]
+    assert main(["train", "base", "-o", "o", *args]) == 2
+    said = capsys.readouterr().err
+    assert f"error: --set init_unet='~/vae' ({home}/vae) holds no diffusers model" in said, said
+
+
+def test_clips_refusals_quote_the_folder_as_its_other_refusals_do(home, capsys):
+    (home / "it's").mkdir()  # neither a micro-CLIP run's final/ nor a CLIPModel folder
+    neither = "is neither a micro-CLIP run's final/"
+    with pytest.raises(FileNotFoundError) as err:
+        make_recipe("base", vae="microworld", clip="~/it's").build()
+    assert str(err.value).startswith(f"""clip="~/it's" ("{home}/it's") {neither}"""), err.value
+    assert main(["train", "base", "-o", "o", "--vae", "microworld", "--clip", "~/it's"]) == 2
+    said = capsys.readouterr().err
+    assert f"""error: --clip '~/it'"'"'s' ('{home}/it'"'"'s') {neither}""" in said, said
+
+
+def test_assemble_names_a_part_given_with_a_tilde_as_given(home, capsys):
+    shipped = ["--unet", "microworld", "--init-unet", "microworld"]
+    assert main(["assemble", "model", "m", *shipped, "--vae", "~/vae", "--clip", "microworld"]) == 2
+    said = capsys.readouterr().err
+    assert f"error: a trained VAE (--vae) folder '~/vae' ({home}/vae) holds no diffusers model" in said, said
+    assert main(["assemble", "model", "m", *shipped, "--vae", "microworld", "--clip", "~/vae"]) == 2
+    said = capsys.readouterr().err
+    assert f"error: --clip '~/vae' ({home}/vae) is neither a micro-CLIP run's final/" in said, said
+    assert main(["assemble", "model", "m", "--unet", "microworld", "--init-unet", "~/vae"]) == 2
+    assert f"error: --init-unet '~/vae' ({home}/vae) has no config.json" in capsys.readouterr().err
+
+
+def test_a_run_given_a_folder_with_a_tilde_resumes_given_it_as_read_and_back(home):
+    """The run records the folder expanded, as it did when the recipe expanded it: resumed with the other
+    spelling it is the same recipe option, not another run."""
+    from streamt2v.assets import microworld_model_dir
+    from streamt2v.train.loop import TrainConfig, train
+
+    shutil.copytree(microworld_model_dir() / "vae", home / "shipped_vae")
+    opts = {"size": 32, "frames_per_sample": 1, "scaling_samples": 2}
+    for first, then in (
+        ("~/shipped_vae", str(home / "shipped_vae")),
+        (str(home / "shipped_vae"), "~/shipped_vae"),
+    ):
+        out = home / "runs" / first.replace("/", "_")
+        train(
+            make_recipe("vae", **opts, decoder_only_from=first),
+            TrainConfig(steps=1, batch_size=1),
+            out,
+            progress=False,
+            export=False,
+        )
+        again = make_recipe("vae", **opts, decoder_only_from=then)
+        result = train(
+            again, TrainConfig(steps=2, batch_size=1), out, resume=True, progress=False, export=False
+        )
+        assert result.step == 2
+        recorded = json.loads((out / "config.json").read_text())["recipe_config"]
+        assert recorded["decoder_only_from"] == str(home / "shipped_vae")
