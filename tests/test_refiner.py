@@ -91,6 +91,21 @@ def test_a_streamingt2v_model_folder_is_not_a_refiner(refiner: Refiner, tmp_path
     assert Refiner.from_pretrained(folder).frame_size == (32, 32)
 
 
+def test_a_part_of_a_refiner_folder_is_told_to_pass_its_parent(refiner: Refiner, tmp_path) -> None:
+    """`enhance --model zeroscope/unet` was told only that it "has no unet/"."""
+    from streamt2v.pipeline.refiner import check_refiner_folder
+
+    folder = refiner.save_pretrained(tmp_path / "zeroscope")
+    with pytest.raises(FileNotFoundError) as info:
+        check_refiner_folder(folder / "unet")
+    assert str(info.value).startswith(f"refiner folder {str(folder / 'unet')!r} has no unet/ (expected ")
+    assert str(info.value).endswith(f"; it is the unet/ part of {str(folder)!r}: pass that folder")
+    (tmp_path / "other" / "unet").mkdir(parents=True)  # no refiner beside it: nothing to hint
+    with pytest.raises(FileNotFoundError) as info:
+        check_refiner_folder(tmp_path / "other" / "unet")
+    assert "pass that folder" not in str(info.value)
+
+
 def test_refiner_device_auto_dtype_positional_and_cpu_half_refused(refiner: Refiner, tmp_path) -> None:
     from streamt2v.memory import resolve_device
 

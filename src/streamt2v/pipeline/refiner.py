@@ -447,9 +447,14 @@ def _checked_refiner(path: str | os.PathLike, config: EnhanceConfig | None = Non
             )
     for part in REFINER_PARTS:
         if not (root / part).is_dir():
+            # a part given for the whole (zeroscope/unet): its parent is the folder to pass
+            parent = root.name in REFINER_PARTS and all((root.parent / p).is_dir() for p in REFINER_PARTS)
+            hint = (
+                f"; it is the {root.name}/ part of {str(root.parent)!r}: pass that folder" if parent else ""
+            )
             raise FileNotFoundError(
                 f"refiner folder {str(path)!r} has no {part}/ (expected a diffusers-format video model with "
-                "unet/ vae/ text_encoder/ tokenizer/ scheduler/)"
+                f"unet/ vae/ text_encoder/ tokenizer/ scheduler/){hint}"
             )
     # a clone without git-lfs holds pointer text: named here, not in diffusers' words after minutes
     parts = FolderParts(root, "refiner folder", WEIGHTED_PARTS, remedy=_REMEDY)
