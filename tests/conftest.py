@@ -206,6 +206,18 @@ def stage1_folder(
     return root
 
 
+def tokenizer_folder(root: Path, cfg: ModelConfig | str = "tiny") -> Path:
+    """A CLIP tokenizer folder for ``cfg`` (a preset's name or a config): a strict conversion needs one, as
+    the checkpoint holds none."""
+    from streamt2v.config import get_preset
+    from streamt2v.models.tokenizers import byte_level_clip_tokenizer
+
+    cfg = get_preset(cfg) if isinstance(cfg, str) else cfg
+    if not (root / "tokenizer_config.json").is_file():
+        byte_level_clip_tokenizer(cfg.streaming.num_text_tokens).save_pretrained(root)
+    return root
+
+
 def garbage_checkpoint(tmp_path: Path) -> Path:
     """A file that is no checkpoint: errors raised before it is read name something else."""
     path = tmp_path / "never_read.ckpt"

@@ -17,6 +17,7 @@ from conftest import (
     reference_cases,
     reference_config,
     tiny_reference_sd,
+    tokenizer_folder,
 )
 from streamt2v.config import get_preset
 from streamt2v.io.checkpoints import (
@@ -69,7 +70,13 @@ def test_convert_tiny_reference_end_to_end(case: Path, tmp_path: Path) -> None:
     cfg, head_width = reference_config(case)
     src = case / "tiny_state_dict.safetensors"
     with pytest.raises(CheckpointMismatchError, match="absent"):  # no text_encoder./vae. in the tiny file
-        convert_official_checkpoint(src, tmp_path / "strict", cfg, head_width=head_width)
+        convert_official_checkpoint(
+            src,
+            tmp_path / "strict",
+            cfg,
+            head_width=head_width,
+            tokenizer=tokenizer_folder(tmp_path / "tok", cfg),
+        )
     assert not (tmp_path / "strict").exists()
     report = convert_official_checkpoint(src, tmp_path / "out", cfg, strict=False, head_width=head_width)
     assert sorted(report.random_components) == ["text_encoder", "vae"]
@@ -104,7 +111,13 @@ def test_mismatched_checkpoint_names_the_offending_keys(tmp_path: Path) -> None:
     ckpt = tmp_path / "bad.ckpt"
     torch.save({"state_dict": sd, "optimizer_states": [{"step": torch.tensor(1)}], "epoch": 3}, ckpt)
     with pytest.raises(CheckpointMismatchError) as info:
-        convert_official_checkpoint(ckpt, tmp_path / "out", cfg, head_width=head_width)
+        convert_official_checkpoint(
+            ckpt,
+            tmp_path / "out",
+            cfg,
+            head_width=head_width,
+            tokenizer=tokenizer_folder(tmp_path / "tok", cfg),
+        )
     msg = str(info.value)
     assert "(pass strict=False to convert anyway)\n" in msg and "--no-strict" not in msg
     assert "base_model.conv_in.weight" in msg and "(64, 3, 3, 3)" in msg
@@ -113,13 +126,27 @@ def test_mismatched_checkpoint_names_the_offending_keys(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
     report = info.value.report
     assert [m[0] for m in report.mismatched] == ["base_model.conv_in.weight"]
+    # one of each, in the singular ("1 shape mismatches"); the mismatched tensor is not counted as mapped
+    assert report.summary() == (
+        "1 shape mismatch; 1 checkpoint key with no place in the model; 1 model tensor not in the checkpoint; "
+        "components absent from the checkpoint: text_encoder, vae"
+    )
+    assert report.problems().splitlines()[0] == "1 shape mismatch:"
+    fitting = sum(1 for k in sd if map_official_unet_key(k) is not None) - 2  # the mismatched, the unknown
+    assert report.mapped["unet"] == report.fitting["unet"] == fitting
 
 
 def test_preset_mismatch_is_reported(tmp_path: Path) -> None:
     """When most tensors do not fit, the advice was '--no-strict to convert anyway': a folder of zeros."""
     src = first_reference_case() / "tiny_state_dict.safetensors"
     with pytest.raises(CheckpointMismatchError, match="does not match the 'modelscope-1.7b'") as info:
-        convert_official_checkpoint(src, tmp_path / "out", get_preset("modelscope-1.7b"), head_width=16)
+        convert_official_checkpoint(
+            src,
+            tmp_path / "out",
+            get_preset("modelscope-1.7b"),
+            head_width=16,
+            tokenizer=tokenizer_folder(tmp_path / "tok", "modelscope-1.7b"),
+        )
     assert re.search(  # the Python API's arguments (the command line names its flags: test_convert_cli)
         r"\(only \d+ of its 1191 tensors fit: is it the right checkpoint, and the right preset\? strict=False "
         r"would save the others as zeros\)$",
@@ -136,7 +163,9 @@ def test_a_checkpoint_of_which_nothing_fits_is_refused_even_when_not_strict(tmp_
     save_file({"model.layer.weight": torch.zeros(3), "vae.not_a_layer": torch.zeros(2)}, src)
     for strict in (True, False):
         with pytest.raises(CheckpointMismatchError, match=r"'.*other\.safetensors' .*none of its 2 tensors"):
-            convert_official_checkpoint(src, tmp_path / "out", "tiny", strict=strict)
+            convert_official_checkpoint(
+                src, tmp_path / "out", "tiny", strict=strict, tokenizer=tokenizer_folder(tmp_path / "tok")
+            )
     assert not (tmp_path / "out").exists()
 
 
@@ -153,7 +182,13 @@ def test_missing_image_encoder_tensors_are_reported_and_saved_position_ids_ignor
     ckpt = tmp_path / "holes.ckpt"
     torch.save({"state_dict": sd}, ckpt)
     with pytest.raises(CheckpointMismatchError, match="2 model tensors not in the checkpoint") as info:
-        convert_official_checkpoint(ckpt, tmp_path / "strict", cfg, head_width=head_width)
+        convert_official_checkpoint(
+            ckpt,
+            tmp_path / "strict",
+            cfg,
+            head_width=head_width,
+            tokenizer=tokenizer_folder(tmp_path / "tok", cfg),
+        )
     missing = {(c, k) for c, k, _ in info.value.report.missing}
     assert missing >= {
         ("image_encoder", "vision_model.post_layernorm.weight"),
@@ -175,8 +210,35 @@ def test_missing_image_encoder_tensors_are_reported_and_saved_position_ids_ignor
 def test_wrong_head_width_names_the_flag(tmp_path: Path) -> None:
     src = first_reference_case() / "tiny_state_dict.safetensors"
     cfg, _ = reference_config(first_reference_case())
-    with pytest.raises(ValueError, match=r"width 32 is not divisible by head_width=80 \(--head-width"):
-        convert_official_checkpoint(src, tmp_path / "out", cfg)
+    with pytest.raises(ValueError, match=r"width 32 is not divisible by head_width=80 \(open_clip's") as info:
+        convert_official_checkpoint(
+            src, tmp_path / "out", cfg, tokenizer=tokenizer_folder(tmp_path / "tok", cfg)
+        )
+    assert "--" not in str(info.value)  # the Python argument; the command line's flag with its value
+    assert "is not divisible by --head-width 80 (open_clip's" in str(info.value.as_flags())
+
+
+def test_a_checkpoint_of_another_size_is_asked_its_preset_before_its_head_width(tmp_path: Path) -> None:
+    """The tiny checkpoint with the default preset was told only that head_width=80 does not divide its image
+    encoder's width 32; after --head-width 16, that only 107 of its tensors fit the preset."""
+    src = first_reference_case() / "tiny_state_dict.safetensors"
+    with pytest.raises(CheckpointMismatchError) as info:
+        convert_official_checkpoint(
+            src, tmp_path / "out", tokenizer=tokenizer_folder(tmp_path / "tok", "modelscope-1.7b")
+        )
+    headline = info.value.as_flags().headline
+    assert headline.startswith(f"checkpoint {str(src)!r} does not match the 'modelscope-1.7b' architecture: ")
+    assert re.search(
+        r"\(only \d+ of its 1191 tensors fit: is it the right checkpoint, and the right --preset\?\)",
+        headline,
+    )
+    assert headline.endswith(
+        "; and the image encoder's width 32 is not divisible by --head-width 80 (open_clip's per-head width, 80 "
+        "for ViT-H-14, 64 for ViT-L/B); nothing was written"
+    )
+    # the image encoder, not converted, is not called absent from the checkpoint
+    assert "image_encoder" not in info.value.report.random_components
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("width", [0, -16])

@@ -11,7 +11,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import first_reference_case, garbage_checkpoint, reference_config, stage1_folder
+from conftest import (
+    first_reference_case,
+    garbage_checkpoint,
+    reference_config,
+    stage1_folder,
+    tokenizer_folder,
+)
 from streamt2v.io.checkpoints import convert_official_checkpoint
 from streamt2v.io.conversion_report import CheckpointMismatchError
 from streamt2v.io.official_unet_keys import unmap_official_unet_key
@@ -150,6 +156,7 @@ def test_cli_convert_prints_the_report_once_and_a_one_line_error(
     _, head_width = reference_config(case)
     src = case / "tiny_state_dict.safetensors"
     argv = ["convert", str(src), str(tmp_path / "out"), "--preset", "tiny", "--head-width", str(head_width)]
+    argv += ["--tokenizer", str(tokenizer_folder(tmp_path / "tok"))]
     assert main(argv) == 2
     captured = capsys.readouterr()
     assert "base_model." in captured.out

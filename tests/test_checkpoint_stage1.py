@@ -111,6 +111,22 @@ def test_the_fp16_variant_of_the_stage1_weights_and_its_tokenizer_are_used(tmp_p
     assert model.sources["weights"] == f"converted from {src.resolve()}"
 
 
+def test_the_stage1_unets_config_names_its_folder_absolute_as_the_sources_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """init_unet/config.json held the folder as typed ("ms/unet"), the sources the absolute path."""
+    case = first_reference_case()
+    cfg, head_width = reference_config(case)
+    stage1_folder(tmp_path / "ms", cfg)
+    monkeypatch.chdir(tmp_path)
+    src = case / "tiny_state_dict.safetensors"
+    convert_official_checkpoint(src, "out", cfg, init_unet="ms", strict=False, head_width=head_width)
+    sources = json.loads((tmp_path / "out" / "model_index.json").read_text())["streamt2v"]["sources"]
+    config = json.loads((tmp_path / "out" / "init_unet" / "config.json").read_text())
+    assert sources["init_unet"] == str((tmp_path / "ms").resolve())
+    assert config["_name_or_path"] == str((tmp_path / "ms" / "unet").resolve())
+
+
 def test_a_hub_stage1_id_fetches_only_what_the_conversion_needs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

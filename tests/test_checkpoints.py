@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import first_reference_case, reference_config, stage1_folder, tiny_reference_sd
+from conftest import (
+    first_reference_case,
+    reference_config,
+    stage1_folder,
+    tiny_reference_sd,
+    tokenizer_folder,
+)
 from streamt2v.io.checkpoints import convert_official_checkpoint
 from streamt2v.io.conversion_report import CheckpointMismatchError
 from streamt2v.io.official_unet_keys import map_official_unet_key
@@ -132,7 +138,9 @@ def test_weights_that_need_code_are_refused_and_never_run(tmp_path: Path) -> Non
     for name, (obj, message) in cases.items():
         torch.save(obj, tmp_path / name)
         with pytest.raises(ValueError, match=rf"^refusing to load '.*{re.escape(name)}': {message}") as err:
-            convert_official_checkpoint(tmp_path / name, tmp_path / "out", "tiny")
+            convert_official_checkpoint(
+                tmp_path / name, tmp_path / "out", "tiny", tokenizer=tokenizer_folder(tmp_path / "tok")
+            )
         assert "\n" not in str(err.value) and "It was not executed." in str(err.value), name
     assert not marker.exists() and TrainConfig.rebuilt == 0
     assert not (tmp_path / "out").exists()
@@ -150,7 +158,9 @@ def test_not_a_checkpoint_is_told_apart_from_a_pickle_that_needs_more(tmp_path: 
     for name, (data, message) in cases.items():
         (tmp_path / name).write_bytes(data)
         with pytest.raises(ValueError, match=message) as err:
-            convert_official_checkpoint(tmp_path / name, tmp_path / "out", "tiny")
+            convert_official_checkpoint(
+                tmp_path / name, tmp_path / "out", "tiny", tokenizer=tokenizer_folder(tmp_path / "tok")
+            )
         assert "needs more than tensors" not in str(err.value) and "\n" not in str(err.value)
     assert not (tmp_path / "out").exists()
 
@@ -189,7 +199,9 @@ def test_a_checkpoint_without_a_state_dict_names_what_it_holds(tmp_path: Path) -
         ValueError,
         match=r"holds no state dict .*top-level entries: 'epoch' \(int\), 'weights_ema' \(1 entries\)",
     ):
-        convert_official_checkpoint(ckpt, tmp_path / "out", "tiny")
+        convert_official_checkpoint(
+            ckpt, tmp_path / "out", "tiny", tokenizer=tokenizer_folder(tmp_path / "tok")
+        )
     with pytest.raises(
         IsADirectoryError,
         match=r"checkpoint '.*' is a folder \(it holds odd\.ckpt\); give the checkpoint file",
@@ -209,7 +221,9 @@ def test_the_streamingsvd_checkpoint_is_named_as_such(tmp_path: Path) -> None:
     with pytest.raises(
         CheckpointMismatchError, match=r"it is the StreamingSVD \(image-to-video\) checkpoint"
     ):
-        convert_official_checkpoint(src, tmp_path / "out", "tiny")
+        convert_official_checkpoint(
+            src, tmp_path / "out", "tiny", tokenizer=tokenizer_folder(tmp_path / "tok")
+        )
 
 
 def test_the_wrong_file_or_folder_is_named_as_what_it_is(
@@ -240,7 +254,20 @@ def test_the_wrong_file_or_folder_is_named_as_what_it_is(
     with pytest.raises(FileNotFoundError, match=r"'runs/streaming_t2v.ckpt' does not exist$"):
         convert_official_checkpoint("runs/streaming_t2v.ckpt", tmp_path / "out", "tiny")
     unet_file = ms / "unet" / "diffusion_pytorch_model.safetensors"
-    assert main(["convert", str(unet_file), str(tmp_path / "out"), "--preset", "tiny"]) == 2
+    assert (
+        main(
+            [
+                "convert",
+                str(unet_file),
+                str(tmp_path / "out"),
+                "--preset",
+                "tiny",
+                "--tokenizer",
+                str(tokenizer_folder(tmp_path / "tok")),
+            ]
+        )
+        == 2
+    )
     out, err = capsys.readouterr()
     assert "first 10:" in out and len(out.splitlines()) < 20
     [error] = err.strip().splitlines()[-1:]
@@ -249,7 +276,9 @@ def test_the_wrong_file_or_folder_is_named_as_what_it_is(
         "which --init-unet takes as a folder" in error
     )
     with pytest.raises(CheckpointMismatchError, match=r"diffusers folder, which init_unet takes as a folder"):
-        convert_official_checkpoint(unet_file, tmp_path / "out", "tiny")
+        convert_official_checkpoint(
+            unet_file, tmp_path / "out", "tiny", tokenizer=tokenizer_folder(tmp_path / "tok")
+        )
     assert not (tmp_path / "out").exists()
 
 
@@ -311,7 +340,13 @@ def test_an_ema_copy_beside_the_weights_is_named_as_one(tmp_path: Path) -> None:
     ema |= {"model_ema.decay": torch.tensor(0.999), "model_ema.num_updates": torch.tensor(10)}
     torch.save({"state_dict": {**sd, **ema}}, tmp_path / "ema.ckpt")
     with pytest.raises(CheckpointMismatchError) as refused:
-        convert_official_checkpoint(tmp_path / "ema.ckpt", tmp_path / "out", cfg, head_width=head_width)
+        convert_official_checkpoint(
+            tmp_path / "ema.ckpt",
+            tmp_path / "out",
+            cfg,
+            head_width=head_width,
+            tokenizer=tokenizer_folder(tmp_path / "tok", cfg),
+        )
     assert (
         f"({len(ema)} of the unmapped tensors are an EMA copy of the weights (model_ema.*), which is not "
         in str(refused.value)

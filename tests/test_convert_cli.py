@@ -16,6 +16,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from conftest import tokenizer_folder
 from streamt2v.cli import main
 from streamt2v.config import PRESETS, get_preset
 from streamt2v.io.checkpoints import convert_official_checkpoint
@@ -181,7 +182,7 @@ def test_a_git_lfs_pointer_or_a_file_cut_short_is_named_with_the_fix(
     cut.write_bytes(data[: len(data) // 2])
     line = _error(["convert", str(cut), out, "--preset", _arch(tmp_path)], capsys)
     assert line == (
-        f"error: {str(cut)!r} is a .safetensors file cut short: {len(data) // 2:,} of its {len(data):,} bytes "
+        f"error: checkpoint {str(cut)!r} is a .safetensors file cut short: {len(data) // 2:,} of its {len(data):,} bytes "
         "(an interrupted download or copy?); download it again"
     )
     assert not Path(out).exists()
@@ -234,7 +235,9 @@ def test_init_unet_weights_that_cannot_be_whole_are_named_before_the_checkpoint_
     assert line.startswith(f"error: --init-unet UNet weight file {str(weights)!r} is a Git LFS pointer (")
     assert "standing for a 2.8 GB file" in line and "`git lfs pull`" in line
     weights.write_bytes(data)  # whole again: the checkpoint is read, and named
-    assert _error(argv, capsys).startswith(f"error: {str(never_read)!r} is not a PyTorch checkpoint")
+    assert _error(argv, capsys).startswith(
+        f"error: checkpoint {str(never_read)!r} is not a PyTorch checkpoint"
+    )
 
 
 def test_a_stable_diffusion_checkpoint_is_not_called_a_clip_text_model(
@@ -256,7 +259,10 @@ def test_a_stable_diffusion_checkpoint_is_not_called_a_clip_text_model(
         },
         ckpt,
     )
-    line = _error(["convert", str(ckpt), str(tmp_path / "out"), "--preset", "tiny"], capsys)
+    tok = str(tokenizer_folder(tmp_path / "tok"))
+    line = _error(
+        ["convert", str(ckpt), str(tmp_path / "out"), "--preset", "tiny", "--tokenizer", tok], capsys
+    )
     assert "it is a Stable Diffusion (LDM) checkpoint" in line and "CLIPTextModel" not in line
 
 
@@ -307,7 +313,9 @@ def test_the_command_line_names_its_flags_not_the_python_arguments(
     out.mkdir()
     line = _error(["convert", str(ckpt), str(out), "--preset", _arch(tmp_path)], capsys)
     assert line == f"error: {str(out)!r} already exists; pass --overwrite to replace it"
-    line = _error(["convert", str(ckpt), str(tmp_path / "new"), "--preset", _arch(tmp_path)], capsys)
+    tok = str(tokenizer_folder(tmp_path / "tok", CUSTOM))
+    argv = ["convert", str(ckpt), str(tmp_path / "new"), "--preset", _arch(tmp_path), "--tokenizer", tok]
+    line = _error(argv, capsys)
     assert line.endswith("(pass --no-strict to convert anyway)") and "strict=False" not in line
 
 
@@ -378,6 +386,32 @@ def test_modelscope_in_the_modelscope_librarys_format_is_named_as_such(
         "ModelScope T2V in the ModelScope library's own format" in line
         and "not the StreamingT2V checkpoint" in line
     )
+    # its files given as the checkpoint are named by their tensors' names (they were "none of its N tensors
+    # fits a tensor of the model (is it a StreamingT2V checkpoint, and the right --preset?)")
+    torch.save(
+        {"input_blocks.0.0.weight": torch.zeros(8, 4, 3, 3), "time_embed.0.weight": torch.zeros(8, 8)},
+        folder / "text2video_pytorch_model.pth",
+    )
+    torch.save(
+        {
+            "encoder.conv_in.weight": torch.zeros(8, 3, 3, 3),
+            "encoder.down.0.block.0.norm1.weight": torch.zeros(8),
+            "decoder.up.0.block.0.norm1.weight": torch.zeros(8),
+            "quant_conv.weight": torch.zeros(8, 8, 1, 1),
+        },
+        folder / "VQGAN_autoencoder.pth",
+    )
+    tok = str(tokenizer_folder(tmp_path / "tok"))
+    for name, what in (
+        ("text2video_pytorch_model.pth", "a UNet"),
+        ("VQGAN_autoencoder.pth", "an autoencoder"),
+    ):
+        line = _error(["convert", str(folder / name), out, "--preset", "tiny", "--tokenizer", tok], capsys)
+        assert (
+            f"(it is {what} under the LDM names (" in line
+            and f"the ModelScope library's {name} holds" in line
+        )
+        assert "the stage-1 model comes from a ModelScope diffusers folder, which --init-unet takes" in line
     never_read = tmp_path / "never_read.ckpt"
     never_read.write_text("garbage")
     line = _error(["convert", str(never_read), out, "--preset", "tiny", "--init-unet", str(folder)], capsys)
@@ -433,7 +467,9 @@ def test_a_failure_printed_into_a_closed_pipe_is_still_reported(
     stdout = open(write, "w", buffering=1)  # noqa: SIM115 (closed below)
     monkeypatch.setattr(sys, "stdout", stdout)
     ckpt, _ = custom_checkpoint
-    code = _run(["convert", str(ckpt), str(tmp_path / "out"), "--preset", _arch(tmp_path)], as_program=False)
+    tok = str(tokenizer_folder(tmp_path / "tok", CUSTOM))
+    argv = ["convert", str(ckpt), str(tmp_path / "out"), "--preset", _arch(tmp_path), "--tokenizer", tok]
+    code = _run(argv, as_program=False)
     monkeypatch.undo()
     with contextlib.suppress(BrokenPipeError):
         stdout.close()
@@ -459,7 +495,9 @@ def test_a_ctrl_c_while_the_failure_report_prints_stays_an_interruption(
 
     monkeypatch.setattr(sys, "stdout", InterruptedTerminal())
     ckpt, _ = custom_checkpoint
-    code = _run(["convert", str(ckpt), str(tmp_path / "out"), "--preset", _arch(tmp_path)], as_program=False)
+    tok = str(tokenizer_folder(tmp_path / "tok", CUSTOM))
+    argv = ["convert", str(ckpt), str(tmp_path / "out"), "--preset", _arch(tmp_path), "--tokenizer", tok]
+    code = _run(argv, as_program=False)
     monkeypatch.undo()
     assert code == 130
     assert "error:" not in capsys.readouterr().err

@@ -7,7 +7,7 @@ import contextlib
 from dataclasses import replace
 from pathlib import Path
 
-from streamt2v.cli import library_bars_off_if_quiet, user_path
+from streamt2v.cli import library_bars_off_if_quiet, typed_path, user_path
 from streamt2v.cli.launched import refuse_a_launch
 from streamt2v.config import DTYPE_NAMES, PRESETS, VIT_H_HEAD_WIDTH
 
@@ -28,7 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "checkpoint",
-        type=user_path,
+        type=typed_path,  # ~ expanded by the library, whose messages name it as typed and as read
         help="streaming_t2v.ckpt (weights under state_dict, model or module, with or without a wrapper's "
         "model./module. prefix), a .safetensors state dict, or one saved in shards (its *.index.json, "
         "or the folder holding it and the shards)",

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from streamt2v.arguments import Arg, ArgumentIsADirectoryError
-from streamt2v.io.folders import home_path, looks_like_hub_id, saved_class_name
+from streamt2v.io.folders import home_path, looks_like_hub_id, named_path, saved_class_name
 from streamt2v.wording import counted
 
 logger = logging.getLogger(__name__)
@@ -75,10 +75,11 @@ def lfs_pointer_size(head: bytes) -> int | None:
     return int(found.group(1)) if found else -1
 
 
-def _lfs_message(name: str, what: str, pointer_bytes: int, stands_for: int) -> str:
+def _lfs_message(shown: str, what: str, pointer_bytes: int, stands_for: int) -> str:
+    """``shown``: the file quoted as the message names it."""
     real = f" standing for a {format_size(stands_for)} file" if stands_for >= 0 else ""
     return (
-        f"{what} {name!r} is a Git LFS pointer ({pointer_bytes} bytes{real}), not the file itself: the "
+        f"{what} {shown} is a Git LFS pointer ({pointer_bytes} bytes{real}), not the file itself: the "
         "repository was cloned without git-lfs; run `git lfs pull` in it, or download the file"
     )
 
@@ -111,7 +112,7 @@ def weight_file_problem(path: Path, what: str) -> str | None:
     with path.open("rb") as f:
         head = f.read(512)
     if (stands_for := lfs_pointer_size(head)) is not None:
-        return _lfs_message(str(path), what, size, stands_for)
+        return _lfs_message(repr(str(path)), what, size, stands_for)
     if not head:
         return f"{what} {str(path)!r} is empty (0 bytes): download it again"
     if _is_safetensors(head) and (short := _safetensors_shortfall(path, head)):
@@ -241,26 +242,25 @@ def _names_other_classes(reason: str) -> bool:
     return "Unsupported global" in reason or "Unsupported class" in reason
 
 
-def _unpickling_refusal(name: str, err: pickle.UnpicklingError) -> ValueError:
+def _unpickling_refusal(shown: str, err: pickle.UnpicklingError) -> ValueError:
     reason = _torch_reason(err)
     if _names_other_classes(reason) or "is blocked" in reason:
         return ValueError(
-            f"refusing to load {name!r}: it is a pickle that needs more than tensors and plain "
+            f"refusing to load {shown}: it is a pickle that needs more than tensors and plain "
             f"containers (torch.load weights_only=True said: {reason}). It was not executed."
         )
     return ValueError(
-        f"{name!r} is a pickle but not a PyTorch checkpoint that can be read safely (torch.load "
+        f"{shown} is a pickle but not a PyTorch checkpoint that can be read safely (torch.load "
         f"weights_only=True said: {reason}). It was not executed."
     )
 
 
-def _weights_only_load(path: Path, is_zip: bool) -> Any:
+def _weights_only_load(path: Path, is_zip: bool, shown: str) -> Any:
     """``torch.load(weights_only=True)``; where the pickle names other classes or functions (a zip file
     only: their names are read from it without unpickling), again with a :class:`NotLoaded` stand-in
     allowed for each. Torch's weights-only unpickler reads the file either way: it builds nothing but
     tensors, plain containers and the stand-ins, and refuses what needs more (a stand-in given a dict's or
-    a list's items, a module it never allows such as ``os``)."""
-    name = str(path)
+    a list's items, a module it never allows such as ``os``). ``shown``: the file quoted for messages."""
     try:
         # mmap needs the zip format; the legacy format (a bare pickle) is read whole
         return torch.load(path, map_location="cpu", weights_only=True, mmap=is_zip)
@@ -269,7 +269,7 @@ def _weights_only_load(path: Path, is_zip: bool) -> Any:
         # (a torch without get_unsafe_globals_in_checkpoint refuses such a file, as before)
         stand_ins_possible = hasattr(torch.serialization, "get_unsafe_globals_in_checkpoint")
         if not (stand_ins_possible and is_zip and _names_other_classes(reason)):
-            raise _unpickling_refusal(name, err) from None
+            raise _unpickling_refusal(shown, err) from None
     foreign: list[str] = []
     try:
         foreign = sorted(torch.serialization.get_unsafe_globals_in_checkpoint(path))
@@ -280,10 +280,30 @@ def _weights_only_load(path: Path, is_zip: bool) -> Any:
     except Exception as err:  # an UnpicklingError, or a stand-in where a tensor rebuild wants a tensor
         named = f" ({_first_names(foreign, 4)})" if foreign else ""
         raise ValueError(
-            f"refusing to load {name!r}: it is a pickle that needs more than tensors and plain containers, "
+            f"refusing to load {shown}: it is a pickle that needs more than tensors and plain containers, "
             f"and read with inert stand-ins for the classes and functions it names{named} it still needs "
             f"their code (torch.load weights_only=True said: {_torch_reason(err)}). It was not executed."
         ) from None
+
+
+def check_checkpoint(path: str | os.PathLike[str]) -> None:
+    """The checks of :func:`load_checkpoint` that read no weights (a missing file, a folder, a Git LFS
+    pointer, an empty file or one that is no torch checkpoint by its first bytes, a safetensors file cut
+    short, a shard missing), so that a conversion names them before anything slow (the stage-1 UNet's load).
+    What the file holds (another model's weights) is known only once it is read."""
+    shown, path = _as_given(path)
+    if (index := shard_index(path)) is not None:
+        for shard in _shard_files(index):
+            _check_file(shard, repr(str(shard)))
+    else:
+        _check_file(path, shown)
+
+
+def _as_given(path: str | os.PathLike[str]) -> tuple[str, Path]:
+    """The checkpoint named for messages as given (and as read, for a leading ``~``), and the path read."""
+    if not os.fspath(path):
+        raise ValueError("checkpoint '' is an empty path; give the checkpoint file (streaming_t2v.ckpt)")
+    return named_path(path), home_path(path)  # as the other inputs of a conversion are read
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, list[str]]]:
@@ -298,21 +318,20 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tenso
     ``model_state_dict`` / ``network``); optimizer state etc. is ignored. The errors tell a file that is no
     torch checkpoint at all (by its first bytes), a damaged one, and a pickle whose weights would need more
     than tensors and plain containers (refused, never executed) apart."""
-    if not os.fspath(path):
-        raise ValueError("checkpoint '' is an empty path; give the checkpoint file (streaming_t2v.ckpt)")
-    path = home_path(path)  # as the other inputs of a conversion are read
+    shown, path = _as_given(path)
     if (index := shard_index(path)) is not None:
         return _load_shards(index)
     if path.is_file():
         logger.info("reading checkpoint %s (%s)", path, format_size(path.stat().st_size))
-    return _load_file(path)
+    return _load_file(path, shown)
 
 
-def _load_file(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, list[str]]]:
-    """:func:`load_checkpoint` of one file (a whole checkpoint, or one shard of it)."""
+def _check_file(path: Path, shown: str) -> tuple[bytes, str]:
+    """The first bytes of one checkpoint file and its kind (``"safetensors"``, ``"zip"``, ``"pickle"``), or
+    the error of a file that cannot be a checkpoint; ``shown``: the file quoted as the messages name it."""
     if path.is_dir():
         raise ArgumentIsADirectoryError(
-            f"checkpoint {str(path)!r} is a folder",
+            f"checkpoint {shown} is a folder",
             *_folder_hint(path),
             "; give the checkpoint file (streaming_t2v.ckpt or a .safetensors state dict)",
         )
@@ -326,38 +345,48 @@ def _load_file(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, list[str]
             if hub
             else ""
         )
-        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist{hint}")
-    name = str(path)
+        raise FileNotFoundError(f"checkpoint {shown} does not exist{hint}")
     with path.open("rb") as f:
         head = f.read(512)
     if (stands_for := lfs_pointer_size(head)) is not None:
-        raise ValueError(_lfs_message(name, "checkpoint", path.stat().st_size, stands_for))
+        raise ValueError(_lfs_message(shown, "checkpoint", path.stat().st_size, stands_for))
     if path.suffix == ".safetensors" or _is_safetensors(head):
-        from safetensors.torch import load_file
-
         if short := _safetensors_shortfall(path, head):
             raise ValueError(
-                f"{name!r} is a .safetensors file cut short: {short} (an "
-                "interrupted download or copy?); download it again"
+                f"checkpoint {shown} is a .safetensors file cut short: {short} (an interrupted download or "
+                "copy?); download it again"
             )
+        return head, "safetensors"
+    if head.startswith(_ZIP_MAGIC):
+        return head, "zip"
+    if head.startswith(_PICKLE_PROTO):
+        return head, "pickle"
+    what = "it is empty" if not head else f"it starts with {head[:8]!r}"
+    raise ValueError(
+        f"checkpoint {shown} is not a PyTorch checkpoint (neither a zip nor a pickle torch.save file: {what})"
+    )
+
+
+def _load_file(path: Path, shown: str | None = None) -> tuple[dict[str, torch.Tensor], dict[str, list[str]]]:
+    """:func:`load_checkpoint` of one file (a whole checkpoint, or one shard of it)."""
+    shown = shown or repr(str(path))
+    _, kind = _check_file(path, shown)
+    if kind == "safetensors":
+        from safetensors.torch import load_file
+
         try:
             return load_file(path), {}
         except Exception as err:  # safetensors raises its own SafetensorError for a damaged file
-            raise ValueError(f"{name!r} is not a readable .safetensors file ({_torch_reason(err)})") from None
-    head = head[:16]
-    is_zip = head.startswith(_ZIP_MAGIC)
-    if not (is_zip or head.startswith(_PICKLE_PROTO)):
-        what = "it is empty" if not head else f"it starts with {head[:8]!r}"
-        raise ValueError(
-            f"{name!r} is not a PyTorch checkpoint (neither a zip nor a pickle torch.save file: {what})"
-        )
+            raise ValueError(
+                f"checkpoint {shown} is not a readable .safetensors file ({_torch_reason(err)})"
+            ) from None
+    is_zip = kind == "zip"
     try:
-        obj = _weights_only_load(path, is_zip)
+        obj = _weights_only_load(path, is_zip, shown)
     except (RuntimeError, EOFError, OSError) as err:
-        kind = "a zip" if is_zip else "a pickle"
         raise ValueError(
-            f"{name!r} ({format_size(path.stat().st_size)}) starts like {kind} torch.save file but cannot be read "
-            f"({_torch_reason(err)}); is it truncated or damaged?"
+            f"checkpoint {shown} ({format_size(path.stat().st_size)}) starts like a {kind} torch.save file but "
+            f"cannot be read ({_torch_reason(err)}); is it truncated or damaged?"
         ) from None
 
     def tensors_only(x: Any) -> bool:
@@ -369,7 +398,7 @@ def _load_file(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, list[str]
         if nested:
             weights = obj[nested[0]]
     if not tensors_only(weights):
-        raise _no_state_dict(name, obj)
+        raise _no_state_dict(shown, obj)
     not_loaded = {}
     if weights is not obj:
         not_loaded = {str(k): n for k, v in obj.items() if (n := _not_loaded_names(v))}
@@ -417,11 +446,9 @@ def _weight_map(index: Path) -> dict[str, Any]:
     return weight_map if isinstance(weight_map, dict) else {}
 
 
-def _load_shards(index: Path) -> tuple[dict[str, torch.Tensor], dict[str, list[str]]]:
-    """Every shard an index names, each read as :func:`load_checkpoint` reads a whole file, checked to hold the
-    tensors the index gives it."""
-    weight_map = _weight_map(index)
-    shards = sorted(set(weight_map.values()))
+def _shard_files(index: Path) -> list[Path]:
+    """The shard files an index names, each beside it (a missing one refused, naming it)."""
+    shards = sorted(set(_weight_map(index).values()))
     # a shard is a file beside its index: a name with a folder in it (../x.safetensors) is read from nowhere else
     if not shards or not all(isinstance(name, str) and Path(name).name == name for name in shards):
         raise ValueError(
@@ -434,12 +461,20 @@ def _load_shards(index: Path) -> tuple[dict[str, torch.Tensor], dict[str, list[s
             f"shard index {str(index)!r} names {len(shards)} shards; {len(missing)} of them not beside it "
             f"({_first_names(missing, 3)}; an interrupted download?): fetch the missing shards"
         )
-    size = sum((index.parent / name).stat().st_size for name in shards)
+    return [index.parent / name for name in shards]
+
+
+def _load_shards(index: Path) -> tuple[dict[str, torch.Tensor], dict[str, list[str]]]:
+    """Every shard an index names, each read as :func:`load_checkpoint` reads a whole file, checked to hold the
+    tensors the index gives it."""
+    weight_map = _weight_map(index)
+    shards = _shard_files(index)
+    size = sum(shard.stat().st_size for shard in shards)
     logger.info("reading checkpoint %s: %d shards (%s)", index, len(shards), format_size(size))
     weights: dict[str, torch.Tensor] = {}
     not_loaded: dict[str, list[str]] = {}
-    for name in shards:
-        shard, shard_not_loaded = _load_file(index.parent / name)
+    for file in shards:
+        shard, shard_not_loaded = _load_file(file)
         weights.update(shard)
         not_loaded.update(shard_not_loaded)
     if absent := [k for k, shard in weight_map.items() if k not in weights]:
@@ -450,12 +485,12 @@ def _load_shards(index: Path) -> tuple[dict[str, torch.Tensor], dict[str, list[s
     return weights, not_loaded
 
 
-def _no_state_dict(name: str, obj: Any) -> ValueError:
+def _no_state_dict(shown: str, obj: Any) -> ValueError:
     """The error for a checkpoint in which no mapping of names to tensors was found: the classes its weights
-    would need where they are behind stand-ins, else what it holds."""
+    would need where they are behind stand-ins, else what it holds; ``shown``: the file quoted."""
     if isinstance(obj, NotLoaded):
         return ValueError(
-            f"refusing to load {name!r}: it holds a pickled {obj.global_name} object, not a state dict "
+            f"refusing to load {shown}: it holds a pickled {obj.global_name} object, not a state dict "
             "(torch.save(model) rather than torch.save(model.state_dict())?), and a weights-only read never "
             "runs the code that would rebuild it: save its state_dict() instead. It was not executed."
         )
@@ -463,7 +498,7 @@ def _no_state_dict(name: str, obj: Any) -> ValueError:
         for key in [k for k in NESTED_STATE_DICT_KEYS if k in obj] or list(obj):
             if names := _not_loaded_names(obj[key]):
                 return ValueError(
-                    f"refusing to load {name!r}: its weights under {key!r} need {', '.join(names)}, beyond "
+                    f"refusing to load {shown}: its weights under {key!r} need {', '.join(names)}, beyond "
                     "tensors and plain containers, and a weights-only read never imports or runs them. It "
                     "was not executed."
                 )
@@ -472,7 +507,7 @@ def _no_state_dict(name: str, obj: Any) -> ValueError:
     else:
         found = f"it holds a {type(obj).__name__}"
     return ValueError(
-        f"{name!r} holds no state dict (a mapping of names to tensors, at the top or under one of "
+        f"checkpoint {shown} holds no state dict (a mapping of names to tensors, at the top or under one of "
         f"{', '.join(NESTED_STATE_DICT_KEYS)}); {found}"
     )
 

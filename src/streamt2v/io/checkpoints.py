@@ -29,7 +29,7 @@ from transformers import CLIPVisionConfig
 from streamt2v.arguments import Arg, ArgumentValueError, naming_arguments
 from streamt2v.config import VIT_H_HEAD_WIDTH, ModelConfig
 from streamt2v.io.architecture import build_components, resolve_architecture
-from streamt2v.io.checkpoint_file import load_checkpoint, not_loaded_note
+from streamt2v.io.checkpoint_file import check_checkpoint, load_checkpoint, not_loaded_note
 from streamt2v.io.conversion_inputs import (
     STAGE1_FOLDER,
     NoTokenizerError,
@@ -38,7 +38,7 @@ from streamt2v.io.conversion_inputs import (
     provenance,
 )
 from streamt2v.io.conversion_report import CheckpointMismatchError, ConversionReport, Note, Shape
-from streamt2v.io.folders import check_writable_parent, refuse_existing, refuse_inputs_inside
+from streamt2v.io.folders import check_writable_parent, named_path, refuse_existing, refuse_inputs_inside
 from streamt2v.io.official_unet_keys import map_official_unet_key
 from streamt2v.io.state_dict_names import (
     describe_foreign_state_dict,
@@ -82,6 +82,9 @@ class ConvertedStateDict:
     vision_config: CLIPVisionConfig | None
     unmapped: list[tuple[str, Shape]]
     ignored: list[tuple[str, Shape]]
+    # the image encoder's width where head_width does not divide it: not converted, refused once the rest's fit
+    # is known (a checkpoint of another size is told its preset first)
+    indivisible_width: int | None = None
 
 
 def convert_state_dict(
@@ -103,7 +106,11 @@ def convert_state_dict(
         origin[comp][ours] = official
 
     vision_config = None
-    if any(k.startswith(VISUAL_PREFIX) for k in state_dict):
+    conv1 = state_dict.get(VISUAL_PREFIX + "conv1.weight")
+    indivisible = int(conv1.shape[0]) if conv1 is not None and conv1.ndim == 4 else None
+    if indivisible is not None and indivisible % head_width == 0:
+        indivisible = None
+    if indivisible is None and any(k.startswith(VISUAL_PREFIX) for k in state_dict):
         # an absent open_clip tensor is left out here and reported as a missing image_encoder tensor
         absent: list[str] = []
         vision_config, hf = convert_open_clip_visual(
@@ -137,7 +144,7 @@ def convert_state_dict(
             put("vae", key[len("vae.") :], key, t)
         else:
             unmapped.append((key, shape))
-    return ConvertedStateDict(tensors, origin, vision_config, unmapped, ignored)
+    return ConvertedStateDict(tensors, origin, vision_config, unmapped, ignored, indivisible)
 
 
 def _align_text_model_prefix(converted: ConvertedStateDict, comp: str, expected: Mapping[str, Any]) -> None:
@@ -159,10 +166,11 @@ def check_converted(
         expected = modules[comp].state_dict()
         _align_text_model_prefix(converted, comp, expected)
         given = converted.tensors[comp]
-        report.mapped[comp] = len(given)
         report.fitting[comp] = 0
         if not given:
-            report.random_components.append(comp)
+            if not (comp == "image_encoder" and converted.indivisible_width):  # refused, not made up
+                report.random_components.append(comp)
+            report.mapped[comp] = 0
             continue
         for k, t in given.items():
             if k not in expected:
@@ -175,6 +183,7 @@ def check_converted(
         for k, t in expected.items():
             if k not in given:
                 report.missing.append((comp, k, tuple(t.shape)))
+        report.mapped[comp] = report.fitting[comp]  # a mismatched tensor is not mapped: it is made up
 
 
 _DTYPE_FLAGS = {torch.float16: "fp16", torch.bfloat16: "bf16", torch.float32: "fp32"}
@@ -219,13 +228,14 @@ def _materialize(
 def _refuse_unfit(
     report: ConversionReport,
     sd: Mapping[str, torch.Tensor],
-    ckpt_path: str | os.PathLike[str],
+    shown: str,
     cfg: ModelConfig,
     strict: bool,
 ) -> None:
     """Raise :class:`CheckpointMismatchError` for a checkpoint of which nothing fits the model or that is
-    recognised as another model's (strict or not), or, with ``strict``, one with any problem."""
-    where = f"checkpoint {str(ckpt_path)!r} does not match the {cfg.name!r} architecture"
+    recognised as another model's (strict or not), or, with ``strict``, one with any problem. ``shown``: the
+    checkpoint quoted as the messages name it."""
+    where = f"checkpoint {shown} does not match the {cfg.name!r} architecture"
     # a file users give by mistake is refused strict or not: its folder would be nearly all zeros
     foreign = describe_foreign_state_dict(sd) if report.mostly_unfit else None
     not_strict = Arg("strict", False)
@@ -237,9 +247,7 @@ def _refuse_unfit(
         if foreign:
             advice: list[object] = foreign
         elif report.mostly_unfit:
-            fit = sum(report.fitting.values())
-            advice = [f"only {fit} of its {len(sd)} tensors fit: is it the right checkpoint, and the right "]
-            advice += [Arg("preset"), "? ", not_strict, " would save the others as zeros"]
+            advice = [*_few_fit(report), " ", not_strict, " would save the others as zeros"]
         elif ema := sum(key.startswith("model_ema.") for key, _ in report.unmapped):
             # LitEma's copies (names without their dots): listed one by one, thousands of lines said nothing
             advice = [
@@ -254,6 +262,58 @@ def _refuse_unfit(
         raise CheckpointMismatchError(headline, report, report.problems())
 
 
+def _few_fit(report: ConversionReport) -> list[object]:
+    """What a report of which fewer than half of the checkpoint's tensors fit asks (parts of a message)."""
+    fit, total = sum(report.fitting.values()), report.checkpoint_tensors
+    return [
+        f"only {fit} of its {total} tensors fit: is it the right checkpoint, and the right ",
+        Arg("preset"),
+        "?",
+    ]
+
+
+def _refuse_indivisible_width(
+    report: ConversionReport, shown: str, cfg: ModelConfig, width: int, head_width: int
+) -> None:
+    """Refuse a checkpoint whose image encoder's width ``head_width`` does not divide: after the question of its
+    preset where most of the rest does not fit (the other size's checkpoint, whose head width changes too)."""
+    problem = [
+        f"the image encoder's width {width} is not divisible by ",
+        Arg("head_width", head_width),
+        f" (open_clip's per-head width, {VIT_H_HEAD_WIDTH} for ViT-H-14, 64 for ViT-L/B)",
+    ]
+    if not report.mostly_unfit:
+        raise ArgumentValueError(*problem)
+    where = f"checkpoint {shown} does not match the {cfg.name!r} architecture"
+    headline = [
+        f"{where}: {report.summary()} (",
+        *_few_fit(report),
+        "); and ",
+        *problem,
+        "; nothing was written",
+    ]
+    raise CheckpointMismatchError(headline, report, report.problems())
+
+
+def _made_up(report: ConversionReport, seed: int) -> dict[str, str]:
+    """What a conversion made up, by component (recorded in the folder, said when it is loaded): the random
+    components, and the tensors absent from the checkpoint or of another shape."""
+    made_up = {
+        comp: f"random weights (seed {seed}): not in the checkpoint" for comp in report.random_components
+    }
+    filled: dict[str, int] = {}
+    for comp, *_ in report.missing:
+        filled[comp] = filled.get(comp, 0) + 1
+    for _, ours, *_ in report.mismatched:
+        comp = ours.split(".", 1)[0]
+        filled[comp] = filled.get(comp, 0) + 1
+    for comp, n in filled.items():
+        made_up[comp] = (
+            f"{counted(n, 'tensor')} of zeros (norm scales of ones): not in the checkpoint, or of another shape"
+        )
+    return made_up
+
+
 def _materialize_components(
     modules: Mapping[str, torch.nn.Module],
     converted: ConvertedStateDict,
@@ -261,7 +321,7 @@ def _materialize_components(
     cfg: ModelConfig,
     dtype: torch.dtype,
     seed: int,
-    ckpt_path: str | os.PathLike[str],
+    shown: str,
 ) -> None:
     """Load the meta-built ``modules`` in ``dtype``: the checkpoint's tensors, and random weights drawn from
     ``seed`` alone (the caller's random numbers left as they were) for the ``random_components``. Tensors
@@ -281,15 +341,15 @@ def _materialize_components(
             overflow = _materialize(modules[comp], converted.tensors[comp], dtype)
             beyond += [(converted.origin[comp][k], m) for k, m in overflow.items()]
     if beyond:  # a folder whose outputs would be NaN
-        shown = ", ".join(f"{k} (up to {m:.3g})" for k, m in beyond[:3]) + (
+        listed = ", ".join(f"{k} (up to {m:.3g})" for k, m in beyond[:3]) + (
             ", ..." if len(beyond) > 3 else ""
         )
         raise ArgumentValueError(
             Arg("dtype", _DTYPE_FLAGS.get(dtype, str(dtype))),
-            f": {counted(len(beyond), 'tensor')} of {str(ckpt_path)!r} "
+            f": {counted(len(beyond), 'tensor')} of {shown} "
             f"{'holds' if len(beyond) == 1 else 'hold'} "
             "values beyond its range "
-            f"(±{torch.finfo(dtype).max:.0f}), which would be saved as inf: {shown}; use ",
+            f"(±{torch.finfo(dtype).max:.0f}), which would be saved as inf: {listed}; use ",
             Arg("dtype", "bf16"),
             " (float32's range) or ",
             Arg("dtype", "fp32"),
@@ -318,11 +378,12 @@ def convert_official_checkpoint(
     folder or hub id (its ``unet/``, and ``tokenizer/`` if present, are used) for stage 1.
     ``tokenizer``: a folder/hub id with the CLIP tokenizer (defaults to ``init_unet``'s).
     ``strict=True`` raises :class:`CheckpointMismatchError` on any unmapped, missing or mis-shaped tensor
-    or absent component, and refuses an ``init_unet`` folder without a tokenizer when no ``tokenizer`` is
-    given; ``strict=False`` reports them (missing tensors are zero, norm scales one; absent components
-    random, drawn from ``seed`` alone). ``dtype``: of the saved weights (a torch dtype or ``"fp32"``,
-    ``"fp16"``, ``"bf16"``).
-    """
+    or absent component, and refuses, before the checkpoint is read, a conversion with no tokenizer (an
+    ``init_unet`` folder without one and no ``tokenizer``, or neither given: the checkpoint holds none);
+    ``strict=False`` reports them (missing tensors are zero, norm scales one; absent components random,
+    drawn from ``seed`` alone; what was made up is recorded in the folder's ``model_index.json`` and said
+    when it is loaded). ``dtype``: of the saved weights (a torch dtype or ``"fp32"``, ``"fp16"``,
+    ``"bf16"``)."""
     with naming_arguments("preset") as (preset_name,):  # preset= to Python, --preset on the command line
         cfg = resolve_architecture(preset, preset_name)
     # everything that can be checked without the (minutes-long) read of a real checkpoint comes first
@@ -338,6 +399,8 @@ def convert_official_checkpoint(
     # a leading ~ is the home folder for every path, as for preset, init_unet and tokenizer (the checkpoint was
     # 'does not exist', and the output was written to a folder named ~)
     out_dir = os.path.expanduser(out_dir)
+    typed_ckpt = ckpt_path  # the messages name it as given, then as read: '~/x.ckpt' ('/home/me/x.ckpt')
+    shown = named_path(ckpt_path)
     if os.fspath(ckpt_path):
         ckpt_path = os.path.expanduser(ckpt_path)
     # the inputs' message first: it says more, and overwrite, which the others advise, would not help
@@ -350,6 +413,21 @@ def convert_official_checkpoint(
     leftovers = leftover_temporaries(Path(out_dir))
     stage1 = check_stage1_folder(init_unet, cfg) if init_unet is not None else None
     tok, tokenizer = conversion_tokenizer(tokenizer, init_unet, stage1, cfg, strict)
+    # what the checkpoint's first bytes say, and what the arguments alone decide, before the UNet's load and
+    # the checkpoint's read (minutes and GBs at full size)
+    check_checkpoint(typed_ckpt)
+    if strict and tok is None:  # a checkpoint holds tensors only: never a tokenizer
+        raise NoTokenizerError(
+            f"no tokenizer for the folder converted from {shown}: the official checkpoint has none, and neither ",
+            Arg("init_unet"),
+            " nor ",
+            Arg("tokenizer"),
+            " was given, so it could not read prompts: pass ",
+            Arg("init_unet"),
+            f" with {STAGE1_FOLDER}, or ",
+            Arg("strict", False),
+            " to convert anyway; nothing was written",
+        )
     init = None
     # before the checkpoint's (minutes-long) read: a UNet file lacking a tensor is refused
     if stage1 is not None:
@@ -362,8 +440,10 @@ def convert_official_checkpoint(
                 torch_dtype=dtype,
                 variant=stage1.variant,
             ).eval()
+        # init_unet/config.json names where it came from as the sources do: absolute, not as typed
+        init.register_to_config(_name_or_path=str(stage1.unet_dir.resolve()))
     started = time.monotonic()
-    weights, not_loaded = load_checkpoint(ckpt_path)
+    weights, not_loaded = load_checkpoint(typed_ckpt)
     weights, compiled = strip_compiled_names(weights)
     sd, wrapper = strip_wrapper_prefix(weights)
     logger.info("read %d tensors in %.0f s; mapping them to the model", len(sd), time.monotonic() - started)
@@ -384,23 +464,10 @@ def convert_official_checkpoint(
     report.ignored += converted.ignored
     modules = build_components(cfg, converted.vision_config, "meta")
     check_converted(converted, modules, report)
-    _refuse_unfit(report, sd, ckpt_path, cfg, strict)
-    # after the read (a wrong file's own refusal above says more), though known before it: that read is
-    # mmapped for a zip torch.save file but whole for safetensors or a legacy pickle (minutes at full size)
-    if strict and tok is None:
-        raise NoTokenizerError(
-            f"no tokenizer for the folder converted from {str(ckpt_path)!r}: the official checkpoint has none, "
-            "and neither ",
-            Arg("init_unet"),
-            " nor ",
-            Arg("tokenizer"),
-            " was given, so it could not read prompts: pass ",
-            Arg("init_unet"),
-            f" with {STAGE1_FOLDER}, or ",
-            Arg("strict", False),
-            " to convert anyway; nothing was written",
-        )
-    _materialize_components(modules, converted, report.random_components, cfg, dtype, seed, ckpt_path)
+    if converted.indivisible_width is not None:
+        _refuse_indivisible_width(report, shown, cfg, converted.indivisible_width, head_width)
+    _refuse_unfit(report, sd, shown, cfg, strict)
+    _materialize_components(modules, converted, report.random_components, cfg, dtype, seed, shown)
 
     sources = {"weights": f"converted from {provenance(ckpt_path)}"}
     if stage1 is not None:
@@ -432,6 +499,7 @@ def convert_official_checkpoint(
         cfg,
         init_unet=init,
         sources=sources,
+        made_up=_made_up(report, seed),
     )
     logger.info("writing the model folder %s", out_dir)
     report.out_dir = str(model.save_pretrained(out_dir, overwrite=overwrite))

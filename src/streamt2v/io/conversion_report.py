@@ -10,10 +10,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streamt2v.arguments import NamesArguments, spelled
+from streamt2v.wording import counted
 
 _MAX_LISTED = 10
 
 Shape = tuple[int, ...]
+
+# the problems a report counts: (singular, plural)
+_MISMATCHES = ("shape mismatch", "shape mismatches")
+_UNMAPPED = ("checkpoint key with no place in the model", "checkpoint keys with no place in the model")
+_MISSING = ("model tensor not in the checkpoint", "model tensors not in the checkpoint")
 
 
 class Note(str):
@@ -37,7 +43,8 @@ class ConversionReport:
 
     source: str
     out_dir: str | None = None
-    mapped: dict[str, int] = field(default_factory=dict)  # component -> number of tensors
+    # component -> tensors mapped to one of the model of their shape (loaded); a mismatched one is not
+    mapped: dict[str, int] = field(default_factory=dict)
     fitting: dict[str, int] = field(default_factory=dict)  # component -> tensors that load (name + shape)
     unmapped: list[tuple[str, Shape]] = field(default_factory=list)  # official keys with no target
     ignored: list[tuple[str, Shape]] = field(default_factory=list)  # known-unused official keys
@@ -61,13 +68,15 @@ class ConversionReport:
 
     def summary(self) -> str:
         """The problems counted on one line (``problems`` lists them)."""
-        parts = []
-        if self.mismatched:
-            parts.append(f"{len(self.mismatched)} shape mismatches")
-        if self.unmapped:
-            parts.append(f"{len(self.unmapped)} checkpoint keys with no place in the model")
-        if self.missing:
-            parts.append(f"{len(self.missing)} model tensors not in the checkpoint")
+        parts = [
+            counted(len(items), *what)
+            for items, what in (
+                (self.mismatched, _MISMATCHES),
+                (self.unmapped, _UNMAPPED),
+                (self.missing, _MISSING),
+            )
+            if items
+        ]
         if self.random_components:
             parts.append(f"components absent from the checkpoint: {', '.join(self.random_components)}")
         return "; ".join(parts) if parts else "no problems"
@@ -76,22 +85,18 @@ class ConversionReport:
         """The problems listed, at most ``limit`` of each kind (None: all)."""
         lines = []
 
-        def head(items: list[Any], what: str) -> list[Any]:
+        def head(items: list[Any], what: tuple[str, str]) -> list[Any]:
             cut = limit is not None and len(items) > limit
-            lines.append(f"{len(items)} {what}" + (f", first {limit}:" if cut else ":"))
+            lines.append(counted(len(items), *what) + (f", first {limit}:" if cut else ":"))
             return items[:limit] if cut else items
 
         if self.mismatched:
-            shown = head(self.mismatched, "shape mismatches")
+            shown = head(self.mismatched, _MISMATCHES)
             lines += [f"  {o} -> {c}: checkpoint {g}, model {w}" for o, c, g, w in shown]
         if self.unmapped:
-            lines += [
-                f"  {k} {s}" for k, s in head(self.unmapped, "checkpoint keys with no place in the model")
-            ]
+            lines += [f"  {k} {s}" for k, s in head(self.unmapped, _UNMAPPED)]
         if self.missing:
-            lines += [
-                f"  {c}: {k} {s}" for c, k, s in head(self.missing, "model tensors not in the checkpoint")
-            ]
+            lines += [f"  {c}: {k} {s}" for c, k, s in head(self.missing, _MISSING)]
         if self.random_components:
             lines.append(f"components absent from the checkpoint: {', '.join(self.random_components)}")
         return "\n".join(lines)

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from streamt2v.arguments import Arg
+from streamt2v.io.checkpoint_file import MODELSCOPE_LIBRARY_WEIGHTS
 from streamt2v.io.official_unet_keys import STAGE2_PREFIXES
 
 # the official VideoLDM state dict's prefixes: the stage-2 network's, then the other components'
@@ -56,8 +57,9 @@ def strip_compiled_names(state_dict: Mapping[str, torch.Tensor]) -> tuple[dict[s
 
 def describe_foreign_state_dict(state_dict: Mapping[str, Any]) -> list[object] | None:
     """What a state dict of which no tensor fits the model is, by its names, when it is a file users give by
-    mistake: the StreamingSVD checkpoint, a streamt2v model folder's UNet, or a part of a diffusers folder (the
-    ModelScope ``unet/``, ``vae/``, ``text_encoder/``), as parts of a message (text and the
+    mistake: the StreamingSVD checkpoint, a streamt2v model folder's UNet, a part of a diffusers folder (the
+    ModelScope ``unet/``, ``vae/``, ``text_encoder/``), or of ModelScope T2V in the ModelScope library's own
+    format (``text2video_pytorch_model.pth``, ``VQGAN_autoencoder.pth``), as parts of a message (text and the
     :class:`~streamt2v.arguments.Arg` it advises); None otherwise."""
     keys = list(state_dict)
 
@@ -89,6 +91,25 @@ def describe_foreign_state_dict(state_dict: Mapping[str, Any]) -> list[object] |
         k.startswith("encoder.down_blocks.") for k in keys
     ):
         return ["it is the weights of a diffusers AutoencoderKL: the vae/ of ", *folder]
+    # ModelScope T2V as the ModelScope library ships it (damo/text-to-video-synthesis): its UNet and its
+    # autoencoder under the original LDM names, not diffusers'
+    instead = [
+        "; the stage-1 model comes from ",
+        *folder,
+        ", and the checkpoint is the official streaming_t2v.ckpt",
+    ]
+    if "time_embed.0.weight" in state_dict and any(k.startswith("input_blocks.") for k in keys):
+        return [
+            "it is a UNet under the LDM names (input_blocks., time_embed.), as the ModelScope library's "
+            f"{MODELSCOPE_LIBRARY_WEIGHTS} holds ModelScope T2V's, which streamt2v does not read",
+            *instead,
+        ]
+    if any(k.startswith("encoder.down.") for k in keys) and any(k.startswith("decoder.up.") for k in keys):
+        return [
+            "it is an autoencoder under the LDM names (encoder.down., decoder.up.), as the ModelScope library's "
+            "VQGAN_autoencoder.pth holds ModelScope T2V's, which streamt2v does not read",
+            *instead,
+        ]
     if "embeddings.token_embedding.weight" in {k.removeprefix("text_model.") for k in keys} and (
         share("text_model.", "embeddings.", "encoder.layers.", "final_layer_norm.") > 0.9
     ):

@@ -3,7 +3,8 @@
 Folder format (``save_pretrained``)::
 
     model_index.json          component classes + ``streamt2v`` metadata (ModelConfig, fps, sources,
-                              recommended sampler settings)
+                              recommended sampler settings; ``made_up``: what a ``convert --no-strict``
+                              made up, by component, said when the folder loads)
     tokenizer/                transformers tokenizer files (CLIPTokenizer, or the micro-CLIP's word-level
                               PreTrainedTokenizerFast; optional, see below)
     text_encoder/             transformers CLIPTextModel (safetensors)
@@ -57,6 +58,7 @@ from streamt2v.models.model_index import (
     REQUIRED_COMPONENTS,
     model_folder,
     read_model_index,
+    warn_of_made_up_weights,
     warn_of_unknown_sampler_keys,
 )
 from streamt2v.models.tokenizers import byte_level_clip_tokenizer, load_tokenizer
@@ -195,7 +197,8 @@ class StreamingT2VModel:
     ``init_unet`` (stage-1 ``UNet3DConditionModel`` or None), ``scheduler_config`` (diffusers scheduler
     config dict), ``config`` (:class:`ModelConfig`), ``fps``, ``sources`` (provenance notes),
     ``sampler`` (recommended sampling settings for these weights: :class:`StreamConfig` field names such as
-    ``steps``, ``guidance``, ``init_steps``; empty = the official defaults).
+    ``steps``, ``guidance``, ``init_steps``; empty = the official defaults), ``made_up`` (component -> what
+    of its weights a conversion made up, not read from the checkpoint; empty for a whole conversion).
     """
 
     def __init__(
@@ -210,6 +213,7 @@ class StreamingT2VModel:
         fps: int = DEFAULT_FPS,
         sources: dict[str, str] | None = None,
         sampler: dict[str, Any] | None = None,
+        made_up: dict[str, str] | None = None,
     ) -> None:
         self.text_encoder = text_encoder
         self.image_encoder = image_encoder
@@ -221,6 +225,7 @@ class StreamingT2VModel:
         self.fps = int(fps)
         self.sources = dict(sources or {})
         self.sampler = dict(sampler or {})
+        self.made_up = dict(made_up or {})
 
     @property
     def tokenizer(self) -> PreTrainedTokenizerBase | None:
@@ -350,6 +355,8 @@ class StreamingT2VModel:
                 "fps": self.fps,
                 "sources": self.sources,
                 "sampler": self.sampler,
+                # only where something was: the index of a whole model stays as it was
+                **({"made_up": self.made_up} if self.made_up else {}),
             },
         }
 
@@ -441,13 +448,14 @@ class StreamingT2VModel:
             fps=meta.get("fps", DEFAULT_FPS),
             sources=meta.get("sources"),
             sampler=meta.get("sampler"),
+            made_up=meta.get("made_up"),
         )
         for module in model.modules().values():
             own_aligned_memory(module)
         if device is not None:
             model.to(device=device)
         # said here, not by load_model: a direct call is told too
-        warn_of_unknown_sampler_keys(
-            model.sampler, str(root) if path_or_hub_id is None else os.fspath(path_or_hub_id)
-        )
+        given = str(root) if path_or_hub_id is None else os.fspath(path_or_hub_id)
+        warn_of_unknown_sampler_keys(model.sampler, given)
+        warn_of_made_up_weights(model.made_up, given)
         return model

@@ -87,6 +87,20 @@ def warn_of_unknown_sampler_keys(sampler: Mapping[str, Any], where: str) -> None
         )
 
 
+def warn_of_made_up_weights(made_up: Mapping[str, str], where: str) -> None:
+    """Warn that the model ``where`` names (as given) holds weights its conversion made up (``convert
+    --no-strict``: a component absent from the checkpoint, tensors of zeros), as its index records them: its
+    outputs are not those of the checkpoint's model. Said where the folder is loaded, once a load."""
+    if made_up:
+        said = "; ".join(f"{comp}: {what}" for comp, what in made_up.items())
+        logger.warning(
+            "model folder %r holds weights made up when it was converted with --no-strict, not read from the "
+            "checkpoint (%s): its outputs are not the checkpoint's model's",
+            where,
+            said,
+        )
+
+
 def other_folder_hint(class_name: object) -> str:
     """What a folder of another kind than a StreamingT2V model folder is for, by its index's class name."""
     if class_name in ("TextToVideoSDPipeline", "VideoToVideoSDPipeline"):
@@ -138,7 +152,7 @@ def read_model_index(root: Path) -> tuple[dict[str, Any], ModelConfig]:
     fps, sources, sampler = meta.get("fps", DEFAULT_FPS), meta.get("sources"), meta.get("sampler")
     if not is_frame_rate(fps):
         raise ValueError(f"{where}: streamt2v.fps must be a positive integer, got {fps!r}")
-    for name, value in (("sources", sources), ("sampler", sampler)):
+    for name, value in (("sources", sources), ("sampler", sampler), ("made_up", meta.get("made_up"))):
         if value is not None and not isinstance(value, dict):
             raise ValueError(f"{where}: streamt2v.{name} must be a JSON object, got {value!r}")
     return index, config
