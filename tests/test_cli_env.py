@@ -396,19 +396,35 @@ def test_the_sigterm_handler_is_only_installed_while_a_command_runs(tmp_path):
     assert signal.getsignal(signal.SIGTERM) is before
 
 
-def test_path_flags_expand_the_home_folder(tmp_path, monkeypatch):
+def test_path_flags_expand_the_home_folder_or_keep_it_for_the_library(tmp_path, monkeypatch):
     """The shell leaves ``~`` in ``--output=~/out.mp4``; the command line expands it (it made a folder named
-    ``~`` in the working directory)."""
+    ``~`` in the working directory), or keeps it as typed where the library expands it at use, so that its
+    messages name the path as typed and as read (``'~/x' ('/home/me/x')``; those messages and the expansion
+    are tested with each command: test_home_paths, test_train_home_paths, test_convert_checks_first)."""
     from streamt2v.cli import build_parser
 
     monkeypatch.setenv("HOME", str(tmp_path))
     home = str(tmp_path)
     parser = build_parser()
-    generate_flags = ["output", "run-dir", "resume", "prompt-schedule", "init-video", "init-image", "anchor"]
-    generate_flags += ["refiner", "png-dir", "gif", "model"]
-    args = parser.parse_args(["generate", "p", *(f"--{f}=~/{f}" for f in generate_flags)])
-    for flag in generate_flags:
-        assert getattr(args, flag.replace("-", "_")) == f"{home}/{flag}"
+
+    def parsed(command, flags, *given):
+        args = parser.parse_args([command, *given, *(f"--{f}=~/{f}" for f in flags)])
+        return {flag: getattr(args, flag.replace("-", "_")) for flag in flags}
+
+    expanded = ["resume", "prompt-schedule"]
+    as_typed = [
+        "output",
+        "run-dir",
+        "init-video",
+        "init-image",
+        "anchor",
+        "refiner",
+        "png-dir",
+        "gif",
+        "model",
+    ]
+    assert parsed("generate", expanded, "p") == {f: f"{home}/{f}" for f in expanded}
+    assert parsed("generate", as_typed, "p") == {f: f"~/{f}" for f in as_typed}
     args = parser.parse_args(["enhance", "~/in.mp4", "--prompt", "~ p", "--output=~/o.mp4", "--model=~/m"])
     assert (args.input, args.output, args.model) == (f"{home}/in.mp4", f"{home}/o.mp4", f"{home}/m")
     assert args.prompt == "~ p"  # prompts are text, not paths
@@ -417,18 +433,16 @@ def test_path_flags_expand_the_home_folder(tmp_path, monkeypatch):
         f"{home}/{n}" for n in ("v", "p.txt", "r.json", "c")
     )
     assert parser.parse_args(["evaluate", "v", "--clip-model", "microworld"]).clip_model == "microworld"
-    train_flags = ["out", "data", "captions", "vae", "clip", "base-unet"]
-    args = parser.parse_args(["train", "base", *(f"--{f}=~/{f}" for f in train_flags)])
-    for flag in train_flags:
-        assert getattr(args, flag.replace("-", "_")) == f"{home}/{flag}"
+    expanded, as_typed = ["out", "data", "captions"], ["vae", "clip", "base-unet"]
+    assert parsed("train", expanded, "base") == {f: f"{home}/{f}" for f in expanded}
+    assert parsed("train", as_typed, "base", "--out=o") == {f: f"~/{f}" for f in as_typed}
     args = parser.parse_args(["convert", "~/c.ckpt", "~/m", "--init-unet=~/u", "--tokenizer=~/t"])
     assert (args.out_dir, args.init_unet, args.tokenizer) == tuple(f"{home}/{n}" for n in ("m", "u", "t"))
-    # expanded by the library, whose messages name it as typed and as read
     assert args.checkpoint == "~/c.ckpt"
     assemble = ["model", "~/o", "--unet=~/u", "--vae=~/v", "--clip=~/c", "--scheduler=~/s", "--init-unet=~/i"]
     args = parser.parse_args(["assemble", *assemble])
     assert (args.out_dir, args.unet, args.vae, args.clip, args.scheduler, args.init_unet) == tuple(
-        f"{home}/{n}" for n in "ouvcsi"
+        f"~/{n}" for n in "ouvcsi"
     )
 
 
