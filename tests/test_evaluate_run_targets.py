@@ -62,13 +62,30 @@ def test_a_folder_of_runs_given_to_python_is_hinted_its_runs(tmp_path):
         f"output when given: pass them, e.g. sorted(glob.glob({pattern!r}))"
     )
     assert report.as_flags().skipped[0]["error"].endswith(f"pass them, e.g. {pattern!r}")
-    # clip without prompts: the hint, not 'needs prompts=' (the runs it holds, given, bring their own)
+    # clip: the folder skipped with its hint, needing no prompt
     hinted = evaluate_videos([str(run.parent)], metrics="clip", clip_model="microworld")
     assert hinted.skipped == report.skipped and not hinted.records
+
+
+def test_clip_beside_a_folder_of_runs_names_the_videos_without_a_prompt(tmp_path):
+    """A folder of runs beside another video without a prompt raised the folder's hint (pass its runs), whose
+    following still lacked that video's prompt, or, for a run of a schedule given beside it, was refused as
+    given twice: the videos without one are named, the folder is skipped as when given alone."""
+    run, _ = make_run(tmp_path)
+    video = tmp_path / "v.mp4"
+    write_x264_video(video, make_video(OBJS, t=24))
     with pytest.raises(
-        ValueError, match=rf"^no image frames in folder {re.escape(repr(str(run.parent)))}; it"
+        ValueError,
+        match=r"^the clip metric needs prompts= \(one prompt per video; a run folder of one prompt brings its "
+        rf"own\): none for 1 video \({re.escape(repr(str(video)))}\)$",
     ):
-        evaluate_videos([str(run.parent), str(out)], metrics="clip", clip_model="microworld")
+        evaluate_videos([str(run.parent), str(video)], metrics="clip", clip_model="microworld")
+    with_prompts(run, "a red circle", "a yellow square")
+    with pytest.raises(
+        ValueError,
+        match=rf"none for 1 video \(run folder {re.escape(repr(str(run)))} of a prompt schedule\)$",
+    ):
+        evaluate_videos([str(run.parent), str(run)], metrics="clip", clip_model="microworld")
 
 
 def test_a_run_is_scored_with_its_own_prompt_when_none_is_given(tmp_path, capsys):

@@ -422,11 +422,10 @@ def evaluate_videos(
         device = resolve_device(device)
     scorer = None
     if "clip" in chosen:
-        if lacking := targets.without_prompt(prompts):
-            if targets.folders_of_runs:  # its runs, given, would bring their prompts: the way out said first
-                raise next(iter(targets.folders_of_runs.values()))
-            every = prompts is None and not targets.runs  # none given: not listed
-            raise prompts_needed(None if every else lacking, bool(targets.runs))
+        if lacking := targets.without_prompt(prompts):  # a folder of runs is skipped: it needs none
+            # none given: not listed, unless some targets are not videos (runs, a folder of them)
+            every = prompts is None and not targets.runs and not targets.folders_of_runs
+            raise prompts_needed(None if every else lacking, bool(targets.runs or targets.folders_of_runs))
         if clip_model is None:
             raise ValueError(
                 "the clip metric needs clip_model= (a CLIP folder, a hub id, 'microworld' or a ClipScorer)"
