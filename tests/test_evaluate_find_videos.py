@@ -160,6 +160,13 @@ def test_links_to_missing_videos_and_unreadable_subfolders_do_not_stop_a_folder(
         f"folder {str(tmp_path)!r}: left out 1 link to missing files (b.mp4 -> {tmp_path / 'gone' / 'b.mp4'})",
         f"folder {str(tmp_path)!r}: left out 1 subfolder that cannot be read (lost+found: permission denied)",
     ]
+    (tmp_path / "c.mp4").symlink_to(tmp_path / "gone" / "c.mp4")  # the first named, the rest counted
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.video_search"):
+        find_videos(tmp_path)
+    assert caplog.records[0].getMessage() == (
+        f"folder {str(tmp_path)!r}: left out 2 links to missing files (b.mp4 -> {tmp_path / 'gone' / 'b.mp4'}, ...)"
+    )
 
 
 def test_unfinished_generate_previews_in_a_folder_are_left_out_and_named(video_dir, tmp_path, caplog):

@@ -46,12 +46,10 @@ def find_videos(target: str | os.PathLike, also_given: Sequence[str | os.PathLik
         ]
         if gone:
             logger.warning(
-                "folder %r: left out %s to missing files (%s -> %s%s)",
+                "folder %r: left out %s to missing files (%s)",
                 str(path),
                 counted(len(gone), "link"),
-                gone[0].name,
-                os.readlink(gone[0]),
-                ", ..." if len(gone) > 1 else "",
+                first_few([f"{p.name} -> {os.readlink(p)}" for p in gone], 1),
             )
         unreadable = [p for p in entries if p.is_dir() and _listing(p) is None]
         if unreadable:  # left out, as they were, but no longer unseen: one may hold the videos looked for
