@@ -285,9 +285,9 @@ def _key_finder(keys: Sequence[str]):
     return find
 
 
-def _quoted(items: Sequence[str], at_most: int = 3) -> str:
-    """The first ``at_most`` of ``items``, quoted, and ``...`` for the rest."""
-    return first_few([repr(item) for item in items], at_most)
+def _quoted(items: Sequence[str]) -> str:
+    """The first few of ``items``, quoted, and ``...`` for the rest."""
+    return first_few([repr(item) for item in items])
 
 
 def _json_prompt(value: object, where: str, path: Path) -> str:
