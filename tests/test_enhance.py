@@ -325,6 +325,7 @@ def test_config_errors_name_values() -> None:
         ({"mode": None}, "mode must be a string, got None"),
         ({"pad_to_aspect": 1}, "pad_to_aspect must be true or false, got 1"),
         ({"fps": True}, "fps must be a number, got True"),
+        ({"fps": "8"}, "fps must be a number, got '8'"),  # was taken as 8.0
         (
             {"resolution": (64.0, 64)},
             r"resolution must be \(H, W\) with positive integer sizes, got \(64.0, 64\)",

@@ -91,10 +91,15 @@ def test_an_fps_of_text_is_refused_and_numpy_numbers_in_enhance_are_stored_as_py
     """``fps="8"`` was stored as text (and passed the rate's check as 8.0); ``enhance={"steps": np.int64(3)}``
     failed as the run's config.json was written, once the model had loaded (no JSON)."""
     stream = StreamConfig(num_frames=8)
-    for given in ("8", b"8", True):
+    for given in ("8", b"8", True, np.True_, np.False_):  # numpy's bool crashed writing config.json
         with pytest.raises(ValueError) as caught:
             GenerateConfig(output="o.mp4", prompt="a", stream=stream, fps=given)
         assert str(caught.value) == f"fps must be a number, got {given!r}"
+    # stage 3's fps as generate's (it was stored as text)
+    with pytest.raises(ValueError, match=r"^stage 3: fps must be a number, got '8'$"):
+        generate(
+            GenerateConfig(output=str(tmp_path / "o.mp4"), prompt="a", stream=stream, enhance={"fps": "8"})
+        )
     enhance = {"steps": np.int64(3), "guidance": np.float32(0.5), "resolution": (np.int64(64), 64)}
     cfg = GenerateConfig(
         output="o.mp4", prompt="a", stream=stream, enhance={**enhance, "pad_to_aspect": np.True_}

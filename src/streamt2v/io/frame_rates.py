@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from streamt2v.typed_values import as_bool
+
 MIN_FPS, MAX_FPS = 0.01, 1000.0
 #: The model's native frame rate: what a file that states none, a still image or a folder of frames is
 #: read at.
@@ -32,12 +34,22 @@ def is_still_image(container: Any) -> bool:
     return name == "image2" or name.endswith("_pipe")
 
 
-def check_fps(fps: float, what: str = "fps") -> float:
-    """``fps`` as a float, if it is a finite number in ``[MIN_FPS, MAX_FPS]`` (raises naming it otherwise)."""
+def fps_number(fps: object, what: str = "fps") -> float:
+    """``fps`` as a float if it is a number (raises naming it otherwise), in any range. Text and booleans
+    are refused, numpy's too: ``float('8')`` and ``float(True)`` would pass, and be stored in a run's
+    config.json as text, or fail to be (``np.True_`` is no JSON)."""
+    if isinstance(fps, (str, bytes)) or as_bool(fps) is not None:
+        raise ValueError(f"{what} must be a number, got {fps!r}")
     try:
-        value = float(fps)
+        return float(fps)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise ValueError(f"{what} must be a number, got {fps!r}") from None
+
+
+def check_fps(fps: float, what: str = "fps") -> float:
+    """``fps`` as a float, if it is a finite number in ``[MIN_FPS, MAX_FPS]`` (:func:`fps_number`; raises
+    naming it otherwise)."""
+    value = fps_number(fps, what)
     if not math.isfinite(value) or not MIN_FPS <= value <= MAX_FPS:
         raise ValueError(f"{what} must be a finite number between {MIN_FPS:g} and {MAX_FPS:g}, got {fps!r}")
     return value

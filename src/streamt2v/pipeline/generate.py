@@ -22,6 +22,7 @@ import torch
 
 from streamt2v.arguments import Arg, ArgumentValueError
 from streamt2v.io.folders import home_path
+from streamt2v.io.frame_rates import fps_number
 from streamt2v.io.output_paths import output_kind
 from streamt2v.io.video import check_crf
 from streamt2v.memory import one_dtype
@@ -289,8 +290,8 @@ class GenerateConfig:
                 object.__setattr__(self, name, int(value))
             elif isinstance(value, numbers.Real) and not isinstance(value, bool):
                 object.__setattr__(self, name, float(value))
-        if isinstance(self.fps, (str, bytes, bool)):  # '8' was stored so, and passed check_fps as 8.0
-            raise ValueError(f"fps must be a number, got {self.fps!r}")
+        if self.fps is not None:  # a number, its range checked with the outputs' kinds (preflight)
+            fps_number(self.fps)
         if isinstance(self.enhance, dict):  # np.int64(3) failed as the run's config.json was written
             object.__setattr__(self, "enhance", {k: plain_number(v) for k, v in self.enhance.items()})
         for name in _NAMED_FILES:
