@@ -121,6 +121,17 @@ def test_a_run_is_scored_with_its_own_prompt_when_none_is_given(tmp_path, capsys
     assert math.isnan(evaluate_videos([str(run)], metrics="probes").records[0]["probe_caption_agreement"])
 
 
+def test_clip_names_a_run_whose_config_records_no_prompt(tmp_path):
+    """A run whose config records no schedule, or a blank prompt, has no prompt of its own: clip names it so."""
+    run, _ = make_run(tmp_path)  # its config records no schedule_entries
+    needs = rf"none for 1 video \(run folder {re.escape(repr(str(run)))} whose config records no prompt\)$"
+    with pytest.raises(ValueError, match=needs):
+        evaluate_videos([str(run)], metrics="clip", clip_model="microworld")
+    with_prompts(run, "  ")
+    with pytest.raises(ValueError, match=needs):
+        evaluate_videos([str(run)], metrics="clip", clip_model="microworld")
+
+
 def test_a_manifest_without_its_status_is_a_damaged_runs_to_evaluate_as_to_resume(tmp_path, capsys):
     """evaluate took a run whose manifest had lost its status key for a folder of videos ('no videos in
     folder'), where a resume told it damaged: both ask run_folders.is_run_manifest now."""

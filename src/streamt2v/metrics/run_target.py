@@ -119,7 +119,7 @@ def runs_as_outputs(videos: list[object]) -> RunTargets:
     run's output given also by its path (or as another run's), is refused: it would count twice in the
     means."""
     targets = RunTargets(list(videos))
-    given: dict[str, tuple[str, bool]] = {}  # how each run folder and video was given, by its real path
+    given: dict[str, tuple[str, bool, str]] = {}  # how each run folder and video was given, by its real path
     for i, video in enumerate(targets.videos):
         if not isinstance(video, (str, os.PathLike)):
             continue
@@ -139,9 +139,10 @@ def runs_as_outputs(videos: list[object]) -> RunTargets:
             targets.videos[i], targets.unscorable[i] = name, err
             continue
         targets.videos[i] = output
-        if len(recorded_prompts(video) or ()) > 1:  # named so where clip lacks a prompt for it
+        recorded = recorded_prompts(video)
+        if len(recorded or ()) > 1:  # named so where clip lacks a prompt for it
             targets.schedules.add(i)
-        own = own_prompt(video)
+        own = own_prompt(recorded)
         if own is not None:
             targets.prompts[i] = own
         how = f"the output of the run folder {name!r}"
@@ -173,11 +174,10 @@ def given_twice(what: str, name: str, first: str, then: str) -> ArgumentValueErr
     return ArgumentValueError(f"{what} {name!r} is given twice in ", _VIDEOS, said)
 
 
-def own_prompt(run: str | os.PathLike) -> str | None:
-    """The prompt of the run in the folder ``run``, as its ``config.json`` records it: its one prompt; None
-    for a run of a prompt schedule (which of its prompts would score the whole video?) or a config that
-    records none readable."""
-    recorded = recorded_prompts(run)
+def own_prompt(recorded: list[object] | None) -> str | None:
+    """A run's own prompt from its ``recorded`` prompts (:func:`recorded_prompts`): its one prompt; None for a
+    run of a prompt schedule (which of its prompts would score the whole video?) or a config that records none
+    readable."""
     if recorded is None or len(recorded) != 1:
         return None
     prompt = recorded[0]
