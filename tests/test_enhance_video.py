@@ -277,7 +277,13 @@ def test_the_shipped_refiner_on_frames_it_is_not_for_is_warned_about_once(caplog
         # one setting under its earlier name and ours: the advice was 'refiner.config(steps=5, steps=3)', no Python
         (
             dict(num_inference_steps=5, steps=3),
-            "enhance_video() got one stage-3 setting under two names (num_inference_steps= and steps=): pass it once",
+            "enhance_video() got the stage-3 setting steps as num_inference_steps= and as steps=: give each once, "
+            "under its name, in config=refiner.config(...)",
+        ),
+        (
+            dict(steps=3, num_inference_steps=5, guidance=2, guidance_scale=3),
+            "got the stage-3 settings steps as steps= and as num_inference_steps=; guidance as guidance= and as "
+            "guidance_scale=: give each once, under its name, in config=refiner.config(...)",
         ),
         # a stages-1-2 setting is said to be pipe(...)'s: it was told 'num_frames (on_frames?)'
         (

@@ -103,6 +103,16 @@ def test_a_stage3_setting_of_hundreds_of_digits_is_refused_counting_them(setting
     assert "0000" not in str(refused.value)
 
 
+def test_a_setting_given_as_a_set_of_a_huge_integer_is_counted():
+    """steps={10**5000} given to enhance_video: its advice wrote the set's repr, meeting Python's int limit."""
+    from streamt2v.pipeline.enhance_config import settings_given_as_keywords
+
+    advice = str(settings_given_as_keywords({"steps": {10**5000}}, None, ["video"]))
+    assert advice.endswith(
+        "pass config=refiner.config(steps=STEPS) (STEPS for steps, given as {an integer of 5001 digits})"
+    )
+
+
 def test_a_refiner_start_step_of_hundreds_of_digits_is_counted_in_either_spelling():
     with pytest.raises(EnhanceSettingError) as refused:
         check_start_step(EnhanceConfig(start_step=HUGE, steps=1), {"num_train_timesteps": 1000})

@@ -91,7 +91,7 @@ def is_long_integer(value: object) -> bool:
 def shown_value(value: object, spelled: Callable[[object], str] = repr) -> str:
     """``value`` as a message shows it, ``spelled`` (its repr unless told: ``str``, ``json.dumps``), but an
     int of more than :data:`SPELLED_DIGITS` digits in :func:`shown_number`'s words (``an integer of 401
-    digits``), also inside dicts, lists and tuples (a settings dict: ``{'steps': an integer of 401
+    digits``), also inside dicts, lists, tuples and sets (a settings dict: ``{'steps': an integer of 401
     digits}``)."""
     if is_long_integer(value):
         return shown_number(value)
@@ -101,6 +101,9 @@ def shown_value(value: object, spelled: Callable[[object], str] = repr) -> str:
     if isinstance(value, dict):
         opening, closing = spelled({})
         items = [f"{shown_value(k, inner)}: {shown_value(v, inner)}" for k, v in value.items()]
+    elif isinstance(value, (set, frozenset)):  # steps={10**5000}: its repr meets Python's int limit
+        opening, closing = "{", "}"
+        items = [shown_value(v, inner) for v in value]
     else:  # a list or tuple, in the brackets ``spelled`` gives it (json.dumps: a tuple's too are [])
         opening, closing = spelled([] if isinstance(value, list) else ())
         items = [shown_value(v, inner) for v in value]  # type: ignore[attr-defined]
@@ -113,7 +116,7 @@ def holds_long_integer(value: object) -> bool:
     """Whether ``value`` is, or holds in a dict, list or tuple, an int :func:`shown_value` counts in words."""
     if isinstance(value, dict):
         return any(holds_long_integer(k) or holds_long_integer(v) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, (list, tuple, set, frozenset)):
         return any(holds_long_integer(v) for v in value)
     return is_long_integer(value)
 

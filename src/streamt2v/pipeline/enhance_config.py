@@ -217,10 +217,16 @@ def settings_given_as_keywords(
     spellings: dict[str, list[str]] = {}
     for key in settings:
         spellings.setdefault(EARLIER_NAMES.get(key, key), []).append(key)
-    twice = [keys for keys in spellings.values() if len(keys) > 1]
+    twice = {name: keys for name, keys in spellings.items() if len(keys) > 1}
     if twice:  # the advice would hold one keyword twice (refiner.config(steps=5, steps=3)), no Python
-        named = "; ".join(" and ".join(f"{key}=" for key in keys) for keys in twice)
-        return TypeError(f"{caller}() got one stage-3 setting under two names ({named}): pass it once")
+        named = "; ".join(
+            f"{name} as {' and as '.join(f'{key}=' for key in keys)}" for name, keys in twice.items()
+        )
+        where = "dataclasses.replace(config, ...)" if config is not None else "refiner.config(...)"
+        return TypeError(
+            f"{caller}() got the stage-3 {singular_or_plural(len(twice), 'setting')} {named}: give each once, "
+            f"under its name, in config={where}"
+        )
     code, notes = [], []
     for key, value in settings.items():
         name, shown = EARLIER_NAMES.get(key, key), shown_value(value)
