@@ -15,6 +15,7 @@ from streamt2v.cli import main
 from streamt2v.metrics.evaluate import evaluate_videos
 from streamt2v.metrics.inputs import as_uint8_frames
 from streamt2v.metrics.probes import probe_video
+from streamt2v.metrics.video_search import find_videos
 from streamt2v.pipeline.rundir import RunDir
 from test_evaluate_runs import make_run
 from test_metrics_probes import OBJS, make_video
@@ -130,6 +131,40 @@ def test_clip_names_a_run_whose_config_records_no_prompt(tmp_path):
     with_prompts(run, "  ")
     with pytest.raises(ValueError, match=needs):
         evaluate_videos([str(run)], metrics="clip", clip_model="microworld")
+
+
+def test_a_run_folder_among_a_folders_videos_is_said_left_out(tmp_path, caplog):
+    """`evaluate mix` (videos and a run folder) dropped the run unseen: its output lies elsewhere."""
+    import logging
+
+    run, _ = make_run(tmp_path)
+    mix = tmp_path / "mix"
+    mix.mkdir()
+    write_x264_video(mix / "c.mp4", make_video(OBJS, t=24))
+    shutil.move(run, mix / "run1")
+    with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.video_search"):
+        assert find_videos(mix) == [mix / "c.mp4"]
+        assert find_videos(mix, also_given=[mix / "run1"]) == [mix / "c.mp4"]  # given too: not left out
+    assert [r.getMessage() for r in caplog.records] == [
+        f"folder {str(mix)!r}: left out 1 generate run folder (run1): a run folder is scored as its output when "
+        f"given itself, e.g. {str(mix / 'run1')!r}"
+    ]
+
+
+def test_a_run_whose_manifest_lacks_its_format_version_is_named_as_resume_names_it(tmp_path, capsys):
+    """evaluate said only 'no videos ... in folder' of a run whose manifest had lost its format version, where
+    a resume named the manifest."""
+    run, _ = make_run(tmp_path)
+    manifest = json.loads((run / "manifest.json").read_text())
+    del manifest["format_version"]
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["evaluate", str(run), "--metrics", "scuts", "--no-progress"]) == 2
+    assert capsys.readouterr().err.endswith(
+        f"in folder {str(run)!r}; {str(run / 'manifest.json')!r} is no streamt2v run's manifest (it names no "
+        f"format version): {str(run)!r} is not a run folder, or its manifest was replaced\n"
+    )
+    with pytest.raises(ValueError, match=r"is no streamt2v run's manifest \(it names no format version\)"):
+        RunDir.open(run)
 
 
 def test_a_manifest_without_its_status_is_a_damaged_runs_to_evaluate_as_to_resume(tmp_path, capsys):

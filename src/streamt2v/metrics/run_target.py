@@ -29,7 +29,7 @@ from streamt2v.io import locks
 from streamt2v.io.folders import home_path, read_json_object
 from streamt2v.io.output_paths import preview_path_for, previewed_output
 from streamt2v.io.video import IMAGE_SUFFIXES
-from streamt2v.pipeline.run_folders import CONFIG, LOCK, MANIFEST, is_run, is_run_manifest
+from streamt2v.pipeline.run_folders import CONFIG, LOCK, MANIFEST, is_run, is_run_manifest, run_manifest_lacks
 from streamt2v.pipeline.run_outputs import OUTPUTS, left_there
 from streamt2v.wording import counted, first_few
 
@@ -217,6 +217,26 @@ def held_runs(folder: str | os.PathLike) -> tuple[object, ...] | None:
         f"; it holds {counted(len(runs), 'generate run folder')} ({names}), each scored as its output when "
         "given: pass them, e.g. ",
         FlaggedArg(f"sorted(glob.glob({pattern!r}))", flag=repr(pattern)),
+    )
+
+
+def replaced_run_manifest(folder: str | os.PathLike) -> tuple[str] | None:
+    """For a folder given as a video that holds a run's files but a manifest none a run writes (no format
+    version: replaced, or damaged), the end of the message saying so, as a resume says it (``RunDir.open``);
+    None for any other."""
+    path = home_path(folder)
+    if not (path.is_dir() and is_run(path)):
+        return None
+    try:
+        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict) or is_run_manifest(manifest):
+        return None
+    lacks = " and ".join(run_manifest_lacks(manifest))
+    return (
+        f"; {str(Path(folder) / MANIFEST)!r} is no streamt2v run's manifest (it names no {lacks}): "
+        f"{str(folder)!r} is not a run folder, or its manifest was replaced",
     )
 
 

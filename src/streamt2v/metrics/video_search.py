@@ -13,7 +13,7 @@ from streamt2v.arguments import ArgumentValueError
 from streamt2v.io.folders import home_path
 from streamt2v.io.output_paths import output_kind, preview_path_for
 from streamt2v.io.video import IMAGE_SUFFIXES, READ_VIDEO_SUFFIXES
-from streamt2v.metrics.run_target import held_runs
+from streamt2v.metrics.run_target import held_runs, is_run_folder, replaced_run_manifest
 from streamt2v.wording import counted, first_few
 
 logger = logging.getLogger(__name__)
@@ -90,11 +90,19 @@ def find_videos(target: str | os.PathLike, also_given: Sequence[str | os.PathLik
             # realpath, not Path.resolve: that raises on a symlink loop (`evaluate d loop`) before Python 3.13,
             # where the loop's own 'not found' is due
             given = {os.path.realpath(home_path(t)) for t in also_given}
-            nested = [
-                p
-                for p in entries
-                if p.is_dir() and p not in videos and os.path.realpath(p) not in given and _holds_videos(p)
+            others = [
+                p for p in entries if p.is_dir() and p not in videos and os.path.realpath(p) not in given
             ]
+            runs = [p for p in others if is_run_folder(p)]  # their outputs lie elsewhere: dropped unseen
+            if runs:
+                logger.warning(
+                    "folder %r: left out %s (%s): a run folder is scored as its output when given itself, e.g. %r",
+                    str(path),
+                    counted(len(runs), "generate run folder"),
+                    _names(runs),
+                    str(runs[0]),
+                )
+            nested = [p for p in others if p not in runs and _holds_videos(p)]
             if nested:
                 logger.warning(
                     "folder %r: left out %s holding videos (%s), which are not scored: the search is "
@@ -116,7 +124,7 @@ def find_videos(target: str | os.PathLike, also_given: Sequence[str | os.PathLik
                 f"them, e.g. {str(deeper[0])!r}",
             )
             if deeper
-            else held_runs(target) or ()
+            else held_runs(target) or replaced_run_manifest(target) or ()
         )
         raise ArgumentValueError(
             f"no videos ({', '.join(READ_VIDEO_SUFFIXES)}), frame images or folders of frame images in folder "
