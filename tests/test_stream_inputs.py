@@ -111,9 +111,17 @@ def test_a_schedule_entry_only_an_input_video_covers_is_named_in_a_warning(model
 @pytest.mark.parametrize(
     ("settings", "compared"),
     [
-        ({"reanchor": True}, "which reanchor compares"),
-        ({"anchor_colour_match": 0.5}, "which anchor_colour_match compares"),
-        ({"reanchor": True, "anchor_colour_match": 0.5}, "which reanchor and anchor_colour_match compare"),
+        ({"reanchor": True}, "which reanchor compares each chunk's prompt with"),
+        # no chunk is under the anchor's prompt, and without reanchor the anchor keeps it
+        (
+            {"anchor_colour_match": 0.5},
+            "which anchor_colour_match compares each chunk's prompt with, so "
+            "anchor_colour_match matches no chunk",
+        ),
+        (
+            {"reanchor": True, "anchor_colour_match": 0.5},
+            "which reanchor and anchor_colour_match compare each chunk's prompt with",
+        ),
     ],
 )
 def test_an_entry_only_an_input_covers_is_the_anchors_prompt_where_it_is_compared(
@@ -131,8 +139,7 @@ def test_an_entry_only_an_input_covers_is_the_anchors_prompt_where_it_is_compare
     assert len(warned) == 1 and "never used" not in warned[0], warned
     assert warned[0] == (
         "prompt schedule entry 0: 'a red circle' is no chunk's prompt: each chunk takes the prompt active at its "
-        f"first new frame, and the chunks start at frames 8, 16; it is the APM anchor's prompt, {compared} each "
-        "chunk's prompt with"
+        f"first new frame, and the chunks start at frames 8, 16; it is the APM anchor's prompt, {compared}"
     )
 
 

@@ -374,15 +374,20 @@ def _warn_unused_prompts(schedule: PromptSchedule, plan: Sequence[ChunkSpec], co
     for frame, text in unused_entries(schedule, starts):
         chunks = "the chunks start at frames" if len(starts) > 1 else "the only chunk starts at frame"
         if frame == 0 and compared and any(spec.stage == 2 for spec in plan):
+            # without reanchor the anchor keeps this prompt: colour matching then matches only a chunk whose
+            # prompt is the same text (a later entry may repeat it)
+            streaming = [schedule.prompt_at(spec.start) for spec in plan if spec.stage == 2]
+            none = compared == ["anchor_colour_match"] and text not in streaming
             logger.warning(
                 "prompt schedule entry 0: %r is no chunk's prompt: each chunk takes the prompt active at its "
                 "first new frame, and %s %s; it is the APM anchor's prompt, which %s compare%s each chunk's "
-                "prompt with",
+                "prompt with%s",
                 text,
                 chunks,
                 nearby_starts(starts, frame),
                 " and ".join(compared),
                 "s" if len(compared) == 1 else "",
+                ", so anchor_colour_match matches no chunk" if none else "",
             )
             continue
         logger.warning(
