@@ -69,6 +69,32 @@ def test_cli_end_to_end(tmp_path, monkeypatch, capsys, caplog):
     assert "wrote 20 frames" in capsys.readouterr().out
 
 
+def test_a_warning_names_a_setting_left_to_the_model_as_its_recommendation(tmp_path, monkeypatch, caplog):
+    """The shipped model's anchor_colour_match, never typed, was named --anchor-colour-match as if typed, and
+    the warning did not say that no chunk is under the anchor's prompt, so that nothing is colour-matched."""
+    from streamt2v.io.video import write_video
+
+    monkeypatch.chdir(tmp_path)
+    write_video("v8.mp4", torch.rand(1, 3, 8, 32, 32) * 2 - 1, 8)
+    argv = [
+        "generate",
+        "--prompt-schedule",
+        "0: a red circle; 4: a cat",
+        "--init-video",
+        "v8.mp4",
+        "-n",
+        "24",
+    ]
+    with caplog.at_level(logging.WARNING, logger="streamt2v.pipeline.stream"):
+        assert main([*argv, "--steps", "1", "--init-steps", "1", "--no-progress", "-o", "o.mp4"]) == 0
+    warned = [r.getMessage() for r in caplog.records if r.name == "streamt2v.pipeline.stream"]
+    assert [w.split("; it is ")[-1] for w in warned] == [
+        "the APM anchor's prompt, which --anchor-colour-match compares each chunk's prompt with, so "
+        "--anchor-colour-match matches no chunk; --anchor-colour-match 0.5 is the model's recommended setting "
+        "(set --anchor-colour-match to change it)"
+    ]
+
+
 def test_a_short_flag_inside_a_combined_one_is_named_as_typed():
     """``-vn 2000000`` (verbose, then -n) was refused as '--frames must be at most 1,000,000'."""
     with pytest.raises(ValueError, match=r"^-n must be at most 1,000,000"):  # -v: raised with its traceback

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 import sys
 
@@ -348,8 +349,10 @@ def _generate(args: argparse.Namespace) -> int:
     from streamt2v.pipeline.generate import GenerateConfig, StoppedWhenComplete, generate
     from streamt2v.pipeline.resume import resume_generate, run_config
     from streamt2v.pipeline.sampling_stages import STAGE1_SAMPLING, STAGE2_SAMPLING
-    from streamt2v.pipeline.setting_checks import EnhanceSettingError, SettingError
+    from streamt2v.pipeline.setting_checks import QUOTED, EnhanceSettingError, SettingError
+    from streamt2v.pipeline.step_counts import recommended_note
     from streamt2v.pipeline.stream import StreamConfig
+    from streamt2v.pipeline.stream_config import OFFICIAL_SAMPLING
     from streamt2v.wording import counted
 
     bar = StepBar(shown=not args.no_progress)
@@ -453,13 +456,27 @@ def _generate(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
         )
 
+    # a new run's sampling settings left unset that took the model's recommendation (not the official
+    # default), which stream()'s warnings name as such, as its refusals do (recommended_note)
+    recommended: dict[str, object] = {}
+
     def on_start(resolved: GenerateConfig, num_chunks: int) -> None:
-        """A new run's plan, its settings resolved (the model loaded): the bar's total, and the sampling
-        flags typed for a stage the run does not have."""
+        """A new run's plan, its settings resolved (the model loaded): the bar's total, the settings the
+        model recommended, and the sampling flags typed for a stage the run does not have."""
         bar.start(resolved, num_chunks)
+        recommended.clear()
+        for name, official in OFFICIAL_SAMPLING.items():
+            value = getattr(resolved.stream, name)
+            if getattr(cfg.stream, name) is None and value != official:
+                recommended[name] = value
         unused_sampling = _sampling_flags_unused(resolved, given)
         if unused_sampling:
             print(f"warning: {unused_sampling}", file=sys.stderr)
+
+    def unset_note(text: str) -> str:
+        """The end of a warning naming a setting the model recommended: '--anchor-colour-match 0.5 is the
+        model's recommended setting (set --anchor-colour-match to change it)', once flags name them."""
+        return recommended_note(SettingError(re.sub(QUOTED, "", text)), recommended, ())
 
     stopped = None  # a Ctrl-C or SIGTERM that came as the finished run was marked complete
     try:
@@ -468,7 +485,9 @@ def _generate(args: argparse.Namespace) -> int:
         # here, by flags; stage 3's advice a setting generate has no flag for (pad_to_aspect) as the enhance
         # command that takes it
         with (
-            logs_naming_flags("streamt2v.pipeline.stream", rename=as_flags),
+            logs_naming_flags(
+                "streamt2v.pipeline.stream", rename=lambda text: as_flags(text + unset_note(text))
+            ),
             logs_naming_flags(
                 "streamt2v.pipeline.preflight",
                 "streamt2v.pipeline.generate",
