@@ -6,6 +6,7 @@ temporary folder here: nothing is written into the real home."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -169,3 +170,32 @@ def test_generate_in_python_names_a_tilde_path_as_given(home):
     with pytest.raises(FileNotFoundError) as err:
         generate(cfg)
     assert str(err.value) == f"init_image file not found: '~/nope.png' ({str(home / 'nope.png')!r})"
+
+
+def test_a_run_directory_and_a_schedule_file_are_named_as_typed_then_as_read(home, capsys):
+    """``--resume '~/nope'`` and ``resume_generate('~/nope')`` named only '/HOME/nope', ``--prompt-schedule
+    '~/nope.txt'`` too, and ``load_schedule('~/nope.txt')`` only '~/nope.txt'."""
+    from streamt2v.cli import main
+    from streamt2v.pipeline.prompts import load_schedule
+    from streamt2v.pipeline.resume import resume_generate
+
+    run = f"run directory '~/nope' ({str(home / 'nope')!r}) does not exist"
+    schedule = f"prompt schedule file '~/nope.txt' ({str(home / 'nope.txt')!r}) not found"
+    with pytest.raises(FileNotFoundError, match=re.escape(run)):
+        resume_generate("~/nope")
+    with pytest.raises(FileNotFoundError, match=re.escape(schedule)):
+        load_schedule("~/nope.txt")
+    (home / "stray.txt").write_text("the user's")
+    with pytest.raises(
+        NotADirectoryError, match=re.escape(f"'~/stray.txt' ({str(home / 'stray.txt')!r}) is a file")
+    ):
+        resume_generate("~/stray.txt")
+    for flags, said in ((["--resume=~/nope"], run), (["--prompt-schedule=~/nope.txt"], schedule)):
+        assert main(["generate", *flags, "--frames", "8", "--no-progress"]) == 2, flags
+        err = capsys.readouterr().err
+        assert said in err, err
+    # a schedule file given as --prompt is read as typed too
+    (home / "s.txt").write_text("0: a cat\n8: a dog\n")
+    (home / "bad.txt").write_text("0: a cat\nno entry\n")
+    assert main(["generate", "--prompt=~/bad.txt", "--frames", "8", "--no-progress"]) == 2
+    assert f"prompt schedule file '~/bad.txt' ({str(home / 'bad.txt')!r}), line 2" in capsys.readouterr().err

@@ -138,7 +138,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--resume",
-        type=user_path,
+        type=typed_path,  # as typed: RunDir.open expands ~ and names both forms
         metavar="DIR",
         help="continue an interrupted run with its stored settings; --device (--cpu), --dtype and "
         "--compile/--no-compile may change them (e.g. bf16 after a float16 overflow), --model gives the new "
@@ -272,13 +272,13 @@ def _prompt_text(text: str) -> str:
 
 
 def _schedule_file_or_text(text: str) -> str:
-    """``type=`` of ``--prompt-schedule``: a file (``~`` expanded, as for paths) or an inline schedule; empty
-    (an unset shell variable) refused, naming both forms."""
+    """``type=`` of ``--prompt-schedule``: a file or an inline schedule, as typed (load_schedule expands ``~``
+    and names a file both ways); empty (an unset shell variable) refused, naming both forms."""
     if not text.strip():
         raise argparse.ArgumentTypeError(
             f"expected a schedule file or an inline schedule ('0: a cat walks; 120: the cat runs'), got {text!r}"
         )
-    return user_path(text)
+    return text
 
 
 def _sampling_flags_unused(cfg, given: list[str]) -> str | None:
@@ -561,13 +561,12 @@ def _take_prompt_option(args: argparse.Namespace) -> None:
     if args.prompt is not None or args.prompt_schedule is not None:
         given = "PROMPT" if args.prompt is not None else "--prompt-schedule"
         raise ValueError(f"give either --prompt or {given}, not both")
-    path = user_path(args.prompt_option)
-    if names_a_file(path):
+    if names_a_file(user_path(args.prompt_option)):
         # said, as a file's reading errors would otherwise come from nowhere the user typed
         print(
             f"note: --prompt {args.prompt_option!r} names a file: read as --prompt-schedule", file=sys.stderr
         )
-        args.prompt_schedule = path
+        args.prompt_schedule = args.prompt_option  # as typed, as --prompt-schedule keeps it
     else:
         args.prompt = args.prompt_option
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from streamt2v.io.folders import home_path, read_text_file
+from streamt2v.io.folders import home_path, named_path, read_text_file
 from streamt2v.typed_values import SPELLED_DIGITS, as_index, integer_digits
 
 logger = logging.getLogger(__name__)
@@ -368,15 +368,14 @@ def load_schedule(spec: str | os.PathLike) -> PromptSchedule:
         is_file, is_dir = path.is_file(), path.is_dir()
     except OSError:  # e.g. an inline schedule too long to be a file name
         is_file = is_dir = False
+    named = named_path(spec)  # as given, then as read: '~/s.txt' ('/home/me/s.txt')
     if is_file:
         text = read_text_file(path, "prompt schedule file")
         lines = text.split("\n")  # read_text made \r\n and \r line ends \n
-        parts = [(f"prompt schedule file {str(path)!r}, line {n}", line) for n, line in enumerate(lines, 1)]
-        return _parse_parts(parts, f"in file {str(path)!r}")
+        parts = [(f"prompt schedule file {named}, line {n}", line) for n, line in enumerate(lines, 1)]
+        return _parse_parts(parts, f"in file {named}")
     if is_dir:
-        raise IsADirectoryError(
-            f"prompt schedule {str(spec)!r} is a folder; give a file or an inline schedule"
-        )
+        raise IsADirectoryError(f"prompt schedule {named} is a folder; give a file or an inline schedule")
     text = str(spec)
     if not any(part.strip() for part in _SEPARATOR.split(text)):  # only separators: '  ;  '
         raise ValueError(
@@ -384,12 +383,12 @@ def load_schedule(spec: str | os.PathLike) -> PromptSchedule:
         )
     if ":" not in text:
         raise FileNotFoundError(
-            f"prompt schedule file {text!r} not found (an inline schedule has entries like "
+            f"prompt schedule file {named} not found (an inline schedule has entries like "
             "'0: a cat walks; 120: the cat runs')"
         )
     if not any(_ENTRY.match(part) for part in _SEPARATOR.split(text)):  # e.g. 'C:/schedule.txt'
         raise FileNotFoundError(
-            f"prompt schedule {text!r} is neither a file (none of that name) nor an inline schedule (entries "
+            f"prompt schedule {named} is neither a file (none of that name) nor an inline schedule (entries "
             "like '0: a cat walks; 120: the cat runs')"
         )
     return parse_schedule(text)

@@ -45,7 +45,7 @@ from safetensors import SafetensorError
 
 from streamt2v.arguments import Arg, ArgumentFileNotFoundError
 from streamt2v.io import locks
-from streamt2v.io.folders import atomic_write_file, home_path, read_json_object, remove_leftovers
+from streamt2v.io.folders import atomic_write_file, home_path, named_path, read_json_object, remove_leftovers
 from streamt2v.pipeline import run_outputs
 from streamt2v.pipeline.run_chunks import (
     CHUNK_FILE,
@@ -252,12 +252,12 @@ class RunDir:
 
     @classmethod
     def open(cls, path: str | os.PathLike) -> RunDir:
-        path = home_path(path)  # ~/run, as generate takes run_dir and the command line --resume
-        if not path.exists():
-            raise FileNotFoundError(f"run directory {str(path)!r} does not exist")
+        given, path = path, home_path(path)  # ~/run, as generate takes run_dir and the command line --resume
+        if not path.exists():  # named as given, then as read: '~/run' ('/home/me/run')
+            raise FileNotFoundError(f"run directory {named_path(given)} does not exist")
         if not path.is_dir():
             hint = f"; give its folder {str(path.parent)!r}" if is_run(path.parent) else ""
-            raise NotADirectoryError(f"{str(path)!r} is a file, not a run directory{hint}")
+            raise NotADirectoryError(f"{named_path(given)} is a file, not a run directory{hint}")
         if created_without_config(path):  # killed while create() wrote it: nothing to resume
             raise ArgumentFileNotFoundError(
                 f"run directory {str(path)!r} holds no {CONFIG}: its run was stopped while it was being created, "
