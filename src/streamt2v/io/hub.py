@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from streamt2v.io.folders import home_path, looks_like_hub_id
+from streamt2v.io.folders import home_path, looks_like_hub_id, named_path
 
 
 def _env_true(name: str) -> bool:
@@ -71,7 +71,7 @@ def resolve_model_path(
     if path.is_dir():
         return path
     if path.exists():
-        raise NotADirectoryError(f"{what} {str(path_or_hub_id)!r} is a file, not a folder ({instead})")
+        raise NotADirectoryError(f"{what} {named_path(path_or_hub_id)} is a file, not a folder ({instead})")
     text = str(path_or_hub_id)
     if looks_like_hub_id(text):
         from huggingface_hub import snapshot_download
@@ -80,5 +80,4 @@ def resolve_model_path(
             return Path(snapshot_download(repo_id=text, allow_patterns=allow_patterns))
         except Exception as err:  # offline, unknown repo, ...: say what was tried and what to pass instead
             raise hub_unavailable_error(text, what, err, instead) from err
-    expanded = f" ({str(path)!r})" if text.startswith("~") else ""  # named as given, then as read
-    raise FileNotFoundError(f"{what} {text!r}{expanded} does not exist")
+    raise FileNotFoundError(f"{what} {named_path(text)} does not exist")  # as given, then as read

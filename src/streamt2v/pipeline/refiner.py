@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from streamt2v.config import ModelConfig, get_preset
-from streamt2v.io.folders import home_path, looks_like_hub_id, read_json_object, saved_class_name
+from streamt2v.io.folders import home_path, looks_like_hub_id, named_path, read_json_object, saved_class_name
 from streamt2v.memory import move_checked, one_dtype, resolve_device, resolve_dtype, seeded_rng
 from streamt2v.models.autoencoder import VideoAutoencoder
 from streamt2v.models.folder_parts import FolderParts
@@ -432,9 +432,8 @@ def _checked_refiner(path: str | os.PathLike, config: EnhanceConfig | None = Non
             else ""
         )
         # named as given, then as read where a ~ was expanded (as io.hub names a model folder)
-        expanded = f" ({str(root)!r})" if text.startswith("~") else ""
         raise FileNotFoundError(
-            f"refiner folder {text!r}{expanded} does not exist; the refiner is loaded from a local "
+            f"refiner folder {named_path(text)} does not exist; the refiner is loaded from a local "
             f"folder{fetch}"
         )
     if not root.is_dir():
