@@ -7,6 +7,8 @@ temporary folder here: nothing is written into the real home."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from dataclasses import replace
 
 import numpy as np
@@ -199,3 +201,147 @@ def test_a_run_directory_and_a_schedule_file_are_named_as_typed_then_as_read(hom
     (home / "bad.txt").write_text("0: a cat\nno entry\n")
     assert main(["generate", "--prompt=~/bad.txt", "--frames", "8", "--no-progress"]) == 2
     assert f"prompt schedule file '~/bad.txt' ({str(home / 'bad.txt')!r}), line 2" in capsys.readouterr().err
+
+
+def _held_elsewhere(*locks):
+    """A process of its own holding the lock files ``locks`` (as a writer of what they guard does), so that
+    their holder is not this process."""
+    script = (
+        "import fcntl, os, sys, time\n"
+        "held = [open(p, 'w') for p in sys.argv[1:]]\n"
+        "for f in held:\n"
+        "    fcntl.flock(f, fcntl.LOCK_EX); f.write(str(os.getpid())); f.flush()\n"
+        "print('held', flush=True); time.sleep(120)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, *map(str, locks)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout.readline() == "held\n"
+    return proc
+
+
+def _png_folder_with_a_file(home):
+    (home / "frames").mkdir()
+    (home / "frames" / "notes.txt").write_text("the user's")
+
+
+def _a_run(home):
+    (home / "run" / "chunks").mkdir(parents=True)
+    (home / "run" / "config.json").write_text("{}")
+    (home / "run" / "manifest.json").write_text("{}")
+
+
+# (what is at home first, the flags, what the refusal says: {X} is the path X named as typed, then as read)
+_OUTPUT_CASES = {
+    "in use": (None, ["--output=~/busy.mp4"], "output {busy.mp4} is being written by another process (pid "),
+    "a preview's name": (
+        None,
+        ["--output=~/v.partial.mp4"],
+        "output {v.partial.mp4} is the name of the preview of output",
+    ),
+    "png folder holding files": (
+        _png_folder_with_a_file,
+        ["--output=~/frames"],
+        "output folder {frames} already holds files that are not frames",
+    ),
+    "png folder that is a file": (
+        lambda home: (home / "still").write_text(""),
+        ["--output=~/still"],
+        "output folder {still} exists and is not a folder",
+    ),
+    "output under a file": (
+        lambda home: (home / "stray.txt").write_text(""),
+        ["--output=~/stray.txt/x.mp4"],
+        "cannot write output {stray.txt/x.mp4}: ",
+    ),
+    "run directory under a file": (
+        lambda home: (home / "stray.txt").write_text(""),
+        ["--run-dir=~/stray.txt/run"],
+        "cannot write run directory {stray.txt/run}: ",
+    ),
+    "run directory at the output": (
+        None,
+        ["--output=~/x.mp4", "--run-dir=~/x.mp4"],
+        "run directory {x.mp4} is the output path",
+    ),
+    "run directory in a png output": (
+        None,
+        ["--output=~/f", "--run-dir=~/f/run"],
+        "run directory {f/run} is in the output folder {f}, which",
+    ),
+    "run directory holding a run": (
+        _a_run,
+        ["--run-dir=~/run"],
+        "run directory {run} already holds a run; continue it with --resume ~/run or",
+    ),
+    "run directory in use": (None, ["--run-dir=~/held"], "run directory {held} is in use by another process"),
+    "run directory that is a file": (
+        lambda home: (home / "stray.txt").write_text(""),
+        ["--run-dir=~/stray.txt"],
+        "run directory {stray.txt} is an existing file, not a folder",
+    ),
+    "run directory inside a run": (
+        _a_run,
+        ["--run-dir=~/run/chunks/r"],
+        "run directory {run/chunks/r} lies inside the run directory",
+    ),
+    "png_dir with a suffix": (None, ["--png-dir=~/p.mp4"], "--png-dir {p.mp4} has a suffix"),
+    "same path": (None, ["--output=~/s.gif", "--gif=~/s.gif"], "--gif {s.gif} is the same path as the"),
+    "the input": (
+        lambda home: write_video(home / "in.mp4", np.zeros((4, 16, 16, 3), np.uint8), fps=8),
+        ["--init-video=~/in.mp4", "--output=~/in.mp4"],
+        "output {in.mp4} is the --init-video input",
+    ),
+    "existing output": (
+        lambda home: (home / "old.mp4").write_text(""),
+        ["--output=~/old.mp4"],
+        "output {old.mp4} already exists; pass --overwrite",
+    ),
+    "existing folder": (
+        lambda home: (home / "d.mp4").mkdir(),
+        ["--output=~/d.mp4"],
+        "output {d.mp4} is an existing folder, not a .mp4 file",
+    ),
+    "preview that is a folder": (
+        lambda home: (home / "v.partial.mp4").mkdir(),
+        ["--output=~/v.mp4"],
+        "where the preview of output {v.mp4} is written during the run, is a folder",
+    ),
+}
+# the locks another process holds in a case, under home
+_HELD = {
+    "in use": [".busy.mp4.lock"],
+    "a preview's name": [".v.mp4.lock", ".v.partial.mp4.lock"],
+    "run directory in use": ["held/.lock"],
+}
+
+
+@pytest.mark.parametrize("case", _OUTPUT_CASES)
+def test_generate_names_its_outputs_and_run_directory_as_typed_then_as_read(home, capsys, case):
+    """The refusals of an output path or a run directory given with ``~`` named only the expanded path
+    ('/home/me/x.mp4'): each names it as typed, then as read. No model is loaded."""
+    from conftest import FAST_CLI
+    from streamt2v.cli import main
+
+    made, flags, said = _OUTPUT_CASES[case]
+    if made is not None:
+        made(home)
+    (home / "held").mkdir()
+    proc = _held_elsewhere(*(home / name for name in _HELD.get(case, [])))
+    try:
+        assert main(["generate", "a cat", "--frames", "8", *FAST_CLI, *flags]) == 2
+    finally:
+        proc.kill()
+        proc.wait()
+    err = capsys.readouterr().err
+    named = re.sub(r"\{([^}]*)\}", lambda m: f"'~/{m[1]}' ({str(home / m[1])!r})", said)
+    assert named in err, err
+
+
+def test_the_frame_rate_warning_names_the_input_video_as_given(home, caplog):
+    from streamt2v.pipeline.preflight import warn_rate_change
+
+    write_video(home / "in.mp4", np.zeros((4, 16, 16, 3), np.uint8), fps=24)
+    with caplog.at_level("WARNING"):
+        warn_rate_change("~/in.mp4", 24.0, 8.0, 4, gif=False)
+    assert f"init_video '~/in.mp4' ({str(home / 'in.mp4')!r}) plays at 24 fps" in caplog.text

@@ -224,14 +224,15 @@ def nearest_existing_parent(path: str | Path) -> Path:
     return parent
 
 
-def check_writable_parent(path: str | Path, what: str, advice: str = "") -> None:
+def check_writable_parent(path: str | os.PathLike, what: str, advice: str = "") -> None:
     """Raise, naming ``what`` and ``path`` (and ending with ``advice``: ``"; choose another --run-dir"``),
     unless the nearest existing parent of ``path`` is a folder this process can create files in (checked
-    before slow work that ends by writing ``path``)."""
-    parent = nearest_existing_parent(path)
+    before slow work that ends by writing ``path``). ``path`` as the user gave it: a leading ``~`` is the
+    home folder, and the path is named as given, then as read (:func:`named_path`)."""
+    parent = nearest_existing_parent(home_path(path))
     if not parent.is_dir():
         raise NotADirectoryError(
-            f"cannot write {what} {str(path)!r}: {str(parent)!r} is a file, not a folder{advice}"
+            f"cannot write {what} {named_path(path)}: {str(parent)!r} is a file, not a folder{advice}"
         )
     try:
         _create_a_file_in(parent)
@@ -239,7 +240,7 @@ def check_writable_parent(path: str | Path, what: str, advice: str = "") -> None
         # a folder that exists yet says "No such file or directory" (/proc, /sys): its file system makes none
         why = "its file system takes no new files" if err.errno == errno.ENOENT else (err.strerror or err)
         raise PermissionError(
-            f"cannot write {what} {str(path)!r}: cannot create files in folder {str(parent)!r} "
+            f"cannot write {what} {named_path(path)}: cannot create files in folder {str(parent)!r} "
             f"({why}){advice}"
         ) from None
 

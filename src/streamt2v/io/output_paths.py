@@ -100,21 +100,25 @@ def list_names(names: Sequence[str], limit: int = 5) -> str:
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
-def check_replaceable_dir(folder: Path, what: str = "output folder") -> None:
+def check_replaceable_dir(
+    folder: Path, what: str = "output folder", given: str | os.PathLike | None = None
+) -> None:
     """Raise unless ``folder`` may be replaced: a folder holding nothing but frame files (an earlier PNG
-    output), never the working directory or one of its parents. Nothing the user made is ever deleted."""
+    output), never the working directory or one of its parents. Nothing the user made is ever deleted.
+    ``given``: ``folder`` as the user gave it (``~/frames``), named so (:func:`named_path`)."""
+    named = named_path(folder if given is None else given)
     resolved = folder.resolve()
     cwd = Path.cwd().resolve()
     if resolved == cwd or resolved in cwd.parents:
         raise ValueError(
-            f"{what} {str(folder)!r} is the working directory or one of its parents; give a new folder name"
+            f"{what} {named} is the working directory or one of its parents; give a new folder name"
         )
     if not folder.is_dir():
-        raise FileExistsError(f"{what} {str(folder)!r} exists and is not a folder; refusing to replace it")
+        raise FileExistsError(f"{what} {named} exists and is not a folder; refusing to replace it")
     foreign = _foreign_entries(folder)
     if foreign:
         raise FileExistsError(
-            f"{what} {str(folder)!r} already holds files that are not frames of an earlier PNG output "
+            f"{what} {named} already holds files that are not frames of an earlier PNG output "
             f"({list_names(foreign)}); refusing to replace it: move those files out of it (a new run may "
             "also choose another output)"
         )
@@ -247,16 +251,18 @@ def _saying(kind: type[OSError], errno: int | None, message: str) -> OSError:
     return _saying_its_message(kind)(errno, message)
 
 
-def _in_use(path: Path, what: str, pid: str) -> OutputInUseError:
+def _in_use(path: Path, what: str, pid: str, given: str | os.PathLike | None = None) -> OutputInUseError:
+    """``path`` (``given`` so by the user) refused as process ``pid``'s output, or its preview's name."""
+    named = named_path(path if given is None else given)
     owner = previewed_output(path)
     if owner is not None and locks.holder(output_lock_path(owner)) == pid:
         # held with `owner`'s by one process: a streaming writer of it (lock_preview), whose preview this is
         return OutputInUseError(
-            f"{what} {str(path)!r} is the name of the preview of output {str(owner)!r}, which process {pid} is "
+            f"{what} {named} is the name of the preview of output {str(owner)!r}, which process {pid} is "
             f"writing; choose another name for this {what}"
         )
     return OutputInUseError(
-        f"{what} {str(path)!r} is being written by another process (pid {pid}); wait for it to finish or "
+        f"{what} {named} is being written by another process (pid {pid}); wait for it to finish or "
         "choose another output"
     )
 
@@ -330,10 +336,10 @@ def check_output_path(
     named = path.name not in ("", "..")
     pid = None if lock_held or not named else locks.holder(output_lock_path(path))
     if pid is not None:
-        raise _in_use(path, what, pid)
+        raise _in_use(path, what, pid, given)
     if path.exists():
         if kind == "png-dir":
-            check_replaceable_dir(path, f"{what} folder")
+            check_replaceable_dir(path, f"{what} folder", given)
         elif path.is_dir():
             raise IsADirectoryError(
                 f"{what} {named_path(given)} is an existing folder, not a {path.suffix} file"
@@ -341,8 +347,8 @@ def check_output_path(
         if not overwrite:
             refuse_existing_output(path, f"{what} {named_path(given)}")
     if preview:
-        _check_preview_path(path, preview_path_for(path), kind, what, overwrite)
-    check_writable_parent(path, what)
+        _check_preview_path(path, preview_path_for(path), kind, what, overwrite, given)
+    check_writable_parent(given, what)
     return path
 
 
@@ -392,19 +398,23 @@ def claim_output(
     return path, lock
 
 
-def _check_preview_path(path: Path, partial: Path, kind: str, what: str, overwrite: bool) -> None:
+def _check_preview_path(
+    path: Path, partial: Path, kind: str, what: str, overwrite: bool, given: str | os.PathLike | None = None
+) -> None:
     """The checks of ``partial``, where the streaming writer keeps the preview of ``path`` (a ``kind``
-    output): a PNG output's preview folder is replaced if it holds frames alone, whatever ``overwrite``
-    says (it is the writer's own); a file output's is never a folder, and a file only with ``overwrite``."""
+    output; ``given``: as the user gave it, named so): a PNG output's preview folder is replaced if it holds
+    frames alone, whatever ``overwrite`` says (it is the writer's own); a file output's is never a folder,
+    and a file only with ``overwrite``."""
+    output = named_path(path if given is None else given)
     pid = locks.holder(output_lock_path(partial))
     if pid is not None:  # another writer's output of that name, being written (see lock_preview)
         raise _preview_in_use(path, partial, what, pid)
-    named = f"{str(partial)!r}, where the preview of {what} {str(path)!r} is written during the run,"
+    named = f"{str(partial)!r}, where the preview of {what} {output} is written during the run,"
     if kind == "png-dir":
         if partial.is_symlink():  # the preview folder is made and renamed, not written through a link
             raise FileExistsError(
                 f"{named} is a symbolic link (to {os.readlink(partial)!r}); the preview is a folder of its own, "
-                f"renamed to {str(path)!r} at the end: remove the link (what it points to stays), or choose "
+                f"renamed to {output} at the end: remove the link (what it points to stays), or choose "
                 "another output"
             )
         if partial.exists():

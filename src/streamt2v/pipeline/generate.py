@@ -483,7 +483,7 @@ def generate(
     ``progress=True``: stage 3's progress bars (none unasked, as for every library call; stages 1–2 report
     through ``on_step``/``on_chunk``)."""
     schedule = check_inputs(cfg, model=model)  # its paths named as given (~/x), expanded at use
-    cfg = _home_expanded(cfg)
+    as_given, cfg = cfg, _home_expanded(cfg)
     if cfg.enhance is None:
         _warn_of_stage3_settings(cfg)
     given, given_model = cfg.stream, model
@@ -501,9 +501,10 @@ def generate(
         cfg, inputs = _planned(cfg, given, inputs, recommended, timesteps)
         if on_start is not None:  # told now: a check after this may refuse the run
             on_start(cfg, len(inputs.plan))
-    run_path = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(schedule.entries[0][1])
-    RunDir.check_new(run_path)
-    check_run_dir_apart(cfg, run_path, chosen=bool(cfg.run_dir))
+    # named as given (~/run), as the outputs it is checked against are
+    typed_run_dir = as_given.run_dir or default_run_dir(schedule.entries[0][1])
+    run_path = RunDir.check_new(typed_run_dir)
+    check_run_dir_apart(as_given, typed_run_dir, chosen=bool(cfg.run_dir))
     if model is None:
         model = load_compiled(cfg)
         if model.sampler != recommended:  # a hub id's (or a folder changed meanwhile): the model's own
@@ -523,7 +524,9 @@ def generate(
     check_default_refiner_for(cfg, model)
     if inputs.init_fps is not None and cfg.fps is None:
         gif = any(output_kind(path) == "gif" for _, path in output_targets(cfg))
-        warn_rate_change(cfg.init_video, inputs.init_fps, float(model.fps), inputs.prefix_frames, gif=gif)
+        warn_rate_change(
+            as_given.init_video, inputs.init_fps, float(model.fps), inputs.prefix_frames, gif=gif
+        )
     # Checks that need the model (conditioning frames, frame sizes) raise here, before the run directory.
     try:
         chunks = stream(

@@ -111,32 +111,33 @@ def check_outputs(cfg: GenerateConfig, *, overwrite: bool) -> None:
             seen[key] = what
 
 
-def check_run_dir_apart(cfg: GenerateConfig, run_dir: Path, *, chosen: bool) -> None:
+def check_run_dir_apart(cfg: GenerateConfig, run_dir: str | os.PathLike, *, chosen: bool) -> None:
     """Refuse a run directory that is an output's path (``-o x.mp4 --run-dir x.mp4``), or a PNG-folder output
     or lies in one (``-o frames --run-dir frames/run``, or ``-o runs`` with the default
     ``runs/<time>-<prompt>``): such a folder holds nothing but its frames, so its writer refused the run's own
     files as another's, after the model had loaded, leaving the folder behind. ``chosen``: the folder was
-    given (``--run-dir``), not the default."""
-    run = run_dir.resolve()
+    given (``--run-dir``), not the default. ``cfg`` and ``run_dir`` as given (``~/x``): named so, then as
+    read."""
+    run = home_path(run_dir).resolve()
     for what, path in output_targets(cfg):
-        folder = path.resolve()
+        folder = home_path(path).resolve()
         if run == folder and output_kind(path) != "png-dir":
             # -o x.mp4 --run-dir x.mp4: the run's folder was made there, then the video refused as a folder
             raise ArgumentValueError(
-                f"run directory {str(run_dir)!r} is the ",
+                f"run directory {named_path(run_dir)} is the ",
                 what,
                 " path; give ",
                 Arg("run_dir"),
                 " another folder",
             )
         if output_kind(path) == "png-dir" and (run == folder or folder in run.parents):
-            where = "" if chosen else f"the default run directory is under {str(run_dir.parent)!r}: "
+            where = "" if chosen else f"the default run directory is under {str(Path(run_dir).parent)!r}: "
             # the low-resolution folder is the output's
             arg = what if isinstance(what, Arg) else _OUTPUT_ARG
             raise ArgumentValueError(
-                f"run directory {str(run_dir)!r} is in the ",
+                f"run directory {named_path(run_dir)} is in the ",
                 what,
-                f" folder {str(path)!r}, which is to hold only its frames; {where}choose a ",
+                f" folder {named_path(path)}, which is to hold only its frames; {where}choose a ",
                 Arg("run_dir"),
                 " outside it, or give ",
                 arg,
@@ -358,21 +359,24 @@ def check_inputs(
     return schedule
 
 
-def warn_rate_change(path: str, input_fps: float, output_fps: float, frames: int, *, gif: bool) -> None:
+def warn_rate_change(
+    path: str | os.PathLike, input_fps: float, output_fps: float, frames: int, *, gif: bool
+) -> None:
     """The output plays at the model's rate without ``fps``: an ``init_video`` made at another rate (a folder
     of frames has none) would play faster or slower in it without a word. The advice names only an ``fps``
     the same call accepts (:func:`check_inputs` refuses one over 50 when an output is a GIF, ``gif``).
 
     The record carries the arguments as :class:`Arg`: ``init_video``/``fps=24`` to a Python caller,
     ``--init-video``/``--fps 24`` on the command line (:func:`~streamt2v.arguments.logs_naming_flags`). A
-    single frame (a still image given as the video) has no motion to play faster or slower."""
-    if abs(input_fps - output_fps) <= 0.01 * output_fps or not Path(path).is_file() or frames < 2:
+    single frame (a still image given as the video) has no motion to play faster or slower. ``path`` as
+    given (``~/in.mp4``): named so, then as read."""
+    if abs(input_fps - output_fps) <= 0.01 * output_fps or not home_path(path).is_file() or frames < 2:
         return
     advice, args = _rate_advice(input_fps, output_fps, gif=gif)
     logger.warning(
-        "%s %r plays at %.4g fps and the output at the model's %.4g fps, so its %s play %s; " + advice,
+        "%s %s plays at %.4g fps and the output at the model's %.4g fps, so its %s play %s; " + advice,
         Arg("init_video"),
-        path,
+        named_path(path),
         input_fps,
         output_fps,
         counted(frames, "frame"),

@@ -44,10 +44,11 @@ class RunInUseError(NamesArguments, RuntimeError):
     """Another process is working on the run directory (its advice may name ``run_dir``, ``--run-dir``)."""
 
 
-def in_use(path: Path, holder: str, *advice: object) -> RunInUseError:
-    """The refusal of a run another process holds; ``advice``: text and :class:`Arg` parts."""
+def in_use(path: str | os.PathLike, holder: str, *advice: object) -> RunInUseError:
+    """The refusal of a run another process holds (``path`` named as given: :func:`named_path`); ``advice``:
+    text and :class:`Arg` parts."""
     return RunInUseError(
-        f"run directory {str(path)!r} is in use by another process (pid {holder}); wait for it to finish or ",
+        f"run directory {named_path(path)} is in use by another process (pid {holder}); wait for it to finish or ",
         *(advice or ("stop it before resuming",)),
     )
 
@@ -153,7 +154,7 @@ def check_new_run_dir(path: str | os.PathLike) -> Path:
         )
     holder = locks.holder(path / LOCK) if path.is_dir() else None
     if holder is not None and holder != str(os.getpid()):  # a run going on, or being created, elsewhere
-        raise in_use(path, holder, "choose another ", RUN_DIR)
+        raise in_use(given, holder, "choose another ", RUN_DIR)
     # RUN/chunks was offered "--run-dir RUN/chunks/my-run": a run inside another goes with its files
     inside = next((parent for parent in path.resolve().parents if is_run(parent)), None)
     if inside is not None:
@@ -162,11 +163,11 @@ def check_new_run_dir(path: str | os.PathLike) -> Path:
             RUN_DIR,
             ", outside it",
         )
-    check_holds_no_run(path)
+    check_holds_no_run(path, given)
     _check_holds_nothing_else(path, given)
     # the default is runs/ in the working folder, which may be one nothing can be written in
     with naming_arguments(RUN_DIR) as (run_dir,):
-        check_writable_parent(path, "run directory", advice=f"; choose another {run_dir}")
+        check_writable_parent(given, "run directory", advice=f"; choose another {run_dir}")
     return path
 
 
@@ -198,13 +199,15 @@ def _check_holds_nothing_else(path: Path, given: str | os.PathLike) -> None:
     )
 
 
-def check_holds_no_run(path: Path) -> None:
-    """Refuse a folder that holds a run (one whose creation was killed before its config holds none)."""
+def check_holds_no_run(path: Path, given: str | os.PathLike | None = None) -> None:
+    """Refuse a folder that holds a run (one whose creation was killed before its config holds none);
+    ``given``: ``path`` as the user gave it (``~/run``), named so, and so in the advice (both take ``~``)."""
     if (path / CONFIG).exists() or ((path / MANIFEST).exists() and not created_without_config(path)):
+        typed = os.fspath(path if given is None else given)
         raise ArgumentFileExistsError(
-            f"run directory {str(path)!r} already holds a run; continue it with ",
+            f"run directory {named_path(typed)} already holds a run; continue it with ",
             # resume_generate('PATH') to a Python caller, --resume PATH on the command line
-            FlaggedArg(f"resume_generate({str(path)!r})", flag=f"--resume {path}"),
+            FlaggedArg(f"resume_generate({typed!r})", flag=f"--resume {typed}"),
             " or choose another ",
             RUN_DIR,
         )
