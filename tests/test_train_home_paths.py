@@ -94,3 +94,23 @@ def test_a_run_given_a_folder_with_a_tilde_resumes_given_it_as_read_and_back(hom
         assert result.step == 2
         recorded = json.loads((out / "config.json").read_text())["recipe_config"]
         assert recorded["decoder_only_from"] == str(home / "shipped_vae")
+
+
+def test_the_stream_recipes_mismatch_refusals_name_its_folders_as_given(home, capsys):
+    """The stream's refusals of a base UNet of another size name the folders it was given as typed, then as
+    read, in each reader's quoting: its message had the folder as typed alone, in Python's quotes."""
+    from streamt2v.assets import microworld_model_dir
+
+    shutil.copytree(microworld_model_dir() / "init_unet", home / "base")
+    shutil.copytree(microworld_model_dir() / "vae", home / "vae", dirs_exist_ok=True)
+    parts = {"base_unet": "~/base", "vae": "~/vae", "clip": "microworld"}
+    with pytest.raises(ValueError) as err:
+        make_recipe("stream", size=64, **parts).build()
+    assert f"size=64: the base UNet '~/base' ('{home}/base') was trained at 32 px" in str(err.value)
+    args = ["--base-unet", "~/base", "--vae", "~/vae", "--clip", "microworld", "--size", "64", "--cpu"]
+    assert main(["train", "stream", "-o", "o", *args]) == 2
+    said = capsys.readouterr().err
+    assert f"error: --size 64: the base UNet '~/base' ({home}/base) was trained at 32 px" in said, said
+    with pytest.raises(ValueError) as err:
+        make_recipe("stream", preset="tiny", **parts).check_base_preset("~/base", (1, 2))
+    assert str(err.value).startswith(f"the base UNet '~/base' ('{home}/base') has block channels (1, 2)")

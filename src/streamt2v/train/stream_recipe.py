@@ -222,8 +222,10 @@ class StreamRecipe(BaseRecipe):
             )
         if base.config.in_channels != vae.latent_channels:
             raise ArgumentValueError(
-                f"{base_named} takes {base.config.in_channels} latent channels, {vae_named} makes "
-                f"{vae.latent_channels}; give the ",
+                *base_named,
+                f" takes {base.config.in_channels} latent channels, ",
+                *vae_named,
+                f" makes {vae.latent_channels}; give the ",
                 Arg("vae"),
                 " the base was trained with",
             )
@@ -233,13 +235,15 @@ class StreamRecipe(BaseRecipe):
             # stream trained at another size was trained at a size it never generates at
             raise ArgumentValueError(
                 Arg("size", self.size),
-                f": {base_named} was trained at {latent * f} px (latents {latent}×{latent}, VAE factor "
+                ": ",
+                *base_named,
+                f" was trained at {latent * f} px (latents {latent}×{latent}, VAE factor "
                 f"{f}), the size the model generates at; train the stream at ",
                 Arg("size", latent * f),
                 ", or on a base trained at ",
                 Arg("size", self.size),
             )
-        self.check_base_preset(p, tuple(base.config.block_out_channels))
+        self.check_base_preset(self.base_unet, tuple(base.config.block_out_channels))
         net = StreamingUNet.from_base(base, self.streaming_config(vae, text, image))
         self.load_init_unet(net)  # continue a trained stream run (its base temporal layers stay frozen)
         frozen = 0
@@ -263,8 +267,8 @@ class StreamRecipe(BaseRecipe):
             else ("train the base with this preset",)
         )
         raise ArgumentValueError(
-            f"{named_folder('base_unet', path, self.name, 'the base UNet')} has block channels {channels}, "
-            f"the preset {self.preset!r} {expected}: ",
+            *named_folder("base_unet", path, self.name, "the base UNet"),
+            f" has block channels {channels}, the preset {self.preset!r} {expected}: ",
             *hint,
         )
 
