@@ -109,8 +109,6 @@ class EnhanceConfig:
         if self.fps is not None:
             from streamt2v.io.frame_rates import check_fps
 
-            if isinstance(self.fps, bool):
-                raise ValueError(f"fps must be a number, got {self.fps!r}")
             object.__setattr__(self, "fps", check_fps(self.fps))
         if self.resolution is not None:
             res = self.resolution
