@@ -407,7 +407,9 @@ def test_the_model_runs_at_the_frame_rate_its_stream_run_recorded(tmp_path, runs
     )
 
 
-def test_assemble_warns_when_a_given_part_is_not_the_one_the_run_recorded(tmp_path, runs, encoders, caplog):
+def test_assemble_warns_when_a_given_part_is_not_the_one_the_run_recorded(
+    tmp_path, runs, encoders, caplog, monkeypatch
+):
     """A VAE of the same architecture but other weights (another run, a fine-tuned decoder) is taken, with a
     warning naming both folders; a byte-identical copy of the recorded folder, or the recorded folder itself,
     is not warned about."""
@@ -429,7 +431,7 @@ def test_assemble_warns_when_a_given_part_is_not_the_one_the_run_recorded(tmp_pa
         return [r.getMessage() for r in caplog.records if r.name == "streamt2v.train.assemble"]
 
     [warning] = warnings(vae=other)
-    assert warning.startswith(f"vae {other} is not the VAE the UNet's run recorded ({vae}")
+    assert warning.startswith(f"vae='{other}' is not the VAE the UNet's run recorded ({vae}")
     assert "holds other weights" in warning
     assert "(fine if it has the recorded VAE's encoder, e.g. a fine-tuned decoder; leave vae out" in warning
     assert (tmp_path / "m" / "model_index.json").is_file()  # a warning, not an error
@@ -441,6 +443,20 @@ def test_assemble_warns_when_a_given_part_is_not_the_one_the_run_recorded(tmp_pa
     [warning] = [r.getMessage() for r in caplog.records if r.name == "streamt2v.train.assemble"]
     assert warning.startswith(f"--vae {other} is not the VAE the UNet's run recorded ({vae}")
     assert "; leave --vae out to use the recorded one)" in warning
+    # one given with ~ as typed, then as read (it named the expanded folder alone)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    caplog.clear()
+    args[-1] = "~/other-vae"
+    with caplog.at_level(logging.WARNING, logger="streamt2v.train.assemble"):
+        assert main([*args, "--overwrite"]) == 0
+    [warning] = [r.getMessage() for r in caplog.records if r.name == "streamt2v.train.assemble"]
+    assert warning.startswith(f"--vae '~/other-vae' ({other}) is not the VAE the UNet's run recorded"), (
+        warning
+    )
+    [warning] = warnings(vae="~/other-vae")
+    assert warning.startswith(f"vae='~/other-vae' ('{other}') is not the VAE the UNet's run recorded"), (
+        warning
+    )
     assert warnings(vae=copy) == []
     assert warnings(vae=vae, clip=encoders[1], init_unet=runs / "base" / "final" / "unet") == []
 
@@ -454,9 +470,9 @@ def test_assemble_warns_when_a_given_part_is_not_the_one_the_run_recorded(tmp_pa
     ):
         save_file({k: v + 0.01 for k, v in load_file(weights).items()}, weights)
     stage1, clip = warnings(init_unet=other_base, clip=other_clip)
-    assert stage1.startswith(f"init_unet {other_base} is not the stage-1 UNet the UNet's run recorded")
+    assert stage1.startswith(f"init_unet='{other_base}' is not the stage-1 UNet the UNet's run recorded")
     assert "(fine if it is, e.g., the recorded stage-1 UNet trained further; leave init_unet out" in stage1
-    assert clip.startswith(f"clip {other_clip} is not the CLIP the UNet's run recorded")
+    assert clip.startswith(f"clip='{other_clip}' is not the CLIP the UNet's run recorded")
     assert "(its embeddings mean little to the UNet unless it is a copy of the recorded CLIP; leave" in clip
 
     # a part of another kind is refused, without first a warning that it may be fine as a VAE

@@ -114,3 +114,27 @@ def test_the_stream_recipes_mismatch_refusals_name_its_folders_as_given(home, ca
     with pytest.raises(ValueError) as err:
         make_recipe("stream", preset="tiny", **parts).check_base_preset("~/base", (1, 2))
     assert str(err.value).startswith(f"the base UNet '~/base' ('{home}/base') has block channels (1, 2)")
+
+
+def test_init_unet_and_degrade_vae_refusals_name_the_folder_as_given(home, capsys):
+    """An init_unet of another architecture and a degrade_vae without degrade_scale are named as typed, then
+    as read, as --set takes them (they named the expanded folder alone, or '~/vae' unquoted)."""
+    from streamt2v.assets import microworld_model_dir
+
+    shutil.copytree(microworld_model_dir() / "init_unet", home / "base")  # the tiny preset's
+    with pytest.raises(ValueError) as err:
+        make_recipe("base", vae="microworld", clip="microworld", preset="small", init_unet="~/base").build()
+    assert str(err.value).startswith(f"init_unet='~/base' ('{home}/base') does not match the 'small' "), (
+        err.value
+    )
+    args = ["--vae", "microworld", "--clip", "microworld", "--preset", "small", "--steps", "1"]
+    assert main(["train", "base", "-o", "o", *args, "--set", "init_unet=~/base"]) == 2
+    said = capsys.readouterr().err
+    assert f"error: --set init_unet='~/base' ({home}/base) does not match the 'small' " in said, said
+    with pytest.raises(ValueError) as err:
+        make_recipe("refiner", vae="microworld", clip="microworld", degrade_vae="~/vae")
+    assert str(err.value) == f"degrade_vae='~/vae' ('{home}/vae') needs degrade_scale ≥ 2"
+    args = ["--vae", "microworld", "--clip", "microworld", "--set", "degrade_vae=~/vae"]
+    assert main(["train", "refiner", "-o", "o", *args]) == 2
+    said = capsys.readouterr().err
+    assert f"error: --set degrade_vae='~/vae' ({home}/vae) needs --set degrade_scale ≥ 2" in said, said

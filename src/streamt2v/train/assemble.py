@@ -93,10 +93,13 @@ def _same_weights(a: Path, b: Path) -> bool:
     return _weights_digest(a) == _weights_digest(b)
 
 
-def _warn_if_not_recorded(path: Path, recorded: dict[str, Any], key: str, arg: Arg, unet_dir: Path) -> None:
+def _warn_if_not_recorded(
+    given: str, path: Path, recorded: dict[str, Any], key: str, arg: Arg, unet_dir: Path
+) -> None:
     """Warn when a part (checked to be of its kind: the warning's advice would mislead before an error saying
     it is none) is not the one the UNet's run recorded (and trained against), naming the argument ``arg``
-    that gave it (an :class:`Arg` among the record's arguments, which the command line spells as its flag).
+    that gave it (an :class:`Arg` among the record's arguments, which the command line spells as its flag)
+    with the folder ``given`` as typed, then as read (``path``): ``--vae '~/v' (/home/me/v)``.
 
     A warning, not an error: a fine-tuned decoder or a stage-1 UNet trained further is a legitimate choice.
     """
@@ -112,10 +115,9 @@ def _warn_if_not_recorded(path: Path, recorded: dict[str, Any], key: str, arg: A
     else:
         why = "(the recorded folder does not exist here, so the weights could not be compared)"
     logger.warning(
-        "%s %s is not the %s the UNet's run recorded (%s, in %s) %s: the UNet was trained against the "
+        "%s is not the %s the UNet's run recorded (%s, in %s) %s: the UNet was trained against the "
         "recorded one (%s; leave %s out to use the recorded one)",
-        arg,
-        path,
+        as_given(given, arg),
         _NOUNS.get(key, key),
         want,
         unet_dir.parent.parent / "config.json",
@@ -301,8 +303,9 @@ def assemble_model(
     if fps is None:
         fps = _recorded_fps(unet_dir)
     recorded = recorded_inputs(unet_dir)
+    init_given = _part(init_unet, recorded, "base_unet", Arg("init_unet"), unet_dir, "model")[0]
     init_dir = _unet_folder(
-        _part(init_unet, recorded, "base_unet", Arg("init_unet"), unet_dir, "model")[0],
+        init_given,
         "UNet3DConditionModel",
         "init_unet",
         "a base run",
@@ -322,12 +325,12 @@ def assemble_model(
     stream = _load_unet(StreamingUNet, unet_dir, "unet", dtype)
     stage1 = _load_unet(UNet3DConditionModel, init_dir, "init_unet", dtype)
     move_modules([text, image], dtype=dtype)
-    for key, arg, path in (
-        ("base_unet", Arg("init_unet"), init_dir),
-        ("vae", Arg("vae"), vae_dir),
-        ("clip", Arg("clip"), clip_dir),
+    for key, arg, given, path in (
+        ("base_unet", Arg("init_unet"), init_given, init_dir),
+        ("vae", Arg("vae"), vae_given, vae_dir),
+        ("clip", Arg("clip"), clip_given, clip_dir),
     ):
-        _warn_if_not_recorded(path, recorded, key, arg, unet_dir)
+        _warn_if_not_recorded(given, path, recorded, key, arg, unet_dir)
 
     s, base = stream.streaming_config, stream.base.config
     problems = _text_and_latent_problems(stream.base, "the stream UNet", video_vae, text)
@@ -443,8 +446,11 @@ def assemble_refiner(
     video_vae = load_frozen_vae(vae_given, dtype, recipe="refiner")
     net = _load_unet(UNet3DConditionModel, unet_dir, "unet", dtype).requires_grad_(False)
     move_modules([text], dtype=dtype)
-    for key, arg, path in (("vae", Arg("vae"), vae_dir), ("clip", Arg("clip"), clip_dir)):
-        _warn_if_not_recorded(path, recorded, key, arg, unet_dir)
+    for key, arg, given, path in (
+        ("vae", Arg("vae"), vae_given, vae_dir),
+        ("clip", Arg("clip"), clip_given, clip_dir),
+    ):
+        _warn_if_not_recorded(given, path, recorded, key, arg, unet_dir)
     _check(_text_and_latent_problems(net, "the refiner UNet", video_vae, text), "refiner")
     sched = {k: v for k, v in training_scheduler(unet_dir, scheduler).items() if k != "_class_name"}
     sched.update(overrides)

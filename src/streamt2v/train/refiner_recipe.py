@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from streamt2v.arguments import ArgumentValueError, RecipeOption
-from streamt2v.train.frozen import load_frozen_vae
+from streamt2v.train.frozen import as_given, load_frozen_vae
 from streamt2v.train.recipes import SampleInputs, option_arg, write_sample
 from streamt2v.train.video_recipes import BaseRecipe
 
@@ -43,7 +43,10 @@ class RefinerRecipe(BaseRecipe):
             raise ArgumentValueError(option_arg("size", self.size), " is not divisible by ", scale)
         if self.degrade_vae and not self.degrade_scale:
             raise ArgumentValueError(
-                option_arg("degrade_vae", self.degrade_vae), " needs ", option_arg("degrade_scale"), " ≥ 2"
+                as_given(self.degrade_vae, option_arg("degrade_vae")),
+                " needs ",
+                option_arg("degrade_scale"),
+                " ≥ 2",
             )
         if self.degrade_scale and self.latent_cache:
             raise ArgumentValueError(

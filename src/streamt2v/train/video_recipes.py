@@ -399,8 +399,9 @@ class BaseRecipe(DataOptions):
             bad = sorted(k for k in want if k not in got or got[k].shape != want[k].shape)
             bad += sorted(set(got) - set(want))  # weights the architecture has no place for
             if bad:
-                raise ValueError(
-                    f"{arg} {p} does not match the {self.preset!r} architecture: {', '.join(bad[:3])}"
+                raise ArgumentValueError(
+                    as_given(self.init_unet, option),
+                    f" does not match the {self.preset!r} architecture: {', '.join(bad[:3])}",
                 )
         net.load_state_dict(got)
 
