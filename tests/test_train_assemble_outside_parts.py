@@ -60,9 +60,12 @@ def test_a_pretrained_clip_folder_conditions_training_and_ships_in_the_model(tmp
         assert torch.allclose(model.image_encoder.encode(frames), want, atol=1e-5)
 
 
-def test_parts_taken_from_a_converted_folder_keep_the_source_it_records(tmp_path):
+def test_parts_taken_from_a_converted_folder_keep_the_source_and_made_up_it_records(tmp_path, caplog):
     """Assembling from a converted folder recorded its parts as 'trained: models/streamingt2v/unet', losing
-    the 'converted from CHECKPOINT' (and stage-1 and tokenizer sources) the folder records."""
+    the 'converted from CHECKPOINT' (and stage-1 and tokenizer sources) the folder records; and it dropped
+    what --no-strict made up (its made_up), so the assembled folder loaded without a warning."""
+    import logging
+
     from dataclasses import asdict
 
     from safetensors.torch import save_file
@@ -83,15 +86,27 @@ def test_parts_taken_from_a_converted_folder_keep_the_source_it_records(tmp_path
     assert main(args) == 0
     recorded = StreamingT2VModel.from_pretrained(converted).sources
     assert recorded["weights"] == f"converted from {ckpt.resolve()}"
+    made_up = StreamingT2VModel.from_pretrained(converted).made_up
+    assert set(made_up) == {"text_encoder", "image_encoder", "vae"}  # the checkpoint holds the UNet only
 
     parts = dict(unet=converted / "unet", init_unet=converted / "init_unet", vae=converted / "vae")
     out = assemble_model(tmp_path / "assembled", clip=converted, **parts)
-    assert StreamingT2VModel.from_pretrained(out).sources == {
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="streamt2v"):
+        assembled = StreamingT2VModel.from_pretrained(out)
+    assert assembled.sources == {
         "unet": recorded["weights"],
         "init_unet": recorded["init_unet"],
         "vae": recorded["weights"],
         "clip": recorded["weights"],
         "tokenizer": recorded["tokenizer"],
+    }
+    assert assembled.made_up == made_up
+    assert any("made up" in r.getMessage() for r in caplog.records)
+    # a part taken elsewhere leaves its component's entry behind
+    out = assemble_model(tmp_path / "own-vae", clip=converted, **{**parts, "vae": shipped / "vae"})
+    assert StreamingT2VModel.from_pretrained(out).made_up == {
+        k: made_up[k] for k in ("text_encoder", "image_encoder")
     }
     # the shipped model's note likewise; given sources still replace them all
     parts = dict(unet=shipped / "unet", init_unet=shipped / "init_unet", vae=shipped / "vae")

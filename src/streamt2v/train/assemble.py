@@ -378,6 +378,7 @@ def assemble_model(
         fps=fps,
         sources=sources or _part_sources(parts),
         sampler=sampler,
+        made_up=_part_made_up(parts),
     )
     for module in model.modules().values():
         module.requires_grad_(False)
@@ -391,24 +392,49 @@ def _part_sources(parts: dict[str, Path]) -> dict[str, str]:
     model folder brings the tokenizer's recorded source too."""
     found: dict[str, str] = {}
     for key, path in parts.items():
-        recorded = _model_folder_sources(path if key == "clip" else path.parent)
+        recorded = _model_folder_record(_holder(key, path), "sources")
         found[key] = recorded.get(key) or recorded.get("weights") or f"trained: {path}"
         if key == "clip" and recorded.get("tokenizer"):
             found["tokenizer"] = recorded["tokenizer"]
     return found
 
 
-def _model_folder_sources(folder: Path) -> dict[str, str]:
-    """The ``sources`` a StreamingT2VModel folder's index records ({} for any other folder, or an index
-    that cannot be read: loading the part names that, not this note)."""
+# the components of a model folder each part brings: --clip brings both encoders
+_PART_COMPONENTS = {
+    "unet": ("unet",),
+    "init_unet": ("init_unet",),
+    "vae": ("vae",),
+    "clip": ("text_encoder", "image_encoder"),
+}
+
+
+def _part_made_up(parts: dict[str, Path]) -> dict[str, str]:
+    """What the model folders the parts are taken from record as made up by a ``convert --no-strict`` (their
+    ``made_up``), for the components taken: kept, so the assembled folder still warns when it loads."""
+    found: dict[str, str] = {}
+    for key, path in parts.items():
+        recorded = _model_folder_record(_holder(key, path), "made_up")
+        found.update({comp: recorded[comp] for comp in _PART_COMPONENTS[key] if comp in recorded})
+    return found
+
+
+def _holder(key: str, path: Path) -> Path:
+    """The folder whose index may describe the part ``key`` at ``path``: --clip is a model folder itself,
+    the other parts are subfolders of one."""
+    return path if key == "clip" else path.parent
+
+
+def _model_folder_record(folder: Path, field: str) -> dict[str, str]:
+    """What a StreamingT2VModel folder's index records under ``streamt2v.FIELD`` (``sources``, ``made_up``)
+    ({} for any other folder, or an index that cannot be read: loading the part names that, not this note)."""
     index_file = folder / MODEL_INDEX
     if saved_class_name(index_file) != "StreamingT2VModel":  # absent, damaged or of another kind
         return {}
     meta = read_json_object(index_file, "model folder index").get("streamt2v")
-    sources = meta.get("sources") if isinstance(meta, dict) else None
-    if not isinstance(sources, dict):
+    record = meta.get(field) if isinstance(meta, dict) else None
+    if not isinstance(record, dict):
         return {}
-    return {k: v for k, v in sources.items() if isinstance(k, str) and isinstance(v, str) and v}
+    return {k: v for k, v in record.items() if isinstance(k, str) and isinstance(v, str) and v}
 
 
 def assemble_refiner(
