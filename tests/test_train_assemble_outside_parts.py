@@ -65,7 +65,6 @@ def test_parts_taken_from_a_converted_folder_keep_the_source_and_made_up_it_reco
     the 'converted from CHECKPOINT' (and stage-1 and tokenizer sources) the folder records; and it dropped
     what --no-strict made up (its made_up), so the assembled folder loaded without a warning."""
     import logging
-
     from dataclasses import asdict
 
     from safetensors.torch import save_file
