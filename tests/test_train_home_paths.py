@@ -42,6 +42,11 @@ def test_train_names_a_frozen_folder_given_with_a_tilde_as_given(home, capsys):
     assert main(["train", "base", "-o", "o", *args]) == 2
     said = capsys.readouterr().err
     assert f"error: --set init_unet='~/vae' ({home}/vae) holds no diffusers model" in said, said
+    # a flagged option given by --set is named as --set (it was '--base-unet '~/nope' (...) does not exist')
+    args = ["--vae", "microworld", "--clip", "microworld", "--set", "base_unet=~/nope"]
+    assert main(["train", "stream", "-o", "o", *args]) == 2
+    said = capsys.readouterr().err
+    assert f"error: --set base_unet='~/nope' ({home}/nope) does not exist: pass OUT/final/unet" in said, said
 
 
 def test_clips_refusals_quote_the_folder_as_its_other_refusals_do(home, capsys):

@@ -252,10 +252,15 @@ def run(args: argparse.Namespace) -> int:
 
 def _given_by_set(part: object, by_set: set[str]) -> object:
     """An error's ``part`` naming the recipe options ``by_set`` (with a flag, given by --set) as --set."""
+    from streamt2v.train.frozen import ArgAsGiven, as_given
     from streamt2v.train.resume_settings import SettingChanges
 
     if type(part) is Arg and part.name in by_set:
         return RecipeOption(*part)
+    if (
+        type(part) is ArgAsGiven and part.name in by_set
+    ):  # a folder named as typed: --set base_unet='~/x' (...)
+        return as_given(part.value, RecipeOption(part.name))
     if isinstance(part, SettingChanges):  # a resume's refusal of other options
         return part.given_by_set(by_set)
     return part
