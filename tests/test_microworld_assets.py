@@ -377,6 +377,23 @@ def test_skip_train_without_finished_runs_is_refused_before_anything_is_written(
     assert not (tmp_path / "elsewhere").exists()
 
 
+def test_the_release_takes_its_folders_with_a_tilde_as_the_home_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--out '~/rm' (the shell leaves ~ in --out=~/rm) looked for its runs in a folder named ~ here."""
+    from streamt2v.train import microworld_release as release
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    for name in ("vae", "clip"):
+        (tmp_path / "home" / "rm" / name / "final").mkdir(parents=True)
+    assert release.main(["--out", "~/rm", "--assets", "~/as", "--skip-train", "--no-measure"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --skip-train: runs base-3, stream-aug, "), err
+    assert err.endswith(f" are not finished in {tmp_path / 'home' / 'rm'}\n"), err
+    assert not (tmp_path / "~").exists()
+
+
 def test_vae_decoder_only_fine_tuning_keeps_the_encoder(tmp_path: Path) -> None:
     from safetensors.torch import load_file
 

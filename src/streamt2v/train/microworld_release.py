@@ -52,7 +52,7 @@ from typing import IO, Any
 import torch
 
 from streamt2v.cli.interrupts import sigterm_as_interrupt
-from streamt2v.io.folders import atomic_write_file
+from streamt2v.io.folders import atomic_write_file, home_path
 from streamt2v.train.microworld_notes import NOTES
 from streamt2v.train.microworld_settings import (
     ENHANCE,
@@ -427,8 +427,13 @@ def measure_long(assets: Path, num_frames: int) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", type=Path, default=Path("runs/microworld"), help="folder of the training runs")
-    p.add_argument("--assets", type=Path, default=None, help="write the shipped folders + model card here")
+    # ~ expanded as the shell leaves it in --out=~/runs (a folder named ~ was made)
+    p.add_argument(
+        "--out", type=home_path, default=Path("runs/microworld"), help="folder of the training runs"
+    )
+    p.add_argument(
+        "--assets", type=home_path, default=None, help="write the shipped folders + model card here"
+    )
     p.add_argument(
         "--cores",
         type=int,
