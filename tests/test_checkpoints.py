@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -154,7 +155,12 @@ def test_not_a_checkpoint_is_told_apart_from_a_pickle_that_needs_more(tmp_path: 
     }
     full = tmp_path / "full.ckpt"
     torch.save({"state_dict": {"x": torch.zeros(4)}}, full)
-    cases["cut.ckpt"] = (full.read_bytes()[:100], r"starts like a zip torch.save file .*truncated or damaged")
+    cases["cut.ckpt"] = (full.read_bytes()[:100], r"is a zip torch.save file cut short .*download it again")
+    other_zip = tmp_path / "other.zip"  # whole, but no torch archive inside
+    with zipfile.ZipFile(other_zip, "w") as z:
+        z.writestr("notes.txt", "not weights")
+    damaged = r"starts like a zip torch.save file .*truncated or damaged"
+    cases["damaged.ckpt"] = (other_zip.read_bytes(), damaged)
     for name, (data, message) in cases.items():
         (tmp_path / name).write_bytes(data)
         with pytest.raises(ValueError, match=message) as err:

@@ -31,12 +31,16 @@ def test_a_checkpoint_that_cannot_be_one_is_named_before_the_stage1_unet_loads(
     (tmp_path / "folder").mkdir()
     (tmp_path / "empty.ckpt").write_bytes(b"")
     (tmp_path / "notes.txt").write_text("streaming_t2v.ckpt is on the hub\n")
+    torch.save({"state_dict": {"w": torch.zeros(64)}}, tmp_path / "whole.ckpt")
+    whole = (tmp_path / "whole.ckpt").read_bytes()
+    (tmp_path / "cut.ckpt").write_bytes(whole[: len(whole) // 2])
     cases = {
         "missing.ckpt": "does not exist",
         "folder": "is a folder",
         "pointer.ckpt": "is a Git LFS pointer",
         "empty.ckpt": "is not a PyTorch checkpoint (neither a zip nor a pickle torch.save file: it is empty)",
         "notes.txt": "is not a PyTorch checkpoint (neither a zip nor a pickle torch.save file: it starts with",
+        "cut.ckpt": "is a zip torch.save file cut short (",
     }
     _lfs_pointer(tmp_path / "pointer.ckpt")
     for name, said in cases.items():

@@ -14,6 +14,7 @@ import logging
 import os
 import pickle
 import re
+import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -358,6 +359,12 @@ def _check_file(path: Path, shown: str) -> tuple[bytes, str]:
             )
         return head, "safetensors"
     if head.startswith(_ZIP_MAGIC):
+        # the zip's end record is at the file's end: a cheap read that tells a file cut short before loading
+        if not zipfile.is_zipfile(path):
+            raise ValueError(
+                f"checkpoint {shown} is a zip torch.save file cut short ({format_size(path.stat().st_size)}, "
+                "without the zip's end record: an interrupted download or copy?); download it again"
+            )
         return head, "zip"
     if head.startswith(_PICKLE_PROTO):
         return head, "pickle"
