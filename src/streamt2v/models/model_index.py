@@ -90,12 +90,14 @@ def warn_of_unknown_sampler_keys(sampler: Mapping[str, Any], where: str) -> None
 def warn_of_made_up_weights(made_up: Mapping[str, str], where: str) -> None:
     """Warn that the model ``where`` names (as given) holds weights its conversion made up (``convert
     --no-strict``: a component absent from the checkpoint, tensors of zeros), as its index records them: its
-    outputs are not those of the checkpoint's model. Said where the folder is loaded, once a load."""
+    outputs are not those of the checkpoint's model. Said where the folder is loaded, once a load; worded for
+    both the command line's and Python's callers, as either may have converted it."""
     if made_up:
         said = "; ".join(f"{comp}: {what}" for comp, what in made_up.items())
         logger.warning(
-            "model folder %r holds weights made up when it was converted with --no-strict, not read from the "
-            "checkpoint (%s): its outputs are not the checkpoint's model's",
+            "model folder %r holds weights made up when it was converted non-strictly (streamt2v convert "
+            "--no-strict, or strict=False), not read from the checkpoint (%s): its outputs are not the "
+            "checkpoint's model's",
             where,
             said,
         )
