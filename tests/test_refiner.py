@@ -91,7 +91,9 @@ def test_a_streamingt2v_model_folder_is_not_a_refiner(refiner: Refiner, tmp_path
     assert Refiner.from_pretrained(folder).frame_size == (32, 32)
 
 
-def test_a_part_of_a_refiner_folder_is_told_to_pass_its_parent(refiner: Refiner, tmp_path) -> None:
+def test_a_part_of_a_refiner_folder_is_told_to_pass_its_parent(
+    refiner: Refiner, tmp_path, monkeypatch
+) -> None:
     """`enhance --model zeroscope/unet` was told only that it "has no unet/"."""
     from streamt2v.pipeline.refiner import check_refiner_folder
 
@@ -100,6 +102,26 @@ def test_a_part_of_a_refiner_folder_is_told_to_pass_its_parent(refiner: Refiner,
         check_refiner_folder(folder / "unet")
     assert str(info.value).startswith(f"refiner folder {str(folder / 'unet')!r} has no unet/ (expected ")
     assert str(info.value).endswith(f"; it is the unet/ part of {str(folder)!r}: pass that folder")
+    # named from the text as given: '~/z/unet' was told "part of '/home/me/z'", 'unet' in the refiner folder
+    # "part of '.'", and '.' in its unet/ folder nothing
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(FileNotFoundError) as info:
+        check_refiner_folder("~/zeroscope/unet/")
+    assert str(info.value).endswith(
+        f"; it is the unet/ part of '~/zeroscope' ({str(folder)!r}): pass that folder"
+    )
+    monkeypatch.chdir(folder)
+    for given in ("unet", "./scheduler/"):
+        with pytest.raises(FileNotFoundError) as info:
+            check_refiner_folder(given)
+        part = given.strip("./")
+        assert str(info.value).endswith(
+            f"; it is the {part}/ part of the current folder {str(folder)!r}: pass that folder"
+        )
+    monkeypatch.chdir(folder / "vae")
+    with pytest.raises(FileNotFoundError) as info:
+        check_refiner_folder(".")
+    assert str(info.value).endswith("; it is the vae/ part of '..': pass that folder")
     (tmp_path / "other" / "unet").mkdir(parents=True)  # no refiner beside it: nothing to hint
     with pytest.raises(FileNotFoundError) as info:
         check_refiner_folder(tmp_path / "other" / "unet")

@@ -446,14 +446,9 @@ def _checked_refiner(path: str | os.PathLike, config: EnhanceConfig | None = Non
             )
     for part in REFINER_PARTS:
         if not (root / part).is_dir():
-            # a part given for the whole (zeroscope/unet): its parent is the folder to pass
-            parent = root.name in REFINER_PARTS and all((root.parent / p).is_dir() for p in REFINER_PARTS)
-            hint = (
-                f"; it is the {root.name}/ part of {str(root.parent)!r}: pass that folder" if parent else ""
-            )
             raise FileNotFoundError(
                 f"refiner folder {str(path)!r} has no {part}/ (expected a diffusers-format video model with "
-                f"unet/ vae/ text_encoder/ tokenizer/ scheduler/){hint}"
+                f"unet/ vae/ text_encoder/ tokenizer/ scheduler/){_part_of_refiner_hint(path, root)}"
             )
     # a clone without git-lfs holds pointer text: named here, not in diffusers' words after minutes
     parts = FolderParts(root, "refiner folder", WEIGHTED_PARTS, remedy=_REMEDY)
@@ -465,6 +460,22 @@ def _checked_refiner(path: str | os.PathLike, config: EnhanceConfig | None = Non
     if config is not None:
         check_start_step(config, read_json_object(sched_file, "refiner scheduler config"))
     return parts
+
+
+def _part_of_refiner_hint(given: str | os.PathLike, root: Path) -> str:
+    """For a refiner's part given for the whole (``zeroscope/unet``, or ``.`` inside it), the folder to pass
+    instead, named from the text as given (``'~/z' ('/home/me/z')``; ``the current folder``); else ""."""
+    here = Path(os.path.abspath(root))  # "." and ".." by where they are
+    if here.name not in REFINER_PARTS or not all((here.parent / p).is_dir() for p in REFINER_PARTS):
+        return ""
+    text = os.path.normpath(os.fspath(given))
+    # "." and ".." name no part: the parent is one level up from them, not their dirname
+    if os.path.basename(text) in (".", ".."):
+        parent = os.path.normpath(os.path.join(text, ".."))
+    else:
+        parent = os.path.dirname(text)
+    named = f"the current folder {str(here.parent)!r}" if parent in ("", ".") else named_path(parent)
+    return f"; it is the {here.name}/ part of {named}: pass that folder"
 
 
 def refiner_folder(spec: str | os.PathLike | None) -> Path:
