@@ -114,6 +114,32 @@ def test_an_fps_of_text_is_refused_and_numpy_numbers_in_enhance_are_stored_as_py
     )
 
 
+def test_an_fps_config_json_cannot_hold_is_stored_as_a_float_and_a_huge_one_is_refused_counting_it():
+    """``fps=torch.tensor(8.0)`` passed the check and was kept, to fail as config.json was written (no JSON);
+    ``fps=10**5000`` raised a bare OverflowError naming no fps."""
+    from decimal import Decimal
+
+    from streamt2v.pipeline.enhance_config import EnhanceConfig
+
+    stream = StreamConfig(num_frames=8)
+    for given in (torch.tensor(8.0), np.array(8.0), Decimal("8")):
+        fps = GenerateConfig(output="o.mp4", prompt="a", stream=stream, fps=given).fps
+        assert (type(fps), fps) == (float, 8.0)
+    huge = "fps must be a finite number between 0.01 and 1000, got an integer of 5001 digits"
+    with pytest.raises(ValueError, match=f"^{huge}$"):
+        GenerateConfig(output="o.mp4", prompt="a", stream=stream, fps=10**5000)
+    with pytest.raises(ValueError, match="got an integer of 401 digits$"):
+        EnhanceConfig(fps=10**400)
+
+
+def test_a_run_that_stored_its_fps_as_text_resumes_at_that_fps():
+    """fps given as text ('8') was stored so in config.json, top-level and in enhance, until text was refused:
+    such a run resumes at the rate it went at (it was refused: 'stage 3: fps must be a number, got '8'')."""
+    saved = GenerateConfig(output="o.mp4", prompt="a", stream=StreamConfig(num_frames=8)).to_dict()
+    cfg = GenerateConfig.from_dict({**saved, "fps": "8", "enhance": {"fps": "12"}})
+    assert (cfg.fps, cfg.enhance["fps"]) == (8.0, 12.0)
+
+
 def test_a_hand_edited_dtype_is_named_as_the_configs_key(tmp_path, capsys):
     """An unknown dtype in a run's config.json was refused as ``dtype='fp64'`` (``--dtype fp64``), an argument
     the user never gave; it is named as the file's key."""

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from streamt2v.typed_values import as_bool
+from streamt2v.typed_values import as_bool, shown_value
 
 MIN_FPS, MAX_FPS = 0.01, 1000.0
 #: The model's native frame rate: what a file that states none, a still image or a folder of frames is
@@ -39,11 +39,26 @@ def fps_number(fps: object, what: str = "fps") -> float:
     are refused, numpy's too: ``float('8')`` and ``float(True)`` would pass, and be stored in a run's
     config.json as text, or fail to be (``np.True_`` is no JSON)."""
     if isinstance(fps, (str, bytes)) or as_bool(fps) is not None:
-        raise ValueError(f"{what} must be a number, got {fps!r}")
+        raise ValueError(f"{what} must be a number, got {shown_value(fps)}")
     try:
         return float(fps)  # type: ignore[arg-type]
+    except OverflowError:  # an int of hundreds of digits
+        raise ValueError(
+            f"{what} must be a finite number between {MIN_FPS:g} and {MAX_FPS:g}, got {shown_value(fps)}"
+        ) from None
     except (TypeError, ValueError):
-        raise ValueError(f"{what} must be a number, got {fps!r}") from None
+        raise ValueError(f"{what} must be a number, got {shown_value(fps)}") from None
+
+
+def stored_fps(fps: object) -> object:
+    """An fps a run's config.json holds, as the version that wrote it stored it: text (``"8"``, stored as given
+    until text was refused) read as the number the run went at; anything else as it is, checked on resume."""
+    if isinstance(fps, str):
+        try:
+            return float(fps)
+        except ValueError:
+            return fps
+    return fps
 
 
 def check_fps(fps: float, what: str = "fps") -> float:
@@ -51,7 +66,9 @@ def check_fps(fps: float, what: str = "fps") -> float:
     naming it otherwise)."""
     value = fps_number(fps, what)
     if not math.isfinite(value) or not MIN_FPS <= value <= MAX_FPS:
-        raise ValueError(f"{what} must be a finite number between {MIN_FPS:g} and {MAX_FPS:g}, got {fps!r}")
+        raise ValueError(
+            f"{what} must be a finite number between {MIN_FPS:g} and {MAX_FPS:g}, got {shown_value(fps)}"
+        )
     return value
 
 

@@ -22,7 +22,7 @@ import torch
 
 from streamt2v.arguments import Arg, ArgumentValueError
 from streamt2v.io.folders import home_path
-from streamt2v.io.frame_rates import fps_number
+from streamt2v.io.frame_rates import fps_number, stored_fps
 from streamt2v.io.output_paths import output_kind
 from streamt2v.io.video import check_crf
 from streamt2v.memory import one_dtype
@@ -291,7 +291,11 @@ class GenerateConfig:
             elif isinstance(value, numbers.Real) and not isinstance(value, bool):
                 object.__setattr__(self, name, float(value))
         if self.fps is not None:  # a number, its range checked with the outputs' kinds (preflight)
-            fps_number(self.fps)
+            number = fps_number(self.fps)
+            if not isinstance(
+                self.fps, (int, float)
+            ):  # a tensor, a Decimal: no JSON, config.json stores a float
+                object.__setattr__(self, "fps", number)
         if isinstance(self.enhance, dict):  # np.int64(3) failed as the run's config.json was written
             object.__setattr__(self, "enhance", {k: plain_number(v) for k, v in self.enhance.items()})
         for name in _NAMED_FILES:
@@ -339,6 +343,8 @@ class GenerateConfig:
             noun = "key" if len(unknown) == 1 else "keys"
             raise ValueError(f"unknown generate config {noun}: {', '.join(unknown)}")
         d = {k: v for k, v in d.items() if k in known}
+        if "fps" in d:
+            d["fps"] = stored_fps(d["fps"])
         if not isinstance(d.get("stream"), dict):
             raise ValueError(
                 f"the generate config has no stream settings (an object), got {d.get('stream')!r}"
@@ -357,6 +363,8 @@ class GenerateConfig:
             from streamt2v.pipeline.enhance_config import read_stored
 
             d["enhance"] = read_stored(d["enhance"], "the generate config's enhance settings")
+            if "fps" in d["enhance"]:
+                d["enhance"]["fps"] = stored_fps(d["enhance"]["fps"])
         d["stream"] = StreamConfig(**stream)
         if "dtype" in d:  # named as the config's key, not as dtype= given
             d["dtype"] = stored_dtype(d["dtype"])
