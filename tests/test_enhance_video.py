@@ -277,7 +277,7 @@ def test_the_shipped_refiner_on_frames_it_is_not_for_is_warned_about_once(caplog
         # one setting under its earlier name and ours: the advice was 'refiner.config(steps=5, steps=3)', no Python
         (
             dict(num_inference_steps=5, steps=3),
-            "enhance_video() got the stage-3 setting steps as num_inference_steps= and as steps=: give each once, "
+            "enhance_video() got the stage-3 setting steps as num_inference_steps= and as steps=: give it once, "
             "under its name, in config=refiner.config(...)",
         ),
         (

@@ -113,7 +113,8 @@ def shown_value(value: object, spelled: Callable[[object], str] = repr) -> str:
 
 
 def holds_long_integer(value: object) -> bool:
-    """Whether ``value`` is, or holds in a dict, list or tuple, an int :func:`shown_value` counts in words."""
+    """Whether ``value`` is, or holds in a dict, list, tuple or set, an int :func:`shown_value` counts in
+    words."""
     if isinstance(value, dict):
         return any(holds_long_integer(k) or holds_long_integer(v) for k, v in value.items())
     if isinstance(value, (list, tuple, set, frozenset)):

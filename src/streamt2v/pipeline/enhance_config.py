@@ -222,8 +222,8 @@ def settings_given_as_keywords(
         )
         where = "dataclasses.replace(config, ...)" if config is not None else "refiner.config(...)"
         return TypeError(
-            f"{caller}() got the stage-3 {singular_or_plural(len(twice), 'setting')} {named}: give each once, "
-            f"under its name, in config={where}"
+            f"{caller}() got the stage-3 {singular_or_plural(len(twice), 'setting')} {named}: give "
+            f"{'it' if len(twice) == 1 else 'each'} once, under its name, in config={where}"
         )
     code, notes = [], []
     for key, value in settings.items():
