@@ -79,25 +79,27 @@ def test_a_whole_folder_loads_its_saved_weights(tiny_folder):
 
 def test_a_conversions_stage1_unet_missing_a_weight_is_refused_before_the_checkpoint_is_read(tmp_path):
     # it converted the whole checkpoint, then failed saving: "Cannot copy out of meta tensor; no data!"
-    from conftest import first_reference_case, garbage_checkpoint, reference_config, stage1_folder
+    from conftest import first_reference_case, reference_config, stage1_folder
     from streamt2v.io.checkpoints import convert_official_checkpoint
 
     case = first_reference_case()
     cfg, head_width = reference_config(case)
     ms = stage1_folder(tmp_path / "ms", cfg)
     name = drop_weight(ms / "unet")
+    # a pickle's first bytes pass the checks made before the stage-1 UNet (a text file is refused first)
+    never_read = tmp_path / "never_read.ckpt"
+    never_read.write_bytes(b"\x80\x04garbage")
     with pytest.raises(
         ValueError, match=rf"^init_unet UNet folder '.*' has no weights for 1 of .*\({name}\): diffusers"
     ) as err:
         convert_official_checkpoint(
-            garbage_checkpoint(tmp_path),  # never read
+            never_read,
             tmp_path / "out",
             cfg,
             init_unet=ms,
             strict=False,
             head_width=head_width,
         )
-        assert str(err.value.as_flags()).startswith(
-            "--init-unet UNet folder "
-        )  # as the command line shows it
+    # as the command line shows it (this line sat inside the with block, after the raise: never run)
+    assert str(err.value.as_flags()).startswith("--init-unet UNet folder ")
     assert not (tmp_path / "out").exists()

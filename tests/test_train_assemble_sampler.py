@@ -38,7 +38,7 @@ def test_a_sampler_answers_only_for_the_step_counts_it_sets(tmp_path, caplog, ca
     timesteps': generate's default, which the sampler never set (and a generate's --init-steps overrides).
     A count it sets is refused, a default in the refusal named as one; defaults alone are a warning."""
     parts = _parts(tmp_path)
-    with caplog.at_level(logging.WARNING), pytest.raises(FileNotFoundError, match="^clip "):
+    with caplog.at_level(logging.WARNING), pytest.raises(FileNotFoundError, match="^clip="):
         assemble_model(tmp_path / "m", sampler={"guidance": 7.0}, **parts)
     assert [r.getMessage() for r in caplog.records] == [
         "generate's default settings do not fit this model's noise schedule (init_steps=50 is more than the "

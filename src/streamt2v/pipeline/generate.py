@@ -292,9 +292,8 @@ class GenerateConfig:
                 object.__setattr__(self, name, float(value))
         if self.fps is not None:  # a number, its range checked with the outputs' kinds (preflight)
             number = fps_number(self.fps)
-            if not isinstance(
-                self.fps, (int, float)
-            ):  # a tensor, a Decimal: no JSON, config.json stores a float
+            # a tensor, a Decimal: no JSON, which config.json takes as the float checked
+            if not isinstance(self.fps, (int, float)):
                 object.__setattr__(self, "fps", number)
         if isinstance(self.enhance, dict):  # np.int64(3) failed as the run's config.json was written
             object.__setattr__(self, "enhance", {k: plain_number(v) for k, v in self.enhance.items()})

@@ -38,9 +38,9 @@ logger = logging.getLogger(__name__)
 # Recipe options that name a file or folder (``data`` unless it is ``"microworld"``). A run records them
 # absolute (:func:`streamt2v.train.resume_settings.recorded_recipe_config`), so ``assemble`` and
 # ``train --resume`` read its record from any working folder; the recipe itself keeps them as given.
-PATH_OPTIONS: tuple[str, ...] = (
-    "data",
-    "captions",
+# The path options read where they are used (``frozen.need_dir``, which expands ``~``), kept as given so
+# that their refusals name them so (``vae='~/v' ('/home/me/v')``); the others are expanded in the recipe.
+FOLDER_OPTIONS: tuple[str, ...] = (
     "vae",
     "clip",
     "base_unet",
@@ -48,6 +48,7 @@ PATH_OPTIONS: tuple[str, ...] = (
     "decoder_only_from",
     "degrade_vae",
 )
+PATH_OPTIONS: tuple[str, ...] = ("data", "captions", *FOLDER_OPTIONS)
 
 
 # The recipe options with a flag of their own on the command line (``cli/train.py``'s table): the others are
@@ -84,18 +85,6 @@ def is_path_option(key: str, value: Any) -> bool:
         and value != ""
         and not (key == "data" and value == "microworld")
     )
-
-
-# The path options read where they are used (``frozen.need_dir``, which expands ``~``), kept as given so
-# that their refusals name them so (``vae='~/v' ('/home/me/v')``); the others are expanded in the recipe.
-FOLDER_OPTIONS: tuple[str, ...] = (
-    "vae",
-    "clip",
-    "base_unet",
-    "init_unet",
-    "decoder_only_from",
-    "degrade_vae",
-)
 
 
 def expand_home_in_paths(recipe: Any) -> None:
