@@ -29,7 +29,14 @@ from streamt2v.io import locks
 from streamt2v.io.folders import home_path, read_json_object
 from streamt2v.io.output_paths import preview_path_for, previewed_output
 from streamt2v.io.video import IMAGE_SUFFIXES
-from streamt2v.pipeline.run_folders import CONFIG, LOCK, MANIFEST, is_run, is_run_manifest, run_manifest_lacks
+from streamt2v.pipeline.run_folders import (
+    CONFIG,
+    LOCK,
+    MANIFEST,
+    is_run,
+    is_run_manifest,
+    not_a_runs_manifest,
+)
 from streamt2v.pipeline.run_outputs import OUTPUTS, left_there
 from streamt2v.wording import counted, first_few
 
@@ -44,14 +51,19 @@ def is_run_folder(target: str | os.PathLike) -> bool:
     """Whether ``target`` is a ``generate`` run folder: ``config.json`` beside a ``manifest.json`` as a run
     writes it (a JSON object with its format version, chunks and status). A folder of videos that carries files
     of those names (a dataset's) is not one."""
-    path = home_path(target)
+    return is_run_manifest(_manifest_beside_config(target))
+
+
+def _manifest_beside_config(folder: str | os.PathLike) -> object:
+    """The ``manifest.json`` read of a folder that holds a run's two files (``config.json`` beside it), None
+    for any other folder or a manifest no JSON."""
+    path = home_path(folder)
     if not (path.is_dir() and is_run(path)):
-        return False
+        return None
     try:
-        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+        return json.loads((path / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return False
-    return is_run_manifest(manifest)
+        return None
 
 
 def run_name(run: str | os.PathLike) -> str:
@@ -224,20 +236,10 @@ def replaced_run_manifest(folder: str | os.PathLike) -> tuple[str] | None:
     """For a folder given as a video that holds a run's files but a manifest none a run writes (no format
     version: replaced, or damaged), the end of the message saying so, as a resume says it (``RunDir.open``);
     None for any other."""
-    path = home_path(folder)
-    if not (path.is_dir() and is_run(path)):
-        return None
-    try:
-        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    manifest = _manifest_beside_config(folder)
     if not isinstance(manifest, dict) or is_run_manifest(manifest):
         return None
-    lacks = " and ".join(run_manifest_lacks(manifest))
-    return (
-        f"; {str(Path(folder) / MANIFEST)!r} is no streamt2v run's manifest (it names no {lacks}): "
-        f"{str(folder)!r} is not a run folder, or its manifest was replaced",
-    )
+    return ("; " + not_a_runs_manifest(Path(folder), manifest, "run folder"),)
 
 
 def run_output(run: str | os.PathLike) -> tuple[Path, list[int]]:

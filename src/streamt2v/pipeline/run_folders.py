@@ -99,6 +99,16 @@ def run_manifest_lacks(manifest: dict) -> list[str]:
     return [key.replace("_", " ") for key in ("format_version", "chunks") if key not in manifest]
 
 
+def not_a_runs_manifest(folder: Path, manifest: dict, noun: str) -> str:
+    """Why ``folder``, holding a run's two files, is no run: its ``manifest`` lacks a run's keys
+    (:func:`is_run_manifest`), as a resume (``noun``: ``run directory``) and evaluate (``run folder``) say it."""
+    return (
+        f"{str(folder / MANIFEST)!r} is no streamt2v run's manifest (it names no "
+        f"{' and '.join(run_manifest_lacks(manifest))}): {str(folder)!r} is not a {noun}, or its manifest was "
+        "replaced"
+    )
+
+
 def holds_chunks(path: Path) -> bool:
     chunks = path / "chunks"
     return chunks.is_dir() and any(

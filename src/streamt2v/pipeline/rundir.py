@@ -71,7 +71,7 @@ from streamt2v.pipeline.run_folders import (
     in_use,
     is_run,
     is_run_manifest,
-    run_manifest_lacks,
+    not_a_runs_manifest,
     where_the_runs_are,
 )
 from streamt2v.wording import counted
@@ -111,11 +111,7 @@ def _read_run_files(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     config = read_json_object(path / CONFIG, "run config")
     manifest = read_json_object(path / MANIFEST, "run manifest")
     if not is_run_manifest(manifest):
-        raise ValueError(
-            f"{str(path / MANIFEST)!r} is no streamt2v run's manifest (it names no "
-            f"{' and '.join(run_manifest_lacks(manifest))}): "
-            f"{str(path)!r} is not a run directory, or its manifest was replaced"
-        )
+        raise ValueError(not_a_runs_manifest(path, manifest, "run directory"))
     if not isinstance(manifest.get("chunks"), list) or not isinstance(manifest.get("num_chunks"), int):
         raise ValueError(
             f"{str(path / MANIFEST)!r} is damaged: it has no list of chunks and number of chunks; "
