@@ -327,9 +327,9 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tenso
     return _load_file(path, shown)
 
 
-def _check_file(path: Path, shown: str) -> tuple[bytes, str]:
-    """The first bytes of one checkpoint file and its kind (``"safetensors"``, ``"zip"``, ``"pickle"``), or
-    the error of a file that cannot be a checkpoint; ``shown``: the file quoted as the messages name it."""
+def _check_file(path: Path, shown: str) -> str:
+    """The kind of one checkpoint file by its first bytes (``"safetensors"``, ``"zip"``, ``"pickle"``), or the
+    error of a file that cannot be a checkpoint; ``shown``: the file quoted as the messages name it."""
     if path.is_dir():
         raise ArgumentIsADirectoryError(
             f"checkpoint {shown} is a folder",
@@ -357,7 +357,7 @@ def _check_file(path: Path, shown: str) -> tuple[bytes, str]:
                 f"checkpoint {shown} is a .safetensors file cut short: {short} (an interrupted download or "
                 "copy?); download it again"
             )
-        return head, "safetensors"
+        return "safetensors"
     if head.startswith(_ZIP_MAGIC):
         # the zip's end record is at the file's end: a cheap read that tells a file cut short before loading
         if not zipfile.is_zipfile(path):
@@ -365,9 +365,9 @@ def _check_file(path: Path, shown: str) -> tuple[bytes, str]:
                 f"checkpoint {shown} is a zip torch.save file cut short ({format_size(path.stat().st_size)}, "
                 "without the zip's end record: an interrupted download or copy?); download it again"
             )
-        return head, "zip"
+        return "zip"
     if head.startswith(_PICKLE_PROTO):
-        return head, "pickle"
+        return "pickle"
     what = "it is empty" if not head else f"it starts with {head[:8]!r}"
     raise ValueError(
         f"checkpoint {shown} is not a PyTorch checkpoint (neither a zip nor a pickle torch.save file: {what})"
@@ -377,7 +377,7 @@ def _check_file(path: Path, shown: str) -> tuple[bytes, str]:
 def _load_file(path: Path, shown: str | None = None) -> tuple[dict[str, torch.Tensor], dict[str, list[str]]]:
     """:func:`load_checkpoint` of one file (a whole checkpoint, or one shard of it)."""
     shown = shown or repr(str(path))
-    _, kind = _check_file(path, shown)
+    kind = _check_file(path, shown)
     if kind == "safetensors":
         from safetensors.torch import load_file
 

@@ -60,7 +60,7 @@ from streamt2v.models.encoders import (
     convert_open_clip_visual,
 )
 from streamt2v.models.strict_loading import from_pretrained_strict
-from streamt2v.wording import counted
+from streamt2v.wording import counted, first_few
 
 logger = logging.getLogger(__name__)
 
@@ -170,7 +170,6 @@ def check_converted(
         if not given:
             if not (comp == "image_encoder" and converted.indivisible_width):  # refused, not made up
                 report.random_components.append(comp)
-            report.mapped[comp] = 0
             continue
         for k, t in given.items():
             if k not in expected:
@@ -183,7 +182,6 @@ def check_converted(
         for k, t in expected.items():
             if k not in given:
                 report.missing.append((comp, k, tuple(t.shape)))
-        report.mapped[comp] = report.fitting[comp]  # a mismatched tensor is not mapped: it is made up
 
 
 _DTYPE_FLAGS = {torch.float16: "fp16", torch.bfloat16: "bf16", torch.float32: "fp32"}
@@ -341,9 +339,7 @@ def _materialize_components(
             overflow = _materialize(modules[comp], converted.tensors[comp], dtype)
             beyond += [(converted.origin[comp][k], m) for k, m in overflow.items()]
     if beyond:  # a folder whose outputs would be NaN
-        listed = ", ".join(f"{k} (up to {m:.3g})" for k, m in beyond[:3]) + (
-            ", ..." if len(beyond) > 3 else ""
-        )
+        listed = first_few([f"{k} (up to {m:.3g})" for k, m in beyond])
         raise ArgumentValueError(
             Arg("dtype", _DTYPE_FLAGS.get(dtype, str(dtype))),
             f": {counted(len(beyond), 'tensor')} of {shown} "

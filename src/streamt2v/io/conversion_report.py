@@ -43,8 +43,6 @@ class ConversionReport:
 
     source: str
     out_dir: str | None = None
-    # component -> tensors mapped to one of the model of their shape (loaded); a mismatched one is not
-    mapped: dict[str, int] = field(default_factory=dict)
     fitting: dict[str, int] = field(default_factory=dict)  # component -> tensors that load (name + shape)
     unmapped: list[tuple[str, Shape]] = field(default_factory=list)  # official keys with no target
     ignored: list[tuple[str, Shape]] = field(default_factory=list)  # known-unused official keys
@@ -55,6 +53,12 @@ class ConversionReport:
     random_components: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     checkpoint_tensors: int = 0  # tensors in the checkpoint's state dict
+
+    @property
+    def mapped(self) -> dict[str, int]:
+        """Component -> tensors mapped to one of the model of their shape: those that load (a mismatched one is
+        made up, not mapped)."""
+        return self.fitting
 
     @property
     def mostly_unfit(self) -> bool:

@@ -468,12 +468,8 @@ def _part_of_refiner_hint(given: str | os.PathLike, root: Path) -> str:
     here = Path(os.path.abspath(root))  # "." and ".." by where they are
     if here.name not in REFINER_PARTS or not all((here.parent / p).is_dir() for p in REFINER_PARTS):
         return ""
-    text = os.path.normpath(os.fspath(given))
-    # "." and ".." name no part: the parent is one level up from them, not their dirname
-    if os.path.basename(text) in (".", ".."):
-        parent = os.path.normpath(os.path.join(text, ".."))
-    else:
-        parent = os.path.dirname(text)
+    # one level up from the text as given: also from "." and "..", whose dirname is not their parent
+    parent = os.path.normpath(os.path.join(os.fspath(given), os.pardir))
     named = f"the current folder {str(here.parent)!r}" if parent in ("", ".") else named_path(parent)
     return f"; it is the {here.name}/ part of {named}: pass that folder"
 

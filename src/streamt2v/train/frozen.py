@@ -86,10 +86,7 @@ def shell_named_path(path: str | os.PathLike) -> str:
     """``path`` for a command line's message, quoted as a shell reads it, then as read where a leading ``~``
     was expanded: ``'~/x' (/home/me/x)``, ``'my runs/v'``, ``microworld``; :func:`named_path`'s form on the
     command line."""
-    text = os.fspath(path)
-    read = str(home_path(text))
-    shown = shlex.quote(text)
-    return f"{shown} ({shlex.quote(read)})" if text.startswith("~") and read != text else shown
+    return named_path(path, shlex.quote)
 
 
 class FolderAsGiven(Arg):
