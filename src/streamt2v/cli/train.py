@@ -299,20 +299,16 @@ def _train(args: argparse.Namespace) -> int:
 
     from streamt2v.io.folders import check_writable_parent
     from streamt2v.train.loop import TrainConfig, TrainInterrupted, train
-    from streamt2v.train.recipes import FOLDER_OPTIONS, is_path_option, make_recipe
+    from streamt2v.train.recipes import make_recipe
 
     # before the models are built: otherwise the first write fails with the OS's bare message
     check_writable_parent(args.out, "--out")
     if args.resume:
         _take_the_runs_settings(args)
     options = {k: getattr(args, k) for k in _RECIPE_FIELDS if getattr(args, k) is not None}
-    # a path given by --set (captions=~/c.csv) has its ~ expanded as the path flags' have (zsh, and bash in
-    # quotes, leave it after the '='; it was then a file named '~' in the working one); a folder option
-    # (init_unet=~/runs/base/final/unet) is kept as typed, as --vae is: the recipe expands it at use and its
-    # refusals name it as typed
-    options.update(
-        {k: user_path(v) if is_path_option(k, v) and k not in FOLDER_OPTIONS else v for k, v in args.options}
-    )
+    # a path given by --set (captions=~/c.csv; zsh, and bash in quotes, leave the ~ after the '=') is
+    # expanded by the recipe, a folder option (init_unet=~/x) at use, as --vae is, so its refusals name it as typed
+    options.update(args.options)
     recipe = make_recipe(args.recipe, **options)
     cfg = TrainConfig(
         steps=args.steps,

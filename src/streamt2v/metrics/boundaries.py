@@ -22,8 +22,8 @@ def checked_plans(
         )
     if boundaries is not None and not isinstance(boundaries, (str, bytes)):
         boundaries = list(boundaries)  # read once: an iterator is empty after the look for per-video lists
-    per_video = _per_video(boundaries)
-    if per_video:  # one plan a video, None for the default (a run folder's recorded plan beside other videos)
+    each = per_video(boundaries)
+    if each:  # one plan a video, None for the default (a run folder's recorded plan beside other videos)
         if len(boundaries) != videos:
             raise ValueError(
                 f"got {counted(videos, 'video')} but boundaries for {len(boundaries)}; give one list (or "
@@ -39,12 +39,11 @@ def checked_plans(
     return (None if boundaries is None else _checked_boundaries(boundaries)), False
 
 
-def _per_video(boundaries: Sequence | None) -> bool:
-    """Whether ``boundaries`` holds a list (or None) per video rather than one list of frame indices."""
-    return (
-        boundaries is not None
-        and not isinstance(boundaries, (str, bytes))
-        and any(b is None or (isinstance(b, Sequence) and not isinstance(b, str)) for b in boundaries)
+def per_video(boundaries: object) -> bool:
+    """Whether ``boundaries`` (given, made a list, or read from a partial report) holds a list (or None) per
+    video rather than one list of frame indices."""
+    return isinstance(boundaries, (list, tuple)) and any(
+        b is None or (isinstance(b, Sequence) and not isinstance(b, str)) for b in boundaries
     )
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from streamt2v.arguments import Arg, ArgumentValueError
 from streamt2v.io.folders import atomic_write_file, remove_atomic_write_leftovers
+from streamt2v.metrics.boundaries import per_video
 from streamt2v.metrics.devices import check_same_devices
 from streamt2v.metrics.evaluate import NATIVE_FLOW_SIZE
 from streamt2v.wording import counted
@@ -91,7 +92,9 @@ def load_partial(
     # where the networks ran: refused apart below, saying which device to give (a partial file of a version that
     # did not record it has no "devices": not compared)
     kept_devices = kept.pop("devices", {})
-    if _per_video(kept.get("boundaries")):  # an earlier version's plans by place: each record's stamp decides
+    # an earlier version kept each video's plan by place, which no flag typed: the plans are in the stamps now,
+    # so the records are kept by them (a run's video, whose stamp now holds its plan, is scored again)
+    if per_video(kept.get("boundaries")):
         kept["boundaries"] = None
     now = {k: v for k, v in config.items() if k != "devices"}
     # in the config's order (the results file's), each side's metrics in the order given
@@ -121,13 +124,6 @@ def load_partial(
         if str(r.get("path")) in stamps and old_stamps.get(str(r["path"])) == stamps[str(r["path"])]
     }
     return reuse, len(records) - len(reuse)
-
-
-def _per_video(boundaries: Any) -> bool:
-    """Whether a kept ``boundaries`` is an earlier version's list of each video's plan (a list or None a
-    video, by its place), which no flag typed: the plans are in the stamps now, so the records are kept by
-    them (a run's video, whose stamp now holds its plan, is scored again)."""
-    return isinstance(boundaries, list) and any(b is None or isinstance(b, list) for b in boundaries)
 
 
 def _same(key: str, kept: Any, now: Any) -> bool:

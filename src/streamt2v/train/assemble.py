@@ -367,6 +367,7 @@ def assemble_model(
         vae_scale_factor=video_vae.scale_factor,
     )
     parts = {"unet": unet_dir, "init_unet": init_dir, "vae": vae_dir, "clip": clip_dir}
+    part_sources, made_up = _part_records(parts)
     model = StreamingT2VModel(
         text,
         image,
@@ -376,27 +377,33 @@ def assemble_model(
         config,
         init_unet=stage1,
         fps=fps,
-        sources=sources or _part_sources(parts),
+        sources=sources or part_sources,
         sampler=sampler,
-        made_up=_part_made_up(parts),
+        made_up=made_up,
     )
     for module in model.modules().values():
         module.requires_grad_(False)
     return model.save_pretrained(dest, overwrite=overwrite)
 
 
-def _part_sources(parts: dict[str, Path]) -> dict[str, str]:
-    """The provenance of each part (``{"unet": folder, ...}``): what the model folder it is taken from records
-    for it (its ``sources``: ``"converted from CHECKPOINT"`` of a converted folder, the shipped model's
-    note, an assembled folder's entry), else ``"trained: FOLDER"`` (a run's ``final/``). A CLIP taken from a
-    model folder brings the tokenizer's recorded source too."""
-    found: dict[str, str] = {}
+def _part_records(parts: dict[str, Path]) -> tuple[dict[str, str], dict[str, str]]:
+    """What the model folder each part is taken from records for it, each index read once:
+    - its provenance (``{"unet": folder, ...}``): the index's ``sources`` (``"converted from CHECKPOINT"`` of a
+      converted folder, the shipped model's note, an assembled folder's entry), else ``"trained: FOLDER"`` (a
+      run's ``final/``); a CLIP taken from a model folder brings the tokenizer's recorded source too;
+    - what a ``convert --no-strict`` made up (its ``made_up``), for the components taken: kept, so the
+      assembled folder still warns when it loads."""
+    sources: dict[str, str] = {}
+    made_up: dict[str, str] = {}
     for key, path in parts.items():
-        recorded = _model_folder_record(_holder(key, path), "sources")
-        found[key] = recorded.get(key) or recorded.get("weights") or f"trained: {path}"
+        record = _model_folder_record(_holder(key, path))
+        recorded = _strings(record.get("sources"))
+        sources[key] = recorded.get(key) or recorded.get("weights") or f"trained: {path}"
         if key == "clip" and recorded.get("tokenizer"):
-            found["tokenizer"] = recorded["tokenizer"]
-    return found
+            sources["tokenizer"] = recorded["tokenizer"]
+        made = _strings(record.get("made_up"))
+        made_up.update({comp: made[comp] for comp in _PART_COMPONENTS[key] if comp in made})
+    return sources, made_up
 
 
 # the components of a model folder each part brings: --clip brings both encoders
@@ -408,30 +415,24 @@ _PART_COMPONENTS = {
 }
 
 
-def _part_made_up(parts: dict[str, Path]) -> dict[str, str]:
-    """What the model folders the parts are taken from record as made up by a ``convert --no-strict`` (their
-    ``made_up``), for the components taken: kept, so the assembled folder still warns when it loads."""
-    found: dict[str, str] = {}
-    for key, path in parts.items():
-        recorded = _model_folder_record(_holder(key, path), "made_up")
-        found.update({comp: recorded[comp] for comp in _PART_COMPONENTS[key] if comp in recorded})
-    return found
-
-
 def _holder(key: str, path: Path) -> Path:
     """The folder whose index may describe the part ``key`` at ``path``: --clip is a model folder itself,
     the other parts are subfolders of one."""
     return path if key == "clip" else path.parent
 
 
-def _model_folder_record(folder: Path, field: str) -> dict[str, str]:
-    """What a StreamingT2VModel folder's index records under ``streamt2v.FIELD`` (``sources``, ``made_up``)
-    ({} for any other folder, or an index that cannot be read: loading the part names that, not this note)."""
+def _model_folder_record(folder: Path) -> dict[str, Any]:
+    """What a StreamingT2VModel folder's index records under ``streamt2v`` ({} for any other folder, or an
+    index that cannot be read: loading the part names that, not this note)."""
     index_file = folder / MODEL_INDEX
     if saved_class_name(index_file) != "StreamingT2VModel":  # absent, damaged or of another kind
         return {}
     meta = read_json_object(index_file, "model folder index").get("streamt2v")
-    record = meta.get(field) if isinstance(meta, dict) else None
+    return meta if isinstance(meta, dict) else {}
+
+
+def _strings(record: object) -> dict[str, str]:
+    """A recorded ``{name: text}`` (``sources``, ``made_up``), its entries that are text; {} for anything else."""
     if not isinstance(record, dict):
         return {}
     return {k: v for k, v in record.items() if isinstance(k, str) and isinstance(v, str) and v}
