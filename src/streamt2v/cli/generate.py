@@ -383,7 +383,7 @@ def _generate(args: argparse.Namespace) -> int:
             typed["device"] = chosen_device(args)
         resumed_on = {dest: typed.pop(dest) for dest in _CHANGED_ON_RESUME if dest in typed}
         # each flag as typed (--num-frames, -o: the warning named --frames, --output)
-        named = {"prompt": "PROMPT", **spellings(args.parser, args.argv[args.argv.index("generate") + 1 :])}
+        named = {"prompt": "PROMPT", **spellings(args.parser, generate_argv)}
         ignored = [named.get(dest, "--" + dest.replace("_", "-")) for dest in typed]
         if ignored:
             print(
