@@ -45,12 +45,28 @@ def checked_dtype(dtype: str | torch.dtype, device: str | torch.device) -> str:
     precision on the CPU), naming it as given: ``dtype='half' (fp16)`` to a Python caller, ``--dtype fp16``
     on the command line."""
     name = dtype_field(dtype)
-    on = resolve_device(device)
-    allowed = supported_dtypes(on)
-    if resolve_dtype(name, None) not in allowed:
-        also = "" if dtype == name else f" ({name})"
-        raise ArgumentValueError(
-            Arg("dtype", dtype),
-            f"{also} is not supported on device {on}; use one of {', '.join(dtype_name(d) for d in allowed)}",
-        )
+    check_dtype_on(name, resolve_device(device), the_runs=False, given=dtype)
     return name
+
+
+def check_dtype_on(
+    dtype: str, device: torch.device, *, the_runs: bool, given: str | torch.dtype | None = None
+) -> None:
+    """Refuse GenerateConfig's ``dtype`` (its recorded name) where ``device`` does not run it (half precision on
+    the CPU): named as ``given`` (``dtype='half' (fp16)``; the name itself unless told), or (``the_runs``) as
+    the resumed run's own, with how to continue it there."""
+    supported = supported_dtypes(device)
+    if resolve_dtype(dtype, None) in supported:
+        return
+    allowed = [dtype_name(d) for d in supported]
+    if the_runs:  # not typed now: the run was made in it, on another device
+        raise ArgumentValueError(
+            f"the run's dtype {dtype} is not supported on device {device}; to continue it there, pass ",
+            Arg("dtype", allowed[0]),
+            f" (supported: {', '.join(allowed)})",
+        )
+    given = dtype if given is None else given
+    also = "" if given == dtype else f" ({dtype})"
+    raise ArgumentValueError(
+        Arg("dtype", given), f"{also} is not supported on device {device}; use one of {', '.join(allowed)}"
+    )

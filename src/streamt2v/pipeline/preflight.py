@@ -24,8 +24,9 @@ from streamt2v.io.folders import home_path, looks_like_hub_id, named_path
 from streamt2v.io.frame_rates import MAX_FPS, MAX_GIF_FPS, MIN_FPS, check_fps, check_gif_fps
 from streamt2v.io.output_paths import check_output_path, output_kind
 from streamt2v.io.video import check_crf
-from streamt2v.memory import dtype_name, resolve_device, resolve_dtype, supported_dtypes
+from streamt2v.memory import resolve_device
 from streamt2v.models.model_index import peek_model_index
+from streamt2v.pipeline.dtype_setting import check_dtype_on
 from streamt2v.pipeline.model_loading import close_model_name
 from streamt2v.pipeline.prompts import PromptSchedule
 from streamt2v.pipeline.rundir import RunDir
@@ -33,8 +34,6 @@ from streamt2v.pipeline.setting_checks import EnhanceSettingError
 from streamt2v.wording import counted
 
 if TYPE_CHECKING:
-    import torch
-
     from streamt2v.models.bundle import StreamingT2VModel
     from streamt2v.pipeline.generate import GenerateConfig
 
@@ -259,23 +258,6 @@ def _check_reads_prompts(model: StreamingT2VModel | None, spec: str | None) -> N
     )
 
 
-def _check_dtype_on(dtype: str, device: torch.device, *, the_runs: bool) -> None:
-    """Refuse GenerateConfig's ``dtype`` (its recorded name) where ``device`` does not run it (half precision on
-    the CPU): named as given, or (``the_runs``) as the resumed run's own, with how to continue it there."""
-    allowed = [dtype_name(d) for d in supported_dtypes(device)]
-    if resolve_dtype(dtype, None) in supported_dtypes(device):
-        return
-    if the_runs:  # not typed now: the run was made in it, on another device
-        raise ArgumentValueError(
-            f"the run's dtype {dtype} is not supported on device {device}; to continue it there, pass ",
-            Arg("dtype", allowed[0]),
-            f" (supported: {', '.join(allowed)})",
-        )
-    raise ArgumentValueError(
-        Arg("dtype", dtype), f" is not supported on device {device}; use one of {', '.join(allowed)}"
-    )
-
-
 def check_inputs(
     cfg: GenerateConfig,
     *,
@@ -305,7 +287,7 @@ def check_inputs(
         if p is not None and read_inputs:
             _check_input_file(Arg(name), p, folder_ok=name == "init_video")
     device = resolve_device(cfg.device)
-    _check_dtype_on(cfg.dtype, device, the_runs=resume and "dtype" not in given_now)
+    check_dtype_on(cfg.dtype, device, the_runs=resume and "dtype" not in given_now)
     if cfg.compile is not None:
         from streamt2v.compiling import check_compile_support
 
