@@ -68,6 +68,19 @@ def test_a_folder_of_runs_given_to_python_is_hinted_its_runs(tmp_path):
     assert hinted.skipped == report.skipped and not hinted.records
 
 
+def test_clip_is_loaded_only_when_a_video_will_be_scored(tmp_path):
+    """evaluate_videos(['runs'], clip_model=...) loaded CLIP (seconds, maybe a download) with every target
+    skipped: a folder without weights stopped the call before the folder's hint could be said."""
+    run, _ = make_run(tmp_path)
+    no_weights = tmp_path / "no-clip"
+    no_weights.mkdir()
+    report = evaluate_videos([str(run.parent)], metrics="clip", clip_model=str(no_weights))
+    assert not report.records and "it holds 1 generate run folder (r1)" in report.skipped[0]["error"]
+    with_prompts(run, "a red circle")  # a video to score: the weights are read, before any video
+    with pytest.raises(FileNotFoundError, match="no CLIP weights in"):
+        evaluate_videos([str(run.parent), str(run)], metrics="clip", clip_model=str(no_weights))
+
+
 def test_clip_beside_a_folder_of_runs_names_the_videos_without_a_prompt(tmp_path):
     """A folder of runs beside another video without a prompt raised the folder's hint (pass its runs), whose
     following still lacked that video's prompt, or, for a run of a schedule given beside it, was refused as

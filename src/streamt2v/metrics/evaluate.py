@@ -420,6 +420,13 @@ def evaluate_videos(
         from streamt2v.memory import resolve_device
 
         device = resolve_device(device)
+    labels = [
+        names[i] if names is not None else str(v) if isinstance(v, (str, os.PathLike)) else f"video_{i}"
+        for i, v in enumerate(videos)
+    ]
+    # CLIP (seconds to load, maybe a download) only where a video will be read: not for targets all skipped
+    # (run folders that cannot be scored) or all taken back from reuse=
+    reads_any = any(i not in unscorable and label not in (reuse or {}) for i, label in enumerate(labels))
     scorer = None
     if "clip" in chosen:
         if lacking := targets.without_prompt(prompts):  # a folder of runs is skipped: it needs none
@@ -441,12 +448,10 @@ def evaluate_videos(
                 f"clip_model is a ClipScorer on {clip_model.device}, not on device {str(given_device)!r}{resolved}: "
                 "load it there (load_clip(..., device=)) or leave device out"
             )
-        scorer = clip_model if isinstance(clip_model, ClipScorer) else load_clip(clip_model, device)
-
-    labels = [
-        names[i] if names is not None else str(v) if isinstance(v, (str, os.PathLike)) else f"video_{i}"
-        for i, v in enumerate(videos)
-    ]
+        if isinstance(clip_model, ClipScorer):
+            scorer = clip_model
+        elif reads_any:
+            scorer = load_clip(clip_model, device)
     report = EvaluationReport(
         config=evaluation_config(
             metrics=chosen,
