@@ -219,9 +219,10 @@ def tokenizer_folder(root: Path, cfg: ModelConfig | str = "tiny") -> Path:
 
 
 def garbage_checkpoint(tmp_path: Path) -> Path:
-    """A file that is no checkpoint: errors raised before it is read name something else."""
+    """A file that is no checkpoint yet starts as a pickle does, so that the check of its first bytes, made
+    before anything slow, passes: errors raised before it is read name something else."""
     path = tmp_path / "never_read.ckpt"
-    path.write_text("garbage")
+    path.write_bytes(b"\x80\x02garbage")
     return path
 
 

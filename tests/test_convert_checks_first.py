@@ -84,3 +84,21 @@ def test_a_home_checkpoint_is_named_as_typed_then_as_read(
     assert said.startswith(
         f"error: checkpoint '~/pointer.ckpt' ({str(tmp_path / 'pointer.ckpt')!r}) is a Git"
     )
+
+
+def test_a_checkpoint_that_cannot_be_one_is_named_before_a_hub_id_is_fetched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hub id's --init-unet was fetched first: offline, the download's failure hid the checkpoint's own
+    refusal, and online the stage-1 model (GBs) came down before a text file given as the checkpoint was
+    refused."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("streaming_t2v.ckpt is on the hub\n")
+    for hub_id in ("init_unet", "tokenizer"):
+        with pytest.raises(ValueError) as info:
+            convert_official_checkpoint(
+                "notes.txt", tmp_path / "out", "tiny", **{hub_id: "damo-vilab/text-to-video-ms-1.7b"}
+            )
+        assert str(info.value).startswith("checkpoint 'notes.txt' is not a PyTorch checkpoint"), hub_id

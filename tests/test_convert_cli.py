@@ -16,7 +16,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from conftest import tokenizer_folder
+from conftest import garbage_checkpoint, tokenizer_folder
 from streamt2v.cli import main
 from streamt2v.config import PRESETS, get_preset
 from streamt2v.io.checkpoints import convert_official_checkpoint
@@ -206,10 +206,8 @@ def test_init_unet_weights_that_cannot_be_whole_are_named_before_the_checkpoint_
 ) -> None:
     """A stage-1 folder cloned without git-lfs, or with a weight file cut short, failed only after the
     (minutes-long) read of the checkpoint, in diffusers' words naming no file, or none of the problem."""
-    never_read = (
-        tmp_path / "never_read.ckpt"
-    )  # any error about it would mean the folder was not checked first
-    never_read.write_text("garbage")
+    # any error about it would mean the folder was not checked first
+    never_read = garbage_checkpoint(tmp_path)
     ms = _stage1(tmp_path / "ms")
     weights = ms / "unet" / "diffusion_pytorch_model.fp16.safetensors"
     data = weights.read_bytes()
@@ -236,7 +234,7 @@ def test_init_unet_weights_that_cannot_be_whole_are_named_before_the_checkpoint_
     assert "standing for a 2.8 GB file" in line and "`git lfs pull`" in line
     weights.write_bytes(data)  # whole again: the checkpoint is read, and named
     assert _error(argv, capsys).startswith(
-        f"error: checkpoint {str(never_read)!r} is not a PyTorch checkpoint"
+        f"error: {str(never_read)!r} is a pickle but not a PyTorch checkpoint"
     )
 
 
@@ -412,8 +410,7 @@ def test_modelscope_in_the_modelscope_librarys_format_is_named_as_such(
             and f"the ModelScope library's {name} holds" in line
         )
         assert "the stage-1 model comes from a ModelScope diffusers folder, which --init-unet takes" in line
-    never_read = tmp_path / "never_read.ckpt"
-    never_read.write_text("garbage")
+    never_read = garbage_checkpoint(tmp_path)
     line = _error(["convert", str(never_read), out, "--preset", "tiny", "--init-unet", str(folder)], capsys)
     assert line.startswith(f"error: --init-unet {str(folder)!r} has no unet/config.json (found: ")
     assert "it is ModelScope T2V in the ModelScope library's own format" in line

@@ -406,12 +406,13 @@ def convert_official_checkpoint(
     refuse_existing(out_dir, overwrite)
     check_writable_parent(out_dir, "output folder")
     refuse_existing(out_dir, overwrite, model_folder=True)
+    # what the checkpoint's first bytes say before a hub id's download (init_unet, tokenizer), the UNet's load
+    # and the checkpoint's read (minutes and GBs at full size)
+    check_checkpoint(typed_ckpt)
     leftovers = leftover_temporaries(Path(out_dir))
     stage1 = check_stage1_folder(init_unet, cfg) if init_unet is not None else None
     tok, tokenizer = conversion_tokenizer(tokenizer, init_unet, stage1, cfg, strict)
-    # what the checkpoint's first bytes say, and what the arguments alone decide, before the UNet's load and
-    # the checkpoint's read (minutes and GBs at full size)
-    check_checkpoint(typed_ckpt)
+    # what the arguments alone decide, before the UNet's load and the checkpoint's read
     if strict and tok is None:  # a checkpoint holds tensors only: never a tokenizer
         raise NoTokenizerError(
             f"no tokenizer for the folder converted from {shown}: the official checkpoint has none, and neither ",
