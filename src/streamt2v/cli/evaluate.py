@@ -155,47 +155,27 @@ def _flow_size(text: str) -> int:
     return value
 
 
-def _given_as(video: Path, target: str, runs: dict) -> str:
-    """How ``video`` came in: the name ``target`` on the command line, the output of the run folder ``target``
-    (one of ``runs``), or a video of the folder ``target`` (a folder of frames given itself is a name), for the
-    twice-given error."""
-    if str(target) in runs:
-        return f"the output of the run folder {str(target)!r}"
-    return repr(target) if video == Path(target) else f"a video of the folder {target!r}"
+def _given_as(video: str, target: str) -> str:
+    """How ``video`` came in, for the twice-given error: as the name ``target`` on the command line (a run
+    folder, a folder of frames given itself), or as a video of the folder ``target``."""
+    return repr(str(target)) if Path(video) == Path(target) else f"a video of the folder {str(target)!r}"
 
 
-def _prompts_of(path: Path, places: list, unscorable: dict) -> list[str]:
-    """The prompts file ``path`` read for the videos of ``places`` (``(video, target)``; a run that cannot be
-    scored, one of ``unscorable``, as ``(None, run)``: its line kept, its prompt dropped with it)."""
+def _prompts_of(path: Path, targets) -> list[str | None]:
+    """The prompts file ``path`` read for ``targets`` (:class:`~streamt2v.metrics.run_target.RunTargets`): a run
+    that cannot be scored keeps its line, its prompt None."""
     from streamt2v.metrics.prompts_file import read_prompts
-    from streamt2v.metrics.run_target import run_name
 
-    skipped = {i for i, (v, _) in enumerate(places) if v is None}
-    prompts = read_prompts(path, [Path(t) if v is None else v for v, t in places], skipped)
-    if skipped and len(prompts) != len(places):  # a file in order: its lines counted with the runs skipped
+    skipped, given = set(targets.unscorable), len(targets.videos)
+    prompts = read_prompts(path, [Path(v) for v in targets.videos], skipped)
+    if skipped and len(prompts) != given:  # a file in order: its lines counted with the runs skipped
         raise ValueError(
-            f"got {counted(len(places), 'video')} (with {counted(len(skipped), 'run folder')} that cannot be "
-            f"scored, which {singular_or_plural(len(skipped), 'keeps its line', 'keep their lines')}: "
-            f"{', '.join(run_name(t) for t in unscorable)}) but "
+            f"got {counted(given, 'video')} (with {counted(len(skipped), 'run folder')} that cannot "
+            f"be scored, which {singular_or_plural(len(skipped), 'keeps its line', 'keep their lines')}: "
+            f"{', '.join(targets.runs[k] for k in sorted(skipped))}) but "
             f"{counted(len(prompts), 'prompt')}; give one prompt per video"
         )
-    return [p for i, p in enumerate(prompts) if i not in skipped]
-
-
-def _skip_in_place(report, places: list, unscorable: dict) -> None:
-    """The runs of ``unscorable`` added to ``report``'s skipped videos, all of them in the order of ``places``
-    (as given), and to a config's plans by video (None: none used), as ``evaluate_videos`` of the run folders
-    records them."""
-    from streamt2v.metrics.run_target import run_name
-
-    labels = [str(v) if v is not None else run_name(t) for v, t in places]
-    for target, err in unscorable.items():
-        report.skip(run_name(target), err)
-    order = {label: i for i, label in reversed(list(enumerate(labels)))}
-    report.skipped.sort(key=lambda s: order.get(str(s["path"]), len(labels)))
-    plans, runs = report.config.get("boundaries"), {run_name(t) for t in unscorable}
-    if isinstance(plans, dict):
-        report.config["boundaries"] = {k: plans.get(k) for k in labels if k in plans or k in runs}
+    return [None if k in skipped else p for k, p in enumerate(prompts)]
 
 
 def _listed(frames: list[int], at_most: int = 8) -> str:
@@ -250,7 +230,6 @@ def run(args: argparse.Namespace) -> int:
     from streamt2v.memory import resolve_device
     from streamt2v.metrics.evaluate import (
         EvaluationInterrupted,
-        EvaluationReport,
         check_report_path,
         checked_prompts,
         evaluate_videos,
@@ -258,7 +237,7 @@ def run(args: argparse.Namespace) -> int:
         parse_metrics,
     )
     from streamt2v.metrics.partial_report import partial_path
-    from streamt2v.metrics.run_target import given_twice, prompts_needed, run_name, runs_as_outputs
+    from streamt2v.metrics.run_target import given_twice, is_run_folder, runs_as_outputs
     from streamt2v.metrics.video_search import find_videos
 
     device = chosen_device(args)
@@ -284,33 +263,24 @@ def run(args: argparse.Namespace) -> int:
                 "continue it with --resume, or start over with --overwrite"
             )
     targets = [args.target, *args.more]
-    # a run folder stands for its output, whose chunk boundaries its manifest records; one whose output cannot
-    # be scored so (unfinished, gone, replaced) is skipped with its reason, as a video that cannot be read is;
-    # one given twice is refused (evaluate_videos' one reading of run folders)
-    run_targets = runs_as_outputs(targets)
-    runs = {str(targets[i]): (run_targets.videos[i], plan) for i, plan in run_targets.plans.items()}
-    unscorable = {str(targets[i]): err for i, err in run_targets.unscorable.items()}
-    own_prompts = {str(targets[i]): prompt for i, prompt in run_targets.prompts.items()}
-    # a run that cannot be scored keeps its place (None) for the prompts in order, as an unreadable video does
-    places = [
-        (v, target)
-        for target in targets
-        for v in (
-            [None]
-            if str(target) in unscorable
-            else find_videos(runs[str(target)][0] if str(target) in runs else target, also_given=targets)
-        )
-    ]
-    found = [(v, target) for v, target in places if v is not None]
-    videos = [v for v, _ in found]
-    given_as: dict[Path, tuple[Path, str]] = {}
-    for v, target in found:  # one video twice would count twice in the mean (and shift the prompts)
-        if v.resolve() in given_as:
-            first_video, first = given_as[v.resolve()]
-            raise given_twice(
-                "video", str(v), _given_as(first_video, first, runs), _given_as(v, target, runs)
-            )
-        given_as[v.resolve()] = (v, target)
+    # evaluate_videos is given a run folder as typed (it scores the run's output at the chunk boundaries its
+    # manifest records, with its own prompt, or skips it in its place with why) and any other target as the
+    # videos found in it; what the command line says and checks first reads the runs as the library does
+    given, came_in = [], []
+    for target in targets:
+        found = [str(target)] if is_run_folder(target) else map(str, find_videos(target, also_given=targets))
+        for entry in found:
+            given.append(entry)
+            came_in.append(_given_as(entry, target))
+    run_targets = runs_as_outputs(given, came_in)  # a run given twice, or with its output, refused
+    seen: dict[Path, int] = {}
+    for k, entry in enumerate(given):  # one video twice would count twice in the mean (and shift the prompts)
+        real = Path(entry).resolve()
+        if k not in run_targets.runs and real in seen:
+            raise given_twice("video", entry, came_in[seen[real]], came_in[k])
+        seen.setdefault(real, k)
+    # the videos that will be read (a run that cannot be scored is skipped in its place, as evaluate_videos does)
+    live = [k for k in range(len(given)) if k not in run_targets.unscorable]
     if args.metrics is None:
         metrics = ("mawe", "scuts", "clip") if args.clip_model else ("mawe", "scuts")
     else:
@@ -320,15 +290,9 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(
                 "the clip metric needs --clip-model (a CLIP folder, a hub id, or 'microworld' for microworld videos)"
             )
-        # the videos found (a folder's too), each run's by its name as typed
-        place = {str(t): i for i, t in enumerate(targets)}
-        lacking = [
-            run_targets.named(place[str(t)]) if str(t) in runs else repr(str(v))
-            for v, t in found
-            if str(t) not in own_prompts
-        ]
-        if not args.prompts and lacking:  # every video's, unlisted, where no run could bring one
-            raise prompts_needed(lacking if run_targets.runs else None, bool(run_targets.runs))
+        refusal = None if args.prompts else run_targets.clip_refusal(None)
+        if refusal is not None:  # before --overwrite removes a stopped run's scores
+            raise refusal
     uses_prompts = bool({"clip", "probes"} & set(metrics))
     mawe_flags = [("--" + k.replace("_", "-"), getattr(args, k) != v) for k, v in MAWE_DEFAULTS.items()]
     unused = [
@@ -360,21 +324,22 @@ def run(args: argparse.Namespace) -> int:
         chosen = f"metric{'s' if len(metrics) > 1 else ''} {', '.join(metrics)}"
         print(f"warning: not used by the {chosen}: {'; '.join(unused)}", file=sys.stderr)
     # read only for the metrics that use them: a file said to be unused cannot stop the run
-    prompts = _prompts_of(args.prompts, places, unscorable) if args.prompts and uses_prompts else None
-    if prompts is None and uses_prompts and own_prompts:  # no --prompts: each run's own, as in Python
-        prompts = [own_prompts.get(str(target)) for _, target in found]
+    prompts = _prompts_of(args.prompts, run_targets) if args.prompts and uses_prompts else None
+    if uses_prompts:  # no --prompts: each run's own, as evaluate_videos takes it
+        prompts = run_targets.with_own_prompts(prompts)
     # given, the boundaries are every video's; else each video's: its run's, or the default plan (None)
     plans = None
-    if args.boundaries is None and runs and "probes" in metrics:
-        plans = [runs[str(target)][1] if str(target) in runs else None for _, target in found]
-    for target, (output, recorded) in runs.items():  # the file scored, and the plan it is scored at
+    if args.boundaries is None and run_targets.plans and "probes" in metrics:
+        plans = [run_targets.plans.get(k) for k in live]
+    for k, recorded in run_targets.plans.items():  # the file scored, and the plan it is scored at
         at = f" at the chunk boundaries its manifest records ({_listed(recorded)})" if plans else ""
         if "probes" in metrics and args.boundaries not in (None, recorded):  # given for every video
             typed = ",".join(map(str, args.boundaries)) or "none"
             at = f" at --boundaries {typed}, not its manifest's {_listed(recorded).removeprefix('frames ')}"
-        if args.prompts is None and uses_prompts and target in own_prompts:  # the caption and CLIP prompt
-            at += f", with the prompt its config records ({own_prompts[target]!r})"
-        print(f"run folder {run_name(target)}: scoring its output {str(output)!r}{at}", file=sys.stderr)
+        if args.prompts is None and uses_prompts and k in run_targets.prompts:  # the caption and CLIP prompt
+            at += f", with the prompt its config records ({run_targets.prompts[k]!r})"
+        output = run_targets.videos[k]
+        print(f"run folder {run_targets.runs[k]}: scoring its output {str(output)!r}{at}", file=sys.stderr)
     settings = dict(
         metrics=metrics,
         clip_model=args.clip_model,
@@ -387,12 +352,15 @@ def run(args: argparse.Namespace) -> int:
         device=device,  # recorded in the config (where CLIP and RAFT ran), and compared by --resume
     )
     config = evaluation_config(**settings)
-    if plans is not None:
-        settings["boundaries"] = plans
     if prompts is not None:  # before the stamps kept with the scores pair them with the videos
-        prompts = checked_prompts(prompts, len(videos))
+        prompts = checked_prompts(prompts, len(given))
+    videos = [Path(run_targets.videos[k]) for k in live]
     # with --out, the scores are kept after every video for --resume (its partial file)
-    kept = _KeptScores(args.out, videos, prompts, config, plans) if args.out else None
+    kept = None
+    if args.out:
+        kept = _KeptScores(
+            args.out, videos, None if prompts is None else [prompts[k] for k in live], config, plans
+        )
     reuse = kept.resume() if kept is not None and args.resume else None
     if kept is not None and args.overwrite and not args.resume:
         # starting over, every argument checked: a stop before the first score must not leave the old ones
@@ -405,29 +373,23 @@ def run(args: argparse.Namespace) -> int:
             library_bars_off_if_quiet(args, loading),
             logs_naming_flags("streamt2v.metrics.flow"),
         ):
-            report = (
-                evaluate_videos(
-                    [str(v) for v in videos],
-                    prompts=prompts,
-                    **settings,
-                    progress=not args.no_progress,
-                    reuse=reuse,
-                    on_video=None if kept is None else kept.save,
-                )
-                if videos
-                else EvaluationReport(config=config)  # every target a run that cannot be scored
+            report = evaluate_videos(
+                given,
+                prompts=prompts,
+                **settings,
+                progress=not args.no_progress,
+                reuse=reuse,
+                on_video=None if kept is None else kept.save,
             )
     except EvaluationInterrupted as stop:
         # the videos scored before Ctrl-C are printed, and kept in --out's partial file for --resume
         above = "; their results are above" if stop.report.records else ""
         how = "" if kept is None else kept.how_to_continue()
         said = KeyboardInterrupt(f"{stop}{above}{how}")
-        _skip_in_place(stop.report, places, unscorable)
         try:
             _report(stop.report.as_flags())  # the skipped videos' reasons name this command's flags
         finally:  # also when the table's reader is gone: the stop, and how to continue, are the news
             raise said from None
-    _skip_in_place(report, places, unscorable)
     # the skipped videos' reasons name this command's flags (--flow-size, not flow_size), on stderr and in --out
     report = report.as_flags()
     # with none scored too: the file holds the skipped videos and why, for a script; written (and the partial
@@ -439,12 +401,12 @@ def run(args: argparse.Namespace) -> int:
         kept.finished()
     if not report.records:
         _report(report)  # the skipped videos, on stderr
-        given = len(videos) + len(unscorable)
+        unscorable = run_targets.unscorable
         what = "run folder" if not videos else "video" if not unscorable else "video and run folder"
         failed = (
             f"the {what} could not be scored"
-            if given == 1
-            else f"none of the {counted(given, what, 'videos and run folders' if unscorable and videos else None)} "
+            if len(given) == 1
+            else f"none of the {counted(len(given), what, 'videos and run folders' if unscorable and videos else None)} "
             "could be scored"
         )
         print(f"error: {failed}", file=sys.stderr)

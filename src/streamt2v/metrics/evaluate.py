@@ -47,7 +47,7 @@ from streamt2v.metrics.flow import (
 )
 from streamt2v.metrics.inputs import VideoLike, as_uint8_frames, check_positive
 from streamt2v.metrics.mawe import OFFICIAL_COEFF, check_coeff, check_definition, mawe
-from streamt2v.metrics.run_target import prompts_needed, runs_as_outputs
+from streamt2v.metrics.run_target import runs_as_outputs
 from streamt2v.progress_bars import progress_bar
 from streamt2v.wording import counted, singular_or_plural, unknown_names
 
@@ -429,10 +429,8 @@ def evaluate_videos(
     reads_any = any(i not in unscorable and label not in (reuse or {}) for i, label in enumerate(labels))
     scorer = None
     if "clip" in chosen:
-        if lacking := targets.without_prompt(prompts):  # a folder of runs is skipped: it needs none
-            # none given: not listed, unless some targets are not videos (runs, a folder of them)
-            every = prompts is None and not targets.runs and not targets.folders_of_runs
-            raise prompts_needed(None if every else lacking, bool(targets.runs or targets.folders_of_runs))
+        if refusal := targets.clip_refusal(prompts):  # a folder of runs is skipped: it needs none
+            raise refusal
         if clip_model is None:
             raise ValueError(
                 "the clip metric needs clip_model= (a CLIP folder, a hub id, 'microworld' or a ClipScorer)"

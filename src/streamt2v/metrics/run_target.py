@@ -106,6 +106,17 @@ class RunTargets:
             if i not in skipped and (prompts is None or prompts[i] is None)
         ]
 
+    def clip_refusal(self, prompts: Sequence[str | None] | None) -> ArgumentValueError | None:
+        """The clip metric's refusal (:func:`prompts_needed`) where a target to be scored has neither a prompt
+        in ``prompts`` (one per target; None: none given) nor one of its own; None where each has one."""
+        prompts = self.with_own_prompts(prompts)
+        lacking = self.without_prompt(prompts)
+        if not lacking:
+            return None
+        # none given: not listed, unless some targets are not videos (runs, a folder of them)
+        every = prompts is None and not self.runs and not self.folders_of_runs
+        return prompts_needed(None if every else lacking, bool(self.runs or self.folders_of_runs))
+
     def named(self, i: int) -> str:
         """The target ``i`` for a message: a run folder as given (its output's path is none the user typed),
         a path quoted, an array by its place."""
@@ -125,26 +136,28 @@ def prompts_needed(lacking: Sequence[str] | None, runs: bool) -> ArgumentValueEr
     return ArgumentValueError("the clip metric needs ", _PROMPTS, f" (one prompt per video{own}){listed}")
 
 
-def runs_as_outputs(videos: list[object]) -> RunTargets:
+def runs_as_outputs(videos: list[object], given_as: Sequence[str] | None = None) -> RunTargets:
     """``videos`` with each run folder among them (by its path) as its output, as ``evaluate`` (the command
     line and :func:`~streamt2v.metrics.evaluate.evaluate_videos`) takes one. A run folder given twice, or a
     run's output given also by its path (or as another run's), is refused: it would count twice in the
-    means."""
+    means; ``given_as``: how each of ``videos`` came in, as that refusal says it (the command line's ``a video
+    of the folder 'd'``), by default its path quoted."""
     targets = RunTargets(list(videos))
     given: dict[str, tuple[str, bool, str]] = {}  # how each run folder and video was given, by its real path
     for i, video in enumerate(targets.videos):
         if not isinstance(video, (str, os.PathLike)):
             continue
+        how = repr(str(video)) if given_as is None else given_as[i]
         if not is_run_folder(video):
             hint = held_runs(video)
             if hint is not None:
                 targets.folders_of_runs[i] = ArgumentValueError(
                     f"no image frames in folder {str(video)!r}", *hint
                 )
-            _once(given, os.path.realpath(home_path(video)), repr(str(video)), "video", str(video), True)
+            _once(given, os.path.realpath(home_path(video)), how, "video", str(video), True)
             continue
         name = targets.runs[i] = run_name(video)
-        _once(given, os.path.realpath(home_path(video)), repr(str(video)), "run folder", name, False)
+        _once(given, os.path.realpath(home_path(video)), how, "run folder", name, False)
         try:
             output, targets.plans[i] = run_output(video)
         except UnscorableRun as err:
