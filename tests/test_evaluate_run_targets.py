@@ -178,6 +178,22 @@ def test_a_run_whose_manifest_lacks_its_format_version_is_named_as_resume_names_
     )
     with pytest.raises(ValueError, match=r"is no streamt2v run's manifest \(it names no format version\)"):
         RunDir.open(run)
+    # Python's skip said only 'no image frames (...) in folder': the manifest is named there too
+    assert evaluate_videos([str(run)], metrics="scuts").skipped[0]["error"] == (
+        f"no image frames in folder {str(run)!r}; {str(run / 'manifest.json')!r} is no streamt2v run's manifest "
+        f"(it names no format version): {str(run)!r} is not a run folder, or its manifest was replaced"
+    )
+
+
+def test_a_folder_of_runs_holding_their_outputs_is_hinted_its_runs(tmp_path, capsys):
+    """`evaluate runs`, whose run folders hold their outputs (`-o runs/r1/out.mp4`), was told to pass the
+    subfolders holding videos as folders of videos, where Python named the runs (scored at their plans)."""
+    run, out = make_run(tmp_path)
+    shutil.move(out, run / "out.mp4")
+    assert main(["evaluate", str(run.parent), "--metrics", "scuts"]) == 2
+    err = capsys.readouterr().err
+    assert "; it holds 1 generate run folder (r1), each scored as its output when given" in err
+    assert "not recursive" not in err
 
 
 def test_a_manifest_without_its_status_is_a_damaged_runs_to_evaluate_as_to_resume(tmp_path, capsys):

@@ -87,7 +87,8 @@ class RunTargets:
     unscorable: dict[int, UnscorableRun] = field(default_factory=dict)
     prompts: dict[int, str] = field(default_factory=dict)  # each scorable run's own prompt (own_prompt)
     schedules: set[int] = field(default_factory=set)  # the scorable runs of a prompt schedule
-    # a folder holding run folders, not videos (`runs/`): why it is no video, naming its runs
+    # a folder holding run folders, not videos (`runs/`), or a run's files whose manifest is none a run writes:
+    # why it is no video, naming its runs or the manifest
     folders_of_runs: dict[int, ArgumentValueError] = field(default_factory=dict)
 
     def with_own_prompts(self, prompts: Sequence[str | None] | None) -> list[str | None] | None:
@@ -149,7 +150,7 @@ def runs_as_outputs(videos: list[object], given_as: Sequence[str] | None = None)
             continue
         how = repr(str(video)) if given_as is None else given_as[i]
         if not is_run_folder(video):
-            hint = held_runs(video)
+            hint = held_runs(video) or replaced_run_manifest(video)  # the command line's hints too
             if hint is not None:
                 targets.folders_of_runs[i] = ArgumentValueError(
                     f"no image frames in folder {str(video)!r}", *hint

@@ -116,15 +116,16 @@ def find_videos(target: str | os.PathLike, also_given: Sequence[str | os.PathLik
         if _holds_frames(path):
             return [path]
         deeper = [p for p in entries if p.is_dir() and _holds_videos(p)]
-        # a folder of runs (generate's runs/): each run folder is a target, its output scored
-        hint: tuple[object, ...] = (
+        # a folder of runs (generate's runs/): each run folder is a target, its output scored (a run holding its
+        # output is no subfolder of videos to pass: it would be scored at its plan)
+        hint: tuple[object, ...] = held_runs(target) or (
             (
                 f"; the search is not recursive: {counted(len(deeper), 'subfolder')} "
                 f"{'holds' if len(deeper) == 1 else 'hold'} videos ({_names(deeper)}); pass "
                 f"them, e.g. {str(deeper[0])!r}",
             )
             if deeper
-            else held_runs(target) or replaced_run_manifest(target) or ()
+            else replaced_run_manifest(target) or ()
         )
         raise ArgumentValueError(
             f"no videos ({', '.join(READ_VIDEO_SUFFIXES)}), frame images or folders of frame images in folder "
