@@ -129,7 +129,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-progress",
         action="store_true",
-        help="no progress bars (the default when stderr is not a terminal)",
+        help="no progress bars (the default when stderr is not a terminal): a line per video is logged instead, "
+        "as generate logs its chunks",
     )
     # main leaves the libraries' bars to run: importing diffusers for its switch alone took seconds
     p.set_defaults(func=run, own_library_bars=True)
