@@ -522,3 +522,19 @@ def test_generate_prompt_is_enhances_spelling_of_prompt_and_a_file_is_a_schedule
     ]:
         with pytest.raises(ValueError, match=f"give either --prompt or {other}, not both"):
             _take_prompt_option(_parse(line))
+
+
+def test_the_flags_as_typed_skip_option_values_that_begin_with_a_dash():
+    """A value with a space is an option's value to argparse however it begins (``--negative-prompt "-n
+    blurry"``): it was read as the flag -n, and a refusal of --frames named -n."""
+    from streamt2v.cli.flag_spellings import spellings
+
+    parser = build_parser()._subparsers._group_actions[0].choices["generate"]
+    line = ["p", "--frames", "9", "--negative-prompt", "-n blurry", "--num-f", "8", "-vn7"]
+    assert spellings(parser, line[:5]) == {"frames": "--frames", "negative_prompt": "--negative-prompt"}
+    assert spellings(parser, line[:7])["frames"] == "--num-frames"  # an abbreviation as its flag
+    assert spellings(parser, line)["frames"] == "-n"
+    assert spellings(parser, ["--seed", "-1", "--negative-prompt", "-x y"]) == {
+        "seed": "--seed",
+        "negative_prompt": "--negative-prompt",
+    }

@@ -27,6 +27,7 @@ from typing import NoReturn, TextIO
 
 from streamt2v.arguments import NamesArguments
 from streamt2v.cli import launched
+from streamt2v.cli.flag_spellings import action_of
 from streamt2v.cli.interrupts import InterruptSaidElsewhere, sigterm_as_interrupt
 from streamt2v.typed_values import shown_text
 
@@ -66,18 +67,6 @@ class _Commands(argparse._SubParsersAction):
             self.choices[values[0]].refuse_unrecognized(extras)
 
 
-def _action_of(parser: argparse.ArgumentParser, arg: str) -> argparse.Action | None:
-    """The option of ``parser`` that ``arg`` (``--he``, ``--out=x``) names, typed whole or as the start of one
-    option alone (argparse's abbreviation rule); None for a value or an unknown or ambiguous option."""
-    typed = arg.split("=", 1)[0]
-    if not typed.startswith(tuple(parser.prefix_chars)):
-        return None
-    if typed in parser._option_string_actions:
-        return parser._option_string_actions[typed]
-    matches = parser._get_option_tuples(typed) if parser.allow_abbrev else []
-    return matches[0][0] if len(matches) == 1 else None
-
-
 # The actions argparse prints as it reaches them, then exits: a help, --version.
 _PRINTS_AND_EXITS = (argparse._HelpAction, argparse._VersionAction)
 
@@ -86,7 +75,7 @@ def _prints_and_exits(parser: argparse.ArgumentParser, arg: str) -> bool:
     """Whether ``arg`` asks ``parser`` for a help or its --version: one such option, typed whole or abbreviated
     (``--he``), or combined short flags reaching one (``-vh``: argparse reads them one by one, each that takes
     no value leaving the rest to the next; in ``-hv`` the help comes first)."""
-    if isinstance(_action_of(parser, arg), _PRINTS_AND_EXITS):
+    if isinstance(action_of(parser, arg), _PRINTS_AND_EXITS):
         return True
     if arg[:1] not in parser.prefix_chars or arg[1:2] in parser.prefix_chars:  # no combined short flags
         return False
@@ -185,7 +174,7 @@ class _Parser(argparse.ArgumentParser):
             typed = arg.split("=", 1)[0]
             if typed not in self._option_string_actions and not self._get_option_tuples(typed):
                 unknown.append(arg)
-                action = _action_of(command_parser, arg) if command_parser is not None else None
+                action = action_of(command_parser, arg) if command_parser is not None else None
                 takes_value = action is not None and action.nargs != 0 and "=" not in arg
         after = rest[1 : rest.index("--")] if "--" in rest else rest[1:]
         then = commands.choices.get(rest[0]) if rest else None  # the command, whose own help may follow it

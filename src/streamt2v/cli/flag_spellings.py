@@ -1,35 +1,61 @@
 """The flag each setting was typed as on a command's line, for refusals that name the flag as typed (an alias,
-``-n`` for ``--frames``; a short flag inside a combined one, ``-vn 9``): generate's and enhance's."""
+``-n`` for ``--frames``; a short flag inside a combined one, ``-vn 9``): generate's and enhance's. And the
+option a token names (:func:`option_named`), the one reading of an abbreviation the command line's checks use."""
 
 from __future__ import annotations
 
 import argparse
 
 
+def option_named(parser: argparse.ArgumentParser, arg: str) -> tuple[argparse.Action, str] | None:
+    """The option of ``parser`` that ``arg`` (``--he``, ``--out=x``) names and the flag it stands for, typed
+    whole or as the start of one option alone (argparse's abbreviation rule: ``--ou`` is --output, whose alias
+    --out it also starts); None for a value or an unknown or ambiguous option."""
+    typed = arg.split("=", 1)[0]
+    if not typed.startswith(tuple(parser.prefix_chars)):
+        return None
+    if typed in parser._option_string_actions:  # argparse's table of flag -> action (it has no public one)
+        return parser._option_string_actions[typed], typed
+    matches = parser._get_option_tuples(typed) if parser.allow_abbrev else []
+    return (matches[0][0], matches[0][1]) if len(matches) == 1 else None
+
+
+def action_of(parser: argparse.ArgumentParser, arg: str) -> argparse.Action | None:
+    """The option of ``parser`` that ``arg`` names (:func:`option_named`), or None."""
+    named = option_named(parser, arg)
+    return named[0] if named else None
+
+
 def spellings(parser: argparse.ArgumentParser, argv: list[str]) -> dict[str, str]:
-    """The flag each setting was typed as in ``argv`` (the command's own arguments), by its dest: an alias as
-    typed (``--num-frames``, ``-n``, ``--out``), ``--frames=9`` and ``-n9`` as ``--frames`` and ``-n``, each
-    short flag of a combined one (``-vn 9``: ``-v`` and ``-n``), an abbreviation (``--num-f``) as the flag it
-    stands for; the last one typed where there are several."""
-    flags = parser._option_string_actions  # argparse's own table of flag -> action (it has no public one)
+    """The flag each setting was typed as in ``argv`` (the command's own arguments, as the parser took them),
+    by its dest: an alias as typed (``--num-frames``, ``-n``, ``--out``), ``--frames=9`` and ``-n9`` as
+    ``--frames`` and ``-n``, each short flag of a combined one (``-vn 9``: ``-v`` and ``-n``), an abbreviation
+    (``--num-f``) as the flag it stands for; the last one typed where there are several. An option's value is
+    no flag, though it begins with a dash (``--negative-prompt "-n blurry"``: argparse takes a word with a space
+    as a value)."""
+    flags = parser._option_string_actions
     spelled: dict[str, str] = {}
+    value_next = False  # the token is the value of the flag before it
     for token in argv:
+        if value_next:
+            value_next = False
+            continue
         if token == "--":  # positionals only from here
             break
         if token.startswith("--"):
-            name = token.split("=", 1)[0]
-            if name not in flags:  # an abbreviation: argparse took it as one flag
-                name = next((flag for flag in flags if flag.startswith(name)), name)
-            if name in flags:
-                spelled[flags[name].dest] = name
-        elif token.startswith("-"):
+            named = option_named(parser, token)
+            if named:
+                spelled[named[0].dest] = named[1]
+                value_next = named[0].nargs is None and "=" not in token
+        elif token.startswith("-") and " " not in token:
             # -vn 9: each letter a flag until one that takes a value, which the rest of the token is
-            for letter in token[1:]:
+            for at, letter in enumerate(token[1:], 2):
                 action = flags.get("-" + letter)
                 if action is None:
                     break
                 spelled[action.dest] = "-" + letter
                 if action.nargs != 0:
+                    value_next = action.nargs is None and at == len(token)
                     break
     return spelled
 
