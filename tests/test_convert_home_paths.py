@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import first_reference_case, reference_config
+from conftest import first_reference_case, garbage_checkpoint, reference_config
+from streamt2v.cli import main
 from streamt2v.io.checkpoints import convert_official_checkpoint
 from streamt2v.models.bundle import StreamingT2VModel
 
@@ -32,3 +33,35 @@ def test_the_checkpoint_and_the_output_under_the_home_folder(
     assert report.out_dir == str(out) and report.source == str(home / "ckpts" / "streaming_t2v.safetensors")
     assert not (work / "~").exists()
     assert StreamingT2VModel.from_pretrained(out).config == cfg
+
+
+def test_the_command_line_names_home_paths_as_typed_then_as_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--init-unet, --tokenizer and the output folder were expanded as the flags were read: their messages named
+    '/home/me/x', a path not typed, where the checkpoint's named '~/x' ('/home/me/x')."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    never_read = str(garbage_checkpoint(tmp_path))
+    (tmp_path / "no_unet" / "text_encoder").mkdir(parents=True)
+    (tmp_path / "a_file").write_text("")
+
+    def said(*argv: str) -> str:
+        assert main(["convert", *argv, "--preset", "tiny"]) == 2
+        return capsys.readouterr().err.strip()
+
+    def home(name: str) -> str:
+        return f"'~/{name}' ({str(tmp_path / name)!r})"
+
+    out = str(tmp_path / "out")
+    assert (
+        said(never_read, out, "--init-unet", "~/none") == f"error: --init-unet {home('none')} does not exist"
+    )
+    assert said(never_read, out, "--init-unet", "~/no_unet").startswith(
+        f"error: --init-unet {home('no_unet')} has no unet/config.json (found: text_encoder/)"
+    )
+    assert (
+        said(never_read, out, "--tokenizer", "~/none") == f"error: --tokenizer {home('none')} does not exist"
+    )
+    assert said(never_read, "~/a_file/out").startswith(
+        f"error: cannot write output folder {home('a_file/out')}: {str(tmp_path / 'a_file')!r} is a file"
+    )

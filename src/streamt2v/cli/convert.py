@@ -33,7 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "model./module. prefix), a .safetensors state dict, or one saved in shards (its *.index.json, "
         "or the folder holding it and the shards)",
     )
-    p.add_argument("out_dir", type=user_path, help="output model folder (written atomically)")
+    p.add_argument("out_dir", type=typed_path, help="output model folder (written atomically)")
     p.add_argument(
         "--preset",
         type=user_path,
@@ -45,7 +45,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--init-unet",
-        type=user_path,
+        type=typed_path,
         default=None,
         metavar="PATH_OR_HUB_ID",
         help="ModelScope diffusers folder (unet/ and tokenizer/; the fp16 variant will do) for the stage-1 model, "
@@ -54,7 +54,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--tokenizer",
-        type=user_path,
+        type=typed_path,
         default=None,
         metavar="PATH_OR_HUB_ID",
         help="folder or hub id with the tokenizer, as its files name it (a CLIP tokenizer, or a word-level one "

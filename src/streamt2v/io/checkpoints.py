@@ -19,7 +19,6 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -38,7 +37,13 @@ from streamt2v.io.conversion_inputs import (
     provenance,
 )
 from streamt2v.io.conversion_report import CheckpointMismatchError, ConversionReport, Note, Shape
-from streamt2v.io.folders import check_writable_parent, named_path, refuse_existing, refuse_inputs_inside
+from streamt2v.io.folders import (
+    check_writable_parent,
+    home_path,
+    named_path,
+    refuse_existing,
+    refuse_inputs_inside,
+)
 from streamt2v.io.official_unet_keys import map_official_unet_key
 from streamt2v.io.state_dict_names import (
     describe_foreign_state_dict,
@@ -392,24 +397,21 @@ def convert_official_checkpoint(
         )
     if not os.fspath(out_dir):
         raise ValueError("output folder '' is an empty path; give the folder to write the model to")
-    # a leading ~ is the home folder for every path, as for preset, init_unet and tokenizer (the checkpoint was
-    # 'does not exist', and the output was written to a folder named ~)
-    out_dir = os.path.expanduser(out_dir)
-    typed_ckpt = ckpt_path  # the messages name it as given, then as read: '~/x.ckpt' ('/home/me/x.ckpt')
+    # every path is named as given, then as read where a leading ~ was expanded ('~/x.ckpt' ('/home/me/x.ckpt'));
+    # it is the home folder for each (the checkpoint was 'does not exist', the output written to a folder named ~)
+    out = home_path(out_dir)
     shown = named_path(ckpt_path)
-    if os.fspath(ckpt_path):
-        ckpt_path = os.path.expanduser(ckpt_path)
     # the inputs' message first: it says more, and overwrite, which the others advise, would not help
     refuse_inputs_inside(
         out_dir, {"checkpoint": ckpt_path, Arg("init_unet"): init_unet, Arg("tokenizer"): tokenizer}
     )
-    refuse_existing(out_dir, overwrite)
+    refuse_existing(out, overwrite)
     check_writable_parent(out_dir, "output folder")
-    refuse_existing(out_dir, overwrite, model_folder=True)
+    refuse_existing(out, overwrite, model_folder=True)
     # what the checkpoint's first bytes say before a hub id's download (init_unet, tokenizer), the UNet's load
     # and the checkpoint's read (minutes and GBs at full size)
-    check_checkpoint(typed_ckpt)
-    leftovers = leftover_temporaries(Path(out_dir))
+    check_checkpoint(ckpt_path)
+    leftovers = leftover_temporaries(out)
     stage1 = check_stage1_folder(init_unet, cfg) if init_unet is not None else None
     tok, tokenizer = conversion_tokenizer(tokenizer, init_unet, stage1, cfg, strict)
     # what the arguments alone decide, before the UNet's load and the checkpoint's read
@@ -440,12 +442,12 @@ def convert_official_checkpoint(
         # init_unet/config.json names where it came from as the sources do: absolute, not as typed
         init.register_to_config(_name_or_path=str(stage1.unet_dir.resolve()))
     started = time.monotonic()
-    weights, not_loaded = load_checkpoint(typed_ckpt)
+    weights, not_loaded = load_checkpoint(ckpt_path)
     weights, compiled = strip_compiled_names(weights)
     sd, wrapper = strip_wrapper_prefix(weights)
     logger.info("read %d tensors in %.0f s; mapping them to the model", len(sd), time.monotonic() - started)
     converted = convert_state_dict(sd, head_width=head_width)
-    report = ConversionReport(source=str(ckpt_path), checkpoint_tensors=len(sd))
+    report = ConversionReport(source=str(home_path(ckpt_path)), checkpoint_tensors=len(sd))
     if not_loaded:  # a Lightning checkpoint's hyper_parameters (an argparse.Namespace, a DictConfig)
         report.notes.append(not_loaded_note(not_loaded))
     if compiled:
@@ -498,8 +500,8 @@ def convert_official_checkpoint(
         sources=sources,
         made_up=_made_up(report, seed),
     )
-    logger.info("writing the model folder %s", out_dir)
-    report.out_dir = str(model.save_pretrained(out_dir, overwrite=overwrite))
+    logger.info("writing the model folder %s", out)
+    report.out_dir = str(model.save_pretrained(out, overwrite=overwrite))
     if leftovers:
         report.notes.append(leftovers)
     return report

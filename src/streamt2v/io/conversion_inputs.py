@@ -20,6 +20,7 @@ from streamt2v.io.checkpoint_file import MODELSCOPE_LIBRARY_FOLDER, MODELSCOPE_L
 from streamt2v.io.folders import (
     folder_listing,
     home_path,
+    named_path,
     read_json_object,
     saved_class_name,
     what_it_holds,
@@ -83,19 +84,19 @@ def check_stage1_folder(init_unet: str | os.PathLike[str], cfg: ModelConfig) -> 
             library = (root / MODELSCOPE_LIBRARY_WEIGHTS).is_file()
             what = f": it is {MODELSCOPE_LIBRARY_FOLDER}" if library else ""
             raise FileNotFoundError(
-                f"{arg} {str(init_unet)!r} has no unet/config.json (found: {folder_listing(root)}){what}; "
+                f"{arg} {named_path(init_unet)} has no unet/config.json (found: {folder_listing(root)}){what}; "
                 f"give {STAGE1_FOLDER}"
             )
         config_file = unet_dir / "config.json"
         got = saved_class_name(config_file, f"{arg} config")  # a damaged file is named as such
         if got == "StreamingUNet":
             raise ValueError(
-                f"{arg} {str(init_unet)!r} is a streamt2v model folder (stages 1-2), not a stage-1 model; "
+                f"{arg} {named_path(init_unet)} is a streamt2v model folder (stages 1-2), not a stage-1 model; "
                 f"give {STAGE1_FOLDER} (the stage-1 UNet of a converted folder is its init_unet/)"
             )
         if got != "UNet3DConditionModel":
             raise ValueError(
-                f"{arg} {str(init_unet)!r} holds {what_it_holds(got)}, not a "
+                f"{arg} {named_path(init_unet)} holds {what_it_holds(got)}, not a "
                 f"UNet3DConditionModel; give {STAGE1_FOLDER}"
             )
         config = read_json_object(config_file, f"{arg} config")
@@ -111,7 +112,7 @@ def check_stage1_folder(init_unet: str | os.PathLike[str], cfg: ModelConfig) -> 
         ]
         if problems:
             raise ValueError(
-                f"{arg} {str(init_unet)!r} does not fit the {cfg.name!r} architecture (its latents and text "
+                f"{arg} {named_path(init_unet)} does not fit the {cfg.name!r} architecture (its latents and text "
                 f"embeddings): its UNet has {'; '.join(problems)}; is it the right folder, and the right "
                 f"{preset}?"
             )
@@ -170,7 +171,7 @@ def conversion_tokenizer(
         # a folder that cannot read prompts; found only when generating, after a conversion of minutes
         raise NoTokenizerError(
             Arg("init_unet"),
-            f" {str(init_unet)!r} has no tokenizer/ (found: "
+            f" {named_path(init_unet)} has no tokenizer/ (found: "
             f"{folder_listing(stage1.root or stage1.unet_dir)}), and the official checkpoint has none: pass ",
             Arg("tokenizer"),
             f" with a CLIP tokenizer folder (the tokenizer/ of {MODELSCOPE_REPO}), or ",
