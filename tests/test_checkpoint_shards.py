@@ -100,3 +100,31 @@ def test_an_index_naming_a_shard_elsewhere_is_refused(tmp_path):
     index.write_text(json.dumps(data))
     with pytest.raises(ValueError, match=r"is no shard index: .* names each tensor's shard file beside it"):
         load_checkpoint(index)
+
+
+def test_a_shards_refusal_names_the_checkpoint_as_typed_then_the_shard(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shard missing or cut short was named as read, '/home/me/ckpt/model-00002-of-00003.safetensors', and
+    not every refusal said 'checkpoint'; a conversion names them before anything slow, as load_checkpoint does."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    files = shard(tmp_path / "ckpt")
+    given = f"'~/ckpt' ({str(tmp_path / 'ckpt')!r})"
+    data = files[1].read_bytes()
+    files[1].write_bytes(data[: len(data) // 2])
+    cut = f"checkpoint {given} shard {files[1].name!r} is a .safetensors file cut short: "
+    for read in (load_checkpoint, lambda p: convert_official_checkpoint(p, tmp_path / "out", "tiny")):
+        with pytest.raises(ValueError) as info:
+            read("~/ckpt")
+        assert str(info.value).startswith(cut)
+    files[1].unlink()
+    with pytest.raises(FileNotFoundError) as info:
+        load_checkpoint("~/ckpt")
+    assert str(info.value).startswith(
+        f"checkpoint {given}: its shard index 'model.safetensors.index.json' names 3 shards; 1 of them not beside "
+        f"it ({files[1].name}; "
+    )
+    with pytest.raises(FileNotFoundError) as info:
+        load_checkpoint("~/ckpt/model.safetensors.index.json")
+    assert str(info.value).startswith("checkpoint '~/ckpt/model.safetensors.index.json' (")
+    assert "index.json') names 3 shards; 1 of them not beside it" in str(info.value)

@@ -293,9 +293,9 @@ def check_checkpoint(path: str | os.PathLike[str]) -> None:
     short, a shard missing), so that a conversion names them before anything slow (the stage-1 UNet's load).
     What the file holds (another model's weights) is known only once it is read."""
     shown, path = _as_given(path)
-    if (index := shard_index(path)) is not None:
-        for shard in _shard_files(index):
-            _check_file(shard, repr(str(shard)))
+    if (index := shard_index(path, shown)) is not None:
+        for shard in _read_shard_index(index, path, shown)[1]:
+            _check_file(shard, _shard_named(shown, shard))
     else:
         _check_file(path, shown)
 
@@ -320,8 +320,8 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tenso
     torch checkpoint at all (by its first bytes), a damaged one, and a pickle whose weights would need more
     than tensors and plain containers (refused, never executed) apart."""
     shown, path = _as_given(path)
-    if (index := shard_index(path)) is not None:
-        return _load_shards(index)
+    if (index := shard_index(path, shown)) is not None:
+        return _load_shards(index, path, shown)
     if path.is_file():
         logger.info("reading checkpoint %s (%s)", path, format_size(path.stat().st_size))
     return _load_file(path, shown)
@@ -374,9 +374,9 @@ def _check_file(path: Path, shown: str) -> str:
     )
 
 
-def _load_file(path: Path, shown: str | None = None) -> tuple[dict[str, torch.Tensor], dict[str, list[str]]]:
-    """:func:`load_checkpoint` of one file (a whole checkpoint, or one shard of it)."""
-    shown = shown or repr(str(path))
+def _load_file(path: Path, shown: str) -> tuple[dict[str, torch.Tensor], dict[str, list[str]]]:
+    """:func:`load_checkpoint` of one file (a whole checkpoint, or one shard of it); ``shown``: the file quoted
+    as the messages name it."""
     kind = _check_file(path, shown)
     if kind == "safetensors":
         from safetensors.torch import load_file
@@ -419,9 +419,10 @@ _SHARD_NAME = re.compile(r"-\d{5}-of-(\d{5})\.[^.]+$")
 _INDEX_SUFFIX = ".index.json"
 
 
-def shard_index(path: Path) -> Path | None:
+def shard_index(path: Path, shown: str) -> Path | None:
     """The shard index ``path`` stands for: the index itself, a folder holding exactly one, or a shard
-    beside its index; None for anything else (read as one file, or refused naming what it is)."""
+    beside its index; None for anything else (read as one file, or refused naming what it is). ``shown``: the
+    checkpoint quoted as the messages name it."""
     if path.is_file() and path.name.endswith(_INDEX_SUFFIX):
         return path
     if path.is_dir():
@@ -429,7 +430,7 @@ def shard_index(path: Path) -> Path | None:
         if len(indexes) > 1:  # a hub folder may hold the safetensors and the .bin shards, each with its index
             names = ", ".join(i.name for i in indexes)
             raise IsADirectoryError(
-                f"checkpoint {str(path)!r} is a folder holding {len(indexes)} shard indexes ({names}); give one"
+                f"checkpoint {shown} is a folder holding {len(indexes)} shard indexes ({names}); give one"
             )
         return indexes[0] if indexes else None
     shard = _SHARD_NAME.search(path.name)
@@ -438,7 +439,7 @@ def shard_index(path: Path) -> Path | None:
         if len(indexes) == 1:
             return indexes[0]
         raise ValueError(
-            f"checkpoint {str(path)!r} is one shard of a checkpoint saved in several; its index "
+            f"checkpoint {shown} is one shard of a checkpoint saved in several; its index "
             f"(*{_INDEX_SUFFIX}) is not beside it: give the index, or the folder holding it and every shard"
         )
     return None
@@ -453,40 +454,53 @@ def _weight_map(index: Path) -> dict[str, Any]:
     return weight_map if isinstance(weight_map, dict) else {}
 
 
-def _shard_files(index: Path) -> list[Path]:
-    """The shard files an index names, each beside it (a missing one refused, naming it)."""
-    shards = sorted(set(_weight_map(index).values()))
+def _shard_named(shown: str, shard: Path) -> str:
+    """A shard of the checkpoint ``shown`` as the messages name it (they say ``checkpoint`` before it)."""
+    return f"{shown} shard {shard.name!r}"
+
+
+def _index_named(index: Path, path: Path, shown: str) -> str:
+    """The start of a message about the shard index of the checkpoint given as ``path`` (``shown``: as the
+    messages name it), naming the index where the checkpoint given is not the index itself."""
+    return f"checkpoint {shown}" if path == index else f"checkpoint {shown}: its shard index {index.name!r}"
+
+
+def _read_shard_index(index: Path, path: Path, shown: str) -> tuple[dict[str, Any], list[Path]]:
+    """An index's ``weight_map`` and the shard files it names, each beside it (a missing one refused, naming
+    it). ``path``: the checkpoint as read (the index named too where it is not the index), ``shown``: as the
+    messages name it."""
+    weight_map = _weight_map(index)
+    shards = sorted(set(weight_map.values()))
+    about = _index_named(index, path, shown)
     # a shard is a file beside its index: a name with a folder in it (../x.safetensors) is read from nowhere else
     if not shards or not all(isinstance(name, str) and Path(name).name == name for name in shards):
         raise ValueError(
-            f"{str(index)!r} is no shard index: a JSON object whose weight_map names each tensor's shard file "
-            "beside it"
+            f"{about} is no shard index: a JSON object whose weight_map names each tensor's shard file beside it"
         )
     missing = [name for name in shards if not (index.parent / name).is_file()]
     if missing:
         raise FileNotFoundError(
-            f"shard index {str(index)!r} names {len(shards)} shards; {len(missing)} of them not beside it "
+            f"{about} names {len(shards)} shards; {len(missing)} of them not beside it "
             f"({_first_names(missing, 3)}; an interrupted download?): fetch the missing shards"
         )
-    return [index.parent / name for name in shards]
+    return weight_map, [index.parent / name for name in shards]
 
 
-def _load_shards(index: Path) -> tuple[dict[str, torch.Tensor], dict[str, list[str]]]:
+def _load_shards(index: Path, path: Path, shown: str) -> tuple[dict[str, torch.Tensor], dict[str, list[str]]]:
     """Every shard an index names, each read as :func:`load_checkpoint` reads a whole file, checked to hold the
     tensors the index gives it."""
-    weight_map = _weight_map(index)
-    shards = _shard_files(index)
+    weight_map, shards = _read_shard_index(index, path, shown)
     size = sum(shard.stat().st_size for shard in shards)
     logger.info("reading checkpoint %s: %d shards (%s)", index, len(shards), format_size(size))
     weights: dict[str, torch.Tensor] = {}
     not_loaded: dict[str, list[str]] = {}
     for file in shards:
-        shard, shard_not_loaded = _load_file(file)
+        shard, shard_not_loaded = _load_file(file, _shard_named(shown, file))
         weights.update(shard)
         not_loaded.update(shard_not_loaded)
-    if absent := [k for k, shard in weight_map.items() if k not in weights]:
+    if absent := [k for k in weight_map if k not in weights]:
         raise ValueError(
-            f"shard index {str(index)!r} names {counted(len(absent), 'tensor')} its shards lack "
+            f"{_index_named(index, path, shown)} names {counted(len(absent), 'tensor')} its shards lack "
             f"({_first_names(sorted(absent), 3)}): is a shard of another download? fetch the shards again"
         )
     return weights, not_loaded
