@@ -524,6 +524,37 @@ def test_generate_prompt_is_enhances_spelling_of_prompt_and_a_file_is_a_schedule
             _take_prompt_option(_parse(line))
 
 
+@pytest.mark.parametrize(
+    "line, error",
+    [
+        ("generate p --stpes 3", "--stpes (--steps?) 3"),
+        ("generate p -steps=3", "-steps=3 (--steps?)"),  # one dash for two
+        ("enhance in.mp4 --prompt p -o o.mp4 --stpes 3", "--stpes (--steps?) 3"),
+        ("evaluate a.mp4 --metrix scuts", "--metrix (--metrics?) scuts"),
+        ("train vae --out o --stepz 1", "--stepz (--steps?) 1"),
+        ("convert a b --dtpye fp16", "--dtpye (--dtype?) fp16"),
+        ("assemble model out --unet u --overwite", "--overwite (--overwrite?)"),
+        ("generate p --frobnicate", "--frobnicate"),  # like no flag: none named
+        ("generate p --no-overwrite", "--no-overwrite (--overwrite is off unless given)"),
+    ],
+)
+def test_a_misspelt_flag_is_refused_with_the_flag_it_is_likely_for(line, error, capsys):
+    """``--stpes`` was refused as argparse's bare "unrecognized arguments: --stpes"; the negative of a flag
+    that is off unless given, whose close name would be the flag it negates, says so."""
+    command = line.split(" ", 2)[:2] if line.startswith("assemble") else line.split(" ", 1)[:1]
+    assert _refused(line, capsys)[1] == (
+        f"streamt2v {' '.join(command)}: error: unrecognized arguments: {error}"
+    )
+
+
+def test_generate_takes_no_enhance_as_its_default():
+    """Stage 3 is opt-in; ``--no-enhance``, typed to be sure it is off, was an unrecognized argument."""
+    assert _parse("generate p --no-enhance").enhance is False
+    assert _parse("generate p").enhance is False
+    assert _parse("generate p --no-enhance --enhance").enhance is True
+    assert _parse("generate p --enhance --no-enhance").enhance is False
+
+
 def test_the_flags_as_typed_skip_option_values_that_begin_with_a_dash():
     """A value with a space is an option's value to argparse however it begins (``--negative-prompt "-n
     blurry"``): it was read as the flag -n, and a refusal of --frames named -n."""

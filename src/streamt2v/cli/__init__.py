@@ -27,7 +27,7 @@ from typing import NoReturn, TextIO
 
 from streamt2v.arguments import NamesArguments
 from streamt2v.cli import launched
-from streamt2v.cli.flag_spellings import action_of
+from streamt2v.cli.flag_spellings import action_of, unrecognized_worded
 from streamt2v.cli.interrupts import InterruptSaidElsewhere, sigterm_as_interrupt
 from streamt2v.typed_values import shown_text
 
@@ -150,8 +150,9 @@ class _Parser(argparse.ArgumentParser):
         self._lacked[flag] = message
 
     def refuse_unrecognized(self, extras: list[str]) -> NoReturn:
-        """Refuse ``extras``, the arguments no option or positional took."""
-        self.error(f"unrecognized arguments: {' '.join(extras)}")
+        """Refuse ``extras``, the arguments no option or positional took, a misspelt flag with the one it is
+        likely for (``--stpes (--steps?)``)."""
+        self.error(f"unrecognized arguments: {unrecognized_worded(self, extras)}")
 
     def _refuse_options_before_command(self, args: list[str]) -> None:
         """Refuse the options among ``args`` before the command (``streamt2v -x``, ``streamt2v --frames 8

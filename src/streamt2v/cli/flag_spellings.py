@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 
+from streamt2v.wording import close_name
+
 
 def option_named(parser: argparse.ArgumentParser, arg: str) -> tuple[argparse.Action, str] | None:
     """The option of ``parser`` that ``arg`` (``--he``, ``--out=x``) names and the flag it stands for, typed
@@ -65,3 +67,23 @@ def aliases_typed(parser: argparse.ArgumentParser, argv: list[str]) -> dict[str,
     them, their first (``{"--frames": "-n"}``)."""
     first = {action.dest: action.option_strings[0] for action in parser._option_string_actions.values()}
     return {first[dest]: flag for dest, flag in spellings(parser, argv).items() if first[dest] != flag}
+
+
+def unrecognized_worded(parser: argparse.ArgumentParser, extras: list[str]) -> str:
+    """``extras``, arguments ``parser`` took no option or positional for, for its refusal: a misspelt flag
+    with the one it is likely for (``--stpes (--steps?)``, ``-steps`` too); the negative of a flag that is off
+    unless given (``--no-overwrite``) saying so, where the close name would be the flag it negates."""
+    flags = parser._option_string_actions
+    # compared without their dashes, which made any two flags alike (--frobnicate: --frames?)
+    known = [flag[2:] for flag in flags if flag.startswith("--")]
+    worded = []
+    for arg in extras:
+        typed = arg.split("=", 1)[0]
+        negated = "--" + typed.removeprefix("--no-")
+        if typed.startswith("--no-") and isinstance(flags.get(negated), argparse._StoreTrueAction):
+            arg += f" ({negated} is off unless given)"
+        elif len(typed) > 2 and typed[0] == "-" and " " not in typed:
+            close = close_name(typed.lstrip("-"), known, cutoff=0.7)
+            arg += f" (--{close}?)" if close else ""
+        worded.append(arg)
+    return " ".join(worded)

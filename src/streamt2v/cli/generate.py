@@ -194,7 +194,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--enhance",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,  # --no-enhance: the default, which a user may type to be sure
+        default=False,
         help="run stage 3 (randomized-blending enhancement) on the result; the stage-2 video is kept "
         "as OUTPUT_STEM.lowres.SUFFIX (out.mp4: out.lowres.mp4; a PNG folder OUTPUT: OUTPUT-lowres)",
     )
