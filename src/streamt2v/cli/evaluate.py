@@ -15,7 +15,7 @@ from pathlib import Path
 
 from streamt2v.cli import chosen_device, library_bars_off_if_quiet, user_path
 from streamt2v.cli.launched import refuse_a_launch
-from streamt2v.wording import counted, singular_or_plural
+from streamt2v.wording import counted, first_few, singular_or_plural
 
 # The MAWE flags' defaults: one given otherwise while MAWE is not asked for is said to be unused.
 MAWE_DEFAULTS = {"flow": "dis", "flow_size": 720, "mawe_definition": "official", "mawe_coeff": 9.5}
@@ -183,8 +183,8 @@ def _listed(frames: list[int], at_most: int = 8) -> str:
     """Frame indices for a line of output: ``frames 20, 28, 36``, the first few of many, or ``none``."""
     if not frames:
         return "none: one chunk"
-    more = f", ... ({len(frames)} in all)" if len(frames) > at_most else ""
-    return "frames " + ", ".join(map(str, frames[:at_most])) + more
+    count = f" ({len(frames)} in all)" if len(frames) > at_most else ""
+    return "frames " + first_few([str(f) for f in frames], at_most) + count
 
 
 def _mawe_coeff(text: str) -> float:
