@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import time
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -304,12 +305,8 @@ def _made_up(report: ConversionReport, seed: int) -> dict[str, str]:
     made_up = {
         comp: f"random weights (seed {seed}): not in the checkpoint" for comp in report.random_components
     }
-    filled: dict[str, int] = {}
-    for comp, *_ in report.missing:
-        filled[comp] = filled.get(comp, 0) + 1
-    for _, ours, *_ in report.mismatched:
-        comp = ours.split(".", 1)[0]
-        filled[comp] = filled.get(comp, 0) + 1
+    filled = Counter(comp for comp, *_ in report.missing)
+    filled.update(ours.split(".", 1)[0] for _, ours, *_ in report.mismatched)
     for comp, n in filled.items():
         made_up[comp] = (
             f"{counted(n, 'tensor')} of zeros (norm scales of ones): not in the checkpoint, or of another shape"
