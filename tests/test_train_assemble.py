@@ -283,7 +283,7 @@ def test_assemble_names_its_arguments_to_python_and_its_flags_on_the_command_lin
         assemble_model(tmp_path / "m", unet=nope)
     assert str(err.value) == missing.format(unet=f"unet={str(nope)!r}")
     assert main(["assemble", "model", str(tmp_path / "m"), "--unet", str(nope)]) == 2
-    assert capsys.readouterr().err.strip() == "error: " + missing.format(unet=f"--unet {nope}")
+    assert capsys.readouterr().err.strip() == "error: " + missing.format(unet=f"--unet {str(nope)!r}")
     monkeypatch.chdir(tmp_path)
     assert main(["assemble", "model", "m", "--unet", "my runs/s/final/unet"]) == 2
     assert capsys.readouterr().err.strip() == "error: " + missing.format(unet="--unet 'my runs/s/final/unet'")
@@ -441,7 +441,7 @@ def test_assemble_warns_when_a_given_part_is_not_the_one_the_run_recorded(
     with caplog.at_level(logging.WARNING, logger="streamt2v.train.assemble"):
         assert main([*args, "--overwrite"]) == 0
     [warning] = [r.getMessage() for r in caplog.records if r.name == "streamt2v.train.assemble"]
-    assert warning.startswith(f"--vae {other} is not the VAE the UNet's run recorded ({vae}")
+    assert warning.startswith(f"--vae {str(other)!r} is not the VAE the UNet's run recorded ({vae}")
     assert "; leave --vae out to use the recorded one)" in warning
     # one given with ~ as typed, then as read (it named the expanded folder alone)
     monkeypatch.setenv("HOME", str(tmp_path))
@@ -450,7 +450,7 @@ def test_assemble_warns_when_a_given_part_is_not_the_one_the_run_recorded(
     with caplog.at_level(logging.WARNING, logger="streamt2v.train.assemble"):
         assert main([*args, "--overwrite"]) == 0
     [warning] = [r.getMessage() for r in caplog.records if r.name == "streamt2v.train.assemble"]
-    assert warning.startswith(f"--vae '~/other-vae' ({other}) is not the VAE the UNet's run recorded"), (
+    assert warning.startswith(f"--vae '~/other-vae' ('{other}') is not the VAE the UNet's run recorded"), (
         warning
     )
     [warning] = warnings(vae="~/other-vae")
@@ -541,8 +541,8 @@ def test_a_damaged_config_is_one_error_naming_the_file(tmp_path, runs, capsys):
         damaged.write_text(good)
     assert main(["assemble", "model", str(tmp_path / "m"), "--unet", str(unet / "config.json")]) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        f"error: --unet {unet / 'config.json'} is a file, not a folder: pass OUT/final/unet of a stream run, or "
-        "microworld (the shipped model's stream UNet)"
+        f"error: --unet {str(unet / 'config.json')!r} is a file, not a folder: pass OUT/final/unet of a stream "
+        "run, or microworld (the shipped model's stream UNet)"
     )
     assert not (tmp_path / "m").exists()
 

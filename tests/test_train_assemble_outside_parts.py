@@ -149,7 +149,7 @@ def test_microworld_names_the_shipped_vae_and_clip_unless_a_local_folder_has_tha
     (tmp_path / "microworld").mkdir()  # a local folder of that name is the one meant
     local = ["--vae", "microworld", "--clip", str(microworld_clip_dir())]
     assert main(["assemble", "refiner", "r2", "--unet", str(refiner / "unet"), *local, "--no-progress"]) == 2
-    assert "(--vae) folder microworld holds no diffusers model" in capsys.readouterr().err
+    assert "(--vae) folder 'microworld' holds no diffusers model" in capsys.readouterr().err
 
 
 def test_microworld_names_the_shipped_unets(tmp_path, monkeypatch, capsys):
@@ -179,7 +179,7 @@ def test_microworld_names_the_shipped_unets(tmp_path, monkeypatch, capsys):
     (tmp_path / "microworld").mkdir()
     assert main(["assemble", "refiner", "r2", *shipped]) == 2
     err = capsys.readouterr().err
-    assert "--unet microworld has no config.json (pass OUT/final/unet of a refiner or base run, or " in err
+    assert "--unet 'microworld' has no config.json (pass OUT/final/unet of a refiner or base run, or " in err
     assert (
         f"the shipped refiner's UNet, {microworld_refiner_dir() / 'unet'} (microworld names the folder" in err
     )

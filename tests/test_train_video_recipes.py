@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 import subprocess
 import sys
 from dataclasses import replace
@@ -140,8 +139,8 @@ def test_a_stream_at_another_size_than_its_base_is_refused_before_training(tmp_p
         "generates at; train the stream at {size}16, or on a base trained at {size}32"
     )
     assert str(err.value) == said.format(size="size=", base=repr(str(base)))
-    # the folder quoted as a shell takes it there
-    assert str(err.value.as_flags()) == said.format(size="--size ", base=shlex.quote(str(base)))
+    # the folder quoted as every message quotes a path (it had a shell's quotes there)
+    assert str(err.value.as_flags()) == said.format(size="--size ", base=repr(str(base)))
     make_recipe("stream", size=16, base_unet=str(base), **common).build()
     # the shipped one by the name it was given, not its place inside the installed package
     shipped = dict(vae="microworld", clip="microworld", base_unet="microworld", num_frames=12, max_start=10)
@@ -268,11 +267,11 @@ def test_missing_inputs_are_named(tmp_path, encoders):
     assert str(err.value).startswith(
         f"vae={nowhere!r} does not exist: pass OUT/final/vae of `streamt2v train"
     )
-    assert str(err.value.as_flags()).startswith(f"--vae {nowhere} does not exist: pass")
+    assert str(err.value.as_flags()).startswith(f"--vae {nowhere!r} does not exist: pass")
     with pytest.raises(NotADirectoryError) as err:
         make_recipe("base", vae=vae, clip=__file__).build()
     assert str(err.value.as_flags()) == (
-        f"--clip {shlex.quote(__file__)} is a file, not a folder: pass OUT/final of `streamt2v train clip`, "
+        f"--clip {__file__!r} is a file, not a folder: pass OUT/final of `streamt2v train clip`, "
         "or microworld (the shipped micro-CLIP)"
     )
     with pytest.raises(ValueError, match=r"^this recipe needs a trained micro-CLIP \(clip=DIR\): pass"):
@@ -285,9 +284,8 @@ def test_missing_inputs_are_named(tmp_path, encoders):
         f"init_unet={nowhere!r} does not exist: pass OUT/final/unet of a base run, or microworld (the shipped "
         "model's stage-1 UNet)"
     )
-    assert str(err.value.as_flags()).startswith(f"--set init_unet={nowhere} does not exist: pass")
-    # a value shown in flag form is quoted as a shell takes it, whichever flag gives it (--set showed
-    # init_unet=my runs/x bare, --base-unet quoted it as Python does)
+    assert str(err.value.as_flags()).startswith(f"--set init_unet={nowhere!r} does not exist: pass")
+    # a value shown in flag form is quoted, whichever flag gives it (--set showed init_unet=my runs/x bare)
     spaced = str(tmp_path / "my runs" / "x")
     with pytest.raises(FileNotFoundError) as err:
         make_recipe("base", vae=vae, clip=clip, size=16, init_unet=spaced).build()
@@ -298,7 +296,7 @@ def test_missing_inputs_are_named(tmp_path, encoders):
     with pytest.raises(FileNotFoundError) as err:
         make_recipe("stream", vae=vae, clip=clip, size=16, base_unet=nowhere).build()
     assert str(err.value.as_flags()) == (
-        f"--base-unet {nowhere} does not exist: pass OUT/final/unet of a base run, or microworld (the "
+        f"--base-unet {nowhere!r} does not exist: pass OUT/final/unet of a base run, or microworld (the "
         "shipped model's stage-1 UNet)"
     )
     with pytest.raises(ValueError) as err:
@@ -309,7 +307,7 @@ def test_missing_inputs_are_named(tmp_path, encoders):
     with pytest.raises(FileNotFoundError) as err:
         make_recipe("vae", decoder_only_from=nowhere).build()
     assert str(err.value.as_flags()) == (
-        f"--set decoder_only_from={nowhere} does not exist: pass OUT/final/vae of `streamt2v train vae`, or "
+        f"--set decoder_only_from={nowhere!r} does not exist: pass OUT/final/vae of `streamt2v train vae`, or "
         "microworld (the shipped model's VAE)"
     )
 
@@ -374,7 +372,7 @@ def test_a_local_microworld_shadowing_the_shipped_part_is_advised_truly(tmp_path
         make_recipe("base", vae="microworld", clip="microworld").build()
     said = str(err.value.as_flags())
     # quoted as a shell takes it, as --vae's other refusals quote it (review Y: it read 'microworld')
-    assert said.startswith("a trained VAE (--vae) folder microworld holds"), said
+    assert said.startswith("a trained VAE (--vae) folder 'microworld' holds"), said
     assert str(err.value.spelled(flags=False)).startswith("a trained VAE (vae) folder 'microworld' holds")
     assert said.endswith(
         f"or the shipped model's VAE, {microworld_model_dir() / 'vae'} (microworld names the folder "
@@ -524,13 +522,13 @@ def test_a_clip_run_folder_given_as_clip_names_its_final_folder(tmp_path):
     final.mkdir()
     for part in ("tokenizer", "text_encoder"):
         shutil.copytree(microworld_model_dir() / part, final / part)
-    # quoted as clip's other refusals quote it: as Python does, or as a shell does on the command line
+    # quoted as clip's other refusals quote it
     with pytest.raises(
         FileNotFoundError,
         match=rf"^clip='{run}' is a micro-CLIP training run.s folder; pass its final/ folder: clip='{final}'$",
     ) as err:
         load_frozen_clip(str(run))
-    assert str(err.value.as_flags()).endswith(f"pass its final/ folder: --clip {final}")
+    assert str(err.value.as_flags()).endswith(f"pass its final/ folder: --clip '{final}'")
     text, _ = load_frozen_clip(str(final))  # what the error names loads
     assert text.encode(["a red circle"]).shape[0] == 1
 

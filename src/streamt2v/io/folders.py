@@ -33,13 +33,13 @@ def home_path(path: str | os.PathLike) -> Path:
     return result.absolute() if result.parts and result.parts[0].startswith("~") else result
 
 
-def named_path(path: str | os.PathLike, quote: Callable[[str], str] = repr) -> str:
+def named_path(path: str | os.PathLike) -> str:
     """``path`` quoted for a message as given, then as read where a leading ``~`` was expanded
-    (:func:`home_path`): ``'~/x' ('/home/me/x')``; any other path just quoted (``'x'``). ``quote``: as Python
-    does, or as a shell does for a command line's flag value (``shlex.quote``: ``'~/x' (/home/me/x)``)."""
+    (:func:`home_path`): ``'~/x' ('/home/me/x')``; any other path just quoted (``'x'``). One form for every
+    reader, the Python API and every command's flags alike."""
     text = os.fspath(path)
     read = str(home_path(text))
-    return f"{quote(text)} ({quote(read)})" if text.startswith("~") and read != text else quote(text)
+    return f"{text!r} ({read!r})" if text.startswith("~") and read != text else repr(text)
 
 
 def atomic_write_file(path: str | Path, write: Callable[[Path], None]) -> None:

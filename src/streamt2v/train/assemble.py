@@ -99,7 +99,7 @@ def _warn_if_not_recorded(
     """Warn when a part (checked to be of its kind: the warning's advice would mislead before an error saying
     it is none) is not the one the UNet's run recorded (and trained against), naming the argument ``arg``
     that gave it (an :class:`Arg` among the record's arguments, which the command line spells as its flag)
-    with the folder ``given`` as typed, then as read (``path``): ``--vae '~/v' (/home/me/v)``.
+    with the folder ``given`` as typed, then as read (``path``): ``--vae '~/v' ('/home/me/v')``.
 
     A warning, not an error: a fine-tuned decoder or a stage-1 UNet trained further is a legitimate choice.
     """

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 from pathlib import Path
 from typing import Any
 
@@ -60,12 +59,12 @@ def names_a_shipped_part(option: str, value: object, recipe: str) -> bool:
 
 def named_folder(option: str, path: object, recipe: str, what: str) -> tuple[object, ...]:
     """The message parts that name the folder ``path`` of ``option`` as given (``what``: ``the base UNet``):
-    ``the base UNet '~/b' ('/home/me/b')`` to Python, ``the base UNet '~/b' (/home/me/b)`` on the command
-    line (:class:`FolderAsGiven`), or for a shipped part (:func:`names_a_shipped_part`), which the user named
-    ``microworld``, ``the shipped model's stage-1 UNet (microworld)`` rather than its place in the package."""
+    ``the base UNet '~/b' ('/home/me/b')`` (:func:`named_path`), or for a shipped part
+    (:func:`names_a_shipped_part`), which the user named ``microworld``, ``the shipped model's stage-1 UNet
+    (microworld)`` rather than its place in the package."""
     if names_a_shipped_part(option, path, recipe):
         return (f"{shipped_what(option, recipe)} ({SHIPPED_NAME})",)
-    return (f"{what} ", FolderAsGiven(str(path)))
+    return (f"{what} {named_path(str(path))}",)
 
 
 def shipped_advice(option: str, recipe: str, given: object = None) -> str:
@@ -82,26 +81,6 @@ def shipped_advice(option: str, recipe: str, given: object = None) -> str:
     return f"{SHIPPED_NAME} ({what})"
 
 
-def shell_named_path(path: str | os.PathLike) -> str:
-    """``path`` for a command line's message, quoted as a shell reads it, then as read where a leading ``~``
-    was expanded: ``'~/x' (/home/me/x)``, ``'my runs/v'``, ``microworld``; :func:`named_path`'s form on the
-    command line."""
-    return named_path(path, shlex.quote)
-
-
-class FolderAsGiven(Arg):
-    """A folder (``name``: its path as given) in an error's message, quoted as its reader takes a value: as
-    Python does to a Python caller (``'~/x' ('/home/me/x')``, :func:`named_path`), as a shell does on the
-    command line (:func:`shell_named_path`), as :func:`as_given` quotes a flag's value."""
-
-    def __str__(self) -> str:
-        return named_path(self.name)
-
-    @property
-    def flag(self) -> str:
-        return shell_named_path(self.name)
-
-
 class ArgAsGiven(FlaggedArg):
     """:func:`as_given`'s argument: to Python ``vae='~/x' ('/home/me/x')``, its flag given with it."""
 
@@ -110,10 +89,10 @@ class ArgAsGiven(FlaggedArg):
 
 
 def as_given(path: object, arg: Arg) -> FlaggedArg:
-    """The argument ``arg`` with the folder ``path`` as typed, quoted as a shell takes it (then as read, where
-    ``~`` was expanded: :func:`shell_named_path`): ``--vae 'my runs/v'`` (``--set degrade_vae='my runs/v'``)
-    on the command line, ``vae='my runs/v'`` to Python."""
-    quoted = shell_named_path(str(path))
+    """The argument ``arg`` with the folder ``path`` as typed, then as read where ``~`` was expanded
+    (:func:`named_path`, the form generate's messages have too): ``--vae 'my runs/v'`` (``--set
+    degrade_vae='my runs/v'``) on the command line, ``vae='my runs/v'`` to Python."""
+    quoted = named_path(str(path))
     flag = f"{arg.flag}={quoted}" if isinstance(arg, RecipeOption) else f"{arg.flag} {quoted}"
     return ArgAsGiven(arg.name, str(path), flag=flag)
 
@@ -162,7 +141,7 @@ def refuse_other_class(
     """A ValueError unless ``saved``, the class ``folder`` holds (``saved_class_name``), is ``class_name``: a
     run folder or another model's folder given by mistake is named as such, before diffusers' own errors.
     It says ``named`` (how the caller names the folder, followed by ``folder`` as typed, ``given``, shown
-    as read where ``~`` was expanded: :class:`FolderAsGiven`; an :class:`Arg` given with its value,
+    as read where ``~`` was expanded: :func:`named_path`; an :class:`Arg` given with its value,
     :func:`as_given`, names it alone), what it holds, what ``takes`` it (``"the stream recipe
     continues"``), ``why`` (where one is found) and a subfolder holding one."""
     if saved == class_name:
@@ -173,7 +152,7 @@ def refuse_other_class(
     )
     if isinstance(named, Arg):
         raise ArgumentValueError(named, holds)
-    raise ArgumentValueError(f"{named} ", FolderAsGiven(str(folder if given is None else given)), holds)
+    raise ArgumentValueError(f"{named} {named_path(str(folder if given is None else given))}", holds)
 
 
 def need_model_dir(path: str, what: str, how: str, class_name: str, arg: Arg) -> Path:
