@@ -24,3 +24,32 @@ def test_check_pixels_clamps_a_small_overshoot_into_a_new_tensor():
     assert out.tolist() == pytest.approx([-1.0, 0.0, 1.0])
     out.add_(1)  # the caller's tensor is not aliased
     assert x.tolist() == pytest.approx([-1.04, 0.0, 1.07])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "float64", "int64", "uint8"])
+@pytest.mark.parametrize("listed", [False, True])
+@pytest.mark.parametrize("image", [False, True])
+def test_the_conversion_a_numpy_input_is_told_runs_and_makes_the_float32_pixels_asked_for(
+    dtype, listed, image
+):
+    """check_pixels of numpy frames names a conversion that runs as written and gives float32 pixels: a
+    float16/float64 array's kept its dtype, an int64 array was called uint8 and told from_uint8_frames(x),
+    which refuses it, and a list's expression was rewritten by string replacement."""
+    import numpy as np
+
+    import streamt2v.io.video
+
+    frames = np.random.default_rng(0).integers(0, 256, (2, 4, 4, 3), dtype=np.uint8)
+    video = streamt2v.io.video.from_uint8_frames(frames)
+    as_floats = np.dtype(dtype).kind == "f"
+    array = (video[0].permute(1, 2, 3, 0).numpy() if as_floats else frames).astype(dtype)
+    x = list(array) if listed else array
+    with pytest.raises(TypeError) as err:
+        check_pixels(x, "frames", image=image)
+    told = str(err.value).split("; ", 1)[1]
+    assert f"{dtype} numpy {'frames' if listed else 'array'}" in told, told
+    code = told.split(": ", 1)[1]
+    made = eval(code, {"np": np, "torch": torch, "streamt2v": streamt2v, "x": x})
+    wanted = video[:, :, 0] if image else video
+    assert made.dtype == torch.float32, code
+    assert torch.allclose(check_pixels(made, "frames"), wanted, atol=1e-2 if dtype == "float16" else 0), code

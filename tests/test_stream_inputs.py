@@ -553,13 +553,13 @@ def test_the_rate_advice_for_an_init_video_names_only_an_fps_the_command_accepts
         (
             "init_video",
             "float frames",
-            "a float numpy array (8, 64, 64, 3) in [-1, 1]: torch.from_numpy(x).permute(3, 0, 1, 2)[None]",
+            "a float64 numpy array (8, 64, 64, 3) in [-1, 1]: torch.from_numpy(x).permute(3, 0, 1, 2)[None].float()",
         ),
         (
             "init_video",
             "float frames list",
-            "a list of float numpy frames (64, 64, 3) in [-1, 1]: "
-            "torch.from_numpy(np.stack(x)).permute(3, 0, 1, 2)[None]",
+            "a list of float64 numpy frames (64, 64, 3) in [-1, 1]: "
+            "torch.from_numpy(np.stack(x)).permute(3, 0, 1, 2)[None].float()",
         ),
         (
             "init_image",
@@ -570,7 +570,7 @@ def test_the_rate_advice_for_an_init_video_names_only_an_fps_the_command_accepts
         (
             "anchor_image",
             "float image",
-            "a float numpy array (64, 64, 3) in [-1, 1]: torch.from_numpy(x).permute(2, 0, 1)[None]",
+            "a float64 numpy array (64, 64, 3) in [-1, 1]: torch.from_numpy(x).permute(2, 0, 1)[None].float()",
         ),
         ("init_video", "path", "a video file is read by streamt2v.io.video.read_video(path)[0]"),
         (

@@ -122,13 +122,14 @@ def test_each_conversion_a_float_array_is_given_makes_the_same_video(tmp_path):
     ],
 )
 @pytest.mark.parametrize("as_tensor", [False, True])
-def test_from_uint8_frames_gives_floats_conversions_that_make_the_video_it_returns(layout, as_tensor):
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_from_uint8_frames_gives_floats_conversions_that_make_the_video_it_returns(layout, as_tensor, dtype):
     """from_uint8_frames of a float array: each hint, run as written, makes what it returns, a (1, 3, T, H, W)
-    video (the [-1, 1] one made a (3, T, H, W) tensor: '[None]' was missing). A float tensor is given them in
-    torch (it was given none: review Y)."""
+    float32 video (the [-1, 1] one made a (3, T, H, W) tensor: '[None]' was missing; a float64 one kept its
+    dtype). A float tensor is given them in torch (it was given none: review Y)."""
     frames = np.random.default_rng(0).integers(0, 256, (2, 4, 4, 3), dtype=np.uint8)
     video = from_uint8_frames(frames)
-    x = layout(video.numpy())
+    x = layout(video.numpy()).astype(dtype)
     if as_tensor:
         x = torch.from_numpy(np.ascontiguousarray(x))
     with pytest.raises(ValueError) as err:
@@ -138,4 +139,23 @@ def test_from_uint8_frames_gives_floats_conversions_that_make_the_video_it_retur
     held = {"0-255 floats": (x + 1) * 127.5, "[0, 1] floats": (x + 1) / 2, "[-1, 1] floats": x}
     for convention, code in hints.items():
         made = eval(code, {"np": np, "torch": torch, "x": held[convention]})
-        assert torch.equal(made if convention == "[-1, 1] floats" else from_uint8_frames(made), video), code
+        made = made if convention == "[-1, 1] floats" else from_uint8_frames(made)
+        assert made.dtype == video.dtype and torch.equal(made, video), code  # torch.equal takes other dtypes
+
+
+@pytest.mark.parametrize("as_tensor", [False, True])
+@pytest.mark.parametrize(
+    "layout", [lambda f: f, lambda f: f.transpose(3, 0, 1, 2)]
+)  # (T, H, W, 3), (3, T, H, W)
+def test_from_uint8_frames_tells_integer_frames_of_another_dtype_the_conversion(layout, as_tensor):
+    """int64 frames (0-255 read by another library) are told the uint8 conversion, which runs as written: a
+    tensor was told nothing, an array too."""
+    frames = np.random.default_rng(0).integers(0, 256, (2, 4, 4, 3), dtype=np.uint8)
+    x = np.ascontiguousarray(layout(frames)).astype(np.int64)
+    if as_tensor:
+        x = torch.from_numpy(x)
+    with pytest.raises(ValueError) as err:
+        from_uint8_frames(x)
+    (code,) = re.findall(r"; 0-255 integers: ([^;]+)$", str(err.value))
+    made = eval(code, {"np": np, "torch": torch, "x": x})
+    assert torch.equal(from_uint8_frames(made), from_uint8_frames(frames)), code

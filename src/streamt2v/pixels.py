@@ -18,7 +18,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from streamt2v.wording import counted
+from streamt2v.wording import counted, with_article
 
 # Decoded frames overshoot [-1, 1] (VAE outputs are not clamped: the shipped VAE reaches 1.07 on training
 # clips); beyond this margin the values are another convention (0-255 floats reach far beyond).
@@ -55,46 +55,63 @@ def conversion_to_tensor(value: Any, *, image: bool = False) -> str:
     if not frames:
         return ""
     if isinstance(value, np.ndarray):
-        return _numpy_conversion(value.shape, value.dtype.kind == "f", image, listed=False)
-    return _numpy_conversion((len(value), *value[0].shape), value[0].dtype.kind == "f", image, listed=True)
+        return _numpy_conversion(value.shape, value.dtype, image, listed=False)
+    return _numpy_conversion((len(value), *value[0].shape), value[0].dtype, image, listed=True)
 
 
-def _numpy_conversion(shape: tuple[int, ...], floats: bool, image: bool, *, listed: bool) -> str:
-    """:func:`conversion_to_tensor` of numpy frames ``shape`` (``listed``: a list of frames, stacked), by the
-    layout :func:`~streamt2v.io.video.array_layout` reads in the shape: uint8 frames through
-    ``from_uint8_frames``, floats (taken as in ``[-1, 1]``) by torch, each to the tensor shape asked for."""
+def _numpy_conversion(shape: tuple[int, ...], dtype: Any, image: bool, *, listed: bool) -> str:
+    """:func:`conversion_to_tensor` of numpy frames ``shape`` of ``dtype`` (``listed``: a list of frames,
+    stacked), by the layout :func:`~streamt2v.io.video.array_layout` reads in the shape: integer frames
+    (0-255) through ``from_uint8_frames``, floats (taken as in ``[-1, 1]``) by torch, each to the float32
+    tensor shape asked for."""
+    import numpy as np
+
     from streamt2v.io.video import array_layout
 
+    floats, dtype = dtype.kind == "f", np.dtype(dtype)
+    if not floats and dtype.kind not in "iu":
+        return ""
     io = "streamt2v.io.video."
-    kind = "float numpy" if floats else "uint8 numpy"
-    what = f"a list of {kind} frames {shape[1:]}" if listed else f"a {kind} array {shape}"
+    x = "np.stack(x)" if listed else "x"  # the stacked frames, where the expression takes an array
+    # torch keeps a float16/float64 array's dtype; from_uint8_frames takes uint8 alone
+    to_dtype = ".float()" if floats and dtype != np.float32 else ""
+    to_uint8 = "" if floats or dtype == np.uint8 else ".astype(np.uint8)"
+    what = (
+        f"a list of {dtype} numpy frames {shape[1:]}"
+        if listed
+        else with_article(f"{dtype} numpy array {shape}")
+    )
     if floats:
         what += " in [-1, 1]"
+    elif to_uint8:
+        what += " of 0-255"
     if image and len(shape) == 3 and shape[-1] == 3:  # (H, W, 3), as PIL and imageio give an image
         how = (
-            "torch.from_numpy(x).permute(2, 0, 1)[None]"
+            f"torch.from_numpy({x}).permute(2, 0, 1)[None]{to_dtype}"
             if floats
-            else f"{io}from_uint8_frames(x[None])[:, :, 0]"
+            else f"{io}from_uint8_frames({x}[None]{to_uint8})[:, :, 0]"
         )
     elif image and len(shape) == 3 and shape[0] == 3:
         how = (
-            "torch.from_numpy(x)[None]"
+            f"torch.from_numpy({x})[None]{to_dtype}"
             if floats
-            else f"{io}from_uint8_frames(x.transpose(1, 2, 0)[None])[:, :, 0]"
+            else f"{io}from_uint8_frames({x}.transpose(1, 2, 0)[None]{to_uint8})[:, :, 0]"
         )
-    elif (layout := array_layout(shape, batched=True)) is None:
+    elif (layout := array_layout(shape, batched=True, x=x)) is None:
         return ""
     else:
         as_frames, batched = layout  # the tensor (1, 3, T, H, W)
+        if as_frames == x and not to_uint8:  # from_uint8_frames takes a list of frames unstacked
+            as_frames = "x"
         if image:  # a video given as the image: its first frame
             what += ", the first frame as the image"
-            how = f"{batched}[:, :, 0]" if floats else f"{io}from_uint8_frames({as_frames}[:1])[:, :, 0]"
+            how = (
+                f"{batched}[:, :, 0]{to_dtype}"
+                if floats
+                else f"{io}from_uint8_frames({as_frames}[:1]{to_uint8})[:, :, 0]"
+            )
         else:
-            how = batched if floats else f"{io}from_uint8_frames({as_frames})"
-    if listed:  # the stacked frames, where the expression takes an array
-        how = how.replace("torch.from_numpy(x", "torch.from_numpy(np.stack(x)").replace(
-            "(x.", "(np.stack(x)."
-        )
+            how = f"{batched}{to_dtype}" if floats else f"{io}from_uint8_frames({as_frames}{to_uint8})"
     return f"; {what}: {how}"
 
 

@@ -115,20 +115,20 @@ def _channels_first(video: torch.Tensor, *, frames_taken: bool = False) -> torch
 
 
 def array_layout(
-    shape: tuple[int, ...], *, batched: bool = False, tensor: bool = False
+    shape: tuple[int, ...], *, batched: bool = False, tensor: bool = False, x: str = "x"
 ) -> tuple[str, str] | None:
     """For a video ``x`` of ``shape`` in a layout the library knows, the expression that makes it frames ``(T,
     H, W, 3)`` and the torch one that makes it a video tensor ``(3, T, H, W)``, or ``(1, 3, T, H, W)`` (one
     given so, or ``batched``) (the same values); None for another shape. ``x`` is a numpy array, or with
-    ``tensor`` a torch tensor (``x.permute``, no ``torch.from_numpy``). ``(3, H, W, 3)`` is frames, as
-    :func:`video_frames` reads it."""
+    ``tensor`` a torch tensor (``x.permute``, no ``torch.from_numpy``), written as ``x`` says (``np.stack(x)``
+    for a list of frames). ``(3, H, W, 3)`` is frames, as :func:`video_frames` reads it."""
     five = len(shape) == 5
     if (five and shape[0] == 1 and shape[-1] == 3) or (len(shape) == 4 and shape[-1] == 3):
-        source, frames, to_video = ("x[0]" if five else "x"), "", ".permute(3, 0, 1, 2)"
+        source, frames, to_video = (f"{x}[0]" if five else x), "", ".permute(3, 0, 1, 2)"
     elif (five and shape[:2] == (1, 3)) or (len(shape) == 4 and shape[0] == 3):
-        source, frames, to_video = "x", ("[0]" if five else "") + ".transpose(1, 2, 3, 0)", ""
+        source, frames, to_video = x, ("[0]" if five else "") + ".transpose(1, 2, 3, 0)", ""
     elif len(shape) == 4 and shape[1] == 3:  # (T, 3, H, W), as torchvision's frames
-        source, frames, to_video = "x", ".transpose(0, 2, 3, 1)", ".permute(1, 0, 2, 3)"
+        source, frames, to_video = x, ".transpose(0, 2, 3, 1)", ".permute(1, 0, 2, 3)"
     else:
         return None
     if batched and not (five and not to_video):  # only (1, 3, T, H, W) is one as it is
@@ -147,20 +147,37 @@ def check_uint8_frames(frames: np.ndarray | torch.Tensor, batched: bool = False)
     uint8 = frames.dtype == (torch.uint8 if tensor else np.uint8)
     if not uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
         hint, layout = "", array_layout(tuple(frames.shape), batched=batched, tensor=tensor)
-        floats = frames.is_floating_point() if tensor else frames.dtype.kind == "f"
-        if layout is not None and floats:  # which convention it holds is not ours to guess
+        kind = _dtype_kind(frames.dtype)
+        to_uint8 = ".to(torch.uint8)" if tensor else ".astype(np.uint8)"
+        if layout is not None and kind == "f":  # which convention it holds is not ours to guess
             as_frames, as_tensor = layout
-            to_uint8 = ".round().to(torch.uint8)" if tensor else ".round().astype(np.uint8)"
+            # float32, as from_uint8_frames returns: torch keeps a float16 or float64 array's dtype
+            single = "" if frames.dtype in (torch.float32, np.float32) else ".float()"
             hint = (
-                f"; 0-255 floats: {as_frames}{to_uint8}; [0, 1] floats: ({as_frames} * 255){to_uint8}; "
-                f"[-1, 1] floats: {as_tensor}"
+                f"; 0-255 floats: {as_frames}.round(){to_uint8}; [0, 1] floats: ({as_frames} * 255).round()"
+                f"{to_uint8}; [-1, 1] floats: {as_tensor}{single}"
             )
         elif layout is not None and uint8:
             hint = f"; as frames: {layout[0]}"
+        elif layout is not None and kind == "b":  # a mask's True is white, not 1 of 255
+            hint = f"; masks: {layout[0]}{to_uint8} * 255"
+        elif layout is not None and kind in "iu":
+            hint = f"; 0-255 integers: {layout[0]}{to_uint8}"
         raise ValueError(
             f"expected uint8 frames (T, H, W, 3), got {frames.dtype} of shape {tuple(frames.shape)}{hint}"
         )
     return frames
+
+
+def _dtype_kind(dtype: np.dtype | torch.dtype) -> str:
+    """numpy's kind of a numpy or torch ``dtype``: ``f`` floats, ``i``/``u`` integers, ``b`` bool, else ``?``."""
+    if isinstance(dtype, np.dtype):
+        return dtype.kind
+    if dtype.is_floating_point:
+        return "f"
+    if dtype == torch.bool:
+        return "b"
+    return "?" if dtype.is_complex else "i"
 
 
 def video_frames(video: torch.Tensor | np.ndarray, what: str = "video") -> np.ndarray:
