@@ -18,7 +18,7 @@ from typing import Any
 
 from streamt2v.io.folders import read_text_file
 from streamt2v.io.video import READ_VIDEO_SUFFIXES
-from streamt2v.wording import counted
+from streamt2v.wording import counted, first_few
 
 
 def file_key(name: str) -> str:
@@ -97,8 +97,7 @@ def named_at(names: list[str], lines: dict[str, str]) -> str:
     """``'a.mp4', 'b.mp4' (line 3, line 7)``: the first five of ``names``, ``...`` where there are more, and
     where the captions file names them."""
     where = [lines[f] for f in names[:5] if f in lines]
-    more = ", ..." if len(names) > 5 else ""
-    return ", ".join(map(repr, names[:5])) + more + (f" ({', '.join(where)})" if where else "")
+    return first_few([repr(f) for f in names], 5) + (f" ({', '.join(where)})" if where else "")
 
 
 def check_every_video_captioned(
@@ -135,8 +134,7 @@ def check_every_video_captioned(
             )
         raise ValueError(
             f"no caption for {counted(len(missing), 'video', one='a')} in {captions}: "
-            f"{', '.join(map(repr, missing[:5]))}{', ...' if len(missing) > 5 else ''}{also}"
-            + _broken_link(folder, absent)
+            f"{first_few([repr(m) for m in missing], 5)}{also}" + _broken_link(folder, absent)
         )
     if absent:
         raise FileNotFoundError(

@@ -39,7 +39,7 @@ from streamt2v.microworld.dataset import ClipSpec
 from streamt2v.train.captions import caption_rows, check_every_video_captioned, file_key
 from streamt2v.train.run_folder import holds_a_run
 from streamt2v.train.video_probe import VideoProbe, frame_rate, probe_video_file
-from streamt2v.wording import counted
+from streamt2v.wording import counted, first_few
 
 
 def _relative_to(
@@ -224,8 +224,7 @@ class VideoFolderDataset(Dataset):
         # each group with why it is left out: a hidden video for having no caption, another file for being
         # no video, a run's file for being the run's
         not_used = [
-            f"{len(names)} {what[len(names) > 1]} ({', '.join(map(repr, sorted(names)[:2]))}"
-            f"{', ...' if len(names) > 2 else ''})"
+            f"{len(names)} {what[len(names) > 1]} ({first_few([repr(n) for n in sorted(names)], 2)})"
             for names, what in (
                 (hidden, ("hidden video file without a caption", "hidden video files without a caption")),
                 (others, ("file that is not a video", "files that are not videos")),
@@ -366,8 +365,7 @@ class VideoFolderDataset(Dataset):
                 len(self.files),
                 self.folder,
                 s.size,
-                ", ".join(f"{name} ({side} px)" for name, side in small[:3])
-                + (", ..." if len(small) > 3 else ""),
+                first_few([f"{name} ({side} px)" for name, side in small]),
             )
         if len(rates) > 1:
             by_count = sorted(rates.items(), key=lambda kv: (-len(kv[1]), kv[0]))
