@@ -23,7 +23,7 @@ import torch
 
 from streamt2v.arguments import Arg, ArgumentIsADirectoryError
 from streamt2v.io.folders import home_path, looks_like_hub_id, named_path, saved_class_name
-from streamt2v.wording import counted
+from streamt2v.wording import counted, first_few
 
 logger = logging.getLogger(__name__)
 
@@ -126,9 +126,10 @@ def weight_file_problem(path: Path, what: str) -> str | None:
 
 # ModelScope T2V as the ModelScope library ships it (damo/text-to-video-synthesis), not in diffusers' format
 MODELSCOPE_LIBRARY_WEIGHTS = "text2video_pytorch_model.pth"
+MODELSCOPE_LIBRARY_AUTOENCODER = "VQGAN_autoencoder.pth"
 MODELSCOPE_LIBRARY_FOLDER = (
     f"ModelScope T2V in the ModelScope library's own format, {MODELSCOPE_LIBRARY_WEIGHTS} and "
-    "VQGAN_autoencoder.pth, which streamt2v does not read"
+    f"{MODELSCOPE_LIBRARY_AUTOENCODER}, which streamt2v does not read"
 )
 
 
@@ -144,7 +145,7 @@ def _folder_hint(folder: Path) -> list[object]:
         return [f" ({MODELSCOPE_LIBRARY_FOLDER}; not the StreamingT2V checkpoint)"]
     files = sorted(p.name for p in folder.iterdir() if p.suffix in (".ckpt", ".safetensors", ".pt", ".pth"))
     if files:
-        return [f" (it holds {', '.join(files[:3])}{', ...' if len(files) > 3 else ''})"]
+        return [f" (it holds {first_few(files)})"]
     return []
 
 

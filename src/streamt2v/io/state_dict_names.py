@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from streamt2v.arguments import Arg
-from streamt2v.io.checkpoint_file import MODELSCOPE_LIBRARY_WEIGHTS
+from streamt2v.io.checkpoint_file import MODELSCOPE_LIBRARY_AUTOENCODER, MODELSCOPE_LIBRARY_WEIGHTS
 from streamt2v.io.official_unet_keys import STAGE2_PREFIXES
 
 # the official VideoLDM state dict's prefixes: the stage-2 network's, then the other components'
@@ -107,7 +107,7 @@ def describe_foreign_state_dict(state_dict: Mapping[str, Any]) -> list[object] |
     if any(k.startswith("encoder.down.") for k in keys) and any(k.startswith("decoder.up.") for k in keys):
         return [
             "it is an autoencoder under the LDM names (encoder.down., decoder.up.), as the ModelScope library's "
-            "VQGAN_autoencoder.pth holds ModelScope T2V's, which streamt2v does not read",
+            f"{MODELSCOPE_LIBRARY_AUTOENCODER} holds ModelScope T2V's, which streamt2v does not read",
             *instead,
         ]
     if "embeddings.token_embedding.weight" in {k.removeprefix("text_model.") for k in keys} and (
