@@ -16,7 +16,7 @@ from pathlib import Path
 
 from streamt2v.io.checkpoint_file import format_size, weight_file_problem
 from streamt2v.io.folders import atomic_folder_leftovers, folder_listing, read_json_object
-from streamt2v.wording import counted
+from streamt2v.wording import counted, first_few
 
 logger = logging.getLogger(__name__)
 
@@ -43,9 +43,7 @@ def refuse_broken_links(folder: Path, what: str, read: Callable[[str], bool] = i
     broken = [p for p in sorted(folder.iterdir()) if read(p.name) and p.is_symlink() and not p.exists()]
     if not broken:
         return
-    shown = ", ".join(f"{p.name} -> {os.readlink(p)!r}" for p in broken[:3]) + (
-        ", ..." if len(broken) > 3 else ""
-    )
+    shown = first_few([f"{p.name} -> {os.readlink(p)!r}" for p in broken])
     if any("blobs" in Path(os.readlink(p)).parts for p in broken):
         why = (
             "a hub cache snapshot copied without the blobs/ its links point into? copy it with cp -rL (the "
@@ -103,7 +101,7 @@ def _missing_shard(folder: Path, variant: str | None, what: str) -> str | None:
     missing = [s for s in shards if isinstance(s, str) and not (folder / s).is_file()]
     if not missing:
         return None
-    named = ", ".join(repr(str(folder / s)) for s in missing[:3]) + (", ..." if len(missing) > 3 else "")
+    named = first_few([repr(str(folder / s)) for s in missing])
     return (
         f"{what} {named} named in {str(index)!r} {'is' if len(missing) == 1 else 'are'} missing "
         f"({len(missing)} of its {len(shards)} shards; found: {folder_listing(folder)}): an interrupted "
