@@ -176,15 +176,15 @@ def test_a_model_name_close_to_a_presets_is_given_the_preset_as_a_hint(tmp_path,
     )
 
 
-def test_a_crf_off_the_h264_scale_is_refused_before_loading(tmp_path, monkeypatch):
-    """``GenerateConfig(crf=-1)`` was taken: libx264 clipped it when the first chunk was written."""
+def test_a_crf_off_the_h264_scale_is_refused_when_the_config_is_made(tmp_path, monkeypatch):
+    """``GenerateConfig(crf=-1)`` was taken: libx264 clipped it when the first chunk was written; and
+    ``crf="8"`` was refused only once ``generate()`` ran, where the other fields are refused as given."""
     monkeypatch.chdir(tmp_path)
-    for crf in (-1, 52, 18.5):
-        cfg = GenerateConfig(output="o.mp4", prompt="a", stream=StreamConfig(num_frames=16), crf=crf)
+    for crf in (-1, 52, 18.5, "8"):
         with pytest.raises(
-            ValueError, match=rf"^crf must be an integer from 0 \(lossless\) to 51 .*, got {crf}"
+            ValueError, match=rf"^crf must be an integer from 0 \(lossless\) to 51 .*, got {crf!r}"
         ):
-            generate(cfg)
+            GenerateConfig(output="o.mp4", prompt="a", stream=StreamConfig(num_frames=16), crf=crf)
     assert list(tmp_path.iterdir()) == []
 
 

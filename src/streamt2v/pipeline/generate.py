@@ -11,7 +11,6 @@ appends it to the outputs; on Ctrl-C the run can continue with
 from __future__ import annotations
 
 import logging
-import numbers
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -56,7 +55,7 @@ from streamt2v.pipeline.setting_checks import SettingError
 from streamt2v.pipeline.step_counts import check_step_counts, recommended_note
 from streamt2v.pipeline.stream import Chunk, StepCallback, StreamConfig, StreamState, stream
 from streamt2v.pipeline.stream_config import OFFICIAL_SAMPLING
-from streamt2v.typed_values import plain_number
+from streamt2v.typed_values import is_number, plain_number
 from streamt2v.wording import counted
 
 if TYPE_CHECKING:
@@ -284,12 +283,11 @@ class GenerateConfig:
         if isinstance(self.device, torch.device):  # by its name, as config.json stores it
             object.__setattr__(self, "device", str(self.device))
         object.__setattr__(self, "dtype", dtype_field(self.dtype))
-        for name in ("fps", "crf"):  # numpy's numbers as Python's, which config.json stores
-            value = getattr(self, name)
-            if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-                object.__setattr__(self, name, int(value))
-            elif isinstance(value, numbers.Real) and not isinstance(value, bool):
-                object.__setattr__(self, name, float(value))
+        # refused here, as the other fields are (a resume takes the crf its run's encoder used: run_config);
+        # numpy's numbers as Python's, which config.json stores
+        object.__setattr__(self, "crf", check_crf(self.crf))
+        if is_number(self.fps):  # a bool is refused by its name as given (np.True_)
+            object.__setattr__(self, "fps", plain_number(self.fps))
         if self.fps is not None:  # a number, its range checked with the outputs' kinds (preflight)
             number = fps_number(self.fps)
             # a tensor, a Decimal: no JSON, which config.json takes as the float checked
@@ -496,8 +494,7 @@ def generate(
     given, given_model = cfg.stream, model
     # What the model recommends, where it is known before loading (a hub id's is read once it is loaded)
     recommended = sampler_before_loading(cfg.model) if model is None else model.sampler
-    # numpy's integers are taken as Python's (check_crf), which the run's config.json can store
-    cfg = replace(cfg, schedule_entries=tuple(schedule.entries), crf=check_crf(cfg.crf))
+    cfg = replace(cfg, schedule_entries=tuple(schedule.entries))
     inputs = read_run_inputs(cfg, plan=False)
     if recommended is not None:  # planned and checked before loading the model
         timesteps = (

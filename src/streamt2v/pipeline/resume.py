@@ -65,9 +65,14 @@ def run_config(run: RunDir) -> GenerateConfig:
     Its ``crf`` is the one its outputs are written at (:func:`_taken_crf`). A sampling setting it lacks (a
     run saved before the setting existed) is the official value, which the run was made with."""
     try:
-        cfg = GenerateConfig.from_dict(run.config)
+        # a crf a new run is refused (GenerateConfig checks it) as the one the run's outputs are written at
+        stored = {
+            **run.config,
+            "crf": _taken_crf(run.config.get("crf", DEFAULT_CRF), str(run.config.get("output")))[0],
+        }
+        cfg = GenerateConfig.from_dict(stored)
         _refuse_nulls(run)
-        return replace(cfg, stream=cfg.stream.resolved(), crf=_taken_crf(cfg.crf, cfg.output)[0])
+        return replace(cfg, stream=cfg.stream.resolved())
     except (ValueError, TypeError) as err:
         raise ValueError(
             f"{str(run.path / 'config.json')!r} cannot be resumed: {err}{_longer_chunks(run)}"
