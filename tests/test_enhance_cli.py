@@ -248,7 +248,7 @@ def test_cli_enhance_checks_everything_before_reading_or_loading(
             "--prompt 'docs/thesis.txt' is a file, not a prompt: give the prompt's text, or a prompt schedule "
             'inline (--prompt "$(cat docs/thesis.txt)" for a file of FRAME: prompt lines)',
         ),
-        (["--model", "/nonexistent"], "refiner folder '/nonexistent' does not exist"),
+        (["--model", "/nonexistent"], "--model '/nonexistent' does not exist"),
         (["-o", "e.txt"], "unknown suffix"),
         (["-o", "taken.mp4"], "'taken.mp4' already exists; pass --overwrite"),
         # the usual name of standard output: made a folder of PNG frames named '-'
@@ -544,3 +544,26 @@ def test_a_flag_near_resume_that_is_none_of_its_abbreviations_is_an_unrecognized
     assert capsys.readouterr().err.splitlines()[-1] == (
         "streamt2v enhance: error: unrecognized arguments: --resumed"
     )
+
+
+def test_refused_model_folders_are_named_by_the_flag_as_typed(tmp_path, monkeypatch, capsys):
+    """enhance --model refusals said 'refiner folder ...' (or no name at all), never --model, and a ~ came
+    back expanded: named by the flag and the value as typed, as generate names its --model."""
+    from streamt2v.cli import main
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)
+    write_video(tmp_path / "in.mp4", torch.rand(1, 3, 2, 32, 32) * 2 - 1, fps=8)
+    (tmp_path / "stage").mkdir()
+    (tmp_path / "stage" / "model_index.json").write_text('{"_class_name": "StreamingT2VModel"}')
+    (tmp_path / "afile").write_text("x")
+    home = str(tmp_path / "home" / "nothere")
+    for model, said in [
+        ("~/nothere", f"--model '~/nothere' ({home!r}) does not exist; the refiner is loaded from a local"),
+        ("owner/name", "--model 'owner/name' does not exist; the refiner is loaded from a local folder; if"),
+        ("stage", "--model 'stage' is a StreamingT2VModel folder (stages 1-2; model_index.json names"),
+        ("afile", "--model 'afile' is a file; give a diffusers-format model folder"),
+    ]:
+        assert main(["enhance", "in.mp4", "--prompt", "a cat", "-o", "o.mp4", "--model", model]) == 2
+        assert capsys.readouterr().err.startswith(f"error: {said}"), model

@@ -8,11 +8,12 @@ import shlex
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-from streamt2v.arguments import NAME_ONLY, Arg, logs_with_args
+from streamt2v.arguments import NAME_ONLY, Arg, logs_with_args, naming_arguments
 from streamt2v.cli import (
     chosen_device,
     integer_at_least,
     library_bars_off_if_quiet,
+    typed_path,
     user_path,
 )
 from streamt2v.cli.launched import refuse_a_launch
@@ -75,7 +76,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--model",
-        type=user_path,
+        type=typed_path,  # ~ expanded where it is read: refusals name it as typed (check_refiner_folder)
         default=None,
         help="diffusers-format refiner folder (unet/ vae/ text_encoder/ tokenizer/ scheduler/), or "
         "'microworld' for the shipped one; default: the shipped microworld refiner, for 32x32 inputs (it "
@@ -303,7 +304,8 @@ def _run(args: argparse.Namespace) -> int:
             check_shipped_refiner_fits(
                 args.model, size, subject=f"input frames are {size[1]}x{size[0]}", folder_arg=Arg("model")
             )
-        settings = checked_config(given, args.model)
+        with naming_arguments("model") as (model,):  # its refusals name --model, as generate's do
+            settings = checked_config(given, args.model, what=model)
     check_output_path(args.output, overwrite=args.overwrite)
     _check_not_the_input(Path(args.input), Path(args.output))
     if args.model is None:  # from the first frame: a size no default refiner is for fails before the read

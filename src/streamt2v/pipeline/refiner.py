@@ -375,17 +375,20 @@ def _check_recommended(recommended: Mapping[str, Any], folder: str | os.PathLike
     )
 
 
-def checked_config(settings: Mapping[str, Any], folder: str | os.PathLike | None) -> EnhanceConfig:
+def checked_config(
+    settings: Mapping[str, Any], folder: str | os.PathLike | None, *, what: str = "refiner folder"
+) -> EnhanceConfig:
     """The :class:`EnhanceConfig` stage 3 will run with the refiner in ``folder`` (None: one without a
     folder, the random-weight stand-in: no recommendation, a 1000-step schedule): ``settings`` over the
     folder's recommended ones (:func:`recommended_enhance`), as :meth:`Refiner.config` merges them once it is
     loaded, and its start step inside the folder's noise schedule; no weights are read. A refused setting
-    is an :class:`EnhanceSettingError` naming the values that were not given (:func:`explained`)."""
+    is an :class:`EnhanceSettingError` naming the values that were not given (:func:`explained`); a refused
+    folder is named by ``what`` (:func:`check_refiner_folder`)."""
     check_enhance_names(settings)
     recommended, refiner, schedule = {}, "the refiner", DEFAULT_SCHEDULER_CONFIG
     vae_factor = STAND_IN_VAE_FACTOR
     if folder is not None:
-        root = check_refiner_folder(folder)
+        root = check_refiner_folder(folder, what=what)
         recommended = recommended_enhance(root)
         _check_recommended(recommended, folder, root / "model_index.json")
         refiner = f"the refiner {root.name!r}"
@@ -408,18 +411,23 @@ def vae_scale_factor(folder: str | os.PathLike) -> int:
     return 2 ** (len(levels) - 1)
 
 
-def check_refiner_folder(path: str | os.PathLike, config: EnhanceConfig | None = None) -> Path:
+def check_refiner_folder(
+    path: str | os.PathLike, config: EnhanceConfig | None = None, *, what: str = "refiner folder"
+) -> Path:
     """Raise unless ``path`` is a local diffusers-format refiner folder (cheap: no weights are read). The
     refiner is loaded from local folders only; a missing path is reported as such, whatever its form. A
     stage-1/2 ``StreamingT2VModel`` folder is refused; other pipelines' folders (a zeroscope-style
     ``TextToVideoSDPipeline``) are accepted. A weight file that cannot be whole (a Git LFS pointer, an empty
     or cut-short file: :func:`~streamt2v.io.weight_files.check_weight_files`, headers only) is refused.
     With ``config``: its start step must fit the folder's noise schedule
-    (:func:`~streamt2v.pipeline.step_counts.check_start_step`)."""
-    return _checked_refiner(path, config).root
+    (:func:`~streamt2v.pipeline.step_counts.check_start_step`). Refusals name the folder by ``what`` (a
+    command's flag: ``enhance --model``), then as given (:func:`~streamt2v.io.folders.named_path`)."""
+    return _checked_refiner(path, config, what).root
 
 
-def _checked_refiner(path: str | os.PathLike, config: EnhanceConfig | None = None) -> FolderParts:
+def _checked_refiner(
+    path: str | os.PathLike, config: EnhanceConfig | None = None, what: str = "refiner folder"
+) -> FolderParts:
     """:func:`check_refiner_folder`'s checks, returning the weighted parts they checked (loaded by
     :meth:`Refiner.from_pretrained` without checking them again)."""
     root = refiner_folder(path)
@@ -433,21 +441,20 @@ def _checked_refiner(path: str | os.PathLike, config: EnhanceConfig | None = Non
         )
         # named as given, then as read where a ~ was expanded (as io.hub names a model folder)
         raise FileNotFoundError(
-            f"refiner folder {named_path(text)} does not exist; the refiner is loaded from a local "
-            f"folder{fetch}"
+            f"{what} {named_path(text)} does not exist; the refiner is loaded from a local folder{fetch}"
         )
     if not root.is_dir():
-        raise NotADirectoryError(f"refiner {str(path)!r} is a file; give a diffusers-format model folder")
+        raise NotADirectoryError(f"{what} {named_path(path)} is a file; give a diffusers-format model folder")
     for name, cls_name in NOT_A_REFINER.items():
         if saved_class_name(root / name, "refiner config") == cls_name:
             raise ValueError(
-                f"{str(path)!r} is a StreamingT2VModel folder (stages 1-2; {name} names {cls_name}), not a "
+                f"{what} {named_path(path)} is a StreamingT2VModel folder (stages 1-2; {name} names {cls_name}), not a "
                 "refiner; give a refiner folder (video UNet3DConditionModel, e.g. the shipped microworld-refiner)"
             )
     for part in REFINER_PARTS:
         if not (root / part).is_dir():
             raise FileNotFoundError(
-                f"refiner folder {str(path)!r} has no {part}/ (expected a diffusers-format video model with "
+                f"{what} {named_path(path)} has no {part}/ (expected a diffusers-format video model with "
                 f"unet/ vae/ text_encoder/ tokenizer/ scheduler/){_part_of_refiner_hint(path, root)}"
             )
     # a clone without git-lfs holds pointer text: named here, not in diffusers' words after minutes
@@ -455,7 +462,7 @@ def _checked_refiner(path: str | os.PathLike, config: EnhanceConfig | None = Non
     sched_file = root / "scheduler" / "scheduler_config.json"
     if not sched_file.is_file():
         raise FileNotFoundError(
-            f"refiner folder {str(path)!r} is missing its scheduler config {str(sched_file)!r}"
+            f"{what} {named_path(path)} is missing its scheduler config {str(sched_file)!r}"
         )
     if config is not None:
         check_start_step(config, read_json_object(sched_file, "refiner scheduler config"))
