@@ -274,17 +274,17 @@ def test_the_folder_and_the_captions_file_swapped_or_mistaken_are_named_as_such(
     caps = tmp_path / "caps.csv"
     caps.write_text("file,caption\na.mp4,red\n")
     with pytest.raises(
-        IsADirectoryError, match=rf"^captions file {tmp_path} is a folder; give the captions file"
+        IsADirectoryError, match=rf"^captions='{tmp_path}' is a folder; give the captions file"
     ):
-        read_captions(tmp_path)
+        read_captions(str(tmp_path))
     with pytest.raises(IsADirectoryError, match="is a folder"):
         VideoFolderDataset(tmp_path, tmp_path, ClipSpec(num_frames=2, size=16))
-    # the recipes' parameter to a Python caller, its flag on the command line
+    # the recipes' parameter to a Python caller, its flag on the command line, with the path as given
     with pytest.raises(
-        NotADirectoryError, match=rf"^video folder {caps} is a file; data takes the folder"
+        NotADirectoryError, match=rf"^data='{caps}' is a file, not a folder of videos$"
     ) as err:
-        VideoFolderDataset(caps, caps, ClipSpec(num_frames=2, size=16))
-    assert str(err.value.as_flags()) == f"video folder {caps} is a file; --data takes the folder of videos"
+        VideoFolderDataset(str(caps), caps, ClipSpec(num_frames=2, size=16))
+    assert str(err.value.as_flags()) == f"--data '{caps}' is a file, not a folder of videos"
     with pytest.raises(FileNotFoundError, match="does not exist"):
         read_captions(tmp_path / "gone.csv")
 

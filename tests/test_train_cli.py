@@ -181,7 +181,7 @@ def test_a_refused_run_leaves_no_parent_of_out_it_made(tmp_path, capsys):
     out = tmp_path / "typo_dir" / "deeper" / "run"
     argv = ["train", "vae", "--data", str(videos), "--captions", str(tmp_path / "x.csv"), "--steps", "1"]
     assert main([*argv, "--out", str(out)]) == 2
-    assert "captions file" in capsys.readouterr().err
+    assert "error: --captions " in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["videos"]
     from streamt2v.train.run_folder import make_run_folder, remove_made_folders
 
@@ -201,7 +201,7 @@ def test_a_refused_run_leaves_the_empty_folder_the_user_had(tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path)
     argv = ["train", "vae", "--data", "videos", "--captions", "x.csv", "--steps", "1", "--out", "typo/../run"]
     assert main(argv) == 2
-    assert "captions file" in capsys.readouterr().err
+    assert "error: --captions 'x.csv' does not exist" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "videos"]
     assert list((tmp_path / "run").iterdir()) == []
 

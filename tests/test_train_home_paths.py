@@ -147,3 +147,61 @@ def test_init_unet_and_degrade_vae_refusals_name_the_folder_as_given(home, capsy
     assert main(["train", "refiner", "-o", "o", *args]) == 2
     said = capsys.readouterr().err
     assert f"error: --set degrade_vae='~/vae' ('{home}/vae') needs --set degrade_scale ≥ 2" in said, said
+
+
+def test_train_names_its_data_captions_and_out_as_typed(home, capsys):
+    """--data, --captions and --out were expanded while parsing: their refusals named the expanded path
+    alone, and no flag ('video folder /home/me/nope does not exist'). Kept as typed, they are expanded at
+    use, named by the flag (the argument, to Python) as typed, then as read; a run still records them
+    expanded."""
+    from streamt2v.train.data import VideoFolderDataset
+    from streamt2v.train.resume_settings import recorded_recipe_config
+
+    (home / "videos").mkdir()
+    (home / "c.csv").write_text("file,caption\na.mp4,a cat\n")
+    (home / "notes.txt").write_text("")
+    fast = ["--steps", "1", "--cpu"]
+    for given, said in (
+        (["--data", "~/nope", "--captions", "~/c.csv"], f"--data '~/nope' ('{home}/nope') does not exist"),
+        (
+            ["--data", "~/videos", "--captions", "~/no.csv"],
+            f"--captions '~/no.csv' ('{home}/no.csv') does not",
+        ),
+        (
+            ["--data", "~/videos", "--captions", "~/videos"],
+            f"--captions '~/videos' ('{home}/videos') is a folder",
+        ),
+        (["--data", "~/videos"], f"--data '~/videos' ('{home}/videos') is a folder: pass --captions"),
+        (["-o", "~/notes.txt"], f"--out '~/notes.txt' ('{home}/notes.txt') is a file, not a run folder"),
+    ):
+        assert main(["train", "vae", "-o", "o", *fast, *given]) == 2
+        err = capsys.readouterr().err
+        assert f"error: {said}" in err, err
+    with pytest.raises(FileNotFoundError, match=rf"^data='~/nope' \('{home}/nope'\) does not exist$"):
+        VideoFolderDataset("~/nope", "~/c.csv", make_recipe("vae").clip_spec())
+    recorded = recorded_recipe_config(make_recipe("vae", data="~/videos", captions="~/c.csv"))
+    assert (recorded["data"], recorded["captions"]) == (str(home / "videos"), str(home / "c.csv"))
+
+
+def test_assemble_names_its_output_folder_and_scheduler_as_typed(home, capsys):
+    """assemble's output folder and --scheduler were named as read alone ('/home/me/m' already exists, 'no
+    scheduler config /home/me/nope/scheduler_config.json'): as typed, then as read, as its parts are."""
+    (home / "m").mkdir()
+    (home / "m" / "notes.txt").write_text("")
+    parts = [
+        "--unet",
+        "microworld",
+        "--init-unet",
+        "microworld",
+        "--vae",
+        "microworld",
+        "--clip",
+        "microworld",
+    ]
+    assert main(["assemble", "model", "~/m", *parts]) == 2
+    assert f"error: '~/m' ('{home}/m') already exists; pass --overwrite" in capsys.readouterr().err
+    assert main(["assemble", "model", "~/m", *parts, "--overwrite"]) == 2
+    assert f"error: '~/m' ('{home}/m') is not a model folder" in capsys.readouterr().err
+    assert main(["assemble", "model", "~/m2", *parts, "--scheduler", "~/nope"]) == 2
+    said = capsys.readouterr().err
+    assert f"error: --scheduler '~/nope' ('{home}/nope') holds no scheduler_config.json" in said, said

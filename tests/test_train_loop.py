@@ -448,7 +448,7 @@ def test_two_processes_take_the_steps_of_one_with_twice_the_accumulation(tmp_pat
 def test_a_leading_tilde_is_the_home_folder_as_on_the_command_line(tmp_path, monkeypatch):
     """train(..., "~/runs/x") made a folder named "~" in the working one, and a recipe's data="~/videos" read
     from there: the Python API takes ~ as the command line's path flags do."""
-    from streamt2v.train.recipes import FOLDER_OPTIONS, PATH_OPTIONS, recipe_classes, recipe_options
+    from streamt2v.train.recipes import PATH_OPTIONS, recipe_classes, recipe_options
     from streamt2v.train.resume_settings import recorded_recipe_config
 
     home, work = tmp_path / "home", tmp_path / "work"
@@ -463,12 +463,12 @@ def test_a_leading_tilde_is_the_home_folder_as_on_the_command_line(tmp_path, mon
         paths = {key: f"~/{key}" for key in PATH_OPTIONS if key in recipe_options(cls)}
         extra = {"degrade_scale": 2} if "degrade_vae" in paths else {}
         recipe = make_recipe(name, **paths, **extra)
-        # recorded expanded; the frozen folders kept as given, expanded where they are read (frozen.need_dir),
-        # so that their refusals name them as given
+        # recorded expanded; every path kept as given, expanded where it is read (frozen.need_dir,
+        # VideoFolderDataset, caption_rows), so that its refusals name it as given (data was expanded here)
         recorded = recorded_recipe_config(recipe)
         assert {key: recorded[key] for key in paths} == {key: str(home / key) for key in paths}, name
         kept = {key: getattr(recipe, key) for key in paths}
-        assert kept == {key: f"~/{key}" if key in FOLDER_OPTIONS else str(home / key) for key in paths}, name
+        assert kept == {key: f"~/{key}" for key in paths}, name
     assert tiny_vae().__class__(data="./~/videos").data == "./~/videos"  # a folder named ~ stays itself
 
 

@@ -81,8 +81,7 @@ def _settings(text: str) -> _TypedSettings:
 
 
 def _common(p: argparse.ArgumentParser, unet_help: str) -> None:
-    # the folders as typed: the library expands ~ at use, and its refusals name the parts so
-    # ('~/v' ('/home/me/v')); out_dir and --scheduler it names as read
+    # the folders as typed: the library expands ~ at use, and its refusals name them so ('~/v' ('/home/me/v'))
     p.add_argument("out_dir", type=typed_path, help="output folder (written atomically)")
     p.add_argument("--unet", type=typed_path, required=True, help=unet_help)
     p.add_argument(

@@ -23,7 +23,6 @@ from streamt2v.cli import (
     integer_at_least,
     say,
     typed_path,
-    user_path,
 )
 from streamt2v.cli.interrupts import InterruptSaidElsewhere
 from streamt2v.cli.launched import another_process_of_a_launch
@@ -35,8 +34,8 @@ from streamt2v.train.part_sources import TRAINED_SOURCES, shipped_what
 # The recipe options that have a flag (FLAG, its type, its help): the flag's dest is the recipe field, passed
 # only when given. Any other option: --set KEY=VALUE.
 _RECIPE_FLAGS: tuple[tuple[str, Any, str], ...] = (
-    ("--data", user_path, "'microworld' (default) or a folder of videos"),
-    ("--captions", user_path, "captions file for --data FOLDER (CSV/TSV file,caption; JSONL or JSON)"),
+    ("--data", typed_path, "'microworld' (default) or a folder of videos"),
+    ("--captions", typed_path, "captions file for --data FOLDER (CSV/TSV file,caption; JSONL or JSON)"),
     ("--size", int, "frame size in pixels (square; default 32, refiner 64)"),
     ("--num-frames", int, "frames per clip (base, stream: default 16; refiner: 24)"),
     (
@@ -116,7 +115,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--output",
         "--out",
         dest="out",
-        type=user_path,
+        type=typed_path,  # as typed, for its messages: train() expands ~
         required=True,
         help="run folder: checkpoints/, loss.jsonl, samples/, final/",
     )
@@ -306,8 +305,8 @@ def _train(args: argparse.Namespace) -> int:
     if args.resume:
         _take_the_runs_settings(args)
     options = {k: getattr(args, k) for k in _RECIPE_FIELDS if getattr(args, k) is not None}
-    # a path given by --set (captions=~/c.csv; zsh, and bash in quotes, leave the ~ after the '=') is
-    # expanded by the recipe, a folder option (init_unet=~/x) at use, as --vae is, so its refusals name it as typed
+    # every path, by its flag or by --set (captions=~/c.csv; zsh, and bash in quotes, leave the ~ after the
+    # '='), is expanded at use, so its refusals name it as typed
     options.update(args.options)
     recipe = make_recipe(args.recipe, **options)
     cfg = TrainConfig(
@@ -385,13 +384,12 @@ def _take_the_runs_settings(args: argparse.Namespace) -> None:
     out is neither a change nor refused as one (``--size`` of a run of 16 was its default, 32); typed ones
     stay as typed, a change the resume compares. Nothing where ``--out`` holds no run of this recipe (the
     resume says so)."""
-    from pathlib import Path
-
+    from streamt2v.io.folders import home_path
     from streamt2v.train.recipes import EARLIER_OPTION_NAMES, recipe_classes, recipe_options
     from streamt2v.train.run_folder import resumed_run_config
     from streamt2v.train.train_config import FLAGGED_SETTINGS, trains_on_the_cpu
 
-    saved = resumed_run_config(Path(args.out))
+    saved = resumed_run_config(home_path(args.out))
     if saved is None or saved.get("recipe") != args.recipe or args.recipe not in recipe_classes():
         return
     typed = set(typed_flags(args, "train"))

@@ -285,13 +285,14 @@ def refuse_existing(out: str | Path, overwrite: bool = False, *, model_folder: b
     """Raise :class:`ExistingOutputError` if ``out`` exists and ``overwrite`` is not set; call it before any
     slow work that writes ``out``. ``model_folder``: ``out`` is a model folder, replaced whole, so even with
     ``overwrite`` a file, or a folder that is neither empty nor a model folder (no ``model_index.json``: the
-    user's files), is refused."""
-    out = Path(out)
+    user's files), is refused. ``out`` as given: a leading ``~`` is the home folder, and it is named as given,
+    then as read (:func:`named_path`)."""
+    named, out = named_path(out), home_path(out)
     if out.exists() and not overwrite:
-        raise ExistingOutputError.advising_overwrite(repr(str(out)))
+        raise ExistingOutputError.advising_overwrite(named)
     if model_folder and out.exists() and not out.is_dir() and not out.is_symlink():
         raise FileExistsError(
-            f"{str(out)!r} is a file, not a model folder: overwriting replaces only a model folder or an "
+            f"{named} is a file, not a model folder: overwriting replaces only a model folder or an "
             "empty one; give another path"
         )
     if model_folder and out.is_dir() and not out.is_symlink() and not (out / "model_index.json").is_file():
@@ -299,7 +300,7 @@ def refuse_existing(out: str | Path, overwrite: bool = False, *, model_folder: b
         if held:
             shown = ", ".join(held[:3]) + (f" and {len(held) - 3} more" if len(held) > 3 else "")
             raise FileExistsError(
-                f"{str(out)!r} is not a model folder (no model_index.json) but holds {shown}: overwriting "
+                f"{named} is not a model folder (no model_index.json) but holds {shown}: overwriting "
                 "replaces only a model folder or an empty one; give another path"
             )
 
@@ -318,7 +319,7 @@ def refuse_inputs_inside(out_dir: str | os.PathLike[str], inputs: Mapping[str | 
         if path == out or out in path.parents:
             raise ArgumentValueError(
                 name,
-                f" {str(spec)!r} is inside the output folder {str(out_dir)!r}, which is written as a whole (",
+                f" {str(spec)!r} is inside the output folder {named_path(out_dir)}, which is written as a whole (",
                 Arg("overwrite", True),
                 " replaces it); write the model folder somewhere else",
             )

@@ -208,6 +208,11 @@ def training_scheduler(unet_dir: Path, scheduler: str | Path | None = None) -> d
     """The noise schedule a UNet was trained with (its run's ``final/scheduler``, or ``scheduler``), as the
     config of the DDIM sampler the folders name (sampling picks its solver by name from the same betas)."""
     file = _scheduler_dir(unet_dir, scheduler) / "scheduler_config.json"
+    if not file.is_file() and scheduler:  # named as typed: --scheduler '~/s' ('/home/me/s')
+        raise ArgumentFileNotFoundError(
+            as_given(scheduler, Arg("scheduler")),
+            " holds no scheduler_config.json (a run's final/scheduler folder)",
+        )
     if not file.is_file():
         raise ArgumentFileNotFoundError(
             f"no scheduler config {file} (pass ", Arg("scheduler"), ", a run's final/scheduler folder)"
@@ -295,9 +300,9 @@ def assemble_model(
     from streamt2v.models.unet import StreamingUNet
     from streamt2v.train.frozen import load_frozen_clip, load_frozen_vae
 
-    dest = home_path(dest)  # every path argument takes ~ as the command line does
+    given, dest = dest, home_path(dest)  # ~ as the command line takes it; named as given
     fps = _fps(fps)
-    refuse_existing(dest, overwrite)
+    refuse_existing(given, overwrite)
     unet_dir = _unet_folder(unet, "StreamingUNet", "unet", "a stream run", "model")
     sampler = checked_sampler(sampler, _stream_config(unet_dir))
     if fps is None:
@@ -314,8 +319,8 @@ def assemble_model(
     vae_given, vae_dir = _part(vae, recorded, "vae", Arg("vae"), unet_dir, "model")
     clip_given, clip_dir = _part(clip, recorded, "clip", Arg("clip"), unet_dir, "model")
     inputs = {Arg("unet"): unet_dir, Arg("init_unet"): init_dir, Arg("vae"): vae_dir, Arg("clip"): clip_dir}
-    refuse_inputs_inside(dest, {**inputs, Arg("scheduler"): _scheduler_dir(unet_dir, scheduler)})
-    refuse_existing(dest, overwrite, model_folder=True)  # the inputs' message first: it says more
+    refuse_inputs_inside(given, {**inputs, Arg("scheduler"): _scheduler_dir(unet_dir, scheduler)})
+    refuse_existing(given, overwrite, model_folder=True)  # the inputs' message first: it says more
     # after the parts: a missing --init-unet is named before the schedule of a UNet outside a run
     timesteps = int(training_scheduler(unet_dir, scheduler).get("num_train_timesteps", 1000))
     check_sampler_step_counts(sampler, int(_stream_config(unet_dir)["num_frames"]), timesteps)
@@ -458,8 +463,8 @@ def assemble_refiner(
     from streamt2v.pipeline.refiner import Refiner
     from streamt2v.train.frozen import load_frozen_clip, load_frozen_vae
 
-    dest = home_path(dest)  # every path argument takes ~ as the command line does
-    refuse_existing(dest, overwrite)
+    given, dest = dest, home_path(dest)  # ~ as the command line takes it; named as given
+    refuse_existing(given, overwrite)
     unet_dir = _unet_folder(unet, "UNet3DConditionModel", "unet", "a refiner or base run", "refiner")
     enhance = checked_enhance(enhance)
     overrides = checked_scheduler_options(scheduler_overrides)
@@ -467,8 +472,8 @@ def assemble_refiner(
     vae_given, vae_dir = _part(vae, recorded, "vae", Arg("vae"), unet_dir, "refiner")
     clip_given, clip_dir = _part(clip, recorded, "clip", Arg("clip"), unet_dir, "refiner")
     inputs = {Arg("unet"): unet_dir, Arg("vae"): vae_dir, Arg("clip"): clip_dir}
-    refuse_inputs_inside(dest, {**inputs, Arg("scheduler"): _scheduler_dir(unet_dir, scheduler)})
-    refuse_existing(dest, overwrite, model_folder=True)  # the inputs' message first: it says more
+    refuse_inputs_inside(given, {**inputs, Arg("scheduler"): _scheduler_dir(unet_dir, scheduler)})
+    refuse_existing(given, overwrite, model_folder=True)  # the inputs' message first: it says more
     text, _ = load_frozen_clip(clip_given)
     video_vae = load_frozen_vae(vae_given, dtype, recipe="refiner")
     net = _load_unet(UNet3DConditionModel, unet_dir, "unet", dtype).requires_grad_(False)

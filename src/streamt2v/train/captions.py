@@ -16,7 +16,8 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
-from streamt2v.io.folders import read_text_file
+from streamt2v.arguments import Arg, ArgumentFileNotFoundError, ArgumentIsADirectoryError
+from streamt2v.io.folders import home_path, named_path, read_text_file
 from streamt2v.io.video import READ_VIDEO_SUFFIXES
 from streamt2v.wording import counted, first_few
 
@@ -47,16 +48,23 @@ def read_captions(path: str | Path) -> dict[str, str]:
 
 
 def caption_rows(path: str | Path) -> tuple[dict[str, str], dict[str, str]]:
-    """:func:`read_captions` and where each file is named (``line 3``, or ``entry 2`` of a JSON document)."""
-    p = Path(path)
+    """:func:`read_captions` and where each file is named (``line 3``, or ``entry 2`` of a JSON document).
+    A leading ``~`` of ``path`` is the home folder; its refusals name it as typed (``--captions '~/c.csv'
+    ('/home/me/c.csv')``)."""
+    from streamt2v.train.frozen import as_given
+
+    p = home_path(path)
     if p.is_dir():
-        raise IsADirectoryError(f"captions file {p} is a folder; give the captions file ({CAPTION_FORMATS})")
+        raise ArgumentIsADirectoryError(
+            as_given(path, Arg("captions")), f" is a folder; give the captions file ({CAPTION_FORMATS})"
+        )
     if not p.is_file():
-        raise FileNotFoundError(f"captions file {p} does not exist")
+        raise ArgumentFileNotFoundError(as_given(path, Arg("captions")), " does not exist")
     suffix = p.suffix.lower()
     if suffix not in CAPTION_SUFFIXES:
         raise ValueError(
-            f"captions file {p} must be {', '.join(CAPTION_SUFFIXES[:-1])} or {CAPTION_SUFFIXES[-1]}"
+            f"captions file {named_path(path)} must be {', '.join(CAPTION_SUFFIXES[:-1])} or "
+            f"{CAPTION_SUFFIXES[-1]}"
         )
     with open(p, "rb") as f:
         utf16 = f.read(2) in (b"\xff\xfe", b"\xfe\xff")  # a spreadsheet's "Unicode text" export

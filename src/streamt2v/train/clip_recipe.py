@@ -26,7 +26,7 @@ from streamt2v.train.recipes import (
     SampleInputs,
     check_at_least,
     check_frames_per_sample,
-    expand_home_in_paths,
+    name_shipped_parts,
 )
 from streamt2v.train.word_tokenizer import build_word_tokenizer, caption_vocabulary
 
@@ -103,7 +103,7 @@ class ClipRecipe(DataOptions):
     min_word_count: int = 1
 
     def __post_init__(self) -> None:
-        expand_home_in_paths(self)
+        name_shipped_parts(self)
         check_frames_per_sample(self.frames_per_sample)
         sizes = (
             "hidden_size",

@@ -30,9 +30,10 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from streamt2v.arguments import Arg, ArgumentNotADirectoryError, ArgumentValueError
+from streamt2v.arguments import Arg, ArgumentFileNotFoundError, ArgumentNotADirectoryError, ArgumentValueError
 from streamt2v.io.damage import shortfall_hint
 from streamt2v.io.decoding import DecodedFrames
+from streamt2v.io.folders import home_path
 from streamt2v.io.frame_seek import pick_frames
 from streamt2v.io.video import READ_VIDEO_SUFFIXES
 from streamt2v.microworld.dataset import ClipSpec
@@ -178,13 +179,16 @@ class VideoFolderDataset(Dataset):
     """
 
     def __init__(self, folder: str | Path, captions: str | Path, spec: ClipSpec, seed: int = 0) -> None:
-        self.folder = Path(folder)
+        from streamt2v.train.frozen import as_given
+
+        # ~ expanded here, at use: the refusals name the folder as typed (--data '~/v' ('/home/me/v'))
+        self.folder = home_path(folder)
         if self.folder.is_file():
             raise ArgumentNotADirectoryError(
-                f"video folder {self.folder} is a file; ", Arg("data"), " takes the folder of videos"
+                as_given(folder, Arg("data")), " is a file, not a folder of videos"
             )
         if not self.folder.is_dir():
-            raise FileNotFoundError(f"video folder {self.folder} does not exist")
+            raise ArgumentFileNotFoundError(as_given(folder, Arg("data")), " does not exist")
         caps, lines = caption_rows(captions)
         caps = _relative_to(caps, self.folder, captions, lines)
         lines = _relative_to(lines, self.folder, captions)
@@ -206,7 +210,7 @@ class VideoFolderDataset(Dataset):
             if key not in caps and any(is_run(path.parents[k]) for k in range(len(rel.parts) - 1)):
                 runs.append(key)
             elif path.suffix.lower() not in READ_VIDEO_SUFFIXES:
-                if key not in caps and os.path.abspath(path) != os.path.abspath(captions):
+                if key not in caps and os.path.abspath(path) != os.path.abspath(home_path(captions)):
                     others.append(key)
             elif any(part.startswith(".") for part in rel.parts) and key not in caps:
                 hidden.append(key)
@@ -237,7 +241,7 @@ class VideoFolderDataset(Dataset):
         self._left_out = f"; not used: {' and '.join(not_used)}" if not_used else ""
         self.files = sorted(caps)
         self.captions = caps
-        self.captions_file = Path(captions)
+        self.captions_file = home_path(captions)
         self.lines = lines  # where the captions file names each file ("line 3", "entry 2")
         self.paths = {f: videos.get(f, self.folder / f) for f in self.files}
         self.spec = spec

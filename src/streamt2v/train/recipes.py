@@ -17,7 +17,6 @@ Each recipe is a dataclass of its model/data settings (saved in every checkpoint
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar, get_type_hints
@@ -27,6 +26,7 @@ import torch
 from torch.utils.data import Dataset
 
 from streamt2v.arguments import NAME_ONLY, Arg, ArgumentValueError, RecipeOption
+from streamt2v.io.folders import named_path
 from streamt2v.microworld.dataset import ClipSpec, MicroworldDataset
 from streamt2v.microworld.render import FPS
 from streamt2v.train.word_tokenizer import caption_words
@@ -37,9 +37,9 @@ logger = logging.getLogger(__name__)
 
 # Recipe options that name a file or folder (``data`` unless it is ``"microworld"``). A run records them
 # absolute (:func:`streamt2v.train.resume_settings.recorded_recipe_config`), so ``assemble`` and
-# ``train --resume`` read its record from any working folder; the recipe itself keeps them as given.
-# The path options read where they are used (``frozen.need_dir``, which expands ``~``), kept as given so
-# that their refusals name them so (``vae='~/v' ('/home/me/v')``); the others are expanded in the recipe.
+# ``train --resume`` read its record from any working folder; the recipe itself keeps them as given, and
+# each is read where it is used (``frozen.need_dir``, ``data.VideoFolderDataset``, ``captions.caption_rows``,
+# which expand ``~``), so that their refusals name them so (``vae='~/v' ('/home/me/v')``).
 FOLDER_OPTIONS: tuple[str, ...] = (
     "vae",
     "clip",
@@ -87,24 +87,17 @@ def is_path_option(key: str, value: Any) -> bool:
     )
 
 
-def expand_home_in_paths(recipe: Any) -> None:
-    """A leading ``~`` of each path option of ``recipe`` but the :data:`FOLDER_OPTIONS` (expanded at use) as
-    the home folder, as the command line's path flags take it: ``data="~/videos"`` read a folder named ``~``
-    in the working one; ``microworld`` for a part of the shipped models as its folder
-    (``frozen.shipped_part``: ``clip="microworld"``), which the run records and ``assemble`` reads. A run
-    records every path expanded (``resume_settings.recorded_recipe_config``). For ``__post_init__``."""
+def name_shipped_parts(recipe: Any) -> None:
+    """``microworld`` for a part of the shipped models as its folder (``frozen.shipped_part``:
+    ``clip="microworld"``), which the run records and ``assemble`` reads. The other paths stay as given (a
+    leading ``~`` is expanded at use); a run records every path expanded
+    (``resume_settings.recorded_recipe_config``). For ``__post_init__``."""
     from streamt2v.train.frozen import shipped_part
 
     for key in PATH_OPTIONS:
-        value = getattr(recipe, key, None)
-        shipped = shipped_part(key, value, getattr(recipe, "name", ""))
+        shipped = shipped_part(key, getattr(recipe, key, None), getattr(recipe, "name", ""))
         if shipped is not None:
             setattr(recipe, key, shipped)
-            continue
-        if key in FOLDER_OPTIONS:
-            continue
-        if isinstance(value, (str, os.PathLike)) and os.fspath(value).startswith("~"):
-            setattr(recipe, key, os.path.expanduser(os.fspath(value)))
 
 
 # The seed of the samples a run's sample videos show (new scenes on the microworld, other clips of a folder).
@@ -183,7 +176,7 @@ class DataOptions:
 
             raise ArgumentValueError(
                 Arg("data"),
-                f" {self.data!r} is a folder: pass ",
+                f" {named_path(self.data)} is a folder: pass ",
                 Arg("captions"),
                 f", its captions file ({CAPTION_FORMATS})",
             )

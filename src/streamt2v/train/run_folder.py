@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
 from pathlib import Path
@@ -17,6 +18,7 @@ from streamt2v.io.folders import (
     ExistingOutputError,
     atomic_folder_leftovers,
     atomic_write_file,
+    named_path,
     remove_leftovers,
 )
 from streamt2v.io.output_paths import remove_stale_temporaries
@@ -151,20 +153,20 @@ class RunFolderInUseError(NamesArguments, RuntimeError):
     """Another process trains in the run folder (it holds ``RUN_LOCK``)."""
 
 
-def lock_run_folder(out: Path) -> IO[str] | None:
+def lock_run_folder(out: Path, given: str | os.PathLike | None = None) -> IO[str] | None:
     """Take ``out`` (made if missing) for this process, before anything there is read or written, and hold
     it until :func:`streamt2v.io.locks.release` or the process ends, however it ends: two runs started on one
     ``--out`` (a job relaunched with ``--resume`` while the first still runs) would both write its
     checkpoints and loss log. Main process only (the others of a launch write nothing there). A folder
     holding nothing but the lock is an empty one (:func:`check_out_dir`). A file at ``out`` is not taken
-    (None): :func:`check_out_dir` refuses it by name."""
+    (None): :func:`check_out_dir` refuses it by name. ``given``: ``out`` as typed, which a refusal names."""
     if out.exists() and not out.is_dir():
         return None
     out.mkdir(parents=True, exist_ok=True)
     try:
         return locks.acquire(out / RUN_LOCK)
     except locks.LockedError as err:
-        raise _in_use(out, err.holder) from None
+        raise _in_use(named_path(out if given is None else given), err.holder) from None
 
 
 def make_run_folder(out: Path) -> list[Path]:
@@ -195,10 +197,11 @@ def remove_made_folders(made: list[Path]) -> None:
             return
 
 
-def _in_use(out: Path, holder: str) -> RunFolderInUseError:
+def _in_use(named: str, holder: str) -> RunFolderInUseError:
+    """The refusal of the run folder ``named`` (:func:`named_path`) that process ``holder`` runs in."""
     return RunFolderInUseError(
         OUT_DIR,
-        f" {str(out)!r} is in use by another training process (pid {holder}); wait for it to finish, "
+        f" {named} is in use by another training process (pid {holder}); wait for it to finish, "
         "or stop it before resuming, or give another ",
         OUT_DIR,
     )
@@ -275,34 +278,36 @@ def _recipe_of_checkpoints(root: Path) -> str | None:
 OUT_DIR = FlaggedArg("out_dir", flag="--out")
 
 
-def check_out_dir(out: Path, recipe: Recipe, resume: bool) -> None:
+def check_out_dir(out: Path, recipe: Recipe, resume: bool, given: str | os.PathLike | None = None) -> None:
     """Refuse an ``out`` that would lose what is there: without ``resume`` any non-empty folder (a run's
     ``final/`` and log, or the user's files); with it, a non-empty folder that is not a run of this
-    recipe. ``resume`` without a checkpoint starts at step 0 (a preempted job's first launch)."""
+    recipe. ``resume`` without a checkpoint starts at step 0 (a preempted job's first launch). ``given``:
+    ``out`` as typed (``~/runs/b``), which the messages name, then as read (:func:`named_path`)."""
+    named = named_path(out if given is None else given)
     if not out.exists():
         if resume:
-            logger.warning("%s does not exist: nothing to resume, starting a new run there", out)
+            logger.warning("%s does not exist: nothing to resume, starting a new run there", named)
         return
     if not out.is_dir():
-        raise ExistingOutputError(OUT_DIR, f" {str(out)!r} is a file, not a run folder")
+        raise ExistingOutputError(OUT_DIR, f" {named} is a file, not a run folder")
     holder = locks.holder(out / RUN_LOCK)
     if holder is not None:  # before the others: their advice (--resume) would lead only to this refusal
-        raise _in_use(out, holder)
+        raise _in_use(named, holder)
     if _only_stale_temporaries(out):
         if resume:  # made by lock_run_folder, or left by a run killed before it wrote its config
-            logger.warning("%s holds no run yet: nothing to resume, starting a new run there", out)
+            logger.warning("%s holds no run yet: nothing to resume, starting a new run there", named)
         return
     if not resume:
         if _run_without_checkpoint(out):
             raise ExistingOutputError(
-                f"{out} holds a run stopped before its first checkpoint: pass ",
+                f"{named} holds a run stopped before its first checkpoint: pass ",
                 Arg("resume", True),
                 " to start it again with the same settings, delete the folder to start with other settings, "
                 "or give another ",
                 OUT_DIR,
             )
         raise ExistingOutputError(
-            f"{out} is not empty; pass ",
+            f"{named} is not empty; pass ",
             Arg("resume", True),
             " to continue the run there, or another ",
             OUT_DIR,
@@ -316,8 +321,8 @@ def check_out_dir(out: Path, recipe: Recipe, resume: bool) -> None:
         saved = _recipe_of_checkpoints(out / "checkpoints")
         if saved is None:
             raise ExistingOutputError(
-                OUT_DIR, f" {out} is not empty and is not a training run (no readable {config.name})"
+                OUT_DIR, f" {named} is not empty and is not a training run (no readable {config.name})"
             ) from None
         logger.warning("%s is unreadable: taking the run's recipe from its checkpoints", config)
     if saved != recipe.name:
-        raise ValueError(f"cannot resume {out}: it is a {saved!r} run, this is {recipe.name!r}")
+        raise ValueError(f"cannot resume {named}: it is a {saved!r} run, this is {recipe.name!r}")

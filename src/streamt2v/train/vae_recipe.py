@@ -26,7 +26,7 @@ from streamt2v.train.recipes import (
     SampleInputs,
     check_at_least,
     check_frames_per_sample,
-    expand_home_in_paths,
+    name_shipped_parts,
     option_arg,
     write_sample,
 )
@@ -113,7 +113,7 @@ class VAERecipe(DataOptions):
     decoder_only_from: str = ""
 
     def __post_init__(self) -> None:
-        expand_home_in_paths(self)
+        name_shipped_parts(self)
         check_frames_per_sample(self.frames_per_sample)
         check_at_least(self, 1, "scaling_samples", "layers_per_block", "latent_channels", "norm_num_groups")
         check_at_least(self, 0, "kl_weight")

@@ -42,7 +42,7 @@ from streamt2v.train.recipes import (
     DataOptions,
     SampleInputs,
     check_at_least,
-    expand_home_in_paths,
+    name_shipped_parts,
     option_arg,
     write_sample,
 )
@@ -248,7 +248,7 @@ class BaseRecipe(DataOptions):
     def __post_init__(self) -> None:
         from streamt2v.sampling.schedulers import TIMESTEP_SPACINGS
 
-        expand_home_in_paths(self)
+        name_shipped_parts(self)
         with naming_arguments(option_arg("noise_correlation")) as (correlation,):
             check_correlation(self.noise_correlation, correlation)
         check_at_least(self, 1, "sample_steps", "num_train_timesteps")
