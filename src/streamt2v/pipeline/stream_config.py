@@ -7,8 +7,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-import torch
-
 from streamt2v.pipeline.chunking import MAX_CHUNK_FRAMES, check_chunk_frames, validate_sizes
 from streamt2v.pipeline.setting_checks import SettingError, check_seed
 from streamt2v.sampling.noise import check_correlation
@@ -139,8 +137,9 @@ class StreamConfig:
         return OFFICIAL_SAMPLING[name] if value is None and name in OFFICIAL_SAMPLING else value
 
     def _check(self) -> None:
-        if isinstance(self.seed, torch.Generator):  # told how to pass its seed, as from_preset(seed=) is
-            check_seed(self.seed)
+        # the seed first, before type_fields: its refusal says the range, and tells a torch.Generator how to
+        # pass its seed (as from_preset(seed=) does), where type_fields would only say "must be an integer"
+        check_seed(self.seed)
         type_fields(self)  # a wrong type fails here naming the setting, not inside a scheduler or torch.randn
         if self.num_frames < 1:
             raise ValueError(f"num_frames must be an integer >= 1, got {shown_number(self.num_frames)}")
@@ -149,7 +148,6 @@ class StreamConfig:
                 f"num_frames must be at most {MAX_FRAMES:,} (the chunk plan is built up front), got "
                 f"{_shown_count(self.num_frames)}"
             )
-        check_seed(self.seed)
         for name in ("steps", "init_steps"):
             if self._setting(name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {shown_number(self._setting(name))}")
