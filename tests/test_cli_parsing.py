@@ -205,6 +205,12 @@ def test_an_unknown_option_is_the_error_of_its_command(line, command, capsys):
             "unrecognized arguments: --seed (streamt2v takes -h/--help, -v/--verbose, --version before its "
             "COMMAND; --seed is generate's option: put it after generate)",
         ),
+        (  # the command's flag misspelt before it: the flag it is likely for, as after the command
+            "--stpes=3 generate a",
+            "streamt2v [options] COMMAND ...",
+            "unrecognized arguments: --stpes=3 (--steps?) (streamt2v takes -h/--help, -v/--verbose, --version "
+            "before its COMMAND; a command's own options go after it: streamt2v COMMAND --help lists them)",
+        ),
         (  # --unet is assemble model's, not assemble's
             "--unet u assemble model out",
             "streamt2v [options] COMMAND ...",
@@ -536,6 +542,23 @@ def test_generate_prompt_is_enhances_spelling_of_prompt_and_a_file_is_a_schedule
         ("assemble model out --unet u --overwite", "--overwite (--overwrite?)"),
         ("generate p --frobnicate", "--frobnicate"),  # like no flag: none named
         ("generate p --no-overwrite", "--no-overwrite (--overwrite is off unless given)"),
+        # never the opposite of what was typed: --no-seed was (--seed?), --progress (--no-progress?)
+        ("generate p --no-overwrit", "--no-overwrit (--overwrite is off unless given)"),
+        ("generate p --no-seed 3", "--no-seed (--seed takes a value; leave it out for its default) 3"),
+        ("generate p --no-model m", "--no-model (--model takes a value; leave it out for its default) m"),
+        ("generate p --no-output o", "--no-output (--output takes a value; leave it out for its default) o"),
+        ("generate p --no-png-dir", "--no-png-dir (--png-dir takes a value; leave it out for its default)"),
+        ("generate p --no-dtype", "--no-dtype (--dtype takes a value; leave it out for its default)"),
+        ("generate p --no-device", "--no-device (--device takes a value; leave it out for its default)"),
+        ("convert a b --no-dtype", "--no-dtype (--dtype takes a value; leave it out for its default)"),
+        ("generate p --no-anchor", "--no-anchor (--anchor takes a value; leave it out for its default)"),
+        ("generate p --no-steps 3", "--no-steps (--steps takes a value; leave it out for its default) 3"),
+        ("generate p --no-enhanse", "--no-enhanse (--no-enhance?)"),  # a misspelt negative: the negative
+        ("generate p --progress", "--progress (on unless --no-progress is given)"),
+        ("train vae --out o --progress", "--progress (on unless --no-progress is given)"),
+        ("convert a b --progres", "--progres (on unless --no-progress is given)"),
+        ("convert a b --strict", "--strict (on unless --no-strict is given)"),
+        ("generate p --STEPS 3", "--STEPS (--steps?) 3"),  # capitals as a typo (--Steps had a hint)
     ],
 )
 def test_a_misspelt_flag_is_refused_with_the_flag_it_is_likely_for(line, error, capsys):

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import argparse
 
-from streamt2v.wording import close_name
-
 
 def option_named(parser: argparse.ArgumentParser, arg: str) -> tuple[argparse.Action, str] | None:
     """The option of ``parser`` that ``arg`` (``--he``, ``--out=x``) names and the flag it stands for, typed
@@ -71,19 +69,44 @@ def aliases_typed(parser: argparse.ArgumentParser, argv: list[str]) -> dict[str,
 
 def unrecognized_worded(parser: argparse.ArgumentParser, extras: list[str]) -> str:
     """``extras``, arguments ``parser`` took no option or positional for, for its refusal: a misspelt flag
-    with the one it is likely for (``--stpes (--steps?)``, ``-steps`` too); the negative of a flag that is off
-    unless given (``--no-overwrite``) saying so, where the close name would be the flag it negates."""
-    flags = parser._option_string_actions
-    # compared without their dashes, which made any two flags alike (--frobnicate: --frames?)
-    known = [flag[2:] for flag in flags if flag.startswith("--")]
+    with the one it is likely for (``--stpes (--steps?)``, ``-steps`` and ``--STEPS`` too). A hint never names
+    the opposite of what was typed: ``--no-X`` (or a near miss) of a flag that is off unless given or takes a
+    value says so (``--no-seed (--seed takes a value; leave it out for its default)``), and ``--X`` where only
+    ``--no-X`` exists says that X is on unless it is given."""
     worded = []
     for arg in extras:
         typed = arg.split("=", 1)[0]
-        negated = "--" + typed.removeprefix("--no-")
-        if typed.startswith("--no-") and isinstance(flags.get(negated), argparse._StoreTrueAction):
-            arg += f" ({negated} is off unless given)"
-        elif len(typed) > 2 and typed[0] == "-" and " " not in typed:
-            close = close_name(typed.lstrip("-"), known, cutoff=0.7)
-            arg += f" (--{close}?)" if close else ""
+        if len(typed) > 2 and typed[0] == "-" and " " not in typed and not option_named(parser, typed):
+            hint = _hint(parser, typed.lstrip("-").lower())
+            arg += f" ({hint})" if hint else ""
         worded.append(arg)
     return " ".join(worded)
+
+
+def _hint(parser: argparse.ArgumentParser, name: str) -> str | None:
+    """The hint for ``name``, a flag ``parser`` lacks, as typed without its dashes (:func:`unrecognized_worded`)."""
+    from streamt2v.wording import close_name  # here: difflib is no cost to a command line that parses
+
+    flags = parser._option_string_actions
+    # compared without their dashes, which made any two flags alike (--frobnicate: --frames?)
+    known = [flag[2:] for flag in flags if flag.startswith("--")]
+    negatives = [flag for flag in known if flag.startswith("no-")]
+    if name.startswith(
+        "no-"
+    ):  # the negative of a flag (or a near miss of one) that has none, or a misspelt one
+        positives = [flag for flag in known if not flag.startswith("no-")]
+        meant = name[3:] if name[3:] in positives else close_name(name[3:], positives, cutoff=0.7)
+        if meant is None:
+            close = close_name(name, negatives, cutoff=0.7)
+            return f"--{close}?" if close else None
+        if "no-" + meant in known:
+            return f"--no-{meant}?"
+        if flags[f"--{meant}"].nargs == 0:
+            return f"--{meant} is off unless given"
+        return f"--{meant} takes a value; leave it out for its default"
+    if "no-" + name in negatives:
+        return f"on unless --no-{name} is given"
+    close = close_name(name, known, cutoff=0.7)
+    if close in negatives and not name.startswith("no"):  # --progres: --no-progress is its opposite
+        return f"on unless --{close} is given"
+    return f"--{close}?" if close else None
