@@ -29,6 +29,38 @@ def _run(tmp_path, stream: StreamConfig, model=None):
     return steps, stored
 
 
+def _stopped_run(tmp_path, sampler: dict, *, by_folder: bool):
+    """A tiny model with `sampler` and a 20-frame run of it stopped in its first chunk (none finished), the model
+    given by its saved folder or loaded: the model, the run's config.json and what it stores."""
+    model = StreamingT2VModel.from_preset("tiny", device="cpu", seed=0)
+    model.sampler = sampler
+    folder = model.save_pretrained(tmp_path / "m") if by_folder else None
+
+    def stop(chunk, step, steps):
+        raise KeyboardInterrupt
+
+    cfg = GenerateConfig(
+        output=str(tmp_path / "v.mp4"),
+        stream=StreamConfig(num_frames=20),
+        prompt="a red circle",
+        run_dir=str(tmp_path / "run"),
+        model=None if folder is None else str(folder),
+        device="cpu",
+    )
+    with pytest.raises(KeyboardInterrupt):
+        generate(cfg, model=None if by_folder else model, on_step=stop)
+    config = tmp_path / "run" / "config.json"
+    return model, config, json.loads(config.read_text())
+
+
+def _refused_resume(config, message: str, **resume_args) -> None:
+    from streamt2v.pipeline.resume import resume_generate
+
+    with pytest.raises(ValueError) as err:
+        resume_generate(config.parent, **resume_args)
+    assert str(err.value) == f"{str(config)!r} cannot be resumed: {message}"
+
+
 def test_the_shipped_models_recommended_steps_are_used_and_a_given_value_wins(tmp_path):
     from streamt2v.pipeline.model_loading import recommended_sampler
 
@@ -242,25 +274,9 @@ def test_a_run_storing_null_for_a_sampling_setting_is_refused_naming_it(tmp_path
     values a run not given them took, where the model says them before it loads (else where to read them)."""
     from streamt2v.pipeline.resume import resume_generate
 
-    model = StreamingT2VModel.from_preset("tiny", device="cpu", seed=0)
-    model.sampler = {"steps": 1, "init_steps": 1, "chunk_frames": 12}
-    folder = model.save_pretrained(tmp_path / "m")
-
-    def stop(chunk, step, steps):
-        raise KeyboardInterrupt
-
-    cfg = GenerateConfig(
-        output=str(tmp_path / "v.mp4"),
-        stream=StreamConfig(num_frames=20),
-        prompt="a red circle",
-        run_dir=str(tmp_path / "run"),
-        model=str(folder),
-        device="cpu",
+    _, config, stored = _stopped_run(
+        tmp_path, {"steps": 1, "init_steps": 1, "chunk_frames": 12}, by_folder=True
     )
-    with pytest.raises(KeyboardInterrupt):
-        generate(cfg, on_step=stop)  # in the first chunk: none finished
-    config = tmp_path / "run" / "config.json"
-    stored = json.loads(config.read_text())
     asked = "where a run stores the value it was made with: set"
     for nulls, model, message in [
         (
@@ -291,9 +307,7 @@ def test_a_run_storing_null_for_a_sampling_setting_is_refused_naming_it(tmp_path
     ]:
         edited = {**stored, "model": model, "stream": {**stored["stream"], **dict.fromkeys(nulls)}}
         config.write_text(json.dumps(edited))
-        with pytest.raises(ValueError) as err:
-            resume_generate(tmp_path / "run")
-        assert str(err.value) == f"{str(config)!r} cannot be resumed: {message}"
+        _refused_resume(config, message)
     config.write_text(json.dumps(stored))
     chunks = []
     resume_generate(tmp_path / "run", on_chunk=chunks.append)
@@ -304,33 +318,15 @@ def test_a_run_given_its_model_loaded_is_not_told_the_shipped_models_recommendat
     """A run made with a model given loaded (generate(cfg, model=...)) stores model null and no fingerprint: a
     null sampling setting was told the shipped model's recommendation ("the model's recommended 10" for steps),
     another model's. It is told where to read the value: the sampler of the model it was given."""
-    from streamt2v.pipeline.resume import resume_generate
-
-    model = StreamingT2VModel.from_preset("tiny", device="cpu", seed=0)
-    model.sampler = {"steps": 1, "init_steps": 1}
-
-    def stop(chunk, step, steps):
-        raise KeyboardInterrupt
-
-    cfg = GenerateConfig(
-        output=str(tmp_path / "v.mp4"),
-        stream=StreamConfig(num_frames=20),
-        prompt="a red circle",
-        run_dir=str(tmp_path / "run"),
-        device="cpu",
-    )
-    with pytest.raises(KeyboardInterrupt):
-        generate(cfg, model=model, on_step=stop)
-    config = tmp_path / "run" / "config.json"
-    stored = json.loads(config.read_text())
+    model, config, stored = _stopped_run(tmp_path, {"steps": 1, "init_steps": 1}, by_folder=False)
     assert stored["model"] is None
     config.write_text(json.dumps({**stored, "stream": {**stored["stream"], "steps": None}}))
-    with pytest.raises(ValueError) as err:
-        resume_generate(tmp_path / "run", model=model)
-    assert str(err.value) == (
-        f"{str(config)!r} cannot be resumed: stream setting steps is null, where a run stores the value it was "
-        "made with: set it to that value (where the run was not given it: the model's recommendation (the "
-        f"sampler of the model the run was given loaded), else the official {OFFICIAL_SAMPLING['steps']})"
+    _refused_resume(
+        config,
+        "stream setting steps is null, where a run stores the value it was made with: set it to that value (where "
+        "the run was not given it: the model's recommendation (the sampler of the model the run was given loaded), "
+        f"else the official {OFFICIAL_SAMPLING['steps']})",
+        model=model,
     )
 
 
