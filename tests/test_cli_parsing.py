@@ -579,16 +579,21 @@ def test_generate_takes_no_enhance_as_its_default():
 
 
 def test_the_flags_as_typed_skip_option_values_that_begin_with_a_dash():
-    """A value with a space is an option's value to argparse however it begins (``--negative-prompt "-n
-    blurry"``): it was read as the flag -n, and a refusal of --frames named -n."""
+    """An option's value is no flag however it begins (``--seed 5 --negative-prompt "-x y"``,
+    ``--negative-prompt="-n blurry"``), and a word that argparse reads as a short flag with its value is that
+    flag, space or not (``"-n 9"``: was skipped for its space, so a refusal of --frames named --frames). Each
+    command line is one argparse accepts (``--negative-prompt "-n blurry"`` it refuses: -n is a flag)."""
     from streamt2v.cli.flag_spellings import spellings
 
     parser = build_parser()._subparsers._group_actions[0].choices["generate"]
-    line = ["p", "--frames", "9", "--negative-prompt", "-n blurry", "--num-f", "8", "-vn7"]
-    assert spellings(parser, line[:5]) == {"frames": "--frames", "negative_prompt": "--negative-prompt"}
-    assert spellings(parser, line[:7])["frames"] == "--num-frames"  # an abbreviation as its flag
+    line = ["p", "--frames", "9", "--negative-prompt=-n blurry", "--num-f", "8", "-vn7"]
+    valued = ["p", "--seed", "5", "--negative-prompt", "-x y"]
+    spaced = ["p", "--frames", "9", "-n 8"]
+    for accepted in (line, valued, spaced):
+        parser.parse_args(accepted)
+    assert spellings(parser, line[:4]) == {"frames": "--frames", "negative_prompt": "--negative-prompt"}
+    assert spellings(parser, line[:6])["frames"] == "--num-frames"  # an abbreviation as its flag
     assert spellings(parser, line)["frames"] == "-n"
-    assert spellings(parser, ["--seed", "-1", "--negative-prompt", "-x y"]) == {
-        "seed": "--seed",
-        "negative_prompt": "--negative-prompt",
-    }
+    assert spellings(parser, valued) == {"seed": "--seed", "negative_prompt": "--negative-prompt"}
+    assert parser.parse_args(spaced).frames == 8
+    assert spellings(parser, spaced) == {"frames": "-n"}

@@ -31,8 +31,10 @@ def spellings(parser: argparse.ArgumentParser, argv: list[str]) -> dict[str, str
     by its dest: an alias as typed (``--num-frames``, ``-n``, ``--out``), ``--frames=9`` and ``-n9`` as
     ``--frames`` and ``-n``, each short flag of a combined one (``-vn 9``: ``-v`` and ``-n``), an abbreviation
     (``--num-f``) as the flag it stands for; the last one typed where there are several. An option's value is
-    no flag, though it begins with a dash (``--negative-prompt "-n blurry"``: argparse takes a word with a space
-    as a value)."""
+    no flag, though it begins with a dash (``--seed 5 --negative-prompt "-x y"``: argparse takes a word with a
+    space that starts no short flag as a value); one that starts a short flag is that flag, space or not
+    (``"-n 9"`` is ``-n`` with the value " 9": argparse refuses ``--negative-prompt "-n blurry"`` for want of
+    a value, ``--negative-prompt="-n blurry"`` is the way to give it)."""
     flags = parser._option_string_actions
     spelled: dict[str, str] = {}
     value_next = False  # the token is the value of the flag before it
@@ -47,7 +49,7 @@ def spellings(parser: argparse.ArgumentParser, argv: list[str]) -> dict[str, str
             if named:
                 spelled[named[0].dest] = named[1]
                 value_next = named[0].nargs is None and "=" not in token
-        elif token.startswith("-") and " " not in token:
+        elif token.startswith("-"):
             # -vn 9: each letter a flag until one that takes a value, which the rest of the token is
             for at, letter in enumerate(token[1:], 2):
                 action = flags.get("-" + letter)
