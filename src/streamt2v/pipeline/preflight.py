@@ -23,7 +23,6 @@ from streamt2v.config import PRESETS
 from streamt2v.io.folders import home_path, looks_like_hub_id, named_path
 from streamt2v.io.frame_rates import MAX_FPS, MAX_GIF_FPS, MIN_FPS, check_fps, check_gif_fps
 from streamt2v.io.output_paths import check_output_path, output_kind
-from streamt2v.io.video import check_crf
 from streamt2v.memory import resolve_device
 from streamt2v.models.model_index import peek_model_index
 from streamt2v.pipeline.dtype_setting import check_dtype_on
@@ -279,7 +278,6 @@ def check_inputs(
             check_fps(cfg.fps, fps)
             if any(output_kind(path) == "gif" for _, path in output_targets(cfg)):
                 check_gif_fps(cfg.fps, fps)
-    check_crf(cfg.crf)  # GenerateConfig's alone: the command line has no flag for it
     if cfg.init_video and cfg.init_image:
         raise ArgumentValueError("give either ", Arg("init_video"), " or ", Arg("init_image"), ", not both")
     for name in _INPUTS:
