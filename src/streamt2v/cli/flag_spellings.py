@@ -1,6 +1,7 @@
-"""The flag each setting was typed as on a command's line, for refusals that name the flag as typed (an alias,
-``-n`` for ``--frames``; a short flag inside a combined one, ``-vn 9``): generate's and enhance's. And the
-option a token names (:func:`option_named`), the one reading of an abbreviation the command line's checks use."""
+"""How the command line names the flags typed: the flag each setting was typed as, for refusals that name the
+flag as typed (an alias, ``-n`` for ``--frames``; a short flag inside a combined one, ``-vn 9``); the option a
+token names (:func:`option_named`), the one reading of an abbreviation the command line's checks use; and the
+flag a misspelt one is likely for (:func:`unrecognized_worded`), in every command's refusal."""
 
 from __future__ import annotations
 
