@@ -92,6 +92,28 @@ def test_every_option_with_a_default_names_it_in_its_help():
     assert unsaid == []
 
 
+def _parsers(parser: argparse.ArgumentParser):
+    """``parser`` and its subcommands' parsers, at every depth."""
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from _parsers(sub)
+
+
+def test_no_on_off_flag_has_a_default_python_3_10_would_print():
+    """Python 3.10's BooleanOptionalAction appends "(default: False)" to the help of a flag whose default is
+    not None (3.11 does not): generate --enhance had default=False, so its help ended so on 3.10 alone. Left
+    unset, such a flag is None, as --reanchor is."""
+    shown = [
+        f"{parser.prog} {action.option_strings[0]} (default {action.default!r})"
+        for parser in _parsers(build_parser())
+        for action in parser._actions
+        if isinstance(action, argparse.BooleanOptionalAction) and action.default is not None
+    ]
+    assert shown == []
+
+
 def test_an_empty_prompt_schedule_is_refused_naming_both_forms(capsys):
     # it is a file or the schedule itself: "expected a path" misled for the inline form
     error = _refused(["generate", "--prompt-schedule", " "], capsys)

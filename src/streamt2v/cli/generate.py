@@ -195,7 +195,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--enhance",
         action=argparse.BooleanOptionalAction,  # --no-enhance: the default, which a user may type to be sure
-        default=False,
+        default=None,  # unset is off; None, as Python 3.10 appends "(default: False)" to the help otherwise
         help="run stage 3 (randomized-blending enhancement) on the result; the stage-2 video is kept "
         "as OUTPUT_STEM.lowres.SUFFIX (out.mp4: out.lowres.mp4; a PNG folder OUTPUT: OUTPUT-lowres)",
     )
@@ -452,7 +452,7 @@ def _generate(args: argparse.Namespace) -> int:
             enhance={k: v for k, v in enhance.items() if v is not None} if args.enhance else None,
             # without --enhance: ignored, as warned above (generate() would warn of them again)
             refiner=args.refiner if args.enhance else None,
-            random_refiner=args.random_refiner and args.enhance,
+            random_refiner=args.random_refiner and bool(args.enhance),
             compile=args.compile or None,  # --no-compile: eager, as without the flag
             overwrite=args.overwrite,
         )
