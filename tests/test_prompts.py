@@ -100,6 +100,17 @@ def test_schedule_file_errors_name_the_file(tmp_path, monkeypatch):
     assert load_schedule("0: inline").entries == ((0, "inline"),)  # inline schedules still work
 
 
+def test_a_schedule_file_not_utf8_is_named_as_given(tmp_path, monkeypatch):
+    """Its refusal named the file by its expanded path alone ('/home/me/latin.txt'), not as typed."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "latin.txt").write_bytes("0: un caf\xe9\n".encode("latin-1"))
+    with pytest.raises(ValueError) as err:
+        load_schedule("~/latin.txt")
+    assert str(err.value).startswith(
+        f"prompt schedule file '~/latin.txt' ({str(tmp_path / 'latin.txt')!r}) is not UTF-8 text ("
+    )
+
+
 @pytest.mark.parametrize(
     "text, match",
     [

@@ -32,6 +32,24 @@ def test_bad_caption_rows_are_named(tmp_path, text, message):
         read_captions(tmp_path / "caps.csv")
 
 
+@pytest.mark.parametrize(
+    "raw, encoding",
+    [
+        ("file,caption\na.mp4,un caf\xe9\n".encode("latin-1"), "UTF-8"),
+        (b"\xff\xfe" + "file,caption\n".encode("utf-16-le") + b"\x00\xd8", "UTF-16"),  # a lone surrogate
+    ],
+)
+def test_a_captions_file_in_another_encoding_is_named_as_given(raw, encoding, tmp_path, monkeypatch):
+    """Its refusal named the file by its expanded path alone ('/home/me/caps.csv'), not as typed."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "caps.csv").write_bytes(raw)
+    with pytest.raises(ValueError) as err:
+        read_captions("~/caps.csv")
+    assert str(err.value).startswith(
+        f"captions file '~/caps.csv' ({str(tmp_path / 'caps.csv')!r}) is not {encoding} text ("
+    )
+
+
 def test_caption_files_from_spreadsheets_and_null_captions(tmp_path):
     # a byte-order mark (spreadsheet export) and ./ paths are fine
     (tmp_path / "caps.csv").write_bytes("\ufefffile,caption\n./a.mp4,red\n".encode())

@@ -157,15 +157,16 @@ def remove_leftovers(folder: Path, names: re.Pattern[str], *, folders: bool = Fa
     return removed
 
 
-def read_text_file(path: str | Path, what: str) -> str:
+def read_text_file(path: str | os.PathLike, what: str) -> str:
     """The text of a file the user wrote (prompts, schedules, captions): UTF-8 with or without the byte-order
     mark Windows editors add (it would otherwise start the first entry); other encodings are one error
-    naming ``what`` and the file. CRLF and CR line ends read as LF."""
+    naming ``what`` and the file. CRLF and CR line ends read as LF. ``path`` as the user gave it: a leading
+    ``~`` is the home folder, and the error names both (:func:`named_path`)."""
     try:
-        return Path(path).read_text(encoding="utf-8-sig")
+        return home_path(path).read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as err:
         raise ValueError(
-            f"{what} {str(path)!r} is not UTF-8 text ({err.reason} at byte {err.start}); save it as UTF-8 "
+            f"{what} {named_path(path)} is not UTF-8 text ({err.reason} at byte {err.start}); save it as UTF-8 "
             "(an editor's or spreadsheet's Save As offers it)"
         ) from None
 

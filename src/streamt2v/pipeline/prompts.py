@@ -370,7 +370,7 @@ def load_schedule(spec: str | os.PathLike) -> PromptSchedule:
         is_file = is_dir = False
     named = named_path(spec)  # as given, then as read: '~/s.txt' ('/home/me/s.txt')
     if is_file:
-        text = read_text_file(path, "prompt schedule file")
+        text = read_text_file(spec, "prompt schedule file")  # named as given
         lines = text.split("\n")  # read_text made \r\n and \r line ends \n
         parts = [(f"prompt schedule file {named}, line {n}", line) for n, line in enumerate(lines, 1)]
         return _parse_parts(parts, f"in file {named}")

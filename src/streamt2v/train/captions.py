@@ -72,10 +72,10 @@ def caption_rows(path: str | Path) -> tuple[dict[str, str], dict[str, str]]:
         try:
             text = p.read_bytes().decode("utf-16").lstrip("\ufeff")
         except UnicodeDecodeError as err:
-            raise ValueError(f"captions file {str(p)!r} is not UTF-16 text ({err.reason})") from None
+            raise ValueError(f"captions file {named_path(path)} is not UTF-16 text ({err.reason})") from None
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     else:
-        text = read_text_file(p, "captions file")
+        text = read_text_file(path, "captions file")
     if not text.strip():
         raise ValueError(f"captions file {p} is empty")
     if suffix in (".jsonl", ".json"):
