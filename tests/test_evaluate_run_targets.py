@@ -8,6 +8,7 @@ import math
 import re
 import shutil
 
+import numpy as np
 import pytest
 
 from conftest import write_x264_video
@@ -183,6 +184,23 @@ def test_a_run_whose_manifest_lacks_its_format_version_is_named_as_resume_names_
         f"no image frames in folder {str(run)!r}; {str(run / 'manifest.json')!r} is no streamt2v run's manifest "
         f"(it names no format version): {str(run)!r} is not a run folder, or its manifest was replaced"
     )
+
+
+def test_a_folder_of_frames_carrying_a_datasets_manifest_is_scored(tmp_path, capsys):
+    """A folder of PNG frames holding a dataset's manifest.json and config.json (no run's) was skipped as 'no
+    streamt2v run's manifest', by Python and the command line: its frames are a video, scored as before."""
+    import cv2
+
+    frames = tmp_path / "ds"
+    frames.mkdir()
+    for i in range(8):
+        cv2.imwrite(str(frames / f"{i:03d}.png"), np.full((16, 16, 3), 30 * i, np.uint8))
+    (frames / "manifest.json").write_text(json.dumps({"name": "my dataset", "frames": 8}))
+    (frames / "config.json").write_text(json.dumps({"fps": 8}))
+    report = evaluate_videos([str(frames)], metrics="scuts")
+    assert not report.skipped and [r["frames"] for r in report.records] == [8]
+    assert main(["evaluate", str(frames), "--metrics", "scuts", "--no-progress"]) == 0
+    assert "skipped" not in capsys.readouterr().err
 
 
 def test_a_folder_of_runs_holding_their_outputs_is_hinted_its_runs(tmp_path, capsys):

@@ -229,13 +229,9 @@ def held_runs(folder: str | os.PathLike) -> tuple[object, ...] | None:
     """For a folder given as a video that holds ``generate`` run folders (``runs/``), the end of the message
     saying so (``; it holds 2 generate run folders (a, b), ...``) and how to give them; None for any other (a
     folder of frames is a video)."""
-    path = home_path(folder)
-    try:
-        entries = sorted(path.iterdir()) if path.is_dir() else []
-    except OSError:
-        return None
+    entries = _entries(folder)
     runs = [p for p in entries if p.is_dir() and is_run_folder(p)]
-    if not runs or any(p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() for p in entries):
+    if not runs or _holds_frame_images(entries):
         return None
     names = first_few([p.name for p in runs])
     pattern = str(Path(folder) / "*")
@@ -249,11 +245,26 @@ def held_runs(folder: str | os.PathLike) -> tuple[object, ...] | None:
 def replaced_run_manifest(folder: str | os.PathLike) -> tuple[str] | None:
     """For a folder given as a video that holds a run's files but a manifest none a run writes (no format
     version: replaced, or damaged), the end of the message saying so, as a resume says it (``RunDir.open``);
-    None for any other."""
+    None for any other (a folder of frames carrying a dataset's files of those names is a video)."""
     manifest = _manifest_beside_config(folder)
-    if not isinstance(manifest, dict) or is_run_manifest(manifest):
+    if not isinstance(manifest, dict) or is_run_manifest(manifest) or _holds_frame_images(_entries(folder)):
         return None
     return ("; " + not_a_runs_manifest(Path(folder), manifest, "run folder"),)
+
+
+def _entries(folder: str | os.PathLike) -> list[Path]:
+    """The entries of ``folder``, sorted; none where it is no folder or cannot be read."""
+    path = home_path(folder)
+    try:
+        return sorted(path.iterdir()) if path.is_dir() else []
+    except OSError:
+        return []
+
+
+def _holds_frame_images(entries: list[Path]) -> bool:
+    """Whether a folder's ``entries`` hold frame images: the folder is then a video (its frames), whatever else
+    it holds (run folders, a dataset's ``manifest.json`` and ``config.json``), so no hint says otherwise."""
+    return any(p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() for p in entries)
 
 
 def run_output(run: str | os.PathLike) -> tuple[Path, list[int]]:
