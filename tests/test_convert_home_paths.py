@@ -65,3 +65,44 @@ def test_the_command_line_names_home_paths_as_typed_then_as_read(
     assert said(never_read, "~/a_file/out").startswith(
         f"error: cannot write output folder {home('a_file/out')}: {str(tmp_path / 'a_file')!r} is a file"
     )
+
+
+def test_the_output_folder_refusals_name_it_as_typed_then_as_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The output folder's 'already exists', 'is a file' and 'not a model folder' refusals named it as read
+    alone ('/home/me/out'), a path not typed."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    never_read = str(garbage_checkpoint(tmp_path))
+    (tmp_path / "out").mkdir()
+    (tmp_path / "a_file").write_text("")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("")
+
+    def said(*argv: str) -> str:
+        assert main(["convert", never_read, *argv, "--preset", "tiny"]) == 2
+        return capsys.readouterr().err.strip()
+
+    def home(name: str) -> str:
+        return f"'~/{name}' ({str(tmp_path / name)!r})"
+
+    assert said("~/out") == f"error: {home('out')} already exists; pass --overwrite to replace it"
+    assert said("~/a_file", "--overwrite").startswith(
+        f"error: {home('a_file')} is a file, not a model folder"
+    )
+    assert said("~/notes", "--overwrite").startswith(
+        f"error: {home('notes')} is not a model folder (no model_index.json) but holds todo.txt"
+    )
+
+
+def test_an_input_inside_the_output_folder_is_named_as_typed_then_as_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The checkpoint inside the output folder was named as typed alone ('~/ckpt'), the folder also as read."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    garbage_checkpoint(tmp_path)
+    assert main(["convert", "~/never_read.ckpt", "~", "--preset", "tiny"]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"error: checkpoint '~/never_read.ckpt' ({str(tmp_path / 'never_read.ckpt')!r}) is inside the output "
+        f"folder '~' ({str(tmp_path)!r}), which is written as a whole"
+    )

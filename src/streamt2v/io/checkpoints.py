@@ -402,9 +402,9 @@ def convert_official_checkpoint(
     refuse_inputs_inside(
         out_dir, {"checkpoint": ckpt_path, Arg("init_unet"): init_unet, Arg("tokenizer"): tokenizer}
     )
-    refuse_existing(out, overwrite)
+    refuse_existing(out_dir, overwrite)
     check_writable_parent(out_dir, "output folder")
-    refuse_existing(out, overwrite, model_folder=True)
+    refuse_existing(out_dir, overwrite, model_folder=True)
     # what the checkpoint's first bytes say before a hub id's download (init_unet, tokenizer), the UNet's load
     # and the checkpoint's read (minutes and GBs at full size)
     check_checkpoint(ckpt_path)

@@ -320,7 +320,7 @@ def refuse_inputs_inside(out_dir: str | os.PathLike[str], inputs: Mapping[str | 
         if path == out or out in path.parents:
             raise ArgumentValueError(
                 name,
-                f" {str(spec)!r} is inside the output folder {named_path(out_dir)}, which is written as a whole (",
+                f" {named_path(spec)} is inside the output folder {named_path(out_dir)}, which is written as a whole (",
                 Arg("overwrite", True),
                 " replaces it); write the model folder somewhere else",
             )
