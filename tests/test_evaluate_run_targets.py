@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import re
@@ -184,6 +185,34 @@ def test_a_run_whose_manifest_lacks_its_format_version_is_named_as_resume_names_
         f"no image frames in folder {str(run)!r}; {str(run / 'manifest.json')!r} is no streamt2v run's manifest "
         f"(it names no format version): {str(run)!r} is not a run folder, or its manifest was replaced"
     )
+
+
+def test_a_stop_counts_the_run_folders_as_none_could_be_scored_does(tmp_path, capsys, monkeypatch):
+    """A run folder that cannot be scored is skipped in its place by evaluate_videos: Ctrl-C said 'stopped
+    after 1 of 3 videos' where the line for none scored says 'videos and run folders'."""
+    from streamt2v.metrics.evaluate import EvaluationInterrupted
+
+    stopped, _ = make_run(tmp_path, name="stopped", complete=False)
+    done, _ = make_run(tmp_path, name="done")
+    video = tmp_path / "v.mp4"
+    write_x264_video(video, make_video(OBJS, t=24))
+    targets = [str(stopped), str(done), str(video)]
+    scuts_module = importlib.import_module("streamt2v.metrics.scuts")
+
+    def ctrl_c(*args, **kwargs):  # the user presses Ctrl-C while the run's output is scored
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(scuts_module, "scuts", ctrl_c)
+    with pytest.raises(EvaluationInterrupted, match=r"^stopped after 1 of 3 videos and run folders$"):
+        evaluate_videos(targets, metrics="scuts")
+    assert main(["evaluate", *targets, "--metrics", "scuts", "--no-progress"]) == 130
+    assert (
+        capsys.readouterr().err.splitlines()[-1] == "interrupted: stopped after 1 of 3 videos and run folders"
+    )
+    # none scored: the same words
+    (tmp_path / "bad.mp4").write_bytes(b"no video")
+    assert main(["evaluate", str(stopped), str(tmp_path / "bad.mp4"), "--metrics", "scuts"]) == 1
+    assert capsys.readouterr().err.endswith("error: none of the 2 videos and run folders could be scored\n")
 
 
 def test_a_folder_of_frames_carrying_a_datasets_manifest_is_scored(tmp_path, capsys):

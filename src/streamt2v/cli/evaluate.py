@@ -402,13 +402,10 @@ def run(args: argparse.Namespace) -> int:
         kept.finished()
     if not report.records:
         _report(report)  # the skipped videos, on stderr
-        unscorable = run_targets.unscorable
-        what = "run folder" if not videos else "video" if not unscorable else "video and run folder"
         failed = (
-            f"the {what} could not be scored"
+            f"the {'run folder' if run_targets.unscorable else 'video'} could not be scored"
             if len(given) == 1
-            else f"none of the {counted(len(given), what, 'videos and run folders' if unscorable and videos else None)} "
-            "could be scored"
+            else f"none of the {run_targets.counted(len(given))} could be scored"  # as a stop says them
         )
         print(f"error: {failed}", file=sys.stderr)
         # the failure is the news, also when the reader of stdout is gone (it was exit 141, no error line)

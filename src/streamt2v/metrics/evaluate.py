@@ -211,11 +211,12 @@ class EvaluationReport:
 
 class EvaluationInterrupted(KeyboardInterrupt):
     """Ctrl-C (or SIGTERM in the command line) while :func:`evaluate_videos` runs: ``report`` holds the
-    videos scored (and skipped) before it, of ``total``."""
+    videos scored (and skipped) before it, of ``total``; ``of``: the total as the message says it (``5 videos
+    and run folders``: :meth:`~streamt2v.metrics.run_target.RunTargets.counted`), by default ``total`` videos."""
 
-    def __init__(self, report: EvaluationReport, total: int) -> None:
+    def __init__(self, report: EvaluationReport, total: int, of: str | None = None) -> None:
         done = len(report.records) + len(report.skipped)
-        super().__init__(f"stopped after {done} of {counted(total, 'video')}")
+        super().__init__(f"stopped after {done} of {of or counted(total, 'video')}")
         self.report, self.total = report, total
 
 
@@ -519,7 +520,7 @@ def evaluate_videos(
             if not progress:  # a batch job's log says how far the run got (once on_video kept it)
                 logger.info("video %d/%d %s: %s", i + 1, len(videos), outcome, label)
     except KeyboardInterrupt:  # the videos scored so far are not lost with the rest (the CLI prints them)
-        raise EvaluationInterrupted(report, len(videos)) from None
+        raise EvaluationInterrupted(report, len(videos), targets.counted(len(videos))) from None
     return report
 
 

@@ -118,6 +118,16 @@ class RunTargets:
         every = prompts is None and not self.runs and not self.folders_of_runs
         return prompts_needed(None if every else lacking, bool(self.runs or self.folders_of_runs))
 
+    def counted(self, count: int) -> str:
+        """``count`` targets, as ``evaluate``'s closing lines say them (none could be scored, stopped after):
+        a run folder that cannot be scored counted as one, the rest as videos (a scorable run is its output)."""
+        runs = len(self.unscorable)
+        if runs and runs == len(self.videos):
+            return counted(count, "run folder")
+        if not runs:
+            return counted(count, "video")
+        return counted(count, "video and run folder", "videos and run folders")
+
     def named(self, i: int) -> str:
         """The target ``i`` for a message: a run folder as given (its output's path is none the user typed),
         a path quoted, an array by its place."""
