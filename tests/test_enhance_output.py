@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import tracemalloc
 
 import numpy as np
@@ -58,7 +59,11 @@ def test_enhance_video_hands_out_its_output_a_slice_at_a_time(refiner: Refiner, 
     assert digest.hexdigest() == hashlib.sha256(whole.tobytes()).hexdigest()
     assert peak < whole.nbytes / 2, f"peak {peak} B for a {whole.nbytes} B output"
     logged = [r.getMessage() for r in caplog.records if "decoded" in r.getMessage()]
-    assert logged == [f"stage 3: {n}/24 frames decoded" for n in (4, 8, 12, 16, 20, 24)]  # was frame(s)
+    said = [f"stage 3: {n}/24 frames decoded" for n in (4, 8, 12, 16, 20, 24)]  # was frame(s)
+    assert [m.split(" (")[0] for m in logged] == said
+    assert all(re.search(r" \([\d.]+ (s|min) so far(, [\d.]+ (s|min) left)?\)$", m) for m in logged), (
+        logged
+    )  # the times
 
 
 def test_cli_enhance_writes_each_slice_as_it_is_decoded_and_a_stop_there_continues(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 import pytest
 import torch
@@ -507,12 +508,16 @@ def test_without_a_progress_bar_the_log_says_how_far_the_run_got(tmp_path, monke
         argv = ["generate", "a cat", "--frames", "24", *FAST_CLI, *stage3]
         assert main([*argv, "-o", "o.mp4"]) == 0
     said = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
-    assert "chunk 1/2 done: frames 0-15, prompt 'a cat'" in said
-    assert "chunk 2/2 done: frames 16-23, prompt 'a cat'" in said
-    assert [m for m in said if m.startswith("stage 3: step")] == [
-        "stage 3: step 1/2 done",
-        "stage 3: step 2/2 done",
-    ]
+    # each with the time so far; none with a time left: no chunk or step of a kind came after the first
+    so_far = r" \([\d.]+ (s|min) so far\)"
+    chunks = [m for m in said if m.startswith("chunk ")]
+    assert len(chunks) == 2 and re.fullmatch(
+        r"chunk 1/2 done: frames 0-15, prompt 'a cat'" + so_far, chunks[0]
+    )
+    assert re.fullmatch(r"chunk 2/2 done: frames 16-23, prompt 'a cat'" + so_far, chunks[1]), chunks
+    steps = [m for m in said if m.startswith("stage 3: step")]
+    assert len(steps) == 2 and re.fullmatch(r"stage 3: step 1/2 done" + so_far, steps[0])
+    assert re.fullmatch(r"stage 3: step 2/2 done" + so_far, steps[1]), steps
 
 
 def test_stage_3_canvas_warnings_advise_what_generate_s_user_can_run(tmp_path, monkeypatch, caplog):

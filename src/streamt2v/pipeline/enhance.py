@@ -30,6 +30,7 @@ import inspect
 import logging
 import math
 import os
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -78,6 +79,7 @@ from streamt2v.pipeline.setting_checks import EnhanceSettingError, check_seed
 from streamt2v.pipeline.step_counts import check_start_step
 from streamt2v.pipeline.stream_inputs import layout_hint
 from streamt2v.progress_bars import progress_bar
+from streamt2v.progress_lines import Clock, UnitRate
 from streamt2v.sampling.schedulers import check_finite_latents
 from streamt2v.sampling.sdedit import sdedit_noise, sdedit_timesteps
 from streamt2v.wording import counted
@@ -203,6 +205,7 @@ def enhance_latents(
         total=len(timesteps),
         disable=not progress,
     )
+    rate = UnitRate()  # this call's steps: a resumed run's steps before are not timed
     for i, t in enumerate(steps, start=done + 1):
         x_in = scheduler.scale_model_input(x, t)
         if full_state:
@@ -232,7 +235,7 @@ def enhance_latents(
         if on_step is not None:
             on_step(EnhanceProgress(i, x, generator.get_state(), scheduler_state(scheduler)))
         if not progress:  # a batch job's log says how far stage 3 got (once its state is saved)
-            logger.info("stage 3: step %d/%d done", i, len(timesteps))
+            logger.info("%s", _step_line(i, len(timesteps), rate))
 
     if full_state:
         return x
@@ -513,20 +516,34 @@ def enhance_video(
     return None
 
 
+def _step_line(i: int, total: int, rate: UnitRate) -> str:
+    """The log line for step ``i`` of ``total``, just finished: the time so far and, from the second step
+    (the first carries the start-up: compiling, the device's caches), the steps' time left."""
+    rate.done()
+    return f"stage 3: step {i}/{total} done ({rate.times(total - i, ' for the steps')})"
+
+
 def _decode_progress(
-    slices: Iterator[torch.Tensor | np.ndarray], num_frames: int, progress: bool
+    slices: Iterator[torch.Tensor | np.ndarray],
+    num_frames: int,
+    progress: bool,
+    clock: Clock = time.monotonic,
 ) -> Iterator[torch.Tensor | np.ndarray]:
     """``slices`` (of the ``num_frames`` output frames), with a tqdm bar over the frames decoded, or without
-    ``progress`` a log line at each tenth of them: at full size the decode takes minutes."""
+    ``progress`` a log line at each tenth of them, with the time so far and left (the time per frame from
+    the end of the first slice): at full size the decode takes minutes."""
     bar = progress_bar(total=num_frames, desc="decode", unit="frame", disable=not progress)
+    rate = UnitRate(clock)
     done = 0
     with bar:
         for part in slices:
             yield part
             n = part.shape[1] if isinstance(part, np.ndarray) else part.shape[2]
             bar.update(n)
+            rate.done(n)
             if not progress and ((done + n) * 10 // num_frames > done * 10 // num_frames):
-                logger.info("stage 3: %d/%s decoded", done + n, counted(num_frames, "frame"))
+                decoded = f"{done + n}/{counted(num_frames, 'frame')} decoded"
+                logger.info("stage 3: %s (%s)", decoded, rate.times(num_frames - done - n))
             done += n
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import shlex
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from streamt2v.pipeline.preflight import lowres_path
 from streamt2v.pipeline.run_outputs import output_identity
 from streamt2v.pipeline.rundir import STAGE3_STATE, RunDir
 from streamt2v.pipeline.stream import Chunk
+from streamt2v.progress_lines import Clock, UnitRate
 from streamt2v.sampling.schedulers import NonFiniteLatentsError
 from streamt2v.signals import interrupts_held
 from streamt2v.wording import counted
@@ -153,6 +155,31 @@ def check_replaces_its_own(cfg: GenerateConfig, run: RunDir, *, overwrite: bool)
         raise ExistingOutputError(*what, why, Arg("overwrite", True), " to replace it")
 
 
+class ChunkLines:
+    """What a run's log says of each finished chunk: its frames and prompt (the input's frames kept, for an
+    extension's first chunk, which takes no prompt), the time so far and the time left (before stage 3:
+    ``then_stage3``). The time left is the chunks left at the time per streaming chunk made in this call,
+    timed from the end of the first (:class:`~streamt2v.progress_lines.UnitRate`): stage 1's chunk (its
+    own step count, another model call) and the first streaming one (compiling, the anchor's embedding) cost
+    otherwise, and a resumed run's finished chunks, re-encoded before, are not timed. A chunk is the unit,
+    not a frame: the last, trimmed to the frames asked for, is made whole and takes as long."""
+
+    def __init__(self, *, then_stage3: bool = False, clock: Clock = time.monotonic) -> None:
+        self.rate = UnitRate(clock)
+        self.left_before = " before stage 3" if then_stage3 else ""
+
+    def line(self, chunk: Chunk) -> str:
+        """The line for ``chunk``, just finished."""
+        if chunk.stage == 2:
+            self.rate.done()
+        last = chunk.stop - 1
+        frames = f"frame {last}" if chunk.start == last else f"frames {chunk.start}-{last}"
+        head = f"chunk {chunk.index + 1}/{chunk.num_chunks} done: {frames}"
+        what = " of the input, kept unchanged" if chunk.stage == 0 else f", prompt {chunk.prompt!r}"
+        times = self.rate.times(chunk.num_chunks - chunk.index - 1, self.left_before)
+        return f"{head}{what} ({times})"
+
+
 def consume(
     cfg: GenerateConfig,
     run: RunDir,
@@ -199,6 +226,8 @@ def consume(
     writers: list[StreamingVideoWriter] = []
     n = 0
     in_stage3 = False
+    # without a progress bar (a batch job's log) a line per chunk says how far the run got
+    lines = ChunkLines(then_stage3=cfg.enhance is not None and bool(finals))
     held = ExitStack()  # with stage 3, the final outputs' locks: no other writer starts on them meanwhile
     shield = ExitStack()  # once the work ends, Ctrl-C and SIGTERM held until the run is marked and unlocked
     result: GenerateResult | None = None  # once the run is marked complete
@@ -228,16 +257,7 @@ def consume(
             run.save_chunk(chunk)
             append(chunk.frames)
             n = chunk.stop
-            # without a progress bar (a batch job's log) the log says how far the run got
-            logger.log(
-                logging.DEBUG if progress else logging.INFO,
-                "chunk %d/%d done: frames %d-%d, prompt %r",
-                chunk.index + 1,
-                chunk.num_chunks,
-                chunk.start,
-                chunk.stop - 1,
-                chunk.prompt,
-            )
+            logger.log(logging.DEBUG if progress else logging.INFO, "%s", lines.line(chunk))
             if on_chunk is not None:
                 on_chunk(chunk)
         n = n if writers else cfg.stream.num_frames  # a complete run writing stage 3's outputs alone
