@@ -185,6 +185,13 @@ def test_a_run_whose_manifest_lacks_its_format_version_is_named_as_resume_names_
         f"no image frames in folder {str(run)!r}; {str(run / 'manifest.json')!r} is no streamt2v run's manifest "
         f"(it names no format version): {str(run)!r} is not a run folder, or its manifest was replaced"
     )
+    # clip: skipped too, and no run is given beside the video without a prompt (it said 'a run folder of one
+    # prompt brings its own')
+    video = tmp_path / "v.mp4"
+    write_x264_video(video, make_video(OBJS, t=24))
+    needs = r"^the clip metric needs prompts= \(one prompt per video\): none for 1 video "
+    with pytest.raises(ValueError, match=needs + rf"\({re.escape(repr(str(video)))}\)$"):
+        evaluate_videos([str(run), str(video)], metrics="clip", clip_model="microworld")
 
 
 def test_a_stop_counts_the_run_folders_as_none_could_be_scored_does(tmp_path, capsys, monkeypatch):

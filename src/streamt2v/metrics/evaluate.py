@@ -355,9 +355,10 @@ def evaluate_videos(
     """Score ``videos`` (paths, uint8 ``(T, H, W, 3)`` arrays or ``[-1, 1]`` tensors). A ``generate`` run
     folder's path stands for its output, recorded by that path, at the chunk boundaries its manifest records
     (``boundaries`` given win), and its prompt its config's where it has one and ``prompts`` gives it none;
-    a run that cannot be scored so (unfinished, its output gone or replaced), or a folder of runs, is skipped
-    with its reason, as an unreadable video is; a run given twice, or with its output, is refused (the command
-    line's reading of them: :func:`~streamt2v.metrics.run_target.runs_as_outputs`).
+    a run that cannot be scored so (unfinished, its output gone or replaced), a folder of runs, or a run's
+    folder whose manifest has lost its format version (naming the manifest), is skipped with its reason, as an
+    unreadable video is; a run given twice, or with its output, is refused (the command line's reading of
+    them: :func:`~streamt2v.metrics.run_target.runs_as_outputs`).
 
     ``metrics``: any of ``mawe``, ``scuts``, ``clip``, ``probes``. ``clip`` needs ``prompts`` (one per
     video; None in it: a video without one, such as a run folder that brings its own) and ``clip_model`` (a
@@ -388,7 +389,7 @@ def evaluate_videos(
     # a run folder is its output, at its manifest's chunk boundaries unless boundaries= are given
     targets = runs_as_outputs(list(videos))  # a run folder given twice refused, as on the command line
     videos, plans = targets.videos, targets.plans
-    unscorable = {**targets.unscorable, **targets.folders_of_runs}  # skipped in their places, with why
+    unscorable = {**targets.unscorable, **targets.not_videos}  # skipped in their places, with why
     if not videos:
         raise ValueError("no videos to evaluate")
     check_flow_backend(flow)

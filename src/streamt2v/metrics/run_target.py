@@ -87,9 +87,10 @@ class RunTargets:
     unscorable: dict[int, UnscorableRun] = field(default_factory=dict)
     prompts: dict[int, str] = field(default_factory=dict)  # each scorable run's own prompt (own_prompt)
     schedules: set[int] = field(default_factory=set)  # the scorable runs of a prompt schedule
-    # a folder holding run folders, not videos (`runs/`), or a run's files whose manifest is none a run writes:
-    # why it is no video, naming its runs or the manifest
-    folders_of_runs: dict[int, ArgumentValueError] = field(default_factory=dict)
+    # a folder given as a video that is none: one holding run folders (`runs/`), or a run's files whose manifest
+    # is none a run writes; why, naming its runs or the manifest
+    not_videos: dict[int, ArgumentValueError] = field(default_factory=dict)
+    holding_runs: set[int] = field(default_factory=set)  # those of not_videos holding run folders
 
     def with_own_prompts(self, prompts: Sequence[str | None] | None) -> list[str | None] | None:
         """``prompts`` (one per target; None: none given), each run folder's own prompt where it has none."""
@@ -100,7 +101,7 @@ class RunTargets:
 
     def without_prompt(self, prompts: Sequence[str | None] | None) -> list[str]:
         """The targets to be scored that ``prompts`` gives no prompt, as :func:`prompts_needed` names them."""
-        skipped = self.unscorable.keys() | self.folders_of_runs.keys()
+        skipped = self.unscorable.keys() | self.not_videos.keys()
         return [
             self.named(i)
             for i in range(len(self.videos))
@@ -114,9 +115,10 @@ class RunTargets:
         lacking = self.without_prompt(prompts)
         if not lacking:
             return None
-        # none given: not listed, unless some targets are not videos (runs, a folder of them)
-        every = prompts is None and not self.runs and not self.folders_of_runs
-        return prompts_needed(None if every else lacking, bool(self.runs or self.folders_of_runs))
+        # none given: not listed, unless some targets are not videos (runs, a folder of them, a damaged run's)
+        every = prompts is None and not self.runs and not self.not_videos
+        # a run brings its own only where runs were given (or a folder of them): not a damaged run's folder
+        return prompts_needed(None if every else lacking, bool(self.runs or self.holding_runs))
 
     def counted(self, count: int) -> str:
         """``count`` targets, as ``evaluate``'s closing lines say them (none could be scored, stopped after):
@@ -160,11 +162,12 @@ def runs_as_outputs(videos: list[object], given_as: Sequence[str] | None = None)
             continue
         how = repr(str(video)) if given_as is None else given_as[i]
         if not is_run_folder(video):
-            hint = held_runs(video) or replaced_run_manifest(video)  # the command line's hints too
+            runs = held_runs(video)
+            hint = runs or replaced_run_manifest(video)  # the command line's hints too
             if hint is not None:
-                targets.folders_of_runs[i] = ArgumentValueError(
-                    f"no image frames in folder {str(video)!r}", *hint
-                )
+                targets.not_videos[i] = ArgumentValueError(f"no image frames in folder {str(video)!r}", *hint)
+            if runs is not None:
+                targets.holding_runs.add(i)
             _once(given, os.path.realpath(home_path(video)), how, "video", str(video), True)
             continue
         name = targets.runs[i] = run_name(video)
