@@ -106,3 +106,36 @@ def test_an_input_inside_the_output_folder_is_named_as_typed_then_as_read(
         f"error: checkpoint '~/never_read.ckpt' ({str(tmp_path / 'never_read.ckpt')!r}) is inside the output "
         f"folder '~' ({str(tmp_path)!r}), which is written as a whole"
     )
+
+
+def test_the_tokenizer_folder_read_is_named_as_typed_then_as_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--tokenizer '~/x' that holds no vocabulary, or no padding token, was named as read alone ('/home/me/x'),
+    and a pipeline folder's tokenizer/ too: a path not typed."""
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    never_read = str(garbage_checkpoint(tmp_path))
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "pipe" / "tokenizer").mkdir(parents=True)
+    (tmp_path / "words").mkdir()
+    Tokenizer(WordLevel({"<unk>": 0, "ball": 1}, unk_token="<unk>")).save(
+        str(tmp_path / "words" / "tokenizer.json")
+    )
+
+    def said(tokenizer: str) -> str:
+        argv = ["convert", never_read, str(tmp_path / "out"), "--preset", "tiny", "--tokenizer", tokenizer]
+        assert main(argv) == 2
+        return capsys.readouterr().err.strip()
+
+    def home(name: str) -> str:
+        return f"'~/{name}' ({str(tmp_path / name)!r})"
+
+    no_vocabulary = " holds no tokenizer vocabulary (none of"
+    assert said("~/empty").startswith(f"error: --tokenizer folder {home('empty')}{no_vocabulary}")
+    assert said("~/pipe").startswith(f"error: --tokenizer folder {home('pipe/tokenizer')}{no_vocabulary}")
+    assert said("~/words").startswith(
+        f"error: --tokenizer folder {home('words')} has no padding token: record"
+    )

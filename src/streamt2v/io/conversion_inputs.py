@@ -130,18 +130,31 @@ def _tokenizer_folder(tokenizer: str | os.PathLike[str], arg: str) -> Path:
     return root / "tokenizer" if (root / "tokenizer").is_dir() else root  # checked as it is loaded
 
 
-def _load_tokenizer(folder: Path, cfg: ModelConfig, what: str) -> PreTrainedTokenizerBase:
-    tok = load_tokenizer(folder, "CLIPTokenizer" if reads_as_clip(folder) else None, what)
+def _named_folder(given: str | os.PathLike[str] | None, folder: Path) -> str:
+    """``folder``, read for ``given`` (the folder itself or its ``tokenizer/``), named after ``given`` as typed,
+    then as read (``'~/ms/tokenizer' ('/home/me/ms/tokenizer')``); a hub snapshot's as read."""
+    if given is None:
+        return repr(str(folder))
+    root = home_path(given)
+    if folder == root:
+        return named_path(given)
+    if folder == root / "tokenizer":
+        return named_path(os.path.join(os.fspath(given), "tokenizer"))
+    return repr(str(folder))
+
+
+def _load_tokenizer(folder: Path, cfg: ModelConfig, what: str, named: str) -> PreTrainedTokenizerBase:
+    tok = load_tokenizer(folder, "CLIPTokenizer" if reads_as_clip(folder) else None, what, named)
     if tok.pad_token is None:  # the text encoder pads each prompt to its length: generate would fail
         raise ValueError(
-            f"{what} {str(folder)!r} has no padding token: record its class and pad_token in its "
+            f"{what} {named} has no padding token: record its class and pad_token in its "
             "tokenizer_config.json (a tokenizer.json alone does not say them), e.g. as transformers' "
             "save_pretrained writes them"
         )
     vocab = component_configs(cfg).text["vocab_size"]
     if len(tok) > vocab:
         raise ValueError(
-            f"{what} {str(folder)!r} has {len(tok)} tokens, more than the {cfg.name!r} text "
+            f"{what} {named} has {len(tok)} tokens, more than the {cfg.name!r} text "
             f"encoder's {vocab}: it is another model's tokenizer"
         )
     return tok
@@ -163,10 +176,12 @@ def conversion_tokenizer(
     with naming_arguments("tokenizer", "init_unet") as (tok_arg, init_arg):
         if tokenizer is not None:
             folder = _tokenizer_folder(tokenizer, tok_arg)
-            return _load_tokenizer(folder, cfg, f"{tok_arg} folder"), tokenizer
+            named = _named_folder(tokenizer, folder)
+            return _load_tokenizer(folder, cfg, f"{tok_arg} folder", named), tokenizer
         if stage1 is not None and stage1.tokenizer_root is not None:
             what = f"{init_arg} tokenizer folder"
-            return _load_tokenizer(stage1.tokenizer_root, cfg, what), init_unet
+            named = _named_folder(init_unet, stage1.tokenizer_root)
+            return _load_tokenizer(stage1.tokenizer_root, cfg, what, named), init_unet
     if stage1 is not None and strict:
         # a folder that cannot read prompts; found only when generating, after a conversion of minutes
         raise NoTokenizerError(

@@ -33,11 +33,13 @@ def is_model_file(name: str) -> bool:
     return name == "config.json" or stem or bool(_WEIGHT_FILE.fullmatch(name) or _SHARD_INDEX.fullmatch(name))
 
 
-def refuse_broken_links(folder: Path, what: str, read: Callable[[str], bool] = is_model_file) -> None:
+def refuse_broken_links(
+    folder: Path, what: str, read: Callable[[str], bool] = is_model_file, named: str | None = None
+) -> None:
     """Refuse, naming ``what`` and the links, a ``folder`` whose files to be ``read`` are symbolic links to
     nothing: a hub cache snapshot (``models--ORG--NAME/snapshots/HASH/``, whose files are relative links into
     the repository's ``blobs/``) copied as links (``cp -r``, ``rsync -a``): otherwise such a file is 'not found'
-    in a folder whose listing names it."""
+    in a folder whose listing names it. ``named``: the folder as the message names it (default: quoted)."""
     if not folder.is_dir():
         return
     broken = [p for p in sorted(folder.iterdir()) if read(p.name) and p.is_symlink() and not p.exists()]
@@ -52,7 +54,7 @@ def refuse_broken_links(folder: Path, what: str, read: Callable[[str], bool] = i
     else:
         why = "were the files moved or removed? put them back, or copy the folder with its files (cp -rL)"
     raise FileNotFoundError(
-        f"{what} {str(folder)!r} holds {counted(len(broken), 'link')} to files that do not exist "
+        f"{what} {named or repr(str(folder))} holds {counted(len(broken), 'link')} to files that do not exist "
         f"({shown}): {why}"
     )
 

@@ -20,15 +20,19 @@ from streamt2v.wording import singular_or_plural, words_as_typed
 VOCABULARY_FILES = ("tokenizer.json", "vocab.json", "vocab.txt", "spiece.model", "tokenizer.model")
 
 
-def check_tokenizer_folder(folder: str | os.PathLike[str], what: str = "tokenizer folder") -> Path:
-    """``folder`` unless it is missing or holds no tokenizer vocabulary (:data:`VOCABULARY_FILES`)."""
+def check_tokenizer_folder(
+    folder: str | os.PathLike[str], what: str = "tokenizer folder", named: str | None = None
+) -> Path:
+    """``folder`` unless it is missing or holds no tokenizer vocabulary (:data:`VOCABULARY_FILES`);
+    ``named``: the folder as messages name it (default: quoted as read)."""
     path = Path(folder)
+    named = named or repr(str(path))
     if not path.is_dir():
-        raise FileNotFoundError(f"{what} {str(path)!r} does not exist")
+        raise FileNotFoundError(f"{what} {named} does not exist")
     if not any((path / name).is_file() for name in VOCABULARY_FILES):
         found = sorted(p.name for p in path.iterdir())[:8]
         raise FileNotFoundError(
-            f"{what} {str(path)!r} holds no tokenizer vocabulary (none of {', '.join(VOCABULARY_FILES)}; "
+            f"{what} {named} holds no tokenizer vocabulary (none of {', '.join(VOCABULARY_FILES)}; "
             f"found: {', '.join(found) or 'nothing'}); a CLIP tokenizer is vocab.json + merges.txt or tokenizer.json"
         )
     return path
@@ -76,7 +80,10 @@ def _is_tokenizer_file(name: str) -> bool:
 
 
 def load_tokenizer(
-    directory: str | os.PathLike[str], class_name: str | None = None, what: str = "tokenizer folder"
+    directory: str | os.PathLike[str],
+    class_name: str | None = None,
+    what: str = "tokenizer folder",
+    named: str | None = None,
 ) -> PreTrainedTokenizerBase:
     """Load a saved tokenizer folder: ``CLIPTokenizer`` when ``class_name`` says so (the ModelScope / test
     tokenizers), otherwise whatever ``AutoTokenizer`` finds in ``tokenizer_config.json`` (e.g. the
@@ -84,9 +91,11 @@ def load_tokenizer(
     (transformers would build a tokenizer that reads every word as the same token), and so is one whose
     files are not whole (a Git LFS pointer, an empty file, a file cut short), naming ``what`` and the file:
     transformers' own errors name none ('Expecting value: line 1 column 1 (char 0)'), or a link to nothing
-    (:func:`~streamt2v.io.weight_files.refuse_broken_links`)."""
-    refuse_broken_links(Path(directory), what, _is_tokenizer_file)
-    path = check_tokenizer_folder(directory, what)
+    (:func:`~streamt2v.io.weight_files.refuse_broken_links`). ``named``: the folder as messages name it (a
+    path given with ``~``: as given, then as read); default: quoted as read."""
+    named = named or repr(str(directory))
+    refuse_broken_links(Path(directory), what, _is_tokenizer_file, named)
+    path = check_tokenizer_folder(directory, what, named)
     # only the tokenizer's files: a CLIPModel folder also holds weights of other frameworks that a clone
     # without git-lfs leaves as pointers, and a .gitkeep is empty; none of them is read here
     for file in sorted(p for p in path.iterdir() if p.is_file() and _is_tokenizer_file(p.name)):
@@ -104,13 +113,13 @@ def load_tokenizer(
             import transformers
 
             raise ValueError(
-                f"{what} {str(path)!r} records the tokenizer class {unknown!r} (tokenizer_class in its "
+                f"{what} {named} records the tokenizer class {unknown!r} (tokenizer_class in its "
                 f"tokenizer_config.json), which this transformers ({transformers.__version__}) does not have: "
                 "read it with a transformers that has it, or correct the class there"
             ) from err
         reason = " ".join(str(err).split()) or type(err).__name__
         raise ValueError(
-            f"{what} {str(path)!r} cannot be read ({reason}): is one of its files damaged or cut short? copy "
+            f"{what} {named} cannot be read ({reason}): is one of its files damaged or cut short? copy "
             "the folder again"
         ) from err
 
