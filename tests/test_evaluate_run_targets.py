@@ -285,6 +285,10 @@ def test_what_has_no_prompt_or_is_given_twice_is_named_as_typed(tmp_path, capsys
             evaluate_videos(list(order), metrics="scuts")
         assert main(["evaluate", *order, "--metrics", "scuts"]) == 2
         assert capsys.readouterr().err == f"error: {twice.format('the command line', *hows)}\n"
+    # found in a folder given before the run: named as found ('sched.mp4'), not by the output's absolute path
+    assert main(["evaluate", ".", "runs/sched", "--metrics", "scuts"]) == 2
+    hows = ("a video of the folder '.'", output)
+    assert capsys.readouterr().err == f"error: {twice.format('the command line', *hows)}\n"
     # a folder of videos holding a run: its video has no prompt, said naming the flag
     (tmp_path / "mix").mkdir()
     shutil.copy(out, tmp_path / "mix" / "c.mp4")
