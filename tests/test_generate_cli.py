@@ -238,6 +238,23 @@ def test_bad_inputs_catalogue(tmp_path, monkeypatch, capsys, argv, match):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.mp4", "v3.mp4"]
 
 
+@pytest.mark.parametrize("frames", [[], ["-n", "80"]])
+def test_frames_left_out_is_named_as_its_default(frames, tmp_path, monkeypatch, capsys):
+    """An input longer than the 80 frames of --frames left out was refused as if 80 were typed ('--frames (80)
+    must exceed the 81 input frames'): it is named as the default; typed, it is named as typed alone."""
+    from streamt2v.io.video import write_video
+
+    monkeypatch.chdir(tmp_path)
+    write_video("v81.mp4", torch.zeros(3, 81, 32, 32), fps=8)
+    assert main(["generate", "x", "--init-video", "v81.mp4", *frames, "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    flag = frames[0] if frames else "--frames"
+    assert err.startswith(f"error: {flag} (80) must exceed the 81 input frames: "), err
+    note = "; --frames 80 is the default (set --frames to change it)\n"
+    assert err.endswith(note) is not bool(frames), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v81.mp4"]
+
+
 @pytest.mark.parametrize("typed", ["-o", "--out", "--output=", "--png-dir", "--gif", "--run-dir"])
 def test_a_dash_for_stdout_is_refused_by_the_flag_as_typed(tmp_path, monkeypatch, capsys, typed):
     """``-o -`` (a command's usual stdout) wrote a folder named '-' (``--gif -`` was refused late, as no .gif):

@@ -381,3 +381,16 @@ def test_too_many_conditioning_frames_for_any_chunk_are_refused_before_a_hub_ids
         "error: --cond-frames must be less than 256, got 300: a chunk holds at most 256 frames, its "
         "conditioning ones and at least one new one"
     )
+
+
+def test_a_setting_named_only_in_quoted_text_gets_no_recommendation_note():
+    """A prompt or path quoted in a refusal ('--prompt-schedule "steps"') names no setting: the command
+    line's warnings stripped quoted text before looking for the settings, refusals did not (one function
+    now does it for both)."""
+    from streamt2v.pipeline.setting_checks import SettingError
+    from streamt2v.pipeline.step_counts import recommended_note
+
+    assert recommended_note(SettingError("bad prompt 'more steps'"), {"steps": 10}, ()) == ""
+    assert recommended_note(SettingError("steps=900 is too many"), {"steps": 10}, ()) == (
+        "; steps 10 is the model's recommended setting (set steps to change it)"
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 import shlex
 import sys
 
@@ -350,7 +349,7 @@ def _generate(args: argparse.Namespace) -> int:
     from streamt2v.pipeline.generate import GenerateConfig, StoppedWhenComplete, generate
     from streamt2v.pipeline.resume import resume_generate, run_config
     from streamt2v.pipeline.sampling_stages import STAGE1_SAMPLING, STAGE2_SAMPLING
-    from streamt2v.pipeline.setting_checks import QUOTED, EnhanceSettingError, SettingError
+    from streamt2v.pipeline.setting_checks import EnhanceSettingError, SettingError
     from streamt2v.pipeline.step_counts import recommended_note
     from streamt2v.pipeline.stream import StreamConfig
     from streamt2v.pipeline.stream_config import OFFICIAL_SAMPLING
@@ -371,8 +370,13 @@ def _generate(args: argparse.Namespace) -> int:
             lowres = lowres_path(cfg.output)
             flags = {**ENHANCE_FLAGS, "resolution": f"--resolution HxW (of streamt2v enhance on {lowres})"}
             return ValueError(as_flags(err.message, flags) + note)
+        # --frames left out is argparse's default, which the library cannot tell from one typed: named so
+        # (not on --resume: the run's own frame count is refused, and it records none as typed)
+        frames = {} if args.resume else {"num_frames": args.frames}
+        given = ["num_frames"] if "frames" in spellings(args.parser, generate_argv) else []
+        note = recommended_note(err, frames, given, "the default")
         # a flag by the name typed: -n's refusal named --frames
-        return ValueError(as_flags(str(err), typed=aliases_typed(args.parser, generate_argv)))
+        return ValueError(as_flags(f"{err}{note}", typed=aliases_typed(args.parser, generate_argv)))
 
     if args.resume:
         from streamt2v.pipeline.rundir import RunDir
@@ -477,7 +481,7 @@ def _generate(args: argparse.Namespace) -> int:
     def unset_note(text: str) -> str:
         """The end of a warning naming a setting the model recommended: '--anchor-colour-match 0.5 is the
         model's recommended setting (set --anchor-colour-match to change it)', once flags name them."""
-        return recommended_note(SettingError(re.sub(QUOTED, "", text)), recommended, ())
+        return recommended_note(SettingError(text), recommended, ())
 
     stopped = None  # a Ctrl-C or SIGTERM that came as the finished run was marked complete
     try:

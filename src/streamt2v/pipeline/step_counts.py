@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from streamt2v.pipeline.chunking import ChunkSpec
-from streamt2v.pipeline.setting_checks import EnhanceSettingError, SettingError
+from streamt2v.pipeline.setting_checks import QUOTED, EnhanceSettingError, SettingError
 from streamt2v.sampling.sdedit import start_step_from_strength
 from streamt2v.typed_values import shown_number
 
@@ -59,15 +59,19 @@ def stage2_start_step(config: StreamConfig, num_train_timesteps: int = 1000) -> 
     )
 
 
-def recommended_note(error: SettingError, recommended: Mapping[str, Any], given: Sequence[str]) -> str:
+def recommended_note(
+    error: SettingError,
+    recommended: Mapping[str, Any],
+    given: Sequence[str],
+    source: str = "the model's recommended setting",
+) -> str:
     """The end of a message that names settings the caller did not give (``given``), which therefore took
-    the model's ``recommended`` values: a constraint that comes from one is otherwise puzzling (``steps``
-    refused for a ``chunk_strength`` never typed)."""
-    named = [k for k in recommended if k not in given and re.search(rf"\b{re.escape(k)}\b", str(error))]
-    return "".join(
-        f"; {name} {recommended[name]!r} is the model's recommended setting (set {name} to change it)"
-        for name in named
-    )
+    the model's ``recommended`` values (or those of another ``source``: "the default"): a constraint that
+    comes from one is otherwise puzzling (``steps`` refused for a ``chunk_strength`` never typed). A name
+    inside quoted text (a prompt, a path) is no setting named."""
+    text = re.sub(QUOTED, "", str(error))
+    named = [k for k in recommended if k not in given and re.search(rf"\b{re.escape(k)}\b", text)]
+    return "".join(f"; {name} {recommended[name]!r} is {source} (set {name} to change it)" for name in named)
 
 
 def check_start_step(config: EnhanceConfig, scheduler_config: Mapping[str, Any]) -> None:
