@@ -139,3 +139,25 @@ def test_the_tokenizer_folder_read_is_named_as_typed_then_as_read(
     assert said("~/words").startswith(
         f"error: --tokenizer folder {home('words')} has no padding token: record"
     )
+
+
+def test_the_preset_file_is_named_as_typed_then_as_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--preset was expanded as the flag was read: a file not found was named as read alone, a folder without
+    model_index.json and a file that is no JSON too; each is named as typed, then as read."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    never_read = str(garbage_checkpoint(tmp_path))
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes.txt").write_text("no JSON")
+
+    def said(preset: str) -> str:
+        assert main(["convert", never_read, str(tmp_path / "out"), "--preset", preset]) == 2
+        return capsys.readouterr().err.strip()
+
+    def home(name: str) -> str:
+        return f"'~/{name}' ({str(tmp_path / name)!r})"
+
+    assert said("~/nope.json").startswith(f"error: --preset file {home('nope.json')} not found;")
+    assert said("~/empty").startswith(f"error: --preset folder {home('empty')} has no model_index.json")
+    assert said("~/notes.txt").startswith(f"error: --preset file {home('notes.txt')} is not valid JSON")

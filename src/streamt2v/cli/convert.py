@@ -7,7 +7,7 @@ import contextlib
 from dataclasses import replace
 from pathlib import Path
 
-from streamt2v.cli import library_bars_off_if_quiet, typed_path, user_path
+from streamt2v.cli import library_bars_off_if_quiet, typed_path
 from streamt2v.cli.launched import refuse_a_launch
 from streamt2v.config import DTYPE_NAMES, PRESETS, VIT_H_HEAD_WIDTH
 
@@ -36,7 +36,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("out_dir", type=typed_path, help="output model folder (written atomically)")
     p.add_argument(
         "--preset",
-        type=user_path,
+        type=typed_path,  # a file's ~ expanded by the library, which names it as typed and as read
         default="modelscope-1.7b",
         metavar="NAME_OR_JSON",
         help=f"the architecture: a preset name ({', '.join(PRESETS)}; default: %(default)s) or a JSON file: "

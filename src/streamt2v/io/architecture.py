@@ -11,7 +11,7 @@ from diffusers import AutoencoderKL
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPVisionConfig, CLIPVisionModelWithProjection
 
 from streamt2v.config import PRESETS, ModelConfig, config_from_json, get_preset
-from streamt2v.io.folders import folder_listing, home_path, read_json_object
+from streamt2v.io.folders import folder_listing, home_path, named_path, read_json_object
 from streamt2v.models.bundle import component_configs
 from streamt2v.models.model_index import MODEL_INDEX
 from streamt2v.models.unet import StreamingUNet
@@ -39,15 +39,17 @@ def read_architecture(path: str | os.PathLike[str], what: str = "preset") -> Mod
     """The :class:`ModelConfig` in a JSON file: a model folder's ``model_index.json`` (or the folder), or the
     object that file holds under ``streamt2v.model_config`` (what :meth:`StreamingT2VModel.save_pretrained`
     writes), every field given. Checked by building the networks on the meta device (no memory). ``what``: the
-    argument's name in messages (convert's ``preset``)."""
-    file = home_path(path)
-    if file.is_dir():
-        if not (file / MODEL_INDEX).is_file():
+    argument's name in messages (convert's ``preset``). ``path`` as given: a leading ``~`` is the home folder,
+    and messages name the file as given, then as read (:func:`named_path`)."""
+    file, read = os.fspath(path), home_path(path)
+    if read.is_dir():
+        if not (read / MODEL_INDEX).is_file():
             raise FileNotFoundError(
-                f"{what} folder {str(path)!r} has no {MODEL_INDEX} (found: {folder_listing(file)}); give {ARCHITECTURE_FILE}"
+                f"{what} folder {named_path(file)} has no {MODEL_INDEX} (found: {folder_listing(read)}); "
+                f"give {ARCHITECTURE_FILE}"
             )
-        file = file / MODEL_INDEX
-    where = f"{what} file {str(file)!r}"
+        file = os.path.join(file, MODEL_INDEX)  # named after the folder as given
+    where = f"{what} file {named_path(file)}"
     try:
         data = read_json_object(file, f"{what} file")
     except OSError as err:
@@ -95,10 +97,10 @@ def resolve_architecture(preset: str | os.PathLike[str] | ModelConfig, what: str
         return get_preset(text)
     path = home_path(text)
     if path.exists():
-        return read_architecture(path, what)
+        return read_architecture(text, what)
     if path.suffix.lower() == ".json" or os.sep in text or text.startswith((".", "~")):
         raise FileNotFoundError(
-            f"{what} file {text!r} not found; give a preset name ({', '.join(PRESETS)}) or {ARCHITECTURE_FILE}"
+            f"{what} file {named_path(text)} not found; give a preset name ({', '.join(PRESETS)}) or {ARCHITECTURE_FILE}"
         )
     raise ValueError(
         f"unknown model preset {text!r}; choose one of {', '.join(sorted(PRESETS))}, "

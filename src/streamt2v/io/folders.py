@@ -171,15 +171,16 @@ def read_text_file(path: str | os.PathLike, what: str) -> str:
         ) from None
 
 
-def read_json_object(path: str | Path, what: str) -> dict[str, Any]:
+def read_json_object(path: str | os.PathLike, what: str) -> dict[str, Any]:
     """The JSON object in ``path`` (a config, an index); a ``ValueError`` naming ``what`` and the file when it
-    is not valid JSON or holds no object (the decoder's own message names neither)."""
+    is not valid JSON or holds no object (the decoder's own message names neither). ``path`` as the user gave
+    it: a leading ``~`` is the home folder, and the error names both (:func:`named_path`)."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = json.loads(home_path(path).read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as err:
-        raise ValueError(f"{what} {str(path)!r} is not valid JSON ({err})") from None
+        raise ValueError(f"{what} {named_path(path)} is not valid JSON ({err})") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{what} {str(path)!r} holds no JSON object")
+        raise ValueError(f"{what} {named_path(path)} holds no JSON object")
     return data
 
 
