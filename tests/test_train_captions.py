@@ -17,13 +17,16 @@ from streamt2v.train.data import VideoFolderDataset
 @pytest.mark.parametrize(
     "text,message",
     [
-        ("file,caption\na.mp4\n", r"caps.csv:2: the caption of 'a.mp4' must be a non-empty string, got None"),
-        ("file,caption\na.mp4,  \n", r"caps.csv:2: the caption of 'a.mp4' must be a non-empty string"),
+        (
+            "file,caption\na.mp4\n",
+            r"caps.csv', line 2: the caption of 'a.mp4' must be a non-empty string, got None",
+        ),
+        ("file,caption\na.mp4,  \n", r"caps.csv', line 2: the caption of 'a.mp4' must be a non-empty string"),
         (
             "file,caption\na.mp4,red\n./a.mp4,blue\n",
-            r"caps.csv:3: 'a.mp4' is listed twice \(first at line 2\)",
+            r"caps.csv', line 3: 'a.mp4' is listed twice \(first at line 2\)",
         ),
-        ("file,caption\n,red\n", r"caps.csv:2: the file name must be a non-empty string"),
+        ("file,caption\n,red\n", r"caps.csv', line 2: the file name must be a non-empty string"),
     ],
 )
 def test_bad_caption_rows_are_named(tmp_path, text, message):
@@ -62,7 +65,7 @@ def test_caption_files_from_spreadsheets_and_null_captions(tmp_path):
         read_captions(tmp_path / "latin.csv")
     (tmp_path / "caps.jsonl").write_text(json.dumps({"file": "a.mp4", "caption": None}) + "\n")
     with pytest.raises(
-        ValueError, match="caps.jsonl:1: the caption of 'a.mp4' must be a non-empty string, got None"
+        ValueError, match="caps.jsonl', line 1: the caption of 'a.mp4' must be a non-empty string, got None"
     ):
         read_captions(tmp_path / "caps.jsonl")
 
@@ -167,7 +170,7 @@ def test_captions_longer_than_the_text_encoder_reads_are_counted(tmp_path, caplo
     (tmp_path / "caps.csv").write_text(f"file,caption\na.mp4,a red circle\nb.mp4,{long}\n")
     shipped = microworld_model_dir()
     options = dict(data=str(tmp_path), captions=str(tmp_path / "caps.csv"), size=16)
-    message = "1 of 2 captions in {} are longer than the text encoder's 24 tokens and are cut to them in "
+    message = "1 of 2 captions in {!r} are longer than the text encoder's 24 tokens and are cut to them in "
     message += "training (the longest, of 'b.mp4', has 37 tokens)"
     # transformers' own loggers do not propagate to the root logger: listen to them here
     transformers_logger = logging.getLogger("transformers")
@@ -250,13 +253,15 @@ def test_unquoted_commas_in_a_caption_are_an_error_not_a_cut_caption(tmp_path):
     (tmp_path / "caps.csv").write_text("file,caption\nb.mp4,blue\na.mp4,a red bar, growing\n,\n")
     with pytest.raises(
         ValueError,
-        match=r"caps.csv:3: 3 cells for the header's 2 \(file,caption\): put a caption that holds ',' in double quotes",
+        match=r"caps.csv', line 3: 3 cells for the header's 2 \(file,caption\): put a caption that holds ',' in double quotes",
     ):
         read_captions(tmp_path / "caps.csv")
     (tmp_path / "caps.csv").write_text('file,caption\nb.mp4,blue\na.mp4,"a red bar, growing"\n,\n')
     assert read_captions(tmp_path / "caps.csv")["a.mp4"] == "a red bar, growing"
     (tmp_path / "list.json").write_text(json.dumps([{"file": "a.mp4"}]))
-    with pytest.raises(ValueError, match=r"list.json: entry 1: expected \{\"file\": ..., \"caption\": ...\}"):
+    with pytest.raises(
+        ValueError, match=r"list.json', entry 1: expected \{\"file\": ..., \"caption\": ...\}"
+    ):
         read_captions(tmp_path / "list.json")
 
 
@@ -327,44 +332,46 @@ def test_captions_are_not_cut_at_unicode_line_breaks_and_one_line_jsonl_is_a_row
     (tmp_path / "one.jsonl").write_text('{"file": "a.mp4", "caption": "red", "source": "cam1"}\n')
     assert read_captions(tmp_path / "one.jsonl") == {"a.mp4": "red"}
     (tmp_path / "one.jsonl").write_text('{"file": "a.mp4"}\n')
-    with pytest.raises(ValueError, match=r'one.jsonl:1: expected \{"file": ..., "caption": ...\}, got'):
+    with pytest.raises(
+        ValueError, match=r"one.jsonl', line 1: expected \{\"file\": ..., \"caption\": ...\}, got"
+    ):
         read_captions(tmp_path / "one.jsonl")
 
 
 @pytest.mark.parametrize(
     "name,text,message",
     [
-        ("caps.csv", "", r"captions file .*caps.csv is empty$"),
-        ("caps.jsonl", "\n\n", r"captions file .*caps.jsonl is empty$"),
-        ("caps.csv", "file,caption\n,\n", r"captions file .*caps.csv lists no videos \(only a header\)$"),
-        ("caps.json", "[]", r"captions file .*caps.json lists no videos$"),
+        ("caps.csv", "", r"captions file '.*caps.csv' is empty$"),
+        ("caps.jsonl", "\n\n", r"captions file '.*caps.jsonl' is empty$"),
+        ("caps.csv", "file,caption\n,\n", r"captions file '.*caps.csv' lists no videos \(only a header\)$"),
+        ("caps.json", "[]", r"captions file '.*caps.json' lists no videos$"),
         (
             "caps.csv",
             'file,caption\na.mp4,"a red bar\nb.mp4,blue\n',
-            r"caps.csv:2: the caption of 'a.mp4' runs on into line 3 \('b.mp4,blue'\), a row of its own: "
+            r"caps.csv', line 2: the caption of 'a.mp4' runs on into line 3 \('b.mp4,blue'\), a row of its own: "
             "close the double quote",
         ),
         (  # in the last row no later row shows it: the caption was the rest of the file, silently
             "caps.csv",
             'file,caption\nb.mp4,blue\na.mp4,"a dog\n',
-            r"caps.csv:3: the caption of 'a.mp4' runs on to the end of the file: close the double quote it "
+            r"caps.csv', line 3: the caption of 'a.mp4' runs on to the end of the file: close the double quote it "
             r'opens \(a quote inside a quoted caption is written ""\)$',
         ),
         (
             "caps.csv",
             'file,caption\na.mp4,"a dog',
-            r"caps.csv:2: the caption of 'a.mp4' runs on to the end of the file: close the double quote",
+            r"caps.csv', line 2: the caption of 'a.mp4' runs on to the end of the file: close the double quote",
         ),
         (
             "caps.csv",
             "a.mp4,red\nb.mp4,blue\n",
-            r"caps.csv:1: the CSV header must have columns 'file' and 'caption', got \['a.mp4', 'red'\]: "
+            r"caps.csv', line 1: the CSV header must have columns 'file' and 'caption', got \['a.mp4', 'red'\]: "
             r"this is a row; put the header line file,caption above it$",
         ),
         (
             "caps.csv",
             "file,caption,file\na.mp4,red,b.mp4\n",
-            r"caps.csv:1: the CSV header names the column 'file' twice",
+            r"caps.csv', line 1: the CSV header names the column 'file' twice",
         ),
     ],
 )
@@ -407,17 +414,17 @@ def test_captions_of_missing_files_name_their_lines(tmp_path):
         (  # a trailing comma in a pretty-printed list: was "caps.json:1: expected {...}, got '['"
             "caps.json",
             '[\n  {"file": "a.mp4", "caption": "red"},\n]\n',
-            r"caps.json:3: not valid JSON \(Expecting value, column 1\): '\]'$",
+            r"caps.json', line 3: not valid JSON \(Expecting value, column 1\): '\]'$",
         ),
         (
             "caps.json",
             '{\n  "a.mp4": "red"\n  "b.mp4": "blue"\n}\n',
-            r"caps.json:3: not valid JSON \(Expecting ',' delimiter, column 3\): '  \"b.mp4\": \"blue\"'$",
+            r"caps.json', line 3: not valid JSON \(Expecting ',' delimiter, column 3\): '  \"b.mp4\": \"blue\"'$",
         ),
         (  # a JSONL row cut short: was only "expected {...}", of a row that has both keys
             "caps.jsonl",
             '{"file": "a.mp4", "caption": "red"}\n{"file": "b.mp4", "caption": "blue"\n',
-            r"caps.jsonl:2: not valid JSON \(Expecting ',' delimiter, column 36\): '\{\"file\"",
+            r"caps.jsonl', line 2: not valid JSON \(Expecting ',' delimiter, column 36\): '\{\"file\"",
         ),
     ],
 )
@@ -435,15 +442,23 @@ def test_broken_json_is_named_where_it_breaks(tmp_path, name, text, message):
         (
             "caps.jsonl",
             "File;Caption\na.mp4;red\n",
-            r"caps.jsonl:1: not valid JSON .*: this is a CSV header; name",
+            r"caps.jsonl', line 1: not valid JSON .*: this is a CSV header; name",
         ),
         (
             "caps.json",
             "file,caption\na.mp4,red\n",
-            r"caps.json:1: not valid JSON .*: this is a CSV header; name",
+            r"caps.json', line 1: not valid JSON .*: this is a CSV header; name",
         ),
-        ("caps.csv", '{"file": "a.mp4", "caption": "red"}\n', r"caps.csv:1: .*: this is JSON; name the file"),
-        ("caps.csv", '[\n  {"file": "a.mp4", "caption": "red"}\n]\n', r"caps.csv:1: .*: this is JSON; name"),
+        (
+            "caps.csv",
+            '{"file": "a.mp4", "caption": "red"}\n',
+            r"caps.csv', line 1: .*: this is JSON; name the file",
+        ),
+        (
+            "caps.csv",
+            '[\n  {"file": "a.mp4", "caption": "red"}\n]\n',
+            r"caps.csv', line 1: .*: this is JSON; name",
+        ),
     ],
 )
 def test_a_captions_file_in_the_other_format_is_told_the_suffix_it_needs(tmp_path, name, text, message):
@@ -479,11 +494,16 @@ def test_more_than_five_names_end_in_an_ellipsis_before_their_line_numbers(tmp_p
     shown = "'v0.mp4', 'v1.mp4', 'v2.mp4', 'v3.mp4', 'v4.mp4', ... (line 2, line 3, line 4, line 5, line 6)"
     with pytest.raises(FileNotFoundError) as err:
         check_every_video_captioned(tmp_path, {}, dict.fromkeys(names, "a cat"), lines, "caps.csv")
-    assert str(err.value) == f"caps.csv names 7 files not in {tmp_path}: {shown}"
+    assert (
+        str(err.value)
+        == f"the captions file 'caps.csv' names 7 files not in the video folder {str(tmp_path)!r}: {shown}"
+    )
     with pytest.raises(ValueError) as err:
         videos = {"x.mp4": tmp_path / "x.mp4"}
         check_every_video_captioned(tmp_path, videos, dict.fromkeys(names, "a cat"), lines, "caps.csv")
-    assert str(err.value).endswith(f"'x.mp4'; it names 7 files not in {tmp_path}: {shown}")
+    assert str(err.value).endswith(
+        f"'x.mp4'; it names 7 files not in the video folder {str(tmp_path)!r}: {shown}"
+    )
 
 
 def test_a_count_of_one_given_as_a_takes_the_nouns_article():

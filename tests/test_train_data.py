@@ -198,7 +198,7 @@ def test_a_run_checks_its_videos_once_and_each_run_says_what_it_found(tmp_path, 
         with caplog.at_level("INFO", logger="streamt2v.train.data"):
             train(recipe, cfg, tmp_path / run, progress=False, export=False)
         assert caplog.text.count("have 2 frame rates") == 1
-        assert caplog.text.count(f"2 videos in {tmp_path}, captioned by") == 1
+        assert caplog.text.count(f"2 videos in {str(tmp_path)!r}, captioned by") == 1
         assert len(list((tmp_path / run / "samples").iterdir())) == 2  # the video and its caption
     assert len(checks) == 2  # one per run, not one per sample
 
@@ -254,7 +254,7 @@ def test_hidden_files_need_no_caption_and_what_the_scan_leaves_out_is_counted(tm
     with caplog.at_level(logging.INFO, logger="streamt2v.train.data"):
         ds.check()  # a run's check, once before its first step, says it
     assert (
-        f"1 video in {tmp_path}, captioned by {tmp_path / 'caps.csv'}; not used: 2 hidden video files without "
+        f"1 video in {str(tmp_path)!r}, captioned by {str(tmp_path / 'caps.csv')!r}; not used: 2 hidden video files without "
         "a caption ('._a.mp4', '.ipynb_checkpoints/b.mp4') and 1 file that is not a video ('notes.txt')"
         in caplog.text
     )
@@ -307,7 +307,7 @@ def test_videos_smaller_than_the_training_size_are_named_in_a_warning(tmp_path, 
     with caplog.at_level(logging.WARNING, logger="streamt2v.train.data"):
         VideoFolderDataset(tmp_path, tmp_path / "caps.csv", ClipSpec(num_frames=2, size=24)).check()
     assert (
-        f"1 of 2 videos in {tmp_path} are smaller than the training size 24 and are upscaled (blurred): "
+        f"1 of 2 videos in {str(tmp_path)!r} are smaller than the training size 24 and are upscaled (blurred): "
         "small.mp4 (16 px)" in caplog.text
     )
 
@@ -348,7 +348,7 @@ def test_links_to_missing_files_are_named_as_links(tmp_path, caplog):
     (tmp_path / "caps.csv").write_text("file,caption\na.mp4,red\nb.mp4,blue\n")
     with pytest.raises(
         FileNotFoundError,
-        match=r"names a file not in .*videos: 'b.mp4' \(line 3\); 'b.mp4' is a link to .*gone/b.mp4, "
+        match=r"names a file not in the video folder '.*videos': 'b.mp4' \(line 3\); 'b.mp4' is a link to .*gone/b.mp4, "
         "which does not exist$",
     ):
         VideoFolderDataset(tmp_path / "videos", tmp_path / "caps.csv", ClipSpec(num_frames=2, size=16))

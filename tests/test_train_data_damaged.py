@@ -48,7 +48,7 @@ def test_a_video_cut_short_is_refused_before_training(tmp_path):
         ValueError,
         match=r"cannot read video '.*cut.mp4': Invalid data found when processing input "
         r"\(its container lists 60 frames, the file holds \d+: cut short\?\); move it out of the folder "
-        r"and delete its caption \(line 3 of .*caps.csv\)$",
+        r"and delete its caption \(line 3 of '.*caps.csv'\)$",
     ):
         ds.check()
     with pytest.raises(ValueError, match="cannot read video .*cut.mp4"):
@@ -72,7 +72,7 @@ def test_every_bad_video_is_named_in_one_error(tmp_path):
     with pytest.raises(ValueError) as err:
         ds.check()
     message = str(err.value)
-    assert message.startswith(f"3 of 4 videos in {tmp_path} cannot give a 6-frame clip")
+    assert message.startswith(f"3 of 4 videos in {str(tmp_path)!r} cannot give a 6-frame clip")
     assert "short one.mp4 has 3 frames" in message and "short two.mp4 has 5 frames" in message
     assert (
         "cannot read video '" in message and "bad.mp4': Invalid data found when processing input" in message
@@ -98,7 +98,7 @@ def test_the_error_naming_videos_that_cannot_give_a_clip_says_to_delete_their_ca
         VideoFolderDataset(tmp_path, caps, spec).check()
     assert str(err.value) == (
         f"video {tmp_path / 'short.mp4'} has 3 frames; a clip needs 6; move it out of the folder and delete "
-        f"its caption (line 3 of {caps})"
+        f"its caption (line 3 of {str(caps)!r})"
     )
     (tmp_path / "short.mp4").unlink()  # as it says
     caps.write_text("file,caption\na.mp4,red\n")
@@ -139,10 +139,10 @@ def test_a_video_whose_frames_are_damaged_is_named_at_its_sample_with_what_to_do
         ValueError,
         match=r"^cannot read video '.*a.mp4': .* \(sample 0; the check before the first step reads packets, "
         r"not frames: move the video out of the folder and delete its caption line \(line 3 of "
-        r".*caps.csv\), then resume=True\)$",
+        r".*caps.csv'\), then resume=True\)$",
     ) as err:
         ds[0]
-    assert str(err.value.as_flags()).endswith("caps.csv), then --resume)")  # the command line's flag
+    assert str(err.value.as_flags()).endswith("caps.csv'), then --resume)")  # the command line's flag
 
 
 def test_a_damaged_video_met_in_a_data_worker_names_the_flag_on_the_command_line(tmp_path, capsys):
@@ -156,7 +156,7 @@ def test_a_damaged_video_met_in_a_data_worker_names_the_flag_on_the_command_line
     argv += ["--steps", "2", "--batch-size", "1", "--cpu", "--no-progress", "--out", str(tmp_path / "run")]
     assert main([*argv, "--num-workers", "1"]) == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]
-    assert last.startswith("error: cannot read video ") and last.endswith("caps.csv), then --resume)"), last
+    assert last.startswith("error: cannot read video ") and last.endswith("caps.csv'), then --resume)"), last
 
 
 def test_a_video_whose_frame_size_changes_past_the_check_is_named_with_what_to_do(tmp_path):
@@ -186,7 +186,7 @@ def test_a_video_whose_frame_size_changes_past_the_check_is_named_with_what_to_d
         ValueError,
         match=r"^video '.*a.ts' changes frame size mid-stream: \(32, 32\) to \(16, 16\) at frame \d+ \(sample 1; "
         r"the check .* reads packets, not frames: move the video out of the folder and delete its caption "
-        r"line \(line 2 of .*caps.csv\), then resume=True\)$",
+        r"line \(line 2 of '.*caps.csv'\), then resume=True\)$",
     ):
         ds[1]
 
@@ -225,7 +225,7 @@ def test_a_video_cut_short_between_frames_is_called_cut_short_not_simply_short(t
     assert str(err.value) == (
         f"video {tmp_path / 'cut.mp4'} has 13 frames; a clip needs 16; its container lists 16 frames, the "
         "file holds 13: it was cut short (an unfinished copy, download or recording); move it out of the "
-        f"folder and delete its caption (line 2 of {tmp_path / 'caps.csv'})"
+        f"folder and delete its caption (line 2 of {str(tmp_path / 'caps.csv')!r})"
     )
     write_video(tmp_path / "short.mp4", 13)
     (tmp_path / "caps.csv").write_text("file,caption\ncut.mp4,noise\nshort.mp4,red\n")

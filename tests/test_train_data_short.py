@@ -27,7 +27,7 @@ def test_a_folder_of_videos_all_too_short_is_told_to_take_shorter_clips(tmp_path
     with pytest.raises(ArgumentValueError) as err:
         VideoFolderDataset(tmp_path, caps, ClipSpec(num_frames=6, size=16)).check()
     assert str(err.value) == (
-        f"every video in {tmp_path} is too short for a 6-frame clip: take shorter clips (num_frames=3, the "
+        f"every video in {str(tmp_path)!r} is too short for a 6-frame clip: take shorter clips (num_frames=3, the "
         "shortest video's frames; or num_frames=5, the longest video's frames, with the videos under 5 frames "
         f"moved out and their captions deleted) or add longer videos: video {tmp_path / 'a.mp4'} has 3 frames; "
         f"video {tmp_path / 'b.mp4'} has 5 frames"
@@ -36,7 +36,7 @@ def test_a_folder_of_videos_all_too_short_is_told_to_take_shorter_clips(tmp_path
         err.value.as_flags()
         .spelled(flags=True)
         .startswith(
-            f"every video in {tmp_path} is too short for a 6-frame clip: take shorter clips (--num-frames 3, "
+            f"every video in {str(tmp_path)!r} is too short for a 6-frame clip: take shorter clips (--num-frames 3, "
         )
     )
     VideoFolderDataset(tmp_path, caps, ClipSpec(num_frames=3, size=16)).check()  # the advice is taken
@@ -66,7 +66,7 @@ def test_the_stream_recipe_asks_for_videos_as_long_as_its_shortest_clip(tmp_path
     with pytest.raises(ArgumentValueError) as err:
         made.clips(0)
     assert str(err.value).startswith(
-        f"every video in {tmp_path} is too short for a 16-frame clip: add videos of at least 9 frames (the "
+        f"every video in {str(tmp_path)!r} is too short for a 16-frame clip: add videos of at least 9 frames (the "
         "recipe's shortest clip): video "
     )
     made.num_frames = 5
@@ -98,4 +98,4 @@ def test_a_run_given_its_own_dataset_checks_the_recipes_folder_where_its_samples
     with caplog.at_level("INFO", logger="streamt2v.train.data"):
         made.dataset(0)
         made.sample_inputs()
-    assert caplog.text.count(f"2 videos in {tmp_path}") == 1
+    assert caplog.text.count(f"2 videos in {str(tmp_path)!r}") == 1

@@ -183,6 +183,47 @@ def test_train_names_its_data_captions_and_out_as_typed(home, capsys):
     assert (recorded["data"], recorded["captions"]) == (str(home / "videos"), str(home / "c.csv"))
 
 
+def test_the_captions_file_and_the_video_folder_are_named_as_typed_in_every_refusal(home, capsys):
+    """A name of the captions file missing from the folder, an absolute name outside it, an empty file and a
+    bad row named the captions file as typed alone and bare (``~/c.csv``) beside the folder as read, or the
+    file as read alone: both are named as typed, then as read."""
+    from streamt2v.train.data import VideoFolderDataset
+
+    (home / "v").mkdir()
+    for name in ("a.mp4", "b.mp4"):
+        (home / "v" / name).write_bytes(b"")  # matched by name before any is read
+    folder, captions = f"'~/v' ('{home}/v')", f"'~/c.csv' ('{home}/c.csv')"
+    spec = make_recipe("vae").clip_spec()
+    for text, said in (
+        (
+            "file,caption\na.mp4,red\nzz.mp4,blue\n",
+            f"no caption for a video in the captions file {captions}: 'b.mp4'; it names a file not in the "
+            f"video folder {folder}: 'zz.mp4' (line 3)",
+        ),
+        (
+            "file,caption\na.mp4,red\nb.mp4,blue\nzz.mp4,green\n",
+            f"the captions file {captions} names a file not in the video folder {folder}: 'zz.mp4' (line 4)",
+        ),
+        (
+            "file,caption\n/elsewhere/a.mp4,red\n",
+            f"captions file {captions} names '/elsewhere/a.mp4', which is not in the video folder {folder} "
+            "(line 2)",
+        ),
+        ("", f"captions file {captions} is empty"),
+        ("file,caption\na.mp4,\n", f"{captions}, line 2: the caption of 'a.mp4' must be a non-empty string"),
+    ):
+        (home / "c.csv").write_text(text)
+        with pytest.raises((ValueError, FileNotFoundError)) as err:
+            VideoFolderDataset("~/v", "~/c.csv", spec)
+        assert str(err.value).startswith(said), err.value
+    (home / "c.csv").write_text("file,caption\na.mp4,red\nzz.mp4,blue\n")
+    args = ["--data", "~/v", "--captions", "~/c.csv", "--steps", "1", "--cpu", "--size", "16"]
+    assert main(["train", "vae", "-o", "o", *args]) == 2
+    err = capsys.readouterr().err
+    assert f"error: no caption for a video in the captions file {captions}: 'b.mp4'" in err, err
+    assert f"not in the video folder {folder}: 'zz.mp4' (line 3)" in err, err
+
+
 def test_assemble_names_its_output_folder_and_scheduler_as_typed(home, capsys):
     """assemble's output folder and --scheduler were named as read alone ('/home/me/m' already exists, 'no
     scheduler config /home/me/nope/scheduler_config.json'): as typed, then as read, as its parts are."""

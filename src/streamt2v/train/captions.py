@@ -77,16 +77,17 @@ def caption_rows(path: str | Path) -> tuple[dict[str, str], dict[str, str]]:
     else:
         text = read_text_file(path, "captions file")
     if not text.strip():
-        raise ValueError(f"captions file {p} is empty")
+        raise ValueError(f"captions file {named_path(path)} is empty")
     if suffix in (".jsonl", ".json"):
-        rows = _json_caption_rows(p, text)
+        rows = _json_caption_rows(named_path(path), text)
     else:
-        rows = _csv_caption_rows(p, text, "\t" if suffix == ".tsv" else None)
+        rows = _csv_caption_rows(named_path(path), text, "\t" if suffix == ".tsv" else None)
     out: dict[str, str] = {}
     lines: dict[str, str] = {}
     for n, file, caption in rows:
         # a line number (CSV, JSONL), else "entry N" of a JSON document
-        at, first = (f"{p}:{n}", f"line {n}") if isinstance(n, int) else (f"{p}: {n}", str(n))
+        first = f"line {n}" if isinstance(n, int) else str(n)
+        at = f"{named_path(path)}, {first}"
         if not isinstance(file, str) or not file.strip():
             raise ValueError(f"{at}: the file name must be a non-empty string, got {file!r}")
         if not isinstance(caption, str) or not caption.strip():
@@ -97,7 +98,7 @@ def caption_rows(path: str | Path) -> tuple[dict[str, str], dict[str, str]]:
         out[key], lines[key] = caption, first
     if not out:
         header = " (only a header)" if suffix in (".csv", ".tsv") else ""
-        raise ValueError(f"captions file {p} lists no videos{header}")
+        raise ValueError(f"captions file {named_path(path)} lists no videos{header}")
     return out, lines
 
 
@@ -109,17 +110,28 @@ def named_at(names: list[str], lines: dict[str, str]) -> str:
 
 
 def check_every_video_captioned(
-    folder: Path, videos: dict[str, Path], caps: dict[str, str], lines: dict[str, str], captions: str | Path
+    folder: str | Path,
+    videos: dict[str, Path],
+    caps: dict[str, str],
+    lines: dict[str, str],
+    captions: str | Path,
 ) -> None:
     """Every video found in ``folder`` (``videos``: file key -> path) must have a caption in ``caps`` and
     every captioned name a file there; the error names the first five of either, with the likely cause (a
-    misspelt name is in both lists, a name given from the working folder, a letter's case, a broken link)."""
+    misspelt name is in both lists, a name given from the working folder, a letter's case, a broken link).
+    ``folder`` and ``captions`` as typed (a leading ``~`` expanded here), named so, then as read."""
+    root = home_path(folder)
+    named_folder, named_captions = (
+        f"video folder {named_path(folder)}",
+        f"captions file {named_path(captions)}",
+    )
     missing = sorted(v for v in videos if v not in caps)
-    absent = [f for f in caps if f not in videos and not (folder / f).is_file()]
+    absent = [f for f in caps if f not in videos and not (root / f).is_file()]
     if missing:
         # a misspelt name shows up in both lists: name both, so the two spellings can be compared
         also = (
-            f"; it names {counted(len(absent), 'file', one='a')} not in {folder}: {named_at(absent, lines)}"
+            f"; it names {counted(len(absent), 'file', one='a')} not in the {named_folder}: "
+            f"{named_at(absent, lines)}"
             if absent
             else ""
         )
@@ -141,13 +153,13 @@ def check_every_video_captioned(
                 f"{cased[0][1]!r} in the captions)"
             )
         raise ValueError(
-            f"no caption for {counted(len(missing), 'video', one='a')} in {captions}: "
-            f"{first_few([repr(m) for m in missing], 5)}{also}" + _broken_link(folder, absent)
+            f"no caption for {counted(len(missing), 'video', one='a')} in the {named_captions}: "
+            f"{first_few([repr(m) for m in missing], 5)}{also}" + _broken_link(root, absent)
         )
     if absent:
         raise FileNotFoundError(
-            f"{captions} names {counted(len(absent), 'file', one='a')} not in {folder}: {named_at(absent, lines)}"
-            + _broken_link(folder, absent)
+            f"the {named_captions} names {counted(len(absent), 'file', one='a')} not in the {named_folder}: "
+            f"{named_at(absent, lines)}" + _broken_link(root, absent)
         )
 
 
@@ -169,7 +181,7 @@ def _broken_link(folder: Path, absent: list[str]) -> str:
     return ""
 
 
-def _json_caption_rows(p: Path, text: str) -> list[tuple[Any, Any, Any]]:
+def _json_caption_rows(named: str, text: str) -> list[tuple[Any, Any, Any]]:
     """``(where, file, caption)`` of a JSONL file, or of one JSON document: a list of objects (``where``:
     ``entry N``) or a ``{file: caption}`` object (``where``: the file name)."""
     broken: json.JSONDecodeError | None = None
@@ -181,7 +193,7 @@ def _json_caption_rows(p: Path, text: str) -> list[tuple[Any, Any, Any]]:
         rows = []
         for n, row in enumerate(whole, 1):
             if not isinstance(row, dict) or "file" not in row or "caption" not in row:
-                raise ValueError(f'{p}: entry {n}: expected {{"file": ..., "caption": ...}}, got {row!r}')
+                raise ValueError(f'{named}, entry {n}: expected {{"file": ..., "caption": ...}}, got {row!r}')
             rows.append((f"entry {n}", row["file"], row["caption"]))
         return rows
     # {file: caption}, not a one-line JSONL file (whose object names "file" or "caption")
@@ -193,7 +205,7 @@ def _json_caption_rows(p: Path, text: str) -> list[tuple[Any, Any, Any]]:
     first = next(line.strip() for line in lines if line.strip())
     if broken is not None and (first.startswith("[") or first == "{"):
         raise ValueError(
-            f"{p}:{broken.lineno}: not valid JSON ({broken.msg}, column {broken.colno}): "
+            f"{named}, line {broken.lineno}: not valid JSON ({broken.msg}, column {broken.colno}): "
             f"{lines[broken.lineno - 1]!r}"
         )
     rows = []
@@ -206,17 +218,19 @@ def _json_caption_rows(p: Path, text: str) -> list[tuple[Any, Any, Any]]:
             cells = {cell.strip().lower() for cell in line.replace(";", ",").replace("\t", ",").split(",")}
             csv_header = not rows and {"file", "caption"} <= cells  # a CSV file named .json(l)
             raise ValueError(
-                f"{p}:{n}: not valid JSON ({err.msg}, column {err.colno}): {line!r}"
+                f"{named}, line {n}: not valid JSON ({err.msg}, column {err.colno}): {line!r}"
                 + (": this is a CSV header; name the file .csv" if csv_header else "")
             ) from err
         try:
             rows.append((n, row["file"], row["caption"]))
         except (KeyError, TypeError) as err:
-            raise ValueError(f'{p}:{n}: expected {{"file": ..., "caption": ...}}, got {line!r}') from err
+            raise ValueError(
+                f'{named}, line {n}: expected {{"file": ..., "caption": ...}}, got {line!r}'
+            ) from err
     return rows
 
 
-def _csv_caption_rows(p: Path, text: str, delimiter: str | None) -> list[tuple[Any, Any, Any]]:
+def _csv_caption_rows(named: str, text: str, delimiter: str | None) -> list[tuple[Any, Any, Any]]:
     """``(line, file, caption)`` of a CSV file (``line``: where the row starts); the delimiter is ``,``
     unless the header line has none and has ``;`` or a tab (spreadsheets where ``,`` is the decimal mark
     export ``;``)."""
@@ -241,7 +255,7 @@ def _csv_caption_rows(p: Path, text: str, delimiter: str | None) -> list[tuple[A
                     Path(cell.strip()).suffix.lower() in READ_VIDEO_SUFFIXES for cell in cells
                 )
                 raise ValueError(
-                    f"{p}:{n}: the CSV header must have columns 'file' and 'caption', got {cells}"
+                    f"{named}, line {n}: the CSV header must have columns 'file' and 'caption', got {cells}"
                     + (
                         f": this is a row; put the header line {delimiter.join(['file', 'caption'])} above it"
                         if looks_like_a_row
@@ -255,12 +269,14 @@ def _csv_caption_rows(p: Path, text: str, delimiter: str | None) -> list[tuple[A
                 )
             twice = sorted({name for name in names if name in ("file", "caption") and names.count(name) > 1})
             if twice:
-                raise ValueError(f"{p}:{n}: the CSV header names the column {twice[0]!r} twice: {cells}")
+                raise ValueError(
+                    f"{named}, line {n}: the CSV header names the column {twice[0]!r} twice: {cells}"
+                )
             continue
         extra = [v for v in cells[len(names) :] if v.strip()]  # cells past the header's columns
         if extra:
             raise ValueError(
-                f"{p}:{n}: {len(names) + len(extra)} cells for the header's "
+                f"{named}, line {n}: {len(names) + len(extra)} cells for the header's "
                 f"{len(names)} ({delimiter.join(names)}): put a caption that "
                 f"holds {'tabs' if delimiter == chr(9) else repr(delimiter)} in double quotes"
             )
@@ -271,7 +287,7 @@ def _csv_caption_rows(p: Path, text: str, delimiter: str | None) -> list[tuple[A
                 first = line.split(delimiter, 1)
                 if len(first) == 2 and Path(first[0].strip()).suffix.lower() in READ_VIDEO_SUFFIXES:
                     raise ValueError(
-                        f"{p}:{n}: the caption of {file!r} runs on into line {n + k} ({line!r}), a row "
+                        f"{named}, line {n}: the caption of {file!r} runs on into line {n + k} ({line!r}), a row "
                         "of its own: close the double quote it opens (a quote inside a quoted caption "
                         'is written "")'
                     )
@@ -282,11 +298,11 @@ def _csv_caption_rows(p: Path, text: str, delimiter: str | None) -> list[tuple[A
         )
         what = f"the caption of {rows[-1][1]!r}" if last_is_caption else "a cell of this row"
         raise ValueError(
-            f"{p}:{n}: {what} runs on to the end of the file: close the double quote it opens (a quote "
+            f"{named}, line {n}: {what} runs on to the end of the file: close the double quote it opens (a quote "
             'inside a quoted caption is written "")'
         )
     if names is None:
-        raise ValueError(f"{p}: no header line (the CSV header must have columns 'file' and 'caption')")
+        raise ValueError(f"{named}: no header line (the CSV header must have columns 'file' and 'caption')")
     return rows
 
 

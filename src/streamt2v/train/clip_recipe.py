@@ -18,7 +18,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from streamt2v.arguments import Arg, RecipeOption
-from streamt2v.io.folders import atomic_write_file
+from streamt2v.io.folders import atomic_write_file, named_path
 from streamt2v.microworld.captions import BOS_TOKEN, EOS_TOKEN, PAD_TOKEN, SPECIAL_TOKENS, VOCABULARY
 from streamt2v.microworld.dataset import ClipSpec
 from streamt2v.train.recipes import (
@@ -129,8 +129,12 @@ class ClipRecipe(DataOptions):
 
         vocabulary = caption_vocabulary(read_captions(self.captions_file()).values(), self.min_word_count)
         if len(vocabulary) == len(SPECIAL_TOKENS):
-            raise ValueError(f"captions file {self.captions} has no word seen {self.min_word_count}+ times")
-        logger.info("clip: %d words from %s", len(vocabulary) - len(SPECIAL_TOKENS), self.captions)
+            raise ValueError(
+                f"captions file {named_path(self.captions)} has no word seen {self.min_word_count}+ times"
+            )
+        logger.info(
+            "clip: %d words from %s", len(vocabulary) - len(SPECIAL_TOKENS), named_path(self.captions)
+        )
         return vocabulary
 
     def build(self) -> nn.Module:

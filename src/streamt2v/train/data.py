@@ -33,7 +33,7 @@ from torch.utils.data import Dataset
 from streamt2v.arguments import Arg, ArgumentFileNotFoundError, ArgumentNotADirectoryError, ArgumentValueError
 from streamt2v.io.damage import shortfall_hint
 from streamt2v.io.decoding import DecodedFrames
-from streamt2v.io.folders import home_path
+from streamt2v.io.folders import home_path, named_path
 from streamt2v.io.frame_seek import pick_frames
 from streamt2v.io.video import READ_VIDEO_SUFFIXES
 from streamt2v.microworld.dataset import ClipSpec
@@ -44,12 +44,14 @@ from streamt2v.wording import counted, first_few
 
 
 def _relative_to(
-    caps: dict[str, str], folder: Path, captions: str | Path, lines: dict[str, str] | None = None
+    caps: dict[str, str], folder: str | Path, captions: str | Path, lines: dict[str, str] | None = None
 ) -> dict[str, str]:
     """``caps`` with absolute file names inside ``folder`` made relative to it, as a folder scan names
-    them; an absolute name outside it is an error naming it (and its line, from ``lines``)."""
+    them; an absolute name outside it is an error naming it (and its line, from ``lines``). ``folder`` and
+    ``captions`` as typed: named so, then as read (:func:`named_path`)."""
     if not any(Path(f).is_absolute() for f in caps):
         return caps
+    root = home_path(folder)
     out: dict[str, str] = {}
     given: dict[str, str] = {}  # relative name -> the name the captions file gives it
     for name, caption in caps.items():
@@ -57,19 +59,21 @@ def _relative_to(
         if Path(f).is_absolute():
             try:  # as written (the folder may be links to the files), else both with links resolved
                 try:
-                    inside = Path(os.path.abspath(f)).relative_to(os.path.abspath(folder))
+                    inside = Path(os.path.abspath(f)).relative_to(os.path.abspath(root))
                 except ValueError:
-                    inside = Path(f).resolve().relative_to(folder.resolve())
+                    inside = Path(f).resolve().relative_to(root.resolve())
                 f = file_key(inside.as_posix())
             except ValueError:
                 at = f" ({lines[f]})" if lines and f in lines else ""
                 raise ValueError(
-                    f"{captions} names {f!r}, which is not in the video folder {folder}{at}"
+                    f"captions file {named_path(captions)} names {f!r}, which is not in the video folder "
+                    f"{named_path(folder)}{at}"
                 ) from None
         if f in out:  # the same video by its absolute path and by its relative one: one caption was lost
             where = f" ({lines[given[f]]} and {lines[name]})" if lines else ""
             raise ValueError(
-                f"{captions} lists {f!r} twice, as {given[f]!r} and as {name!r}{where}: delete one"
+                f"captions file {named_path(captions)} lists {f!r} twice, as {given[f]!r} and as {name!r}"
+                f"{where}: delete one"
             )
         out[f], given[f] = caption, name
     return out
@@ -190,8 +194,8 @@ class VideoFolderDataset(Dataset):
         if not self.folder.is_dir():
             raise ArgumentFileNotFoundError(as_given(folder, Arg("data")), " does not exist")
         caps, lines = caption_rows(captions)
-        caps = _relative_to(caps, self.folder, captions, lines)
-        lines = _relative_to(lines, self.folder, captions)
+        caps = _relative_to(caps, folder, captions, lines)
+        lines = _relative_to(lines, folder, captions)
         videos: dict[str, Path] = {}  # file_key -> the path on disk
         hidden: list[str] = []  # videos in hidden files or folders (macOS's ._a.mp4), unless captioned
         others: list[str] = []  # files that are no video by their suffix
@@ -217,14 +221,14 @@ class VideoFolderDataset(Dataset):
             elif key in videos:  # two files that file_key makes one name: one was dropped, silently
                 a, b = ascii(videos[key].relative_to(self.folder).as_posix()), ascii(rel.as_posix())
                 raise ValueError(
-                    f"{self.folder} holds {a} and {b}, one name to the captions file ({key!r}; Unicode "
+                    f"video folder {named_path(folder)} holds {a} and {b}, one name to the captions file ({key!r}; Unicode "
                     "forms of a name, or a \\ in it, are one): rename one"
                 )
             else:
                 videos[key] = path
-        check_every_video_captioned(self.folder, videos, caps, lines, captions)
+        check_every_video_captioned(folder, videos, caps, lines, captions)
         if not caps:
-            raise ValueError(f"{captions} lists no videos")
+            raise ValueError(f"captions file {named_path(captions)} lists no videos")
         # each group with why it is left out: a hidden video for having no caption, another file for being
         # no video, a run's file for being the run's
         not_used = [
@@ -242,6 +246,8 @@ class VideoFolderDataset(Dataset):
         self.files = sorted(caps)
         self.captions = caps
         self.captions_file = home_path(captions)
+        # both as typed, then as read, for the messages: '~/v' ('/home/me/v')
+        self.named_folder, self.named_captions = named_path(folder), named_path(captions)
         self.lines = lines  # where the captions file names each file ("line 3", "entry 2")
         self.paths = {f: videos.get(f, self.folder / f) for f in self.files}
         self.spec = spec
@@ -303,8 +309,8 @@ class VideoFolderDataset(Dataset):
         logging.getLogger(__name__).info(
             "%s in %s, captioned by %s%s",
             counted(len(self.files), "video"),
-            self.folder,
-            self.captions_file,
+            self.named_folder,
+            self.named_captions,
             self._left_out,
         )
         if progress is None:
@@ -345,19 +351,19 @@ class VideoFolderDataset(Dataset):
                 f"; and {len(bad) - 5} more" if len(bad) > 5 else ""
             )
             raise ArgumentValueError(
-                f"every video in {self.folder} is too short for a {need}-frame clip: ",
+                f"every video in {self.named_folder} is too short for a {need}-frame clip: ",
                 *_shorter_clips_advice(short, frames_option, shortest_clip),
                 f": {details}",
             )
         where = ", ".join(self.lines[f] for f in bad_files[:5] if f in self.lines)
-        where = f"{where} of {self.captions_file}" if where else ""
+        where = f"{where} of {self.named_captions}" if where else ""
         if len(bad) == 1:
             where = f" ({where})" if where else ""
             raise ValueError(f"{bad[0][0]}; move it out of the folder and delete its caption{where}")
         if bad:
             more = f"; and {len(bad) - 5} more" if len(bad) > 5 else ""
             raise ValueError(
-                f"{len(bad)} of {len(self.files)} videos in {self.folder} cannot give a {need}-frame clip "
+                f"{len(bad)} of {len(self.files)} videos in {self.named_folder} cannot give a {need}-frame clip "
                 f"(move them out of the folder and delete their captions{': ' + where if where else ''}): "
                 f"{'; '.join(b for _, b in bad[:5])}{more}"
             )
@@ -367,7 +373,7 @@ class VideoFolderDataset(Dataset):
                 "%d of %d videos in %s are smaller than the training size %d and are upscaled (blurred): %s",
                 len(small),
                 len(self.files),
-                self.folder,
+                self.named_folder,
                 s.size,
                 first_few([f"{name} ({side} px)" for name, side in small]),
             )
@@ -376,7 +382,7 @@ class VideoFolderDataset(Dataset):
             logging.getLogger(__name__).warning(
                 "the videos in %s have %d frame rates (%s): frames are taken as they are, not resampled, "
                 "so motion runs at different speeds; convert them to one rate",
-                self.folder,
+                self.named_folder,
                 len(rates),
                 ", ".join(f"{fps:g} fps: {len(names)} (e.g. {names[0]})" for fps, names in by_count),
             )
@@ -385,7 +391,7 @@ class VideoFolderDataset(Dataset):
         """The frame rate most of the videos have, rounded (``assemble --fps``), as :meth:`check` read them:
         no file is opened again."""
         if not self.frame_rates:
-            raise RuntimeError(f"the videos in {self.folder} are not checked yet: call check() first")
+            raise RuntimeError(f"the videos in {self.named_folder} are not checked yet: call check() first")
         return most_common_rate(self.frame_rates.values())
 
     def __getitem__(self, index: int) -> dict[str, Any]:
@@ -403,7 +409,7 @@ class VideoFolderDataset(Dataset):
             err = failed.__cause__
             where = self.lines.get(name, "")
             caption = (
-                f"its caption {where.split(' ')[0]} ({where} of {self.captions_file})"
+                f"its caption {where.split(' ')[0]} ({where} of {self.named_captions})"
                 if where
                 else "its caption"
             )

@@ -217,7 +217,7 @@ class DataOptions:
                 "%.0f%% of the caption words in %s are unknown to the text encoder's tokenizer (e.g. %s): "
                 "train micro-CLIP on these captions (`streamt2v train clip --data ... --captions ...`)",
                 100 * share,
-                self.captions,
+                named_path(self.captions),
                 words_as_typed(examples),
             )
         return share
@@ -243,7 +243,7 @@ class DataOptions:
                 "in training (the longest, of %r, has %d tokens)",
                 len(long),
                 len(captions),
-                self.captions,
+                named_path(self.captions),
                 max_length,
                 longest,
                 long[longest],
