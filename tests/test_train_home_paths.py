@@ -246,3 +246,24 @@ def test_assemble_names_its_output_folder_and_scheduler_as_typed(home, capsys):
     assert main(["assemble", "model", "~/m2", *parts, "--scheduler", "~/nope"]) == 2
     said = capsys.readouterr().err
     assert f"error: --scheduler '~/nope' ('{home}/nope') holds no scheduler_config.json" in said, said
+
+
+def test_assemble_names_an_input_inside_its_output_folder_as_typed(home, capsys):
+    """An input inside the output folder was named as read alone ('/home/me/m/unet'), the folder as typed,
+    then as read: both as typed, then as read; a shipped part is not in it."""
+    from streamt2v.assets import microworld_model_dir
+
+    shutil.copytree(microworld_model_dir(), home / "m")
+    shipped = ["--init-unet", "microworld", "--vae", "microworld", "--clip", "microworld", "--overwrite"]
+    out = f"the output folder '~/m' ('{home}/m'), which is written as a whole"
+    for given, said in (
+        (["--unet", "~/m/unet"], f"--unet '~/m/unet' ('{home}/m/unet') is inside {out}"),
+        (
+            ["--unet", "microworld", "--scheduler", "~/m/scheduler"],
+            f"--scheduler '~/m/scheduler' ('{home}/m/scheduler') is inside {out}",
+        ),
+    ):
+        assert main(["assemble", "model", "~/m", *given, *shipped]) == 2
+        err = capsys.readouterr().err
+        assert f"error: {said}" in err, err
+    assert (home / "m" / "unet" / "config.json").is_file()

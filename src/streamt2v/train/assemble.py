@@ -200,6 +200,12 @@ def _load_unet(cls: type, folder: Path, name: str, dtype: torch.dtype) -> Any:
         return from_pretrained_strict(cls, folder, f"{arg} folder", torch_dtype=dtype).eval()
 
 
+def _as_typed(given: str | Path | None, folder: Path) -> str | Path:
+    """``given`` as typed where it is the ``folder`` read, for :func:`refuse_inputs_inside` to name so
+    (``--vae '~/v' ('/home/me/v')``); else ``folder``: a part the run recorded, or a shipped one."""
+    return given if given and home_path(given) == folder else folder
+
+
 def _scheduler_dir(unet_dir: Path, scheduler: str | Path | None) -> Path:
     return home_path(scheduler) if scheduler else unet_dir.parent / "scheduler"
 
@@ -318,8 +324,14 @@ def assemble_model(
     )
     vae_given, vae_dir = _part(vae, recorded, "vae", Arg("vae"), unet_dir, "model")
     clip_given, clip_dir = _part(clip, recorded, "clip", Arg("clip"), unet_dir, "model")
-    inputs = {Arg("unet"): unet_dir, Arg("init_unet"): init_dir, Arg("vae"): vae_dir, Arg("clip"): clip_dir}
-    refuse_inputs_inside(given, {**inputs, Arg("scheduler"): _scheduler_dir(unet_dir, scheduler)})
+    inputs = {
+        Arg("unet"): _as_typed(unet, unet_dir),
+        Arg("init_unet"): _as_typed(init_given, init_dir),
+        Arg("vae"): _as_typed(vae_given, vae_dir),
+        Arg("clip"): _as_typed(clip_given, clip_dir),
+        Arg("scheduler"): scheduler or _scheduler_dir(unet_dir, None),
+    }
+    refuse_inputs_inside(given, inputs)
     refuse_existing(given, overwrite, model_folder=True)  # the inputs' message first: it says more
     # after the parts: a missing --init-unet is named before the schedule of a UNet outside a run
     timesteps = int(training_scheduler(unet_dir, scheduler).get("num_train_timesteps", 1000))
@@ -471,8 +483,13 @@ def assemble_refiner(
     recorded = recorded_inputs(unet_dir)
     vae_given, vae_dir = _part(vae, recorded, "vae", Arg("vae"), unet_dir, "refiner")
     clip_given, clip_dir = _part(clip, recorded, "clip", Arg("clip"), unet_dir, "refiner")
-    inputs = {Arg("unet"): unet_dir, Arg("vae"): vae_dir, Arg("clip"): clip_dir}
-    refuse_inputs_inside(given, {**inputs, Arg("scheduler"): _scheduler_dir(unet_dir, scheduler)})
+    inputs = {
+        Arg("unet"): _as_typed(unet, unet_dir),
+        Arg("vae"): _as_typed(vae_given, vae_dir),
+        Arg("clip"): _as_typed(clip_given, clip_dir),
+        Arg("scheduler"): scheduler or _scheduler_dir(unet_dir, None),
+    }
+    refuse_inputs_inside(given, inputs)
     refuse_existing(given, overwrite, model_folder=True)  # the inputs' message first: it says more
     text, _ = load_frozen_clip(clip_given)
     video_vae = load_frozen_vae(vae_given, dtype, recipe="refiner")
