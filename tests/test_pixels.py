@@ -26,7 +26,7 @@ def test_check_pixels_clamps_a_small_overshoot_into_a_new_tensor():
     assert x.tolist() == pytest.approx([-1.04, 0.0, 1.07])
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float16", "float64", "int64", "uint8"])
+@pytest.mark.parametrize("dtype", ["float32", "float16", "float64", "int64", "uint8", "bool"])
 @pytest.mark.parametrize("listed", [False, True])
 @pytest.mark.parametrize("image", [False, True])
 def test_the_conversion_a_numpy_input_is_told_runs_and_makes_the_float32_pixels_asked_for(
@@ -34,12 +34,15 @@ def test_the_conversion_a_numpy_input_is_told_runs_and_makes_the_float32_pixels_
 ):
     """check_pixels of numpy frames names a conversion that runs as written and gives float32 pixels: a
     float16/float64 array's kept its dtype, an int64 array was called uint8 and told from_uint8_frames(x),
-    which refuses it, and a list's expression was rewritten by string replacement."""
+    which refuses it, and a list's expression was rewritten by string replacement. A bool mask (True white)
+    was told nothing."""
     import numpy as np
 
     import streamt2v.io.video
 
     frames = np.random.default_rng(0).integers(0, 256, (2, 4, 4, 3), dtype=np.uint8)
+    if dtype == "bool":  # a mask: black and white frames
+        frames = (frames > 127).astype(np.uint8) * 255
     video = streamt2v.io.video.from_uint8_frames(frames)
     as_floats = np.dtype(dtype).kind == "f"
     array = (video[0].permute(1, 2, 3, 0).numpy() if as_floats else frames).astype(dtype)

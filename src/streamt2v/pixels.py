@@ -69,13 +69,15 @@ def _numpy_conversion(shape: tuple[int, ...], dtype: Any, image: bool, *, listed
     from streamt2v.io.video import array_layout
 
     floats, dtype = dtype.kind == "f", np.dtype(dtype)
-    if not floats and dtype.kind not in "iu":
+    if not floats and dtype.kind not in "iub":
         return ""
     io = "streamt2v.io.video."
     x = "np.stack(x)" if listed else "x"  # the stacked frames, where the expression takes an array
-    # torch keeps a float16/float64 array's dtype; from_uint8_frames takes uint8 alone
+    # torch keeps a float16/float64 array's dtype; from_uint8_frames takes uint8 alone; a mask's True is
+    # white (255), not 1
     to_dtype = ".float()" if floats and dtype != np.float32 else ""
     to_uint8 = "" if floats or dtype == np.uint8 else ".astype(np.uint8)"
+    to_uint8 += " * 255" if dtype.kind == "b" else ""
     what = (
         f"a list of {dtype} numpy frames {shape[1:]}"
         if listed
@@ -83,6 +85,8 @@ def _numpy_conversion(shape: tuple[int, ...], dtype: Any, image: bool, *, listed
     )
     if floats:
         what += " in [-1, 1]"
+    elif dtype.kind == "b":
+        what += " of masks"
     elif to_uint8:
         what += " of 0-255"
     if image and len(shape) == 3 and shape[-1] == 3:  # (H, W, 3), as PIL and imageio give an image
