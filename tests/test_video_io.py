@@ -54,8 +54,11 @@ def test_frames_converted_a_few_at_a_time_have_the_values_of_the_whole_conversio
         from_uint8_frames(torch.from_numpy(u.copy())), whole
     )
     assert torch.equal(from_uint8_frames(list(u)), whole)  # a decoder's list of frames, never stacked whole
+    # a list of floats is told the conversions an array is, of the frames stacked (it was told none)
     with pytest.raises(
-        ValueError, match=r"expected uint8 frames \(T, H, W, 3\), got float32 \(2, 4, 6, 3\)$"
+        ValueError,
+        match=r"expected uint8 frames \(T, H, W, 3\), got float32 \(2, 4, 6, 3\); 0-255 floats: "
+        r"np.stack\(x\).round\(\).astype\(np.uint8\); ",
     ):
         from_uint8_frames(list(u[:2].astype(np.float32)))
 

@@ -143,19 +143,23 @@ def test_from_uint8_frames_gives_floats_conversions_that_make_the_video_it_retur
         assert made.dtype == video.dtype and torch.equal(made, video), code  # torch.equal takes other dtypes
 
 
-@pytest.mark.parametrize("as_tensor", [False, True])
+@pytest.mark.parametrize("given", ["array", "tensor", "list"])
+@pytest.mark.parametrize("dtype", ["int64", "bool"])
 @pytest.mark.parametrize(
     "layout", [lambda f: f, lambda f: f.transpose(3, 0, 1, 2)]
 )  # (T, H, W, 3), (3, T, H, W)
-def test_from_uint8_frames_tells_integer_frames_of_another_dtype_the_conversion(layout, as_tensor):
-    """int64 frames (0-255 read by another library) are told the uint8 conversion, which runs as written: a
-    tensor was told nothing, an array too."""
+def test_from_uint8_frames_tells_integer_frames_of_another_dtype_the_conversion(layout, dtype, given):
+    """int64 frames (0-255 read by another library) are told the uint8 conversion, and bool masks the one that
+    makes True white, which run as written: a tensor was told nothing, an array too, a list of frames still
+    was."""
     frames = np.random.default_rng(0).integers(0, 256, (2, 4, 4, 3), dtype=np.uint8)
-    x = np.ascontiguousarray(layout(frames)).astype(np.int64)
-    if as_tensor:
-        x = torch.from_numpy(x)
+    if dtype == "bool":  # a mask: black and white frames
+        frames = (frames > 127).astype(np.uint8) * 255
+    x = np.ascontiguousarray(layout(frames)).astype(dtype)
+    x = {"array": x, "tensor": torch.from_numpy(x), "list": list(x)}[given]
     with pytest.raises(ValueError) as err:
         from_uint8_frames(x)
-    (code,) = re.findall(r"; 0-255 integers: ([^;]+)$", str(err.value))
+    told = "masks" if dtype == "bool" else "0-255 integers"
+    (code,) = re.findall(rf"; {told}: ([^;]+)$", str(err.value))
     made = eval(code, {"np": np, "torch": torch, "x": x})
     assert torch.equal(from_uint8_frames(made), from_uint8_frames(frames)), code

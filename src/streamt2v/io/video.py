@@ -146,27 +146,37 @@ def check_uint8_frames(frames: np.ndarray | torch.Tensor, batched: bool = False)
     tensor = isinstance(frames, torch.Tensor)
     uint8 = frames.dtype == (torch.uint8 if tensor else np.uint8)
     if not uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
-        hint, layout = "", array_layout(tuple(frames.shape), batched=batched, tensor=tensor)
-        kind = _dtype_kind(frames.dtype)
-        to_uint8 = ".to(torch.uint8)" if tensor else ".astype(np.uint8)"
-        if layout is not None and kind == "f":  # which convention it holds is not ours to guess
-            as_frames, as_tensor = layout
-            # float32, as from_uint8_frames returns: torch keeps a float16 or float64 array's dtype
-            single = "" if frames.dtype in (torch.float32, np.float32) else ".float()"
-            hint = (
-                f"; 0-255 floats: {as_frames}.round(){to_uint8}; [0, 1] floats: ({as_frames} * 255).round()"
-                f"{to_uint8}; [-1, 1] floats: {as_tensor}{single}"
-            )
-        elif layout is not None and uint8:
-            hint = f"; as frames: {layout[0]}"
-        elif layout is not None and kind == "b":  # a mask's True is white, not 1 of 255
-            hint = f"; masks: {layout[0]}{to_uint8} * 255"
-        elif layout is not None and kind in "iu":
-            hint = f"; 0-255 integers: {layout[0]}{to_uint8}"
+        hint = _conversion_hint(tuple(frames.shape), frames.dtype, batched=batched, tensor=tensor)
         raise ValueError(
             f"expected uint8 frames (T, H, W, 3), got {frames.dtype} of shape {tuple(frames.shape)}{hint}"
         )
     return frames
+
+
+def _conversion_hint(
+    shape: tuple[int, ...], dtype: np.dtype | torch.dtype, *, batched: bool, tensor: bool, x: str = "x"
+) -> str:
+    """:func:`check_uint8_frames`' conversion for frames ``x`` (an expression: ``np.stack(x)`` for a list of
+    frames) of ``shape`` and ``dtype`` in a known layout, ``"; ..."``; ``""`` for another layout."""
+    layout = array_layout(shape, batched=batched, tensor=tensor, x=x)
+    if layout is None:
+        return ""
+    kind, to_uint8 = _dtype_kind(dtype), (".to(torch.uint8)" if tensor else ".astype(np.uint8)")
+    if kind == "f":  # which convention it holds is not ours to guess
+        as_frames, as_tensor = layout
+        # float32, as from_uint8_frames returns: torch keeps a float16 or float64 array's dtype
+        single = "" if dtype in (torch.float32, np.float32) else ".float()"
+        return (
+            f"; 0-255 floats: {as_frames}.round(){to_uint8}; [0, 1] floats: ({as_frames} * 255).round()"
+            f"{to_uint8}; [-1, 1] floats: {as_tensor}{single}"
+        )
+    if dtype in (torch.uint8, np.uint8):
+        return f"; as frames: {layout[0]}"
+    if kind == "b":  # a mask's True is white, not 1 of 255
+        return f"; masks: {layout[0]}{to_uint8} * 255"
+    if kind in "iu":
+        return f"; 0-255 integers: {layout[0]}{to_uint8}"
+    return ""
 
 
 def _dtype_kind(dtype: np.dtype | torch.dtype) -> str:
@@ -226,7 +236,8 @@ def from_uint8_frames(frames: np.ndarray | torch.Tensor | Sequence[np.ndarray]) 
     if isinstance(frames, np.ndarray):  # refused with the conversion for its layout
         check_uint8_frames(frames, batched=True)
     elif first.dtype != np.uint8 or len(shape) != 4 or shape[-1] != 3:
-        raise ValueError(f"expected uint8 frames (T, H, W, 3), got {first.dtype} {tuple(shape)}")
+        hint = _conversion_hint(tuple(shape), first.dtype, batched=True, tensor=False, x="np.stack(x)")
+        raise ValueError(f"expected uint8 frames (T, H, W, 3), got {first.dtype} {tuple(shape)}{hint}")
     # a few frames at a time into the float video: a whole uint8 copy beside the decoded frames and the float
     # video (torch takes no read-only array; a list of frames was stacked first) made reading peak higher
     out = torch.empty((1, 3, *shape[:3]), dtype=torch.float32)
