@@ -245,7 +245,11 @@ def test_assemble_names_its_output_folder_and_scheduler_as_typed(home, capsys):
     assert f"error: '~/m' ('{home}/m') is not a model folder" in capsys.readouterr().err
     assert main(["assemble", "model", "~/m2", *parts, "--scheduler", "~/nope"]) == 2
     said = capsys.readouterr().err
-    assert f"error: --scheduler '~/nope' ('{home}/nope') holds no scheduler_config.json" in said, said
+    # a folder that does not exist is said not to (it 'held no scheduler_config.json'); one that does, to lack it
+    assert f"error: --scheduler '~/nope' ('{home}/nope') does not exist (a run's final/sch" in said, said
+    assert main(["assemble", "model", "~/m2", *parts, "--scheduler", "~/m"]) == 2
+    said = capsys.readouterr().err
+    assert f"error: --scheduler '~/m' ('{home}/m') holds no scheduler_config.json" in said, said
 
 
 def test_assemble_names_an_input_inside_its_output_folder_as_typed(home, capsys):

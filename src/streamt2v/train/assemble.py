@@ -215,9 +215,11 @@ def training_scheduler(unet_dir: Path, scheduler: str | Path | None = None) -> d
     config of the DDIM sampler the folders name (sampling picks its solver by name from the same betas)."""
     file = _scheduler_dir(unet_dir, scheduler) / "scheduler_config.json"
     if not file.is_file() and scheduler:  # named as typed: --scheduler '~/s' ('/home/me/s')
+        missing = not file.parent.exists()  # a mistyped folder: not one that lacks the file
         raise ArgumentFileNotFoundError(
             as_given(scheduler, Arg("scheduler")),
-            " holds no scheduler_config.json (a run's final/scheduler folder)",
+            f" {'does not exist' if missing else 'holds no scheduler_config.json'} (a run's final/scheduler"
+            " folder)",
         )
     if not file.is_file():
         raise ArgumentFileNotFoundError(
