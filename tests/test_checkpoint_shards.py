@@ -98,7 +98,9 @@ def test_an_index_naming_a_shard_elsewhere_is_refused(tmp_path):
     data = json.loads(index.read_text())
     data["weight_map"] = {k: f"../{v}" for k, v in data["weight_map"].items()}
     index.write_text(json.dumps(data))
-    with pytest.raises(ValueError, match=r"is no shard index: .* names each tensor's shard file beside it"):
+    with pytest.raises(
+        ValueError, match=r"is not a shard index: .* names each tensor's shard file beside it"
+    ):
         load_checkpoint(index)
 
 
@@ -128,3 +130,48 @@ def test_a_shards_refusal_names_the_checkpoint_as_typed_then_the_shard(
         load_checkpoint("~/ckpt/model.safetensors.index.json")
     assert str(info.value).startswith("checkpoint '~/ckpt/model.safetensors.index.json' (")
     assert "index.json') names 3 shards; 1 of them not beside it" in str(info.value)
+
+
+def test_a_shards_refusals_say_checkpoint_and_name_a_shard_given_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shard's pickle refusals named it without 'checkpoint' ('refusing to load '~/ckpt' (...) shard ...'),
+    the index's 'its shard index '...' is no shard index', and a shard given as the checkpoint was named twice
+    ('checkpoint '~/ckpt/model-00002-of-00003.safetensors' (...) shard 'model-00002-of-00003.safetensors'')."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    folder = tmp_path / "bins"
+    folder.mkdir()
+    torch.save({"a": torch.zeros(2)}, folder / "pytorch_model-00001-of-00002.bin")
+    torch.save(
+        torch.nn.Linear(2, 2), folder / "pytorch_model-00002-of-00002.bin"
+    )  # the module, not its weights
+    weight_map = {"a": "pytorch_model-00001-of-00002.bin", "b": "pytorch_model-00002-of-00002.bin"}
+    (folder / "pytorch_model.bin.index.json").write_text(json.dumps({"weight_map": weight_map}))
+    with pytest.raises(ValueError) as info:
+        load_checkpoint("~/bins")
+    assert str(info.value).startswith(
+        f"refusing to load checkpoint '~/bins' ({str(folder)!r}) shard 'pytorch_model-00002-of-00002.bin': it "
+        "holds a pickled torch.nn.modules.linear.Linear object, not a state dict"
+    )
+
+    files = shard(tmp_path / "ckpt")
+    given = f"'~/ckpt' ({str(tmp_path / 'ckpt')!r})"
+    index = tmp_path / "ckpt" / "model.safetensors.index.json"
+    data = files[1].read_bytes()
+    files[1].write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError) as info:
+        load_checkpoint(f"~/ckpt/{files[1].name}")
+    assert str(info.value).startswith(
+        f"checkpoint '~/ckpt/{files[1].name}' ({str(files[1])!r}) is a .safetensors file cut short: "
+    )
+    index.write_text(json.dumps({"weight_map": {"w": "../elsewhere.safetensors"}}))
+    with pytest.raises(ValueError) as info:
+        load_checkpoint("~/ckpt")
+    assert str(info.value).startswith(
+        f"checkpoint {given}: its index 'model.safetensors.index.json' is not a shard index: a JSON object whose "
+    )
+    with pytest.raises(ValueError) as info:
+        load_checkpoint("~/ckpt/model.safetensors.index.json")
+    assert str(info.value).startswith(
+        f"checkpoint '~/ckpt/model.safetensors.index.json' ({str(index)!r}) is not a shard index: a JSON "
+    )

@@ -138,7 +138,9 @@ def test_weights_that_need_code_are_refused_and_never_run(tmp_path: Path) -> Non
     }
     for name, (obj, message) in cases.items():
         torch.save(obj, tmp_path / name)
-        with pytest.raises(ValueError, match=rf"^refusing to load '.*{re.escape(name)}': {message}") as err:
+        with pytest.raises(
+            ValueError, match=rf"^refusing to load checkpoint '.*{re.escape(name)}': {message}"
+        ) as err:
             convert_official_checkpoint(
                 tmp_path / name, tmp_path / "out", "tiny", tokenizer=tokenizer_folder(tmp_path / "tok")
             )

@@ -234,7 +234,7 @@ def test_init_unet_weights_that_cannot_be_whole_are_named_before_the_checkpoint_
     assert "standing for a 2.8 GB file" in line and "`git lfs pull`" in line
     weights.write_bytes(data)  # whole again: the checkpoint is read, and named
     assert _error(argv, capsys).startswith(
-        f"error: {str(never_read)!r} is a pickle but not a PyTorch checkpoint"
+        f"error: checkpoint {str(never_read)!r} is a pickle but not a PyTorch checkpoint"
     )
 
 

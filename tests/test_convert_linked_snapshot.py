@@ -37,7 +37,9 @@ def test_links_to_nothing_in_the_stage1_snapshot_are_named_before_the_checkpoint
         return str(info.value)
 
     # whole, the folder is read through its links: the checkpoint is what is refused
-    assert error(snapshot).startswith(f"{str(never_read)!r} is a pickle but not a PyTorch checkpoint")
+    assert error(snapshot).startswith(
+        f"checkpoint {str(never_read)!r} is a pickle but not a PyTorch checkpoint"
+    )
     copied = tmp_path / "copied"
     shutil.copytree(snapshot, copied, symlinks=True)  # cp -r: the relative links now point to nothing
     assert error(copied).startswith(f"init_unet {str(copied)!r} holds 1 link to files that do not exist")

@@ -4,6 +4,7 @@ lacks (an interrupted download) is named before the checkpoint is read."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from diffusers import UNet3DConditionModel
 
 from conftest import first_reference_case, garbage_checkpoint, reference_config, stage1_folder
 from streamt2v.io.checkpoints import convert_official_checkpoint
+from streamt2v.io.weight_files import check_weight_files
 from streamt2v.models.bundle import StreamingT2VModel
 
 
@@ -56,3 +58,16 @@ def test_a_missing_shard_is_named_before_the_checkpoint_is_read(tmp_path: Path, 
     assert msg.startswith(f"init_unet UNet weight file {str(lost)!r} named in ")
     assert "is missing" in msg and "download the folder again" in msg
     assert not (tmp_path / "out").exists()
+
+
+def test_many_missing_shards_are_named_by_the_first_few_and_a_count(tmp_path: Path) -> None:
+    """They were listed as 'a, b, c, ...' where a checkpoint's missing shards are 'a, b, c and 2 more'."""
+    names = [f"diffusion_pytorch_model-{k:05d}-of-00005.safetensors" for k in range(1, 6)]
+    index = tmp_path / "diffusion_pytorch_model.safetensors.index.json"
+    index.write_text(json.dumps({"weight_map": {f"w{k}": name for k, name in enumerate(names)}}))
+    with pytest.raises(FileNotFoundError) as info:
+        check_weight_files(tmp_path, None, "UNet weight file")
+    listed = ", ".join(repr(str(tmp_path / name)) for name in names[:3])
+    assert str(info.value).startswith(
+        f"UNet weight file {listed} and 2 more named in {str(index)!r} are missing"
+    )

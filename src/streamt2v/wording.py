@@ -71,3 +71,9 @@ def first_few(names: Sequence[str], at_most: int = 3) -> str:
     """The first ``at_most`` of ``names`` for a message, ``...`` for the rest (``a, b, c, ...``); all of them,
     and no ``...``, where there are no more."""
     return ", ".join(names[:at_most]) + (", ..." if len(names) > at_most else "")
+
+
+def first_and_more(names: Sequence[str], at_most: int = 3) -> str:
+    """The first ``at_most`` of ``names`` for a message and how many more there are (``a, b, c and 2 more``):
+    where the count matters (the shards missing of a download); all of them where there are no more."""
+    return ", ".join(names[:at_most]) + (f" and {len(names) - at_most} more" if len(names) > at_most else "")

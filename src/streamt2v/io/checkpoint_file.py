@@ -23,7 +23,7 @@ import torch
 
 from streamt2v.arguments import Arg, ArgumentIsADirectoryError
 from streamt2v.io.folders import home_path, looks_like_hub_id, named_path, saved_class_name
-from streamt2v.wording import counted, first_few
+from streamt2v.wording import counted, first_and_more, first_few
 
 logger = logging.getLogger(__name__)
 
@@ -226,9 +226,8 @@ def _not_loaded_names(value: Any) -> list[str]:
 
 
 def _first_names(names: Sequence[str], limit: int) -> str:
-    return ", ".join(printable(n) for n in names[:limit]) + (
-        f" and {len(names) - limit} more" if len(names) > limit else ""
-    )
+    """The first ``limit`` of names read from a file, printable, and how many more (``a, b, c and 2 more``)."""
+    return first_and_more([printable(n) for n in names], limit)
 
 
 def _describe(value: Any) -> str:
@@ -248,11 +247,11 @@ def _unpickling_refusal(shown: str, err: pickle.UnpicklingError) -> ValueError:
     reason = _torch_reason(err)
     if _names_other_classes(reason) or "is blocked" in reason:
         return ValueError(
-            f"refusing to load {shown}: it is a pickle that needs more than tensors and plain "
+            f"refusing to load checkpoint {shown}: it is a pickle that needs more than tensors and plain "
             f"containers (torch.load weights_only=True said: {reason}). It was not executed."
         )
     return ValueError(
-        f"{shown} is a pickle but not a PyTorch checkpoint that can be read safely (torch.load "
+        f"checkpoint {shown} is a pickle but not a PyTorch checkpoint that can be read safely (torch.load "
         f"weights_only=True said: {reason}). It was not executed."
     )
 
@@ -282,7 +281,7 @@ def _weights_only_load(path: Path, is_zip: bool, shown: str) -> Any:
     except Exception as err:  # an UnpicklingError, or a stand-in where a tensor rebuild wants a tensor
         named = f" ({_first_names(foreign, 4)})" if foreign else ""
         raise ValueError(
-            f"refusing to load {shown}: it is a pickle that needs more than tensors and plain containers, "
+            f"refusing to load checkpoint {shown}: it is a pickle that needs more than tensors and plain containers, "
             f"and read with inert stand-ins for the classes and functions it names{named} it still needs "
             f"their code (torch.load weights_only=True said: {_torch_reason(err)}). It was not executed."
         ) from None
@@ -296,7 +295,7 @@ def check_checkpoint(path: str | os.PathLike[str]) -> None:
     shown, path = _as_given(path)
     if (index := shard_index(path, shown)) is not None:
         for shard in _read_shard_index(index, path, shown)[1]:
-            _check_file(shard, _shard_named(shown, shard))
+            _check_file(shard, _shard_named(shard, path, shown))
     else:
         _check_file(path, shown)
 
@@ -455,15 +454,17 @@ def _weight_map(index: Path) -> dict[str, Any]:
     return weight_map if isinstance(weight_map, dict) else {}
 
 
-def _shard_named(shown: str, shard: Path) -> str:
-    """A shard of the checkpoint ``shown`` as the messages name it (they say ``checkpoint`` before it)."""
-    return f"{shown} shard {shard.name!r}"
+def _shard_named(shard: Path, path: Path, shown: str) -> str:
+    """A shard of the checkpoint given as ``path`` (``shown``: as the messages name it) as the messages name
+    it, after ``checkpoint``: the shard's name after the checkpoint's, but once where the shard is the
+    checkpoint given."""
+    return shown if shard.absolute() == path.absolute() else f"{shown} shard {shard.name!r}"
 
 
-def _index_named(index: Path, path: Path, shown: str) -> str:
+def _index_named(index: Path, path: Path, shown: str, noun: str = "shard index") -> str:
     """The start of a message about the shard index of the checkpoint given as ``path`` (``shown``: as the
-    messages name it), naming the index where the checkpoint given is not the index itself."""
-    return f"checkpoint {shown}" if path == index else f"checkpoint {shown}: its shard index {index.name!r}"
+    messages name it), naming the index (as ``its {noun}``) where the checkpoint given is not the index."""
+    return f"checkpoint {shown}" if path == index else f"checkpoint {shown}: its {noun} {index.name!r}"
 
 
 def _read_shard_index(index: Path, path: Path, shown: str) -> tuple[dict[str, Any], list[Path]]:
@@ -476,7 +477,8 @@ def _read_shard_index(index: Path, path: Path, shown: str) -> tuple[dict[str, An
     # a shard is a file beside its index: a name with a folder in it (../x.safetensors) is read from nowhere else
     if not shards or not all(isinstance(name, str) and Path(name).name == name for name in shards):
         raise ValueError(
-            f"{about} is no shard index: a JSON object whose weight_map names each tensor's shard file beside it"
+            f"{_index_named(index, path, shown, 'index')} is not a shard index: a JSON object whose weight_map "
+            "names each tensor's shard file beside it"
         )
     missing = [name for name in shards if not (index.parent / name).is_file()]
     if missing:
@@ -496,7 +498,7 @@ def _load_shards(index: Path, path: Path, shown: str) -> tuple[dict[str, torch.T
     weights: dict[str, torch.Tensor] = {}
     not_loaded: dict[str, list[str]] = {}
     for file in shards:
-        shard, shard_not_loaded = _load_file(file, _shard_named(shown, file))
+        shard, shard_not_loaded = _load_file(file, _shard_named(file, path, shown))
         weights.update(shard)
         not_loaded.update(shard_not_loaded)
     if absent := [k for k in weight_map if k not in weights]:
@@ -512,7 +514,7 @@ def _no_state_dict(shown: str, obj: Any) -> ValueError:
     would need where they are behind stand-ins, else what it holds; ``shown``: the file quoted."""
     if isinstance(obj, NotLoaded):
         return ValueError(
-            f"refusing to load {shown}: it holds a pickled {obj.global_name} object, not a state dict "
+            f"refusing to load checkpoint {shown}: it holds a pickled {obj.global_name} object, not a state dict "
             "(torch.save(model) rather than torch.save(model.state_dict())?), and a weights-only read never "
             "runs the code that would rebuild it: save its state_dict() instead. It was not executed."
         )
@@ -520,7 +522,7 @@ def _no_state_dict(shown: str, obj: Any) -> ValueError:
         for key in [k for k in NESTED_STATE_DICT_KEYS if k in obj] or list(obj):
             if names := _not_loaded_names(obj[key]):
                 return ValueError(
-                    f"refusing to load {shown}: its weights under {key!r} need {', '.join(names)}, beyond "
+                    f"refusing to load checkpoint {shown}: its weights under {key!r} need {', '.join(names)}, beyond "
                     "tensors and plain containers, and a weights-only read never imports or runs them. It "
                     "was not executed."
                 )

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from streamt2v.io.checkpoint_file import format_size, weight_file_problem
 from streamt2v.io.folders import atomic_folder_leftovers, folder_listing, read_json_object
-from streamt2v.wording import counted, first_few
+from streamt2v.wording import counted, first_and_more, first_few
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def _missing_shard(folder: Path, variant: str | None, what: str) -> str | None:
     missing = [s for s in shards if isinstance(s, str) and not (folder / s).is_file()]
     if not missing:
         return None
-    named = first_few([repr(str(folder / s)) for s in missing])
+    named = first_and_more([repr(str(folder / s)) for s in missing])
     return (
         f"{what} {named} named in {str(index)!r} {'is' if len(missing) == 1 else 'are'} missing "
         f"({len(missing)} of its {len(shards)} shards; found: {folder_listing(folder)}): an interrupted "
