@@ -22,6 +22,7 @@ from streamt2v.io.folders import (
     atomic_folder_leftovers,
     atomic_folder_temporary,
     check_writable_parent,
+    folder_listing,
     refuse_existing,
     remove_atomic_write_leftovers,
     remove_dead_writers_temporaries,
@@ -43,6 +44,23 @@ def test_an_existing_output_names_the_python_argument_or_the_flag_not_both(tmp_p
     assert str(again) == f"{str(out)!r} already exists; pass overwrite=True to replace it"
     refuse_existing(out, overwrite=True)
     assert out.read_text() == "kept"
+
+
+def test_a_folder_of_the_users_files_is_listed_by_its_first_names_and_how_many_more(tmp_path):
+    """refuse_existing lists a folder it will not replace by its first 3 names and a count; an error's
+    listing of a folder, by its first 10 and '...' (folders with a '/')."""
+    out = tmp_path / "mine"
+    out.mkdir()
+    for name in "abcde":
+        (out / f"{name}.txt").write_text("")
+    (out / "sub").mkdir()
+    with pytest.raises(FileExistsError, match=r"but holds a.txt, b.txt, c.txt and 3 more: overwriting"):
+        refuse_existing(out, overwrite=True, model_folder=True)
+    assert folder_listing(out) == "a.txt, b.txt, c.txt, d.txt, e.txt, sub/"
+    for n in range(10):
+        (out / f"f{n}").write_text("")
+    assert folder_listing(out) == "a.txt, b.txt, c.txt, d.txt, e.txt, f0, f1, f2, f3, f4, ..."
+    assert folder_listing(out / "sub") == "nothing"
 
 
 def _no_named_probe(*args, **kwargs):

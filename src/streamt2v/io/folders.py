@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from streamt2v.arguments import Arg, ArgumentValueError, NamesArguments
-from streamt2v.wording import with_article
+from streamt2v.wording import first_and_more, first_few, with_article
 
 
 def home_path(path: str | os.PathLike) -> Path:
@@ -300,10 +300,9 @@ def refuse_existing(out: str | Path, overwrite: bool = False, *, model_folder: b
     if model_folder and out.is_dir() and not out.is_symlink() and not (out / "model_index.json").is_file():
         held = sorted(p.name for p in out.iterdir())
         if held:
-            shown = ", ".join(held[:3]) + (f" and {len(held) - 3} more" if len(held) > 3 else "")
             raise FileExistsError(
-                f"{named} is not a model folder (no model_index.json) but holds {shown}: overwriting "
-                "replaces only a model folder or an empty one; give another path"
+                f"{named} is not a model folder (no model_index.json) but holds {first_and_more(held)}: "
+                "overwriting replaces only a model folder or an empty one; give another path"
             )
 
 
@@ -452,4 +451,4 @@ def atomic_folder(out: Path, overwrite: bool = False, *, model_folder: bool = Fa
 def folder_listing(folder: Path) -> str:
     """What ``folder`` holds, for an error message: its first 10 names (folders with a trailing ``/``)."""
     names = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir())
-    return ", ".join(names[:10]) + (", ..." if len(names) > 10 else "") if names else "nothing"
+    return first_few(names, 10) if names else "nothing"

@@ -29,6 +29,7 @@ from streamt2v.io.folders import (
     nearest_existing_parent,
 )
 from streamt2v.io.frame_rates import check_fps, check_gif_fps
+from streamt2v.wording import first_and_more
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi")
 # The most bytes the names written beside an output add to its name: the temporary of the preview
@@ -96,8 +97,7 @@ def _foreign_entries(folder: Path) -> list[str]:
 
 def list_names(names: Sequence[str], limit: int = 5) -> str:
     """The first ``limit`` of ``names`` quoted, for a message: ``'a', 'b' and 3 more``."""
-    shown = ", ".join(repr(n) for n in names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+    return first_and_more([repr(n) for n in names], limit)
 
 
 def check_replaceable_dir(
