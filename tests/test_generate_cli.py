@@ -182,8 +182,11 @@ def test_a_short_flag_inside_a_combined_one_is_named_as_typed():
         (["x", "--fps", "0"], "--fps must be a finite number"),
         (["x", "--fps", "60", "-o", "out.gif"], "--fps 60.0 is too high for a GIF"),
         (["x", "--fps", "51", "--gif", "side.gif"], "--fps 51.0 is too high for a GIF"),
-        (["x", "--enhance", "--refiner", "/nonexistent"], "refiner folder '/nonexistent' does not exist"),
-        (["x", "--enhance", "--refiner", "models/mine-hr"], "refiner folder 'models/mine-hr' does not exist"),
+        (["x", "--enhance", "--refiner", "/nonexistent"], "error: --refiner '/nonexistent' does not exist"),
+        (
+            ["x", "--enhance", "--refiner", "models/mine-hr"],
+            "error: --refiner 'models/mine-hr' does not exist",
+        ),
         # the shipped refiner is for 32x32 frames: a random-weight stand-in wrote noise, after stages 1-2
         (
             [
@@ -568,3 +571,23 @@ def test_stage_3_canvas_warnings_advise_what_generate_s_user_can_run(tmp_path, m
         "refiner's frame size); use a refiner made for at least this size, or pass a larger canvas, e.g. "
         "--resolution 64x64 to `streamt2v enhance` on the low-resolution video o.lowres.mp4",
     ]
+
+
+def test_refused_refiner_folders_are_named_by_the_flag_as_typed(tmp_path, monkeypatch, capsys):
+    """generate --refiner refusals said 'refiner folder ...' or 'refiner ...', never --refiner (enhance names
+    its --model so): named by the flag and the value as typed, then as read where a ~ was expanded."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "stage").mkdir()
+    (tmp_path / "stage" / "model_index.json").write_text('{"_class_name": "StreamingT2VModel"}')
+    (tmp_path / "afile").write_text("x")
+    home = str(tmp_path / "home" / "nothere")
+    for refiner, said in [
+        ("~/nothere", f"--refiner '~/nothere' ({home!r}) does not exist; the refiner is loaded from a local"),
+        ("stage", "--refiner 'stage' is a StreamingT2VModel folder (stages 1-2; model_index.json names"),
+        ("afile", "--refiner 'afile' is a file; give a diffusers-format model folder"),
+    ]:
+        argv = ["generate", "a cat", "--enhance", "--refiner", refiner, "-o", "o.mp4", "--run-dir", "run"]
+        assert main(argv) == 2
+        assert capsys.readouterr().err.startswith(f"error: {said}"), refiner
+    assert not (tmp_path / "o.mp4").exists() and not (tmp_path / "run").exists()

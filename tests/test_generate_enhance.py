@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import re
 
 import pytest
 import torch
@@ -410,3 +411,23 @@ def test_generate_advises_stage_3_settings_as_keys_of_its_enhance_dict(tmp_path,
         "resolution=(64, 64) in the run's enhance settings (GenerateConfig(enhance={'resolution': (64, 64)}))",
     ]
     assert warnings("b", {"steps": 1, "pad_to_aspect": True, "resolution": (64, 64)}) == []
+
+
+def test_a_refused_refiner_folder_is_named_by_its_argument_unless_a_resumed_runs_own(tmp_path, monkeypatch):
+    """GenerateConfig(refiner=...) refusals said 'refiner folder'/'refiner', as the command line did: they
+    name the argument (refiner '~/x' (...), --refiner on the command line); a resumed run's own folder, not
+    given now, stays 'refiner folder'."""
+    from streamt2v.pipeline.preflight import check_inputs
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "afile").write_text("x")
+    cfg = cfg_for(tmp_path, "r", enhance={}, refiner="~/nothere")
+    read = f"'~/nothere' ({str(tmp_path / 'nothere')!r}) does not exist; the refiner is loaded"
+    with pytest.raises(FileNotFoundError, match=rf"^refiner {re.escape(read)}"):
+        generate(cfg)
+    with pytest.raises(FileNotFoundError, match=rf"^refiner folder {re.escape(read)}"):
+        check_inputs(cfg, resume=True, read_inputs=False)
+    with pytest.raises(FileNotFoundError, match=rf"^refiner {re.escape(read)}"):
+        check_inputs(cfg, resume=True, read_inputs=False, given_now={"refiner"})
+    with pytest.raises(NotADirectoryError, match=r"^refiner '.*afile' is a file; give a diffusers-format"):
+        generate(dataclasses.replace(cfg, refiner=str(tmp_path / "afile")))

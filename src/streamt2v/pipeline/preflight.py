@@ -317,8 +317,12 @@ def check_inputs(
         check_enhance_names(cfg.enhance, where="stage 3: ")
         # a refusal names stage 3's settings by their field names, some also stage 2's (chunk_frames, overlap):
         # say which stage (the command line shows them as its flags: cli.generate)
+        # a refiner folder given now is refused by its argument (--refiner '~/x' on the command line, refiner= to
+        # Python), as typed; a resumed run's own, or the shipped default, as the refiner folder
+        named = cfg.refiner is not None and (not resume or "refiner" in given_now)
         try:
-            checked_config(cfg.enhance, folder)
+            with naming_arguments("refiner") as (refiner,):
+                checked_config(cfg.enhance, folder, what=refiner if named else "refiner folder")
         except EnhanceSettingError as err:
             raise EnhanceSettingError(f"stage 3: {err.message}", err.unset) from None
     spec = cfg.model
