@@ -516,4 +516,16 @@ NOTES: tuple[str, ...] = (
     "frames and speed up again, the two-object prompt loses one of its colours for a while and finds it "
     "again. The prompted colours are in the first and last frame of the last window in 10 of the 12 "
     "videos. The first window is the 80-frame video of the tables above (the same chunk plan and noise).",
+    "- Prompt schedules (`bench/schedule_changes.py`, results in `bench/results/schedule_changes_cpu.md`, 1 "
+    "thread on 2 AMD EPYC cores): the stream UNet was trained on clips of one scene and one caption each, so "
+    "it keeps the scene its CAM continues and its APM anchor holds. Over 128 frames of four scenes (a red "
+    "circle on blue, then at 32 a yellow square on blue, at 64 a green triangle on white, at 96 a red circle "
+    "on black, each prompt with `slowly`; seeds 1–3) no frame takes the white or black background, with the "
+    "recommended settings, `reanchor`, `anchor_colour_match` 0 or chunks started from noise without the "
+    "replacement, where each of those prompts alone gives its background in every frame; the new object's "
+    "colour is in 0.57, 0.33 and 0.61 of its scene's frames with the recommended settings (0.42, 0.12 and "
+    "0.47 with `reanchor`, whose new anchor, a frame made under the new prompt, still shows the old scene). "
+    "Every training caption has a speed word, and prompts without one are misread: alone, 'a yellow square "
+    "bouncing on a blue background' came out on a blue-green or green background and 'a green triangle "
+    "bouncing on a white background' on green with no green object, in every frame of those seeds.",
 )
