@@ -432,7 +432,8 @@ def write_model_card(
         f"{', '.join(f'{k} {v:.1f} MB' for k, v in sizes.items())} ({sum(sizes.values()):.1f} MB in all).",
         "",
         "Only the microworld vocabulary is understood (`a COLOUR SHAPE bouncing on a COLOUR background`, "
-        "see docs/microworld.md); other words are unknown tokens.",
+        "see docs/microworld.md); other words are unknown tokens. Every training caption has a speed word "
+        "(`slowly`, `fast`): give one, as prompts without it can be misread (Notes).",
         "",
         "## Training",
         "",
