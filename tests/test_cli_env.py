@@ -426,19 +426,25 @@ def test_path_flags_expand_the_home_folder_or_keep_it_for_the_library(tmp_path, 
     ]
     assert parsed("generate", as_typed, "p") == {f: f"~/{f}" for f in as_typed}
     args = parser.parse_args(["enhance", "~/in.mp4", "--prompt", "~ p", "--output=~/o.mp4", "--model=~/m"])
-    assert (args.input, args.output, args.model) == (f"{home}/in.mp4", f"{home}/o.mp4", f"{home}/m")
+    assert (args.input, args.output, args.model) == (f"{home}/in.mp4", f"{home}/o.mp4", "~/m")
     assert args.prompt == "~ p"  # prompts are text, not paths
     args = parser.parse_args(["evaluate", "~/v", "--prompts=~/p.txt", "--out=~/r.json", "--clip-model=~/c"])
     assert (args.target, args.prompts, args.out, args.clip_model) == tuple(
         f"{home}/{n}" for n in ("v", "p.txt", "r.json", "c")
     )
     assert parser.parse_args(["evaluate", "v", "--clip-model", "microworld"]).clip_model == "microworld"
-    expanded, as_typed = ["out", "data", "captions"], ["vae", "clip", "base-unet"]
-    assert parsed("train", expanded, "base") == {f: f"{home}/{f}" for f in expanded}
-    assert parsed("train", as_typed, "base", "--out=o") == {f: f"~/{f}" for f in as_typed}
-    args = parser.parse_args(["convert", "~/c.ckpt", "~/m", "--init-unet=~/u", "--tokenizer=~/t"])
-    assert (args.out_dir, args.init_unet, args.tokenizer) == tuple(f"{home}/{n}" for n in ("m", "u", "t"))
-    assert args.checkpoint == "~/c.ckpt"
+    as_typed = ["out", "data", "captions", "vae", "clip", "base-unet"]
+    assert parsed("train", as_typed, "base") == {f: f"~/{f}" for f in as_typed}
+    args = parser.parse_args(
+        ["convert", "~/c.ckpt", "~/m", "--init-unet=~/u", "--tokenizer=~/t", "--preset=~/p"]
+    )
+    assert (args.checkpoint, args.out_dir, args.init_unet, args.tokenizer, args.preset) == (
+        "~/c.ckpt",
+        "~/m",
+        "~/u",
+        "~/t",
+        "~/p",
+    )
     assemble = ["model", "~/o", "--unet=~/u", "--vae=~/v", "--clip=~/c", "--scheduler=~/s", "--init-unet=~/i"]
     args = parser.parse_args(["assemble", *assemble])
     assert (args.out_dir, args.unet, args.vae, args.clip, args.scheduler, args.init_unet) == tuple(

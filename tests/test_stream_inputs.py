@@ -31,7 +31,7 @@ def model():
         (dict(init_steps=2.5), "init_steps must be an integer, got 2.5"),
         (dict(chunk_frames=16.0), "chunk_frames must be an integer, got 16.0"),
         (dict(guidance="7"), "guidance must be a finite number, got '7'"),
-        (dict(seed=True), "seed must be an integer, got True"),
+        (dict(seed=True), r"seed must be an integer in \[0, 2\*\*64\), got True"),
         # stage 3 seeds a torch generator with it, which takes no larger seed
         (dict(seed=2**64), r"seed must be an integer in \[0, 2\*\*64\), got 18446744073709551616"),
         (dict(negative_prompt=None), "negative_prompt must be a string, got None"),
@@ -629,3 +629,15 @@ def test_frames_that_are_no_tensor_are_refused_with_the_conversion_that_makes_th
     assert check_frames(name, converted, 64, image=image).shape == (
         (1, 3, 1, 64, 64) if image else (1, 3, 8, 64, 64)
     )
+
+
+def test_stream_config_refuses_every_bad_seed_in_one_wording_first():
+    """StreamConfig checked a torch.Generator seed before the types and every seed again after them: a
+    float or text seed was refused by the type check alone ('seed must be an integer, got 1.5'), without the
+    range that from_preset(seed=) and a Generator's refusal say, and a bad seed came after other settings."""
+    for seed, got in ((1.5, "1.5"), ("5", "'5'"), (True, "True"), (-1, "-1")):
+        with pytest.raises(ValueError) as caught:
+            StreamConfig(num_frames=8, seed=seed, steps="x")  # the seed first, the other setting after
+        assert str(caught.value) == f"seed must be an integer in [0, 2**64), got {got}"
+    seed = StreamConfig(num_frames=8, seed=np.int64(5)).seed  # a numpy integer still taken, as an int
+    assert seed == 5 and type(seed) is int
