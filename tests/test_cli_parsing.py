@@ -553,6 +553,13 @@ def test_generate_prompt_is_enhances_spelling_of_prompt_and_a_file_is_a_schedule
         ("convert a b --no-dtype", "--no-dtype (--dtype takes a value; leave it out for its default)"),
         ("generate p --no-anchor", "--no-anchor (--anchor takes a value; leave it out for its default)"),
         ("generate p --no-steps 3", "--no-steps (--steps takes a value; leave it out for its default) 3"),
+        # a required flag has no default to leave it out for; --compile [BACKEND] takes no value to be on
+        ("enhance i --prompt p -o o --no-output", "--no-output (--output takes a value and must be given)"),
+        ("enhance i -o o --prompt p --no-prompt", "--no-prompt (--prompt takes a value and must be given)"),
+        ("train vae --out o --no-output", "--no-output (--output takes a value and must be given)"),
+        ("train vae --out o --no-compile", "--no-compile (--compile is off unless given)"),
+        ("generate p --no-help", "--no-help"),  # help and --version only print: nothing to say
+        ("train vae --out o --no-help", "--no-help"),
         ("generate p --no-enhanse", "--no-enhanse (--no-enhance?)"),  # a misspelt negative: the negative
         ("generate p --progress", "--progress (on unless --no-progress is given)"),
         ("train vae --out o --progress", "--progress (on unless --no-progress is given)"),

@@ -74,8 +74,8 @@ def unrecognized_worded(parser: argparse.ArgumentParser, extras: list[str]) -> s
     """``extras``, arguments ``parser`` took no option or positional for, for its refusal: a misspelt flag
     with the one it is likely for (``--stpes (--steps?)``, ``-steps`` and ``--STEPS`` too). A hint never names
     the opposite of what was typed: ``--no-X`` (or a near miss) of a flag that is off unless given or takes a
-    value says so (``--no-seed (--seed takes a value; leave it out for its default)``), and ``--X`` where only
-    ``--no-X`` exists says that X is on unless it is given."""
+    value says so (``--no-seed (--seed takes a value; leave it out for its default)``; a required one: it must
+    be given), and ``--X`` where only ``--no-X`` exists says that X is on unless it is given."""
     worded = []
     for arg in extras:
         typed = arg.split("=", 1)[0]
@@ -87,16 +87,16 @@ def unrecognized_worded(parser: argparse.ArgumentParser, extras: list[str]) -> s
 
 
 def _hint(parser: argparse.ArgumentParser, name: str) -> str | None:
-    """The hint for ``name``, a flag ``parser`` lacks, as typed without its dashes (:func:`unrecognized_worded`)."""
+    """The hint for ``name``, a flag ``parser`` lacks, as typed without its dashes
+    (:func:`unrecognized_worded`)."""
     from streamt2v.wording import close_name  # here: difflib is no cost to a command line that parses
 
     flags = parser._option_string_actions
     # compared without their dashes, which made any two flags alike (--frobnicate: --frames?)
     known = [flag[2:] for flag in flags if flag.startswith("--")]
     negatives = [flag for flag in known if flag.startswith("no-")]
-    if name.startswith(
-        "no-"
-    ):  # the negative of a flag (or a near miss of one) that has none, or a misspelt one
+    # the negative of a flag (or a near miss of one) that has none, or a misspelt one
+    if name.startswith("no-"):
         positives = [flag for flag in known if not flag.startswith("no-")]
         meant = name[3:] if name[3:] in positives else close_name(name[3:], positives, cutoff=0.7)
         if meant is None:
@@ -104,8 +104,14 @@ def _hint(parser: argparse.ArgumentParser, name: str) -> str | None:
             return f"--{close}?" if close else None
         if "no-" + meant in known:
             return f"--no-{meant}?"
-        if flags[f"--{meant}"].nargs == 0:
+        action = flags[f"--{meant}"]
+        if isinstance(action, (argparse._HelpAction, argparse._VersionAction)):
+            return None  # --no-help: nothing to say of a flag that only prints
+        # --compile [BACKEND] (nargs="?", default None) is as off unless given as a plain switch
+        if action.nargs == 0 or (action.nargs == "?" and not action.default):
             return f"--{meant} is off unless given"
+        if action.required:
+            return f"--{meant} takes a value and must be given"
         return f"--{meant} takes a value; leave it out for its default"
     if "no-" + name in negatives:
         return f"on unless --no-{name} is given"
