@@ -53,6 +53,25 @@ def test_the_time_per_unit_is_timed_from_the_end_of_the_first():
     assert rate.times(0) == "1 min so far"  # nothing left: no time left said
 
 
+def test_a_time_left_below_half_a_second_says_under_1_s_not_0_s():
+    """Fast units (a tiny model's chunks) left a time that rounded to "0 s left" while work was left."""
+    clock = FakeClock()
+    lines = ChunkLines(clock=clock)
+    said = []
+    for index, at in enumerate((0.5, 0.8, 1.0)):
+        clock.now = at
+        said.append(lines.line(chunk(index, 4, 2 if index else 1, index * 8, index * 8 + 8)))
+    assert said[2] == "chunk 3/4 done: frames 16-23, prompt 'a cat' (1 s so far, under 1 s left)"
+    rate = UnitRate(clock)
+    rate.done()
+    clock.now += 0.4
+    rate.done()
+    assert rate.times(3).endswith(", 1 s left")  # 1.2 s
+    assert rate.times(2).endswith(", under 1 s left")  # 0.8 s
+    assert rate.times(1).endswith(", under 1 s left")  # 0.4 s
+    assert rate.times(0).endswith(" so far")  # nothing left: no time left said
+
+
 def test_generate_s_chunk_lines_time_the_streaming_chunks_after_the_first():
     """The first chunk (stage 1: its own steps) and the first streaming one (its start-up) cost otherwise:
     a 149-chunk run's lines say the time left from the third chunk on, at the streaming chunks' rate."""

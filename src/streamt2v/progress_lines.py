@@ -41,11 +41,13 @@ class UnitRate:
 
     def times(self, units_left: float, left_before: str = "") -> str:
         """``3 min so far, 12 min left`` (``left_before``: what follows the work, `` before stage 3``), the
-        time left once a unit is timed and something is left."""
+        time left once a unit is timed and something is left: ``under 1 s left`` below a second, where
+        ``0 s left`` would read as done."""
         said = f"{duration(self.clock() - self.began)} so far"
         per_unit = self.per_unit()
         if per_unit is not None and units_left > 0:
-            said += f", {duration(per_unit * units_left)} left{left_before}"
+            left = per_unit * units_left
+            said += f", {'under 1 s' if left < 1 else duration(left)} left{left_before}"
         return said
 
 
