@@ -12,11 +12,14 @@ import numpy as np
 import torch
 
 from conftest import cfg_for
-from streamt2v.pipeline.enhance import _decode_progress, _step_line
+from streamt2v.pipeline.enhance import _decode_progress, _step_line, enhance_latents
+from streamt2v.pipeline.enhance_config import EnhanceConfig
 from streamt2v.pipeline.generate import generate
+from streamt2v.pipeline.refiner import DEFAULT_SCHEDULER_CONFIG
 from streamt2v.pipeline.run_writing import ChunkLines
 from streamt2v.pipeline.stream import Chunk
 from streamt2v.progress_lines import UnitRate, duration
+from streamt2v.sampling.schedulers import make_scheduler
 from streamt2v.train.progress import StepProgress
 
 
@@ -53,7 +56,7 @@ def test_the_time_per_unit_is_timed_from_the_end_of_the_first():
     assert rate.times(0) == "1 min so far"  # nothing left: no time left said
 
 
-def test_a_time_left_below_half_a_second_says_under_1_s_not_0_s():
+def test_a_time_left_below_a_second_says_under_1_s_not_0_s():
     """Fast units (a tiny model's chunks) left a time that rounded to "0 s left" while work was left."""
     clock = FakeClock()
     lines = ChunkLines(clock=clock)
@@ -159,6 +162,42 @@ def test_stage_3_s_step_lines_say_the_steps_time_left_from_the_second():
         "stage 3: step 2/4 done (1.7 min so far, 1 min left for the steps)",
         "stage 3: step 3/4 done (2.2 min so far, 30 s left for the steps)",
         "stage 3: step 4/4 done (2.7 min so far)",
+    ]
+
+
+def test_a_generate_run_s_later_chunk_lines_say_the_time_left(tmp_path, model, caplog):
+    """The chunks' rate lasts the run: one made afresh per chunk would never time one, and no line would say
+    a time left (the tiny model's chunks take under a second: 'under 1 s left')."""
+    with caplog.at_level(logging.INFO, logger="streamt2v.pipeline.run_writing"):
+        generate(cfg_for(tmp_path, "four", n=40), model=model)  # a chunk of 16, three of 8
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("chunk ")]
+    assert [m.split(":")[0] for m in said] == [f"chunk {i}/4 done" for i in range(1, 5)]
+    assert [" left)" in m for m in said] == [False, False, True, False], said
+
+
+def test_stage_3_s_later_step_lines_say_the_steps_time_left(caplog):
+    """The steps' rate lasts the call: one made afresh per step would never time one."""
+    clock = FakeClock()
+
+    def denoise(x: torch.Tensor, t: torch.Tensor, chunks: range) -> torch.Tensor:
+        clock.now += 10.0  # a step: 10 s
+        return 0.3 * torch.tanh(x)
+
+    sched = make_scheduler("ddim", DEFAULT_SCHEDULER_CONFIG, timestep_spacing="trailing")
+    with caplog.at_level(logging.INFO, logger="streamt2v.pipeline.enhance"):
+        enhance_latents(
+            torch.randn(1, 4, 4, 2, 2),
+            denoise,
+            sched,
+            EnhanceConfig(steps=4),
+            generator=torch.Generator().manual_seed(0),
+            clock=clock,
+        )
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("stage 3: step")] == [
+        "stage 3: step 1/4 done (10 s so far)",
+        "stage 3: step 2/4 done (20 s so far, 20 s left for the steps)",
+        "stage 3: step 3/4 done (30 s so far, 10 s left for the steps)",
+        "stage 3: step 4/4 done (40 s so far)",
     ]
 
 

@@ -131,6 +131,7 @@ def enhance_latents(
     resume: EnhanceProgress | None = None,
     on_step: Callable[[EnhanceProgress], None] | None = None,
     compute_dtype: torch.dtype | None = None,
+    clock: Clock = time.monotonic,
 ) -> torch.Tensor:
     """SDEdit + chunked denoising with shared noise and randomized blending (paper §4.3, eq. 7–8).
 
@@ -143,6 +144,7 @@ def enhance_latents(
     latents, settings and denoiser), the run continues from there and gives the same result, bit for bit.
     ``compute_dtype``: the denoiser's dtype, which a NaN's error names (its output reaches here as float32:
     a float16 UNet's overflow would be reported as float32's, without the hint to run in bf16 or fp32).
+    ``clock``: the step lines' times (without ``progress``), :func:`time.monotonic` unless a test's.
     """
     if latents.ndim != 5:
         raise ValueError(f"latents must be (B, C, T, h, w), got shape {tuple(latents.shape)}")
@@ -205,7 +207,7 @@ def enhance_latents(
         total=len(timesteps),
         disable=not progress,
     )
-    rate = UnitRate()  # this call's steps: a resumed run's steps before are not timed
+    rate = UnitRate(clock)  # this call's steps: a resumed run's steps before are not timed
     for i, t in enumerate(steps, start=done + 1):
         x_in = scheduler.scale_model_input(x, t)
         if full_state:
