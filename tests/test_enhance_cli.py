@@ -559,11 +559,16 @@ def test_refused_model_folders_are_named_by_the_flag_as_typed(tmp_path, monkeypa
     (tmp_path / "stage" / "model_index.json").write_text('{"_class_name": "StreamingT2VModel"}')
     (tmp_path / "afile").write_text("x")
     home = str(tmp_path / "home" / "nothere")
+    partial = str(tmp_path / "home" / "partial")  # every part's folder, none filled
+    for part in ("unet", "vae", "text_encoder", "tokenizer", "scheduler"):
+        (tmp_path / "home" / "partial" / part).mkdir(parents=True)
     for model, said in [
         ("~/nothere", f"--model '~/nothere' ({home!r}) does not exist; the refiner is loaded from a local"),
         ("owner/name", "--model 'owner/name' does not exist; the refiner is loaded from a local folder; if"),
         ("stage", "--model 'stage' is a StreamingT2VModel folder (stages 1-2; model_index.json names"),
         ("afile", "--model 'afile' is a file; give a diffusers-format model folder"),
+        # a part's refusal: it said "refiner folder's unet/ '/home/.../partial/unet'"
+        ("~/partial", f"--model '~/partial' ({partial!r})'s unet/ {partial + '/unet'!r} has no config.json"),
     ]:
         assert main(["enhance", "in.mp4", "--prompt", "a cat", "-o", "o.mp4", "--model", model]) == 2
         assert capsys.readouterr().err.startswith(f"error: {said}"), model

@@ -448,8 +448,9 @@ def _checked_refiner(
     for name, cls_name in NOT_A_REFINER.items():
         if saved_class_name(root / name, "refiner config") == cls_name:
             raise ValueError(
-                f"{what} {named_path(path)} is a StreamingT2VModel folder (stages 1-2; {name} names {cls_name}), not a "
-                "refiner; give a refiner folder (video UNet3DConditionModel, e.g. the shipped microworld-refiner)"
+                f"{what} {named_path(path)} is a StreamingT2VModel folder (stages 1-2; {name} names "
+                f"{cls_name}), not a refiner; give a refiner folder (video UNet3DConditionModel, e.g. the "
+                "shipped microworld-refiner)"
             )
     for part in REFINER_PARTS:
         if not (root / part).is_dir():
@@ -458,7 +459,10 @@ def _checked_refiner(
                 f"unet/ vae/ text_encoder/ tokenizer/ scheduler/){_part_of_refiner_hint(path, root)}"
             )
     # a clone without git-lfs holds pointer text: named here, not in diffusers' words after minutes
-    parts = FolderParts(root, "refiner folder", WEIGHTED_PARTS, remedy=_REMEDY)
+    # a part's refusals name a flag or argument (--model, refiner) with the folder as typed ('~/x'); the
+    # generic name with the part's path alone
+    kind = what if what == "refiner folder" else f"{what} {named_path(path)}"
+    parts = FolderParts(root, kind, WEIGHTED_PARTS, remedy=_REMEDY)
     sched_file = root / "scheduler" / "scheduler_config.json"
     if not sched_file.is_file():
         raise FileNotFoundError(
