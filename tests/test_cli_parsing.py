@@ -211,6 +211,18 @@ def test_an_unknown_option_is_the_error_of_its_command(line, command, capsys):
             "unrecognized arguments: --stpes=3 (--steps?) (streamt2v takes -h/--help, -v/--verbose, --version "
             "before its COMMAND; a command's own options go after it: streamt2v COMMAND --help lists them)",
         ),
+        (  # streamt2v's own flag misspelt before a command: hinted by its flags too (was no hint)
+            "--versoin generate a",
+            "streamt2v [options] COMMAND ...",
+            "unrecognized arguments: --versoin (--version?) (streamt2v takes -h/--help, -v/--verbose, --version "
+            "before its COMMAND; a command's own options go after it: streamt2v COMMAND --help lists them)",
+        ),
+        (  # and its negative, as after a command: --version only prints, so nothing to say
+            "--no-version generate a",
+            "streamt2v [options] COMMAND ...",
+            "unrecognized arguments: --no-version (streamt2v takes -h/--help, -v/--verbose, --version before its "
+            "COMMAND; a command's own options go after it: streamt2v COMMAND --help lists them)",
+        ),
         (  # --unet is assemble model's, not assemble's
             "--unet u assemble model out",
             "streamt2v [options] COMMAND ...",

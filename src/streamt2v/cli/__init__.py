@@ -191,7 +191,8 @@ class _Parser(argparse.ArgumentParser):
                 said = "is {}'s option: put it" if len(typed) == 1 else "are {}'s options: put them"
                 where = f"{', '.join(typed)} {said.format(typed_command)} after {typed_command}"
         where = f"{self.prog} takes {own} before its {command}; {where}"
-        worded = unrecognized_worded(command_parser or self, unknown)  # --stpes (--steps?)
+        # --stpes (--steps?) by the command's flags, then --versoin (--version?) by streamt2v's own
+        worded = unrecognized_worded(command_parser or self, unknown, self if command_parser else None)
         self.error(f"unrecognized arguments: {worded} ({where})")
 
     def _check_value(self, action: argparse.Action, value) -> None:

@@ -70,17 +70,22 @@ def aliases_typed(parser: argparse.ArgumentParser, argv: list[str]) -> dict[str,
     return {first[dest]: flag for dest, flag in spellings(parser, argv).items() if first[dest] != flag}
 
 
-def unrecognized_worded(parser: argparse.ArgumentParser, extras: list[str]) -> str:
+def unrecognized_worded(
+    parser: argparse.ArgumentParser, extras: list[str], also: argparse.ArgumentParser | None = None
+) -> str:
     """``extras``, arguments ``parser`` took no option or positional for, for its refusal: a misspelt flag
     with the one it is likely for (``--stpes (--steps?)``, ``-steps`` and ``--STEPS`` too). A hint never names
     the opposite of what was typed: ``--no-X`` (or a near miss) of a flag that is off unless given or takes a
     value says so (``--no-seed (--seed takes a value; leave it out for its default)``; a required one: it must
-    be given), and ``--X`` where only ``--no-X`` exists says that X is on unless it is given."""
+    be given), and ``--X`` where only ``--no-X`` exists says that X is on unless it is given. ``also``: the
+    parser whose flags are hinted where ``parser``'s give none (the top-level one of a command's:
+    ``streamt2v --versoin generate``)."""
     worded = []
     for arg in extras:
         typed = arg.split("=", 1)[0]
         if len(typed) > 2 and typed[0] == "-" and " " not in typed and not option_named(parser, typed):
-            hint = _hint(parser, typed.lstrip("-").lower())
+            name = typed.lstrip("-").lower()
+            hint = _hint(parser, name) or (_hint(also, name) if also is not None else None)
             arg += f" ({hint})" if hint else ""
         worded.append(arg)
     return " ".join(worded)
