@@ -405,7 +405,7 @@ def run(args: argparse.Namespace) -> int:
         failed = (
             f"the {'run folder' if run_targets.unscorable else 'video'} could not be scored"
             if len(given) == 1
-            else f"none of the {run_targets.counted(len(given))} could be scored"  # as a stop says them
+            else f"none of the {run_targets.counted()} could be scored"  # as a stop says them
         )
         print(f"error: {failed}", file=sys.stderr)
         # the failure is the news, also when the reader of stdout is gone (it was exit 141, no error line)

@@ -103,7 +103,7 @@ def _hint(parser: argparse.ArgumentParser, name: str) -> str | None:
     # the negative of a flag (or a near miss of one) that has none, or a misspelt one
     if name.startswith("no-"):
         positives = [flag for flag in known if not flag.startswith("no-")]
-        meant = name[3:] if name[3:] in positives else close_name(name[3:], positives, cutoff=0.7)
+        meant = close_name(name[3:], positives, cutoff=0.7)  # an exact match is the closest
         if meant is None:
             close = close_name(name, negatives, cutoff=0.7)
             return f"--{close}?" if close else None

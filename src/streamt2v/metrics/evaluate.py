@@ -521,7 +521,7 @@ def evaluate_videos(
             if not progress:  # a batch job's log says how far the run got (once on_video kept it)
                 logger.info("video %d/%d %s: %s", i + 1, len(videos), outcome, label)
     except KeyboardInterrupt:  # the videos scored so far are not lost with the rest (the CLI prints them)
-        raise EvaluationInterrupted(report, len(videos), targets.counted(len(videos))) from None
+        raise EvaluationInterrupted(report, len(videos), targets.counted()) from None
     return report
 
 

@@ -120,11 +120,11 @@ class RunTargets:
         # a run brings its own only where runs were given (or a folder of them): not a damaged run's folder
         return prompts_needed(None if every else lacking, bool(self.runs or self.holding_runs))
 
-    def counted(self, count: int) -> str:
-        """``count`` targets, as ``evaluate``'s closing lines say them (none could be scored, stopped after):
+    def counted(self) -> str:
+        """The targets, counted as ``evaluate``'s closing lines say them (none could be scored, stopped after):
         a run folder that cannot be scored counted as one, the rest as videos (a scorable run is its output)."""
-        runs = len(self.unscorable)
-        if runs and runs == len(self.videos):
+        runs, count = len(self.unscorable), len(self.videos)
+        if runs and runs == count:
             return counted(count, "run folder")
         if not runs:
             return counted(count, "video")
