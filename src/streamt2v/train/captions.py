@@ -53,7 +53,7 @@ def caption_rows(path: str | Path) -> tuple[dict[str, str], dict[str, str]]:
     ('/home/me/c.csv')``)."""
     from streamt2v.train.frozen import as_given
 
-    p = home_path(path)
+    p, named = home_path(path), named_path(path)
     if p.is_dir():
         raise ArgumentIsADirectoryError(
             as_given(path, Arg("captions")), f" is a folder; give the captions file ({CAPTION_FORMATS})"
@@ -63,8 +63,7 @@ def caption_rows(path: str | Path) -> tuple[dict[str, str], dict[str, str]]:
     suffix = p.suffix.lower()
     if suffix not in CAPTION_SUFFIXES:
         raise ValueError(
-            f"captions file {named_path(path)} must be {', '.join(CAPTION_SUFFIXES[:-1])} or "
-            f"{CAPTION_SUFFIXES[-1]}"
+            f"captions file {named} must be {', '.join(CAPTION_SUFFIXES[:-1])} or {CAPTION_SUFFIXES[-1]}"
         )
     with open(p, "rb") as f:
         utf16 = f.read(2) in (b"\xff\xfe", b"\xfe\xff")  # a spreadsheet's "Unicode text" export
@@ -72,22 +71,22 @@ def caption_rows(path: str | Path) -> tuple[dict[str, str], dict[str, str]]:
         try:
             text = p.read_bytes().decode("utf-16").lstrip("\ufeff")
         except UnicodeDecodeError as err:
-            raise ValueError(f"captions file {named_path(path)} is not UTF-16 text ({err.reason})") from None
+            raise ValueError(f"captions file {named} is not UTF-16 text ({err.reason})") from None
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     else:
         text = read_text_file(path, "captions file")
     if not text.strip():
-        raise ValueError(f"captions file {named_path(path)} is empty")
+        raise ValueError(f"captions file {named} is empty")
     if suffix in (".jsonl", ".json"):
-        rows = _json_caption_rows(named_path(path), text)
+        rows = _json_caption_rows(named, text)
     else:
-        rows = _csv_caption_rows(named_path(path), text, "\t" if suffix == ".tsv" else None)
+        rows = _csv_caption_rows(named, text, "\t" if suffix == ".tsv" else None)
     out: dict[str, str] = {}
     lines: dict[str, str] = {}
     for n, file, caption in rows:
         # a line number (CSV, JSONL), else "entry N" of a JSON document
         first = f"line {n}" if isinstance(n, int) else str(n)
-        at = f"{named_path(path)}, {first}"
+        at = f"{named}, {first}"
         if not isinstance(file, str) or not file.strip():
             raise ValueError(f"{at}: the file name must be a non-empty string, got {file!r}")
         if not isinstance(caption, str) or not caption.strip():
@@ -98,7 +97,7 @@ def caption_rows(path: str | Path) -> tuple[dict[str, str], dict[str, str]]:
         out[key], lines[key] = caption, first
     if not out:
         header = " (only a header)" if suffix in (".csv", ".tsv") else ""
-        raise ValueError(f"captions file {named_path(path)} lists no videos{header}")
+        raise ValueError(f"captions file {named} lists no videos{header}")
     return out, lines
 
 
