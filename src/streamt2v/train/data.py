@@ -194,6 +194,10 @@ class VideoFolderDataset(Dataset):
         if not self.folder.is_dir():
             raise ArgumentFileNotFoundError(as_given(folder, Arg("data")), " does not exist")
         caps, lines = caption_rows(captions)
+        self.captions_file = home_path(captions)
+        captions_at = os.path.abspath(self.captions_file)
+        # both as typed, then as read, for the messages: '~/v' ('/home/me/v')
+        self.named_folder, self.named_captions = named_path(folder), named_path(captions)
         caps = _relative_to(caps, folder, captions, lines)
         lines = _relative_to(lines, folder, captions)
         videos: dict[str, Path] = {}  # file_key -> the path on disk
@@ -214,21 +218,21 @@ class VideoFolderDataset(Dataset):
             if key not in caps and any(is_run(path.parents[k]) for k in range(len(rel.parts) - 1)):
                 runs.append(key)
             elif path.suffix.lower() not in READ_VIDEO_SUFFIXES:
-                if key not in caps and os.path.abspath(path) != os.path.abspath(home_path(captions)):
+                if key not in caps and os.path.abspath(path) != captions_at:
                     others.append(key)
             elif any(part.startswith(".") for part in rel.parts) and key not in caps:
                 hidden.append(key)
             elif key in videos:  # two files that file_key makes one name: one was dropped, silently
                 a, b = ascii(videos[key].relative_to(self.folder).as_posix()), ascii(rel.as_posix())
                 raise ValueError(
-                    f"video folder {named_path(folder)} holds {a} and {b}, one name to the captions file ({key!r}; Unicode "
+                    f"video folder {self.named_folder} holds {a} and {b}, one name to the captions file ({key!r}; Unicode "
                     "forms of a name, or a \\ in it, are one): rename one"
                 )
             else:
                 videos[key] = path
         check_every_video_captioned(folder, videos, caps, lines, captions)
         if not caps:
-            raise ValueError(f"captions file {named_path(captions)} lists no videos")
+            raise ValueError(f"captions file {self.named_captions} lists no videos")
         # each group with why it is left out: a hidden video for having no caption, another file for being
         # no video, a run's file for being the run's
         not_used = [
@@ -245,9 +249,6 @@ class VideoFolderDataset(Dataset):
         self._left_out = f"; not used: {' and '.join(not_used)}" if not_used else ""
         self.files = sorted(caps)
         self.captions = caps
-        self.captions_file = home_path(captions)
-        # both as typed, then as read, for the messages: '~/v' ('/home/me/v')
-        self.named_folder, self.named_captions = named_path(folder), named_path(captions)
         self.lines = lines  # where the captions file names each file ("line 3", "entry 2")
         self.paths = {f: videos.get(f, self.folder / f) for f in self.files}
         self.spec = spec
