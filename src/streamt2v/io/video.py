@@ -47,6 +47,7 @@ from streamt2v.io.output_paths import (
 )
 from streamt2v.pixels import check_pixel_values
 from streamt2v.typed_values import as_index
+from streamt2v.wording import first_and_more
 
 # Container settings that keep a file a pure function of its frames: Matroska/WebM otherwise write a random
 # segment UID and the date (mp4 and mov already carry neither).
@@ -434,10 +435,9 @@ def read_video(
             if a.shape != frames[0].shape
         ]
         if odd:
-            more = f" and {len(odd) - 3} more" if odd[3:] else ""
             raise ValueError(
                 f"the frames in folder {str(path)!r} differ in size: {files[0].name} is "
-                f"{frames[0].shape[1]}x{frames[0].shape[0]}, but {', '.join(odd[:3])}{more}"
+                f"{frames[0].shape[1]}x{frames[0].shape[0]}, but {first_and_more(odd)}"
             )
         return from_uint8_frames(frames), float(DEFAULT_FPS)
 

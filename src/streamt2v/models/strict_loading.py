@@ -14,6 +14,8 @@ import os
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, TypeVar
 
+from streamt2v.wording import first_and_more
+
 M = TypeVar("M")
 
 # How many of the missing weights an error names (a version mismatch misses them all: hundreds).
@@ -29,9 +31,7 @@ def from_pretrained_strict(cls: type[M], folder: str | os.PathLike[str], what: s
     missing = sorted(info.get("missing_keys") or ())
     if missing:
         total = len(model.state_dict())
-        named = ", ".join(missing[:_NAMED]) + (
-            f" and {len(missing) - _NAMED} more" if len(missing) > _NAMED else ""
-        )
+        named = first_and_more(missing, _NAMED)
         # the library whose from_pretrained loaded it (StreamingUNet is a diffusers model of ours)
         library = next(
             (k.__module__.split(".")[0] for k in cls.__mro__ if k.__module__.split(".")[0] in _FILLS),
