@@ -130,11 +130,9 @@ def _tokenizer_folder(tokenizer: str | os.PathLike[str], arg: str) -> Path:
     return root / "tokenizer" if (root / "tokenizer").is_dir() else root  # checked as it is loaded
 
 
-def _named_folder(given: str | os.PathLike[str] | None, folder: Path) -> str:
+def _named_folder(given: str | os.PathLike[str], folder: Path) -> str:
     """``folder``, read for ``given`` (the folder itself or its ``tokenizer/``), named after ``given`` as typed,
     then as read (``'~/ms/tokenizer' ('/home/me/ms/tokenizer')``); a hub snapshot's as read."""
-    if given is None:
-        return repr(str(folder))
     root = home_path(given)
     if folder == root:
         return named_path(given)

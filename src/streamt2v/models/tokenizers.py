@@ -20,13 +20,10 @@ from streamt2v.wording import singular_or_plural, words_as_typed
 VOCABULARY_FILES = ("tokenizer.json", "vocab.json", "vocab.txt", "spiece.model", "tokenizer.model")
 
 
-def check_tokenizer_folder(
-    folder: str | os.PathLike[str], what: str = "tokenizer folder", named: str | None = None
-) -> Path:
+def check_tokenizer_folder(folder: str | os.PathLike[str], what: str, named: str) -> Path:
     """``folder`` unless it is missing or holds no tokenizer vocabulary (:data:`VOCABULARY_FILES`);
-    ``named``: the folder as messages name it (default: quoted as read)."""
+    ``named``: the folder as messages name it."""
     path = Path(folder)
-    named = named or repr(str(path))
     if not path.is_dir():
         raise FileNotFoundError(f"{what} {named} does not exist")
     if not any((path / name).is_file() for name in VOCABULARY_FILES):
