@@ -238,7 +238,7 @@ def run(args: argparse.Namespace) -> int:
         parse_metrics,
     )
     from streamt2v.metrics.partial_report import partial_path
-    from streamt2v.metrics.run_target import given_twice, is_run_folder, runs_as_outputs
+    from streamt2v.metrics.run_target import is_run_folder, runs_as_outputs
     from streamt2v.metrics.video_search import find_videos
 
     device = chosen_device(args)
@@ -273,13 +273,9 @@ def run(args: argparse.Namespace) -> int:
         for entry in found:
             given.append(entry)
             came_in.append(_given_as(entry, target))
-    run_targets = runs_as_outputs(given, came_in)  # a run given twice, or with its output, refused
-    seen: dict[Path, int] = {}
-    for k, entry in enumerate(given):  # one video twice would count twice in the mean (and shift the prompts)
-        real = Path(entry).resolve()
-        if k not in run_targets.runs and real in seen:
-            raise given_twice("video", entry, came_in[seen[real]], came_in[k])
-        seen.setdefault(real, k)
+    # a run given twice, or with its output, refused; and one video twice, which would count twice in the mean
+    # (and shift the prompts)
+    run_targets = runs_as_outputs(given, came_in, each_video_once=True)
     # the videos that will be read (a run that cannot be scored is skipped in its place, as evaluate_videos does)
     live = [k for k in range(len(given)) if k not in run_targets.unscorable]
     if args.metrics is None:

@@ -149,12 +149,15 @@ def prompts_needed(lacking: Sequence[str] | None, runs: bool) -> ArgumentValueEr
     return ArgumentValueError("the clip metric needs ", _PROMPTS, f" (one prompt per video{own}){listed}")
 
 
-def runs_as_outputs(videos: list[object], given_as: Sequence[str] | None = None) -> RunTargets:
+def runs_as_outputs(
+    videos: list[object], given_as: Sequence[str] | None = None, *, each_video_once: bool = False
+) -> RunTargets:
     """``videos`` with each run folder among them (by its path) as its output, as ``evaluate`` (the command
     line and :func:`~streamt2v.metrics.evaluate.evaluate_videos`) takes one. A run folder given twice, or a
     run's output given also by its path (or as another run's), is refused: it would count twice in the
-    means; ``given_as``: how each of ``videos`` came in, as that refusal says it (the command line's ``a video
-    of the folder 'd'``), by default its path quoted."""
+    means; with ``each_video_once`` (the command line's), a video given twice too. ``given_as``: how each of
+    ``videos`` came in, as that refusal says it (the command line's ``a video of the folder 'd'``), by
+    default its path quoted."""
     targets = RunTargets(list(videos))
     given: dict[str, tuple[str, bool, str]] = {}  # how each run folder and video was given, by its real path
     for i, video in enumerate(targets.videos):
@@ -168,7 +171,7 @@ def runs_as_outputs(videos: list[object], given_as: Sequence[str] | None = None)
                 targets.not_videos[i] = ArgumentValueError(f"no image frames in folder {str(video)!r}", *hint)
             if runs is not None:
                 targets.holding_runs.add(i)
-            _once(given, os.path.realpath(home_path(video)), how, "video", str(video), True)
+            _once(given, os.path.realpath(home_path(video)), how, "video", str(video), True, each_video_once)
             continue
         name = targets.runs[i] = run_name(video)
         _once(given, os.path.realpath(home_path(video)), how, "run folder", name, False)
@@ -190,19 +193,25 @@ def runs_as_outputs(videos: list[object], given_as: Sequence[str] | None = None)
 
 
 def _once(
-    given: dict[str, tuple[str, bool, str]], real: str, how: str, what: str, name: str, plain: bool
+    given: dict[str, tuple[str, bool, str]],
+    real: str,
+    how: str,
+    what: str,
+    name: str,
+    plain: bool,
+    plain_once: bool = False,
 ) -> None:
     """Note the path ``real`` (``name``, a ``what``), given ``how`` (as the message says it), refusing it given
-    before where a run folder is either of them (``plain``: this one is not; a plain video given twice is the
-    caller's to refuse or keep: ``evaluate_videos`` keeps it). A video given plain is named as typed, before
-    or after a run's output (its absolute path, from the manifest)."""
+    before where a run folder is either of them (``plain``: this one is not), or, with ``plain_once``, where
+    both are plain videos (else scored each time: ``evaluate_videos`` keeps them). A video given plain is named
+    as typed, before or after a run's output (its absolute path, from the manifest); of two, the later."""
     if real not in given:
         given[real] = (how, plain, name)
         return
     first, first_plain, first_name = given[real]
-    if plain and first_plain:
+    if plain and first_plain and not plain_once:
         return
-    raise given_twice(what, first_name if first_plain else name, first, how)
+    raise given_twice(what, first_name if first_plain and not plain else name, first, how)
 
 
 def given_twice(what: str, name: str, first: str, then: str) -> ArgumentValueError:
