@@ -322,7 +322,7 @@ def check_inputs(
         named = cfg.refiner is not None and (not resume or "refiner" in given_now)
         try:
             with naming_arguments("refiner") as (refiner,):
-                checked_config(cfg.enhance, folder, what=refiner if named else "refiner folder")
+                checked_config(cfg.enhance, folder, what=refiner if named else None)
         except EnhanceSettingError as err:
             raise EnhanceSettingError(f"stage 3: {err.message}", err.unset) from None
     spec = cfg.model

@@ -376,7 +376,7 @@ def _check_recommended(recommended: Mapping[str, Any], folder: str | os.PathLike
 
 
 def checked_config(
-    settings: Mapping[str, Any], folder: str | os.PathLike | None, *, what: str = "refiner folder"
+    settings: Mapping[str, Any], folder: str | os.PathLike | None, *, what: str | None = None
 ) -> EnhanceConfig:
     """The :class:`EnhanceConfig` stage 3 will run with the refiner in ``folder`` (None: one without a
     folder, the random-weight stand-in: no recommendation, a 1000-step schedule): ``settings`` over the
@@ -412,7 +412,7 @@ def vae_scale_factor(folder: str | os.PathLike) -> int:
 
 
 def check_refiner_folder(
-    path: str | os.PathLike, config: EnhanceConfig | None = None, *, what: str = "refiner folder"
+    path: str | os.PathLike, config: EnhanceConfig | None = None, *, what: str | None = None
 ) -> Path:
     """Raise unless ``path`` is a local diffusers-format refiner folder (cheap: no weights are read). The
     refiner is loaded from local folders only; a missing path is reported as such, whatever its form. A
@@ -421,16 +421,19 @@ def check_refiner_folder(
     or cut-short file: :func:`~streamt2v.io.weight_files.check_weight_files`, headers only) is refused.
     With ``config``: its start step must fit the folder's noise schedule
     (:func:`~streamt2v.pipeline.step_counts.check_start_step`). Refusals name the folder by ``what`` (a
-    command's flag: ``enhance --model``), then as given (:func:`~streamt2v.io.folders.named_path`)."""
+    command's flag: ``enhance --model``; None: ``refiner folder``), then as given
+    (:func:`~streamt2v.io.folders.named_path`)."""
     return _checked_refiner(path, config, what).root
 
 
 def _checked_refiner(
-    path: str | os.PathLike, config: EnhanceConfig | None = None, what: str = "refiner folder"
+    path: str | os.PathLike, config: EnhanceConfig | None = None, what: str | None = None
 ) -> FolderParts:
     """:func:`check_refiner_folder`'s checks, returning the weighted parts they checked (loaded by
     :meth:`Refiner.from_pretrained` without checking them again)."""
     root = refiner_folder(path)
+    # a flag or argument (--model, refiner) given names the folder; None, the generic name
+    named = f"{what or 'refiner folder'} {named_path(path)}"
     if not root.exists():
         text = str(path)
         fetch = (  # not for a typo under an existing local folder ("models/mine-hr")
@@ -440,34 +443,29 @@ def _checked_refiner(
             else ""
         )
         # named as given, then as read where a ~ was expanded (as io.hub names a model folder)
-        raise FileNotFoundError(
-            f"{what} {named_path(text)} does not exist; the refiner is loaded from a local folder{fetch}"
-        )
+        raise FileNotFoundError(f"{named} does not exist; the refiner is loaded from a local folder{fetch}")
     if not root.is_dir():
-        raise NotADirectoryError(f"{what} {named_path(path)} is a file; give a diffusers-format model folder")
+        raise NotADirectoryError(f"{named} is a file; give a diffusers-format model folder")
     for name, cls_name in NOT_A_REFINER.items():
         if saved_class_name(root / name, "refiner config") == cls_name:
             raise ValueError(
-                f"{what} {named_path(path)} is a StreamingT2VModel folder (stages 1-2; {name} names "
+                f"{named} is a StreamingT2VModel folder (stages 1-2; {name} names "
                 f"{cls_name}), not a refiner; give a refiner folder (video UNet3DConditionModel, e.g. the "
                 "shipped microworld-refiner)"
             )
     for part in REFINER_PARTS:
         if not (root / part).is_dir():
             raise FileNotFoundError(
-                f"{what} {named_path(path)} has no {part}/ (expected a diffusers-format video model with "
+                f"{named} has no {part}/ (expected a diffusers-format video model with "
                 f"unet/ vae/ text_encoder/ tokenizer/ scheduler/){_part_of_refiner_hint(path, root)}"
             )
     # a clone without git-lfs holds pointer text: named here, not in diffusers' words after minutes
-    # a part's refusals name a flag or argument (--model, refiner) with the folder as typed ('~/x'); the
-    # generic name with the part's path alone
-    kind = what if what == "refiner folder" else f"{what} {named_path(path)}"
-    parts = FolderParts(root, kind, WEIGHTED_PARTS, remedy=_REMEDY)
+    # a part's refusals name a flag or argument with the folder as typed ('~/x'); the generic name the part's
+    # path alone
+    parts = FolderParts(root, "refiner folder" if what is None else named, WEIGHTED_PARTS, remedy=_REMEDY)
     sched_file = root / "scheduler" / "scheduler_config.json"
     if not sched_file.is_file():
-        raise FileNotFoundError(
-            f"{what} {named_path(path)} is missing its scheduler config {str(sched_file)!r}"
-        )
+        raise FileNotFoundError(f"{named} is missing its scheduler config {str(sched_file)!r}")
     if config is not None:
         check_start_step(config, read_json_object(sched_file, "refiner scheduler config"))
     return parts
