@@ -200,10 +200,11 @@ def _load_unet(cls: type, folder: Path, name: str, dtype: torch.dtype) -> Any:
         return from_pretrained_strict(cls, folder, f"{arg} folder", torch_dtype=dtype).eval()
 
 
-def _as_typed(given: str | Path | None, folder: Path) -> str | Path:
-    """``given`` as typed where it is the ``folder`` read, for :func:`refuse_inputs_inside` to name so
-    (``--vae '~/v' ('/home/me/v')``); else ``folder``: a part the run recorded, or a shipped one."""
-    return given if given and home_path(given) == folder else folder
+def _unet_as_typed(given: str | Path, folder: Path) -> str | Path:
+    """The UNet ``given`` as typed where it is the ``folder`` read, for :func:`refuse_inputs_inside` to name
+    so (``--unet '~/u' ('/home/me/u')``); else ``folder``: the shipped one (``microworld``). The other parts'
+    ``_part`` values are already so."""
+    return given if home_path(given) == folder else folder
 
 
 def _scheduler_dir(unet_dir: Path, scheduler: str | Path | None) -> Path:
@@ -327,10 +328,10 @@ def assemble_model(
     vae_given, vae_dir = _part(vae, recorded, "vae", Arg("vae"), unet_dir, "model")
     clip_given, clip_dir = _part(clip, recorded, "clip", Arg("clip"), unet_dir, "model")
     inputs = {
-        Arg("unet"): _as_typed(unet, unet_dir),
-        Arg("init_unet"): _as_typed(init_given, init_dir),
-        Arg("vae"): _as_typed(vae_given, vae_dir),
-        Arg("clip"): _as_typed(clip_given, clip_dir),
+        Arg("unet"): _unet_as_typed(unet, unet_dir),
+        Arg("init_unet"): init_given,
+        Arg("vae"): vae_given,
+        Arg("clip"): clip_given,
         Arg("scheduler"): scheduler or _scheduler_dir(unet_dir, None),
     }
     refuse_inputs_inside(given, inputs)
@@ -486,9 +487,9 @@ def assemble_refiner(
     vae_given, vae_dir = _part(vae, recorded, "vae", Arg("vae"), unet_dir, "refiner")
     clip_given, clip_dir = _part(clip, recorded, "clip", Arg("clip"), unet_dir, "refiner")
     inputs = {
-        Arg("unet"): _as_typed(unet, unet_dir),
-        Arg("vae"): _as_typed(vae_given, vae_dir),
-        Arg("clip"): _as_typed(clip_given, clip_dir),
+        Arg("unet"): _unet_as_typed(unet, unet_dir),
+        Arg("vae"): vae_given,
+        Arg("clip"): clip_given,
         Arg("scheduler"): scheduler or _scheduler_dir(unet_dir, None),
     }
     refuse_inputs_inside(given, inputs)
