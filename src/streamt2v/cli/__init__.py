@@ -28,8 +28,13 @@ from typing import NoReturn, TextIO
 from streamt2v.arguments import NamesArguments
 from streamt2v.cli import launched
 from streamt2v.cli.flag_spellings import action_of, unrecognized_worded
+from streamt2v.cli.flag_types import compile_backend_name as compile_backend_name
+from streamt2v.cli.flag_types import integer_at_least as integer_at_least
+from streamt2v.cli.flag_types import typed_path as typed_path
+from streamt2v.cli.flag_types import user_path as user_path
 from streamt2v.cli.interrupts import InterruptSaidElsewhere, sigterm_as_interrupt
-from streamt2v.typed_values import shown_text
+
+# The flags' types (flag_types) are named here too, as the commands' modules import them from here.
 
 # The exit status of a command whose reader went away (``streamt2v ... | head -1``): a coreutils tool is
 # killed by SIGPIPE there, which a shell reports as 128 + 13. Python ignores SIGPIPE and raises
@@ -279,56 +284,12 @@ class _Parser(argparse.ArgumentParser):
             self._holding_errors = False
 
 
-def user_path(text: str) -> str:
-    """``type=`` of every path flag: ``~`` expanded, since the shell leaves it in ``--output=~/out.mp4``. An
-    empty path is refused (``--init-video "$VIDEO"`` with the variable unset): read as no flag it was dropped
-    without a word (a video made from text alone, ``evaluate --out ''`` writing no file), read as a path it
-    named the working directory."""
-    return os.path.expanduser(typed_path(text))
-
-
-def typed_path(text: str) -> str:
-    """``type=`` of a path flag whose library call expands ``~`` itself (generate's): the path as typed, so its
-    messages name it so (``'~/x.mp4' ('/home/me/x.mp4')``); empty refused as by :func:`user_path`."""
-    if not text:
-        raise argparse.ArgumentTypeError("expected a path, got an empty string")
-    return text
-
-
-def compile_backend_name(text: str) -> str:
-    """``type=`` of an optional-valued ``--compile BACKEND``: an empty backend (``--compile "$BACKEND"`` with
-    the variable unset) is refused; the run took it for no --compile and ran uncompiled without a word."""
-    if not text:
-        raise argparse.ArgumentTypeError(
-            "expected a torch.compile backend such as inductor, got an empty string"
-        )
-    return text
-
-
 def chosen_device(args: argparse.Namespace) -> str:
     """The device of ``--device`` and ``--cpu`` (train's name for ``--device cpu``), refused where they disagree
     (``--cpu --device cuda``: argparse would take the last one given)."""
     if args.cpu and args.device not in ("auto", "cpu"):
         raise ValueError(f"--cpu and --device {args.device} disagree: give one of them")
     return "cpu" if args.cpu else args.device
-
-
-def integer_at_least(minimum: int, below: int | None = None):
-    """``type=`` of an integer flag with a lower bound (and ``below``, an upper one it must stay under):
-    argparse then names the flag in the error (``argument --enhance-steps: expected an integer >= 1, got
-    '0'``), where the config it fills would name its field (``EnhanceConfig``'s ``steps``)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < minimum or (below is not None and value >= below):
-            expected = f">= {minimum}" if below is None else f"from {minimum} to {below - 1}"
-            raise argparse.ArgumentTypeError(f"expected an integer {expected}, got {shown_text(text)}")
-        return value
-
-    return parse
 
 
 def _version() -> str:
