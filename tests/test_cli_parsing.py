@@ -521,16 +521,16 @@ def test_generate_prompt_is_enhances_spelling_of_prompt_and_a_file_is_a_schedule
 ):
     """``generate --prompt "a cat"`` (enhance's spelling) was the abbreviation of --prompt-schedule and looked
     for a schedule file named 'a cat'; a file's name keeps being read as the schedule it was."""
-    from streamt2v.cli.generate import _take_prompt_option
+    from streamt2v.cli.generate_prompt import take_prompt_option
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "s.txt").write_text("0: a cat\n")
     args = _parse("generate --prompt 'a cat'")
-    _take_prompt_option(args)
+    take_prompt_option(args)
     assert (args.prompt, args.prompt_schedule) == ("a cat", None)
     assert capsys.readouterr().err == ""
     args = _parse("generate --prompt s.txt")
-    _take_prompt_option(args)
+    take_prompt_option(args)
     assert (args.prompt, args.prompt_schedule) == (None, "s.txt")
     # said: a schedule file's errors would otherwise come from a flag that was given a prompt
     assert capsys.readouterr().err == "note: --prompt 's.txt' names a file: read as --prompt-schedule\n"
@@ -539,7 +539,7 @@ def test_generate_prompt_is_enhances_spelling_of_prompt_and_a_file_is_a_schedule
         ("generate --prompt-schedule s.txt --prompt 'a cat'", "--prompt-schedule"),
     ]:
         with pytest.raises(ValueError, match=f"give either --prompt or {other}, not both"):
-            _take_prompt_option(_parse(line))
+            take_prompt_option(_parse(line))
 
 
 @pytest.mark.parametrize(

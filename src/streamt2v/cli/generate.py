@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 
 from streamt2v.arguments import logs_naming_flags
@@ -13,9 +12,9 @@ from streamt2v.cli import (
     integer_at_least,
     library_bars_off_if_quiet,
     typed_path,
-    user_path,
 )
 from streamt2v.cli.flag_spellings import aliases_typed, spellings
+from streamt2v.cli.generate_prompt import check_prompt, prompt_text, schedule_file_or_text
 from streamt2v.cli.launched import refuse_a_launch
 from streamt2v.cli.setting_flags import ENHANCE_FLAGS, as_flags, typed_flags
 from streamt2v.config import DTYPE_NAMES
@@ -41,7 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--prompt",
         dest="prompt_option",
-        type=_prompt_text,
+        type=prompt_text,
         metavar="PROMPT",
         help="the prompt as enhance takes it, instead of PROMPT; a file's name: as --prompt-schedule FILE",
     )
@@ -146,7 +145,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--prompt-schedule",
-        type=_schedule_file_or_text,
+        type=schedule_file_or_text,
         metavar="FILE|INLINE",
         help="prompts over time, e.g. '0: a cat walks; 120: the cat runs'",
     )
@@ -264,23 +263,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run, parser=p, own_library_bars=True)
 
 
-def _prompt_text(text: str) -> str:
-    """``type=`` of ``--prompt``: empty (an unset shell variable) refused, as PROMPT's text."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError(f"expected the prompt's text, got {text!r}")
-    return text
-
-
-def _schedule_file_or_text(text: str) -> str:
-    """``type=`` of ``--prompt-schedule``: a file or an inline schedule, as typed (load_schedule expands ``~``
-    and names a file both ways); empty (an unset shell variable) refused, naming both forms."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError(
-            f"expected a schedule file or an inline schedule ('0: a cat walks; 120: the cat runs'), got {text!r}"
-        )
-    return text
-
-
 def _sampling_flags_unused(cfg, given: list[str]) -> str | None:
     """What is wrong with the sampling flags typed (``given``: their dests) for a stage the run does not have,
     or None: ``--steps`` on a video of one chunk (stage 1 alone, set by ``--init-steps``), ``--init-steps`` on
@@ -337,7 +319,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if not args.resume:  # a resume writes where the run began: -o - is ignored with the other flags typed
         _refuse_standard_output(args)
-        _check_prompt(args)
+        check_prompt(args)
     # model loading's bars off into a log: the libraries imported for it after the checks that need none
     with library_bars_off_if_quiet(args):
         return _generate(args)
@@ -533,53 +515,3 @@ def _generate(args: argparse.Namespace) -> int:
     if stopped is not None:  # still the stop's exit code (130, SIGTERM 143): a script should not go on
         raise stopped
     return 0
-
-
-def _check_prompt(args: argparse.Namespace) -> None:
-    """Refuse a new run's missing or doubled prompt before the pipeline's imports of seconds."""
-    from streamt2v.pipeline.prompts import names_a_file
-
-    if args.prompt_option is not None:
-        _take_prompt_option(args)
-    if args.prompt is None and args.prompt_schedule is None:
-        if args.compile and not _is_backend(args.compile):  # nargs="?" took the prompt
-            raise ValueError(
-                f"--compile took {args.compile!r} as its backend and no PROMPT is left; put the prompt "
-                "before --compile or name the backend (--compile inductor)"
-            )
-        raise ValueError("give a PROMPT or --prompt-schedule")
-    if args.prompt is not None and args.prompt_schedule is not None:
-        raise ValueError("give either a PROMPT or --prompt-schedule, not both")
-    if args.prompt is not None and names_a_file(args.prompt):  # a schedule file given as the PROMPT
-        raise ValueError(
-            f"PROMPT {args.prompt!r} is a file, not a prompt: a prompt schedule file goes to "
-            f"--prompt-schedule {shlex.quote(args.prompt)}"
-        )
-
-
-def _take_prompt_option(args: argparse.Namespace) -> None:
-    """``--prompt TEXT`` as PROMPT (enhance's spelling), or as ``--prompt-schedule`` where it names a file:
-    before it was a flag of its own, ``--prompt`` was the abbreviation of ``--prompt-schedule``, and
-    plain text there was looked for as a schedule file ("prompt schedule file 'a cat' not found")."""
-    from streamt2v.pipeline.prompts import names_a_file
-
-    if args.prompt is not None or args.prompt_schedule is not None:
-        given = "PROMPT" if args.prompt is not None else "--prompt-schedule"
-        raise ValueError(f"give either --prompt or {given}, not both")
-    if names_a_file(user_path(args.prompt_option)):
-        # said, as a file's reading errors would otherwise come from nowhere the user typed
-        print(
-            f"note: --prompt {args.prompt_option!r} names a file: read as --prompt-schedule", file=sys.stderr
-        )
-        args.prompt_schedule = args.prompt_option  # as typed, as --prompt-schedule keeps it
-    else:
-        args.prompt = args.prompt_option
-
-
-def _is_backend(name: str) -> bool:
-    """Whether ``name`` is a torch.compile backend (only asked when a command line went wrong: listing them
-    imports torch._dynamo)."""
-    from streamt2v.compiling import compile_backends
-
-    offered, others = compile_backends()
-    return name in offered or name in others
