@@ -175,3 +175,25 @@ def test_a_shards_refusals_say_checkpoint_and_name_a_shard_given_once(
     assert str(info.value).startswith(
         f"checkpoint '~/ckpt/model.safetensors.index.json' ({str(index)!r}) is not a shard index: a JSON "
     )
+
+
+def test_a_conversion_reads_a_sharded_checkpoints_index_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The index was read by the cheap check, then again by the load (and, given a shard, once more by each to
+    find the index naming it); the load now takes what the check found."""
+    cfg, head_width = reference_config(first_reference_case())
+    files = shard(tmp_path / "ckpt")
+    read_text = Path.read_text
+    indexes_read: list[str] = []
+
+    def counting_read_text(self: Path, *args, **kwargs) -> str:
+        if self.name.endswith(".index.json"):
+            indexes_read.append(self.name)
+        return read_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", counting_read_text)
+    for k, given in enumerate((tmp_path / "ckpt", files[1])):
+        indexes_read.clear()
+        convert_official_checkpoint(given, tmp_path / f"out{k}", cfg, strict=False, head_width=head_width)
+        assert indexes_read == ["model.safetensors.index.json"], given

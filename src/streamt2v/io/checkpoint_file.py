@@ -16,6 +16,7 @@ import pickle
 import re
 import zipfile
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -287,17 +288,41 @@ def _weights_only_load(path: Path, is_zip: bool, shown: str) -> Any:
         ) from None
 
 
-def check_checkpoint(path: str | os.PathLike[str]) -> None:
+@dataclass(frozen=True)
+class CheckedCheckpoint:
+    """A checkpoint :func:`check_checkpoint` passed, which :func:`load_checkpoint` reads without looking for
+    it again: a sharded one's index is read once per conversion, and what is loaded is what was checked."""
+
+    shown: str  # as the messages name it
+    path: Path  # as read
+    index: Path | None = None  # a sharded checkpoint's index; None for one file
+    weight_map: Mapping[str, Any] = field(default_factory=dict)  # the index's: tensor name → shard file
+    shards: tuple[Path, ...] = ()
+
+
+def check_checkpoint(path: str | os.PathLike[str]) -> CheckedCheckpoint:
     """The checks of :func:`load_checkpoint` that read no weights (a missing file, a folder, a Git LFS
     pointer, an empty file or one that is no torch checkpoint by its first bytes, a safetensors file cut
-    short, a shard missing), so that a conversion names them before anything slow (the stage-1 UNet's load).
-    What the file holds (another model's weights) is known only once it is read."""
-    shown, path = _as_given(path)
-    if (index := shard_index(path, shown)) is not None:
-        for shard in _read_shard_index(index, path, shown)[1]:
-            _check_file(shard, _shard_named(shard, path, shown))
-    else:
-        _check_file(path, shown)
+    short, a shard missing), so that a conversion names them before anything slow (the stage-1 UNet's load);
+    what it returns is given to :func:`load_checkpoint` in place of the path. What the file holds (another
+    model's weights) is known only once it is read."""
+    checked = _locate(path)
+    for shard in checked.shards:
+        _check_file(shard, _shard_named(shard, checked.path, checked.shown))
+    if checked.index is None:
+        _check_file(checked.path, checked.shown)
+    return checked
+
+
+def _locate(path: str | os.PathLike[str]) -> CheckedCheckpoint:
+    """The checkpoint ``path`` names: one file, or a sharded one's index (read here, once) and shards."""
+    shown, read = _as_given(path)
+    if (found := _shard_index(read, shown)) is None:
+        return CheckedCheckpoint(shown, read)
+    index, weight_map = found
+    return CheckedCheckpoint(
+        shown, read, index, weight_map, tuple(_shard_files(index, weight_map, read, shown))
+    )
 
 
 def _as_given(path: str | os.PathLike[str]) -> tuple[str, Path]:
@@ -307,7 +332,9 @@ def _as_given(path: str | os.PathLike[str]) -> tuple[str, Path]:
     return named_path(path), home_path(path)  # as the other inputs of a conversion are read
 
 
-def load_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, list[str]]]:
+def load_checkpoint(
+    path: str | os.PathLike[str] | CheckedCheckpoint,
+) -> tuple[dict[str, torch.Tensor], dict[str, list[str]]]:
     """The tensors of an official checkpoint and what was not read of it: ``{top-level entry: [the classes
     and functions it needs, by name]}`` for the entries beside the weights that were read with
     :class:`NotLoaded` stand-ins (a Lightning checkpoint's ``hyper_parameters`` holding an
@@ -318,13 +345,14 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tenso
     Lightning checkpoint's ``["state_dict"]`` is taken (or the weights under ``model`` / ``module`` /
     ``model_state_dict`` / ``network``); optimizer state etc. is ignored. The errors tell a file that is no
     torch checkpoint at all (by its first bytes), a damaged one, and a pickle whose weights would need more
-    than tensors and plain containers (refused, never executed) apart."""
-    shown, path = _as_given(path)
-    if (index := shard_index(path, shown)) is not None:
-        return _load_shards(index, path, shown)
-    if path.is_file():
-        logger.info("reading checkpoint %s (%s)", path, format_size(path.stat().st_size))
-    return _load_file(path, shown)
+    than tensors and plain containers (refused, never executed) apart. ``path`` may be what
+    :func:`check_checkpoint` returned for it."""
+    checked = path if isinstance(path, CheckedCheckpoint) else _locate(path)
+    if checked.index is not None:
+        return _load_shards(checked, checked.index)
+    if checked.path.is_file():
+        logger.info("reading checkpoint %s (%s)", checked.path, format_size(checked.path.stat().st_size))
+    return _load_file(checked.path, checked.shown)
 
 
 def _check_file(path: Path, shown: str) -> str:
@@ -419,12 +447,12 @@ _SHARD_NAME = re.compile(r"-\d{5}-of-(\d{5})\.[^.]+$")
 _INDEX_SUFFIX = ".index.json"
 
 
-def shard_index(path: Path, shown: str) -> Path | None:
-    """The shard index ``path`` stands for: the index itself, a folder holding exactly one, or a shard
-    beside its index; None for anything else (read as one file, or refused naming what it is). ``shown``: the
-    checkpoint quoted as the messages name it."""
+def _shard_index(path: Path, shown: str) -> tuple[Path, dict[str, Any]] | None:
+    """The shard index ``path`` stands for (the index itself, a folder holding exactly one, or a shard beside
+    its index) and its ``weight_map``, read once; None for anything else (read as one file, or refused naming
+    what it is). ``shown``: the checkpoint quoted as the messages name it."""
     if path.is_file() and path.name.endswith(_INDEX_SUFFIX):
-        return path
+        return path, _weight_map(path)
     if path.is_dir():
         indexes = sorted(path.glob(f"*{_INDEX_SUFFIX}"))
         if len(indexes) > 1:  # a hub folder may hold the safetensors and the .bin shards, each with its index
@@ -432,10 +460,11 @@ def shard_index(path: Path, shown: str) -> Path | None:
             raise IsADirectoryError(
                 f"checkpoint {shown} is a folder holding {len(indexes)} shard indexes ({names}); give one"
             )
-        return indexes[0] if indexes else None
+        return (indexes[0], _weight_map(indexes[0])) if indexes else None
     shard = _SHARD_NAME.search(path.name)
     if path.is_file() and shard and int(shard[1]) > 1:  # "-00001-of-00001": a whole file, read as one
-        indexes = [i for i in path.parent.glob(f"*{_INDEX_SUFFIX}") if path.name in _weight_map(i).values()]
+        maps = {i: _weight_map(i) for i in path.parent.glob(f"*{_INDEX_SUFFIX}")}
+        indexes = [(i, m) for i, m in maps.items() if path.name in m.values()]
         if len(indexes) == 1:
             return indexes[0]
         raise ValueError(
@@ -467,11 +496,10 @@ def _index_named(index: Path, path: Path, shown: str, noun: str = "shard index")
     return f"checkpoint {shown}" if path == index else f"checkpoint {shown}: its {noun} {index.name!r}"
 
 
-def _read_shard_index(index: Path, path: Path, shown: str) -> tuple[dict[str, Any], list[Path]]:
-    """An index's ``weight_map`` and the shard files it names, each beside it (a missing one refused, naming
-    it). ``path``: the checkpoint as read (the index named too where it is not the index), ``shown``: as the
+def _shard_files(index: Path, weight_map: Mapping[str, Any], path: Path, shown: str) -> list[Path]:
+    """The shard files an index's ``weight_map`` names, each beside it (a missing one refused, naming it).
+    ``path``: the checkpoint as read (the index named too where it is not the index), ``shown``: as the
     messages name it."""
-    weight_map = _weight_map(index)
     shards = sorted(set(weight_map.values()))
     about = _index_named(index, path, shown)
     # a shard is a file beside its index: a name with a folder in it (../x.safetensors) is read from nowhere else
@@ -486,22 +514,24 @@ def _read_shard_index(index: Path, path: Path, shown: str) -> tuple[dict[str, An
             f"{about} names {len(shards)} shards; {len(missing)} of them not beside it "
             f"({_first_names(missing, 3)}; an interrupted download?): fetch the missing shards"
         )
-    return weight_map, [index.parent / name for name in shards]
+    return [index.parent / name for name in shards]
 
 
-def _load_shards(index: Path, path: Path, shown: str) -> tuple[dict[str, torch.Tensor], dict[str, list[str]]]:
-    """Every shard an index names, each read as :func:`load_checkpoint` reads a whole file, checked to hold the
-    tensors the index gives it."""
-    weight_map, shards = _read_shard_index(index, path, shown)
-    size = sum(shard.stat().st_size for shard in shards)
-    logger.info("reading checkpoint %s: %d shards (%s)", index, len(shards), format_size(size))
+def _load_shards(
+    checked: CheckedCheckpoint, index: Path
+) -> tuple[dict[str, torch.Tensor], dict[str, list[str]]]:
+    """Every shard of a sharded checkpoint (``index``: its index), each read as :func:`load_checkpoint` reads a
+    whole file, checked to hold the tensors the index gives it."""
+    path, shown = checked.path, checked.shown
+    size = sum(shard.stat().st_size for shard in checked.shards)
+    logger.info("reading checkpoint %s: %d shards (%s)", index, len(checked.shards), format_size(size))
     weights: dict[str, torch.Tensor] = {}
     not_loaded: dict[str, list[str]] = {}
-    for file in shards:
+    for file in checked.shards:
         shard, shard_not_loaded = _load_file(file, _shard_named(file, path, shown))
         weights.update(shard)
         not_loaded.update(shard_not_loaded)
-    if absent := [k for k in weight_map if k not in weights]:
+    if absent := [k for k in checked.weight_map if k not in weights]:
         raise ValueError(
             f"{_index_named(index, path, shown)} names {counted(len(absent), 'tensor')} its shards lack "
             f"({_first_names(sorted(absent), 3)}): is a shard of another download? fetch the shards again"

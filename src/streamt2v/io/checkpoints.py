@@ -407,7 +407,7 @@ def convert_official_checkpoint(
     refuse_existing(out_dir, overwrite, model_folder=True)
     # what the checkpoint's first bytes say before a hub id's download (init_unet, tokenizer), the UNet's load
     # and the checkpoint's read (minutes and GBs at full size)
-    check_checkpoint(ckpt_path)
+    checked = check_checkpoint(ckpt_path)  # loaded below as checked: a sharded one's index is read once
     leftovers = leftover_temporaries(out)
     stage1 = check_stage1_folder(init_unet, cfg) if init_unet is not None else None
     tok, tokenizer = conversion_tokenizer(tokenizer, init_unet, stage1, cfg, strict)
@@ -439,7 +439,7 @@ def convert_official_checkpoint(
         # init_unet/config.json names where it came from as the sources do: absolute, not as typed
         init.register_to_config(_name_or_path=str(stage1.unet_dir.resolve()))
     started = time.monotonic()
-    weights, not_loaded = load_checkpoint(ckpt_path)
+    weights, not_loaded = load_checkpoint(checked)
     weights, compiled = strip_compiled_names(weights)
     sd, wrapper = strip_wrapper_prefix(weights)
     logger.info("read %d tensors in %.0f s; mapping them to the model", len(sd), time.monotonic() - started)
