@@ -182,6 +182,31 @@ def test_refiner_parts_that_do_not_fit_are_refused_before_any_weights(refiner: R
         check_refiner_folder(folder)
 
 
+def test_a_part_of_a_refiner_folder_named_by_a_flag_reads_as_the_folder_then_the_part(
+    refiner: Refiner, tmp_path, monkeypatch
+) -> None:
+    """It read "--model '~/r' ('/home/me/r')'s unet/ '/home/me/r/unet' has no config.json", and the parts'
+    fit named the folder twice ("the parts of --model '~/r' ('/home/me/r') '/home/me/r' do not fit")."""
+    import json
+
+    from streamt2v.pipeline.refiner import check_refiner_folder
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    folder = refiner.save_pretrained(tmp_path / "r")
+    given = f"--model '~/r' ({str(folder)!r})"
+    config = folder / "text_encoder" / "config.json"
+    text = json.loads(config.read_text())
+    config.write_text(json.dumps({**text, "hidden_size": text["hidden_size"] + 16}))
+    with pytest.raises(ValueError) as info:
+        check_refiner_folder("~/r", what="--model")
+    assert str(info.value).startswith(f"the parts of {given} do not fit together (was one replaced?): unet/ ")
+    config.write_text(json.dumps(text))
+    (folder / "unet" / "config.json").unlink()
+    with pytest.raises(FileNotFoundError) as info:
+        check_refiner_folder("~/r", what="--model")
+    assert str(info.value).startswith(f"{given}: unet/ {str(folder / 'unet')!r} has no config.json (found: ")
+
+
 def test_a_setting_that_clashes_with_a_recommendation_names_the_recommendation() -> None:
     """``enhance --steps 40`` with the shipped refiner (which recommends start_step=1) said only
     'steps (40) must be <= start_step (1)', a start step the user never gave."""

@@ -131,8 +131,9 @@ class FolderParts:
     (:func:`fit_problems`), and their weight files are there and can be whole (which variant each holds: the
     full-precision files, or only the ``fp16`` ones some hub repos ship). ``latents``: the ``(frame_size,
     vae_scale_factor)`` the folder's index sizes latents by, checked against ``vae/``. :meth:`load` then loads
-    one. Errors name ``kind``, the part and the file; ``remedy`` is what to do about a part damaged or missing
-    files (``copy the whole folder again``)."""
+    one. Errors name ``kind``, the part and the file, or, given ``named`` (the folder as a flag or argument
+    and the user typed it: ``--model '~/p' ('/home/me/p')``), that before the part; ``remedy`` is what to do
+    about a part damaged or missing files (``copy the whole folder again``)."""
 
     def __init__(
         self,
@@ -141,8 +142,9 @@ class FolderParts:
         parts: Iterable[str],
         latents: tuple[int, int] | None = None,
         remedy: str = "copy the whole folder again",
+        named: str | None = None,
     ) -> None:
-        self.root, self.kind = root, kind
+        self.root, self.kind, self.named = root, kind, named
         parts = list(parts)
         configs = {}
         for part in parts:
@@ -158,7 +160,7 @@ class FolderParts:
             configs[part] = read_json_object(file, f"{self.label(part)} config")
         if problems := fit_problems(configs, latents):
             raise ValueError(
-                f"the parts of {kind} {str(root)!r} do not fit together (was one replaced?): "
+                f"the parts of {named or f'{kind} {str(root)!r}'} do not fit together (was one replaced?): "
                 + "; ".join(problems)
                 + f"; {_FIT_ADVICE}"
             )
@@ -169,8 +171,9 @@ class FolderParts:
             self.variants[part] = variant
 
     def label(self, part: str) -> str:
-        """How errors name ``part``: ``model folder's unet/``."""
-        return f"{self.kind}'s {part}/"
+        """How errors name ``part``: ``model folder's unet/``, or after the folder as named, ``--model '~/p'
+        ('/home/me/p'): unet/`` (a possessive after the parenthesis read ``('/home/me/p')'s unet/``)."""
+        return f"{self.named}: {part}/" if self.named else f"{self.kind}'s {part}/"
 
     def load(self, cls: type[M], part: str, dtype: torch.dtype) -> M:
         """``part`` loaded as ``cls`` in ``dtype`` (the variant its weight files are), in eval mode; refused,

@@ -462,7 +462,8 @@ def _checked_refiner(
     # a clone without git-lfs holds pointer text: named here, not in diffusers' words after minutes
     # a part's refusals name a flag or argument with the folder as typed ('~/x'); the generic name the part's
     # path alone
-    parts = FolderParts(root, "refiner folder" if what is None else named, WEIGHTED_PARTS, remedy=_REMEDY)
+    given = named if what is not None else None
+    parts = FolderParts(root, "refiner folder", WEIGHTED_PARTS, remedy=_REMEDY, named=given)
     sched_file = root / "scheduler" / "scheduler_config.json"
     if not sched_file.is_file():
         raise FileNotFoundError(f"{named} is missing its scheduler config {str(sched_file)!r}")
