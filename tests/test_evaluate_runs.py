@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
 import re
 
@@ -383,3 +384,24 @@ def test_a_folder_of_runs_is_said_to_hold_them(tmp_path, capsys):
         f"skipped {run}: the output {str(out)!r} of run folder {str(run)!r} is gone"
         in capsys.readouterr().err
     )
+
+
+def test_the_log_and_the_bar_name_a_run_folder_as_given(tmp_path, capsys, caplog):
+    """The line logged per target said `video 1/2 done: /abs/r1.mp4` of a run folder given as `runs/r1`, and
+    the bar said only 'evaluate': each names the target as typed, a run folder as one."""
+    run, out = make_run(tmp_path)
+    stopped, _ = make_run(tmp_path, name="stopped", complete=False)
+    video = tmp_path / "v.mp4"
+    write_x264_video(video, make_video(OBJS, t=24))
+    targets = [str(run), str(stopped), str(video)]
+    with caplog.at_level(logging.INFO, logger="streamt2v.metrics.evaluate"):
+        assert main(["evaluate", *targets, "--metrics", "scuts", "--no-progress"]) == 0
+    assert [r.getMessage() for r in caplog.records] == [
+        f"run folder 1/3 done: {run} (its output {out})",
+        f"run folder 2/3 skipped: {stopped}",
+        f"video 3/3 done: {video}",
+    ]
+    capsys.readouterr()
+    evaluate_videos(targets, metrics="scuts", progress=True)
+    bar = capsys.readouterr().err
+    assert f"run folder {run}:" in bar and f"run folder {stopped}:" in bar and f"video {video}:" in bar

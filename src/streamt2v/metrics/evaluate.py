@@ -47,7 +47,7 @@ from streamt2v.metrics.flow import (
 )
 from streamt2v.metrics.inputs import VideoLike, as_uint8_frames, check_positive
 from streamt2v.metrics.mawe import OFFICIAL_COEFF, check_coeff, check_definition, mawe
-from streamt2v.metrics.run_target import runs_as_outputs
+from streamt2v.metrics.run_target import RunTargets, runs_as_outputs
 from streamt2v.progress_bars import progress_bar
 from streamt2v.wording import counted, singular_or_plural, unknown_names
 
@@ -466,9 +466,13 @@ def evaluate_videos(
         )
     )
     noted = flow != "farneback"  # Farneback's failing on upscaled frames, said once (note_farneback_upscale)
+    said = _as_given(targets, labels)
+    bar = progress_bar(videos, desc="evaluate", unit="video", disable=not progress)
     try:
-        for i, video in enumerate(progress_bar(videos, desc="evaluate", unit="video", disable=not progress)):
+        for i, video in enumerate(bar):
             label = labels[i]
+            if progress:
+                bar.set_description(" ".join(said[i][:2]))
             if reuse is not None and label in reuse:
                 report.records.append(dict(reuse[label]))
                 if on_video is not None:
@@ -519,10 +523,22 @@ def evaluate_videos(
             if on_video is not None:
                 on_video(report)
             if not progress:  # a batch job's log says how far the run got (once on_video kept it)
-                logger.info("video %d/%d %s: %s", i + 1, len(videos), outcome, label)
+                what, name, output = said[i]
+                logger.info("%s %d/%d %s: %s%s", what, i + 1, len(videos), outcome, name, output)
     except KeyboardInterrupt:  # the videos scored so far are not lost with the rest (the CLI prints them)
         raise EvaluationInterrupted(report, len(videos), targets.counted()) from None
     return report
+
+
+def _as_given(targets: RunTargets, labels: list[str]) -> list[tuple[str, str, str]]:
+    """Each target as the user gave it, for the bar and the log lines: what it is, its name and, for a run
+    folder scored, its output (the record's path, which the user did not type)."""
+    return [
+        ("run folder", targets.runs[i], "" if i in targets.unscorable else f" (its output {label})")
+        if i in targets.runs
+        else ("video", label, "")
+        for i, label in enumerate(labels)
+    ]
 
 
 def _same_device(a: torch.device, b: torch.device) -> bool:
