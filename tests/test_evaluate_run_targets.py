@@ -194,6 +194,23 @@ def test_a_run_whose_manifest_lacks_its_format_version_is_named_as_resume_names_
         evaluate_videos([str(run), str(video)], metrics="clip", clip_model="microworld")
 
 
+def test_a_folder_whose_run_lacks_its_format_version_names_it(tmp_path, capsys):
+    """A folder (`runs/`) whose only run had lost its manifest's format version was 'no videos' alone, by the
+    command line and Python, where the run given itself is named with why."""
+    run, _ = make_run(tmp_path)
+    manifest = json.loads((run / "manifest.json").read_text())
+    del manifest["format_version"]
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    why = (
+        f"; it holds 1 folder of a run's files (r1): {str(run / 'manifest.json')!r} is no streamt2v run's "
+        f"manifest (it names no format version): {str(run)!r} is not a run folder, or its manifest was replaced"
+    )
+    assert main(["evaluate", str(run.parent), "--metrics", "scuts", "--no-progress"]) == 2
+    assert capsys.readouterr().err.endswith(f"in folder {str(run.parent)!r}{why}\n")
+    skipped = evaluate_videos([str(run.parent)], metrics="scuts").skipped
+    assert skipped[0]["error"] == f"no image frames in folder {str(run.parent)!r}{why}"
+
+
 def test_a_stop_counts_the_run_folders_as_none_could_be_scored_does(tmp_path, capsys, monkeypatch):
     """A run folder that cannot be scored is skipped in its place by evaluate_videos: Ctrl-C said 'stopped
     after 1 of 3 videos' where the line for none scored says 'videos and run folders'."""

@@ -166,7 +166,7 @@ def runs_as_outputs(
         how = repr(str(video)) if given_as is None else given_as[i]
         if not is_run_folder(video):
             runs = held_runs(video)
-            hint = runs or replaced_run_manifest(video)  # the command line's hints too
+            hint = runs or replaced_run_manifest(video) or damaged_runs_held(video)  # the command line's too
             if hint is not None:
                 targets.not_videos[i] = ArgumentValueError(f"no image frames in folder {str(video)!r}", *hint)
             if runs is not None:
@@ -272,6 +272,20 @@ def replaced_run_manifest(folder: str | os.PathLike) -> tuple[str] | None:
     if not isinstance(manifest, dict) or is_run_manifest(manifest) or _holds_frame_images(_entries(folder)):
         return None
     return ("; " + not_a_runs_manifest(Path(folder), manifest, "run folder"),)
+
+
+def damaged_runs_held(folder: str | os.PathLike) -> tuple[str] | None:
+    """For a folder given as a video that holds folders of a run's files whose manifests are none a run writes
+    (as :func:`replaced_run_manifest` tells them), the end of the message naming them and why the first is no
+    run; None for any other (a folder of frames is a video)."""
+    entries = _entries(folder)
+    damaged = [p for p in entries if p.is_dir() and replaced_run_manifest(p) is not None]
+    if not damaged or _holds_frame_images(entries):
+        return None
+    why = not_a_runs_manifest(damaged[0], _manifest_beside_config(damaged[0]), "run folder")
+    names = first_few([p.name for p in damaged])
+    first = ": " if len(damaged) == 1 else "; the first: "
+    return (f"; it holds {counted(len(damaged), 'folder')} of a run's files ({names}){first}{why}",)
 
 
 def _entries(folder: str | os.PathLike) -> list[Path]:

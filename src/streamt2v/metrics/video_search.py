@@ -13,7 +13,12 @@ from streamt2v.arguments import ArgumentValueError
 from streamt2v.io.folders import home_path
 from streamt2v.io.output_paths import output_kind, preview_path_for
 from streamt2v.io.video import IMAGE_SUFFIXES, READ_VIDEO_SUFFIXES
-from streamt2v.metrics.run_target import held_runs, is_run_folder, replaced_run_manifest
+from streamt2v.metrics.run_target import (
+    damaged_runs_held,
+    held_runs,
+    is_run_folder,
+    replaced_run_manifest,
+)
 from streamt2v.wording import counted, first_few
 
 logger = logging.getLogger(__name__)
@@ -125,7 +130,7 @@ def find_videos(target: str | os.PathLike, also_given: Sequence[str | os.PathLik
                 f"them, e.g. {str(deeper[0])!r}",
             )
             if deeper
-            else replaced_run_manifest(target) or ()
+            else replaced_run_manifest(target) or damaged_runs_held(target) or ()
         )
         raise ArgumentValueError(
             f"no videos ({', '.join(READ_VIDEO_SUFFIXES)}), frame images or folders of frame images in folder "
