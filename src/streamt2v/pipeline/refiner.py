@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -28,8 +27,8 @@ from streamt2v.pipeline.enhance_config import (
     read_stored,
     stored_form,
 )
-from streamt2v.pipeline.setting_checks import QUOTED, EnhanceSettingError
-from streamt2v.pipeline.step_counts import check_start_step
+from streamt2v.pipeline.setting_checks import EnhanceSettingError
+from streamt2v.pipeline.step_counts import check_start_step, settings_named
 from streamt2v.wording import unknown_names
 
 # The VAE scale factor of the random-weight refiner (Refiner.random, the stand-in of default_refiner).
@@ -70,9 +69,8 @@ def explained(
     limit from a value never typed is otherwise puzzling: ``overlap (8)`` for ``--chunk-frames 3``)."""
     defaults = {f.name: f.default for f in fields(EnhanceConfig)}
     unset = dict(err.unset)
-    unquoted = re.sub(QUOTED, "", err.message)  # a name in quotes is a value typed: unknown scheduler 'fps'
-    for name in defaults:
-        if name in given or name in unset or not re.search(rf"\b{name}\b", unquoted):
+    for name in settings_named(err.message, defaults):
+        if name in given or name in unset:
             continue
         if name in recommended:
             unset[name] = (recommended[name], f"the recommendation of {refiner}")

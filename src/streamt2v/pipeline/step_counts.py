@@ -2,12 +2,13 @@ r"""How many denoising steps a chunk may take: stage 1 within the noise schedule
 SDEdit start (``chunk_strength``) leaves, checked before any chunk is sampled; stage 3's start step within
 the refiner's schedule (:func:`check_start_step`). Refusals are
 :class:`~streamt2v.pipeline.setting_checks.SettingError`\ s, and :func:`recommended_note` says when a refused
-value is one the model recommended and the caller never gave."""
+value is one the model recommended and the caller never gave (:func:`settings_named`: which settings a refusal
+names)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from streamt2v.pipeline.chunking import ChunkSpec
@@ -69,9 +70,15 @@ def recommended_note(
     the model's ``recommended`` values (or those of another ``source``: "the default"): a constraint that
     comes from one is otherwise puzzling (``steps`` refused for a ``chunk_strength`` never typed). A name
     inside quoted text (a prompt, a path) is no setting named."""
-    text = re.sub(QUOTED, "", str(error))
-    named = [k for k in recommended if k not in given and re.search(rf"\b{re.escape(k)}\b", text)]
+    named = [k for k in settings_named(str(error), recommended) if k not in given]
     return "".join(f"; {name} {recommended[name]!r} is {source} (set {name} to change it)" for name in named)
+
+
+def settings_named(message: str, names: Iterable[str]) -> list[str]:
+    """Those of ``names`` that ``message`` names as words outside quoted text: a name inside quotes is a value
+    typed (a prompt, a path, unknown scheduler 'fps'), no setting named."""
+    unquoted = re.sub(QUOTED, "", message)
+    return [name for name in names if re.search(rf"\b{re.escape(name)}\b", unquoted)]
 
 
 def check_start_step(config: EnhanceConfig, scheduler_config: Mapping[str, Any]) -> None:
