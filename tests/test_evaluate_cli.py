@@ -185,6 +185,21 @@ def test_farnebacks_warning_on_upscaled_frames_names_the_flags(tmp_path, caplog)
     assert line.endswith("; use --flow dis, or --flow-size at most twice the video's side (said once)"), line
 
 
+def test_clip_without_a_model_or_prompts_asks_for_the_model_first_from_python_as_from_the_command_line(
+    video_dir, capsys
+):
+    """evaluate_videos asked for prompts= first and the command line for --clip-model: one order now, the model
+    first (every evaluation with clip needs it, whatever its videos)."""
+    videos = [str(video_dir / "a_clean.mp4"), str(video_dir / "b_cut.mp4")]
+    needs = "the clip metric needs {} (a CLIP folder, a hub id, {})"
+    python = needs.format("clip_model=", "'microworld' or a ClipScorer")
+    with pytest.raises(ValueError, match=f"^{re.escape(python)}$"):
+        evaluate_videos(videos, metrics="clip")
+    assert main(["evaluate", *videos, "--metrics", "clip"]) == 2
+    flags = needs.format("--clip-model", "or 'microworld' for microworld videos")
+    assert capsys.readouterr().err == f"error: {flags}\n"
+
+
 def test_cli_clip_metric_without_its_flags_names_the_flags(video_dir, tmp_path, capsys):
     # was "the clip metric needs a CLIP model (a local folder or a hub id)": the library's words, no flag
     prompts = tmp_path / "p.txt"

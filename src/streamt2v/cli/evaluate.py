@@ -233,6 +233,7 @@ def run(args: argparse.Namespace) -> int:
         EvaluationInterrupted,
         check_report_path,
         checked_prompts,
+        clip_refusal,
         evaluate_videos,
         evaluation_config,
         parse_metrics,
@@ -282,14 +283,6 @@ def run(args: argparse.Namespace) -> int:
         metrics = ("mawe", "scuts", "clip") if args.clip_model else ("mawe", "scuts")
     else:
         metrics = parse_metrics(args.metrics)
-    if "clip" in metrics:  # the library's errors name its arguments (clip_model=), not the flags
-        if not args.clip_model:
-            raise ValueError(
-                "the clip metric needs --clip-model (a CLIP folder, a hub id, or 'microworld' for microworld videos)"
-            )
-        refusal = None if args.prompts else run_targets.clip_refusal(None)
-        if refusal is not None:  # before --overwrite removes a stopped run's scores
-            raise refusal
     uses_prompts = bool({"clip", "probes"} & set(metrics))
     mawe_flags = [("--" + k.replace("_", "-"), getattr(args, k) != v) for k, v in MAWE_DEFAULTS.items()]
     unused = [
@@ -324,6 +317,9 @@ def run(args: argparse.Namespace) -> int:
     prompts = _prompts_of(args.prompts, run_targets) if args.prompts and uses_prompts else None
     if uses_prompts:  # no --prompts: each run's own, as evaluate_videos takes it
         prompts = run_targets.with_own_prompts(prompts)
+    # in evaluate_videos' order, before --overwrite removes a stopped run's scores
+    if "clip" in metrics and (refusal := clip_refusal(args.clip_model, run_targets, prompts)):
+        raise refusal
     # given, the boundaries are every video's; else each video's: its run's, or the default plan (None)
     plans = None
     if args.boundaries is None and run_targets.plans and "probes" in metrics:

@@ -274,6 +274,27 @@ def _check_report_name(path: Path, given: str) -> None:
         )
 
 
+# the clip metric's model as each caller gives it (a ClipScorer only from Python)
+_CLIP_MODEL = FlaggedArg(
+    "clip_model= (a CLIP folder, a hub id, 'microworld' or a ClipScorer)",
+    flag="--clip-model (a CLIP folder, a hub id, or 'microworld' for microworld videos)",
+)
+
+
+def clip_refusal(
+    clip_model: object, targets: RunTargets, prompts: Sequence[str | None] | None
+) -> ArgumentValueError | None:
+    """Why the clip metric cannot score ``targets`` (:func:`~streamt2v.metrics.run_target.runs_as_outputs`) with
+    ``clip_model`` and ``prompts`` (one per target; None: none given), or None; one order for
+    :func:`evaluate_videos` and the command line. The model first: every evaluation with clip needs it,
+    whatever its videos, and its refusal says what it may be (``'microworld'``, the shipped one); which videos
+    lack a prompt depends on the targets (a run folder of one prompt brings its own, a folder of runs is
+    skipped), so it is the second question."""
+    if clip_model is None:
+        return ArgumentValueError("the clip metric needs ", _CLIP_MODEL)
+    return targets.clip_refusal(prompts)
+
+
 def check_mawe_settings(
     coeff: float, flow: str = "dis", raft_weights: str | os.PathLike | None = None
 ) -> None:
@@ -431,12 +452,8 @@ def evaluate_videos(
     reads_any = any(i not in unscorable and label not in (reuse or {}) for i, label in enumerate(labels))
     scorer = None
     if "clip" in chosen:
-        if refusal := targets.clip_refusal(prompts):  # a folder of runs is skipped: it needs none
+        if refusal := clip_refusal(clip_model, targets, prompts):
             raise refusal
-        if clip_model is None:
-            raise ValueError(
-                "the clip metric needs clip_model= (a CLIP folder, a hub id, 'microworld' or a ClipScorer)"
-            )
         check_batch_size(clip_batch_size, "clip_batch_size")
         if (
             isinstance(clip_model, ClipScorer)
