@@ -125,3 +125,156 @@ def test_an_empty_prompt_schedule_is_refused_naming_both_forms(capsys):
         build_parser().parse_args(["generate", "--prompt-schedule", "0: a; 8: b"]).prompt_schedule
         == "0: a; 8: b"
     )
+
+
+ENHANCE = ["enhance", "in.mp4", "--prompt", PROMPT, "-o", "o.mp4"]
+
+
+@pytest.mark.parametrize(
+    "command, flag, typed, said",
+    [
+        # each said the value as Python wrote the float back: 'got 0.0' for 0, 'got inf' for 1e999
+        (["generate", PROMPT], "--fps", "0", "--fps: expected a finite number in [0.01, 1000], got '0'"),
+        (
+            ["generate", PROMPT],
+            "--fps",
+            "1e999",
+            "--fps: expected a finite number in [0.01, 1000], got '1e999'",
+        ),
+        (
+            ["generate", PROMPT],
+            "--eta",
+            "2",
+            "--eta: expected a finite number in [0, 1] (0 = deterministic DDIM), got '2'",
+        ),
+        (
+            ["generate", PROMPT],
+            "--init-eta",
+            "-1",
+            "--init-eta: expected a finite number in [0, 1] (0 = deterministic DDIM), got '-1'",
+        ),
+        (
+            ["generate", PROMPT],
+            "--guidance",
+            "-1",
+            "--guidance/--guidance-scale: expected a finite number >= 0, got '-1'",
+        ),
+        (
+            ["generate", PROMPT],
+            "--init-guidance",
+            "-0.5",
+            "--init-guidance: expected a finite number >= 0, got '-0.5'",
+        ),
+        (
+            ["generate", PROMPT],
+            "--guidance-rescale",
+            "2",
+            "--guidance-rescale: expected a finite number in [0, 1] (0 = off), got '2'",
+        ),
+        (
+            ["generate", PROMPT],
+            "--init-guidance-rescale",
+            "nan",
+            "--init-guidance-rescale: expected a finite number in [0, 1] (0 = off), got 'nan'",
+        ),
+        (
+            ["generate", PROMPT],
+            "--noise-correlation",
+            "1",
+            "--noise-correlation: expected a finite number in [0, 1), got '1'",
+        ),
+        (
+            ["generate", PROMPT],
+            "--init-noise-correlation",
+            "1.",
+            "--init-noise-correlation: expected a finite number in [0, 1), got '1.'",
+        ),
+        (
+            ["generate", PROMPT],
+            "--anchor-colour-match",
+            "3",
+            "--anchor-colour-match: expected a finite number in [0, 1] (0 = off), got '3'",
+        ),
+        (
+            ["generate", PROMPT],
+            "--chunk-strength",
+            "0",
+            "--chunk-strength: expected a finite number in (0, 1] (1 = pure noise), got '0'",
+        ),
+        (ENHANCE, "--fps", "-1", "--fps: expected a finite number in [0.01, 1000], got '-1'"),
+        (
+            ENHANCE,
+            "--guidance",
+            "0",
+            "--guidance-scale/--guidance: expected a finite number >= 1, got '0'",
+        ),
+        (
+            ENHANCE,
+            "--guidance-rescale",
+            "2",
+            "--guidance-rescale: expected a finite number in [0, 1], got '2'",
+        ),
+        # moved here from the run's checks (test_generate_cli), which said 'got nan', 'got inf'
+        (
+            ["generate", PROMPT],
+            "--guidance",
+            "nan",
+            "--guidance/--guidance-scale: expected a finite number >= 0, got 'nan'",
+        ),
+        (
+            ["generate", PROMPT],
+            "--eta",
+            "inf",
+            "--eta: expected a finite number in [0, 1] (0 = deterministic DDIM), got 'inf'",
+        ),
+        (
+            ["generate", PROMPT],
+            "--fps",
+            "1e-9",
+            "--fps: expected a finite number in [0.01, 1000], got '1e-9'",
+        ),
+        # not a number at all: said as typed too (was "invalid float value: '0x'")
+        (
+            ENHANCE,
+            "--guidance-scale",
+            "0x",
+            "--guidance-scale/--guidance: expected a finite number >= 1, got '0x'",
+        ),
+        # evaluate's --mawe-coeff already said it so
+        (
+            ["evaluate", "a.mp4"],
+            "--mawe-coeff",
+            "0",
+            "--mawe-coeff: expected a number from 1e-06 to 1e+06, got '0'",
+        ),
+    ],
+)
+def test_a_number_flag_names_its_refused_value_as_typed(command, flag, typed, said, capsys):
+    """A number flag's value out of its range is refused while parsing, as typed, the flag named by argparse,
+    as an integer flag's is (the library's config named the field, then as Python writes the float)."""
+    error = _refused([*command, flag, typed], capsys)
+    assert error.endswith(f"error: argument {said}"), error
+
+
+@pytest.mark.parametrize("command", ["generate", "enhance", "evaluate"])
+def test_no_number_flag_is_a_plain_float(command):
+    """``type=float`` takes anything float() does (inf, nan, 1e999) and leaves its refusal to a config that
+    writes the value back reformatted: each number flag has its range's type instead."""
+    parser = next(p for p in _parsers(build_parser()) if p.prog == f"streamt2v {command}")
+    assert [action.option_strings for action in parser._actions if action.type is float] == []
+
+
+@pytest.mark.parametrize(
+    "command, flag, typed, value",
+    [
+        (["generate", PROMPT], "--fps", "0.01", 0.01),
+        (["generate", PROMPT], "--chunk-strength", "1", 1.0),
+        (["generate", PROMPT], "--noise-correlation", "0", 0.0),
+        (["generate", PROMPT], "--guidance", "0", 0.0),
+        (ENHANCE, "--fps", "1000", 1000.0),
+        (ENHANCE, "--guidance-scale", "1", 1.0),
+    ],
+)
+def test_a_number_flag_takes_the_ends_of_its_range(command, flag, typed, value):
+    args = build_parser().parse_args([*command, flag, typed])
+    assert getattr(args, flag[2:].replace("-", "_")) == value

@@ -36,7 +36,6 @@ CASES = [
         "anchor 'frames' is a folder",
         "--anchor 'frames' is a folder",
     ),
-    ({"fps": 0}, ["--fps", "0"], "fps must be a finite number", "--fps must be a finite number"),
     ({"fps": 60, "gif": "g.gif"}, ["--fps", "60", "--gif", "g.gif"], "fps 60 is too high", "--fps 60"),
     (
         {"png_dir": "f.png"},

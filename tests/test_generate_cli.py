@@ -115,7 +115,6 @@ def test_a_short_flag_inside_a_combined_one_is_named_as_typed():
         (["x", "-n", "2000000"], "error: -n must be at most 1,000,000"),
         (["x", "--num-frames", "2000000"], "error: --num-frames must be at most 1,000,000"),
         (["x", "--init-video", "v3.mp4", "-n", "3"], "error: -n (3) must exceed the 3 input frames"),
-        (["x", "--guidance-scale", "nan"], "error: --guidance-scale must be a finite number, got nan"),
         (
             ["x", "--chunk-frames", "8", "--cond-frames", "8"],
             "--chunk-frames (8) must be greater than --cond-frames",
@@ -130,7 +129,6 @@ def test_a_short_flag_inside_a_combined_one_is_named_as_typed():
         (["x", "--init-video", "missing.mp4"], "not found"),
         (["x", "--model", "no/such/folder"], "does not exist"),
         (["x", "--scheduler", "heun"], "unknown --scheduler 'heun'"),
-        (["x", "--guidance-rescale", "2"], "error: --guidance-rescale must be in [0, 1] (0 = off), got 2.0"),
         # a constraint from a setting the user did not type names it as the model's recommendation, by its flag
         (
             ["x", "--steps", "1000000"],
@@ -173,13 +171,6 @@ def test_a_short_flag_inside_a_combined_one_is_named_as_typed():
             ["--prompt-schedule", "schedule_missing.txt"],
             "prompt schedule file 'schedule_missing.txt' not found",
         ),
-        (["x", "--init-guidance", "nan"], "error: --init-guidance must be a finite number, got nan"),
-        (["x", "--guidance", "nan"], "error: --guidance must be a finite number, got nan"),
-        (["x", "--eta", "inf"], "error: --eta must be a finite number, got inf"),
-        (["x", "--fps", "inf"], "--fps must be a finite number"),
-        (["x", "--fps", "nan"], "--fps must be a finite number"),
-        (["x", "--fps", "1e-9"], "--fps must be a finite number"),
-        (["x", "--fps", "0"], "--fps must be a finite number"),
         (["x", "--fps", "60", "-o", "out.gif"], "--fps 60.0 is too high for a GIF"),
         (["x", "--fps", "51", "--gif", "side.gif"], "--fps 51.0 is too high for a GIF"),
         (["x", "--enhance", "--refiner", "/nonexistent"], "error: --refiner '/nonexistent' does not exist"),

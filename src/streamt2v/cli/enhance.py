@@ -16,6 +16,7 @@ from streamt2v.cli import (
     typed_path,
     user_path,
 )
+from streamt2v.cli.flag_types import frame_rate, number_in
 from streamt2v.cli.launched import refuse_a_launch
 from streamt2v.config import DTYPE_NAMES
 from streamt2v.pipeline.setting_checks import SEED_LIMIT
@@ -108,10 +109,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument(
         "--guidance-scale",
         "--guidance",
-        type=float,
+        type=number_in(1),
         help="official default 7.5 (--guidance: generate's name)",
     )
-    p.add_argument("--guidance-rescale", type=float, help="default 0")
+    p.add_argument("--guidance-rescale", type=number_in(0, 1), help="default 0")
     p.add_argument(
         "--max-batch-chunks", type=integer_at_least(1), help="chunks per UNet call (memory cap, default 8)"
     )
@@ -130,7 +131,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         default=None,
         help="enhance the first N frames of the input (all when it has fewer; default: all)",
     )
-    p.add_argument("--fps", type=float, default=None, help="output fps (default: the input's)")
+    p.add_argument("--fps", type=frame_rate, default=None, help="output fps (default: the input's)")
     p.add_argument(
         "--seed",
         type=integer_at_least(0, SEED_LIMIT),

@@ -1,9 +1,11 @@
 """The ``type=`` functions of the command line's flags: each refuses a value as typed (an empty path, an
-integer out of range) with argparse's error naming the flag (``argument --seed: ...``), before any work."""
+integer or a number out of range) with argparse's error naming the flag (``argument --seed: ...``), before
+any work."""
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 
 from streamt2v.typed_values import shown_text
@@ -51,3 +53,55 @@ def integer_at_least(minimum: int, below: int | None = None):
         return value
 
     return parse
+
+
+def number_in(
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    above: bool = False,
+    below: bool = False,
+    note: str = "",
+):
+    """``type=`` of a number flag: a finite number from ``low`` to ``high`` (either may be None: no bound;
+    ``above``/``below``: the bound itself is out), refused as typed with argparse naming the flag (``argument
+    --fps: expected a finite number in [0.01, 1000], got '0'``) and ``note`` after the range (``(0 = off)``),
+    as :func:`integer_at_least` refuses an integer. The config the value fills checks it again for a Python
+    caller, naming its argument and the value's repr (``fps=0.0``); its refusal here named the value so too
+    (``got 0.0`` for ``0``, ``got inf`` for ``1e999``)."""
+    opening, closing = "(" if above else "[", ")" if below else "]"
+    if low is not None and high is not None:
+        expected = f"in {opening}{low:g}, {high:g}{closing}"
+    elif low is not None:
+        expected = f"{'>' if above else '>='} {low:g}"
+    elif high is not None:
+        expected = f"{'<' if below else '<='} {high:g}"
+    else:
+        expected = ""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        out = not math.isfinite(value)
+        if low is not None:
+            out |= value < low or (above and value == low)
+        if high is not None:
+            out |= value > high or (below and value == high)
+        if out:
+            range_ = " ".join(part for part in (expected, note) if part)
+            raise argparse.ArgumentTypeError(
+                f"expected a finite number{' ' + range_ if range_ else ''}, got {shown_text(text)}"
+            )
+        return value
+
+    return parse
+
+
+def frame_rate(text: str) -> float:
+    """``type=`` of an output ``--fps``: a number in the range every writer takes (``check_fps``), refused as
+    typed (:func:`number_in`)."""
+    from streamt2v.io.frame_rates import MAX_FPS, MIN_FPS  # numpy: imported when the flag is given alone
+
+    return number_in(MIN_FPS, MAX_FPS)(text)

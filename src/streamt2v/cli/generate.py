@@ -14,11 +14,15 @@ from streamt2v.cli import (
     typed_path,
 )
 from streamt2v.cli.flag_spellings import aliases_typed, spellings
+from streamt2v.cli.flag_types import frame_rate, number_in
 from streamt2v.cli.generate_prompt import check_prompt, prompt_text, schedule_file_or_text
 from streamt2v.cli.launched import refuse_a_launch
 from streamt2v.cli.setting_flags import ENHANCE_FLAGS, as_flags, typed_flags
 from streamt2v.config import DTYPE_NAMES
 from streamt2v.pipeline.setting_checks import SEED_LIMIT
+
+# The type of --eta and --init-eta: DDIM's η, whose variance is NaN above 1 (StreamConfig's range).
+_eta = number_in(0, 1, note="(0 = deterministic DDIM)")
 
 # Flags --resume does not ignore (the rest come from the run's config.json).
 _RESUME_FLAGS = {"resume", "no_progress", "overwrite", "func", "parser", "command", "verbose", "argv"}
@@ -80,18 +84,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--guidance",
         "--guidance-scale",  # enhance's and diffusers' name
-        type=float,
+        type=number_in(0),
         help="stage-2 guidance scale (default: the model's, else 7.5)",
     )
     p.add_argument(
         "--guidance-rescale",
-        type=float,
+        type=number_in(0, 1, note="(0 = off)"),
         help="stage-2 guidance rescale in [0, 1] (Lin et al. 2023; default: the model's, else 0 = off)",
     )
-    p.add_argument("--eta", type=float, help="stage-2 DDIM eta in [0, 1] (default: the model's, else 1.0)")
+    p.add_argument("--eta", type=_eta, help="stage-2 DDIM eta in [0, 1] (default: the model's, else 1.0)")
     p.add_argument(
         "--init-eta",
-        type=float,
+        type=_eta,
         help="stage-1 DDIM eta in [0, 1], for --init-scheduler ddim (default: the model's, else 0)",
     )
     p.add_argument("--scheduler", help="stage-2 scheduler (default: the model's, else ddim)")
@@ -101,22 +105,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="stage-1 denoising steps (default: the model's, else 50)",
     )
     p.add_argument(
-        "--init-guidance", type=float, help="stage-1 guidance scale (default: the model's, else 9.0)"
+        "--init-guidance", type=number_in(0), help="stage-1 guidance scale (default: the model's, else 9.0)"
     )
     p.add_argument(
         "--init-guidance-rescale",
-        type=float,
+        type=number_in(0, 1, note="(0 = off)"),
         help="stage-1 guidance rescale in [0, 1] (default: the model's, else 0 = off)",
     )
     p.add_argument("--init-scheduler", help="stage-1 scheduler (default: the model's, else dpm-multistep)")
     p.add_argument(
         "--noise-correlation",
-        type=float,
+        type=number_in(0, 1, below=True),
         help="stage-2 initial-noise correlation across a chunk's frames, in [0, 1) (default: the model's, else 0)",
     )
     p.add_argument(
         "--init-noise-correlation",
-        type=float,
+        type=number_in(0, 1, below=True),
         help="stage-1 initial-noise correlation across frames, in [0, 1) (default: the model's, else 0)",
     )
     p.add_argument(
@@ -127,7 +131,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=integer_at_least(1),
         help="CAM conditioning frames F_cond (default: the model's, else 8)",
     )
-    p.add_argument("--fps", type=float, help="output frame rate (default: the model's)")
+    p.add_argument("--fps", type=frame_rate, help="output frame rate (default: the model's)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     p.add_argument("--cpu", action="store_true", help="--device cpu (train's name)")
     p.add_argument("--dtype", default="fp32", choices=DTYPE_NAMES, help="compute dtype (default fp32)")
@@ -176,7 +180,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--anchor-colour-match",
-        type=float,
+        type=number_in(0, 1, note="(0 = off)"),
         metavar="S",
         help="stage 2: blend each new chunk under the anchor's prompt towards its colours histogram-matched "
         "to the anchor frame, "
@@ -184,7 +188,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--chunk-strength",
-        type=float,
+        type=number_in(0, 1, above=True, note="(1 = pure noise)"),
         metavar="S",
         help="stage 2: SDEdit strength of each chunk's start, in (0, 1]; below 1 the chunk starts from its "
         "conditioning frames (the new frames from the last one) noised that far instead of pure noise: "
