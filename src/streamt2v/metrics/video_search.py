@@ -50,20 +50,12 @@ def find_videos(target: str | os.PathLike, also_given: Sequence[str | os.PathLik
             if p.is_symlink() and not p.exists() and p.suffix.lower() in READ_VIDEO_SUFFIXES
         ]
         if gone:
-            logger.warning(
-                "folder %r: left out %s to missing files (%s)",
-                str(path),
-                counted(len(gone), "link"),
-                first_few([f"{p.name} -> {os.readlink(p)}" for p in gone], 1),
-            )
+            links = first_few([f"{p.name} -> {os.readlink(p)}" for p in gone], 1)
+            _left_out(path, counted(len(gone), "link") + " to missing files", links)
         unreadable = [p for p in entries if p.is_dir() and _listing(p) is None]
         if unreadable:  # left out, as they were, but no longer unseen: one may hold the videos looked for
-            logger.warning(
-                "folder %r: left out %s that cannot be read (%s: permission denied)",
-                str(path),
-                counted(len(unreadable), "subfolder"),
-                _names(unreadable),
-            )
+            said = counted(len(unreadable), "subfolder") + " that cannot be read"
+            _left_out(path, said, _names(unreadable) + ": permission denied")
         # an interrupted or running `generate` leaves them: half a video each, not one of the set
         previews = [p for p in entries if _is_preview(p)]
         entries = [p for p in entries if p not in previews]
@@ -74,12 +66,8 @@ def find_videos(target: str | os.PathLike, also_given: Sequence[str | os.PathLik
                 f"({', '.join(repr(str(p)) for p in previews)}); pass them by their paths to score them"
             )
         if previews:
-            logger.warning(
-                "folder %r: left out %s (%s); pass one by its path to score it",
-                str(path),
-                counted(len(previews), "unfinished `generate` preview"),
-                _names(previews),
-            )
+            said = counted(len(previews), "unfinished `generate` preview")
+            _left_out(path, said, _names(previews), "; pass one by its path to score it")
         if videos:
             loose = [p for p in entries if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
             if loose:  # the folder's own frames are no video of the set: say so rather than drop them unseen
@@ -100,23 +88,12 @@ def find_videos(target: str | os.PathLike, also_given: Sequence[str | os.PathLik
             ]
             runs = [p for p in others if is_run_folder(p)]  # their outputs lie elsewhere: dropped unseen
             if runs:
-                logger.warning(
-                    "folder %r: left out %s (%s): a run folder is scored as its output when given itself, e.g. %r",
-                    str(path),
-                    counted(len(runs), "generate run folder"),
-                    _names(runs),
-                    str(runs[0]),
-                )
+                how = f": a run folder is scored as its output when given itself, e.g. {str(runs[0])!r}"
+                _left_out(path, counted(len(runs), "generate run folder"), _names(runs), how)
             nested = [p for p in others if p not in runs and _holds_videos(p)]
             if nested:
-                logger.warning(
-                    "folder %r: left out %s holding videos (%s), which are not scored: the search is "
-                    "not recursive; pass them too, e.g. %r",
-                    str(path),
-                    counted(len(nested), "subfolder"),
-                    _names(nested),
-                    str(nested[0]),
-                )
+                how = f", which are not scored: the search is not recursive; pass them too, e.g. {str(nested[0])!r}"
+                _left_out(path, counted(len(nested), "subfolder") + " holding videos", _names(nested), how)
             return videos
         if _holds_frames(path):
             return [path]
@@ -138,6 +115,12 @@ def find_videos(target: str | os.PathLike, also_given: Sequence[str | os.PathLik
             *hint,
         )
     raise FileNotFoundError(f"video or folder not found: {str(path)!r}")
+
+
+def _left_out(folder: Path, said: str, names: str, then: str = "") -> None:
+    """The warning that the search of ``folder`` left out what ``said`` counts (``names``: the first few), and
+    ``then`` why or how to score them: one shape for every kind a search leaves out."""
+    logger.warning("folder %r: left out %s (%s)%s", str(folder), said, names, then)
 
 
 def _names(paths: Sequence[Path]) -> str:
