@@ -189,6 +189,12 @@ def machine(threads: bool = True, device=None) -> str:
     return describe_machine(threads=threads, device=device)
 
 
+def stamp(device=None) -> str:
+    """``Machine: ... . Started ... .``: where and when the benchmark ran (:func:`machine` of ``device``,
+    :func:`started`), as each results file says it."""
+    return f"Machine: {machine(device=device)}. {started()}."
+
+
 def check_device(parser: argparse.ArgumentParser, device: str, dtype: str | None = None):
     """``(torch.device, torch.dtype)`` for ``--device``/``--dtype``, or one ``error:`` line naming what the
     machine lacks (CUDA absent, fp16 on the CPU) instead of a traceback from inside torch."""

@@ -28,7 +28,7 @@ from _common import (
     positive,
     quiet_library_bars,
     run,
-    started,
+    stamp,
     write_results,
 )
 from streamt2v.cli import integer_at_least
@@ -164,7 +164,7 @@ def main() -> None:
         "",
         f"`{args.prompt}`, {args.frames} frames, seed {args.seed}: stages 1–2 at "
         f"{model.config.frame_size}×{model.config.frame_size}, stage 3 to "
-        f"{refiner.frame_size[0]}×{refiner.frame_size[1]}, mp4 written. Machine: {machine()}. {started()}.",
+        f"{refiner.frame_size[0]}×{refiner.frame_size[1]}, mp4 written. {stamp()}",
         "",
         f"Sampler: `{json.dumps(sampler)}`; enhancer: `{json.dumps(enhance)}`. Command: `{command()}`.",
         "",

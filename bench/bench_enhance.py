@@ -27,7 +27,7 @@ from _common import (
     output_path,
     positive,
     run,
-    started,
+    stamp,
     write_results,
 )
 from streamt2v.wording import counted
@@ -202,7 +202,7 @@ def main() -> None:
     header = [
         f"# Enhancer speed ({'GPU' if gpu else 'CPU'})",
         "",
-        f"Machine: {machine(device=device)}. {started()}.",
+        stamp(device),
         f"{what}, {args.frames} frames ({layout}), "
         f"{counted(steps, f'{shared.scheduler} step')} from t = {shared.start_step}, {guidance}, "
         f"best of {args.repeats}. Produced by `{command()}`.",

@@ -29,7 +29,7 @@ from _common import (
     positive,
     quiet_library_bars,
     run,
-    started,
+    stamp,
     write_results,
 )
 
@@ -170,7 +170,7 @@ def main() -> None:
         f"# Stages 1-2 on {'CPU' if device.type == 'cpu' else 'GPU'}",
         "",
         f"{label}, {args.dtype}, prompt `{prompt}`, sampler {sampler} (guidance > 1 means batched CFG). "
-        f"Machine: {machine(device=device)}. {started()}. Command: `{command()}`." + compiling,
+        f"{stamp(device)} Command: `{command()}`." + compiling,
         "",
         f"| frames | seconds | s/frame | frames/s | process max RSS (MiB) |{gpu_col}",
         "|---:|---:|---:|---:|---:|" + ("---:|" if gpu else ""),

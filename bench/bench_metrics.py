@@ -26,7 +26,7 @@ from _common import (
     positive,
     quiet_library_bars,
     run,
-    started,
+    stamp,
     write_results,
 )
 from streamt2v.metrics.clip_score import ClipScorer, load_clip
@@ -136,7 +136,7 @@ def main() -> None:
     header = [
         "# Metric speed (CPU)",
         "",
-        f"Machine: {machine()}. {started()}.",
+        stamp(),
         "",
         f"Command: `{command()}`: one synthetic video of {args.frames} frames at {args.size}×{args.size} "
         f"(panning texture + moving square; the probes' at {args.probe_size}×{args.probe_size}); seconds "

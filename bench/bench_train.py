@@ -38,7 +38,7 @@ from _common import (
     positive,
     quiet_library_bars,
     run,
-    started,
+    stamp,
     write_results,
 )
 from streamt2v.wording import counted
@@ -110,7 +110,7 @@ def results_text(args: argparse.Namespace, rows: list[tuple], gpu: bool, done: b
     lines = [
         "# Training speed of the microworld release's runs",
         "",
-        f"Machine: {machine()}. {started()}. Device {args.device}, mixed precision {args.mixed_precision}, "
+        f"{stamp()} Device {args.device}, mixed precision {args.mixed_precision}, "
         f"torch.compile {args.compile or 'off'}, {counted(args.num_workers, 'data worker')}{preset}; median of "
         f"{counted(args.steps, 'step')} after {counted(args.warmup, 'warm-up step')}, "
         "through `train.loop.train` with each run's recipe options and loop settings "

@@ -30,7 +30,7 @@ from _common import (
     positive,
     quiet_library_bars,
     run,
-    started,
+    stamp,
     write_results,
 )
 from streamt2v.metrics.probes import caption_claims, segment_video
@@ -136,7 +136,7 @@ def main() -> None:
         [
             "# What a prompt schedule changes (shipped microworld models, stages 1–2)",
             "",
-            f"Machine: {machine()}. {started()}. Command: `{command()}`.",
+            f"{stamp()} Command: `{command()}`.",
             "",
             f"Schedule ({args.frames} frames, seeds {seeds}): "
             + "; ".join(f"`{a}: {t}`" for a, t in schedule.entries)
