@@ -33,7 +33,6 @@ def _refused(line: str, capsys) -> tuple[str, str]:
         ("train", "train", "recipe, -o/--output/--out"),
         ("train --cpu -v", "train", "recipe, -o/--output/--out"),
         ("-v train --steps 3", "train", "recipe, -o/--output/--out"),
-        ("train --bogus", "train", "recipe, -o/--output/--out"),  # what is missing first, as argparse does
         ("enhance", "enhance", "input, --prompt, -o/--output/--out"),
         ("enhance --prompt p", "enhance", "input, -o/--output/--out"),
         ("enhance -o o.mp4 --steps 2", "enhance", "input, --prompt"),
@@ -47,6 +46,31 @@ def test_everything_missing_is_named_in_one_error(line, prog, missing, capsys):
     once it was given, ``recipe``. Plain argparse names both at once, and so does the command line now."""
     _, error = _refused(line, capsys)
     assert error == f"streamt2v {prog}: error: the following arguments are required: {missing}"
+
+
+@pytest.mark.parametrize(
+    "line, prog, unknown, missing",
+    [
+        ("train --bogus", "train", "--bogus", "recipe, -o/--output/--out"),
+        ("train --dta x", "train", "--dta (--data?)", "-o/--output/--out"),
+        ("train vae --ot o", "train", "--ot (--out?)", "-o/--output/--out"),
+        ("enhance in.mp4 --promt p", "enhance", "--promt (--prompt?)", "--prompt, -o/--output/--out"),
+        ("assemble model --unt u out", "assemble model", "--unt (--unet?)", "--unet"),
+        ("convert ckpt -q", "convert", "-q", "out_dir"),
+        # a value that begins with a dash, an abbreviation, a negative number and a short flag's value are no
+        # unknown options
+        ("enhance i.mp4 -o o.mp4 --negative-prompt '-x y' --neg=n -q", "enhance", "-q", "--prompt"),
+        ("assemble model --name -1 o -x", "assemble model", "-x", "--unet"),
+    ],
+)
+def test_a_misspelt_flag_is_named_before_the_arguments_missing(line, prog, unknown, missing, capsys):
+    """A misspelt flag (``--promt p``) is the likely cause of a missing argument: argparse named the missing
+    ones alone (``the following arguments are required: --prompt``), never the flag with its hint."""
+    _, error = _refused(line, capsys)
+    assert error == (
+        f"streamt2v {prog}: error: unrecognized arguments: {unknown}; the following arguments are required: "
+        f"{missing}"
+    )
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,7 @@ from typing import NoReturn, TextIO
 
 from streamt2v.arguments import NamesArguments
 from streamt2v.cli import launched
-from streamt2v.cli.flag_spellings import action_of, unrecognized_worded
+from streamt2v.cli.flag_spellings import action_of, unknown_options, unrecognized_worded
 from streamt2v.cli.flag_types import compile_backend_name as compile_backend_name
 from streamt2v.cli.flag_types import integer_at_least as integer_at_least
 from streamt2v.cli.flag_types import typed_path as typed_path
@@ -120,6 +120,7 @@ class _Parser(argparse.ArgumentParser):
         self._intermixing = False
         self._holding_errors = False
         self._lacked: dict[str, str] = {}
+        self._arguments: list[str] = []  # the command line parsed, for an error's hints
         self.add_argument(
             "-v",
             "--verbose",
@@ -134,6 +135,12 @@ class _Parser(argparse.ArgumentParser):
         if launched.said_by_another_process_here(None, None):  # each process parsed the same command line
             time.sleep(launched.LEFT_TO_THE_FIRST_WAIT_S)
             self.exit(2)
+        if message.startswith("the following arguments are required"):
+            # a misspelt flag is the likelier cause (train --dat x: x taken as the recipe, --dat set aside),
+            # and argparse names the missing ones alone, before it would name the flags it did not take
+            unknown = unknown_options(self, self._arguments)
+            if unknown:
+                message = f"unrecognized arguments: {unrecognized_worded(self, unknown)}; {message}"
         # argparse prints the whole usage first (~30 lines for generate), which pushed the error off a
         # terminal's screen: one usage line instead, the error last, where the other errors are.
         self.exit(2, f"{self.short_usage()}\n{self.prog}: error: {message}\n")
@@ -236,6 +243,7 @@ class _Parser(argparse.ArgumentParser):
 
     def parse_known_args(self, args=None, namespace=None):
         args = sys.argv[1:] if args is None else list(args)
+        self._arguments = args
         if self._lacked and not self._intermixing:
             self._refuse_lacked(args)
         if self._subparsers is not None:

@@ -124,3 +124,36 @@ def _hint(parser: argparse.ArgumentParser, name: str) -> str | None:
     if close in negatives and not name.startswith("no"):  # --progres: --no-progress is its opposite
         return f"on unless --{close} is given"
     return f"--{close}?" if close else None
+
+
+def unknown_options(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """The arguments of ``argv`` that argparse sets aside as unrecognized options of ``parser`` (``--dat``,
+    ``-x``), as typed: a value is no option though it begins with a dash (``--seed 5 --neg "-x y"``), nor a
+    negative number where no option looks like one, nor a word with a space that starts no option; what
+    follows ``--`` is positional."""
+    unknown = []
+    value_next = False  # the token is the value of the flag before it
+    for token in argv:
+        if value_next:
+            value_next = False
+            continue
+        if token == "--":
+            break
+        if not token.startswith("-") or token == "-":
+            continue
+        named = option_named(parser, token)
+        if token.startswith("--") and named:
+            value_next = named[0].nargs is None and "=" not in token
+            continue
+        if not token.startswith("--") and token[:2] in parser._option_string_actions:
+            # -vn 9: each letter a flag until one that takes a value, which the rest of the token is
+            for at, letter in enumerate(token[1:], 2):
+                action = parser._option_string_actions.get("-" + letter)
+                if action is None or action.nargs != 0:
+                    value_next = action is not None and action.nargs is None and at == len(token)
+                    break
+            continue
+        negative = parser._negative_number_matcher.match(token) and not parser._has_negative_number_optionals
+        if not negative and " " not in token:
+            unknown.append(token)
+    return unknown
