@@ -613,6 +613,53 @@ def test_a_misspelt_flag_is_refused_with_the_flag_it_is_likely_for(line, error, 
     )
 
 
+@pytest.mark.parametrize(
+    "line, prog, flags, hint",
+    [
+        # -n is --frames: argparse took "-n x" for it, and said only "expected one argument"
+        (
+            "generate p --negative-prompt '-n x'",
+            "generate",
+            "--negative-prompt",
+            "to give it '-n x', which begins with a dash, write --negative-prompt='-n x'",
+        ),
+        (
+            "generate p --neg -blurry",
+            "generate",
+            "--negative-prompt",
+            "to give it '-blurry', which begins with a dash, write --neg=-blurry",
+        ),
+        # a number argparse does not read as negative (-1e0), and a short flag's value
+        (
+            "generate p --init-guidance -1e0",
+            "generate",
+            "--init-guidance",
+            "to give it '-1e0', which begins with a dash, write --init-guidance=-1e0",
+        ),
+        (
+            "enhance i --prompt p -o -x.mp4",
+            "enhance",
+            "-o/--output/--out",
+            "to give it '-x.mp4', which begins with a dash, write -o=-x.mp4",
+        ),
+    ],
+)
+def test_a_value_that_begins_with_a_dash_is_refused_with_how_to_give_it(line, prog, flags, hint, capsys):
+    _, error = _refused(line, capsys)
+    assert error == f"streamt2v {prog}: error: argument {flags}: expected one argument ({hint})"
+    # the spelling it gives is read (-1e0 then meets --init-guidance's range)
+    if "init-guidance" not in line:
+        written = hint.rsplit(" write ", 1)[1]
+        build_parser().parse_args([*shlex.split(line)[:-2], *shlex.split(written)])
+
+
+@pytest.mark.parametrize("line", ["generate p --negative-prompt", "generate p --negative-prompt --steps 3"])
+def test_a_value_left_out_gets_no_hint(line, capsys):
+    """What follows is a flag typed whole, or nothing: the value was left out, not taken for an option."""
+    _, error = _refused(line, capsys)
+    assert error == "streamt2v generate: error: argument --negative-prompt: expected one argument"
+
+
 def test_generate_takes_no_enhance_as_its_default():
     """Stage 3 is opt-in; ``--no-enhance``, typed to be sure it is off, was an unrecognized argument."""
     assert _parse("generate p --no-enhance").enhance is False

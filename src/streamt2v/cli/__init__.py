@@ -27,7 +27,7 @@ from typing import NoReturn, TextIO
 
 from streamt2v.arguments import NamesArguments
 from streamt2v.cli import launched
-from streamt2v.cli.flag_spellings import action_of, unknown_options, unrecognized_worded
+from streamt2v.cli.flag_spellings import action_of, dash_value_hint, unknown_options, unrecognized_worded
 from streamt2v.cli.flag_types import compile_backend_name as compile_backend_name
 from streamt2v.cli.flag_types import integer_at_least as integer_at_least
 from streamt2v.cli.flag_types import typed_path as typed_path
@@ -265,6 +265,18 @@ class _Parser(argparse.ArgumentParser):
             vars(namespace).update(vars(plain))
             return namespace, extras
         return self._intermixed(args, namespace)
+
+    def _match_argument(self, action: argparse.Action, arg_strings_pattern: str) -> int:
+        """argparse's count of an option's values, its refusal for want of one saying how to give one that
+        begins with a dash (:func:`dash_value_hint`): argparse takes it for an option, and said only
+        ``expected one argument``."""
+        try:
+            return super()._match_argument(action, arg_strings_pattern)
+        except argparse.ArgumentError as err:
+            hint = dash_value_hint(self, action, self._arguments)
+            if hint is None:
+                raise
+            raise argparse.ArgumentError(action, f"{err.message} ({hint})") from None
 
     def _get_option_tuples(self, option_string: str) -> list[tuple]:
         """The options an abbreviation may stand for, one per option: the names of one option all match

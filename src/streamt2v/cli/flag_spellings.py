@@ -1,11 +1,14 @@
 """How the command line names the flags typed: the flag each setting was typed as, for refusals that name the
 flag as typed (an alias, ``-n`` for ``--frames``; a short flag inside a combined one, ``-vn 9``); the option a
 token names (:func:`option_named`), the one reading of an abbreviation the command line's checks use; and the
-flag a misspelt one is likely for (:func:`unrecognized_worded`), in every command's refusal."""
+flag a misspelt one is likely for (:func:`unrecognized_worded`), in every command's refusal; the options argparse
+sets aside (:func:`unknown_options`); how to give an option a value that begins with a dash
+(:func:`dash_value_hint`)."""
 
 from __future__ import annotations
 
 import argparse
+import shlex
 
 
 def option_named(parser: argparse.ArgumentParser, arg: str) -> tuple[argparse.Action, str] | None:
@@ -157,3 +160,23 @@ def unknown_options(parser: argparse.ArgumentParser, argv: list[str]) -> list[st
         if not negative and " " not in token:
             unknown.append(token)
     return unknown
+
+
+def dash_value_hint(parser: argparse.ArgumentParser, action: argparse.Action, argv: list[str]) -> str | None:
+    """How to give ``action`` (an option of ``parser`` that takes one value) the value that follows it in
+    ``argv`` and begins with a dash, which argparse took for an option and so refused the option for want of
+    a value (``--negative-prompt "-n x"``: ``-n`` is --frames): after ``=``, ``--negative-prompt='-n x'``.
+    None where no such value follows it, or what follows is one of the parser's flags typed whole (a value
+    left out)."""
+    if not action.option_strings or action.nargs not in (None, 1):
+        return None
+    for token, following in zip(argv, argv[1:]):
+        if token == "--":
+            return None
+        named = option_named(parser, token)
+        if named is None or named[0] is not action or "=" in token or not following.startswith("-"):
+            continue
+        if following.split("=", 1)[0] in parser._option_string_actions:
+            return None
+        return f"to give it {following!r}, which begins with a dash, write {token}={shlex.quote(following)}"
+    return None
