@@ -305,14 +305,19 @@ def test_assemble_names_its_arguments_to_python_and_its_flags_on_the_command_lin
     (loose / "config.json").write_text(
         json.dumps({"_class_name": "StreamingUNet", "streaming": {"num_frames": 16}})
     )
-    needed = (
-        "{init_unet} is needed: " + str(loose) + " is not the final/unet of a run that recorded its base_unet"
-    )
+    needed = "{init_unet} is needed: {unet} is not the final/unet of a run that recorded its base_unet"
     with pytest.raises(ValueError) as err:
         assemble_model(tmp_path / "m", unet=loose)
-    assert str(err.value) == needed.format(init_unet="init_unet")
+    assert str(err.value) == needed.format(init_unet="init_unet", unet=repr(str(loose)))
     assert main(["assemble", "model", str(tmp_path / "m"), "--unet", str(loose)]) == 2
-    assert capsys.readouterr().err.strip() == "error: " + needed.format(init_unet="--init-unet")
+    assert capsys.readouterr().err.strip() == "error: " + needed.format(
+        init_unet="--init-unet", unet=repr(str(loose))
+    )
+    # the run named as typed, then as read (it said the folder as read alone: /home/me/loose)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(ValueError) as err:
+        assemble_model(tmp_path / "m", unet="~/loose")
+    assert str(err.value) == needed.format(init_unet="init_unet", unet=f"'~/loose' ({str(loose)!r})")
 
 
 def test_assemble_refuses_a_bad_fps_and_sampler_values_of_the_wrong_type(tmp_path, runs, capsys):
@@ -372,7 +377,7 @@ def test_assemble_refuses_a_bad_fps_and_sampler_values_of_the_wrong_type(tmp_pat
     assert not (tmp_path / "m").exists()
 
 
-def test_the_model_runs_at_the_frame_rate_its_stream_run_recorded(tmp_path, runs, capsys):
+def test_the_model_runs_at_the_frame_rate_its_stream_run_recorded(tmp_path, runs, capsys, monkeypatch):
     """A run on a folder of videos records their frame rate ('fps' in its config.json); assemble took 8 (the
     microworld's) unless --fps was given, so a model of 24 fps videos played them at a third of their speed.
     A microworld run records none: 8. A recorded value that is no frame rate is named with its file; 24.0
@@ -402,8 +407,16 @@ def test_the_model_runs_at_the_frame_rate_its_stream_run_recorded(tmp_path, runs
     assert main([*args, "--overwrite"]) == 2
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert line == (
-        f"error: the frame rate '24' recorded by the run of {run / 'final' / 'unet'} ('fps' in "
-        f"{run / 'config.json'}) is not an integer > 0; pass --fps to give the videos' frame rate"
+        f"error: the frame rate '24' recorded by the run of {str(run / 'final' / 'unet')!r} ('fps' in "
+        f"{str(run / 'config.json')!r}) is not an integer > 0; pass --fps to give the videos' frame rate"
+    )
+    # the run named as typed, then as read (it said the folders as read alone: /home/me/stream24/...)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(ValueError) as err:
+        assemble_model(tmp_path / "m24", unet="~/stream24/final/unet", overwrite=True)
+    assert str(err.value).startswith(
+        f"the frame rate '24' recorded by the run of '~/stream24/final/unet' ({str(run / 'final' / 'unet')!r}) "
+        f"('fps' in '~/stream24/config.json' ({str(run / 'config.json')!r})) is not"
     )
 
 
@@ -431,7 +444,7 @@ def test_assemble_warns_when_a_given_part_is_not_the_one_the_run_recorded(
         return [r.getMessage() for r in caplog.records if r.name == "streamt2v.train.assemble"]
 
     [warning] = warnings(vae=other)
-    assert warning.startswith(f"vae='{other}' is not the VAE the UNet's run recorded ({vae}")
+    assert warning.startswith(f"vae='{other}' is not the VAE the UNet's run recorded ({str(vae)!r}")
     assert "holds other weights" in warning
     assert "(fine if it has the recorded VAE's encoder, e.g. a fine-tuned decoder; leave vae out" in warning
     assert (tmp_path / "m" / "model_index.json").is_file()  # a warning, not an error
@@ -441,7 +454,7 @@ def test_assemble_warns_when_a_given_part_is_not_the_one_the_run_recorded(
     with caplog.at_level(logging.WARNING, logger="streamt2v.train.assemble"):
         assert main([*args, "--overwrite"]) == 0
     [warning] = [r.getMessage() for r in caplog.records if r.name == "streamt2v.train.assemble"]
-    assert warning.startswith(f"--vae {str(other)!r} is not the VAE the UNet's run recorded ({vae}")
+    assert warning.startswith(f"--vae {str(other)!r} is not the VAE the UNet's run recorded ({str(vae)!r}")
     assert "; leave --vae out to use the recorded one)" in warning
     # one given with ~ as typed, then as read (it named the expanded folder alone)
     monkeypatch.setenv("HOME", str(tmp_path))

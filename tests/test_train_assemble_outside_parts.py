@@ -203,8 +203,8 @@ def test_parts_recorded_inside_a_moved_install_are_offered_as_microworld(tmp_pat
     assert main(args) == 2
     err = capsys.readouterr().err
     assert (
-        f"error: --init-unet folder {gone / 'init_unet'} does not exist (recorded as base_unet by the run of "
-        "stream/final/unet; pass --init-unet to choose, or --init-unet microworld for the shipped model's "
+        f"error: --init-unet folder {str(gone / 'init_unet')!r} does not exist (recorded as base_unet by the run "
+        "of 'stream/final/unet'; pass --init-unet to choose, or --init-unet microworld for the shipped model's "
         "stage-1 UNet)\n"
     ) in err, err
     assert main([*args, "--init-unet", "microworld"]) == 2

@@ -61,7 +61,7 @@ def test_too_few_steps_are_refused_after_other_recipe_options_and_before_any_war
     assert "other recipe options (--set kl_weight 0.001 -> 0.5; --size 32 -> 64); " in said
     with caplog.at_level(logging.INFO), pytest.raises(ArgumentValueError) as err:
         check_resumed_config(checkpoint, saved, _run_config(recipe, TrainConfig(steps=4, lr=1e-3)), recipe, 6)
-    assert str(err.value) == f"cannot resume {checkpoint} at step 6 with steps=4; give steps=6 or more"
+    assert str(err.value) == f"cannot resume {str(checkpoint)!r} at step 6 with steps=4; give steps=6 or more"
     assert err.value.as_flags().spelled(flags=True).endswith("with --steps 4; give --steps 6 or more")
     assert not caplog.records  # no warning of the steps and lr changed before the refusal
 
@@ -88,7 +88,7 @@ def test_a_resume_on_other_processes_names_the_flags_on_the_command_line(caplog,
             now = _run_config(recipe, cfg)
             check_resumed_config(checkpoint, saved, now, recipe, 4)
             assert train_command.run(argparse.Namespace(now=now, options=[])) == 0
-    resuming = "resuming run/checkpoints/step-00000004"
+    resuming = "resuming 'run/checkpoints/step-00000004'"
     same = f"{resuming}, a run of 2 processes with {{}}, on 1 with {{}}: the same samples per step"
     kept = f"{resuming} with other settings that leave its steps unchanged: {{}}"
     changed = f"{resuming} with changed training settings: {{}}"
@@ -196,19 +196,24 @@ def test_a_resumes_changes_show_each_value_as_its_flag_takes_it(monkeypatch):
     with pytest.raises(ArgumentValueError) as err:
         train_command.run(argparse.Namespace(options=[("size", 64), ("rescale_betas_zero_snr", True)]))
     assert str(err.value).startswith(
-        f"cannot resume {checkpoint} with other recipe options (beta_schedule: 'scaled_linear' -> 'linear'; "
+        f"cannot resume {str(checkpoint)!r} with other recipe options (beta_schedule: 'scaled_linear' -> 'linear'; "
         "preset: 'tiny' -> 'small'; rescale_betas_zero_snr: False -> True; size: 32 -> 64); "
     )
     assert (
         err.value.as_flags()
         .spelled(flags=True)
         .startswith(
-            f"cannot resume {checkpoint} with other recipe options (--set beta_schedule scaled_linear -> linear; "
+            f"cannot resume {str(checkpoint)!r} with other recipe options (--set beta_schedule scaled_linear -> "
+            "linear; "
             "--preset tiny -> small; --set rescale_betas_zero_snr false -> true; --set size 32 -> 64); "
         )
     )
     loop = train_config_changes(saved, asdict(TrainConfig(steps=10, ema_decay=None, cpu=True)), 1)
     assert SettingChanges("loop", tuple(loop)).flag == "--cpu (not given) -> (given); --ema-decay 0.999 -> 0"
+    # a folder quoted as every message names one, by its flag or --set alike (a shell's quoting left it bare)
+    moved = SettingChanges("recipe", (Change("vae", "/runs/v", "/runs/w"),))
+    assert moved.flag == "--vae '/runs/v' -> '/runs/w'"
+    assert moved.given_by_set({"vae"}).flag == "--set vae '/runs/v' -> '/runs/w'"
     # errors cross a launch's processes pickled (Change's __new__ took three arguments: TypeError) and are
     # copied: each keeps both spellings, (absent) included
     absent = ArgumentValueError("(", SettingChanges("recipe", (Change("size", Change.ABSENT, 32),)), ")")
@@ -258,6 +263,25 @@ def test_a_resume_takes_the_runs_value_of_every_flag_not_typed(tmp_path, capsys,
     with caplog.at_level(logging.INFO):
         assert main([*resume, "--batch-size", "8"]) == 0
     assert "changed training settings: --batch-size 2 -> 8" in caplog.text
+
+
+def test_a_refused_resume_names_the_run_folder_as_typed_then_as_read(tmp_path, monkeypatch, capsys, caplog):
+    """``--out ~/run``: the refusal named the checkpoint as read alone (``/home/me/run/checkpoints/...``), where
+    every other message names a path as typed, then as read."""
+    from streamt2v.cli import main
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert main(_vae_run("~/run", "--checkpoint-every", "1", "--steps", "1")) == 0
+    capsys.readouterr()
+    assert main(_vae_run("~/run", "--resume", "--steps", "2", "--set", "kl_weight=0.5")) == 2
+    checkpoint = "run/checkpoints/step-00000001"
+    named = f"'~/{checkpoint}' ({str(tmp_path / checkpoint)!r})"
+    assert (
+        f"error: cannot resume {named} with other recipe options (--set kl_weight " in capsys.readouterr().err
+    )
+    with caplog.at_level(logging.INFO):
+        assert main(_vae_run("~/run", "--resume", "--steps", "2")) == 0
+    assert f"resumed from {named} at step 1" in caplog.text
 
 
 _TINY = ["--set", "block_out_channels=[8,16]", "--set", "norm_num_groups=4", "--set", "scaling_samples=1"]
@@ -356,7 +380,8 @@ def test_a_resume_refuses_the_runs_folders_that_moved_naming_them_as_the_runs(tm
     capsys.readouterr()
     assert main(resume) == 2
     err = capsys.readouterr().err
-    assert f"the run's --data {videos} does not exist here" in err, err
+    # quoted as messages name paths ('/x/videos'), not as a shell would (it left /x/videos bare)
+    assert f"the run's --data {str(videos)!r} does not exist here" in err, err
     assert "pass --data with its new place" in err and "resumed from" not in err
     assert main([*resume, "--data", str(tmp_path / "moved")]) == 0
 

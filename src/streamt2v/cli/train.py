@@ -428,6 +428,7 @@ def _refuse_moved_paths(args: argparse.Namespace, typed: set[str], kept: list[tu
     """Refuse the files and folders taken from the run's record (not ``typed``) that do not exist here (the
     run's folders moved, or it resumes on another machine), naming them as the run's and the flag that gives
     their new place: read later, they were called missing as if typed, after "resumed from"."""
+    from streamt2v.io.folders import named_path
     from streamt2v.train.frozen import names_a_shipped_part
     from streamt2v.train.recipes import is_path_option
 
@@ -436,8 +437,9 @@ def _refuse_moved_paths(args: argparse.Namespace, typed: set[str], kept: list[tu
     moved = [(key, v, by_set) for key, v, by_set in taken if is_path_option(key, v) and not os.path.exists(v)]
     if not moved:
         return
+    # quoted as every message names a path (named_path): '/old/v', not a shell's /old/v
     spelled = [
-        f"--set {key}={shlex.quote(v)}" if by_set else f"--{key.replace('_', '-')} {shlex.quote(v)}"
+        f"--set {key}={named_path(v)}" if by_set else f"--{key.replace('_', '-')} {named_path(v)}"
         for key, v, by_set in moved
     ]
     flags = [f"--set {key}=..." if by_set else f"--{key.replace('_', '-')}" for key, _, by_set in moved]

@@ -21,6 +21,7 @@ from streamt2v.arguments import Arg, ArgumentFileNotFoundError, ArgumentValueErr
 from streamt2v.assets import SHIPPED_NAME
 from streamt2v.io.folders import (
     home_path,
+    named_path,
     read_json_object,
     refuse_existing,
     refuse_inputs_inside,
@@ -94,12 +95,13 @@ def _same_weights(a: Path, b: Path) -> bool:
 
 
 def _warn_if_not_recorded(
-    given: str, path: Path, recorded: dict[str, Any], key: str, arg: Arg, unet_dir: Path
+    given: str, path: Path, recorded: dict[str, Any], key: str, arg: Arg, unet: str | Path
 ) -> None:
     """Warn when a part (checked to be of its kind: the warning's advice would mislead before an error saying
     it is none) is not the one the UNet's run recorded (and trained against), naming the argument ``arg``
     that gave it (an :class:`Arg` among the record's arguments, which the command line spells as its flag)
-    with the folder ``given`` as typed, then as read (``path``): ``--vae '~/v' ('/home/me/v')``.
+    with the folder ``given`` as typed, then as read (``path``): ``--vae '~/v' ('/home/me/v')``; the run by
+    the UNet ``unet`` as typed (:func:`_unet_as_typed`).
 
     A warning, not an error: a fine-tuned decoder or a stage-1 UNet trained further is a legitimate choice.
     """
@@ -119,8 +121,8 @@ def _warn_if_not_recorded(
         "recorded one (%s; leave %s out to use the recorded one)",
         as_given(given, arg),
         _NOUNS.get(key, key),
-        want,
-        unet_dir.parent.parent / "config.json",
+        named_path(str(want)),
+        _named_run_config(unet),
         why,
         _OTHER_PART_NOTES[key],
         arg,
@@ -128,9 +130,10 @@ def _warn_if_not_recorded(
 
 
 def _part(
-    given: str | Path | None, recorded: dict[str, Any], key: str, arg: Arg, unet_dir: Path, kind: str
+    given: str | Path | None, recorded: dict[str, Any], key: str, arg: Arg, unet: str | Path, kind: str
 ) -> tuple[str, Path]:
-    """``given`` (the argument ``arg``), else the folder the UNet's run recorded under ``key`` (``recorded``);
+    """``given`` (the argument ``arg``), else the folder the run of the UNet ``unet`` (as typed:
+    :func:`_unet_as_typed`) recorded under ``key`` (``recorded``);
     it must exist: ``(as given, as read)``, the first for the loaders, whose refusals name it so (``~/v``),
     the second for the checks (``~`` expanded). ``microworld`` names the shipped part as in the recipes
     (``frozen.shipped_part``; the ``kind`` of folder assembled, ``model`` or ``refiner``, picks the VAE),
@@ -142,18 +145,18 @@ def _part(
             return shipped, Path(shipped)
         how = f"pass {TRAINED_SOURCES[key]}, or {shipped_advice(key, kind, given)}"
         return str(given), need_dir(str(given), "", how, arg)
-    return str(path := _recorded_part(recorded, key, arg, unet_dir, kind)), path
+    return str(path := _recorded_part(recorded, key, arg, unet, kind)), path
 
 
-def _recorded_part(recorded: dict[str, Any], key: str, arg: Arg, unet_dir: Path, kind: str) -> Path:
+def _recorded_part(recorded: dict[str, Any], key: str, arg: Arg, unet: str | Path, kind: str) -> Path:
     """:func:`_part`'s folder when none is given: the one the UNet's run recorded, which must exist."""
     if not recorded.get(key):
         raise ArgumentValueError(
-            arg, f" is needed: {unet_dir} is not the final/unet of a run that recorded its {key}"
+            arg, f" is needed: {named_path(unet)} is not the final/unet of a run that recorded its {key}"
         )
     path = Path(recorded[key])
     if path.is_dir():
-        logger.info("%s: %s, as recorded by the run of %s", arg, path, unet_dir)
+        logger.info("%s: %s, as recorded by the run of %s", arg, named_path(str(path)), named_path(unet))
         return path
     # runs record absolute paths; one recorded before that holds the path as typed, relative to the folder
     # `train` ran in; a shipped part's, inside the package as it was installed then (a reinstall moves it)
@@ -161,7 +164,8 @@ def _recorded_part(recorded: dict[str, Any], key: str, arg: Arg, unet_dir: Path,
     again = (", or ", Arg(arg.name, SHIPPED_NAME), f" for {shipped_what(key, kind)}")
     raise ArgumentFileNotFoundError(
         arg,
-        f" folder {path} does not exist (recorded as {key} by the run of {unet_dir}{where}; pass ",
+        f" folder {named_path(str(path))} does not exist (recorded as {key} by the run of {named_path(unet)}"
+        f"{where}; pass ",
         arg,
         " to choose",
         *(again if names_a_shipped_part(key, path, kind) else ()),
@@ -201,20 +205,28 @@ def _load_unet(cls: type, folder: Path, name: str, dtype: torch.dtype) -> Any:
 
 
 def _unet_as_typed(given: str | Path, folder: Path) -> str | Path:
-    """The UNet ``given`` as typed where it is the ``folder`` read, for :func:`refuse_inputs_inside` to name
-    so (``--unet '~/u' ('/home/me/u')``); else ``folder``: the shipped one (``microworld``). The other parts'
-    ``_part`` values are already so."""
+    """The UNet ``given`` as typed where it is the ``folder`` read, for the messages to name so
+    (:func:`refuse_inputs_inside`'s ``--unet '~/u' ('/home/me/u')``, its run's ``'~/u' ('/home/me/u')``);
+    else ``folder``: the shipped one (``microworld``). The other parts' ``_part`` values are already so."""
     return given if home_path(given) == folder else folder
 
 
-def _scheduler_dir(unet_dir: Path, scheduler: str | Path | None) -> Path:
-    return home_path(scheduler) if scheduler else unet_dir.parent / "scheduler"
+def _named_run_config(unet: str | Path) -> str:
+    """The ``config.json`` of the run of the UNet ``unet`` (as typed: :func:`_unet_as_typed`), named as typed,
+    then as read (:func:`named_path`)."""
+    return named_path(str(Path(unet).parent.parent / "config.json"))
 
 
-def training_scheduler(unet_dir: Path, scheduler: str | Path | None = None) -> dict[str, Any]:
-    """The noise schedule a UNet was trained with (its run's ``final/scheduler``, or ``scheduler``), as the
-    config of the DDIM sampler the folders name (sampling picks its solver by name from the same betas)."""
-    file = _scheduler_dir(unet_dir, scheduler) / "scheduler_config.json"
+def _scheduler_dir(unet: str | Path, scheduler: str | Path | None) -> str | Path:
+    """``scheduler``, else the ``final/scheduler`` beside the UNet ``unet``: as typed (a leading ``~`` kept)."""
+    return scheduler or Path(unet).parent / "scheduler"
+
+
+def training_scheduler(unet: str | Path, scheduler: str | Path | None = None) -> dict[str, Any]:
+    """The noise schedule the UNet ``unet`` was trained with (its run's ``final/scheduler``, or
+    ``scheduler``), as the config of the DDIM sampler the folders name (sampling picks its solver by name
+    from the same betas). Paths as typed: a leading ``~`` is the home folder, named as typed, then as read."""
+    file = home_path(_scheduler_dir(unet, scheduler)) / "scheduler_config.json"
     if not file.is_file() and scheduler:  # named as typed: --scheduler '~/s' ('/home/me/s')
         missing = not file.parent.exists()  # a mistyped folder: not one that lacks the file
         raise ArgumentFileNotFoundError(
@@ -224,7 +236,9 @@ def training_scheduler(unet_dir: Path, scheduler: str | Path | None = None) -> d
         )
     if not file.is_file():
         raise ArgumentFileNotFoundError(
-            f"no scheduler config {file} (pass ", Arg("scheduler"), ", a run's final/scheduler folder)"
+            f"no scheduler config {named_path(str(Path(_scheduler_dir(unet, None), file.name)))} (pass ",
+            Arg("scheduler"),
+            ", a run's final/scheduler folder)",
         )
     saved = read_json_object(file, "scheduler config")
     return {"_class_name": "DDIMScheduler", **{k: v for k, v in saved.items() if not k.startswith("_")}}
@@ -261,23 +275,24 @@ def _fps(fps: Any) -> int | None:
     return int(fps)
 
 
-def _recorded_fps(unet_dir: Path) -> int:
-    """The frame rate of the videos the UNet's run trained on, as it recorded it (its ``config.json``'s
-    ``fps``: a run on a folder of videos), else the microworld's (whose runs record none)."""
+def _recorded_fps(unet: str | Path) -> int:
+    """The frame rate of the videos the run of the UNet ``unet`` (as typed: :func:`_unet_as_typed`) trained
+    on, as it recorded it (its ``config.json``'s ``fps``: a run on a folder of videos), else the
+    microworld's (whose runs record none)."""
     from streamt2v.microworld.render import FPS
 
-    config = _run_config(unet_dir)
+    config = _run_config(home_path(unet))
     fps = config.get("fps")
     if fps is None:
         return FPS
     if not is_frame_rate(fps):
         raise ArgumentValueError(
-            f"the frame rate {fps!r} recorded by the run of {unet_dir} ('fps' in "
-            f"{unet_dir.parent.parent / 'config.json'}) is not an integer > 0; pass ",
+            f"the frame rate {fps!r} recorded by the run of {named_path(unet)} ('fps' in "
+            f"{_named_run_config(unet)}) is not an integer > 0; pass ",
             Arg("fps"),
             " to give the videos' frame rate",
         )
-    logger.info("fps: %d, as recorded by the run of %s", fps, unet_dir)
+    logger.info("fps: %d, as recorded by the run of %s", fps, named_path(unet))
     return int(fps)
 
 
@@ -313,11 +328,12 @@ def assemble_model(
     fps = _fps(fps)
     refuse_existing(given, overwrite)
     unet_dir = _unet_folder(unet, "StreamingUNet", "unet", "a stream run", "model")
+    typed = _unet_as_typed(unet, unet_dir)  # the UNet and its run, named as typed
     sampler = checked_sampler(sampler, _stream_config(unet_dir))
     if fps is None:
-        fps = _recorded_fps(unet_dir)
+        fps = _recorded_fps(typed)
     recorded = recorded_inputs(unet_dir)
-    init_given = _part(init_unet, recorded, "base_unet", Arg("init_unet"), unet_dir, "model")[0]
+    init_given = _part(init_unet, recorded, "base_unet", Arg("init_unet"), typed, "model")[0]
     init_dir = _unet_folder(
         init_given,
         "UNet3DConditionModel",
@@ -325,19 +341,19 @@ def assemble_model(
         "a base run",
         "model",
     )
-    vae_given, vae_dir = _part(vae, recorded, "vae", Arg("vae"), unet_dir, "model")
-    clip_given, clip_dir = _part(clip, recorded, "clip", Arg("clip"), unet_dir, "model")
+    vae_given, vae_dir = _part(vae, recorded, "vae", Arg("vae"), typed, "model")
+    clip_given, clip_dir = _part(clip, recorded, "clip", Arg("clip"), typed, "model")
     inputs = {
-        Arg("unet"): _unet_as_typed(unet, unet_dir),
+        Arg("unet"): typed,
         Arg("init_unet"): init_given,
         Arg("vae"): vae_given,
         Arg("clip"): clip_given,
-        Arg("scheduler"): scheduler or _scheduler_dir(unet_dir, None),
+        Arg("scheduler"): _scheduler_dir(typed, scheduler),
     }
     refuse_inputs_inside(given, inputs)
     refuse_existing(given, overwrite, model_folder=True)  # the inputs' message first: it says more
     # after the parts: a missing --init-unet is named before the schedule of a UNet outside a run
-    timesteps = int(training_scheduler(unet_dir, scheduler).get("num_train_timesteps", 1000))
+    timesteps = int(training_scheduler(typed, scheduler).get("num_train_timesteps", 1000))
     check_sampler_step_counts(sampler, int(_stream_config(unet_dir)["num_frames"]), timesteps)
     text, image = load_frozen_clip(clip_given, image=True)
     # diffusers parts load in the target dtype (casting them afterwards warns on every model)
@@ -350,7 +366,7 @@ def assemble_model(
         ("vae", Arg("vae"), vae_given, vae_dir),
         ("clip", Arg("clip"), clip_given, clip_dir),
     ):
-        _warn_if_not_recorded(given, path, recorded, key, arg, unet_dir)
+        _warn_if_not_recorded(given, path, recorded, key, arg, typed)
 
     s, base = stream.streaming_config, stream.base.config
     problems = _text_and_latent_problems(stream.base, "the stream UNet", video_vae, text)
@@ -393,7 +409,7 @@ def assemble_model(
         image,
         video_vae,
         stream,
-        training_scheduler(unet_dir, scheduler),
+        training_scheduler(typed, scheduler),
         config,
         init_unet=stage1,
         fps=fps,
@@ -481,16 +497,17 @@ def assemble_refiner(
     given, dest = dest, home_path(dest)  # ~ as the command line takes it; named as given
     refuse_existing(given, overwrite)
     unet_dir = _unet_folder(unet, "UNet3DConditionModel", "unet", "a refiner or base run", "refiner")
+    typed = _unet_as_typed(unet, unet_dir)  # the UNet and its run, named as typed
     enhance = checked_enhance(enhance)
     overrides = checked_scheduler_options(scheduler_overrides)
     recorded = recorded_inputs(unet_dir)
-    vae_given, vae_dir = _part(vae, recorded, "vae", Arg("vae"), unet_dir, "refiner")
-    clip_given, clip_dir = _part(clip, recorded, "clip", Arg("clip"), unet_dir, "refiner")
+    vae_given, vae_dir = _part(vae, recorded, "vae", Arg("vae"), typed, "refiner")
+    clip_given, clip_dir = _part(clip, recorded, "clip", Arg("clip"), typed, "refiner")
     inputs = {
-        Arg("unet"): _unet_as_typed(unet, unet_dir),
+        Arg("unet"): typed,
         Arg("vae"): vae_given,
         Arg("clip"): clip_given,
-        Arg("scheduler"): scheduler or _scheduler_dir(unet_dir, None),
+        Arg("scheduler"): _scheduler_dir(typed, scheduler),
     }
     refuse_inputs_inside(given, inputs)
     refuse_existing(given, overwrite, model_folder=True)  # the inputs' message first: it says more
@@ -502,9 +519,9 @@ def assemble_refiner(
         ("vae", Arg("vae"), vae_given, vae_dir),
         ("clip", Arg("clip"), clip_given, clip_dir),
     ):
-        _warn_if_not_recorded(given, path, recorded, key, arg, unet_dir)
+        _warn_if_not_recorded(given, path, recorded, key, arg, typed)
     _check(_text_and_latent_problems(net, "the refiner UNet", video_vae, text), "refiner")
-    sched = {k: v for k, v in training_scheduler(unet_dir, scheduler).items() if k != "_class_name"}
+    sched = {k: v for k, v in training_scheduler(typed, scheduler).items() if k != "_class_name"}
     sched.update(overrides)
     size = int(net.config.sample_size) * video_vae.scale_factor
     refiner = Refiner(net, video_vae, text, sched, (size, size), enhance)

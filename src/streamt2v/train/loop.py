@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Iterator
 from contextlib import nullcontext
@@ -27,7 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 from streamt2v.arguments import Arg, ArgumentRuntimeError, ArgumentValueError
 from streamt2v.compiling import compile_modules
 from streamt2v.io import locks
-from streamt2v.io.folders import atomic_folder, atomic_write_file, home_path
+from streamt2v.io.folders import atomic_folder, atomic_write_file, home_path, named_path
 from streamt2v.launcher import first_on_this_machine, processes_on_this_machine
 from streamt2v.microworld.dataset import collate
 from streamt2v.signals import interrupts_held
@@ -175,7 +176,7 @@ def train(
     # the machine's first process alone, for them all: another, refused alone, left it waiting to join
     if memory_check and first_on_this_machine() and trains_on_the_cpu(cfg.cpu):
         check_training_memory(recipe, cfg, available_memory(), processes_on_this_machine())
-    run = _Run(recipe, cfg, out)
+    run = _Run(recipe, cfg, out, out_dir)
     # two runs on one --out (a job relaunched with --resume while the first still runs) would both write it
     made = make_run_folder(out) if run.main else []  # --out and the parents this process made
     held = lock_run_folder(out, given=out_dir) if run.main else None
@@ -208,6 +209,7 @@ def _train_locked(
     start, resumed = 0, None
     if found is not None:
         resumed, checkpoint = found
+        resumed = run.as_typed(resumed)  # named so: '~/runs/b/checkpoints/...' ('/home/me/runs/b/...')
         start = run.restore(resumed, checkpoint)
         if start == cfg.steps and exported_step(out / "final") == start:  # finished: no step, no export
             # but a resume's bookkeeping: a resume of the run stopped before its next checkpoint left log rows
@@ -220,7 +222,7 @@ def _train_locked(
             run.accelerator.wait_for_everyone()
             fps = run.run_config.get("fps")
             return TrainResult(out, start, already_finished=True, tidied=tidied, fps=fps)
-        logger.info("resumed from %s at step %d", resumed, start)
+        logger.info("resumed from %s at step %d", named_path(resumed), start)
     ds = dataset if dataset is not None else recipe.dataset(cfg.seed, progress=progress and run.main)
     run.record_data(ds, resumed)
     if dataset is None:  # the recipe's own videos (another dataset's rate is not the recipe's to say)
@@ -253,10 +255,10 @@ class _Run:
     """One call of :func:`train`: the accelerator, the trained module with its optimizer and EMA, the run
     config it records, and what it writes in its folder (log, checkpoints, samples, ``final/``)."""
 
-    def __init__(self, recipe: Recipe, cfg: TrainConfig, out: Path) -> None:
+    def __init__(self, recipe: Recipe, cfg: TrainConfig, out: Path, given: str | os.PathLike) -> None:
         from accelerate import Accelerator
 
-        self.recipe, self.cfg, self.out = recipe, cfg, out
+        self.recipe, self.cfg, self.out, self.given = recipe, cfg, out, given  # given: ``out`` as typed
         self.checkpoints, self.log_path = out / "checkpoints", out / "loss.jsonl"
         self.accelerator = accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=cfg.cpu)
         self.main = accelerator.is_main_process
@@ -297,18 +299,24 @@ class _Run:
 
     # -- resume ------------------------------------------------------------------------------------------
 
+    def as_typed(self, path: Path) -> Path:
+        """``path``, in the run folder, under the folder as typed (``~/runs/b/checkpoints/...``): what the
+        messages name, then as read (:func:`named_path`)."""
+        return Path(self.given, path.relative_to(self.out))
+
     def restore(self, path: Path, ck: dict[str, Any]) -> int:
-        """Check that checkpoint ``path`` (read as ``ck``) continues this run, load its weights, optimizer,
-        EMA, grad scaler and RNG states, and return its step."""
+        """Check that checkpoint ``path`` (read as ``ck``; named as typed: :meth:`as_typed`) continues this
+        run, load its weights, optimizer, EMA, grad scaler and RNG states, and return its step."""
         cfg = self.cfg
         self.saved = ck["state"]["config"]
         start = int(ck["state"]["step"])
         check_resumed_config(path, self.saved, self.run_config, self.recipe, start)
+        named = named_path(path)
         trainable = _trainable_state(self.raw)
         if set(ck["model"]) != set(trainable):
             diff = sorted(set(ck["model"]) ^ set(trainable))
             raise ValueError(
-                f"checkpoint {path} does not match the model's trainable parameters: {', '.join(diff[:5])}"
+                f"checkpoint {named} does not match the model's trainable parameters: {', '.join(diff[:5])}"
             )
         with torch.no_grad():
             for n, p in trainable.items():
@@ -317,12 +325,12 @@ class _Run:
         if self.ema is not None:
             if ck["ema"] is None:
                 raise ArgumentValueError(
-                    f"checkpoint {path} has no EMA but ", Arg("ema_decay", cfg.ema_decay)
+                    f"checkpoint {named} has no EMA but ", Arg("ema_decay", cfg.ema_decay)
                 )
             self.ema.load_state_dict(ck["ema"], ck["state"]["ema_updates"])
         elif ck["ema"] is not None:  # it would be dropped, and final/ exported from the raw weights
             raise ArgumentValueError(
-                f"checkpoint {path} has an EMA but ",
+                f"checkpoint {named} has an EMA but ",
                 Arg("ema_decay"),
                 " is off; resume with the run's ",
                 Arg("ema_decay"),
@@ -345,7 +353,7 @@ class _Run:
             logger.warning(
                 "the training videos changed since %s (%s): the resumed run draws other samples "
                 "than an uninterrupted one would",
-                resumed,
+                named_path(resumed),
                 f"{was_videos} videos, now {now_videos}"
                 if was_videos != now_videos
                 else "other files, sizes or captions",

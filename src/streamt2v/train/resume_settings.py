@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from streamt2v.arguments import Arg, ArgumentValueError, RecipeOption
+from streamt2v.io.folders import named_path
 from streamt2v.train.run_folder import OUT_DIR
 from streamt2v.train.train_config import FLAGGED_SETTINGS
 from streamt2v.wording import counted
@@ -164,18 +165,20 @@ def _current_names(recorded: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_resumed_config(
-    path: Path, saved: dict[str, Any], run_config: dict[str, Any], recipe: Recipe, step: int
+    path: str | os.PathLike, saved: dict[str, Any], run_config: dict[str, Any], recipe: Recipe, step: int
 ) -> None:
     """Refuse to continue checkpoint ``path`` of ``step``, whose run config is ``saved``, as a run of another
     recipe, with other recipe options (``run_config``: this call's) or with fewer steps than it has taken;
-    name in a warning the recorded folders that do not exist here and the loop settings the resume changes."""
+    name in a warning the recorded folders that do not exist here and the loop settings the resume changes.
+    ``path`` as typed (in the run folder as given): named so, then as read (``named_path``)."""
+    named = named_path(path)
     if saved["recipe"] != recipe.name:
-        raise ValueError(f"cannot resume {path}: it is a {saved['recipe']!r} run, this is {recipe.name!r}")
+        raise ValueError(f"cannot resume {named}: it is a {saved['recipe']!r} run, this is {recipe.name!r}")
     recorded = _current_names(saved["recipe_config"])
     changes = recipe_config_changes(recorded, run_config["recipe_config"], recipe)
     if changes:
         raise ArgumentValueError(
-            f"cannot resume {path} with other recipe options (",
+            f"cannot resume {named} with other recipe options (",
             SettingChanges("recipe", tuple(changes)),
             "); give the run's options or start another ",
             OUT_DIR,
@@ -183,7 +186,7 @@ def check_resumed_config(
     steps = run_config["train"]["steps"]
     if step > steps:  # before the warning below, which would name the steps as a change it allows
         raise ArgumentValueError(
-            f"cannot resume {path} at step {step} with ",
+            f"cannot resume {named} at step {step} with ",
             Arg("steps", steps),
             "; give ",
             Arg("steps", step),
@@ -194,7 +197,7 @@ def check_resumed_config(
         logger.warning(
             "resuming %s with files or folders the run recorded at paths that do not exist here (%s): "
             "it continues with the ones given, which must hold what the recorded ones held",
-            path,
+            named,
             "; ".join(moved),
         )
     world, grad_accum = run_config["processes"], run_config["train"]["grad_accum"]
@@ -204,7 +207,7 @@ def check_resumed_config(
         # the Args are spelled as flags by the command line's filter (cli/train)
         logger.info(
             "resuming %s, a run of %s with %s, on %d with %s: the same samples per step",
-            path,
+            named,
             counted(was_world, "process", "processes"),
             Arg("grad_accum", saved["train"]["grad_accum"]),
             world,
@@ -216,13 +219,13 @@ def check_resumed_config(
     if kept:
         logger.info(
             "resuming %s with other settings that leave its steps unchanged: %s",
-            path,
+            named,
             SettingChanges("loop", tuple(kept)),
         )
     if loop_changes:  # legitimate (more steps, another lr), but the run is then not one uninterrupted run
         logger.warning(
             "resuming %s with changed training settings: %s",
-            path,
+            named,
             SettingChanges("loop", tuple(loop_changes)),
         )
 
@@ -256,7 +259,7 @@ class SettingChanges(Arg):
             key, values = change.key, (change.old, change.new)
             if self.name == "recipe":
                 arg = RecipeOption(key) if change.by_set else option_arg(key)
-                show = [_as_flag_value(v, set_option=isinstance(arg, RecipeOption)) for v in values]
+                show = [_as_flag_value(v, set_option=isinstance(arg, RecipeOption), key=key) for v in values]
                 spelled.append(f"{arg.flag} {show[0]} -> {show[1]}{change.where}")
             elif key in FLAGGED_SETTINGS:
                 show = [_as_flag_value(v, key=key) for v in values]
@@ -267,10 +270,15 @@ class SettingChanges(Arg):
 
 
 def _as_flag_value(value: Any, *, set_option: bool = False, key: str = "") -> str:
-    """A recorded setting's ``value`` as its flag takes it: ``--set``'s JSON (``true``, ``[8,16]``), a switch
-    given or not, no EMA as ``--ema-decay 0``, a path quoted as a shell reads it."""
+    """A recorded setting's ``value`` (of the option or setting ``key``) as its flag takes it: ``--set``'s
+    JSON (``true``, ``[8,16]``), a switch given or not, no EMA as ``--ema-decay 0``, other text quoted as a
+    shell reads it; a file or folder quoted as every message names one (``named_path``: ``'/runs/v'``)."""
+    from streamt2v.train.recipes import is_path_option
+
     if value is Change.ABSENT:
         return "(absent)"
+    if is_path_option(key, value):
+        return named_path(str(value))
     if set_option:
         return shlex.quote(RecipeOption.as_set(value))
     if key == "ema_decay" and value is None:
