@@ -57,10 +57,24 @@ def test_frames_converted_a_few_at_a_time_have_the_values_of_the_whole_conversio
     # a list of floats is told the conversions an array is, of the frames stacked (it was told none)
     with pytest.raises(
         ValueError,
-        match=r"expected uint8 frames \(T, H, W, 3\), got float32 \(2, 4, 6, 3\); 0-255 floats: "
+        match=r"expected uint8 frames \(T, H, W, 3\), got float32 of shape \(2, 4, 6, 3\); 0-255 floats: "
         r"np.stack\(x\).round\(\).astype\(np.uint8\); ",
     ):
         from_uint8_frames(list(u[:2].astype(np.float32)))
+    # in the array's words, "of shape" (a list said "got int64 (1, 4, 6, 3)"), its conversion stacking it
+    ints = u[:1].astype(np.int64)
+    with pytest.raises(ValueError) as array:
+        from_uint8_frames(ints)
+    with pytest.raises(ValueError) as listed:
+        from_uint8_frames(list(ints))
+    assert (
+        str(listed.value)
+        == str(array.value).replace(": x", ": np.stack(x)")
+        == (
+            "expected uint8 frames (T, H, W, 3), got int64 of shape (1, 4, 6, 3); 0-255 integers: "
+            "np.stack(x).astype(np.uint8)"
+        )
+    )
 
 
 def test_from_uint8_frames_refuses_an_array_of_another_layout_with_its_conversion():

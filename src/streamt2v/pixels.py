@@ -66,18 +66,16 @@ def _numpy_conversion(shape: tuple[int, ...], dtype: Any, image: bool, *, listed
     tensor shape asked for."""
     import numpy as np
 
-    from streamt2v.io.video import array_layout
+    from streamt2v.io.video import array_layout, float32_cast, uint8_cast
 
     floats, dtype = dtype.kind == "f", np.dtype(dtype)
-    if not floats and dtype.kind not in "iub":
+    # torch keeps a float16/float64 array's dtype; from_uint8_frames takes uint8 alone (a mask's True white)
+    to_dtype = float32_cast(dtype) if floats else ""
+    to_uint8 = "" if floats else uint8_cast(dtype)
+    if to_uint8 is None:
         return ""
     io = "streamt2v.io.video."
     x = "np.stack(x)" if listed else "x"  # the stacked frames, where the expression takes an array
-    # torch keeps a float16/float64 array's dtype; from_uint8_frames takes uint8 alone; a mask's True is
-    # white (255), not 1
-    to_dtype = ".float()" if floats and dtype != np.float32 else ""
-    to_uint8 = "" if floats or dtype == np.uint8 else ".astype(np.uint8)"
-    to_uint8 += " * 255" if dtype.kind == "b" else ""
     what = (
         f"a list of {dtype} numpy frames {shape[1:]}"
         if listed

@@ -25,7 +25,7 @@ import shutil
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 import numpy as np
 import torch
@@ -147,11 +147,18 @@ def check_uint8_frames(frames: np.ndarray | torch.Tensor, batched: bool = False)
     tensor = isinstance(frames, torch.Tensor)
     uint8 = frames.dtype == (torch.uint8 if tensor else np.uint8)
     if not uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
-        hint = _conversion_hint(tuple(frames.shape), frames.dtype, batched=batched, tensor=tensor)
-        raise ValueError(
-            f"expected uint8 frames (T, H, W, 3), got {frames.dtype} of shape {tuple(frames.shape)}{hint}"
-        )
+        _refuse_frames(tuple(frames.shape), frames.dtype, batched=batched, tensor=tensor)
     return frames
+
+
+def _refuse_frames(
+    shape: tuple[int, ...], dtype: np.dtype | torch.dtype, *, batched: bool, tensor: bool, x: str = "x"
+) -> NoReturn:
+    """The refusal of frames ``x`` of ``shape`` and ``dtype`` that are not ``uint8 (T, H, W, 3)``, in one wording
+    for an array, a tensor and a list of frames (``x``: ``np.stack(x)``, ``shape`` theirs stacked), with
+    :func:`_conversion_hint`."""
+    hint = _conversion_hint(shape, dtype, batched=batched, tensor=tensor, x=x)
+    raise ValueError(f"expected uint8 frames (T, H, W, 3), got {dtype} of shape {shape}{hint}")
 
 
 def _conversion_hint(
@@ -162,22 +169,42 @@ def _conversion_hint(
     layout = array_layout(shape, batched=batched, tensor=tensor, x=x)
     if layout is None:
         return ""
-    kind, to_uint8 = _dtype_kind(dtype), (".to(torch.uint8)" if tensor else ".astype(np.uint8)")
-    if kind == "f":  # which convention it holds is not ours to guess
+    if _dtype_kind(dtype) == "f":  # which convention it holds is not ours to guess
         as_frames, as_tensor = layout
-        # float32, as from_uint8_frames returns: torch keeps a float16 or float64 array's dtype
-        single = "" if dtype in (torch.float32, np.float32) else ".float()"
+        cast = _TO_UINT8[tensor]
         return (
-            f"; 0-255 floats: {as_frames}.round(){to_uint8}; [0, 1] floats: ({as_frames} * 255).round()"
-            f"{to_uint8}; [-1, 1] floats: {as_tensor}{single}"
+            f"; 0-255 floats: {as_frames}.round(){cast}; [0, 1] floats: ({as_frames} * 255).round()"
+            f"{cast}; [-1, 1] floats: {as_tensor}{float32_cast(dtype)}"
         )
+    cast = uint8_cast(dtype, tensor=tensor)
+    if cast is None:
+        return ""
+    kind = "uint8" if dtype in (torch.uint8, np.uint8) else _dtype_kind(dtype)
+    what = {"uint8": "as frames", "b": "masks"}.get(kind, "0-255 integers")
+    return f"; {what}: {layout[0]}{cast}"
+
+
+# the cast to uint8 of numpy frames (False) and of a tensor's (True)
+_TO_UINT8 = {False: ".astype(np.uint8)", True: ".to(torch.uint8)"}
+
+
+def uint8_cast(dtype: np.dtype | torch.dtype, *, tensor: bool = False) -> str | None:
+    """What makes integer frames of ``dtype`` (numpy's, or torch's with ``tensor``) the 0-255 uint8 frames
+    :func:`from_uint8_frames` takes, said after them: ``.astype(np.uint8)``, for a mask `` * 255`` more (its
+    True is white, not 1 of 255), ``""`` for uint8; None for floats and other kinds (no cast says what their
+    values mean)."""
     if dtype in (torch.uint8, np.uint8):
-        return f"; as frames: {layout[0]}"
-    if kind == "b":  # a mask's True is white, not 1 of 255
-        return f"; masks: {layout[0]}{to_uint8} * 255"
-    if kind in "iu":
-        return f"; 0-255 integers: {layout[0]}{to_uint8}"
-    return ""
+        return ""
+    kind = _dtype_kind(dtype)
+    if kind == "b":
+        return f"{_TO_UINT8[tensor]} * 255"
+    return _TO_UINT8[tensor] if kind in "iu" else None
+
+
+def float32_cast(dtype: np.dtype | torch.dtype) -> str:
+    """``.float()`` after a torch tensor made from float frames of ``dtype``, which keeps a float16 or float64
+    array's dtype, for the float32 :func:`from_uint8_frames` returns; ``""`` for float32."""
+    return "" if dtype in (torch.float32, np.float32) else ".float()"
 
 
 def _dtype_kind(dtype: np.dtype | torch.dtype) -> str:
@@ -237,8 +264,7 @@ def from_uint8_frames(frames: np.ndarray | torch.Tensor | Sequence[np.ndarray]) 
     if isinstance(frames, np.ndarray):  # refused with the conversion for its layout
         check_uint8_frames(frames, batched=True)
     elif first.dtype != np.uint8 or len(shape) != 4 or shape[-1] != 3:
-        hint = _conversion_hint(tuple(shape), first.dtype, batched=True, tensor=False, x="np.stack(x)")
-        raise ValueError(f"expected uint8 frames (T, H, W, 3), got {first.dtype} {tuple(shape)}{hint}")
+        _refuse_frames(tuple(shape), first.dtype, batched=True, tensor=False, x="np.stack(x)")
     # a few frames at a time into the float video: a whole uint8 copy beside the decoded frames and the float
     # video (torch takes no read-only array; a list of frames was stacked first) made reading peak higher
     out = torch.empty((1, 3, *shape[:3]), dtype=torch.float32)
