@@ -57,14 +57,14 @@ def names_a_shipped_part(option: str, value: object, recipe: str) -> bool:
     return Path(str(value)).parts[-len(tail) :] == tail
 
 
-def named_folder(option: str, path: object, recipe: str, what: str) -> tuple[object, ...]:
-    """The message parts that name the folder ``path`` of ``option`` as given (``what``: ``the base UNet``):
-    ``the base UNet '~/b' ('/home/me/b')`` (:func:`named_path`), or for a shipped part
-    (:func:`names_a_shipped_part`), which the user named ``microworld``, ``the shipped model's stage-1 UNet
-    (microworld)`` rather than its place in the package."""
+def named_folder(option: str, path: object, recipe: str, what: str) -> str:
+    """The folder ``path`` of ``option`` named as given (``what``: ``the base UNet``): ``the base UNet '~/b'
+    ('/home/me/b')`` (:func:`named_path`), or for a shipped part (:func:`names_a_shipped_part`), which the
+    user named ``microworld``, ``the shipped model's stage-1 UNet (microworld)`` rather than its place in
+    the package."""
     if names_a_shipped_part(option, path, recipe):
-        return (f"{shipped_what(option, recipe)} ({SHIPPED_NAME})",)
-    return (f"{what} {named_path(str(path))}",)
+        return f"{shipped_what(option, recipe)} ({SHIPPED_NAME})"
+    return f"{what} {named_path(str(path))}"
 
 
 def shipped_advice(option: str, recipe: str, given: object = None) -> str:

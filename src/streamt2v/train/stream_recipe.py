@@ -222,9 +222,9 @@ class StreamRecipe(BaseRecipe):
             )
         if base.config.in_channels != vae.latent_channels:
             raise ArgumentValueError(
-                *base_named,
+                base_named,
                 f" takes {base.config.in_channels} latent channels, ",
-                *vae_named,
+                vae_named,
                 f" makes {vae.latent_channels}; give the ",
                 Arg("vae"),
                 " the base was trained with",
@@ -236,7 +236,7 @@ class StreamRecipe(BaseRecipe):
             raise ArgumentValueError(
                 Arg("size", self.size),
                 ": ",
-                *base_named,
+                base_named,
                 f" was trained at {latent * f} px (latents {latent}×{latent}, VAE factor "
                 f"{f}), the size the model generates at; train the stream at ",
                 Arg("size", latent * f),
@@ -267,7 +267,7 @@ class StreamRecipe(BaseRecipe):
             else ("train the base with this preset",)
         )
         raise ArgumentValueError(
-            *named_folder("base_unet", path, self.name, "the base UNet"),
+            named_folder("base_unet", path, self.name, "the base UNet"),
             f" has block channels {channels}, the preset {self.preset!r} {expected}: ",
             *hint,
         )
