@@ -40,7 +40,9 @@ logger = logging.getLogger(__name__)
 # ``train --resume`` read its record from any working folder; the recipe itself keeps them as given, and
 # each is read where it is used (``frozen.need_dir``, ``data.VideoFolderDataset``, ``captions.caption_rows``,
 # which expand ``~``), so that their refusals name them so (``vae='~/v' ('/home/me/v')``).
-FOLDER_OPTIONS: tuple[str, ...] = (
+PATH_OPTIONS: tuple[str, ...] = (
+    "data",
+    "captions",
     "vae",
     "clip",
     "base_unet",
@@ -48,7 +50,6 @@ FOLDER_OPTIONS: tuple[str, ...] = (
     "decoder_only_from",
     "degrade_vae",
 )
-PATH_OPTIONS: tuple[str, ...] = ("data", "captions", *FOLDER_OPTIONS)
 
 
 # The recipe options with a flag of their own on the command line (``cli/train.py``'s table): the others are
