@@ -170,7 +170,7 @@ def train(
     # before the accelerator joins a launch's processes: each would say the refusal, the first of each machine
     # alone does before then (cli); and before the network is built (a CPU run that does not fit the memory
     # was killed by the kernel, without a word)
-    check_out_dir(out, recipe, resume, given=out_dir)
+    check_out_dir(out_dir, recipe, resume)
     # what an earlier run of the process fixed comes first: a run it keeps on a GPU is not the CPU's to check
     check_process_state(cfg)
     # the machine's first process alone, for them all: another, refused alone, left it waiting to join
@@ -179,7 +179,7 @@ def train(
     run = _Run(recipe, cfg, out, out_dir)
     # two runs on one --out (a job relaunched with --resume while the first still runs) would both write it
     made = make_run_folder(out) if run.main else []  # --out and the parents this process made
-    held = lock_run_folder(out, given=out_dir) if run.main else None
+    held = lock_run_folder(out_dir) if run.main else None
     try:
         result = _train_locked(run, recipe, cfg, out, dataset, resume, progress, export)
     finally:

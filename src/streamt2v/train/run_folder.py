@@ -18,6 +18,7 @@ from streamt2v.io.folders import (
     ExistingOutputError,
     atomic_folder_leftovers,
     atomic_write_file,
+    home_path,
     named_path,
     remove_leftovers,
 )
@@ -153,20 +154,22 @@ class RunFolderInUseError(NamesArguments, RuntimeError):
     """Another process trains in the run folder (it holds ``RUN_LOCK``)."""
 
 
-def lock_run_folder(out: Path, given: str | os.PathLike | None = None) -> IO[str] | None:
+def lock_run_folder(given: str | os.PathLike) -> IO[str] | None:
     """Take ``out`` (made if missing) for this process, before anything there is read or written, and hold
     it until :func:`streamt2v.io.locks.release` or the process ends, however it ends: two runs started on one
     ``--out`` (a job relaunched with ``--resume`` while the first still runs) would both write its
     checkpoints and loss log. Main process only (the others of a launch write nothing there). A folder
     holding nothing but the lock is an empty one (:func:`check_out_dir`). A file at ``out`` is not taken
-    (None): :func:`check_out_dir` refuses it by name. ``given``: ``out`` as typed, which a refusal names."""
+    (None): :func:`check_out_dir` refuses it by name. ``given``: the folder ``out`` as typed (a leading ``~``
+    is the home folder), which a refusal names, then as read (:func:`named_path`)."""
+    out = home_path(given)
     if out.exists() and not out.is_dir():
         return None
     out.mkdir(parents=True, exist_ok=True)
     try:
         return locks.acquire(out / RUN_LOCK)
     except locks.LockedError as err:
-        raise _in_use(named_path(out if given is None else given), err.holder) from None
+        raise _in_use(named_path(given), err.holder) from None
 
 
 def make_run_folder(out: Path) -> list[Path]:
@@ -278,12 +281,13 @@ def _recipe_of_checkpoints(root: Path) -> str | None:
 OUT_DIR = FlaggedArg("out_dir", flag="--out")
 
 
-def check_out_dir(out: Path, recipe: Recipe, resume: bool, given: str | os.PathLike | None = None) -> None:
-    """Refuse an ``out`` that would lose what is there: without ``resume`` any non-empty folder (a run's
-    ``final/`` and log, or the user's files); with it, a non-empty folder that is not a run of this
+def check_out_dir(given: str | os.PathLike, recipe: Recipe, resume: bool) -> None:
+    """Refuse a run folder ``out`` that would lose what is there: without ``resume`` any non-empty folder (a
+    run's ``final/`` and log, or the user's files); with it, a non-empty folder that is not a run of this
     recipe. ``resume`` without a checkpoint starts at step 0 (a preempted job's first launch). ``given``:
-    ``out`` as typed (``~/runs/b``), which the messages name, then as read (:func:`named_path`)."""
-    named = named_path(out if given is None else given)
+    ``out`` as typed (``~/runs/b``; a leading ``~`` is the home folder), which the messages name, then as
+    read (:func:`named_path`)."""
+    out, named = home_path(given), named_path(given)
     if not out.exists():
         if resume:
             logger.warning("%s does not exist: nothing to resume, starting a new run there", named)
