@@ -13,7 +13,8 @@ from streamt2v.train import progress
 from streamt2v.train.loop import TrainConfig, train
 
 LINE = re.compile(
-    r"^vae: step (\d+)/4, loss (\d\.\d{4}), (first step [\d.e+-]+ s|[\d.e+-]+ s/step(, \d+ s left)?)$"
+    r"^vae: step (\d+)/4, loss (\d\.\d{4}), (first step [\d.e+-]+ s|[\d.e+-]+ s/step, \d+ s so far"
+    r"(, (?:under 1|\d+) s left)?)$"
 )
 
 
@@ -35,7 +36,8 @@ def test_without_the_bar_the_first_and_last_steps_are_logged_with_loss_and_time(
     assert [int(m[1]) for m in lines] == [1, 4]  # a step takes milliseconds: no minute passes between
     assert [float(m[2]) for m in lines] == pytest.approx([result.losses[0], result.losses[3]], abs=1e-4)
     # the first step's own time (it carries the start-up), then the time per step after it
-    assert lines[0][3].startswith("first step ") and lines[1][3].endswith(" s/step")
+    # and the time so far; none left at the last step
+    assert lines[0][3].startswith("first step ") and re.search(r" s/step, \d+ s so far$", lines[1][3])
 
 
 def test_a_line_comes_each_time_the_interval_has_passed(tmp_path, caplog, monkeypatch):
@@ -44,6 +46,21 @@ def test_a_line_comes_each_time_the_interval_has_passed(tmp_path, caplog, monkey
     lines = progress_lines(caplog)
     assert [int(m[1]) for m in lines] == [1, 2, 3, 4]
     assert [bool(m[4]) for m in lines] == [False, True, True, False]  # the time left, after the first step
+
+
+def test_a_line_with_steps_left_never_says_none_is_left(caplog):
+    """Steps of a tenth of a second with three left said "0 s left", which reads as done: the time so far
+    and left are said as generate's lines say them, "under 1 s left" below a second."""
+    now = [0.0]
+    steps = progress.StepProgress("vae", 4, 0, bar=False, lines=True, clock=lambda: now[0])
+    with caplog.at_level(logging.INFO, logger="streamt2v.train.progress"), pytest.MonkeyPatch.context() as mp:
+        mp.setattr(progress, "LINE_SECONDS", 0.0)
+        for done in (1, 2):
+            now[0] += 0.1
+            steps.update(done, 0.5)
+    steps.close()
+    said = [r.getMessage() for r in caplog.records if r.name == "streamt2v.train.progress"]
+    assert said[-1] == "vae: step 2/4, loss 0.5000, 0.1 s/step, 0 s so far, under 1 s left"
 
 
 def test_a_library_call_draws_no_bar_unasked_and_logs_its_steps(tmp_path, caplog, capfd):

@@ -1,7 +1,8 @@
 """What a training run shows of its steps: a tqdm bar at a terminal; where there is none (``--no-progress``,
 stderr a log file: a batch job), log lines, which a bar would fill with ``\\r`` redraws: the first step with
 its time, then one every :data:`LINE_SECONDS` and the last, each with the loss, the time per step since the
-first and the time left (:mod:`streamt2v.progress_lines`, as generate's and stage 3's lines)."""
+first, the time so far and the time left (:mod:`streamt2v.progress_lines`, as generate's and stage 3's
+lines)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import logging
 import time
 
 from streamt2v.progress_bars import progress_bar
-from streamt2v.progress_lines import Clock, UnitRate, duration
+from streamt2v.progress_lines import Clock, UnitRate
 
 logger = logging.getLogger(__name__)
 
@@ -43,9 +44,8 @@ class StepProgress:
             logger.info("%s, first step %.3g s", head, now - self.rate.began)
         elif done == self.total or now - self.last_line >= LINE_SECONDS:
             self.last_line = now
-            per_step = self.rate.per_unit()
-            left = f", {duration(per_step * (self.total - done))} left" if done < self.total else ""
-            logger.info("%s, %.3g s/step%s", head, per_step, left)
+            # the time so far and left as generate's lines say them (under 1 s left, not 0 s, with steps left)
+            logger.info("%s, %.3g s/step, %s", head, self.rate.per_unit(), self.rate.times(self.total - done))
 
     def close(self) -> None:
         self.bar.close()
