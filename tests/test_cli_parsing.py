@@ -629,6 +629,13 @@ def test_a_misspelt_flag_is_refused_with_the_flag_it_is_likely_for(line, error, 
             "--negative-prompt",
             "to give it '-blurry', which begins with a dash, write --neg=-blurry",
         ),
+        # of a flag given twice, the occurrence refused (the first has its value)
+        (
+            "generate p --negative-prompt '-x y' --negative-prompt -blurry",
+            "generate",
+            "--negative-prompt",
+            "to give it '-blurry', which begins with a dash, write --negative-prompt=-blurry",
+        ),
         # a number argparse does not read as negative (-1e0), and a short flag's value
         (
             "generate p --init-guidance -1e0",
@@ -653,11 +660,30 @@ def test_a_value_that_begins_with_a_dash_is_refused_with_how_to_give_it(line, pr
         build_parser().parse_args([*shlex.split(line)[:-2], *shlex.split(written)])
 
 
-@pytest.mark.parametrize("line", ["generate p --negative-prompt", "generate p --negative-prompt --steps 3"])
-def test_a_value_left_out_gets_no_hint(line, capsys):
-    """What follows is a flag typed whole, or nothing: the value was left out, not taken for an option."""
+@pytest.mark.parametrize(
+    "line, prog, flags",
+    [
+        ("generate p --negative-prompt", "generate", "--negative-prompt"),
+        ("generate p --negative-prompt --steps 3", "generate", "--negative-prompt"),
+        # a flag abbreviated, a short flag with its value or others after it, a misspelt flag, a short flag
+        # the command lacks, and --: each a flag, not a value (the hint said write --negative-prompt=--ou)
+        ("generate p --negative-prompt --ou x.mp4", "generate", "--negative-prompt"),
+        ("generate p --negative-prompt --he", "generate", "--negative-prompt"),
+        ("generate p --negative-prompt -vn 9", "generate", "--negative-prompt"),
+        ("generate p --negative-prompt -n9", "generate", "--negative-prompt"),
+        ("generate p --negative-prompt --stpes 3", "generate", "--negative-prompt"),
+        ("generate p --negative-prompt -q", "generate", "--negative-prompt"),
+        ("generate p --negative-prompt -- x", "generate", "--negative-prompt"),
+        ("train vae -o /tmp/t --data --ou x", "train", "--data"),
+        # a flag given twice, the first time its value: the second lacks one (the hint quoted the first's)
+        ("generate p --guidance -0 --guidance", "generate", "--guidance/--guidance-scale"),
+        ("generate p --negative-prompt '-x y' --steps 3 --negative-prompt", "generate", "--negative-prompt"),
+    ],
+)
+def test_a_value_left_out_gets_no_hint(line, prog, flags, capsys):
+    """What follows is a flag, or nothing: the value was left out, not taken for an option."""
     _, error = _refused(line, capsys)
-    assert error == "streamt2v generate: error: argument --negative-prompt: expected one argument"
+    assert error == f"streamt2v {prog}: error: argument {flags}: expected one argument"
 
 
 def test_generate_takes_no_enhance_as_its_default():

@@ -166,17 +166,35 @@ def dash_value_hint(parser: argparse.ArgumentParser, action: argparse.Action, ar
     """How to give ``action`` (an option of ``parser`` that takes one value) the value that follows it in
     ``argv`` and begins with a dash, which argparse took for an option and so refused the option for want of
     a value (``--negative-prompt "-n x"``: ``-n`` is --frames): after ``=``, ``--negative-prompt='-n x'``.
-    None where no such value follows it, or what follows is one of the parser's flags typed whole (a value
-    left out)."""
+    The occurrence refused is the first whose next word argparse reads as an option (``--guidance -0
+    --guidance``: -0 is the first one's value, the second lacks one). None where that word is likely a flag,
+    the value left out (:func:`_a_dash_value`), or nothing follows."""
     if not action.option_strings or action.nargs not in (None, 1):
         return None
     for token, following in zip(argv, argv[1:]):
         if token == "--":
             return None
         named = option_named(parser, token)
-        if named is None or named[0] is not action or "=" in token or not following.startswith("-"):
+        if named is None or named[0] is not action or "=" in token:
             continue
-        if following.split("=", 1)[0] in parser._option_string_actions:
+        # "--" ends the options, so this occurrence lacks a value (argparse never asks _parse_optional of it,
+        # which would call it an ambiguous abbreviation)
+        if following != "--" and parser._parse_optional(following) is None:
+            continue  # argparse took it as this occurrence's value
+        if not _a_dash_value(parser, following):
             return None
         return f"to give it {following!r}, which begins with a dash, write {token}={shlex.quote(following)}"
     return None
+
+
+def _a_dash_value(parser: argparse.ArgumentParser, word: str) -> bool:
+    """Whether ``word``, which argparse read as an option, is likely a value that begins with a dash: one
+    with a space (``"-n x"``, which argparse read as -n with the value " x"), or a single-dash word of more
+    than one letter that starts none of the parser's short flags (``-blurry``, ``-x.mp4``, ``-inf``). Not
+    ``--``, a long flag typed whole, abbreviated or misspelt (``--ou``, ``--stpes``), a short flag with its
+    value or others after it (``-n9``, ``-vn``), nor a short flag the parser lacks (``-q``)."""
+    if " " in word:
+        return True
+    if word.startswith("--"):
+        return False
+    return len(word) > 2 and word[:2] not in parser._option_string_actions
