@@ -636,12 +636,13 @@ def test_a_misspelt_flag_is_refused_with_the_flag_it_is_likely_for(line, error, 
             "--negative-prompt",
             "to give it '-blurry', which begins with a dash, write --negative-prompt=-blurry",
         ),
-        # a number argparse does not read as negative (-1e0), and a short flag's value
+        # a number no Python's argparse reads as negative (-inf; -1e0 is one from 3.14 on), and a short
+        # flag's value
         (
-            "generate p --init-guidance -1e0",
+            "generate p --init-guidance -inf",
             "generate",
             "--init-guidance",
-            "to give it '-1e0', which begins with a dash, write --init-guidance=-1e0",
+            "to give it '-inf', which begins with a dash, write --init-guidance=-inf",
         ),
         (
             "enhance i --prompt p -o -x.mp4",
@@ -654,7 +655,7 @@ def test_a_misspelt_flag_is_refused_with_the_flag_it_is_likely_for(line, error, 
 def test_a_value_that_begins_with_a_dash_is_refused_with_how_to_give_it(line, prog, flags, hint, capsys):
     _, error = _refused(line, capsys)
     assert error == f"streamt2v {prog}: error: argument {flags}: expected one argument ({hint})"
-    # the spelling it gives is read (-1e0 then meets --init-guidance's range)
+    # the spelling it gives is read (-inf then meets --init-guidance's range)
     if "init-guidance" not in line:
         written = hint.rsplit(" write ", 1)[1]
         build_parser().parse_args([*shlex.split(line)[:-2], *shlex.split(written)])
