@@ -34,7 +34,8 @@ from streamt2v.cli.flag_types import typed_path as typed_path
 from streamt2v.cli.flag_types import user_path as user_path
 from streamt2v.cli.interrupts import InterruptSaidElsewhere, sigterm_as_interrupt
 
-# The flags' types (flag_types) are named here too, as the commands' modules import them from here.
+# The flags' types (flag_types) are named here too, as assemble, convert, evaluate, train and bench/ import
+# them from here.
 
 # The exit status of a command whose reader went away (``streamt2v ... | head -1``): a coreutils tool is
 # killed by SIGPIPE there, which a shell reports as 128 + 13. Python ignores SIGPIPE and raises

@@ -9,14 +9,8 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 from streamt2v.arguments import NAME_ONLY, Arg, logs_with_args, naming_arguments
-from streamt2v.cli import (
-    chosen_device,
-    integer_at_least,
-    library_bars_off_if_quiet,
-    typed_path,
-    user_path,
-)
-from streamt2v.cli.flag_types import frame_rate, number_in
+from streamt2v.cli import chosen_device, library_bars_off_if_quiet
+from streamt2v.cli.flag_types import frame_rate, integer_at_least, number_in, typed_path, user_path
 from streamt2v.cli.launched import refuse_a_launch
 from streamt2v.config import DTYPE_NAMES
 from streamt2v.pipeline.setting_checks import SEED_LIMIT

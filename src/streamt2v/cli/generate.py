@@ -6,15 +6,9 @@ import argparse
 import sys
 
 from streamt2v.arguments import logs_naming_flags
-from streamt2v.cli import (
-    chosen_device,
-    compile_backend_name,
-    integer_at_least,
-    library_bars_off_if_quiet,
-    typed_path,
-)
+from streamt2v.cli import chosen_device, library_bars_off_if_quiet
 from streamt2v.cli.flag_spellings import aliases_typed, spellings
-from streamt2v.cli.flag_types import frame_rate, number_in
+from streamt2v.cli.flag_types import compile_backend_name, frame_rate, integer_at_least, number_in, typed_path
 from streamt2v.cli.generate_prompt import check_prompt, prompt_text, schedule_file_or_text
 from streamt2v.cli.launched import refuse_a_launch
 from streamt2v.cli.setting_flags import ENHANCE_FLAGS, as_flags, typed_flags
