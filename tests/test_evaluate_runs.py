@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import write_x264_video
+from conftest import stderr_at_a_terminal_of_no_size, write_x264_video
 from streamt2v.cli import main
 from streamt2v.io import locks
 from streamt2v.metrics.evaluate import evaluate_videos
@@ -404,4 +404,26 @@ def test_the_log_and_the_bar_name_a_run_folder_as_given(tmp_path, capsys, caplog
     capsys.readouterr()
     evaluate_videos(targets, metrics="scuts", progress=True)
     bar = capsys.readouterr().err
-    assert f"run folder {run}:" in bar and f"run folder {stopped}:" in bar and f"video {video}:" in bar
+    assert f"run folder {run}]" in bar and f"run folder {stopped}]" in bar and f"video {video}]" in bar
+
+
+def test_the_bar_keeps_its_count_where_a_long_name_does_not_fit(tmp_path):
+    """The target's name was the bar's description, before the count: at a narrow terminal, a long path
+    pushed out the count, the % and the time left, and the finished bar named the last target. The name
+    follows the counts (a cut takes it), and the finished bar names none."""
+    deep = tmp_path / ("a_long_folder_name_" * 4) / "more"
+    deep.mkdir(parents=True)
+    videos = [str(deep / f"{n}.mp4") for n in ("v1", "v2")]
+    for v in videos:
+        write_x264_video(v, make_video(OBJS, t=8))
+    shown = stderr_at_a_terminal_of_no_size(  # a terminal of 60 columns, as $COLUMNS gives it
+        "import os\n"
+        "from streamt2v.metrics.evaluate import evaluate_videos\n"
+        "os.environ['COLUMNS'] = '60'\n"
+        f"evaluate_videos({videos!r}, metrics='scuts', progress=True)\n"
+    ).decode()
+    states = [s.strip() for s in re.split(r"[\r\n]+", shown) if s.strip()]
+    named = [s for s in states if "video /" in s]
+    assert named and all(re.search(r" [012]/2 \[", s) for s in named), states
+    assert all(len(s) <= 60 for s in states), states
+    assert re.fullmatch(r"evaluate: 100%\|\S+\| 2/2 \[[^,]+, [^,]+video/s\]", states[-1]), states

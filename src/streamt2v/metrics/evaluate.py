@@ -484,16 +484,18 @@ def evaluate_videos(
     )
     noted = flow != "farneback"  # Farneback's failing on upscaled frames, said once (note_farneback_upscale)
     said = _as_given(targets, labels)
-    bar = progress_bar(videos, desc="evaluate", unit="video", disable=not progress)
+    # counted by hand, not iterated: an iterated bar closes itself after the last target, naming it
+    bar = progress_bar(total=len(videos), desc="evaluate", unit="video", disable=not progress)
     try:
-        for i, video in enumerate(bar):
+        for i, video in enumerate(videos):
             label = labels[i]
-            if progress:
-                bar.set_description(" ".join(said[i][:2]))
+            # after the counts, so a narrow terminal cuts the name, not how far the evaluation got
+            bar.set_postfix_str(" ".join(said[i][:2]))
             if reuse is not None and label in reuse:
                 report.records.append(dict(reuse[label]))
                 if on_video is not None:
                     on_video(report)
+                bar.update()
                 continue
             try:
                 if i in unscorable:  # a run folder whose output cannot be scored at its plan
@@ -539,11 +541,15 @@ def evaluate_videos(
                 outcome = "done"
             if on_video is not None:
                 on_video(report)
+            bar.update()
             if not progress:  # a batch job's log says how far the run got (once on_video kept it)
                 what, name, output = said[i]
                 logger.info("%s %d/%d %s: %s%s", what, i + 1, len(videos), outcome, name, output)
     except KeyboardInterrupt:  # the videos scored so far are not lost with the rest (the CLI prints them)
         raise EvaluationInterrupted(report, len(videos), targets.counted()) from None
+    finally:  # the bar left counts the targets: it names none of them (not the last)
+        bar.set_postfix_str("", refresh=False)
+        bar.close()
     return report
 
 
