@@ -162,14 +162,19 @@ def test_cli_refuses_settings_that_would_train_the_wrong_thing_before_writing(tm
         assert stop.value.code == 2
         err = capsys.readouterr().err
         assert f"argument --seed: expected an integer from 0 to 2147483647, got '{seed}'" in err
-    # the optimisation settings by their flags (they said ema_decay, lr: the Python API's names)
+    # the optimisation settings by their flags (they said ema_decay, lr: the Python API's names), their values
+    # as typed (the config's refusal wrote back the float: '-1' as -1.0, '1e999' as inf)
     for flag, value, said in [
-        ("--ema-decay", "1.5", "--ema-decay must be in (0, 1) for an EMA, got 1.5; no EMA: --ema-decay 0"),
-        ("--lr", "inf", "--lr must be a finite number > 0, got inf"),
-        ("--weight-decay", "-1", "--weight-decay must be a finite number ≥ 0, got -1.0"),
+        ("--ema-decay", "1.5", "expected a finite number in [0, 1) (0: no EMA), got '1.5'"),
+        ("--ema-decay", "1", "expected a finite number in [0, 1) (0: no EMA), got '1'"),
+        ("--lr", "1e999", "expected a finite number > 0, got '1e999'"),
+        ("--lr", "0", "expected a finite number > 0, got '0'"),
+        ("--weight-decay", "-1", "expected a finite number >= 0, got '-1'"),
     ]:
-        assert main(["train", "vae", "--out", str(out), flag, value, "--steps", "1"]) == 2
-        assert capsys.readouterr().err.strip().endswith(f"error: {said}")
+        with pytest.raises(SystemExit) as stop:
+            main(["train", "vae", "--out", str(out), f"{flag}={value}", "--steps", "1"])
+        assert stop.value.code == 2
+        assert capsys.readouterr().err.strip().endswith(f"error: argument {flag}: {said}")
     assert not out.exists()
 
 

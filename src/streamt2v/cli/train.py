@@ -24,6 +24,7 @@ from streamt2v.cli import (
     say,
     typed_path,
 )
+from streamt2v.cli.flag_types import number_in
 from streamt2v.cli.interrupts import InterruptSaidElsewhere
 from streamt2v.cli.launched import another_process_of_a_launch
 from streamt2v.cli.setting_flags import typed_flags
@@ -140,7 +141,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="samples per micro-batch and process: a step takes --batch-size × --grad-accum × the launcher's "
         "processes (default %(default)s)",
     )
-    p.add_argument("--lr", type=float, default=1e-4, help="AdamW learning rate (default %(default)s)")
+    p.add_argument(
+        "--lr", type=number_in(0, above=True), default=1e-4, help="AdamW learning rate (default %(default)s)"
+    )
     p.add_argument(
         "--grad-accum",
         type=integer_at_least(1),
@@ -159,8 +162,15 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         choices=["constant", "cosine"],
         help="after warm-up: constant (default), or cosine decay to 0 at --steps",
     )
-    p.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay (default %(default)s)")
-    p.add_argument("--ema-decay", type=float, default=0.999, help="0 disables the EMA (default %(default)s)")
+    p.add_argument(
+        "--weight-decay", type=number_in(0), default=0.0, help="AdamW weight decay (default %(default)s)"
+    )
+    p.add_argument(
+        "--ema-decay",
+        type=number_in(0, 1, below=True, note="(0: no EMA)"),
+        default=0.999,
+        help="0 disables the EMA (default %(default)s)",
+    )
     p.add_argument(
         "--mixed-precision",
         default="no",
