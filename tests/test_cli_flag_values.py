@@ -278,3 +278,76 @@ def test_no_number_flag_is_a_plain_float(command):
 def test_a_number_flag_takes_the_ends_of_its_range(command, flag, typed, value):
     args = build_parser().parse_args([*command, flag, typed])
     assert getattr(args, flag[2:].replace("-", "_")) == value
+
+
+# Each number flag of generate that fills a StreamConfig setting, with the ends of its range (None: none):
+# generate's types copy the config's checks, so that a value is refused as typed while parsing.
+_STREAM_FLAG_ENDS = [
+    ("--frames", "num_frames", 1, None),  # the config's upper end (the chunk plan's) is its own
+    ("--seed", "seed", 0, 2**64 - 1),
+    ("--steps", "steps", 1, None),
+    ("--init-steps", "init_steps", 1, None),
+    ("--chunk-frames", "chunk_frames", 2, None),
+    ("--cond-frames", "cond_frames", 1, None),
+    ("--guidance", "guidance", 0.0, None),
+    ("--init-guidance", "init_guidance", 0.0, None),
+    ("--guidance-rescale", "guidance_rescale", 0.0, 1.0),
+    ("--init-guidance-rescale", "init_guidance_rescale", 0.0, 1.0),
+    ("--anchor-colour-match", "anchor_colour_match", 0.0, 1.0),
+    ("--eta", "eta", 0.0, 1.0),
+    ("--init-eta", "init_eta", 0.0, 1.0),
+    ("--noise-correlation", "noise_correlation", 0.0, 1.0),
+    ("--init-noise-correlation", "init_noise_correlation", 0.0, 1.0),
+    ("--chunk-strength", "chunk_strength", 0.0, 1.0),
+]
+
+
+@pytest.mark.parametrize("flag, setting, low, high", _STREAM_FLAG_ENDS)
+def test_a_number_flag_of_generate_has_its_settings_range(flag, setting, low, high):
+    """At each end of the range, just past it and just inside it, generate's flag takes a value exactly where
+    StreamConfig does, so the two copies of the range cannot drift; and each end is one (a value past it is
+    refused, whether the end itself is taken or not: [0, 1) and (0, 1] too)."""
+    import math
+
+    from streamt2v.pipeline.stream_config import StreamConfig
+
+    parser = build_parser()
+
+    def flag_takes(value) -> bool:
+        try:
+            parser.parse_args(["generate", PROMPT, f"{flag}={value!r}"])  # =: -1 is no flag
+        except SystemExit:
+            return False
+        return True
+
+    def config_takes(value) -> bool:
+        try:
+            StreamConfig(**{"num_frames": 8, setting: value})
+        except ValueError:
+            return False
+        return True
+
+    for end, outward in ((low, -math.inf), (high, math.inf)):
+        if end is None:
+            continue
+        if isinstance(end, int):
+            step = 1 if outward > 0 else -1
+            probes = [end - step, end, end + step]
+        else:
+            probes = [math.nextafter(end, -outward), end, math.nextafter(end, outward)]
+        taken = {value: (flag_takes(value), config_takes(value)) for value in probes}
+        assert all(by_flag == by_config for by_flag, by_config in taken.values()), (flag, taken)
+        assert taken[probes[0]] == (True, True) and taken[probes[2]] == (False, False), (flag, taken)
+
+
+def test_every_number_flag_of_generate_for_a_stream_setting_is_checked_against_it():
+    """A new number flag of generate is added to _STREAM_FLAG_ENDS (stage 3's fill EnhanceConfig, whose
+    ranges hang on each other; --fps is the writers' range, which frame_rate imports)."""
+    parser = next(p for p in _parsers(build_parser()) if p.prog == "streamt2v generate")
+    typed = {
+        action.option_strings[0]
+        for action in parser._actions
+        if getattr(action.type, "__qualname__", "").split(".")[0] in ("number_in", "integer_at_least")
+        and not action.dest.startswith("enhance_")
+    }
+    assert typed == {flag for flag, *_ in _STREAM_FLAG_ENDS}
