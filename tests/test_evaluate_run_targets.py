@@ -312,3 +312,82 @@ def test_what_has_no_prompt_or_is_given_twice_is_named_as_typed(tmp_path, capsys
     shutil.copytree(run, tmp_path / "mix" / "run1")
     assert main(["evaluate", "mix", *clip]) == 2
     assert capsys.readouterr().err == "error: the clip metric needs --prompts (one prompt per video)\n"
+
+
+def damaged_run(folder, manifest: str):
+    """A folder holding a run's two files whose manifest is ``manifest`` (as text): none a run writes."""
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({"prompt": "x"}))
+    (folder / "manifest.json").write_text(manifest)
+    return folder
+
+
+def test_a_run_whose_manifest_is_cut_short_is_named_as_resume_names_it(tmp_path, capsys):
+    """A manifest that is no valid JSON (a write cut short) was a bare 'no videos ... in folder', where a resume
+    says 'run manifest ... is not valid JSON (...)'."""
+    run = damaged_run(tmp_path / "trunc" / "rt", '{"format_version": 1, "chu')
+    with pytest.raises(ValueError) as resumed:
+        RunDir.open(run)
+    assert str(resumed.value).startswith(f"run manifest {str(run / 'manifest.json')!r} is not valid JSON (")
+    assert main(["evaluate", str(run), "--metrics", "scuts", "--no-progress"]) == 2
+    assert capsys.readouterr().err.endswith(f"in folder {str(run)!r}; {resumed.value}\n")
+    skipped = evaluate_videos([str(run)], metrics="scuts").skipped
+    assert skipped[0]["error"] == f"no image frames in folder {str(run)!r}; {resumed.value}"
+    # in a folder of them: named with why, as a run without its format version is
+    assert main(["evaluate", str(run.parent), "--metrics", "scuts", "--no-progress"]) == 2
+    said = capsys.readouterr().err
+    assert said.endswith(
+        f"in folder {str(run.parent)!r}; it holds 1 folder of a run's files (rt): {resumed.value}\n"
+    )
+
+
+def test_a_folder_of_damaged_runs_names_them_and_why_the_first_is_none(tmp_path, capsys):
+    """Two of them: named, and why the first is no run."""
+    for name in ("rd1", "rd2"):
+        damaged_run(tmp_path / "runs" / name, json.dumps({"chunks": []}))
+    assert main(["evaluate", str(tmp_path / "runs"), "--metrics", "scuts", "--no-progress"]) == 2
+    first = tmp_path / "runs" / "rd1"
+    assert capsys.readouterr().err.endswith(
+        f"; it holds 2 folders of a run's files (rd1, rd2); the first: {str(first / 'manifest.json')!r} is no "
+        f"streamt2v run's manifest (it names no format version): {str(first)!r} is not a run folder, or its "
+        "manifest was replaced\n"
+    )
+
+
+def test_a_folder_of_runs_names_the_damaged_ones_beside_them_to_leave_out(tmp_path, capsys):
+    """`evaluate mixedruns` (two runs and a damaged one) was told to pass 'mixedruns/*', which is then refused
+    as a whole for the damaged one: the hint names it, to leave out."""
+    run, _ = make_run(tmp_path, name="ra")
+    runs = run.parent
+    damaged_run(runs / "rd", '{"format_version": 1, "chu')
+    pattern = str(runs / "*")
+    assert main(["evaluate", str(runs), "--metrics", "scuts", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert re.search(
+        rf"; it holds 1 generate run folder \(ra\), each scored as its output when given: pass them, e\.g\. "
+        rf"{re.escape(repr(pattern))}; 1 more folder of a run's files is no run \(rd\): run manifest "
+        rf"{re.escape(repr(str(runs / 'rd' / 'manifest.json')))} is not valid JSON \(.+\); leave it out\n$",
+        err,
+    ), err
+    damaged_run(runs / "rd2", json.dumps({"chunks": []}))
+    assert main(["evaluate", str(runs), "--metrics", "scuts", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "; 2 more folders of a run's files are no run (rd, rd2); the first: run manifest " in err, err
+    assert err.endswith("; leave them out\n"), err
+
+
+def test_a_damaged_run_among_a_folders_videos_is_said_left_out(tmp_path, caplog):
+    """A run's folder whose manifest is cut short, beside a folder's videos, was dropped without a warning."""
+    import logging
+
+    mix = tmp_path / "mix"
+    mix.mkdir()
+    write_x264_video(mix / "c.mp4", make_video(OBJS, t=8))
+    damaged_run(mix / "rd", '{"format_version": 1, "chu')
+    with caplog.at_level(logging.WARNING, logger="streamt2v.metrics.video_search"):
+        assert find_videos(mix) == [mix / "c.mp4"]
+    manifest = repr(str(mix / "rd" / "manifest.json"))
+    assert [r.getMessage() for r in caplog.records] == [
+        f"folder {str(mix)!r}: left out 1 folder of a run's files (rd): run manifest {manifest} is not valid "
+        "JSON (Unterminated string starting at: line 1 column 23 (char 22))"
+    ]

@@ -249,43 +249,82 @@ def recorded_prompts(run: str | os.PathLike) -> list[object] | None:
 
 def held_runs(folder: str | os.PathLike) -> tuple[object, ...] | None:
     """For a folder given as a video that holds ``generate`` run folders (``runs/``), the end of the message
-    saying so (``; it holds 2 generate run folders (a, b), ...``) and how to give them; None for any other (a
-    folder of frames is a video)."""
+    saying so (``; it holds 2 generate run folders (a, b), ...``) and how to give them, and which folders of a
+    run's files beside them are no run, to leave out (the folder's glob would be refused for them); None for
+    any other (a folder of frames is a video)."""
     entries = _entries(folder)
     runs = [p for p in entries if p.is_dir() and is_run_folder(p)]
     if not runs or _holds_frame_images(entries):
         return None
     names = first_few([p.name for p in runs])
     pattern = str(Path(folder) / "*")
+    damaged = _damaged_runs(entries)
+    if damaged:
+        more = counted(len(damaged), "more folder")
+        verb, them = ("is", "it") if len(damaged) == 1 else ("are", "them")
+        why = first_no_run_why(damaged)
+        left = f"; {more} of a run's files {verb} no run ({_names(damaged)}){why}; leave {them} out"
     return (
         f"; it holds {counted(len(runs), 'generate run folder')} ({names}), each scored as its output when "
         "given: pass them, e.g. ",
         FlaggedArg(f"sorted(glob.glob({pattern!r}))", flag=repr(pattern)),
+        *([left] if damaged else []),
     )
 
 
 def replaced_run_manifest(folder: str | os.PathLike) -> tuple[str] | None:
     """For a folder given as a video that holds a run's files but a manifest none a run writes (no format
-    version: replaced, or damaged), the end of the message saying so, as a resume says it (``RunDir.open``);
-    None for any other (a folder of frames carrying a dataset's files of those names is a video)."""
-    manifest = _manifest_beside_config(folder)
-    if not isinstance(manifest, dict) or is_run_manifest(manifest) or _holds_frame_images(_entries(folder)):
+    version: replaced, or damaged) or one that is no JSON object (cut short), the end of the message saying so,
+    as a resume says it (``RunDir.open``); None for any other (a folder of frames carrying a dataset's files of
+    those names is a video)."""
+    why = no_run_why(folder)
+    if why is None or _holds_frame_images(_entries(folder)):
         return None
-    return ("; " + not_a_runs_manifest(Path(folder), manifest, "run folder"),)
+    return ("; " + why,)
+
+
+def no_run_why(folder: str | os.PathLike) -> str | None:
+    """Why ``folder``, holding a run's two files, is no run, as a resume says it (``RunDir.open``): its
+    manifest is no JSON object (a write cut short), or none a run writes; None where it is a run, or holds no
+    run's files (or they cannot be read)."""
+    path = home_path(folder)
+    if not (path.is_dir() and is_run(path)):
+        return None
+    try:
+        manifest = read_json_object(Path(folder) / MANIFEST, "run manifest")
+    except ValueError as err:
+        return str(err)
+    except OSError:
+        return None
+    return None if is_run_manifest(manifest) else not_a_runs_manifest(Path(folder), manifest, "run folder")
 
 
 def damaged_runs_held(folder: str | os.PathLike) -> tuple[str] | None:
     """For a folder given as a video that holds folders of a run's files whose manifests are none a run writes
-    (as :func:`replaced_run_manifest` tells them), the end of the message naming them and why the first is no
-    run; None for any other (a folder of frames is a video)."""
+    or no JSON object (as :func:`replaced_run_manifest` tells them), the end of the message naming them and why
+    the first is no run; None for any other (a folder of frames is a video)."""
     entries = _entries(folder)
-    damaged = [p for p in entries if p.is_dir() and replaced_run_manifest(p) is not None]
+    damaged = _damaged_runs(entries)
     if not damaged or _holds_frame_images(entries):
         return None
-    why = not_a_runs_manifest(damaged[0], _manifest_beside_config(damaged[0]), "run folder")
-    names = first_few([p.name for p in damaged])
+    why = first_no_run_why(damaged)
+    return (f"; it holds {counted(len(damaged), 'folder')} of a run's files ({_names(damaged)}){why}",)
+
+
+def _damaged_runs(entries: list[Path]) -> list[Path]:
+    """The folders among ``entries`` that hold a run's files but are no run (:func:`no_run_why`)."""
+    return [p for p in entries if p.is_dir() and no_run_why(p) is not None]
+
+
+def first_no_run_why(damaged: Sequence[Path]) -> str:
+    """Why the first of the ``damaged`` run folders (named before it) is no run: ``: 'rd/manifest.json' is
+    ...``, ``; the first: ...`` of more; one wording for every message naming them."""
     first = ": " if len(damaged) == 1 else "; the first: "
-    return (f"; it holds {counted(len(damaged), 'folder')} of a run's files ({names}){first}{why}",)
+    return f"{first}{no_run_why(damaged[0])}"
+
+
+def _names(paths: Sequence[Path]) -> str:
+    return first_few([p.name for p in paths])
 
 
 def _entries(folder: str | os.PathLike) -> list[Path]:

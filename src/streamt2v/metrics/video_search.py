@@ -15,8 +15,10 @@ from streamt2v.io.output_paths import output_kind, preview_path_for
 from streamt2v.io.video import IMAGE_SUFFIXES, READ_VIDEO_SUFFIXES
 from streamt2v.metrics.run_target import (
     damaged_runs_held,
+    first_no_run_why,
     held_runs,
     is_run_folder,
+    no_run_why,
     replaced_run_manifest,
 )
 from streamt2v.wording import counted, first_few
@@ -90,7 +92,12 @@ def find_videos(target: str | os.PathLike, also_given: Sequence[str | os.PathLik
             if runs:
                 how = f": a run folder is scored as its output when given itself, e.g. {str(runs[0])!r}"
                 _left_out(path, counted(len(runs), "generate run folder"), _names(runs), how)
-            nested = [p for p in others if p not in runs and _holds_videos(p)]
+            # a run's folder whose manifest is damaged or cut short: no run, and no folder of videos to pass
+            damaged = [p for p in others if p not in runs and no_run_why(p) is not None]
+            if damaged:
+                said = counted(len(damaged), "folder") + " of a run's files"
+                _left_out(path, said, _names(damaged), first_no_run_why(damaged))
+            nested = [p for p in others if p not in runs and p not in damaged and _holds_videos(p)]
             if nested:
                 how = f", which are not scored: the search is not recursive; pass them too, e.g. {str(nested[0])!r}"
                 _left_out(path, counted(len(nested), "subfolder") + " holding videos", _names(nested), how)
