@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+from collections.abc import Iterator
 
 
 def option_named(parser: argparse.ArgumentParser, arg: str) -> tuple[argparse.Action, str] | None:
@@ -39,31 +40,46 @@ def spellings(parser: argparse.ArgumentParser, argv: list[str]) -> dict[str, str
     space that starts no short flag as a value); one that starts a short flag is that flag, space or not
     (``"-n 9"`` is ``-n`` with the value " 9": argparse refuses ``--negative-prompt "-n blurry"`` for want of
     a value, ``--negative-prompt="-n blurry"`` is the way to give it)."""
-    flags = parser._option_string_actions
     spelled: dict[str, str] = {}
-    value_next = False  # the token is the value of the flag before it
+    for _, named in _options_typed(parser, argv):
+        spelled.update((action.dest, flag) for action, flag in named)
+    return spelled
+
+
+def _options_typed(
+    parser: argparse.ArgumentParser, argv: list[str]
+) -> Iterator[tuple[str, list[tuple[argparse.Action, str]]]]:
+    """Each word of ``argv`` that is no option's value, up to ``--`` (what follows it is positional), with
+    the options of ``parser`` it names and the flag each was typed as: a long flag whole, abbreviated or with
+    ``=VALUE`` (:func:`option_named`), and each short flag of a combined one up to the first that takes a
+    value, which the rest of the word is (``-vn9``: ``-v`` and ``-n``); none for a positional or an option
+    the parser lacks. The word after an option that takes one value and was not given it within the word is
+    that value, whatever it is (``--negative-prompt "-x y"``; argparse refuses a flag there, see
+    :func:`dash_value_hint`)."""
+    flags = parser._option_string_actions
+    value_next = False  # the word is the value of the option before it
     for token in argv:
         if value_next:
             value_next = False
             continue
-        if token == "--":  # positionals only from here
-            break
+        if token == "--":
+            return
+        named: list[tuple[argparse.Action, str]] = []
         if token.startswith("--"):
-            named = option_named(parser, token)
-            if named:
-                spelled[named[0].dest] = named[1]
-                value_next = named[0].nargs is None and "=" not in token
+            option = option_named(parser, token)
+            if option:
+                named.append(option)
+                value_next = option[0].nargs is None and "=" not in token
         elif token.startswith("-"):
-            # -vn 9: each letter a flag until one that takes a value, which the rest of the token is
             for at, letter in enumerate(token[1:], 2):
                 action = flags.get("-" + letter)
                 if action is None:
                     break
-                spelled[action.dest] = "-" + letter
+                named.append((action, "-" + letter))
                 if action.nargs != 0:
                     value_next = action.nargs is None and at == len(token)
                     break
-    return spelled
+        yield token, named
 
 
 def aliases_typed(parser: argparse.ArgumentParser, argv: list[str]) -> dict[str, str]:
@@ -134,32 +150,16 @@ def unknown_options(parser: argparse.ArgumentParser, argv: list[str]) -> list[st
     ``-x``), as typed: a value is no option though it begins with a dash (``--seed 5 --neg "-x y"``), nor a
     negative number where no option looks like one, nor a word with a space that starts no option; what
     follows ``--`` is positional."""
-    unknown = []
-    value_next = False  # the token is the value of the flag before it
-    for token in argv:
-        if value_next:
-            value_next = False
-            continue
-        if token == "--":
-            break
-        if not token.startswith("-") or token == "-":
-            continue
-        named = option_named(parser, token)
-        if token.startswith("--") and named:
-            value_next = named[0].nargs is None and "=" not in token
-            continue
-        if not token.startswith("--") and token[:2] in parser._option_string_actions:
-            # -vn 9: each letter a flag until one that takes a value, which the rest of the token is
-            for at, letter in enumerate(token[1:], 2):
-                action = parser._option_string_actions.get("-" + letter)
-                if action is None or action.nargs != 0:
-                    value_next = action is not None and action.nargs is None and at == len(token)
-                    break
-            continue
-        negative = parser._negative_number_matcher.match(token) and not parser._has_negative_number_optionals
-        if not negative and " " not in token:
-            unknown.append(token)
-    return unknown
+    negatives_are_values = not parser._has_negative_number_optionals
+    return [
+        token
+        for token, named in _options_typed(parser, argv)
+        if not named
+        and token.startswith("-")
+        and token != "-"
+        and " " not in token
+        and not (negatives_are_values and parser._negative_number_matcher.match(token))
+    ]
 
 
 def dash_value_hint(parser: argparse.ArgumentParser, action: argparse.Action, argv: list[str]) -> str | None:
