@@ -200,6 +200,19 @@ def test_clip_without_a_model_or_prompts_asks_for_the_model_first_from_python_as
     assert capsys.readouterr().err == f"error: {flags}\n"
 
 
+def test_prompts_that_cannot_be_used_are_refused_before_the_missing_model_on_both_sides(
+    video_dir, tmp_path, capsys
+):
+    """The order clip_refusal's docstring tells: prompts are read and checked first, the model after them."""
+    videos = [str(video_dir / "a_clean.mp4"), str(video_dir / "b_cut.mp4")]
+    with pytest.raises(ValueError, match=r"^got 2 videos but 1 prompt; give one prompt per video$"):
+        evaluate_videos(videos, ["a"], metrics="clip")
+    prompts = tmp_path / "p.json"
+    prompts.write_text('["a", "b"')
+    assert main(["evaluate", *videos, "--metrics", "clip", "--prompts", str(prompts)]) == 2
+    assert capsys.readouterr().err.startswith(f"error: prompts file {str(prompts)!r} is not valid JSON (")
+
+
 def test_cli_clip_metric_without_its_flags_names_the_flags(video_dir, tmp_path, capsys):
     # was "the clip metric needs a CLIP model (a local folder or a hub id)": the library's words, no flag
     prompts = tmp_path / "p.txt"

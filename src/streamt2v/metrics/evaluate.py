@@ -286,13 +286,15 @@ def clip_refusal(
 ) -> ArgumentValueError | None:
     """Why the clip metric cannot score ``targets`` (:func:`~streamt2v.metrics.run_target.runs_as_outputs`) with
     ``clip_model`` and ``prompts`` (one per target; None: none given), or None; one order for
-    :func:`evaluate_videos` and the command line. The model first: every evaluation with clip needs it,
-    whatever its videos, and its refusal says what it may be (``'microworld'``, the shipped one); which videos
-    lack a prompt depends on the targets (a run folder of one prompt brings its own, a folder of runs is
-    skipped), so it is the second question."""
+    :func:`evaluate_videos` and the command line. The model before the videos without a prompt: every
+    evaluation with clip needs it, whatever its videos, and its refusal says what it may be (``'microworld'``,
+    the shipped one); which videos lack a prompt depends on the targets (a run folder of one prompt brings its
+    own, a folder of runs is skipped). Prompts that cannot be used (a count that is not one per video, an
+    empty one; the command line's ``--prompts`` file unreadable) are refused before both, by both callers:
+    they are read and checked first."""
     if clip_model is None:
         return ArgumentValueError("the clip metric needs ", _CLIP_MODEL)
-    return targets.clip_refusal(prompts)
+    return targets.prompt_refusal(prompts)
 
 
 def check_mawe_settings(

@@ -108,9 +108,10 @@ class RunTargets:
             if i not in skipped and (prompts is None or prompts[i] is None)
         ]
 
-    def clip_refusal(self, prompts: Sequence[str | None] | None) -> ArgumentValueError | None:
-        """The clip metric's refusal (:func:`prompts_needed`) where a target to be scored has neither a prompt
-        in ``prompts`` (one per target; None: none given) nor one of its own; None where each has one."""
+    def prompt_refusal(self, prompts: Sequence[str | None] | None) -> ArgumentValueError | None:
+        """The clip metric's refusal for want of prompts (:func:`prompts_needed`) where a target to be scored has
+        neither a prompt in ``prompts`` (one per target; None: none given) nor one of its own; None where each
+        has one."""
         prompts = self.with_own_prompts(prompts)
         lacking = self.without_prompt(prompts)
         if not lacking:
