@@ -240,12 +240,12 @@ ENHANCE = ["enhance", "in.mp4", "--prompt", PROMPT, "-o", "o.mp4"]
             "0x",
             "--guidance-scale/--guidance: expected a finite number >= 1, got '0x'",
         ),
-        # evaluate's --mawe-coeff already said it so
+        # evaluate's --mawe-coeff, which said 'expected a number from 1e-06 to 1e+06'
         (
             ["evaluate", "a.mp4"],
             "--mawe-coeff",
             "0",
-            "--mawe-coeff: expected a number from 1e-06 to 1e+06, got '0'",
+            "--mawe-coeff: expected a finite number in [1e-06, 1e+06], got '0'",
         ),
     ],
 )

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from streamt2v.cli import chosen_device, library_bars_off_if_quiet, user_path
+from streamt2v.cli.flag_types import number_in
 from streamt2v.cli.launched import refuse_a_launch
 from streamt2v.wording import counted, first_few, singular_or_plural
 
@@ -189,16 +190,10 @@ def _listed(frames: list[int], at_most: int = 8) -> str:
 
 def _mawe_coeff(text: str) -> float:
     """``type=`` of ``--mawe-coeff``: a number in the library's range (``check_coeff``: ``inf`` would make
-    every MAWE 0, ``nan`` nan)."""
-    from streamt2v.metrics.mawe import COEFF_RANGE, check_coeff
+    every MAWE 0, ``nan`` nan), refused as every number flag is (:func:`number_in`)."""
+    from streamt2v.metrics.mawe import COEFF_RANGE
 
-    try:
-        return check_coeff(float(text))
-    except ValueError:  # not a number ('abc', ''), or one the rule refuses ('0', '-1', 'nan', '1e400')
-        low, high = COEFF_RANGE
-        raise argparse.ArgumentTypeError(
-            f"expected a number from {low:g} to {high:g}, got {text!r}"
-        ) from None
+    return number_in(*COEFF_RANGE)(text)
 
 
 def _boundaries(text: str) -> list[int]:
