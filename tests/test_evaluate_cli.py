@@ -219,6 +219,29 @@ def test_prompts_that_cannot_be_used_are_refused_before_the_missing_model_on_bot
     assert capsys.readouterr().err.startswith(f"error: prompts file {str(prompts)!r} is not valid JSON (")
 
 
+@pytest.mark.parametrize("lines", [1, 3])
+@pytest.mark.parametrize(
+    "metrics", [("clip", "microworld"), ("clip", None), ("mawe,probes", None), ("probes", None)]
+)
+def test_a_prompt_count_not_one_per_video_is_refused_first_on_both_sides(
+    video_dir, tmp_path, capsys, lines, metrics
+):
+    """With --clip-model the command line looked for the videos without a prompt before counting the prompts:
+    'IndexError: list index out of range' for fewer prompts than videos; without it, the missing model was
+    named first. Both sides count them first, with clip or without, fewer or more."""
+    chosen, model = metrics
+    videos = [str(video_dir / "a_clean.mp4"), str(video_dir / "b_cut.mp4")]
+    said = f"got 2 videos but {lines} prompt{'s' if lines > 1 else ''}; give one prompt per video"
+    with pytest.raises(ValueError, match=f"^{said}$"):
+        evaluate_videos(videos, ["a red circle"] * lines, metrics=chosen, clip_model=model)
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("a red circle\n" * lines)
+    model_flags = [] if model is None else ["--clip-model", model]
+    argv = ["evaluate", *videos, "--metrics", chosen, *model_flags, "--prompts", str(prompts)]
+    assert main(argv) == 2
+    assert capsys.readouterr().err == f"error: {said}\n"
+
+
 def test_cli_clip_metric_without_its_flags_names_the_flags(video_dir, tmp_path, capsys):
     # was "the clip metric needs a CLIP model (a local folder or a hub id)": the library's words, no flag
     prompts = tmp_path / "p.txt"

@@ -310,6 +310,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: not used by the {chosen}: {'; '.join(unused)}", file=sys.stderr)
     # read only for the metrics that use them: a file said to be unused cannot stop the run
     prompts = _prompts_of(args.prompts, run_targets) if args.prompts and uses_prompts else None
+    if prompts is not None:  # a count not one per video first, as evaluate_videos checks it (clip_refusal)
+        prompts = checked_prompts(prompts, len(given))
     if uses_prompts:  # no --prompts: each run's own, as evaluate_videos takes it
         prompts = run_targets.with_own_prompts(prompts)
     # in evaluate_videos' order, before --overwrite removes a stopped run's scores
@@ -340,8 +342,6 @@ def run(args: argparse.Namespace) -> int:
         device=device,  # recorded in the config (where CLIP and RAFT ran), and compared by --resume
     )
     config = evaluation_config(**settings)
-    if prompts is not None:  # before the stamps kept with the scores pair them with the videos
-        prompts = checked_prompts(prompts, len(given))
     videos = [Path(run_targets.videos[k]) for k in live]
     # with --out, the scores are kept after every video for --resume (its partial file)
     kept = None
