@@ -572,3 +572,55 @@ def test_parts_of_an_assembled_folder_keep_the_runs_it_records(tmp_path, runs):
     parts = dict(unet=first / "unet", init_unet=first / "init_unet", vae=first / "vae", clip=first)
     again = assemble_model(tmp_path / "again", fps=24, **parts)
     assert StreamingT2VModel.from_pretrained(again).sources == sources
+
+
+def test_a_stage1_unet_of_another_schedule_is_warned_of_in_training_and_refused_by_assemble(
+    tmp_path, encoders, caplog
+):
+    """A v-prediction stage-1 UNet (the shipped one's schedule) under an ε stream was trained and assembled
+    without a word, into a folder whose one scheduler (ε) read the stage-1 UNet's v as ε: generate drew
+    noise. Training from it warns naming the --set options that keep its schedule; assemble refuses."""
+    vae, clip = encoders
+    common = dict(vae=vae, clip=clip, num_frames=12, max_start=10, size=16)
+    v_pred = dict(prediction_type="v_prediction", rescale_betas_zero_snr=True, timestep_spacing="trailing")
+    cfg = TrainConfig(steps=1, batch_size=1, lr=1e-4)
+    train(make_recipe("base", **common, **v_pred), cfg, tmp_path / "base", progress=False)
+    base_unet = tmp_path / "base" / "final" / "unet"
+
+    caplog.set_level(logging.WARNING, "streamt2v.train.unet_schedules")
+    make_recipe("base", init_unet=str(base_unet), **common, **v_pred).build()
+    assert not caplog.records  # the same schedule: nothing to say
+    make_recipe("base", init_unet=str(base_unet), **common).build()
+    (warning,) = [r.getMessage() for r in caplog.records]
+    assert warning.startswith(
+        f"init_unet={str(base_unet)!r} was trained with prediction_type='v_prediction', "
+        "rescale_betas_zero_snr=True, timestep_spacing='trailing' ("
+    )
+    assert "this base run trains with prediction_type='epsilon', rescale_betas_zero_snr=False, " in warning
+    assert warning.endswith(
+        "pass prediction_type='v_prediction' rescale_betas_zero_snr=True timestep_spacing='trailing'"
+    )
+
+    caplog.clear()
+    out = tmp_path / "stream"
+    args = ["train", "stream", "--out", str(out), "--base-unet", str(base_unet), "--steps", "1"]
+    args += ["--vae", vae, "--clip", clip, "--size", "16", "--batch-size", "1"]
+    args += ["--set", "num_frames=12", "--set", "max_start=10"]
+    assert main(args) == 0
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == "streamt2v.train.unet_schedules"]
+    assert warning.startswith(f"--base-unet {str(base_unet)!r} was trained with prediction_type=")
+    assert "so assemble model refuses the pair: to keep the UNet's schedule, pass --set " in warning
+    assert warning.endswith(
+        "--set prediction_type=v_prediction --set rescale_betas_zero_snr=true --set timestep_spacing=trailing"
+    )
+
+    with pytest.raises(ValueError, match="these parts do not make one model: ") as err:
+        assemble_model(tmp_path / "model", unet=out / "final" / "unet")
+    assert (
+        f"the stage-1 UNet {str(base_unet)!r} was trained with prediction_type='v_prediction', "
+        "rescale_betas_zero_snr=True, timestep_spacing='trailing' (its scheduler "
+        f"{str(base_unet.parent / 'scheduler')!r}), the stream UNet's schedule, the one the model folder "
+        "samples both with, has prediction_type='epsilon', rescale_betas_zero_snr=False, "
+        "timestep_spacing='leading'"
+    ) in str(err.value)
+    assert not (tmp_path / "model").exists()

@@ -247,7 +247,10 @@ def run(args: argparse.Namespace) -> int:
     with (
         _main_process_logs(),
         logs_naming_flags(
-            "streamt2v.train.loop", "streamt2v.train.train_config", "streamt2v.train.resume_settings"
+            "streamt2v.train.loop",
+            "streamt2v.train.train_config",
+            "streamt2v.train.resume_settings",
+            "streamt2v.train.unet_schedules",
         ),
     ):
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ from streamt2v.train.frozen import (
     shipped_part,
 )
 from streamt2v.train.part_sources import TRAINED_SOURCES, shipped_what
+from streamt2v.train.unet_schedules import schedule_differences, schedule_file, shown_schedule, unet_schedule
 
 logger = logging.getLogger(__name__)
 
@@ -207,8 +209,16 @@ def _load_unet(cls: type, folder: Path, name: str, dtype: torch.dtype) -> Any:
 def _unet_as_typed(given: str | Path, folder: Path) -> str | Path:
     """The UNet ``given`` as typed where it is the ``folder`` read, for the messages to name so
     (:func:`refuse_inputs_inside`'s ``--unet '~/u' ('/home/me/u')``, its run's ``'~/u' ('/home/me/u')``);
-    else ``folder``: the shipped one (``microworld``). The other parts' ``_part`` values are already so."""
-    return given if home_path(given) == folder else folder
+    else ``folder``: the shipped one (``microworld``). The other parts' ``_part`` values are already so.
+    Its run's files are read from the text typed (``Path(unet).parent``), so the text must name the same
+    folders two levels up: ``./~/s/final/unet`` (a folder named ~) reads as ``~/s/...`` once a ``Path``, the
+    home folder's, and ``~/unet``'s run would be the working folder; those are named by the folder read."""
+    text = os.fspath(given)
+    as_path = Path(text)
+    keeps_its_start = str(as_path).startswith("~") == text.startswith("~")
+    if home_path(given) == folder and len(as_path.parts) >= 3 and keeps_its_start:
+        return given
+    return folder.absolute()
 
 
 def _named_run_config(unet: str | Path) -> str:
@@ -375,6 +385,7 @@ def assemble_model(
         problems.append(
             f"the stage-1 UNet's latent size is {stage1.config.sample_size}, the stream's {base.sample_size}"
         )
+    problems += _stage1_schedule_problems(init_dir, init_given, training_scheduler(typed, scheduler))
     if s.num_text_tokens != text.max_length:
         problems.append(
             f"the stream's APM takes {s.num_text_tokens} text tokens, the tokenizer gives {text.max_length}"
@@ -420,6 +431,22 @@ def assemble_model(
     for module in model.modules().values():
         module.requires_grad_(False)
     return model.save_pretrained(dest, overwrite=overwrite)
+
+
+def _stage1_schedule_problems(init_dir: Path, init_given: str, folder: dict[str, Any]) -> list[str]:
+    """The model folder samples both UNets with one schedule (``folder``, the stream's): a stage-1 UNet
+    trained with another (the one kept beside it) would draw noise, e.g. a v-prediction UNet read as ε."""
+    have = unet_schedule(init_dir)
+    differ = [] if have is None else schedule_differences(have, folder)
+    if not differ:
+        return []
+    return [
+        f"the stage-1 UNet {named_path(init_given)} was trained with {shown_schedule(have, differ)} (its "
+        f"scheduler {named_path(str(schedule_file(init_dir).parent))}), the stream UNet's schedule, the one "
+        f"the model folder samples both with, has {shown_schedule(folder, differ)}: train the stream with the "
+        "stage-1 UNet's schedule (the recipe options of those names), or pass a stage-1 UNet trained with the "
+        "stream's"
+    ]
 
 
 def _part_records(parts: dict[str, Path]) -> tuple[dict[str, str], dict[str, str]]:

@@ -24,9 +24,11 @@ from streamt2v.microworld.dataset import ClipSpec
 from streamt2v.microworld.render import FRAME_LIMIT
 from streamt2v.models.strict_loading import from_pretrained_strict
 from streamt2v.train.frozen import (
+    as_given,
     load_frozen_clip,
     load_frozen_vae,
     named_folder,
+    names_a_shipped_part,
     need_model_dir,
     shipped_advice,
 )
@@ -38,6 +40,7 @@ from streamt2v.train.recipes import (
     refuse_unread_options,
     write_sample,
 )
+from streamt2v.train.unet_schedules import warn_of_other_schedule
 from streamt2v.train.video_recipes import BaseRecipe, DiffusionTrainer
 
 logger = logging.getLogger(__name__)
@@ -244,6 +247,15 @@ class StreamRecipe(BaseRecipe):
                 Arg("size", self.size),
             )
         self.check_base_preset(self.base_unet, tuple(base.config.block_out_channels))
+        shipped_base = names_a_shipped_part("base_unet", p, self.name)
+        warn_of_other_schedule(
+            self,
+            p,
+            base_named if shipped_base else as_given(self.base_unet, Arg("base_unet")),
+            option_arg,
+            also="; the model folder samples the stage-1 UNet with the stream's schedule, so assemble model "
+            "refuses the pair",
+        )
         net = StreamingUNet.from_base(base, self.streaming_config(vae, text, image))
         self.load_init_unet(net)  # continue a trained stream run (its base temporal layers stay frozen)
         frozen = 0

@@ -34,6 +34,8 @@ from streamt2v.train.frozen import (
     clip_text_width,
     load_frozen_clip,
     load_frozen_vae,
+    named_folder,
+    names_a_shipped_part,
     need_dir,
     refuse_other_class,
     shipped_advice,
@@ -46,6 +48,7 @@ from streamt2v.train.recipes import (
     option_arg,
     write_sample,
 )
+from streamt2v.train.unet_schedules import warn_of_other_schedule
 from streamt2v.typed_values import as_index
 
 logger = logging.getLogger(__name__)
@@ -404,6 +407,11 @@ class BaseRecipe(DataOptions):
                     f" does not match the {self.preset!r} architecture: {', '.join(bad[:3])}",
                 )
         net.load_state_dict(got)
+        shipped_unet = names_a_shipped_part("init_unet", p, self.name)
+        named = (
+            named_folder("init_unet", p, self.name, "") if shipped_unet else as_given(self.init_unet, option)
+        )
+        warn_of_other_schedule(self, p, named, option_arg)
 
     def clip_spec(self) -> ClipSpec:
         """What one training clip holds."""
