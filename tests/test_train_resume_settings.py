@@ -284,6 +284,25 @@ def test_a_refused_resume_names_the_run_folder_as_typed_then_as_read(tmp_path, m
     assert f"resumed from {named} at step 1" in caplog.text
 
 
+def test_a_run_folder_named_tilde_in_the_working_folder_is_named_as_itself(tmp_path, monkeypatch, capsys):
+    """``--out ./~/run`` (a folder named ~ in the working one): a refused resume named its checkpoint
+    ``'~/run/checkpoints/...' ('/home/me/run/...')``, a folder that does not exist, as the folder joined
+    as a ``Path`` lost its ``./``."""
+    from streamt2v.cli import main
+
+    work, home = tmp_path / "work", tmp_path / "home"
+    work.mkdir()
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    assert main(_vae_run("./~/run", "--checkpoint-every", "1", "--steps", "1")) == 0
+    capsys.readouterr()
+    assert main(_vae_run("./~/run", "--resume", "--steps", "2", "--set", "kl_weight=0.5")) == 2
+    err = capsys.readouterr().err
+    assert "error: cannot resume './~/run/checkpoints/step-00000001' with other recipe options" in err
+    assert str(home) not in err and not any(home.iterdir())
+
+
 _TINY = ["--set", "block_out_channels=[8,16]", "--set", "norm_num_groups=4", "--set", "scaling_samples=1"]
 
 

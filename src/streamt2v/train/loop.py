@@ -299,12 +299,13 @@ class _Run:
 
     # -- resume ------------------------------------------------------------------------------------------
 
-    def as_typed(self, path: Path) -> Path:
+    def as_typed(self, path: Path) -> str:
         """``path``, in the run folder, under the folder as typed (``~/runs/b/checkpoints/...``): what the
-        messages name, then as read (:func:`named_path`)."""
-        return Path(self.given, path.relative_to(self.out))
+        messages name, then as read (:func:`named_path`). Joined as text: a ``Path`` would drop the ``./`` of
+        ``./~/run`` (a folder named ~), which then named the home folder's."""
+        return os.path.join(os.fspath(self.given), os.fspath(path.relative_to(self.out)))
 
-    def restore(self, path: Path, ck: dict[str, Any]) -> int:
+    def restore(self, path: str, ck: dict[str, Any]) -> int:
         """Check that checkpoint ``path`` (read as ``ck``; named as typed: :meth:`as_typed`) continues this
         run, load its weights, optimizer, EMA, grad scaler and RNG states, and return its step."""
         cfg = self.cfg
@@ -342,7 +343,7 @@ class _Run:
         self.result.step = self.saved_step = start
         return start
 
-    def record_data(self, ds: Dataset, resumed: Path | None) -> None:
+    def record_data(self, ds: Dataset, resumed: str | None) -> None:
         """Record a folder of videos in the run config (the microworld's samples follow from the seed), with a
         warning when they changed since the checkpoint ``resumed``."""
         if not hasattr(ds, "fingerprint"):
