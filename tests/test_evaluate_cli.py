@@ -111,20 +111,26 @@ def test_cli_errors(video_dir, tmp_path, capsys):
         == 1
     )
     assert capsys.readouterr().err.endswith("error: none of the 2 videos could be scored\n")
-    # the names as typed, not a Python list's repr ("unknown metric(s) ['fvd']")
+    # the names as typed, not a Python list's repr ("unknown metric(s) ['fvd']"), and the flag they were given to
     assert main(["evaluate", str(video_dir), "--metrics", "mawe,fvd"]) == 2
-    assert capsys.readouterr().err == "error: unknown metric: fvd; choose from mawe,scuts,clip,probes\n"
+    assert capsys.readouterr().err == (
+        "error: unknown metric in --metrics: fvd; choose from mawe,scuts,clip,probes\n"
+    )
     assert main(["evaluate", str(video_dir), "--metrics", "fvd,mawe,scut"]) == 2
     assert capsys.readouterr().err == (
-        "error: unknown metrics: fvd, scut (scuts?); choose from mawe,scuts,clip,probes\n"
+        "error: unknown metrics in --metrics: fvd, scut (scuts?); choose from mawe,scuts,clip,probes\n"
     )
+    with pytest.raises(ValueError, match=r"^unknown metric in metrics=: scut \(scuts\?\); choose from "):
+        evaluate_videos([str(video_dir / "a_clean.mp4")], metrics=("mawe", "scut"))
 
 
 def test_a_python_list_item_naming_two_metrics_is_shown_as_one_name():
     """metrics=["mawe,scuts"] is one unknown name: shown quoted, not as what looks like two known ones."""
     from streamt2v.metrics.evaluate import parse_metrics
 
-    with pytest.raises(ValueError, match=r"^unknown metric: 'mawe,scuts' \(scuts\?\); choose from "):
+    with pytest.raises(
+        ValueError, match=r"^unknown metric in metrics=: 'mawe,scuts' \(scuts\?\); choose from "
+    ):
         parse_metrics(["mawe,scuts"])
 
 
@@ -145,8 +151,8 @@ def test_cli_bad_settings_fail_once_before_scoring(video_dir, tmp_path, capsys, 
             "argument --mawe-coeff: expected a finite number in [1e-06, 1e+06], got 'inf'",
         ),
         (["--flow", "raft"], "needs torchvision"),
-        (["--metrics", ""], "no metric given"),
-        (["--metrics", " , "], "no metric given"),
+        (["--metrics", ""], "no metric given in --metrics"),
+        (["--metrics", " , "], "no metric given in --metrics"),
         (["--out", str(tmp_path / "r.txt")], "--out must end in .json or .csv"),
         (["--out", "/proc/x.json"], "cannot write --out '/proc/x.json'"),
         (["--out", str(video_dir / "a_clean.mp4" / "r.json")], "is a file, not a folder"),

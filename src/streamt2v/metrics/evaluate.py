@@ -75,14 +75,23 @@ TITLES = {
 }
 
 
+# the metrics asked for: metrics= to a Python caller, --metrics on the command line
+_METRICS = FlaggedArg("metrics=", flag="--metrics")
+
+
 def parse_metrics(spec: str | Sequence[str]) -> tuple[str, ...]:
-    """``"mawe,scuts"`` or a sequence → validated metric names, in the order given."""
+    """``"mawe,scuts"`` or a sequence → validated metric names, in the order given; refused naming
+    ``metrics=`` (``--metrics`` after :meth:`~streamt2v.arguments.NamesArguments.as_flags`)."""
     names = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
     if not names:
-        raise ValueError(f"no metric given ({spec!r}); choose one or more of {','.join(METRICS)}")
+        raise ArgumentValueError(
+            "no metric given in ", _METRICS, f" ({spec!r}); choose one or more of {','.join(METRICS)}"
+        )
     if bad := unknown_names(names, METRICS):  # names, not a Python list's repr
-        raise ValueError(
-            f"unknown {singular_or_plural(len(bad), 'metric')}: {', '.join(bad)}; choose from {','.join(METRICS)}"
+        raise ArgumentValueError(
+            f"unknown {singular_or_plural(len(bad), 'metric')} in ",
+            _METRICS,
+            f": {', '.join(bad)}; choose from {','.join(METRICS)}",
         )
     return tuple(dict.fromkeys(names))
 
