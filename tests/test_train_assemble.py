@@ -128,6 +128,25 @@ def test_every_path_argument_takes_a_leading_tilde_as_the_home_folder(tmp_path, 
     assert (model / "model_index.json").is_file() and not (work / "~").exists()
 
 
+def test_a_run_in_a_folder_named_tilde_is_read_there_not_in_the_home_folder(
+    tmp_path, runs, encoders, monkeypatch
+):
+    """``--unet ./~/s/final/unet`` (a folder named ~ in the working one): assemble looked for its run's
+    scheduler in the home folder's ``s/final/scheduler``, and refused it as missing (or took another run's
+    schedule there), as the UNet typed lost its ``./`` once a ``Path``."""
+    import shutil
+
+    work, home = tmp_path / "work", tmp_path / "home"
+    shutil.copytree(runs / "stream", work / "~" / "s")
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    vae, clip = encoders
+    unet, init_unet = "./~/s/final/unet", runs / "base" / "final" / "unet"
+    model = assemble_model(tmp_path / "model", unet=unet, init_unet=init_unet, vae=vae, clip=clip)
+    assert (model / "model_index.json").is_file() and not any(home.iterdir())
+
+
 def test_the_printed_commands_name_the_assembled_folders_as_the_shell_reads_them(
     tmp_path, runs, monkeypatch, capsys
 ):
@@ -572,6 +591,33 @@ def test_parts_of_an_assembled_folder_keep_the_runs_it_records(tmp_path, runs):
     parts = dict(unet=first / "unet", init_unet=first / "init_unet", vae=first / "vae", clip=first)
     again = assemble_model(tmp_path / "again", fps=24, **parts)
     assert StreamingT2VModel.from_pretrained(again).sources == sources
+
+
+def test_the_parts_a_folder_records_are_absolute_and_a_refiner_records_them_too(tmp_path, runs, monkeypatch):
+    """``--unet runs/stream/final/unet`` was recorded as typed ('trained: runs/stream/...', meaningless from
+    another folder) beside the absolute recorded parts; ``assemble refiner`` recorded no sources at all."""
+    from streamt2v.models.bundle import StreamingT2VModel
+    from streamt2v.pipeline.refiner import Refiner
+
+    monkeypatch.chdir(runs)
+    model = assemble_model(tmp_path / "m", unet=Path("stream", "final", "unet"))
+    assert (
+        StreamingT2VModel.from_pretrained(model).sources["unet"] == f"trained: {runs / 'stream/final/unet'}"
+    )
+    refiner = assemble_refiner(tmp_path / "r", unet=Path("refiner", "final", "unet"))
+    recorded = json.loads((refiner / "model_index.json").read_text())["streamt2v_sources"]
+    vae, clip = recorded_clip_vae(runs / "refiner")
+    assert recorded == {
+        "unet": f"trained: {runs / 'refiner/final/unet'}",
+        "vae": f"trained: {vae}",
+        "clip": f"trained: {clip}",
+    }
+    assert Refiner.from_pretrained(refiner).sources == recorded
+
+
+def recorded_clip_vae(run: Path) -> tuple[str, str]:
+    recipe = json.loads((run / "config.json").read_text())["recipe_config"]
+    return recipe["vae"], recipe["clip"]
 
 
 def test_a_stage1_unet_of_another_schedule_is_warned_of_in_training_and_refused_by_assemble(

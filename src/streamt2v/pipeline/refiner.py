@@ -100,6 +100,8 @@ class Refiner:
     # the folder from_pretrained read (None: made in memory): enhance_video warns where it is the shipped one
     # and the video is not at the size it is for, which the command line refuses
     source: str | None = None
+    # where each part came from (``streamt2v_sources`` in model_index.json: ``assemble refiner``'s record)
+    sources: dict[str, str] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         # one line a notebook can show, as StreamingT2VModel's: the dataclass's printed every module's tree
@@ -217,6 +219,7 @@ class Refiner:
             (int(frame_size[0]), int(frame_size[1])),
             recommended,
             source=str(root),
+            sources=sources if isinstance(sources := meta.get("streamt2v_sources"), dict) else {},
         )
         return refiner.to(device=device)
 
@@ -249,6 +252,8 @@ class Refiner:
                 # by the names every version reads (earlier ones refuse steps/guidance), as the shipped refiner's
                 "streamt2v_enhance": stored_form(self.recommended),
             }
+            if self.sources:
+                index["streamt2v_sources"] = self.sources
             (tmp / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
         return root
 

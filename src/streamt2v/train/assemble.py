@@ -461,7 +461,8 @@ def _part_records(parts: dict[str, Path]) -> tuple[dict[str, str], dict[str, str
     for key, path in parts.items():
         record = _model_folder_record(_holder(key, path))
         recorded = _strings(record.get("sources"))
-        sources[key] = recorded.get(key) or recorded.get("weights") or f"trained: {path}"
+        # absolute, as the other records are: the folder as typed (runs/stream/...) means nothing elsewhere
+        sources[key] = recorded.get(key) or recorded.get("weights") or f"trained: {os.path.abspath(path)}"
         if key == "clip" and recorded.get("tokenizer"):
             sources["tokenizer"] = recorded["tokenizer"]
         made = _strings(record.get("made_up"))
@@ -551,5 +552,6 @@ def assemble_refiner(
     sched = {k: v for k, v in training_scheduler(typed, scheduler).items() if k != "_class_name"}
     sched.update(overrides)
     size = int(net.config.sample_size) * video_vae.scale_factor
-    refiner = Refiner(net, video_vae, text, sched, (size, size), enhance)
+    sources, _ = _part_records({"unet": unet_dir, "vae": vae_dir, "clip": clip_dir})
+    refiner = Refiner(net, video_vae, text, sched, (size, size), enhance, sources=sources)
     return refiner.save_pretrained(dest, overwrite=overwrite)
