@@ -578,3 +578,25 @@ def test_device_and_cpu_choose_where_clip_runs_with_generate_s_rules(
     assert "warning: not used by the metric scuts: --cpu (clip and mawe with --flow raft run on it)\n" in (
         capsys.readouterr().err
     )
+
+
+def test_a_path_given_with_a_tilde_is_named_as_typed_and_as_read(video_dir, tmp_path, capsys, monkeypatch):
+    """'~/nothere.mp4' was named expanded ('/root/nothere.mp4'), as no other command names it: now as typed,
+    then as read. A video there is scored all the same."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    shutil.copy(video_dir / "a_clean.mp4", home / "a.mp4")
+    assert main(["evaluate", "~/nothere.mp4", "--metrics", "scuts"]) == 2
+    gone = f"'~/nothere.mp4' ({str(home / 'nothere.mp4')!r})"
+    assert capsys.readouterr().err == f"error: video or folder not found: {gone}\n"
+    report = evaluate_videos(["~/nothere.mp4"], metrics="scuts")
+    assert report.skipped == [{"path": "~/nothere.mp4", "error": f"video file not found: {gone}"}]
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("a red circle\n")
+    argv = ["evaluate", "~/a.mp4", "--metrics", "clip", "--prompts", str(prompts), "--no-progress"]
+    assert main([*argv, "--clip-model", "~/nonexist"]) == 2
+    missing = f"'~/nonexist' ({str(home / 'nonexist')!r})"
+    assert capsys.readouterr().err == f"error: CLIP weights folder not found: {missing}\n"
+    assert main(["evaluate", "~/a.mp4", "--metrics", "scuts", "--no-progress"]) == 0
+    assert "a.mp4" in capsys.readouterr().out

@@ -13,7 +13,7 @@ import contextlib
 import sys
 from pathlib import Path
 
-from streamt2v.cli import chosen_device, library_bars_off_if_quiet, user_path
+from streamt2v.cli import chosen_device, library_bars_off_if_quiet, typed_path, user_path
 from streamt2v.cli.flag_types import number_in
 from streamt2v.cli.launched import refuse_a_launch
 from streamt2v.wording import counted, first_few, singular_or_plural
@@ -28,9 +28,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="score videos (MAWE, SCuts, CLIP score, microworld probes)",
         description="Score videos (files, folders of frames, folders of videos) with the paper's metrics (§5.1).",
     )
+    # the videos and --clip-model as typed: the library expands ~ and names them so ('~/x' ('/home/me/x'))
     p.add_argument(
         "target",
-        type=user_path,
+        type=typed_path,
         metavar="VIDEO_OR_DIR",
         help="a video file, a folder of frames, a folder of videos (its videos in name order) or a generate run "
         "folder (its output, with the chunk boundaries its manifest records)",
@@ -39,7 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "more",
         nargs="*",
         default=[],  # else Python before 3.13 counts it as required: "required: VIDEO_OR_DIR, VIDEO_OR_DIR"
-        type=user_path,
+        type=typed_path,
         metavar="VIDEO_OR_DIR",
         help="more of them (a shell glob such as outputs/*.mp4 works), scored in the order given",
     )
@@ -59,7 +60,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--clip-model",
-        type=user_path,
+        type=typed_path,
         metavar="PATH",
         help="CLIP folder or hub id for the clip metric; 'microworld': the shipped micro-CLIP (microworld videos)",
     )
@@ -160,7 +161,9 @@ def _flow_size(text: str) -> int:
 def _given_as(video: str, target: str) -> str:
     """How ``video`` came in, for the twice-given error: as the name ``target`` on the command line (a run
     folder, a folder of frames given itself), or as a video of the folder ``target``."""
-    return repr(str(target)) if Path(video) == Path(target) else f"a video of the folder {str(target)!r}"
+    from streamt2v.io.folders import home_path  # target as typed (~/d), video as found
+
+    return repr(str(target)) if Path(video) == home_path(target) else f"a video of the folder {str(target)!r}"
 
 
 def _prompts_of(path: Path, targets) -> list[str | None]:

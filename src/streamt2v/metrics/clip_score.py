@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from streamt2v.io.folders import home_path, read_json_object
+from streamt2v.io.folders import home_path, named_path, read_json_object
 from streamt2v.memory import resolve_device
 from streamt2v.metrics.inputs import VideoLike, as_uint8_frames
 from streamt2v.models.strict_loading import from_pretrained_strict
@@ -257,10 +257,10 @@ def load_clip(model: str | os.PathLike, device: str | torch.device | None = None
         )
     if path.exists():
         raise NotADirectoryError(
-            f"CLIP model {spec!r} is a file; give a transformers CLIP folder (config.json, weights, tokenizer)"
+            f"CLIP model {named_path(spec)} is a file; give a transformers CLIP folder (config.json, weights, tokenizer)"
         )
     if spec.startswith((".", "/", "~")) or spec.count("/") > 1:
-        raise FileNotFoundError(f"CLIP weights folder not found: {spec!r}")
+        raise FileNotFoundError(f"CLIP weights folder not found: {named_path(spec)}")
     return load_clip(_hub_snapshot(spec), device)
 
 

@@ -18,7 +18,7 @@ import os
 import numpy as np
 import torch
 
-from streamt2v.io.folders import home_path
+from streamt2v.io.folders import home_path, named_path
 from streamt2v.wording import counted
 
 VideoLike = torch.Tensor | np.ndarray | str | os.PathLike  # see the module docstring
@@ -27,9 +27,9 @@ VideoLike = torch.Tensor | np.ndarray | str | os.PathLike  # see the module docs
 def read_video_file(path: str | os.PathLike) -> tuple[np.ndarray, float]:
     """Decode a video file (or a folder of frame images) to ``uint8 (T, H, W, 3)`` RGB and its fps via
     ``streamt2v.io.video``."""
-    path = home_path(path)  # ~/v.mp4, as the command line's arguments take it
+    given, path = path, home_path(path)  # ~/v.mp4, as the command line's arguments take it
     if not path.exists():
-        raise FileNotFoundError(f"video file not found: {str(path)!r}")
+        raise FileNotFoundError(f"video file not found: {named_path(given)}")
     from streamt2v.io.decoding import decode_frames  # lazy: the I/O room owns decoding
     from streamt2v.io.video import read_video, video_frames
 

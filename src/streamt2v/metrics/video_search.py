@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from streamt2v.arguments import ArgumentValueError
-from streamt2v.io.folders import home_path
+from streamt2v.io.folders import home_path, named_path
 from streamt2v.io.output_paths import output_kind, preview_path_for
 from streamt2v.io.video import IMAGE_SUFFIXES, READ_VIDEO_SUFFIXES
 from streamt2v.metrics.run_target import (
@@ -121,7 +121,7 @@ def find_videos(target: str | os.PathLike, also_given: Sequence[str | os.PathLik
             f"{str(path)!r}",
             *hint,
         )
-    raise FileNotFoundError(f"video or folder not found: {str(path)!r}")
+    raise FileNotFoundError(f"video or folder not found: {named_path(target)}")
 
 
 def _left_out(folder: Path, said: str, names: str, then: str = "") -> None:
