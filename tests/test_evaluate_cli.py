@@ -334,6 +334,33 @@ def test_ctrl_c_keeps_the_videos_already_scored(video_dir, tmp_path, capsys, mon
     assert isinstance(stop.value, KeyboardInterrupt) and len(stop.value.report.records) == 1
 
 
+def test_ctrl_c_counts_the_videos_skipped_apart_from_those_scored(video_dir, tmp_path, capsys, monkeypatch):
+    """'stopped after 3 of 3 videos; their results are above; ... the 2 videos scored are kept' counted the
+    skipped video among 'their results': the stop line now says how many of them were scored."""
+    import sys
+
+    scuts_module = sys.modules["streamt2v.metrics.scuts"]
+    real, calls = scuts_module.scuts, []
+
+    def scuts_then_ctrl_c(*args, **kwargs):  # Ctrl-C while the 3rd video that can be read is scored
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(scuts_module, "scuts", scuts_then_ctrl_c)
+    broken, clean, cut = (str(video_dir / n) for n in ("c_broken.mp4", "a_clean.mp4", "b_cut.mp4"))
+    out = tmp_path / "r.json"
+    shutil.copy(video_dir / "a_clean.mp4", tmp_path / "d.mp4")
+    argv = ["evaluate", clean, broken, cut, str(tmp_path / "d.mp4"), "--metrics", "scuts", "--no-progress"]
+    assert main([*argv, "--out", str(out)]) == 130
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "interrupted: stopped after 3 of 4 videos (2 scored, 1 skipped); their results are above; "
+        f"{str(out)!r} not written, the 2 videos scored are kept in {str(out) + '.partial'!r}: continue with "
+        "the same command and --resume"
+    )
+
+
 def test_boundaries_none_turns_the_jump_ratio_off(video_dir, tmp_path):
     """Videos not made chunk by chunk (another method's) had their jump ratio measured at 16, 24, ... with no
     way to say 'no chunks' but the obscure '--boundaries ,'; 'none' was refused as not a frame index."""

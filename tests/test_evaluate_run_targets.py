@@ -227,11 +227,15 @@ def test_a_stop_counts_the_run_folders_as_none_could_be_scored_does(tmp_path, ca
         raise KeyboardInterrupt
 
     monkeypatch.setattr(scuts_module, "scuts", ctrl_c)
-    with pytest.raises(EvaluationInterrupted, match=r"^stopped after 1 of 3 videos and run folders$"):
+    with pytest.raises(
+        EvaluationInterrupted,
+        match=r"^stopped after 1 of 3 videos and run folders \(none scored, 1 skipped\)$",
+    ):
         evaluate_videos(targets, metrics="scuts")
     assert main(["evaluate", *targets, "--metrics", "scuts", "--no-progress"]) == 130
     assert (
-        capsys.readouterr().err.splitlines()[-1] == "interrupted: stopped after 1 of 3 videos and run folders"
+        capsys.readouterr().err.splitlines()[-1]
+        == "interrupted: stopped after 1 of 3 videos and run folders (none scored, 1 skipped)"
     )
     # none scored: the same words
     (tmp_path / "bad.mp4").write_bytes(b"no video")

@@ -220,12 +220,14 @@ class EvaluationReport:
 
 class EvaluationInterrupted(KeyboardInterrupt):
     """Ctrl-C (or SIGTERM in the command line) while :func:`evaluate_videos` runs: ``report`` holds the
-    videos scored (and skipped) before it, of ``total``; ``of``: the total as the message says it (``5 videos
+    videos scored (and skipped, counted apart in the message) before it, of ``total``; ``of``: the total as the message says it (``5 videos
     and run folders``: :meth:`~streamt2v.metrics.run_target.RunTargets.counted`), by default ``total`` videos."""
 
     def __init__(self, report: EvaluationReport, total: int, of: str | None = None) -> None:
-        done = len(report.records) + len(report.skipped)
-        super().__init__(f"stopped after {done} of {of or counted(total, 'video')}")
+        scored, skipped = len(report.records), len(report.skipped)
+        # the skipped apart: "their results" and "the videos scored" that follow are the scored ones alone
+        split = f" ({scored or 'none'} scored, {skipped} skipped)" if skipped else ""
+        super().__init__(f"stopped after {scored + skipped} of {of or counted(total, 'video')}{split}")
         self.report, self.total = report, total
 
 
