@@ -12,7 +12,7 @@ import pytest
 
 from conftest import write_x264_video as write_video
 from streamt2v.cli import main
-from streamt2v.metrics.evaluate import EvaluationReport
+from streamt2v.metrics.evaluate import EvaluationReport, evaluate_videos
 from test_metrics_probes import OBJS, make_video
 
 
@@ -247,3 +247,13 @@ def test_as_flags_gives_a_new_report_and_leaves_the_callers_as_it_was(tmp_path):
         "(flow_size) or flow='farneback'"
     )
     assert flagged.as_flags().skipped == flagged.skipped  # spelled for the command line once is enough
+
+
+def test_the_table_names_a_mawe_definition_that_is_not_the_default(tmp_path):
+    """The MAWE column read 'MAWE↓' with mawe_definition='paper' too, whose values are on another scale."""
+    video = tmp_path / "v.mp4"
+    write_video(video, make_video(OBJS, t=12))
+    paper = evaluate_videos([str(video)], metrics="mawe", flow_size=64, mawe_definition="paper")
+    assert paper.table().split()[:3] == ["video", "frames", "MAWE(paper)↓"]
+    official = evaluate_videos([str(video)], metrics="mawe", flow_size=64)
+    assert official.table().split()[:3] == ["video", "frames", "MAWE↓"]

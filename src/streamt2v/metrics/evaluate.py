@@ -162,7 +162,11 @@ class EvaluationReport:
         and ``runB/out.mp4``, the shortest end of its path that tells them apart) and a final ``mean`` row
         (paper Table 1 style)."""
         keys = self.keys
-        head = ["video"] + [TITLES.get(k, k) for k in keys]
+        titles = dict(TITLES)
+        definition = self.config.get("mawe_definition")
+        if definition not in (None, "official"):  # another scale: not comparable with the default's column
+            titles["mawe"] = f"MAWE({definition})↓"
+        head = ["video"] + [titles.get(k, k) for k in keys]
         names = _short_names([str(r["path"]) for r in self.records])
         rows = [[n] + [_fmt(r.get(k)) for k in keys] for n, r in zip(names, self.records)]
         means = self.means
