@@ -135,6 +135,12 @@ def test_a_run_is_scored_with_its_own_prompt_when_none_is_given(tmp_path, capsys
     assert capsys.readouterr().err.endswith(f"brings its own): none for 1 video ({str(video)!r})\n")
     with_prompts(run, "a red circle", "a yellow square")  # which of them would score the whole video?
     assert math.isnan(evaluate_videos([str(run)], metrics="probes").records[0]["probe_caption_agreement"])
+    # said, as clip names the run so (the table's caption nan was unexplained)
+    assert main(["evaluate", str(run), "--metrics", "probes", "--no-progress"]) == 0
+    assert capsys.readouterr().err == (
+        f"run folder {run}: scoring its output {str(out)!r} at the chunk boundaries its manifest records (frames "
+        "20, 28, 36), without a caption for the probes: no one prompt of its schedule describes the whole video\n"
+    )
 
 
 def test_clip_names_a_run_whose_config_records_no_prompt(tmp_path):

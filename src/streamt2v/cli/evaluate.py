@@ -331,6 +331,10 @@ def run(args: argparse.Namespace) -> int:
             at = f" at --boundaries {typed}, not its manifest's {_listed(recorded).removeprefix('frames ')}"
         if args.prompts is None and uses_prompts and k in run_targets.prompts:  # the caption and CLIP prompt
             at += f", with the prompt its config records ({run_targets.prompts[k]!r})"
+        elif args.prompts is None and "probes" in metrics and k in run_targets.schedules:  # its caption nan
+            at += (
+                ", without a caption for the probes: no one prompt of its schedule describes the whole video"
+            )
         output = run_targets.videos[k]
         print(f"run folder {run_targets.runs[k]}: scoring its output {str(output)!r}{at}", file=sys.stderr)
     settings = dict(
