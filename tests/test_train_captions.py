@@ -492,11 +492,21 @@ def test_more_than_five_names_end_in_an_ellipsis_before_their_line_numbers(tmp_p
     names = [f"v{i}.mp4" for i in range(7)]
     lines = {n: f"line {i + 2}" for i, n in enumerate(names)}
     shown = "'v0.mp4', 'v1.mp4', 'v2.mp4', 'v3.mp4', 'v4.mp4', ... (line 2, line 3, line 4, line 5, line 6)"
+    x = {"x.mp4": tmp_path / "x.mp4"}
     with pytest.raises(FileNotFoundError) as err:
-        check_every_video_captioned(tmp_path, {}, dict.fromkeys(names, "a cat"), lines, "caps.csv")
+        check_every_video_captioned(
+            tmp_path, x, {"x.mp4": "a dog", **dict.fromkeys(names, "a cat")}, lines, "caps.csv"
+        )
     assert (
         str(err.value)
         == f"the captions file 'caps.csv' names 7 files not in the video folder {str(tmp_path)!r}: {shown}"
+    )
+    # a folder without videos says so first: it said only that the captions name files not in it
+    with pytest.raises(FileNotFoundError) as err:
+        check_every_video_captioned(tmp_path, {}, dict.fromkeys(names, "a cat"), lines, "caps.csv")
+    assert str(err.value) == (
+        f"the video folder {str(tmp_path)!r} holds no videos; the captions file 'caps.csv' names 7 files not "
+        f"in it: {shown}"
     )
     with pytest.raises(ValueError) as err:
         videos = {"x.mp4": tmp_path / "x.mp4"}

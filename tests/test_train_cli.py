@@ -133,7 +133,11 @@ def test_cli_refuses_settings_that_would_train_the_wrong_thing_before_writing(tm
     caps = tmp_path / "caps.csv"
     caps.write_text("file,caption\na.mp4,red\n")
     assert main(["train", "vae", "--out", str(out), "--captions", str(caps), "--steps", "1"]) == 2
-    assert f"--captions {caps} needs --data, the folder of the videos it captions" in capsys.readouterr().err
+    # quoted as every path a message names (it was bare)
+    assert (
+        f"--captions {str(caps)!r} needs --data, the folder of the videos it captions"
+        in capsys.readouterr().err
+    )
     with pytest.raises(
         ValueError, match=rf"^captions='{caps}' needs data, the folder of the videos it captions$"
     ):

@@ -82,7 +82,7 @@ def test_a_recipe_checks_every_video_before_training(tmp_path):
     (tmp_path / "caps.csv").write_text("file,caption\na.mp4,red\nshort.mp4,blue\n")
     recipe = make_recipe("vae", data=str(tmp_path), captions=str(tmp_path / "caps.csv"), size=16)
     recipe.frames_per_sample = 6
-    with pytest.raises(ValueError, match="short.mp4 has 3 frames; a clip needs 6"):
+    with pytest.raises(ValueError, match="short.mp4' has 3 frames; a clip needs 6"):
         recipe.dataset(0)
 
 
@@ -306,8 +306,8 @@ def test_videos_smaller_than_the_training_size_are_named_in_a_warning(tmp_path, 
     (tmp_path / "caps.csv").write_text("file,caption\nsmall.mp4,red\nbig.mp4,blue\n")
     with caplog.at_level(logging.WARNING, logger="streamt2v.train.data"):
         VideoFolderDataset(tmp_path, tmp_path / "caps.csv", ClipSpec(num_frames=2, size=24)).check()
-    assert (
-        f"1 of 2 videos in {str(tmp_path)!r} are smaller than the training size 24 and are upscaled (blurred): "
+    assert (  # one video "is" smaller (it said "are")
+        f"1 of 2 videos in {str(tmp_path)!r} is smaller than the training size 24 and is upscaled (blurred): "
         "small.mp4 (16 px)" in caplog.text
     )
 

@@ -73,7 +73,7 @@ def test_every_bad_video_is_named_in_one_error(tmp_path):
         ds.check()
     message = str(err.value)
     assert message.startswith(f"3 of 4 videos in {str(tmp_path)!r} cannot give a 6-frame clip")
-    assert "short one.mp4 has 3 frames" in message and "short two.mp4 has 5 frames" in message
+    assert "short one.mp4' has 3 frames" in message and "short two.mp4' has 5 frames" in message
     assert (
         "cannot read video '" in message and "bad.mp4': Invalid data found when processing input" in message
     )
@@ -97,7 +97,7 @@ def test_the_error_naming_videos_that_cannot_give_a_clip_says_to_delete_their_ca
     with pytest.raises(ValueError) as err:
         VideoFolderDataset(tmp_path, caps, spec).check()
     assert str(err.value) == (
-        f"video {tmp_path / 'short.mp4'} has 3 frames; a clip needs 6; move it out of the folder and delete "
+        f"video {str(tmp_path / 'short.mp4')!r} has 3 frames; a clip needs 6; move it out of the folder and delete "
         f"its caption (line 3 of {str(caps)!r})"
     )
     (tmp_path / "short.mp4").unlink()  # as it says
@@ -199,7 +199,7 @@ def test_a_video_replaced_after_the_check_is_not_called_damaged(tmp_path):
     ds = VideoFolderDataset(tmp_path, tmp_path / "caps.csv", ClipSpec(num_frames=16, size=16, max_start=8))
     ds.check()
     write_video(tmp_path / "a.mp4", 4)
-    with pytest.raises(ValueError, match=r"^video .*a.mp4 has 4 frames; a clip needs 16$"):
+    with pytest.raises(ValueError, match=r"^video '.*a.mp4' has 4 frames; a clip needs 16$"):
         ds[0]
 
 
@@ -223,7 +223,7 @@ def test_a_video_cut_short_between_frames_is_called_cut_short_not_simply_short(t
     with pytest.raises(ValueError) as err:
         ds.check()
     assert str(err.value) == (
-        f"video {tmp_path / 'cut.mp4'} has 13 frames; a clip needs 16; its container lists 16 frames, the "
+        f"video {str(tmp_path / 'cut.mp4')!r} has 13 frames; a clip needs 16; its container lists 16 frames, the "
         "file holds 13: it was cut short (an unfinished copy, download or recording); move it out of the "
         f"folder and delete its caption (line 2 of {str(tmp_path / 'caps.csv')!r})"
     )
@@ -233,6 +233,7 @@ def test_a_video_cut_short_between_frames_is_called_cut_short_not_simply_short(t
     with pytest.raises(ValueError) as err:
         ds.check()
     assert str(err.value).endswith(  # in the list of several too; a video simply short has no such clause
-        f"video {tmp_path / 'cut.mp4'} has 13 frames; its container lists 16 frames, the file holds 13: it "
-        f"was cut short (an unfinished copy, download or recording); video {tmp_path / 'short.mp4'} has 13 frames"
+        f"video {str(tmp_path / 'cut.mp4')!r} has 13 frames; its container lists 16 frames, the file holds 13: "
+        "it was cut short (an unfinished copy, download or recording); video "
+        f"{str(tmp_path / 'short.mp4')!r} has 13 frames"
     )

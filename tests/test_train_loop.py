@@ -384,7 +384,8 @@ def test_word_tokenizer_and_unknown_recipe():
     ids = tok(["a red circle"], padding="max_length", max_length=8).input_ids[0]
     assert ids[0] == tok.bos_token_id and ids[4] == tok.eos_token_id and ids[5:] == [tok.pad_token_id] * 3
     assert tok("a red dragon").input_ids[3] == tok.unk_token_id
-    with pytest.raises(ValueError, match="unknown recipe 'vea'"):
+    # a likely typo is named (it said only the recipes to choose from)
+    with pytest.raises(ValueError, match=r"^unknown recipe 'vea' \(vae\?\); choose one of vae, clip, base,"):
         make_recipe("vea")
     with pytest.raises(ValueError, match=r"^recipe 'vae' takes no bogus \(no recipe's option\)"):
         make_recipe("vae", bogus=1)

@@ -151,7 +151,7 @@ def test_a_stream_at_another_size_than_its_base_is_refused_before_training(tmp_p
     ), err.value
     # a base UNet not given: named as the recipe's base_unet (it said --base-unet DIR)
     with pytest.raises(
-        ValueError, match=r"^this recipe needs a trained base UNet \(base_unet=DIR\): pass"
+        ValueError, match=r"^the stream recipe needs a trained base UNet \(base_unet=DIR\): pass"
     ) as err:
         make_recipe("stream", size=16, **common).build()
     assert "(--base-unet DIR)" in str(err.value.as_flags())
@@ -256,10 +256,10 @@ def test_missing_inputs_are_named(tmp_path, encoders):
     without a flag of its own is named as --set gives it (it said init_unet on the command line)."""
     vae, clip = encoders
     with pytest.raises(
-        ValueError, match=r"^this recipe needs a trained VAE \(vae=DIR\): pass OUT/final/vae "
+        ValueError, match=r"^the base recipe needs a trained VAE \(vae=DIR\): pass OUT/final/vae "
     ) as err:
         make_recipe("base").build()
-    assert str(err.value.as_flags()).startswith("this recipe needs a trained VAE (--vae DIR): pass")
+    assert str(err.value.as_flags()).startswith("the base recipe needs a trained VAE (--vae DIR): pass")
     assert str(err.value).endswith(", or microworld (the shipped model's VAE)")
     nowhere = str(tmp_path / "nowhere")
     with pytest.raises(FileNotFoundError) as err:
@@ -302,7 +302,7 @@ def test_missing_inputs_are_named(tmp_path, encoders):
     with pytest.raises(ValueError) as err:
         make_recipe("stream", vae=vae, clip=clip, size=16).build()
     assert str(err.value.as_flags()).startswith(
-        "this recipe needs a trained base UNet (--base-unet DIR): pass"
+        "the stream recipe needs a trained base UNet (--base-unet DIR): pass"
     )
     with pytest.raises(FileNotFoundError) as err:
         make_recipe("vae", decoder_only_from=nowhere).build()

@@ -155,6 +155,11 @@ def check_every_video_captioned(
             f"no caption for {counted(len(missing), 'video', one='a')} in the {named_captions}: "
             f"{first_few([repr(m) for m in missing], 5)}{also}" + _broken_link(root, absent)
         )
+    if absent and not videos:  # said first: the captions' names are not what is wrong
+        raise FileNotFoundError(
+            f"the {named_folder} holds no videos; the "
+            f"{named_captions} names {counted(len(absent), 'file', one='a')} not in it: {named_at(absent, lines)}"
+        )
     if absent:
         raise FileNotFoundError(
             f"the {named_captions} names {counted(len(absent), 'file', one='a')} not in the {named_folder}: "

@@ -40,7 +40,7 @@ from streamt2v.microworld.dataset import ClipSpec
 from streamt2v.train.captions import caption_rows, check_every_video_captioned, file_key
 from streamt2v.train.run_folder import holds_a_run
 from streamt2v.train.video_probe import VideoProbe, frame_rate, probe_video_file
-from streamt2v.wording import counted, first_few
+from streamt2v.wording import counted, first_few, singular_or_plural
 
 
 def _relative_to(
@@ -332,7 +332,7 @@ class VideoFolderDataset(Dataset):
                 continue
             n, fps = probe.frames, probe.fps
             if n < need:
-                said = f"video {self.paths[f]} has {n} frames"
+                said = f"video {named_path(str(self.paths[f]))} has {n} frames"
                 if probe.dropped:  # ffprobe and players' file info count the frames an edit list drops
                     said += f" (its container lists {n + probe.dropped}; an edit list drops {probe.dropped})"
                 # a file cut short or damaged, not one simply short, says so (its packets read, not decoded)
@@ -371,11 +371,12 @@ class VideoFolderDataset(Dataset):
         self.frame_rates = checked_rates
         if small:
             logging.getLogger(__name__).warning(
-                "%d of %d videos in %s are smaller than the training size %d and are upscaled (blurred): %s",
-                len(small),
-                len(self.files),
+                "%s in %s %s smaller than the training size %d and %s upscaled (blurred): %s",
+                f"{len(small)} of {counted(len(self.files), 'video')}",
                 self.named_folder,
+                singular_or_plural(len(small), "is", "are"),
                 s.size,
+                singular_or_plural(len(small), "is", "are"),
                 first_few([f"{name} ({side} px)" for name, side in small]),
             )
         if len(rates) > 1:
@@ -460,7 +461,7 @@ class VideoFolderDataset(Dataset):
         frames (counted as far as a sample reaches)."""
         s = self.spec
         if total < s.num_frames:
-            raise ValueError(f"video {path} has {total} frames; a clip needs {s.num_frames}")
+            raise ValueError(f"video {named_path(str(path))} has {total} frames; a clip needs {s.num_frames}")
         rng = np.random.default_rng([self.seed, int(index), 0xC11B])
         start = int(rng.integers(0, min(s.max_start, total - s.num_frames) + 1))
         a = int(rng.integers(0, min(s.anchor_frames, total))) if s.anchor_frames > 0 else None

@@ -97,15 +97,19 @@ def as_given(path: object, arg: Arg) -> FlaggedArg:
     return ArgAsGiven(arg.name, str(path), flag=flag)
 
 
-def need_dir(path: str, what: str, how: str, arg: Arg) -> Path:
+def need_dir(path: str, what: str, how: str, arg: Arg, recipe: str = "") -> Path:
     """The folder ``path``, ``what`` a recipe needs (``how``: where one is found), given by the argument
     ``arg`` (``Arg("vae")``, ``RecipeOption("degrade_vae")``): its errors name it with the value as given
-    (``--vae 'my runs/v'``), and ``{}`` in ``what`` as ``vae=DIR`` (``--vae DIR``)."""
+    (``--vae 'my runs/v'``), and ``{}`` in ``what`` as ``vae=DIR`` (``--vae DIR``); one not given, the
+    ``recipe`` that needs it (``the stream recipe needs``)."""
     if not path:
         before, _, after = what.partition("{}")
         flag = f"{arg.flag}=DIR" if isinstance(arg, RecipeOption) else f"{arg.flag} DIR"
         raise ArgumentValueError(
-            f"this recipe needs {before}", FlaggedArg(f"{arg.name}=DIR", flag=flag), after, f": {how}"
+            f"{f'the {recipe} recipe' if recipe else 'this recipe'} needs {before}",
+            FlaggedArg(f"{arg.name}=DIR", flag=flag),
+            after,
+            f": {how}",
         )
     p = home_path(path)  # ~ as the command line's flags expand it
     given = as_given(path, arg)
@@ -155,11 +159,11 @@ def refuse_other_class(
     raise ArgumentValueError(f"{named} {named_path(str(folder if given is None else given))}", holds)
 
 
-def need_model_dir(path: str, what: str, how: str, class_name: str, arg: Arg) -> Path:
+def need_model_dir(path: str, what: str, how: str, class_name: str, arg: Arg, recipe: str = "") -> Path:
     """:func:`need_dir` for a diffusers model folder that must hold a ``class_name``
-    (:func:`refuse_other_class`), given by the argument ``arg``."""
+    (:func:`refuse_other_class`), given by the argument ``arg``, for the ``recipe``."""
     with naming_arguments(arg) as (name,):
-        p = need_dir(path, what, how, arg)
+        p = need_dir(path, what, how, arg, recipe)
         # a damaged config.json is named as such, not as a folder holding no model
         saved = saved_class_name(p / "config.json", f"{name} config")
         refuse_other_class(p, class_name, saved, named=f"{what.format(name)} folder", why=how, given=path)
@@ -186,7 +190,7 @@ def load_frozen_vae(
     named = option if isinstance(option, Arg) else Arg(option)
     shipped = shipped_part_path(named.name, recipe) is not None
     how = f"pass {source}" + (f", or {shipped_advice(named.name, recipe, path)}" if shipped else "")
-    p = need_model_dir(path, what, how, "AutoencoderKL", named)
+    p = need_model_dir(path, what, how, "AutoencoderKL", named, recipe)  # assemble's is never missing
     with naming_arguments(named) as (arg,):
         vae = from_pretrained_strict(AutoencoderKL, p, f"{arg} folder", torch_dtype=dtype)
     return VideoAutoencoder(vae.requires_grad_(False).eval())

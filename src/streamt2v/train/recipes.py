@@ -135,8 +135,10 @@ class DataOptions:
             raise ValueError(f"clip size {spec.size} != data size {self.size}")
         if self.data == "microworld":
             if self.captions is not None:  # else the run would quietly train on the microworld
+                from streamt2v.train.frozen import as_given
+
                 raise ArgumentValueError(
-                    Arg("captions", str(self.captions)),
+                    as_given(self.captions, Arg("captions")),
                     " needs ",
                     Arg("data"),
                     ", the folder of the videos it captions",
@@ -319,7 +321,8 @@ def make_recipe(name: str, /, **options: Any) -> Any:
     boolean as true/false and a tuple as a list."""
     classes = recipe_classes()
     if name not in classes:
-        raise ValueError(f"unknown recipe {name!r}; choose one of {', '.join(RECIPES)}")
+        hint = f" ({close}?)" if (close := close_name(str(name), RECIPES)) else ""
+        raise ValueError(f"unknown recipe {name!r}{hint}; choose one of {', '.join(RECIPES)}")
     cls = classes[name]
     bad = sorted(set(options) - set(recipe_options(cls)))
     if bad:

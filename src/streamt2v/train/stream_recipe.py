@@ -215,6 +215,7 @@ class StreamRecipe(BaseRecipe):
                 f"pass {TRAINED_SOURCES['base_unet']}, or {shipped}",
                 "UNet3DConditionModel",
                 Arg("base_unet"),
+                self.name,
             )
             base = from_pretrained_strict(UNet3DConditionModel, p, f"{base_arg} folder")
         if base.config.cross_attention_dim != text.hidden_size:
