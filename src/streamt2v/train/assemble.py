@@ -54,7 +54,7 @@ logger = logging.getLogger(__name__)
 
 def _run_config(unet_dir: Path) -> dict[str, Any]:
     """The ``config.json`` of the run whose ``final/unet`` is ``unet_dir`` ({} outside a run folder)."""
-    config = unet_dir.parent.parent / "config.json"
+    config = unet_dir.absolute().parent.parent / "config.json"  # a relative unet's "." has no parent
     if not config.is_file():
         return {}
     return read_json_object(config, "the training run's config")
@@ -209,27 +209,34 @@ def _load_unet(cls: type, folder: Path, name: str, dtype: torch.dtype) -> Any:
 def _unet_as_typed(given: str | Path, folder: Path) -> str | Path:
     """The UNet ``given`` as typed where it is the ``folder`` read, for the messages to name so
     (:func:`refuse_inputs_inside`'s ``--unet '~/u' ('/home/me/u')``, its run's ``'~/u' ('/home/me/u')``);
-    else ``folder``: the shipped one (``microworld``). The other parts' ``_part`` values are already so.
-    Its run's files are read from the text typed (``Path(unet).parent``), so the text must name the same
-    folders two levels up: ``./~/s/final/unet`` (a folder named ~) reads as ``~/s/...`` once a ``Path``, the
-    home folder's, and ``~/unet``'s run would be the working folder; those are named by the folder read."""
-    text = os.fspath(given)
-    as_path = Path(text)
-    keeps_its_start = str(as_path).startswith("~") == text.startswith("~")
-    if home_path(given) == folder and len(as_path.parts) >= 3 and keeps_its_start:
-        return given
-    return folder.absolute()
+    else ``folder``: the shipped one (``microworld``). The other parts' ``_part`` values are already so."""
+    return given if home_path(given) == folder else folder
+
+
+def _above(unet: str | Path, levels: int) -> str:
+    """The folder ``levels`` above the UNet ``unet``, from the text as typed where it has so many parents
+    (``./~/s/final/unet``'s ``./~/s``: a ``Path`` drops the ``./``, and ``~/s`` is the home folder's), else
+    from the folder read (``~/unet``'s parent's parent is the home folder's)."""
+    text = os.fspath(unet).rstrip(os.sep)
+    for _ in range(levels):
+        if os.path.basename(text) in ("", ".", "..", "~"):  # typed up to its start: the folder read
+            read = Path(os.path.abspath(home_path(unet)))  # abspath: "../unet"'s parents by name
+            for _ in range(levels):
+                read = read.parent
+            return os.fspath(read)
+        text = os.path.dirname(text)
+    return text or "."
 
 
 def _named_run_config(unet: str | Path) -> str:
     """The ``config.json`` of the run of the UNet ``unet`` (as typed: :func:`_unet_as_typed`), named as typed,
     then as read (:func:`named_path`)."""
-    return named_path(str(Path(unet).parent.parent / "config.json"))
+    return named_path(os.path.join(_above(unet, 2), "config.json"))
 
 
 def _scheduler_dir(unet: str | Path, scheduler: str | Path | None) -> str | Path:
     """``scheduler``, else the ``final/scheduler`` beside the UNet ``unet``: as typed (a leading ``~`` kept)."""
-    return scheduler or Path(unet).parent / "scheduler"
+    return scheduler or os.path.join(_above(unet, 1), "scheduler")
 
 
 def training_scheduler(unet: str | Path, scheduler: str | Path | None = None) -> dict[str, Any]:
@@ -246,7 +253,7 @@ def training_scheduler(unet: str | Path, scheduler: str | Path | None = None) ->
         )
     if not file.is_file():
         raise ArgumentFileNotFoundError(
-            f"no scheduler config {named_path(str(Path(_scheduler_dir(unet, None), file.name)))} (pass ",
+            f"no scheduler config {named_path(os.path.join(_scheduler_dir(unet, None), file.name))} (pass ",
             Arg("scheduler"),
             ", a run's final/scheduler folder)",
         )
