@@ -401,3 +401,16 @@ def test_a_damaged_run_among_a_folders_videos_is_said_left_out(tmp_path, caplog)
         f"folder {str(mix)!r}: left out 1 folder of a run's files (rd): run manifest {manifest} is not valid "
         "JSON (Unterminated string starting at: line 1 column 23 (char 22))"
     ]
+
+
+def test_a_run_folder_typed_with_a_tilde_and_as_read_is_named_as_the_folder_both_times(
+    tmp_path, capsys, monkeypatch
+):
+    """``evaluate '~/runs/done' /home/me/runs/done``: the run typed with ~ was described as "a video of the
+    folder '~/runs/done'", its folder compared as typed with the video as read."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    make_run(tmp_path, name="done")
+    read = str(tmp_path / "runs" / "done")
+    assert main(["evaluate", "~/runs/done", read, "--metrics", "scuts", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "given twice in the command line" in err and "a video of the folder" not in err

@@ -13,8 +13,8 @@ import contextlib
 import sys
 from pathlib import Path
 
-from streamt2v.cli import chosen_device, library_bars_off_if_quiet, typed_path, user_path
-from streamt2v.cli.flag_types import number_in
+from streamt2v.cli import chosen_device, library_bars_off_if_quiet
+from streamt2v.cli.flag_types import number_in, typed_path, user_path
 from streamt2v.cli.launched import refuse_a_launch
 from streamt2v.wording import counted, first_few, singular_or_plural
 
@@ -163,7 +163,11 @@ def _given_as(video: str, target: str) -> str:
     folder, a folder of frames given itself), or as a video of the folder ``target``."""
     from streamt2v.io.folders import home_path  # target as typed (~/d), video as found
 
-    return repr(str(target)) if Path(video) == home_path(target) else f"a video of the folder {str(target)!r}"
+    return (
+        repr(str(target))
+        if home_path(video) == home_path(target)
+        else f"a video of the folder {str(target)!r}"
+    )
 
 
 def _prompts_of(path: Path, targets) -> list[str | None]:
