@@ -349,7 +349,7 @@ def load_checkpoint(
     :func:`check_checkpoint` returned for it."""
     checked = path if isinstance(path, CheckedCheckpoint) else _locate(path)
     if checked.index is not None:
-        return _load_shards(checked, checked.index)
+        return _load_shards(checked)
     if checked.path.is_file():
         logger.info("reading checkpoint %s (%s)", checked.path, format_size(checked.path.stat().st_size))
     return _load_file(checked.path, checked.shown)
@@ -517,12 +517,10 @@ def _shard_files(index: Path, weight_map: Mapping[str, Any], path: Path, shown: 
     return [index.parent / name for name in shards]
 
 
-def _load_shards(
-    checked: CheckedCheckpoint, index: Path
-) -> tuple[dict[str, torch.Tensor], dict[str, list[str]]]:
-    """Every shard of a sharded checkpoint (``index``: its index), each read as :func:`load_checkpoint` reads a
-    whole file, checked to hold the tensors the index gives it."""
-    path, shown = checked.path, checked.shown
+def _load_shards(checked: CheckedCheckpoint) -> tuple[dict[str, torch.Tensor], dict[str, list[str]]]:
+    """Every shard of a sharded checkpoint (``checked.index``: its index), each read as :func:`load_checkpoint`
+    reads a whole file, checked to hold the tensors the index gives it."""
+    path, shown, index = checked.path, checked.shown, checked.index
     size = sum(shard.stat().st_size for shard in checked.shards)
     logger.info("reading checkpoint %s: %d shards (%s)", index, len(checked.shards), format_size(size))
     weights: dict[str, torch.Tensor] = {}

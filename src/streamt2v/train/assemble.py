@@ -243,7 +243,8 @@ def training_scheduler(unet: str | Path, scheduler: str | Path | None = None) ->
     """The noise schedule the UNet ``unet`` was trained with (its run's ``final/scheduler``, or
     ``scheduler``), as the config of the DDIM sampler the folders name (sampling picks its solver by name
     from the same betas). Paths as typed: a leading ``~`` is the home folder, named as typed, then as read."""
-    file = home_path(_scheduler_dir(unet, scheduler)) / "scheduler_config.json"
+    folder = _scheduler_dir(unet, scheduler)
+    file = home_path(folder) / "scheduler_config.json"
     if not file.is_file() and scheduler:  # named as typed: --scheduler '~/s' ('/home/me/s')
         missing = not file.parent.exists()  # a mistyped folder: not one that lacks the file
         raise ArgumentFileNotFoundError(
@@ -253,7 +254,7 @@ def training_scheduler(unet: str | Path, scheduler: str | Path | None = None) ->
         )
     if not file.is_file():
         raise ArgumentFileNotFoundError(
-            f"no scheduler config {named_path(os.path.join(_scheduler_dir(unet, None), file.name))} (pass ",
+            f"no scheduler config {named_path(os.path.join(folder, file.name))} (pass ",
             Arg("scheduler"),
             ", a run's final/scheduler folder)",
         )
@@ -370,7 +371,8 @@ def assemble_model(
     refuse_inputs_inside(given, inputs)
     refuse_existing(given, overwrite, model_folder=True)  # the inputs' message first: it says more
     # after the parts: a missing --init-unet is named before the schedule of a UNet outside a run
-    timesteps = int(training_scheduler(typed, scheduler).get("num_train_timesteps", 1000))
+    schedule = training_scheduler(typed, scheduler)
+    timesteps = int(schedule.get("num_train_timesteps", 1000))
     check_sampler_step_counts(sampler, int(_stream_config(unet_dir)["num_frames"]), timesteps)
     text, image = load_frozen_clip(clip_given, image=True)
     # diffusers parts load in the target dtype (casting them afterwards warns on every model)
@@ -392,7 +394,7 @@ def assemble_model(
         problems.append(
             f"the stage-1 UNet's latent size is {stage1.config.sample_size}, the stream's {base.sample_size}"
         )
-    problems += _stage1_schedule_problems(init_dir, init_given, training_scheduler(typed, scheduler))
+    problems += _stage1_schedule_problems(init_dir, init_given, schedule)
     if s.num_text_tokens != text.max_length:
         problems.append(
             f"the stream's APM takes {s.num_text_tokens} text tokens, the tokenizer gives {text.max_length}"
@@ -427,7 +429,7 @@ def assemble_model(
         image,
         video_vae,
         stream,
-        training_scheduler(typed, scheduler),
+        schedule,
         config,
         init_unet=stage1,
         fps=fps,
