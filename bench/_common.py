@@ -14,8 +14,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from streamt2v.arguments import NamesArguments
-from streamt2v.cli import compile_backend_name, library_bars_off, sigterm_as_interrupt, stderr_is_terminal
-from streamt2v.cli import integer_at_least as at_least
+from streamt2v.cli import library_bars_off, sigterm_as_interrupt, stderr_is_terminal
+from streamt2v.cli.flag_types import compile_backend_name
+from streamt2v.cli.flag_types import integer_at_least as at_least
 from streamt2v.io.folders import atomic_write_file, check_writable_parent
 from streamt2v.wording import counted
 

@@ -31,7 +31,7 @@ from _common import (
     stamp,
     write_results,
 )
-from streamt2v.cli import integer_at_least
+from streamt2v.cli.flag_types import integer_at_least
 from streamt2v.pipeline.setting_checks import SEED_LIMIT
 from streamt2v.wording import counted
 

@@ -28,14 +28,7 @@ from typing import NoReturn, TextIO
 from streamt2v.arguments import NamesArguments
 from streamt2v.cli import launched
 from streamt2v.cli.flag_spellings import action_of, dash_value_hint, unknown_options, unrecognized_worded
-from streamt2v.cli.flag_types import compile_backend_name as compile_backend_name
-from streamt2v.cli.flag_types import integer_at_least as integer_at_least
-from streamt2v.cli.flag_types import typed_path as typed_path
-from streamt2v.cli.flag_types import user_path as user_path
 from streamt2v.cli.interrupts import InterruptSaidElsewhere, sigterm_as_interrupt
-
-# The flags' types (flag_types) are named here too, as assemble, convert, evaluate, train and bench/ import
-# them from here.
 
 # The exit status of a command whose reader went away (``streamt2v ... | head -1``): a coreutils tool is
 # killed by SIGPIPE there, which a shell reports as 128 + 13. Python ignores SIGPIPE and raises

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from streamt2v.arguments import NamesArguments, logs_naming_flags
-from streamt2v.cli import library_bars_off_if_quiet, typed_path
+from streamt2v.cli import library_bars_off_if_quiet
+from streamt2v.cli.flag_types import typed_path
 from streamt2v.cli.launched import refuse_a_launch
 from streamt2v.cli.train import key_value
 from streamt2v.config import DTYPE_NAMES

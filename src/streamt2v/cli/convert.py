@@ -7,7 +7,8 @@ import contextlib
 from dataclasses import replace
 from pathlib import Path
 
-from streamt2v.cli import library_bars_off_if_quiet, typed_path
+from streamt2v.cli import library_bars_off_if_quiet
+from streamt2v.cli.flag_types import typed_path
 from streamt2v.cli.launched import refuse_a_launch
 from streamt2v.config import DTYPE_NAMES, PRESETS, VIT_H_HEAD_WIDTH
 

@@ -56,43 +56,30 @@ def integer_at_least(minimum: int, below: int | None = None):
 
 
 def number_in(
-    low: float | None = None,
-    high: float | None = None,
-    *,
-    above: bool = False,
-    below: bool = False,
-    note: str = "",
+    low: float, high: float | None = None, *, above: bool = False, below: bool = False, note: str = ""
 ):
-    """``type=`` of a number flag: a finite number from ``low`` to ``high`` (either may be None: no bound;
+    """``type=`` of a number flag: a finite number from ``low`` to ``high`` (None: no upper bound;
     ``above``/``below``: the bound itself is out), refused as typed with argparse naming the flag (``argument
     --fps: expected a finite number in [0.01, 1000], got '0'``) and ``note`` after the range (``(0 = off)``),
     as :func:`integer_at_least` refuses an integer. The config the value fills checks it again for a Python
     caller, naming its argument and the value's repr (``fps=0.0``); its refusal here named the value so too
     (``got 0.0`` for ``0``, ``got inf`` for ``1e999``)."""
-    opening, closing = "(" if above else "[", ")" if below else "]"
-    if low is not None and high is not None:
-        expected = f"in {opening}{low:g}, {high:g}{closing}"
-    elif low is not None:
+    if high is None:
         expected = f"{'>' if above else '>='} {low:g}"
-    elif high is not None:
-        expected = f"{'<' if below else '<='} {high:g}"
     else:
-        expected = ""
+        expected = f"in {'(' if above else '['}{low:g}, {high:g}{')' if below else ']'}"
 
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
             value = math.nan
-        out = not math.isfinite(value)
-        if low is not None:
-            out |= value < low or (above and value == low)
+        out = not math.isfinite(value) or value < low or (above and value == low)
         if high is not None:
             out |= value > high or (below and value == high)
         if out:
-            range_ = " ".join(part for part in (expected, note) if part)
             raise argparse.ArgumentTypeError(
-                f"expected a finite number{' ' + range_ if range_ else ''}, got {shown_text(text)}"
+                f"expected a finite number {expected}{' ' + note if note else ''}, got {shown_text(text)}"
             )
         return value
 

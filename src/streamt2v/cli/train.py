@@ -17,14 +17,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from streamt2v.arguments import Arg, NamesArguments, RecipeOption, logs_naming_flags
-from streamt2v.cli import (
-    chosen_device,
-    compile_backend_name,
-    integer_at_least,
-    say,
-    typed_path,
-)
-from streamt2v.cli.flag_types import number_in
+from streamt2v.cli import chosen_device, say
+from streamt2v.cli.flag_types import compile_backend_name, integer_at_least, number_in, typed_path
 from streamt2v.cli.interrupts import InterruptSaidElsewhere
 from streamt2v.cli.launched import another_process_of_a_launch
 from streamt2v.cli.setting_flags import typed_flags
