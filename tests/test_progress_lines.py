@@ -230,5 +230,5 @@ def test_train_s_lines_take_the_same_clock(caplog):
             steps.update(done, 0.5)
     assert [r.getMessage() for r in caplog.records] == [
         "vae: step 1/100, loss 0.5000, first step 20 s",
-        "vae: step 61/100, loss 0.5000, 1 s/step, 39 s left",  # steps 2-60 came within the minute
+        "vae: step 61/100, loss 0.5000, 1 s/step, 1.3 min so far, 39 s left",  # steps 2-60 within the minute
     ]

@@ -231,7 +231,7 @@ def test_a_second_check_of_the_same_files_does_not_read_them_again(tmp_path, mon
     VideoFolderDataset(tmp_path, tmp_path / "caps.csv", spec).check()
     assert len(decoded) == 122
     write_video(tmp_path / "a.webm", 3)
-    with pytest.raises(ValueError, match="a.webm has 3 frames; a clip needs 4"):
+    with pytest.raises(ValueError, match="a.webm' has 3 frames; a clip needs 4"):
         ds.check()
     assert "checking videos" not in capsys.readouterr().err
 

@@ -206,7 +206,7 @@ def test_frames_an_edit_list_drops_are_not_counted_by_the_check(tmp_path, keep, 
         with pytest.raises(
             ValueError,
             match=rf"^every video in {re.escape(repr(str(tmp_path)))} is too short for a {real + 1}-frame clip: take shorter clips "
-            rf"\(num_frames={real}, the video's frames\) or add longer videos: video {path} has {real} "
+            rf"\(num_frames={real}, the video's frames\) or add longer videos: video {re.escape(repr(str(path)))} has {real} "
             rf"frames \(its container lists 60; an edit list drops {60 - real}\)$",
         ):
             ds.check()

@@ -29,8 +29,8 @@ def test_a_folder_of_videos_all_too_short_is_told_to_take_shorter_clips(tmp_path
     assert str(err.value) == (
         f"every video in {str(tmp_path)!r} is too short for a 6-frame clip: take shorter clips (num_frames=3, the "
         "shortest video's frames; or num_frames=5, the longest video's frames, with the videos under 5 frames "
-        f"moved out and their captions deleted) or add longer videos: video {tmp_path / 'a.mp4'} has 3 frames; "
-        f"video {tmp_path / 'b.mp4'} has 5 frames"
+        f"moved out and their captions deleted) or add longer videos: video {str(tmp_path / 'a.mp4')!r} has 3 frames; "
+        f"video {str(tmp_path / 'b.mp4')!r} has 5 frames"
     )
     assert (
         err.value.as_flags()
