@@ -47,7 +47,7 @@ from streamt2v.train.frozen import (
     shipped_part,
 )
 from streamt2v.train.part_sources import TRAINED_SOURCES, shipped_what
-from streamt2v.train.unet_schedules import schedule_differences, schedule_file, shown_schedule, unet_schedule
+from streamt2v.train.unet_schedules import schedule_file, schedule_mismatch, shown_schedule
 
 logger = logging.getLogger(__name__)
 
@@ -445,10 +445,10 @@ def assemble_model(
 def _stage1_schedule_problems(init_dir: Path, init_given: str, folder: dict[str, Any]) -> list[str]:
     """The model folder samples both UNets with one schedule (``folder``, the stream's): a stage-1 UNet
     trained with another (the one kept beside it) would draw noise, e.g. a v-prediction UNet read as ε."""
-    have = unet_schedule(init_dir)
-    differ = [] if have is None else schedule_differences(have, folder)
-    if not differ:
+    mismatch = schedule_mismatch(init_dir, folder)
+    if mismatch is None:
         return []
+    have, differ = mismatch
     return [
         f"the stage-1 UNet {named_path(init_given)} was trained with {shown_schedule(have, differ)} (its "
         f"scheduler {named_path(str(schedule_file(init_dir).parent))}), the stream UNet's schedule, the one "

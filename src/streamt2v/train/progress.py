@@ -25,7 +25,7 @@ class StepProgress:
     def __init__(
         self, name: str, total: int, start: int, *, bar: bool, lines: bool, clock: Clock = time.monotonic
     ) -> None:
-        self.name, self.total, self.start = name, total, start
+        self.name, self.total = name, total
         self.bar = progress_bar(total=total, initial=start, disable=not bar, desc=name)
         self.lines = lines and not bar
         # the first step carries the data workers' start and any compiling: the time per step is from its end

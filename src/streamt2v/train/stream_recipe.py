@@ -253,7 +253,6 @@ class StreamRecipe(BaseRecipe):
             self,
             p,
             base_named if shipped_base else as_given(self.base_unet, Arg("base_unet")),
-            option_arg,
             also="; the model folder samples the stage-1 UNet with the stream's schedule, so assemble model "
             "refuses the pair",
         )

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from streamt2v.io.folders import named_path, read_json_object
+from streamt2v.train.recipes import option_arg
+from streamt2v.typed_values import is_number
 
 logger = logging.getLogger(__name__)
 
@@ -51,14 +53,10 @@ def schedule_differences(have: dict[str, Any], want: dict[str, Any]) -> list[str
         if key not in have or key not in want:
             continue
         a, b = have[key], want[key]
-        same = math.isclose(a, b, rel_tol=1e-9) if _is_number(a) and _is_number(b) else a == b
+        same = math.isclose(a, b, rel_tol=1e-9) if is_number(a) and is_number(b) else a == b
         if not same:
             differ.append(key)
     return differ
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def shown_schedule(schedule: dict[str, Any], keys: list[str]) -> str:
@@ -66,21 +64,26 @@ def shown_schedule(schedule: dict[str, Any], keys: list[str]) -> str:
     return ", ".join(f"{k}={schedule[k]!r}" for k in keys)
 
 
-def warn_of_other_schedule(
-    recipe: Any, unet_dir: Path, named: object, option_arg: Any, also: str = ""
-) -> None:
+def schedule_mismatch(unet_dir: Path, want: dict[str, Any]) -> tuple[dict[str, Any], list[str]] | None:
+    """The schedule kept beside the UNet folder ``unet_dir`` and the :data:`SCHEDULE_FIELDS` it sets apart from
+    ``want``; None where none is kept or none differs."""
+    have = unet_schedule(unet_dir)
+    differ = [] if have is None else schedule_differences(have, want)
+    return (have, differ) if differ else None
+
+
+def warn_of_other_schedule(recipe: Any, unet_dir: Path, named: object, also: str = "") -> None:
     """Warn before training when the UNet folder ``unet_dir`` a recipe starts from (``named`` as the user gave
     it) was trained with another schedule than ``recipe``'s (its ``scheduler_config``), naming the recipe
-    options (``option_arg``: ``--set prediction_type=v_prediction`` on the command line) that keep the
-    UNet's; ``also``: what else follows from the difference. A warning, not an error: continuing a UNet under another ``prediction_type`` is a documented use
-    of ``init_unet``; the recipe's own values are kept (the options typed are what the run records)."""
-    have = unet_schedule(unet_dir)
-    if have is None:
-        return
+    options that keep the UNet's (``--set prediction_type=v_prediction`` on the command line); ``also``: what
+    else follows from the difference. A warning, not an error: continuing a UNet under another
+    ``prediction_type`` is a documented use of ``init_unet``; the recipe's own values are kept (the options
+    typed are what the run records)."""
     want = recipe.scheduler_config()
-    differ = schedule_differences(have, want)
-    if not differ:
+    mismatch = schedule_mismatch(unet_dir, want)
+    if mismatch is None:
         return
+    have, differ = mismatch
     advice = [option_arg(k, have[k]) for k in differ]
     logger.warning(
         "%s was trained with %s (%s); this %s run trains with %s, an objective the UNet must relearn before "

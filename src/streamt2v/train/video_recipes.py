@@ -411,7 +411,7 @@ class BaseRecipe(DataOptions):
         named = (
             named_folder("init_unet", p, self.name, "") if shipped_unet else as_given(self.init_unet, option)
         )
-        warn_of_other_schedule(self, p, named, option_arg)
+        warn_of_other_schedule(self, p, named)
 
     def clip_spec(self) -> ClipSpec:
         """What one training clip holds."""
