@@ -110,9 +110,8 @@ class RunTargets:
 
     def prompt_refusal(self, prompts: Sequence[str | None] | None) -> ArgumentValueError | None:
         """The clip metric's refusal for want of prompts (:func:`prompts_needed`) where a target to be scored has
-        neither a prompt in ``prompts`` (one per target; None: none given) nor one of its own; None where each
-        has one."""
-        prompts = self.with_own_prompts(prompts)
+        no prompt in ``prompts`` (one per target, each run's own already in it: :meth:`with_own_prompts`;
+        None: none given, and no run has one); None where each has one."""
         lacking = self.without_prompt(prompts)
         if not lacking:
             return None
